@@ -1,0 +1,180 @@
+// The token format of DESIGN.md: `<prefix>_<pk|sk>_<live|test>_<body>`, where
+// body = 43 random base62 characters (256 bits) + a 6-character base62
+// CRC-32 of everything before the checksum.
+import { randomBase62, uint32ToBase62 } from "../lib/base62.js";
+import { crc32Ascii } from "../lib/crc32.js";
+import { type RandomSource, secureRandom, sha256Hex } from "../lib/crypto.js";
+
+/** Publishable (`pk`, safe in a browser) or secret (`sk`, server-side only). */
+export type TokenKind = "publishable" | "secret";
+/** The environment a token belongs to. */
+export type TokenEnv = "live" | "test";
+
+/** The parts of a well-formed token. */
+export interface ParsedToken {
+  /** Application prefix, e.g. `acme`. */
+  prefix: string;
+  kind: TokenKind;
+  env: TokenEnv;
+  /** The 43 random characters. */
+  body: string;
+  /** The 6-character checksum. */
+  checksum: string;
+}
+
+/** Why a string is not a token. Both are credential failures for the verifier. */
+export type TokenFormatCode = "TOKEN_MALFORMED" | "TOKEN_CHECKSUM";
+
+/** Result of {@link parseToken}: never throws, whatever it is given. */
+export type ParseTokenResult = { ok: true; token: ParsedToken } | { ok: false; code: TokenFormatCode };
+
+/** Number of random base62 characters: 62^43 > 2^256. */
+export const TOKEN_RANDOM_LENGTH = 43;
+const CHECKSUM_LENGTH = 6;
+const MAX_PREFIX = 16;
+/** No valid token is longer: a cap applied before any parsing. */
+export const MAX_TOKEN_LENGTH = MAX_PREFIX + "_sk_live_".length + TOKEN_RANDOM_LENGTH + CHECKSUM_LENGTH;
+
+/** Prefixes: a lowercase letter then up to 15 lowercase letters or digits. */
+export const PREFIX_PATTERN = /^[a-z][a-z0-9]{0,15}$/;
+const TOKEN_PATTERN = /^([a-z][a-z0-9]{0,15})_(pk|sk)_(live|test)_([0-9A-Za-z]{49})$/;
+
+const KIND_TAG = { publishable: "pk", secret: "sk" } as const;
+
+/** Options of {@link generateToken}. */
+export interface GenerateTokenOptions {
+  prefix: string;
+  kind: TokenKind;
+  env: TokenEnv;
+  /** Random source; defaults to `crypto.getRandomValues`. Inject only in tests. */
+  random?: RandomSource;
+}
+
+/**
+ * Generates a new token string with 256 bits of randomness and a checksum.
+ *
+ * @param options prefix (`/^[a-z][a-z0-9]{0,15}$/`), kind and env
+ * @returns the token, e.g. `acme_sk_live_…`
+ * @throws {TypeError} when the prefix, kind or env is invalid
+ * @example
+ * ```ts
+ * const token = generateToken({ prefix: "acme", kind: "secret", env: "live" });
+ * ```
+ */
+export function generateToken(options: GenerateTokenOptions): string {
+  const { prefix, kind, env } = options;
+  if (typeof prefix !== "string" || !PREFIX_PATTERN.test(prefix)) {
+    throw new TypeError("prefix must match /^[a-z][a-z0-9]{0,15}$/");
+  }
+  if (kind !== "publishable" && kind !== "secret") throw new TypeError('kind must be "publishable" or "secret"');
+  if (env !== "live" && env !== "test") throw new TypeError('env must be "live" or "test"');
+  const head = `${prefix}_${KIND_TAG[kind]}_${env}_${randomBase62(TOKEN_RANDOM_LENGTH, options.random ?? secureRandom)}`;
+  return head + checksumOf(head);
+}
+
+function checksumOf(head: string): string {
+  return uint32ToBase62(crc32Ascii(head));
+}
+
+/**
+ * Checks a string against the token format and its checksum, offline (no
+ * store access). Never throws: a non-string, an over-long string, a wrong
+ * charset, case, length or checksum all answer `{ ok: false, code }`.
+ *
+ * @param input anything, typically an untrusted header value
+ * @returns the parsed parts, or the reason the input is not a token
+ * @example
+ * ```ts
+ * const r = parseToken("acme_sk_live_…");
+ * if (!r.ok) console.log(r.code); // "TOKEN_MALFORMED" | "TOKEN_CHECKSUM"
+ * ```
+ */
+export function parseToken(input: unknown): ParseTokenResult {
+  if (typeof input !== "string" || input.length > MAX_TOKEN_LENGTH) return { ok: false, code: "TOKEN_MALFORMED" };
+  const m = TOKEN_PATTERN.exec(input);
+  if (!m) return { ok: false, code: "TOKEN_MALFORMED" };
+  const tail = m[4]!;
+  const body = tail.slice(0, TOKEN_RANDOM_LENGTH);
+  const checksum = tail.slice(TOKEN_RANDOM_LENGTH);
+  if (checksumOf(input.slice(0, input.length - CHECKSUM_LENGTH)) !== checksum) {
+    return { ok: false, code: "TOKEN_CHECKSUM" };
+  }
+  return {
+    ok: true,
+    token: { prefix: m[1]!, kind: m[2] === "pk" ? "publishable" : "secret", env: m[3] as TokenEnv, body, checksum },
+  };
+}
+
+/**
+ * The store's lookup key for a token: SHA-256 of the whole token string, as
+ * 64 lowercase hex characters (the form a home-made system's hashes usually
+ * take, so they can be imported).
+ *
+ * @param token the token string
+ * @returns the hex digest
+ * @example
+ * ```ts
+ * const key = hashToken(token); // "9f86d0…"
+ * ```
+ */
+export function hashToken(token: string): string {
+  return sha256Hex(token);
+}
+
+/** How many body characters {@link tokenStart} keeps for display. */
+const START_BODY_CHARS = 4;
+
+/**
+ * The displayable start of a token (`acme_sk_live_4qT9`): enough for a person
+ * to recognise it, far too little to guess the rest.
+ *
+ * @param token a well-formed token
+ * @returns prefix, kind, env and the first 4 body characters
+ */
+export function tokenStart(token: string): string {
+  const at = token.lastIndexOf("_") + 1;
+  return token.slice(0, at + START_BODY_CHARS);
+}
+
+/** Options of {@link findTokens}. */
+export interface FindTokensOptions {
+  /** Only report tokens with this prefix. */
+  prefix?: string;
+}
+
+/** A token found in a text by {@link findTokens}. */
+export interface FoundToken extends ParsedToken {
+  /** The token string. */
+  token: string;
+  /** Index of its first character in the text. */
+  index: number;
+}
+
+// Anchored on both sides so a token embedded in a longer word is not split out
+// of it; bounded quantifiers only, so the scan is linear in the text length.
+const FIND_PATTERN = /(?<![0-9A-Za-z_])[a-z][a-z0-9]{0,15}_(?:pk|sk)_(?:live|test)_[0-9A-Za-z]{49}(?![0-9A-Za-z_])/g;
+
+/**
+ * Finds every well-formed token in a text, for leak scanners (logs, commits,
+ * pastes). Candidates whose checksum fails are not reported, so look-alikes
+ * and typos produce no false positives.
+ *
+ * @param text the text to scan
+ * @param options optional prefix filter
+ * @returns the tokens found, in order of appearance
+ * @example
+ * ```ts
+ * for (const found of findTokens(logText)) console.log("leaked:", found.token.slice(0, 16), "at", found.index);
+ * ```
+ */
+export function findTokens(text: string, options: FindTokensOptions = {}): FoundToken[] {
+  if (typeof text !== "string") throw new TypeError("text must be a string");
+  const out: FoundToken[] = [];
+  for (const m of text.matchAll(FIND_PATTERN)) {
+    const parsed = parseToken(m[0]);
+    if (!parsed.ok) continue;
+    if (options.prefix !== undefined && parsed.token.prefix !== options.prefix) continue;
+    out.push({ ...parsed.token, token: m[0], index: m.index });
+  }
+  return out;
+}
