@@ -1,0 +1,52 @@
+// Pure functions over stored tokens: which policy is in force when, and the
+// public view of a record.
+import type { ScheduledPolicy, StoredToken, TokenPolicy, TokenRecord } from "./types.js";
+
+/**
+ * The policy in force at `now`: the latest scheduled revision whose
+ * `effectiveAt` has passed, else the base policy.
+ *
+ * @param token a stored token
+ * @param now epoch ms
+ * @returns the policy that decides requests at `now`
+ */
+export function policyAt(token: Pick<StoredToken, "policy" | "scheduled">, now: number): TokenPolicy {
+  let policy = token.policy;
+  for (const s of token.scheduled) {
+    if (s.effectiveAt > now) break;
+    policy = s.policy;
+  }
+  return policy;
+}
+
+/** The revisions still to come at `now`. */
+export function pendingAt(scheduled: readonly ScheduledPolicy[], now: number): ScheduledPolicy[] {
+  return scheduled.filter((s) => s.effectiveAt > now);
+}
+
+/** The public view of a stored token at `now`: no hash, no sealed key. */
+export function toRecord(token: StoredToken, now: number): TokenRecord {
+  const grace = token.previous.filter((p) => p.expiresAt > now);
+  return {
+    id: token.id,
+    start: token.start,
+    kind: token.kind,
+    env: token.env,
+    owner: token.owner,
+    name: token.name,
+    metadata: structuredClone(token.metadata),
+    policy: structuredClone(policyAt(token, now)),
+    scheduled: structuredClone(pendingAt(token.scheduled, now)),
+    signing:
+      token.signing === null
+        ? null
+        : token.signing.alg === "ed25519"
+          ? { alg: "ed25519", publicKey: token.signing.publicKey }
+          : { alg: "hmac-sha256" },
+    graceUntil: grace.length ? Math.max(...grace.map((p) => p.expiresAt)) : null,
+    createdAt: token.createdAt,
+    updatedAt: token.updatedAt,
+    revokedAt: token.revokedAt,
+    revision: token.revision,
+  };
+}

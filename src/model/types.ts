@@ -1,0 +1,178 @@
+// Plain-data types of the token model, shared by the manager, the stores and
+// the policy evaluator.
+import type { TokenEnv, TokenKind } from "../token/format.js";
+
+/** A JSON value, as token metadata holds. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/** A credit allowance: each call costs N credits; optionally refilled every `intervalMs`. */
+export interface CreditsPolicy {
+  /** Credits available (the cap the balance never exceeds). */
+  limit: number;
+  /** Every `intervalMs` since the first use, `amount` credits come back (up to `limit`). */
+  refill: { amount: number; intervalMs: number } | null;
+}
+
+/** At most `limit` requests in any `windowMs` (sliding window). */
+export interface RateLimitPolicy {
+  limit: number;
+  windowMs: number;
+}
+
+/**
+ * The part of a token that decides requests. It can be changed with an
+ * effective time, so a whole fleet switches at the same instant.
+ */
+export interface TokenPolicy {
+  /** Granted scopes, `resource[/name…]:action` with `*` segment wildcards. */
+  scopes: string[];
+  /** Allowed Origin / Referer hosts (`example.com`, `*.example.com`); empty = any. */
+  domains: string[];
+  /** Allowed client IPs as CIDRs; empty = any. */
+  ips: string[];
+  credits: CreditsPolicy | null;
+  rateLimit: RateLimitPolicy | null;
+  /** Epoch milliseconds after which the token no longer works, or null. */
+  expiresAt: number | null;
+  /** Every request must carry a valid RFC 9421 signature. */
+  requireSignedRequests: boolean;
+}
+
+/** A policy revision that applies from `effectiveAt` (epoch ms) on. */
+export interface ScheduledPolicy {
+  effectiveAt: number;
+  policy: TokenPolicy;
+}
+
+/** An HMAC signing key sealed with AES-256-GCM under the application's sealing key `kid`. */
+export interface SealedSecret {
+  kid: string;
+  /** base64url of the 12-byte nonce. */
+  iv: string;
+  /** base64url of ciphertext + tag. */
+  ciphertext: string;
+}
+
+/** How a token's signed requests are verified (as stored). */
+export type StoredSigning =
+  | { alg: "ed25519"; publicKey: string /* base64url, 32 bytes */ }
+  | { alg: "hmac-sha256"; sealed: SealedSecret };
+
+/** An old secret that stays valid until `expiresAt` after a regeneration. */
+export interface PreviousSecret {
+  hash: string;
+  expiresAt: number;
+  /** The old secret's sealed HMAC signing key, so its signatures verify during the grace period too. */
+  sealed?: SealedSecret;
+}
+
+/**
+ * A token as the store keeps it. It never holds the token itself: only the
+ * SHA-256 of it (`hash`), the displayable start, and the sealed signing key.
+ */
+export interface StoredToken {
+  /** Public id, `tok_…`: used in URLs, admin calls and as the RFC 9421 keyid. */
+  id: string;
+  /** SHA-256 of the current token, 64 lowercase hex characters. Unique across all tokens. */
+  hash: string;
+  /** Displayable start of the token, e.g. `acme_sk_live_4qT9`. */
+  start: string;
+  kind: TokenKind;
+  env: TokenEnv;
+  owner: string;
+  name: string;
+  metadata: Record<string, JsonValue>;
+  /** The policy in force before the first scheduled revision. */
+  policy: TokenPolicy;
+  /** Future revisions, ascending by effectiveAt. */
+  scheduled: ScheduledPolicy[];
+  signing: StoredSigning | null;
+  /** Old secrets still accepted during a regeneration grace period. Their hashes are unique too. */
+  previous: PreviousSecret[];
+  createdAt: number;
+  updatedAt: number;
+  revokedAt: number | null;
+  /** Incremented by every write; the compare-and-set key of updates. */
+  revision: number;
+}
+
+/** The public signing settings of a token (no key material beyond an ed25519 public key). */
+export type SigningInfo = { alg: "ed25519"; publicKey: string } | { alg: "hmac-sha256" };
+
+/**
+ * A token as the API returns it: what an admin console shows. No hash, no
+ * sealed key; `policy` is the one in force at the time of the call and
+ * `scheduled` only the revisions still to come.
+ */
+export interface TokenRecord {
+  id: string;
+  start: string;
+  kind: TokenKind;
+  env: TokenEnv;
+  owner: string;
+  name: string;
+  metadata: Record<string, JsonValue>;
+  policy: TokenPolicy;
+  scheduled: ScheduledPolicy[];
+  signing: SigningInfo | null;
+  /** Until when the previous secret of a regenerated token is still accepted, or null. */
+  graceUntil: number | null;
+  createdAt: number;
+  updatedAt: number;
+  revokedAt: number | null;
+  revision: number;
+}
+
+/** One page of a listing; pass `nextCursor` back to get the next page. */
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+/** Options of paginated listings. */
+export interface PageOptions {
+  /** Page size, 1 to 1000 (default 100). */
+  limit?: number;
+  cursor?: string | null;
+}
+
+/** What an admin did, as the audit log keeps it. */
+export type AuditAction = "create" | "import" | "update" | "revoke" | "regenerate";
+
+/** One audit log entry. Never holds a secret: changed fields are named, not valued. */
+export interface AuditEntry {
+  /** Unique, sortable id. */
+  id: string;
+  at: number;
+  /** Who did it, as the application says (`"user:42"`, `"cli"`); `"system"` when not given. */
+  actor: string;
+  action: AuditAction;
+  tokenId: string;
+  owner: string;
+  /** Names of the fields that changed. */
+  changes: string[];
+  /** For updates with an effective time. */
+  effectiveAt?: number;
+}
+
+/** One metered request. */
+export interface UsageEvent {
+  tokenId: string;
+  at: number;
+  /** Whether the request was allowed. */
+  ok: boolean;
+  /** Credits consumed (0 when denied). */
+  cost: number;
+}
+
+/** Usage aggregated over one time bucket. */
+export interface UsageBucket {
+  /** Bucket start, epoch ms (UTC hour or day). */
+  start: number;
+  allowed: number;
+  denied: number;
+  credits: number;
+}
+
+/** Bucket size of usage queries. */
+export type UsageGranularity = "hour" | "day";

@@ -1,0 +1,248 @@
+/**
+ * Which IP address is the client's, for `keyward/policy`.
+ *
+ * By default the answer is the address of the socket, and forwarding headers
+ * are never read: anyone can send `X-Forwarded-For: 127.0.0.1`. Behind
+ * reverse proxies, list them in `trustedProxies`; then the chosen header is
+ * read, and only as far as the trusted proxies vouch for it:
+ *
+ * Each proxy appends the address it received the connection from to the
+ * right of the list, so the entries a client wrote itself are on the left.
+ * The resolver walks from the right, skipping entries that are trusted
+ * proxies, and returns the first untrusted one, the address the outermost
+ * trusted proxy saw. A client that prepends fake entries only adds entries
+ * left of that one, which are never read. If every entry is trusted the
+ * leftmost is returned (a request from inside the proxy network). A
+ * malformed entry met on the walk (`unknown`, an obfuscated RFC 7239
+ * identifier, garbage) makes the answer `null`, and callers deny.
+ *
+ * Returned addresses are normalised: IPv4-mapped IPv6 becomes dotted IPv4,
+ * IPv6 takes its RFC 5952 form (lowercase, compressed).
+ *
+ * @module keyward/policy
+ */
+import { ConfigError } from "../errors.js";
+import { compileIpAllowlist, formatIp, type IpMatcher, isValidCidr, parseIp } from "./ip.js";
+
+/** The forwarding header a resolver reads when the socket is a trusted proxy. */
+export type ForwardingHeader = "x-forwarded-for" | "forwarded";
+
+/** Options of {@link createClientIpResolver}. */
+export interface ClientIpOptions {
+  /**
+   * CIDR blocks (or bare addresses) of the reverse proxies in front of the
+   * server. Empty or absent: headers are ignored and the socket address is
+   * the client's.
+   */
+  trustedProxies?: readonly string[];
+  /** Header the proxies append to; `x-forwarded-for` unless set. */
+  header?: ForwardingHeader;
+}
+
+/** The part of a Fetch API `Headers` object a resolver calls. */
+export interface HeaderSource {
+  get(name: string): string | null;
+}
+
+/** Resolves the client address of one request; never throws. */
+export type ClientIpResolver = (socketIp: string | null | undefined, headers: HeaderSource) => string | null;
+
+/** Forwarding header values longer than this are refused (answer `null`). */
+const MAX_HEADER_LENGTH = 8192;
+/** A list with more entries than this is refused (answer `null`). */
+const MAX_ENTRIES = 64;
+
+/** Strict parse (see `parseIp`) and canonical form, or null. */
+function normalize(ip: string): string | null {
+  const parsed = parseIp(ip);
+  return parsed === null ? null : formatIp(parsed);
+}
+
+/** True when `s` is 1–5 decimal digits: a port suffix, which is dropped. */
+function isPort(s: string): boolean {
+  return s.length >= 1 && s.length <= 5 && /^[0-9]+$/.test(s);
+}
+
+/**
+ * Reads one node of a forwarding list: `a.b.c.d`, `a.b.c.d:port`,
+ * `[v6]`, `[v6]:port` or a bare `v6`, and returns its canonical address.
+ * For `Forwarded` (RFC 7239 §6) IPv6 must be bracketed, and an obfuscated
+ * port (`_abc`) is accepted since only the address is used.
+ */
+function parseNode(node: string, forwarded: boolean): string | null {
+  let addr = node;
+  let port: string | null = null;
+  if (node.startsWith("[")) {
+    const close = node.indexOf("]");
+    if (close === -1) return null;
+    addr = node.slice(1, close);
+    const after = node.slice(close + 1);
+    if (after !== "") {
+      if (!after.startsWith(":")) return null;
+      port = after.slice(1);
+    }
+    // Inside brackets only IPv6 is valid (RFC 3986 §3.2.2).
+    if (addr.indexOf(":") === -1) return null;
+  } else {
+    const colon = node.indexOf(":");
+    // One colon: IPv4 with a port; several: a bare IPv6 address, which
+    // RFC 7239 §6 forbids (`for=2001:db8::1:80` is ambiguous).
+    if (colon !== -1 && node.indexOf(":", colon + 1) === -1) {
+      addr = node.slice(0, colon);
+      port = node.slice(colon + 1);
+      if (addr.indexOf(".") === -1) return null;
+    } else if (colon !== -1 && forwarded) {
+      return null;
+    }
+  }
+  if (port !== null && !isPort(port) && !(forwarded && /^_[A-Za-z0-9._-]{1,32}$/.test(port))) return null;
+  return normalize(addr);
+}
+
+/** Splits an `X-Forwarded-For` value into trimmed entries, or null when too many. */
+function splitXff(value: string): string[] | null {
+  const parts = value.split(",", MAX_ENTRIES + 1);
+  if (parts.length > MAX_ENTRIES) return null;
+  return parts.map((p) => p.trim());
+}
+
+const TCHAR = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/**
+ * Splits a `Forwarded` value (RFC 7239 §4) into the `for=` node of each
+ * element, left to right. An element without exactly one `for` parameter
+ * gives `""` (malformed when walked). Returns null on a syntax error of the
+ * whole value (unbalanced quotes, bad parameter names) or too many elements.
+ * Linear in the length of `value`.
+ */
+function splitForwarded(value: string): string[] | null {
+  const out: string[] = [];
+  let forValue: string | null = null;
+  let forCount = 0;
+  let i = 0;
+  const n = value.length;
+  const skipOws = () => {
+    while (i < n && (value[i] === " " || value[i] === "\t")) i++;
+  };
+  for (;;) {
+    // One forwarded-pair: token "=" ( token / quoted-string ).
+    skipOws();
+    const nameStart = i;
+    while (i < n && value[i] !== "=" && value[i] !== ";" && value[i] !== ",") i++;
+    const name = value.slice(nameStart, i).toLowerCase();
+    if (i >= n || value[i] !== "=" || !TCHAR.test(name)) return null;
+    i++;
+    let v: string;
+    if (value[i] === '"') {
+      // quoted-string (RFC 9110 §5.6.4): qdtext and backslash quoted-pairs.
+      i++;
+      let buf = "";
+      for (;;) {
+        if (i >= n) return null;
+        const ch = value[i]!;
+        if (ch === '"') break;
+        if (ch === "\\") {
+          i++;
+          if (i >= n) return null;
+        }
+        buf += value[i];
+        i++;
+      }
+      i++;
+      v = buf;
+    } else {
+      const start = i;
+      while (i < n && value[i] !== ";" && value[i] !== "," && value[i] !== " " && value[i] !== "\t") i++;
+      v = value.slice(start, i);
+      if (!TCHAR.test(v) && !/^[0-9A-Za-z.:[\]_-]+$/.test(v)) return null;
+    }
+    if (name === "for") {
+      forCount++;
+      forValue = v;
+    }
+    skipOws();
+    if (i >= n || value[i] === ",") {
+      // RFC 7239 §4: a parameter MUST NOT occur more than once per element.
+      out.push(forCount === 1 && forValue !== null ? forValue : "");
+      if (out.length > MAX_ENTRIES) return null;
+      forValue = null;
+      forCount = 0;
+      if (i >= n) return out;
+      i++;
+      skipOws();
+      if (i >= n) return null; // trailing comma
+    } else if (value[i] === ";") {
+      i++;
+    } else {
+      return null;
+    }
+  }
+}
+
+function readHeader(headers: HeaderSource, name: string): string | null {
+  try {
+    const v = headers.get(name);
+    return typeof v === "string" ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Creates a function that tells which address a request came from.
+ *
+ * Without `trustedProxies` it returns the (normalised) socket address and
+ * never reads a header. With them: when the socket is not a trusted proxy,
+ * its address; otherwise the rightmost untrusted entry of the header (or the
+ * leftmost entry when all are trusted, or the socket address when the header
+ * is absent); `null` when an entry met on the way is malformed, the header is
+ * over 8 KiB or has more than 64 entries, or the socket address does not
+ * parse. Multiple header lines, combined by `Headers` with `", "`, form one
+ * list.
+ *
+ * @param options trusted proxies (CIDR blocks) and the header they append to
+ * @returns the resolver; it never throws
+ * @throws {ConfigError} `INVALID_CONFIG` when `trustedProxies` holds an invalid block or `header` is unknown
+ * @example
+ * ```ts
+ * const clientIp = createClientIpResolver({ trustedProxies: ["10.0.0.0/8"] });
+ * const headers = new Headers({ "x-forwarded-for": "6.6.6.6, 203.0.113.7, 10.0.0.2" });
+ * clientIp("10.0.0.1", headers); // "203.0.113.7"
+ * clientIp("198.51.100.1", headers); // "198.51.100.1" (not a proxy: header ignored)
+ * ```
+ */
+export function createClientIpResolver(options: ClientIpOptions = {}): ClientIpResolver {
+  if (options === null || typeof options !== "object") {
+    throw new ConfigError("", "options must be an object");
+  }
+  const { trustedProxies = [], header = "x-forwarded-for" } = options;
+  if (header !== "x-forwarded-for" && header !== "forwarded") {
+    throw new ConfigError("header", 'must be "x-forwarded-for" or "forwarded"');
+  }
+  if (!Array.isArray(trustedProxies)) throw new ConfigError("trustedProxies", "must be an array of CIDR blocks");
+  trustedProxies.forEach((entry, i) => {
+    if (!isValidCidr(entry)) {
+      throw new ConfigError(`trustedProxies[${i}]`, "must be an IPv4 or IPv6 CIDR block or address");
+    }
+  });
+  const socketOnly = (socketIp: string | null | undefined): string | null =>
+    typeof socketIp === "string" ? normalize(socketIp) : null;
+  if (trustedProxies.length === 0) return socketOnly;
+
+  const isTrusted: IpMatcher = compileIpAllowlist([...trustedProxies]);
+  return (socketIp, headers) => {
+    const socket = socketOnly(socketIp);
+    if (socket === null || !isTrusted(socket)) return socket;
+    const value = readHeader(headers, header);
+    if (value === null || value.trim() === "") return socket;
+    if (value.length > MAX_HEADER_LENGTH) return null;
+    const entries = header === "forwarded" ? splitForwarded(value) : splitXff(value);
+    if (entries === null) return null;
+    let ip: string | null = null;
+    for (let i = entries.length - 1; i >= 0; i--) {
+      ip = parseNode(entries[i]!, header === "forwarded");
+      if (ip === null || !isTrusted(ip)) return ip;
+    }
+    return ip;
+  };
+}

@@ -1,0 +1,286 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { ConfigError, isKeywardError } from "../../src/errors.js";
+import { createClientIpResolver } from "../../src/policy/client-ip.js";
+
+const h = (init: Record<string, string> = {}) => new Headers(init);
+
+/** A headers object that records every name read. */
+function spyHeaders(init: Record<string, string>) {
+  const read: string[] = [];
+  const inner = new Headers(init);
+  return {
+    read,
+    get(name: string) {
+      read.push(name);
+      return inner.get(name);
+    },
+  };
+}
+
+describe("createClientIpResolver: options", () => {
+  it.each([
+    [{ trustedProxies: ["10.0.0.0/8", "nope"] }, "trustedProxies[1]"],
+    [{ trustedProxies: ["10.0.0.1/8"] }, "trustedProxies[0]"],
+    [{ trustedProxies: ["[::1]"] }, "trustedProxies[0]"],
+    [{ trustedProxies: [42 as unknown as string] }, "trustedProxies[0]"],
+    [{ trustedProxies: "10.0.0.0/8" as unknown as string[] }, "trustedProxies"],
+    [{ header: "x-real-ip" as "forwarded" }, "header"],
+  ])("throws ConfigError for %j", (options, field) => {
+    let error: unknown;
+    try {
+      createClientIpResolver(options);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(isKeywardError(error, "INVALID_CONFIG")).toBe(true);
+    expect((error as ConfigError).field).toBe(field);
+  });
+
+  it("throws ConfigError for non-object options", () => {
+    expect(() => createClientIpResolver(null as unknown as {})).toThrow(ConfigError);
+  });
+
+  it("accepts valid options", () => {
+    expect(() => createClientIpResolver()).not.toThrow();
+    expect(() => createClientIpResolver({ trustedProxies: [], header: "forwarded" })).not.toThrow();
+    expect(() => createClientIpResolver({ trustedProxies: ["10.0.0.0/8", "::1", "fd00::/8"] })).not.toThrow();
+  });
+
+  it("copies the proxy list (later mutation has no effect)", () => {
+    const proxies = ["10.0.0.0/8"];
+    const resolve = createClientIpResolver({ trustedProxies: proxies });
+    proxies.push("0.0.0.0/0");
+    expect(resolve("192.0.2.1", h({ "x-forwarded-for": "203.0.113.7" }))).toBe("192.0.2.1");
+  });
+});
+
+describe("default: the socket address, headers never read", () => {
+  const resolve = createClientIpResolver();
+
+  it("ignores forwarding headers", () => {
+    const headers = spyHeaders({ "x-forwarded-for": "1.1.1.1", forwarded: "for=1.1.1.1" });
+    expect(resolve("203.0.113.7", headers)).toBe("203.0.113.7");
+    expect(headers.read).toEqual([]);
+    expect(createClientIpResolver({ trustedProxies: [] })("203.0.113.7", headers)).toBe("203.0.113.7");
+    expect(headers.read).toEqual([]);
+  });
+
+  it.each([
+    ["::ffff:203.0.113.7", "203.0.113.7"],
+    ["2001:DB8:0:0::1", "2001:db8::1"],
+    ["::1", "::1"],
+    ["garbage", null],
+    ["127.1", null],
+    ["", null],
+    [null, null],
+    [undefined, null],
+  ])("normalises socket %j to %j", (socket, expected) => {
+    expect(resolve(socket, h())).toBe(expected);
+  });
+});
+
+describe("x-forwarded-for behind trusted proxies", () => {
+  const resolve = createClientIpResolver({ trustedProxies: ["10.0.0.0/8", "2001:db8:ffff::/48"] });
+  const xff = (v: string) => h({ "x-forwarded-for": v });
+
+  it("an untrusted socket is the client, whatever the header says", () => {
+    const headers = spyHeaders({ "x-forwarded-for": "1.1.1.1" });
+    expect(resolve("198.51.100.9", headers)).toBe("198.51.100.9");
+    expect(headers.read).toEqual([]);
+  });
+
+  it.each([
+    // header, expected
+    ["203.0.113.7", "203.0.113.7"],
+    ["203.0.113.7, 10.0.0.2", "203.0.113.7"],
+    ["203.0.113.7,10.0.0.2,10.0.0.3", "203.0.113.7"],
+    // Spoofing: the client prepends entries; only the rightmost untrusted one counts.
+    ["127.0.0.1, 203.0.113.7", "203.0.113.7"],
+    ["10.0.0.5, 203.0.113.7, 10.0.0.2", "203.0.113.7"],
+    ["1.1.1.1, 2.2.2.2, 203.0.113.7", "203.0.113.7"],
+    ["garbage, 203.0.113.7", "203.0.113.7"], // junk left of the answer is never read
+    // Every entry trusted: the leftmost.
+    ["10.0.0.9, 10.0.0.8", "10.0.0.9"],
+    // Ports, brackets, mapped addresses, case.
+    ["203.0.113.7:51234", "203.0.113.7"],
+    ["[2001:DB8::7]:443", "2001:db8::7"],
+    ["[2001:db8::7]", "2001:db8::7"],
+    ["2001:db8::7", "2001:db8::7"],
+    ["::ffff:203.0.113.7", "203.0.113.7"],
+    ["[::ffff:203.0.113.7]:80", "203.0.113.7"],
+    ["203.0.113.7, 2001:db8:ffff::1", "203.0.113.7"],
+    // Malformed entries met on the walk: null.
+    ["unknown", null],
+    ["203.0.113.7, unknown", null],
+    ["203.0.113.7, , 10.0.0.2", null],
+    ["203.0.113.7,", null],
+    ["203.0.113.7:", null],
+    ["203.0.113.7:99999999", null],
+    ["[203.0.113.7]", null],
+    ["[2001:db8::7", null],
+    ["[2001:db8::7]x", null],
+    ["fe80::1%eth0", null],
+    ["127.1", null],
+    ["_hidden", null],
+  ])("%j → %j", (header, expected) => {
+    expect(resolve("10.0.0.1", xff(header))).toBe(expected);
+  });
+
+  it("no header: the socket address (a request from the proxy itself)", () => {
+    expect(resolve("10.0.0.1", h())).toBe("10.0.0.1");
+    expect(resolve("10.0.0.1", xff(""))).toBe("10.0.0.1");
+  });
+
+  it("reads the header once, combined by Headers with ', '", () => {
+    const headers = new Headers();
+    headers.append("x-forwarded-for", "6.6.6.6");
+    headers.append("x-forwarded-for", "203.0.113.7");
+    expect(resolve("10.0.0.1", headers)).toBe("203.0.113.7");
+  });
+
+  it("IPv6 and mapped socket addresses of proxies are recognised", () => {
+    expect(resolve("2001:db8:ffff::2", xff("203.0.113.7"))).toBe("203.0.113.7");
+    expect(resolve("::ffff:10.0.0.1", xff("203.0.113.7"))).toBe("203.0.113.7");
+  });
+
+  it("caps header length and entry count", () => {
+    expect(resolve("10.0.0.1", xff(`${"1.1.1.1, ".repeat(1000)}203.0.113.7`))).toBeNull();
+    expect(resolve("10.0.0.1", xff(`${"10.0.0.3,".repeat(64)}203.0.113.7`))).toBeNull();
+    expect(resolve("10.0.0.1", xff(`${"10.0.0.3,".repeat(62)}203.0.113.7`))).toBe("203.0.113.7");
+  });
+
+  it("a throwing or odd headers object never throws out", () => {
+    const bad = {
+      get(): string | null {
+        throw new Error("boom");
+      },
+    };
+    expect(resolve("10.0.0.1", bad)).toBe("10.0.0.1");
+    expect(resolve("10.0.0.1", { get: () => 42 as unknown as string })).toBe("10.0.0.1");
+  });
+});
+
+describe("Forwarded (RFC 7239) behind trusted proxies", () => {
+  const resolve = createClientIpResolver({ trustedProxies: ["10.0.0.0/8"], header: "forwarded" });
+  const fwd = (v: string) => h({ forwarded: v });
+
+  it("reads Forwarded, not X-Forwarded-For", () => {
+    const headers = spyHeaders({ forwarded: "for=203.0.113.7", "x-forwarded-for": "1.1.1.1" });
+    expect(resolve("10.0.0.1", headers)).toBe("203.0.113.7");
+    expect(headers.read).toEqual(["forwarded"]);
+  });
+
+  it.each([
+    // RFC 7239 §4 and §7.4 examples
+    ['for="_gazonk"', null],
+    ['For="[2001:db8:cafe::17]:4711"', "2001:db8:cafe::17"],
+    ["for=192.0.2.60;proto=http;by=203.0.113.43", "192.0.2.60"],
+    ["for=192.0.2.43, for=198.51.100.17", "198.51.100.17"],
+    ['for=192.0.2.43, for="[2001:db8:cafe::17]"', "2001:db8:cafe::17"],
+    ["for=unknown", null],
+    // Spoofing: only the rightmost untrusted element counts.
+    ["for=127.0.0.1, for=203.0.113.7", "203.0.113.7"],
+    ["for=127.0.0.1, for=203.0.113.7, for=10.0.0.2", "203.0.113.7"],
+    ['for=junk"x, for=203.0.113.7', null], // unbalanced quoting fails the whole value
+    // Quoting, ports, parameters in any order, whitespace.
+    ['for="203.0.113.7:8080"', "203.0.113.7"],
+    ['for="203.0.113.7"', "203.0.113.7"],
+    ['for="[::ffff:203.0.113.7]:1"', "203.0.113.7"],
+    ['for="203.0.113.7:_port"', "203.0.113.7"],
+    ['for="\\2\\03.0.113.7"', "203.0.113.7"],
+    ['proto=https;for="203.0.113.7";host=example.com', "203.0.113.7"],
+    ['by=10.0.0.1 ; for="203.0.113.7"', "203.0.113.7"],
+    ["for=203.0.113.7 , for=10.0.0.2", "203.0.113.7"],
+    ['for=203.0.113.7;host="a,b;c"', "203.0.113.7"],
+    // Every element trusted: the leftmost.
+    ["for=10.0.0.9, for=10.0.0.8", "10.0.0.9"],
+    // Malformed
+    ["for=203.0.113.7, proto=https", null], // element without for=
+    ["for=203.0.113.7;for=203.0.113.8", null], // duplicate parameter
+    ["for=203.0.113.7,", null],
+    ["for=", null],
+    ["for", null],
+    ['for="203.0.113.7', null],
+    ['for="203.0.113.7"x', null],
+    ["for=2001:db8::1:80", null],
+    ["for=[2001:db8::1]:80", "2001:db8::1"], // unquoted, but unambiguous
+    ['for="[2001:db8::1', null],
+    ["for=_hidden", null],
+    ["fo r=203.0.113.7", null],
+    ["for =203.0.113.7", null], // RFC 7239 §4: no whitespace around "="
+    ["for= 203.0.113.7", null],
+  ])("%s → %j", (header, expected) => {
+    expect(resolve("10.0.0.1", fwd(header))).toBe(expected);
+  });
+
+  it("combines several header lines", () => {
+    const headers = new Headers();
+    headers.append("forwarded", "for=6.6.6.6");
+    headers.append("forwarded", 'for="203.0.113.7";proto=https');
+    expect(resolve("10.0.0.1", headers)).toBe("203.0.113.7");
+  });
+
+  it("caps the number of elements", () => {
+    expect(resolve("10.0.0.1", fwd(`${"for=10.0.0.3, ".repeat(70)}for=203.0.113.7`))).toBeNull();
+  });
+});
+
+describe("client-ip properties", () => {
+  const NUM_RUNS = 3_000;
+  const entry = fc.oneof(
+    fc.ipV4(),
+    fc.ipV6(),
+    fc.ipV6().map((ip) => `[${ip}]:${ip.length}`),
+    fc.ipV4().map((ip) => `${ip}:8080`),
+    fc.constantFrom("10.0.0.2", "unknown", "_x", "", "[", '"'),
+    fc.string({ maxLength: 12 }),
+  );
+  const headerValue = fc.oneof(
+    fc.array(entry, { maxLength: 6 }).map((l) => l.join(", ")),
+    fc.array(entry, { maxLength: 6 }).map((l) => l.map((e) => `for="${e}"`).join(", ")),
+    fc.array(fc.tuple(entry, fc.string({ maxLength: 5 })), { maxLength: 4 }).map((l) =>
+      l.map(([e, x]) => `for=${e};${x}`).join(","),
+    ),
+    fc.string(),
+  );
+
+  it("never throws, and returns null or a canonical address", () => {
+    const resolvers = [
+      createClientIpResolver(),
+      createClientIpResolver({ trustedProxies: ["10.0.0.0/8", "::1"] }),
+      createClientIpResolver({ trustedProxies: ["10.0.0.0/8", "::1"], header: "forwarded" }),
+    ];
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.constantFrom("10.0.0.1", "::1", "::ffff:10.0.0.1"), fc.ipV4(), fc.anything()),
+        headerValue,
+        (socket, value) => {
+          const headers = h({ "x-forwarded-for": value, forwarded: value });
+          for (const resolve of resolvers) {
+            let out: string | null = null;
+            expect(() => {
+              out = resolve(socket as string, headers);
+            }).not.toThrow();
+            if (out !== null) expect(resolvers[0]!(out, h())).toBe(out);
+          }
+        },
+      ),
+      { numRuns: NUM_RUNS },
+    );
+  });
+
+  it("prepended entries never change the answer", () => {
+    const resolve = createClientIpResolver({ trustedProxies: ["10.0.0.0/8"] });
+    fc.assert(
+      fc.property(fc.array(entry, { maxLength: 4 }), fc.ipV4(), (prefix, client) => {
+        fc.pre(!client.startsWith("10."));
+        const honest = `${client}, 10.0.0.2`;
+        const spoofed = [...prefix, honest].join(", ");
+        expect(resolve("10.0.0.1", h({ "x-forwarded-for": spoofed }))).toBe(client);
+      }),
+      { numRuns: NUM_RUNS },
+    );
+  });
+});

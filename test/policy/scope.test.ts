@@ -1,0 +1,240 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import {
+  compileScopes,
+  isValidScope,
+  isWriteOrDeleteScope,
+  MAX_SCOPE_LENGTH,
+  parseScope,
+  scopeGrants,
+  scopesGrant,
+} from "../../src/policy/scope.js";
+
+describe("parseScope", () => {
+  it.each([
+    ["core:read", ["core"], "read"],
+    ["premium:read", ["premium"], "read"],
+    ["datasets/prices:write", ["datasets", "prices"], "write"],
+    ["datasets/*:read", ["datasets", "*"], "read"],
+    ["datasets/a.b_C-9/x:delete", ["datasets", "a.b_C-9", "x"], "delete"],
+    ["*:*", ["*"], "*"],
+    ["core:read_all-2", ["core"], "read_all-2"],
+  ])("accepts %s", (s, path, action) => {
+    expect(parseScope(s)).toEqual({ path, action });
+    expect(isValidScope(s)).toBe(true);
+  });
+
+  it.each([
+    "",
+    "core",
+    "core:",
+    ":read",
+    "core:read:x",
+    "core:READ",
+    "core:re*",
+    "data*:read",
+    "datasets/pri*:read",
+    "datasets/**:read",
+    "datasets//x:read",
+    "/datasets:read",
+    "datasets/:read",
+    "core :read",
+    "core:read ",
+    "cöre:read",
+    "core\n:read",
+    `${"a".repeat(MAX_SCOPE_LENGTH - 4)}:read`,
+  ])("refuses %j", (s) => {
+    expect(parseScope(s)).toBeNull();
+    expect(isValidScope(s)).toBe(false);
+  });
+
+  it("accepts exactly MAX_SCOPE_LENGTH characters", () => {
+    expect(isValidScope(`${"a".repeat(MAX_SCOPE_LENGTH - 5)}:read`)).toBe(true);
+  });
+
+  it.each([null, undefined, 1, {}, [], Symbol("x"), { toString: () => "core:read" }])("refuses non-string %s", (s) => {
+    expect(parseScope(s)).toBeNull();
+    expect(isValidScope(s)).toBe(false);
+  });
+});
+
+describe("scopeGrants", () => {
+  it.each([
+    // granted, required, expected
+    ["core:read", "core:read", true],
+    ["core:*", "core:read", true],
+    ["core:read", "core:write", false],
+    ["datasets/prices:write", "datasets/prices:read", false],
+    ["datasets/*:read", "datasets/prices:read", true],
+    ["datasets/*:read", "datasets/prices:write", false],
+    ["datasets/*:*", "datasets/prices:delete", true],
+    ["datasets/*:read", "datasets:read", false],
+    ["datasets/*:read", "datasets/a/b:read", false],
+    ["datasets:read", "datasets/prices:read", false],
+    ["*:read", "core:read", true],
+    ["*:read", "datasets/prices:read", false],
+    ["*/*:read", "datasets/prices:read", true],
+    ["datasets/prices:read", "datasets/*:read", false],
+    ["datasets/*:read", "datasets/*:read", true],
+    ["datasets/*:*", "datasets/*:read", true],
+    ["core:read", "core:*", false],
+    ["core:*", "core:*", true],
+    ["Datasets/x:read", "datasets/x:read", false],
+    ["premium:read", "core:read", false],
+    ["core:read", "core:read ", false],
+    ["core:re*", "core:read", false],
+    ["", "", false],
+  ])("%s grants %s: %s", (granted, required, expected) => {
+    expect(scopeGrants(granted, required)).toBe(expected);
+    expect(scopesGrant([granted], required)).toBe(expected);
+    expect(compileScopes([granted])(required)).toBe(expected);
+  });
+
+  it("any-of over a list", () => {
+    const granted = ["core:read", "premium:read", "datasets/prices:write"];
+    expect(scopesGrant(granted, "premium:read")).toBe(true);
+    expect(scopesGrant(granted, "datasets/prices:write")).toBe(true);
+    expect(scopesGrant(granted, "datasets/prices:read")).toBe(false);
+    expect(scopesGrant([], "core:read")).toBe(false);
+    expect(compileScopes([])("core:read")).toBe(false);
+  });
+
+  it("invalid entries in a list grant nothing", () => {
+    expect(scopesGrant(["bad", "core:read"], "core:read")).toBe(true);
+    expect(compileScopes(["bad", "core:read"])("bad")).toBe(false);
+    expect(compileScopes([1 as unknown as string, "*:*"])("core:read")).toBe(true);
+    expect(compileScopes(null as unknown as string[])("core:read")).toBe(false);
+    expect(scopesGrant(null as unknown as string[], "core:read")).toBe(false);
+    expect(compileScopes(["core:read"])(undefined as unknown as string)).toBe(false);
+  });
+});
+
+describe("isWriteOrDeleteScope", () => {
+  it.each([
+    ["core:read", false],
+    ["datasets/*:read", false],
+    ["datasets/prices:write", true],
+    ["datasets/prices:delete", true],
+    ["core:*", true],
+    ["core:admin", true],
+    ["not a scope", true],
+  ])("%s → %s", (s, expected) => {
+    expect(isWriteOrDeleteScope(s)).toBe(expected);
+  });
+});
+
+// --- properties ---------------------------------------------------------------
+
+const NUM_RUNS = 5_000;
+const segChars = fc.constantFrom(..."abcXYZ019_.-");
+const segment = fc.string({ unit: segChars, minLength: 1, maxLength: 6 });
+const actionWord = fc.string({ unit: fc.constantFrom(..."abrwz09_-"), minLength: 1, maxLength: 6 });
+const scope = fc
+  .record({ path: fc.array(segment, { minLength: 1, maxLength: 4 }), action: actionWord })
+  .map(({ path, action }) => `${path.join("/")}:${action}`);
+/** A scope with some segments and maybe the action replaced by `*`. */
+const wildScope = fc
+  .record({
+    path: fc.array(fc.oneof(segment, fc.constant("*")), { minLength: 1, maxLength: 4 }),
+    action: fc.oneof(actionWord, fc.constant("*")),
+  })
+  .map(({ path, action }) => `${path.join("/")}:${action}`);
+/** Strings close to the grammar, so that grants are sometimes true. */
+const nearScope = fc.oneof(scope, wildScope, fc.string({ unit: fc.constantFrom(..."a*/:_.-"), maxLength: 12 }));
+
+describe("scope properties", () => {
+  it("a valid scope grants itself", () => {
+    fc.assert(
+      fc.property(fc.oneof(scope, wildScope), (s) => {
+        expect(scopeGrants(s, s)).toBe(true);
+        expect(compileScopes([s])(s)).toBe(true);
+      }),
+      { numRuns: NUM_RUNS },
+    );
+  });
+
+  it("a scope never grants a different action (unless its action is *)", () => {
+    fc.assert(
+      fc.property(wildScope, wildScope, (g, r) => {
+        const pg = parseScope(g)!;
+        const pr = parseScope(r)!;
+        if (pg.action !== "*" && pg.action !== pr.action) expect(scopeGrants(g, r)).toBe(false);
+      }),
+      { numRuns: NUM_RUNS },
+    );
+  });
+
+  it("a wildcard never crosses a segment boundary", () => {
+    fc.assert(
+      fc.property(
+        fc.array(segment, { minLength: 1, maxLength: 3 }),
+        fc.array(segment, { minLength: 1, maxLength: 3 }),
+        actionWord,
+        fc.integer({ min: 0, max: 2 }),
+        (path, extra, action, at) => {
+          const i = at % path.length;
+          const granted = [...path];
+          granted[i] = "*";
+          // Replacing one segment by several (joined with "/") must not match.
+          const required = [...path];
+          required.splice(i, 1, ...extra, "x");
+          expect(scopeGrants(`${granted.join("/")}:${action}`, `${required.join("/")}:${action}`)).toBe(false);
+          // …while exactly one segment does.
+          expect(scopeGrants(`${granted.join("/")}:${action}`, `${path.join("/")}:${action}`)).toBe(true);
+        },
+      ),
+      { numRuns: NUM_RUNS },
+    );
+  });
+
+  it("grants agree with a segment-by-segment reference", () => {
+    fc.assert(
+      fc.property(wildScope, wildScope, (g, r) => {
+        const pg = parseScope(g)!;
+        const pr = parseScope(r)!;
+        const expected =
+          pg.path.length === pr.path.length &&
+          (pg.action === "*" || pg.action === pr.action) &&
+          pg.path.every((seg, i) => seg === "*" || seg === pr.path[i]);
+        expect(scopeGrants(g, r)).toBe(expected);
+      }),
+      { numRuns: NUM_RUNS },
+    );
+  });
+
+  it("scopeGrants, scopesGrant and compileScopes agree", () => {
+    fc.assert(
+      fc.property(fc.array(nearScope, { maxLength: 6 }), nearScope, (granted, required) => {
+        const expected = granted.some((g) => scopeGrants(g, required));
+        expect(scopesGrant(granted, required)).toBe(expected);
+        expect(compileScopes(granted)(required)).toBe(expected);
+      }),
+      { numRuns: NUM_RUNS },
+    );
+  });
+
+  it("random input never throws and invalid strings never grant", () => {
+    fc.assert(
+      fc.property(fc.anything(), fc.oneof(fc.string(), nearScope), (x, s) => {
+        expect(() => parseScope(x)).not.toThrow();
+        expect(() => isWriteOrDeleteScope(x as string)).not.toThrow();
+        const matcher = compileScopes([s, x as string]);
+        expect(() => matcher(x as string)).not.toThrow();
+        if (!isValidScope(s)) {
+          expect(scopeGrants(s, "core:read")).toBe(false);
+          expect(scopeGrants("*:*", s)).toBe(false);
+        }
+        expect(scopeGrants(x as string, s)).toBe(isValidScope(x) && isValidScope(s) && scopeGrants(x as string, s));
+      }),
+      { numRuns: NUM_RUNS },
+    );
+  });
+
+  it("long input is refused quickly", () => {
+    const long = `${"a/".repeat(500_000)}a:read`;
+    const t = performance.now();
+    expect(parseScope(long)).toBeNull();
+    expect(compileScopes(["*:*"])(long)).toBe(false);
+    expect(performance.now() - t).toBeLessThan(50);
+  });
+});
