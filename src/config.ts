@@ -1,0 +1,156 @@
+// Options of `new Keyward(…)`: parsed with zod once, copied and frozen.
+import { z } from "zod";
+import { ConfigError } from "./errors.js";
+import { type RandomSource, secureRandom } from "./lib/crypto.js";
+import { Keyring } from "./lib/seal.js";
+import type { ForwardingHeader } from "./policy/client-ip.js";
+import { parseScope } from "./policy/scope.js";
+import type { TokenStore } from "./store/types.js";
+import { PREFIX_PATTERN, type TokenEnv } from "./token/format.js";
+
+/** Options of {@link Keyward}. */
+export interface KeywardOptions {
+  /** Where tokens and counters live: `new MemoryStore()`, a SQL store, or your own {@link TokenStore}. */
+  store: TokenStore;
+  /** Token prefix, `/^[a-z][a-z0-9]{0,15}$/`: tokens look like `acme_sk_live_…`. */
+  prefix: string;
+  /** Environment of the tokens this instance issues and accepts (default `"live"`). */
+  env?: TokenEnv;
+  /**
+   * Sealing key(s) for HMAC signing keys at rest: 32 random bytes, base64 or
+   * base64url (e.g. `openssl rand -base64 32`), from the environment. Give an
+   * array to rotate: the first seals, all unseal.
+   */
+  sealingKey?: string | readonly string[] | undefined;
+  /** Maximum staleness of any cached lookup, ms (default 10 000; 0 disables the cache). */
+  revocationBoundMs?: number;
+  /** Default delay before permission changes apply, ms (default 0). */
+  propagationDelayMs?: number;
+  /** Scopes a token gets when created without `scopes` (default `["core:read"]`). */
+  defaultScopes?: readonly string[];
+  /** Let publishable tokens hold scopes other than `…:read` (default false). */
+  allowPublishableWrites?: boolean;
+  /** Clock, epoch ms (default `Date.now`). Inject a frozen clock in tests. */
+  now?: () => number;
+  /** Random source (default `crypto.getRandomValues`). Inject only in tests. */
+  random?: RandomSource;
+  /** Lookup cache of the request path. Entries never outlive `revocationBoundMs`. */
+  cache?: {
+    /** Maximum entries, positive and negative (default 10 000; 0 disables the cache). */
+    maxEntries?: number;
+    /** Age limit of "no such token" entries, ms (default 1 000, at most `revocationBoundMs`). */
+    negativeTtlMs?: number;
+  };
+  /**
+   * Proxies (CIDRs) whose forwarding header is believed. Default none: the
+   * client IP is the socket address given to `verify`, and `X-Forwarded-For`
+   * / `Forwarded` are ignored.
+   */
+  trustedProxies?: readonly string[];
+  /** Which forwarding header trusted proxies set (default `"x-forwarded-for"`). */
+  forwardedHeader?: ForwardingHeader;
+  /** Accept the token in this query parameter too (default null: header only; query strings end up in logs). */
+  queryParam?: string | null;
+  /** Accept secret tokens from browser contexts (default false: `SECRET_IN_BROWSER`). */
+  allowSecretInBrowser?: boolean;
+  /** Accept tokens not in keyward's format (keys imported by hash with `tokens.import`); default false. */
+  acceptForeignTokens?: boolean;
+  /** Usage metering of verified requests. */
+  usage?: {
+    /** Record usage (default true). */
+    enabled?: boolean;
+    /** Events buffered before a write (default 1 000). */
+    batchSize?: number;
+    /** Oldest buffered event before a write, ms (default 1 000). Call `kw.flush()` on shutdown. */
+    flushIntervalMs?: number;
+  };
+}
+
+/** The parsed, frozen configuration. */
+export interface ResolvedConfig {
+  readonly store: TokenStore;
+  readonly prefix: string;
+  readonly env: TokenEnv;
+  readonly keyring: Keyring;
+  readonly revocationBoundMs: number;
+  readonly propagationDelayMs: number;
+  readonly defaultScopes: readonly string[];
+  readonly allowPublishableWrites: boolean;
+  readonly now: () => number;
+  readonly random: RandomSource;
+  readonly cache: { readonly maxEntries: number; readonly negativeTtlMs: number };
+  readonly trustedProxies: readonly string[];
+  readonly forwardedHeader: ForwardingHeader;
+  readonly queryParam: string | null;
+  readonly allowSecretInBrowser: boolean;
+  readonly acceptForeignTokens: boolean;
+  readonly usage: { readonly enabled: boolean; readonly batchSize: number; readonly flushIntervalMs: number };
+}
+
+const DAY = 86_400_000;
+
+const schema = z.strictObject({
+  store: z.custom<TokenStore>(
+    (s) =>
+      typeof s === "object" &&
+      s !== null &&
+      typeof (s as TokenStore).findByHash === "function" &&
+      typeof (s as TokenStore).capabilities === "object",
+    "must implement TokenStore",
+  ),
+  prefix: z.string().regex(PREFIX_PATTERN, "must match /^[a-z][a-z0-9]{0,15}$/"),
+  env: z.enum(["live", "test"]).default("live"),
+  sealingKey: z
+    .union([z.string(), z.array(z.string()).max(16)])
+    .optional()
+    .transform((v) => (v === undefined ? [] : typeof v === "string" ? [v] : v)),
+  revocationBoundMs: z.number().int().min(0).max(DAY).default(10_000),
+  propagationDelayMs: z.number().int().min(0).max(30 * DAY).default(0),
+  defaultScopes: z
+    .array(z.string().refine((s) => parseScope(s) !== null, "invalid scope"))
+    .max(256)
+    .default(["core:read"]),
+  allowPublishableWrites: z.boolean().default(false),
+  now: z.custom<() => number>((f) => typeof f === "function", "must be a function").default(() => Date.now),
+  random: z.custom<RandomSource>((f) => typeof f === "function", "must be a function").default(() => secureRandom),
+  cache: z
+    .strictObject({
+      maxEntries: z.number().int().min(0).max(10_000_000).default(10_000),
+      negativeTtlMs: z.number().int().min(0).max(DAY).default(1_000),
+    })
+    .default({ maxEntries: 10_000, negativeTtlMs: 1_000 }),
+  trustedProxies: z.array(z.string()).max(1024).default([]),
+  forwardedHeader: z.enum(["x-forwarded-for", "forwarded"]).default("x-forwarded-for"),
+  queryParam: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, "must be a query parameter name")
+    .nullable()
+    .default(null),
+  allowSecretInBrowser: z.boolean().default(false),
+  acceptForeignTokens: z.boolean().default(false),
+  usage: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      batchSize: z.number().int().min(1).max(100_000).default(1_000),
+      flushIntervalMs: z.number().int().min(0).max(DAY).default(1_000),
+    })
+    .default({ enabled: true, batchSize: 1_000, flushIntervalMs: 1_000 }),
+});
+
+/**
+ * Parses and freezes the options.
+ * @throws {ConfigError} `INVALID_CONFIG`, naming the option
+ */
+export function resolveConfig(options: KeywardOptions): ResolvedConfig {
+  const r = schema.safeParse(options);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new ConfigError(issue?.path.map(String).join(".") ?? "", issue?.message ?? "invalid options");
+  }
+  const keyring = Keyring.parse(r.data.sealingKey);
+  if (!(keyring instanceof Keyring)) {
+    throw new ConfigError(`sealingKey.${keyring.invalid}`, "must be 32 bytes, base64 or base64url");
+  }
+  const { sealingKey: _, ...rest } = r.data;
+  return Object.freeze({ ...rest, defaultScopes: Object.freeze([...rest.defaultScopes]), keyring });
+}

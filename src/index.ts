@@ -1,0 +1,50 @@
+/**
+ * keyward: issue, store, check, sign and meter API tokens.
+ *
+ * ```ts
+ * import { Keyward, MemoryStore } from "keyward";
+ * ```
+ *
+ * @module keyward
+ */
+export type { KeywardOptions } from "./config.js";
+export * from "./errors.js";
+export { Keyward } from "./keyward.js";
+export type { DenyCode, DecisionStatus } from "./policy/decision.js";
+export type { CheckInput, CheckOptions, Decision } from "./verify/verifier.js";
+export { IssuedToken } from "./manager/issued.js";
+export type {
+  ActorOptions,
+  RegenerateTokenOptions,
+  TokenManager,
+  UpdateTokenOptions,
+} from "./manager/tokens.js";
+export type { GetUsageOptions, UsageReader } from "./manager/usage.js";
+export { policyAt } from "./model/record.js";
+export {
+  type CreateTokenInput,
+  createTokenSchema,
+  type ImportTokenInput,
+  importTokenSchema,
+  type UpdateTokenInput,
+  updateTokenSchema,
+} from "./model/schemas.js";
+export type * from "./model/types.js";
+export { MemoryStore, type MemoryStoreOptions, type MemoryStoreStats } from "./store/memory.js";
+export type * from "./store/types.js";
+export { deriveSigningSecret } from "./lib/derive.js";
+export {
+  type FindTokensOptions,
+  type FoundToken,
+  findTokens,
+  type GenerateTokenOptions,
+  generateToken,
+  hashToken,
+  type ParsedToken,
+  type ParseTokenResult,
+  parseToken,
+  type TokenEnv,
+  type TokenFormatCode,
+  type TokenKind,
+  tokenStart,
+} from "./token/format.js";

@@ -1,0 +1,79 @@
+// The entry object: admin side (`tokens`, `usage`) and request side (`verify`, `check`).
+import { type KeywardOptions, resolveConfig } from "./config.js";
+import { TokenManager } from "./manager/tokens.js";
+import { UsageReader } from "./manager/usage.js";
+import { type CheckInput, type CheckOptions, type Decision, Verifier } from "./verify/verifier.js";
+
+/**
+ * keyward: one object per application, sharing a {@link TokenStore}.
+ *
+ * @example
+ * ```ts
+ * import { Keyward, MemoryStore } from "keyward";
+ * const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+ * const { token, record } = await kw.tokens.create({ owner: "acct_1", kind: "publishable" });
+ * ```
+ */
+export class Keyward {
+  /** Token administration: create, import, get, list, update, revoke, regenerate, audit. */
+  readonly tokens: TokenManager;
+  /** Metered usage per token. */
+  readonly usage: UsageReader;
+  readonly #verifier: Verifier;
+
+  /**
+   * @param options store, prefix, environment, sealing key, cache bounds, clock
+   * @throws {ConfigError} `INVALID_CONFIG` naming the bad option
+   */
+  constructor(options: KeywardOptions) {
+    const config = resolveConfig(options);
+    this.#verifier = new Verifier(config);
+    // This instance's own writes drop its cache entries at once, change feed or not.
+    this.tokens = new TokenManager(config, (id, hashes) => this.#verifier.invalidate(id, hashes));
+    this.usage = new UsageReader(config);
+  }
+
+  /**
+   * Checks a Fetch API request: bearer token (or signature), policy, rate
+   * limit, credits. Never throws on untrusted input: every problem is a
+   * denial with a stable `code`, an HTTP `status` and `headers`.
+   *
+   * @param request the incoming request
+   * @param options what the route needs (`scope`, `cost`) and the socket `ip`
+   * @returns the decision
+   * @throws {InvalidInputError} only for a bad `options` (the application's mistake)
+   * @example
+   * ```ts
+   * const d = await kw.verify(request, { scope: "core:read", ip: socketAddress });
+   * if (!d.ok) return new Response(null, { status: d.status, headers: d.headers });
+   * ```
+   */
+  verify(request: Request, options?: CheckOptions): Promise<Decision> {
+    return this.#verifier.verify(request, options);
+  }
+
+  /**
+   * Checks a token presented by other means (a WebSocket handshake, a queue
+   * message), with what the request shows. Same guarantees as {@link verify}.
+   *
+   * @param input the token, scope, cost, ip, origin, referer
+   * @returns the decision
+   * @example
+   * ```ts
+   * const d = await kw.check({ token, scope: "datasets/prices:write", cost: 5, ip });
+   * ```
+   */
+  check(input: CheckInput): Promise<Decision> {
+    return this.#verifier.check(input);
+  }
+
+  /** Writes buffered usage events to the store. Call it before shutdown. */
+  flush(): Promise<void> {
+    return this.#verifier.flush();
+  }
+
+  /** Stops listening to the store's change feed and flushes usage. Does not close the store. */
+  close(): Promise<void> {
+    return this.#verifier.close();
+  }
+}

@@ -1,0 +1,494 @@
+// The admin side: create, import, read, list, update, revoke and regenerate
+// tokens. Every write is a compare-and-set on the token's revision and is
+// followed by an audit entry that names what changed, never a secret.
+import type { ResolvedConfig } from "../config.js";
+import { InvalidInputError, ScopeNotAllowedError, TokenNotFoundError, TokenRevokedError } from "../errors.js";
+import { randomBase62 } from "../lib/base62.js";
+import type { RandomSource } from "../lib/crypto.js";
+import { deriveSigningSecret } from "../lib/derive.js";
+import { policyAt, toRecord } from "../model/record.js";
+import {
+  type CreateTokenInput,
+  createTokenSchema,
+  type ImportTokenInput,
+  importTokenSchema,
+  POLICY_FIELDS,
+  parseInput,
+  type UpdateTokenInput,
+  updateTokenSchema,
+} from "../model/schemas.js";
+import type {
+  AuditAction,
+  AuditEntry,
+  Page,
+  PageOptions,
+  PreviousSecret,
+  StoredSigning,
+  StoredToken,
+  TokenPolicy,
+  TokenRecord,
+} from "../model/types.js";
+import { isWriteOrDeleteScope } from "../policy/scope.js";
+import type { AuditFilter } from "../store/types.js";
+import { generateToken, hashToken, type TokenKind, tokenStart } from "../token/format.js";
+import { IssuedToken } from "./issued.js";
+import { storeCall } from "./store-call.js";
+
+/** Who performs an admin action, recorded in the audit log. */
+export interface ActorOptions {
+  /** e.g. `"user:42"`, `"cli"` (default `"system"`). */
+  actor?: string;
+}
+
+/** Options of {@link TokenManager.update}. */
+export interface UpdateTokenOptions extends ActorOptions {
+  /**
+   * When the policy fields of the patch take effect (epoch ms or Date);
+   * default `now + propagationDelayMs`. Name, metadata and signing always
+   * apply at once.
+   */
+  effectiveAt?: number | Date;
+  /**
+   * Fail with `REVISION_CONFLICT` unless the token is still at this revision
+   * (the one an admin console displayed). Without it the update is checked
+   * against the revision read just before writing.
+   */
+  expectedRevision?: number;
+}
+
+/** Options of {@link TokenManager.regenerate}. */
+export interface RegenerateTokenOptions extends ActorOptions {
+  /** How long the old secret keeps working, ms (default 0: it stops at once). At most 30 days. */
+  graceMs?: number;
+}
+
+const ID_CHARS = 22; // 131 bits
+const MAX_GRACE_MS = 30 * 86_400_000;
+const MAX_PREVIOUS = 4;
+
+/** Token administration; reached as `kw.tokens`. */
+export class TokenManager {
+  readonly #cfg: ResolvedConfig;
+  readonly #changed: (tokenId: string, hashes: string[]) => void;
+
+  /** @internal */
+  constructor(config: ResolvedConfig, changed: (tokenId: string, hashes: string[]) => void = () => {}) {
+    this.#cfg = config;
+    this.#changed = changed;
+  }
+
+  /**
+   * Issues a new token. The token string is in the result exactly once;
+   * keyward stores only its SHA-256.
+   *
+   * @param input owner, kind and the token's settings
+   * @param options the actor, for the audit log
+   * @returns the token and its record
+   * @throws {InvalidInputError} `INVALID_INPUT` naming the field
+   * @throws {ScopeNotAllowedError} `SCOPE_NOT_ALLOWED` for a write/delete scope on a publishable token
+   * @throws {SealingKeyError} `SEALING_KEY_REQUIRED` for hmac-sha256 signing without a sealing key
+   * @example
+   * ```ts
+   * const { token, record } = await kw.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["core:read"] });
+   * ```
+   */
+  async create(input: CreateTokenInput, options: ActorOptions = {}): Promise<IssuedToken> {
+    const data = parseInput(createTokenSchema, input, "input");
+    const actor = parseActor(options);
+    const now = this.#cfg.now();
+    const policy = this.#initialPolicy(data, now);
+    const id = this.#newId();
+    const token = generateToken({ prefix: this.#cfg.prefix, kind: data.kind, env: this.#cfg.env, random: this.#cfg.random });
+    const signing = await this.#signing(data.signing ?? null, token, id);
+    const stored: StoredToken = {
+      id,
+      hash: hashToken(token),
+      start: tokenStart(token),
+      kind: data.kind,
+      env: this.#cfg.env,
+      owner: data.owner,
+      name: data.name ?? "",
+      metadata: data.metadata ?? {},
+      policy,
+      scheduled: [],
+      signing,
+      previous: [],
+      createdAt: now,
+      updatedAt: now,
+      revokedAt: null,
+      revision: 1,
+    };
+    await storeCall(() => this.#cfg.store.insert(stored));
+    this.#changed(stored.id, [stored.hash]);
+    await this.#audit("create", stored, actor, now, Object.keys(input).filter((k) => k !== "owner" && k !== "kind"));
+    return new IssuedToken(token, toRecord(stored, now));
+  }
+
+  /**
+   * Imports an existing key from a home-made system, known only by the
+   * SHA-256 (hex) of its string. Requests presenting that key are then checked
+   * like any other token (enable `acceptForeignTokens` on the verifier if the
+   * key does not have keyward's format).
+   *
+   * @param input the hash, owner, kind and the token's settings
+   * @returns the new record
+   * @throws {InvalidInputError} `INVALID_INPUT`
+   * @throws {TokenExistsError} `TOKEN_ALREADY_EXISTS` when the hash is already stored
+   * @example
+   * ```ts
+   * await kw.tokens.import({ hash: legacy.sha256Hex, owner: "acct_1", kind: "secret" });
+   * ```
+   */
+  async import(input: ImportTokenInput, options: ActorOptions = {}): Promise<TokenRecord> {
+    const data = parseInput(importTokenSchema, input, "input");
+    const actor = parseActor(options);
+    const now = this.#cfg.now();
+    const stored: StoredToken = {
+      id: this.#newId(),
+      hash: data.hash,
+      start: data.start ?? `${data.hash.slice(0, 8)}…`,
+      kind: data.kind,
+      env: data.env ?? this.#cfg.env,
+      owner: data.owner,
+      name: data.name ?? "",
+      metadata: data.metadata ?? {},
+      policy: this.#initialPolicy(data, now),
+      scheduled: [],
+      signing: null,
+      previous: [],
+      createdAt: now,
+      updatedAt: now,
+      revokedAt: null,
+      revision: 1,
+    };
+    await storeCall(() => this.#cfg.store.insert(stored));
+    this.#changed(stored.id, [stored.hash]);
+    await this.#audit("import", stored, actor, now, []);
+    return toRecord(stored, now);
+  }
+
+  /**
+   * @param id the token's public id (`tok_…`)
+   * @returns its record, or null
+   */
+  async get(id: string): Promise<TokenRecord | null> {
+    if (!isId(id)) return null;
+    const stored = await storeCall(() => this.#cfg.store.get(id));
+    return stored && toRecord(stored, this.#cfg.now());
+  }
+
+  /**
+   * An owner's tokens, oldest first.
+   *
+   * @param owner the owner id
+   * @param options page size (1–1000, default 100) and the cursor of the previous page
+   * @returns a page of records and the next cursor (null on the last page)
+   * @throws {InvalidInputError} `INVALID_INPUT` for a bad limit or cursor
+   */
+  async list(owner: string, options: PageOptions = {}): Promise<Page<TokenRecord>> {
+    if (typeof owner !== "string" || owner.length === 0 || owner.length > 256) {
+      throw new InvalidInputError("owner", "must be a non-empty string of at most 256 characters");
+    }
+    checkPageOptions(options);
+    const page = await storeCall(() => this.#cfg.store.list(owner, options));
+    const now = this.#cfg.now();
+    return { items: page.items.map((t) => toRecord(t, now)), nextCursor: page.nextCursor };
+  }
+
+  /**
+   * Changes a token. Policy fields (scopes, domains, ips, credits, rateLimit,
+   * expiresAt, requireSignedRequests) take effect at `effectiveAt` (default
+   * `now + propagationDelayMs`), so every server switches at the same instant;
+   * from then on they override what any earlier-scheduled revision says of
+   * the same fields.
+   *
+   * @param id the token's id
+   * @param patch the fields to change
+   * @param options effective time, expected revision, actor
+   * @returns the updated record
+   * @throws {InvalidInputError} `INVALID_INPUT`
+   * @throws {TokenNotFoundError} `TOKEN_NOT_FOUND`
+   * @throws {TokenRevokedError} `TOKEN_REVOKED`
+   * @throws {RevisionConflictError} `REVISION_CONFLICT` when another admin changed it meanwhile
+   * @example
+   * ```ts
+   * await kw.tokens.update(record.id, { scopes: ["core:read"] }, { effectiveAt: Date.now() + 60_000 });
+   * ```
+   */
+  async update(id: string, patch: UpdateTokenInput, options: UpdateTokenOptions = {}): Promise<TokenRecord> {
+    const data = parseInput(updateTokenSchema, patch, "patch");
+    const actor = parseActor(options);
+    const now = this.#cfg.now();
+    const effectiveAt = parseEffectiveAt(options.effectiveAt, now + this.#cfg.propagationDelayMs);
+    if (options.expectedRevision !== undefined && !Number.isSafeInteger(options.expectedRevision)) {
+      throw new InvalidInputError("expectedRevision", "must be an integer");
+    }
+    const current = await this.#load(id);
+    const expected = options.expectedRevision ?? current.revision;
+    if (current.kind === "publishable" && data.scopes) this.#checkKindScopes(current.kind, data.scopes);
+
+    const policyPatch: Partial<TokenPolicy> = {};
+    for (const field of POLICY_FIELDS) {
+      if (data[field] !== undefined) (policyPatch as Record<string, unknown>)[field] = data[field];
+    }
+    const next: StoredToken = { ...current, updatedAt: now, ...scheduleRevision(current, policyPatch, effectiveAt, now) };
+    if (data.name !== undefined) next.name = data.name;
+    if (data.metadata !== undefined) next.metadata = data.metadata;
+    if (data.signing !== undefined) {
+      if (data.signing?.alg === "hmac-sha256") {
+        throw new InvalidInputError("signing", "hmac-sha256 signing is derived from the token: regenerate the token to enable it");
+      }
+      next.signing = data.signing;
+    }
+    const saved = await storeCall(() => this.#cfg.store.update(next, expected));
+    this.#changed(saved.id, hashesOf(current));
+    const changes = Object.keys(data).filter((k) => (data as Record<string, unknown>)[k] !== undefined);
+    await this.#audit("update", saved, actor, now, changes, Object.keys(policyPatch).length ? effectiveAt : undefined);
+    return toRecord(saved, now);
+  }
+
+  /**
+   * Revokes a token at once (idempotent). Every server stops accepting it
+   * within `revocationBoundMs`.
+   *
+   * @param id the token's id
+   * @returns the revoked record
+   * @throws {TokenNotFoundError} `TOKEN_NOT_FOUND`
+   * @example
+   * ```ts
+   * await kw.tokens.revoke(record.id, { actor: "user:42" });
+   * ```
+   */
+  async revoke(id: string, options: ActorOptions = {}): Promise<TokenRecord> {
+    const actor = parseActor(options);
+    if (!isId(id)) throw new TokenNotFoundError(String(id).slice(0, 64));
+    const now = this.#cfg.now();
+    const saved = await storeCall(() => this.#cfg.store.revoke(id, now));
+    this.#changed(saved.id, hashesOf(saved));
+    await this.#audit("revoke", saved, actor, now, ["revokedAt"]);
+    return toRecord(saved, now);
+  }
+
+  /**
+   * Replaces a token's secret, keeping its id and settings. The old secret
+   * stops working at once, or after `graceMs`.
+   *
+   * @param id the token's id
+   * @param options grace period and actor
+   * @returns the new token (shown once) and the record
+   * @throws {TokenNotFoundError} `TOKEN_NOT_FOUND`
+   * @throws {TokenRevokedError} `TOKEN_REVOKED`
+   * @throws {RevisionConflictError} `REVISION_CONFLICT` when changed concurrently
+   * @example
+   * ```ts
+   * const { token } = await kw.tokens.regenerate(record.id, { graceMs: 3_600_000 });
+   * ```
+   */
+  async regenerate(id: string, options: RegenerateTokenOptions = {}): Promise<IssuedToken> {
+    const actor = parseActor(options);
+    const graceMs = options.graceMs ?? 0;
+    if (!Number.isSafeInteger(graceMs) || graceMs < 0 || graceMs > MAX_GRACE_MS) {
+      throw new InvalidInputError("graceMs", `must be an integer from 0 to ${MAX_GRACE_MS}`);
+    }
+    const now = this.#cfg.now();
+    const current = await this.#load(id);
+    const token = generateToken({ prefix: this.#cfg.prefix, kind: current.kind, env: current.env, random: this.#cfg.random });
+    const previous: PreviousSecret[] = current.previous.filter((p) => p.expiresAt > now);
+    if (graceMs > 0) {
+      const old: PreviousSecret = { hash: current.hash, expiresAt: now + graceMs };
+      if (current.signing?.alg === "hmac-sha256") old.sealed = current.signing.sealed;
+      previous.unshift(old);
+    }
+    const next: StoredToken = {
+      ...current,
+      hash: hashToken(token),
+      start: tokenStart(token),
+      signing:
+        current.signing?.alg === "hmac-sha256"
+          ? await this.#signing({ alg: "hmac-sha256" }, token, current.id)
+          : current.signing,
+      previous: previous.slice(0, MAX_PREVIOUS),
+      updatedAt: now,
+    };
+    const saved = await storeCall(() => this.#cfg.store.update(next, current.revision));
+    this.#changed(saved.id, [...hashesOf(current), saved.hash]);
+    await this.#audit("regenerate", saved, actor, now, ["secret"]);
+    return new IssuedToken(token, toRecord(saved, now));
+  }
+
+  /**
+   * The audit log of a token (`{ tokenId }`) or an owner (`{ owner }`), oldest first.
+   *
+   * @param filter which entries
+   * @param options page size and cursor
+   * @returns a page of entries
+   */
+  async audit(filter: AuditFilter, options: PageOptions = {}): Promise<Page<AuditEntry>> {
+    const ok =
+      typeof filter === "object" &&
+      filter !== null &&
+      ("tokenId" in filter ? typeof filter.tokenId === "string" : typeof filter.owner === "string");
+    if (!ok) throw new InvalidInputError("filter", "must be { tokenId } or { owner }");
+    checkPageOptions(options);
+    return storeCall(() => this.#cfg.store.listAudit(filter, options));
+  }
+
+  async #load(id: string): Promise<StoredToken> {
+    if (!isId(id)) throw new TokenNotFoundError(String(id).slice(0, 64));
+    const current = await storeCall(() => this.#cfg.store.get(id));
+    if (!current) throw new TokenNotFoundError(id);
+    if (current.revokedAt !== null) throw new TokenRevokedError(id);
+    return current;
+  }
+
+  #initialPolicy(
+    data: { kind: TokenKind } & Partial<Omit<TokenPolicy, "credits" | "rateLimit">> & {
+        credits?: TokenPolicy["credits"] | undefined;
+        rateLimit?: TokenPolicy["rateLimit"] | undefined;
+      },
+    now: number,
+  ): TokenPolicy {
+    const scopes = data.scopes ?? [...this.#cfg.defaultScopes];
+    this.#checkKindScopes(data.kind, scopes);
+    if (data.expiresAt != null && data.expiresAt <= now) {
+      throw new InvalidInputError("expiresAt", "must be in the future");
+    }
+    return {
+      scopes: [...new Set(scopes)],
+      domains: data.domains ?? [],
+      ips: data.ips ?? [],
+      credits: data.credits ?? null,
+      rateLimit: data.rateLimit ?? null,
+      expiresAt: data.expiresAt ?? null,
+      requireSignedRequests: data.requireSignedRequests ?? false,
+    };
+  }
+
+  #checkKindScopes(kind: TokenKind, scopes: readonly string[]): void {
+    if (kind !== "publishable" || this.#cfg.allowPublishableWrites) return;
+    const bad = scopes.find(isWriteOrDeleteScope);
+    if (bad !== undefined) {
+      throw new ScopeNotAllowedError(
+        bad,
+        "publishable tokens may only hold read scopes (set allowPublishableWrites to change this)",
+      );
+    }
+  }
+
+  async #signing(
+    signing: { alg: "ed25519"; publicKey: string } | { alg: "hmac-sha256" } | null,
+    token: string,
+    id: string,
+  ): Promise<StoredSigning | null> {
+    if (signing?.alg !== "hmac-sha256") return signing;
+    return { alg: "hmac-sha256", sealed: await this.#cfg.keyring.seal(deriveSigningSecret(token), id) };
+  }
+
+  #newId(): string {
+    return `tok_${randomBase62(ID_CHARS, this.#cfg.random)}`;
+  }
+
+  async #audit(
+    action: AuditAction,
+    token: StoredToken,
+    actor: string,
+    at: number,
+    changes: string[],
+    effectiveAt?: number,
+  ): Promise<void> {
+    const entry: AuditEntry = {
+      id: auditId(at, this.#cfg.random),
+      at,
+      actor,
+      action,
+      tokenId: token.id,
+      owner: token.owner,
+      changes,
+    };
+    if (effectiveAt !== undefined) entry.effectiveAt = effectiveAt;
+    await storeCall(() => this.#cfg.store.appendAudit(entry));
+  }
+}
+
+/**
+ * Schedules `patch` from `effectiveAt` on: due revisions are folded into the
+ * base policy, the policy in force at `effectiveAt` gets the patch as a new
+ * revision, and every later revision gets it too.
+ */
+function scheduleRevision(
+  token: StoredToken,
+  patch: Partial<TokenPolicy>,
+  effectiveAt: number,
+  now: number,
+): Pick<StoredToken, "policy" | "scheduled"> {
+  const base = policyAt(token, now);
+  const future = token.scheduled.filter((s) => s.effectiveAt > now);
+  if (Object.keys(patch).length === 0) return { policy: base, scheduled: future };
+  if (effectiveAt <= now) {
+    return {
+      policy: { ...base, ...patch },
+      scheduled: future.map((s) => ({ effectiveAt: s.effectiveAt, policy: { ...s.policy, ...patch } })),
+    };
+  }
+  const before = future.filter((s) => s.effectiveAt < effectiveAt);
+  const after = future.filter((s) => s.effectiveAt > effectiveAt);
+  const atT = policyAt({ policy: base, scheduled: future }, effectiveAt);
+  return {
+    policy: base,
+    scheduled: [
+      ...before,
+      { effectiveAt, policy: { ...atT, ...patch } },
+      ...after.map((s) => ({ effectiveAt: s.effectiveAt, policy: { ...s.policy, ...patch } })),
+    ],
+  };
+}
+
+let auditSeq = 0;
+
+/**
+ * Audit ids sort like the entries were appended: time, then a per-process
+ * sequence (several entries share a millisecond), then randomness so that
+ * processes sharing a store never collide.
+ */
+function auditId(at: number, random: RandomSource): string {
+  auditSeq = (auditSeq + 1) % 1_679_616; // 36^4
+  return `aud_${at.toString(36).padStart(9, "0")}${auditSeq.toString(36).padStart(4, "0")}${randomBase62(10, random)}`;
+}
+
+/** Every lookup hash of a token: the current secret and those in a grace period. */
+function hashesOf(token: StoredToken): string[] {
+  return [token.hash, ...token.previous.map((p) => p.hash)];
+}
+
+function parseActor(options: ActorOptions): string {
+  if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
+  const actor = options.actor ?? "system";
+  if (typeof actor !== "string" || actor.length === 0 || actor.length > 256) {
+    throw new InvalidInputError("actor", "must be a non-empty string of at most 256 characters");
+  }
+  return actor;
+}
+
+function parseEffectiveAt(value: number | Date | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const ms = value instanceof Date ? value.getTime() : value;
+  if (!Number.isSafeInteger(ms) || ms < 0) throw new InvalidInputError("effectiveAt", "must be a valid time (epoch ms or Date)");
+  return ms;
+}
+
+function checkPageOptions(options: PageOptions): void {
+  if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
+  const { limit, cursor } = options;
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 1000)) {
+    throw new InvalidInputError("limit", "must be an integer from 1 to 1000");
+  }
+  if (cursor != null && (typeof cursor !== "string" || cursor.length > 1024)) {
+    throw new InvalidInputError("cursor", "must be a cursor returned by a previous page");
+  }
+}
+
+const ID_PATTERN = /^tok_[0-9A-Za-z]{22}$/;
+
+function isId(id: unknown): id is string {
+  return typeof id === "string" && ID_PATTERN.test(id);
+}

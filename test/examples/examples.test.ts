@@ -1,0 +1,40 @@
+// Runs every example in examples/ against src/ (vitest maps "keyward" to src/)
+// and checks what it prints.
+import { afterEach, describe, expect, it, vi } from "vitest";
+
+function captureLog() {
+  const lines: string[] = [];
+  vi.spyOn(console, "log").mockImplementation((...args: unknown[]) => void lines.push(args.join(" ")));
+  return lines;
+}
+
+afterEach(() => vi.restoreAllMocks());
+
+describe("examples", () => {
+  it("quickstart runs end to end", async () => {
+    const lines = captureLog();
+    const mod = await import("../../examples/quickstart.js");
+    expect(lines[0]).toMatch(/^issued tok_[0-9A-Za-z]{22} acme_sk_live_[0-9A-Za-z]{4}$/);
+    expect(lines[1]).toMatch(/^rotated; old secret valid until \d{4}-/);
+    expect(lines[2]).toBe("audit: create, update, regenerate");
+    expect(lines[3]).toBe("revoked true");
+    expect(mod.token).toMatch(/^acme_sk_live_/);
+    // The token never reached the log.
+    expect(lines.join("\n")).not.toContain(mod.token);
+  });
+});
+
+describe("README", () => {
+  it("shows the quickstart example verbatim", async () => {
+    const { readFile } = await import("node:fs/promises");
+    const readme = await readFile(new URL("../../README.md", import.meta.url), "utf8");
+    const example = await readFile(new URL("../../examples/quickstart.ts", import.meta.url), "utf8");
+    const body = example
+      .split("\n")
+      .slice(2)
+      .filter((l) => !l.startsWith("export {"))
+      .join("\n")
+      .trim();
+    expect(readme).toContain(body);
+  });
+});

@@ -1,0 +1,358 @@
+import { inspect } from "node:util";
+import { describe, expect, it } from "vitest";
+import {
+  type CreateTokenInput,
+  hashToken,
+  isKeywardError,
+  Keyward,
+  type KeywardOptions,
+  MemoryStore,
+  parseToken,
+} from "keyward";
+import { deriveSigningSecret } from "../../src/lib/derive.js";
+import { Keyring } from "../../src/lib/seal.js";
+
+const SEALING_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+
+function setup(options: Partial<KeywardOptions> = {}) {
+  let now = Date.UTC(2026, 0, 1);
+  const store = new MemoryStore();
+  const kw = new Keyward({ store, prefix: "acme", now: () => now, ...options });
+  return { kw, store, advance: (ms: number) => (now += ms), now: () => now };
+}
+
+async function expectCode(p: Promise<unknown> | (() => unknown), code: string) {
+  try {
+    await (typeof p === "function" ? p() : p);
+  } catch (err) {
+    expect(isKeywardError(err), String(err)).toBe(true);
+    expect((err as { code: string }).code).toBe(code);
+    return err as Error & { field?: string };
+  }
+  throw new Error(`expected ${code}, nothing thrown`);
+}
+
+describe("Keyward config", () => {
+  it("rejects bad options with INVALID_CONFIG naming the option", async () => {
+    const store = new MemoryStore();
+    const e = await expectCode(() => new Keyward({ store, prefix: "Acme" }), "INVALID_CONFIG");
+    expect(e.field).toBe("prefix");
+    await expectCode(() => new Keyward({ store: {} as never, prefix: "acme" }), "INVALID_CONFIG");
+    await expectCode(() => new Keyward({ store, prefix: "acme", revocationBoundMs: -1 }), "INVALID_CONFIG");
+    await expectCode(() => new Keyward({ store, prefix: "acme", sealingKey: "short" }), "INVALID_CONFIG");
+    await expectCode(() => new Keyward({ store, prefix: "acme", unknown: 1 } as never), "INVALID_CONFIG");
+  });
+});
+
+describe("tokens.create", () => {
+  it("returns the token once and stores only its hash", async () => {
+    const { kw, store } = setup();
+    const issued = await kw.tokens.create({ owner: "acct_1", kind: "secret", name: "server" });
+    const { token, record } = issued;
+    expect(parseToken(token)).toMatchObject({ ok: true, token: { prefix: "acme", kind: "secret", env: "live" } });
+    expect(record.id).toMatch(/^tok_[0-9A-Za-z]{22}$/);
+    expect(token.startsWith(record.start)).toBe(true);
+    expect(record).not.toHaveProperty("hash");
+    const stored = await store.findByHash(hashToken(token));
+    expect(stored?.id).toBe(record.id);
+    expect(JSON.stringify(stored)).not.toContain(token);
+    expect(JSON.stringify(issued)).not.toContain(token.slice(record.start.length));
+    expect(inspect(issued)).not.toContain(token.slice(record.start.length));
+    expect(String(issued)).not.toContain(token.slice(record.start.length));
+    expect(JSON.stringify(issued)).toContain("[redacted]");
+  });
+
+  it("gives core:read by default and keeps publishable tokens read-only", async () => {
+    const { kw } = setup();
+    const pk = await kw.tokens.create({ owner: "acct_1", kind: "publishable" });
+    expect(pk.record.policy.scopes).toEqual(["core:read"]);
+    expect(pk.token).toMatch(/^acme_pk_live_/);
+    const sk = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    expect(sk.record.policy.scopes).toEqual(["core:read"]);
+    const e = await expectCode(
+      kw.tokens.create({ owner: "acct_1", kind: "publishable", scopes: ["datasets/prices:write"] }),
+      "SCOPE_NOT_ALLOWED",
+    );
+    expect(e.message).not.toContain("acme_");
+    await expectCode(kw.tokens.create({ owner: "acct_1", kind: "publishable", scopes: ["datasets/*:*"] }), "SCOPE_NOT_ALLOWED");
+    await expectCode(kw.tokens.update(pk.record.id, { scopes: ["datasets/x:delete"] }), "SCOPE_NOT_ALLOWED");
+    const open = setup({ allowPublishableWrites: true });
+    const w = await open.kw.tokens.create({ owner: "a", kind: "publishable", scopes: ["datasets/prices:write"] });
+    expect(w.record.policy.scopes).toEqual(["datasets/prices:write"]);
+  });
+
+  it("accepts the whole design's settings", async () => {
+    const { kw, now } = setup({ sealingKey: SEALING_KEY });
+    const { record } = await kw.tokens.create({
+      owner: "acct_1",
+      kind: "secret",
+      name: "website",
+      scopes: ["core:read", "premium:read", "datasets/prices:write"],
+      domains: ["example.com", "*.example.com"],
+      ips: ["203.0.113.0/24", "2001:db8::/32"],
+      credits: { limit: 10_000, refill: { amount: 10_000, intervalMs: 30 * 86_400_000 } },
+      rateLimit: { limit: 100, windowMs: 1_000 },
+      expiresAt: new Date(now() + 86_400_000),
+      requireSignedRequests: true,
+      signing: { alg: "hmac-sha256" },
+      metadata: { plan: "pro", tags: ["a", 1, true, null], nested: { x: 1 } },
+    });
+    expect(record.policy).toEqual({
+      scopes: ["core:read", "premium:read", "datasets/prices:write"],
+      domains: ["example.com", "*.example.com"],
+      ips: ["203.0.113.0/24", "2001:db8::/32"],
+      credits: { limit: 10_000, refill: { amount: 10_000, intervalMs: 30 * 86_400_000 } },
+      rateLimit: { limit: 100, windowMs: 1_000 },
+      expiresAt: now() + 86_400_000,
+      requireSignedRequests: true,
+    });
+    expect(record.signing).toEqual({ alg: "hmac-sha256" });
+    expect(record.metadata).toEqual({ plan: "pro", tags: ["a", 1, true, null], nested: { x: 1 } });
+  });
+
+  it("seals the HMAC signing key, and refuses without a sealing key", async () => {
+    const { kw, store } = setup({ sealingKey: [SEALING_KEY] });
+    const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "hmac-sha256" } });
+    const stored = await store.get(record.id);
+    expect(stored?.signing?.alg).toBe("hmac-sha256");
+    const keyring = Keyring.parse([SEALING_KEY]) as Keyring;
+    const sealed = stored?.signing?.alg === "hmac-sha256" ? stored.signing.sealed : null;
+    expect(await keyring.open(sealed!, record.id)).toEqual(deriveSigningSecret(token));
+    // Bound to the token id: the sealed key cannot be moved to another token.
+    await expectCode(keyring.open(sealed!, "tok_other"), "SEALING_KEY_UNKNOWN");
+
+    const bare = setup();
+    await expectCode(
+      bare.kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "hmac-sha256" } }),
+      "SEALING_KEY_REQUIRED",
+    );
+    expect((await bare.kw.tokens.list("o")).items).toEqual([]);
+  });
+
+  it("stores an ed25519 public key only", async () => {
+    const { kw } = setup();
+    const publicKey = new Uint8Array(32).fill(7);
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey } });
+    expect(record.signing).toEqual({ alg: "ed25519", publicKey: "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc" });
+  });
+});
+
+describe("bad input", () => {
+  const big = "x".repeat(1_000_000);
+  const cases: [string, unknown, string][] = [
+    ["not an object", "secret", "input"],
+    ["missing owner", { kind: "secret" }, "owner"],
+    ["empty owner", { owner: "", kind: "secret" }, "owner"],
+    ["owner of 1 MB", { owner: big, kind: "secret" }, "owner"],
+    ["owner with control chars", { owner: "a\u0000b", kind: "secret" }, "owner"],
+    ["owner with bidi override", { owner: "a\u202eb", kind: "secret" }, "owner"],
+    ["wrong kind", { owner: "o", kind: "admin" }, "kind"],
+    ["name not a string", { owner: "o", kind: "secret", name: 5 }, "name"],
+    ["scopes not an array", { owner: "o", kind: "secret", scopes: "core:read" }, "scopes"],
+    ["bad scope", { owner: "o", kind: "secret", scopes: ["core"] }, "scopes.0"],
+    ["unicode scope", { owner: "o", kind: "secret", scopes: ["cöre:read"] }, "scopes.0"],
+    ["bad domain", { owner: "o", kind: "secret", domains: ["https://example.com/path"] }, "domains.0"],
+    ["bad ip", { owner: "o", kind: "secret", ips: ["010.0.0.1"] }, "ips.0"],
+    ["negative credits", { owner: "o", kind: "secret", credits: { limit: -1 } }, "credits.limit"],
+    ["NaN credits", { owner: "o", kind: "secret", credits: { limit: Number.NaN } }, "credits.limit"],
+    ["fractional rate", { owner: "o", kind: "secret", rateLimit: { limit: 1.5, windowMs: 1000 } }, "rateLimit.limit"],
+    ["zero window", { owner: "o", kind: "secret", rateLimit: { limit: 1, windowMs: 0 } }, "rateLimit.windowMs"],
+    ["refill too fast", { owner: "o", kind: "secret", credits: { limit: 1, refill: { amount: 1, intervalMs: 1 } } }, "credits.refill.intervalMs"],
+    ["expiry in the past", { owner: "o", kind: "secret", expiresAt: 1 }, "expiresAt"],
+    ["expiry NaN", { owner: "o", kind: "secret", expiresAt: Number.NaN }, "expiresAt"],
+    ["invalid date", { owner: "o", kind: "secret", expiresAt: new Date("x") }, "expiresAt"],
+    ["unknown field", { owner: "o", kind: "secret", admin: true }, "input"],
+    ["short ed25519 key", { owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: "AAAA" } }, "signing.publicKey"],
+    ["unknown alg", { owner: "o", kind: "secret", signing: { alg: "rsa" } }, "signing.alg"],
+    ["metadata array", { owner: "o", kind: "secret", metadata: [1] }, "metadata"],
+    ["metadata __proto__", { owner: "o", kind: "secret", metadata: JSON.parse('{"__proto__":{"x":1}}') }, "metadata"],
+    ["metadata constructor", { owner: "o", kind: "secret", metadata: { a: { constructor: 1 } } }, "metadata"],
+    ["metadata function", { owner: "o", kind: "secret", metadata: { f: () => 1 } }, "metadata"],
+    ["metadata too large", { owner: "o", kind: "secret", metadata: { big } }, "metadata"],
+    ["metadata Infinity", { owner: "o", kind: "secret", metadata: { n: Number.POSITIVE_INFINITY } }, "metadata"],
+    ["__proto__ at top", JSON.parse('{"owner":"o","kind":"secret","__proto__":{"scopes":["*:*"]}}'), "input"],
+  ];
+
+  it.each(cases)("create: %s → INVALID_INPUT, nothing stored", async (_label, input, field) => {
+    const { kw, store } = setup();
+    const e = await expectCode(kw.tokens.create(input as CreateTokenInput), "INVALID_INPUT");
+    expect(e.field === field || e.field?.startsWith(`${field}.`) || (field === "input" && e.field !== undefined)).toBe(true);
+    expect(e.message.length).toBeLessThan(300);
+    expect((await store.list("o")).items).toHaveLength(0);
+    expect((await store.listAudit({ owner: "o" })).items).toHaveLength(0);
+  });
+
+  it("update, revoke, regenerate, get, list and usage reject bad arguments and change nothing", async () => {
+    const { kw, store } = setup();
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    const before = await store.get(record.id);
+    await expectCode(kw.tokens.update(record.id, {}), "INVALID_INPUT");
+    await expectCode(kw.tokens.update(record.id, { scopes: ["bad"] }), "INVALID_INPUT");
+    await expectCode(kw.tokens.update(record.id, { name: "x" }, { effectiveAt: Number.NaN }), "INVALID_INPUT");
+    await expectCode(kw.tokens.update(record.id, { name: "x" }, { expectedRevision: 1.5 }), "INVALID_INPUT");
+    await expectCode(kw.tokens.update(record.id, { signing: { alg: "hmac-sha256" } }), "INVALID_INPUT");
+    await expectCode(kw.tokens.update(record.id, { name: "x" }, { actor: "" }), "INVALID_INPUT");
+    await expectCode(kw.tokens.update("tok_missing", { name: "x" }), "TOKEN_NOT_FOUND");
+    await expectCode(kw.tokens.update({} as never, { name: "x" }), "TOKEN_NOT_FOUND");
+    await expectCode(kw.tokens.regenerate(record.id, { graceMs: -1 }), "INVALID_INPUT");
+    await expectCode(kw.tokens.regenerate(record.id, { graceMs: Number.NaN }), "INVALID_INPUT");
+    await expectCode(kw.tokens.revoke("x".repeat(1_000_000)), "TOKEN_NOT_FOUND");
+    await expectCode(kw.tokens.list(""), "INVALID_INPUT");
+    await expectCode(kw.tokens.list("o", { limit: 0 }), "INVALID_INPUT");
+    await expectCode(kw.tokens.list("o", { limit: Number.NaN }), "INVALID_INPUT");
+    await expectCode(kw.tokens.list("o", { cursor: "garbage" }), "INVALID_INPUT");
+    await expectCode(kw.usage.get(record.id, { from: 10, to: 5 }), "INVALID_INPUT");
+    await expectCode(kw.usage.get(record.id, { granularity: "week" as never }), "INVALID_INPUT");
+    expect(await kw.tokens.get("__proto__")).toBeNull();
+    expect(await store.get(record.id)).toEqual(before);
+    expect((await store.listAudit({ tokenId: record.id })).items).toHaveLength(1);
+  });
+});
+
+describe("tokens.get / list", () => {
+  it("lists an owner's tokens oldest first with cursor pagination", async () => {
+    const { kw, advance } = setup();
+    const ids: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      ids.push((await kw.tokens.create({ owner: "o", kind: "secret", name: `t${i}` })).record.id);
+      advance(1);
+    }
+    await kw.tokens.create({ owner: "other", kind: "secret" });
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: Awaited<ReturnType<typeof kw.tokens.list>> = await kw.tokens.list("o", { limit: 3, cursor });
+      seen.push(...page.items.map((t) => t.id));
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(seen).toEqual(ids);
+    expect((await kw.tokens.get(ids[0]!))?.name).toBe("t0");
+    expect(await kw.tokens.get("tok_0000000000000000000000")).toBeNull();
+  });
+});
+
+describe("tokens.update", () => {
+  it("applies immediately by default and bumps the revision", async () => {
+    const { kw } = setup();
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    const updated = await kw.tokens.update(record.id, { scopes: ["premium:read"], name: "renamed" });
+    expect(updated.policy.scopes).toEqual(["premium:read"]);
+    expect(updated.name).toBe("renamed");
+    expect(updated.revision).toBe(record.revision + 1);
+  });
+
+  it("schedules policy changes at effectiveAt; later changes override earlier-scheduled ones", async () => {
+    const { kw, advance } = setup({ propagationDelayMs: 5_000 });
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret", scopes: ["core:read"] });
+    const r1 = await kw.tokens.update(record.id, { scopes: ["premium:read"], name: "now" });
+    expect(r1.name).toBe("now"); // not a policy field: at once
+    expect(r1.policy.scopes).toEqual(["core:read"]); // default delay of 5 s
+    expect(r1.scheduled).toHaveLength(1);
+    advance(4_999);
+    expect((await kw.tokens.get(record.id))?.policy.scopes).toEqual(["core:read"]);
+    advance(1);
+    const r2 = await kw.tokens.get(record.id);
+    expect(r2?.policy.scopes).toEqual(["premium:read"]);
+    expect(r2?.scheduled).toEqual([]);
+
+    // Schedule two revisions; a later update at an earlier time applies to both.
+    const t0 = Date.UTC(2026, 0, 1) + 5_000;
+    await kw.tokens.update(record.id, { ips: ["10.0.0.0/8"] }, { effectiveAt: t0 + 20_000 });
+    await kw.tokens.update(record.id, { scopes: ["core:read", "premium:read"] }, { effectiveAt: t0 + 10_000 });
+    advance(10_000);
+    expect((await kw.tokens.get(record.id))?.policy).toMatchObject({ scopes: ["core:read", "premium:read"], ips: [] });
+    advance(10_000);
+    expect((await kw.tokens.get(record.id))?.policy).toMatchObject({
+      scopes: ["core:read", "premium:read"],
+      ips: ["10.0.0.0/8"],
+    });
+  });
+
+  it("makes the loser of two concurrent admins get REVISION_CONFLICT", async () => {
+    const { kw, store } = setup();
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    const results = await Promise.allSettled([
+      kw.tokens.update(record.id, { name: "alice" }),
+      kw.tokens.update(record.id, { name: "bob" }),
+    ]);
+    const ok = results.filter((r) => r.status === "fulfilled");
+    const failed = results.filter((r) => r.status === "rejected");
+    expect(ok).toHaveLength(1);
+    expect(failed).toHaveLength(1);
+    expect(isKeywardError((failed[0] as PromiseRejectedResult).reason, "REVISION_CONFLICT")).toBe(true);
+    const winner = (ok[0] as PromiseFulfilledResult<{ name: string }>).value.name;
+    expect((await store.get(record.id))?.name).toBe(winner);
+    // An admin console sends the revision it displayed.
+    await expectCode(kw.tokens.update(record.id, { name: "stale" }, { expectedRevision: record.revision }), "REVISION_CONFLICT");
+    expect((await store.get(record.id))?.name).toBe(winner);
+  });
+});
+
+describe("tokens.revoke / regenerate", () => {
+  it("revokes idempotently and refuses changes afterwards", async () => {
+    const { kw, advance } = setup();
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    const r1 = await kw.tokens.revoke(record.id);
+    expect(r1.revokedAt).not.toBeNull();
+    advance(1000);
+    const r2 = await kw.tokens.revoke(record.id);
+    expect(r2.revokedAt).toBe(r1.revokedAt);
+    await expectCode(kw.tokens.update(record.id, { name: "x" }), "TOKEN_REVOKED");
+    await expectCode(kw.tokens.regenerate(record.id), "TOKEN_REVOKED");
+    await expectCode(kw.tokens.revoke("tok_0000000000000000000000"), "TOKEN_NOT_FOUND");
+  });
+
+  it("replaces the secret, keeps id and settings, and honours the grace period", async () => {
+    const { kw, store, advance } = setup({ sealingKey: SEALING_KEY });
+    const first = await kw.tokens.create({ owner: "o", kind: "secret", scopes: ["premium:read"], signing: { alg: "hmac-sha256" } });
+    const second = await kw.tokens.regenerate(first.record.id);
+    expect(second.record.id).toBe(first.record.id);
+    expect(second.token).not.toBe(first.token);
+    expect(second.record.policy.scopes).toEqual(["premium:read"]);
+    expect(await store.findByHash(hashToken(first.token))).toBeNull();
+    expect((await store.findByHash(hashToken(second.token)))?.id).toBe(first.record.id);
+
+    const third = await kw.tokens.regenerate(first.record.id, { graceMs: 60_000 });
+    expect(third.record.graceUntil).not.toBeNull();
+    const viaOld = await store.findByHash(hashToken(second.token));
+    expect(viaOld?.id).toBe(first.record.id);
+    expect(viaOld?.previous[0]?.hash).toBe(hashToken(second.token));
+    expect(viaOld?.previous[0]?.sealed).toBeDefined(); // the old HMAC key still verifies during the grace
+    advance(60_001);
+    expect((await kw.tokens.get(first.record.id))?.graceUntil).toBeNull();
+  });
+});
+
+describe("tokens.import", () => {
+  it("imports an existing key by its SHA-256", async () => {
+    const { kw, store } = setup();
+    const legacy = "legacy-key-0123456789";
+    const record = await kw.tokens.import({ hash: hashToken(legacy).toUpperCase(), owner: "o", kind: "secret" });
+    expect((await store.findByHash(hashToken(legacy)))?.id).toBe(record.id);
+    await expectCode(kw.tokens.import({ hash: hashToken(legacy), owner: "o", kind: "secret" }), "TOKEN_ALREADY_EXISTS");
+    await expectCode(kw.tokens.import({ hash: "abc", owner: "o", kind: "secret" }), "INVALID_INPUT");
+  });
+});
+
+describe("audit", () => {
+  it("records every admin action with actor and changed fields, never a secret", async () => {
+    const { kw } = setup();
+    const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret", name: "n" }, { actor: "user:1" });
+    await kw.tokens.update(record.id, { scopes: ["premium:read"] }, { actor: "user:2", effectiveAt: Date.UTC(2027, 0, 1) });
+    const { token: token2 } = await kw.tokens.regenerate(record.id);
+    await kw.tokens.revoke(record.id, { actor: "cli" });
+    const { items } = await kw.tokens.audit({ tokenId: record.id });
+    expect(items.map((e) => [e.action, e.actor])).toEqual([
+      ["create", "user:1"],
+      ["update", "user:2"],
+      ["regenerate", "system"],
+      ["revoke", "cli"],
+    ]);
+    expect(items[0]!.changes).toEqual(["name"]);
+    expect(items[1]).toMatchObject({ changes: ["scopes"], effectiveAt: Date.UTC(2027, 0, 1) });
+    const dump = JSON.stringify(items);
+    expect(dump).not.toContain(token);
+    expect(dump).not.toContain(token2);
+    expect((await kw.tokens.audit({ owner: "o" })).items).toHaveLength(4);
+  });
+});
