@@ -1,0 +1,115 @@
+// The answer to a request: allow, or deny with a stable reason code and the
+// HTTP status and headers to answer with.
+
+/** Why a request was denied. Stable: safe to switch on, log and alert on. */
+export type DenyCode =
+  /** No token (no Authorization header, no signature). */
+  | "TOKEN_MISSING"
+  /** Not a token: wrong format or checksum, or several credentials at once. */
+  | "TOKEN_MALFORMED"
+  /** Well-formed but not stored (or an old secret past its grace period). */
+  | "TOKEN_UNKNOWN"
+  | "TOKEN_REVOKED"
+  | "TOKEN_EXPIRED"
+  /** A test token on a live instance or the reverse. */
+  | "TOKEN_WRONG_ENV"
+  /** A secret token sent from a browser context. */
+  | "SECRET_IN_BROWSER"
+  | "SCOPE_DENIED"
+  | "DOMAIN_DENIED"
+  | "IP_DENIED"
+  /** The token requires signed requests and the request is not signed. */
+  | "SIGNATURE_REQUIRED"
+  | "SIGNATURE_INVALID"
+  | "SIGNATURE_EXPIRED"
+  | "DIGEST_MISMATCH"
+  | "REPLAYED"
+  | "CREDITS_EXHAUSTED"
+  | "RATE_LIMITED"
+  /** The store failed: denied, never allowed (fail closed). */
+  | "STORE_UNAVAILABLE";
+
+/** HTTP statuses a decision carries. */
+export type DecisionStatus = 200 | 401 | 403 | 429 | 503;
+
+/** Credential failures: all answered identically (401) so a caller cannot tell them apart. */
+export const CREDENTIAL_CODES: ReadonlySet<DenyCode> = new Set<DenyCode>([
+  "TOKEN_MISSING",
+  "TOKEN_MALFORMED",
+  "TOKEN_UNKNOWN",
+  "TOKEN_REVOKED",
+  "TOKEN_EXPIRED",
+  "TOKEN_WRONG_ENV",
+]);
+
+const STATUS: Record<DenyCode, DecisionStatus> = {
+  TOKEN_MISSING: 401,
+  TOKEN_MALFORMED: 401,
+  TOKEN_UNKNOWN: 401,
+  TOKEN_REVOKED: 401,
+  TOKEN_EXPIRED: 401,
+  TOKEN_WRONG_ENV: 401,
+  SIGNATURE_REQUIRED: 401,
+  SIGNATURE_INVALID: 401,
+  SIGNATURE_EXPIRED: 401,
+  DIGEST_MISMATCH: 401,
+  REPLAYED: 401,
+  SECRET_IN_BROWSER: 403,
+  SCOPE_DENIED: 403,
+  DOMAIN_DENIED: 403,
+  IP_DENIED: 403,
+  CREDITS_EXHAUSTED: 429,
+  RATE_LIMITED: 429,
+  STORE_UNAVAILABLE: 503,
+};
+
+/** The HTTP status of a deny code. */
+export function statusOf(code: DenyCode): DecisionStatus {
+  return STATUS[code];
+}
+
+/** An allowed request. */
+export interface Allow {
+  ok: true;
+  code: "OK";
+  status: 200;
+  /** Headers to add to the response (rate-limit and credit state). */
+  headers: Record<string, string>;
+}
+
+/** A denied request. */
+export interface Deny {
+  ok: false;
+  code: DenyCode;
+  status: Exclude<DecisionStatus, 200>;
+  /** Headers to answer with (`WWW-Authenticate` on 401, `Retry-After` on 429/503). */
+  headers: Record<string, string>;
+  /** The scope that was missing, for SCOPE_DENIED. */
+  scope?: string;
+}
+
+/** The result of a pure policy evaluation. */
+export type PolicyDecision = Allow | Deny;
+
+const CHALLENGE = 'Bearer realm="api"';
+
+/** Builds a denial with the status and headers its code calls for. Credential failures get identical headers. */
+export function deny(code: DenyCode, extra?: { scope?: string; retryAfterMs?: number; error?: string }): Deny {
+  const status = STATUS[code] as Exclude<DecisionStatus, 200>;
+  const headers: Record<string, string> = {};
+  if (status === 401) {
+    // RFC 6750 §3: invalid_token for every credential problem, without saying which.
+    headers["www-authenticate"] = `${CHALLENGE}, error="invalid_token"`;
+  } else if (code === "SCOPE_DENIED") {
+    headers["www-authenticate"] = `${CHALLENGE}, error="insufficient_scope"`;
+  }
+  if (extra?.retryAfterMs !== undefined) headers["retry-after"] = String(Math.max(1, Math.ceil(extra.retryAfterMs / 1000)));
+  const d: Deny = { ok: false, code, status, headers };
+  if (extra?.scope !== undefined) d.scope = extra.scope;
+  return d;
+}
+
+/** Builds an allow with the given response headers. */
+export function allow(headers: Record<string, string> = {}): Allow {
+  return { ok: true, code: "OK", status: 200, headers };
+}

@@ -1,0 +1,101 @@
+// The pure policy evaluator: given a stored token, what the request shows and
+// an explicit `now`, allow or deny with a stable reason. No I/O, no clock.
+// Counters (credits, rate limits) need the store and are applied by the
+// verifier after this says yes.
+import { policyAt } from "../model/record.js";
+import type { StoredToken, TokenPolicy } from "../model/types.js";
+import type { TokenEnv } from "../token/format.js";
+import { allow, type DenyCode, deny, type PolicyDecision } from "./decision.js";
+import { compileDomains, type DomainMatcher } from "./domain.js";
+import { compileIpAllowlist, type IpMatcher } from "./ip.js";
+import { compileScopes, type ScopeMatcher } from "./scope.js";
+
+/** The parts of a token the evaluator reads. */
+export type EvaluableToken = Pick<StoredToken, "kind" | "env" | "revokedAt" | "policy" | "scheduled">;
+
+/** The outcome of checking a request's signature, when it carries one. */
+export type SignatureOutcome =
+  | { ok: true }
+  | { ok: false; code: Extract<DenyCode, "SIGNATURE_INVALID" | "SIGNATURE_EXPIRED" | "DIGEST_MISMATCH" | "REPLAYED"> };
+
+/** What the request shows and what the route needs. */
+export interface EvaluationContext {
+  /** Scope(s) the route needs; every one must be granted. Omit for no scope check. */
+  scope?: string | readonly string[] | undefined;
+  /** The client IP (already resolved through trusted proxies). */
+  ip?: string | null | undefined;
+  /** The `Origin` request header. */
+  origin?: string | null | undefined;
+  /** The `Referer` request header (used when there is no Origin). */
+  referer?: string | null | undefined;
+  /** The `Sec-Fetch-Site` request header. */
+  secFetchSite?: string | null | undefined;
+  /** The `Sec-Fetch-Mode` request header. */
+  secFetchMode?: string | null | undefined;
+  /** The signature check's outcome; null or absent when the request is not signed. */
+  signature?: SignatureOutcome | null | undefined;
+  /** The environment this server accepts; absent = any. */
+  env?: TokenEnv | undefined;
+  /** Allow secret tokens from browser contexts (default false: `SECRET_IN_BROWSER`). */
+  allowSecretInBrowser?: boolean | undefined;
+}
+
+interface CompiledPolicy {
+  scopes: ScopeMatcher;
+  domains: DomainMatcher;
+  ips: IpMatcher;
+}
+
+// Memoised per policy object: a cached token's matchers are compiled once.
+// Invisible to callers (same answers with or without it).
+const compiled = new WeakMap<TokenPolicy, CompiledPolicy>();
+
+function compile(policy: TokenPolicy): CompiledPolicy {
+  let c = compiled.get(policy);
+  if (!c) {
+    c = { scopes: compileScopes(policy.scopes), domains: compileDomains(policy.domains), ips: compileIpAllowlist(policy.ips) };
+    compiled.set(policy, c);
+  }
+  return c;
+}
+
+/** True when the request comes from a browser context (a fetch with CORS, or any Sec-Fetch metadata). */
+function fromBrowser(ctx: EvaluationContext): boolean {
+  return !!ctx.origin || !!ctx.secFetchSite || !!ctx.secFetchMode;
+}
+
+/**
+ * Decides a request against a token's policy in force at `now`. Checks, in
+ * order: revocation, environment, expiry, kind (secret tokens from browsers),
+ * signature, IP, domain, scope. Never throws on untrusted context values.
+ *
+ * @param token the stored token (kind, env, revokedAt, policy, scheduled)
+ * @param context what the request shows and needs
+ * @param now epoch ms
+ * @returns allow, or deny with a reason code, HTTP status and headers
+ * @example
+ * ```ts
+ * const d = evaluate(stored, { scope: "core:read", ip: "203.0.113.7" }, Date.now());
+ * if (!d.ok) console.log(d.code, d.status);
+ * ```
+ */
+export function evaluate(token: EvaluableToken, context: EvaluationContext, now: number): PolicyDecision {
+  if (token.revokedAt !== null && token.revokedAt <= now) return deny("TOKEN_REVOKED");
+  if (context.env !== undefined && token.env !== context.env) return deny("TOKEN_WRONG_ENV");
+  const policy = policyAt(token, now);
+  if (policy.expiresAt !== null && policy.expiresAt <= now) return deny("TOKEN_EXPIRED");
+  if (token.kind === "secret" && !context.allowSecretInBrowser && fromBrowser(context)) return deny("SECRET_IN_BROWSER");
+  const sig = context.signature;
+  if (sig && !sig.ok) return deny(sig.code);
+  if (policy.requireSignedRequests && !sig) return deny("SIGNATURE_REQUIRED");
+  const m = compile(policy);
+  if (!m.ips(context.ip)) return deny("IP_DENIED");
+  if (!m.domains(context.origin, context.referer)) return deny("DOMAIN_DENIED");
+  const need = context.scope;
+  if (need !== undefined) {
+    for (const scope of typeof need === "string" ? [need] : need) {
+      if (!m.scopes(scope)) return deny("SCOPE_DENIED", { scope: String(scope).slice(0, 128) });
+    }
+  }
+  return allow();
+}

@@ -1,0 +1,377 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { type Decision, generateToken, hashToken, Keyward, type KeywardOptions, MemoryStore, type TokenStore } from "keyward";
+
+const T0 = Date.UTC(2026, 0, 1);
+
+function setup(options: Partial<KeywardOptions> = {}, store: TokenStore = new MemoryStore()) {
+  const clock = { now: T0 };
+  const kw = new Keyward({ store, prefix: "acme", now: () => clock.now, ...options });
+  return { kw, store, clock };
+}
+
+const req = (token?: string, init: { headers?: Record<string, string>; url?: string } = {}) =>
+  new Request(init.url ?? "https://api.example.com/v1/prices", {
+    headers: { ...(token === undefined ? {} : { authorization: `Bearer ${token}` }), ...init.headers },
+  });
+
+/** The part of a decision a client sees. */
+const seen = (d: Decision) => ({ status: d.status, headers: d.headers, token: d.token, tokenId: d.tokenId });
+
+describe("verify: bearer tokens", () => {
+  it("allows a valid token and identifies it", async () => {
+    const { kw } = setup();
+    const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret", scopes: ["core:read"] });
+    const d = await kw.verify(req(token), { scope: "core:read" });
+    expect(d).toMatchObject({ ok: true, code: "OK", status: 200, tokenId: record.id });
+    expect(d.token?.id).toBe(record.id);
+    expect(JSON.stringify(d)).not.toContain(token);
+    expect((await kw.check({ token, scope: "core:read" })).ok).toBe(true);
+    // Scheme is case-insensitive (RFC 9110 §11.1).
+    expect((await kw.verify(new Request("https://x.test", { headers: { authorization: `bEaReR ${token}` } }))).ok).toBe(true);
+  });
+
+  it("answers every credential failure identically; the code stays for logs", async () => {
+    const { kw, clock } = setup();
+    const live = await kw.tokens.create({ owner: "o", kind: "secret", expiresAt: T0 + 1000 });
+    const revoked = await kw.tokens.create({ owner: "o", kind: "secret" });
+    await kw.tokens.revoke(revoked.record.id);
+    const unknown = generateToken({ prefix: "acme", kind: "secret", env: "live" });
+    const typo = `${live.token.slice(0, -1)}${live.token.endsWith("a") ? "b" : "a"}`;
+    clock.now = T0 + 2000;
+    const cases: [string | undefined, string][] = [
+      [undefined, "TOKEN_MISSING"],
+      ["not-a-token", "TOKEN_MALFORMED"],
+      [typo, "TOKEN_MALFORMED"],
+      [unknown, "TOKEN_UNKNOWN"],
+      [revoked.token, "TOKEN_REVOKED"],
+      [live.token, "TOKEN_EXPIRED"],
+    ];
+    const decisions = [];
+    for (const [token, code] of cases) {
+      const d = await kw.verify(req(token));
+      expect(d.code, code).toBe(code);
+      decisions.push(seen(d));
+    }
+    // Wrong environment: a test token presented to a live instance sharing the store.
+    const shared = new MemoryStore();
+    const a = setup({ env: "test" }, shared);
+    const b = setup({ env: "live" }, shared);
+    const t = await a.kw.tokens.create({ owner: "o", kind: "secret" });
+    const wrongEnv = await b.kw.verify(req(t.token));
+    expect(wrongEnv.code).toBe("TOKEN_WRONG_ENV");
+    decisions.push(seen(wrongEnv));
+    for (const d of decisions) {
+      expect(d).toEqual({
+        status: 401,
+        headers: { "www-authenticate": 'Bearer realm="api", error="invalid_token"' },
+        token: null,
+        tokenId: null,
+      });
+    }
+  });
+
+  it("refuses ambiguous credentials", async () => {
+    const { kw } = setup({ queryParam: "api_key" });
+    const { token } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    const h = new Headers();
+    h.append("authorization", `Bearer ${token}`);
+    h.append("authorization", `Bearer ${token}`);
+    expect((await kw.verify(new Request("https://x.test", { headers: h }))).code).toBe("TOKEN_MALFORMED");
+    expect((await kw.verify(req(token, { url: `https://x.test/?api_key=${token}` }))).code).toBe("TOKEN_MALFORMED");
+    expect((await kw.verify(req(undefined, { url: `https://x.test/?api_key=${token}&api_key=${token}` }))).code).toBe(
+      "TOKEN_MALFORMED",
+    );
+    expect((await kw.verify(req(undefined, { url: `https://x.test/?api_key=${token}` }))).ok).toBe(true);
+    expect((await kw.verify(new Request("https://x.test", { headers: { authorization: `Basic ${token}` } }))).code).toBe(
+      "TOKEN_MALFORMED",
+    );
+    expect((await kw.verify(new Request("https://x.test", { headers: { authorization: `Bearer ${token} x` } }))).code).toBe(
+      "TOKEN_MALFORMED",
+    );
+  });
+
+  it("ignores query tokens unless enabled", async () => {
+    const { kw } = setup();
+    const { token } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    expect((await kw.verify(req(undefined, { url: `https://x.test/?api_key=${token}` }))).code).toBe("TOKEN_MISSING");
+  });
+});
+
+describe("verify: policy", () => {
+  it("denies a missing scope with 403 insufficient_scope", async () => {
+    const { kw } = setup();
+    const { token } = await kw.tokens.create({ owner: "o", kind: "secret", scopes: ["core:read", "datasets/prices:read"] });
+    expect((await kw.verify(req(token), { scope: "datasets/prices:read" })).ok).toBe(true);
+    const d = await kw.verify(req(token), { scope: "datasets/prices:write" });
+    expect(d).toMatchObject({ ok: false, code: "SCOPE_DENIED", status: 403, scope: "datasets/prices:write" });
+    expect(d.headers["www-authenticate"]).toContain("insufficient_scope");
+    expect((await kw.verify(req(token), { scope: ["core:read", "premium:read"] })).code).toBe("SCOPE_DENIED");
+  });
+
+  it("checks allowed domains against Origin, else Referer", async () => {
+    const { kw } = setup();
+    const { token } = await kw.tokens.create({ owner: "o", kind: "publishable", domains: ["example.com", "*.example.com"] });
+    const at = (headers: Record<string, string>) => kw.verify(req(token, { headers }));
+    expect((await at({ origin: "https://www.example.com" })).ok).toBe(true);
+    expect((await at({ referer: "https://example.com/page?q=1" })).ok).toBe(true);
+    expect((await at({ origin: "https://evil-example.com" })).code).toBe("DOMAIN_DENIED");
+    expect((await at({ origin: "https://example.com.evil.com" })).code).toBe("DOMAIN_DENIED");
+    expect((await at({ origin: "null" })).code).toBe("DOMAIN_DENIED");
+    expect((await at({ referer: "https://example.com@evil.com/" })).code).toBe("DOMAIN_DENIED");
+    expect((await at({})).code).toBe("DOMAIN_DENIED");
+  });
+
+  it("checks IP allowlists against the socket address, and forwarding headers only from trusted proxies", async () => {
+    const direct = setup();
+    const { token } = await direct.kw.tokens.create({ owner: "o", kind: "secret", ips: ["203.0.113.0/24", "2001:db8::/32"] });
+    const spoof = { headers: { "x-forwarded-for": "203.0.113.9" } };
+    expect((await direct.kw.verify(req(token), { ip: "203.0.113.7" })).ok).toBe(true);
+    expect((await direct.kw.verify(req(token), { ip: "::ffff:203.0.113.7" })).ok).toBe(true);
+    expect((await direct.kw.verify(req(token), { ip: "2001:db8::1" })).ok).toBe(true);
+    expect((await direct.kw.verify(req(token, spoof), { ip: "198.51.100.1" })).code).toBe("IP_DENIED");
+    expect((await direct.kw.verify(req(token))).code).toBe("IP_DENIED");
+
+    const proxied = setup({ trustedProxies: ["10.0.0.0/8"] }, direct.store);
+    const via = (xff: string) => proxied.kw.verify(req(token, { headers: { "x-forwarded-for": xff } }), { ip: "10.0.0.2" });
+    expect((await via("203.0.113.9")).ok).toBe(true);
+    expect((await via("203.0.113.9, 10.0.0.5")).ok).toBe(true);
+    // A client-supplied entry to the left of the real client does not count.
+    expect((await via("203.0.113.9, 198.51.100.1")).code).toBe("IP_DENIED");
+  });
+
+  it("denies secret tokens from browsers unless allowed", async () => {
+    const { kw, store } = setup();
+    const { token } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    const browsers: Record<string, string>[] = [
+      { origin: "https://app.test" },
+      { "sec-fetch-site": "cross-site" },
+      { "sec-fetch-mode": "cors" },
+    ];
+    for (const headers of browsers) {
+      const d = await kw.verify(req(token, { headers }));
+      expect(d).toMatchObject({ code: "SECRET_IN_BROWSER", status: 403 });
+    }
+    const lenient = setup({ allowSecretInBrowser: true }, store);
+    expect((await lenient.kw.verify(req(token, { headers: { origin: "https://app.test" } }))).ok).toBe(true);
+    const pk = await kw.tokens.create({ owner: "o", kind: "publishable" });
+    expect((await kw.verify(req(pk.token, { headers: { origin: "https://app.test" } }))).ok).toBe(true);
+  });
+
+  it("takes the kind from the stored record, not from the presented prefix", async () => {
+    const { kw, store } = setup();
+    const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    // Import the same secret under a publishable-looking string: the record says secret.
+    const lookalike = `acme_pk_${token.slice("acme_sk_".length)}`;
+    expect((await kw.verify(req(lookalike, { headers: { origin: "https://a.test" } }))).ok).toBe(false);
+    const stored = await store.findByHash(hashToken(token));
+    expect(stored?.kind).toBe("secret");
+    expect(record.kind).toBe("secret");
+  });
+
+  it("applies rate limits with Retry-After", async () => {
+    const { kw, clock } = setup();
+    const { token } = await kw.tokens.create({ owner: "o", kind: "secret", rateLimit: { limit: 3, windowMs: 1000 } });
+    for (let i = 0; i < 3; i++) {
+      const d = await kw.verify(req(token));
+      expect(d.ok).toBe(true);
+      expect(d.headers["ratelimit-remaining"]).toBe(String(2 - i));
+    }
+    const d = await kw.verify(req(token));
+    expect(d).toMatchObject({ ok: false, code: "RATE_LIMITED", status: 429 });
+    expect(Number(d.headers["retry-after"])).toBeGreaterThanOrEqual(1);
+    expect(d.retryAfterMs).toBeGreaterThan(0);
+    clock.now += 2000;
+    expect((await kw.verify(req(token))).ok).toBe(true);
+  });
+
+  it("consumes credits atomically and reports what remains", async () => {
+    const { kw } = setup();
+    const { token } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 10 } });
+    expect(await kw.check({ token, cost: 4 })).toMatchObject({ ok: true, remaining: 6 });
+    expect(await kw.check({ token, cost: 0 })).toMatchObject({ ok: true, remaining: 6 });
+    expect(await kw.check({ token, cost: 7 })).toMatchObject({ ok: false, code: "CREDITS_EXHAUSTED", status: 429, remaining: 6 });
+    const results = await Promise.all(Array.from({ length: 20 }, () => kw.check({ token, cost: 1 })));
+    expect(results.filter((r) => r.ok)).toHaveLength(6);
+    expect(results.at(-1)).toMatchObject({ code: "CREDITS_EXHAUSTED", remaining: 0 });
+  });
+});
+
+describe("verify: time", () => {
+  it("honours the grace window of a regenerated token", async () => {
+    const { kw, clock } = setup();
+    const first = await kw.tokens.create({ owner: "o", kind: "secret" });
+    await kw.verify(req(first.token)); // warm the cache
+    const second = await kw.tokens.regenerate(first.record.id, { graceMs: 5000 });
+    expect((await kw.verify(req(first.token))).ok).toBe(true);
+    expect((await kw.verify(req(second.token))).ok).toBe(true);
+    clock.now += 5000;
+    expect((await kw.verify(req(first.token))).code).toBe("TOKEN_UNKNOWN");
+    expect((await kw.verify(req(second.token))).ok).toBe(true);
+    const third = await kw.tokens.regenerate(first.record.id);
+    expect((await kw.verify(req(second.token))).code).toBe("TOKEN_UNKNOWN");
+    expect((await kw.verify(req(third.token))).ok).toBe(true);
+  });
+
+  it("switches to an effective-dated revision at its instant, even from the cache", async () => {
+    const { kw, clock } = setup({ propagationDelayMs: 30_000 });
+    const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret", scopes: ["core:read"] });
+    expect((await kw.verify(req(token), { scope: "core:read" })).ok).toBe(true);
+    await kw.tokens.update(record.id, { scopes: ["premium:read"] });
+    clock.now += 29_999;
+    expect((await kw.verify(req(token), { scope: "core:read" })).ok).toBe(true);
+    expect((await kw.verify(req(token), { scope: "premium:read" })).code).toBe("SCOPE_DENIED");
+    clock.now += 1;
+    expect((await kw.verify(req(token), { scope: "core:read" })).code).toBe("SCOPE_DENIED");
+    expect((await kw.verify(req(token), { scope: "premium:read" })).ok).toBe(true);
+  });
+
+  it("expires tokens at expiresAt", async () => {
+    const { kw, clock } = setup();
+    const { token } = await kw.tokens.create({ owner: "o", kind: "secret", expiresAt: T0 + 60_000 });
+    clock.now = T0 + 59_999;
+    expect((await kw.verify(req(token))).ok).toBe(true);
+    clock.now = T0 + 60_000;
+    expect((await kw.verify(req(token))).code).toBe("TOKEN_EXPIRED");
+  });
+});
+
+describe("verify: cache and revocation bound", () => {
+  for (const changeFeed of [false, true]) {
+    it(`a revoked token is denied at once here and within revocationBoundMs elsewhere (change feed: ${changeFeed})`, async () => {
+      const store = new MemoryStore({ changeFeed });
+      const clock = { now: T0 };
+      const opts = { store, prefix: "acme", now: () => clock.now, revocationBoundMs: 10_000 };
+      const a = new Keyward(opts);
+      const b = new Keyward(opts);
+      const { token, record } = await a.tokens.create({ owner: "o", kind: "secret" });
+      expect((await a.verify(req(token))).ok).toBe(true);
+      expect((await b.verify(req(token))).ok).toBe(true); // b caches it now, at T0
+      clock.now += 3_000;
+      await a.tokens.revoke(record.id);
+      await Promise.resolve();
+      expect((await a.verify(req(token))).code).toBe("TOKEN_REVOKED");
+      const atOnce = await b.verify(req(token));
+      if (changeFeed) expect(atOnce.code).toBe("TOKEN_REVOKED");
+      // Without a change feed b may serve its cached entry, but never past the bound.
+      clock.now = T0 + 9_999;
+      const late = await b.verify(req(token));
+      if (changeFeed) expect(late.ok).toBe(false);
+      clock.now = T0 + 10_000;
+      expect((await b.verify(req(token))).code).toBe("TOKEN_REVOKED");
+      await a.close();
+      await b.close();
+    });
+  }
+
+  it("serves warm lookups from the cache", async () => {
+    const store = new CountingStore();
+    const { kw } = setup({}, store);
+    const { token } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    await Promise.all(Array.from({ length: 10 }, () => kw.verify(req(token))));
+    for (let i = 0; i < 10; i++) await kw.verify(req(token));
+    expect(store.lookups).toBe(1);
+    // Negative entries too.
+    const unknown = generateToken({ prefix: "acme", kind: "secret", env: "live" });
+    for (let i = 0; i < 5; i++) expect((await kw.verify(req(unknown))).code).toBe("TOKEN_UNKNOWN");
+    expect(store.lookups).toBe(2);
+  });
+
+  it("fails closed on store errors and never caches them as a denial", async () => {
+    const store = new CountingStore();
+    const { kw, clock } = setup({ revocationBoundMs: 1000 }, store);
+    const { token } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 5 } });
+    store.failing = true;
+    const d = await kw.verify(req(token));
+    expect(d).toMatchObject({ ok: false, code: "STORE_UNAVAILABLE", status: 503, tokenId: null });
+    expect(d.headers["retry-after"]).toBe("1");
+    store.failing = false;
+    expect((await kw.verify(req(token))).ok).toBe(true);
+    // Cached lookup, failing credit store: still denied, credit not lost.
+    store.failing = true;
+    expect((await kw.verify(req(token))).code).toBe("STORE_UNAVAILABLE");
+    store.failing = false;
+    clock.now += 1;
+    expect(await kw.check({ token, cost: 0 })).toMatchObject({ ok: true, remaining: 4 });
+  });
+});
+
+describe("usage", () => {
+  it("meters allowed and denied requests per token", async () => {
+    const { kw } = setup();
+    const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 2 } });
+    for (let i = 0; i < 3; i++) await kw.check({ token, cost: 1 });
+    await kw.check({ token, scope: "premium:read" });
+    await kw.flush();
+    const buckets = await kw.usage.get(record.id, { from: T0 - 3_600_000, to: T0 + 3_600_000 });
+    expect(buckets).toEqual([{ start: T0, allowed: 2, denied: 2, credits: 2 }]);
+  });
+});
+
+describe("verify: untrusted input (fuzz)", () => {
+  it("never throws and never allows garbage", async () => {
+    const { kw } = setup({ trustedProxies: ["10.0.0.0/8"], queryParam: "key" });
+    const { token } = await kw.tokens.create({ owner: "o", kind: "publishable", domains: ["example.com"], ips: ["10.0.0.0/8"] });
+    const header = fc.oneof(
+      fc.string({ maxLength: 200 }),
+      fc.string({ unit: "binary", maxLength: 200 }),
+      fc.constant(token),
+      fc.constant(`${token}x`),
+    );
+    const printable = (s: string) => s.replace(/[^\x20-\x7e]/g, "").slice(0, 300);
+    await fc.assert(
+      fc.asyncProperty(
+        header,
+        header,
+        header,
+        header,
+        fc.oneof(fc.string({ maxLength: 60 }), fc.ipV4(), fc.ipV6(), fc.constant(undefined)),
+        async (auth, origin, xff, query, ip) => {
+          const headers = new Headers();
+          headers.set("authorization", printable(`Bearer ${auth}`));
+          headers.set("origin", printable(origin));
+          headers.set("x-forwarded-for", printable(xff));
+          const url = `https://api.test/?key=${encodeURIComponent(query)}`;
+          const d = await kw.verify(new Request(url, { headers }), { ip: ip as string | undefined, scope: "core:read" });
+          expect(d.ok).toBe(false);
+          expect([401, 403, 429]).toContain(d.status);
+        },
+      ),
+      { numRuns: 2000 },
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.anything(), fc.anything(), fc.anything(), async (t, origin, ip) => {
+        const d = await kw.check({ token: t, origin: origin as string, ip: ip as string });
+        expect(d.ok).toBe(false);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it("answers oversized headers fast", async () => {
+    const { kw } = setup();
+    const huge = "a".repeat(1_000_000);
+    const t0 = performance.now();
+    const d = await kw.verify(req(huge, { headers: { origin: huge, referer: huge, "x-forwarded-for": huge } }), { ip: huge });
+    expect(d.code).toBe("TOKEN_MALFORMED");
+    expect(performance.now() - t0).toBeLessThan(200);
+  });
+});
+
+/** A real MemoryStore that counts lookups and can be made to fail, like a lost database connection. */
+class CountingStore extends MemoryStore {
+  lookups = 0;
+  failing = false;
+  #guard() {
+    if (this.failing) throw new Error("connection refused");
+  }
+  override async findByHash(hash: string) {
+    this.#guard();
+    this.lookups++;
+    return super.findByHash(hash);
+  }
+  override async consumeCredits(...args: Parameters<MemoryStore["consumeCredits"]>) {
+    this.#guard();
+    return super.consumeCredits(...args);
+  }
+}
