@@ -11,7 +11,8 @@ export type { KeywardOptions } from "./config.js";
 export * from "./errors.js";
 export { Keyward } from "./keyward.js";
 export type { DenyCode, DecisionStatus } from "./policy/decision.js";
-export type { CheckInput, CheckOptions, Decision } from "./verify/verifier.js";
+export { Decision } from "./verify/decision.js";
+export type { CheckInput, CheckOptions } from "./verify/verifier.js";
 export { IssuedToken } from "./manager/issued.js";
 export type {
   ActorOptions,

@@ -2,7 +2,8 @@
 import { type KeywardOptions, resolveConfig } from "./config.js";
 import { TokenManager } from "./manager/tokens.js";
 import { UsageReader } from "./manager/usage.js";
-import { type CheckInput, type CheckOptions, type Decision, Verifier } from "./verify/verifier.js";
+import type { Decision } from "./verify/decision.js";
+import { type CheckInput, type CheckOptions, Verifier } from "./verify/verifier.js";
 
 /**
  * keyward: one object per application, sharing a {@link TokenStore}.

@@ -1,19 +1,19 @@
 // The lookup cache of the request path: positive and negative entries,
-// bounded in size (least recently used out first) and in age (never older
-// than the revocation bound). Invalidated by the store's change feed and by
-// this instance's own writes.
-import type { StoredToken } from "../model/types.js";
+// bounded in size and in age (never older than the revocation bound).
+// Invalidated by the store's change feed and by this instance's own writes.
 
-/** A cached lookup: the token, or null for "no such token". */
+/** A cached lookup: the value, or null for "no such token". */
 export interface CacheEntry<V> {
-  value: V;
+  value: V | null;
   /** Epoch ms after which the entry must not be used. */
   expiresAt: number;
+  /** Second-chance bit: set on every hit, cleared when eviction passes over it. */
+  hit: boolean;
 }
 
 /** Options of {@link LookupCache}. */
 export interface LookupCacheOptions {
-  /** Maximum number of entries (positive and negative together). */
+  /** Maximum number of entries (positive and negative together); 0 disables the cache. */
   maxEntries: number;
   /** Age limit of a positive entry, ms. */
   ttlMs: number;
@@ -22,12 +22,15 @@ export interface LookupCacheOptions {
 }
 
 /**
- * Map-backed LRU: a hit moves the key to the back of the Map's insertion
- * order, eviction takes the front. A generation counter makes sure a lookup
- * that started before an invalidation is not cached after it.
+ * Size-bounded cache with least-recently-used eviction approximated by the
+ * CLOCK (second-chance) algorithm: a hit only sets a bit, so the hot path
+ * never reorders the Map; eviction walks from the oldest insertion, gives
+ * entries hit since the last pass a second chance at the back, and drops the
+ * first one not hit. A generation counter makes sure a lookup that started
+ * before an invalidation is not cached after it.
  */
-export class LookupCache<V extends object> {
-  readonly #map = new Map<string, CacheEntry<V | null>>();
+export class LookupCache<V> {
+  readonly #map = new Map<string, CacheEntry<V>>();
   readonly #opts: LookupCacheOptions;
   #generation = 0;
 
@@ -35,17 +38,15 @@ export class LookupCache<V extends object> {
     this.#opts = options;
   }
 
-  /** The fresh entry for `key` at `now`, or undefined (expired entries are dropped). */
-  get(key: string, now: number): CacheEntry<V | null> | undefined {
-    const map = this.#map;
-    const e = map.get(key);
+  /** The fresh entry for `key` at `now`, or undefined (an expired entry is dropped). */
+  get(key: string, now: number): CacheEntry<V> | undefined {
+    const e = this.#map.get(key);
     if (e === undefined) return undefined;
     if (e.expiresAt <= now) {
-      map.delete(key);
+      this.#map.delete(key);
       return undefined;
     }
-    map.delete(key);
-    map.set(key, e);
+    e.hit = true;
     return e;
   }
 
@@ -60,16 +61,27 @@ export class LookupCache<V extends object> {
    * since `generation`.
    */
   set(key: string, value: V | null, fetchedAt: number, generation: number): void {
-    if (generation !== this.#generation || this.#opts.maxEntries === 0) return;
-    const ttl = value === null ? this.#opts.negativeTtlMs : this.#opts.ttlMs;
-    if (ttl <= 0) return;
+    const { maxEntries, ttlMs, negativeTtlMs } = this.#opts;
+    const ttl = value === null ? negativeTtlMs : ttlMs;
+    if (generation !== this.#generation || maxEntries === 0 || ttl <= 0) return;
     const map = this.#map;
     map.delete(key);
-    if (map.size >= this.#opts.maxEntries) {
-      const oldest = map.keys().next();
-      if (!oldest.done) map.delete(oldest.value);
+    if (map.size >= maxEntries) this.#evict();
+    map.set(key, { value, expiresAt: fetchedAt + ttl, hit: false });
+  }
+
+  #evict(): void {
+    const map = this.#map;
+    // Bounded: after one full pass every bit is clear, so this ends.
+    for (let i = 0; i <= map.size; i++) {
+      const first = map.entries().next();
+      if (first.done) return;
+      const [key, e] = first.value;
+      map.delete(key);
+      if (!e.hit) return;
+      e.hit = false;
+      map.set(key, e);
     }
-    map.set(key, { value, expiresAt: fetchedAt + ttl });
   }
 
   /** Drops the given keys and makes in-flight lookups uncacheable. */
@@ -78,25 +90,7 @@ export class LookupCache<V extends object> {
     for (const k of keys) this.#map.delete(k);
   }
 
-  /** Drops everything. */
-  clear(): void {
-    this.#generation++;
-    this.#map.clear();
-  }
-
   get size(): number {
     return this.#map.size;
   }
 }
-
-/** Cache key of a lookup by hash. */
-export const hashKey = (hash: string): string => `h:${hash}`;
-/** Cache key of a lookup by id (signed requests name the token by id). */
-export const idKey = (id: string): string => `i:${id}`;
-
-/** The cache keys a change to `token` (with these hashes) invalidates. */
-export function keysOf(tokenId: string, hashes: readonly string[]): string[] {
-  return [idKey(tokenId), ...hashes.map(hashKey)];
-}
-
-export type TokenCache = LookupCache<StoredToken>;

@@ -12,7 +12,27 @@ export type Credential =
   | { kind: "ambiguous" }
   | { kind: "token"; token: string };
 
-const BEARER = /^bearer +([^\s,]+) *$/i;
+/**
+ * The token of `Bearer <token>` (RFC 6750 §2.1; scheme case-insensitive,
+ * RFC 9110 §11.1), or null when the value is anything else: another scheme,
+ * several values joined with ", ", or extra parts. A hand-written scan: this
+ * runs on every request.
+ */
+function bearerToken(value: string): string | null {
+  if (value.length < 8 || value.slice(0, 6).toLowerCase() !== "bearer") return null;
+  let i = 6;
+  while (i < value.length && value.charCodeAt(i) === 32) i++;
+  if (i === 6) return null;
+  const start = i;
+  while (i < value.length) {
+    const c = value.charCodeAt(i);
+    if (c <= 32 || c === 44 /* , */ || c >= 127) break;
+    i++;
+  }
+  const end = i;
+  while (i < value.length && value.charCodeAt(i) === 32) i++;
+  return end > start && i === value.length ? value.slice(start, end) : null;
+}
 
 /**
  * Reads the bearer token of a request.
@@ -24,10 +44,9 @@ export function findCredential(authorization: string | null, queryToken: readonl
   let token: string | null = null;
   if (authorization !== null) {
     if (authorization.length > MAX_AUTHORIZATION_LENGTH) return { kind: "ambiguous" };
-    const m = BEARER.exec(authorization);
+    token = bearerToken(authorization);
     // A non-Bearer scheme, or several values joined with ", ", is not ours to guess at.
-    if (!m) return { kind: "ambiguous" };
-    token = m[1]!;
+    if (token === null) return { kind: "ambiguous" };
   }
   if (queryToken !== null && queryToken.length > 0) {
     if (token !== null || queryToken.length > 1) return { kind: "ambiguous" };

@@ -1,20 +1,23 @@
-// The request side: credential → offline format check → lookup cache → store
+// The request side: credential → lookup cache → offline format check → store
 // lookup by hash → pure policy evaluation → rate limit → credits → usage.
 // Never throws on untrusted input and never allows by mistake: anything
 // unexpected is a denial with a code.
+//
+// The warm path is synchronous up to the returned promise: no await unless a
+// store call is needed.
 import type { ResolvedConfig } from "../config.js";
 import { InvalidInputError } from "../errors.js";
 import { equalStrings } from "../lib/bytes.js";
 import { sha256Hex } from "../lib/crypto.js";
-import { toRecord } from "../model/record.js";
-import type { StoredToken, TokenRecord, UsageEvent } from "../model/types.js";
-import { type ClientIpResolver, createClientIpResolver } from "../policy/client-ip.js";
-import { allow, CREDENTIAL_CODES, type DenyCode, deny, type PolicyDecision } from "../policy/decision.js";
-import { type EvaluationContext, evaluate, type SignatureOutcome } from "../policy/evaluate.js";
 import { policyAt } from "../model/record.js";
+import type { StoredToken, UsageEvent } from "../model/types.js";
+import { type ClientIpResolver, createClientIpResolver } from "../policy/client-ip.js";
+import { allow, type DenyCode, deny, type PolicyDecision } from "../policy/decision.js";
+import { type EvaluationContext, evaluate, type SignatureOutcome } from "../policy/evaluate.js";
 import { MAX_TOKEN_LENGTH, parseToken } from "../token/format.js";
-import { hashKey, keysOf, LookupCache } from "./cache.js";
+import { LookupCache } from "./cache.js";
 import { findCredential } from "./credential.js";
+import { Decision, type DecisionExtras } from "./decision.js";
 
 /** What the route needs, for {@link Verifier.check} and {@link Verifier.verify}. */
 export interface CheckOptions {
@@ -35,36 +38,61 @@ export interface CheckInput extends CheckOptions {
   secFetchMode?: string | null;
 }
 
-/** The verdict on a request. Credential failures (401) look identical to the caller; `code` is for logs. */
-export type Decision = PolicyDecision & {
-  /** The token's id when it was identified (not for credential failures). */
-  readonly tokenId: string | null;
-  /** The token's public record (computed on access), when it was identified. */
-  readonly token: TokenRecord | null;
-  /** Credits left after this request, when the token has a credit limit. */
-  readonly remaining?: number;
-  /** How long to wait before retrying, for 429 and 503. */
-  readonly retryAfterMs?: number;
-};
+/**
+ * The evaluation context of a Fetch request. Header-derived values are read
+ * on first use, so a token without domain or IP rules costs no Origin,
+ * Referer or forwarding-header parsing.
+ */
+class RequestContext implements EvaluationContext {
+  readonly scope: CheckOptions["scope"];
+  readonly env: EvaluationContext["env"];
+  readonly allowSecretInBrowser: boolean;
+  signature: SignatureOutcome | undefined;
+  readonly #get: (name: string) => string | null;
+  readonly #resolveIp: () => string | null;
+  #ip: string | null | undefined;
 
-const NO_TOKEN = Object.freeze({ tokenId: null, token: null });
-
-function withoutToken(d: PolicyDecision): Decision {
-  return Object.assign(d, NO_TOKEN);
+  constructor(
+    get: (name: string) => string | null,
+    resolveIp: () => string | null,
+    scope: CheckOptions["scope"],
+    cfg: ResolvedConfig,
+  ) {
+    this.#get = get;
+    this.#resolveIp = resolveIp;
+    this.scope = scope;
+    this.env = cfg.env;
+    this.allowSecretInBrowser = cfg.allowSecretInBrowser;
+  }
+  get ip(): string | null {
+    if (this.#ip === undefined) this.#ip = this.#resolveIp();
+    return this.#ip;
+  }
+  get origin(): string | null {
+    return this.#get("origin");
+  }
+  get referer(): string | null {
+    return this.#get("referer");
+  }
+  get secFetchSite(): string | null {
+    return this.#get("sec-fetch-site");
+  }
+  get secFetchMode(): string | null {
+    return this.#get("sec-fetch-mode");
+  }
 }
 
-/** A store failure: fail closed, and tell the client when to come back. */
-function unavailable(): Decision {
-  return withoutToken(deny("STORE_UNAVAILABLE", { retryAfterMs: 1000 }));
-}
-
+const MAX_FOREIGN_TOKEN_LENGTH = 512;
 // The hash compared on the unknown-token path, so both paths do the same work.
 const DUMMY_HASH = "0".repeat(64);
+
+const denial = (code: DenyCode, at: number, extra?: Parameters<typeof deny>[1]) => new Decision(deny(code, extra), null, at);
 
 /** @internal The request path of a {@link Keyward}. */
 export class Verifier {
   readonly #cfg: ResolvedConfig;
-  readonly #cache: LookupCache<StoredToken>;
+  readonly #byHash: LookupCache<StoredToken>;
+  readonly #byId: LookupCache<StoredToken>;
   readonly #clientIp: ClientIpResolver;
   readonly #inflight = new Map<string, Promise<StoredToken | null>>();
   #usage: UsageEvent[] = [];
@@ -73,52 +101,63 @@ export class Verifier {
 
   constructor(config: ResolvedConfig) {
     this.#cfg = config;
-    const ttl = config.revocationBoundMs;
-    this.#cache = new LookupCache({
+    const bounds = {
       maxEntries: config.cache.maxEntries,
-      ttlMs: ttl,
-      negativeTtlMs: Math.min(ttl, config.cache.negativeTtlMs),
-    });
-    this.#clientIp = createClientIpResolver({
-      trustedProxies: config.trustedProxies,
-      header: config.forwardedHeader,
-    });
+      ttlMs: config.revocationBoundMs,
+      negativeTtlMs: Math.min(config.revocationBoundMs, config.cache.negativeTtlMs),
+    };
+    this.#byHash = new LookupCache(bounds);
+    this.#byId = new LookupCache(bounds);
+    this.#clientIp = createClientIpResolver({ trustedProxies: config.trustedProxies, header: config.forwardedHeader });
     const store = config.store;
     if (store.capabilities.changeFeed && store.subscribe) {
       this.#unsubscribe = store.subscribe((e) => this.invalidate(e.tokenId, e.hashes));
     }
   }
 
-  /** Drops what the cache holds for a token (its id and every hash it had). */
+  /** Drops what the caches hold for a token (its id and every hash it had). */
   invalidate(tokenId: string, hashes: readonly string[]): void {
-    this.#cache.invalidate(keysOf(tokenId, hashes));
+    this.#byId.invalidate([tokenId]);
+    this.#byHash.invalidate(hashes);
   }
 
   /**
    * Checks a token presented by any means, with what the request shows.
    * Never throws on untrusted input (the token, IP, origin, headers).
-   *
-   * @throws {InvalidInputError} only for the application's own mistakes (a bad `cost` or `scope` type)
    */
-  async check(input: CheckInput): Promise<Decision> {
-    checkOptions(input);
-    return this.#decide(input.token, input, {
+  check(input: CheckInput): Promise<Decision> {
+    try {
+      checkOptions(input);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const cfg = this.#cfg;
+    const context: EvaluationContext = {
+      scope: input.scope,
       ip: input.ip,
       origin: input.origin,
       referer: input.referer,
       secFetchSite: input.secFetchSite,
       secFetchMode: input.secFetchMode,
-    });
+      env: cfg.env,
+      allowSecretInBrowser: cfg.allowSecretInBrowser,
+    };
+    return settle(this.#decide(input.token, input.cost, context));
   }
 
   /**
-   * Checks a Fetch API request: the bearer token from `Authorization`, or
-   * from the query when enabled; Origin, Referer and Sec-Fetch-* from its
-   * headers; the client IP from `options.ip` (and forwarding headers only
-   * from trusted proxies).
+   * Checks a Fetch API request: the bearer token from `Authorization` (or
+   * the query, when enabled); Origin, Referer and Sec-Fetch-* from its
+   * headers; the client IP from `options.ip`, and from forwarding headers
+   * only behind trusted proxies.
    */
-  async verify(request: Request, options: CheckOptions = {}): Promise<Decision> {
-    checkOptions(options);
+  verify(request: Request, options: CheckOptions = {}): Promise<Decision> {
+    try {
+      checkOptions(options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const now = this.#cfg.now();
     let headers: Headers;
     let queryToken: string[] | null = null;
     try {
@@ -126,148 +165,116 @@ export class Verifier {
       const param = this.#cfg.queryParam;
       if (param !== null) queryToken = new URL(request.url).searchParams.getAll(param);
     } catch {
-      return withoutToken(deny("TOKEN_MALFORMED"));
+      return Promise.resolve(denial("TOKEN_MALFORMED", now));
     }
-    const get = (name: string) => {
-      try {
-        return headers.get(name);
-      } catch {
-        return null;
-      }
-    };
+    // Header names here are constants, valid by construction: get() cannot throw.
+    const get = (name: string) => headers.get(name);
     const credential = findCredential(get("authorization"), queryToken);
-    if (credential.kind === "ambiguous") return withoutToken(deny("TOKEN_MALFORMED"));
-    if (credential.kind === "none") return withoutToken(deny("TOKEN_MISSING"));
-    return this.#decide(credential.token, options, {
-      ip: this.#clientIp(options.ip, { get }),
-      origin: get("origin"),
-      referer: get("referer"),
-      secFetchSite: get("sec-fetch-site"),
-      secFetchMode: get("sec-fetch-mode"),
-    });
+    if (credential.kind === "ambiguous") return Promise.resolve(denial("TOKEN_MALFORMED", now));
+    if (credential.kind === "none") return Promise.resolve(denial("TOKEN_MISSING", now));
+    const context = new RequestContext(get, () => this.#clientIp(options.ip, { get }), options.scope, this.#cfg);
+    return settle(this.#decide(credential.token, options.cost, context));
   }
 
-  async #decide(token: unknown, options: CheckOptions, seen: EvaluationContext, signature?: SignatureOutcome): Promise<Decision> {
+  #decide(token: unknown, cost: number | undefined, context: EvaluationContext): Decision | Promise<Decision> {
     const cfg = this.#cfg;
-    if (typeof token !== "string" || token.length > (cfg.acceptForeignTokens ? 512 : MAX_TOKEN_LENGTH) || token.length === 0) {
-      return withoutToken(deny("TOKEN_MALFORMED"));
-    }
-    if (!cfg.acceptForeignTokens && !parseToken(token).ok) return withoutToken(deny("TOKEN_MALFORMED"));
-    const hash = sha256Hex(token);
     const now = cfg.now();
-    let stored: StoredToken | null;
-    try {
-      stored = await this.#lookup(hash, now);
-    } catch {
-      return unavailable();
-    }
+    const maxLength = cfg.acceptForeignTokens ? MAX_FOREIGN_TOKEN_LENGTH : MAX_TOKEN_LENGTH;
+    if (typeof token !== "string" || token.length === 0 || token.length > maxLength) return denial("TOKEN_MALFORMED", now);
+    const hash = sha256Hex(token);
+    // A cached entry was stored under the hash of a string that passed the
+    // format check, so a hit needs no second check.
+    const hit = this.#byHash.get(hash, now);
+    if (hit !== undefined) return this.#identified(hit.value, hash, cost, context, now);
+    if (!cfg.acceptForeignTokens && !parseToken(token).ok) return denial("TOKEN_MALFORMED", now);
+    return this.#fetchByHash(hash, now).then(
+      (stored) => this.#identified(stored, hash, cost, context, now),
+      () => denial("STORE_UNAVAILABLE", now, { retryAfterMs: 1000 }),
+    );
+  }
+
+  #identified(
+    stored: StoredToken | null,
+    hash: string,
+    cost: number | undefined,
+    context: EvaluationContext,
+    now: number,
+  ): Decision | Promise<Decision> {
     // Constant-time comparison of the presented hash with the stored one it
     // was found under; the unknown path compares against a dummy hash.
-    const matched = stored && matchSecret(stored, hash, now);
-    if (!stored || !matched) {
+    if (stored === null || !matchSecret(stored, hash, now)) {
       equalStrings(hash, DUMMY_HASH);
-      return withoutToken(deny("TOKEN_UNKNOWN"));
+      return denial("TOKEN_UNKNOWN", now);
     }
-    const decision = evaluate(
-      stored,
-      { ...seen, scope: options.scope, signature, env: cfg.env, allowSecretInBrowser: cfg.allowSecretInBrowser },
-      now,
-    );
+    const decision = evaluate(stored, context, now);
     if (!decision.ok) return this.#finish(stored, decision, now, 0);
-    return this.#meter(stored, options.cost, now);
+    const policy = policyAt(stored, now);
+    if (policy.rateLimit === null && policy.credits === null) return this.#finish(stored, decision, now, 0);
+    return this.#meter(stored, cost, now).catch(() => denial("STORE_UNAVAILABLE", now, { retryAfterMs: 1000 }));
   }
 
   /** Rate limit, then credits: the counters that need the store's atomic primitives. */
   async #meter(stored: StoredToken, cost: number | undefined, now: number): Promise<Decision> {
-    const policy = policyAt(stored, now);
+    const { rateLimit, credits } = policyAt(stored, now);
     const headers: Record<string, string> = {};
     const store = this.#cfg.store;
-    try {
-      if (policy.rateLimit) {
-        const { limit, windowMs } = policy.rateLimit;
-        const r = await store.hitRateLimit(`rl:${stored.id}`, limit, windowMs, now);
-        if (!r.allowed) {
-          const d = deny("RATE_LIMITED", { retryAfterMs: r.retryAfterMs });
-          return this.#finish(stored, d, now, 0, { retryAfterMs: r.retryAfterMs });
-        }
-        headers["ratelimit-limit"] = String(limit);
-        headers["ratelimit-remaining"] = String(r.remaining);
+    if (rateLimit) {
+      const r = await store.hitRateLimit(`rl:${stored.id}`, rateLimit.limit, rateLimit.windowMs, now);
+      if (!r.allowed) {
+        const d = deny("RATE_LIMITED", { retryAfterMs: r.retryAfterMs });
+        return this.#finish(stored, d, now, 0, { retryAfterMs: r.retryAfterMs });
       }
-      if (policy.credits) {
-        const spend = cost ?? 1;
-        const c = await store.consumeCredits(stored.id, spend, policy.credits, now);
-        if (!c.granted) {
-          const wait = c.nextRefillAt === null ? undefined : Math.max(0, c.nextRefillAt - now);
-          const d = deny("CREDITS_EXHAUSTED", wait === undefined ? undefined : { retryAfterMs: wait });
-          return this.#finish(stored, d, now, 0, { remaining: c.remaining, retryAfterMs: wait });
-        }
-        headers["x-credits-remaining"] = String(c.remaining);
-        return this.#finish(stored, allow(headers), now, spend, { remaining: c.remaining });
-      }
-    } catch {
-      return unavailable();
+      headers["ratelimit-limit"] = String(rateLimit.limit);
+      headers["ratelimit-remaining"] = String(r.remaining);
     }
-    return this.#finish(stored, allow(headers), now, 0);
+    if (!credits) return this.#finish(stored, allow(headers), now, 0);
+    const spend = cost ?? 1;
+    const c = await store.consumeCredits(stored.id, spend, credits, now);
+    if (!c.granted) {
+      const wait = c.nextRefillAt === null ? undefined : Math.max(0, c.nextRefillAt - now);
+      const d = deny("CREDITS_EXHAUSTED", wait === undefined ? undefined : { retryAfterMs: wait });
+      return this.#finish(stored, d, now, 0, { remaining: c.remaining, retryAfterMs: wait });
+    }
+    headers["x-credits-remaining"] = String(c.remaining);
+    return this.#finish(stored, allow(headers), now, spend, { remaining: c.remaining });
   }
 
-  #finish(
-    stored: StoredToken,
-    decision: PolicyDecision,
-    now: number,
-    cost: number,
-    extra?: { remaining?: number | undefined; retryAfterMs?: number | undefined },
-  ): Decision {
-    this.#record({ tokenId: stored.id, at: now, ok: decision.ok, cost });
-    if (!decision.ok && CREDENTIAL_CODES.has(decision.code)) return withoutToken(decision);
-    let view: TokenRecord | undefined;
-    const d = decision as PolicyDecision & { tokenId: string; remaining?: number; retryAfterMs?: number };
-    d.tokenId = stored.id;
-    Object.defineProperty(d, "token", {
-      enumerable: true,
-      get: () => {
-        view ??= toRecord(stored, now);
-        return view;
-      },
-    });
-    if (extra?.remaining !== undefined) d.remaining = extra.remaining;
-    if (extra?.retryAfterMs !== undefined) d.retryAfterMs = extra.retryAfterMs;
-    return d as Decision;
+  #finish(stored: StoredToken, decision: PolicyDecision, now: number, cost: number, extras?: DecisionExtras): Decision {
+    if (this.#cfg.usage.enabled) this.#record({ tokenId: stored.id, at: now, ok: decision.ok, cost });
+    return new Decision(decision, stored, now, extras);
   }
 
-  /** Cache, then the store; concurrent misses for one hash share one store call. */
-  async #lookup(hash: string, now: number): Promise<StoredToken | null> {
-    const key = hashKey(hash);
-    const hit = this.#cache.get(key, now);
-    if (hit !== undefined) return hit.value;
-    const pending = this.#inflight.get(key);
+  /** The store lookup behind a cache miss; concurrent misses for one hash share one store call. */
+  #fetchByHash(hash: string, now: number): Promise<StoredToken | null> {
+    const pending = this.#inflight.get(hash);
     if (pending) return pending;
-    const generation = this.#cache.generation;
+    const generation = this.#byHash.generation;
     const p = this.#cfg.store
       .findByHash(hash)
       .then((found) => {
-        this.#cache.set(key, found, now, generation);
+        this.#byHash.set(hash, found, now, generation);
         return found;
       })
-      .finally(() => this.#inflight.delete(key));
-    this.#inflight.set(key, p);
+      .finally(() => this.#inflight.delete(hash));
+    this.#inflight.set(hash, p);
     return p;
   }
 
-  /** Buffers a usage event; flushes in batches without timers (see {@link flush}). */
+  /** Buffers a usage event; writes in batches, without timers (see {@link flush}). */
   #record(event: UsageEvent): void {
-    if (!this.#cfg.usage.enabled) return;
     this.#usage.push(event);
-    if (this.#usage.length >= this.#cfg.usage.batchSize || event.at - this.#lastFlush >= this.#cfg.usage.flushIntervalMs) {
-      void this.flush().catch(() => {});
+    const { batchSize, flushIntervalMs } = this.#cfg.usage;
+    if (this.#usage.length >= batchSize || event.at - this.#lastFlush >= flushIntervalMs) {
+      this.flush().catch(() => {});
     }
   }
 
   /** Writes buffered usage events to the store. Call it on shutdown. */
   async flush(): Promise<void> {
     const batch = this.#usage;
+    this.#lastFlush = this.#cfg.now();
     if (batch.length === 0) return;
     this.#usage = [];
-    this.#lastFlush = this.#cfg.now();
     await this.#cfg.store.recordUsage(batch);
   }
 
@@ -276,6 +283,10 @@ export class Verifier {
     this.#unsubscribe?.();
     await this.flush();
   }
+}
+
+function settle(d: Decision | Promise<Decision>): Promise<Decision> {
+  return d instanceof Promise ? d : Promise.resolve(d);
 }
 
 /** Whether `hash` is the token's current secret, or a previous one still in its grace period. */
@@ -297,5 +308,3 @@ function checkOptions(options: CheckOptions): void {
     throw new InvalidInputError("scope", "must be a string or an array of strings");
   }
 }
-
-export type { DenyCode };

@@ -1,0 +1,72 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import type { StoredToken, TokenPolicy } from "keyward";
+import { type EvaluableToken, evaluate } from "keyward/policy";
+
+const NOW = Date.UTC(2026, 0, 1);
+
+function token(policy: Partial<TokenPolicy> = {}, rest: Partial<StoredToken> = {}): EvaluableToken {
+  return {
+    kind: "publishable",
+    env: "live",
+    revokedAt: null,
+    policy: {
+      scopes: ["core:read"],
+      domains: [],
+      ips: [],
+      credits: null,
+      rateLimit: null,
+      expiresAt: null,
+      requireSignedRequests: false,
+      ...policy,
+    },
+    scheduled: [],
+    ...rest,
+  };
+}
+
+describe("evaluate", () => {
+  it("is pure: same inputs, same answer, inputs untouched", () => {
+    const t = token({ domains: ["example.com"] });
+    const copy = structuredClone(t);
+    const ctx = { scope: "core:read", origin: "https://example.com" };
+    expect(evaluate(t, ctx, NOW)).toEqual(evaluate(t, ctx, NOW));
+    expect(t).toEqual(copy);
+  });
+
+  it("checks in a fixed order with stable codes and statuses", () => {
+    const cases: [EvaluableToken, Parameters<typeof evaluate>[1], string, number][] = [
+      [token({}, { revokedAt: NOW }), {}, "TOKEN_REVOKED", 401],
+      [token({}, { env: "test" }), { env: "live" }, "TOKEN_WRONG_ENV", 401],
+      [token({ expiresAt: NOW }), {}, "TOKEN_EXPIRED", 401],
+      [token({}, { kind: "secret" }), { secFetchMode: "cors" }, "SECRET_IN_BROWSER", 403],
+      [token({ requireSignedRequests: true }), {}, "SIGNATURE_REQUIRED", 401],
+      [token({ requireSignedRequests: true }), { signature: { ok: false, code: "REPLAYED" } }, "REPLAYED", 401],
+      [token({ ips: ["10.0.0.0/8"] }), { ip: "11.0.0.1" }, "IP_DENIED", 403],
+      [token({ domains: ["example.com"] }), { origin: "https://evil.com" }, "DOMAIN_DENIED", 403],
+      [token(), { scope: "premium:read" }, "SCOPE_DENIED", 403],
+    ];
+    for (const [t, ctx, code, status] of cases) expect(evaluate(t, ctx, NOW), code).toMatchObject({ ok: false, code, status });
+    expect(evaluate(token({ requireSignedRequests: true }), { signature: { ok: true } }, NOW).ok).toBe(true);
+    expect(evaluate(token({}, { kind: "secret" }), { origin: "https://a.test" }, NOW, ).ok).toBe(false);
+    expect(evaluate(token({}, { kind: "secret" }), { origin: "https://a.test", allowSecretInBrowser: true }, NOW).ok).toBe(true);
+  });
+
+  it("uses the revision in force at now", () => {
+    const t = token({ scopes: ["core:read"] });
+    t.scheduled = [{ effectiveAt: NOW + 10, policy: { ...t.policy, scopes: ["premium:read"] } }];
+    expect(evaluate(t, { scope: "core:read" }, NOW + 9).ok).toBe(true);
+    expect(evaluate(t, { scope: "core:read" }, NOW + 10).ok).toBe(false);
+    expect(evaluate(t, { scope: "premium:read" }, NOW + 10).ok).toBe(true);
+  });
+
+  it("never throws and never allows a restricted token on garbage context (property)", () => {
+    const t = token({ domains: ["example.com"], ips: ["10.0.0.0/8"], scopes: ["datasets/x:read"] });
+    fc.assert(
+      fc.property(fc.anything(), fc.anything(), fc.anything(), fc.anything(), (scope, ip, origin, referer) => {
+        const d = evaluate(t, { scope: scope as string, ip: ip as string, origin: origin as string, referer: referer as string }, NOW);
+        expect(d.ok).toBe(false);
+      }),
+    );
+  });
+});
