@@ -2,7 +2,7 @@
 // next to the floor measured in the same run: one SHA-256 of the token string
 // with hex output (node's one-shot crypto.hash) plus one Map.get.
 import { hash } from "node:crypto";
-import { generateToken, Keyward, MemoryStore } from "../dist/index.js";
+import { Keyward, MemoryStore } from "../dist/index.js";
 import { runGroup } from "./harness.js";
 
 export async function benchVerify({ ms }) {
@@ -26,7 +26,12 @@ export async function benchVerify({ ms }) {
   const rows = await runGroup(
     "Bearer verification (MemoryStore)",
     [
-      { name: "floor: crypto.hash sha256 hex + Map.get", fn: () => void (sink ^= floorMap.get(hash("sha256", token, "hex")) ? 1 : 0) },
+      {
+        name: "floor: crypto.hash sha256 hex + Map.get",
+        fn: () => {
+          if (floorMap.get(hash("sha256", token, "hex"))) sink++;
+        },
+      },
       { name: "kw.check({ token, scope }), warm cache", fn: () => kw.check({ token, scope: "core:read" }) },
       { name: "kw.verify(request, { scope }), warm cache", fn: () => kw.verify(request, { scope: "core:read" }) },
       { name: "kw.check, cold (store lookup every call)", fn: () => cold.check({ token, scope: "core:read" }) },
@@ -34,7 +39,7 @@ export async function benchVerify({ ms }) {
     ],
     { ms },
   );
-  if (sink === 42) console.log(sink);
+  if (sink === -1) console.log(sink); // keeps the floor's work observable
   const d = await kw.check({ token, scope: "core:read" });
   if (!d.ok) throw new Error(`benchmark token was denied: ${d.code}`);
   return rows;

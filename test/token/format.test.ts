@@ -100,7 +100,7 @@ describe("generateToken / parseToken", () => {
     ];
     for (const c of cases) expect(parseToken(c).ok, String(c).slice(0, 40)).toBe(false);
     // A body character swapped for a homoglyph outside base62 fails the format.
-    expect(parseToken(t.slice(0, 20) + "\u0430" + t.slice(21))).toEqual({ ok: false, code: "TOKEN_MALFORMED" });
+    expect(parseToken(`${t.slice(0, 20)}\u0430${t.slice(21)}`)).toEqual({ ok: false, code: "TOKEN_MALFORMED" });
   });
 
   it("never throws on arbitrary input (property)", () => {
