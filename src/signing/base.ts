@@ -1,0 +1,128 @@
+// The signature base (RFC 9421 §2.5) and the `@signature-params` value (§2.3).
+import {
+  type ComponentId,
+  componentContext,
+  componentIdToString,
+  componentKey,
+  componentValue,
+  type HttpMessage,
+  parseComponentId,
+} from "./components.js";
+import { SignatureBaseError } from "./errors.js";
+import { type Parameters, serializeInnerList, serializeItem } from "./structured.js";
+import type { SignatureParamName, SignatureParams } from "./types.js";
+
+/** Order in which present signature parameters are serialised when no order is given. */
+export const DEFAULT_PARAM_ORDER: readonly SignatureParamName[] = ["created", "expires", "nonce", "keyid", "alg", "tag"];
+
+const INTEGER_PARAMS = new Set<string>(["created", "expires"]);
+const MAX_SF_INTEGER = 999_999_999_999_999; // RFC 9651 §3.3.1
+const PRINTABLE_ASCII = /^[\x20-\x7E]*$/;
+
+/** Options of {@link signatureBase}. */
+export interface SignatureBaseOptions {
+  /** Covered components in order, e.g. `["@method", "@authority", "@path", "content-digest"]`. */
+  components: readonly string[];
+  /** Signature parameters; those absent are skipped (§2.3 step 5). */
+  params: SignatureParams;
+  /**
+   * Order of the signature parameters in `@signature-params`. Default: present
+   * ones in the order created, expires, nonce, keyid, alg, tag (with only
+   * created, keyid and alg that is DESIGN's `["created", "keyid", "alg"]`).
+   */
+  order?: readonly SignatureParamName[];
+  /** The signature's label. Not part of the base (§3.2 step 7); accepted for symmetry with {@link signRequest}. */
+  label?: string;
+}
+
+/**
+ * Builds the RFC 9421 §2.5 signature base of a request: one line per covered
+ * component, then the `@signature-params` line. This is what a signer signs;
+ * a verifier rebuilds it from the received Signature-Input.
+ *
+ * @param message - A Fetch API `Request` (or a `Response`, whose only derived component is `@status`).
+ * @param options - Covered components, signature parameters and their order.
+ * @returns The signature base as a string (ASCII, lines joined by `\n`, no trailing newline).
+ * @throws {SignatureBaseError} `INVALID_INPUT` with `reason` `COMPONENT_MISSING` (a covered field,
+ *   dictionary key or query parameter is absent), `COMPONENT_DUPLICATED`, `COMPONENT_UNSUPPORTED`,
+ *   `COMPONENT_INVALID`, `PARAMS_INVALID` or `NON_ASCII`.
+ * @example
+ * ```ts
+ * const request = new Request("https://example.com/foo?a=1", { method: "POST" });
+ * const base = signatureBase(request, {
+ *   components: ["@method", "@authority", "@path", '@query-param;name="a"'],
+ *   params: { created: 1618884473, keyid: "tok_123", alg: "ed25519" },
+ * });
+ * // "@method": POST
+ * // "@authority": example.com
+ * // "@path": /foo
+ * // "@query-param";name="a": 1
+ * // "@signature-params": ("@method" "@authority" "@path" "@query-param";name="a");created=1618884473;keyid="tok_123";alg="ed25519"
+ * ```
+ */
+export function signatureBase(message: HttpMessage, options: SignatureBaseOptions): string {
+  if (!Array.isArray(options?.components)) throw new TypeError("components must be an array of strings");
+  const ids = options.components.map((c) => {
+    if (typeof c !== "string") throw new TypeError("components must be an array of strings");
+    return parseComponentId(c);
+  });
+  const params = signatureParameters(options.params ?? {}, options.order);
+  return buildSignatureBase(message, ids, serializeInnerList([ids, params]));
+}
+
+/**
+ * The signature parameters as structured-field Parameters, in order, skipping
+ * absent ones (§2.3 step 5).
+ *
+ * @throws {SignatureBaseError} `PARAMS_INVALID` for an unknown or repeated name, a
+ *   non-integer or out-of-range time, or a string that is not printable ASCII.
+ */
+export function signatureParameters(params: SignatureParams, order?: readonly SignatureParamName[]): Parameters {
+  const names = order ?? DEFAULT_PARAM_ORDER;
+  const out: Parameters = new Map();
+  for (const name of names) {
+    if (!DEFAULT_PARAM_ORDER.includes(name)) {
+      throw new SignatureBaseError("PARAMS_INVALID", `unknown signature parameter "${String(name)}"`);
+    }
+    if (out.has(name)) throw new SignatureBaseError("PARAMS_INVALID", `signature parameter "${name}" repeated`);
+    const value = params[name];
+    if (value === undefined) continue;
+    if (INTEGER_PARAMS.has(name)) {
+      if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0 || value > MAX_SF_INTEGER) {
+        throw new SignatureBaseError("PARAMS_INVALID", `${name} must be a non-negative integer (seconds)`);
+      }
+    } else if (typeof value !== "string" || !PRINTABLE_ASCII.test(value)) {
+      throw new SignatureBaseError("PARAMS_INVALID", `${name} must be a printable ASCII string`);
+    }
+    out.set(name, value);
+  }
+  return out;
+}
+
+/**
+ * Builds the base from parsed component identifiers and the already
+ * serialised `@signature-params` value (the verifier passes the received
+ * Signature-Input member re-serialised strictly, §3.2 step 7).
+ *
+ * @throws {SignatureBaseError} as {@link signatureBase}.
+ */
+export function buildSignatureBase(message: HttpMessage, ids: readonly ComponentId[], paramsValue: string): string {
+  const ctx = componentContext(message);
+  const seen = new Set<string>();
+  let base = "";
+  for (const id of ids) {
+    const key = componentKey(id);
+    // §2.5 step 2.0: each identifier at most once; §2.3: @signature-params never listed.
+    if (seen.has(key)) throw new SignatureBaseError("COMPONENT_DUPLICATED", "listed twice", componentIdToString(id));
+    if (id[0] === "@signature-params") {
+      throw new SignatureBaseError("COMPONENT_UNSUPPORTED", "cannot be covered", "@signature-params");
+    }
+    seen.add(key);
+    // §2.5 steps 2.1-2.6: identifier as serialised in the inner list, ": ", value, LF.
+    base += `${serializeItem(id)}: ${componentValue(ctx, id)}\n`;
+  }
+  base += `"@signature-params": ${paramsValue}`;
+  // §2.5 step 4: ASCII only. Field values may hold HTAB; nothing else outside printable ASCII.
+  if (!/^[\t\n\x20-\x7E]*$/.test(base)) throw new SignatureBaseError("NON_ASCII", "signature base is not ASCII");
+  return base;
+}

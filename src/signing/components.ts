@@ -1,0 +1,216 @@
+// Component identifiers and component values (RFC 9421 §2).
+import { toBase64 } from "../lib/bytes.js";
+import { SignatureBaseError } from "./errors.js";
+import {
+  type Item,
+  type Parameters,
+  parseItem,
+  serializeItem,
+  serializeMember,
+  serializeString,
+  strictSerializeField,
+  tryParseDictionary,
+} from "./structured.js";
+
+/** An HTTP message a signature base can be built from: a Fetch API Request, or a Response for `@status`. */
+export type HttpMessage = Request | Response;
+
+/** A parsed component identifier: a structured-field String item with its parameters (RFC 9421 §2). */
+export type ComponentId = Item;
+
+// RFC 9110 §5.1 field-name (token), lowercased as RFC 9421 §2.1 requires.
+const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
+
+/**
+ * Parses a component identifier written by a caller: either the serialised
+ * form (`"@query-param";name="id"`) or the same with the name unquoted
+ * (`@query-param;name="id"`, `content-type`). Field names are lowercased.
+ *
+ * @throws {SignatureBaseError} `COMPONENT_INVALID` when it is not a String item with valid parameters.
+ */
+export function parseComponentId(input: string): ComponentId {
+  let text = input;
+  if (!input.startsWith('"')) {
+    const semi = input.indexOf(";");
+    const name = semi < 0 ? input : input.slice(0, semi);
+    const lower = name.toLowerCase();
+    try {
+      text = serializeString(lower.startsWith("@") ? name : lower) + (semi < 0 ? "" : input.slice(semi));
+    } catch {
+      throw new SignatureBaseError("COMPONENT_INVALID", "not a valid component identifier", input);
+    }
+  }
+  let item: Item;
+  try {
+    item = parseItem(text);
+  } catch {
+    throw new SignatureBaseError("COMPONENT_INVALID", "not a valid component identifier", input);
+  }
+  if (typeof item[0] !== "string") {
+    throw new SignatureBaseError("COMPONENT_INVALID", "component name must be a string", input);
+  }
+  return item;
+}
+
+/** The readable form of a component identifier: the name unquoted, then its parameters (`@query-param;name="id"`). */
+export function componentIdToString(id: ComponentId): string {
+  const serialized = serializeItem(id);
+  const name = serializeString(id[0] as string);
+  return `${id[0] as string}${serialized.slice(name.length)}`;
+}
+
+/**
+ * Equality of component identifiers: same name and the same set of
+ * parameters, in any order (RFC 9421 §2: "the order of parameters is not
+ * significant when comparing two component identifiers").
+ */
+export function componentKey(id: ComponentId): string {
+  const params = [...id[1]].map(([k, v]) => serializeItem([true, new Map([[k, v]])]).slice(2)).sort();
+  return `${serializeString(String(id[0]))}${params.join("")}`;
+}
+
+/** Per-message state shared by every component of one signature base. */
+export interface ComponentContext {
+  readonly message: HttpMessage;
+  readonly isRequest: boolean;
+  url(): URL;
+}
+
+/** Wraps a message so its URL is parsed at most once. */
+export function componentContext(message: HttpMessage): ComponentContext {
+  const isRequest = typeof (message as Request).method === "string";
+  let url: URL | undefined;
+  return {
+    message,
+    isRequest,
+    url: () => {
+      url ??= new URL((message as Request).url);
+      return url;
+    },
+  };
+}
+
+/**
+ * The canonical component value of one covered component (RFC 9421 §2.1 for
+ * fields, §2.2 for derived components).
+ *
+ * @throws {SignatureBaseError} when the value cannot be derived (§2.5: "produce an error").
+ */
+export function componentValue(ctx: ComponentContext, id: ComponentId): string {
+  const name = id[0];
+  if (typeof name !== "string") throw new SignatureBaseError("COMPONENT_INVALID", "component name must be a string");
+  const label = componentIdToString(id);
+  for (const key of id[1].keys()) {
+    if (key === "req" || key === "tr") {
+      // §2.4 `req` is for responses signing parts of their request; §2.1.5 `tr`
+      // needs trailers, which the Fetch API does not expose.
+      throw new SignatureBaseError("COMPONENT_UNSUPPORTED", `parameter "${key}" is not supported`, label);
+    }
+  }
+  return name.startsWith("@") ? derivedValue(ctx, name, id[1], label) : fieldValue(ctx, name, id[1], label);
+}
+
+function derivedValue(ctx: ComponentContext, name: string, params: Parameters, label: string): string {
+  const allowed = name === "@query-param" ? ["name"] : [];
+  for (const key of params.keys()) {
+    if (!allowed.includes(key)) throw new SignatureBaseError("COMPONENT_UNSUPPORTED", `unknown parameter "${key}"`, label);
+  }
+  if (name === "@status") {
+    // §2.2.9: responses only.
+    if (ctx.isRequest) throw new SignatureBaseError("COMPONENT_UNSUPPORTED", "@status is for responses", label);
+    return String((ctx.message as Response).status);
+  }
+  if (!ctx.isRequest) throw new SignatureBaseError("COMPONENT_UNSUPPORTED", "request component on a response", label);
+  const request = ctx.message as Request;
+  switch (name) {
+    case "@method": // §2.2.1: as sent, no case change
+      return request.method;
+    case "@target-uri": // §2.2.2: the absolute target URI
+      return request.url;
+    case "@authority": // §2.2.3: host lowercased, default port omitted (WHATWG URL does both)
+      return ctx.url().host;
+    case "@scheme": // §2.2.4
+      return ctx.url().protocol.slice(0, -1).toLowerCase();
+    case "@request-target": // §2.2.5: origin form, the only one a Fetch Request carries
+      return `${ctx.url().pathname}${ctx.url().search}`;
+    case "@path": // §2.2.6: empty path is "/"; percent-encoding kept as is
+      return ctx.url().pathname || "/";
+    case "@query": // §2.2.7: with the leading "?", or "?" alone when absent
+      return ctx.url().search || "?";
+    case "@query-param":
+      return queryParamValue(ctx.url(), params.get("name"), label);
+    default:
+      throw new SignatureBaseError("COMPONENT_UNSUPPORTED", "unknown derived component", label);
+  }
+}
+
+/**
+ * "Percent-encode after encoding" with the application/x-www-form-urlencoded
+ * percent-encode set (WHATWG URL), as RFC 9421 §2.2.8 requires for names and
+ * values: everything but ASCII alphanumerics and `*-._` is encoded, spaces
+ * as `%20` (the RFC's example turns `with+plus+whitespace` into
+ * `with%20plus%20whitespace`).
+ */
+export function encodeQueryComponent(s: string): string {
+  return encodeURIComponent(s).replace(/[!'()~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+function queryParamValue(url: URL, name: unknown, label: string): string {
+  if (typeof name !== "string") throw new SignatureBaseError("COMPONENT_INVALID", "@query-param needs a name", label);
+  const values: string[] = [];
+  // URLSearchParams parses per "application/x-www-form-urlencoded parsing" (§2.2.8 step 1).
+  for (const [n, v] of new URLSearchParams(url.search)) {
+    if (encodeQueryComponent(n) === name) values.push(v);
+  }
+  if (values.length === 0) throw new SignatureBaseError("COMPONENT_MISSING", "query parameter not present", label);
+  // §2.2.8: a name that occurs more than once MUST NOT be signed.
+  if (values.length > 1) throw new SignatureBaseError("COMPONENT_UNSUPPORTED", "query parameter repeated", label);
+  return encodeQueryComponent(values[0]!);
+}
+
+function fieldValue(ctx: ComponentContext, name: string, params: Parameters, label: string): string {
+  if (!FIELD_NAME.test(name)) throw new SignatureBaseError("COMPONENT_INVALID", "not a lowercase field name", label);
+  for (const [key, value] of params) {
+    const ok = key === "key" ? typeof value === "string" : (key === "sf" || key === "bs") && value === true;
+    if (!ok) throw new SignatureBaseError("COMPONENT_UNSUPPORTED", `unknown or invalid parameter "${key}"`, label);
+  }
+  if (params.has("bs") && (params.has("sf") || params.has("key"))) {
+    // §2.1: bs needs the raw values, sf and key the parsed ones.
+    throw new SignatureBaseError("COMPONENT_UNSUPPORTED", "bs cannot be combined with sf or key", label);
+  }
+  const headers = ctx.message.headers;
+  // The Fetch API already combines repeated fields with ", " and strips
+  // leading and trailing whitespace (§2.1 steps 1-4; obs-fold cannot occur).
+  const combined = headers.get(name);
+  if (combined === null) throw new SignatureBaseError("COMPONENT_MISSING", "header field not present", label);
+
+  const key = params.get("key");
+  if (typeof key === "string") {
+    // §2.1.2: one member of a Dictionary, strictly serialised.
+    const dict = tryParseDictionary(combined);
+    if (dict === null) throw new SignatureBaseError("COMPONENT_INVALID", "field is not a Dictionary", label);
+    const member = dict.get(key);
+    if (member === undefined) throw new SignatureBaseError("COMPONENT_MISSING", "dictionary key not present", label);
+    return serializeMember(member);
+  }
+  if (params.has("sf")) {
+    // §2.1.1: strict serialisation of the structured field.
+    const strict = strictSerializeField(name, combined);
+    if (strict === null) throw new SignatureBaseError("COMPONENT_INVALID", "field is not a structured field", label);
+    return strict;
+  }
+  if (params.has("bs")) {
+    // §2.1.3: each field line as a Byte Sequence. The Fetch API hands out
+    // separate lines only for Set-Cookie; other fields arrive already combined.
+    const lines = name === "set-cookie" && typeof headers.getSetCookie === "function" ? headers.getSetCookie() : [combined];
+    return lines.map((line) => `:${toBase64(latin1Bytes(line))}:`).join(", ");
+  }
+  return combined;
+}
+
+// Header values are ByteStrings: every code unit is one byte.
+function latin1Bytes(s: string): Uint8Array {
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i) & 0xff;
+  return out;
+}

@@ -1,0 +1,69 @@
+// Validation of key material handed to the signer and returned by resolveKey.
+import type { SigningKey, VerifyingKey } from "./types.js";
+
+/** Shortest HMAC secret accepted: 128 bits (RFC 2104 §3 wants at least the hash output for full strength). */
+export const MIN_HMAC_SECRET_BYTES = 16;
+
+/** True for a WebCrypto CryptoKey (false where the runtime has no WebCrypto). */
+export function isCryptoKey(k: unknown): k is CryptoKey {
+  return typeof CryptoKey !== "undefined" && k instanceof CryptoKey;
+}
+
+function cryptoKeyFits(k: CryptoKey, name: "Ed25519" | "HMAC", type: KeyType | "secret"): boolean {
+  if (k.algorithm.name !== name || k.type !== type) return false;
+  return name !== "HMAC" || (k.algorithm as HmacKeyAlgorithm).hash?.name === "SHA-256";
+}
+
+/**
+ * Checks a signing key's shape.
+ *
+ * @throws {TypeError} for an unknown alg or a key of the wrong type.
+ * @throws {RangeError} for a seed that is not 32 bytes or an HMAC secret shorter than 16 bytes.
+ */
+export function checkSigningKey(key: SigningKey): SigningKey {
+  if (key === null || typeof key !== "object") throw new TypeError("key must be an object");
+  if (key.alg === "ed25519") {
+    const k = key.privateKey;
+    if (isCryptoKey(k)) {
+      if (!cryptoKeyFits(k, "Ed25519", "private")) throw new TypeError("key.privateKey must be an Ed25519 private CryptoKey");
+    } else if (!(k instanceof Uint8Array)) {
+      throw new TypeError("key.privateKey must be a Uint8Array (32-byte seed) or a CryptoKey");
+    } else if (k.length !== 32) {
+      throw new RangeError("key.privateKey must be a 32-byte Ed25519 seed");
+    }
+    return key;
+  }
+  if (key.alg === "hmac-sha256") {
+    const k = key.secret;
+    if (isCryptoKey(k)) {
+      if (!cryptoKeyFits(k, "HMAC", "secret")) throw new TypeError("key.secret must be an HMAC SHA-256 CryptoKey");
+    } else if (!(k instanceof Uint8Array)) {
+      throw new TypeError("key.secret must be a Uint8Array or a CryptoKey");
+    } else if (k.length < MIN_HMAC_SECRET_BYTES) {
+      throw new RangeError(`key.secret must be at least ${MIN_HMAC_SECRET_BYTES} bytes`);
+    }
+    return key;
+  }
+  throw new TypeError('key.alg must be "ed25519" or "hmac-sha256"');
+}
+
+/** The key if `resolveKey` returned a usable one, else null (never throws). */
+export function usableVerifyingKey(key: unknown): VerifyingKey | null {
+  try {
+    if (key === null || typeof key !== "object") return null;
+    const k = key as VerifyingKey;
+    if (k.alg === "ed25519") {
+      const p = k.publicKey;
+      if (isCryptoKey(p)) return cryptoKeyFits(p, "Ed25519", "public") ? k : null;
+      return p instanceof Uint8Array && p.length === 32 ? k : null;
+    }
+    if (k.alg === "hmac-sha256") {
+      const s = k.secret;
+      if (isCryptoKey(s)) return cryptoKeyFits(s, "HMAC", "secret") ? k : null;
+      return s instanceof Uint8Array && s.length >= MIN_HMAC_SECRET_BYTES ? k : null;
+    }
+    return null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,410 @@
+// Verifying a signature (RFC 9421 §3.2) under an application policy (§3.2.1).
+import { utf8 } from "../lib/bytes.js";
+import { ed25519Verify, hmacVerify } from "./algorithms.js";
+import { buildSignatureBase } from "./base.js";
+import { readBody } from "./body.js";
+import { type ComponentId, componentIdToString, componentKey, parseComponentId } from "./components.js";
+import { verifyContentDigest } from "./digest.js";
+import { SignatureBaseError } from "./errors.js";
+import { usableVerifyingKey } from "./keys.js";
+import {
+  type Dictionary,
+  hasDuplicateKeys,
+  type InnerList,
+  isByteSequence,
+  isInnerList,
+  type Item,
+  serializeInnerList,
+  tryParseDictionary,
+} from "./structured.js";
+import type {
+  SignatureAlgorithm,
+  SignatureFailureCode,
+  SignatureParamName,
+  SignatureParams,
+  VerifyingKey,
+} from "./types.js";
+
+/** Options of {@link verifyRequest}. */
+export interface VerifyRequestOptions {
+  /**
+   * Finds the key for a `keyid` (and the `alg` parameter, if the signature has
+   * one). Return null when unknown; a throw is treated as unknown too.
+   */
+  resolveKey: (keyid: string, alg: string | undefined) => Promise<VerifyingKey | null> | VerifyingKey | null;
+  /** The label of the signature to check. Default: the only one, or the first that satisfies `required`. */
+  label?: string;
+  /**
+   * What the signature must cover: component identifiers (`"@method"`,
+   * `'@query-param;name="id"'`, `"content-digest"`) and signature parameter
+   * names (`"created"`, `"expires"`, `"nonce"`, `"keyid"`, `"alg"`, `"tag"`:
+   * the parameter must be present). `"@target-uri"` is also satisfied by
+   * `@authority` + `@path` (+ `@query` when the URL has a query) or by
+   * `@authority` + `@request-target`.
+   * Default: `["@method", "@target-uri", "created"]`, plus `content-digest`
+   * when the request has a non-empty body. A list given here is used as is.
+   */
+  required?: readonly string[];
+  /** Oldest acceptable `created`, in seconds before now (default 300). */
+  maxAgeSec?: number;
+  /** Clock difference tolerated in both directions, in seconds (default 30). */
+  clockSkewSec?: number;
+  /** Clock in milliseconds (default `Date.now`). */
+  now?: () => number;
+  /**
+   * Replay check, called last, only for an otherwise valid signature that has
+   * a nonce: return false if the nonce was seen before; otherwise remember it
+   * until `expiresAtMs`, after which the signature is refused anyway.
+   */
+  nonce?: (nonce: string, expiresAtMs: number) => Promise<boolean> | boolean;
+  /** Refuse signatures without a `nonce` parameter (`COMPONENT_MISSING`). Default false. */
+  requireNonce?: boolean;
+  /** When `content-digest` is covered, recompute it from the body and compare (default true). */
+  verifyDigest?: boolean;
+  /** Largest body read to check Content-Digest (default 1 MiB). */
+  maxBodyBytes?: number;
+  /** Largest Signature-Input and Signature field values parsed, each (default 8 KiB). */
+  maxHeaderBytes?: number;
+}
+
+/** A verified signature. */
+export interface VerifyRequestSuccess {
+  ok: true;
+  keyid: string;
+  label: string;
+  /** The algorithm used: always the resolved key's. */
+  alg: SignatureAlgorithm;
+  params: SignatureParams;
+  /** Covered components in order, in readable form (`@method`, `@query-param;name="id"`). */
+  components: string[];
+}
+
+/** A refused request. `cause` holds what `resolveKey` or `nonce` threw, if that is why. */
+export interface VerifyRequestFailure {
+  ok: false;
+  code: SignatureFailureCode;
+  label?: string;
+  keyid?: string;
+  cause?: unknown;
+}
+
+/** Result of {@link verifyRequest}. */
+export type VerifyRequestResult = VerifyRequestSuccess | VerifyRequestFailure;
+
+const PARAM_NAMES: ReadonlySet<string> = new Set<SignatureParamName>(["created", "expires", "nonce", "keyid", "alg", "tag"]);
+const DEFAULT_REQUIRED = ["@method", "@target-uri", "created"] as const;
+
+interface Requirement {
+  params: string[];
+  components: string[]; // componentKey of each required identifier
+  targetUri: boolean;
+}
+
+interface Config {
+  resolveKey: VerifyRequestOptions["resolveKey"];
+  label: string | undefined;
+  requirement: Requirement;
+  digestByDefault: boolean;
+  maxAgeSec: number;
+  clockSkewSec: number;
+  now: () => number;
+  nonce: VerifyRequestOptions["nonce"];
+  verifyDigest: boolean;
+  maxBodyBytes: number;
+  maxHeaderBytes: number;
+}
+
+interface Candidate {
+  label: string;
+  ids: ComponentId[];
+  keys: Set<string>;
+  params: SignatureParams;
+  raw: InnerList;
+}
+
+type Failure = Omit<VerifyRequestFailure, "ok">;
+
+/**
+ * Verifies the HTTP Message Signature of a request (RFC 9421 §3.2) and
+ * enforces keyward's policy: required coverage, age, clock skew, expiry,
+ * algorithm agreement, Content-Digest (RFC 9530) and nonce replay.
+ *
+ * The key decides the algorithm; an `alg` parameter, when present, must
+ * name the same one (§3.2 step 6, §7.3.6). Checks run cheapest first: the
+ * body is hashed only once the signature has verified, and the nonce is
+ * spent last, so only fully valid requests consume one.
+ *
+ * @param request - The received request; its body is read through a clone.
+ * @param options - Key lookup and policy.
+ * @returns `{ ok: true, keyid, label, alg, params, components }` or `{ ok: false, code }`.
+ *   Never throws and never rejects because of anything in the request.
+ * @throws {TypeError} / {RangeError} (as a rejection) only on misuse: `resolveKey` not a function,
+ *   negative limits, an invalid `required` entry.
+ * @example
+ * ```ts
+ * const result = await verifyRequest(request, {
+ *   resolveKey: async (keyid) => (keyid === "tok_123" ? { alg: "ed25519", publicKey } : null),
+ * });
+ * if (!result.ok) return new Response(null, { status: 401 }); // result.code says why
+ * ```
+ */
+export async function verifyRequest(request: Request, options: VerifyRequestOptions): Promise<VerifyRequestResult> {
+  const config = readOptions(options);
+  try {
+    const outcome = await verify(request, config);
+    return "code" in outcome ? { ok: false, ...outcome } : outcome;
+  } catch (cause) {
+    return { ok: false, code: "SIGNATURE_INVALID", cause };
+  }
+}
+
+async function verify(request: Request, config: Config): Promise<VerifyRequestSuccess | Failure> {
+  // §3.2 step 1: both fields, bounded before any parsing.
+  const inputField = request.headers.get("signature-input");
+  const signatureField = request.headers.get("signature");
+  if (inputField === null && signatureField === null) return { code: "SIGNATURE_MISSING" };
+  if (inputField === null || signatureField === null) return { code: "SIGNATURE_MALFORMED" };
+  if (inputField.length > config.maxHeaderBytes || signatureField.length > config.maxHeaderBytes) {
+    return { code: "SIGNATURE_MALFORMED" };
+  }
+  const inputs = tryParseDictionary(inputField);
+  const signatures = tryParseDictionary(signatureField);
+  if (inputs === null || signatures === null) return { code: "SIGNATURE_MALFORMED" };
+  // §4.1, §4.2: labels are unique across all field lines; the parser would keep the last.
+  if (hasDuplicateKeys(inputField) || hasDuplicateKeys(signatureField)) return { code: "SIGNATURE_MALFORMED" };
+  if (inputs.size === 0) return { code: "SIGNATURE_MISSING" };
+
+  const body = lazyBody(request, config.maxBodyBytes);
+  const picked = await pickSignature(request, inputs, config, body);
+  if ("code" in picked) return picked;
+  const { label, params } = picked;
+  const keyid = params.keyid;
+  const fail = (code: SignatureFailureCode, cause?: unknown): Failure =>
+    cause === undefined ? { code, label, keyid } : { code, label, keyid, cause };
+
+  // §3.2 step 3: the signature value is a Byte Sequence under the same label.
+  const signatureMember = signatures.get(label);
+  if (signatureMember === undefined || isInnerList(signatureMember) || !isByteSequence(signatureMember[0])) {
+    return fail("SIGNATURE_MALFORMED");
+  }
+  const signature = new Uint8Array(signatureMember[0]);
+
+  // §3.2.1: freshness.
+  const nowMs = config.now();
+  const nowSec = nowMs / 1000;
+  if (params.created !== undefined) {
+    if (params.created > nowSec + config.clockSkewSec) return fail("SIGNATURE_FUTURE");
+    if (nowSec - params.created > config.maxAgeSec + config.clockSkewSec) return fail("SIGNATURE_EXPIRED");
+  }
+  if (params.expires !== undefined && nowSec > params.expires + config.clockSkewSec) return fail("SIGNATURE_EXPIRED");
+
+  // §3.2 steps 5-6: the key decides the algorithm; a stated alg must agree.
+  if (keyid === undefined) return fail("KEY_UNKNOWN");
+  let resolved: unknown;
+  try {
+    resolved = await config.resolveKey(keyid, params.alg);
+  } catch (cause) {
+    return fail("KEY_UNKNOWN", cause);
+  }
+  const key = usableVerifyingKey(resolved);
+  if (key === null) return fail("KEY_UNKNOWN");
+  if (params.alg !== undefined && params.alg !== key.alg) return fail("ALG_MISMATCH");
+
+  // §3.2 steps 7-9: rebuild the base from the message and check the signature.
+  let base: Uint8Array;
+  try {
+    base = utf8(buildSignatureBase(request, picked.ids, serializeInnerList(picked.raw)));
+  } catch (err) {
+    const digestAbsent =
+      err instanceof SignatureBaseError && err.reason === "COMPONENT_MISSING" && err.component === "content-digest";
+    return fail(digestAbsent ? "DIGEST_MISSING" : "SIGNATURE_INVALID");
+  }
+  const valid =
+    key.alg === "ed25519" ? await ed25519Verify(key.publicKey, base, signature) : await hmacVerify(key.secret, base, signature);
+  if (!valid) return fail("SIGNATURE_INVALID");
+
+  // RFC 9530: a covered Content-Digest must describe the body actually received.
+  if (config.verifyDigest && picked.ids.some((id) => id[0] === "content-digest")) {
+    const bytes = await body();
+    if (bytes === null) return fail("BODY_TOO_LARGE");
+    const digest = verifyContentDigest(request.headers.get("content-digest"), bytes);
+    if (!digest.ok) return fail(digest.code === "DIGEST_MISSING" ? "DIGEST_MISSING" : "DIGEST_MISMATCH");
+  }
+
+  // Replay: last, so that only fully valid signatures spend a nonce.
+  if (params.nonce !== undefined && config.nonce) {
+    let fresh: boolean;
+    try {
+      fresh = (await config.nonce(params.nonce, nonceExpiry(params, nowMs, config))) === true;
+    } catch (cause) {
+      return fail("REPLAYED", cause);
+    }
+    if (!fresh) return fail("REPLAYED");
+  }
+
+  return {
+    ok: true,
+    keyid,
+    label,
+    alg: key.alg,
+    params,
+    components: picked.ids.map(componentIdToString),
+  };
+}
+
+/** When a nonce can be forgotten: once the signature would be refused as expired anyway. */
+function nonceExpiry(params: SignatureParams, nowMs: number, config: Config): number {
+  const limits: number[] = [];
+  if (params.created !== undefined) limits.push((params.created + config.maxAgeSec + config.clockSkewSec) * 1000);
+  if (params.expires !== undefined) limits.push((params.expires + config.clockSkewSec) * 1000);
+  return limits.length > 0 ? Math.min(...limits) : nowMs + (config.maxAgeSec + config.clockSkewSec) * 1000;
+}
+
+/** The body, read once on first use; null when larger than the cap. */
+function lazyBody(request: Request, maxBytes: number): () => Promise<Uint8Array | null> {
+  let pending: Promise<Uint8Array | null> | undefined;
+  return () => {
+    pending ??= readBody(request, maxBytes);
+    return pending;
+  };
+}
+
+/** §3.2 step 1.1: the requested label, the only signature, or the first one that satisfies the policy. */
+async function pickSignature(
+  request: Request,
+  inputs: Dictionary,
+  config: Config,
+  body: () => Promise<Uint8Array | null>,
+): Promise<Candidate | Failure> {
+  if (config.label !== undefined || inputs.size === 1) {
+    const label = config.label ?? (inputs.keys().next().value as string);
+    const member = inputs.get(label);
+    if (member === undefined) return { code: "SIGNATURE_MISSING", label };
+    const candidate = toCandidate(label, member);
+    if (candidate === null) return { code: "SIGNATURE_MALFORMED", label };
+    const code = await policyFailure(request, candidate, config, body);
+    return code === null ? candidate : { code, label, keyid: candidate.params.keyid };
+  }
+  let malformed = false;
+  for (const [label, member] of inputs) {
+    const candidate = toCandidate(label, member);
+    if (candidate === null) {
+      malformed = true;
+      continue;
+    }
+    const code = await policyFailure(request, candidate, config, body);
+    if (code === null) return candidate;
+    if (code === "BODY_TOO_LARGE") return { code, label, keyid: candidate.params.keyid };
+  }
+  return { code: malformed ? "SIGNATURE_MALFORMED" : "COMPONENT_MISSING" };
+}
+
+/** §3.2 step 2: a parameterised Inner List of Strings with well-typed signature parameters. */
+function toCandidate(label: string, member: Item | InnerList): Candidate | null {
+  if (!isInnerList(member)) return null;
+  const [items, rawParams] = member;
+  const ids: ComponentId[] = [];
+  const keys = new Set<string>();
+  for (const item of items) {
+    if (typeof item[0] !== "string") return null;
+    ids.push(item);
+    keys.add(componentKey(item));
+  }
+  const params: SignatureParams = {};
+  for (const [name, value] of rawParams) {
+    if (name === "created" || name === "expires") {
+      if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) return null;
+      params[name] = value;
+    } else if (PARAM_NAMES.has(name)) {
+      if (typeof value !== "string") return null;
+      params[name as "nonce" | "keyid" | "alg" | "tag"] = value;
+    }
+    // Other (extension) parameters stay in the base (§2.3) but are not interpreted.
+  }
+  return { label, ids, keys, params, raw: member };
+}
+
+/** The first unmet requirement, as a failure code, or null. */
+async function policyFailure(
+  request: Request,
+  candidate: Candidate,
+  config: Config,
+  body: () => Promise<Uint8Array | null>,
+): Promise<SignatureFailureCode | null> {
+  const { requirement } = config;
+  const has = (id: string) => candidate.keys.has(id);
+  for (const name of requirement.params) {
+    if (candidate.params[name as SignatureParamName] === undefined) return "COMPONENT_MISSING";
+  }
+  for (const key of requirement.components) if (!has(key)) return "COMPONENT_MISSING";
+  if (requirement.targetUri && !has(KEY.targetUri)) {
+    const hasQuery = new URL(request.url).search !== "";
+    const split = has(KEY.authority) && (has(KEY.requestTarget) || (has(KEY.path) && (!hasQuery || has(KEY.query))));
+    if (!split) return "COMPONENT_MISSING";
+  }
+  if (config.digestByDefault && request.body !== null && !has(KEY.contentDigest)) {
+    // Default policy: a body must be covered by Content-Digest, unless it is
+    // empty. Content-Length usually settles it; otherwise the body is read
+    // (bounded, not hashed) to tell an empty stream from content.
+    const declared = request.headers.get("content-length");
+    if (declared !== null && /^\d+$/.test(declared)) return Number(declared) > 0 ? "COMPONENT_MISSING" : null;
+    const bytes = await body();
+    if (bytes === null) return "BODY_TOO_LARGE";
+    if (bytes.length > 0) return "COMPONENT_MISSING";
+  }
+  return null;
+}
+
+const KEY = {
+  targetUri: componentKey(["@target-uri", new Map()]),
+  authority: componentKey(["@authority", new Map()]),
+  requestTarget: componentKey(["@request-target", new Map()]),
+  path: componentKey(["@path", new Map()]),
+  query: componentKey(["@query", new Map()]),
+  contentDigest: componentKey(["content-digest", new Map()]),
+};
+
+const requirementCache = new WeakMap<readonly string[], Requirement>();
+
+function parseRequirement(required: readonly string[]): Requirement {
+  let requirement = requirementCache.get(required);
+  if (requirement) return requirement;
+  requirement = { params: [], components: [], targetUri: false };
+  for (const entry of required) {
+    if (typeof entry !== "string") throw new TypeError("required must be an array of strings");
+    if (PARAM_NAMES.has(entry)) requirement.params.push(entry);
+    else if (entry === "@target-uri") requirement.targetUri = true;
+    else requirement.components.push(componentKey(parseComponentId(entry)));
+  }
+  requirementCache.set(required, requirement);
+  return requirement;
+}
+
+function nonNegative(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || Number.isNaN(value) || value < 0) throw new RangeError(`${name} must be a non-negative number`);
+  return value;
+}
+
+function readOptions(options: VerifyRequestOptions): Config {
+  if (options === null || typeof options !== "object") throw new TypeError("options must be an object");
+  if (typeof options.resolveKey !== "function") throw new TypeError("resolveKey must be a function");
+  if (options.nonce !== undefined && typeof options.nonce !== "function") throw new TypeError("nonce must be a function");
+  if (options.now !== undefined && typeof options.now !== "function") throw new TypeError("now must be a function");
+  if (options.required !== undefined && !Array.isArray(options.required)) throw new TypeError("required must be an array");
+  const requirement = parseRequirement(options.required ?? DEFAULT_REQUIRED);
+  if (options.label !== undefined && typeof options.label !== "string") throw new TypeError("label must be a string");
+  return {
+    resolveKey: options.resolveKey,
+    label: options.label,
+    requirement: options.requireNonce ? { ...requirement, params: [...new Set([...requirement.params, "nonce"])] } : requirement,
+    digestByDefault: options.required === undefined,
+    maxAgeSec: nonNegative(options.maxAgeSec, 300, "maxAgeSec"),
+    clockSkewSec: nonNegative(options.clockSkewSec, 30, "clockSkewSec"),
+    now: options.now ?? Date.now,
+    nonce: options.nonce,
+    verifyDigest: options.verifyDigest ?? true,
+    maxBodyBytes: nonNegative(options.maxBodyBytes, 1024 * 1024, "maxBodyBytes"),
+    maxHeaderBytes: nonNegative(options.maxHeaderBytes, 8 * 1024, "maxHeaderBytes"),
+  };
+}

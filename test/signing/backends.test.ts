@@ -1,0 +1,106 @@
+// The node, webcrypto and noble backends give identical bytes and verdicts.
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import {
+  cryptoBackend,
+  digest,
+  ed25519Sign,
+  ed25519Verify,
+  hmacSign,
+  hmacVerify,
+  setCryptoBackend,
+} from "../../src/signing/algorithms.js";
+import { computeContentDigest, signRequest, verifyRequest } from "../../src/signing/index.js";
+import { BACKENDS, ed25519KeyPair, frozen, withBackend } from "./helpers.js";
+
+async function onEach<T>(fn: () => Promise<T> | T): Promise<T[]> {
+  const out: T[] = [];
+  for (const b of BACKENDS) out.push(await withBackend(b, fn));
+  return out;
+}
+
+const allEqual = <T>(xs: T[]) => xs.every((x) => JSON.stringify(x) === JSON.stringify(xs[0]));
+
+describe("crypto backends", () => {
+  it("auto resolves to node here; forcing works and can be undone", () => {
+    expect(cryptoBackend()).toBe("node");
+    setCryptoBackend("noble");
+    expect(cryptoBackend()).toBe("noble");
+    setCryptoBackend("auto");
+    expect(cryptoBackend()).toBe("node");
+    expect(() => setCryptoBackend("openssl" as "node")).toThrow(RangeError);
+  });
+
+  it("Ed25519 signatures and verdicts are identical", async () => {
+    const keys = Array.from({ length: 4 }, ed25519KeyPair);
+    await fc.assert(
+      fc.asyncProperty(fc.nat({ max: 3 }), fc.uint8Array({ maxLength: 300 }), fc.nat({ max: 63 }), async (k, message, flip) => {
+        const { seed, publicKey } = keys[k]!;
+        const sigs = await onEach(() => ed25519Sign(seed, message));
+        expect(allEqual(sigs.map((s) => [...s]))).toBe(true);
+        const good = await onEach(() => ed25519Verify(publicKey, message, sigs[0]!));
+        expect(good).toEqual([true, true, true]);
+        const bad = sigs[0]!.slice();
+        bad[flip]! ^= 0x01;
+        expect(await onEach(() => ed25519Verify(publicKey, message, bad))).toEqual([false, false, false]);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it("Ed25519 verification of malformed keys and signatures is false everywhere", async () => {
+    const { seed } = ed25519KeyPair();
+    const sig = await ed25519Sign(seed, new Uint8Array(3));
+    const badKeys = [new Uint8Array(32), new Uint8Array(32).fill(0xff), new Uint8Array(31), new Uint8Array(33)];
+    for (const key of badKeys) {
+      expect(await onEach(() => ed25519Verify(key, new Uint8Array(3), sig))).toEqual([false, false, false]);
+    }
+    const { publicKey } = ed25519KeyPair();
+    for (const s of [new Uint8Array(0), new Uint8Array(63), new Uint8Array(64), new Uint8Array(64).fill(0xff)]) {
+      expect(await onEach(() => ed25519Verify(publicKey, new Uint8Array(3), s))).toEqual([false, false, false]);
+    }
+  });
+
+  it("HMAC-SHA256 and SHA-2 digests are identical", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ minLength: 16, maxLength: 100 }), fc.uint8Array({ maxLength: 2000 }), async (secret, message) => {
+        const macs = await onEach(async () => [...(await hmacSign(secret, message))]);
+        expect(allEqual(macs)).toBe(true);
+        expect(await onEach(() => hmacVerify(secret, message, Uint8Array.from(macs[0]!)))).toEqual([true, true, true]);
+        expect(await onEach(() => hmacVerify(secret, message, Uint8Array.from(macs[0]!).subarray(1)))).toEqual([false, false, false]);
+        const digests = await onEach(() => [digest("sha-256", message), digest("sha-512", message)].map((d) => [...d]));
+        expect(allEqual(digests)).toBe(true);
+        expect(allEqual(await onEach(() => computeContentDigest(message, ["sha-256", "sha-512"])))).toBe(true);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it("a request signed on any backend verifies on every backend", async () => {
+    const { seed, publicKey } = ed25519KeyPair();
+    const T = 1_700_000_000;
+    for (const signer of BACKENDS) {
+      const signed = await withBackend(signer, () =>
+        signRequest(new Request("https://e.com/p?q=1", { method: "POST", body: "x" }), {
+          keyid: "k",
+          key: { alg: "ed25519", privateKey: seed },
+          created: T,
+        }),
+      );
+      const results = await onEach(async () =>
+        (await verifyRequest(signed.clone(), { resolveKey: () => ({ alg: "ed25519", publicKey }), now: frozen(T) })).ok,
+      );
+      expect(results).toEqual([true, true, true]);
+    }
+  });
+
+  it("a zeroed key array is not served from the key cache", async () => {
+    const { seed } = ed25519KeyPair();
+    const key = seed.slice();
+    const first = await ed25519Sign(key, new Uint8Array(1));
+    key.fill(0);
+    const second = await ed25519Sign(key, new Uint8Array(1));
+    expect([...second]).not.toEqual([...first]);
+    expect([...second]).toEqual([...(await withBackend("noble", () => ed25519Sign(new Uint8Array(32), new Uint8Array(1))))]);
+  });
+});

@@ -1,0 +1,52 @@
+import { fromBase64, utf8 } from "../../src/lib/bytes.js";
+import { nodeCrypto } from "../../src/lib/crypto.js";
+import { type CryptoBackend, setCryptoBackend } from "../../src/signing/algorithms.js";
+import { TEST_KEY_ED25519, TEST_REQUEST, TEST_SHARED_SECRET } from "./vectors/rfc9421-b2.js";
+
+/** Every backend this runtime offers. */
+export const BACKENDS: Exclude<CryptoBackend, "auto">[] = ["node", "webcrypto", "noble"];
+
+/** Runs `fn` with the backend forced, then restores "auto". */
+export async function withBackend<T>(backend: CryptoBackend, fn: () => Promise<T> | T): Promise<T> {
+  setCryptoBackend(backend);
+  try {
+    return await fn();
+  } finally {
+    setCryptoBackend("auto");
+  }
+}
+
+export function b64(s: string): Uint8Array {
+  const out = fromBase64(s);
+  if (!out) throw new Error(`bad base64 ${s}`);
+  return out;
+}
+
+/** RFC 9421 B.1.4 test-key-ed25519. */
+export const ED25519_SEED = b64(TEST_KEY_ED25519.d);
+export const ED25519_PUBLIC = b64(TEST_KEY_ED25519.x);
+/** RFC 9421 B.1.5 test-shared-secret. */
+export const SHARED_SECRET = b64(TEST_SHARED_SECRET);
+
+/** A fresh Ed25519 key pair (test-only: uses node:crypto). */
+export function ed25519KeyPair(): { seed: Uint8Array; publicKey: Uint8Array } {
+  const c = nodeCrypto!;
+  const { privateKey, publicKey } = c.generateKeyPairSync("ed25519");
+  const d = privateKey.export({ format: "jwk" }).d!;
+  const x = publicKey.export({ format: "jwk" }).x!;
+  return { seed: b64(d), publicKey: b64(x) };
+}
+
+/** RFC 9421 B.2 test-request as a Fetch Request. */
+export function testRequest(): Request {
+  return new Request(TEST_REQUEST.url, {
+    method: TEST_REQUEST.method,
+    headers: TEST_REQUEST.headers,
+    body: TEST_REQUEST.body,
+  });
+}
+
+/** A clock frozen at `sec` seconds. */
+export const frozen = (sec: number) => () => sec * 1000;
+
+export { utf8 };

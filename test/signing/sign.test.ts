@@ -1,0 +1,163 @@
+// signRequest: defaults, digests, multiple signatures, argument checks.
+import { describe, expect, expectTypeOf, it } from "vitest";
+import { isKeywardError } from "../../src/errors.js";
+import {
+  computeContentDigest,
+  type SignRequestOptions,
+  type SigningKey,
+  signRequest,
+  verifyRequest,
+  type VerifyRequestResult,
+} from "../../src/signing/index.js";
+import { ED25519_PUBLIC, ED25519_SEED, frozen, SHARED_SECRET } from "./helpers.js";
+
+const T = 1_700_000_000;
+const ed = { alg: "ed25519", privateKey: ED25519_SEED } as const;
+const resolveKey = () => ({ alg: "ed25519", publicKey: ED25519_PUBLIC }) as const;
+
+describe("signRequest", () => {
+  it("defaults: label sig1, @method @target-uri, created/keyid/alg", async () => {
+    const signed = await signRequest(new Request("https://api.example.com/v1/prices?symbol=X"), {
+      keyid: "tok_1",
+      key: ed,
+      now: frozen(T + 0.9),
+    });
+    expect(signed.headers.get("signature-input")).toBe(
+      `sig1=("@method" "@target-uri");created=${T};keyid="tok_1";alg="ed25519"`,
+    );
+    expect(signed.headers.get("signature")).toMatch(/^sig1=:[A-Za-z0-9+/]{86}==:$/);
+    expect(await verifyRequest(signed, { resolveKey, now: frozen(T) })).toMatchObject({ ok: true, keyid: "tok_1" });
+  });
+
+  it("with a body: covers content-digest, computes it, keeps the body, leaves the original untouched", async () => {
+    const original = new Request("https://api.example.com/v1/items", { method: "POST", body: '{"a":1}' });
+    const signed = await signRequest(original, { keyid: "tok_1", key: ed, now: frozen(T) });
+    expect(signed.headers.get("content-digest")).toBe(computeContentDigest('{"a":1}'));
+    expect(signed.headers.get("signature-input")).toContain('("@method" "@target-uri" "content-digest")');
+    expect(original.headers.has("signature")).toBe(false);
+    expect(original.headers.has("content-digest")).toBe(false);
+    expect(await original.text()).toBe('{"a":1}');
+    const result = await verifyRequest(signed, { resolveKey, now: frozen(T) });
+    expect(result.ok).toBe(true);
+    expect(await signed.text()).toBe('{"a":1}');
+  });
+
+  it("keeps an existing Content-Digest; digest algorithms are configurable", async () => {
+    const body = "hello";
+    const given = computeContentDigest(body, ["sha-512"]);
+    const a = await signRequest(new Request("https://e.com/", { method: "PUT", body, headers: { "content-digest": given } }), {
+      keyid: "k",
+      key: ed,
+    });
+    expect(a.headers.get("content-digest")).toBe(given);
+    const b = await signRequest(new Request("https://e.com/", { method: "PUT", body }), {
+      keyid: "k",
+      key: ed,
+      digestAlgorithms: ["sha-512"],
+    });
+    expect(b.headers.get("content-digest")).toBe(given);
+  });
+
+  it("appends a second signature under another label; both verify", async () => {
+    const first = await signRequest(new Request("https://e.com/x"), { keyid: "k1", key: ed, now: frozen(T) });
+    const hmacKey = { alg: "hmac-sha256", secret: SHARED_SECRET } as const;
+    const both = await signRequest(first, { label: "proxy", keyid: "k2", key: hmacKey, now: frozen(T), tag: "edge" });
+    expect(both.headers.get("signature-input")).toBe(
+      `sig1=("@method" "@target-uri");created=${T};keyid="k1";alg="ed25519", proxy=("@method" "@target-uri");created=${T};keyid="k2";alg="hmac-sha256";tag="edge"`,
+    );
+    const keys = { k1: resolveKey(), k2: { alg: "hmac-sha256", secret: SHARED_SECRET } } as const;
+    const resolve = (id: string) => keys[id as "k1"] ?? null;
+    expect(await verifyRequest(both, { resolveKey: resolve, label: "sig1", now: frozen(T) })).toMatchObject({ ok: true, keyid: "k1" });
+    expect(await verifyRequest(both, { resolveKey: resolve, label: "proxy", now: frozen(T) })).toMatchObject({
+      ok: true,
+      keyid: "k2",
+      alg: "hmac-sha256",
+      params: { tag: "edge" },
+    });
+    await expect(signRequest(both, { label: "proxy", keyid: "k", key: ed })).rejects.toSatisfy((e) =>
+      isKeywardError(e, "INVALID_INPUT"),
+    );
+  });
+
+  it("params: exactly the listed ones, in order; nonce true is 128 random bits", async () => {
+    const signed = await signRequest(new Request("https://e.com/"), {
+      keyid: "k",
+      key: ed,
+      created: T,
+      expires: T + 60,
+      nonce: true,
+      random: (n) => new Uint8Array(n).fill(0xfb),
+      params: ["keyid", "nonce", "created", "expires"],
+    });
+    expect(signed.headers.get("signature-input")).toBe(
+      `sig1=("@method" "@target-uri");keyid="k";nonce="-_v7-_v7-_v7-_v7-_v7-w";created=${T};expires=${T + 60}`,
+    );
+    const random = await signRequest(new Request("https://e.com/"), { keyid: "k", key: ed, nonce: true });
+    expect(random.headers.get("signature-input")).toMatch(/;nonce="[A-Za-z0-9_-]{22}";keyid="k"/);
+  });
+
+  it("expires, nonce and tag join the default parameters when given", async () => {
+    const signed = await signRequest(new Request("https://e.com/"), {
+      keyid: "k",
+      key: ed,
+      created: T,
+      expires: T + 5,
+      nonce: "n1",
+      tag: "t",
+    });
+    expect(signed.headers.get("signature-input")).toBe(
+      `sig1=("@method" "@target-uri");created=${T};expires=${T + 5};nonce="n1";keyid="k";alg="ed25519";tag="t"`,
+    );
+  });
+
+  it("refuses misuse with precise errors", async () => {
+    const r = () => new Request("https://e.com/");
+    const cases: [Partial<SignRequestOptions> & Record<string, unknown>, (e: unknown) => boolean][] = [
+      [{ label: "Sig" }, (e) => isKeywardError(e, "INVALID_INPUT")],
+      [{ params: ["nonce"] }, (e) => isKeywardError(e, "INVALID_INPUT")],
+      [{ params: ["bogus" as "tag"] }, (e) => isKeywardError(e, "INVALID_INPUT")],
+      [{ components: ["x-missing"] }, (e) => isKeywardError(e, "INVALID_INPUT")],
+      [{ keyid: "" }, (e) => e instanceof TypeError],
+      [{ keyid: "caf\u00e9" }, (e) => isKeywardError(e, "INVALID_INPUT")],
+      [{ key: { alg: "ed25519", privateKey: new Uint8Array(31) } }, (e) => e instanceof RangeError],
+      [{ key: { alg: "hmac-sha256", secret: new Uint8Array(8) } }, (e) => e instanceof RangeError],
+      [{ key: { alg: "rsa" } as unknown as SigningKey }, (e) => e instanceof TypeError],
+      [{ created: 1.5 }, (e) => isKeywardError(e, "INVALID_INPUT")],
+    ];
+    for (const [patch, check] of cases) {
+      await expect(signRequest(r(), { keyid: "k", key: ed, ...patch } as SignRequestOptions)).rejects.toSatisfy(check);
+    }
+    await expect(signRequest("https://e.com" as unknown as Request, { keyid: "k", key: ed })).rejects.toThrow(TypeError);
+    const broken = new Request("https://e.com/", { headers: { "signature-input": "((" } });
+    await expect(signRequest(broken, { keyid: "k", key: ed })).rejects.toSatisfy((e) => isKeywardError(e, "INVALID_INPUT"));
+  });
+
+  it("accepts WebCrypto keys", async () => {
+    const pair = (await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"])) as CryptoKeyPair;
+    const signed = await signRequest(new Request("https://e.com/"), {
+      keyid: "k",
+      key: { alg: "ed25519", privateKey: pair.privateKey },
+      now: frozen(T),
+    });
+    const result = await verifyRequest(signed, { resolveKey: () => ({ alg: "ed25519", publicKey: pair.publicKey }), now: frozen(T) });
+    expect(result.ok).toBe(true);
+    const raw = new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey));
+    expect((await verifyRequest(signed, { resolveKey: () => ({ alg: "ed25519", publicKey: raw }), now: frozen(T) })).ok).toBe(true);
+
+    const hmacKey = await crypto.subtle.importKey("raw", SHARED_SECRET as BufferSource, { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
+    const h = await signRequest(new Request("https://e.com/"), { keyid: "k", key: { alg: "hmac-sha256", secret: hmacKey }, now: frozen(T) });
+    const viaRaw = await verifyRequest(h, { resolveKey: () => ({ alg: "hmac-sha256", secret: SHARED_SECRET }), now: frozen(T) });
+    const viaKey = await verifyRequest(h, { resolveKey: () => ({ alg: "hmac-sha256", secret: hmacKey }), now: frozen(T) });
+    expect([viaRaw.ok, viaKey.ok]).toEqual([true, true]);
+  });
+
+  it("public types", () => {
+    expectTypeOf(signRequest).returns.toEqualTypeOf<Promise<Request>>();
+    expectTypeOf(verifyRequest).returns.toEqualTypeOf<Promise<VerifyRequestResult>>();
+    // @ts-expect-error keyid is required
+    const missing: SignRequestOptions = { key: ed };
+    // @ts-expect-error an ed25519 key has no secret
+    const wrong: SigningKey = { alg: "ed25519", secret: new Uint8Array(32) };
+    expect([missing, wrong]).toHaveLength(2);
+  });
+});
