@@ -55,6 +55,19 @@ export interface KeywardOptions {
   allowSecretInBrowser?: boolean;
   /** Accept tokens not in keyward's format (keys imported by hash with `tokens.import`); default false. */
   acceptForeignTokens?: boolean;
+  /** Verification of signed requests (RFC 9421). */
+  signatures?: {
+    /** Oldest acceptable `created`, seconds (default 300). Nonces are remembered this long. */
+    maxAgeSec?: number;
+    /** Clock difference tolerated, seconds (default 30). */
+    clockSkewSec?: number;
+    /** Refuse signatures without a nonce (default true: without one a request can be replayed within maxAgeSec). */
+    requireNonce?: boolean;
+    /** Components and parameters every signature must cover (default `@method`, `@target-uri`, `created`, and `content-digest` with a body). */
+    required?: readonly string[];
+    /** Largest body read to check `Content-Digest`, bytes (default 1 MiB). */
+    maxBodyBytes?: number;
+  };
   /** Usage metering of verified requests. */
   usage?: {
     /** Record usage (default true). */
@@ -85,6 +98,13 @@ export interface ResolvedConfig {
   readonly allowSecretInBrowser: boolean;
   readonly acceptForeignTokens: boolean;
   readonly usage: { readonly enabled: boolean; readonly batchSize: number; readonly flushIntervalMs: number };
+  readonly signatures: {
+    readonly maxAgeSec: number;
+    readonly clockSkewSec: number;
+    readonly requireNonce: boolean;
+    readonly required?: readonly string[] | undefined;
+    readonly maxBodyBytes: number;
+  };
 }
 
 const DAY = 86_400_000;
@@ -128,6 +148,15 @@ const schema = z.strictObject({
     .default(null),
   allowSecretInBrowser: z.boolean().default(false),
   acceptForeignTokens: z.boolean().default(false),
+  signatures: z
+    .strictObject({
+      maxAgeSec: z.number().int().min(1).max(86_400).default(300),
+      clockSkewSec: z.number().int().min(0).max(3_600).default(30),
+      requireNonce: z.boolean().default(true),
+      required: z.array(z.string().max(256)).max(64).optional(),
+      maxBodyBytes: z.number().int().min(0).max(1 << 30).default(1 << 20),
+    })
+    .default({ maxAgeSec: 300, clockSkewSec: 30, requireNonce: true, maxBodyBytes: 1 << 20 }),
   usage: z
     .strictObject({
       enabled: z.boolean().default(true),

@@ -24,13 +24,15 @@ export type DenyCode =
   | "SIGNATURE_EXPIRED"
   | "DIGEST_MISMATCH"
   | "REPLAYED"
+  /** The body of a signed request is larger than the verifier reads. */
+  | "BODY_TOO_LARGE"
   | "CREDITS_EXHAUSTED"
   | "RATE_LIMITED"
   /** The store failed: denied, never allowed (fail closed). */
   | "STORE_UNAVAILABLE";
 
 /** HTTP statuses a decision carries. */
-export type DecisionStatus = 200 | 401 | 403 | 429 | 503;
+export type DecisionStatus = 200 | 401 | 403 | 413 | 429 | 503;
 
 /** Credential failures: all answered identically (401) so a caller cannot tell them apart. */
 export const CREDENTIAL_CODES: ReadonlySet<DenyCode> = new Set<DenyCode>([
@@ -54,6 +56,7 @@ const STATUS: Record<DenyCode, DecisionStatus> = {
   SIGNATURE_EXPIRED: 401,
   DIGEST_MISMATCH: 401,
   REPLAYED: 401,
+  BODY_TOO_LARGE: 413,
   SECRET_IN_BROWSER: 403,
   SCOPE_DENIED: 403,
   DOMAIN_DENIED: 403,

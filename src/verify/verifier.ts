@@ -14,10 +14,13 @@ import type { StoredToken, UsageEvent } from "../model/types.js";
 import { type ClientIpResolver, createClientIpResolver } from "../policy/client-ip.js";
 import { allow, type DenyCode, deny, type PolicyDecision } from "../policy/decision.js";
 import { type EvaluationContext, evaluate, type SignatureOutcome } from "../policy/evaluate.js";
+import { verifyRequest } from "../signing/verify.js";
+import type { VerifyingKey } from "../signing/types.js";
 import { MAX_TOKEN_LENGTH, parseToken } from "../token/format.js";
 import { LookupCache } from "./cache.js";
 import { findCredential } from "./credential.js";
 import { Decision, type DecisionExtras } from "./decision.js";
+import { currentKey, graceKeys, SIGNATURE_DENY_CODE, TOKEN_ID_PATTERN } from "./signed.js";
 
 /** What the route needs, for {@link Verifier.check} and {@link Verifier.verify}. */
 export interface CheckOptions {
@@ -95,6 +98,7 @@ export class Verifier {
   readonly #byId: LookupCache<StoredToken>;
   readonly #clientIp: ClientIpResolver;
   readonly #inflight = new Map<string, Promise<StoredToken | null>>();
+  readonly #inflightById = new Map<string, Promise<StoredToken | null>>();
   #usage: UsageEvent[] = [];
   #lastFlush = 0;
   readonly #unsubscribe: (() => void) | undefined;
@@ -171,8 +175,11 @@ export class Verifier {
     const get = (name: string) => headers.get(name);
     const credential = findCredential(get("authorization"), queryToken);
     if (credential.kind === "ambiguous") return Promise.resolve(denial("TOKEN_MALFORMED", now));
-    if (credential.kind === "none") return Promise.resolve(denial("TOKEN_MISSING", now));
     const context = new RequestContext(get, () => this.#clientIp(options.ip, { get }), options.scope, this.#cfg);
+    if (get("signature-input") !== null || get("signature") !== null) {
+      return this.#verifySigned(request, credential.kind === "token" ? credential.token : null, options.cost, context);
+    }
+    if (credential.kind === "none") return Promise.resolve(denial("TOKEN_MISSING", now));
     return settle(this.#decide(credential.token, options.cost, context));
   }
 
@@ -211,6 +218,63 @@ export class Verifier {
     const policy = policyAt(stored, now);
     if (policy.rateLimit === null && policy.credits === null) return this.#finish(stored, decision, now, 0);
     return this.#meter(stored, cost, now).catch(() => denial("STORE_UNAVAILABLE", now, { retryAfterMs: 1000 }));
+  }
+
+  /**
+   * A signed request: the signature names the token by its id (`keyid`), so
+   * no secret travels. A bearer token sent along must be the same token.
+   */
+  async #verifySigned(request: Request, bearer: string | null, cost: number | undefined, context: RequestContext): Promise<Decision> {
+    const cfg = this.#cfg;
+    const now = cfg.now();
+    let storeFailed = false;
+    let token: StoredToken | null = null;
+    const sig = cfg.signatures;
+    const attempt = (pick: (t: StoredToken) => Promise<VerifyingKey | null> | null) =>
+      verifyRequest(request, {
+        resolveKey: async (keyid) => {
+          if (!TOKEN_ID_PATTERN.test(keyid)) return null;
+          try {
+            token = await this.#lookupById(keyid, now);
+          } catch {
+            storeFailed = true;
+            return null;
+          }
+          return token && pick(token);
+        },
+        now: () => now,
+        maxAgeSec: sig.maxAgeSec,
+        clockSkewSec: sig.clockSkewSec,
+        requireNonce: sig.requireNonce,
+        maxBodyBytes: sig.maxBodyBytes,
+        ...(sig.required ? { required: sig.required } : {}),
+        nonce: async (nonce, expiresAtMs) => {
+          try {
+            return await cfg.store.rememberNonce(`nonce:${token?.id}:${nonce}`, expiresAtMs, now);
+          } catch (err) {
+            storeFailed = true;
+            throw err;
+          }
+        },
+      });
+    let result = await attempt((t) => currentKey(t, cfg.keyring));
+    // During a regeneration grace period, the old HMAC key still signs.
+    if (!result.ok && result.code === "SIGNATURE_INVALID" && token !== null) {
+      for (const key of graceKeys(token, cfg.keyring, now)) {
+        result = await attempt(() => key);
+        if (result.ok) break;
+      }
+    }
+    if (storeFailed) return denial("STORE_UNAVAILABLE", now, { retryAfterMs: 1000 });
+    const found = token as StoredToken | null;
+    if (!result.ok) {
+      const code = SIGNATURE_DENY_CODE[result.code];
+      return found && code !== "TOKEN_UNKNOWN" ? this.#finish(found, deny(code), now, 0) : denial(code, now);
+    }
+    if (found === null) return denial("TOKEN_UNKNOWN", now);
+    if (bearer !== null && !matchSecret(found, sha256Hex(bearer), now)) return denial("TOKEN_MALFORMED", now);
+    context.signature = { ok: true };
+    return this.#identified(found, found.hash, cost, context, now);
   }
 
   /** Rate limit, then credits: the counters that need the store's atomic primitives. */
@@ -257,6 +321,24 @@ export class Verifier {
       })
       .finally(() => this.#inflight.delete(hash));
     this.#inflight.set(hash, p);
+    return p;
+  }
+
+  /** Lookup by id for signed requests, through the id cache; concurrent misses share one store call. */
+  #lookupById(id: string, now: number): Promise<StoredToken | null> {
+    const hit = this.#byId.get(id, now);
+    if (hit !== undefined) return Promise.resolve(hit.value);
+    const pending = this.#inflightById.get(id);
+    if (pending) return pending;
+    const generation = this.#byId.generation;
+    const p = this.#cfg.store
+      .get(id)
+      .then((found) => {
+        this.#byId.set(id, found, now, generation);
+        return found;
+      })
+      .finally(() => this.#inflightById.delete(id));
+    this.#inflightById.set(id, p);
     return p;
   }
 

@@ -1,0 +1,165 @@
+import * as ed from "@noble/ed25519";
+import { describe, expect, it } from "vitest";
+import { deriveSigningSecret, Keyward, type KeywardOptions, MemoryStore } from "keyward";
+import { type SigningKey, signRequest } from "keyward/signing";
+
+const T0 = Date.UTC(2026, 0, 1);
+const SEALING_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+
+function setup(options: Partial<KeywardOptions> = {}) {
+  const clock = { now: T0 };
+  const store = new MemoryStore();
+  const kw = new Keyward({ store, prefix: "acme", sealingKey: SEALING_KEY, now: () => clock.now, ...options });
+  return { kw, store, clock };
+}
+
+async function ed25519Token(kw: Keyward, extra: Record<string, unknown> = {}) {
+  const privateKey = ed.utils.randomSecretKey();
+  const publicKey = await ed.getPublicKeyAsync(privateKey);
+  const issued = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey }, ...extra });
+  return { token: issued.token, record: issued.record, key: { alg: "ed25519", privateKey } as SigningKey };
+}
+
+const sign = (request: Request, keyid: string, key: SigningKey, now: number, extra: Partial<Parameters<typeof signRequest>[1]> = {}) =>
+  signRequest(request, {
+    keyid,
+    key,
+    nonce: true,
+    params: ["created", "expires", "nonce", "keyid", "alg"],
+    created: Math.floor(now / 1000),
+    expires: Math.floor(now / 1000) + 300,
+    now: () => now,
+    ...extra,
+  });
+
+const post = (body = '{"symbol":"X"}') =>
+  new Request("https://api.example.com/v1/prices?symbol=X", { method: "POST", body, headers: { "content-type": "application/json" } });
+
+describe("verify: signed requests", () => {
+  it("accepts an ed25519-signed request without any secret on the wire", async () => {
+    const { kw, clock } = setup();
+    const { record, token, key } = await ed25519Token(kw, { requireSignedRequests: true });
+    const signed = await sign(post(), record.id, key, clock.now);
+    expect(signed.headers.get("authorization")).toBeNull();
+    const d = await kw.verify(signed, { scope: "core:read" });
+    expect(d).toMatchObject({ ok: true, tokenId: record.id });
+    // The same token used as a bearer is refused: this token requires signatures.
+    const bearer = new Request("https://api.example.com/v1/prices", { headers: { authorization: `Bearer ${token}` } });
+    expect((await kw.verify(bearer)).code).toBe("SIGNATURE_REQUIRED");
+  });
+
+  it("accepts an hmac-sha256 signature made with the key derived from the token", async () => {
+    const { kw, clock } = setup();
+    const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "hmac-sha256" } });
+    const key: SigningKey = { alg: "hmac-sha256", secret: deriveSigningSecret(token) };
+    expect((await kw.verify(await sign(post(), record.id, key, clock.now))).ok).toBe(true);
+    // A wrong secret fails.
+    const wrong: SigningKey = { alg: "hmac-sha256", secret: deriveSigningSecret(`${token}x`) };
+    expect((await kw.verify(await sign(post(), record.id, wrong, clock.now))).code).toBe("SIGNATURE_INVALID");
+  });
+
+  it("refuses replays, tampering, stale signatures and algorithm confusion with their codes", async () => {
+    const { kw, clock } = setup();
+    const { record, key } = await ed25519Token(kw);
+    const signed = await sign(post(), record.id, key, clock.now);
+    expect((await kw.verify(signed.clone())).ok).toBe(true);
+    expect((await kw.verify(signed.clone())).code).toBe("REPLAYED");
+
+    const a = await sign(post(), record.id, key, clock.now);
+    const tamperedBody = new Request(a.url, { method: "POST", headers: a.headers, body: '{"symbol":"Y"}' });
+    expect((await kw.verify(tamperedBody)).code).toBe("DIGEST_MISMATCH");
+    const b = await sign(post(), record.id, key, clock.now);
+    const tamperedUrl = new Request("https://api.example.com/v1/prices?symbol=Y", { method: "POST", headers: b.headers, body: '{"symbol":"X"}' });
+    expect((await kw.verify(tamperedUrl)).code).toBe("SIGNATURE_INVALID");
+
+    const old = await sign(post(), record.id, key, clock.now - 400_000);
+    expect((await kw.verify(old)).code).toBe("SIGNATURE_EXPIRED");
+
+    const hmacClaim = await sign(post(), record.id, { alg: "hmac-sha256", secret: new Uint8Array(32) }, clock.now);
+    expect((await kw.verify(hmacClaim)).code).toBe("SIGNATURE_INVALID");
+
+    const noNonce = await sign(post(), record.id, key, clock.now, { nonce: undefined, params: ["created", "keyid", "alg"] });
+    expect((await kw.verify(noNonce)).code).toBe("SIGNATURE_INVALID");
+  });
+
+  it("answers an unknown keyid like an unknown token", async () => {
+    const { kw, clock } = setup();
+    const { key } = await ed25519Token(kw);
+    for (const keyid of ["tok_0000000000000000000000", "not-an-id", "x".repeat(5000)]) {
+      const d = await kw.verify(await sign(post(), keyid, key, clock.now));
+      expect(d).toMatchObject({ ok: false, code: "TOKEN_UNKNOWN", status: 401, tokenId: null });
+      expect(d.headers).toEqual({ "www-authenticate": 'Bearer realm="api", error="invalid_token"' });
+    }
+  });
+
+  it("still applies the token's policy: revoked, scopes, IPs", async () => {
+    const { kw, clock } = setup();
+    const { record, key } = await ed25519Token(kw, { ips: ["203.0.113.0/24"] });
+    expect((await kw.verify(await sign(post(), record.id, key, clock.now), { ip: "203.0.113.1" })).ok).toBe(true);
+    expect((await kw.verify(await sign(post(), record.id, key, clock.now), { ip: "198.51.100.1" })).code).toBe("IP_DENIED");
+    expect((await kw.verify(await sign(post(), record.id, key, clock.now), { ip: "203.0.113.1", scope: "premium:read" })).code).toBe(
+      "SCOPE_DENIED",
+    );
+    await kw.tokens.revoke(record.id);
+    expect((await kw.verify(await sign(post(), record.id, key, clock.now), { ip: "203.0.113.1" })).code).toBe("TOKEN_REVOKED");
+  });
+
+  it("requires a bearer sent along to be the same token", async () => {
+    const { kw, clock } = setup();
+    const { record, key, token } = await ed25519Token(kw);
+    const other = await kw.tokens.create({ owner: "o", kind: "secret" });
+    const withBearer = (t: string) => {
+      const r = post();
+      r.headers.set("authorization", `Bearer ${t}`);
+      return sign(r, record.id, key, clock.now);
+    };
+    expect((await kw.verify(await withBearer(token))).ok).toBe(true);
+    expect((await kw.verify(await withBearer(other.token))).code).toBe("TOKEN_MALFORMED");
+  });
+
+  it("keeps the old HMAC key valid during a regeneration grace period", async () => {
+    const { kw, clock } = setup();
+    const first = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "hmac-sha256" } });
+    const oldKey: SigningKey = { alg: "hmac-sha256", secret: deriveSigningSecret(first.token) };
+    const second = await kw.tokens.regenerate(first.record.id, { graceMs: 60_000 });
+    const newKey: SigningKey = { alg: "hmac-sha256", secret: deriveSigningSecret(second.token) };
+    expect((await kw.verify(await sign(post(), first.record.id, newKey, clock.now))).ok).toBe(true);
+    expect((await kw.verify(await sign(post(), first.record.id, oldKey, clock.now))).ok).toBe(true);
+    clock.now += 60_000;
+    expect((await kw.verify(await sign(post(), first.record.id, oldKey, clock.now))).code).toBe("SIGNATURE_INVALID");
+    expect((await kw.verify(await sign(post(), first.record.id, newKey, clock.now))).ok).toBe(true);
+  });
+
+  it("keeps HMAC tokens working across a sealing-key rotation", async () => {
+    const store = new MemoryStore();
+    const clock = { now: T0 };
+    const before = new Keyward({ store, prefix: "acme", sealingKey: SEALING_KEY, now: () => clock.now });
+    const { token, record } = await before.tokens.create({ owner: "o", kind: "secret", signing: { alg: "hmac-sha256" } });
+    const newKey = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8";
+    const after = new Keyward({ store, prefix: "acme", sealingKey: [newKey, SEALING_KEY], now: () => clock.now });
+    const key: SigningKey = { alg: "hmac-sha256", secret: deriveSigningSecret(token) };
+    expect((await after.verify(await sign(post(), record.id, key, clock.now))).ok).toBe(true);
+    const without = new Keyward({ store, prefix: "acme", sealingKey: newKey, now: () => clock.now });
+    expect((await without.verify(await sign(post(), record.id, key, clock.now))).ok).toBe(false);
+  });
+
+  it("fails closed when the nonce store fails", async () => {
+    class FlakyNonces extends MemoryStore {
+      override async rememberNonce(): Promise<boolean> {
+        throw new Error("connection reset");
+      }
+    }
+    const clock = { now: T0 };
+    const kw = new Keyward({ store: new FlakyNonces(), prefix: "acme", now: () => clock.now });
+    const { record, key } = await ed25519Token(kw);
+    const d = await kw.verify(await sign(post(), record.id, key, clock.now));
+    expect(d).toMatchObject({ ok: false, code: "STORE_UNAVAILABLE", status: 503 });
+  });
+
+  it("refuses bodies over the cap with 413", async () => {
+    const { kw, clock } = setup({ signatures: { maxBodyBytes: 10 } });
+    const { record, key } = await ed25519Token(kw);
+    const d = await kw.verify(await sign(post("x".repeat(100)), record.id, key, clock.now));
+    expect(d).toMatchObject({ ok: false, code: "BODY_TOO_LARGE", status: 413 });
+  });
+});
