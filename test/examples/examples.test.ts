@@ -38,3 +38,11 @@ describe("README", () => {
     expect(readme).toContain(body);
   });
 });
+
+describe("examples/verify-requests", () => {
+  it("allows, then denies with stable codes", async () => {
+    const lines = captureLog();
+    await import("../../examples/verify-requests.js");
+    expect(lines).toEqual(["allowed 200 credits left 95", "denied 403 IP_DENIED", "denied 401 TOKEN_MALFORMED"]);
+  });
+});
