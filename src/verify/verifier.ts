@@ -176,7 +176,9 @@ export class Verifier {
     const credential = findCredential(get("authorization"), queryToken);
     if (credential.kind === "ambiguous") return Promise.resolve(denial("TOKEN_MALFORMED", now));
     const context = new RequestContext(get, () => this.#clientIp(options.ip, { get }), options.scope, this.#cfg);
-    if (get("signature-input") !== null || get("signature") !== null) {
+    // RFC 9421 §4.1: a signed request carries Signature-Input (a lone Signature
+    // field signs nothing, and is left to the bearer path to ignore).
+    if (get("signature-input") !== null) {
       return this.#verifySigned(request, credential.kind === "token" ? credential.token : null, options.cost, context);
     }
     if (credential.kind === "none") return Promise.resolve(denial("TOKEN_MISSING", now));

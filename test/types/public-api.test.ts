@@ -1,0 +1,48 @@
+// Type-level tests of the public API: checked by `tsc` (npm run lint), and
+// the expectTypeOf calls run as no-ops under vitest.
+import { describe, expectTypeOf, it } from "vitest";
+import {
+  type Decision,
+  type DenyCode,
+  type ErrorCode,
+  type IssuedToken,
+  Keyward,
+  KeywardError,
+  MemoryStore,
+  type ParseTokenResult,
+  parseToken,
+  type TokenRecord,
+} from "keyward";
+import type { PolicyDecision } from "keyward/policy";
+import type { SignatureFailureCode, VerifyRequestResult } from "keyward/signing";
+
+describe("public types", () => {
+  it("narrow as documented", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    expectTypeOf(kw.tokens.create).returns.resolves.toEqualTypeOf<IssuedToken>();
+    expectTypeOf(kw.tokens.get).returns.resolves.toEqualTypeOf<TokenRecord | null>();
+    expectTypeOf(kw.verify).returns.resolves.toEqualTypeOf<Decision>();
+    expectTypeOf<Decision["code"]>().toEqualTypeOf<"OK" | DenyCode>();
+
+    const parsed = parseToken("x");
+    expectTypeOf(parsed).toEqualTypeOf<ParseTokenResult>();
+    if (parsed.ok) expectTypeOf(parsed.token.kind).toEqualTypeOf<"publishable" | "secret">();
+    else expectTypeOf(parsed.code).toEqualTypeOf<"TOKEN_MALFORMED" | "TOKEN_CHECKSUM">();
+
+    const d = {} as PolicyDecision;
+    if (!d.ok) expectTypeOf(d.code).toEqualTypeOf<DenyCode>();
+
+    const err = new KeywardError("INVALID_INPUT", "x");
+    expectTypeOf(err.code).toEqualTypeOf<ErrorCode>();
+    expectTypeOf<VerifyRequestResult & { ok: false }>().toHaveProperty("code").toEqualTypeOf<SignatureFailureCode>();
+
+    // @ts-expect-error: kind is a closed union
+    void (() => kw.tokens.create({ owner: "o", kind: "admin" }));
+    // @ts-expect-error: credits need a limit
+    void (() => kw.tokens.create({ owner: "o", kind: "secret", credits: { refill: null } }));
+    // @ts-expect-error: error codes are a closed union
+    void new KeywardError("NOPE", "x");
+    // @ts-expect-error: the store is required
+    void (() => new Keyward({ prefix: "acme" }));
+  });
+});
