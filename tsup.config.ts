@@ -13,6 +13,7 @@ export default defineConfig({
   target: "es2022",
   platform: "neutral",
   dts: true,
+  tsconfig: "tsconfig.build.json",
   sourcemap: true,
   clean: true,
   splitting: true,

@@ -1,0 +1,276 @@
+// A caller's request signer (DESIGN.md "Signed requests"): RFC 9421 signatures
+// with keyward's defaults (nonce, expires, Content-Digest), key held privately.
+import { deriveSigningSecret } from "../lib/derive.js";
+import { componentContext, componentKey, componentValue, parseComponentId } from "../signing/components.js";
+import { SignatureBaseError } from "../signing/errors.js";
+import { MIN_HMAC_SECRET_BYTES } from "../signing/keys.js";
+import { signRequest } from "../signing/sign.js";
+import { SF_KEY } from "../signing/structured.js";
+import type { DigestAlgorithm, SignatureAlgorithm, SignatureParamName, SigningKey } from "../signing/types.js";
+
+/** Settings shared by every kind of key; see {@link createSigner}. */
+export interface SignerSettings {
+  /**
+   * Covered components, in order (default `["@method", "@target-uri"]`).
+   * `content-digest` is added when a request has a body and left out when it
+   * has none, so one list fits every request.
+   */
+  components?: readonly string[];
+  /** Add a random 128-bit `nonce` to every signature, for the server's replay check (default true). */
+  nonce?: boolean;
+  /** Lifetime of a signature: `expires` = `created` + this many seconds (default 300). */
+  expiresInSec?: number;
+  /** Content-Digest algorithms for bodies (default `["sha-256"]`). */
+  digest?: readonly DigestAlgorithm[];
+  /** Signature label (default `"sig1"`). */
+  label?: string;
+  /** Clock in milliseconds (default `Date.now`). */
+  now?: () => number;
+}
+
+/** An Ed25519 key: the 32-byte private seed, or a private `CryptoKey` (may be non-extractable). */
+export interface Ed25519SignerKey {
+  /** The token's public id (`tok_…`), sent as `keyid`. */
+  keyId: string;
+  alg: "ed25519";
+  privateKey: Uint8Array | CryptoKey;
+}
+
+/** An HMAC-SHA256 key derived from the token itself (`HMAC-SHA256(token, "keyward/v1/signing")`). */
+export interface HmacTokenSignerKey {
+  /** The token's public id (`tok_…`), sent as `keyid`; never the token. */
+  keyId: string;
+  alg: "hmac-sha256";
+  /** The token; only the secret derived from it is kept. */
+  token: string;
+  secret?: never;
+}
+
+/** An HMAC-SHA256 key given as the derived secret's bytes (at least 16) or an HMAC SHA-256 `CryptoKey`. */
+export interface HmacSecretSignerKey {
+  /** The token's public id (`tok_…`), sent as `keyid`. */
+  keyId: string;
+  alg: "hmac-sha256";
+  secret: Uint8Array | CryptoKey;
+  token?: never;
+}
+
+/** Options of {@link createSigner}: one key, plus settings. */
+export type CreateSignerOptions = (Ed25519SignerKey | HmacTokenSignerKey | HmacSecretSignerKey) & SignerSettings;
+
+/** What a Signer shows of itself: never key material. */
+export interface SignerInfo {
+  keyId: string;
+  alg: SignatureAlgorithm;
+}
+
+/** Signs requests with one key. Its key cannot be read back: JSON, inspection and String show only `keyId` and `alg`. */
+export interface Signer {
+  readonly keyId: string;
+  readonly alg: SignatureAlgorithm;
+  /**
+   * Returns a new, signed Request (the given one stays readable), with
+   * Content-Digest when it has a body, Signature-Input and Signature.
+   */
+  sign(request: Request): Promise<Request>;
+  toJSON(): SignerInfo;
+}
+
+const DEFAULT_COMPONENTS = ["@method", "@target-uri"] as const;
+const PARAM_ORDER: readonly SignatureParamName[] = ["created", "expires", "nonce", "keyid", "alg"];
+const PRINTABLE = /^[\x20-\x7E]+$/;
+// A keyward token (`<prefix>_<pk|sk>_<live|test>_<body>`) where a public id belongs would be sent in clear.
+const LOOKS_LIKE_TOKEN = /(?:^|_)(?:pk|sk)_(?:live|test)_[0-9A-Za-z]{20,}/;
+const INSPECT = Symbol.for("nodejs.util.inspect.custom");
+
+/**
+ * Creates a request signer for a token: RFC 9421 signatures over `@method`,
+ * `@target-uri` and, with a body, `content-digest` (RFC 9530), with the
+ * parameters `created`, `expires`, `nonce`, `keyid` and `alg`. Everything is
+ * checked here, once, so `sign` fails only on a bad request.
+ *
+ * @param options - The key id, one key (`privateKey`, `token` or `secret`) and optional settings.
+ * @returns A frozen {@link Signer}.
+ * @throws {TypeError} when an option has the wrong type, `keyId` is not printable ASCII or looks
+ *   like a token, both `token` and `secret` are given, or a component identifier is invalid.
+ * @throws {RangeError} for a seed that is not 32 bytes, an HMAC secret under 16 bytes, an empty
+ *   component list, a non-positive `expiresInSec` or an unknown digest algorithm.
+ * @example
+ * ```ts
+ * const signer = createSigner({ keyId: "tok_4qTz8Rk2mXbN7wLcP1dYeF", alg: "ed25519", privateKey: seed });
+ * const signed = await signer.sign(new Request("https://api.example.com/v1/prices?symbol=X"));
+ * signed.headers.get("signature-input");
+ * // 'sig1=("@method" "@target-uri");created=…;expires=…;nonce="…";keyid="tok_4qTz8Rk2mXbN7wLcP1dYeF";alg="ed25519"'
+ * ```
+ */
+export function createSigner(options: CreateSignerOptions): Signer {
+  if (options === null || typeof options !== "object") throw new TypeError("options must be an object");
+  const keyId = checkKeyId(options.keyId);
+  const key = signingKey(options);
+  const label = options.label ?? "sig1";
+  if (typeof label !== "string" || !SF_KEY.test(label)) {
+    throw new TypeError("label must be a structured-field key (lowercase letter or *, then a-z 0-9 _ - . *)");
+  }
+  const components = checkComponents(options.components ?? DEFAULT_COMPONENTS);
+  const nonce = options.nonce ?? true;
+  if (typeof nonce !== "boolean") throw new TypeError("nonce must be a boolean");
+  const expiresInSec = options.expiresInSec ?? 300;
+  if (typeof expiresInSec !== "number" || !Number.isSafeInteger(expiresInSec) || expiresInSec <= 0) {
+    throw new RangeError("expiresInSec must be a positive integer (seconds)");
+  }
+  const digest = checkDigest(options.digest ?? ["sha-256"]);
+  const now = options.now ?? Date.now;
+  if (typeof now !== "function") throw new TypeError("now must be a function returning milliseconds");
+
+  const info: SignerInfo = { keyId, alg: key.alg };
+  const sign = async (request: Request): Promise<Request> => {
+    if (typeof Request === "undefined" || !(request instanceof Request)) throw new TypeError("request must be a Request");
+    const created = Math.floor(now() / 1000);
+    return signRequest(request, {
+      label,
+      keyid: keyId,
+      key,
+      components: request.body === null ? components.withoutBody : components.withBody,
+      created,
+      expires: created + expiresInSec,
+      nonce: nonce ? true : undefined,
+      params: nonce ? PARAM_ORDER : PARAM_ORDER.filter((p) => p !== "nonce"),
+      digestAlgorithms: digest,
+    });
+  };
+
+  const signer = Object.defineProperties(
+    {},
+    {
+      keyId: { value: keyId, enumerable: true },
+      alg: { value: key.alg, enumerable: true },
+      sign: { value: sign },
+      toJSON: { value: () => ({ ...info }) },
+      toString: { value: () => `Signer(${keyId}, ${key.alg})` },
+      [Symbol.toStringTag]: { value: "Signer" },
+      // Node's util.inspect (and console.log in Node, Deno, Bun).
+      [INSPECT]: {
+        value: (_depth: number, opts: unknown, inspect?: (v: unknown, o: unknown) => string) =>
+          `Signer ${typeof inspect === "function" ? inspect(info, opts) : JSON.stringify(info)}`,
+      },
+    },
+  ) as Signer;
+  return Object.freeze(signer);
+}
+
+/** Checks a key id (internal; also used by signerFromEnv). @throws {TypeError} without echoing it. */
+export function checkKeyId(keyId: unknown): string {
+  if (typeof keyId !== "string" || keyId === "") throw new TypeError("keyId must be a non-empty string");
+  if (!PRINTABLE.test(keyId)) throw new TypeError("keyId must be printable ASCII");
+  if (LOOKS_LIKE_TOKEN.test(keyId)) {
+    throw new TypeError("keyId looks like a token; pass the token's public id (tok_…), never the token");
+  }
+  return keyId;
+}
+
+function signingKey(options: CreateSignerOptions): SigningKey {
+  if (options.alg === "ed25519") {
+    const k = options.privateKey;
+    if (isCryptoKey(k)) {
+      if (k.algorithm.name !== "Ed25519" || k.type !== "private" || !k.usages.includes("sign")) {
+        throw new TypeError('privateKey must be an Ed25519 private CryptoKey with the "sign" usage');
+      }
+      return { alg: "ed25519", privateKey: k };
+    }
+    if (!(k instanceof Uint8Array)) throw new TypeError("privateKey must be a Uint8Array (32-byte Ed25519 seed) or a CryptoKey");
+    if (k.length !== 32) throw new RangeError(`privateKey must be a 32-byte Ed25519 seed, got ${k.length} bytes`);
+    // A private copy: later changes to the caller's array do not reach the signer.
+    return { alg: "ed25519", privateKey: new Uint8Array(k) };
+  }
+  if (options.alg === "hmac-sha256") {
+    const { token, secret } = options as { token?: unknown; secret?: unknown };
+    if (token !== undefined && secret !== undefined) throw new TypeError("give either token or secret, not both");
+    if (token !== undefined) {
+      if (typeof token !== "string" || token === "") throw new TypeError("token must be a non-empty string");
+      if (token.trim() !== token) throw new TypeError("token has leading or trailing whitespace");
+      if (token === options.keyId) throw new TypeError("keyId must be the token's public id, not the token");
+      return { alg: "hmac-sha256", secret: deriveSigningSecret(token) };
+    }
+    if (isCryptoKey(secret)) {
+      const alg = secret.algorithm as HmacKeyAlgorithm;
+      if (alg.name !== "HMAC" || alg.hash?.name !== "SHA-256" || !secret.usages.includes("sign")) {
+        throw new TypeError('secret must be an HMAC SHA-256 CryptoKey with the "sign" usage');
+      }
+      return { alg: "hmac-sha256", secret };
+    }
+    if (secret === undefined) throw new TypeError('alg "hmac-sha256" needs token or secret');
+    if (!(secret instanceof Uint8Array)) throw new TypeError("secret must be a Uint8Array or a CryptoKey");
+    if (secret.length < MIN_HMAC_SECRET_BYTES) {
+      throw new RangeError(`secret must be at least ${MIN_HMAC_SECRET_BYTES} bytes, got ${secret.length}`);
+    }
+    return { alg: "hmac-sha256", secret: new Uint8Array(secret) };
+  }
+  throw new TypeError('alg must be "ed25519" or "hmac-sha256"');
+}
+
+function isCryptoKey(k: unknown): k is CryptoKey {
+  return typeof CryptoKey !== "undefined" && k instanceof CryptoKey;
+}
+
+interface ComponentLists {
+  withBody: readonly string[];
+  withoutBody: readonly string[];
+}
+
+function checkComponents(components: readonly string[]): ComponentLists {
+  if (!Array.isArray(components)) throw new TypeError("components must be an array of strings");
+  if (components.length === 0) throw new RangeError("components must not be empty");
+  const seen = new Set<string>();
+  let digestListed = false;
+  components.forEach((c, i) => {
+    if (typeof c !== "string") throw new TypeError(`components[${i}] must be a string`);
+    let id: ReturnType<typeof parseComponentId>;
+    try {
+      id = parseComponentId(c);
+    } catch (cause) {
+      throw new TypeError(`components[${i}] is not a valid component identifier`, { cause });
+    }
+    const name = id[0] as string;
+    if (name === "@signature-params") throw new TypeError(`components[${i}]: @signature-params cannot be covered`);
+    checkSignable(id, i);
+    const key = componentKey(id);
+    if (seen.has(key)) throw new TypeError(`components[${i}] is listed twice`);
+    seen.add(key);
+    if (name === "content-digest" && id[1].size === 0) digestListed = true;
+  });
+  const list = [...components];
+  if (digestListed && list.length === 1) throw new RangeError("components must name more than content-digest");
+  return {
+    withBody: Object.freeze(digestListed ? list : [...list, "content-digest"]),
+    withoutBody: Object.freeze(list.filter((c) => !isPlainDigest(c))),
+  };
+}
+
+/**
+ * Derives the component from an empty probe request: anything but "absent"
+ * (an unknown derived component, `@status`, an invalid field name or
+ * parameter) would fail on every request, so it fails here instead.
+ */
+function checkSignable(id: ReturnType<typeof parseComponentId>, i: number): void {
+  try {
+    componentValue(componentContext(new Request("https://probe.invalid/")), id);
+  } catch (cause) {
+    if (cause instanceof SignatureBaseError && cause.reason === "COMPONENT_MISSING") return;
+    const reason = cause instanceof SignatureBaseError ? cause.reason : "COMPONENT_INVALID";
+    const what = reason === "COMPONENT_UNSUPPORTED" ? "is not supported on a request" : "is not a valid component identifier";
+    throw new TypeError(`components[${i}] ${what}`, { cause });
+  }
+}
+
+function isPlainDigest(c: string): boolean {
+  const id = parseComponentId(c);
+  return id[0] === "content-digest" && id[1].size === 0;
+}
+
+function checkDigest(algs: readonly DigestAlgorithm[]): readonly DigestAlgorithm[] {
+  if (!Array.isArray(algs) || algs.length === 0) throw new TypeError("digest must be a non-empty array");
+  for (const alg of algs) {
+    if (alg !== "sha-256" && alg !== "sha-512") throw new RangeError('digest algorithms must be "sha-256" or "sha-512"');
+  }
+  return Object.freeze([...algs]);
+}

@@ -1,0 +1,278 @@
+// keyward/client in a real browser: the esbuild browser bundle runs in Debian's
+// Chromium (via playwright-core), signs with signedFetch, and a node:http server
+// protected by keyward (`kw.verify`) checks every request.
+//
+// Needs /usr/bin/chromium (or KEYWARD_CHROMIUM). Absent: the suite fails when
+// CI is set, and is skipped otherwise.
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+import { type BrowserContext, chromium, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type * as Client from "../../src/client/index.js";
+import { Keyward, MemoryStore } from "../../src/index.js";
+import { keyring } from "../client/helpers.js";
+import { type ApiServer, keywardVerifier, startApiServer } from "./server.js";
+
+const CHROMIUM = process.env.KEYWARD_CHROMIUM ?? "/usr/bin/chromium";
+const haveChromium = existsSync(CHROMIUM);
+const inCI = Boolean(process.env.CI) && process.env.CI !== "false" && process.env.CI !== "0";
+const root = fileURLToPath(new URL("../../", import.meta.url));
+
+if (!haveChromium && inCI) {
+  it("Chromium is installed", () => {
+    expect.fail(`${CHROMIUM} not found: CI must run the browser test (apt-get install -y chromium, or set KEYWARD_CHROMIUM)`);
+  });
+}
+
+/** What the page's script sees as globalThis. */
+type PageGlobals = typeof globalThis & { keyward: typeof Client };
+
+/** The keys as handed to the page: plain JSON. */
+interface PageKeys {
+  ed: { keyId: string; seed: number[] };
+  hmac: { keyId: string; token: string };
+}
+
+/** A response as the page reports it. */
+interface Reply {
+  status: number;
+  ok?: boolean;
+  code?: string;
+  keyid?: string;
+  alg?: string;
+  method?: string;
+  url?: string;
+  body?: string;
+}
+
+describe.skipIf(!haveChromium)("keyward/client in Chromium", () => {
+  // Secret tokens used from a page: allowed explicitly (the default denies them as SECRET_IN_BROWSER).
+  const kw = new Keyward({
+    store: new MemoryStore(),
+    prefix: "acme",
+    sealingKey: "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+    allowSecretInBrowser: true,
+  });
+  const secretTokens = { kind: "secret", requireSignedRequests: true, owner: "acct_browser" } as const;
+  const keys = { ed: keyring().ed, hmac: { keyId: "", token: "" } };
+  let pageKeys: PageKeys;
+  let server: ApiServer;
+  let context: BrowserContext;
+  let page: Page;
+  let profile: string;
+  const pageErrors: string[] = [];
+  beforeAll(async () => {
+    // Real tokens: an ed25519 one holding the client's public key, an HMAC one whose token the client derives its key from.
+    const ed = await kw.tokens.create({ ...secretTokens, signing: { alg: "ed25519", publicKey: new Uint8Array(keys.ed.publicKey) } });
+    keys.ed.keyId = ed.record.id;
+    const hmac = await kw.tokens.create({ ...secretTokens, signing: { alg: "hmac-sha256" } });
+    keys.hmac = { keyId: hmac.record.id, token: hmac.token };
+    pageKeys = { ed: { keyId: keys.ed.keyId, seed: [...keys.ed.seed] }, hmac: keys.hmac };
+    const bundle = await build({
+      absWorkingDir: root,
+      entryPoints: ["src/client/index.ts"],
+      bundle: true,
+      format: "esm",
+      platform: "browser",
+      target: "es2022",
+      write: false,
+      logLevel: "silent",
+    });
+    server = await startApiServer({ verify: keywardVerifier(kw), bundle: bundle.outputFiles[0]!.text });
+    profile = await mkdtemp(join(tmpdir(), "keyward-chromium-"));
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      args: [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+      timeout: 60_000,
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    page.on("pageerror", (err) => pageErrors.push(String(err)));
+    page.on("console", (msg) => {
+      // The 401s the tests provoke are logged by Chromium as "Failed to load resource"; anything else counts.
+      if (msg.type() === "error" && !/^Failed to load resource: .* 401 \(Unauthorized\)$/.test(msg.text())) {
+        pageErrors.push(msg.text());
+      }
+    });
+    await page.goto(`${server.url}/`);
+    await page.waitForFunction(() => document.title === "ready", undefined, { timeout: 15_000 });
+  }, 120_000);
+
+  afterAll(async () => {
+    await context?.close();
+    await server?.close();
+    if (profile) await rm(profile, { recursive: true, force: true });
+  });
+
+  it("the bundle loads in a page without Node globals", async () => {
+    const env = await page.evaluate(() => {
+      const g = globalThis as PageGlobals;
+      return {
+        process: typeof (g as { process?: unknown }).process,
+        buffer: typeof (g as { Buffer?: unknown }).Buffer,
+        exports: Object.keys(g.keyward).sort(),
+        userAgent: navigator.userAgent,
+      };
+    });
+    expect(env.process).toBe("undefined");
+    expect(env.buffer).toBe("undefined");
+    expect(env.exports).toEqual(["createSigner", "signedFetch", "signerFromEnv"]);
+    expect(env.userAgent).toMatch(/Chrome\/\d+/);
+    expect(pageErrors).toEqual([]);
+  });
+
+  for (const alg of ["ed25519", "hmac-sha256"] as const) {
+    it(`${alg}: signedFetch GET with a query and POST with a JSON body; the server verifies both`, async () => {
+      const before = server.calls.length;
+      const replies = await page.evaluate(
+        async ({ alg, k }) => {
+          const { createSigner, signedFetch } = (globalThis as PageGlobals).keyward;
+          const signer =
+            alg === "ed25519"
+              ? createSigner({ keyId: k.ed.keyId, alg, privateKey: new Uint8Array(k.ed.seed) })
+              : createSigner({ keyId: k.hmac.keyId, alg, token: k.hmac.token });
+          const api = signedFetch(signer);
+          const read = async (res: Response) => ({ status: res.status, ...(await res.json()) });
+          return [
+            await read(await api("/api/prices?symbol=X&limit=10", { headers: { accept: "application/json" } })),
+            await read(
+              await api("/api/orders", {
+                method: "POST",
+                headers: { "content-type": "application/json" },
+                body: JSON.stringify({ symbol: "X", qty: 3 }),
+              }),
+            ),
+          ];
+        },
+        { alg, k: pageKeys },
+      );
+      const keyid = alg === "ed25519" ? keys.ed.keyId : keys.hmac.keyId;
+      expect(replies).toEqual([
+        { status: 200, ok: true, keyid, alg, method: "GET", url: `${server.url}/api/prices?symbol=X&limit=10`, body: "" },
+        { status: 200, ok: true, keyid, alg, method: "POST", url: `${server.url}/api/orders`, body: '{"symbol":"X","qty":3}' },
+      ]);
+      expect(server.calls.slice(before).map((c) => c.verdict)).toEqual([
+        { ok: true, keyid, alg },
+        { ok: true, keyid, alg },
+      ]);
+    });
+  }
+
+  it("a non-extractable Ed25519 CryptoKey made in the page signs requests the server verifies", async () => {
+    const publicKey: number[] = await page.evaluate(async () => {
+      const pair = (await crypto.subtle.generateKey("Ed25519", false, ["sign", "verify"])) as CryptoKeyPair;
+      (globalThis as { pagePrivateKey?: CryptoKey }).pagePrivateKey = pair.privateKey;
+      return [...new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey))];
+    });
+    const { record } = await kw.tokens.create({
+      ...secretTokens,
+      signing: { alg: "ed25519", publicKey: new Uint8Array(publicKey) },
+    });
+    const reply: Reply = await page.evaluate(async (keyId) => {
+      const g = globalThis as PageGlobals & { pagePrivateKey: CryptoKey };
+      const signer = g.keyward.createSigner({ keyId, alg: "ed25519", privateKey: g.pagePrivateKey });
+      const res = await g.keyward.signedFetch(signer)("/api/orders", { method: "POST", body: '{"qty":1}' });
+      return { status: res.status, ...(await res.json()) };
+    }, record.id);
+    expect(reply).toMatchObject({ status: 200, ok: true, keyid: record.id, alg: "ed25519", body: '{"qty":1}' });
+  });
+
+  it("every body kind the browser can send: Blob, ArrayBuffer, URLSearchParams, FormData, ReadableStream", async () => {
+    const replies: Reply[] = await page.evaluate(async (k) => {
+      const { createSigner, signedFetch } = (globalThis as PageGlobals).keyward;
+      const api = signedFetch(createSigner({ keyId: k.ed.keyId, alg: "ed25519", privateKey: new Uint8Array(k.ed.seed) }));
+      const form = new FormData();
+      form.set("name", "prices");
+      form.set("file", new Blob(["a,b\n1,2\n"], { type: "text/csv" }), "prices.csv");
+      const stream = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode("chunk 1\n"));
+          controller.enqueue(new TextEncoder().encode("chunk 2\n"));
+          controller.close();
+        },
+      });
+      const bodies: BodyInit[] = [
+        new Blob(['{"a":1}'], { type: "application/json" }),
+        new TextEncoder().encode("bytes").buffer as ArrayBuffer,
+        new URLSearchParams({ a: "1", b: "x y" }),
+        form,
+        stream,
+      ];
+      const out = [];
+      for (const body of bodies) {
+        const res = await api("/api/upload", { method: "PUT", body });
+        out.push({ status: res.status, ...(await res.json()) });
+      }
+      return out;
+    }, pageKeys);
+    expect(replies.map((r) => [r.status, r.ok, r.code])).toEqual(Array.from({ length: 5 }, () => [200, true, undefined]));
+    expect(replies[0]!.body).toBe('{"a":1}');
+    expect(replies[1]!.body).toBe("bytes");
+    expect(replies[2]!.body).toBe("a=1&b=x+y");
+    expect(replies[3]!.body).toContain('Content-Disposition: form-data; name="file"; filename="prices.csv"');
+    expect(replies[4]!.body).toBe("chunk 1\nchunk 2\n");
+  });
+
+  it("the server refuses tampered, replayed and unsigned requests", async () => {
+    const replies: Reply[] = await page.evaluate(async (k) => {
+      const { createSigner } = (globalThis as PageGlobals).keyward;
+      const signer = createSigner({ keyId: k.hmac.keyId, alg: "hmac-sha256", token: k.hmac.token });
+      const read = async (res: Response) => ({ status: res.status, ...(await res.json()) });
+      const get = await signer.sign(new Request("/api/prices?symbol=X"));
+      const post = await signer.sign(new Request("/api/orders", { method: "POST", body: '{"qty":3}' }));
+      return [
+        // Another query under the same signature.
+        await read(await fetch("/api/prices?symbol=Y", { headers: get.headers })),
+        // Another body under the same signature and digest.
+        await read(await fetch("/api/orders", { method: "POST", headers: post.headers, body: '{"qty":4}' })),
+        // Another method.
+        await read(await fetch("/api/prices?symbol=X", { method: "DELETE", headers: get.headers })),
+        // The genuine one, then the same bytes again.
+        await read(await fetch(get.clone())),
+        await read(await fetch(get.clone())),
+        // No signature at all.
+        await read(await fetch("/api/prices?symbol=X")),
+      ];
+    }, pageKeys);
+    expect(replies.map((r) => [r.status, r.code ?? "OK"])).toEqual([
+      [401, "SIGNATURE_INVALID"],
+      [401, "DIGEST_MISMATCH"],
+      [401, "SIGNATURE_INVALID"],
+      [200, "OK"],
+      [401, "REPLAYED"],
+      [401, "TOKEN_MISSING"],
+    ]);
+  });
+
+  it("the signer shows no key, and signerFromEnv reports the missing variable (no process in a page)", async () => {
+    const seen = await page.evaluate((k) => {
+      const { createSigner, signerFromEnv } = (globalThis as PageGlobals).keyward;
+      const signer = createSigner({ keyId: k.hmac.keyId, alg: "hmac-sha256", token: k.hmac.token });
+      let envError = "";
+      try {
+        signerFromEnv();
+      } catch (err) {
+        envError = `${(err as Error).name} ${(err as { code?: string }).code} ${(err as Error).message}`;
+      }
+      return { json: JSON.stringify(signer), text: String(signer), keys: Object.keys(signer), envError };
+    }, pageKeys);
+    expect(seen.json).toBe(JSON.stringify({ keyId: keys.hmac.keyId, alg: "hmac-sha256" }));
+    expect(seen.text).toBe(`Signer(${keys.hmac.keyId}, hmac-sha256)`);
+    expect(seen.keys).toEqual(["keyId", "alg"]);
+    expect(`${seen.json}${seen.text}`).not.toContain(keys.hmac.token);
+    expect(seen.envError).toBe("ConfigError INVALID_CONFIG KEYWARD_KEY_ID: is not set");
+    expect(pageErrors).toEqual([]);
+  });
+});

@@ -1,0 +1,85 @@
+// Size budget and contents of keyward/client as a browser bundle (minified ESM, gzipped).
+import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
+import { build, type Metafile } from "esbuild";
+import { beforeAll, describe, expect, it } from "vitest";
+
+/** min+gzip budget for keyward/client: noble (ed25519, sha2, hmac) + structured-headers + our code. Measured ~18 KiB. */
+const BUDGET_GZIP_BYTES = 20 * 1024;
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+const FORBIDDEN = [
+  /^src\/store\//,
+  /^src\/manager\//,
+  /^src\/verify\//,
+  /^src\/config\.ts$/,
+  /^src\/keyward\.ts$/,
+  /^src\/index\.ts$/,
+  /^src\/model\/schemas\.ts$/,
+  /^src\/lib\/seal\.ts$/,
+  /(^|\/)node_modules\/zod\//,
+  /(^|\/)node_modules\/better-sqlite3\//,
+  /(^|\/)node_modules\/pg\//,
+];
+
+let metafile: Metafile;
+let minified: Uint8Array;
+let gzipped: number;
+
+beforeAll(async () => {
+  const result = await build({
+    absWorkingDir: root,
+    entryPoints: ["src/client/index.ts"],
+    bundle: true,
+    format: "esm",
+    platform: "browser",
+    target: "es2022",
+    minify: true,
+    write: false,
+    metafile: true,
+    logLevel: "silent",
+  });
+  metafile = result.metafile;
+  minified = result.outputFiles[0]!.contents;
+  gzipped = gzipSync(minified, { level: 9 }).length;
+  console.log(
+    `keyward/client: ${minified.length} B minified, ${gzipped} B min+gzip (budget ${BUDGET_GZIP_BYTES} B), ${Object.keys(metafile.inputs).length} inputs`,
+  );
+});
+
+describe("keyward/client bundle", () => {
+  it(`is under ${BUDGET_GZIP_BYTES} bytes minified and gzipped`, () => {
+    expect(gzipped).toBeGreaterThan(0);
+    expect(gzipped).toBeLessThanOrEqual(BUDGET_GZIP_BYTES);
+  });
+
+  it("pulls in no server code, no zod, no SQL driver", () => {
+    const inputs = Object.keys(metafile.inputs);
+    expect(inputs).toContain("src/client/index.ts");
+    const bad = inputs.filter((path) => FORBIDDEN.some((re) => re.test(path)));
+    expect(bad).toEqual([]);
+    // Our own sources: the client, the signing module and the runtime-agnostic helpers only.
+    const ours = inputs.filter((path) => path.startsWith("src/"));
+    const allowed = /^src\/(client\/|signing\/|lib\/(bytes|crypto|derive)\.ts$|errors\.ts$)/;
+    expect(ours.filter((path) => !allowed.test(path))).toEqual([]);
+    const packages = new Set(inputs.filter((p) => p.includes("node_modules/")).map((p) => p.split("node_modules/")[1]!.split("/").slice(0, 2).join("/")));
+    expect([...packages].map((p) => (p.startsWith("@") ? p : p.split("/")[0])).sort()).toEqual(
+      [...new Set(["@noble/ed25519", "@noble/hashes", "structured-headers"])].sort(),
+    );
+  });
+
+  it("imports nothing from node: (or any external), statically or dynamically", () => {
+    for (const [path, input] of Object.entries(metafile.inputs)) {
+      for (const imp of input.imports) {
+        expect(imp.path.startsWith("node:"), `${path} imports ${imp.path}`).toBe(false);
+        expect(imp.external ?? false, `${path} imports external ${imp.path}`).toBe(false);
+      }
+    }
+    for (const output of Object.values(metafile.outputs)) expect(output.imports).toEqual([]);
+    const text = new TextDecoder().decode(minified);
+    expect(text).not.toMatch(/\bfrom\s*["']node:/);
+    expect(text).not.toMatch(/\bimport\(\s*["']node:/);
+    expect(text).not.toMatch(/\brequire\(/);
+    expect(text).not.toMatch(/\bBuffer\./);
+  });
+});

@@ -1,0 +1,241 @@
+// signedFetch: every body kind is buffered, digested, signed and sent; limits; argument checks; real fetch.
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { createSigner, type Signer, signedFetch } from "../../src/client/index.js";
+import { utf8 } from "../../src/lib/bytes.js";
+import { computeContentDigest } from "../../src/signing/index.js";
+import { type ApiServer, signatureVerifier, startApiServer } from "../browser/server.js";
+import { bytesOf, keyring, verifyAll } from "./helpers.js";
+
+const keys = keyring();
+const edSigner = createSigner({ keyId: keys.ed.keyId, alg: "ed25519", privateKey: keys.ed.seed });
+const hmacSigner = createSigner({ keyId: keys.hmac.keyId, alg: "hmac-sha256", token: keys.hmac.token });
+const API = "https://api.example.com/v1/items";
+
+/** A fetchImpl that records the signed Request and answers 204. */
+function recorder() {
+  const seen: Request[] = [];
+  const impl = vi.fn(async (request: Request) => {
+    seen.push(request);
+    return new Response(null, { status: 204 });
+  });
+  return { seen, impl };
+}
+
+function streamOf(parts: string[], onCancel?: () => void): ReadableStream<Uint8Array> {
+  let i = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (i < parts.length) controller.enqueue(utf8(parts[i++]!));
+      else controller.close();
+    },
+    cancel: onCancel,
+  });
+}
+
+const json = JSON.stringify({ symbol: "X", qty: 3 });
+const bytes = utf8("\u0000binary\u00ff payload");
+
+// body → expected bytes on the wire, and expected content-type prefix (null: none).
+const BODIES: [string, () => BodyInit, Uint8Array | null, string | null][] = [
+  ["string", () => json, utf8(json), "text/plain;charset=UTF-8"],
+  ["Uint8Array", () => new Uint8Array(bytes), bytes, null],
+  ["ArrayBuffer", () => bytes.slice().buffer, bytes, null],
+  ["DataView", () => new DataView(bytes.slice().buffer), bytes, null],
+  ["Blob", () => new Blob([json], { type: "application/json" }), utf8(json), "application/json"],
+  ["URLSearchParams", () => new URLSearchParams({ a: "1", b: "x y" }), utf8("a=1&b=x+y"), "application/x-www-form-urlencoded"],
+  ["FormData", () => formData(), null, "multipart/form-data; boundary="],
+  ["ReadableStream", () => streamOf(["{\"sym", "bol\":", "\"X\"}"]), utf8('{"symbol":"X"}'), null],
+];
+
+function formData(): FormData {
+  const f = new FormData();
+  f.set("name", "prices");
+  f.set("file", new Blob(["a,b\n1,2\n"], { type: "text/csv" }), "prices.csv");
+  return f;
+}
+
+describe("signedFetch: bodies", () => {
+  for (const [name, signer] of [
+    ["ed25519", edSigner],
+    ["hmac-sha256", hmacSigner],
+  ] as const) {
+    for (const [kind, body, expected, type] of BODIES) {
+      it(`${name}: ${kind} body is sent as bytes, digested, signed and verifies`, async () => {
+        const { seen, impl } = recorder();
+        const res = await signedFetch(signer, impl)(API, { method: "POST", body: body() });
+        expect(res.status).toBe(204);
+        expect(seen).toHaveLength(1);
+        const sent = seen[0]!;
+        expect(sent.method).toBe("POST");
+        expect(sent.url).toBe(API);
+        const wire = await bytesOf(sent.clone());
+        if (expected !== null) expect(wire).toEqual(expected);
+        if (type === null) expect(sent.headers.get("content-type")).toBeNull();
+        else expect(sent.headers.get("content-type")).toMatch(new RegExp(`^${type.replace(/[+]/g, "\\+")}`));
+        if (kind === "FormData") {
+          // The multipart boundary in Content-Type is the one in the body.
+          const boundary = sent.headers.get("content-type")!.split("boundary=")[1]!;
+          expect(new TextDecoder().decode(wire)).toContain(`--${boundary}`);
+          expect((await sent.clone().formData()).get("name")).toBe("prices");
+        }
+        expect(sent.headers.get("content-digest")).toBe(computeContentDigest(wire));
+        expect(await verifyAll(sent, keys.resolveKey)).toMatchObject({
+          ok: true,
+          keyid: signer.keyId,
+          alg: signer.alg,
+          components: ["@method", "@target-uri", "content-digest"],
+        });
+      });
+    }
+  }
+
+  it("a stream with duplex given explicitly, and a Request input with a stream body", async () => {
+    const { seen, impl } = recorder();
+    const f = signedFetch(edSigner, impl);
+    await f(API, { method: "PUT", body: streamOf(["a", "b"]), duplex: "half" } as RequestInit);
+    await f(new Request(API, { method: "PATCH", body: streamOf(["c", "d"]), duplex: "half" } as RequestInit));
+    expect(await seen[0]!.clone().text()).toBe("ab");
+    expect(await seen[1]!.clone().text()).toBe("cd");
+    for (const sent of seen) expect((await verifyAll(sent, keys.resolveKey)).ok).toBe(true);
+  });
+
+  it("GET: URL objects, Request inputs and init headers; no Content-Digest without a body", async () => {
+    const { seen, impl } = recorder();
+    const f = signedFetch(hmacSigner, impl);
+    await f(new URL(`${API}?symbol=X&limit=10`), { headers: { accept: "application/json" } });
+    await f(new Request(`${API}?page=2`, { headers: { "x-trace": "t1" } }));
+    await f(`${API}?q=1`, { method: "DELETE" });
+    expect(seen.map((r) => [r.method, r.url])).toEqual([
+      ["GET", `${API}?symbol=X&limit=10`],
+      ["GET", `${API}?page=2`],
+      ["DELETE", `${API}?q=1`],
+    ]);
+    expect(seen[0]!.headers.get("accept")).toBe("application/json");
+    expect(seen[1]!.headers.get("x-trace")).toBe("t1");
+    for (const sent of seen) {
+      expect(sent.headers.has("content-digest")).toBe(false);
+      expect((await verifyAll(sent, keys.resolveKey)).ok).toBe(true);
+    }
+  });
+
+  it("each call gets its own nonce", async () => {
+    const { seen, impl } = recorder();
+    const f = signedFetch(edSigner, impl);
+    await Promise.all(Array.from({ length: 10 }, () => f(API)));
+    const nonces = seen.map((r) => /nonce="([^"]+)"/.exec(r.headers.get("signature-input")!)![1]);
+    expect(new Set(nonces).size).toBe(10);
+  });
+
+  it("fetch's own errors surface unchanged (a GET with a body)", async () => {
+    const { impl } = recorder();
+    await expect(signedFetch(edSigner, impl)(API, { method: "GET", body: "x" })).rejects.toThrow(TypeError);
+    expect(impl).not.toHaveBeenCalled();
+  });
+});
+
+describe("signedFetch: maxBodyBytes", () => {
+  it("a stream larger than the limit is refused before sending, and cancelled", async () => {
+    const { impl } = recorder();
+    const cancel = vi.fn();
+    const parts = Array.from({ length: 100 }, () => "x".repeat(100));
+    const f = signedFetch(edSigner, impl, { maxBodyBytes: 1000 });
+    await expect(f(API, { method: "POST", body: streamOf(parts, cancel) })).rejects.toThrow(
+      new RangeError("request body is larger than maxBodyBytes (1000 bytes)"),
+    );
+    expect(impl).not.toHaveBeenCalled();
+    expect(cancel).toHaveBeenCalled();
+  });
+
+  it("applies to every body kind; exactly the limit passes", async () => {
+    const { seen, impl } = recorder();
+    const f = signedFetch(edSigner, impl, { maxBodyBytes: 4 });
+    await expect(f(API, { method: "POST", body: "12345" })).rejects.toThrow(RangeError);
+    await expect(f(API, { method: "POST", body: new Blob(["12345"]) })).rejects.toThrow(RangeError);
+    await f(API, { method: "POST", body: "1234" });
+    await f(API, { method: "POST", body: streamOf(["12", "34"]) });
+    expect(seen).toHaveLength(2);
+  });
+
+  it("defaults to 10 MiB", async () => {
+    const { impl } = recorder();
+    const f = signedFetch(hmacSigner, impl);
+    await f(API, { method: "POST", body: new Uint8Array(10 * 1024 * 1024) });
+    await expect(f(API, { method: "POST", body: new Uint8Array(10 * 1024 * 1024 + 1) })).rejects.toThrow(
+      new RangeError(`request body is larger than maxBodyBytes (${10 * 1024 * 1024} bytes)`),
+    );
+    expect(impl).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe("signedFetch: arguments", () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  it("checks its arguments eagerly", () => {
+    expect(() => signedFetch(null as unknown as Signer)).toThrow(new TypeError("signer must have a sign(request) method (see createSigner)"));
+    expect(() => signedFetch({} as Signer)).toThrow(TypeError);
+    expect(() => signedFetch(edSigner, "fetch" as never)).toThrow(new TypeError("fetchImpl must be a function"));
+    expect(() => signedFetch(edSigner, undefined, { maxBodyBytes: -1 })).toThrow(
+      new RangeError("maxBodyBytes must be a non-negative integer"),
+    );
+    expect(() => signedFetch(edSigner, undefined, { maxBodyBytes: 1.5 })).toThrow(RangeError);
+    vi.stubGlobal("fetch", undefined);
+    expect(() => signedFetch(edSigner)).toThrow(new TypeError("no global fetch in this runtime: pass fetchImpl"));
+  });
+
+  it("uses the global fetch by default, looked up at call time", async () => {
+    const f = signedFetch(edSigner);
+    const { seen, impl } = recorder();
+    vi.stubGlobal("fetch", impl);
+    expect((await f(API)).status).toBe(204);
+    expect(seen[0]!.headers.has("signature")).toBe(true);
+  });
+
+  it("fetchImpl may be fetch-shaped or take just the Request", async () => {
+    const { seen, impl } = recorder();
+    await signedFetch(edSigner, (input, init) => impl(new Request(input, init)))(API);
+    await signedFetch(edSigner, (request: Request) => impl(request))(API);
+    expect(seen).toHaveLength(2);
+    for (const sent of seen) expect((await verifyAll(sent, keys.resolveKey)).ok).toBe(true);
+  });
+
+  it("accepts any object with a compatible sign()", async () => {
+    const { seen, impl } = recorder();
+    const custom = { sign: async (r: Request) => new Request(r, { headers: { "x-signed": "yes" } }) };
+    await signedFetch(custom, impl)(API);
+    expect(seen[0]!.headers.get("x-signed")).toBe("yes");
+  });
+});
+
+describe("signedFetch: over the network with Node's fetch", () => {
+  let server: ApiServer;
+  beforeAll(async () => {
+    server = await startApiServer({ verify: signatureVerifier(keys.resolveKey) });
+  });
+  afterAll(() => server.close());
+
+  for (const signer of [edSigner, hmacSigner]) {
+    it(`${signer.alg}: GET with a query, POST JSON, POST stream (no duplex given), all verified by the server`, async () => {
+      const f = signedFetch(signer);
+      const get = await f(`${server.url}/api/prices?symbol=X&limit=10`);
+      expect(get.status).toBe(200);
+      expect(await get.json()).toMatchObject({ ok: true, keyid: signer.keyId, alg: signer.alg });
+      const post = await f(`${server.url}/api/orders`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: json,
+      });
+      expect(await post.json()).toMatchObject({ ok: true, keyid: signer.keyId, body: json });
+      const stream = await f(`${server.url}/api/upload`, { method: "PUT", body: streamOf(["line 1\n", "line 2\n"]) });
+      expect(await stream.json()).toMatchObject({ ok: true, body: "line 1\nline 2\n" });
+    });
+  }
+
+  it("the server refuses a replay and a tampered request", async () => {
+    const signed = await edSigner.sign(new Request(`${server.url}/api/orders`, { method: "POST", body: json }));
+    expect((await fetch(signed.clone())).status).toBe(200);
+    expect(await (await fetch(signed.clone())).json()).toMatchObject({ ok: false, code: "REPLAYED" });
+    const tampered = new Request(signed.url, { method: "POST", headers: signed.headers, body: json.replace("3", "4") });
+    expect(await (await fetch(tampered)).json()).toMatchObject({ ok: false, code: "DIGEST_MISMATCH" });
+    expect(server.calls.at(-1)!.verdict).toEqual({ ok: false, code: "DIGEST_MISMATCH" });
+  });
+});
