@@ -46,3 +46,11 @@ describe("examples/verify-requests", () => {
     expect(lines).toEqual(["allowed 200 credits left 95", "denied 403 IP_DENIED", "denied 401 TOKEN_MALFORMED"]);
   });
 });
+
+describe("examples/signed-requests", () => {
+  it("signs with the client, verifies with kw.verify, refuses a replay", async () => {
+    const lines = captureLog();
+    await import("../../examples/signed-requests.js");
+    expect(lines).toEqual(["200 prices", "401 REPLAYED"]);
+  });
+});
