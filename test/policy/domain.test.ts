@@ -215,7 +215,9 @@ describe("compileDomains", () => {
 // --- properties ---------------------------------------------------------------
 
 const NUM_RUNS = 3_000;
-const label = fc.stringMatching(/^[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?$/);
+// Labels with "--" in the third and fourth positions are reserved (RFC 5891 §4.2.3.1):
+// "xn--…" ones are punycode, which the URL parser validates and may refuse.
+const label = fc.stringMatching(/^[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?$/).filter((l) => l.slice(2, 4) !== "--");
 // The last label is alphabetic: the URL parser reads a numeric one as IPv4.
 const tld = fc.stringMatching(/^[a-z]{1,6}$/);
 const hostname = fc
