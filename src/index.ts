@@ -33,6 +33,7 @@ export {
 export type * from "./model/types.js";
 export { MemoryStore, type MemoryStoreOptions, type MemoryStoreStats } from "./store/memory.js";
 export type * from "./store/types.js";
+export type { RandomSource } from "./lib/crypto.js";
 export { deriveSigningSecret } from "./lib/derive.js";
 export {
   type FindTokensOptions,

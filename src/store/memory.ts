@@ -462,7 +462,7 @@ export class MemoryStore implements TokenStore {
   /**
    * Remembers `key` until `expiresAt` unless an unexpired entry exists
    * (an entry is expired when `expiresAt <= now`). Each call also examines at
-   * most {@link MEMORY_STORE_SWEEP_BUDGET} entries and purges expired ones.
+   * most `MEMORY_STORE_SWEEP_BUDGET` (16) entries and purges expired ones.
    *
    * @param key - e.g. `${keyid}:${nonce}`.
    * @param expiresAt - epoch ms.

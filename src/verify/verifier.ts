@@ -22,7 +22,7 @@ import { findCredential } from "./credential.js";
 import { Decision, type DecisionExtras } from "./decision.js";
 import { currentKey, graceKeys, SIGNATURE_DENY_CODE, TOKEN_ID_PATTERN } from "./signed.js";
 
-/** What the route needs, for {@link Verifier.check} and {@link Verifier.verify}. */
+/** What the route needs, for `kw.check` and `kw.verify`. */
 export interface CheckOptions {
   /** Scope(s) the route needs (all of them). */
   scope?: string | readonly string[];
@@ -32,7 +32,7 @@ export interface CheckOptions {
   ip?: string | null;
 }
 
-/** Input of {@link Verifier.check}: a token and what the request shows. */
+/** Input of `kw.check`: a token and what the request shows. */
 export interface CheckInput extends CheckOptions {
   token: unknown;
   origin?: string | null;
