@@ -5,6 +5,7 @@ import { type RandomSource, secureRandom } from "./lib/crypto.js";
 import { Keyring } from "./lib/seal.js";
 import type { ForwardingHeader } from "./policy/client-ip.js";
 import { parseScope } from "./policy/scope.js";
+import { parseComponentId } from "./signing/components.js";
 import type { TokenStore } from "./store/types.js";
 import { PREFIX_PATTERN, type TokenEnv } from "./token/format.js";
 
@@ -53,6 +54,8 @@ export interface KeywardOptions {
   queryParam?: string | null;
   /** Accept secret tokens from browser contexts (default false: `SECRET_IN_BROWSER`). */
   allowSecretInBrowser?: boolean;
+  /** A store lookup on the request path that takes longer is abandoned and denied with STORE_UNAVAILABLE, ms (default 2 000). */
+  lookupTimeoutMs?: number;
   /** Accept tokens not in keyward's format (keys imported by hash with `tokens.import`); default false. */
   acceptForeignTokens?: boolean;
   /** Verification of signed requests (RFC 9421). */
@@ -97,6 +100,7 @@ export interface ResolvedConfig {
   readonly queryParam: string | null;
   readonly allowSecretInBrowser: boolean;
   readonly acceptForeignTokens: boolean;
+  readonly lookupTimeoutMs: number;
   readonly usage: { readonly enabled: boolean; readonly batchSize: number; readonly flushIntervalMs: number };
   readonly signatures: {
     readonly maxAgeSec: number;
@@ -108,6 +112,20 @@ export interface ResolvedConfig {
 }
 
 const DAY = 86_400_000;
+
+const SIGNATURE_PARAMS = new Set(["created", "expires", "nonce", "keyid", "alg", "tag"]);
+const DERIVED = new Set(["@method", "@target-uri", "@authority", "@scheme", "@request-target", "@path", "@query", "@query-param"]);
+
+/** Whether a `signatures.required` entry names a signature parameter or a request component (RFC 9421 §2). */
+function isCoverable(entry: string): boolean {
+  if (SIGNATURE_PARAMS.has(entry)) return true;
+  try {
+    const [name] = parseComponentId(entry);
+    return typeof name === "string" && (!name.startsWith("@") || DERIVED.has(name));
+  } catch {
+    return false;
+  }
+}
 
 const schema = z.strictObject({
   store: z.custom<TokenStore>(
@@ -148,12 +166,17 @@ const schema = z.strictObject({
     .default(null),
   allowSecretInBrowser: z.boolean().default(false),
   acceptForeignTokens: z.boolean().default(false),
+  lookupTimeoutMs: z.number().int().min(1).max(60_000).default(2_000),
   signatures: z
     .strictObject({
       maxAgeSec: z.number().int().min(1).max(86_400).default(300),
       clockSkewSec: z.number().int().min(0).max(3_600).default(30),
       requireNonce: z.boolean().default(true),
-      required: z.array(z.string().max(256)).max(64).optional(),
+      required: z
+        .array(z.string().max(256).refine(isCoverable, "not a signature parameter or a component keyward can verify"))
+        .min(1)
+        .max(64)
+        .optional(),
       maxBodyBytes: z.number().int().min(0).max(1 << 30).default(1 << 20),
     })
     .default({ maxAgeSec: 300, clockSkewSec: 30, requireNonce: true, maxBodyBytes: 1 << 20 }),

@@ -37,9 +37,6 @@ export class Keyring {
     return new Keyring(keys);
   }
 
-  get size(): number {
-    return this.#keys.length;
-  }
 
   #cryptoKey(k: SealingKey): Promise<CryptoKey> {
     k.imported ??= globalThis.crypto.subtle.importKey("raw", k.raw as BufferSource, "AES-GCM", false, [
@@ -84,8 +81,4 @@ export class Keyring {
     }
   }
 
-  /** Whether `sealed` was sealed under a key other than the current one (re-seal it). */
-  isStale(sealed: SealedSecret): boolean {
-    return this.#keys[0]?.kid !== sealed.kid;
-  }
 }

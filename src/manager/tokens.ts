@@ -2,11 +2,17 @@
 // tokens. Every write is a compare-and-set on the token's revision and is
 // followed by an audit entry that names what changed, never a secret.
 import type { ResolvedConfig } from "../config.js";
-import { InvalidInputError, ScopeNotAllowedError, TokenNotFoundError, TokenRevokedError } from "../errors.js";
+import {
+  InvalidInputError,
+  RevisionConflictError,
+  ScopeNotAllowedError,
+  TokenNotFoundError,
+  TokenRevokedError,
+} from "../errors.js";
 import { randomBase62 } from "../lib/base62.js";
 import type { RandomSource } from "../lib/crypto.js";
 import { deriveSigningSecret } from "../lib/derive.js";
-import { policyAt, toRecord } from "../model/record.js";
+import { hashesOf, isTokenId, policyAt, toRecord } from "../model/record.js";
 import {
   type CreateTokenInput,
   createTokenSchema,
@@ -33,6 +39,7 @@ import type { AuditFilter } from "../store/types.js";
 import { generateToken, hashToken, type TokenKind, tokenStart } from "../token/format.js";
 import { IssuedToken } from "./issued.js";
 import { storeCall } from "./store-call.js";
+import { toEpochMs } from "./time.js";
 
 /** Who performs an admin action, recorded in the audit log. */
 export interface ActorOptions {
@@ -118,9 +125,9 @@ export class TokenManager {
       revokedAt: null,
       revision: 1,
     };
-    await storeCall(() => this.#cfg.store.insert(stored));
+    const changes = Object.keys(data).filter((k) => k !== "owner" && k !== "kind");
+    await storeCall(() => this.#cfg.store.insert(stored, this.#auditEntry("create", stored, actor, now, changes)));
     this.#changed(stored.id, [stored.hash]);
-    await this.#audit("create", stored, actor, now, Object.keys(input).filter((k) => k !== "owner" && k !== "kind"));
     return new IssuedToken(token, toRecord(stored, now));
   }
 
@@ -161,9 +168,8 @@ export class TokenManager {
       revokedAt: null,
       revision: 1,
     };
-    await storeCall(() => this.#cfg.store.insert(stored));
+    await storeCall(() => this.#cfg.store.insert(stored, this.#auditEntry("import", stored, actor, now, [])));
     this.#changed(stored.id, [stored.hash]);
-    await this.#audit("import", stored, actor, now, []);
     return toRecord(stored, now);
   }
 
@@ -172,7 +178,7 @@ export class TokenManager {
    * @returns its record, or null
    */
   async get(id: string): Promise<TokenRecord | null> {
-    if (!isId(id)) return null;
+    if (!isTokenId(id)) return null;
     const stored = await storeCall(() => this.#cfg.store.get(id));
     return stored && toRecord(stored, this.#cfg.now());
   }
@@ -219,12 +225,14 @@ export class TokenManager {
     const data = parseInput(updateTokenSchema, patch, "patch");
     const actor = parseActor(options);
     const now = this.#cfg.now();
-    const effectiveAt = parseEffectiveAt(options.effectiveAt, now + this.#cfg.propagationDelayMs);
-    if (options.expectedRevision !== undefined && !Number.isSafeInteger(options.expectedRevision)) {
+    const effectiveAt = toEpochMs(options.effectiveAt, now + this.#cfg.propagationDelayMs, "effectiveAt");
+    const expected = options.expectedRevision;
+    if (expected !== undefined && !Number.isSafeInteger(expected)) {
       throw new InvalidInputError("expectedRevision", "must be an integer");
     }
     const current = await this.#load(id);
-    const expected = options.expectedRevision ?? current.revision;
+    // The patch applies to what was read: a console that displayed another revision must re-read.
+    if (expected !== undefined && expected !== current.revision) throw new RevisionConflictError(current.id, expected);
     if (current.kind === "publishable" && data.scopes) this.#checkKindScopes(current.kind, data.scopes);
 
     const policyPatch: Partial<TokenPolicy> = {};
@@ -239,11 +247,13 @@ export class TokenManager {
         throw new InvalidInputError("signing", "hmac-sha256 signing is derived from the token: regenerate the token to enable it");
       }
       next.signing = data.signing;
+      // Old HMAC keys of a grace period must not outlive a change of signing settings.
+      next.previous = current.previous.map(({ hash, expiresAt }) => ({ hash, expiresAt }));
     }
-    const saved = await storeCall(() => this.#cfg.store.update(next, expected));
-    this.#changed(saved.id, hashesOf(current));
     const changes = Object.keys(data).filter((k) => (data as Record<string, unknown>)[k] !== undefined);
-    await this.#audit("update", saved, actor, now, changes, Object.keys(policyPatch).length ? effectiveAt : undefined);
+    const entry = this.#auditEntry("update", current, actor, now, changes, Object.keys(policyPatch).length ? effectiveAt : undefined);
+    const saved = await storeCall(() => this.#cfg.store.update(next, current.revision, entry));
+    this.#changed(saved.id, hashesOf(current));
     return toRecord(saved, now);
   }
 
@@ -261,17 +271,21 @@ export class TokenManager {
    */
   async revoke(id: string, options: ActorOptions = {}): Promise<TokenRecord> {
     const actor = parseActor(options);
-    if (!isId(id)) throw new TokenNotFoundError(String(id).slice(0, 64));
+    const current = await this.#read(id);
     const now = this.#cfg.now();
-    const saved = await storeCall(() => this.#cfg.store.revoke(id, now));
+    const entry = this.#auditEntry("revoke", current, actor, now, ["revokedAt"]);
+    const saved = await storeCall(() => this.#cfg.store.revoke(current.id, now, entry));
     this.#changed(saved.id, hashesOf(saved));
-    await this.#audit("revoke", saved, actor, now, ["revokedAt"]);
     return toRecord(saved, now);
   }
 
   /**
    * Replaces a token's secret, keeping its id and settings. The old secret
-   * stops working at once, or after `graceMs`.
+   * stops working at once, or after `graceMs`. Without a grace period every
+   * old secret stops at once, including one still in the grace period of an
+   * earlier regeneration: that is the answer to a leak. An hmac-sha256
+   * signing key is derived anew from the new token; an ed25519 public key is
+   * the client's and stays (rotate it with `update(id, { signing })`).
    *
    * @param id the token's id
    * @param options grace period and actor
@@ -293,7 +307,9 @@ export class TokenManager {
     const now = this.#cfg.now();
     const current = await this.#load(id);
     const token = generateToken({ prefix: this.#cfg.prefix, kind: current.kind, env: current.env, random: this.#cfg.random });
-    const previous: PreviousSecret[] = current.previous.filter((p) => p.expiresAt > now);
+    // Without a grace period every old secret stops at once, including those
+    // still in the grace period of an earlier regeneration (a leak response).
+    const previous: PreviousSecret[] = graceMs > 0 ? current.previous.filter((p) => p.expiresAt > now) : [];
     if (graceMs > 0) {
       const old: PreviousSecret = { hash: current.hash, expiresAt: now + graceMs };
       if (current.signing?.alg === "hmac-sha256") old.sealed = current.signing.sealed;
@@ -310,9 +326,9 @@ export class TokenManager {
       previous: previous.slice(0, MAX_PREVIOUS),
       updatedAt: now,
     };
-    const saved = await storeCall(() => this.#cfg.store.update(next, current.revision));
+    const entry = this.#auditEntry("regenerate", current, actor, now, ["secret"]);
+    const saved = await storeCall(() => this.#cfg.store.update(next, current.revision, entry));
     this.#changed(saved.id, [...hashesOf(current), saved.hash]);
-    await this.#audit("regenerate", saved, actor, now, ["secret"]);
     return new IssuedToken(token, toRecord(saved, now));
   }
 
@@ -333,10 +349,17 @@ export class TokenManager {
     return storeCall(() => this.#cfg.store.listAudit(filter, options));
   }
 
-  async #load(id: string): Promise<StoredToken> {
-    if (!isId(id)) throw new TokenNotFoundError(String(id).slice(0, 64));
+  /** The stored token; a malformed id is not echoed (it may be a token passed by mistake). */
+  async #read(id: string): Promise<StoredToken> {
+    if (!isTokenId(id)) throw new TokenNotFoundError("");
     const current = await storeCall(() => this.#cfg.store.get(id));
     if (!current) throw new TokenNotFoundError(id);
+    return current;
+  }
+
+  /** The stored token, which must not be revoked. */
+  async #load(id: string): Promise<StoredToken> {
+    const current = await this.#read(id);
     if (current.revokedAt !== null) throw new TokenRevokedError(id);
     return current;
   }
@@ -388,14 +411,14 @@ export class TokenManager {
     return `tok_${randomBase62(ID_CHARS, this.#cfg.random)}`;
   }
 
-  async #audit(
+  #auditEntry(
     action: AuditAction,
     token: StoredToken,
     actor: string,
     at: number,
     changes: string[],
     effectiveAt?: number,
-  ): Promise<void> {
+  ): AuditEntry {
     const entry: AuditEntry = {
       id: auditId(at, this.#cfg.random),
       at,
@@ -406,7 +429,7 @@ export class TokenManager {
       changes,
     };
     if (effectiveAt !== undefined) entry.effectiveAt = effectiveAt;
-    await storeCall(() => this.#cfg.store.appendAudit(entry));
+    return entry;
   }
 }
 
@@ -455,11 +478,6 @@ function auditId(at: number, random: RandomSource): string {
   return `aud_${at.toString(36).padStart(9, "0")}${auditSeq.toString(36).padStart(4, "0")}${randomBase62(10, random)}`;
 }
 
-/** Every lookup hash of a token: the current secret and those in a grace period. */
-function hashesOf(token: StoredToken): string[] {
-  return [token.hash, ...token.previous.map((p) => p.hash)];
-}
-
 function parseActor(options: ActorOptions): string {
   if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
   const actor = options.actor ?? "system";
@@ -467,13 +485,6 @@ function parseActor(options: ActorOptions): string {
     throw new InvalidInputError("actor", "must be a non-empty string of at most 256 characters");
   }
   return actor;
-}
-
-function parseEffectiveAt(value: number | Date | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const ms = value instanceof Date ? value.getTime() : value;
-  if (!Number.isSafeInteger(ms) || ms < 0) throw new InvalidInputError("effectiveAt", "must be a valid time (epoch ms or Date)");
-  return ms;
 }
 
 function checkPageOptions(options: PageOptions): void {
@@ -485,10 +496,4 @@ function checkPageOptions(options: PageOptions): void {
   if (cursor != null && (typeof cursor !== "string" || cursor.length > 1024)) {
     throw new InvalidInputError("cursor", "must be a cursor returned by a previous page");
   }
-}
-
-const ID_PATTERN = /^tok_[0-9A-Za-z]{22}$/;
-
-function isId(id: unknown): id is string {
-  return typeof id === "string" && ID_PATTERN.test(id);
 }

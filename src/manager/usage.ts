@@ -3,6 +3,7 @@ import type { ResolvedConfig } from "../config.js";
 import { InvalidInputError } from "../errors.js";
 import type { UsageBucket, UsageGranularity } from "../model/types.js";
 import { storeCall } from "./store-call.js";
+import { toEpochMs } from "./time.js";
 
 /** Options of {@link UsageReader.get}. */
 export interface GetUsageOptions {
@@ -41,18 +42,11 @@ export class UsageReader {
     if (typeof tokenId !== "string" || tokenId.length === 0 || tokenId.length > 64) {
       throw new InvalidInputError("tokenId", "must be a token id");
     }
-    const to = toMs(options.to, this.#cfg.now(), "to");
-    const from = toMs(options.from, to - 86_400_000, "from");
+    const to = toEpochMs(options.to, this.#cfg.now(), "to");
+    const from = toEpochMs(options.from, to - 86_400_000, "from");
     const granularity = options.granularity ?? "hour";
     if (granularity !== "hour" && granularity !== "day") throw new InvalidInputError("granularity", 'must be "hour" or "day"');
     if (from > to || to - from > MAX_SPAN_MS) throw new InvalidInputError("from", "range must be ordered and at most 400 days");
     return storeCall(() => this.#cfg.store.getUsage(tokenId, { from, to, granularity }));
   }
-}
-
-function toMs(value: number | Date | undefined, fallback: number, field: string): number {
-  if (value === undefined) return fallback;
-  const ms = value instanceof Date ? value.getTime() : value;
-  if (!Number.isSafeInteger(ms) || ms < 0) throw new InvalidInputError(field, "must be a valid time (epoch ms or Date)");
-  return ms;
 }

@@ -2,6 +2,19 @@
 // public view of a record.
 import type { ScheduledPolicy, StoredToken, TokenPolicy, TokenRecord } from "./types.js";
 
+/** Public token ids: `tok_` and 22 base62 characters. */
+export const TOKEN_ID_PATTERN = /^tok_[0-9A-Za-z]{22}$/;
+
+/** Whether `id` has the form of a token id (checked before any store access). */
+export function isTokenId(id: unknown): id is string {
+  return typeof id === "string" && TOKEN_ID_PATTERN.test(id);
+}
+
+/** Every lookup hash of a token: the current secret's and those of previous secrets. */
+export function hashesOf(token: Pick<StoredToken, "hash" | "previous">): string[] {
+  return [token.hash, ...token.previous.map((p) => p.hash)];
+}
+
 /**
  * The policy in force at `now`: the latest scheduled revision whose
  * `effectiveAt` has passed, else the base policy.

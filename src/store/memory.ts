@@ -19,6 +19,7 @@ import {
   TokenRevokedError,
 } from "../errors.js";
 import { fromBase64, fromUtf8, toBase64Url, utf8 } from "../lib/bytes.js";
+import { hashesOf } from "../model/record.js";
 import type {
   AuditEntry,
   CreditsPolicy,
@@ -207,8 +208,9 @@ export class MemoryStore implements TokenStore {
    * await store.insert(record);
    * ```
    */
-  async insert(token: StoredToken): Promise<void> {
+  async insert(token: StoredToken, audit?: AuditEntry): Promise<void> {
     checkToken(token, "token");
+    if (audit !== undefined) this.#checkAudit(audit);
     const t = structuredClone(token);
     if (this.#tokens.has(t.id)) throw new TokenExistsError();
     const hashes = hashesOf(t);
@@ -218,6 +220,7 @@ export class MemoryStore implements TokenStore {
     this.#tokens.set(t.id, t);
     for (const h of hashes) this.#byHash.set(h, t.id);
     insertKey(this.#byOwner, t.owner, { t: t.createdAt, id: t.id });
+    if (audit !== undefined) this.#writeAudit(audit);
     this.#emit(t.id, hashes);
   }
 
@@ -288,8 +291,9 @@ export class MemoryStore implements TokenStore {
    * if (cur) await store.update({ ...cur, name: "renamed" }, cur.revision);
    * ```
    */
-  async update(next: StoredToken, expectedRevision: number): Promise<StoredToken> {
+  async update(next: StoredToken, expectedRevision: number, audit?: AuditEntry): Promise<StoredToken> {
     checkToken(next, "next");
+    if (audit !== undefined) this.#checkAudit(audit);
     if (!Number.isSafeInteger(expectedRevision)) throw new InvalidInputError("expectedRevision", "must be an integer");
     const cur = this.#tokens.get(next.id);
     if (!cur) throw new TokenNotFoundError(next.id);
@@ -314,6 +318,7 @@ export class MemoryStore implements TokenStore {
       removeKey(this.#byOwner, cur.owner, { t: cur.createdAt, id: cur.id });
       insertKey(this.#byOwner, n.owner, { t: n.createdAt, id: n.id });
     }
+    if (audit !== undefined) this.#writeAudit(audit);
     this.#emit(n.id, union(oldHashes, newHashes));
     return structuredClone(n);
   }
@@ -331,9 +336,10 @@ export class MemoryStore implements TokenStore {
    * const revoked = await store.revoke("tok_123", Date.now());
    * ```
    */
-  async revoke(id: string, at: number): Promise<StoredToken> {
+  async revoke(id: string, at: number, audit?: AuditEntry): Promise<StoredToken> {
     checkString(id, "id");
     checkTime(at, "at");
+    if (audit !== undefined) this.#checkAudit(audit);
     const cur = this.#tokens.get(id);
     if (!cur) throw new TokenNotFoundError(id);
     const first = cur.revokedAt === null;
@@ -344,6 +350,7 @@ export class MemoryStore implements TokenStore {
       revision: cur.revision + 1,
     };
     this.#tokens.set(id, n);
+    if (audit !== undefined) this.#writeAudit(audit);
     this.#emit(id, hashesOf(n));
     return structuredClone(n);
   }
@@ -573,6 +580,11 @@ export class MemoryStore implements TokenStore {
    * ```
    */
   async appendAudit(entry: AuditEntry): Promise<void> {
+    this.#checkAudit(entry);
+    this.#writeAudit(entry);
+  }
+
+  #checkAudit(entry: AuditEntry): void {
     if (entry === null || typeof entry !== "object") throw new InvalidInputError("entry", "must be an object");
     checkString(entry.id, "entry.id");
     checkTime(entry.at, "entry.at");
@@ -580,6 +592,9 @@ export class MemoryStore implements TokenStore {
     checkString(entry.owner, "entry.owner");
     if (!Array.isArray(entry.changes)) throw new InvalidInputError("entry.changes", "must be an array");
     if (this.#audit.has(entry.id)) throw new InvalidInputError("entry.id", "already used");
+  }
+
+  #writeAudit(entry: AuditEntry): void {
     const e = structuredClone(entry);
     this.#audit.set(e.id, e);
     insertKey(this.#auditByToken, e.tokenId, { t: e.at, id: e.id });
@@ -736,10 +751,6 @@ function checkToken(t: StoredToken, field: string): void {
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-function hashesOf(t: StoredToken): string[] {
-  return [t.hash, ...t.previous.map((p) => p.hash)];
-}
 
 function union(a: string[], b: string[]): string[] {
   return [...new Set([...a, ...b])];

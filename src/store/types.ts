@@ -72,6 +72,10 @@ export type AuditFilter = { tokenId: string } | { owner: string };
  * - Times are epoch milliseconds supplied by the caller (`now`); a store MUST
  *   NOT read its own clock for decisions, so every process agrees.
  * - "Atomic" means linearizable across every process sharing the store.
+ * - `insert`, `update` and `revoke` take an optional audit entry: when given,
+ *   it MUST be appended in the same atomic operation as the write (both or
+ *   neither), so an admin action is never committed without its audit entry
+ *   nor audited without being committed.
  */
 export interface TokenStore {
   readonly capabilities: StoreCapabilities;
@@ -83,7 +87,7 @@ export interface TokenStore {
    * already used by any token. Atomic: of two concurrent inserts with the same
    * id or hash, exactly one succeeds. The stored revision is `token.revision`.
    */
-  insert(token: StoredToken): Promise<void>;
+  insert(token: StoredToken, audit?: AuditEntry): Promise<void>;
 
   /** The token with this id, or null. */
   get(id: string): Promise<StoredToken | null>;
@@ -117,7 +121,7 @@ export interface TokenStore {
    * (`TOKEN_REVOKED`), and `next.revokedAt` MUST be ignored (the stored value
    * is kept).
    */
-  update(next: StoredToken, expectedRevision: number): Promise<StoredToken>;
+  update(next: StoredToken, expectedRevision: number, audit?: AuditEntry): Promise<StoredToken>;
 
   /**
    * Revokes the token: sets `revokedAt = at` and `updatedAt = at` (if not
@@ -125,7 +129,7 @@ export interface TokenStore {
    * and increments the revision. Unconditional: a revocation never loses a race against an
    * update. Returns what is stored; rejects with `TokenNotFoundError`.
    */
-  revoke(id: string, at: number): Promise<StoredToken>;
+  revoke(id: string, at: number, audit?: AuditEntry): Promise<StoredToken>;
 
   /**
    * Atomically deducts `cost` credits from the token's balance if at least

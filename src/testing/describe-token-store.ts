@@ -746,6 +746,33 @@ export function describeTokenStore(
     });
 
     group("audit", () => {
+      it("insert, update and revoke append their audit entry with the write, and only when it commits", async () => {
+        const t = makeStoredToken();
+        const created = makeAuditEntry({ tokenId: t.id, owner: t.owner, action: "create", at: T });
+        await store.insert(t, created);
+        // A rejected insert (same id) writes neither the token nor its entry.
+        await expectCode(store.insert(t, makeAuditEntry({ tokenId: t.id, owner: t.owner, at: T + 1 })), "TOKEN_ALREADY_EXISTS");
+        // A conflicting update writes neither.
+        await expectCode(
+          store.update({ ...t, name: "lost" }, t.revision + 5, makeAuditEntry({ tokenId: t.id, owner: t.owner, at: T + 2 })),
+          "REVISION_CONFLICT",
+        );
+        const updated = makeAuditEntry({ tokenId: t.id, owner: t.owner, action: "update", at: T + 3 });
+        await store.update({ ...t, name: "renamed" }, t.revision, updated);
+        const revoked = makeAuditEntry({ tokenId: t.id, owner: t.owner, action: "revoke", at: T + 4 });
+        await store.revoke(t.id, T + 4, revoked);
+        // Unknown token: nothing written.
+        await expectCode(store.revoke(randomId("tok"), T + 5, makeAuditEntry({ owner: t.owner, at: T + 5 })), "TOKEN_NOT_FOUND");
+        const { items } = await store.listAudit({ owner: t.owner });
+        expect(items).toEqual([created, updated, revoked]);
+      });
+
+      it("a malformed audit entry rejects the write with INVALID_INPUT and writes nothing", async () => {
+        const t = makeStoredToken();
+        await expectCode(store.insert(t, { ...makeAuditEntry(), id: "" }), "INVALID_INPUT");
+        expect(await store.get(t.id)).toBeNull();
+      });
+
       const owner = randomId("acct");
       const tokA = randomId("tok");
       const tokB = randomId("tok");

@@ -8,9 +8,6 @@ import type { StoredToken } from "../model/types.js";
 import type { DenyCode } from "../policy/decision.js";
 import type { SignatureFailureCode, VerifyingKey } from "../signing/types.js";
 
-/** A token id as the verifier accepts it in `keyid`. */
-export const TOKEN_ID_PATTERN = /^tok_[0-9A-Za-z]{22}$/;
-
 /** How each signature failure is reported by the verifier. */
 export const SIGNATURE_DENY_CODE: Record<SignatureFailureCode, DenyCode> = {
   SIGNATURE_MISSING: "SIGNATURE_INVALID",

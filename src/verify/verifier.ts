@@ -9,18 +9,18 @@ import type { ResolvedConfig } from "../config.js";
 import { InvalidInputError } from "../errors.js";
 import { equalStrings } from "../lib/bytes.js";
 import { sha256Hex } from "../lib/crypto.js";
-import { policyAt } from "../model/record.js";
+import { isTokenId, policyAt } from "../model/record.js";
 import type { StoredToken, UsageEvent } from "../model/types.js";
 import { type ClientIpResolver, createClientIpResolver } from "../policy/client-ip.js";
 import { allow, type DenyCode, deny, type PolicyDecision } from "../policy/decision.js";
 import { type EvaluationContext, evaluate, type SignatureOutcome } from "../policy/evaluate.js";
-import { verifyRequest } from "../signing/verify.js";
+import { type VerifyRequestResult, verifyRequest } from "../signing/verify.js";
 import type { VerifyingKey } from "../signing/types.js";
 import { MAX_TOKEN_LENGTH, parseToken } from "../token/format.js";
 import { LookupCache } from "./cache.js";
 import { findCredential } from "./credential.js";
 import { Decision, type DecisionExtras } from "./decision.js";
-import { currentKey, graceKeys, SIGNATURE_DENY_CODE, TOKEN_ID_PATTERN } from "./signed.js";
+import { currentKey, graceKeys, SIGNATURE_DENY_CODE } from "./signed.js";
 
 /** What the route needs, for `kw.check` and `kw.verify`. */
 export interface CheckOptions {
@@ -123,6 +123,9 @@ export class Verifier {
   invalidate(tokenId: string, hashes: readonly string[]): void {
     this.#byId.invalidate([tokenId]);
     this.#byHash.invalidate(hashes);
+    // A request arriving after the change must not join a lookup that started before it.
+    this.#inflightById.delete(tokenId);
+    for (const h of hashes) this.#inflight.delete(h);
   }
 
   /**
@@ -146,7 +149,7 @@ export class Verifier {
       env: cfg.env,
       allowSecretInBrowser: cfg.allowSecretInBrowser,
     };
-    return settle(this.#decide(input.token, input.cost, context));
+    return Promise.resolve(this.#decide(input.token, input.cost, context));
   }
 
   /**
@@ -182,7 +185,7 @@ export class Verifier {
       return this.#verifySigned(request, credential.kind === "token" ? credential.token : null, options.cost, context);
     }
     if (credential.kind === "none") return Promise.resolve(denial("TOKEN_MISSING", now));
-    return settle(this.#decide(credential.token, options.cost, context));
+    return Promise.resolve(this.#decide(credential.token, options.cost, context));
   }
 
   #decide(token: unknown, cost: number | undefined, context: EvaluationContext): Decision | Promise<Decision> {
@@ -235,7 +238,7 @@ export class Verifier {
     const attempt = (pick: (t: StoredToken) => Promise<VerifyingKey | null> | null) =>
       verifyRequest(request, {
         resolveKey: async (keyid) => {
-          if (!TOKEN_ID_PATTERN.test(keyid)) return null;
+          if (!isTokenId(keyid)) return null;
           try {
             token = await this.#lookupById(keyid, now);
           } catch {
@@ -259,20 +262,25 @@ export class Verifier {
           }
         },
       });
-    let result = await attempt((t) => currentKey(t, cfg.keyring));
-    // During a regeneration grace period, the old HMAC key still signs.
-    if (!result.ok && result.code === "SIGNATURE_INVALID" && token !== null) {
-      for (const key of graceKeys(token, cfg.keyring, now)) {
-        result = await attempt(() => key);
-        if (result.ok) break;
+    let result: VerifyRequestResult;
+    try {
+      result = await attempt((t) => currentKey(t, cfg.keyring));
+      // During a regeneration grace period, the old HMAC key still signs.
+      if (!result.ok && result.code === "SIGNATURE_INVALID" && token !== null) {
+        for (const key of graceKeys(token, cfg.keyring, now)) {
+          result = await attempt(() => key);
+          if (result.ok) break;
+        }
       }
+    } catch {
+      // verifyRequest rejects only on misuse of its options; never let that escape as a throw.
+      return denial("SIGNATURE_INVALID", now);
     }
     if (storeFailed) return denial("STORE_UNAVAILABLE", now, { retryAfterMs: 1000 });
     const found = token as StoredToken | null;
-    if (!result.ok) {
-      const code = SIGNATURE_DENY_CODE[result.code];
-      return found && code !== "TOKEN_UNKNOWN" ? this.#finish(found, deny(code), now, 0) : denial(code, now);
-    }
+    // A failed signature proves nothing about who sent it (token ids are
+    // public): no token in the decision and no usage charged to it.
+    if (!result.ok) return denial(SIGNATURE_DENY_CODE[result.code], now);
     if (found === null) return denial("TOKEN_UNKNOWN", now);
     if (bearer !== null && !matchSecret(found, sha256Hex(bearer), now)) return denial("TOKEN_MALFORMED", now);
     context.signature = { ok: true };
@@ -315,8 +323,7 @@ export class Verifier {
     const pending = this.#inflight.get(hash);
     if (pending) return pending;
     const generation = this.#byHash.generation;
-    const p = this.#cfg.store
-      .findByHash(hash)
+    const p = withTimeout(this.#cfg.store.findByHash(hash), this.#cfg.lookupTimeoutMs)
       .then((found) => {
         this.#byHash.set(hash, found, now, generation);
         return found;
@@ -333,8 +340,7 @@ export class Verifier {
     const pending = this.#inflightById.get(id);
     if (pending) return pending;
     const generation = this.#byId.generation;
-    const p = this.#cfg.store
-      .get(id)
+    const p = withTimeout(this.#cfg.store.get(id), this.#cfg.lookupTimeoutMs)
       .then((found) => {
         this.#byId.set(id, found, now, generation);
         return found;
@@ -369,8 +375,13 @@ export class Verifier {
   }
 }
 
-function settle(d: Decision | Promise<Decision>): Promise<Decision> {
-  return d instanceof Promise ? d : Promise.resolve(d);
+/** Rejects when `promise` has not settled within `ms`: a hung store denies instead of hanging requests. */
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error("store lookup timed out")), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** Whether `hash` is the token's current secret, or a previous one still in its grace period. */
@@ -388,7 +399,11 @@ function checkOptions(options: CheckOptions): void {
   if (cost !== undefined && (!Number.isSafeInteger(cost) || cost < 0)) {
     throw new InvalidInputError("cost", "must be a non-negative integer");
   }
-  if (scope !== undefined && typeof scope !== "string" && !Array.isArray(scope)) {
+  if (
+    scope !== undefined &&
+    typeof scope !== "string" &&
+    !(Array.isArray(scope) && scope.every((s) => typeof s === "string"))
+  ) {
     throw new InvalidInputError("scope", "must be a string or an array of strings");
   }
 }
