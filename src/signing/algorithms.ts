@@ -13,10 +13,10 @@
 import * as ed from "@noble/ed25519";
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256, sha512 } from "@noble/hashes/sha2.js";
-import { equalBytes, toBase64Url } from "../lib/bytes.js";
+import { equalBytes, toBase64, toBase64Url, utf8 } from "../lib/bytes.js";
 import { nodeCrypto } from "../lib/crypto.js";
 import { isCryptoKey } from "./keys.js";
-import type { DigestAlgorithm } from "./types.js";
+import type { DigestAlgorithm, SigningKey, VerifyingKey } from "./types.js";
 
 /** A crypto implementation; `auto` = node:crypto, else WebCrypto, else noble. */
 export type CryptoBackend = "auto" | "node" | "webcrypto" | "noble";
@@ -77,11 +77,11 @@ class BoundedCache<V> {
 }
 
 /**
- * Per-Uint8Array cache for secret material: keyed by object identity (never
- * by the secret's bytes, so no secret becomes a string), and invalidated if
- * the caller later changes the array's contents (e.g. zeroes it).
+ * Per-Uint8Array cache for key material: keyed by object identity (never by
+ * the bytes, so no secret becomes a string), and invalidated if the caller
+ * later changes the array's contents (e.g. zeroes it).
  */
-class SecretCache<V> {
+class ByteKeyCache<V> {
   readonly #map = new WeakMap<Uint8Array, { copy: Uint8Array; value: V }>();
   get(key: Uint8Array): V | undefined {
     const hit = this.#map.get(key);
@@ -95,16 +95,23 @@ class SecretCache<V> {
 // RFC 8410 DER prefixes: PKCS#8 for a 32-byte Ed25519 seed.
 const PKCS8_ED25519 = [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
 
+// Importing a key costs more than using it: node's createHmac with raw bytes
+// is ~5x slower than with a KeyObject, so every backend keeps imported keys.
 const nodePublicKeys = new BoundedCache<NodeKeyObject | null>(1024);
-const nodePrivateKeys = new SecretCache<NodeKeyObject>();
+const nodePublicKeyArrays = new ByteKeyCache<NodeKeyObject | null>();
+const nodePrivateKeys = new ByteKeyCache<NodeKeyObject>();
+const nodeHmacKeys = new ByteKeyCache<NodeKeyObject>();
+const nobleHmacKeys = new ByteKeyCache<ReturnType<typeof hmac.create>>();
 const webPublicKeys = new BoundedCache<Promise<CryptoKey | null>>(1024);
-const webPrivateKeys = new SecretCache<Promise<CryptoKey>>();
-const webHmacKeys = new SecretCache<Promise<CryptoKey>>();
+const webPrivateKeys = new ByteKeyCache<Promise<CryptoKey>>();
+const webHmacKeys = new ByteKeyCache<Promise<CryptoKey>>();
 let webEd25519 = true; // cleared when the platform's WebCrypto lacks Ed25519
 
 function nodePublicKey(c: NodeCrypto, publicKey: Uint8Array): NodeKeyObject | null {
+  let key = nodePublicKeyArrays.get(publicKey);
+  if (key !== undefined) return key;
   const id = toBase64Url(publicKey);
-  let key = nodePublicKeys.get(id);
+  key = nodePublicKeys.get(id);
   if (key === undefined) {
     try {
       key = c.createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: id }, format: "jwk" });
@@ -113,6 +120,7 @@ function nodePublicKey(c: NodeCrypto, publicKey: Uint8Array): NodeKeyObject | nu
     }
     nodePublicKeys.set(id, key);
   }
+  nodePublicKeyArrays.set(publicKey, key);
   return key;
 }
 
@@ -140,19 +148,53 @@ function asBytes(out: Uint8Array): Uint8Array {
   return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }
 
+/** A result now, or a Promise of it when the work is asynchronous (WebCrypto). */
+export type MaybePromise<T> = T | Promise<T>;
+
+// The node and noble backends answer synchronously; keeping them off the
+// microtask queue matters for HMAC, where the MAC itself takes ~2 µs. So do
+// two node:crypto details: it encodes a string message (UTF-8) faster than a
+// TextEncoder round trip, and a MAC returned as a string (base64, latin1)
+// saves allocating a Buffer.
+
+/** Signs a signature base (RFC 9421 §3.3.6 or §3.3.4, UTF-8 encoded); the signature in standard base64. */
+export function signToBase64(key: SigningKey, base: string): MaybePromise<string> {
+  if (key.alg === "hmac-sha256" && !isCryptoKey(key.secret) && cryptoBackend() === "node" && nodeCrypto) {
+    return nodeHmac(nodeCrypto, key.secret, base).digest("base64");
+  }
+  const signature = key.alg === "ed25519" ? ed25519SignNow(key.privateKey, utf8(base)) : hmacSignNow(key.secret, base);
+  return signature instanceof Promise ? signature.then(toBase64) : toBase64(signature);
+}
+
+/** Verifies `signature` over a signature base with a usable verifying key; false on any failure, never throws or rejects. */
+export function verifyWith(key: VerifyingKey, base: string, signature: Uint8Array): MaybePromise<boolean> {
+  return key.alg === "ed25519" ? ed25519VerifyNow(key.publicKey, utf8(base), signature) : hmacVerifyNow(key.secret, base, signature);
+}
+
 // ---------------------------------------------------------------- Ed25519
 
 /** Ed25519 signature (RFC 8032 §5.1.6) of `message` with a 32-byte seed or a private CryptoKey. */
 export async function ed25519Sign(privateKey: Uint8Array | CryptoKey, message: Uint8Array): Promise<Uint8Array> {
-  if (isCryptoKey(privateKey)) return new Uint8Array(await crypto.subtle.sign("Ed25519", privateKey, message as BufferSource));
+  return ed25519SignNow(privateKey, message);
+}
+
+function ed25519SignNow(privateKey: Uint8Array | CryptoKey, message: Uint8Array): MaybePromise<Uint8Array> {
+  if (isCryptoKey(privateKey)) return webSign("Ed25519", privateKey, message);
   const backend = cryptoBackend();
   if (backend === "node" && nodeCrypto) return asBytes(nodeCrypto.sign(null, message, nodePrivateKey(nodeCrypto, privateKey)));
   if (backend === "webcrypto" && webEd25519) {
-    const key = await webPrivateKey(privateKey);
-    if (key) return new Uint8Array(await crypto.subtle.sign("Ed25519", key, message as BufferSource));
+    return webPrivateKey(privateKey).then((key) => (key ? webSign("Ed25519", key, message) : nobleSign(privateKey, message)));
   }
+  return nobleSign(privateKey, message);
+}
+
+function nobleSign(seed: Uint8Array, message: Uint8Array): Uint8Array {
   nobleReady();
-  return ed.sign(message, privateKey);
+  return ed.sign(message, seed);
+}
+
+async function webSign(name: "Ed25519" | "HMAC", key: CryptoKey, message: Uint8Array): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.sign(name, key, message as BufferSource));
 }
 
 /** Ed25519 verification (RFC 8032 §5.1.7); false for any malformed key or signature, never throws. */
@@ -161,9 +203,13 @@ export async function ed25519Verify(
   message: Uint8Array,
   signature: Uint8Array,
 ): Promise<boolean> {
+  return ed25519VerifyNow(publicKey, message, signature);
+}
+
+function ed25519VerifyNow(publicKey: Uint8Array | CryptoKey, message: Uint8Array, signature: Uint8Array): MaybePromise<boolean> {
   try {
     if (signature.length !== 64) return false;
-    if (isCryptoKey(publicKey)) return await crypto.subtle.verify("Ed25519", publicKey, signature as BufferSource, message as BufferSource);
+    if (isCryptoKey(publicKey)) return webVerify("Ed25519", publicKey, message, signature);
     if (publicKey.length !== 32) return false;
     const backend = cryptoBackend();
     if (backend === "node" && nodeCrypto) {
@@ -171,13 +217,34 @@ export async function ed25519Verify(
       return key !== null && nodeCrypto.verify(null, message, key, signature);
     }
     if (backend === "webcrypto" && webEd25519) {
-      const key = await webPublicKey(publicKey);
-      if (key) return await crypto.subtle.verify("Ed25519", key, signature as BufferSource, message as BufferSource);
-      if (webEd25519) return false; // Ed25519 supported, the key is just invalid
+      return webPublicKey(publicKey).then(
+        (key) => {
+          if (key) return webVerify("Ed25519", key, message, signature);
+          // Ed25519 supported and the key is just invalid, or unsupported: noble.
+          return webEd25519 ? false : nobleVerify(publicKey, message, signature);
+        },
+        () => false,
+      );
     }
+    return nobleVerify(publicKey, message, signature);
+  } catch {
+    return false;
+  }
+}
+
+function nobleVerify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  try {
     nobleReady();
     // RFC 8032 semantics (the library's strict branch), like OpenSSL's.
     return ed.verify(signature, message, publicKey, { zip215: false });
+  } catch {
+    return false;
+  }
+}
+
+async function webVerify(name: "Ed25519" | "HMAC", key: CryptoKey, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
+  try {
+    return await crypto.subtle.verify(name, key, signature as BufferSource, message as BufferSource);
   } catch {
     return false;
   }
@@ -225,13 +292,36 @@ async function webPrivateKey(seed: Uint8Array): Promise<CryptoKey | null> {
 
 /** HMAC-SHA256 (RFC 2104) of `message` under a raw secret or an HMAC CryptoKey. */
 export async function hmacSign(secret: Uint8Array | CryptoKey, message: Uint8Array): Promise<Uint8Array> {
-  if (isCryptoKey(secret)) return new Uint8Array(await crypto.subtle.sign("HMAC", secret, message as BufferSource));
+  return hmacSignNow(secret, message);
+}
+
+/** HMAC-SHA256 of `message` (a string is UTF-8 encoded). */
+function hmacSignNow(secret: Uint8Array | CryptoKey, message: Uint8Array | string): MaybePromise<Uint8Array> {
+  if (isCryptoKey(secret)) return webSign("HMAC", secret, bytesOf(message));
   const backend = cryptoBackend();
-  if (backend === "node" && nodeCrypto) return asBytes(nodeCrypto.createHmac("sha256", secret).update(message).digest());
-  if (backend === "webcrypto") {
-    return new Uint8Array(await crypto.subtle.sign("HMAC", await webHmacKey(secret), message as BufferSource));
+  if (backend === "node" && nodeCrypto) return asBytes(nodeHmac(nodeCrypto, secret, message).digest());
+  if (backend === "webcrypto") return webHmacKey(secret).then((key) => webSign("HMAC", key, bytesOf(message)));
+  // noble: the keyed state (both pads hashed, RFC 2104 §2) is computed once per key and cloned.
+  let keyed = nobleHmacKeys.get(secret);
+  if (keyed === undefined) {
+    keyed = hmac.create(sha256, secret);
+    nobleHmacKeys.set(secret, keyed);
   }
-  return hmac(sha256, secret, message);
+  return keyed.clone().update(bytesOf(message)).digest();
+}
+
+/** A node:crypto Hmac over `message`, keyed with a cached KeyObject. */
+function nodeHmac(c: NodeCrypto, secret: Uint8Array, message: Uint8Array | string): ReturnType<NodeCrypto["createHmac"]> {
+  let key = nodeHmacKeys.get(secret);
+  if (key === undefined) {
+    key = c.createSecretKey(secret);
+    nodeHmacKeys.set(secret, key);
+  }
+  return c.createHmac("sha256", key).update(message);
+}
+
+function bytesOf(message: Uint8Array | string): Uint8Array {
+  return typeof message === "string" ? utf8(message) : message;
 }
 
 /**
@@ -239,12 +329,28 @@ export async function hmacSign(secret: Uint8Array | CryptoKey, message: Uint8Arr
  * compares in constant time ({@link equalBytes}) or lets WebCrypto do it.
  */
 export async function hmacVerify(secret: Uint8Array | CryptoKey, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
+  return hmacVerifyNow(secret, message, signature);
+}
+
+function hmacVerifyNow(secret: Uint8Array | CryptoKey, message: Uint8Array | string, signature: Uint8Array): MaybePromise<boolean> {
   try {
-    if (isCryptoKey(secret)) return await crypto.subtle.verify("HMAC", secret, signature as BufferSource, message as BufferSource);
-    return equalBytes(await hmacSign(secret, message), signature);
+    if (isCryptoKey(secret)) return webVerify("HMAC", secret, bytesOf(message), signature);
+    if (cryptoBackend() === "node" && nodeCrypto) {
+      return equalLatin1(nodeHmac(nodeCrypto, secret, message).digest("binary"), signature);
+    }
+    const mac = hmacSignNow(secret, message);
+    return mac instanceof Promise ? mac.then((m) => equalBytes(m, signature), () => false) : equalBytes(mac, signature);
   } catch {
     return false;
   }
+}
+
+/** {@link equalBytes} for a MAC held as a "binary" (latin1) string: one character per byte. */
+function equalLatin1(mac: string, signature: Uint8Array): boolean {
+  if (mac.length !== signature.length) return false;
+  let diff = 0;
+  for (let i = 0; i < mac.length; i++) diff |= mac.charCodeAt(i) ^ signature[i]!;
+  return diff === 0;
 }
 
 function webHmacKey(secret: Uint8Array): Promise<CryptoKey> {

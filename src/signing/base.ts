@@ -102,16 +102,24 @@ export function signatureParameters(params: SignatureParams, order?: readonly Si
 /**
  * Builds the base from parsed component identifiers and the already
  * serialised `@signature-params` value (the verifier passes the received
- * Signature-Input member re-serialised strictly, §3.2 step 7).
+ * Signature-Input member re-serialised strictly, §3.2 step 7). `fields`
+ * replace header values of the message (the signer's computed Content-Digest).
  *
  * @throws {SignatureBaseError} as {@link signatureBase}.
  */
-export function buildSignatureBase(message: HttpMessage, ids: readonly ComponentId[], paramsValue: string): string {
-  const ctx = componentContext(message);
+export function buildSignatureBase(
+  message: HttpMessage,
+  ids: readonly ComponentId[],
+  paramsValue: string,
+  fields?: Readonly<Record<string, string>>,
+): string {
+  const ctx = componentContext(message, fields);
   const seen = new Set<string>();
   let base = "";
   for (const id of ids) {
-    const key = componentKey(id);
+    const item = serializeItem(id);
+    // Without parameters the key is the serialised name, already at hand.
+    const key = id[1].size === 0 && typeof id[0] === "string" ? item : componentKey(id);
     // §2.5 step 2.0: each identifier at most once; §2.3: @signature-params never listed.
     if (seen.has(key)) throw new SignatureBaseError("COMPONENT_DUPLICATED", "listed twice", componentIdToString(id));
     if (id[0] === "@signature-params") {
@@ -119,7 +127,7 @@ export function buildSignatureBase(message: HttpMessage, ids: readonly Component
     }
     seen.add(key);
     // §2.5 steps 2.1-2.6: identifier as serialised in the inner list, ": ", value, LF.
-    base += `${serializeItem(id)}: ${componentValue(ctx, id)}\n`;
+    base += `${item}: ${componentValue(ctx, id)}\n`;
   }
   base += `"@signature-params": ${paramsValue}`;
   // §2.5 step 4: ASCII only. Field values may hold HTAB; nothing else outside printable ASCII.

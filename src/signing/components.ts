@@ -1,9 +1,8 @@
 // Component identifiers and component values (RFC 9421 §2).
 import { toBase64 } from "../lib/bytes.js";
-import { SignatureBaseError } from "./errors.js";
+import { SignatureBaseError, type SignatureBaseErrorReason } from "./errors.js";
 import {
   type Item,
-  type Parameters,
   parseItem,
   serializeItem,
   serializeMember,
@@ -29,6 +28,20 @@ const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
  * @throws {SignatureBaseError} `COMPONENT_INVALID` when it is not a String item with valid parameters.
  */
 export function parseComponentId(input: string): ComponentId {
+  let id = parsedIds.get(input);
+  if (id === undefined) {
+    id = parseComponentIdUncached(input);
+    if (parsedIds.size >= 256) parsedIds.delete(parsedIds.keys().next().value as string);
+    parsedIds.set(input, id);
+  }
+  return id;
+}
+
+// Identifiers come from configuration (components lists, `required`), so a
+// few strings recur; the parsed forms are shared and never mutated.
+const parsedIds = new Map<string, ComponentId>();
+
+function parseComponentIdUncached(input: string): ComponentId {
   let text = input;
   if (!input.startsWith('"')) {
     const semi = input.indexOf(";");
@@ -54,6 +67,7 @@ export function parseComponentId(input: string): ComponentId {
 
 /** The readable form of a component identifier: the name unquoted, then its parameters (`@query-param;name="id"`). */
 export function componentIdToString(id: ComponentId): string {
+  if (id[1].size === 0 && typeof id[0] === "string") return id[0];
   const serialized = serializeItem(id);
   const name = serializeString(id[0] as string);
   return `${id[0] as string}${serialized.slice(name.length)}`;
@@ -65,6 +79,7 @@ export function componentIdToString(id: ComponentId): string {
  * significant when comparing two component identifiers").
  */
 export function componentKey(id: ComponentId): string {
+  if (id[1].size === 0) return serializeString(String(id[0]));
   const params = [...id[1]].map(([k, v]) => serializeItem([true, new Map([[k, v]])]).slice(2)).sort();
   return `${serializeString(String(id[0]))}${params.join("")}`;
 }
@@ -74,20 +89,35 @@ export interface ComponentContext {
   readonly message: HttpMessage;
   readonly isRequest: boolean;
   url(): URL;
+  /** The combined value of a header field (lowercase name), or null when absent. */
+  field(name: string): string | null;
 }
 
-/** Wraps a message so its URL is parsed at most once. */
-export function componentContext(message: HttpMessage): ComponentContext {
-  const isRequest = typeof (message as Request).method === "string";
-  let url: URL | undefined;
-  return {
-    message,
-    isRequest,
-    url: () => {
-      url ??= new URL((message as Request).url);
-      return url;
-    },
-  };
+/**
+ * Wraps a message so its URL is parsed at most once. `fields` are header
+ * values that replace the message's own (the signer's computed Content-Digest).
+ */
+export function componentContext(message: HttpMessage, fields?: Readonly<Record<string, string>>): ComponentContext {
+  return new MessageContext(message, fields);
+}
+
+class MessageContext implements ComponentContext {
+  readonly isRequest: boolean;
+  #url: URL | undefined;
+  constructor(
+    readonly message: HttpMessage,
+    readonly fields: Readonly<Record<string, string>> | undefined,
+  ) {
+    this.isRequest = typeof (message as Request).method === "string";
+  }
+  url(): URL {
+    this.#url ??= new URL((this.message as Request).url);
+    return this.#url;
+  }
+  field(name: string): string | null {
+    const { fields } = this;
+    return fields !== undefined && Object.hasOwn(fields, name) ? fields[name]! : this.message.headers.get(name);
+  }
 }
 
 /**
@@ -99,28 +129,37 @@ export function componentContext(message: HttpMessage): ComponentContext {
 export function componentValue(ctx: ComponentContext, id: ComponentId): string {
   const name = id[0];
   if (typeof name !== "string") throw new SignatureBaseError("COMPONENT_INVALID", "component name must be a string");
-  const label = componentIdToString(id);
-  for (const key of id[1].keys()) {
-    if (key === "req" || key === "tr") {
-      // §2.4 `req` is for responses signing parts of their request; §2.1.5 `tr`
-      // needs trailers, which the Fetch API does not expose.
-      throw new SignatureBaseError("COMPONENT_UNSUPPORTED", `parameter "${key}" is not supported`, label);
+  const params = id[1];
+  if (params.size > 0) {
+    for (const key of params.keys()) {
+      if (key === "req" || key === "tr") {
+        // §2.4 `req` is for responses signing parts of their request; §2.1.5 `tr`
+        // needs trailers, which the Fetch API does not expose.
+        throw failure("COMPONENT_UNSUPPORTED", `parameter "${key}" is not supported`, id);
+      }
     }
   }
-  return name.startsWith("@") ? derivedValue(ctx, name, id[1], label) : fieldValue(ctx, name, id[1], label);
+  return name.charCodeAt(0) === 0x40 /* @ */ ? derivedValue(ctx, name, id) : fieldValue(ctx, name, id);
 }
 
-function derivedValue(ctx: ComponentContext, name: string, params: Parameters, label: string): string {
-  const allowed = name === "@query-param" ? ["name"] : [];
-  for (const key of params.keys()) {
-    if (!allowed.includes(key)) throw new SignatureBaseError("COMPONENT_UNSUPPORTED", `unknown parameter "${key}"`, label);
+/** The error for a component; its readable name is only built when something fails. */
+function failure(reason: SignatureBaseErrorReason, message: string, id: ComponentId): SignatureBaseError {
+  return new SignatureBaseError(reason, message, componentIdToString(id));
+}
+
+function derivedValue(ctx: ComponentContext, name: string, id: ComponentId): string {
+  const params = id[1];
+  if (params.size > 0) {
+    for (const key of params.keys()) {
+      if (!(key === "name" && name === "@query-param")) throw failure("COMPONENT_UNSUPPORTED", `unknown parameter "${key}"`, id);
+    }
   }
   if (name === "@status") {
     // §2.2.9: responses only.
-    if (ctx.isRequest) throw new SignatureBaseError("COMPONENT_UNSUPPORTED", "@status is for responses", label);
+    if (ctx.isRequest) throw failure("COMPONENT_UNSUPPORTED", "@status is for responses", id);
     return String((ctx.message as Response).status);
   }
-  if (!ctx.isRequest) throw new SignatureBaseError("COMPONENT_UNSUPPORTED", "request component on a response", label);
+  if (!ctx.isRequest) throw failure("COMPONENT_UNSUPPORTED", "request component on a response", id);
   const request = ctx.message as Request;
   switch (name) {
     case "@method": // §2.2.1: as sent, no case change
@@ -138,9 +177,9 @@ function derivedValue(ctx: ComponentContext, name: string, params: Parameters, l
     case "@query": // §2.2.7: with the leading "?", or "?" alone when absent
       return ctx.url().search || "?";
     case "@query-param":
-      return queryParamValue(ctx.url(), params.get("name"), label);
+      return queryParamValue(ctx.url(), params.get("name"), id);
     default:
-      throw new SignatureBaseError("COMPONENT_UNSUPPORTED", "unknown derived component", label);
+      throw failure("COMPONENT_UNSUPPORTED", "unknown derived component", id);
   }
 }
 
@@ -155,53 +194,54 @@ export function encodeQueryComponent(s: string): string {
   return encodeURIComponent(s).replace(/[!'()~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
-function queryParamValue(url: URL, name: unknown, label: string): string {
-  if (typeof name !== "string") throw new SignatureBaseError("COMPONENT_INVALID", "@query-param needs a name", label);
+function queryParamValue(url: URL, name: unknown, id: ComponentId): string {
+  if (typeof name !== "string") throw failure("COMPONENT_INVALID", "@query-param needs a name", id);
   const values: string[] = [];
   // URLSearchParams parses per "application/x-www-form-urlencoded parsing" (§2.2.8 step 1).
   for (const [n, v] of new URLSearchParams(url.search)) {
     if (encodeQueryComponent(n) === name) values.push(v);
   }
-  if (values.length === 0) throw new SignatureBaseError("COMPONENT_MISSING", "query parameter not present", label);
+  if (values.length === 0) throw failure("COMPONENT_MISSING", "query parameter not present", id);
   // §2.2.8: a name that occurs more than once MUST NOT be signed.
-  if (values.length > 1) throw new SignatureBaseError("COMPONENT_UNSUPPORTED", "query parameter repeated", label);
+  if (values.length > 1) throw failure("COMPONENT_UNSUPPORTED", "query parameter repeated", id);
   return encodeQueryComponent(values[0]!);
 }
 
-function fieldValue(ctx: ComponentContext, name: string, params: Parameters, label: string): string {
-  if (!FIELD_NAME.test(name)) throw new SignatureBaseError("COMPONENT_INVALID", "not a lowercase field name", label);
+function fieldValue(ctx: ComponentContext, name: string, id: ComponentId): string {
+  const params = id[1];
+  if (!FIELD_NAME.test(name)) throw failure("COMPONENT_INVALID", "not a lowercase field name", id);
   for (const [key, value] of params) {
     const ok = key === "key" ? typeof value === "string" : (key === "sf" || key === "bs") && value === true;
-    if (!ok) throw new SignatureBaseError("COMPONENT_UNSUPPORTED", `unknown or invalid parameter "${key}"`, label);
+    if (!ok) throw failure("COMPONENT_UNSUPPORTED", `unknown or invalid parameter "${key}"`, id);
   }
   if (params.has("bs") && (params.has("sf") || params.has("key"))) {
     // §2.1: bs needs the raw values, sf and key the parsed ones.
-    throw new SignatureBaseError("COMPONENT_UNSUPPORTED", "bs cannot be combined with sf or key", label);
+    throw failure("COMPONENT_UNSUPPORTED", "bs cannot be combined with sf or key", id);
   }
-  const headers = ctx.message.headers;
   // The Fetch API already combines repeated fields with ", " and strips
   // leading and trailing whitespace (§2.1 steps 1-4; obs-fold cannot occur).
-  const combined = headers.get(name);
-  if (combined === null) throw new SignatureBaseError("COMPONENT_MISSING", "header field not present", label);
+  const combined = ctx.field(name);
+  if (combined === null) throw failure("COMPONENT_MISSING", "header field not present", id);
 
   const key = params.get("key");
   if (typeof key === "string") {
     // §2.1.2: one member of a Dictionary, strictly serialised.
     const dict = tryParseDictionary(combined);
-    if (dict === null) throw new SignatureBaseError("COMPONENT_INVALID", "field is not a Dictionary", label);
+    if (dict === null) throw failure("COMPONENT_INVALID", "field is not a Dictionary", id);
     const member = dict.get(key);
-    if (member === undefined) throw new SignatureBaseError("COMPONENT_MISSING", "dictionary key not present", label);
+    if (member === undefined) throw failure("COMPONENT_MISSING", "dictionary key not present", id);
     return serializeMember(member);
   }
   if (params.has("sf")) {
     // §2.1.1: strict serialisation of the structured field.
     const strict = strictSerializeField(name, combined);
-    if (strict === null) throw new SignatureBaseError("COMPONENT_INVALID", "field is not a structured field", label);
+    if (strict === null) throw failure("COMPONENT_INVALID", "field is not a structured field", id);
     return strict;
   }
   if (params.has("bs")) {
     // §2.1.3: each field line as a Byte Sequence. The Fetch API hands out
     // separate lines only for Set-Cookie; other fields arrive already combined.
+    const headers = ctx.message.headers;
     const lines = name === "set-cookie" && typeof headers.getSetCookie === "function" ? headers.getSetCookie() : [combined];
     return lines.map((line) => `:${toBase64(latin1Bytes(line))}:`).join(", ");
   }

@@ -20,6 +20,7 @@ export {
 } from "./digest.js";
 export { SignatureBaseError, type SignatureBaseErrorReason } from "./errors.js";
 export { type SignRequestOptions, signRequest } from "./sign.js";
+export { type SignatureHeaders, signatureHeaders } from "./signature-headers.js";
 export type {
   DigestAlgorithm,
   SignatureAlgorithm,

@@ -1,7 +1,8 @@
 // Thin wrappers over the `structured-headers` package (RFC 9651), which is
 // pure ESM with no `node:` imports and no Buffer (it uses atob/btoa), so it
 // runs in every runtime keyward targets. Everything here turns its exceptions
-// into `null` so callers handling untrusted input never see a throw.
+// into `null` so callers handling untrusted input never see a throw. The
+// hot forms go through the equivalent fast paths of ./structured-fast.ts.
 import {
   type BareItem,
   type Dictionary,
@@ -13,24 +14,42 @@ import {
   parseItem,
   parseList,
   serializeDictionary,
-  serializeInnerList,
-  serializeItem,
   serializeList,
 } from "structured-headers";
+import { fastParseDictionary, serializeInnerList, serializeItem } from "./structured-fast.js";
 
 export type { BareItem, Dictionary, InnerList, Item, Parameters } from "structured-headers";
-export { isInnerList, parseItem, serializeInnerList, serializeItem, serializeString } from "structured-headers";
+export { isInnerList, parseItem } from "structured-headers";
+export { serializeInnerList, serializeItem, serializeString } from "./structured-fast.js";
 
 /** RFC 9651 §3.1.2 `key` (dictionary keys, parameter names, and so signature labels). */
 export const SF_KEY = /^[a-z*][a-z0-9_\-.*]*$/;
 
 /** Parses a Dictionary field value (RFC 9651 §4.2.2); null when it is not one. */
 export function tryParseDictionary(value: string): Dictionary | null {
+  return fastParseDictionary(value) ?? fullParseDictionary(value);
+}
+
+function fullParseDictionary(value: string): Dictionary | null {
   try {
     return parseDictionary(value);
   } catch {
     return null;
   }
+}
+
+/**
+ * Parses a Dictionary field value whose keys must be unique (Signature-Input
+ * and Signature, RFC 9421 §4.1, §4.2); null when it is not a Dictionary or
+ * names a key twice. `canonicalText` may receive the strict serialisation of
+ * Inner List members (see {@link fastParseDictionary}).
+ */
+export function tryParseUniqueDictionary(value: string, canonicalText?: Map<string, string>): Dictionary | null {
+  // The fast path gives up on a repeated key, so what it returns is unique.
+  const fast = fastParseDictionary(value, canonicalText);
+  if (fast !== undefined) return fast;
+  const dict = fullParseDictionary(value);
+  return dict === null || hasDuplicateKeys(value) ? null : dict;
 }
 
 /**

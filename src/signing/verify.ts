@@ -1,6 +1,5 @@
 // Verifying a signature (RFC 9421 §3.2) under an application policy (§3.2.1).
-import { utf8 } from "../lib/bytes.js";
-import { ed25519Verify, hmacVerify } from "./algorithms.js";
+import { type MaybePromise, verifyWith } from "./algorithms.js";
 import { buildSignatureBase } from "./base.js";
 import { readBody } from "./body.js";
 import { type ComponentId, componentIdToString, componentKey, parseComponentId } from "./components.js";
@@ -9,13 +8,12 @@ import { SignatureBaseError } from "./errors.js";
 import { usableVerifyingKey } from "./keys.js";
 import {
   type Dictionary,
-  hasDuplicateKeys,
   type InnerList,
   isByteSequence,
   isInnerList,
   type Item,
   serializeInnerList,
-  tryParseDictionary,
+  tryParseUniqueDictionary,
 } from "./structured.js";
 import type {
   SignatureAlgorithm,
@@ -151,14 +149,21 @@ type Failure = Omit<VerifyRequestFailure, "ok">;
 export async function verifyRequest(request: Request, options: VerifyRequestOptions): Promise<VerifyRequestResult> {
   const config = readOptions(options);
   try {
-    const outcome = await verify(request, config);
+    const pending = verify(request, config);
+    const outcome = pending instanceof Promise ? await pending : pending;
     return "code" in outcome ? { ok: false, ...outcome } : outcome;
   } catch (cause) {
     return { ok: false, code: "SIGNATURE_INVALID", cause };
   }
 }
 
-async function verify(request: Request, config: Config): Promise<VerifyRequestSuccess | Failure> {
+type Outcome = VerifyRequestSuccess | Failure;
+
+// The checks below run synchronously as long as nothing is asynchronous: a
+// resolveKey or nonce callback returning a Promise, a WebCrypto key, or a
+// body to read. Each stage hands over to the next directly or through .then.
+
+function verify(request: Request, config: Config): MaybePromise<Outcome> {
   // §3.2 step 1: both fields, bounded before any parsing.
   const inputField = request.headers.get("signature-input");
   const signatureField = request.headers.get("signature");
@@ -167,97 +172,156 @@ async function verify(request: Request, config: Config): Promise<VerifyRequestSu
   if (inputField.length > config.maxHeaderBytes || signatureField.length > config.maxHeaderBytes) {
     return { code: "SIGNATURE_MALFORMED" };
   }
-  const inputs = tryParseDictionary(inputField);
-  const signatures = tryParseDictionary(signatureField);
+  // §4.1, §4.2: labels are unique across all field lines (a plain parse would keep the last).
+  const canonicalText = new Map<string, string>();
+  const inputs = tryParseUniqueDictionary(inputField, canonicalText);
+  const signatures = tryParseUniqueDictionary(signatureField);
   if (inputs === null || signatures === null) return { code: "SIGNATURE_MALFORMED" };
-  // §4.1, §4.2: labels are unique across all field lines; the parser would keep the last.
-  if (hasDuplicateKeys(inputField) || hasDuplicateKeys(signatureField)) return { code: "SIGNATURE_MALFORMED" };
   if (inputs.size === 0) return { code: "SIGNATURE_MISSING" };
 
   const body = lazyBody(request, config.maxBodyBytes);
-  const picked = await pickSignature(request, inputs, config, body);
-  if ("code" in picked) return picked;
-  const { label, params } = picked;
-  const keyid = params.keyid;
-  const fail = (code: SignatureFailureCode, cause?: unknown): Failure =>
-    cause === undefined ? { code, label, keyid } : { code, label, keyid, cause };
-
-  // §3.2 step 3: the signature value is a Byte Sequence under the same label.
-  const signatureMember = signatures.get(label);
-  if (signatureMember === undefined || isInnerList(signatureMember) || !isByteSequence(signatureMember[0])) {
-    return fail("SIGNATURE_MALFORMED");
-  }
-  const signature = new Uint8Array(signatureMember[0]);
-
-  // §3.2.1: freshness.
-  const nowMs = config.now();
-  const nowSec = nowMs / 1000;
-  if (params.created !== undefined) {
-    if (params.created > nowSec + config.clockSkewSec) return fail("SIGNATURE_FUTURE");
-    if (nowSec - params.created > config.maxAgeSec + config.clockSkewSec) return fail("SIGNATURE_EXPIRED");
-  }
-  if (params.expires !== undefined && nowSec > params.expires + config.clockSkewSec) return fail("SIGNATURE_EXPIRED");
-
-  // §3.2 steps 5-6: the key decides the algorithm; a stated alg must agree.
-  if (keyid === undefined) return fail("KEY_UNKNOWN");
-  let resolved: unknown;
-  try {
-    resolved = await config.resolveKey(keyid, params.alg);
-  } catch (cause) {
-    return fail("KEY_UNKNOWN", cause);
-  }
-  const key = usableVerifyingKey(resolved);
-  if (key === null) return fail("KEY_UNKNOWN");
-  if (params.alg !== undefined && params.alg !== key.alg) return fail("ALG_MISMATCH");
-
-  // §3.2 steps 7-9: rebuild the base from the message and check the signature.
-  let base: Uint8Array;
-  try {
-    base = utf8(buildSignatureBase(request, picked.ids, serializeInnerList(picked.raw)));
-  } catch (err) {
-    const digestAbsent =
-      err instanceof SignatureBaseError && err.reason === "COMPONENT_MISSING" && err.component === "content-digest";
-    return fail(digestAbsent ? "DIGEST_MISSING" : "SIGNATURE_INVALID");
-  }
-  const valid =
-    key.alg === "ed25519" ? await ed25519Verify(key.publicKey, base, signature) : await hmacVerify(key.secret, base, signature);
-  if (!valid) return fail("SIGNATURE_INVALID");
-
-  // RFC 9530: a covered Content-Digest must describe the body actually received.
-  if (config.verifyDigest && picked.ids.some((id) => id[0] === "content-digest")) {
-    const bytes = await body();
-    if (bytes === null) return fail("BODY_TOO_LARGE");
-    const digest = verifyContentDigest(request.headers.get("content-digest"), bytes);
-    if (!digest.ok) return fail(digest.code === "DIGEST_MISSING" ? "DIGEST_MISSING" : "DIGEST_MISMATCH");
-  }
-
-  // Replay: last, so that only fully valid signatures spend a nonce.
-  if (params.nonce !== undefined && config.nonce) {
-    let fresh: boolean;
-    try {
-      fresh = (await config.nonce(params.nonce, nonceExpiry(params, nowMs, config))) === true;
-    } catch (cause) {
-      return fail("REPLAYED", cause);
-    }
-    if (!fresh) return fail("REPLAYED");
-  }
-
-  return {
-    ok: true,
-    keyid,
-    label,
-    alg: key.alg,
-    params,
-    components: picked.ids.map(componentIdToString),
-  };
+  const picked = pickSignature(request, inputs, config, body);
+  const next = (p: Candidate | Failure) =>
+    "code" in p ? p : new Verification(request, config, body, p).check(signatures, canonicalText.get(p.label));
+  return picked instanceof Promise ? picked.then(next) : next(picked);
 }
 
-/** When a nonce can be forgotten: once the signature would be refused as expired anyway. */
+/** The remaining checks on the picked signature, cheapest first. */
+class Verification {
+  readonly #request: Request;
+  readonly #config: Config;
+  readonly #body: () => Promise<Uint8Array | null>;
+  readonly #picked: Candidate;
+  #nowMs = 0;
+
+  constructor(request: Request, config: Config, body: () => Promise<Uint8Array | null>, picked: Candidate) {
+    this.#request = request;
+    this.#config = config;
+    this.#body = body;
+    this.#picked = picked;
+  }
+
+  #fail(code: SignatureFailureCode, cause?: unknown): Failure {
+    const { label, params } = this.#picked;
+    return cause === undefined ? { code, label, keyid: params.keyid } : { code, label, keyid: params.keyid, cause };
+  }
+
+  /** `paramsText`: the member's text in Signature-Input when already strictly serialised. */
+  check(signatures: Dictionary, paramsText: string | undefined): MaybePromise<Outcome> {
+    const { label, params } = this.#picked;
+    const config = this.#config;
+    // §3.2 step 3: the signature value is a Byte Sequence under the same label.
+    const signatureMember = signatures.get(label);
+    if (signatureMember === undefined || isInnerList(signatureMember) || !isByteSequence(signatureMember[0])) {
+      return this.#fail("SIGNATURE_MALFORMED");
+    }
+    const signature = new Uint8Array(signatureMember[0]);
+
+    // §3.2.1: freshness.
+    const nowMs = config.now();
+    this.#nowMs = nowMs;
+    const nowSec = nowMs / 1000;
+    if (params.created !== undefined) {
+      if (params.created > nowSec + config.clockSkewSec) return this.#fail("SIGNATURE_FUTURE");
+      if (nowSec - params.created > config.maxAgeSec + config.clockSkewSec) return this.#fail("SIGNATURE_EXPIRED");
+    }
+    if (params.expires !== undefined && nowSec > params.expires + config.clockSkewSec) return this.#fail("SIGNATURE_EXPIRED");
+
+    // §3.2 steps 5-6: the key decides the algorithm; a stated alg must agree.
+    const keyid = params.keyid;
+    if (keyid === undefined) return this.#fail("KEY_UNKNOWN");
+    let resolved: unknown;
+    let later: boolean;
+    try {
+      resolved = config.resolveKey(keyid, params.alg);
+      later = isThenable(resolved);
+    } catch (cause) {
+      return this.#fail("KEY_UNKNOWN", cause);
+    }
+    if (later) {
+      return Promise.resolve(resolved).then(
+        (key) => this.#withKey(key, signature, paramsText),
+        (cause) => this.#fail("KEY_UNKNOWN", cause),
+      );
+    }
+    return this.#withKey(resolved, signature, paramsText);
+  }
+
+  #withKey(resolved: unknown, signature: Uint8Array, paramsText: string | undefined): MaybePromise<Outcome> {
+    const { ids, params, raw } = this.#picked;
+    const key = usableVerifyingKey(resolved);
+    if (key === null) return this.#fail("KEY_UNKNOWN");
+    if (params.alg !== undefined && params.alg !== key.alg) return this.#fail("ALG_MISMATCH");
+
+    // §3.2 steps 7-9: rebuild the base from the message and check the signature.
+    let base: string;
+    try {
+      base = buildSignatureBase(this.#request, ids, paramsText ?? serializeInnerList(raw));
+    } catch (err) {
+      const digestAbsent =
+        err instanceof SignatureBaseError && err.reason === "COMPONENT_MISSING" && err.component === "content-digest";
+      return this.#fail(digestAbsent ? "DIGEST_MISSING" : "SIGNATURE_INVALID");
+    }
+    const valid = verifyWith(key, base, signature);
+    return valid instanceof Promise ? valid.then((v) => this.#verified(v, key.alg)) : this.#verified(valid, key.alg);
+  }
+
+  #verified(valid: boolean, alg: SignatureAlgorithm): MaybePromise<Outcome> {
+    if (!valid) return this.#fail("SIGNATURE_INVALID");
+    // RFC 9530: a covered Content-Digest must describe the body actually received.
+    if (this.#config.verifyDigest && this.#picked.ids.some((id) => id[0] === "content-digest")) {
+      return this.#body().then((bytes) => {
+        if (bytes === null) return this.#fail("BODY_TOO_LARGE");
+        const digest = verifyContentDigest(this.#request.headers.get("content-digest"), bytes);
+        if (!digest.ok) return this.#fail(digest.code === "DIGEST_MISSING" ? "DIGEST_MISSING" : "DIGEST_MISMATCH");
+        return this.#replayChecked(alg);
+      });
+    }
+    return this.#replayChecked(alg);
+  }
+
+  /** Replay: last, so that only fully valid signatures spend a nonce. */
+  #replayChecked(alg: SignatureAlgorithm): MaybePromise<Outcome> {
+    const { params } = this.#picked;
+    const config = this.#config;
+    if (params.nonce === undefined || !config.nonce) return this.#success(alg);
+    let fresh: unknown;
+    let later: boolean;
+    try {
+      fresh = config.nonce(params.nonce, nonceExpiry(params, this.#nowMs, config));
+      later = isThenable(fresh);
+    } catch (cause) {
+      return this.#fail("REPLAYED", cause);
+    }
+    if (later) {
+      return Promise.resolve(fresh).then(
+        (f) => (f === true ? this.#success(alg) : this.#fail("REPLAYED")),
+        (cause) => this.#fail("REPLAYED", cause),
+      );
+    }
+    return fresh === true ? this.#success(alg) : this.#fail("REPLAYED");
+  }
+
+  #success(alg: SignatureAlgorithm): VerifyRequestSuccess {
+    const { label, params, ids } = this.#picked;
+    return { ok: true, keyid: params.keyid!, label, alg, params, components: ids.map(componentIdToString) };
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && (typeof value === "object" || typeof value === "function") && typeof (value as PromiseLike<unknown>).then === "function";
+}
+
+/**
+ * When a nonce can be forgotten: once the signature would be refused as
+ * expired anyway. The signature is still fresh at the limit itself, so the
+ * nonce is kept 1 ms past it (stores treat `expiresAt <= now` as expired).
+ */
 function nonceExpiry(params: SignatureParams, nowMs: number, config: Config): number {
   const limits: number[] = [];
   if (params.created !== undefined) limits.push((params.created + config.maxAgeSec + config.clockSkewSec) * 1000);
   if (params.expires !== undefined) limits.push((params.expires + config.clockSkewSec) * 1000);
-  return limits.length > 0 ? Math.min(...limits) : nowMs + (config.maxAgeSec + config.clockSkewSec) * 1000;
+  return (limits.length > 0 ? Math.min(...limits) : nowMs + (config.maxAgeSec + config.clockSkewSec) * 1000) + 1;
 }
 
 /** The body, read once on first use; null when larger than the cap. */
@@ -270,21 +334,32 @@ function lazyBody(request: Request, maxBytes: number): () => Promise<Uint8Array 
 }
 
 /** §3.2 step 1.1: the requested label, the only signature, or the first one that satisfies the policy. */
-async function pickSignature(
+function pickSignature(
   request: Request,
   inputs: Dictionary,
   config: Config,
   body: () => Promise<Uint8Array | null>,
-): Promise<Candidate | Failure> {
+): MaybePromise<Candidate | Failure> {
   if (config.label !== undefined || inputs.size === 1) {
     const label = config.label ?? (inputs.keys().next().value as string);
     const member = inputs.get(label);
     if (member === undefined) return { code: "SIGNATURE_MISSING", label };
     const candidate = toCandidate(label, member);
     if (candidate === null) return { code: "SIGNATURE_MALFORMED", label };
-    const code = await policyFailure(request, candidate, config, body);
-    return code === null ? candidate : { code, label, keyid: candidate.params.keyid };
+    const decide = (code: SignatureFailureCode | null): Candidate | Failure =>
+      code === null ? candidate : { code, label, keyid: candidate.params.keyid };
+    const code = policyFailure(request, candidate, config, body);
+    return code instanceof Promise ? code.then(decide) : decide(code);
   }
+  return pickFirstSatisfying(request, inputs, config, body);
+}
+
+async function pickFirstSatisfying(
+  request: Request,
+  inputs: Dictionary,
+  config: Config,
+  body: () => Promise<Uint8Array | null>,
+): Promise<Candidate | Failure> {
   let malformed = false;
   for (const [label, member] of inputs) {
     const candidate = toCandidate(label, member);
@@ -325,12 +400,12 @@ function toCandidate(label: string, member: Item | InnerList): Candidate | null 
 }
 
 /** The first unmet requirement, as a failure code, or null. */
-async function policyFailure(
+function policyFailure(
   request: Request,
   candidate: Candidate,
   config: Config,
   body: () => Promise<Uint8Array | null>,
-): Promise<SignatureFailureCode | null> {
+): MaybePromise<SignatureFailureCode | null> {
   const { requirement } = config;
   const has = (id: string) => candidate.keys.has(id);
   for (const name of requirement.params) {
@@ -348,9 +423,7 @@ async function policyFailure(
     // (bounded, not hashed) to tell an empty stream from content.
     const declared = request.headers.get("content-length");
     if (declared !== null && /^\d+$/.test(declared)) return Number(declared) > 0 ? "COMPONENT_MISSING" : null;
-    const bytes = await body();
-    if (bytes === null) return "BODY_TOO_LARGE";
-    if (bytes.length > 0) return "COMPONENT_MISSING";
+    return body().then((bytes) => (bytes === null ? "BODY_TOO_LARGE" : bytes.length > 0 ? "COMPONENT_MISSING" : null));
   }
   return null;
 }
@@ -380,6 +453,17 @@ function parseRequirement(required: readonly string[]): Requirement {
   return requirement;
 }
 
+const withNonceCache = new WeakMap<Requirement, Requirement>();
+
+function withNonce(requirement: Requirement): Requirement {
+  let out = withNonceCache.get(requirement);
+  if (out === undefined) {
+    out = { ...requirement, params: [...new Set([...requirement.params, "nonce"])] };
+    withNonceCache.set(requirement, out);
+  }
+  return out;
+}
+
 function nonNegative(value: number | undefined, fallback: number, name: string): number {
   if (value === undefined) return fallback;
   if (typeof value !== "number" || Number.isNaN(value) || value < 0) throw new RangeError(`${name} must be a non-negative number`);
@@ -397,7 +481,7 @@ function readOptions(options: VerifyRequestOptions): Config {
   return {
     resolveKey: options.resolveKey,
     label: options.label,
-    requirement: options.requireNonce ? { ...requirement, params: [...new Set([...requirement.params, "nonce"])] } : requirement,
+    requirement: options.requireNonce ? withNonce(requirement) : requirement,
     digestByDefault: options.required === undefined,
     maxAgeSec: nonNegative(options.maxAgeSec, 300, "maxAgeSec"),
     clockSkewSec: nonNegative(options.clockSkewSec, 30, "clockSkewSec"),

@@ -94,6 +94,31 @@ describe("crypto backends", () => {
     }
   });
 
+  it("changed HMAC secret and public key arrays are not served from the key caches", async () => {
+    const message = new Uint8Array([1, 2, 3]);
+    for (const backend of BACKENDS) {
+      await withBackend(backend, async () => {
+        const secret = new Uint8Array(32).fill(1);
+        const first = await hmacSign(secret, message);
+        expect(await hmacVerify(secret, message, first)).toBe(true);
+        secret.fill(2);
+        const second = await hmacSign(secret, message);
+        expect([...second]).not.toEqual([...first]);
+        expect(await hmacVerify(secret, message, first)).toBe(false);
+        expect([...second]).toEqual([...(await withBackend("noble", () => hmacSign(new Uint8Array(32).fill(2), message)))]);
+
+        const a = ed25519KeyPair();
+        const b = ed25519KeyPair();
+        const publicKey = a.publicKey.slice();
+        const sigA = await ed25519Sign(a.seed, message);
+        expect(await ed25519Verify(publicKey, message, sigA)).toBe(true);
+        publicKey.set(b.publicKey);
+        expect(await ed25519Verify(publicKey, message, sigA)).toBe(false);
+        expect(await ed25519Verify(publicKey, message, await ed25519Sign(b.seed, message))).toBe(true);
+      });
+    }
+  });
+
   it("a zeroed key array is not served from the key cache", async () => {
     const { seed } = ed25519KeyPair();
     const key = seed.slice();

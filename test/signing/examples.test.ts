@@ -1,7 +1,15 @@
 // The @example blocks of keyward/signing's JSDoc, executed.
 import { describe, expect, it } from "vitest";
-import { computeContentDigest, setContentDigest, signatureBase, signRequest, verifyRequest, verifyContentDigest } from "keyward/signing";
-import { ED25519_PUBLIC as publicKey, ED25519_SEED as seed } from "./helpers.js";
+import {
+  computeContentDigest,
+  setContentDigest,
+  signatureBase,
+  signatureHeaders,
+  signRequest,
+  verifyContentDigest,
+  verifyRequest,
+} from "keyward/signing";
+import { ED25519_PUBLIC as publicKey, SHARED_SECRET as secret, ED25519_SEED as seed } from "./helpers.js";
 
 describe("JSDoc examples", () => {
   it("signatureBase", () => {
@@ -30,6 +38,23 @@ describe("JSDoc examples", () => {
     expect(signed.headers.get("signature-input")).toBe('sig1=("@method" "@target-uri");created=1700000000;keyid="tok_123";alg="ed25519"');
     const result = await verifyRequest(signed, {
       resolveKey: async (keyid) => (keyid === "tok_123" ? { alg: "ed25519", publicKey } : null),
+      now: () => 1700000000_000,
+    });
+    expect(result.ok).toBe(true);
+  });
+
+  it("signatureHeaders", async () => {
+    const url = "https://api.example.com/v1/orders";
+    const init = { method: "POST", headers: new Headers({ "content-type": "application/json" }), body: '{"symbol":"X"}' };
+    const fields = await signatureHeaders(new Request(url, init), {
+      keyid: "tok_123",
+      key: { alg: "hmac-sha256", secret }, // Uint8Array, at least 16 bytes
+      created: 1700000000, // default: now
+    });
+    for (const [name, value] of Object.entries(fields)) init.headers.set(name, value);
+    expect(fields["content-digest"]).toBe(computeContentDigest('{"symbol":"X"}'));
+    const result = await verifyRequest(new Request(url, init), {
+      resolveKey: () => ({ alg: "hmac-sha256", secret }),
       now: () => 1700000000_000,
     });
     expect(result.ok).toBe(true);

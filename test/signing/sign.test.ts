@@ -5,6 +5,7 @@ import {
   computeContentDigest,
   type SignRequestOptions,
   type SigningKey,
+  signatureHeaders,
   signRequest,
   verifyRequest,
   type VerifyRequestResult,
@@ -126,6 +127,7 @@ describe("signRequest", () => {
     ];
     for (const [patch, check] of cases) {
       await expect(signRequest(r(), { keyid: "k", key: ed, ...patch } as SignRequestOptions)).rejects.toSatisfy(check);
+      await expect(signatureHeaders(r(), { keyid: "k", key: ed, ...patch } as SignRequestOptions)).rejects.toSatisfy(check);
     }
     await expect(signRequest("https://e.com" as unknown as Request, { keyid: "k", key: ed })).rejects.toThrow(TypeError);
     const broken = new Request("https://e.com/", { headers: { "signature-input": "((" } });
@@ -151,8 +153,41 @@ describe("signRequest", () => {
     expect([viaRaw.ok, viaKey.ok]).toEqual([true, true]);
   });
 
+  it("signatureHeaders: the fields signRequest sets, which sign a request built from them", async () => {
+    const url = "https://api.example.com/v1/prices?symbol=X";
+    const hmacKey = { alg: "hmac-sha256", secret: SHARED_SECRET } as const;
+    const digest = computeContentDigest('{"a":1}');
+    const existing = await signRequest(new Request(url), { keyid: "k0", key: ed, created: T });
+    const inits: [string, RequestInit, boolean][] = [
+      ["GET", {}, false],
+      ["POST, digest computed", { method: "POST", body: '{"a":1}', headers: { "content-type": "application/json" } }, true],
+      ["POST, digest given", { method: "POST", body: '{"a":1}', headers: { "content-digest": digest } }, false],
+      ["already signed", { headers: existing.headers }, false],
+    ];
+    for (const [name, init, computed] of inits) {
+      for (const key of [ed, hmacKey]) {
+        const options: SignRequestOptions = { keyid: "k1", key, created: T, label: "sig2" };
+        const fields = await signatureHeaders(new Request(url, init), options);
+        const signed = await signRequest(new Request(url, init), options);
+        expect(fields, name).toEqual({
+          "signature-input": signed.headers.get("signature-input"),
+          signature: signed.headers.get("signature"),
+          ...(computed ? { "content-digest": digest } : {}),
+        });
+        const headers = new Headers(init.headers);
+        for (const [field, value] of Object.entries(fields)) headers.set(field, value);
+        const own = new Request(url, { ...init, headers });
+        const resolve = (id: string) => (id === "k1" && key === hmacKey ? hmacKey : resolveKey());
+        expect((await verifyRequest(own, { resolveKey: resolve, label: "sig2", now: frozen(T) })).ok, name).toBe(true);
+      }
+    }
+  });
+
   it("public types", () => {
     expectTypeOf(signRequest).returns.toEqualTypeOf<Promise<Request>>();
+    expectTypeOf(signatureHeaders).returns.toEqualTypeOf<
+      Promise<{ "signature-input": string; signature: string; "content-digest"?: string }>
+    >();
     expectTypeOf(verifyRequest).returns.toEqualTypeOf<Promise<VerifyRequestResult>>();
     // @ts-expect-error keyid is required
     const missing: SignRequestOptions = { key: ed };

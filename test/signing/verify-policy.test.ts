@@ -210,7 +210,7 @@ describe("verifyRequest: replay", () => {
     expect(await verify(tampered, { nonce })).toMatchObject({ code: "SIGNATURE_INVALID" });
     expect(seen.size).toBe(0);
     expect((await verify(signed.clone(), { nonce })).ok).toBe(true);
-    expect(seen.get("abc")).toBe((T + 300 + 30) * 1000);
+    expect(seen.get("abc")).toBe((T + 300 + 30) * 1000 + 1);
     expect(await verify(signed.clone(), { nonce })).toMatchObject({ code: "REPLAYED", keyid: "tok_1" });
   });
 
@@ -222,7 +222,7 @@ describe("verifyRequest: replay", () => {
         return true;
       },
     });
-    expect(expiry).toBe((T + 5 + 30) * 1000);
+    expect(expiry).toBe((T + 5 + 30) * 1000 + 1);
   });
 
   it("a throwing nonce store fails closed", async () => {
@@ -381,5 +381,76 @@ describe("verifyRequest: structure and labels", () => {
   it("misuse rejects with TypeError / RangeError", async () => {
     await expect(verifyRequest(get(), {} as VerifyRequestOptions)).rejects.toThrow(TypeError);
     await expect(verifyRequest(get(), { resolveKey: () => null, maxAgeSec: -1 })).rejects.toThrow(RangeError);
+  });
+});
+
+describe("verifyRequest: callbacks answering now, later, or failing", () => {
+  // The verifier runs synchronously until a callback returns a Promise (or
+  // any thenable); every form must give the same verdicts.
+  const boom = new Error("down");
+  const forms = <T>(value: T) => ({
+    sync: () => value,
+    async: async () => value,
+    // biome-ignore lint/suspicious/noThenProperty: a non-Promise thenable, on purpose
+    thenable: () => ({ then: (resolve: (v: T) => void) => resolve(value) }),
+  });
+  const failing = {
+    throws: () => {
+      throw boom;
+    },
+    rejects: async () => {
+      throw boom;
+    },
+    // biome-ignore lint/suspicious/noThenProperty: a non-Promise thenable, on purpose
+    thenableRejects: () => ({ then: (_: unknown, reject: (e: unknown) => void) => reject(boom) }),
+  };
+
+  it("resolveKey", async () => {
+    for (const key of [HMAC, ED_VERIFY]) {
+      const signed = await sign(get(), key === HMAC ? { key: HMAC, keyid: "tok_h" } : {});
+      for (const [form, resolveKey] of Object.entries(forms(key))) {
+        const result = await verify(signed, { resolveKey: resolveKey as VerifyRequestOptions["resolveKey"] });
+        expect(result.ok, form).toBe(true);
+      }
+      for (const [form, resolveKey] of Object.entries(forms(null))) {
+        expect(await verify(signed, { resolveKey: resolveKey as VerifyRequestOptions["resolveKey"] }), form).toMatchObject({
+          code: "KEY_UNKNOWN",
+        });
+      }
+      for (const [form, resolveKey] of Object.entries(failing)) {
+        expect(await verify(signed, { resolveKey: resolveKey as never }), form).toMatchObject({ code: "KEY_UNKNOWN", cause: boom });
+      }
+    }
+  });
+
+  it("nonce", async () => {
+    const signed = await sign(get(), { nonce: "n-1" });
+    for (const [form, nonce] of Object.entries(forms(true))) {
+      expect((await verify(signed, { nonce: nonce as VerifyRequestOptions["nonce"] })).ok, form).toBe(true);
+    }
+    for (const value of [false, "true", 1, undefined]) {
+      for (const [form, nonce] of Object.entries(forms(value))) {
+        expect(await verify(signed, { nonce: nonce as never }), form).toEqual({ ok: false, code: "REPLAYED", label: "sig1", keyid: "tok_1" });
+      }
+    }
+    for (const [form, nonce] of Object.entries(failing)) {
+      expect(await verify(signed, { nonce: nonce as never }), form).toMatchObject({ code: "REPLAYED", cause: boom });
+    }
+  });
+
+  it("a bad signature is refused before the nonce is spent, in every form", async () => {
+    const signed = await sign(get(), { nonce: "n-1" });
+    const other = { alg: "ed25519", publicKey: ed25519KeyPair().publicKey } as const;
+    for (const [form, resolveKey] of Object.entries(forms(other))) {
+      let spent = false;
+      const result = await verify(signed, {
+        resolveKey: resolveKey as VerifyRequestOptions["resolveKey"],
+        nonce: () => {
+          spent = true;
+          return true;
+        },
+      });
+      expect([result.ok, spent], form).toEqual([false, false]);
+    }
   });
 });

@@ -1,0 +1,171 @@
+// Computing a signature (RFC 9421 §3.1) and the field values that carry it
+// (§4), without building a new Request: shared by signRequest and by clients
+// that assemble their own requests.
+import { InvalidInputError } from "../errors.js";
+import { toBase64Url } from "../lib/bytes.js";
+import { secureRandom } from "../lib/crypto.js";
+import { type MaybePromise, signToBase64 } from "./algorithms.js";
+import { buildSignatureBase, DEFAULT_PARAM_ORDER, signatureParameters } from "./base.js";
+import { readBody } from "./body.js";
+import { type ComponentId, parseComponentId } from "./components.js";
+import { computeContentDigest } from "./digest.js";
+import { checkSigningKey } from "./keys.js";
+import type { SignRequestOptions } from "./sign.js";
+import { SF_KEY, serializeInnerList, tryParseDictionary } from "./structured.js";
+import type { SignatureParamName, SignatureParams, SigningKey } from "./types.js";
+
+/**
+ * Header fields to set on a request to sign it, as computed by
+ * {@link signatureHeaders}. Signature-Input and Signature hold any signatures
+ * the request already carried, then the new one (RFC 9421 §4), so setting
+ * them (not appending) gives the signed request.
+ */
+export interface SignatureHeaders {
+  "signature-input": string;
+  signature: string;
+  /** Present when computed here: `content-digest` is covered and the request had none (RFC 9530). */
+  "content-digest"?: string;
+}
+
+/** What signRequest needs: the fields, and the body when it was read to compute the digest. */
+export interface PreparedSignature {
+  headers: SignatureHeaders;
+  body: Uint8Array | null;
+}
+
+const WITH_BODY: readonly string[] = ["@method", "@target-uri", "content-digest"];
+const WITHOUT_BODY: readonly string[] = ["@method", "@target-uri"];
+
+/**
+ * Computes the signature of a request (RFC 9421 §3.1) and returns the header
+ * fields that carry it, without creating a Request: set each returned field
+ * on the request (`headers.set(name, value)`) to sign it. Takes the same
+ * options as {@link signRequest}, which is this plus a new Request. The
+ * request is not modified; its body is read (through a clone) only when
+ * Content-Digest must be computed.
+ *
+ * @param request - The request to sign.
+ * @param options - Key, key id, covered components and parameters.
+ * @returns `{ "signature-input", signature }`, plus `"content-digest"` when it was computed.
+ * @throws {SignatureBaseError} (`INVALID_INPUT`) when a covered component is absent or invalid.
+ * @throws {InvalidInputError} (`INVALID_INPUT`) for a bad label, a label already used, unparsable
+ *   existing signature fields, or a listed parameter without a value.
+ * @throws {TypeError} / {RangeError} for arguments of the wrong type or size (e.g. a 31-byte seed).
+ * @example
+ * ```ts
+ * const url = "https://api.example.com/v1/orders";
+ * const init = { method: "POST", headers: new Headers({ "content-type": "application/json" }), body: '{"symbol":"X"}' };
+ * const fields = await signatureHeaders(new Request(url, init), {
+ *   keyid: "tok_123",
+ *   key: { alg: "hmac-sha256", secret }, // Uint8Array, at least 16 bytes
+ *   created: 1700000000, // default: now
+ * });
+ * for (const [name, value] of Object.entries(fields)) init.headers.set(name, value);
+ * // fetch(url, init) now sends a signed request; fields["content-digest"] was computed from the body.
+ * ```
+ */
+export async function signatureHeaders(request: Request, options: SignRequestOptions): Promise<SignatureHeaders> {
+  return (await prepareSignature(request, options)).headers;
+}
+
+/**
+ * Validates the options, reads the body if the digest must be computed, and
+ * signs. Synchronous unless a body is read or the key signs asynchronously.
+ */
+export function prepareSignature(request: Request, options: SignRequestOptions): MaybePromise<PreparedSignature> {
+  if (typeof Request === "undefined" || !(request instanceof Request)) throw new TypeError("request must be a Request");
+  if (options === null || typeof options !== "object") throw new TypeError("options must be an object");
+  const key = checkSigningKey(options.key);
+  const label = options.label ?? "sig1";
+  if (typeof label !== "string" || !SF_KEY.test(label)) {
+    throw new InvalidInputError("label", "must be a structured-field key (lowercase letters, digits, _-.*)");
+  }
+  if (typeof options.keyid !== "string" || options.keyid === "") throw new TypeError("keyid must be a non-empty string");
+  const existing = existingFields(request.headers, label);
+
+  const hasBody = request.body !== null;
+  const components = options.components ?? (hasBody ? WITH_BODY : WITHOUT_BODY);
+  if (!Array.isArray(components) || components.some((c) => typeof c !== "string")) {
+    throw new TypeError("components must be an array of strings");
+  }
+  const ids: ComponentId[] = components.map(parseComponentId);
+
+  const job: Job = { request, options, key, label, existing, ids };
+  if (hasBody && ids.some((id) => id[0] === "content-digest") && !request.headers.has("content-digest")) {
+    return readBody(request, Number.POSITIVE_INFINITY).then((body) => sign(job, body!));
+  }
+  return sign(job, null);
+}
+
+interface Job {
+  request: Request;
+  options: SignRequestOptions;
+  key: SigningKey;
+  label: string;
+  existing: { input: string | null; signature: string | null };
+  ids: ComponentId[];
+}
+
+function sign(job: Job, body: Uint8Array | null): MaybePromise<PreparedSignature> {
+  const { options, key, label, existing } = job;
+  const digest = body === null ? undefined : computeContentDigest(body, options.digestAlgorithms ?? ["sha-256"]);
+  const params = signatureParameters(signatureValues(options, key.alg), signatureOrder(options));
+  const paramsValue = serializeInnerList([job.ids, params]);
+  const fields = digest === undefined ? undefined : { "content-digest": digest };
+  const base = buildSignatureBase(job.request, job.ids, paramsValue, fields);
+
+  const finish = (signature: string): PreparedSignature => {
+    // §4: new Dictionary members after the existing ones, which stay byte for byte.
+    const input = `${label}=${paramsValue}`;
+    const value = `${label}=:${signature}:`;
+    const headers: SignatureHeaders = {
+      "signature-input": existing.input === null ? input : `${existing.input}, ${input}`,
+      signature: existing.signature === null ? value : `${existing.signature}, ${value}`,
+    };
+    if (digest !== undefined) headers["content-digest"] = digest;
+    return { headers, body };
+  };
+  const signature = signToBase64(key, base);
+  return signature instanceof Promise ? signature.then(finish) : finish(signature);
+}
+
+/** The current Signature-Input and Signature values, after checking the label is free. */
+function existingFields(headers: Headers, label: string): { input: string | null; signature: string | null } {
+  const input = headers.get("signature-input");
+  const signature = headers.get("signature");
+  for (const [name, value] of [
+    ["signature-input", input],
+    ["signature", signature],
+  ] as const) {
+    if (value === null) continue;
+    const dict = tryParseDictionary(value);
+    if (dict === null) throw new InvalidInputError("request", `existing ${name} field is not a valid Dictionary`);
+    if (dict.has(label)) throw new InvalidInputError("label", `"${label}" is already used on this request`);
+  }
+  return { input, signature };
+}
+
+function signatureValues(options: SignRequestOptions, alg: string): SignatureParams {
+  let nonce = options.nonce;
+  if (nonce === true) nonce = toBase64Url((options.random ?? secureRandom)(16));
+  return {
+    created: options.created ?? Math.floor((options.now ?? Date.now)() / 1000),
+    expires: options.expires,
+    nonce,
+    keyid: options.keyid,
+    alg,
+    tag: options.tag,
+  };
+}
+
+function signatureOrder(options: SignRequestOptions): readonly SignatureParamName[] {
+  if (options.params === undefined) return DEFAULT_PARAM_ORDER;
+  if (!Array.isArray(options.params)) throw new TypeError("params must be an array");
+  for (const name of options.params as readonly SignatureParamName[]) {
+    // created, keyid and alg always have a value; unknown names are rejected by signatureParameters.
+    if ((name === "expires" || name === "nonce" || name === "tag") && options[name] === undefined) {
+      throw new InvalidInputError("params", `"${name}" is listed but has no value`);
+    }
+  }
+  return options.params;
+}
