@@ -1,6 +1,7 @@
 // fetch with every request signed: build the Request as fetch would, buffer
 // its body once (a stream can be read only once, and the digest needs all of
 // it), sign, send.
+import { readStream } from "../lib/read-stream.js";
 import type { Signer } from "./create-signer.js";
 
 /** A fetch-compatible function, as returned by {@link signedFetch}. */
@@ -76,25 +77,8 @@ function withDuplex(init: RequestInit | undefined): RequestInit | undefined {
 /** The request with its body read into memory (at most `maxBytes`); the same request when it has no body. */
 async function bufferBody(request: Request, maxBytes: number): Promise<Request> {
   if (request.body === null) return request;
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
-      await reader.cancel().catch(() => {});
-      throw new RangeError(`request body is larger than maxBodyBytes (${maxBytes} bytes)`);
-    }
-    chunks.push(value);
-  }
-  const body = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
+  const body = await readStream(request.body, maxBytes);
+  if (body === null) throw new RangeError(`request body is larger than maxBodyBytes (${maxBytes} bytes)`);
   // Same URL, method, headers (incl. a multipart boundary) and options; the body now as bytes.
-  return new Request(request, { body });
+  return new Request(request, { body: body as Uint8Array<ArrayBuffer> });
 }

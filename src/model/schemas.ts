@@ -158,20 +158,9 @@ export const importTokenSchema = createTokenSchema.extend({
   signing: z.null().optional(),
 });
 
-/** Input of `tokens.update`: any subset of the mutable fields, at least one. */
-export const updateTokenSchema = z
-  .strictObject({
-    name: text(256).optional(),
-    metadata: metadata.optional(),
-    signing: signing.optional(),
-    scopes: policyFields.scopes.optional(),
-    domains: policyFields.domains.optional(),
-    ips: policyFields.ips.optional(),
-    credits: policyFields.credits.optional(),
-    rateLimit: policyFields.rateLimit.optional(),
-    expiresAt: policyFields.expiresAt.optional(),
-    requireSignedRequests: policyFields.requireSignedRequests.optional(),
-  })
+/** Input of `tokens.update`: any subset of the mutable fields (all but owner and kind), at least one. */
+export const updateTokenSchema = createTokenSchema
+  .omit({ owner: true, kind: true })
   .refine((p) => Object.values(p).some((v) => v !== undefined), "patch must change at least one field");
 
 export type CreateTokenInput = z.input<typeof createTokenSchema>;

@@ -1,4 +1,5 @@
 // Reading a message body without consuming it, with a size cap.
+import { readStream } from "../lib/read-stream.js";
 import type { HttpMessage } from "./components.js";
 
 /**
@@ -13,27 +14,5 @@ export async function readBody(message: HttpMessage, maxBytes: number): Promise<
   if (message.body === null) return new Uint8Array(0);
   const declared = message.headers.get("content-length");
   if (declared !== null && /^\d+$/.test(declared) && Number(declared) > maxBytes) return null;
-  const reader = message.clone().body!.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
-      // Not awaited: cancelling one branch of a tee (clone) settles only once
-      // the other branch, the caller's, is cancelled or read to the end.
-      reader.cancel().catch(() => {});
-      return null;
-    }
-    chunks.push(value);
-  }
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
+  return readStream(message.clone().body!, maxBytes);
 }

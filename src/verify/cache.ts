@@ -94,3 +94,65 @@ export class LookupCache<V> {
     return this.#map.size;
   }
 }
+
+/**
+ * A {@link LookupCache} in front of a store lookup: concurrent misses for one
+ * key share one store call, a call slower than `timeoutMs` is abandoned (so
+ * a hung store denies instead of hanging requests), and invalidation also
+ * drops calls in flight, so a request arriving after a change never joins a
+ * lookup that began before it.
+ */
+export class SharedLookup<V> {
+  readonly #cache: LookupCache<V>;
+  readonly #inflight = new Map<string, Promise<V | null>>();
+  readonly #load: (key: string) => Promise<V | null>;
+  readonly #timeoutMs: number;
+
+  constructor(options: LookupCacheOptions, load: (key: string) => Promise<V | null>, timeoutMs: number) {
+    this.#cache = new LookupCache(options);
+    this.#load = load;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  /** The cached entry, without touching the store. */
+  peek(key: string, now: number): CacheEntry<V> | undefined {
+    return this.#cache.get(key, now);
+  }
+
+  /** The store's answer (shared with concurrent callers), cached unless invalidated meanwhile. */
+  fetch(key: string, now: number): Promise<V | null> {
+    const pending = this.#inflight.get(key);
+    if (pending) return pending;
+    const generation = this.#cache.generation;
+    const p = withTimeout(this.#load(key), this.#timeoutMs)
+      .then((found) => {
+        this.#cache.set(key, found, now, generation);
+        return found;
+      })
+      .finally(() => {
+        if (this.#inflight.get(key) === p) this.#inflight.delete(key);
+      });
+    this.#inflight.set(key, p);
+    return p;
+  }
+
+  /** The cached value, else the store's. */
+  get(key: string, now: number): Promise<V | null> {
+    const hit = this.peek(key, now);
+    return hit === undefined ? this.fetch(key, now) : Promise.resolve(hit.value);
+  }
+
+  invalidate(keys: readonly string[]): void {
+    this.#cache.invalidate(keys);
+    for (const k of keys) this.#inflight.delete(k);
+  }
+}
+
+/** Rejects when `promise` has not settled within `ms`. */
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error("store lookup timed out")), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

@@ -17,7 +17,7 @@ import { type EvaluationContext, evaluate, type SignatureOutcome } from "../poli
 import { type VerifyRequestResult, verifyRequest } from "../signing/verify.js";
 import type { VerifyingKey } from "../signing/types.js";
 import { MAX_TOKEN_LENGTH, parseToken } from "../token/format.js";
-import { LookupCache } from "./cache.js";
+import { SharedLookup } from "./cache.js";
 import { findCredential } from "./credential.js";
 import { Decision, type DecisionExtras } from "./decision.js";
 import { currentKey, graceKeys, SIGNATURE_DENY_CODE } from "./signed.js";
@@ -94,11 +94,9 @@ const denial = (code: DenyCode, at: number, extra?: Parameters<typeof deny>[1]) 
 /** @internal The request path of a {@link Keyward}. */
 export class Verifier {
   readonly #cfg: ResolvedConfig;
-  readonly #byHash: LookupCache<StoredToken>;
-  readonly #byId: LookupCache<StoredToken>;
+  readonly #byHash: SharedLookup<StoredToken>;
+  readonly #byId: SharedLookup<StoredToken>;
   readonly #clientIp: ClientIpResolver;
-  readonly #inflight = new Map<string, Promise<StoredToken | null>>();
-  readonly #inflightById = new Map<string, Promise<StoredToken | null>>();
   #usage: UsageEvent[] = [];
   #lastFlush = 0;
   readonly #unsubscribe: (() => void) | undefined;
@@ -110,10 +108,10 @@ export class Verifier {
       ttlMs: config.revocationBoundMs,
       negativeTtlMs: Math.min(config.revocationBoundMs, config.cache.negativeTtlMs),
     };
-    this.#byHash = new LookupCache(bounds);
-    this.#byId = new LookupCache(bounds);
-    this.#clientIp = createClientIpResolver({ trustedProxies: config.trustedProxies, header: config.forwardedHeader });
     const store = config.store;
+    this.#byHash = new SharedLookup(bounds, (hash) => store.findByHash(hash), config.lookupTimeoutMs);
+    this.#byId = new SharedLookup(bounds, (id) => store.get(id), config.lookupTimeoutMs);
+    this.#clientIp = createClientIpResolver({ trustedProxies: config.trustedProxies, header: config.forwardedHeader });
     if (store.capabilities.changeFeed && store.subscribe) {
       this.#unsubscribe = store.subscribe((e) => this.invalidate(e.tokenId, e.hashes));
     }
@@ -123,9 +121,6 @@ export class Verifier {
   invalidate(tokenId: string, hashes: readonly string[]): void {
     this.#byId.invalidate([tokenId]);
     this.#byHash.invalidate(hashes);
-    // A request arriving after the change must not join a lookup that started before it.
-    this.#inflightById.delete(tokenId);
-    for (const h of hashes) this.#inflight.delete(h);
   }
 
   /**
@@ -196,10 +191,10 @@ export class Verifier {
     const hash = sha256Hex(token);
     // A cached entry was stored under the hash of a string that passed the
     // format check, so a hit needs no second check.
-    const hit = this.#byHash.get(hash, now);
+    const hit = this.#byHash.peek(hash, now);
     if (hit !== undefined) return this.#identified(hit.value, hash, cost, context, now);
     if (!cfg.acceptForeignTokens && !parseToken(token).ok) return denial("TOKEN_MALFORMED", now);
-    return this.#fetchByHash(hash, now).then(
+    return this.#byHash.fetch(hash, now).then(
       (stored) => this.#identified(stored, hash, cost, context, now),
       () => denial("STORE_UNAVAILABLE", now, { retryAfterMs: 1000 }),
     );
@@ -240,7 +235,7 @@ export class Verifier {
         resolveKey: async (keyid) => {
           if (!isTokenId(keyid)) return null;
           try {
-            token = await this.#lookupById(keyid, now);
+            token = await this.#byId.get(keyid, now);
           } catch {
             storeFailed = true;
             return null;
@@ -318,38 +313,6 @@ export class Verifier {
     return new Decision(decision, stored, now, extras);
   }
 
-  /** The store lookup behind a cache miss; concurrent misses for one hash share one store call. */
-  #fetchByHash(hash: string, now: number): Promise<StoredToken | null> {
-    const pending = this.#inflight.get(hash);
-    if (pending) return pending;
-    const generation = this.#byHash.generation;
-    const p = withTimeout(this.#cfg.store.findByHash(hash), this.#cfg.lookupTimeoutMs)
-      .then((found) => {
-        this.#byHash.set(hash, found, now, generation);
-        return found;
-      })
-      .finally(() => this.#inflight.delete(hash));
-    this.#inflight.set(hash, p);
-    return p;
-  }
-
-  /** Lookup by id for signed requests, through the id cache; concurrent misses share one store call. */
-  #lookupById(id: string, now: number): Promise<StoredToken | null> {
-    const hit = this.#byId.get(id, now);
-    if (hit !== undefined) return Promise.resolve(hit.value);
-    const pending = this.#inflightById.get(id);
-    if (pending) return pending;
-    const generation = this.#byId.generation;
-    const p = withTimeout(this.#cfg.store.get(id), this.#cfg.lookupTimeoutMs)
-      .then((found) => {
-        this.#byId.set(id, found, now, generation);
-        return found;
-      })
-      .finally(() => this.#inflightById.delete(id));
-    this.#inflightById.set(id, p);
-    return p;
-  }
-
   /** Buffers a usage event; writes in batches, without timers (see {@link flush}). */
   #record(event: UsageEvent): void {
     this.#usage.push(event);
@@ -373,15 +336,6 @@ export class Verifier {
     this.#unsubscribe?.();
     await this.flush();
   }
-}
-
-/** Rejects when `promise` has not settled within `ms`: a hung store denies instead of hanging requests. */
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error("store lookup timed out")), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** Whether `hash` is the token's current secret, or a previous one still in its grace period. */
