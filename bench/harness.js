@@ -47,6 +47,7 @@ export async function runGroup(title, cases, { ms = 1000, baseline = 0 } = {}) {
   }
   const base = rows[baseline].opsPerSec;
   const fmt = (n) => Math.round(n).toLocaleString("en-US");
+  const ratio = (r) => (r >= 0.1 ? r.toFixed(2) : r.toPrecision(2));
   const lines = [
     `### ${title}`,
     "",
@@ -54,7 +55,7 @@ export async function runGroup(title, cases, { ms = 1000, baseline = 0 } = {}) {
     "| --- | ---: | ---: | ---: | ---: |",
     ...rows.map(
       (r, i) =>
-        `| ${r.name}${i === baseline ? " (baseline)" : ""} | ${fmt(r.opsPerSec)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${(r.opsPerSec / base).toFixed(2)}x |`,
+        `| ${r.name}${i === baseline ? " (baseline)" : ""} | ${fmt(r.opsPerSec)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${ratio(r.opsPerSec / base)}x |`,
     ),
     "",
   ];

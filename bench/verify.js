@@ -4,6 +4,7 @@
 import { hash } from "node:crypto";
 import { Keyward, MemoryStore } from "../dist/index.js";
 import { runGroup } from "./harness.js";
+import { betterAuthVerifier } from "./peers/better-auth.js";
 
 export async function benchVerify({ ms }) {
   const store = new MemoryStore();
@@ -21,6 +22,8 @@ export async function benchVerify({ ms }) {
     rateLimit: { limit: 1e12, windowMs: 1000 },
   });
 
+  const peer = await betterAuthVerifier();
+
   const floorMap = new Map([[hash("sha256", token, "hex"), { id: "tok_x" }]]);
   let sink = 0;
   const rows = await runGroup(
@@ -36,6 +39,7 @@ export async function benchVerify({ ms }) {
       { name: "kw.verify(request, { scope }), warm cache", fn: () => kw.verify(request, { scope: "core:read" }) },
       { name: "kw.check, cold (store lookup every call)", fn: () => cold.check({ token, scope: "core:read" }) },
       { name: "kw.check + rate limit + credits + usage", fn: () => metered.check({ token: limited, cost: 1 }) },
+      { name: "peer: better-auth api-key verifyApiKey (memory adapter)", fn: peer.verify },
     ],
     { ms },
   );
