@@ -6,7 +6,7 @@
  *
  * Runs in Node, Deno, Bun, browsers and edge workers: no `node:` imports and
  * no Buffer. Uses node:crypto when the runtime has it, WebCrypto otherwise,
- * and @noble as the portable fallback.
+ * and the noble libraries as the portable fallback.
  *
  * @module keyward/signing
  */
