@@ -233,7 +233,7 @@ export class TokenManager {
     const current = await this.#load(id);
     // The patch applies to what was read: a console that displayed another revision must re-read.
     if (expected !== undefined && expected !== current.revision) throw new RevisionConflictError(current.id, expected);
-    if (current.kind === "publishable" && data.scopes) this.#checkKindScopes(current.kind, data.scopes);
+    if (data.scopes) this.#checkKindScopes(current.kind, data.scopes);
 
     const policyPatch: Partial<TokenPolicy> = {};
     for (const field of POLICY_FIELDS) {
@@ -244,7 +244,8 @@ export class TokenManager {
     if (data.metadata !== undefined) next.metadata = data.metadata;
     if (data.signing !== undefined) {
       if (data.signing?.alg === "hmac-sha256") {
-        throw new InvalidInputError("signing", "hmac-sha256 signing is derived from the token: regenerate the token to enable it");
+        // The HMAC key is derived from the token string, which exists only when a token is issued.
+        throw new InvalidInputError("signing", "hmac-sha256 signing can only be chosen when the token is created");
       }
       next.signing = data.signing;
       // Old HMAC keys of a grace period must not outlive a change of signing settings.
