@@ -1,4 +1,5 @@
 // The signature base (RFC 9421 §2.5) and the `@signature-params` value (§2.3).
+import { MAX_SF_INTEGER } from "./structured-fast.js";
 import {
   type ComponentId,
   componentContext,
@@ -16,7 +17,7 @@ import type { SignatureParamName, SignatureParams } from "./types.js";
 export const DEFAULT_PARAM_ORDER: readonly SignatureParamName[] = ["created", "expires", "nonce", "keyid", "alg", "tag"];
 
 const INTEGER_PARAMS = new Set<string>(["created", "expires"]);
-const MAX_SF_INTEGER = 999_999_999_999_999; // RFC 9651 §3.3.1
+
 const PRINTABLE_ASCII = /^[\x20-\x7E]*$/;
 
 /** Options of {@link signatureBase}. */
@@ -31,8 +32,6 @@ export interface SignatureBaseOptions {
    * created, keyid and alg that is DESIGN's `["created", "keyid", "alg"]`).
    */
   order?: readonly SignatureParamName[];
-  /** The signature's label. Not part of the base (§3.2 step 7); accepted for symmetry with {@link signRequest}. */
-  label?: string;
 }
 
 /**

@@ -85,7 +85,7 @@ export function componentKey(id: ComponentId): string {
 }
 
 /** Per-message state shared by every component of one signature base. */
-export interface ComponentContext {
+interface ComponentContext {
   readonly message: HttpMessage;
   readonly isRequest: boolean;
   url(): URL;
@@ -190,7 +190,7 @@ function derivedValue(ctx: ComponentContext, name: string, id: ComponentId): str
  * as `%20` (the RFC's example turns `with+plus+whitespace` into
  * `with%20plus%20whitespace`).
  */
-export function encodeQueryComponent(s: string): string {
+function encodeQueryComponent(s: string): string {
   return encodeURIComponent(s).replace(/[!'()~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 

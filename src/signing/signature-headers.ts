@@ -28,7 +28,7 @@ export interface SignatureHeaders {
 }
 
 /** What signRequest needs: the fields, and the body when it was read to compute the digest. */
-export interface PreparedSignature {
+interface PreparedSignature {
   headers: SignatureHeaders;
   body: Uint8Array | null;
 }

@@ -30,7 +30,11 @@ function isKeyStart(c: number): boolean {
 function isKeyChar(c: number): boolean {
   return (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x5f || c === 0x2d || c === 0x2e || c === 0x2a;
 }
-const KEY = /^[a-z*][*\-_.a-z0-9]*$/; // the package's serializeKey check
+/** A structured-field dictionary key (RFC 9651 §3.2; the package's serializeKey check). */
+export const SF_KEY = /^[a-z*][a-z0-9_\-.*]*$/;
+const KEY = SF_KEY;
+/** The largest integer a structured field can hold (RFC 9651 §3.3.1). */
+export const MAX_SF_INTEGER = 999_999_999_999_999;
 
 // base64 alphabet → 6-bit value, -1 elsewhere.
 const B64 = new Int8Array(128).fill(-1);
@@ -273,7 +277,7 @@ function simpleBareItem(value: BareItem): string | undefined {
     case "string":
       return serializeString(value);
     case "number":
-      return Number.isInteger(value) && value >= -999_999_999_999_999 && value <= 999_999_999_999_999 ? `${value}` : undefined;
+      return Number.isInteger(value) && value >= -MAX_SF_INTEGER && value <= MAX_SF_INTEGER ? `${value}` : undefined;
     case "boolean":
       return value ? "?1" : "?0";
     default:

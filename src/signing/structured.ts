@@ -20,10 +20,9 @@ import { fastParseDictionary, serializeInnerList, serializeItem } from "./struct
 
 export type { BareItem, Dictionary, InnerList, Item, Parameters } from "structured-headers";
 export { isInnerList, parseItem } from "structured-headers";
-export { serializeInnerList, serializeItem, serializeString } from "./structured-fast.js";
+export { SF_KEY, serializeInnerList, serializeItem, serializeString } from "./structured-fast.js";
 
 /** RFC 9651 §3.1.2 `key` (dictionary keys, parameter names, and so signature labels). */
-export const SF_KEY = /^[a-z*][a-z0-9_\-.*]*$/;
 
 /** Parses a Dictionary field value (RFC 9651 §4.2.2); null when it is not one. */
 export function tryParseDictionary(value: string): Dictionary | null {
@@ -64,7 +63,7 @@ export function tryParseUniqueDictionary(value: string, canonicalText?: Map<stri
  * no other bare item (token, byte sequence, number) can contain a comma or a
  * double quote, and Display Strings cannot contain a backslash.
  */
-export function dictionaryKeys(value: string): string[] {
+function dictionaryKeys(value: string): string[] {
   const keys: string[] = [];
   let start = 0;
   let inString = false;
@@ -85,7 +84,7 @@ export function dictionaryKeys(value: string): string[] {
 }
 
 /** True when a Dictionary field value names the same key twice. */
-export function hasDuplicateKeys(value: string): boolean {
+function hasDuplicateKeys(value: string): boolean {
   const keys = dictionaryKeys(value);
   return new Set(keys).size !== keys.length;
 }

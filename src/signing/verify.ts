@@ -1,6 +1,6 @@
 // Verifying a signature (RFC 9421 §3.2) under an application policy (§3.2.1).
 import { type MaybePromise, verifyWith } from "./algorithms.js";
-import { buildSignatureBase } from "./base.js";
+import { buildSignatureBase, DEFAULT_PARAM_ORDER } from "./base.js";
 import { readBody } from "./body.js";
 import { type ComponentId, componentIdToString, componentKey, parseComponentId } from "./components.js";
 import { verifyContentDigest } from "./digest.js";
@@ -89,7 +89,7 @@ export interface VerifyRequestFailure {
 /** Result of {@link verifyRequest}. */
 export type VerifyRequestResult = VerifyRequestSuccess | VerifyRequestFailure;
 
-const PARAM_NAMES: ReadonlySet<string> = new Set<SignatureParamName>(["created", "expires", "nonce", "keyid", "alg", "tag"]);
+const PARAM_NAMES: ReadonlySet<string> = new Set<SignatureParamName>(DEFAULT_PARAM_ORDER);
 const DEFAULT_REQUIRED = ["@method", "@target-uri", "created"] as const;
 
 interface Requirement {

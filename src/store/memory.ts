@@ -186,7 +186,7 @@ export class MemoryStore implements TokenStore {
     if (changeFeed) {
       const subs = this.#subscriptions;
       (this as { subscribe?: MemoryStore["subscribe"] }).subscribe = (listener) => {
-        if (typeof listener !== "function") throw new InvalidInputError("listener", "must be a function");
+        if (typeof listener !== "function") throw new TypeError("listener must be a function");
         const sub: Subscription = { listener };
         subs.add(sub);
         return () => {
@@ -214,14 +214,22 @@ export class MemoryStore implements TokenStore {
     const t = structuredClone(token);
     if (this.#tokens.has(t.id)) throw new TokenExistsError();
     const hashes = hashesOf(t);
-    if (new Set(hashes).size !== hashes.length) throw new TokenExistsError();
-    for (const h of hashes) if (this.#byHash.has(h)) throw new TokenExistsError();
+    this.#assertHashesFree(hashes, null);
 
     this.#tokens.set(t.id, t);
     for (const h of hashes) this.#byHash.set(h, t.id);
     insertKey(this.#byOwner, t.owner, { t: t.createdAt, id: t.id });
     if (audit !== undefined) this.#writeAudit(audit);
     this.#emit(t.id, hashes);
+  }
+
+  /** Unique index on hashes: none repeated, none held by a token other than `self`. */
+  #assertHashesFree(hashes: string[], self: string | null): void {
+    if (new Set(hashes).size !== hashes.length) throw new TokenExistsError();
+    for (const h of hashes) {
+      const holder = this.#byHash.get(h);
+      if (holder !== undefined && holder !== self) throw new TokenExistsError();
+    }
   }
 
   /**
@@ -303,11 +311,7 @@ export class MemoryStore implements TokenStore {
     n.revision = expectedRevision + 1;
     n.revokedAt = cur.revokedAt;
     const newHashes = hashesOf(n);
-    if (new Set(newHashes).size !== newHashes.length) throw new TokenExistsError();
-    for (const h of newHashes) {
-      const holder = this.#byHash.get(h);
-      if (holder !== undefined && holder !== n.id) throw new TokenExistsError();
-    }
+    this.#assertHashesFree(newHashes, n.id);
 
     const oldHashes = hashesOf(cur);
     const keep = new Set(newHashes);

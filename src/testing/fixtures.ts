@@ -1,13 +1,8 @@
 // Builders of valid records for store tests: random ids and hashes from
 // crypto.getRandomValues, every other field a plain default.
 import { toHex } from "../lib/bytes.js";
+import { secureRandom as randomBytes } from "../lib/crypto.js";
 import type { AuditEntry, StoredToken, TokenPolicy } from "../model/types.js";
-
-function randomBytes(n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  globalThis.crypto.getRandomValues(out);
-  return out;
-}
 
 /**
  * A random 64-character lowercase hex string, shaped like the SHA-256 of a token.

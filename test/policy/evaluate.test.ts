@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { StoredToken, TokenPolicy } from "keyward";
 import { type EvaluableToken, evaluate } from "keyward/policy";
+import { makeTokenPolicy } from "keyward/testing";
 
 const NOW = Date.UTC(2026, 0, 1);
 
@@ -10,16 +11,7 @@ function token(policy: Partial<TokenPolicy> = {}, rest: Partial<StoredToken> = {
     kind: "publishable",
     env: "live",
     revokedAt: null,
-    policy: {
-      scopes: ["core:read"],
-      domains: [],
-      ips: [],
-      credits: null,
-      rateLimit: null,
-      expiresAt: null,
-      requireSignedRequests: false,
-      ...policy,
-    },
+    policy: makeTokenPolicy(policy),
     scheduled: [],
     ...rest,
   };
