@@ -375,3 +375,17 @@ class CountingStore extends MemoryStore {
     return super.consumeCredits(...args);
   }
 }
+
+describe("imported keys", () => {
+  it("accepts a key imported by its hash only when foreign tokens are enabled", async () => {
+    const store = new MemoryStore();
+    const legacy = "legacy-7f3a9c1e5b2d8f4a6c0e";
+    const strict = new Keyward({ store, prefix: "acme" });
+    await strict.tokens.import({ hash: hashToken(legacy), owner: "o", kind: "secret", scopes: ["core:read"] });
+    expect((await strict.check({ token: legacy })).code).toBe("TOKEN_MALFORMED");
+    const migrating = new Keyward({ store, prefix: "acme", acceptForeignTokens: true });
+    expect((await migrating.check({ token: legacy, scope: "core:read" })).ok).toBe(true);
+    expect((await migrating.check({ token: `${legacy}x` })).code).toBe("TOKEN_UNKNOWN");
+    expect((await migrating.check({ token: "x".repeat(513) })).code).toBe("TOKEN_MALFORMED");
+  });
+});
