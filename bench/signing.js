@@ -83,6 +83,7 @@ export async function benchSigning({ ms }) {
     const signed = await signRequest(request, signOptions);
     const verifyOptions = { resolveKey: () => hmacKey };
     const verifyNoDigest = { resolveKey: () => hmacKey, verifyDigest: false };
+    const verifyWithBody = { resolveKey: () => hmacKey, body: te.encode(v.method === "GET" ? "" : BODY) };
 
     const theirRequest = { method: v.method, url: URL_, headers: { ...v.headers } };
     const theirConfigs = (key) => [
@@ -120,6 +121,7 @@ export async function benchSigning({ ms }) {
         { name: "new Request alone (included above)", fn: () => new Request(URL_, v.init()) },
         { name: "keyward verifyRequest", fn: () => verifyRequest(signed, verifyOptions) },
         { name: "keyward verifyRequest, verifyDigest: false", fn: () => verifyRequest(signed, verifyNoDigest) },
+        { name: "keyward verifyRequest, body given (digest checked)", fn: () => verifyRequest(signed, verifyWithBody) },
         { name: "http-message-signatures signMessage", fn: () => httpbis.signMessage(theirSignConfig, theirRequest) },
         { name: "http-message-signatures verifyMessage", fn: () => httpbis.verifyMessage(theirVerifyConfig, oursForThem) },
         { name: "http-message-signatures signMessage, KeyObject", fn: () => httpbis.signMessage(theirSignConfigKO, theirRequest) },
@@ -138,11 +140,15 @@ export async function benchSigning({ ms }) {
     const headers = ops["keyward signatureHeaders"];
     const verify = ops["keyward verifyRequest"];
     const verifyNoDig = ops["keyward verifyRequest, verifyDigest: false"];
+    const verifyBody = ops["keyward verifyRequest, body given (digest checked)"];
     goals.push(
       `hmac ${v.method} signRequest = ${vs(signReq, theirSign, theirSignKO)}, ${pct(signReq, raw)} of raw HMAC;` +
         ` signatureHeaders = ${vs(headers, theirSign, theirSignKO)}, ${pct(headers, raw)} of raw HMAC`,
       `hmac ${v.method} verify = ${vs(verify, theirVerify, theirVerifyKO)}, ${pct(verify, raw)} of raw HMAC` +
-        (v.method === "GET" ? "" : `; verifyDigest: false = ${vs(verifyNoDig, theirVerify, theirVerifyKO)}, ${pct(verifyNoDig, raw)} of raw HMAC`),
+        (v.method === "GET"
+          ? ""
+          : `; verifyDigest: false = ${vs(verifyNoDig, theirVerify, theirVerifyKO)}, ${pct(verifyNoDig, raw)} of raw HMAC` +
+            `; body given = ${vs(verifyBody, theirVerify, theirVerifyKO)}, ${pct(verifyBody, raw)} of raw HMAC`),
     );
   }
 
@@ -186,6 +192,7 @@ export async function benchSigning({ ms }) {
       { name: "keyward signRequest (new Request each, digest computed)", fn: () => signRequest(new Request(URL_, v.init()), signOptions) },
       { name: "keyward verifyRequest", fn: () => verifyRequest(signed, verifyOptions) },
       { name: "keyward verifyRequest, verifyDigest: false", fn: () => verifyRequest(signed, { ...verifyOptions, verifyDigest: false }) },
+      { name: "keyward verifyRequest, body given (digest checked)", fn: () => verifyRequest(signed, { ...verifyOptions, body: te.encode(BODY) }) },
       { name: "http-message-signatures signMessage", fn: () => httpbis.signMessage(theirSignConfig, theirRequest) },
       { name: "http-message-signatures verifyMessage", fn: () => httpbis.verifyMessage(theirVerifyConfig, oursForThem) },
     ],
@@ -193,9 +200,10 @@ export async function benchSigning({ ms }) {
   );
   const raw = rows[0].opsPerSec;
   goals.push(
-    `ed25519 verify = ${pct(rows[5].opsPerSec, raw)} of raw node verify (verifyDigest: false: ${pct(rows[6].opsPerSec, raw)});` +
+    `ed25519 verify = ${pct(rows[5].opsPerSec, raw)} of raw node verify (verifyDigest: false: ${pct(rows[6].opsPerSec, raw)};` +
+      ` body given: ${pct(rows[7].opsPerSec, raw)});` +
       ` sign = ${pct(rows[3].opsPerSec, rows[1].opsPerSec)} of raw node sign (signatureHeaders);` +
-      ` vs peer: sign ${x(rows[3].opsPerSec, rows[7].opsPerSec)}, verify ${x(rows[5].opsPerSec, rows[8].opsPerSec)}`,
+      ` vs peer: sign ${x(rows[3].opsPerSec, rows[8].opsPerSec)}, verify ${x(rows[5].opsPerSec, rows[9].opsPerSec)}`,
   );
 
   console.log(`${goals.map((g) => `- ${g}`).join("\n")}\n`);

@@ -61,6 +61,13 @@ export interface VerifyRequestOptions {
   verifyDigest?: boolean;
   /** Largest body read to check Content-Digest (default 1 MiB). */
   maxBodyBytes?: number;
+  /**
+   * The request's body, when the application has already read it (most
+   * frameworks buffer bodies): checked against Content-Digest instead of
+   * reading a clone of the body stream, which costs a stream tee. It must be
+   * the very body the application then processes.
+   */
+  body?: Uint8Array;
   /** Largest Signature-Input and Signature field values parsed, each (default 8 KiB). */
   maxHeaderBytes?: number;
 }
@@ -109,6 +116,7 @@ interface Config {
   nonce: VerifyRequestOptions["nonce"];
   verifyDigest: boolean;
   maxBodyBytes: number;
+  body: Uint8Array | undefined;
   maxHeaderBytes: number;
 }
 
@@ -179,7 +187,7 @@ function verify(request: Request, config: Config): MaybePromise<Outcome> {
   if (inputs === null || signatures === null) return { code: "SIGNATURE_MALFORMED" };
   if (inputs.size === 0) return { code: "SIGNATURE_MISSING" };
 
-  const body = lazyBody(request, config.maxBodyBytes);
+  const body = lazyBody(request, config);
   const picked = pickSignature(request, inputs, config, body);
   const next = (p: Candidate | Failure) =>
     "code" in p ? p : new Verification(request, config, body, p).check(signatures, canonicalText.get(p.label));
@@ -324,13 +332,20 @@ function nonceExpiry(params: SignatureParams, nowMs: number, config: Config): nu
   return (limits.length > 0 ? Math.min(...limits) : nowMs + (config.maxAgeSec + config.clockSkewSec) * 1000) + 1;
 }
 
-/** The body, read once on first use; null when larger than the cap. */
-function lazyBody(request: Request, maxBytes: number): () => Promise<Uint8Array | null> {
+/** The body (given, or read once on first use); null when larger than the cap. */
+function lazyBody(request: Request, config: Config): () => Promise<Uint8Array | null> {
   let pending: Promise<Uint8Array | null> | undefined;
+  const given = config.body;
   return () => {
-    pending ??= readBody(request, maxBytes);
+    pending ??=
+      given === undefined ? readBody(request, config.maxBodyBytes) : Promise.resolve(given.length > config.maxBodyBytes ? null : given);
     return pending;
   };
+}
+
+function bodyOption(body: unknown): Uint8Array | undefined {
+  if (body !== undefined && !(body instanceof Uint8Array)) throw new TypeError("body must be a Uint8Array");
+  return body;
 }
 
 /** §3.2 step 1.1: the requested label, the only signature, or the first one that satisfies the policy. */
@@ -489,6 +504,7 @@ function readOptions(options: VerifyRequestOptions): Config {
     nonce: options.nonce,
     verifyDigest: options.verifyDigest ?? true,
     maxBodyBytes: nonNegative(options.maxBodyBytes, 1024 * 1024, "maxBodyBytes"),
+    body: bodyOption(options.body),
     maxHeaderBytes: nonNegative(options.maxHeaderBytes, 8 * 1024, "maxHeaderBytes"),
   };
 }

@@ -30,6 +30,11 @@ export interface CheckOptions {
   cost?: number;
   /** The client's IP as the server saw it (the socket address). */
   ip?: string | null;
+  /**
+   * The body of a signed request, when the application has already read it:
+   * checked against Content-Digest instead of reading a clone of the stream.
+   */
+  body?: Uint8Array;
 }
 
 /** Input of `kw.check`: a token and what the request shows. */
@@ -177,7 +182,7 @@ export class Verifier {
     // RFC 9421 §4.1: a signed request carries Signature-Input (a lone Signature
     // field signs nothing, and is left to the bearer path to ignore).
     if (get("signature-input") !== null) {
-      return this.#verifySigned(request, credential.kind === "token" ? credential.token : null, options.cost, context);
+      return this.#verifySigned(request, credential.kind === "token" ? credential.token : null, options, context);
     }
     if (credential.kind === "none") return Promise.resolve(denial("TOKEN_MISSING", now));
     return Promise.resolve(this.#decide(credential.token, options.cost, context));
@@ -224,7 +229,7 @@ export class Verifier {
    * A signed request: the signature names the token by its id (`keyid`), so
    * no secret travels. A bearer token sent along must be the same token.
    */
-  async #verifySigned(request: Request, bearer: string | null, cost: number | undefined, context: RequestContext): Promise<Decision> {
+  async #verifySigned(request: Request, bearer: string | null, options: CheckOptions, context: RequestContext): Promise<Decision> {
     const cfg = this.#cfg;
     const now = cfg.now();
     let storeFailed = false;
@@ -247,6 +252,7 @@ export class Verifier {
         clockSkewSec: sig.clockSkewSec,
         requireNonce: sig.requireNonce,
         maxBodyBytes: sig.maxBodyBytes,
+        ...(options.body ? { body: options.body } : {}),
         ...(sig.required ? { required: sig.required } : {}),
         nonce: async (nonce, expiresAtMs) => {
           try {
@@ -279,7 +285,7 @@ export class Verifier {
     if (found === null) return denial("TOKEN_UNKNOWN", now);
     if (bearer !== null && !matchSecret(found, sha256Hex(bearer), now)) return denial("TOKEN_MALFORMED", now);
     context.signature = { ok: true };
-    return this.#identified(found, found.hash, cost, context, now);
+    return this.#identified(found, found.hash, options.cost, context, now);
   }
 
   /** Rate limit, then credits: the counters that need the store's atomic primitives. */
@@ -349,7 +355,8 @@ function matchSecret(stored: StoredToken, hash: string, now: number): boolean {
 
 function checkOptions(options: CheckOptions): void {
   if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
-  const { cost, scope } = options;
+  const { cost, scope, body } = options;
+  if (body !== undefined && !(body instanceof Uint8Array)) throw new InvalidInputError("body", "must be a Uint8Array");
   if (cost !== undefined && (!Number.isSafeInteger(cost) || cost < 0)) {
     throw new InvalidInputError("cost", "must be a non-negative integer");
   }

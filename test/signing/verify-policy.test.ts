@@ -454,3 +454,18 @@ describe("verifyRequest: callbacks answering now, later, or failing", () => {
     }
   });
 });
+
+describe("verifyRequest: body option", () => {
+  it("uses the given bytes for Content-Digest, with the same cap", async () => {
+    const secret = new Uint8Array(32).fill(3);
+    const key = { alg: "hmac-sha256" as const, secret };
+    const signed = await signRequest(new Request("https://x.test/p", { method: "POST", body: "hello" }), { keyid: "k", key });
+    const opts = { resolveKey: () => key };
+    expect((await verifyRequest(signed, { ...opts, body: new TextEncoder().encode("hello") })).ok).toBe(true);
+    expect(await verifyRequest(signed, { ...opts, body: new TextEncoder().encode("hellO") })).toMatchObject({ code: "DIGEST_MISMATCH" });
+    expect(await verifyRequest(signed, { ...opts, body: new TextEncoder().encode("hello"), maxBodyBytes: 4 })).toMatchObject({
+      code: "BODY_TOO_LARGE",
+    });
+    await expect(verifyRequest(signed, { ...opts, body: "hello" as never })).rejects.toThrow(TypeError);
+  });
+});

@@ -163,3 +163,15 @@ describe("verify: signed requests", () => {
     expect(d).toMatchObject({ ok: false, code: "BODY_TOO_LARGE", status: 413 });
   });
 });
+
+describe("verify: a body the application already read", () => {
+  it("is checked against Content-Digest instead of a clone of the stream", async () => {
+    const { kw, clock } = setup();
+    const { record, key } = await ed25519Token(kw);
+    const body = new TextEncoder().encode('{"symbol":"X"}');
+    expect((await kw.verify(await sign(post(), record.id, key, clock.now), { body })).ok).toBe(true);
+    const other = new TextEncoder().encode('{"symbol":"Y"}');
+    expect((await kw.verify(await sign(post(), record.id, key, clock.now), { body: other })).code).toBe("DIGEST_MISMATCH");
+    await expect(kw.verify(post(), { body: "x" as never })).rejects.toMatchObject({ code: "INVALID_INPUT" });
+  });
+});
