@@ -100,7 +100,7 @@ const PKCS8_ED25519 = [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2
 const nodePublicKeys = new BoundedCache<NodeKeyObject | null>(1024);
 const nodePublicKeyArrays = new ByteKeyCache<NodeKeyObject | null>();
 const nodePrivateKeys = new ByteKeyCache<NodeKeyObject>();
-const nodeHmacKeys = new ByteKeyCache<NodeKeyObject>();
+const nodeHmacKeys = new ByteKeyCache<NodeHmac>();
 const nobleHmacKeys = new ByteKeyCache<ReturnType<typeof hmac.create>>();
 const webPublicKeys = new BoundedCache<Promise<CryptoKey | null>>(1024);
 const webPrivateKeys = new ByteKeyCache<Promise<CryptoKey>>();
@@ -160,7 +160,7 @@ export type MaybePromise<T> = T | Promise<T>;
 /** Signs a signature base (RFC 9421 §3.3.6 or §3.3.4, UTF-8 encoded); the signature in standard base64. */
 export function signToBase64(key: SigningKey, base: string): MaybePromise<string> {
   if (key.alg === "hmac-sha256" && !isCryptoKey(key.secret) && cryptoBackend() === "node" && nodeCrypto) {
-    return nodeHmac(nodeCrypto, key.secret, base).digest("base64");
+    return nodeHmac(nodeCrypto, key.secret).mac(base, "base64");
   }
   const signature = key.alg === "ed25519" ? ed25519SignNow(key.privateKey, utf8(base)) : hmacSignNow(key.secret, base);
   return signature instanceof Promise ? signature.then(toBase64) : toBase64(signature);
@@ -299,7 +299,7 @@ export async function hmacSign(secret: Uint8Array | CryptoKey, message: Uint8Arr
 function hmacSignNow(secret: Uint8Array | CryptoKey, message: Uint8Array | string): MaybePromise<Uint8Array> {
   if (isCryptoKey(secret)) return webSign("HMAC", secret, bytesOf(message));
   const backend = cryptoBackend();
-  if (backend === "node" && nodeCrypto) return asBytes(nodeHmac(nodeCrypto, secret, message).digest());
+  if (backend === "node" && nodeCrypto) return asBytes(nodeHmac(nodeCrypto, secret).mac(message, "buffer"));
   if (backend === "webcrypto") return webHmacKey(secret).then((key) => webSign("HMAC", key, bytesOf(message)));
   // noble: the keyed state (both pads hashed, RFC 2104 §2) is computed once per key and cloned.
   let keyed = nobleHmacKeys.get(secret);
@@ -310,14 +310,66 @@ function hmacSignNow(secret: Uint8Array | CryptoKey, message: Uint8Array | strin
   return keyed.clone().update(bytesOf(message)).digest();
 }
 
-/** A node:crypto Hmac over `message`, keyed with a cached KeyObject. */
-function nodeHmac(c: NodeCrypto, secret: Uint8Array, message: Uint8Array | string): ReturnType<NodeCrypto["createHmac"]> {
-  let key = nodeHmacKeys.get(secret);
-  if (key === undefined) {
-    key = c.createSecretKey(secret);
-    nodeHmacKeys.set(secret, key);
+/** The node:crypto HMAC state for a secret, made once per secret. */
+function nodeHmac(c: NodeCrypto, secret: Uint8Array): NodeHmac {
+  let state = nodeHmacKeys.get(secret);
+  if (state === undefined) {
+    state = new NodeHmac(c, secret);
+    nodeHmacKeys.set(secret, state);
   }
-  return c.createHmac("sha256", key).update(message);
+  return state;
+}
+
+const hmacEncoder = new TextEncoder();
+// Messages up to this many bytes are hashed from the per-key buffer; longer ones stream.
+const HMAC_BUFFER_BYTES = 4096;
+
+/**
+ * HMAC-SHA256 (RFC 2104 §2) as two one-shot SHA-256 calls,
+ * H((K ^ opad) || H((K ^ ipad) || message)). node's createHmac spends more
+ * on its stream object than on hashing a signature base; `hash` has no such
+ * setup, which makes this about twice as fast for a few hundred bytes.
+ * The padded keys are derived once per secret (as the KeyObject this
+ * replaces was) and each message is written after K ^ ipad in a per-key
+ * buffer. Synchronous throughout, so the buffer is never shared by two calls.
+ */
+class NodeHmac {
+  readonly #c: NodeCrypto;
+  /** K ^ ipad, then room for the message. */
+  readonly #inner = new Uint8Array(64 + HMAC_BUFFER_BYTES);
+  readonly #message = this.#inner.subarray(64);
+  /** K ^ opad, then the inner hash. */
+  readonly #outer = new Uint8Array(64 + 32);
+
+  constructor(c: NodeCrypto, secret: Uint8Array) {
+    this.#c = c;
+    // RFC 2104 §2: a key longer than the block is hashed first; a shorter one is zero-padded.
+    const key = secret.length > 64 ? asBytes(c.hash("sha256", secret, "buffer") as unknown as Uint8Array) : secret;
+    for (let i = 0; i < 64; i++) {
+      const k = i < key.length ? key[i]! : 0;
+      this.#inner[i] = k ^ 0x36;
+      this.#outer[i] = k ^ 0x5c;
+    }
+  }
+
+  /** The MAC of `message` (a string is UTF-8 encoded), in the given output encoding. */
+  mac(message: Uint8Array | string, encoding: "binary" | "base64"): string;
+  mac(message: Uint8Array | string, encoding: "buffer"): Uint8Array;
+  mac(message: Uint8Array | string, encoding: "binary" | "base64" | "buffer"): string | Uint8Array {
+    const c = this.#c;
+    // A signature base fits the buffer; encodeInto stops short (read < length) when it does not.
+    const { read, written } =
+      typeof message === "string" && message.length <= HMAC_BUFFER_BYTES
+        ? hmacEncoder.encodeInto(message, this.#message)
+        : { read: -1, written: 0 };
+    const inner =
+      read === (message as string).length
+        ? c.hash("sha256", new Uint8Array(this.#inner.buffer, 0, 64 + written), "binary")
+        : c.createHash("sha256").update(this.#inner.subarray(0, 64)).update(message).digest("binary");
+    const outer = this.#outer;
+    for (let i = 0; i < 32; i++) outer[64 + i] = inner.charCodeAt(i);
+    return c.hash("sha256", outer, encoding as "binary");
+  }
 }
 
 function bytesOf(message: Uint8Array | string): Uint8Array {
@@ -336,7 +388,7 @@ function hmacVerifyNow(secret: Uint8Array | CryptoKey, message: Uint8Array | str
   try {
     if (isCryptoKey(secret)) return webVerify("HMAC", secret, bytesOf(message), signature);
     if (cryptoBackend() === "node" && nodeCrypto) {
-      return equalLatin1(nodeHmac(nodeCrypto, secret, message).digest("binary"), signature);
+      return equalLatin1(nodeHmac(nodeCrypto, secret).mac(message, "binary"), signature);
     }
     const mac = hmacSignNow(secret, message);
     return mac instanceof Promise ? mac.then((m) => equalBytes(m, signature), () => false) : equalBytes(mac, signature);

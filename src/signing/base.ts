@@ -98,10 +98,28 @@ export function signatureParameters(params: SignatureParams, order?: readonly Si
   return out;
 }
 
+const BASE_TEXT = /^[\t\n\x20-\x7E]*$/;
+
+/** Whether `ids[i]` equals an earlier identifier (RFC 9421 §2: same name, same parameters in any order). */
+function listedBefore(ids: readonly ComponentId[], i: number): boolean {
+  const id = ids[i]!;
+  const plain = id[1].size === 0;
+  let key: string | undefined;
+  for (let j = 0; j < i; j++) {
+    const other = ids[j]!;
+    if (other[0] !== id[0] || (other[1].size === 0) !== plain) continue;
+    if (plain) return true;
+    key ??= componentKey(id);
+    if (componentKey(other) === key) return true;
+  }
+  return false;
+}
+
 /**
  * Builds the base from parsed component identifiers and the already
  * serialised `@signature-params` value (the verifier passes the received
- * Signature-Input member re-serialised strictly, §3.2 step 7). `fields`
+ * Signature-Input member re-serialised strictly, §3.2 step 7); being a
+ * structured-field serialisation, it is ASCII and not checked again. `fields`
  * replace header values of the message (the signer's computed Content-Digest).
  *
  * @throws {SignatureBaseError} as {@link signatureBase}.
@@ -113,23 +131,34 @@ export function buildSignatureBase(
   fields?: Readonly<Record<string, string>>,
 ): string {
   const ctx = componentContext(message, fields);
-  const seen = new Set<string>();
+  // Few identifiers are usual: compared pairwise below, through a Set beyond that.
+  const seen = ids.length > 8 ? new Set<string>() : undefined;
   let base = "";
-  for (const id of ids) {
+  let ascii = true;
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i]!;
     const item = serializeItem(id);
-    // Without parameters the key is the serialised name, already at hand.
-    const key = id[1].size === 0 && typeof id[0] === "string" ? item : componentKey(id);
     // §2.5 step 2.0: each identifier at most once; §2.3: @signature-params never listed.
-    if (seen.has(key)) throw new SignatureBaseError("COMPONENT_DUPLICATED", "listed twice", componentIdToString(id));
+    if (seen !== undefined) {
+      // Without parameters the key is the serialised name, already at hand.
+      const key = id[1].size === 0 && typeof id[0] === "string" ? item : componentKey(id);
+      if (seen.has(key)) throw new SignatureBaseError("COMPONENT_DUPLICATED", "listed twice", componentIdToString(id));
+      seen.add(key);
+    } else if (listedBefore(ids, i)) {
+      throw new SignatureBaseError("COMPONENT_DUPLICATED", "listed twice", componentIdToString(id));
+    }
     if (id[0] === "@signature-params") {
       throw new SignatureBaseError("COMPONENT_UNSUPPORTED", "cannot be covered", "@signature-params");
     }
-    seen.add(key);
+    const value = componentValue(ctx, id);
+    // §2.5 step 4 (checked below): serialised identifiers and the serialised
+    // Inner List in `paramsValue` are ASCII by construction; values may not be.
+    if (ascii && !BASE_TEXT.test(value)) ascii = false;
     // §2.5 steps 2.1-2.6: identifier as serialised in the inner list, ": ", value, LF.
-    base += `${item}: ${componentValue(ctx, id)}\n`;
+    base += `${item}: ${value}\n`;
   }
   base += `"@signature-params": ${paramsValue}`;
   // §2.5 step 4: ASCII only. Field values may hold HTAB; nothing else outside printable ASCII.
-  if (!/^[\t\n\x20-\x7E]*$/.test(base)) throw new SignatureBaseError("NON_ASCII", "signature base is not ASCII");
+  if (!ascii) throw new SignatureBaseError("NON_ASCII", "signature base is not ASCII");
   return base;
 }

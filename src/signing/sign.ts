@@ -66,10 +66,15 @@ export interface SignRequestOptions {
  */
 export async function signRequest(request: Request, options: SignRequestOptions): Promise<Request> {
   const { headers: fields, body } = await prepareSignature(request, options);
-  const headers = new Headers(request.headers);
-  for (const [name, value] of Object.entries(fields)) headers.set(name, value);
   // Same request, same body: the bytes already read for the digest, or a clone
   // (a Request built from another takes its body; the caller's stays readable).
-  if (body !== null) return new Request(request, { headers, body: body as BodyInit });
-  return new Request(request.body !== null ? request.clone() : request, { headers });
+  // The copy's headers are the caller's (init must name some member anyway, as
+  // before, or the Request constructor would also keep referrer and origin).
+  const from = body === null && request.body !== null ? request.clone() : request;
+  const signed = new Request(from, body === null ? { headers: request.headers } : { headers: request.headers, body: body as BodyInit });
+  const headers = signed.headers;
+  headers.set("signature-input", fields["signature-input"]);
+  headers.set("signature", fields.signature);
+  if (fields["content-digest"] !== undefined) headers.set("content-digest", fields["content-digest"]);
+  return signed;
 }

@@ -55,6 +55,8 @@ class Parser {
   constructor(
     readonly input: string,
     readonly canonicalText?: Map<string, string>,
+    /** When given, Byte Sequence members are only checked: their offsets go here, and Inner List members get -1. */
+    readonly offsets?: Map<string, number>,
   ) {}
 
   /** §4.2.2, for a Dictionary whose members are Inner Lists or Byte Sequences, each key once. */
@@ -64,17 +66,28 @@ class Parser {
     const dict: Dictionary = new Map();
     while (this.pos < s.length) {
       const key = this.key();
+      const offsets = this.offsets;
       // A repeated key is left to the full parser (it keeps the last value; the verifier refuses it).
-      if (dict.has(key) || s.charCodeAt(this.pos) !== 0x3d /* = */) throw GIVE_UP;
+      if (dict.has(key) || offsets?.has(key) || s.charCodeAt(this.pos) !== 0x3d /* = */) throw GIVE_UP;
       this.pos++;
       const c = s.charCodeAt(this.pos);
       if (c === 0x28 /* ( */) {
         const start = this.pos;
         this.canonical = true;
-        dict.set(key, this.innerList());
+        const list = this.innerList();
+        if (offsets !== undefined) offsets.set(key, -1);
+        else dict.set(key, list);
         if (this.canonical) this.canonicalText?.set(key, s.slice(start, this.pos));
-      } else if (c === COLON) dict.set(key, [this.byteSequence(), this.parameters()]);
-      else throw GIVE_UP;
+      } else if (c === COLON) {
+        if (offsets !== undefined) {
+          offsets.set(key, this.skipByteSequence());
+          this.parameters();
+        } else {
+          dict.set(key, [this.byteSequence(), this.parameters()]);
+        }
+      } else {
+        throw GIVE_UP;
+      }
       this.skipOWS();
       if (this.pos >= s.length) return dict;
       if (s.charCodeAt(this.pos) !== 0x2c /* , */) throw GIVE_UP;
@@ -198,38 +211,58 @@ class Parser {
    * at the end). Decodes as `atob` does: trailing bits are ignored.
    */
   private byteSequence(): ArrayBuffer {
-    const s = this.input;
-    const start = this.pos + 1;
-    const end = s.indexOf(":", start);
-    if (end < 0) throw GIVE_UP;
-    let len = end - start;
-    if (len % 4 !== 0) throw GIVE_UP;
-    let pad = 0;
-    while (pad < 2 && len > 0 && s.charCodeAt(start + len - 1) === 0x3d) {
-      len--;
-      pad++;
-    }
+    const start = this.skipByteSequence();
     // An ArrayBuffer made directly: `.buffer` of a small Uint8Array makes V8 move it off the heap.
-    const buffer = new ArrayBuffer(((len + pad) / 4) * 3 - pad);
-    const out = new Uint8Array(buffer);
-    let j = 0;
-    let i = start;
-    for (const full = start + len - (len % 4); i < full; i += 4) {
-      const n = (b64(s, i) << 18) | (b64(s, i + 1) << 12) | (b64(s, i + 2) << 6) | b64(s, i + 3);
-      if (n < 0) throw GIVE_UP; // some character was not base64 (-1 sets the sign bit)
-      out[j++] = n >>> 16;
-      out[j++] = (n >>> 8) & 0xff;
-      out[j++] = n & 0xff;
-    }
-    if (pad > 0) {
-      const n = (b64(s, i) << 18) | (b64(s, i + 1) << 12) | (pad === 1 ? b64(s, i + 2) << 6 : 0);
-      if (n < 0) throw GIVE_UP;
-      out[j++] = n >>> 16;
-      if (pad === 1) out[j] = (n >>> 8) & 0xff;
-    }
-    this.pos = end + 1;
+    const buffer = new ArrayBuffer(base64(this.input, start, null));
+    base64(this.input, start, new Uint8Array(buffer));
     return buffer;
   }
+
+  /** Checks a Byte Sequence without decoding it; returns the offset of its first character. */
+  private skipByteSequence(): number {
+    const start = this.pos + 1;
+    if (base64(this.input, start, null) < 0) throw GIVE_UP;
+    this.pos = this.input.indexOf(":", start) + 1;
+    return start;
+  }
+}
+
+/**
+ * The canonical base64 text from `start` to the next colon: decoded into
+ * `out` as `atob` does (when given), and its size in bytes, or -1 when it is
+ * not canonical base64 or has no closing colon.
+ */
+function base64(s: string, start: number, out: Uint8Array | null): number {
+  const end = s.indexOf(":", start);
+  let len = end - start;
+  if (end < 0 || len % 4 !== 0) return -1;
+  let pad = 0;
+  while (pad < 2 && len > 0 && s.charCodeAt(start + len - 1) === 0x3d /* = */) {
+    len--;
+    pad++;
+  }
+  let j = 0;
+  let i = start;
+  for (const full = start + len - (len % 4); i < full; i += 4) {
+    const n = (b64(s, i) << 18) | (b64(s, i + 1) << 12) | (b64(s, i + 2) << 6) | b64(s, i + 3);
+    if (n < 0) return -1; // some character was not base64 (-1 sets the sign bit)
+    if (out) {
+      out[j] = n >>> 16;
+      out[j + 1] = (n >>> 8) & 0xff;
+      out[j + 2] = n & 0xff;
+    }
+    j += 3;
+  }
+  if (pad > 0) {
+    const n = (b64(s, i) << 18) | (b64(s, i + 1) << 12) | (pad === 1 ? b64(s, i + 2) << 6 : 0);
+    if (n < 0) return -1;
+    if (out) {
+      out[j] = n >>> 16;
+      if (pad === 1) out[j + 1] = (n >>> 8) & 0xff;
+    }
+    j += 3 - pad;
+  }
+  return j;
 }
 
 /**
@@ -253,6 +286,32 @@ export function fastParseDictionary(value: string, canonicalText?: Map<string, s
     if (err === GIVE_UP) return undefined;
     throw err;
   }
+}
+
+/**
+ * Checks a Dictionary value as {@link fastParseDictionary} parses it, without
+ * decoding Byte Sequences: for the Signature field (RFC 9421 §4.2), of which
+ * the verifier needs one member. Maps each key to the offset of its Byte
+ * Sequence's first character (for {@link decodeByteSequenceAt}), or to -1
+ * for an Inner List member; undefined exactly when fastParseDictionary
+ * gives up.
+ */
+export function fastByteSequenceOffsets(value: string): Map<string, number> | undefined {
+  const offsets = new Map<string, number>();
+  try {
+    new Parser(value, undefined, offsets).dictionary();
+    return offsets;
+  } catch (err) {
+    if (err === GIVE_UP) return undefined;
+    throw err;
+  }
+}
+
+/** The bytes of a Byte Sequence that {@link fastByteSequenceOffsets} accepted, at the offset it gave. */
+export function decodeByteSequenceAt(value: string, offset: number): Uint8Array {
+  const out = new Uint8Array(base64(value, offset, null));
+  base64(value, offset, out);
+  return out;
 }
 
 /** The package's `serializeString`, without a regular expression for the common case. */

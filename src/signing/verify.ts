@@ -15,6 +15,7 @@ import {
   serializeInnerList,
   tryParseUniqueDictionary,
 } from "./structured.js";
+import { decodeByteSequenceAt, fastByteSequenceOffsets } from "./structured-fast.js";
 import type {
   SignatureAlgorithm,
   SignatureFailureCode,
@@ -101,8 +102,14 @@ const DEFAULT_REQUIRED = ["@method", "@target-uri", "created"] as const;
 
 interface Requirement {
   params: string[];
-  components: string[]; // componentKey of each required identifier
+  components: RequiredComponent[];
   targetUri: boolean;
+}
+
+/** A required component identifier: its componentKey, and its name when it has no parameters. */
+interface RequiredComponent {
+  key: string;
+  name: string | undefined;
 }
 
 interface Config {
@@ -123,7 +130,8 @@ interface Config {
 interface Candidate {
   label: string;
   ids: ComponentId[];
-  keys: Set<string>;
+  /** componentKey of each identifier, made on first use (only requirements with parameters need it). */
+  keys: Set<string> | undefined;
   params: SignatureParams;
   raw: InnerList;
 }
@@ -173,8 +181,9 @@ type Outcome = VerifyRequestSuccess | Failure;
 
 function verify(request: Request, config: Config): MaybePromise<Outcome> {
   // §3.2 step 1: both fields, bounded before any parsing.
-  const inputField = request.headers.get("signature-input");
-  const signatureField = request.headers.get("signature");
+  const headers = request.headers;
+  const inputField = headers.get("signature-input");
+  const signatureField = headers.get("signature");
   if (inputField === null && signatureField === null) return { code: "SIGNATURE_MISSING" };
   if (inputField === null || signatureField === null) return { code: "SIGNATURE_MALFORMED" };
   if (inputField.length > config.maxHeaderBytes || signatureField.length > config.maxHeaderBytes) {
@@ -183,14 +192,15 @@ function verify(request: Request, config: Config): MaybePromise<Outcome> {
   // §4.1, §4.2: labels are unique across all field lines (a plain parse would keep the last).
   const canonicalText = new Map<string, string>();
   const inputs = tryParseUniqueDictionary(inputField, canonicalText);
-  const signatures = tryParseUniqueDictionary(signatureField);
+  // Only the picked member of Signature is decoded; the others are checked as the full parse would.
+  const signatures = fastByteSequenceOffsets(signatureField) ?? tryParseUniqueDictionary(signatureField);
   if (inputs === null || signatures === null) return { code: "SIGNATURE_MALFORMED" };
   if (inputs.size === 0) return { code: "SIGNATURE_MISSING" };
 
   const body = lazyBody(request, config);
   const picked = pickSignature(request, inputs, config, body);
   const next = (p: Candidate | Failure) =>
-    "code" in p ? p : new Verification(request, config, body, p).check(signatures, canonicalText.get(p.label));
+    "code" in p ? p : new Verification(request, config, body, p).check(signatureField, signatures, canonicalText.get(p.label));
   return picked instanceof Promise ? picked.then(next) : next(picked);
 }
 
@@ -215,15 +225,12 @@ class Verification {
   }
 
   /** `paramsText`: the member's text in Signature-Input when already strictly serialised. */
-  check(signatures: Dictionary, paramsText: string | undefined): MaybePromise<Outcome> {
+  check(field: string, signatures: Dictionary | Map<string, number>, paramsText: string | undefined): MaybePromise<Outcome> {
     const { label, params } = this.#picked;
     const config = this.#config;
     // §3.2 step 3: the signature value is a Byte Sequence under the same label.
-    const signatureMember = signatures.get(label);
-    if (signatureMember === undefined || isInnerList(signatureMember) || !isByteSequence(signatureMember[0])) {
-      return this.#fail("SIGNATURE_MALFORMED");
-    }
-    const signature = new Uint8Array(signatureMember[0]);
+    const signature = signatureBytes(field, signatures, label);
+    if (signature === null) return this.#fail("SIGNATURE_MALFORMED");
 
     // §3.2.1: freshness.
     const nowMs = config.now();
@@ -316,6 +323,14 @@ class Verification {
   }
 }
 
+/** The Byte Sequence under `label` in the Signature field, parsed or located by offset; null when there is none. */
+function signatureBytes(field: string, signatures: Dictionary | Map<string, number>, label: string): Uint8Array | null {
+  const member = signatures.get(label);
+  if (member === undefined) return null;
+  if (typeof member === "number") return member < 0 ? null : decodeByteSequenceAt(field, member);
+  return isInnerList(member) || !isByteSequence(member[0]) ? null : new Uint8Array(member[0]);
+}
+
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return value !== null && (typeof value === "object" || typeof value === "function") && typeof (value as PromiseLike<unknown>).then === "function";
 }
@@ -392,14 +407,8 @@ async function pickFirstSatisfying(
 /** §3.2 step 2: a parameterised Inner List of Strings with well-typed signature parameters. */
 function toCandidate(label: string, member: Item | InnerList): Candidate | null {
   if (!isInnerList(member)) return null;
-  const [items, rawParams] = member;
-  const ids: ComponentId[] = [];
-  const keys = new Set<string>();
-  for (const item of items) {
-    if (typeof item[0] !== "string") return null;
-    ids.push(item);
-    keys.add(componentKey(item));
-  }
+  const [ids, rawParams] = member;
+  for (let i = 0; i < ids.length; i++) if (typeof ids[i]![0] !== "string") return null;
   const params: SignatureParams = {};
   for (const [name, value] of rawParams) {
     if (name === "created" || name === "expires") {
@@ -411,7 +420,7 @@ function toCandidate(label: string, member: Item | InnerList): Candidate | null 
     }
     // Other (extension) parameters stay in the base (§2.3) but are not interpreted.
   }
-  return { label, ids, keys, params, raw: member };
+  return { label, ids, keys: undefined, params, raw: member };
 }
 
 /** The first unmet requirement, as a failure code, or null. */
@@ -422,11 +431,11 @@ function policyFailure(
   body: () => Promise<Uint8Array | null>,
 ): MaybePromise<SignatureFailureCode | null> {
   const { requirement } = config;
-  const has = (id: string) => candidate.keys.has(id);
+  const has = (required: RequiredComponent) => covers(candidate, required);
   for (const name of requirement.params) {
     if (candidate.params[name as SignatureParamName] === undefined) return "COMPONENT_MISSING";
   }
-  for (const key of requirement.components) if (!has(key)) return "COMPONENT_MISSING";
+  for (const required of requirement.components) if (!has(required)) return "COMPONENT_MISSING";
   if (requirement.targetUri && !has(KEY.targetUri)) {
     const hasQuery = new URL(request.url).search !== "";
     const split = has(KEY.authority) && (has(KEY.requestTarget) || (has(KEY.path) && (!hasQuery || has(KEY.query))));
@@ -443,13 +452,29 @@ function policyFailure(
   return null;
 }
 
+/** Whether the candidate covers a component (same name and parameters, RFC 9421 §2). */
+function covers(candidate: Candidate, required: RequiredComponent): boolean {
+  const { name } = required;
+  if (name !== undefined) {
+    // Without parameters, componentKey is the serialised name: equal keys, equal names.
+    for (const id of candidate.ids) if (id[1].size === 0 && id[0] === name) return true;
+    return false;
+  }
+  candidate.keys ??= new Set(candidate.ids.map(componentKey));
+  return candidate.keys.has(required.key);
+}
+
+function requiredComponent(id: ComponentId): RequiredComponent {
+  return { key: componentKey(id), name: id[1].size === 0 ? (id[0] as string) : undefined };
+}
+
 const KEY = {
-  targetUri: componentKey(["@target-uri", new Map()]),
-  authority: componentKey(["@authority", new Map()]),
-  requestTarget: componentKey(["@request-target", new Map()]),
-  path: componentKey(["@path", new Map()]),
-  query: componentKey(["@query", new Map()]),
-  contentDigest: componentKey(["content-digest", new Map()]),
+  targetUri: requiredComponent(["@target-uri", new Map()]),
+  authority: requiredComponent(["@authority", new Map()]),
+  requestTarget: requiredComponent(["@request-target", new Map()]),
+  path: requiredComponent(["@path", new Map()]),
+  query: requiredComponent(["@query", new Map()]),
+  contentDigest: requiredComponent(["content-digest", new Map()]),
 };
 
 const requirementCache = new WeakMap<readonly string[], Requirement>();
@@ -462,7 +487,7 @@ function parseRequirement(required: readonly string[]): Requirement {
     if (typeof entry !== "string") throw new TypeError("required must be an array of strings");
     if (PARAM_NAMES.has(entry)) requirement.params.push(entry);
     else if (entry === "@target-uri") requirement.targetUri = true;
-    else requirement.components.push(componentKey(parseComponentId(entry)));
+    else requirement.components.push(requiredComponent(parseComponentId(entry)));
   }
   requirementCache.set(required, requirement);
   return requirement;

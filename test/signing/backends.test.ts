@@ -48,6 +48,41 @@ describe("crypto backends", () => {
     );
   });
 
+  it("HMAC-SHA256 agrees with the RFC 4231 vectors and across backends for long keys and messages", async () => {
+    // RFC 4231 §4.7 (131-byte key, hashed first) and node's createHmac as a reference for the rest.
+    const { createHmac } = await import("node:crypto");
+    const key = new Uint8Array(131).fill(0xaa);
+    const text = new TextEncoder().encode("Test Using Larger Than Block-Size Key - Hash Key First");
+    expect(Buffer.from(await hmacSign(key, text)).toString("hex")).toBe(
+      "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54",
+    );
+    for (const secretLength of [16, 63, 64, 65, 200]) {
+      for (const messageLength of [0, 1, 4095, 4096, 4097, 20000]) {
+        const secret = Uint8Array.from({ length: secretLength }, (_, i) => (i * 7 + 3) & 0xff);
+        const message = Uint8Array.from({ length: messageLength }, (_, i) => (i * 13) & 0xff);
+        const expected = [...createHmac("sha256", secret).update(message).digest()];
+        expect(await onEach(async () => [...(await hmacSign(secret, message))])).toEqual([expected, expected, expected]);
+        expect(await onEach(() => hmacVerify(secret, message, Uint8Array.from(expected)))).toEqual([true, true, true]);
+      }
+    }
+  });
+
+  it("HMAC signatures over long signature bases are identical and verify on every backend", async () => {
+    const secret = new Uint8Array(32).fill(9);
+    const key = { alg: "hmac-sha256" as const, secret };
+    for (const size of [10, 1400, 4100, 9000]) {
+      const request = new Request("https://e.com/", { headers: { "x-long": "v".repeat(size) } });
+      const options = { keyid: "k", key, components: ["@method", "x-long"], now: frozen(1_700_000_000_000) };
+      const signed = await onEach(() => signRequest(request, options));
+      const values = signed.map((r) => r.headers.get("signature"));
+      expect(allEqual(values)).toBe(true);
+      const verdicts = await onEach(() =>
+        verifyRequest(signed[0]!, { resolveKey: () => key, required: ["x-long"], now: frozen(1_700_000_000_000) }),
+      );
+      expect(verdicts.map((v) => v.ok)).toEqual([true, true, true]);
+    }
+  });
+
   it("Ed25519 verification of malformed keys and signatures is false everywhere", async () => {
     const { seed } = ed25519KeyPair();
     const sig = await ed25519Sign(seed, new Uint8Array(3));

@@ -18,7 +18,14 @@ import {
 } from "structured-headers";
 import { describe, expect, it } from "vitest";
 import { computeContentDigest, signRequest } from "../../src/signing/index.js";
-import { fastParseDictionary, serializeInnerList, serializeItem, serializeString } from "../../src/signing/structured-fast.js";
+import {
+  decodeByteSequenceAt,
+  fastByteSequenceOffsets,
+  fastParseDictionary,
+  serializeInnerList,
+  serializeItem,
+  serializeString,
+} from "../../src/signing/structured-fast.js";
 import { ED25519_SEED, SHARED_SECRET } from "./helpers.js";
 
 /** An order-preserving, type-revealing picture of a parsed value (Maps as entry lists, -0 kept apart). */
@@ -46,14 +53,23 @@ function agrees(input: string): boolean {
   const spans = new Map<string, string>();
   const fast = fastParseDictionary(input, spans);
   const ref = reference(input);
+  // The offsets-only scan (Signature field) answers exactly when the parser does, with the same members.
+  const offsets = fastByteSequenceOffsets(input);
   if (fast === undefined) {
     expect(spans.size).toBe(0);
+    expect(offsets).toBeUndefined();
     return false;
   }
   expect(ref.ok).toBe(true);
   const dict = (ref as { value: Map<string, Item | InnerList> }).value;
   expect(picture(fast)).toEqual(picture(dict));
   for (const [key, text] of spans) expect(text).toBe(sfSerializeInnerList(dict.get(key) as InnerList));
+  expect([...offsets!.keys()]).toEqual([...fast.keys()]);
+  for (const [key, member] of fast) {
+    const offset = offsets!.get(key)!;
+    if (Array.isArray(member[0])) expect(offset).toBe(-1);
+    else expect([...decodeByteSequenceAt(input, offset)]).toEqual([...new Uint8Array(member[0] as ArrayBuffer)]);
+  }
   return true;
 }
 
