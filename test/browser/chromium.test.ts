@@ -8,19 +8,16 @@ import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type * as Client from "../../src/client/index.js";
 import { Keyward, MemoryStore } from "../../src/index.js";
-import { keyring } from "../client/helpers.js";
+import { bundleClient, keyring } from "../client/helpers.js";
 import { type ApiServer, keywardVerifier, startApiServer } from "./server.js";
 
 const CHROMIUM = process.env.KEYWARD_CHROMIUM ?? "/usr/bin/chromium";
 const haveChromium = existsSync(CHROMIUM);
 const inCI = Boolean(process.env.CI) && process.env.CI !== "false" && process.env.CI !== "0";
-const root = fileURLToPath(new URL("../../", import.meta.url));
 
 if (!haveChromium && inCI) {
   it("Chromium is installed", () => {
@@ -72,16 +69,7 @@ describe.skipIf(!haveChromium)("keyward/client in Chromium", () => {
     const hmac = await kw.tokens.create({ ...secretTokens, signing: { alg: "hmac-sha256" } });
     keys.hmac = { keyId: hmac.record.id, token: hmac.token };
     pageKeys = { ed: { keyId: keys.ed.keyId, seed: [...keys.ed.seed] }, hmac: keys.hmac };
-    const bundle = await build({
-      absWorkingDir: root,
-      entryPoints: ["src/client/index.ts"],
-      bundle: true,
-      format: "esm",
-      platform: "browser",
-      target: "es2022",
-      write: false,
-      logLevel: "silent",
-    });
+    const bundle = await bundleClient();
     server = await startApiServer({ verify: keywardVerifier(kw), bundle: bundle.outputFiles[0]!.text });
     profile = await mkdtemp(join(tmpdir(), "keyward-chromium-"));
     context = await chromium.launchPersistentContext(profile, {

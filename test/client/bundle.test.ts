@@ -1,13 +1,12 @@
 // Size budget and contents of keyward/client as a browser bundle (minified ESM, gzipped).
-import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
-import { build, type Metafile } from "esbuild";
+import type { Metafile } from "esbuild";
 import { beforeAll, describe, expect, it } from "vitest";
+import { bundleClient } from "./helpers.js";
 
 /** min+gzip budget for keyward/client: noble (ed25519, sha2, hmac) + structured-headers + our code. Measured ~18 KiB. */
 const BUDGET_GZIP_BYTES = 20 * 1024;
 
-const root = fileURLToPath(new URL("../../", import.meta.url));
 const FORBIDDEN = [
   /^src\/store\//,
   /^src\/manager\//,
@@ -27,18 +26,7 @@ let minified: Uint8Array;
 let gzipped: number;
 
 beforeAll(async () => {
-  const result = await build({
-    absWorkingDir: root,
-    entryPoints: ["src/client/index.ts"],
-    bundle: true,
-    format: "esm",
-    platform: "browser",
-    target: "es2022",
-    minify: true,
-    write: false,
-    metafile: true,
-    logLevel: "silent",
-  });
+  const result = await bundleClient({ minify: true });
   metafile = result.metafile;
   minified = result.outputFiles[0]!.contents;
   gzipped = gzipSync(minified, { level: 9 }).length;

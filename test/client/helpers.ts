@@ -1,5 +1,7 @@
 // Keys and verification helpers shared by the client tests (Node-only: node:crypto).
 import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
 import { fromBase64 } from "../../src/lib/bytes.js";
 import { deriveSigningSecret } from "../../src/lib/derive.js";
 import { type VerifyRequestOptions, type VerifyRequestResult, verifyRequest } from "../../src/signing/index.js";
@@ -63,3 +65,19 @@ export function verifyAll(
 }
 
 export const bytesOf = async (r: Request) => new Uint8Array(await r.arrayBuffer());
+
+/** keyward/client bundled for browsers as an ESM module, in memory (esbuild), as an application would ship it. */
+export function bundleClient({ minify = false }: { minify?: boolean } = {}) {
+  return build({
+    absWorkingDir: fileURLToPath(new URL("../../", import.meta.url)),
+    entryPoints: ["src/client/index.ts"],
+    bundle: true,
+    format: "esm",
+    platform: "browser",
+    target: "es2022",
+    minify,
+    write: false,
+    metafile: true,
+    logLevel: "silent",
+  });
+}
