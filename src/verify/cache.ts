@@ -11,6 +11,14 @@ export interface CacheEntry<V> {
   hit: boolean;
 }
 
+interface Slot<V> extends CacheEntry<V> {
+  key: string;
+  /** When the lookup that produced the value started: an older lookup never overwrites a newer one. */
+  fetchedAt: number;
+  /** Index in the ring, so a deletion frees its slot in O(1). */
+  index: number;
+}
+
 /** Options of {@link LookupCache}. */
 export interface LookupCacheOptions {
   /** Maximum number of entries (positive and negative together); 0 disables the cache. */
@@ -22,17 +30,32 @@ export interface LookupCacheOptions {
 }
 
 /**
+ * Most slots the clock hand inspects for one insertion. Beyond it the slot
+ * under the hand is evicted even if it was hit: eviction is then only an
+ * approximation of least-recently-used, but no request ever pays more than
+ * this many steps for cache maintenance, however large or hot the cache.
+ */
+export const MAX_EVICTION_STEPS = 8;
+
+/**
  * Size-bounded cache with least-recently-used eviction approximated by the
- * CLOCK (second-chance) algorithm: a hit only sets a bit, so the hot path
- * never reorders the Map; eviction walks from the oldest insertion, gives
- * entries hit since the last pass a second chance at the back, and drops the
- * first one not hit. A generation counter makes sure a lookup that started
+ * CLOCK (second-chance) algorithm over a fixed ring of slots: a hit only sets
+ * a bit; an insertion into a full cache moves the hand over at most
+ * {@link MAX_EVICTION_STEPS} slots, clearing bits, and reuses the first slot
+ * not hit since the hand last passed (or the last one inspected). Freed slots
+ * (expired or invalidated entries) are reused first. Every operation is O(1)
+ * in the worst case. A generation counter makes sure a lookup that started
  * before an invalidation is not cached after it.
  */
 export class LookupCache<V> {
-  readonly #map = new Map<string, CacheEntry<V>>();
+  readonly #map = new Map<string, Slot<V>>();
+  readonly #ring: (Slot<V> | undefined)[] = [];
+  readonly #free: number[] = [];
   readonly #opts: LookupCacheOptions;
+  #hand = 0;
   #generation = 0;
+  /** Slots inspected by eviction since creation (for tests and benchmarks). */
+  evictionSteps = 0;
 
   constructor(options: LookupCacheOptions) {
     this.#opts = options;
@@ -43,7 +66,7 @@ export class LookupCache<V> {
     const e = this.#map.get(key);
     if (e === undefined) return undefined;
     if (e.expiresAt <= now) {
-      this.#map.delete(key);
+      this.#drop(e);
       return undefined;
     }
     e.hit = true;
@@ -64,30 +87,49 @@ export class LookupCache<V> {
     const { maxEntries, ttlMs, negativeTtlMs } = this.#opts;
     const ttl = value === null ? negativeTtlMs : ttlMs;
     if (generation !== this.#generation || maxEntries === 0 || ttl <= 0) return;
-    const map = this.#map;
-    map.delete(key);
-    if (map.size >= maxEntries) this.#evict();
-    map.set(key, { value, expiresAt: fetchedAt + ttl, hit: false });
+    const existing = this.#map.get(key);
+    if (existing !== undefined) {
+      if (existing.fetchedAt > fetchedAt) return;
+      existing.value = value;
+      existing.fetchedAt = fetchedAt;
+      existing.expiresAt = fetchedAt + ttl;
+      existing.hit = false;
+      return;
+    }
+    const index = this.#free.pop() ?? (this.#ring.length < maxEntries ? this.#ring.length : this.#evict());
+    const slot: Slot<V> = { key, value, expiresAt: fetchedAt + ttl, hit: false, fetchedAt, index };
+    this.#ring[index] = slot;
+    this.#map.set(key, slot);
   }
 
-  #evict(): void {
-    const map = this.#map;
-    // Bounded: after one full pass every bit is clear, so this ends.
-    for (let i = 0; i <= map.size; i++) {
-      const first = map.entries().next();
-      if (first.done) return;
-      const [key, e] = first.value;
-      map.delete(key);
-      if (!e.hit) return;
-      e.hit = false;
-      map.set(key, e);
+  /** Frees one slot of a full ring and returns its index. */
+  #evict(): number {
+    const ring = this.#ring;
+    let victim: Slot<V> | undefined;
+    for (let step = 0; step < MAX_EVICTION_STEPS; step++) {
+      victim = ring[this.#hand]!;
+      this.#hand = (this.#hand + 1) % ring.length;
+      this.evictionSteps++;
+      if (!victim.hit) break;
+      victim.hit = false;
     }
+    this.#map.delete(victim!.key);
+    return victim!.index;
+  }
+
+  #drop(slot: Slot<V>): void {
+    this.#map.delete(slot.key);
+    this.#ring[slot.index] = undefined;
+    this.#free.push(slot.index);
   }
 
   /** Drops the given keys and makes in-flight lookups uncacheable. */
   invalidate(keys: Iterable<string>): void {
     this.#generation++;
-    for (const k of keys) this.#map.delete(k);
+    for (const k of keys) {
+      const slot = this.#map.get(k);
+      if (slot !== undefined) this.#drop(slot);
+    }
   }
 
   get size(): number {
@@ -96,15 +138,30 @@ export class LookupCache<V> {
 }
 
 /**
+ * How long after it began a store lookup may still be joined by a new
+ * request for the same key, ms. A later request starts its own lookup, so a
+ * request never takes the answer of a lookup that began well before it (a
+ * change written meanwhile by another instance is then seen at once, not
+ * only at the revocation bound).
+ */
+export const JOIN_WINDOW_MS = 100;
+
+interface InFlight<V> {
+  promise: Promise<V | null>;
+  startedAt: number;
+}
+
+/**
  * A {@link LookupCache} in front of a store lookup: concurrent misses for one
- * key share one store call, a call slower than `timeoutMs` is abandoned (so
- * a hung store denies instead of hanging requests), and invalidation also
- * drops calls in flight, so a request arriving after a change never joins a
- * lookup that began before it.
+ * key share one store call (when they arrive within {@link JOIN_WINDOW_MS} of
+ * its start), a call slower than `timeoutMs` is abandoned (so a hung store
+ * denies instead of hanging requests), and invalidation also drops calls in
+ * flight, so a request arriving after a change this instance knows of never
+ * joins a lookup that began before it.
  */
 export class SharedLookup<V> {
   readonly #cache: LookupCache<V>;
-  readonly #inflight = new Map<string, Promise<V | null>>();
+  readonly #inflight = new Map<string, InFlight<V>>();
   readonly #load: (key: string) => Promise<V | null>;
   readonly #timeoutMs: number;
 
@@ -122,18 +179,19 @@ export class SharedLookup<V> {
   /** The store's answer (shared with concurrent callers), cached unless invalidated meanwhile. */
   fetch(key: string, now: number): Promise<V | null> {
     const pending = this.#inflight.get(key);
-    if (pending) return pending;
+    if (pending !== undefined && now - pending.startedAt <= JOIN_WINDOW_MS) return pending.promise;
     const generation = this.#cache.generation;
-    const p = withTimeout(this.#load(key), this.#timeoutMs)
+    const promise = withTimeout(this.#load(key), this.#timeoutMs)
       .then((found) => {
         this.#cache.set(key, found, now, generation);
         return found;
       })
       .finally(() => {
-        if (this.#inflight.get(key) === p) this.#inflight.delete(key);
+        if (this.#inflight.get(key) === entry) this.#inflight.delete(key);
       });
-    this.#inflight.set(key, p);
-    return p;
+    const entry: InFlight<V> = { promise, startedAt: now };
+    this.#inflight.set(key, entry);
+    return promise;
   }
 
   /** The cached value, else the store's. */

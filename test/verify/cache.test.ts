@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { LookupCache } from "../../src/verify/cache.js";
+import { JOIN_WINDOW_MS, LookupCache, MAX_EVICTION_STEPS, SharedLookup } from "../../src/verify/cache.js";
 
 const make = (maxEntries = 3, ttlMs = 1000, negativeTtlMs = 100) => new LookupCache<string>({ maxEntries, ttlMs, negativeTtlMs });
 
@@ -52,5 +52,60 @@ describe("LookupCache", () => {
     const c = make(0);
     c.set("a", "A", 0, c.generation);
     expect(c.get("a", 0)).toBeUndefined();
+  });
+
+  it.each([10_000, 100_000])("pays at most MAX_EVICTION_STEPS per insertion into a full, fully hit cache of %i", (n) => {
+    const c = make(n, 60_000, 60_000);
+    for (let i = 0; i < n; i++) c.set(`k${i}`, "v", 0, c.generation);
+    for (let i = 0; i < n; i++) c.get(`k${i}`, 1);
+    // Every entry has its second-chance bit set: the worst case of CLOCK.
+    const before = c.evictionSteps;
+    c.set("first-miss", "v", 0, c.generation);
+    expect(c.evictionSteps - before).toBeLessThanOrEqual(MAX_EVICTION_STEPS);
+    const start = c.evictionSteps;
+    const misses = 5_000;
+    for (let i = 0; i < misses; i++) {
+      const prev = c.evictionSteps;
+      c.set(`miss${i}`, "v", 0, c.generation);
+      expect(c.evictionSteps - prev).toBeLessThanOrEqual(MAX_EVICTION_STEPS);
+    }
+    expect(c.size).toBe(n);
+    expect((c.evictionSteps - start) / misses).toBeLessThanOrEqual(MAX_EVICTION_STEPS);
+  });
+
+  it("reuses the slots of invalidated and expired entries before evicting", () => {
+    const c = make(3, 1000, 100);
+    for (const k of ["a", "b", "c"]) c.set(k, k, 0, c.generation);
+    c.invalidate(["b"]);
+    c.set("d", "d", 0, c.generation);
+    expect(c.evictionSteps).toBe(0);
+    expect(c.get("a", 1)?.value).toBe("a");
+    expect(c.get("c", 1)?.value).toBe("c");
+    expect(c.get("a", 1000)).toBeUndefined(); // expired: its slot is freed
+    c.set("e", "e", 1000, c.generation);
+    expect(c.evictionSteps).toBe(0);
+    expect(c.size).toBe(3);
+  });
+});
+
+describe("SharedLookup", () => {
+  const bounds = { maxEntries: 100, ttlMs: 10_000, negativeTtlMs: 1_000 };
+
+  it("shares a lookup with requests that arrive within the join window only", async () => {
+    const calls: ((v: string | null) => void)[] = [];
+    const lookup = new SharedLookup<string>(bounds, () => new Promise((resolve) => calls.push(resolve)), 60_000);
+    const first = lookup.fetch("k", 0);
+    const joined = lookup.fetch("k", JOIN_WINDOW_MS);
+    expect(calls).toHaveLength(1);
+    // A request arriving later (say after a revocation elsewhere) starts its own lookup.
+    const late = lookup.fetch("k", 1_500);
+    expect(calls).toHaveLength(2);
+    // The newer lookup answers first; the older one must not overwrite it in the cache.
+    calls[1]!("fresh");
+    expect(await late).toBe("fresh");
+    calls[0]!("stale");
+    expect(await first).toBe("stale");
+    expect(await joined).toBe("stale");
+    expect(lookup.peek("k", 1_600)?.value).toBe("fresh");
   });
 });
