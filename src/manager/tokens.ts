@@ -52,7 +52,10 @@ export interface UpdateTokenOptions extends ActorOptions {
   /**
    * When the policy fields of the patch take effect (epoch ms or Date);
    * default `now + propagationDelayMs`. Name, metadata and signing always
-   * apply at once.
+   * apply at once. With a store that has no change feed, a future time
+   * earlier than `now + revocationBoundMs` is moved to that bound (servers
+   * may hold a cached copy that long); the returned record's `scheduled`
+   * shows the time used.
    */
   effectiveAt?: number | Date;
   /**
@@ -225,7 +228,7 @@ export class TokenManager {
     const data = parseInput(updateTokenSchema, patch, "patch");
     const actor = parseActor(options);
     const now = this.#cfg.now();
-    const effectiveAt = toEpochMs(options.effectiveAt, now + this.#cfg.propagationDelayMs, "effectiveAt");
+    const effectiveAt = this.#cutover(toEpochMs(options.effectiveAt, now + this.#cfg.propagationDelayMs, "effectiveAt"), now);
     const expected = options.expectedRevision;
     if (expected !== undefined && !Number.isSafeInteger(expected)) {
       throw new InvalidInputError("expectedRevision", "must be an integer");
@@ -363,6 +366,21 @@ export class TokenManager {
     const current = await this.#read(id);
     if (current.revokedAt !== null) throw new TokenRevokedError(id);
     return current;
+  }
+
+  /**
+   * When an effective-dated change can really take effect everywhere at once.
+   * Without a change feed another server may serve a cached copy of the
+   * token for up to `revocationBoundMs`, unaware of a revision scheduled
+   * meanwhile: a future cutover earlier than `now + revocationBoundMs` is
+   * moved to that bound, so the whole fleet still switches at one instant.
+   * An immediate change (`effectiveAt <= now`) applies here at once and
+   * elsewhere within the bound, like a revocation.
+   */
+  #cutover(effectiveAt: number, now: number): number {
+    const { store, revocationBoundMs } = this.#cfg;
+    if (effectiveAt <= now || store.capabilities.changeFeed) return effectiveAt;
+    return Math.max(effectiveAt, now + revocationBoundMs);
   }
 
   #initialPolicy(

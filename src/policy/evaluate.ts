@@ -80,7 +80,9 @@ function fromBrowser(ctx: EvaluationContext): boolean {
  * ```
  */
 export function evaluate(token: EvaluableToken, context: EvaluationContext, now: number): PolicyDecision {
-  if (token.revokedAt !== null && token.revokedAt <= now) return deny("TOKEN_REVOKED");
+  // Revocation is final whatever the clocks say: a revoked token is refused
+  // even by a server whose clock is behind the one that revoked it.
+  if (token.revokedAt !== null) return deny("TOKEN_REVOKED");
   if (context.env !== undefined && token.env !== context.env) return deny("TOKEN_WRONG_ENV");
   const policy = policyAt(token, now);
   if (policy.expiresAt !== null && policy.expiresAt <= now) return deny("TOKEN_EXPIRED");

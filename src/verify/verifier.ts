@@ -10,7 +10,7 @@ import { InvalidInputError } from "../errors.js";
 import { equalStrings } from "../lib/bytes.js";
 import { sha256Hex } from "../lib/crypto.js";
 import { isTokenId, policyAt } from "../model/record.js";
-import type { StoredToken, UsageEvent } from "../model/types.js";
+import type { StoredToken, TokenPolicy, UsageEvent } from "../model/types.js";
 import { type ClientIpResolver, createClientIpResolver } from "../policy/client-ip.js";
 import { allow, type DenyCode, deny, type PolicyDecision } from "../policy/decision.js";
 import { type EvaluationContext, evaluate, type SignatureOutcome } from "../policy/evaluate.js";
@@ -212,17 +212,22 @@ export class Verifier {
     context: EvaluationContext,
     now: number,
   ): Decision | Promise<Decision> {
+    // What the writer of the record already held for past (a revocation, an
+    // expiry set to "now", the end of a grace period, a due revision) stays
+    // past here even when this server's clock is behind the writer's: the
+    // record's updatedAt is the writer's clock at the write.
+    const at = stored === null ? now : Math.max(now, stored.updatedAt);
     // Constant-time comparison of the presented hash with the stored one it
     // was found under; the unknown path compares against a dummy hash.
-    if (stored === null || !matchSecret(stored, hash, now)) {
+    if (stored === null || !matchSecret(stored, hash, at)) {
       equalStrings(hash, DUMMY_HASH);
       return denial("TOKEN_UNKNOWN", now);
     }
-    const decision = evaluate(stored, context, now);
+    const decision = evaluate(stored, context, at);
     if (!decision.ok) return this.#finish(stored, decision, now, 0);
-    const policy = policyAt(stored, now);
+    const policy = policyAt(stored, at);
     if (policy.rateLimit === null && policy.credits === null) return this.#finish(stored, decision, now, 0);
-    return this.#meter(stored, cost, now).catch(() => denial("STORE_UNAVAILABLE", now, { retryAfterMs: 1000 }));
+    return this.#meter(stored, policy, cost, now).catch(() => denial("STORE_UNAVAILABLE", now, { retryAfterMs: 1000 }));
   }
 
   /**
@@ -289,8 +294,8 @@ export class Verifier {
   }
 
   /** Rate limit, then credits: the counters that need the store's atomic primitives. */
-  async #meter(stored: StoredToken, cost: number | undefined, now: number): Promise<Decision> {
-    const { rateLimit, credits } = policyAt(stored, now);
+  async #meter(stored: StoredToken, policy: TokenPolicy, cost: number | undefined, now: number): Promise<Decision> {
+    const { rateLimit, credits } = policy;
     const headers: Record<string, string> = {};
     const store = this.#cfg.store;
     if (rateLimit) {

@@ -1,0 +1,94 @@
+// What clock skew between servers can and cannot do (SECURITY.md, "Clocks").
+import { describe, expect, it } from "vitest";
+import { Keyward, type KeywardOptions, MemoryStore } from "keyward";
+
+const T0 = Date.UTC(2026, 0, 1);
+const SKEW = 60_000;
+
+/** Two servers on one store; the second's clock is `SKEW` behind the first's. */
+function fleet(options: Partial<KeywardOptions> = {}, store = new MemoryStore()) {
+  const clock = { now: T0 + SKEW };
+  const fast = new Keyward({ store, prefix: "acme", now: () => clock.now, ...options });
+  const slow = new Keyward({ store, prefix: "acme", now: () => clock.now - SKEW, ...options });
+  return { fast, slow, clock };
+}
+
+describe("clock skew", () => {
+  for (const changeFeed of [true, false]) {
+    it(`a revocation is final on a server whose clock is behind (change feed: ${changeFeed})`, async () => {
+      const { fast, slow, clock } = fleet({}, new MemoryStore({ changeFeed }));
+      const { token, record } = await fast.tokens.create({ owner: "o", kind: "secret" });
+      expect((await slow.check({ token })).ok).toBe(true); // cached on the slow server
+      await fast.tokens.revoke(record.id);
+      // With a feed the slow server drops its entry at once; without, at the bound.
+      clock.now += changeFeed ? 0 : 10_000;
+      expect((await slow.check({ token })).code).toBe("TOKEN_REVOKED");
+      clock.now += 10_000;
+      expect((await slow.check({ token })).code).toBe("TOKEN_REVOKED");
+    });
+  }
+
+  it("an expiry set to the writer's now does not come back to life on a slow clock", async () => {
+    const { fast, slow, clock } = fleet();
+    const { token, record } = await fast.tokens.create({ owner: "o", kind: "secret" });
+    await fast.tokens.update(record.id, { expiresAt: clock.now });
+    expect((await fast.check({ token })).code).toBe("TOKEN_EXPIRED");
+    expect((await slow.check({ token })).code).toBe("TOKEN_EXPIRED");
+  });
+
+  it("a regeneration without grace stops the old secret on a slow clock too", async () => {
+    const { fast, slow } = fleet();
+    const old = await fast.tokens.create({ owner: "o", kind: "secret" });
+    expect((await slow.check({ token: old.token })).ok).toBe(true);
+    const next = await fast.tokens.regenerate(old.record.id);
+    expect((await slow.check({ token: old.token })).code).toBe("TOKEN_UNKNOWN");
+    expect((await slow.check({ token: next.token })).ok).toBe(true);
+  });
+
+  it("the end of a grace period that the writer saw pass is past on a slow clock", async () => {
+    const { fast, slow, clock } = fleet();
+    const old = await fast.tokens.create({ owner: "o", kind: "secret" });
+    const { record } = await fast.tokens.regenerate(old.record.id, { graceMs: 1_000 });
+    clock.now += 2_000;
+    // The writer touches the record after the grace ended (any admin write does).
+    await fast.tokens.update(record.id, { name: "after grace" });
+    expect((await fast.check({ token: old.token })).code).toBe("TOKEN_UNKNOWN");
+    expect((await slow.check({ token: old.token })).code).toBe("TOKEN_UNKNOWN");
+  });
+});
+
+describe("effective-dated changes", () => {
+  it("without a change feed, an early cutover moves to the revocation bound so the fleet switches together", async () => {
+    const store = new MemoryStore({ changeFeed: false });
+    const clock = { now: T0 };
+    const options = { store, prefix: "acme", now: () => clock.now, propagationDelayMs: 5_000, revocationBoundMs: 10_000 };
+    const a = new Keyward(options);
+    const b = new Keyward(options);
+    const { token, record } = await a.tokens.create({ owner: "o", kind: "secret", scopes: ["core:read", "premium:read"] });
+    expect((await b.check({ token, scope: "premium:read" })).ok).toBe(true); // b caches the token
+    const updated = await a.tokens.update(record.id, { scopes: ["core:read"] });
+    expect(updated.scheduled.map((s) => s.effectiveAt)).toEqual([T0 + 10_000]);
+    clock.now = T0 + 5_000;
+    for (const kw of [a, b]) expect((await kw.check({ token, scope: "premium:read" })).ok).toBe(true);
+    clock.now = T0 + 10_000;
+    for (const kw of [a, b]) expect((await kw.check({ token, scope: "premium:read" })).code).toBe("SCOPE_DENIED");
+  });
+
+  it("keeps a cutover that is already past the bound, and immediate changes, as they are", async () => {
+    const clock = { now: T0 };
+    const kw = new Keyward({ store: new MemoryStore({ changeFeed: false }), prefix: "acme", now: () => clock.now });
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    const later = await kw.tokens.update(record.id, { scopes: ["premium:read"] }, { effectiveAt: T0 + 60_000 });
+    expect(later.scheduled.map((s) => s.effectiveAt)).toEqual([T0 + 60_000]);
+    const now = await kw.tokens.update(record.id, { ips: ["10.0.0.0/8"] }, { effectiveAt: T0 });
+    expect(now.policy.ips).toEqual(["10.0.0.0/8"]);
+  });
+
+  it("with a change feed, an early cutover stays where it was asked", async () => {
+    const clock = { now: T0 };
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", now: () => clock.now, propagationDelayMs: 2_000 });
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    const r = await kw.tokens.update(record.id, { scopes: ["premium:read"] });
+    expect(r.scheduled.map((s) => s.effectiveAt)).toEqual([T0 + 2_000]);
+  });
+});
