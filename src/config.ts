@@ -56,8 +56,22 @@ export interface KeywardOptions {
   allowSecretInBrowser?: boolean;
   /** A store lookup on the request path that takes longer is abandoned and denied with STORE_UNAVAILABLE, ms (default 2 000). */
   lookupTimeoutMs?: number;
-  /** Accept tokens not in keyward's format (keys imported by hash with `tokens.import`); default false. */
-  acceptForeignTokens?: boolean;
+  /**
+   * Other application prefixes whose tokens this instance also accepts (for
+   * example while renaming a prefix). Default none: a verifier accepts only
+   * tokens with its own `prefix`, even from a store shared with another
+   * application.
+   */
+  acceptPrefixes?: readonly string[];
+  /**
+   * Accept tokens not in keyward's format, imported by the SHA-256 of their
+   * string with `tokens.import` (a migration from a home-made key system).
+   * Default false. Give the shape of the legacy keys: only strings that start
+   * with `prefix` and have at least `minLength` characters (at most 512) are
+   * looked up, so a short guess never reaches the store. See
+   * docs/verifying-requests.md, "Imported keys", for the risks.
+   */
+  acceptForeignTokens?: false | ForeignTokenPattern;
   /** Verification of signed requests (RFC 9421). */
   signatures?: {
     /** Oldest acceptable `created`, seconds (default 300). Nonces are remembered this long. */
@@ -82,6 +96,14 @@ export interface KeywardOptions {
   };
 }
 
+/** The shape of legacy keys accepted by `acceptForeignTokens`. */
+export interface ForeignTokenPattern {
+  /** What every legacy key starts with, e.g. `"sk_"` (1 to 64 characters). */
+  prefix: string;
+  /** Fewest characters a legacy key has, prefix included (at least 20). */
+  minLength: number;
+}
+
 /** The parsed, frozen configuration. */
 export interface ResolvedConfig {
   readonly store: TokenStore;
@@ -99,7 +121,9 @@ export interface ResolvedConfig {
   readonly forwardedHeader: ForwardingHeader;
   readonly queryParam: string | null;
   readonly allowSecretInBrowser: boolean;
-  readonly acceptForeignTokens: boolean;
+  /** Token prefixes accepted: `prefix` first, then `acceptPrefixes`. */
+  readonly prefixes: readonly string[];
+  readonly acceptForeignTokens: false | Readonly<ForeignTokenPattern>;
   readonly lookupTimeoutMs: number;
   readonly usage: { readonly enabled: boolean; readonly batchSize: number; readonly flushIntervalMs: number };
   readonly signatures: {
@@ -112,6 +136,9 @@ export interface ResolvedConfig {
 }
 
 const DAY = 86_400_000;
+
+/** Longest string looked up as a foreign (imported) token. */
+export const MAX_FOREIGN_TOKEN_LENGTH = 512;
 
 const SIGNATURE_PARAMS = new Set(["created", "expires", "nonce", "keyid", "alg", "tag"]);
 const DERIVED = new Set(["@method", "@target-uri", "@authority", "@scheme", "@request-target", "@path", "@query", "@query-param"]);
@@ -165,7 +192,16 @@ const schema = z.strictObject({
     .nullable()
     .default(null),
   allowSecretInBrowser: z.boolean().default(false),
-  acceptForeignTokens: z.boolean().default(false),
+  acceptPrefixes: z.array(z.string().regex(PREFIX_PATTERN, "must match /^[a-z][a-z0-9]{0,15}$/")).max(16).default([]),
+  acceptForeignTokens: z
+    .union([
+      z.literal(false),
+      z.strictObject({
+        prefix: z.string().min(1).max(64),
+        minLength: z.number().int().min(20).max(MAX_FOREIGN_TOKEN_LENGTH),
+      }),
+    ], { error: "must be false or { prefix, minLength }: say what legacy keys look like" })
+    .default(false),
   lookupTimeoutMs: z.number().int().min(1).max(60_000).default(2_000),
   signatures: z
     .strictObject({
@@ -203,6 +239,7 @@ export function resolveConfig(options: KeywardOptions): ResolvedConfig {
   if (!(keyring instanceof Keyring)) {
     throw new ConfigError(`sealingKey.${keyring.invalid}`, "must be 32 bytes, base64 or base64url");
   }
-  const { sealingKey: _, ...rest } = r.data;
-  return Object.freeze({ ...rest, defaultScopes: Object.freeze([...rest.defaultScopes]), keyring });
+  const { sealingKey: _, acceptPrefixes, ...rest } = r.data;
+  const prefixes = Object.freeze([...new Set([rest.prefix, ...acceptPrefixes])]);
+  return Object.freeze({ ...rest, prefixes, defaultScopes: Object.freeze([...rest.defaultScopes]), keyring });
 }

@@ -10,8 +10,8 @@ import {
   TokenRevokedError,
 } from "../errors.js";
 import { randomBase62 } from "../lib/base62.js";
-import type { RandomSource } from "../lib/crypto.js";
 import { deriveSigningSecret } from "../lib/derive.js";
+import { auditId } from "../model/audit-id.js";
 import { hashesOf, isTokenId, policyAt, toRecord } from "../model/record.js";
 import {
   type CreateTokenInput,
@@ -483,18 +483,6 @@ function scheduleRevision(
       ...after.map((s) => ({ effectiveAt: s.effectiveAt, policy: { ...s.policy, ...patch } })),
     ],
   };
-}
-
-let auditSeq = 0;
-
-/**
- * Audit ids sort like the entries were appended: time, then a per-process
- * sequence (several entries share a millisecond), then randomness so that
- * processes sharing a store never collide.
- */
-function auditId(at: number, random: RandomSource): string {
-  auditSeq = (auditSeq + 1) % 1_679_616; // 36^4
-  return `aud_${at.toString(36).padStart(9, "0")}${auditSeq.toString(36).padStart(4, "0")}${randomBase62(10, random)}`;
 }
 
 function parseActor(options: ActorOptions): string {

@@ -137,7 +137,7 @@ export interface PageOptions {
 }
 
 /** What an admin did, as the audit log keeps it. */
-export type AuditAction = "create" | "import" | "update" | "revoke" | "regenerate";
+export type AuditAction = "create" | "import" | "update" | "revoke" | "regenerate" | "leak";
 
 /** One audit log entry. Never holds a secret: changed fields are named, not valued. */
 export interface AuditEntry {
@@ -149,7 +149,7 @@ export interface AuditEntry {
   action: AuditAction;
   tokenId: string;
   owner: string;
-  /** Names of the fields that changed. */
+  /** Names of the fields that changed; for `leak`, where the token was seen (`"url"`). */
   changes: string[];
   /** For updates with an effective time. */
   effectiveAt?: number;

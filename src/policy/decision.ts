@@ -11,6 +11,8 @@ export type DenyCode =
   | "TOKEN_UNKNOWN"
   | "TOKEN_REVOKED"
   | "TOKEN_EXPIRED"
+  /** One of this application's tokens in the URL while query tokens are off: it is leaked (reported). */
+  | "TOKEN_IN_URL"
   /** A test token on a live instance or the reverse. */
   | "TOKEN_WRONG_ENV"
   /** A secret token sent from a browser context. */
@@ -32,7 +34,7 @@ export type DenyCode =
   | "STORE_UNAVAILABLE";
 
 /** HTTP statuses a decision carries. */
-export type DecisionStatus = 200 | 401 | 403 | 413 | 429 | 503;
+export type DecisionStatus = 200 | 400 | 401 | 403 | 413 | 429 | 503;
 
 /** Credential failures: all answered identically (401) so a caller cannot tell them apart. */
 export const CREDENTIAL_CODES: ReadonlySet<DenyCode> = new Set<DenyCode>([
@@ -51,6 +53,7 @@ const STATUS: Record<DenyCode, DecisionStatus> = {
   TOKEN_REVOKED: 401,
   TOKEN_EXPIRED: 401,
   TOKEN_WRONG_ENV: 401,
+  TOKEN_IN_URL: 400,
   SIGNATURE_REQUIRED: 401,
   SIGNATURE_INVALID: 401,
   SIGNATURE_EXPIRED: 401,

@@ -8,7 +8,7 @@ import type { TokenEnv } from "../token/format.js";
 import { allow, type DenyCode, deny, type PolicyDecision } from "./decision.js";
 import { compileDomains, type DomainMatcher } from "./domain.js";
 import { compileIpAllowlist, type IpMatcher } from "./ip.js";
-import { compileScopes, type ScopeMatcher } from "./scope.js";
+import { compileScopes, isWriteOrDeleteScope, type ScopeMatcher } from "./scope.js";
 
 /** The parts of a token the evaluator reads. */
 export type EvaluableToken = Pick<StoredToken, "kind" | "env" | "revokedAt" | "policy" | "scheduled">;
@@ -38,6 +38,12 @@ export interface EvaluationContext {
   env?: TokenEnv | undefined;
   /** Allow secret tokens from browser contexts (default false: `SECRET_IN_BROWSER`). */
   allowSecretInBrowser?: boolean | undefined;
+  /**
+   * Let publishable tokens pass checks of scopes other than `…:read`
+   * (default false: such a check is `SCOPE_DENIED` whatever scopes the token
+   * holds, e.g. one created on an instance that allowed publishable writes).
+   */
+  allowPublishableWrites?: boolean | undefined;
 }
 
 interface CompiledPolicy {
@@ -95,8 +101,11 @@ export function evaluate(token: EvaluableToken, context: EvaluationContext, now:
   if (!m.domains(context.origin, context.referer)) return deny("DOMAIN_DENIED");
   const need = context.scope;
   if (need !== undefined) {
+    const readOnly = token.kind === "publishable" && !context.allowPublishableWrites;
     for (const scope of typeof need === "string" ? [need] : need) {
-      if (!m.scopes(scope)) return deny("SCOPE_DENIED", { scope: String(scope).slice(0, 128) });
+      if (!m.scopes(scope) || (readOnly && isWriteOrDeleteScope(scope))) {
+        return deny("SCOPE_DENIED", { scope: String(scope).slice(0, 128) });
+      }
     }
   }
   return allow();

@@ -5,10 +5,11 @@
 //
 // The warm path is synchronous up to the returned promise: no await unless a
 // store call is needed.
-import type { ResolvedConfig } from "../config.js";
+import { MAX_FOREIGN_TOKEN_LENGTH, type ResolvedConfig } from "../config.js";
 import { InvalidInputError } from "../errors.js";
 import { equalStrings } from "../lib/bytes.js";
 import { sha256Hex } from "../lib/crypto.js";
+import { auditId } from "../model/audit-id.js";
 import { isTokenId, policyAt } from "../model/record.js";
 import type { StoredToken, TokenPolicy, UsageEvent } from "../model/types.js";
 import { type ClientIpResolver, createClientIpResolver } from "../policy/client-ip.js";
@@ -16,7 +17,8 @@ import { allow, type DenyCode, deny, type PolicyDecision } from "../policy/decis
 import { type EvaluationContext, evaluate, type SignatureOutcome } from "../policy/evaluate.js";
 import { type VerifyRequestResult, verifyRequest } from "../signing/verify.js";
 import type { VerifyingKey } from "../signing/types.js";
-import { MAX_TOKEN_LENGTH, parseToken } from "../token/format.js";
+import { parseScope } from "../policy/scope.js";
+import { findTokens, MAX_TOKEN_LENGTH, parseToken } from "../token/format.js";
 import { SharedLookup } from "./cache.js";
 import { findCredential } from "./credential.js";
 import { Decision, type DecisionExtras } from "./decision.js";
@@ -55,6 +57,7 @@ class RequestContext implements EvaluationContext {
   readonly scope: CheckOptions["scope"];
   readonly env: EvaluationContext["env"];
   readonly allowSecretInBrowser: boolean;
+  readonly allowPublishableWrites: boolean;
   signature: SignatureOutcome | undefined;
   readonly #get: (name: string) => string | null;
   readonly #resolveIp: () => string | null;
@@ -71,6 +74,7 @@ class RequestContext implements EvaluationContext {
     this.scope = scope;
     this.env = cfg.env;
     this.allowSecretInBrowser = cfg.allowSecretInBrowser;
+    this.allowPublishableWrites = cfg.allowPublishableWrites;
   }
   get ip(): string | null {
     if (this.#ip === undefined) this.#ip = this.#resolveIp();
@@ -90,7 +94,8 @@ class RequestContext implements EvaluationContext {
   }
 }
 
-const MAX_FOREIGN_TOKEN_LENGTH = 512;
+/** Tokens reported as leaked by this instance, remembered so a repeated request writes nothing more. */
+const MAX_LEAK_REPORTS = 1024;
 // The hash compared on the unknown-token path, so both paths do the same work.
 const DUMMY_HASH = "0".repeat(64);
 
@@ -103,6 +108,8 @@ export class Verifier {
   readonly #byId: SharedLookup<StoredToken>;
   readonly #clientIp: ClientIpResolver;
   #usage: UsageEvent[] = [];
+  readonly #leaksReported = new Set<string>();
+  readonly #pendingReports = new Set<Promise<void>>();
   #lastFlush = 0;
   readonly #unsubscribe: (() => void) | undefined;
 
@@ -148,6 +155,7 @@ export class Verifier {
       secFetchMode: input.secFetchMode,
       env: cfg.env,
       allowSecretInBrowser: cfg.allowSecretInBrowser,
+      allowPublishableWrites: cfg.allowPublishableWrites,
     };
     return Promise.resolve(this.#decide(input.token, input.cost, context));
   }
@@ -174,6 +182,7 @@ export class Verifier {
     } catch {
       return Promise.resolve(denial("TOKEN_MALFORMED", now));
     }
+    if (queryToken === null && this.#reportTokensInUrl(request.url, now)) return Promise.resolve(denial("TOKEN_IN_URL", now));
     // Header names here are constants, valid by construction: get() cannot throw.
     const get = (name: string) => headers.get(name);
     const credential = findCredential(get("authorization"), queryToken);
@@ -198,11 +207,59 @@ export class Verifier {
     // format check, so a hit needs no second check.
     const hit = this.#byHash.peek(hash, now);
     if (hit !== undefined) return this.#identified(hit.value, hash, cost, context, now);
-    if (!cfg.acceptForeignTokens && !parseToken(token).ok) return denial("TOKEN_MALFORMED", now);
+    if (!this.#lookupable(token)) return denial("TOKEN_MALFORMED", now);
     return this.#byHash.fetch(hash, now).then(
       (stored) => this.#identified(stored, hash, cost, context, now),
       () => denial("STORE_UNAVAILABLE", now, { retryAfterMs: 1000 }),
     );
+  }
+
+  /**
+   * Whether a presented string may be looked up in the store: a well-formed
+   * token with one of this application's prefixes, or a legacy key of the
+   * configured shape. Anything else is refused without a store access.
+   */
+  #lookupable(token: string): boolean {
+    const parsed = parseToken(token);
+    if (parsed.ok) return this.#cfg.prefixes.includes(parsed.token.prefix);
+    const foreign = this.#cfg.acceptForeignTokens;
+    return foreign !== false && token.length >= foreign.minLength && token.startsWith(foreign.prefix);
+  }
+
+  /**
+   * With query tokens off, a URL that carries one of this application's
+   * tokens is refused: the token is now in every access log on the way. A
+   * live token found there is reported once, as a `leak` audit entry.
+   */
+  #reportTokensInUrl(url: string, now: number): boolean {
+    const prefixes = this.#cfg.prefixes;
+    if (!prefixes.some((p) => url.includes(`${p}_`))) return false;
+    const found = findTokens(url).filter((t) => prefixes.includes(t.prefix));
+    if (found.length === 0) return false;
+    for (const { token } of found.slice(0, 4)) {
+      const hash = sha256Hex(token);
+      if (this.#leaksReported.has(hash)) continue;
+      if (this.#leaksReported.size >= MAX_LEAK_REPORTS) this.#leaksReported.clear();
+      this.#leaksReported.add(hash);
+      const report = this.#reportLeak(hash, now).catch(() => {});
+      this.#pendingReports.add(report);
+      report.finally(() => this.#pendingReports.delete(report));
+    }
+    return true;
+  }
+
+  async #reportLeak(hash: string, now: number): Promise<void> {
+    const stored = await this.#byHash.get(hash, now);
+    if (stored === null || stored.hash !== hash || stored.revokedAt !== null) return;
+    await this.#cfg.store.appendAudit({
+      id: auditId(now, this.#cfg.random),
+      at: now,
+      actor: "keyward:verifier",
+      action: "leak",
+      tokenId: stored.id,
+      owner: stored.owner,
+      changes: ["url"],
+    });
   }
 
   #identified(
@@ -287,7 +344,9 @@ export class Verifier {
     // A failed signature proves nothing about who sent it (token ids are
     // public): no token in the decision and no usage charged to it.
     if (!result.ok) return denial(SIGNATURE_DENY_CODE[result.code], now);
-    if (found === null) return denial("TOKEN_UNKNOWN", now);
+    if (found === null || !this.#cfg.prefixes.includes(found.start.slice(0, found.start.indexOf("_")))) {
+      return denial("TOKEN_UNKNOWN", now);
+    }
     if (bearer !== null && !matchSecret(found, sha256Hex(bearer), now)) return denial("TOKEN_MALFORMED", now);
     context.signature = { ok: true };
     return this.#identified(found, found.hash, options.cost, context, now);
@@ -335,6 +394,7 @@ export class Verifier {
 
   /** Writes buffered usage events to the store. Call it on shutdown. */
   async flush(): Promise<void> {
+    await Promise.all(this.#pendingReports);
     const batch = this.#usage;
     this.#lastFlush = this.#cfg.now();
     if (batch.length === 0) return;
@@ -365,11 +425,29 @@ function checkOptions(options: CheckOptions): void {
   if (cost !== undefined && (!Number.isSafeInteger(cost) || cost < 0)) {
     throw new InvalidInputError("cost", "must be a non-negative integer");
   }
-  if (
-    scope !== undefined &&
-    typeof scope !== "string" &&
-    !(Array.isArray(scope) && scope.every((s) => typeof s === "string"))
-  ) {
-    throw new InvalidInputError("scope", "must be a string or an array of strings");
+  if (scope !== undefined) checkRouteScope(scope);
+}
+
+// Route scopes come from the application's code, so a few values recur:
+// remember those already validated instead of parsing them per request.
+const validScopes = new Set<string>();
+const validScopeLists = new WeakSet<readonly string[]>();
+
+/**
+ * A route's required scope is the application's input: an empty list, an
+ * empty string or a malformed scope is a programming error, never an allow.
+ */
+function checkRouteScope(scope: string | readonly string[]): void {
+  if (typeof scope === "string") {
+    if (validScopes.has(scope)) return;
+    if (parseScope(scope) === null) throw new InvalidInputError("scope", "must be a valid scope (resource[/name…]:action)");
+    if (validScopes.size >= 1024) validScopes.clear();
+    validScopes.add(scope);
+    return;
   }
+  if (!Array.isArray(scope)) throw new InvalidInputError("scope", "must be a scope or a non-empty array of scopes");
+  if (validScopeLists.has(scope)) return;
+  if (scope.length === 0) throw new InvalidInputError("scope", "must not be an empty list (omit it for no scope check)");
+  for (const s of scope) checkRouteScope(s);
+  validScopeLists.add(scope);
 }

@@ -91,10 +91,10 @@ describe("verify: bearer tokens", () => {
     );
   });
 
-  it("ignores query tokens unless enabled", async () => {
+  it("refuses query tokens unless enabled (the token is leaked: TOKEN_IN_URL)", async () => {
     const { kw } = setup();
     const { token } = await kw.tokens.create({ owner: "o", kind: "secret" });
-    expect((await kw.verify(req(undefined, { url: `https://x.test/?api_key=${token}` }))).code).toBe("TOKEN_MISSING");
+    expect((await kw.verify(req(undefined, { url: `https://x.test/?api_key=${token}` }))).code).toBe("TOKEN_IN_URL");
   });
 });
 
@@ -383,7 +383,7 @@ describe("imported keys", () => {
     const strict = new Keyward({ store, prefix: "acme" });
     await strict.tokens.import({ hash: hashToken(legacy), owner: "o", kind: "secret", scopes: ["core:read"] });
     expect((await strict.check({ token: legacy })).code).toBe("TOKEN_MALFORMED");
-    const migrating = new Keyward({ store, prefix: "acme", acceptForeignTokens: true });
+    const migrating = new Keyward({ store, prefix: "acme", acceptForeignTokens: { prefix: "legacy-", minLength: 20 } });
     expect((await migrating.check({ token: legacy, scope: "core:read" })).ok).toBe(true);
     expect((await migrating.check({ token: `${legacy}x` })).code).toBe("TOKEN_UNKNOWN");
     expect((await migrating.check({ token: "x".repeat(513) })).code).toBe("TOKEN_MALFORMED");

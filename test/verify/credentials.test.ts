@@ -1,0 +1,157 @@
+// Which presented strings reach the store at all: this application's own
+// prefix (or those it names), legacy keys of a configured shape, and never a
+// token that travelled in the URL.
+import { describe, expect, it } from "vitest";
+import { hashToken, Keyward, type KeywardOptions, MemoryStore, type StoredToken } from "keyward";
+
+/** A real MemoryStore that counts lookups by hash. */
+class CountingStore extends MemoryStore {
+  lookups = 0;
+  override async findByHash(hash: string): Promise<StoredToken | null> {
+    this.lookups++;
+    return super.findByHash(hash);
+  }
+}
+
+function app(prefix: string, store: MemoryStore, options: Partial<KeywardOptions> = {}) {
+  return new Keyward({ store, prefix, ...options });
+}
+
+describe("prefixes", () => {
+  it("accepts only its own prefix from a store shared with another application", async () => {
+    const store = new CountingStore();
+    const acme = app("acme", store);
+    const other = app("other", store);
+    const { token } = await other.tokens.create({ owner: "o", kind: "secret" });
+    expect((await other.check({ token })).ok).toBe(true);
+    const before = store.lookups;
+    expect((await acme.check({ token })).code).toBe("TOKEN_MALFORMED");
+    expect(store.lookups).toBe(before); // refused without a store access
+  });
+
+  it("accepts other prefixes named explicitly with acceptPrefixes", async () => {
+    const store = new MemoryStore();
+    const { token } = await app("old", store).tokens.create({ owner: "o", kind: "secret" });
+    expect((await app("acme", store, { acceptPrefixes: ["old"] }).check({ token })).ok).toBe(true);
+  });
+
+  it("refuses another application's token on the signed path (keyid of a record with another prefix)", async () => {
+    const ed = await import("@noble/ed25519");
+    const { signRequest } = await import("keyward/signing");
+    const store = new MemoryStore();
+    const privateKey = ed.utils.randomSecretKey();
+    const publicKey = await ed.getPublicKeyAsync(privateKey);
+    const { record } = await app("other", store).tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey } });
+    const sign = (nonce: string) =>
+      signRequest(new Request("https://api.test/x"), {
+        keyid: record.id,
+        created: Math.floor(Date.now() / 1000),
+        nonce,
+        components: ["@method", "@target-uri"],
+        key: { alg: "ed25519", privateKey },
+      });
+    expect((await app("other", store).verify(await sign("n1"))).ok).toBe(true);
+    expect((await app("acme", store).verify(await sign("n2"))).code).toBe("TOKEN_UNKNOWN");
+  });
+});
+
+describe("foreign tokens", () => {
+  it("must be given a shape; a bare true is refused at configuration", () => {
+    expect(() => app("acme", new MemoryStore(), { acceptForeignTokens: true as never })).toThrow(
+      expect.objectContaining({ code: "INVALID_CONFIG" }),
+    );
+    expect(() => app("acme", new MemoryStore(), { acceptForeignTokens: { prefix: "k", minLength: 4 } })).toThrow(
+      expect.objectContaining({ code: "INVALID_CONFIG" }),
+    );
+  });
+
+  it("looks up only strings of the configured shape: a short guess never reaches the store", async () => {
+    const store = new CountingStore();
+    const kw = app("acme", store, { acceptForeignTokens: { prefix: "sk_", minLength: 32 } });
+    await kw.tokens.import({ hash: hashToken("1234"), owner: "o", kind: "secret" });
+    const legacy = `sk_${"a1".repeat(16)}`;
+    await kw.tokens.import({ hash: hashToken(legacy), owner: "o", kind: "secret" });
+    const before = store.lookups;
+    expect((await kw.check({ token: "1234" })).code).toBe("TOKEN_MALFORMED");
+    expect((await kw.check({ token: `pk_${"a1".repeat(16)}` })).code).toBe("TOKEN_MALFORMED");
+    expect((await kw.check({ token: "sk_short" })).code).toBe("TOKEN_MALFORMED");
+    expect(store.lookups).toBe(before);
+    expect((await kw.check({ token: legacy })).ok).toBe(true);
+  });
+});
+
+describe("a token in the URL", () => {
+  it("is refused with TOKEN_IN_URL even with a valid Authorization header, and reported once as leaked", async () => {
+    const store = new MemoryStore();
+    const kw = app("acme", store);
+    const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    const request = () =>
+      new Request(`https://api.test/v1/prices?symbol=X&key=${token}`, { headers: { authorization: `Bearer ${token}` } });
+    for (let i = 0; i < 5; i++) {
+      const d = await kw.verify(request());
+      expect(d).toMatchObject({ ok: false, code: "TOKEN_IN_URL", status: 400 });
+    }
+    await kw.flush();
+    const audit = await kw.tokens.audit({ tokenId: record.id });
+    expect(audit.items.filter((e) => e.action === "leak")).toEqual([
+      expect.objectContaining({ action: "leak", tokenId: record.id, changes: ["url"] }),
+    ]);
+    expect(JSON.stringify(audit)).not.toContain(token);
+  });
+
+  it("in the path too; tokens of other applications and look-alikes are not ours to refuse", async () => {
+    const kw = app("acme", new MemoryStore());
+    const { token } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    expect((await kw.verify(new Request(`https://api.test/keys/${token}`, { headers: { authorization: `Bearer ${token}` } }))).code).toBe(
+      "TOKEN_IN_URL",
+    );
+    const other = await app("other", new MemoryStore()).tokens.create({ owner: "o", kind: "secret" });
+    const lookAlike = `${token.slice(0, -1)}${token.endsWith("a") ? "b" : "a"}`; // checksum fails
+    for (const url of [`https://api.test/x?k=${other.token}`, `https://api.test/x?k=${lookAlike}`]) {
+      expect((await kw.verify(new Request(url, { headers: { authorization: `Bearer ${token}` } }))).ok).toBe(true);
+    }
+  });
+
+  it("writes nothing for a revoked or unknown token found in the URL", async () => {
+    const store = new MemoryStore();
+    const kw = app("acme", store);
+    const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    await kw.tokens.revoke(record.id);
+    expect((await kw.verify(new Request(`https://api.test/x?k=${token}`))).code).toBe("TOKEN_IN_URL");
+    await kw.flush();
+    expect((await kw.tokens.audit({ tokenId: record.id })).items.map((e) => e.action)).toEqual(["create", "revoke"]);
+  });
+
+  it("is the query credential itself when query tokens are enabled", async () => {
+    const kw = app("acme", new MemoryStore(), { queryParam: "api_key" });
+    const { token } = await kw.tokens.create({ owner: "o", kind: "publishable" });
+    expect((await kw.verify(new Request(`https://api.test/x?api_key=${token}`))).ok).toBe(true);
+  });
+});
+
+describe("route scopes", () => {
+  it("an empty list, an empty string or a malformed scope throws INVALID_INPUT instead of allowing", async () => {
+    const kw = app("acme", new MemoryStore());
+    const { token } = await kw.tokens.create({ owner: "o", kind: "secret", scopes: ["core:read"] });
+    for (const scope of [[], "", "core", "core:read:x", ["core:read", ""], [1]] as never[]) {
+      await expect(kw.check({ token, scope })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "scope" });
+      await expect(kw.verify(new Request("https://api.test/x", { headers: { authorization: `Bearer ${token}` } }), { scope })).rejects.toMatchObject({
+        code: "INVALID_INPUT",
+      });
+    }
+    expect((await kw.check({ token, scope: ["core:read"] })).ok).toBe(true);
+    expect((await kw.check({ token })).ok).toBe(true); // no scope: no scope check
+  });
+});
+
+describe("publishable tokens", () => {
+  it("pass no write or delete check on an instance that forbids publishable writes, whatever they hold", async () => {
+    const store = new MemoryStore();
+    const lenient = app("acme", store, { allowPublishableWrites: true });
+    const { token } = await lenient.tokens.create({ owner: "o", kind: "publishable", scopes: ["datasets/prices:write", "core:read"] });
+    expect((await lenient.check({ token, scope: "datasets/prices:write" })).ok).toBe(true);
+    const strict = app("acme", store);
+    expect((await strict.check({ token, scope: "datasets/prices:write" })).code).toBe("SCOPE_DENIED");
+    expect((await strict.check({ token, scope: "core:read" })).ok).toBe(true);
+  });
+});
