@@ -32,18 +32,34 @@ async function latencies(fn, ms) {
   return { p50: at(0.5), p99: at(0.99) };
 }
 
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
 /**
- * Measures each case (warm-up, throughput, latency) and prints a table with
- * ops/s, p50 and p99 in microseconds, and ops/s as a ratio to the baseline row.
+ * Measures each case and prints a table: the median ops/s of `rounds` runs
+ * (default 3, BENCH_ROUNDS), their spread ((max - min) / median), p50 and p99
+ * latency in microseconds, and the median as a ratio to the baseline row's.
+ * Rounds alternate the order of the cases (forward, then backward), so no row
+ * is always measured right after the same neighbour or at the same heat.
  */
-export async function runGroup(title, cases, { ms = 1000, baseline = 0 } = {}) {
+export async function runGroup(title, cases, { ms = 1000, baseline = 0, rounds = Number(process.env.BENCH_ROUNDS ?? 3) } = {}) {
+  for (const c of cases) await throughput(c.fn, Math.min(300, ms / 3)); // warm-up: JIT, caches
+  const runs = cases.map(() => []);
+  for (let round = 0; round < rounds; round++) {
+    const order = cases.map((_, i) => (round % 2 === 0 ? i : cases.length - 1 - i));
+    for (const i of order) {
+      globalThis.gc?.();
+      runs[i].push(await throughput(cases[i].fn, ms));
+    }
+  }
   const rows = [];
-  for (const c of cases) {
-    await throughput(c.fn, Math.min(300, ms / 3)); // warm-up: JIT, caches
-    globalThis.gc?.();
-    const opsPerSec = await throughput(c.fn, ms);
+  for (const [i, c] of cases.entries()) {
     const { p50, p99 } = await latencies(c.fn, Math.max(200, ms / 2));
-    rows.push({ name: c.name, opsPerSec, p50, p99 });
+    const opsPerSec = median(runs[i]);
+    rows.push({ name: c.name, opsPerSec, spread: (Math.max(...runs[i]) - Math.min(...runs[i])) / opsPerSec, runs: runs[i], p50, p99 });
   }
   const base = rows[baseline].opsPerSec;
   const fmt = (n) => Math.round(n).toLocaleString("en-US");
@@ -51,11 +67,13 @@ export async function runGroup(title, cases, { ms = 1000, baseline = 0 } = {}) {
   const lines = [
     `### ${title}`,
     "",
-    "| case | ops/s | p50 µs | p99 µs | vs. baseline |",
-    "| --- | ---: | ---: | ---: | ---: |",
+    `median of ${rounds} runs of ${ms} ms each, rounds in alternating order`,
+    "",
+    "| case | ops/s (median) | spread | p50 µs | p99 µs | vs. baseline |",
+    "| --- | ---: | ---: | ---: | ---: | ---: |",
     ...rows.map(
       (r, i) =>
-        `| ${r.name}${i === baseline ? " (baseline)" : ""} | ${fmt(r.opsPerSec)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${ratio(r.opsPerSec / base)}x |`,
+        `| ${r.name}${i === baseline ? " (baseline)" : ""} | ${fmt(r.opsPerSec)} | ±${((r.spread * 100) / 2).toFixed(1)} % | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${ratio(r.opsPerSec / base)}x |`,
     ),
     "",
   ];

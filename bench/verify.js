@@ -1,6 +1,10 @@
-// Bearer verification on MemoryStore: warm cache and cold path (cache miss),
-// next to the floor measured in the same run: one SHA-256 of the token string
-// with hex output (node's one-shot crypto.hash) plus one Map.get.
+// Bearer verification on MemoryStore, with default options unless a row says
+// otherwise: warm cache and cold path (cache miss), next to the floor
+// measured in the same run: one SHA-256 of the token string with hex output
+// (node's one-shot crypto.hash) plus one Map.get. Then the request path at
+// scale: 100 000 cached tokens round-robin, the worst single check after a
+// full cache, bytes per cached and stored token, and bytes allocated per cold
+// check.
 import { hash } from "node:crypto";
 import { Keyward, MemoryStore } from "../dist/index.js";
 import { runGroup } from "./harness.js";
@@ -8,14 +12,14 @@ import { betterAuthVerifier } from "./peers/better-auth.js";
 
 export async function benchVerify({ ms }) {
   const store = new MemoryStore();
-  const kw = new Keyward({ store, prefix: "acme", usage: { enabled: false } });
+  const kw = new Keyward({ store, prefix: "acme" });
   const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["core:read"] });
   const request = new Request("https://api.example.com/v1/prices", { headers: { authorization: `Bearer ${token}` } });
+  const unmetered = new Keyward({ store, prefix: "acme", usage: { enabled: false } });
 
   // Cold: caching off, so every call looks the token up in the store.
-  const cold = new Keyward({ store, prefix: "acme", cache: { maxEntries: 0 }, usage: { enabled: false } });
-  const metered = new Keyward({ store, prefix: "acme" });
-  const { token: limited } = await metered.tokens.create({
+  const cold = new Keyward({ store, prefix: "acme", cache: { maxEntries: 0 } });
+  const { token: limited } = await kw.tokens.create({
     owner: "acct_1",
     kind: "secret",
     credits: { limit: Number.MAX_SAFE_INTEGER },
@@ -27,7 +31,7 @@ export async function benchVerify({ ms }) {
   const floorMap = new Map([[hash("sha256", token, "hex"), { id: "tok_x" }]]);
   let sink = 0;
   const rows = await runGroup(
-    "Bearer verification (MemoryStore)",
+    "Bearer verification (MemoryStore, default options: usage metering on)",
     [
       {
         name: "floor: crypto.hash sha256 hex + Map.get",
@@ -36,9 +40,10 @@ export async function benchVerify({ ms }) {
         },
       },
       { name: "kw.check({ token, scope }), warm cache", fn: () => kw.check({ token, scope: "core:read" }) },
+      { name: "kw.check({ token, scope }), warm cache, usage metering off", fn: () => unmetered.check({ token, scope: "core:read" }) },
       { name: "kw.verify(request, { scope }), warm cache", fn: () => kw.verify(request, { scope: "core:read" }) },
-      { name: "kw.check, cold (store lookup every call)", fn: () => cold.check({ token, scope: "core:read" }) },
-      { name: "kw.check + rate limit + credits + usage", fn: () => metered.check({ token: limited, cost: 1 }) },
+      { name: "kw.check, cold (cache off: store lookup every call)", fn: () => cold.check({ token, scope: "core:read" }) },
+      { name: "kw.check + rate limit + credits (metered)", fn: () => kw.check({ token: limited, cost: 1 }) },
       { name: "peer: better-auth api-key verifyApiKey (memory adapter)", fn: peer.verify },
     ],
     { ms },
@@ -46,5 +51,131 @@ export async function benchVerify({ ms }) {
   if (sink === -1) console.log(sink); // keeps the floor's work observable
   const d = await kw.check({ token, scope: "core:read" });
   if (!d.ok) throw new Error(`benchmark token was denied: ${d.code}`);
+  await benchScale({ ms });
   return rows;
+}
+
+/** Many tokens: a working set of 100 000 cached tokens, eviction, memory, allocation. */
+async function benchScale({ ms }) {
+  const N = Number(process.env.BENCH_TOKENS ?? 100_000);
+  const store = new MemoryStore();
+  const kw = new Keyward({ store, prefix: "acme", cache: { maxEntries: N } });
+  const tokens = [];
+  for (let i = 0; i < N; i++) tokens.push((await kw.tokens.create({ owner: `acct_${i % 1000}`, kind: "secret" })).token);
+  for (const token of tokens) await kw.check({ token });
+  const floorMap = new Map(tokens.map((t) => [hash("sha256", t, "hex"), { id: "tok_x" }]));
+  let i = 0;
+  let j = 0;
+  let sink = 0;
+  await runGroup(
+    `Round-robin over ${N.toLocaleString("en-US")} cached tokens`,
+    [
+      {
+        name: "floor: crypto.hash sha256 hex + Map.get, same working set",
+        fn: () => {
+          if (floorMap.get(hash("sha256", tokens[(j = (j + 1) % N)], "hex"))) sink++;
+        },
+      },
+      { name: "kw.check({ token }), warm cache", fn: () => kw.check({ token: tokens[(i = (i + 1) % N)] }) },
+    ],
+    { ms },
+  );
+  if (sink === -1) console.log(sink);
+
+  // The worst single check: a miss right after every entry of a full cache was hit.
+  const worst = [];
+  for (const size of [Math.min(10_000, N / 2), N]) {
+    const full = new Keyward({ store, prefix: "acme", cache: { maxEntries: size } });
+    for (let k = 0; k < size; k++) await full.check({ token: tokens[k] });
+    for (let k = 0; k < size; k++) await full.check({ token: tokens[k] }); // every second-chance bit set
+    const samples = [];
+    for (let k = 0; k < 5; k++) {
+      globalThis.gc?.(); // so that a collection due anyway does not land in the sample
+      const t0 = process.hrtime.bigint();
+      await full.check({ token: tokens[(size + k) % N] });
+      samples.push(Number(process.hrtime.bigint() - t0) / 1000);
+    }
+    const ordinary = [];
+    for (let k = 0; k < 5; k++) {
+      globalThis.gc?.();
+      const t0 = process.hrtime.bigint();
+      await full.check({ token: tokens[(size + 100 + k) % N] });
+      ordinary.push(Number(process.hrtime.bigint() - t0) / 1000);
+    }
+    worst.push(`| ${size.toLocaleString("en-US")} | ${Math.max(...samples).toFixed(1)} | ${median(ordinary).toFixed(1)} |`);
+  }
+  console.log(
+    [
+      "### Worst single check after a full, fully hit cache",
+      "",
+      "| cache entries | worst of the first 5 misses, µs | median ordinary miss, µs |",
+      "| ---: | ---: | ---: |",
+      ...worst,
+      "",
+    ].join("\n"),
+  );
+
+  // Bytes per cached token (the verifier's caches) and per stored token (MemoryStore).
+  const M = 10_000;
+  const subset = tokens.slice(0, M);
+  const heap = () => {
+    globalThis.gc?.();
+    globalThis.gc?.();
+    return process.memoryUsage().heapUsed;
+  };
+  const memStore = new MemoryStore();
+  const filler = new Keyward({ store: memStore, prefix: "acme" });
+  let before = heap();
+  const fresh = [];
+  for (let k = 0; k < M; k++) fresh.push((await filler.tokens.create({ owner: `acct_${k % 1000}`, kind: "secret" })).token);
+  const perStored = (heap() - before) / M - fresh[0].length * 2; // minus the token strings this script keeps
+  const caching = new Keyward({ store: memStore, prefix: "acme", cache: { maxEntries: M } });
+  before = heap();
+  for (const token of fresh) await caching.check({ token });
+  const perCached = (heap() - before) / M;
+
+  // Bytes allocated per cold check: heap growth over a window with no GC in it.
+  const coldKw = new Keyward({ store, prefix: "acme", cache: { maxEntries: 0 } });
+  for (let k = 0; k < 1000; k++) await coldKw.check({ token: tokens[0] }); // warm
+  const perCold = await allocatedPerCall(() => coldKw.check({ token: tokens[0] }), 200);
+  console.log(
+    [
+      "### Memory",
+      "",
+      "| what | bytes |",
+      "| --- | ---: |",
+      `| per cached token (verifier caches, after one check each) | ${Math.round(perCached)} |`,
+      `| per stored token (MemoryStore) | ${Math.round(perStored)} |`,
+      `| allocated per cold check (cache off) | ${perCold === null ? "n/a" : Math.round(perCold)} |`,
+      "",
+    ].join("\n"),
+  );
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
+/**
+ * Heap bytes allocated per call: heap growth over `n` calls, from a window in
+ * which the heap never shrank (so no GC ran), minus the cost of reading the
+ * heap size itself; null if no window was clean.
+ */
+async function allocatedPerCall(fn, n) {
+  const grow = async (f) => {
+    globalThis.gc?.();
+    let last = process.memoryUsage().heapUsed;
+    const first = last;
+    for (let k = 0; k < n; k++) {
+      await f();
+      const used = process.memoryUsage().heapUsed;
+      if (used < last) return null; // a GC ran: this window says nothing
+      last = used;
+    }
+    return (last - first) / n;
+  };
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const overhead = await grow(() => undefined);
+    const total = await grow(fn);
+    if (overhead !== null && total !== null) return total - overhead;
+  }
+  return null;
 }

@@ -86,11 +86,25 @@ function fromBrowser(ctx: EvaluationContext): boolean {
  * ```
  */
 export function evaluate(token: EvaluableToken, context: EvaluationContext, now: number): PolicyDecision {
+  return evaluatePolicy(token, policyAt(token, now), context, now);
+}
+
+/**
+ * {@link evaluate} with the policy in force already known (the verifier
+ * computes it once per request and meters with it too).
+ *
+ * @internal
+ */
+export function evaluatePolicy(
+  token: Pick<EvaluableToken, "kind" | "env" | "revokedAt">,
+  policy: TokenPolicy,
+  context: EvaluationContext,
+  now: number,
+): PolicyDecision {
   // Revocation is final whatever the clocks say: a revoked token is refused
   // even by a server whose clock is behind the one that revoked it.
   if (token.revokedAt !== null) return deny("TOKEN_REVOKED");
   if (context.env !== undefined && token.env !== context.env) return deny("TOKEN_WRONG_ENV");
-  const policy = policyAt(token, now);
   if (policy.expiresAt !== null && policy.expiresAt <= now) return deny("TOKEN_EXPIRED");
   if (token.kind === "secret" && !context.allowSecretInBrowser && fromBrowser(context)) return deny("SECRET_IN_BROWSER");
   const sig = context.signature;

@@ -14,12 +14,12 @@ import { isTokenId, policyAt } from "../model/record.js";
 import type { StoredToken, TokenPolicy, UsageEvent } from "../model/types.js";
 import { type ClientIpResolver, createClientIpResolver } from "../policy/client-ip.js";
 import { allow, type DenyCode, deny, type PolicyDecision } from "../policy/decision.js";
-import { type EvaluationContext, evaluate, type SignatureOutcome } from "../policy/evaluate.js";
+import { type EvaluationContext, evaluatePolicy, type SignatureOutcome } from "../policy/evaluate.js";
 import { type VerifyRequestResult, verifyRequest } from "../signing/verify.js";
 import type { VerifyingKey } from "../signing/types.js";
 import { parseScope } from "../policy/scope.js";
 import { findTokens, MAX_TOKEN_LENGTH, parseToken } from "../token/format.js";
-import { SharedLookup } from "./cache.js";
+import { LookupCache, SharedLookup } from "./cache.js";
 import { findCredential } from "./credential.js";
 import { Decision, type DecisionExtras } from "./decision.js";
 import { currentKey, graceKeys, SIGNATURE_DENY_CODE } from "./signed.js";
@@ -62,6 +62,8 @@ class RequestContext implements EvaluationContext {
   readonly #get: (name: string) => string | null;
   readonly #resolveIp: () => string | null;
   #ip: string | null | undefined;
+  // Read by the browser check and the domain check: fetched once.
+  #origin: string | null | undefined;
 
   constructor(
     get: (name: string) => string | null,
@@ -81,7 +83,8 @@ class RequestContext implements EvaluationContext {
     return this.#ip;
   }
   get origin(): string | null {
-    return this.#get("origin");
+    if (this.#origin === undefined) this.#origin = this.#get("origin");
+    return this.#origin;
   }
   get referer(): string | null {
     return this.#get("referer");
@@ -93,6 +96,8 @@ class RequestContext implements EvaluationContext {
     return this.#get("sec-fetch-mode");
   }
 }
+
+const DAY = 86_400_000;
 
 /** Tokens reported as leaked by this instance, remembered so a repeated request writes nothing more. */
 const MAX_LEAK_REPORTS = 1024;
@@ -106,6 +111,8 @@ export class Verifier {
   readonly #cfg: ResolvedConfig;
   readonly #byHash: SharedLookup<StoredToken>;
   readonly #byId: SharedLookup<StoredToken>;
+  /** The last record seen of each token, by id: see {@link #intern}. */
+  readonly #records: LookupCache<StoredToken>;
   readonly #clientIp: ClientIpResolver;
   #usage: UsageEvent[] = [];
   readonly #leaksReported = new Set<string>();
@@ -121,13 +128,30 @@ export class Verifier {
       negativeTtlMs: Math.min(config.revocationBoundMs, config.cache.negativeTtlMs),
     };
     const store = config.store;
-    this.#byHash = new SharedLookup(bounds, (hash) => store.findByHash(hash), config.lookupTimeoutMs);
-    this.#byId = new SharedLookup(bounds, (id) => store.get(id), config.lookupTimeoutMs);
+    // Kept until evicted: sameness is decided by the revision, not by age (times below are nominal).
+    this.#records = new LookupCache({ maxEntries: config.cache.maxEntries || 1024, ttlMs: DAY, negativeTtlMs: 0 });
+    this.#byHash = new SharedLookup(bounds, (hash) => store.findByHash(hash).then(this.#intern), config.lookupTimeoutMs);
+    this.#byId = new SharedLookup(bounds, (id) => store.get(id).then(this.#intern), config.lookupTimeoutMs);
     this.#clientIp = createClientIpResolver({ trustedProxies: config.trustedProxies, header: config.forwardedHeader });
     if (store.capabilities.changeFeed && store.subscribe) {
       this.#unsubscribe = store.subscribe((e) => this.invalidate(e.tokenId, e.hashes));
     }
   }
+
+  /**
+   * A store returns a fresh copy on every lookup. A copy at the revision
+   * already known is the same record (every write increments the revision),
+   * so the known object is used instead: what is derived from it and kept
+   * per object (compiled matchers, unsealed keys) is reused across cache
+   * misses instead of rebuilt per lookup.
+   */
+  readonly #intern = (fresh: StoredToken | null): StoredToken | null => {
+    if (fresh === null) return null;
+    const known = this.#records.get(fresh.id, 0)?.value;
+    if (known != null && known.revision === fresh.revision) return known;
+    this.#records.set(fresh.id, fresh, 0, this.#records.generation);
+    return fresh;
+  };
 
   /** Drops what the caches hold for a token (its id and every hash it had). */
   invalidate(tokenId: string, hashes: readonly string[]): void {
@@ -280,9 +304,9 @@ export class Verifier {
       equalStrings(hash, DUMMY_HASH);
       return denial("TOKEN_UNKNOWN", now);
     }
-    const decision = evaluate(stored, context, at);
-    if (!decision.ok) return this.#finish(stored, decision, now, 0);
     const policy = policyAt(stored, at);
+    const decision = evaluatePolicy(stored, policy, context, at);
+    if (!decision.ok) return this.#finish(stored, decision, now, 0);
     if (policy.rateLimit === null && policy.credits === null) return this.#finish(stored, decision, now, 0);
     return this.#meter(stored, policy, cost, now).catch(() => denial("STORE_UNAVAILABLE", now, { retryAfterMs: 1000 }));
   }
