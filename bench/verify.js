@@ -73,10 +73,17 @@ async function benchScale({ ms }) {
       {
         name: "floor: crypto.hash sha256 hex + Map.get, same working set",
         fn: () => {
-          if (floorMap.get(hash("sha256", tokens[(j = (j + 1) % N)], "hex"))) sink++;
+          j = (j + 1) % N;
+          if (floorMap.get(hash("sha256", tokens[j], "hex"))) sink++;
         },
       },
-      { name: "kw.check({ token }), warm cache", fn: () => kw.check({ token: tokens[(i = (i + 1) % N)] }) },
+      {
+        name: "kw.check({ token }), warm cache",
+        fn: () => {
+          i = (i + 1) % N;
+          return kw.check({ token: tokens[i] });
+        },
+      },
     ],
     { ms },
   );
@@ -117,7 +124,6 @@ async function benchScale({ ms }) {
 
   // Bytes per cached token (the verifier's caches) and per stored token (MemoryStore).
   const M = 10_000;
-  const subset = tokens.slice(0, M);
   const heap = () => {
     globalThis.gc?.();
     globalThis.gc?.();
