@@ -14,10 +14,13 @@ import type { RandomSource } from "../lib/crypto.js";
 import { deriveSigningSecret } from "../lib/derive.js";
 import { hashesOf, isTokenId, policyAt, toRecord } from "../model/record.js";
 import {
+  actorSchema,
   type CreateTokenInput,
+  checkPolicyConsistency,
   createTokenSchema,
   type ImportTokenInput,
   importTokenSchema,
+  ownerSchema,
   POLICY_FIELDS,
   parseInput,
   type UpdateTokenInput,
@@ -104,6 +107,7 @@ export class TokenManager {
     const actor = parseActor(options);
     const now = this.#cfg.now();
     const policy = this.#initialPolicy(data, now);
+    checkPolicyConsistency({ kind: data.kind, signing: data.signing ?? null, policies: [policy] }, data, this.#cfg.allowSecretInBrowser);
     const id = this.#newId();
     const token = generateToken({ prefix: this.#cfg.prefix, kind: data.kind, env: this.#cfg.env, random: this.#cfg.random });
     const signing = await this.#signing(data.signing ?? null, token, id);
@@ -150,6 +154,8 @@ export class TokenManager {
     const data = parseInput(importTokenSchema, input, "input");
     const actor = parseActor(options);
     const now = this.#cfg.now();
+    const policy = this.#initialPolicy(data, now);
+    checkPolicyConsistency({ kind: data.kind, signing: null, policies: [policy] }, data, this.#cfg.allowSecretInBrowser);
     const stored: StoredToken = {
       id: this.#newId(),
       hash: data.hash,
@@ -159,7 +165,7 @@ export class TokenManager {
       owner: data.owner,
       name: data.name ?? "",
       metadata: data.metadata ?? {},
-      policy: this.#initialPolicy(data, now),
+      policy,
       scheduled: [],
       signing: null,
       previous: [],
@@ -192,9 +198,7 @@ export class TokenManager {
    * @throws {InvalidInputError} `INVALID_INPUT` for a bad limit or cursor
    */
   async list(owner: string, options: PageOptions = {}): Promise<Page<TokenRecord>> {
-    if (typeof owner !== "string" || owner.length === 0 || owner.length > 256) {
-      throw new InvalidInputError("owner", "must be a non-empty string of at most 256 characters");
-    }
+    parseInput(ownerSchema, owner, "owner");
     checkPageOptions(options);
     const page = await storeCall(() => this.#cfg.store.list(owner, options));
     const now = this.#cfg.now();
@@ -251,6 +255,8 @@ export class TokenManager {
       // Old HMAC keys of a grace period must not outlive a change of signing settings.
       next.previous = current.previous.map(({ hash, expiresAt }) => ({ hash, expiresAt }));
     }
+    const policies = [next.policy, ...next.scheduled.map((s) => s.policy)];
+    checkPolicyConsistency({ kind: current.kind, signing: next.signing, policies }, data, this.#cfg.allowSecretInBrowser);
     const changes = Object.keys(data).filter((k) => (data as Record<string, unknown>)[k] !== undefined);
     const entry = this.#auditEntry("update", current, actor, now, changes, Object.keys(policyPatch).length ? effectiveAt : undefined);
     const saved = await storeCall(() => this.#cfg.store.update(next, current.revision, entry));
@@ -481,11 +487,8 @@ function auditId(at: number, random: RandomSource): string {
 
 function parseActor(options: ActorOptions): string {
   if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
-  const actor = options.actor ?? "system";
-  if (typeof actor !== "string" || actor.length === 0 || actor.length > 256) {
-    throw new InvalidInputError("actor", "must be a non-empty string of at most 256 characters");
-  }
-  return actor;
+  // Stored verbatim and printed by audit readers: no control or invisible characters (log forging).
+  return parseInput(actorSchema, options.actor ?? "system", "actor");
 }
 
 function checkPageOptions(options: PageOptions): void {
