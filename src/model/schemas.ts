@@ -15,7 +15,6 @@ import { hasUnportableText, hasUnsafeText } from "../lib/text.js";
 import { parseDomainPattern } from "../policy/domain.js";
 import { parseCidr } from "../policy/ip.js";
 import { parseScope } from "../policy/scope.js";
-import type { CreateTokenInput, ImportTokenInput, UpdateTokenInput } from "./inputs.js";
 import type { JsonValue } from "./types.js";
 
 export type { CreateTokenInput, ImportTokenInput, UpdateTokenInput } from "./inputs.js";
@@ -124,7 +123,7 @@ function ed25519KeyProblem(bytes: Uint8Array): string | null {
 }
 
 const publicKey = z
-  .union([z.instanceof(Uint8Array), z.string().max(128)])
+  .union([z.custom<Uint8Array>((v) => v instanceof Uint8Array), z.string().max(128)])
   .transform((v, ctx) => {
     const bytes = typeof v === "string" ? fromBase64(v) : v;
     if (!bytes || bytes.length !== ED25519_KEY_BYTES) {
