@@ -2,12 +2,12 @@
 // that parse them must agree field for field: checked by `tsc` (npm run lint).
 import { describe, expectTypeOf, it } from "vitest";
 import type { z } from "zod";
-import {
-  type CreateTokenInput,
+import type {
+  CreateTokenInput,
   createTokenSchema,
-  type ImportTokenInput,
+  ImportTokenInput,
   importTokenSchema,
-  type UpdateTokenInput,
+  UpdateTokenInput,
   updateTokenSchema,
 } from "keyward";
 
