@@ -80,8 +80,8 @@ describe("token-shaped strings are redacted from every error (issue 13 item 6)",
     ["config: token as the prefix", (t) => new Keyward({ store, prefix: t })],
     ["config: unknown nested option", (t) => new Keyward({ store, prefix: "acme", signatures: { [t]: 1 } } as never)],
     ["store: bad audit entry", (t) => store.appendAudit({ id: t } as never)],
-    ["signing: token as a component", (t) => signatureBase(new Request("https://api.example.com/"), { components: [t] })],
-    ["signing: token as a header component", (t) => signatureBase(new Request("https://api.example.com/"), { components: [t.toLowerCase()] })],
+    ["signing: token as a component", (t) => signatureBase(new Request("https://api.example.com/"), { components: [t], params: {} })],
+    ["signing: token as a header component", (t) => signatureBase(new Request("https://api.example.com/"), { components: [t.toLowerCase()], params: {} })],
   ];
 
   it.each(entryPoints)("%s", async (_label, call) => {
@@ -126,7 +126,7 @@ describe("token-shaped strings are redacted from every error (issue 13 item 6)",
 
 /** Every error class the package exports, from every entry point. */
 function errorClasses(): Function[] {
-  const all = [...Object.values(keyward), ...Object.values(signing)];
+  const all: unknown[] = [...Object.values(keyward), ...Object.values(signing)];
   return [...new Set(all)].filter((v): v is Function => typeof v === "function" && v.prototype instanceof KeywardError);
 }
 
