@@ -17,7 +17,7 @@
  *
  * @module keyward
  */
-import { escapeText, redactTokens } from "./lib/text.js";
+import { cleanText } from "./lib/text.js";
 
 /** Every code a {@link KeywardError} can carry. */
 export type ErrorCode =
@@ -51,8 +51,7 @@ const MAX_TEXT = 1024;
 
 /** What every message and structured field goes through: bounded, escaped, redacted. */
 function clean(text: string): string {
-  const cut = text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT)}…` : text;
-  return redactTokens(escapeText(cut));
+  return cleanText(text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT)}…` : text, true);
 }
 
 /** Base class of every error keyward throws on purpose. */
@@ -79,13 +78,9 @@ export class KeywardError extends Error {
     }
   }
 
-  /** Name, code, message and structured fields (never the cause or the stack), every string cleaned again. */
+  /** Name, code, message and the structured fields (never the cause or the stack). */
   toJSON(): Record<string, unknown> {
-    const out: Record<string, unknown> = { name: this.name, code: this.code, message: this.message };
-    for (const [key, value] of Object.entries(this)) {
-      if (!(key in out)) out[key] = typeof value === "string" ? clean(value) : value;
-    }
-    return out;
+    return { ...(this as object), name: this.name, code: this.code, message: this.message };
   }
 }
 

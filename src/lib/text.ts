@@ -10,7 +10,6 @@
  * lone surrogates (`Cs`: not Unicode scalar values, so not valid UTF-8).
  */
 const UNSAFE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u;
-const UNSAFE_ALL = new RegExp(UNSAFE.source, "gu");
 
 /**
  * What a JSON string value cannot hold to stay portable between stores:
@@ -49,18 +48,22 @@ export function hasUnportableText(s: string): boolean {
  */
 export function escapeText(text: string): string {
   if (typeof text !== "string") throw new TypeError("text must be a string");
-  return text.replace(UNSAFE_ALL, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
+  return cleanText(text, false);
 }
 
-// keyward's token shape, whatever the prefix, the case or the checksum, so a
-// token with a typo, cut short, or of another keyward application is redacted
-// too. Bounded prefix: the scan stays linear in the text length.
-const TOKEN_SHAPE = /[a-z0-9]{0,16}_(?:pk|sk)_(?:live|test)_[0-9a-z]+/gi;
+// One pass: keyward's token shape, whatever the prefix, case or checksum (so
+// a token with a typo, cut short, or of another keyward application matches
+// too; the bounded prefix keeps the scan linear), or one unsafe character.
+const TOKEN_OR_UNSAFE = /[a-z0-9]{0,16}_(?:pk|sk)_(?:live|test)_[0-9a-z]+|[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/giu;
 
 /**
- * Replaces everything shaped like a keyward token (`prefix_sk_live_…`,
- * everything `findTokens` reports and more) with its kind and environment.
+ * Escapes unsafe characters as {@link escapeText} does and, with `redact`,
+ * replaces everything shaped like a keyward token (all that `findTokens`
+ * reports, and more) with its kind and environment: `acme_sk_live_[redacted]`.
  */
-export function redactTokens(text: string): string {
-  return text.replace(TOKEN_SHAPE, (m) => `${m.slice(0, m.lastIndexOf("_") + 1)}[redacted]`);
+export function cleanText(text: string, redact: boolean): string {
+  return text.replace(TOKEN_OR_UNSAFE, (m) =>
+    // A token match is at least 10 characters; an unsafe character is 1 or 2 UTF-16 units.
+    m.length > 2 ? (redact ? `${m.slice(0, m.lastIndexOf("_") + 1)}[redacted]` : m) : `\\u{${m.codePointAt(0)!.toString(16)}}`,
+  );
 }

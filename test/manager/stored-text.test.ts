@@ -113,6 +113,7 @@ describe("log forging through the audit actor and other free text (issue 13 item
   it("escapeText makes text stored before these rules safe to print", () => {
     expect(escapeText(FORGED)).toBe("x\\u{a}2026-01-01 INFO admin login success\\u{1b}[2J");
     expect(escapeText("a\u202eb\ud800")).toBe("a\\u{202e}b\\u{d800}");
+    expect(escapeText("tag \u{e0041}, pair 🚀")).toBe("tag \\u{e0041}, pair 🚀");
     expect(escapeText("Café 🚀")).toBe("Café 🚀");
     expect(() => escapeText(1 as never)).toThrow(TypeError);
     const unsafeChar = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u;
