@@ -113,7 +113,8 @@ describe("token-shaped strings are redacted from every error (issue 13 item 6)",
   });
 
   it("escapes control characters: an error message cannot forge a log line either", async () => {
-    const err = await caught(() => kw.tokens.create({ owner: "o", kind: "secret", ["x\n2026-01-01 INFO admin login success\u001b[2J"]: 1 } as never));
+    const forged = "x\n2026-01-01 INFO admin login success\u001b[2J";
+    const err = await caught(() => kw.tokens.create({ owner: "o", kind: "secret", [forged]: 1 } as never));
     for (const text of surfaces(err)) expect(text).not.toMatch(/\n2026|\u001b/);
     expect((err as InvalidInputError).field).toBe("x\\u{a}2026-01-01 INFO admin login success\\u{1b}[2J");
   });
