@@ -239,9 +239,31 @@ export class StoreUnavailableError extends KeywardError {
   }
 }
 
+/** The class of the errors of each code, for {@link isKeywardError}. */
+export interface ErrorClassByCode {
+  INVALID_INPUT: InvalidInputError;
+  INVALID_KEY: InvalidKeyError;
+  SIGNING_MISSING: SigningMissingError;
+  DOMAINS_ON_SECRET: DomainsOnSecretError;
+  TIME_IN_SECONDS: TimeInSecondsError;
+  INVALID_CONFIG: ConfigError;
+  TOKEN_NOT_FOUND: TokenNotFoundError;
+  TOKEN_ALREADY_EXISTS: TokenExistsError;
+  TOKEN_REVOKED: TokenRevokedError;
+  REVISION_CONFLICT: RevisionConflictError;
+  SCOPE_NOT_ALLOWED: ScopeNotAllowedError;
+  SEALING_KEY_REQUIRED: SealingKeyError;
+  SEALING_KEY_UNKNOWN: SealingKeyError;
+  STORE_UNAVAILABLE: StoreUnavailableError;
+}
+
 /**
- * True when `err` is a {@link KeywardError}, optionally of the given code.
+ * True when `err` is a {@link KeywardError}, optionally of the given code;
+ * with a code, `err` narrows to that code's class (its structured fields).
  *
+ * @param err anything caught
+ * @param code the code to test for
+ * @returns whether `err` is a keyward error (of that code)
  * @example
  * ```ts
  * import { isKeywardError, Keyward, MemoryStore } from "keyward";
@@ -249,10 +271,12 @@ export class StoreUnavailableError extends KeywardError {
  * try {
  *   await kw.tokens.create({ owner: "acct_1", kind: "secret", expiresAt: 1_900_000_000 });
  * } catch (err) {
- *   if (isKeywardError(err, "TIME_IN_SECONDS")) console.log(err.message); // names the field, with a hint
+ *   if (isKeywardError(err, "TIME_IN_SECONDS")) console.log(err.field, err.hint);
  * }
  * ```
  */
+export function isKeywardError<C extends ErrorCode>(err: unknown, code: C): err is ErrorClassByCode[C];
+export function isKeywardError(err: unknown, code?: ErrorCode): err is KeywardError;
 export function isKeywardError(err: unknown, code?: ErrorCode): err is KeywardError {
   return err instanceof KeywardError && (code === undefined || err.code === code);
 }

@@ -184,6 +184,11 @@ describe("one error family (issue 8 item 6)", () => {
     expect(describe(new keyward.TimeInSecondsError("expiresAt", "m"))).toBe("fix the input");
     expectTypeOf(new keyward.InvalidKeyError("f", "m").code).toEqualTypeOf<"INVALID_KEY">();
     expectTypeOf(keyward.TokenNotFoundError.code).toEqualTypeOf<"TOKEN_NOT_FOUND">();
+    const err: unknown = new keyward.RevisionConflictError("tok_x", 3);
+    if (isKeywardError(err, "REVISION_CONFLICT")) expectTypeOf(err.expectedRevision).toEqualTypeOf<number>();
+    if (isKeywardError(err, "TIME_IN_SECONDS")) expectTypeOf(err.hint).toEqualTypeOf<string | undefined>();
+    // Every code has its class.
+    expectTypeOf<keyof keyward.ErrorClassByCode>().toEqualTypeOf<ErrorCode>();
   });
 
   it("docs/errors.md has one row per error code and per denial code, and no other", async () => {
