@@ -8,11 +8,13 @@ import type { JsonValue } from "./types.js";
 export interface CreditsInput {
   /** Credits available: the cap the balance never exceeds. Integer, 0 or more. */
   limit: number;
-  /**
-   * Every `intervalMs` (at least 1 000) since the first use, `amount` credits
-   * (at least 1) come back, up to `limit`. Null or absent: no refill.
-   */
-  refill?: { amount: number; intervalMs: number } | null;
+  /** Credits that come back periodically, up to `limit`. Null or absent: no refill. */
+  refill?: {
+    /** Credits that come back each interval: an integer, 1 or more. */
+    amount: number;
+    /** The interval in milliseconds, counted from the first use: at least 1 000. */
+    intervalMs: number;
+  } | null;
 }
 
 /** A rate limit as given to `create` / `update`. */
@@ -30,7 +32,11 @@ export type SigningInput =
    * key only (recommended). The key is 32 bytes, raw or base64/base64url; a
    * non-canonical encoding or a point of small order is refused (`INVALID_KEY`).
    */
-  | { alg: "ed25519"; publicKey: Uint8Array | string }
+  | {
+      alg: "ed25519";
+      /** The client's public key: 32 bytes, raw or base64 / base64url. */
+      publicKey: Uint8Array | string;
+    }
   /**
    * The client signs with a key derived from its token; keyward stores that
    * key sealed under the sealing key (`SEALING_KEY_REQUIRED` without one).
