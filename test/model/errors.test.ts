@@ -3,6 +3,7 @@
 // every entry point and every serialisation is covered. Each case below
 // feeds a token where a user could paste one by mistake.
 import { readFile } from "node:fs/promises";
+import fc from "fast-check";
 import { inspect } from "node:util";
 import { describe, expect, expectTypeOf, it } from "vitest";
 import * as keyward from "keyward";
@@ -117,6 +118,25 @@ describe("token-shaped strings are redacted from every error (issue 13 item 6)",
     const err = await caught(() => kw.tokens.create({ owner: "o", kind: "secret", [forged]: 1 } as never));
     for (const text of surfaces(err)) expect(text).not.toMatch(/\n2026|\u001b/);
     expect((err as InvalidInputError).field).toBe("x\\u{a}2026-01-01 INFO admin login success\\u{1b}[2J");
+  });
+
+  it("any token of any prefix, anywhere in a message or a field, is redacted (property)", () => {
+    const token = fc
+      .record({
+        prefix: fc.stringMatching(/^[a-z][a-z0-9]{0,15}$/),
+        kind: fc.constantFrom("publishable", "secret") as fc.Arbitrary<"publishable" | "secret">,
+        env: fc.constantFrom("live", "test") as fc.Arbitrary<"live" | "test">,
+      })
+      .map((o) => generateToken(o));
+    fc.assert(
+      fc.property(fc.string(), token, fc.string(), (before, t, after) => {
+        const err = new InvalidInputError(`${before}${t}${after}`, `${after}${t}${before}`);
+        for (const text of surfaces(err)) {
+          if (findTokens(text).length > 0 || text.includes(t.slice(t.lastIndexOf("_") + 1))) return false;
+        }
+        return true;
+      }),
+    );
   });
 
   it("bounds what an error keeps of a huge input", async () => {
