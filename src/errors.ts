@@ -3,16 +3,25 @@
  * invalid arguments, conflicts). Requests are never answered with an
  * exception: the verifier returns a {@link Decision} instead.
  *
- * Every error has a stable `code` (both on the class and on the instance) so
- * callers can `switch (err.code)`. Messages never contain a token, a secret
- * or a signature.
+ * One family, in the style of jose: every class carries its `code` both as a
+ * `static` property and on the instance, `ErrorCode` is a closed union so
+ * `switch (err.code)` is checked, `cause` is kept, and structured fields
+ * (`field`, `hint`, `tokenId`, …) are attached. The table of every code, with
+ * the request denials, is in docs/errors.md.
+ *
+ * Messages never contain a token, a secret or a signature: the base class
+ * redacts everything shaped like a keyward token and escapes control and
+ * invisible characters, in the message and in every structured field, so no
+ * error can forget it (`message`, `stack`, `String(err)`, `toJSON`,
+ * `util.inspect`).
  *
  * @module keyward
  */
+import { cleanText } from "./lib/text.js";
 
 /** Every code a {@link KeywardError} can carry. */
 export type ErrorCode =
-  | "INVALID_INPUT"
+  | InputErrorCode
   | "INVALID_CONFIG"
   | "TOKEN_NOT_FOUND"
   | "TOKEN_ALREADY_EXISTS"
@@ -23,113 +32,251 @@ export type ErrorCode =
   | "SEALING_KEY_UNKNOWN"
   | "STORE_UNAVAILABLE";
 
+/** The codes of {@link InvalidInputError} and its subclasses: an argument is wrong, and `field` says which. */
+export type InputErrorCode =
+  | "INVALID_INPUT"
+  | "INVALID_KEY"
+  | "SIGNING_MISSING"
+  | "DOMAINS_ON_SECRET"
+  | "TIME_IN_SECONDS";
+
 /** Options accepted by every keyward error. */
 export interface KeywardErrorOptions {
+  /** The error that led to this one (kept as `cause`, not redacted: keyward passes only driver errors). */
   cause?: unknown;
+}
+
+/** Longest message or structured field an error keeps; the rest is cut (input can be megabytes). */
+const MAX_TEXT = 1024;
+
+/** What every message and structured field goes through: bounded, escaped, redacted. */
+function clean(text: string): string {
+  return cleanText(text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT)}…` : text, true);
 }
 
 /** Base class of every error keyward throws on purpose. */
 export class KeywardError extends Error {
+  /** The code of errors of this class (a class with several codes names its first). */
   static readonly code: ErrorCode = "INVALID_INPUT";
+  /** Stable, machine-readable: see docs/errors.md. */
   readonly code: ErrorCode;
 
-  constructor(code: ErrorCode, message: string, options?: KeywardErrorOptions) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+  /**
+   * @param code the stable code
+   * @param message human-readable; cleaned (redacted, escaped) before use
+   * @param options `cause`
+   * @param details structured fields to attach, cleaned like the message
+   */
+  constructor(code: ErrorCode, message: string, options?: KeywardErrorOptions, details?: Record<string, unknown>) {
+    // Cleaned before `super`, which captures the message into `stack`.
+    super(clean(String(message)), options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
+    for (const [key, value] of Object.entries(details ?? {})) {
+      if (value === undefined) continue;
+      (this as Record<string, unknown>)[key] = typeof value === "string" ? clean(value) : value;
+    }
+  }
+
+  /** Name, code, message and the structured fields (never the cause or the stack). */
+  toJSON(): Record<string, unknown> {
+    return { ...(this as object), name: this.name, code: this.code, message: this.message };
   }
 }
 
-/** An argument failed validation. `field` names the offending input path (e.g. `credits.limit`). */
+/** Options of {@link InvalidInputError}. */
+export interface InvalidInputErrorOptions extends KeywardErrorOptions {
+  /** How to fix it, when the mistake is a likely one (also appended to the message). */
+  hint?: string;
+}
+
+/**
+ * An argument failed validation (`INVALID_INPUT`). `field` names the
+ * offending input path (e.g. `credits.limit`, `metadata.a.b`, `actor`).
+ * Subclasses name likelier mistakes with their own code and a `hint`.
+ */
 export class InvalidInputError extends KeywardError {
-  static override readonly code = "INVALID_INPUT" as const;
-  readonly field: string;
-  constructor(field: string, message: string, options?: KeywardErrorOptions) {
-    super("INVALID_INPUT", field ? `${field}: ${message}` : message, options);
-    this.field = field;
+  static override readonly code: InputErrorCode = "INVALID_INPUT";
+  declare readonly code: InputErrorCode;
+  /** The input path of the problem (`""` when it is the whole argument). */
+  declare readonly field: string;
+  /** How to fix it, or undefined. */
+  declare readonly hint: string | undefined;
+
+  /**
+   * @param field the input path of the problem
+   * @param message what is wrong (never the offending value)
+   * @param options `cause` and `hint`
+   * @param details more structured fields (a subclass's), cleaned like the message
+   */
+  constructor(field: string, message: string, options?: InvalidInputErrorOptions, details?: Record<string, unknown>) {
+    const hint = options?.hint;
+    const text = `${field ? `${field}: ` : ""}${message}${hint ? ` (hint: ${hint})` : ""}`;
+    super((new.target as typeof InvalidInputError).code, text, options, { ...details, field, hint });
   }
 }
 
-/** The options given to a constructor are invalid. `field` names the option. */
+/**
+ * A public key that decodes but can never be legitimate (`INVALID_KEY`): an
+ * ed25519 key that is not a canonical encoding of a curve point, or a point
+ * of small order (the identity and the seven other torsion points, for which
+ * a signature can verify whatever the message).
+ */
+export class InvalidKeyError extends InvalidInputError {
+  static override readonly code = "INVALID_KEY" as const;
+  declare readonly code: "INVALID_KEY";
+}
+
+/** `requireSignedRequests` on a token without `signing` (`SIGNING_MISSING`): every request would be denied. */
+export class SigningMissingError extends InvalidInputError {
+  static override readonly code = "SIGNING_MISSING" as const;
+  declare readonly code: "SIGNING_MISSING";
+}
+
+/**
+ * Allowed domains on a secret token (`DOMAINS_ON_SECRET`): domains bind
+ * browsers, and secret tokens are refused from browsers, so no request
+ * could ever pass (unless `allowSecretInBrowser` is set).
+ */
+export class DomainsOnSecretError extends InvalidInputError {
+  static override readonly code = "DOMAINS_ON_SECRET" as const;
+  declare readonly code: "DOMAINS_ON_SECRET";
+}
+
+/** A time in epoch milliseconds that is far too small: most likely seconds (`TIME_IN_SECONDS`). */
+export class TimeInSecondsError extends InvalidInputError {
+  static override readonly code = "TIME_IN_SECONDS" as const;
+  declare readonly code: "TIME_IN_SECONDS";
+}
+
+/** The options given to a constructor are invalid (`INVALID_CONFIG`). `field` names the option. */
 export class ConfigError extends KeywardError {
   static override readonly code = "INVALID_CONFIG" as const;
-  readonly field: string;
+  declare readonly code: "INVALID_CONFIG";
+  /** The option path of the problem. */
+  declare readonly field: string;
   constructor(field: string, message: string, options?: KeywardErrorOptions) {
-    super("INVALID_CONFIG", field ? `${field}: ${message}` : message, options);
-    this.field = field;
+    super("INVALID_CONFIG", field ? `${field}: ${message}` : message, options, { field });
   }
 }
 
-/** No token has the given id. */
+/** No token has the given id (`TOKEN_NOT_FOUND`). */
 export class TokenNotFoundError extends KeywardError {
   static override readonly code = "TOKEN_NOT_FOUND" as const;
-  readonly tokenId: string;
+  declare readonly code: "TOKEN_NOT_FOUND";
+  /** The id asked for (`""` when it was not a token id at all). */
+  declare readonly tokenId: string;
   constructor(tokenId: string) {
-    super("TOKEN_NOT_FOUND", "token not found");
-    this.tokenId = tokenId;
+    super("TOKEN_NOT_FOUND", "token not found", undefined, { tokenId });
   }
 }
 
-/** A token with the same id or hash is already stored. */
+/** A token with the same id or hash is already stored (`TOKEN_ALREADY_EXISTS`). */
 export class TokenExistsError extends KeywardError {
   static override readonly code = "TOKEN_ALREADY_EXISTS" as const;
+  declare readonly code: "TOKEN_ALREADY_EXISTS";
   constructor() {
     super("TOKEN_ALREADY_EXISTS", "a token with the same id or hash already exists");
   }
 }
 
-/** The operation is not possible on a revoked token (e.g. regenerate). */
+/** The operation is not possible on a revoked token, e.g. regenerate (`TOKEN_REVOKED`). */
 export class TokenRevokedError extends KeywardError {
   static override readonly code = "TOKEN_REVOKED" as const;
-  readonly tokenId: string;
+  declare readonly code: "TOKEN_REVOKED";
+  declare readonly tokenId: string;
   constructor(tokenId: string) {
-    super("TOKEN_REVOKED", "token is revoked");
-    this.tokenId = tokenId;
+    super("TOKEN_REVOKED", "token is revoked", undefined, { tokenId });
   }
 }
 
 /**
- * A compare-and-set update lost: the token changed since it was read.
- * Read it again, re-apply the change and retry.
+ * A compare-and-set update lost: the token changed since it was read
+ * (`REVISION_CONFLICT`). Read it again, re-apply the change and retry.
  */
 export class RevisionConflictError extends KeywardError {
   static override readonly code = "REVISION_CONFLICT" as const;
-  readonly tokenId: string;
-  readonly expectedRevision: number;
+  declare readonly code: "REVISION_CONFLICT";
+  declare readonly tokenId: string;
+  declare readonly expectedRevision: number;
   constructor(tokenId: string, expectedRevision: number) {
-    super("REVISION_CONFLICT", "token was modified concurrently; re-read and retry");
-    this.tokenId = tokenId;
-    this.expectedRevision = expectedRevision;
+    super("REVISION_CONFLICT", "token was modified concurrently; re-read and retry", undefined, {
+      tokenId,
+      expectedRevision,
+    });
   }
 }
 
-/** A scope was requested that the token's kind may not hold (e.g. write on a publishable token). */
+/** A scope the token's kind may not hold, e.g. write on a publishable token (`SCOPE_NOT_ALLOWED`). */
 export class ScopeNotAllowedError extends KeywardError {
   static override readonly code = "SCOPE_NOT_ALLOWED" as const;
-  readonly scope: string;
+  declare readonly code: "SCOPE_NOT_ALLOWED";
+  declare readonly scope: string;
   constructor(scope: string, message: string) {
-    super("SCOPE_NOT_ALLOWED", message);
-    this.scope = scope;
+    super("SCOPE_NOT_ALLOWED", message, undefined, { scope });
   }
 }
 
-/** An HMAC-signing token was requested but no sealing key is configured, or a sealed key's key id is unknown. */
+/**
+ * An HMAC-signing token was requested but no sealing key is configured
+ * (`SEALING_KEY_REQUIRED`), or a sealed key cannot be opened with the
+ * configured keys (`SEALING_KEY_UNKNOWN`).
+ */
 export class SealingKeyError extends KeywardError {
   static override readonly code = "SEALING_KEY_REQUIRED" as const;
+  declare readonly code: "SEALING_KEY_REQUIRED" | "SEALING_KEY_UNKNOWN";
   constructor(code: "SEALING_KEY_REQUIRED" | "SEALING_KEY_UNKNOWN", message: string) {
     super(code, message);
   }
 }
 
-/** The token store failed (connection lost, timeout, …). The operation did not happen, or is safe to retry. */
+/** The token store failed: connection lost, timeout, … (`STORE_UNAVAILABLE`). The operation did not happen, or is safe to retry. */
 export class StoreUnavailableError extends KeywardError {
   static override readonly code = "STORE_UNAVAILABLE" as const;
+  declare readonly code: "STORE_UNAVAILABLE";
   constructor(message = "token store unavailable", options?: KeywardErrorOptions) {
     super("STORE_UNAVAILABLE", message, options);
   }
 }
 
-/** True when `err` is a {@link KeywardError}, optionally of the given code. */
+/** The class of the errors of each code, for {@link isKeywardError}. */
+export interface ErrorClassByCode {
+  INVALID_INPUT: InvalidInputError;
+  INVALID_KEY: InvalidKeyError;
+  SIGNING_MISSING: SigningMissingError;
+  DOMAINS_ON_SECRET: DomainsOnSecretError;
+  TIME_IN_SECONDS: TimeInSecondsError;
+  INVALID_CONFIG: ConfigError;
+  TOKEN_NOT_FOUND: TokenNotFoundError;
+  TOKEN_ALREADY_EXISTS: TokenExistsError;
+  TOKEN_REVOKED: TokenRevokedError;
+  REVISION_CONFLICT: RevisionConflictError;
+  SCOPE_NOT_ALLOWED: ScopeNotAllowedError;
+  SEALING_KEY_REQUIRED: SealingKeyError;
+  SEALING_KEY_UNKNOWN: SealingKeyError;
+  STORE_UNAVAILABLE: StoreUnavailableError;
+}
+
+/**
+ * True when `err` is a {@link KeywardError}, optionally of the given code;
+ * with a code, `err` narrows to that code's class (its structured fields).
+ *
+ * @param err anything caught
+ * @param code the code to test for
+ * @returns whether `err` is a keyward error (of that code)
+ * @example
+ * ```ts
+ * import { isKeywardError, Keyward, MemoryStore } from "keyward";
+ * const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+ * try {
+ *   await kw.tokens.create({ owner: "acct_1", kind: "secret", expiresAt: 1_900_000_000 });
+ * } catch (err) {
+ *   if (isKeywardError(err, "TIME_IN_SECONDS")) console.log(err.field, err.hint);
+ * }
+ * ```
+ */
+export function isKeywardError<C extends ErrorCode>(err: unknown, code: C): err is ErrorClassByCode[C];
+export function isKeywardError(err: unknown, code?: ErrorCode): err is KeywardError;
 export function isKeywardError(err: unknown, code?: ErrorCode): err is KeywardError {
   return err instanceof KeywardError && (code === undefined || err.code === code);
 }

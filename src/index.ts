@@ -22,6 +22,7 @@ export type {
 } from "./manager/tokens.js";
 export type { GetUsageOptions, UsageReader } from "./manager/usage.js";
 export { policyAt } from "./model/record.js";
+export type { CreditsInput, RateLimitInput, SigningInput, TokenSettingsInput } from "./model/inputs.js";
 export {
   type CreateTokenInput,
   createTokenSchema,
@@ -35,6 +36,7 @@ export { MemoryStore, type MemoryStoreOptions, type MemoryStoreStats } from "./s
 export type * from "./store/types.js";
 export type { RandomSource } from "./lib/crypto.js";
 export { deriveSigningSecret } from "./lib/derive.js";
+export { escapeText } from "./lib/text.js";
 export {
   type FindTokensOptions,
   type FoundToken,

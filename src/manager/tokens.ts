@@ -14,10 +14,13 @@ import { deriveSigningSecret } from "../lib/derive.js";
 import { auditId } from "../model/audit-id.js";
 import { hashesOf, isTokenId, policyAt, toRecord } from "../model/record.js";
 import {
+  actorSchema,
   type CreateTokenInput,
+  checkPolicyConsistency,
   createTokenSchema,
   type ImportTokenInput,
   importTokenSchema,
+  ownerSchema,
   POLICY_FIELDS,
   parseInput,
   type UpdateTokenInput,
@@ -50,14 +53,14 @@ export interface ActorOptions {
 /** Options of {@link TokenManager.update}. */
 export interface UpdateTokenOptions extends ActorOptions {
   /**
-   * When the policy fields of the patch take effect (epoch ms or Date);
+   * When the policy fields of the patch take effect (epoch ms, Date or ISO-8601 string);
    * default `now + propagationDelayMs`. Name, metadata and signing always
    * apply at once. With a store that has no change feed, a future time
    * earlier than `now + revocationBoundMs` is moved to that bound (servers
    * may hold a cached copy that long); the returned record's `scheduled`
    * shows the time used.
    */
-  effectiveAt?: number | Date;
+  effectiveAt?: number | Date | string;
   /**
    * Fail with `REVISION_CONFLICT` unless the token is still at this revision
    * (the one an admin console displayed). Without it the update is checked
@@ -94,7 +97,8 @@ export class TokenManager {
    * @param input owner, kind and the token's settings
    * @param options the actor, for the audit log
    * @returns the token and its record
-   * @throws {InvalidInputError} `INVALID_INPUT` naming the field
+   * @throws {InvalidInputError} `INVALID_INPUT` naming the field; subclasses `INVALID_KEY` (small-order or
+   *   non-canonical ed25519 key), `SIGNING_MISSING`, `DOMAINS_ON_SECRET`, `TIME_IN_SECONDS` with a `hint`
    * @throws {ScopeNotAllowedError} `SCOPE_NOT_ALLOWED` for a write/delete scope on a publishable token
    * @throws {SealingKeyError} `SEALING_KEY_REQUIRED` for hmac-sha256 signing without a sealing key
    * @example
@@ -107,6 +111,7 @@ export class TokenManager {
     const actor = parseActor(options);
     const now = this.#cfg.now();
     const policy = this.#initialPolicy(data, now);
+    checkPolicyConsistency({ kind: data.kind, signing: data.signing ?? null, policies: [policy] }, data, this.#cfg.allowSecretInBrowser);
     const id = this.#newId();
     const token = generateToken({ prefix: this.#cfg.prefix, kind: data.kind, env: this.#cfg.env, random: this.#cfg.random });
     const signing = await this.#signing(data.signing ?? null, token, id);
@@ -142,7 +147,7 @@ export class TokenManager {
    *
    * @param input the hash, owner, kind and the token's settings
    * @returns the new record
-   * @throws {InvalidInputError} `INVALID_INPUT`
+   * @throws {InvalidInputError} `INVALID_INPUT`, `SIGNING_MISSING`, `DOMAINS_ON_SECRET`, `TIME_IN_SECONDS`
    * @throws {TokenExistsError} `TOKEN_ALREADY_EXISTS` when the hash is already stored
    * @example
    * ```ts
@@ -153,6 +158,8 @@ export class TokenManager {
     const data = parseInput(importTokenSchema, input, "input");
     const actor = parseActor(options);
     const now = this.#cfg.now();
+    const policy = this.#initialPolicy(data, now);
+    checkPolicyConsistency({ kind: data.kind, signing: null, policies: [policy] }, data, this.#cfg.allowSecretInBrowser);
     const stored: StoredToken = {
       id: this.#newId(),
       hash: data.hash,
@@ -162,7 +169,7 @@ export class TokenManager {
       owner: data.owner,
       name: data.name ?? "",
       metadata: data.metadata ?? {},
-      policy: this.#initialPolicy(data, now),
+      policy,
       scheduled: [],
       signing: null,
       previous: [],
@@ -195,9 +202,7 @@ export class TokenManager {
    * @throws {InvalidInputError} `INVALID_INPUT` for a bad limit or cursor
    */
   async list(owner: string, options: PageOptions = {}): Promise<Page<TokenRecord>> {
-    if (typeof owner !== "string" || owner.length === 0 || owner.length > 256) {
-      throw new InvalidInputError("owner", "must be a non-empty string of at most 256 characters");
-    }
+    parseInput(ownerSchema, owner, "owner");
     checkPageOptions(options);
     const page = await storeCall(() => this.#cfg.store.list(owner, options));
     const now = this.#cfg.now();
@@ -254,6 +259,8 @@ export class TokenManager {
       // Old HMAC keys of a grace period must not outlive a change of signing settings.
       next.previous = current.previous.map(({ hash, expiresAt }) => ({ hash, expiresAt }));
     }
+    const policies = [next.policy, ...next.scheduled.map((s) => s.policy)];
+    checkPolicyConsistency({ kind: current.kind, signing: next.signing, policies }, data, this.#cfg.allowSecretInBrowser);
     const changes = Object.keys(data).filter((k) => (data as Record<string, unknown>)[k] !== undefined);
     const entry = this.#auditEntry("update", current, actor, now, changes, Object.keys(policyPatch).length ? effectiveAt : undefined);
     const saved = await storeCall(() => this.#cfg.store.update(next, current.revision, entry));
@@ -487,11 +494,8 @@ function scheduleRevision(
 
 function parseActor(options: ActorOptions): string {
   if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
-  const actor = options.actor ?? "system";
-  if (typeof actor !== "string" || actor.length === 0 || actor.length > 256) {
-    throw new InvalidInputError("actor", "must be a non-empty string of at most 256 characters");
-  }
-  return actor;
+  // Stored verbatim and printed by audit readers: no control or invisible characters (log forging).
+  return parseInput(actorSchema, options.actor ?? "system", "actor");
 }
 
 function checkPageOptions(options: PageOptions): void {

@@ -1,29 +1,82 @@
 // zod schemas of the admin API's inputs. Parsed once per admin call, never on
 // the request path. Every failure becomes an InvalidInputError naming the field.
+import { Point } from "@noble/ed25519";
 import { z } from "zod";
-import { InvalidInputError } from "../errors.js";
+import {
+  DomainsOnSecretError,
+  type InputErrorCode,
+  InvalidInputError,
+  InvalidKeyError,
+  SigningMissingError,
+  TimeInSecondsError,
+} from "../errors.js";
 import { fromBase64, toBase64Url } from "../lib/bytes.js";
+import { hasUnportableText, hasUnsafeText } from "../lib/text.js";
 import { parseDomainPattern } from "../policy/domain.js";
 import { parseCidr } from "../policy/ip.js";
 import { parseScope } from "../policy/scope.js";
 import type { JsonValue } from "./types.js";
 
-/** Control characters, and invisible or bidi-reordering ones that can disguise a name in a console. */
-const UNSAFE_TEXT = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/;
+export type { CreateTokenInput, ImportTokenInput, UpdateTokenInput } from "./inputs.js";
 
+const UNSAFE_TEXT_MESSAGE = "must not contain control, bidi or invisible characters, line separators or lone surrogates";
+
+/**
+ * Free text that is stored and later printed (names, owners, actors): no
+ * character that could forge a log line or disguise text on a terminal.
+ */
 const text = (max: number) =>
-  z
-    .string()
-    .max(max, `must be at most ${max} characters`)
-    .refine((s) => !UNSAFE_TEXT.test(s), "must not contain control or invisible characters");
+  z.string().max(max, `must be at most ${max} characters`).refine((s) => !hasUnsafeText(s), UNSAFE_TEXT_MESSAGE);
 
-const owner = text(256).min(1, "must not be empty");
+/** An owner or an actor: 1 to 256 characters of safe text. */
+export const ownerSchema = text(256).min(1, "must not be empty");
+/** Who performs an admin action, as the audit log keeps it. */
+export const actorSchema = ownerSchema;
 
-/** Epoch milliseconds as a number or a Date, within the range of a JS Date. */
-const timestamp = z
-  .union([z.number(), z.date()])
-  .transform((v) => (v instanceof Date ? v.getTime() : v))
-  .refine((v) => Number.isSafeInteger(v) && v >= 0 && v <= 8.64e15, "must be a valid time (epoch ms or Date)");
+/** A zod issue's `params.code`: the error class parseInput throws for it. */
+const issueCode = (code: InputErrorCode, hint?: string) => ({ params: { code, hint } });
+
+/** 2001-01-01 in epoch ms: a smaller "millisecond" time is far more likely seconds (1.9e9 s is 2030). */
+const SECONDS_BOUND = Date.UTC(2001, 0, 1);
+
+// RFC 3339 §5.6 date-time (a zone is required: a local time means a different
+// instant on every server) or a full-date, read as midnight UTC.
+const ISO_DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?(?:Z|[+-](\d{2}):(\d{2})))?$/;
+
+/** Epoch ms of an RFC 3339 date-time or full-date, or null when it is not one (including 2026-02-30). */
+function isoToEpochMs(s: string): number | null {
+  const m = ISO_DATE_TIME.exec(s);
+  if (!m) return null;
+  const [y, mo, d, h = 0, mi = 0, sec = 0, oh = 0, om = 0] = m.slice(1).map((v) => (v === undefined ? undefined : Number(v)));
+  const days = new Date(Date.UTC(y!, mo!, 0)).getUTCDate();
+  if (mo! < 1 || mo! > 12 || d! < 1 || d! > days || h > 23 || mi > 59 || sec > 59 || oh > 23 || om > 59) return null;
+  const ms = Date.parse(s);
+  return Number.isNaN(ms) ? null : ms;
+}
+
+/**
+ * A time as epoch ms: a number of milliseconds, a Date, or an ISO-8601
+ * (RFC 3339) string; within the range of a JS Date.
+ */
+export const timestamp = z.union([z.number(), z.date(), z.string().max(64)]).transform((v, ctx) => {
+  const ms = v instanceof Date ? v.getTime() : typeof v === "string" ? isoToEpochMs(v) : v;
+  if (ms === null || !Number.isSafeInteger(ms) || ms < 0 || ms > 8.64e15) {
+    ctx.addIssue({
+      code: "custom",
+      message: "must be a valid time (epoch ms, Date or ISO-8601 string such as 2027-01-01T00:00:00Z)",
+    });
+    return z.NEVER;
+  }
+  if (typeof v === "number" && ms < SECONDS_BOUND) {
+    ctx.addIssue({
+      code: "custom",
+      message: "looks like seconds, not milliseconds",
+      ...issueCode("TIME_IN_SECONDS", "times are epoch milliseconds: multiply by 1000, or pass a Date or an ISO string"),
+    });
+    return z.NEVER;
+  }
+  return ms;
+});
 
 const count = (min: number) => z.number().int().min(min).max(Number.MAX_SAFE_INTEGER);
 
@@ -53,12 +106,33 @@ const rateLimit = z.strictObject({ limit: count(1), windowMs: count(1).max(31 * 
 
 const ED25519_KEY_BYTES = 32;
 
+/**
+ * Why 32 bytes are not an acceptable ed25519 public key, or null. Decoding is
+ * strict RFC 8032 §5.1.3 (y < p; x = 0 with the sign bit set is refused), and
+ * a point of small order (the identity and the 7 other torsion points) is
+ * refused: with such a key a signature can verify whatever the message.
+ */
+function ed25519KeyProblem(bytes: Uint8Array): string | null {
+  let point: Point;
+  try {
+    point = Point.fromBytes(bytes, false);
+  } catch {
+    return "is not a canonical encoding of a point on the ed25519 curve (RFC 8032 §5.1.3)";
+  }
+  return point.isSmallOrder() ? "is a point of small order, which can never be a legitimate public key" : null;
+}
+
 const publicKey = z
-  .union([z.instanceof(Uint8Array), z.string().max(128)])
+  .union([z.custom<Uint8Array>((v) => v instanceof Uint8Array), z.string().max(128)])
   .transform((v, ctx) => {
     const bytes = typeof v === "string" ? fromBase64(v) : v;
     if (!bytes || bytes.length !== ED25519_KEY_BYTES) {
       ctx.addIssue({ code: "custom", message: "must be 32 bytes (Uint8Array or base64url)" });
+      return z.NEVER;
+    }
+    const problem = ed25519KeyProblem(bytes);
+    if (problem) {
+      ctx.addIssue({ code: "custom", message: problem, ...issueCode("INVALID_KEY") });
       return z.NEVER;
     }
     return toBase64Url(bytes);
@@ -75,41 +149,50 @@ const FORBIDDEN_KEYS = new Set(["__proto__", "constructor", "prototype"]);
 const METADATA_MAX_BYTES = 8192;
 const METADATA_MAX_DEPTH = 8;
 
-/** Checks a metadata value: JSON only, no prototype keys, bounded depth. Returns the path of the first problem. */
-function metadataProblem(value: unknown, path: string, depth: number): string | null {
-  if (depth > METADATA_MAX_DEPTH) return `${path}: nested too deeply`;
-  if (value === null || typeof value === "string" || typeof value === "boolean") return null;
-  if (typeof value === "number") return Number.isFinite(value) ? null : `${path}: must be a finite number`;
+type Problem = { path: (string | number)[]; message: string };
+
+/**
+ * Checks a metadata value: JSON only, no prototype keys, keys without
+ * control or invisible characters, strings that every store can keep (no
+ * U+0000, no lone surrogate), bounded depth. Returns the first problem.
+ */
+function metadataProblem(value: unknown, path: (string | number)[]): Problem | null {
+  const at = (message: string, p = path): Problem => ({ path: p, message });
+  if (path.length > METADATA_MAX_DEPTH) return at("nested too deeply");
+  if (value === null || typeof value === "boolean") return null;
+  if (typeof value === "string") return hasUnportableText(value) ? at("must not contain U+0000 or lone surrogates") : null;
+  if (typeof value === "number") return Number.isFinite(value) ? null : at("must be a finite number");
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      const p = metadataProblem(value[i], `${path}.${i}`, depth + 1);
+      const p = metadataProblem(value[i], [...path, i]);
       if (p) return p;
     }
     return null;
   }
   if (typeof value === "object") {
     const proto = Object.getPrototypeOf(value);
-    if (proto !== Object.prototype && proto !== null) return `${path}: must be a plain object`;
+    if (proto !== Object.prototype && proto !== null) return at("must be a plain object");
     for (const key of Reflect.ownKeys(value)) {
-      if (typeof key !== "string") return `${path}: symbol keys are not allowed`;
-      if (FORBIDDEN_KEYS.has(key)) return `${path}.${key}: key is not allowed`;
-      const p = metadataProblem((value as Record<string, unknown>)[key], `${path}.${key}`, depth + 1);
+      if (typeof key !== "string") return at("symbol keys are not allowed");
+      if (FORBIDDEN_KEYS.has(key)) return at("key is not allowed", [...path, key]);
+      if (hasUnsafeText(key)) return at(`key ${UNSAFE_TEXT_MESSAGE}`, [...path, key]);
+      const p = metadataProblem((value as Record<string, unknown>)[key], [...path, key]);
       if (p) return p;
     }
     return null;
   }
-  return `${path}: must be JSON (string, number, boolean, null, array or object)`;
+  return at("must be JSON (string, number, boolean, null, array or object)");
 }
 
-const metadata = z.unknown().transform((v, ctx) => {
+const metadata = z.custom<Record<string, JsonValue> | null>(() => true).transform((v, ctx) => {
   if (v === undefined || v === null) return {} as Record<string, JsonValue>;
   if (typeof v !== "object" || Array.isArray(v)) {
     ctx.addIssue({ code: "custom", message: "must be an object" });
     return z.NEVER;
   }
-  const problem = metadataProblem(v, "metadata", 0);
+  const problem = metadataProblem(v, []);
   if (problem) {
-    ctx.addIssue({ code: "custom", message: problem.replace(/^metadata[.:]?\s*/, "") });
+    ctx.addIssue({ code: "custom", message: problem.message, path: problem.path });
     return z.NEVER;
   }
   const json = JSON.stringify(v);
@@ -133,7 +216,7 @@ const policyFields = {
 
 /** Input of `tokens.create`. */
 export const createTokenSchema = z.strictObject({
-  owner,
+  owner: ownerSchema,
   kind: z.enum(["publishable", "secret"]),
   name: text(256).optional(),
   scopes: policyFields.scopes.optional(),
@@ -163,21 +246,67 @@ export const updateTokenSchema = createTokenSchema
   .omit({ owner: true, kind: true })
   .refine((p) => Object.values(p).some((v) => v !== undefined), "patch must change at least one field");
 
-export type CreateTokenInput = z.input<typeof createTokenSchema>;
-export type ImportTokenInput = z.input<typeof importTokenSchema>;
-export type UpdateTokenInput = z.input<typeof updateTokenSchema>;
 
 /** The names of the policy fields, which updates can schedule with an effective time. */
 export const POLICY_FIELDS = Object.keys(policyFields) as (keyof typeof policyFields)[];
 
+const ERROR_CLASSES: Record<InputErrorCode, typeof InvalidInputError> = {
+  INVALID_INPUT: InvalidInputError,
+  INVALID_KEY: InvalidKeyError,
+  SIGNING_MISSING: SigningMissingError,
+  DOMAINS_ON_SECRET: DomainsOnSecretError,
+  TIME_IN_SECONDS: TimeInSecondsError,
+};
+
 /**
- * Parses `input` with `schema` or throws an {@link InvalidInputError} naming
- * the first offending field. Values are never echoed in the message.
+ * Parses `input` with `schema` or throws an {@link InvalidInputError} (or
+ * the subclass an issue names) for the first offending field. Values are
+ * never echoed: an unknown key is named as the field, which the error
+ * redacts and escapes like every field.
  */
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
   const r = schema.safeParse(input);
   if (r.success) return r.data;
   const issue = r.error.issues[0];
-  const field = issue?.path.length ? issue.path.map(String).join(".") : what;
-  throw new InvalidInputError(field, issue?.message ?? "invalid input");
+  if (!issue) throw new InvalidInputError(what, "invalid input");
+  const unknownKey = issue.code === "unrecognized_keys" ? issue.keys[0] : undefined;
+  const path = unknownKey === undefined ? issue.path : [...issue.path, unknownKey];
+  const field = path.length ? path.map(String).join(".") : what;
+  if (unknownKey !== undefined) throw new InvalidInputError(field, "unknown field");
+  const params = issue.code === "custom" ? (issue.params as { code?: InputErrorCode; hint?: string } | undefined) : undefined;
+  throw new (ERROR_CLASSES[params?.code ?? "INVALID_INPUT"])(field, issue.message, { hint: params?.hint });
+}
+
+/**
+ * The guardrails that look at several fields at once (a schema issue sees
+ * one): `requireSignedRequests` without `signing`, and allowed domains on a
+ * secret token, make a token that no request can use. Only what the call
+ * sets is judged, so data stored before these rules can still be changed.
+ *
+ * @param token the token's kind, its signing and every policy it will have after the call
+ * @param set the fields the call sets
+ * @param allowSecretInBrowser the instance accepts secret tokens from browsers
+ * @throws {SigningMissingError} `SIGNING_MISSING`
+ * @throws {DomainsOnSecretError} `DOMAINS_ON_SECRET`
+ */
+export function checkPolicyConsistency(
+  token: {
+    kind: "publishable" | "secret";
+    signing: unknown;
+    policies: readonly { requireSignedRequests: boolean }[];
+  },
+  set: { domains?: readonly string[] | undefined; requireSignedRequests?: boolean | undefined; signing?: unknown },
+  allowSecretInBrowser: boolean,
+): void {
+  const signingTouched = set.requireSignedRequests === true || set.signing !== undefined;
+  if (signingTouched && token.signing == null && token.policies.some((p) => p.requireSignedRequests)) {
+    throw new SigningMissingError("requireSignedRequests", "the token has no signing key, so every request would be denied", {
+      hint: 'set signing: { alg: "ed25519", publicKey } (recommended) or { alg: "hmac-sha256" } at creation',
+    });
+  }
+  if (set.domains?.length && token.kind === "secret" && !allowSecretInBrowser) {
+    throw new DomainsOnSecretError("domains", "secret tokens are refused from browsers, so no request could match allowed domains", {
+      hint: "use a publishable token for browsers; bind servers with ips or signed requests",
+    });
+  }
 }

@@ -21,12 +21,11 @@ export type SignatureBaseErrorReason =
  * `reason` says why and `component` names the offending component identifier.
  */
 export class SignatureBaseError extends InvalidInputError {
-  readonly reason: SignatureBaseErrorReason;
-  readonly component: string | undefined;
+  static override readonly code = "INVALID_INPUT" as const;
+  declare readonly reason: SignatureBaseErrorReason;
+  declare readonly component: string | undefined;
 
   constructor(reason: SignatureBaseErrorReason, message: string, component?: string, options?: { cause?: unknown }) {
-    super("components", component === undefined ? message : `${component}: ${message}`, options);
-    this.reason = reason;
-    this.component = component;
+    super("components", component === undefined ? message : `${component}: ${message}`, options, { reason, component });
   }
 }

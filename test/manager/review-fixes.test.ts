@@ -1,6 +1,7 @@
 // Regressions found in review: each test failed before its fix.
 import { describe, expect, it } from "vitest";
 import { isKeywardError, Keyward, MemoryStore } from "keyward";
+import { ed25519KeyPair } from "../client/helpers.js";
 
 const T0 = Date.UTC(2026, 0, 1);
 const setup = () => {
@@ -55,7 +56,7 @@ describe("admin API regressions", () => {
     const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "hmac-sha256" } });
     await kw.tokens.regenerate(record.id, { graceMs: 60_000 });
     expect((await store.get(record.id))?.previous[0]?.sealed).toBeDefined();
-    await kw.tokens.update(record.id, { signing: { alg: "ed25519", publicKey: new Uint8Array(32).fill(1) } });
+    await kw.tokens.update(record.id, { signing: { alg: "ed25519", publicKey: ed25519KeyPair().publicKey } });
     const stored = await store.get(record.id);
     expect(stored?.previous).toHaveLength(1);
     expect(stored?.previous[0]?.sealed).toBeUndefined();

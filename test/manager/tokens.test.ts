@@ -9,8 +9,10 @@ import {
   MemoryStore,
   parseToken,
 } from "keyward";
+import { toBase64Url } from "../../src/lib/bytes.js";
 import { deriveSigningSecret } from "../../src/lib/derive.js";
 import { Keyring } from "../../src/lib/seal.js";
+import { ed25519KeyPair } from "../client/helpers.js";
 
 const SEALING_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
 
@@ -82,7 +84,8 @@ describe("tokens.create", () => {
   });
 
   it("accepts the whole design's settings", async () => {
-    const { kw, now } = setup({ sealingKey: SEALING_KEY });
+    // Allowed domains on a secret token only make sense when secret tokens are accepted from browsers.
+    const { kw, now } = setup({ sealingKey: SEALING_KEY, allowSecretInBrowser: true });
     const { record } = await kw.tokens.create({
       owner: "acct_1",
       kind: "secret",
@@ -131,9 +134,9 @@ describe("tokens.create", () => {
 
   it("stores an ed25519 public key only", async () => {
     const { kw } = setup();
-    const publicKey = new Uint8Array(32).fill(7);
+    const { publicKey } = ed25519KeyPair();
     const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey } });
-    expect(record.signing).toEqual({ alg: "ed25519", publicKey: "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc" });
+    expect(record.signing).toEqual({ alg: "ed25519", publicKey: toBase64Url(publicKey) });
   });
 });
 
@@ -158,7 +161,7 @@ describe("bad input", () => {
     ["fractional rate", { owner: "o", kind: "secret", rateLimit: { limit: 1.5, windowMs: 1000 } }, "rateLimit.limit"],
     ["zero window", { owner: "o", kind: "secret", rateLimit: { limit: 1, windowMs: 0 } }, "rateLimit.windowMs"],
     ["refill too fast", { owner: "o", kind: "secret", credits: { limit: 1, refill: { amount: 1, intervalMs: 1 } } }, "credits.refill.intervalMs"],
-    ["expiry in the past", { owner: "o", kind: "secret", expiresAt: 1 }, "expiresAt"],
+    ["expiry in the past", { owner: "o", kind: "secret", expiresAt: Date.UTC(2025, 0, 1) }, "expiresAt"],
     ["expiry NaN", { owner: "o", kind: "secret", expiresAt: Number.NaN }, "expiresAt"],
     ["invalid date", { owner: "o", kind: "secret", expiresAt: new Date("x") }, "expiresAt"],
     ["unknown field", { owner: "o", kind: "secret", admin: true }, "input"],
@@ -201,7 +204,8 @@ describe("bad input", () => {
     await expectCode(kw.tokens.list("o", { limit: 0 }), "INVALID_INPUT");
     await expectCode(kw.tokens.list("o", { limit: Number.NaN }), "INVALID_INPUT");
     await expectCode(kw.tokens.list("o", { cursor: "garbage" }), "INVALID_INPUT");
-    await expectCode(kw.usage.get(record.id, { from: 10, to: 5 }), "INVALID_INPUT");
+    await expectCode(kw.usage.get(record.id, { from: Date.UTC(2026, 0, 2), to: Date.UTC(2026, 0, 1) }), "INVALID_INPUT");
+    await expectCode(kw.usage.get(record.id, { from: 10, to: 5 }), "TIME_IN_SECONDS");
     await expectCode(kw.usage.get(record.id, { granularity: "week" as never }), "INVALID_INPUT");
     expect(await kw.tokens.get("__proto__")).toBeNull();
     expect(await store.get(record.id)).toEqual(before);

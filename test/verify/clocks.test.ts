@@ -92,3 +92,20 @@ describe("effective-dated changes", () => {
     expect(r.scheduled.map((s) => s.effectiveAt)).toEqual([T0 + 2_000]);
   });
 });
+
+describe("effectiveAt", () => {
+  it("takes epoch ms, a Date or an ISO-8601 string, and refuses seconds", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", now: () => T0 });
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    const iso = await kw.tokens.update(record.id, { scopes: ["premium:read"] }, { effectiveAt: "2026-01-02T00:00:00Z" });
+    expect(iso.scheduled.map((s) => s.effectiveAt)).toEqual([Date.UTC(2026, 0, 2)]);
+    await expect(kw.tokens.update(record.id, { scopes: ["core:read"] }, { effectiveAt: T0 / 1000 })).rejects.toMatchObject({
+      code: "TIME_IN_SECONDS",
+      field: "effectiveAt",
+    });
+    await expect(kw.tokens.update(record.id, { scopes: ["core:read"] }, { effectiveAt: "tomorrow" })).rejects.toMatchObject({
+      code: "INVALID_INPUT",
+      field: "effectiveAt",
+    });
+  });
+});

@@ -1,0 +1,176 @@
+// Free text that keyward stores and later prints (audit actor, owner, name,
+// metadata keys) must not forge a log line or disguise itself on a terminal,
+// and nothing stored may be unportable between stores (issue 13 item 5,
+// issue 16 item 9). Every refusal happens before any store write.
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { type CreateTokenInput, escapeText, isKeywardError, Keyward, type KeywardError, MemoryStore } from "keyward";
+
+const T0 = Date.UTC(2026, 0, 1);
+/** The reproduction of issue 13: a forged log line, then "clear screen". */
+const FORGED = "x\n2026-01-01 INFO admin login success\u001b[2J";
+const HASH = "a".repeat(64);
+
+/** Any code point, lone surrogates, and the characters of the reproduction (fast-check's "binary" unit is slow to build). */
+const anyChar = fc.oneof(
+  fc.integer({ min: 0, max: 0x10ffff }).map((c) => String.fromCodePoint(c)),
+  fc.integer({ min: 0xd800, max: 0xdfff }).map((c) => String.fromCharCode(c)),
+  fc.constantFrom("\n", "\u001b", "\u202e", "\u0000", "a", "é"),
+);
+
+function setup() {
+  const store = new MemoryStore();
+  return { store, kw: new Keyward({ store, prefix: "acme", now: () => T0 }) };
+}
+
+async function refusal(p: Promise<unknown>, code = "INVALID_INPUT"): Promise<KeywardError & { field: string }> {
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(isKeywardError(err, code as never), String(err)).toBe(true);
+  return err as KeywardError & { field: string };
+}
+
+/** Everything the store holds, to show that a refused call changed nothing. */
+async function snapshot(store: MemoryStore, owner = "o") {
+  const tokens = await store.list(owner, { limit: 1000 });
+  const audit = await store.listAudit({ owner }, { limit: 1000 });
+  return JSON.stringify({ tokens, audit });
+}
+
+describe("log forging through the audit actor and other free text (issue 13 item 5)", () => {
+  it("refuses the forged actor on every admin write, naming the field, and stores nothing", async () => {
+    const { kw, store } = setup();
+    const before = await snapshot(store);
+    const create = await refusal(kw.tokens.create({ owner: "o", kind: "secret" }, { actor: FORGED }));
+    expect(create.field).toBe("actor");
+    await refusal(kw.tokens.import({ hash: HASH, owner: "o", kind: "secret" }, { actor: FORGED }));
+    expect(await snapshot(store)).toBe(before);
+
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret" }, { actor: "user:42" });
+    const after = await snapshot(store);
+    for (const call of [
+      () => kw.tokens.update(record.id, { name: "n" }, { actor: FORGED }),
+      () => kw.tokens.revoke(record.id, { actor: FORGED }),
+      () => kw.tokens.regenerate(record.id, { actor: FORGED }),
+    ]) {
+      expect((await refusal(call())).field).toBe("actor");
+    }
+    expect(await snapshot(store)).toBe(after);
+    const audit = await kw.tokens.audit({ tokenId: record.id });
+    expect(audit.items.map((e) => e.actor)).toEqual(["user:42"]);
+  });
+
+  const unsafe = [
+    ["line feed", "a\nb"],
+    ["carriage return", "a\rb"],
+    ["escape (ANSI)", "a\u001b[31mb"],
+    ["NUL", "a\u0000b"],
+    ["DEL", "a\u007fb"],
+    ["C1 CSI", "a\u009bb"],
+    ["line separator", "a\u2028b"],
+    ["paragraph separator", "a\u2029b"],
+    ["right-to-left override", "a\u202eb"],
+    ["right-to-left isolate", "a\u2067b"],
+    ["zero-width space", "a\u200bb"],
+    ["arabic letter mark", "a\u061cb"],
+    ["byte order mark", "a\ufeffb"],
+    ["tag character", "a\u{e0041}b"],
+    ["lone high surrogate", "a\ud800b"],
+    ["lone low surrogate", "a\udc00b"],
+  ] as const;
+
+  it.each(unsafe)("refuses %s in actor, owner, name, import start and metadata keys", async (_label, bad) => {
+    const { kw, store } = setup();
+    const cases: [Promise<unknown>, string][] = [
+      [kw.tokens.create({ owner: "o", kind: "secret" }, { actor: bad }), "actor"],
+      [kw.tokens.create({ owner: bad, kind: "secret" }), "owner"],
+      [kw.tokens.create({ owner: "o", kind: "secret", name: bad }), "name"],
+      [kw.tokens.create({ owner: "o", kind: "secret", metadata: { [bad]: 1 } }), `metadata.${escapeText(bad)}`],
+      [kw.tokens.create({ owner: "o", kind: "secret", metadata: { a: [{ [bad]: 1 }] } }), `metadata.a.0.${escapeText(bad)}`],
+      [kw.tokens.import({ hash: HASH, owner: "o", kind: "secret", start: bad }), "start"],
+      [kw.tokens.list(bad), "owner"],
+    ];
+    for (const [call, field] of cases) {
+      const err = await refusal(call);
+      expect(err.field).toBe(field);
+      // The error itself cannot forge a line either: what it echoes is escaped.
+      expect(/[\n\r\u001b\u2028]/.test(err.message + err.field + JSON.stringify(err))).toBe(false);
+    }
+    expect((await store.list(bad)).items).toEqual([]);
+    expect(await snapshot(store)).toBe(await snapshot(new MemoryStore()));
+  });
+
+  it("keeps ordinary text, accents, emoji and CJK", async () => {
+    const { kw } = setup();
+    const name = "Café — 東京 🚀 (prod)";
+    const { record } = await kw.tokens.create({ owner: "acct:é", kind: "secret", name, metadata: { "clé 🔑": "x" } }, { actor: "user:Zoë" });
+    expect(record.name).toBe(name);
+    expect((await kw.tokens.audit({ tokenId: record.id })).items[0]?.actor).toBe("user:Zoë");
+  });
+
+  it("escapeText makes text stored before these rules safe to print", () => {
+    expect(escapeText(FORGED)).toBe("x\\u{a}2026-01-01 INFO admin login success\\u{1b}[2J");
+    expect(escapeText("a\u202eb\ud800")).toBe("a\\u{202e}b\\u{d800}");
+    expect(escapeText("tag \u{e0041}, pair 🚀")).toBe("tag \\u{e0041}, pair 🚀");
+    expect(escapeText("Café 🚀")).toBe("Café 🚀");
+    expect(() => escapeText(1 as never)).toThrow(TypeError);
+    const unsafeChar = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u;
+    fc.assert(
+      fc.property(fc.string({ unit: anyChar }), (s) => {
+        const out = escapeText(s);
+        // Nothing left that a terminal or a line-oriented log would act on;
+        // text without such characters is unchanged.
+        return !unsafeChar.test(out) && (unsafeChar.test(s) || out === s);
+      }),
+    );
+  });
+});
+
+describe("portable data: NUL and lone surrogates (issue 16 item 9)", () => {
+  const values = [
+    ["NUL in a value", { note: "a\u0000b" }, "metadata.note"],
+    ["NUL deep in an array", { a: { b: ["ok", { c: "x\u0000" }] } }, "metadata.a.b.1.c"],
+    ["lone high surrogate in a value", { note: "\ud83d" }, "metadata.note"],
+    ["lone low surrogate deep", { a: [["\ude00"]] }, "metadata.a.0.0"],
+    ["NUL in a key", { "k\u0000": 1 }, "metadata.k\\u{0}"],
+    ["lone surrogate in a nested key", { a: { "\udfff": 1 } }, "metadata.a.\\u{dfff}"],
+  ] as const;
+
+  it.each(values)("refuses %s at create and update, naming the path, storing nothing", async (_label, metadata, field) => {
+    const { kw, store } = setup();
+    const created = await refusal(kw.tokens.create({ owner: "o", kind: "secret", metadata } as CreateTokenInput));
+    expect(created.field).toBe(field);
+    expect(await snapshot(store)).toBe(await snapshot(new MemoryStore()));
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret", metadata: { keep: 1 } });
+    const before = await snapshot(store);
+    expect((await refusal(kw.tokens.update(record.id, { metadata } as never))).field).toBe(field);
+    expect(await snapshot(store)).toBe(before);
+  });
+
+  it("keeps other control characters and surrogate pairs in metadata values (data, printed as JSON)", async () => {
+    const { kw } = setup();
+    const metadata = { note: "line 1\nline 2\ttab", emoji: "🚀", escape: "\u001b" };
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret", metadata });
+    expect(record.metadata).toEqual(metadata);
+  });
+
+  it("every stored string survives a JSON round trip unchanged (what a SQL store does)", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.dictionary(fc.string({ unit: anyChar, maxLength: 8 }), fc.string({ unit: anyChar, maxLength: 8 }), { maxKeys: 4 }), async (metadata) => {
+        const { kw } = setup();
+        const r = await kw.tokens.create({ owner: "o", kind: "secret", metadata }).then(
+          (issued) => issued.record,
+          () => null,
+        );
+        if (r === null) return;
+        // Accepted: UTF-8 encodable and free of U+0000, so PostgreSQL text/jsonb keeps it as is.
+        const json = JSON.stringify(r.metadata);
+        expect(json.includes("\\u0000")).toBe(false);
+        expect(new TextDecoder().decode(new TextEncoder().encode(json))).toBe(json);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
