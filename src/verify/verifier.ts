@@ -116,7 +116,8 @@ export class Verifier {
     const store = config.store;
     this.#byHash = new SharedLookup(bounds, (hash) => store.findByHash(hash), config.lookupTimeoutMs);
     this.#byId = new SharedLookup(bounds, (id) => store.get(id), config.lookupTimeoutMs);
-    this.#clientIp = createClientIpResolver({ trustedProxies: config.trustedProxies, header: config.forwardedHeader });
+    const { trustedProxies, forwardedHeader: header, allowCatchAllRanges, onWarning } = config;
+    this.#clientIp = createClientIpResolver({ trustedProxies, header, allowCatchAllRanges, onWarning });
     if (store.capabilities.changeFeed && store.subscribe) {
       this.#unsubscribe = store.subscribe((e) => this.invalidate(e.tokenId, e.hashes));
     }
