@@ -133,7 +133,7 @@ export function parseDomainPattern(s: unknown): DomainPattern | null {
   // reinterpret (controls, spaces, percent-escapes, path, userinfo, …).
   for (let i = 0; i < rest.length; i++) {
     const c = rest.charCodeAt(i);
-    if (c <= 0x20 || c === 0x7f || "/\\?#@%".includes(rest[i]!)) return null;
+    if (c <= 0x20 || c === 0x7f || c === 47 || c === 92 || c === 63 || c === 35 || c === 64 || c === 37) return null; // / \ ? # @ %
   }
   let wildcard = false;
   if (rest.startsWith("*.")) {
@@ -153,17 +153,12 @@ export function parseDomainPattern(s: unknown): DomainPattern | null {
     if (port < 0) return null;
   }
   if (hostText === "" || (close !== -1 && !hostText.startsWith("["))) return null;
-  const host = normalizeHost(hostText);
+  // A host already in serialised form (what tokens store once normalised) needs no URL parser.
+  const host = isSerializedDomain(hostText) ? stripDot(hostText) : normalizeHost(hostText);
   if (host === null) return null;
   // A wildcard only makes sense over a domain name, not an IP literal.
-  if (wildcard && (host.startsWith("[") || isIpv4Host(host))) return null;
+  if (wildcard && (host.startsWith("[") || parseIp(host) !== null)) return null;
   return { scheme, host, wildcard, port };
-}
-
-/** The URL parser serialises any IPv4 host as four dotted decimals. */
-function isIpv4Host(host: string): boolean {
-  const parts = host.split(".");
-  return parts.length === 4 && parts.every((p) => p !== "" && p.length <= 3 && /^[0-9]+$/.test(p));
 }
 
 interface Candidate {
@@ -290,7 +285,7 @@ function push(map: Map<string, DomainPattern[]>, key: string, p: DomainPattern):
 
 /** A node of the wildcard index: one DNS label per level, read from the right. */
 interface LabelNode {
-  readonly next: Map<string, LabelNode>;
+  next: Map<string, LabelNode> | null;
   /** Wildcard patterns whose base is the name spelled from the root to here. */
   readonly patterns: DomainPattern[];
 }
@@ -298,9 +293,10 @@ interface LabelNode {
 function insertWildcard(root: LabelNode, p: DomainPattern): void {
   let node = root;
   for (const label of p.host.split(".").reverse()) {
+    node.next ??= new Map();
     let child = node.next.get(label);
     if (!child) {
-      child = { next: new Map(), patterns: [] };
+      child = { next: null, patterns: [] };
       node.next.set(label, child);
     }
     node = child;
@@ -319,7 +315,7 @@ function wildcardAccepts(root: LabelNode, c: Candidate): boolean {
   let end = host.length;
   for (;;) {
     const dot = host.lastIndexOf(".", end - 1);
-    node = node.next.get(host.slice(dot + 1, end));
+    node = node.next?.get(host.slice(dot + 1, end));
     if (node === undefined || dot === -1) return false;
     for (const p of node.patterns) if (patternAccepts(p, c)) return true;
     end = dot;
@@ -362,7 +358,7 @@ function wildcardAccepts(root: LabelNode, c: Candidate): boolean {
 export function compileDomains(patterns: readonly string[]): DomainMatcher {
   if (Array.isArray(patterns) && patterns.length === 0) return () => true;
   const exact = new Map<string, DomainPattern[]>();
-  const wild: LabelNode = { next: new Map(), patterns: [] };
+  const wild: LabelNode = { next: null, patterns: [] };
   let wildcards = 0;
   for (const s of Array.isArray(patterns) ? patterns : []) {
     const p = parseDomainPattern(s);

@@ -225,9 +225,10 @@ export function formatIp(ip: ParsedIp): string {
 }
 
 function hostBitsClear(bytes: Uint8Array, prefix: number): boolean {
-  for (let bit = prefix; bit < bytes.length * 8; bit++) {
-    if ((bytes[bit >>> 3]! >>> (7 - (bit & 7))) & 1) return false;
-  }
+  const full = prefix >>> 3;
+  // The partial byte's host bits, then every whole byte after it.
+  if (prefix & 7 && bytes[full]! & (0xff >>> (prefix & 7))) return false;
+  for (let i = (prefix + 7) >>> 3; i < bytes.length; i++) if (bytes[i] !== 0) return false;
   return true;
 }
 
@@ -329,6 +330,10 @@ function compareWords(a: Uint32Array, ai: number, b: Uint32Array, bi: number, wi
   return 0;
 }
 
+function wordAt(bytes: Uint8Array, w: number): number {
+  return ((bytes[4 * w]! << 24) | (bytes[4 * w + 1]! << 16) | (bytes[4 * w + 2]! << 8) | bytes[4 * w + 3]!) >>> 0;
+}
+
 /**
  * Turns CIDR blocks of one version into sorted disjoint ranges. Two CIDR
  * blocks are either disjoint or one contains the other, so after sorting by
@@ -337,26 +342,38 @@ function compareWords(a: Uint32Array, ai: number, b: Uint32Array, bi: number, wi
  */
 export function buildRanges(blocks: readonly Cidr[], width: 1 | 4): Ranges {
   const n = blocks.length;
-  const rawStarts = new Uint32Array(n * width);
-  const rawEnds = new Uint32Array(n * width);
-  blocks.forEach((block, i) => {
-    for (let w = 0; w < width; w++) {
-      const b = block.bytes;
-      const word = ((b[4 * w]! << 24) | (b[4 * w + 1]! << 16) | (b[4 * w + 2]! << 8) | b[4 * w + 3]!) >>> 0;
-      rawStarts[i * width + w] = word;
-      rawEnds[i * width + w] = (word | ~maskOf(block.prefix - 32 * w)) >>> 0;
-    }
-  });
-  const order = blocks.map((_, i) => i);
-  order.sort((i, j) => compareWords(rawStarts, i * width, rawStarts, j * width, width) || blocks[i]!.prefix - blocks[j]!.prefix);
   const starts = new Uint32Array(n * width);
   const ends = new Uint32Array(n * width);
   let count = 0;
-  for (const i of order) {
-    if (count > 0 && compareWords(rawStarts, i * width, ends, (count - 1) * width, width) <= 0) continue;
-    starts.set(rawStarts.subarray(i * width, (i + 1) * width), count * width);
-    ends.set(rawEnds.subarray(i * width, (i + 1) * width), count * width);
+  /** Keeps the block starting at `start[from…]` unless the last kept range holds it. */
+  const keep = (start: Uint32Array, from: number, prefix: number): void => {
+    if (count > 0 && compareWords(start, from, ends, (count - 1) * width, width) <= 0) return;
+    for (let w = 0; w < width; w++) {
+      starts[count * width + w] = start[from + w]!;
+      ends[count * width + w] = (start[from + w]! | ~maskOf(prefix - 32 * w)) >>> 0;
+    }
     count++;
+  };
+  if (width === 1) {
+    // One word per address: sort numbers (first address × 64 + prefix) without a comparator.
+    const keys = new Float64Array(n);
+    blocks.forEach((block, i) => {
+      keys[i] = wordAt(block.bytes, 0) * 64 + block.prefix;
+    });
+    keys.sort();
+    const start = new Uint32Array(1);
+    for (const key of keys) {
+      start[0] = Math.floor(key / 64);
+      keep(start, 0, key - start[0] * 64);
+    }
+  } else {
+    const raw = new Uint32Array(n * 4);
+    blocks.forEach((block, i) => {
+      for (let w = 0; w < 4; w++) raw[i * 4 + w] = wordAt(block.bytes, w);
+    });
+    const order = blocks.map((_, i) => i);
+    order.sort((i, j) => compareWords(raw, i * 4, raw, j * 4, 4) || blocks[i]!.prefix - blocks[j]!.prefix);
+    for (const i of order) keep(raw, i * 4, blocks[i]!.prefix);
   }
   return { width, count, starts: starts.slice(0, count * width), ends: ends.slice(0, count * width) };
 }

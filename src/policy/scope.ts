@@ -162,17 +162,17 @@ export function scopesGrant(granted: readonly string[], required: string): boole
   return false;
 }
 
-/** A node of the wildcard index: one level per path segment. */
+/** A node of the wildcard index: one level per path segment; its parts are created on first use. */
 interface ScopeNode {
   /** Children by literal segment. */
-  readonly next: Map<string, ScopeNode>;
+  next: Map<string, ScopeNode> | null;
   /** The child for a granted `*` segment. */
   any: ScopeNode | null;
   /** Actions granted by the scopes whose path ends here (`*` included). */
-  readonly actions: Set<string>;
+  actions: Set<string> | null;
 }
 
-const scopeNode = (): ScopeNode => ({ next: new Map(), any: null, actions: new Set() });
+const scopeNode = (): ScopeNode => ({ next: null, any: null, actions: null });
 
 function insertScope(root: ScopeNode, g: ParsedScope): void {
   let node = root;
@@ -182,6 +182,7 @@ function insertScope(root: ScopeNode, g: ParsedScope): void {
       node = node.any;
       continue;
     }
+    node.next ??= new Map();
     let child = node.next.get(seg);
     if (!child) {
       child = scopeNode();
@@ -189,6 +190,7 @@ function insertScope(root: ScopeNode, g: ParsedScope): void {
     }
     node = child;
   }
+  node.actions ??= new Set();
   node.actions.add(g.action);
 }
 
@@ -200,8 +202,8 @@ function insertScope(root: ScopeNode, g: ParsedScope): void {
  * nodes along `r.path`.
  */
 function indexGrants(node: ScopeNode, r: ParsedScope, depth: number): boolean {
-  if (depth === r.path.length) return node.actions.has(r.action) || node.actions.has("*");
-  const literal = node.next.get(r.path[depth]!);
+  if (depth === r.path.length) return node.actions !== null && (node.actions.has(r.action) || node.actions.has("*"));
+  const literal = node.next?.get(r.path[depth]!);
   if (literal && indexGrants(literal, r, depth + 1)) return true;
   return node.any !== null && indexGrants(node.any, r, depth + 1);
 }
