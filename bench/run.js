@@ -1,6 +1,7 @@
 // `npm run bench`: builds, then prints every benchmark table (markdown).
 // BENCH_MS sets the measuring time per case (default 1000 ms).
 import { cpus } from "node:os";
+import { benchPolicy } from "./policy.js";
 import { benchSigning } from "./signing.js";
 import { benchVerify } from "./verify.js";
 
@@ -8,3 +9,4 @@ const ms = Number(process.env.BENCH_MS ?? 1000);
 console.log(`node ${process.version}, ${cpus()[0]?.model ?? "cpu"} x${cpus().length}, ${ms} ms per case\n`);
 await benchVerify({ ms });
 await benchSigning({ ms });
+await benchPolicy({ ms });

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { ConfigError } from "./errors.js";
 import { type RandomSource, secureRandom } from "./lib/crypto.js";
 import { Keyring } from "./lib/seal.js";
-import type { ForwardingHeader } from "./policy/client-ip.js";
+import type { ConfigWarning, ForwardingHeader } from "./policy/client-ip.js";
 import { parseScope } from "./policy/scope.js";
 import { parseComponentId } from "./signing/components.js";
 import type { TokenStore } from "./store/types.js";
@@ -50,6 +50,14 @@ export interface KeywardOptions {
   trustedProxies?: readonly string[];
   /** Which forwarding header trusted proxies set (default `"x-forwarded-for"`). */
   forwardedHeader?: ForwardingHeader;
+  /**
+   * Accept `0.0.0.0/0` / `::/0` in `trustedProxies` (default false:
+   * `INVALID_CONFIG`), so that every peer's forwarding header is believed.
+   * Token `ips` never accept a /0.
+   */
+  allowCatchAllRanges?: boolean;
+  /** Receives configuration warnings, such as a very wide trusted proxy block (default: `console.warn`). */
+  onWarning?: (warning: ConfigWarning) => void;
   /** Accept the token in this query parameter too (default null: header only; query strings end up in logs). */
   queryParam?: string | null;
   /** Accept secret tokens from browser contexts (default false: `SECRET_IN_BROWSER`). */
@@ -119,6 +127,8 @@ export interface ResolvedConfig {
   readonly cache: { readonly maxEntries: number; readonly negativeTtlMs: number };
   readonly trustedProxies: readonly string[];
   readonly forwardedHeader: ForwardingHeader;
+  readonly allowCatchAllRanges: boolean;
+  readonly onWarning?: ((warning: ConfigWarning) => void) | undefined;
   readonly queryParam: string | null;
   readonly allowSecretInBrowser: boolean;
   /** Token prefixes accepted: `prefix` first, then `acceptPrefixes`. */
@@ -186,6 +196,8 @@ const schema = z.strictObject({
     .default({ maxEntries: 10_000, negativeTtlMs: 1_000 }),
   trustedProxies: z.array(z.string()).max(1024).default([]),
   forwardedHeader: z.enum(["x-forwarded-for", "forwarded"]).default("x-forwarded-for"),
+  allowCatchAllRanges: z.boolean().default(false),
+  onWarning: z.custom<(warning: ConfigWarning) => void>((f) => typeof f === "function", "must be a function").optional(),
   queryParam: z
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,64}$/, "must be a query parameter name")

@@ -14,6 +14,7 @@ import { fromBase64, toBase64Url } from "../lib/bytes.js";
 import { hasUnportableText, hasUnsafeText } from "../lib/text.js";
 import { parseDomainPattern } from "../policy/domain.js";
 import { parseCidr } from "../policy/ip.js";
+import { coversPublicSuffix } from "../policy/public-suffix.js";
 import { parseScope } from "../policy/scope.js";
 import type { JsonValue } from "./types.js";
 
@@ -85,11 +86,24 @@ const scopes = z
   .max(256, "at most 256 scopes");
 
 const domains = z
-  .array(z.string().refine((s) => parseDomainPattern(s) !== null, "invalid domain pattern"))
+  .array(
+    z.string().superRefine((s, ctx) => {
+      const p = parseDomainPattern(s);
+      if (p === null) ctx.addIssue({ code: "custom", message: "invalid domain pattern" });
+      else if (coversPublicSuffix(p)) ctx.addIssue({ code: "custom", message: "covers a public suffix (publicsuffix.org): name your own domain" });
+    }),
+  )
   .max(256, "at most 256 domains");
 
 const ips = z
-  .array(z.string().refine((s) => parseCidr(s) !== null, "invalid IP address or CIDR"))
+  .array(
+    z.string().superRefine((s, ctx) => {
+      const c = parseCidr(s);
+      if (c === null) ctx.addIssue({ code: "custom", message: "invalid IP address or CIDR" });
+      // A /0 allows every address of its family: an empty list is the way to say "no restriction".
+      else if (c.prefix === 0) ctx.addIssue({ code: "custom", message: "a /0 range allows every address: leave ips empty for no restriction" });
+    }),
+  )
   .max(1024, "at most 1024 IP ranges");
 
 const credits = z

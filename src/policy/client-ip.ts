@@ -19,10 +19,16 @@
  * Returned addresses are normalised: IPv4-mapped IPv6 becomes dotted IPv4,
  * IPv6 takes its RFC 5952 form (lowercase, compressed).
  *
+ * A trusted block is a promise that every address in it is one of your
+ * proxies: `0.0.0.0/0` or `::/0` would let any client choose its address
+ * with one header, so a `/0` is refused unless `allowCatchAllRanges` says
+ * otherwise, and a block wider than a /8 (IPv4) or a /32 (IPv6, outside the
+ * non-routable fc00::/7 and fe80::/10) is reported through `onWarning`.
+ *
  * @module keyward/policy
  */
 import { ConfigError } from "../errors.js";
-import { compileIpAllowlist, formatIp, type IpMatcher, isValidCidr, parseIp } from "./ip.js";
+import { type Cidr, compileIpAllowlist, formatIp, type IpMatcher, parseCidr, parseIp } from "./ip.js";
 
 /** The forwarding header a resolver reads when the socket is a trusted proxy. */
 export type ForwardingHeader = "x-forwarded-for" | "forwarded";
@@ -37,6 +43,31 @@ export interface ClientIpOptions {
   trustedProxies?: readonly string[];
   /** Header the proxies append to; `x-forwarded-for` unless set. */
   header?: ForwardingHeader;
+  /**
+   * Accept a `/0` block (`0.0.0.0/0`, `::/0`, `::ffff:0:0/96`) in
+   * `trustedProxies`: every peer is then a trusted proxy and any client can
+   * pick its own address with the forwarding header. Default false: such a
+   * block throws `INVALID_CONFIG`. Only for a server that nothing but your
+   * proxies can reach (a private network, a platform that strips the header).
+   */
+  allowCatchAllRanges?: boolean;
+  /**
+   * Called once per trusted block wider than a /8 (IPv4) or a /32 (IPv6,
+   * except inside fc00::/7 and fe80::/10), when the resolver is created.
+   * Default: `console.warn` of the message. Pass `() => {}` to silence it,
+   * or route it to your logger.
+   */
+  onWarning?: (warning: ConfigWarning) => void;
+}
+
+/** A configuration that works but is probably not what was meant. */
+export interface ConfigWarning {
+  /** Stable code: `WIDE_TRUSTED_RANGE`, a trusted proxy block wider than a /8 or a /32. */
+  readonly code: "WIDE_TRUSTED_RANGE";
+  /** The option, e.g. `trustedProxies[2]`. */
+  readonly field: string;
+  /** A fixed description naming the option and the block. */
+  readonly message: string;
 }
 
 /** The part of a Fetch API `Headers` object a resolver calls. */
@@ -51,6 +82,15 @@ export type ClientIpResolver = (socketIp: string | null | undefined, headers: He
 const MAX_HEADER_LENGTH = 8192;
 /** A list with more entries than this is refused (answer `null`). */
 const MAX_ENTRIES = 64;
+
+/** Narrowest prefix that is not "very wide" for a trusted proxy block: a /8 of IPv4, a /32 of IPv6 (an RIR allocation). */
+const WIDE_PREFIX = { 4: 8, 6: 32 } as const;
+
+/** IPv6 blocks no client on the internet can come from: unique local fc00::/7 (RFC 4193) and link-local fe80::/10 (RFC 4291 §2.5.6). */
+function isNonRoutableV6(c: Cidr): boolean {
+  const [a, b] = [c.bytes[0]!, c.bytes[1]!];
+  return (c.prefix >= 7 && (a & 0xfe) === 0xfc) || (c.prefix >= 10 && a === 0xfe && (b & 0xc0) === 0x80);
+}
 
 /** Strict parse (see `parseIp`) and canonical form, or null. */
 function normalize(ip: string): string | null {
@@ -179,6 +219,10 @@ function splitForwarded(value: string): string[] | null {
   }
 }
 
+function warnOnConsole(warning: ConfigWarning): void {
+  console.warn(`keyward: ${warning.message}`);
+}
+
 function readHeader(headers: HeaderSource, name: string): string | null {
   try {
     const v = headers.get(name);
@@ -200,9 +244,10 @@ function readHeader(headers: HeaderSource, name: string): string | null {
  * parse. Multiple header lines, combined by `Headers` with `", "`, form one
  * list.
  *
- * @param options trusted proxies (CIDR blocks) and the header they append to
+ * @param options trusted proxies (CIDR blocks), the header they append to, and the guardrails on wide blocks
  * @returns the resolver; it never throws
- * @throws {ConfigError} `INVALID_CONFIG` when `trustedProxies` holds an invalid block or `header` is unknown
+ * @throws {ConfigError} `INVALID_CONFIG` when `trustedProxies` holds an invalid block, or a `/0` without
+ *   `allowCatchAllRanges`, or `header` is unknown
  * @example
  * ```ts
  * const clientIp = createClientIpResolver({ trustedProxies: ["10.0.0.0/8"] });
@@ -215,16 +260,29 @@ export function createClientIpResolver(options: ClientIpOptions = {}): ClientIpR
   if (options === null || typeof options !== "object") {
     throw new ConfigError("", "options must be an object");
   }
-  const { trustedProxies = [], header = "x-forwarded-for" } = options;
+  const { trustedProxies = [], header = "x-forwarded-for", allowCatchAllRanges = false, onWarning = warnOnConsole } = options;
   if (header !== "x-forwarded-for" && header !== "forwarded") {
     throw new ConfigError("header", 'must be "x-forwarded-for" or "forwarded"');
   }
   if (!Array.isArray(trustedProxies)) throw new ConfigError("trustedProxies", "must be an array of CIDR blocks");
+  if (typeof allowCatchAllRanges !== "boolean") throw new ConfigError("allowCatchAllRanges", "must be a boolean");
+  if (typeof onWarning !== "function") throw new ConfigError("onWarning", "must be a function");
+  const wide: ConfigWarning[] = [];
   trustedProxies.forEach((entry, i) => {
-    if (!isValidCidr(entry)) {
-      throw new ConfigError(`trustedProxies[${i}]`, "must be an IPv4 or IPv6 CIDR block or address");
+    const field = `trustedProxies[${i}]`;
+    const cidr = parseCidr(entry);
+    if (cidr === null) throw new ConfigError(field, "must be an IPv4 or IPv6 CIDR block or address");
+    if (cidr.prefix === 0 && !allowCatchAllRanges) {
+      throw new ConfigError(field, "a /0 block trusts every peer, so any client can set its own address; set allowCatchAllRanges to mean it");
+    }
+    if (cidr.prefix > 0 && cidr.prefix < WIDE_PREFIX[cidr.version] && !(cidr.version === 6 && isNonRoutableV6(cidr))) {
+      const block = `${formatIp(cidr)}/${cidr.prefix}`;
+      const message = `${field} (${block}) is very wide: any client in it can set its own address with the ${header} header`;
+      wide.push({ code: "WIDE_TRUSTED_RANGE", field, message });
     }
   });
+  // Reported only once the whole list is valid, so a throwing config warns about nothing.
+  for (const w of wide) onWarning(w);
   const socketOnly = (socketIp: string | null | undefined): string | null =>
     typeof socketIp === "string" ? normalize(socketIp) : null;
   if (trustedProxies.length === 0) return socketOnly;

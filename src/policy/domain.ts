@@ -17,8 +17,10 @@
  * build `Origin`) serialises them: lowercase, internationalised names in
  * punycode (UTS #46, so `bücher.example` is `xn--bcher-kva.example`), IPv4
  * in dotted decimal, IPv6 in brackets. A trailing dot (the DNS root,
- * RFC 1034 §3.1) is ignored on both sides. Only the `URL` global is used,
- * which every runtime has.
+ * RFC 1034 §3.1) is ignored on both sides. Patterns are normalised with the
+ * `URL` global, which every runtime has; request headers are split by hand
+ * (see {@link compileDomains}) and go through `URL` only when their host is
+ * not already in that serialised form.
  *
  * `Origin` and `Referer` are set by browsers, which is what this protects:
  * a page on another site cannot use a publishable token. A non-browser client
@@ -28,6 +30,8 @@
  *
  * @module keyward/policy
  */
+
+import { parseIp } from "./ip.js";
 
 /** A parsed allowed-domain pattern. */
 export interface DomainPattern {
@@ -44,8 +48,17 @@ export interface DomainPattern {
 /** Compiled allowed-domain list: may a request with these headers proceed? */
 export type DomainMatcher = (origin: string | null | undefined, referer: string | null | undefined) => boolean;
 
+/**
+ * Longest host compared, serialised and without a trailing dot: the most a
+ * DNS name can have (RFC 1035 §2.3.4: 255 octets on the wire). A request
+ * whose Origin or Referer names a longer host is denied before any matching,
+ * and a pattern with a longer host is refused.
+ */
+export const MAX_HOST_LENGTH = 253;
 /** Longest pattern accepted: a 253-character name, scheme, `*.` and port, with room to spare. */
 const MAX_PATTERN_LENGTH = 300;
+/** Longest raw authority read from a header: the host cap, a trailing dot, brackets and `:65535`. */
+const MAX_AUTHORITY_LENGTH = MAX_HOST_LENGTH + 1 + 2 + 6;
 /** `Origin` / `Referer` values longer than this are refused before parsing. */
 const MAX_HEADER_LENGTH = 4096;
 
@@ -71,7 +84,7 @@ function normalizeHost(host: string): string | null {
 /** Drops one trailing dot; refuses empty labels (`a..b`, `a.`+`.`). */
 function stripDot(hostname: string): string | null {
   const h = hostname.endsWith(".") ? hostname.slice(0, -1) : hostname;
-  if (h === "" || h.startsWith(".") || h.includes("..") || h.endsWith(".")) return null;
+  if (h === "" || h.length > MAX_HOST_LENGTH || h.startsWith(".") || h.includes("..") || h.endsWith(".")) return null;
   return h;
 }
 
@@ -99,6 +112,11 @@ function parsePort(s: string): number {
  * // { scheme: "https", host: "example.com", wildcard: true, port: 8443 }
  * parseDomainPattern("example.com/path"); // null
  * ```
+ *
+ * Hosts longer than {@link MAX_HOST_LENGTH} are refused. Whether a pattern
+ * covers a public suffix (`*.com`) is checked where tokens are created, with
+ * the Public Suffix List, not here: this parser stays small enough for a
+ * browser.
  */
 export function parseDomainPattern(s: unknown): DomainPattern | null {
   if (typeof s !== "string" || s.length === 0 || s.length > MAX_PATTERN_LENGTH) return null;
@@ -115,7 +133,7 @@ export function parseDomainPattern(s: unknown): DomainPattern | null {
   // reinterpret (controls, spaces, percent-escapes, path, userinfo, …).
   for (let i = 0; i < rest.length; i++) {
     const c = rest.charCodeAt(i);
-    if (c <= 0x20 || c === 0x7f || "/\\?#@%".includes(rest[i]!)) return null;
+    if (c <= 0x20 || c === 0x7f || c === 47 || c === 92 || c === 63 || c === 35 || c === 64 || c === 37) return null; // / \ ? # @ %
   }
   let wildcard = false;
   if (rest.startsWith("*.")) {
@@ -135,17 +153,12 @@ export function parseDomainPattern(s: unknown): DomainPattern | null {
     if (port < 0) return null;
   }
   if (hostText === "" || (close !== -1 && !hostText.startsWith("["))) return null;
-  const host = normalizeHost(hostText);
+  // A host already in serialised form (what tokens store once normalised) needs no URL parser.
+  const host = isSerializedDomain(hostText) ? stripDot(hostText) : normalizeHost(hostText);
   if (host === null) return null;
   // A wildcard only makes sense over a domain name, not an IP literal.
-  if (wildcard && (host.startsWith("[") || isIpv4Host(host))) return null;
+  if (wildcard && (host.startsWith("[") || parseIp(host) !== null)) return null;
   return { scheme, host, wildcard, port };
-}
-
-/** The URL parser serialises any IPv4 host as four dotted decimals. */
-function isIpv4Host(host: string): boolean {
-  const parts = host.split(".");
-  return parts.length === 4 && parts.every((p) => p !== "" && p.length <= 3 && /^[0-9]+$/.test(p));
 }
 
 interface Candidate {
@@ -156,42 +169,107 @@ interface Candidate {
   defaultPort: boolean;
 }
 
+/** True when `value` starts with `prefix` (lowercase ASCII), ignoring ASCII case. */
+function startsWithCi(value: string, prefix: string): boolean {
+  if (value.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) {
+    const c = value.charCodeAt(i);
+    if ((c >= 65 && c <= 90 ? c + 32 : c) !== prefix.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/** Digits only, as the WHATWG URL port state reads them; the value, or -1 (over 65535 or not digits). */
+function readPort(s: string): number {
+  let v = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return -1;
+    v = v * 10 + (c - 48);
+    if (v > 65535) return -1;
+  }
+  return v;
+}
+
 /**
- * Parses an `Origin` or `Referer` value into what patterns compare. Only
- * http(s) URLs without userinfo are accepted; an `Origin` must be a bare
- * origin (RFC 6454 §7: scheme, host, optional port; no path or query).
+ * True when the URL parser would serialise `h` unchanged: lowercase letters,
+ * digits, `-`, `_` and dots, no punycode label to validate (`xn--`), and not
+ * a number-like last label that the URL parser would read as IPv4 (WHATWG
+ * URL "ends in a number"), unless it is already a canonical dotted quad
+ * (which `parseIp` accepts: decimal, no leading zeros).
+ */
+function isSerializedDomain(h: string): boolean {
+  let labelStart = 0;
+  for (let i = 0; i < h.length; i++) {
+    const c = h.charCodeAt(i);
+    if (c === 46 /* . */) {
+      labelStart = i + 1;
+      continue;
+    }
+    const ok = (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45 || c === 95;
+    if (!ok) return false;
+    if (i === labelStart && h.startsWith("xn--", i)) return false;
+  }
+  const end = h.endsWith(".") ? h.length - 1 : h.length;
+  const last = h.slice(h.lastIndexOf(".", end - 1) + 1, end);
+  if (!/^(?:[0-9]+|0x[0-9a-f]*)$/.test(last)) return true;
+  return parseIp(h.slice(0, end)) !== null;
+}
+
+/**
+ * Parses an `Origin` or `Referer` value into what patterns compare.
+ *
+ * Browsers send these as serialised URLs (WHATWG URL; an Origin as
+ * RFC 6454 §6.2 `scheme "://" host [ ":" port ]`), so anything else is
+ * malformed and denied: the value must begin `http://` or `https://`, and
+ * its authority (up to the first `/`, `?` or `#`) must hold neither
+ * userinfo (`@`) nor a backslash: `https://app.example.com\@evil.com/` is
+ * app.example.com to the URL parser but evil.com to others, and no browser
+ * sends it. An Origin may have nothing after its authority but one `/`.
+ * The host is taken as is when it is already in serialised form, else
+ * normalised by the `URL` parser (IDNA, IPv4 and IPv6 forms); a host over
+ * {@link MAX_HOST_LENGTH} characters is refused before that.
  */
 function parseCandidate(value: string, isOrigin: boolean): Candidate | null {
   if (value.length > MAX_HEADER_LENGTH) return null;
+  const scheme = startsWithCi(value, "https://") ? "https" : startsWithCi(value, "http://") ? "http" : null;
+  if (scheme === null) return null;
+  const from = scheme.length + 3;
+  let end = from;
+  while (end < value.length) {
+    const ch = value[end];
+    if (ch === "/" || ch === "?" || ch === "#") break;
+    if (ch === "@" || ch === "\\") return null;
+    end++;
+  }
+  if (end === from || end - from > MAX_AUTHORITY_LENGTH) return null;
+  if (isOrigin && end !== value.length && !(end === value.length - 1 && value[end] === "/")) return null;
+  const authority = value.slice(from, end);
+  // The port follows the last colon after any IPv6 literal's closing bracket.
+  const colon = authority.lastIndexOf(":");
+  const hasPort = colon > authority.lastIndexOf("]");
+  const hostText = hasPort ? authority.slice(0, colon) : authority;
+  const portText = hasPort ? authority.slice(colon + 1) : "";
+  const port = readPort(portText);
+  if (!isSerializedDomain(hostText) || port < 0) return normalizeCandidate(value, scheme);
+  const host = stripDot(hostText);
+  if (host === null) return null;
+  const defaultPort = portText === "" || port === DEFAULT_PORT[scheme];
+  return { scheme, host, port: defaultPort ? DEFAULT_PORT[scheme] : port, defaultPort };
+}
+
+/** The `URL` parser's reading of a value whose host or port is not in serialised form. */
+function normalizeCandidate(value: string, scheme: "http" | "https"): Candidate | null {
   let url: URL;
   try {
     url = new URL(value);
   } catch {
     return null;
   }
-  const scheme = url.protocol === "https:" ? "https" : url.protocol === "http:" ? "http" : null;
-  if (scheme === null) return null;
-  // `https://example.com@evil.com` is the host evil.com with a username;
-  // refuse any userinfo, even an empty one the parser drops (`https://@x`).
-  if (url.username !== "" || url.password !== "" || hasUserinfo(value)) return null;
-  if (isOrigin && (url.pathname !== "/" || url.search !== "" || url.hash !== "")) return null;
   const host = stripDot(url.hostname);
   if (host === null) return null;
   const defaultPort = url.port === "";
   return { scheme, host, port: defaultPort ? DEFAULT_PORT[scheme] : Number(url.port), defaultPort };
-}
-
-/** True when the authority of an http(s) URL string contains an `@`, even an empty userinfo. */
-function hasUserinfo(value: string): boolean {
-  // The URL parser accepts `https:host`, `https:/host` and `https:\\host` alike.
-  let i = value.indexOf(":") + 1;
-  while (i < value.length && (value[i] === "/" || value[i] === "\\")) i++;
-  for (; i < value.length; i++) {
-    const ch = value[i]!;
-    if (ch === "@") return true;
-    if (ch === "/" || ch === "\\" || ch === "?" || ch === "#") return false;
-  }
-  return false;
 }
 
 function patternAccepts(p: DomainPattern, c: Candidate): boolean {
@@ -205,20 +283,66 @@ function push(map: Map<string, DomainPattern[]>, key: string, p: DomainPattern):
   else map.set(key, [p]);
 }
 
+/** A node of the wildcard index: one DNS label per level, read from the right. */
+interface LabelNode {
+  next: Map<string, LabelNode> | null;
+  /** Wildcard patterns whose base is the name spelled from the root to here. */
+  readonly patterns: DomainPattern[];
+}
+
+function insertWildcard(root: LabelNode, p: DomainPattern): void {
+  let node = root;
+  for (const label of p.host.split(".").reverse()) {
+    node.next ??= new Map();
+    let child = node.next.get(label);
+    if (!child) {
+      child = { next: null, patterns: [] };
+      node.next.set(label, child);
+    }
+    node = child;
+  }
+  node.patterns.push(p);
+}
+
+/**
+ * Does a wildcard pattern accept `c`? Walks the host's labels from the
+ * right down the index; a base matched while labels remain on its left is a
+ * strict suffix. Each label is read and looked up once: linear in the host.
+ */
+function wildcardAccepts(root: LabelNode, c: Candidate): boolean {
+  const host = c.host;
+  let node: LabelNode | undefined = root;
+  let end = host.length;
+  for (;;) {
+    const dot = host.lastIndexOf(".", end - 1);
+    node = node.next?.get(host.slice(dot + 1, end));
+    if (node === undefined || dot === -1) return false;
+    for (const p of node.patterns) if (patternAccepts(p, c)) return true;
+    end = dot;
+  }
+}
+
 /**
  * Compiles a list of allowed-domain patterns into a matcher taking the
  * request's `Origin` and `Referer` header values.
  *
  * - An empty list allows every request, with or without headers.
- * - Otherwise `Origin` is used when present and non-empty, else `Referer`;
- *   with neither the request is denied. `Origin: null` (an opaque origin:
- *   sandboxed frame, `file:`, some redirects) is denied without looking at
- *   `Referer`.
+ * - Otherwise an `Origin` header, when present (a string, even empty), is
+ *   the only one read: `Referer` is used only when there is no `Origin`
+ *   (`null` or `undefined`). With neither the request is denied.
+ *   `Origin: null` (an opaque origin: sandboxed frame, `file:`, some
+ *   redirects) and an empty `Origin` are denied.
+ * - A value that is not a serialised http(s) URL is denied: userinfo or a
+ *   backslash before the path, a host over {@link MAX_HOST_LENGTH}
+ *   characters, an Origin with a path or query.
  * - Invalid patterns match nothing (a list of only invalid patterns denies
  *   everything); so does a non-array argument.
  *
- * Exact hosts are looked up in a map, and wildcard patterns by each suffix of
- * the request host, so the cost does not grow with the list.
+ * Exact hosts are looked up in a map, and wildcard patterns in an index of
+ * labels read from the right of the request host, so the cost is linear in
+ * the host (capped) and does not grow with the list. The header value is
+ * split by hand; the `URL` parser runs only for hosts not already in the
+ * serialised form browsers send (uppercase, IDNA, IP literals, odd ports).
  *
  * @param patterns allowed-domain patterns (see {@link parseDomainPattern})
  * @returns a function of `(origin, referer)` telling whether the request may proceed
@@ -228,19 +352,25 @@ function push(map: Map<string, DomainPattern[]>, key: string, p: DomainPattern):
  * allowed("https://app.example.com", null);              // true
  * allowed(null, "https://example.com/pricing?plan=pro"); // true
  * allowed("https://example.com.evil.com", null);         // false
+ * allowed("", "https://example.com/");                   // false (an Origin, even empty, is authoritative)
  * ```
  */
 export function compileDomains(patterns: readonly string[]): DomainMatcher {
   if (Array.isArray(patterns) && patterns.length === 0) return () => true;
   const exact = new Map<string, DomainPattern[]>();
-  const wild = new Map<string, DomainPattern[]>();
+  const wild: LabelNode = { next: null, patterns: [] };
+  let wildcards = 0;
   for (const s of Array.isArray(patterns) ? patterns : []) {
     const p = parseDomainPattern(s);
-    if (p !== null) push(p.wildcard ? wild : exact, p.host, p);
+    if (p === null) continue;
+    if (p.wildcard) {
+      insertWildcard(wild, p);
+      wildcards++;
+    } else push(exact, p.host, p);
   }
   return (origin, referer): boolean => {
     let candidate: Candidate | null;
-    if (typeof origin === "string" && origin !== "") {
+    if (typeof origin === "string") {
       if (origin === "null") return false;
       candidate = parseCandidate(origin, true);
     } else if (typeof referer === "string" && referer !== "") {
@@ -249,14 +379,8 @@ export function compileDomains(patterns: readonly string[]): DomainMatcher {
       return false;
     }
     if (candidate === null) return false;
-    const host = candidate.host;
-    for (const p of exact.get(host) ?? []) if (patternAccepts(p, candidate)) return true;
-    if (wild.size === 0) return false;
-    // Every strict suffix after a dot: a.b.example.com → b.example.com, example.com, com.
-    for (let i = host.indexOf("."); i !== -1; i = host.indexOf(".", i + 1)) {
-      for (const p of wild.get(host.slice(i + 1)) ?? []) if (patternAccepts(p, candidate)) return true;
-    }
-    return false;
+    for (const p of exact.get(candidate.host) ?? []) if (patternAccepts(p, candidate)) return true;
+    return wildcards !== 0 && wildcardAccepts(wild, candidate);
   };
 }
 

@@ -48,8 +48,9 @@ export interface EvaluationContext {
 
 interface CompiledPolicy {
   scopes: ScopeMatcher;
-  domains: DomainMatcher;
-  ips: IpMatcher;
+  /** Null without a rule: the request's headers and address are then never read. */
+  domains: DomainMatcher | null;
+  ips: IpMatcher | null;
 }
 
 // Memoised per policy object: a cached token's matchers are compiled once.
@@ -59,7 +60,12 @@ const compiled = new WeakMap<TokenPolicy, CompiledPolicy>();
 function compile(policy: TokenPolicy): CompiledPolicy {
   let c = compiled.get(policy);
   if (!c) {
-    c = { scopes: compileScopes(policy.scopes), domains: compileDomains(policy.domains), ips: compileIpAllowlist(policy.ips) };
+    const rule = (list: readonly string[]) => !Array.isArray(list) || list.length > 0;
+    c = {
+      scopes: compileScopes(policy.scopes),
+      domains: rule(policy.domains) ? compileDomains(policy.domains) : null,
+      ips: rule(policy.ips) ? compileIpAllowlist(policy.ips) : null,
+    };
     compiled.set(policy, c);
   }
   return c;
@@ -111,8 +117,8 @@ export function evaluatePolicy(
   if (sig && !sig.ok) return deny(sig.code);
   if (policy.requireSignedRequests && !sig) return deny("SIGNATURE_REQUIRED");
   const m = compile(policy);
-  if (!m.ips(context.ip)) return deny("IP_DENIED");
-  if (!m.domains(context.origin, context.referer)) return deny("DOMAIN_DENIED");
+  if (m.ips && !m.ips(context.ip)) return deny("IP_DENIED");
+  if (m.domains && !m.domains(context.origin, context.referer)) return deny("DOMAIN_DENIED");
   const need = context.scope;
   if (need !== undefined) {
     const readOnly = token.kind === "publishable" && !context.allowPublishableWrites;

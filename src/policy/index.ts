@@ -10,9 +10,16 @@
  *
  * @module keyward/policy
  */
-export { type ClientIpOptions, type ClientIpResolver, createClientIpResolver, type ForwardingHeader, type HeaderSource } from "./client-ip.js";
+export {
+  type ClientIpOptions,
+  type ClientIpResolver,
+  type ConfigWarning,
+  createClientIpResolver,
+  type ForwardingHeader,
+  type HeaderSource,
+} from "./client-ip.js";
 export { type Allow, CREDENTIAL_CODES, type DecisionStatus, type Deny, type DenyCode, type PolicyDecision, statusOf } from "./decision.js";
-export { compileDomains, type DomainMatcher, type DomainPattern, matchDomain, parseDomainPattern } from "./domain.js";
+export { compileDomains, type DomainMatcher, type DomainPattern, MAX_HOST_LENGTH, matchDomain, parseDomainPattern } from "./domain.js";
 export { type EvaluableToken, type EvaluationContext, evaluate, type SignatureOutcome } from "./evaluate.js";
 export { type Cidr, compileIpAllowlist, formatIp, type IpMatcher, isValidCidr, type ParsedIp, parseCidr, parseIp } from "./ip.js";
 export {

@@ -225,9 +225,10 @@ export function formatIp(ip: ParsedIp): string {
 }
 
 function hostBitsClear(bytes: Uint8Array, prefix: number): boolean {
-  for (let bit = prefix; bit < bytes.length * 8; bit++) {
-    if ((bytes[bit >>> 3]! >>> (7 - (bit & 7))) & 1) return false;
-  }
+  const full = prefix >>> 3;
+  // The partial byte's host bits, then every whole byte after it.
+  if (prefix & 7 && bytes[full]! & (0xff >>> (prefix & 7))) return false;
+  for (let i = (prefix + 7) >>> 3; i < bytes.length; i++) if (bytes[i] !== 0) return false;
   return true;
 }
 
@@ -304,21 +305,103 @@ export function isValidCidr(s: unknown): boolean {
 // --- compiled matcher -------------------------------------------------------
 
 function maskOf(prefix: number): number {
-  return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+  return prefix <= 0 ? 0 : prefix >= 32 ? 0xffffffff : (0xffffffff << (32 - prefix)) >>> 0;
 }
 
-/** Words of an IPv6 address, for 4 masked 32-bit compares per block. */
-function wordsOf(bytes: Uint8Array, out: Uint32Array): void {
-  for (let i = 0; i < 4; i++) {
-    out[i] = ((bytes[4 * i]! << 24) | (bytes[4 * i + 1]! << 16) | (bytes[4 * i + 2]! << 8) | bytes[4 * i + 3]!) >>> 0;
+/**
+ * @internal Not exported from `keyward/policy`; the tests count its steps.
+ *
+ * Disjoint address ranges sorted by first address, each address as
+ * big-endian 32-bit words: one per IPv4 address, four per IPv6 address.
+ */
+export interface Ranges {
+  readonly width: 1 | 4;
+  readonly count: number;
+  readonly starts: Uint32Array;
+  readonly ends: Uint32Array;
+}
+
+function compareWords(a: Uint32Array, ai: number, b: Uint32Array, bi: number, width: number): number {
+  for (let w = 0; w < width; w++) {
+    const x = a[ai + w]!;
+    const y = b[bi + w]!;
+    if (x !== y) return x < y ? -1 : 1;
   }
+  return 0;
+}
+
+function wordAt(bytes: Uint8Array, w: number): number {
+  return ((bytes[4 * w]! << 24) | (bytes[4 * w + 1]! << 16) | (bytes[4 * w + 2]! << 8) | bytes[4 * w + 3]!) >>> 0;
+}
+
+/**
+ * Turns CIDR blocks of one version into sorted disjoint ranges. Two CIDR
+ * blocks are either disjoint or one contains the other, so after sorting by
+ * first address (wider block first on a tie) a block that starts inside the
+ * last kept range lies wholly inside it and is dropped.
+ */
+export function buildRanges(blocks: readonly Cidr[], width: 1 | 4): Ranges {
+  const n = blocks.length;
+  const starts = new Uint32Array(n * width);
+  const ends = new Uint32Array(n * width);
+  let count = 0;
+  /** Keeps the block starting at `start[from…]` unless the last kept range holds it. */
+  const keep = (start: Uint32Array, from: number, prefix: number): void => {
+    if (count > 0 && compareWords(start, from, ends, (count - 1) * width, width) <= 0) return;
+    for (let w = 0; w < width; w++) {
+      starts[count * width + w] = start[from + w]!;
+      ends[count * width + w] = (start[from + w]! | ~maskOf(prefix - 32 * w)) >>> 0;
+    }
+    count++;
+  };
+  if (width === 1) {
+    // One word per address: sort numbers (first address × 64 + prefix) without a comparator.
+    const keys = new Float64Array(n);
+    blocks.forEach((block, i) => {
+      keys[i] = wordAt(block.bytes, 0) * 64 + block.prefix;
+    });
+    keys.sort();
+    const start = new Uint32Array(1);
+    for (const key of keys) {
+      start[0] = Math.floor(key / 64);
+      keep(start, 0, key - start[0] * 64);
+    }
+  } else {
+    const raw = new Uint32Array(n * 4);
+    blocks.forEach((block, i) => {
+      for (let w = 0; w < 4; w++) raw[i * 4 + w] = wordAt(block.bytes, w);
+    });
+    const order = blocks.map((_, i) => i);
+    order.sort((i, j) => compareWords(raw, i * 4, raw, j * 4, 4) || blocks[i]!.prefix - blocks[j]!.prefix);
+    for (const i of order) keep(raw, i * 4, blocks[i]!.prefix);
+  }
+  return { width, count, starts: starts.slice(0, count * width), ends: ends.slice(0, count * width) };
+}
+
+/** Binary search for the last range starting at or before `ip`; then is `ip` within its end? */
+export function inRanges(r: Ranges, ip: Uint32Array): boolean {
+  const width = r.width;
+  let lo = 0;
+  let hi = r.count - 1;
+  let found = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareWords(r.starts, mid * width, ip, 0, width) <= 0) {
+      found = mid;
+      lo = mid + 1;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return found !== -1 && compareWords(ip, 0, r.ends, found * width, width) <= 0;
 }
 
 /**
  * Compiles an allowlist of CIDR blocks (see {@link parseCidr}) into a fast
- * matcher. IPv4 blocks become (network, mask) pairs of uint32 and IPv4
- * input is parsed straight to a uint32; IPv6 blocks are compared as four
- * masked 32-bit words.
+ * matcher. Blocks become sorted, disjoint address ranges (IPv4 as 32-bit
+ * numbers, IPv6 as four 32-bit words), and an address is found by binary
+ * search: O(log n) compares for n blocks, whatever their order or overlap.
+ * IPv4 input is parsed straight to a number, without allocating.
  *
  * An empty list allows every address, even a missing one. Otherwise the
  * address must parse strictly and fall in a block; a missing or malformed
@@ -338,24 +421,20 @@ function wordsOf(bytes: Uint8Array, out: Uint32Array): void {
  */
 export function compileIpAllowlist(entries: readonly string[]): IpMatcher {
   if (Array.isArray(entries) && entries.length === 0) return () => true;
-  const v4: number[] = []; // pairs: network, mask
-  const v6: number[] = []; // groups of 8: 4 network words, 4 mask words
-  const words = new Uint32Array(4);
+  const v4Blocks: Cidr[] = [];
+  const v6Blocks: Cidr[] = [];
   for (const entry of Array.isArray(entries) ? entries : []) {
     const cidr = parseCidr(entry);
-    if (cidr === null) continue;
-    if (cidr.version === 4) {
-      wordsOf(cidr.bytes, words);
-      v4.push(words[0]!, maskOf(cidr.prefix));
-    } else {
-      wordsOf(cidr.bytes, words);
-      for (let i = 0; i < 4; i++) v6.push(words[i]!);
-      for (let i = 0; i < 4; i++) v6.push(maskOf(Math.max(0, Math.min(32, cidr.prefix - 32 * i))));
-    }
+    if (cidr !== null) (cidr.version === 4 ? v4Blocks : v6Blocks).push(cidr);
   }
+  const v4 = buildRanges(v4Blocks, 1);
+  const v6 = buildRanges(v6Blocks, 4);
+  // Scratch words for the address under test; the matcher is synchronous.
+  const word = new Uint32Array(1);
+  const words = new Uint32Array(4);
   const inV4 = (ip: number): boolean => {
-    for (let i = 0; i < v4.length; i += 2) if (((ip & v4[i + 1]!) >>> 0) === v4[i]) return true;
-    return false;
+    word[0] = ip;
+    return inRanges(v4, word);
   };
   return (ip: string | null | undefined): boolean => {
     if (typeof ip !== "string" || ip.length > MAX_IP_LENGTH) return false;
@@ -366,14 +445,7 @@ export function compileIpAllowlist(entries: readonly string[]): IpMatcher {
     const g = parseV6Groups(ip);
     if (g === null) return false;
     if (isMapped(g)) return inV4(((g[6]! << 16) | g[7]!) >>> 0);
-    for (let i = 0; i < v6.length; i += 8) {
-      let ok = true;
-      for (let w = 0; w < 4 && ok; w++) {
-        const word = ((g[2 * w]! << 16) | g[2 * w + 1]!) >>> 0;
-        ok = ((word & v6[i + 4 + w]!) >>> 0) === v6[i + w];
-      }
-      if (ok) return true;
-    }
-    return false;
+    for (let w = 0; w < 4; w++) words[w] = ((g[2 * w]! << 16) | g[2 * w + 1]!) >>> 0;
+    return inRanges(v6, words);
   };
 }

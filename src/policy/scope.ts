@@ -3,7 +3,10 @@
  *
  * A scope is `resource[/name…]:action`:
  * - each path segment (the resource and every `/name`) is `[A-Za-z0-9_.-]+`
- *   or exactly `*`;
+ *   or exactly `*`, but never `.` or `..`: those are the dot segments of
+ *   RFC 3986 §3.3, which path resolution (§5.2.4) collapses, so
+ *   `datasets/foo/../bar:read` would name another resource to any code that
+ *   maps scopes onto paths or URLs;
  * - the action is `[a-z0-9_-]+` or exactly `*`;
  * - a scope is at most {@link MAX_SCOPE_LENGTH} characters.
  *
@@ -55,6 +58,7 @@ const ACTION = /^[a-z0-9_-]+$/;
  * ```ts
  * parseScope("datasets/prices:write"); // { path: ["datasets", "prices"], action: "write" }
  * parseScope("datasets/pri*:read");    // null
+ * parseScope("datasets/..:read");      // null (dot segment)
  * ```
  */
 export function parseScope(s: unknown): ParsedScope | null {
@@ -66,7 +70,7 @@ export function parseScope(s: unknown): ParsedScope | null {
   if (action !== "*" && !ACTION.test(action)) return null;
   const path = s.slice(0, colon).split("/");
   for (const seg of path) {
-    if (seg !== "*" && !SEGMENT.test(seg)) return null;
+    if (seg !== "*" && (!SEGMENT.test(seg) || seg === "." || seg === "..")) return null;
   }
   return { path, action };
 }
@@ -158,12 +162,60 @@ export function scopesGrant(granted: readonly string[], required: string): boole
   return false;
 }
 
+/** A node of the wildcard index: one level per path segment; its parts are created on first use. */
+interface ScopeNode {
+  /** Children by literal segment. */
+  next: Map<string, ScopeNode> | null;
+  /** The child for a granted `*` segment. */
+  any: ScopeNode | null;
+  /** Actions granted by the scopes whose path ends here (`*` included). */
+  actions: Set<string> | null;
+}
+
+const scopeNode = (): ScopeNode => ({ next: null, any: null, actions: null });
+
+function insertScope(root: ScopeNode, g: ParsedScope): void {
+  let node = root;
+  for (const seg of g.path) {
+    if (seg === "*") {
+      node.any ??= scopeNode();
+      node = node.any;
+      continue;
+    }
+    node.next ??= new Map();
+    let child = node.next.get(seg);
+    if (!child) {
+      child = scopeNode();
+      node.next.set(seg, child);
+    }
+    node = child;
+  }
+  node.actions ??= new Set();
+  node.actions.add(g.action);
+}
+
+/**
+ * Does any scope of the index grant `r`? Walks the literal and the `*` child
+ * at each depth. Each index node is reached by at most one sequence of
+ * choices (each level either `r.path[i]` or `*`), so a lookup visits each
+ * node at most once: bounded by the index, and in practice by the few
+ * nodes along `r.path`.
+ */
+function indexGrants(node: ScopeNode, r: ParsedScope, depth: number): boolean {
+  if (depth === r.path.length) return node.actions !== null && (node.actions.has(r.action) || node.actions.has("*"));
+  const literal = node.next?.get(r.path[depth]!);
+  if (literal && indexGrants(literal, r, depth + 1)) return true;
+  return node.any !== null && indexGrants(node.any, r, depth + 1);
+}
+
 /**
  * Compiles a granted-scope list into a matcher for the hot path: scopes
  * without `*` go into a `Set` (one lookup, no parsing of the required scope
- * when it matches exactly); wildcard scopes are kept parsed. The matcher
- * caches nothing, so its memory is bounded by the list it was built from.
- * Invalid entries are dropped (they grant nothing).
+ * when it matches exactly); wildcard scopes go into an index by path segment
+ * (a trie with a `*` branch), so a check follows the required scope's
+ * segments instead of scanning every wildcard. The matcher caches nothing,
+ * so its memory is bounded by the list it was built from. Invalid entries
+ * are dropped (they grant nothing).
  *
  * @param granted the scopes a token holds
  * @returns a function answering the same as {@link scopesGrant} for this list
@@ -176,23 +228,24 @@ export function scopesGrant(granted: readonly string[], required: string): boole
  */
 export function compileScopes(granted: readonly string[]): ScopeMatcher {
   const exact = new Set<string>();
-  const wild: ParsedScope[] = [];
+  const wild = scopeNode();
+  let wildcards = 0;
   if (Array.isArray(granted)) {
     for (const s of granted) {
       const g = parseScope(s);
       if (g === null) continue;
-      if (g.action === "*" || g.path.includes("*")) wild.push(g);
-      else exact.add(s as string);
+      if (g.action === "*" || g.path.includes("*")) {
+        insertScope(wild, g);
+        wildcards++;
+      } else exact.add(s as string);
     }
   }
   return (required: string): boolean => {
     if (typeof required !== "string") return false;
     // Only valid scopes are in the set, so an exact hit is a valid scope.
     if (exact.has(required)) return true;
-    if (wild.length === 0) return false;
+    if (wildcards === 0) return false;
     const r = parseScope(required);
-    if (r === null) return false;
-    for (const g of wild) if (grantsParsed(g, r)) return true;
-    return false;
+    return r !== null && indexGrants(wild, r, 0);
   };
 }

@@ -132,7 +132,8 @@ export class Verifier {
     this.#records = new LookupCache({ maxEntries: config.cache.maxEntries || 1024, ttlMs: DAY, negativeTtlMs: 0 });
     this.#byHash = new SharedLookup(bounds, (hash) => store.findByHash(hash).then(this.#intern), config.lookupTimeoutMs);
     this.#byId = new SharedLookup(bounds, (id) => store.get(id).then(this.#intern), config.lookupTimeoutMs);
-    this.#clientIp = createClientIpResolver({ trustedProxies: config.trustedProxies, header: config.forwardedHeader });
+    const { trustedProxies, forwardedHeader: header, allowCatchAllRanges, onWarning } = config;
+    this.#clientIp = createClientIpResolver({ trustedProxies, header, allowCatchAllRanges, onWarning });
     if (store.capabilities.changeFeed && store.subscribe) {
       this.#unsubscribe = store.subscribe((e) => this.invalidate(e.tokenId, e.hashes));
     }

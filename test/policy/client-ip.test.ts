@@ -1,7 +1,8 @@
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { Keyward, MemoryStore } from "keyward";
+import { describe, expect, it, vi } from "vitest";
 import { ConfigError, isKeywardError } from "../../src/errors.js";
-import { createClientIpResolver } from "../../src/policy/client-ip.js";
+import { type ConfigWarning, createClientIpResolver } from "../../src/policy/client-ip.js";
 
 const h = (init: Record<string, string> = {}) => new Headers(init);
 
@@ -282,5 +283,66 @@ describe("client-ip properties", () => {
       }),
       { numRuns: NUM_RUNS },
     );
+  });
+});
+
+describe("catch-all and very wide trusted blocks", () => {
+  const headers = new Headers({ "x-forwarded-for": "10.0.0.5" });
+
+  it.each(["0.0.0.0/0", "::/0", "::ffff:0.0.0.0/96", "::ffff:0:0/96"])("refuses %s unless allowCatchAllRanges", (block) => {
+    const silent = () => {};
+    expect(() => createClientIpResolver({ trustedProxies: ["10.0.0.0/8", block], onWarning: silent })).toThrow(
+      expect.objectContaining({ code: "INVALID_CONFIG", field: "trustedProxies[1]" }),
+    );
+    const resolve = createClientIpResolver({ trustedProxies: [block], allowCatchAllRanges: true, onWarning: silent });
+    // What the option means: any peer of that family vouches for any address.
+    if (block !== "::/0") expect(resolve("198.51.100.9", headers)).toBe("10.0.0.5");
+  });
+
+  it("the issue's reproduction: a /0 in Keyward's trustedProxies is a config error", async () => {
+    const store = new MemoryStore();
+    expect(() => new Keyward({ store, prefix: "acme", trustedProxies: ["0.0.0.0/0"] })).toThrow(
+      expect.objectContaining({ code: "INVALID_CONFIG", field: "trustedProxies[0]" }),
+    );
+    const kw = new Keyward({ store, prefix: "acme", trustedProxies: ["0.0.0.0/0"], allowCatchAllRanges: true });
+    const { token } = await kw.tokens.create({ owner: "o", kind: "secret", ips: ["10.0.0.0/8"] });
+    const request = new Request("https://api.example.com/", { headers: { authorization: `Bearer ${token}`, "x-forwarded-for": "10.0.0.5" } });
+    expect((await kw.verify(request, { ip: "198.51.100.9" })).ok).toBe(true);
+    expect(() => new Keyward({ store, prefix: "acme", allowCatchAllRanges: "yes" as unknown as boolean })).toThrow(
+      expect.objectContaining({ code: "INVALID_CONFIG", field: "allowCatchAllRanges" }),
+    );
+  });
+
+  it("reports each block wider than a /8 or a /32 once, through onWarning", () => {
+    const warnings: ConfigWarning[] = [];
+    createClientIpResolver({
+      trustedProxies: ["10.0.0.0/8", "8.0.0.0/7", "2000::/3", "2001:db8::/32", "fc00::/7", "fe80::/10", "fd00::/8", "127.0.0.1", "2600::/16"],
+      header: "forwarded",
+      onWarning: (w) => warnings.push(w),
+    });
+    expect(warnings.map((w) => [w.code, w.field])).toEqual([
+      ["WIDE_TRUSTED_RANGE", "trustedProxies[1]"],
+      ["WIDE_TRUSTED_RANGE", "trustedProxies[2]"],
+      ["WIDE_TRUSTED_RANGE", "trustedProxies[8]"],
+    ]);
+    expect(warnings[0]!.message).toBe("trustedProxies[1] (8.0.0.0/7) is very wide: any client in it can set its own address with the forwarded header");
+  });
+
+  it("warns on the console by default, and through Keyward's onWarning when given", () => {
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+    try {
+      createClientIpResolver({ trustedProxies: ["64.0.0.0/2"] });
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(warn.mock.calls[0]![0]).toBe("keyward: trustedProxies[0] (64.0.0.0/2) is very wide: any client in it can set its own address with the x-forwarded-for header");
+      const seen: ConfigWarning[] = [];
+      new Keyward({ store: new MemoryStore(), prefix: "acme", trustedProxies: ["64.0.0.0/2"], onWarning: (w) => seen.push(w) });
+      expect(seen).toHaveLength(1);
+      expect(warn).toHaveBeenCalledTimes(1);
+      // A list that throws reports nothing.
+      expect(() => createClientIpResolver({ trustedProxies: ["64.0.0.0/2", "0.0.0.0/0"] })).toThrow();
+      expect(warn).toHaveBeenCalledTimes(1);
+    } finally {
+      warn.mockRestore();
+    }
   });
 });

@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { compileDomains, matchDomain, parseDomainPattern } from "../../src/policy/domain.js";
+import { compileDomains, MAX_HOST_LENGTH, matchDomain, parseDomainPattern } from "../../src/policy/domain.js";
+import * as reference from "./reference/domain.js";
 
 describe("parseDomainPattern", () => {
   it.each([
@@ -88,11 +89,10 @@ describe("compileDomains", () => {
     expect(matchDomain(["example.com"], "null", "https://example.com/")).toBe(false);
   });
 
-  it("Origin wins over Referer; Referer is used only when Origin is absent or empty", () => {
+  it("Origin wins over Referer; Referer is used only when Origin is absent", () => {
     const m = compileDomains(["example.com"]);
     expect(m("https://evil.com", "https://example.com/")).toBe(false);
     expect(m("https://example.com", "https://evil.com/")).toBe(true);
-    expect(m("", "https://example.com/")).toBe(true);
     expect(m(null, "https://example.com/a/b?c=d#e")).toBe(true);
     expect(m(undefined, "https://example.com")).toBe(true);
     expect(m(null, "https://evil.com/https://example.com")).toBe(false);
@@ -104,6 +104,54 @@ describe("compileDomains", () => {
     expect(m("https://example.com/", null)).toBe(true); // the parser's root path
     expect(m("https://example.com/x", null)).toBe(false);
     expect(m("https://example.com?x", null)).toBe(false);
+  });
+
+  it("an Origin header present but empty is authoritative: denied, no fallback to Referer", () => {
+    const m = compileDomains(["app.example.com"]);
+    expect(m("", "https://app.example.com/")).toBe(false);
+    expect(m(" ", "https://app.example.com/")).toBe(false);
+    expect(m(null, "https://app.example.com/")).toBe(true);
+  });
+
+  it("a Referer with userinfo or a backslash before its path is malformed", () => {
+    const m = compileDomains(["app.example.com"]);
+    for (const value of [
+      "https://app.example.com\\@evil.com/",
+      "https://app.example.com\\evil.com/",
+      "https://app.example.com\\",
+      "https://app.example.com:443\\@evil.com/",
+      "https://user@app.example.com/",
+      "https://@app.example.com/",
+      "https://app.example.com@evil.com/",
+    ]) {
+      expect(m(null, value)).toBe(false);
+      expect(m(value, null)).toBe(false);
+    }
+    // A backslash or an @ in the path or query is the page's business.
+    expect(m(null, "https://app.example.com/a\\b?c=d@e")).toBe(true);
+  });
+
+  it("only serialised http(s) URLs: other spellings the URL parser forgives are denied", () => {
+    const m = compileDomains(["example.com"]);
+    for (const value of ["https:example.com", "https:/example.com", "https:\\\\example.com", "https:///example.com", " https://example.com", "\thttps://example.com/"]) {
+      expect(m(value, null)).toBe(false);
+      expect(m(null, value)).toBe(false);
+    }
+    expect(m("HTTPS://example.com", null)).toBe(true); // the scheme is case-insensitive (RFC 3986 §3.1)
+  });
+
+  it(`hosts longer than ${MAX_HOST_LENGTH} characters are denied, and refused in patterns`, () => {
+    const longest = `${"a".repeat(59)}.${"b".repeat(63)}.${"c".repeat(63)}.${"d".repeat(61)}.com`;
+    expect(longest.length).toBe(MAX_HOST_LENGTH);
+    expect(parseDomainPattern(longest)).not.toBeNull();
+    expect(parseDomainPattern(`x${longest}`)).toBeNull();
+    const m = compileDomains(["*.com", longest]);
+    expect(m(`https://${longest}`, null)).toBe(true);
+    expect(m(`https://${longest}.`, null)).toBe(true);
+    expect(m(`https://x${longest}`, null)).toBe(false);
+    expect(m(`https://${"ü.".repeat(2000)}com`, null)).toBe(false);
+    // Over the cap before normalisation too: 261 characters of percent-escapes.
+    expect(m(`https://${"%61".repeat(87)}.com`, null)).toBe(false);
   });
 
   it("a list of only invalid patterns denies everything", () => {
@@ -273,5 +321,191 @@ describe("domain properties", () => {
       }),
       { numRuns: NUM_RUNS },
     );
+  });
+});
+
+// --- the hand parser and label index against the URL-parsing reference ---------
+
+/**
+ * True when the new matcher intentionally denies what the reference may
+ * allow: an empty Origin (no Referer fallback), a value that is not a
+ * serialised http(s) URL (scheme "://" authority, no `\` or `@` in the
+ * authority; an Origin with nothing after it but "/"), or a host over the cap.
+ */
+function intendedDenial(origin: unknown, referer: unknown): boolean {
+  const malformed = (v: string, isOrigin: boolean): boolean => {
+    const m = /^https?:\/\/([^/?#]*)([\s\S]*)$/i.exec(v);
+    if (!m) return true;
+    const [, authority, rest] = m as unknown as [string, string, string];
+    if (authority === "" || /[\\@]/.test(authority) || authority.length > MAX_HOST_LENGTH + 9) return true;
+    if (isOrigin && rest !== "" && rest !== "/") return true;
+    try {
+      return new URL(v).hostname.replace(/\.$/, "").length > MAX_HOST_LENGTH;
+    } catch {
+      return false;
+    }
+  };
+  if (typeof origin === "string") return origin === "" || malformed(origin, true);
+  return typeof referer === "string" && referer !== "" && malformed(referer, false);
+}
+
+/** Hosts in and out of serialised form: IDNA, uppercase, IPv4 and IPv6 spellings, bad labels. */
+const poolHost = fc.constantFrom(
+  "example.com",
+  "app.example.com",
+  "EXAMPLE.com",
+  "xn--bcher-kva.example",
+  "bücher.example",
+  "shop.xn--bcher-kva.example",
+  "xn--zz.example.com",
+  "localhost",
+  "127.0.0.1",
+  "0x7f.1",
+  "127.000.0.1",
+  "1.2.3.4.",
+  "a.123",
+  "[::1]",
+  "[0:0::1]",
+  "[::ffff:1.2.3.4]",
+  "exa%6dple.com",
+  "ex_ample.com",
+  "example.com.",
+  "example..com",
+  ".example.com",
+  "",
+);
+const someHost = fc.oneof(poolHost, hostname);
+const somePort = fc.oneof(
+  { weight: 12, arbitrary: fc.constant("") },
+  { weight: 3, arbitrary: fc.constantFrom(":443", ":80", ":8443", ":0443", ":", ":0", ":99999", ":8x", ":3000") },
+);
+const patternSpec = fc.record({
+  scheme: fc.constantFrom("", "", "", "https://", "http://"),
+  wildcard: fc.boolean(),
+  host: someHost,
+  port: somePort,
+});
+/** A header value naming one of the patterns' hosts (or a subdomain, or another host), mostly well-formed. */
+const headerFor = (hosts: string[], isOrigin: boolean) =>
+  fc
+    .tuple(
+      fc.oneof(
+        { weight: 8, arbitrary: fc.constantFrom("https://", "http://") },
+        { weight: 1, arbitrary: fc.constantFrom("HTTPS://", "https:", "https:/", "https:\\\\", " https://", "https://@", "ftp://") },
+      ),
+      fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...hosts) }, { weight: 2, arbitrary: fc.tuple(label, fc.constantFrom(...hosts)).map(([l, h]) => `${l}.${h}`) }, { weight: 1, arbitrary: someHost }),
+      somePort,
+      isOrigin
+        ? fc.oneof({ weight: 6, arbitrary: fc.constant("") }, { weight: 2, arbitrary: fc.constantFrom("/", "?", "#", "/.", "/x", "\\@evil.com/", "\\", " ") })
+        : fc.oneof({ weight: 6, arbitrary: fc.constantFrom("/", "/x?y#z") }, { weight: 2, arbitrary: fc.constantFrom("", "?a=b", "/a\\b", "/@x", "\\@evil.com/", "@evil.com", "\t/") }),
+    )
+    .map(([s, h, p, a]) => `${s}${h}${p}${a}`);
+const headerCase = fc.array(patternSpec, { minLength: 1, maxLength: 5 }).chain((specs) => {
+  const patterns = specs.map((p) => `${p.scheme}${p.wildcard ? "*." : ""}${p.host}${p.port}`);
+  const hosts = specs.map((p) => p.host);
+  const absent = fc.constantFrom(null, undefined);
+  return fc.tuple(
+    fc.constant(patterns),
+    fc.oneof({ weight: 3, arbitrary: headerFor(hosts, true) }, { weight: 2, arbitrary: absent }, { weight: 1, arbitrary: fc.constantFrom("", "null") }, { weight: 1, arbitrary: fc.string({ maxLength: 20 }) }),
+    fc.oneof({ weight: 3, arbitrary: headerFor(hosts, false) }, { weight: 1, arbitrary: absent }, { weight: 1, arbitrary: fc.constant("") }),
+  );
+});
+
+describe("compileDomains decides exactly as the URL-parsing reference", () => {
+  it("on random patterns and headers, except the intended denials", () => {
+    const seen = { allowed: 0, intended: 0 };
+    fc.assert(
+      fc.property(headerCase, ([patterns, origin, referer]) => {
+        const now = compileDomains(patterns)(origin, referer);
+        if (now) seen.allowed++;
+        if (intendedDenial(origin, referer)) {
+          seen.intended++;
+          expect(now).toBe(false);
+        } else {
+          expect(now).toBe(reference.compileDomains(patterns)(origin, referer));
+        }
+      }),
+      { numRuns: 20_000 },
+    );
+    // The generator reaches both sides often (not a suite of denials).
+    expect(seen.allowed).toBeGreaterThan(1_000);
+    expect(seen.intended).toBeGreaterThan(1_000);
+    expect(seen.intended).toBeLessThan(15_000);
+  });
+
+  it("parseDomainPattern agrees with the reference below the host cap", () => {
+    fc.assert(
+      fc.property(fc.oneof(patternSpec.map((p) => `${p.scheme}${p.wildcard ? "*." : ""}${p.host}${p.port}`), fc.string()), (s) => {
+        const ref = reference.parseDomainPattern(s);
+        expect(parseDomainPattern(s)).toEqual(ref !== null && ref.host.length > MAX_HOST_LENGTH ? null : ref);
+      }),
+      { numRuns: NUM_RUNS },
+    );
+  });
+});
+
+describe("matching work", () => {
+  /** Characters copied by String.prototype.slice, and URL objects built, while `fn` runs. */
+  function work(fn: () => void): { sliced: number; urls: number } {
+    const slice = String.prototype.slice;
+    const OriginalUrl = globalThis.URL;
+    let sliced = 0;
+    let urls = 0;
+    String.prototype.slice = function (this: string, ...args: [number?, number?]) {
+      const out = slice.apply(this, args);
+      sliced += out.length;
+      return out;
+    };
+    globalThis.URL = class extends OriginalUrl {
+      constructor(...args: ConstructorParameters<typeof URL>) {
+        super(...args);
+        urls++;
+      }
+    };
+    try {
+      fn();
+    } finally {
+      String.prototype.slice = slice;
+      globalThis.URL = OriginalUrl;
+    }
+    return { sliced, urls };
+  }
+
+  it("a wildcard check copies each character of the host a bounded number of times (was quadratic)", () => {
+    const m = compileDomains(["*.example.com"]);
+    const ref = reference.compileDomains(["*.example.com"]);
+    for (const labels of [10, 60, 120]) {
+      const host = `${"a.".repeat(labels)}example.org`; // a near miss: every label walked
+      expect(host.length).toBeLessThanOrEqual(MAX_HOST_LENGTH);
+      const origin = `https://${host}`;
+      let allowed = true;
+      const w = work(() => {
+        allowed = m(origin, null);
+      });
+      expect(allowed).toBe(false);
+      expect(w.urls).toBe(0);
+      // Authority, host and each label: a few copies of the host, whatever its depth.
+      expect(w.sliced).toBeLessThanOrEqual(4 * host.length);
+      // The reference sliced every suffix: about labels² characters.
+      if (labels === 120) expect(work(() => ref(origin, null)).sliced).toBeGreaterThan(10 * w.sliced);
+    }
+  });
+
+  it("the issue's host (2 000 labels of ü) is refused at the cap, without the URL parser", () => {
+    const m = compileDomains(["*.example.com"]);
+    const w = work(() => expect(m(`https://${"ü.".repeat(2000)}example.com`, null)).toBe(false));
+    expect(w.urls).toBe(0);
+    expect(w.sliced).toBe(0);
+  });
+
+  it("a browser's Origin is parsed by hand: no URL object per request", () => {
+    const m = compileDomains(["example.com", "*.example.com", "https://app.test:8443"]);
+    for (const origin of ["https://example.com", "https://a.b.example.com", "https://app.test:8443", "http://example.com:443"]) {
+      let allowed = false;
+      expect(work(() => (allowed = m(origin, null))).urls).toBe(0);
+      expect(allowed).toBe(origin !== "http://example.com:443");
+    }
+    // Hosts not in serialised form still go through the URL parser, once.
+    expect(work(() => m("https://BÜCHER.example", null)).urls).toBe(1);
   });
 });

@@ -62,3 +62,38 @@ describe("evaluate", () => {
     );
   });
 });
+
+describe("evaluate reads the request only for the rules a token has", () => {
+  /** A context whose request-derived fields count their reads. */
+  function countingContext(values: { ip?: string; origin?: string; referer?: string }) {
+    const reads = { ip: 0, origin: 0, referer: 0 };
+    const ctx = {
+      scope: "core:read",
+      get ip() {
+        reads.ip++;
+        return values.ip ?? null;
+      },
+      get origin() {
+        reads.origin++;
+        return values.origin ?? null;
+      },
+      get referer() {
+        reads.referer++;
+        return values.referer ?? null;
+      },
+    };
+    return { ctx, reads };
+  }
+
+  it("no domain or IP rule: no address, Origin or Referer read", () => {
+    const { ctx, reads } = countingContext({ ip: "10.0.0.1", origin: "https://example.com" });
+    expect(evaluate(token(), ctx, NOW).ok).toBe(true);
+    expect(reads).toEqual({ ip: 0, origin: 0, referer: 0 });
+  });
+
+  it("each rule reads what it needs, once", () => {
+    const { ctx, reads } = countingContext({ ip: "10.0.0.1", origin: "https://example.com" });
+    expect(evaluate(token({ domains: ["example.com"], ips: ["10.0.0.0/8"] }), ctx, NOW).ok).toBe(true);
+    expect(reads).toEqual({ ip: 1, origin: 1, referer: 1 });
+  });
+});

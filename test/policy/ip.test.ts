@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { compileIpAllowlist, formatIp, isValidCidr, parseCidr, parseIp } from "../../src/policy/ip.js";
+import { buildRanges, type Cidr, compileIpAllowlist, formatIp, inRanges, isValidCidr, parseCidr, parseIp } from "../../src/policy/ip.js";
+import * as reference from "./reference/ip.js";
 
 const bytes = (...b: number[]) => Uint8Array.from(b);
 
@@ -365,5 +366,96 @@ describe("ip properties", () => {
     expect(parseCidr(long)).toBeNull();
     expect(compileIpAllowlist(["::/0"])(long)).toBe(false);
     expect(performance.now() - t).toBeLessThan(50);
+  });
+});
+
+/** A CIDR text of `bytes` cut to `prefix` bits (host bits cleared), maybe written as IPv4-mapped IPv6. */
+function cidrText(raw: Uint8Array, prefix: number, mapped: boolean): string {
+  const bits = BigInt(raw.length * 8);
+  const shift = bits - BigInt(prefix);
+  const net = fromBigInt((toBigInt(raw) >> shift) << shift, raw.length);
+  if (raw.length === 4 && mapped) return `::ffff:${formatIp({ version: 4, bytes: net })}/${prefix + 96}`;
+  return `${formatIp({ version: raw.length === 4 ? 4 : 6, bytes: net })}/${prefix}`;
+}
+
+/** Blocks clustered around a few bases, so they nest, touch and overlap; plus junk entries. */
+const allowlist = fc.array(
+  fc.oneof(
+    { weight: 4, arbitrary: fc.tuple(fc.constantFrom(10, 203, 0, 255), fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 32 }), fc.boolean()).map(([a, b, p, m]) => cidrText(Uint8Array.of(a, b, b * 64, 7), p, m)) },
+    { weight: 2, arbitrary: fc.tuple(v4Bytes, fc.integer({ min: 0, max: 32 }), fc.boolean()).map(([b, p, m]) => cidrText(b, p, m)) },
+    { weight: 3, arbitrary: fc.tuple(fc.constantFrom(0x20, 0xfe, 0), fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 128 })).map(([a, b, p]) => cidrText(Uint8Array.of(a, 1, 0x0d, b * 64, ...new Array(11).fill(b), 1), p, false)) },
+    { weight: 2, arbitrary: fc.tuple(v6Bytes, fc.integer({ min: 0, max: 128 })).map(([b, p]) => cidrText(b, p, false)) },
+    { weight: 1, arbitrary: fc.oneof(fc.string(), fc.constantFrom("10.0.0.1/8", "::ffff:0:0/95", "1.2.3.4/33", "")) },
+  ),
+  { maxLength: 12 },
+);
+
+/** Addresses near the blocks' edges: the same bases, all-zero and all-one host parts, and random ones. */
+const probe = fc.oneof(
+  fc.tuple(fc.constantFrom(10, 203, 0, 255), fc.integer({ min: 0, max: 3 }), fc.constantFrom(0, 6, 7, 8, 255), fc.constantFrom(0, 63, 64, 127, 128, 255)).map(([a, b, c, d]) => `${a}.${b}.${c}.${d}`),
+  fc.tuple(fc.constantFrom(0x20, 0xfe, 0), fc.integer({ min: 0, max: 3 }), fc.constantFrom(0, 1, 0xffff)).map(([a, b, z]) => formatIp({ version: 6, bytes: Uint8Array.of(a, 1, 0x0d, b * 64, ...new Array(10).fill(b), z >> 8, z & 255) })),
+  anyIp.map(formatIp),
+  anyIp.filter((ip) => ip.version === 4).map((ip) => `::ffff:${formatIp(ip)}`),
+  fc.string({ unit: fc.constantFrom(..."0123456789abcdef:.%"), maxLength: 20 }),
+);
+
+describe("compileIpAllowlist decides exactly as the scanning reference", () => {
+  it("on random lists of nested, overlapping and invalid blocks", () => {
+    fc.assert(
+      fc.property(allowlist, fc.array(probe, { minLength: 1, maxLength: 8 }), (list, ips) => {
+        const now = compileIpAllowlist(list);
+        const ref = reference.compileIpAllowlist(list);
+        for (const ip of ips) expect(now(ip)).toBe(ref(ip));
+      }),
+      { numRuns: NUM_RUNS },
+    );
+  });
+});
+
+describe("sorted ranges", () => {
+  /** Counts the reads of a range table's first-address words made by one lookup. */
+  function countReads(r: ReturnType<typeof buildRanges>, ip: Uint32Array): { found: boolean; reads: number } {
+    let reads = 0;
+    const starts = new Proxy(r.starts, {
+      get(target, key) {
+        if (typeof key === "string" && /^[0-9]+$/.test(key)) reads++;
+        return Reflect.get(target, key);
+      },
+    });
+    return { found: inRanges({ ...r, starts }, ip), reads };
+  }
+
+  it("a lookup in 65 536 IPv4 blocks reads O(log n) words", () => {
+    const blocks: Cidr[] = [];
+    for (let i = 0; i < 65_536; i++) blocks.push(parseCidr(`10.${i >> 8}.${i & 255}.0/25`)!);
+    const r = buildRanges(blocks, 1);
+    expect(r.count).toBe(65_536);
+    for (const [ip, expected] of [
+      [(10 << 24) >>> 0, true],
+      [((10 << 24) | (200 << 16) | (3 << 8) | 127) >>> 0, true],
+      [((10 << 24) | (200 << 16) | (3 << 8) | 128) >>> 0, false],
+      [0xffffffff, false],
+      [0, false],
+    ] as const) {
+      const { found, reads } = countReads(r, Uint32Array.of(ip));
+      expect(found).toBe(expected);
+      expect(reads).toBeLessThanOrEqual(17); // ⌈log2(65 536)⌉ + 1
+    }
+  });
+
+  it("IPv6 blocks compare at most four words per step", () => {
+    const blocks: Cidr[] = [];
+    for (let i = 0; i < 1024; i++) blocks.push(parseCidr(`2001:db8:${i.toString(16)}::/48`)!);
+    const r = buildRanges(blocks, 4);
+    const { found, reads } = countReads(r, Uint32Array.of(0x20010db8, 0x03ff0000, 0, 1));
+    expect(found).toBe(true);
+    expect(reads).toBeLessThanOrEqual(4 * 11);
+  });
+
+  it("nested and duplicate blocks collapse into the widest", () => {
+    const r = buildRanges(["10.0.0.0/8", "10.1.0.0/16", "10.0.0.0/8", "10.255.255.255/32", "11.0.0.0/8"].map((s) => parseCidr(s)!), 1);
+    expect(r.count).toBe(2);
+    expect([...r.starts]).toEqual([10 << 24, 11 << 24]);
+    expect([...r.ends]).toEqual([0x0affffff, 0x0bffffff]);
   });
 });

@@ -9,6 +9,7 @@ import {
   scopeGrants,
   scopesGrant,
 } from "../../src/policy/scope.js";
+import * as reference from "./reference/scope.js";
 
 describe("parseScope", () => {
   it.each([
@@ -42,6 +43,13 @@ describe("parseScope", () => {
     "core:read ",
     "cöre:read",
     "core\n:read",
+    // RFC 3986 §3.3 dot segments, anywhere in the path.
+    ".:read",
+    "..:read",
+    "datasets/.:read",
+    "datasets/..:read",
+    "datasets/foo/../bar:read",
+    "datasets/foo/./bar:read",
     `${"a".repeat(MAX_SCOPE_LENGTH - 4)}:read`,
   ])("refuses %j", (s) => {
     expect(parseScope(s)).toBeNull();
@@ -127,7 +135,8 @@ describe("isWriteOrDeleteScope", () => {
 
 const NUM_RUNS = 5_000;
 const segChars = fc.constantFrom(..."abcXYZ019_.-");
-const segment = fc.string({ unit: segChars, minLength: 1, maxLength: 6 });
+/** A valid segment: never a dot segment (`.`, `..`), which no scope may hold. */
+const segment = fc.string({ unit: segChars, minLength: 1, maxLength: 6 }).filter((s) => s !== "." && s !== "..");
 const actionWord = fc.string({ unit: fc.constantFrom(..."abrwz09_-"), minLength: 1, maxLength: 6 });
 const scope = fc
   .record({ path: fc.array(segment, { minLength: 1, maxLength: 4 }), action: actionWord })
@@ -236,5 +245,104 @@ describe("scope properties", () => {
     expect(parseScope(long)).toBeNull();
     expect(compileScopes(["*:*"])(long)).toBe(false);
     expect(performance.now() - t).toBeLessThan(50);
+  });
+});
+
+describe("dot segments (RFC 3986 §3.3)", () => {
+  it("no wildcard grants a dot segment, and none can be granted", () => {
+    for (const granted of ["datasets/*:read", "*:*", "*/*:read", "datasets/*/*:read", "*/*/*:*"]) {
+      for (const required of ["datasets/..:read", "datasets/.:read", "datasets/foo/../bar:read", "..:read", "./x:read"]) {
+        expect(scopeGrants(granted, required)).toBe(false);
+        expect(compileScopes([granted])(required)).toBe(false);
+      }
+    }
+    // Held dot segments grant nothing, even to themselves.
+    expect(compileScopes(["datasets/..:read"])("datasets/..:read")).toBe(false);
+    expect(scopesGrant(["datasets/.:read"], "datasets/.:read")).toBe(false);
+  });
+
+  it("segments that merely contain dots are still names", () => {
+    expect(isValidScope("datasets/.../x:read")).toBe(true);
+    expect(isValidScope("datasets/.hidden:read")).toBe(true);
+    expect(isValidScope("datasets/v1.2:read")).toBe(true);
+    expect(scopeGrants("datasets/*:read", "datasets/.hidden:read")).toBe(true);
+  });
+});
+
+/** True when a scope string holds a `.` or `..` path segment (answers intentionally changed). */
+const hasDotSegment = (s: unknown): boolean =>
+  typeof s === "string" && s.split(":", 1)[0]!.split("/").some((seg) => seg === "." || seg === "..");
+
+/** Near-grammar strings that often hold dot segments, to exercise the exclusion both ways. */
+const dotty = fc.oneof(nearScope, fc.string({ unit: fc.constantFrom(..."a./*:r"), maxLength: 10 }));
+
+describe("compileScopes decides exactly as the scanning reference", () => {
+  it("on random lists and scopes, except dot segments", () => {
+    fc.assert(
+      fc.property(fc.array(dotty, { maxLength: 8 }), dotty, (granted, required) => {
+        const now = compileScopes(granted)(required);
+        if (hasDotSegment(required)) {
+          expect(now).toBe(false);
+          return;
+        }
+        const kept = granted.filter((g) => !hasDotSegment(g));
+        expect(now).toBe(reference.compileScopes(kept)(required));
+        expect(scopesGrant(granted, required)).toBe(now);
+        expect(reference.compileScopes(granted)(required) || !now).toBe(true);
+      }),
+      { numRuns: NUM_RUNS },
+    );
+  });
+
+  it("parseScope agrees with the reference on everything but dot segments", () => {
+    fc.assert(
+      fc.property(fc.oneof(dotty, fc.string()), (s) => {
+        expect(parseScope(s)).toEqual(hasDotSegment(s) ? null : reference.parseScope(s));
+      }),
+      { numRuns: NUM_RUNS },
+    );
+  });
+});
+
+describe("wildcard index", () => {
+  /** Counts Map lookups made by `fn` (the index is a Map per segment level). */
+  function mapGets(fn: () => void): number {
+    const original = Map.prototype.get;
+    let calls = 0;
+    Map.prototype.get = function (this: Map<unknown, unknown>, key: unknown) {
+      calls++;
+      return original.call(this, key);
+    };
+    try {
+      fn();
+    } finally {
+      Map.prototype.get = original;
+    }
+    return calls;
+  }
+
+  it("a check follows the required scope's segments, not the number of wildcards", () => {
+    const few = compileScopes(["datasets/*:read"]);
+    const many = compileScopes(Array.from({ length: 10_000 }, (_, i) => `datasets/d${i}/*:read`));
+    for (const m of [few, many]) {
+      expect(m("datasets/d9999/x:read")).toBe(m === many);
+      expect(m("datasets/nope/x:read")).toBe(false);
+    }
+    const work = (m: (s: string) => boolean) => mapGets(() => m("datasets/d9999/x:read")) + mapGets(() => m("datasets/nope/x:read"));
+    // At most one literal lookup per required segment, whatever the list size.
+    expect(work(many)).toBeLessThanOrEqual(2 * 3);
+    expect(work(few)).toBeLessThanOrEqual(2 * 3);
+  });
+
+  it("a list of wildcards at every depth visits each index node at most once", () => {
+    // `*` or the literal at each of 8 levels: 2^8 grants, all reachable by one required scope.
+    const segs = ["a", "b", "c", "d", "e", "f", "g", "h"];
+    const granted: string[] = [];
+    for (let mask = 0; mask < 256; mask++) granted.push(`${segs.map((s, i) => ((mask >> i) & 1 ? "*" : s)).join("/")}:write`);
+    const m = compileScopes(granted);
+    expect(m("a/b/c/d/e/f/g/h:read")).toBe(false); // every branch walked, none grants
+    // Nodes of the index: 2^1 + 2^2 + … + 2^8 = 510; each looked up at most once.
+    expect(mapGets(() => m("a/b/c/d/e/f/g/h:read"))).toBeLessThanOrEqual(510);
+    expect(m("a/b/c/d/e/f/g/h:write")).toBe(true);
   });
 });
