@@ -6,6 +6,7 @@ import { Keyring } from "./lib/seal.js";
 import type { ForwardingHeader } from "./policy/client-ip.js";
 import { parseScope } from "./policy/scope.js";
 import { parseComponentId } from "./signing/components.js";
+import { type GuardedStore, guardStore } from "./store/guard.js";
 import type { TokenStore } from "./store/types.js";
 import { PREFIX_PATTERN, type TokenEnv } from "./token/format.js";
 
@@ -84,7 +85,8 @@ export interface KeywardOptions {
 
 /** The parsed, frozen configuration. */
 export interface ResolvedConfig {
-  readonly store: TokenStore;
+  /** The store inside `guardStore`: validated calls, sanitized errors. */
+  readonly store: GuardedStore;
   readonly prefix: string;
   readonly env: TokenEnv;
   readonly keyring: Keyring;
@@ -204,5 +206,6 @@ export function resolveConfig(options: KeywardOptions): ResolvedConfig {
     throw new ConfigError(`sealingKey.${keyring.invalid}`, "must be 32 bytes, base64 or base64url");
   }
   const { sealingKey: _, ...rest } = r.data;
-  return Object.freeze({ ...rest, defaultScopes: Object.freeze([...rest.defaultScopes]), keyring });
+  const store = guardStore(rest.store);
+  return Object.freeze({ ...rest, store, defaultScopes: Object.freeze([...rest.defaultScopes]), keyring });
 }

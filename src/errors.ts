@@ -124,8 +124,11 @@ export class SealingKeyError extends KeywardError {
 /** The token store failed (connection lost, timeout, …). The operation did not happen, or is safe to retry. */
 export class StoreUnavailableError extends KeywardError {
   static override readonly code = "STORE_UNAVAILABLE" as const;
-  constructor(message = "token store unavailable", options?: KeywardErrorOptions) {
+  /** The database driver's own error code (e.g. `SQLITE_BUSY`), when it gave one. */
+  readonly driverCode: string | undefined;
+  constructor(message = "token store unavailable", options?: KeywardErrorOptions & { driverCode?: string }) {
     super("STORE_UNAVAILABLE", message, options);
+    this.driverCode = options?.driverCode;
   }
 }
 

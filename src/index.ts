@@ -32,6 +32,10 @@ export {
 } from "./model/schemas.js";
 export type * from "./model/types.js";
 export { MemoryStore, type MemoryStoreOptions, type MemoryStoreStats } from "./store/memory.js";
+export { type GuardedStore, guardStore, sanitizeStoreError } from "./store/guard.js";
+export type { CreditState } from "./store/kit/credits.js";
+export { type MeterStep, meterStep } from "./store/kit/meter.js";
+export { RATE_WINDOW_BUCKETS, type RateWindowState } from "./store/kit/rate-window.js";
 export type * from "./store/types.js";
 export type { RandomSource } from "./lib/crypto.js";
 export { deriveSigningSecret } from "./lib/derive.js";
