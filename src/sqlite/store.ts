@@ -19,7 +19,7 @@ import type { CreditState } from "../store/kit/credits.js";
 import { meterStep } from "../store/kit/meter.js";
 import type { PageQuery } from "../store/kit/page.js";
 import type { RateWindowState } from "../store/kit/rate-window.js";
-import { hourOf, rollUpUsage, type UsageCounts } from "../store/kit/usage-buckets.js";
+import { addUsage, rollUpUsage, type UsageCounts } from "../store/kit/usage-buckets.js";
 import {
   MIGRATIONS,
   migrationsTable,
@@ -417,16 +417,7 @@ export class SqliteStore implements TokenStore {
 
   recordUsage(events: readonly UsageEvent[]): Promise<void> {
     const sums = new Map<string, Map<number, UsageCounts>>();
-    for (const e of events) {
-      let hours = sums.get(e.tokenId);
-      if (!hours) sums.set(e.tokenId, (hours = new Map()));
-      const hour = hourOf(e.at);
-      let c = hours.get(hour);
-      if (!c) hours.set(hour, (c = { allowed: 0, denied: 0, credits: 0 }));
-      if (e.ok) c.allowed++;
-      else c.denied++;
-      c.credits += e.cost;
-    }
+    addUsage(sums, events);
     const t = this.#t;
     return this.#tx(() => {
       const upsert = this.#q(

@@ -26,7 +26,7 @@ import type { CreditState } from "./kit/credits.js";
 import { meterStep } from "./kit/meter.js";
 import { compareKeys, type PageQuery, type SortKey } from "./kit/page.js";
 import { type RateWindowState, windowExpired } from "./kit/rate-window.js";
-import { hourOf, rollUpUsage, type UsageCounts } from "./kit/usage-buckets.js";
+import { addUsage, rollUpUsage, type UsageCounts } from "./kit/usage-buckets.js";
 import type {
   AuditFilter,
   ChangeEvent,
@@ -394,22 +394,7 @@ export class MemoryStore implements TokenStore {
    * ```
    */
   async recordUsage(events: readonly UsageEvent[]): Promise<void> {
-    for (const e of events) {
-      let hours = this.#usage.get(e.tokenId);
-      if (!hours) {
-        hours = new Map();
-        this.#usage.set(e.tokenId, hours);
-      }
-      const start = hourOf(e.at);
-      let c = hours.get(start);
-      if (!c) {
-        c = { allowed: 0, denied: 0, credits: 0 };
-        hours.set(start, c);
-      }
-      if (e.ok) c.allowed++;
-      else c.denied++;
-      c.credits += e.cost;
-    }
+    addUsage(this.#usage, events);
   }
 
   /**

@@ -1,6 +1,6 @@
 // Usage counters: stores keep one bucket per token and UTC hour; a query
 // reads hours as they are or summed per UTC day.
-import type { UsageBucket } from "../../model/types.js";
+import type { UsageBucket, UsageEvent } from "../../model/types.js";
 import type { UsageQuery } from "../types.js";
 
 export const HOUR_MS = 3_600_000;
@@ -36,4 +36,24 @@ export function rollUpUsage(hours: Iterable<readonly [number, UsageCounts]>, que
     } else out.set(b, { start: b, allowed: c.allowed, denied: c.denied, credits: c.credits });
   }
   return [...out.values()].sort((a, b) => a.start - b.start);
+}
+
+/** Adds events to per-token hour buckets (`into`: token id → hour start → counts). */
+export function addUsage(into: Map<string, Map<number, UsageCounts>>, events: readonly UsageEvent[]): void {
+  for (const e of events) {
+    let hours = into.get(e.tokenId);
+    if (!hours) {
+      hours = new Map();
+      into.set(e.tokenId, hours);
+    }
+    const start = hourOf(e.at);
+    let c = hours.get(start);
+    if (!c) {
+      c = { allowed: 0, denied: 0, credits: 0 };
+      hours.set(start, c);
+    }
+    if (e.ok) c.allowed++;
+    else c.denied++;
+    c.credits += e.cost;
+  }
 }
