@@ -2,9 +2,11 @@
 // BENCH_MS sets the measuring time per case (default 1000 ms).
 import { cpus } from "node:os";
 import { benchSigning } from "./signing.js";
+import { benchStore } from "./store.js";
 import { benchVerify } from "./verify.js";
 
 const ms = Number(process.env.BENCH_MS ?? 1000);
 console.log(`node ${process.version}, ${cpus()[0]?.model ?? "cpu"} x${cpus().length}, ${ms} ms per case\n`);
 await benchVerify({ ms });
 await benchSigning({ ms });
+await benchStore({ ms });

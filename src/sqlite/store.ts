@@ -38,7 +38,8 @@ import type {
   TokenStore,
   UsageQuery,
 } from "../store/types.js";
-import { isBusy, type SqliteDatabase, type SqliteStatement, type SqliteValue } from "./driver.js";
+import { isBusy, type SqliteDatabase, type SqliteValue } from "./driver.js";
+import { prepareStatements, type Statements } from "./statements.js";
 
 /** Options of {@link sqliteStore}. */
 export interface SqliteStoreOptions {
@@ -93,7 +94,7 @@ export function migrate(db: SqliteDatabase, options: Pick<SqliteStoreOptions, "t
     let version = currentVersion(db, t);
     for (const m of MIGRATIONS) {
       if (m.version <= version) continue;
-      transaction(db, () => {
+      transaction(execControl(db), () => {
         // Another process may have applied it meanwhile: re-read under the write lock.
         if (currentVersion(db, t) >= m.version) return;
         for (const sql of m.up(t, SQLITE_DIALECT)) db.exec(sql);
@@ -127,20 +128,33 @@ function checkPrefix(prefix: unknown = "keyward_"): string {
   return prefix;
 }
 
-function transaction<T>(db: SqliteDatabase, body: () => T): T {
-  db.exec("BEGIN IMMEDIATE");
+/** How a transaction is begun, committed and rolled back: prepared statements, or `exec` for migrations. */
+interface TransactionControl {
+  begin(): unknown;
+  commit(): unknown;
+  rollback(): unknown;
+}
+
+const execControl = (db: SqliteDatabase): TransactionControl => ({
+  begin: () => db.exec("BEGIN IMMEDIATE"),
+  commit: () => db.exec("COMMIT"),
+  rollback: () => db.exec("ROLLBACK"),
+});
+
+function transaction<T>(tx: TransactionControl, body: () => T): T {
+  tx.begin();
   let result: T;
   try {
     result = body();
   } catch (err) {
     try {
-      db.exec("ROLLBACK");
+      tx.rollback();
     } catch {
       // SQLite may have rolled back already (e.g. after SQLITE_FULL); the error that matters is `err`.
     }
     throw err;
   }
-  db.exec("COMMIT");
+  tx.commit();
   return result;
 }
 
@@ -164,9 +178,14 @@ export class SqliteStore implements TokenStore {
   readonly capabilities: StoreCapabilities = Object.freeze({ changeFeed: false, creditLeases: false });
   readonly #db: SqliteDatabase;
   readonly #t: TableNames;
-  readonly #statements = new Map<string, SqliteStatement>();
+  #s!: Statements;
   readonly #ownsDb: boolean;
   #nonceCalls = 0;
+  readonly #control: TransactionControl = {
+    begin: () => this.#s.begin.run(),
+    commit: () => this.#s.commit.run(),
+    rollback: () => this.#s.rollback.run(),
+  };
 
   /** @internal Use {@link sqliteStore}. */
   constructor(db: SqliteDatabase, options: SqliteStoreOptions, ownsDb: boolean) {
@@ -188,6 +207,7 @@ export class SqliteStore implements TokenStore {
       if (version !== SCHEMA_VERSION) {
         throw new StoreUnavailableError(`database schema version ${version}, expected ${SCHEMA_VERSION}: run migrate()`);
       }
+      this.#s = prepareStatements(db, this.#t);
     } catch (err) {
       if (err instanceof KeywardError) throw err;
       const { code, errcode } = (err ?? {}) as { code?: unknown; errcode?: unknown };
@@ -205,18 +225,9 @@ export class SqliteStore implements TokenStore {
     return exists ? currentVersion(this.#db, this.#t) : 0;
   }
 
-  #q(sql: string): SqliteStatement {
-    let s = this.#statements.get(sql);
-    if (!s) {
-      s = this.#db.prepare(sql);
-      this.#statements.set(sql, s);
-    }
-    return s;
-  }
-
   #tx<T>(body: () => T): Promise<T> {
     try {
-      return Promise.resolve(withBusyRetry(() => transaction(this.#db, body)));
+      return Promise.resolve(withBusyRetry(() => transaction(this.#control, body)));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -231,26 +242,25 @@ export class SqliteStore implements TokenStore {
   }
 
   insert(token: StoredToken, audit?: AuditEntry): Promise<void> {
-    const t = this.#t;
     return this.#tx(() => {
-      if (this.#q(`SELECT 1 AS x FROM ${t.tokens} WHERE id = ?`).get(token.id)) throw new TokenExistsError();
+      if (this.#s.tokenExists.get(token.id)) throw new TokenExistsError();
       const hashes = hashesOf(token);
       this.#assertHashesFree(hashes, null);
       this.#assertAuditFree(audit);
-      this.#q(`INSERT INTO ${t.tokens} (id, owner, created_at, revision, record) VALUES (?, ?, ?, ?, ?)`).run(
+      this.#s.insertToken.run(
         token.id,
         token.owner,
         token.createdAt,
         token.revision,
         JSON.stringify(token),
       );
-      for (const h of hashes) this.#q(`INSERT INTO ${t.hashes} (hash, token_id) VALUES (?, ?)`).run(h, token.id);
+      for (const h of hashes) this.#s.insertHash.run(h, token.id);
       if (audit) this.#writeAudit(audit);
     });
   }
 
   #assertHashesFree(hashes: string[], self: string | null): void {
-    const holder = this.#q(`SELECT token_id FROM ${this.#t.hashes} WHERE hash = ?`);
+    const holder = this.#s.hashHolder;
     for (const h of hashes) {
       const row = holder.get(h) as { token_id: string } | undefined;
       if (row && row.token_id !== self) throw new TokenExistsError();
@@ -258,13 +268,13 @@ export class SqliteStore implements TokenStore {
   }
 
   #assertAuditFree(audit: AuditEntry | undefined): void {
-    if (audit && this.#q(`SELECT 1 AS x FROM ${this.#t.audit} WHERE id = ?`).get(audit.id)) {
+    if (audit && this.#s.auditExists.get(audit.id)) {
       throw new InvalidInputError("audit.id", "already used");
     }
   }
 
   #writeAudit(e: AuditEntry): void {
-    this.#q(`INSERT INTO ${this.#t.audit} (id, token_id, owner, at, entry) VALUES (?, ?, ?, ?, ?)`).run(
+    this.#s.insertAudit.run(
       e.id,
       e.tokenId,
       e.owner,
@@ -274,35 +284,29 @@ export class SqliteStore implements TokenStore {
   }
 
   get(id: string): Promise<StoredToken | null> {
-    return this.#read(() => parseToken(this.#q(`SELECT record FROM ${this.#t.tokens} WHERE id = ?`).get(id)));
+    return this.#read(() => parseToken(this.#s.tokenById.get(id)));
   }
 
   findByHash(hash: string): Promise<StoredToken | null> {
-    const t = this.#t;
     return this.#read(() =>
       parseToken(
-        this.#q(`SELECT t.record FROM ${t.hashes} h JOIN ${t.tokens} t ON t.id = h.token_id WHERE h.hash = ?`).get(hash),
+        this.#s.tokenByHash.get(hash),
       ),
     );
   }
 
   list(owner: string, page: PageQuery): Promise<StoredToken[]> {
-    const t = this.#t;
     return this.#read(() => {
       const rows = page.after
-        ? this.#q(
-            `SELECT record FROM ${t.tokens} WHERE owner = ? AND (created_at > ? OR (created_at = ? AND id > ?))
-             ORDER BY created_at, id LIMIT ?`,
-          ).all(owner, page.after.t, page.after.t, page.after.id, page.limit)
-        : this.#q(`SELECT record FROM ${t.tokens} WHERE owner = ? ORDER BY created_at, id LIMIT ?`).all(owner, page.limit);
+        ? this.#s.listAfter.all(owner, page.after.t, page.after.t, page.after.id, page.limit)
+        : this.#s.listFirst.all(owner, page.limit);
       return rows.map((r) => JSON.parse((r as TokenRow).record) as StoredToken);
     });
   }
 
   update(next: StoredToken, expectedRevision: number, audit?: AuditEntry): Promise<StoredToken> {
-    const t = this.#t;
     return this.#tx(() => {
-      const cur = parseToken(this.#q(`SELECT record FROM ${t.tokens} WHERE id = ?`).get(next.id));
+      const cur = parseToken(this.#s.tokenById.get(next.id));
       if (!cur) throw new TokenNotFoundError(next.id);
       if (cur.revision !== expectedRevision) throw new RevisionConflictError(next.id, expectedRevision);
       if (cur.revokedAt !== null) throw new TokenRevokedError(next.id);
@@ -310,9 +314,9 @@ export class SqliteStore implements TokenStore {
       this.#assertHashesFree(hashes, next.id);
       this.#assertAuditFree(audit);
       const n: StoredToken = { ...next, revision: expectedRevision + 1, revokedAt: cur.revokedAt };
-      this.#q(`DELETE FROM ${t.hashes} WHERE token_id = ?`).run(n.id);
-      for (const h of hashes) this.#q(`INSERT INTO ${t.hashes} (hash, token_id) VALUES (?, ?)`).run(h, n.id);
-      this.#q(`UPDATE ${t.tokens} SET owner = ?, created_at = ?, revision = ?, record = ? WHERE id = ?`).run(
+      this.#s.deleteHashes.run(n.id);
+      for (const h of hashes) this.#s.insertHash.run(h, n.id);
+      this.#s.updateToken.run(
         n.owner,
         n.createdAt,
         n.revision,
@@ -325,9 +329,8 @@ export class SqliteStore implements TokenStore {
   }
 
   revoke(id: string, at: number, audit?: AuditEntry): Promise<StoredToken> {
-    const t = this.#t;
     return this.#tx(() => {
-      const cur = parseToken(this.#q(`SELECT record FROM ${t.tokens} WHERE id = ?`).get(id));
+      const cur = parseToken(this.#s.tokenById.get(id));
       if (!cur) throw new TokenNotFoundError(id);
       this.#assertAuditFree(audit);
       const first = cur.revokedAt === null;
@@ -337,7 +340,7 @@ export class SqliteStore implements TokenStore {
         updatedAt: first ? at : cur.updatedAt,
         revision: cur.revision + 1,
       };
-      this.#q(`UPDATE ${t.tokens} SET revision = ?, record = ? WHERE id = ?`).run(n.revision, JSON.stringify(n), id);
+      this.#s.revokeToken.run(n.revision, JSON.stringify(n), id);
       if (audit) this.#writeAudit(audit);
       return n;
     });
@@ -351,65 +354,51 @@ export class SqliteStore implements TokenStore {
   }
 
   listAudit(filter: AuditFilter, page: PageQuery): Promise<AuditEntry[]> {
-    const t = this.#t;
-    const [column, value] = "tokenId" in filter ? ["token_id", filter.tokenId] : ["owner", filter.owner];
+    const byToken = "tokenId" in filter;
+    const value = byToken ? filter.tokenId : filter.owner;
+    const first = byToken ? this.#s.auditOfTokenFirst : this.#s.auditOfOwnerFirst;
+    const after = byToken ? this.#s.auditOfTokenAfter : this.#s.auditOfOwnerAfter;
     return this.#read(() => {
       const rows = page.after
-        ? this.#q(
-            `SELECT entry FROM ${t.audit} WHERE ${column} = ? AND (at > ? OR (at = ? AND id > ?)) ORDER BY at, id LIMIT ?`,
-          ).all(value, page.after.t, page.after.t, page.after.id, page.limit)
-        : this.#q(`SELECT entry FROM ${t.audit} WHERE ${column} = ? ORDER BY at, id LIMIT ?`).all(value, page.limit);
+        ? after.all(value, page.after.t, page.after.t, page.after.id, page.limit)
+        : first.all(value, page.limit);
       return rows.map((r) => JSON.parse((r as { entry: string }).entry) as AuditEntry);
     });
   }
 
   meter(request: MeterRequest, now: number): Promise<MeterResult> {
-    const t = this.#t;
     const id = request.tokenId;
     return this.#tx(() => {
       const rate = request.rateLimit ? this.#rateState(id) : null;
       const credits = request.credits
-        ? ((this.#q(`SELECT used, period_start AS periodStart FROM ${t.credits} WHERE token_id = ?`).get(id) as
+        ? ((this.#s.creditsOf.get(id) as
             | CreditState
             | undefined) ?? null)
         : null;
       const step = meterStep(rate, credits, request, now);
       if (step.rate) {
-        this.#q(
-          `INSERT INTO ${t.rateLimits} (token_id, window_ms, bucket, counts) VALUES (?, ?, ?, ?)
-           ON CONFLICT (token_id) DO UPDATE SET window_ms = excluded.window_ms, bucket = excluded.bucket, counts = excluded.counts`,
-        ).run(id, step.rate.windowMs, step.rate.bucket, JSON.stringify(step.rate.counts));
+        this.#s.saveRate.run(id, step.rate.windowMs, step.rate.bucket, JSON.stringify(step.rate.counts));
       }
       if (step.credits) {
-        this.#q(
-          `INSERT INTO ${t.credits} (token_id, used, period_start) VALUES (?, ?, ?)
-           ON CONFLICT (token_id) DO UPDATE SET used = excluded.used, period_start = excluded.period_start`,
-        ).run(id, step.credits.used, step.credits.periodStart);
+        this.#s.saveCredits.run(id, step.credits.used, step.credits.periodStart);
       }
       return step.result;
     });
   }
 
   #rateState(id: string): RateWindowState | null {
-    const row = this.#q(`SELECT window_ms, bucket, counts FROM ${this.#t.rateLimits} WHERE token_id = ?`).get(id) as
+    const row = this.#s.rateOf.get(id) as
       | { window_ms: number; bucket: number; counts: string }
       | undefined;
     return row ? { windowMs: Number(row.window_ms), bucket: Number(row.bucket), counts: JSON.parse(row.counts) } : null;
   }
 
   rememberNonce(key: NonceKey, expiresAt: number, now: number): Promise<boolean> {
-    const t = this.#t;
     return this.#read(() => {
       // One statement: insert, or take over an expired entry; an unexpired one makes no change.
-      const r = this.#q(
-        `INSERT INTO ${t.nonces} (token_id, nonce, expires_at) VALUES (?, ?, ?)
-         ON CONFLICT (token_id, nonce) DO UPDATE SET expires_at = excluded.expires_at WHERE ${t.nonces}.expires_at <= ?`,
-      ).run(key.tokenId, key.nonce, expiresAt, now);
+      const r = this.#s.rememberNonce.run(key.tokenId, key.nonce, expiresAt, now);
       if (++this.#nonceCalls % PURGE_EVERY === 0) {
-        this.#q(
-          `DELETE FROM ${t.nonces} WHERE (token_id, nonce) IN
-           (SELECT token_id, nonce FROM ${t.nonces} WHERE expires_at <= ? LIMIT ${PURGE_BATCH})`,
-        ).run(now);
+        this.#s.purgeNonces.run(now, PURGE_BATCH);
       }
       return Number(r.changes) === 1;
     });
@@ -418,22 +407,15 @@ export class SqliteStore implements TokenStore {
   recordUsage(events: readonly UsageEvent[]): Promise<void> {
     const sums = new Map<string, Map<number, UsageCounts>>();
     addUsage(sums, events);
-    const t = this.#t;
     return this.#tx(() => {
-      const upsert = this.#q(
-        `INSERT INTO ${t.usage} (token_id, hour, allowed, denied, credits) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (token_id, hour) DO UPDATE SET allowed = allowed + excluded.allowed,
-           denied = denied + excluded.denied, credits = credits + excluded.credits`,
-      );
+      const upsert = this.#s.addUsage;
       for (const [id, hours] of sums) for (const [hour, c] of hours) upsert.run(id, hour, c.allowed, c.denied, c.credits);
     });
   }
 
   getUsage(tokenId: string, query: UsageQuery): Promise<UsageBucket[]> {
     return this.#read(() => {
-      const rows = this.#q(
-        `SELECT hour, allowed, denied, credits FROM ${this.#t.usage} WHERE token_id = ? AND hour >= ? AND hour < ?`,
-      ).all(tokenId, query.from, query.to) as (UsageCounts & { hour: number })[];
+      const rows = this.#s.usageOf.all(tokenId, query.from, query.to) as (UsageCounts & { hour: number })[];
       return rollUpUsage(
         rows.map((r) => [Number(r.hour), r] as const),
         query,

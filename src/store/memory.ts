@@ -132,6 +132,7 @@ export class MemoryStore implements TokenStore {
   readonly #credits = new Map<string, CreditState>();
   readonly #rates = new Map<string, RateWindowState>();
   #rateSweep: Iterator<[string, RateWindowState]> | null = null;
+  #meterCalls = 0;
   readonly #nonces = new Map<string, NonceGroup>();
   #nonceSweep: Iterator<[string, NonceGroup]> | null = null;
 
@@ -330,7 +331,7 @@ export class MemoryStore implements TokenStore {
    * Meters one request, all or nothing (see `meterStep` of the store kit):
    * rate limit, then credits; both counters are written only when both pass.
    * The rate-limit state of a token is updated in place: a hit allocates
-   * nothing once the token has state. Each call also examines at most two
+   * nothing once the token has state. Every 16th call also examines 32
    * rate-limit entries and purges stale ones.
    *
    * @param request - the token, its cost and its policies now.
@@ -343,11 +344,14 @@ export class MemoryStore implements TokenStore {
    */
   async meter(request: MeterRequest, now: number): Promise<MeterResult> {
     const id = request.tokenId;
-    const rate = this.#rates.get(id);
-    const step = meterStep(rate, this.#credits.get(id), request, now);
+    const rate = request.rateLimit ? this.#rates.get(id) : undefined;
+    const step = meterStep(rate, request.credits ? this.#credits.get(id) : undefined, request, now);
     if (step.rate !== null && step.rate !== rate) this.#rates.set(id, step.rate);
     if (step.credits !== null) this.#credits.set(id, step.credits);
-    if (request.rateLimit) this.#rateSweep = sweep(this.#rates, this.#rateSweep, 2, (s) => windowExpired(s, now));
+    // A sweep step of 32 keys every 16 calls: 2 keys per call, amortized, with few iterator steps.
+    if (request.rateLimit && (++this.#meterCalls & 15) === 0) {
+      this.#rateSweep = sweep(this.#rates, this.#rateSweep, 32, (s) => windowExpired(s, now));
+    }
     return step.result;
   }
 
