@@ -72,7 +72,12 @@ async function benchSqlite(dir, synchronous, ms) {
     "SELECT t.record FROM keyward_hashes h JOIN keyward_tokens t ON t.id = h.token_id WHERE h.hash = ?",
   );
   const hashed = hash("sha256", token, "hex");
-  const decrement = raw.prepare("UPDATE keyward_credits SET used = used + 1 WHERE token_id = ? AND used + 1 <= ?");
+  // The statement sqliteStore runs for a metered check with credits and no refill (src/sqlite/statements.ts).
+  const spend = raw.prepare(`INSERT INTO keyward_credits (token_id, used, period_start) SELECT ?, ?, ? WHERE ? <= ?
+    ON CONFLICT (token_id) DO UPDATE SET used = used + excluded.used,
+      period_start = COALESCE(period_start, excluded.period_start)
+    WHERE used + excluded.used <= ? RETURNING used`);
+  const max = Number.MAX_SAFE_INTEGER;
   await metered.check({ token: limited }); // creates the credits row
   await medianTable(
     `SQLite (WAL, synchronous=${synchronous}), one process`,
@@ -80,8 +85,8 @@ async function benchSqlite(dir, synchronous, ms) {
       { name: "raw node:sqlite: the findByHash statement (.get)", fn: () => lookup.get(hashed), short: "raw" },
       { name: "kw.check, cold (cache off, usage on)", fn: () => cold.check({ token }), vs: 0 },
       {
-        name: "raw node:sqlite: guarded credit decrement (UPDATE … WHERE used + 1 <= limit)",
-        fn: () => decrement.run(record.id, Number.MAX_SAFE_INTEGER),
+        name: "raw node:sqlite: the guarded credit upsert … RETURNING (.get)",
+        fn: () => spend.get(record.id, 1, Date.now(), 1, max, max),
       },
       { name: "kw.check, metered (credits, warm cache, usage on)", fn: () => metered.check({ token: limited }), vs: 2 },
     ],

@@ -31,6 +31,12 @@ const sql = (t: TableNames) => ({
   creditsOf: `SELECT used, period_start AS periodStart FROM ${t.credits} WHERE token_id = ?`,
   saveCredits: `INSERT INTO ${t.credits} (token_id, used, period_start) VALUES (?, ?, ?)
     ON CONFLICT (token_id) DO UPDATE SET used = excluded.used, period_start = excluded.period_start`,
+  // Flat credits in one statement: a first use is inserted only when the cost fits the limit,
+  // a later one adds the cost only when used + cost still fits; a row comes back when granted.
+  spendFlat: `INSERT INTO ${t.credits} (token_id, used, period_start) SELECT ?, ?, ? WHERE ? <= ?
+    ON CONFLICT (token_id) DO UPDATE SET used = used + excluded.used,
+      period_start = COALESCE(period_start, excluded.period_start)
+    WHERE used + excluded.used <= ? RETURNING used`,
   rateOf: `SELECT window_ms, bucket, counts FROM ${t.rateLimits} WHERE token_id = ?`,
   saveRate: `INSERT INTO ${t.rateLimits} (token_id, window_ms, bucket, counts) VALUES (?, ?, ?, ?)
     ON CONFLICT (token_id) DO UPDATE SET window_ms = excluded.window_ms, bucket = excluded.bucket, counts = excluded.counts`,

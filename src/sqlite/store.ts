@@ -368,6 +368,10 @@ export class SqliteStore implements TokenStore {
 
   meter(request: MeterRequest, now: number): Promise<MeterResult> {
     const id = request.tokenId;
+    const { credits: policy } = request;
+    if (!request.rateLimit && policy && policy.refill === null && request.cost > 0) {
+      return this.#read(() => this.#spendFlat(id, request.cost, policy.limit, now));
+    }
     return this.#tx(() => {
       const rate = request.rateLimit ? this.#rateState(id) : null;
       const credits = request.credits
@@ -384,6 +388,22 @@ export class SqliteStore implements TokenStore {
       }
       return step.result;
     });
+  }
+
+  /**
+   * Credits without refill or rate limit, the common metered case, in one
+   * statement: the guarded upsert grants exactly when `meterStep` would
+   * (used + cost <= limit) and leaves the row as it would.
+   */
+  #spendFlat(id: string, cost: number, limit: number, now: number): MeterResult {
+    const row = this.#s.spendFlat.get(id, cost, now, cost, limit, limit) as { used: number } | undefined;
+    if (row) {
+      const credits = { granted: true, remaining: Math.max(0, limit - Number(row.used)), nextRefillAt: null };
+      return { granted: true, deniedBy: null, rateLimit: null, credits };
+    }
+    const used = Number((this.#s.creditsOf.get(id) as CreditState | undefined)?.used ?? 0);
+    const credits = { granted: false, remaining: Math.max(0, limit - used), nextRefillAt: null };
+    return { granted: false, deniedBy: "credits", rateLimit: null, credits };
   }
 
   #rateState(id: string): RateWindowState | null {

@@ -132,3 +132,36 @@ describe("sqliteStore", () => {
     expect(() => sqliteStore({} as never)).toThrow(TypeError);
   });
 });
+
+describe("SqliteStore decides like MemoryStore", () => {
+  it("meter: the same answers on random sequences, flat credits (one statement) and with refill / rate limits (property)", async () => {
+    const fc = (await import("fast-check")).default;
+    const { MemoryStore } = await import("keyward");
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.record({
+            dt: fc.nat({ max: 900 }),
+            cost: fc.nat({ max: 6 }),
+            limit: fc.integer({ min: 0, max: 12 }),
+            refill: fc.option(fc.record({ amount: fc.nat({ max: 5 }), intervalMs: fc.integer({ min: 1, max: 2000 }) })),
+            rate: fc.option(fc.record({ limit: fc.integer({ min: 0, max: 5 }), windowMs: fc.integer({ min: 1, max: 3000 }) })),
+          }),
+          { maxLength: 40 },
+        ),
+        async (ops) => {
+          const sqlite = guardStore(sqliteStore(":memory:"));
+          const memory = guardStore(new MemoryStore());
+          let now = Date.UTC(2025, 0, 1);
+          for (const op of ops) {
+            now += op.dt;
+            const req = { tokenId: "tok_p", cost: op.cost, rateLimit: op.rate, credits: { limit: op.limit, refill: op.refill } };
+            expect(await sqlite.meter(req, now)).toEqual(await memory.meter(req, now));
+          }
+          await sqlite.close();
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+});
