@@ -30,9 +30,9 @@ import {
   createPublicKey,
   createSecretKey,
   generateKeyPairSync,
+  randomBytes,
   sign as nodeSign,
   verify as nodeVerify,
-  randomBytes,
 } from "node:crypto";
 import * as ed from "@noble/ed25519";
 import { hmac } from "@noble/hashes/hmac.js";
