@@ -7,11 +7,8 @@ import {
   ConfigError,
   InvalidInputError,
   KeywardError,
-  RevisionConflictError,
   StoreUnavailableError,
   TokenExistsError,
-  TokenNotFoundError,
-  TokenRevokedError,
 } from "../errors.js";
 import { hashesOf } from "../model/record.js";
 import type { AuditEntry, StoredToken, UsageBucket, UsageEvent } from "../model/types.js";
@@ -19,6 +16,7 @@ import type { CreditState } from "../store/kit/credits.js";
 import { meterStep } from "../store/kit/meter.js";
 import type { PageQuery } from "../store/kit/page.js";
 import type { RateWindowState } from "../store/kit/rate-window.js";
+import { revokedRecord, updatedRecord } from "../store/kit/records.js";
 import { addUsage, rollUpUsage, type UsageCounts } from "../store/kit/usage-buckets.js";
 import {
   MIGRATIONS,
@@ -306,16 +304,11 @@ export class SqliteStore implements TokenStore {
 
   update(next: StoredToken, expectedRevision: number, audit?: AuditEntry): Promise<StoredToken> {
     return this.#tx(() => {
-      const cur = parseToken(this.#s.tokenById.get(next.id));
-      if (!cur) throw new TokenNotFoundError(next.id);
-      if (cur.revision !== expectedRevision) throw new RevisionConflictError(next.id, expectedRevision);
-      if (cur.revokedAt !== null) throw new TokenRevokedError(next.id);
-      const hashes = hashesOf(next);
-      this.#assertHashesFree(hashes, next.id);
+      const n = updatedRecord(parseToken(this.#s.tokenById.get(next.id)), next, expectedRevision);
+      this.#assertHashesFree(hashesOf(n), n.id);
       this.#assertAuditFree(audit);
-      const n: StoredToken = { ...next, revision: expectedRevision + 1, revokedAt: cur.revokedAt };
       this.#s.deleteHashes.run(n.id);
-      for (const h of hashes) this.#s.insertHash.run(h, n.id);
+      for (const h of hashesOf(n)) this.#s.insertHash.run(h, n.id);
       this.#s.updateToken.run(
         n.owner,
         n.createdAt,
@@ -324,22 +317,14 @@ export class SqliteStore implements TokenStore {
         n.id,
       );
       if (audit) this.#writeAudit(audit);
-      return structuredClone(n);
+      return n;
     });
   }
 
   revoke(id: string, at: number, audit?: AuditEntry): Promise<StoredToken> {
     return this.#tx(() => {
-      const cur = parseToken(this.#s.tokenById.get(id));
-      if (!cur) throw new TokenNotFoundError(id);
+      const n = revokedRecord(parseToken(this.#s.tokenById.get(id)), id, at);
       this.#assertAuditFree(audit);
-      const first = cur.revokedAt === null;
-      const n: StoredToken = {
-        ...cur,
-        revokedAt: first ? at : cur.revokedAt,
-        updatedAt: first ? at : cur.updatedAt,
-        revision: cur.revision + 1,
-      };
       this.#s.revokeToken.run(n.revision, JSON.stringify(n), id);
       if (audit) this.#writeAudit(audit);
       return n;

@@ -15,10 +15,7 @@
 import {
   ConfigError,
   InvalidInputError,
-  RevisionConflictError,
   TokenExistsError,
-  TokenNotFoundError,
-  TokenRevokedError,
 } from "../errors.js";
 import { hashesOf } from "../model/record.js";
 import type { AuditEntry, StoredToken, UsageBucket, UsageEvent } from "../model/types.js";
@@ -26,6 +23,7 @@ import type { CreditState } from "./kit/credits.js";
 import { meterStep } from "./kit/meter.js";
 import { compareKeys, type PageQuery, type SortKey } from "./kit/page.js";
 import { type RateWindowState, windowExpired } from "./kit/rate-window.js";
+import { revokedRecord, updatedRecord } from "./kit/records.js";
 import { addUsage, rollUpUsage, type UsageCounts } from "./kit/usage-buckets.js";
 import type {
   AuditFilter,
@@ -272,23 +270,18 @@ export class MemoryStore implements TokenStore {
    */
   async update(next: StoredToken, expectedRevision: number, audit?: AuditEntry): Promise<StoredToken> {
     const cur = this.#tokens.get(next.id);
-    if (!cur) throw new TokenNotFoundError(next.id);
-    if (cur.revision !== expectedRevision) throw new RevisionConflictError(next.id, expectedRevision);
-    if (cur.revokedAt !== null) throw new TokenRevokedError(next.id);
-    const newHashes = hashesOf(next);
-    this.#assertHashesFree(newHashes, next.id);
+    const n = updatedRecord(cur, next, expectedRevision);
+    const newHashes = hashesOf(n);
+    this.#assertHashesFree(newHashes, n.id);
     this.#assertAuditFree(audit);
-    const n = structuredClone(next);
-    n.revision = expectedRevision + 1;
-    n.revokedAt = cur.revokedAt;
 
-    const oldHashes = hashesOf(cur);
+    const oldHashes = hashesOf(cur!);
     const keep = new Set(newHashes);
     for (const h of oldHashes) if (!keep.has(h)) this.#byHash.delete(h);
     for (const h of newHashes) this.#byHash.set(h, n.id);
     this.#tokens.set(n.id, n);
-    if (cur.owner !== n.owner || cur.createdAt !== n.createdAt) {
-      removeKey(this.#byOwner, cur.owner, { t: cur.createdAt, id: cur.id });
+    if (cur!.owner !== n.owner || cur!.createdAt !== n.createdAt) {
+      removeKey(this.#byOwner, cur!.owner, { t: cur!.createdAt, id: cur!.id });
       insertKey(this.#byOwner, n.owner, { t: n.createdAt, id: n.id });
     }
     if (audit !== undefined) this.#writeAudit(audit);
@@ -311,16 +304,8 @@ export class MemoryStore implements TokenStore {
    * ```
    */
   async revoke(id: string, at: number, audit?: AuditEntry): Promise<StoredToken> {
-    const cur = this.#tokens.get(id);
-    if (!cur) throw new TokenNotFoundError(id);
+    const n = revokedRecord(this.#tokens.get(id), id, at);
     this.#assertAuditFree(audit);
-    const first = cur.revokedAt === null;
-    const n: StoredToken = {
-      ...cur,
-      revokedAt: first ? at : cur.revokedAt,
-      updatedAt: first ? at : cur.updatedAt,
-      revision: cur.revision + 1,
-    };
     this.#tokens.set(id, n);
     if (audit !== undefined) this.#writeAudit(audit);
     this.#emit(id, hashesOf(n));
