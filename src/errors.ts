@@ -124,7 +124,7 @@ export class SealingKeyError extends KeywardError {
 /** The token store failed (connection lost, timeout, …). The operation did not happen, or is safe to retry. */
 export class StoreUnavailableError extends KeywardError {
   static override readonly code = "STORE_UNAVAILABLE" as const;
-  /** The database driver's own error code (e.g. `SQLITE_BUSY`), when it gave one. */
+  /** The database driver's own error code, when it gave one (`SQLITE_BUSY` from better-sqlite3, `5` from node:sqlite). */
   readonly driverCode: string | undefined;
   constructor(message = "token store unavailable", options?: KeywardErrorOptions & { driverCode?: string }) {
     super("STORE_UNAVAILABLE", message, options);

@@ -276,13 +276,22 @@ export function sanitizeStoreError(err: unknown, params: readonly unknown[]): Ke
     if ("cause" in err) delete (err as { cause?: unknown }).cause;
     return err;
   }
-  const source = err instanceof StoreUnavailableError && err.cause !== undefined ? err.cause : err;
-  const o = (typeof source === "object" && source !== null ? source : {}) as { code?: unknown; message?: unknown };
-  const code = typeof o.code === "string" || typeof o.code === "number" ? String(o.code) : undefined;
+  // An adapter's own StoreUnavailableError without a cause is already in keyward's terms.
+  const own = err instanceof StoreUnavailableError && err.cause === undefined;
+  const source = err instanceof StoreUnavailableError && !own ? err.cause : err;
+  const o = (typeof source === "object" && source !== null ? source : {}) as {
+    code?: unknown;
+    errcode?: unknown;
+    message?: unknown;
+  };
+  // node:sqlite puts SQLite's result code in `errcode` (its `code` is a generic ERR_SQLITE_ERROR).
+  const found = own ? err.driverCode : typeof o.errcode === "number" ? o.errcode : o.code;
+  const code = typeof found === "string" || typeof found === "number" ? String(found) : undefined;
   const driverCode = code !== undefined && /^[A-Za-z0-9_.-]{1,64}$/.test(code) ? code : undefined;
-  const raw = err instanceof StoreUnavailableError && err.cause === undefined ? err.message : o.message;
+  const raw = own ? err.message : o.message;
   const detail = typeof raw === "string" ? redact(raw, params) : "";
-  const message = detail ? `token store unavailable: ${detail}` : "token store unavailable";
+  const prefix = "token store unavailable";
+  const message = detail.startsWith(prefix) ? detail : detail ? `${prefix}: ${detail}` : prefix;
   return new StoreUnavailableError(message, driverCode === undefined ? undefined : { driverCode });
 }
 

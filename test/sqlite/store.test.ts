@@ -165,3 +165,22 @@ describe("SqliteStore decides like MemoryStore", () => {
     );
   });
 });
+
+describe("SQLite locks", () => {
+  it("a write lock held by another connection past the busy timeout answers STORE_UNAVAILABLE, never an allow; then service resumes", async () => {
+    const path = file();
+    const store = sqliteStore(path, { busyTimeoutMs: 20 });
+    const kw = new Keyward({ store, prefix: "acme" });
+    const { token } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 5, refill: { amount: 5, intervalMs: 60_000 } } });
+    const other = new DatabaseSync(path);
+    other.exec("BEGIN IMMEDIATE");
+    const d = await kw.check({ token });
+    expect(d).toMatchObject({ ok: false, code: "STORE_UNAVAILABLE", status: 503 });
+    const err = (await guardStore(store).revoke("tok_x", 1).catch((e: unknown) => e)) as StoreUnavailableError;
+    expect(err).toBeInstanceOf(StoreUnavailableError);
+    expect(err.driverCode).toBe("5"); // SQLITE_BUSY
+    other.exec("ROLLBACK");
+    expect(await kw.check({ token })).toMatchObject({ ok: true, remaining: 4 });
+    other.close();
+  });
+});
