@@ -7,6 +7,7 @@ export default defineConfig({
     policy: "src/policy/index.ts",
     signing: "src/signing/index.ts",
     client: "src/client/index.ts",
+    sqlite: "src/sqlite/index.ts",
     testing: "src/testing/index.ts",
   },
   format: ["esm"],

@@ -4,7 +4,7 @@
 
 const now = () => process.hrtime.bigint();
 
-async function throughput(fn, ms) {
+export async function throughput(fn, ms) {
   let ops = 0;
   const end = performance.now() + ms;
   const t0 = now();

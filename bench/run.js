@@ -3,6 +3,7 @@
 import { cpus } from "node:os";
 import { benchPolicy } from "./policy.js";
 import { benchSigning } from "./signing.js";
+import { benchStore } from "./store.js";
 import { benchVerify } from "./verify.js";
 
 const ms = Number(process.env.BENCH_MS ?? 1000);
@@ -10,3 +11,4 @@ console.log(`node ${process.version}, ${cpus()[0]?.model ?? "cpu"} x${cpus().len
 await benchVerify({ ms });
 await benchSigning({ ms });
 await benchPolicy({ ms });
+await benchStore({ ms });

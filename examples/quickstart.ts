@@ -1,8 +1,10 @@
 // The README quickstart, runnable: `node examples/quickstart.ts` after `npm run build`
 // resolves "keyward" to this package; the test suite runs it against src/.
-import { Keyward, MemoryStore } from "keyward";
+import { Keyward } from "keyward";
+import { sqliteStore } from "keyward/sqlite";
 
-const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+// Tokens live in keyward.db (node:sqlite, WAL): they survive a restart.
+const kw = new Keyward({ store: sqliteStore("keyward.db"), prefix: "acme" });
 
 // Admin side: issue a secret token for an account. The token is shown once.
 const { token, record } = await kw.tokens.create({
@@ -26,4 +28,5 @@ console.log("audit:", audit.items.map((e) => e.action).join(", "));
 // Revoke it for good.
 await kw.tokens.revoke(record.id);
 console.log("revoked", (await kw.tokens.get(record.id))?.revokedAt !== null);
+
 export { token };

@@ -6,6 +6,7 @@ import { Keyring } from "./lib/seal.js";
 import type { ConfigWarning, ForwardingHeader } from "./policy/client-ip.js";
 import { parseScope } from "./policy/scope.js";
 import { parseComponentId } from "./signing/components.js";
+import { type GuardedStore, guardStore } from "./store/guard.js";
 import type { TokenStore } from "./store/types.js";
 import { PREFIX_PATTERN, type TokenEnv } from "./token/format.js";
 
@@ -114,7 +115,8 @@ export interface ForeignTokenPattern {
 
 /** The parsed, frozen configuration. */
 export interface ResolvedConfig {
-  readonly store: TokenStore;
+  /** The store inside `guardStore`: validated calls, sanitized errors. */
+  readonly store: GuardedStore;
   readonly prefix: string;
   readonly env: TokenEnv;
   readonly keyring: Keyring;
@@ -253,5 +255,6 @@ export function resolveConfig(options: KeywardOptions): ResolvedConfig {
   }
   const { sealingKey: _, acceptPrefixes, ...rest } = r.data;
   const prefixes = Object.freeze([...new Set([rest.prefix, ...acceptPrefixes])]);
-  return Object.freeze({ ...rest, prefixes, defaultScopes: Object.freeze([...rest.defaultScopes]), keyring });
+  const store = guardStore(rest.store);
+  return Object.freeze({ ...rest, store, prefixes, defaultScopes: Object.freeze([...rest.defaultScopes]), keyring });
 }

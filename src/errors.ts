@@ -234,8 +234,10 @@ export class SealingKeyError extends KeywardError {
 export class StoreUnavailableError extends KeywardError {
   static override readonly code = "STORE_UNAVAILABLE" as const;
   declare readonly code: "STORE_UNAVAILABLE";
-  constructor(message = "token store unavailable", options?: KeywardErrorOptions) {
-    super("STORE_UNAVAILABLE", message, options);
+  /** The database driver's own error code, when it gave one (`SQLITE_BUSY` from better-sqlite3, `5` from node:sqlite). */
+  declare readonly driverCode: string | undefined;
+  constructor(message = "token store unavailable", options?: KeywardErrorOptions & { driverCode?: string }) {
+    super("STORE_UNAVAILABLE", message, options, { driverCode: options?.driverCode });
   }
 }
 

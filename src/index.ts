@@ -10,9 +10,8 @@
 export type { KeywardOptions } from "./config.js";
 export * from "./errors.js";
 export { Keyward } from "./keyward.js";
-export type { DenyCode, DecisionStatus } from "./policy/decision.js";
-export { Decision } from "./verify/decision.js";
-export type { CheckInput, CheckOptions } from "./verify/verifier.js";
+export type { RandomSource } from "./lib/crypto.js";
+export { deriveSigningSecret } from "./lib/derive.js";
 export { IssuedToken } from "./manager/issued.js";
 export type {
   ActorOptions,
@@ -32,10 +31,14 @@ export {
   updateTokenSchema,
 } from "./model/schemas.js";
 export type * from "./model/types.js";
+export type { DecisionStatus, DenyCode } from "./policy/decision.js";
+export { combineStores, type StoreParts } from "./store/combine.js";
+export { type GuardedStore, guardStore, sanitizeStoreError } from "./store/guard.js";
+export type { CreditState } from "./store/kit/credits.js";
+export { type MeterStep, meterStep } from "./store/kit/meter.js";
+export { RATE_WINDOW_BUCKETS, type RateWindowState } from "./store/kit/rate-window.js";
 export { MemoryStore, type MemoryStoreOptions, type MemoryStoreStats } from "./store/memory.js";
 export type * from "./store/types.js";
-export type { RandomSource } from "./lib/crypto.js";
-export { deriveSigningSecret } from "./lib/derive.js";
 export { escapeText } from "./lib/text.js";
 export {
   type FindTokensOptions,
@@ -52,3 +55,5 @@ export {
   type TokenKind,
   tokenStart,
 } from "./token/format.js";
+export { Decision } from "./verify/decision.js";
+export type { CheckInput, CheckOptions } from "./verify/verifier.js";

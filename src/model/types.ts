@@ -13,7 +13,11 @@ export interface CreditsPolicy {
   refill: { amount: number; intervalMs: number } | null;
 }
 
-/** At most `limit` requests in any `windowMs` (sliding window). */
+/**
+ * At most `limit` requests in any span of `windowMs`, exactly (ten buckets
+ * per window, see docs/stores.md); a client sending evenly at the limit may
+ * see about one request in eleven denied.
+ */
 export interface RateLimitPolicy {
   limit: number;
   windowMs: number;

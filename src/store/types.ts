@@ -1,18 +1,22 @@
-// The storage contract. `TokenStore` is the only thing an adapter author
-// implements; `keyward/testing` exports the conformance suite every adapter
-// runs (`describeTokenStore`).
+// The storage contract, in narrow parts. An adapter implements `TokenStore`
+// (all parts) for `Keyward`; `keyward/testing` exports the conformance suite
+// every adapter runs (`describeTokenStore`). `Keyward` puts `guardStore`
+// around the adapter: input is validated there, once, so an adapter receives
+// valid input only, and its errors reach callers without their parameters.
 import type {
   AuditEntry,
   CreditsPolicy,
-  Page,
-  PageOptions,
+  RateLimitPolicy,
   StoredToken,
   UsageBucket,
   UsageEvent,
   UsageGranularity,
 } from "../model/types.js";
+import type { PageQuery } from "./kit/page.js";
 
-/** Result of {@link TokenStore.consumeCredits}. */
+export type { PageQuery, SortKey } from "./kit/page.js";
+
+/** Credits part of a {@link MeterResult}. */
 export interface CreditResult {
   /** Whether the credits were granted (and so deducted). */
   granted: boolean;
@@ -22,13 +26,45 @@ export interface CreditResult {
   nextRefillAt: number | null;
 }
 
-/** Result of {@link TokenStore.hitRateLimit}. */
+/** Rate-limit part of a {@link MeterResult}. */
 export interface RateLimitResult {
   allowed: boolean;
-  /** Requests left in the current window after this one. */
+  /** Requests left in the window after this one (when allowed), or now (when denied). */
   remaining: number;
-  /** When enough of the window has passed for one more request, when denied (ms from now); else 0. */
+  /** When denied: ms from now until one more request fits; else 0. */
   retryAfterMs: number;
+}
+
+/** One request to meter: what {@link CounterStore.meter} counts and charges together. */
+export interface MeterRequest {
+  /** The token whose counters are used. */
+  tokenId: string;
+  /** Credits the request costs (a non-negative integer; ignored without `credits`). */
+  cost: number;
+  /** The token's rate limit now, or null: one request is one hit. */
+  rateLimit: RateLimitPolicy | null;
+  /** The token's credit policy now, or null. */
+  credits: CreditsPolicy | null;
+}
+
+/** Result of {@link CounterStore.meter}. */
+export interface MeterResult {
+  /** Whether the request was counted and charged. */
+  granted: boolean;
+  /** The check that denied it (rate limit first, then credits), or null. */
+  deniedBy: "rateLimit" | "credits" | null;
+  /** The rate-limit answer, or null without a rate limit (or when not reached). */
+  rateLimit: RateLimitResult | null;
+  /** The credits answer, or null without credits (or when not reached). */
+  credits: CreditResult | null;
+}
+
+/** A remembered nonce: per token, so one token's nonces never crowd out another's. */
+export interface NonceKey {
+  /** The token that signed the request. */
+  tokenId: string;
+  /** The signature's `nonce` parameter (RFC 9421 §2.3). */
+  nonce: string;
 }
 
 /** A change the store announces so caches can drop what they hold. */
@@ -38,17 +74,25 @@ export interface ChangeEvent {
   hashes: string[];
 }
 
-/** Readonly flags describing what a store can do. */
+/**
+ * Readonly flags describing what a store can do, each false unless the store
+ * says otherwise (Kysely style: never an `instanceof` check on an adapter).
+ */
 export interface StoreCapabilities {
   /**
    * The store announces every token write to {@link TokenStore.subscribe}
-   * listeners, in every process that shares it (default false). With it,
-   * caches drop entries at once; without it, the cache TTL bounds staleness.
+   * listeners, in every process that shares it. With it, caches drop entries
+   * at once; without it, the cache TTL (`revocationBoundMs`) bounds staleness.
    */
   readonly changeFeed: boolean;
+  /**
+   * The store can lease blocks of a hot token's credits to one process
+   * (PostgreSQL). Optional; absent means false.
+   */
+  readonly creditLeases?: boolean;
 }
 
-/** Options of {@link TokenStore.getUsage}. */
+/** Options of {@link UsageStore.getUsage}. */
 export interface UsageQuery {
   /** Inclusive start, epoch ms. */
   from: number;
@@ -57,29 +101,20 @@ export interface UsageQuery {
   granularity: UsageGranularity;
 }
 
-/** Filter of {@link TokenStore.listAudit}: by token or by owner. */
+/** Filter of {@link RecordStore.listAudit}: by token or by owner. */
 export type AuditFilter = { tokenId: string } | { owner: string };
 
 /**
- * Where keyward keeps tokens and counters.
+ * Token records and the audit log, written together.
  *
- * Rules that hold for every method:
  * - Records are plain data; a store MUST return copies the caller may mutate
  *   without affecting what is stored, and MUST NOT mutate what it is given.
- * - A method that fails MUST leave the store as it was (no partial write) and
- *   MUST reject with a `KeywardError`: the documented code, or
- *   `StoreUnavailableError` (`STORE_UNAVAILABLE`) for infrastructure failures.
- * - Times are epoch milliseconds supplied by the caller (`now`); a store MUST
- *   NOT read its own clock for decisions, so every process agrees.
- * - "Atomic" means linearizable across every process sharing the store.
  * - `insert`, `update` and `revoke` take an optional audit entry: when given,
- *   it MUST be appended in the same atomic operation as the write (both or
+ *   it MUST be appended in the same transaction as the write (both or
  *   neither), so an admin action is never committed without its audit entry
  *   nor audited without being committed.
  */
-export interface TokenStore {
-  readonly capabilities: StoreCapabilities;
-
+export interface RecordStore {
   /**
    * Stores a new token.
    * MUST reject with `TokenExistsError` (`TOKEN_ALREADY_EXISTS`) and write
@@ -100,13 +135,12 @@ export interface TokenStore {
   findByHash(hash: string): Promise<StoredToken | null>;
 
   /**
-   * An owner's tokens, oldest first (by `createdAt`, then `id`), revoked ones
-   * included. `limit` defaults to 100 and is at most 1000. The cursor is
-   * opaque; a page is stable under concurrent inserts (no token skipped or
-   * repeated when tokens are added meanwhile, since new ones sort last).
-   * An invalid cursor MUST reject with `InvalidInputError` (`INVALID_INPUT`).
+   * An owner's tokens, revoked ones included, ordered by (`createdAt`, `id`)
+   * with ids compared in code-unit order: at most `page.limit` of them,
+   * strictly after `page.after` (from the first when null). The guard turns
+   * this into cursors: a page is stable under concurrent inserts.
    */
-  list(owner: string, options?: PageOptions): Promise<Page<StoredToken>>;
+  list(owner: string, page: PageQuery): Promise<StoredToken[]>;
 
   /**
    * Compare-and-set: replaces the token `next.id` with `next` if and only if
@@ -126,32 +160,35 @@ export interface TokenStore {
   /**
    * Revokes the token: sets `revokedAt = at` and `updatedAt = at` (if not
    * already revoked: a second revoke keeps the first times and MUST NOT fail)
-   * and increments the revision. Unconditional: a revocation never loses a race against an
-   * update. Returns what is stored; rejects with `TokenNotFoundError`.
+   * and increments the revision. Unconditional: a revocation never loses a
+   * race against an update. Returns what is stored; rejects with
+   * `TokenNotFoundError`.
    */
   revoke(id: string, at: number, audit?: AuditEntry): Promise<StoredToken>;
 
-  /**
-   * Atomically deducts `cost` credits from the token's balance if at least
-   * `cost` remain, else deducts nothing. The balance starts at
-   * `policy.limit`; with a refill, `refill.amount` comes back every
-   * `refill.intervalMs` since the first consumption (never above the limit).
-   * The store keeps the amount used rather than the balance, so a new limit
-   * takes effect at once. Of concurrent calls, no more credits are granted
-   * than the balance held: N concurrent calls of 1 on a balance of M < N grant
-   * exactly M. Never below zero. `cost` 0 reads the balance without changing it.
-   */
-  consumeCredits(tokenId: string, cost: number, policy: CreditsPolicy, now: number): Promise<CreditResult>;
+  /** Appends an entry to the audit log. Entries are never changed or removed by keyward. */
+  appendAudit(entry: AuditEntry): Promise<void>;
 
+  /** Audit entries of a token or an owner, ordered by (`at`, `id`), paged like {@link list}. */
+  listAudit(filter: AuditFilter, page: PageQuery): Promise<AuditEntry[]>;
+}
+
+/**
+ * Counters of the request path: credits, rate limits and nonces. Keys are
+ * typed (a token id, a token id and a nonce), never strings built by callers.
+ */
+export interface CounterStore {
   /**
-   * Atomically counts one hit of weight `cost` (default 1) against `key` in
-   * a sliding window of `windowMs` and allows it when the count in the window
-   * stays within `limit`. A denied hit is not counted. The window is the
-   * sliding-window-counter estimate (current fixed window plus the previous
-   * one weighted by its overlap), so bursts at a window edge cannot double
-   * the rate.
+   * Meters one request, all or nothing, atomically: the rate limit (one hit
+   * in "at most `limit` in any `windowMs`") is checked first, then the
+   * credits (`cost` from a balance that starts at `credits.limit`, with
+   * refill); both are written only when both pass. Implement it with
+   * `meterStep` from the store kit inside one transaction. Of concurrent
+   * calls, no more credits are granted than the balance held and no more hits
+   * than the limit: N concurrent calls of 1 on a balance of M < N grant
+   * exactly M.
    */
-  hitRateLimit(key: string, limit: number, windowMs: number, now: number, cost?: number): Promise<RateLimitResult>;
+  meter(request: MeterRequest, now: number): Promise<MeterResult>;
 
   /**
    * Inserts `key` if absent (or present but expired at `now`) with expiry
@@ -159,19 +196,32 @@ export interface TokenStore {
    * exists. Atomic: of concurrent calls with one key, exactly one gets true.
    * Expired entries MAY be purged at any time.
    */
-  rememberNonce(key: string, expiresAt: number, now: number): Promise<boolean>;
+  rememberNonce(key: NonceKey, expiresAt: number, now: number): Promise<boolean>;
+}
 
-  /** Adds metered requests to the per-token usage counters (UTC hour buckets). */
+/** Per-token usage counters (UTC hour buckets). */
+export interface UsageStore {
+  /** Adds metered requests to the per-token usage counters (UTC hour buckets), all or none. */
   recordUsage(events: readonly UsageEvent[]): Promise<void>;
 
   /** Usage of one token in `[from, to)`, one bucket per hour or UTC day that has any, ascending. */
   getUsage(tokenId: string, query: UsageQuery): Promise<UsageBucket[]>;
+}
 
-  /** Appends an entry to the audit log. Entries are never changed or removed by keyward. */
-  appendAudit(entry: AuditEntry): Promise<void>;
-
-  /** Audit entries of a token or an owner, oldest first, paginated like {@link list}. */
-  listAudit(filter: AuditFilter, options?: PageOptions): Promise<Page<AuditEntry>>;
+/**
+ * Where keyward keeps tokens and counters: every part of the contract.
+ *
+ * Rules that hold for every method:
+ * - A method that fails MUST leave the store as it was (no partial write) and
+ *   MUST reject: with the documented `KeywardError`, or with any error for
+ *   infrastructure failures (the guard reports it as `STORE_UNAVAILABLE`).
+ * - Times are epoch milliseconds supplied by the caller (`now`); a store MUST
+ *   NOT read its own clock for decisions, so every process agrees.
+ * - "Atomic" means linearizable across every process sharing the store.
+ * - Input is valid: `Keyward` validates it (`guardStore`) before the call.
+ */
+export interface TokenStore extends RecordStore, CounterStore, UsageStore {
+  readonly capabilities: StoreCapabilities;
 
   /**
    * Present when `capabilities.changeFeed` is true: calls `listener` after

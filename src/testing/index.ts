@@ -19,4 +19,20 @@ export {
   TOKEN_STORE_TEST_GROUPS,
   type TokenStoreTestGroup,
 } from "./describe-token-store.js";
+export { auditGroup } from "./groups/audit.js";
+export { changeFeedGroup } from "./groups/change-feed.js";
+export { creditsGroup } from "./groups/credits.js";
+export { findByHashGroup } from "./groups/find-by-hash.js";
+export { getGroup } from "./groups/get.js";
+export { insertGroup } from "./groups/insert.js";
+export { listGroup } from "./groups/list.js";
+export { meterGroup } from "./groups/meter.js";
+export { noncesGroup } from "./groups/nonces.js";
+export { racesGroup } from "./groups/races.js";
+export { rateLimitGroup } from "./groups/rate-limit.js";
+export { rawGroup } from "./groups/raw.js";
+export { revokeGroup } from "./groups/revoke.js";
+export { updateGroup } from "./groups/update.js";
+export { usageGroup } from "./groups/usage.js";
+export type { SuiteContext } from "./suite.js";
 export { FIXTURE_TIME, makeAuditEntry, makeStoredToken, makeTokenPolicy, randomHash, randomId } from "./fixtures.js";

@@ -343,7 +343,7 @@ export class Verifier {
         ...(sig.required ? { required: sig.required } : {}),
         nonce: async (nonce, expiresAtMs) => {
           try {
-            return await cfg.store.rememberNonce(`nonce:${token?.id}:${nonce}`, expiresAtMs, now);
+            return token !== null && (await cfg.store.rememberNonce({ tokenId: token.id, nonce }, expiresAtMs, now));
           } catch (err) {
             storeFailed = true;
             throw err;
@@ -377,23 +377,22 @@ export class Verifier {
     return this.#identified(found, found.hash, options.cost, context, now);
   }
 
-  /** Rate limit, then credits: the counters that need the store's atomic primitives. */
+  /** Rate limit, then credits, all or nothing in one atomic store call (see `meterStep` in the store kit). */
   async #meter(stored: StoredToken, policy: TokenPolicy, cost: number | undefined, now: number): Promise<Decision> {
     const { rateLimit, credits } = policy;
+    const spend = credits ? (cost ?? 1) : 0;
+    const m = await this.#cfg.store.meter({ tokenId: stored.id, cost: spend, rateLimit, credits }, now);
+    const r = m.rateLimit;
+    if (m.deniedBy === "rateLimit" && r) {
+      return this.#finish(stored, deny("RATE_LIMITED", { retryAfterMs: r.retryAfterMs }), now, 0, { retryAfterMs: r.retryAfterMs });
+    }
     const headers: Record<string, string> = {};
-    const store = this.#cfg.store;
-    if (rateLimit) {
-      const r = await store.hitRateLimit(`rl:${stored.id}`, rateLimit.limit, rateLimit.windowMs, now);
-      if (!r.allowed) {
-        const d = deny("RATE_LIMITED", { retryAfterMs: r.retryAfterMs });
-        return this.#finish(stored, d, now, 0, { retryAfterMs: r.retryAfterMs });
-      }
+    if (rateLimit && r) {
       headers["ratelimit-limit"] = String(rateLimit.limit);
       headers["ratelimit-remaining"] = String(r.remaining);
     }
-    if (!credits) return this.#finish(stored, allow(headers), now, 0);
-    const spend = cost ?? 1;
-    const c = await store.consumeCredits(stored.id, spend, credits, now);
+    const c = m.credits;
+    if (!c) return this.#finish(stored, allow(headers), now, 0);
     if (!c.granted) {
       const wait = c.nextRefillAt === null ? undefined : Math.max(0, c.nextRefillAt - now);
       const d = deny("CREDITS_EXHAUSTED", wait === undefined ? undefined : { retryAfterMs: wait });

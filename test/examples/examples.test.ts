@@ -47,6 +47,20 @@ describe("examples/verify-requests", () => {
   });
 });
 
+describe("examples/sqlite", () => {
+  it("keeps tokens and balances across a restart", async () => {
+    const lines = captureLog();
+    await import("../../examples/sqlite.js");
+    expect(lines).toEqual([
+      "schema version 1",
+      "before restart true credits left 60",
+      "after restart true credits left 20",
+      "then CREDITS_EXHAUSTED",
+      "revoked TOKEN_REVOKED",
+    ]);
+  });
+});
+
 describe("examples/signed-requests", () => {
   it("signs with the client, verifies with kw.verify, refuses a replay", async () => {
     const lines = captureLog();

@@ -4,6 +4,7 @@
 import { describe, expect, it } from "vitest";
 import {
   DomainsOnSecretError,
+  guardStore,
   InvalidInputError,
   isKeywardError,
   Keyward,
@@ -33,8 +34,8 @@ async function refused(p: Promise<unknown>, code: string) {
 }
 
 async function nothingStored(store: MemoryStore) {
-  expect((await store.list("o")).items).toEqual([]);
-  expect((await store.listAudit({ owner: "o" })).items).toEqual([]);
+  expect((await guardStore(store).list("o")).items).toEqual([]);
+  expect((await guardStore(store).listAudit({ owner: "o" })).items).toEqual([]);
 }
 
 describe("requireSignedRequests without signing", () => {

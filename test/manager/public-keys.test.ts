@@ -4,7 +4,7 @@
 // strict RFC 8032 §5.1.3 decoding refuses.
 import { Point } from "@noble/ed25519";
 import { describe, expect, it } from "vitest";
-import { InvalidInputError, InvalidKeyError, isKeywardError, Keyward, MemoryStore } from "keyward";
+import { guardStore, InvalidInputError, InvalidKeyError, isKeywardError, Keyward, MemoryStore } from "keyward";
 import { toBase64Url } from "../../src/lib/bytes.js";
 import { ed25519KeyPair } from "../client/helpers.js";
 
@@ -61,14 +61,14 @@ describe("ed25519 public keys", () => {
       expect((err as InvalidKeyError).field).toBe("signing.publicKey");
       expect(String(err)).toContain("small order");
     }
-    expect((await store.list("o")).items).toEqual([]);
+    expect((await guardStore(store).list("o")).items).toEqual([]);
 
     const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: ed25519KeyPair().publicKey } });
     const before = await store.get(record.id);
     const err = await kw.tokens.update(record.id, { signing: { alg: "ed25519", publicKey: hex(h) } }).catch((e: unknown) => e);
     expect(isKeywardError(err, "INVALID_KEY")).toBe(true);
     expect(await store.get(record.id)).toEqual(before);
-    expect((await store.listAudit({ tokenId: record.id })).items).toHaveLength(1);
+    expect((await guardStore(store).listAudit({ tokenId: record.id })).items).toHaveLength(1);
   });
 
   it.each(NOT_CANONICAL)("%s is refused (INVALID_KEY)", async (_label, h) => {
@@ -76,7 +76,7 @@ describe("ed25519 public keys", () => {
     const err = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: hex(h) } }).catch((e: unknown) => e);
     expect(isKeywardError(err, "INVALID_KEY")).toBe(true);
     expect(String(err)).toContain("canonical");
-    expect((await store.list("o")).items).toEqual([]);
+    expect((await guardStore(store).list("o")).items).toEqual([]);
   });
 
   it("a real key is accepted, raw or base64url, and the wrong length stays INVALID_INPUT", async () => {

@@ -1,6 +1,6 @@
 // Regressions found in review: each test failed before its fix.
 import { describe, expect, it } from "vitest";
-import { isKeywardError, Keyward, MemoryStore } from "keyward";
+import { guardStore, isKeywardError, Keyward, MemoryStore } from "keyward";
 import { ed25519KeyPair } from "../client/helpers.js";
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -67,6 +67,6 @@ describe("admin API regressions", () => {
     const { record } = await kw.tokens.create({ owner: "o", kind: "secret" });
     // A rejected write leaves no audit entry behind.
     await kw.tokens.import({ hash: (await store.get(record.id))!.hash, owner: "o", kind: "secret" }).catch(() => {});
-    expect((await store.listAudit({ owner: "o" })).items.map((e) => e.action)).toEqual(["create"]);
+    expect((await guardStore(store).listAudit({ owner: "o" })).items.map((e) => e.action)).toEqual(["create"]);
   });
 });

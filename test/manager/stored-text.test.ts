@@ -4,7 +4,7 @@
 // issue 16 item 9). Every refusal happens before any store write.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type CreateTokenInput, escapeText, isKeywardError, Keyward, type KeywardError, MemoryStore } from "keyward";
+import { type CreateTokenInput, escapeText, guardStore, isKeywardError, Keyward, type KeywardError, MemoryStore } from "keyward";
 
 const T0 = Date.UTC(2026, 0, 1);
 /** The reproduction of issue 13: a forged log line, then "clear screen". */
@@ -34,8 +34,8 @@ async function refusal(p: Promise<unknown>, code = "INVALID_INPUT"): Promise<Key
 
 /** Everything the store holds, to show that a refused call changed nothing. */
 async function snapshot(store: MemoryStore, owner = "o") {
-  const tokens = await store.list(owner, { limit: 1000 });
-  const audit = await store.listAudit({ owner }, { limit: 1000 });
+  const tokens = await guardStore(store).list(owner, { limit: 1000 });
+  const audit = await guardStore(store).listAudit({ owner }, { limit: 1000 });
   return JSON.stringify({ tokens, audit });
 }
 
@@ -98,7 +98,7 @@ describe("log forging through the audit actor and other free text (issue 13 item
       // The error itself cannot forge a line either: what it echoes is escaped.
       expect(/[\n\r\u001b\u2028]/.test(err.message + err.field + JSON.stringify(err))).toBe(false);
     }
-    expect((await store.list(bad)).items).toEqual([]);
+    expect((await guardStore(store).list(bad)).items).toEqual([]);
     expect(await snapshot(store)).toBe(await snapshot(new MemoryStore()));
   });
 

@@ -4,6 +4,7 @@ import {
   type CreateTokenInput,
   hashToken,
   isKeywardError,
+  guardStore,
   Keyward,
   type KeywardOptions,
   MemoryStore,
@@ -181,8 +182,8 @@ describe("bad input", () => {
     const e = await expectCode(kw.tokens.create(input as CreateTokenInput), "INVALID_INPUT");
     expect(e.field === field || e.field?.startsWith(`${field}.`) || (field === "input" && e.field !== undefined)).toBe(true);
     expect(e.message.length).toBeLessThan(300);
-    expect((await store.list("o")).items).toHaveLength(0);
-    expect((await store.listAudit({ owner: "o" })).items).toHaveLength(0);
+    expect((await guardStore(store).list("o")).items).toHaveLength(0);
+    expect((await guardStore(store).listAudit({ owner: "o" })).items).toHaveLength(0);
   });
 
   it("update, revoke, regenerate, get, list and usage reject bad arguments and change nothing", async () => {
@@ -209,7 +210,7 @@ describe("bad input", () => {
     await expectCode(kw.usage.get(record.id, { granularity: "week" as never }), "INVALID_INPUT");
     expect(await kw.tokens.get("__proto__")).toBeNull();
     expect(await store.get(record.id)).toEqual(before);
-    expect((await store.listAudit({ tokenId: record.id })).items).toHaveLength(1);
+    expect((await guardStore(store).listAudit({ tokenId: record.id })).items).toHaveLength(1);
   });
 });
 

@@ -370,9 +370,9 @@ class CountingStore extends MemoryStore {
     this.lookups++;
     return super.findByHash(hash);
   }
-  override async consumeCredits(...args: Parameters<MemoryStore["consumeCredits"]>) {
+  override async meter(...args: Parameters<MemoryStore["meter"]>) {
     this.#guard();
-    return super.consumeCredits(...args);
+    return super.meter(...args);
   }
 }
 

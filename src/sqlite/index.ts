@@ -1,0 +1,63 @@
+/**
+ * keyward/sqlite: tokens in a SQLite database, shared by every process on
+ * the machine. `node:sqlite` by default (no native build), or any
+ * better-sqlite3-shaped connection (better-sqlite3, `bun:sqlite`).
+ *
+ * @example
+ * ```ts
+ * import { Keyward } from "keyward";
+ * import { sqliteStore } from "keyward/sqlite";
+ *
+ * const kw = new Keyward({ store: sqliteStore("keyward.db"), prefix: "acme" });
+ * ```
+ *
+ * @module keyward/sqlite
+ */
+import { ConfigError, StoreUnavailableError } from "../errors.js";
+import type { SqliteDatabase } from "./driver.js";
+import { SqliteStore, type SqliteStoreOptions } from "./store.js";
+
+export { SCHEMA_VERSION } from "../store/sql/schema.js";
+export type { SqliteDatabase, SqliteStatement, SqliteValue } from "./driver.js";
+export { migrate, SqliteStore, type SqliteStoreOptions } from "./store.js";
+
+/**
+ * A {@link SqliteStore} over a connection, or over a file it opens with
+ * `node:sqlite` (and closes on `store.close()`). Sets WAL mode, the busy
+ * timeout and `synchronous`, and runs pending migrations (unless
+ * `migrate: false`).
+ *
+ * @param db - a path (`":memory:"` for a private in-memory database), a
+ *   `node:sqlite` `DatabaseSync`, or any better-sqlite3-shaped connection.
+ * @param options - table prefix, `synchronous`, busy timeout, migrations.
+ * @returns the store, to give to `new Keyward({ store })`.
+ * @throws {ConfigError} `INVALID_CONFIG` on a bad option.
+ * @throws {StoreUnavailableError} `STORE_UNAVAILABLE` when the file cannot be
+ *   opened or is not a database, or the schema is older (with `migrate: false`)
+ *   or newer than this library's.
+ * @example
+ * ```ts
+ * import { DatabaseSync } from "node:sqlite";
+ * import { sqliteStore } from "keyward/sqlite";
+ *
+ * const store = sqliteStore(new DatabaseSync("keyward.db"), { synchronous: "FULL" });
+ * ```
+ */
+export function sqliteStore(db: string | SqliteDatabase, options: SqliteStoreOptions = {}): SqliteStore {
+  if (options === null || typeof options !== "object") throw new ConfigError("options", "must be an object");
+  if (typeof db === "string") {
+    // Loaded on demand: importing keyward/sqlite never requires node:sqlite (Bun users pass their own db).
+    const { DatabaseSync } = process.getBuiltinModule("node:sqlite") as typeof import("node:sqlite");
+    let opened: SqliteDatabase;
+    try {
+      opened = new DatabaseSync(db);
+    } catch (err) {
+      throw new StoreUnavailableError(`cannot open the SQLite store: ${(err as Error)?.message ?? "unknown error"}`);
+    }
+    return new SqliteStore(opened, options, true);
+  }
+  if (db === null || typeof db !== "object" || typeof db.prepare !== "function" || typeof db.exec !== "function") {
+    throw new TypeError("db must be a path or a SQLite connection with prepare() and exec()");
+  }
+  return new SqliteStore(db, options, false);
+}

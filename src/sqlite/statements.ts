@@ -1,0 +1,62 @@
+// Every statement of the SQLite store, prepared once per connection. Values
+// are always bound parameters; only table names (checked prefix) are in the text.
+import type { TableNames } from "../store/sql/schema.js";
+import type { SqliteDatabase, SqliteStatement } from "./driver.js";
+
+const sql = (t: TableNames) => ({
+  begin: "BEGIN IMMEDIATE",
+  commit: "COMMIT",
+  rollback: "ROLLBACK",
+  tokenExists: `SELECT 1 AS x FROM ${t.tokens} WHERE id = ?`,
+  tokenById: `SELECT record FROM ${t.tokens} WHERE id = ?`,
+  // The hot path: the primary key of hashes, then the primary key of tokens.
+  tokenByHash: `SELECT t.record FROM ${t.hashes} h JOIN ${t.tokens} t ON t.id = h.token_id WHERE h.hash = ?`,
+  insertToken: `INSERT INTO ${t.tokens} (id, owner, created_at, revision, record) VALUES (?, ?, ?, ?, ?)`,
+  updateToken: `UPDATE ${t.tokens} SET owner = ?, created_at = ?, revision = ?, record = ? WHERE id = ?`,
+  revokeToken: `UPDATE ${t.tokens} SET revision = ?, record = ? WHERE id = ?`,
+  listFirst: `SELECT record FROM ${t.tokens} WHERE owner = ? ORDER BY created_at, id LIMIT ?`,
+  listAfter: `SELECT record FROM ${t.tokens} WHERE owner = ? AND (created_at > ? OR (created_at = ? AND id > ?))
+    ORDER BY created_at, id LIMIT ?`,
+  hashHolder: `SELECT token_id FROM ${t.hashes} WHERE hash = ?`,
+  insertHash: `INSERT INTO ${t.hashes} (hash, token_id) VALUES (?, ?)`,
+  deleteHashes: `DELETE FROM ${t.hashes} WHERE token_id = ?`,
+  auditExists: `SELECT 1 AS x FROM ${t.audit} WHERE id = ?`,
+  insertAudit: `INSERT INTO ${t.audit} (id, token_id, owner, at, entry) VALUES (?, ?, ?, ?, ?)`,
+  auditOfTokenFirst: `SELECT entry FROM ${t.audit} WHERE token_id = ? ORDER BY at, id LIMIT ?`,
+  auditOfTokenAfter: `SELECT entry FROM ${t.audit} WHERE token_id = ? AND (at > ? OR (at = ? AND id > ?))
+    ORDER BY at, id LIMIT ?`,
+  auditOfOwnerFirst: `SELECT entry FROM ${t.audit} WHERE owner = ? ORDER BY at, id LIMIT ?`,
+  auditOfOwnerAfter: `SELECT entry FROM ${t.audit} WHERE owner = ? AND (at > ? OR (at = ? AND id > ?))
+    ORDER BY at, id LIMIT ?`,
+  creditsOf: `SELECT used, period_start AS periodStart FROM ${t.credits} WHERE token_id = ?`,
+  saveCredits: `INSERT INTO ${t.credits} (token_id, used, period_start) VALUES (?, ?, ?)
+    ON CONFLICT (token_id) DO UPDATE SET used = excluded.used, period_start = excluded.period_start`,
+  // Flat credits in one statement: a first use is inserted only when the cost fits the limit,
+  // a later one adds the cost only when used + cost still fits; a row comes back when granted.
+  spendFlat: `INSERT INTO ${t.credits} (token_id, used, period_start) SELECT ?, ?, ? WHERE ? <= ?
+    ON CONFLICT (token_id) DO UPDATE SET used = used + excluded.used,
+      period_start = COALESCE(period_start, excluded.period_start)
+    WHERE used + excluded.used <= ? RETURNING used`,
+  rateOf: `SELECT window_ms, bucket, counts FROM ${t.rateLimits} WHERE token_id = ?`,
+  saveRate: `INSERT INTO ${t.rateLimits} (token_id, window_ms, bucket, counts) VALUES (?, ?, ?, ?)
+    ON CONFLICT (token_id) DO UPDATE SET window_ms = excluded.window_ms, bucket = excluded.bucket, counts = excluded.counts`,
+  // Insert, or take over an expired entry; an unexpired one makes no change (changes = 0).
+  rememberNonce: `INSERT INTO ${t.nonces} (token_id, nonce, expires_at) VALUES (?, ?, ?)
+    ON CONFLICT (token_id, nonce) DO UPDATE SET expires_at = excluded.expires_at WHERE ${t.nonces}.expires_at <= ?`,
+  purgeNonces: `DELETE FROM ${t.nonces} WHERE (token_id, nonce) IN
+    (SELECT token_id, nonce FROM ${t.nonces} WHERE expires_at <= ? LIMIT ?)`,
+  addUsage: `INSERT INTO ${t.usage} (token_id, hour, allowed, denied, credits) VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (token_id, hour) DO UPDATE SET allowed = allowed + excluded.allowed,
+      denied = denied + excluded.denied, credits = credits + excluded.credits`,
+  usageOf: `SELECT hour, allowed, denied, credits FROM ${t.usage} WHERE token_id = ? AND hour >= ? AND hour < ?`,
+});
+
+/** The prepared statements of a store, by name. */
+export type Statements = Record<keyof ReturnType<typeof sql>, SqliteStatement>;
+
+/** Prepares every statement on `db` for the tables `t`. */
+export function prepareStatements(db: SqliteDatabase, t: TableNames): Statements {
+  const out = {} as Statements;
+  for (const [name, text] of Object.entries(sql(t))) out[name as keyof Statements] = db.prepare(text);
+  return out;
+}

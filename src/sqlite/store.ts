@@ -1,0 +1,457 @@
+// The SQLite store: storage and atomicity over a synchronous SQLite
+// connection. Each write primitive is one statement or one BEGIN IMMEDIATE
+// transaction (the write lock is taken first, so the reads inside see what
+// the write will replace); a method body never awaits, so calls on one
+// connection never interleave.
+import {
+  ConfigError,
+  InvalidInputError,
+  KeywardError,
+  StoreUnavailableError,
+  TokenExistsError,
+} from "../errors.js";
+import { hashesOf } from "../model/record.js";
+import type { AuditEntry, StoredToken, UsageBucket, UsageEvent } from "../model/types.js";
+import type { CreditState } from "../store/kit/credits.js";
+import { meterStep } from "../store/kit/meter.js";
+import type { PageQuery } from "../store/kit/page.js";
+import type { RateWindowState } from "../store/kit/rate-window.js";
+import { revokedRecord, updatedRecord } from "../store/kit/records.js";
+import { addUsage, rollUpUsage, type UsageCounts } from "../store/kit/usage-buckets.js";
+import {
+  MIGRATIONS,
+  migrationsTable,
+  SCHEMA_VERSION,
+  type SqlDialect,
+  TABLE_PREFIX_PATTERN,
+  type TableNames,
+  tableNames,
+} from "../store/sql/schema.js";
+import type {
+  AuditFilter,
+  MeterRequest,
+  MeterResult,
+  NonceKey,
+  StoreCapabilities,
+  TokenStore,
+  UsageQuery,
+} from "../store/types.js";
+import { isBusy, type SqliteDatabase, type SqliteValue } from "./driver.js";
+import { prepareStatements, type Statements } from "./statements.js";
+
+/** Options of {@link sqliteStore}. */
+export interface SqliteStoreOptions {
+  /** Prefix of every table name (default `"keyward_"`), `/^[A-Za-z_][A-Za-z0-9_]{0,31}$/`. */
+  tablePrefix?: string;
+  /**
+   * `PRAGMA synchronous` (default `"NORMAL"`): with WAL, a commit survives a
+   * crash of the process, and a power loss may lose the last commits (never
+   * corrupt the file). `"FULL"` syncs every commit to disk: durable across
+   * power loss, and much slower (see docs/benchmarks.md).
+   */
+  synchronous?: "NORMAL" | "FULL";
+  /** How long SQLite waits for another process's write lock, ms (default 5 000). */
+  busyTimeoutMs?: number;
+  /** Run pending migrations when the store is created (default true). When false, an outdated schema throws. */
+  migrate?: boolean;
+}
+
+/** SQLite in keyward's schema. */
+export const SQLITE_DIALECT: SqlDialect = { int: "INTEGER", keyTable: " WITHOUT ROWID" };
+
+/** Transactions retried on SQLITE_BUSY after the busy timeout, before answering STORE_UNAVAILABLE. */
+const BUSY_RETRIES = 3;
+/** Expired nonces deleted per purge; a purge runs every PURGE_EVERY nonce calls. */
+const PURGE_BATCH = 64;
+const PURGE_EVERY = 64;
+
+interface TokenRow {
+  record: string;
+}
+
+/**
+ * Applies every pending migration of keyward's schema, each in its own
+ * BEGIN IMMEDIATE transaction with the row that records it: idempotent, and
+ * safe when several processes run it at once.
+ *
+ * @param db - a SQLite connection.
+ * @param options - `tablePrefix` (default `"keyward_"`).
+ * @returns the schema version now in the database.
+ * @throws {StoreUnavailableError} `STORE_UNAVAILABLE` naming both versions when the database's schema is newer than this library's.
+ * @example
+ * ```ts
+ * import { DatabaseSync } from "node:sqlite";
+ * import { migrate } from "keyward/sqlite";
+ * migrate(new DatabaseSync("keyward.db"));
+ * ```
+ */
+export function migrate(db: SqliteDatabase, options: Pick<SqliteStoreOptions, "tablePrefix"> = {}): number {
+  const t = tableNames(checkPrefix(options.tablePrefix));
+  return withBusyRetry(() => {
+    db.exec(migrationsTable(t, SQLITE_DIALECT));
+    let version = currentVersion(db, t);
+    for (const m of MIGRATIONS) {
+      if (m.version <= version) continue;
+      transaction(execControl(db), () => {
+        // Another process may have applied it meanwhile: re-read under the write lock.
+        if (currentVersion(db, t) >= m.version) return;
+        for (const sql of m.up(t, SQLITE_DIALECT)) db.exec(sql);
+        db.prepare(`INSERT INTO ${t.migrations} (version, name, applied_at) VALUES (?, ?, ?)`).run(
+          m.version,
+          m.name,
+          Date.now(),
+        );
+      });
+      version = m.version;
+    }
+    return currentVersion(db, t);
+  });
+}
+
+function currentVersion(db: SqliteDatabase, t: TableNames): number {
+  const row = db.prepare(`SELECT MAX(version) AS v FROM ${t.migrations}`).get() as { v: number | bigint | null } | undefined;
+  const v = Number(row?.v ?? 0);
+  if (v > SCHEMA_VERSION) {
+    throw new StoreUnavailableError(
+      `database schema version ${v} is newer than this keyward's (${SCHEMA_VERSION}): upgrade keyward`,
+    );
+  }
+  return v;
+}
+
+function checkPrefix(prefix: unknown = "keyward_"): string {
+  if (typeof prefix !== "string" || !TABLE_PREFIX_PATTERN.test(prefix)) {
+    throw new ConfigError("tablePrefix", "must match /^[A-Za-z_][A-Za-z0-9_]{0,31}$/");
+  }
+  return prefix;
+}
+
+/** How a transaction is begun, committed and rolled back: prepared statements, or `exec` for migrations. */
+interface TransactionControl {
+  begin(): unknown;
+  commit(): unknown;
+  rollback(): unknown;
+}
+
+const execControl = (db: SqliteDatabase): TransactionControl => ({
+  begin: () => db.exec("BEGIN IMMEDIATE"),
+  commit: () => db.exec("COMMIT"),
+  rollback: () => db.exec("ROLLBACK"),
+});
+
+function transaction<T>(tx: TransactionControl, body: () => T): T {
+  tx.begin();
+  let result: T;
+  try {
+    result = body();
+  } catch (err) {
+    try {
+      tx.rollback();
+    } catch {
+      // SQLite may have rolled back already (e.g. after SQLITE_FULL); the error that matters is `err`.
+    }
+    throw err;
+  }
+  tx.commit();
+  return result;
+}
+
+function withBusyRetry<T>(body: () => T): T {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return body();
+    } catch (err) {
+      if (attempt >= BUSY_RETRIES || err instanceof KeywardError || !isBusy(err)) throw err;
+    }
+  }
+}
+
+/**
+ * A {@link TokenStore} in a SQLite database (see {@link sqliteStore}).
+ * No change feed: another process's revocation reaches this one's cache
+ * within `revocationBoundMs`.
+ */
+export class SqliteStore implements TokenStore {
+  /** `{ changeFeed: false, creditLeases: false }`. */
+  readonly capabilities: StoreCapabilities = Object.freeze({ changeFeed: false, creditLeases: false });
+  readonly #db: SqliteDatabase;
+  readonly #t: TableNames;
+  #s!: Statements;
+  readonly #ownsDb: boolean;
+  #nonceCalls = 0;
+  readonly #control: TransactionControl = {
+    begin: () => this.#s.begin.run(),
+    commit: () => this.#s.commit.run(),
+    rollback: () => this.#s.rollback.run(),
+  };
+
+  /** @internal Use {@link sqliteStore}. */
+  constructor(db: SqliteDatabase, options: SqliteStoreOptions, ownsDb: boolean) {
+    const prefix = checkPrefix(options.tablePrefix);
+    const { synchronous = "NORMAL", busyTimeoutMs = 5_000, migrate: runMigrations = true } = options;
+    if (synchronous !== "NORMAL" && synchronous !== "FULL") throw new ConfigError("synchronous", 'must be "NORMAL" or "FULL"');
+    if (!Number.isSafeInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
+      throw new ConfigError("busyTimeoutMs", "must be a non-negative integer");
+    }
+    if (typeof runMigrations !== "boolean") throw new ConfigError("migrate", "must be a boolean");
+    this.#db = db;
+    this.#ownsDb = ownsDb;
+    this.#t = tableNames(prefix);
+    try {
+      db.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
+      withBusyRetry(() => db.exec("PRAGMA journal_mode = WAL"));
+      db.exec(`PRAGMA synchronous = ${synchronous}`);
+      const version = runMigrations ? migrate(db, { tablePrefix: prefix }) : this.#version();
+      if (version !== SCHEMA_VERSION) {
+        throw new StoreUnavailableError(`database schema version ${version}, expected ${SCHEMA_VERSION}: run migrate()`);
+      }
+      this.#s = prepareStatements(db, this.#t);
+    } catch (err) {
+      if (err instanceof KeywardError) throw err;
+      const { code, errcode } = (err ?? {}) as { code?: unknown; errcode?: unknown };
+      const driverCode = typeof errcode === "number" ? String(errcode) : typeof code === "string" ? code : undefined;
+      throw new StoreUnavailableError(`cannot open the SQLite store: ${(err as Error)?.message ?? "unknown error"}`, {
+        ...(driverCode === undefined ? {} : { driverCode }),
+      });
+    }
+  }
+
+  #version(): number {
+    const exists = this.#db
+      .prepare("SELECT 1 AS x FROM sqlite_master WHERE type = 'table' AND name = ?")
+      .get(this.#t.migrations);
+    return exists ? currentVersion(this.#db, this.#t) : 0;
+  }
+
+  #tx<T>(body: () => T): Promise<T> {
+    try {
+      return Promise.resolve(withBusyRetry(() => transaction(this.#control, body)));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  #read<T>(body: () => T): Promise<T> {
+    try {
+      return Promise.resolve(withBusyRetry(body));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  insert(token: StoredToken, audit?: AuditEntry): Promise<void> {
+    return this.#tx(() => {
+      if (this.#s.tokenExists.get(token.id)) throw new TokenExistsError();
+      const hashes = hashesOf(token);
+      this.#assertHashesFree(hashes, null);
+      this.#assertAuditFree(audit);
+      this.#s.insertToken.run(
+        token.id,
+        token.owner,
+        token.createdAt,
+        token.revision,
+        JSON.stringify(token),
+      );
+      for (const h of hashes) this.#s.insertHash.run(h, token.id);
+      if (audit) this.#writeAudit(audit);
+    });
+  }
+
+  #assertHashesFree(hashes: string[], self: string | null): void {
+    const holder = this.#s.hashHolder;
+    for (const h of hashes) {
+      const row = holder.get(h) as { token_id: string } | undefined;
+      if (row && row.token_id !== self) throw new TokenExistsError();
+    }
+  }
+
+  #assertAuditFree(audit: AuditEntry | undefined): void {
+    if (audit && this.#s.auditExists.get(audit.id)) {
+      throw new InvalidInputError("audit.id", "already used");
+    }
+  }
+
+  #writeAudit(e: AuditEntry): void {
+    this.#s.insertAudit.run(
+      e.id,
+      e.tokenId,
+      e.owner,
+      e.at,
+      JSON.stringify(e),
+    );
+  }
+
+  get(id: string): Promise<StoredToken | null> {
+    return this.#read(() => parseToken(this.#s.tokenById.get(id)));
+  }
+
+  findByHash(hash: string): Promise<StoredToken | null> {
+    return this.#read(() =>
+      parseToken(
+        this.#s.tokenByHash.get(hash),
+      ),
+    );
+  }
+
+  list(owner: string, page: PageQuery): Promise<StoredToken[]> {
+    return this.#read(() => {
+      const rows = page.after
+        ? this.#s.listAfter.all(owner, page.after.t, page.after.t, page.after.id, page.limit)
+        : this.#s.listFirst.all(owner, page.limit);
+      return rows.map((r) => JSON.parse((r as TokenRow).record) as StoredToken);
+    });
+  }
+
+  update(next: StoredToken, expectedRevision: number, audit?: AuditEntry): Promise<StoredToken> {
+    return this.#tx(() => {
+      const n = updatedRecord(parseToken(this.#s.tokenById.get(next.id)), next, expectedRevision);
+      this.#assertHashesFree(hashesOf(n), n.id);
+      this.#assertAuditFree(audit);
+      this.#s.deleteHashes.run(n.id);
+      for (const h of hashesOf(n)) this.#s.insertHash.run(h, n.id);
+      this.#s.updateToken.run(
+        n.owner,
+        n.createdAt,
+        n.revision,
+        JSON.stringify(n),
+        n.id,
+      );
+      if (audit) this.#writeAudit(audit);
+      return n;
+    });
+  }
+
+  revoke(id: string, at: number, audit?: AuditEntry): Promise<StoredToken> {
+    return this.#tx(() => {
+      const n = revokedRecord(parseToken(this.#s.tokenById.get(id)), id, at);
+      this.#assertAuditFree(audit);
+      this.#s.revokeToken.run(n.revision, JSON.stringify(n), id);
+      if (audit) this.#writeAudit(audit);
+      return n;
+    });
+  }
+
+  appendAudit(entry: AuditEntry): Promise<void> {
+    return this.#tx(() => {
+      this.#assertAuditFree(entry);
+      this.#writeAudit(entry);
+    });
+  }
+
+  listAudit(filter: AuditFilter, page: PageQuery): Promise<AuditEntry[]> {
+    const byToken = "tokenId" in filter;
+    const value = byToken ? filter.tokenId : filter.owner;
+    const first = byToken ? this.#s.auditOfTokenFirst : this.#s.auditOfOwnerFirst;
+    const after = byToken ? this.#s.auditOfTokenAfter : this.#s.auditOfOwnerAfter;
+    return this.#read(() => {
+      const rows = page.after
+        ? after.all(value, page.after.t, page.after.t, page.after.id, page.limit)
+        : first.all(value, page.limit);
+      return rows.map((r) => JSON.parse((r as { entry: string }).entry) as AuditEntry);
+    });
+  }
+
+  meter(request: MeterRequest, now: number): Promise<MeterResult> {
+    const id = request.tokenId;
+    const { credits: policy } = request;
+    if (!request.rateLimit && policy && policy.refill === null && request.cost > 0) {
+      return this.#read(() => this.#spendFlat(id, request.cost, policy.limit, now));
+    }
+    return this.#tx(() => {
+      const rate = request.rateLimit ? this.#rateState(id) : null;
+      const credits = request.credits
+        ? ((this.#s.creditsOf.get(id) as
+            | CreditState
+            | undefined) ?? null)
+        : null;
+      const step = meterStep(rate, credits, request, now);
+      if (step.rate) {
+        this.#s.saveRate.run(id, step.rate.windowMs, step.rate.bucket, JSON.stringify(step.rate.counts));
+      }
+      if (step.credits) {
+        this.#s.saveCredits.run(id, step.credits.used, step.credits.periodStart);
+      }
+      return step.result;
+    });
+  }
+
+  /**
+   * Credits without refill or rate limit, the common metered case, in one
+   * statement: the guarded upsert grants exactly when `meterStep` would
+   * (used + cost <= limit) and leaves the row as it would.
+   */
+  #spendFlat(id: string, cost: number, limit: number, now: number): MeterResult {
+    const row = this.#s.spendFlat.get(id, cost, now, cost, limit, limit) as { used: number } | undefined;
+    if (row) {
+      const credits = { granted: true, remaining: Math.max(0, limit - Number(row.used)), nextRefillAt: null };
+      return { granted: true, deniedBy: null, rateLimit: null, credits };
+    }
+    const used = Number((this.#s.creditsOf.get(id) as CreditState | undefined)?.used ?? 0);
+    const credits = { granted: false, remaining: Math.max(0, limit - used), nextRefillAt: null };
+    return { granted: false, deniedBy: "credits", rateLimit: null, credits };
+  }
+
+  #rateState(id: string): RateWindowState | null {
+    const row = this.#s.rateOf.get(id) as
+      | { window_ms: number; bucket: number; counts: string }
+      | undefined;
+    return row ? { windowMs: Number(row.window_ms), bucket: Number(row.bucket), counts: JSON.parse(row.counts) } : null;
+  }
+
+  rememberNonce(key: NonceKey, expiresAt: number, now: number): Promise<boolean> {
+    return this.#read(() => {
+      // One statement: insert, or take over an expired entry; an unexpired one makes no change.
+      const r = this.#s.rememberNonce.run(key.tokenId, key.nonce, expiresAt, now);
+      if (++this.#nonceCalls % PURGE_EVERY === 0) {
+        this.#s.purgeNonces.run(now, PURGE_BATCH);
+      }
+      return Number(r.changes) === 1;
+    });
+  }
+
+  recordUsage(events: readonly UsageEvent[]): Promise<void> {
+    const sums = new Map<string, Map<number, UsageCounts>>();
+    addUsage(sums, events);
+    return this.#tx(() => {
+      const upsert = this.#s.addUsage;
+      for (const [id, hours] of sums) for (const [hour, c] of hours) upsert.run(id, hour, c.allowed, c.denied, c.credits);
+    });
+  }
+
+  getUsage(tokenId: string, query: UsageQuery): Promise<UsageBucket[]> {
+    return this.#read(() => {
+      const rows = this.#s.usageOf.all(tokenId, query.from, query.to) as (UsageCounts & { hour: number })[];
+      return rollUpUsage(
+        rows.map((r) => [Number(r.hour), r] as const),
+        query,
+      );
+    });
+  }
+
+  /**
+   * Every row of every keyward table, sorted, as JSON text: for the `raw`
+   * hook of the conformance suite and for debugging. Holds hashes and sealed
+   * keys, never a token.
+   *
+   * @returns JSON text.
+   */
+  dump(): string {
+    const out: Record<string, unknown[]> = {};
+    for (const [name, table] of Object.entries(this.#t)) {
+      if (name === "migrations") continue;
+      out[name] = this.#db.prepare(`SELECT * FROM ${table} ORDER BY 1, 2`).all();
+    }
+    return JSON.stringify(out);
+  }
+
+  /** Closes the database when the store opened it (from a path); a connection you gave stays open. */
+  async close(): Promise<void> {
+    if (this.#ownsDb) this.#db.close?.();
+  }
+}
+
+function parseToken(row: unknown): StoredToken | null {
+  return row ? (JSON.parse((row as TokenRow).record) as StoredToken) : null;
+}
+
+export type { SqliteValue };

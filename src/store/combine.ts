@@ -1,0 +1,55 @@
+/**
+ * `combineStores`: one {@link TokenStore} from parts kept in different
+ * places, for example records in the application's SQL database and
+ * counters in a faster store. Each part keeps its own atomicity; records and
+ * their audit entries stay together in the records part.
+ *
+ * @module keyward
+ */
+import type { ChangeEvent, CounterStore, RecordStore, StoreCapabilities, TokenStore, UsageStore } from "./types.js";
+
+/** The parts of {@link combineStores}; a full store can serve as any part. */
+export interface StoreParts {
+  /** Records and audit; its change feed (when it has one) is the combined store's. */
+  records: RecordStore & { readonly capabilities?: StoreCapabilities; subscribe?(listener: (e: ChangeEvent) => void): () => void };
+  counters: CounterStore;
+  usage: UsageStore;
+}
+
+/**
+ * A store whose methods call the part that owns them. `close()` closes each
+ * distinct part once.
+ *
+ * @param parts - records, counters and usage.
+ * @returns the combined store; `capabilities.changeFeed` is the records part's.
+ * @example
+ * ```ts
+ * import { combineStores, MemoryStore } from "keyward";
+ * const counters = new MemoryStore();
+ * const store = combineStores({ records: new MemoryStore(), counters, usage: counters });
+ * ```
+ */
+export function combineStores(parts: StoreParts): TokenStore {
+  const { records: r, counters: c, usage: u } = parts;
+  const changeFeed = r.capabilities?.changeFeed === true && typeof r.subscribe === "function";
+  const store: TokenStore = {
+    capabilities: Object.freeze({ changeFeed, creditLeases: (c as { capabilities?: StoreCapabilities }).capabilities?.creditLeases === true }),
+    insert: (token, audit) => r.insert(token, audit),
+    get: (id) => r.get(id),
+    findByHash: (hash) => r.findByHash(hash),
+    list: (owner, page) => r.list(owner, page),
+    update: (next, expected, audit) => r.update(next, expected, audit),
+    revoke: (id, at, audit) => r.revoke(id, at, audit),
+    appendAudit: (entry) => r.appendAudit(entry),
+    listAudit: (filter, page) => r.listAudit(filter, page),
+    meter: (request, now) => c.meter(request, now),
+    rememberNonce: (key, expiresAt, now) => c.rememberNonce(key, expiresAt, now),
+    recordUsage: (events) => u.recordUsage(events),
+    getUsage: (tokenId, query) => u.getUsage(tokenId, query),
+    close: async () => {
+      for (const part of new Set<object>([r, c, u])) await (part as { close?: () => Promise<void> }).close?.();
+    },
+  };
+  if (changeFeed) store.subscribe = (listener) => r.subscribe!(listener);
+  return store;
+}

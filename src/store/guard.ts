@@ -1,0 +1,317 @@
+/**
+ * `guardStore`: what `Keyward` puts around any {@link TokenStore}. It
+ * validates every call's input once (so adapters receive valid input only),
+ * turns `list` / `listAudit` pages into opaque cursors, and reports adapter
+ * and driver failures as `StoreUnavailableError` without their parameters
+ * (statement values such as a token hash or a sealed key never reach
+ * `message`, `cause` or `util.inspect`).
+ *
+ * @module keyward
+ */
+import { InvalidInputError, KeywardError, StoreUnavailableError } from "../errors.js";
+import type { AuditEntry, Page, PageOptions, StoredToken, UsageBucket, UsageEvent } from "../model/types.js";
+import { type CursorKind, type PageQuery, parsePage, type SortKey, toPage } from "./kit/page.js";
+import {
+  checkAudit,
+  checkAuditFilter,
+  checkMeterRequest,
+  checkNonceKey,
+  checkString,
+  checkTime,
+  checkToken,
+  checkUsageEvents,
+  checkUsageQuery,
+} from "./kit/validate.js";
+import type {
+  AuditFilter,
+  ChangeEvent,
+  MeterRequest,
+  MeterResult,
+  NonceKey,
+  StoreCapabilities,
+  TokenStore,
+  UsageQuery,
+} from "./types.js";
+
+/** The store as `Keyward` uses it: validated calls, cursor pages, sanitized errors. */
+export interface GuardedStore {
+  readonly capabilities: StoreCapabilities;
+  /** The adapter inside. */
+  readonly adapter: TokenStore;
+  insert(token: StoredToken, audit?: AuditEntry): Promise<void>;
+  get(id: string): Promise<StoredToken | null>;
+  findByHash(hash: string): Promise<StoredToken | null>;
+  /** An owner's tokens, oldest first; `limit` 1..1000 (default 100); `nextCursor` is null on the last page. */
+  list(owner: string, options?: PageOptions): Promise<Page<StoredToken>>;
+  update(next: StoredToken, expectedRevision: number, audit?: AuditEntry): Promise<StoredToken>;
+  revoke(id: string, at: number, audit?: AuditEntry): Promise<StoredToken>;
+  appendAudit(entry: AuditEntry): Promise<void>;
+  listAudit(filter: AuditFilter, options?: PageOptions): Promise<Page<AuditEntry>>;
+  meter(request: MeterRequest, now: number): Promise<MeterResult>;
+  rememberNonce(key: NonceKey, expiresAt: number, now: number): Promise<boolean>;
+  recordUsage(events: readonly UsageEvent[]): Promise<void>;
+  getUsage(tokenId: string, query: UsageQuery): Promise<UsageBucket[]>;
+  subscribe?(listener: (event: ChangeEvent) => void): () => void;
+  close(): Promise<void>;
+}
+
+/** Longest driver message kept, after redaction. */
+const MAX_MESSAGE = 200;
+/** Runs of this many base64 / hex characters look like hashes or sealed keys: redacted whatever they are. */
+const OPAQUE_RUN = /[A-Za-z0-9+/_=-]{24,}/g;
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+
+const tokenKey = (t: StoredToken): SortKey => ({ t: t.createdAt, id: t.id });
+const auditKey = (e: AuditEntry): SortKey => ({ t: e.at, id: e.id });
+
+/**
+ * Wraps an adapter (once: a guarded store is returned as is).
+ *
+ * @param store - any {@link TokenStore}.
+ * @returns the guarded store.
+ * @throws {TypeError} when `store` does not look like a TokenStore.
+ * @example
+ * ```ts
+ * import { guardStore, MemoryStore } from "keyward";
+ * const store = guardStore(new MemoryStore());
+ * const page = await store.list("acct_1", { limit: 10 });
+ * ```
+ */
+export function guardStore(store: TokenStore | GuardedStore): GuardedStore {
+  if (store instanceof Guard) return store;
+  if (store === null || typeof store !== "object" || typeof store.findByHash !== "function") {
+    throw new TypeError("store must implement TokenStore");
+  }
+  return new Guard(store as TokenStore);
+}
+
+class Guard implements GuardedStore {
+  readonly adapter: TokenStore;
+  readonly capabilities: StoreCapabilities;
+  declare readonly subscribe?: (listener: (event: ChangeEvent) => void) => () => void;
+
+  constructor(adapter: TokenStore) {
+    this.adapter = adapter;
+    this.capabilities = adapter.capabilities;
+    if (adapter.capabilities.changeFeed && typeof adapter.subscribe === "function") {
+      this.subscribe = (listener) => {
+        if (typeof listener !== "function") throw new TypeError("listener must be a function");
+        return adapter.subscribe!(listener);
+      };
+    }
+  }
+
+  insert(token: StoredToken, audit?: AuditEntry): Promise<void> {
+    return this.#call(
+      () => {
+        checkToken(token, "token");
+        checkAudit(audit, "audit");
+      },
+      () => this.adapter.insert(token, audit),
+      [token, audit],
+    );
+  }
+
+  get(id: string): Promise<StoredToken | null> {
+    return this.#call(
+      () => checkString(id, "id"),
+      () => this.adapter.get(id),
+      [id],
+    );
+  }
+
+  findByHash(hash: string): Promise<StoredToken | null> {
+    return this.#call(
+      () => checkString(hash, "hash"),
+      () => this.adapter.findByHash(hash),
+      [hash],
+    );
+  }
+
+  list(owner: string, options?: PageOptions): Promise<Page<StoredToken>> {
+    return this.#page("t", tokenKey, options, () => checkString(owner, "owner"), (q) => this.adapter.list(owner, q), [owner]);
+  }
+
+  update(next: StoredToken, expectedRevision: number, audit?: AuditEntry): Promise<StoredToken> {
+    return this.#call(
+      () => {
+        checkToken(next, "next");
+        checkAudit(audit, "audit");
+        if (!Number.isSafeInteger(expectedRevision)) throw new InvalidInputError("expectedRevision", "must be an integer");
+      },
+      () => this.adapter.update(next, expectedRevision, audit),
+      [next, audit],
+    );
+  }
+
+  revoke(id: string, at: number, audit?: AuditEntry): Promise<StoredToken> {
+    return this.#call(
+      () => {
+        checkString(id, "id");
+        checkTime(at, "at");
+        checkAudit(audit, "audit");
+      },
+      () => this.adapter.revoke(id, at, audit),
+      [id, audit],
+    );
+  }
+
+  appendAudit(entry: AuditEntry): Promise<void> {
+    return this.#call(
+      () => {
+        if (entry === undefined) throw new InvalidInputError("entry", "must be an object");
+        checkAudit(entry, "entry");
+      },
+      () => this.adapter.appendAudit(entry),
+      [entry],
+    );
+  }
+
+  listAudit(filter: AuditFilter, options?: PageOptions): Promise<Page<AuditEntry>> {
+    return this.#page("a", auditKey, options, () => checkAuditFilter(filter), (q) => this.adapter.listAudit(filter, q), [filter]);
+  }
+
+  meter(request: MeterRequest, now: number): Promise<MeterResult> {
+    return this.#call(
+      () => {
+        checkMeterRequest(request);
+        checkTime(now, "now");
+      },
+      () => this.adapter.meter(request, now),
+      [request],
+    );
+  }
+
+  rememberNonce(key: NonceKey, expiresAt: number, now: number): Promise<boolean> {
+    return this.#call(
+      () => {
+        checkNonceKey(key);
+        checkTime(expiresAt, "expiresAt");
+        checkTime(now, "now");
+      },
+      () => this.adapter.rememberNonce(key, expiresAt, now),
+      [key],
+    );
+  }
+
+  recordUsage(events: readonly UsageEvent[]): Promise<void> {
+    return this.#call(
+      () => checkUsageEvents(events),
+      () => this.adapter.recordUsage(events),
+      [events],
+    );
+  }
+
+  getUsage(tokenId: string, query: UsageQuery): Promise<UsageBucket[]> {
+    return this.#call(
+      () => {
+        checkString(tokenId, "tokenId");
+        checkUsageQuery(query);
+      },
+      () => this.adapter.getUsage(tokenId, query),
+      [tokenId],
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.#call(
+      () => {},
+      async () => this.adapter.close?.(),
+      [],
+    );
+  }
+
+  #page<T>(
+    kind: CursorKind,
+    keyOf: (row: T) => SortKey,
+    options: PageOptions | undefined,
+    check: () => void,
+    read: (q: PageQuery) => Promise<T[]>,
+    params: unknown[],
+  ): Promise<Page<T>> {
+    let q: PageQuery;
+    return this.#call(
+      () => {
+        check();
+        q = parsePage(options, kind);
+      },
+      // One row more than asked says whether there is a next page.
+      () => read({ limit: q.limit + 1, after: q.after }).then((rows) => toPage(rows, q.limit, kind, keyOf)),
+      params,
+    );
+  }
+
+  /** Validates (a throw rejects), then calls the adapter and sanitizes what it rejects with. */
+  #call<T>(check: () => void, call: () => Promise<T>, params: unknown[]): Promise<T> {
+    try {
+      check();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    let promise: Promise<T>;
+    try {
+      promise = call();
+    } catch (err) {
+      return Promise.reject(sanitizeStoreError(err, params));
+    }
+    return Promise.resolve(promise).catch((err: unknown) => {
+      throw sanitizeStoreError(err, params);
+    });
+  }
+}
+
+/**
+ * What a caller sees of an adapter's failure. A coded keyward error (a
+ * conflict, a missing token) keeps its class and message but loses its
+ * `cause`; anything else becomes `StoreUnavailableError` with the driver's
+ * `code` as `driverCode` and its message with every parameter of the call,
+ * and every long opaque run, replaced by `[redacted]`; no `cause`.
+ *
+ * @param err - what the adapter threw.
+ * @param params - the call's arguments: their strings are redacted from the message.
+ * @returns the error to throw.
+ */
+export function sanitizeStoreError(err: unknown, params: readonly unknown[]): KeywardError {
+  if (err instanceof KeywardError && !(err instanceof StoreUnavailableError)) {
+    if ("cause" in err) delete (err as { cause?: unknown }).cause;
+    return err;
+  }
+  // An adapter's own StoreUnavailableError without a cause is already in keyward's terms.
+  const own = err instanceof StoreUnavailableError && err.cause === undefined;
+  const source = err instanceof StoreUnavailableError && !own ? err.cause : err;
+  const o = (typeof source === "object" && source !== null ? source : {}) as {
+    code?: unknown;
+    errcode?: unknown;
+    message?: unknown;
+  };
+  // node:sqlite puts SQLite's result code in `errcode` (its `code` is a generic ERR_SQLITE_ERROR).
+  const found = own ? err.driverCode : typeof o.errcode === "number" ? o.errcode : o.code;
+  const code = typeof found === "string" || typeof found === "number" ? String(found) : undefined;
+  const driverCode = code !== undefined && /^[A-Za-z0-9_.-]{1,64}$/.test(code) ? code : undefined;
+  const raw = own ? err.message : o.message;
+  const detail = typeof raw === "string" ? redact(raw, params) : "";
+  const prefix = "token store unavailable";
+  const message = detail.startsWith(prefix) ? detail : detail ? `${prefix}: ${detail}` : prefix;
+  return new StoreUnavailableError(message, driverCode === undefined ? undefined : { driverCode });
+}
+
+function redact(message: string, params: readonly unknown[]): string {
+  const secrets = new Set<string>();
+  collectStrings(params, secrets, 0);
+  let out = message.slice(0, 4 * MAX_MESSAGE);
+  for (const s of [...secrets].sort((a, b) => b.length - a.length)) out = out.split(s).join("[redacted]");
+  out = out.replace(OPAQUE_RUN, "[redacted]").replace(CONTROL, " ");
+  return out.length > MAX_MESSAGE ? `${out.slice(0, MAX_MESSAGE)}…` : out;
+}
+
+/** Strings of 3 characters or more anywhere in the call's arguments (bounded walk). */
+function collectStrings(v: unknown, into: Set<string>, depth: number): void {
+  if (into.size >= 256 || depth > 6) return;
+  if (typeof v === "string") {
+    if (v.length >= 3) into.add(v);
+  } else if (Array.isArray(v)) {
+    for (const x of v) collectStrings(x, into, depth + 1);
+  } else if (v !== null && typeof v === "object") {
+    for (const x of Object.values(v)) collectStrings(x, into, depth + 1);
+  }
+}

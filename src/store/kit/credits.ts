@@ -1,0 +1,50 @@
+// Credit balances. A store keeps the amount used (so a new limit applies at
+// once) and the start of the refill period, anchored on the first
+// consumption; `refill.amount` comes back per elapsed `refill.intervalMs`,
+// never above the limit.
+import type { CreditsPolicy } from "../../model/types.js";
+import type { CreditResult } from "../types.js";
+
+/** What a store keeps per token. Plain data. */
+export interface CreditState {
+  used: number;
+  /** Start of the current refill period, or null before the first consumption. */
+  periodStart: number | null;
+}
+
+/** The outcome of {@link spendCredits}: the answer, and the state to store when it changed (else null). */
+export interface CreditStep {
+  result: CreditResult;
+  next: CreditState | null;
+}
+
+/**
+ * Spends `cost` credits if the balance (after any refill due at `now`)
+ * holds that many; `cost` 0 reads the balance. Pure: `state` is not changed.
+ */
+export function spendCredits(state: CreditState | null | undefined, policy: CreditsPolicy, cost: number, now: number): CreditStep {
+  let used = state?.used ?? 0;
+  let periodStart = state?.periodStart ?? null;
+  const refill = policy.refill;
+  let changed = false;
+  if (refill && periodStart !== null && now - periodStart >= refill.intervalMs) {
+    const k = Math.floor((now - periodStart) / refill.intervalMs);
+    used = Math.max(0, used - k * refill.amount);
+    periodStart += k * refill.intervalMs;
+    changed = true;
+  }
+  const granted = cost <= Math.max(0, policy.limit - used);
+  if (granted && cost > 0) {
+    used += cost;
+    periodStart ??= now;
+    changed = true;
+  }
+  return {
+    result: {
+      granted,
+      remaining: Math.max(0, policy.limit - used),
+      nextRefillAt: refill && periodStart !== null ? periodStart + refill.intervalMs : null,
+    },
+    next: changed ? { used, periodStart } : null,
+  };
+}

@@ -1,0 +1,120 @@
+// Input checks every store shares. `guardStore` runs them once, before any
+// adapter sees a call, so an adapter receives valid input only.
+import { InvalidInputError, TokenExistsError } from "../../errors.js";
+import type {
+  AuditEntry,
+  CreditsPolicy,
+  RateLimitPolicy,
+  StoredToken,
+  UsageEvent,
+} from "../../model/types.js";
+import type { AuditFilter, MeterRequest, NonceKey, UsageQuery } from "../types.js";
+
+/** A non-empty string. */
+export function checkString(v: unknown, field: string): asserts v is string {
+  if (typeof v !== "string" || v.length === 0) throw new InvalidInputError(field, "must be a non-empty string");
+}
+
+/** A finite number (epoch ms). */
+export function checkTime(v: unknown, field: string): asserts v is number {
+  if (typeof v !== "number" || !Number.isFinite(v)) throw new InvalidInputError(field, "must be a finite number");
+}
+
+/** A finite, non-negative safe integer. */
+export function checkCount(v: unknown, field: string): asserts v is number {
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
+    throw new InvalidInputError(field, "must be a non-negative integer");
+  }
+}
+
+function checkObject(v: unknown, field: string): asserts v is Record<string, unknown> {
+  if (v === null || typeof v !== "object") throw new InvalidInputError(field, "must be an object");
+}
+
+export function checkCreditsPolicy(p: CreditsPolicy, field: string): void {
+  checkObject(p, field);
+  checkCount(p.limit, `${field}.limit`);
+  if (p.refill !== null) {
+    if (typeof p.refill !== "object") throw new InvalidInputError(`${field}.refill`, "must be an object or null");
+    checkCount(p.refill.amount, `${field}.refill.amount`);
+    checkCount(p.refill.intervalMs, `${field}.refill.intervalMs`);
+    if (p.refill.intervalMs === 0) throw new InvalidInputError(`${field}.refill.intervalMs`, "must be positive");
+  }
+}
+
+export function checkRateLimitPolicy(p: RateLimitPolicy, field: string): void {
+  checkObject(p, field);
+  checkCount(p.limit, `${field}.limit`);
+  checkCount(p.windowMs, `${field}.windowMs`);
+  if (p.windowMs === 0) throw new InvalidInputError(`${field}.windowMs`, "must be positive");
+}
+
+export function checkToken(t: StoredToken, field: string): void {
+  checkObject(t, field);
+  checkString(t.id, `${field}.id`);
+  checkString(t.hash, `${field}.hash`);
+  checkString(t.owner, `${field}.owner`);
+  checkTime(t.createdAt, `${field}.createdAt`);
+  if (!Number.isSafeInteger(t.revision)) throw new InvalidInputError(`${field}.revision`, "must be an integer");
+  if (t.revokedAt !== null) checkTime(t.revokedAt, `${field}.revokedAt`);
+  if (!Array.isArray(t.previous)) throw new InvalidInputError(`${field}.previous`, "must be an array");
+  const hashes = new Set([t.hash]);
+  t.previous.forEach((p, i) => {
+    checkObject(p, `${field}.previous[${i}]`);
+    checkString(p.hash, `${field}.previous[${i}].hash`);
+    hashes.add(p.hash);
+  });
+  // One unique index holds current and previous hashes: a record cannot repeat one.
+  if (hashes.size !== t.previous.length + 1) throw new TokenExistsError();
+}
+
+export function checkAudit(entry: AuditEntry | undefined, field: string): void {
+  if (entry === undefined) return;
+  checkObject(entry, field);
+  checkString(entry.id, `${field}.id`);
+  checkTime(entry.at, `${field}.at`);
+  checkString(entry.tokenId, `${field}.tokenId`);
+  checkString(entry.owner, `${field}.owner`);
+  if (!Array.isArray(entry.changes)) throw new InvalidInputError(`${field}.changes`, "must be an array");
+}
+
+export function checkAuditFilter(filter: AuditFilter): void {
+  checkObject(filter, "filter");
+  if ("tokenId" in filter) checkString(filter.tokenId, "filter.tokenId");
+  else if ("owner" in filter) checkString(filter.owner, "filter.owner");
+  else throw new InvalidInputError("filter", "needs tokenId or owner");
+}
+
+export function checkMeterRequest(r: MeterRequest): void {
+  checkObject(r, "request");
+  checkString(r.tokenId, "request.tokenId");
+  checkCount(r.cost, "request.cost");
+  if (r.rateLimit !== null) checkRateLimitPolicy(r.rateLimit, "request.rateLimit");
+  if (r.credits !== null) checkCreditsPolicy(r.credits, "request.credits");
+}
+
+export function checkNonceKey(key: NonceKey): void {
+  checkObject(key, "key");
+  checkString(key.tokenId, "key.tokenId");
+  checkString(key.nonce, "key.nonce");
+}
+
+export function checkUsageEvents(events: readonly UsageEvent[]): void {
+  if (!Array.isArray(events)) throw new InvalidInputError("events", "must be an array");
+  events.forEach((e, i) => {
+    checkObject(e, `events[${i}]`);
+    checkString(e.tokenId, `events[${i}].tokenId`);
+    checkTime(e.at, `events[${i}].at`);
+    if (typeof e.ok !== "boolean") throw new InvalidInputError(`events[${i}].ok`, "must be a boolean");
+    checkCount(e.cost, `events[${i}].cost`);
+  });
+}
+
+export function checkUsageQuery(query: UsageQuery): void {
+  checkObject(query, "query");
+  checkTime(query.from, "from");
+  checkTime(query.to, "to");
+  if (query.granularity !== "hour" && query.granularity !== "day") {
+    throw new InvalidInputError("granularity", 'must be "hour" or "day"');
+  }
+}

@@ -1,0 +1,113 @@
+// The SQL schema of keyward, written once for every SQL dialect (SQLite now,
+// PostgreSQL next). Migrations are versioned and forward-only; each runs in
+// one transaction with the row that records it, so running them twice, or
+// from two processes at once, applies each exactly once.
+
+/** What differs between SQL dialects in the schema. */
+export interface SqlDialect {
+  /** Column type of epoch-millisecond times and counters. */
+  readonly int: string;
+  /** Table option of key-only tables (SQLite `WITHOUT ROWID`; empty elsewhere). */
+  readonly keyTable: string;
+}
+
+/** Table names under a prefix (default `keyward_`), so keyward can live in an application's database. */
+export interface TableNames {
+  readonly migrations: string;
+  readonly tokens: string;
+  readonly hashes: string;
+  readonly audit: string;
+  readonly credits: string;
+  readonly rateLimits: string;
+  readonly nonces: string;
+  readonly usage: string;
+}
+
+/** Allowed table-name prefixes: an SQL identifier start, at most 32 characters. */
+export const TABLE_PREFIX_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,31}$/;
+
+export function tableNames(prefix: string): TableNames {
+  return {
+    migrations: `${prefix}migrations`,
+    tokens: `${prefix}tokens`,
+    hashes: `${prefix}hashes`,
+    audit: `${prefix}audit`,
+    credits: `${prefix}credits`,
+    rateLimits: `${prefix}rate_limits`,
+    nonces: `${prefix}nonces`,
+    usage: `${prefix}usage`,
+  };
+}
+
+/** One schema version: the statements that bring the previous version to it. */
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  up(t: TableNames, d: SqlDialect): string[];
+}
+
+/**
+ * Every migration, oldest first. Never edit a released one: add the next.
+ *
+ * Version 1. A token is one row (the record as JSON, with the columns the
+ * queries need); every hash it has, current and previous, is a row of
+ * `hashes` whose primary key is the hash: that unique index is both the
+ * duplicate check and the hot-path lookup (`findByHash` is one indexed join).
+ */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: "tokens, hashes, audit, counters, usage",
+    up: (t, d) => [
+      `CREATE TABLE ${t.tokens} (
+        id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        created_at ${d.int} NOT NULL,
+        revision ${d.int} NOT NULL,
+        record TEXT NOT NULL
+      )`,
+      `CREATE INDEX ${t.tokens}_owner ON ${t.tokens} (owner, created_at, id)`,
+      `CREATE TABLE ${t.hashes} (hash TEXT PRIMARY KEY, token_id TEXT NOT NULL)${d.keyTable}`,
+      `CREATE INDEX ${t.hashes}_token ON ${t.hashes} (token_id)`,
+      `CREATE TABLE ${t.audit} (
+        id TEXT PRIMARY KEY,
+        token_id TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        at ${d.int} NOT NULL,
+        entry TEXT NOT NULL
+      )`,
+      `CREATE INDEX ${t.audit}_token ON ${t.audit} (token_id, at, id)`,
+      `CREATE INDEX ${t.audit}_owner ON ${t.audit} (owner, at, id)`,
+      `CREATE TABLE ${t.credits} (token_id TEXT PRIMARY KEY, used ${d.int} NOT NULL, period_start ${d.int})${d.keyTable}`,
+      `CREATE TABLE ${t.rateLimits} (
+        token_id TEXT PRIMARY KEY,
+        window_ms ${d.int} NOT NULL,
+        bucket ${d.int} NOT NULL,
+        counts TEXT NOT NULL
+      )${d.keyTable}`,
+      `CREATE TABLE ${t.nonces} (
+        token_id TEXT NOT NULL,
+        nonce TEXT NOT NULL,
+        expires_at ${d.int} NOT NULL,
+        PRIMARY KEY (token_id, nonce)
+      )${d.keyTable}`,
+      `CREATE INDEX ${t.nonces}_expiry ON ${t.nonces} (expires_at)`,
+      `CREATE TABLE ${t.usage} (
+        token_id TEXT NOT NULL,
+        hour ${d.int} NOT NULL,
+        allowed ${d.int} NOT NULL,
+        denied ${d.int} NOT NULL,
+        credits ${d.int} NOT NULL,
+        PRIMARY KEY (token_id, hour)
+      )${d.keyTable}`,
+    ],
+  },
+];
+
+/** The schema version this library writes and reads. */
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+
+/** The table that records applied versions (created before any migration). */
+export function migrationsTable(t: TableNames, d: SqlDialect): string {
+  return `CREATE TABLE IF NOT EXISTS ${t.migrations} (version ${d.int} PRIMARY KEY, name TEXT NOT NULL, applied_at ${d.int} NOT NULL)`;
+}

@@ -1,0 +1,79 @@
+// Conformance group "audit" of describeTokenStore.
+import { beforeEach, expect, it } from "vitest";
+import type { AuditEntry } from "../../model/types.js";
+import { makeAuditEntry, makeStoredToken, randomId } from "../fixtures.js";
+import { expectCode, type SuiteContext, T } from "../suite.js";
+
+/** Registers the "audit" tests; `ctx.store` is the store of the running test. */
+export function auditGroup(ctx: SuiteContext): void {
+    it("insert, update and revoke append their audit entry with the write, and only when it commits", async () => {
+      const t = makeStoredToken();
+      const created = makeAuditEntry({ tokenId: t.id, owner: t.owner, action: "create", at: T });
+      await ctx.store.insert(t, created);
+      // A rejected insert (same id) writes neither the token nor its entry.
+      await expectCode(ctx.store.insert(t, makeAuditEntry({ tokenId: t.id, owner: t.owner, at: T + 1 })), "TOKEN_ALREADY_EXISTS");
+      // A conflicting update writes neither.
+      await expectCode(
+        ctx.store.update({ ...t, name: "lost" }, t.revision + 5, makeAuditEntry({ tokenId: t.id, owner: t.owner, at: T + 2 })),
+        "REVISION_CONFLICT",
+      );
+      const updated = makeAuditEntry({ tokenId: t.id, owner: t.owner, action: "update", at: T + 3 });
+      await ctx.store.update({ ...t, name: "renamed" }, t.revision, updated);
+      const revoked = makeAuditEntry({ tokenId: t.id, owner: t.owner, action: "revoke", at: T + 4 });
+      await ctx.store.revoke(t.id, T + 4, revoked);
+      // Unknown token: nothing written.
+      await expectCode(ctx.store.revoke(randomId("tok"), T + 5, makeAuditEntry({ owner: t.owner, at: T + 5 })), "TOKEN_NOT_FOUND");
+      const { items } = await ctx.store.listAudit({ owner: t.owner });
+      expect(items).toEqual([created, updated, revoked]);
+    });
+
+    const owner = randomId("acct");
+    const tokA = randomId("tok");
+    const tokB = randomId("tok");
+    const entries: AuditEntry[] = [
+      makeAuditEntry({ tokenId: tokA, owner, at: T + 1, action: "create", changes: [] }),
+      makeAuditEntry({ tokenId: tokA, owner, at: T + 2, action: "update", changes: ["name"], effectiveAt: T + 10 }),
+      makeAuditEntry({ tokenId: tokB, owner, at: T + 3, action: "create", changes: [] }),
+      makeAuditEntry({ tokenId: tokA, owner, at: T + 4, action: "revoke", changes: ["revokedAt"], actor: "user:42" }),
+      makeAuditEntry({ tokenId: tokB, owner, at: T + 5, action: "regenerate", changes: ["hash"] }),
+    ];
+    const elsewhere = makeAuditEntry({ at: T + 3 });
+    beforeEach(async () => {
+      await ctx.store.appendAudit(elsewhere);
+      for (const e of entries) await ctx.store.appendAudit(e);
+    });
+
+    it("lists a token's entries oldest first", async () => {
+      const page = await ctx.store.listAudit({ tokenId: tokA });
+      expect(page.items).toEqual([entries[0], entries[1], entries[3]]);
+      expect(page.nextCursor).toBeNull();
+    });
+
+    it("lists an owner's entries across tokens, oldest first", async () => {
+      expect((await ctx.store.listAudit({ owner })).items).toEqual(entries);
+      expect((await ctx.store.listAudit({ owner: elsewhere.owner })).items).toEqual([elsewhere]);
+      expect((await ctx.store.listAudit({ owner: randomId("acct") })).items).toEqual([]);
+    });
+
+    it("paginates with limit and cursor", async () => {
+      const ids: string[] = [];
+      let cursor: string | null = null;
+      let pages = 0;
+      do {
+        const page = await ctx.store.listAudit({ owner }, { limit: 2, cursor });
+        expect(page.items.length).toBeLessThanOrEqual(2);
+        ids.push(...page.items.map((e) => e.id));
+        cursor = page.nextCursor;
+        pages++;
+      } while (cursor !== null && pages < 10);
+      expect(ids).toEqual(entries.map((e) => e.id));
+      expect(pages).toBeLessThanOrEqual(4);
+    });
+
+    it("returns copies and keeps what it was given", async () => {
+      const page = await ctx.store.listAudit({ tokenId: tokB });
+      page.items[0]!.changes.push("mutated");
+      page.items[0]!.actor = "mallory";
+      expect((await ctx.store.listAudit({ tokenId: tokB })).items).toEqual([entries[2], entries[4]]);
+    });
+}

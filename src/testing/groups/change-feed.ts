@@ -1,0 +1,69 @@
+// Conformance group "changeFeed" of describeTokenStore.
+import { expect, it } from "vitest";
+import type { ChangeEvent } from "../../store/types.js";
+import { makeStoredToken, randomHash } from "../fixtures.js";
+import { type SuiteContext, sleep, T, waitFor } from "../suite.js";
+
+/** Registers the "changeFeed" tests; `ctx.store` is the store of the running test. */
+export function changeFeedGroup(ctx: SuiteContext): void {
+    it("announces the capability consistently", async () => {
+      expect(typeof ctx.store.capabilities.changeFeed).toBe("boolean");
+      if (ctx.store.capabilities.changeFeed) expect(typeof ctx.store.subscribe).toBe("function");
+    });
+
+    it("announces insert, update and revoke with every old and new hash", async (test) => {
+      if (!ctx.store.capabilities.changeFeed || !ctx.store.subscribe) return test.skip();
+      const events: ChangeEvent[] = [];
+      const off = ctx.store.subscribe((e) => events.push(e));
+      const prev = randomHash();
+      const t = makeStoredToken({ previous: [{ hash: prev, expiresAt: T }] });
+      await ctx.store.insert(t);
+      await waitFor(() => events.some((e) => e.tokenId === t.id));
+      expect(events.find((e) => e.tokenId === t.id)?.hashes).toEqual(expect.arrayContaining([t.hash, prev]));
+
+      events.length = 0;
+      const h2 = randomHash();
+      const updated = await ctx.store.update({ ...t, hash: h2, previous: [{ hash: t.hash, expiresAt: T }] }, t.revision);
+      await waitFor(() => events.some((e) => e.tokenId === t.id));
+      expect(events.find((e) => e.tokenId === t.id)?.hashes).toEqual(expect.arrayContaining([t.hash, prev, h2]));
+
+      events.length = 0;
+      await ctx.store.revoke(t.id, T + 1);
+      await waitFor(() => events.some((e) => e.tokenId === t.id));
+      expect(events.find((e) => e.tokenId === t.id)?.hashes).toEqual(expect.arrayContaining([h2, t.hash]));
+      expect(updated.revision).toBe(t.revision + 1);
+      off();
+    });
+
+    it("stops calling a listener once unsubscribed", async (test) => {
+      if (!ctx.store.capabilities.changeFeed || !ctx.store.subscribe) return test.skip();
+      const gone: ChangeEvent[] = [];
+      const kept: ChangeEvent[] = [];
+      const off = ctx.store.subscribe((e) => gone.push(e));
+      const offKept = ctx.store.subscribe((e) => kept.push(e));
+      off();
+      off();
+      const t = makeStoredToken();
+      await ctx.store.insert(t);
+      await waitFor(() => kept.some((e) => e.tokenId === t.id));
+      await sleep(20);
+      expect(gone).toEqual([]);
+      offKept();
+    });
+
+    it("survives a listener that throws", async (test) => {
+      if (!ctx.store.capabilities.changeFeed || !ctx.store.subscribe) return test.skip();
+      const seen: ChangeEvent[] = [];
+      const offBad = ctx.store.subscribe(() => {
+        throw new Error("listener failure");
+      });
+      const offGood = ctx.store.subscribe((e) => seen.push(e));
+      const t = makeStoredToken();
+      await ctx.store.insert(t);
+      await ctx.store.revoke(t.id, T + 1);
+      await waitFor(() => seen.filter((e) => e.tokenId === t.id).length >= 2);
+      expect((await ctx.store.get(t.id))?.revokedAt).toBe(T + 1);
+      offBad();
+      offGood();
+    });
+}

@@ -1,0 +1,78 @@
+// Conformance group "insert" of describeTokenStore.
+import { expect, it } from "vitest";
+import { makeStoredToken, randomHash, randomId } from "../fixtures.js";
+import { deepFreeze, expectCode, type SuiteContext, T } from "../suite.js";
+
+/** Registers the "insert" tests; `ctx.store` is the store of the running test. */
+export function insertGroup(ctx: SuiteContext): void {
+    it("stores the token as given, revision included", async () => {
+      const t = makeStoredToken({ revision: 7, metadata: { plan: "pro", tags: ["a"] } });
+      await ctx.store.insert(t);
+      expect(await ctx.store.get(t.id)).toEqual(t);
+    });
+
+    it("does not mutate its argument, nor keep a reference to it", async () => {
+      const t = makeStoredToken({ previous: [{ hash: randomHash(), expiresAt: T + 1 }] });
+      const snapshot = structuredClone(t);
+      await ctx.store.insert(deepFreeze(structuredClone(t))); // a store that mutates it throws here
+      expect(await ctx.store.get(t.id)).toEqual(snapshot);
+      const mutable = makeStoredToken();
+      await ctx.store.insert(mutable);
+      mutable.name = "changed";
+      mutable.policy.scopes.push("premium:read");
+      const stored = await ctx.store.get(mutable.id);
+      expect(stored?.name).toBe("fixture");
+      expect(stored?.policy.scopes).toEqual(["core:read"]);
+    });
+
+    it("rejects a duplicate id with TOKEN_ALREADY_EXISTS and writes nothing", async () => {
+      const a = makeStoredToken();
+      await ctx.store.insert(a);
+      const b = makeStoredToken({ id: a.id, owner: randomId("acct"), name: "other" });
+      await expectCode(ctx.store.insert(b), "TOKEN_ALREADY_EXISTS");
+      expect(await ctx.store.get(a.id)).toEqual(a);
+      expect(await ctx.store.findByHash(b.hash)).toBeNull();
+      expect((await ctx.store.list(b.owner)).items).toEqual([]);
+    });
+
+    it("rejects a duplicate current hash and writes nothing", async () => {
+      const a = makeStoredToken();
+      await ctx.store.insert(a);
+      const b = makeStoredToken({ hash: a.hash, previous: [{ hash: randomHash(), expiresAt: T }] });
+      await expectCode(ctx.store.insert(b), "TOKEN_ALREADY_EXISTS");
+      expect(await ctx.store.get(b.id)).toBeNull();
+      expect(await ctx.store.findByHash(b.previous[0]!.hash)).toBeNull();
+      expect((await ctx.store.findByHash(a.hash))?.id).toBe(a.id);
+    });
+
+    it("rejects a hash that is another token's previous hash", async () => {
+      const old = randomHash();
+      const a = makeStoredToken({ previous: [{ hash: old, expiresAt: T + 1000 }] });
+      await ctx.store.insert(a);
+      const b = makeStoredToken({ hash: old });
+      await expectCode(ctx.store.insert(b), "TOKEN_ALREADY_EXISTS");
+      expect(await ctx.store.get(b.id)).toBeNull();
+      expect((await ctx.store.findByHash(old))?.id).toBe(a.id);
+    });
+
+    it("rejects a previous hash that is another token's current or previous hash", async () => {
+      const old = randomHash();
+      const a = makeStoredToken({ previous: [{ hash: old, expiresAt: T + 1000 }] });
+      await ctx.store.insert(a);
+      const b = makeStoredToken({ previous: [{ hash: a.hash, expiresAt: T }] });
+      await expectCode(ctx.store.insert(b), "TOKEN_ALREADY_EXISTS");
+      const c = makeStoredToken({ previous: [{ hash: old, expiresAt: T }] });
+      await expectCode(ctx.store.insert(c), "TOKEN_ALREADY_EXISTS");
+      expect(await ctx.store.get(b.id)).toBeNull();
+      expect(await ctx.store.get(c.id)).toBeNull();
+      expect(await ctx.store.findByHash(b.hash)).toBeNull();
+      expect(await ctx.store.findByHash(c.hash)).toBeNull();
+    });
+
+    it("accepts many tokens of one owner", async () => {
+      const owner = randomId("acct");
+      const ts = Array.from({ length: 20 }, (_, i) => makeStoredToken({ owner, createdAt: T + i }));
+      for (const t of ts) await ctx.store.insert(t);
+      for (const t of ts) expect((await ctx.store.findByHash(t.hash))?.id).toBe(t.id);
+    });
+}

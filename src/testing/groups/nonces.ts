@@ -1,0 +1,40 @@
+// Conformance group "nonces" of describeTokenStore.
+import { expect, it } from "vitest";
+import { randomId } from "../fixtures.js";
+import { type SuiteContext, T } from "../suite.js";
+
+/** Registers the "nonces" tests; `ctx.store` is the store of the running test. */
+export function noncesGroup(ctx: SuiteContext): void {
+  it("returns true the first time and false while the entry lives", async () => {
+    const key = { tokenId: randomId("tok"), nonce: randomId("nonce") };
+    expect(await ctx.store.rememberNonce(key, T + 1000, T)).toBe(true);
+    expect(await ctx.store.rememberNonce(key, T + 1000, T)).toBe(false);
+    expect(await ctx.store.rememberNonce(key, T + 5000, T + 999)).toBe(false);
+    expect(await ctx.store.rememberNonce({ ...key, nonce: randomId("nonce") }, T + 1000, T)).toBe(true);
+  });
+
+  it("returns true again after expiry, with the new expiry", async () => {
+    const key = { tokenId: randomId("tok"), nonce: randomId("nonce") };
+    expect(await ctx.store.rememberNonce(key, T + 1000, T)).toBe(true);
+    expect(await ctx.store.rememberNonce(key, T + 5000, T + 1001)).toBe(true);
+    expect(await ctx.store.rememberNonce(key, T + 9000, T + 4999)).toBe(false);
+    expect(await ctx.store.rememberNonce(key, T + 9000, T + 5001)).toBe(true);
+  });
+
+  it("keys nonces per token: the same nonce of two tokens is two entries", async () => {
+    const nonce = randomId("nonce");
+    const a = { tokenId: randomId("tok"), nonce };
+    const b = { tokenId: randomId("tok"), nonce };
+    expect(await ctx.store.rememberNonce(a, T + 1000, T)).toBe(true);
+    expect(await ctx.store.rememberNonce(b, T + 1000, T)).toBe(true);
+    expect(await ctx.store.rememberNonce(a, T + 1000, T)).toBe(false);
+  });
+
+  it("stores odd nonces as data (quotes, NUL, unicode, 8 KB)", async () => {
+    const tokenId = randomId("tok");
+    const odd = ["'; DROP TABLE x; --", "a\u0000b", "\u{1F600}\u202e", "x".repeat(8192), "%_*"];
+    for (const nonce of odd) expect(await ctx.store.rememberNonce({ tokenId, nonce }, T + 1000, T)).toBe(true);
+    for (const nonce of odd) expect(await ctx.store.rememberNonce({ tokenId, nonce }, T + 1000, T)).toBe(false);
+    expect(await ctx.store.rememberNonce({ tokenId, nonce: "a" }, T + 1000, T)).toBe(true);
+  });
+}

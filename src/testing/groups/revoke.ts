@@ -1,0 +1,57 @@
+// Conformance group "revoke" of describeTokenStore.
+import { expect, it } from "vitest";
+import { makeStoredToken, randomId } from "../fixtures.js";
+import { expectCode, type SuiteContext, T } from "../suite.js";
+
+/** Registers the "revoke" tests; `ctx.store` is the store of the running test. */
+export function revokeGroup(ctx: SuiteContext): void {
+    it("sets revokedAt, increments the revision and returns what is stored", async () => {
+      const t = makeStoredToken({ revision: 2 });
+      await ctx.store.insert(t);
+      const r = await ctx.store.revoke(t.id, T + 500);
+      expect(r.revokedAt).toBe(T + 500);
+      expect(r.updatedAt).toBe(T + 500);
+      expect(r.revision).toBe(3);
+      expect(r.hash).toBe(t.hash);
+      expect(r.name).toBe(t.name);
+      expect(await ctx.store.get(t.id)).toEqual(r);
+    });
+
+    it("is idempotent: a second revoke keeps the first time and still bumps the revision", async () => {
+      const t = makeStoredToken({ revision: 1 });
+      await ctx.store.insert(t);
+      await ctx.store.revoke(t.id, T + 1);
+      const again = await ctx.store.revoke(t.id, T + 2);
+      expect(again.revokedAt).toBe(T + 1);
+      expect(again.revision).toBe(3);
+      expect((await ctx.store.get(t.id))?.revokedAt).toBe(T + 1);
+    });
+
+    it("rejects an unknown id with TOKEN_NOT_FOUND", async () => {
+      await expectCode(ctx.store.revoke(randomId("tok"), T), "TOKEN_NOT_FOUND");
+    });
+
+    it("makes an update based on the revision before it conflict", async () => {
+      const t = makeStoredToken();
+      await ctx.store.insert(t);
+      await ctx.store.revoke(t.id, T + 1);
+      await expectCode(ctx.store.update({ ...t, name: "stale", revokedAt: null }, t.revision), "REVISION_CONFLICT");
+      expect((await ctx.store.get(t.id))?.revokedAt).toBe(T + 1);
+    });
+
+    it("is final: an update at the current revision rejects with TOKEN_REVOKED and cannot un-revoke", async () => {
+      const t = makeStoredToken();
+      await ctx.store.insert(t);
+      const r = await ctx.store.revoke(t.id, T + 1);
+      await expectCode(ctx.store.update({ ...r, name: "back", revokedAt: null }, r.revision), "TOKEN_REVOKED");
+      expect(await ctx.store.get(t.id)).toEqual(r);
+    });
+
+    it("returns a copy", async () => {
+      const t = makeStoredToken();
+      await ctx.store.insert(t);
+      const r = await ctx.store.revoke(t.id, T + 1);
+      r.revokedAt = null;
+      expect((await ctx.store.get(t.id))?.revokedAt).toBe(T + 1);
+    });
+}

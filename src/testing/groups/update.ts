@@ -1,0 +1,129 @@
+// Conformance group "update" of describeTokenStore.
+import { expect, it } from "vitest";
+import type { StoredToken } from "../../model/types.js";
+import { makeStoredToken, randomHash, randomId } from "../fixtures.js";
+import { deepFreeze, expectCode, type SuiteContext, T } from "../suite.js";
+
+/** Registers the "update" tests; `ctx.store` is the store of the running test. */
+export function updateGroup(ctx: SuiteContext): void {
+    it("replaces the token and increments the revision when the revision matches", async () => {
+      const t = makeStoredToken({ revision: 3 });
+      await ctx.store.insert(t);
+      const next = { ...structuredClone(t), name: "renamed", updatedAt: T + 1, metadata: { k: "v" } };
+      const stored = await ctx.store.update(next, 3);
+      expect(stored).toEqual({ ...next, revision: 4 });
+      expect(await ctx.store.get(t.id)).toEqual(stored);
+      const again = await ctx.store.update({ ...stored, name: "again" }, 4);
+      expect(again.revision).toBe(5);
+    });
+
+    it("stores expectedRevision + 1 whatever next.revision says", async () => {
+      const t = makeStoredToken({ revision: 1 });
+      await ctx.store.insert(t);
+      expect((await ctx.store.update({ ...t, revision: 41 }, 1)).revision).toBe(2);
+      expect((await ctx.store.get(t.id))?.revision).toBe(2);
+    });
+
+    it("does not mutate its argument and returns a copy", async () => {
+      const t = makeStoredToken();
+      await ctx.store.insert(t);
+      const next = deepFreeze({ ...structuredClone(t), name: "frozen" });
+      const stored = await ctx.store.update(next, t.revision);
+      stored.name = "mutated";
+      stored.policy.scopes.push("x:write");
+      expect((await ctx.store.get(t.id))?.name).toBe("frozen");
+      expect((await ctx.store.get(t.id))?.policy.scopes).toEqual(["core:read"]);
+    });
+
+    it("rejects a stale revision with REVISION_CONFLICT and writes nothing", async () => {
+      const t = makeStoredToken({ revision: 5 });
+      await ctx.store.insert(t);
+      const newHash = randomHash();
+      for (const rev of [4, 6, 0]) {
+        await expectCode(ctx.store.update({ ...t, name: "lost", hash: newHash }, rev), "REVISION_CONFLICT");
+      }
+      expect(await ctx.store.get(t.id)).toEqual(t);
+      expect(await ctx.store.findByHash(newHash)).toBeNull();
+      expect((await ctx.store.findByHash(t.hash))?.id).toBe(t.id);
+    });
+
+    it("rejects an unknown id with TOKEN_NOT_FOUND", async () => {
+      const t = makeStoredToken();
+      await expectCode(ctx.store.update(t, t.revision), "TOKEN_NOT_FOUND");
+      expect(await ctx.store.get(t.id)).toBeNull();
+      expect(await ctx.store.findByHash(t.hash)).toBeNull();
+    });
+
+    it("rejects a new hash that belongs to another token with TOKEN_ALREADY_EXISTS and writes nothing", async () => {
+      const oldOfB = randomHash();
+      const a = makeStoredToken();
+      const b = makeStoredToken({ previous: [{ hash: oldOfB, expiresAt: T + 1000 }] });
+      await ctx.store.insert(a);
+      await ctx.store.insert(b);
+      const cases: StoredToken[] = [
+        { ...a, hash: b.hash, name: "x" },
+        { ...a, hash: oldOfB, name: "x" },
+        { ...a, hash: randomHash(), previous: [{ hash: a.hash, expiresAt: T }, { hash: b.hash, expiresAt: T }] },
+        { ...a, previous: [{ hash: oldOfB, expiresAt: T }] },
+      ];
+      for (const next of cases) {
+        await expectCode(ctx.store.update(next, a.revision), "TOKEN_ALREADY_EXISTS");
+        expect(await ctx.store.get(a.id)).toEqual(a);
+        expect(await ctx.store.get(b.id)).toEqual(b);
+        expect((await ctx.store.findByHash(a.hash))?.id).toBe(a.id);
+        expect((await ctx.store.findByHash(b.hash))?.id).toBe(b.id);
+        expect((await ctx.store.findByHash(oldOfB))?.id).toBe(b.id);
+        if (next.hash !== a.hash) expect((await ctx.store.findByHash(next.hash))?.id ?? null).not.toBe(a.id);
+      }
+    });
+
+    it("rotation: the new hash and the kept previous hash both find the token", async () => {
+      const t = makeStoredToken();
+      await ctx.store.insert(t);
+      const newHash = randomHash();
+      const rotated = await ctx.store.update(
+        { ...t, hash: newHash, previous: [{ hash: t.hash, expiresAt: T + 60_000 }] },
+        t.revision,
+      );
+      expect((await ctx.store.findByHash(newHash))?.id).toBe(t.id);
+      expect((await ctx.store.findByHash(t.hash))?.id).toBe(t.id);
+      expect(await ctx.store.findByHash(newHash)).toEqual(rotated);
+    });
+
+    it("dropped hashes stop finding the token and become free; new hashes find it", async () => {
+      const p = randomHash();
+      const t = makeStoredToken({ previous: [{ hash: p, expiresAt: T + 1 }] });
+      await ctx.store.insert(t);
+      const h2 = randomHash();
+      const p2 = randomHash();
+      await ctx.store.update({ ...t, hash: h2, previous: [{ hash: p2, expiresAt: T + 2 }] }, t.revision);
+      expect(await ctx.store.findByHash(t.hash)).toBeNull();
+      expect(await ctx.store.findByHash(p)).toBeNull();
+      expect((await ctx.store.findByHash(h2))?.id).toBe(t.id);
+      expect((await ctx.store.findByHash(p2))?.id).toBe(t.id);
+      const reuse = makeStoredToken({ hash: t.hash, previous: [{ hash: p, expiresAt: T }] });
+      await ctx.store.insert(reuse);
+      expect((await ctx.store.findByHash(t.hash))?.id).toBe(reuse.id);
+    });
+
+    it("keeping the same hashes is not a conflict", async () => {
+      const t = makeStoredToken({ previous: [{ hash: randomHash(), expiresAt: T }] });
+      await ctx.store.insert(t);
+      await ctx.store.update({ ...t, name: "same hashes" }, t.revision);
+      expect((await ctx.store.findByHash(t.previous[0]!.hash))?.name).toBe("same hashes");
+    });
+
+    it("moves the token in listings when owner or createdAt change", async () => {
+      const o1 = randomId("acct");
+      const o2 = randomId("acct");
+      const a = makeStoredToken({ owner: o1, createdAt: T });
+      const b = makeStoredToken({ owner: o1, createdAt: T + 1 });
+      await ctx.store.insert(a);
+      await ctx.store.insert(b);
+      await ctx.store.update({ ...a, createdAt: T + 2 }, a.revision);
+      expect((await ctx.store.list(o1)).items.map((t) => t.id)).toEqual([b.id, a.id]);
+      await ctx.store.update({ ...b, owner: o2 }, b.revision);
+      expect((await ctx.store.list(o1)).items.map((t) => t.id)).toEqual([a.id]);
+      expect((await ctx.store.list(o2)).items.map((t) => t.id)).toEqual([b.id]);
+    });
+}

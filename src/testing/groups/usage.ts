@@ -1,0 +1,61 @@
+// Conformance group "usage" of describeTokenStore.
+import { beforeEach, expect, it } from "vitest";
+import { makeStoredToken, randomId } from "../fixtures.js";
+import { DAY, HOUR, type SuiteContext, T } from "../suite.js";
+
+/** Registers the "usage" tests; `ctx.store` is the store of the running test. */
+export function usageGroup(ctx: SuiteContext): void {
+    let id: string;
+    beforeEach(async () => {
+      const t = makeStoredToken();
+      await ctx.store.insert(t);
+      id = t.id;
+      await ctx.store.recordUsage([
+        { tokenId: id, at: T + 10 * 60_000, ok: true, cost: 2 },
+        { tokenId: id, at: T + 20 * 60_000, ok: false, cost: 0 },
+        { tokenId: id, at: T + HOUR + 5 * 60_000, ok: true, cost: 1 },
+        { tokenId: id, at: T + DAY + 60_000, ok: true, cost: 3 },
+      ]);
+    });
+
+    it("aggregates per UTC hour, ascending, only hours that have usage", async () => {
+      expect(await ctx.store.getUsage(id, { from: T, to: T + 2 * DAY, granularity: "hour" })).toEqual([
+        { start: T, allowed: 1, denied: 1, credits: 2 },
+        { start: T + HOUR, allowed: 1, denied: 0, credits: 1 },
+        { start: T + DAY, allowed: 1, denied: 0, credits: 3 },
+      ]);
+    });
+
+    it("sums hours per UTC day", async () => {
+      expect(await ctx.store.getUsage(id, { from: T, to: T + 2 * DAY, granularity: "day" })).toEqual([
+        { start: T, allowed: 2, denied: 1, credits: 3 },
+        { start: T + DAY, allowed: 1, denied: 0, credits: 3 },
+      ]);
+    });
+
+    it("includes from and excludes to", async () => {
+      const hours = await ctx.store.getUsage(id, { from: T + HOUR, to: T + DAY, granularity: "hour" });
+      expect(hours.map((b) => b.start)).toEqual([T + HOUR]);
+      const first = await ctx.store.getUsage(id, { from: T, to: T + HOUR, granularity: "hour" });
+      expect(first.map((b) => b.start)).toEqual([T]);
+      const days = await ctx.store.getUsage(id, { from: T + DAY, to: T + 2 * DAY, granularity: "day" });
+      expect(days).toEqual([{ start: T + DAY, allowed: 1, denied: 0, credits: 3 }]);
+      expect(await ctx.store.getUsage(id, { from: T + 2 * DAY, to: T + 3 * DAY, granularity: "day" })).toEqual([]);
+    });
+
+    it("accumulates across calls and keeps tokens separate", async () => {
+      const other = makeStoredToken();
+      await ctx.store.insert(other);
+      await ctx.store.recordUsage([
+        { tokenId: id, at: T + 30 * 60_000, ok: true, cost: 5 },
+        { tokenId: other.id, at: T, ok: true, cost: 1 },
+      ]);
+      await ctx.store.recordUsage([]);
+      const hours = await ctx.store.getUsage(id, { from: T, to: T + HOUR, granularity: "hour" });
+      expect(hours).toEqual([{ start: T, allowed: 2, denied: 1, credits: 7 }]);
+      expect(await ctx.store.getUsage(other.id, { from: T, to: T + DAY, granularity: "day" })).toEqual([
+        { start: T, allowed: 1, denied: 0, credits: 1 },
+      ]);
+      expect(await ctx.store.getUsage(randomId("tok"), { from: T, to: T + DAY, granularity: "hour" })).toEqual([]);
+    });
+}

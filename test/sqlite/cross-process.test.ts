@@ -1,0 +1,157 @@
+// Several real processes on one SQLite file (issue 7 item 6).
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+import { guardStore, hashToken, Keyward } from "keyward";
+import { sqliteStore } from "keyward/sqlite";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const dir = mkdtempSync(join(tmpdir(), "keyward-xproc-"));
+const worker = join(dir, "worker.mjs");
+let n = 0;
+const file = () => join(dir, `db-${n++}.sqlite`);
+
+beforeAll(async () => {
+  await build({
+    entryPoints: [fileURLToPath(new URL("./worker.ts", import.meta.url))],
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node22",
+    outfile: worker,
+    logLevel: "silent",
+  });
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Run {
+  child: ChildProcess;
+  lines: unknown[];
+  /** Resolves with the first line matching `pick`. */
+  next: <T>(pick: (line: Record<string, unknown>) => boolean) => Promise<T>;
+  done: Promise<number | null>;
+}
+
+function run(mode: string, path: string, arg = ""): Run {
+  const child = spawn(process.execPath, ["--no-warnings", worker, mode, path, arg], { stdio: ["ignore", "pipe", "inherit"] });
+  const lines: Record<string, unknown>[] = [];
+  const waiters: { pick: (l: Record<string, unknown>) => boolean; resolve: (v: never) => void }[] = [];
+  let buffer = "";
+  child.stdout!.on("data", (chunk: Buffer) => {
+    buffer += chunk.toString("utf8");
+    let i = buffer.indexOf("\n");
+    while (i >= 0) {
+      const line = JSON.parse(buffer.slice(0, i)) as Record<string, unknown>;
+      buffer = buffer.slice(i + 1);
+      lines.push(line);
+      for (const w of [...waiters]) {
+        if (w.pick(line)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(line as never);
+        }
+      }
+      i = buffer.indexOf("\n");
+    }
+  });
+  const done = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const next = <T>(pick: (l: Record<string, unknown>) => boolean) =>
+    new Promise<T>((resolve) => {
+      const hit = lines.find(pick);
+      if (hit) resolve(hit as T);
+      else waiters.push({ pick, resolve: resolve as (v: never) => void });
+    });
+  return { child, lines, next, done };
+}
+
+describe("SQLite across processes", () => {
+  it("4 processes × 2 500 concurrent checks on 1 000 credits grant exactly 1 000", async () => {
+    const path = file();
+    const store = sqliteStore(path);
+    const kw = new Keyward({ store, prefix: "acme" });
+    const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 1000 } });
+    await store.close();
+    const startAt = Date.now() + 1500;
+    const runs = Array.from({ length: 4 }, () => run("credits", path, `${token}@${startAt}`));
+    type Result = { granted: number; codes: unknown[]; start: number; end: number };
+    const results = await Promise.all(runs.map((r) => r.next<Result>((l) => "granted" in l)));
+    // The four runs overlapped: each started before every other ended.
+    for (const a of results) for (const b of results) expect(a.start).toBeLessThanOrEqual(b.end);
+    expect(await Promise.all(runs.map((r) => r.done))).toEqual([0, 0, 0, 0]);
+    expect(results.reduce((s, r) => s + r.granted, 0)).toBe(1000);
+    for (const r of results) for (const c of r.codes) expect(["OK", "CREDITS_EXHAUSTED"]).toContain(c);
+    const after = guardStore(sqliteStore(path));
+    const balance = await after.meter({ tokenId: record.id, cost: 0, rateLimit: null, credits: { limit: 1000, refill: null } }, Date.now());
+    expect(balance.credits?.remaining).toBe(0);
+    await after.close();
+  });
+
+  it("4 processes racing on the same nonces accept each exactly once", async () => {
+    const path = file();
+    const count = 5000;
+    sqliteStore(path).close();
+    const startAt = Date.now() + 1000;
+    const runs = Array.from({ length: 4 }, (_, i) => run("nonces", path, `tok_race:${count}:${startAt}:${i}`));
+    type Result = { accepted: string[]; start: number; end: number };
+    const results = await Promise.all(runs.map((r) => r.next<Result>((l) => "accepted" in l)));
+    for (const a of results) for (const b of results) expect(a.start).toBeLessThanOrEqual(b.end);
+    // Every process won some: they did race.
+    for (const r of results) expect(r.accepted.length).toBeGreaterThan(0);
+    const all = results.flatMap((r) => r.accepted);
+    expect(all).toHaveLength(count);
+    expect(new Set(all).size).toBe(count);
+  });
+
+  it("a token revoked in process A is denied in process B within revocationBoundMs", async () => {
+    const path = file();
+    const store = sqliteStore(path);
+    const kw = new Keyward({ store, prefix: "acme", revocationBoundMs: 1000 });
+    const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    const b = run("watch", path, token);
+    await b.next((l) => l.ready === true);
+    await new Promise((r) => setTimeout(r, 200)); // B's cache holds the token now
+    await kw.tokens.revoke(record.id);
+    const revokedAt = Date.now();
+    const { deniedAt, code } = await b.next<{ deniedAt: number; code: string }>((l) => "deniedAt" in l);
+    const delay = deniedAt - revokedAt;
+    console.info(`revocation reached process B after ${delay} ms (revocationBoundMs 1000, polling every 5 ms)`);
+    expect(code).toBe("TOKEN_REVOKED");
+    expect(delay).toBeLessThanOrEqual(1000 + 100);
+    expect(await b.done).toBe(0);
+    await store.close();
+  });
+
+  it("SIGKILL mid-load loses no committed token and corrupts nothing", async () => {
+    const path = file();
+    sqliteStore(path).close();
+    const load = run("load", path);
+    // Let it commit a few dozen tokens, then kill it without warning.
+    await load.next((l) => load.lines.length >= 40 && "id" in l);
+    load.child.kill("SIGKILL");
+    expect(await load.done).toBeNull();
+    const committed = load.lines as { id: string; token: string }[];
+
+    const db = new DatabaseSync(path);
+    expect(db.prepare("PRAGMA integrity_check").get()).toEqual({ integrity_check: "ok" });
+    const store = guardStore(sqliteStore(db));
+    for (const { id, token } of committed) {
+      const t = await store.get(id);
+      expect(t?.id).toBe(id);
+      expect((await store.findByHash(hashToken(token)))?.id).toBe(id);
+      expect((await store.listAudit({ tokenId: id })).items[0]?.action).toBe("create");
+    }
+    const listed = new Set<string>();
+    for (let cursor: string | null = null, i = 0; i === 0 || cursor !== null; i++) {
+      const page = await store.list("acct_load", { limit: 1000, cursor });
+      for (const t of page.items) listed.add(t.id);
+      cursor = page.nextCursor;
+    }
+    for (const { id } of committed) expect(listed.has(id)).toBe(true);
+    // Still writable and consistent.
+    const kw = new Keyward({ store: store.adapter, prefix: "acme" });
+    expect((await kw.check({ token: committed[0]!.token })).ok).toBe(true);
+  });
+});

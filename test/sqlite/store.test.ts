@@ -1,0 +1,186 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { guardStore, Keyward, StoreUnavailableError } from "keyward";
+import { migrate, SCHEMA_VERSION, type SqliteStore, sqliteStore } from "keyward/sqlite";
+import { describeTokenStore, makeStoredToken } from "keyward/testing";
+import { afterAll, describe, expect, it } from "vitest";
+
+const dir = mkdtempSync(join(tmpdir(), "keyward-sqlite-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+const file = () => join(dir, `db-${process.pid}-${n++}.sqlite`);
+
+describeTokenStore("SqliteStore (file, node:sqlite)", () => sqliteStore(file()), {
+  raw: (s) => (s as SqliteStore).dump(),
+  skip: { changeFeed: "SQLite has no cross-process notifications; the cache TTL bounds staleness" },
+});
+
+describeTokenStore(
+  "SqliteStore (table prefix, synchronous FULL, given connection)",
+  () => sqliteStore(new DatabaseSync(file()), { tablePrefix: "app_kw_", synchronous: "FULL" }),
+  { raw: (s) => (s as SqliteStore).dump(), concurrency: 100, skip: { changeFeed: "no change feed" } },
+);
+
+describe("sqliteStore", () => {
+  it("sets WAL, the busy timeout and synchronous", () => {
+    const db = new DatabaseSync(file());
+    sqliteStore(db, { busyTimeoutMs: 1234, synchronous: "FULL" });
+    expect(db.prepare("PRAGMA journal_mode").get()).toEqual({ journal_mode: "wal" });
+    expect(db.prepare("PRAGMA busy_timeout").get()).toMatchObject({ timeout: 1234 });
+    expect(db.prepare("PRAGMA synchronous").get()).toEqual({ synchronous: 2 });
+  });
+
+  it("migrate() is idempotent, versioned and prefix-aware", () => {
+    const db = new DatabaseSync(file());
+    expect(migrate(db)).toBe(SCHEMA_VERSION);
+    expect(migrate(db)).toBe(SCHEMA_VERSION);
+    expect(migrate(db, { tablePrefix: "other_" })).toBe(SCHEMA_VERSION);
+    const rows = db.prepare("SELECT version FROM keyward_migrations").all();
+    expect(rows).toHaveLength(SCHEMA_VERSION);
+    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all().map((r) => r.name);
+    expect(tables).toContain("keyward_tokens");
+    expect(tables).toContain("other_tokens");
+  });
+
+  it("looks tokens up by hash through the primary-key index", () => {
+    const db = new DatabaseSync(file());
+    sqliteStore(db);
+    const plan = db
+      .prepare(
+        "EXPLAIN QUERY PLAN SELECT t.record FROM keyward_hashes h JOIN keyward_tokens t ON t.id = h.token_id WHERE h.hash = ?",
+      )
+      .all("x")
+      .map((r) => String(r.detail));
+    expect(plan.join("\n")).toMatch(/SEARCH h USING PRIMARY KEY \(hash=\?\)/);
+    expect(plan.join("\n")).not.toMatch(/SCAN/);
+  });
+
+  it("refuses a schema newer than the library, naming both versions, and writes nothing", () => {
+    const path = file();
+    const db = new DatabaseSync(path);
+    migrate(db);
+    db.prepare("INSERT INTO keyward_migrations (version, name, applied_at) VALUES (?, 'future', 0)").run(SCHEMA_VERSION + 1);
+    const err = (() => {
+      try {
+        sqliteStore(db);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(StoreUnavailableError);
+    expect((err as Error).message).toContain(`version ${SCHEMA_VERSION + 1}`);
+    expect(() => migrate(db)).toThrow(StoreUnavailableError);
+  });
+
+  it("with migrate: false, a database without the schema is refused", () => {
+    expect(() => sqliteStore(new DatabaseSync(file()), { migrate: false })).toThrow(/schema version 0, expected/);
+  });
+
+  it("a corrupt file is STORE_UNAVAILABLE at open", () => {
+    const path = file();
+    writeFileSync(path, Buffer.alloc(8192, 0x5a));
+    expect(() => sqliteStore(path)).toThrow(StoreUnavailableError);
+  });
+
+  it("a missing table is STORE_UNAVAILABLE and never an allow", async () => {
+    const db = new DatabaseSync(file());
+    const store = sqliteStore(db);
+    const kw = new Keyward({ store, prefix: "acme" });
+    const { token } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    db.exec("DROP TABLE keyward_hashes");
+    const d = await new Keyward({ store, prefix: "acme" }).check({ token });
+    expect(d).toMatchObject({ ok: false, code: "STORE_UNAVAILABLE", status: 503 });
+    await expect(guardStore(store).get("tok_x")).resolves.toBeNull();
+    await expect(guardStore(store).findByHash("a".repeat(64))).rejects.toMatchObject({ code: "STORE_UNAVAILABLE" });
+  });
+
+  it("a read-only database: reads work, writes are STORE_UNAVAILABLE and change nothing", async () => {
+    const path = file();
+    const writer = sqliteStore(path);
+    const t = makeStoredToken();
+    await writer.insert(t);
+    await writer.close();
+    const ro = sqliteStore(new DatabaseSync(path, { readOnly: true }), { migrate: false });
+    const g = guardStore(ro);
+    expect(await g.get(t.id)).toEqual(t);
+    await expect(g.revoke(t.id, 1)).rejects.toMatchObject({ code: "STORE_UNAVAILABLE" });
+    await expect(g.meter({ tokenId: t.id, cost: 1, rateLimit: null, credits: { limit: 5, refill: null } }, 1)).rejects.toMatchObject({
+      code: "STORE_UNAVAILABLE",
+    });
+    expect((await g.get(t.id))?.revokedAt).toBeNull();
+  });
+
+  it("hostile strings are bound parameters: same decisions as MemoryStore", async () => {
+    const store = guardStore(sqliteStore(file()));
+    const odd = ["'; DROP TABLE keyward_tokens; --", "a\u0000b", "\u{1F600}\u202e\uFEFF", "x".repeat(1 << 20), "%_\\"];
+    for (const s of odd) {
+      const t = makeStoredToken({ owner: s, name: s, metadata: { [s.slice(0, 100)]: s } });
+      await store.insert(t);
+      expect(await store.get(t.id)).toEqual(t);
+      expect((await store.list(s)).items.map((x) => x.id)).toEqual([t.id]);
+      expect(await store.rememberNonce({ tokenId: t.id, nonce: s }, 10, 0)).toBe(true);
+      expect(await store.rememberNonce({ tokenId: t.id, nonce: s }, 10, 0)).toBe(false);
+    }
+    expect(await store.findByHash("' OR 1=1 --")).toBeNull();
+  });
+
+  it("rejects bad options with INVALID_CONFIG", () => {
+    expect(() => sqliteStore(file(), { tablePrefix: "x; DROP" })).toThrow(/tablePrefix/);
+    expect(() => sqliteStore(file(), { synchronous: "OFF" as never })).toThrow(/synchronous/);
+    expect(() => sqliteStore({} as never)).toThrow(TypeError);
+  });
+});
+
+describe("SqliteStore decides like MemoryStore", () => {
+  it("meter: the same answers on random sequences, flat credits (one statement) and with refill / rate limits (property)", async () => {
+    const fc = (await import("fast-check")).default;
+    const { MemoryStore } = await import("keyward");
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.record({
+            dt: fc.nat({ max: 900 }),
+            cost: fc.nat({ max: 6 }),
+            limit: fc.integer({ min: 0, max: 12 }),
+            refill: fc.option(fc.record({ amount: fc.nat({ max: 5 }), intervalMs: fc.integer({ min: 1, max: 2000 }) })),
+            rate: fc.option(fc.record({ limit: fc.integer({ min: 0, max: 5 }), windowMs: fc.integer({ min: 1, max: 3000 }) })),
+          }),
+          { maxLength: 40 },
+        ),
+        async (ops) => {
+          const sqlite = guardStore(sqliteStore(":memory:"));
+          const memory = guardStore(new MemoryStore());
+          let now = Date.UTC(2025, 0, 1);
+          for (const op of ops) {
+            now += op.dt;
+            const req = { tokenId: "tok_p", cost: op.cost, rateLimit: op.rate, credits: { limit: op.limit, refill: op.refill } };
+            expect(await sqlite.meter(req, now)).toEqual(await memory.meter(req, now));
+          }
+          await sqlite.close();
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+});
+
+describe("SQLite locks", () => {
+  it("a write lock held by another connection past the busy timeout answers STORE_UNAVAILABLE, never an allow; then service resumes", async () => {
+    const path = file();
+    const store = sqliteStore(path, { busyTimeoutMs: 20 });
+    const kw = new Keyward({ store, prefix: "acme" });
+    const { token } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 5, refill: { amount: 5, intervalMs: 60_000 } } });
+    const other = new DatabaseSync(path);
+    other.exec("BEGIN IMMEDIATE");
+    const d = await kw.check({ token });
+    expect(d).toMatchObject({ ok: false, code: "STORE_UNAVAILABLE", status: 503 });
+    const err = (await guardStore(store).revoke("tok_x", 1).catch((e: unknown) => e)) as StoreUnavailableError;
+    expect(err).toBeInstanceOf(StoreUnavailableError);
+    expect(err.driverCode).toBe("5"); // SQLITE_BUSY
+    other.exec("ROLLBACK");
+    expect(await kw.check({ token })).toMatchObject({ ok: true, remaining: 4 });
+    other.close();
+  });
+});

@@ -1,0 +1,74 @@
+// A separate process on a shared SQLite file, for test/sqlite/cross-process.test.ts.
+// Bundled by the test with esbuild and run with node; prints JSON lines.
+import { guardStore, Keyward } from "../../src/index.js";
+import { sqliteStore } from "../../src/sqlite/index.js";
+
+const [mode, path, arg = ""] = process.argv.slice(2);
+const out = (v: unknown) => process.stdout.write(`${JSON.stringify(v)}\n`);
+
+async function main(): Promise<void> {
+  const store = sqliteStore(path!);
+  switch (mode) {
+    case "credits": {
+      // arg: "<token>@<startAt>". Warms the lookup cache, waits for the common start, then
+      // 2 500 concurrent checks, each costing 1 credit.
+      const [token, startAt] = arg.split("@");
+      const kw = new Keyward({ store, prefix: "acme" });
+      await kw.check({ token, cost: 0 });
+      await new Promise((r) => setTimeout(r, Math.max(0, Number(startAt) - Date.now())));
+      const start = Date.now();
+      const ds = await Promise.all(Array.from({ length: 2500 }, () => kw.check({ token })));
+      const end = Date.now();
+      await kw.close();
+      out({ granted: ds.filter((d) => d.ok).length, codes: [...new Set(ds.map((d) => d.code))], start, end });
+      break;
+    }
+    case "nonces": {
+      // arg: "<tokenId>:<count>:<startAt>". Every process races on the same nonces from the common start.
+      // Each process starts at its own offset in the list (index of 4), so every one wins some.
+      const [tokenId, count, startAt, index] = arg.split(":");
+      const g = guardStore(store);
+      await new Promise((r) => setTimeout(r, Math.max(0, Number(startAt) - Date.now())));
+      const total = Number(count);
+      const offset = (Number(index) * total) / 4;
+      const nonces = Array.from({ length: total }, (_, i) => `n${(i + offset) % total}`);
+      const now = Date.now();
+      const fresh = await Promise.all(nonces.map((nonce) => g.rememberNonce({ tokenId: tokenId!, nonce }, now + 60_000, now)));
+      out({ accepted: nonces.filter((_, i) => fresh[i]), start: now, end: Date.now() });
+      break;
+    }
+    case "watch": {
+      // arg: the token. Checks it every 5 ms; says when it first works and when it first stops working.
+      const kw = new Keyward({ store, prefix: "acme", revocationBoundMs: 1000 });
+      let ready = false;
+      for (;;) {
+        const d = await kw.check({ token: arg });
+        if (d.ok && !ready) {
+          ready = true;
+          out({ ready: true });
+        }
+        if (!d.ok && ready) {
+          out({ deniedAt: Date.now(), code: d.code });
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      break;
+    }
+    case "load": {
+      // Creates tokens and meters them until killed; prints each token once its write has committed.
+      const kw = new Keyward({ store, prefix: "acme" });
+      for (let i = 0; ; i++) {
+        const { token, record } = await kw.tokens.create({ owner: "acct_load", kind: "secret", credits: { limit: 100 } });
+        out({ id: record.id, token });
+        await Promise.all([kw.check({ token }), kw.tokens.update(record.id, { name: `n${i}` })]);
+      }
+    }
+  }
+  await store.close();
+}
+
+main().catch((err) => {
+  out({ error: String(err?.message ?? err) });
+  process.exitCode = 1;
+});

@@ -1,0 +1,97 @@
+import { inspect } from "node:util";
+import { Keyward, MemoryStore, StoreUnavailableError, TokenNotFoundError } from "keyward";
+import { makeStoredToken } from "keyward/testing";
+import { describe, expect, it } from "vitest";
+import { guardStore } from "../../src/store/guard.js";
+import type { TokenStore } from "../../src/store/types.js";
+
+/** A driver error the way drivers write them: the statement and its parameters in the message. */
+class DriverError extends Error {
+  code = "SQLITE_IOERR";
+  constructor(params: unknown[]) {
+    super(`disk I/O error while running INSERT INTO tokens VALUES (${params.map((p) => JSON.stringify(p)).join(", ")})`);
+  }
+}
+
+/** A MemoryStore whose writes fail like a driver that echoes its parameters. */
+class LeakyStore extends MemoryStore {
+  override async insert(token: Parameters<MemoryStore["insert"]>[0]): Promise<void> {
+    throw new DriverError([token.id, token.hash, token.signing]);
+  }
+  override async findByHash(hash: string): Promise<null> {
+    throw new StoreUnavailableError("lookup failed", { cause: new DriverError([hash]) });
+  }
+}
+
+describe("guardStore", () => {
+  it("returns a guarded store as is", () => {
+    const g = guardStore(new MemoryStore());
+    expect(guardStore(g)).toBe(g);
+    expect(() => guardStore({} as TokenStore)).toThrow(TypeError);
+  });
+
+  it("validates before the adapter sees a call", async () => {
+    let calls = 0;
+    class Counting extends MemoryStore {
+      override async get(id: string) {
+        calls++;
+        return super.get(id);
+      }
+    }
+    const g = guardStore(new Counting());
+    await expect(g.get("")).rejects.toMatchObject({ code: "INVALID_INPUT", field: "id" });
+    await expect(g.list("o", { limit: 0 })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "limit" });
+    await expect(g.list("o", { cursor: "%%%" })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "cursor" });
+    await expect(g.meter({ tokenId: "t", cost: -1, rateLimit: null, credits: null }, 0)).rejects.toMatchObject({
+      field: "request.cost",
+    });
+    await expect(g.rememberNonce({ tokenId: "t", nonce: "n" }, Number.NaN, 0)).rejects.toMatchObject({ field: "expiresAt" });
+    await expect(g.update(makeStoredToken(), 1.5)).rejects.toMatchObject({ field: "expectedRevision" });
+    expect(calls).toBe(0);
+  });
+
+  it("reports a driver error without its parameters: no hash or sealed key in message, cause or inspect", async () => {
+    const sealed = { alg: "hmac-sha256" as const, sealed: { keyId: "k1", iv: "AAECAwQFBgcICQoL", ciphertext: "c2VjcmV0LXNpZ25pbmcta2V5LWJ5dGVzLXNlYWxlZA" } };
+    const t = makeStoredToken({ signing: sealed } as never);
+    const g = guardStore(new LeakyStore());
+    const err = await g.insert(t).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(StoreUnavailableError);
+    const e = err as StoreUnavailableError;
+    expect(e.code).toBe("STORE_UNAVAILABLE");
+    expect(e.driverCode).toBe("SQLITE_IOERR");
+    expect(e.message).toContain("disk I/O error");
+    expect(e.cause).toBeUndefined();
+    const shown = `${inspect(e, { depth: 10, showHidden: true })} ${JSON.stringify(e)} ${e.stack}`;
+    for (const secret of [t.hash, sealed.sealed.ciphertext, sealed.sealed.iv]) expect(shown).not.toContain(secret);
+
+    const hash = "f".repeat(64);
+    const e2 = (await g.findByHash(hash).catch((x: unknown) => x)) as StoreUnavailableError;
+    expect(e2).toMatchObject({ code: "STORE_UNAVAILABLE", driverCode: "SQLITE_IOERR" });
+    expect(inspect(e2, { depth: 10, showHidden: true })).not.toContain(hash);
+  });
+
+  it("keeps a coded error's class and drops its cause", async () => {
+    class Conflicted extends MemoryStore {
+      override async revoke(id: string): Promise<never> {
+        const err = new TokenNotFoundError(id);
+        Object.defineProperty(err, "cause", { value: new DriverError(["secret-param-xyz"]), configurable: true });
+        throw err;
+      }
+    }
+    const err = await guardStore(new Conflicted()).revoke("tok_1", 1).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TokenNotFoundError);
+    expect(inspect(err, { showHidden: true })).not.toContain("secret-param-xyz");
+  });
+
+  it("Keyward uses it: an admin call reports the sanitized error, a request is denied 503", async () => {
+    const kw = new Keyward({ store: new LeakyStore(), prefix: "acme" });
+    const err = await kw.tokens.create({ owner: "o", kind: "secret" }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "STORE_UNAVAILABLE", driverCode: "SQLITE_IOERR" });
+    expect((err as Error).cause).toBeUndefined();
+    const d = await kw.check({ token: "acme_sk_live_0000000000000000000000000000000000000000000000" });
+    expect(d.ok).toBe(false);
+  });
+});
