@@ -16,11 +16,12 @@ export async function readStream(
   let total = 0;
   for (;;) {
     const result = await (deadline ? Promise.race([reader.read(), deadline]) : reader.read());
-    if (!result || (!result.done && (total += result.value.byteLength) > maxBytes)) {
+    if (result?.done) break;
+    total += result?.value.byteLength ?? 0;
+    if (!result || total > maxBytes) {
       reader.cancel().catch(() => {});
       return result && null;
     }
-    if (result.done) break;
     chunks.push(result.value);
   }
   if (chunks.length === 1) return chunks[0]!;

@@ -141,9 +141,12 @@ export class MessageContext implements ComponentContext {
     return this.queryMap;
   }
   dictionary(value: string): Dictionary | null {
-    const cache = (this.dictionaries ??= new Map());
-    let dict = cache.get(value);
-    if (dict === undefined) cache.set(value, (dict = tryParseDictionary(value)));
+    this.dictionaries ??= new Map();
+    let dict = this.dictionaries.get(value);
+    if (dict === undefined) {
+      dict = tryParseDictionary(value);
+      this.dictionaries.set(value, dict);
+    }
     return dict;
   }
 }

@@ -10,7 +10,7 @@ export const work = {
    * `@query-param` (RFC 9421 §2.2.8) and each Dictionary field value for `;key` (§2.1.2).
    */
   parses: 0,
-  /** Of those, values the fast parser declined, given to the general structured-field parser. */
+  /** Signature-Input and Signature values the fast parser declined, given to the general structured-field parser. */
   generalParses: 0,
   /** Characters given to all of the above. */
   bytes: 0,
