@@ -625,7 +625,12 @@ function policyFailure(request: Request, candidate: Candidate, config: Config): 
   if (config.freshness && params.created === undefined && params.expires === undefined) return "COMPONENT_MISSING";
   for (const required of requirement.components) if (!has(required)) return "COMPONENT_MISSING";
   if (requirement.targetUri && !has(KEY.targetUri)) {
-    const hasQuery = new URL(request.url).search !== "";
+    // Without parsing the URL: in a serialised URL the first "?" starts the query, unless it is in
+    // the fragment (elsewhere it is percent-encoded); the query is non-empty when something follows it.
+    const url = request.url;
+    const mark = url.indexOf("?");
+    const hash = url.indexOf("#");
+    const hasQuery = mark >= 0 && mark + 1 < (hash < 0 ? url.length : hash);
     const split = has(KEY.authority) && (has(KEY.requestTarget) || (has(KEY.path) && (!hasQuery || has(KEY.query))));
     if (!split) return "COMPONENT_MISSING";
   }

@@ -69,8 +69,12 @@ describe("verifyRequest: success", () => {
     ]) {
       expect((await verify(await sign(get(), { components }))).ok).toBe(true);
     }
-    const noQuery = await sign(get("https://e.com/p"), { components: ["@method", "@authority", "@path"] });
-    expect((await verify(noQuery)).ok).toBe(true);
+    for (const url of ["https://e.com/p", "https://e.com/p?", "https://e.com/p#a?b", "https://e.com/p?#x"]) {
+      const noQuery = await sign(get(url), { components: ["@method", "@authority", "@path"] });
+      expect((await verify(noQuery)).ok).toBe(true);
+    }
+    const query = await sign(get("https://e.com/p?a#x"), { components: ["@method", "@authority", "@path"] });
+    expect(await verify(query)).toMatchObject({ ok: false, code: "COMPONENT_MISSING" });
   });
 
   it("without alg parameter the key decides", async () => {
