@@ -11,7 +11,7 @@ import { computeContentDigest, type SigningKey, signatureHeaders, verifyRequest 
 import { frozen, SHARED_SECRET } from "./helpers.js";
 
 const T = 1_700_000_000;
-const KEY: SigningKey = { alg: "hmac-sha256", secret: SHARED_SECRET };
+const KEY = { alg: "hmac-sha256", secret: SHARED_SECRET } as const satisfies SigningKey;
 const URL_ = "https://api.example.com/v1/items";
 const enc = new TextEncoder();
 
@@ -159,7 +159,8 @@ describe("verifyRequest: a dripping body over a real connection", () => {
     const { stream } = dripping(30);
     const client = new AbortController();
     const started = Date.now();
-    const response = await fetch(url, { method: "POST", headers: fields, body: stream, duplex: "half", signal: client.signal } as RequestInit);
+    const init = { method: "POST", headers: { ...fields }, body: stream, duplex: "half", signal: client.signal };
+    const response = await fetch(url, init as RequestInit);
     expect(await response.text()).toBe("BODY_TIMEOUT");
     expect(response.status).toBe(401);
     expect(Date.now() - started).toBeLessThan(5_000);

@@ -11,7 +11,7 @@ import { work } from "../../src/signing/work.js";
 import { frozen, SHARED_SECRET } from "./helpers.js";
 
 const T = 1_700_000_000;
-const KEY: SigningKey = { alg: "hmac-sha256", secret: SHARED_SECRET };
+const KEY = { alg: "hmac-sha256", secret: SHARED_SECRET } as const satisfies SigningKey;
 
 /** Defaults of verifyRequest, as documented. */
 const MAX_HEADER = 8 * 1024;
