@@ -1,0 +1,68 @@
+// kw.verify on a signed request reads the body only after the key is known
+// and the signature verified, and within signatures.bodyTimeoutMs.
+import * as ed from "@noble/ed25519";
+import { describe, expect, it } from "vitest";
+import { Keyward, MemoryStore } from "keyward";
+import { type SigningKey, signatureHeaders } from "keyward/signing";
+
+const T0 = Date.UTC(2026, 0, 1);
+const URL_ = "https://api.example.com/v1/prices";
+
+/** A body that sends a byte every `everyMs`, forever, counting pulls. */
+function dripping(everyMs = 20) {
+  const state = { pulls: 0 };
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        state.pulls++;
+        await new Promise((r) => setTimeout(r, everyMs));
+        controller.enqueue(new Uint8Array([0x78]));
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  return { stream, state };
+}
+
+async function setup() {
+  const store = new MemoryStore();
+  const kw = new Keyward({ store, prefix: "acme", now: () => T0, signatures: { bodyTimeoutMs: 150 } });
+  const privateKey = ed.utils.randomSecretKey();
+  const publicKey = await ed.getPublicKeyAsync(privateKey);
+  const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey } });
+  return { kw, store, id: record.id, key: { alg: "ed25519", privateKey } as SigningKey };
+}
+
+async function dripRequest(keyid: string, key: SigningKey) {
+  const fields = await signatureHeaders(new Request(URL_, { method: "POST", body: "xxxx" }), {
+    keyid,
+    key,
+    nonce: true,
+    created: T0 / 1000,
+  });
+  const { stream, state } = dripping();
+  const request = new Request(URL_, { method: "POST", headers: { ...fields }, body: stream, duplex: "half" } as RequestInit);
+  return { request, state };
+}
+
+describe("verify: the body of a signed request", () => {
+  it("an unknown keyid with a body that drips forever: denied at once, the body never pulled", async () => {
+    const { kw, key } = await setup();
+    const { request, state } = await dripRequest("tok_0000000000000000000000", key);
+    expect(await kw.verify(request)).toMatchObject({ ok: false, code: "TOKEN_UNKNOWN" });
+    expect(state.pulls).toBe(0);
+  });
+
+  it("a valid signature over a dripping body: BODY_TIMEOUT (408) after signatures.bodyTimeoutMs, no nonce stored", async () => {
+    const { kw, store, id, key } = await setup();
+    const { request } = await dripRequest(id, key);
+    const remembered: string[] = [];
+    const rememberNonce = store.rememberNonce.bind(store);
+    store.rememberNonce = (k, expiresAt, now) => {
+      remembered.push(k);
+      return rememberNonce(k, expiresAt, now);
+    };
+    expect(await kw.verify(request)).toMatchObject({ ok: false, code: "BODY_TIMEOUT", status: 408 });
+    expect(remembered).toEqual([]);
+  });
+});
