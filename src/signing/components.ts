@@ -92,7 +92,7 @@ export interface ComponentContext {
   url(): URL;
   /** The combined value of a header field (lowercase name), or null when absent. */
   field(name: string): string | null;
-  /** The query's parameters by encoded name (§2.2.8); null for a name that occurs more than once. */
+  /** The query's parameters by (decoded) name; null for a name that occurs more than once. */
   query(): Map<string, string | null>;
   /** A header field value parsed as a Dictionary (null when it is not one), once per value. */
   dictionary(value: string): Dictionary | null;
@@ -132,10 +132,7 @@ export class MessageContext implements ComponentContext {
     if (this.queryMap === undefined) {
       // URLSearchParams parses per "application/x-www-form-urlencoded parsing" (§2.2.8 step 1).
       const map = new Map<string, string | null>();
-      for (const [n, v] of new URLSearchParams(this.url().search)) {
-        const name = encodeQueryComponent(n);
-        map.set(name, map.has(name) ? null : v);
-      }
+      for (const [n, v] of new URLSearchParams(this.url().search)) map.set(n, map.has(n) ? null : v);
       this.queryMap = map;
     }
     return this.queryMap;
@@ -160,16 +157,8 @@ export class MessageContext implements ComponentContext {
 export function componentValue(ctx: ComponentContext, id: ComponentId): string {
   const name = id[0];
   if (typeof name !== "string") throw new SignatureBaseError("COMPONENT_INVALID", "component name must be a string");
-  const params = id[1];
-  if (params.size > 0) {
-    for (const key of params.keys()) {
-      if (key === "req" || key === "tr") {
-        // §2.4 `req` is for responses signing parts of their request; §2.1.5 `tr`
-        // needs trailers, which the Fetch API does not expose.
-        throw failure("COMPONENT_UNSUPPORTED", `parameter "${key}" is not supported`, id);
-      }
-    }
-  }
+  // Unsupported parameters are refused by each kind below, among them §2.4 `req` (for responses
+  // signing parts of their request) and §2.1.5 `tr` (trailers, which the Fetch API does not expose).
   return name.charCodeAt(0) === 0x40 /* @ */ ? derivedValue(ctx, name, id) : fieldValue(ctx, name, id);
 }
 
@@ -227,7 +216,13 @@ function encodeQueryComponent(s: string): string {
 
 function queryParamValue(ctx: ComponentContext, name: unknown, id: ComponentId): string {
   if (typeof name !== "string") throw failure("COMPONENT_INVALID", "@query-param needs a name", id);
-  const value = ctx.query().get(name);
+  // The parameter whose encoded name is `name`: encoding is one-to-one, so it is the one
+  // named decode(name), if `name` is an encoding at all. Names in the query are not encoded.
+  let decoded: string | undefined;
+  try {
+    decoded = decodeURIComponent(name);
+  } catch {}
+  const value = decoded !== undefined && encodeQueryComponent(decoded) === name ? ctx.query().get(decoded) : undefined;
   if (value === undefined) throw failure("COMPONENT_MISSING", "query parameter not present", id);
   // §2.2.8: a name that occurs more than once MUST NOT be signed.
   if (value === null) throw failure("COMPONENT_UNSUPPORTED", "query parameter repeated", id);

@@ -115,7 +115,7 @@ export interface VerifyRequestOptions {
   /**
    * Largest total size of the header fields that the signature covers as
    * structured fields (`;key`, `;sf`: they are parsed), in characters (default
-   * 4 096); larger is `LIMIT_EXCEEDED`.
+   * 1 024); larger is `LIMIT_EXCEEDED`.
    */
   maxStructuredFieldBytes?: number;
 }
@@ -158,7 +158,7 @@ const DEFAULT_REQUIRED = ["@method", "@target-uri", "created"] as const;
  * extension parameters) go to the general parser only up to this size: it
  * costs far more per byte, and a signature keyward accepts is much shorter.
  */
-const MAX_GENERAL_PARSE_BYTES = 1024;
+const MAX_GENERAL_PARSE_BYTES = 512;
 
 /** A nonce kept "forever": for a signature with neither `created` nor `expires` (unsafeAllowNoFreshness). */
 const FOREVER_MS = Number.MAX_SAFE_INTEGER;
@@ -730,6 +730,6 @@ function readOptions(options: VerifyRequestOptions): Config {
     maxLabels: nonNegative(options.maxLabels, 8, "maxLabels"),
     maxComponents: nonNegative(options.maxComponents, 32, "maxComponents"),
     maxUrlBytes: nonNegative(options.maxUrlBytes, 8 * 1024, "maxUrlBytes"),
-    maxStructuredFieldBytes: nonNegative(options.maxStructuredFieldBytes, 4 * 1024, "maxStructuredFieldBytes"),
+    maxStructuredFieldBytes: nonNegative(options.maxStructuredFieldBytes, 1024, "maxStructuredFieldBytes"),
   };
 }
