@@ -577,15 +577,18 @@ function pickSignature(request: Request, inputs: Dictionary, config: Config): Ca
     return code === null ? candidate : { code, label, keyid: candidate.params.keyid };
   }
   let malformed = false;
+  // One that is acceptable only if the body turns out empty is taken when no other is.
+  let ifEmpty: Candidate | undefined;
   for (const [label, member] of inputs) {
     const candidate = toCandidate(label, member, config);
     if (candidate === null) {
       malformed = true;
-      continue;
+    } else if (policyFailure(request, candidate, config) === null) {
+      if (!candidate.emptyBodyRequired) return candidate;
+      ifEmpty ??= candidate;
     }
-    if (policyFailure(request, candidate, config) === null) return candidate;
   }
-  return { code: malformed ? "SIGNATURE_MALFORMED" : "COMPONENT_MISSING" };
+  return ifEmpty ?? { code: malformed ? "SIGNATURE_MALFORMED" : "COMPONENT_MISSING" };
 }
 
 /** §3.2 step 2: a parameterised Inner List of Strings with well-typed signature parameters. */

@@ -79,6 +79,26 @@ describe("verifyRequest: nothing is read from the body before the signature veri
   });
 });
 
+describe("verifyRequest: several signatures over a body of unknown length", () => {
+  it("the one covering content-digest is chosen over one that needs an empty body", async () => {
+    const body = "abc";
+    const bare = await fieldsFor(body, ["@method", "@target-uri"]);
+    const covered = await signatureHeaders(new Request(URL_, { method: "POST", body, headers: { "signature-input": bare["signature-input"], signature: bare.signature } }), {
+      keyid: "k",
+      key: KEY,
+      created: T,
+      label: "sig2",
+    });
+    const stream = new ReadableStream<Uint8Array>({
+      start: (c) => {
+        c.enqueue(enc.encode(body));
+        c.close();
+      },
+    });
+    expect(await verify(streamed({ ...covered, "content-digest": computeContentDigest(body) }, stream))).toMatchObject({ ok: true, label: "sig2" });
+  });
+});
+
 describe("verifyRequest: a body given by the application", () => {
   it("is checked instead of the stream, which is never pulled nor cloned", async () => {
     const { stream, state } = dripping();
