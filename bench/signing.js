@@ -239,6 +239,10 @@ export async function benchWorstCases({ ms, created, hmacKey }) {
     ...keyComponents(2, "x-a"),
     'x-b;key="k1"',
   ]);
+  // The same URL size of invalid percent-encoded bytes (slow for URLSearchParams to decode).
+  let invalid = "";
+  while (invalid.length < 8 * 1024 - 64) invalid += `${invalid ? "&" : ""}%FF%FE=%FF`;
+  const worstBytes = await sign(new Request(`https://api.example.com/p?${invalid}&q0=1`), ["@method", "@target-uri", ...queryComponents(1)]);
   // Valid-looking garbage: 8 KiB of Signature-Input that passes the cheap checks, which the fast parser
   // reads to the end before giving up (a token parameter); and 512 characters of it, which the general parser reads too.
   const garbage = (size) => {
@@ -258,6 +262,7 @@ export async function benchWorstCases({ ms, created, hmacKey }) {
   const cases = [
     { name: "ordinary verify (GET, @method @target-uri)", request: ordinary, expect: true },
     { name: "worst within the defaults (8 KiB URL, 30 components: 27 @query-param, 3 ;key over 1 KiB of Dictionaries)", request: worst, expect: true },
+    { name: '8 KiB URL of "%FF%FE=%FF" pairs, one @query-param', request: worstBytes, expect: true },
     { name: "8 KiB Signature-Input of valid-looking garbage (fast parser gives up, refused)", request: garbage(8 * 1024), expect: "SIGNATURE_MALFORMED" },
     { name: "512-character Signature-Input of valid-looking garbage (general parser too)", request: garbage(512), expect: "SIGNATURE_INVALID" },
     { name: '285 "@query-param" over a 170 KB URL (refused: LIMIT_EXCEEDED)', request: await big, expect: "LIMIT_EXCEEDED" },

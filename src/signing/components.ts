@@ -92,8 +92,8 @@ export interface ComponentContext {
   url(): URL;
   /** The combined value of a header field (lowercase name), or null when absent. */
   field(name: string): string | null;
-  /** The query's parameters by (decoded) name; null for a name that occurs more than once. */
-  query(): Map<string, string | null>;
+  /** The value of the query parameter named `name` (decoded): null when it occurs more than once, undefined when absent. */
+  queryParam(name: string): string | null | undefined;
   /** A header field value parsed as a Dictionary (null when it is not one), once per value. */
   dictionary(value: string): Dictionary | null;
 }
@@ -111,7 +111,7 @@ export function componentContext(message: HttpMessage, fields?: Readonly<Record<
 export class MessageContext implements ComponentContext {
   readonly isRequest: boolean;
   #url: URL | undefined;
-  /** The parsed query (by {@link query}) and Dictionary field values (by {@link dictionary}), once made. */
+  /** The parsed query (by {@link queryParam}) and Dictionary field values (by {@link dictionary}), once made. */
   queryMap: Map<string, string | null> | undefined;
   dictionaries: Map<string, Dictionary | null> | undefined;
   constructor(
@@ -128,14 +128,13 @@ export class MessageContext implements ComponentContext {
     const { fields } = this;
     return fields !== undefined && Object.hasOwn(fields, name) ? fields[name]! : this.message.headers.get(name);
   }
-  query(): Map<string, string | null> {
+  queryParam(name: string): string | null | undefined {
     if (this.queryMap === undefined) {
       // URLSearchParams parses per "application/x-www-form-urlencoded parsing" (§2.2.8 step 1).
-      const map = new Map<string, string | null>();
-      for (const [n, v] of new URLSearchParams(this.url().search)) map.set(n, map.has(n) ? null : v);
-      this.queryMap = map;
+      this.queryMap = new Map();
+      for (const [n, v] of new URLSearchParams(this.url().search)) this.queryMap.set(n, this.queryMap.has(n) ? null : v);
     }
-    return this.queryMap;
+    return this.queryMap.get(name);
   }
   dictionary(value: string): Dictionary | null {
     this.dictionaries ??= new Map();
@@ -222,7 +221,7 @@ function queryParamValue(ctx: ComponentContext, name: unknown, id: ComponentId):
   try {
     decoded = decodeURIComponent(name);
   } catch {}
-  const value = decoded !== undefined && encodeQueryComponent(decoded) === name ? ctx.query().get(decoded) : undefined;
+  const value = decoded !== undefined && encodeQueryComponent(decoded) === name ? ctx.queryParam(decoded) : undefined;
   if (value === undefined) throw failure("COMPONENT_MISSING", "query parameter not present", id);
   // §2.2.8: a name that occurs more than once MUST NOT be signed.
   if (value === null) throw failure("COMPONENT_UNSUPPORTED", "query parameter repeated", id);

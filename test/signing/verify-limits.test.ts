@@ -60,7 +60,18 @@ describe("verifyRequest limits: the reproductions", () => {
     // Signature-Input, Signature, and the query: three parses, each input read once.
     expect(m.parses).toBe(3);
     const fields = signed.headers.get("signature-input")!.length + signed.headers.get("signature")!.length;
-    expect(m.bytes).toBe(fields + url.length);
+    expect(m.bytes).toBe(fields + new URL(url).search.length);
+  });
+
+  it("an 8 KiB query of invalid percent-encoded bytes is read once, in one pass", async () => {
+    let query = "";
+    while (query.length < MAX_URL - 64) query += `${query ? "&" : ""}%FF%FE=%FF`;
+    const url = `https://api.example.com/p?${query}&q0=1`;
+    const signed = await sign(new Request(url), ["@method", "@target-uri", ...queryComponents(1)]);
+    const m = await measured(signed);
+    expect(m.result.ok).toBe(true);
+    expect(m.parses).toBe(3);
+    expect(m.bytes).toBe(signed.headers.get("signature-input")!.length + signed.headers.get("signature")!.length + new URL(url).search.length);
   });
 
   it('450 "x-d";key="kN" over a 16 KB Dictionary with parameters: refused before any parse', async () => {
