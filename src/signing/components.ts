@@ -213,15 +213,24 @@ function encodeQueryComponent(s: string): string {
   return encodeURIComponent(s).replace(/[!'()~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
+/**
+ * The parameter name that `@query-param;name` designates: encoding is one-to-one, so the
+ * parameter whose encoded name is `name` is the one named decode(name), if `name` is an
+ * encoding at all (undefined otherwise).
+ */
+export function decodedQueryName(name: string): string | undefined {
+  try {
+    const decoded = decodeURIComponent(name);
+    return encodeQueryComponent(decoded) === name ? decoded : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function queryParamValue(ctx: ComponentContext, name: unknown, id: ComponentId): string {
   if (typeof name !== "string") throw failure("COMPONENT_INVALID", "@query-param needs a name", id);
-  // The parameter whose encoded name is `name`: encoding is one-to-one, so it is the one
-  // named decode(name), if `name` is an encoding at all. Names in the query are not encoded.
-  let decoded: string | undefined;
-  try {
-    decoded = decodeURIComponent(name);
-  } catch {}
-  const value = decoded !== undefined && encodeQueryComponent(decoded) === name ? ctx.queryParam(decoded) : undefined;
+  const decoded = decodedQueryName(name);
+  const value = decoded === undefined ? undefined : ctx.queryParam(decoded);
   if (value === undefined) throw failure("COMPONENT_MISSING", "query parameter not present", id);
   // §2.2.8: a name that occurs more than once MUST NOT be signed.
   if (value === null) throw failure("COMPONENT_UNSUPPORTED", "query parameter repeated", id);

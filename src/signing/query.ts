@@ -50,19 +50,44 @@ function byteString(bytes: Uint8Array): string {
   return out;
 }
 
-/** The parameters of a query, by the bytes of their names. */
+/** The parameters of a query with the given names, found in one pass. */
 export class QueryIndex {
-  /** Percent-decoded name bytes → the raw value, or null when the name occurs more than once. */
-  readonly #values = new Map<string, string | null>();
+  readonly #search: string;
+  /** Percent-decoded bytes of each name looked for → its raw value, null when it occurs more than once, undefined when absent. */
+  readonly #values = new Map<string, string | null | undefined>();
 
-  /** @param search - The query as `URL.search` gives it: empty, or "?" and the query (ASCII). */
-  constructor(search: string) {
-    if (search.length <= 1) return;
-    for (const pair of search.slice(1).split("&")) {
-      if (pair === "") continue;
-      const eq = pair.indexOf("=");
-      const name = formBytes(eq < 0 ? pair : pair.slice(0, eq));
-      this.#values.set(name, this.#values.has(name) ? null : eq < 0 ? "" : pair.slice(eq + 1));
+  /**
+   * @param search - The query as `URL.search` gives it: empty, or "?" and the query (ASCII).
+   * @param names - The (decoded) names that will be asked for.
+   */
+  constructor(search: string, names: Iterable<string>) {
+    this.#search = search;
+    for (const name of names) this.#values.set(nameBytes(name), undefined);
+    this.#scan();
+  }
+
+  /** One pass over the pairs, recording those whose name is looked for (WHATWG URL §5.1). */
+  #scan(): void {
+    const search = this.#search;
+    const values = this.#values;
+    const end = search.length;
+    // The next "=" at or after pos, found again only once passed: linear even without any "=".
+    let equals = -1;
+    for (let pos = 1; pos < end; ) {
+      let amp = search.indexOf("&", pos);
+      if (amp < 0) amp = end;
+      if (equals < pos) {
+        equals = search.indexOf("=", pos);
+        if (equals < 0) equals = end;
+      }
+      if (amp > pos) {
+        const nameEnd = equals < amp ? equals : amp;
+        const name = formBytes(search.slice(pos, nameEnd));
+        if (values.has(name)) {
+          values.set(name, values.get(name) === undefined ? search.slice(Math.min(nameEnd + 1, amp), amp) : null);
+        }
+      }
+      pos = amp + 1;
     }
   }
 
@@ -74,11 +99,21 @@ export class QueryIndex {
    * must then ask URLSearchParams.
    */
   get(name: string): string | null | undefined {
-    const raw = this.#values.get(byteString(encoder.encode(name)));
+    const key = nameBytes(name);
+    // A name not given to the constructor costs a pass of its own.
+    const raw = this.#values.has(key) ? this.#values.get(key) : new QueryIndex(this.#search, [name]).#values.get(key);
     if (raw === undefined || raw === null) return raw;
     const bytes = formBytes(raw);
+    if (bytes === raw) return raw; // nothing escaped: ASCII, its own decoding
     const out = new Uint8Array(bytes.length);
     for (let i = 0; i < bytes.length; i++) out[i] = bytes.charCodeAt(i);
     return decoder.decode(out);
   }
 }
+
+function nameBytes(name: string): string {
+  // An ASCII name is its own UTF-8 encoding.
+  return ASCII.test(name) ? name : byteString(encoder.encode(name));
+}
+
+const ASCII = /^[\x00-\x7f]*$/;

@@ -4,7 +4,14 @@ import { buildSignatureBase, DEFAULT_PARAM_ORDER } from "./base.js";
 import { readBody } from "./body.js";
 import { QueryIndex } from "./query.js";
 import { shapeFailure } from "./shape.js";
-import { type ComponentId, componentIdToString, componentKey, MessageContext, parseComponentId } from "./components.js";
+import {
+  type ComponentId,
+  componentIdToString,
+  componentKey,
+  decodedQueryName,
+  MessageContext,
+  parseComponentId,
+} from "./components.js";
 import { verifyContentDigest } from "./digest.js";
 import { SignatureBaseError } from "./errors.js";
 import { usableVerifyingKey } from "./keys.js";
@@ -311,6 +318,18 @@ function parseSignatureField<T>(value: string, fast: T | undefined): T | Diction
  */
 class VerifierContext extends MessageContext {
   #query: QueryIndex | undefined;
+  /** The (decoded) names of the covered `@query-param` components. */
+  readonly #queryNames: string[] = [];
+
+  constructor(request: Request, ids: readonly ComponentId[]) {
+    super(request, undefined);
+    for (const [name, params] of ids) {
+      const param = name === "@query-param" ? params.get("name") : undefined;
+      const decoded = typeof param === "string" ? decodedQueryName(param) : undefined;
+      if (decoded !== undefined) this.#queryNames.push(decoded);
+    }
+  }
+
   override queryParam(name: string): string | null | undefined {
     // Names with U+FFFD are compared as URLSearchParams decodes them (see QueryIndex.get).
     if (name.includes("\uFFFD")) return super.queryParam(name);
@@ -318,7 +337,7 @@ class VerifierContext extends MessageContext {
       const search = this.url().search;
       work.parses++;
       work.bytes += search.length;
-      this.#query = new QueryIndex(search);
+      this.#query = new QueryIndex(search, this.#queryNames);
     }
     return this.#query.get(name);
   }
@@ -405,7 +424,7 @@ class Verification {
     let base: string;
     try {
       const request = this.#request;
-      base = buildSignatureBase(request, ids, paramsText ?? serializeInnerList(raw), undefined, new VerifierContext(request, undefined));
+      base = buildSignatureBase(request, ids, paramsText ?? serializeInnerList(raw), undefined, new VerifierContext(request, ids));
     } catch (err) {
       const digestAbsent =
         err instanceof SignatureBaseError && err.reason === "COMPONENT_MISSING" && err.component === "content-digest";
