@@ -81,7 +81,7 @@ export class QueryIndex {
         if (equals < 0) equals = end;
       }
       if (amp > pos) {
-        const nameEnd = equals < amp ? equals : amp;
+        const nameEnd = Math.min(equals, amp);
         const name = formBytes(search.slice(pos, nameEnd));
         if (values.has(name)) {
           values.set(name, values.get(name) === undefined ? search.slice(Math.min(nameEnd + 1, amp), amp) : null);
