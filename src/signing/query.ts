@@ -96,7 +96,7 @@ export class QueryIndex {
    * the name occurs more than once, undefined when it does not occur. Names
    * are compared as UTF-8 bytes, which decide equality of the decoded names
    * unless `name` holds U+FFFD (invalid bytes also decode to it): the caller
-   * must then ask URLSearchParams.
+   * must not ask for such a name.
    */
   get(name: string): string | null | undefined {
     const key = nameBytes(name);

@@ -74,6 +74,15 @@ describe("verifyRequest limits: the reproductions", () => {
     expect(m.bytes).toBe(signed.headers.get("signature-input")!.length + signed.headers.get("signature")!.length + new URL(url).search.length);
   });
 
+  it("a covered name that decodes to U+FFFD is not looked for (it would need every escaped name decoded)", async () => {
+    // One name decodes to U+FFFD ("%FF"), the others to two of them.
+    let query = "%FF=1";
+    while (query.length < MAX_URL - 64) query += "&%FE%FD=1";
+    const url = `https://api.example.com/p?${query}`;
+    const signed = await sign(new Request(url), ["@method", "@target-uri", '@query-param;name="%EF%BF%BD"']);
+    expect(await measured(signed)).toMatchObject({ result: { ok: false, code: "SIGNATURE_INVALID" }, parses: 2 });
+  });
+
   it('450 "x-d";key="kN" over a 16 KB Dictionary with parameters: refused before any parse', async () => {
     const dict = dictionary(900);
     expect(dict.length).toBeGreaterThan(16_000);
