@@ -1,8 +1,9 @@
-// kw.verify on a signed request reads the body only after the key is known
-// and the signature verified, and within signatures.bodyTimeoutMs.
+// kw.verify on a signed request: signatures.required keeps the safe minimum
+// unless an unsafe option says otherwise, and the body is read only after the
+// key is known and the signature verified, within signatures.bodyTimeoutMs.
 import * as ed from "@noble/ed25519";
 import { describe, expect, it } from "vitest";
-import { Keyward, MemoryStore } from "keyward";
+import { Keyward, type KeywardOptions, MemoryStore } from "keyward";
 import { type SigningKey, signatureHeaders } from "keyward/signing";
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -24,9 +25,9 @@ function dripping(everyMs = 20) {
   return { stream, state };
 }
 
-async function setup() {
+async function setup(signatures: KeywardOptions["signatures"] = { bodyTimeoutMs: 150 }) {
   const store = new MemoryStore();
-  const kw = new Keyward({ store, prefix: "acme", now: () => T0, signatures: { bodyTimeoutMs: 150 } });
+  const kw = new Keyward({ store, prefix: "acme", now: () => T0, signatures });
   const privateKey = ed.utils.randomSecretKey();
   const publicKey = await ed.getPublicKeyAsync(privateKey);
   const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey } });
@@ -44,6 +45,31 @@ async function dripRequest(keyid: string, key: SigningKey) {
   const request = new Request(URL_, { method: "POST", headers: { ...fields }, body: stream, duplex: "half" } as RequestInit);
   return { request, state };
 }
+
+describe("verify: signatures.required keeps the safe minimum", () => {
+  it("a custom list without created still needs a time, unless unsafeAllowNoFreshness", async () => {
+    const signature = async (id: string, key: SigningKey) => {
+      const fields = await signatureHeaders(new Request(URL_), { keyid: id, key, nonce: true, params: ["nonce", "keyid", "alg"] });
+      return new Request(URL_, { headers: { ...fields } });
+    };
+    const strict = await setup({ required: ["@method", "@target-uri"] });
+    expect(await strict.kw.verify(await signature(strict.id, strict.key))).toMatchObject({ ok: false, code: "SIGNATURE_INVALID" });
+    const unsafe = await setup({ required: ["@method", "@target-uri"], unsafeAllowNoFreshness: true });
+    expect(await unsafe.kw.verify(await signature(unsafe.id, unsafe.key))).toMatchObject({ ok: true });
+  });
+
+  it("a custom list still needs the body covered, unless unsafeAllowUncoveredBody", async () => {
+    const signature = async (id: string, key: SigningKey) => {
+      const init = { method: "POST", body: '{"amount":1}' };
+      const fields = await signatureHeaders(new Request(URL_, init), { keyid: id, key, nonce: true, created: T0 / 1000, components: ["@method", "@target-uri"] });
+      return new Request(URL_, { ...init, headers: { ...fields } });
+    };
+    const strict = await setup({ required: ["@method", "@target-uri", "created"] });
+    expect(await strict.kw.verify(await signature(strict.id, strict.key))).toMatchObject({ ok: false, code: "SIGNATURE_INVALID" });
+    const unsafe = await setup({ required: ["@method", "@target-uri", "created"], unsafeAllowUncoveredBody: true });
+    expect(await unsafe.kw.verify(await signature(unsafe.id, unsafe.key))).toMatchObject({ ok: true });
+  });
+});
 
 describe("verify: the body of a signed request", () => {
   it("an unknown keyid with a body that drips forever: denied at once, the body never pulled", async () => {
