@@ -207,7 +207,86 @@ export async function benchSigning({ ms }) {
       ` vs peer: sign ${x(rows[3].opsPerSec, rows[8].opsPerSec)}, verify ${x(rows[5].opsPerSec, rows[9].opsPerSec)}`,
   );
 
+  goals.push(await benchWorstCases({ ms, created, hmacKey }));
   console.log(`${goals.map((g) => `- ${g}`).join("\n")}\n`);
+}
+
+/**
+ * What one request can cost the verifier at worst (issues 13 and 15): next to
+ * an ordinary HMAC verify (GET, @method @target-uri), the worst requests within
+ * the default limits and the reproductions of the CPU bombs, which the limits
+ * refuse before parsing. Every row runs with default options.
+ */
+async function benchWorstCases({ ms, created, hmacKey }) {
+  const sign = (request, components) => signRequest(request, { keyid: KEYID, key: hmacKey, components, created });
+  const queryParams = (n) => Array.from({ length: n }, (_, i) => `q${i}=v${i}`).join("&");
+  const queryComponents = (n) => Array.from({ length: n }, (_, i) => `@query-param;name="q${i}"`);
+  const keyComponents = (n, field) => Array.from({ length: n }, (_, i) => `${field};key="k${i}"`);
+  const dictionary = (n) => Array.from({ length: n }, (_, i) => `k${i}=${i};a=1;b="x"`).join(", ");
+  const verifyOptions = { resolveKey: () => hmacKey };
+
+  const ordinary = await sign(new Request(URL_), ["@method", "@target-uri"]);
+  // Within the defaults: an 8 KiB URL of short parameters, 30 covered components
+  // (27 @query-param, 3 Dictionary members of two 512-character Dictionaries that only
+  // the general structured-field parser reads).
+  let query = "";
+  for (let i = 0; `https://api.example.com/p?${query}&q${i}=1`.length <= 8 * 1024; i++) query += `${query ? "&" : ""}q${i}=1`;
+  const half = dictionary(200).slice(0, 511).replace(/,[^,]*$/, "");
+  const worst = await sign(new Request(`https://api.example.com/p?${query}`, { headers: { "x-a": half, "x-b": half.replace("k0=", "k00=") } }), [
+    "@method",
+    "@target-uri",
+    ...queryComponents(27),
+    ...keyComponents(2, "x-a"),
+    'x-b;key="k1"',
+  ]);
+  // The same URL size of invalid percent-encoded bytes (slow for URLSearchParams to decode).
+  let invalid = "";
+  while (invalid.length < 8 * 1024 - 64) invalid += `${invalid ? "&" : ""}%FF%FE=%FF`;
+  const worstBytes = await sign(new Request(`https://api.example.com/p?${invalid}&q0=1`), ["@method", "@target-uri", ...queryComponents(1)]);
+  // Valid-looking garbage: 8 KiB of Signature-Input that passes the cheap checks, which the fast parser
+  // reads to the end before giving up (a token parameter); and 512 characters of it, which the general parser reads too.
+  const garbage = (size) => {
+    const head = `sig1=("@method" "@target-uri");created=${created};keyid="${KEYID}";x=`;
+    return new Request(URL_, { headers: { "signature-input": head + "t".repeat(size - head.length), signature: "sig1=:AAAA:" } });
+  };
+  const big = (() => {
+    const url = `https://api.example.com/p?${queryParams(20_000)}`;
+    return sign(new Request(url), ["@method", "@target-uri", ...queryComponents(285)]);
+  })();
+  const dict = sign(new Request(URL_, { headers: { "x-d": dictionary(900) } }), ["@method", "@target-uri", ...keyComponents(450, "x-d")]);
+  const longUrl = sign(new Request(`https://api.example.com/p?a=${"x".repeat(64 * 1024)}&${queryParams(285)}`), [
+    "@method",
+    "@target-uri",
+    ...queryComponents(285),
+  ]);
+  const ordinaryLongUrl = await sign(new Request(`https://api.example.com/p?${query}`), ["@method", "@target-uri"]);
+  const cases = [
+    { name: "ordinary verify (GET, @method @target-uri)", request: ordinary, expect: true },
+    { name: "the same with an 8 KiB URL of short parameters", request: ordinaryLongUrl, expect: true },
+    { name: "worst within the defaults (8 KiB URL, 30 components: 27 @query-param, 3 ;key over 1 KiB of Dictionaries)", request: worst, expect: true },
+    { name: '8 KiB URL of "%FF%FE=%FF" pairs, one @query-param', request: worstBytes, expect: true },
+    { name: "8 KiB Signature-Input of valid-looking garbage (fast parser gives up, refused)", request: garbage(8 * 1024), expect: "SIGNATURE_MALFORMED" },
+    { name: "512-character Signature-Input of valid-looking garbage (general parser too)", request: garbage(512), expect: "SIGNATURE_INVALID" },
+    { name: '285 "@query-param" over a 170 KB URL (refused: LIMIT_EXCEEDED)', request: await big, expect: "LIMIT_EXCEEDED" },
+    { name: '450 "x-d";key over a 16 KB Dictionary (refused: LIMIT_EXCEEDED)', request: await dict, expect: "LIMIT_EXCEEDED" },
+    { name: "64 KB URL, 285 components (refused: LIMIT_EXCEEDED)", request: await longUrl, expect: "LIMIT_EXCEEDED" },
+  ];
+  for (const c of cases) {
+    const result = await verifyRequest(c.request, verifyOptions);
+    if ((c.expect === true && !result.ok) || (c.expect !== true && result.code !== c.expect)) {
+      throw new Error(`benchmark setup: ${c.name}: ${JSON.stringify(result)}`);
+    }
+  }
+  const rows = await runGroup(
+    "verifyRequest: the worst request per verify, default options (hmac-sha256)",
+    cases.map((c) => ({ name: c.name, fn: () => verifyRequest(c.request, verifyOptions) })),
+    { ms },
+  );
+  const slowest = rows.slice(2).reduce((a, b) => (b.opsPerSec < a.opsPerSec ? b : a));
+  return (
+    `worst verify within the defaults = ${x(rows[0].opsPerSec, slowest.opsPerSec)} the cost of an ordinary verify,` +
+    ` ${x(rows[1].opsPerSec, slowest.opsPerSec)} that of one with an 8 KiB URL (${slowest.name}; p99 ${slowest.p99.toFixed(1)} µs)`
+  );
 }
 
 /** Both libraries accept each other's signatures, so they sign the same base. */

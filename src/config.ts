@@ -89,10 +89,20 @@ export interface KeywardOptions {
     clockSkewSec?: number;
     /** Refuse signatures without a nonce (default true: without one a request can be replayed within maxAgeSec). */
     requireNonce?: boolean;
-    /** Components and parameters every signature must cover (default `@method`, `@target-uri`, `created`, and `content-digest` with a body). */
+    /**
+     * Components and parameters every signature must cover (default `@method`, `@target-uri`, `created`).
+     * Whatever the list, `created` or `expires` stays required, and so does `content-digest` when the
+     * request has a body, unless `unsafeAllowNoFreshness` / `unsafeAllowUncoveredBody` say otherwise.
+     */
     required?: readonly string[];
+    /** Accept signatures without `created` or `expires` (default false). Unsafe: they never expire, so their nonces are kept forever. */
+    unsafeAllowNoFreshness?: boolean;
+    /** Accept a body not covered by `content-digest` (default false). Unsafe: the body can be swapped under the signature. */
+    unsafeAllowUncoveredBody?: boolean;
     /** Largest body read to check `Content-Digest`, bytes (default 1 MiB). */
     maxBodyBytes?: number;
+    /** Longest wait for the body, read only after the signature has verified, ms (default 10 000): slower is `BODY_TIMEOUT` (408). */
+    bodyTimeoutMs?: number;
   };
   /** Usage metering of verified requests. */
   usage?: {
@@ -143,7 +153,10 @@ export interface ResolvedConfig {
     readonly clockSkewSec: number;
     readonly requireNonce: boolean;
     readonly required?: readonly string[] | undefined;
+    readonly unsafeAllowNoFreshness: boolean;
+    readonly unsafeAllowUncoveredBody: boolean;
     readonly maxBodyBytes: number;
+    readonly bodyTimeoutMs: number;
   };
 }
 
@@ -227,9 +240,20 @@ const schema = z.strictObject({
         .min(1)
         .max(64)
         .optional(),
+      unsafeAllowNoFreshness: z.boolean().default(false),
+      unsafeAllowUncoveredBody: z.boolean().default(false),
       maxBodyBytes: z.number().int().min(0).max(1 << 30).default(1 << 20),
+      bodyTimeoutMs: z.number().int().min(1).max(600_000).default(10_000),
     })
-    .default({ maxAgeSec: 300, clockSkewSec: 30, requireNonce: true, maxBodyBytes: 1 << 20 }),
+    .default({
+      maxAgeSec: 300,
+      clockSkewSec: 30,
+      requireNonce: true,
+      unsafeAllowNoFreshness: false,
+      unsafeAllowUncoveredBody: false,
+      maxBodyBytes: 1 << 20,
+      bodyTimeoutMs: 10_000,
+    }),
   usage: z
     .strictObject({
       enabled: z.boolean().default(true),

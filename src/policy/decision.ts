@@ -28,13 +28,15 @@ export type DenyCode =
   | "REPLAYED"
   /** The body of a signed request is larger than the verifier reads. */
   | "BODY_TOO_LARGE"
+  /** The body of a signed request did not arrive within the verifier's deadline. */
+  | "BODY_TIMEOUT"
   | "CREDITS_EXHAUSTED"
   | "RATE_LIMITED"
   /** The store failed: denied, never allowed (fail closed). */
   | "STORE_UNAVAILABLE";
 
 /** HTTP statuses a decision carries. */
-export type DecisionStatus = 200 | 400 | 401 | 403 | 413 | 429 | 503;
+export type DecisionStatus = 200 | 400 | 401 | 403 | 408 | 413 | 429 | 503;
 
 /** Credential failures: all answered identically (401) so a caller cannot tell them apart. */
 export const CREDENTIAL_CODES: ReadonlySet<DenyCode> = new Set<DenyCode>([
@@ -60,6 +62,7 @@ const STATUS: Record<DenyCode, DecisionStatus> = {
   DIGEST_MISMATCH: 401,
   REPLAYED: 401,
   BODY_TOO_LARGE: 413,
+  BODY_TIMEOUT: 408,
   SECRET_IN_BROWSER: 403,
   SCOPE_DENIED: 403,
   DOMAIN_DENIED: 403,

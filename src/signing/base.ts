@@ -1,6 +1,7 @@
 // The signature base (RFC 9421 §2.5) and the `@signature-params` value (§2.3).
 import { MAX_SF_INTEGER } from "./structured-fast.js";
 import {
+  type ComponentContext,
   type ComponentId,
   componentContext,
   componentIdToString,
@@ -100,27 +101,13 @@ export function signatureParameters(params: SignatureParams, order?: readonly Si
 
 const BASE_TEXT = /^[\t\n\x20-\x7E]*$/;
 
-/** Whether `ids[i]` equals an earlier identifier (RFC 9421 §2: same name, same parameters in any order). */
-function listedBefore(ids: readonly ComponentId[], i: number): boolean {
-  const id = ids[i]!;
-  const plain = id[1].size === 0;
-  let key: string | undefined;
-  for (let j = 0; j < i; j++) {
-    const other = ids[j]!;
-    if (other[0] !== id[0] || (other[1].size === 0) !== plain) continue;
-    if (plain) return true;
-    key ??= componentKey(id);
-    if (componentKey(other) === key) return true;
-  }
-  return false;
-}
-
 /**
  * Builds the base from parsed component identifiers and the already
  * serialised `@signature-params` value (the verifier passes the received
  * Signature-Input member re-serialised strictly, §3.2 step 7); being a
  * structured-field serialisation, it is ASCII and not checked again. `fields`
- * replace header values of the message (the signer's computed Content-Digest).
+ * replace header values of the message (the signer's computed Content-Digest);
+ * `ctx` is the message's component context, when the caller makes its own.
  *
  * @throws {SignatureBaseError} as {@link signatureBase}.
  */
@@ -129,24 +116,20 @@ export function buildSignatureBase(
   ids: readonly ComponentId[],
   paramsValue: string,
   fields?: Readonly<Record<string, string>>,
+  ctx: ComponentContext = componentContext(message, fields),
 ): string {
-  const ctx = componentContext(message, fields);
-  // Few identifiers are usual: compared pairwise below, through a Set beyond that.
-  const seen = ids.length > 8 ? new Set<string>() : undefined;
+  const seen = new Set<string>();
   let base = "";
   let ascii = true;
   for (let i = 0; i < ids.length; i++) {
     const id = ids[i]!;
     const item = serializeItem(id);
-    // §2.5 step 2.0: each identifier at most once; §2.3: @signature-params never listed.
-    if (seen !== undefined) {
-      // Without parameters the key is the serialised name, already at hand.
-      const key = id[1].size === 0 && typeof id[0] === "string" ? item : componentKey(id);
-      if (seen.has(key)) throw new SignatureBaseError("COMPONENT_DUPLICATED", "listed twice", componentIdToString(id));
-      seen.add(key);
-    } else if (listedBefore(ids, i)) {
-      throw new SignatureBaseError("COMPONENT_DUPLICATED", "listed twice", componentIdToString(id));
-    }
+    // §2.5 step 2.0: each identifier at most once (same name, same parameters
+    // in any order); without parameters the key is the serialised name, at hand.
+    // §2.3: @signature-params is never listed.
+    const key = id[1].size === 0 ? item : componentKey(id);
+    if (seen.has(key)) throw new SignatureBaseError("COMPONENT_DUPLICATED", "listed twice", componentIdToString(id));
+    seen.add(key);
     if (id[0] === "@signature-params") {
       throw new SignatureBaseError("COMPONENT_UNSUPPORTED", "cannot be covered", "@signature-params");
     }

@@ -2,6 +2,7 @@
 import { toBase64 } from "../lib/bytes.js";
 import { SignatureBaseError, type SignatureBaseErrorReason } from "./errors.js";
 import {
+  type Dictionary,
   type Item,
   parseItem,
   serializeItem,
@@ -85,25 +86,34 @@ export function componentKey(id: ComponentId): string {
 }
 
 /** Per-message state shared by every component of one signature base. */
-interface ComponentContext {
+export interface ComponentContext {
   readonly message: HttpMessage;
   readonly isRequest: boolean;
   url(): URL;
   /** The combined value of a header field (lowercase name), or null when absent. */
   field(name: string): string | null;
+  /** The value of the query parameter named `name` (decoded): null when it occurs more than once, undefined when absent. */
+  queryParam(name: string): string | null | undefined;
+  /** A header field value parsed as a Dictionary (null when it is not one), once per value. */
+  dictionary(value: string): Dictionary | null;
 }
 
 /**
- * Wraps a message so its URL is parsed at most once. `fields` are header
+ * Wraps a message so its URL, its query and each Dictionary field are parsed
+ * at most once, however many components refer to them. `fields` are header
  * values that replace the message's own (the signer's computed Content-Digest).
  */
 export function componentContext(message: HttpMessage, fields?: Readonly<Record<string, string>>): ComponentContext {
   return new MessageContext(message, fields);
 }
 
-class MessageContext implements ComponentContext {
+/** The component context of a message (see {@link componentContext}); the verifier extends it to count its work. */
+export class MessageContext implements ComponentContext {
   readonly isRequest: boolean;
   #url: URL | undefined;
+  /** The parsed query (by {@link queryParam}) and Dictionary field values (by {@link dictionary}), once made. */
+  queryMap: Map<string, string | null> | undefined;
+  dictionaries: Map<string, Dictionary | null> | undefined;
   constructor(
     readonly message: HttpMessage,
     readonly fields: Readonly<Record<string, string>> | undefined,
@@ -118,6 +128,23 @@ class MessageContext implements ComponentContext {
     const { fields } = this;
     return fields !== undefined && Object.hasOwn(fields, name) ? fields[name]! : this.message.headers.get(name);
   }
+  queryParam(name: string): string | null | undefined {
+    if (this.queryMap === undefined) {
+      // URLSearchParams parses per "application/x-www-form-urlencoded parsing" (§2.2.8 step 1).
+      this.queryMap = new Map();
+      for (const [n, v] of new URLSearchParams(this.url().search)) this.queryMap.set(n, this.queryMap.has(n) ? null : v);
+    }
+    return this.queryMap.get(name);
+  }
+  dictionary(value: string): Dictionary | null {
+    this.dictionaries ??= new Map();
+    let dict = this.dictionaries.get(value);
+    if (dict === undefined) {
+      dict = tryParseDictionary(value);
+      this.dictionaries.set(value, dict);
+    }
+    return dict;
+  }
 }
 
 /**
@@ -129,16 +156,8 @@ class MessageContext implements ComponentContext {
 export function componentValue(ctx: ComponentContext, id: ComponentId): string {
   const name = id[0];
   if (typeof name !== "string") throw new SignatureBaseError("COMPONENT_INVALID", "component name must be a string");
-  const params = id[1];
-  if (params.size > 0) {
-    for (const key of params.keys()) {
-      if (key === "req" || key === "tr") {
-        // §2.4 `req` is for responses signing parts of their request; §2.1.5 `tr`
-        // needs trailers, which the Fetch API does not expose.
-        throw failure("COMPONENT_UNSUPPORTED", `parameter "${key}" is not supported`, id);
-      }
-    }
-  }
+  // Unsupported parameters are refused by each kind below, among them §2.4 `req` (for responses
+  // signing parts of their request) and §2.1.5 `tr` (trailers, which the Fetch API does not expose).
   return name.charCodeAt(0) === 0x40 /* @ */ ? derivedValue(ctx, name, id) : fieldValue(ctx, name, id);
 }
 
@@ -177,7 +196,7 @@ function derivedValue(ctx: ComponentContext, name: string, id: ComponentId): str
     case "@query": // §2.2.7: with the leading "?", or "?" alone when absent
       return ctx.url().search || "?";
     case "@query-param":
-      return queryParamValue(ctx.url(), params.get("name"), id);
+      return queryParamValue(ctx, params.get("name"), id);
     default:
       throw failure("COMPONENT_UNSUPPORTED", "unknown derived component", id);
   }
@@ -194,17 +213,28 @@ function encodeQueryComponent(s: string): string {
   return encodeURIComponent(s).replace(/[!'()~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
-function queryParamValue(url: URL, name: unknown, id: ComponentId): string {
-  if (typeof name !== "string") throw failure("COMPONENT_INVALID", "@query-param needs a name", id);
-  const values: string[] = [];
-  // URLSearchParams parses per "application/x-www-form-urlencoded parsing" (§2.2.8 step 1).
-  for (const [n, v] of new URLSearchParams(url.search)) {
-    if (encodeQueryComponent(n) === name) values.push(v);
+/**
+ * The parameter name that `@query-param;name` designates: encoding is one-to-one, so the
+ * parameter whose encoded name is `name` is the one named decode(name), if `name` is an
+ * encoding at all (undefined otherwise).
+ */
+export function decodedQueryName(name: string): string | undefined {
+  try {
+    const decoded = decodeURIComponent(name);
+    return encodeQueryComponent(decoded) === name ? decoded : undefined;
+  } catch {
+    return undefined;
   }
-  if (values.length === 0) throw failure("COMPONENT_MISSING", "query parameter not present", id);
+}
+
+function queryParamValue(ctx: ComponentContext, name: unknown, id: ComponentId): string {
+  if (typeof name !== "string") throw failure("COMPONENT_INVALID", "@query-param needs a name", id);
+  const decoded = decodedQueryName(name);
+  const value = decoded === undefined ? undefined : ctx.queryParam(decoded);
+  if (value === undefined) throw failure("COMPONENT_MISSING", "query parameter not present", id);
   // §2.2.8: a name that occurs more than once MUST NOT be signed.
-  if (values.length > 1) throw failure("COMPONENT_UNSUPPORTED", "query parameter repeated", id);
-  return encodeQueryComponent(values[0]!);
+  if (value === null) throw failure("COMPONENT_UNSUPPORTED", "query parameter repeated", id);
+  return encodeQueryComponent(value);
 }
 
 function fieldValue(ctx: ComponentContext, name: string, id: ComponentId): string {
@@ -226,7 +256,7 @@ function fieldValue(ctx: ComponentContext, name: string, id: ComponentId): strin
   const key = params.get("key");
   if (typeof key === "string") {
     // §2.1.2: one member of a Dictionary, strictly serialised.
-    const dict = tryParseDictionary(combined);
+    const dict = ctx.dictionary(combined);
     if (dict === null) throw failure("COMPONENT_INVALID", "field is not a Dictionary", id);
     const member = dict.get(key);
     if (member === undefined) throw failure("COMPONENT_MISSING", "dictionary key not present", id);

@@ -31,6 +31,8 @@ export type {
   VerifyingKey,
 } from "./types.js";
 export {
+  nonceExpiresAtMs,
+  type ResolvedKeys,
   type VerifyRequestFailure,
   type VerifyRequestOptions,
   type VerifyRequestResult,

@@ -131,18 +131,15 @@ function sign(job: Job, body: Uint8Array | null): MaybePromise<PreparedSignature
 
 /** The current Signature-Input and Signature values, after checking the label is free. */
 function existingFields(headers: Headers, label: string): { input: string | null; signature: string | null } {
-  const input = headers.get("signature-input");
-  const signature = headers.get("signature");
-  for (const [name, value] of [
-    ["signature-input", input],
-    ["signature", signature],
-  ] as const) {
-    if (value === null) continue;
+  const field = (name: string) => {
+    const value = headers.get(name);
+    if (value === null) return value;
     const dict = tryParseDictionary(value);
     if (dict === null) throw new InvalidInputError("request", `existing ${name} field is not a valid Dictionary`);
     if (dict.has(label)) throw new InvalidInputError("label", `"${label}" is already used on this request`);
-  }
-  return { input, signature };
+    return value;
+  };
+  return { input: field("signature-input"), signature: field("signature") };
 }
 
 function signatureValues(options: SignRequestOptions, alg: string): SignatureParams {

@@ -39,14 +39,11 @@ function fullParseDictionary(value: string): Dictionary | null {
 
 /**
  * Parses a Dictionary field value whose keys must be unique (Signature-Input
- * and Signature, RFC 9421 §4.1, §4.2); null when it is not a Dictionary or
- * names a key twice. `canonicalText` may receive the strict serialisation of
- * Inner List members (see {@link fastParseDictionary}).
+ * and Signature, RFC 9421 §4.1, §4.2) with the general parser; null when it
+ * is not a Dictionary or names a key twice. For values the fast parser
+ * ({@link fastParseDictionary}, which gives up on a repeated key) declined.
  */
-export function tryParseUniqueDictionary(value: string, canonicalText?: Map<string, string>): Dictionary | null {
-  // The fast path gives up on a repeated key, so what it returns is unique.
-  const fast = fastParseDictionary(value, canonicalText);
-  if (fast !== undefined) return fast;
+export function generalParseUniqueDictionary(value: string): Dictionary | null {
   const dict = fullParseDictionary(value);
   return dict === null || hasDuplicateKeys(value) ? null : dict;
 }

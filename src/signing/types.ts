@@ -47,8 +47,9 @@ export type DigestAlgorithm = "sha-256" | "sha-512";
  * Why {@link verifyRequest} refused a request. Stable: callers may switch on it.
  *
  * - `SIGNATURE_MISSING`: no `Signature-Input`/`Signature` fields, or not the requested label.
- * - `SIGNATURE_MALFORMED`: fields too large, not valid structured fields, duplicated labels,
- *   a label in one field but not the other, or parameters of the wrong type.
+ * - `SIGNATURE_MALFORMED`: fields that are not valid structured fields, duplicated labels,
+ *   a label in one field but not the other, parameters of the wrong type, or a nonce longer
+ *   than `maxNonceLength`.
  * - `SIGNATURE_INVALID`: the signature does not verify, or the signature base cannot be
  *   rebuilt from the message (a covered component is absent or unsupported).
  * - `SIGNATURE_EXPIRED`: `created` older than `maxAgeSec` (+ skew), or past `expires` (+ skew).
@@ -60,6 +61,11 @@ export type DigestAlgorithm = "sha-256" | "sha-512";
  * - `DIGEST_MISMATCH`: `Content-Digest` is covered but does not match the body (or is malformed).
  * - `DIGEST_MISSING`: `Content-Digest` is covered but absent or has no supported algorithm.
  * - `BODY_TOO_LARGE`: the body had to be read and is larger than `maxBodyBytes`.
+ * - `BODY_TIMEOUT`: the body had to be read and did not end within `bodyTimeoutMs`.
+ * - `LIMIT_EXCEEDED`: a bound on the work of verifying was exceeded: Signature-Input or
+ *   Signature longer than `maxHeaderBytes`, more labels than `maxLabels`, more covered
+ *   components than `maxComponents`, a URL longer than `maxUrlBytes`, or covered structured
+ *   fields larger than `maxStructuredFieldBytes`. Checked before anything is parsed or looked up.
  */
 export type SignatureFailureCode =
   | "SIGNATURE_MISSING"
@@ -73,4 +79,6 @@ export type SignatureFailureCode =
   | "REPLAYED"
   | "DIGEST_MISMATCH"
   | "DIGEST_MISSING"
-  | "BODY_TOO_LARGE";
+  | "BODY_TOO_LARGE"
+  | "BODY_TIMEOUT"
+  | "LIMIT_EXCEEDED";

@@ -2,20 +2,30 @@
 import { type MaybePromise, verifyWith } from "./algorithms.js";
 import { buildSignatureBase, DEFAULT_PARAM_ORDER } from "./base.js";
 import { readBody } from "./body.js";
-import { type ComponentId, componentIdToString, componentKey, parseComponentId } from "./components.js";
+import { QueryIndex } from "./query.js";
+import { shapeFailure } from "./shape.js";
+import {
+  type ComponentId,
+  componentIdToString,
+  componentKey,
+  decodedQueryName,
+  MessageContext,
+  parseComponentId,
+} from "./components.js";
 import { verifyContentDigest } from "./digest.js";
 import { SignatureBaseError } from "./errors.js";
 import { usableVerifyingKey } from "./keys.js";
+import { work } from "./work.js";
 import {
   type Dictionary,
+  generalParseUniqueDictionary,
   type InnerList,
   isByteSequence,
   isInnerList,
   type Item,
   serializeInnerList,
-  tryParseUniqueDictionary,
 } from "./structured.js";
-import { decodeByteSequenceAt, fastByteSequenceOffsets } from "./structured-fast.js";
+import { decodeByteSequenceAt, fastByteSequenceOffsets, fastParseDictionary } from "./structured-fast.js";
 import type {
   SignatureAlgorithm,
   SignatureFailureCode,
@@ -24,13 +34,20 @@ import type {
   VerifyingKey,
 } from "./types.js";
 
+/**
+ * Keys to try for a signature: one, several in order (the current key, then
+ * keys of a grace period), or null when the keyid is unknown.
+ */
+export type ResolvedKeys = VerifyingKey | readonly VerifyingKey[] | null;
+
 /** Options of {@link verifyRequest}. */
 export interface VerifyRequestOptions {
   /**
    * Finds the key for a `keyid` (and the `alg` parameter, if the signature has
-   * one). Return null when unknown; a throw is treated as unknown too.
+   * one). Return null when unknown; a throw is treated as unknown too. An
+   * array of keys is tried in order against one signature base, built once.
    */
-  resolveKey: (keyid: string, alg: string | undefined) => Promise<VerifyingKey | null> | VerifyingKey | null;
+  resolveKey: (keyid: string, alg: string | undefined) => Promise<ResolvedKeys> | ResolvedKeys;
   /** The label of the signature to check. Default: the only one, or the first that satisfies `required`. */
   label?: string;
   /**
@@ -40,10 +57,26 @@ export interface VerifyRequestOptions {
    * the parameter must be present). `"@target-uri"` is also satisfied by
    * `@authority` + `@path` (+ `@query` when the URL has a query) or by
    * `@authority` + `@request-target`.
-   * Default: `["@method", "@target-uri", "created"]`, plus `content-digest`
-   * when the request has a non-empty body. A list given here is used as is.
+   * Default: `["@method", "@target-uri", "created"]`.
+   *
+   * Whatever the list, the safe minimum stays: `created` or `expires` must be
+   * present (unless `unsafeAllowNoFreshness`), and a request with a non-empty
+   * body must cover `content-digest` (unless `unsafeAllowUncoveredBody`).
    */
   required?: readonly string[];
+  /**
+   * Accept signatures with neither `created` nor `expires`. Unsafe: such a
+   * signature never expires, so it can be replayed forever unless it carries a
+   * nonce, which must then be remembered forever (the `nonce` callback gets
+   * `expiresAtMs` = `Number.MAX_SAFE_INTEGER`). Default false.
+   */
+  unsafeAllowNoFreshness?: boolean;
+  /**
+   * Accept a request with a body whose signature does not cover
+   * `content-digest`. Unsafe: the body can be swapped under the signature.
+   * Default false.
+   */
+  unsafeAllowUncoveredBody?: boolean;
   /** Oldest acceptable `created`, in seconds before now (default 300). */
   maxAgeSec?: number;
   /** Clock difference tolerated in both directions, in seconds (default 30). */
@@ -53,15 +86,25 @@ export interface VerifyRequestOptions {
   /**
    * Replay check, called last, only for an otherwise valid signature that has
    * a nonce: return false if the nonce was seen before; otherwise remember it
-   * until `expiresAtMs`, after which the signature is refused anyway.
+   * until `expiresAtMs`, after which the signature is refused anyway. Leave it
+   * out to spend the nonce yourself after further checks: the result then
+   * carries `nonce` and `nonceExpiresAtMs`.
    */
   nonce?: (nonce: string, expiresAtMs: number) => Promise<boolean> | boolean;
   /** Refuse signatures without a `nonce` parameter (`COMPONENT_MISSING`). Default false. */
   requireNonce?: boolean;
+  /** Longest `nonce` parameter accepted, in characters (default 128); longer is `SIGNATURE_MALFORMED`. */
+  maxNonceLength?: number;
   /** When `content-digest` is covered, recompute it from the body and compare (default true). */
   verifyDigest?: boolean;
-  /** Largest body read to check Content-Digest (default 1 MiB). */
+  /** Largest body read to check Content-Digest (default 1 MiB); larger is `BODY_TOO_LARGE`. */
   maxBodyBytes?: number;
+  /**
+   * Longest time spent reading the body, in milliseconds from the start of
+   * the read (default 10 000); slower is `BODY_TIMEOUT`, and the read is
+   * cancelled. The body is read only after the signature has verified.
+   */
+  bodyTimeoutMs?: number;
   /**
    * The request's body, when the application has already read it (most
    * frameworks buffer bodies): checked against Content-Digest instead of
@@ -69,8 +112,20 @@ export interface VerifyRequestOptions {
    * the very body the application then processes.
    */
   body?: Uint8Array;
-  /** Largest Signature-Input and Signature field values parsed, each (default 8 KiB). */
+  /** Largest Signature-Input and Signature field values, each, in characters (default 8 192); larger is `LIMIT_EXCEEDED`. */
   maxHeaderBytes?: number;
+  /** Most signatures (labels) in Signature-Input and in Signature, each (default 8); more is `LIMIT_EXCEEDED`. */
+  maxLabels?: number;
+  /** Most covered components in one signature (default 32); more is `LIMIT_EXCEEDED`. */
+  maxComponents?: number;
+  /** Longest request URL, in characters (default 8 192); longer is `LIMIT_EXCEEDED`. */
+  maxUrlBytes?: number;
+  /**
+   * Largest total size of the header fields that the signature covers as
+   * structured fields (`;key`, `;sf`: they are parsed), in characters (default
+   * 1 024); larger is `LIMIT_EXCEEDED`.
+   */
+  maxStructuredFieldBytes?: number;
 }
 
 /** A verified signature. */
@@ -80,9 +135,15 @@ export interface VerifyRequestSuccess {
   label: string;
   /** The algorithm used: always the resolved key's. */
   alg: SignatureAlgorithm;
+  /** Which of the keys `resolveKey` returned verified (0 for a single key). */
+  keyIndex: number;
   params: SignatureParams;
   /** Covered components in order, in readable form (`@method`, `@query-param;name="id"`). */
   components: string[];
+  /** The signature's nonce, when it has one (already spent if a `nonce` callback was given). */
+  nonce?: string;
+  /** Until when that nonce must be remembered: after it, the signature is refused anyway (ms since the epoch). */
+  nonceExpiresAtMs?: number;
 }
 
 /** A refused request. `cause` holds what `resolveKey` or `nonce` threw, if that is why. */
@@ -100,6 +161,16 @@ export type VerifyRequestResult = VerifyRequestSuccess | VerifyRequestFailure;
 const PARAM_NAMES: ReadonlySet<string> = new Set<SignatureParamName>(DEFAULT_PARAM_ORDER);
 const DEFAULT_REQUIRED = ["@method", "@target-uri", "created"] as const;
 
+/**
+ * Signature-Input and Signature values outside the fast parser's forms (rare
+ * extension parameters) go to the general parser only up to this size: it
+ * costs far more per byte, and a signature keyward accepts is much shorter.
+ */
+const MAX_GENERAL_PARSE_BYTES = 512;
+
+/** A nonce kept "forever": for a signature with neither `created` nor `expires` (unsafeAllowNoFreshness). */
+const FOREVER_MS = Number.MAX_SAFE_INTEGER;
+
 interface Requirement {
   params: string[];
   components: RequiredComponent[];
@@ -116,15 +187,22 @@ interface Config {
   resolveKey: VerifyRequestOptions["resolveKey"];
   label: string | undefined;
   requirement: Requirement;
-  digestByDefault: boolean;
+  freshness: boolean;
+  bodyCoverage: boolean;
   maxAgeSec: number;
   clockSkewSec: number;
   now: () => number;
   nonce: VerifyRequestOptions["nonce"];
+  maxNonceLength: number;
   verifyDigest: boolean;
   maxBodyBytes: number;
+  bodyTimeoutMs: number;
   body: Uint8Array | undefined;
   maxHeaderBytes: number;
+  maxLabels: number;
+  maxComponents: number;
+  maxUrlBytes: number;
+  maxStructuredFieldBytes: number;
 }
 
 interface Candidate {
@@ -134,9 +212,18 @@ interface Candidate {
   keys: Set<string> | undefined;
   params: SignatureParams;
   raw: InnerList;
+  /**
+   * The body is not covered and its length is unknown (no Content-Length):
+   * acceptable only if it turns out empty, which is checked once the
+   * signature has verified, so that nothing is read for an unauthenticated request.
+   */
+  emptyBodyRequired: boolean;
 }
 
 type Failure = Omit<VerifyRequestFailure, "ok">;
+
+/** What reading the body gave: its bytes, or why there are none. */
+type BodyRead = Uint8Array | "BODY_TOO_LARGE" | "BODY_TIMEOUT";
 
 /**
  * Verifies the HTTP Message Signature of a request (RFC 9421 §3.2) and
@@ -144,14 +231,16 @@ type Failure = Omit<VerifyRequestFailure, "ok">;
  * algorithm agreement, Content-Digest (RFC 9530) and nonce replay.
  *
  * The key decides the algorithm; an `alg` parameter, when present, must
- * name the same one (§3.2 step 6, §7.3.6). Checks run cheapest first: the
- * body is hashed only once the signature has verified, and the nonce is
+ * name the same one (§3.2 step 6, §7.3.6). The work is bounded before
+ * anything is parsed (field, URL and label limits, then cheap structure
+ * checks), and checks run cheapest first: the body is read (with a size cap
+ * and a deadline) only once the signature has verified, and the nonce is
  * spent last, so only fully valid requests consume one.
  *
  * @param request - The received request; its body is read through a clone.
- * @param options - Key lookup and policy.
- * @returns `{ ok: true, keyid, label, alg, params, components }` or `{ ok: false, code }`.
- *   Never throws and never rejects because of anything in the request.
+ * @param options - Key lookup, policy and limits.
+ * @returns `{ ok: true, keyid, label, alg, keyIndex, params, components, nonce?, nonceExpiresAtMs? }`
+ *   or `{ ok: false, code }`. Never throws and never rejects because of anything in the request.
  * @throws {TypeError} / {RangeError} (as a rejection) only on misuse: `resolveKey` not a function,
  *   negative limits, an invalid `required` entry.
  * @example
@@ -186,36 +275,93 @@ function verify(request: Request, config: Config): MaybePromise<Outcome> {
   const signatureField = headers.get("signature");
   if (inputField === null && signatureField === null) return { code: "SIGNATURE_MISSING" };
   if (inputField === null || signatureField === null) return { code: "SIGNATURE_MALFORMED" };
-  if (inputField.length > config.maxHeaderBytes || signatureField.length > config.maxHeaderBytes) {
-    return { code: "SIGNATURE_MALFORMED" };
+  const { maxHeaderBytes, maxLabels, maxComponents } = config;
+  if (inputField.length > maxHeaderBytes || signatureField.length > maxHeaderBytes || request.url.length > config.maxUrlBytes) {
+    return { code: "LIMIT_EXCEEDED" };
   }
+  // Cheap structure checks first: characters, labels, components per signature.
+  const shape = shapeFailure(inputField, maxLabels, maxComponents) ?? shapeFailure(signatureField, maxLabels, maxComponents);
+  if (shape !== null) return { code: shape };
   // §4.1, §4.2: labels are unique across all field lines (a plain parse would keep the last).
   const canonicalText = new Map<string, string>();
-  const inputs = tryParseUniqueDictionary(inputField, canonicalText);
+  const inputs = parseSignatureField(inputField, fastParseDictionary(inputField, canonicalText));
   // Only the picked member of Signature is decoded; the others are checked as the full parse would.
-  const signatures = fastByteSequenceOffsets(signatureField) ?? tryParseUniqueDictionary(signatureField);
+  const signatures = parseSignatureField(signatureField, fastByteSequenceOffsets(signatureField));
   if (inputs === null || signatures === null) return { code: "SIGNATURE_MALFORMED" };
   if (inputs.size === 0) return { code: "SIGNATURE_MISSING" };
 
-  const body = lazyBody(request, config);
-  const picked = pickSignature(request, inputs, config, body);
-  const next = (p: Candidate | Failure) =>
-    "code" in p ? p : new Verification(request, config, body, p).check(signatureField, signatures, canonicalText.get(p.label));
-  return picked instanceof Promise ? picked.then(next) : next(picked);
+  const picked = pickSignature(request, inputs, config);
+  return "code" in picked
+    ? picked
+    : new Verification(request, config, picked).check(signatureField, signatures, canonicalText.get(picked.label));
+}
+
+/**
+ * A Signature-Input or Signature value as the fast parser read it (`fast`), or,
+ * when it gave up, as the general parser reads it, if short enough; null when
+ * it is not a Dictionary with unique keys.
+ */
+function parseSignatureField<T>(value: string, fast: T | undefined): T | Dictionary | null {
+  work.parses++;
+  work.bytes += value.length;
+  if (fast !== undefined) return fast;
+  if (value.length > MAX_GENERAL_PARSE_BYTES) return null;
+  work.generalParses++;
+  work.bytes += value.length;
+  return generalParseUniqueDictionary(value);
+}
+
+/**
+ * The component context of a message being verified: the base context, which
+ * parses each Dictionary field value once, with the query read in one linear
+ * pass (see QueryIndex) rather than by URLSearchParams, and those parses counted.
+ */
+class VerifierContext extends MessageContext {
+  #query: QueryIndex | undefined;
+  /** The (decoded) names of the covered `@query-param` components. */
+  readonly #queryNames: string[] = [];
+
+  constructor(request: Request, ids: readonly ComponentId[]) {
+    super(request, undefined);
+    for (const [name, params] of ids) {
+      const param = name === "@query-param" ? params.get("name") : undefined;
+      const decoded = typeof param === "string" ? decodedQueryName(param) : undefined;
+      if (decoded !== undefined) this.#queryNames.push(decoded);
+    }
+  }
+
+  override queryParam(name: string): string | null | undefined {
+    // A name with U+FFFD could only be matched by decoding every escaped name (invalid bytes
+    // decode to it too, see QueryIndex.get), which URLSearchParams does slowly: such a name,
+    // which no real client signs, is not looked for (the base cannot be built).
+    if (name.includes("\uFFFD")) return undefined;
+    if (this.#query === undefined) {
+      const search = this.url().search;
+      work.parses++;
+      work.bytes += search.length;
+      this.#query = new QueryIndex(search, this.#queryNames);
+    }
+    return this.#query.get(name);
+  }
+  override dictionary(value: string): Dictionary | null {
+    if (!this.dictionaries?.has(value)) {
+      work.parses++;
+      work.bytes += value.length;
+    }
+    return super.dictionary(value);
+  }
 }
 
 /** The remaining checks on the picked signature, cheapest first. */
 class Verification {
   readonly #request: Request;
   readonly #config: Config;
-  readonly #body: () => Promise<Uint8Array | null>;
   readonly #picked: Candidate;
-  #nowMs = 0;
+  #body: Promise<BodyRead> | undefined;
 
-  constructor(request: Request, config: Config, body: () => Promise<Uint8Array | null>, picked: Candidate) {
+  constructor(request: Request, config: Config, picked: Candidate) {
     this.#request = request;
     this.#config = config;
-    this.#body = body;
     this.#picked = picked;
   }
 
@@ -226,21 +372,21 @@ class Verification {
 
   /** `paramsText`: the member's text in Signature-Input when already strictly serialised. */
   check(field: string, signatures: Dictionary | Map<string, number>, paramsText: string | undefined): MaybePromise<Outcome> {
-    const { label, params } = this.#picked;
+    const { label, params, ids } = this.#picked;
     const config = this.#config;
     // §3.2 step 3: the signature value is a Byte Sequence under the same label.
     const signature = signatureBytes(field, signatures, label);
     if (signature === null) return this.#fail("SIGNATURE_MALFORMED");
 
     // §3.2.1: freshness.
-    const nowMs = config.now();
-    this.#nowMs = nowMs;
-    const nowSec = nowMs / 1000;
+    const nowSec = config.now() / 1000;
     if (params.created !== undefined) {
       if (params.created > nowSec + config.clockSkewSec) return this.#fail("SIGNATURE_FUTURE");
       if (nowSec - params.created > config.maxAgeSec + config.clockSkewSec) return this.#fail("SIGNATURE_EXPIRED");
     }
     if (params.expires !== undefined && nowSec > params.expires + config.clockSkewSec) return this.#fail("SIGNATURE_EXPIRED");
+    // The fields the base will parse as structured fields, bounded before the key lookup.
+    if (structuredFieldBytes(this.#request.headers, ids) > config.maxStructuredFieldBytes) return this.#fail("LIMIT_EXCEEDED");
 
     // §3.2 steps 5-6: the key decides the algorithm; a stated alg must agree.
     const keyid = params.keyid;
@@ -255,71 +401,131 @@ class Verification {
     }
     if (later) {
       return Promise.resolve(resolved).then(
-        (key) => this.#withKey(key, signature, paramsText),
+        (keys) => this.#withKeys(keys, signature, paramsText),
         (cause) => this.#fail("KEY_UNKNOWN", cause),
       );
     }
-    return this.#withKey(resolved, signature, paramsText);
+    return this.#withKeys(resolved, signature, paramsText);
   }
 
-  #withKey(resolved: unknown, signature: Uint8Array, paramsText: string | undefined): MaybePromise<Outcome> {
+  #withKeys(resolved: unknown, signature: Uint8Array, paramsText: string | undefined): MaybePromise<Outcome> {
     const { ids, params, raw } = this.#picked;
-    const key = usableVerifyingKey(resolved);
-    if (key === null) return this.#fail("KEY_UNKNOWN");
-    if (params.alg !== undefined && params.alg !== key.alg) return this.#fail("ALG_MISMATCH");
+    // Each usable key with the signature's alg (if it states one), with its place in what resolveKey returned.
+    const keys: [VerifyingKey, number][] = [];
+    let usable = false;
+    const list = Array.isArray(resolved) ? resolved : [resolved];
+    for (let i = 0; i < list.length; i++) {
+      const key = usableVerifyingKey(list[i]);
+      if (key === null) continue;
+      usable = true;
+      if (params.alg === undefined || params.alg === key.alg) keys.push([key, i]);
+    }
+    if (keys.length === 0) return this.#fail(usable ? "ALG_MISMATCH" : "KEY_UNKNOWN");
 
-    // §3.2 steps 7-9: rebuild the base from the message and check the signature.
+    // §3.2 steps 7-9: rebuild the base from the message, once, and check the signature with each key in turn.
     let base: string;
     try {
-      base = buildSignatureBase(this.#request, ids, paramsText ?? serializeInnerList(raw));
+      const request = this.#request;
+      base = buildSignatureBase(request, ids, paramsText ?? serializeInnerList(raw), undefined, new VerifierContext(request, ids));
     } catch (err) {
       const digestAbsent =
         err instanceof SignatureBaseError && err.reason === "COMPONENT_MISSING" && err.component === "content-digest";
       return this.#fail(digestAbsent ? "DIGEST_MISSING" : "SIGNATURE_INVALID");
     }
-    const valid = verifyWith(key, base, signature);
-    return valid instanceof Promise ? valid.then((v) => this.#verified(v, key.alg)) : this.#verified(valid, key.alg);
+    return this.#tryKeys(keys, 0, base, signature);
   }
 
-  #verified(valid: boolean, alg: SignatureAlgorithm): MaybePromise<Outcome> {
-    if (!valid) return this.#fail("SIGNATURE_INVALID");
-    // RFC 9530: a covered Content-Digest must describe the body actually received.
-    if (this.#config.verifyDigest && this.#picked.ids.some((id) => id[0] === "content-digest")) {
-      return this.#body().then((bytes) => {
-        if (bytes === null) return this.#fail("BODY_TOO_LARGE");
-        const digest = verifyContentDigest(this.#request.headers.get("content-digest"), bytes);
-        if (!digest.ok) return this.#fail(digest.code === "DIGEST_MISSING" ? "DIGEST_MISSING" : "DIGEST_MISMATCH");
-        return this.#replayChecked(alg);
-      });
+  #tryKeys(keys: [VerifyingKey, number][], from: number, base: string, signature: Uint8Array): MaybePromise<Outcome> {
+    for (let i = from; i < keys.length; i++) {
+      const [key, index] = keys[i]!;
+      const valid = verifyWith(key, base, signature);
+      if (valid instanceof Promise) {
+        return valid.then((v) => (v ? this.#verified(key.alg, index) : this.#tryKeys(keys, i + 1, base, signature)));
+      }
+      if (valid) return this.#verified(key.alg, index);
     }
-    return this.#replayChecked(alg);
+    return this.#fail("SIGNATURE_INVALID");
+  }
+
+  /** The body, given or read once (bounded in size and time); only ever called after the signature verified. */
+  #readBody(): Promise<BodyRead> {
+    const { body, maxBodyBytes, bodyTimeoutMs } = this.#config;
+    this.#body ??=
+      body === undefined
+        ? readWithin(this.#request, maxBodyBytes, bodyTimeoutMs)
+        : Promise.resolve(body.length > maxBodyBytes ? "BODY_TOO_LARGE" : body);
+    return this.#body;
+  }
+
+  #verified(alg: SignatureAlgorithm, keyIndex: number): MaybePromise<Outcome> {
+    const { ids, emptyBodyRequired } = this.#picked;
+    // RFC 9530: a covered Content-Digest must describe the body actually received.
+    const digest = this.#config.verifyDigest && ids.some((id) => id[0] === "content-digest");
+    if (!digest && !emptyBodyRequired) return this.#replayChecked(alg, keyIndex);
+    return this.#readBody().then((bytes) => {
+      if (typeof bytes === "string") return this.#fail(bytes);
+      // The uncovered body of unknown length must be empty (see Candidate).
+      if (emptyBodyRequired && bytes.length > 0) return this.#fail("COMPONENT_MISSING");
+      if (digest) {
+        const result = verifyContentDigest(this.#request.headers.get("content-digest"), bytes);
+        if (!result.ok) return this.#fail(result.code === "DIGEST_MISSING" ? "DIGEST_MISSING" : "DIGEST_MISMATCH");
+      }
+      return this.#replayChecked(alg, keyIndex);
+    });
   }
 
   /** Replay: last, so that only fully valid signatures spend a nonce. */
-  #replayChecked(alg: SignatureAlgorithm): MaybePromise<Outcome> {
+  #replayChecked(alg: SignatureAlgorithm, keyIndex: number): MaybePromise<Outcome> {
     const { params } = this.#picked;
     const config = this.#config;
-    if (params.nonce === undefined || !config.nonce) return this.#success(alg);
+    if (params.nonce === undefined || !config.nonce) return this.#success(alg, keyIndex);
     let fresh: unknown;
     let later: boolean;
     try {
-      fresh = config.nonce(params.nonce, nonceExpiry(params, this.#nowMs, config));
+      fresh = config.nonce(params.nonce, nonceExpiresAtMs(params, config.maxAgeSec, config.clockSkewSec));
       later = isThenable(fresh);
     } catch (cause) {
       return this.#fail("REPLAYED", cause);
     }
     if (later) {
       return Promise.resolve(fresh).then(
-        (f) => (f === true ? this.#success(alg) : this.#fail("REPLAYED")),
+        (f) => (f === true ? this.#success(alg, keyIndex) : this.#fail("REPLAYED")),
         (cause) => this.#fail("REPLAYED", cause),
       );
     }
-    return fresh === true ? this.#success(alg) : this.#fail("REPLAYED");
+    return fresh === true ? this.#success(alg, keyIndex) : this.#fail("REPLAYED");
   }
 
-  #success(alg: SignatureAlgorithm): VerifyRequestSuccess {
+  #success(alg: SignatureAlgorithm, keyIndex: number): VerifyRequestSuccess {
     const { label, params, ids } = this.#picked;
-    return { ok: true, keyid: params.keyid!, label, alg, params, components: ids.map(componentIdToString) };
+    const success: VerifyRequestSuccess = {
+      ok: true,
+      keyid: params.keyid!,
+      label,
+      alg,
+      keyIndex,
+      params,
+      components: ids.map(componentIdToString),
+    };
+    if (params.nonce !== undefined) {
+      success.nonce = params.nonce;
+      success.nonceExpiresAtMs = nonceExpiresAtMs(params, this.#config.maxAgeSec, this.#config.clockSkewSec);
+    }
+    return success;
+  }
+}
+
+/** The request's body, read through a clone with a size cap and a deadline (the read is cancelled when either is hit). */
+async function readWithin(request: Request, maxBytes: number, timeoutMs: number): Promise<BodyRead> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), timeoutMs);
+  });
+  try {
+    const bytes = await readBody(request, maxBytes, deadline);
+    return bytes === null ? "BODY_TOO_LARGE" : bytes === undefined ? "BODY_TIMEOUT" : bytes;
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -331,31 +537,55 @@ function signatureBytes(field: string, signatures: Dictionary | Map<string, numb
   return isInnerList(member) || !isByteSequence(member[0]) ? null : new Uint8Array(member[0]);
 }
 
+/**
+ * Total size of the header fields that building the base parses as
+ * structured fields: each field once for its `;key` members (parsed once per
+ * message) and once for `;sf`.
+ */
+function structuredFieldBytes(headers: Headers, ids: readonly ComponentId[]): number {
+  let total = 0;
+  let parsed: Set<string> | undefined;
+  for (const [name, params] of ids) {
+    if (params.size === 0 || typeof name !== "string" || name.charCodeAt(0) === 0x40 /* @ */) continue;
+    for (const mode of ["key", "sf"]) {
+      if (!params.has(mode)) continue;
+      parsed ??= new Set();
+      const entry = `${mode}:${name}`;
+      if (parsed.has(entry)) continue;
+      parsed.add(entry);
+      total += headers.get(name)?.length ?? 0;
+    }
+  }
+  return total;
+}
+
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return value !== null && (typeof value === "object" || typeof value === "function") && typeof (value as PromiseLike<unknown>).then === "function";
 }
 
 /**
- * When a nonce can be forgotten: once the signature would be refused as
- * expired anyway. The signature is still fresh at the limit itself, so the
- * nonce is kept 1 ms past it (stores treat `expiresAt <= now` as expired).
+ * When the nonce of a verified signature can be forgotten (ms since the
+ * epoch): once the signature would be refused as expired anyway (RFC 9421
+ * §3.2.1, §7.2.2). The signature is still fresh at the limit itself, so the
+ * nonce is kept 1 ms past it (stores treat `expiresAt <= now` as expired). A
+ * signature with neither `created` nor `expires` (accepted only with
+ * `unsafeAllowNoFreshness`) never expires: its nonce is kept forever,
+ * `Number.MAX_SAFE_INTEGER`.
+ *
+ * @param params - The signature's parameters.
+ * @param maxAgeSec - The verifier's `maxAgeSec` (default 300).
+ * @param clockSkewSec - The verifier's `clockSkewSec` (default 30).
+ * @returns The time in milliseconds since the epoch.
+ * @example
+ * ```ts
+ * nonceExpiresAtMs({ created: 1700000000 }, 300, 30); // 1700000330001
+ * ```
  */
-function nonceExpiry(params: SignatureParams, nowMs: number, config: Config): number {
-  const limits: number[] = [];
-  if (params.created !== undefined) limits.push((params.created + config.maxAgeSec + config.clockSkewSec) * 1000);
-  if (params.expires !== undefined) limits.push((params.expires + config.clockSkewSec) * 1000);
-  return (limits.length > 0 ? Math.min(...limits) : nowMs + (config.maxAgeSec + config.clockSkewSec) * 1000) + 1;
-}
-
-/** The body (given, or read once on first use); null when larger than the cap. */
-function lazyBody(request: Request, config: Config): () => Promise<Uint8Array | null> {
-  let pending: Promise<Uint8Array | null> | undefined;
-  const given = config.body;
-  return () => {
-    pending ??=
-      given === undefined ? readBody(request, config.maxBodyBytes) : Promise.resolve(given.length > config.maxBodyBytes ? null : given);
-    return pending;
-  };
+export function nonceExpiresAtMs(params: SignatureParams, maxAgeSec = 300, clockSkewSec = 30): number {
+  let limit = FOREVER_MS;
+  if (params.created !== undefined) limit = Math.min(limit, (params.created + maxAgeSec + clockSkewSec) * 1000 + 1);
+  if (params.expires !== undefined) limit = Math.min(limit, (params.expires + clockSkewSec) * 1000 + 1);
+  return limit;
 }
 
 function bodyOption(body: unknown): Uint8Array | undefined {
@@ -364,48 +594,33 @@ function bodyOption(body: unknown): Uint8Array | undefined {
 }
 
 /** §3.2 step 1.1: the requested label, the only signature, or the first one that satisfies the policy. */
-function pickSignature(
-  request: Request,
-  inputs: Dictionary,
-  config: Config,
-  body: () => Promise<Uint8Array | null>,
-): MaybePromise<Candidate | Failure> {
+function pickSignature(request: Request, inputs: Dictionary, config: Config): Candidate | Failure {
   if (config.label !== undefined || inputs.size === 1) {
     const label = config.label ?? (inputs.keys().next().value as string);
     const member = inputs.get(label);
     if (member === undefined) return { code: "SIGNATURE_MISSING", label };
-    const candidate = toCandidate(label, member);
+    const candidate = toCandidate(label, member, config);
     if (candidate === null) return { code: "SIGNATURE_MALFORMED", label };
-    const decide = (code: SignatureFailureCode | null): Candidate | Failure =>
-      code === null ? candidate : { code, label, keyid: candidate.params.keyid };
-    const code = policyFailure(request, candidate, config, body);
-    return code instanceof Promise ? code.then(decide) : decide(code);
+    const code = policyFailure(request, candidate, config);
+    return code === null ? candidate : { code, label, keyid: candidate.params.keyid };
   }
-  return pickFirstSatisfying(request, inputs, config, body);
-}
-
-async function pickFirstSatisfying(
-  request: Request,
-  inputs: Dictionary,
-  config: Config,
-  body: () => Promise<Uint8Array | null>,
-): Promise<Candidate | Failure> {
   let malformed = false;
+  // One that is acceptable only if the body turns out empty is taken when no other is.
+  let ifEmpty: Candidate | undefined;
   for (const [label, member] of inputs) {
-    const candidate = toCandidate(label, member);
+    const candidate = toCandidate(label, member, config);
     if (candidate === null) {
       malformed = true;
-      continue;
+    } else if (policyFailure(request, candidate, config) === null) {
+      if (!candidate.emptyBodyRequired) return candidate;
+      ifEmpty ??= candidate;
     }
-    const code = await policyFailure(request, candidate, config, body);
-    if (code === null) return candidate;
-    if (code === "BODY_TOO_LARGE") return { code, label, keyid: candidate.params.keyid };
   }
-  return { code: malformed ? "SIGNATURE_MALFORMED" : "COMPONENT_MISSING" };
+  return ifEmpty ?? { code: malformed ? "SIGNATURE_MALFORMED" : "COMPONENT_MISSING" };
 }
 
 /** §3.2 step 2: a parameterised Inner List of Strings with well-typed signature parameters. */
-function toCandidate(label: string, member: Item | InnerList): Candidate | null {
+function toCandidate(label: string, member: Item | InnerList, config: Config): Candidate | null {
   if (!isInnerList(member)) return null;
   const [ids, rawParams] = member;
   for (let i = 0; i < ids.length; i++) if (typeof ids[i]![0] !== "string") return null;
@@ -420,34 +635,43 @@ function toCandidate(label: string, member: Item | InnerList): Candidate | null 
     }
     // Other (extension) parameters stay in the base (§2.3) but are not interpreted.
   }
-  return { label, ids, keys: undefined, params, raw: member };
+  // A nonce is stored for the signature's lifetime: its length is bounded (§7.2.2).
+  if (params.nonce !== undefined && params.nonce.length > config.maxNonceLength) return null;
+  return { label, ids, keys: undefined, params, raw: member, emptyBodyRequired: false };
 }
 
-/** The first unmet requirement, as a failure code, or null. */
-function policyFailure(
-  request: Request,
-  candidate: Candidate,
-  config: Config,
-  body: () => Promise<Uint8Array | null>,
-): MaybePromise<SignatureFailureCode | null> {
+/**
+ * The first unmet requirement, as a failure code, or null. Reads nothing
+ * from the body: when only an empty body would meet the coverage rule and
+ * its length is unknown, the candidate is marked to be checked later.
+ */
+function policyFailure(request: Request, candidate: Candidate, config: Config): SignatureFailureCode | null {
   const { requirement } = config;
   const has = (required: RequiredComponent) => covers(candidate, required);
+  const { params } = candidate;
   for (const name of requirement.params) {
-    if (candidate.params[name as SignatureParamName] === undefined) return "COMPONENT_MISSING";
+    if (params[name as SignatureParamName] === undefined) return "COMPONENT_MISSING";
   }
+  // The safe minimum, whatever `required` says: freshness (§3.2.1, §7.2.2)...
+  if (config.freshness && params.created === undefined && params.expires === undefined) return "COMPONENT_MISSING";
   for (const required of requirement.components) if (!has(required)) return "COMPONENT_MISSING";
   if (requirement.targetUri && !has(KEY.targetUri)) {
-    const hasQuery = new URL(request.url).search !== "";
+    // Without parsing the URL: in a serialised URL the first "?" starts the query, unless it is in
+    // the fragment (elsewhere it is percent-encoded); the query is non-empty when something follows it.
+    const url = request.url;
+    const mark = url.indexOf("?");
+    const hash = url.indexOf("#");
+    const hasQuery = mark >= 0 && mark + 1 < (hash < 0 ? url.length : hash);
     const split = has(KEY.authority) && (has(KEY.requestTarget) || (has(KEY.path) && (!hasQuery || has(KEY.query))));
     if (!split) return "COMPONENT_MISSING";
   }
-  if (config.digestByDefault && request.body !== null && !has(KEY.contentDigest)) {
-    // Default policy: a body must be covered by Content-Digest, unless it is
-    // empty. Content-Length usually settles it; otherwise the body is read
-    // (bounded, not hashed) to tell an empty stream from content.
+  // ...and a body covered by Content-Digest (RFC 9530 §6.1), unless it is empty.
+  if (config.bodyCoverage && request.body !== null && !has(KEY.contentDigest)) {
+    const given = config.body;
+    if (given !== undefined) return given.length > 0 ? "COMPONENT_MISSING" : null;
     const declared = request.headers.get("content-length");
     if (declared !== null && /^\d+$/.test(declared)) return Number(declared) > 0 ? "COMPONENT_MISSING" : null;
-    return body().then((bytes) => (bytes === null ? "BODY_TOO_LARGE" : bytes.length > 0 ? "COMPONENT_MISSING" : null));
+    candidate.emptyBodyRequired = true;
   }
   return null;
 }
@@ -522,14 +746,21 @@ function readOptions(options: VerifyRequestOptions): Config {
     resolveKey: options.resolveKey,
     label: options.label,
     requirement: options.requireNonce ? withNonce(requirement) : requirement,
-    digestByDefault: options.required === undefined,
+    freshness: options.unsafeAllowNoFreshness !== true,
+    bodyCoverage: options.unsafeAllowUncoveredBody !== true,
     maxAgeSec: nonNegative(options.maxAgeSec, 300, "maxAgeSec"),
     clockSkewSec: nonNegative(options.clockSkewSec, 30, "clockSkewSec"),
     now: options.now ?? Date.now,
     nonce: options.nonce,
+    maxNonceLength: nonNegative(options.maxNonceLength, 128, "maxNonceLength"),
     verifyDigest: options.verifyDigest ?? true,
     maxBodyBytes: nonNegative(options.maxBodyBytes, 1024 * 1024, "maxBodyBytes"),
+    bodyTimeoutMs: nonNegative(options.bodyTimeoutMs, 10_000, "bodyTimeoutMs"),
     body: bodyOption(options.body),
     maxHeaderBytes: nonNegative(options.maxHeaderBytes, 8 * 1024, "maxHeaderBytes"),
+    maxLabels: nonNegative(options.maxLabels, 8, "maxLabels"),
+    maxComponents: nonNegative(options.maxComponents, 32, "maxComponents"),
+    maxUrlBytes: nonNegative(options.maxUrlBytes, 8 * 1024, "maxUrlBytes"),
+    maxStructuredFieldBytes: nonNegative(options.maxStructuredFieldBytes, 1024, "maxStructuredFieldBytes"),
   };
 }

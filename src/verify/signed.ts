@@ -23,6 +23,8 @@ export const SIGNATURE_DENY_CODE: Record<SignatureFailureCode, DenyCode> = {
   DIGEST_MISMATCH: "DIGEST_MISMATCH",
   DIGEST_MISSING: "DIGEST_MISMATCH",
   BODY_TOO_LARGE: "BODY_TOO_LARGE",
+  BODY_TIMEOUT: "BODY_TIMEOUT",
+  LIMIT_EXCEEDED: "SIGNATURE_INVALID",
 };
 
 // Keys derived from a cached record are kept with it: unsealing runs once per

@@ -339,6 +339,9 @@ export class Verifier {
         clockSkewSec: sig.clockSkewSec,
         requireNonce: sig.requireNonce,
         maxBodyBytes: sig.maxBodyBytes,
+        bodyTimeoutMs: sig.bodyTimeoutMs,
+        unsafeAllowNoFreshness: sig.unsafeAllowNoFreshness,
+        unsafeAllowUncoveredBody: sig.unsafeAllowUncoveredBody,
         ...(options.body ? { body: options.body } : {}),
         ...(sig.required ? { required: sig.required } : {}),
         nonce: async (nonce, expiresAtMs) => {

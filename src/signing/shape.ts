@@ -1,0 +1,52 @@
+// Cheap structure checks of Signature-Input and Signature (RFC 9421 §4.1,
+// §4.2) before any structured-field parser sees them: one pass, no
+// allocation, so that oversized or hostile values are refused for the price
+// of reading them once.
+
+const HTAB = 0x09;
+const SP = 0x20;
+const DQUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+/**
+ * Why a Signature-Input or Signature field value is refused without parsing,
+ * or null when it may be parsed. A Dictionary (RFC 9651 §3.2) is ASCII:
+ * printable characters, with HTAB as optional whitespace, so anything else is
+ * malformed. Its members are separated by top-level commas (outside Strings),
+ * and the items of an Inner List by spaces: more than `maxMembers` members,
+ * or more than `maxItems` items in one Inner List, exceed the limits. For a
+ * value the parser accepts, the counts are exact.
+ */
+export function shapeFailure(value: string, maxMembers: number, maxItems: number): "SIGNATURE_MALFORMED" | "LIMIT_EXCEEDED" | null {
+  let members = 1;
+  let items = 0;
+  let inList = false;
+  let atItem = false;
+  let quoted = false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if ((c < SP && c !== HTAB) || c > 0x7e) return "SIGNATURE_MALFORMED";
+    if (quoted) {
+      if (c === BACKSLASH) i++;
+      else if (c === DQUOTE) quoted = false;
+      continue;
+    }
+    if (c === DQUOTE) quoted = true;
+    if (!inList) {
+      if (c === 0x2c /* , */ && ++members > maxMembers) return "LIMIT_EXCEEDED";
+      if (c === 0x28 /* ( */) {
+        inList = true;
+        atItem = true;
+        items = 0;
+      }
+    } else if (c === 0x29 /* ) */) {
+      inList = false;
+    } else if (c === SP) {
+      atItem = true;
+    } else if (atItem) {
+      atItem = false;
+      if (++items > maxItems) return "LIMIT_EXCEEDED";
+    }
+  }
+  return null;
+}

@@ -1,0 +1,224 @@
+// verifyRequest bounds its work before any expensive step: limits on labels,
+// components, field and URL sizes, cheap structure checks, and the query and
+// each Dictionary field parsed once per message. Work is counted (parses and
+// characters given to parsers), not timed.
+import fc from "fast-check";
+import { parseDictionary } from "structured-headers";
+import { describe, expect, it } from "vitest";
+import { type SigningKey, signRequest, type VerifyRequestOptions, verifyRequest } from "../../src/signing/index.js";
+import { shapeFailure } from "../../src/signing/shape.js";
+import { work } from "../../src/signing/work.js";
+import { frozen, SHARED_SECRET } from "./helpers.js";
+
+const T = 1_700_000_000;
+const KEY = { alg: "hmac-sha256", secret: SHARED_SECRET } as const satisfies SigningKey;
+
+/** Defaults of verifyRequest, as documented. */
+const MAX_HEADER = 8 * 1024;
+const MAX_URL = 8 * 1024;
+const MAX_STRUCTURED = 1024;
+const MAX_GENERAL = 512;
+
+function sign(request: Request, components: string[]) {
+  return signRequest(request, { keyid: "k", key: KEY, created: T, components });
+}
+
+/** Verifies and returns the result with the parser work it cost. */
+async function measured(request: Request, options: Partial<VerifyRequestOptions> = {}) {
+  const before = { ...work };
+  const result = await verifyRequest(request, { resolveKey: () => KEY, now: frozen(T), ...options });
+  return {
+    result,
+    parses: work.parses - before.parses,
+    generalParses: work.generalParses - before.generalParses,
+    bytes: work.bytes - before.bytes,
+  };
+}
+
+const queryParams = (n: number) => Array.from({ length: n }, (_, i) => `q${i}=v${i}`).join("&");
+const queryComponents = (n: number) => Array.from({ length: n }, (_, i) => `@query-param;name="q${i}"`);
+const keyComponents = (n: number, field = "x-d") => Array.from({ length: n }, (_, i) => `${field};key="k${i}"`);
+/** A Dictionary whose members carry parameters (Items, outside the fast parser's forms). */
+const dictionary = (n: number) => Array.from({ length: n }, (_, i) => `k${i}=${i};a=1;b="x"`).join(", ");
+
+describe("verifyRequest limits: the reproductions", () => {
+  it('285 "@query-param";name="qN" over a 170 KB URL of 20 000 parameters: refused before any parse', async () => {
+    const url = `https://api.example.com/p?${queryParams(20_000)}`;
+    expect(url.length).toBeGreaterThan(170_000);
+    const signed = await sign(new Request(url), ["@method", "@target-uri", ...queryComponents(285)]);
+    expect(await measured(signed)).toEqual({ result: { ok: false, code: "LIMIT_EXCEEDED" }, parses: 0, generalParses: 0, bytes: 0 });
+    // Within the URL limit, 285 components are still over maxComponents, checked before parsing too.
+    const short = await sign(new Request(`https://api.example.com/p?${queryParams(300)}`), ["@method", "@target-uri", ...queryComponents(285)]);
+    expect(await measured(short)).toMatchObject({ result: { code: "LIMIT_EXCEEDED" }, parses: 0 });
+  });
+
+  it("the same request with the limits raised parses its query once, not once per component", async () => {
+    const url = `https://api.example.com/p?${queryParams(20_000)}`;
+    const signed = await sign(new Request(url), ["@method", "@target-uri", ...queryComponents(285)]);
+    const m = await measured(signed, { maxUrlBytes: url.length, maxComponents: 300 });
+    expect(m.result.ok).toBe(true);
+    // Signature-Input, Signature, and the query: three parses, each input read once.
+    expect(m.parses).toBe(3);
+    const fields = signed.headers.get("signature-input")!.length + signed.headers.get("signature")!.length;
+    expect(m.bytes).toBe(fields + new URL(url).search.length);
+  });
+
+  it("an 8 KiB query of invalid percent-encoded bytes is read once, in one pass", async () => {
+    let query = "";
+    while (query.length < MAX_URL - 64) query += `${query ? "&" : ""}%FF%FE=%FF`;
+    const url = `https://api.example.com/p?${query}&q0=1`;
+    const signed = await sign(new Request(url), ["@method", "@target-uri", ...queryComponents(1)]);
+    const m = await measured(signed);
+    expect(m.result.ok).toBe(true);
+    expect(m.parses).toBe(3);
+    expect(m.bytes).toBe(signed.headers.get("signature-input")!.length + signed.headers.get("signature")!.length + new URL(url).search.length);
+  });
+
+  it("a covered name that decodes to U+FFFD is not looked for (it would need every escaped name decoded)", async () => {
+    // One name decodes to U+FFFD ("%FF"), the others to two of them.
+    let query = "%FF=1";
+    while (query.length < MAX_URL - 64) query += "&%FE%FD=1";
+    const url = `https://api.example.com/p?${query}`;
+    const signed = await sign(new Request(url), ["@method", "@target-uri", '@query-param;name="%EF%BF%BD"']);
+    expect(await measured(signed)).toMatchObject({ result: { ok: false, code: "SIGNATURE_INVALID" }, parses: 2 });
+  });
+
+  it('450 "x-d";key="kN" over a 16 KB Dictionary with parameters: refused before any parse', async () => {
+    const dict = dictionary(900);
+    expect(dict.length).toBeGreaterThan(16_000);
+    const request = new Request("https://api.example.com/p", { headers: { "x-d": dict } });
+    const signed = await sign(request, ["@method", "@target-uri", ...keyComponents(450)]);
+    expect(await measured(signed)).toMatchObject({ result: { code: "LIMIT_EXCEEDED" }, parses: 0 });
+    // Few components, but the Dictionary is over maxStructuredFieldBytes: refused before the key lookup.
+    let looked = false;
+    const few = await sign(new Request(request), ["@method", "@target-uri", ...keyComponents(4)]);
+    const m = await measured(few, {
+      resolveKey: () => {
+        looked = true;
+        return KEY;
+      },
+    });
+    expect(m).toMatchObject({ result: { code: "LIMIT_EXCEEDED" }, parses: 2 });
+    expect(looked).toBe(false);
+  });
+
+  it("the same Dictionary with the limits raised is parsed once, not once per component", async () => {
+    const dict = dictionary(900);
+    const signed = await sign(new Request("https://api.example.com/p", { headers: { "x-d": dict } }), [
+      "@method",
+      "@target-uri",
+      ...keyComponents(450),
+    ]);
+    const m = await measured(signed, { maxComponents: 452, maxStructuredFieldBytes: dict.length, maxHeaderBytes: 64 * 1024 });
+    expect(m.result).toMatchObject({ ok: true });
+    expect(m.parses).toBe(3);
+    const fields = signed.headers.get("signature-input")!.length + signed.headers.get("signature")!.length;
+    expect(m.bytes).toBe(fields + dict.length);
+  });
+
+  it("a 64 KB URL with 285 components: refused before any parse", async () => {
+    const url = `https://api.example.com/p?a=${"x".repeat(64 * 1024)}&${queryParams(285)}`;
+    const signed = await sign(new Request(url), ["@method", "@target-uri", ...queryComponents(285)]);
+    expect(await measured(signed)).toMatchObject({ result: { code: "LIMIT_EXCEEDED" }, parses: 0, bytes: 0 });
+  });
+
+  it("labels over maxLabels and fields over maxHeaderBytes: refused before any parse", async () => {
+    const signed = await sign(new Request("https://e.com/"), ["@method", "@target-uri"]);
+    const input = signed.headers.get("signature-input")!;
+    const sig = signed.headers.get("signature")!;
+    const nine = (field: string) => Array.from({ length: 9 }, (_, i) => field.replace("sig1", `s${i}`)).join(", ");
+    const many = new Request("https://e.com/", { headers: { "signature-input": nine(input), signature: nine(sig) } });
+    expect(await measured(many)).toEqual({ result: { ok: false, code: "LIMIT_EXCEEDED" }, parses: 0, generalParses: 0, bytes: 0 });
+    expect((await measured(many, { maxLabels: 9 })).result).toMatchObject({ ok: true, label: "s0" });
+    const long = new Request("https://e.com/", { headers: { "signature-input": `${input};tag="${"x".repeat(MAX_HEADER)}"`, signature: sig } });
+    expect(await measured(long)).toMatchObject({ result: { code: "LIMIT_EXCEEDED" }, parses: 0 });
+  });
+});
+
+describe("verifyRequest limits: cheap structure checks", () => {
+  it("characters no structured field holds are refused before parsing", async () => {
+    for (const bad of ['sig1=("@méthod")', 'sig1=("@method");tag="\u00ff"', 'sig1=("@method")\u007f']) {
+      const r = new Request("https://e.com/", { headers: { "signature-input": bad, signature: "sig1=:AAAA:" } });
+      expect(await measured(r)).toEqual({ result: { ok: false, code: "SIGNATURE_MALFORMED" }, parses: 0, generalParses: 0, bytes: 0 });
+    }
+  });
+
+  it("values outside the fast parser's forms go to the general parser only up to 512 characters", async () => {
+    const signed = await sign(new Request("https://e.com/"), ["@method", "@target-uri"]);
+    const sig = signed.headers.get("signature")!;
+    // A token-valued extension parameter: valid (RFC 9421 §2.3 allows any), outside the fast forms.
+    const small = new Request("https://e.com/", {
+      headers: { "signature-input": `${signed.headers.get("signature-input")!};ext=tok`, signature: sig },
+    });
+    const m = await measured(small);
+    expect(m.generalParses).toBe(1);
+    expect(m.result).toMatchObject({ ok: false, code: "SIGNATURE_INVALID" }); // parsed; the signature did not cover ext
+    const big = new Request("https://e.com/", {
+      headers: { "signature-input": `${signed.headers.get("signature-input")!};ext=${"t".repeat(MAX_GENERAL)}`, signature: sig },
+    });
+    expect(await measured(big)).toMatchObject({ result: { ok: false, code: "SIGNATURE_MALFORMED" }, generalParses: 0, parses: 2 });
+  });
+
+  it("shapeFailure counts members and Inner List items exactly as the parser finds them (property)", () => {
+    const key = fc.stringMatching(/^[a-z][a-z0-9]{0,3}$/);
+    const str = fc.string({ maxLength: 6 }).map((s) => JSON.stringify(s.replace(/[^\x20-\x7e]/g, "")));
+    const param = fc.tuple(key, fc.oneof(str, fc.integer({ min: 0, max: 99 }).map(String), fc.constant("tok"), fc.constant("?1")));
+    const params = fc.array(param, { maxLength: 3 }).map((ps) => ps.map(([k, v]) => `;${k}=${v}`).join(""));
+    const item = fc.tuple(fc.oneof(str, fc.constant("tok"), fc.constant(":AAAA:")), params).map(([v, p]) => v + p);
+    const member = fc.oneof(
+      fc.tuple(fc.array(item, { maxLength: 6 }), params).map(([items, p]) => `(${items.join(" ")})${p}`),
+      item,
+    );
+    fc.assert(
+      fc.property(fc.uniqueArray(key, { maxLength: 6 }), fc.array(member, { minLength: 6, maxLength: 6 }), fc.nat(6), fc.nat(6), (keys, members, maxMembers, maxItems) => {
+        const value = keys.map((k, i) => `${k}=${members[i]}`).join(", ");
+        const dict = parseDictionary(value);
+        const most = Math.max(0, ...[...dict.values()].map((m) => (Array.isArray(m[0]) ? m[0].length : 0)));
+        const expected = dict.size > Math.max(1, maxMembers) || most > maxItems ? "LIMIT_EXCEEDED" : null;
+        expect(shapeFailure(value, Math.max(1, maxMembers), maxItems)).toBe(expected);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe("verifyRequest limits: the worst case within the defaults", () => {
+  it("costs at most one parse of each field, of the query and of the structured fields, whatever the components", async () => {
+    // As much as the defaults let through: a URL of maxUrlBytes full of parameters, 30 @query-param
+    // components, and Dictionaries up to maxStructuredFieldBytes in total, each covered by key.
+    const path = "https://api.example.com/p?";
+    const params = Array.from({ length: 4000 }, (_, i) => `q${i}=1`);
+    let query = "";
+    for (const p of params) if (path.length + query.length + p.length + 1 <= MAX_URL) query += (query ? "&" : "") + p;
+    const url = path + query;
+    const half = dictionary(200).slice(0, MAX_STRUCTURED / 2 - 1).replace(/,[^,]*$/, "");
+    const request = new Request(url, { headers: { "x-a": half, "x-b": half.replace("k0=", "k00=") } });
+    const components = ["@method", "@target-uri", ...queryComponents(27), ...keyComponents(2, "x-a"), `x-b;key="k1"`];
+    const signed = await sign(request, components);
+    const m = await measured(signed);
+    expect(m.result.ok).toBe(true);
+    // Two signature fields, the query, two Dictionaries: five parses, whatever the number of components.
+    expect(m.parses).toBe(5);
+    expect(m.bytes).toBeLessThanOrEqual(2 * MAX_HEADER + MAX_URL + MAX_STRUCTURED + 2 * MAX_GENERAL);
+  });
+
+  it("random component lists within the limits never parse anything twice (property)", async () => {
+    const url = `https://api.example.com/p?${queryParams(200)}`;
+    const request = new Request(url, { headers: { "x-d": dictionary(40), "x-e": "a=1, b=2" } });
+    const component = fc.oneof(
+      fc.nat(199).map((i) => `@query-param;name="q${i}"`),
+      fc.nat(39).map((i) => `x-d;key="k${i}"`),
+      fc.constantFrom('x-e;key="a"', 'x-e;key="b"', "@path", "@query", "@authority", "x-d"),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.uniqueArray(component, { minLength: 1, maxLength: 30 }), async (components) => {
+        const m = await measured(await sign(request, ["@method", "@target-uri", ...components]));
+        expect(m.result.ok).toBe(true);
+        const queries = components.some((c) => c.startsWith("@query-param")) ? 1 : 0;
+        const dicts = new Set(components.filter((c) => c.includes(";key")).map((c) => c.split(";")[0])).size;
+        expect(m.parses).toBe(2 + queries + dicts);
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
