@@ -7,6 +7,7 @@ import { fromBase64 } from "../lib/bytes.js";
 import type { StoredToken } from "../model/types.js";
 import type { DenyCode } from "../policy/decision.js";
 import type { SignatureFailureCode, VerifyingKey } from "../signing/types.js";
+import type { ResolvedKeys } from "../signing/verify.js";
 
 /** How each signature failure is reported by the verifier. */
 export const SIGNATURE_DENY_CODE: Record<SignatureFailureCode, DenyCode> = {
@@ -32,23 +33,21 @@ export const SIGNATURE_DENY_CODE: Record<SignatureFailureCode, DenyCode> = {
 const currentKeys = new WeakMap<StoredToken, Promise<VerifyingKey | null>>();
 
 /**
- * The verifying key of a token's current secret, or null when the token does
- * not sign (or its sealed key cannot be opened: a missing sealing key).
+ * The keys a signature of this token may be made with at `now`: the current
+ * secret's, then those of previous secrets still in their grace period
+ * (HMAC only: ed25519 keys do not rotate with the secret). Keys that cannot
+ * be opened (a missing sealing key) are left out.
  */
-export function currentKey(token: StoredToken, keyring: Keyring): Promise<VerifyingKey | null> {
-  let key = currentKeys.get(token);
-  if (!key) {
-    key = keyOf(token.signing, token.id, keyring);
-    currentKeys.set(token, key);
+export function signingKeys(token: StoredToken, keyring: Keyring, now: number): Promise<ResolvedKeys> {
+  let current = currentKeys.get(token);
+  if (!current) {
+    current = keyOf(token.signing, token.id, keyring);
+    currentKeys.set(token, current);
   }
-  return key;
-}
-
-/** Verifying keys of previous secrets still in their grace period at `now` (HMAC only: ed25519 keys do not rotate with the secret). */
-export function graceKeys(token: StoredToken, keyring: Keyring, now: number): Promise<VerifyingKey | null>[] {
-  return token.previous
-    .filter((p) => p.expiresAt > now && p.sealed !== undefined)
-    .map((p) => keyOf({ alg: "hmac-sha256", sealed: p.sealed! }, token.id, keyring));
+  const grace = token.previous.filter((p) => p.expiresAt > now && p.sealed !== undefined);
+  if (grace.length === 0) return current;
+  const all = [current, ...grace.map((p) => keyOf({ alg: "hmac-sha256", sealed: p.sealed! }, token.id, keyring))];
+  return Promise.all(all).then((keys) => keys.filter((k): k is VerifyingKey => k !== null));
 }
 
 async function keyOf(signing: StoredToken["signing"], tokenId: string, keyring: Keyring): Promise<VerifyingKey | null> {

@@ -15,14 +15,13 @@ import type { StoredToken, TokenPolicy, UsageEvent } from "../model/types.js";
 import { type ClientIpResolver, createClientIpResolver } from "../policy/client-ip.js";
 import { allow, type DenyCode, deny, type PolicyDecision } from "../policy/decision.js";
 import { type EvaluationContext, evaluatePolicy, type SignatureOutcome } from "../policy/evaluate.js";
-import { type VerifyRequestResult, verifyRequest } from "../signing/verify.js";
-import type { VerifyingKey } from "../signing/types.js";
+import { type VerifyRequestOptions, type VerifyRequestResult, verifyRequest } from "../signing/verify.js";
 import { parseScope } from "../policy/scope.js";
 import { findTokens, MAX_TOKEN_LENGTH, parseToken } from "../token/format.js";
 import { LookupCache, SharedLookup } from "./cache.js";
 import { findCredential } from "./credential.js";
 import { Decision, type DecisionExtras } from "./decision.js";
-import { currentKey, graceKeys, SIGNATURE_DENY_CODE } from "./signed.js";
+import { SIGNATURE_DENY_CODE, signingKeys } from "./signed.js";
 
 /** What the route needs, for `kw.check` and `kw.verify`. */
 export interface CheckOptions {
@@ -99,6 +98,12 @@ class RequestContext implements EvaluationContext {
 
 const DAY = 86_400_000;
 
+/** A verified signature's nonce, spent once the request is allowed. */
+interface SignedNonce {
+  nonce: string;
+  expiresAtMs: number;
+}
+
 /** Tokens reported as leaked by this instance, remembered so a repeated request writes nothing more. */
 const MAX_LEAK_REPORTS = 1024;
 // The hash compared on the unknown-token path, so both paths do the same work.
@@ -119,6 +124,8 @@ export class Verifier {
   readonly #pendingReports = new Set<Promise<void>>();
   #lastFlush = 0;
   readonly #unsubscribe: (() => void) | undefined;
+  /** The instance's options of `verifyRequest`, built once. */
+  readonly #signatureOptions: Omit<VerifyRequestOptions, "resolveKey">;
 
   constructor(config: ResolvedConfig) {
     this.#cfg = config;
@@ -134,6 +141,17 @@ export class Verifier {
     this.#byId = new SharedLookup(bounds, (id) => store.get(id).then(this.#intern), config.lookupTimeoutMs);
     const { trustedProxies, forwardedHeader: header, allowCatchAllRanges, onWarning } = config;
     this.#clientIp = createClientIpResolver({ trustedProxies, header, allowCatchAllRanges, onWarning });
+    const sig = config.signatures;
+    this.#signatureOptions = {
+      maxAgeSec: sig.maxAgeSec,
+      clockSkewSec: sig.clockSkewSec,
+      requireNonce: sig.requireNonce,
+      maxBodyBytes: sig.maxBodyBytes,
+      bodyTimeoutMs: sig.bodyTimeoutMs,
+      unsafeAllowNoFreshness: sig.unsafeAllowNoFreshness,
+      unsafeAllowUncoveredBody: sig.unsafeAllowUncoveredBody,
+      ...(sig.required ? { required: sig.required } : {}),
+    };
     if (store.capabilities.changeFeed && store.subscribe) {
       this.#unsubscribe = store.subscribe((e) => this.invalidate(e.tokenId, e.hashes));
     }
@@ -293,6 +311,7 @@ export class Verifier {
     cost: number | undefined,
     context: EvaluationContext,
     now: number,
+    nonce?: SignedNonce,
   ): Decision | Promise<Decision> {
     // What the writer of the record already held for past (a revocation, an
     // expiry set to "now", the end of a grace period, a due revision) stays
@@ -308,6 +327,7 @@ export class Verifier {
     const policy = policyAt(stored, at);
     const decision = evaluatePolicy(stored, policy, context, at);
     if (!decision.ok) return this.#finish(stored, decision, now, 0);
+    if (nonce !== undefined) return this.#spendNonce(stored, policy, cost, now, nonce);
     if (policy.rateLimit === null && policy.credits === null) return this.#finish(stored, decision, now, 0);
     return this.#meter(stored, policy, cost, now).catch(() => denial("STORE_UNAVAILABLE", now, { retryAfterMs: 1000 }));
   }
@@ -315,15 +335,21 @@ export class Verifier {
   /**
    * A signed request: the signature names the token by its id (`keyid`), so
    * no secret travels. A bearer token sent along must be the same token.
+   * The nonce is remembered only once the token is known live and its
+   * policy allows the request (see {@link #identified}).
    */
   async #verifySigned(request: Request, bearer: string | null, options: CheckOptions, context: RequestContext): Promise<Decision> {
     const cfg = this.#cfg;
     const now = cfg.now();
     let storeFailed = false;
-    let token: StoredToken | null = null;
-    const sig = cfg.signatures;
-    const attempt = (pick: (t: StoredToken) => Promise<VerifyingKey | null> | null) =>
-      verifyRequest(request, {
+    // Assigned in resolveKey (a closure: widened so the compiler does not narrow it to null).
+    let token = null as StoredToken | null;
+    let result: VerifyRequestResult;
+    try {
+      result = await verifyRequest(request, {
+        ...this.#signatureOptions,
+        now: () => now,
+        ...(options.body ? { body: options.body } : {}),
         resolveKey: async (keyid) => {
           if (!isTokenId(keyid)) return null;
           try {
@@ -332,52 +358,46 @@ export class Verifier {
             storeFailed = true;
             return null;
           }
-          return token && pick(token);
-        },
-        now: () => now,
-        maxAgeSec: sig.maxAgeSec,
-        clockSkewSec: sig.clockSkewSec,
-        requireNonce: sig.requireNonce,
-        maxBodyBytes: sig.maxBodyBytes,
-        bodyTimeoutMs: sig.bodyTimeoutMs,
-        unsafeAllowNoFreshness: sig.unsafeAllowNoFreshness,
-        unsafeAllowUncoveredBody: sig.unsafeAllowUncoveredBody,
-        ...(options.body ? { body: options.body } : {}),
-        ...(sig.required ? { required: sig.required } : {}),
-        nonce: async (nonce, expiresAtMs) => {
-          try {
-            return token !== null && (await cfg.store.rememberNonce({ tokenId: token.id, nonce }, expiresAtMs, now));
-          } catch (err) {
-            storeFailed = true;
-            throw err;
-          }
+          if (token === null || !this.#ownRecord(token)) return null;
+          // One signature base, checked against the current key and any grace-period keys.
+          return signingKeys(token, cfg.keyring, Math.max(now, token.updatedAt));
         },
       });
-    let result: VerifyRequestResult;
-    try {
-      result = await attempt((t) => currentKey(t, cfg.keyring));
-      // During a regeneration grace period, the old HMAC key still signs.
-      if (!result.ok && result.code === "SIGNATURE_INVALID" && token !== null) {
-        for (const key of graceKeys(token, cfg.keyring, now)) {
-          result = await attempt(() => key);
-          if (result.ok) break;
-        }
-      }
     } catch {
       // verifyRequest rejects only on misuse of its options; never let that escape as a throw.
       return denial("SIGNATURE_INVALID", now);
     }
     if (storeFailed) return denial("STORE_UNAVAILABLE", now, { retryAfterMs: 1000 });
-    const found = token as StoredToken | null;
     // A failed signature proves nothing about who sent it (token ids are
     // public): no token in the decision and no usage charged to it.
     if (!result.ok) return denial(SIGNATURE_DENY_CODE[result.code], now);
-    if (found === null || !this.#cfg.prefixes.includes(found.start.slice(0, found.start.indexOf("_")))) {
-      return denial("TOKEN_UNKNOWN", now);
+    // A verified signature means resolveKey found this application's token.
+    const found = token!;
+    if (bearer !== null && !matchSecret(found, sha256Hex(bearer), Math.max(now, found.updatedAt))) {
+      return denial("TOKEN_MALFORMED", now);
     }
-    if (bearer !== null && !matchSecret(found, sha256Hex(bearer), now)) return denial("TOKEN_MALFORMED", now);
     context.signature = { ok: true };
-    return this.#identified(found, found.hash, options.cost, context, now);
+    const nonce = result.nonce === undefined ? undefined : { nonce: result.nonce, expiresAtMs: result.nonceExpiresAtMs! };
+    return this.#identified(found, found.hash, options.cost, context, now, nonce);
+  }
+
+  /** Whether a record is one of this application's tokens (its displayed start carries the prefix). */
+  #ownRecord(token: StoredToken): boolean {
+    return this.#cfg.prefixes.includes(token.start.slice(0, token.start.indexOf("_")));
+  }
+
+  /** Replay check, after the policy allowed the request and before anything is charged. */
+  async #spendNonce(stored: StoredToken, policy: TokenPolicy, cost: number | undefined, now: number, nonce: SignedNonce): Promise<Decision> {
+    let fresh: boolean;
+    try {
+      fresh = await this.#cfg.store.rememberNonce({ tokenId: stored.id, nonce: nonce.nonce }, nonce.expiresAtMs, now);
+    } catch {
+      return denial("STORE_UNAVAILABLE", now, { retryAfterMs: 1000 });
+    }
+    // Like a failed signature: a replay is not the token holder's request, so nothing is charged.
+    if (!fresh) return denial("REPLAYED", now);
+    if (policy.rateLimit === null && policy.credits === null) return this.#finish(stored, allow(), now, 0);
+    return this.#meter(stored, policy, cost, now);
   }
 
   /** Rate limit, then credits, all or nothing in one atomic store call (see `meterStep` in the store kit). */
