@@ -48,14 +48,17 @@ interface Reply {
 
 describe.skipIf(!haveChromium)("keyward/client in Chromium", () => {
   // Secret tokens used from a page: allowed explicitly (the default denies them as SECRET_IN_BROWSER).
+  const store = new MemoryStore();
   const kw = new Keyward({
-    store: new MemoryStore(),
+    store,
     prefix: "acme",
     sealingKey: "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
     allowSecretInBrowser: true,
   });
   const secretTokens = { kind: "secret", requireSignedRequests: true, owner: "acct_browser" } as const;
   const keys = { ed: keyring().ed, hmac: { keyId: "", token: "" } };
+  // The default policy on the same store, behind /api/strict/: what a page sending a secret token meets.
+  const strict = new Keyward({ store, prefix: "acme" });
   let pageKeys: PageKeys;
   let server: ApiServer;
   let context: BrowserContext;
@@ -70,7 +73,10 @@ describe.skipIf(!haveChromium)("keyward/client in Chromium", () => {
     keys.hmac = { keyId: hmac.record.id, token: hmac.token };
     pageKeys = { ed: { keyId: keys.ed.keyId, seed: [...keys.ed.seed] }, hmac: keys.hmac };
     const bundle = await bundleClient();
-    server = await startApiServer({ verify: keywardVerifier(kw), bundle: bundle.outputFiles[0]!.text });
+    const lenient = keywardVerifier(kw);
+    const byDefault = keywardVerifier(strict);
+    const verify = (request: Request) => (new URL(request.url).pathname.startsWith("/api/strict/") ? byDefault(request) : lenient(request));
+    server = await startApiServer({ verify, bundle: bundle.outputFiles[0]!.text });
     profile = await mkdtemp(join(tmpdir(), "keyward-chromium-"));
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
@@ -211,6 +217,19 @@ describe.skipIf(!haveChromium)("keyward/client in Chromium", () => {
     expect(replies[2]!.body).toBe("a=1&b=x+y");
     expect(replies[3]!.body).toContain('Content-Disposition: form-data; name="file"; filename="prices.csv"');
     expect(replies[4]!.body).toBe("chunk 1\nchunk 2\n");
+  });
+
+  it("a secret token sent by the page is SECRET_IN_BROWSER (Sec-Fetch-Site / Origin), same-origin GET and cross-origin alike", async () => {
+    const { token } = await kw.tokens.create({ owner: "acct_browser", kind: "secret" });
+    const replies: Reply[] = await page.evaluate(async (token) => {
+      const headers = { authorization: `Bearer ${token}` };
+      const read = async (res: Response) => ({ status: res.status, ...(await res.json()) });
+      return [
+        await read(await fetch("/api/strict/prices", { headers })),
+        await read(await fetch("/api/strict/orders", { method: "POST", headers, body: "{}" })),
+      ];
+    }, token);
+    expect(replies.map((r) => r.code)).toEqual(["SECRET_IN_BROWSER", "SECRET_IN_BROWSER"]);
   });
 
   it("the server refuses tampered, replayed and unsigned requests", async () => {

@@ -146,12 +146,14 @@ describe("verify: policy", () => {
     const browsers: Record<string, string>[] = [
       { origin: "https://app.test" },
       { "sec-fetch-site": "cross-site" },
-      { "sec-fetch-mode": "cors" },
+      { "sec-fetch-site": "same-origin", "sec-fetch-mode": "cors", "sec-fetch-dest": "empty" },
     ];
     for (const headers of browsers) {
       const d = await kw.verify(req(token, { headers }));
       expect(d).toMatchObject({ code: "SECRET_IN_BROWSER", status: 403 });
     }
+    // Node's fetch (undici) sends sec-fetch-mode: cors and nothing else of the kind.
+    expect((await kw.verify(req(token, { headers: { "sec-fetch-mode": "cors" } }))).ok).toBe(true);
     const lenient = setup({ allowSecretInBrowser: true }, store);
     expect((await lenient.kw.verify(req(token, { headers: { origin: "https://app.test" } }))).ok).toBe(true);
     const pk = await kw.tokens.create({ owner: "o", kind: "publishable" });
