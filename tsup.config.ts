@@ -8,6 +8,10 @@ export default defineConfig({
     signing: "src/signing/index.ts",
     client: "src/client/index.ts",
     testing: "src/testing/index.ts",
+    hono: "src/hono/index.ts",
+    express: "src/express/index.ts",
+    fastify: "src/fastify/index.ts",
+    fetch: "src/fetch/index.ts",
   },
   format: ["esm"],
   target: "es2022",
@@ -18,5 +22,5 @@ export default defineConfig({
   clean: true,
   splitting: true,
   treeshake: true,
-  external: ["vitest"],
+  external: ["vitest", "hono", "express", "fastify", /^node:/],
 });

@@ -160,6 +160,10 @@ export class Verifier {
    */
   verify(request: Request, options: CheckOptions = {}): Promise<Decision> {
     try {
+      // The application's mistake, not the client's: say what was expected.
+      if (typeof (request as Partial<Request> | null)?.headers?.get !== "function") {
+        throw new TypeError("kw.verify expects a Fetch API Request (for Express or Fastify, use keyward/express or keyward/fastify)");
+      }
       checkOptions(options);
     } catch (err) {
       return Promise.reject(err);
@@ -291,27 +295,25 @@ export class Verifier {
   /** Rate limit, then credits: the counters that need the store's atomic primitives. */
   async #meter(stored: StoredToken, cost: number | undefined, now: number): Promise<Decision> {
     const { rateLimit, credits } = policyAt(stored, now);
-    const headers: Record<string, string> = {};
     const store = this.#cfg.store;
+    let rateRemaining: number | undefined;
     if (rateLimit) {
       const r = await store.hitRateLimit(`rl:${stored.id}`, rateLimit.limit, rateLimit.windowMs, now);
       if (!r.allowed) {
         const d = deny("RATE_LIMITED", { retryAfterMs: r.retryAfterMs });
-        return this.#finish(stored, d, now, 0, { retryAfterMs: r.retryAfterMs });
+        return this.#finish(stored, d, now, 0, { retryAfterMs: r.retryAfterMs, rateRemaining: 0 });
       }
-      headers["ratelimit-limit"] = String(rateLimit.limit);
-      headers["ratelimit-remaining"] = String(r.remaining);
+      rateRemaining = r.remaining;
     }
-    if (!credits) return this.#finish(stored, allow(headers), now, 0);
+    if (!credits) return this.#finish(stored, allow(), now, 0, { rateRemaining });
     const spend = cost ?? 1;
     const c = await store.consumeCredits(stored.id, spend, credits, now);
     if (!c.granted) {
       const wait = c.nextRefillAt === null ? undefined : Math.max(0, c.nextRefillAt - now);
       const d = deny("CREDITS_EXHAUSTED", wait === undefined ? undefined : { retryAfterMs: wait });
-      return this.#finish(stored, d, now, 0, { remaining: c.remaining, retryAfterMs: wait });
+      return this.#finish(stored, d, now, 0, { remaining: c.remaining, retryAfterMs: wait, rateRemaining });
     }
-    headers["x-credits-remaining"] = String(c.remaining);
-    return this.#finish(stored, allow(headers), now, spend, { remaining: c.remaining });
+    return this.#finish(stored, allow(), now, spend, { remaining: c.remaining, rateRemaining });
   }
 
   #finish(stored: StoredToken, decision: PolicyDecision, now: number, cost: number, extras?: DecisionExtras): Decision {

@@ -1,0 +1,88 @@
+// The Node side of the Express and Fastify adapters: a Node request seen as
+// an EdgeRequest. Type-only imports of node:http: nothing Node-specific runs
+// at import time.
+import type { IncomingMessage } from "node:http";
+import { ConfigError } from "../errors.js";
+import type { EdgeRequest } from "./core.js";
+
+/** A Node request that may carry the raw body captured before a parser read it. */
+export type WithRawBody = IncomingMessage & { rawBody?: Uint8Array | undefined };
+
+/** Whether a request has a body (RFC 9112 §6.3: Transfer-Encoding, or a non-zero Content-Length). */
+export function hasBody(req: IncomingMessage): boolean {
+  return req.headers["transfer-encoding"] !== undefined || (req.headers["content-length"] ?? "0") !== "0";
+}
+
+/**
+ * Reads the body of a Node request, stopping at the first chunk that takes
+ * it past `maxBytes` (so at most one chunk more is buffered); keyward then
+ * refuses the body as too large. Rejects when the client aborts mid-body.
+ */
+export async function readNodeBody(req: AsyncIterable<unknown>, maxBytes: number): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of req) {
+    const c = chunk as Uint8Array;
+    chunks.push(c);
+    total += c.byteLength;
+    if (total > maxBytes) break;
+  }
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.byteLength;
+  }
+  return out;
+}
+
+/**
+ * The raw body of a signed request: the bytes a parser captured, or the
+ * stream read now (and kept as `rawBody`, so the application reads it too).
+ *
+ * @throws {ConfigError} `INVALID_CONFIG` when a body parser consumed the stream without capturing the bytes
+ */
+export async function rawBodyOf(req: WithRawBody, maxBytes: number, hint: string): Promise<Uint8Array | undefined> {
+  if (req.rawBody !== undefined) return req.rawBody;
+  if (!hasBody(req)) return undefined;
+  if (req.readableEnded || req.readableDidRead) {
+    throw new ConfigError("body", `a body parser read the signed request's body before keyward could; ${hint}`);
+  }
+  req.rawBody = await readNodeBody(req, maxBytes);
+  return req.rawBody;
+}
+
+/** A header of a Node request, repeated values joined with ", " as Fetch `Headers` does (Node drops repeated Authorization lines otherwise). */
+function headerOf(req: IncomingMessage, name: string): string | null {
+  const v = req.headersDistinct[name];
+  return v === undefined ? null : v.length === 1 ? v[0]! : v.join(", ");
+}
+
+/**
+ * A Node request as the core sees it.
+ *
+ * @param raw the framework's request, for `getToken`
+ * @param req the Node request under it
+ * @param path the path and query as the client sent them (Express rewrites `req.url` in routers)
+ * @param hint how to capture the body when a parser ran first
+ */
+export function nodeEdgeRequest<Req>(raw: Req, req: WithRawBody, path: string, hint: string): EdgeRequest<Req> {
+  const scheme = (req.socket as { encrypted?: boolean }).encrypted ? "https" : "http";
+  const received = `${scheme}://${req.headers.host ?? "localhost"}${path}`;
+  return {
+    raw,
+    method: req.method ?? "GET",
+    // A Host or path that does not parse verifies nothing: signatures over it fail.
+    url: URL.canParse(received) ? received : `${scheme}://invalid.invalid/`,
+    header: (name) => headerOf(req, name),
+    ip: req.socket.remoteAddress ?? null,
+    async toRequest(url, maxBytes) {
+      const headers = new Headers();
+      for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+      const method = req.method ?? "GET";
+      const body = method === "GET" || method === "HEAD" ? undefined : await rawBodyOf(req, maxBytes, hint);
+      const request = new Request(url, { method, headers, body: body && body.length > 0 ? (body as Uint8Array<ArrayBuffer>) : null });
+      return { request, body };
+    },
+  };
+}
