@@ -22,7 +22,7 @@ describe("secret tokens from servers are not taken for browsers", () => {
       owner: "acct_1",
       kind: "secret",
       requireSignedRequests: true,
-      signing: { alg: "ed25519", publicKey: pair.publicKey },
+      signing: { alg: "ed25519", publicKey: new Uint8Array(pair.publicKey) },
     });
     signedId = signed.record.id;
     server = await startApiServer({ verify: keywardVerifier(kw) });
@@ -76,7 +76,8 @@ describe("secret tokens from servers are not taken for browsers", () => {
   });
 
   it("the same calls carrying browser signals (Origin, Sec-Fetch-Site) are denied", async () => {
-    for (const headers of [{ origin: "https://app.test" }, { "sec-fetch-site": "same-origin", "sec-fetch-dest": "empty" }]) {
+    const browsers: Record<string, string>[] = [{ origin: "https://app.test" }, { "sec-fetch-site": "same-origin", "sec-fetch-dest": "empty" }];
+    for (const headers of browsers) {
       const res = await fetch(`${server.url}/api/prices`, { headers: { ...headers, authorization: `Bearer ${secret}` } });
       expect(await codeOf(res)).toBe("SECRET_IN_BROWSER");
     }
