@@ -2,10 +2,11 @@
 // the request path. Every failure becomes an InvalidInputError naming the field.
 import { z } from "zod";
 import { InvalidInputError } from "../errors.js";
-import { fromBase64, toBase64Url } from "../lib/bytes.js";
+import { toBase64Url } from "../lib/bytes.js";
 import { parseDomainPattern } from "../policy/domain.js";
 import { parseCidr } from "../policy/ip.js";
 import { parseScope } from "../policy/scope.js";
+import { type Ed25519PublicKeyInput, ed25519PublicKey } from "../signing/key-formats.js";
 import type { JsonValue } from "./types.js";
 
 /** Control characters, and invisible or bidi-reordering ones that can disguise a name in a console. */
@@ -54,11 +55,11 @@ const rateLimit = z.strictObject({ limit: count(1), windowMs: count(1).max(31 * 
 const ED25519_KEY_BYTES = 32;
 
 const publicKey = z
-  .union([z.instanceof(Uint8Array), z.string().max(128)])
+  .custom<Ed25519PublicKeyInput>((v) => v !== undefined && v !== null)
   .transform((v, ctx) => {
-    const bytes = typeof v === "string" ? fromBase64(v) : v;
+    const bytes = ed25519PublicKey(v);
     if (!bytes || bytes.length !== ED25519_KEY_BYTES) {
-      ctx.addIssue({ code: "custom", message: "must be 32 bytes (Uint8Array or base64url)" });
+      ctx.addIssue({ code: "custom", message: "must be an Ed25519 public key: 32 bytes (Uint8Array or base64url), SPKI PEM, JWK or KeyObject" });
       return z.NEVER;
     }
     return toBase64Url(bytes);

@@ -4,8 +4,11 @@ import type { Metafile } from "esbuild";
 import { beforeAll, describe, expect, it } from "vitest";
 import { bundleClient } from "./helpers.js";
 
-/** min+gzip budget for keyward/client: noble (ed25519, sha2, hmac) + structured-headers + our code. Measured ~18 KiB. */
-const BUDGET_GZIP_BYTES = 20 * 1024;
+/**
+ * min+gzip budget for keyward/client: noble (ed25519, sha2, hmac) + structured-headers + our code.
+ * Measured 20.8 KiB with generateKeyPair and PEM / JWK / KeyObject keys (issue 8); 20.45 KiB before.
+ */
+const BUDGET_GZIP_BYTES = 21 * 1024;
 
 const FORBIDDEN = [
   /^src\/store\//,
