@@ -122,7 +122,7 @@ describe.skipIf(!haveChromium)("keyward/client in Chromium", () => {
     });
     expect(env.process).toBe("undefined");
     expect(env.buffer).toBe("undefined");
-    expect(env.exports).toEqual(["createSigner", "signedFetch", "signerFromEnv"]);
+    expect(env.exports).toEqual(["createSigner", "generateKeyPair", "signedFetch", "signerFromEnv"]);
     expect(env.userAgent).toMatch(/Chrome\/\d+/);
     expect(pageErrors).toEqual([]);
   });
@@ -217,6 +217,22 @@ describe.skipIf(!haveChromium)("keyward/client in Chromium", () => {
     expect(replies[2]!.body).toBe("a=1&b=x+y");
     expect(replies[3]!.body).toContain('Content-Disposition: form-data; name="file"; filename="prices.csv"');
     expect(replies[4]!.body).toBe("chunk 1\nchunk 2\n");
+  });
+
+  it("generateKeyPair in the page: a token made from its public key verifies the page's signed requests", async () => {
+    const publicKey: number[] = await page.evaluate(async () => {
+      const pair = await (globalThis as PageGlobals).keyward.generateKeyPair();
+      (globalThis as { pageSeed?: Uint8Array }).pageSeed = pair.privateKey;
+      return [...pair.publicKey];
+    });
+    const { record } = await kw.tokens.create({ ...secretTokens, signing: { alg: "ed25519", publicKey: new Uint8Array(publicKey) } });
+    const reply: Reply = await page.evaluate(async (keyId) => {
+      const g = globalThis as PageGlobals & { pageSeed: Uint8Array };
+      const api = g.keyward.signedFetch(g.keyward.createSigner({ keyId, alg: "ed25519", privateKey: g.pageSeed }));
+      const res = await api("/api/prices");
+      return { status: res.status, ...(await res.json()) };
+    }, record.id);
+    expect(reply).toMatchObject({ status: 200, ok: true, keyid: record.id });
   });
 
   it("a secret token sent by the page is SECRET_IN_BROWSER (Sec-Fetch-Site / Origin), same-origin GET and cross-origin alike", async () => {
