@@ -1,6 +1,8 @@
 // `npm run bench`: builds, then prints every benchmark table (markdown).
-// BENCH_MS sets the measuring time per case (default 1000 ms).
+// BENCH_MS sets the measuring time per case (default 1000 ms); BENCH_HTTP_SEC,
+// BENCH_HTTP_RUNS and BENCH_HTTP_ONLY tune the HTTP middleware runs (bench/http.js).
 import { cpus } from "node:os";
+import { benchHttp } from "./http.js";
 import { benchSigning } from "./signing.js";
 import { benchVerify } from "./verify.js";
 
@@ -8,3 +10,4 @@ const ms = Number(process.env.BENCH_MS ?? 1000);
 console.log(`node ${process.version}, ${cpus()[0]?.model ?? "cpu"} x${cpus().length}, ${ms} ms per case\n`);
 await benchVerify({ ms });
 await benchSigning({ ms });
+await benchHttp();

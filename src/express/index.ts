@@ -75,7 +75,7 @@ export function keywardExpress(kw: Keyward, options?: EdgeOptions): KeywardExpre
       const { onDenied, onError } = routeOptions;
       return (req, res, next) => {
         if (edge.cors && preflightAnswer(edge, req.method, (name) => req.get(name) ?? null)) return preflight(req, res, next);
-        const origin = req.headers.origin ?? null;
+        const origin = edge.cors ? (req.headers.origin ?? null) : null;
         decide(edge, route, nodeEdgeRequest(req, req, req.originalUrl, HINT))
           .then((decision) => {
             if (decision.ok) {

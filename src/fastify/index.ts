@@ -96,7 +96,7 @@ export function keywardFastify(kw: Keyward, options?: EdgeOptions): KeywardFasti
       const route = createRoute(routeOptions);
       const { onDenied, onError } = routeOptions;
       return async (request, reply) => {
-        const origin = header(request, "origin");
+        const origin = edge.cors ? header(request, "origin") : null;
         let decision: Decision;
         try {
           decision = await decide(edge, route, nodeEdgeRequest(request, request.raw, request.raw.url ?? "/", HINT));

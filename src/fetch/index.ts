@@ -86,7 +86,7 @@ export function keywardFetch<Rest extends unknown[] = unknown[]>(kw: Keyward, op
         try {
           const pre = preflight(request);
           if (pre !== null) return pre;
-          const origin = request.headers.get("origin");
+          const origin = edge.cors ? request.headers.get("origin") : null;
           const decision = await decide(edge, route, fetchEdgeRequest(request, request, getIp?.(request, ...args) ?? null));
           if (!decision.ok) {
             if (onDenied) return await onDenied(decision, request);

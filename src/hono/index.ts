@@ -84,7 +84,7 @@ export function keywardHono(kw: Keyward, options: KeywardHonoOptions = {}): Keyw
       return async (c, next) => {
         const pre = preflightAnswer(edge, c.req.method, (name) => c.req.header(name) ?? null);
         if (pre !== null) return c.body(null, pre.status, pre.headers);
-        const origin = c.req.header("origin") ?? null;
+        const origin = edge.cors ? (c.req.header("origin") ?? null) : null;
         let decision: Decision;
         try {
           decision = await decide(edge, route, fetchEdgeRequest(c, c.req.raw, getIp(c) ?? null));

@@ -135,6 +135,8 @@ export interface EdgeRequest<Req> {
   header(name: string): string | null;
   /** The socket address (forwarding headers are read by keyward behind `trustedProxies` only). */
   readonly ip: string | null;
+  /** The Fetch `Request` itself, when the framework has one: verified as it is when nothing needs rewriting. */
+  readonly request?: Request;
   /**
    * The request as a Fetch `Request` at `url`, its body included (read until
    * past `maxBytes`, which keyward then refuses as too large). Called
@@ -157,25 +159,39 @@ export function publicUrl(edge: Edge, url: string): string {
  * of its headers, without copying the request. A token from `getToken` is
  * presented as the bearer token.
  */
-export async function decide<Req>(edge: Edge, route: Route<Req>, req: EdgeRequest<Req>): Promise<Decision> {
+export function decide<Req>(edge: Edge, route: Route<Req>, req: EdgeRequest<Req>): Promise<Decision> {
   const options: CheckOptions = req.ip === null ? route.check : { ...route.check, ip: req.ip };
+  if (req.request !== undefined && edge.publicOrigin === null && route.getToken === undefined) return edge.kw.verify(req.request, options);
   if (req.header("signature-input") !== null) {
-    const { request, body } = await req.toRequest(publicUrl(edge, req.url), edge.maxBodyBytes);
-    return edge.kw.verify(request, body === undefined ? options : { ...options, body });
+    return req.toRequest(publicUrl(edge, req.url), edge.maxBodyBytes).then(({ request, body }) =>
+      edge.kw.verify(request, body === undefined ? options : { ...options, body }),
+    );
   }
   const token = route.getToken?.(req.raw);
-  const get =
-    typeof token === "string" && token !== ""
-      ? (name: string) => (name === "authorization" ? `Bearer ${token}` : req.header(name))
-      : (name: string) => req.header(name);
-  const view = {
-    method: req.method,
-    headers: { get },
-    get url() {
-      return publicUrl(edge, req.url);
-    },
-  };
-  return edge.kw.verify(view as unknown as Request, options);
+  return edge.kw.verify(new RequestView(edge, req, typeof token === "string" && token !== "" ? token : null) as unknown as Request, options);
+}
+
+/**
+ * The part of a Fetch `Request` the bearer path of `kw.verify` reads:
+ * headers, and the URL for query tokens. A class, not an object literal
+ * with a getter: this is built on every request.
+ */
+class RequestView<Req> {
+  readonly headers: { get(name: string): string | null };
+  readonly #edge: Edge;
+  readonly #req: EdgeRequest<Req>;
+
+  constructor(edge: Edge, req: EdgeRequest<Req>, token: string | null) {
+    this.#edge = edge;
+    this.#req = req;
+    this.headers = { get: token === null ? req.header : (name) => (name === "authorization" ? `Bearer ${token}` : req.header(name)) };
+  }
+  get method(): string {
+    return this.#req.method;
+  }
+  get url(): string {
+    return publicUrl(this.#edge, this.#req.url);
+  }
 }
 
 /** CORS fields for an answer to a request with an `Origin` (Fetch §3.2.3), when enabled. */

@@ -14,6 +14,7 @@ export function fetchEdgeRequest<Req>(raw: Req, request: Request, ip: string | n
     url: request.url,
     header: (name) => request.headers.get(name),
     ip,
+    request,
     async toRequest(url) {
       // Same URL: keyward reads a clone of the body, the application the original.
       if (url === request.url) return { request, body: undefined };

@@ -52,10 +52,22 @@ export async function rawBodyOf(req: WithRawBody, maxBytes: number, hint: string
   return req.rawBody;
 }
 
-/** A header of a Node request, repeated values joined with ", " as Fetch `Headers` does (Node drops repeated Authorization lines otherwise). */
+/**
+ * A header of a Node request. Node keeps only the first of repeated
+ * `Authorization` lines; Fetch `Headers` join them with ", ", which keyward
+ * refuses as ambiguous. Read from the raw lines so the answer is the same.
+ */
 function headerOf(req: IncomingMessage, name: string): string | null {
-  const v = req.headersDistinct[name];
-  return v === undefined ? null : v.length === 1 ? v[0]! : v.join(", ");
+  if (name === "authorization") {
+    const raw = req.rawHeaders;
+    let value: string | null = null;
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      if (raw[i]!.length === 13 && raw[i]!.toLowerCase() === name) value = value === null ? raw[i + 1]! : `${value}, ${raw[i + 1]!}`;
+    }
+    return value;
+  }
+  const v = req.headers[name];
+  return v === undefined ? null : typeof v === "string" ? v : v.join(", ");
 }
 
 /**
@@ -67,13 +79,16 @@ function headerOf(req: IncomingMessage, name: string): string | null {
  * @param hint how to capture the body when a parser ran first
  */
 export function nodeEdgeRequest<Req>(raw: Req, req: WithRawBody, path: string, hint: string): EdgeRequest<Req> {
-  const scheme = (req.socket as { encrypted?: boolean }).encrypted ? "https" : "http";
-  const received = `${scheme}://${req.headers.host ?? "localhost"}${path}`;
   return {
     raw,
     method: req.method ?? "GET",
-    // A Host or path that does not parse verifies nothing: signatures over it fail.
-    url: URL.canParse(received) ? received : `${scheme}://invalid.invalid/`,
+    // Built on first use (query tokens, signatures): a bearer check never needs it.
+    get url() {
+      const scheme = (req.socket as { encrypted?: boolean }).encrypted ? "https" : "http";
+      const received = `${scheme}://${req.headers.host ?? "localhost"}${path}`;
+      // A Host or path that does not parse verifies nothing: signatures over it fail.
+      return URL.canParse(received) ? received : `${scheme}://invalid.invalid/`;
+    },
     header: (name) => headerOf(req, name),
     ip: req.socket.remoteAddress ?? null,
     async toRequest(url, maxBytes) {
