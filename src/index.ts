@@ -12,6 +12,7 @@ export * from "./errors.js";
 export { Keyward } from "./keyward.js";
 export type { DenyCode, DecisionStatus } from "./policy/decision.js";
 export { Decision } from "./verify/decision.js";
+export { type AnswerOptions, type DeniedDecision, type ProblemDetails, problemDetails, problemResponse } from "./http/problem.js";
 export type { CheckInput, CheckOptions } from "./verify/verifier.js";
 export { IssuedToken } from "./manager/issued.js";
 export type {

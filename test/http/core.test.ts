@@ -2,6 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { createEdge, createRoute, publicUrl } from "../../src/http/core.js";
 import { limitFields } from "../../src/http/fields.js";
+import { readNodeBody } from "../../src/http/node.js";
 import { problemResponse } from "../../src/http/problem.js";
 import { ConfigError, Keyward, MemoryStore } from "../../src/index.js";
 
@@ -59,5 +60,22 @@ describe("answers", () => {
       "ratelimit-policy": '"credits";q=5',
       ratelimit: '"credits";r=0',
     });
+  });
+});
+
+describe("reading a signed body on Node", () => {
+  it("stops at the first chunk past maxBodyBytes: the rest is never pulled", async () => {
+    let pulled = 0;
+    async function* body() {
+      for (let i = 0; i < 100; i++) {
+        pulled++;
+        yield new Uint8Array(100).fill(i);
+      }
+    }
+    const bytes = await readNodeBody(body(), 250);
+    expect(pulled).toBe(3);
+    expect(bytes.length).toBe(300);
+    expect([bytes[0], bytes[100], bytes[299]]).toEqual([0, 1, 2]);
+    expect(await readNodeBody(body(), 1 << 20)).toHaveLength(10_000);
   });
 });
