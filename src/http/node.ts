@@ -27,13 +27,9 @@ export async function readNodeBody(req: AsyncIterable<unknown>, maxBytes: number
     total += c.byteLength;
     if (total > maxBytes) break;
   }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.byteLength;
-  }
-  return out;
+  const joined = Buffer.concat(chunks, total);
+  // A plain Uint8Array view: keyward hands out no Buffers.
+  return new Uint8Array(joined.buffer, joined.byteOffset, joined.byteLength);
 }
 
 /**
