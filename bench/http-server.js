@@ -22,6 +22,7 @@ const listeners = {
     const app = new Hono();
     const guard = keywardHono(kw);
     app.get("/bare", (c) => c.json(body));
+    app.get("/bare-async", async (c) => c.json(body));
     app.get("/guarded", guard.requireToken({ scope: "core:read" }), (c) => c.json(body));
     return listenNode(serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }));
   },
@@ -29,6 +30,7 @@ const listeners = {
     const app = express();
     const guard = keywardExpress(kw);
     app.get("/bare", (_req, res) => res.json(body));
+    app.get("/bare-async", async (_req, res) => res.json(body));
     app.get("/guarded", guard.requireToken({ scope: "core:read" }), (_req, res) => res.json(body));
     return listenNode(app.listen(0, "127.0.0.1"));
   },
@@ -36,16 +38,20 @@ const listeners = {
     const app = Fastify();
     const guard = keywardFastify(kw);
     await app.register(guard.plugin);
-    app.get("/bare", async () => body);
+    app.get("/bare", (_request, reply) => reply.send(body));
+    app.get("/bare-async", async () => body);
     app.get("/guarded", { preHandler: guard.requireToken({ scope: "core:read" }) }, async () => body);
     await app.listen({ port: 0, host: "127.0.0.1" });
     return app.server.address().port;
   },
   async fetch() {
     const guard = keywardFetch(kw);
-    const bare = () => Response.json(body);
-    const guarded = guard.requireToken({ scope: "core:read" }, () => Response.json(body));
-    const handler = (request) => (request.url.endsWith("/guarded") ? guarded(request) : bare(request));
+    const routes = {
+      "/bare": () => Response.json(body),
+      "/bare-async": async () => Response.json(body),
+      "/guarded": guard.requireToken({ scope: "core:read" }, () => Response.json(body)),
+    };
+    const handler = (request) => routes[new URL(request.url).pathname](request);
     return listenNode(serve({ fetch: handler, port: 0, hostname: "127.0.0.1" }));
   },
 };
