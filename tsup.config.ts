@@ -9,6 +9,10 @@ export default defineConfig({
     client: "src/client/index.ts",
     sqlite: "src/sqlite/index.ts",
     testing: "src/testing/index.ts",
+    hono: "src/hono/index.ts",
+    express: "src/express/index.ts",
+    fastify: "src/fastify/index.ts",
+    fetch: "src/fetch/index.ts",
   },
   format: ["esm"],
   target: "es2022",
@@ -19,5 +23,5 @@ export default defineConfig({
   clean: true,
   splitting: true,
   treeshake: true,
-  external: ["vitest"],
+  external: ["vitest", "hono", "express", "fastify", /^node:/],
 });

@@ -1,7 +1,9 @@
 // `npm run bench`: builds, then prints every benchmark table (markdown).
-// BENCH_MS sets the measuring time per case (default 1000 ms).
+// BENCH_MS sets the measuring time per case (default 1000 ms); BENCH_HTTP_SEC,
+// BENCH_HTTP_RUNS and BENCH_HTTP_ONLY tune the HTTP middleware runs (bench/http.js).
 import { cpus } from "node:os";
 import { benchPolicy } from "./policy.js";
+import { benchHttp } from "./http.js";
 import { benchSigning } from "./signing.js";
 import { benchStore } from "./store.js";
 import { benchVerify } from "./verify.js";
@@ -12,3 +14,4 @@ await benchVerify({ ms });
 await benchSigning({ ms });
 await benchPolicy({ ms });
 await benchStore({ ms });
+await benchHttp();

@@ -15,8 +15,8 @@ const { token } = await kw.tokens.create({
 async function handle(request: Request, ip: string): Promise<Response> {
   const d = await kw.verify(request, { scope: "datasets/prices:read", cost: 5, ip });
   if (!d.ok) {
-    console.log("denied", d.status, d.code); // the code is for logs; the client sees status and headers
-    return new Response(null, { status: d.status, headers: d.headers });
+    console.log("denied", d.status, d.code); // the code is for logs
+    return d.toResponse(); // RFC 9457 problem+json, with the challenge and rate-limit fields
   }
   return Response.json({ prices: [] }, { headers: d.headers });
 }
@@ -25,7 +25,7 @@ const request = (t: string) =>
   new Request("https://api.example.com/v1/prices", { headers: { authorization: `Bearer ${t}` } });
 
 const ok = await handle(request(token), "203.0.113.7");
-console.log("allowed", ok.status, "credits left", ok.headers.get("x-credits-remaining"));
+console.log("allowed", ok.status, "limits left", ok.headers.get("ratelimit"));
 await handle(request(token), "198.51.100.1"); // outside the IP allowlist
 await handle(request(`${token.slice(0, -1)}x`), "203.0.113.7"); // a typo: rejected offline by the checksum
 await kw.flush(); // write buffered usage before exit

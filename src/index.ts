@@ -7,11 +7,13 @@
  *
  * @module keyward
  */
-export type { KeywardOptions } from "./config.js";
+export type { ForeignTokenPattern, KeywardOptions } from "./config.js";
 export * from "./errors.js";
 export { Keyward } from "./keyward.js";
+export { type AnswerOptions, type DeniedDecision, type ProblemDetails, problemDetails, problemResponse } from "./http/problem.js";
 export type { RandomSource } from "./lib/crypto.js";
 export { deriveSigningSecret } from "./lib/derive.js";
+export { escapeText } from "./lib/text.js";
 export { IssuedToken } from "./manager/issued.js";
 export type {
   ActorOptions,
@@ -39,7 +41,6 @@ export { type MeterStep, meterStep } from "./store/kit/meter.js";
 export { RATE_WINDOW_BUCKETS, type RateWindowState } from "./store/kit/rate-window.js";
 export { MemoryStore, type MemoryStoreOptions, type MemoryStoreStats } from "./store/memory.js";
 export type * from "./store/types.js";
-export { escapeText } from "./lib/text.js";
 export {
   type FindTokensOptions,
   type FoundToken,

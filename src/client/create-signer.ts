@@ -3,10 +3,11 @@
 import { deriveSigningSecret } from "../lib/derive.js";
 import { componentContext, componentKey, componentValue, parseComponentId } from "../signing/components.js";
 import { SignatureBaseError } from "../signing/errors.js";
-import { MIN_HMAC_SECRET_BYTES } from "../signing/keys.js";
+import { isCryptoKey, MIN_HMAC_SECRET_BYTES } from "../signing/keys.js";
 import { signRequest } from "../signing/sign.js";
 import { SF_KEY } from "../signing/structured.js";
 import type { DigestAlgorithm, SignatureAlgorithm, SignatureParamName, SigningKey } from "../signing/types.js";
+import { type Ed25519PrivateKeyInput, ed25519Seed } from "../signing/key-formats.js";
 
 /** Settings shared by every kind of key; see {@link createSigner}. */
 export interface SignerSettings {
@@ -28,12 +29,15 @@ export interface SignerSettings {
   now?: () => number;
 }
 
-/** An Ed25519 key: the 32-byte private seed, or a private `CryptoKey` (may be non-extractable). */
+/**
+ * An Ed25519 key: the 32-byte private seed, PKCS #8 PEM, a JWK with `d`, a
+ * node:crypto KeyObject, or a private `CryptoKey` (may be non-extractable).
+ */
 export interface Ed25519SignerKey {
   /** The token's public id (`tok_…`), sent as `keyid`. */
   keyId: string;
   alg: "ed25519";
-  privateKey: Uint8Array | CryptoKey;
+  privateKey: Ed25519PrivateKeyInput | CryptoKey;
 }
 
 /** An HMAC-SHA256 key derived from the token itself (`HMAC-SHA256(token, "keyward/v1/signing")`). */
@@ -177,10 +181,8 @@ function signingKey(options: CreateSignerOptions): SigningKey {
       }
       return { alg: "ed25519", privateKey: k };
     }
-    if (!(k instanceof Uint8Array)) throw new TypeError("privateKey must be a Uint8Array (32-byte Ed25519 seed) or a CryptoKey");
-    if (k.length !== 32) throw new RangeError(`privateKey must be a 32-byte Ed25519 seed, got ${k.length} bytes`);
     // A private copy: later changes to the caller's array do not reach the signer.
-    return { alg: "ed25519", privateKey: new Uint8Array(k) };
+    return { alg: "ed25519", privateKey: ed25519Seed(k) };
   }
   if (options.alg === "hmac-sha256") {
     const { token, secret } = options as { token?: unknown; secret?: unknown };
@@ -206,10 +208,6 @@ function signingKey(options: CreateSignerOptions): SigningKey {
     return { alg: "hmac-sha256", secret: new Uint8Array(secret) };
   }
   throw new TypeError('alg must be "ed25519" or "hmac-sha256"');
-}
-
-function isCryptoKey(k: unknown): k is CryptoKey {
-  return typeof CryptoKey !== "undefined" && k instanceof CryptoKey;
 }
 
 interface ComponentLists {

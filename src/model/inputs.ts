@@ -2,6 +2,7 @@
 // schemas.ts parse exactly these (test/types/token-inputs.test.ts checks that
 // the two agree), so the API reference shows each field with its own comment.
 import type { TokenEnv, TokenKind } from "../token/format.js";
+import type { Ed25519PublicKeyInput } from "../signing/key-formats.js";
 import type { JsonValue } from "./types.js";
 
 /** A credit allowance as given to `create` / `update`. */
@@ -29,13 +30,13 @@ export interface RateLimitInput {
 export type SigningInput =
   /**
    * The client signs with its ed25519 private key; keyward stores the public
-   * key only (recommended). The key is 32 bytes, raw or base64/base64url; a
-   * non-canonical encoding or a point of small order is refused (`INVALID_KEY`).
+   * key only (recommended). A non-canonical encoding or a point of small
+   * order is refused (`INVALID_KEY`).
    */
   | {
       alg: "ed25519";
-      /** The client's public key: 32 bytes, raw or base64 / base64url. */
-      publicKey: Uint8Array | string;
+      /** The client's public key: 32 bytes raw or base64 / base64url, SPKI PEM, a JWK or a node `KeyObject`. */
+      publicKey: Ed25519PublicKeyInput;
     }
   /**
    * The client signs with a key derived from its token; keyward stores that

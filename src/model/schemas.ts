@@ -10,12 +10,13 @@ import {
   SigningMissingError,
   TimeInSecondsError,
 } from "../errors.js";
-import { fromBase64, toBase64Url } from "../lib/bytes.js";
+import { toBase64Url } from "../lib/bytes.js";
 import { hasUnportableText, hasUnsafeText } from "../lib/text.js";
 import { parseDomainPattern } from "../policy/domain.js";
 import { parseCidr } from "../policy/ip.js";
 import { coversPublicSuffix } from "../policy/public-suffix.js";
 import { parseScope } from "../policy/scope.js";
+import { type Ed25519PublicKeyInput, ed25519PublicKey } from "../signing/key-formats.js";
 import type { JsonValue } from "./types.js";
 
 export type { CreateTokenInput, ImportTokenInput, UpdateTokenInput } from "./inputs.js";
@@ -137,11 +138,11 @@ function ed25519KeyProblem(bytes: Uint8Array): string | null {
 }
 
 const publicKey = z
-  .union([z.custom<Uint8Array>((v) => v instanceof Uint8Array), z.string().max(128)])
+  .custom<Ed25519PublicKeyInput>((v) => v !== undefined && v !== null)
   .transform((v, ctx) => {
-    const bytes = typeof v === "string" ? fromBase64(v) : v;
+    const bytes = ed25519PublicKey(v);
     if (!bytes || bytes.length !== ED25519_KEY_BYTES) {
-      ctx.addIssue({ code: "custom", message: "must be 32 bytes (Uint8Array or base64url)" });
+      ctx.addIssue({ code: "custom", message: "must be an Ed25519 public key: 32 bytes (Uint8Array or base64url), SPKI PEM, JWK or KeyObject" });
       return z.NEVER;
     }
     const problem = ed25519KeyProblem(bytes);

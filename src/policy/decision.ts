@@ -36,7 +36,7 @@ export type DenyCode =
   | "STORE_UNAVAILABLE";
 
 /** HTTP statuses a decision carries. */
-export type DecisionStatus = 200 | 400 | 401 | 403 | 408 | 413 | 429 | 503;
+export type DecisionStatus = 200 | 400 | 401 | 402 | 403 | 408 | 413 | 429 | 503;
 
 /** Credential failures: all answered identically (401) so a caller cannot tell them apart. */
 export const CREDENTIAL_CODES: ReadonlySet<DenyCode> = new Set<DenyCode>([
@@ -67,7 +67,8 @@ const STATUS: Record<DenyCode, DecisionStatus> = {
   SCOPE_DENIED: 403,
   DOMAIN_DENIED: 403,
   IP_DENIED: 403,
-  CREDITS_EXHAUSTED: 429,
+  // Not a rate limit: waiting a little does not help (402, as metered APIs answer).
+  CREDITS_EXHAUSTED: 402,
   RATE_LIMITED: 429,
   STORE_UNAVAILABLE: 503,
 };
@@ -100,18 +101,32 @@ export interface Deny {
 /** The result of a pure policy evaluation. */
 export type PolicyDecision = Allow | Deny;
 
-const CHALLENGE = 'Bearer realm="api"';
+/** The realm of the `WWW-Authenticate` challenge unless the application names one. */
+export const DEFAULT_REALM = "api";
+
+/**
+ * The `WWW-Authenticate` value a denial calls for (RFC 6750 §3), or
+ * undefined: no `error` parameter when no credential was sent (§3.1),
+ * `invalid_token` for every other 401 without saying which check failed,
+ * `insufficient_scope` for a missing scope.
+ *
+ * @param code the deny code
+ * @param realm the realm, a quoted-string's content (RFC 9110 §11.2); quotes and backslashes are escaped
+ */
+export function challengeOf(code: DenyCode, realm: string = DEFAULT_REALM): string | undefined {
+  const base = `Bearer realm="${realm.replace(/["\\]/g, "\\$&")}"`;
+  if (code === "TOKEN_MISSING") return base;
+  if (STATUS[code] === 401) return `${base}, error="invalid_token"`;
+  if (code === "SCOPE_DENIED") return `${base}, error="insufficient_scope"`;
+  return undefined;
+}
 
 /** Builds a denial with the status and headers its code calls for. Credential failures get identical headers. */
 export function deny(code: DenyCode, extra?: { scope?: string; retryAfterMs?: number; error?: string }): Deny {
   const status = STATUS[code] as Exclude<DecisionStatus, 200>;
   const headers: Record<string, string> = {};
-  if (status === 401) {
-    // RFC 6750 §3: invalid_token for every credential problem, without saying which.
-    headers["www-authenticate"] = `${CHALLENGE}, error="invalid_token"`;
-  } else if (code === "SCOPE_DENIED") {
-    headers["www-authenticate"] = `${CHALLENGE}, error="insufficient_scope"`;
-  }
+  const challenge = challengeOf(code);
+  if (challenge !== undefined) headers["www-authenticate"] = challenge;
   if (extra?.retryAfterMs !== undefined) headers["retry-after"] = String(Math.max(1, Math.ceil(extra.retryAfterMs / 1000)));
   const d: Deny = { ok: false, code, status, headers };
   if (extra?.scope !== undefined) d.scope = extra.scope;

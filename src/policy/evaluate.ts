@@ -30,7 +30,10 @@ export interface EvaluationContext {
   referer?: string | null | undefined;
   /** The `Sec-Fetch-Site` request header. */
   secFetchSite?: string | null | undefined;
-  /** The `Sec-Fetch-Mode` request header. */
+  /**
+   * The `Sec-Fetch-Mode` request header. Not a browser signal: Node's own
+   * `fetch` (undici) sends `sec-fetch-mode: cors` on every request.
+   */
   secFetchMode?: string | null | undefined;
   /** The signature check's outcome; null or absent when the request is not signed. */
   signature?: SignatureOutcome | null | undefined;
@@ -71,9 +74,18 @@ function compile(policy: TokenPolicy): CompiledPolicy {
   return c;
 }
 
-/** True when the request comes from a browser context (a fetch with CORS, or any Sec-Fetch metadata). */
+/**
+ * True when the request comes from a browser context: an `Origin` header
+ * (browsers send it on every cross-origin request and on same-origin ones
+ * other than GET / HEAD, RFC 6454 §7, Fetch §3.1) or a `Sec-Fetch-Site`
+ * header (Fetch Metadata §2.1: sent with every request to a potentially
+ * trustworthy URL by Chromium, Firefox and Safari, together with
+ * `Sec-Fetch-Mode` and `Sec-Fetch-Dest`). `Sec-Fetch-Mode` alone is not a
+ * signal: Node's `fetch` (undici, Node 20 to 24) sends `sec-fetch-mode: cors`
+ * and neither of the two others, and server-to-server calls must pass.
+ */
 function fromBrowser(ctx: EvaluationContext): boolean {
-  return !!ctx.origin || !!ctx.secFetchSite || !!ctx.secFetchMode;
+  return !!ctx.origin || !!ctx.secFetchSite;
 }
 
 /**

@@ -15,6 +15,7 @@ import { hmac } from "@noble/hashes/hmac.js";
 import { sha256, sha512 } from "@noble/hashes/sha2.js";
 import { equalBytes, toBase64, toBase64Url, utf8 } from "../lib/bytes.js";
 import { nodeCrypto } from "../lib/crypto.js";
+import { PKCS8_ED25519 } from "./key-formats.js";
 import { isCryptoKey } from "./keys.js";
 import type { DigestAlgorithm, SigningKey, VerifyingKey } from "./types.js";
 
@@ -93,7 +94,6 @@ class ByteKeyCache<V> {
 }
 
 // RFC 8410 DER prefixes: PKCS#8 for a 32-byte Ed25519 seed.
-const PKCS8_ED25519 = [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
 
 // Importing a key costs more than using it: node's createHmac with raw bytes
 // is ~5x slower than with a KeyObject, so every backend keeps imported keys.

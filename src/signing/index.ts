@@ -19,6 +19,14 @@ export {
   verifyContentDigest,
 } from "./digest.js";
 export { SignatureBaseError, type SignatureBaseErrorReason } from "./errors.js";
+export {
+  type Ed25519Jwk,
+  type Ed25519PrivateKeyInput,
+  type Ed25519PublicKeyInput,
+  ed25519PublicKey,
+  ed25519Seed,
+  type KeyObjectLike,
+} from "./key-formats.js";
 export { type SignRequestOptions, signRequest } from "./sign.js";
 export { type SignatureHeaders, signatureHeaders } from "./signature-headers.js";
 export type {

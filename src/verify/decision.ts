@@ -1,13 +1,34 @@
 // The verifier's answer: the pure evaluator's decision plus what the request
 // path learned (which token, credits left, when to retry).
-import { toRecord } from "../model/record.js";
+import { acceptSignature, limitFields, type MeterState } from "../http/fields.js";
+import { type AnswerOptions, problemResponse } from "../http/problem.js";
+import { policyAt, toRecord } from "../model/record.js";
 import type { StoredToken, TokenRecord } from "../model/types.js";
 import { CREDENTIAL_CODES, type DecisionStatus, type DenyCode, type PolicyDecision } from "../policy/decision.js";
 
 /** What a decision adds to the policy decision when the token was identified. */
 export interface DecisionExtras {
+  /** Credits left. */
   remaining?: number | undefined;
   retryAfterMs?: number | undefined;
+  /** Requests left in the rate-limit window, when the rate limit was checked. */
+  rateRemaining?: number | undefined;
+}
+
+/** The decision's headers: the policy's, plus what the identified token's limits and signing call for. */
+function headersOf(policy: PolicyDecision, stored: StoredToken | null, at: number, extras?: DecisionExtras): Record<string, string> {
+  if (stored === null) return policy.headers;
+  const { rateLimit, credits, requireSignedRequests } = policyAt(stored, at);
+  let headers = policy.headers;
+  if (rateLimit !== null || credits !== null) {
+    const denied = policy.code === "RATE_LIMITED" ? "requests" : policy.code === "CREDITS_EXHAUSTED" ? "credits" : undefined;
+    const state: MeterState = { rateRemaining: extras?.rateRemaining, creditsRemaining: extras?.remaining, retryAfterMs: extras?.retryAfterMs, denied };
+    headers = { ...headers, ...limitFields(rateLimit, credits, state) };
+  }
+  if (policy.code === "SIGNATURE_REQUIRED" && requireSignedRequests) {
+    headers = { ...headers, "accept-signature": acceptSignature(stored.id, stored.signing) };
+  }
+  return headers;
 }
 
 /**
@@ -20,18 +41,24 @@ export class Decision {
   /** `"OK"`, or why the request was denied. */
   readonly code: "OK" | DenyCode;
   readonly status: DecisionStatus;
-  /** Headers to answer with: `WWW-Authenticate` on 401, `Retry-After` on 429 / 503, rate-limit and credit state. */
+  /**
+   * Headers to answer with: `WWW-Authenticate` on 401 and 403 (RFC 6750),
+   * `Retry-After` on 402 / 429 / 503, `RateLimit-Policy` and `RateLimit`
+   * (draft-ietf-httpapi-ratelimit-headers-10) when the token has limits,
+   * `Accept-Signature` (RFC 9421 §5.1) when it requires signatures.
+   */
   readonly headers: Record<string, string>;
   /** The token's id when it was identified (never for credential failures). */
   readonly tokenId: string | null;
   /** Credits left after this request, when the token has a credit limit. */
   readonly remaining: number | undefined;
-  /** How long to wait before retrying, for 429 and 503. */
+  /** How long to wait before retrying: 429 and 503, and 402 until the next refill. */
   readonly retryAfterMs: number | undefined;
+  /** When the decision was made (the verifier's clock), epoch ms. */
+  readonly at: number;
   /** The missing scope, for SCOPE_DENIED. */
   readonly scope: string | undefined;
   readonly #stored: StoredToken | null;
-  readonly #at: number;
   #view: TokenRecord | undefined;
 
   /** @internal */
@@ -40,10 +67,10 @@ export class Decision {
     this.ok = policy.ok;
     this.code = policy.code;
     this.status = policy.status;
-    this.headers = policy.headers;
     this.scope = policy.ok ? undefined : policy.scope;
     this.#stored = hide ? null : stored;
-    this.#at = at;
+    this.at = at;
+    this.headers = headersOf(policy, this.#stored, at, extras);
     this.tokenId = this.#stored?.id ?? null;
     this.remaining = extras?.remaining;
     this.retryAfterMs = extras?.retryAfterMs;
@@ -52,8 +79,26 @@ export class Decision {
   /** The token's public record (no hash, no key), when it was identified; built on first access. */
   get token(): TokenRecord | null {
     if (this.#stored === null) return null;
-    this.#view ??= toRecord(this.#stored, this.#at);
+    this.#view ??= toRecord(this.#stored, this.at);
     return this.#view;
+  }
+
+  /**
+   * The answer to a denied request: its status and headers with an RFC 9457
+   * `application/problem+json` body. Credential failures all get the same
+   * body. Any Fetch runtime, no framework needed.
+   *
+   * @param options the challenge's realm and the problem type URI prefix
+   * @returns the response
+   * @throws {TypeError} when the decision allows the request (`ok` is true)
+   * @example
+   * ```ts
+   * const d = await kw.verify(request, { scope: "core:read" });
+   * if (!d.ok) return d.toResponse({ realm: "prices" });
+   * ```
+   */
+  toResponse(options?: AnswerOptions): Response {
+    return problemResponse(this, options);
   }
 
   /** Plain data for logs: code, status, token id; never a secret. */

@@ -211,6 +211,10 @@ export class Verifier {
    */
   verify(request: Request, options: CheckOptions = {}): Promise<Decision> {
     try {
+      // The application's mistake, not the client's: say what was expected.
+      if (typeof (request as Partial<Request> | null)?.headers?.get !== "function") {
+        throw new TypeError("kw.verify expects a Fetch API Request (for Express or Fastify, use keyward/express or keyward/fastify)");
+      }
       checkOptions(options);
     } catch (err) {
       return Promise.reject(err);
@@ -407,22 +411,18 @@ export class Verifier {
     const m = await this.#cfg.store.meter({ tokenId: stored.id, cost: spend, rateLimit, credits }, now);
     const r = m.rateLimit;
     if (m.deniedBy === "rateLimit" && r) {
-      return this.#finish(stored, deny("RATE_LIMITED", { retryAfterMs: r.retryAfterMs }), now, 0, { retryAfterMs: r.retryAfterMs });
+      const d = deny("RATE_LIMITED", { retryAfterMs: r.retryAfterMs });
+      return this.#finish(stored, d, now, 0, { retryAfterMs: r.retryAfterMs, rateRemaining: 0 });
     }
-    const headers: Record<string, string> = {};
-    if (rateLimit && r) {
-      headers["ratelimit-limit"] = String(rateLimit.limit);
-      headers["ratelimit-remaining"] = String(r.remaining);
-    }
+    const rateRemaining = r?.remaining;
     const c = m.credits;
-    if (!c) return this.#finish(stored, allow(headers), now, 0);
+    if (!c) return this.#finish(stored, allow(), now, 0, { rateRemaining });
     if (!c.granted) {
       const wait = c.nextRefillAt === null ? undefined : Math.max(0, c.nextRefillAt - now);
       const d = deny("CREDITS_EXHAUSTED", wait === undefined ? undefined : { retryAfterMs: wait });
-      return this.#finish(stored, d, now, 0, { remaining: c.remaining, retryAfterMs: wait });
+      return this.#finish(stored, d, now, 0, { remaining: c.remaining, retryAfterMs: wait, rateRemaining });
     }
-    headers["x-credits-remaining"] = String(c.remaining);
-    return this.#finish(stored, allow(headers), now, spend, { remaining: c.remaining });
+    return this.#finish(stored, allow(), now, spend, { remaining: c.remaining, rateRemaining });
   }
 
   #finish(stored: StoredToken, decision: PolicyDecision, now: number, cost: number, extras?: DecisionExtras): Decision {

@@ -48,14 +48,17 @@ interface Reply {
 
 describe.skipIf(!haveChromium)("keyward/client in Chromium", () => {
   // Secret tokens used from a page: allowed explicitly (the default denies them as SECRET_IN_BROWSER).
+  const store = new MemoryStore();
   const kw = new Keyward({
-    store: new MemoryStore(),
+    store,
     prefix: "acme",
     sealingKey: "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
     allowSecretInBrowser: true,
   });
   const secretTokens = { kind: "secret", requireSignedRequests: true, owner: "acct_browser" } as const;
   const keys = { ed: keyring().ed, hmac: { keyId: "", token: "" } };
+  // The default policy on the same store, behind /api/strict/: what a page sending a secret token meets.
+  const strict = new Keyward({ store, prefix: "acme" });
   let pageKeys: PageKeys;
   let server: ApiServer;
   let context: BrowserContext;
@@ -70,7 +73,10 @@ describe.skipIf(!haveChromium)("keyward/client in Chromium", () => {
     keys.hmac = { keyId: hmac.record.id, token: hmac.token };
     pageKeys = { ed: { keyId: keys.ed.keyId, seed: [...keys.ed.seed] }, hmac: keys.hmac };
     const bundle = await bundleClient();
-    server = await startApiServer({ verify: keywardVerifier(kw), bundle: bundle.outputFiles[0]!.text });
+    const lenient = keywardVerifier(kw);
+    const byDefault = keywardVerifier(strict);
+    const verify = (request: Request) => (new URL(request.url).pathname.startsWith("/api/strict/") ? byDefault(request) : lenient(request));
+    server = await startApiServer({ verify, bundle: bundle.outputFiles[0]!.text });
     profile = await mkdtemp(join(tmpdir(), "keyward-chromium-"));
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
@@ -116,7 +122,7 @@ describe.skipIf(!haveChromium)("keyward/client in Chromium", () => {
     });
     expect(env.process).toBe("undefined");
     expect(env.buffer).toBe("undefined");
-    expect(env.exports).toEqual(["createSigner", "signedFetch", "signerFromEnv"]);
+    expect(env.exports).toEqual(["createSigner", "generateKeyPair", "signedFetch", "signerFromEnv"]);
     expect(env.userAgent).toMatch(/Chrome\/\d+/);
     expect(pageErrors).toEqual([]);
   });
@@ -211,6 +217,35 @@ describe.skipIf(!haveChromium)("keyward/client in Chromium", () => {
     expect(replies[2]!.body).toBe("a=1&b=x+y");
     expect(replies[3]!.body).toContain('Content-Disposition: form-data; name="file"; filename="prices.csv"');
     expect(replies[4]!.body).toBe("chunk 1\nchunk 2\n");
+  });
+
+  it("generateKeyPair in the page: a token made from its public key verifies the page's signed requests", async () => {
+    const publicKey: number[] = await page.evaluate(async () => {
+      const pair = await (globalThis as PageGlobals).keyward.generateKeyPair();
+      (globalThis as { pageSeed?: Uint8Array }).pageSeed = pair.privateKey;
+      return [...pair.publicKey];
+    });
+    const { record } = await kw.tokens.create({ ...secretTokens, signing: { alg: "ed25519", publicKey: new Uint8Array(publicKey) } });
+    const reply: Reply = await page.evaluate(async (keyId) => {
+      const g = globalThis as PageGlobals & { pageSeed: Uint8Array };
+      const api = g.keyward.signedFetch(g.keyward.createSigner({ keyId, alg: "ed25519", privateKey: g.pageSeed }));
+      const res = await api("/api/prices");
+      return { status: res.status, ...(await res.json()) };
+    }, record.id);
+    expect(reply).toMatchObject({ status: 200, ok: true, keyid: record.id });
+  });
+
+  it("a secret token sent by the page is SECRET_IN_BROWSER (Sec-Fetch-Site / Origin), same-origin GET and cross-origin alike", async () => {
+    const { token } = await kw.tokens.create({ owner: "acct_browser", kind: "secret" });
+    const replies: Reply[] = await page.evaluate(async (token) => {
+      const headers = { authorization: `Bearer ${token}` };
+      const read = async (res: Response) => ({ status: res.status, ...(await res.json()) });
+      return [
+        await read(await fetch("/api/strict/prices", { headers })),
+        await read(await fetch("/api/strict/orders", { method: "POST", headers, body: "{}" })),
+      ];
+    }, token);
+    expect(replies.map((r) => r.code)).toEqual(["SECRET_IN_BROWSER", "SECRET_IN_BROWSER"]);
   });
 
   it("the server refuses tampered, replayed and unsigned requests", async () => {

@@ -6,7 +6,8 @@ import { bundleClient } from "./helpers.js";
 
 /**
  * min+gzip budget for keyward/client: noble (ed25519, sha2, hmac) + structured-headers + our code,
- * including the error base class that redacts token-shaped strings and escapes control characters.
+ * including the error base class that redacts token-shaped strings and escapes control characters,
+ * generateKeyPair and PEM / JWK / KeyObject keys (issue 8).
  */
 const BUDGET_GZIP_BYTES = 21 * 1024;
 

@@ -168,7 +168,7 @@ describe("createSigner: validation", () => {
     ["keyId not ASCII", { ...ed, keyId: "tok_é" }, TypeError, /^keyId must be printable ASCII$/],
     ["keyId is a token", { ...ed, keyId: token }, TypeError, /^keyId looks like a token; pass the token's public id/],
     ["alg unknown", { ...ed, alg: "rsa-pss-sha512" }, TypeError, /^alg must be "ed25519" or "hmac-sha256"$/],
-    ["seed missing", { ...ed, privateKey: undefined }, TypeError, /^privateKey must be a Uint8Array \(32-byte Ed25519 seed\) or a CryptoKey$/],
+    ["seed missing", { ...ed, privateKey: undefined }, TypeError, /^privateKey must be a Uint8Array \(32-byte Ed25519 seed\), a PKCS #8 PEM, an Ed25519 JWK with d, a KeyObject or a CryptoKey$/],
     ["seed as string", { ...ed, privateKey: toBase64Url(seed) }, TypeError, /^privateKey must be a Uint8Array/],
     ["seed 31 bytes", { ...ed, privateKey: seed.subarray(1) }, RangeError, /^privateKey must be a 32-byte Ed25519 seed, got 31 bytes$/],
     ["seed 64 bytes", { ...ed, privateKey: new Uint8Array(64) }, RangeError, /^privateKey must be a 32-byte Ed25519 seed, got 64 bytes$/],

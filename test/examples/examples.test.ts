@@ -43,7 +43,7 @@ describe("examples/verify-requests", () => {
   it("allows, then denies with stable codes", async () => {
     const lines = captureLog();
     await import("../../examples/verify-requests.js");
-    expect(lines).toEqual(["allowed 200 credits left 95", "denied 403 IP_DENIED", "denied 401 TOKEN_MALFORMED"]);
+    expect(lines).toEqual(['allowed 200 limits left "requests";r=9, "credits";r=95', "denied 403 IP_DENIED", "denied 401 TOKEN_MALFORMED"]);
   });
 });
 

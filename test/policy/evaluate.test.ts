@@ -31,7 +31,7 @@ describe("evaluate", () => {
       [token({}, { revokedAt: NOW }), {}, "TOKEN_REVOKED", 401],
       [token({}, { env: "test" }), { env: "live" }, "TOKEN_WRONG_ENV", 401],
       [token({ expiresAt: NOW }), {}, "TOKEN_EXPIRED", 401],
-      [token({}, { kind: "secret" }), { secFetchMode: "cors" }, "SECRET_IN_BROWSER", 403],
+      [token({}, { kind: "secret" }), { secFetchSite: "same-origin" }, "SECRET_IN_BROWSER", 403],
       [token({ requireSignedRequests: true }), {}, "SIGNATURE_REQUIRED", 401],
       [token({ requireSignedRequests: true }), { signature: { ok: false, code: "REPLAYED" } }, "REPLAYED", 401],
       [token({ ips: ["10.0.0.0/8"] }), { ip: "11.0.0.1" }, "IP_DENIED", 403],
@@ -41,6 +41,8 @@ describe("evaluate", () => {
     for (const [t, ctx, code, status] of cases) expect(evaluate(t, ctx, NOW), code).toMatchObject({ ok: false, code, status });
     expect(evaluate(token({ requireSignedRequests: true }), { signature: { ok: true } }, NOW).ok).toBe(true);
     expect(evaluate(token({}, { kind: "secret" }), { origin: "https://a.test" }, NOW, ).ok).toBe(false);
+    // What Node's fetch (undici) sends on every request: not a browser.
+    expect(evaluate(token({}, { kind: "secret" }), { secFetchMode: "cors" }, NOW).ok).toBe(true);
     expect(evaluate(token({}, { kind: "secret" }), { origin: "https://a.test", allowSecretInBrowser: true }, NOW).ok).toBe(true);
   });
 

@@ -1,3 +1,4 @@
+import { problemDetails } from "../../src/http/problem.js";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { type Decision, generateToken, hashToken, Keyward, type KeywardOptions, MemoryStore, type TokenStore } from "keyward";
@@ -16,7 +17,7 @@ const req = (token?: string, init: { headers?: Record<string, string>; url?: str
   });
 
 /** The part of a decision a client sees. */
-const seen = (d: Decision) => ({ status: d.status, headers: d.headers, token: d.token, tokenId: d.tokenId });
+const seen = (d: Decision) => ({ body: problemDetails(d), status: d.status, headers: d.headers, token: d.token, tokenId: d.tokenId });
 
 describe("verify: bearer tokens", () => {
   it("allows a valid token and identifies it", async () => {
@@ -39,8 +40,10 @@ describe("verify: bearer tokens", () => {
     const unknown = generateToken({ prefix: "acme", kind: "secret", env: "live" });
     const typo = `${live.token.slice(0, -1)}${live.token.endsWith("a") ? "b" : "a"}`;
     clock.now = T0 + 2000;
+    // RFC 6750 §3.1: no credential sent, a challenge without an error code.
+    const missing = await kw.verify(req(undefined));
+    expect(missing).toMatchObject({ code: "TOKEN_MISSING", status: 401, headers: { "www-authenticate": 'Bearer realm="api"' } });
     const cases: [string | undefined, string][] = [
-      [undefined, "TOKEN_MISSING"],
       ["not-a-token", "TOKEN_MALFORMED"],
       [typo, "TOKEN_MALFORMED"],
       [unknown, "TOKEN_UNKNOWN"],
@@ -63,6 +66,7 @@ describe("verify: bearer tokens", () => {
     decisions.push(seen(wrongEnv));
     for (const d of decisions) {
       expect(d).toEqual({
+        body: { type: "urn:keyward:problem:invalid-token", title: "Invalid token", status: 401, detail: "The token is not valid for this API." },
         status: 401,
         headers: { "www-authenticate": 'Bearer realm="api", error="invalid_token"' },
         token: null,
@@ -146,12 +150,14 @@ describe("verify: policy", () => {
     const browsers: Record<string, string>[] = [
       { origin: "https://app.test" },
       { "sec-fetch-site": "cross-site" },
-      { "sec-fetch-mode": "cors" },
+      { "sec-fetch-site": "same-origin", "sec-fetch-mode": "cors", "sec-fetch-dest": "empty" },
     ];
     for (const headers of browsers) {
       const d = await kw.verify(req(token, { headers }));
       expect(d).toMatchObject({ code: "SECRET_IN_BROWSER", status: 403 });
     }
+    // Node's fetch (undici) sends sec-fetch-mode: cors and nothing else of the kind.
+    expect((await kw.verify(req(token, { headers: { "sec-fetch-mode": "cors" } }))).ok).toBe(true);
     const lenient = setup({ allowSecretInBrowser: true }, store);
     expect((await lenient.kw.verify(req(token, { headers: { origin: "https://app.test" } }))).ok).toBe(true);
     const pk = await kw.tokens.create({ owner: "o", kind: "publishable" });
@@ -175,10 +181,13 @@ describe("verify: policy", () => {
     for (let i = 0; i < 3; i++) {
       const d = await kw.verify(req(token));
       expect(d.ok).toBe(true);
-      expect(d.headers["ratelimit-remaining"]).toBe(String(2 - i));
+      // draft-ietf-httpapi-ratelimit-headers-10: the policy and what is left of it.
+      expect(d.headers["ratelimit-policy"]).toBe('"requests";q=3;w=1');
+      expect(d.headers.ratelimit).toBe(`"requests";r=${2 - i}`);
     }
     const d = await kw.verify(req(token));
     expect(d).toMatchObject({ ok: false, code: "RATE_LIMITED", status: 429 });
+    expect(d.headers.ratelimit).toBe(`"requests";r=0;t=${d.headers["retry-after"]}`);
     expect(Number(d.headers["retry-after"])).toBeGreaterThanOrEqual(1);
     expect(d.retryAfterMs).toBeGreaterThan(0);
     clock.now += 2000;
@@ -190,7 +199,7 @@ describe("verify: policy", () => {
     const { token } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 10 } });
     expect(await kw.check({ token, cost: 4 })).toMatchObject({ ok: true, remaining: 6 });
     expect(await kw.check({ token, cost: 0 })).toMatchObject({ ok: true, remaining: 6 });
-    expect(await kw.check({ token, cost: 7 })).toMatchObject({ ok: false, code: "CREDITS_EXHAUSTED", status: 429, remaining: 6 });
+    expect(await kw.check({ token, cost: 7 })).toMatchObject({ ok: false, code: "CREDITS_EXHAUSTED", status: 402, remaining: 6 });
     const results = await Promise.all(Array.from({ length: 20 }, () => kw.check({ token, cost: 1 })));
     expect(results.filter((r) => r.ok)).toHaveLength(6);
     expect(results.at(-1)).toMatchObject({ code: "CREDITS_EXHAUSTED", remaining: 0 });

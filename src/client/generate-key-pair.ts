@@ -1,0 +1,46 @@
+// A fresh Ed25519 key pair for signed requests (RFC 8032), in any runtime.
+import { getPublicKeyAsync } from "@noble/ed25519";
+import { toBase64Url } from "../lib/bytes.js";
+
+/** An Ed25519 key pair as raw bytes. `toJSON` and `inspect` show the public key only. */
+export interface Ed25519KeyPair {
+  readonly alg: "ed25519";
+  /** The 32-byte private seed: give it to `createSigner`, keep it secret. */
+  readonly privateKey: Uint8Array;
+  /** The 32-byte public key: give it to `tokens.create({ signing: { alg: "ed25519", publicKey } })`. */
+  readonly publicKey: Uint8Array;
+  /** The seed in base64url, as `signerFromEnv` reads `KEYWARD_PRIVATE_KEY`. */
+  privateKeyBase64url(): string;
+  /** The public key in base64url, as the token record shows it. */
+  publicKeyBase64url(): string;
+  toJSON(): { alg: "ed25519"; publicKey: string };
+}
+
+/**
+ * Generates an Ed25519 key pair: 32 random bytes from
+ * `crypto.getRandomValues` as the seed, and its public key.
+ *
+ * @returns the key pair as raw bytes, with base64url helpers
+ * @example
+ * ```ts
+ * import { createSigner, generateKeyPair } from "keyward/client";
+ * const pair = await generateKeyPair();
+ * const { record } = await kw.tokens.create({ owner: "acct_1", kind: "secret", signing: { alg: "ed25519", publicKey: pair.publicKey } });
+ * const signer = createSigner({ keyId: record.id, alg: "ed25519", privateKey: pair.privateKey });
+ * ```
+ */
+export async function generateKeyPair(): Promise<Ed25519KeyPair> {
+  const privateKey = crypto.getRandomValues(new Uint8Array(32));
+  const publicKey = await getPublicKeyAsync(privateKey);
+  const pub = () => toBase64Url(publicKey);
+  const pair = {
+    alg: "ed25519" as const,
+    privateKey,
+    publicKey,
+    privateKeyBase64url: () => toBase64Url(privateKey),
+    publicKeyBase64url: pub,
+    toJSON: () => ({ alg: "ed25519" as const, publicKey: pub() }),
+  };
+  // node's util.inspect would print the seed's bytes.
+  return Object.defineProperty(pair, Symbol.for("nodejs.util.inspect.custom"), { value: pair.toJSON });
+}

@@ -1,0 +1,97 @@
+/**
+ * Express 5 middleware: `requireToken({ scope, cost })` checks the request
+ * with `kw.verify` and puts the decision on `req.keyward`; denials are
+ * answered with RFC 9457 problem+json.
+ *
+ * @example
+ * ```ts
+ * import express from "express";
+ * import { keywardExpress } from "keyward/express";
+ * const app = express();
+ * const guard = keywardExpress(kw);
+ * app.use(express.json({ verify: guard.rawBody })); // keeps the bytes a signature's Content-Digest covers
+ * app.get("/v1/prices", guard.requireToken({ scope: "core:read" }), (req, res) => res.json({ token: req.keyward?.tokenId }));
+ * ```
+ *
+ * @module keyward/express
+ */
+import type { NextFunction, Request, RequestHandler, Response } from "express";
+import type { Keyward } from "../keyward.js";
+import { allowHeaders, createEdge, createRoute, decide, denialParts, type EdgeOptions, preflightAnswer, type RouteOptions } from "../http/core.js";
+import { nodeEdgeRequest, type WithRawBody } from "../http/node.js";
+import type { Decision } from "../verify/decision.js";
+
+declare module "express-serve-static-core" {
+  interface Request {
+    /** The decision of `requireToken`, on allowed requests. */
+    keyward?: Decision;
+    /** The raw body bytes, when keyward captured them (signed requests, or `express.json({ verify: rawBody })`). */
+    rawBody?: Uint8Array;
+  }
+}
+
+/** Options of one `requireToken` route. */
+export interface ExpressRouteOptions extends RouteOptions<Request> {
+  /** Answers a denial instead of the problem+json default. */
+  onDenied?: (decision: Decision, req: Request, res: Response, next: NextFunction) => void;
+  /** Handles an unexpected error (a body parser that ran first, an aborted upload); default `next(err)`. */
+  onError?: (err: unknown, req: Request, res: Response, next: NextFunction) => void;
+}
+
+/** What {@link keywardExpress} returns. */
+export interface KeywardExpress {
+  /** Middleware that lets a request through only with a token allowed for the route. */
+  requireToken(options?: ExpressRouteOptions): RequestHandler;
+  /** Answers CORS preflights (with `cors: true`); other requests go on. */
+  preflight: RequestHandler;
+  /** The `verify` option of `express.json()` / `express.raw()`: keeps the body bytes for `Content-Digest`. */
+  rawBody: (req: Request, res: Response, buf: Uint8Array) => void;
+}
+
+const HINT = "pass `verify: guard.rawBody` to express.json(), or put requireToken before the parser";
+
+/**
+ * Express middleware over one {@link Keyward}.
+ *
+ * @param kw the Keyward instance
+ * @param options realm, publicOrigin, cors, maxBodyBytes, problemTypeBase
+ * @returns `requireToken`, `preflight` and `rawBody`
+ * @throws {ConfigError} `INVALID_CONFIG` naming a bad option (and from `requireToken`, a malformed scope)
+ */
+export function keywardExpress(kw: Keyward, options?: EdgeOptions): KeywardExpress {
+  const edge = createEdge(kw, options);
+  const preflight: RequestHandler = (req, res, next) => {
+    const answer = preflightAnswer(edge, req.method, (name) => req.get(name) ?? null);
+    if (answer === null) return next();
+    res.status(answer.status).set(answer.headers).end();
+  };
+  return {
+    preflight,
+    rawBody: (req, _res, buf) => {
+      (req as Request & WithRawBody).rawBody = buf;
+    },
+    requireToken(routeOptions = {}) {
+      const route = createRoute(routeOptions);
+      const { onDenied, onError } = routeOptions;
+      return (req, res, next) => {
+        if (edge.cors && preflightAnswer(edge, req.method, (name) => req.get(name) ?? null)) return preflight(req, res, next);
+        const origin = edge.cors ? (req.headers.origin ?? null) : null;
+        decide(edge, route, nodeEdgeRequest(req, req, req.originalUrl, HINT))
+          .then((decision) => {
+            if (decision.ok) {
+              req.keyward = decision;
+              res.set(allowHeaders(edge, decision, origin));
+              return next();
+            }
+            if (onDenied) return onDenied(decision, req, res, next);
+            const answer = denialParts(edge, decision, origin);
+            res.status(answer.status).set(answer.headers).end(answer.body);
+          })
+          .catch((err: unknown) => (onError ? onError(err, req, res, next) : next(err)));
+      };
+    },
+  };
+}
+
+export type { EdgeOptions as KeywardExpressOptions } from "../http/core.js";
+export type { ProblemDetails } from "../http/problem.js";

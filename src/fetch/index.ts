@@ -1,0 +1,106 @@
+/**
+ * A Fetch API wrapper for Next.js route handlers, Deno, Bun and edge workers:
+ * `requireToken({ scope, cost }, handler)` checks the request with
+ * `kw.verify` and calls the handler with the decision; denials are answered
+ * with RFC 9457 problem+json.
+ *
+ * @example
+ * ```ts
+ * import { keywardFetch } from "keyward/fetch";
+ * const guard = keywardFetch(kw);
+ * export const GET = guard.requireToken({ scope: "core:read" }, (request, decision) => Response.json({ token: decision.tokenId }));
+ * ```
+ *
+ * @module keyward/fetch
+ */
+import { allowHeaders, createEdge, createRoute, decide, denialParts, type EdgeOptions, preflightAnswer, type RouteOptions } from "../http/core.js";
+import { fetchEdgeRequest } from "../http/fetch-request.js";
+import type { Keyward } from "../keyward.js";
+import type { Decision } from "../verify/decision.js";
+
+/** Options of {@link keywardFetch}. */
+export interface KeywardFetchOptions<Rest extends unknown[] = unknown[]> extends EdgeOptions {
+  /**
+   * The client's socket address, from what the runtime passes after the
+   * request: Deno `(req, info) => info.remoteAddr.hostname`, Bun
+   * `(req, server) => server.requestIP(req)?.address`. Default: none (a
+   * token with IP rules is then denied).
+   */
+  getIp?: (request: Request, ...rest: Rest) => string | null | undefined;
+}
+
+/** Options of one `requireToken` route. */
+export interface FetchRouteOptions extends RouteOptions<Request> {
+  /** Answers a denial instead of the problem+json default. */
+  onDenied?: (decision: Decision, request: Request) => Response | Promise<Response>;
+  /** Answers an unexpected error; default: rethrown to the runtime. */
+  onError?: (err: unknown, request: Request) => Response | Promise<Response>;
+}
+
+/** A handler behind `requireToken`: the request, the allowing decision, and what the runtime passed after the request. */
+export type GuardedHandler<Rest extends unknown[]> = (request: Request, decision: Decision, ...rest: Rest) => Response | Promise<Response>;
+
+/** What {@link keywardFetch} returns. */
+export interface KeywardFetch<Rest extends unknown[]> {
+  /** Wraps a handler so it runs only for requests with a token allowed for the route. */
+  requireToken(options: FetchRouteOptions, handler: GuardedHandler<Rest>): (request: Request, ...rest: Rest) => Promise<Response>;
+  /** The answer to a CORS preflight (with `cors: true`), or null when the request is not one. */
+  preflight(request: Request): Response | null;
+}
+
+/** Adds headers to a response, copying it when its headers are immutable (a `fetch()` response). */
+function withHeaders(res: Response, headers: Record<string, string>): Response {
+  const names = Object.keys(headers);
+  if (names.length === 0) return res;
+  try {
+    for (const name of names) res.headers.set(name, headers[name]!);
+    return res;
+  } catch {
+    const copy = new Response(res.body, res);
+    for (const name of names) copy.headers.set(name, headers[name]!);
+    return copy;
+  }
+}
+
+/**
+ * A Fetch-handler wrapper over one {@link Keyward}.
+ *
+ * @param kw the Keyward instance
+ * @param options realm, publicOrigin, cors, maxBodyBytes, problemTypeBase, getIp
+ * @returns `requireToken` and `preflight`
+ * @throws {ConfigError} `INVALID_CONFIG` naming a bad option (and from `requireToken`, a malformed scope)
+ */
+export function keywardFetch<Rest extends unknown[] = unknown[]>(kw: Keyward, options: KeywardFetchOptions<Rest> = {}): KeywardFetch<Rest> {
+  const { getIp, ...rest } = options;
+  const edge = createEdge(kw, rest);
+  const preflight = (request: Request): Response | null => {
+    const answer = preflightAnswer(edge, request.method, (name) => request.headers.get(name));
+    return answer === null ? null : new Response(null, answer);
+  };
+  return {
+    preflight,
+    requireToken(routeOptions, handler) {
+      const route = createRoute(routeOptions);
+      const { onDenied, onError } = routeOptions;
+      return async (request, ...args) => {
+        try {
+          const pre = preflight(request);
+          if (pre !== null) return pre;
+          const origin = edge.cors ? request.headers.get("origin") : null;
+          const decision = await decide(edge, route, fetchEdgeRequest(request, request, getIp?.(request, ...args) ?? null));
+          if (!decision.ok) {
+            if (onDenied) return await onDenied(decision, request);
+            const answer = denialParts(edge, decision, origin);
+            return new Response(answer.body, answer);
+          }
+          return withHeaders(await handler(request, decision, ...args), allowHeaders(edge, decision, origin));
+        } catch (err) {
+          if (onError) return onError(err, request);
+          throw err;
+        }
+      };
+    },
+  };
+}
+
+export { problemResponse, type ProblemDetails } from "../http/problem.js";

@@ -1,0 +1,108 @@
+/**
+ * Hono middleware: `requireToken({ scope, cost })` checks the request with
+ * `kw.verify` and sets the decision as `c.get("keyward")`; denials are
+ * answered with RFC 9457 problem+json. Any runtime Hono runs on.
+ *
+ * @example
+ * ```ts
+ * import { Hono } from "hono";
+ * import { type KeywardEnv, keywardHono } from "keyward/hono";
+ * const app = new Hono<KeywardEnv>();
+ * const guard = keywardHono(kw);
+ * app.get("/v1/prices", guard.requireToken({ scope: "core:read" }), (c) => c.json({ token: c.get("keyward").tokenId }));
+ * ```
+ *
+ * @module keyward/hono
+ */
+import type { Context, MiddlewareHandler } from "hono";
+import { allowHeaders, createEdge, createRoute, decide, denialParts, type EdgeOptions, preflightAnswer, type RouteOptions } from "../http/core.js";
+import { fetchEdgeRequest } from "../http/fetch-request.js";
+import type { Keyward } from "../keyward.js";
+import type { Decision } from "../verify/decision.js";
+
+/** The Hono environment `requireToken` sets: `c.get("keyward")` is the decision. */
+export interface KeywardEnv {
+  Variables: { keyward: Decision };
+}
+
+/** Options of {@link keywardHono}. */
+export interface KeywardHonoOptions extends EdgeOptions {
+  /**
+   * The client's socket address. Default: what @hono/node-server, Bun and
+   * Deno put in `c.env`; null elsewhere (a token with IP rules is then denied).
+   */
+  getIp?: (c: Context) => string | null | undefined;
+}
+
+/** Options of one `requireToken` route. */
+export interface HonoRouteOptions extends RouteOptions<Context> {
+  /** Answers a denial instead of the problem+json default. */
+  onDenied?: (decision: Decision, c: Context) => Response | Promise<Response>;
+  /** Handles an unexpected error; default: thrown to Hono's `onError`. */
+  onError?: (err: unknown, c: Context) => Response | Promise<Response>;
+}
+
+/** What {@link keywardHono} returns. */
+export interface KeywardHono {
+  /** Middleware that lets a request through only with a token allowed for the route. */
+  requireToken(options?: HonoRouteOptions): MiddlewareHandler<KeywardEnv>;
+  /** Answers CORS preflights (with `cors: true`); other requests go on. */
+  preflight: MiddlewareHandler;
+}
+
+/** The socket address as @hono/node-server (`incoming`), Bun (`requestIP`) and Deno (`remoteAddr`) expose it. */
+function runtimeIp(c: Context): string | null {
+  const env = c.env as {
+    incoming?: { socket?: { remoteAddress?: string } };
+    requestIP?: (r: Request) => { address?: string } | null;
+    remoteAddr?: { hostname?: string };
+  } | undefined;
+  return env?.incoming?.socket?.remoteAddress ?? env?.requestIP?.(c.req.raw)?.address ?? env?.remoteAddr?.hostname ?? null;
+}
+
+/**
+ * Hono middleware over one {@link Keyward}.
+ *
+ * @param kw the Keyward instance
+ * @param options realm, publicOrigin, cors, maxBodyBytes, problemTypeBase, getIp
+ * @returns `requireToken` and `preflight`
+ * @throws {ConfigError} `INVALID_CONFIG` naming a bad option (and from `requireToken`, a malformed scope)
+ */
+export function keywardHono(kw: Keyward, options: KeywardHonoOptions = {}): KeywardHono {
+  const { getIp = runtimeIp, ...rest } = options;
+  const edge = createEdge(kw, rest);
+  const preflight: MiddlewareHandler = async (c, next) => {
+    const answer = preflightAnswer(edge, c.req.method, (name) => c.req.header(name) ?? null);
+    if (answer === null) return next();
+    return c.body(null, answer.status, answer.headers);
+  };
+  return {
+    preflight,
+    requireToken(routeOptions = {}) {
+      const route = createRoute(routeOptions);
+      const { onDenied, onError } = routeOptions;
+      return async (c, next) => {
+        const pre = preflightAnswer(edge, c.req.method, (name) => c.req.header(name) ?? null);
+        if (pre !== null) return c.body(null, pre.status, pre.headers);
+        const origin = edge.cors ? (c.req.header("origin") ?? null) : null;
+        let decision: Decision;
+        try {
+          decision = await decide(edge, route, fetchEdgeRequest(c, c.req.raw, getIp(c) ?? null));
+        } catch (err) {
+          if (onError) return onError(err, c);
+          throw err;
+        }
+        if (!decision.ok) {
+          if (onDenied) return onDenied(decision, c);
+          const answer = denialParts(edge, decision, origin);
+          return c.body(answer.body, answer.status as 401, answer.headers);
+        }
+        c.set("keyward", decision);
+        for (const [name, value] of Object.entries(allowHeaders(edge, decision, origin))) c.header(name, value);
+        await next();
+      };
+    },
+  };
+}
+
+export type { ProblemDetails } from "../http/problem.js";

@@ -1,0 +1,246 @@
+// The shared core of the framework middleware: options checked once at setup,
+// one request path to `kw.verify` / `kw.check`, and the answer's parts
+// (problem+json, rate-limit fields, CORS). Each adapter only converts its
+// framework's request and response.
+import { ConfigError } from "../errors.js";
+import type { Keyward } from "../keyward.js";
+import { parseScope } from "../policy/scope.js";
+import type { Decision } from "../verify/decision.js";
+import type { CheckOptions } from "../verify/verifier.js";
+import { type AnswerOptions, problemDetails, problemHeaders } from "./problem.js";
+
+/** Options shared by every route of one middleware instance. */
+export interface EdgeOptions extends AnswerOptions {
+  /**
+   * The origin clients call, with an optional path prefix, when the server
+   * sits behind a TLS-terminating proxy or a path-rewriting gateway, e.g.
+   * `"https://api.example.com"` or `"https://example.com/api"`. Signed
+   * requests are verified against this URL joined with the path and query
+   * the server received (`@target-uri`, `@authority`, `@scheme`, `@path`).
+   * Default: the URL the server received.
+   */
+  publicOrigin?: string;
+  /**
+   * Answer CORS preflights (`preflight`) and add `Access-Control-Allow-Origin`
+   * to answers of requests with an `Origin` (default false). Which pages may
+   * use a token is decided by its allowed domains on the real request.
+   */
+  cors?: boolean;
+  /** Largest body read to check a signed request's `Content-Digest`, bytes (default 1 MiB; keep it equal to `signatures.maxBodyBytes`). */
+  maxBodyBytes?: number;
+}
+
+/** What a route needs, checked once when the route is set up. */
+export interface RouteOptions<Req> {
+  /** Scope(s) the route needs, all of them. A malformed scope throws here. */
+  scope?: string | readonly string[];
+  /** Credits a call costs (default 1 when the token has a credit limit). */
+  cost?: number;
+  /**
+   * Where the token is, when not in `Authorization: Bearer` (e.g.
+   * `(req) => req.headers["x-api-key"]`). Returning nothing falls back to
+   * the Authorization header and signatures.
+   */
+  getToken?: (req: Req) => string | null | undefined;
+}
+
+/** The parsed options of one route. */
+export interface Route<Req> {
+  readonly check: CheckOptions;
+  readonly getToken: ((req: Req) => string | null | undefined) | undefined;
+}
+
+/** Options of one middleware instance, parsed. */
+export interface Edge {
+  readonly kw: Keyward;
+  readonly answer: AnswerOptions;
+  /** The public origin and path prefix, without a trailing slash; null when not set. */
+  readonly publicOrigin: string | null;
+  readonly cors: boolean;
+  readonly maxBodyBytes: number;
+}
+
+const DEFAULT_MAX_BODY = 1 << 20;
+
+/**
+ * Checks the options of a middleware instance.
+ *
+ * @throws {ConfigError} `INVALID_CONFIG` naming the bad option
+ */
+export function createEdge(kw: Keyward, options: EdgeOptions = {}): Edge {
+  if (kw === null || typeof kw !== "object" || typeof (kw as Keyward).verify !== "function") {
+    throw new ConfigError("keyward", "must be a Keyward instance");
+  }
+  if (options === null || typeof options !== "object") throw new ConfigError("", "options must be an object");
+  const { realm, problemTypeBase, publicOrigin, cors = false, maxBodyBytes = DEFAULT_MAX_BODY } = options;
+  // RFC 9110 §5.6.4 qdtext: a realm is printable ASCII.
+  if (realm !== undefined && (typeof realm !== "string" || !/^[\x20-\x7e]{1,128}$/.test(realm))) {
+    throw new ConfigError("realm", "must be 1 to 128 printable ASCII characters");
+  }
+  if (problemTypeBase !== undefined && (typeof problemTypeBase !== "string" || !URL.canParse(`${problemTypeBase}x`))) {
+    throw new ConfigError("problemTypeBase", "must be the start of an absolute URI");
+  }
+  if (typeof cors !== "boolean") throw new ConfigError("cors", "must be a boolean");
+  if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 0) throw new ConfigError("maxBodyBytes", "must be a non-negative integer");
+  return Object.freeze({
+    kw,
+    answer: Object.freeze({ ...(realm !== undefined && { realm }), ...(problemTypeBase !== undefined && { problemTypeBase }) }),
+    publicOrigin: publicOrigin === undefined ? null : parsePublicOrigin(publicOrigin),
+    cors,
+    maxBodyBytes,
+  });
+}
+
+function parsePublicOrigin(value: unknown): string {
+  const hint = 'must be an http(s) origin with an optional path prefix, e.g. "https://api.example.com"';
+  if (typeof value !== "string" || !URL.canParse(value)) throw new ConfigError("publicOrigin", hint);
+  const url = new URL(value);
+  if ((url.protocol !== "https:" && url.protocol !== "http:") || url.search !== "" || url.hash !== "" || url.username !== "") {
+    throw new ConfigError("publicOrigin", hint);
+  }
+  return url.origin + url.pathname.replace(/\/+$/, "");
+}
+
+/**
+ * Checks a route's options once, at setup.
+ *
+ * @throws {ConfigError} `INVALID_CONFIG` for a malformed scope, a bad cost or a `getToken` that is not a function
+ */
+export function createRoute<Req>(options: RouteOptions<Req> = {}): Route<Req> {
+  if (options === null || typeof options !== "object") throw new ConfigError("", "requireToken options must be an object");
+  const { scope, cost, getToken } = options;
+  const scopes = scope === undefined ? [] : typeof scope === "string" ? [scope] : scope;
+  if (!Array.isArray(scopes) && typeof scope !== "string") throw new ConfigError("scope", "must be a string or an array of strings");
+  scopes.forEach((s, i) => {
+    if (parseScope(s) === null) {
+      throw new ConfigError(typeof scope === "string" ? "scope" : `scope[${i}]`, 'must be "resource[/name]:action", e.g. "core:read"');
+    }
+  });
+  if (cost !== undefined && (!Number.isSafeInteger(cost) || cost < 0)) throw new ConfigError("cost", "must be a non-negative integer");
+  if (getToken !== undefined && typeof getToken !== "function") throw new ConfigError("getToken", "must be a function");
+  const check: CheckOptions = {};
+  if (scope !== undefined) check.scope = typeof scope === "string" ? scope : Object.freeze([...scopes]);
+  if (cost !== undefined) check.cost = cost;
+  return Object.freeze({ check: Object.freeze(check), getToken });
+}
+
+/** The request as an adapter shows it to the core. */
+export interface EdgeRequest<Req> {
+  /** The framework's request, handed to `getToken`. */
+  readonly raw: Req;
+  readonly method: string;
+  /** The absolute URL the server received. */
+  readonly url: string;
+  /** A header's value (repeated ones joined with ", "), or null. */
+  header(name: string): string | null;
+  /** The socket address (forwarding headers are read by keyward behind `trustedProxies` only). */
+  readonly ip: string | null;
+  /** The Fetch `Request` itself, when the framework has one: verified as it is when nothing needs rewriting. */
+  readonly request?: Request;
+  /**
+   * The request as a Fetch `Request` at `url`, its body included (read until
+   * past `maxBytes`, which keyward then refuses as too large). Called
+   * only for signed requests; the bytes are also passed as `body`.
+   */
+  toRequest(url: string, maxBytes: number): Promise<{ request: Request; body: Uint8Array | undefined }>;
+}
+
+/** The URL the request is verified at: the public origin and prefix joined with the path and query received. */
+export function publicUrl(edge: Edge, url: string): string {
+  if (edge.publicOrigin === null) return url;
+  const u = new URL(url);
+  return edge.publicOrigin + u.pathname + u.search;
+}
+
+/**
+ * The decision on a request, always through `kw.verify` (so trusted proxies,
+ * browser signals and query tokens apply alike): a signed request as a full
+ * Fetch `Request` at its public URL, with its body; any other through a view
+ * of its headers, without copying the request. A token from `getToken` is
+ * presented as the bearer token.
+ */
+export function decide<Req>(edge: Edge, route: Route<Req>, req: EdgeRequest<Req>): Promise<Decision> {
+  const options: CheckOptions = req.ip === null ? route.check : { ...route.check, ip: req.ip };
+  if (req.request !== undefined && edge.publicOrigin === null && route.getToken === undefined) return edge.kw.verify(req.request, options);
+  if (req.header("signature-input") !== null) {
+    return req.toRequest(publicUrl(edge, req.url), edge.maxBodyBytes).then(({ request, body }) =>
+      edge.kw.verify(request, body === undefined ? options : { ...options, body }),
+    );
+  }
+  const token = route.getToken?.(req.raw);
+  return edge.kw.verify(new RequestView(edge, req, typeof token === "string" && token !== "" ? token : null) as unknown as Request, options);
+}
+
+/**
+ * The part of a Fetch `Request` the bearer path of `kw.verify` reads:
+ * headers, and the URL for query tokens. A class, not an object literal
+ * with a getter: this is built on every request.
+ */
+class RequestView<Req> {
+  readonly headers: { get(name: string): string | null };
+  readonly #edge: Edge;
+  readonly #req: EdgeRequest<Req>;
+
+  constructor(edge: Edge, req: EdgeRequest<Req>, token: string | null) {
+    this.#edge = edge;
+    this.#req = req;
+    this.headers = { get: token === null ? req.header : (name) => (name === "authorization" ? `Bearer ${token}` : req.header(name)) };
+  }
+  get method(): string {
+    return this.#req.method;
+  }
+  get url(): string {
+    return publicUrl(this.#edge, this.#req.url);
+  }
+}
+
+/** CORS fields for an answer to a request with an `Origin` (Fetch §3.2.3), when enabled. */
+export function corsHeaders(edge: Edge, origin: string | null): Record<string, string> {
+  if (!edge.cors || origin === null) return {};
+  return {
+    "access-control-allow-origin": origin,
+    "access-control-expose-headers": "ratelimit, ratelimit-policy, retry-after, www-authenticate, accept-signature",
+    vary: "Origin",
+  };
+}
+
+/** Request headers a page may send to a keyward-protected route. */
+const ALLOWED_HEADERS = "authorization, content-type, content-digest, signature, signature-input";
+
+/**
+ * The answer to a CORS preflight (an OPTIONS request with `Origin` and
+ * `Access-Control-Request-Method`), or null when it is not one or CORS is
+ * off. A preflight carries no credentials (Fetch §3.2.2), so it cannot be
+ * checked against a token: the real request is.
+ */
+export function preflightAnswer(edge: Edge, method: string, header: (name: string) => string | null): { status: 204; headers: Record<string, string> } | null {
+  if (!edge.cors || method !== "OPTIONS") return null;
+  const origin = header("origin");
+  const asked = header("access-control-request-method");
+  if (origin === null || asked === null) return null;
+  return {
+    status: 204,
+    headers: {
+      "access-control-allow-origin": origin,
+      "access-control-allow-methods": asked.slice(0, 64),
+      "access-control-allow-headers": ALLOWED_HEADERS,
+      "access-control-max-age": "600",
+      vary: "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
+    },
+  };
+}
+
+/** The parts of a denial's answer: status, headers (with CORS) and the problem+json body text. */
+export function denialParts(edge: Edge, decision: Decision, origin: string | null): { status: number; headers: Record<string, string>; body: string } {
+  return {
+    status: decision.status,
+    headers: { ...problemHeaders(decision, edge.answer), ...corsHeaders(edge, origin) },
+    body: JSON.stringify(problemDetails(decision, edge.answer)),
+  };
+}
+
+/** Headers to add to an allowed request's answer: rate-limit fields and CORS. */
+export function allowHeaders(edge: Edge, decision: Decision, origin: string | null): Record<string, string> {
+  if (!edge.cors || origin === null) return decision.headers;
+  return { ...decision.headers, ...corsHeaders(edge, origin) };
+}

@@ -1,0 +1,99 @@
+// The Node side of the Express and Fastify adapters: a Node request seen as
+// an EdgeRequest. Type-only imports of node:http: nothing Node-specific runs
+// at import time.
+import type { IncomingMessage } from "node:http";
+import { ConfigError } from "../errors.js";
+import type { EdgeRequest } from "./core.js";
+
+/** A Node request that may carry the raw body captured before a parser read it. */
+export type WithRawBody = IncomingMessage & { rawBody?: Uint8Array | undefined };
+
+/** Whether a request has a body (RFC 9112 §6.3: Transfer-Encoding, or a non-zero Content-Length). */
+export function hasBody(req: IncomingMessage): boolean {
+  return req.headers["transfer-encoding"] !== undefined || (req.headers["content-length"] ?? "0") !== "0";
+}
+
+/**
+ * Reads the body of a Node request, stopping at the first chunk that takes
+ * it past `maxBytes` (so at most one chunk more is buffered); keyward then
+ * refuses the body as too large. Rejects when the client aborts mid-body.
+ */
+export async function readNodeBody(req: AsyncIterable<unknown>, maxBytes: number): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of req) {
+    const c = chunk as Uint8Array;
+    chunks.push(c);
+    total += c.byteLength;
+    if (total > maxBytes) break;
+  }
+  const joined = Buffer.concat(chunks, total);
+  // A plain Uint8Array view: keyward hands out no Buffers.
+  return new Uint8Array(joined.buffer, joined.byteOffset, joined.byteLength);
+}
+
+/**
+ * The raw body of a signed request: the bytes a parser captured, or the
+ * stream read now (and kept as `rawBody`, so the application reads it too).
+ *
+ * @throws {ConfigError} `INVALID_CONFIG` when a body parser consumed the stream without capturing the bytes
+ */
+export async function rawBodyOf(req: WithRawBody, maxBytes: number, hint: string): Promise<Uint8Array | undefined> {
+  if (req.rawBody !== undefined) return req.rawBody;
+  if (!hasBody(req)) return undefined;
+  if (req.readableEnded || req.readableDidRead) {
+    throw new ConfigError("body", `a body parser read the signed request's body before keyward could; ${hint}`);
+  }
+  req.rawBody = await readNodeBody(req, maxBytes);
+  return req.rawBody;
+}
+
+/**
+ * A header of a Node request. Node keeps only the first of repeated
+ * `Authorization` lines; Fetch `Headers` join them with ", ", which keyward
+ * refuses as ambiguous. Read from the raw lines so the answer is the same.
+ */
+function headerOf(req: IncomingMessage, name: string): string | null {
+  if (name === "authorization") {
+    const raw = req.rawHeaders;
+    let value: string | null = null;
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      if (raw[i]!.length === 13 && raw[i]!.toLowerCase() === name) value = value === null ? raw[i + 1]! : `${value}, ${raw[i + 1]!}`;
+    }
+    return value;
+  }
+  const v = req.headers[name];
+  return v === undefined ? null : typeof v === "string" ? v : v.join(", ");
+}
+
+/**
+ * A Node request as the core sees it.
+ *
+ * @param raw the framework's request, for `getToken`
+ * @param req the Node request under it
+ * @param path the path and query as the client sent them (Express rewrites `req.url` in routers)
+ * @param hint how to capture the body when a parser ran first
+ */
+export function nodeEdgeRequest<Req>(raw: Req, req: WithRawBody, path: string, hint: string): EdgeRequest<Req> {
+  return {
+    raw,
+    method: req.method ?? "GET",
+    // Built on first use (query tokens, signatures): a bearer check never needs it.
+    get url() {
+      const scheme = (req.socket as { encrypted?: boolean }).encrypted ? "https" : "http";
+      const received = `${scheme}://${req.headers.host ?? "localhost"}${path}`;
+      // A Host or path that does not parse verifies nothing: signatures over it fail.
+      return URL.canParse(received) ? received : `${scheme}://invalid.invalid/`;
+    },
+    header: (name) => headerOf(req, name),
+    ip: req.socket.remoteAddress ?? null,
+    async toRequest(url, maxBytes) {
+      const headers = new Headers();
+      for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+      const method = req.method ?? "GET";
+      const body = method === "GET" || method === "HEAD" ? undefined : await rawBodyOf(req, maxBytes, hint);
+      const request = new Request(url, { method, headers, body: body && body.length > 0 ? (body as Uint8Array<ArrayBuffer>) : null });
+      return { request, body };
+    },
+  };
+}

@@ -1,0 +1,143 @@
+// RFC 9457 problem details for denied requests: one type URI per code, a
+// fixed title and detail (never a token, a secret or which credential check
+// failed), and the members a client acts on (the missing scope, the credits
+// left and when they come back, when to retry).
+import { CREDENTIAL_CODES, challengeOf, type DecisionStatus, type DenyCode } from "../policy/decision.js";
+
+/** How a denial is answered. */
+export interface AnswerOptions {
+  /** The realm of the `WWW-Authenticate` challenge (RFC 6750 §3; default `"api"`). */
+  realm?: string;
+  /**
+   * Prefix of the problem `type` URIs (default `"urn:keyward:problem:"`): the
+   * type is this followed by the code in kebab case, e.g.
+   * `urn:keyward:problem:credits-exhausted`. Point it at your own docs page.
+   */
+  problemTypeBase?: string;
+}
+
+/** The part of a `Decision` an answer is built from. */
+export interface DeniedDecision {
+  readonly ok: boolean;
+  readonly code: "OK" | DenyCode;
+  readonly status: DecisionStatus;
+  readonly headers: Record<string, string>;
+  readonly remaining: number | undefined;
+  readonly retryAfterMs: number | undefined;
+  readonly scope: string | undefined;
+  /** When the decision was made, epoch ms. */
+  readonly at: number;
+}
+
+/** An RFC 9457 §3 problem details object, with keyward's extension members. */
+export interface ProblemDetails {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  /** The deny code; absent for credential failures, which all look the same. */
+  code?: DenyCode;
+  /** SCOPE_DENIED: the scope the route needs. */
+  scope?: string;
+  /** CREDITS_EXHAUSTED: the balance left. */
+  remaining?: number;
+  /** CREDITS_EXHAUSTED with a refill: when credits come back (ISO 8601). */
+  refillAt?: string;
+  /** RATE_LIMITED, STORE_UNAVAILABLE: seconds to wait, as in `Retry-After`. */
+  retryAfter?: number;
+}
+
+/** The media type of problem details (RFC 9457 §3). */
+export const PROBLEM_JSON = "application/problem+json";
+export const DEFAULT_PROBLEM_TYPE_BASE = "urn:keyward:problem:";
+
+const TEXT: Record<Exclude<DenyCode, "TOKEN_MALFORMED" | "TOKEN_UNKNOWN" | "TOKEN_REVOKED" | "TOKEN_EXPIRED" | "TOKEN_WRONG_ENV">, [string, string]> = {
+  TOKEN_MISSING: ["Token required", "Send a token in the Authorization header as a Bearer token, or sign the request."],
+  SECRET_IN_BROWSER: ["Secret token used from a browser", "Secret tokens are for servers; a page must use a publishable token."],
+  SCOPE_DENIED: ["Scope not granted", "The token does not grant the scope this operation needs."],
+  DOMAIN_DENIED: ["Origin not allowed", "The token is not allowed from this page's origin."],
+  IP_DENIED: ["Address not allowed", "The token is not allowed from this network address."],
+  SIGNATURE_REQUIRED: ["Signature required", "The token requires every request to carry an HTTP Message Signature (RFC 9421)."],
+  SIGNATURE_INVALID: ["Invalid signature", "The request's HTTP Message Signature did not verify."],
+  SIGNATURE_EXPIRED: ["Signature expired", "The request's signature is too old or expired; sign it again."],
+  DIGEST_MISMATCH: ["Content digest mismatch", "The body does not match its Content-Digest."],
+  REPLAYED: ["Request replayed", "This signature's nonce was already used; sign each request afresh."],
+  BODY_TOO_LARGE: ["Body too large", "The body of a signed request is larger than the server checks."],
+  BODY_TIMEOUT: ["Body too slow", "The body of a signed request did not arrive in time."],
+  TOKEN_IN_URL: ["Token in the URL", "Send tokens in the Authorization header, never in the URL; this token must now be rotated."],
+  CREDITS_EXHAUSTED: ["Credits exhausted", "The token has no credits left for this request."],
+  RATE_LIMITED: ["Rate limited", "Too many requests with this token; retry later."],
+  STORE_UNAVAILABLE: ["Service unavailable", "The token could not be checked; retry later."],
+};
+// RFC 6750 §3.1 invalid_token, one answer for every credential failure.
+const INVALID_TOKEN: [string, string] = ["Invalid token", "The token is not valid for this API."];
+
+const kebab = (code: string) => code.toLowerCase().replace(/_/g, "-");
+
+/**
+ * The problem details of a denial.
+ *
+ * @param decision a denied decision
+ * @param options the type URI prefix
+ * @returns the RFC 9457 object; credential failures share one type, title and detail, and carry no code
+ * @example
+ * ```ts
+ * const d = await kw.verify(request);
+ * if (!d.ok) console.log(problemDetails(d).type); // "urn:keyward:problem:invalid-token"
+ * ```
+ */
+export function problemDetails(decision: DeniedDecision, options: AnswerOptions = {}): ProblemDetails {
+  const code = decision.code as DenyCode;
+  const base = options.problemTypeBase ?? DEFAULT_PROBLEM_TYPE_BASE;
+  if (CREDENTIAL_CODES.has(code) && code !== "TOKEN_MISSING") {
+    const [title, detail] = INVALID_TOKEN;
+    return { type: `${base}invalid-token`, title, status: decision.status, detail };
+  }
+  const [title, detail] = TEXT[code as keyof typeof TEXT];
+  const p: ProblemDetails = { type: base + kebab(code), title, status: decision.status, detail, code };
+  if (decision.scope !== undefined) p.scope = decision.scope;
+  if (code === "CREDITS_EXHAUSTED") {
+    if (decision.remaining !== undefined) p.remaining = decision.remaining;
+    if (decision.retryAfterMs !== undefined) p.refillAt = new Date(decision.at + decision.retryAfterMs).toISOString();
+  } else if (decision.retryAfterMs !== undefined) {
+    p.retryAfter = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
+  }
+  return p;
+}
+
+/**
+ * The headers of a denial's answer: the decision's own (challenge,
+ * `Retry-After`, rate-limit fields, `Accept-Signature`), the challenge's
+ * realm as configured, and the problem+json content type.
+ */
+export function problemHeaders(decision: DeniedDecision, options: AnswerOptions = {}): Record<string, string> {
+  const headers: Record<string, string> = { ...decision.headers, "content-type": PROBLEM_JSON, "cache-control": "no-store" };
+  if (options.realm !== undefined) {
+    const challenge = challengeOf(decision.code as DenyCode, options.realm);
+    if (challenge !== undefined) headers["www-authenticate"] = challenge;
+  }
+  return headers;
+}
+
+/**
+ * The Fetch `Response` answering a denial: its status, its headers and an
+ * RFC 9457 `application/problem+json` body. Works in any Fetch runtime,
+ * without a framework.
+ *
+ * @param decision a denied decision (`decision.ok === false`)
+ * @param options realm and type URI prefix
+ * @returns the response
+ * @throws {TypeError} when the decision allows the request
+ * @example
+ * ```ts
+ * const d = await kw.verify(request, { scope: "core:read" });
+ * if (!d.ok) return problemResponse(d, { realm: "prices" });
+ * ```
+ */
+export function problemResponse(decision: DeniedDecision, options: AnswerOptions = {}): Response {
+  if (decision.ok) throw new TypeError("problemResponse answers denials: this decision allows the request");
+  return new Response(JSON.stringify(problemDetails(decision, options)), {
+    status: decision.status,
+    headers: problemHeaders(decision, options),
+  });
+}

@@ -1,0 +1,106 @@
+// Ed25519 keys in the forms people have them: raw bytes (RFC 8032 §5.1.5
+// seed / §5.1.2 public key), PEM (PKCS #8 / SPKI, RFC 8410 §7 and §4), JWK
+// (OKP, RFC 8037 §2) and node:crypto KeyObject. Runtime-agnostic: a
+// KeyObject is recognised by shape and asked for its JWK, no node: import.
+// CryptoKeys are used as they are by the signer and the verifier.
+import { fromBase64 } from "../lib/bytes.js";
+
+/** DER prefix of a PKCS #8 Ed25519 private key (RFC 8410 §7); the 32-byte seed follows. */
+export const PKCS8_ED25519 = [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+/** DER prefix of an SPKI Ed25519 public key (RFC 8410 §4); the 32-byte key follows. */
+const SPKI_ED25519 = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+
+/** An Ed25519 JWK (RFC 8037 §2): `x` is the public key, `d` the private seed, both base64url. */
+export interface Ed25519Jwk {
+  kty: "OKP";
+  crv: "Ed25519";
+  x?: string;
+  d?: string;
+}
+
+/** The part of a node:crypto `KeyObject` that is read. */
+export interface KeyObjectLike {
+  readonly type: string;
+  readonly asymmetricKeyType?: string | undefined;
+  export(options: { format: "jwk" }): unknown;
+}
+
+/** Ways to give an Ed25519 private key: the 32-byte seed, PKCS #8 PEM, a JWK with `d`, or a KeyObject. */
+export type Ed25519PrivateKeyInput = Uint8Array | string | Ed25519Jwk | KeyObjectLike;
+/** Ways to give an Ed25519 public key: 32 bytes, base64url of them, SPKI PEM, a JWK with `x`, or a KeyObject. */
+export type Ed25519PublicKeyInput = Uint8Array | string | Ed25519Jwk | KeyObjectLike;
+
+const MAX_PEM_LENGTH = 1024;
+
+/**
+ * The 32 bytes of an Ed25519 key in any accepted form other than raw bytes:
+ * PEM whose DER is `prefix` + 32 bytes (RFC 7468 §2; the DER prefix
+ * identifies the key type, so the label is not read), or member `name` of
+ * an Ed25519 JWK, or of a KeyObject's JWK. Null for anything else.
+ */
+function keyBytes(input: unknown, prefix: readonly number[], name: "x" | "d"): Uint8Array | null {
+  let out: Uint8Array | null | undefined;
+  if (typeof input === "string") {
+    const der = input.length > MAX_PEM_LENGTH ? null : fromBase64(input.replace(/-----[A-Z ]+-----|\s/g, ""));
+    if (der?.length === prefix.length + 32 && prefix.every((b, i) => der[i] === b)) out = der.slice(prefix.length);
+  } else if (typeof input === "object" && input !== null) {
+    const k = (typeof (input as KeyObjectLike).export === "function" ? (input as KeyObjectLike).export({ format: "jwk" }) : input) as Partial<Ed25519Jwk>;
+    if (k?.kty === "OKP" && k.crv === "Ed25519" && typeof k[name] === "string") out = fromBase64(k[name]);
+  }
+  return out?.length === 32 ? out : null;
+}
+
+/**
+ * The 32-byte Ed25519 seed of a private key given as raw bytes, PKCS #8 PEM
+ * (`-----BEGIN PRIVATE KEY-----`), a JWK with `d`, or a node:crypto KeyObject.
+ *
+ * @param input the private key
+ * @param name the option's name, for error messages
+ * @returns a fresh copy of the seed
+ * @throws {TypeError} when the input is none of these forms or not an Ed25519 private key (the message never shows key material)
+ * @throws {RangeError} for raw bytes that are not 32 long
+ * @example
+ * ```ts
+ * import { generateKeyPairSync } from "node:crypto";
+ * const { privateKey } = generateKeyPairSync("ed25519");
+ * ed25519Seed(privateKey.export({ format: "pem", type: "pkcs8" }) as string).length; // 32
+ * ```
+ */
+export function ed25519Seed(input: Ed25519PrivateKeyInput, name = "privateKey"): Uint8Array {
+  if (input instanceof Uint8Array) {
+    if (input.length !== 32) throw new RangeError(`${name} must be a 32-byte Ed25519 seed, got ${input.length} bytes`);
+    return new Uint8Array(input);
+  }
+  const seed = keyBytes(input, PKCS8_ED25519, "d");
+  if (seed === null) {
+    throw new TypeError(`${name} must be a Uint8Array (32-byte Ed25519 seed), a PKCS #8 PEM, an Ed25519 JWK with d, a KeyObject or a CryptoKey`);
+  }
+  return seed;
+}
+
+/**
+ * The 32-byte Ed25519 public key given as raw bytes, base64url of them,
+ * SPKI PEM (`-----BEGIN PUBLIC KEY-----`), a JWK with `x`, or a node:crypto
+ * KeyObject (public or private). Returns null for anything else; never throws.
+ *
+ * @param input the public key
+ * @returns a fresh copy of the key bytes, or null
+ * @example
+ * ```ts
+ * import { generateKeyPairSync } from "node:crypto";
+ * const { publicKey } = generateKeyPairSync("ed25519");
+ * ed25519PublicKey(publicKey.export({ format: "jwk" }))?.length; // 32
+ * ```
+ */
+export function ed25519PublicKey(input: unknown): Uint8Array | null {
+  try {
+    if (input instanceof Uint8Array) return input.length === 32 ? new Uint8Array(input) : null;
+    if (typeof input === "string" && input.length <= 64) {
+      const raw = fromBase64(input);
+      return raw?.length === 32 ? raw : null;
+    }
+    return keyBytes(input, SPKI_ED25519, "x");
+  } catch {
+    return null;
+  }
+}

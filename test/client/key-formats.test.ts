@@ -1,0 +1,80 @@
+// Ed25519 keys in every accepted form sign and verify alike; generateKeyPair's keys work end to end.
+import { createPrivateKey, createPublicKey, generateKeyPairSync } from "node:crypto";
+import { inspect } from "node:util";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { createSigner, generateKeyPair } from "../../src/client/index.js";
+import { Keyward, MemoryStore } from "../../src/index.js";
+import { toBase64Url } from "../../src/lib/bytes.js";
+import { ed25519PublicKey, ed25519Seed } from "../../src/signing/key-formats.js";
+
+describe("Ed25519 key formats", () => {
+  const { privateKey, publicKey } = generateKeyPairSync("ed25519");
+  const seed = ed25519Seed(privateKey.export({ format: "jwk" }) as never);
+  const pub = ed25519PublicKey(publicKey.export({ format: "jwk" }))!;
+
+  it("raw bytes, PKCS #8 / SPKI PEM, JWK and KeyObject give the same bytes", () => {
+    const pem = privateKey.export({ format: "pem", type: "pkcs8" }) as string;
+    for (const input of [seed, pem, privateKey.export({ format: "jwk" }), privateKey]) expect(ed25519Seed(input as never)).toEqual(seed);
+    const spki = publicKey.export({ format: "pem", type: "spki" }) as string;
+    for (const input of [pub, toBase64Url(pub), spki, publicKey.export({ format: "jwk" }), publicKey, privateKey]) {
+      expect(ed25519PublicKey(input)).toEqual(pub);
+    }
+    // The seed really is the key's: node derives the same public key from it.
+    const der = Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), seed]);
+    expect(createPublicKey(createPrivateKey({ key: der, format: "der", type: "pkcs8" })).export({ format: "jwk" }).x).toBe(toBase64Url(pub));
+  });
+
+  it("refuses other keys and garbage with a message that shows no key material", () => {
+    const x25519 = generateKeyPairSync("x25519");
+    const rsaPem = generateKeyPairSync("rsa", { modulusLength: 1024 }).privateKey.export({ format: "pem", type: "pkcs8" }) as string;
+    const spki = publicKey.export({ format: "pem", type: "spki" }) as string;
+    for (const bad of [x25519.privateKey, rsaPem, spki, publicKey, { kty: "OKP", crv: "Ed25519" }, "x".repeat(5000), null, 42]) {
+      let message = "";
+      try {
+        ed25519Seed(bad as never);
+      } catch (err) {
+        expect(err).toBeInstanceOf(TypeError);
+        message = (err as Error).message;
+      }
+      expect(message).toMatch(/^privateKey must be/);
+    }
+    for (const bad of [x25519.publicKey, rsaPem, { kty: "OKP", crv: "Ed25519" }, "x".repeat(5000), null, 42]) expect(ed25519PublicKey(bad)).toBeNull();
+    expect(() => ed25519Seed(new Uint8Array(31))).toThrow(RangeError);
+  });
+
+  it("never throws on arbitrary input (public keys), and a seed is always a copy", () => {
+    fc.assert(fc.property(fc.anything(), (v) => ed25519PublicKey(v) === null || ed25519PublicKey(v)!.length === 32));
+    const copy = ed25519Seed(seed);
+    copy.fill(0);
+    expect(seed.some((b) => b !== 0)).toBe(true);
+  });
+
+  it("createSigner takes a PEM or a KeyObject; a token created from a JWK public key verifies its requests", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: pub } });
+    for (const key of [privateKey.export({ format: "pem", type: "pkcs8" }) as string, privateKey]) {
+      const signed = await createSigner({ keyId: record.id, alg: "ed25519", privateKey: key }).sign(new Request("https://api.example.com/v1/x"));
+      expect((await kw.verify(signed)).ok).toBe(true);
+    }
+  });
+});
+
+describe("generateKeyPair", () => {
+  it("makes a fresh pair whose keys sign and verify through keyward; toJSON and inspect show no seed", async () => {
+    const a = await generateKeyPair();
+    const b = await generateKeyPair();
+    expect(a.privateKey).toHaveLength(32);
+    expect(a.publicKey).toHaveLength(32);
+    expect(a.privateKey).not.toEqual(b.privateKey);
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: a.publicKey } });
+    expect(record.signing).toMatchObject({ alg: "ed25519", publicKey: a.publicKeyBase64url() });
+    const signed = await createSigner({ keyId: record.id, alg: "ed25519", privateKey: a.privateKey }).sign(new Request("https://api.example.com/"));
+    expect((await kw.verify(signed)).ok).toBe(true);
+    const seed = a.privateKeyBase64url();
+    expect(JSON.stringify(a)).not.toContain(seed);
+    expect(inspect(a)).not.toContain(seed);
+    expect(inspect(a)).not.toContain(`${a.privateKey[0]}, ${a.privateKey[1]}`);
+  });
+});

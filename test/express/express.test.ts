@@ -1,0 +1,35 @@
+// keyward/express on a real Express 5 server (the shared suite in test/http/scenarios.ts).
+import type { AddressInfo } from "node:net";
+import express from "express";
+import { keywardExpress } from "../../src/express/index.js";
+import { describeMiddleware } from "../http/scenarios.js";
+
+describeMiddleware(
+  "Express 5",
+  async (kw, options) => {
+    const app = express();
+    const guard = keywardExpress(kw, options);
+    app.use(express.json({ verify: guard.rawBody }));
+    app.options("/{*any}", guard.preflight);
+    app.get("/prices", guard.requireToken({ scope: "core:read" }), (req, res) => {
+      res.json({ token: req.keyward?.tokenId });
+    });
+    app.post("/orders", guard.requireToken({ scope: "orders:write", cost: 2 }), (req, res) => {
+      res.json({ token: req.keyward?.tokenId, body: req.body });
+    });
+    app.get("/key", guard.requireToken({ getToken: (req) => req.get("x-api-key") }), (req, res) => {
+      res.json({ token: req.keyward?.tokenId });
+    });
+    const onDenied = (d: { code: string }, _req: unknown, res: express.Response) => void res.status(418).json({ denied: d.code });
+    app.get("/custom", guard.requireToken({ onDenied }), (req, res) => {
+      res.json({ token: req.keyward?.tokenId });
+    });
+    const server = app.listen(0, "127.0.0.1");
+    await new Promise((resolve) => server.once("listening", resolve));
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    };
+  },
+  (kw, options) => keywardExpress(kw).requireToken(options as never),
+);

@@ -1,0 +1,25 @@
+// keyward/fastify on a real Fastify 5 server (the shared suite in test/http/scenarios.ts).
+import Fastify from "fastify";
+import { keywardFastify } from "../../src/fastify/index.js";
+import { describeMiddleware } from "../http/scenarios.js";
+
+describeMiddleware(
+  "Fastify 5",
+  async (kw, options) => {
+    const app = Fastify();
+    const guard = keywardFastify(kw, options);
+    await app.register(guard.plugin);
+    app.get("/prices", { preHandler: guard.requireToken({ scope: "core:read" }) }, async (request) => ({ token: request.keyward?.tokenId }));
+    app.post("/orders", { preHandler: guard.requireToken({ scope: "orders:write", cost: 2 }) }, async (request) => ({
+      token: request.keyward?.tokenId,
+      body: request.body,
+    }));
+    const getToken = (request: { headers: Record<string, unknown> }) => request.headers["x-api-key"] as string | undefined;
+    app.get("/key", { preHandler: guard.requireToken({ getToken }) }, async (request) => ({ token: request.keyward?.tokenId }));
+    const onDenied = (d: { code: string }, _request: unknown, reply: { code(n: number): { send(b: unknown): unknown } }) => reply.code(418).send({ denied: d.code });
+    app.get("/custom", { preHandler: guard.requireToken({ onDenied }) }, async (request) => ({ token: request.keyward?.tokenId }));
+    const url = await app.listen({ port: 0, host: "127.0.0.1" });
+    return { url, close: () => app.close() };
+  },
+  (kw, options) => keywardFastify(kw).requireToken(options as never),
+);

@@ -1,0 +1,81 @@
+// The shared middleware core and the answers, without a server.
+import { describe, expect, it } from "vitest";
+import { createEdge, createRoute, publicUrl } from "../../src/http/core.js";
+import { limitFields } from "../../src/http/fields.js";
+import { readNodeBody } from "../../src/http/node.js";
+import { problemResponse } from "../../src/http/problem.js";
+import { ConfigError, Keyward, MemoryStore } from "../../src/index.js";
+
+const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+
+describe("middleware options, checked at setup", () => {
+  it("refuses bad options with INVALID_CONFIG naming them", () => {
+    const bad: [Parameters<typeof createEdge>[1], string][] = [
+      [{ publicOrigin: "api.example.com" }, "publicOrigin"],
+      [{ publicOrigin: "ftp://api.example.com" }, "publicOrigin"],
+      [{ publicOrigin: "https://api.example.com/?x=1" }, "publicOrigin"],
+      [{ realm: 'a"\n' }, "realm"],
+      [{ maxBodyBytes: -1 }, "maxBodyBytes"],
+      [{ cors: "yes" as unknown as boolean }, "cors"],
+    ];
+    for (const [options, field] of bad) {
+      expect(() => createEdge(kw, options), field).toThrow(ConfigError);
+      expect(() => createEdge(kw, options)).toThrow(field);
+    }
+    expect(() => createEdge({} as Keyward)).toThrow(ConfigError);
+    expect(() => createRoute({ getToken: "x-api-key" as never })).toThrow(/getToken/);
+  });
+
+  it("publicOrigin: origin and prefix joined with the path and query received", () => {
+    const edge = createEdge(kw, { publicOrigin: "https://api.example.com/v2/" });
+    expect(publicUrl(edge, "http://10.0.0.5:8080/prices?symbol=X")).toBe("https://api.example.com/v2/prices?symbol=X");
+    expect(publicUrl(createEdge(kw), "http://10.0.0.5:8080/prices")).toBe("http://10.0.0.5:8080/prices");
+  });
+});
+
+describe("answers", () => {
+  it("kw.verify given a framework request says what it expects instead of failing inside", async () => {
+    const nodeLike = { headers: { authorization: "Bearer x" }, url: "/" };
+    await expect(kw.verify(nodeLike as unknown as Request)).rejects.toThrow(/expects a Fetch API Request/);
+  });
+
+  it("toResponse answers denials only; the body is problem+json", async () => {
+    const { token } = await kw.tokens.create({ owner: "o", kind: "publishable" });
+    const ok = await kw.verify(new Request("https://x.test/", { headers: { authorization: `Bearer ${token}` } }));
+    expect(() => ok.toResponse()).toThrow(TypeError);
+    const denied = await kw.verify(new Request("https://x.test/"));
+    const res = denied.toResponse({ realm: 'say "hi"', problemTypeBase: "https://docs.example.com/errors#" });
+    expect(res.status).toBe(401);
+    expect(res.headers.get("www-authenticate")).toBe('Bearer realm="say \\"hi\\""');
+    expect(await res.json()).toMatchObject({ type: "https://docs.example.com/errors#token-missing", status: 401 });
+    expect(problemResponse(denied).headers.get("content-type")).toBe("application/problem+json");
+  });
+
+  it("RateLimit fields: only the counters the request reached", () => {
+    const rate = { limit: 10, windowMs: 500 };
+    const credits = { limit: 5, refill: null };
+    expect(limitFields(rate, credits, {})).toEqual({ "ratelimit-policy": '"requests";q=10;w=1, "credits";q=5' });
+    expect(limitFields(rate, null, { rateRemaining: 4 })).toEqual({ "ratelimit-policy": '"requests";q=10;w=1', ratelimit: '"requests";r=4' });
+    expect(limitFields(null, credits, { creditsRemaining: 0, denied: "credits" })).toEqual({
+      "ratelimit-policy": '"credits";q=5',
+      ratelimit: '"credits";r=0',
+    });
+  });
+});
+
+describe("reading a signed body on Node", () => {
+  it("stops at the first chunk past maxBodyBytes: the rest is never pulled", async () => {
+    let pulled = 0;
+    async function* body() {
+      for (let i = 0; i < 100; i++) {
+        pulled++;
+        yield new Uint8Array(100).fill(i);
+      }
+    }
+    const bytes = await readNodeBody(body(), 250);
+    expect(pulled).toBe(3);
+    expect(bytes.length).toBe(300);
+    expect([bytes[0], bytes[100], bytes[299]]).toEqual([0, 1, 2]);
+    expect(await readNodeBody(body(), 1 << 20)).toHaveLength(10_000);
+  });
+});

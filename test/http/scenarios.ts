@@ -1,0 +1,283 @@
+// One behaviour suite for every framework adapter: a real server of the
+// framework on 127.0.0.1, called with Node's fetch (undici), keyward's
+// signedFetch and node:http. Each adapter's test file starts its server with
+// the same routes:
+//   GET  /prices           requireToken({ scope: "core:read" })           → { token }
+//   POST /orders           requireToken({ scope: "orders:write", cost: 2 }) → { token, body } (the framework's JSON parser)
+//   GET  /key              requireToken({ getToken: x-api-key })          → { token }
+//   GET  /custom           requireToken({ onDenied: 418 + code })         → { token }
+// An allowed handler answers the decision's token id as seen through the framework's typed attachment.
+import { request as httpRequest } from "node:http";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createSigner, signedFetch } from "../../src/client/index.js";
+import type { EdgeOptions } from "../../src/http/core.js";
+import { ConfigError, Keyward, MemoryStore } from "../../src/index.js";
+import { ed25519KeyPair } from "../client/helpers.js";
+
+export interface Started {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Starts the framework's server with the routes above; `setup` lets the suite check setup-time errors. */
+export type StartServer = (kw: Keyward, options: EdgeOptions) => Promise<Started>;
+/** Calls the adapter's requireToken with the given route options (to check they are validated at setup). */
+export type MakeRoute = (kw: Keyward, options: { scope?: unknown; cost?: unknown }) => unknown;
+
+const MAX_BODY = 1024;
+
+/** A fresh Keyward behind a proxy on 127.0.0.1, reading at most 1 KiB of signed bodies. */
+export function makeKeyward(): Keyward {
+  return new Keyward({
+    store: new MemoryStore(),
+    prefix: "acme",
+    trustedProxies: ["127.0.0.1"],
+    signatures: { maxBodyBytes: MAX_BODY },
+  });
+}
+
+interface Reply {
+  status: number;
+  headers: Headers;
+  json: Record<string, unknown>;
+}
+
+async function read(res: Response): Promise<Reply> {
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, json: text === "" ? {} : (JSON.parse(text) as Record<string, unknown>) };
+}
+
+/** A raw node:http request (repeated headers as given). */
+function rawRequest(url: string, headers: [string, string][], method = "GET", body?: string): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    // A raw header list is sent as is: Host included.
+    const raw = [["host", new URL(url).host], ...headers].flat();
+    const req = httpRequest(url, { method, headers: raw as unknown as Record<string, string> }, (res) => {
+      let text = "";
+      res.on("data", (c: Buffer) => {
+        text += c.toString();
+      });
+      res.on("end", () => {
+        const h = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) if (typeof v === "string") h.set(k, v);
+        resolve({ status: res.statusCode ?? 0, headers: h, json: text === "" ? {} : (JSON.parse(text) as Record<string, unknown>) });
+      });
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+export function describeMiddleware(name: string, start: StartServer, makeRoute: MakeRoute): void {
+  describe(`${name} middleware on a real server`, () => {
+    const kw = makeKeyward();
+    const pair = ed25519KeyPair();
+    let server: Started;
+    let proxied: Started;
+    let corsServer: Started;
+    let secret: string;
+    let publishable: string;
+    let signedId: string;
+    let tokenId: string;
+    beforeAll(async () => {
+      const s = await kw.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["core:read", "orders:write"] });
+      secret = s.token;
+      tokenId = s.record.id;
+      publishable = (await kw.tokens.create({ owner: "acct_1", kind: "publishable", domains: ["app.example"] })).token;
+      const signed = await kw.tokens.create({
+        owner: "acct_1",
+        kind: "secret",
+        scopes: ["core:read", "orders:write"],
+        requireSignedRequests: true,
+        signing: { alg: "ed25519", publicKey: new Uint8Array(pair.publicKey) },
+      });
+      signedId = signed.record.id;
+      server = await start(kw, { realm: "prices", maxBodyBytes: MAX_BODY });
+      proxied = await start(kw, { publicOrigin: "https://api.example.com/v2", maxBodyBytes: MAX_BODY });
+      corsServer = await start(kw, { cors: true });
+    });
+    afterAll(async () => {
+      await Promise.all([server?.close(), proxied?.close(), corsServer?.close()]);
+    });
+
+    const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+    const signer = () => signedFetch(createSigner({ keyId: signedId, alg: "ed25519", privateKey: pair.seed }));
+
+    it("a malformed scope or cost throws at setup, not per request", () => {
+      expect(() => makeRoute(kw, { scope: "core" })).toThrow(ConfigError);
+      expect(() => makeRoute(kw, { scope: ["core:read", "a b:read"] })).toThrow(/scope\[1\]/);
+      expect(() => makeRoute(kw, { cost: -1 })).toThrow(ConfigError);
+      expect(() => makeRoute(kw, { scope: "datasets/prices:read", cost: 2 })).not.toThrow();
+    });
+
+    it("allows a bearer token through undici fetch and node:http; the handler sees the typed decision", async () => {
+      const viaFetch = await read(await fetch(`${server.url}/prices`, { headers: bearer(secret) }));
+      expect(viaFetch).toMatchObject({ status: 200, json: { token: tokenId } });
+      const viaHttp = await rawRequest(`${server.url}/prices`, [["authorization", `Bearer ${secret}`]]);
+      expect(viaHttp).toMatchObject({ status: 200, json: { token: tokenId } });
+    });
+
+    it("no credential: 401 problem+json, an RFC 6750 challenge without error, the configured realm", async () => {
+      const r = await read(await fetch(`${server.url}/prices`));
+      expect(r.status).toBe(401);
+      expect(r.headers.get("content-type")).toMatch(/^application\/problem\+json/);
+      expect(r.headers.get("www-authenticate")).toBe('Bearer realm="prices"');
+      expect(r.json).toEqual({
+        type: "urn:keyward:problem:token-missing",
+        title: "Token required",
+        status: 401,
+        detail: "Send a token in the Authorization header as a Bearer token, or sign the request.",
+        code: "TOKEN_MISSING",
+      });
+    });
+
+    it("credential failures are indistinguishable; no secret in the answer", async () => {
+      const unknown = `${secret.slice(0, 20)}${"A".repeat(secret.length - 20)}`;
+      const revoked = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+      await kw.tokens.revoke(revoked.record.id);
+      const answers = [];
+      for (const token of ["garbage", unknown, `${secret}x`, revoked.token]) {
+        const r = await read(await fetch(`${server.url}/prices`, { headers: bearer(token) }));
+        answers.push({ status: r.status, challenge: r.headers.get("www-authenticate"), json: r.json });
+        expect(JSON.stringify(r.json)).not.toContain(token);
+      }
+      expect(new Set(answers.map((a) => JSON.stringify(a))).size).toBe(1);
+      expect(answers[0]).toMatchObject({ status: 401, challenge: 'Bearer realm="prices", error="invalid_token"', json: { type: "urn:keyward:problem:invalid-token" } });
+      expect(answers[0]!.json).not.toHaveProperty("code");
+    });
+
+    it("duplicated Authorization headers are refused (Node would keep only the first)", async () => {
+      const r = await rawRequest(`${server.url}/prices`, [
+        ["authorization", `Bearer ${secret}`],
+        ["authorization", `Bearer ${secret}`],
+      ]);
+      expect(r.status).toBe(401);
+    });
+
+    it("a missing scope: 403 with the scope and an insufficient_scope challenge", async () => {
+      const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["core:read"] });
+      const r = await read(await fetch(`${server.url}/orders`, { method: "POST", headers: { ...bearer(token), "content-type": "application/json" }, body: "{}" }));
+      expect(r).toMatchObject({ status: 403, json: { code: "SCOPE_DENIED", scope: "orders:write", type: "urn:keyward:problem:scope-denied" } });
+      expect(r.headers.get("www-authenticate")).toBe('Bearer realm="prices", error="insufficient_scope"');
+    });
+
+    it("credits: 402 with the balance and the refill time; RateLimit fields on allowed and denied answers", async () => {
+      const { token } = await kw.tokens.create({
+        owner: "acct_1",
+        kind: "secret",
+        scopes: ["orders:write"],
+        credits: { limit: 3, refill: { amount: 3, intervalMs: 3_600_000 } },
+        rateLimit: { limit: 100, windowMs: 60_000 },
+      });
+      const post = () => fetch(`${server.url}/orders`, { method: "POST", headers: { ...bearer(token), "content-type": "application/json" }, body: '{"qty":1}' }).then(read);
+      const ok = await post();
+      expect(ok).toMatchObject({ status: 200, json: { body: { qty: 1 } } });
+      expect(ok.headers.get("ratelimit-policy")).toBe('"requests";q=100;w=60, "credits";q=3;w=3600');
+      expect(ok.headers.get("ratelimit")).toBe('"requests";r=99, "credits";r=1');
+      const denied = await post();
+      expect(denied).toMatchObject({ status: 402, json: { code: "CREDITS_EXHAUSTED", remaining: 1, type: "urn:keyward:problem:credits-exhausted" } });
+      expect(Date.parse(denied.json.refillAt as string)).toBeGreaterThan(Date.now());
+      expect(denied.headers.get("ratelimit")).toMatch(/"credits";r=1;t=\d+$/);
+      expect(Number(denied.headers.get("retry-after"))).toBeGreaterThan(0);
+    });
+
+    it("rate limited: 429 with Retry-After and RateLimit r=0", async () => {
+      const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret", rateLimit: { limit: 1, windowMs: 60_000 } });
+      expect((await fetch(`${server.url}/prices`, { headers: bearer(token) }).then(read)).status).toBe(200);
+      const r = await read(await fetch(`${server.url}/prices`, { headers: bearer(token) }));
+      expect(r).toMatchObject({ status: 429, json: { code: "RATE_LIMITED" } });
+      expect(r.headers.get("ratelimit")).toBe(`"requests";r=0;t=${r.headers.get("retry-after")}`);
+    });
+
+    it("signed requests: signedFetch GET and JSON POST verify (the framework still parses the body); a tampered body does not", async () => {
+      const api = signer();
+      expect(await read(await api(`${server.url}/prices?symbol=X`))).toMatchObject({ status: 200, json: { token: signedId } });
+      const body = JSON.stringify({ symbol: "X", qty: 3 });
+      const post = await read(await api(`${server.url}/orders`, { method: "POST", headers: { "content-type": "application/json" }, body }));
+      expect(post).toMatchObject({ status: 200, json: { token: signedId, body: { symbol: "X", qty: 3 } } });
+      const signed = await createSigner({ keyId: signedId, alg: "ed25519", privateKey: pair.seed }).sign(
+        new Request(`${server.url}/orders`, { method: "POST", headers: { "content-type": "application/json" }, body }),
+      );
+      const tampered = await read(await fetch(`${server.url}/orders`, { method: "POST", headers: signed.headers, body: body.replace("3", "4") }));
+      expect(tampered).toMatchObject({ status: 401, json: { code: "DIGEST_MISMATCH" } });
+    });
+
+    it("a signed body over the limit is refused with 413, not read whole", async () => {
+      const body = JSON.stringify({ pad: "x".repeat(MAX_BODY) });
+      const r = await read(await signer()(`${server.url}/orders`, { method: "POST", headers: { "content-type": "application/json" }, body }));
+      expect(r.status).toBe(413);
+    });
+
+    it("a token that requires signatures, sent as a bearer token: 401 with Accept-Signature (RFC 9421 §5.1)", async () => {
+      const { token } = await kw.tokens.create({
+        owner: "acct_1",
+        kind: "secret",
+        requireSignedRequests: true,
+        signing: { alg: "ed25519", publicKey: new Uint8Array(pair.publicKey) },
+      });
+      const r = await read(await fetch(`${server.url}/prices`, { headers: bearer(token) }));
+      expect(r).toMatchObject({ status: 401, json: { code: "SIGNATURE_REQUIRED" } });
+      expect(r.headers.get("accept-signature")).toMatch(/^sig1=\("@method" "@target-uri"\);created;expires;nonce;keyid="tok_\w+";alg="ed25519"$/);
+    });
+
+    it("behind a path-rewriting TLS proxy: verifies against publicOrigin, and only with it", async () => {
+      // The client signs https://api.example.com/v2/prices; the gateway forwards /prices over plain HTTP.
+      const sign = (url: string) => createSigner({ keyId: signedId, alg: "ed25519", privateKey: pair.seed }).sign(new Request(url));
+      const forward = async (base: string) => {
+        const signed = await sign("https://api.example.com/v2/prices?symbol=X");
+        return read(await fetch(`${base}/prices?symbol=X`, { headers: signed.headers }));
+      };
+      expect(await forward(proxied.url)).toMatchObject({ status: 200, json: { token: signedId } });
+      expect(await forward(server.url)).toMatchObject({ status: 401, json: { code: "SIGNATURE_INVALID" } });
+    });
+
+    it("client IP from the socket, and from X-Forwarded-For only behind trustedProxies", async () => {
+      const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret", ips: ["203.0.113.0/24"] });
+      const via = (xff?: string) =>
+        fetch(`${server.url}/prices`, { headers: { ...bearer(token), ...(xff ? { "x-forwarded-for": xff } : {}) } }).then(read);
+      expect((await via()).json).toMatchObject({ code: "IP_DENIED" });
+      expect((await via("203.0.113.7")).status).toBe(200);
+    });
+
+    it("getToken reads another header (x-api-key); onDenied answers instead of the default", async () => {
+      expect(await read(await fetch(`${server.url}/key`, { headers: { "x-api-key": secret } }))).toMatchObject({ status: 200, json: { token: tokenId } });
+      expect((await read(await fetch(`${server.url}/key`, { headers: { "x-api-key": "nope" } }))).status).toBe(401);
+      expect(await read(await fetch(`${server.url}/custom`))).toMatchObject({ status: 418, json: { denied: "TOKEN_MISSING" } });
+    });
+
+    it("CORS, when enabled: preflights answered; answers carry Access-Control-Allow-Origin; domains still decide", async () => {
+      const pre = await fetch(`${corsServer.url}/prices`, {
+        method: "OPTIONS",
+        headers: { origin: "https://app.example", "access-control-request-method": "GET", "access-control-request-headers": "authorization" },
+      });
+      expect(pre.status).toBe(204);
+      expect(pre.headers.get("access-control-allow-origin")).toBe("https://app.example");
+      expect(pre.headers.get("access-control-allow-headers")).toContain("authorization");
+      const ok = await fetch(`${corsServer.url}/prices`, { headers: { ...bearer(publishable), origin: "https://app.example" } });
+      expect(ok.status).toBe(200);
+      expect(ok.headers.get("access-control-allow-origin")).toBe("https://app.example");
+      const other = await read(await fetch(`${corsServer.url}/prices`, { headers: { ...bearer(publishable), origin: "https://evil.example" } }));
+      expect(other).toMatchObject({ status: 403, json: { code: "DOMAIN_DENIED" } });
+      expect(other.headers.get("access-control-allow-origin")).toBe("https://evil.example");
+      // Without cors: no preflight answer from keyward.
+      const none = await fetch(`${server.url}/prices`, { method: "OPTIONS", headers: { origin: "https://app.example", "access-control-request-method": "GET" } });
+      expect(none.headers.get("access-control-allow-origin")).toBeNull();
+    });
+
+    it("a request aborted mid-body neither crashes the server nor allows", async () => {
+      await new Promise<void>((resolve) => {
+        const req = httpRequest(`${server.url}/orders`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "content-length": "500", "signature-input": 'sig1=("@method");keyid="tok_x"', signature: "sig1=:AA==:" },
+        });
+        req.on("error", () => resolve());
+        req.write('{"qty":');
+        setTimeout(() => {
+          req.destroy();
+          resolve();
+        }, 50);
+      });
+      expect((await read(await fetch(`${server.url}/prices`, { headers: bearer(secret) }))).status).toBe(200);
+    });
+  });
+}

@@ -1,0 +1,28 @@
+// Type-level tests of the framework entry points: the decision is typed where each framework puts it.
+import { type Context, Hono } from "hono";
+import type { Decision } from "keyward";
+import { Keyward, MemoryStore } from "keyward";
+import { keywardExpress } from "keyward/express";
+import { keywardFastify } from "keyward/fastify";
+import { keywardFetch } from "keyward/fetch";
+import { type KeywardEnv, keywardHono } from "keyward/hono";
+import { describe, expectTypeOf, it } from "vitest";
+
+describe("framework types", () => {
+  it("attach a typed Decision", () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const app = new Hono<KeywardEnv>();
+    app.get("/", keywardHono(kw).requireToken({ scope: "core:read" }), (c) => {
+      expectTypeOf(c.get("keyward")).toEqualTypeOf<Decision>();
+      return c.text("ok");
+    });
+    keywardExpress(kw).requireToken({ onDenied: (_d, req) => expectTypeOf(req.keyward).toEqualTypeOf<Decision | undefined>() });
+    keywardFastify(kw).requireToken({ onDenied: (_d, request) => expectTypeOf(request.keyward).toEqualTypeOf<Decision | null>() });
+    keywardFetch(kw).requireToken({}, (_request, decision) => {
+      expectTypeOf(decision).toEqualTypeOf<Decision>();
+      return new Response();
+    });
+    type HonoGetToken = NonNullable<NonNullable<Parameters<ReturnType<typeof keywardHono>["requireToken"]>[0]>["getToken"]>;
+    expectTypeOf<Parameters<HonoGetToken>[0]>().toEqualTypeOf<Context>();
+  });
+});
