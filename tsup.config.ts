@@ -13,6 +13,7 @@ export default defineConfig({
     express: "src/express/index.ts",
     fastify: "src/fastify/index.ts",
     fetch: "src/fetch/index.ts",
+    admin: "src/admin/index.ts",
   },
   format: ["esm"],
   target: "es2022",

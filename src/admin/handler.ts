@@ -1,0 +1,248 @@
+// The admin handler: routes, the CSRF rules of mutations, authorization by
+// owner, and each operation as a few lines over `kw.tokens` / `kw.usage`.
+import { InvalidInputError, RevisionConflictError } from "../errors.js";
+import type { IssuedToken } from "../manager/issued.js";
+import { isTokenId } from "../model/record.js";
+import { parseInput, timestamp } from "../model/schemas.js";
+import type { TokenRecord } from "../model/types.js";
+import { readJson } from "./body.js";
+import { CONSOLE_JS } from "./console/asset.js";
+import { openApiDocument } from "./openapi.js";
+import { type AdminConfig, type AdminHandlerOptions, type AdminOperation, type AdminPrincipal, parseAdminOptions } from "./options.js";
+import { consolePage, PAGE_HEADERS } from "./page.js";
+import { AdminAnswer, answerOf, JSON_HEADERS, problemOf } from "./problem.js";
+import { createBodySchema, MAX_GRACE_MS, regenerateBodySchema, revokeBodySchema, updateBodySchema } from "./schemas.js";
+
+/** A Fetch API handler: any runtime or framework that speaks `Request` / `Response`. */
+export type AdminHandler = (request: Request) => Promise<Response>;
+
+/** One request, once routed and authorized. */
+interface Call {
+  readonly request: Request;
+  readonly url: URL;
+  readonly owner: string;
+  readonly actor: string;
+  /** The token id of `/tokens/{id}/…` routes. */
+  readonly id: string;
+}
+
+type Operation = (cfg: AdminConfig, call: Call) => Promise<Response>;
+
+const json = (value: unknown, status = 200, headers: Record<string, string> = {}) =>
+  new Response(JSON.stringify(value), { status, headers: { ...headers, ...JSON_HEADERS, "content-type": "application/json" } });
+
+const notFound = () => new AdminAnswer(404, "NOT_FOUND", "Not found", "There is nothing at this path.");
+
+/** The token, if it is the caller's: another owner's token is answered exactly like an unknown id. */
+async function own(cfg: AdminConfig, call: Call): Promise<TokenRecord> {
+  const record = isTokenId(call.id) ? await cfg.kw.tokens.get(call.id) : null;
+  if (record === null || record.owner !== call.owner) {
+    throw new AdminAnswer(404, "TOKEN_NOT_FOUND", "Token not found", "No token with this id belongs to you.");
+  }
+  return record;
+}
+
+/** Every scope asked for must be one the application lets its customers grant. */
+function checkGrantable(cfg: AdminConfig, scopes: readonly string[] | undefined): void {
+  const i = scopes?.findIndex((s) => !cfg.grantable.has(s)) ?? -1;
+  if (i >= 0) {
+    throw new AdminAnswer(403, "SCOPE_NOT_GRANTABLE", "Scope not grantable", "You may not grant this scope.", {}, `scopes.${i}`);
+  }
+}
+
+/** `limit` and `cursor` from the query. */
+function pageOf(url: URL): { limit?: number; cursor?: string } {
+  const limit = url.searchParams.get("limit");
+  const cursor = url.searchParams.get("cursor");
+  const out: { limit?: number; cursor?: string } = {};
+  if (limit !== null) {
+    if (!/^\d{1,4}$/.test(limit)) throw new InvalidInputError("limit", "must be an integer from 1 to 1000");
+    out.limit = Number(limit);
+  }
+  if (cursor !== null) out.cursor = cursor;
+  return out;
+}
+
+/** A time from the query: epoch milliseconds or an ISO-8601 date-time. */
+function timeOf(url: URL, name: string): number | undefined {
+  const v = url.searchParams.get(name);
+  if (v === null) return undefined;
+  return parseInput(timestamp, /^\d{1,16}$/.test(v) ? Number(v) : v, name);
+}
+
+const issued = (result: IssuedToken) => ({ token: result.token, record: result.record });
+
+const OPERATIONS: Record<Exclude<AdminOperation, "config">, Operation> = {
+  "tokens.list": async (cfg, call) => json(await cfg.kw.tokens.list(call.owner, pageOf(call.url))),
+  "tokens.create": async (cfg, call) => {
+    const body = await readJson(call.request, cfg.maxBodyBytes);
+    const data = parseInput(createBodySchema, body, "body");
+    checkGrantable(cfg, data.scopes);
+    const result = await cfg.kw.tokens.create({ ...(body as object), owner: call.owner } as Parameters<typeof cfg.kw.tokens.create>[0], {
+      actor: call.actor,
+    });
+    return json(issued(result), 201, { location: `${cfg.basePath}/tokens/${result.record.id}` });
+  },
+  "tokens.get": async (cfg, call) => json(await own(cfg, call)),
+  "tokens.update": async (cfg, call) => {
+    const body = await readJson(call.request, cfg.maxBodyBytes);
+    const data = parseInput(updateBodySchema, body, "body");
+    checkGrantable(cfg, data.patch.scopes);
+    await own(cfg, call);
+    const { patch, expectedRevision, effectiveAt } = body as { patch: object; expectedRevision: number; effectiveAt?: number | string };
+    const options = { actor: call.actor, expectedRevision, ...(effectiveAt !== undefined && { effectiveAt }) };
+    return json(await cfg.kw.tokens.update(call.id, patch, options));
+  },
+  "tokens.regenerate": async (cfg, call) => {
+    const data = parseInput(regenerateBodySchema, await readJson(call.request, cfg.maxBodyBytes), "body");
+    const record = await own(cfg, call);
+    // A second submit of the same form names a revision the first one moved past.
+    if (data.expectedRevision !== undefined && data.expectedRevision !== record.revision) {
+      throw new RevisionConflictError(record.id, data.expectedRevision);
+    }
+    return json(issued(await cfg.kw.tokens.regenerate(call.id, { actor: call.actor, graceMs: data.graceMs ?? 0 })));
+  },
+  "tokens.revoke": async (cfg, call) => {
+    parseInput(revokeBodySchema, await readJson(call.request, cfg.maxBodyBytes), "body");
+    await own(cfg, call);
+    return json(await cfg.kw.tokens.revoke(call.id, { actor: call.actor }));
+  },
+  "tokens.usage": async (cfg, call) => {
+    await own(cfg, call);
+    const granularity = call.url.searchParams.get("granularity") ?? "hour";
+    if (granularity !== "hour" && granularity !== "day") throw new InvalidInputError("granularity", 'must be "hour" or "day"');
+    // Absent times are kw's defaults, on its clock: to now, from a day before.
+    const from = timeOf(call.url, "from");
+    const to = timeOf(call.url, "to");
+    const range = { ...(from !== undefined && { from }), ...(to !== undefined && { to }) };
+    return json({ granularity, buckets: await cfg.kw.usage.get(call.id, { ...range, granularity }) });
+  },
+  "tokens.audit": async (cfg, call) => {
+    await own(cfg, call);
+    return json(await cfg.kw.tokens.audit({ tokenId: call.id }, pageOf(call.url)));
+  },
+  audit: async (cfg, call) => json(await cfg.kw.tokens.audit({ owner: call.owner }, pageOf(call.url))),
+};
+
+type Methods = Partial<Record<string, AdminOperation>>;
+
+const TOKEN_SUBPATHS: Record<string, Methods> = {
+  regenerate: { POST: "tokens.regenerate" },
+  revoke: { POST: "tokens.revoke" },
+  usage: { GET: "tokens.usage" },
+  audit: { GET: "tokens.audit" },
+};
+
+/** The operations of an API path by method, and the token id it names; null for a path that is not the API's. */
+function route(parts: readonly string[]): { methods: Methods; id: string } | null {
+  const [a, id = "", sub, extra] = parts;
+  if (parts.length === 1 && a === "config") return { methods: { GET: "config" }, id };
+  if (parts.length === 1 && a === "audit") return { methods: { GET: "audit" }, id };
+  if (a !== "tokens" || extra !== undefined) return null;
+  if (parts.length === 1) return { methods: { GET: "tokens.list", POST: "tokens.create" }, id };
+  if (sub === undefined) return { methods: { GET: "tokens.get", PATCH: "tokens.update" }, id };
+  return Object.hasOwn(TOKEN_SUBPATHS, sub) ? { methods: TOKEN_SUBPATHS[sub]!, id } : null;
+}
+
+/**
+ * A mutation must come from the application's own pages or from a server:
+ * browsers mark every request with `Sec-Fetch-Site` (Fetch Metadata), and a
+ * state change from another site, or another origin of the same site, is
+ * refused even before the JSON media type would force a CORS preflight.
+ */
+function checkFetchSite(request: Request): void {
+  const site = request.headers.get("sec-fetch-site");
+  if (site !== null && site !== "same-origin" && site !== "none") {
+    throw new AdminAnswer(403, "CROSS_SITE_REQUEST", "Cross-site request", "Changes are accepted from this site's own pages only.");
+  }
+}
+
+async function principal(cfg: AdminConfig, request: Request, operation: AdminOperation): Promise<AdminPrincipal | Response> {
+  const result = await cfg.authorize(request, { operation });
+  if (result instanceof Response) return result;
+  if (result === false) throw new AdminAnswer(403, "FORBIDDEN", "Forbidden", "You may not do this.");
+  if (result === null || result === undefined) {
+    throw new AdminAnswer(401, "UNAUTHORIZED", "Sign-in required", "Sign in to manage your API tokens.", {
+      "www-authenticate": 'Bearer realm="keyward-admin"',
+    });
+  }
+  const p = typeof result === "string" ? { owner: result } : result;
+  // The application's answer, not the client's: a malformed one is a bug on the server side (500).
+  if (typeof p.owner !== "string" || p.owner === "" || (p.actor !== undefined && typeof p.actor !== "string")) {
+    throw new TypeError("authorize must return an owner string or { owner, actor }");
+  }
+  return p;
+}
+
+/**
+ * The handler over parsed options: console page and its module, the
+ * OpenAPI document, and the API.
+ */
+function handlerOf(cfg: AdminConfig): AdminHandler {
+  let openapi: string | undefined;
+  return async (request) => {
+    try {
+      const url = new URL(request.url);
+      const { pathname } = url;
+      if (pathname !== cfg.basePath && !pathname.startsWith(`${cfg.basePath}/`)) throw notFound();
+      const rest = pathname.slice(cfg.basePath.length);
+      const method = request.method;
+      const isGet = method === "GET" || method === "HEAD";
+      if (rest === "/openapi.json" && isGet) {
+        openapi ??= JSON.stringify(openApiDocument(cfg));
+        return new Response(openapi, { headers: { ...JSON_HEADERS, "content-type": "application/json" } });
+      }
+      if (cfg.console && (rest === "" || rest === "/") && isGet) return new Response(consolePage(cfg), { headers: PAGE_HEADERS });
+      if (cfg.console && rest === "/console.js" && isGet) {
+        return new Response(CONSOLE_JS, { headers: { "content-type": "text/javascript; charset=utf-8", "cache-control": "no-cache", "x-content-type-options": "nosniff" } });
+      }
+      const parts = rest.split("/").slice(1);
+      const found = route(parts);
+      if (found === null) throw notFound();
+      const verb = isGet ? "GET" : method;
+      const op = Object.hasOwn(found.methods, verb) ? found.methods[verb] : undefined;
+      if (op === undefined) {
+        const allow = Object.keys(found.methods).join(", ");
+        throw new AdminAnswer(405, "METHOD_NOT_ALLOWED", "Method not allowed", "This path does not accept this method.", { allow });
+      }
+      if (!isGet) checkFetchSite(request);
+      const who = await principal(cfg, request, op);
+      if (who instanceof Response) return who;
+      const call: Call = { request, url, owner: who.owner, actor: who.actor ?? who.owner, id: found.id };
+      if (op === "config") {
+        return json({ owner: call.owner, grantableScopes: [...cfg.grantable], datasets: cfg.datasets, maxGraceMs: MAX_GRACE_MS });
+      }
+      return await OPERATIONS[op](cfg, call);
+    } catch (err) {
+      return problemOf(answerOf(err), cfg.problemTypeBase);
+    }
+  };
+}
+
+/**
+ * A Fetch API handler serving one customer's own tokens: a JSON REST API
+ * (list, create, read, update, regenerate, revoke, usage, audit), its
+ * OpenAPI 3.1 document at `/openapi.json`, and the console page at the base
+ * path. Errors are RFC 9457 problem+json.
+ *
+ * @param options the Keyward instance, `authorize`, the base path and what customers may grant
+ * @returns `(request) => Promise<Response>`: mount it in any framework (docs/console.md)
+ * @throws {ConfigError} `INVALID_CONFIG` naming a bad option
+ * @example
+ * ```ts
+ * import { Keyward, MemoryStore } from "keyward";
+ * import { createAdminHandler } from "keyward/admin";
+ *
+ * const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+ * const admin = createAdminHandler({
+ *   keyward: kw,
+ *   basePath: "/account/api-tokens",
+ *   authorize: (request) => (request.headers.get("authorization") === "Bearer demo-session" ? "acct_1" : null),
+ * });
+ * const res = await admin(new Request("https://example.com/account/api-tokens/tokens", { headers: { authorization: "Bearer demo-session" } }));
+ * console.log(res.status, await res.json()); // 200 { items: [], nextCursor: null }
+ * ```
+ */
+export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
+  return handlerOf(parseAdminOptions(options));
+}

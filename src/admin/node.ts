@@ -1,0 +1,74 @@
+// The admin handler on a Node server (node:http, Express, Fastify, Koa): a
+// Node request as a Fetch `Request`, the `Response` written back. Only
+// structural types: nothing Node-specific runs at import time.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { AdminHandler } from "./handler.js";
+
+/** Options of {@link toNodeHandler}. */
+export interface NodeHandlerOptions {
+  /**
+   * The origin the browser sees, when the server sits behind a TLS-terminating
+   * proxy (e.g. `"https://example.com"`); default `http://` + the Host header.
+   * The handler only uses it to build URLs, never to decide.
+   */
+  origin?: string;
+}
+
+/**
+ * Wraps a Fetch handler for Node's `(req, res)`: Express `app.use(path, …)`
+ * (the original URL is used, so the handler's `basePath` is the full mount
+ * path), Fastify's `reply.hijack()`, or `http.createServer`. Mount it
+ * before any body parser: it reads the body itself, up to `maxBodyBytes`.
+ *
+ * @param handler the admin handler
+ * @param options the public origin
+ * @returns a Node request listener; it never rejects (errors become a 500)
+ * @example
+ * ```ts
+ * import { createServer } from "node:http";
+ * import { Keyward, MemoryStore } from "keyward";
+ * import { createAdminHandler, toNodeHandler } from "keyward/admin";
+ *
+ * const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+ * const server = createServer(toNodeHandler(createAdminHandler({ keyward: kw, authorize: () => null })));
+ * ```
+ */
+export function toNodeHandler(handler: AdminHandler, options: NodeHandlerOptions = {}): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  return async (req, res) => {
+    try {
+      const path = (req as { originalUrl?: string }).originalUrl ?? req.url ?? "/";
+      const origin = options.origin ?? `http://${req.headers.host ?? "localhost"}`;
+      const url = URL.canParse(path, origin) ? new URL(path, origin) : new URL("/", origin);
+      const headers = new Headers();
+      for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+      const method = req.method ?? "GET";
+      const body = method === "GET" || method === "HEAD" ? null : pullStream(req);
+      const response = await handler(new Request(url, { method, headers, body, duplex: "half" } as RequestInit));
+      res.statusCode = response.status;
+      for (const [name, value] of response.headers) if (name !== "set-cookie") res.setHeader(name, value);
+      const cookies = response.headers.getSetCookie();
+      if (cookies.length > 0) res.setHeader("set-cookie", cookies);
+      // A body refused unread (413, 415) is still on the wire: the connection cannot carry another request (RFC 9112 §9.6).
+      if (!req.complete) res.setHeader("connection", "close");
+      res.end(method === "HEAD" ? undefined : new Uint8Array(await response.arrayBuffer()));
+    } catch {
+      if (!res.headersSent) res.statusCode = 500;
+      res.end();
+    }
+  };
+}
+
+/** A pull stream over a Node request: nothing is read before the handler asks, and cancelling stops the socket's reading. */
+function pullStream(req: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {
+  const chunks = req[Symbol.asyncIterator]();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { done, value } = await chunks.next();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    async cancel() {
+      await chunks.return?.();
+    },
+  });
+}

@@ -1,0 +1,154 @@
+// The OpenAPI 3.1 document of the admin API (OpenAPI 3.1 §4.8: schemas are
+// JSON Schema 2020-12), generated from the zod schemas that validate its
+// input with zod's own `z.toJSONSchema`, read as input (`io: "input"`: what a
+// client sends, before transforms).
+import { z } from "zod";
+import type { AdminConfig } from "./options.js";
+import {
+  auditPageSchema,
+  consoleConfigSchema,
+  createBodySchema,
+  issuedTokenSchema,
+  problemSchema,
+  regenerateBodySchema,
+  revokeBodySchema,
+  tokenPageSchema,
+  tokenRecordSchema,
+  updateBodySchema,
+  usageSchema,
+} from "./schemas.js";
+
+type JsonSchema = Record<string, unknown>;
+
+/**
+ * What JSON Schema cannot say of a zod type, said by hand: a `Date` (which
+ * JSON cannot carry: the ISO-8601 string form is the one to send), an
+ * ed25519 public key, and metadata (a JSON object checked by code).
+ */
+function describe(ctx: { zodSchema: z.core.$ZodTypes; jsonSchema: JsonSchema; path: (string | number)[] }): void {
+  const type = ctx.zodSchema._zod.def.type;
+  const js = ctx.jsonSchema;
+  if (type === "date") Object.assign(js, { type: "string", format: "date-time" });
+  if (type !== "custom") return;
+  const last = ctx.path.filter((p) => p !== "properties").at(-1);
+  if (last === "publicKey") {
+    Object.assign(js, { type: ["string", "object"], description: "Ed25519 public key: 32 bytes in base64url or base64, SPKI PEM, or a JWK" });
+  } else if (last === "metadata") {
+    Object.assign(js, { type: ["object", "null"], description: "JSON object, at most 8 KiB serialised and 8 levels deep" });
+  }
+}
+
+const toSchema = (schema: z.ZodType): JsonSchema => {
+  const { $schema: _, ...out } = z.toJSONSchema(schema, { io: "input", unrepresentable: "any", override: describe }) as JsonSchema;
+  return out;
+};
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const body = (name: string) => ({ required: true, content: { "application/json": { schema: ref(name) } } });
+const ok = (name: string, description: string, status = "200") => ({ [status]: { description, content: { "application/json": { schema: ref(name) } } } });
+const problems = (...statuses: number[]) =>
+  Object.fromEntries(statuses.map((s) => [String(s), { $ref: `#/components/responses/Problem${s}` }]));
+const idParam = { name: "id", in: "path", required: true, schema: { type: "string", pattern: "^tok_[0-9A-Za-z]{22}$" } };
+const pageParams = [
+  { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 1000, default: 100 } },
+  { name: "cursor", in: "query", schema: { type: "string" } },
+];
+const READ = [401, 403, 404];
+const WRITE = [400, 401, 403, 404, 409, 413, 415];
+
+/** The OpenAPI 3.1 document of a handler's API. */
+export function openApiDocument(cfg: Pick<AdminConfig, "basePath" | "title">): JsonSchema {
+  const statusText: Record<number, string> = {
+    400: "Invalid input or malformed JSON",
+    401: "Not signed in",
+    403: "Not allowed (a scope you may not grant, a cross-site request)",
+    404: "No such token among yours",
+    409: "Stale revision, or the token is revoked",
+    413: "Body too large",
+    415: "Not application/json",
+  };
+  return {
+    openapi: "3.1.1",
+    info: {
+      title: cfg.title,
+      version: "1",
+      description:
+        "Your own API tokens. Every change is a JSON request (application/json); errors are RFC 9457 problem+json. Times are epoch milliseconds; inputs also accept ISO-8601 strings.",
+    },
+    servers: [{ url: cfg.basePath === "" ? "/" : cfg.basePath }],
+    paths: {
+      "/config": { get: { operationId: "config", summary: "Who you are and what you may grant", responses: { ...ok("ConsoleConfig", "Settings"), ...problems(401, 403) } } },
+      "/tokens": {
+        get: { operationId: "tokens.list", summary: "Your tokens, oldest first", parameters: pageParams, responses: { ...ok("TokenPage", "A page"), ...problems(400, 401, 403) } },
+        post: {
+          operationId: "tokens.create",
+          summary: "Create a token: the token string is in this answer only",
+          requestBody: body("CreateTokenBody"),
+          responses: { ...ok("IssuedToken", "Created", "201"), ...problems(400, 401, 403, 413, 415) },
+        },
+      },
+      "/tokens/{id}": {
+        parameters: [idParam],
+        get: { operationId: "tokens.get", summary: "A token", responses: { ...ok("TokenRecord", "The token"), ...problems(...READ) } },
+        patch: {
+          operationId: "tokens.update",
+          summary: "Change a token at `expectedRevision`; policy changes take effect at `effectiveAt`",
+          requestBody: body("UpdateTokenBody"),
+          responses: { ...ok("TokenRecord", "Updated"), ...problems(...WRITE) },
+        },
+      },
+      "/tokens/{id}/regenerate": {
+        parameters: [idParam],
+        post: {
+          operationId: "tokens.regenerate",
+          summary: "A new token string for the same token; the old one works for `graceMs` more",
+          requestBody: body("RegenerateTokenBody"),
+          responses: { ...ok("IssuedToken", "Regenerated"), ...problems(...WRITE) },
+        },
+      },
+      "/tokens/{id}/revoke": {
+        parameters: [idParam],
+        post: { operationId: "tokens.revoke", summary: "Revoke a token, at once", requestBody: body("RevokeTokenBody"), responses: { ...ok("TokenRecord", "Revoked"), ...problems(...WRITE) } },
+      },
+      "/tokens/{id}/usage": {
+        parameters: [idParam],
+        get: {
+          operationId: "tokens.usage",
+          summary: "Requests and credits per hour or day",
+          parameters: [
+            { name: "from", in: "query", schema: { type: "string" }, description: "Epoch ms or ISO-8601; default a day before `to`" },
+            { name: "to", in: "query", schema: { type: "string" }, description: "Epoch ms or ISO-8601; default now" },
+            { name: "granularity", in: "query", schema: { enum: ["hour", "day"], default: "hour" } },
+          ],
+          responses: { ...ok("Usage", "Usage buckets"), ...problems(400, ...READ) },
+        },
+      },
+      "/tokens/{id}/audit": {
+        parameters: [idParam],
+        get: { operationId: "tokens.audit", summary: "What was done to a token", parameters: pageParams, responses: { ...ok("AuditPage", "A page"), ...problems(400, ...READ) } },
+      },
+      "/audit": { get: { operationId: "audit", summary: "What was done to your tokens", parameters: pageParams, responses: { ...ok("AuditPage", "A page"), ...problems(400, 401, 403) } } },
+    },
+    components: {
+      schemas: {
+        CreateTokenBody: toSchema(createBodySchema),
+        UpdateTokenBody: toSchema(updateBodySchema),
+        RegenerateTokenBody: toSchema(regenerateBodySchema),
+        RevokeTokenBody: toSchema(revokeBodySchema),
+        TokenRecord: toSchema(tokenRecordSchema),
+        IssuedToken: toSchema(issuedTokenSchema),
+        TokenPage: toSchema(tokenPageSchema),
+        AuditPage: toSchema(auditPageSchema),
+        Usage: toSchema(usageSchema),
+        ConsoleConfig: toSchema(consoleConfigSchema),
+        Problem: toSchema(problemSchema),
+      },
+      responses: Object.fromEntries(
+        Object.entries(statusText).map(([s, description]) => [
+          `Problem${s}`,
+          { description, content: { "application/problem+json": { schema: ref("Problem") } } },
+        ]),
+      ),
+    },
+  };
+}

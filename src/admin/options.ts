@@ -1,0 +1,119 @@
+// The options of createAdminHandler, checked once at setup.
+import { ConfigError } from "../errors.js";
+import type { Keyward } from "../keyward.js";
+import { parseScope } from "../policy/scope.js";
+import { DEFAULT_MAX_BODY_BYTES } from "./body.js";
+
+/** What a request asks for: `authorize` may refuse some operations to some callers (a read-only role). */
+export type AdminOperation =
+  | "config"
+  | "tokens.list"
+  | "tokens.create"
+  | "tokens.get"
+  | "tokens.update"
+  | "tokens.regenerate"
+  | "tokens.revoke"
+  | "tokens.usage"
+  | "tokens.audit"
+  | "audit";
+
+/** Who is calling: the owner whose tokens they manage, and who they are for the audit log (default: the owner). */
+export interface AdminPrincipal {
+  owner: string;
+  actor?: string;
+}
+
+/**
+ * What `authorize` answers: the owner (or a principal); `null` or
+ * `undefined` when the request is not authenticated (401); `false` when it
+ * is but may not do this (403); or a `Response` to send as it is (a
+ * redirect to a login page).
+ */
+export type AuthorizeResult = AdminPrincipal | string | null | undefined | false | Response;
+
+/** Options of {@link createAdminHandler}. */
+export interface AdminHandlerOptions {
+  /** The Keyward instance whose tokens are managed. */
+  keyward: Keyward;
+  /**
+   * Decides who the caller is, from the request (a session cookie, a bearer
+   * token): the owner whose tokens they may manage. Called for every API
+   * request, with the operation asked for. It must not trust anything the
+   * client names (an owner in a header or the URL): one customer must never
+   * reach another's tokens.
+   */
+  authorize: (request: Request, context: { operation: AdminOperation }) => AuthorizeResult | Promise<AuthorizeResult>;
+  /** The path the handler is mounted at, e.g. `"/account/api-tokens"` (default `""`: the root). */
+  basePath?: string;
+  /** Dataset names whose read / write / delete scopes (`datasets/<name>:read`) customers may grant (default none). */
+  datasets?: readonly string[];
+  /**
+   * Every scope a customer may put on a token (default `core:read`,
+   * `premium:read` and the dataset scopes of `datasets`). Anything else is
+   * refused with 403 `SCOPE_NOT_GRANTABLE`.
+   */
+  grantableScopes?: readonly string[];
+  /** Largest request body, bytes (default 131 072): a larger one is refused with 413 before it is read. */
+  maxBodyBytes?: number;
+  /** Prefix of the problem `type` URIs (default `"urn:keyward:problem:"`), as for the middleware. */
+  problemTypeBase?: string;
+  /** Serve the console page at the base path (default true); false serves the API only. */
+  console?: boolean;
+  /** The console page's title (default `"API tokens"`). */
+  title?: string;
+}
+
+/** The options, parsed. */
+export interface AdminConfig {
+  readonly kw: Keyward;
+  readonly authorize: AdminHandlerOptions["authorize"];
+  readonly basePath: string;
+  readonly datasets: readonly string[];
+  readonly grantable: ReadonlySet<string>;
+  readonly maxBodyBytes: number;
+  readonly problemTypeBase: string | undefined;
+  readonly console: boolean;
+  readonly title: string;
+}
+
+const DATASET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/**
+ * @throws {ConfigError} `INVALID_CONFIG` naming the bad option
+ */
+export function parseAdminOptions(options: AdminHandlerOptions): AdminConfig {
+  if (options === null || typeof options !== "object") throw new ConfigError("", "options must be an object");
+  const { keyward, authorize, basePath = "", datasets = [], grantableScopes, maxBodyBytes = DEFAULT_MAX_BODY_BYTES } = options;
+  if (keyward === null || typeof keyward !== "object" || typeof keyward.tokens?.list !== "function") {
+    throw new ConfigError("keyward", "must be a Keyward instance");
+  }
+  if (typeof authorize !== "function") throw new ConfigError("authorize", "must be a function returning the caller's owner");
+  if (typeof basePath !== "string" || !/^(\/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)*$/.test(basePath)) {
+    throw new ConfigError("basePath", 'must be "" or a path without a trailing slash, e.g. "/account/api-tokens"');
+  }
+  if (!Array.isArray(datasets) || !datasets.every((d) => typeof d === "string" && DATASET_NAME.test(d))) {
+    throw new ConfigError("datasets", "must be an array of dataset names (letters, digits, . _ -)");
+  }
+  const scopes = grantableScopes ?? ["core:read", "premium:read", ...datasets.flatMap((d) => ["read", "write", "delete"].map((a) => `datasets/${d}:${a}`))];
+  if (!Array.isArray(scopes)) throw new ConfigError("grantableScopes", "must be an array of scopes");
+  scopes.forEach((s, i) => {
+    if (parseScope(s) === null) throw new ConfigError(`grantableScopes[${i}]`, 'must be "resource[/name]:action", e.g. "core:read"');
+  });
+  if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 2) throw new ConfigError("maxBodyBytes", "must be an integer of at least 2");
+  const { problemTypeBase, title = "API tokens" } = options;
+  if (problemTypeBase !== undefined && (typeof problemTypeBase !== "string" || !URL.canParse(`${problemTypeBase}x`))) {
+    throw new ConfigError("problemTypeBase", "must be the start of an absolute URI");
+  }
+  if (typeof title !== "string" || title.length === 0 || title.length > 200) throw new ConfigError("title", "must be 1 to 200 characters");
+  return Object.freeze({
+    kw: keyward,
+    authorize,
+    basePath,
+    datasets: Object.freeze([...datasets]),
+    grantable: new Set(scopes),
+    maxBodyBytes,
+    problemTypeBase,
+    console: options.console ?? true,
+    title,
+  });
+}

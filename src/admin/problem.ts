@@ -1,0 +1,104 @@
+// RFC 9457 problem details of the admin API: one type URI per code (as the
+// request path's denials, under the same `problemTypeBase`), fixed titles,
+// and a detail that is either fixed or a KeywardError's message, which is
+// already bounded, escaped and redacted (src/errors.ts). Answers are JSON,
+// never HTML, and carry `nosniff`, so nothing in them is ever rendered.
+import { isKeywardError, type KeywardError } from "../errors.js";
+import { DEFAULT_PROBLEM_TYPE_BASE, PROBLEM_JSON } from "../http/problem.js";
+
+/** Codes of the admin API's own answers, on top of the {@link KeywardError} codes it passes on. */
+export type AdminProblemCode =
+  | "UNAUTHORIZED"
+  | "FORBIDDEN"
+  | "CROSS_SITE_REQUEST"
+  | "NOT_FOUND"
+  | "METHOD_NOT_ALLOWED"
+  | "UNSUPPORTED_MEDIA_TYPE"
+  | "BODY_TOO_LARGE"
+  | "MALFORMED_JSON"
+  | "SCOPE_NOT_GRANTABLE"
+  | "INTERNAL_ERROR";
+
+/** The problem+json body of an admin answer. */
+export interface AdminProblem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  /** A stable code: an {@link AdminProblemCode} or a `KeywardError` code. */
+  code: string;
+  /** For input errors: the offending field's path, e.g. `credits.limit`. */
+  field?: string;
+}
+
+/** Headers of every JSON answer: never cached (records and secrets), never sniffed as HTML. */
+export const JSON_HEADERS = { "cache-control": "no-store", "x-content-type-options": "nosniff" } as const;
+
+const kebab = (code: string) => code.toLowerCase().replace(/_/g, "-");
+
+/** An error answer the handler throws to its own top level. */
+export class AdminAnswer extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    readonly title: string,
+    readonly detail: string,
+    readonly headers: Record<string, string> = {},
+    readonly field?: string,
+  ) {
+    super(title);
+  }
+}
+
+/** A KeywardError as an answer: its status, its code, its (clean) message and field. */
+function fromKeywardError(err: KeywardError): AdminAnswer {
+  const { field } = err as { field?: unknown };
+  switch (err.code) {
+    case "TOKEN_NOT_FOUND":
+      // The same answer for an unknown id and another owner's: nothing to probe.
+      return new AdminAnswer(404, "TOKEN_NOT_FOUND", "Token not found", "No token with this id belongs to you.");
+    case "TOKEN_REVOKED":
+      return new AdminAnswer(409, "TOKEN_REVOKED", "Token revoked", "A revoked token cannot be changed or regenerated.");
+    case "REVISION_CONFLICT":
+      return new AdminAnswer(409, "REVISION_CONFLICT", "Revision conflict", "The token was changed since you read it: reload it and apply your change again.");
+    case "TOKEN_ALREADY_EXISTS":
+      return new AdminAnswer(409, err.code, "Token exists", err.message);
+    case "STORE_UNAVAILABLE":
+      return new AdminAnswer(503, err.code, "Service unavailable", "The token store is unavailable; retry later.", { "retry-after": "1" });
+    case "SEALING_KEY_UNKNOWN":
+    case "INVALID_CONFIG":
+      return internal();
+    default:
+      // INVALID_INPUT and its subclasses, SCOPE_NOT_ALLOWED, SEALING_KEY_REQUIRED: the request asks for something this server refuses.
+      return new AdminAnswer(400, err.code, "Invalid request", err.message, {}, typeof field === "string" ? field : undefined);
+  }
+}
+
+const internal = () => new AdminAnswer(500, "INTERNAL_ERROR", "Internal error", "The request could not be completed.");
+
+/**
+ * The answer to anything thrown while serving a request: the handler's own
+ * answers as they are, keyward's errors by code, anything else a 500 that
+ * says nothing of the cause.
+ */
+export function answerOf(err: unknown): AdminAnswer {
+  if (err instanceof AdminAnswer) return err;
+  if (isKeywardError(err)) return fromKeywardError(err);
+  return internal();
+}
+
+/** The problem+json `Response` of an answer. */
+export function problemOf(answer: AdminAnswer, typeBase = DEFAULT_PROBLEM_TYPE_BASE): Response {
+  const body: AdminProblem = {
+    type: typeBase + kebab(answer.code),
+    title: answer.title,
+    status: answer.status,
+    detail: answer.detail,
+    code: answer.code,
+  };
+  if (answer.field !== undefined && answer.field !== "") body.field = answer.field;
+  return new Response(JSON.stringify(body), {
+    status: answer.status,
+    headers: { ...answer.headers, ...JSON_HEADERS, "content-type": PROBLEM_JSON },
+  });
+}

@@ -1,0 +1,109 @@
+// The admin API's request bodies, built from the zod schemas that validate
+// `kw.tokens.*` input (src/model/schemas.ts), and the shapes of its answers.
+// The OpenAPI document is generated from both (openapi.ts); the answers'
+// schemas are checked against real answers in test/admin/openapi.test.ts.
+import { z } from "zod";
+import { createTokenSchema, timestamp } from "../model/schemas.js";
+
+const MAX_GRACE_MS = 30 * 86_400_000;
+const revision = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+
+/**
+ * What a customer may set on a token: every setting but the owner (the one
+ * `authorize` returned) and the rate limit (the operator's, set with
+ * `kw.tokens` or the CLI). An unknown field, these two included, is refused.
+ */
+const settings = createTokenSchema.omit({ owner: true, rateLimit: true });
+
+/** `POST /tokens`. */
+export const createBodySchema = settings;
+
+/** `PATCH /tokens/{id}`: the changes, the revision they apply to, and when the policy fields take effect. */
+export const updateBodySchema = z.strictObject({
+  expectedRevision: revision,
+  effectiveAt: timestamp.optional(),
+  patch: settings.omit({ kind: true }),
+});
+
+/** `POST /tokens/{id}/regenerate`. */
+export const regenerateBodySchema = z.strictObject({
+  expectedRevision: revision.optional(),
+  graceMs: z.number().int().min(0).max(MAX_GRACE_MS).optional(),
+});
+
+/** `POST /tokens/{id}/revoke`. */
+export const revokeBodySchema = z.strictObject({});
+
+const epochMs = z.number().int();
+const policySchema = z.object({
+  scopes: z.array(z.string()),
+  domains: z.array(z.string()),
+  ips: z.array(z.string()),
+  credits: z.object({ limit: z.number().int(), refill: z.object({ amount: z.number().int(), intervalMs: z.number().int() }).nullable() }).nullable(),
+  rateLimit: z.object({ limit: z.number().int(), windowMs: z.number().int() }).nullable(),
+  expiresAt: epochMs.nullable(),
+  requireSignedRequests: z.boolean(),
+});
+
+/** A token as the API answers it: never its secret or hash. Times are epoch milliseconds. */
+export const tokenRecordSchema = z.object({
+  id: z.string(),
+  start: z.string(),
+  kind: z.enum(["publishable", "secret"]),
+  env: z.enum(["live", "test"]),
+  owner: z.string(),
+  name: z.string(),
+  metadata: z.record(z.string(), z.unknown()),
+  policy: policySchema,
+  scheduled: z.array(z.object({ effectiveAt: epochMs, policy: policySchema })),
+  signing: z.union([z.object({ alg: z.literal("ed25519"), publicKey: z.string() }), z.object({ alg: z.literal("hmac-sha256") })]).nullable(),
+  graceUntil: epochMs.nullable(),
+  createdAt: epochMs,
+  updatedAt: epochMs,
+  revokedAt: epochMs.nullable(),
+  revision: z.number().int(),
+});
+
+/** A new or regenerated token: the only answer that holds the token string. */
+export const issuedTokenSchema = z.object({ token: z.string(), record: tokenRecordSchema });
+
+const page = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), nextCursor: z.string().nullable() });
+
+export const tokenPageSchema = page(tokenRecordSchema);
+
+export const auditPageSchema = page(
+  z.object({
+    id: z.string(),
+    at: epochMs,
+    actor: z.string(),
+    action: z.enum(["create", "import", "update", "revoke", "regenerate", "leak"]),
+    tokenId: z.string(),
+    owner: z.string(),
+    changes: z.array(z.string()),
+    effectiveAt: epochMs.optional(),
+  }),
+);
+
+export const usageSchema = z.object({
+  granularity: z.enum(["hour", "day"]),
+  buckets: z.array(z.object({ start: epochMs, allowed: z.number().int(), denied: z.number().int(), credits: z.number().int() })),
+});
+
+/** `GET /config`: who the caller manages tokens for, and what the console may offer. */
+export const consoleConfigSchema = z.object({
+  owner: z.string(),
+  grantableScopes: z.array(z.string()),
+  datasets: z.array(z.string()),
+  maxGraceMs: z.number().int(),
+});
+
+export const problemSchema = z.object({
+  type: z.string(),
+  title: z.string(),
+  status: z.number().int(),
+  detail: z.string(),
+  code: z.string(),
+  field: z.string().optional(),
+});
+
+export { MAX_GRACE_MS };

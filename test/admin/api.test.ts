@@ -1,0 +1,283 @@
+// The admin REST API over a real node:http server on 127.0.0.1, on SQLite,
+// called with Node's fetch (undici): one customer's own tokens, and every
+// refusal as problem+json with its status and no state change.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tokenPageSchema, tokenRecordSchema } from "../../src/admin/schemas.js";
+import type { TokenRecord } from "../../src/index.js";
+import { type AdminServer, startAdminServer } from "./server.js";
+
+let srv: AdminServer;
+let alice: string;
+let bob: string;
+
+const api = (session: string, path: string, init: RequestInit & { json?: unknown } = {}) => {
+  const headers = new Headers(init.headers);
+  headers.set("authorization", `Bearer ${session}`);
+  if (init.json !== undefined) headers.set("content-type", "application/json");
+  const body = init.json !== undefined ? JSON.stringify(init.json) : init.body;
+  return fetch(`${srv.url}${path}`, { ...init, headers, body: body ?? null });
+};
+
+/** The body of a problem+json answer, checked to be one. */
+async function problem(res: Response, status: number): Promise<Record<string, unknown>> {
+  expect(res.status).toBe(status);
+  expect(res.headers.get("content-type")).toBe("application/problem+json");
+  expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+  const body = (await res.json()) as Record<string, unknown>;
+  expect(body.status).toBe(status);
+  expect(body.type).toBe(`urn:keyward:problem:${String(body.code).toLowerCase().replace(/_/g, "-")}`);
+  return body;
+}
+
+const create = async (session: string, json: unknown) => {
+  const res = await api(session, "/tokens", { method: "POST", json });
+  expect(res.status).toBe(201);
+  return (await res.json()) as { token: string; record: TokenRecord };
+};
+
+beforeAll(async () => {
+  srv = await startAdminServer();
+  alice = srv.session("acct_alice");
+  bob = srv.session("acct_bob");
+});
+afterAll(() => srv?.close());
+
+describe("keyward/admin API", () => {
+  it("creates a publishable token: the token once, in the answer; then only records", async () => {
+    const res = await api(alice, "/tokens", { method: "POST", json: { kind: "publishable", name: "website", domains: ["example.com"] } });
+    expect(res.status).toBe(201);
+    expect(res.headers.get("cache-control")).toBe("no-store");
+    const { token, record } = (await res.json()) as { token: string; record: TokenRecord };
+    expect(token).toMatch(/^acme_pk_live_/);
+    expect(res.headers.get("location")).toBe(`/account/tokens/tokens/${record.id}`);
+    expect(record).toMatchObject({ owner: "acct_alice", kind: "publishable", name: "website", revision: 1 });
+    expect(record.policy.scopes).toEqual(["core:read"]);
+    for (const path of ["/tokens", `/tokens/${record.id}`, `/tokens/${record.id}/audit`, "/audit"]) {
+      const text = await (await api(alice, path)).text();
+      expect(text).toContain(record.id);
+      expect(text).not.toContain(token);
+    }
+    const audit = (await (await api(alice, `/tokens/${record.id}/audit`)).json()) as { items: { action: string; actor: string }[] };
+    expect(audit.items).toMatchObject([{ action: "create", actor: "user:acct_alice" }]);
+  });
+
+  it("lists oldest first, page by page; the answers match their schemas", async () => {
+    const owner = srv.session("acct_pages");
+    const ids = [];
+    for (const name of ["a", "b", "c"]) ids.push((await create(owner, { kind: "secret", name })).record.id);
+    const first = tokenPageSchema.parse(await (await api(owner, "/tokens?limit=2")).json());
+    expect(first.items.map((t) => t.id)).toEqual(ids.slice(0, 2));
+    const second = tokenPageSchema.parse(await (await api(owner, `/tokens?limit=2&cursor=${encodeURIComponent(first.nextCursor!)}`)).json());
+    expect(second.items.map((t) => t.id)).toEqual(ids.slice(2));
+    expect(second.nextCursor).toBeNull();
+    expect((await problem(await api(owner, "/tokens?limit=x"), 400)).field).toBe("limit");
+    expect((await problem(await api(owner, "/tokens?cursor=%%%"), 400)).field).toBe("cursor");
+  });
+
+  it("an update is effective-dated and compare-and-set: a stale revision gets 409 and changes nothing", async () => {
+    const { record } = await create(alice, { kind: "publishable", name: "edit me" });
+    const effectiveAt = Date.now() + 5_000;
+    const res = await api(alice, `/tokens/${record.id}`, {
+      method: "PATCH",
+      json: { expectedRevision: 1, effectiveAt, patch: { domains: ["shop.example.com"], credits: { limit: 500 } } },
+    });
+    const updated = tokenRecordSchema.parse(await res.json());
+    expect(updated.revision).toBe(2);
+    expect(updated.policy.domains).toEqual([]);
+    expect(updated.scheduled).toEqual([{ effectiveAt, policy: expect.objectContaining({ domains: ["shop.example.com"], credits: { limit: 500, refill: null } }) }]);
+    // The same form submitted twice: the second names revision 1 again.
+    const stale = await api(alice, `/tokens/${record.id}`, { method: "PATCH", json: { expectedRevision: 1, patch: { name: "other" } } });
+    expect((await problem(stale, 409)).code).toBe("REVISION_CONFLICT");
+    const now = (await (await api(alice, `/tokens/${record.id}`)).json()) as TokenRecord;
+    expect(now).toMatchObject({ revision: 2, name: "edit me" });
+    // A name applies at once, without effectiveAt.
+    const renamed = (await (await api(alice, `/tokens/${record.id}`, { method: "PATCH", json: { expectedRevision: 2, patch: { name: "renamed" } } })).json()) as TokenRecord;
+    expect(renamed).toMatchObject({ name: "renamed", revision: 3 });
+    const missing = await api(alice, `/tokens/${record.id}`, { method: "PATCH", json: { patch: { name: "x" } } });
+    expect((await problem(missing, 400)).field).toBe("expectedRevision");
+  });
+
+  it("regenerates with a grace period: the old token keeps working until it ends; a double submit gets 409", async () => {
+    const { token: old, record } = await create(alice, { kind: "secret", name: "server" });
+    const res = await api(alice, `/tokens/${record.id}/regenerate`, { method: "POST", json: { expectedRevision: 1, graceMs: 60_000 } });
+    expect(res.status).toBe(200);
+    const { token, record: after } = (await res.json()) as { token: string; record: TokenRecord };
+    expect(token).not.toBe(old);
+    expect(after.graceUntil).toBeGreaterThan(Date.now());
+    expect((await srv.kw.check({ token: old, scope: "core:read" })).ok).toBe(true);
+    expect((await srv.kw.check({ token, scope: "core:read" })).ok).toBe(true);
+    const again = await api(alice, `/tokens/${record.id}/regenerate`, { method: "POST", json: { expectedRevision: 1, graceMs: 60_000 } });
+    expect((await problem(again, 409)).code).toBe("REVISION_CONFLICT");
+    expect((await srv.kw.check({ token, scope: "core:read" })).ok).toBe(true);
+  });
+
+  it("revokes at once; a revoked token cannot be changed", async () => {
+    const { token, record } = await create(alice, { kind: "secret" });
+    const res = await api(alice, `/tokens/${record.id}/revoke`, { method: "POST", json: {} });
+    expect(((await res.json()) as TokenRecord).revokedAt).not.toBeNull();
+    expect((await srv.kw.check({ token, scope: "core:read" })).code).toBe("TOKEN_REVOKED");
+    const edit = await api(alice, `/tokens/${record.id}`, { method: "PATCH", json: { expectedRevision: 2, patch: { name: "x" } } });
+    expect((await problem(edit, 409)).code).toBe("TOKEN_REVOKED");
+  });
+
+  it("usage per token from kw.usage", async () => {
+    const { token, record } = await create(alice, { kind: "secret", credits: { limit: 10 } });
+    for (let i = 0; i < 3; i++) await srv.kw.check({ token, scope: "core:read", cost: 2 });
+    await srv.kw.check({ token, scope: "premium:read" });
+    await srv.kw.flush();
+    const usage = (await (await api(alice, `/tokens/${record.id}/usage`)).json()) as { granularity: string; buckets: { allowed: number; denied: number; credits: number }[] };
+    expect(usage.granularity).toBe("hour");
+    const sum = (k: "allowed" | "denied" | "credits") => usage.buckets.reduce((n, b) => n + b[k], 0);
+    expect([sum("allowed"), sum("denied"), sum("credits")]).toEqual([3, 1, 6]);
+    const days = await api(alice, `/tokens/${record.id}/usage?granularity=day&from=${new Date(Date.now() - 7 * 86_400_000).toISOString()}`);
+    expect(days.status).toBe(200);
+    expect((await problem(await api(alice, `/tokens/${record.id}/usage?granularity=week`), 400)).field).toBe("granularity");
+    expect((await problem(await api(alice, `/tokens/${record.id}/usage?from=1700000`), 400)).code).toBe("TIME_IN_SECONDS");
+  });
+});
+
+describe("one customer never reaches another's tokens", () => {
+  it("another owner's token id is answered exactly like an unknown id, and nothing changes", async () => {
+    const { record } = await create(alice, { kind: "secret", name: "alice's" });
+    const unknown = "tok_0000000000000000000000";
+    const attempts: [string, RequestInit & { json?: unknown }][] = [
+      ["", {}],
+      ["", { method: "PATCH", json: { expectedRevision: 1, patch: { name: "mine now" } } }],
+      ["/regenerate", { method: "POST", json: {} }],
+      ["/revoke", { method: "POST", json: {} }],
+      ["/usage", {}],
+      ["/audit", {}],
+    ];
+    for (const [sub, init] of attempts) {
+      const theirs = await problem(await api(bob, `/tokens/${record.id}${sub}`, init), 404);
+      const none = await problem(await api(bob, `/tokens/${unknown}${sub}`, init), 404);
+      const malformed = await problem(await api(bob, `/tokens/not-an-id${sub}`, init), 404);
+      expect(theirs).toEqual(none);
+      expect(malformed).toEqual(none);
+    }
+    const list = (await (await api(bob, "/tokens")).json()) as { items: TokenRecord[] };
+    expect(list.items.map((t) => t.owner).filter((o) => o !== "acct_bob")).toEqual([]);
+    expect(await srv.kw.tokens.get(record.id)).toMatchObject({ revision: 1, revokedAt: null, name: "alice's" });
+  });
+
+  it("no session, a forged one, or a denied one: 401 / 403, nothing done", async () => {
+    const before = (await srv.kw.tokens.list("acct_alice")).items.length;
+    const none = await fetch(`${srv.url}/tokens`, { method: "POST", headers: { "content-type": "application/json" }, body: '{"kind":"secret"}' });
+    expect((await problem(none, 401)).code).toBe("UNAUTHORIZED");
+    expect(none.headers.get("www-authenticate")).toBe('Bearer realm="keyward-admin"');
+    const forged = await fetch(`${srv.url}/tokens`, { headers: { cookie: "session=s_acct_alice_99" } });
+    await problem(forged, 401);
+    expect((await srv.kw.tokens.list("acct_alice")).items.length).toBe(before);
+  });
+});
+
+describe("bad input", () => {
+  it("mutations need application/json: forms and text are refused (415), and GET never changes state", async () => {
+    const before = (await srv.kw.tokens.list("acct_alice")).items.length;
+    for (const type of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"]) {
+      const res = await api(alice, "/tokens", { method: "POST", headers: { "content-type": type }, body: '{"kind":"secret"}' });
+      expect((await problem(res, 415)).code).toBe("UNSUPPORTED_MEDIA_TYPE");
+    }
+    const { record } = await create(alice, { kind: "secret" });
+    const get = await api(alice, `/tokens/${record.id}/revoke`);
+    expect((await problem(get, 405)).code).toBe("METHOD_NOT_ALLOWED");
+    expect(get.headers.get("allow")).toBe("POST");
+    const put = await api(alice, "/tokens", { method: "PUT", json: {} });
+    expect((await problem(put, 405)).code).toBe("METHOD_NOT_ALLOWED");
+    expect(put.headers.get("allow")).toBe("GET, POST");
+    // A method named like an Object.prototype member (Node's parser refuses it; other runtimes may not).
+    const { createAdminHandler } = await import("../../src/admin/index.js");
+    const direct = createAdminHandler({ keyward: srv.kw, authorize: () => "acct_alice" });
+    await problem(await direct(new Request("http://x/tokens", { method: "constructor" })), 405);
+    expect((await srv.kw.tokens.get(record.id))!.revokedAt).toBeNull();
+    expect((await srv.kw.tokens.list("acct_alice")).items.length).toBe(before + 1);
+  });
+
+  it("a browser's cross-site or same-site request cannot change anything (Fetch Metadata)", async () => {
+    for (const site of ["cross-site", "same-site"]) {
+      const res = await api(alice, "/tokens", { method: "POST", headers: { "sec-fetch-site": site }, json: { kind: "secret" } });
+      expect((await problem(res, 403)).code).toBe("CROSS_SITE_REQUEST");
+    }
+    const same = await api(alice, "/tokens", { method: "POST", headers: { "sec-fetch-site": "same-origin" }, json: { kind: "secret" } });
+    expect(same.status).toBe(201);
+  });
+
+  it("malformed JSON, bad UTF-8, unknown fields, owner and rateLimit in the body: 400 naming the field", async () => {
+    const raw = (body: BodyInit) => api(alice, "/tokens", { method: "POST", headers: { "content-type": "application/json; charset=utf-8" }, body });
+    expect((await problem(await raw('{"kind":'), 400)).code).toBe("MALFORMED_JSON");
+    expect((await problem(await raw(new Uint8Array([0x7b, 0xff, 0x7d])), 400)).code).toBe("MALFORMED_JSON");
+    expect((await problem(await raw("[]"), 400)).code).toBe("INVALID_INPUT");
+    for (const field of ["owner", "rateLimit", "<script>alert(1)</script>", "__proto__"]) {
+      const body = `{"kind":"secret",${JSON.stringify(field)}:${field === "rateLimit" ? '{"limit":1,"windowMs":1000}' : '"acct_bob"'}}`;
+      const p = await problem(await raw(body), 400);
+      expect(p).toMatchObject({ code: "INVALID_INPUT", field });
+    }
+    const bad = await create(alice, { kind: "secret" }).then((t) => t.record);
+    const unknownPatch = await api(alice, `/tokens/${bad.id}`, { method: "PATCH", json: { expectedRevision: 1, patch: { owner: "acct_bob" } } });
+    expect((await problem(unknownPatch, 400)).field).toBe("patch.owner");
+    expect((await srv.kw.tokens.get(bad.id))!.owner).toBe("acct_alice");
+  });
+
+  it("a scope the application does not let customers grant: 403; a write scope on a publishable token: 400", async () => {
+    const res = await api(alice, "/tokens", { method: "POST", json: { kind: "secret", scopes: ["core:read", "admin:write"] } });
+    expect(await problem(res, 403)).toMatchObject({ code: "SCOPE_NOT_GRANTABLE", field: "scopes.1" });
+    const pk = await api(alice, "/tokens", { method: "POST", json: { kind: "publishable", scopes: ["datasets/prices:write"] } });
+    expect((await problem(pk, 400)).code).toBe("SCOPE_NOT_ALLOWED");
+    const ok = await create(alice, { kind: "secret", scopes: ["core:read", "premium:read", "datasets/news:delete"] });
+    expect(ok.record.policy.scopes).toEqual(["core:read", "premium:read", "datasets/news:delete"]);
+  });
+
+  it("script in names and metadata is stored and answered as JSON text, never as markup", async () => {
+    const name = '<img src=x onerror="alert(1)">';
+    const { record } = await create(alice, { kind: "secret", name, metadata: { note: "<script>alert(1)</script>" } });
+    const res = await api(alice, `/tokens/${record.id}`);
+    expect(res.headers.get("content-type")).toBe("application/json");
+    expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(await res.json()).toMatchObject({ name, metadata: { note: "<script>alert(1)</script>" } });
+  });
+
+  it("a body over maxBodyBytes: 413 from Content-Length before reading, or after at most one chunk more", async () => {
+    const big = JSON.stringify({ kind: "secret", metadata: { pad: "x".repeat(200_000) } });
+    expect((await problem(await api(alice, "/tokens", { method: "POST", headers: { "content-type": "application/json" }, body: big }), 413)).code).toBe("BODY_TOO_LARGE");
+    // Chunked, no Content-Length: the handler stops pulling once past the limit (counted here in bytes pulled).
+    const { createAdminHandler } = await import("../../src/admin/index.js");
+    const handler = createAdminHandler({ keyward: srv.kw, authorize: () => "acct_count", maxBodyBytes: 1000 });
+    let pulled = 0;
+    const chunk = new Uint8Array(100).fill(0x20);
+    const body = new ReadableStream<Uint8Array>({
+      pull(c) {
+        pulled += chunk.byteLength;
+        c.enqueue(chunk);
+      },
+    });
+    const res = await handler(new Request("http://x/tokens", { method: "POST", headers: { "content-type": "application/json" }, body, duplex: "half" } as RequestInit));
+    await problem(res, 413);
+    expect(pulled).toBeLessThanOrEqual(1000 + 2 * chunk.byteLength);
+    expect((await srv.kw.tokens.list("acct_count")).items).toEqual([]);
+  });
+
+  it("authorize decides: false is 403, a Response is sent as it is, a throw is a 500 that says nothing", async () => {
+    const { createAdminHandler } = await import("../../src/admin/index.js");
+    const req = (auth: string) => new Request("http://x/tokens", { headers: { authorization: auth } });
+    const handler = createAdminHandler({
+      keyward: srv.kw,
+      authorize: (request, { operation }) => {
+        const auth = request.headers.get("authorization");
+        if (auth === "readonly") return operation === "tokens.list" ? "acct_ro" : false;
+        if (auth === "login") return Response.redirect("http://x/login", 303);
+        throw new Error("session store down: secret detail");
+      },
+    });
+    expect((await handler(req("readonly"))).status).toBe(200);
+    expect((await problem(await handler(new Request("http://x/tokens", { method: "POST", headers: { authorization: "readonly", "content-type": "application/json" }, body: "{}" })), 403)).code).toBe("FORBIDDEN");
+    expect((await handler(req("login"))).status).toBe(303);
+    const boom = await handler(req("x"));
+    expect(await problem(boom, 500)).toMatchObject({ code: "INTERNAL_ERROR", detail: "The request could not be completed." });
+  });
+
+  it("unknown paths are 404; paths outside basePath too", async () => {
+    expect((await problem(await api(alice, "/nope"), 404)).code).toBe("NOT_FOUND");
+    expect((await problem(await api(alice, "/tokens/tok_0000000000000000000000/secret"), 404)).code).toBe("NOT_FOUND");
+    expect((await problem(await fetch(`${srv.origin}/elsewhere`), 404)).code).toBe("NOT_FOUND");
+  });
+});
