@@ -1,0 +1,601 @@
+// <keyward-tokens>: the console page's element, a customer's own API tokens
+// over the admin API. Runs in browsers only and is shipped as one bundled
+// module (asset.ts, built by scripts/build-console.mjs). No framework, no
+// innerHTML: every piece of data reaches the page as a text node or an
+// attribute value, so a name such as `<img onerror=…>` is shown, never run.
+// A new token or private key is shown once, in a modal dialog, and removed
+// from the page (and from this script's variables) when the dialog closes.
+import { STYLES } from "./styles.js";
+
+type Json = Record<string, unknown>;
+interface Policy {
+  scopes: string[];
+  domains: string[];
+  ips: string[];
+  credits: { limit: number; refill: { amount: number; intervalMs: number } | null } | null;
+  rateLimit: { limit: number; windowMs: number } | null;
+  expiresAt: number | null;
+  requireSignedRequests: boolean;
+}
+interface TokenRecord {
+  id: string;
+  start: string;
+  kind: "publishable" | "secret";
+  name: string;
+  metadata: Json;
+  policy: Policy;
+  scheduled: { effectiveAt: number; policy: Policy }[];
+  signing: { alg: string; publicKey?: string } | null;
+  graceUntil: number | null;
+  createdAt: number;
+  revokedAt: number | null;
+  revision: number;
+}
+interface Config {
+  owner: string;
+  grantableScopes: string[];
+  datasets: string[];
+}
+interface Problem {
+  detail?: string;
+  field?: string;
+  code?: string;
+}
+type Child = Node | string | null | undefined | false;
+
+const HOUR = 3_600_000;
+const GRACE = [
+  [0, "Stop the old token at once"],
+  [HOUR, "Keep the old token working for 1 hour"],
+  [24 * HOUR, "Keep the old token working for 24 hours"],
+  [7 * 24 * HOUR, "Keep the old token working for 7 days"],
+] as const;
+
+let uid = 0;
+
+/** An element with properties (`on…` are listeners) and children; strings become text nodes. */
+function h<K extends keyof HTMLElementTagNameMap>(tag: K, props: Json = {}, ...children: Child[]): HTMLElementTagNameMap[K] {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (v === undefined || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v as EventListener);
+    else if (k in el && k !== "list" && !k.startsWith("aria")) (el as unknown as Json)[k] = v;
+    else el.setAttribute(k, v === true ? "" : String(v));
+  }
+  el.append(...children.filter((c): c is Node | string => c !== null && c !== undefined && c !== false));
+  return el;
+}
+
+const svg = (tag: string, attrs: Record<string, string | number>, text?: string) => {
+  const el = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  if (text !== undefined) el.textContent = text;
+  return el;
+};
+
+const when = (ms: number) => h("time", { dateTime: new Date(ms).toISOString() }, new Date(ms).toLocaleString());
+const lines = (s: string) => s.split(/[\s,]+/).filter(Boolean);
+const latest = (t: TokenRecord) => t.scheduled.at(-1)?.policy ?? t.policy;
+const b64url = (b: ArrayBuffer | Uint8Array) =>
+  btoa(String.fromCharCode(...new Uint8Array(b))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+
+/** A labelled field: label, control, optional hint, all tied by ids (WCAG 1.3.1). */
+function field(label: string, control: HTMLElement, hint?: string): HTMLElement {
+  const id = `kw${++uid}`;
+  control.id = id;
+  const help = hint ? h("small", { id: `${id}h` }, hint) : null;
+  if (help) control.setAttribute("aria-describedby", help.id);
+  return h("div", { className: "field" }, h("label", { htmlFor: id }, label), control, help);
+}
+
+function toggle(label: string, checked: boolean, disabled = false): [HTMLElement, HTMLInputElement] {
+  const input = h("input", { type: "checkbox", role: "switch", checked, disabled });
+  return [h("label", { className: "switch" }, input, label), input];
+}
+
+/** datetime-local value (local time) of epoch ms, and back. */
+const toLocalInput = (ms: number) => {
+  const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60_000);
+  return d.toISOString().slice(0, 19);
+};
+const fromLocalInput = (v: string) => (v === "" ? null : new Date(v).getTime());
+
+class KeywardTokens extends HTMLElement {
+  #root = this.attachShadow({ mode: "open" });
+  #config: Config | null = null;
+  #tokens: TokenRecord[] = [];
+  #cursor: string | null = null;
+  #status = h("p", { className: "status", role: "status" });
+  #error = h("p", { className: "error", role: "alert" });
+  #list = h("tbody");
+  #more = h("button", { type: "button", hidden: true, onclick: () => this.#load(true) }, "Show more");
+  #detail = h("section", { className: "detail", hidden: true, "aria-live": "polite" });
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** Extra request headers, e.g. `{ authorization: "Bearer …" }` for bearer sessions. */
+  headers: Record<string, string> = {};
+
+  connectedCallback(): void {
+    const sheet = new CSSStyleSheet();
+    sheet.replaceSync(STYLES);
+    this.#root.adoptedStyleSheets = [sheet];
+    const heading = this.getAttribute("heading") ?? "API tokens";
+    this.#root.replaceChildren(
+      h(
+        "section",
+        { "aria-labelledby": "kw-title" },
+        h(
+          "header",
+          {},
+          h("h1", { id: "kw-title" }, heading),
+          h("button", { type: "button", className: "primary", onclick: (e: Event) => this.#openForm(null, e.currentTarget as HTMLElement) }, "Create a token"),
+        ),
+        this.#status,
+        this.#error,
+        h(
+          "table",
+          {},
+          h("caption", { className: "sr" }, heading),
+          h("thead", {}, h("tr", {}, ...["Name", "Token", "Kind", "Access", "Status", "Actions"].map((c) => h("th", { scope: "col" }, c)))),
+          this.#list,
+        ),
+        this.#more,
+        this.#detail,
+      ),
+    );
+    void this.#start();
+  }
+
+  disconnectedCallback(): void {
+    clearTimeout(this.#timer);
+  }
+
+  async #start(): Promise<void> {
+    const config = await this.#call<Config>("GET", "/config");
+    if (!config) return;
+    this.#config = config;
+    await this.#load(false);
+  }
+
+  /** One API call; a problem is shown in `where` (the page's alert by default) and null returned. */
+  async #call<T>(method: string, path: string, body?: unknown, where: HTMLElement = this.#error): Promise<T | null> {
+    where.replaceChildren();
+    const headers: Record<string, string> = { accept: "application/json", ...this.headers };
+    const csrf = this.getAttribute("csrf-token");
+    if (body !== undefined) headers["content-type"] = "application/json";
+    if (body !== undefined && csrf) headers["x-csrf-token"] = csrf;
+    let res: Response;
+    try {
+      res = await fetch(`${this.getAttribute("api") ?? ""}${path}`, { method, headers, credentials: "same-origin", ...(body !== undefined && { body: JSON.stringify(body) }) });
+    } catch {
+      where.append("The server could not be reached. Check your connection and try again.");
+      return null;
+    }
+    const data = (await res.json().catch(() => ({}))) as T & Problem;
+    if (res.ok) return data;
+    // Someone changed the token meanwhile: show the current state, so trying again applies to it.
+    if (res.status === 409) void this.#load(false);
+    where.append(data.detail ?? `Request failed (${res.status}).`, data.field ? ` (${data.field})` : "");
+    return null;
+  }
+
+  async #load(more: boolean): Promise<void> {
+    const page = await this.#call<{ items: TokenRecord[]; nextCursor: string | null }>(
+      "GET",
+      `/tokens?limit=50${more && this.#cursor ? `&cursor=${encodeURIComponent(this.#cursor)}` : ""}`,
+    );
+    if (!page) return;
+    this.#tokens = more ? [...this.#tokens, ...page.items] : page.items;
+    this.#cursor = page.nextCursor;
+    this.#more.hidden = page.nextCursor === null;
+    this.#render();
+  }
+
+  /** Reloads the list when the next pending change takes effect, so "pending" turns into the policy in force. */
+  #schedule(): void {
+    clearTimeout(this.#timer);
+    const next = Math.min(...this.#tokens.flatMap((t) => t.scheduled.map((s) => s.effectiveAt)));
+    if (Number.isFinite(next)) this.#timer = setTimeout(() => void this.#load(false), Math.max(0, next - Date.now()) + 250);
+  }
+
+  #render(): void {
+    this.#list.replaceChildren(...this.#tokens.map((t) => this.#row(t)));
+    if (this.#tokens.length === 0) this.#list.append(h("tr", {}, h("td", { colSpan: 6 }, "No tokens yet.")));
+    this.#schedule();
+  }
+
+  #row(t: TokenRecord): HTMLElement {
+    const name = t.name || "(unnamed)";
+    const now = Date.now();
+    const expired = t.policy.expiresAt !== null && t.policy.expiresAt <= now;
+    const status = h("td", { className: "state" }, t.revokedAt !== null ? "Revoked" : expired ? "Expired" : "Active");
+    if (t.revokedAt === null) status.append(...this.#pending(t));
+    return this.#rowOf(t, name, status);
+  }
+
+  /** What is still to come for a live token: scheduled changes, and the end of a regeneration's grace period. */
+  #pending(t: TokenRecord): HTMLElement[] {
+    const out = t.scheduled.map((s) => h("span", { className: "pending" }, "Change pending: takes effect at ", when(s.effectiveAt)));
+    if (t.graceUntil !== null) out.push(h("span", { className: "note" }, "Previous token works until ", when(t.graceUntil)));
+    return out;
+  }
+
+  #rowOf(t: TokenRecord, name: string, status: HTMLElement): HTMLElement {
+    const action = (label: string, run: (opener: HTMLElement) => void, danger = false) =>
+      h("button", { type: "button", className: danger ? "danger" : "", "aria-label": `${label} ${name}`, onclick: (e: Event) => run(e.currentTarget as HTMLElement) }, label);
+    const live = t.revokedAt === null;
+    const p = t.policy;
+    return h(
+      "tr",
+      { "data-id": t.id },
+      h("td", {}, name),
+      h("td", {}, h("code", {}, `${t.start}…`)),
+      h("td", {}, t.kind),
+      h(
+        "td",
+        {},
+        p.scopes.join(", "),
+        p.domains.length ? h("span", { className: "note" }, `Domains: ${p.domains.join(", ")}`) : null,
+        p.ips.length ? h("span", { className: "note" }, `IPs: ${p.ips.join(", ")}`) : null,
+        p.credits ? h("span", { className: "note" }, `Credit limit: ${p.credits.limit}`) : null,
+        p.requireSignedRequests ? h("span", { className: "note" }, "Signed requests required") : null,
+        p.expiresAt !== null ? h("span", { className: "note" }, "Expires ", when(p.expiresAt)) : null,
+      ),
+      status,
+      h(
+        "td",
+        { className: "actions" },
+        live && action("Edit", (o) => this.#openForm(t, o)),
+        action("Usage", () => void this.#usage(t, "hour")),
+        live && action("Regenerate", (o) => this.#regenerate(t, o)),
+        live && action("Revoke", (o) => this.#revoke(t, o), true),
+      ),
+    );
+  }
+
+  /**
+   * A modal dialog: focus moves in (the first control, or the one with
+   * `autofocus`) and back to `opener` when it closes. Closing (a button,
+   * Escape) runs `onClose` and removes the dialog at once, in the same task.
+   */
+  #dialog(title: string, opener: HTMLElement, build: (close: () => void) => Child[], onClose?: () => void): { dialog: HTMLDialogElement; close: () => void } {
+    const id = `kw${++uid}`;
+    const dialog = h("dialog", { "aria-labelledby": id }, h("h2", { id }, title));
+    let closed = false;
+    const close = () => {
+      if (closed) return;
+      closed = true;
+      onClose?.();
+      close();
+      dialog.remove();
+      opener.focus();
+    };
+    dialog.append(...build(close).filter((c): c is Node | string => c !== null && c !== undefined && c !== false));
+    // Escape: closed here, synchronously, rather than by the browser a task later.
+    dialog.addEventListener("cancel", (e) => {
+      e.preventDefault();
+      close();
+    });
+    this.#root.append(dialog);
+    dialog.showModal();
+    return { dialog, close };
+  }
+
+  /** Shows a new token (and a generated private key) once; both are gone from the page when the dialog closes. */
+  #showOnce(title: string, opener: HTMLElement, secrets: [string, string][]): void {
+    const codes: HTMLElement[] = [];
+    const done = h("button", { type: "button", className: "primary" }, "Done");
+    const { dialog } = this.#dialog(
+      title,
+      opener,
+      (close) => {
+        done.addEventListener("click", close);
+        return [
+          h("p", {}, "Copy it now: this is the only time it is shown. Store it where your application keeps secrets."),
+          ...secrets.map(([label, value]) => {
+            const copied = h("span", { className: "note", role: "status" });
+            const code = h("code", { className: "secret" }, value);
+            codes.push(code);
+            const copy = h(
+              "button",
+              {
+                type: "button",
+                "aria-label": `Copy ${label}`,
+                onclick: async () => {
+                  copied.textContent = "";
+                  await navigator.clipboard.writeText(code.textContent ?? "").then(
+                    () => copied.append("Copied."),
+                    () => copied.append("Copy failed: select the text and copy it."),
+                  );
+                },
+              },
+              "Copy",
+            );
+            return h("div", { className: "field" }, h("strong", {}, label), code, h("div", { className: "row" }, copy, copied));
+          }),
+          h("div", { className: "buttons" }, done),
+        ];
+      },
+      () => {
+        for (const c of codes) c.textContent = "";
+        secrets.length = 0;
+      },
+    );
+    dialog.querySelector<HTMLButtonElement>("button")?.focus();
+  }
+
+  #confirm(title: string, opener: HTMLElement, text: string, label: string, extra: Child, run: (error: HTMLElement) => Promise<boolean>): void {
+    const error = h("p", { className: "error", role: "alert" });
+    this.#dialog(title, opener, (close) => {
+      const go = h("button", { type: "button", className: "danger" }, label);
+      go.addEventListener("click", async () => {
+        go.disabled = true;
+        if (await run(error)) close();
+        else go.disabled = false;
+      });
+      return [h("p", {}, text), extra, error, h("div", { className: "buttons" }, h("button", { type: "button", autofocus: true, onclick: close }, "Cancel"), go)];
+    });
+  }
+
+  #revoke(t: TokenRecord, opener: HTMLElement): void {
+    const name = t.name || t.start;
+    this.#confirm(`Revoke ${name}?`, opener, "Applications using this token stop working within seconds. This cannot be undone.", "Revoke", null, async (error) => {
+      const ok = await this.#call<TokenRecord>("POST", `/tokens/${t.id}/revoke`, {}, error);
+      if (ok) {
+        this.#announce(`${name} was revoked.`);
+        await this.#load(false);
+      }
+      return ok !== null;
+    });
+  }
+
+  #regenerate(t: TokenRecord, opener: HTMLElement): void {
+    const grace = h("select", {}, ...GRACE.map(([ms, label]) => h("option", { value: String(ms) }, label)));
+    const name = t.name || t.start;
+    this.#confirm(
+      `Regenerate ${name}?`,
+      opener,
+      "A new token replaces this one; its settings stay.",
+      "Regenerate",
+      field("Old token", grace),
+      async (error) => {
+        const res = await this.#call<{ token: string; record: TokenRecord }>("POST", `/tokens/${t.id}/regenerate`, { expectedRevision: this.#latest(t).revision, graceMs: Number(grace.value) }, error);
+        if (!res) return false;
+        await this.#load(false);
+        this.#showOnce("Your new token", this.#rowButton(t.id, "Regenerate") ?? opener, [["Token", res.token]]);
+        return true;
+      },
+    );
+  }
+
+  /** The token as last loaded (a reload may have happened while a dialog was open). */
+  #latest(t: TokenRecord): TokenRecord {
+    return this.#tokens.find((x) => x.id === t.id) ?? t;
+  }
+
+  #rowButton(id: string, label: string): HTMLElement | null {
+    return this.#list.querySelector<HTMLElement>(`tr[data-id="${CSS.escape(id)}"] button[aria-label^="${label} "]`);
+  }
+
+  #announce(text: string): void {
+    this.#status.textContent = text;
+  }
+
+  /** The create / edit form. On edit only what changed is sent, at the revision shown. */
+  #openForm(t: TokenRecord | null, opener: HTMLElement): void {
+    const config = this.#config;
+    if (!config) return;
+    const p: Policy = t ? latest(t) : { scopes: ["core:read"], domains: [], ips: [], credits: null, rateLimit: null, expiresAt: null, requireSignedRequests: false };
+    const name = h("input", { type: "text", maxLength: 256, value: t?.name ?? "", autocomplete: "off" });
+    const kind = h("select", { disabled: t !== null }, h("option", { value: "publishable" }, "Publishable (web pages and apps)"), h("option", { value: "secret" }, "Secret (servers only)"));
+    kind.value = t?.kind ?? "publishable";
+    const scopeBoxes = new Map<string, HTMLInputElement>();
+    const scopeSwitch = (scope: string, label: string) => {
+      if (!config.grantableScopes.includes(scope)) return null;
+      const [el, input] = toggle(label, p.scopes.includes(scope));
+      scopeBoxes.set(scope, input);
+      return el;
+    };
+    const access = h(
+      "fieldset",
+      {},
+      h("legend", {}, "Data access"),
+      scopeSwitch("core:read", "Core data (read)"),
+      scopeSwitch("premium:read", "Premium data (read)"),
+      ...config.datasets.map((d) =>
+        h("fieldset", { className: "dataset" }, h("legend", {}, `Dataset ${d}`), ...["read", "write", "delete"].map((a) => scopeSwitch(`datasets/${d}:${a}`, a))),
+      ),
+    );
+    // Write and delete are for secret tokens: a publishable one lives in pages anyone can read.
+    const syncKind = () => {
+      for (const [scope, box] of scopeBoxes) {
+        if (/:(write|delete)$/.test(scope)) {
+          box.disabled = kind.value === "publishable";
+          if (box.disabled) box.checked = false;
+        }
+      }
+    };
+    kind.addEventListener("change", syncKind);
+    syncKind();
+    const domains = h("textarea", { rows: 2, value: p.domains.join("\n") });
+    const ips = h("textarea", { rows: 2, value: p.ips.join("\n") });
+    const credits = h("input", { type: "number", min: 0, step: 1, inputMode: "numeric", value: p.credits ? String(p.credits.limit) : "" });
+    const expires = h("input", { type: "datetime-local", step: 1, value: p.expiresAt === null ? "" : toLocalInput(p.expiresAt) });
+    const [signedEl, signed] = toggle("Require signed requests (HTTP Message Signatures)", p.requireSignedRequests);
+    const keyMode = h(
+      "select",
+      {},
+      h("option", { value: "" }, t?.signing ? `Keep the current ${t.signing.alg} key` : "No signing key"),
+      h("option", { value: "generate" }, "Generate an Ed25519 key pair in this browser"),
+      h("option", { value: "upload" }, "Use my Ed25519 public key"),
+      !t && h("option", { value: "hmac" }, "HMAC-SHA256, derived from the token"),
+    );
+    const publicKey = h("textarea", { rows: 2, placeholder: "base64url, SPKI PEM or JWK" });
+    const keyFile = h("input", { type: "file", accept: ".pem,.pub,.txt,.json" });
+    keyFile.addEventListener("change", async () => {
+      publicKey.value = (await keyFile.files?.[0]?.text())?.trim() ?? "";
+    });
+    const upload = h("div", { hidden: true }, field("Public key", publicKey), field("Or upload it", keyFile));
+    keyMode.addEventListener("change", () => {
+      upload.hidden = keyMode.value !== "upload";
+    });
+    const metadata = h("textarea", { rows: 2, value: t && Object.keys(t.metadata).length ? JSON.stringify(t.metadata, null, 2) : "" });
+    const effective = h("input", { type: "datetime-local", step: 1 });
+    const error = h("p", { className: "error", role: "alert" });
+    const submit = h("button", { type: "submit", className: "primary" }, t ? "Save changes" : "Create token");
+    const form = h(
+      "form",
+      { noValidate: true },
+      field("Name", name, "A nickname to tell your tokens apart."),
+      !t && field("Kind", kind),
+      access,
+      field("Allowed domains", domains, "One per line, e.g. example.com or *.example.com. Empty: any."),
+      field("IP ranges", ips, "Addresses or CIDR ranges, one per line. Empty: any."),
+      field("Credit limit", credits, "Credits this token may use. Empty: no limit."),
+      field("Expires", expires, "Empty: never."),
+      h("fieldset", {}, h("legend", {}, "Signed requests"), signedEl, field("Signing key", keyMode), upload),
+      field("Metadata (JSON)", metadata),
+      t && field("Takes effect at", effective, "Permission changes take effect at this time (empty: as soon as possible); name and metadata change at once."),
+      error,
+      h("div", { className: "buttons" }, h("button", { type: "button", value: "cancel" }, "Cancel"), submit),
+    );
+    const { close } = this.#dialog(t ? `Edit ${t.name || t.start}` : "Create a token", opener, () => [form]);
+    form.querySelector<HTMLButtonElement>('button[value="cancel"]')!.addEventListener("click", close);
+    name.focus();
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      // One submit at a time: a double click sends one request.
+      if (submit.disabled) return;
+      submit.disabled = true;
+      try {
+        await this.#submit(t, p, { name, kind, scopeBoxes, domains, ips, credits, expires, signed, keyMode, publicKey, metadata, effective }, error, close, opener);
+      } finally {
+        submit.disabled = false;
+      }
+    });
+  }
+
+  async #submit(
+    t: TokenRecord | null,
+    p: Policy,
+    f: {
+      name: HTMLInputElement;
+      kind: HTMLSelectElement;
+      scopeBoxes: Map<string, HTMLInputElement>;
+      domains: HTMLTextAreaElement;
+      ips: HTMLTextAreaElement;
+      credits: HTMLInputElement;
+      expires: HTMLInputElement;
+      signed: HTMLInputElement;
+      keyMode: HTMLSelectElement;
+      publicKey: HTMLTextAreaElement;
+      metadata: HTMLTextAreaElement;
+      effective: HTMLInputElement;
+    },
+    error: HTMLElement,
+    close: () => void,
+    opener: HTMLElement,
+  ): Promise<void> {
+    error.replaceChildren();
+    // Scopes the form does not show (granted by the operator) are kept as they are.
+    const scopes = [...p.scopes.filter((s) => !f.scopeBoxes.has(s)), ...[...f.scopeBoxes].filter(([, b]) => b.checked).map(([s]) => s)];
+    const limit = f.credits.value.trim();
+    let metadata: unknown = null;
+    try {
+      metadata = f.metadata.value.trim() === "" ? null : JSON.parse(f.metadata.value);
+    } catch {
+      error.append("Metadata must be JSON, e.g. {\"team\": \"web\"}.");
+      return;
+    }
+    const next: Json = {
+      name: f.name.value,
+      scopes,
+      domains: lines(f.domains.value),
+      ips: lines(f.ips.value),
+      credits: limit === "" ? null : { limit: Number(limit), refill: p.credits?.refill ?? null },
+      expiresAt: fromLocalInput(f.expires.value),
+      requireSignedRequests: f.signed.checked,
+      metadata: metadata ?? {},
+    };
+    let privateKey: string | null = null;
+    if (f.keyMode.value === "generate") {
+      const pair = (await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"])) as CryptoKeyPair;
+      next.signing = { alg: "ed25519", publicKey: b64url(await crypto.subtle.exportKey("raw", pair.publicKey)) };
+      // PKCS #8 of an Ed25519 key (RFC 8410 §7): the 32-byte seed is its last 32 bytes.
+      privateKey = b64url(new Uint8Array(await crypto.subtle.exportKey("pkcs8", pair.privateKey)).slice(-32));
+    } else if (f.keyMode.value === "upload") {
+      const v = f.publicKey.value.trim();
+      next.signing = { alg: "ed25519", publicKey: v.startsWith("{") ? JSON.parse(v) : v };
+    } else if (f.keyMode.value === "hmac") next.signing = { alg: "hmac-sha256" };
+    if (t === null) {
+      const res = await this.#call<{ token: string; record: TokenRecord }>("POST", "/tokens", { kind: f.kind.value, ...next }, error);
+      if (!res) return;
+      close();
+      await this.#load(false);
+      const secrets: [string, string][] = [["Token", res.token]];
+      if (privateKey) secrets.push(["Private key (KEYWARD_PRIVATE_KEY)", privateKey]);
+      this.#showOnce("Your new token", this.#rowButton(res.record.id, "Edit") ?? opener, secrets);
+      return;
+    }
+    const was: Json = { ...p, name: t.name, metadata: t.metadata };
+    const patch = Object.fromEntries(Object.entries(next).filter(([k, v]) => k === "signing" || JSON.stringify(v) !== JSON.stringify(was[k])));
+    if (Object.keys(patch).length === 0) {
+      close();
+      return;
+    }
+    const effectiveAt = fromLocalInput(f.effective.value);
+    const body = { expectedRevision: t.revision, patch, ...(effectiveAt !== null && { effectiveAt }) };
+    const saved = await this.#call<TokenRecord>("PATCH", `/tokens/${t.id}`, body, error);
+    if (!saved) return;
+    close();
+    await this.#load(false);
+    const pending = saved.scheduled.at(-1);
+    this.#announce(pending ? `Saved. The change takes effect at ${new Date(pending.effectiveAt).toLocaleString()}.` : "Saved.");
+    if (privateKey) this.#showOnce("Your new private key", opener, [["Private key (KEYWARD_PRIVATE_KEY)", privateKey]]);
+  }
+
+  /** Usage of one token as an inline SVG bar chart: allowed and denied requests per hour (24 h) or day (30 days). */
+  async #usage(t: TokenRecord, granularity: "hour" | "day"): Promise<void> {
+    const step = granularity === "hour" ? HOUR : 24 * HOUR;
+    const slots = granularity === "hour" ? 24 : 30;
+    const end = Math.floor(Date.now() / step) * step + step;
+    const from = end - slots * step;
+    const data = await this.#call<{ buckets: { start: number; allowed: number; denied: number; credits: number }[] }>(
+      "GET",
+      `/tokens/${t.id}/usage?granularity=${granularity}&from=${from}&to=${end}`,
+    );
+    if (!data) return;
+    const by = new Map(data.buckets.map((b) => [b.start, b]));
+    const total = (k: "allowed" | "denied" | "credits") => data.buckets.reduce((n, b) => n + b[k], 0);
+    const max = Math.max(1, ...data.buckets.map((b) => b.allowed + b.denied));
+    const W = 600;
+    const H = 120;
+    const bw = W / slots;
+    const summary = `${total("allowed")} requests allowed, ${total("denied")} denied, ${total("credits")} credits used`;
+    const chart = svg("svg", { viewBox: `0 0 ${W} ${H + 16}`, role: "img", "aria-label": `Usage of ${t.name || t.start}: ${summary}`, class: "chart" });
+    chart.append(svg("line", { x1: 0, y1: H, x2: W, y2: H }));
+    for (let i = 0; i < slots; i++) {
+      const start = from + i * step;
+      const b = by.get(start);
+      const g = svg("g", {});
+      const label = new Date(start).toLocaleString(undefined, granularity === "hour" ? { hour: "2-digit", minute: "2-digit" } : { month: "short", day: "numeric" });
+      g.append(svg("title", {}, `${label}: ${b?.allowed ?? 0} allowed, ${b?.denied ?? 0} denied`));
+      const ha = ((b?.allowed ?? 0) / max) * H;
+      const hd = ((b?.denied ?? 0) / max) * H;
+      g.append(svg("rect", { x: i * bw + 1, y: H - ha, width: bw - 2, height: ha, class: "allowed" }));
+      g.append(svg("rect", { x: i * bw + 1, y: H - ha - hd, width: bw - 2, height: hd, class: "denied" }));
+      if (i % (granularity === "hour" ? 6 : 7) === 0) g.append(svg("text", { x: i * bw + 1, y: H + 13 }, label));
+      chart.append(g);
+    }
+    const other = granularity === "hour" ? "day" : "hour";
+    this.#detail.hidden = false;
+    this.#detail.replaceChildren(
+      h("h2", {}, `Usage of ${t.name || t.start}, last ${granularity === "hour" ? "24 hours" : "30 days"}`),
+      h("p", {}, summary),
+      chart,
+      h("p", { className: "legend" }, h("span", { className: "key allowed" }), " allowed ", h("span", { className: "key denied" }), " denied"),
+      h("button", { type: "button", onclick: () => void this.#usage(t, other) }, other === "day" ? "Show 30 days" : "Show 24 hours"),
+    );
+  }
+}
+
+if (!customElements.get("keyward-tokens")) customElements.define("keyward-tokens", KeywardTokens);
