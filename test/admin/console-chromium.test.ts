@@ -16,7 +16,9 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { type BrowserContext, chromium, type Locator, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { getPublicKeyAsync } from "@noble/ed25519";
 import type { TokenRecord } from "../../src/index.js";
+import { fromBase64, toBase64Url } from "../../src/lib/bytes.js";
 import { type AdminServer, startAdminServer } from "./server.js";
 
 const CHROMIUM = process.env.KEYWARD_CHROMIUM ?? "/usr/bin/chromium";
@@ -210,6 +212,28 @@ describe.skipIf(!haveChromium)("the console page in Chromium", () => {
     expect((await srv.kw.tokens.get(record.id))!.revokedAt).not.toBeNull();
     expect(await row().getByRole("button", { name: `Regenerate ${NAME}` }).count()).toBe(0);
     await shot("console-list.png");
+  });
+
+  it("a secret token with an Ed25519 key pair made in the browser: the private key is shown once, and signs for the public key stored", async () => {
+    await page.getByRole("button", { name: "Create a token" }).click();
+    const form = dialog();
+    await form.getByLabel("Name").fill("server");
+    await form.getByLabel("Kind").selectOption("secret");
+    await form.getByRole("switch", { name: "write" }).first().check();
+    await form.getByRole("switch", { name: "Require signed requests (HTTP Message Signatures)" }).check();
+    await form.getByLabel("Signing key").selectOption("generate");
+    await form.getByRole("button", { name: "Create token" }).click();
+    const shown = page.locator("keyward-tokens dialog[open]").filter({ hasText: "Your new token" });
+    await shown.waitFor();
+    const [token, seed] = await shown.locator("code.secret").allTextContents();
+    expect(token).toMatch(/^acme_sk_live_/);
+    const created = (await srv.kw.tokens.list("acct_alice")).items.find((t) => t.name === "server")!;
+    expect(created.policy).toMatchObject({ requireSignedRequests: true, scopes: ["core:read", "datasets/prices:write"] });
+    expect(created.signing).toEqual({ alg: "ed25519", publicKey: toBase64Url(await getPublicKeyAsync(fromBase64(seed!)!)) });
+    await shown.getByRole("button", { name: "Done" }).click();
+    const state = await page.evaluate(pageState);
+    expect(state).not.toContain(token);
+    expect(state).not.toContain(seed);
   });
 
   it("another customer sees none of the first one's tokens, and cannot reach them by id", async () => {
