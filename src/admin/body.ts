@@ -1,6 +1,7 @@
 // The body of a mutation: a JSON media type (so a cross-site form cannot send
 // it and a cross-site fetch needs a CORS preflight this API never grants),
 // at most `maxBodyBytes` read, then parsed.
+import { readStream } from "../lib/read-stream.js";
 import { AdminAnswer } from "./problem.js";
 
 /** Default largest request body, bytes: room for 1 024 IPv6 ranges, 256 domains and 8 KiB of metadata. */
@@ -21,30 +22,13 @@ const tooLarge = (max: number) =>
  *
  * @throws {AdminAnswer} 413 `BODY_TOO_LARGE`
  */
-export async function readBody(request: Request, max: number): Promise<Uint8Array> {
+async function readBody(request: Request, max: number): Promise<Uint8Array> {
   const declared = request.headers.get("content-length");
   if (declared !== null && /^\d+$/.test(declared) && Number(declared) > max) throw tooLarge(max);
   if (request.body === null) return new Uint8Array(0);
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > max) {
-      await reader.cancel().catch(() => {});
-      throw tooLarge(max);
-    }
-    chunks.push(value);
-  }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
+  const bytes = await readStream(request.body, max);
+  if (!bytes) throw tooLarge(max);
+  return bytes;
 }
 
 /**
