@@ -18,7 +18,8 @@ import { type EvaluationContext, evaluatePolicy, type SignatureOutcome } from ".
 import { type VerifyRequestOptions, type VerifyRequestResult, verifyRequest } from "../signing/verify.js";
 import { parseScope } from "../policy/scope.js";
 import { findTokens, MAX_TOKEN_LENGTH, parseToken } from "../token/format.js";
-import { LookupCache, SharedLookup } from "./cache.js";
+import { SharedLookup } from "./cache.js";
+import { RecordInterner } from "./intern.js";
 import { findCredential } from "./credential.js";
 import { Decision, type DecisionExtras } from "./decision.js";
 import { SIGNATURE_DENY_CODE, signingKeys } from "./signed.js";
@@ -96,8 +97,6 @@ class RequestContext implements EvaluationContext {
   }
 }
 
-const DAY = 86_400_000;
-
 /** A verified signature's nonce, spent once the request is allowed. */
 interface SignedNonce {
   nonce: string;
@@ -116,8 +115,6 @@ export class Verifier {
   readonly #cfg: ResolvedConfig;
   readonly #byHash: SharedLookup<StoredToken>;
   readonly #byId: SharedLookup<StoredToken>;
-  /** The last record seen of each token, by id: see {@link #intern}. */
-  readonly #records: LookupCache<StoredToken>;
   readonly #clientIp: ClientIpResolver;
   #usage: UsageEvent[] = [];
   readonly #leaksReported = new Set<string>();
@@ -135,10 +132,9 @@ export class Verifier {
       negativeTtlMs: Math.min(config.revocationBoundMs, config.cache.negativeTtlMs),
     };
     const store = config.store;
-    // Kept until evicted: sameness is decided by the revision, not by age (times below are nominal).
-    this.#records = new LookupCache({ maxEntries: config.cache.maxEntries || 1024, ttlMs: DAY, negativeTtlMs: 0 });
-    this.#byHash = new SharedLookup(bounds, (hash) => store.findByHash(hash).then(this.#intern), config.lookupTimeoutMs);
-    this.#byId = new SharedLookup(bounds, (id) => store.get(id).then(this.#intern), config.lookupTimeoutMs);
+    const { intern } = new RecordInterner(config.cache.maxEntries || 1024);
+    this.#byHash = new SharedLookup(bounds, (hash) => store.findByHash(hash).then(intern), config.lookupTimeoutMs);
+    this.#byId = new SharedLookup(bounds, (id) => store.get(id).then(intern), config.lookupTimeoutMs);
     const { trustedProxies, forwardedHeader: header, allowCatchAllRanges, onWarning } = config;
     this.#clientIp = createClientIpResolver({ trustedProxies, header, allowCatchAllRanges, onWarning });
     const sig = config.signatures;
@@ -156,21 +152,6 @@ export class Verifier {
       this.#unsubscribe = store.subscribe((e) => this.invalidate(e.tokenId, e.hashes));
     }
   }
-
-  /**
-   * A store returns a fresh copy on every lookup. A copy at the revision
-   * already known is the same record (every write increments the revision),
-   * so the known object is used instead: what is derived from it and kept
-   * per object (compiled matchers, unsealed keys) is reused across cache
-   * misses instead of rebuilt per lookup.
-   */
-  readonly #intern = (fresh: StoredToken | null): StoredToken | null => {
-    if (fresh === null) return null;
-    const known = this.#records.get(fresh.id, 0)?.value;
-    if (known != null && known.revision === fresh.revision) return known;
-    this.#records.set(fresh.id, fresh, 0, this.#records.generation);
-    return fresh;
-  };
 
   /** Drops what the caches hold for a token (its id and every hash it had). */
   invalidate(tokenId: string, hashes: readonly string[]): void {
