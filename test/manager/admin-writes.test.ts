@@ -1,4 +1,4 @@
-// Regressions found in review: each test failed before its fix.
+// Admin writes: ids never echoed, exact revisions, old secrets ended, audit entries written with their change.
 import { describe, expect, it } from "vitest";
 import { guardStore, isKeywardError, Keyward, MemoryStore } from "keyward";
 import { ed25519KeyPair } from "../client/helpers.js";
