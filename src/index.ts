@@ -10,7 +10,7 @@
 export type { ForeignTokenPattern, KeywardOptions } from "./config.js";
 export * from "./errors.js";
 export { Keyward } from "./keyward.js";
-export { type AnswerOptions, type DeniedDecision, type ProblemDetails, problemDetails, problemResponse } from "./http/problem.js";
+export { type AnswerOptions, type AnswerableDecision, type ProblemDetails, problemDetails, problemResponse } from "./http/problem.js";
 export type { RandomSource } from "./lib/crypto.js";
 export { deriveSigningSecret } from "./lib/derive.js";
 export { escapeText } from "./lib/text.js";
@@ -56,5 +56,5 @@ export {
   type TokenKind,
   tokenStart,
 } from "./token/format.js";
-export { Decision } from "./verify/decision.js";
+export { type AllowedDecision, Decision, type DeniedDecision } from "./verify/decision.js";
 export type { CheckInput, CheckOptions } from "./verify/verifier.js";

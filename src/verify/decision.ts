@@ -34,9 +34,10 @@ function headersOf(policy: PolicyDecision, stored: StoredToken | null, at: numbe
 /**
  * The verdict on a request. `ok`, `code`, `status` and `headers` are what to
  * answer; credential failures (401) carry no token and look identical to the
- * caller, the specific `code` is for logs.
+ * caller, the specific `code` is for logs. The type {@link Decision} narrows
+ * on `ok`: an allowed decision always has its `token`.
  */
-export class Decision {
+class VerifierDecision {
   readonly ok: boolean;
   /** `"OK"`, or why the request was denied. */
   readonly code: "OK" | DenyCode;
@@ -115,3 +116,36 @@ export class Decision {
     };
   }
 }
+
+/** An allowed request: the token is always identified. */
+export interface AllowedDecision extends VerifierDecision {
+  readonly ok: true;
+  readonly code: "OK";
+  readonly status: 200;
+  readonly tokenId: string;
+  /** The token's public record (no hash, no key). */
+  readonly token: TokenRecord;
+}
+
+/** A denied request. `token` is null for credential failures (they look identical to the caller). */
+export interface DeniedDecision extends VerifierDecision {
+  readonly ok: false;
+  readonly code: DenyCode;
+  readonly status: Exclude<DecisionStatus, 200>;
+}
+
+/**
+ * The verdict on a request, narrowed by `ok`:
+ *
+ * ```ts
+ * const d = await kw.verify(request);
+ * if (d.ok) console.log(d.token.owner); // no null check needed
+ * ```
+ */
+export type Decision = AllowedDecision | DeniedDecision;
+
+/** The class of every {@link Decision} (for `instanceof`). */
+export const Decision = VerifierDecision as unknown as {
+  readonly prototype: Decision;
+  new (policy: PolicyDecision, stored: StoredToken | null, at: number, extras?: DecisionExtras): Decision;
+};
