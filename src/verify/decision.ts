@@ -144,8 +144,10 @@ export interface DeniedDecision extends VerifierDecision {
  */
 export type Decision = AllowedDecision | DeniedDecision;
 
-/** The class of every {@link Decision} (for `instanceof`). */
-export const Decision = VerifierDecision as unknown as {
-  readonly prototype: Decision;
-  new (policy: PolicyDecision, stored: StoredToken | null, at: number, extras?: DecisionExtras): Decision;
-};
+/** The class of every {@link Decision}, for `instanceof`; decisions are made by `kw.verify` and `kw.check` only. */
+export const Decision = VerifierDecision as unknown as abstract new () => Decision;
+
+/** @internal A decision of the verifier. */
+export function decision(policy: PolicyDecision, stored: StoredToken | null, at: number, extras?: DecisionExtras): Decision {
+  return new VerifierDecision(policy, stored, at, extras) as Decision;
+}

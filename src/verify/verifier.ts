@@ -21,7 +21,7 @@ import { findTokens, MAX_TOKEN_LENGTH, parseToken } from "../token/format.js";
 import { SharedLookup } from "./cache.js";
 import { RecordInterner } from "./intern.js";
 import { findCredential } from "./credential.js";
-import { Decision, type DecisionExtras } from "./decision.js";
+import { type Decision, type DecisionExtras, decision } from "./decision.js";
 import { SIGNATURE_DENY_CODE, signingKeys } from "./signed.js";
 
 /** What the route needs, for `kw.check` and `kw.verify`. */
@@ -108,7 +108,7 @@ const MAX_LEAK_REPORTS = 1024;
 // The hash compared on the unknown-token path, so both paths do the same work.
 const DUMMY_HASH = "0".repeat(64);
 
-const denial = (code: DenyCode, at: number, extra?: Parameters<typeof deny>[1]) => new Decision(deny(code, extra), null, at);
+const denial = (code: DenyCode, at: number, extra?: Parameters<typeof deny>[1]) => decision(deny(code, extra), null, at);
 
 /** @internal The request path of a {@link Keyward}. */
 export class Verifier {
@@ -310,10 +310,10 @@ export class Verifier {
       return denial("TOKEN_UNKNOWN", now);
     }
     const policy = policyAt(stored, at);
-    const decision = evaluatePolicy(stored, policy, context, at);
-    if (!decision.ok) return this.#finish(stored, decision, now, 0);
+    const verdict = evaluatePolicy(stored, policy, context, at);
+    if (!verdict.ok) return this.#finish(stored, verdict, now, 0);
     if (nonce !== undefined) return this.#spendNonce(stored, policy, cost, now, nonce);
-    if (policy.rateLimit === null && policy.credits === null) return this.#finish(stored, decision, now, 0);
+    if (policy.rateLimit === null && policy.credits === null) return this.#finish(stored, verdict, now, 0);
     return this.#meter(stored, policy, cost, now).catch(() => denial("STORE_UNAVAILABLE", now, { retryAfterMs: 1000 }));
   }
 
@@ -406,9 +406,9 @@ export class Verifier {
     return this.#finish(stored, allow(), now, spend, { remaining: c.remaining, rateRemaining });
   }
 
-  #finish(stored: StoredToken, decision: PolicyDecision, now: number, cost: number, extras?: DecisionExtras): Decision {
-    if (this.#cfg.usage.enabled) this.#record({ tokenId: stored.id, at: now, ok: decision.ok, cost });
-    return new Decision(decision, stored, now, extras);
+  #finish(stored: StoredToken, verdict: PolicyDecision, now: number, cost: number, extras?: DecisionExtras): Decision {
+    if (this.#cfg.usage.enabled) this.#record({ tokenId: stored.id, at: now, ok: verdict.ok, cost });
+    return decision(verdict, stored, now, extras);
   }
 
   /** Buffers a usage event; writes in batches, without timers (see {@link flush}). */
