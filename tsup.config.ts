@@ -9,6 +9,8 @@ export default defineConfig({
     client: "src/client/index.ts",
     sqlite: "src/sqlite/index.ts",
     testing: "src/testing/index.ts",
+    // The `keyward` bin (package.json "bin"), Node only.
+    cli: "src/cli/index.ts",
   },
   format: ["esm"],
   target: "es2022",
