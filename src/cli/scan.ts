@@ -60,6 +60,12 @@ export const scan: Command = {
 };
 
 function scanRoot(ctx: CommandContext, root: string, maxBytes: number, state: ScanState, progress: ((n: number) => void) | null): void {
+  if (root === resolve(ctx.io.cwd, "-")) {
+    // `-`: standard input, e.g. the staged diff in a pre-commit hook.
+    const skip = scanBytes(readStdin(maxBytes), "<stdin>", maxBytes, state);
+    if (skip) throw new CliError(`cannot scan <stdin>: ${skip === "too large" ? `larger than ${maxBytes} bytes (see --max-bytes)` : skip}`, EXIT.IO);
+    return;
+  }
   let stat: ReturnType<typeof statSync>;
   try {
     stat = statSync(root);
@@ -119,13 +125,41 @@ function scanFile(io: Io, path: string, maxBytes: number, state: ScanState): "bi
   } catch {
     return "unreadable";
   }
+  return scanBytes(bytes, shown(io, path), maxBytes, state);
+}
+
+/** Reads standard input, at most `maxBytes` + 1 bytes (enough to know it is too large). */
+function readStdin(maxBytes: number): Buffer {
+  const chunks: Buffer[] = [];
+  const chunk = Buffer.alloc(65_536);
+  let total = 0;
+  for (;;) {
+    let n: number;
+    try {
+      n = readSync(0, chunk, 0, chunk.length, null);
+    } catch (err) {
+      if ((err as { code?: string }).code === "EAGAIN") continue;
+      if ((err as { code?: string }).code === "EOF") break;
+      throw new CliError("cannot read standard input", EXIT.IO);
+    }
+    if (n === 0) break;
+    chunks.push(Buffer.from(chunk.subarray(0, n)));
+    total += n;
+    if (total > maxBytes) break;
+  }
+  return Buffer.concat(chunks);
+}
+
+function scanBytes(bytes: Buffer, path: string, maxBytes: number, state: ScanState): "binary" | "too large" | null {
+  if (bytes.length > maxBytes) return "too large";
+  if (bytes.subarray(0, BINARY_SNIFF_BYTES).includes(0)) return "binary";
   state.scanned++;
   const text = bytes.toString("utf8");
   for (const t of findTokens(text)) {
     const before = text.slice(0, t.index);
     const lineStart = before.lastIndexOf("\n") + 1;
     state.findings.push({
-      path: shown(io, path),
+      path,
       line: before.split("\n").length,
       column: t.index - lineStart + 1,
       token: `${t.token.slice(0, t.prefix.length + 13)}…[redacted]`,

@@ -62,6 +62,10 @@ describe("keyward scan", () => {
     // Only publishable tokens: exit 0. Nothing: exit 0.
     expect(cli("scan", "repo/src/web.ts").code).toBe(0);
     write("clean/a.txt", "nothing here");
+    // `-`: standard input, as the pre-commit recipe pipes the staged diff.
+    const piped = cli.run(["scan", "-"], { input: `+++ b/src/config.ts\n+export const key = "${secret}";\n` });
+    expect([piped.code, piped.stdout]).toEqual([1, `<stdin>:2:22  ${sk}…[redacted]  secret live\n`]);
+    expect(cli.run(["scan", "-", "--max-bytes", "10"], { input: "x".repeat(11) }).code).toBe(6);
     expect(cli("scan", "clean")).toEqual({ code: 0, stdout: "", stderr: "scanned 1 files: 0 tokens found (0 secret)\n" });
   });
 
