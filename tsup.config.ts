@@ -8,6 +8,7 @@ export default defineConfig({
     signing: "src/signing/index.ts",
     client: "src/client/index.ts",
     sqlite: "src/sqlite/index.ts",
+    leaks: "src/leaks/index.ts",
     testing: "src/testing/index.ts",
     // The `keyward` bin (package.json "bin"), Node only.
     cli: "src/cli/index.ts",

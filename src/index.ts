@@ -13,6 +13,7 @@ export { Keyward } from "./keyward.js";
 export type { RandomSource } from "./lib/crypto.js";
 export { deriveSigningSecret } from "./lib/derive.js";
 export { IssuedToken } from "./manager/issued.js";
+export type { LeakReport, ReportLeakOptions } from "./manager/leaks.js";
 export type {
   ActorOptions,
   RegenerateTokenOptions,
