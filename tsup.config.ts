@@ -18,7 +18,9 @@ export default defineConfig({
   platform: "neutral",
   dts: true,
   tsconfig: "tsconfig.build.json",
-  sourcemap: true,
+  // No source maps: they would point at src/, which is not published, and
+  // double the package; dist is readable, unminified ESM.
+  sourcemap: false,
   clean: true,
   splitting: true,
   treeshake: true,
