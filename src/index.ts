@@ -7,7 +7,7 @@
  *
  * @module keyward
  */
-export type { KeywardOptions } from "./config.js";
+export type { ForeignTokenPattern, KeywardOptions } from "./config.js";
 export * from "./errors.js";
 export { Keyward } from "./keyward.js";
 export type { RandomSource } from "./lib/crypto.js";
