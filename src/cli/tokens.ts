@@ -97,6 +97,27 @@ function printIssued(ctx: CommandContext, issued: { token: string; record: Token
   }
 }
 
+const PAGE = {
+  limit: { type: "string", value: "n", description: "page size, 1 to 1000 (default 100)" },
+  cursor: { type: "string", value: "cursor", description: "next page, from the previous output" },
+} as const;
+
+/** `--limit` / `--cursor` as page options. */
+function pageOf(values: Values): { limit?: number; cursor: string | null } {
+  const cursor = typeof values.cursor === "string" ? values.cursor : null;
+  return typeof values.limit === "string" ? { limit: parseCount(values.limit, "limit"), cursor } : { cursor };
+}
+
+/** A page as JSON, or as lines and the command for the next page. */
+function printPage<T>(ctx: CommandContext, page: { items: T[]; nextCursor: string | null }, toLine: (item: T) => string): void {
+  if (ctx.values.json) {
+    json(ctx.io, page);
+    return;
+  }
+  for (const item of page.items) line(ctx.io, toLine(item));
+  if (page.nextCursor) line(ctx.io, `next page: --cursor ${page.nextCursor}`);
+}
+
 const actorOf = (values: Values) => ({ actor: typeof values.actor === "string" ? values.actor : "cli" });
 
 export const create: Command = {
@@ -128,27 +149,18 @@ export const list: Command = {
   summary: "List an owner's tokens (no secrets: ids and starts only).",
   options: {
     owner: { type: "string", value: "id", description: "owner id, required" },
-    limit: { type: "string", value: "n", description: "page size, 1 to 1000 (default 100)" },
-    cursor: { type: "string", value: "cursor", description: "next page, from the previous output" },
+    ...PAGE,
     ...STORE_OPTIONS,
     ...COMMON,
   },
   run: async (ctx) => {
     positional(ctx, []);
     const owner = required(ctx.values, "owner");
-    const limit = typeof ctx.values.limit === "string" ? parseCount(ctx.values.limit, "limit") : undefined;
-    const cursor = typeof ctx.values.cursor === "string" ? ctx.values.cursor : null;
+    const options = pageOf(ctx.values);
     return withStore(ctx, { create: false }, async ({ keyward }) => {
-      const page = await keyward.tokens.list(owner, { ...(limit !== undefined && { limit }), cursor });
-      if (ctx.values.json) {
-        json(ctx.io, page);
-      } else {
-        for (const r of page.items) {
-          line(ctx.io, `${r.id}  ${`${r.start}…`.padEnd(18)} ${r.kind.padEnd(11)} ${(r.revokedAt ? "revoked" : "active").padEnd(7)}  ${r.name}`);
-        }
-        if (page.items.length === 0) ctx.io.err("no tokens\n");
-        if (page.nextCursor) line(ctx.io, `next page: --cursor ${page.nextCursor}`);
-      }
+      const page = await keyward.tokens.list(owner, options);
+      printPage(ctx, page, (r) => `${r.id}  ${`${r.start}…`.padEnd(18)} ${r.kind.padEnd(11)} ${(r.revokedAt ? "revoked" : "active").padEnd(7)}  ${r.name}`);
+      if (page.items.length === 0 && !ctx.values.json) ctx.io.err("no tokens\n");
       return EXIT.OK;
     });
   },
@@ -240,8 +252,7 @@ export const audit: Command = {
   options: {
     token: { type: "string", value: "id", description: "a token's id" },
     owner: { type: "string", value: "id", description: "an owner's id" },
-    limit: { type: "string", value: "n", description: "page size, 1 to 1000 (default 100)" },
-    cursor: { type: "string", value: "cursor", description: "next page, from the previous output" },
+    ...PAGE,
     ...STORE_OPTIONS,
     ...COMMON,
   },
@@ -250,16 +261,9 @@ export const audit: Command = {
     const { token, owner } = ctx.values;
     if ((typeof token === "string") === (typeof owner === "string")) throw new CliError("give exactly one of --token or --owner", EXIT.USAGE);
     const filter = typeof token === "string" ? { tokenId: token } : { owner: owner as string };
-    const limit = typeof ctx.values.limit === "string" ? parseCount(ctx.values.limit, "limit") : undefined;
-    const cursor = typeof ctx.values.cursor === "string" ? ctx.values.cursor : null;
+    const options = pageOf(ctx.values);
     return withStore(ctx, { create: false }, async ({ keyward }) => {
-      const page = await keyward.tokens.audit(filter, { ...(limit !== undefined && { limit }), cursor });
-      if (ctx.values.json) {
-        json(ctx.io, page);
-      } else {
-        for (const e of page.items) line(ctx.io, auditLine(e));
-        if (page.nextCursor) line(ctx.io, `next page: --cursor ${page.nextCursor}`);
-      }
+      printPage(ctx, await keyward.tokens.audit(filter, options), auditLine);
       return EXIT.OK;
     });
   },

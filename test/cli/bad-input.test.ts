@@ -2,17 +2,10 @@
 // documented non-zero exit code, and nothing changed.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { makeCli, tempDir } from "./helpers.js";
+import { describe, expect, it } from "vitest";
+import { useCli } from "./helpers.js";
 
-let t: ReturnType<typeof tempDir>;
-let cli: Awaited<ReturnType<typeof makeCli>>;
-
-beforeAll(async () => {
-  t = tempDir();
-  cli = await makeCli(t.dir);
-});
-afterAll(() => t.cleanup());
+const cli = useCli();
 
 const COMMANDS = ["init", "migrate", "create", "list", "show", "update", "revoke", "regenerate", "credits", "usage", "audit", "keygen", "sign", "scan"];
 
@@ -35,7 +28,7 @@ describe("keyward CLI: bad input", () => {
       const r = cli(...args);
       expect([args[0], r.code, r.stderr]).toEqual([args[0], 5, `keyward ${args[0]}: no database at keyward.db (create it with: keyward init --database keyward.db)\n`]);
     }
-    expect(existsSync(join(t.dir, "keyward.db"))).toBe(false);
+    expect(existsSync(join(cli.dir, "keyward.db"))).toBe(false);
     expect(cli("init", "--database", "other.db").code).toBe(0);
     expect(cli("list", "--owner", "a", "--database", "other.db").stderr).toBe("no tokens\n");
     // KEYWARD_DATABASE names the default.
@@ -44,13 +37,13 @@ describe("keyward CLI: bad input", () => {
 
   it("a corrupt database file is STORE_UNAVAILABLE (exit 5) and left as it was", () => {
     const junk = "this is not a SQLite database, just text that is long enough".repeat(100);
-    writeFileSync(join(t.dir, "corrupt.db"), junk);
+    writeFileSync(join(cli.dir, "corrupt.db"), junk);
     for (const args of [["init"], ["list", "--owner", "a"], ["create", "--owner", "a"]]) {
       const r = cli(...args, "--database", "corrupt.db");
       expect([args[0], r.code, r.stdout]).toEqual([args[0], 5, ""]);
       expect(r.stderr).toMatch(new RegExp(`^keyward ${args[0]}: STORE_UNAVAILABLE: `));
     }
-    expect(readFileSync(join(t.dir, "corrupt.db"), "utf8")).toBe(junk);
+    expect(readFileSync(join(cli.dir, "corrupt.db"), "utf8")).toBe(junk);
   });
 
   it("missing or wrong arguments: exit 2 with the reason, nothing written", () => {
@@ -83,13 +76,13 @@ describe("keyward CLI: bad input", () => {
       [["sign", "https://x.test/", "--key-id", "tok_x", "--hmac"], /KEYWARD_TOKEN/],
       [["keygen", "extra"], /expected no arguments/],
     ];
-    const before = readFileSync(join(t.dir, "keyward.db"));
+    const before = readFileSync(join(cli.dir, "keyward.db"));
     for (const [args, message] of cases) {
       const r = cli(...args);
       expect([args.join(" "), r.code, r.stdout]).toEqual([args.join(" "), 2, ""]);
       expect(r.stderr).toMatch(message);
     }
-    expect(readFileSync(join(t.dir, "keyward.db")).equals(before)).toBe(true);
+    expect(readFileSync(join(cli.dir, "keyward.db")).equals(before)).toBe(true);
     expect(cli("list", "--owner", "a").stdout).toBe("");
   });
 

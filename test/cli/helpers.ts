@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
+import { afterAll, beforeAll } from "vitest";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -51,4 +52,19 @@ export async function makeCli(dir: string, env: Record<string, string> = {}) {
     return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
   };
   return Object.assign((...args: string[]) => run(args), { run, bin });
+}
+
+/** A runner over a fresh temp folder for the current test file (made in beforeAll, removed in afterAll). */
+export function useCli(env: Record<string, string> = {}) {
+  let t: ReturnType<typeof tempDir> | undefined;
+  let bound: Awaited<ReturnType<typeof makeCli>>;
+  beforeAll(async () => {
+    t = tempDir();
+    bound = await makeCli(t.dir, env);
+  });
+  afterAll(() => t?.cleanup());
+  const cli = Object.assign((...args: string[]) => bound(...args), {
+    run: (args: string[], options?: Parameters<typeof bound.run>[1]) => bound.run(args, options),
+  });
+  return Object.defineProperty(cli, "dir", { get: () => t!.dir }) as typeof cli & { readonly dir: string };
 }

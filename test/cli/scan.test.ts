@@ -3,23 +3,16 @@
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { generateToken } from "keyward";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { main } from "../../src/cli/main.js";
-import { makeCli, tempDir } from "./helpers.js";
+import { useCli } from "./helpers.js";
 import { Keyward } from "./verify-helpers.js";
 
-let t: ReturnType<typeof tempDir>;
-let cli: Awaited<ReturnType<typeof makeCli>>;
-
-beforeAll(async () => {
-  t = tempDir();
-  cli = await makeCli(t.dir);
-});
-afterAll(() => t.cleanup());
+const cli = useCli();
 
 function write(path: string, content: string | Uint8Array): void {
-  mkdirSync(join(t.dir, path, ".."), { recursive: true });
-  writeFileSync(join(t.dir, path), content);
+  mkdirSync(join(cli.dir, path, ".."), { recursive: true });
+  writeFileSync(join(cli.dir, path), content);
 }
 
 describe("keyward scan", () => {
@@ -71,7 +64,7 @@ describe("keyward scan", () => {
 
   it("--check-store says live, revoked or unknown", async () => {
     expect(cli("init").code).toBe(0);
-    const { store, kw } = await Keyward.open(join(t.dir, "keyward.db"), "acme");
+    const { store, kw } = await Keyward.open(join(cli.dir, "keyward.db"), "acme");
     const live = (await kw.tokens.create({ owner: "a", kind: "secret" })).token;
     const gone = await kw.tokens.create({ owner: "a", kind: "secret" });
     await kw.tokens.revoke(gone.record.id);
@@ -100,11 +93,11 @@ describe("keyward scan", () => {
 
   it.skipIf(process.getuid?.() === 0)("an unreadable folder is exit 6", () => {
     write("locked/inner/a.txt", "x");
-    chmodSync(join(t.dir, "locked/inner"), 0o000);
+    chmodSync(join(cli.dir, "locked/inner"), 0o000);
     try {
       expect(cli("scan", "locked")).toMatchObject({ code: 6, stderr: "keyward scan: cannot read folder locked/inner\n" });
     } finally {
-      chmodSync(join(t.dir, "locked/inner"), 0o755);
+      chmodSync(join(cli.dir, "locked/inner"), 0o755);
     }
   });
 
@@ -112,7 +105,7 @@ describe("keyward scan", () => {
     for (let i = 0; i < 1100; i++) write(`many/f${i}.txt`, "ok");
     const run = async (errIsTTY: boolean) => {
       const err: string[] = [];
-      const code = await main(["scan", "many"], { out: () => {}, err: (s) => void err.push(s), errIsTTY, env: {}, cwd: t.dir });
+      const code = await main(["scan", "many"], { out: () => {}, err: (s) => void err.push(s), errIsTTY, env: {}, cwd: cli.dir });
       return { code, err };
     };
     const tty = await run(true);

@@ -1,18 +1,11 @@
 // The token commands end to end, through the real bin, on a temp SQLite file.
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Keyward, verifyRequestSignature } from "./verify-helpers.js";
-import { makeCli, tempDir } from "./helpers.js";
+import { useCli } from "./helpers.js";
 
-let t: ReturnType<typeof tempDir>;
-let cli: Awaited<ReturnType<typeof makeCli>>;
-
-beforeAll(async () => {
-  t = tempDir();
-  cli = await makeCli(t.dir, { KEYWARD_PREFIX: "acme" });
-});
-afterAll(() => t.cleanup());
+const cli = useCli({ KEYWARD_PREFIX: "acme" });
 
 const TOKEN = /acme_(?:sk|pk)_live_[0-9A-Za-z]{49}/;
 
@@ -42,7 +35,7 @@ describe("keyward CLI: token lifecycle", () => {
     expect(shown.stdout).not.toContain(token);
 
     // The token really works against the same database, and is metered there.
-    const { store, kw } = await Keyward.open(join(t.dir, "keyward.db"), "acme");
+    const { store, kw } = await Keyward.open(join(cli.dir, "keyward.db"), "acme");
     expect((await kw.check({ token, cost: 30 })).ok).toBe(true);
     await kw.flush();
     await store.close();
@@ -82,13 +75,13 @@ describe("keyward CLI: token lifecycle", () => {
     expect(refused.stderr).toBe("keyward regenerate: TOKEN_REVOKED: token is revoked\n");
 
     // No token ever reached the database file or the audit output in clear.
-    const db = readFileSync(join(t.dir, "keyward.db"));
+    const db = readFileSync(join(cli.dir, "keyward.db"));
     expect(db.includes(token)).toBe(false);
     expect(cli("audit", "--owner", "acct_1", "--json").stdout).not.toContain(token);
   });
 
   it("prints the audit log through escapeText: a forged line cannot reach the terminal", async () => {
-    const { store, kw } = await Keyward.open(join(t.dir, "keyward.db"), "acme");
+    const { store, kw } = await Keyward.open(join(cli.dir, "keyward.db"), "acme");
     const { record } = await kw.tokens.create({ owner: "acct_2", kind: "publishable", name: "site" });
     // The application's own audit writer (any store user) may hold raw control characters.
     await store.appendAudit({ id: "aud_forged", at: Date.now(), actor: "x\n2026-01-01 revoke by admin\u001b[2J", action: "update", tokenId: record.id, owner: "acct_2", changes: [] });
@@ -103,7 +96,7 @@ describe("keyward CLI: token lifecycle", () => {
     const pair = JSON.parse(cli("keygen", "--json").stdout);
     expect(pair.privateKey).toMatch(/^[A-Za-z0-9_-]{43}$/);
     const created = JSON.parse(cli("create", "--owner", "acct_3", "--require-signed", "--ed25519-public-key", pair.publicKey, "--json").stdout);
-    writeFileSync(join(t.dir, "client.key"), pair.privateKey);
+    writeFileSync(join(cli.dir, "client.key"), pair.privateKey);
     const url = "https://api.example.com/v1/orders?x=1";
     const signed = cli("sign", url, "--key-id", created.record.id, "--key-file", "client.key", "-d", '{"qty":1}', "-H", "content-type: application/json");
     expect(signed.code).toBe(0);
@@ -112,9 +105,9 @@ describe("keyward CLI: token lifecycle", () => {
     expect(signed.stdout).not.toContain(pair.privateKey);
     const headers = new Headers([["content-type", "application/json"], ...args.map((a) => [a.slice(0, a.indexOf(":")), a.slice(a.indexOf(":") + 2)] as [string, string])]);
     const request = new Request(url, { method: "POST", headers, body: '{"qty":1}' });
-    expect(await verifyRequestSignature(join(t.dir, "keyward.db"), request)).toBe("ok");
+    expect(await verifyRequestSignature(join(cli.dir, "keyward.db"), request)).toBe("ok");
     // A changed body is refused: the digest and signature are bound to it.
     const tampered = new Request(url, { method: "POST", headers, body: '{"qty":9}' });
-    expect(await verifyRequestSignature(join(t.dir, "keyward.db"), tampered)).not.toBe("ok");
+    expect(await verifyRequestSignature(join(cli.dir, "keyward.db"), tampered)).not.toBe("ok");
   });
 });
