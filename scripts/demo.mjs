@@ -27,7 +27,7 @@ try {
       "keyward/sqlite": src("sqlite/index.ts"),
     },
   });
-  status = spawnSync(process.execPath, [join(out, "demo.mjs")], { stdio: "inherit" }).status ?? 1;
+  status = spawnSync(process.execPath, ["--disable-warning=ExperimentalWarning", join(out, "demo.mjs")], { stdio: "inherit" }).status ?? 1;
 } finally {
   rmSync(out, { recursive: true, force: true });
 }
