@@ -34,6 +34,12 @@ if (major > 22 || (major === 22 && minor >= 12)) {
     }
   }
 }
+// The bin starts as a user would run it.
+try {
+  execFileSync(process.execPath, [`${root}/dist/cli.js`, "--help"], { cwd: root, stdio: "pipe" });
+} catch (err) {
+  problems.push(`dist/cli.js --help fails: ${err.message}`);
+}
 console.log(`npm pack: ${pack.entryCount} files, ${pack.size} B packed (budget ${BUDGET.packed}), ${pack.unpackedSize} B unpacked (budget ${BUDGET.unpacked})`);
 if (problems.length) {
   console.error(problems.map((p) => `check:pack: ${p}`).join("\n"));
