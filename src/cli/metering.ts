@@ -1,6 +1,6 @@
 // Reading metered data: usage (a table and a bar chart) and the credit balance.
 import { guardStore } from "../index.js";
-import { COMMON, type Command, parseTime, positional, STORE_OPTIONS } from "./command.js";
+import { COMMON, type Command, parseDuration, parseTime, positional, STORE_OPTIONS } from "./command.js";
 import { CliError, EXIT, json, line } from "./io.js";
 import { withStore } from "./store.js";
 
@@ -10,8 +10,8 @@ export const usage: Command = {
   summary: "Requests allowed and denied, and credits spent, per hour or day, with a chart.",
   args: "<id>",
   options: {
-    from: { type: "string", value: "time", description: "start: ISO-8601 or -duration (default 24 h before --to)" },
-    to: { type: "string", value: "time", description: "end (default now)" },
+    from: { type: "string", value: "time", description: "start: ISO-8601, or a duration ago like 7d (default 24 h before --to)" },
+    to: { type: "string", value: "time", description: "end: ISO-8601 or a duration ago (default now)" },
     granularity: { type: "string", value: "hour|day", description: "bucket size (default hour)" },
     ...STORE_OPTIONS,
     ...COMMON,
@@ -22,7 +22,8 @@ export const usage: Command = {
     const time = (name: "from" | "to") => {
       const v = ctx.values[name];
       if (typeof v !== "string") return undefined;
-      return v.startsWith("-") ? now - (parseTime(`+${v.slice(1)}`, name, 0)) : parseTime(v, name, now);
+      // A bare duration counts back from now: `--from 7d` is a week ago.
+      return /^\d+[a-z]*$/.test(v) ? now - parseDuration(v, name) : parseTime(v, name, now);
     };
     const granularity = ctx.values.granularity ?? "hour";
     if (granularity !== "hour" && granularity !== "day") throw new CliError("--granularity must be hour or day", EXIT.USAGE);

@@ -64,9 +64,11 @@ describe("keyward CLI: token lifecycle", () => {
     const usage = cli("usage", id);
     expect(usage.code).toBe(0);
     expect(usage.stdout).toMatch(/^start \(UTC\) +allowed +denied +credits\n\d{4}-\d\d-\d\d \d\d:00 +1 +0 +30 {2}█{40}\n█ allowed {2}░ denied\n$/);
-    expect(JSON.parse(cli("usage", id, "--json", "--granularity", "day").stdout)).toEqual([
+    expect(JSON.parse(cli("usage", id, "--json", "--granularity", "day", "--from", "7d").stdout)).toEqual([
       expect.objectContaining({ allowed: 1, denied: 0, credits: 30 }),
     ]);
+    // A window that ends before the token's first use is empty.
+    expect(cli("usage", id, "--from", "2026-01-01T00:00:00Z", "--to", "2026-01-02T00:00:00Z").stdout).toBe("no usage in this period\n");
 
     expect(cli("revoke", id).stdout).toMatch(new RegExp(`^revoked ${id} at \\d{4}-`));
     expect(JSON.parse(cli("show", id, "--json").stdout).revokedAt).toEqual(expect.any(Number));
@@ -109,5 +111,17 @@ describe("keyward CLI: token lifecycle", () => {
     // A changed body is refused: the digest and signature are bound to it.
     const tampered = new Request(url, { method: "POST", headers, body: '{"qty":9}' });
     expect(await verifyRequestSignature(join(cli.dir, "keyward.db"), tampered)).not.toBe("ok");
+  });
+
+  it("sign --hmac: the key derived from the token in KEYWARD_TOKEN", async () => {
+    const sealingKey = Buffer.alloc(32, 7).toString("base64");
+    const created = cli.run(["create", "--owner", "acct_4", "--hmac", "--require-signed", "--json"], { env: { KEYWARD_SEALING_KEY: sealingKey } });
+    const { token, record } = JSON.parse(created.stdout);
+    const url = "https://api.example.com/v1/prices";
+    const signed = cli.run(["sign", url, "--key-id", record.id, "--hmac"], { env: { KEYWARD_TOKEN: token } });
+    expect(signed.code).toBe(0);
+    expect(signed.stdout).not.toContain(token);
+    const headers = new Headers([...signed.stdout.matchAll(/-H '([^:]*): ([^']*)'/g)].map((m) => [m[1]!, m[2]!] as [string, string]));
+    expect(await verifyRequestSignature(join(cli.dir, "keyward.db"), new Request(url, { headers }), sealingKey)).toBe("ok");
   });
 });
