@@ -15,6 +15,7 @@ export type { RandomSource } from "./lib/crypto.js";
 export { deriveSigningSecret } from "./lib/derive.js";
 export { escapeText } from "./lib/text.js";
 export { IssuedToken } from "./manager/issued.js";
+export type { LeakReport, ReportLeakOptions } from "./manager/leaks.js";
 export type {
   ActorOptions,
   RegenerateTokenOptions,

@@ -41,6 +41,7 @@ import { isWriteOrDeleteScope } from "../policy/scope.js";
 import type { AuditFilter } from "../store/types.js";
 import { generateToken, hashToken, type TokenKind, tokenStart } from "../token/format.js";
 import { IssuedToken } from "./issued.js";
+import { type LeakReport, type ReportLeakOptions, reportLeak } from "./leaks.js";
 import { storeCall } from "./store-call.js";
 import { toEpochMs } from "./time.js";
 
@@ -341,6 +342,25 @@ export class TokenManager {
     const saved = await storeCall(() => this.#cfg.store.update(next, current.revision, entry));
     this.#changed(saved.id, [...hashesOf(current), saved.hash]);
     return new IssuedToken(token, toRecord(saved, now));
+  }
+
+  /**
+   * Reports a token seen in public: revokes it (or, with `action: "flag"`,
+   * only audits it) with an audit entry of action `leak` naming the source and
+   * URL, in the same transaction. Anything that is not a live token of this
+   * store is answered `unknown` or `inactive` and changes nothing.
+   *
+   * @param token the leaked token string (untrusted: never throws for its content)
+   * @param options source, URL, action (default `"revoke"`), actor
+   * @returns what was done, with the token's id and owner to notify
+   * @throws {InvalidInputError} `INVALID_INPUT` for bad options
+   * @example
+   * ```ts
+   * const report = await kw.tokens.reportLeak(token, { source: "github", url: "https://github.com/o/r/blob/main/.env" });
+   * ```
+   */
+  reportLeak(token: string, options: ReportLeakOptions): Promise<LeakReport> {
+    return reportLeak(this.#cfg, this.#changed, token, options);
   }
 
   /**
