@@ -1,5 +1,7 @@
 // The entry object: admin side (`tokens`, `usage`) and request side (`verify`, `check`).
 import { type KeywardOptions, resolveConfig } from "./config.js";
+import { AccountManager } from "./manager/accounts.js";
+import { CreditManager } from "./manager/credits.js";
 import { TokenManager } from "./manager/tokens.js";
 import { UsageReader } from "./manager/usage.js";
 import type { Decision } from "./verify/decision.js";
@@ -20,6 +22,10 @@ export class Keyward {
   readonly tokens: TokenManager;
   /** Metered usage per token. */
   readonly usage: UsageReader;
+  /** Accounts: plan ceiling, credit pool and rate limit shared by an owner's tokens (stores with `capabilities.accounts`). */
+  readonly accounts: AccountManager;
+  /** Credit balances of tokens and accounts: read, top up, reset (audited). */
+  readonly credits: CreditManager;
   readonly #verifier: Verifier;
 
   /**
@@ -32,6 +38,8 @@ export class Keyward {
     // This instance's own writes drop its cache entries at once, change feed or not.
     this.tokens = new TokenManager(config, (id, hashes) => this.#verifier.invalidate(id, hashes));
     this.usage = new UsageReader(config);
+    this.accounts = new AccountManager(config, (owner) => this.#verifier.invalidateAccount(owner));
+    this.credits = new CreditManager(config);
   }
 
   /**

@@ -12,7 +12,7 @@ import {
 import { randomBase62 } from "../lib/base62.js";
 import { deriveSigningSecret } from "../lib/derive.js";
 import { auditId } from "../model/audit-id.js";
-import { hashesOf, isTokenId, policyAt, toRecord } from "../model/record.js";
+import { hashesOf, isTokenId, toRecord } from "../model/record.js";
 import {
   actorSchema,
   type CreateTokenInput,
@@ -41,6 +41,7 @@ import { isWriteOrDeleteScope } from "../policy/scope.js";
 import type { AuditFilter } from "../store/types.js";
 import { generateToken, hashToken, type TokenKind, tokenStart } from "../token/format.js";
 import { IssuedToken } from "./issued.js";
+import { scheduleRevision } from "./schedule.js";
 import { storeCall } from "./store-call.js";
 import { toEpochMs } from "./time.js";
 
@@ -457,39 +458,6 @@ export class TokenManager {
     if (effectiveAt !== undefined) entry.effectiveAt = effectiveAt;
     return entry;
   }
-}
-
-/**
- * Schedules `patch` from `effectiveAt` on: due revisions are folded into the
- * base policy, the policy in force at `effectiveAt` gets the patch as a new
- * revision, and every later revision gets it too.
- */
-function scheduleRevision(
-  token: StoredToken,
-  patch: Partial<TokenPolicy>,
-  effectiveAt: number,
-  now: number,
-): Pick<StoredToken, "policy" | "scheduled"> {
-  const base = policyAt(token, now);
-  const future = token.scheduled.filter((s) => s.effectiveAt > now);
-  if (Object.keys(patch).length === 0) return { policy: base, scheduled: future };
-  if (effectiveAt <= now) {
-    return {
-      policy: { ...base, ...patch },
-      scheduled: future.map((s) => ({ effectiveAt: s.effectiveAt, policy: { ...s.policy, ...patch } })),
-    };
-  }
-  const before = future.filter((s) => s.effectiveAt < effectiveAt);
-  const after = future.filter((s) => s.effectiveAt > effectiveAt);
-  const atT = policyAt({ policy: base, scheduled: future }, effectiveAt);
-  return {
-    policy: base,
-    scheduled: [
-      ...before,
-      { effectiveAt, policy: { ...atT, ...patch } },
-      ...after.map((s) => ({ effectiveAt: s.effectiveAt, policy: { ...s.policy, ...patch } })),
-    ],
-  };
 }
 
 function parseActor(options: ActorOptions): string {

@@ -141,7 +141,7 @@ export interface PageOptions {
 }
 
 /** What an admin did, as the audit log keeps it. */
-export type AuditAction = "create" | "import" | "update" | "revoke" | "regenerate" | "leak";
+export type AuditAction = "create" | "import" | "update" | "revoke" | "regenerate" | "leak" | "account" | "credits";
 
 /** One audit log entry. Never holds a secret: changed fields are named, not valued. */
 export interface AuditEntry {
@@ -151,12 +151,18 @@ export interface AuditEntry {
   /** Who did it, as the application says (`"user:42"`, `"cli"`); `"system"` when not given. */
   actor: string;
   action: AuditAction;
+  /** The token, or `"*"` for an entry about the whole account (`account`, and `credits` of the account's pool). */
   tokenId: string;
   owner: string;
-  /** Names of the fields that changed; for `leak`, where the token was seen (`"url"`). */
+  /**
+   * Names of the fields that changed; for `leak`, where the token was seen
+   * (`"url"`); for `credits`, the operation (`"topUp"` or `"reset"`).
+   */
   changes: string[];
   /** For updates with an effective time. */
   effectiveAt?: number;
+  /** For a `credits` top-up: the credits added. */
+  amount?: number;
 }
 
 /** One metered request. */

@@ -19,6 +19,7 @@ export {
   TOKEN_STORE_TEST_GROUPS,
   type TokenStoreTestGroup,
 } from "./describe-token-store.js";
+export { accountsGroup } from "./groups/accounts.js";
 export { auditGroup } from "./groups/audit.js";
 export { changeFeedGroup } from "./groups/change-feed.js";
 export { creditsGroup } from "./groups/credits.js";

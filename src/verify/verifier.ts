@@ -9,6 +9,7 @@ import { MAX_FOREIGN_TOKEN_LENGTH, type ResolvedConfig } from "../config.js";
 import { InvalidInputError } from "../errors.js";
 import { equalStrings } from "../lib/bytes.js";
 import { sha256Hex } from "../lib/crypto.js";
+import type { AccountPolicy, StoredAccount } from "../model/account.js";
 import { auditId } from "../model/audit-id.js";
 import { isTokenId, policyAt } from "../model/record.js";
 import type { StoredToken, TokenPolicy, UsageEvent } from "../model/types.js";
@@ -16,7 +17,8 @@ import { type ClientIpResolver, createClientIpResolver } from "../policy/client-
 import { allow, type DenyCode, deny, type PolicyDecision } from "../policy/decision.js";
 import { type EvaluationContext, evaluatePolicy, type SignatureOutcome } from "../policy/evaluate.js";
 import { type VerifyRequestOptions, type VerifyRequestResult, verifyRequest } from "../signing/verify.js";
-import { parseScope } from "../policy/scope.js";
+import { compileScopes, parseScope, type ScopeMatcher } from "../policy/scope.js";
+import type { AccountMeter, MeterRequest } from "../store/types.js";
 import { findTokens, MAX_TOKEN_LENGTH, parseToken } from "../token/format.js";
 import { LookupCache, SharedLookup } from "./cache.js";
 import { findCredential } from "./credential.js";
@@ -116,6 +118,10 @@ export class Verifier {
   readonly #cfg: ResolvedConfig;
   readonly #byHash: SharedLookup<StoredToken>;
   readonly #byId: SharedLookup<StoredToken>;
+  /** Accounts by owner (null when the store has none), cached like tokens: never older than revocationBoundMs. */
+  readonly #accounts: SharedLookup<StoredAccount> | null;
+  /** Compiled plan ceilings, per policy object. */
+  readonly #ceilings = new WeakMap<AccountPolicy, ScopeMatcher>();
   /** The last record seen of each token, by id: see {@link #intern}. */
   readonly #records: LookupCache<StoredToken>;
   readonly #clientIp: ClientIpResolver;
@@ -139,6 +145,10 @@ export class Verifier {
     this.#records = new LookupCache({ maxEntries: config.cache.maxEntries || 1024, ttlMs: DAY, negativeTtlMs: 0 });
     this.#byHash = new SharedLookup(bounds, (hash) => store.findByHash(hash).then(this.#intern), config.lookupTimeoutMs);
     this.#byId = new SharedLookup(bounds, (id) => store.get(id).then(this.#intern), config.lookupTimeoutMs);
+    // "No account" is an ordinary answer: cached as long as an account.
+    this.#accounts = store.capabilities.accounts
+      ? new SharedLookup({ ...bounds, negativeTtlMs: bounds.ttlMs }, (owner) => store.getAccount(owner), config.lookupTimeoutMs)
+      : null;
     const { trustedProxies, forwardedHeader: header, allowCatchAllRanges, onWarning } = config;
     this.#clientIp = createClientIpResolver({ trustedProxies, header, allowCatchAllRanges, onWarning });
     const sig = config.signatures;
@@ -171,6 +181,11 @@ export class Verifier {
     this.#records.set(fresh.id, fresh, 0, this.#records.generation);
     return fresh;
   };
+
+  /** Drops what the cache holds for an account (after this instance changed it). */
+  invalidateAccount(owner: string): void {
+    this.#accounts?.invalidate([owner]);
+  }
 
   /** Drops what the caches hold for a token (its id and every hash it had). */
   invalidate(tokenId: string, hashes: readonly string[]): void {
@@ -327,9 +342,61 @@ export class Verifier {
     const policy = policyAt(stored, at);
     const decision = evaluatePolicy(stored, policy, context, at);
     if (!decision.ok) return this.#finish(stored, decision, now, 0);
-    if (nonce !== undefined) return this.#spendNonce(stored, policy, cost, now, nonce);
-    if (policy.rateLimit === null && policy.credits === null) return this.#finish(stored, decision, now, 0);
-    return this.#meter(stored, policy, cost, now).catch(() => denial("STORE_UNAVAILABLE", now, { retryAfterMs: 1000 }));
+    if (this.#accounts === null) return this.#charge(stored, policy, null, decision, cost, now, nonce);
+    const hit = this.#accounts.peek(stored.owner, now);
+    if (hit !== undefined) return this.#withAccount(stored, policy, hit.value, decision, context, cost, now, at, nonce);
+    return this.#accounts.fetch(stored.owner, now).then(
+      (account) => this.#withAccount(stored, policy, account, decision, context, cost, now, at, nonce),
+      () => denial("STORE_UNAVAILABLE", now, { retryAfterMs: 1000 }),
+    );
+  }
+
+  /**
+   * The account's part of the decision: the plan ceiling (a required scope
+   * must be within it too: the token's effective scopes are its own within
+   * the ceiling), then its limits go to the meter with the token's.
+   */
+  #withAccount(
+    stored: StoredToken,
+    policy: TokenPolicy,
+    account: StoredAccount | null,
+    decision: PolicyDecision,
+    context: EvaluationContext,
+    cost: number | undefined,
+    now: number,
+    at: number,
+    nonce: SignedNonce | undefined,
+  ): Decision | Promise<Decision> {
+    if (account === null) return this.#charge(stored, policy, null, decision, cost, now, nonce);
+    const plan = policyAt(account, at);
+    const need = context.scope;
+    if (plan.ceiling !== null && need !== undefined) {
+      let within = this.#ceilings.get(plan);
+      if (within === undefined) {
+        within = compileScopes(plan.ceiling);
+        this.#ceilings.set(plan, within);
+      }
+      for (const scope of typeof need === "string" ? [need] : need) {
+        if (!within(scope)) return this.#finish(stored, deny("SCOPE_DENIED", { scope: String(scope).slice(0, 128) }), now, 0);
+      }
+    }
+    const meter = plan.credits === null && plan.rateLimit === null ? null : { owner: account.owner, rateLimit: plan.rateLimit, credits: plan.credits };
+    return this.#charge(stored, policy, meter, decision, cost, now, nonce);
+  }
+
+  /** Nonce (for a signed request), then the meter when anything is limited. */
+  #charge(
+    stored: StoredToken,
+    policy: TokenPolicy,
+    account: AccountMeter | null,
+    decision: PolicyDecision,
+    cost: number | undefined,
+    now: number,
+    nonce: SignedNonce | undefined,
+  ): Decision | Promise<Decision> {
+    if (nonce !== undefined) return this.#spendNonce(stored, policy, account, cost, now, nonce);
+    if (policy.rateLimit === null && policy.credits === null && account === null) return this.#finish(stored, decision, now, 0);
+    return this.#meter(stored, policy, account, cost, now).catch(() => denial("STORE_UNAVAILABLE", now, { retryAfterMs: 1000 }));
   }
 
   /**
@@ -387,7 +454,14 @@ export class Verifier {
   }
 
   /** Replay check, after the policy allowed the request and before anything is charged. */
-  async #spendNonce(stored: StoredToken, policy: TokenPolicy, cost: number | undefined, now: number, nonce: SignedNonce): Promise<Decision> {
+  async #spendNonce(
+    stored: StoredToken,
+    policy: TokenPolicy,
+    account: AccountMeter | null,
+    cost: number | undefined,
+    now: number,
+    nonce: SignedNonce,
+  ): Promise<Decision> {
     let fresh: boolean;
     try {
       fresh = await this.#cfg.store.rememberNonce({ tokenId: stored.id, nonce: nonce.nonce }, nonce.expiresAtMs, now);
@@ -396,33 +470,43 @@ export class Verifier {
     }
     // Like a failed signature: a replay is not the token holder's request, so nothing is charged.
     if (!fresh) return denial("REPLAYED", now);
-    if (policy.rateLimit === null && policy.credits === null) return this.#finish(stored, allow(), now, 0);
-    return this.#meter(stored, policy, cost, now);
+    if (policy.rateLimit === null && policy.credits === null && account === null) return this.#finish(stored, allow(), now, 0);
+    return this.#meter(stored, policy, account, cost, now);
   }
 
-  /** Rate limit, then credits, all or nothing in one atomic store call (see `meterStep` in the store kit). */
-  async #meter(stored: StoredToken, policy: TokenPolicy, cost: number | undefined, now: number): Promise<Decision> {
+  /**
+   * Rate limits, then credits, of the token and of its account, all or
+   * nothing in one atomic store call (see `meterStep` in the store kit).
+   */
+  async #meter(stored: StoredToken, policy: TokenPolicy, account: AccountMeter | null, cost: number | undefined, now: number): Promise<Decision> {
     const { rateLimit, credits } = policy;
-    const spend = credits ? (cost ?? 1) : 0;
-    const m = await this.#cfg.store.meter({ tokenId: stored.id, cost: spend, rateLimit, credits }, now);
-    const r = m.rateLimit;
-    if (m.deniedBy === "rateLimit" && r) {
+    const spend = credits || account?.credits ? (cost ?? 1) : 0;
+    const request: MeterRequest = { tokenId: stored.id, cost: spend, rateLimit, credits };
+    if (account !== null) request.account = account;
+    const m = await this.#cfg.store.meter(request, now);
+    const byAccount = m.deniedBy === "accountRateLimit" || m.deniedBy === "accountCredits";
+    const r = byAccount || (rateLimit === null && account?.rateLimit) ? (m.account?.rateLimit ?? null) : m.rateLimit;
+    if ((m.deniedBy === "rateLimit" || m.deniedBy === "accountRateLimit") && r) {
       return this.#finish(stored, deny("RATE_LIMITED", { retryAfterMs: r.retryAfterMs }), now, 0, { retryAfterMs: r.retryAfterMs });
     }
     const headers: Record<string, string> = {};
-    if (rateLimit && r) {
-      headers["ratelimit-limit"] = String(rateLimit.limit);
+    const limit = rateLimit ?? account?.rateLimit;
+    if (limit && r) {
+      headers["ratelimit-limit"] = String(limit.limit);
       headers["ratelimit-remaining"] = String(r.remaining);
     }
-    const c = m.credits;
-    if (!c) return this.#finish(stored, allow(headers), now, 0);
-    if (!c.granted) {
+    if (m.deniedBy === "credits" || m.deniedBy === "accountCredits") {
+      const c = (m.deniedBy === "credits" ? m.credits : m.account?.credits)!;
       const wait = c.nextRefillAt === null ? undefined : Math.max(0, c.nextRefillAt - now);
       const d = deny("CREDITS_EXHAUSTED", wait === undefined ? undefined : { retryAfterMs: wait });
       return this.#finish(stored, d, now, 0, { remaining: c.remaining, retryAfterMs: wait });
     }
-    headers["x-credits-remaining"] = String(c.remaining);
-    return this.#finish(stored, allow(headers), now, spend, { remaining: c.remaining });
+    const pools = [m.credits, m.account?.credits ?? null].filter((c) => c !== null);
+    if (pools.length === 0) return this.#finish(stored, allow(headers), now, 0);
+    // What the caller can still spend: the tighter of the token and its account.
+    const remaining = Math.min(...pools.map((c) => c.remaining));
+    headers["x-credits-remaining"] = String(remaining);
+    return this.#finish(stored, allow(headers), now, spend, { remaining });
   }
 
   #finish(stored: StoredToken, decision: PolicyDecision, now: number, cost: number, extras?: DecisionExtras): Decision {

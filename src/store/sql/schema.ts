@@ -21,6 +21,9 @@ export interface TableNames {
   readonly rateLimits: string;
   readonly nonces: string;
   readonly usage: string;
+  readonly accounts: string;
+  readonly accountCredits: string;
+  readonly accountRateLimits: string;
 }
 
 /** Allowed table-name prefixes: an SQL identifier start, at most 32 characters. */
@@ -36,6 +39,9 @@ export function tableNames(prefix: string): TableNames {
     rateLimits: `${prefix}rate_limits`,
     nonces: `${prefix}nonces`,
     usage: `${prefix}usage`,
+    accounts: `${prefix}accounts`,
+    accountCredits: `${prefix}account_credits`,
+    accountRateLimits: `${prefix}account_rate_limits`,
   };
 }
 
@@ -99,6 +105,26 @@ export const MIGRATIONS: readonly Migration[] = [
         denied ${d.int} NOT NULL,
         credits ${d.int} NOT NULL,
         PRIMARY KEY (token_id, hour)
+      )${d.keyTable}`,
+    ],
+  },
+  {
+    // Version 2. Accounts (the record as JSON) and their counters, keyed by
+    // owner like a token's are keyed by token id.
+    version: 2,
+    name: "accounts and account counters",
+    up: (t, d) => [
+      `CREATE TABLE ${t.accounts} (
+        owner TEXT PRIMARY KEY,
+        revision ${d.int} NOT NULL,
+        record TEXT NOT NULL
+      )`,
+      `CREATE TABLE ${t.accountCredits} (owner TEXT PRIMARY KEY, used ${d.int} NOT NULL, period_start ${d.int})${d.keyTable}`,
+      `CREATE TABLE ${t.accountRateLimits} (
+        owner TEXT PRIMARY KEY,
+        window_ms ${d.int} NOT NULL,
+        bucket ${d.int} NOT NULL,
+        counts TEXT NOT NULL
       )${d.keyTable}`,
     ],
   },
