@@ -3,6 +3,8 @@ import { z } from "zod";
 import { ConfigError } from "./errors.js";
 import { type RandomSource, secureRandom } from "./lib/crypto.js";
 import { Keyring } from "./lib/seal.js";
+import type { DecisionEvent } from "./monitor/events.js";
+import type { UsageWriteError } from "./monitor/usage-queue.js";
 import type { ConfigWarning, ForwardingHeader } from "./policy/client-ip.js";
 import { parseScope } from "./policy/scope.js";
 import { parseComponentId } from "./signing/components.js";
@@ -110,8 +112,14 @@ export interface KeywardOptions {
     enabled?: boolean;
     /** Events buffered before a write (default 1 000). */
     batchSize?: number;
-    /** Oldest buffered event before a write, ms (default 1 000). Call `kw.flush()` on shutdown. */
+    /** Interval of the flush timer, ms (default 1 000; 0 writes after every event). `kw.close()` writes what is left. */
     flushIntervalMs?: number;
+    /** Most events waiting to be written (default 100 000); beyond, events are dropped and counted (`kw.usage.stats()`). */
+    maxQueue?: number;
+    /** Called with every decision (identified or not), after the request's tick, in batches; a throw is ignored. */
+    onDecision?: (event: DecisionEvent) => void;
+    /** Called when a usage write fails (the events are queued again while there is room). */
+    onError?: (error: UsageWriteError) => void;
   };
 }
 
@@ -147,7 +155,14 @@ export interface ResolvedConfig {
   readonly prefixes: readonly string[];
   readonly acceptForeignTokens: false | Readonly<ForeignTokenPattern>;
   readonly lookupTimeoutMs: number;
-  readonly usage: { readonly enabled: boolean; readonly batchSize: number; readonly flushIntervalMs: number };
+  readonly usage: {
+    readonly enabled: boolean;
+    readonly batchSize: number;
+    readonly flushIntervalMs: number;
+    readonly maxQueue: number;
+    readonly onDecision?: ((event: DecisionEvent) => void) | undefined;
+    readonly onError?: ((error: UsageWriteError) => void) | undefined;
+  };
   readonly signatures: {
     readonly maxAgeSec: number;
     readonly clockSkewSec: number;
@@ -259,8 +274,11 @@ const schema = z.strictObject({
       enabled: z.boolean().default(true),
       batchSize: z.number().int().min(1).max(100_000).default(1_000),
       flushIntervalMs: z.number().int().min(0).max(DAY).default(1_000),
+      maxQueue: z.number().int().min(1).max(10_000_000).default(100_000),
+      onDecision: z.custom<(event: DecisionEvent) => void>((f) => typeof f === "function", "must be a function").optional(),
+      onError: z.custom<(error: UsageWriteError) => void>((f) => typeof f === "function", "must be a function").optional(),
     })
-    .default({ enabled: true, batchSize: 1_000, flushIntervalMs: 1_000 }),
+    .default({ enabled: true, batchSize: 1_000, flushIntervalMs: 1_000, maxQueue: 100_000 }),
 });
 
 /**

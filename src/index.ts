@@ -42,6 +42,8 @@ export {
 } from "./model/schemas.js";
 export type * from "./model/types.js";
 export type { DecisionStatus, DenyCode } from "./policy/decision.js";
+export type { DecisionEvent } from "./monitor/events.js";
+export type { UsageQueueStats, UsageWriteError } from "./monitor/usage-queue.js";
 export { combineStores, type StoreParts } from "./store/combine.js";
 export { type GuardedStore, guardStore, sanitizeStoreError } from "./store/guard.js";
 export {

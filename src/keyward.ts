@@ -37,7 +37,7 @@ export class Keyward {
     this.#verifier = new Verifier(config);
     // This instance's own writes drop its cache entries at once, change feed or not.
     this.tokens = new TokenManager(config, (id, hashes) => this.#verifier.invalidate(id, hashes));
-    this.usage = new UsageReader(config);
+    this.usage = new UsageReader(config, () => this.#verifier.usageStats());
     this.accounts = new AccountManager(config, (owner) => this.#verifier.invalidateAccount(owner));
     this.credits = new CreditManager(config);
   }
@@ -81,7 +81,7 @@ export class Keyward {
     return this.#verifier.flush();
   }
 
-  /** Stops listening to the store's change feed and flushes usage. Does not close the store. */
+  /** Stops listening to the store's change feed, stops the usage timer and writes queued usage. Does not close the store. */
   close(): Promise<void> {
     return this.#verifier.close();
   }

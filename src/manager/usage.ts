@@ -2,6 +2,7 @@
 import type { ResolvedConfig } from "../config.js";
 import { InvalidInputError } from "../errors.js";
 import type { UsageBucket, UsageGranularity } from "../model/types.js";
+import type { UsageQueueStats } from "../monitor/usage-queue.js";
 import { storeCall } from "./store-call.js";
 import { toEpochMs } from "./time.js";
 
@@ -20,10 +21,26 @@ const MAX_SPAN_MS = 400 * 86_400_000;
 /** Reads metered usage. */
 export class UsageReader {
   readonly #cfg: ResolvedConfig;
+  readonly #stats: () => UsageQueueStats;
 
   /** @internal */
-  constructor(config: ResolvedConfig) {
+  constructor(config: ResolvedConfig, stats: () => UsageQueueStats) {
     this.#cfg = config;
+    this.#stats = stats;
+  }
+
+  /**
+   * Counters of this instance's usage pipeline: events queued, written,
+   * dropped on overload (the queue holds at most `usage.maxQueue`), failed writes.
+   *
+   * @returns the counters now
+   * @example
+   * ```ts
+   * const { dropped } = kw.usage.stats();
+   * ```
+   */
+  stats(): UsageQueueStats {
+    return this.#stats();
   }
 
   /**

@@ -165,7 +165,7 @@ export interface AuditEntry {
   amount?: number;
 }
 
-/** One metered request. */
+/** One metered request. The fields after `cost` are set by the verifier; a store may keep them. */
 export interface UsageEvent {
   tokenId: string;
   at: number;
@@ -173,6 +173,20 @@ export interface UsageEvent {
   ok: boolean;
   /** Credits consumed (0 when denied). */
   cost: number;
+  /** The token's owner. */
+  owner?: string;
+  /** The scope(s) the route required, space-separated, or null. */
+  scope?: string | null;
+  /** `"OK"` or the denial code. */
+  code?: string;
+  /** The HTTP status of the decision. */
+  status?: number;
+  /** The client IP as resolved, or null. */
+  ip?: string | null;
+  /** The request's Origin, or null. */
+  origin?: string | null;
+  /** Whether the request carried an HTTP Message Signature. */
+  signed?: boolean;
 }
 
 /** Usage aggregated over one time bucket. */

@@ -8,6 +8,8 @@ import { CREDENTIAL_CODES, type DecisionStatus, type DenyCode, type PolicyDecisi
 export interface DecisionExtras {
   remaining?: number | undefined;
   retryAfterMs?: number | undefined;
+  /** Credits charged. */
+  cost?: number | undefined;
 }
 
 /**
@@ -24,6 +26,10 @@ export class Decision {
   readonly headers: Record<string, string>;
   /** The token's id when it was identified (never for credential failures). */
   readonly tokenId: string | null;
+  /** The token's owner when it was identified (never for credential failures). */
+  readonly owner: string | null;
+  /** Credits charged to the token (and its account) for this request: 0 unless allowed with credits. */
+  readonly cost: number;
   /** Credits left after this request, when the token has a credit limit. */
   readonly remaining: number | undefined;
   /** How long to wait before retrying, for 429 and 503. */
@@ -45,6 +51,8 @@ export class Decision {
     this.#stored = hide ? null : stored;
     this.#at = at;
     this.tokenId = this.#stored?.id ?? null;
+    this.owner = this.#stored?.owner ?? null;
+    this.cost = extras?.cost ?? 0;
     this.remaining = extras?.remaining;
     this.retryAfterMs = extras?.retryAfterMs;
   }

@@ -12,7 +12,8 @@ import { sha256Hex } from "../lib/crypto.js";
 import type { AccountPolicy, StoredAccount } from "../model/account.js";
 import { auditId } from "../model/audit-id.js";
 import { isTokenId, policyAt } from "../model/record.js";
-import type { StoredToken, TokenPolicy, UsageEvent } from "../model/types.js";
+import type { StoredToken, TokenPolicy } from "../model/types.js";
+import { UsageQueue, type UsageQueueStats } from "../monitor/usage-queue.js";
 import { type ClientIpResolver, createClientIpResolver } from "../policy/client-ip.js";
 import { allow, type DenyCode, deny, type PolicyDecision } from "../policy/decision.js";
 import { type EvaluationContext, evaluatePolicy, type SignatureOutcome } from "../policy/evaluate.js";
@@ -125,10 +126,9 @@ export class Verifier {
   /** The last record seen of each token, by id: see {@link #intern}. */
   readonly #records: LookupCache<StoredToken>;
   readonly #clientIp: ClientIpResolver;
-  #usage: UsageEvent[] = [];
+  readonly #monitor: UsageQueue;
   readonly #leaksReported = new Set<string>();
   readonly #pendingReports = new Set<Promise<void>>();
-  #lastFlush = 0;
   readonly #unsubscribe: (() => void) | undefined;
   /** The instance's options of `verifyRequest`, built once. */
   readonly #signatureOptions: Omit<VerifyRequestOptions, "resolveKey">;
@@ -162,6 +162,15 @@ export class Verifier {
       unsafeAllowUncoveredBody: sig.unsafeAllowUncoveredBody,
       ...(sig.required ? { required: sig.required } : {}),
     };
+    const u = config.usage;
+    this.#monitor = new UsageQueue({
+      batchSize: u.batchSize,
+      flushIntervalMs: u.flushIntervalMs,
+      maxQueue: u.maxQueue,
+      write: u.enabled ? (events) => store.recordUsage(events) : null,
+      onDecision: u.onDecision,
+      onError: u.onError,
+    });
     if (store.capabilities.changeFeed && store.subscribe) {
       this.#unsubscribe = store.subscribe((e) => this.invalidate(e.tokenId, e.hashes));
     }
@@ -215,7 +224,9 @@ export class Verifier {
       allowSecretInBrowser: cfg.allowSecretInBrowser,
       allowPublishableWrites: cfg.allowPublishableWrites,
     };
-    return Promise.resolve(this.#decide(input.token, input.cost, context));
+    const decided = Promise.resolve(this.#decide(input.token, input.cost, context));
+    if (!this.#monitor.active) return decided;
+    return decided.then((d) => this.#record(d, input.scope, input.ip ?? null, input.origin ?? null, false));
   }
 
   /**
@@ -225,6 +236,21 @@ export class Verifier {
    * only behind trusted proxies.
    */
   verify(request: Request, options: CheckOptions = {}): Promise<Decision> {
+    const decided = this.#verify(request, options);
+    if (!this.#monitor.active) return decided;
+    return decided.then((d) => {
+      let get: (name: string) => string | null = () => null;
+      try {
+        const headers = request.headers;
+        get = (name) => headers.get(name);
+      } catch {
+        // A request whose headers cannot be read was denied; its event has no IP from them.
+      }
+      return this.#record(d, options.scope, this.#clientIp(options.ip, { get }), get("origin"), get("signature-input") !== null);
+    });
+  }
+
+  #verify(request: Request, options: CheckOptions): Promise<Decision> {
     try {
       checkOptions(options);
     } catch (err) {
@@ -510,33 +536,43 @@ export class Verifier {
   }
 
   #finish(stored: StoredToken, decision: PolicyDecision, now: number, cost: number, extras?: DecisionExtras): Decision {
-    if (this.#cfg.usage.enabled) this.#record({ tokenId: stored.id, at: now, ok: decision.ok, cost });
-    return new Decision(decision, stored, now, extras);
+    return new Decision(decision, stored, now, cost === 0 ? extras : { ...extras, cost });
   }
 
-  /** Buffers a usage event; writes in batches, without timers (see {@link flush}). */
-  #record(event: UsageEvent): void {
-    this.#usage.push(event);
-    const { batchSize, flushIntervalMs } = this.#cfg.usage;
-    if (this.#usage.length >= batchSize || event.at - this.#lastFlush >= flushIntervalMs) {
-      this.flush().catch(() => {});
-    }
+  /** Hands a decision to the usage pipeline (queued; written and passed to hooks off the request path). */
+  #record(d: Decision, scope: CheckOptions["scope"], ip: string | null, origin: string | null, signed: boolean): Decision {
+    this.#monitor.push({
+      at: this.#cfg.now(),
+      tokenId: d.tokenId,
+      owner: d.owner,
+      ok: d.ok,
+      code: d.code,
+      status: d.status,
+      scope: scope === undefined ? null : typeof scope === "string" ? scope : scope.join(" "),
+      cost: d.cost,
+      ip,
+      origin,
+      signed,
+    });
+    return d;
   }
 
-  /** Writes buffered usage events to the store. Call it on shutdown. */
+  /** Counters of the usage pipeline. */
+  usageStats(): UsageQueueStats {
+    return this.#monitor.stats();
+  }
+
+  /** Writes queued usage events to the store (and waits for pending leak reports). */
   async flush(): Promise<void> {
     await Promise.all(this.#pendingReports);
-    const batch = this.#usage;
-    this.#lastFlush = this.#cfg.now();
-    if (batch.length === 0) return;
-    this.#usage = [];
-    await this.#cfg.store.recordUsage(batch);
+    await this.#monitor.flush();
   }
 
-  /** Stops listening to the store's change feed and flushes usage. */
+  /** Stops listening to the store's change feed, stops the usage timer and writes what is queued. */
   async close(): Promise<void> {
     this.#unsubscribe?.();
-    await this.flush();
+    await Promise.all(this.#pendingReports);
+    await this.#monitor.close();
   }
 }
 
