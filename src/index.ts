@@ -19,7 +19,14 @@ export type {
   TokenManager,
   UpdateTokenOptions,
 } from "./manager/tokens.js";
-export type { GetUsageOptions, UsageReader } from "./manager/usage.js";
+export type {
+  GetUsageOptions,
+  LastUse,
+  TopConsumer,
+  TopConsumersOptions,
+  UsageReader,
+  UsageTarget,
+} from "./manager/usage.js";
 export {
   type AccountManager,
   type AccountPatch,
@@ -55,6 +62,16 @@ export {
   tokenPool,
 } from "./store/kit/account-credits.js";
 export { putAccountRecord } from "./store/kit/accounts.js";
+export {
+  type AnalyticsGranularity,
+  addRows,
+  analyticsOf,
+  type LastUsed,
+  rollUpRows,
+  type UsageAnalyticsQuery,
+  type UsageDetailRow,
+  type UsageSeriesBucket,
+} from "./store/kit/usage-analytics.js";
 export type { CreditState } from "./store/kit/credits.js";
 export { type AccountCounters, type MeterStep, meterStep } from "./store/kit/meter.js";
 export { RATE_WINDOW_BUCKETS, type RateWindowState } from "./store/kit/rate-window.js";

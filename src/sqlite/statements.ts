@@ -57,6 +57,16 @@ const sql = (t: TableNames) => ({
   accountRateOf: `SELECT window_ms, bucket, counts FROM ${t.accountRateLimits} WHERE owner = ?`,
   saveAccountRate: `INSERT INTO ${t.accountRateLimits} (owner, window_ms, bucket, counts) VALUES (?, ?, ?, ?)
     ON CONFLICT (owner) DO UPDATE SET window_ms = excluded.window_ms, bucket = excluded.bucket, counts = excluded.counts`,
+  addUsageRow: `INSERT INTO ${t.usageDetail} (token_id, owner, minute, scope, code, requests, credits) VALUES (?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (token_id, minute, scope, code) DO UPDATE SET requests = requests + excluded.requests,
+      credits = credits + excluded.credits`,
+  rowsOfToken: `SELECT token_id AS tokenId, owner, minute, scope, code, requests, credits FROM ${t.usageDetail}
+    WHERE token_id = ? AND minute >= ? AND minute < ?`,
+  rowsOfOwner: `SELECT token_id AS tokenId, owner, minute, scope, code, requests, credits FROM ${t.usageDetail}
+    WHERE owner = ? AND minute >= ? AND minute < ?`,
+  saveLastUsed: `INSERT INTO ${t.lastUsed} (token_id, at, ip) VALUES (?, ?, ?)
+    ON CONFLICT (token_id) DO UPDATE SET at = excluded.at, ip = excluded.ip WHERE excluded.at >= ${t.lastUsed}.at`,
+  lastUsedOf: `SELECT token_id AS tokenId, at, ip FROM ${t.lastUsed} WHERE token_id = ?`,
   usageOf: `SELECT hour, allowed, denied, credits FROM ${t.usage} WHERE token_id = ? AND hour >= ? AND hour < ?`,
 });
 

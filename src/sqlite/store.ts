@@ -20,6 +20,14 @@ import { meterStep } from "../store/kit/meter.js";
 import type { PageQuery } from "../store/kit/page.js";
 import type { RateWindowState } from "../store/kit/rate-window.js";
 import { revokedRecord, updatedRecord } from "../store/kit/records.js";
+import {
+  analyticsOf,
+  type LastUsed,
+  rollUpRows,
+  type UsageAnalyticsQuery,
+  type UsageDetailRow,
+  type UsageSeriesBucket,
+} from "../store/kit/usage-analytics.js";
 import { addUsage, rollUpUsage, type UsageCounts } from "../store/kit/usage-buckets.js";
 import {
   MIGRATIONS,
@@ -177,8 +185,13 @@ function withBusyRetry<T>(body: () => T): T {
  * within `revocationBoundMs`.
  */
 export class SqliteStore implements TokenStore {
-  /** `{ changeFeed: false, creditLeases: false, accounts: true }`. */
-  readonly capabilities: StoreCapabilities = Object.freeze({ changeFeed: false, creditLeases: false, accounts: true });
+  /** `{ changeFeed: false, creditLeases: false, accounts: true, usageAnalytics: true }`. */
+  readonly capabilities: StoreCapabilities = Object.freeze({
+    changeFeed: false,
+    creditLeases: false,
+    accounts: true,
+    usageAnalytics: true,
+  });
   readonly #db: SqliteDatabase;
   readonly #t: TableNames;
   #s!: Statements;
@@ -443,10 +456,36 @@ export class SqliteStore implements TokenStore {
   recordUsage(events: readonly UsageEvent[]): Promise<void> {
     const sums = new Map<string, Map<number, UsageCounts>>();
     addUsage(sums, events);
+    const { rows, lastUsed } = analyticsOf(events);
     return this.#tx(() => {
-      const upsert = this.#s.addUsage;
-      for (const [id, hours] of sums) for (const [hour, c] of hours) upsert.run(id, hour, c.allowed, c.denied, c.credits);
+      const s = this.#s;
+      for (const [id, hours] of sums) for (const [hour, c] of hours) s.addUsage.run(id, hour, c.allowed, c.denied, c.credits);
+      for (const r of rows) s.addUsageRow.run(r.tokenId, r.owner, r.minute, r.scope, r.code, r.requests, r.credits);
+      for (const l of lastUsed) s.saveLastUsed.run(l.tokenId, l.at, l.ip);
     });
+  }
+
+  queryUsage(query: UsageAnalyticsQuery): Promise<UsageSeriesBucket[]> {
+    const f = query.filter;
+    return this.#read(() => {
+      const rows =
+        "tokenId" in f
+          ? this.#s.rowsOfToken.all(f.tokenId, query.from, query.to)
+          : this.#s.rowsOfOwner.all(f.owner, query.from, query.to);
+      return rollUpRows(
+        (rows as UsageDetailRow[]).map((r) => ({ ...r, minute: Number(r.minute), requests: Number(r.requests), credits: Number(r.credits) })),
+        query,
+      );
+    });
+  }
+
+  lastUsed(tokenIds: readonly string[]): Promise<LastUsed[]> {
+    return this.#read(() =>
+      tokenIds.flatMap((id) => {
+        const r = this.#s.lastUsedOf.get(id) as LastUsed | undefined;
+        return r ? [{ tokenId: r.tokenId, at: Number(r.at), ip: r.ip }] : [];
+      }),
+    );
   }
 
   getUsage(tokenId: string, query: UsageQuery): Promise<UsageBucket[]> {

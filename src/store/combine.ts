@@ -6,7 +6,7 @@
  *
  * @module keyward
  */
-import type { AccountStore, ChangeEvent, CounterStore, RecordStore, StoreCapabilities, TokenStore, UsageStore } from "./types.js";
+import type { AccountStore, ChangeEvent, CounterStore, RecordStore, StoreCapabilities, TokenStore, UsageAnalyticsStore, UsageStore } from "./types.js";
 
 /** The parts of {@link combineStores}; a full store can serve as any part. */
 export interface StoreParts {
@@ -19,7 +19,8 @@ export interface StoreParts {
    * atomic step, and its audit entries are written with the records'.
    */
   counters: CounterStore & Partial<AccountStore> & { readonly capabilities?: StoreCapabilities };
-  usage: UsageStore;
+  /** Usage; when it implements {@link UsageAnalyticsStore} (`capabilities.usageAnalytics`), so does the combined store. */
+  usage: UsageStore & Partial<UsageAnalyticsStore> & { readonly capabilities?: StoreCapabilities };
 }
 
 /**
@@ -39,8 +40,9 @@ export function combineStores(parts: StoreParts): TokenStore {
   const { records: r, counters: c, usage: u } = parts;
   const changeFeed = r.capabilities?.changeFeed === true && typeof r.subscribe === "function";
   const accounts = c.capabilities?.accounts === true && (c as object) === r;
+  const usageAnalytics = u.capabilities?.usageAnalytics === true;
   const store: TokenStore = {
-    capabilities: Object.freeze({ changeFeed, creditLeases: c.capabilities?.creditLeases === true, accounts }),
+    capabilities: Object.freeze({ changeFeed, creditLeases: c.capabilities?.creditLeases === true, accounts, usageAnalytics }),
     insert: (token, audit) => r.insert(token, audit),
     get: (id) => r.get(id),
     findByHash: (hash) => r.findByHash(hash),
@@ -58,6 +60,10 @@ export function combineStores(parts: StoreParts): TokenStore {
     },
   };
   if (changeFeed) store.subscribe = (listener) => r.subscribe!(listener);
+  if (usageAnalytics) {
+    store.queryUsage = (query) => u.queryUsage!(query);
+    store.lastUsed = (ids) => u.lastUsed!(ids);
+  }
   if (accounts) {
     store.getAccount = (owner) => c.getAccount!(owner);
     store.putAccount = (next, expected, audit) => c.putAccount!(next, expected, audit);

@@ -12,8 +12,10 @@ import { InvalidInputError, KeywardError, StoreUnavailableError, StoreUnsupporte
 import type { StoredAccount } from "../model/account.js";
 import type { AuditEntry, Page, PageOptions, StoredToken, UsageBucket, UsageEvent } from "../model/types.js";
 import { type CursorKind, type PageQuery, parsePage, type SortKey, toPage } from "./kit/page.js";
+import type { LastUsed, UsageAnalyticsQuery, UsageSeriesBucket } from "./kit/usage-analytics.js";
 import {
   checkAccount,
+  checkAnalyticsQuery,
   checkAudit,
   checkCreditAdjustment,
   checkAuditFilter,
@@ -36,6 +38,7 @@ import type {
   NonceKey,
   StoreCapabilities,
   TokenStore,
+  UsageAnalyticsStore,
   UsageQuery,
 } from "./types.js";
 
@@ -63,6 +66,10 @@ export interface GuardedStore {
   putAccount(next: StoredAccount, expectedRevision: number, audit?: AuditEntry): Promise<StoredAccount>;
   /** Rejects with `STORE_UNSUPPORTED` unless `capabilities.accounts`. */
   adjustCredits(request: CreditAdjustment, now: number, audit?: AuditEntry): Promise<CreditResult>;
+  /** Rejects with `STORE_UNSUPPORTED` unless `capabilities.usageAnalytics`. */
+  queryUsage(query: UsageAnalyticsQuery): Promise<UsageSeriesBucket[]>;
+  /** Rejects with `STORE_UNSUPPORTED` unless `capabilities.usageAnalytics`. */
+  lastUsed(tokenIds: readonly string[]): Promise<LastUsed[]>;
   subscribe?(listener: (event: ChangeEvent) => void): () => void;
   close(): Promise<void>;
 }
@@ -259,6 +266,33 @@ class Guard implements GuardedStore {
       () => this.#accounts().adjustCredits(request, now, audit),
       [request, audit],
     );
+  }
+
+  queryUsage(query: UsageAnalyticsQuery): Promise<UsageSeriesBucket[]> {
+    return this.#call(
+      () => checkAnalyticsQuery(query),
+      () => this.#analytics().queryUsage(query),
+      [query],
+    );
+  }
+
+  lastUsed(tokenIds: readonly string[]): Promise<LastUsed[]> {
+    return this.#call(
+      () => {
+        if (!Array.isArray(tokenIds) || tokenIds.length > 1000) throw new InvalidInputError("tokenIds", "must be an array of at most 1000 ids");
+        tokenIds.forEach((id, i) => {
+          checkString(id, `tokenIds[${i}]`);
+        });
+      },
+      () => this.#analytics().lastUsed(tokenIds),
+      [tokenIds],
+    );
+  }
+
+  #analytics(): UsageAnalyticsStore {
+    const a = this.adapter;
+    if (a.capabilities.usageAnalytics !== true || !a.queryUsage || !a.lastUsed) throw new StoreUnsupportedError("usageAnalytics");
+    return a as UsageAnalyticsStore;
   }
 
   /** The adapter's account part, or `STORE_UNSUPPORTED`. */

@@ -27,6 +27,15 @@ import { meterStep } from "./kit/meter.js";
 import { compareKeys, type PageQuery, type SortKey } from "./kit/page.js";
 import { type RateWindowState, windowExpired } from "./kit/rate-window.js";
 import { revokedRecord, updatedRecord } from "./kit/records.js";
+import {
+  addRows,
+  analyticsOf,
+  type LastUsed,
+  rollUpRows,
+  type UsageAnalyticsQuery,
+  type UsageDetailRow,
+  type UsageSeriesBucket,
+} from "./kit/usage-analytics.js";
 import { addUsage, rollUpUsage, type UsageCounts } from "./kit/usage-buckets.js";
 import type {
   AuditFilter,
@@ -140,6 +149,10 @@ export class MemoryStore implements TokenStore {
   #nonceSweep: Iterator<[string, NonceGroup]> | null = null;
 
   readonly #usage = new Map<string, Map<number, UsageCounts>>();
+  // Analytics rows by token and by owner (the same row objects in both).
+  readonly #rowsByToken = new Map<string, Map<string, UsageDetailRow>>();
+  readonly #rowsByOwner = new Map<string, Map<string, UsageDetailRow>>();
+  readonly #lastUsed = new Map<string, LastUsed>();
 
   // Accounts, keyed by owner: one entry each at most, like the account records.
   readonly #accounts = new Map<string, StoredAccount>();
@@ -165,7 +178,7 @@ export class MemoryStore implements TokenStore {
     if (onListenerError !== undefined && typeof onListenerError !== "function") {
       throw new ConfigError("onListenerError", "must be a function");
     }
-    this.capabilities = Object.freeze({ changeFeed, creditLeases: false, accounts: true });
+    this.capabilities = Object.freeze({ changeFeed, creditLeases: false, accounts: true, usageAnalytics: true });
     this.#onListenerError = onListenerError;
     if (changeFeed) {
       const subs = this.#subscriptions;
@@ -401,6 +414,49 @@ export class MemoryStore implements TokenStore {
    */
   async recordUsage(events: readonly UsageEvent[]): Promise<void> {
     addUsage(this.#usage, events);
+    const { rows, lastUsed } = analyticsOf(events);
+    for (const r of rows) {
+      // One row object, indexed twice: added once to the token's table, found by the owner's too.
+      const byToken = tableOf(this.#rowsByToken, r.tokenId);
+      addRows(byToken, [r]);
+      const k = JSON.stringify([r.tokenId, r.minute, r.scope, r.code]);
+      tableOf(this.#rowsByOwner, r.owner).set(k, byToken.get(k)!);
+    }
+    for (const l of lastUsed) {
+      const seen = this.#lastUsed.get(l.tokenId);
+      if (!seen || l.at >= seen.at) this.#lastUsed.set(l.tokenId, l);
+    }
+  }
+
+  /**
+   * Usage of a token or an owner per minute, hour or UTC day, filtered by scope or code, grouped or not.
+   *
+   * @param query - see `UsageAnalyticsQuery`.
+   * @returns buckets that have any usage, ascending.
+   * @example
+   * ```ts
+   * const perCode = await store.queryUsage({ filter: { owner: "acct_1" }, from: 0, to: Date.now(), granularity: "day", groupBy: "code" });
+   * ```
+   */
+  async queryUsage(query: UsageAnalyticsQuery): Promise<UsageSeriesBucket[]> {
+    const f = query.filter;
+    const table = "tokenId" in f ? this.#rowsByToken.get(f.tokenId) : this.#rowsByOwner.get(f.owner);
+    return rollUpRows(table?.values() ?? [], query);
+  }
+
+  /**
+   * @param tokenIds - tokens.
+   * @returns the last use of each that has one.
+   * @example
+   * ```ts
+   * const [last] = await store.lastUsed(["tok_123"]);
+   * ```
+   */
+  async lastUsed(tokenIds: readonly string[]): Promise<LastUsed[]> {
+    return tokenIds.flatMap((id) => {
+      const l = this.#lastUsed.get(id);
+      return l ? [{ ...l }] : [];
+    });
   }
 
   /**
@@ -653,4 +709,13 @@ function sweep<V>(
     if (expired(r.value[1])) map.delete(r.value[0]);
   }
   return it;
+}
+
+function tableOf(map: Map<string, Map<string, UsageDetailRow>>, key: string): Map<string, UsageDetailRow> {
+  let t = map.get(key);
+  if (!t) {
+    t = new Map();
+    map.set(key, t);
+  }
+  return t;
 }

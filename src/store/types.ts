@@ -15,6 +15,7 @@ import type {
 } from "../model/types.js";
 import type { CreditChange } from "./kit/account-credits.js";
 import type { PageQuery } from "./kit/page.js";
+import type { LastUsed, UsageAnalyticsQuery, UsageSeriesBucket } from "./kit/usage-analytics.js";
 
 export type { PageQuery, SortKey } from "./kit/page.js";
 
@@ -117,6 +118,11 @@ export interface StoreCapabilities {
    * `kw.accounts` and `kw.credits` writes throw `STORE_UNSUPPORTED`.
    */
   readonly accounts?: boolean;
+  /**
+   * The store implements {@link UsageAnalyticsStore}. Optional; absent
+   * means false: then `kw.usage` answers per token, hour and day only.
+   */
+  readonly usageAnalytics?: boolean;
 }
 
 /** Options of {@link UsageStore.getUsage}. */
@@ -235,6 +241,19 @@ export interface UsageStore {
   getUsage(tokenId: string, query: UsageQuery): Promise<UsageBucket[]>;
 }
 
+/**
+ * Usage analytics (an optional part, announced by `capabilities.usageAnalytics`).
+ * A store with it MUST, in {@link UsageStore.recordUsage}, also add the
+ * batch's rows and last uses (`analyticsOf` of the store kit) in the same
+ * transaction as the hour counters.
+ */
+export interface UsageAnalyticsStore {
+  /** The rows of the query's token or owner in `[from, to)` rolled up with `rollUpRows` of the store kit. */
+  queryUsage(query: UsageAnalyticsQuery): Promise<UsageSeriesBucket[]>;
+  /** The last use of each of these tokens that has one (the latest `at` ever recorded). */
+  lastUsed(tokenIds: readonly string[]): Promise<LastUsed[]>;
+}
+
 /** Which balance an admin credit operation is about: a token's or an account's pool. */
 export type CreditKey = { tokenId: string } | { owner: string };
 
@@ -289,7 +308,7 @@ export interface AccountStore {
  * - "Atomic" means linearizable across every process sharing the store.
  * - Input is valid: `Keyward` validates it (`guardStore`) before the call.
  */
-export interface TokenStore extends RecordStore, CounterStore, UsageStore, Partial<AccountStore> {
+export interface TokenStore extends RecordStore, CounterStore, UsageStore, Partial<AccountStore>, Partial<UsageAnalyticsStore> {
   readonly capabilities: StoreCapabilities;
 
   /**

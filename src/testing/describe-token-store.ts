@@ -20,6 +20,7 @@ import { rawGroup } from "./groups/raw.js";
 import { revokeGroup } from "./groups/revoke.js";
 import { updateGroup } from "./groups/update.js";
 import { usageGroup } from "./groups/usage.js";
+import { usageAnalyticsGroup } from "./groups/usage-analytics.js";
 import type { SuiteContext } from "./suite.js";
 
 /**
@@ -44,6 +45,8 @@ import type { SuiteContext } from "./suite.js";
  * - `raw`: checks through the {@link DescribeTokenStoreOptions.raw} hook (skipped without it).
  * - `accounts`: the optional account part: records, account counters in `meter` (both or neither),
  *   admin credit operations (tests skip themselves when `capabilities.accounts` is not true).
+ * - `usageAnalytics`: the optional analytics part: rows per token, owner, minute, scope and code,
+ *   last use (tests skip themselves when `capabilities.usageAnalytics` is not true).
  */
 export const TOKEN_STORE_TEST_GROUPS = [
   "insert",
@@ -62,6 +65,7 @@ export const TOKEN_STORE_TEST_GROUPS = [
   "races",
   "raw",
   "accounts",
+  "usageAnalytics",
 ] as const;
 
 /** One of {@link TOKEN_STORE_TEST_GROUPS}. */
@@ -84,6 +88,7 @@ const GROUPS: Record<TokenStoreTestGroup, (ctx: SuiteContext) => void> = {
   races: racesGroup,
   raw: rawGroup,
   accounts: accountsGroup,
+  usageAnalytics: usageAnalyticsGroup,
 };
 
 /** Options of {@link describeTokenStore}. */

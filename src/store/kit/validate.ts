@@ -11,6 +11,7 @@ import type {
 import type { AccountCreditsPolicy, AccountPolicy, StoredAccount } from "../../model/account.js";
 import type { AuditFilter, CreditAdjustment, MeterRequest, NonceKey, UsageQuery } from "../types.js";
 import { MAX_CREDIT_BALANCE } from "./account-credits.js";
+import type { UsageAnalyticsQuery } from "./usage-analytics.js";
 
 /** A non-empty string. */
 export function checkString(v: unknown, field: string): asserts v is string {
@@ -161,7 +162,42 @@ export function checkUsageEvents(events: readonly UsageEvent[]): void {
     checkTime(e.at, `events[${i}].at`);
     if (typeof e.ok !== "boolean") throw new InvalidInputError(`events[${i}].ok`, "must be a boolean");
     checkCount(e.cost, `events[${i}].cost`);
+    checkEventDetails(e as unknown as UsageEvent, `events[${i}]`);
   });
+}
+
+/** The optional fields the verifier sets on usage events: typed and bounded when present. */
+function checkEventDetails(e: UsageEvent, field: string): void {
+  const text = (v: unknown, name: string, max: number, nullable: boolean) => {
+    if (v === undefined || (nullable && v === null)) return;
+    if (typeof v !== "string" || v.length === 0 || v.length > max) {
+      throw new InvalidInputError(`${field}.${name}`, `must be a string of 1 to ${max} characters${nullable ? " or null" : ""}`);
+    }
+  };
+  text(e.owner, "owner", 1024, false);
+  text(e.code, "code", 64, false);
+  text(e.scope, "scope", 8192, true);
+  text(e.ip, "ip", 64, true);
+  text(e.origin, "origin", 8192, true);
+  if (e.status !== undefined && (!Number.isInteger(e.status) || e.status < 100 || e.status > 599)) {
+    throw new InvalidInputError(`${field}.status`, "must be an HTTP status");
+  }
+  if (e.signed !== undefined && typeof e.signed !== "boolean") throw new InvalidInputError(`${field}.signed`, "must be a boolean");
+}
+
+export function checkAnalyticsQuery(q: UsageAnalyticsQuery): void {
+  checkObject(q, "query");
+  checkAuditFilter(q.filter as AuditFilter);
+  checkTime(q.from, "from");
+  checkTime(q.to, "to");
+  if (q.granularity !== "minute" && q.granularity !== "hour" && q.granularity !== "day") {
+    throw new InvalidInputError("granularity", 'must be "minute", "hour" or "day"');
+  }
+  if (q.scope !== undefined) checkString(q.scope, "scope");
+  if (q.code !== undefined) checkString(q.code, "code");
+  if (q.groupBy !== undefined && q.groupBy !== "scope" && q.groupBy !== "code" && q.groupBy !== "token") {
+    throw new InvalidInputError("groupBy", 'must be "scope", "code" or "token"');
+  }
 }
 
 export function checkUsageQuery(query: UsageQuery): void {

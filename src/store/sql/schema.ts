@@ -24,6 +24,8 @@ export interface TableNames {
   readonly accounts: string;
   readonly accountCredits: string;
   readonly accountRateLimits: string;
+  readonly usageDetail: string;
+  readonly lastUsed: string;
 }
 
 /** Allowed table-name prefixes: an SQL identifier start, at most 32 characters. */
@@ -42,6 +44,8 @@ export function tableNames(prefix: string): TableNames {
     accounts: `${prefix}accounts`,
     accountCredits: `${prefix}account_credits`,
     accountRateLimits: `${prefix}account_rate_limits`,
+    usageDetail: `${prefix}usage_detail`,
+    lastUsed: `${prefix}last_used`,
   };
 }
 
@@ -110,9 +114,10 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     // Version 2. Accounts (the record as JSON) and their counters, keyed by
-    // owner like a token's are keyed by token id.
+    // owner like a token's are keyed by token id; usage analytics rows (per
+    // token, UTC minute, scope and code) and each token's last use.
     version: 2,
-    name: "accounts and account counters",
+    name: "accounts, account counters, usage analytics",
     up: (t, d) => [
       `CREATE TABLE ${t.accounts} (
         owner TEXT PRIMARY KEY,
@@ -126,6 +131,18 @@ export const MIGRATIONS: readonly Migration[] = [
         bucket ${d.int} NOT NULL,
         counts TEXT NOT NULL
       )${d.keyTable}`,
+      `CREATE TABLE ${t.usageDetail} (
+        token_id TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        minute ${d.int} NOT NULL,
+        scope TEXT NOT NULL,
+        code TEXT NOT NULL,
+        requests ${d.int} NOT NULL,
+        credits ${d.int} NOT NULL,
+        PRIMARY KEY (token_id, minute, scope, code)
+      )${d.keyTable}`,
+      `CREATE INDEX ${t.usageDetail}_owner ON ${t.usageDetail} (owner, minute)`,
+      `CREATE TABLE ${t.lastUsed} (token_id TEXT PRIMARY KEY, at ${d.int} NOT NULL, ip TEXT)${d.keyTable}`,
     ],
   },
 ];
