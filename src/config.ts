@@ -3,6 +3,7 @@ import { z } from "zod";
 import { ConfigError } from "./errors.js";
 import { type RandomSource, secureRandom } from "./lib/crypto.js";
 import { Keyring } from "./lib/seal.js";
+import type { AnomalyOptions } from "./monitor/anomalies.js";
 import type { DecisionEvent } from "./monitor/events.js";
 import type { UsageWriteError } from "./monitor/usage-queue.js";
 import type { ConfigWarning, ForwardingHeader } from "./policy/client-ip.js";
@@ -106,6 +107,12 @@ export interface KeywardOptions {
     /** Longest wait for the body, read only after the signature has verified, ms (default 10 000): slower is `BODY_TIMEOUT` (408). */
     bodyTimeoutMs?: number;
   };
+  /**
+   * Anomaly alerts (docs/monitoring.md): a never-seen IP or origin, a spike
+   * over the learned rate, a burst of denials, use after a long idle, a secret
+   * token from a browser. Default off; `{}` turns every detector on with its defaults.
+   */
+  anomalies?: AnomalyOptions;
   /** Usage metering of verified requests. */
   usage?: {
     /** Record usage (default true). */
@@ -155,6 +162,7 @@ export interface ResolvedConfig {
   readonly prefixes: readonly string[];
   readonly acceptForeignTokens: false | Readonly<ForeignTokenPattern>;
   readonly lookupTimeoutMs: number;
+  readonly anomalies?: AnomalyOptions | undefined;
   readonly usage: {
     readonly enabled: boolean;
     readonly batchSize: number;
@@ -269,6 +277,8 @@ const schema = z.strictObject({
       maxBodyBytes: 1 << 20,
       bodyTimeoutMs: 10_000,
     }),
+  // Checked field by field (ranges named) by the AnomalyDetector constructor.
+  anomalies: z.custom<AnomalyOptions>((v) => typeof v === "object" && v !== null, "must be an object").optional(),
   usage: z
     .strictObject({
       enabled: z.boolean().default(true),

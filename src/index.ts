@@ -50,6 +50,7 @@ export {
 export type * from "./model/types.js";
 export type { DecisionStatus, DenyCode } from "./policy/decision.js";
 export type { DecisionEvent } from "./monitor/events.js";
+export type { Anomaly, AnomalyFilter, AnomalyKind, AnomalyOptions } from "./monitor/anomalies.js";
 export type { UsageQueueStats, UsageWriteError } from "./monitor/usage-queue.js";
 export { combineStores, type StoreParts } from "./store/combine.js";
 export { type GuardedStore, guardStore, sanitizeStoreError } from "./store/guard.js";

@@ -4,6 +4,7 @@ import { AccountManager } from "./manager/accounts.js";
 import { CreditManager } from "./manager/credits.js";
 import { TokenManager } from "./manager/tokens.js";
 import { UsageReader } from "./manager/usage.js";
+import { type Anomaly, AnomalyDetector, type AnomalyFilter } from "./monitor/anomalies.js";
 import type { Decision } from "./verify/decision.js";
 import { type CheckInput, type CheckOptions, Verifier } from "./verify/verifier.js";
 
@@ -26,6 +27,8 @@ export class Keyward {
   readonly accounts: AccountManager;
   /** Credit balances of tokens and accounts: read, top up, reset (audited). */
   readonly credits: CreditManager;
+  /** Anomaly alerts raised by this instance (with the `anomalies` option). */
+  readonly anomalies: { list(filter?: AnomalyFilter): Anomaly[] };
   readonly #verifier: Verifier;
 
   /**
@@ -34,7 +37,9 @@ export class Keyward {
    */
   constructor(options: KeywardOptions) {
     const config = resolveConfig(options);
-    this.#verifier = new Verifier(config);
+    const detector = config.anomalies === undefined ? null : new AnomalyDetector(config.anomalies);
+    this.#verifier = new Verifier(config, detector);
+    this.anomalies = { list: (filter) => detector?.list(filter) ?? [] };
     // This instance's own writes drop its cache entries at once, change feed or not.
     this.tokens = new TokenManager(config, (id, hashes) => this.#verifier.invalidate(id, hashes));
     this.usage = new UsageReader(config, () => this.#verifier.usageStats());

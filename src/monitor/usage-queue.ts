@@ -33,7 +33,8 @@ export interface UsageQueueOptions {
   flushIntervalMs: number;
   maxQueue: number;
   write: ((events: UsageEvent[]) => Promise<void>) | null;
-  onDecision: ((event: DecisionEvent) => void) | undefined;
+  /** Each receives every decision after the request's tick (`onDecision`, anomaly detection). */
+  observers: readonly ((event: DecisionEvent) => void)[];
   onError: ((error: UsageWriteError) => void) | undefined;
 }
 
@@ -54,13 +55,13 @@ export class UsageQueue {
 
   /** Whether anything listens: when false, the request path builds no event. */
   get active(): boolean {
-    return this.#o.write !== null || this.#o.onDecision !== undefined;
+    return this.#o.write !== null || this.#o.observers.length > 0;
   }
 
   /** Takes a decision; never blocks and never throws. */
   push(event: DecisionEvent): void {
     const o = this.#o;
-    if (o.onDecision) {
+    if (o.observers.length > 0) {
       if (this.#hooks.length >= o.maxQueue) this.#stats.droppedHookEvents++;
       else {
         this.#hooks.push(event);
@@ -91,10 +92,12 @@ export class UsageQueue {
     const batch = this.#hooks;
     this.#hooks = [];
     for (const e of batch) {
-      try {
-        this.#o.onDecision!(e);
-      } catch {
-        // A hook's failure is its own: it never reaches a request or the other hooks.
+      for (const observe of this.#o.observers) {
+        try {
+          observe(e);
+        } catch {
+          // A hook's failure is its own: it never reaches a request or the other hooks.
+        }
       }
     }
   }

@@ -13,6 +13,8 @@ import type { AccountPolicy, StoredAccount } from "../model/account.js";
 import { auditId } from "../model/audit-id.js";
 import { isTokenId, policyAt } from "../model/record.js";
 import type { StoredToken, TokenPolicy } from "../model/types.js";
+import type { AnomalyDetector } from "../monitor/anomalies.js";
+import type { DecisionEvent } from "../monitor/events.js";
 import { UsageQueue, type UsageQueueStats } from "../monitor/usage-queue.js";
 import { type ClientIpResolver, createClientIpResolver } from "../policy/client-ip.js";
 import { allow, type DenyCode, deny, type PolicyDecision } from "../policy/decision.js";
@@ -133,7 +135,7 @@ export class Verifier {
   /** The instance's options of `verifyRequest`, built once. */
   readonly #signatureOptions: Omit<VerifyRequestOptions, "resolveKey">;
 
-  constructor(config: ResolvedConfig) {
+  constructor(config: ResolvedConfig, detector: AnomalyDetector | null = null) {
     this.#cfg = config;
     const bounds = {
       maxEntries: config.cache.maxEntries,
@@ -168,7 +170,7 @@ export class Verifier {
       flushIntervalMs: u.flushIntervalMs,
       maxQueue: u.maxQueue,
       write: u.enabled ? (events) => store.recordUsage(events) : null,
-      onDecision: u.onDecision,
+      observers: [u.onDecision, detector && ((e: DecisionEvent) => detector.observe(e))].filter((f) => typeof f === "function"),
       onError: u.onError,
     });
     if (store.capabilities.changeFeed && store.subscribe) {
