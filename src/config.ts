@@ -5,6 +5,7 @@ import { type RandomSource, secureRandom } from "./lib/crypto.js";
 import { Keyring } from "./lib/seal.js";
 import type { AnomalyOptions } from "./monitor/anomalies.js";
 import type { DecisionEvent } from "./monitor/events.js";
+import type { TelemetryOptions } from "./monitor/telemetry.js";
 import type { UsageWriteError } from "./monitor/usage-queue.js";
 import type { ConfigWarning, ForwardingHeader } from "./policy/client-ip.js";
 import { parseScope } from "./policy/scope.js";
@@ -113,6 +114,12 @@ export interface KeywardOptions {
    * token from a browser. Default off; `{}` turns every detector on with its defaults.
    */
   anomalies?: AnomalyOptions;
+  /**
+   * OpenTelemetry metrics and spans, and a logger hook (docs/monitoring.md):
+   * pass `metrics.getMeter("keyward")` and `trace.getTracer("keyward")` from
+   * `@opentelemetry/api`. Default none: a no-op.
+   */
+  telemetry?: TelemetryOptions;
   /** Usage metering of verified requests. */
   usage?: {
     /** Record usage (default true). */
@@ -163,6 +170,7 @@ export interface ResolvedConfig {
   readonly acceptForeignTokens: false | Readonly<ForeignTokenPattern>;
   readonly lookupTimeoutMs: number;
   readonly anomalies?: AnomalyOptions | undefined;
+  readonly telemetry?: TelemetryOptions | undefined;
   readonly usage: {
     readonly enabled: boolean;
     readonly batchSize: number;
@@ -279,6 +287,13 @@ const schema = z.strictObject({
     }),
   // Checked field by field (ranges named) by the AnomalyDetector constructor.
   anomalies: z.custom<AnomalyOptions>((v) => typeof v === "object" && v !== null, "must be an object").optional(),
+  telemetry: z
+    .strictObject({
+      meter: z.custom<TelemetryOptions["meter"]>((m) => typeof (m as { createCounter?: unknown })?.createCounter === "function", "must be an OpenTelemetry Meter").optional(),
+      tracer: z.custom<TelemetryOptions["tracer"]>((t) => typeof (t as { startSpan?: unknown })?.startSpan === "function", "must be an OpenTelemetry Tracer").optional(),
+      logger: z.custom<TelemetryOptions["logger"]>((f) => typeof f === "function", "must be a function").optional(),
+    })
+    .optional(),
   usage: z
     .strictObject({
       enabled: z.boolean().default(true),

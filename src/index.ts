@@ -51,6 +51,14 @@ export type * from "./model/types.js";
 export type { DecisionStatus, DenyCode } from "./policy/decision.js";
 export type { DecisionEvent } from "./monitor/events.js";
 export type { Anomaly, AnomalyFilter, AnomalyKind, AnomalyOptions } from "./monitor/anomalies.js";
+export type {
+  LogRecord,
+  MeterLike,
+  SpanLike,
+  TelemetryAttributes,
+  TelemetryOptions,
+  TracerLike,
+} from "./monitor/telemetry.js";
 export type { UsageQueueStats, UsageWriteError } from "./monitor/usage-queue.js";
 export { combineStores, type StoreParts } from "./store/combine.js";
 export { type GuardedStore, guardStore, sanitizeStoreError } from "./store/guard.js";

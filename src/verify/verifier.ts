@@ -15,6 +15,7 @@ import { isTokenId, policyAt } from "../model/record.js";
 import type { StoredToken, TokenPolicy } from "../model/types.js";
 import type { AnomalyDetector } from "../monitor/anomalies.js";
 import type { DecisionEvent } from "../monitor/events.js";
+import { Telemetry } from "../monitor/telemetry.js";
 import { UsageQueue, type UsageQueueStats } from "../monitor/usage-queue.js";
 import { type ClientIpResolver, createClientIpResolver } from "../policy/client-ip.js";
 import { allow, type DenyCode, deny, type PolicyDecision } from "../policy/decision.js";
@@ -129,6 +130,9 @@ export class Verifier {
   readonly #records: LookupCache<StoredToken>;
   readonly #clientIp: ClientIpResolver;
   readonly #monitor: UsageQueue;
+  readonly #telemetry: Telemetry | null;
+  #cacheHits = 0;
+  #cacheMisses = 0;
   readonly #leaksReported = new Set<string>();
   readonly #pendingReports = new Set<Promise<void>>();
   readonly #unsubscribe: (() => void) | undefined;
@@ -171,8 +175,17 @@ export class Verifier {
       maxQueue: u.maxQueue,
       write: u.enabled ? (events) => store.recordUsage(events) : null,
       observers: [u.onDecision, detector && ((e: DecisionEvent) => detector.observe(e))].filter((f) => typeof f === "function"),
-      onError: u.onError,
+      onError: (e) => {
+        this.#telemetry?.usageWriteFailed(e.events);
+        u.onError?.(e);
+      },
     });
+    this.#telemetry = config.telemetry
+      ? new Telemetry(config.telemetry, {
+          cache: () => ({ hits: this.#cacheHits, misses: this.#cacheMisses }),
+          usageQueueDepth: () => this.#monitor.stats().queued,
+        })
+      : null;
     if (store.capabilities.changeFeed && store.subscribe) {
       this.#unsubscribe = store.subscribe((e) => this.invalidate(e.tokenId, e.hashes));
     }
@@ -226,7 +239,9 @@ export class Verifier {
       allowSecretInBrowser: cfg.allowSecretInBrowser,
       allowPublishableWrites: cfg.allowPublishableWrites,
     };
-    const decided = Promise.resolve(this.#decide(input.token, input.cost, context));
+    const end = this.#telemetry?.start("keyward.check", performance.now.bind(performance));
+    let decided = Promise.resolve(this.#decide(input.token, input.cost, context));
+    if (end) decided = decided.then(end);
     if (!this.#monitor.active) return decided;
     return decided.then((d) => this.#record(d, input.scope, input.ip ?? null, input.origin ?? null, false));
   }
@@ -238,7 +253,9 @@ export class Verifier {
    * only behind trusted proxies.
    */
   verify(request: Request, options: CheckOptions = {}): Promise<Decision> {
-    const decided = this.#verify(request, options);
+    const end = this.#telemetry?.start("keyward.verify", performance.now.bind(performance));
+    let decided = this.#verify(request, options);
+    if (end) decided = decided.then(end);
     if (!this.#monitor.active) return decided;
     return decided.then((d) => {
       let get: (name: string) => string | null = () => null;
@@ -292,7 +309,11 @@ export class Verifier {
     // A cached entry was stored under the hash of a string that passed the
     // format check, so a hit needs no second check.
     const hit = this.#byHash.peek(hash, now);
-    if (hit !== undefined) return this.#identified(hit.value, hash, cost, context, now);
+    if (hit !== undefined) {
+      this.#cacheHits++;
+      return this.#identified(hit.value, hash, cost, context, now);
+    }
+    this.#cacheMisses++;
     if (!this.#lookupable(token)) return denial("TOKEN_MALFORMED", now);
     return this.#byHash.fetch(hash, now).then(
       (stored) => this.#identified(stored, hash, cost, context, now),
