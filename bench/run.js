@@ -1,6 +1,7 @@
 // `npm run bench`: builds, then prints every benchmark table (markdown).
 // BENCH_MS sets the measuring time per case (default 1000 ms).
 import { cpus } from "node:os";
+import { benchAccounts } from "./accounts.js";
 import { benchPolicy } from "./policy.js";
 import { benchSigning } from "./signing.js";
 import { benchStore } from "./store.js";
@@ -12,3 +13,4 @@ await benchVerify({ ms });
 await benchSigning({ ms });
 await benchPolicy({ ms });
 await benchStore({ ms });
+await benchAccounts({ ms });

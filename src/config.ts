@@ -292,6 +292,7 @@ const schema = z.strictObject({
       meter: z.custom<TelemetryOptions["meter"]>((m) => typeof (m as { createCounter?: unknown })?.createCounter === "function", "must be an OpenTelemetry Meter").optional(),
       tracer: z.custom<TelemetryOptions["tracer"]>((t) => typeof (t as { startSpan?: unknown })?.startSpan === "function", "must be an OpenTelemetry Tracer").optional(),
       logger: z.custom<TelemetryOptions["logger"]>((f) => typeof f === "function", "must be a function").optional(),
+      latencySampleEvery: z.number().int().min(1).max(1_000_000).optional(),
     })
     .optional(),
   usage: z

@@ -73,10 +73,10 @@ export {
 export { putAccountRecord } from "./store/kit/accounts.js";
 export {
   type AnalyticsGranularity,
-  addRows,
   analyticsOf,
   type LastUsed,
   rollUpRows,
+  rowKey,
   type UsageAnalyticsQuery,
   type UsageDetailRow,
   type UsageSeriesBucket,

@@ -73,7 +73,8 @@ export class UsageQueue {
       this.#stats.dropped++;
       return;
     }
-    this.#queue.push(toUsage(event));
+    // A decision event of an identified token is a usage event: queued as is, no copy.
+    this.#queue.push(event as UsageEvent);
     if (o.flushIntervalMs === 0 || this.#queue.length >= o.batchSize) this.flush().catch(() => {});
     else this.#startTimer();
   }
@@ -147,20 +148,4 @@ export class UsageQueue {
     await this.flush();
     this.#closed = true;
   }
-}
-
-function toUsage(e: DecisionEvent): UsageEvent {
-  return {
-    tokenId: e.tokenId!,
-    at: e.at,
-    ok: e.ok,
-    cost: e.cost,
-    owner: e.owner!,
-    scope: e.scope,
-    code: e.code,
-    status: e.status,
-    ip: e.ip,
-    origin: e.origin,
-    signed: e.signed,
-  };
 }

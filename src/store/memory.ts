@@ -28,10 +28,10 @@ import { compareKeys, type PageQuery, type SortKey } from "./kit/page.js";
 import { type RateWindowState, windowExpired } from "./kit/rate-window.js";
 import { revokedRecord, updatedRecord } from "./kit/records.js";
 import {
-  addRows,
   analyticsOf,
   type LastUsed,
   rollUpRows,
+  rowKey,
   type UsageAnalyticsQuery,
   type UsageDetailRow,
   type UsageSeriesBucket,
@@ -416,11 +416,17 @@ export class MemoryStore implements TokenStore {
     addUsage(this.#usage, events);
     const { rows, lastUsed } = analyticsOf(events);
     for (const r of rows) {
-      // One row object, indexed twice: added once to the token's table, found by the owner's too.
+      // One row object, indexed twice: by its token and by its owner.
       const byToken = tableOf(this.#rowsByToken, r.tokenId);
-      addRows(byToken, [r]);
-      const k = JSON.stringify([r.tokenId, r.minute, r.scope, r.code]);
-      tableOf(this.#rowsByOwner, r.owner).set(k, byToken.get(k)!);
+      const k = rowKey(r);
+      const acc = byToken.get(k);
+      if (acc) {
+        acc.requests += r.requests;
+        acc.credits += r.credits;
+      } else {
+        byToken.set(k, r);
+        tableOf(this.#rowsByOwner, r.owner).set(k, r);
+      }
     }
     for (const l of lastUsed) {
       const seen = this.#lastUsed.get(l.tokenId);

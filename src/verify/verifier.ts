@@ -239,11 +239,15 @@ export class Verifier {
       allowSecretInBrowser: cfg.allowSecretInBrowser,
       allowPublishableWrites: cfg.allowPublishableWrites,
     };
-    const end = this.#telemetry?.start("keyward.check", performance.now.bind(performance));
-    let decided = Promise.resolve(this.#decide(input.token, input.cost, context));
-    if (end) decided = decided.then(end);
-    if (!this.#monitor.active) return decided;
-    return decided.then((d) => this.#record(d, input.scope, input.ip ?? null, input.origin ?? null, false));
+    const end = this.#telemetry?.start("keyward.check");
+    const observe = (d: Decision) => {
+      if (end) end(d);
+      return this.#monitor.active ? this.#record(d, input.scope, input.ip ?? null, input.origin ?? null, false) : d;
+    };
+    const decided = this.#decide(input.token, input.cost, context);
+    // The warm path decides synchronously: observed at once, no extra promise step.
+    if (decided instanceof Decision) return Promise.resolve(end || this.#monitor.active ? observe(decided) : decided);
+    return end || this.#monitor.active ? decided.then(observe) : decided;
   }
 
   /**
@@ -253,7 +257,7 @@ export class Verifier {
    * only behind trusted proxies.
    */
   verify(request: Request, options: CheckOptions = {}): Promise<Decision> {
-    const end = this.#telemetry?.start("keyward.verify", performance.now.bind(performance));
+    const end = this.#telemetry?.start("keyward.verify");
     let decided = this.#verify(request, options);
     if (end) decided = decided.then(end);
     if (!this.#monitor.active) return decided;

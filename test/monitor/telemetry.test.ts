@@ -36,7 +36,12 @@ describe("telemetry (OpenTelemetry SDK in-memory exporters)", () => {
   it("metrics: decisions by code, latency, cache hit ratio, store errors, usage queue depth", async () => {
     const o = otel();
     const store = new MemoryStore();
-    const kw = new Keyward({ store, prefix: "acme", usage: { flushIntervalMs: 3_600_000 }, telemetry: { meter: o.meter } });
+    const kw = new Keyward({
+      store,
+      prefix: "acme",
+      usage: { flushIntervalMs: 3_600_000 },
+      telemetry: { meter: o.meter, latencySampleEvery: 2 },
+    });
     const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
     for (let i = 0; i < 4; i++) await kw.check({ token, scope: "core:read" });
     await kw.check({ token, scope: "premium:read" });
@@ -51,7 +56,8 @@ describe("telemetry (OpenTelemetry SDK in-memory exporters)", () => {
       ]),
     );
     const latency = m.get("keyward.decision.duration")!;
-    expect((latency[0]!.value as { count: number }).count).toBeGreaterThan(0);
+    // One decision in two is timed.
+    expect((latency[0]!.value as { count: number }).count).toBe(3);
     // The first lookup misses, the next four hit.
     expect(m.get("keyward.cache.hit_ratio")).toEqual([{ value: 4 / 5, attributes: {} }]);
     expect(m.get("keyward.usage.queue_depth")).toEqual([{ value: 5, attributes: {} }]);
@@ -115,6 +121,9 @@ describe("telemetry (OpenTelemetry SDK in-memory exporters)", () => {
     );
     expect(() => new Keyward({ store: new MemoryStore(), prefix: "acme", telemetry: { logger: 1 as never } })).toThrow(
       expect.objectContaining({ field: "telemetry.logger" }),
+    );
+    expect(() => new Keyward({ store: new MemoryStore(), prefix: "acme", telemetry: { latencySampleEvery: 0 } })).toThrow(
+      expect.objectContaining({ field: "telemetry.latencySampleEvery" }),
     );
   });
 });

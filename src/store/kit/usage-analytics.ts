@@ -54,7 +54,9 @@ export interface UsageSeriesBucket extends UsageBucket {
   key?: string;
 }
 
-const rowKey = (r: Pick<UsageDetailRow, "tokenId" | "minute" | "scope" | "code">) => JSON.stringify([r.tokenId, r.minute, r.scope, r.code]);
+/** The identity of a row (NUL never occurs in ids, scopes or codes). */
+export const rowKey = (r: Pick<UsageDetailRow, "tokenId" | "minute" | "scope" | "code">): string =>
+  `${r.tokenId}\u0000${r.minute}\u0000${r.scope}\u0000${r.code}`;
 
 /**
  * The rows a batch of events adds (summed per token, minute, scope and code)
@@ -87,18 +89,6 @@ export function analyticsOf(events: readonly UsageEvent[]): { rows: UsageDetailR
     } else rows.set(k, r);
   }
   return { rows: [...rows.values()], lastUsed: [...last.values()] };
-}
-
-/** Adds rows to a keyed table of rows (a store in memory). */
-export function addRows(into: Map<string, UsageDetailRow>, rows: readonly UsageDetailRow[]): void {
-  for (const r of rows) {
-    const k = rowKey(r);
-    const acc = into.get(k);
-    if (acc) {
-      acc.requests += r.requests;
-      acc.credits += r.credits;
-    } else into.set(k, { ...r });
-  }
 }
 
 /** The buckets of a query from rows of its token or owner (in any order), ascending by start, then key. */
