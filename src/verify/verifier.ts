@@ -22,7 +22,7 @@ import { allow, type DenyCode, deny, type PolicyDecision } from "../policy/decis
 import { type EvaluationContext, evaluatePolicy, type SignatureOutcome } from "../policy/evaluate.js";
 import { type VerifyRequestOptions, type VerifyRequestResult, verifyRequest } from "../signing/verify.js";
 import { compileScopes, parseScope, type ScopeMatcher } from "../policy/scope.js";
-import type { AccountMeter, MeterRequest } from "../store/types.js";
+import type { AccountMeter, MeterRequest, MeterResult } from "../store/types.js";
 import { findTokens, MAX_TOKEN_LENGTH, parseToken } from "../token/format.js";
 import { LookupCache, SharedLookup } from "./cache.js";
 import { findCredential } from "./credential.js";
@@ -531,12 +531,17 @@ export class Verifier {
    * Rate limits, then credits, of the token and of its account, all or
    * nothing in one atomic store call (see `meterStep` in the store kit).
    */
-  async #meter(stored: StoredToken, policy: TokenPolicy, account: AccountMeter | null, cost: number | undefined, now: number): Promise<Decision> {
-    const { rateLimit, credits } = policy;
+  #meter(stored: StoredToken, policy: TokenPolicy, account: AccountMeter | null, cost: number | undefined, now: number): Promise<Decision> {
+    const { credits } = policy;
     const spend = credits || account?.credits ? (cost ?? 1) : 0;
-    const request: MeterRequest = { tokenId: stored.id, cost: spend, rateLimit, credits };
+    const request: MeterRequest = { tokenId: stored.id, cost: spend, rateLimit: policy.rateLimit, credits };
     if (account !== null) request.account = account;
-    const m = await this.#cfg.store.meter(request, now);
+    return this.#cfg.store.meter(request, now).then((m) => this.#metered(stored, policy, account, spend, m, now));
+  }
+
+  /** The decision from the meter's answer. */
+  #metered(stored: StoredToken, policy: TokenPolicy, account: AccountMeter | null, spend: number, m: MeterResult, now: number): Decision {
+    const { rateLimit } = policy;
     const byAccount = m.deniedBy === "accountRateLimit" || m.deniedBy === "accountCredits";
     const r = byAccount || (rateLimit === null && account?.rateLimit) ? (m.account?.rateLimit ?? null) : m.rateLimit;
     if ((m.deniedBy === "rateLimit" || m.deniedBy === "accountRateLimit") && r) {
@@ -554,10 +559,11 @@ export class Verifier {
       const d = deny("CREDITS_EXHAUSTED", wait === undefined ? undefined : { retryAfterMs: wait });
       return this.#finish(stored, d, now, 0, { remaining: c.remaining, retryAfterMs: wait });
     }
-    const pools = [m.credits, m.account?.credits ?? null].filter((c) => c !== null);
-    if (pools.length === 0) return this.#finish(stored, allow(headers), now, 0);
+    const own = m.credits;
+    const pool = m.account?.credits ?? null;
+    if (own === null && pool === null) return this.#finish(stored, allow(headers), now, 0);
     // What the caller can still spend: the tighter of the token and its account.
-    const remaining = Math.min(...pools.map((c) => c.remaining));
+    const remaining = own === null ? pool!.remaining : pool === null ? own.remaining : Math.min(own.remaining, pool.remaining);
     headers["x-credits-remaining"] = String(remaining);
     return this.#finish(stored, allow(headers), now, spend, { remaining });
   }

@@ -66,29 +66,26 @@ export const rowKey = (r: Pick<UsageDetailRow, "tokenId" | "minute" | "scope" | 
  */
 export function analyticsOf(events: readonly UsageEvent[]): { rows: UsageDetailRow[]; lastUsed: LastUsed[] } {
   const rows = new Map<string, UsageDetailRow>();
-  const last = new Map<string, LastUsed>();
+  const last = new Map<string, UsageEvent>();
   for (const e of events) {
     // A use is an allowed request: a denied one (a wrong scope, a probe) leaves lastUsed alone.
-    const seen = last.get(e.tokenId);
-    if (e.ok && (!seen || e.at >= seen.at)) last.set(e.tokenId, { tokenId: e.tokenId, at: e.at, ip: e.ip ?? null });
+    if (e.ok) {
+      const seen = last.get(e.tokenId);
+      if (seen === undefined || e.at >= seen.at) last.set(e.tokenId, e);
+    }
     if (e.owner === undefined || e.code === undefined) continue;
-    const r = {
-      tokenId: e.tokenId,
-      owner: e.owner,
-      minute: Math.floor(e.at / MINUTE_MS) * MINUTE_MS,
-      scope: (e.scope ?? "").slice(0, MAX_USAGE_SCOPE_LENGTH),
-      code: e.code,
-      requests: 1,
-      credits: e.cost,
-    };
-    const k = rowKey(r);
+    const minute = e.at - (e.at % MINUTE_MS);
+    const scope = e.scope == null ? "" : e.scope.length > MAX_USAGE_SCOPE_LENGTH ? e.scope.slice(0, MAX_USAGE_SCOPE_LENGTH) : e.scope;
+    const k = `${e.tokenId}\u0000${minute}\u0000${scope}\u0000${e.code}`;
     const acc = rows.get(k);
     if (acc) {
       acc.requests++;
       acc.credits += e.cost;
-    } else rows.set(k, r);
+    } else rows.set(k, { tokenId: e.tokenId, owner: e.owner, minute, scope, code: e.code, requests: 1, credits: e.cost });
   }
-  return { rows: [...rows.values()], lastUsed: [...last.values()] };
+  const lastUsed: LastUsed[] = [];
+  for (const e of last.values()) lastUsed.push({ tokenId: e.tokenId, at: e.at, ip: e.ip ?? null });
+  return { rows: [...rows.values()], lastUsed };
 }
 
 /** The buckets of a query from rows of its token or owner (in any order), ascending by start, then key. */
