@@ -7,7 +7,7 @@
  *
  * @module keyward
  */
-export type { KeywardOptions } from "./config.js";
+export type { ForeignTokenPattern, KeywardOptions } from "./config.js";
 export * from "./errors.js";
 export { Keyward } from "./keyward.js";
 export type { RandomSource } from "./lib/crypto.js";
@@ -54,6 +54,7 @@ export type { Anomaly, AnomalyFilter, AnomalyKind, AnomalyOptions } from "./moni
 export type {
   LogRecord,
   MeterLike,
+  Observable,
   SpanLike,
   TelemetryAttributes,
   TelemetryOptions,
@@ -81,7 +82,7 @@ export {
   type UsageDetailRow,
   type UsageSeriesBucket,
 } from "./store/kit/usage-analytics.js";
-export type { CreditState } from "./store/kit/credits.js";
+export { type CreditState, type CreditStep, spendCredits } from "./store/kit/credits.js";
 export { type AccountCounters, type MeterStep, meterStep } from "./store/kit/meter.js";
 export { RATE_WINDOW_BUCKETS, type RateWindowState } from "./store/kit/rate-window.js";
 export { MemoryStore, type MemoryStoreOptions, type MemoryStoreStats } from "./store/memory.js";

@@ -61,7 +61,7 @@ export interface AnomalyOptions {
   maxTokens?: number;
   /** IPs and origins remembered per token (default 64 each); the oldest is forgotten first. */
   maxSeenPerToken?: number;
-  /** Alerts kept for {@link AnomalyDetector.list} (default 1 000); the oldest is dropped first. */
+  /** Alerts kept for `kw.anomalies.list` (default 1 000); the oldest is dropped first. */
   maxAlerts?: number;
 }
 

@@ -5,7 +5,7 @@
 import type { UsageBucket, UsageEvent } from "../../model/types.js";
 
 export const MINUTE_MS = 60_000;
-const SIZE = { minute: MINUTE_MS, hour: 3_600_000, day: 86_400_000 } as const;
+const SIZE: Record<AnalyticsGranularity, number> = { minute: MINUTE_MS, hour: 3_600_000, day: 86_400_000 };
 /** Longest scope text kept in a row (longer ones are cut). */
 export const MAX_USAGE_SCOPE_LENGTH = 256;
 
@@ -30,8 +30,8 @@ export interface LastUsed {
   ip: string | null;
 }
 
-/** Bucket size of analytics queries. */
-export type AnalyticsGranularity = keyof typeof SIZE;
+/** Bucket size of analytics queries (UTC). */
+export type AnalyticsGranularity = "minute" | "hour" | "day";
 
 /** A query of {@link UsageAnalyticsStore.queryUsage}. */
 export interface UsageAnalyticsQuery {
