@@ -3,13 +3,13 @@
 // audited, and can be effective-dated like a token's policy.
 import { z } from "zod";
 import type { ResolvedConfig } from "../config.js";
-import { InvalidInputError, RevisionConflictError } from "../errors.js";
+import { InvalidInputError, RevisionConflictError, ScopeNotAllowedError } from "../errors.js";
 import { ACCOUNT_AUDIT_TARGET, type AccountPolicy, type StoredAccount } from "../model/account.js";
 import { auditId } from "../model/audit-id.js";
 import { policyAt } from "../model/record.js";
 import { actorSchema, ownerSchema, parseInput } from "../model/schemas.js";
 import type { StoredToken } from "../model/types.js";
-import { parseScope } from "../policy/scope.js";
+import { parseScope, scopesGrant } from "../policy/scope.js";
 import { MAX_CREDIT_BALANCE } from "../store/kit/account-credits.js";
 import { scheduleRevision } from "./schedule.js";
 import { storeCall } from "./store-call.js";
@@ -176,6 +176,21 @@ export class AccountManager {
       cursor = page.nextCursor;
     } while (cursor !== null);
   }
+}
+
+/**
+ * The scopes a token may hold: each within the owner's plan ceiling in force
+ * at `at` (a store without accounts has no ceiling).
+ *
+ * @throws {ScopeNotAllowedError} `SCOPE_NOT_ALLOWED` naming the first scope outside the ceiling
+ */
+export async function checkWithinCeiling(cfg: ResolvedConfig, owner: string, scopes: readonly string[], at: number): Promise<void> {
+  if (!cfg.store.capabilities.accounts) return;
+  const account = await storeCall(() => cfg.store.getAccount(owner));
+  const ceiling = account && policyAt(account, at).ceiling;
+  if (!ceiling) return;
+  const outside = scopes.find((s) => !scopesGrant(ceiling, s));
+  if (outside !== undefined) throw new ScopeNotAllowedError(outside, "outside the account's plan ceiling");
 }
 
 function live(t: StoredToken, at: number): boolean {

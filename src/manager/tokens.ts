@@ -41,6 +41,7 @@ import { isWriteOrDeleteScope } from "../policy/scope.js";
 import type { AuditFilter } from "../store/types.js";
 import { generateToken, hashToken, type TokenKind, tokenStart } from "../token/format.js";
 import { IssuedToken } from "./issued.js";
+import { checkWithinCeiling } from "./accounts.js";
 import { scheduleRevision } from "./schedule.js";
 import { storeCall } from "./store-call.js";
 import { toEpochMs } from "./time.js";
@@ -112,6 +113,7 @@ export class TokenManager {
     const actor = parseActor(options);
     const now = this.#cfg.now();
     const policy = this.#initialPolicy(data, now);
+    await checkWithinCeiling(this.#cfg, data.owner, policy.scopes, now);
     checkPolicyConsistency({ kind: data.kind, signing: data.signing ?? null, policies: [policy] }, data, this.#cfg.allowSecretInBrowser);
     const id = this.#newId();
     const token = generateToken({ prefix: this.#cfg.prefix, kind: data.kind, env: this.#cfg.env, random: this.#cfg.random });
@@ -160,6 +162,7 @@ export class TokenManager {
     const actor = parseActor(options);
     const now = this.#cfg.now();
     const policy = this.#initialPolicy(data, now);
+    await checkWithinCeiling(this.#cfg, data.owner, policy.scopes, now);
     checkPolicyConsistency({ kind: data.kind, signing: null, policies: [policy] }, data, this.#cfg.allowSecretInBrowser);
     const stored: StoredToken = {
       id: this.#newId(),
@@ -243,6 +246,7 @@ export class TokenManager {
     // The patch applies to what was read: a console that displayed another revision must re-read.
     if (expected !== undefined && expected !== current.revision) throw new RevisionConflictError(current.id, expected);
     if (data.scopes) this.#checkKindScopes(current.kind, data.scopes);
+    if (data.scopes) await checkWithinCeiling(this.#cfg, current.owner, data.scopes, Math.max(now, effectiveAt));
 
     const policyPatch: Partial<TokenPolicy> = {};
     for (const field of POLICY_FIELDS) {

@@ -55,6 +55,23 @@ describe("kw.accounts: plan ceiling", () => {
     expect((await kw.accounts.set("acct_1", { ceiling: ["core:read"] })).revision).toBe(2);
   });
 
+  it("tokens may hold only scopes within the ceiling (create and update); nothing is written otherwise", async () => {
+    const { kw } = setup();
+    await kw.accounts.set("acct_1", { ceiling: ["core:read", "datasets/*:read"] });
+    await expect(kw.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["core:read", "premium:read"] })).rejects.toMatchObject({
+      code: "SCOPE_NOT_ALLOWED",
+      scope: "premium:read",
+    });
+    // A wildcard is held only when the ceiling covers all of it.
+    await expect(kw.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["datasets/*:*"] })).rejects.toMatchObject({ code: "SCOPE_NOT_ALLOWED" });
+    expect((await kw.tokens.list("acct_1")).items).toEqual([]);
+    const { record } = await kw.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["datasets/prices:read"] });
+    await expect(kw.tokens.update(record.id, { scopes: ["premium:read"] })).rejects.toMatchObject({ code: "SCOPE_NOT_ALLOWED" });
+    expect((await kw.tokens.get(record.id))?.policy.scopes).toEqual(["datasets/prices:read"]);
+    // Another owner has no ceiling.
+    expect((await kw.tokens.create({ owner: "acct_2", kind: "secret", scopes: ["premium:read"] })).record.owner).toBe("acct_2");
+  });
+
   it("refuses bad pools and limits with coded errors naming the field, and no state change", async () => {
     const { kw } = setup();
     const bad: [unknown, string][] = [
