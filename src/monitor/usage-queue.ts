@@ -120,7 +120,9 @@ export class UsageQueue {
       } catch (error) {
         this.#stats.failedWrites++;
         const room = Math.max(0, this.#o.maxQueue - this.#queue.length);
-        const requeued = this.#closed ? 0 : Math.min(room, batch.length);
+        // A batch the store refuses as invalid would be refused again: dropped, not retried.
+        const retry = !this.#closed && (error as { code?: unknown })?.code !== "INVALID_INPUT";
+        const requeued = retry ? Math.min(room, batch.length) : 0;
         this.#queue.unshift(...batch.slice(0, requeued));
         this.#stats.dropped += batch.length - requeued;
         try {

@@ -103,6 +103,8 @@ class RequestContext implements EvaluationContext {
 }
 
 const DAY = 86_400_000;
+/** Longest scope list or Origin kept in a decision event. */
+const MAX_EVENT_TEXT = 2048;
 
 /** A verified signature's nonce, spent once the request is allowed. */
 interface SignedNonce {
@@ -581,10 +583,11 @@ export class Verifier {
       ok: d.ok,
       code: d.code,
       status: d.status,
-      scope: scope === undefined ? null : typeof scope === "string" ? scope : scope.join(" "),
+      scope: scope === undefined ? null : typeof scope === "string" ? scope : scope.join(" ").slice(0, MAX_EVENT_TEXT),
       cost: d.cost,
-      ip,
-      origin,
+      // The IP is the application's input and the Origin the client's: bounded, so a batch always stores.
+      ip: ip !== null && ip.length <= 64 ? ip : null,
+      origin: origin !== null && origin.length > MAX_EVENT_TEXT ? origin.slice(0, MAX_EVENT_TEXT) : origin,
       signed,
     });
     return d;

@@ -111,6 +111,19 @@ describe("usage pipeline", () => {
     expect(bucket?.allowed).toBe(3);
   });
 
+  it("bounds what a request brings into an event, so a batch always stores", async () => {
+    const store = new MemoryStore();
+    const events: DecisionEvent[] = [];
+    const kw = app(store, { flushIntervalMs: 60_000, onDecision: (e: DecisionEvent) => events.push(e) });
+    const { token, record } = await kw.tokens.create({ owner: "acct_1", kind: "publishable" });
+    await kw.check({ token, ip: "x".repeat(100), origin: `https://${"a".repeat(5000)}.example` });
+    await kw.close();
+    expect(events[0]).toMatchObject({ ip: null, ok: true });
+    expect(events[0]!.origin).toHaveLength(2048);
+    expect(kw.usage.stats()).toMatchObject({ written: 1, failedWrites: 0 });
+    expect(await kw.usage.lastUsed(record.id)).toEqual({ at: T0, ip: null });
+  });
+
   it("rejects bad usage options with INVALID_CONFIG naming them", () => {
     for (const [usage, field] of [
       [{ maxQueue: 0 }, "usage.maxQueue"],
