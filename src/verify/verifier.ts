@@ -128,6 +128,8 @@ export class Verifier {
   readonly #accounts: SharedLookup<StoredAccount> | null;
   /** Compiled plan ceilings, per policy object. */
   readonly #ceilings = new WeakMap<AccountPolicy, ScopeMatcher>();
+  /** What each account policy asks of the meter (null: nothing), built once per policy object. */
+  readonly #accountMeters = new WeakMap<AccountPolicy, AccountMeter | null>();
   /** The last record seen of each token, by id: see {@link #intern}. */
   readonly #records: LookupCache<StoredToken>;
   readonly #clientIp: ClientIpResolver;
@@ -435,7 +437,11 @@ export class Verifier {
         if (!within(scope)) return this.#finish(stored, deny("SCOPE_DENIED", { scope: String(scope).slice(0, 128) }), now, 0);
       }
     }
-    const meter = plan.credits === null && plan.rateLimit === null ? null : { owner: account.owner, rateLimit: plan.rateLimit, credits: plan.credits };
+    let meter = this.#accountMeters.get(plan);
+    if (meter === undefined) {
+      meter = plan.credits === null && plan.rateLimit === null ? null : { owner: account.owner, rateLimit: plan.rateLimit, credits: plan.credits };
+      this.#accountMeters.set(plan, meter);
+    }
     return this.#charge(stored, policy, meter, decision, cost, now, nonce);
   }
 

@@ -48,48 +48,41 @@ export function meterStep(
   let acctRate: RateLimitResult | null = null;
   let creditResult: CreditResult | null = null;
   let acctCredits: CreditResult | null = null;
-  const deny = (deniedBy: NonNullable<MeterResult["deniedBy"]>): MeterStep => {
-    // Not counted: each hit was allowed only if everything after it passed too.
-    if (rateResult && deniedBy !== "rateLimit") rateResult.remaining += 1;
-    if (acctRate && deniedBy !== "accountRateLimit") acctRate.remaining += 1;
-    return { result: resultOf(false, deniedBy), rate: null, credits: null, account: null };
-  };
-  const resultOf = (granted: boolean, deniedBy: MeterResult["deniedBy"]): MeterResult => {
-    const r: MeterResult = { granted, deniedBy, rateLimit: rateResult, credits: creditResult };
-    if (acct) r.account = { rateLimit: acctRate, credits: acctCredits };
-    return r;
-  };
+  let nextCredits: CreditState | null = null;
+  let nextAcctCredits: CreditState | null = null;
+  let deniedBy: MeterResult["deniedBy"] = null;
 
   if (request.rateLimit) {
     window = advanceWindow(rate, request.rateLimit.windowMs, now);
     rateResult = checkHit(window, request.rateLimit.limit, now, 1);
-    if (!rateResult.allowed) return deny("rateLimit");
+    if (!rateResult.allowed) deniedBy = "rateLimit";
   }
-  if (acct?.rateLimit) {
+  if (deniedBy === null && acct?.rateLimit) {
     acctWindow = advanceWindow(account?.rate, acct.rateLimit.windowMs, now);
     acctRate = checkHit(acctWindow, acct.rateLimit.limit, now, 1);
-    if (!acctRate.allowed) return deny("accountRateLimit");
+    if (!acctRate.allowed) deniedBy = "accountRateLimit";
   }
-  let nextCredits: CreditState | null = null;
-  if (request.credits) {
+  if (deniedBy === null && request.credits) {
     const step = spendCredits(credits, request.credits, request.cost, now);
     creditResult = step.result;
-    if (!creditResult.granted) return deny("credits");
-    nextCredits = step.next;
+    if (creditResult.granted) nextCredits = step.next;
+    else deniedBy = "credits";
   }
-  let nextAcctCredits: CreditState | null = null;
-  if (acct?.credits) {
+  if (deniedBy === null && acct?.credits) {
     const step = spendAccountCredits(account?.credits, acct.credits, request.cost, now);
     acctCredits = step.result;
-    if (!acctCredits.granted) return deny("accountCredits");
-    nextAcctCredits = step.next;
+    if (acctCredits.granted) nextAcctCredits = step.next;
+    else deniedBy = "accountCredits";
+  }
+  const result: MeterResult = { granted: deniedBy === null, deniedBy, rateLimit: rateResult, credits: creditResult };
+  if (acct) result.account = { rateLimit: acctRate, credits: acctCredits };
+  if (deniedBy !== null) {
+    // Not counted: each hit was allowed only if everything after it passed too.
+    if (rateResult && deniedBy !== "rateLimit") rateResult.remaining += 1;
+    if (acctRate && deniedBy !== "accountRateLimit") acctRate.remaining += 1;
+    return { result, rate: null, credits: null, account: null };
   }
   if (window) countHit(window, 1);
   if (acctWindow) countHit(acctWindow, 1);
-  return {
-    result: resultOf(true, null),
-    rate: window,
-    credits: nextCredits,
-    account: acct ? { rate: acctWindow, credits: nextAcctCredits } : null,
-  };
+  return { result, rate: window, credits: nextCredits, account: acct ? { rate: acctWindow, credits: nextAcctCredits } : null };
 }
