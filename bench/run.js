@@ -2,6 +2,7 @@
 // BENCH_MS sets the measuring time per case (default 1000 ms); BENCH_HTTP_SEC,
 // BENCH_HTTP_RUNS and BENCH_HTTP_ONLY tune the HTTP middleware runs (bench/http.js).
 import { cpus } from "node:os";
+import { benchAccounts } from "./accounts.js";
 import { benchPolicy } from "./policy.js";
 import { benchHttp } from "./http.js";
 import { benchSigning } from "./signing.js";
@@ -14,4 +15,5 @@ await benchVerify({ ms });
 await benchSigning({ ms });
 await benchPolicy({ ms });
 await benchStore({ ms });
+await benchAccounts({ ms });
 await benchHttp();

@@ -3,6 +3,10 @@ import { z } from "zod";
 import { ConfigError } from "./errors.js";
 import { type RandomSource, secureRandom } from "./lib/crypto.js";
 import { Keyring } from "./lib/seal.js";
+import type { AnomalyOptions } from "./monitor/anomalies.js";
+import type { DecisionEvent } from "./monitor/events.js";
+import type { TelemetryOptions } from "./monitor/telemetry.js";
+import type { UsageWriteError } from "./monitor/usage-queue.js";
 import type { ConfigWarning, ForwardingHeader } from "./policy/client-ip.js";
 import { parseScope } from "./policy/scope.js";
 import { parseComponentId } from "./signing/components.js";
@@ -104,14 +108,32 @@ export interface KeywardOptions {
     /** Longest wait for the body, read only after the signature has verified, ms (default 10 000): slower is `BODY_TIMEOUT` (408). */
     bodyTimeoutMs?: number;
   };
+  /**
+   * Anomaly alerts (docs/monitoring.md): a never-seen IP or origin, a spike
+   * over the learned rate, a burst of denials, use after a long idle, a secret
+   * token from a browser. Default off; `{}` turns every detector on with its defaults.
+   */
+  anomalies?: AnomalyOptions;
+  /**
+   * OpenTelemetry metrics and spans, and a logger hook (docs/monitoring.md):
+   * pass `metrics.getMeter("keyward")` and `trace.getTracer("keyward")` from
+   * `@opentelemetry/api`. Default none: a no-op.
+   */
+  telemetry?: TelemetryOptions;
   /** Usage metering of verified requests. */
   usage?: {
     /** Record usage (default true). */
     enabled?: boolean;
     /** Events buffered before a write (default 1 000). */
     batchSize?: number;
-    /** Oldest buffered event before a write, ms (default 1 000). Call `kw.flush()` on shutdown. */
+    /** Interval of the flush timer, ms (default 1 000; 0 writes after every event). `kw.close()` writes what is left. */
     flushIntervalMs?: number;
+    /** Most events waiting to be written (default 100 000); beyond, events are dropped and counted (`kw.usage.stats()`). */
+    maxQueue?: number;
+    /** Called with every decision (identified or not), after the request's tick, in batches; a throw is ignored. */
+    onDecision?: (event: DecisionEvent) => void;
+    /** Called when a usage write fails (the events are queued again while there is room). */
+    onError?: (error: UsageWriteError) => void;
   };
 }
 
@@ -147,7 +169,16 @@ export interface ResolvedConfig {
   readonly prefixes: readonly string[];
   readonly acceptForeignTokens: false | Readonly<ForeignTokenPattern>;
   readonly lookupTimeoutMs: number;
-  readonly usage: { readonly enabled: boolean; readonly batchSize: number; readonly flushIntervalMs: number };
+  readonly anomalies?: AnomalyOptions | undefined;
+  readonly telemetry?: TelemetryOptions | undefined;
+  readonly usage: {
+    readonly enabled: boolean;
+    readonly batchSize: number;
+    readonly flushIntervalMs: number;
+    readonly maxQueue: number;
+    readonly onDecision?: ((event: DecisionEvent) => void) | undefined;
+    readonly onError?: ((error: UsageWriteError) => void) | undefined;
+  };
   readonly signatures: {
     readonly maxAgeSec: number;
     readonly clockSkewSec: number;
@@ -254,13 +285,26 @@ const schema = z.strictObject({
       maxBodyBytes: 1 << 20,
       bodyTimeoutMs: 10_000,
     }),
+  // Checked field by field (ranges named) by the AnomalyDetector constructor.
+  anomalies: z.custom<AnomalyOptions>((v) => typeof v === "object" && v !== null, "must be an object").optional(),
+  telemetry: z
+    .strictObject({
+      meter: z.custom<TelemetryOptions["meter"]>((m) => typeof (m as { createCounter?: unknown })?.createCounter === "function", "must be an OpenTelemetry Meter").optional(),
+      tracer: z.custom<TelemetryOptions["tracer"]>((t) => typeof (t as { startSpan?: unknown })?.startSpan === "function", "must be an OpenTelemetry Tracer").optional(),
+      logger: z.custom<TelemetryOptions["logger"]>((f) => typeof f === "function", "must be a function").optional(),
+      latencySampleEvery: z.number().int().min(1).max(1_000_000).optional(),
+    })
+    .optional(),
   usage: z
     .strictObject({
       enabled: z.boolean().default(true),
       batchSize: z.number().int().min(1).max(100_000).default(1_000),
       flushIntervalMs: z.number().int().min(0).max(DAY).default(1_000),
+      maxQueue: z.number().int().min(1).max(10_000_000).default(100_000),
+      onDecision: z.custom<(event: DecisionEvent) => void>((f) => typeof f === "function", "must be a function").optional(),
+      onError: z.custom<(error: UsageWriteError) => void>((f) => typeof f === "function", "must be a function").optional(),
     })
-    .default({ enabled: true, batchSize: 1_000, flushIntervalMs: 1_000 }),
+    .default({ enabled: true, batchSize: 1_000, flushIntervalMs: 1_000, maxQueue: 100_000 }),
 });
 
 /**

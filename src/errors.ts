@@ -30,7 +30,9 @@ export type ErrorCode =
   | "SCOPE_NOT_ALLOWED"
   | "SEALING_KEY_REQUIRED"
   | "SEALING_KEY_UNKNOWN"
-  | "STORE_UNAVAILABLE";
+  | "STORE_UNAVAILABLE"
+  | "STORE_UNSUPPORTED"
+  | "ACCOUNT_NOT_FOUND";
 
 /** The codes of {@link InvalidInputError} and its subclasses: an argument is wrong, and `field` says which. */
 export type InputErrorCode =
@@ -241,6 +243,31 @@ export class StoreUnavailableError extends KeywardError {
   }
 }
 
+/**
+ * The store does not implement an optional part of the contract this call
+ * needs, e.g. accounts (`STORE_UNSUPPORTED`); `feature` names it. Nothing
+ * was written.
+ */
+export class StoreUnsupportedError extends KeywardError {
+  static override readonly code = "STORE_UNSUPPORTED" as const;
+  declare readonly code: "STORE_UNSUPPORTED";
+  /** The missing part: `"accounts"`. */
+  declare readonly feature: string;
+  constructor(feature: string) {
+    super("STORE_UNSUPPORTED", `the store does not support ${feature}`, undefined, { feature });
+  }
+}
+
+/** The owner has no account (`ACCOUNT_NOT_FOUND`): set one with `kw.accounts.set` first. */
+export class AccountNotFoundError extends KeywardError {
+  static override readonly code = "ACCOUNT_NOT_FOUND" as const;
+  declare readonly code: "ACCOUNT_NOT_FOUND";
+  declare readonly owner: string;
+  constructor(owner: string) {
+    super("ACCOUNT_NOT_FOUND", "account not found", undefined, { owner });
+  }
+}
+
 /** The class of the errors of each code, for {@link isKeywardError}. */
 export interface ErrorClassByCode {
   INVALID_INPUT: InvalidInputError;
@@ -257,6 +284,8 @@ export interface ErrorClassByCode {
   SEALING_KEY_REQUIRED: SealingKeyError;
   SEALING_KEY_UNKNOWN: SealingKeyError;
   STORE_UNAVAILABLE: StoreUnavailableError;
+  STORE_UNSUPPORTED: StoreUnsupportedError;
+  ACCOUNT_NOT_FOUND: AccountNotFoundError;
 }
 
 /**

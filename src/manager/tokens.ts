@@ -12,7 +12,7 @@ import {
 import { randomBase62 } from "../lib/base62.js";
 import { deriveSigningSecret } from "../lib/derive.js";
 import { auditId } from "../model/audit-id.js";
-import { hashesOf, isTokenId, policyAt, toRecord } from "../model/record.js";
+import { hashesOf, isTokenId, toRecord } from "../model/record.js";
 import {
   actorSchema,
   type CreateTokenInput,
@@ -41,6 +41,8 @@ import { isWriteOrDeleteScope } from "../policy/scope.js";
 import type { AuditFilter } from "../store/types.js";
 import { generateToken, hashToken, type TokenKind, tokenStart } from "../token/format.js";
 import { IssuedToken } from "./issued.js";
+import { checkWithinCeiling } from "./accounts.js";
+import { scheduleRevision } from "./schedule.js";
 import { type LeakReport, type ReportLeakOptions, reportLeak } from "./leaks.js";
 import { storeCall } from "./store-call.js";
 import { toEpochMs } from "./time.js";
@@ -112,6 +114,7 @@ export class TokenManager {
     const actor = parseActor(options);
     const now = this.#cfg.now();
     const policy = this.#initialPolicy(data, now);
+    await checkWithinCeiling(this.#cfg, data.owner, policy.scopes, now);
     checkPolicyConsistency({ kind: data.kind, signing: data.signing ?? null, policies: [policy] }, data, this.#cfg.allowSecretInBrowser);
     const id = this.#newId();
     const token = generateToken({ prefix: this.#cfg.prefix, kind: data.kind, env: this.#cfg.env, random: this.#cfg.random });
@@ -160,6 +163,7 @@ export class TokenManager {
     const actor = parseActor(options);
     const now = this.#cfg.now();
     const policy = this.#initialPolicy(data, now);
+    await checkWithinCeiling(this.#cfg, data.owner, policy.scopes, now);
     checkPolicyConsistency({ kind: data.kind, signing: null, policies: [policy] }, data, this.#cfg.allowSecretInBrowser);
     const stored: StoredToken = {
       id: this.#newId(),
@@ -243,6 +247,7 @@ export class TokenManager {
     // The patch applies to what was read: a console that displayed another revision must re-read.
     if (expected !== undefined && expected !== current.revision) throw new RevisionConflictError(current.id, expected);
     if (data.scopes) this.#checkKindScopes(current.kind, data.scopes);
+    if (data.scopes) await checkWithinCeiling(this.#cfg, current.owner, data.scopes, Math.max(now, effectiveAt));
 
     const policyPatch: Partial<TokenPolicy> = {};
     for (const field of POLICY_FIELDS) {
@@ -477,39 +482,6 @@ export class TokenManager {
     if (effectiveAt !== undefined) entry.effectiveAt = effectiveAt;
     return entry;
   }
-}
-
-/**
- * Schedules `patch` from `effectiveAt` on: due revisions are folded into the
- * base policy, the policy in force at `effectiveAt` gets the patch as a new
- * revision, and every later revision gets it too.
- */
-function scheduleRevision(
-  token: StoredToken,
-  patch: Partial<TokenPolicy>,
-  effectiveAt: number,
-  now: number,
-): Pick<StoredToken, "policy" | "scheduled"> {
-  const base = policyAt(token, now);
-  const future = token.scheduled.filter((s) => s.effectiveAt > now);
-  if (Object.keys(patch).length === 0) return { policy: base, scheduled: future };
-  if (effectiveAt <= now) {
-    return {
-      policy: { ...base, ...patch },
-      scheduled: future.map((s) => ({ effectiveAt: s.effectiveAt, policy: { ...s.policy, ...patch } })),
-    };
-  }
-  const before = future.filter((s) => s.effectiveAt < effectiveAt);
-  const after = future.filter((s) => s.effectiveAt > effectiveAt);
-  const atT = policyAt({ policy: base, scheduled: future }, effectiveAt);
-  return {
-    policy: base,
-    scheduled: [
-      ...before,
-      { effectiveAt, policy: { ...atT, ...patch } },
-      ...after.map((s) => ({ effectiveAt: s.effectiveAt, policy: { ...s.policy, ...patch } })),
-    ],
-  };
 }
 
 function parseActor(options: ActorOptions): string {

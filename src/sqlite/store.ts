@@ -11,12 +11,23 @@ import {
   TokenExistsError,
 } from "../errors.js";
 import { hashesOf } from "../model/record.js";
+import type { StoredAccount } from "../model/account.js";
 import type { AuditEntry, StoredToken, UsageBucket, UsageEvent } from "../model/types.js";
+import { adjustCredits } from "../store/kit/account-credits.js";
+import { putAccountRecord } from "../store/kit/accounts.js";
 import type { CreditState } from "../store/kit/credits.js";
 import { meterStep } from "../store/kit/meter.js";
 import type { PageQuery } from "../store/kit/page.js";
 import type { RateWindowState } from "../store/kit/rate-window.js";
 import { revokedRecord, updatedRecord } from "../store/kit/records.js";
+import {
+  analyticsOf,
+  type LastUsed,
+  rollUpRows,
+  type UsageAnalyticsQuery,
+  type UsageDetailRow,
+  type UsageSeriesBucket,
+} from "../store/kit/usage-analytics.js";
 import { addUsage, rollUpUsage, type UsageCounts } from "../store/kit/usage-buckets.js";
 import {
   MIGRATIONS,
@@ -29,6 +40,8 @@ import {
 } from "../store/sql/schema.js";
 import type {
   AuditFilter,
+  CreditAdjustment,
+  CreditResult,
   MeterRequest,
   MeterResult,
   NonceKey,
@@ -172,8 +185,13 @@ function withBusyRetry<T>(body: () => T): T {
  * within `revocationBoundMs`.
  */
 export class SqliteStore implements TokenStore {
-  /** `{ changeFeed: false, creditLeases: false }`. */
-  readonly capabilities: StoreCapabilities = Object.freeze({ changeFeed: false, creditLeases: false });
+  /** `{ changeFeed: false, creditLeases: false, accounts: true, usageAnalytics: true }`. */
+  readonly capabilities: StoreCapabilities = Object.freeze({
+    changeFeed: false,
+    creditLeases: false,
+    accounts: true,
+    usageAnalytics: true,
+  });
   readonly #db: SqliteDatabase;
   readonly #t: TableNames;
   #s!: Statements;
@@ -354,23 +372,56 @@ export class SqliteStore implements TokenStore {
   meter(request: MeterRequest, now: number): Promise<MeterResult> {
     const id = request.tokenId;
     const { credits: policy } = request;
-    if (!request.rateLimit && policy && policy.refill === null && request.cost > 0) {
+    const acct = request.account ?? null;
+    if (!acct && !request.rateLimit && policy && policy.refill === null && request.cost > 0) {
       return this.#read(() => this.#spendFlat(id, request.cost, policy.limit, now));
     }
     return this.#tx(() => {
-      const rate = request.rateLimit ? this.#rateState(id) : null;
-      const credits = request.credits
-        ? ((this.#s.creditsOf.get(id) as
-            | CreditState
-            | undefined) ?? null)
-        : null;
-      const step = meterStep(rate, credits, request, now);
-      if (step.rate) {
-        this.#s.saveRate.run(id, step.rate.windowMs, step.rate.bucket, JSON.stringify(step.rate.counts));
+      const s = this.#s;
+      const rate = request.rateLimit ? rateState(s.rateOf.get(id)) : null;
+      const credits = request.credits ? creditState(s.creditsOf.get(id)) : null;
+      const account = acct
+        ? {
+            rate: acct.rateLimit ? rateState(s.accountRateOf.get(acct.owner)) : null,
+            credits: acct.credits ? creditState(s.accountCreditsOf.get(acct.owner)) : null,
+          }
+        : undefined;
+      const step = meterStep(rate, credits, request, now, account);
+      if (step.rate) s.saveRate.run(id, step.rate.windowMs, step.rate.bucket, JSON.stringify(step.rate.counts));
+      if (step.credits) s.saveCredits.run(id, step.credits.used, step.credits.periodStart);
+      const a = step.account;
+      if (a && acct) {
+        if (a.rate) s.saveAccountRate.run(acct.owner, a.rate.windowMs, a.rate.bucket, JSON.stringify(a.rate.counts));
+        if (a.credits) s.saveAccountCredits.run(acct.owner, a.credits.used, a.credits.periodStart);
       }
-      if (step.credits) {
-        this.#s.saveCredits.run(id, step.credits.used, step.credits.periodStart);
-      }
+      return step.result;
+    });
+  }
+
+  getAccount(owner: string): Promise<StoredAccount | null> {
+    return this.#read(() => parseAccount(this.#s.accountOf.get(owner)));
+  }
+
+  putAccount(next: StoredAccount, expectedRevision: number, audit?: AuditEntry): Promise<StoredAccount> {
+    return this.#tx(() => {
+      const n = putAccountRecord(parseAccount(this.#s.accountOf.get(next.owner)), next, expectedRevision);
+      this.#assertAuditFree(audit);
+      this.#s.saveAccount.run(n.owner, n.revision, JSON.stringify(n));
+      if (audit) this.#writeAudit(audit);
+      return n;
+    });
+  }
+
+  adjustCredits(request: CreditAdjustment, now: number, audit?: AuditEntry): Promise<CreditResult> {
+    const byOwner = "owner" in request.key;
+    const key = "owner" in request.key ? request.key.owner : request.key.tokenId;
+    const s = this.#s;
+    return this.#tx(() => {
+      const step = adjustCredits(creditState((byOwner ? s.accountCreditsOf : s.creditsOf).get(key)), request.policy, request.change, now);
+      const write = request.change.op !== "read";
+      if (write) this.#assertAuditFree(audit);
+      if (step.next) (byOwner ? s.saveAccountCredits : s.saveCredits).run(key, step.next.used, step.next.periodStart);
+      if (write && audit) this.#writeAudit(audit);
       return step.result;
     });
   }
@@ -391,13 +442,6 @@ export class SqliteStore implements TokenStore {
     return { granted: false, deniedBy: "credits", rateLimit: null, credits };
   }
 
-  #rateState(id: string): RateWindowState | null {
-    const row = this.#s.rateOf.get(id) as
-      | { window_ms: number; bucket: number; counts: string }
-      | undefined;
-    return row ? { windowMs: Number(row.window_ms), bucket: Number(row.bucket), counts: JSON.parse(row.counts) } : null;
-  }
-
   rememberNonce(key: NonceKey, expiresAt: number, now: number): Promise<boolean> {
     return this.#read(() => {
       // One statement: insert, or take over an expired entry; an unexpired one makes no change.
@@ -412,10 +456,36 @@ export class SqliteStore implements TokenStore {
   recordUsage(events: readonly UsageEvent[]): Promise<void> {
     const sums = new Map<string, Map<number, UsageCounts>>();
     addUsage(sums, events);
+    const { rows, lastUsed } = analyticsOf(events);
     return this.#tx(() => {
-      const upsert = this.#s.addUsage;
-      for (const [id, hours] of sums) for (const [hour, c] of hours) upsert.run(id, hour, c.allowed, c.denied, c.credits);
+      const s = this.#s;
+      for (const [id, hours] of sums) for (const [hour, c] of hours) s.addUsage.run(id, hour, c.allowed, c.denied, c.credits);
+      for (const r of rows) s.addUsageRow.run(r.tokenId, r.owner, r.minute, r.scope, r.code, r.requests, r.credits);
+      for (const l of lastUsed) s.saveLastUsed.run(l.tokenId, l.at, l.ip);
     });
+  }
+
+  queryUsage(query: UsageAnalyticsQuery): Promise<UsageSeriesBucket[]> {
+    const f = query.filter;
+    return this.#read(() => {
+      const rows =
+        "tokenId" in f
+          ? this.#s.rowsOfToken.all(f.tokenId, query.from, query.to)
+          : this.#s.rowsOfOwner.all(f.owner, query.from, query.to);
+      return rollUpRows(
+        (rows as UsageDetailRow[]).map((r) => ({ ...r, minute: Number(r.minute), requests: Number(r.requests), credits: Number(r.credits) })),
+        query,
+      );
+    });
+  }
+
+  lastUsed(tokenIds: readonly string[]): Promise<LastUsed[]> {
+    return this.#read(() =>
+      tokenIds.flatMap((id) => {
+        const r = this.#s.lastUsedOf.get(id) as LastUsed | undefined;
+        return r ? [{ tokenId: r.tokenId, at: Number(r.at), ip: r.ip }] : [];
+      }),
+    );
   }
 
   getUsage(tokenId: string, query: UsageQuery): Promise<UsageBucket[]> {
@@ -448,6 +518,20 @@ export class SqliteStore implements TokenStore {
   async close(): Promise<void> {
     if (this.#ownsDb) this.#db.close?.();
   }
+}
+
+function rateState(row: unknown): RateWindowState | null {
+  const r = row as { window_ms: number; bucket: number; counts: string } | undefined;
+  return r ? { windowMs: Number(r.window_ms), bucket: Number(r.bucket), counts: JSON.parse(r.counts) } : null;
+}
+
+function creditState(row: unknown): CreditState | null {
+  const r = row as { used: number; periodStart: number | null } | undefined;
+  return r ? { used: Number(r.used), periodStart: r.periodStart === null ? null : Number(r.periodStart) } : null;
+}
+
+function parseAccount(row: unknown): StoredAccount | null {
+  return row ? (JSON.parse((row as TokenRow).record) as StoredAccount) : null;
 }
 
 function parseToken(row: unknown): StoredToken | null {

@@ -4,6 +4,7 @@
 import { afterEach, beforeEach, describe } from "vitest";
 import { type GuardedStore, guardStore } from "../store/guard.js";
 import type { TokenStore } from "../store/types.js";
+import { accountsGroup } from "./groups/accounts.js";
 import { auditGroup } from "./groups/audit.js";
 import { changeFeedGroup } from "./groups/change-feed.js";
 import { creditsGroup } from "./groups/credits.js";
@@ -19,6 +20,7 @@ import { rawGroup } from "./groups/raw.js";
 import { revokeGroup } from "./groups/revoke.js";
 import { updateGroup } from "./groups/update.js";
 import { usageGroup } from "./groups/usage.js";
+import { usageAnalyticsGroup } from "./groups/usage-analytics.js";
 import type { SuiteContext } from "./suite.js";
 
 /**
@@ -41,6 +43,10 @@ import type { SuiteContext } from "./suite.js";
  * - `changeFeed`: `subscribe` events (tests skip themselves when `capabilities.changeFeed` is false).
  * - `races`: concurrent calls of every atomic operation.
  * - `raw`: checks through the {@link DescribeTokenStoreOptions.raw} hook (skipped without it).
+ * - `accounts`: the optional account part: records, account counters in `meter` (both or neither),
+ *   admin credit operations (tests skip themselves when `capabilities.accounts` is not true).
+ * - `usageAnalytics`: the optional analytics part: rows per token, owner, minute, scope and code,
+ *   last use (tests skip themselves when `capabilities.usageAnalytics` is not true).
  */
 export const TOKEN_STORE_TEST_GROUPS = [
   "insert",
@@ -58,6 +64,8 @@ export const TOKEN_STORE_TEST_GROUPS = [
   "changeFeed",
   "races",
   "raw",
+  "accounts",
+  "usageAnalytics",
 ] as const;
 
 /** One of {@link TOKEN_STORE_TEST_GROUPS}. */
@@ -79,6 +87,8 @@ const GROUPS: Record<TokenStoreTestGroup, (ctx: SuiteContext) => void> = {
   changeFeed: changeFeedGroup,
   races: racesGroup,
   raw: rawGroup,
+  accounts: accountsGroup,
+  usageAnalytics: usageAnalyticsGroup,
 };
 
 /** Options of {@link describeTokenStore}. */

@@ -13,6 +13,8 @@ export interface DecisionExtras {
   retryAfterMs?: number | undefined;
   /** Requests left in the rate-limit window, when the rate limit was checked. */
   rateRemaining?: number | undefined;
+  /** Credits charged. */
+  cost?: number | undefined;
 }
 
 /** The decision's headers: the policy's, plus what the identified token's limits and signing call for. */
@@ -51,6 +53,10 @@ class VerifierDecision {
   readonly headers: Record<string, string>;
   /** The token's id when it was identified (never for credential failures). */
   readonly tokenId: string | null;
+  /** The token's owner when it was identified (never for credential failures). */
+  readonly owner: string | null;
+  /** Credits charged to the token (and its account) for this request: 0 unless allowed with credits. */
+  readonly cost: number;
   /** Credits left after this request, when the token has a credit limit. */
   readonly remaining: number | undefined;
   /** How long to wait before retrying: 429 and 503, and 402 until the next refill. */
@@ -73,6 +79,8 @@ class VerifierDecision {
     this.at = at;
     this.headers = headersOf(policy, this.#stored, at, extras);
     this.tokenId = this.#stored?.id ?? null;
+    this.owner = this.#stored?.owner ?? null;
+    this.cost = extras?.cost ?? 0;
     this.remaining = extras?.remaining;
     this.retryAfterMs = extras?.retryAfterMs;
   }

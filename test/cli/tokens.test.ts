@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Keyward, verifyRequestSignature } from "./verify-helpers.js";
+import { SCHEMA_VERSION } from "keyward/sqlite";
 import { useCli } from "./helpers.js";
 
 const cli = useCli({ KEYWARD_PREFIX: "acme" });
@@ -13,8 +14,8 @@ describe("keyward CLI: token lifecycle", () => {
   it("init, create, list, show, credits, update, regenerate, audit, usage, revoke", async () => {
     const init = cli("init", "--json");
     expect(init.code).toBe(0);
-    expect(JSON.parse(init.stdout)).toEqual({ database: "keyward.db", schemaVersion: 1 });
-    expect(cli("migrate").stdout).toBe("keyward.db: schema version 1\n");
+    expect(JSON.parse(init.stdout)).toEqual({ database: "keyward.db", schemaVersion: SCHEMA_VERSION });
+    expect(cli("migrate").stdout).toBe(`keyward.db: schema version ${SCHEMA_VERSION}\n`);
 
     const created = cli("create", "--owner", "acct_1", "--name", "backend", "--scope", "core:read", "--scope", "premium:read", "--credits", "100", "--rate-limit", "10/1s", "--actor", "ops:ann");
     expect(created.code).toBe(0);

@@ -52,7 +52,7 @@ describe("examples/sqlite", () => {
     const lines = captureLog();
     await import("../../examples/sqlite.js");
     expect(lines).toEqual([
-      "schema version 1",
+      "schema version 2",
       "before restart true credits left 60",
       "after restart true credits left 20",
       "then CREDITS_EXHAUSTED",

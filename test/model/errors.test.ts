@@ -195,6 +195,8 @@ describe("one error family (issue 8 item 6)", () => {
         case "SEALING_KEY_REQUIRED":
         case "SEALING_KEY_UNKNOWN":
         case "STORE_UNAVAILABLE":
+        case "STORE_UNSUPPORTED":
+        case "ACCOUNT_NOT_FOUND":
           return "other";
         default: {
           const unreachable: never = err.code;

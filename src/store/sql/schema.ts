@@ -21,6 +21,11 @@ export interface TableNames {
   readonly rateLimits: string;
   readonly nonces: string;
   readonly usage: string;
+  readonly accounts: string;
+  readonly accountCredits: string;
+  readonly accountRateLimits: string;
+  readonly usageDetail: string;
+  readonly lastUsed: string;
 }
 
 /** Allowed table-name prefixes: an SQL identifier start, at most 32 characters. */
@@ -36,6 +41,11 @@ export function tableNames(prefix: string): TableNames {
     rateLimits: `${prefix}rate_limits`,
     nonces: `${prefix}nonces`,
     usage: `${prefix}usage`,
+    accounts: `${prefix}accounts`,
+    accountCredits: `${prefix}account_credits`,
+    accountRateLimits: `${prefix}account_rate_limits`,
+    usageDetail: `${prefix}usage_detail`,
+    lastUsed: `${prefix}last_used`,
   };
 }
 
@@ -100,6 +110,39 @@ export const MIGRATIONS: readonly Migration[] = [
         credits ${d.int} NOT NULL,
         PRIMARY KEY (token_id, hour)
       )${d.keyTable}`,
+    ],
+  },
+  {
+    // Version 2. Accounts (the record as JSON) and their counters, keyed by
+    // owner like a token's are keyed by token id; usage analytics rows (per
+    // token, UTC minute, scope and code) and each token's last use.
+    version: 2,
+    name: "accounts, account counters, usage analytics",
+    up: (t, d) => [
+      `CREATE TABLE ${t.accounts} (
+        owner TEXT PRIMARY KEY,
+        revision ${d.int} NOT NULL,
+        record TEXT NOT NULL
+      )`,
+      `CREATE TABLE ${t.accountCredits} (owner TEXT PRIMARY KEY, used ${d.int} NOT NULL, period_start ${d.int})${d.keyTable}`,
+      `CREATE TABLE ${t.accountRateLimits} (
+        owner TEXT PRIMARY KEY,
+        window_ms ${d.int} NOT NULL,
+        bucket ${d.int} NOT NULL,
+        counts TEXT NOT NULL
+      )${d.keyTable}`,
+      `CREATE TABLE ${t.usageDetail} (
+        token_id TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        minute ${d.int} NOT NULL,
+        scope TEXT NOT NULL,
+        code TEXT NOT NULL,
+        requests ${d.int} NOT NULL,
+        credits ${d.int} NOT NULL,
+        PRIMARY KEY (token_id, minute, scope, code)
+      )${d.keyTable}`,
+      `CREATE INDEX ${t.usageDetail}_owner ON ${t.usageDetail} (owner, minute)`,
+      `CREATE TABLE ${t.lastUsed} (token_id TEXT PRIMARY KEY, at ${d.int} NOT NULL, ip TEXT)${d.keyTable}`,
     ],
   },
 ];
