@@ -2,6 +2,7 @@
 // PostgreSQL next). Migrations are versioned and forward-only; each runs in
 // one transaction with the row that records it, so running them twice, or
 // from two processes at once, applies each exactly once.
+import { ConfigError, StoreUnavailableError } from "../../errors.js";
 
 /** What differs between SQL dialects in the schema. */
 export interface SqlDialect {
@@ -25,6 +26,19 @@ export interface TableNames {
 
 /** Allowed table-name prefixes: an SQL identifier start, at most 32 characters. */
 export const TABLE_PREFIX_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,31}$/;
+
+/**
+ * The table prefix option, checked (only table names are ever written into
+ * SQL text; every value is a bound parameter).
+ *
+ * @throws {ConfigError} `INVALID_CONFIG` when it does not match {@link TABLE_PREFIX_PATTERN}.
+ */
+export function checkTablePrefix(prefix: unknown = "keyward_"): string {
+  if (typeof prefix !== "string" || !TABLE_PREFIX_PATTERN.test(prefix)) {
+    throw new ConfigError("tablePrefix", "must match /^[A-Za-z_][A-Za-z0-9_]{0,31}$/");
+  }
+  return prefix;
+}
 
 export function tableNames(prefix: string): TableNames {
   return {
@@ -106,6 +120,20 @@ export const MIGRATIONS: readonly Migration[] = [
 
 /** The schema version this library writes and reads. */
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+
+/**
+ * The version a database reports, accepted only when this library can read it.
+ *
+ * @throws {StoreUnavailableError} `STORE_UNAVAILABLE` naming both versions when it is newer than {@link SCHEMA_VERSION}.
+ */
+export function checkSchemaVersion(found: number): number {
+  if (found > SCHEMA_VERSION) {
+    throw new StoreUnavailableError(
+      `database schema version ${found} is newer than this keyward's (${SCHEMA_VERSION}): upgrade keyward`,
+    );
+  }
+  return found;
+}
 
 /** The table that records applied versions (created before any migration). */
 export function migrationsTable(t: TableNames, d: SqlDialect): string {
