@@ -8,6 +8,7 @@ export default defineConfig({
     signing: "src/signing/index.ts",
     client: "src/client/index.ts",
     sqlite: "src/sqlite/index.ts",
+    postgres: "src/postgres/index.ts",
     testing: "src/testing/index.ts",
   },
   format: ["esm"],

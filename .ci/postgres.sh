@@ -36,12 +36,16 @@ stop() {
 }
 trap stop EXIT
 
-as_pg "$bin/initdb" -D "$data/db" -U keyward --auth=trust --no-sync -E UTF8 >/dev/null
+# Password authentication over TCP (so a wrong password is refused, as in production); trust on the socket.
+echo keyward >"$data/pw"
+[ "$(id -u)" = 0 ] && chown postgres "$data/pw"
+as_pg "$bin/initdb" -D "$data/db" -U keyward --pwfile="$data/pw" --auth-host=scram-sha-256 --auth-local=trust \
+  --no-sync -E UTF8 >/dev/null
 # fsync off: a throwaway test server (never for real data). Socket in the data dir, TCP on 127.0.0.1 only.
 as_pg "$bin/pg_ctl" -D "$data/db" -l "$data/log" -w -o "-p $port -h 127.0.0.1 -k $data -c fsync=off -c max_connections=200" start >/dev/null
-as_pg "$bin/psql" -h 127.0.0.1 -p "$port" -U keyward -d postgres -qc "CREATE DATABASE keyward" >/dev/null
+as_pg "$bin/psql" -h "$data" -p "$port" -U keyward -d postgres -qc "CREATE DATABASE keyward" >/dev/null
 
-export KEYWARD_PG_URL="postgres://keyward@127.0.0.1:$port/keyward"
+export KEYWARD_PG_URL="postgres://keyward:keyward@127.0.0.1:$port/keyward"
 export KEYWARD_PG_DATA="$data/db" KEYWARD_PG_BIN="$bin"
-echo "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on $KEYWARD_PG_URL" >&2
+echo "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port" >&2
 "$@"

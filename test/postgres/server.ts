@@ -19,10 +19,16 @@ let n = 0;
 /** A table prefix no other test uses: each store gets its own tables and NOTIFY channel. */
 export const freshPrefix = () => `kw${process.pid}_${n++}_${Math.random().toString(36).slice(2, 8)}_`;
 
-/** A pool on the test server, ended after the file's tests. */
-export function testPool(config: pg.PoolConfig = {}): pg.Pool {
+/** A pool on the test server; end it yourself. */
+export function openPool(config: pg.PoolConfig = {}): pg.Pool {
   const pool = new pg.Pool({ connectionString: PG_URL, max: 10, statement_timeout: 5_000, ...config });
   pool.on("error", () => {}); // an idle connection cut by a test
+  return pool;
+}
+
+/** A pool on the test server, ended after the file's tests (call it while collecting, not inside a test). */
+export function testPool(config: pg.PoolConfig = {}): pg.Pool {
+  const pool = openPool(config);
   afterAll(() => pool.end());
   return pool;
 }
