@@ -140,6 +140,7 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     holder.release();
     expect(await kw.check({ token })).toMatchObject({ ok: true, remaining: 3 });
     await kw.close();
+    await store.close();
     await slow.end();
   });
 
@@ -183,6 +184,7 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     process.off("unhandledRejection", onUnhandled);
     expect(unhandled).toEqual([]);
     await kw.close();
+    await store.close();
     await cut.end();
     await proxy.close();
   });
