@@ -2,6 +2,7 @@
 // BENCH_MS sets the measuring time per case (default 1000 ms).
 import { cpus } from "node:os";
 import { benchPolicy } from "./policy.js";
+import { benchPostgres } from "./postgres.js";
 import { benchSigning } from "./signing.js";
 import { benchStore } from "./store.js";
 import { benchVerify } from "./verify.js";
@@ -12,3 +13,4 @@ await benchVerify({ ms });
 await benchSigning({ ms });
 await benchPolicy({ ms });
 await benchStore({ ms });
+await benchPostgres({ ms });
