@@ -24,7 +24,7 @@ import { openSchema, PostgresStore, type PostgresStoreOptions } from "./store.js
 
 export { SCHEMA_VERSION } from "../store/sql/schema.js";
 export type { PostgresClient, PostgresNotification, PostgresPool, PostgresQueryResult } from "./driver.js";
-export { migrate, POSTGRES_DIALECT, PostgresStore, type PostgresStoreOptions } from "./store.js";
+export { migrate, PostgresStore, type PostgresStoreOptions } from "./store.js";
 
 function checkMs(v: unknown, field: string, fallback: number): number {
   if (v === undefined) return fallback;

@@ -75,7 +75,7 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     const store = await postgresStore(pool, { tablePrefix: freshPrefix() });
     const g = guardStore(store);
     const m = guardStore(new MemoryStore());
-    const odd = ["'; DROP TABLE keyward_tokens; --", "a\u0000b", "a\\u0000b", "\u{1F600}\u202e\uFEFF", "\uD800x", "x".repeat(1 << 20), "x".repeat((1 << 20) - 1) + "\u0000", "%_\\"];
+    const odd = ["'; DROP TABLE keyward_tokens; --", "a\u0000b", "a\\u0000b", "\u{1F600}\u202e\uFEFF", "\uD800x", "x".repeat(1 << 20), `${"x".repeat((1 << 20) - 1)}\u0000`, "%_\\"];
     for (const s of odd) {
       const t = makeStoredToken({ owner: s, name: s, metadata: { [s.slice(0, 100)]: s } });
       for (const x of [g, m]) await x.insert(t);
