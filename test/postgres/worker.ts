@@ -10,7 +10,7 @@ const out = (v: unknown) => process.stdout.write(`${JSON.stringify(v)}\n`);
 async function main(): Promise<void> {
   const pool = new pg.Pool({ connectionString: url, max: 8, application_name: "keyward-worker" });
   pool.on("error", () => {});
-  const store = await postgresStore(pool, { tablePrefix: prefix, reconnectMinMs: 200, reconnectMaxMs: 400 });
+  const store = await postgresStore(pool, { tablePrefix: prefix, reconnectMinMs: 200, reconnectMaxMs: 400, heartbeatMs: 60_000 });
   switch (mode) {
     case "credits": {
       // arg: "<token>@<startAt>". Warms the lookup cache, waits for the common start, then
