@@ -8,6 +8,14 @@ import { describe, expect, it } from "vitest";
 import { startProxy, viaProxy } from "./proxy.js";
 import { freshPrefix, hasPostgres, openPool, PG_URL, testPool } from "./server.js";
 
+async function waitFor(predicate: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 const rejection = (p: Promise<unknown>) => p.then(() => null, (e: unknown) => e as Error & { code?: string; driverCode?: string });
 
 describe.runIf(hasPostgres)("postgresStore", () => {
@@ -142,6 +150,40 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     await kw.close();
     await store.close();
     await slow.end();
+  });
+
+  it("the LISTEN connection, killed, reconnects with backoff and delivers later changes; its errors are reported", async () => {
+    const prefix = freshPrefix();
+    const writer = await postgresStore(pool, { tablePrefix: prefix });
+    const name = `kw-listener-${prefix}`;
+    const readerPool = openPool({ application_name: name });
+    const errors: unknown[] = [];
+    const reader = await postgresStore(readerPool, { tablePrefix: prefix, reconnectMinMs: 20, onChangeFeedError: (e) => errors.push(e) });
+    const seen: string[] = [];
+    const off = reader.subscribe!((e) => seen.push(e.tokenId));
+    const a = makeStoredToken();
+    await writer.insert(a);
+    await waitFor(() => seen.includes(a.id));
+    await pool.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN %'", [name]);
+    await waitFor(() => !reader.listening);
+    await waitFor(() => reader.listening);
+    expect(errors.length).toBeGreaterThan(0);
+    expect(errors[0]).toBeInstanceOf(StoreUnavailableError);
+    const b = makeStoredToken();
+    await writer.insert(b);
+    await waitFor(() => seen.includes(b.id));
+    // A write's own store announces it at commit, once (its NOTIFY echo is ignored).
+    const own: string[] = [];
+    const offOwn = writer.subscribe!((e) => own.push(e.tokenId));
+    await writer.revoke(a.id, 1);
+    expect(own).toEqual([a.id]);
+    await waitFor(() => seen.filter((x) => x === a.id).length === 2);
+    expect(own).toEqual([a.id]);
+    off();
+    offOwn();
+    await reader.close();
+    await writer.close();
+    await readerPool.end();
   });
 
   it("PostgreSQL cut off mid-load: every check STORE_UNAVAILABLE, no unhandled rejection, no credit granted twice; recovers without restart", async () => {
