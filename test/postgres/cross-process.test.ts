@@ -1,5 +1,4 @@
 // Several real processes on one PostgreSQL (issue 9 items 3 and 4's exactness).
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -7,6 +6,7 @@ import { build } from "esbuild";
 import { guardStore, Keyward } from "keyward";
 import { postgresStore } from "keyward/postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runScript } from "../support/processes.js";
 import { freshPrefix, hasPostgres, PG_URL, testPool } from "./server.js";
 
 // Inside the package, so the bundled worker resolves pg from node_modules.
@@ -16,41 +16,7 @@ const dir = mkdtempSync(join(cache, "keyward-pg-xproc-"));
 const worker = join(dir, "worker.mjs");
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Run {
-  child: ChildProcess;
-  lines: Record<string, unknown>[];
-  next: <T>(pick: (line: Record<string, unknown>) => boolean) => Promise<T>;
-  done: Promise<number | null>;
-}
-
-function run(mode: string, prefix: string, arg: string): Run {
-  const child = spawn(process.execPath, ["--no-warnings", worker, mode, PG_URL!, prefix, arg], { stdio: ["ignore", "pipe", "inherit"] });
-  const lines: Record<string, unknown>[] = [];
-  const waiters: { pick: (l: Record<string, unknown>) => boolean; resolve: (v: never) => void }[] = [];
-  let buffer = "";
-  child.stdout!.on("data", (chunk: Buffer) => {
-    buffer += chunk.toString("utf8");
-    for (let i = buffer.indexOf("\n"); i >= 0; i = buffer.indexOf("\n")) {
-      const line = JSON.parse(buffer.slice(0, i)) as Record<string, unknown>;
-      buffer = buffer.slice(i + 1);
-      lines.push(line);
-      for (const w of [...waiters]) {
-        if (w.pick(line)) {
-          waiters.splice(waiters.indexOf(w), 1);
-          w.resolve(line as never);
-        }
-      }
-    }
-  });
-  const done = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  const next = <T>(pick: (l: Record<string, unknown>) => boolean) =>
-    new Promise<T>((resolve) => {
-      const hit = lines.find(pick);
-      if (hit) resolve(hit as T);
-      else waiters.push({ pick, resolve: resolve as (v: never) => void });
-    });
-  return { child, lines, next, done };
-}
+const run = (mode: string, prefix: string, arg: string) => runScript(worker, [mode, PG_URL!, prefix, arg]);
 
 const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(q * xs.length) - 1)]!;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -5,6 +5,7 @@ import { migrate, postgresStore, SCHEMA_VERSION } from "keyward/postgres";
 import { makeStoredToken } from "keyward/testing";
 import pg from "pg";
 import { describe, expect, it } from "vitest";
+import { meterOps } from "../support/meter-ops.js";
 import { startProxy, viaProxy } from "./proxy.js";
 import { freshPrefix, hasPostgres, openPool, PG_URL, testPool } from "./server.js";
 
@@ -107,16 +108,7 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     let run = 0;
     await fc.assert(
       fc.asyncProperty(
-        fc.array(
-          fc.record({
-            dt: fc.nat({ max: 900 }),
-            cost: fc.nat({ max: 6 }),
-            limit: fc.integer({ min: 0, max: 12 }),
-            refill: fc.option(fc.record({ amount: fc.nat({ max: 5 }), intervalMs: fc.integer({ min: 1, max: 2000 }) })),
-            rate: fc.option(fc.record({ limit: fc.integer({ min: 0, max: 5 }), windowMs: fc.integer({ min: 1, max: 3000 }) })),
-          }),
-          { maxLength: 25 },
-        ),
+        meterOps(25),
         async (ops) => {
           const memory = guardStore(new MemoryStore());
           const tokenId = `tok_p${run++}`;
