@@ -20,6 +20,7 @@
 import { ConfigError } from "../errors.js";
 import { checkTablePrefix } from "../store/sql/schema.js";
 import type { PostgresPool } from "./driver.js";
+import type { LeaseSettings } from "./leases.js";
 import { openSchema, PostgresStore, type PostgresStoreOptions } from "./store.js";
 
 export { SCHEMA_VERSION } from "../store/sql/schema.js";
@@ -28,8 +29,15 @@ export { migrate, PostgresStore, type PostgresStoreOptions } from "./store.js";
 
 function checkMs(v: unknown, field: string, fallback: number): number {
   if (v === undefined) return fallback;
-  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1) throw new ConfigError(field, "must be a positive integer (ms)");
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1) throw new ConfigError(field, "must be a positive integer");
   return v;
+}
+
+function leaseSettings(v: PostgresStoreOptions["creditLeases"]): LeaseSettings | null {
+  if (v === undefined || v === false) return null;
+  if (v !== true && (v === null || typeof v !== "object")) throw new ConfigError("creditLeases", "must be a boolean or an object");
+  const o = v === true ? {} : v;
+  return { ttlMs: checkMs(o.ttlMs, "creditLeases.ttlMs", 30_000), maxBlock: checkMs(o.maxBlock, "creditLeases.maxBlock", 1_000) };
 }
 
 /**
@@ -70,8 +78,9 @@ export async function postgresStore(pool: PostgresPool, options: PostgresStoreOp
   const reconnectMaxMs = checkMs(options.reconnectMaxMs, "reconnectMaxMs", 5_000);
   if (reconnectMaxMs < reconnectMinMs) throw new ConfigError("reconnectMaxMs", "must be at least reconnectMinMs");
   const heartbeatMs = checkMs(options.heartbeatMs, "heartbeatMs", 5_000);
+  const leases = leaseSettings(options.creditLeases);
   await openSchema(pool, prefix, migrate);
-  const store = new PostgresStore(pool, prefix, { changeFeed, reconnectMinMs, reconnectMaxMs, heartbeatMs, onChangeFeedError });
+  const store = new PostgresStore(pool, prefix, { changeFeed, reconnectMinMs, reconnectMaxMs, heartbeatMs, onChangeFeedError, leases });
   await store.start();
   return store;
 }

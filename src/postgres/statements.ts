@@ -46,6 +46,16 @@ export const statements = (t: TableNames) => ({
       period_start = COALESCE(${t.credits}.period_start, excluded.period_start)
     WHERE ${t.credits}.used + excluded.used <= $4::float8 RETURNING used`,
   creditsUsed: `SELECT used FROM ${t.credits} WHERE token_id = $1`,
+  // Leases: the token's credit row, created if absent and locked until commit (a flat spend may run meanwhile).
+  lockUsed: `INSERT INTO ${t.credits} (token_id, used, period_start) VALUES ($1, 0, NULL)
+    ON CONFLICT (token_id) DO UPDATE SET used = ${t.credits}.used RETURNING used`,
+  // Under lockUsed: the period start is kept unless none was set yet.
+  saveUsed: `INSERT INTO ${t.credits} (token_id, used, period_start) VALUES ($1, $2, $3)
+    ON CONFLICT (token_id) DO UPDATE SET used = excluded.used, period_start = COALESCE(${t.credits}.period_start, excluded.period_start)`,
+  reclaimLeases: `DELETE FROM ${t.leases} WHERE token_id = $1 AND expires_at <= $2 RETURNING granted - reported AS back`,
+  insertLease: `INSERT INTO ${t.leases} (id, token_id, granted, reported, expires_at) VALUES ($1, $2, $3, 0, $4)`,
+  reportLease: `UPDATE ${t.leases} SET reported = $2 WHERE id = $1`,
+  returnLease: `DELETE FROM ${t.leases} WHERE id = $1 RETURNING granted - reported AS back`,
   // One writer per token at a time, whether or not its counter rows exist yet (a row lock needs a row).
   lockCounters: `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`,
   counters: `SELECT c.used, c.period_start, r.window_ms, r.bucket, r.counts FROM (SELECT 1) one

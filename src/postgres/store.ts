@@ -37,6 +37,7 @@ import type {
 } from "../store/types.js";
 import { type PostgresClient, type PostgresPool, violatedConstraint } from "./driver.js";
 import { pgKey } from "./keys.js";
+import { CreditLeases, type LeaseSettings } from "./leases.js";
 import { ChangeListener, changePayloads, type ListenerTimings } from "./listener.js";
 import { type Statements, statements } from "./statements.js";
 
@@ -60,6 +61,15 @@ export interface PostgresStoreOptions {
   heartbeatMs?: number;
   /** Called with each error of the LISTEN connection (it reconnects by itself). Default: ignored. */
   onChangeFeedError?: (error: StoreUnavailableError) => void;
+  /**
+   * Credit leases for hot tokens (default false; docs/fleet.md): metered
+   * requests of a token with flat credits (no refill, no rate limit) are
+   * granted from a block this process reserved, reported once per batch.
+   * `ttlMs` (default 30 000): a lease of a dead process returns its rest
+   * after that long; `maxBlock` (default 1 000): the largest block. While a
+   * lease is held, balance reads elsewhere count its credits as used.
+   */
+  creditLeases?: boolean | { ttlMs?: number; maxBlock?: number };
 }
 
 /**
@@ -166,7 +176,7 @@ function startupError(err: unknown): KeywardError {
  * process drops the token from every process's cache at once.
  */
 export class PostgresStore implements TokenStore {
-  /** `{ changeFeed, creditLeases: false }`, `changeFeed` as given in the options (default true). */
+  /** `{ changeFeed, creditLeases }` as given in the options (defaults true and false). */
   readonly capabilities: StoreCapabilities;
   readonly #pool: PostgresPool;
   readonly #t: TableNames;
@@ -176,16 +186,23 @@ export class PostgresStore implements TokenStore {
   readonly #source = toBase64Url(secureRandom(12));
   readonly #listeners = new Set<(event: ChangeEvent) => void>();
   readonly #listener: ChangeListener | null;
+  readonly #leases: CreditLeases | null;
   #nonceCalls = 0;
   declare readonly subscribe?: (listener: (event: ChangeEvent) => void) => () => void;
 
   /** @internal Use {@link postgresStore}. */
-  constructor(pool: PostgresPool, prefix: string, options: Required<Omit<PostgresStoreOptions, "tablePrefix" | "migrate" | "onChangeFeedError">> & Pick<PostgresStoreOptions, "onChangeFeedError">) {
+  constructor(
+    pool: PostgresPool,
+    prefix: string,
+    options: Required<Pick<PostgresStoreOptions, "changeFeed" | "reconnectMinMs" | "reconnectMaxMs" | "heartbeatMs">> &
+      Pick<PostgresStoreOptions, "onChangeFeedError"> & { leases: LeaseSettings | null },
+  ) {
     this.#pool = pool;
     this.#t = tableNames(prefix);
     this.#s = statements(this.#t);
     this.#channel = `${prefix}changes`;
-    this.capabilities = Object.freeze({ changeFeed: options.changeFeed, creditLeases: false });
+    this.capabilities = Object.freeze({ changeFeed: options.changeFeed, creditLeases: options.leases !== null });
+    this.#leases = options.leases && new CreditLeases(pool, this.#s, options.leases, transaction);
     if (options.changeFeed) {
       const report = options.onChangeFeedError;
       const timings: ListenerTimings = {
@@ -351,7 +368,9 @@ export class PostgresStore implements TokenStore {
     const id = pgKey(request.tokenId);
     const { credits: policy } = request;
     if (!request.rateLimit && policy && policy.refill === null && request.cost > 0) {
-      return this.#spendFlat(id, request.cost, policy.limit, now);
+      // A lease answers null when the balance is low: then this request is metered on its own.
+      const leased = this.#leases && (await this.#leases.spend(id, request.cost, policy.limit, now));
+      return leased || this.#spendFlat(id, request.cost, policy.limit, now);
     }
     return transaction(this.#pool, async (c) => {
       await c.query(this.#s.lockCounters, [`${this.#t.credits}:${id}`]);
@@ -443,8 +462,9 @@ export class PostgresStore implements TokenStore {
     return JSON.stringify(out);
   }
 
-  /** Stops the change feed and returns its connection. The pool is yours: end it yourself. */
+  /** Returns the rest of every credit lease, stops the change feed and returns its connection. The pool is yours: end it yourself. */
   async close(): Promise<void> {
+    await this.#leases?.close();
     this.#listeners.clear();
     await this.#listener?.close();
   }

@@ -37,13 +37,13 @@ describe.runIf(hasPostgres)("PostgreSQL across processes", () => {
     });
   });
 
-  it("4 processes × 2 500 concurrent checks on 1 000 credits grant exactly 1 000", async () => {
+  it.each(["credits", "credits+leases"])("4 processes × 2 500 concurrent checks on 1 000 credits grant exactly 1 000 (%s)", async (mode) => {
     const prefix = freshPrefix();
     const store = await postgresStore(pool, { tablePrefix: prefix });
     const kw = new Keyward({ store, prefix: "acme" });
     const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 1000 } });
     const startAt = Date.now() + 1500;
-    const runs = Array.from({ length: 4 }, () => run("credits", prefix, `${token}@${startAt}`));
+    const runs = Array.from({ length: 4 }, () => run(mode, prefix, `${token}@${startAt}`));
     type Result = { granted: number; codes: unknown[]; start: number; end: number };
     const results = await Promise.all(runs.map((r) => r.next<Result>((l) => "granted" in l || "error" in l)));
     expect(results.map((r) => (r as { error?: string }).error)).toEqual([undefined, undefined, undefined, undefined]);
@@ -55,6 +55,26 @@ describe.runIf(hasPostgres)("PostgreSQL across processes", () => {
     expect(balance.credits?.remaining).toBe(0);
     await kw.close();
     await store.close();
+  });
+
+  it("a process that dies holding a credit lease gives its unspent credits back once the lease expires", async () => {
+    const prefix = freshPrefix();
+    const store = await postgresStore(pool, { tablePrefix: prefix, creditLeases: { ttlMs: 500 } });
+    const kw = new Keyward({ store, prefix: "acme" });
+    const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 1000 } });
+    const holder = run("hold+leases", prefix, token);
+    expect(await holder.next<{ granted: number }>((l) => "granted" in l || "error" in l)).toEqual({ granted: 5 });
+    const used = async () => ((await pool.query(`SELECT used FROM ${prefix}credits WHERE token_id = $1`, [record.id])).rows[0]?.used as number);
+    const stranded = await used();
+    expect(stranded).toBeGreaterThan(5); // a whole block is reserved
+    holder.child.kill("SIGKILL");
+    await holder.done;
+    await sleep(600); // past the lease's expiry
+    expect((await kw.check({ token })).ok).toBe(true); // reserves a block, reclaiming the dead lease first
+    await kw.close();
+    await store.close(); // returns the rest of this process's lease
+    // Exactly what was granted stays spent: 5 in the dead process, 1 here.
+    expect(await used()).toBe(6);
   });
 
   /** Revokes `count` tokens one by one while 4 processes watch them; returns every process's delay per token, ms. */

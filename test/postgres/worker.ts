@@ -10,8 +10,16 @@ const out = (v: unknown) => process.stdout.write(`${JSON.stringify(v)}\n`);
 async function main(): Promise<void> {
   const pool = new pg.Pool({ connectionString: url, max: 8, application_name: "keyward-worker" });
   pool.on("error", () => {});
-  const store = await postgresStore(pool, { tablePrefix: prefix, reconnectMinMs: 200, reconnectMaxMs: 400, heartbeatMs: 60_000 });
-  switch (mode) {
+  // "<mode>+leases": the same with credit leases (a short lease TTL, for the expiry test).
+  const [base, leases] = mode!.split("+");
+  const store = await postgresStore(pool, {
+    tablePrefix: prefix,
+    reconnectMinMs: 200,
+    reconnectMaxMs: 400,
+    heartbeatMs: 60_000,
+    creditLeases: leases === "leases" && { ttlMs: 500 },
+  });
+  switch (base) {
     case "credits": {
       // arg: "<token>@<startAt>". Warms the lookup cache, waits for the common start, then
       // 2 500 concurrent checks, each costing 1 credit.
@@ -24,6 +32,15 @@ async function main(): Promise<void> {
       const end = Date.now();
       await kw.close();
       out({ granted: ds.filter((d) => d.ok).length, codes: [...new Set(ds.map((d) => d.code))], start, end });
+      break;
+    }
+    case "hold": {
+      // arg: the token. Takes a lease, is granted 5 checks, says so, then waits to be killed.
+      const kw = new Keyward({ store, prefix: "acme" });
+      const ds = [];
+      for (let i = 0; i < 5; i++) ds.push(await kw.check({ token: arg }));
+      out({ granted: ds.filter((d) => d.ok).length });
+      await new Promise(() => {});
       break;
     }
     case "watch": {

@@ -22,6 +22,7 @@ export interface TableNames {
   readonly rateLimits: string;
   readonly nonces: string;
   readonly usage: string;
+  readonly leases: string;
 }
 
 /** Allowed table-name prefixes: an SQL identifier start, at most 32 characters. */
@@ -50,6 +51,7 @@ export function tableNames(prefix: string): TableNames {
     rateLimits: `${prefix}rate_limits`,
     nonces: `${prefix}nonces`,
     usage: `${prefix}usage`,
+    leases: `${prefix}credit_leases`,
   };
 }
 
@@ -114,6 +116,23 @@ export const MIGRATIONS: readonly Migration[] = [
         credits ${d.int} NOT NULL,
         PRIMARY KEY (token_id, hour)
       )${d.keyTable}`,
+    ],
+  },
+  {
+    // Version 2. Credit leases (PostgreSQL, opt-in): a block of a token's credits reserved by
+    // one process (`granted`, already counted in `credits.used`), of which `reported` were
+    // granted to requests; after `expires_at` any process may return `granted - reported`.
+    version: 2,
+    name: "credit leases",
+    up: (t, d) => [
+      `CREATE TABLE ${t.leases} (
+        id TEXT PRIMARY KEY,
+        token_id TEXT NOT NULL,
+        granted ${d.int} NOT NULL,
+        reported ${d.int} NOT NULL,
+        expires_at ${d.int} NOT NULL
+      )`,
+      `CREATE INDEX ${t.leases}_token ON ${t.leases} (token_id, expires_at)`,
     ],
   },
 ];
