@@ -17,7 +17,9 @@ export async function benchPostgres({ ms }) {
   const pool = new pg.Pool({ connectionString: url, max: 16 });
   const tablePrefix = `bench_${process.pid}_`;
   const store = await postgresStore(pool, { tablePrefix });
+  const leasing = await postgresStore(pool, { tablePrefix, changeFeed: false, creditLeases: true });
   const cold = new Keyward({ store, prefix: "acme", cache: { maxEntries: 0 } });
+  const leased = new Keyward({ store: leasing, prefix: "acme" });
   const warm = new Keyward({ store, prefix: "acme" });
   const { token } = await cold.tokens.create({ owner: "acct_1", kind: "secret" });
   const { token: limited, record } = await warm.tokens.create({ owner: "acct_1", kind: "secret", credits: { limit: Number.MAX_SAFE_INTEGER } });
@@ -40,12 +42,15 @@ export async function benchPostgres({ ms }) {
         { name: "kw.check, warm (cached lookup, usage on)", fn: n(() => warm.check({ token })), vs: 0 },
         { name: "raw pg: the guarded credit upsert … RETURNING", fn: n(() => pool.query(spend, [record.id, 1, Date.now(), max])) },
         { name: "kw.check, metered (credits, warm cache, usage on)", fn: n(() => warm.check({ token: limited })), vs: 3 },
+        { name: "kw.check, metered with credit leases (one hot token)", fn: n(() => leased.check({ token: limited })), vs: 3 },
       ],
       { ms },
     );
   }
   await cold.close();
   await warm.close();
+  await leased.close();
+  await leasing.close();
   await store.close();
   for (const t of ["migrations", "tokens", "hashes", "audit", "credits", "rate_limits", "nonces", "usage"]) {
     await pool.query(`DROP TABLE IF EXISTS ${tablePrefix}${t}`);
