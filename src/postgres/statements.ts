@@ -34,7 +34,7 @@ export const statements = (t: TableNames) => ({
   revoke: `WITH tok AS (UPDATE ${t.tokens} SET revision = $4, record = $5 WHERE id = $3),
     au AS (${auditInsert(t, 6)})
     ${notify("$2")}`,
-  appendAudit: `${auditInsert(t, 1)}`,
+  appendAudit: auditInsert(t, 1),
   list: page("record", "created_at", `${t.tokens} WHERE owner = $1`),
   auditOfToken: page("entry", "at", `${t.audit} WHERE token_id = $1`),
   auditOfOwner: page("entry", "at", `${t.audit} WHERE owner = $1`),

@@ -3,7 +3,8 @@
 // notification; flat credits; nonces; usage) or one short transaction that
 // locks what it reads first (update and revoke: the token's row; metering
 // with a rate limit or refill: a per-token advisory lock), so every process
-// sharing the database sees one order of writes.
+// sharing the database sees one order of writes. Hot tokens may be metered
+// from credit leases instead (opt-in, ./leases.ts).
 import { InvalidInputError, KeywardError, StoreUnavailableError, TokenExistsError } from "../errors.js";
 import { secureRandom } from "../lib/crypto.js";
 import { toBase64Url } from "../lib/bytes.js";
