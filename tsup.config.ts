@@ -9,6 +9,7 @@ export default defineConfig({
     client: "src/client/index.ts",
     sqlite: "src/sqlite/index.ts",
     leaks: "src/leaks/index.ts",
+    postgres: "src/postgres/index.ts",
     testing: "src/testing/index.ts",
     hono: "src/hono/index.ts",
     express: "src/express/index.ts",

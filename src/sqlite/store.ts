@@ -30,11 +30,12 @@ import {
 } from "../store/kit/usage-analytics.js";
 import { addUsage, rollUpUsage, type UsageCounts } from "../store/kit/usage-buckets.js";
 import {
+  checkSchemaVersion,
+  checkTablePrefix,
   MIGRATIONS,
   migrationsTable,
   SCHEMA_VERSION,
   type SqlDialect,
-  TABLE_PREFIX_PATTERN,
   type TableNames,
   tableNames,
 } from "../store/sql/schema.js";
@@ -99,7 +100,7 @@ interface TokenRow {
  * ```
  */
 export function migrate(db: SqliteDatabase, options: Pick<SqliteStoreOptions, "tablePrefix"> = {}): number {
-  const t = tableNames(checkPrefix(options.tablePrefix));
+  const t = tableNames(checkTablePrefix(options.tablePrefix));
   return withBusyRetry(() => {
     db.exec(migrationsTable(t, SQLITE_DIALECT));
     let version = currentVersion(db, t);
@@ -123,20 +124,7 @@ export function migrate(db: SqliteDatabase, options: Pick<SqliteStoreOptions, "t
 
 function currentVersion(db: SqliteDatabase, t: TableNames): number {
   const row = db.prepare(`SELECT MAX(version) AS v FROM ${t.migrations}`).get() as { v: number | bigint | null } | undefined;
-  const v = Number(row?.v ?? 0);
-  if (v > SCHEMA_VERSION) {
-    throw new StoreUnavailableError(
-      `database schema version ${v} is newer than this keyward's (${SCHEMA_VERSION}): upgrade keyward`,
-    );
-  }
-  return v;
-}
-
-function checkPrefix(prefix: unknown = "keyward_"): string {
-  if (typeof prefix !== "string" || !TABLE_PREFIX_PATTERN.test(prefix)) {
-    throw new ConfigError("tablePrefix", "must match /^[A-Za-z_][A-Za-z0-9_]{0,31}$/");
-  }
-  return prefix;
+  return checkSchemaVersion(Number(row?.v ?? 0));
 }
 
 /** How a transaction is begun, committed and rolled back: prepared statements, or `exec` for migrations. */
@@ -205,7 +193,7 @@ export class SqliteStore implements TokenStore {
 
   /** @internal Use {@link sqliteStore}. */
   constructor(db: SqliteDatabase, options: SqliteStoreOptions, ownsDb: boolean) {
-    const prefix = checkPrefix(options.tablePrefix);
+    const prefix = checkTablePrefix(options.tablePrefix);
     const { synchronous = "NORMAL", busyTimeoutMs = 5_000, migrate: runMigrations = true } = options;
     if (synchronous !== "NORMAL" && synchronous !== "FULL") throw new ConfigError("synchronous", 'must be "NORMAL" or "FULL"');
     if (!Number.isSafeInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
