@@ -4,8 +4,8 @@ import { execFileSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 
-// Budgets, bytes. Measured 2026-12-03: 143 597 B packed, 510 743 B unpacked.
-export const BUDGET = { packed: 200_000, unpacked: 750_000 };
+// Budgets, bytes. Measured 2026-12-03 with keyward/postgres, accounts and monitoring: 206 971 B packed, 748 564 B unpacked.
+export const BUDGET = { packed: 260_000, unpacked: 1_000_000 };
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const npm = process.platform === "win32" ? "npm.cmd" : "npm";

@@ -1,8 +1,8 @@
 // Reading metered data: usage (a table and a bar chart) and the credit balance.
-import { guardStore } from "../index.js";
-import { COMMON, type Command, parseDuration, parseTime, positional, STORE_OPTIONS } from "./command.js";
+import { COMMON, type Command, parseCount, parseDuration, parseTime, positional, STORE_OPTIONS } from "./command.js";
 import { CliError, EXIT, json, line } from "./io.js";
 import { withStore } from "./store.js";
+import { ACTOR, actorOf } from "./tokens.js";
 
 const BAR_WIDTH = 40;
 
@@ -56,29 +56,36 @@ export const usage: Command = {
 };
 
 export const credits: Command = {
-  summary: "Show a token's credit balance. Top-up and reset come with accounts (docs/cli.md).",
-  args: "<id>",
-  options: { ...STORE_OPTIONS, ...COMMON },
+  summary: "Show, top up or reset the credit balance of a token (<id>) or of an account (--owner).",
+  args: "[<id>]",
+  options: {
+    owner: { type: "string", value: "id", description: "an account's pool instead of a token's credits" },
+    "top-up": { type: "string", value: "n", description: "add n credits (audited); they last until spent" },
+    reset: { type: "boolean", description: "start the period afresh: the full limit, top-ups dropped (audited)" },
+    ...ACTOR,
+    ...STORE_OPTIONS,
+    ...COMMON,
+  },
   run: async (ctx) => {
-    const [id] = positional(ctx, ["id"]);
-    return withStore(ctx, { create: false }, async ({ keyward, store }) => {
-      const record = await keyward.tokens.get(id!);
-      if (!record) throw new CliError("no token with this id", EXIT.NOT_FOUND);
-      const policy = record.policy.credits;
-      if (policy === null) {
-        if (ctx.values.json) json(ctx.io, { id: record.id, credits: null });
-        else line(ctx.io, `${record.id} is unmetered (no credit limit)`);
-        return EXIT.OK;
-      }
-      // A zero-cost meter call without the rate limit reads the balance (with
-      // any refill due) through the store's one atomic primitive, spending nothing.
-      const result = await guardStore(store).meter({ tokenId: record.id, cost: 0, rateLimit: null, credits: policy }, Date.now());
-      const balance = { id: record.id, limit: policy.limit, remaining: result.credits?.remaining ?? policy.limit, nextRefillAt: result.credits?.nextRefillAt ?? null };
+    const owner = typeof ctx.values.owner === "string" ? ctx.values.owner : undefined;
+    const [id] = owner === undefined ? positional(ctx, ["id"]) : [];
+    const topUp = typeof ctx.values["top-up"] === "string" ? parseCount(ctx.values["top-up"], "top-up") : undefined;
+    if (topUp !== undefined && ctx.values.reset) throw new CliError("give --top-up or --reset, not both", EXIT.USAGE);
+    const target = owner === undefined ? { tokenId: id! } : { owner };
+    return withStore(ctx, { create: false }, async ({ keyward }) => {
+      // Reading goes through the store's one atomic primitive with cost 0: it spends nothing.
+      const balance =
+        topUp !== undefined
+          ? await keyward.credits.topUp(target, topUp, actorOf(ctx.values))
+          : ctx.values.reset
+            ? await keyward.credits.reset(target, actorOf(ctx.values))
+            : await keyward.credits.get(target);
+      const who = owner ?? id!;
       if (ctx.values.json) {
-        json(ctx.io, balance);
+        json(ctx.io, { ...target, ...balance });
       } else {
         const refill = balance.nextRefillAt === null ? "" : `, next refill ${new Date(balance.nextRefillAt).toISOString()}`;
-        line(ctx.io, `${record.id}: ${balance.remaining} of ${balance.limit} credits left${refill}`);
+        line(ctx.io, `${who}: ${balance.remaining} of ${balance.limit} credits left${refill}`);
       }
       return EXIT.OK;
     });

@@ -3,6 +3,7 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { Keyward, type TokenStore } from "../index.js";
+import { type PostgresPool, PostgresStore, postgresStore } from "../postgres/index.js";
 import { sqliteStore } from "../sqlite/index.js";
 import { type CommandContext, STORE_OPTIONS } from "./command.js";
 import { CliError, EXIT, type Io } from "./io.js";
@@ -23,13 +24,30 @@ interface Driver {
   open: (database: string, options: { create: boolean }) => Promise<TokenStore & { close?: () => unknown }>;
 }
 
-// PostgreSQL (`--database postgres://…`) is the next entry here, once
-// keyward/postgres exists: { matches: isPostgresUrl, open: (url) => postgresStore(new pg.Pool({ connectionString: url })) }.
+// PostgreSQL through the `pg` driver (an optional peer: installed by the user).
 const DRIVERS: Driver[] = [
   {
     matches: (database) => /^postgres(ql)?:\/\//i.test(database),
-    open: async () => {
-      throw new CliError("PostgreSQL databases are not supported by this version of the CLI yet", EXIT.USAGE);
+    open: async (database, { create }) => {
+      let pg: { default: { Pool: new (config: { connectionString: string; max: number }) => PostgresPool & { end(): Promise<void> } } };
+      try {
+        pg = (await import("pg")) as typeof pg;
+      } catch {
+        throw new CliError("PostgreSQL needs the pg driver: npm install pg", EXIT.USAGE);
+      }
+      const pool = new pg.default.Pool({ connectionString: database, max: 2 });
+      try {
+        const store = await postgresStore(pool, { migrate: create, changeFeed: false });
+        return Object.assign(store, {
+          close: async () => {
+            await PostgresStore.prototype.close.call(store);
+            await pool.end();
+          },
+        });
+      } catch (err) {
+        await pool.end().catch(() => {});
+        throw err;
+      }
     },
   },
 ];

@@ -14,7 +14,7 @@ import {
 import { CliError, EXIT, type Io, json, line } from "./io.js";
 import { withStore } from "./store.js";
 
-const ACTOR = { actor: { type: "string", value: "name", description: "who acts, for the audit log (default cli)" } } as const;
+export const ACTOR = { actor: { type: "string", value: "name", description: "who acts, for the audit log (default cli)" } } as const;
 
 const SETTINGS = {
   name: { type: "string", value: "text", description: "a label for people" },
@@ -118,7 +118,7 @@ function printPage<T>(ctx: CommandContext, page: { items: T[]; nextCursor: strin
   if (page.nextCursor) line(ctx.io, `next page: --cursor ${page.nextCursor}`);
 }
 
-const actorOf = (values: Values) => ({ actor: typeof values.actor === "string" ? values.actor : "cli" });
+export const actorOf = (values: Values) => ({ actor: typeof values.actor === "string" ? values.actor : "cli" });
 
 export const create: Command = {
   summary: "Issue a token and print it once.",

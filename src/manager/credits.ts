@@ -134,6 +134,11 @@ export class CreditManager {
       };
     }
     const p = policy;
+    if (change.op === "read" && "tokenId" in key && !store.capabilities.accounts) {
+      // A store without the accounts part still reads a token's balance: its meter with cost 0 spends nothing.
+      const m = await store.meter({ tokenId: key.tokenId, cost: 0, rateLimit: null, credits: { limit: p.limit, refill: p.refill } }, now);
+      return { limit: p.limit, remaining: m.credits?.remaining ?? p.limit, nextRefillAt: m.credits?.nextRefillAt ?? null };
+    }
     const r = await storeCall(() => store.adjustCredits({ key, policy: p, change }, now, audit));
     return { limit: p.limit, remaining: r.remaining, nextRefillAt: r.nextRefillAt };
   }

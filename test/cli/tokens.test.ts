@@ -40,10 +40,15 @@ describe("keyward CLI: token lifecycle", () => {
     expect((await kw.check({ token, cost: 30 })).ok).toBe(true);
     await kw.flush();
     await store.close();
-    expect(JSON.parse(cli("credits", id, "--json").stdout)).toMatchObject({ id, limit: 100, remaining: 70 });
+    expect(JSON.parse(cli("credits", id, "--json").stdout)).toMatchObject({ tokenId: id, limit: 100, remaining: 70 });
     expect(cli("credits", id).stdout).toBe(`${id}: 70 of 100 credits left\n`);
     // Reading the balance spends nothing.
     expect(JSON.parse(cli("credits", id, "--json").stdout).remaining).toBe(70);
+    // Top-up and reset are audited store operations.
+    expect(cli("credits", id, "--top-up", "50", "--actor", "ops:ann").stdout).toBe(`${id}: 120 of 100 credits left\n`);
+    expect(JSON.parse(cli("credits", id, "--reset", "--json").stdout).remaining).toBe(100);
+    expect(cli("credits", id, "--top-up", "5", "--reset").code).toBe(2);
+    expect(cli("credits", id, "--top-up", "-5").code).toBe(2);
 
     const at = new Date(Date.now() + 3_600_000).toISOString();
     const updated = JSON.parse(cli("update", id, "--scope", "core:read", "--effective-at", at, "--json").stdout);
@@ -58,9 +63,10 @@ describe("keyward CLI: token lifecycle", () => {
 
     const audit = cli("audit", "--token", id);
     const lines = audit.stdout.trim().split("\n");
-    expect(lines.map((l) => l.split(/ +/)[1])).toEqual(["create", "update", "regenerate"]);
+    expect(lines.map((l) => l.split(/ +/)[1])).toEqual(["create", "credits", "credits", "update", "regenerate"]);
     expect(lines[0]).toContain("by ops:ann");
-    expect(lines[1]).toContain(`effective ${at}`);
+    expect(lines[1]).toContain("by ops:ann");
+    expect(lines[3]).toContain(`effective ${at}`);
 
     const usage = cli("usage", id);
     expect(usage.code).toBe(0);
