@@ -41,7 +41,11 @@ export class Keyward {
     this.#verifier = new Verifier(config, detector);
     this.anomalies = { list: (filter) => detector?.list(filter) ?? [] };
     // This instance's own writes drop its cache entries at once, change feed or not.
-    this.tokens = new TokenManager(config, (id, hashes) => this.#verifier.invalidate(id, hashes));
+    this.tokens = new TokenManager(
+      config,
+      (id, hashes) => this.#verifier.invalidate(id, hashes),
+      (at, id, owner, source) => detector?.leaked(at, id, owner, source),
+    );
     this.usage = new UsageReader(config, () => this.#verifier.usageStats());
     this.accounts = new AccountManager(config, (owner) => this.#verifier.invalidateAccount(owner));
     this.credits = new CreditManager(config);

@@ -46,11 +46,15 @@ const MAX_URL = 2048;
  *
  * @internal reached as `kw.tokens.reportLeak`
  */
+/** @internal Told of every live token reported as leaked (the anomaly detector's `leaked`). */
+export type LeakListener = (at: number, tokenId: string, owner: string, source: string) => void;
+
 export async function reportLeak(
   cfg: ResolvedConfig,
   changed: (tokenId: string, hashes: string[]) => void,
   token: string,
   options: ReportLeakOptions,
+  leaked: LeakListener = () => {},
 ): Promise<LeakReport> {
   if (typeof token !== "string") throw new TypeError("token must be a string");
   if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
@@ -83,11 +87,13 @@ export async function reportLeak(
   };
   if (action === "flag") {
     await storeCall(() => cfg.store.appendAudit(entry));
+    leaked(now, stored.id, stored.owner, source);
     return { outcome: "flagged", ...found };
   }
   // The revocation and its `leak` audit entry are one transaction (the store contract).
   const saved = await storeCall(() => cfg.store.revoke(stored.id, now, entry));
   changed(saved.id, hashesOf(saved));
+  leaked(now, stored.id, stored.owner, source);
   return { outcome: "revoked", ...found };
 }
 

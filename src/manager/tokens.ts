@@ -43,7 +43,7 @@ import { generateToken, hashToken, type TokenKind, tokenStart } from "../token/f
 import { IssuedToken } from "./issued.js";
 import { checkWithinCeiling } from "./accounts.js";
 import { scheduleRevision } from "./schedule.js";
-import { type LeakReport, type ReportLeakOptions, reportLeak } from "./leaks.js";
+import { type LeakListener, type LeakReport, type ReportLeakOptions, reportLeak } from "./leaks.js";
 import { storeCall } from "./store-call.js";
 import { toEpochMs } from "./time.js";
 
@@ -86,11 +86,17 @@ const MAX_PREVIOUS = 4;
 export class TokenManager {
   readonly #cfg: ResolvedConfig;
   readonly #changed: (tokenId: string, hashes: string[]) => void;
+  readonly #leaked: LeakListener;
 
   /** @internal */
-  constructor(config: ResolvedConfig, changed: (tokenId: string, hashes: string[]) => void = () => {}) {
+  constructor(
+    config: ResolvedConfig,
+    changed: (tokenId: string, hashes: string[]) => void = () => {},
+    leaked: LeakListener = () => {},
+  ) {
     this.#cfg = config;
     this.#changed = changed;
+    this.#leaked = leaked;
   }
 
   /**
@@ -365,7 +371,7 @@ export class TokenManager {
    * ```
    */
   reportLeak(token: string, options: ReportLeakOptions): Promise<LeakReport> {
-    return reportLeak(this.#cfg, this.#changed, token, options);
+    return reportLeak(this.#cfg, this.#changed, token, options, this.#leaked);
   }
 
   /**

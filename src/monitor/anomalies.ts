@@ -6,7 +6,7 @@ import { ConfigError } from "../errors.js";
 import type { DecisionEvent } from "./events.js";
 
 /** What was unusual. */
-export type AnomalyKind = "new-ip" | "new-origin" | "spike" | "denial-burst" | "idle-use" | "secret-from-browser";
+export type AnomalyKind = "new-ip" | "new-origin" | "spike" | "denial-burst" | "idle-use" | "secret-from-browser" | "leaked";
 
 /** One alert. Never holds a token or a secret. */
 export interface Anomaly {
@@ -28,6 +28,8 @@ export interface Anomaly {
     codes?: string[];
     /** Time since the previous use, ms (idle-use). */
     idleMs?: number;
+    /** Where a leaked token was seen (leaked): `url` for a request URL, else the report's source. */
+    source?: string;
   };
 }
 
@@ -256,6 +258,15 @@ export class AnomalyDetector {
     } catch {
       // The hook's failure is its own.
     }
+  }
+
+  /**
+   * A live token seen where it must not be: in a request URL, or reported by
+   * a leak scanner (`kw.tokens.reportLeak`). Raised whatever the detectors'
+   * options: a leak is always worth an alert.
+   */
+  leaked(at: number, tokenId: string, owner: string, source: string): void {
+    this.#raise({ kind: "leaked", at, tokenId, owner, detail: { source } });
   }
 
   /** Alerts kept, oldest first, filtered. */

@@ -131,6 +131,7 @@ export class Verifier {
   /** What each account policy asks of the meter (null: nothing), built once per policy object. */
   readonly #accountMeters = new WeakMap<AccountPolicy, AccountMeter | null>();
   readonly #clientIp: ClientIpResolver;
+  readonly #detector: AnomalyDetector | null;
   readonly #monitor: UsageQueue;
   readonly #telemetry: Telemetry | null;
   #cacheHits = 0;
@@ -143,6 +144,7 @@ export class Verifier {
 
   constructor(config: ResolvedConfig, detector: AnomalyDetector | null = null) {
     this.#cfg = config;
+    this.#detector = detector;
     const bounds = {
       maxEntries: config.cache.maxEntries,
       ttlMs: config.revocationBoundMs,
@@ -352,6 +354,7 @@ export class Verifier {
   async #reportLeak(hash: string, now: number): Promise<void> {
     const stored = await this.#byHash.get(hash, now);
     if (stored === null || stored.hash !== hash || stored.revokedAt !== null) return;
+    this.#detector?.leaked(now, stored.id, stored.owner, "url");
     await this.#cfg.store.appendAudit({
       id: auditId(now, this.#cfg.random),
       at: now,

@@ -155,3 +155,21 @@ describe("publishable tokens", () => {
     expect((await strict.check({ token, scope: "core:read" })).ok).toBe(true);
   });
 });
+
+describe("leaks raise an anomaly", () => {
+  it("a live token in a URL, and one reported by a scanner, each raise a `leaked` alert", async () => {
+    const seen: unknown[] = [];
+    const kw = app("acme", new MemoryStore(), { anomalies: { onAnomaly: (a) => seen.push(a) } });
+    const inUrl = await kw.tokens.create({ owner: "o", kind: "secret" });
+    expect((await kw.verify(new Request(`https://api.test/x?k=${inUrl.token}`))).code).toBe("TOKEN_IN_URL");
+    await kw.flush();
+    const scanned = await kw.tokens.create({ owner: "o", kind: "publishable" });
+    expect((await kw.tokens.reportLeak(scanned.token, { source: "github" })).outcome).toBe("revoked");
+    expect(kw.anomalies.list({ kind: "leaked" })).toEqual([
+      expect.objectContaining({ kind: "leaked", tokenId: inUrl.record.id, owner: "o", detail: { source: "url" } }),
+      expect.objectContaining({ kind: "leaked", tokenId: scanned.record.id, owner: "o", detail: { source: "github" } }),
+    ]);
+    expect(seen).toHaveLength(2);
+    expect(JSON.stringify(seen)).not.toContain(inUrl.token);
+  });
+});
