@@ -8,7 +8,7 @@ import type { TokenEnv } from "../token/format.js";
 import { allow, type DenyCode, deny, type PolicyDecision } from "./decision.js";
 import { compileDomains, type DomainMatcher } from "./domain.js";
 import { compileIpAllowlist, type IpMatcher } from "./ip.js";
-import { compileScopes, isWriteOrDeleteScope, type ScopeMatcher } from "./scope.js";
+import { compileScopes, isWriteOrDeleteScope, missingScope, type RequiredScopes, type ScopeMatcher } from "./scope.js";
 
 /** The parts of a token the evaluator reads. */
 export type EvaluableToken = Pick<StoredToken, "kind" | "env" | "revokedAt" | "policy" | "scheduled">;
@@ -20,8 +20,8 @@ export type SignatureOutcome =
 
 /** What the request shows and what the route needs. */
 export interface EvaluationContext {
-  /** Scope(s) the route needs; every one must be granted. Omit for no scope check. */
-  scope?: string | readonly string[] | undefined;
+  /** Scope(s) the route needs: a string or array (all of them), `{ allOf }` or `{ anyOf }`. Omit for no scope check. */
+  scope?: RequiredScopes | undefined;
   /** The client IP (already resolved through trusted proxies). */
   ip?: string | null | undefined;
   /** The `Origin` request header. */
@@ -134,11 +134,8 @@ export function evaluatePolicy(
   const need = context.scope;
   if (need !== undefined) {
     const readOnly = token.kind === "publishable" && !context.allowPublishableWrites;
-    for (const scope of typeof need === "string" ? [need] : need) {
-      if (!m.scopes(scope) || (readOnly && isWriteOrDeleteScope(scope))) {
-        return deny("SCOPE_DENIED", { scope: String(scope).slice(0, 128) });
-      }
-    }
+    const missing = missingScope(need, (scope) => m.scopes(scope) && !(readOnly && isWriteOrDeleteScope(scope)));
+    if (missing !== undefined) return deny("SCOPE_DENIED", { scope: missing.slice(0, 128) });
   }
   return allow();
 }

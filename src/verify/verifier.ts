@@ -16,7 +16,7 @@ import { type ClientIpResolver, createClientIpResolver } from "../policy/client-
 import { allow, type DenyCode, deny, type PolicyDecision } from "../policy/decision.js";
 import { type EvaluationContext, evaluatePolicy, type SignatureOutcome } from "../policy/evaluate.js";
 import { type VerifyRequestOptions, type VerifyRequestResult, verifyRequest } from "../signing/verify.js";
-import { parseScope } from "../policy/scope.js";
+import { type RequiredScopes, requiredScopesProblem } from "../policy/scope.js";
 import { findTokens, MAX_TOKEN_LENGTH, parseToken } from "../token/format.js";
 import { LookupCache, SharedLookup } from "./cache.js";
 import { findCredential } from "./credential.js";
@@ -25,8 +25,8 @@ import { SIGNATURE_DENY_CODE, signingKeys } from "./signed.js";
 
 /** What the route needs, for `kw.check` and `kw.verify`. */
 export interface CheckOptions {
-  /** Scope(s) the route needs (all of them). */
-  scope?: string | readonly string[];
+  /** Scope(s) the route needs: a string or an array (all of them), `{ allOf: [...] }` or `{ anyOf: [...] }`. */
+  scope?: RequiredScopes;
   /** Credits the call costs (default 1 when the token has a credit limit; 0 reads without spending). */
   cost?: number;
   /** The client's IP as the server saw it (the socket address). */
@@ -478,23 +478,19 @@ function checkOptions(options: CheckOptions): void {
 // Route scopes come from the application's code, so a few values recur:
 // remember those already validated instead of parsing them per request.
 const validScopes = new Set<string>();
-const validScopeLists = new WeakSet<readonly string[]>();
+const validScopeLists = new WeakSet<object>();
 
 /**
  * A route's required scope is the application's input: an empty list, an
  * empty string or a malformed scope is a programming error, never an allow.
  */
-function checkRouteScope(scope: string | readonly string[]): void {
-  if (typeof scope === "string") {
-    if (validScopes.has(scope)) return;
-    if (parseScope(scope) === null) throw new InvalidInputError("scope", "must be a valid scope (resource[/name…]:action)");
+function checkRouteScope(scope: RequiredScopes): void {
+  if (typeof scope === "string" ? validScopes.has(scope) : typeof scope === "object" && scope !== null && validScopeLists.has(scope)) return;
+  const problem = requiredScopesProblem(scope);
+  if (problem) throw new InvalidInputError("scope", problem.path ? `${problem.path.replace(/^\./, "")}: ${problem.message}` : problem.message);
+  if (typeof scope !== "string") validScopeLists.add(scope);
+  else {
     if (validScopes.size >= 1024) validScopes.clear();
     validScopes.add(scope);
-    return;
   }
-  if (!Array.isArray(scope)) throw new InvalidInputError("scope", "must be a scope or a non-empty array of scopes");
-  if (validScopeLists.has(scope)) return;
-  if (scope.length === 0) throw new InvalidInputError("scope", "must not be an empty list (omit it for no scope check)");
-  for (const s of scope) checkRouteScope(s);
-  validScopeLists.add(scope);
 }
