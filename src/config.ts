@@ -63,6 +63,13 @@ export interface KeywardOptions {
   queryParam?: string | null;
   /** Accept secret tokens from browser contexts (default false: `SECRET_IN_BROWSER`). */
   allowSecretInBrowser?: boolean;
+  /**
+   * Refuse tokens sent over plain `http` with `INSECURE_TRANSPORT`: `"secret"`
+   * tokens only, `"all"` tokens, or `false`. Default `"secret"` when `env` is
+   * `"live"`, `false` for `"test"`. The loopback is exempt; behind proxies the
+   * scheme comes from `X-Forwarded-Proto` / `Forwarded: proto=` of a trusted proxy.
+   */
+  requireHttps?: "secret" | "all" | false;
   /** A store lookup on the request path that takes longer is abandoned and denied with STORE_UNAVAILABLE, ms (default 2 000). */
   lookupTimeoutMs?: number;
   /**
@@ -143,6 +150,7 @@ export interface ResolvedConfig {
   readonly onWarning?: ((warning: ConfigWarning) => void) | undefined;
   readonly queryParam: string | null;
   readonly allowSecretInBrowser: boolean;
+  readonly requireHttps: "secret" | "all" | false;
   /** Token prefixes accepted: `prefix` first, then `acceptPrefixes`. */
   readonly prefixes: readonly string[];
   readonly acceptForeignTokens: false | Readonly<ForeignTokenPattern>;
@@ -219,6 +227,7 @@ const schema = z.strictObject({
     .nullable()
     .default(null),
   allowSecretInBrowser: z.boolean().default(false),
+  requireHttps: z.union([z.literal("secret"), z.literal("all"), z.literal(false)], { error: 'must be "secret", "all" or false' }).optional(),
   acceptPrefixes: z.array(z.string().regex(PREFIX_PATTERN, "must match /^[a-z][a-z0-9]{0,15}$/")).max(16).default([]),
   acceptForeignTokens: z
     .union([
@@ -280,5 +289,6 @@ export function resolveConfig(options: KeywardOptions): ResolvedConfig {
   const { sealingKey: _, acceptPrefixes, ...rest } = r.data;
   const prefixes = Object.freeze([...new Set([rest.prefix, ...acceptPrefixes])]);
   const store = guardStore(rest.store);
-  return Object.freeze({ ...rest, store, prefixes, defaultScopes: Object.freeze([...rest.defaultScopes]), keyring });
+  const requireHttps = rest.requireHttps ?? (rest.env === "live" ? "secret" : false);
+  return Object.freeze({ ...rest, store, prefixes, requireHttps, defaultScopes: Object.freeze([...rest.defaultScopes]), keyring });
 }

@@ -17,6 +17,8 @@ export type DenyCode =
   | "TOKEN_WRONG_ENV"
   /** A secret token sent from a browser context. */
   | "SECRET_IN_BROWSER"
+  /** A token over plain http where `requireHttps` asks for TLS: it crossed the network in cleartext. */
+  | "INSECURE_TRANSPORT"
   | "SCOPE_DENIED"
   | "DOMAIN_DENIED"
   | "IP_DENIED"
@@ -64,6 +66,8 @@ const STATUS: Record<DenyCode, DecisionStatus> = {
   BODY_TOO_LARGE: 413,
   BODY_TIMEOUT: 408,
   SECRET_IN_BROWSER: 403,
+  // Not a credential failure (the token is valid, retrying over https works): refused like the browser rule.
+  INSECURE_TRANSPORT: 403,
   SCOPE_DENIED: 403,
   DOMAIN_DENIED: 403,
   IP_DENIED: 403,

@@ -8,6 +8,7 @@ import type { TokenEnv } from "../token/format.js";
 import { allow, type DenyCode, deny, type PolicyDecision } from "./decision.js";
 import { compileDomains, type DomainMatcher } from "./domain.js";
 import { compileIpAllowlist, type IpMatcher } from "./ip.js";
+import type { Transport } from "./transport.js";
 import { compileScopes, isWriteOrDeleteScope, missingScope, type RequiredScopes, type ScopeMatcher } from "./scope.js";
 
 /** The parts of a token the evaluator reads. */
@@ -47,7 +48,14 @@ export interface EvaluationContext {
    * holds, e.g. one created on an instance that allowed publishable writes).
    */
   allowPublishableWrites?: boolean | undefined;
+  /** Which tokens must arrive over TLS (default false: none); see {@link Transport}. */
+  requireHttps?: RequireHttps | undefined;
+  /** How the request arrived; absent = unknown, and `requireHttps` is not applied. */
+  transport?: Transport | undefined;
 }
+
+/** Which tokens must arrive over TLS: secret ones, every one, or none. */
+export type RequireHttps = "secret" | "all" | false;
 
 interface CompiledPolicy {
   scopes: ScopeMatcher;
@@ -124,6 +132,8 @@ export function evaluatePolicy(
   if (token.revokedAt !== null) return deny("TOKEN_REVOKED");
   if (context.env !== undefined && token.env !== context.env) return deny("TOKEN_WRONG_ENV");
   if (policy.expiresAt !== null && policy.expiresAt <= now) return deny("TOKEN_EXPIRED");
+  const https = context.requireHttps;
+  if (https && (https === "all" || token.kind === "secret") && context.transport === "http") return deny("INSECURE_TRANSPORT");
   if (token.kind === "secret" && !context.allowSecretInBrowser && fromBrowser(context)) return deny("SECRET_IN_BROWSER");
   const sig = context.signature;
   if (sig && !sig.ok) return deny(sig.code);

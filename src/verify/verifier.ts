@@ -14,9 +14,10 @@ import { isTokenId, policyAt } from "../model/record.js";
 import type { StoredToken, TokenPolicy, UsageEvent } from "../model/types.js";
 import { type ClientIpResolver, createClientIpResolver } from "../policy/client-ip.js";
 import { allow, type DenyCode, deny, type PolicyDecision } from "../policy/decision.js";
-import { type EvaluationContext, evaluatePolicy, type SignatureOutcome } from "../policy/evaluate.js";
+import { type EvaluationContext, evaluatePolicy, type RequireHttps, type SignatureOutcome } from "../policy/evaluate.js";
 import { type VerifyRequestOptions, type VerifyRequestResult, verifyRequest } from "../signing/verify.js";
 import { type RequiredScopes, requiredScopesProblem } from "../policy/scope.js";
+import { createTransportResolver, isLoopbackIp, type Transport, type TransportResolver } from "../policy/transport.js";
 import { findTokens, MAX_TOKEN_LENGTH, parseToken } from "../token/format.js";
 import { LookupCache, SharedLookup } from "./cache.js";
 import { findCredential } from "./credential.js";
@@ -45,6 +46,12 @@ export interface CheckInput extends CheckOptions {
   referer?: string | null;
   secFetchSite?: string | null;
   secFetchMode?: string | null;
+  /**
+   * The scheme the request arrived with (`"https"` or `"http"`, e.g. Express's
+   * `req.protocol` behind `trust proxy`), for `requireHttps`. Absent: not
+   * known, and `requireHttps` is not applied by `check` (`verify` reads the URL).
+   */
+  protocol?: "http" | "https";
 }
 
 /**
@@ -57,9 +64,11 @@ class RequestContext implements EvaluationContext {
   readonly env: EvaluationContext["env"];
   readonly allowSecretInBrowser: boolean;
   readonly allowPublishableWrites: boolean;
+  readonly requireHttps: RequireHttps;
   signature: SignatureOutcome | undefined;
   readonly #get: (name: string) => string | null;
   readonly #resolveIp: () => string | null;
+  readonly #resolveTransport: () => Transport;
   #ip: string | null | undefined;
   // Read by the browser check and the domain check: fetched once.
   #origin: string | null | undefined;
@@ -67,11 +76,14 @@ class RequestContext implements EvaluationContext {
   constructor(
     get: (name: string) => string | null,
     resolveIp: () => string | null,
+    resolveTransport: () => Transport,
     scope: CheckOptions["scope"],
     cfg: ResolvedConfig,
   ) {
     this.#get = get;
     this.#resolveIp = resolveIp;
+    this.#resolveTransport = resolveTransport;
+    this.requireHttps = cfg.requireHttps;
     this.scope = scope;
     this.env = cfg.env;
     this.allowSecretInBrowser = cfg.allowSecretInBrowser;
@@ -80,6 +92,10 @@ class RequestContext implements EvaluationContext {
   get ip(): string | null {
     if (this.#ip === undefined) this.#ip = this.#resolveIp();
     return this.#ip;
+  }
+  /** Read only when `requireHttps` applies to the token. */
+  get transport(): Transport {
+    return this.#resolveTransport();
   }
   get origin(): string | null {
     if (this.#origin === undefined) this.#origin = this.#get("origin");
@@ -119,6 +135,7 @@ export class Verifier {
   /** The last record seen of each token, by id: see {@link #intern}. */
   readonly #records: LookupCache<StoredToken>;
   readonly #clientIp: ClientIpResolver;
+  readonly #transport: TransportResolver;
   #usage: UsageEvent[] = [];
   readonly #leaksReported = new Set<string>();
   readonly #pendingReports = new Set<Promise<void>>();
@@ -141,6 +158,7 @@ export class Verifier {
     this.#byId = new SharedLookup(bounds, (id) => store.get(id).then(this.#intern), config.lookupTimeoutMs);
     const { trustedProxies, forwardedHeader: header, allowCatchAllRanges, onWarning } = config;
     this.#clientIp = createClientIpResolver({ trustedProxies, header, allowCatchAllRanges, onWarning });
+    this.#transport = createTransportResolver({ trustedProxies, header });
     const sig = config.signatures;
     this.#signatureOptions = {
       maxAgeSec: sig.maxAgeSec,
@@ -185,6 +203,9 @@ export class Verifier {
   check(input: CheckInput): Promise<Decision> {
     try {
       checkOptions(input);
+      if (input.protocol !== undefined && input.protocol !== "http" && input.protocol !== "https") {
+        throw new InvalidInputError("protocol", 'must be "http" or "https"');
+      }
     } catch (err) {
       return Promise.reject(err);
     }
@@ -199,6 +220,8 @@ export class Verifier {
       env: cfg.env,
       allowSecretInBrowser: cfg.allowSecretInBrowser,
       allowPublishableWrites: cfg.allowPublishableWrites,
+      requireHttps: cfg.requireHttps,
+      transport: input.protocol === undefined ? undefined : input.protocol === "https" ? "https" : isLoopbackIp(input.ip) ? "loopback" : "http",
     };
     return Promise.resolve(this.#decide(input.token, input.cost, context));
   }
@@ -234,7 +257,13 @@ export class Verifier {
     const get = (name: string) => headers.get(name);
     const credential = findCredential(get("authorization"), queryToken);
     if (credential.kind === "ambiguous") return Promise.resolve(denial("TOKEN_MALFORMED", now));
-    const context = new RequestContext(get, () => this.#clientIp(options.ip, { get }), options.scope, this.#cfg);
+    const context = new RequestContext(
+      get,
+      () => this.#clientIp(options.ip, { get }),
+      () => this.#transport(request.url, options.ip, { get }),
+      options.scope,
+      this.#cfg,
+    );
     // RFC 9421 §4.1: a signed request carries Signature-Input (a lone Signature
     // field signs nothing, and is left to the bearer path to ignore).
     if (get("signature-input") !== null) {
