@@ -10,6 +10,8 @@ export type DenyCode =
   /** Well-formed but not stored (or an old secret past its grace period). */
   | "TOKEN_UNKNOWN"
   | "TOKEN_REVOKED"
+  /** Disabled by the application (`kw.tokens.disable`), works again once enabled. */
+  | "TOKEN_DISABLED"
   | "TOKEN_EXPIRED"
   /** One of this application's tokens in the URL while query tokens are off: it is leaked (reported). */
   | "TOKEN_IN_URL"
@@ -46,6 +48,7 @@ export const CREDENTIAL_CODES: ReadonlySet<DenyCode> = new Set<DenyCode>([
   "TOKEN_MALFORMED",
   "TOKEN_UNKNOWN",
   "TOKEN_REVOKED",
+  "TOKEN_DISABLED",
   "TOKEN_EXPIRED",
   "TOKEN_WRONG_ENV",
 ]);
@@ -55,6 +58,7 @@ const STATUS: Record<DenyCode, DecisionStatus> = {
   TOKEN_MALFORMED: 401,
   TOKEN_UNKNOWN: 401,
   TOKEN_REVOKED: 401,
+  TOKEN_DISABLED: 401,
   TOKEN_EXPIRED: 401,
   TOKEN_WRONG_ENV: 401,
   TOKEN_IN_URL: 400,

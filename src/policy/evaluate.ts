@@ -12,7 +12,7 @@ import type { Transport } from "./transport.js";
 import { compileScopes, isWriteOrDeleteScope, missingScope, type RequiredScopes, type ScopeMatcher } from "./scope.js";
 
 /** The parts of a token the evaluator reads. */
-export type EvaluableToken = Pick<StoredToken, "kind" | "env" | "revokedAt" | "policy" | "scheduled">;
+export type EvaluableToken = Pick<StoredToken, "kind" | "env" | "revokedAt" | "disabledAt" | "policy" | "scheduled">;
 
 /** The outcome of checking a request's signature, when it carries one. */
 export type SignatureOutcome =
@@ -98,10 +98,10 @@ function fromBrowser(ctx: EvaluationContext): boolean {
 
 /**
  * Decides a request against a token's policy in force at `now`. Checks, in
- * order: revocation, environment, expiry, kind (secret tokens from browsers),
+ * order: revocation, disabled, environment, expiry, HTTPS, kind (secret tokens from browsers),
  * signature, IP, domain, scope. Never throws on untrusted context values.
  *
- * @param token the stored token (kind, env, revokedAt, policy, scheduled)
+ * @param token the stored token (kind, env, revokedAt, disabledAt, policy, scheduled)
  * @param context what the request shows and needs
  * @param now epoch ms
  * @returns allow, or deny with a reason code, HTTP status and headers
@@ -122,7 +122,7 @@ export function evaluate(token: EvaluableToken, context: EvaluationContext, now:
  * @internal
  */
 export function evaluatePolicy(
-  token: Pick<EvaluableToken, "kind" | "env" | "revokedAt">,
+  token: Pick<EvaluableToken, "kind" | "env" | "revokedAt" | "disabledAt">,
   policy: TokenPolicy,
   context: EvaluationContext,
   now: number,
@@ -130,6 +130,7 @@ export function evaluatePolicy(
   // Revocation is final whatever the clocks say: a revoked token is refused
   // even by a server whose clock is behind the one that revoked it.
   if (token.revokedAt !== null) return deny("TOKEN_REVOKED");
+  if (token.disabledAt != null) return deny("TOKEN_DISABLED");
   if (context.env !== undefined && token.env !== context.env) return deny("TOKEN_WRONG_ENV");
   if (policy.expiresAt !== null && policy.expiresAt <= now) return deny("TOKEN_EXPIRED");
   const https = context.requireHttps;
