@@ -30,7 +30,8 @@ export type ErrorCode =
   | "SCOPE_NOT_ALLOWED"
   | "SEALING_KEY_REQUIRED"
   | "SEALING_KEY_UNKNOWN"
-  | "STORE_UNAVAILABLE";
+  | "STORE_UNAVAILABLE"
+  | "STORE_UNSUPPORTED";
 
 /** The codes of {@link InvalidInputError} and its subclasses: an argument is wrong, and `field` says which. */
 export type InputErrorCode =
@@ -171,6 +172,20 @@ export class TokenNotFoundError extends KeywardError {
   }
 }
 
+/**
+ * The store cannot do this (`STORE_UNSUPPORTED`), e.g. `kw.tokens.delete` on a
+ * store without `capabilities.hardDelete`. Nothing was changed.
+ */
+export class StoreUnsupportedError extends KeywardError {
+  static override readonly code = "STORE_UNSUPPORTED" as const;
+  declare readonly code: "STORE_UNSUPPORTED";
+  /** The operation, e.g. `"delete"`. */
+  declare readonly operation: string;
+  constructor(operation: string) {
+    super("STORE_UNSUPPORTED", `the store does not support ${operation}`, undefined, { operation });
+  }
+}
+
 /** A token with the same id or hash is already stored (`TOKEN_ALREADY_EXISTS`). */
 export class TokenExistsError extends KeywardError {
   static override readonly code = "TOKEN_ALREADY_EXISTS" as const;
@@ -257,6 +272,7 @@ export interface ErrorClassByCode {
   SEALING_KEY_REQUIRED: SealingKeyError;
   SEALING_KEY_UNKNOWN: SealingKeyError;
   STORE_UNAVAILABLE: StoreUnavailableError;
+  STORE_UNSUPPORTED: StoreUnsupportedError;
 }
 
 /**

@@ -17,6 +17,7 @@ export { escapeText } from "./lib/text.js";
 export { IssuedToken } from "./manager/issued.js";
 export type {
   ActorOptions,
+  DeleteTokenResult,
   RegenerateTokenOptions,
   TokenManager,
   UpdateTokenOptions,

@@ -6,6 +6,7 @@ import {
   InvalidInputError,
   RevisionConflictError,
   ScopeNotAllowedError,
+  StoreUnsupportedError,
   TokenNotFoundError,
   TokenRevokedError,
 } from "../errors.js";
@@ -38,7 +39,7 @@ import type {
   TokenRecord,
 } from "../model/types.js";
 import { isWriteOrDeleteScope } from "../policy/scope.js";
-import type { AuditFilter } from "../store/types.js";
+import type { AuditFilter, DeletedToken } from "../store/types.js";
 import { generateToken, hashToken, type TokenKind, tokenStart } from "../token/format.js";
 import { IssuedToken } from "./issued.js";
 import { storeCall } from "./store-call.js";
@@ -327,6 +328,34 @@ export class TokenManager {
     return this.#setDisabled(id, false, options);
   }
 
+  /**
+   * Deletes a token for good: its record, hashes, credit balance, rate-limit
+   * window, nonces and usage, in one store transaction with a `delete` audit
+   * entry naming what was removed (never the secret). The audit log is kept.
+   * Caches are dropped like for a revoke: this instance at once, others at
+   * once with a change feed, else within `revocationBoundMs`. Revoked tokens
+   * can be deleted too.
+   *
+   * @param id the token's id
+   * @returns the id, owner and how many rows of each kind were removed
+   * @throws {StoreUnsupportedError} `STORE_UNSUPPORTED` when the store has no `capabilities.hardDelete` (nothing changed)
+   * @throws {TokenNotFoundError} `TOKEN_NOT_FOUND`, also when it was deleted meanwhile
+   * @example
+   * ```ts
+   * const { removed } = await kw.tokens.delete(record.id, { actor: "user:42" });
+   * ```
+   */
+  async delete(id: string, options: ActorOptions = {}): Promise<DeleteTokenResult> {
+    const actor = parseActor(options);
+    if (this.#cfg.store.capabilities.hardDelete !== true) throw new StoreUnsupportedError("delete");
+    const current = await this.#read(id);
+    const now = this.#cfg.now();
+    const entry = this.#auditEntry("delete", current, actor, now, [...DELETED_PARTS]);
+    const deleted = await storeCall(() => this.#cfg.store.delete(current.id, entry));
+    this.#changed(current.id, hashesOf(deleted.token));
+    return { id: deleted.token.id, owner: deleted.token.owner, removed: { ...deleted.removed } };
+  }
+
   async #setDisabled(id: string, disabled: boolean, options: ActorOptions): Promise<TokenRecord> {
     const actor = parseActor(options);
     const current = await this.#load(id);
@@ -508,6 +537,16 @@ export class TokenManager {
     if (effectiveAt !== undefined) entry.effectiveAt = effectiveAt;
     return entry;
   }
+}
+
+/** What a hard delete removes, as its audit entry names it. */
+const DELETED_PARTS = ["record", "hashes", "credits", "rateLimits", "nonces", "usage"] as const;
+
+/** The result of `kw.tokens.delete`: which token, and how many rows of each kind went with it. */
+export interface DeleteTokenResult {
+  id: string;
+  owner: string;
+  removed: DeletedToken["removed"];
 }
 
 /**

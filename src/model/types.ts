@@ -148,7 +148,7 @@ export interface PageOptions {
 }
 
 /** What an admin did, as the audit log keeps it. */
-export type AuditAction = "create" | "import" | "update" | "revoke" | "regenerate" | "leak" | "disable" | "enable";
+export type AuditAction = "create" | "import" | "update" | "revoke" | "regenerate" | "leak" | "disable" | "enable" | "delete";
 
 /** One audit log entry. Never holds a secret: changed fields are named, not valued. */
 export interface AuditEntry {

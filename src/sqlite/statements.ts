@@ -49,6 +49,12 @@ const sql = (t: TableNames) => ({
     ON CONFLICT (token_id, hour) DO UPDATE SET allowed = allowed + excluded.allowed,
       denied = denied + excluded.denied, credits = credits + excluded.credits`,
   usageOf: `SELECT hour, allowed, denied, credits FROM ${t.usage} WHERE token_id = ? AND hour >= ? AND hour < ?`,
+  // Hard delete: every row kept under a token id (the audit log stays).
+  deleteToken: `DELETE FROM ${t.tokens} WHERE id = ?`,
+  deleteCredits: `DELETE FROM ${t.credits} WHERE token_id = ?`,
+  deleteRate: `DELETE FROM ${t.rateLimits} WHERE token_id = ?`,
+  deleteNonces: `DELETE FROM ${t.nonces} WHERE token_id = ?`,
+  deleteUsage: `DELETE FROM ${t.usage} WHERE token_id = ?`,
 });
 
 /** The prepared statements of a store, by name. */

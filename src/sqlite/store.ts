@@ -9,6 +9,7 @@ import {
   KeywardError,
   StoreUnavailableError,
   TokenExistsError,
+  TokenNotFoundError,
 } from "../errors.js";
 import { hashesOf } from "../model/record.js";
 import type { AuditEntry, StoredToken, UsageBucket, UsageEvent } from "../model/types.js";
@@ -29,6 +30,7 @@ import {
 } from "../store/sql/schema.js";
 import type {
   AuditFilter,
+  DeletedToken,
   MeterRequest,
   MeterResult,
   NonceKey,
@@ -36,7 +38,7 @@ import type {
   TokenStore,
   UsageQuery,
 } from "../store/types.js";
-import { isBusy, type SqliteDatabase, type SqliteValue } from "./driver.js";
+import { isBusy, type SqliteDatabase, type SqliteStatement, type SqliteValue } from "./driver.js";
 import { prepareStatements, type Statements } from "./statements.js";
 
 /** Options of {@link sqliteStore}. */
@@ -172,8 +174,8 @@ function withBusyRetry<T>(body: () => T): T {
  * within `revocationBoundMs`.
  */
 export class SqliteStore implements TokenStore {
-  /** `{ changeFeed: false, creditLeases: false }`. */
-  readonly capabilities: StoreCapabilities = Object.freeze({ changeFeed: false, creditLeases: false });
+  /** `{ changeFeed: false, creditLeases: false, hardDelete: true }`. */
+  readonly capabilities: StoreCapabilities = Object.freeze({ changeFeed: false, creditLeases: false, hardDelete: true });
   readonly #db: SqliteDatabase;
   readonly #t: TableNames;
   #s!: Statements;
@@ -328,6 +330,27 @@ export class SqliteStore implements TokenStore {
       this.#s.revokeToken.run(n.revision, JSON.stringify(n), id);
       if (audit) this.#writeAudit(audit);
       return n;
+    });
+  }
+
+  /** Hard delete: the record and every row under its id, with `audit`, in one transaction. */
+  delete(id: string, audit?: AuditEntry): Promise<DeletedToken> {
+    return this.#tx(() => {
+      const token = parseToken(this.#s.tokenById.get(id));
+      if (!token) throw new TokenNotFoundError(id);
+      this.#assertAuditFree(audit);
+      const s = this.#s;
+      const count = (stmt: SqliteStatement) => Number(stmt.run(id).changes);
+      const removed = {
+        hashes: count(s.deleteHashes),
+        credits: count(s.deleteCredits),
+        rateLimits: count(s.deleteRate),
+        nonces: count(s.deleteNonces),
+        usage: count(s.deleteUsage),
+      };
+      s.deleteToken.run(id);
+      if (audit) this.#writeAudit(audit);
+      return { token, removed };
     });
   }
 

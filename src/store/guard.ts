@@ -8,7 +8,7 @@
  *
  * @module keyward
  */
-import { InvalidInputError, KeywardError, StoreUnavailableError } from "../errors.js";
+import { InvalidInputError, KeywardError, StoreUnavailableError, StoreUnsupportedError } from "../errors.js";
 import type { AuditEntry, Page, PageOptions, StoredToken, UsageBucket, UsageEvent } from "../model/types.js";
 import { type CursorKind, type PageQuery, parsePage, type SortKey, toPage } from "./kit/page.js";
 import {
@@ -25,6 +25,7 @@ import {
 import type {
   AuditFilter,
   ChangeEvent,
+  DeletedToken,
   MeterRequest,
   MeterResult,
   NonceKey,
@@ -45,6 +46,8 @@ export interface GuardedStore {
   list(owner: string, options?: PageOptions): Promise<Page<StoredToken>>;
   update(next: StoredToken, expectedRevision: number, audit?: AuditEntry): Promise<StoredToken>;
   revoke(id: string, at: number, audit?: AuditEntry): Promise<StoredToken>;
+  /** Hard delete; throws `STORE_UNSUPPORTED` (writing nothing) without `capabilities.hardDelete`. */
+  delete(id: string, audit?: AuditEntry): Promise<DeletedToken>;
   appendAudit(entry: AuditEntry): Promise<void>;
   listAudit(filter: AuditFilter, options?: PageOptions): Promise<Page<AuditEntry>>;
   meter(request: MeterRequest, now: number): Promise<MeterResult>;
@@ -152,6 +155,21 @@ class Guard implements GuardedStore {
         checkAudit(audit, "audit");
       },
       () => this.adapter.revoke(id, at, audit),
+      [id, audit],
+    );
+  }
+
+  delete(id: string, audit?: AuditEntry): Promise<DeletedToken> {
+    const adapter = this.adapter;
+    if (adapter.capabilities.hardDelete !== true || typeof adapter.delete !== "function") {
+      return Promise.reject(new StoreUnsupportedError("delete"));
+    }
+    return this.#call(
+      () => {
+        checkString(id, "id");
+        checkAudit(audit, "audit");
+      },
+      () => adapter.delete!(id, audit),
       [id, audit],
     );
   }

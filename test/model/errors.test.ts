@@ -195,6 +195,7 @@ describe("one error family (issue 8 item 6)", () => {
         case "SEALING_KEY_REQUIRED":
         case "SEALING_KEY_UNKNOWN":
         case "STORE_UNAVAILABLE":
+        case "STORE_UNSUPPORTED":
           return "other";
         default: {
           const unreachable: never = err.code;
