@@ -18,11 +18,13 @@ export { IssuedToken } from "./manager/issued.js";
 export type {
   ActorOptions,
   DeleteTokenResult,
+  ListTokensOptions,
   RegenerateTokenOptions,
   TokenManager,
   UpdateTokenOptions,
 } from "./manager/tokens.js";
 export type { GetUsageOptions, UsageReader } from "./manager/usage.js";
+export type { LifecycleEvent, LifecycleFilter } from "./manager/lifecycle.js";
 export { policyAt } from "./model/record.js";
 export type { CreditsInput, RateLimitInput, SigningInput, TokenSettingsInput } from "./model/inputs.js";
 export {

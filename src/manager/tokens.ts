@@ -42,6 +42,15 @@ import { isWriteOrDeleteScope } from "../policy/scope.js";
 import type { AuditFilter, DeletedToken } from "../store/types.js";
 import { generateToken, hashToken, type TokenKind, tokenStart } from "../token/format.js";
 import { IssuedToken } from "./issued.js";
+import {
+  checkExpiry,
+  checkLifecycleFilter,
+  expiryOnCreate,
+  type LifecycleEvent,
+  type LifecycleFilter,
+  lifecycleEvents,
+  matchesLifecycle,
+} from "./lifecycle.js";
 import { storeCall } from "./store-call.js";
 import { toEpochMs } from "./time.js";
 
@@ -69,6 +78,9 @@ export interface UpdateTokenOptions extends ActorOptions {
    */
   expectedRevision?: number;
 }
+
+/** Options of {@link TokenManager.list}: a page, and lifecycle filters applied within it. */
+export interface ListTokensOptions extends PageOptions, LifecycleFilter {}
 
 /** Options of {@link TokenManager.regenerate}. */
 export interface RegenerateTokenOptions extends ActorOptions {
@@ -202,12 +214,49 @@ export class TokenManager {
    * @returns a page of records and the next cursor (null on the last page)
    * @throws {InvalidInputError} `INVALID_INPUT` for a bad limit or cursor
    */
-  async list(owner: string, options: PageOptions = {}): Promise<Page<TokenRecord>> {
+  async list(owner: string, options: ListTokensOptions = {}): Promise<Page<TokenRecord>> {
     parseInput(ownerSchema, owner, "owner");
-    checkPageOptions(options);
-    const page = await storeCall(() => this.#cfg.store.list(owner, options));
+    const { expiringBefore, dueForRotation, ...page } = options;
+    const filter: LifecycleFilter = {};
+    if (expiringBefore !== undefined) filter.expiringBefore = expiringBefore;
+    if (dueForRotation !== undefined) filter.dueForRotation = dueForRotation;
+    checkLifecycleFilter(filter, this.#cfg.tokens);
+    checkPageOptions(page);
+    const found = await storeCall(() => this.#cfg.store.list(owner, page));
     const now = this.#cfg.now();
-    return { items: page.items.map((t) => toRecord(t, now)), nextCursor: page.nextCursor };
+    const items: TokenRecord[] = [];
+    for (const t of found.items) {
+      const record = toRecord(t, now);
+      if (matchesLifecycle(t, record, filter, this.#cfg.tokens, now)) items.push(record);
+    }
+    return { items, nextCursor: found.nextCursor };
+  }
+
+  /**
+   * Reports an owner's tokens that have expired, expire within
+   * `tokens.expiringSoonMs`, or are due for rotation (`tokens.rotationPeriodMs`),
+   * computed from the records at `now`: no timer per token. Run it when you
+   * like (a daily job, the CLI) and notify the owner. Revoked tokens are skipped.
+   *
+   * @param owner the owner id
+   * @param options `now` (epoch ms, default the clock)
+   * @returns the events, token by token in creation order
+   * @throws {InvalidInputError} `INVALID_INPUT` for a bad owner or time
+   * @example
+   * ```ts
+   * for await (const e of kw.tokens.scan("acct_1")) console.log(e.type, e.tokenId, new Date(e.at));
+   * ```
+   */
+  async *scan(owner: string, options: { now?: number } = {}): AsyncGenerator<LifecycleEvent> {
+    parseInput(ownerSchema, owner, "owner");
+    const now = options.now ?? this.#cfg.now();
+    if (!Number.isSafeInteger(now)) throw new InvalidInputError("now", "must be a time in epoch ms");
+    let cursor: string | null = null;
+    do {
+      const page: Page<StoredToken> = await storeCall(() => this.#cfg.store.list(owner, { limit: 1000, cursor }));
+      for (const t of page.items) yield* lifecycleEvents(t, this.#cfg.tokens, now);
+      cursor = page.nextCursor;
+    } while (cursor !== null);
   }
 
   /**
@@ -243,6 +292,7 @@ export class TokenManager {
     // The patch applies to what was read: a console that displayed another revision must re-read.
     if (expected !== undefined && expected !== current.revision) throw new RevisionConflictError(current.id, expected);
     if (data.scopes) this.#checkKindScopes(current.kind, data.scopes);
+    if (data.expiresAt !== undefined) checkExpiry(data.expiresAt, this.#cfg.tokens, now);
 
     const policyPatch: Partial<TokenPolicy> = {};
     for (const field of POLICY_FIELDS) {
@@ -416,6 +466,7 @@ export class TokenManager {
           : current.signing,
       previous: previous.slice(0, MAX_PREVIOUS),
       updatedAt: now,
+      rotatedAt: now,
     };
     const entry = this.#auditEntry("regenerate", current, actor, now, ["secret"]);
     const saved = await storeCall(() => this.#cfg.store.update(next, current.revision, entry));
@@ -488,7 +539,7 @@ export class TokenManager {
       ips: data.ips ?? [],
       credits: data.credits ?? null,
       rateLimit: data.rateLimit ?? null,
-      expiresAt: data.expiresAt ?? null,
+      expiresAt: expiryOnCreate(data.expiresAt, this.#cfg.tokens, now),
       requireSignedRequests: data.requireSignedRequests ?? false,
     };
   }

@@ -101,6 +101,8 @@ export interface StoredToken {
    * enabled. Optional so records written before it existed stay valid.
    */
   disabledAt?: number | null;
+  /** When the secret was last regenerated; absent = never (its age counts from `createdAt`). */
+  rotatedAt?: number;
   /** Incremented by every write; the compare-and-set key of updates. */
   revision: number;
 }

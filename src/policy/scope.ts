@@ -308,8 +308,10 @@ export function missingScope(required: RequiredScopes, holds: (scope: string) =>
   const anyOf = !Array.isArray(required) && typeof required === "object" && required !== null && "anyOf" in required;
   const list: unknown = Array.isArray(required) ? required : anyOf ? required.anyOf : (required as { allOf?: unknown } | null)?.allOf;
   if (!Array.isArray(list) || list.length === 0) return "";
-  if (anyOf) return list.some((s) => typeof s === "string" && holds(s)) ? undefined : String(list[0]);
-  for (const s of list) if (typeof s !== "string" || !holds(s)) return String(s);
+  // Never String() an entry: a malformed one may throw from its own toString.
+  const named = (s: unknown) => (typeof s === "string" ? s : "");
+  if (anyOf) return list.some((s) => typeof s === "string" && holds(s)) ? undefined : named(list[0]);
+  for (const s of list) if (typeof s !== "string" || !holds(s)) return named(s);
   return undefined;
 }
 
