@@ -7,7 +7,7 @@
  *
  * @module keyward
  */
-export type { ForeignTokenPattern, KeywardOptions } from "./config.js";
+export type { ForeignTokenPattern, KeywardOptions, TokenLifetimeOptions } from "./config.js";
 export * from "./errors.js";
 export { Keyward } from "./keyward.js";
 export { type AnswerOptions, type DeniedDecision, type ProblemDetails, problemDetails, problemResponse } from "./http/problem.js";
