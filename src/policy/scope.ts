@@ -187,6 +187,17 @@ interface ScopeNode {
 
 const scopeNode = (): ScopeNode => ({ next: null, any: null, actions: null, rest: null });
 
+/** The child of `node` for a literal segment, created on first use. */
+function literalChild(node: ScopeNode, seg: string): ScopeNode {
+  node.next ??= new Map();
+  let child = node.next.get(seg);
+  if (!child) {
+    child = scopeNode();
+    node.next.set(seg, child);
+  }
+  return child;
+}
+
 function insertScope(root: ScopeNode, g: ParsedScope): void {
   let node = root;
   const last = g.path.length - 1;
@@ -195,28 +206,16 @@ function insertScope(root: ScopeNode, g: ParsedScope): void {
     if (seg === "*") {
       node.any ??= scopeNode();
       node = node.any;
-      continue;
-    }
-    node.next ??= new Map();
-    let child = node.next.get(seg);
-    if (!child) {
-      child = scopeNode();
-      node.next.set(seg, child);
-    }
-    node = child;
+    } else node = literalChild(node, seg);
   }
   const tail = g.path[last]!;
+  // A trailing `*` covers one or more segments: kept at its parent, not as a child.
   if (tail === "*") {
     node.rest ??= new Set();
     node.rest.add(g.action);
     return;
   }
-  node.next ??= new Map();
-  let leaf = node.next.get(tail);
-  if (!leaf) {
-    leaf = scopeNode();
-    node.next.set(tail, leaf);
-  }
+  const leaf = literalChild(node, tail);
   leaf.actions ??= new Set();
   leaf.actions.add(g.action);
 }
