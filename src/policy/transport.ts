@@ -93,6 +93,8 @@ export function createTransportResolver(options: { trustedProxies?: readonly str
           if (protos !== null) return protos.every((p) => p === "https") ? "https" : "http";
         }
       }
+      // The common case without parsing: a Request's url is already normalised (lowercase scheme).
+      if (url.startsWith("https://")) return "https";
       const u = new URL(url);
       if (u.protocol === "https:") return "https";
       const localPeer = socketIp === null || socketIp === undefined || isLoopbackIp(socketIp);
