@@ -67,6 +67,15 @@ export interface KeywardOptions {
   queryParam?: string | null;
   /** Accept secret tokens from browser contexts (default false: `SECRET_IN_BROWSER`). */
   allowSecretInBrowser?: boolean;
+  /**
+   * Refuse tokens sent over plain `http` with `INSECURE_TRANSPORT`: `"secret"`
+   * tokens only, `"all"` tokens, or `false`. Default `"secret"` when `env` is
+   * `"live"`, `false` for `"test"`. The loopback is exempt; behind proxies the
+   * scheme comes from `X-Forwarded-Proto` / `Forwarded: proto=` of a trusted proxy.
+   */
+  requireHttps?: "secret" | "all" | false;
+  /** Token lifetimes and rotation (see docs/lifecycle.md). Every field is optional; absent = no rule. */
+  tokens?: TokenLifetimeOptions;
   /** A store lookup on the request path that takes longer is abandoned and denied with STORE_UNAVAILABLE, ms (default 2 000). */
   lookupTimeoutMs?: number;
   /**
@@ -146,6 +155,22 @@ export interface ForeignTokenPattern {
 }
 
 /** The parsed, frozen configuration. */
+/** Lifetimes and rotation, for the whole application. */
+export interface TokenLifetimeOptions {
+  /** Expiry given to a token created without `expiresAt`: now + this, ms (default none: no expiry). */
+  defaultLifetimeMs?: number | null;
+  /**
+   * Latest expiry a create or update may set: now + this, ms (default none).
+   * With it, a token without an expiry is refused (`LIFETIME_EXCEEDED`), so
+   * set `defaultLifetimeMs` too (at most this).
+   */
+  maxLifetimeMs?: number | null;
+  /** A token is due for rotation this long after its secret was issued (created or regenerated), ms (default none). */
+  rotationPeriodMs?: number | null;
+  /** How long before its expiry a token counts as expiring soon in `kw.tokens.scan`, ms (default 7 days). */
+  expiringSoonMs?: number;
+}
+
 export interface ResolvedConfig {
   /** The store inside `guardStore`: validated calls, sanitized errors. */
   readonly store: GuardedStore;
@@ -165,6 +190,13 @@ export interface ResolvedConfig {
   readonly onWarning?: ((warning: ConfigWarning) => void) | undefined;
   readonly queryParam: string | null;
   readonly allowSecretInBrowser: boolean;
+  readonly requireHttps: "secret" | "all" | false;
+  readonly tokens: {
+    readonly defaultLifetimeMs: number | null;
+    readonly maxLifetimeMs: number | null;
+    readonly rotationPeriodMs: number | null;
+    readonly expiringSoonMs: number;
+  };
   /** Token prefixes accepted: `prefix` first, then `acceptPrefixes`. */
   readonly prefixes: readonly string[];
   readonly acceptForeignTokens: false | Readonly<ForeignTokenPattern>;
@@ -192,6 +224,8 @@ export interface ResolvedConfig {
 }
 
 const DAY = 86_400_000;
+/** Longest lifetime or period an option may say: 100 years, ms. */
+const LIFETIME_CAP = 36_525 * DAY;
 
 /** Longest string looked up as a foreign (imported) token. */
 export const MAX_FOREIGN_TOKEN_LENGTH = 512;
@@ -250,6 +284,19 @@ const schema = z.strictObject({
     .nullable()
     .default(null),
   allowSecretInBrowser: z.boolean().default(false),
+  tokens: z
+    .strictObject({
+      defaultLifetimeMs: z.number().int().min(1).max(LIFETIME_CAP).nullable().default(null),
+      maxLifetimeMs: z.number().int().min(1).max(LIFETIME_CAP).nullable().default(null),
+      rotationPeriodMs: z.number().int().min(1).max(LIFETIME_CAP).nullable().default(null),
+      expiringSoonMs: z.number().int().min(0).max(LIFETIME_CAP).default(7 * DAY),
+    })
+    .refine((t) => t.maxLifetimeMs === null || t.defaultLifetimeMs === null || t.defaultLifetimeMs <= t.maxLifetimeMs, {
+      message: "defaultLifetimeMs must not exceed maxLifetimeMs",
+      path: ["defaultLifetimeMs"],
+    })
+    .default({ defaultLifetimeMs: null, maxLifetimeMs: null, rotationPeriodMs: null, expiringSoonMs: 7 * DAY }),
+  requireHttps: z.union([z.literal("secret"), z.literal("all"), z.literal(false)], { error: 'must be "secret", "all" or false' }).optional(),
   acceptPrefixes: z.array(z.string().regex(PREFIX_PATTERN, "must match /^[a-z][a-z0-9]{0,15}$/")).max(16).default([]),
   acceptForeignTokens: z
     .union([
@@ -324,5 +371,6 @@ export function resolveConfig(options: KeywardOptions): ResolvedConfig {
   const { sealingKey: _, acceptPrefixes, ...rest } = r.data;
   const prefixes = Object.freeze([...new Set([rest.prefix, ...acceptPrefixes])]);
   const store = guardStore(rest.store);
-  return Object.freeze({ ...rest, store, prefixes, defaultScopes: Object.freeze([...rest.defaultScopes]), keyring });
+  const requireHttps = rest.requireHttps ?? (rest.env === "live" ? "secret" : false);
+  return Object.freeze({ ...rest, store, prefixes, requireHttps, defaultScopes: Object.freeze([...rest.defaultScopes]), keyring });
 }

@@ -40,7 +40,8 @@ export type InputErrorCode =
   | "INVALID_KEY"
   | "SIGNING_MISSING"
   | "DOMAINS_ON_SECRET"
-  | "TIME_IN_SECONDS";
+  | "TIME_IN_SECONDS"
+  | "LIFETIME_EXCEEDED";
 
 /** Options accepted by every keyward error. */
 export interface KeywardErrorOptions {
@@ -149,6 +150,21 @@ export class DomainsOnSecretError extends InvalidInputError {
 export class TimeInSecondsError extends InvalidInputError {
   static override readonly code = "TIME_IN_SECONDS" as const;
   declare readonly code: "TIME_IN_SECONDS";
+}
+
+/**
+ * An expiry beyond the application's maximum token lifetime, or no expiry
+ * while one is required (`LIFETIME_EXCEEDED`). `field` is `expiresAt`,
+ * `limit` names the option (`tokens.maxLifetimeMs`), `maxExpiresAt` is the
+ * latest expiry allowed for this write.
+ */
+export class LifetimeExceededError extends InvalidInputError {
+  static override readonly code = "LIFETIME_EXCEEDED" as const;
+  declare readonly code: "LIFETIME_EXCEEDED";
+  /** The option that sets the limit. */
+  declare readonly limit: string | undefined;
+  /** The latest expiry allowed for this write, epoch ms. */
+  declare readonly maxExpiresAt: number | undefined;
 }
 
 /** The options given to a constructor are invalid (`INVALID_CONFIG`). `field` names the option. */
@@ -275,6 +291,7 @@ export interface ErrorClassByCode {
   SIGNING_MISSING: SigningMissingError;
   DOMAINS_ON_SECRET: DomainsOnSecretError;
   TIME_IN_SECONDS: TimeInSecondsError;
+  LIFETIME_EXCEEDED: LifetimeExceededError;
   INVALID_CONFIG: ConfigError;
   TOKEN_NOT_FOUND: TokenNotFoundError;
   TOKEN_ALREADY_EXISTS: TokenExistsError;

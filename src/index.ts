@@ -7,7 +7,7 @@
  *
  * @module keyward
  */
-export type { ForeignTokenPattern, KeywardOptions } from "./config.js";
+export type { ForeignTokenPattern, KeywardOptions, TokenLifetimeOptions } from "./config.js";
 export * from "./errors.js";
 export { Keyward } from "./keyward.js";
 export { type AnswerOptions, type AnswerableDecision, type ProblemDetails, problemDetails, problemResponse } from "./http/problem.js";
@@ -18,6 +18,8 @@ export { IssuedToken } from "./manager/issued.js";
 export type { LeakReport, ReportLeakOptions } from "./manager/leaks.js";
 export type {
   ActorOptions,
+  DeleteTokenResult,
+  ListTokensOptions,
   RegenerateTokenOptions,
   TokenManager,
   UpdateTokenOptions,
@@ -40,6 +42,7 @@ export {
 export type { CreditBalance, CreditManager, CreditOptions, CreditTarget } from "./manager/credits.js";
 export { ACCOUNT_AUDIT_TARGET } from "./model/account.js";
 export type { AccountCreditsPolicy, AccountPolicy, ScheduledAccountPolicy, StoredAccount } from "./model/account.js";
+export type { LifecycleEvent, LifecycleFilter } from "./manager/lifecycle.js";
 export { policyAt } from "./model/record.js";
 export type { CreditsInput, RateLimitInput, SigningInput, TokenSettingsInput } from "./model/inputs.js";
 export {

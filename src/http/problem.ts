@@ -51,9 +51,10 @@ export interface ProblemDetails {
 export const PROBLEM_JSON = "application/problem+json";
 export const DEFAULT_PROBLEM_TYPE_BASE = "urn:keyward:problem:";
 
-const TEXT: Record<Exclude<DenyCode, "TOKEN_MALFORMED" | "TOKEN_UNKNOWN" | "TOKEN_REVOKED" | "TOKEN_EXPIRED" | "TOKEN_WRONG_ENV">, [string, string]> = {
+const TEXT: Record<Exclude<DenyCode, "TOKEN_MALFORMED" | "TOKEN_UNKNOWN" | "TOKEN_REVOKED" | "TOKEN_DISABLED" | "TOKEN_EXPIRED" | "TOKEN_WRONG_ENV">, [string, string]> = {
   TOKEN_MISSING: ["Token required", "Send a token in the Authorization header as a Bearer token, or sign the request."],
   SECRET_IN_BROWSER: ["Secret token used from a browser", "Secret tokens are for servers; a page must use a publishable token."],
+  INSECURE_TRANSPORT: ["HTTPS required", "Tokens must be sent over HTTPS; this token crossed the network in cleartext and should be rotated."],
   SCOPE_DENIED: ["Scope not granted", "The token does not grant the scope this operation needs."],
   DOMAIN_DENIED: ["Origin not allowed", "The token is not allowed from this page's origin."],
   IP_DENIED: ["Address not allowed", "The token is not allowed from this network address."],

@@ -6,6 +6,7 @@ import {
   InvalidInputError,
   RevisionConflictError,
   ScopeNotAllowedError,
+  StoreUnsupportedError,
   TokenNotFoundError,
   TokenRevokedError,
 } from "../errors.js";
@@ -38,12 +39,21 @@ import type {
   TokenRecord,
 } from "../model/types.js";
 import { isWriteOrDeleteScope } from "../policy/scope.js";
-import type { AuditFilter } from "../store/types.js";
+import type { AuditFilter, DeletedToken } from "../store/types.js";
 import { generateToken, hashToken, type TokenKind, tokenStart } from "../token/format.js";
 import { IssuedToken } from "./issued.js";
 import { checkWithinCeiling } from "./accounts.js";
 import { scheduleRevision } from "./schedule.js";
 import { type LeakListener, type LeakReport, type ReportLeakOptions, reportLeak } from "./leaks.js";
+import {
+  checkExpiry,
+  checkLifecycleFilter,
+  expiryOnCreate,
+  type LifecycleEvent,
+  type LifecycleFilter,
+  lifecycleEvents,
+  matchesLifecycle,
+} from "./lifecycle.js";
 import { storeCall } from "./store-call.js";
 import { toEpochMs } from "./time.js";
 
@@ -71,6 +81,9 @@ export interface UpdateTokenOptions extends ActorOptions {
    */
   expectedRevision?: number;
 }
+
+/** Options of {@link TokenManager.list}: a page, and lifecycle filters applied within it. */
+export interface ListTokensOptions extends PageOptions, LifecycleFilter {}
 
 /** Options of {@link TokenManager.regenerate}. */
 export interface RegenerateTokenOptions extends ActorOptions {
@@ -212,12 +225,49 @@ export class TokenManager {
    * @returns a page of records and the next cursor (null on the last page)
    * @throws {InvalidInputError} `INVALID_INPUT` for a bad limit or cursor
    */
-  async list(owner: string, options: PageOptions = {}): Promise<Page<TokenRecord>> {
+  async list(owner: string, options: ListTokensOptions = {}): Promise<Page<TokenRecord>> {
     parseInput(ownerSchema, owner, "owner");
-    checkPageOptions(options);
-    const page = await storeCall(() => this.#cfg.store.list(owner, options));
+    const { expiringBefore, dueForRotation, ...page } = options;
+    const filter: LifecycleFilter = {};
+    if (expiringBefore !== undefined) filter.expiringBefore = expiringBefore;
+    if (dueForRotation !== undefined) filter.dueForRotation = dueForRotation;
+    checkLifecycleFilter(filter, this.#cfg.tokens);
+    checkPageOptions(page);
+    const found = await storeCall(() => this.#cfg.store.list(owner, page));
     const now = this.#cfg.now();
-    return { items: page.items.map((t) => toRecord(t, now)), nextCursor: page.nextCursor };
+    const items: TokenRecord[] = [];
+    for (const t of found.items) {
+      const record = toRecord(t, now);
+      if (matchesLifecycle(t, record, filter, this.#cfg.tokens, now)) items.push(record);
+    }
+    return { items, nextCursor: found.nextCursor };
+  }
+
+  /**
+   * Reports an owner's tokens that have expired, expire within
+   * `tokens.expiringSoonMs`, or are due for rotation (`tokens.rotationPeriodMs`),
+   * computed from the records at `now`: no timer per token. Run it when you
+   * like (a daily job, the CLI) and notify the owner. Revoked tokens are skipped.
+   *
+   * @param owner the owner id
+   * @param options `now` (epoch ms, default the clock)
+   * @returns the events, token by token in creation order
+   * @throws {InvalidInputError} `INVALID_INPUT` for a bad owner or time
+   * @example
+   * ```ts
+   * for await (const e of kw.tokens.scan("acct_1")) console.log(e.type, e.tokenId, new Date(e.at));
+   * ```
+   */
+  async *scan(owner: string, options: { now?: number } = {}): AsyncGenerator<LifecycleEvent> {
+    parseInput(ownerSchema, owner, "owner");
+    const now = options.now ?? this.#cfg.now();
+    if (!Number.isSafeInteger(now)) throw new InvalidInputError("now", "must be a time in epoch ms");
+    let cursor: string | null = null;
+    do {
+      const page: Page<StoredToken> = await storeCall(() => this.#cfg.store.list(owner, { limit: 1000, cursor }));
+      for (const t of page.items) yield* lifecycleEvents(t, this.#cfg.tokens, now);
+      cursor = page.nextCursor;
+    } while (cursor !== null);
   }
 
   /**
@@ -254,6 +304,7 @@ export class TokenManager {
     if (expected !== undefined && expected !== current.revision) throw new RevisionConflictError(current.id, expected);
     if (data.scopes) this.#checkKindScopes(current.kind, data.scopes);
     if (data.scopes) await checkWithinCeiling(this.#cfg, current.owner, data.scopes, Math.max(now, effectiveAt));
+    if (data.expiresAt !== undefined) checkExpiry(data.expiresAt, this.#cfg.tokens, now);
 
     const policyPatch: Partial<TokenPolicy> = {};
     for (const field of POLICY_FIELDS) {
@@ -303,6 +354,85 @@ export class TokenManager {
   }
 
   /**
+   * Disables a token: every request with it is denied with `TOKEN_DISABLED`
+   * (a credential failure, 401) until {@link enable}, on every server within
+   * `revocationBoundMs`. Unlike revoke it can be undone. Idempotent: a
+   * disabled token keeps its first `disabledAt` and nothing is written.
+   *
+   * @param id the token's id
+   * @returns the disabled record
+   * @throws {TokenNotFoundError} `TOKEN_NOT_FOUND`
+   * @throws {TokenRevokedError} `TOKEN_REVOKED`: a revoked token is final, there is nothing to disable
+   * @throws {RevisionConflictError} `REVISION_CONFLICT` when changed concurrently
+   * @example
+   * ```ts
+   * await kw.tokens.disable(record.id, { actor: "user:42" });
+   * ```
+   */
+  disable(id: string, options: ActorOptions = {}): Promise<TokenRecord> {
+    return this.#setDisabled(id, true, options);
+  }
+
+  /**
+   * Enables a disabled token again (idempotent).
+   *
+   * @param id the token's id
+   * @returns the enabled record
+   * @throws {TokenNotFoundError} `TOKEN_NOT_FOUND`
+   * @throws {TokenRevokedError} `TOKEN_REVOKED`
+   * @throws {RevisionConflictError} `REVISION_CONFLICT` when changed concurrently
+   * @example
+   * ```ts
+   * await kw.tokens.enable(record.id, { actor: "user:42" });
+   * ```
+   */
+  enable(id: string, options: ActorOptions = {}): Promise<TokenRecord> {
+    return this.#setDisabled(id, false, options);
+  }
+
+  /**
+   * Deletes a token for good: its record, hashes, credit balance, rate-limit
+   * window, nonces and usage, in one store transaction with a `delete` audit
+   * entry naming what was removed (never the secret). The audit log is kept.
+   * Caches are dropped like for a revoke: this instance at once, others at
+   * once with a change feed, else within `revocationBoundMs`. Revoked tokens
+   * can be deleted too.
+   *
+   * @param id the token's id
+   * @returns the id, owner and how many rows of each kind were removed
+   * @throws {StoreUnsupportedError} `STORE_UNSUPPORTED` when the store has no `capabilities.hardDelete` (nothing changed)
+   * @throws {TokenNotFoundError} `TOKEN_NOT_FOUND`, also when it was deleted meanwhile
+   * @example
+   * ```ts
+   * const { removed } = await kw.tokens.delete(record.id, { actor: "user:42" });
+   * ```
+   */
+  async delete(id: string, options: ActorOptions = {}): Promise<DeleteTokenResult> {
+    const actor = parseActor(options);
+    if (this.#cfg.store.capabilities.hardDelete !== true) throw new StoreUnsupportedError("delete");
+    const current = await this.#read(id);
+    const now = this.#cfg.now();
+    const entry = this.#auditEntry("delete", current, actor, now, [...DELETED_PARTS]);
+    const deleted = await storeCall(() => this.#cfg.store.delete(current.id, entry));
+    this.#changed(current.id, hashesOf(deleted.token));
+    return { id: deleted.token.id, owner: deleted.token.owner, removed: { ...deleted.removed } };
+  }
+
+  async #setDisabled(id: string, disabled: boolean, options: ActorOptions): Promise<TokenRecord> {
+    const actor = parseActor(options);
+    const current = await this.#load(id);
+    const now = this.#cfg.now();
+    if ((current.disabledAt != null) === disabled) return toRecord(current, now);
+    // A record write like any update: the revision moves, caches are dropped
+    // here and, through the change feed or the cache bound, everywhere else.
+    const next: StoredToken = { ...current, disabledAt: disabled ? now : null, updatedAt: now };
+    const entry = this.#auditEntry(disabled ? "disable" : "enable", current, actor, now, ["disabledAt"]);
+    const saved = await storeCall(() => this.#cfg.store.update(next, current.revision, entry));
+    this.#changed(saved.id, hashesOf(current));
+    return toRecord(saved, now);
+  }
+
+  /**
    * Replaces a token's secret, keeping its id and settings. The old secret
    * stops working at once, or after `graceMs`. Without a grace period every
    * old secret stops at once, including one still in the grace period of an
@@ -348,6 +478,7 @@ export class TokenManager {
           : current.signing,
       previous: previous.slice(0, MAX_PREVIOUS),
       updatedAt: now,
+      rotatedAt: now,
     };
     const entry = this.#auditEntry("regenerate", current, actor, now, ["secret"]);
     const saved = await storeCall(() => this.#cfg.store.update(next, current.revision, entry));
@@ -439,7 +570,7 @@ export class TokenManager {
       ips: data.ips ?? [],
       credits: data.credits ?? null,
       rateLimit: data.rateLimit ?? null,
-      expiresAt: data.expiresAt ?? null,
+      expiresAt: expiryOnCreate(data.expiresAt, this.#cfg.tokens, now),
       requireSignedRequests: data.requireSignedRequests ?? false,
     };
   }
@@ -488,6 +619,16 @@ export class TokenManager {
     if (effectiveAt !== undefined) entry.effectiveAt = effectiveAt;
     return entry;
   }
+}
+
+/** What a hard delete removes, as its audit entry names it. */
+const DELETED_PARTS = ["record", "hashes", "credits", "rateLimits", "nonces", "usage"] as const;
+
+/** The result of `kw.tokens.delete`: which token, and how many rows of each kind went with it. */
+export interface DeleteTokenResult {
+  id: string;
+  owner: string;
+  removed: DeletedToken["removed"];
 }
 
 function parseActor(options: ActorOptions): string {

@@ -60,6 +60,7 @@ export function toRecord(token: StoredToken, now: number): TokenRecord {
     createdAt: token.createdAt,
     updatedAt: token.updatedAt,
     revokedAt: token.revokedAt,
+    disabledAt: token.disabledAt ?? null,
     revision: token.revision,
   };
 }

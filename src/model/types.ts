@@ -96,6 +96,13 @@ export interface StoredToken {
   createdAt: number;
   updatedAt: number;
   revokedAt: number | null;
+  /**
+   * When the token was disabled (`kw.tokens.disable`), or null / absent when
+   * enabled. Optional so records written before it existed stay valid.
+   */
+  disabledAt?: number | null;
+  /** When the secret was last regenerated; absent = never (its age counts from `createdAt`). */
+  rotatedAt?: number;
   /** Incremented by every write; the compare-and-set key of updates. */
   revision: number;
 }
@@ -124,6 +131,8 @@ export interface TokenRecord {
   createdAt: number;
   updatedAt: number;
   revokedAt: number | null;
+  /** When the token was disabled, or null: denied with `TOKEN_DISABLED` until enabled again. */
+  disabledAt: number | null;
   revision: number;
 }
 
@@ -141,7 +150,18 @@ export interface PageOptions {
 }
 
 /** What an admin did, as the audit log keeps it. */
-export type AuditAction = "create" | "import" | "update" | "revoke" | "regenerate" | "leak" | "account" | "credits";
+export type AuditAction =
+  | "create"
+  | "import"
+  | "update"
+  | "revoke"
+  | "regenerate"
+  | "leak"
+  | "account"
+  | "credits"
+  | "disable"
+  | "enable"
+  | "delete";
 
 /** One audit log entry. Never holds a secret: changed fields are named, not valued. */
 export interface AuditEntry {

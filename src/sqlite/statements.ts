@@ -68,6 +68,14 @@ const sql = (t: TableNames) => ({
     ON CONFLICT (token_id) DO UPDATE SET at = excluded.at, ip = excluded.ip WHERE excluded.at >= ${t.lastUsed}.at`,
   lastUsedOf: `SELECT token_id AS tokenId, at, ip FROM ${t.lastUsed} WHERE token_id = ?`,
   usageOf: `SELECT hour, allowed, denied, credits FROM ${t.usage} WHERE token_id = ? AND hour >= ? AND hour < ?`,
+  // Hard delete: every row kept under a token id (the audit log stays).
+  deleteToken: `DELETE FROM ${t.tokens} WHERE id = ?`,
+  deleteCredits: `DELETE FROM ${t.credits} WHERE token_id = ?`,
+  deleteRate: `DELETE FROM ${t.rateLimits} WHERE token_id = ?`,
+  deleteNonces: `DELETE FROM ${t.nonces} WHERE token_id = ?`,
+  deleteUsage: `DELETE FROM ${t.usage} WHERE token_id = ?`,
+  deleteUsageDetail: `DELETE FROM ${t.usageDetail} WHERE token_id = ?`,
+  deleteLastUsed: `DELETE FROM ${t.lastUsed} WHERE token_id = ?`,
 });
 
 /** The prepared statements of a store, by name. */

@@ -9,6 +9,7 @@ import {
   KeywardError,
   StoreUnavailableError,
   TokenExistsError,
+  TokenNotFoundError,
 } from "../errors.js";
 import { hashesOf } from "../model/record.js";
 import type { StoredAccount } from "../model/account.js";
@@ -43,6 +44,7 @@ import type {
   AuditFilter,
   CreditAdjustment,
   CreditResult,
+  DeletedToken,
   MeterRequest,
   MeterResult,
   NonceKey,
@@ -50,7 +52,7 @@ import type {
   TokenStore,
   UsageQuery,
 } from "../store/types.js";
-import { isBusy, type SqliteDatabase, type SqliteValue } from "./driver.js";
+import { isBusy, type SqliteDatabase, type SqliteStatement, type SqliteValue } from "./driver.js";
 import { prepareStatements, type Statements } from "./statements.js";
 
 /** Options of {@link sqliteStore}. */
@@ -173,12 +175,13 @@ function withBusyRetry<T>(body: () => T): T {
  * within `revocationBoundMs`.
  */
 export class SqliteStore implements TokenStore {
-  /** `{ changeFeed: false, creditLeases: false, accounts: true, usageAnalytics: true }`. */
+  /** `{ changeFeed: false, creditLeases: false, accounts: true, usageAnalytics: true, hardDelete: true }`. */
   readonly capabilities: StoreCapabilities = Object.freeze({
     changeFeed: false,
     creditLeases: false,
     accounts: true,
     usageAnalytics: true,
+    hardDelete: true,
   });
   readonly #db: SqliteDatabase;
   readonly #t: TableNames;
@@ -334,6 +337,30 @@ export class SqliteStore implements TokenStore {
       this.#s.revokeToken.run(n.revision, JSON.stringify(n), id);
       if (audit) this.#writeAudit(audit);
       return n;
+    });
+  }
+
+  /** Hard delete: the record and every row under its id, with `audit`, in one transaction. */
+  delete(id: string, audit?: AuditEntry): Promise<DeletedToken> {
+    return this.#tx(() => {
+      const token = parseToken(this.#s.tokenById.get(id));
+      if (!token) throw new TokenNotFoundError(id);
+      this.#assertAuditFree(audit);
+      const s = this.#s;
+      const count = (stmt: SqliteStatement) => Number(stmt.run(id).changes);
+      const removed = {
+        hashes: count(s.deleteHashes),
+        credits: count(s.deleteCredits),
+        rateLimits: count(s.deleteRate),
+        nonces: count(s.deleteNonces),
+        // Hour buckets; the analytics rows and the last use go with them.
+        usage: count(s.deleteUsage),
+      };
+      s.deleteUsageDetail.run(id);
+      s.deleteLastUsed.run(id);
+      s.deleteToken.run(id);
+      if (audit) this.#writeAudit(audit);
+      return { token, removed };
     });
   }
 

@@ -33,6 +33,7 @@ import type {
   ChangeEvent,
   CreditAdjustment,
   CreditResult,
+  DeletedToken,
   MeterRequest,
   MeterResult,
   NonceKey,
@@ -54,6 +55,8 @@ export interface GuardedStore {
   list(owner: string, options?: PageOptions): Promise<Page<StoredToken>>;
   update(next: StoredToken, expectedRevision: number, audit?: AuditEntry): Promise<StoredToken>;
   revoke(id: string, at: number, audit?: AuditEntry): Promise<StoredToken>;
+  /** Hard delete; throws `STORE_UNSUPPORTED` (writing nothing) without `capabilities.hardDelete`. */
+  delete(id: string, audit?: AuditEntry): Promise<DeletedToken>;
   appendAudit(entry: AuditEntry): Promise<void>;
   listAudit(filter: AuditFilter, options?: PageOptions): Promise<Page<AuditEntry>>;
   meter(request: MeterRequest, now: number): Promise<MeterResult>;
@@ -171,6 +174,21 @@ class Guard implements GuardedStore {
         checkAudit(audit, "audit");
       },
       () => this.adapter.revoke(id, at, audit),
+      [id, audit],
+    );
+  }
+
+  delete(id: string, audit?: AuditEntry): Promise<DeletedToken> {
+    const adapter = this.adapter;
+    if (adapter.capabilities.hardDelete !== true || typeof adapter.delete !== "function") {
+      return Promise.reject(new StoreUnsupportedError("delete"));
+    }
+    return this.#call(
+      () => {
+        checkString(id, "id");
+        checkAudit(audit, "audit");
+      },
+      () => adapter.delete!(id, audit),
       [id, audit],
     );
   }

@@ -16,6 +16,7 @@ import {
   ConfigError,
   InvalidInputError,
   TokenExistsError,
+  TokenNotFoundError,
 } from "../errors.js";
 import { hashesOf } from "../model/record.js";
 import type { StoredAccount } from "../model/account.js";
@@ -42,6 +43,7 @@ import type {
   ChangeEvent,
   CreditAdjustment,
   CreditResult,
+  DeletedToken,
   MeterRequest,
   MeterResult,
   NonceKey,
@@ -114,7 +116,7 @@ interface Subscription {
  * ```
  */
 export class MemoryStore implements TokenStore {
-  /** Frozen: `{ changeFeed, creditLeases: false }`, `changeFeed` as given to the constructor (default true). */
+  /** Frozen: `{ changeFeed, creditLeases: false, hardDelete: true }`, `changeFeed` as given to the constructor (default true). */
   readonly capabilities: StoreCapabilities;
 
   /**
@@ -178,7 +180,7 @@ export class MemoryStore implements TokenStore {
     if (onListenerError !== undefined && typeof onListenerError !== "function") {
       throw new ConfigError("onListenerError", "must be a function");
     }
-    this.capabilities = Object.freeze({ changeFeed, creditLeases: false, accounts: true, usageAnalytics: true });
+    this.capabilities = Object.freeze({ changeFeed, creditLeases: false, accounts: true, usageAnalytics: true, hardDelete: true });
     this.#onListenerError = onListenerError;
     if (changeFeed) {
       const subs = this.#subscriptions;
@@ -333,6 +335,46 @@ export class MemoryStore implements TokenStore {
     if (audit !== undefined) this.#writeAudit(audit);
     this.#emit(id, hashesOf(n));
     return structuredClone(n);
+  }
+
+  /**
+   * Removes the token for good with everything kept under its id (record,
+   * hashes, credits, rate-limit window, nonces, usage); the audit log stays.
+   *
+   * @param id - public token id.
+   * @param audit - appended with it.
+   * @returns the record as it was and the counts removed.
+   * @throws {TokenNotFoundError} `TOKEN_NOT_FOUND` when there is no such token.
+   * @example
+   * ```ts
+   * const { removed } = await store.delete("tok_123");
+   * ```
+   */
+  async delete(id: string, audit?: AuditEntry): Promise<DeletedToken> {
+    const cur = this.#tokens.get(id);
+    if (!cur) throw new TokenNotFoundError(id);
+    this.#assertAuditFree(audit);
+    const hashes = hashesOf(cur);
+    for (const h of hashes) this.#byHash.delete(h);
+    removeKey(this.#byOwner, cur.owner, { t: cur.createdAt, id });
+    this.#tokens.delete(id);
+    const removed = {
+      hashes: hashes.length,
+      credits: Number(this.#credits.delete(id)),
+      rateLimits: Number(this.#rates.delete(id)),
+      nonces: this.#nonces.get(id)?.nonces.size ?? 0,
+      usage: this.#usage.get(id)?.size ?? 0,
+    };
+    this.#nonces.delete(id);
+    this.#usage.delete(id);
+    // The analytics rows (indexed by token and by owner) and the last use go with the hour buckets.
+    const byOwner = this.#rowsByOwner.get(cur.owner);
+    for (const k of this.#rowsByToken.get(id)?.keys() ?? []) byOwner?.delete(k);
+    this.#rowsByToken.delete(id);
+    this.#lastUsed.delete(id);
+    if (audit !== undefined) this.#writeAudit(audit);
+    this.#emit(id, hashes);
+    return { token: cur, removed };
   }
 
   /**

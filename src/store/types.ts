@@ -123,6 +123,30 @@ export interface StoreCapabilities {
    * means false: then `kw.usage` answers per token, hour and day only.
    */
   readonly usageAnalytics?: boolean;
+  /**
+   * The store implements {@link TokenStore.delete} (hard delete). Optional;
+   * absent means false, and `kw.tokens.delete` throws `STORE_UNSUPPORTED`.
+   */
+  readonly hardDelete?: boolean;
+}
+
+/** What {@link TokenStore.delete} removed: the record, and how many rows of each kind with it. */
+export interface DeletedToken {
+  /** The record as it was. */
+  token: StoredToken;
+  /** Rows removed besides the record. */
+  removed: {
+    /** Lookup hashes (current and previous secrets). */
+    hashes: number;
+    /** Credit balances (0 or 1). */
+    credits: number;
+    /** Rate-limit windows (0 or 1). */
+    rateLimits: number;
+    /** Remembered nonces. */
+    nonces: number;
+    /** Usage buckets (hours). */
+    usage: number;
+  };
 }
 
 /** Options of {@link UsageStore.getUsage}. */
@@ -317,6 +341,16 @@ export interface TokenStore extends RecordStore, CounterStore, UsageStore, Parti
    * store. Returns an unsubscribe function.
    */
   subscribe?(listener: (event: ChangeEvent) => void): () => void;
+
+  /**
+   * Present when `capabilities.hardDelete` is true. Removes the token for
+   * good, atomically with `audit` (both or neither): the record, its hashes
+   * (they stop finding it), its credit balance, rate-limit window, nonces and
+   * usage. The audit log is kept (it holds no secret). Emits a change event
+   * like a revoke. Rejects with `TokenNotFoundError` when there is no such
+   * token, writing nothing.
+   */
+  delete?(id: string, audit?: AuditEntry): Promise<DeletedToken>;
 
   /** Releases connections. */
   close?(): Promise<void>;

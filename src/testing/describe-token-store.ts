@@ -8,6 +8,7 @@ import { accountsGroup } from "./groups/accounts.js";
 import { auditGroup } from "./groups/audit.js";
 import { changeFeedGroup } from "./groups/change-feed.js";
 import { creditsGroup } from "./groups/credits.js";
+import { deleteGroup } from "./groups/delete.js";
 import { findByHashGroup } from "./groups/find-by-hash.js";
 import { getGroup } from "./groups/get.js";
 import { insertGroup } from "./groups/insert.js";
@@ -41,6 +42,7 @@ import type { SuiteContext } from "./suite.js";
  * - `usage`: `recordUsage` / `getUsage`, hour and day buckets.
  * - `audit`: `appendAudit` / `listAudit`, written with the record.
  * - `changeFeed`: `subscribe` events (tests skip themselves when `capabilities.changeFeed` is false).
+ * - `delete`: the optional hard delete (tests skip themselves when `capabilities.hardDelete` is not true).
  * - `races`: concurrent calls of every atomic operation.
  * - `raw`: checks through the {@link DescribeTokenStoreOptions.raw} hook (skipped without it).
  * - `accounts`: the optional account part: records, account counters in `meter` (both or neither),
@@ -62,6 +64,7 @@ export const TOKEN_STORE_TEST_GROUPS = [
   "usage",
   "audit",
   "changeFeed",
+  "delete",
   "races",
   "raw",
   "accounts",
@@ -85,6 +88,7 @@ const GROUPS: Record<TokenStoreTestGroup, (ctx: SuiteContext) => void> = {
   usage: usageGroup,
   audit: auditGroup,
   changeFeed: changeFeedGroup,
+  delete: deleteGroup,
   races: racesGroup,
   raw: rawGroup,
   accounts: accountsGroup,

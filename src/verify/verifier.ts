@@ -19,9 +19,10 @@ import { Telemetry } from "../monitor/telemetry.js";
 import { UsageQueue, type UsageQueueStats } from "../monitor/usage-queue.js";
 import { type ClientIpResolver, createClientIpResolver } from "../policy/client-ip.js";
 import { allow, type DenyCode, deny, type PolicyDecision } from "../policy/decision.js";
-import { type EvaluationContext, evaluatePolicy, type SignatureOutcome } from "../policy/evaluate.js";
+import { type EvaluationContext, evaluatePolicy, type RequireHttps, type SignatureOutcome } from "../policy/evaluate.js";
 import { type VerifyRequestOptions, type VerifyRequestResult, verifyRequest } from "../signing/verify.js";
-import { compileScopes, parseScope, type ScopeMatcher } from "../policy/scope.js";
+import { compileScopes, missingScope, type RequiredScopes, requiredScopesProblem, type ScopeMatcher, scopesGrant } from "../policy/scope.js";
+import { createTransportResolver, isLoopbackIp, type Transport, type TransportResolver } from "../policy/transport.js";
 import type { AccountMeter, MeterRequest, MeterResult } from "../store/types.js";
 import { findTokens, MAX_TOKEN_LENGTH, parseToken } from "../token/format.js";
 import { SharedLookup } from "./cache.js";
@@ -32,8 +33,8 @@ import { SIGNATURE_DENY_CODE, signingKeys } from "./signed.js";
 
 /** What the route needs, for `kw.check` and `kw.verify`. */
 export interface CheckOptions {
-  /** Scope(s) the route needs (all of them). */
-  scope?: string | readonly string[];
+  /** Scope(s) the route needs: a string or an array (all of them), `{ allOf: [...] }` or `{ anyOf: [...] }`. */
+  scope?: RequiredScopes;
   /** Credits the call costs (default 1 when the token has a credit limit; 0 reads without spending). */
   cost?: number;
   /** The client's IP as the server saw it (the socket address). */
@@ -52,6 +53,12 @@ export interface CheckInput extends CheckOptions {
   referer?: string | null;
   secFetchSite?: string | null;
   secFetchMode?: string | null;
+  /**
+   * The scheme the request arrived with (`"https"` or `"http"`, e.g. Express's
+   * `req.protocol` behind `trust proxy`), for `requireHttps`. Absent: not
+   * known, and `requireHttps` is not applied by `check` (`verify` reads the URL).
+   */
+  protocol?: "http" | "https";
 }
 
 /**
@@ -64,9 +71,11 @@ class RequestContext implements EvaluationContext {
   readonly env: EvaluationContext["env"];
   readonly allowSecretInBrowser: boolean;
   readonly allowPublishableWrites: boolean;
+  readonly requireHttps: RequireHttps;
   signature: SignatureOutcome | undefined;
   readonly #get: (name: string) => string | null;
   readonly #resolveIp: () => string | null;
+  readonly #resolveTransport: () => Transport;
   #ip: string | null | undefined;
   // Read by the browser check and the domain check: fetched once.
   #origin: string | null | undefined;
@@ -74,11 +83,14 @@ class RequestContext implements EvaluationContext {
   constructor(
     get: (name: string) => string | null,
     resolveIp: () => string | null,
+    resolveTransport: () => Transport,
     scope: CheckOptions["scope"],
     cfg: ResolvedConfig,
   ) {
     this.#get = get;
     this.#resolveIp = resolveIp;
+    this.#resolveTransport = resolveTransport;
+    this.requireHttps = cfg.requireHttps;
     this.scope = scope;
     this.env = cfg.env;
     this.allowSecretInBrowser = cfg.allowSecretInBrowser;
@@ -87,6 +99,10 @@ class RequestContext implements EvaluationContext {
   get ip(): string | null {
     if (this.#ip === undefined) this.#ip = this.#resolveIp();
     return this.#ip;
+  }
+  /** Read only when `requireHttps` applies to the token. */
+  get transport(): Transport {
+    return this.#resolveTransport();
   }
   get origin(): string | null {
     if (this.#origin === undefined) this.#origin = this.#get("origin");
@@ -136,6 +152,7 @@ export class Verifier {
   readonly #telemetry: Telemetry | null;
   #cacheHits = 0;
   #cacheMisses = 0;
+  readonly #transport: TransportResolver;
   readonly #leaksReported = new Set<string>();
   readonly #pendingReports = new Set<Promise<void>>();
   readonly #unsubscribe: (() => void) | undefined;
@@ -160,6 +177,7 @@ export class Verifier {
       : null;
     const { trustedProxies, forwardedHeader: header, allowCatchAllRanges, onWarning } = config;
     this.#clientIp = createClientIpResolver({ trustedProxies, header, allowCatchAllRanges, onWarning });
+    this.#transport = createTransportResolver({ trustedProxies, header });
     const sig = config.signatures;
     this.#signatureOptions = {
       maxAgeSec: sig.maxAgeSec,
@@ -212,6 +230,9 @@ export class Verifier {
   check(input: CheckInput): Promise<Decision> {
     try {
       checkOptions(input);
+      if (input.protocol !== undefined && input.protocol !== "http" && input.protocol !== "https") {
+        throw new InvalidInputError("protocol", 'must be "http" or "https"');
+      }
     } catch (err) {
       return Promise.reject(err);
     }
@@ -226,6 +247,8 @@ export class Verifier {
       env: cfg.env,
       allowSecretInBrowser: cfg.allowSecretInBrowser,
       allowPublishableWrites: cfg.allowPublishableWrites,
+      requireHttps: cfg.requireHttps,
+      transport: input.protocol === undefined ? undefined : input.protocol === "https" ? "https" : isLoopbackIp(input.ip) ? "loopback" : "http",
     };
     const end = this.#telemetry?.start("keyward.check");
     const observe = (d: Decision) => {
@@ -286,7 +309,13 @@ export class Verifier {
     const get = (name: string) => headers.get(name);
     const credential = findCredential(get("authorization"), queryToken);
     if (credential.kind === "ambiguous") return Promise.resolve(denial("TOKEN_MALFORMED", now));
-    const context = new RequestContext(get, () => this.#clientIp(options.ip, { get }), options.scope, this.#cfg);
+    const context = new RequestContext(
+      get,
+      () => this.#clientIp(options.ip, { get }),
+      () => this.#transport(request.url, options.ip, { get }),
+      options.scope,
+      this.#cfg,
+    );
     // RFC 9421 §4.1: a signed request carries Signature-Input (a lone Signature
     // field signs nothing, and is left to the bearer path to ignore).
     if (get("signature-input") !== null) {
@@ -422,9 +451,10 @@ export class Verifier {
         within = compileScopes(plan.ceiling);
         this.#ceilings.set(plan, within);
       }
-      for (const scope of typeof need === "string" ? [need] : need) {
-        if (!within(scope)) return this.#finish(stored, deny("SCOPE_DENIED", { scope: String(scope).slice(0, 128) }), now, 0);
-      }
+      // The token's effective scopes are its own within the ceiling: for anyOf, one scope must be both.
+      const ceiling = within;
+      const missing = missingScope(need, (scope) => ceiling(scope) && scopesGrant(policy.scopes, scope));
+      if (missing !== undefined) return this.#finish(stored, deny("SCOPE_DENIED", { scope: missing.slice(0, 128) }), now, 0);
     }
     let meter = this.#accountMeters.get(plan);
     if (meter === undefined) {
@@ -573,7 +603,7 @@ export class Verifier {
       ok: d.ok,
       code: d.code,
       status: d.status,
-      scope: scope === undefined ? null : typeof scope === "string" ? scope : scope.join(" ").slice(0, MAX_EVENT_TEXT),
+      scope: scope === undefined ? null : scopeText(scope).slice(0, MAX_EVENT_TEXT),
       cost: d.cost,
       // The IP is the application's input and the Origin the client's: bounded, so a batch always stores.
       ip: ip !== null && ip.length <= 64 ? ip : null,
@@ -624,23 +654,26 @@ function checkOptions(options: CheckOptions): void {
 // Route scopes come from the application's code, so a few values recur:
 // remember those already validated instead of parsing them per request.
 const validScopes = new Set<string>();
-const validScopeLists = new WeakSet<readonly string[]>();
+const validScopeLists = new WeakSet<object>();
 
 /**
  * A route's required scope is the application's input: an empty list, an
  * empty string or a malformed scope is a programming error, never an allow.
  */
-function checkRouteScope(scope: string | readonly string[]): void {
-  if (typeof scope === "string") {
-    if (validScopes.has(scope)) return;
-    if (parseScope(scope) === null) throw new InvalidInputError("scope", "must be a valid scope (resource[/name…]:action)");
+function checkRouteScope(scope: RequiredScopes): void {
+  if (typeof scope === "string" ? validScopes.has(scope) : typeof scope === "object" && scope !== null && validScopeLists.has(scope)) return;
+  const problem = requiredScopesProblem(scope);
+  if (problem) throw new InvalidInputError("scope", problem.path ? `${problem.path.replace(/^\./, "")}: ${problem.message}` : problem.message);
+  if (typeof scope !== "string") validScopeLists.add(scope);
+  else {
     if (validScopes.size >= 1024) validScopes.clear();
     validScopes.add(scope);
-    return;
   }
-  if (!Array.isArray(scope)) throw new InvalidInputError("scope", "must be a scope or a non-empty array of scopes");
-  if (validScopeLists.has(scope)) return;
-  if (scope.length === 0) throw new InvalidInputError("scope", "must not be an empty list (omit it for no scope check)");
-  for (const s of scope) checkRouteScope(s);
-  validScopeLists.add(scope);
+}
+
+/** A route's scope requirement as one line of text, for usage events. */
+function scopeText(scope: RequiredScopes): string {
+  if (typeof scope === "string") return scope;
+  if ("anyOf" in scope) return `anyOf(${scope.anyOf.join(" ")})`;
+  return ("allOf" in scope ? scope.allOf : (scope as readonly string[])).join(" ");
 }

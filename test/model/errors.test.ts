@@ -184,6 +184,7 @@ describe("one error family (issue 8 item 6)", () => {
         case "SIGNING_MISSING":
         case "DOMAINS_ON_SECRET":
         case "TIME_IN_SECONDS":
+        case "LIFETIME_EXCEEDED":
           return "fix the input";
         case "INVALID_CONFIG":
           return "fix the options";

@@ -142,6 +142,26 @@ describe("route scopes", () => {
     expect((await kw.check({ token, scope: ["core:read"] })).ok).toBe(true);
     expect((await kw.check({ token })).ok).toBe(true); // no scope: no scope check
   });
+
+  it("anyOf needs one, allOf (and a plain array) every one; malformed shapes throw", async () => {
+    const kw = app("acme", new MemoryStore());
+    const { token } = await kw.tokens.create({ owner: "o", kind: "secret", scopes: ["core:read", "datasets/*:read"] });
+    expect((await kw.check({ token, scope: { anyOf: ["premium:read", "datasets/prices/2024:read"] } })).ok).toBe(true);
+    const any = await kw.check({ token, scope: { anyOf: ["premium:read", "orders:write"] } });
+    expect([any.code, any.scope]).toEqual(["SCOPE_DENIED", "premium:read"]);
+    const all = await kw.check({ token, scope: { allOf: ["core:read", "premium:read"] } });
+    expect([all.code, all.scope]).toEqual(["SCOPE_DENIED", "premium:read"]);
+    expect((await kw.check({ token, scope: { allOf: ["core:read", "datasets/x:read"] } })).ok).toBe(true);
+    for (const scope of [{ anyOf: [] }, { allOf: [] }, { anyOf: ["core"] }, { anyOf: "core:read" }, { oneOf: ["core:read"] }, { anyOf: ["core:read"], allOf: ["core:read"] }, null, 5] as never[]) {
+      await expect(kw.check({ token, scope })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "scope" });
+    }
+  });
+
+  it("*:* grants every scope at every depth", async () => {
+    const kw = app("acme", new MemoryStore());
+    const { token } = await kw.tokens.create({ owner: "o", kind: "secret", scopes: ["*:*"] });
+    for (const scope of ["core:read", "datasets/prices:write", "a/b/c/d:delete"]) expect((await kw.check({ token, scope })).ok).toBe(true);
+  });
 });
 
 describe("publishable tokens", () => {
