@@ -3,6 +3,7 @@
 import pg from "pg";
 import { Keyward } from "../../src/index.js";
 import { postgresStore } from "../../src/postgres/index.js";
+import { raceCredits } from "../support/credit-race.js";
 
 const [mode, url, prefix, arg = ""] = process.argv.slice(2);
 const out = (v: unknown) => process.stdout.write(`${JSON.stringify(v)}\n`);
@@ -21,17 +22,7 @@ async function main(): Promise<void> {
   });
   switch (base) {
     case "credits": {
-      // arg: "<token>@<startAt>". Warms the lookup cache, waits for the common start, then
-      // 2 500 concurrent checks, each costing 1 credit.
-      const [token, startAt] = arg.split("@");
-      const kw = new Keyward({ store, prefix: "acme" });
-      await kw.check({ token, cost: 0 });
-      await new Promise((r) => setTimeout(r, Math.max(0, Number(startAt) - Date.now())));
-      const start = Date.now();
-      const ds = await Promise.all(Array.from({ length: 2500 }, () => kw.check({ token })));
-      const end = Date.now();
-      await kw.close();
-      out({ granted: ds.filter((d) => d.ok).length, codes: [...new Set(ds.map((d) => d.code))], start, end });
+      out(await raceCredits(store, arg));
       break;
     }
     case "hold": {
