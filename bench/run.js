@@ -2,8 +2,10 @@
 // BENCH_MS sets the measuring time per case (default 1000 ms); BENCH_HTTP_SEC,
 // BENCH_HTTP_RUNS and BENCH_HTTP_ONLY tune the HTTP middleware runs (bench/http.js).
 import { cpus } from "node:os";
+import { benchAccounts } from "./accounts.js";
 import { benchPolicy } from "./policy.js";
 import { benchHttp } from "./http.js";
+import { benchPostgres } from "./postgres.js";
 import { benchSigning } from "./signing.js";
 import { benchStore } from "./store.js";
 import { benchVerify } from "./verify.js";
@@ -14,4 +16,6 @@ await benchVerify({ ms });
 await benchSigning({ ms });
 await benchPolicy({ ms });
 await benchStore({ ms });
+await benchAccounts({ ms });
 await benchHttp();
+await benchPostgres({ ms });

@@ -15,7 +15,7 @@ import { throughput } from "./harness.js";
 
 const ROUNDS = 3;
 
-async function medianTable(title, cases, { ms, baseline = 0 }) {
+export async function medianTable(title, cases, { ms, baseline = 0 }) {
   const runs = cases.map(() => []);
   for (const c of cases) await throughput(c.fn, Math.min(300, ms / 3)); // warm-up
   for (let round = 0; round < ROUNDS; round++) {

@@ -3,6 +3,10 @@ import { z } from "zod";
 import { ConfigError } from "./errors.js";
 import { type RandomSource, secureRandom } from "./lib/crypto.js";
 import { Keyring } from "./lib/seal.js";
+import type { AnomalyOptions } from "./monitor/anomalies.js";
+import type { DecisionEvent } from "./monitor/events.js";
+import type { TelemetryOptions } from "./monitor/telemetry.js";
+import type { UsageWriteError } from "./monitor/usage-queue.js";
 import type { ConfigWarning, ForwardingHeader } from "./policy/client-ip.js";
 import { parseScope } from "./policy/scope.js";
 import { parseComponentId } from "./signing/components.js";
@@ -63,6 +67,15 @@ export interface KeywardOptions {
   queryParam?: string | null;
   /** Accept secret tokens from browser contexts (default false: `SECRET_IN_BROWSER`). */
   allowSecretInBrowser?: boolean;
+  /**
+   * Refuse tokens sent over plain `http` with `INSECURE_TRANSPORT`: `"secret"`
+   * tokens only, `"all"` tokens, or `false`. Default `"secret"` when `env` is
+   * `"live"`, `false` for `"test"`. The loopback is exempt; behind proxies the
+   * scheme comes from `X-Forwarded-Proto` / `Forwarded: proto=` of a trusted proxy.
+   */
+  requireHttps?: "secret" | "all" | false;
+  /** Token lifetimes and rotation (see docs/lifecycle.md). Every field is optional; absent = no rule. */
+  tokens?: TokenLifetimeOptions;
   /** A store lookup on the request path that takes longer is abandoned and denied with STORE_UNAVAILABLE, ms (default 2 000). */
   lookupTimeoutMs?: number;
   /**
@@ -104,14 +117,32 @@ export interface KeywardOptions {
     /** Longest wait for the body, read only after the signature has verified, ms (default 10 000): slower is `BODY_TIMEOUT` (408). */
     bodyTimeoutMs?: number;
   };
+  /**
+   * Anomaly alerts (docs/monitoring.md): a never-seen IP or origin, a spike
+   * over the learned rate, a burst of denials, use after a long idle, a secret
+   * token from a browser. Default off; `{}` turns every detector on with its defaults.
+   */
+  anomalies?: AnomalyOptions;
+  /**
+   * OpenTelemetry metrics and spans, and a logger hook (docs/monitoring.md):
+   * pass `metrics.getMeter("keyward")` and `trace.getTracer("keyward")` from
+   * `@opentelemetry/api`. Default none: a no-op.
+   */
+  telemetry?: TelemetryOptions;
   /** Usage metering of verified requests. */
   usage?: {
     /** Record usage (default true). */
     enabled?: boolean;
     /** Events buffered before a write (default 1 000). */
     batchSize?: number;
-    /** Oldest buffered event before a write, ms (default 1 000). Call `kw.flush()` on shutdown. */
+    /** Interval of the flush timer, ms (default 1 000; 0 writes after every event). `kw.close()` writes what is left. */
     flushIntervalMs?: number;
+    /** Most events waiting to be written (default 100 000); beyond, events are dropped and counted (`kw.usage.stats()`). */
+    maxQueue?: number;
+    /** Called with every decision (identified or not), after the request's tick, in batches; a throw is ignored. */
+    onDecision?: (event: DecisionEvent) => void;
+    /** Called when a usage write fails (the events are queued again while there is room). */
+    onError?: (error: UsageWriteError) => void;
   };
 }
 
@@ -124,6 +155,22 @@ export interface ForeignTokenPattern {
 }
 
 /** The parsed, frozen configuration. */
+/** Lifetimes and rotation, for the whole application. */
+export interface TokenLifetimeOptions {
+  /** Expiry given to a token created without `expiresAt`: now + this, ms (default none: no expiry). */
+  defaultLifetimeMs?: number | null;
+  /**
+   * Latest expiry a create or update may set: now + this, ms (default none).
+   * With it, a token without an expiry is refused (`LIFETIME_EXCEEDED`), so
+   * set `defaultLifetimeMs` too (at most this).
+   */
+  maxLifetimeMs?: number | null;
+  /** A token is due for rotation this long after its secret was issued (created or regenerated), ms (default none). */
+  rotationPeriodMs?: number | null;
+  /** How long before its expiry a token counts as expiring soon in `kw.tokens.scan`, ms (default 7 days). */
+  expiringSoonMs?: number;
+}
+
 export interface ResolvedConfig {
   /** The store inside `guardStore`: validated calls, sanitized errors. */
   readonly store: GuardedStore;
@@ -143,11 +190,27 @@ export interface ResolvedConfig {
   readonly onWarning?: ((warning: ConfigWarning) => void) | undefined;
   readonly queryParam: string | null;
   readonly allowSecretInBrowser: boolean;
+  readonly requireHttps: "secret" | "all" | false;
+  readonly tokens: {
+    readonly defaultLifetimeMs: number | null;
+    readonly maxLifetimeMs: number | null;
+    readonly rotationPeriodMs: number | null;
+    readonly expiringSoonMs: number;
+  };
   /** Token prefixes accepted: `prefix` first, then `acceptPrefixes`. */
   readonly prefixes: readonly string[];
   readonly acceptForeignTokens: false | Readonly<ForeignTokenPattern>;
   readonly lookupTimeoutMs: number;
-  readonly usage: { readonly enabled: boolean; readonly batchSize: number; readonly flushIntervalMs: number };
+  readonly anomalies?: AnomalyOptions | undefined;
+  readonly telemetry?: TelemetryOptions | undefined;
+  readonly usage: {
+    readonly enabled: boolean;
+    readonly batchSize: number;
+    readonly flushIntervalMs: number;
+    readonly maxQueue: number;
+    readonly onDecision?: ((event: DecisionEvent) => void) | undefined;
+    readonly onError?: ((error: UsageWriteError) => void) | undefined;
+  };
   readonly signatures: {
     readonly maxAgeSec: number;
     readonly clockSkewSec: number;
@@ -161,6 +224,8 @@ export interface ResolvedConfig {
 }
 
 const DAY = 86_400_000;
+/** Longest lifetime or period an option may say: 100 years, ms. */
+const LIFETIME_CAP = 36_525 * DAY;
 
 /** Longest string looked up as a foreign (imported) token. */
 export const MAX_FOREIGN_TOKEN_LENGTH = 512;
@@ -219,6 +284,19 @@ const schema = z.strictObject({
     .nullable()
     .default(null),
   allowSecretInBrowser: z.boolean().default(false),
+  tokens: z
+    .strictObject({
+      defaultLifetimeMs: z.number().int().min(1).max(LIFETIME_CAP).nullable().default(null),
+      maxLifetimeMs: z.number().int().min(1).max(LIFETIME_CAP).nullable().default(null),
+      rotationPeriodMs: z.number().int().min(1).max(LIFETIME_CAP).nullable().default(null),
+      expiringSoonMs: z.number().int().min(0).max(LIFETIME_CAP).default(7 * DAY),
+    })
+    .refine((t) => t.maxLifetimeMs === null || t.defaultLifetimeMs === null || t.defaultLifetimeMs <= t.maxLifetimeMs, {
+      message: "defaultLifetimeMs must not exceed maxLifetimeMs",
+      path: ["defaultLifetimeMs"],
+    })
+    .default({ defaultLifetimeMs: null, maxLifetimeMs: null, rotationPeriodMs: null, expiringSoonMs: 7 * DAY }),
+  requireHttps: z.union([z.literal("secret"), z.literal("all"), z.literal(false)], { error: 'must be "secret", "all" or false' }).optional(),
   acceptPrefixes: z.array(z.string().regex(PREFIX_PATTERN, "must match /^[a-z][a-z0-9]{0,15}$/")).max(16).default([]),
   acceptForeignTokens: z
     .union([
@@ -254,13 +332,26 @@ const schema = z.strictObject({
       maxBodyBytes: 1 << 20,
       bodyTimeoutMs: 10_000,
     }),
+  // Checked field by field (ranges named) by the AnomalyDetector constructor.
+  anomalies: z.custom<AnomalyOptions>((v) => typeof v === "object" && v !== null, "must be an object").optional(),
+  telemetry: z
+    .strictObject({
+      meter: z.custom<TelemetryOptions["meter"]>((m) => typeof (m as { createCounter?: unknown })?.createCounter === "function", "must be an OpenTelemetry Meter").optional(),
+      tracer: z.custom<TelemetryOptions["tracer"]>((t) => typeof (t as { startSpan?: unknown })?.startSpan === "function", "must be an OpenTelemetry Tracer").optional(),
+      logger: z.custom<TelemetryOptions["logger"]>((f) => typeof f === "function", "must be a function").optional(),
+      latencySampleEvery: z.number().int().min(1).max(1_000_000).optional(),
+    })
+    .optional(),
   usage: z
     .strictObject({
       enabled: z.boolean().default(true),
       batchSize: z.number().int().min(1).max(100_000).default(1_000),
       flushIntervalMs: z.number().int().min(0).max(DAY).default(1_000),
+      maxQueue: z.number().int().min(1).max(10_000_000).default(100_000),
+      onDecision: z.custom<(event: DecisionEvent) => void>((f) => typeof f === "function", "must be a function").optional(),
+      onError: z.custom<(error: UsageWriteError) => void>((f) => typeof f === "function", "must be a function").optional(),
     })
-    .default({ enabled: true, batchSize: 1_000, flushIntervalMs: 1_000 }),
+    .default({ enabled: true, batchSize: 1_000, flushIntervalMs: 1_000, maxQueue: 100_000 }),
 });
 
 /**
@@ -280,5 +371,6 @@ export function resolveConfig(options: KeywardOptions): ResolvedConfig {
   const { sealingKey: _, acceptPrefixes, ...rest } = r.data;
   const prefixes = Object.freeze([...new Set([rest.prefix, ...acceptPrefixes])]);
   const store = guardStore(rest.store);
-  return Object.freeze({ ...rest, store, prefixes, defaultScopes: Object.freeze([...rest.defaultScopes]), keyring });
+  const requireHttps = rest.requireHttps ?? (rest.env === "live" ? "secret" : false);
+  return Object.freeze({ ...rest, store, prefixes, requireHttps, defaultScopes: Object.freeze([...rest.defaultScopes]), keyring });
 }

@@ -30,7 +30,9 @@ export type ErrorCode =
   | "SCOPE_NOT_ALLOWED"
   | "SEALING_KEY_REQUIRED"
   | "SEALING_KEY_UNKNOWN"
-  | "STORE_UNAVAILABLE";
+  | "STORE_UNAVAILABLE"
+  | "STORE_UNSUPPORTED"
+  | "ACCOUNT_NOT_FOUND";
 
 /** The codes of {@link InvalidInputError} and its subclasses: an argument is wrong, and `field` says which. */
 export type InputErrorCode =
@@ -38,7 +40,8 @@ export type InputErrorCode =
   | "INVALID_KEY"
   | "SIGNING_MISSING"
   | "DOMAINS_ON_SECRET"
-  | "TIME_IN_SECONDS";
+  | "TIME_IN_SECONDS"
+  | "LIFETIME_EXCEEDED";
 
 /** Options accepted by every keyward error. */
 export interface KeywardErrorOptions {
@@ -149,6 +152,21 @@ export class TimeInSecondsError extends InvalidInputError {
   declare readonly code: "TIME_IN_SECONDS";
 }
 
+/**
+ * An expiry beyond the application's maximum token lifetime, or no expiry
+ * while one is required (`LIFETIME_EXCEEDED`). `field` is `expiresAt`,
+ * `limit` names the option (`tokens.maxLifetimeMs`), `maxExpiresAt` is the
+ * latest expiry allowed for this write.
+ */
+export class LifetimeExceededError extends InvalidInputError {
+  static override readonly code = "LIFETIME_EXCEEDED" as const;
+  declare readonly code: "LIFETIME_EXCEEDED";
+  /** The option that sets the limit. */
+  declare readonly limit: string | undefined;
+  /** The latest expiry allowed for this write, epoch ms. */
+  declare readonly maxExpiresAt: number | undefined;
+}
+
 /** The options given to a constructor are invalid (`INVALID_CONFIG`). `field` names the option. */
 export class ConfigError extends KeywardError {
   static override readonly code = "INVALID_CONFIG" as const;
@@ -241,6 +259,31 @@ export class StoreUnavailableError extends KeywardError {
   }
 }
 
+/**
+ * The store does not implement an optional part of the contract this call
+ * needs, e.g. accounts (`STORE_UNSUPPORTED`); `feature` names it. Nothing
+ * was written.
+ */
+export class StoreUnsupportedError extends KeywardError {
+  static override readonly code = "STORE_UNSUPPORTED" as const;
+  declare readonly code: "STORE_UNSUPPORTED";
+  /** The missing part: `"accounts"`. */
+  declare readonly feature: string;
+  constructor(feature: string) {
+    super("STORE_UNSUPPORTED", `the store does not support ${feature}`, undefined, { feature });
+  }
+}
+
+/** The owner has no account (`ACCOUNT_NOT_FOUND`): set one with `kw.accounts.set` first. */
+export class AccountNotFoundError extends KeywardError {
+  static override readonly code = "ACCOUNT_NOT_FOUND" as const;
+  declare readonly code: "ACCOUNT_NOT_FOUND";
+  declare readonly owner: string;
+  constructor(owner: string) {
+    super("ACCOUNT_NOT_FOUND", "account not found", undefined, { owner });
+  }
+}
+
 /** The class of the errors of each code, for {@link isKeywardError}. */
 export interface ErrorClassByCode {
   INVALID_INPUT: InvalidInputError;
@@ -248,6 +291,7 @@ export interface ErrorClassByCode {
   SIGNING_MISSING: SigningMissingError;
   DOMAINS_ON_SECRET: DomainsOnSecretError;
   TIME_IN_SECONDS: TimeInSecondsError;
+  LIFETIME_EXCEEDED: LifetimeExceededError;
   INVALID_CONFIG: ConfigError;
   TOKEN_NOT_FOUND: TokenNotFoundError;
   TOKEN_ALREADY_EXISTS: TokenExistsError;
@@ -257,6 +301,8 @@ export interface ErrorClassByCode {
   SEALING_KEY_REQUIRED: SealingKeyError;
   SEALING_KEY_UNKNOWN: SealingKeyError;
   STORE_UNAVAILABLE: StoreUnavailableError;
+  STORE_UNSUPPORTED: StoreUnsupportedError;
+  ACCOUNT_NOT_FOUND: AccountNotFoundError;
 }
 
 /**

@@ -7,21 +7,42 @@
  *
  * @module keyward
  */
-export type { ForeignTokenPattern, KeywardOptions } from "./config.js";
+export type { ForeignTokenPattern, KeywardOptions, TokenLifetimeOptions } from "./config.js";
 export * from "./errors.js";
 export { Keyward } from "./keyward.js";
-export { type AnswerOptions, type DeniedDecision, type ProblemDetails, problemDetails, problemResponse } from "./http/problem.js";
+export { type AnswerOptions, type AnswerableDecision, type ProblemDetails, problemDetails, problemResponse } from "./http/problem.js";
 export type { RandomSource } from "./lib/crypto.js";
 export { deriveSigningSecret } from "./lib/derive.js";
 export { escapeText } from "./lib/text.js";
 export { IssuedToken } from "./manager/issued.js";
+export type { LeakReport, ReportLeakOptions } from "./manager/leaks.js";
 export type {
   ActorOptions,
+  DeleteTokenResult,
+  ListTokensOptions,
   RegenerateTokenOptions,
   TokenManager,
   UpdateTokenOptions,
 } from "./manager/tokens.js";
-export type { GetUsageOptions, UsageReader } from "./manager/usage.js";
+export type {
+  GetUsageOptions,
+  LastUse,
+  TopConsumer,
+  TopConsumersOptions,
+  UsageReader,
+  UsageTarget,
+} from "./manager/usage.js";
+export {
+  type AccountManager,
+  type AccountPatch,
+  type AccountRecord,
+  MAX_CEILING_CHECK_TOKENS,
+  type SetAccountOptions,
+} from "./manager/accounts.js";
+export type { CreditBalance, CreditManager, CreditOptions, CreditTarget } from "./manager/credits.js";
+export { ACCOUNT_AUDIT_TARGET } from "./model/account.js";
+export type { AccountCreditsPolicy, AccountPolicy, ScheduledAccountPolicy, StoredAccount } from "./model/account.js";
+export type { LifecycleEvent, LifecycleFilter } from "./manager/lifecycle.js";
 export { policyAt } from "./model/record.js";
 export type { CreditsInput, RateLimitInput, SigningInput, TokenSettingsInput } from "./model/inputs.js";
 export {
@@ -34,10 +55,41 @@ export {
 } from "./model/schemas.js";
 export type * from "./model/types.js";
 export type { DecisionStatus, DenyCode } from "./policy/decision.js";
+export type { DecisionEvent } from "./monitor/events.js";
+export type { Anomaly, AnomalyFilter, AnomalyKind, AnomalyOptions } from "./monitor/anomalies.js";
+export type {
+  LogRecord,
+  MeterLike,
+  Observable,
+  SpanLike,
+  TelemetryAttributes,
+  TelemetryOptions,
+  TracerLike,
+} from "./monitor/telemetry.js";
+export type { UsageQueueStats, UsageWriteError } from "./monitor/usage-queue.js";
 export { combineStores, type StoreParts } from "./store/combine.js";
 export { type GuardedStore, guardStore, sanitizeStoreError } from "./store/guard.js";
-export type { CreditState } from "./store/kit/credits.js";
-export { type MeterStep, meterStep } from "./store/kit/meter.js";
+export {
+  adjustCredits,
+  type CreditChange,
+  MAX_CREDIT_BALANCE,
+  monthStartUtc,
+  spendAccountCredits,
+  tokenPool,
+} from "./store/kit/account-credits.js";
+export { putAccountRecord } from "./store/kit/accounts.js";
+export {
+  type AnalyticsGranularity,
+  analyticsOf,
+  type LastUsed,
+  rollUpRows,
+  rowKey,
+  type UsageAnalyticsQuery,
+  type UsageDetailRow,
+  type UsageSeriesBucket,
+} from "./store/kit/usage-analytics.js";
+export { type CreditState, type CreditStep, spendCredits } from "./store/kit/credits.js";
+export { type AccountCounters, type MeterStep, meterStep } from "./store/kit/meter.js";
 export { RATE_WINDOW_BUCKETS, type RateWindowState } from "./store/kit/rate-window.js";
 export { MemoryStore, type MemoryStoreOptions, type MemoryStoreStats } from "./store/memory.js";
 export type * from "./store/types.js";
@@ -56,5 +108,5 @@ export {
   type TokenKind,
   tokenStart,
 } from "./token/format.js";
-export { Decision } from "./verify/decision.js";
+export { type AllowedDecision, Decision, type DeniedDecision } from "./verify/decision.js";
 export type { CheckInput, CheckOptions } from "./verify/verifier.js";

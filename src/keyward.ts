@@ -1,7 +1,10 @@
 // The entry object: admin side (`tokens`, `usage`) and request side (`verify`, `check`).
 import { type KeywardOptions, resolveConfig } from "./config.js";
+import { AccountManager } from "./manager/accounts.js";
+import { CreditManager } from "./manager/credits.js";
 import { TokenManager } from "./manager/tokens.js";
 import { UsageReader } from "./manager/usage.js";
+import { type Anomaly, AnomalyDetector, type AnomalyFilter } from "./monitor/anomalies.js";
 import type { Decision } from "./verify/decision.js";
 import { type CheckInput, type CheckOptions, Verifier } from "./verify/verifier.js";
 
@@ -20,6 +23,12 @@ export class Keyward {
   readonly tokens: TokenManager;
   /** Metered usage per token. */
   readonly usage: UsageReader;
+  /** Accounts: plan ceiling, credit pool and rate limit shared by an owner's tokens (stores with `capabilities.accounts`). */
+  readonly accounts: AccountManager;
+  /** Credit balances of tokens and accounts: read, top up, reset (audited). */
+  readonly credits: CreditManager;
+  /** Anomaly alerts raised by this instance (with the `anomalies` option). */
+  readonly anomalies: { list(filter?: AnomalyFilter): Anomaly[] };
   readonly #verifier: Verifier;
 
   /**
@@ -28,10 +37,18 @@ export class Keyward {
    */
   constructor(options: KeywardOptions) {
     const config = resolveConfig(options);
-    this.#verifier = new Verifier(config);
+    const detector = config.anomalies === undefined ? null : new AnomalyDetector(config.anomalies);
+    this.#verifier = new Verifier(config, detector);
+    this.anomalies = { list: (filter) => detector?.list(filter) ?? [] };
     // This instance's own writes drop its cache entries at once, change feed or not.
-    this.tokens = new TokenManager(config, (id, hashes) => this.#verifier.invalidate(id, hashes));
-    this.usage = new UsageReader(config);
+    this.tokens = new TokenManager(
+      config,
+      (id, hashes) => this.#verifier.invalidate(id, hashes),
+      (at, id, owner, source) => detector?.leaked(at, id, owner, source),
+    );
+    this.usage = new UsageReader(config, () => this.#verifier.usageStats());
+    this.accounts = new AccountManager(config, (owner) => this.#verifier.invalidateAccount(owner));
+    this.credits = new CreditManager(config);
   }
 
   /**
@@ -73,7 +90,7 @@ export class Keyward {
     return this.#verifier.flush();
   }
 
-  /** Stops listening to the store's change feed and flushes usage. Does not close the store. */
+  /** Stops listening to the store's change feed, stops the usage timer and writes queued usage. Does not close the store. */
   close(): Promise<void> {
     return this.#verifier.close();
   }

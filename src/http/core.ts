@@ -4,7 +4,7 @@
 // framework's request and response.
 import { ConfigError } from "../errors.js";
 import type { Keyward } from "../keyward.js";
-import { parseScope } from "../policy/scope.js";
+import { type RequiredScopes, requiredScopesProblem } from "../policy/scope.js";
 import type { Decision } from "../verify/decision.js";
 import type { CheckOptions } from "../verify/verifier.js";
 import { type AnswerOptions, problemDetails, problemHeaders } from "./problem.js";
@@ -32,8 +32,8 @@ export interface EdgeOptions extends AnswerOptions {
 
 /** What a route needs, checked once when the route is set up. */
 export interface RouteOptions<Req> {
-  /** Scope(s) the route needs, all of them. A malformed scope throws here. */
-  scope?: string | readonly string[];
+  /** Scope(s) the route needs: a string or an array (all of them), `{ allOf: [...] }` or `{ anyOf: [...] }`. A malformed scope throws here. */
+  scope?: RequiredScopes;
   /** Credits a call costs (default 1 when the token has a credit limit). */
   cost?: number;
   /**
@@ -101,6 +101,13 @@ function parsePublicOrigin(value: unknown): string {
   return url.origin + url.pathname.replace(/\/+$/, "");
 }
 
+/** A copy the caller cannot change after setup. */
+function frozenScopes(scope: RequiredScopes): RequiredScopes {
+  if (typeof scope === "string") return scope;
+  if (Array.isArray(scope)) return Object.freeze([...(scope as readonly string[])]);
+  return "anyOf" in scope ? Object.freeze({ anyOf: Object.freeze([...scope.anyOf]) }) : Object.freeze({ allOf: Object.freeze([...(scope as { allOf: readonly string[] }).allOf]) });
+}
+
 /**
  * Checks a route's options once, at setup.
  *
@@ -109,17 +116,12 @@ function parsePublicOrigin(value: unknown): string {
 export function createRoute<Req>(options: RouteOptions<Req> = {}): Route<Req> {
   if (options === null || typeof options !== "object") throw new ConfigError("", "requireToken options must be an object");
   const { scope, cost, getToken } = options;
-  const scopes = scope === undefined ? [] : typeof scope === "string" ? [scope] : scope;
-  if (!Array.isArray(scopes) && typeof scope !== "string") throw new ConfigError("scope", "must be a string or an array of strings");
-  scopes.forEach((s, i) => {
-    if (parseScope(s) === null) {
-      throw new ConfigError(typeof scope === "string" ? "scope" : `scope[${i}]`, 'must be "resource[/name]:action", e.g. "core:read"');
-    }
-  });
+  const problem = scope === undefined ? null : requiredScopesProblem(scope);
+  if (problem) throw new ConfigError(`scope${problem.path}`, problem.message);
   if (cost !== undefined && (!Number.isSafeInteger(cost) || cost < 0)) throw new ConfigError("cost", "must be a non-negative integer");
   if (getToken !== undefined && typeof getToken !== "function") throw new ConfigError("getToken", "must be a function");
   const check: CheckOptions = {};
-  if (scope !== undefined) check.scope = typeof scope === "string" ? scope : Object.freeze([...scopes]);
+  if (scope !== undefined) check.scope = frozenScopes(scope);
   if (cost !== undefined) check.cost = cost;
   return Object.freeze({ check: Object.freeze(check), getToken });
 }

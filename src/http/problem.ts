@@ -17,7 +17,7 @@ export interface AnswerOptions {
 }
 
 /** The part of a `Decision` an answer is built from. */
-export interface DeniedDecision {
+export interface AnswerableDecision {
   readonly ok: boolean;
   readonly code: "OK" | DenyCode;
   readonly status: DecisionStatus;
@@ -51,9 +51,10 @@ export interface ProblemDetails {
 export const PROBLEM_JSON = "application/problem+json";
 export const DEFAULT_PROBLEM_TYPE_BASE = "urn:keyward:problem:";
 
-const TEXT: Record<Exclude<DenyCode, "TOKEN_MALFORMED" | "TOKEN_UNKNOWN" | "TOKEN_REVOKED" | "TOKEN_EXPIRED" | "TOKEN_WRONG_ENV">, [string, string]> = {
+const TEXT: Record<Exclude<DenyCode, "TOKEN_MALFORMED" | "TOKEN_UNKNOWN" | "TOKEN_REVOKED" | "TOKEN_DISABLED" | "TOKEN_EXPIRED" | "TOKEN_WRONG_ENV">, [string, string]> = {
   TOKEN_MISSING: ["Token required", "Send a token in the Authorization header as a Bearer token, or sign the request."],
   SECRET_IN_BROWSER: ["Secret token used from a browser", "Secret tokens are for servers; a page must use a publishable token."],
+  INSECURE_TRANSPORT: ["HTTPS required", "Tokens must be sent over HTTPS; this token crossed the network in cleartext and should be rotated."],
   SCOPE_DENIED: ["Scope not granted", "The token does not grant the scope this operation needs."],
   DOMAIN_DENIED: ["Origin not allowed", "The token is not allowed from this page's origin."],
   IP_DENIED: ["Address not allowed", "The token is not allowed from this network address."],
@@ -86,7 +87,7 @@ const kebab = (code: string) => code.toLowerCase().replace(/_/g, "-");
  * if (!d.ok) console.log(problemDetails(d).type); // "urn:keyward:problem:invalid-token"
  * ```
  */
-export function problemDetails(decision: DeniedDecision, options: AnswerOptions = {}): ProblemDetails {
+export function problemDetails(decision: AnswerableDecision, options: AnswerOptions = {}): ProblemDetails {
   const code = decision.code as DenyCode;
   const base = options.problemTypeBase ?? DEFAULT_PROBLEM_TYPE_BASE;
   if (CREDENTIAL_CODES.has(code) && code !== "TOKEN_MISSING") {
@@ -110,7 +111,7 @@ export function problemDetails(decision: DeniedDecision, options: AnswerOptions 
  * `Retry-After`, rate-limit fields, `Accept-Signature`), the challenge's
  * realm as configured, and the problem+json content type.
  */
-export function problemHeaders(decision: DeniedDecision, options: AnswerOptions = {}): Record<string, string> {
+export function problemHeaders(decision: AnswerableDecision, options: AnswerOptions = {}): Record<string, string> {
   const headers: Record<string, string> = { ...decision.headers, "content-type": PROBLEM_JSON, "cache-control": "no-store" };
   if (options.realm !== undefined) {
     const challenge = challengeOf(decision.code as DenyCode, options.realm);
@@ -134,7 +135,7 @@ export function problemHeaders(decision: DeniedDecision, options: AnswerOptions 
  * if (!d.ok) return problemResponse(d, { realm: "prices" });
  * ```
  */
-export function problemResponse(decision: DeniedDecision, options: AnswerOptions = {}): Response {
+export function problemResponse(decision: AnswerableDecision, options: AnswerOptions = {}): Response {
   if (decision.ok) throw new TypeError("problemResponse answers denials: this decision allows the request");
   return new Response(JSON.stringify(problemDetails(decision, options)), {
     status: decision.status,

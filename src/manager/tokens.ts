@@ -6,13 +6,14 @@ import {
   InvalidInputError,
   RevisionConflictError,
   ScopeNotAllowedError,
+  StoreUnsupportedError,
   TokenNotFoundError,
   TokenRevokedError,
 } from "../errors.js";
 import { randomBase62 } from "../lib/base62.js";
 import { deriveSigningSecret } from "../lib/derive.js";
 import { auditId } from "../model/audit-id.js";
-import { hashesOf, isTokenId, policyAt, toRecord } from "../model/record.js";
+import { hashesOf, isTokenId, toRecord } from "../model/record.js";
 import {
   actorSchema,
   type CreateTokenInput,
@@ -38,9 +39,21 @@ import type {
   TokenRecord,
 } from "../model/types.js";
 import { isWriteOrDeleteScope } from "../policy/scope.js";
-import type { AuditFilter } from "../store/types.js";
+import type { AuditFilter, DeletedToken } from "../store/types.js";
 import { generateToken, hashToken, type TokenKind, tokenStart } from "../token/format.js";
 import { IssuedToken } from "./issued.js";
+import { checkWithinCeiling } from "./accounts.js";
+import { scheduleRevision } from "./schedule.js";
+import { type LeakListener, type LeakReport, type ReportLeakOptions, reportLeak } from "./leaks.js";
+import {
+  checkExpiry,
+  checkLifecycleFilter,
+  expiryOnCreate,
+  type LifecycleEvent,
+  type LifecycleFilter,
+  lifecycleEvents,
+  matchesLifecycle,
+} from "./lifecycle.js";
 import { storeCall } from "./store-call.js";
 import { toEpochMs } from "./time.js";
 
@@ -69,6 +82,9 @@ export interface UpdateTokenOptions extends ActorOptions {
   expectedRevision?: number;
 }
 
+/** Options of {@link TokenManager.list}: a page, and lifecycle filters applied within it. */
+export interface ListTokensOptions extends PageOptions, LifecycleFilter {}
+
 /** Options of {@link TokenManager.regenerate}. */
 export interface RegenerateTokenOptions extends ActorOptions {
   /** How long the old secret keeps working, ms (default 0: it stops at once). At most 30 days. */
@@ -83,11 +99,17 @@ const MAX_PREVIOUS = 4;
 export class TokenManager {
   readonly #cfg: ResolvedConfig;
   readonly #changed: (tokenId: string, hashes: string[]) => void;
+  readonly #leaked: LeakListener;
 
   /** @internal */
-  constructor(config: ResolvedConfig, changed: (tokenId: string, hashes: string[]) => void = () => {}) {
+  constructor(
+    config: ResolvedConfig,
+    changed: (tokenId: string, hashes: string[]) => void = () => {},
+    leaked: LeakListener = () => {},
+  ) {
     this.#cfg = config;
     this.#changed = changed;
+    this.#leaked = leaked;
   }
 
   /**
@@ -111,6 +133,7 @@ export class TokenManager {
     const actor = parseActor(options);
     const now = this.#cfg.now();
     const policy = this.#initialPolicy(data, now);
+    await checkWithinCeiling(this.#cfg, data.owner, policy.scopes, now);
     checkPolicyConsistency({ kind: data.kind, signing: data.signing ?? null, policies: [policy] }, data, this.#cfg.allowSecretInBrowser);
     const id = this.#newId();
     const token = generateToken({ prefix: this.#cfg.prefix, kind: data.kind, env: this.#cfg.env, random: this.#cfg.random });
@@ -159,6 +182,7 @@ export class TokenManager {
     const actor = parseActor(options);
     const now = this.#cfg.now();
     const policy = this.#initialPolicy(data, now);
+    await checkWithinCeiling(this.#cfg, data.owner, policy.scopes, now);
     checkPolicyConsistency({ kind: data.kind, signing: null, policies: [policy] }, data, this.#cfg.allowSecretInBrowser);
     const stored: StoredToken = {
       id: this.#newId(),
@@ -201,12 +225,49 @@ export class TokenManager {
    * @returns a page of records and the next cursor (null on the last page)
    * @throws {InvalidInputError} `INVALID_INPUT` for a bad limit or cursor
    */
-  async list(owner: string, options: PageOptions = {}): Promise<Page<TokenRecord>> {
+  async list(owner: string, options: ListTokensOptions = {}): Promise<Page<TokenRecord>> {
     parseInput(ownerSchema, owner, "owner");
-    checkPageOptions(options);
-    const page = await storeCall(() => this.#cfg.store.list(owner, options));
+    const { expiringBefore, dueForRotation, ...page } = options;
+    const filter: LifecycleFilter = {};
+    if (expiringBefore !== undefined) filter.expiringBefore = expiringBefore;
+    if (dueForRotation !== undefined) filter.dueForRotation = dueForRotation;
+    checkLifecycleFilter(filter, this.#cfg.tokens);
+    checkPageOptions(page);
+    const found = await storeCall(() => this.#cfg.store.list(owner, page));
     const now = this.#cfg.now();
-    return { items: page.items.map((t) => toRecord(t, now)), nextCursor: page.nextCursor };
+    const items: TokenRecord[] = [];
+    for (const t of found.items) {
+      const record = toRecord(t, now);
+      if (matchesLifecycle(t, record, filter, this.#cfg.tokens, now)) items.push(record);
+    }
+    return { items, nextCursor: found.nextCursor };
+  }
+
+  /**
+   * Reports an owner's tokens that have expired, expire within
+   * `tokens.expiringSoonMs`, or are due for rotation (`tokens.rotationPeriodMs`),
+   * computed from the records at `now`: no timer per token. Run it when you
+   * like (a daily job, the CLI) and notify the owner. Revoked tokens are skipped.
+   *
+   * @param owner the owner id
+   * @param options `now` (epoch ms, default the clock)
+   * @returns the events, token by token in creation order
+   * @throws {InvalidInputError} `INVALID_INPUT` for a bad owner or time
+   * @example
+   * ```ts
+   * for await (const e of kw.tokens.scan("acct_1")) console.log(e.type, e.tokenId, new Date(e.at));
+   * ```
+   */
+  async *scan(owner: string, options: { now?: number } = {}): AsyncGenerator<LifecycleEvent> {
+    parseInput(ownerSchema, owner, "owner");
+    const now = options.now ?? this.#cfg.now();
+    if (!Number.isSafeInteger(now)) throw new InvalidInputError("now", "must be a time in epoch ms");
+    let cursor: string | null = null;
+    do {
+      const page: Page<StoredToken> = await storeCall(() => this.#cfg.store.list(owner, { limit: 1000, cursor }));
+      for (const t of page.items) yield* lifecycleEvents(t, this.#cfg.tokens, now);
+      cursor = page.nextCursor;
+    } while (cursor !== null);
   }
 
   /**
@@ -242,6 +303,8 @@ export class TokenManager {
     // The patch applies to what was read: a console that displayed another revision must re-read.
     if (expected !== undefined && expected !== current.revision) throw new RevisionConflictError(current.id, expected);
     if (data.scopes) this.#checkKindScopes(current.kind, data.scopes);
+    if (data.scopes) await checkWithinCeiling(this.#cfg, current.owner, data.scopes, Math.max(now, effectiveAt));
+    if (data.expiresAt !== undefined) checkExpiry(data.expiresAt, this.#cfg.tokens, now);
 
     const policyPatch: Partial<TokenPolicy> = {};
     for (const field of POLICY_FIELDS) {
@@ -291,6 +354,85 @@ export class TokenManager {
   }
 
   /**
+   * Disables a token: every request with it is denied with `TOKEN_DISABLED`
+   * (a credential failure, 401) until {@link enable}, on every server within
+   * `revocationBoundMs`. Unlike revoke it can be undone. Idempotent: a
+   * disabled token keeps its first `disabledAt` and nothing is written.
+   *
+   * @param id the token's id
+   * @returns the disabled record
+   * @throws {TokenNotFoundError} `TOKEN_NOT_FOUND`
+   * @throws {TokenRevokedError} `TOKEN_REVOKED`: a revoked token is final, there is nothing to disable
+   * @throws {RevisionConflictError} `REVISION_CONFLICT` when changed concurrently
+   * @example
+   * ```ts
+   * await kw.tokens.disable(record.id, { actor: "user:42" });
+   * ```
+   */
+  disable(id: string, options: ActorOptions = {}): Promise<TokenRecord> {
+    return this.#setDisabled(id, true, options);
+  }
+
+  /**
+   * Enables a disabled token again (idempotent).
+   *
+   * @param id the token's id
+   * @returns the enabled record
+   * @throws {TokenNotFoundError} `TOKEN_NOT_FOUND`
+   * @throws {TokenRevokedError} `TOKEN_REVOKED`
+   * @throws {RevisionConflictError} `REVISION_CONFLICT` when changed concurrently
+   * @example
+   * ```ts
+   * await kw.tokens.enable(record.id, { actor: "user:42" });
+   * ```
+   */
+  enable(id: string, options: ActorOptions = {}): Promise<TokenRecord> {
+    return this.#setDisabled(id, false, options);
+  }
+
+  /**
+   * Deletes a token for good: its record, hashes, credit balance, rate-limit
+   * window, nonces and usage, in one store transaction with a `delete` audit
+   * entry naming what was removed (never the secret). The audit log is kept.
+   * Caches are dropped like for a revoke: this instance at once, others at
+   * once with a change feed, else within `revocationBoundMs`. Revoked tokens
+   * can be deleted too.
+   *
+   * @param id the token's id
+   * @returns the id, owner and how many rows of each kind were removed
+   * @throws {StoreUnsupportedError} `STORE_UNSUPPORTED` when the store has no `capabilities.hardDelete` (nothing changed)
+   * @throws {TokenNotFoundError} `TOKEN_NOT_FOUND`, also when it was deleted meanwhile
+   * @example
+   * ```ts
+   * const { removed } = await kw.tokens.delete(record.id, { actor: "user:42" });
+   * ```
+   */
+  async delete(id: string, options: ActorOptions = {}): Promise<DeleteTokenResult> {
+    const actor = parseActor(options);
+    if (this.#cfg.store.capabilities.hardDelete !== true) throw new StoreUnsupportedError("delete");
+    const current = await this.#read(id);
+    const now = this.#cfg.now();
+    const entry = this.#auditEntry("delete", current, actor, now, [...DELETED_PARTS]);
+    const deleted = await storeCall(() => this.#cfg.store.delete(current.id, entry));
+    this.#changed(current.id, hashesOf(deleted.token));
+    return { id: deleted.token.id, owner: deleted.token.owner, removed: { ...deleted.removed } };
+  }
+
+  async #setDisabled(id: string, disabled: boolean, options: ActorOptions): Promise<TokenRecord> {
+    const actor = parseActor(options);
+    const current = await this.#load(id);
+    const now = this.#cfg.now();
+    if ((current.disabledAt != null) === disabled) return toRecord(current, now);
+    // A record write like any update: the revision moves, caches are dropped
+    // here and, through the change feed or the cache bound, everywhere else.
+    const next: StoredToken = { ...current, disabledAt: disabled ? now : null, updatedAt: now };
+    const entry = this.#auditEntry(disabled ? "disable" : "enable", current, actor, now, ["disabledAt"]);
+    const saved = await storeCall(() => this.#cfg.store.update(next, current.revision, entry));
+    this.#changed(saved.id, hashesOf(current));
+    return toRecord(saved, now);
+  }
+
+  /**
    * Replaces a token's secret, keeping its id and settings. The old secret
    * stops working at once, or after `graceMs`. Without a grace period every
    * old secret stops at once, including one still in the grace period of an
@@ -336,11 +478,31 @@ export class TokenManager {
           : current.signing,
       previous: previous.slice(0, MAX_PREVIOUS),
       updatedAt: now,
+      rotatedAt: now,
     };
     const entry = this.#auditEntry("regenerate", current, actor, now, ["secret"]);
     const saved = await storeCall(() => this.#cfg.store.update(next, current.revision, entry));
     this.#changed(saved.id, [...hashesOf(current), saved.hash]);
     return new IssuedToken(token, toRecord(saved, now));
+  }
+
+  /**
+   * Reports a token seen in public: revokes it (or, with `action: "flag"`,
+   * only audits it) with an audit entry of action `leak` naming the source and
+   * URL, in the same transaction. Anything that is not a live token of this
+   * store is answered `unknown` or `inactive` and changes nothing.
+   *
+   * @param token the leaked token string (untrusted: never throws for its content)
+   * @param options source, URL, action (default `"revoke"`), actor
+   * @returns what was done, with the token's id and owner to notify
+   * @throws {InvalidInputError} `INVALID_INPUT` for bad options
+   * @example
+   * ```ts
+   * const report = await kw.tokens.reportLeak(token, { source: "github", url: "https://github.com/o/r/blob/main/.env" });
+   * ```
+   */
+  reportLeak(token: string, options: ReportLeakOptions): Promise<LeakReport> {
+    return reportLeak(this.#cfg, this.#changed, token, options, this.#leaked);
   }
 
   /**
@@ -408,7 +570,7 @@ export class TokenManager {
       ips: data.ips ?? [],
       credits: data.credits ?? null,
       rateLimit: data.rateLimit ?? null,
-      expiresAt: data.expiresAt ?? null,
+      expiresAt: expiryOnCreate(data.expiresAt, this.#cfg.tokens, now),
       requireSignedRequests: data.requireSignedRequests ?? false,
     };
   }
@@ -459,37 +621,14 @@ export class TokenManager {
   }
 }
 
-/**
- * Schedules `patch` from `effectiveAt` on: due revisions are folded into the
- * base policy, the policy in force at `effectiveAt` gets the patch as a new
- * revision, and every later revision gets it too.
- */
-function scheduleRevision(
-  token: StoredToken,
-  patch: Partial<TokenPolicy>,
-  effectiveAt: number,
-  now: number,
-): Pick<StoredToken, "policy" | "scheduled"> {
-  const base = policyAt(token, now);
-  const future = token.scheduled.filter((s) => s.effectiveAt > now);
-  if (Object.keys(patch).length === 0) return { policy: base, scheduled: future };
-  if (effectiveAt <= now) {
-    return {
-      policy: { ...base, ...patch },
-      scheduled: future.map((s) => ({ effectiveAt: s.effectiveAt, policy: { ...s.policy, ...patch } })),
-    };
-  }
-  const before = future.filter((s) => s.effectiveAt < effectiveAt);
-  const after = future.filter((s) => s.effectiveAt > effectiveAt);
-  const atT = policyAt({ policy: base, scheduled: future }, effectiveAt);
-  return {
-    policy: base,
-    scheduled: [
-      ...before,
-      { effectiveAt, policy: { ...atT, ...patch } },
-      ...after.map((s) => ({ effectiveAt: s.effectiveAt, policy: { ...s.policy, ...patch } })),
-    ],
-  };
+/** What a hard delete removes, as its audit entry names it. */
+const DELETED_PARTS = ["record", "hashes", "credits", "rateLimits", "nonces", "usage"] as const;
+
+/** The result of `kw.tokens.delete`: which token, and how many rows of each kind went with it. */
+export interface DeleteTokenResult {
+  id: string;
+  owner: string;
+  removed: DeletedToken["removed"];
 }
 
 function parseActor(options: ActorOptions): string {

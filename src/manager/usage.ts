@@ -1,7 +1,9 @@
 // Usage queries; reached as `kw.usage`.
 import type { ResolvedConfig } from "../config.js";
-import { InvalidInputError } from "../errors.js";
-import type { UsageBucket, UsageGranularity } from "../model/types.js";
+import { InvalidInputError, StoreUnsupportedError } from "../errors.js";
+import { ownerSchema, parseInput } from "../model/schemas.js";
+import type { UsageQueueStats } from "../monitor/usage-queue.js";
+import type { AnalyticsGranularity, UsageAnalyticsQuery, UsageSeriesBucket } from "../store/kit/usage-analytics.js";
 import { storeCall } from "./store-call.js";
 import { toEpochMs } from "./time.js";
 
@@ -11,42 +13,172 @@ export interface GetUsageOptions {
   from?: number | Date;
   /** Exclusive end (epoch ms or Date); default now. */
   to?: number | Date;
-  /** Bucket size (default `"hour"`). */
-  granularity?: UsageGranularity;
+  /** Bucket size (default `"hour"`); `"minute"` spans at most 2 days. */
+  granularity?: AnalyticsGranularity;
+  /** Only requests that required exactly this scope (several: space-separated, in the route's order). */
+  scope?: string;
+  /** Only requests with this code: `"OK"` or a denial code. */
+  code?: string;
+  /** One bucket per time and per scope, code or token (`key`). */
+  groupBy?: "scope" | "code" | "token";
 }
 
-const MAX_SPAN_MS = 400 * 86_400_000;
+/** Which usage: a token's (its id, or `{ tokenId }`) or an owner's, all tokens together (`{ owner }`). */
+export type UsageTarget = string | { tokenId: string } | { owner: string };
+
+/** Options of {@link UsageReader.top}. */
+export interface TopConsumersOptions {
+  from?: number | Date;
+  to?: number | Date;
+  /** How many tokens (1–100, default 10). */
+  limit?: number;
+  /** Ranked by credits spent (default) or by requests. */
+  by?: "credits" | "requests";
+}
+
+/** One token in {@link UsageReader.top}. */
+export interface TopConsumer {
+  tokenId: string;
+  requests: number;
+  allowed: number;
+  denied: number;
+  credits: number;
+}
+
+/** When a token was last used, and from which IP (from usage writes: no write per request). */
+export interface LastUse {
+  at: number;
+  ip: string | null;
+}
+
+const DAY_MS = 86_400_000;
+const MAX_SPAN_MS = 400 * DAY_MS;
+const MAX_MINUTE_SPAN_MS = 2 * DAY_MS;
 
 /** Reads metered usage. */
 export class UsageReader {
   readonly #cfg: ResolvedConfig;
+  readonly #stats: () => UsageQueueStats;
 
   /** @internal */
-  constructor(config: ResolvedConfig) {
+  constructor(config: ResolvedConfig, stats: () => UsageQueueStats) {
     this.#cfg = config;
+    this.#stats = stats;
   }
 
   /**
-   * Requests allowed and denied, and credits spent, per hour or UTC day.
+   * Counters of this instance's usage pipeline: events queued, written,
+   * dropped on overload (the queue holds at most `usage.maxQueue`), failed writes.
    *
-   * @param tokenId the token's id
-   * @param options time range and granularity
-   * @returns buckets that have any usage, ascending
-   * @throws {InvalidInputError} `INVALID_INPUT` for a bad range (more than 400 days, or from after to)
+   * @returns the counters now
+   * @example
+   * ```ts
+   * const { dropped } = kw.usage.stats();
+   * ```
+   */
+  stats(): UsageQueueStats {
+    return this.#stats();
+  }
+
+  /**
+   * Requests allowed and denied, and credits spent, per minute, hour or UTC
+   * day, of a token or of an owner; filtered by scope or code and grouped by
+   * scope, code or token. A store without usage analytics answers a token's
+   * hours and days only.
+   *
+   * @param target a token id, `{ tokenId }` or `{ owner }`
+   * @param options time range, granularity, filters, grouping
+   * @returns buckets that have any usage, ascending (then by `key`)
+   * @throws {InvalidInputError} `INVALID_INPUT` for a bad range (more than 400 days, or 2 days per minute, or from after to)
+   * @throws {StoreUnsupportedError} `STORE_UNSUPPORTED` for an analytics query on a store without them
    * @example
    * ```ts
    * const days = await kw.usage.get(record.id, { from: Date.now() - 7 * 86_400_000, granularity: "day" });
+   * const byCode = await kw.usage.get({ owner: "acct_1" }, { granularity: "hour", groupBy: "code" });
    * ```
    */
-  async get(tokenId: string, options: GetUsageOptions = {}): Promise<UsageBucket[]> {
-    if (typeof tokenId !== "string" || tokenId.length === 0 || tokenId.length > 64) {
-      throw new InvalidInputError("tokenId", "must be a token id");
+  async get(target: UsageTarget, options: GetUsageOptions = {}): Promise<UsageSeriesBucket[]> {
+    const filter = parseTarget(target);
+    if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
+    const { granularity = "hour", scope, code, groupBy } = options;
+    const [from, to] = this.#range(options, granularity === "minute" ? MAX_MINUTE_SPAN_MS : MAX_SPAN_MS);
+    const store = this.#cfg.store;
+    const plain = "tokenId" in filter && granularity !== "minute" && scope === undefined && code === undefined && groupBy === undefined;
+    if (!store.capabilities.usageAnalytics) {
+      if (!plain) throw new StoreUnsupportedError("usageAnalytics");
+      const id = (filter as { tokenId: string }).tokenId;
+      return storeCall(() => store.getUsage(id, { from, to, granularity: granularity as "hour" | "day" }));
     }
-    const to = toEpochMs(options.to, this.#cfg.now(), "to");
-    const from = toEpochMs(options.from, to - 86_400_000, "from");
-    const granularity = options.granularity ?? "hour";
-    if (granularity !== "hour" && granularity !== "day") throw new InvalidInputError("granularity", 'must be "hour" or "day"');
-    if (from > to || to - from > MAX_SPAN_MS) throw new InvalidInputError("from", "range must be ordered and at most 400 days");
-    return storeCall(() => this.#cfg.store.getUsage(tokenId, { from, to, granularity }));
+    const query: UsageAnalyticsQuery = { filter, from, to, granularity, scope, code, groupBy };
+    return storeCall(() => store.queryUsage(query));
   }
+
+  /**
+   * The tokens of an owner that spent the most (credits, or requests) in a range.
+   *
+   * @param owner the owner id
+   * @param options range, how many, ranked by what
+   * @returns at most `limit` tokens, most first
+   * @example
+   * ```ts
+   * const [first] = await kw.usage.top("acct_1", { limit: 5 });
+   * ```
+   */
+  async top(owner: string, options: TopConsumersOptions = {}): Promise<TopConsumer[]> {
+    parseInput(ownerSchema, owner, "owner");
+    if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
+    const { limit = 10, by = "credits" } = options;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new InvalidInputError("limit", "must be an integer from 1 to 100");
+    if (by !== "credits" && by !== "requests") throw new InvalidInputError("by", 'must be "credits" or "requests"');
+    const [from, to] = this.#range(options, MAX_SPAN_MS);
+    // One bucket per token: a granularity wider than the range.
+    const rows = await this.get({ owner }, { from, to, granularity: "day", groupBy: "token" });
+    const per = new Map<string, TopConsumer>();
+    for (const b of rows) {
+      const id = b.key!;
+      const t = per.get(id) ?? { tokenId: id, requests: 0, allowed: 0, denied: 0, credits: 0 };
+      t.allowed += b.allowed;
+      t.denied += b.denied;
+      t.requests += b.allowed + b.denied;
+      t.credits += b.credits;
+      per.set(id, t);
+    }
+    return [...per.values()].sort((a, b) => b[by] - a[by] || (a.tokenId < b.tokenId ? -1 : 1)).slice(0, limit);
+  }
+
+  /**
+   * When a token was last used and from which IP, as of the last usage write
+   * (within `usage.flushIntervalMs`): keyward writes no row per request for it.
+   *
+   * @param tokenId the token's id
+   * @returns the last use, or null when none was recorded
+   * @throws {StoreUnsupportedError} `STORE_UNSUPPORTED` on a store without usage analytics
+   * @example
+   * ```ts
+   * const last = await kw.usage.lastUsed(record.id);
+   * ```
+   */
+  async lastUsed(tokenId: string): Promise<LastUse | null> {
+    const { tokenId: id } = parseTarget(tokenId) as { tokenId: string };
+    const [found] = await storeCall(() => this.#cfg.store.lastUsed([id]));
+    return found ? { at: found.at, ip: found.ip } : null;
+  }
+
+  #range(options: { from?: number | Date; to?: number | Date }, maxSpan: number): [number, number] {
+    const to = toEpochMs(options.to, this.#cfg.now(), "to");
+    const from = toEpochMs(options.from, to - DAY_MS, "from");
+    if (from > to || to - from > maxSpan) {
+      throw new InvalidInputError("from", `range must be ordered and at most ${maxSpan / DAY_MS} days`);
+    }
+    return [from, to];
+  }
+}
+
+function parseTarget(target: UsageTarget): { tokenId: string } | { owner: string } {
+  if (typeof target === "string") target = { tokenId: target };
+  if (typeof target !== "object" || target === null) throw new InvalidInputError("target", "must be a token id, { tokenId } or { owner }");
+  if ("owner" in target) return { owner: parseInput(ownerSchema, target.owner, "owner") };
+  const id = (target as { tokenId?: unknown }).tokenId;
+  if (typeof id !== "string" || id.length === 0 || id.length > 64) throw new InvalidInputError("tokenId", "must be a token id");
+  return { tokenId: id };
 }

@@ -23,7 +23,7 @@ export function hashesOf(token: Pick<StoredToken, "hash" | "previous">): string[
  * @param now epoch ms
  * @returns the policy that decides requests at `now`
  */
-export function policyAt(token: Pick<StoredToken, "policy" | "scheduled">, now: number): TokenPolicy {
+export function policyAt<P = TokenPolicy>(token: { policy: P; scheduled: readonly { effectiveAt: number; policy: P }[] }, now: number): P {
   let policy = token.policy;
   for (const s of token.scheduled) {
     if (s.effectiveAt > now) break;
@@ -60,6 +60,7 @@ export function toRecord(token: StoredToken, now: number): TokenRecord {
     createdAt: token.createdAt,
     updatedAt: token.updatedAt,
     revokedAt: token.revokedAt,
+    disabledAt: token.disabledAt ?? null,
     revision: token.revision,
   };
 }

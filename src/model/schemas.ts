@@ -7,6 +7,7 @@ import {
   type InputErrorCode,
   InvalidInputError,
   InvalidKeyError,
+  LifetimeExceededError,
   SigningMissingError,
   TimeInSecondsError,
 } from "../errors.js";
@@ -271,6 +272,7 @@ const ERROR_CLASSES: Record<InputErrorCode, typeof InvalidInputError> = {
   SIGNING_MISSING: SigningMissingError,
   DOMAINS_ON_SECRET: DomainsOnSecretError,
   TIME_IN_SECONDS: TimeInSecondsError,
+  LIFETIME_EXCEEDED: LifetimeExceededError,
 };
 
 /**

@@ -96,6 +96,13 @@ export interface StoredToken {
   createdAt: number;
   updatedAt: number;
   revokedAt: number | null;
+  /**
+   * When the token was disabled (`kw.tokens.disable`), or null / absent when
+   * enabled. Optional so records written before it existed stay valid.
+   */
+  disabledAt?: number | null;
+  /** When the secret was last regenerated; absent = never (its age counts from `createdAt`). */
+  rotatedAt?: number;
   /** Incremented by every write; the compare-and-set key of updates. */
   revision: number;
 }
@@ -124,6 +131,8 @@ export interface TokenRecord {
   createdAt: number;
   updatedAt: number;
   revokedAt: number | null;
+  /** When the token was disabled, or null: denied with `TOKEN_DISABLED` until enabled again. */
+  disabledAt: number | null;
   revision: number;
 }
 
@@ -141,7 +150,18 @@ export interface PageOptions {
 }
 
 /** What an admin did, as the audit log keeps it. */
-export type AuditAction = "create" | "import" | "update" | "revoke" | "regenerate" | "leak";
+export type AuditAction =
+  | "create"
+  | "import"
+  | "update"
+  | "revoke"
+  | "regenerate"
+  | "leak"
+  | "account"
+  | "credits"
+  | "disable"
+  | "enable"
+  | "delete";
 
 /** One audit log entry. Never holds a secret: changed fields are named, not valued. */
 export interface AuditEntry {
@@ -151,15 +171,21 @@ export interface AuditEntry {
   /** Who did it, as the application says (`"user:42"`, `"cli"`); `"system"` when not given. */
   actor: string;
   action: AuditAction;
+  /** The token, or `"*"` for an entry about the whole account (`account`, and `credits` of the account's pool). */
   tokenId: string;
   owner: string;
-  /** Names of the fields that changed; for `leak`, where the token was seen (`"url"`). */
+  /**
+   * Names of the fields that changed; for `leak`, where the token was seen
+   * (`"url"`); for `credits`, the operation (`"topUp"` or `"reset"`).
+   */
   changes: string[];
   /** For updates with an effective time. */
   effectiveAt?: number;
+  /** For a `credits` top-up: the credits added. */
+  amount?: number;
 }
 
-/** One metered request. */
+/** One metered request. The fields after `cost` are set by the verifier; a store may keep them. */
 export interface UsageEvent {
   tokenId: string;
   at: number;
@@ -167,6 +193,20 @@ export interface UsageEvent {
   ok: boolean;
   /** Credits consumed (0 when denied). */
   cost: number;
+  /** The token's owner. */
+  owner?: string;
+  /** The scope(s) the route required, space-separated, or null. */
+  scope?: string | null;
+  /** `"OK"` or the denial code. */
+  code?: string;
+  /** The HTTP status of the decision. */
+  status?: number;
+  /** The client IP as resolved, or null. */
+  ip?: string | null;
+  /** The request's Origin, or null. */
+  origin?: string | null;
+  /** Whether the request carried an HTTP Message Signature. */
+  signed?: boolean;
 }
 
 /** Usage aggregated over one time bucket. */

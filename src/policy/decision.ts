@@ -10,6 +10,8 @@ export type DenyCode =
   /** Well-formed but not stored (or an old secret past its grace period). */
   | "TOKEN_UNKNOWN"
   | "TOKEN_REVOKED"
+  /** Disabled by the application (`kw.tokens.disable`), works again once enabled. */
+  | "TOKEN_DISABLED"
   | "TOKEN_EXPIRED"
   /** One of this application's tokens in the URL while query tokens are off: it is leaked (reported). */
   | "TOKEN_IN_URL"
@@ -17,6 +19,8 @@ export type DenyCode =
   | "TOKEN_WRONG_ENV"
   /** A secret token sent from a browser context. */
   | "SECRET_IN_BROWSER"
+  /** A token over plain http where `requireHttps` asks for TLS: it crossed the network in cleartext. */
+  | "INSECURE_TRANSPORT"
   | "SCOPE_DENIED"
   | "DOMAIN_DENIED"
   | "IP_DENIED"
@@ -44,6 +48,7 @@ export const CREDENTIAL_CODES: ReadonlySet<DenyCode> = new Set<DenyCode>([
   "TOKEN_MALFORMED",
   "TOKEN_UNKNOWN",
   "TOKEN_REVOKED",
+  "TOKEN_DISABLED",
   "TOKEN_EXPIRED",
   "TOKEN_WRONG_ENV",
 ]);
@@ -53,6 +58,7 @@ const STATUS: Record<DenyCode, DecisionStatus> = {
   TOKEN_MALFORMED: 401,
   TOKEN_UNKNOWN: 401,
   TOKEN_REVOKED: 401,
+  TOKEN_DISABLED: 401,
   TOKEN_EXPIRED: 401,
   TOKEN_WRONG_ENV: 401,
   TOKEN_IN_URL: 400,
@@ -64,6 +70,8 @@ const STATUS: Record<DenyCode, DecisionStatus> = {
   BODY_TOO_LARGE: 413,
   BODY_TIMEOUT: 408,
   SECRET_IN_BROWSER: 403,
+  // Not a credential failure (the token is valid, retrying over https works): refused like the browser rule.
+  INSECURE_TRANSPORT: 403,
   SCOPE_DENIED: 403,
   DOMAIN_DENIED: 403,
   IP_DENIED: 403,

@@ -8,10 +8,11 @@ import type { TokenEnv } from "../token/format.js";
 import { allow, type DenyCode, deny, type PolicyDecision } from "./decision.js";
 import { compileDomains, type DomainMatcher } from "./domain.js";
 import { compileIpAllowlist, type IpMatcher } from "./ip.js";
-import { compileScopes, isWriteOrDeleteScope, type ScopeMatcher } from "./scope.js";
+import type { Transport } from "./transport.js";
+import { compileScopes, isWriteOrDeleteScope, missingScope, type RequiredScopes, type ScopeMatcher } from "./scope.js";
 
 /** The parts of a token the evaluator reads. */
-export type EvaluableToken = Pick<StoredToken, "kind" | "env" | "revokedAt" | "policy" | "scheduled">;
+export type EvaluableToken = Pick<StoredToken, "kind" | "env" | "revokedAt" | "disabledAt" | "policy" | "scheduled">;
 
 /** The outcome of checking a request's signature, when it carries one. */
 export type SignatureOutcome =
@@ -20,8 +21,8 @@ export type SignatureOutcome =
 
 /** What the request shows and what the route needs. */
 export interface EvaluationContext {
-  /** Scope(s) the route needs; every one must be granted. Omit for no scope check. */
-  scope?: string | readonly string[] | undefined;
+  /** Scope(s) the route needs: a string or array (all of them), `{ allOf }` or `{ anyOf }`. Omit for no scope check. */
+  scope?: RequiredScopes | undefined;
   /** The client IP (already resolved through trusted proxies). */
   ip?: string | null | undefined;
   /** The `Origin` request header. */
@@ -47,7 +48,14 @@ export interface EvaluationContext {
    * holds, e.g. one created on an instance that allowed publishable writes).
    */
   allowPublishableWrites?: boolean | undefined;
+  /** Which tokens must arrive over TLS (default false: none); see {@link Transport}. */
+  requireHttps?: RequireHttps | undefined;
+  /** How the request arrived; absent = unknown, and `requireHttps` is not applied. */
+  transport?: Transport | undefined;
 }
+
+/** Which tokens must arrive over TLS: secret ones, every one, or none. */
+export type RequireHttps = "secret" | "all" | false;
 
 interface CompiledPolicy {
   scopes: ScopeMatcher;
@@ -90,10 +98,10 @@ function fromBrowser(ctx: EvaluationContext): boolean {
 
 /**
  * Decides a request against a token's policy in force at `now`. Checks, in
- * order: revocation, environment, expiry, kind (secret tokens from browsers),
+ * order: revocation, disabled, environment, expiry, HTTPS, kind (secret tokens from browsers),
  * signature, IP, domain, scope. Never throws on untrusted context values.
  *
- * @param token the stored token (kind, env, revokedAt, policy, scheduled)
+ * @param token the stored token (kind, env, revokedAt, disabledAt, policy, scheduled)
  * @param context what the request shows and needs
  * @param now epoch ms
  * @returns allow, or deny with a reason code, HTTP status and headers
@@ -114,7 +122,7 @@ export function evaluate(token: EvaluableToken, context: EvaluationContext, now:
  * @internal
  */
 export function evaluatePolicy(
-  token: Pick<EvaluableToken, "kind" | "env" | "revokedAt">,
+  token: Pick<EvaluableToken, "kind" | "env" | "revokedAt" | "disabledAt">,
   policy: TokenPolicy,
   context: EvaluationContext,
   now: number,
@@ -122,8 +130,11 @@ export function evaluatePolicy(
   // Revocation is final whatever the clocks say: a revoked token is refused
   // even by a server whose clock is behind the one that revoked it.
   if (token.revokedAt !== null) return deny("TOKEN_REVOKED");
+  if (token.disabledAt != null) return deny("TOKEN_DISABLED");
   if (context.env !== undefined && token.env !== context.env) return deny("TOKEN_WRONG_ENV");
   if (policy.expiresAt !== null && policy.expiresAt <= now) return deny("TOKEN_EXPIRED");
+  const https = context.requireHttps;
+  if (https && (https === "all" || token.kind === "secret") && context.transport === "http") return deny("INSECURE_TRANSPORT");
   if (token.kind === "secret" && !context.allowSecretInBrowser && fromBrowser(context)) return deny("SECRET_IN_BROWSER");
   const sig = context.signature;
   if (sig && !sig.ok) return deny(sig.code);
@@ -134,11 +145,8 @@ export function evaluatePolicy(
   const need = context.scope;
   if (need !== undefined) {
     const readOnly = token.kind === "publishable" && !context.allowPublishableWrites;
-    for (const scope of typeof need === "string" ? [need] : need) {
-      if (!m.scopes(scope) || (readOnly && isWriteOrDeleteScope(scope))) {
-        return deny("SCOPE_DENIED", { scope: String(scope).slice(0, 128) });
-      }
-    }
+    const missing = missingScope(need, (scope) => m.scopes(scope) && !(readOnly && isWriteOrDeleteScope(scope)));
+    if (missing !== undefined) return deny("SCOPE_DENIED", { scope: missing.slice(0, 128) });
   }
   return allow();
 }

@@ -20,14 +20,17 @@ export {
 } from "./client-ip.js";
 export { type Allow, CREDENTIAL_CODES, type DecisionStatus, type Deny, type DenyCode, type PolicyDecision, statusOf } from "./decision.js";
 export { compileDomains, type DomainMatcher, type DomainPattern, MAX_HOST_LENGTH, matchDomain, parseDomainPattern } from "./domain.js";
-export { type EvaluableToken, type EvaluationContext, evaluate, type SignatureOutcome } from "./evaluate.js";
+export { type EvaluableToken, type EvaluationContext, evaluate, type RequireHttps, type SignatureOutcome } from "./evaluate.js";
+export { createTransportResolver, isLoopbackIp, type Transport, type TransportResolver } from "./transport.js";
 export { type Cidr, compileIpAllowlist, formatIp, type IpMatcher, isValidCidr, type ParsedIp, parseCidr, parseIp } from "./ip.js";
 export {
   compileScopes,
   isValidScope,
   isWriteOrDeleteScope,
   MAX_SCOPE_LENGTH,
+  missingScope,
   type ParsedScope,
+  type RequiredScopes,
   parseScope,
   type ScopeMatcher,
   scopeGrants,

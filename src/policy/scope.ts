@@ -10,19 +10,28 @@
  * - the action is `[a-z0-9_-]+` or exactly `*`;
  * - a scope is at most {@link MAX_SCOPE_LENGTH} characters.
  *
- * `*` is a whole-segment wildcard: it matches exactly one segment and never
- * crosses a `/` or the `:`; `foo*` is not a scope. Actions never imply each
- * other (`write` does not grant `read`). In a *required* scope `*` is literal:
- * only a granted `*` in the same place grants it, so a caller cannot widen a
- * check by asking for `datasets/*:read`.
+ * `*` is a whole-segment wildcard (`foo*` is not a scope) in a *granted*
+ * scope:
+ * - as the action it matches every action;
+ * - as the last path segment it matches one or more segments, so
+ *   `datasets/*:read` grants `datasets/prices:read` and
+ *   `datasets/prices/2024:read` (but not `datasets:read`), and `*:*` grants
+ *   every scope at every depth;
+ * - anywhere else in the path it matches exactly one segment
+ *   (a middle wildcard never crosses a `/`).
+ *
+ * Actions never imply each other (`write` does not grant `read`). In a
+ * *required* scope `*` is literal: only a granted `*` in the same place
+ * grants it, so a caller cannot widen a check by asking for `datasets/*:read`.
+ * The grammar, with a table of examples, is in docs/scopes.md.
  *
  * The IEX Cloud-style permissions map onto scopes like this:
  * - `core:read`: core data; every token holds it by default (revocable);
  * - `premium:read`: premium data;
  * - `datasets/<name>:read`, `datasets/<name>:write`, `datasets/<name>:delete`:
  *   per-dataset access;
- * - `datasets/*:read` grants read on every dataset (but not `datasets:read`,
- *   nor `datasets/a/b:read`: the segment counts must agree).
+ * - `datasets/*:read` grants read on every dataset and everything under
+ *   one (but not `datasets:read`).
  *
  * Every function here is pure, never throws and runs in time linear in its
  * (capped) input.
@@ -110,13 +119,15 @@ export function isWriteOrDeleteScope(s: string): boolean {
 }
 
 function grantsParsed(g: ParsedScope, r: ParsedScope): boolean {
-  if (g.path.length !== r.path.length) return false;
+  const last = g.path.length - 1;
+  // A trailing `*` stands for one or more segments; otherwise the counts agree.
+  if (g.path[last] === "*" ? r.path.length < g.path.length : r.path.length !== g.path.length) return false;
   if (g.action !== "*" && g.action !== r.action) return false;
-  for (let i = 0; i < g.path.length; i++) {
+  for (let i = 0; i < last; i++) {
     const seg = g.path[i]!;
     if (seg !== "*" && seg !== r.path[i]) return false;
   }
-  return true;
+  return g.path[last] === "*" || g.path[last] === r.path[last];
 }
 
 /**
@@ -170,39 +181,58 @@ interface ScopeNode {
   any: ScopeNode | null;
   /** Actions granted by the scopes whose path ends here (`*` included). */
   actions: Set<string> | null;
+  /** Actions granted by the scopes whose path ends here with `*`: they cover one or more further segments. */
+  rest: Set<string> | null;
 }
 
-const scopeNode = (): ScopeNode => ({ next: null, any: null, actions: null });
+const scopeNode = (): ScopeNode => ({ next: null, any: null, actions: null, rest: null });
+
+/** The child of `node` for a literal segment, created on first use. */
+function literalChild(node: ScopeNode, seg: string): ScopeNode {
+  node.next ??= new Map();
+  let child = node.next.get(seg);
+  if (!child) {
+    child = scopeNode();
+    node.next.set(seg, child);
+  }
+  return child;
+}
 
 function insertScope(root: ScopeNode, g: ParsedScope): void {
   let node = root;
-  for (const seg of g.path) {
+  const last = g.path.length - 1;
+  for (let i = 0; i < last; i++) {
+    const seg = g.path[i]!;
     if (seg === "*") {
       node.any ??= scopeNode();
       node = node.any;
-      continue;
-    }
-    node.next ??= new Map();
-    let child = node.next.get(seg);
-    if (!child) {
-      child = scopeNode();
-      node.next.set(seg, child);
-    }
-    node = child;
+    } else node = literalChild(node, seg);
   }
-  node.actions ??= new Set();
-  node.actions.add(g.action);
+  const tail = g.path[last]!;
+  // A trailing `*` covers one or more segments: kept at its parent, not as a child.
+  if (tail === "*") {
+    node.rest ??= new Set();
+    node.rest.add(g.action);
+    return;
+  }
+  const leaf = literalChild(node, tail);
+  leaf.actions ??= new Set();
+  leaf.actions.add(g.action);
 }
+
+const hasAction = (set: Set<string> | null, action: string): boolean => set !== null && (set.has(action) || set.has("*"));
 
 /**
  * Does any scope of the index grant `r`? Walks the literal and the `*` child
- * at each depth. Each index node is reached by at most one sequence of
+ * at each depth; a trailing `*` (`rest`) grants as soon as at least one
+ * segment remains. Each index node is reached by at most one sequence of
  * choices (each level either `r.path[i]` or `*`), so a lookup visits each
  * node at most once: bounded by the index, and in practice by the few
  * nodes along `r.path`.
  */
 function indexGrants(node: ScopeNode, r: ParsedScope, depth: number): boolean {
-  if (depth === r.path.length) return node.actions !== null && (node.actions.has(r.action) || node.actions.has("*"));
+  if (depth === r.path.length) return hasAction(node.actions, r.action);
+  if (hasAction(node.rest, r.action)) return true;
   const literal = node.next?.get(r.path[depth]!);
   if (literal && indexGrants(literal, r, depth + 1)) return true;
   return node.any !== null && indexGrants(node.any, r, depth + 1);
@@ -248,4 +278,75 @@ export function compileScopes(granted: readonly string[]): ScopeMatcher {
     const r = parseScope(required);
     return r !== null && indexGrants(wild, r, 0);
   };
+}
+
+/**
+ * What a route requires: one scope, every scope of a list (`allOf`, also the
+ * meaning of a plain array), or at least one of a list (`anyOf`).
+ */
+export type RequiredScopes = string | readonly string[] | { readonly anyOf: readonly string[] } | { readonly allOf: readonly string[] };
+
+/**
+ * Finds the scope a requirement misses. For `anyOf`, when none is held, the
+ * first listed scope is named: any one would do (RFC 6750 §3.1
+ * `insufficient_scope`). A requirement of another shape, or an empty list,
+ * is never met (its name is `""`), so a malformed check fails closed.
+ *
+ * @param required the route's requirement
+ * @param holds whether the token holds one scope
+ * @returns the missing scope, or `undefined` when the requirement is met
+ * @example
+ * ```ts
+ * const holds = compileScopes(["core:read"]);
+ * missingScope({ anyOf: ["premium:read", "core:read"] }, holds); // undefined
+ * missingScope({ allOf: ["premium:read", "core:read"] }, holds); // "premium:read"
+ * ```
+ */
+export function missingScope(required: RequiredScopes, holds: (scope: string) => boolean): string | undefined {
+  if (typeof required === "string") return holds(required) ? undefined : required;
+  const anyOf = !Array.isArray(required) && typeof required === "object" && required !== null && "anyOf" in required;
+  const list: unknown = Array.isArray(required) ? required : anyOf ? required.anyOf : (required as { allOf?: unknown } | null)?.allOf;
+  if (!Array.isArray(list) || list.length === 0) return "";
+  // Never String() an entry: a malformed one may throw from its own toString.
+  const named = (s: unknown) => (typeof s === "string" ? s : "");
+  if (anyOf) return list.some((s) => typeof s === "string" && holds(s)) ? undefined : named(list[0]);
+  for (const s of list) if (typeof s !== "string" || !holds(s)) return named(s);
+  return undefined;
+}
+
+/** Why a route's requirement is malformed: where (`""`, `[1]`, `.anyOf`, `.anyOf[1]`) and the rule. */
+export interface RequiredScopesProblem {
+  path: string;
+  message: string;
+}
+
+const SCOPE_RULE = "must be a valid scope (resource[/name…]:action), e.g. core:read";
+
+/**
+ * Validates a route's requirement, the application's own input: a malformed
+ * scope, an empty list or an unknown shape is a programming error, never an
+ * allow (checked at setup or on the API, not on untrusted input).
+ *
+ * @param required anything
+ * @returns `null` when `required` is a well-formed {@link RequiredScopes}, else the first problem
+ */
+export function requiredScopesProblem(required: unknown): RequiredScopesProblem | null {
+  if (typeof required === "string") return parseScope(required) === null ? { path: "", message: SCOPE_RULE } : null;
+  let list: unknown = required;
+  let path = "";
+  if (!Array.isArray(required)) {
+    const keys = typeof required === "object" && required !== null ? Object.keys(required) : [];
+    if (keys.length !== 1 || (keys[0] !== "anyOf" && keys[0] !== "allOf")) {
+      return { path: "", message: "must be a scope, a non-empty array of scopes, { anyOf: [...] } or { allOf: [...] }" };
+    }
+    path = `.${keys[0]}`;
+    list = (required as Record<string, unknown>)[keys[0]];
+    if (!Array.isArray(list)) return { path, message: "must be a non-empty array of scopes" };
+  }
+  const items = list as unknown[];
+  if (items.length === 0) return { path, message: "must not be an empty list (omit scope for no scope check)" };
+  for (let i = 0; i < items.length; i++) {
+    if (parseScope(items[i]) === null) return { path: `${path}[${i}]`, message: SCOPE_RULE };
+  }
+  return null;
 }

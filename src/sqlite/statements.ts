@@ -48,7 +48,34 @@ const sql = (t: TableNames) => ({
   addUsage: `INSERT INTO ${t.usage} (token_id, hour, allowed, denied, credits) VALUES (?, ?, ?, ?, ?)
     ON CONFLICT (token_id, hour) DO UPDATE SET allowed = allowed + excluded.allowed,
       denied = denied + excluded.denied, credits = credits + excluded.credits`,
+  accountOf: `SELECT record FROM ${t.accounts} WHERE owner = ?`,
+  saveAccount: `INSERT INTO ${t.accounts} (owner, revision, record) VALUES (?, ?, ?)
+    ON CONFLICT (owner) DO UPDATE SET revision = excluded.revision, record = excluded.record`,
+  accountCreditsOf: `SELECT used, period_start AS periodStart FROM ${t.accountCredits} WHERE owner = ?`,
+  saveAccountCredits: `INSERT INTO ${t.accountCredits} (owner, used, period_start) VALUES (?, ?, ?)
+    ON CONFLICT (owner) DO UPDATE SET used = excluded.used, period_start = excluded.period_start`,
+  accountRateOf: `SELECT window_ms, bucket, counts FROM ${t.accountRateLimits} WHERE owner = ?`,
+  saveAccountRate: `INSERT INTO ${t.accountRateLimits} (owner, window_ms, bucket, counts) VALUES (?, ?, ?, ?)
+    ON CONFLICT (owner) DO UPDATE SET window_ms = excluded.window_ms, bucket = excluded.bucket, counts = excluded.counts`,
+  addUsageRow: `INSERT INTO ${t.usageDetail} (token_id, owner, minute, scope, code, requests, credits) VALUES (?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (token_id, minute, scope, code) DO UPDATE SET requests = requests + excluded.requests,
+      credits = credits + excluded.credits`,
+  rowsOfToken: `SELECT token_id AS tokenId, owner, minute, scope, code, requests, credits FROM ${t.usageDetail}
+    WHERE token_id = ? AND minute >= ? AND minute < ?`,
+  rowsOfOwner: `SELECT token_id AS tokenId, owner, minute, scope, code, requests, credits FROM ${t.usageDetail}
+    WHERE owner = ? AND minute >= ? AND minute < ?`,
+  saveLastUsed: `INSERT INTO ${t.lastUsed} (token_id, at, ip) VALUES (?, ?, ?)
+    ON CONFLICT (token_id) DO UPDATE SET at = excluded.at, ip = excluded.ip WHERE excluded.at >= ${t.lastUsed}.at`,
+  lastUsedOf: `SELECT token_id AS tokenId, at, ip FROM ${t.lastUsed} WHERE token_id = ?`,
   usageOf: `SELECT hour, allowed, denied, credits FROM ${t.usage} WHERE token_id = ? AND hour >= ? AND hour < ?`,
+  // Hard delete: every row kept under a token id (the audit log stays).
+  deleteToken: `DELETE FROM ${t.tokens} WHERE id = ?`,
+  deleteCredits: `DELETE FROM ${t.credits} WHERE token_id = ?`,
+  deleteRate: `DELETE FROM ${t.rateLimits} WHERE token_id = ?`,
+  deleteNonces: `DELETE FROM ${t.nonces} WHERE token_id = ?`,
+  deleteUsage: `DELETE FROM ${t.usage} WHERE token_id = ?`,
+  deleteUsageDetail: `DELETE FROM ${t.usageDetail} WHERE token_id = ?`,
+  deleteLastUsed: `DELETE FROM ${t.lastUsed} WHERE token_id = ?`,
 });
 
 /** The prepared statements of a store, by name. */

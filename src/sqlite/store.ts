@@ -9,26 +9,42 @@ import {
   KeywardError,
   StoreUnavailableError,
   TokenExistsError,
+  TokenNotFoundError,
 } from "../errors.js";
 import { hashesOf } from "../model/record.js";
+import type { StoredAccount } from "../model/account.js";
 import type { AuditEntry, StoredToken, UsageBucket, UsageEvent } from "../model/types.js";
+import { adjustCredits } from "../store/kit/account-credits.js";
+import { putAccountRecord } from "../store/kit/accounts.js";
 import type { CreditState } from "../store/kit/credits.js";
 import { meterStep } from "../store/kit/meter.js";
 import type { PageQuery } from "../store/kit/page.js";
 import type { RateWindowState } from "../store/kit/rate-window.js";
 import { revokedRecord, updatedRecord } from "../store/kit/records.js";
+import {
+  analyticsOf,
+  type LastUsed,
+  rollUpRows,
+  type UsageAnalyticsQuery,
+  type UsageDetailRow,
+  type UsageSeriesBucket,
+} from "../store/kit/usage-analytics.js";
 import { addUsage, rollUpUsage, type UsageCounts } from "../store/kit/usage-buckets.js";
 import {
+  checkSchemaVersion,
+  checkTablePrefix,
   MIGRATIONS,
   migrationsTable,
   SCHEMA_VERSION,
   type SqlDialect,
-  TABLE_PREFIX_PATTERN,
   type TableNames,
   tableNames,
 } from "../store/sql/schema.js";
 import type {
   AuditFilter,
+  CreditAdjustment,
+  CreditResult,
+  DeletedToken,
   MeterRequest,
   MeterResult,
   NonceKey,
@@ -36,7 +52,7 @@ import type {
   TokenStore,
   UsageQuery,
 } from "../store/types.js";
-import { isBusy, type SqliteDatabase, type SqliteValue } from "./driver.js";
+import { isBusy, type SqliteDatabase, type SqliteStatement, type SqliteValue } from "./driver.js";
 import { prepareStatements, type Statements } from "./statements.js";
 
 /** Options of {@link sqliteStore}. */
@@ -86,7 +102,7 @@ interface TokenRow {
  * ```
  */
 export function migrate(db: SqliteDatabase, options: Pick<SqliteStoreOptions, "tablePrefix"> = {}): number {
-  const t = tableNames(checkPrefix(options.tablePrefix));
+  const t = tableNames(checkTablePrefix(options.tablePrefix));
   return withBusyRetry(() => {
     db.exec(migrationsTable(t, SQLITE_DIALECT));
     let version = currentVersion(db, t);
@@ -110,20 +126,7 @@ export function migrate(db: SqliteDatabase, options: Pick<SqliteStoreOptions, "t
 
 function currentVersion(db: SqliteDatabase, t: TableNames): number {
   const row = db.prepare(`SELECT MAX(version) AS v FROM ${t.migrations}`).get() as { v: number | bigint | null } | undefined;
-  const v = Number(row?.v ?? 0);
-  if (v > SCHEMA_VERSION) {
-    throw new StoreUnavailableError(
-      `database schema version ${v} is newer than this keyward's (${SCHEMA_VERSION}): upgrade keyward`,
-    );
-  }
-  return v;
-}
-
-function checkPrefix(prefix: unknown = "keyward_"): string {
-  if (typeof prefix !== "string" || !TABLE_PREFIX_PATTERN.test(prefix)) {
-    throw new ConfigError("tablePrefix", "must match /^[A-Za-z_][A-Za-z0-9_]{0,31}$/");
-  }
-  return prefix;
+  return checkSchemaVersion(Number(row?.v ?? 0));
 }
 
 /** How a transaction is begun, committed and rolled back: prepared statements, or `exec` for migrations. */
@@ -172,8 +175,14 @@ function withBusyRetry<T>(body: () => T): T {
  * within `revocationBoundMs`.
  */
 export class SqliteStore implements TokenStore {
-  /** `{ changeFeed: false, creditLeases: false }`. */
-  readonly capabilities: StoreCapabilities = Object.freeze({ changeFeed: false, creditLeases: false });
+  /** `{ changeFeed: false, creditLeases: false, accounts: true, usageAnalytics: true, hardDelete: true }`. */
+  readonly capabilities: StoreCapabilities = Object.freeze({
+    changeFeed: false,
+    creditLeases: false,
+    accounts: true,
+    usageAnalytics: true,
+    hardDelete: true,
+  });
   readonly #db: SqliteDatabase;
   readonly #t: TableNames;
   #s!: Statements;
@@ -187,7 +196,7 @@ export class SqliteStore implements TokenStore {
 
   /** @internal Use {@link sqliteStore}. */
   constructor(db: SqliteDatabase, options: SqliteStoreOptions, ownsDb: boolean) {
-    const prefix = checkPrefix(options.tablePrefix);
+    const prefix = checkTablePrefix(options.tablePrefix);
     const { synchronous = "NORMAL", busyTimeoutMs = 5_000, migrate: runMigrations = true } = options;
     if (synchronous !== "NORMAL" && synchronous !== "FULL") throw new ConfigError("synchronous", 'must be "NORMAL" or "FULL"');
     if (!Number.isSafeInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
@@ -331,6 +340,30 @@ export class SqliteStore implements TokenStore {
     });
   }
 
+  /** Hard delete: the record and every row under its id, with `audit`, in one transaction. */
+  delete(id: string, audit?: AuditEntry): Promise<DeletedToken> {
+    return this.#tx(() => {
+      const token = parseToken(this.#s.tokenById.get(id));
+      if (!token) throw new TokenNotFoundError(id);
+      this.#assertAuditFree(audit);
+      const s = this.#s;
+      const count = (stmt: SqliteStatement) => Number(stmt.run(id).changes);
+      const removed = {
+        hashes: count(s.deleteHashes),
+        credits: count(s.deleteCredits),
+        rateLimits: count(s.deleteRate),
+        nonces: count(s.deleteNonces),
+        // Hour buckets; the analytics rows and the last use go with them.
+        usage: count(s.deleteUsage),
+      };
+      s.deleteUsageDetail.run(id);
+      s.deleteLastUsed.run(id);
+      s.deleteToken.run(id);
+      if (audit) this.#writeAudit(audit);
+      return { token, removed };
+    });
+  }
+
   appendAudit(entry: AuditEntry): Promise<void> {
     return this.#tx(() => {
       this.#assertAuditFree(entry);
@@ -354,23 +387,56 @@ export class SqliteStore implements TokenStore {
   meter(request: MeterRequest, now: number): Promise<MeterResult> {
     const id = request.tokenId;
     const { credits: policy } = request;
-    if (!request.rateLimit && policy && policy.refill === null && request.cost > 0) {
+    const acct = request.account ?? null;
+    if (!acct && !request.rateLimit && policy && policy.refill === null && request.cost > 0) {
       return this.#read(() => this.#spendFlat(id, request.cost, policy.limit, now));
     }
     return this.#tx(() => {
-      const rate = request.rateLimit ? this.#rateState(id) : null;
-      const credits = request.credits
-        ? ((this.#s.creditsOf.get(id) as
-            | CreditState
-            | undefined) ?? null)
-        : null;
-      const step = meterStep(rate, credits, request, now);
-      if (step.rate) {
-        this.#s.saveRate.run(id, step.rate.windowMs, step.rate.bucket, JSON.stringify(step.rate.counts));
+      const s = this.#s;
+      const rate = request.rateLimit ? rateState(s.rateOf.get(id)) : null;
+      const credits = request.credits ? creditState(s.creditsOf.get(id)) : null;
+      const account = acct
+        ? {
+            rate: acct.rateLimit ? rateState(s.accountRateOf.get(acct.owner)) : null,
+            credits: acct.credits ? creditState(s.accountCreditsOf.get(acct.owner)) : null,
+          }
+        : undefined;
+      const step = meterStep(rate, credits, request, now, account);
+      if (step.rate) s.saveRate.run(id, step.rate.windowMs, step.rate.bucket, JSON.stringify(step.rate.counts));
+      if (step.credits) s.saveCredits.run(id, step.credits.used, step.credits.periodStart);
+      const a = step.account;
+      if (a && acct) {
+        if (a.rate) s.saveAccountRate.run(acct.owner, a.rate.windowMs, a.rate.bucket, JSON.stringify(a.rate.counts));
+        if (a.credits) s.saveAccountCredits.run(acct.owner, a.credits.used, a.credits.periodStart);
       }
-      if (step.credits) {
-        this.#s.saveCredits.run(id, step.credits.used, step.credits.periodStart);
-      }
+      return step.result;
+    });
+  }
+
+  getAccount(owner: string): Promise<StoredAccount | null> {
+    return this.#read(() => parseAccount(this.#s.accountOf.get(owner)));
+  }
+
+  putAccount(next: StoredAccount, expectedRevision: number, audit?: AuditEntry): Promise<StoredAccount> {
+    return this.#tx(() => {
+      const n = putAccountRecord(parseAccount(this.#s.accountOf.get(next.owner)), next, expectedRevision);
+      this.#assertAuditFree(audit);
+      this.#s.saveAccount.run(n.owner, n.revision, JSON.stringify(n));
+      if (audit) this.#writeAudit(audit);
+      return n;
+    });
+  }
+
+  adjustCredits(request: CreditAdjustment, now: number, audit?: AuditEntry): Promise<CreditResult> {
+    const byOwner = "owner" in request.key;
+    const key = "owner" in request.key ? request.key.owner : request.key.tokenId;
+    const s = this.#s;
+    return this.#tx(() => {
+      const step = adjustCredits(creditState((byOwner ? s.accountCreditsOf : s.creditsOf).get(key)), request.policy, request.change, now);
+      const write = request.change.op !== "read";
+      if (write) this.#assertAuditFree(audit);
+      if (step.next) (byOwner ? s.saveAccountCredits : s.saveCredits).run(key, step.next.used, step.next.periodStart);
+      if (write && audit) this.#writeAudit(audit);
       return step.result;
     });
   }
@@ -391,13 +457,6 @@ export class SqliteStore implements TokenStore {
     return { granted: false, deniedBy: "credits", rateLimit: null, credits };
   }
 
-  #rateState(id: string): RateWindowState | null {
-    const row = this.#s.rateOf.get(id) as
-      | { window_ms: number; bucket: number; counts: string }
-      | undefined;
-    return row ? { windowMs: Number(row.window_ms), bucket: Number(row.bucket), counts: JSON.parse(row.counts) } : null;
-  }
-
   rememberNonce(key: NonceKey, expiresAt: number, now: number): Promise<boolean> {
     return this.#read(() => {
       // One statement: insert, or take over an expired entry; an unexpired one makes no change.
@@ -412,10 +471,36 @@ export class SqliteStore implements TokenStore {
   recordUsage(events: readonly UsageEvent[]): Promise<void> {
     const sums = new Map<string, Map<number, UsageCounts>>();
     addUsage(sums, events);
+    const { rows, lastUsed } = analyticsOf(events);
     return this.#tx(() => {
-      const upsert = this.#s.addUsage;
-      for (const [id, hours] of sums) for (const [hour, c] of hours) upsert.run(id, hour, c.allowed, c.denied, c.credits);
+      const s = this.#s;
+      for (const [id, hours] of sums) for (const [hour, c] of hours) s.addUsage.run(id, hour, c.allowed, c.denied, c.credits);
+      for (const r of rows) s.addUsageRow.run(r.tokenId, r.owner, r.minute, r.scope, r.code, r.requests, r.credits);
+      for (const l of lastUsed) s.saveLastUsed.run(l.tokenId, l.at, l.ip);
     });
+  }
+
+  queryUsage(query: UsageAnalyticsQuery): Promise<UsageSeriesBucket[]> {
+    const f = query.filter;
+    return this.#read(() => {
+      const rows =
+        "tokenId" in f
+          ? this.#s.rowsOfToken.all(f.tokenId, query.from, query.to)
+          : this.#s.rowsOfOwner.all(f.owner, query.from, query.to);
+      return rollUpRows(
+        (rows as UsageDetailRow[]).map((r) => ({ ...r, minute: Number(r.minute), requests: Number(r.requests), credits: Number(r.credits) })),
+        query,
+      );
+    });
+  }
+
+  lastUsed(tokenIds: readonly string[]): Promise<LastUsed[]> {
+    return this.#read(() =>
+      tokenIds.flatMap((id) => {
+        const r = this.#s.lastUsedOf.get(id) as LastUsed | undefined;
+        return r ? [{ tokenId: r.tokenId, at: Number(r.at), ip: r.ip }] : [];
+      }),
+    );
   }
 
   getUsage(tokenId: string, query: UsageQuery): Promise<UsageBucket[]> {
@@ -448,6 +533,20 @@ export class SqliteStore implements TokenStore {
   async close(): Promise<void> {
     if (this.#ownsDb) this.#db.close?.();
   }
+}
+
+function rateState(row: unknown): RateWindowState | null {
+  const r = row as { window_ms: number; bucket: number; counts: string } | undefined;
+  return r ? { windowMs: Number(r.window_ms), bucket: Number(r.bucket), counts: JSON.parse(r.counts) } : null;
+}
+
+function creditState(row: unknown): CreditState | null {
+  const r = row as { used: number; periodStart: number | null } | undefined;
+  return r ? { used: Number(r.used), periodStart: r.periodStart === null ? null : Number(r.periodStart) } : null;
+}
+
+function parseAccount(row: unknown): StoredAccount | null {
+  return row ? (JSON.parse((row as TokenRow).record) as StoredAccount) : null;
 }
 
 function parseToken(row: unknown): StoredToken | null {

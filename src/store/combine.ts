@@ -6,14 +6,21 @@
  *
  * @module keyward
  */
-import type { ChangeEvent, CounterStore, RecordStore, StoreCapabilities, TokenStore, UsageStore } from "./types.js";
+import type { AccountStore, ChangeEvent, CounterStore, RecordStore, StoreCapabilities, TokenStore, UsageAnalyticsStore, UsageStore } from "./types.js";
 
 /** The parts of {@link combineStores}; a full store can serve as any part. */
 export interface StoreParts {
   /** Records and audit; its change feed (when it has one) is the combined store's. */
   records: RecordStore & { readonly capabilities?: StoreCapabilities; subscribe?(listener: (e: ChangeEvent) => void): () => void };
-  counters: CounterStore;
-  usage: UsageStore;
+  /**
+   * Counters. When it is the records part too and implements
+   * {@link AccountStore} (`capabilities.accounts`), the combined store has
+   * accounts: an account's counters are charged with its tokens' in one
+   * atomic step, and its audit entries are written with the records'.
+   */
+  counters: CounterStore & Partial<AccountStore> & { readonly capabilities?: StoreCapabilities };
+  /** Usage; when it implements {@link UsageAnalyticsStore} (`capabilities.usageAnalytics`), so does the combined store. */
+  usage: UsageStore & Partial<UsageAnalyticsStore> & { readonly capabilities?: StoreCapabilities };
 }
 
 /**
@@ -32,8 +39,10 @@ export interface StoreParts {
 export function combineStores(parts: StoreParts): TokenStore {
   const { records: r, counters: c, usage: u } = parts;
   const changeFeed = r.capabilities?.changeFeed === true && typeof r.subscribe === "function";
+  const accounts = c.capabilities?.accounts === true && (c as object) === r;
+  const usageAnalytics = u.capabilities?.usageAnalytics === true;
   const store: TokenStore = {
-    capabilities: Object.freeze({ changeFeed, creditLeases: (c as { capabilities?: StoreCapabilities }).capabilities?.creditLeases === true }),
+    capabilities: Object.freeze({ changeFeed, creditLeases: c.capabilities?.creditLeases === true, accounts, usageAnalytics }),
     insert: (token, audit) => r.insert(token, audit),
     get: (id) => r.get(id),
     findByHash: (hash) => r.findByHash(hash),
@@ -51,5 +60,14 @@ export function combineStores(parts: StoreParts): TokenStore {
     },
   };
   if (changeFeed) store.subscribe = (listener) => r.subscribe!(listener);
+  if (usageAnalytics) {
+    store.queryUsage = (query) => u.queryUsage!(query);
+    store.lastUsed = (ids) => u.lastUsed!(ids);
+  }
+  if (accounts) {
+    store.getAccount = (owner) => c.getAccount!(owner);
+    store.putAccount = (next, expected, audit) => c.putAccount!(next, expected, audit);
+    store.adjustCredits = (request, now, audit) => c.adjustCredits!(request, now, audit);
+  }
   return store;
 }

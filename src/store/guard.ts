@@ -8,11 +8,16 @@
  *
  * @module keyward
  */
-import { InvalidInputError, KeywardError, StoreUnavailableError } from "../errors.js";
+import { InvalidInputError, KeywardError, StoreUnavailableError, StoreUnsupportedError } from "../errors.js";
+import type { StoredAccount } from "../model/account.js";
 import type { AuditEntry, Page, PageOptions, StoredToken, UsageBucket, UsageEvent } from "../model/types.js";
 import { type CursorKind, type PageQuery, parsePage, type SortKey, toPage } from "./kit/page.js";
+import type { LastUsed, UsageAnalyticsQuery, UsageSeriesBucket } from "./kit/usage-analytics.js";
 import {
+  checkAccount,
+  checkAnalyticsQuery,
   checkAudit,
+  checkCreditAdjustment,
   checkAuditFilter,
   checkMeterRequest,
   checkNonceKey,
@@ -23,13 +28,18 @@ import {
   checkUsageQuery,
 } from "./kit/validate.js";
 import type {
+  AccountStore,
   AuditFilter,
   ChangeEvent,
+  CreditAdjustment,
+  CreditResult,
+  DeletedToken,
   MeterRequest,
   MeterResult,
   NonceKey,
   StoreCapabilities,
   TokenStore,
+  UsageAnalyticsStore,
   UsageQuery,
 } from "./types.js";
 
@@ -45,12 +55,24 @@ export interface GuardedStore {
   list(owner: string, options?: PageOptions): Promise<Page<StoredToken>>;
   update(next: StoredToken, expectedRevision: number, audit?: AuditEntry): Promise<StoredToken>;
   revoke(id: string, at: number, audit?: AuditEntry): Promise<StoredToken>;
+  /** Hard delete; throws `STORE_UNSUPPORTED` (writing nothing) without `capabilities.hardDelete`. */
+  delete(id: string, audit?: AuditEntry): Promise<DeletedToken>;
   appendAudit(entry: AuditEntry): Promise<void>;
   listAudit(filter: AuditFilter, options?: PageOptions): Promise<Page<AuditEntry>>;
   meter(request: MeterRequest, now: number): Promise<MeterResult>;
   rememberNonce(key: NonceKey, expiresAt: number, now: number): Promise<boolean>;
   recordUsage(events: readonly UsageEvent[]): Promise<void>;
   getUsage(tokenId: string, query: UsageQuery): Promise<UsageBucket[]>;
+  /** Rejects with `STORE_UNSUPPORTED` unless `capabilities.accounts`. */
+  getAccount(owner: string): Promise<StoredAccount | null>;
+  /** Rejects with `STORE_UNSUPPORTED` unless `capabilities.accounts`. */
+  putAccount(next: StoredAccount, expectedRevision: number, audit?: AuditEntry): Promise<StoredAccount>;
+  /** Rejects with `STORE_UNSUPPORTED` unless `capabilities.accounts`. */
+  adjustCredits(request: CreditAdjustment, now: number, audit?: AuditEntry): Promise<CreditResult>;
+  /** Rejects with `STORE_UNSUPPORTED` unless `capabilities.usageAnalytics`. */
+  queryUsage(query: UsageAnalyticsQuery): Promise<UsageSeriesBucket[]>;
+  /** Rejects with `STORE_UNSUPPORTED` unless `capabilities.usageAnalytics`. */
+  lastUsed(tokenIds: readonly string[]): Promise<LastUsed[]>;
   subscribe?(listener: (event: ChangeEvent) => void): () => void;
   close(): Promise<void>;
 }
@@ -156,6 +178,21 @@ class Guard implements GuardedStore {
     );
   }
 
+  delete(id: string, audit?: AuditEntry): Promise<DeletedToken> {
+    const adapter = this.adapter;
+    if (adapter.capabilities.hardDelete !== true || typeof adapter.delete !== "function") {
+      return Promise.reject(new StoreUnsupportedError("delete"));
+    }
+    return this.#call(
+      () => {
+        checkString(id, "id");
+        checkAudit(audit, "audit");
+      },
+      () => adapter.delete!(id, audit),
+      [id, audit],
+    );
+  }
+
   appendAudit(entry: AuditEntry): Promise<void> {
     return this.#call(
       () => {
@@ -176,6 +213,8 @@ class Guard implements GuardedStore {
       () => {
         checkMeterRequest(request);
         checkTime(now, "now");
+        // An adapter without accounts would ignore the account: never meter half a request.
+        if (request.account != null) this.#accounts();
       },
       () => this.adapter.meter(request, now),
       [request],
@@ -211,6 +250,76 @@ class Guard implements GuardedStore {
       () => this.adapter.getUsage(tokenId, query),
       [tokenId],
     );
+  }
+
+  getAccount(owner: string): Promise<StoredAccount | null> {
+    return this.#call(
+      () => checkString(owner, "owner"),
+      () => this.#accounts().getAccount(owner),
+      [owner],
+    );
+  }
+
+  putAccount(next: StoredAccount, expectedRevision: number, audit?: AuditEntry): Promise<StoredAccount> {
+    return this.#call(
+      () => {
+        checkAccount(next, "account");
+        if (!Number.isSafeInteger(expectedRevision) || expectedRevision < 0) {
+          throw new InvalidInputError("expectedRevision", "must be a non-negative integer");
+        }
+        checkAudit(audit, "audit");
+      },
+      () => this.#accounts().putAccount(next, expectedRevision, audit),
+      [next, audit],
+    );
+  }
+
+  adjustCredits(request: CreditAdjustment, now: number, audit?: AuditEntry): Promise<CreditResult> {
+    return this.#call(
+      () => {
+        checkCreditAdjustment(request);
+        checkTime(now, "now");
+        checkAudit(audit, "audit");
+      },
+      () => this.#accounts().adjustCredits(request, now, audit),
+      [request, audit],
+    );
+  }
+
+  queryUsage(query: UsageAnalyticsQuery): Promise<UsageSeriesBucket[]> {
+    return this.#call(
+      () => checkAnalyticsQuery(query),
+      () => this.#analytics().queryUsage(query),
+      [query],
+    );
+  }
+
+  lastUsed(tokenIds: readonly string[]): Promise<LastUsed[]> {
+    return this.#call(
+      () => {
+        if (!Array.isArray(tokenIds) || tokenIds.length > 1000) throw new InvalidInputError("tokenIds", "must be an array of at most 1000 ids");
+        tokenIds.forEach((id, i) => {
+          checkString(id, `tokenIds[${i}]`);
+        });
+      },
+      () => this.#analytics().lastUsed(tokenIds),
+      [tokenIds],
+    );
+  }
+
+  #analytics(): UsageAnalyticsStore {
+    const a = this.adapter;
+    if (a.capabilities.usageAnalytics !== true || !a.queryUsage || !a.lastUsed) throw new StoreUnsupportedError("usageAnalytics");
+    return a as UsageAnalyticsStore;
+  }
+
+  /** The adapter's account part, or `STORE_UNSUPPORTED`. */
+  #accounts(): AccountStore {
+    const a = this.adapter;
+    if (a.capabilities.accounts !== true || !a.getAccount || !a.putAccount || !a.adjustCredits) {
+      throw new StoreUnsupportedError("accounts");
+    }
+    return a as AccountStore;
   }
 
   async close(): Promise<void> {

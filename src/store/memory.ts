@@ -16,18 +16,34 @@ import {
   ConfigError,
   InvalidInputError,
   TokenExistsError,
+  TokenNotFoundError,
 } from "../errors.js";
 import { hashesOf } from "../model/record.js";
+import type { StoredAccount } from "../model/account.js";
 import type { AuditEntry, StoredToken, UsageBucket, UsageEvent } from "../model/types.js";
+import { adjustCredits } from "./kit/account-credits.js";
+import { putAccountRecord } from "./kit/accounts.js";
 import type { CreditState } from "./kit/credits.js";
 import { meterStep } from "./kit/meter.js";
 import { compareKeys, type PageQuery, type SortKey } from "./kit/page.js";
 import { type RateWindowState, windowExpired } from "./kit/rate-window.js";
 import { revokedRecord, updatedRecord } from "./kit/records.js";
+import {
+  analyticsOf,
+  type LastUsed,
+  rollUpRows,
+  rowKey,
+  type UsageAnalyticsQuery,
+  type UsageDetailRow,
+  type UsageSeriesBucket,
+} from "./kit/usage-analytics.js";
 import { addUsage, rollUpUsage, type UsageCounts } from "./kit/usage-buckets.js";
 import type {
   AuditFilter,
   ChangeEvent,
+  CreditAdjustment,
+  CreditResult,
+  DeletedToken,
   MeterRequest,
   MeterResult,
   NonceKey,
@@ -100,7 +116,7 @@ interface Subscription {
  * ```
  */
 export class MemoryStore implements TokenStore {
-  /** Frozen: `{ changeFeed, creditLeases: false }`, `changeFeed` as given to the constructor (default true). */
+  /** Frozen: `{ changeFeed, creditLeases: false, hardDelete: true }`, `changeFeed` as given to the constructor (default true). */
   readonly capabilities: StoreCapabilities;
 
   /**
@@ -135,6 +151,15 @@ export class MemoryStore implements TokenStore {
   #nonceSweep: Iterator<[string, NonceGroup]> | null = null;
 
   readonly #usage = new Map<string, Map<number, UsageCounts>>();
+  // Analytics rows by token and by owner (the same row objects in both).
+  readonly #rowsByToken = new Map<string, Map<string, UsageDetailRow>>();
+  readonly #rowsByOwner = new Map<string, Map<string, UsageDetailRow>>();
+  readonly #lastUsed = new Map<string, LastUsed>();
+
+  // Accounts, keyed by owner: one entry each at most, like the account records.
+  readonly #accounts = new Map<string, StoredAccount>();
+  readonly #accountCredits = new Map<string, CreditState>();
+  readonly #accountRates = new Map<string, RateWindowState>();
 
   readonly #audit = new Map<string, AuditEntry>();
   readonly #auditByToken = new Map<string, SortKey[]>();
@@ -155,7 +180,7 @@ export class MemoryStore implements TokenStore {
     if (onListenerError !== undefined && typeof onListenerError !== "function") {
       throw new ConfigError("onListenerError", "must be a function");
     }
-    this.capabilities = Object.freeze({ changeFeed, creditLeases: false });
+    this.capabilities = Object.freeze({ changeFeed, creditLeases: false, accounts: true, usageAnalytics: true, hardDelete: true });
     this.#onListenerError = onListenerError;
     if (changeFeed) {
       const subs = this.#subscriptions;
@@ -313,6 +338,46 @@ export class MemoryStore implements TokenStore {
   }
 
   /**
+   * Removes the token for good with everything kept under its id (record,
+   * hashes, credits, rate-limit window, nonces, usage); the audit log stays.
+   *
+   * @param id - public token id.
+   * @param audit - appended with it.
+   * @returns the record as it was and the counts removed.
+   * @throws {TokenNotFoundError} `TOKEN_NOT_FOUND` when there is no such token.
+   * @example
+   * ```ts
+   * const { removed } = await store.delete("tok_123");
+   * ```
+   */
+  async delete(id: string, audit?: AuditEntry): Promise<DeletedToken> {
+    const cur = this.#tokens.get(id);
+    if (!cur) throw new TokenNotFoundError(id);
+    this.#assertAuditFree(audit);
+    const hashes = hashesOf(cur);
+    for (const h of hashes) this.#byHash.delete(h);
+    removeKey(this.#byOwner, cur.owner, { t: cur.createdAt, id });
+    this.#tokens.delete(id);
+    const removed = {
+      hashes: hashes.length,
+      credits: Number(this.#credits.delete(id)),
+      rateLimits: Number(this.#rates.delete(id)),
+      nonces: this.#nonces.get(id)?.nonces.size ?? 0,
+      usage: this.#usage.get(id)?.size ?? 0,
+    };
+    this.#nonces.delete(id);
+    this.#usage.delete(id);
+    // The analytics rows (indexed by token and by owner) and the last use go with the hour buckets.
+    const byOwner = this.#rowsByOwner.get(cur.owner);
+    for (const k of this.#rowsByToken.get(id)?.keys() ?? []) byOwner?.delete(k);
+    this.#rowsByToken.delete(id);
+    this.#lastUsed.delete(id);
+    if (audit !== undefined) this.#writeAudit(audit);
+    this.#emit(id, hashes);
+    return { token: cur, removed };
+  }
+
+  /**
    * Meters one request, all or nothing (see `meterStep` of the store kit):
    * rate limit, then credits; both counters are written only when both pass.
    * The rate-limit state of a token is updated in place: a hit allocates
@@ -330,9 +395,16 @@ export class MemoryStore implements TokenStore {
   async meter(request: MeterRequest, now: number): Promise<MeterResult> {
     const id = request.tokenId;
     const rate = request.rateLimit ? this.#rates.get(id) : undefined;
-    const step = meterStep(rate, request.credits ? this.#credits.get(id) : undefined, request, now);
+    const owner = request.account?.owner;
+    const account =
+      owner === undefined ? undefined : { rate: this.#accountRates.get(owner), credits: this.#accountCredits.get(owner) };
+    const step = meterStep(rate, request.credits ? this.#credits.get(id) : undefined, request, now, account);
     if (step.rate !== null && step.rate !== rate) this.#rates.set(id, step.rate);
     if (step.credits !== null) this.#credits.set(id, step.credits);
+    if (step.account !== null && owner !== undefined) {
+      if (step.account.rate !== null && step.account.rate !== account!.rate) this.#accountRates.set(owner, step.account.rate);
+      if (step.account.credits !== null) this.#accountCredits.set(owner, step.account.credits);
+    }
     // A sweep step of 32 keys every 16 calls: 2 keys per call, amortized, with few iterator steps.
     if (request.rateLimit && (++this.#meterCalls & 15) === 0) {
       this.#rateSweep = sweep(this.#rates, this.#rateSweep, 32, (s) => windowExpired(s, now));
@@ -384,6 +456,55 @@ export class MemoryStore implements TokenStore {
    */
   async recordUsage(events: readonly UsageEvent[]): Promise<void> {
     addUsage(this.#usage, events);
+    const { rows, lastUsed } = analyticsOf(events);
+    for (const r of rows) {
+      // One row object, indexed twice: by its token and by its owner.
+      const byToken = tableOf(this.#rowsByToken, r.tokenId);
+      const k = rowKey(r);
+      const acc = byToken.get(k);
+      if (acc) {
+        acc.requests += r.requests;
+        acc.credits += r.credits;
+      } else {
+        byToken.set(k, r);
+        tableOf(this.#rowsByOwner, r.owner).set(k, r);
+      }
+    }
+    for (const l of lastUsed) {
+      const seen = this.#lastUsed.get(l.tokenId);
+      if (!seen || l.at >= seen.at) this.#lastUsed.set(l.tokenId, l);
+    }
+  }
+
+  /**
+   * Usage of a token or an owner per minute, hour or UTC day, filtered by scope or code, grouped or not.
+   *
+   * @param query - see `UsageAnalyticsQuery`.
+   * @returns buckets that have any usage, ascending.
+   * @example
+   * ```ts
+   * const perCode = await store.queryUsage({ filter: { owner: "acct_1" }, from: 0, to: Date.now(), granularity: "day", groupBy: "code" });
+   * ```
+   */
+  async queryUsage(query: UsageAnalyticsQuery): Promise<UsageSeriesBucket[]> {
+    const f = query.filter;
+    const table = "tokenId" in f ? this.#rowsByToken.get(f.tokenId) : this.#rowsByOwner.get(f.owner);
+    return rollUpRows(table?.values() ?? [], query);
+  }
+
+  /**
+   * @param tokenIds - tokens.
+   * @returns the last use of each that has one.
+   * @example
+   * ```ts
+   * const [last] = await store.lastUsed(["tok_123"]);
+   * ```
+   */
+  async lastUsed(tokenIds: readonly string[]): Promise<LastUsed[]> {
+    return tokenIds.flatMap((id) => {
+      const l = this.#lastUsed.get(id);
+      return l ? [{ ...l }] : [];
+    });
   }
 
   /**
@@ -400,6 +521,62 @@ export class MemoryStore implements TokenStore {
    */
   async getUsage(tokenId: string, query: UsageQuery): Promise<UsageBucket[]> {
     return rollUpUsage(this.#usage.get(tokenId) ?? [], query);
+  }
+
+  /**
+   * @param owner - the account's owner id.
+   * @returns a copy of the account, or null.
+   * @example
+   * ```ts
+   * const account = await store.getAccount("acct_1");
+   * ```
+   */
+  async getAccount(owner: string): Promise<StoredAccount | null> {
+    const a = this.#accounts.get(owner);
+    return a ? structuredClone(a) : null;
+  }
+
+  /**
+   * Compare-and-set of an account (expected revision 0: a new account), with its audit entry.
+   *
+   * @param next - the whole account.
+   * @param expectedRevision - the revision read (0 when there was none).
+   * @param audit - appended with it.
+   * @returns a copy of what is stored.
+   * @throws {RevisionConflictError} `REVISION_CONFLICT` when the stored revision differs.
+   * @example
+   * ```ts
+   * await store.putAccount(account, 0);
+   * ```
+   */
+  async putAccount(next: StoredAccount, expectedRevision: number, audit?: AuditEntry): Promise<StoredAccount> {
+    const n = putAccountRecord(this.#accounts.get(next.owner) ?? null, next, expectedRevision);
+    this.#assertAuditFree(audit);
+    this.#accounts.set(n.owner, n);
+    if (audit !== undefined) this.#writeAudit(audit);
+    return structuredClone(n);
+  }
+
+  /**
+   * Reads, tops up or resets a token's or an account's balance, with its audit entry.
+   *
+   * @param request - the balance, its policy and the change.
+   * @param now - epoch ms.
+   * @param audit - appended with a top-up or reset.
+   * @returns the balance after the change.
+   * @example
+   * ```ts
+   * await store.adjustCredits({ key: { owner: "acct_1" }, policy, change: { op: "topUp", amount: 500 } }, Date.now());
+   * ```
+   */
+  async adjustCredits(request: CreditAdjustment, now: number, audit?: AuditEntry): Promise<CreditResult> {
+    const map = "owner" in request.key ? this.#accountCredits : this.#credits;
+    const key = "owner" in request.key ? request.key.owner : request.key.tokenId;
+    const step = adjustCredits(map.get(key), request.policy, request.change, now);
+    if (request.change.op !== "read") this.#assertAuditFree(audit);
+    if (step.next !== null) map.set(key, step.next);
+    if (audit !== undefined && request.change.op !== "read") this.#writeAudit(audit);
+    return step.result;
   }
 
   /**
@@ -580,4 +757,13 @@ function sweep<V>(
     if (expired(r.value[1])) map.delete(r.value[0]);
   }
   return it;
+}
+
+function tableOf(map: Map<string, Map<string, UsageDetailRow>>, key: string): Map<string, UsageDetailRow> {
+  let t = map.get(key);
+  if (!t) {
+    t = new Map();
+    map.set(key, t);
+  }
+  return t;
 }

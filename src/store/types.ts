@@ -3,6 +3,7 @@
 // every adapter runs (`describeTokenStore`). `Keyward` puts `guardStore`
 // around the adapter: input is validated there, once, so an adapter receives
 // valid input only, and its errors reach callers without their parameters.
+import type { AccountCreditsPolicy, StoredAccount } from "../model/account.js";
 import type {
   AuditEntry,
   CreditsPolicy,
@@ -12,7 +13,9 @@ import type {
   UsageEvent,
   UsageGranularity,
 } from "../model/types.js";
+import type { CreditChange } from "./kit/account-credits.js";
 import type { PageQuery } from "./kit/page.js";
+import type { LastUsed, UsageAnalyticsQuery, UsageSeriesBucket } from "./kit/usage-analytics.js";
 
 export type { PageQuery, SortKey } from "./kit/page.js";
 
@@ -45,18 +48,37 @@ export interface MeterRequest {
   rateLimit: RateLimitPolicy | null;
   /** The token's credit policy now, or null. */
   credits: CreditsPolicy | null;
+  /**
+   * The token's account, when it has limits: charged in the same atomic step
+   * (see {@link AccountStore}). Only given to stores with `capabilities.accounts`.
+   */
+  account?: AccountMeter | null;
+}
+
+/** The account part of a {@link MeterRequest}: its counters are keyed by owner. */
+export interface AccountMeter {
+  owner: string;
+  /** The account-wide rate limit now, or null: one request is one hit. */
+  rateLimit: RateLimitPolicy | null;
+  /** The account's pool now, or null: charged the request's `cost`. */
+  credits: AccountCreditsPolicy | null;
 }
 
 /** Result of {@link CounterStore.meter}. */
 export interface MeterResult {
   /** Whether the request was counted and charged. */
   granted: boolean;
-  /** The check that denied it (rate limit first, then credits), or null. */
-  deniedBy: "rateLimit" | "credits" | null;
+  /**
+   * The check that denied it, or null. Order: the token's rate limit, the
+   * account's, the token's credits, the account's pool.
+   */
+  deniedBy: "rateLimit" | "credits" | "accountRateLimit" | "accountCredits" | null;
   /** The rate-limit answer, or null without a rate limit (or when not reached). */
   rateLimit: RateLimitResult | null;
   /** The credits answer, or null without credits (or when not reached). */
   credits: CreditResult | null;
+  /** Present when the request had an `account`: its answers, null when absent or not reached. */
+  account?: { rateLimit: RateLimitResult | null; credits: CreditResult | null };
 }
 
 /** A remembered nonce: per token, so one token's nonces never crowd out another's. */
@@ -90,6 +112,41 @@ export interface StoreCapabilities {
    * (PostgreSQL). Optional; absent means false.
    */
   readonly creditLeases?: boolean;
+  /**
+   * The store implements {@link AccountStore} (accounts, account counters in
+   * `meter`, admin credit operations). Optional; absent means false: then
+   * `kw.accounts` and `kw.credits` writes throw `STORE_UNSUPPORTED`.
+   */
+  readonly accounts?: boolean;
+  /**
+   * The store implements {@link UsageAnalyticsStore}. Optional; absent
+   * means false: then `kw.usage` answers per token, hour and day only.
+   */
+  readonly usageAnalytics?: boolean;
+  /**
+   * The store implements {@link TokenStore.delete} (hard delete). Optional;
+   * absent means false, and `kw.tokens.delete` throws `STORE_UNSUPPORTED`.
+   */
+  readonly hardDelete?: boolean;
+}
+
+/** What {@link TokenStore.delete} removed: the record, and how many rows of each kind with it. */
+export interface DeletedToken {
+  /** The record as it was. */
+  token: StoredToken;
+  /** Rows removed besides the record. */
+  removed: {
+    /** Lookup hashes (current and previous secrets). */
+    hashes: number;
+    /** Credit balances (0 or 1). */
+    credits: number;
+    /** Rate-limit windows (0 or 1). */
+    rateLimits: number;
+    /** Remembered nonces. */
+    nonces: number;
+    /** Usage buckets (hours). */
+    usage: number;
+  };
 }
 
 /** Options of {@link UsageStore.getUsage}. */
@@ -209,6 +266,61 @@ export interface UsageStore {
 }
 
 /**
+ * Usage analytics (an optional part, announced by `capabilities.usageAnalytics`).
+ * A store with it MUST, in {@link UsageStore.recordUsage}, also add the
+ * batch's rows and last uses (`analyticsOf` of the store kit) in the same
+ * transaction as the hour counters.
+ */
+export interface UsageAnalyticsStore {
+  /** The rows of the query's token or owner in `[from, to)` rolled up with `rollUpRows` of the store kit. */
+  queryUsage(query: UsageAnalyticsQuery): Promise<UsageSeriesBucket[]>;
+  /** The last use of each of these tokens that has one (the latest `at` ever recorded). */
+  lastUsed(tokenIds: readonly string[]): Promise<LastUsed[]>;
+}
+
+/** Which balance an admin credit operation is about: a token's or an account's pool. */
+export type CreditKey = { tokenId: string } | { owner: string };
+
+/** Input of {@link AccountStore.adjustCredits}. */
+export interface CreditAdjustment {
+  key: CreditKey;
+  /** The balance's policy now (a token's credits as a pool: no reset, no overage). */
+  policy: AccountCreditsPolicy;
+  change: CreditChange;
+}
+
+/**
+ * Accounts (an optional part, announced by `capabilities.accounts`): account
+ * records, their counters (charged by {@link CounterStore.meter} when the
+ * request has an `account`) and admin operations on balances.
+ *
+ * A store with this part MUST, in `meter`, charge the token's and the
+ * account's counters in one atomic step (`meterStep` of the store kit with
+ * the account's state): both or neither, never below zero; N concurrent
+ * calls of 1 across several tokens of one account on a pool of M < N grant
+ * exactly M.
+ */
+export interface AccountStore {
+  /** The account of `owner`, or null. */
+  getAccount(owner: string): Promise<StoredAccount | null>;
+
+  /**
+   * Compare-and-set: stores `next` if the stored revision equals
+   * `expectedRevision` (0: no account yet), with revision
+   * `expectedRevision + 1`, and `audit` in the same transaction. Rejects with
+   * `RevisionConflictError` (`REVISION_CONFLICT`) otherwise, writing nothing.
+   */
+  putAccount(next: StoredAccount, expectedRevision: number, audit?: AuditEntry): Promise<StoredAccount>;
+
+  /**
+   * Reads, tops up or resets a balance (`adjustCredits` of the store kit over
+   * the counter `meter` uses), atomically with `audit` (not written for a
+   * read). A rejected change writes nothing.
+   */
+  adjustCredits(request: CreditAdjustment, now: number, audit?: AuditEntry): Promise<CreditResult>;
+}
+
+/**
  * Where keyward keeps tokens and counters: every part of the contract.
  *
  * Rules that hold for every method:
@@ -220,7 +332,7 @@ export interface UsageStore {
  * - "Atomic" means linearizable across every process sharing the store.
  * - Input is valid: `Keyward` validates it (`guardStore`) before the call.
  */
-export interface TokenStore extends RecordStore, CounterStore, UsageStore {
+export interface TokenStore extends RecordStore, CounterStore, UsageStore, Partial<AccountStore>, Partial<UsageAnalyticsStore> {
   readonly capabilities: StoreCapabilities;
 
   /**
@@ -229,6 +341,16 @@ export interface TokenStore extends RecordStore, CounterStore, UsageStore {
    * store. Returns an unsubscribe function.
    */
   subscribe?(listener: (event: ChangeEvent) => void): () => void;
+
+  /**
+   * Present when `capabilities.hardDelete` is true. Removes the token for
+   * good, atomically with `audit` (both or neither): the record, its hashes
+   * (they stop finding it), its credit balance, rate-limit window, nonces and
+   * usage. The audit log is kept (it holds no secret). Emits a change event
+   * like a revoke. Rejects with `TokenNotFoundError` when there is no such
+   * token, writing nothing.
+   */
+  delete?(id: string, audit?: AuditEntry): Promise<DeletedToken>;
 
   /** Releases connections. */
   close?(): Promise<void>;

@@ -4,9 +4,11 @@
 import { afterEach, beforeEach, describe } from "vitest";
 import { type GuardedStore, guardStore } from "../store/guard.js";
 import type { TokenStore } from "../store/types.js";
+import { accountsGroup } from "./groups/accounts.js";
 import { auditGroup } from "./groups/audit.js";
 import { changeFeedGroup } from "./groups/change-feed.js";
 import { creditsGroup } from "./groups/credits.js";
+import { deleteGroup } from "./groups/delete.js";
 import { findByHashGroup } from "./groups/find-by-hash.js";
 import { getGroup } from "./groups/get.js";
 import { insertGroup } from "./groups/insert.js";
@@ -19,6 +21,7 @@ import { rawGroup } from "./groups/raw.js";
 import { revokeGroup } from "./groups/revoke.js";
 import { updateGroup } from "./groups/update.js";
 import { usageGroup } from "./groups/usage.js";
+import { usageAnalyticsGroup } from "./groups/usage-analytics.js";
 import type { SuiteContext } from "./suite.js";
 
 /**
@@ -39,8 +42,13 @@ import type { SuiteContext } from "./suite.js";
  * - `usage`: `recordUsage` / `getUsage`, hour and day buckets.
  * - `audit`: `appendAudit` / `listAudit`, written with the record.
  * - `changeFeed`: `subscribe` events (tests skip themselves when `capabilities.changeFeed` is false).
+ * - `delete`: the optional hard delete (tests skip themselves when `capabilities.hardDelete` is not true).
  * - `races`: concurrent calls of every atomic operation.
  * - `raw`: checks through the {@link DescribeTokenStoreOptions.raw} hook (skipped without it).
+ * - `accounts`: the optional account part: records, account counters in `meter` (both or neither),
+ *   admin credit operations (tests skip themselves when `capabilities.accounts` is not true).
+ * - `usageAnalytics`: the optional analytics part: rows per token, owner, minute, scope and code,
+ *   last use (tests skip themselves when `capabilities.usageAnalytics` is not true).
  */
 export const TOKEN_STORE_TEST_GROUPS = [
   "insert",
@@ -56,8 +64,11 @@ export const TOKEN_STORE_TEST_GROUPS = [
   "usage",
   "audit",
   "changeFeed",
+  "delete",
   "races",
   "raw",
+  "accounts",
+  "usageAnalytics",
 ] as const;
 
 /** One of {@link TOKEN_STORE_TEST_GROUPS}. */
@@ -77,8 +88,11 @@ const GROUPS: Record<TokenStoreTestGroup, (ctx: SuiteContext) => void> = {
   usage: usageGroup,
   audit: auditGroup,
   changeFeed: changeFeedGroup,
+  delete: deleteGroup,
   races: racesGroup,
   raw: rawGroup,
+  accounts: accountsGroup,
+  usageAnalytics: usageAnalyticsGroup,
 };
 
 /** Options of {@link describeTokenStore}. */

@@ -19,6 +19,7 @@ export {
   TOKEN_STORE_TEST_GROUPS,
   type TokenStoreTestGroup,
 } from "./describe-token-store.js";
+export { accountsGroup } from "./groups/accounts.js";
 export { auditGroup } from "./groups/audit.js";
 export { changeFeedGroup } from "./groups/change-feed.js";
 export { creditsGroup } from "./groups/credits.js";
@@ -34,5 +35,6 @@ export { rawGroup } from "./groups/raw.js";
 export { revokeGroup } from "./groups/revoke.js";
 export { updateGroup } from "./groups/update.js";
 export { usageGroup } from "./groups/usage.js";
+export { usageAnalyticsGroup } from "./groups/usage-analytics.js";
 export type { SuiteContext } from "./suite.js";
 export { FIXTURE_TIME, makeAuditEntry, makeStoredToken, makeTokenPolicy, randomHash, randomId } from "./fixtures.js";

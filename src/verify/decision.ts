@@ -13,6 +13,8 @@ export interface DecisionExtras {
   retryAfterMs?: number | undefined;
   /** Requests left in the rate-limit window, when the rate limit was checked. */
   rateRemaining?: number | undefined;
+  /** Credits charged. */
+  cost?: number | undefined;
 }
 
 /** The decision's headers: the policy's, plus what the identified token's limits and signing call for. */
@@ -34,9 +36,10 @@ function headersOf(policy: PolicyDecision, stored: StoredToken | null, at: numbe
 /**
  * The verdict on a request. `ok`, `code`, `status` and `headers` are what to
  * answer; credential failures (401) carry no token and look identical to the
- * caller, the specific `code` is for logs.
+ * caller, the specific `code` is for logs. The type {@link Decision} narrows
+ * on `ok`: an allowed decision always has its `token`.
  */
-export class Decision {
+class VerifierDecision {
   readonly ok: boolean;
   /** `"OK"`, or why the request was denied. */
   readonly code: "OK" | DenyCode;
@@ -50,6 +53,10 @@ export class Decision {
   readonly headers: Record<string, string>;
   /** The token's id when it was identified (never for credential failures). */
   readonly tokenId: string | null;
+  /** The token's owner when it was identified (never for credential failures). */
+  readonly owner: string | null;
+  /** Credits charged to the token (and its account) for this request: 0 unless allowed with credits. */
+  readonly cost: number;
   /** Credits left after this request, when the token has a credit limit. */
   readonly remaining: number | undefined;
   /** How long to wait before retrying: 429 and 503, and 402 until the next refill. */
@@ -72,6 +79,8 @@ export class Decision {
     this.at = at;
     this.headers = headersOf(policy, this.#stored, at, extras);
     this.tokenId = this.#stored?.id ?? null;
+    this.owner = this.#stored?.owner ?? null;
+    this.cost = extras?.cost ?? 0;
     this.remaining = extras?.remaining;
     this.retryAfterMs = extras?.retryAfterMs;
   }
@@ -114,4 +123,39 @@ export class Decision {
       scope: this.scope,
     };
   }
+}
+
+/** An allowed request: the token is always identified. */
+export interface AllowedDecision extends VerifierDecision {
+  readonly ok: true;
+  readonly code: "OK";
+  readonly status: 200;
+  readonly tokenId: string;
+  /** The token's public record (no hash, no key). */
+  readonly token: TokenRecord;
+}
+
+/** A denied request. `token` is null for credential failures (they look identical to the caller). */
+export interface DeniedDecision extends VerifierDecision {
+  readonly ok: false;
+  readonly code: DenyCode;
+  readonly status: Exclude<DecisionStatus, 200>;
+}
+
+/**
+ * The verdict on a request, narrowed by `ok`:
+ *
+ * ```ts
+ * const d = await kw.verify(request);
+ * if (d.ok) console.log(d.token.owner); // no null check needed
+ * ```
+ */
+export type Decision = AllowedDecision | DeniedDecision;
+
+/** The class of every {@link Decision}, for `instanceof`; decisions are made by `kw.verify` and `kw.check` only. */
+export const Decision = VerifierDecision as unknown as abstract new () => Decision;
+
+/** @internal A decision of the verifier. */
+export function decision(policy: PolicyDecision, stored: StoredToken | null, at: number, extras?: DecisionExtras): Decision {
+  return new VerifierDecision(policy, stored, at, extras) as Decision;
 }

@@ -9,24 +9,32 @@ import { MAX_FOREIGN_TOKEN_LENGTH, type ResolvedConfig } from "../config.js";
 import { InvalidInputError } from "../errors.js";
 import { equalStrings } from "../lib/bytes.js";
 import { sha256Hex } from "../lib/crypto.js";
+import type { AccountPolicy, StoredAccount } from "../model/account.js";
 import { auditId } from "../model/audit-id.js";
 import { isTokenId, policyAt } from "../model/record.js";
-import type { StoredToken, TokenPolicy, UsageEvent } from "../model/types.js";
+import type { StoredToken, TokenPolicy } from "../model/types.js";
+import type { AnomalyDetector } from "../monitor/anomalies.js";
+import type { DecisionEvent } from "../monitor/events.js";
+import { Telemetry } from "../monitor/telemetry.js";
+import { UsageQueue, type UsageQueueStats } from "../monitor/usage-queue.js";
 import { type ClientIpResolver, createClientIpResolver } from "../policy/client-ip.js";
 import { allow, type DenyCode, deny, type PolicyDecision } from "../policy/decision.js";
-import { type EvaluationContext, evaluatePolicy, type SignatureOutcome } from "../policy/evaluate.js";
+import { type EvaluationContext, evaluatePolicy, type RequireHttps, type SignatureOutcome } from "../policy/evaluate.js";
 import { type VerifyRequestOptions, type VerifyRequestResult, verifyRequest } from "../signing/verify.js";
-import { parseScope } from "../policy/scope.js";
+import { compileScopes, missingScope, type RequiredScopes, requiredScopesProblem, type ScopeMatcher, scopesGrant } from "../policy/scope.js";
+import { createTransportResolver, isLoopbackIp, type Transport, type TransportResolver } from "../policy/transport.js";
+import type { AccountMeter, MeterRequest, MeterResult } from "../store/types.js";
 import { findTokens, MAX_TOKEN_LENGTH, parseToken } from "../token/format.js";
-import { LookupCache, SharedLookup } from "./cache.js";
+import { SharedLookup } from "./cache.js";
+import { RecordInterner } from "./intern.js";
 import { findCredential } from "./credential.js";
-import { Decision, type DecisionExtras } from "./decision.js";
+import { type Decision, type DecisionExtras, decision } from "./decision.js";
 import { SIGNATURE_DENY_CODE, signingKeys } from "./signed.js";
 
 /** What the route needs, for `kw.check` and `kw.verify`. */
 export interface CheckOptions {
-  /** Scope(s) the route needs (all of them). */
-  scope?: string | readonly string[];
+  /** Scope(s) the route needs: a string or an array (all of them), `{ allOf: [...] }` or `{ anyOf: [...] }`. */
+  scope?: RequiredScopes;
   /** Credits the call costs (default 1 when the token has a credit limit; 0 reads without spending). */
   cost?: number;
   /** The client's IP as the server saw it (the socket address). */
@@ -45,6 +53,12 @@ export interface CheckInput extends CheckOptions {
   referer?: string | null;
   secFetchSite?: string | null;
   secFetchMode?: string | null;
+  /**
+   * The scheme the request arrived with (`"https"` or `"http"`, e.g. Express's
+   * `req.protocol` behind `trust proxy`), for `requireHttps`. Absent: not
+   * known, and `requireHttps` is not applied by `check` (`verify` reads the URL).
+   */
+  protocol?: "http" | "https";
 }
 
 /**
@@ -57,9 +71,11 @@ class RequestContext implements EvaluationContext {
   readonly env: EvaluationContext["env"];
   readonly allowSecretInBrowser: boolean;
   readonly allowPublishableWrites: boolean;
+  readonly requireHttps: RequireHttps;
   signature: SignatureOutcome | undefined;
   readonly #get: (name: string) => string | null;
   readonly #resolveIp: () => string | null;
+  readonly #resolveTransport: () => Transport;
   #ip: string | null | undefined;
   // Read by the browser check and the domain check: fetched once.
   #origin: string | null | undefined;
@@ -67,11 +83,14 @@ class RequestContext implements EvaluationContext {
   constructor(
     get: (name: string) => string | null,
     resolveIp: () => string | null,
+    resolveTransport: () => Transport,
     scope: CheckOptions["scope"],
     cfg: ResolvedConfig,
   ) {
     this.#get = get;
     this.#resolveIp = resolveIp;
+    this.#resolveTransport = resolveTransport;
+    this.requireHttps = cfg.requireHttps;
     this.scope = scope;
     this.env = cfg.env;
     this.allowSecretInBrowser = cfg.allowSecretInBrowser;
@@ -80,6 +99,10 @@ class RequestContext implements EvaluationContext {
   get ip(): string | null {
     if (this.#ip === undefined) this.#ip = this.#resolveIp();
     return this.#ip;
+  }
+  /** Read only when `requireHttps` applies to the token. */
+  get transport(): Transport {
+    return this.#resolveTransport();
   }
   get origin(): string | null {
     if (this.#origin === undefined) this.#origin = this.#get("origin");
@@ -96,7 +119,8 @@ class RequestContext implements EvaluationContext {
   }
 }
 
-const DAY = 86_400_000;
+/** Longest scope list or Origin kept in a decision event. */
+const MAX_EVENT_TEXT = 2048;
 
 /** A verified signature's nonce, spent once the request is allowed. */
 interface SignedNonce {
@@ -109,38 +133,51 @@ const MAX_LEAK_REPORTS = 1024;
 // The hash compared on the unknown-token path, so both paths do the same work.
 const DUMMY_HASH = "0".repeat(64);
 
-const denial = (code: DenyCode, at: number, extra?: Parameters<typeof deny>[1]) => new Decision(deny(code, extra), null, at);
+const denial = (code: DenyCode, at: number, extra?: Parameters<typeof deny>[1]) => decision(deny(code, extra), null, at);
 
 /** @internal The request path of a {@link Keyward}. */
 export class Verifier {
   readonly #cfg: ResolvedConfig;
   readonly #byHash: SharedLookup<StoredToken>;
   readonly #byId: SharedLookup<StoredToken>;
-  /** The last record seen of each token, by id: see {@link #intern}. */
-  readonly #records: LookupCache<StoredToken>;
+  /** Accounts by owner (null when the store has none), cached like tokens: never older than revocationBoundMs. */
+  readonly #accounts: SharedLookup<StoredAccount> | null;
+  /** Compiled plan ceilings, per policy object. */
+  readonly #ceilings = new WeakMap<AccountPolicy, ScopeMatcher>();
+  /** What each account policy asks of the meter (null: nothing), built once per policy object. */
+  readonly #accountMeters = new WeakMap<AccountPolicy, AccountMeter | null>();
   readonly #clientIp: ClientIpResolver;
-  #usage: UsageEvent[] = [];
+  readonly #detector: AnomalyDetector | null;
+  readonly #monitor: UsageQueue;
+  readonly #telemetry: Telemetry | null;
+  #cacheHits = 0;
+  #cacheMisses = 0;
+  readonly #transport: TransportResolver;
   readonly #leaksReported = new Set<string>();
   readonly #pendingReports = new Set<Promise<void>>();
-  #lastFlush = 0;
   readonly #unsubscribe: (() => void) | undefined;
   /** The instance's options of `verifyRequest`, built once. */
   readonly #signatureOptions: Omit<VerifyRequestOptions, "resolveKey">;
 
-  constructor(config: ResolvedConfig) {
+  constructor(config: ResolvedConfig, detector: AnomalyDetector | null = null) {
     this.#cfg = config;
+    this.#detector = detector;
     const bounds = {
       maxEntries: config.cache.maxEntries,
       ttlMs: config.revocationBoundMs,
       negativeTtlMs: Math.min(config.revocationBoundMs, config.cache.negativeTtlMs),
     };
     const store = config.store;
-    // Kept until evicted: sameness is decided by the revision, not by age (times below are nominal).
-    this.#records = new LookupCache({ maxEntries: config.cache.maxEntries || 1024, ttlMs: DAY, negativeTtlMs: 0 });
-    this.#byHash = new SharedLookup(bounds, (hash) => store.findByHash(hash).then(this.#intern), config.lookupTimeoutMs);
-    this.#byId = new SharedLookup(bounds, (id) => store.get(id).then(this.#intern), config.lookupTimeoutMs);
+    const { intern } = new RecordInterner(config.cache.maxEntries || 1024);
+    this.#byHash = new SharedLookup(bounds, (hash) => store.findByHash(hash).then(intern), config.lookupTimeoutMs);
+    this.#byId = new SharedLookup(bounds, (id) => store.get(id).then(intern), config.lookupTimeoutMs);
+    // "No account" is an ordinary answer: cached as long as an account.
+    this.#accounts = store.capabilities.accounts
+      ? new SharedLookup({ ...bounds, negativeTtlMs: bounds.ttlMs }, (owner) => store.getAccount(owner), config.lookupTimeoutMs)
+      : null;
     const { trustedProxies, forwardedHeader: header, allowCatchAllRanges, onWarning } = config;
     this.#clientIp = createClientIpResolver({ trustedProxies, header, allowCatchAllRanges, onWarning });
+    this.#transport = createTransportResolver({ trustedProxies, header });
     const sig = config.signatures;
     this.#signatureOptions = {
       maxAgeSec: sig.maxAgeSec,
@@ -152,25 +189,33 @@ export class Verifier {
       unsafeAllowUncoveredBody: sig.unsafeAllowUncoveredBody,
       ...(sig.required ? { required: sig.required } : {}),
     };
+    const u = config.usage;
+    this.#monitor = new UsageQueue({
+      batchSize: u.batchSize,
+      flushIntervalMs: u.flushIntervalMs,
+      maxQueue: u.maxQueue,
+      write: u.enabled ? (events) => store.recordUsage(events) : null,
+      observers: [u.onDecision, detector && ((e: DecisionEvent) => detector.observe(e))].filter((f) => typeof f === "function"),
+      onError: (e) => {
+        this.#telemetry?.usageWriteFailed(e.events);
+        u.onError?.(e);
+      },
+    });
+    this.#telemetry = config.telemetry
+      ? new Telemetry(config.telemetry, {
+          cache: () => ({ hits: this.#cacheHits, misses: this.#cacheMisses }),
+          usageQueueDepth: () => this.#monitor.stats().queued,
+        })
+      : null;
     if (store.capabilities.changeFeed && store.subscribe) {
       this.#unsubscribe = store.subscribe((e) => this.invalidate(e.tokenId, e.hashes));
     }
   }
 
-  /**
-   * A store returns a fresh copy on every lookup. A copy at the revision
-   * already known is the same record (every write increments the revision),
-   * so the known object is used instead: what is derived from it and kept
-   * per object (compiled matchers, unsealed keys) is reused across cache
-   * misses instead of rebuilt per lookup.
-   */
-  readonly #intern = (fresh: StoredToken | null): StoredToken | null => {
-    if (fresh === null) return null;
-    const known = this.#records.get(fresh.id, 0)?.value;
-    if (known != null && known.revision === fresh.revision) return known;
-    this.#records.set(fresh.id, fresh, 0, this.#records.generation);
-    return fresh;
-  };
+  /** Drops what the cache holds for an account (after this instance changed it). */
+  invalidateAccount(owner: string): void {
+    this.#accounts?.invalidate([owner]);
+  }
 
   /** Drops what the caches hold for a token (its id and every hash it had). */
   invalidate(tokenId: string, hashes: readonly string[]): void {
@@ -185,6 +230,9 @@ export class Verifier {
   check(input: CheckInput): Promise<Decision> {
     try {
       checkOptions(input);
+      if (input.protocol !== undefined && input.protocol !== "http" && input.protocol !== "https") {
+        throw new InvalidInputError("protocol", 'must be "http" or "https"');
+      }
     } catch (err) {
       return Promise.reject(err);
     }
@@ -199,8 +247,18 @@ export class Verifier {
       env: cfg.env,
       allowSecretInBrowser: cfg.allowSecretInBrowser,
       allowPublishableWrites: cfg.allowPublishableWrites,
+      requireHttps: cfg.requireHttps,
+      transport: input.protocol === undefined ? undefined : input.protocol === "https" ? "https" : isLoopbackIp(input.ip) ? "loopback" : "http",
     };
-    return Promise.resolve(this.#decide(input.token, input.cost, context));
+    const end = this.#telemetry?.start("keyward.check");
+    const observe = (d: Decision) => {
+      if (end) end(d);
+      return this.#monitor.active ? this.#record(d, input.scope, input.ip ?? null, input.origin ?? null, false) : d;
+    };
+    const decided = this.#decide(input.token, input.cost, context);
+    // The warm path decides synchronously: observed at once, no extra promise step.
+    if (decided instanceof Promise) return end || this.#monitor.active ? decided.then(observe) : decided;
+    return Promise.resolve(end || this.#monitor.active ? observe(decided) : decided);
   }
 
   /**
@@ -210,6 +268,23 @@ export class Verifier {
    * only behind trusted proxies.
    */
   verify(request: Request, options: CheckOptions = {}): Promise<Decision> {
+    const end = this.#telemetry?.start("keyward.verify");
+    let decided = this.#verify(request, options);
+    if (end) decided = decided.then(end);
+    if (!this.#monitor.active) return decided;
+    return decided.then((d) => {
+      let get: (name: string) => string | null = () => null;
+      try {
+        const headers = request.headers;
+        get = (name) => headers.get(name);
+      } catch {
+        // A request whose headers cannot be read was denied; its event has no IP from them.
+      }
+      return this.#record(d, options.scope, this.#clientIp(options.ip, { get }), get("origin"), get("signature-input") !== null);
+    });
+  }
+
+  #verify(request: Request, options: CheckOptions): Promise<Decision> {
     try {
       // The application's mistake, not the client's: say what was expected.
       if (typeof (request as Partial<Request> | null)?.headers?.get !== "function") {
@@ -234,7 +309,13 @@ export class Verifier {
     const get = (name: string) => headers.get(name);
     const credential = findCredential(get("authorization"), queryToken);
     if (credential.kind === "ambiguous") return Promise.resolve(denial("TOKEN_MALFORMED", now));
-    const context = new RequestContext(get, () => this.#clientIp(options.ip, { get }), options.scope, this.#cfg);
+    const context = new RequestContext(
+      get,
+      () => this.#clientIp(options.ip, { get }),
+      () => this.#transport(request.url, options.ip, { get }),
+      options.scope,
+      this.#cfg,
+    );
     // RFC 9421 §4.1: a signed request carries Signature-Input (a lone Signature
     // field signs nothing, and is left to the bearer path to ignore).
     if (get("signature-input") !== null) {
@@ -253,7 +334,11 @@ export class Verifier {
     // A cached entry was stored under the hash of a string that passed the
     // format check, so a hit needs no second check.
     const hit = this.#byHash.peek(hash, now);
-    if (hit !== undefined) return this.#identified(hit.value, hash, cost, context, now);
+    if (hit !== undefined) {
+      this.#cacheHits++;
+      return this.#identified(hit.value, hash, cost, context, now);
+    }
+    this.#cacheMisses++;
     if (!this.#lookupable(token)) return denial("TOKEN_MALFORMED", now);
     return this.#byHash.fetch(hash, now).then(
       (stored) => this.#identified(stored, hash, cost, context, now),
@@ -298,6 +383,7 @@ export class Verifier {
   async #reportLeak(hash: string, now: number): Promise<void> {
     const stored = await this.#byHash.get(hash, now);
     if (stored === null || stored.hash !== hash || stored.revokedAt !== null) return;
+    this.#detector?.leaked(now, stored.id, stored.owner, "url");
     await this.#cfg.store.appendAudit({
       id: auditId(now, this.#cfg.random),
       at: now,
@@ -329,11 +415,68 @@ export class Verifier {
       return denial("TOKEN_UNKNOWN", now);
     }
     const policy = policyAt(stored, at);
-    const decision = evaluatePolicy(stored, policy, context, at);
-    if (!decision.ok) return this.#finish(stored, decision, now, 0);
-    if (nonce !== undefined) return this.#spendNonce(stored, policy, cost, now, nonce);
-    if (policy.rateLimit === null && policy.credits === null) return this.#finish(stored, decision, now, 0);
-    return this.#meter(stored, policy, cost, now).catch(() => denial("STORE_UNAVAILABLE", now, { retryAfterMs: 1000 }));
+    const verdict = evaluatePolicy(stored, policy, context, at);
+    if (!verdict.ok) return this.#finish(stored, verdict, now, 0);
+    if (this.#accounts === null) return this.#charge(stored, policy, null, verdict, cost, now, nonce);
+    const hit = this.#accounts.peek(stored.owner, now);
+    if (hit !== undefined) return this.#withAccount(stored, policy, hit.value, verdict, context, cost, now, at, nonce);
+    return this.#accounts.fetch(stored.owner, now).then(
+      (account) => this.#withAccount(stored, policy, account, verdict, context, cost, now, at, nonce),
+      () => denial("STORE_UNAVAILABLE", now, { retryAfterMs: 1000 }),
+    );
+  }
+
+  /**
+   * The account's part of the decision: the plan ceiling (a required scope
+   * must be within it too: the token's effective scopes are its own within
+   * the ceiling), then its limits go to the meter with the token's.
+   */
+  #withAccount(
+    stored: StoredToken,
+    policy: TokenPolicy,
+    account: StoredAccount | null,
+    verdict: PolicyDecision,
+    context: EvaluationContext,
+    cost: number | undefined,
+    now: number,
+    at: number,
+    nonce: SignedNonce | undefined,
+  ): Decision | Promise<Decision> {
+    if (account === null) return this.#charge(stored, policy, null, verdict, cost, now, nonce);
+    const plan = policyAt(account, at);
+    const need = context.scope;
+    if (plan.ceiling !== null && need !== undefined) {
+      let within = this.#ceilings.get(plan);
+      if (within === undefined) {
+        within = compileScopes(plan.ceiling);
+        this.#ceilings.set(plan, within);
+      }
+      // The token's effective scopes are its own within the ceiling: for anyOf, one scope must be both.
+      const ceiling = within;
+      const missing = missingScope(need, (scope) => ceiling(scope) && scopesGrant(policy.scopes, scope));
+      if (missing !== undefined) return this.#finish(stored, deny("SCOPE_DENIED", { scope: missing.slice(0, 128) }), now, 0);
+    }
+    let meter = this.#accountMeters.get(plan);
+    if (meter === undefined) {
+      meter = plan.credits === null && plan.rateLimit === null ? null : { owner: account.owner, rateLimit: plan.rateLimit, credits: plan.credits };
+      this.#accountMeters.set(plan, meter);
+    }
+    return this.#charge(stored, policy, meter, verdict, cost, now, nonce);
+  }
+
+  /** Nonce (for a signed request), then the meter when anything is limited. */
+  #charge(
+    stored: StoredToken,
+    policy: TokenPolicy,
+    account: AccountMeter | null,
+    verdict: PolicyDecision,
+    cost: number | undefined,
+    now: number,
+    nonce: SignedNonce | undefined,
+  ): Decision | Promise<Decision> {
+    if (nonce !== undefined) return this.#spendNonce(stored, policy, account, cost, now, nonce);
+    if (policy.rateLimit === null && policy.credits === null && account === null) return this.#finish(stored, verdict, now, 0);
+    return this.#meter(stored, policy, account, cost, now).catch(() => denial("STORE_UNAVAILABLE", now, { retryAfterMs: 1000 }));
   }
 
   /**
@@ -391,7 +534,14 @@ export class Verifier {
   }
 
   /** Replay check, after the policy allowed the request and before anything is charged. */
-  async #spendNonce(stored: StoredToken, policy: TokenPolicy, cost: number | undefined, now: number, nonce: SignedNonce): Promise<Decision> {
+  async #spendNonce(
+    stored: StoredToken,
+    policy: TokenPolicy,
+    account: AccountMeter | null,
+    cost: number | undefined,
+    now: number,
+    nonce: SignedNonce,
+  ): Promise<Decision> {
     let fresh: boolean;
     try {
       fresh = await this.#cfg.store.rememberNonce({ tokenId: stored.id, nonce: nonce.nonce }, nonce.expiresAtMs, now);
@@ -400,59 +550,85 @@ export class Verifier {
     }
     // Like a failed signature: a replay is not the token holder's request, so nothing is charged.
     if (!fresh) return denial("REPLAYED", now);
-    if (policy.rateLimit === null && policy.credits === null) return this.#finish(stored, allow(), now, 0);
-    return this.#meter(stored, policy, cost, now);
+    if (policy.rateLimit === null && policy.credits === null && account === null) return this.#finish(stored, allow(), now, 0);
+    return this.#meter(stored, policy, account, cost, now);
   }
 
-  /** Rate limit, then credits, all or nothing in one atomic store call (see `meterStep` in the store kit). */
-  async #meter(stored: StoredToken, policy: TokenPolicy, cost: number | undefined, now: number): Promise<Decision> {
-    const { rateLimit, credits } = policy;
-    const spend = credits ? (cost ?? 1) : 0;
-    const m = await this.#cfg.store.meter({ tokenId: stored.id, cost: spend, rateLimit, credits }, now);
-    const r = m.rateLimit;
-    if (m.deniedBy === "rateLimit" && r) {
+  /**
+   * Rate limits, then credits, of the token and of its account, all or
+   * nothing in one atomic store call (see `meterStep` in the store kit).
+   */
+  #meter(stored: StoredToken, policy: TokenPolicy, account: AccountMeter | null, cost: number | undefined, now: number): Promise<Decision> {
+    const { credits } = policy;
+    const spend = credits || account?.credits ? (cost ?? 1) : 0;
+    const request: MeterRequest = { tokenId: stored.id, cost: spend, rateLimit: policy.rateLimit, credits };
+    if (account !== null) request.account = account;
+    return this.#cfg.store.meter(request, now).then((m) => this.#metered(stored, policy, account, spend, m, now));
+  }
+
+  /** The decision from the meter's answer. */
+  #metered(stored: StoredToken, policy: TokenPolicy, account: AccountMeter | null, spend: number, m: MeterResult, now: number): Decision {
+    const { rateLimit } = policy;
+    const byAccount = m.deniedBy === "accountRateLimit" || m.deniedBy === "accountCredits";
+    const r = byAccount || (rateLimit === null && account?.rateLimit) ? (m.account?.rateLimit ?? null) : m.rateLimit;
+    if ((m.deniedBy === "rateLimit" || m.deniedBy === "accountRateLimit") && r) {
       const d = deny("RATE_LIMITED", { retryAfterMs: r.retryAfterMs });
       return this.#finish(stored, d, now, 0, { retryAfterMs: r.retryAfterMs, rateRemaining: 0 });
     }
     const rateRemaining = r?.remaining;
-    const c = m.credits;
-    if (!c) return this.#finish(stored, allow(), now, 0, { rateRemaining });
-    if (!c.granted) {
+    if (m.deniedBy === "credits" || m.deniedBy === "accountCredits") {
+      const c = (m.deniedBy === "credits" ? m.credits : m.account?.credits)!;
       const wait = c.nextRefillAt === null ? undefined : Math.max(0, c.nextRefillAt - now);
       const d = deny("CREDITS_EXHAUSTED", wait === undefined ? undefined : { retryAfterMs: wait });
       return this.#finish(stored, d, now, 0, { remaining: c.remaining, retryAfterMs: wait, rateRemaining });
     }
-    return this.#finish(stored, allow(), now, spend, { remaining: c.remaining, rateRemaining });
+    const own = m.credits;
+    const pool = m.account?.credits ?? null;
+    if (own === null && pool === null) return this.#finish(stored, allow(), now, 0, { rateRemaining });
+    // What the caller can still spend: the tighter of the token and its account.
+    const remaining = own === null ? pool!.remaining : pool === null ? own.remaining : Math.min(own.remaining, pool.remaining);
+    return this.#finish(stored, allow(), now, spend, { remaining, rateRemaining });
   }
 
-  #finish(stored: StoredToken, decision: PolicyDecision, now: number, cost: number, extras?: DecisionExtras): Decision {
-    if (this.#cfg.usage.enabled) this.#record({ tokenId: stored.id, at: now, ok: decision.ok, cost });
-    return new Decision(decision, stored, now, extras);
+  #finish(stored: StoredToken, verdict: PolicyDecision, now: number, cost: number, extras?: DecisionExtras): Decision {
+    return decision(verdict, stored, now, cost === 0 ? extras : { ...extras, cost });
   }
 
-  /** Buffers a usage event; writes in batches, without timers (see {@link flush}). */
-  #record(event: UsageEvent): void {
-    this.#usage.push(event);
-    const { batchSize, flushIntervalMs } = this.#cfg.usage;
-    if (this.#usage.length >= batchSize || event.at - this.#lastFlush >= flushIntervalMs) {
-      this.flush().catch(() => {});
-    }
+  /** Hands a decision to the usage pipeline (queued; written and passed to hooks off the request path). */
+  #record(d: Decision, scope: CheckOptions["scope"], ip: string | null, origin: string | null, signed: boolean): Decision {
+    this.#monitor.push({
+      at: this.#cfg.now(),
+      tokenId: d.tokenId,
+      owner: d.owner,
+      ok: d.ok,
+      code: d.code,
+      status: d.status,
+      scope: scope === undefined ? null : scopeText(scope).slice(0, MAX_EVENT_TEXT),
+      cost: d.cost,
+      // The IP is the application's input and the Origin the client's: bounded, so a batch always stores.
+      ip: ip !== null && ip.length <= 64 ? ip : null,
+      origin: origin !== null && origin.length > MAX_EVENT_TEXT ? origin.slice(0, MAX_EVENT_TEXT) : origin,
+      signed,
+    });
+    return d;
   }
 
-  /** Writes buffered usage events to the store. Call it on shutdown. */
+  /** Counters of the usage pipeline. */
+  usageStats(): UsageQueueStats {
+    return this.#monitor.stats();
+  }
+
+  /** Writes queued usage events to the store (and waits for pending leak reports). */
   async flush(): Promise<void> {
     await Promise.all(this.#pendingReports);
-    const batch = this.#usage;
-    this.#lastFlush = this.#cfg.now();
-    if (batch.length === 0) return;
-    this.#usage = [];
-    await this.#cfg.store.recordUsage(batch);
+    await this.#monitor.flush();
   }
 
-  /** Stops listening to the store's change feed and flushes usage. */
+  /** Stops listening to the store's change feed, stops the usage timer and writes what is queued. */
   async close(): Promise<void> {
     this.#unsubscribe?.();
-    await this.flush();
+    await Promise.all(this.#pendingReports);
+    await this.#monitor.close();
   }
 }
 
@@ -478,23 +654,26 @@ function checkOptions(options: CheckOptions): void {
 // Route scopes come from the application's code, so a few values recur:
 // remember those already validated instead of parsing them per request.
 const validScopes = new Set<string>();
-const validScopeLists = new WeakSet<readonly string[]>();
+const validScopeLists = new WeakSet<object>();
 
 /**
  * A route's required scope is the application's input: an empty list, an
  * empty string or a malformed scope is a programming error, never an allow.
  */
-function checkRouteScope(scope: string | readonly string[]): void {
-  if (typeof scope === "string") {
-    if (validScopes.has(scope)) return;
-    if (parseScope(scope) === null) throw new InvalidInputError("scope", "must be a valid scope (resource[/name…]:action)");
+function checkRouteScope(scope: RequiredScopes): void {
+  if (typeof scope === "string" ? validScopes.has(scope) : typeof scope === "object" && scope !== null && validScopeLists.has(scope)) return;
+  const problem = requiredScopesProblem(scope);
+  if (problem) throw new InvalidInputError("scope", problem.path ? `${problem.path.replace(/^\./, "")}: ${problem.message}` : problem.message);
+  if (typeof scope !== "string") validScopeLists.add(scope);
+  else {
     if (validScopes.size >= 1024) validScopes.clear();
     validScopes.add(scope);
-    return;
   }
-  if (!Array.isArray(scope)) throw new InvalidInputError("scope", "must be a scope or a non-empty array of scopes");
-  if (validScopeLists.has(scope)) return;
-  if (scope.length === 0) throw new InvalidInputError("scope", "must not be an empty list (omit it for no scope check)");
-  for (const s of scope) checkRouteScope(s);
-  validScopeLists.add(scope);
+}
+
+/** A route's scope requirement as one line of text, for usage events. */
+function scopeText(scope: RequiredScopes): string {
+  if (typeof scope === "string") return scope;
+  if ("anyOf" in scope) return `anyOf(${scope.anyOf.join(" ")})`;
+  return ("allOf" in scope ? scope.allOf : (scope as readonly string[])).join(" ");
 }

@@ -1,5 +1,6 @@
 // Runs every example in examples/ against src/ (vitest maps "keyward" to src/)
 // and checks what it prints.
+import { SCHEMA_VERSION } from "keyward/sqlite";
 import { afterEach, describe, expect, it, vi } from "vitest";
 
 function captureLog() {
@@ -52,7 +53,7 @@ describe("examples/sqlite", () => {
     const lines = captureLog();
     await import("../../examples/sqlite.js");
     expect(lines).toEqual([
-      "schema version 1",
+      `schema version ${SCHEMA_VERSION}`,
       "before restart true credits left 60",
       "after restart true credits left 20",
       "then CREDITS_EXHAUSTED",

@@ -26,6 +26,17 @@ describe("middleware options, checked at setup", () => {
     expect(() => createRoute({ getToken: "x-api-key" as never })).toThrow(/getToken/);
   });
 
+  it("route scopes: anyOf / allOf are checked at setup, naming the position, and copied frozen", () => {
+    expect(() => createRoute({ scope: { anyOf: ["core:read", "x"] } })).toThrow(expect.objectContaining({ code: "INVALID_CONFIG", field: "scope.anyOf[1]" }));
+    expect(() => createRoute({ scope: { allOf: [] } })).toThrow(expect.objectContaining({ field: "scope.allOf" }));
+    expect(() => createRoute({ scope: { oneOf: ["core:read"] } as never })).toThrow(expect.objectContaining({ field: "scope" }));
+    const anyOf = ["premium:read", "core:read"];
+    const route = createRoute({ scope: { anyOf } });
+    anyOf.push("*:*");
+    expect(route.check.scope).toEqual({ anyOf: ["premium:read", "core:read"] });
+    expect(Object.isFrozen((route.check.scope as { anyOf: string[] }).anyOf)).toBe(true);
+  });
+
   it("publicOrigin: origin and prefix joined with the path and query received", () => {
     const edge = createEdge(kw, { publicOrigin: "https://api.example.com/v2/" });
     expect(publicUrl(edge, "http://10.0.0.5:8080/prices?symbol=X")).toBe("https://api.example.com/v2/prices?symbol=X");

@@ -161,6 +161,19 @@ export function describeMiddleware(name: string, start: StartServer, makeRoute: 
       expect(r.headers.get("www-authenticate")).toBe('Bearer realm="prices", error="insufficient_scope"');
     });
 
+    it("HTTPS only: a secret token over plain http (as the trusted proxy says) is 403 INSECURE_TRANSPORT; the loopback is exempt", async () => {
+      const over = async (proto: string | null, token = secret) =>
+        read(await fetch(`${server.url}/prices`, { headers: { ...bearer(token), ...(proto === null ? {} : { "x-forwarded-proto": proto }) } }));
+      const r = await over("http");
+      expect(r).toMatchObject({ status: 403, json: { code: "INSECURE_TRANSPORT", type: "urn:keyward:problem:insecure-transport" } });
+      expect(JSON.stringify(r.json)).not.toContain(secret);
+      // A client writing its own "https" before the proxy's "http" gains nothing.
+      expect((await over("https, http")).status).toBe(403);
+      expect((await over("https")).status).toBe(200);
+      expect((await over(null)).status).toBe(200); // http://127.0.0.1 from 127.0.0.1: development
+      expect((await over("http", publishable)).json.code).not.toBe("INSECURE_TRANSPORT"); // publishable: only with requireHttps "all"
+    });
+
     it("credits: 402 with the balance and the refill time; RateLimit fields on allowed and denied answers", async () => {
       const { token } = await kw.tokens.create({
         owner: "acct_1",

@@ -184,6 +184,7 @@ describe("one error family (issue 8 item 6)", () => {
         case "SIGNING_MISSING":
         case "DOMAINS_ON_SECRET":
         case "TIME_IN_SECONDS":
+        case "LIFETIME_EXCEEDED":
           return "fix the input";
         case "INVALID_CONFIG":
           return "fix the options";
@@ -195,6 +196,8 @@ describe("one error family (issue 8 item 6)", () => {
         case "SEALING_KEY_REQUIRED":
         case "SEALING_KEY_UNKNOWN":
         case "STORE_UNAVAILABLE":
+        case "STORE_UNSUPPORTED":
+        case "ACCOUNT_NOT_FOUND":
           return "other";
         default: {
           const unreachable: never = err.code;

@@ -5,7 +5,9 @@ import {
   isValidScope,
   isWriteOrDeleteScope,
   MAX_SCOPE_LENGTH,
+  missingScope,
   parseScope,
+  requiredScopesProblem,
   scopeGrants,
   scopesGrant,
 } from "../../src/policy/scope.js";
@@ -77,10 +79,22 @@ describe("scopeGrants", () => {
     ["datasets/*:read", "datasets/prices:write", false],
     ["datasets/*:*", "datasets/prices:delete", true],
     ["datasets/*:read", "datasets:read", false],
-    ["datasets/*:read", "datasets/a/b:read", false],
+    ["datasets/*:read", "datasets/a/b:read", true],
+    ["datasets/*:read", "datasets/a/b/c/d:read", true],
+    ["datasets/*:read", "datasets/a/b:write", false],
+    ["*:*", "datasets/prices:write", true],
+    ["*:*", "a/b/c/d/e:delete", true],
+    ["*:read", "datasets/prices/2024:read", true],
+    ["*:read", "datasets/prices:write", false],
+    ["*/prices:read", "eu/prices:read", true],
+    ["*/prices:read", "eu/x/prices:read", false],
+    ["*/prices:read", "eu/prices/x:read", false],
+    ["datasets/*/rows:read", "datasets/a/b/rows:read", false],
+    ["datasets/*/*:read", "datasets/a/b/c:read", true],
+    ["datasets/*/*:read", "datasets/a:read", false],
     ["datasets:read", "datasets/prices:read", false],
     ["*:read", "core:read", true],
-    ["*:read", "datasets/prices:read", false],
+    ["*:read", "datasets/prices:read", true],
     ["*/*:read", "datasets/prices:read", true],
     ["datasets/prices:read", "datasets/*:read", false],
     ["datasets/*:read", "datasets/*:read", true],
@@ -173,15 +187,15 @@ describe("scope properties", () => {
     );
   });
 
-  it("a wildcard never crosses a segment boundary", () => {
+  it("a wildcard before the last segment never crosses a segment boundary", () => {
     fc.assert(
       fc.property(
-        fc.array(segment, { minLength: 1, maxLength: 3 }),
+        fc.array(segment, { minLength: 2, maxLength: 4 }),
         fc.array(segment, { minLength: 1, maxLength: 3 }),
         actionWord,
         fc.integer({ min: 0, max: 2 }),
         (path, extra, action, at) => {
-          const i = at % path.length;
+          const i = at % (path.length - 1);
           const granted = [...path];
           granted[i] = "*";
           // Replacing one segment by several (joined with "/") must not match.
@@ -196,16 +210,30 @@ describe("scope properties", () => {
     );
   });
 
+  it("a trailing wildcard covers one or more segments at every depth, never zero", () => {
+    fc.assert(
+      fc.property(
+        fc.array(segment, { minLength: 0, maxLength: 3 }),
+        fc.array(segment, { minLength: 1, maxLength: 5 }),
+        actionWord,
+        (prefix, rest, action) => {
+          const granted = `${[...prefix, "*"].join("/")}:${action}`;
+          expect(scopeGrants(granted, `${[...prefix, ...rest].join("/")}:${action}`)).toBe(true);
+          expect(compileScopes([granted])(`${[...prefix, ...rest].join("/")}:${action}`)).toBe(true);
+          expect(scopeGrants("*:*", `${[...prefix, ...rest].join("/")}:${action}`)).toBe(true);
+          if (prefix.length > 0) expect(scopeGrants(granted, `${prefix.join("/")}:${action}`)).toBe(false);
+        },
+      ),
+      { numRuns: NUM_RUNS },
+    );
+  });
+
   it("grants agree with a segment-by-segment reference", () => {
     fc.assert(
       fc.property(wildScope, wildScope, (g, r) => {
         const pg = parseScope(g)!;
         const pr = parseScope(r)!;
-        const expected =
-          pg.path.length === pr.path.length &&
-          (pg.action === "*" || pg.action === pr.action) &&
-          pg.path.every((seg, i) => seg === "*" || seg === pr.path[i]);
-        expect(scopeGrants(g, r)).toBe(expected);
+        expect(scopeGrants(g, r)).toBe(grantsBySegments(pg, pr));
       }),
       { numRuns: NUM_RUNS },
     );
@@ -269,6 +297,17 @@ describe("dot segments (RFC 3986 §3.3)", () => {
   });
 });
 
+/**
+ * The grammar of docs/scopes.md, written plainly: a trailing `*` covers one
+ * or more segments, any other `*` exactly one, a `*` action every action.
+ */
+function grantsBySegments(g: { path: string[]; action: string }, r: { path: string[]; action: string }): boolean {
+  const tail = g.path.at(-1) === "*";
+  const fixed = tail ? g.path.slice(0, -1) : g.path;
+  if (tail ? r.path.length <= fixed.length : r.path.length !== fixed.length) return false;
+  return (g.action === "*" || g.action === r.action) && fixed.every((seg, i) => seg === "*" || seg === r.path[i]);
+}
+
 /** True when a scope string holds a `.` or `..` path segment (answers intentionally changed). */
 const hasDotSegment = (s: unknown): boolean =>
   typeof s === "string" && s.split(":", 1)[0]!.split("/").some((seg) => seg === "." || seg === "..");
@@ -286,9 +325,14 @@ describe("compileScopes decides exactly as the scanning reference", () => {
           return;
         }
         const kept = granted.filter((g) => !hasDotSegment(g));
-        expect(now).toBe(reference.compileScopes(kept)(required));
+        // The old matcher plus the trailing-wildcard rule, nothing else.
+        const pr = parseScope(required);
+        const deeper = pr !== null && kept.some((g) => parseScope(g) !== null && grantsBySegments(parseScope(g)!, pr));
+        expect(now).toBe(reference.compileScopes(kept)(required) || deeper);
+        expect(now).toBe(deeper);
         expect(scopesGrant(granted, required)).toBe(now);
-        expect(reference.compileScopes(granted)(required) || !now).toBe(true);
+        // Only ever wider than before: every old grant still holds.
+        expect(!reference.compileScopes(kept)(required) || now).toBe(true);
       }),
       { numRuns: NUM_RUNS },
     );
@@ -322,7 +366,7 @@ describe("wildcard index", () => {
   }
 
   it("a check follows the required scope's segments, not the number of wildcards", () => {
-    const few = compileScopes(["datasets/*:read"]);
+    const few = compileScopes(["datasets/*/y:read"]);
     const many = compileScopes(Array.from({ length: 10_000 }, (_, i) => `datasets/d${i}/*:read`));
     for (const m of [few, many]) {
       expect(m("datasets/d9999/x:read")).toBe(m === many);
@@ -344,5 +388,46 @@ describe("wildcard index", () => {
     // Nodes of the index: 2^1 + 2^2 + … + 2^8 = 510; each looked up at most once.
     expect(mapGets(() => m("a/b/c/d/e/f/g/h:read"))).toBeLessThanOrEqual(510);
     expect(m("a/b/c/d/e/f/g/h:write")).toBe(true);
+  });
+});
+
+describe("required scopes: anyOf / allOf", () => {
+  it("allOf and arrays need every scope, anyOf at least one, and name a missing one", () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(scope, wildScope), { maxLength: 5 }), fc.array(fc.oneof(scope, wildScope), { minLength: 1, maxLength: 4 }), (granted, list) => {
+        const holds = compileScopes(granted);
+        const all = list.every(holds);
+        const some = list.some(holds);
+        expect(missingScope(list, holds) === undefined).toBe(all);
+        expect(missingScope({ allOf: list }, holds) === undefined).toBe(all);
+        expect(missingScope({ anyOf: list }, holds) === undefined).toBe(some);
+        if (!all) expect(holds(missingScope({ allOf: list }, holds)!)).toBe(false);
+        if (!some) expect(missingScope({ anyOf: list }, holds)).toBe(list[0]);
+        expect(requiredScopesProblem({ anyOf: list })).toBeNull();
+        expect(requiredScopesProblem({ allOf: list })).toBeNull();
+      }),
+      { numRuns: NUM_RUNS },
+    );
+  });
+
+  it("malformed requirements are never met and are named by path", () => {
+    const yes = () => true;
+    for (const bad of [[], { anyOf: [] }, { allOf: [] }, { anyOf: "x" }, {}, null, 3, [1]] as never[]) expect(missingScope(bad, yes)).not.toBeUndefined();
+    expect(requiredScopesProblem("core")).toMatchObject({ path: "" });
+    expect(requiredScopesProblem(["core:read", "x"])).toMatchObject({ path: "[1]" });
+    expect(requiredScopesProblem({ anyOf: ["core:read", "datasets/..:read"] })).toMatchObject({ path: ".anyOf[1]" });
+    expect(requiredScopesProblem({ allOf: [] })).toMatchObject({ path: ".allOf", message: expect.stringContaining("empty") });
+    expect(requiredScopesProblem({ anyOf: ["core:read"], allOf: ["core:read"] })).toMatchObject({ path: "" });
+    expect(requiredScopesProblem({ oneOf: ["core:read"] })).toMatchObject({ path: "" });
+  });
+
+  it("random requirements never throw", () => {
+    fc.assert(
+      fc.property(fc.anything(), (x) => {
+        expect(() => requiredScopesProblem(x)).not.toThrow();
+        expect(() => missingScope(x as never, () => true)).not.toThrow();
+      }),
+      { numRuns: NUM_RUNS },
+    );
   });
 });

@@ -1,5 +1,4 @@
 // Several real processes on one SQLite file (issue 7 item 6).
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,6 +8,7 @@ import { build } from "esbuild";
 import { guardStore, hashToken, Keyward } from "keyward";
 import { sqliteStore } from "keyward/sqlite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runScript } from "../support/processes.js";
 
 const dir = mkdtempSync(join(tmpdir(), "keyward-xproc-"));
 const worker = join(dir, "worker.mjs");
@@ -28,44 +28,7 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Run {
-  child: ChildProcess;
-  lines: unknown[];
-  /** Resolves with the first line matching `pick`. */
-  next: <T>(pick: (line: Record<string, unknown>) => boolean) => Promise<T>;
-  done: Promise<number | null>;
-}
-
-function run(mode: string, path: string, arg = ""): Run {
-  const child = spawn(process.execPath, ["--no-warnings", worker, mode, path, arg], { stdio: ["ignore", "pipe", "inherit"] });
-  const lines: Record<string, unknown>[] = [];
-  const waiters: { pick: (l: Record<string, unknown>) => boolean; resolve: (v: never) => void }[] = [];
-  let buffer = "";
-  child.stdout!.on("data", (chunk: Buffer) => {
-    buffer += chunk.toString("utf8");
-    let i = buffer.indexOf("\n");
-    while (i >= 0) {
-      const line = JSON.parse(buffer.slice(0, i)) as Record<string, unknown>;
-      buffer = buffer.slice(i + 1);
-      lines.push(line);
-      for (const w of [...waiters]) {
-        if (w.pick(line)) {
-          waiters.splice(waiters.indexOf(w), 1);
-          w.resolve(line as never);
-        }
-      }
-      i = buffer.indexOf("\n");
-    }
-  });
-  const done = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  const next = <T>(pick: (l: Record<string, unknown>) => boolean) =>
-    new Promise<T>((resolve) => {
-      const hit = lines.find(pick);
-      if (hit) resolve(hit as T);
-      else waiters.push({ pick, resolve: resolve as (v: never) => void });
-    });
-  return { child, lines, next, done };
-}
+const run = (mode: string, path: string, arg = "") => runScript(worker, [mode, path, arg]);
 
 describe("SQLite across processes", () => {
   it("4 processes × 2 500 concurrent checks on 1 000 credits grant exactly 1 000", async () => {
@@ -74,7 +37,7 @@ describe("SQLite across processes", () => {
     const kw = new Keyward({ store, prefix: "acme" });
     const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 1000 } });
     await store.close();
-    const startAt = Date.now() + 1500;
+    const startAt = Date.now() + 3000; // a common start after four processes have loaded on a busy machine
     const runs = Array.from({ length: 4 }, () => run("credits", path, `${token}@${startAt}`));
     type Result = { granted: number; codes: unknown[]; start: number; end: number };
     const results = await Promise.all(runs.map((r) => r.next<Result>((l) => "granted" in l)));
@@ -93,13 +56,14 @@ describe("SQLite across processes", () => {
     const path = file();
     const count = 5000;
     sqliteStore(path).close();
-    const startAt = Date.now() + 1000;
+    // A common start far enough ahead that four processes have loaded on a busy machine.
+    const startAt = Date.now() + 3000;
     const runs = Array.from({ length: 4 }, (_, i) => run("nonces", path, `tok_race:${count}:${startAt}:${i}`));
     type Result = { accepted: string[]; start: number; end: number };
     const results = await Promise.all(runs.map((r) => r.next<Result>((l) => "accepted" in l)));
     for (const a of results) for (const b of results) expect(a.start).toBeLessThanOrEqual(b.end);
-    // Every process won some: they did race.
-    for (const r of results) expect(r.accepted.length).toBeGreaterThan(0);
+    // Several processes won some: they did race (which ones is up to the scheduler).
+    expect(results.filter((r) => r.accepted.length > 0).length).toBeGreaterThanOrEqual(2);
     const all = results.flatMap((r) => r.accepted);
     expect(all).toHaveLength(count);
     expect(new Set(all).size).toBe(count);

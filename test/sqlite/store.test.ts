@@ -6,6 +6,7 @@ import { guardStore, Keyward, StoreUnavailableError } from "keyward";
 import { migrate, SCHEMA_VERSION, type SqliteStore, sqliteStore } from "keyward/sqlite";
 import { describeTokenStore, makeStoredToken } from "keyward/testing";
 import { afterAll, describe, expect, it } from "vitest";
+import { meterOps } from "../support/meter-ops.js";
 
 const dir = mkdtempSync(join(tmpdir(), "keyward-sqlite-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -139,16 +140,7 @@ describe("SqliteStore decides like MemoryStore", () => {
     const { MemoryStore } = await import("keyward");
     await fc.assert(
       fc.asyncProperty(
-        fc.array(
-          fc.record({
-            dt: fc.nat({ max: 900 }),
-            cost: fc.nat({ max: 6 }),
-            limit: fc.integer({ min: 0, max: 12 }),
-            refill: fc.option(fc.record({ amount: fc.nat({ max: 5 }), intervalMs: fc.integer({ min: 1, max: 2000 }) })),
-            rate: fc.option(fc.record({ limit: fc.integer({ min: 0, max: 5 }), windowMs: fc.integer({ min: 1, max: 3000 }) })),
-          }),
-          { maxLength: 40 },
-        ),
+        meterOps(40),
         async (ops) => {
           const sqlite = guardStore(sqliteStore(":memory:"));
           const memory = guardStore(new MemoryStore());

@@ -2,6 +2,7 @@
 // Bundled by the test with esbuild and run with node; prints JSON lines.
 import { guardStore, Keyward } from "../../src/index.js";
 import { sqliteStore } from "../../src/sqlite/index.js";
+import { raceCredits } from "../support/credit-race.js";
 
 const [mode, path, arg = ""] = process.argv.slice(2);
 const out = (v: unknown) => process.stdout.write(`${JSON.stringify(v)}\n`);
@@ -10,17 +11,7 @@ async function main(): Promise<void> {
   const store = sqliteStore(path!);
   switch (mode) {
     case "credits": {
-      // arg: "<token>@<startAt>". Warms the lookup cache, waits for the common start, then
-      // 2 500 concurrent checks, each costing 1 credit.
-      const [token, startAt] = arg.split("@");
-      const kw = new Keyward({ store, prefix: "acme" });
-      await kw.check({ token, cost: 0 });
-      await new Promise((r) => setTimeout(r, Math.max(0, Number(startAt) - Date.now())));
-      const start = Date.now();
-      const ds = await Promise.all(Array.from({ length: 2500 }, () => kw.check({ token })));
-      const end = Date.now();
-      await kw.close();
-      out({ granted: ds.filter((d) => d.ok).length, codes: [...new Set(ds.map((d) => d.code))], start, end });
+      out(await raceCredits(store, arg));
       break;
     }
     case "nonces": {

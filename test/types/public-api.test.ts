@@ -2,7 +2,7 @@
 // the expectTypeOf calls run as no-ops under vitest.
 import { describe, expectTypeOf, it } from "vitest";
 import {
-  type Decision,
+  Decision,
   type DenyCode,
   type ErrorCode,
   type IssuedToken,
@@ -28,6 +28,20 @@ describe("public types", () => {
     expectTypeOf(parsed).toEqualTypeOf<ParseTokenResult>();
     if (parsed.ok) expectTypeOf(parsed.token.kind).toEqualTypeOf<"publishable" | "secret">();
     else expectTypeOf(parsed.code).toEqualTypeOf<"TOKEN_MALFORMED" | "TOKEN_CHECKSUM">();
+
+    // A Decision narrows on ok: an allowed one always carries its token.
+    const verdict = await kw.verify(new Request("https://api.test/"));
+    if (verdict.ok) {
+      expectTypeOf(verdict.token).toEqualTypeOf<TokenRecord>();
+      expectTypeOf(verdict.tokenId).toEqualTypeOf<string>();
+      expectTypeOf(verdict.code).toEqualTypeOf<"OK">();
+    } else {
+      expectTypeOf(verdict.code).toEqualTypeOf<DenyCode>();
+      expectTypeOf(verdict.token).toEqualTypeOf<TokenRecord | null>();
+    }
+    // @ts-expect-error: before narrowing, the token may be null
+    void (() => verdict.token.owner);
+    expectTypeOf(verdict instanceof Decision).toEqualTypeOf<boolean>();
 
     const d = {} as PolicyDecision;
     if (!d.ok) expectTypeOf(d.code).toEqualTypeOf<DenyCode>();

@@ -142,6 +142,26 @@ describe("route scopes", () => {
     expect((await kw.check({ token, scope: ["core:read"] })).ok).toBe(true);
     expect((await kw.check({ token })).ok).toBe(true); // no scope: no scope check
   });
+
+  it("anyOf needs one, allOf (and a plain array) every one; malformed shapes throw", async () => {
+    const kw = app("acme", new MemoryStore());
+    const { token } = await kw.tokens.create({ owner: "o", kind: "secret", scopes: ["core:read", "datasets/*:read"] });
+    expect((await kw.check({ token, scope: { anyOf: ["premium:read", "datasets/prices/2024:read"] } })).ok).toBe(true);
+    const any = await kw.check({ token, scope: { anyOf: ["premium:read", "orders:write"] } });
+    expect([any.code, any.scope]).toEqual(["SCOPE_DENIED", "premium:read"]);
+    const all = await kw.check({ token, scope: { allOf: ["core:read", "premium:read"] } });
+    expect([all.code, all.scope]).toEqual(["SCOPE_DENIED", "premium:read"]);
+    expect((await kw.check({ token, scope: { allOf: ["core:read", "datasets/x:read"] } })).ok).toBe(true);
+    for (const scope of [{ anyOf: [] }, { allOf: [] }, { anyOf: ["core"] }, { anyOf: "core:read" }, { oneOf: ["core:read"] }, { anyOf: ["core:read"], allOf: ["core:read"] }, null, 5] as never[]) {
+      await expect(kw.check({ token, scope })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "scope" });
+    }
+  });
+
+  it("*:* grants every scope at every depth", async () => {
+    const kw = app("acme", new MemoryStore());
+    const { token } = await kw.tokens.create({ owner: "o", kind: "secret", scopes: ["*:*"] });
+    for (const scope of ["core:read", "datasets/prices:write", "a/b/c/d:delete"]) expect((await kw.check({ token, scope })).ok).toBe(true);
+  });
 });
 
 describe("publishable tokens", () => {
@@ -153,5 +173,23 @@ describe("publishable tokens", () => {
     const strict = app("acme", store);
     expect((await strict.check({ token, scope: "datasets/prices:write" })).code).toBe("SCOPE_DENIED");
     expect((await strict.check({ token, scope: "core:read" })).ok).toBe(true);
+  });
+});
+
+describe("leaks raise an anomaly", () => {
+  it("a live token in a URL, and one reported by a scanner, each raise a `leaked` alert", async () => {
+    const seen: unknown[] = [];
+    const kw = app("acme", new MemoryStore(), { anomalies: { onAnomaly: (a) => seen.push(a) } });
+    const inUrl = await kw.tokens.create({ owner: "o", kind: "secret" });
+    expect((await kw.verify(new Request(`https://api.test/x?k=${inUrl.token}`))).code).toBe("TOKEN_IN_URL");
+    await kw.flush();
+    const scanned = await kw.tokens.create({ owner: "o", kind: "publishable" });
+    expect((await kw.tokens.reportLeak(scanned.token, { source: "github" })).outcome).toBe("revoked");
+    expect(kw.anomalies.list({ kind: "leaked" })).toEqual([
+      expect.objectContaining({ kind: "leaked", tokenId: inUrl.record.id, owner: "o", detail: { source: "url" } }),
+      expect.objectContaining({ kind: "leaked", tokenId: scanned.record.id, owner: "o", detail: { source: "github" } }),
+    ]);
+    expect(seen).toHaveLength(2);
+    expect(JSON.stringify(seen)).not.toContain(inUrl.token);
   });
 });

@@ -29,7 +29,8 @@ export function spendCredits(state: CreditState | null | undefined, policy: Cred
   let changed = false;
   if (refill && periodStart !== null && now - periodStart >= refill.intervalMs) {
     const k = Math.floor((now - periodStart) / refill.intervalMs);
-    used = Math.max(0, used - k * refill.amount);
+    // A negative `used` is a top-up (store kit, account-credits.ts): a refill never takes it away.
+    if (used > 0) used = Math.max(0, used - k * refill.amount);
     periodStart += k * refill.intervalMs;
     changed = true;
   }

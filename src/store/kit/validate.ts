@@ -8,7 +8,10 @@ import type {
   StoredToken,
   UsageEvent,
 } from "../../model/types.js";
-import type { AuditFilter, MeterRequest, NonceKey, UsageQuery } from "../types.js";
+import type { AccountCreditsPolicy, AccountPolicy, StoredAccount } from "../../model/account.js";
+import type { AuditFilter, CreditAdjustment, MeterRequest, NonceKey, UsageQuery } from "../types.js";
+import { MAX_CREDIT_BALANCE } from "./account-credits.js";
+import type { UsageAnalyticsQuery } from "./usage-analytics.js";
 
 /** A non-empty string. */
 export function checkString(v: unknown, field: string): asserts v is string {
@@ -91,6 +94,58 @@ export function checkMeterRequest(r: MeterRequest): void {
   checkCount(r.cost, "request.cost");
   if (r.rateLimit !== null) checkRateLimitPolicy(r.rateLimit, "request.rateLimit");
   if (r.credits !== null) checkCreditsPolicy(r.credits, "request.credits");
+  if (r.account != null) {
+    checkObject(r.account, "request.account");
+    checkString(r.account.owner, "request.account.owner");
+    if (r.account.rateLimit !== null) checkRateLimitPolicy(r.account.rateLimit, "request.account.rateLimit");
+    if (r.account.credits !== null) checkAccountCredits(r.account.credits, "request.account.credits");
+  }
+}
+
+export function checkAccountCredits(p: AccountCreditsPolicy, field: string): void {
+  checkCreditsPolicy(p, field);
+  checkCount(p.overage, `${field}.overage`);
+  if (p.limit + p.overage > MAX_CREDIT_BALANCE) throw new InvalidInputError(`${field}.limit`, `limit + overage must be at most ${MAX_CREDIT_BALANCE}`);
+  if (p.reset !== null && p.reset !== "month") throw new InvalidInputError(`${field}.reset`, 'must be "month" or null');
+  if (p.reset !== null && p.refill !== null) throw new InvalidInputError(`${field}.reset`, "cannot be combined with refill");
+}
+
+function checkAccountPolicy(p: AccountPolicy, field: string): void {
+  checkObject(p, field);
+  if (p.ceiling !== null && (!Array.isArray(p.ceiling) || p.ceiling.some((s) => typeof s !== "string"))) {
+    throw new InvalidInputError(`${field}.ceiling`, "must be an array of scopes or null");
+  }
+  if (p.credits !== null) checkAccountCredits(p.credits, `${field}.credits`);
+  if (p.rateLimit !== null) checkRateLimitPolicy(p.rateLimit, `${field}.rateLimit`);
+}
+
+export function checkAccount(a: StoredAccount, field: string): void {
+  checkObject(a, field);
+  checkString(a.owner, `${field}.owner`);
+  checkTime(a.createdAt, `${field}.createdAt`);
+  checkTime(a.updatedAt, `${field}.updatedAt`);
+  checkAccountPolicy(a.policy, `${field}.policy`);
+  if (!Array.isArray(a.scheduled)) throw new InvalidInputError(`${field}.scheduled`, "must be an array");
+  a.scheduled.forEach((s, i) => {
+    checkObject(s, `${field}.scheduled[${i}]`);
+    checkTime(s.effectiveAt, `${field}.scheduled[${i}].effectiveAt`);
+    checkAccountPolicy(s.policy, `${field}.scheduled[${i}].policy`);
+  });
+}
+
+export function checkCreditAdjustment(r: CreditAdjustment): void {
+  checkObject(r, "request");
+  checkObject(r.key, "request.key");
+  if ("tokenId" in r.key) checkString(r.key.tokenId, "request.key.tokenId");
+  else if ("owner" in r.key) checkString(r.key.owner, "request.key.owner");
+  else throw new InvalidInputError("request.key", "needs tokenId or owner");
+  checkAccountCredits(r.policy, "request.policy");
+  checkObject(r.change, "request.change");
+  const c = r.change;
+  if (c.op === "topUp") {
+    checkCount(c.amount, "amount");
+    if (c.amount === 0 || c.amount > MAX_CREDIT_BALANCE) throw new InvalidInputError("amount", `must be from 1 to ${MAX_CREDIT_BALANCE}`);
+  } else if (c.op !== "read" && c.op !== "reset") throw new InvalidInputError("request.change.op", 'must be "read", "topUp" or "reset"');
 }
 
 export function checkNonceKey(key: NonceKey): void {
@@ -107,7 +162,42 @@ export function checkUsageEvents(events: readonly UsageEvent[]): void {
     checkTime(e.at, `events[${i}].at`);
     if (typeof e.ok !== "boolean") throw new InvalidInputError(`events[${i}].ok`, "must be a boolean");
     checkCount(e.cost, `events[${i}].cost`);
+    checkEventDetails(e as unknown as UsageEvent, `events[${i}]`);
   });
+}
+
+/** The optional fields the verifier sets on usage events: typed and bounded when present. */
+function checkEventDetails(e: UsageEvent, field: string): void {
+  const text = (v: unknown, name: string, max: number, nullable: boolean) => {
+    if (v === undefined || (nullable && v === null)) return;
+    if (typeof v !== "string" || v.length === 0 || v.length > max) {
+      throw new InvalidInputError(`${field}.${name}`, `must be a string of 1 to ${max} characters${nullable ? " or null" : ""}`);
+    }
+  };
+  text(e.owner, "owner", 1024, false);
+  text(e.code, "code", 64, false);
+  text(e.scope, "scope", 8192, true);
+  text(e.ip, "ip", 64, true);
+  text(e.origin, "origin", 8192, true);
+  if (e.status !== undefined && (!Number.isInteger(e.status) || e.status < 100 || e.status > 599)) {
+    throw new InvalidInputError(`${field}.status`, "must be an HTTP status");
+  }
+  if (e.signed !== undefined && typeof e.signed !== "boolean") throw new InvalidInputError(`${field}.signed`, "must be a boolean");
+}
+
+export function checkAnalyticsQuery(q: UsageAnalyticsQuery): void {
+  checkObject(q, "query");
+  checkAuditFilter(q.filter as AuditFilter);
+  checkTime(q.from, "from");
+  checkTime(q.to, "to");
+  if (q.granularity !== "minute" && q.granularity !== "hour" && q.granularity !== "day") {
+    throw new InvalidInputError("granularity", 'must be "minute", "hour" or "day"');
+  }
+  if (q.scope !== undefined) checkString(q.scope, "scope");
+  if (q.code !== undefined) checkString(q.code, "code");
+  if (q.groupBy !== undefined && q.groupBy !== "scope" && q.groupBy !== "code" && q.groupBy !== "token") {
+    throw new InvalidInputError("groupBy", 'must be "scope", "code" or "token"');
+  }
 }
 
 export function checkUsageQuery(query: UsageQuery): void {

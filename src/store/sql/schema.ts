@@ -2,6 +2,7 @@
 // PostgreSQL next). Migrations are versioned and forward-only; each runs in
 // one transaction with the row that records it, so running them twice, or
 // from two processes at once, applies each exactly once.
+import { ConfigError, StoreUnavailableError } from "../../errors.js";
 
 /** What differs between SQL dialects in the schema. */
 export interface SqlDialect {
@@ -21,10 +22,29 @@ export interface TableNames {
   readonly rateLimits: string;
   readonly nonces: string;
   readonly usage: string;
+  readonly accounts: string;
+  readonly accountCredits: string;
+  readonly accountRateLimits: string;
+  readonly usageDetail: string;
+  readonly lastUsed: string;
+  readonly leases: string;
 }
 
 /** Allowed table-name prefixes: an SQL identifier start, at most 32 characters. */
 export const TABLE_PREFIX_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,31}$/;
+
+/**
+ * The table prefix option, checked (only table names are ever written into
+ * SQL text; every value is a bound parameter).
+ *
+ * @throws {ConfigError} `INVALID_CONFIG` when it does not match {@link TABLE_PREFIX_PATTERN}.
+ */
+export function checkTablePrefix(prefix: unknown = "keyward_"): string {
+  if (typeof prefix !== "string" || !TABLE_PREFIX_PATTERN.test(prefix)) {
+    throw new ConfigError("tablePrefix", "must match /^[A-Za-z_][A-Za-z0-9_]{0,31}$/");
+  }
+  return prefix;
+}
 
 export function tableNames(prefix: string): TableNames {
   return {
@@ -36,6 +56,12 @@ export function tableNames(prefix: string): TableNames {
     rateLimits: `${prefix}rate_limits`,
     nonces: `${prefix}nonces`,
     usage: `${prefix}usage`,
+    accounts: `${prefix}accounts`,
+    accountCredits: `${prefix}account_credits`,
+    accountRateLimits: `${prefix}account_rate_limits`,
+    usageDetail: `${prefix}usage_detail`,
+    lastUsed: `${prefix}last_used`,
+    leases: `${prefix}credit_leases`,
   };
 }
 
@@ -102,10 +128,74 @@ export const MIGRATIONS: readonly Migration[] = [
       )${d.keyTable}`,
     ],
   },
+  {
+    // Version 2. Accounts (the record as JSON) and their counters, keyed by
+    // owner like a token's are keyed by token id; usage analytics rows (per
+    // token, UTC minute, scope and code) and each token's last use.
+    version: 2,
+    name: "accounts, account counters, usage analytics",
+    up: (t, d) => [
+      `CREATE TABLE ${t.accounts} (
+        owner TEXT PRIMARY KEY,
+        revision ${d.int} NOT NULL,
+        record TEXT NOT NULL
+      )`,
+      `CREATE TABLE ${t.accountCredits} (owner TEXT PRIMARY KEY, used ${d.int} NOT NULL, period_start ${d.int})${d.keyTable}`,
+      `CREATE TABLE ${t.accountRateLimits} (
+        owner TEXT PRIMARY KEY,
+        window_ms ${d.int} NOT NULL,
+        bucket ${d.int} NOT NULL,
+        counts TEXT NOT NULL
+      )${d.keyTable}`,
+      `CREATE TABLE ${t.usageDetail} (
+        token_id TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        minute ${d.int} NOT NULL,
+        scope TEXT NOT NULL,
+        code TEXT NOT NULL,
+        requests ${d.int} NOT NULL,
+        credits ${d.int} NOT NULL,
+        PRIMARY KEY (token_id, minute, scope, code)
+      )${d.keyTable}`,
+      `CREATE INDEX ${t.usageDetail}_owner ON ${t.usageDetail} (owner, minute)`,
+      `CREATE TABLE ${t.lastUsed} (token_id TEXT PRIMARY KEY, at ${d.int} NOT NULL, ip TEXT)${d.keyTable}`,
+    ],
+  },
+  {
+    // Version 3. Credit leases (PostgreSQL, opt-in): a block of a token's credits reserved by
+    // one process (`granted`, already counted in `credits.used`), of which `reported` were
+    // granted to requests; after `expires_at` any process may return `granted - reported`.
+    version: 3,
+    name: "credit leases",
+    up: (t, d) => [
+      `CREATE TABLE ${t.leases} (
+        id TEXT PRIMARY KEY,
+        token_id TEXT NOT NULL,
+        granted ${d.int} NOT NULL,
+        reported ${d.int} NOT NULL,
+        expires_at ${d.int} NOT NULL
+      )`,
+      `CREATE INDEX ${t.leases}_token ON ${t.leases} (token_id, expires_at)`,
+    ],
+  },
 ];
 
 /** The schema version this library writes and reads. */
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+
+/**
+ * The version a database reports, accepted only when this library can read it.
+ *
+ * @throws {StoreUnavailableError} `STORE_UNAVAILABLE` naming both versions when it is newer than {@link SCHEMA_VERSION}.
+ */
+export function checkSchemaVersion(found: number): number {
+  if (found > SCHEMA_VERSION) {
+    throw new StoreUnavailableError(
+      `database schema version ${found} is newer than this keyward's (${SCHEMA_VERSION}): upgrade keyward`,
+    );
+  }
+  return found;
+}
 
 /** The table that records applied versions (created before any migration). */
 export function migrationsTable(t: TableNames, d: SqlDialect): string {

@@ -1,4 +1,4 @@
-// Regressions found in review: each test failed before its fix.
+// Admin writes: ids never echoed, exact revisions, old secrets ended, audit entries written with their change.
 import { describe, expect, it } from "vitest";
 import { guardStore, isKeywardError, Keyward, MemoryStore } from "keyward";
 import { ed25519KeyPair } from "../client/helpers.js";
@@ -10,7 +10,7 @@ const setup = () => {
   return { kw: new Keyward({ store, prefix: "acme", now: () => clock.now }), store, clock };
 };
 
-describe("admin API regressions", () => {
+describe("admin writes: ids, revisions, old secrets, audit", () => {
   it("a token passed where an id is expected is never echoed in the error", async () => {
     const { kw } = setup();
     const { token } = await kw.tokens.create({ owner: "o", kind: "secret" });

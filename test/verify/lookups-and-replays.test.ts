@@ -1,4 +1,4 @@
-// Regressions found in review: each test failed before its fix.
+// Slow and hung store lookups, forged signatures, route options, and replays at the freshness boundary.
 import * as ed from "@noble/ed25519";
 import { describe, expect, it } from "vitest";
 import { isKeywardError, Keyward, MemoryStore, type StoredToken } from "keyward";
@@ -14,7 +14,7 @@ class SlowStore extends MemoryStore {
   }
 }
 
-describe("request path regressions", () => {
+describe("store lookups, forged signatures and route options", () => {
   it("a request arriving after a revocation does not join a lookup that started before it", async () => {
     const store = new SlowStore();
     const kw = new Keyward({ store, prefix: "acme" });

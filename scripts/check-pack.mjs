@@ -1,0 +1,47 @@
+// `npm run check:pack` (CI): what `npm pack` would publish stays small and
+// clean. Run after a build. Exits 1 with the reasons when a check fails.
+import { execFileSync } from "node:child_process";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+
+// Budgets, bytes. Measured 2026-12-03 with keyward/postgres, accounts and monitoring: 206 971 B packed, 748 564 B unpacked.
+export const BUDGET = { packed: 260_000, unpacked: 1_000_000 };
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const npm = process.platform === "win32" ? "npm.cmd" : "npm";
+const [pack] = JSON.parse(execFileSync(npm, ["pack", "--dry-run", "--json", "--ignore-scripts"], { cwd: root, encoding: "utf8" }));
+const problems = [];
+if (pack.size > BUDGET.packed) problems.push(`tarball ${pack.size} B > budget ${BUDGET.packed} B`);
+if (pack.unpackedSize > BUDGET.unpacked) problems.push(`unpacked ${pack.unpackedSize} B > budget ${BUDGET.unpacked} B`);
+const paths = pack.files.map((f) => f.path);
+for (const p of paths) {
+  if (!/^(dist\/[^/]+\.(js|d\.ts)|README\.md|CHANGELOG\.md|SECURITY\.md|LICENSE|package\.json)$/.test(p)) problems.push(`unexpected file in the package: ${p}`);
+}
+for (const required of ["LICENSE", "dist/cli.js", "dist/index.js", "dist/leaks.js"]) {
+  if (!paths.includes(required)) problems.push(`missing from the package: ${required}`);
+}
+// ESM-only, yet require() of every library entry works where Node supports require(esm).
+const [major, minor] = process.versions.node.split(".").map(Number);
+if (major > 22 || (major === 22 && minor >= 12)) {
+  const pkg = JSON.parse(execFileSync(process.execPath, ["-p", "JSON.stringify(require('./package.json').exports)"], { cwd: root, encoding: "utf8" }));
+  const require = createRequire(`${root}/package.json`);
+  for (const [subpath, target] of Object.entries(pkg)) {
+    if (typeof target !== "object" || subpath === "./testing") continue; // testing needs vitest
+    try {
+      require(`${root}/${target.default}`);
+    } catch (err) {
+      problems.push(`require() of ${subpath} fails: ${err.message}`);
+    }
+  }
+}
+// The bin starts as a user would run it.
+try {
+  execFileSync(process.execPath, [`${root}/dist/cli.js`, "--help"], { cwd: root, stdio: "pipe" });
+} catch (err) {
+  problems.push(`dist/cli.js --help fails: ${err.message}`);
+}
+console.log(`npm pack: ${pack.entryCount} files, ${pack.size} B packed (budget ${BUDGET.packed}), ${pack.unpackedSize} B unpacked (budget ${BUDGET.unpacked})`);
+if (problems.length) {
+  console.error(problems.map((p) => `check:pack: ${p}`).join("\n"));
+  process.exitCode = 1;
+}

@@ -1,0 +1,93 @@
+// A command: its options for node:util parseArgs, its help, and what it does.
+import { parseArgs } from "node:util";
+import { CliError, EXIT, type Io } from "./io.js";
+
+type OptionSpec = { type: "string" | "boolean"; multiple?: boolean; short?: string; description: string; value?: string };
+
+/** One subcommand of the `keyward` bin. */
+export interface Command<O extends Record<string, OptionSpec> = Record<string, OptionSpec>> {
+  summary: string;
+  /** Positional arguments, for the help line (e.g. `<id>`). */
+  args?: string;
+  options: O;
+  run: (ctx: CommandContext) => Promise<number>;
+}
+
+/** What a command's `run` receives. */
+export interface CommandContext {
+  io: Io;
+  values: Record<string, string | boolean | string[] | undefined>;
+  positionals: string[];
+}
+
+/** Options every command takes. */
+export const COMMON = {
+  json: { type: "boolean", description: "print JSON instead of text" },
+  help: { type: "boolean", short: "h", description: "show this help" },
+} satisfies Record<string, OptionSpec>;
+
+/** Options of the commands that use the token store. */
+export const STORE_OPTIONS = {
+  database: {
+    type: "string",
+    value: "path",
+    description: "SQLite file (default $KEYWARD_DATABASE or ./keyward.db)",
+  },
+} satisfies Record<string, OptionSpec>;
+
+/** Parses a command's argv strictly: an unknown option or a missing value is a usage error. */
+export function parse(command: Command, argv: string[]): { values: CommandContext["values"]; positionals: string[] } {
+  const options: Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }> = {};
+  for (const [name, spec] of Object.entries(command.options)) {
+    options[name] = { type: spec.type, ...(spec.multiple ? { multiple: true } : {}), ...(spec.short ? { short: spec.short } : {}) };
+  }
+  const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  return { values: values as CommandContext["values"], positionals };
+}
+
+/** The help text of a command. */
+export function helpText(name: string, command: Command): string {
+  const rows = Object.entries(command.options).map(([opt, spec]) => {
+    const flag = `${spec.short ? `-${spec.short}, ` : ""}--${opt}${spec.type === "string" ? ` <${spec.value ?? "value"}>` : ""}`;
+    return `  ${flag.padEnd(30)} ${spec.description}${spec.multiple ? " (repeatable)" : ""}`;
+  });
+  return `usage: keyward ${name}${command.args ? ` ${command.args}` : ""} [options]\n\n${command.summary}\n\noptions:\n${rows.join("\n")}\n`;
+}
+
+/** The value of a string option, or a usage error naming it. */
+export function required(values: CommandContext["values"], name: string): string {
+  const v = values[name];
+  if (typeof v !== "string" || v === "") throw new CliError(`missing --${name}`, EXIT.USAGE);
+  return v;
+}
+
+/** Exactly `count` positional arguments, or a usage error. */
+export function positional(ctx: CommandContext, names: string[]): string[] {
+  if (ctx.positionals.length !== names.length) {
+    throw new CliError(`expected ${names.map((n) => `<${n}>`).join(" ") || "no arguments"}, got ${ctx.positionals.length}`, EXIT.USAGE);
+  }
+  return ctx.positionals;
+}
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A duration: `500ms`, `30s`, `5m`, `1h`, `7d`, or plain milliseconds. */
+export function parseDuration(text: string, name: string): number {
+  const m = /^(\d{1,12})(ms|s|m|h|d)?$/.exec(text);
+  if (!m) throw new CliError(`--${name}: expected a duration like 30s, 5m, 1h, 7d or milliseconds`, EXIT.USAGE);
+  return Number(m[1]) * UNITS[m[2] ?? "ms"]!;
+}
+
+/** A time: an ISO-8601 date-time, or `+<duration>` from now. */
+export function parseTime(text: string, name: string, now: number): number {
+  if (text.startsWith("+")) return now + parseDuration(text.slice(1), name);
+  const t = /^\d{4}-\d{2}-\d{2}/.test(text) ? Date.parse(text) : Number.NaN;
+  if (!Number.isFinite(t)) throw new CliError(`--${name}: expected an ISO-8601 time or +<duration> (e.g. +10m)`, EXIT.USAGE);
+  return t;
+}
+
+/** A non-negative integer option. */
+export function parseCount(text: string, name: string): number {
+  if (!/^\d{1,15}$/.test(text)) throw new CliError(`--${name}: expected a whole number`, EXIT.USAGE);
+  return Number(text);
+}

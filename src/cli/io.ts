@@ -1,0 +1,72 @@
+// What a command reads and writes: streams, environment and working folder,
+// injected so the commands are plain functions (the bin passes the process's).
+import { escapeText, isKeywardError } from "../index.js";
+
+/** The process a command runs in. */
+export interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+  /** Whether stderr is a terminal (progress lines only there). */
+  errIsTTY: boolean;
+  env: Record<string, string | undefined>;
+  cwd: string;
+}
+
+/** Exit codes, documented in docs/cli.md. */
+export const EXIT = {
+  OK: 0,
+  /** `scan` found a secret token. */
+  FOUND: 1,
+  /** Missing or wrong arguments, invalid input. */
+  USAGE: 2,
+  /** No token with that id. */
+  NOT_FOUND: 3,
+  /** Refused: the token is revoked, or was changed meanwhile. */
+  REFUSED: 4,
+  /** The database is missing, corrupt, newer than this version, or unavailable. */
+  STORE: 5,
+  /** A file or folder cannot be read. */
+  IO: 6,
+} as const;
+
+/** A failure the CLI reports in one line, with its exit code. */
+export class CliError extends Error {
+  readonly exitCode: number;
+  constructor(message: string, exitCode: number) {
+    super(message);
+    this.exitCode = exitCode;
+  }
+}
+
+const CODE_EXITS: Record<string, number> = {
+  TOKEN_NOT_FOUND: EXIT.NOT_FOUND,
+  TOKEN_REVOKED: EXIT.REFUSED,
+  REVISION_CONFLICT: EXIT.REFUSED,
+  TOKEN_ALREADY_EXISTS: EXIT.REFUSED,
+  STORE_UNAVAILABLE: EXIT.STORE,
+};
+
+/** The exit code and the one-line message of any error a command throws. */
+export function describeError(err: unknown): { exitCode: number; message: string } {
+  if (err instanceof CliError) return { exitCode: err.exitCode, message: err.message };
+  if (isKeywardError(err)) {
+    // keyward's messages never hold a secret; escaped all the same, as they may echo input.
+    return { exitCode: CODE_EXITS[err.code] ?? EXIT.USAGE, message: `${err.code}: ${err.message}` };
+  }
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS")) {
+    return { exitCode: EXIT.USAGE, message: (err as Error).message };
+  }
+  if (err instanceof TypeError || err instanceof RangeError) return { exitCode: EXIT.USAGE, message: err.message };
+  return { exitCode: EXIT.STORE, message: `unexpected error: ${(err as Error)?.message ?? String(err)}` };
+}
+
+/** Writes one line of text that came (even partly) from stored or user data, escaped. */
+export function line(io: Io, text: string): void {
+  io.out(`${escapeText(text)}\n`);
+}
+
+/** Writes a value as JSON (escaping is JSON's own). */
+export function json(io: Io, value: unknown): void {
+  io.out(`${JSON.stringify(value, null, 2)}\n`);
+}

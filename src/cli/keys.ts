@@ -1,0 +1,92 @@
+// keygen (an ed25519 key pair for signed requests) and sign (the header
+// fields of a signed request, ready for curl).
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import * as ed from "@noble/ed25519";
+import { deriveSigningSecret } from "../index.js";
+import { fromBase64, toBase64Url } from "../lib/bytes.js";
+import { type SigningKey, signatureHeaders } from "../signing/index.js";
+import { COMMON, type Command, positional, required } from "./command.js";
+import { CliError, EXIT, json, line } from "./io.js";
+
+export const keygen: Command = {
+  summary: "Generate an ed25519 key pair: the private key for the client, the public key for create --ed25519-public-key.",
+  options: { ...COMMON },
+  run: async (ctx) => {
+    positional(ctx, []);
+    const privateKey = ed.utils.randomSecretKey();
+    const pair = { privateKey: toBase64Url(privateKey), publicKey: toBase64Url(await ed.getPublicKeyAsync(privateKey)) };
+    if (ctx.values.json) {
+      json(ctx.io, pair);
+    } else {
+      ctx.io.out(`private key (keep secret; save to a file for sign --key-file): ${pair.privateKey}\n`);
+      ctx.io.out(`public key  (give to keyward create --ed25519-public-key):    ${pair.publicKey}\n`);
+    }
+    return EXIT.OK;
+  },
+};
+
+const shellQuote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
+
+export const sign: Command = {
+  summary: "Sign a request (RFC 9421) and print its header fields as curl -H arguments.",
+  args: "<url>",
+  options: {
+    "key-id": { type: "string", value: "tok_…", description: "the token's id (the signature's keyid), required" },
+    "key-file": { type: "string", value: "path", description: "file holding the ed25519 private key (default $KEYWARD_SIGNING_KEY)" },
+    hmac: { type: "boolean", description: "sign with the key derived from the token in $KEYWARD_TOKEN instead" },
+    method: { type: "string", short: "X", value: "method", description: "HTTP method (default GET, or POST with --data)" },
+    data: { type: "string", short: "d", value: "body", description: "request body" },
+    header: { type: "string", short: "H", multiple: true, value: "name: value", description: "request header" },
+    ...COMMON,
+  },
+  run: async (ctx) => {
+    const [url] = positional(ctx, ["url"]);
+    const keyid = required(ctx.values, "key-id");
+    let target: URL;
+    try {
+      target = new URL(url!);
+    } catch {
+      throw new CliError("<url> must be an absolute URL", EXIT.USAGE);
+    }
+    const key = signingKey(ctx.values, ctx.io);
+    const body = typeof ctx.values.data === "string" ? ctx.values.data : undefined;
+    const headers = new Headers();
+    for (const h of (ctx.values.header as string[] | undefined) ?? []) {
+      const i = h.indexOf(":");
+      if (i < 1) throw new CliError(`--header must be "name: value"`, EXIT.USAGE);
+      headers.append(h.slice(0, i).trim(), h.slice(i + 1).trim());
+    }
+    const method = typeof ctx.values.method === "string" ? ctx.values.method.toUpperCase() : body === undefined ? "GET" : "POST";
+    const request = new Request(target, { method, headers, ...(body !== undefined && { body }) });
+    const fields = await signatureHeaders(request, { keyid, key, nonce: true });
+    if (ctx.values.json) {
+      json(ctx.io, fields);
+    } else {
+      const args = Object.entries(fields).map(([name, value]) => `-H ${shellQuote(`${name}: ${value}`)}`);
+      line(ctx.io, args.join(" "));
+    }
+    return EXIT.OK;
+  },
+};
+
+/** The key from a file or the environment, never from argv (which other users can read in ps). */
+function signingKey(values: Record<string, unknown>, io: { env: Record<string, string | undefined>; cwd: string }): SigningKey {
+  if (values.hmac === true) {
+    const token = io.env.KEYWARD_TOKEN;
+    if (!token) throw new CliError("--hmac reads the token from $KEYWARD_TOKEN, which is not set", EXIT.USAGE);
+    return { alg: "hmac-sha256", secret: deriveSigningSecret(token) };
+  }
+  let text: string | undefined = io.env.KEYWARD_SIGNING_KEY;
+  if (typeof values["key-file"] === "string") {
+    try {
+      text = readFileSync(resolve(io.cwd, values["key-file"]), "utf8");
+    } catch {
+      throw new CliError("cannot read --key-file", EXIT.IO);
+    }
+  }
+  if (!text) throw new CliError("no signing key: give --key-file, set $KEYWARD_SIGNING_KEY, or use --hmac", EXIT.USAGE);
+  const privateKey = fromBase64(text.trim());
+  if (privateKey?.length !== 32) throw new CliError("the signing key must be 32 bytes, base64url (see keyward keygen)", EXIT.USAGE);
+  return { alg: "ed25519", privateKey };
+}

@@ -1,0 +1,78 @@
+// The `keyward` bin: one parseArgs-driven subcommand per admin task.
+import { COMMON, type Command, helpText, parse, STORE_OPTIONS } from "./command.js";
+import { escapeText } from "../index.js";
+import { describeError, EXIT, type Io, json, line } from "./io.js";
+import { keygen, sign } from "./keys.js";
+import { credits, usage } from "./metering.js";
+import { scan } from "./scan.js";
+import { withStore } from "./store.js";
+import { audit, create, list, regenerate, revoke, show, update } from "./tokens.js";
+import { SCHEMA_VERSION } from "../sqlite/index.js";
+
+const init: Command = {
+  summary: "Create the database (default ./keyward.db) or bring its schema up to date.",
+  options: { ...STORE_OPTIONS, ...COMMON },
+  run: async (ctx) =>
+    withStore(ctx, { create: true }, async ({ where }) => {
+      if (ctx.values.json) json(ctx.io, { database: where, schemaVersion: SCHEMA_VERSION });
+      else line(ctx.io, `${where}: schema version ${SCHEMA_VERSION}`);
+      return EXIT.OK;
+    }),
+};
+
+/** Every subcommand, in the order of the help. */
+export const COMMANDS: Record<string, Command> = {
+  init,
+  migrate: { ...init, summary: "Same as init: apply pending schema migrations." },
+  create,
+  list,
+  show,
+  update,
+  revoke,
+  regenerate,
+  credits,
+  usage,
+  audit,
+  keygen,
+  sign,
+  scan,
+};
+
+function mainHelp(): string {
+  const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(11)} ${c.summary}`);
+  return `usage: keyward <command> [options]\n\ncommands:\n${rows.join("\n")}\n\nkeyward <command> --help shows a command's options. Exit codes: docs/cli.md.\n`;
+}
+
+/**
+ * Runs the CLI.
+ *
+ * @param argv the arguments after the program name
+ * @param io streams, environment and working folder
+ * @returns the exit code
+ */
+export async function main(argv: string[], io: Io): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    io.out(mainHelp());
+    return name === undefined ? EXIT.USAGE : EXIT.OK;
+  }
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (!command) {
+    io.err(`keyward: unknown command ${JSON.stringify(name.slice(0, 40))}\n${mainHelp()}`);
+    return EXIT.USAGE;
+  }
+  try {
+    const { values, positionals } = parse(command, rest);
+    if (values.help === true) {
+      io.out(helpText(name, command));
+      return EXIT.OK;
+    }
+    return await command.run({ io, values, positionals });
+  } catch (err) {
+    const { exitCode, message } = describeError(err);
+    io.err(`keyward ${name}: ${escapeText(message)}\n`);
+    return exitCode;
+  }
+}
+
+

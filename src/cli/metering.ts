@@ -1,0 +1,93 @@
+// Reading metered data: usage (a table and a bar chart) and the credit balance.
+import { COMMON, type Command, parseCount, parseDuration, parseTime, positional, STORE_OPTIONS } from "./command.js";
+import { CliError, EXIT, json, line } from "./io.js";
+import { withStore } from "./store.js";
+import { ACTOR, actorOf } from "./tokens.js";
+
+const BAR_WIDTH = 40;
+
+export const usage: Command = {
+  summary: "Requests allowed and denied, and credits spent, per hour or day, with a chart.",
+  args: "<id>",
+  options: {
+    from: { type: "string", value: "time", description: "start: ISO-8601, or a duration ago like 7d (default 24 h before --to)" },
+    to: { type: "string", value: "time", description: "end: ISO-8601 or a duration ago (default now)" },
+    granularity: { type: "string", value: "hour|day", description: "bucket size (default hour)" },
+    ...STORE_OPTIONS,
+    ...COMMON,
+  },
+  run: async (ctx) => {
+    const [id] = positional(ctx, ["id"]);
+    const now = Date.now();
+    const time = (name: "from" | "to") => {
+      const v = ctx.values[name];
+      if (typeof v !== "string") return undefined;
+      // A bare duration counts back from now: `--from 7d` is a week ago.
+      return /^\d+[a-z]*$/.test(v) ? now - parseDuration(v, name) : parseTime(v, name, now);
+    };
+    const granularity = ctx.values.granularity ?? "hour";
+    if (granularity !== "hour" && granularity !== "day") throw new CliError("--granularity must be hour or day", EXIT.USAGE);
+    const from = time("from");
+    const to = time("to");
+    return withStore(ctx, { create: false }, async ({ keyward }) => {
+      if (!(await keyward.tokens.get(id!))) throw new CliError("no token with this id", EXIT.NOT_FOUND);
+      const buckets = await keyward.usage.get(id!, { granularity, ...(from !== undefined && { from }), ...(to !== undefined && { to }) });
+      if (ctx.values.json) {
+        json(ctx.io, buckets);
+        return EXIT.OK;
+      }
+      if (buckets.length === 0) {
+        line(ctx.io, "no usage in this period");
+        return EXIT.OK;
+      }
+      const max = Math.max(1, ...buckets.map((b) => b.allowed + b.denied));
+      line(ctx.io, `${"start (UTC)".padEnd(17)} ${"allowed".padStart(8)} ${"denied".padStart(8)} ${"credits".padStart(8)}`);
+      for (const b of buckets) {
+        const at = new Date(b.start).toISOString().slice(0, granularity === "hour" ? 16 : 10).replace("T", " ");
+        // Allowed as full blocks, denied as light shade: the chart reads at a glance in any terminal.
+        const ok = Math.round((b.allowed / max) * BAR_WIDTH);
+        const no = Math.round(((b.allowed + b.denied) / max) * BAR_WIDTH) - ok;
+        line(ctx.io, `${at.padEnd(17)} ${String(b.allowed).padStart(8)} ${String(b.denied).padStart(8)} ${String(b.credits).padStart(8)}  ${"█".repeat(ok)}${"░".repeat(no)}`);
+      }
+      line(ctx.io, "█ allowed  ░ denied");
+      return EXIT.OK;
+    });
+  },
+};
+
+export const credits: Command = {
+  summary: "Show, top up or reset the credit balance of a token (<id>) or of an account (--owner).",
+  args: "[<id>]",
+  options: {
+    owner: { type: "string", value: "id", description: "an account's pool instead of a token's credits" },
+    "top-up": { type: "string", value: "n", description: "add n credits (audited); they last until spent" },
+    reset: { type: "boolean", description: "start the period afresh: the full limit, top-ups dropped (audited)" },
+    ...ACTOR,
+    ...STORE_OPTIONS,
+    ...COMMON,
+  },
+  run: async (ctx) => {
+    const owner = typeof ctx.values.owner === "string" ? ctx.values.owner : undefined;
+    const [id] = owner === undefined ? positional(ctx, ["id"]) : [];
+    const topUp = typeof ctx.values["top-up"] === "string" ? parseCount(ctx.values["top-up"], "top-up") : undefined;
+    if (topUp !== undefined && ctx.values.reset) throw new CliError("give --top-up or --reset, not both", EXIT.USAGE);
+    const target = owner === undefined ? { tokenId: id! } : { owner };
+    return withStore(ctx, { create: false }, async ({ keyward }) => {
+      // Reading goes through the store's one atomic primitive with cost 0: it spends nothing.
+      const balance =
+        topUp !== undefined
+          ? await keyward.credits.topUp(target, topUp, actorOf(ctx.values))
+          : ctx.values.reset
+            ? await keyward.credits.reset(target, actorOf(ctx.values))
+            : await keyward.credits.get(target);
+      const who = owner ?? id!;
+      if (ctx.values.json) {
+        json(ctx.io, { ...target, ...balance });
+      } else {
+        const refill = balance.nextRefillAt === null ? "" : `, next refill ${new Date(balance.nextRefillAt).toISOString()}`;
+        line(ctx.io, `${who}: ${balance.remaining} of ${balance.limit} credits left${refill}`);
+      }
+      return EXIT.OK;
+    });
+  },
+};

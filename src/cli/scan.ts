@@ -1,0 +1,216 @@
+// keyward scan: finds keyward tokens in files and folders (findTokens: the
+// checksum rules out look-alikes), honours .gitignore, skips binaries and
+// huge files, and prints only redacted forms.
+import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
+import { join, relative, resolve } from "node:path";
+import ignore, { type Ignore } from "ignore";
+import { findTokens, guardStore, hashToken, type TokenStore } from "../index.js";
+import { COMMON, type Command, type CommandContext, parseCount, STORE_OPTIONS } from "./command.js";
+import { CliError, EXIT, type Io, json, line } from "./io.js";
+import { withStore } from "./store.js";
+
+/** Default largest file scanned, bytes. */
+export const DEFAULT_MAX_BYTES = 5 * 1024 * 1024;
+// Git's own test: a NUL byte in the first 8 000 bytes makes a file binary.
+const BINARY_SNIFF_BYTES = 8000;
+const PROGRESS_EVERY = 500;
+
+interface Finding {
+  path: string;
+  line: number;
+  column: number;
+  /** `acme_sk_live_abcd…[redacted]`: the token's start, never the whole. */
+  token: string;
+  prefix: string;
+  kind: "publishable" | "secret";
+  env: "live" | "test";
+  status?: "live" | "revoked" | "unknown";
+}
+
+interface ScanState {
+  findings: Finding[];
+  tokens: string[];
+  scanned: number;
+  skipped: { path: string; reason: "binary" | "too large" | "unreadable" }[];
+}
+
+export const scan: Command = {
+  summary: "Find keyward tokens in files and folders; exit 1 when a secret token is found.",
+  args: "[path…]",
+  options: {
+    "check-store": { type: "boolean", description: "say whether each token found is live, revoked or unknown" },
+    "max-bytes": { type: "string", value: "n", description: `skip larger files (default ${DEFAULT_MAX_BYTES})` },
+    "no-gitignore": { type: "boolean", description: "scan files that .gitignore excludes too" },
+    ...STORE_OPTIONS,
+    ...COMMON,
+  },
+  run: async (ctx) => {
+    const maxBytes = typeof ctx.values["max-bytes"] === "string" ? parseCount(ctx.values["max-bytes"], "max-bytes") : DEFAULT_MAX_BYTES;
+    const state: ScanState = { findings: [], tokens: [], scanned: 0, skipped: [] };
+    const roots = ctx.positionals.length > 0 ? ctx.positionals : ["."];
+    const progress = ctx.io.errIsTTY ? (n: number) => ctx.io.err(`\rscanned ${n} files`) : null;
+    for (const root of roots) scanRoot(ctx, resolve(ctx.io.cwd, root), maxBytes, state, progress);
+    if (progress && state.scanned >= PROGRESS_EVERY) ctx.io.err("\n");
+    if (ctx.values["check-store"] === true && state.findings.length > 0) {
+      await withStore(ctx, { create: false }, ({ store }) => checkStore(store, state));
+    }
+    report(ctx, state);
+    return state.findings.some((f) => f.kind === "secret") ? EXIT.FOUND : EXIT.OK;
+  },
+};
+
+function scanRoot(ctx: CommandContext, root: string, maxBytes: number, state: ScanState, progress: ((n: number) => void) | null): void {
+  if (root === resolve(ctx.io.cwd, "-")) {
+    // `-`: standard input, e.g. the staged diff in a pre-commit hook.
+    const skip = scanBytes(readStdin(maxBytes), "<stdin>", maxBytes, state);
+    if (skip) throw new CliError(`cannot scan <stdin>: ${skip === "too large" ? `larger than ${maxBytes} bytes (see --max-bytes)` : skip}`, EXIT.IO);
+    return;
+  }
+  let stat: ReturnType<typeof statSync>;
+  try {
+    stat = statSync(root);
+  } catch {
+    throw new CliError(`cannot read ${shown(ctx.io, root)}`, EXIT.IO);
+  }
+  if (stat.isFile()) {
+    // A file named on the command line must be scanned: a binary or huge one is an error, not a skip.
+    const skip = scanFile(ctx.io, root, maxBytes, state);
+    if (skip) throw new CliError(`cannot scan ${shown(ctx.io, root)}: ${skip === "too large" ? `larger than ${maxBytes} bytes (see --max-bytes)` : skip}`, EXIT.IO);
+    return;
+  }
+  const useGitignore = ctx.values["no-gitignore"] !== true;
+  const walk = (dir: string, rules: { base: string; ig: Ignore }[]) => {
+    let entries: import("node:fs").Dirent[];
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      throw new CliError(`cannot read folder ${shown(ctx.io, dir)}`, EXIT.IO);
+    }
+    const here = useGitignore ? gitignoreOf(dir) : null;
+    const active = here ? [...rules, { base: dir, ig: here }] : rules;
+    for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      if (entry.name === ".git") continue;
+      const path = join(dir, entry.name);
+      const isDir = entry.isDirectory();
+      if (active.some(({ base, ig }) => ig.ignores(relative(base, path) + (isDir ? "/" : "")))) continue;
+      if (isDir) {
+        walk(path, active);
+      } else if (entry.isFile()) {
+        const skip = scanFile(ctx.io, path, maxBytes, state);
+        if (skip) state.skipped.push({ path: shown(ctx.io, path), reason: skip });
+        if (progress && state.scanned % PROGRESS_EVERY === 0) progress(state.scanned);
+      }
+    }
+  };
+  walk(root, []);
+}
+
+function gitignoreOf(dir: string): Ignore | null {
+  let text: string;
+  try {
+    text = readFileSync(join(dir, ".gitignore"), "utf8");
+  } catch {
+    return null;
+  }
+  return ignore().add(text);
+}
+
+/** Scans one file; returns why it was skipped, or null. */
+function scanFile(io: Io, path: string, maxBytes: number, state: ScanState): "binary" | "too large" | "unreadable" | null {
+  let bytes: Buffer;
+  try {
+    if (statSync(path).size > maxBytes) return "too large";
+    if (isBinary(path)) return "binary";
+    bytes = readFileSync(path);
+  } catch {
+    return "unreadable";
+  }
+  return scanBytes(bytes, shown(io, path), maxBytes, state);
+}
+
+/** Reads standard input, at most `maxBytes` + 1 bytes (enough to know it is too large). */
+function readStdin(maxBytes: number): Buffer {
+  const chunks: Buffer[] = [];
+  const chunk = Buffer.alloc(65_536);
+  let total = 0;
+  for (;;) {
+    let n: number;
+    try {
+      n = readSync(0, chunk, 0, chunk.length, null);
+    } catch (err) {
+      if ((err as { code?: string }).code === "EAGAIN") continue;
+      if ((err as { code?: string }).code === "EOF") break;
+      throw new CliError("cannot read standard input", EXIT.IO);
+    }
+    if (n === 0) break;
+    chunks.push(Buffer.from(chunk.subarray(0, n)));
+    total += n;
+    if (total > maxBytes) break;
+  }
+  return Buffer.concat(chunks);
+}
+
+function scanBytes(bytes: Buffer, path: string, maxBytes: number, state: ScanState): "binary" | "too large" | null {
+  if (bytes.length > maxBytes) return "too large";
+  if (bytes.subarray(0, BINARY_SNIFF_BYTES).includes(0)) return "binary";
+  state.scanned++;
+  const text = bytes.toString("utf8");
+  for (const t of findTokens(text)) {
+    const before = text.slice(0, t.index);
+    const lineStart = before.lastIndexOf("\n") + 1;
+    state.findings.push({
+      path,
+      line: before.split("\n").length,
+      column: t.index - lineStart + 1,
+      token: `${t.token.slice(0, t.prefix.length + 13)}…[redacted]`,
+      prefix: t.prefix,
+      kind: t.kind,
+      env: t.env,
+    });
+    state.tokens.push(t.token);
+  }
+  return null;
+}
+
+function isBinary(path: string): boolean {
+  const fd = openSync(path, "r");
+  try {
+    const head = Buffer.alloc(BINARY_SNIFF_BYTES);
+    const n = readSync(fd, head, 0, BINARY_SNIFF_BYTES, 0);
+    return head.subarray(0, n).includes(0);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function checkStore(store: TokenStore, state: ScanState): Promise<void> {
+  const guarded = guardStore(store);
+  const now = Date.now();
+  for (const [i, token] of state.tokens.entries()) {
+    const hash = hashToken(token);
+    const stored = await guarded.findByHash(hash);
+    const finding = state.findings[i]!;
+    if (stored === null) finding.status = "unknown";
+    else {
+      const current = stored.hash === hash || stored.previous.some((p) => p.hash === hash && p.expiresAt > now);
+      finding.status = stored.revokedAt === null && current ? "live" : "revoked";
+    }
+  }
+}
+
+function report(ctx: CommandContext, state: ScanState): void {
+  if (ctx.values.json) {
+    json(ctx.io, { findings: state.findings, scanned: state.scanned, skipped: state.skipped });
+    return;
+  }
+  for (const f of state.findings) {
+    line(ctx.io, `${f.path}:${f.line}:${f.column}  ${f.token}  ${f.kind} ${f.env}${f.status ? `  ${f.status}` : ""}`);
+  }
+  for (const s of state.skipped) ctx.io.err(`skipped ${s.path}: ${s.reason}\n`);
+  const secrets = state.findings.filter((f) => f.kind === "secret").length;
+  ctx.io.err(`scanned ${state.scanned} files: ${state.findings.length} tokens found (${secrets} secret)\n`);
+}
+
+function shown(io: Io, path: string): string {
+  return relative(io.cwd, path) || ".";
+}

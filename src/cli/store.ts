@@ -1,0 +1,116 @@
+// Opening the store a command works on. SQLite (keyward/sqlite) is the
+// default; other databases plug in through DRIVERS, matched by URL.
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+import { Keyward, type TokenStore } from "../index.js";
+import { type PostgresPool, PostgresStore, postgresStore } from "../postgres/index.js";
+import { sqliteStore } from "../sqlite/index.js";
+import { type CommandContext, STORE_OPTIONS } from "./command.js";
+import { CliError, EXIT, type Io } from "./io.js";
+
+export { STORE_OPTIONS };
+
+/** An opened store and the `Keyward` over it; `close()` when done. */
+export interface OpenedStore {
+  store: TokenStore & { close?: () => unknown };
+  keyward: Keyward;
+  /** Where it is, for messages (a path, or a URL without its password). */
+  where: string;
+  close: () => Promise<void>;
+}
+
+interface Driver {
+  matches: (database: string) => boolean;
+  open: (database: string, options: { create: boolean }) => Promise<TokenStore & { close?: () => unknown }>;
+}
+
+// PostgreSQL through the `pg` driver (an optional peer: installed by the user).
+const DRIVERS: Driver[] = [
+  {
+    matches: (database) => /^postgres(ql)?:\/\//i.test(database),
+    open: async (database, { create }) => {
+      let pg: { default: { Pool: new (config: { connectionString: string; max: number }) => PostgresPool & { end(): Promise<void> } } };
+      try {
+        pg = (await import("pg")) as typeof pg;
+      } catch {
+        throw new CliError("PostgreSQL needs the pg driver: npm install pg", EXIT.USAGE);
+      }
+      const pool = new pg.default.Pool({ connectionString: database, max: 2 });
+      try {
+        const store = await postgresStore(pool, { migrate: create, changeFeed: false });
+        return Object.assign(store, {
+          close: async () => {
+            await PostgresStore.prototype.close.call(store);
+            await pool.end();
+          },
+        });
+      } catch (err) {
+        await pool.end().catch(() => {});
+        throw err;
+      }
+    },
+  },
+];
+
+/** The database the command names: `--database`, `$KEYWARD_DATABASE`, or `./keyward.db`. */
+export function databaseOf(ctx: CommandContext): string {
+  const given = ctx.values.database;
+  return typeof given === "string" && given !== "" ? given : (ctx.io.env.KEYWARD_DATABASE ?? "keyward.db");
+}
+
+/**
+ * Opens the store. Only `init` / `migrate` (`create: true`) create a missing
+ * SQLite file or migrate an older schema: any other command given a missing
+ * file fails without creating it.
+ */
+export async function openStore(ctx: CommandContext, options: { create: boolean }): Promise<OpenedStore> {
+  const database = databaseOf(ctx);
+  const driver = DRIVERS.find((d) => d.matches(database));
+  const store = driver ? await driver.open(database, options) : openSqlite(ctx.io, database, options);
+  const keyward = new Keyward({
+    store,
+    prefix: prefixOf(ctx.io),
+    env: envOf(ctx.io),
+    sealingKey: ctx.io.env.KEYWARD_SEALING_KEY || undefined,
+    usage: { enabled: false },
+    onWarning: () => {},
+  });
+  return {
+    store,
+    keyward,
+    where: driver ? database.replace(/\/\/[^@/]*@/, "//") : database,
+    close: async () => {
+      await keyward.close();
+      await store.close?.();
+    },
+  };
+}
+
+function openSqlite(io: Io, database: string, options: { create: boolean }) {
+  const path = resolve(io.cwd, database);
+  if (!options.create && !existsSync(path)) {
+    throw new CliError(`no database at ${database} (create it with: keyward init --database ${database})`, EXIT.STORE);
+  }
+  return sqliteStore(path, { migrate: options.create });
+}
+
+/** Token prefix of issued tokens: `$KEYWARD_PREFIX`, default `kw`. */
+function prefixOf(io: Io): string {
+  return io.env.KEYWARD_PREFIX || "kw";
+}
+
+function envOf(io: Io): "live" | "test" {
+  const env = io.env.KEYWARD_ENV || "live";
+  if (env !== "live" && env !== "test") throw new CliError("KEYWARD_ENV must be live or test", EXIT.USAGE);
+  return env;
+}
+
+/** Runs `fn` with the opened store and closes it, whatever happens. */
+export async function withStore<T>(ctx: CommandContext, options: { create: boolean }, fn: (s: OpenedStore) => Promise<T>): Promise<T> {
+  const opened = await openStore(ctx, options);
+  try {
+    return await fn(opened);
+  } finally {
+    await opened.close();
+  }
+}

@@ -1,0 +1,275 @@
+// The token commands: create, list, show, update, revoke, regenerate, audit.
+import type { AuditEntry, TokenRecord, UpdateTokenInput } from "../index.js";
+import {
+  COMMON,
+  type Command,
+  type CommandContext,
+  parseCount,
+  parseDuration,
+  parseTime,
+  positional,
+  required,
+  STORE_OPTIONS,
+} from "./command.js";
+import { CliError, EXIT, type Io, json, line } from "./io.js";
+import { withStore } from "./store.js";
+
+export const ACTOR = { actor: { type: "string", value: "name", description: "who acts, for the audit log (default cli)" } } as const;
+
+const SETTINGS = {
+  name: { type: "string", value: "text", description: "a label for people" },
+  scope: { type: "string", multiple: true, value: "scope", description: "granted scope, e.g. core:read" },
+  domain: { type: "string", multiple: true, value: "host", description: "allowed Origin host (publishable tokens)" },
+  ip: { type: "string", multiple: true, value: "cidr", description: "allowed client IP or CIDR" },
+  credits: { type: "string", value: "n", description: "credit allowance (0 or more)" },
+  refill: { type: "string", value: "n/duration", description: "credits coming back, e.g. 1000/30d" },
+  "rate-limit": { type: "string", value: "n/duration", description: "requests per window, e.g. 100/1s" },
+  "expires-at": { type: "string", value: "time", description: "ISO-8601 time or +duration (e.g. +30d)" },
+  "require-signed": { type: "boolean", description: "require RFC 9421 signed requests" },
+  "ed25519-public-key": { type: "string", value: "base64url", description: "the client's signing key (see keygen)" },
+} as const;
+
+type Values = CommandContext["values"];
+
+function ratio(text: string, name: string): { n: number; ms: number } {
+  const [n, d] = text.split("/");
+  if (n === undefined || d === undefined) throw new CliError(`--${name}: expected <n>/<duration>, e.g. 100/1s`, EXIT.USAGE);
+  return { n: parseCount(n, name), ms: parseDuration(d, name) };
+}
+
+/** The settings given on the command line, as an input of tokens.create / update. */
+function settings(values: Values, now: number): UpdateTokenInput {
+  const input: UpdateTokenInput = {};
+  if (typeof values.name === "string") input.name = values.name;
+  if (Array.isArray(values.scope)) input.scopes = values.scope;
+  if (Array.isArray(values.domain)) input.domains = values.domain;
+  if (Array.isArray(values.ip)) input.ips = values.ip;
+  if (typeof values.credits === "string") {
+    const refill = typeof values.refill === "string" ? ratio(values.refill, "refill") : null;
+    input.credits = { limit: parseCount(values.credits, "credits"), refill: refill && { amount: refill.n, intervalMs: refill.ms } };
+  } else if (values.refill !== undefined) {
+    throw new CliError("--refill needs --credits", EXIT.USAGE);
+  }
+  if (typeof values["rate-limit"] === "string") {
+    const { n, ms } = ratio(values["rate-limit"], "rate-limit");
+    input.rateLimit = { limit: n, windowMs: ms };
+  }
+  if (typeof values["expires-at"] === "string") input.expiresAt = parseTime(values["expires-at"], "expires-at", now);
+  if (values["require-signed"] === true) input.requireSignedRequests = true;
+  if (typeof values["ed25519-public-key"] === "string") input.signing = { alg: "ed25519", publicKey: values["ed25519-public-key"] };
+  return input;
+}
+
+const iso = (ms: number | null) => (ms === null ? "-" : new Date(ms).toISOString());
+
+/** A record as readable lines (stored text is escaped by `line`). */
+function printRecord(io: Io, r: TokenRecord): void {
+  const p = r.policy;
+  const rows: [string, string][] = [
+    ["id", r.id],
+    ["token", `${r.start}…`],
+    ["kind", `${r.kind} (${r.env})`],
+    ["owner", r.owner],
+    ["name", r.name || "-"],
+    ["status", r.revokedAt !== null ? `revoked ${iso(r.revokedAt)}` : "active"],
+    ["scopes", p.scopes.join(" ") || "-"],
+    ["domains", p.domains.join(" ") || "any"],
+    ["ips", p.ips.join(" ") || "any"],
+    ["credits", p.credits ? `${p.credits.limit}${p.credits.refill ? ` (+${p.credits.refill.amount} every ${p.credits.refill.intervalMs} ms)` : ""}` : "unmetered"],
+    ["rate limit", p.rateLimit ? `${p.rateLimit.limit} per ${p.rateLimit.windowMs} ms` : "none"],
+    ["expires", iso(p.expiresAt)],
+    ["signed requests", p.requireSignedRequests ? `required (${r.signing?.alg ?? "no key"})` : "optional"],
+    ["created", iso(r.createdAt)],
+    ["revision", String(r.revision)],
+  ];
+  if (r.graceUntil !== null) rows.push(["old secret until", iso(r.graceUntil)]);
+  for (const s of r.scheduled) rows.push(["scheduled", `${iso(s.effectiveAt)}: scopes ${s.policy.scopes.join(" ") || "-"}`]);
+  for (const [k, v] of rows) line(io, `${k.padEnd(17)}${v}`);
+}
+
+/** The new token, shown once: on stdout only, never in a log or an error. */
+function printIssued(ctx: CommandContext, issued: { token: string; record: TokenRecord }): void {
+  if (ctx.values.json) {
+    json(ctx.io, { token: issued.token, record: issued.record });
+  } else {
+    ctx.io.out(`${issued.token}\n`);
+    ctx.io.err(`token ${issued.record.id} (${issued.record.kind}); this is the only time it is shown: store it now\n`);
+  }
+}
+
+const PAGE = {
+  limit: { type: "string", value: "n", description: "page size, 1 to 1000 (default 100)" },
+  cursor: { type: "string", value: "cursor", description: "next page, from the previous output" },
+} as const;
+
+/** `--limit` / `--cursor` as page options. */
+function pageOf(values: Values): { limit?: number; cursor: string | null } {
+  const cursor = typeof values.cursor === "string" ? values.cursor : null;
+  return typeof values.limit === "string" ? { limit: parseCount(values.limit, "limit"), cursor } : { cursor };
+}
+
+/** A page as JSON, or as lines and the command for the next page. */
+function printPage<T>(ctx: CommandContext, page: { items: T[]; nextCursor: string | null }, toLine: (item: T) => string): void {
+  if (ctx.values.json) {
+    json(ctx.io, page);
+    return;
+  }
+  for (const item of page.items) line(ctx.io, toLine(item));
+  if (page.nextCursor) line(ctx.io, `next page: --cursor ${page.nextCursor}`);
+}
+
+export const actorOf = (values: Values) => ({ actor: typeof values.actor === "string" ? values.actor : "cli" });
+
+export const create: Command = {
+  summary: "Issue a token and print it once.",
+  options: {
+    owner: { type: "string", value: "id", description: "owner (account) id, required" },
+    kind: { type: "string", value: "kind", description: "publishable or secret (default secret)" },
+    hmac: { type: "boolean", description: "sign requests with a key derived from the token (needs KEYWARD_SEALING_KEY)" },
+    ...SETTINGS,
+    ...ACTOR,
+    ...STORE_OPTIONS,
+    ...COMMON,
+  },
+  run: async (ctx) => {
+    positional(ctx, []);
+    const kind = ctx.values.kind ?? "secret";
+    if (kind !== "publishable" && kind !== "secret") throw new CliError("--kind must be publishable or secret", EXIT.USAGE);
+    const owner = required(ctx.values, "owner");
+    return withStore(ctx, { create: false }, async ({ keyward }) => {
+      const input = { owner, kind, ...settings(ctx.values, Date.now()) } as Parameters<typeof keyward.tokens.create>[0];
+      if (ctx.values.hmac === true) input.signing = { alg: "hmac-sha256" };
+      printIssued(ctx, await keyward.tokens.create(input, actorOf(ctx.values)));
+      return EXIT.OK;
+    });
+  },
+};
+
+export const list: Command = {
+  summary: "List an owner's tokens (no secrets: ids and starts only).",
+  options: {
+    owner: { type: "string", value: "id", description: "owner id, required" },
+    ...PAGE,
+    ...STORE_OPTIONS,
+    ...COMMON,
+  },
+  run: async (ctx) => {
+    positional(ctx, []);
+    const owner = required(ctx.values, "owner");
+    const options = pageOf(ctx.values);
+    return withStore(ctx, { create: false }, async ({ keyward }) => {
+      const page = await keyward.tokens.list(owner, options);
+      printPage(ctx, page, (r) => `${r.id}  ${`${r.start}…`.padEnd(18)} ${r.kind.padEnd(11)} ${(r.revokedAt ? "revoked" : "active").padEnd(7)}  ${r.name}`);
+      if (page.items.length === 0 && !ctx.values.json) ctx.io.err("no tokens\n");
+      return EXIT.OK;
+    });
+  },
+};
+
+/** Reads one token by id, or fails with NOT_FOUND. */
+async function load(keyward: import("../index.js").Keyward, id: string): Promise<TokenRecord> {
+  const record = await keyward.tokens.get(id);
+  if (!record) throw new CliError("no token with this id", EXIT.NOT_FOUND);
+  return record;
+}
+
+export const show: Command = {
+  summary: "Show a token's settings and status.",
+  args: "<id>",
+  options: { ...STORE_OPTIONS, ...COMMON },
+  run: async (ctx) => {
+    const [id] = positional(ctx, ["id"]);
+    return withStore(ctx, { create: false }, async ({ keyward }) => {
+      const record = await load(keyward, id!);
+      if (ctx.values.json) json(ctx.io, record);
+      else printRecord(ctx.io, record);
+      return EXIT.OK;
+    });
+  },
+};
+
+export const update: Command = {
+  summary: "Change a token's settings; policy changes apply at --effective-at.",
+  args: "<id>",
+  options: {
+    ...SETTINGS,
+    "effective-at": { type: "string", value: "time", description: "when policy changes apply: ISO-8601 or +duration" },
+    ...ACTOR,
+    ...STORE_OPTIONS,
+    ...COMMON,
+  },
+  run: async (ctx) => {
+    const [id] = positional(ctx, ["id"]);
+    const now = Date.now();
+    const patch = settings(ctx.values, now);
+    if (Object.keys(patch).length === 0) throw new CliError("nothing to change: give at least one setting", EXIT.USAGE);
+    const effectiveAt = typeof ctx.values["effective-at"] === "string" ? parseTime(ctx.values["effective-at"], "effective-at", now) : undefined;
+    return withStore(ctx, { create: false }, async ({ keyward }) => {
+      const record = await keyward.tokens.update(id!, patch, { ...actorOf(ctx.values), ...(effectiveAt !== undefined && { effectiveAt }) });
+      if (ctx.values.json) json(ctx.io, record);
+      else printRecord(ctx.io, record);
+      return EXIT.OK;
+    });
+  },
+};
+
+export const revoke: Command = {
+  summary: "Revoke a token at once (idempotent).",
+  args: "<id>",
+  options: { ...ACTOR, ...STORE_OPTIONS, ...COMMON },
+  run: async (ctx) => {
+    const [id] = positional(ctx, ["id"]);
+    return withStore(ctx, { create: false }, async ({ keyward }) => {
+      const record = await keyward.tokens.revoke(id!, actorOf(ctx.values));
+      if (ctx.values.json) json(ctx.io, record);
+      else line(ctx.io, `revoked ${record.id} at ${iso(record.revokedAt)}`);
+      return EXIT.OK;
+    });
+  },
+};
+
+export const regenerate: Command = {
+  summary: "Replace a token's secret (same id and settings) and print the new one once.",
+  args: "<id>",
+  options: {
+    grace: { type: "string", value: "duration", description: "how long the old secret keeps working (default 0)" },
+    ...ACTOR,
+    ...STORE_OPTIONS,
+    ...COMMON,
+  },
+  run: async (ctx) => {
+    const [id] = positional(ctx, ["id"]);
+    const graceMs = typeof ctx.values.grace === "string" ? parseDuration(ctx.values.grace, "grace") : 0;
+    return withStore(ctx, { create: false }, async ({ keyward }) => {
+      printIssued(ctx, await keyward.tokens.regenerate(id!, { graceMs, ...actorOf(ctx.values) }));
+      return EXIT.OK;
+    });
+  },
+};
+
+export const audit: Command = {
+  summary: "Print the audit log of a token or an owner (oldest first).",
+  options: {
+    token: { type: "string", value: "id", description: "a token's id" },
+    owner: { type: "string", value: "id", description: "an owner's id" },
+    ...PAGE,
+    ...STORE_OPTIONS,
+    ...COMMON,
+  },
+  run: async (ctx) => {
+    positional(ctx, []);
+    const { token, owner } = ctx.values;
+    if ((typeof token === "string") === (typeof owner === "string")) throw new CliError("give exactly one of --token or --owner", EXIT.USAGE);
+    const filter = typeof token === "string" ? { tokenId: token } : { owner: owner as string };
+    const options = pageOf(ctx.values);
+    return withStore(ctx, { create: false }, async ({ keyward }) => {
+      printPage(ctx, await keyward.tokens.audit(filter, options), auditLine);
+      return EXIT.OK;
+    });
+  },
+};
+
+function auditLine(e: AuditEntry): string {
+  const when = e.effectiveAt !== undefined ? ` effective ${iso(e.effectiveAt)}` : "";
+  return `${iso(e.at)}  ${e.action.padEnd(10)} ${e.tokenId}  by ${e.actor}  ${e.changes.join(",")}${when}`;
+}

@@ -1,0 +1,217 @@
+// Accounts: an owner's plan ceiling, credit pool and rate limit; reached as
+// `kw.accounts`. Every change is a compare-and-set on the account's revision,
+// audited, and can be effective-dated like a token's policy.
+import { z } from "zod";
+import type { ResolvedConfig } from "../config.js";
+import { InvalidInputError, RevisionConflictError, ScopeNotAllowedError } from "../errors.js";
+import { ACCOUNT_AUDIT_TARGET, type AccountPolicy, type StoredAccount } from "../model/account.js";
+import { auditId } from "../model/audit-id.js";
+import { policyAt } from "../model/record.js";
+import { actorSchema, ownerSchema, parseInput } from "../model/schemas.js";
+import type { StoredToken } from "../model/types.js";
+import { parseScope, scopesGrant } from "../policy/scope.js";
+import { MAX_CREDIT_BALANCE } from "../store/kit/account-credits.js";
+import { scheduleRevision } from "./schedule.js";
+import { storeCall } from "./store-call.js";
+import { toEpochMs } from "./time.js";
+
+/** An account as `kw.accounts` returns it: the policy in force now and the revisions still to come. */
+export type AccountRecord = StoredAccount;
+
+/** What {@link AccountManager.set} changes; a field left out keeps its value, null removes it. */
+export interface AccountPatch {
+  /** The scopes the account's tokens may hold and use (at least one), or null for no ceiling. */
+  ceiling?: string[] | null;
+  /** The account's credit pool, or null. `refill` and `reset` are exclusive; `overage` defaults to 0. */
+  credits?: {
+    limit: number;
+    refill?: { amount: number; intervalMs: number } | null;
+    reset?: "month" | null;
+    overage?: number;
+  } | null;
+  /** Requests of all the account's tokens together, or null. */
+  rateLimit?: { limit: number; windowMs: number } | null;
+}
+
+/** Options of {@link AccountManager.set}. */
+export interface SetAccountOptions {
+  /** Who makes the change, for the audit log (default `"system"`). */
+  actor?: string;
+  /**
+   * When the change takes effect (epoch ms, Date or ISO-8601 string); default
+   * `now + propagationDelayMs`. A future time earlier than
+   * `now + revocationBoundMs` is moved to that bound: every server may hold
+   * the account in its cache that long, and the fleet switches at one instant.
+   */
+  effectiveAt?: number | Date | string;
+  /** Fail with `REVISION_CONFLICT` unless the account is at this revision (0: it must not exist yet). */
+  expectedRevision?: number;
+}
+
+/** Most tokens of an owner checked against a new ceiling; beyond, `set` refuses a ceiling (remove it in steps). */
+export const MAX_CEILING_CHECK_TOKENS = 10_000;
+
+const amount = (min: number) => z.number().int().min(min).max(MAX_CREDIT_BALANCE);
+const scopeList = z
+  .array(z.string().refine((s) => parseScope(s) !== null, "invalid scope (expected resource[/name…]:action)"))
+  .min(1, "must hold at least one scope: an empty ceiling leaves every token with no scope (null removes the ceiling)")
+  .max(256, "at most 256 scopes");
+const creditsSchema = z
+  .strictObject({
+    limit: amount(0),
+    refill: z.strictObject({ amount: amount(1), intervalMs: z.number().int().min(1000).max(Number.MAX_SAFE_INTEGER) }).nullish(),
+    reset: z.literal("month").nullish(),
+    overage: amount(0).optional(),
+  })
+  .superRefine((c, ctx) => {
+    if (c.refill != null && c.reset != null) ctx.addIssue({ code: "custom", path: ["reset"], message: "cannot be combined with refill" });
+    if (c.limit + (c.overage ?? 0) > MAX_CREDIT_BALANCE) {
+      ctx.addIssue({ code: "custom", path: ["overage"], message: `limit + overage must be at most ${MAX_CREDIT_BALANCE}` });
+    }
+  })
+  .transform((c) => ({ limit: c.limit, refill: c.refill ?? null, reset: c.reset ?? null, overage: c.overage ?? 0 }));
+const patchSchema = z.strictObject({
+  ceiling: scopeList.nullable().optional(),
+  credits: creditsSchema.nullable().optional(),
+  rateLimit: z.strictObject({ limit: amount(1), windowMs: z.number().int().min(1).max(31 * 86_400_000) }).nullable().optional(),
+});
+
+const EMPTY_POLICY: AccountPolicy = { ceiling: null, credits: null, rateLimit: null };
+
+/** Account administration; reached as `kw.accounts`. */
+export class AccountManager {
+  readonly #cfg: ResolvedConfig;
+  readonly #changed: (owner: string) => void;
+
+  /** @internal */
+  constructor(config: ResolvedConfig, changed: (owner: string) => void = () => {}) {
+    this.#cfg = config;
+    this.#changed = changed;
+  }
+
+  /**
+   * @param owner the owner id
+   * @returns the account (policy in force now, revisions to come), or null
+   * @throws {StoreUnsupportedError} `STORE_UNSUPPORTED` when the store has no accounts
+   * @example
+   * ```ts
+   * const account = await kw.accounts.get("acct_1");
+   * ```
+   */
+  async get(owner: string): Promise<AccountRecord | null> {
+    parseInput(ownerSchema, owner, "owner");
+    const stored = await storeCall(() => this.#cfg.store.getAccount(owner));
+    return stored && view(stored, this.#cfg.now());
+  }
+
+  /**
+   * Creates or changes an owner's account. A new ceiling is applied to every
+   * token of the account at its effective time (tokens keep their own scopes;
+   * they use only those within the ceiling).
+   *
+   * @param owner the owner id
+   * @param patch the fields to change
+   * @param options actor, effective time, expected revision
+   * @returns the account
+   * @throws {InvalidInputError} `INVALID_INPUT` naming the field: a bad amount, a ceiling that would leave one of the owner's tokens with no scope
+   * @throws {RevisionConflictError} `REVISION_CONFLICT` when it changed meanwhile
+   * @throws {StoreUnsupportedError} `STORE_UNSUPPORTED` when the store has no accounts
+   * @example
+   * ```ts
+   * await kw.accounts.set("acct_1", { ceiling: ["core:read"], credits: { limit: 100_000, reset: "month" } });
+   * ```
+   */
+  async set(owner: string, patch: AccountPatch, options: SetAccountOptions = {}): Promise<AccountRecord> {
+    parseInput(ownerSchema, owner, "owner");
+    const data = parseInput(patchSchema, patch, "patch") as Partial<AccountPolicy>;
+    if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
+    const actor = parseInput(actorSchema, options.actor ?? "system", "actor");
+    const expected = options.expectedRevision;
+    if (expected !== undefined && (!Number.isSafeInteger(expected) || expected < 0)) {
+      throw new InvalidInputError("expectedRevision", "must be a non-negative integer");
+    }
+    const now = this.#cfg.now();
+    const requested = toEpochMs(options.effectiveAt, now + this.#cfg.propagationDelayMs, "effectiveAt");
+    // Verifiers cache accounts up to revocationBoundMs (there is no change feed for accounts).
+    const effectiveAt = requested <= now ? requested : Math.max(requested, now + this.#cfg.revocationBoundMs);
+    const store = this.#cfg.store;
+    const current = await storeCall(() => store.getAccount(owner));
+    const revision = current?.revision ?? 0;
+    if (expected !== undefined && expected !== revision) throw new RevisionConflictError(owner, expected);
+    if (data.ceiling) await this.#checkCeiling(owner, data.ceiling, Math.max(now, effectiveAt));
+    const base = current ?? { owner, policy: EMPTY_POLICY, scheduled: [], createdAt: now, updatedAt: now, revision: 0 };
+    const next: StoredAccount = { ...base, ...scheduleRevision(base, data, effectiveAt, now), updatedAt: now };
+    const entry = {
+      id: auditId(now, this.#cfg.random),
+      at: now,
+      actor,
+      action: "account" as const,
+      tokenId: ACCOUNT_AUDIT_TARGET,
+      owner,
+      changes: Object.keys(data),
+      ...(effectiveAt !== now ? { effectiveAt } : {}),
+    };
+    const saved = await storeCall(() => store.putAccount(next, revision, entry));
+    this.#changed(owner);
+    return view(saved, now);
+  }
+
+  /** Refuses a ceiling that would leave a live token of the owner with no scope. */
+  async #checkCeiling(owner: string, ceiling: readonly string[], at: number): Promise<void> {
+    const store = this.#cfg.store;
+    let cursor: string | null = null;
+    let seen = 0;
+    do {
+      const page = await storeCall(() => store.list(owner, { limit: 1000, cursor }));
+      for (const t of page.items) {
+        if (++seen > MAX_CEILING_CHECK_TOKENS) {
+          throw new InvalidInputError("ceiling", `the owner has more than ${MAX_CEILING_CHECK_TOKENS} tokens to check`);
+        }
+        if (!live(t, at)) continue;
+        const scopes = policyAt(t, at).scopes;
+        if (!scopes.some((s) => ceiling.some((c) => scopesOverlap(s, c)))) {
+          throw new InvalidInputError("ceiling", `would leave token ${t.id} with no scope`);
+        }
+      }
+      cursor = page.nextCursor;
+    } while (cursor !== null);
+  }
+}
+
+/**
+ * The scopes a token may hold: each within the owner's plan ceiling in force
+ * at `at` (a store without accounts has no ceiling).
+ *
+ * @throws {ScopeNotAllowedError} `SCOPE_NOT_ALLOWED` naming the first scope outside the ceiling
+ */
+export async function checkWithinCeiling(cfg: ResolvedConfig, owner: string, scopes: readonly string[], at: number): Promise<void> {
+  if (!cfg.store.capabilities.accounts) return;
+  const account = await storeCall(() => cfg.store.getAccount(owner));
+  const ceiling = account && policyAt(account, at).ceiling;
+  if (!ceiling) return;
+  const outside = scopes.find((s) => !scopesGrant(ceiling, s));
+  if (outside !== undefined) throw new ScopeNotAllowedError(outside, "outside the account's plan ceiling");
+}
+
+function live(t: StoredToken, at: number): boolean {
+  const expiresAt = policyAt(t, at).expiresAt;
+  return t.revokedAt === null && (expiresAt === null || expiresAt > at);
+}
+
+/** Whether some scope is granted by both `a` and `b` (each segment and the action equal, or `*` on either side). */
+export function scopesOverlap(a: string, b: string): boolean {
+  const x = parseScope(a);
+  const y = parseScope(b);
+  if (x === null || y === null || x.path.length !== y.path.length) return false;
+  const meet = (p: string, q: string) => p === q || p === "*" || q === "*";
+  return meet(x.action, y.action) && x.path.every((seg, i) => meet(seg, y.path[i]!));
+}
+
+/** The public view at `now`: the policy in force and the revisions still to come. */
+function view(a: StoredAccount, now: number): AccountRecord {
+  return {
+    ...structuredClone(a),
+    policy: structuredClone(policyAt(a, now)),
+    scheduled: structuredClone(a.scheduled.filter((s) => s.effectiveAt > now)),
+  };
+}

@@ -1,0 +1,107 @@
+// Answering a leak: a token seen in public (a repository, a paste, a log) is
+// revoked, or by policy flagged, and the action is audited as `leak`.
+import type { ResolvedConfig } from "../config.js";
+import { InvalidInputError } from "../errors.js";
+import { cleanText } from "../lib/text.js";
+import { auditId } from "../model/audit-id.js";
+import { hashesOf } from "../model/record.js";
+import { actorSchema, parseInput } from "../model/schemas.js";
+import type { AuditEntry, StoredToken } from "../model/types.js";
+import { hashToken, parseToken, type TokenKind } from "../token/format.js";
+import { storeCall } from "./store-call.js";
+
+/** Options of {@link TokenManager.reportLeak}. */
+export interface ReportLeakOptions {
+  /** Who found it, e.g. `"github"`, `"pastebin"`, `"support"`: 1 to 64 of `a-z 0-9 . _ : -`. */
+  source: string;
+  /** Where it was seen (kept in the audit entry, tokens in it redacted; at most 2 048 characters). */
+  url?: string;
+  /** `"revoke"` (default): the token stops working; `"flag"`: audited only, for a person to decide. */
+  action?: "revoke" | "flag";
+  /** Who acts, for the audit log (default `leak:<source>`). */
+  actor?: string;
+}
+
+/** What {@link TokenManager.reportLeak} did. */
+export interface LeakReport {
+  /**
+   * `revoked`: it was live and is now revoked; `flagged`: audited, left working;
+   * `inactive`: already revoked or rotated out (nothing done); `unknown`: not a
+   * token of this store (nothing done).
+   */
+  outcome: "revoked" | "flagged" | "inactive" | "unknown";
+  /** The token's id, or null when unknown. */
+  tokenId: string | null;
+  /** The token's owner, to notify, or null when unknown. */
+  owner: string | null;
+  kind: TokenKind | null;
+}
+
+const SOURCE = /^[a-z0-9._:-]{1,64}$/;
+const MAX_URL = 2048;
+
+/**
+ * Reports a leaked token. Untrusted input (the token string) never throws:
+ * anything that is not a live token of this store is `unknown` or `inactive`.
+ *
+ * @internal reached as `kw.tokens.reportLeak`
+ */
+/** @internal Told of every live token reported as leaked (the anomaly detector's `leaked`). */
+export type LeakListener = (at: number, tokenId: string, owner: string, source: string) => void;
+
+export async function reportLeak(
+  cfg: ResolvedConfig,
+  changed: (tokenId: string, hashes: string[]) => void,
+  token: string,
+  options: ReportLeakOptions,
+  leaked: LeakListener = () => {},
+): Promise<LeakReport> {
+  if (typeof token !== "string") throw new TypeError("token must be a string");
+  if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
+  const { source, url, action = "revoke" } = options;
+  if (typeof source !== "string" || !SOURCE.test(source)) throw new InvalidInputError("source", "must be 1 to 64 of a-z 0-9 . _ : -");
+  if (url !== undefined && (typeof url !== "string" || url.length > MAX_URL)) {
+    throw new InvalidInputError("url", `must be a string of at most ${MAX_URL} characters`);
+  }
+  if (action !== "revoke" && action !== "flag") throw new InvalidInputError("action", 'must be "revoke" or "flag"');
+  const actor = parseInput(actorSchema, options.actor ?? `leak:${source}`, "actor");
+
+  const parsed = parseToken(token);
+  if (!parsed.ok || !cfg.prefixes.includes(parsed.token.prefix)) return unknown();
+  const hash = hashToken(token);
+  const stored = await storeCall(() => cfg.store.findByHash(hash));
+  if (stored === null) return unknown();
+  const now = cfg.now();
+  const found = { tokenId: stored.id, owner: stored.owner, kind: stored.kind };
+  if (stored.revokedAt !== null || !worksNow(stored, hash, now)) return { outcome: "inactive", ...found };
+
+  const entry: AuditEntry = {
+    id: auditId(now, cfg.random),
+    at: now,
+    actor,
+    action: "leak",
+    tokenId: stored.id,
+    owner: stored.owner,
+    // Where it was seen; a token in the URL (the leaked one, say) is redacted.
+    changes: [...(action === "revoke" ? ["revokedAt"] : []), `source:${source}`, ...(url ? [`url:${cleanText(url, true)}`] : [])],
+  };
+  if (action === "flag") {
+    await storeCall(() => cfg.store.appendAudit(entry));
+    leaked(now, stored.id, stored.owner, source);
+    return { outcome: "flagged", ...found };
+  }
+  // The revocation and its `leak` audit entry are one transaction (the store contract).
+  const saved = await storeCall(() => cfg.store.revoke(stored.id, now, entry));
+  changed(saved.id, hashesOf(saved));
+  leaked(now, stored.id, stored.owner, source);
+  return { outcome: "revoked", ...found };
+}
+
+/** The presented secret is the current one, or an old one still in its grace period. */
+function worksNow(stored: StoredToken, hash: string, now: number): boolean {
+  return stored.hash === hash || stored.previous.some((p) => p.hash === hash && p.expiresAt > now);
+}
+
+function unknown(): LeakReport {
+  return { outcome: "unknown", tokenId: null, owner: null, kind: null };
+}

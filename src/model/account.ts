@@ -1,0 +1,54 @@
+// Accounts: what an owner's plan allows every one of its tokens. Plain data,
+// shared by the account manager, the stores and the verifier.
+import type { CreditsPolicy, RateLimitPolicy } from "./types.js";
+
+/**
+ * An account's credit pool: every metered request of any of its tokens is
+ * charged here too, in the same atomic step as the token.
+ */
+export interface AccountCreditsPolicy {
+  /** Credits of the pool per period (the balance a refill or reset comes back to). */
+  limit: number;
+  /** Every `intervalMs` since the first use, `amount` credits come back (up to `limit`); exclusive with `reset`. */
+  refill: CreditsPolicy["refill"];
+  /** `"month"`: the pool is full again at 00:00 UTC on the first day of every calendar month; exclusive with `refill`. */
+  reset: "month" | null;
+  /** Credits that may be spent beyond `limit` in a period (default 0): billed as overage, never more. */
+  overage: number;
+}
+
+/** The part of an account that decides requests; effective-dated like a token's policy. */
+export interface AccountPolicy {
+  /**
+   * The plan ceiling: the scopes the account's tokens may hold and use, or
+   * null for no ceiling. A token's effective scopes are its own scopes within
+   * the ceiling, applied at every verification.
+   */
+  ceiling: string[] | null;
+  /** The pool every token of the account spends from, or null. */
+  credits: AccountCreditsPolicy | null;
+  /** Requests of all the account's tokens together, or null. */
+  rateLimit: RateLimitPolicy | null;
+}
+
+/** An account policy revision that applies from `effectiveAt` (epoch ms) on. */
+export interface ScheduledAccountPolicy {
+  effectiveAt: number;
+  policy: AccountPolicy;
+}
+
+/** An account as the store keeps it (and as `kw.accounts.get` returns it). */
+export interface StoredAccount {
+  owner: string;
+  /** The policy in force before the first scheduled revision. */
+  policy: AccountPolicy;
+  /** Future revisions, ascending by effectiveAt. */
+  scheduled: ScheduledAccountPolicy[];
+  createdAt: number;
+  updatedAt: number;
+  /** Incremented by every write; the compare-and-set key. */
+  revision: number;
+}
+
+/** The audit `tokenId` of an entry about a whole account (every token of the owner), not one token. */
+export const ACCOUNT_AUDIT_TARGET = "*";

@@ -1,0 +1,299 @@
+// Anomaly detection over decision events, off the request path. State is
+// per token, in memory, bounded (at most `maxTokens` tokens, `maxSeenPerToken`
+// IPs and origins each, `maxAlerts` alerts kept); times come from the events
+// (the instance's clock), so tests drive it with an injected clock.
+import { ConfigError } from "../errors.js";
+import type { DecisionEvent } from "./events.js";
+
+/** What was unusual. */
+export type AnomalyKind = "new-ip" | "new-origin" | "spike" | "denial-burst" | "idle-use" | "secret-from-browser" | "leaked";
+
+/** One alert. Never holds a token or a secret. */
+export interface Anomaly {
+  kind: AnomalyKind;
+  /** Epoch ms of the decision that raised it. */
+  at: number;
+  tokenId: string;
+  owner: string;
+  /** The new IP or origin; the rate and baseline of a spike; the denials of a burst; the idle time. */
+  detail: {
+    ip?: string;
+    origin?: string;
+    /** Requests in the current interval (spike). */
+    count?: number;
+    /** The learned requests per interval (spike). */
+    baseline?: number;
+    /** Denials in the window (denial-burst), and their codes. */
+    denials?: number;
+    codes?: string[];
+    /** Time since the previous use, ms (idle-use). */
+    idleMs?: number;
+    /** Where a leaked token was seen (leaked): `url` for a request URL, else the report's source. */
+    source?: string;
+  };
+}
+
+/** Options of anomaly detection (`anomalies` in the Keyward options). Each detector can be turned off with `false`. */
+export interface AnomalyOptions {
+  /** Called with each anomaly, after the request's tick; a throw is ignored. */
+  onAnomaly?: (anomaly: Anomaly) => void;
+  /** A request from an IP the token was never seen from (after its first use). Default on. */
+  newIp?: boolean;
+  /** A request with an Origin the token was never seen with (after its first use). Default on. */
+  newOrigin?: boolean;
+  /**
+   * Requests of a token in an interval above `factor` × the learned rate (an
+   * EWMA over past intervals with weight `alpha`), and at least `minCount`,
+   * once `warmupIntervals` intervals were seen. Defaults: `intervalMs` 60 000,
+   * `alpha` 0.3, `factor` 3, `minCount` 20, `warmupIntervals` 5.
+   */
+  spike?: false | { intervalMs?: number; alpha?: number; factor?: number; minCount?: number; warmupIntervals?: number };
+  /**
+   * At least `count` denials of one token with one of `codes` within
+   * `windowMs`. Defaults: 10 in 60 000 ms of `SIGNATURE_INVALID`,
+   * `SIGNATURE_EXPIRED`, `DIGEST_MISMATCH`, `DOMAIN_DENIED`, `IP_DENIED`,
+   * `SCOPE_DENIED`, `SECRET_IN_BROWSER`, `REPLAYED`.
+   */
+  denialBurst?: false | { count?: number; windowMs?: number; codes?: readonly string[] };
+  /** A token used again after at least `afterMs` without use (default 30 days). */
+  idle?: false | { afterMs?: number };
+  /** A secret token presented from a browser (`SECRET_IN_BROWSER`). Default on. */
+  secretFromBrowser?: boolean;
+  /** Tokens whose state is kept (default 10 000); the least recently seen is forgotten first. */
+  maxTokens?: number;
+  /** IPs and origins remembered per token (default 64 each); the oldest is forgotten first. */
+  maxSeenPerToken?: number;
+  /** Alerts kept for `kw.anomalies.list` (default 1 000); the oldest is dropped first. */
+  maxAlerts?: number;
+}
+
+/** Filter of `kw.anomalies.list`. */
+export interface AnomalyFilter {
+  tokenId?: string;
+  owner?: string;
+  kind?: AnomalyKind;
+  /** Only alerts at or after this time (epoch ms). */
+  since?: number;
+}
+
+const DEFAULT_CODES = [
+  "SIGNATURE_INVALID",
+  "SIGNATURE_EXPIRED",
+  "DIGEST_MISMATCH",
+  "DOMAIN_DENIED",
+  "IP_DENIED",
+  "SCOPE_DENIED",
+  "SECRET_IN_BROWSER",
+  "REPLAYED",
+];
+
+interface TokenState {
+  ips: Set<string>;
+  origins: Set<string>;
+  lastUse: number | null;
+  /** Spike: start of the current interval, its count, the baseline and intervals seen. */
+  interval: number;
+  count: number;
+  baseline: number;
+  intervals: number;
+  spiked: boolean;
+  /** Times of recent denials (at most `count`). */
+  denials: { at: number; code: string }[];
+  burstUntil: number;
+}
+
+function int(v: unknown, field: string, min: number, max: number, fallback: number): number {
+  if (v === undefined) return fallback;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+    throw new ConfigError(`anomalies.${field}`, `must be an integer from ${min} to ${max}`);
+  }
+  return v;
+}
+
+function real(v: unknown, field: string, min: number, max: number, fallback: number, open = false): number {
+  if (v === undefined) return fallback;
+  if (typeof v !== "number" || !Number.isFinite(v) || v < min || v > max || (open && v === min)) {
+    throw new ConfigError(`anomalies.${field}`, `must be a number ${open ? "above" : "from"} ${min} to ${max}`);
+  }
+  return v;
+}
+
+function flag(v: unknown, field: string): boolean {
+  if (v === undefined) return true;
+  if (typeof v !== "boolean") throw new ConfigError(`anomalies.${field}`, "must be a boolean");
+  return v;
+}
+
+function section<T extends object>(v: unknown, field: string): T | null {
+  if (v === false) return null;
+  if (v === undefined) return {} as T;
+  if (typeof v !== "object" || v === null) throw new ConfigError(`anomalies.${field}`, "must be an object or false");
+  return v as T;
+}
+
+const DAY = 86_400_000;
+
+/** @internal Parsed once, in the constructor; `observe` is called off the request path. */
+export class AnomalyDetector {
+  readonly #onAnomaly: ((a: Anomaly) => void) | undefined;
+  readonly #newIp: boolean;
+  readonly #newOrigin: boolean;
+  readonly #secret: boolean;
+  readonly #spike: { intervalMs: number; alpha: number; factor: number; minCount: number; warmup: number } | null;
+  readonly #burst: { count: number; windowMs: number; codes: Set<string> } | null;
+  readonly #idleMs: number | null;
+  readonly #maxTokens: number;
+  readonly #maxSeen: number;
+  readonly #maxAlerts: number;
+  readonly #tokens = new Map<string, TokenState>();
+  #alerts: Anomaly[] = [];
+
+  /** @throws {ConfigError} `INVALID_CONFIG` naming the option out of range */
+  constructor(options: AnomalyOptions) {
+    if (typeof options !== "object" || options === null) throw new ConfigError("anomalies", "must be an object");
+    const o = options;
+    if (o.onAnomaly !== undefined && typeof o.onAnomaly !== "function") throw new ConfigError("anomalies.onAnomaly", "must be a function");
+    this.#onAnomaly = o.onAnomaly;
+    this.#newIp = flag(o.newIp, "newIp");
+    this.#newOrigin = flag(o.newOrigin, "newOrigin");
+    this.#secret = flag(o.secretFromBrowser, "secretFromBrowser");
+    const s = section<Exclude<AnomalyOptions["spike"], false | undefined>>(o.spike, "spike");
+    this.#spike = s && {
+      intervalMs: int(s.intervalMs, "spike.intervalMs", 1000, DAY, 60_000),
+      alpha: real(s.alpha, "spike.alpha", 0, 1, 0.3, true),
+      factor: real(s.factor, "spike.factor", 1, 1e6, 3, true),
+      minCount: int(s.minCount, "spike.minCount", 1, 1e9, 20),
+      warmup: int(s.warmupIntervals, "spike.warmupIntervals", 1, 10_000, 5),
+    };
+    const b = section<Exclude<AnomalyOptions["denialBurst"], false | undefined>>(o.denialBurst, "denialBurst");
+    if (b && b.codes !== undefined && (!Array.isArray(b.codes) || b.codes.length === 0 || b.codes.some((c) => typeof c !== "string"))) {
+      throw new ConfigError("anomalies.denialBurst.codes", "must be a non-empty array of denial codes");
+    }
+    this.#burst = b && {
+      count: int(b.count, "denialBurst.count", 2, 100_000, 10),
+      windowMs: int(b.windowMs, "denialBurst.windowMs", 1000, DAY, 60_000),
+      codes: new Set(b.codes ?? DEFAULT_CODES),
+    };
+    const i = section<Exclude<AnomalyOptions["idle"], false | undefined>>(o.idle, "idle");
+    this.#idleMs = i && int(i.afterMs, "idle.afterMs", 60_000, 3650 * DAY, 30 * DAY);
+    this.#maxTokens = int(o.maxTokens, "maxTokens", 1, 10_000_000, 10_000);
+    this.#maxSeen = int(o.maxSeenPerToken, "maxSeenPerToken", 1, 100_000, 64);
+    this.#maxAlerts = int(o.maxAlerts, "maxAlerts", 1, 1_000_000, 1_000);
+  }
+
+  /** Looks at one decision. */
+  observe(e: DecisionEvent): void {
+    if (e.tokenId === null || e.owner === null) return;
+    const st = this.#state(e.tokenId);
+    const raise = (kind: AnomalyKind, detail: Anomaly["detail"]) =>
+      this.#raise({ kind, at: e.at, tokenId: e.tokenId!, owner: e.owner!, detail });
+    if (this.#secret && e.code === "SECRET_IN_BROWSER") raise("secret-from-browser", {});
+    if (!e.ok) {
+      this.#denial(st, e, raise);
+      return;
+    }
+    const known = st.lastUse !== null;
+    if (this.#idleMs !== null && known && e.at - st.lastUse! >= this.#idleMs) raise("idle-use", { idleMs: e.at - st.lastUse! });
+    if (this.#newIp && e.ip !== null && remember(st.ips, e.ip, this.#maxSeen) && known) raise("new-ip", { ip: e.ip });
+    if (this.#newOrigin && e.origin !== null && remember(st.origins, e.origin, this.#maxSeen) && known) {
+      raise("new-origin", { origin: e.origin });
+    }
+    st.lastUse = Math.max(st.lastUse ?? e.at, e.at);
+    this.#rate(st, e.at, raise);
+  }
+
+  #denial(st: TokenState, e: DecisionEvent, raise: (k: AnomalyKind, d: Anomaly["detail"]) => void): void {
+    const b = this.#burst;
+    if (b === null || !b.codes.has(e.code)) return;
+    st.denials.push({ at: e.at, code: e.code });
+    while (st.denials.length > 0 && st.denials[0]!.at <= e.at - b.windowMs) st.denials.shift();
+    if (st.denials.length > b.count) st.denials.shift();
+    if (st.denials.length >= b.count && e.at >= st.burstUntil) {
+      // One alert per window: the next burst is reported once this one's window has passed.
+      st.burstUntil = e.at + b.windowMs;
+      raise("denial-burst", { denials: st.denials.length, codes: [...new Set(st.denials.map((d) => d.code))] });
+    }
+  }
+
+  #rate(st: TokenState, at: number, raise: (k: AnomalyKind, d: Anomaly["detail"]) => void): void {
+    const s = this.#spike;
+    if (s === null) return;
+    const interval = Math.floor(at / s.intervalMs);
+    if (st.intervals === 0 && st.count === 0) st.interval = interval;
+    if (interval > st.interval) {
+      // Close the interval, and the empty ones after it (bounded: the baseline is ~0 after a few hundred).
+      const gaps = Math.min(interval - st.interval, 1000);
+      st.baseline = st.intervals === 0 ? st.count : s.alpha * st.count + (1 - s.alpha) * st.baseline;
+      for (let k = 1; k < gaps; k++) st.baseline *= 1 - s.alpha;
+      st.intervals += gaps;
+      st.interval = interval;
+      st.count = 0;
+      st.spiked = false;
+    }
+    st.count++;
+    if (!st.spiked && st.intervals >= s.warmup && st.count >= s.minCount && st.count > s.factor * st.baseline) {
+      st.spiked = true;
+      raise("spike", { count: st.count, baseline: Math.round(st.baseline * 100) / 100 });
+    }
+  }
+
+  #state(tokenId: string): TokenState {
+    let st = this.#tokens.get(tokenId);
+    if (st) {
+      // Most recently seen last: eviction takes the first.
+      this.#tokens.delete(tokenId);
+    } else {
+      st = { ips: new Set(), origins: new Set(), lastUse: null, interval: 0, count: 0, baseline: 0, intervals: 0, spiked: false, denials: [], burstUntil: 0 };
+      if (this.#tokens.size >= this.#maxTokens) this.#tokens.delete(this.#tokens.keys().next().value!);
+    }
+    this.#tokens.set(tokenId, st);
+    return st;
+  }
+
+  #raise(a: Anomaly): void {
+    this.#alerts.push(a);
+    if (this.#alerts.length > this.#maxAlerts) this.#alerts = this.#alerts.slice(-this.#maxAlerts);
+    try {
+      this.#onAnomaly?.(a);
+    } catch {
+      // The hook's failure is its own.
+    }
+  }
+
+  /**
+   * A live token seen where it must not be: in a request URL, or reported by
+   * a leak scanner (`kw.tokens.reportLeak`). Raised whatever the detectors'
+   * options: a leak is always worth an alert.
+   */
+  leaked(at: number, tokenId: string, owner: string, source: string): void {
+    this.#raise({ kind: "leaked", at, tokenId, owner, detail: { source } });
+  }
+
+  /** Alerts kept, oldest first, filtered. */
+  list(filter: AnomalyFilter = {}): Anomaly[] {
+    return this.#alerts
+      .filter(
+        (a) =>
+          (filter.tokenId === undefined || a.tokenId === filter.tokenId) &&
+          (filter.owner === undefined || a.owner === filter.owner) &&
+          (filter.kind === undefined || a.kind === filter.kind) &&
+          (filter.since === undefined || a.at >= filter.since),
+      )
+      .map((a) => structuredClone(a));
+  }
+
+  /** Entries held, for tests that count memory. */
+  size(): { tokens: number; alerts: number; seen: number } {
+    let seen = 0;
+    for (const st of this.#tokens.values()) seen += st.ips.size + st.origins.size;
+    return { tokens: this.#tokens.size, alerts: this.#alerts.length, seen };
+  }
+}
+
+/** Adds `value` to a bounded set (oldest dropped); true when it was new. */
+function remember(set: Set<string>, value: string, max: number): boolean {
+  if (set.has(value)) return false;
+  if (set.size >= max) set.delete(set.values().next().value!);
+  set.add(value);
+  return true;
+}

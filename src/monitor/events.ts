@@ -1,0 +1,28 @@
+// What the request path tells monitors about each decision.
+import type { DenyCode } from "../policy/decision.js";
+
+/**
+ * One decision, as `onDecision` hooks (and anomaly detection) receive it.
+ * Never holds a token or a secret: the token is named by its public id.
+ */
+export interface DecisionEvent {
+  /** Epoch ms of the decision. */
+  at: number;
+  /** The token's public id, or null when it was not identified (credential failures, failed signatures). */
+  tokenId: string | null;
+  /** The token's owner, or null when it was not identified. */
+  owner: string | null;
+  ok: boolean;
+  code: "OK" | DenyCode;
+  status: number;
+  /** The scope(s) the route required, space-separated, or null. */
+  scope: string | null;
+  /** Credits charged (0 when denied). */
+  cost: number;
+  /** The client IP as the verifier resolved it, or null. */
+  ip: string | null;
+  /** The request's Origin, or null. */
+  origin: string | null;
+  /** Whether the request carried an HTTP Message Signature (RFC 9421). */
+  signed: boolean;
+}

@@ -1,0 +1,154 @@
+// OpenTelemetry metrics and spans, and a logger hook. keyward never imports
+// @opentelemetry/api: the application passes a Meter and a Tracer from it
+// (an optional peer), typed here by the few methods keyward calls (Kysely
+// style), so without them telemetry is a no-op and costs nothing.
+import type { Decision } from "../verify/decision.js";
+
+/** The part of an OpenTelemetry `Attributes` keyward sets: strings, numbers, booleans. */
+export type TelemetryAttributes = Record<string, string | number | boolean>;
+
+/** The part of an OpenTelemetry `Span` keyward calls. */
+export interface SpanLike {
+  setAttributes(attributes: TelemetryAttributes): unknown;
+  setStatus(status: { code: number; message?: string }): unknown;
+  end(): void;
+}
+
+/** The part of an OpenTelemetry `Tracer` keyward calls (`trace.getTracer("keyward")`). */
+export interface TracerLike {
+  startSpan(name: string, options?: { attributes?: TelemetryAttributes }): SpanLike;
+}
+
+/** The part of an OpenTelemetry `Meter` keyward calls (`metrics.getMeter("keyward")`). */
+export interface MeterLike {
+  createCounter(name: string, options?: { description?: string; unit?: string }): { add(value: number, attributes?: TelemetryAttributes): void };
+  createHistogram(
+    name: string,
+    options?: { description?: string; unit?: string },
+  ): { record(value: number, attributes?: TelemetryAttributes): void };
+  createObservableGauge(name: string, options?: { description?: string; unit?: string }): Observable;
+  createObservableCounter(name: string, options?: { description?: string; unit?: string }): Observable;
+}
+
+/** The part of an OpenTelemetry observable instrument keyward calls. */
+export interface Observable {
+  addCallback(callback: (result: { observe(value: number, attributes?: TelemetryAttributes): void }) => void): void;
+}
+
+/** One log record of the logger hook: plain data, never a token or a secret. */
+export interface LogRecord {
+  level: "debug" | "warn" | "error";
+  /** `"decision"` (debug, every decision), `"store.unavailable"` (warn), `"usage.write_failed"` (error). */
+  event: string;
+  message: string;
+  /** Decision code, status, token id, owner, duration; or the failed batch's size. */
+  fields: TelemetryAttributes;
+}
+
+/** Options of telemetry (`telemetry` in the Keyward options). */
+export interface TelemetryOptions {
+  /** `metrics.getMeter("keyward")` from `@opentelemetry/api`. */
+  meter?: MeterLike;
+  /** `trace.getTracer("keyward")` from `@opentelemetry/api`. */
+  tracer?: TracerLike;
+  /** Receives log records; a throw is ignored. */
+  logger?: (record: LogRecord) => void;
+  /**
+   * Record the latency of one decision in this many (default 8; 1 records
+   * every one): a histogram record costs about as much as a cached check, and
+   * a systematic sample keeps the distribution.
+   */
+  latencySampleEvery?: number;
+}
+
+/** What the telemetry reads from the request path, by callback (observable instruments). */
+export interface TelemetrySources {
+  cache(): { hits: number; misses: number };
+  usageQueueDepth(): number;
+}
+
+// OpenTelemetry SpanStatusCode: OK = 1, ERROR = 2.
+const STATUS_OK = 1;
+const STATUS_ERROR = 2;
+
+/** @internal */
+export class Telemetry {
+  readonly #tracer: TracerLike | undefined;
+  readonly #logger: ((r: LogRecord) => void) | undefined;
+  /** Decisions per code since creation, reported by an observable counter: a Map increment per request. */
+  readonly #byCode = new Map<string, number>();
+  readonly #metrics: boolean;
+  readonly #sampleEvery: number;
+  #n = 0;
+  readonly #latency: ReturnType<MeterLike["createHistogram"]> | undefined;
+  readonly #storeErrors: ReturnType<MeterLike["createCounter"]> | undefined;
+
+  constructor(options: TelemetryOptions, sources: TelemetrySources) {
+    const { meter, tracer, logger, latencySampleEvery = 8 } = options;
+    this.#sampleEvery = latencySampleEvery;
+    this.#tracer = tracer;
+    this.#logger = logger;
+    this.#metrics = meter !== undefined;
+    if (meter) {
+      // Counted here and observed at collection: attributes are not hashed per request.
+      meter.createObservableCounter("keyward.decisions", { description: "Decisions by code" }).addCallback((r) => {
+        for (const [code, n] of this.#byCode) r.observe(n, { "keyward.code": code, "keyward.ok": code === "OK" });
+      });
+      this.#latency = meter.createHistogram("keyward.decision.duration", { description: "Time to decide a request", unit: "ms" });
+      this.#storeErrors = meter.createCounter("keyward.store.errors", { description: "Store failures on the request path and usage writes" });
+      meter.createObservableGauge("keyward.cache.hit_ratio", { description: "Token lookups answered by the cache, of all lookups" }).addCallback((r) => {
+        const { hits, misses } = sources.cache();
+        if (hits + misses > 0) r.observe(hits / (hits + misses));
+      });
+      meter.createObservableGauge("keyward.usage.queue_depth", { description: "Usage events waiting to be written" }).addCallback((r) => {
+        r.observe(sources.usageQueueDepth());
+      });
+    }
+  }
+
+  /** Starts what is measured of one request; the returned function ends it with the decision. */
+  start(name: "keyward.verify" | "keyward.check"): (d: Decision) => Decision {
+    const span = this.#tracer?.startSpan(name);
+    const timed = span !== undefined || this.#logger !== undefined || (this.#metrics && ++this.#n % this.#sampleEvery === 0);
+    const t0 = timed ? performance.now() : 0;
+    return (d) => {
+      const ms = timed ? performance.now() - t0 : 0;
+      if (this.#metrics) {
+        this.#byCode.set(d.code, (this.#byCode.get(d.code) ?? 0) + 1);
+        if (timed) this.#latency!.record(ms);
+        if (d.code === "STORE_UNAVAILABLE") this.#storeErrors!.add(1, { "keyward.source": "request" });
+      }
+      if (span) {
+        // Only public values: the code, the status, the token's public id and its owner.
+        const spanAttrs: TelemetryAttributes = { "keyward.code": d.code, "keyward.ok": d.ok, "http.response.status_code": d.status };
+        if (d.tokenId !== null) spanAttrs["keyward.token.id"] = d.tokenId;
+        if (d.owner !== null) spanAttrs["keyward.owner"] = d.owner;
+        span.setAttributes(spanAttrs);
+        span.setStatus(d.code === "STORE_UNAVAILABLE" ? { code: STATUS_ERROR, message: d.code } : { code: STATUS_OK });
+        span.end();
+      }
+      if (this.#logger) {
+        const fields: TelemetryAttributes = { code: d.code, status: d.status, durationMs: ms };
+        if (d.tokenId !== null) fields.tokenId = d.tokenId;
+        if (d.owner !== null) fields.owner = d.owner;
+        if (d.code === "STORE_UNAVAILABLE") this.log({ level: "warn", event: "store.unavailable", message: "store unavailable: request denied", fields });
+        else this.log({ level: "debug", event: "decision", message: d.ok ? "allowed" : `denied: ${d.code}`, fields });
+      }
+      return d;
+    };
+  }
+
+  /** A usage write failed. */
+  usageWriteFailed(events: number): void {
+    this.#storeErrors?.add(1, { "keyward.source": "usage" });
+    this.log({ level: "error", event: "usage.write_failed", message: "usage write failed", fields: { events } });
+  }
+
+  log(record: LogRecord): void {
+    try {
+      this.#logger?.(record);
+    } catch {
+      // The logger's failure is its own.
+    }
+  }
+}

@@ -1,0 +1,153 @@
+// The usage pipeline off the request path: decisions are queued (bounded),
+// handed to `onDecision` hooks after the request's tick, and written to the
+// store in batches by a real timer, when a batch is full, and on close.
+import type { UsageEvent } from "../model/types.js";
+import type { DecisionEvent } from "./events.js";
+
+/** Counters of the usage pipeline, from `kw.usage.stats()`. */
+export interface UsageQueueStats {
+  /** Events waiting to be written. */
+  queued: number;
+  /** Events written to the store. */
+  written: number;
+  /** Events dropped because the queue was full (`maxQueue`): the store could not keep up. */
+  dropped: number;
+  /** Store writes that failed (their events were queued again while there was room). */
+  failedWrites: number;
+  /** Decisions dropped before reaching `onDecision` hooks (their queue was full). */
+  droppedHookEvents: number;
+}
+
+/** What the usage pipeline is told when a store write fails. */
+export interface UsageWriteError {
+  error: unknown;
+  /** Events in the failed batch. */
+  events: number;
+  /** Of them, queued again for the next flush (the rest were dropped). */
+  requeued: number;
+}
+
+export interface UsageQueueOptions {
+  batchSize: number;
+  /** Interval of the flush timer, ms; 0 flushes after every event. */
+  flushIntervalMs: number;
+  maxQueue: number;
+  write: ((events: UsageEvent[]) => Promise<void>) | null;
+  /** Each receives every decision after the request's tick (`onDecision`, anomaly detection). */
+  observers: readonly ((event: DecisionEvent) => void)[];
+  onError: ((error: UsageWriteError) => void) | undefined;
+}
+
+/** @internal */
+export class UsageQueue {
+  readonly #o: UsageQueueOptions;
+  #queue: UsageEvent[] = [];
+  #hooks: DecisionEvent[] = [];
+  #hookTimer: ReturnType<typeof setTimeout> | null = null;
+  #timer: ReturnType<typeof setInterval> | null = null;
+  #writing: Promise<void> = Promise.resolve();
+  #closed = false;
+  readonly #stats = { written: 0, dropped: 0, failedWrites: 0, droppedHookEvents: 0 };
+
+  constructor(options: UsageQueueOptions) {
+    this.#o = options;
+  }
+
+  /** Whether anything listens: when false, the request path builds no event. */
+  get active(): boolean {
+    return this.#o.write !== null || this.#o.observers.length > 0;
+  }
+
+  /** Takes a decision; never blocks and never throws. */
+  push(event: DecisionEvent): void {
+    const o = this.#o;
+    if (o.observers.length > 0) {
+      if (this.#hooks.length >= o.maxQueue) this.#stats.droppedHookEvents++;
+      else {
+        this.#hooks.push(event);
+        this.#hookTimer ??= setTimeout(() => this.#deliver(), 0);
+      }
+    }
+    if (o.write === null || event.tokenId === null || this.#closed) return;
+    if (this.#queue.length >= o.maxQueue) {
+      this.#stats.dropped++;
+      return;
+    }
+    // A decision event of an identified token is a usage event: queued as is, no copy.
+    this.#queue.push(event as UsageEvent);
+    if (o.flushIntervalMs === 0 || this.#queue.length >= o.batchSize) this.flush().catch(() => {});
+    else this.#startTimer();
+  }
+
+  #startTimer(): void {
+    if (this.#timer !== null) return;
+    this.#timer = setInterval(() => {
+      this.flush().catch(() => {});
+    }, this.#o.flushIntervalMs);
+    // A pending flush must not keep a process alive: close() writes what is left.
+    (this.#timer as { unref?: () => void }).unref?.();
+  }
+
+  #deliver(): void {
+    this.#hookTimer = null;
+    const batch = this.#hooks;
+    this.#hooks = [];
+    for (const e of batch) {
+      for (const observe of this.#o.observers) {
+        try {
+          observe(e);
+        } catch {
+          // A hook's failure is its own: it never reaches a request or the other hooks.
+        }
+      }
+    }
+  }
+
+  /** Writes everything queued, one batch at a time; resolves when written (or failed and reported). */
+  flush(): Promise<void> {
+    this.#writing = this.#writing.then(() => this.#drain());
+    return this.#writing;
+  }
+
+  async #drain(): Promise<void> {
+    const write = this.#o.write;
+    if (write === null) return;
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, this.#o.batchSize);
+      try {
+        await write(batch);
+        this.#stats.written += batch.length;
+      } catch (error) {
+        this.#stats.failedWrites++;
+        const room = Math.max(0, this.#o.maxQueue - this.#queue.length);
+        // A batch the store refuses as invalid would be refused again: dropped, not retried.
+        const retry = !this.#closed && (error as { code?: unknown })?.code !== "INVALID_INPUT";
+        const requeued = retry ? Math.min(room, batch.length) : 0;
+        this.#queue.unshift(...batch.slice(0, requeued));
+        this.#stats.dropped += batch.length - requeued;
+        try {
+          this.#o.onError?.({ error, events: batch.length, requeued });
+        } catch {
+          // The error hook's own failure changes nothing.
+        }
+        return;
+      }
+    }
+  }
+
+  stats(): UsageQueueStats {
+    return { queued: this.#queue.length, ...this.#stats };
+  }
+
+  /** Stops the timer, delivers pending hook events and writes what is queued. */
+  async close(): Promise<void> {
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#timer = null;
+    if (this.#hookTimer !== null) {
+      clearTimeout(this.#hookTimer);
+      this.#deliver();
+    }
+    await this.flush();
+    this.#closed = true;
+  }
+}

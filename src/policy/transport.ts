@@ -1,0 +1,106 @@
+/**
+ * Was a request carried over TLS? For the `requireHttps` rule of
+ * `keyward/policy`: a bearer token sent over plain `http` crossed the network
+ * in cleartext, readable and replayable by anyone on the path (RFC 6750 §5.3:
+ * "always use TLS (https)").
+ *
+ * The scheme is the request URL's, except behind a trusted proxy (the socket
+ * address is in `trustedProxies`): then the proxy's forwarding header says
+ * how the client connected, `X-Forwarded-Proto` (with `forwardedHeader:
+ * "x-forwarded-for"`) or the `proto=` parameters of `Forwarded` (RFC 7239
+ * §5.4). Every proxy on the way may add a value; the request counts as
+ * secure only when every value is `https`, so a client that writes its own
+ * `https` in front of a proxy that appends `http` gains nothing.
+ *
+ * Development on the same machine is exempt: a URL whose host is
+ * `localhost`, `127.0.0.0/8` or `[::1]`, from a socket that is itself a
+ * loopback address when one is known (a remote client sending
+ * `Host: localhost` is not exempt).
+ *
+ * @module keyward/policy
+ */
+import { compileIpAllowlist, parseIp } from "./ip.js";
+import type { ForwardingHeader, HeaderSource } from "./client-ip.js";
+
+/** How a request arrived: over TLS, over plain http, or plain http on the loopback (exempt). */
+export type Transport = "https" | "http" | "loopback";
+
+/** Resolves the transport of one request; never throws. */
+export type TransportResolver = (url: string, socketIp: string | null | undefined, headers: HeaderSource) => Transport;
+
+// A forwarding header longer than this is not believed (the request counts as http).
+const MAX_HEADER_LENGTH = 8192;
+
+/**
+ * Tells whether an address is a loopback one (127.0.0.0/8, ::1, or an
+ * IPv4-mapped 127.x).
+ *
+ * @param ip an address in text form
+ * @returns `true` for a loopback address; `false` for anything else, including garbage
+ */
+export function isLoopbackIp(ip: unknown): boolean {
+  const p = parseIp(ip);
+  if (p === null) return false;
+  if (p.version === 4) return p.bytes[0] === 127;
+  for (let i = 0; i < 15; i++) if (p.bytes[i] !== 0) return false;
+  return p.bytes[15] === 1;
+}
+
+function isLoopbackHost(hostname: string): boolean {
+  if (hostname === "localhost") return true;
+  return isLoopbackIp(hostname.startsWith("[") ? hostname.slice(1, -1) : hostname);
+}
+
+/** The `proto` values of a forwarding header, lowercased; null when there are none. */
+function forwardedProtos(value: string, header: ForwardingHeader): string[] | null {
+  if (header === "x-forwarded-for") return value.split(",").map((v) => v.trim().toLowerCase());
+  const out: string[] = [];
+  for (const element of value.split(",")) {
+    for (const pair of element.split(";")) {
+      const eq = pair.indexOf("=");
+      if (eq !== -1 && pair.slice(0, eq).trim().toLowerCase() === "proto") {
+        out.push(pair.slice(eq + 1).trim().replace(/^"(.*)"$/, "$1").toLowerCase());
+      }
+    }
+  }
+  return out.length === 0 ? null : out;
+}
+
+/**
+ * Creates a function that tells how a request arrived.
+ *
+ * @param options the trusted proxies (already validated CIDR blocks) and the header they set
+ * @returns the resolver; it never throws
+ * @example
+ * ```ts
+ * const transport = createTransportResolver({ trustedProxies: ["10.0.0.0/8"] });
+ * transport("http://api.example.com/x", "10.0.0.2", new Headers({ "x-forwarded-proto": "https" })); // "https"
+ * transport("http://api.example.com/x", "203.0.113.7", new Headers({ "x-forwarded-proto": "https" })); // "http"
+ * transport("http://localhost:3000/x", "127.0.0.1", new Headers()); // "loopback"
+ * ```
+ */
+export function createTransportResolver(options: { trustedProxies?: readonly string[]; header?: ForwardingHeader } = {}): TransportResolver {
+  const { trustedProxies = [], header = "x-forwarded-for" } = options;
+  const isTrusted = trustedProxies.length === 0 ? null : compileIpAllowlist([...trustedProxies]);
+  const name = header === "x-forwarded-for" ? "x-forwarded-proto" : "forwarded";
+  return (url, socketIp, headers) => {
+    try {
+      if (isTrusted !== null && typeof socketIp === "string" && isTrusted(socketIp)) {
+        const value = headers.get(name);
+        if (typeof value === "string" && value.trim() !== "") {
+          if (value.length > MAX_HEADER_LENGTH) return "http";
+          const protos = forwardedProtos(value, header);
+          if (protos !== null) return protos.every((p) => p === "https") ? "https" : "http";
+        }
+      }
+      // The common case without parsing: a Request's url is already normalised (lowercase scheme).
+      if (url.startsWith("https://")) return "https";
+      const u = new URL(url);
+      if (u.protocol === "https:") return "https";
+      const localPeer = socketIp === null || socketIp === undefined || isLoopbackIp(socketIp);
+      return localPeer && isLoopbackHost(u.hostname) ? "loopback" : "http";
+    } catch {
+      return "http";
+    }
+  };
+}

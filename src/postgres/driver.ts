@@ -1,0 +1,44 @@
+// The part of a PostgreSQL driver keyward calls, as a structural type (like
+// Kysely's `PostgresPool`): a `pg` `Pool` fits, and `pg` is an optional peer,
+// never a dependency.
+
+/** What a query resolves with: the rows, and how many rows the statement touched. */
+export interface PostgresQueryResult {
+  rows: unknown[];
+  rowCount?: number | null;
+}
+
+/** A notification received on a LISTEN connection (`pg`'s `Notification`). */
+export interface PostgresNotification {
+  channel: string;
+  payload?: string | undefined;
+}
+
+/** One connection checked out of a pool (`pg`'s `PoolClient`). */
+export interface PostgresClient {
+  query(text: string, values?: unknown[]): Promise<PostgresQueryResult>;
+  /** Returns the connection to the pool; with an error (or true), the pool destroys it. */
+  release(err?: Error | boolean): void;
+  /** Needed for the change feed only: `notification`, `error` and `end` events. */
+  on?(event: "notification" | "error" | "end", listener: (value: unknown) => void): unknown;
+  removeListener?(event: "notification" | "error" | "end", listener: (value: unknown) => void): unknown;
+}
+
+/** A connection pool (`pg`'s `Pool`): one-shot queries and checked-out connections for transactions. */
+export interface PostgresPool {
+  query(text: string, values?: unknown[]): Promise<PostgresQueryResult>;
+  connect(): Promise<PostgresClient>;
+}
+
+/** PostgreSQL's SQLSTATE of an error (`pg` puts it in `code`), or undefined. */
+export function sqlState(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+}
+
+/** The constraint a unique violation (SQLSTATE 23505) broke, or undefined for any other error. */
+export function violatedConstraint(err: unknown): string | undefined {
+  if (sqlState(err) !== "23505") return undefined;
+  const c = (err as { constraint?: unknown }).constraint;
+  return typeof c === "string" ? c : "";
+}

@@ -1,0 +1,86 @@
+/**
+ * keyward/postgres: tokens in PostgreSQL, shared by a fleet of servers.
+ * Takes a `pg` `Pool`, or anything with `query(text, values)` and
+ * `connect()`: `pg` is an optional peer dependency, never a dependency.
+ * Every write is announced with LISTEN/NOTIFY so every server's cache drops
+ * the token at once.
+ *
+ * @example
+ * ```ts fragment
+ * import pg from "pg";
+ * import { Keyward } from "keyward";
+ * import { postgresStore } from "keyward/postgres";
+ *
+ * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, statement_timeout: 5_000 });
+ * const kw = new Keyward({ store: await postgresStore(pool), prefix: "acme" });
+ * ```
+ *
+ * @module keyward/postgres
+ */
+import { ConfigError } from "../errors.js";
+import { checkTablePrefix } from "../store/sql/schema.js";
+import type { PostgresPool } from "./driver.js";
+import type { LeaseSettings } from "./leases.js";
+import { openSchema, PostgresStore, type PostgresStoreOptions } from "./store.js";
+
+export { SCHEMA_VERSION } from "../store/sql/schema.js";
+export type { PostgresClient, PostgresNotification, PostgresPool, PostgresQueryResult } from "./driver.js";
+export { migrate, PostgresStore, type PostgresStoreOptions } from "./store.js";
+
+function checkMs(v: unknown, field: string, fallback: number): number {
+  if (v === undefined) return fallback;
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1) throw new ConfigError(field, "must be a positive integer");
+  return v;
+}
+
+function leaseSettings(v: PostgresStoreOptions["creditLeases"]): LeaseSettings | null {
+  if (v === undefined || v === false) return null;
+  if (v !== true && (v === null || typeof v !== "object")) throw new ConfigError("creditLeases", "must be a boolean or an object");
+  const o = v === true ? {} : v;
+  return { ttlMs: checkMs(o.ttlMs, "creditLeases.ttlMs", 30_000), maxBlock: checkMs(o.maxBlock, "creditLeases.maxBlock", 1_000) };
+}
+
+/**
+ * A {@link PostgresStore} over a pool: checks the connection and the schema
+ * (running pending migrations unless `migrate: false`) and, with the change
+ * feed (default), starts listening before it resolves.
+ *
+ * @param pool - a `pg` `Pool`, or any {@link PostgresPool}. The store never ends it.
+ * @param options - table prefix, migrations, change feed and its timings.
+ * @returns the store, to give to `new Keyward({ store })`.
+ * @throws {TypeError} when `pool` has no `query()` and `connect()`.
+ * @throws {ConfigError} `INVALID_CONFIG` on a bad option.
+ * @throws {StoreUnavailableError} `STORE_UNAVAILABLE` (with the driver's code as
+ *   `driverCode`, e.g. `28P01` for a wrong password, `3D000` for a missing
+ *   database) when PostgreSQL cannot be reached, or the schema is older (with
+ *   `migrate: false`) or newer than this library's.
+ * @example
+ * ```ts fragment
+ * import pg from "pg";
+ * import { postgresStore } from "keyward/postgres";
+ *
+ * const store = await postgresStore(new pg.Pool({ max: 20 }), { tablePrefix: "app_kw_" });
+ * ```
+ */
+export async function postgresStore(pool: PostgresPool, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
+  if (pool === null || typeof pool !== "object" || typeof pool.query !== "function" || typeof pool.connect !== "function") {
+    throw new TypeError("pool must have query() and connect(), like a pg Pool");
+  }
+  if (options === null || typeof options !== "object") throw new ConfigError("options", "must be an object");
+  const prefix = checkTablePrefix(options.tablePrefix);
+  const { migrate = true, changeFeed = true, onChangeFeedError } = options;
+  if (typeof migrate !== "boolean") throw new ConfigError("migrate", "must be a boolean");
+  if (typeof changeFeed !== "boolean") throw new ConfigError("changeFeed", "must be a boolean");
+  if (onChangeFeedError !== undefined && typeof onChangeFeedError !== "function") {
+    throw new ConfigError("onChangeFeedError", "must be a function");
+  }
+  const reconnectMinMs = checkMs(options.reconnectMinMs, "reconnectMinMs", 100);
+  const reconnectMaxMs = checkMs(options.reconnectMaxMs, "reconnectMaxMs", 5_000);
+  if (reconnectMaxMs < reconnectMinMs) throw new ConfigError("reconnectMaxMs", "must be at least reconnectMinMs");
+  const heartbeatMs = checkMs(options.heartbeatMs, "heartbeatMs", 5_000);
+  const leases = leaseSettings(options.creditLeases);
+  await openSchema(pool, prefix, migrate);
+  const store = new PostgresStore(pool, prefix, { changeFeed, reconnectMinMs, reconnectMaxMs, heartbeatMs, onChangeFeedError, leases });
+  await store.start();
+  return store;
+}

@@ -1,0 +1,24 @@
+// Strings in PostgreSQL key columns. A TEXT value cannot hold a NUL
+// character, the driver turns a lone surrogate into U+FFFD, and a B-tree
+// index entry is limited to about 2 700 bytes; MemoryStore accepts all three
+// in an owner or a nonce. So key columns hold an injective encoding of the
+// string: a backslash, NUL and lone surrogates escaped, and a value longer
+// than KEY_MAX characters replaced by its SHA-256. The record itself is JSON
+// text, where JSON.stringify already escapes all of these.
+import { sha256Hex } from "../lib/crypto.js";
+
+/** Longest encoded key kept as it is (characters; at most 4 bytes each stays under the index limit). */
+const KEY_MAX = 512;
+// Backslash, NUL, and UTF-16 surrogates that are not part of a pair.
+const SPECIAL = /[\\\u0000]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * The value stored in a key column for `s`: equal keys for equal strings
+ * only (up to SHA-256 collisions), valid UTF-8 without NUL, short enough for
+ * an index. Escapes start with a backslash; a long value becomes `\h` and a
+ * hash, which no escaped string can start with.
+ */
+export function pgKey(s: string): string {
+  const escaped = s.replace(SPECIAL, (c) => (c === "\\" ? "\\\\" : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`));
+  return escaped.length <= KEY_MAX ? escaped : `\\h${sha256Hex(escaped)}`;
+}

@@ -1,0 +1,202 @@
+// Credit leases for hot tokens (opt-in, `creditLeases`). Without them every
+// metered request of one token updates the same row, so a fleet's requests
+// queue on one row lock. With them a process reserves a block of the
+// token's credits in one transaction (counted as used at once, so no other
+// process can grant them), grants requests from the block in memory, and
+// reports what it granted to its own lease row, one UPDATE per batch of
+// requests (group commit): a request is answered only after the report
+// holding it committed. So a process that dies never answered a grant it
+// had not reported, and whoever reclaims its expired lease returns exactly
+// `granted - reported`: never an overspend, and at most one block stranded
+// until expiry. The rest of a block goes back on close, when the lease is
+// replaced, or when it expires; blocks adapt to the spend rate; a low
+// balance is spent per request (no lease), so the last credits are not
+// stranded in one process.
+import { StoreUnavailableError } from "../errors.js";
+import { toBase64Url } from "../lib/bytes.js";
+import { secureRandom } from "../lib/crypto.js";
+import type { MeterResult } from "../store/types.js";
+import type { PostgresClient, PostgresPool } from "./driver.js";
+
+/** The lease statements (src/postgres/statements.ts). */
+export interface LeaseStatements {
+  lockCounters: string;
+  reclaimLeases: string;
+  lockUsed: string;
+  saveUsed: string;
+  insertLease: string;
+  reportLease: string;
+  returnLease: string;
+}
+
+/** Timings and sizes of credit leases. */
+export interface LeaseSettings {
+  /** How long a lease lives, ms; a holder stops granting from it at two thirds of that. */
+  readonly ttlMs: number;
+  /** Largest block, credits. */
+  readonly maxBlock: number;
+}
+
+/** At or below this many credits left (not leased), requests are metered one by one. */
+const LOW_BALANCE = 16;
+/** First block of a token, credits. */
+const FIRST_BLOCK = 8;
+/** A block should last about this long at the current spend rate. */
+const TARGET_MS = 1_000;
+
+interface Lease {
+  readonly id: string;
+  readonly key: string;
+  readonly limit: number;
+  readonly granted: number;
+  /** Credits left outside any lease when this one was taken (for `remaining`). */
+  readonly free: number;
+  readonly renewAt: number;
+  readonly takenAt: number;
+  spent: number;
+  /** The batch requests join until its report starts. */
+  batch: Promise<void> | null;
+  /** The last report (and, once retired, the return). */
+  tail: Promise<void>;
+}
+
+type Transaction = <T>(pool: PostgresPool, body: (c: PostgresClient) => Promise<T>) => Promise<T>;
+
+/** @internal The leases of one store, per token. */
+export class CreditLeases {
+  readonly #pool: PostgresPool;
+  readonly #s: LeaseStatements;
+  readonly #settings: LeaseSettings;
+  readonly #transaction: Transaction;
+  readonly #leases = new Map<string, Lease>();
+  readonly #taking = new Map<string, Promise<Lease | null>>();
+  /** Next block size per token, adapted to its spend rate. */
+  readonly #blocks = new Map<string, number>();
+  readonly #returns = new Set<Promise<void>>();
+
+  constructor(pool: PostgresPool, statements: LeaseStatements, settings: LeaseSettings, transaction: Transaction) {
+    this.#pool = pool;
+    this.#s = statements;
+    this.#settings = settings;
+    this.#transaction = transaction;
+  }
+
+  /**
+   * Grants `cost` credits of the token `key` (flat credits: no refill, no
+   * rate limit) from a lease, or answers null when the balance is low:
+   * then the caller meters this request on its own.
+   */
+  async spend(key: string, cost: number, limit: number, now: number): Promise<MeterResult | null> {
+    for (;;) {
+      let lease = this.#leases.get(key);
+      if (lease && (lease.limit !== limit || now >= lease.renewAt || lease.granted - lease.spent < cost)) {
+        this.#retire(lease);
+        lease = undefined;
+      }
+      if (!lease) {
+        const taken = await this.#take(key, cost, limit, now);
+        if (taken === null) return null;
+        continue;
+      }
+      lease.spent += cost;
+      await this.#report(lease);
+      const remaining = Math.max(0, lease.free + lease.granted - lease.spent);
+      return { granted: true, deniedBy: null, rateLimit: null, credits: { granted: true, remaining, nextRefillAt: null } };
+    }
+  }
+
+  /** One lease taken at a time per token; concurrent requests wait for it. */
+  #take(key: string, cost: number, limit: number, now: number): Promise<Lease | null> {
+    let taking = this.#taking.get(key);
+    if (!taking) {
+      taking = this.#reserve(key, cost, limit, now).finally(() => this.#taking.delete(key));
+      this.#taking.set(key, taking);
+    }
+    return taking;
+  }
+
+  async #reserve(key: string, cost: number, limit: number, now: number): Promise<Lease | null> {
+    const want = Math.max(cost, Math.min(this.#settings.maxBlock, this.#blocks.get(key) ?? FIRST_BLOCK));
+    const id = toBase64Url(secureRandom(12));
+    const lease = await this.#transaction(this.#pool, async (c) => {
+      await c.query(this.#s.lockCounters, [key]);
+      // Expired leases of dead (or cut-off) processes give back what they never granted.
+      const back = (await c.query(this.#s.reclaimLeases, [key, now])).rows.reduce<number>((s, r) => s + (r as { back: number }).back, 0);
+      const locked = (await c.query(this.#s.lockUsed, [key])).rows[0] as { used: number };
+      const used = Math.max(0, locked.used - back);
+      const free = Math.max(0, limit - used);
+      const block = Math.min(want, Math.floor(free / 2));
+      if (free <= LOW_BALANCE || block < cost) {
+        if (back > 0) await c.query(this.#s.saveUsed, [key, used, now]);
+        return null;
+      }
+      await c.query(this.#s.saveUsed, [key, used + block, now]);
+      await c.query(this.#s.insertLease, [id, key, block, now + this.#settings.ttlMs]);
+      const l: Lease = {
+        id,
+        key,
+        limit,
+        granted: block,
+        free: free - block,
+        renewAt: now + Math.floor((this.#settings.ttlMs * 2) / 3),
+        takenAt: Date.now(),
+        spent: 0,
+        batch: null,
+        tail: Promise.resolve(),
+      };
+      return l;
+    });
+    if (lease) this.#leases.set(key, lease);
+    return lease;
+  }
+
+  /** Resolves once a report holding the calling request's spend has committed. */
+  #report(lease: Lease): Promise<void> {
+    if (lease.batch) return lease.batch;
+    const batch = lease.tail.then(async () => {
+      lease.batch = null; // later spends join the next batch
+      const reported = lease.spent;
+      const r = await this.#pool.query(this.#s.reportLease, [lease.id, reported]);
+      // Reclaimed after expiry by another process: these grants were not counted, so they are not granted.
+      if (r.rowCount !== 1) {
+        if (this.#leases.get(lease.key) === lease) this.#leases.delete(lease.key);
+        throw new StoreUnavailableError("credit lease expired before its report");
+      }
+    });
+    lease.batch = batch;
+    lease.tail = batch.catch(() => {});
+    return batch;
+  }
+
+  /** Stops granting from a lease; once its last report is in, returns the rest and sizes the next block. */
+  #retire(lease: Lease): void {
+    if (this.#leases.get(lease.key) === lease) this.#leases.delete(lease.key);
+    const elapsed = Math.max(1, Date.now() - lease.takenAt);
+    const rate = (lease.spent * TARGET_MS) / elapsed;
+    this.#blocks.set(lease.key, Math.max(1, Math.min(this.#settings.maxBlock, Math.ceil(rate))));
+    const done = lease.tail
+      .then(() => this.#return(lease))
+      // A failed return strands the rest until expiry, when any process reclaims it.
+      .catch(() => {})
+      .finally(() => this.#returns.delete(done));
+    this.#returns.add(done);
+  }
+
+  async #return(lease: Lease): Promise<void> {
+    await this.#transaction(this.#pool, async (c) => {
+      await c.query(this.#s.lockCounters, [lease.key]);
+      const rows = (await c.query(this.#s.returnLease, [lease.id])).rows as { back: number }[];
+      const back = rows[0]?.back ?? 0;
+      if (back > 0) {
+        const { used } = (await c.query(this.#s.lockUsed, [lease.key])).rows[0] as { used: number };
+        await c.query(this.#s.saveUsed, [lease.key, Math.max(0, used - back), null]);
+      }
+    });
+  }
+
+  /** Returns every lease's rest (after its last report). */
+  async close(): Promise<void> {
+    for (const lease of [...this.#leases.values()]) this.#retire(lease);
+    await Promise.all([...this.#returns]);
+  }
+}

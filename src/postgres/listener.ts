@@ -1,0 +1,203 @@
+// The change feed: one dedicated connection LISTENs on the store's channel
+// and hands every notification to the subscribers. When the connection is
+// cut (or stops answering the heartbeat) it reconnects with exponential
+// backoff; notifications sent meanwhile are lost, and the verifier's cache
+// TTL (`revocationBoundMs`) is then the bound on staleness.
+import type { ChangeEvent } from "../store/types.js";
+import type { PostgresClient, PostgresNotification, PostgresPool } from "./driver.js";
+
+/** Timings of a {@link ChangeListener}. */
+export interface ListenerTimings {
+  /** First reconnect delay, ms; doubles per failed attempt. */
+  readonly reconnectMinMs: number;
+  /** Largest reconnect delay, ms. */
+  readonly reconnectMaxMs: number;
+  /** How often the listening connection is probed (`SELECT 1`), ms. */
+  readonly heartbeatMs: number;
+}
+
+/** A change as sent in a NOTIFY payload: the sending store, the token, hashes (chunked under 8 000 bytes). */
+interface Payload {
+  s: string;
+  t: string;
+  h: string[];
+}
+
+/** Hashes per notification: keeps each payload under PostgreSQL's 8 000-byte limit. */
+const HASHES_PER_PAYLOAD = 64;
+
+/** The NOTIFY payloads announcing one change (several when the token has many hashes). */
+export function changePayloads(source: string, event: ChangeEvent): string[] {
+  const out: string[] = [];
+  for (let i = 0; i === 0 || i < event.hashes.length; i += HASHES_PER_PAYLOAD) {
+    out.push(JSON.stringify({ s: source, t: event.tokenId, h: event.hashes.slice(i, i + HASHES_PER_PAYLOAD) } satisfies Payload));
+  }
+  return out;
+}
+
+function parsePayload(text: string | undefined): Payload | null {
+  try {
+    const p = JSON.parse(text ?? "") as Partial<Payload>;
+    if (typeof p.s === "string" && typeof p.t === "string" && Array.isArray(p.h) && p.h.every((h) => typeof h === "string")) {
+      return p as Payload;
+    }
+  } catch {
+    // Not ours: someone else NOTIFYing on the channel. Ignored.
+  }
+  return null;
+}
+
+/** @internal The LISTEN connection of one store. */
+export class ChangeListener {
+  readonly #pool: PostgresPool;
+  readonly #channel: string;
+  readonly #source: string;
+  readonly #timings: ListenerTimings;
+  readonly #deliver: (event: ChangeEvent) => void;
+  readonly #onError: (err: unknown) => void;
+  #client: PostgresClient | null = null;
+  readonly #lost = new WeakMap<PostgresClient, (err?: unknown) => void>();
+  #closed = false;
+  #connecting: Promise<void> | null = null;
+  #attempt = 0;
+  #retry: ReturnType<typeof setTimeout> | undefined;
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  /** Times the connection was (re)established: 1 after the first LISTEN. */
+  connects = 0;
+
+  constructor(
+    pool: PostgresPool,
+    channel: string,
+    source: string,
+    timings: ListenerTimings,
+    deliver: (event: ChangeEvent) => void,
+    onError: (err: unknown) => void,
+  ) {
+    this.#pool = pool;
+    this.#channel = channel;
+    this.#source = source;
+    this.#timings = timings;
+    this.#deliver = deliver;
+    this.#onError = onError;
+  }
+
+  /** Whether the LISTEN connection is up now. */
+  get listening(): boolean {
+    return this.#client !== null;
+  }
+
+  /** Connects (once; later calls wait for the same attempt). Resolves whether or not it succeeded. */
+  start(): Promise<void> {
+    this.#connecting ??= this.#connect().finally(() => {
+      this.#connecting = null;
+    });
+    return this.#connecting;
+  }
+
+  async #connect(): Promise<void> {
+    if (this.#closed || this.#client) return;
+    let client: PostgresClient | undefined;
+    try {
+      client = await this.#pool.connect();
+      if (typeof client.on !== "function") throw new TypeError("the pool's connections have no on(): no change feed");
+      const c = client;
+      // Per connection: a late event of a dropped connection never touches its successor.
+      const lost = (err?: unknown) => {
+        if (this.#client === c) this.#lose(c, err);
+      };
+      this.#lost.set(c, lost);
+      client.on("notification", this.#onNotification);
+      client.on("error", lost);
+      client.on("end", lost);
+      await client.query(`LISTEN "${this.#channel}"`);
+      if (this.#closed) {
+        this.#drop(client, false);
+        return;
+      }
+      this.#client = client;
+      this.#attempt = 0;
+      this.connects++;
+      this.#heartbeat = setInterval(() => this.#probe(), this.#timings.heartbeatMs);
+      this.#heartbeat.unref?.();
+    } catch (err) {
+      if (client) this.#drop(client, true);
+      this.#onError(err);
+      this.#schedule();
+    }
+  }
+
+  readonly #onNotification = (value: unknown): void => {
+    const n = value as PostgresNotification;
+    if (n.channel !== this.#channel) return;
+    const p = parsePayload(n.payload);
+    // Our own writes were delivered at commit, in this process.
+    if (p && p.s !== this.#source) this.#deliver({ tokenId: p.t, hashes: p.h });
+  };
+
+  #lose(client: PostgresClient, err?: unknown): void {
+    this.#client = null;
+    clearInterval(this.#heartbeat);
+    this.#drop(client, true);
+    if (err !== undefined) this.#onError(err);
+    this.#schedule();
+  }
+
+  #probe(): void {
+    const client = this.#client;
+    if (!client) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("change feed heartbeat timed out")), this.#timings.heartbeatMs);
+    });
+    Promise.race([client.query("SELECT 1"), timeout])
+      .catch((err: unknown) => {
+        if (this.#client === client) this.#lose(client, err);
+      })
+      .finally(() => clearTimeout(timer));
+  }
+
+  #schedule(): void {
+    if (this.#closed || this.#retry) return;
+    const { reconnectMinMs, reconnectMaxMs } = this.#timings;
+    const base = Math.min(reconnectMaxMs, reconnectMinMs * 2 ** this.#attempt++);
+    // Jitter, so a fleet cut off together does not reconnect in one burst.
+    const delay = base / 2 + Math.random() * (base / 2);
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined;
+      void this.start();
+    }, delay);
+    this.#retry.unref?.();
+  }
+
+  #drop(client: PostgresClient, broken: boolean): void {
+    client.removeListener?.("notification", this.#onNotification);
+    // On a broken connection the error and end handlers stay (they ignore a dropped
+    // connection): it may still emit 'error', and an unhandled one would crash the process.
+    const lost = this.#lost.get(client);
+    if (!broken && lost) {
+      client.removeListener?.("error", lost);
+      client.removeListener?.("end", lost);
+    }    try {
+      client.release(broken ? true : undefined);
+    } catch {
+      // Released already (the pool saw the error first).
+    }
+  }
+
+  /** Stops listening and returns the connection. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#retry);
+    clearInterval(this.#heartbeat);
+    await this.#connecting;
+    const client = this.#client;
+    this.#client = null;
+    if (!client) return;
+    try {
+      await client.query(`UNLISTEN "${this.#channel}"`);
+      this.#drop(client, false);
+    } catch {
+      this.#drop(client, true);
+    }
+  }
+}

@@ -1,0 +1,487 @@
+// The PostgreSQL store: storage and atomicity over a connection pool. Each
+// write primitive is one statement (insert with its hashes, audit entry and
+// notification; flat credits; nonces; usage) or one short transaction that
+// locks what it reads first (update and revoke: the token's row; metering
+// with a rate limit or refill: a per-token advisory lock), so every process
+// sharing the database sees one order of writes. Hot tokens may be metered
+// from credit leases instead (opt-in, ./leases.ts).
+import { InvalidInputError, KeywardError, StoreUnavailableError, TokenExistsError } from "../errors.js";
+import { secureRandom } from "../lib/crypto.js";
+import { toBase64Url } from "../lib/bytes.js";
+import { hashesOf } from "../model/record.js";
+import type { AuditEntry, StoredToken, UsageBucket, UsageEvent } from "../model/types.js";
+import type { CreditState } from "../store/kit/credits.js";
+import { meterStep } from "../store/kit/meter.js";
+import type { PageQuery } from "../store/kit/page.js";
+import type { RateWindowState } from "../store/kit/rate-window.js";
+import { revokedRecord, updatedRecord } from "../store/kit/records.js";
+import { addUsage, rollUpUsage, type UsageCounts } from "../store/kit/usage-buckets.js";
+import {
+  checkSchemaVersion,
+  checkTablePrefix,
+  MIGRATIONS,
+  migrationsTable,
+  SCHEMA_VERSION,
+  type SqlDialect,
+  type TableNames,
+  tableNames,
+} from "../store/sql/schema.js";
+import type {
+  AuditFilter,
+  ChangeEvent,
+  MeterRequest,
+  MeterResult,
+  NonceKey,
+  StoreCapabilities,
+  TokenStore,
+  UsageQuery,
+} from "../store/types.js";
+import { type PostgresClient, type PostgresPool, violatedConstraint } from "./driver.js";
+import { pgKey } from "./keys.js";
+import { CreditLeases, type LeaseSettings } from "./leases.js";
+import { ChangeListener, changePayloads, type ListenerTimings } from "./listener.js";
+import { type Statements, statements } from "./statements.js";
+
+/** Options of {@link postgresStore}. */
+export interface PostgresStoreOptions {
+  /** Prefix of every table name (default `"keyward_"`), `/^[A-Za-z_][A-Za-z0-9_]{0,31}$/`; also names the NOTIFY channel (`<prefix>changes`). */
+  tablePrefix?: string;
+  /** Run pending migrations when the store is created (default true). When false, an outdated schema is refused. */
+  migrate?: boolean;
+  /**
+   * LISTEN/NOTIFY change feed (default true): every committed insert, update
+   * and revoke, in any process, drops the token from every cache at once.
+   * Holds one pooled connection for as long as the store is open.
+   */
+  changeFeed?: boolean;
+  /** First reconnect delay of the LISTEN connection, ms (default 100); doubles per failure up to `reconnectMaxMs`. */
+  reconnectMinMs?: number;
+  /** Largest reconnect delay of the LISTEN connection, ms (default 5 000). */
+  reconnectMaxMs?: number;
+  /** How often the LISTEN connection is probed, ms (default 5 000): a silent connection is replaced. */
+  heartbeatMs?: number;
+  /** Called with each error of the LISTEN connection (it reconnects by itself). Default: ignored. */
+  onChangeFeedError?: (error: StoreUnavailableError) => void;
+  /**
+   * Credit leases for hot tokens (default false; docs/fleet.md): metered
+   * requests of a token with flat credits (no refill, no rate limit) are
+   * granted from a block this process reserved, reported once per batch.
+   * `ttlMs` (default 30 000): a lease of a dead process returns its rest
+   * after that long; `maxBlock` (default 1 000): the largest block. While a
+   * lease is held, balance reads elsewhere count its credits as used.
+   */
+  creditLeases?: boolean | { ttlMs?: number; maxBlock?: number };
+}
+
+/**
+ * PostgreSQL in keyward's schema. Times and counters are `DOUBLE PRECISION`:
+ * exactly JavaScript's numbers (every safe integer, and fractional times), and
+ * the driver returns them as numbers.
+ */
+export const POSTGRES_DIALECT: SqlDialect = { int: "DOUBLE PRECISION", keyTable: "" };
+
+/** Expired nonces deleted per purge; a purge runs every PURGE_EVERY nonce calls. */
+const PURGE_BATCH = 64;
+const PURGE_EVERY = 64;
+/** Serializes migrations across processes (any constant shared by every keyward). */
+const MIGRATION_LOCK = "keyward:migrate";
+
+function parse<T>(rows: unknown[], column: string): T | null {
+  const row = rows[0] as Record<string, string> | undefined;
+  return row ? (JSON.parse(row[column]!) as T) : null;
+}
+
+/**
+ * Runs `body` in a transaction on a connection of its own. A connection that
+ * failed mid-way (the ROLLBACK fails too) is destroyed, never reused.
+ */
+async function transaction<T>(pool: PostgresPool, body: (c: PostgresClient) => Promise<T>): Promise<T> {
+  const c = await pool.connect();
+  // A connection lost while checked out emits 'error' on the client; unhandled, it would crash the process.
+  const ignore = () => {};
+  c.on?.("error", ignore);
+  let broken = false;
+  try {
+    await c.query("BEGIN");
+    const result = await body(c);
+    await c.query("COMMIT");
+    return result;
+  } catch (err) {
+    try {
+      await c.query("ROLLBACK");
+    } catch {
+      broken = true;
+    }
+    throw err;
+  } finally {
+    c.removeListener?.("error", ignore);
+    c.release(broken ? true : undefined);
+  }
+}
+
+/**
+ * Applies every pending migration of keyward's schema, each in its own
+ * transaction with the row that records it, under a transaction-level
+ * advisory lock: idempotent, and safe when several processes run it at once.
+ *
+ * @param pool - a `pg` `Pool` or any {@link PostgresPool}.
+ * @param options - `tablePrefix` (default `"keyward_"`).
+ * @returns the schema version now in the database.
+ * @throws {StoreUnavailableError} `STORE_UNAVAILABLE` naming both versions when the database's schema is newer than this library's, or when PostgreSQL cannot be reached.
+ * @example
+ * ```ts fragment
+ * import pg from "pg";
+ * import { migrate } from "keyward/postgres";
+ * await migrate(new pg.Pool({ connectionString: process.env.DATABASE_URL }));
+ * ```
+ */
+export async function migrate(pool: PostgresPool, options: Pick<PostgresStoreOptions, "tablePrefix"> = {}): Promise<number> {
+  const t = tableNames(checkTablePrefix(options.tablePrefix));
+  try {
+    let version = 0;
+    for (const m of MIGRATIONS) {
+      version = await transaction(pool, async (c) => {
+        await c.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [MIGRATION_LOCK]);
+        await c.query(migrationsTable(t, POSTGRES_DIALECT));
+        const found = await readVersion(c, t);
+        // Another process may have applied it meanwhile: read under the lock.
+        if (found >= m.version) return found;
+        for (const sql of m.up(t, POSTGRES_DIALECT)) await c.query(sql);
+        await c.query(`INSERT INTO ${t.migrations} (version, name, applied_at) VALUES ($1, $2, $3)`, [m.version, m.name, Date.now()]);
+        return m.version;
+      });
+    }
+    return version;
+  } catch (err) {
+    throw startupError(err);
+  }
+}
+
+async function readVersion(c: Pick<PostgresPool, "query">, t: TableNames): Promise<number> {
+  const { rows } = await c.query(`SELECT MAX(version) AS v FROM ${t.migrations}`);
+  return checkSchemaVersion(Number((rows[0] as { v: number | null } | undefined)?.v ?? 0));
+}
+
+/** What a failure to start says: keyward's own error as it is, a driver's as STORE_UNAVAILABLE with its code. */
+function startupError(err: unknown): KeywardError {
+  if (err instanceof KeywardError) return err;
+  const o = (err ?? {}) as { code?: unknown; message?: unknown };
+  const code = typeof o.code === "string" && /^[A-Za-z0-9_]{1,32}$/.test(o.code) ? o.code : undefined;
+  const detail = typeof o.message === "string" ? o.message.slice(0, 200) : "unknown error";
+  return new StoreUnavailableError(`cannot open the PostgreSQL store: ${detail}`, code === undefined ? undefined : { driverCode: code });
+}
+
+/**
+ * A {@link TokenStore} in PostgreSQL, shared by a fleet of servers (see
+ * {@link postgresStore}). With the change feed (default), a write in any
+ * process drops the token from every process's cache at once.
+ */
+export class PostgresStore implements TokenStore {
+  /** `{ changeFeed, creditLeases }` as given in the options (defaults true and false). */
+  readonly capabilities: StoreCapabilities;
+  readonly #pool: PostgresPool;
+  readonly #t: TableNames;
+  readonly #s: Statements;
+  readonly #channel: string;
+  /** This store's id in its notifications: its own writes are announced locally, at commit. */
+  readonly #source = toBase64Url(secureRandom(12));
+  readonly #listeners = new Set<(event: ChangeEvent) => void>();
+  readonly #listener: ChangeListener | null;
+  readonly #leases: CreditLeases | null;
+  #nonceCalls = 0;
+  declare readonly subscribe?: (listener: (event: ChangeEvent) => void) => () => void;
+
+  /** @internal Use {@link postgresStore}. */
+  constructor(
+    pool: PostgresPool,
+    prefix: string,
+    options: Required<Pick<PostgresStoreOptions, "changeFeed" | "reconnectMinMs" | "reconnectMaxMs" | "heartbeatMs">> &
+      Pick<PostgresStoreOptions, "onChangeFeedError"> & { leases: LeaseSettings | null },
+  ) {
+    this.#pool = pool;
+    this.#t = tableNames(prefix);
+    this.#s = statements(this.#t);
+    this.#channel = `${prefix}changes`;
+    this.capabilities = Object.freeze({ changeFeed: options.changeFeed, creditLeases: options.leases !== null });
+    this.#leases = options.leases && new CreditLeases(pool, this.#s, options.leases, transaction);
+    if (options.changeFeed) {
+      const report = options.onChangeFeedError;
+      const timings: ListenerTimings = {
+        reconnectMinMs: options.reconnectMinMs,
+        reconnectMaxMs: options.reconnectMaxMs,
+        heartbeatMs: options.heartbeatMs,
+      };
+      this.#listener = new ChangeListener(pool, this.#channel, this.#source, timings, (e) => this.#emit(e), (err) => {
+        if (report) report(startupError(err) as StoreUnavailableError);
+      });
+      (this as { subscribe?: PostgresStore["subscribe"] }).subscribe = (listener) => {
+        this.#listeners.add(listener);
+        let on = true;
+        return () => {
+          if (on) this.#listeners.delete(listener);
+          on = false;
+        };
+      };
+    } else this.#listener = null;
+  }
+
+  /** @internal Connects the change feed (when enabled). */
+  start(): Promise<void> {
+    return this.#listener?.start() ?? Promise.resolve();
+  }
+
+  /** Whether the change feed's LISTEN connection is up now (false without a change feed). */
+  get listening(): boolean {
+    return this.#listener?.listening ?? false;
+  }
+
+  #emit(event: ChangeEvent): void {
+    for (const l of [...this.#listeners]) {
+      try {
+        l(event);
+      } catch {
+        // One failing listener must not keep the others from dropping their caches.
+      }
+    }
+  }
+
+  /** The change's NOTIFY payloads (none without a change feed), and its local announcement after commit. */
+  #announce(event: ChangeEvent): { payloads: string[]; after: () => void } {
+    if (!this.#listener) return { payloads: [], after: () => {} };
+    return { payloads: changePayloads(this.#source, event), after: () => this.#emit(event) };
+  }
+
+  async #query(text: string, values: unknown[]): Promise<unknown[]> {
+    return (await this.#pool.query(text, values)).rows;
+  }
+
+  async insert(token: StoredToken, audit?: AuditEntry): Promise<void> {
+    const hashes = hashesOf(token);
+    const change = this.#announce({ tokenId: token.id, hashes });
+    try {
+      await this.#pool.query(this.#s.insert, [
+        this.#channel,
+        change.payloads,
+        pgKey(token.id),
+        pgKey(token.owner),
+        token.createdAt,
+        token.revision,
+        JSON.stringify(token),
+        hashes.map(pgKey),
+        ...this.#auditValues(audit),
+      ]);
+    } catch (err) {
+      throw this.#conflict(err);
+    }
+    change.after();
+  }
+
+  #auditValues(e: AuditEntry | undefined): unknown[] {
+    return e ? [pgKey(e.id), pgKey(e.tokenId), pgKey(e.owner), e.at, JSON.stringify(e)] : [null, null, null, null, null];
+  }
+
+  /** A broken primary key in terms of the contract; anything else as it is. */
+  #conflict(err: unknown): unknown {
+    const c = violatedConstraint(err);
+    if (c === undefined) return err;
+    if (c === `${this.#t.audit}_pkey`) return new InvalidInputError("audit.id", "already used");
+    return new TokenExistsError();
+  }
+
+  async get(id: string): Promise<StoredToken | null> {
+    return parse(await this.#query(this.#s.tokenById, [pgKey(id)]), "record");
+  }
+
+  async findByHash(hash: string): Promise<StoredToken | null> {
+    return parse(await this.#query(this.#s.tokenByHash, [pgKey(hash)]), "record");
+  }
+
+  async list(owner: string, page: PageQuery): Promise<StoredToken[]> {
+    return this.#page(this.#s.list, pgKey(owner), page, "record");
+  }
+
+  async #page<T>(q: { first: string; after: string }, key: string, page: PageQuery, column: string): Promise<T[]> {
+    const rows = page.after
+      ? await this.#query(q.after, [key, page.limit, page.after.t, pgKey(page.after.id)])
+      : await this.#query(q.first, [key, page.limit]);
+    return rows.map((r) => JSON.parse((r as Record<string, string>)[column]!) as T);
+  }
+
+  async update(next: StoredToken, expectedRevision: number, audit?: AuditEntry): Promise<StoredToken> {
+    let change!: { after: () => void };
+    const stored = await transaction(this.#pool, async (c) => {
+      const cur = parse<StoredToken>((await c.query(this.#s.tokenForUpdate, [pgKey(next.id)])).rows, "record");
+      const n = updatedRecord(cur, next, expectedRevision);
+      const hashes = hashesOf(n);
+      const announced = this.#announce({ tokenId: n.id, hashes: [...new Set([...hashesOf(cur!), ...hashes])] });
+      change = announced;
+      await c
+        .query(this.#s.update, [
+          this.#channel,
+          announced.payloads,
+          pgKey(n.id),
+          pgKey(n.owner),
+          n.createdAt,
+          n.revision,
+          JSON.stringify(n),
+          hashes.map(pgKey),
+          ...this.#auditValues(audit),
+        ])
+        .catch((err: unknown) => {
+          throw this.#conflict(err);
+        });
+      return n;
+    });
+    change.after();
+    return stored;
+  }
+
+  async revoke(id: string, at: number, audit?: AuditEntry): Promise<StoredToken> {
+    let change!: { after: () => void };
+    const stored = await transaction(this.#pool, async (c) => {
+      const n = revokedRecord(parse<StoredToken>((await c.query(this.#s.tokenForUpdate, [pgKey(id)])).rows, "record"), id, at);
+      const announced = this.#announce({ tokenId: id, hashes: hashesOf(n) });
+      change = announced;
+      await c
+        .query(this.#s.revoke, [this.#channel, announced.payloads, pgKey(id), n.revision, JSON.stringify(n), ...this.#auditValues(audit)])
+        .catch((err: unknown) => {
+          throw this.#conflict(err);
+        });
+      return n;
+    });
+    change.after();
+    return stored;
+  }
+
+  async appendAudit(entry: AuditEntry): Promise<void> {
+    await this.#pool.query(this.#s.appendAudit, this.#auditValues(entry)).catch((err: unknown) => {
+      throw this.#conflict(err);
+    });
+  }
+
+  async listAudit(filter: AuditFilter, page: PageQuery): Promise<AuditEntry[]> {
+    return "tokenId" in filter
+      ? this.#page(this.#s.auditOfToken, pgKey(filter.tokenId), page, "entry")
+      : this.#page(this.#s.auditOfOwner, pgKey(filter.owner), page, "entry");
+  }
+
+  async meter(request: MeterRequest, now: number): Promise<MeterResult> {
+    const id = pgKey(request.tokenId);
+    const { credits: policy } = request;
+    if (!request.rateLimit && policy && policy.refill === null && request.cost > 0) {
+      // A lease answers null when the balance is low: then this request is metered on its own.
+      const leased = this.#leases && (await this.#leases.spend(id, request.cost, policy.limit, now));
+      return leased || this.#spendFlat(id, request.cost, policy.limit, now);
+    }
+    return transaction(this.#pool, async (c) => {
+      await c.query(this.#s.lockCounters, [`${this.#t.credits}:${id}`]);
+      const row = (await c.query(this.#s.counters, [id])).rows[0] as {
+        used: number | null;
+        period_start: number | null;
+        window_ms: number | null;
+        bucket: number | null;
+        counts: string | null;
+      };
+      const rate: RateWindowState | null =
+        row.window_ms === null ? null : { windowMs: row.window_ms, bucket: row.bucket!, counts: JSON.parse(row.counts!) };
+      const credits: CreditState | null = row.used === null ? null : { used: row.used, periodStart: row.period_start };
+      const step = meterStep(request.rateLimit ? rate : null, request.credits ? credits : null, request, now);
+      if (step.rate || step.credits) {
+        await c.query(this.#s.saveCounters, [
+          id,
+          step.credits?.used ?? null,
+          step.credits?.periodStart ?? null,
+          step.rate?.windowMs ?? null,
+          step.rate?.bucket ?? null,
+          step.rate ? JSON.stringify(step.rate.counts) : null,
+        ]);
+      }
+      return step.result;
+    });
+  }
+
+  /**
+   * Credits without refill or rate limit, the common metered case, in one
+   * statement: the guarded upsert grants exactly when `meterStep` would
+   * (used + cost <= limit) and leaves the row as it would.
+   */
+  async #spendFlat(id: string, cost: number, limit: number, now: number): Promise<MeterResult> {
+    const spent = (await this.#query(this.#s.spendFlat, [id, cost, now, limit]))[0] as { used: number } | undefined;
+    const used = spent ? spent.used : (((await this.#query(this.#s.creditsUsed, [id]))[0] as { used: number } | undefined)?.used ?? 0);
+    const credits = { granted: spent !== undefined, remaining: Math.max(0, limit - used), nextRefillAt: null };
+    return spent
+      ? { granted: true, deniedBy: null, rateLimit: null, credits }
+      : { granted: false, deniedBy: "credits", rateLimit: null, credits };
+  }
+
+  async rememberNonce(key: NonceKey, expiresAt: number, now: number): Promise<boolean> {
+    const r = await this.#pool.query(this.#s.rememberNonce, [pgKey(key.tokenId), pgKey(key.nonce), expiresAt, now]);
+    if (++this.#nonceCalls % PURGE_EVERY === 0) {
+      // Housekeeping, off the request's path: a failed purge is retried by a later call.
+      this.#pool.query(this.#s.purgeNonces, [now, PURGE_BATCH]).catch(() => {});
+    }
+    return r.rowCount === 1;
+  }
+
+  async recordUsage(events: readonly UsageEvent[]): Promise<void> {
+    const sums = new Map<string, Map<number, UsageCounts>>();
+    addUsage(sums, events);
+    const rows: [string, number, UsageCounts][] = [];
+    for (const [id, hours] of sums) for (const [hour, c] of hours) rows.push([pgKey(id), hour, c]);
+    if (rows.length === 0) return;
+    // One lock order for every batch, so two concurrent batches never deadlock.
+    rows.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1]));
+    await this.#pool.query(this.#s.addUsage, [
+      rows.map((r) => r[0]),
+      rows.map((r) => r[1]),
+      rows.map((r) => r[2].allowed),
+      rows.map((r) => r[2].denied),
+      rows.map((r) => r[2].credits),
+    ]);
+  }
+
+  async getUsage(tokenId: string, query: UsageQuery): Promise<UsageBucket[]> {
+    const rows = (await this.#query(this.#s.usageOf, [pgKey(tokenId), query.from, query.to])) as (UsageCounts & { hour: number })[];
+    return rollUpUsage(
+      rows.map((r) => [r.hour, r] as const),
+      query,
+    );
+  }
+
+  /**
+   * Every row of every keyward table, sorted, as JSON text: for the `raw`
+   * hook of the conformance suite and for debugging. Holds hashes and sealed
+   * keys, never a token.
+   *
+   * @returns JSON text.
+   */
+  async dump(): Promise<string> {
+    const out: Record<string, unknown[]> = {};
+    for (const [name, table] of Object.entries(this.#t)) {
+      if (name !== "migrations") out[name] = await this.#query(`SELECT * FROM ${table} ORDER BY 1, 2`, []);
+    }
+    return JSON.stringify(out);
+  }
+
+  /** Returns the rest of every credit lease, stops the change feed and returns its connection. The pool is yours: end it yourself. */
+  async close(): Promise<void> {
+    await this.#leases?.close();
+    this.#listeners.clear();
+    await this.#listener?.close();
+  }
+}
+
+/** @internal Checks the connection and the schema (migrating unless told not to). */
+export async function openSchema(pool: PostgresPool, prefix: string, runMigrations: boolean): Promise<void> {
+  const version = runMigrations
+    ? await migrate(pool, { tablePrefix: prefix })
+    : await pool
+        .query("SELECT to_regclass($1) IS NOT NULL AS present", [tableNames(prefix).migrations])
+        .then(async ({ rows }) => ((rows[0] as { present: boolean }).present ? readVersion(pool, tableNames(prefix)) : 0))
+        .catch((err: unknown) => {
+          throw startupError(err);
+        });
+  if (version !== SCHEMA_VERSION) {
+    throw new StoreUnavailableError(`database schema version ${version}, expected ${SCHEMA_VERSION}: run migrate()`);
+  }
+}

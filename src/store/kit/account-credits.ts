@@ -1,0 +1,97 @@
+// Credit pools of accounts, and the admin operations on any balance (a
+// token's or an account's): read, top up, reset. Same state as a token's
+// balance (`used`, `periodStart`); a top-up makes `used` negative, so it is
+// kept across refills and resets (they never take purchased credits away).
+import { InvalidInputError } from "../../errors.js";
+import type { AccountCreditsPolicy } from "../../model/account.js";
+import type { CreditResult } from "../types.js";
+import { type CreditState, type CreditStep, spendCredits } from "./credits.js";
+
+/** Largest balance an admin operation may leave (a pool or a top-up beyond it is refused). */
+export const MAX_CREDIT_BALANCE = 1e15;
+
+/** An admin change of a balance: see {@link adjustCredits}. */
+export type CreditChange = { op: "read" } | { op: "topUp"; amount: number } | { op: "reset" };
+
+/** Start of the UTC calendar month holding `at`. */
+export function monthStartUtc(at: number): number {
+  const d = new Date(at);
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
+}
+
+/** Start of the UTC calendar month after the one holding `at`. */
+export function nextMonthStartUtc(at: number): number {
+  const d = new Date(at);
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
+}
+
+/** The state at `now` after a due monthly reset (`changed` when one happened). */
+function afterReset(
+  state: CreditState | null | undefined,
+  policy: AccountCreditsPolicy,
+  now: number,
+): { state: CreditState | null | undefined; changed: boolean } {
+  if (policy.reset !== "month" || !state || state.periodStart === null) return { state, changed: false };
+  if (monthStartUtc(state.periodStart) >= monthStartUtc(now)) return { state, changed: false };
+  // A new month: what was spent is forgotten, what was topped up is kept.
+  return { state: { used: Math.min(0, state.used), periodStart: null }, changed: true };
+}
+
+/** The pool as a plain credit policy: the overage is more room, the reset is handled before. */
+const asCredits = (p: AccountCreditsPolicy) => ({ limit: p.limit + p.overage, refill: p.refill });
+
+/**
+ * Spends `cost` from an account's pool if it holds that many (overage
+ * included) after any refill or monthly reset due at `now`; `cost` 0 reads
+ * the balance. Pure: `state` is not changed.
+ */
+export function spendAccountCredits(
+  state: CreditState | null | undefined,
+  policy: AccountCreditsPolicy,
+  cost: number,
+  now: number,
+): CreditStep {
+  const r = afterReset(state, policy, now);
+  const step = spendCredits(r.state, asCredits(policy), cost, now);
+  if (r.changed && step.next === null) step.next = r.state as CreditState;
+  if (policy.reset === "month") step.result.nextRefillAt = nextMonthStartUtc(now);
+  return step;
+}
+
+/**
+ * An admin operation on a balance under `policy` (a token's credits are a
+ * pool with no reset and no overage): `read` (any refill or reset due is
+ * applied), `topUp` (adds `amount` credits, kept across refills and resets),
+ * `reset` (a full balance, a fresh period). Pure.
+ *
+ * @throws {InvalidInputError} `INVALID_INPUT` on `amount` when the balance would exceed {@link MAX_CREDIT_BALANCE}
+ */
+export function adjustCredits(
+  state: CreditState | null | undefined,
+  policy: AccountCreditsPolicy,
+  change: CreditChange,
+  now: number,
+): CreditStep {
+  if (change.op === "reset") {
+    const next: CreditState = { used: 0, periodStart: null };
+    return { result: balanceOf(next, policy, now), next };
+  }
+  const step = spendAccountCredits(state, policy, 0, now);
+  if (change.op === "read") return step;
+  const base = step.next ?? state ?? { used: 0, periodStart: null };
+  const next: CreditState = { used: base.used - change.amount, periodStart: base.periodStart };
+  const result = balanceOf(next, policy, now);
+  if (result.remaining > MAX_CREDIT_BALANCE) {
+    throw new InvalidInputError("amount", `would leave a balance above ${MAX_CREDIT_BALANCE}`);
+  }
+  return { result, next };
+}
+
+function balanceOf(state: CreditState, policy: AccountCreditsPolicy, now: number): CreditResult {
+  return spendAccountCredits(state, policy, 0, now).result;
+}
+
+/** A token's credit policy as a pool (no reset, no overage), for {@link adjustCredits}. */
+export function tokenPool(credits: { limit: number; refill: AccountCreditsPolicy["refill"] }): AccountCreditsPolicy {
+  return { limit: credits.limit, refill: credits.refill, reset: null, overage: 0 };
+}

@@ -1,0 +1,169 @@
+// Conformance group "accounts" of describeTokenStore: the optional AccountStore
+// part. Its tests skip themselves when `capabilities.accounts` is not true.
+import { expect, it } from "vitest";
+import type { AccountCreditsPolicy, StoredAccount } from "../../model/account.js";
+import type { MeterRequest } from "../../store/types.js";
+import { makeAuditEntry, randomId } from "../fixtures.js";
+import { expectCode, type SuiteContext, T } from "../suite.js";
+
+const pool = (limit: number, over: Partial<AccountCreditsPolicy> = {}): AccountCreditsPolicy => ({
+  limit,
+  refill: null,
+  reset: null,
+  overage: 0,
+  ...over,
+});
+
+function makeAccount(owner: string, over: Partial<StoredAccount> = {}): StoredAccount {
+  return {
+    owner,
+    policy: { ceiling: null, credits: null, rateLimit: null },
+    scheduled: [],
+    createdAt: T,
+    updatedAt: T,
+    revision: 1,
+    ...over,
+  };
+}
+
+/** Registers the "accounts" tests; `ctx.store` is the store of the running test. */
+export function accountsGroup(ctx: SuiteContext): void {
+  const on = () => ctx.store.capabilities.accounts === true;
+  const charge = (tokenId: string, owner: string, cost: number, credits: AccountCreditsPolicy | null, extra: Partial<MeterRequest> = {}) =>
+    ctx.store.meter({ tokenId, cost, rateLimit: null, credits: null, account: { owner, rateLimit: null, credits }, ...extra }, T);
+
+  it("without the capability, every account call is STORE_UNSUPPORTED and nothing is metered", async (test) => {
+    if (on()) return test.skip();
+    await expectCode(ctx.store.getAccount("acct_1"), "STORE_UNSUPPORTED");
+    await expectCode(charge(randomId("tok"), "acct_1", 1, pool(1)), "STORE_UNSUPPORTED");
+  });
+
+  it("putAccount is a compare-and-set from revision 0, with its audit entry; getAccount returns copies", async (test) => {
+    if (!on()) return test.skip();
+    const owner = randomId("acct");
+    expect(await ctx.store.getAccount(owner)).toBeNull();
+    const a = makeAccount(owner, { policy: { ceiling: ["core:read"], credits: pool(10), rateLimit: null } });
+    const audit = makeAuditEntry({ owner, tokenId: "*", action: "account", changes: ["ceiling"] });
+    const saved = await ctx.store.putAccount(a, 0, audit);
+    expect(saved.revision).toBe(1);
+    const got = await ctx.store.getAccount(owner);
+    expect(got).toEqual(saved);
+    got!.policy.ceiling!.push("premium:read");
+    expect((await ctx.store.getAccount(owner))?.policy.ceiling).toEqual(["core:read"]);
+    expect((await ctx.store.listAudit({ owner }, { limit: 10 })).items.map((e) => e.id)).toEqual([audit.id]);
+    await expectCode(ctx.store.putAccount({ ...a, updatedAt: T + 1 }, 0, makeAuditEntry({ owner })), "REVISION_CONFLICT");
+    expect((await ctx.store.listAudit({ owner }, { limit: 10 })).items).toHaveLength(1);
+    const second = await ctx.store.putAccount({ ...a, createdAt: T + 5, updatedAt: T + 2 }, 1);
+    expect(second).toMatchObject({ revision: 2, createdAt: T, updatedAt: T + 2 });
+  });
+
+  it("charges the token and the account together: both or neither", async (test) => {
+    if (!on()) return test.skip();
+    const owner = randomId("acct");
+    const [a, b] = [randomId("tok"), randomId("tok")];
+    const tokenCredits = { limit: 3, refill: null };
+    const r1 = await charge(a, owner, 2, pool(5), { credits: tokenCredits });
+    expect(r1).toMatchObject({ granted: true, credits: { remaining: 1 }, account: { credits: { remaining: 3 } } });
+    // The token is short: the account is not charged.
+    const r2 = await charge(a, owner, 2, pool(5), { credits: tokenCredits });
+    expect(r2).toMatchObject({ granted: false, deniedBy: "credits" });
+    // Another token spends the pool: 3 left, so 3 passes and the pool is empty.
+    expect((await charge(b, owner, 3, pool(5))).granted).toBe(true);
+    // The pool is short: the token is not charged.
+    const r3 = await charge(a, owner, 1, pool(5), { credits: tokenCredits });
+    expect(r3).toMatchObject({ granted: false, deniedBy: "accountCredits", account: { credits: { granted: false, remaining: 0 } } });
+    expect((await ctx.store.meter({ tokenId: a, cost: 0, rateLimit: null, credits: tokenCredits }, T)).credits?.remaining).toBe(1);
+  });
+
+  it("an account-wide rate limit counts every token of the account; a denial by it counts no token hit", async (test) => {
+    if (!on()) return test.skip();
+    const owner = randomId("acct");
+    const acct = { owner, rateLimit: { limit: 2, windowMs: 1000 }, credits: null };
+    const hit = (tokenId: string) =>
+      ctx.store.meter({ tokenId, cost: 0, rateLimit: { limit: 5, windowMs: 1000 }, credits: null, account: acct }, T);
+    const [a, b, c] = [randomId("tok"), randomId("tok"), randomId("tok")];
+    expect((await hit(a)).granted).toBe(true);
+    expect((await hit(b)).granted).toBe(true);
+    const denied = await hit(c);
+    expect(denied).toMatchObject({ granted: false, deniedBy: "accountRateLimit", rateLimit: { remaining: 5 } });
+    expect(denied.account?.rateLimit?.retryAfterMs).toBeGreaterThan(0);
+  });
+
+  it("overage is room beyond the limit; a monthly pool is full again at 00:00 UTC on the 1st", async (test) => {
+    if (!on()) return test.skip();
+    const owner = randomId("acct");
+    const p = pool(10, { reset: "month", overage: 2 });
+    const at = (t: number, cost: number) =>
+      ctx.store.meter({ tokenId: randomId("tok"), cost, rateLimit: null, credits: null, account: { owner, rateLimit: null, credits: p } }, t);
+    const jan = Date.UTC(2025, 0, 20);
+    expect((await at(jan, 12)).granted).toBe(true);
+    const short = await at(jan + 1, 1);
+    expect(short).toMatchObject({ granted: false, deniedBy: "accountCredits" });
+    expect(short.account?.credits?.nextRefillAt).toBe(Date.UTC(2025, 1, 1));
+    expect((await at(Date.UTC(2025, 1, 1) - 1, 1)).granted).toBe(false);
+    const feb = await at(Date.UTC(2025, 1, 1), 1);
+    expect(feb).toMatchObject({ granted: true, account: { credits: { remaining: 11 } } });
+  });
+
+  it("adjustCredits reads, tops up (kept across a refill) and resets, with its audit entry", async (test) => {
+    if (!on()) return test.skip();
+    const owner = randomId("acct");
+    const p = pool(10, { refill: { amount: 10, intervalMs: 60_000 } });
+    const key = { owner };
+    await charge(randomId("tok"), owner, 8, p);
+    expect((await ctx.store.adjustCredits({ key, policy: p, change: { op: "read" } }, T)).remaining).toBe(2);
+    const audit = makeAuditEntry({ owner, tokenId: "*", action: "credits", changes: ["topUp"] });
+    expect((await ctx.store.adjustCredits({ key, policy: p, change: { op: "topUp", amount: 100 } }, T, audit)).remaining).toBe(102);
+    expect((await ctx.store.listAudit({ owner }, { limit: 10 })).items.map((e) => e.id)).toEqual([audit.id]);
+    // A refill comes back up to the limit; it never takes a top-up away.
+    expect((await ctx.store.adjustCredits({ key, policy: p, change: { op: "read" } }, T + 120_000)).remaining).toBe(102);
+    await charge(randomId("tok"), owner, 100, p, {});
+    expect((await ctx.store.adjustCredits({ key, policy: p, change: { op: "read" } }, T + 240_000)).remaining).toBe(10);
+    expect((await ctx.store.adjustCredits({ key, policy: p, change: { op: "reset" } }, T + 120_000)).remaining).toBe(10);
+    // A token's balance is the one meter uses.
+    const tokenId = randomId("tok");
+    const tp = { limit: 5, refill: null };
+    await ctx.store.meter({ tokenId, cost: 5, rateLimit: null, credits: tp }, T);
+    await ctx.store.adjustCredits({ key: { tokenId }, policy: pool(5), change: { op: "topUp", amount: 3 } }, T);
+    expect((await ctx.store.meter({ tokenId, cost: 3, rateLimit: null, credits: tp }, T)).granted).toBe(true);
+    expect((await ctx.store.meter({ tokenId, cost: 1, rateLimit: null, credits: tp }, T)).granted).toBe(false);
+  });
+
+  it("refuses bad amounts with a coded error naming the field, and changes nothing", async (test) => {
+    if (!on()) return test.skip();
+    const owner = randomId("acct");
+    const key = { owner };
+    await charge(randomId("tok"), owner, 4, pool(10));
+    for (const amount of [-1, 0, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 1e300]) {
+      const err = await ctx.store.adjustCredits({ key, policy: pool(10), change: { op: "topUp", amount } }, T).catch((e) => e);
+      expect(err).toMatchObject({ code: "INVALID_INPUT", field: "amount" });
+    }
+    for (const limit of [-1, 0.5, Number.NaN, Number.POSITIVE_INFINITY, 1e300]) {
+      await expectCode(charge(randomId("tok"), owner, 1, pool(limit)), "INVALID_INPUT");
+    }
+    // A top-up that would leave a balance above the maximum is refused inside the store.
+    const err = await ctx.store
+      .adjustCredits({ key, policy: pool(10), change: { op: "topUp", amount: 1e15 } }, T)
+      .catch((e) => e);
+    expect(err).toMatchObject({ code: "INVALID_INPUT", field: "amount" });
+    expect((await ctx.store.adjustCredits({ key, policy: pool(10), change: { op: "read" } }, T)).remaining).toBe(6);
+  });
+
+  it(`${ctx.concurrency} concurrent meter calls across 10 tokens of one account on a pool of ${Math.floor(ctx.concurrency / 2)} grant exactly the pool`, async (test) => {
+    if (!on()) return test.skip();
+    const owner = randomId("acct");
+    const limit = Math.floor(ctx.concurrency / 2);
+    const tokens = Array.from({ length: 10 }, () => randomId("tok"));
+    const tokenCredits = { limit, refill: null };
+    const rs = await Promise.all(
+      Array.from({ length: ctx.concurrency }, (_, i) => charge(tokens[i % 10]!, owner, 1, pool(limit), { credits: tokenCredits })),
+    );
+    expect(rs.filter((r) => r.granted)).toHaveLength(limit);
+    // What the tokens were charged adds up to what the pool lost.
+    let spent = 0;
+    for (const t of tokens) {
+      spent += limit - (await ctx.store.meter({ tokenId: t, cost: 0, rateLimit: null, credits: tokenCredits }, T)).credits!.remaining;
+    }
+    expect(spent).toBe(limit);
+  });
+}

@@ -1,0 +1,94 @@
+// Conformance group "usageAnalytics" of describeTokenStore: the optional
+// UsageAnalyticsStore part. Its tests skip themselves when
+// `capabilities.usageAnalytics` is not true.
+import { expect, it } from "vitest";
+import type { UsageEvent } from "../../model/types.js";
+import { randomId } from "../fixtures.js";
+import { expectCode, HOUR, type SuiteContext, T } from "../suite.js";
+
+const MIN = 60_000;
+
+/** Registers the "usageAnalytics" tests; `ctx.store` is the store of the running test. */
+export function usageAnalyticsGroup(ctx: SuiteContext): void {
+  const on = () => ctx.store.capabilities.usageAnalytics === true;
+  const ev = (tokenId: string, owner: string, at: number, code: string, cost: number, scope: string | null, ip: string | null = null): UsageEvent => ({
+    tokenId,
+    owner,
+    at,
+    ok: code === "OK",
+    cost,
+    code,
+    status: code === "OK" ? 200 : 403,
+    scope,
+    ip,
+    origin: null,
+    signed: false,
+  });
+
+  it("without the capability, queries are STORE_UNSUPPORTED", async (test) => {
+    if (on()) return test.skip();
+    await expectCode(ctx.store.queryUsage({ filter: { owner: "acct_1" }, from: 0, to: T, granularity: "hour" }), "STORE_UNSUPPORTED");
+  });
+
+  it("aggregates per token and per owner, per minute, hour and day, by scope and by code", async (test) => {
+    if (!on()) return test.skip();
+    const owner = randomId("acct");
+    const [a, b] = [randomId("tok"), randomId("tok")];
+    await ctx.store.recordUsage([
+      ev(a, owner, T + 10, "OK", 2, "core:read"),
+      ev(a, owner, T + 20, "OK", 3, "core:read"),
+      ev(a, owner, T + MIN + 5, "SCOPE_DENIED", 0, "premium:read"),
+      ev(b, owner, T + HOUR + 1, "OK", 1, "premium:read"),
+    ]);
+    await ctx.store.recordUsage([ev(b, owner, T + HOUR + 2, "RATE_LIMITED", 0, null)]);
+    const q = { from: T, to: T + 2 * HOUR };
+    expect(await ctx.store.queryUsage({ filter: { tokenId: a }, ...q, granularity: "minute" })).toEqual([
+      { start: T, allowed: 2, denied: 0, credits: 5 },
+      { start: T + MIN, allowed: 0, denied: 1, credits: 0 },
+    ]);
+    expect(await ctx.store.queryUsage({ filter: { owner }, ...q, granularity: "hour" })).toEqual([
+      { start: T, allowed: 2, denied: 1, credits: 5 },
+      { start: T + HOUR, allowed: 1, denied: 1, credits: 1 },
+    ]);
+    expect(await ctx.store.queryUsage({ filter: { owner }, ...q, granularity: "day", groupBy: "code" })).toEqual([
+      { start: T, key: "OK", allowed: 3, denied: 0, credits: 6 },
+      { start: T, key: "RATE_LIMITED", allowed: 0, denied: 1, credits: 0 },
+      { start: T, key: "SCOPE_DENIED", allowed: 0, denied: 1, credits: 0 },
+    ]);
+    expect(await ctx.store.queryUsage({ filter: { owner }, ...q, granularity: "day", scope: "premium:read", groupBy: "token" })).toEqual(
+      [
+        { start: T, key: a, allowed: 0, denied: 1, credits: 0 },
+        { start: T, key: b, allowed: 1, denied: 0, credits: 1 },
+      ].sort((x, y) => (x.key < y.key ? -1 : 1)),
+    );
+    expect(await ctx.store.queryUsage({ filter: { owner }, ...q, granularity: "day", code: "RATE_LIMITED", groupBy: "scope" })).toEqual([
+      { start: T, key: "", allowed: 0, denied: 1, credits: 0 },
+    ]);
+    // The range is [from, to) on minute starts.
+    expect(await ctx.store.queryUsage({ filter: { tokenId: a }, from: T + MIN, to: T + 2 * MIN, granularity: "minute" })).toHaveLength(1);
+  });
+
+  it("keeps each token's last use (latest allowed request, its IP), whatever the order of batches", async (test) => {
+    if (!on()) return test.skip();
+    const owner = randomId("acct");
+    const [a, b] = [randomId("tok"), randomId("tok")];
+    await ctx.store.recordUsage([ev(a, owner, T + 50, "OK", 0, null, "203.0.113.1"), ev(a, owner, T + 10, "OK", 0, null, "203.0.113.2")]);
+    await ctx.store.recordUsage([ev(a, owner, T + 20, "OK", 0, null, "203.0.113.3")]);
+    expect(await ctx.store.lastUsed([a, b])).toEqual([{ tokenId: a, at: T + 50, ip: "203.0.113.1" }]);
+    await ctx.store.recordUsage([ev(a, owner, T + 60, "OK", 0, null, null), ev(a, owner, T + 70, "IP_DENIED", 0, null, "192.0.2.1")]);
+    // Only allowed requests are uses.
+    expect(await ctx.store.lastUsed([a])).toEqual([{ tokenId: a, at: T + 60, ip: null }]);
+  });
+
+  it("refuses a bad query or event field with INVALID_INPUT naming it, and writes nothing", async (test) => {
+    if (!on()) return test.skip();
+    const owner = randomId("acct");
+    const a = randomId("tok");
+    await expectCode(ctx.store.queryUsage({ filter: { owner }, from: 0, to: T, granularity: "week" as never }), "INVALID_INPUT");
+    await expectCode(ctx.store.queryUsage({ filter: { owner }, from: 0, to: T, granularity: "day", groupBy: "ip" as never }), "INVALID_INPUT");
+    const bad = { ...ev(a, owner, T, "OK", 1, null), ip: "x".repeat(65) };
+    await expectCode(ctx.store.recordUsage([ev(a, owner, T, "OK", 1, null), bad]), "INVALID_INPUT");
+    expect(await ctx.store.queryUsage({ filter: { owner }, from: 0, to: T + HOUR, granularity: "day" })).toEqual([]);
+    expect(await ctx.store.lastUsed([a])).toEqual([]);
+  });
+}

@@ -1,0 +1,97 @@
+// Every command given wrong arguments or a bad database: a clear error, a
+// documented non-zero exit code, and nothing changed.
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { useCli } from "./helpers.js";
+
+const cli = useCli();
+
+const COMMANDS = ["init", "migrate", "create", "list", "show", "update", "revoke", "regenerate", "credits", "usage", "audit", "keygen", "sign", "scan"];
+
+describe("keyward CLI: bad input", () => {
+  it("--help on every command; no command, an unknown command or option is exit 2", () => {
+    for (const name of COMMANDS) {
+      const r = cli(name, "--help");
+      expect([name, r.code, r.stdout.split("\n")[0]]).toEqual([name, 0, expect.stringMatching(new RegExp(`^usage: keyward ${name}\\b`))]);
+      expect(r.stdout).toContain("--json");
+    }
+    expect(cli().code).toBe(2);
+    const unknown = cli("frobnicate");
+    expect([unknown.code, unknown.stderr.split("\n")[0]]).toEqual([2, 'keyward: unknown command "frobnicate"']);
+    const bad = cli("list", "--owner", "a", "--colour");
+    expect([bad.code, bad.stderr]).toEqual([2, expect.stringMatching(/^keyward list: Unknown option '--colour'/)]);
+  });
+
+  it("a missing database is never created, except by init", () => {
+    for (const args of [["list", "--owner", "a"], ["show", "tok_x"], ["create", "--owner", "a"], ["revoke", "tok_x"], ["credits", "tok_x"], ["usage", "tok_x"], ["audit", "--owner", "a"]]) {
+      const r = cli(...args);
+      expect([args[0], r.code, r.stderr]).toEqual([args[0], 5, `keyward ${args[0]}: no database at keyward.db (create it with: keyward init --database keyward.db)\n`]);
+    }
+    expect(existsSync(join(cli.dir, "keyward.db"))).toBe(false);
+    expect(cli("init", "--database", "other.db").code).toBe(0);
+    expect(cli("list", "--owner", "a", "--database", "other.db").stderr).toBe("no tokens\n");
+    // KEYWARD_DATABASE names the default.
+    expect(cli.run(["list", "--owner", "a"], { env: { KEYWARD_DATABASE: "other.db" } }).code).toBe(0);
+  });
+
+  it("a corrupt database file is STORE_UNAVAILABLE (exit 5) and left as it was", () => {
+    const junk = "this is not a SQLite database, just text that is long enough".repeat(100);
+    writeFileSync(join(cli.dir, "corrupt.db"), junk);
+    for (const args of [["init"], ["list", "--owner", "a"], ["create", "--owner", "a"]]) {
+      const r = cli(...args, "--database", "corrupt.db");
+      expect([args[0], r.code, r.stdout]).toEqual([args[0], 5, ""]);
+      expect(r.stderr).toMatch(new RegExp(`^keyward ${args[0]}: STORE_UNAVAILABLE: `));
+    }
+    expect(readFileSync(join(cli.dir, "corrupt.db"), "utf8")).toBe(junk);
+  });
+
+  it("missing or wrong arguments: exit 2 with the reason, nothing written", () => {
+    cli("init");
+    const cases: [string[], RegExp][] = [
+      [["create"], /missing --owner/],
+      [["create", "--owner", "a", "--kind", "admin"], /--kind must be publishable or secret/],
+      [["create", "--owner", "a", "--credits", "-5"], /--credits: expected a whole number|ambiguous|requires a value/],
+      [["create", "--owner", "a", "--credits", "ten"], /--credits: expected a whole number/],
+      [["create", "--owner", "a", "--rate-limit", "100"], /--rate-limit: expected <n>\/<duration>/],
+      [["create", "--owner", "a", "--refill", "5/1d"], /--refill needs --credits/],
+      [["create", "--owner", "a", "--expires-at", "tomorrow"], /--expires-at: expected an ISO-8601 time/],
+      [["create", "--owner", "a", "--scope", "not a scope"], /INVALID_INPUT/],
+      [["create", "--owner", "a", "--kind", "publishable", "--scope", "datasets:write"], /SCOPE_NOT_ALLOWED/],
+      [["create", "--owner", "a", "--hmac"], /SEALING_KEY_REQUIRED/],
+      [["create", "--owner", "a", "--ed25519-public-key", "short"], /INVALID/],
+      [["list"], /missing --owner/],
+      [["list", "--owner", "a", "--limit", "0"], /INVALID_INPUT/],
+      [["show"], /expected <id>, got 0/],
+      [["show", "a", "b"], /expected <id>, got 2/],
+      [["update", "tok_x"], /nothing to change/],
+      [["update", "tok_x", "--name", "n", "--effective-at", "soon"], /--effective-at: expected/],
+      [["regenerate", "tok_x", "--grace", "forever"], /--grace: expected a duration/],
+      [["usage", "tok_x", "--granularity", "week"], /--granularity must be hour or day/],
+      [["audit"], /exactly one of --token or --owner/],
+      [["audit", "--token", "a", "--owner", "b"], /exactly one of --token or --owner/],
+      [["sign", "https://x.test/"], /missing --key-id/],
+      [["sign", "not a url", "--key-id", "tok_x"], /<url> must be an absolute URL/],
+      [["sign", "https://x.test/", "--key-id", "tok_x"], /no signing key/],
+      [["sign", "https://x.test/", "--key-id", "tok_x", "--hmac"], /KEYWARD_TOKEN/],
+      [["keygen", "extra"], /expected no arguments/],
+    ];
+    const before = readFileSync(join(cli.dir, "keyward.db"));
+    for (const [args, message] of cases) {
+      const r = cli(...args);
+      expect([args.join(" "), r.code, r.stdout]).toEqual([args.join(" "), 2, ""]);
+      expect(r.stderr).toMatch(message);
+    }
+    expect(readFileSync(join(cli.dir, "keyward.db")).equals(before)).toBe(true);
+    expect(cli("list", "--owner", "a").stdout).toBe("");
+  });
+
+  it("an unknown id is exit 3; a token passed by mistake as an id is not echoed", () => {
+    const token = `acme_sk_live_${"a".repeat(49)}`;
+    for (const args of [["show", "tok_doesnotexist"], ["revoke", token], ["regenerate", token], ["update", token, "--name", "x"], ["credits", token], ["usage", token]]) {
+      const r = cli(...args);
+      expect([args[0], r.code]).toEqual([args[0], 3]);
+      expect(r.stderr).not.toContain(token);
+    }
+  });
+});

@@ -1,0 +1,116 @@
+// keyward scan through the real bin: findings, redaction, .gitignore,
+// binaries, huge files, --check-store, exit codes; progress through main().
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { generateToken } from "keyward";
+import { describe, expect, it } from "vitest";
+import { main } from "../../src/cli/main.js";
+import { useCli } from "./helpers.js";
+import { Keyward } from "./verify-helpers.js";
+
+const cli = useCli();
+
+function write(path: string, content: string | Uint8Array): void {
+  mkdirSync(join(cli.dir, path, ".."), { recursive: true });
+  writeFileSync(join(cli.dir, path), content);
+}
+
+describe("keyward scan", () => {
+  it("reports well-formed tokens, redacted, honours .gitignore, skips binaries and huge files", () => {
+    const secret = generateToken({ prefix: "acme", kind: "secret", env: "live" });
+    const publishable = generateToken({ prefix: "acme", kind: "publishable", env: "test" });
+    // A look-alike: right shape, wrong checksum (last character changed).
+    const lookAlike = secret.slice(0, -1) + (secret.endsWith("A") ? "B" : "A");
+    write("repo/.gitignore", "ignored/\n*.log\n");
+    write("repo/src/config.ts", `// settings\nexport const key = "${secret}";\n`);
+    write("repo/src/web.ts", `const pk = '${publishable}'; const typo = '${lookAlike}';\n`);
+    write("repo/ignored/leak.txt", secret);
+    write("repo/debug.log", secret);
+    write("repo/sub/.gitignore", "local.env\n");
+    write("repo/sub/local.env", secret);
+    write("repo/image.png", new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0, 0, ...new TextEncoder().encode(secret)]));
+    write("repo/big.txt", `${"x".repeat(2000)}${secret}`);
+
+    const r = cli("scan", "repo", "--max-bytes", "1000");
+    expect(r.code).toBe(1);
+    const sk = secret.slice(0, "acme_sk_live_".length + 4);
+    const pk = publishable.slice(0, "acme_pk_test_".length + 4);
+    expect(r.stdout).toBe(`repo/src/config.ts:2:21  ${sk}…[redacted]  secret live\nrepo/src/web.ts:1:13  ${pk}…[redacted]  publishable test\n`);
+    expect(r.stderr).toBe(
+      "skipped repo/big.txt: too large\nskipped repo/image.png: binary\nscanned 4 files: 2 tokens found (1 secret)\n",
+    );
+    for (const out of [r.stdout, r.stderr]) for (const tok of [secret, publishable]) expect(out).not.toContain(tok);
+
+    // --no-gitignore sees the ignored files too; --json carries the same redacted forms.
+    const all = JSON.parse(cli("scan", "repo", "--no-gitignore", "--max-bytes", "1000", "--json").stdout);
+    expect(all.findings.map((f: { path: string }) => f.path)).toEqual([
+      "repo/debug.log",
+      "repo/ignored/leak.txt",
+      "repo/src/config.ts",
+      "repo/src/web.ts",
+      "repo/sub/local.env",
+    ]);
+    expect(JSON.stringify(all)).not.toContain(secret);
+
+    // Only publishable tokens: exit 0. Nothing: exit 0.
+    expect(cli("scan", "repo/src/web.ts").code).toBe(0);
+    write("clean/a.txt", "nothing here");
+    // `-`: standard input, as the pre-commit recipe pipes the staged diff.
+    const piped = cli.run(["scan", "-"], { input: `+++ b/src/config.ts\n+export const key = "${secret}";\n` });
+    expect([piped.code, piped.stdout]).toEqual([1, `<stdin>:2:22  ${sk}…[redacted]  secret live\n`]);
+    expect(cli.run(["scan", "-", "--max-bytes", "10"], { input: "x".repeat(11) }).code).toBe(6);
+    expect(cli("scan", "clean")).toEqual({ code: 0, stdout: "", stderr: "scanned 1 files: 0 tokens found (0 secret)\n" });
+  });
+
+  it("--check-store says live, revoked or unknown", async () => {
+    expect(cli("init").code).toBe(0);
+    const { store, kw } = await Keyward.open(join(cli.dir, "keyward.db"), "acme");
+    const live = (await kw.tokens.create({ owner: "a", kind: "secret" })).token;
+    const gone = await kw.tokens.create({ owner: "a", kind: "secret" });
+    await kw.tokens.revoke(gone.record.id);
+    const rotated = await kw.tokens.create({ owner: "a", kind: "secret" });
+    // The old secret of a rotation still works during its grace period.
+    await kw.tokens.regenerate(rotated.record.id, { graceMs: 3_600_000 });
+    await store.close();
+    const unknown = generateToken({ prefix: "acme", kind: "secret", env: "live" });
+    write("check/a.env", `A=${live}\nB=${gone.token}\nC=${unknown}\nD=${rotated.token}\n`);
+    const r = cli("scan", "check", "--check-store", "--json");
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).findings.map((f: { status: string }) => f.status)).toEqual(["live", "revoked", "unknown", "live"]);
+    expect(cli("scan", "check", "--check-store").stdout.split("\n")[0]).toMatch(/secret live {2}live$/);
+  });
+
+  it("a missing path, an unreadable folder, a binary or huge file named on the command line: exit 6", () => {
+    expect(cli("scan", "nope")).toEqual({ code: 6, stdout: "", stderr: "keyward scan: cannot read nope\n" });
+    write("one/bin.dat", new Uint8Array([1, 0, 2]));
+    expect(cli("scan", "one/bin.dat").stderr).toBe("keyward scan: cannot scan one/bin.dat: binary\n");
+    write("one/huge.txt", "y".repeat(50));
+    const huge = cli("scan", "one/huge.txt", "--max-bytes", "10");
+    expect([huge.code, huge.stderr]).toEqual([6, "keyward scan: cannot scan one/huge.txt: larger than 10 bytes (see --max-bytes)\n"]);
+    expect(cli("scan", "one", "--max-bytes", "lots").code).toBe(2);
+    expect(cli("scan", "check", "--check-store", "--database", "missing.db").code).toBe(5);
+  });
+
+  it.skipIf(process.getuid?.() === 0)("an unreadable folder is exit 6", () => {
+    write("locked/inner/a.txt", "x");
+    chmodSync(join(cli.dir, "locked/inner"), 0o000);
+    try {
+      expect(cli("scan", "locked")).toMatchObject({ code: 6, stderr: "keyward scan: cannot read folder locked/inner\n" });
+    } finally {
+      chmodSync(join(cli.dir, "locked/inner"), 0o755);
+    }
+  });
+
+  it("shows progress on stderr on a terminal only, every 500 files", async () => {
+    for (let i = 0; i < 1100; i++) write(`many/f${i}.txt`, "ok");
+    const run = async (errIsTTY: boolean) => {
+      const err: string[] = [];
+      const code = await main(["scan", "many"], { out: () => {}, err: (s) => void err.push(s), errIsTTY, env: {}, cwd: cli.dir });
+      return { code, err };
+    };
+    const tty = await run(true);
+    expect(tty.code).toBe(0);
+    expect(tty.err).toEqual(["\rscanned 500 files", "\rscanned 1000 files", "\n", "scanned 1100 files: 0 tokens found (0 secret)\n"]);
+    expect((await run(false)).err).toEqual(["scanned 1100 files: 0 tokens found (0 secret)\n"]);
+  });
+});

@@ -1,0 +1,134 @@
+// The token commands end to end, through the real bin, on a temp SQLite file.
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { Keyward, verifyRequestSignature } from "./verify-helpers.js";
+import { SCHEMA_VERSION } from "keyward/sqlite";
+import { useCli } from "./helpers.js";
+
+const cli = useCli({ KEYWARD_PREFIX: "acme" });
+
+const TOKEN = /acme_(?:sk|pk)_live_[0-9A-Za-z]{49}/;
+
+describe("keyward CLI: token lifecycle", () => {
+  it("init, create, list, show, credits, update, regenerate, audit, usage, revoke", async () => {
+    const init = cli("init", "--json");
+    expect(init.code).toBe(0);
+    expect(JSON.parse(init.stdout)).toEqual({ database: "keyward.db", schemaVersion: SCHEMA_VERSION });
+    expect(cli("migrate").stdout).toBe(`keyward.db: schema version ${SCHEMA_VERSION}\n`);
+
+    const created = cli("create", "--owner", "acct_1", "--name", "backend", "--scope", "core:read", "--scope", "premium:read", "--credits", "100", "--rate-limit", "10/1s", "--actor", "ops:ann");
+    expect(created.code).toBe(0);
+    const token = created.stdout.trim();
+    expect(token).toMatch(new RegExp(`^${TOKEN.source}$`));
+    expect(created.stderr).toMatch(/only time it is shown/);
+    expect(created.stderr).not.toContain(token);
+
+    const listed = JSON.parse(cli("list", "--owner", "acct_1", "--json").stdout);
+    expect(listed.items).toHaveLength(1);
+    const id: string = listed.items[0].id;
+    expect(JSON.stringify(listed)).not.toContain(token);
+    expect(cli("list", "--owner", "acct_1").stdout).toMatch(new RegExp(`^${id}  acme_sk_live_.{4}… +secret +active +backend\\n$`));
+
+    const shown = cli("show", id);
+    expect(shown.stdout).toContain("scopes           core:read premium:read");
+    expect(shown.stdout).toContain("rate limit       10 per 1000 ms");
+    expect(shown.stdout).not.toContain(token);
+
+    // The token really works against the same database, and is metered there.
+    const { store, kw } = await Keyward.open(join(cli.dir, "keyward.db"), "acme");
+    expect((await kw.check({ token, cost: 30 })).ok).toBe(true);
+    await kw.flush();
+    await store.close();
+    expect(JSON.parse(cli("credits", id, "--json").stdout)).toMatchObject({ tokenId: id, limit: 100, remaining: 70 });
+    expect(cli("credits", id).stdout).toBe(`${id}: 70 of 100 credits left\n`);
+    // Reading the balance spends nothing.
+    expect(JSON.parse(cli("credits", id, "--json").stdout).remaining).toBe(70);
+    // Top-up and reset are audited store operations.
+    expect(cli("credits", id, "--top-up", "50", "--actor", "ops:ann").stdout).toBe(`${id}: 120 of 100 credits left\n`);
+    expect(JSON.parse(cli("credits", id, "--reset", "--json").stdout).remaining).toBe(100);
+    expect(cli("credits", id, "--top-up", "5", "--reset").code).toBe(2);
+    expect(cli("credits", id, "--top-up", "-5").code).toBe(2);
+
+    const at = new Date(Date.now() + 3_600_000).toISOString();
+    const updated = JSON.parse(cli("update", id, "--scope", "core:read", "--effective-at", at, "--json").stdout);
+    expect(updated.policy.scopes).toEqual(["core:read", "premium:read"]);
+    expect(updated.scheduled).toEqual([{ effectiveAt: Date.parse(at), policy: expect.objectContaining({ scopes: ["core:read"] }) }]);
+
+    const rotated = cli("regenerate", id, "--grace", "1h", "--json");
+    const body = JSON.parse(rotated.stdout);
+    expect(body.token).toMatch(TOKEN);
+    expect(body.token).not.toBe(token);
+    expect(body.record.graceUntil).toBeGreaterThan(Date.now() + 3_500_000);
+
+    const audit = cli("audit", "--token", id);
+    const lines = audit.stdout.trim().split("\n");
+    expect(lines.map((l) => l.split(/ +/)[1])).toEqual(["create", "credits", "credits", "update", "regenerate"]);
+    expect(lines[0]).toContain("by ops:ann");
+    expect(lines[1]).toContain("by ops:ann");
+    expect(lines[3]).toContain(`effective ${at}`);
+
+    const usage = cli("usage", id);
+    expect(usage.code).toBe(0);
+    expect(usage.stdout).toMatch(/^start \(UTC\) +allowed +denied +credits\n\d{4}-\d\d-\d\d \d\d:00 +1 +0 +30 {2}█{40}\n█ allowed {2}░ denied\n$/);
+    expect(JSON.parse(cli("usage", id, "--json", "--granularity", "day", "--from", "7d").stdout)).toEqual([
+      expect.objectContaining({ allowed: 1, denied: 0, credits: 30 }),
+    ]);
+    // A window that ends before the token's first use is empty.
+    expect(cli("usage", id, "--from", "2026-01-01T00:00:00Z", "--to", "2026-01-02T00:00:00Z").stdout).toBe("no usage in this period\n");
+
+    expect(cli("revoke", id).stdout).toMatch(new RegExp(`^revoked ${id} at \\d{4}-`));
+    expect(JSON.parse(cli("show", id, "--json").stdout).revokedAt).toEqual(expect.any(Number));
+    const refused = cli("regenerate", id);
+    expect([refused.code, refused.stdout]).toEqual([4, ""]);
+    expect(refused.stderr).toBe("keyward regenerate: TOKEN_REVOKED: token is revoked\n");
+
+    // No token ever reached the database file or the audit output in clear.
+    const db = readFileSync(join(cli.dir, "keyward.db"));
+    expect(db.includes(token)).toBe(false);
+    expect(cli("audit", "--owner", "acct_1", "--json").stdout).not.toContain(token);
+  });
+
+  it("prints the audit log through escapeText: a forged line cannot reach the terminal", async () => {
+    const { store, kw } = await Keyward.open(join(cli.dir, "keyward.db"), "acme");
+    const { record } = await kw.tokens.create({ owner: "acct_2", kind: "publishable", name: "site" });
+    // The application's own audit writer (any store user) may hold raw control characters.
+    await store.appendAudit({ id: "aud_forged", at: Date.now(), actor: "x\n2026-01-01 revoke by admin\u001b[2J", action: "update", tokenId: record.id, owner: "acct_2", changes: [] });
+    await store.close();
+    const out = cli("audit", "--owner", "acct_2").stdout;
+    expect(out.trim().split("\n")).toHaveLength(2);
+    expect(out).toContain("x\\u{a}2026-01-01 revoke by admin\\u{1b}[2J");
+    expect(out).not.toContain("\u001b");
+  });
+
+  it("keygen and sign: headers for curl that the server accepts", async () => {
+    const pair = JSON.parse(cli("keygen", "--json").stdout);
+    expect(pair.privateKey).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const created = JSON.parse(cli("create", "--owner", "acct_3", "--require-signed", "--ed25519-public-key", pair.publicKey, "--json").stdout);
+    writeFileSync(join(cli.dir, "client.key"), pair.privateKey);
+    const url = "https://api.example.com/v1/orders?x=1";
+    const signed = cli("sign", url, "--key-id", created.record.id, "--key-file", "client.key", "-d", '{"qty":1}', "-H", "content-type: application/json");
+    expect(signed.code).toBe(0);
+    const args = [...signed.stdout.matchAll(/-H '([^']*)'/g)].map((m) => m[1]!);
+    expect(args.map((a) => a.split(":")[0])).toEqual(["signature-input", "signature", "content-digest"]);
+    expect(signed.stdout).not.toContain(pair.privateKey);
+    const headers = new Headers([["content-type", "application/json"], ...args.map((a) => [a.slice(0, a.indexOf(":")), a.slice(a.indexOf(":") + 2)] as [string, string])]);
+    const request = new Request(url, { method: "POST", headers, body: '{"qty":1}' });
+    expect(await verifyRequestSignature(join(cli.dir, "keyward.db"), request)).toBe("ok");
+    // A changed body is refused: the digest and signature are bound to it.
+    const tampered = new Request(url, { method: "POST", headers, body: '{"qty":9}' });
+    expect(await verifyRequestSignature(join(cli.dir, "keyward.db"), tampered)).not.toBe("ok");
+  });
+
+  it("sign --hmac: the key derived from the token in KEYWARD_TOKEN", async () => {
+    const sealingKey = Buffer.alloc(32, 7).toString("base64");
+    const created = cli.run(["create", "--owner", "acct_4", "--hmac", "--require-signed", "--json"], { env: { KEYWARD_SEALING_KEY: sealingKey } });
+    const { token, record } = JSON.parse(created.stdout);
+    const url = "https://api.example.com/v1/prices";
+    const signed = cli.run(["sign", url, "--key-id", record.id, "--hmac"], { env: { KEYWARD_TOKEN: token } });
+    expect(signed.code).toBe(0);
+    expect(signed.stdout).not.toContain(token);
+    const headers = new Headers([...signed.stdout.matchAll(/-H '([^:]*): ([^']*)'/g)].map((m) => [m[1]!, m[2]!] as [string, string]));
+    expect(await verifyRequestSignature(join(cli.dir, "keyward.db"), new Request(url, { headers }), sealingKey)).toBe("ok");
+  });
+});

@@ -1,0 +1,159 @@
+// The GitHub secret scanning receiver, with a locally generated P-256 key and
+// alerts in GitHub's documented shape (a JSON array of { token, type, url, source }).
+import { generateKeyPairSync, type KeyObject, sign } from "node:crypto";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { generateToken, Keyward, MemoryStore } from "keyward";
+import { createLeakReceiver, type GitHubPublicKey } from "keyward/leaks";
+import { describe, expect, it } from "vitest";
+import { sha256Hex } from "../../src/lib/crypto.js";
+
+function keyPair(id: string): { publicKey: GitHubPublicKey; privateKey: KeyObject } {
+  const { publicKey, privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  return { publicKey: { key_identifier: id, key: publicKey.export({ type: "spki", format: "pem" }).toString() }, privateKey };
+}
+
+const github = keyPair("90a421169f0a406205f1563a953312f0be898d3c7b6c06b681aa86a874555f4a");
+const other = keyPair("f9525bf080f75b3506ca1ead061add62b8633a346606dc5fe544e29231c6ee0d");
+
+/** An alert as GitHub sends it: the body signed with ECDSA P-256 / SHA-256, DER, base64. */
+function alert(body: string, key = github, headers: Record<string, string> = {}): Request {
+  return new Request("https://api.acme.test/leaks/github", {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      "github-public-key-identifier": key.publicKey.key_identifier,
+      "github-public-key-signature": sign("sha256", Buffer.from(body), key.privateKey).toString("base64"),
+      ...headers,
+    },
+    body,
+  });
+}
+
+async function setup() {
+  const store = new MemoryStore();
+  const kw = new Keyward({ store, prefix: "acme" });
+  const live = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+  const web = await kw.tokens.create({ owner: "acct_1", kind: "publishable" });
+  const notified: unknown[] = [];
+  const receiver = createLeakReceiver({ keyward: kw, publicKeys: [github.publicKey], onLeak: (r) => void notified.push(r) });
+  const auditCount = async () => (await kw.tokens.audit({ owner: "acct_1" })).items.length;
+  return { kw, live, web, receiver, notified, auditCount };
+}
+
+const match = (token: string, extra = {}) => ({
+  token,
+  type: "acme_secret_token",
+  url: "https://github.com/octocat/hello/blob/12345600b9cbe38a219f39a9941c9319b600c002/.env",
+  source: "content",
+  ...extra,
+});
+
+describe("createLeakReceiver (GitHub secret scanning)", () => {
+  it("revokes a live secret token, flags a publishable one, labels unknown tokens false_positive", async () => {
+    const { kw, live, web, receiver, notified } = await setup();
+    const stranger = generateToken({ prefix: "acme", kind: "secret", env: "live" });
+    const body = JSON.stringify([match(live.token), match(web.token), match(stranger), match("acme_sk_live_nope")]);
+    const res = await receiver(alert(body));
+    expect(res.status).toBe(200);
+    const labels = await res.json();
+    expect(labels).toEqual([
+      { token_hash: sha256Hex(live.token), token_type: "acme_secret_token", label: "true_positive" },
+      { token_hash: sha256Hex(web.token), token_type: "acme_secret_token", label: "true_positive" },
+      { token_hash: sha256Hex(stranger), token_type: "acme_secret_token", label: "false_positive" },
+      { token_hash: sha256Hex("acme_sk_live_nope"), token_type: "acme_secret_token", label: "false_positive" },
+    ]);
+    // The answer never carries a token.
+    const text = JSON.stringify(labels);
+    for (const t of [live.token, web.token, stranger]) expect(text).not.toContain(t);
+
+    expect((await kw.check({ token: live.token })).code).toBe("TOKEN_REVOKED");
+    expect((await kw.check({ token: web.token })).ok).toBe(true);
+    const audit = (await kw.tokens.audit({ owner: "acct_1" })).items.filter((e) => e.action === "leak");
+    expect(audit.map((e) => [e.tokenId, e.actor, e.changes])).toEqual([
+      [live.record.id, "leak:github", ["revokedAt", "source:github", `url:${match("").url}`]],
+      [web.record.id, "leak:github", ["source:github", `url:${match("").url}`]],
+    ]);
+    expect(notified).toEqual([
+      { outcome: "revoked", tokenId: live.record.id, owner: "acct_1", kind: "secret", url: match("").url, source: "content" },
+      { outcome: "flagged", tokenId: web.record.id, owner: "acct_1", kind: "publishable", url: match("").url, source: "content" },
+    ]);
+  });
+
+  it("refuses forged, unsigned, malformed and oversized alerts, and they revoke nothing", async () => {
+    const { kw, live, receiver, auditCount } = await setup();
+    const body = JSON.stringify([match(live.token)]);
+    const before = await auditCount();
+    const forged = [
+      alert(body, other), // signed by a key not configured (its id unknown)
+      alert(body, { publicKey: github.publicKey, privateKey: other.privateKey }), // right id, wrong key
+      alert(body, github, { "github-public-key-signature": "" }),
+      alert(body, github, { "github-public-key-signature": "not base64!" }),
+      alert(body, github, { "github-public-key-signature": Buffer.from("0".repeat(70)).toString("base64") }),
+      new Request(alert(body).url, { method: "POST", headers: { "github-public-key-identifier": github.publicKey.key_identifier }, body }),
+    ];
+    for (const r of forged) expect((await receiver(r)).status).toBe(401);
+    // A valid signature over another body does not carry over.
+    const signedOther = alert(JSON.stringify([match("x")]));
+    const swapped = new Request(signedOther.url, { method: "POST", headers: signedOther.headers, body });
+    expect((await receiver(swapped)).status).toBe(401);
+
+    for (const bad of ["{", "[]", "{}", '[{"type":"t"}]', `[${JSON.stringify(match(live.token, { url: 5 }))}]`, `[${JSON.stringify(match(live.token))}, 7]`]) {
+      expect([bad, (await receiver(alert(bad))).status]).toEqual([bad, 400]);
+    }
+    const small = createLeakReceiver({ keyward: kw, publicKeys: [github.publicKey], maxBodyBytes: 64, maxMatches: 2 });
+    expect((await small(alert(body))).status).toBe(413);
+    expect((await receiver(new Request(alert(body).url, { method: "GET" }))).status).toBe(405);
+    const many = createLeakReceiver({ keyward: kw, publicKeys: [github.publicKey], maxMatches: 2 });
+    expect((await many(alert(JSON.stringify([match("a"), match("b"), match("c")])))).status).toBe(400);
+
+    expect(await auditCount()).toBe(before);
+    expect((await kw.check({ token: live.token })).ok).toBe(true);
+  });
+
+  it("a replayed alert gets the same answer and acts on nothing again", async () => {
+    const { live, web, receiver, notified, auditCount } = await setup();
+    const body = JSON.stringify([match(web.token), match(live.token)]);
+    const first = await (await receiver(alert(body))).json();
+    const after = await auditCount();
+    const again = await (await receiver(alert(body))).json();
+    expect(again).toEqual(first);
+    expect(await auditCount()).toBe(after);
+    expect(notified).toHaveLength(2);
+  });
+
+  it("works over real HTTP (node:http server, fetch)", async () => {
+    const { kw, live, receiver } = await setup();
+    const server = createServer(async (req, res) => {
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      const headers = new Headers();
+      for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string") headers.set(k, v);
+      const answer = await receiver(new Request(`http://localhost${req.url}`, { method: req.method ?? "GET", headers, body: Buffer.concat(chunks) }));
+      res.writeHead(answer.status, { "content-type": "application/json" }).end(await answer.text());
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      const req = alert(JSON.stringify([match(live.token)]));
+      const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/leaks/github`, {
+        method: "POST",
+        headers: req.headers,
+        body: await req.text(),
+      });
+      expect([res.status, (await res.json())[0].label]).toEqual([200, "true_positive"]);
+      expect((await kw.check({ token: live.token })).code).toBe("TOKEN_REVOKED");
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it("checks its options eagerly", () => {
+    const { publicKey } = github;
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    expect(() => createLeakReceiver({ keyward: {} as Keyward, publicKeys: [publicKey] })).toThrow(TypeError);
+    expect(() => createLeakReceiver({ keyward: kw, publicKeys: [] })).toThrow(TypeError);
+    expect(() => createLeakReceiver({ keyward: kw, publicKeys: [{ key_identifier: "x", key: "nope" }] })).toThrow(/not a PEM/);
+    expect(() => createLeakReceiver({ keyward: kw, publicKeys: [publicKey], maxBodyBytes: 0 })).toThrow(RangeError);
+    expect(() => createLeakReceiver({ keyward: kw, publicKeys: [publicKey], action: "delete" as "flag" })).toThrow(TypeError);
+  });
+});

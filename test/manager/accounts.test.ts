@@ -1,0 +1,205 @@
+import { describe, expect, it } from "vitest";
+import { combineStores, Keyward, MemoryStore, type TokenStore } from "keyward";
+import { sqliteStore } from "keyward/sqlite";
+
+const T0 = Date.UTC(2026, 0, 10);
+
+function setup(store: TokenStore = new MemoryStore(), options: { revocationBoundMs?: number } = {}) {
+  let now = T0;
+  const kw = new Keyward({ store, prefix: "acme", env: "test", now: () => now, ...options });
+  return { kw, store, tick: (ms: number) => (now += ms), at: () => now };
+}
+
+describe("kw.accounts: plan ceiling", () => {
+  it("removing premium:* from the plan cuts every token of the account at once", async () => {
+    const { kw } = setup();
+    await kw.accounts.set("acct_1", { ceiling: ["core:read", "premium:*"] });
+    const tokens = await Promise.all(
+      [0, 1, 2].map(() => kw.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["core:read", "premium:read"] })),
+    );
+    for (const t of tokens) expect((await kw.check({ token: t.token, scope: "premium:read" })).ok).toBe(true);
+    await kw.accounts.set("acct_1", { ceiling: ["core:read"] });
+    for (const t of tokens) {
+      const d = await kw.check({ token: t.token, scope: "premium:read" });
+      expect(d).toMatchObject({ ok: false, code: "SCOPE_DENIED", scope: "premium:read" });
+      expect((await kw.check({ token: t.token, scope: "core:read" })).ok).toBe(true);
+    }
+    // The tokens keep their own scopes: they come back when the plan does.
+    expect((await kw.tokens.get(tokens[0]!.record.id))?.policy.scopes).toEqual(["core:read", "premium:read"]);
+  });
+
+  it("is effective-dated like token policies, and audited", async () => {
+    const { kw, tick } = setup();
+    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["core:read", "premium:read"] });
+    const at = T0 + 60_000;
+    const acct = await kw.accounts.set("acct_1", { ceiling: ["core:read"] }, { effectiveAt: at, actor: "user:1" });
+    expect(acct.policy.ceiling).toBeNull();
+    expect(acct.scheduled).toEqual([{ effectiveAt: at, policy: { ceiling: ["core:read"], credits: null, rateLimit: null } }]);
+    expect((await kw.check({ token, scope: "premium:read" })).ok).toBe(true);
+    tick(60_000);
+    expect((await kw.check({ token, scope: "premium:read" })).code).toBe("SCOPE_DENIED");
+    const audit = await kw.tokens.audit({ owner: "acct_1" });
+    expect(audit.items.at(-1)).toMatchObject({ action: "account", tokenId: "*", actor: "user:1", changes: ["ceiling"], effectiveAt: at });
+  });
+
+  it("refuses a ceiling that would leave a token with no scope, or an empty one, naming the field; nothing changes", async () => {
+    const { kw } = setup();
+    await kw.accounts.set("acct_1", { ceiling: ["core:read", "premium:*"] });
+    const { record } = await kw.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["premium:read"] });
+    await expect(kw.accounts.set("acct_1", { ceiling: ["core:read"] })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "ceiling" });
+    await expect(kw.accounts.set("acct_1", { ceiling: [] })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "ceiling" });
+    await expect(kw.accounts.set("acct_1", { ceiling: ["not a scope"] })).rejects.toMatchObject({ field: "ceiling.0" });
+    expect((await kw.accounts.get("acct_1"))?.policy.ceiling).toEqual(["core:read", "premium:*"]);
+    // Once the token is revoked, nothing is left without scope.
+    await kw.tokens.revoke(record.id);
+    expect((await kw.accounts.set("acct_1", { ceiling: ["core:read"] })).revision).toBe(2);
+  });
+
+  it("tokens may hold only scopes within the ceiling (create and update); nothing is written otherwise", async () => {
+    const { kw } = setup();
+    await kw.accounts.set("acct_1", { ceiling: ["core:read", "datasets/*:read"] });
+    await expect(kw.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["core:read", "premium:read"] })).rejects.toMatchObject({
+      code: "SCOPE_NOT_ALLOWED",
+      scope: "premium:read",
+    });
+    // A wildcard is held only when the ceiling covers all of it.
+    await expect(kw.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["datasets/*:*"] })).rejects.toMatchObject({ code: "SCOPE_NOT_ALLOWED" });
+    expect((await kw.tokens.list("acct_1")).items).toEqual([]);
+    const { record } = await kw.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["datasets/prices:read"] });
+    await expect(kw.tokens.update(record.id, { scopes: ["premium:read"] })).rejects.toMatchObject({ code: "SCOPE_NOT_ALLOWED" });
+    expect((await kw.tokens.get(record.id))?.policy.scopes).toEqual(["datasets/prices:read"]);
+    // Another owner has no ceiling.
+    expect((await kw.tokens.create({ owner: "acct_2", kind: "secret", scopes: ["premium:read"] })).record.owner).toBe("acct_2");
+  });
+
+  it("refuses bad pools and limits with coded errors naming the field, and no state change", async () => {
+    const { kw } = setup();
+    const bad: [unknown, string][] = [
+      [{ credits: { limit: -1 } }, "credits.limit"],
+      [{ credits: { limit: 1.5 } }, "credits.limit"],
+      [{ credits: { limit: Number.NaN } }, "credits.limit"],
+      [{ credits: { limit: Number.POSITIVE_INFINITY } }, "credits.limit"],
+      [{ credits: { limit: 1e300 } }, "credits.limit"],
+      [{ credits: { limit: 10, overage: -1 } }, "credits.overage"],
+      [{ credits: { limit: 10, reset: "week" } }, "credits.reset"],
+      [{ credits: { limit: 10, reset: "month", refill: { amount: 1, intervalMs: 60_000 } } }, "credits.reset"],
+      [{ rateLimit: { limit: 0, windowMs: 1000 } }, "rateLimit.limit"],
+      [{ plan: "gold" }, "plan"],
+    ];
+    for (const [patch, field] of bad) {
+      await expect(kw.accounts.set("acct_1", patch as never)).rejects.toMatchObject({ code: "INVALID_INPUT", field });
+    }
+    expect(await kw.accounts.get("acct_1")).toBeNull();
+    expect((await kw.tokens.audit({ owner: "acct_1" })).items).toEqual([]);
+  });
+
+  it("on a store without accounts: STORE_UNSUPPORTED, and tokens still work", async () => {
+    const m = new MemoryStore();
+    const store: TokenStore = { ...combineStores({ records: m, counters: m, usage: m }), capabilities: { changeFeed: false } };
+    delete store.getAccount;
+    const { kw } = setup(store);
+    await expect(kw.accounts.set("acct_1", { ceiling: ["core:read"] })).rejects.toMatchObject({ code: "STORE_UNSUPPORTED", feature: "accounts" });
+    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    expect((await kw.check({ token, scope: "core:read" })).ok).toBe(true);
+  });
+
+  it("looks accounts up through a cache bounded by revocationBoundMs, never once per request", async () => {
+    let reads = 0;
+    class Counting extends MemoryStore {
+      override getAccount(owner: string) {
+        reads++;
+        return super.getAccount(owner);
+      }
+    }
+    const store = new Counting();
+    const { kw, tick } = setup(store, { revocationBoundMs: 5_000 });
+    await kw.accounts.set("acct_1", { rateLimit: { limit: 1000, windowMs: 1000 } });
+    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    const { token: other } = await kw.tokens.create({ owner: "acct_2", kind: "secret" });
+    reads = 0;
+    for (let i = 0; i < 100; i++) {
+      await kw.check({ token });
+      await kw.check({ token: other });
+    }
+    expect(reads).toBe(2); // one per owner, "no account" included
+    tick(5_000);
+    await kw.check({ token });
+    expect(reads).toBe(3);
+  });
+});
+
+describe("account metering: token and account charged together", () => {
+  for (const [name, make] of [
+    ["MemoryStore", () => new MemoryStore()],
+    ["SQLite", () => sqliteStore(":memory:")],
+  ] as const) {
+    it(`${name}: 10 000 concurrent checks across 10 tokens of one account on a pool of 1 000 grant exactly 1 000`, async () => {
+      const store = make();
+      const { kw } = setup(store);
+      await kw.accounts.set("acct_1", { credits: { limit: 1000 } });
+      const tokens = await Promise.all(
+        Array.from({ length: 10 }, () => kw.tokens.create({ owner: "acct_1", kind: "secret", credits: { limit: 400 } })),
+      );
+      const ds = await Promise.all(Array.from({ length: 10_000 }, (_, i) => kw.check({ token: tokens[i % 10]!.token })));
+      expect(ds.filter((d) => d.ok)).toHaveLength(1000);
+      expect(new Set(ds.filter((d) => !d.ok).map((d) => d.code))).toEqual(new Set(["CREDITS_EXHAUSTED"]));
+      expect(await kw.credits.get({ owner: "acct_1" })).toMatchObject({ limit: 1000, remaining: 0 });
+      let spent = 0;
+      for (const t of tokens) spent += 400 - (await kw.credits.get({ tokenId: t.record.id })).remaining;
+      expect(spent).toBe(1000);
+      await kw.close();
+      await store.close();
+    });
+  }
+
+  it("an account-wide rate limit and a monthly pool with overage apply across tokens", async () => {
+    const { kw, tick } = setup();
+    await kw.accounts.set("acct_1", { credits: { limit: 3, reset: "month", overage: 1 }, rateLimit: { limit: 100, windowMs: 1000 } });
+    const a = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    const b = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    expect((await kw.check({ token: a.token, cost: 2 })).ok).toBe(true);
+    const d = await kw.check({ token: b.token, cost: 2 });
+    expect(d).toMatchObject({ ok: true, remaining: 0 });
+    const denied = await kw.check({ token: a.token });
+    expect(denied).toMatchObject({ ok: false, code: "CREDITS_EXHAUSTED" });
+    expect(denied.retryAfterMs).toBe(Date.UTC(2026, 1, 1) - T0);
+    tick(Date.UTC(2026, 1, 1) - T0);
+    expect((await kw.check({ token: a.token })).ok).toBe(true);
+  });
+});
+
+describe("kw.credits: admin operations on tokens and accounts", () => {
+  it("reads, tops up and resets, each audited", async () => {
+    const { kw } = setup();
+    const { token, record } = await kw.tokens.create({ owner: "acct_1", kind: "secret", credits: { limit: 2 } });
+    await kw.check({ token });
+    await kw.check({ token });
+    expect((await kw.check({ token })).code).toBe("CREDITS_EXHAUSTED");
+    expect(await kw.credits.get({ tokenId: record.id })).toEqual({ limit: 2, remaining: 0, nextRefillAt: null });
+    expect((await kw.credits.topUp({ tokenId: record.id }, 5, { actor: "user:9" })).remaining).toBe(5);
+    expect((await kw.check({ token })).ok).toBe(true);
+    expect((await kw.credits.reset({ tokenId: record.id })).remaining).toBe(2);
+    await kw.accounts.set("acct_1", { credits: { limit: 100 } });
+    expect((await kw.credits.topUp({ owner: "acct_1" }, 50)).remaining).toBe(150);
+    const audit = (await kw.tokens.audit({ owner: "acct_1" })).items.filter((e) => e.action === "credits");
+    expect(audit.map((e) => [e.tokenId, e.changes[0], e.amount, e.actor])).toEqual([
+      [record.id, "topUp", 5, "user:9"],
+      [record.id, "reset", undefined, "system"],
+      ["*", "topUp", 50, "system"],
+    ]);
+  });
+
+  it("refuses bad amounts, unknown owners and tokens without credits with coded errors; nothing changes", async () => {
+    const { kw } = setup();
+    await kw.accounts.set("acct_1", { credits: { limit: 10 } });
+    for (const amount of [-5, 0, 2.5, Number.NaN, Number.POSITIVE_INFINITY, 1e300, "5"]) {
+      await expect(kw.credits.topUp({ owner: "acct_1" }, amount as number)).rejects.toMatchObject({ code: "INVALID_INPUT", field: "amount" });
+    }
+    await expect(kw.credits.topUp({ owner: "acct_unknown" }, 5)).rejects.toMatchObject({ code: "ACCOUNT_NOT_FOUND" });
+    await expect(kw.credits.get({ tokenId: "tok_nope" })).rejects.toMatchObject({ code: "TOKEN_NOT_FOUND" });
+    const { record } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    await expect(kw.credits.reset({ tokenId: record.id })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "target" });
+    expect((await kw.credits.get({ owner: "acct_1" })).remaining).toBe(10);
+    expect((await kw.tokens.audit({ owner: "acct_1" })).items.filter((e) => e.action === "credits")).toEqual([]);
+  });
+});

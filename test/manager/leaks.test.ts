@@ -1,0 +1,69 @@
+// kw.tokens.reportLeak: revokes (or flags) a live token with a `leak` audit
+// entry; anything else changes nothing and never throws for the token's content.
+import fc from "fast-check";
+import { generateToken, InvalidInputError, Keyward, MemoryStore } from "keyward";
+import { describe, expect, it } from "vitest";
+
+async function setup() {
+  let now = Date.UTC(2026, 0, 1);
+  const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", now: () => now });
+  const issued = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+  const tick = (ms: number) => {
+    now += ms;
+  };
+  return { kw, issued, tick };
+}
+
+describe("tokens.reportLeak", () => {
+  it("revokes a live token in one step with a leak audit entry (no separate revoke entry)", async () => {
+    const { kw, issued } = await setup();
+    const report = await kw.tokens.reportLeak(issued.token, { source: "pastebin", url: `https://paste.test/raw?k=${issued.token}` });
+    expect(report).toEqual({ outcome: "revoked", tokenId: issued.record.id, owner: "acct_1", kind: "secret" });
+    expect((await kw.check({ token: issued.token })).code).toBe("TOKEN_REVOKED");
+    const entries = (await kw.tokens.audit({ tokenId: issued.record.id })).items;
+    expect(entries.map((e) => e.action)).toEqual(["create", "leak"]);
+    // The URL is kept with the leaked token in it redacted.
+    expect(entries[1]!.changes).toEqual(["revokedAt", "source:pastebin", "url:https://paste.test/raw?k=acme_sk_live_[redacted]"]);
+    expect(entries[1]!.actor).toBe("leak:pastebin");
+    expect(JSON.stringify(entries)).not.toContain(issued.token);
+    // A second report: inactive, nothing more written.
+    expect((await kw.tokens.reportLeak(issued.token, { source: "pastebin" })).outcome).toBe("inactive");
+    expect((await kw.tokens.audit({ tokenId: issued.record.id })).items).toHaveLength(2);
+  });
+
+  it('action "flag" audits and leaves the token working', async () => {
+    const { kw, issued } = await setup();
+    const report = await kw.tokens.reportLeak(issued.token, { source: "support", action: "flag", actor: "user:7" });
+    expect(report.outcome).toBe("flagged");
+    expect((await kw.check({ token: issued.token })).ok).toBe(true);
+    const last = (await kw.tokens.audit({ tokenId: issued.record.id })).items.at(-1)!;
+    expect([last.action, last.actor, last.changes]).toEqual(["leak", "user:7", ["source:support"]]);
+  });
+
+  it("an old secret in its grace period is live; after it, inactive", async () => {
+    const { kw, issued, tick } = await setup();
+    await kw.tokens.regenerate(issued.record.id, { graceMs: 60_000 });
+    tick(61_000);
+    expect((await kw.tokens.reportLeak(issued.token, { source: "github" })).outcome).toBe("inactive");
+    const { kw: kw2, issued: other } = await setup();
+    await kw2.tokens.regenerate(other.record.id, { graceMs: 60_000 });
+    expect((await kw2.tokens.reportLeak(other.token, { source: "github" })).outcome).toBe("revoked");
+  });
+
+  it("unknown, foreign-prefix and malformed tokens change nothing; bad options throw", async () => {
+    const { kw, issued } = await setup();
+    const foreign = generateToken({ prefix: "other", kind: "secret", env: "live" });
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(fc.string(), fc.constant(foreign), fc.constant(`${issued.token}x`)), async (s) => {
+        expect((await kw.tokens.reportLeak(s, { source: "github" })).outcome).toBe("unknown");
+      }),
+      { numRuns: 100 },
+    );
+    expect((await kw.tokens.audit({ tokenId: issued.record.id })).items).toHaveLength(1);
+    await expect(kw.tokens.reportLeak(issued.token, { source: "GitHub!" })).rejects.toBeInstanceOf(InvalidInputError);
+    await expect(kw.tokens.reportLeak(issued.token, { source: "x", url: "u".repeat(2049) })).rejects.toBeInstanceOf(InvalidInputError);
+    await expect(kw.tokens.reportLeak(issued.token, { source: "x", action: "delete" as "flag" })).rejects.toBeInstanceOf(InvalidInputError);
+    await expect(kw.tokens.reportLeak(42 as unknown as string, { source: "x" })).rejects.toBeInstanceOf(TypeError);
+    expect((await kw.check({ token: issued.token })).ok).toBe(true);
+  });
+});

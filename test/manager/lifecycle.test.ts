@@ -1,0 +1,128 @@
+import { Keyward, type KeywardOptions, type LifecycleEvent, MemoryStore } from "keyward";
+import { describe, expect, it } from "vitest";
+
+const DAY = 86_400_000;
+const T0 = 1_800_000_000_000;
+
+function app(tokens: KeywardOptions["tokens"], clock = { now: T0 }) {
+  return new Keyward({ store: new MemoryStore(), prefix: "acme", tokens, now: () => clock.now });
+}
+
+async function collect(it: AsyncIterable<LifecycleEvent>): Promise<LifecycleEvent[]> {
+  const out: LifecycleEvent[] = [];
+  for await (const e of it) out.push(e);
+  return out;
+}
+
+describe("lifetimes", () => {
+  it("a create without expiresAt gets the default lifetime; within the maximum is fine", async () => {
+    const kw = app({ defaultLifetimeMs: 30 * DAY, maxLifetimeMs: 90 * DAY });
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    expect(record.policy.expiresAt).toBe(T0 + 30 * DAY);
+    const exact = await kw.tokens.create({ owner: "o", kind: "secret", expiresAt: T0 + 90 * DAY });
+    expect(exact.record.policy.expiresAt).toBe(T0 + 90 * DAY);
+  });
+
+  it("beyond the maximum, or no expiry while a maximum is set: LIFETIME_EXCEEDED naming the limit; nothing written", async () => {
+    const kw = app({ maxLifetimeMs: 90 * DAY });
+    for (const expiresAt of [T0 + 90 * DAY + 1, null, undefined]) {
+      await expect(kw.tokens.create({ owner: "o", kind: "secret", expiresAt })).rejects.toMatchObject({
+        code: "LIFETIME_EXCEEDED",
+        field: "expiresAt",
+        limit: "tokens.maxLifetimeMs",
+        maxExpiresAt: T0 + 90 * DAY,
+      });
+    }
+    expect((await kw.tokens.list("o")).items).toEqual([]);
+    const err = await kw.tokens.create({ owner: "o", kind: "secret", expiresAt: null }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(String((err as Error).message)).toContain("tokens.maxLifetimeMs");
+  });
+
+  it("an update beyond the maximum from now is refused and changes nothing; within it is fine", async () => {
+    const clock = { now: T0 };
+    const kw = app({ defaultLifetimeMs: 10 * DAY, maxLifetimeMs: 30 * DAY }, clock);
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    clock.now += 20 * DAY;
+    await expect(kw.tokens.update(record.id, { expiresAt: clock.now + 31 * DAY }, { effectiveAt: clock.now })).rejects.toMatchObject({ code: "LIFETIME_EXCEEDED" });
+    await expect(kw.tokens.update(record.id, { expiresAt: null })).rejects.toMatchObject({ code: "LIFETIME_EXCEEDED" });
+    expect((await kw.tokens.get(record.id))?.revision).toBe(record.revision);
+    const renewed = await kw.tokens.update(record.id, { expiresAt: clock.now + 30 * DAY }, { effectiveAt: clock.now });
+    expect(renewed.policy.expiresAt).toBe(clock.now + 30 * DAY);
+  });
+
+  it("zero, negative, fractional or inverted lifetimes are INVALID_CONFIG naming the option", () => {
+    const cases: [KeywardOptions["tokens"], string][] = [
+      [{ maxLifetimeMs: 0 }, "tokens.maxLifetimeMs"],
+      [{ defaultLifetimeMs: -1 }, "tokens.defaultLifetimeMs"],
+      [{ rotationPeriodMs: 1.5 }, "tokens.rotationPeriodMs"],
+      [{ defaultLifetimeMs: 2 * DAY, maxLifetimeMs: DAY }, "tokens.defaultLifetimeMs"],
+      [{ unknown: 1 } as never, "tokens"],
+    ];
+    for (const [tokens, field] of cases) expect(() => app(tokens)).toThrow(expect.objectContaining({ code: "INVALID_CONFIG", field: expect.stringContaining(field) }));
+  });
+});
+
+describe("rotation and scans", () => {
+  it("list filters expiringBefore and dueForRotation; regenerate resets the rotation clock", async () => {
+    const clock = { now: T0 };
+    const kw = app({ rotationPeriodMs: 90 * DAY }, clock);
+    const old = await kw.tokens.create({ owner: "o", kind: "secret", expiresAt: T0 + 100 * DAY });
+    clock.now += 50 * DAY;
+    const young = await kw.tokens.create({ owner: "o", kind: "secret", expiresAt: T0 + 400 * DAY });
+    const never = await kw.tokens.create({ owner: "o", kind: "secret" });
+    clock.now = T0 + 91 * DAY;
+    const ids = async (o: Parameters<typeof kw.tokens.list>[1]) => (await kw.tokens.list("o", o)).items.map((r) => r.id);
+    expect(await ids({ dueForRotation: true })).toEqual([old.record.id]);
+    expect((await ids({ dueForRotation: false })).sort()).toEqual([young.record.id, never.record.id].sort());
+    expect(await ids({ expiringBefore: T0 + 200 * DAY })).toEqual([old.record.id]);
+    await kw.tokens.regenerate(old.record.id);
+    expect(await ids({ dueForRotation: true })).toEqual([]);
+    await expect(kw.tokens.list("o", { expiringBefore: "soon" as never })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "expiringBefore" });
+    await expect(app({}).tokens.list("o", { dueForRotation: true })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "dueForRotation" });
+  });
+
+  it("scan yields expired, expiring-soon and rotation-due events from the records alone, revoked tokens skipped", async () => {
+    const clock = { now: T0 };
+    const kw = app({ rotationPeriodMs: 30 * DAY, expiringSoonMs: 7 * DAY }, clock);
+    const soon = await kw.tokens.create({ owner: "o", kind: "secret", expiresAt: T0 + 35 * DAY });
+    const expired = await kw.tokens.create({ owner: "o", kind: "secret", expiresAt: T0 + 10 * DAY });
+    const revoked = await kw.tokens.create({ owner: "o", kind: "secret", expiresAt: T0 + 10 * DAY });
+    await kw.tokens.revoke(revoked.record.id);
+    const fresh = await kw.tokens.create({ owner: "o", kind: "publishable" });
+    await kw.tokens.create({ owner: "other", kind: "secret", expiresAt: T0 + 10 * DAY });
+    expect(await collect(kw.tokens.scan("o"))).toEqual([]);
+    const events = await collect(kw.tokens.scan("o", { now: T0 + 31 * DAY }));
+    // Tokens created at the same instant come in id order: compare as a set.
+    const expected = [
+      { type: "expiring-soon", tokenId: soon.record.id, owner: "o", at: T0 + 35 * DAY },
+      { type: "rotation-due", tokenId: soon.record.id, owner: "o", at: T0 + 30 * DAY },
+      { type: "expired", tokenId: expired.record.id, owner: "o", at: T0 + 10 * DAY },
+      { type: "rotation-due", tokenId: fresh.record.id, owner: "o", at: T0 + 30 * DAY },
+    ];
+    expect(events).toHaveLength(expected.length);
+    expect(events).toEqual(expect.arrayContaining(expected));
+    await expect(collect(kw.tokens.scan("o", { now: 1.5 }))).rejects.toMatchObject({ code: "INVALID_INPUT", field: "now" });
+  });
+
+  it("a scan reads each token once, a page of 1000 at a time (no timer, no per-token lookup)", async () => {
+    const store = new MemoryStore();
+    const kw = new Keyward({ store, prefix: "acme", now: () => T0, tokens: { rotationPeriodMs: DAY } });
+    for (let i = 0; i < 1500; i++) await kw.tokens.create({ owner: "o", kind: "publishable" });
+    let lists = 0;
+    let gets = 0;
+    const list = store.list.bind(store);
+    const get = store.get.bind(store);
+    store.list = (...a) => {
+      lists++;
+      return list(...a);
+    };
+    store.get = (...a) => {
+      gets++;
+      return get(...a);
+    };
+    const events = await collect(kw.tokens.scan("o", { now: T0 + 2 * DAY }));
+    expect(events).toHaveLength(1500);
+    expect([lists, gets]).toEqual([2, 0]);
+  });
+});

@@ -1,0 +1,69 @@
+import { describe, expect, it } from "vitest";
+import { combineStores, Keyward, MemoryStore, type TokenStore } from "keyward";
+import { sqliteStore } from "keyward/sqlite";
+
+const T0 = Date.UTC(2026, 0, 10, 12);
+
+for (const [name, make] of [
+  ["MemoryStore", () => new MemoryStore()],
+  ["SQLite", () => sqliteStore(":memory:")],
+] as const) {
+  describe(`kw.usage analytics (${name})`, () => {
+    it("by token or owner, filtered and grouped; top consumers; last use without a write per request", async () => {
+      const store = make();
+      let now = T0;
+      const kw = new Keyward({ store, prefix: "acme", env: "test", now: () => now, usage: { flushIntervalMs: 60_000 } });
+      const a = await kw.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["core:read"], credits: { limit: 100 } });
+      const b = await kw.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["core:read"], credits: { limit: 100 } });
+      for (let i = 0; i < 3; i++) await kw.check({ token: a.token, scope: "core:read", cost: 5, ip: "203.0.113.7" });
+      await kw.check({ token: a.token, scope: "premium:read" });
+      now += 61_000;
+      await kw.check({ token: b.token, scope: "core:read", cost: 20, ip: "198.51.100.2" });
+      await kw.flush();
+
+      expect(await kw.usage.get({ owner: "acct_1" }, { from: T0, to: T0 + 3_600_000, granularity: "minute" })).toEqual([
+        { start: T0, allowed: 3, denied: 1, credits: 15 },
+        { start: T0 + 60_000, allowed: 1, denied: 0, credits: 20 },
+      ]);
+      expect(await kw.usage.get(a.record.id, { from: T0, to: T0 + 3_600_000, groupBy: "code" })).toEqual([
+        { start: T0, key: "OK", allowed: 3, denied: 0, credits: 15 },
+        { start: T0, key: "SCOPE_DENIED", allowed: 0, denied: 1, credits: 0 },
+      ]);
+      expect(await kw.usage.get({ owner: "acct_1" }, { from: T0, to: T0 + 3_600_000, scope: "premium:read" })).toEqual([
+        { start: T0, allowed: 0, denied: 1, credits: 0 },
+      ]);
+      expect(await kw.usage.top("acct_1", { from: T0, to: T0 + 3_600_000 })).toEqual([
+        { tokenId: b.record.id, requests: 1, allowed: 1, denied: 0, credits: 20 },
+        { tokenId: a.record.id, requests: 4, allowed: 3, denied: 1, credits: 15 },
+      ]);
+      expect((await kw.usage.top("acct_1", { from: T0, to: T0 + 3_600_000, by: "requests", limit: 1 }))[0]?.tokenId).toBe(a.record.id);
+      expect(await kw.usage.lastUsed(a.record.id)).toEqual({ at: T0, ip: "203.0.113.7" });
+      expect(await kw.usage.lastUsed(b.record.id)).toEqual({ at: T0 + 61_000, ip: "198.51.100.2" });
+      await kw.close();
+      await store.close();
+    });
+  });
+}
+
+describe("kw.usage: bad input and stores without analytics", () => {
+  it("refuses bad ranges, targets and options with coded errors naming the field", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", now: () => T0 });
+    await expect(kw.usage.get({ owner: "acct_1" }, { granularity: "minute", from: T0 - 3 * 86_400_000 })).rejects.toMatchObject({ field: "from" });
+    await expect(kw.usage.get({ owner: "" })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "owner" });
+    await expect(kw.usage.get({ owner: "acct_1" }, { groupBy: "ip" as never })).rejects.toMatchObject({ field: "groupBy" });
+    await expect(kw.usage.top("acct_1", { limit: 0 })).rejects.toMatchObject({ field: "limit" });
+    await expect(kw.usage.top("acct_1", { by: "cost" as never })).rejects.toMatchObject({ field: "by" });
+  });
+
+  it("a store without analytics answers a token's hours and days, and STORE_UNSUPPORTED for the rest", async () => {
+    const m = new MemoryStore();
+    const store: TokenStore = { ...combineStores({ records: m, counters: m, usage: m }), capabilities: { changeFeed: false } };
+    const kw = new Keyward({ store, prefix: "acme", now: () => T0 });
+    const { token, record } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    await kw.check({ token });
+    await kw.flush();
+    expect(await kw.usage.get(record.id, { from: T0, to: T0 + 1 })).toEqual([{ start: T0, allowed: 1, denied: 0, credits: 0 }]);
+    await expect(kw.usage.get({ owner: "acct_1" })).rejects.toMatchObject({ code: "STORE_UNSUPPORTED", feature: "usageAnalytics" });
+    await expect(kw.usage.lastUsed(record.id)).rejects.toMatchObject({ code: "STORE_UNSUPPORTED" });
+  });
+});

@@ -1,0 +1,129 @@
+import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics";
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import { describe, expect, it } from "vitest";
+import { Keyward, type LogRecord, MemoryStore } from "keyward";
+
+function otel() {
+  const metricExporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
+  const reader = new PeriodicExportingMetricReader({ exporter: metricExporter, exportIntervalMillis: 3_600_000 });
+  const meterProvider = new MeterProvider({ readers: [reader] });
+  const spanExporter = new InMemorySpanExporter();
+  const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spanExporter)] });
+  return {
+    meter: meterProvider.getMeter("keyward"),
+    tracer: tracerProvider.getTracer("keyward"),
+    async metrics() {
+      await reader.forceFlush();
+      const out = new Map<string, { value: unknown; attributes: Record<string, unknown> }[]>();
+      for (const rm of metricExporter.getMetrics()) {
+        for (const sm of rm.scopeMetrics) {
+          for (const m of sm.metrics) {
+            out.set(
+              m.descriptor.name,
+              m.dataPoints.map((p) => ({ value: p.value, attributes: p.attributes })),
+            );
+          }
+        }
+      }
+      metricExporter.reset();
+      return out;
+    },
+    spans: () => spanExporter.getFinishedSpans(),
+  };
+}
+
+describe("telemetry (OpenTelemetry SDK in-memory exporters)", () => {
+  it("metrics: decisions by code, latency, cache hit ratio, store errors, usage queue depth", async () => {
+    const o = otel();
+    const store = new MemoryStore();
+    const kw = new Keyward({
+      store,
+      prefix: "acme",
+      usage: { flushIntervalMs: 3_600_000 },
+      telemetry: { meter: o.meter, latencySampleEvery: 2 },
+    });
+    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    for (let i = 0; i < 4; i++) await kw.check({ token, scope: "core:read" });
+    await kw.check({ token, scope: "premium:read" });
+    await kw.verify(new Request("https://api.test/x"));
+    const m = await o.metrics();
+    const decisions = m.get("keyward.decisions")!;
+    expect(decisions).toEqual(
+      expect.arrayContaining([
+        { value: 4, attributes: { "keyward.code": "OK", "keyward.ok": true } },
+        { value: 1, attributes: { "keyward.code": "SCOPE_DENIED", "keyward.ok": false } },
+        { value: 1, attributes: { "keyward.code": "TOKEN_MISSING", "keyward.ok": false } },
+      ]),
+    );
+    const latency = m.get("keyward.decision.duration")!;
+    // One decision in two is timed.
+    expect((latency[0]!.value as { count: number }).count).toBe(3);
+    // The first lookup misses, the next four hit.
+    expect(m.get("keyward.cache.hit_ratio")).toEqual([{ value: 4 / 5, attributes: {} }]);
+    expect(m.get("keyward.usage.queue_depth")).toEqual([{ value: 5, attributes: {} }]);
+    await kw.close();
+  });
+
+  it("store errors are counted and logged; spans carry the code and public ids only", async () => {
+    const o = otel();
+    const logs: LogRecord[] = [];
+    class Failing extends MemoryStore {
+      down = false;
+      override async recordUsage(): Promise<void> {
+        throw new Error("disk full");
+      }
+      override async findByHash(hash: string) {
+        if (this.down) throw new Error("connection lost");
+        return super.findByHash(hash);
+      }
+    }
+    const store = new Failing();
+    const kw = new Keyward({
+      store,
+      prefix: "acme",
+      cache: { maxEntries: 0 },
+      usage: { flushIntervalMs: 3_600_000 },
+      telemetry: { meter: o.meter, tracer: o.tracer, logger: (r) => logs.push(r) },
+    });
+    const { token, record } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    await kw.check({ token });
+    store.down = true;
+    expect((await kw.check({ token })).code).toBe("STORE_UNAVAILABLE");
+    await kw.flush();
+    const m = await o.metrics();
+    expect(m.get("keyward.store.errors")).toEqual(
+      expect.arrayContaining([
+        { value: 1, attributes: { "keyward.source": "request" } },
+        { value: 1, attributes: { "keyward.source": "usage" } },
+      ]),
+    );
+    const spans = o.spans();
+    expect(spans.map((s) => [s.name, s.attributes["keyward.code"], s.status.code])).toEqual([
+      ["keyward.check", "OK", 1],
+      ["keyward.check", "STORE_UNAVAILABLE", 2],
+    ]);
+    expect(spans[0]!.attributes).toMatchObject({ "keyward.token.id": record.id, "keyward.owner": "acct_1", "http.response.status_code": 200 });
+    expect(logs.map((l) => [l.level, l.event])).toEqual([
+      ["debug", "decision"],
+      ["warn", "store.unavailable"],
+      ["error", "usage.write_failed"],
+    ]);
+    // Never a secret: not the token, not its hash.
+    const all = JSON.stringify([spans.map((s) => s.attributes), logs, [...m.entries()]]);
+    expect(all).not.toContain(token);
+    expect(all).not.toContain(token.slice(-20));
+    await kw.close();
+  });
+
+  it("without telemetry nothing is measured (a no-op), and bad telemetry options are INVALID_CONFIG", async () => {
+    expect(() => new Keyward({ store: new MemoryStore(), prefix: "acme", telemetry: { meter: {} as never } })).toThrow(
+      expect.objectContaining({ code: "INVALID_CONFIG", field: "telemetry.meter" }),
+    );
+    expect(() => new Keyward({ store: new MemoryStore(), prefix: "acme", telemetry: { logger: 1 as never } })).toThrow(
+      expect.objectContaining({ field: "telemetry.logger" }),
+    );
+    expect(() => new Keyward({ store: new MemoryStore(), prefix: "acme", telemetry: { latencySampleEvery: 0 } })).toThrow(
+      expect.objectContaining({ field: "telemetry.latencySampleEvery" }),
+    );
+  });
+});

@@ -1,0 +1,136 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { describe, expect, it } from "vitest";
+import { type DecisionEvent, Keyward, MemoryStore, type UsageEvent, type UsageWriteError } from "keyward";
+
+const T0 = Date.UTC(2026, 0, 10, 12);
+
+/** A MemoryStore whose usage writes can be held or made to fail. */
+class GatedStore extends MemoryStore {
+  gate: Promise<void> | null = null;
+  fail = false;
+  writes = 0;
+  override async recordUsage(events: readonly UsageEvent[]): Promise<void> {
+    this.writes++;
+    if (this.gate) await this.gate;
+    if (this.fail) throw new Error("disk full");
+    return super.recordUsage(events);
+  }
+}
+
+function app(store: MemoryStore, usage: Record<string, unknown> = {}) {
+  return new Keyward({ store, prefix: "acme", env: "test", now: () => T0, usage });
+}
+
+describe("usage pipeline", () => {
+  it("every decision yields an event, handed to onDecision after the request's tick", async () => {
+    const events: DecisionEvent[] = [];
+    const kw = app(new MemoryStore(), { onDecision: (e: DecisionEvent) => events.push(e) });
+    const { token, record } = await kw.tokens.create({ owner: "acct_1", kind: "publishable", credits: { limit: 10 } });
+    const d = await kw.check({ token, scope: "core:read", cost: 3, ip: "203.0.113.9", origin: "https://app.example" });
+    expect(d.ok).toBe(true);
+    expect(events).toEqual([]); // not on the request path
+    await kw.check({ token: "acme_sk_test_nope" });
+    await sleep(5);
+    expect(events).toEqual([
+      {
+        at: T0,
+        tokenId: record.id,
+        owner: "acct_1",
+        ok: true,
+        code: "OK",
+        status: 200,
+        scope: "core:read",
+        cost: 3,
+        ip: "203.0.113.9",
+        origin: "https://app.example",
+        signed: false,
+      },
+      expect.objectContaining({ tokenId: null, owner: null, ok: false, code: "TOKEN_MALFORMED", cost: 0 }),
+    ]);
+    expect(JSON.stringify(events)).not.toContain(token);
+    await kw.close();
+  });
+
+  it("kw.verify events carry the resolved IP, the Origin and whether the request was signed", async () => {
+    const events: DecisionEvent[] = [];
+    const kw = app(new MemoryStore(), { onDecision: (e: DecisionEvent) => events.push(e) });
+    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    await kw.verify(new Request("https://api.test/x", { headers: { authorization: `Bearer ${token}` } }), { ip: "198.51.100.4", scope: ["core:read"] });
+    await kw.verify(new Request("https://api.test/x", { headers: { "signature-input": 'sig1=("@method");keyid="tok_x"', signature: "sig1=:AAAA:" } }));
+    await kw.close();
+    expect(events[0]).toMatchObject({ ip: "198.51.100.4", origin: null, signed: false, scope: "core:read", code: "OK" });
+    expect(events[1]).toMatchObject({ tokenId: null, signed: true, ok: false });
+  });
+
+  it("writes in batches on a real timer, without kw.flush()", async () => {
+    const store = new MemoryStore();
+    const kw = app(store, { flushIntervalMs: 20 });
+    const { token, record } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    for (let i = 0; i < 5; i++) await kw.check({ token });
+    expect(kw.usage.stats()).toMatchObject({ queued: 5, written: 0 });
+    await sleep(80);
+    expect(kw.usage.stats()).toMatchObject({ queued: 0, written: 5 });
+    expect(await store.getUsage(record.id, { from: 0, to: T0 + 3_600_000, granularity: "hour" })).toEqual([
+      { start: T0, allowed: 5, denied: 0, credits: 0 },
+    ]);
+    await kw.close();
+  });
+
+  it("never blocks a request on a slow store; overload drops are counted, nothing is lost on close", async () => {
+    const store = new GatedStore();
+    let open!: () => void;
+    store.gate = new Promise((r) => {
+      open = r;
+    });
+    const kw = app(store, { batchSize: 2, maxQueue: 4, flushIntervalMs: 60_000 });
+    const { token, record } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    // The first batch of 2 is being written (held); 4 more fill the queue; 3 are dropped.
+    for (let i = 0; i < 9; i++) expect((await kw.check({ token })).ok).toBe(true);
+    expect(kw.usage.stats()).toMatchObject({ queued: 4, dropped: 3 });
+    open();
+    store.gate = null;
+    await kw.close();
+    expect(kw.usage.stats()).toMatchObject({ queued: 0, written: 6, dropped: 3 });
+    const [bucket] = await store.getUsage(record.id, { from: 0, to: T0 + 3_600_000, granularity: "hour" });
+    expect(bucket?.allowed).toBe(6);
+  });
+
+  it("reports store errors to onError, keeps the events and writes them once the store is back", async () => {
+    const store = new GatedStore();
+    const errors: UsageWriteError[] = [];
+    const kw = app(store, { flushIntervalMs: 60_000, onError: (e: UsageWriteError) => errors.push(e) });
+    const { token, record } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    store.fail = true;
+    for (let i = 0; i < 3; i++) await kw.check({ token });
+    await kw.flush();
+    expect(errors).toEqual([{ error: expect.objectContaining({ code: "STORE_UNAVAILABLE" }), events: 3, requeued: 3 }]);
+    expect(kw.usage.stats()).toMatchObject({ queued: 3, failedWrites: 1, dropped: 0 });
+    store.fail = false;
+    await kw.close();
+    const [bucket] = await store.getUsage(record.id, { from: 0, to: T0 + 3_600_000, granularity: "hour" });
+    expect(bucket?.allowed).toBe(3);
+  });
+
+  it("bounds what a request brings into an event, so a batch always stores", async () => {
+    const store = new MemoryStore();
+    const events: DecisionEvent[] = [];
+    const kw = app(store, { flushIntervalMs: 60_000, onDecision: (e: DecisionEvent) => events.push(e) });
+    const { token, record } = await kw.tokens.create({ owner: "acct_1", kind: "publishable" });
+    await kw.check({ token, ip: "x".repeat(100), origin: `https://${"a".repeat(5000)}.example` });
+    await kw.close();
+    expect(events[0]).toMatchObject({ ip: null, ok: true });
+    expect(events[0]!.origin).toHaveLength(2048);
+    expect(kw.usage.stats()).toMatchObject({ written: 1, failedWrites: 0 });
+    expect(await kw.usage.lastUsed(record.id)).toEqual({ at: T0, ip: null });
+  });
+
+  it("rejects bad usage options with INVALID_CONFIG naming them", () => {
+    for (const [usage, field] of [
+      [{ maxQueue: 0 }, "usage.maxQueue"],
+      [{ onDecision: 1 }, "usage.onDecision"],
+      [{ onError: "x" }, "usage.onError"],
+    ] as const) {
+      expect(() => app(new MemoryStore(), usage)).toThrow(expect.objectContaining({ code: "INVALID_CONFIG", field }));
+    }
+  });
+});

@@ -1,0 +1,75 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { createTransportResolver, isLoopbackIp } from "../../src/policy/transport.js";
+
+const none = new Headers();
+const h = (init: Record<string, string>) => new Headers(init);
+
+describe("isLoopbackIp", () => {
+  it.each([
+    ["127.0.0.1", true],
+    ["127.255.3.4", true],
+    ["::1", true],
+    ["::ffff:127.0.0.1", true],
+    ["128.0.0.1", false],
+    ["::2", false],
+    ["0.0.0.0", false],
+    ["localhost", false],
+    ["", false],
+  ])("%s: %s", (ip, expected) => expect(isLoopbackIp(ip)).toBe(expected));
+});
+
+describe("createTransportResolver", () => {
+  const direct = createTransportResolver();
+  const proxied = createTransportResolver({ trustedProxies: ["10.0.0.0/8"] });
+  const forwarded = createTransportResolver({ trustedProxies: ["10.0.0.0/8"], header: "forwarded" });
+
+  it("reads the URL's scheme without trusted proxies, and never a header", () => {
+    expect(direct("https://api.example.com/x", "203.0.113.7", none)).toBe("https");
+    expect(direct("http://api.example.com/x", "203.0.113.7", none)).toBe("http");
+    expect(direct("http://api.example.com/x", "10.0.0.1", h({ "x-forwarded-proto": "https" }))).toBe("http");
+  });
+
+  it("exempts the loopback only when the peer is local too (Host: localhost from afar is not)", () => {
+    for (const url of ["http://localhost:3000/x", "http://127.0.0.1/x", "http://127.9.9.9:8/x", "http://[::1]:3000/x"]) {
+      expect(direct(url, "127.0.0.1", none)).toBe("loopback");
+      expect(direct(url, "::1", none)).toBe("loopback");
+      expect(direct(url, undefined, none)).toBe("loopback");
+      expect(direct(url, "203.0.113.7", none)).toBe("http");
+    }
+    expect(direct("http://localhost.example.com/x", "127.0.0.1", none)).toBe("http");
+    expect(direct("http://192.168.1.5/x", "127.0.0.1", none)).toBe("http");
+  });
+
+  it("believes a trusted proxy's X-Forwarded-Proto only when every value is https", () => {
+    expect(proxied("http://api.example.com/x", "10.0.0.2", h({ "x-forwarded-proto": "https" }))).toBe("https");
+    expect(proxied("http://api.example.com/x", "10.0.0.2", h({ "x-forwarded-proto": "HTTPS , https" }))).toBe("https");
+    expect(proxied("https://api.example.com/x", "10.0.0.2", h({ "x-forwarded-proto": "http" }))).toBe("http");
+    expect(proxied("http://api.example.com/x", "10.0.0.2", h({ "x-forwarded-proto": "https, http" }))).toBe("http");
+    expect(proxied("http://api.example.com/x", "203.0.113.7", h({ "x-forwarded-proto": "https" }))).toBe("http");
+    expect(proxied("http://api.example.com/x", "10.0.0.2", h({ "x-forwarded-proto": `https,${" ".repeat(9000)}https` }))).toBe("http");
+    // No header from the proxy: the URL decides.
+    expect(proxied("https://api.example.com/x", "10.0.0.2", none)).toBe("https");
+  });
+
+  it("reads proto= of Forwarded (RFC 7239 §5.4)", () => {
+    expect(forwarded("http://a/x", "10.0.0.2", h({ forwarded: 'for=1.2.3.4;proto=https, for=10.0.0.9;proto="https"' }))).toBe("https");
+    expect(forwarded("http://a/x", "10.0.0.2", h({ forwarded: "for=1.2.3.4;proto=https, for=10.0.0.9;PROTO=http" }))).toBe("http");
+    expect(forwarded("https://a/x", "10.0.0.2", h({ forwarded: "for=1.2.3.4" }))).toBe("https");
+    expect(forwarded("http://a/x", "10.0.0.2", h({ "x-forwarded-proto": "https" }))).toBe("http");
+  });
+
+  it("never throws, and what a client appends never turns http into https", () => {
+    fc.assert(
+      fc.property(fc.string(), fc.string({ maxLength: 40 }), fc.option(fc.string({ maxLength: 20 })), (url, proto, ip) => {
+        const headers = { get: () => proto };
+        for (const r of [direct, proxied, forwarded]) expect(["https", "http", "loopback"]).toContain(r(url, ip, headers));
+        // The proxy appends "http" last: whatever the client wrote before, never https.
+        expect(proxied("http://api.example.com/x", "10.0.0.2", h({ "x-forwarded-proto": `${proto.replace(/[\r\n\0]/g, "")}, http` }))).toBe("http");
+        const throwing = { get: () => { throw new Error("x"); } };
+        expect(proxied("https://api.example.com/x", "10.0.0.2", throwing)).toBe("http");
+      }),
+      { numRuns: 300 },
+    );
+  });
+});

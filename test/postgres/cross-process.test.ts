@@ -1,0 +1,127 @@
+// Several real processes on one PostgreSQL (issue 9 items 3 and 4's exactness).
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+import { guardStore, Keyward } from "keyward";
+import { postgresStore } from "keyward/postgres";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runScript } from "../support/processes.js";
+import { freshPrefix, hasPostgres, PG_URL, testPool } from "./server.js";
+
+// Inside the package, so the bundled worker resolves pg from node_modules.
+const cache = fileURLToPath(new URL("../../node_modules/.cache/", import.meta.url));
+mkdirSync(cache, { recursive: true });
+const dir = mkdtempSync(join(cache, "keyward-pg-xproc-"));
+const worker = join(dir, "worker.mjs");
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const run = (mode: string, prefix: string, arg: string) => runScript(worker, [mode, PG_URL!, prefix, arg]);
+
+const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(q * xs.length) - 1)]!;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe.runIf(hasPostgres)("PostgreSQL across processes", () => {
+  const pool = testPool();
+  beforeAll(async () => {
+    await build({
+      entryPoints: [fileURLToPath(new URL("./worker.ts", import.meta.url))],
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      target: "node22",
+      outfile: worker,
+      logLevel: "silent",
+      // pg is CommonJS: leave it to node's loader.
+      external: ["pg"],
+    });
+  });
+
+  it.each(["credits", "credits+leases"])("4 processes × 2 500 concurrent checks on 1 000 credits grant exactly 1 000 (%s)", async (mode) => {
+    const prefix = freshPrefix();
+    const store = await postgresStore(pool, { tablePrefix: prefix });
+    const kw = new Keyward({ store, prefix: "acme" });
+    const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 1000 } });
+    const startAt = Date.now() + 1500;
+    const runs = Array.from({ length: 4 }, () => run(mode, prefix, `${token}@${startAt}`));
+    type Result = { granted: number; codes: unknown[]; start: number; end: number };
+    const results = await Promise.all(runs.map((r) => r.next<Result>((l) => "granted" in l || "error" in l)));
+    expect(results.map((r) => (r as { error?: string }).error)).toEqual([undefined, undefined, undefined, undefined]);
+    for (const a of results) for (const b of results) expect(a.start).toBeLessThanOrEqual(b.end);
+    expect(await Promise.all(runs.map((r) => r.done))).toEqual([0, 0, 0, 0]);
+    expect(results.reduce((s, r) => s + r.granted, 0)).toBe(1000);
+    for (const r of results) for (const c of r.codes) expect(["OK", "CREDITS_EXHAUSTED"]).toContain(c);
+    const balance = await guardStore(store).meter({ tokenId: record.id, cost: 0, rateLimit: null, credits: { limit: 1000, refill: null } }, Date.now());
+    expect(balance.credits?.remaining).toBe(0);
+    await kw.close();
+    await store.close();
+  });
+
+  it("a process that dies holding a credit lease gives its unspent credits back once the lease expires", async () => {
+    const prefix = freshPrefix();
+    const store = await postgresStore(pool, { tablePrefix: prefix, creditLeases: { ttlMs: 500 } });
+    const kw = new Keyward({ store, prefix: "acme" });
+    const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 1000 } });
+    const holder = run("hold+leases", prefix, token);
+    expect(await holder.next<{ granted: number }>((l) => "granted" in l || "error" in l)).toEqual({ granted: 5 });
+    const used = async () => ((await pool.query(`SELECT used FROM ${prefix}credits WHERE token_id = $1`, [record.id])).rows[0]?.used as number);
+    const stranded = await used();
+    expect(stranded).toBeGreaterThan(5); // a whole block is reserved
+    holder.child.kill("SIGKILL");
+    await holder.done;
+    await sleep(600); // past the lease's expiry
+    expect((await kw.check({ token })).ok).toBe(true); // reserves a block, reclaiming the dead lease first
+    await kw.close();
+    await store.close(); // returns the rest of this process's lease
+    // Exactly what was granted stays spent: 5 in the dead process, 1 here.
+    expect(await used()).toBe(6);
+  });
+
+  /** Revokes `count` tokens one by one while 4 processes watch them; returns every process's delay per token, ms. */
+  async function revocationDelays(count: number, boundMs: number, beforeEach?: () => Promise<void>): Promise<number[]> {
+    const prefix = freshPrefix();
+    const store = await postgresStore(pool, { tablePrefix: prefix });
+    const kw = new Keyward({ store, prefix: "acme" });
+    const created = await Promise.all(Array.from({ length: count }, () => kw.tokens.create({ owner: "o", kind: "secret" })));
+    const watchers = Array.from({ length: 4 }, () => run("watch", prefix, [boundMs, ...created.map((c) => c.token)].join(",")));
+    await Promise.all(watchers.map((w) => w.next((l) => l.ready === true || "error" in l)));
+    const revokedAt: number[] = [];
+    for (const [i, c] of created.entries()) {
+      await beforeEach?.();
+      await kw.tokens.revoke(c.record.id);
+      revokedAt[i] = Date.now();
+      await sleep(30);
+    }
+    expect(await Promise.all(watchers.map((w) => w.done))).toEqual([0, 0, 0, 0]);
+    const delays: number[] = [];
+    for (const w of watchers) {
+      for (const l of w.lines.filter((x) => "deniedAt" in x) as { i: number; deniedAt: number; code: string }[]) {
+        expect(l.code).toBe("TOKEN_REVOKED");
+        delays.push(l.deniedAt - revokedAt[l.i]!);
+      }
+    }
+    expect(delays).toHaveLength(4 * count);
+    await kw.close();
+    await store.close();
+    return delays;
+  }
+
+  const report = (label: string, d: number[]) =>
+    console.info(`revocation delay across 4 processes, ${label}: p50 ${quantile(d, 0.5)} ms, p99 ${quantile(d, 0.99)} ms, max ${Math.max(...d)} ms (n=${d.length})`);
+
+  it("with LISTEN/NOTIFY, a revocation reaches 4 other processes' caches at once (revocationBoundMs 10 000)", async () => {
+    const d = await revocationDelays(25, 10_000);
+    report("with notifications", d);
+    // Far below the 10 s cache TTL: the notification, not the TTL, dropped the entries.
+    expect(quantile(d, 0.99)).toBeLessThan(500);
+  });
+
+  it("with the LISTEN connections killed before each revocation, the cache TTL (revocationBoundMs 1 000) still bounds it", async () => {
+    const kill = async () => {
+      await pool.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'keyward-worker' AND query LIKE 'LISTEN %'");
+    };
+    const d = await revocationDelays(8, 1000, kill);
+    report("LISTEN connections killed", d);
+    expect(Math.max(...d)).toBeLessThanOrEqual(1000 + 150);
+  });
+});

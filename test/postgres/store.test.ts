@@ -1,0 +1,225 @@
+// postgresStore beyond the conformance suite: startup errors, migrations,
+// hostile input, decisions equal to MemoryStore's, locks and outages.
+import { guardStore, Keyward, MemoryStore, StoreUnavailableError } from "keyward";
+import { migrate, postgresStore, SCHEMA_VERSION } from "keyward/postgres";
+import { makeStoredToken } from "keyward/testing";
+import pg from "pg";
+import { describe, expect, it } from "vitest";
+import { meterOps } from "../support/meter-ops.js";
+import { startProxy, viaProxy } from "./proxy.js";
+import { freshPrefix, hasPostgres, openPool, PG_URL, testPool } from "./server.js";
+
+async function waitFor(predicate: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+const rejection = (p: Promise<unknown>) => p.then(() => null, (e: unknown) => e as Error & { code?: string; driverCode?: string });
+
+describe.runIf(hasPostgres)("postgresStore", () => {
+  const pool = testPool();
+
+  it("a wrong password, a missing database, no server: STORE_UNAVAILABLE with the driver's code, at startup", async () => {
+    const url = new URL(PG_URL!);
+    const cases: [string, string][] = [
+      [Object.assign(new URL(url), { password: "wrong" }).toString(), "28P01"],
+      [Object.assign(new URL(url), { pathname: "/no_such_db" }).toString(), "3D000"],
+      [Object.assign(new URL(url), { port: "1" }).toString(), "ECONNREFUSED"],
+    ];
+    for (const [connectionString, driverCode] of cases) {
+      const bad = new pg.Pool({ connectionString, connectionTimeoutMillis: 2000 });
+      const err = await rejection(postgresStore(bad, { tablePrefix: freshPrefix() }));
+      expect(err).toBeInstanceOf(StoreUnavailableError);
+      expect(err).toMatchObject({ code: "STORE_UNAVAILABLE", driverCode });
+      expect(err!.message).not.toContain("wrong");
+      await bad.end();
+    }
+  });
+
+  it("migrate() is idempotent, versioned, prefix-aware and safe from concurrent callers", async () => {
+    const prefix = freshPrefix();
+    expect(await Promise.all(Array.from({ length: 6 }, () => migrate(pool, { tablePrefix: prefix })))).toEqual(Array(6).fill(SCHEMA_VERSION));
+    const { rows } = await pool.query(`SELECT version FROM ${prefix}migrations`);
+    expect(rows).toHaveLength(SCHEMA_VERSION);
+  });
+
+  it("refuses a schema newer than the library, naming both versions; with migrate: false, a missing schema", async () => {
+    const prefix = freshPrefix();
+    await migrate(pool, { tablePrefix: prefix });
+    await pool.query(`INSERT INTO ${prefix}migrations (version, name, applied_at) VALUES ($1, 'future', 0)`, [SCHEMA_VERSION + 1]);
+    const err = await rejection(postgresStore(pool, { tablePrefix: prefix }));
+    expect(err).toBeInstanceOf(StoreUnavailableError);
+    expect(err!.message).toContain(`version ${SCHEMA_VERSION + 1}`);
+    await expect(migrate(pool, { tablePrefix: prefix })).rejects.toBeInstanceOf(StoreUnavailableError);
+    await expect(postgresStore(pool, { tablePrefix: freshPrefix(), migrate: false })).rejects.toThrow(/schema version 0, expected/);
+  });
+
+  it("rejects bad arguments: TypeError for the pool, INVALID_CONFIG for options", async () => {
+    await expect(postgresStore({} as never)).rejects.toThrow(TypeError);
+    await expect(postgresStore(pool, { tablePrefix: "x; DROP" })).rejects.toMatchObject({ code: "INVALID_CONFIG" });
+    await expect(postgresStore(pool, { heartbeatMs: 0 })).rejects.toMatchObject({ code: "INVALID_CONFIG" });
+    await expect(postgresStore(pool, { reconnectMinMs: 500, reconnectMaxMs: 100 })).rejects.toMatchObject({ code: "INVALID_CONFIG" });
+  });
+
+  it("looks tokens up by hash through the primary-key index", async () => {
+    const prefix = freshPrefix();
+    await migrate(pool, { tablePrefix: prefix });
+    const c = await pool.connect();
+    try {
+      await c.query("SET enable_seqscan = off"); // an empty table: make the planner show the index it can use
+      const { rows } = await c.query(
+        `EXPLAIN SELECT t.record FROM ${prefix}hashes h JOIN ${prefix}tokens t ON t.id = h.token_id WHERE h.hash = $1`,
+        ["x"],
+      );
+      expect(rows.map((r) => r["QUERY PLAN"]).join("\n")).toContain(`Index Scan using ${prefix}hashes_pkey`);
+    } finally {
+      c.release();
+    }
+  });
+
+  it("hostile strings are bound parameters: NUL, lone surrogates, 1 MB, SQL metacharacters decide as in MemoryStore", async () => {
+    const store = await postgresStore(pool, { tablePrefix: freshPrefix() });
+    const g = guardStore(store);
+    const m = guardStore(new MemoryStore());
+    const odd = ["'; DROP TABLE keyward_tokens; --", "a\u0000b", "a\\u0000b", "\u{1F600}\u202e\uFEFF", "\uD800x", "x".repeat(1 << 20), `${"x".repeat((1 << 20) - 1)}\u0000`, "%_\\"];
+    for (const s of odd) {
+      const t = makeStoredToken({ owner: s, name: s, metadata: { [s.slice(0, 100)]: s } });
+      for (const x of [g, m]) await x.insert(t);
+      expect(await g.get(t.id)).toEqual(t);
+      expect((await g.list(s)).items.map((x) => x.id)).toEqual((await m.list(s)).items.map((x) => x.id));
+      for (const x of [g, m]) {
+        expect(await x.rememberNonce({ tokenId: t.id, nonce: s }, 10, 0)).toBe(true);
+        expect(await x.rememberNonce({ tokenId: t.id, nonce: s }, 10, 0)).toBe(false);
+      }
+    }
+    // Distinct strings stay distinct keys: each owner lists only its own token.
+    for (const s of odd) expect((await g.list(s)).items).toHaveLength(1);
+    expect(await g.findByHash("' OR 1=1 --")).toBeNull();
+    await store.close();
+  });
+
+  it("meter decides like MemoryStore on random sequences (property)", async () => {
+    const fc = (await import("fast-check")).default;
+    const store = await postgresStore(pool, { tablePrefix: freshPrefix(), changeFeed: false });
+    const g = guardStore(store);
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        meterOps(25),
+        async (ops) => {
+          const memory = guardStore(new MemoryStore());
+          const tokenId = `tok_p${run++}`;
+          let now = Date.UTC(2025, 0, 1) + 0.5;
+          for (const op of ops) {
+            now += op.dt;
+            const req = { tokenId, cost: op.cost, rateLimit: op.rate, credits: { limit: op.limit, refill: op.refill } };
+            expect(await g.meter(req, now)).toEqual(await memory.meter(req, now));
+          }
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it("a row lock held past statement_timeout answers STORE_UNAVAILABLE, never an allow; then service resumes", async () => {
+    const slow = openPool({ statement_timeout: 300 });
+    const prefix = freshPrefix();
+    const store = await postgresStore(slow, { tablePrefix: prefix });
+    const kw = new Keyward({ store, prefix: "acme" });
+    const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 5 } });
+    expect(await kw.check({ token })).toMatchObject({ ok: true, remaining: 4 });
+    const holder = await pool.connect();
+    await holder.query("BEGIN");
+    await holder.query(`SELECT * FROM ${prefix}credits WHERE token_id = $1 FOR UPDATE`, [record.id]);
+    const d = await kw.check({ token });
+    expect(d).toMatchObject({ ok: false, code: "STORE_UNAVAILABLE", status: 503 });
+    await holder.query("ROLLBACK");
+    holder.release();
+    expect(await kw.check({ token })).toMatchObject({ ok: true, remaining: 3 });
+    await kw.close();
+    await store.close();
+    await slow.end();
+  });
+
+  it("the LISTEN connection, killed, reconnects with backoff and delivers later changes; its errors are reported", async () => {
+    const prefix = freshPrefix();
+    const writer = await postgresStore(pool, { tablePrefix: prefix });
+    const name = `kw-listener-${prefix}`;
+    const readerPool = openPool({ application_name: name });
+    const errors: unknown[] = [];
+    const reader = await postgresStore(readerPool, { tablePrefix: prefix, reconnectMinMs: 20, onChangeFeedError: (e) => errors.push(e) });
+    const seen: string[] = [];
+    const off = reader.subscribe!((e) => seen.push(e.tokenId));
+    const a = makeStoredToken();
+    await writer.insert(a);
+    await waitFor(() => seen.includes(a.id));
+    await pool.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN %'", [name]);
+    await waitFor(() => !reader.listening);
+    await waitFor(() => reader.listening);
+    expect(errors.length).toBeGreaterThan(0);
+    expect(errors[0]).toBeInstanceOf(StoreUnavailableError);
+    const b = makeStoredToken();
+    await writer.insert(b);
+    await waitFor(() => seen.includes(b.id));
+    // A write's own store announces it at commit, once (its NOTIFY echo is ignored).
+    const own: string[] = [];
+    const offOwn = writer.subscribe!((e) => own.push(e.tokenId));
+    await writer.revoke(a.id, 1);
+    expect(own).toEqual([a.id]);
+    await waitFor(() => seen.filter((x) => x === a.id).length === 2);
+    expect(own).toEqual([a.id]);
+    off();
+    offOwn();
+    await reader.close();
+    await writer.close();
+    await readerPool.end();
+  });
+
+  it("PostgreSQL cut off mid-load: every check STORE_UNAVAILABLE, no unhandled rejection, no credit granted twice; recovers without restart", async () => {
+    const proxy = await startProxy(new URL(PG_URL!));
+    const cut = openPool({ connectionString: viaProxy(PG_URL!, proxy), connectionTimeoutMillis: 500 });
+    const prefix = freshPrefix();
+    const store = await postgresStore(cut, { tablePrefix: prefix, reconnectMinMs: 20, reconnectMaxMs: 100 });
+    const kw = new Keyward({ store, prefix: "acme" });
+    const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 1_000_000 } });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on("unhandledRejection", onUnhandled);
+    let granted = 0;
+    const wave = async (n: number) => {
+      const ds = await Promise.all(Array.from({ length: n }, () => kw.check({ token })));
+      granted += ds.filter((d) => d.ok).length;
+      return ds;
+    };
+    await wave(200);
+    // Cut while 16 checks are in flight.
+    const inFlight = wave(16);
+    await proxy.cut();
+    await inFlight;
+    const down = await wave(200);
+    expect(down.every((d) => !d.ok && d.code === "STORE_UNAVAILABLE" && d.status === 503)).toBe(true);
+    expect(store.listening).toBe(false);
+    await proxy.restore();
+    const deadline = Date.now() + 5000;
+    while (!(await kw.check({ token })).ok && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    granted++;
+    await wave(200);
+    while (!store.listening && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(store.listening).toBe(true);
+    const { rows } = await pool.query(`SELECT used FROM ${prefix}credits WHERE token_id = $1`, [record.id]);
+    const used = rows[0].used as number;
+    // Never granted without being charged; at most the checks in flight at the cut were charged
+    // but answered STORE_UNAVAILABLE (their commit's reply was lost with the connection).
+    expect(used).toBeGreaterThanOrEqual(granted);
+    expect(used - granted).toBeLessThanOrEqual(16);
+    process.off("unhandledRejection", onUnhandled);
+    expect(unhandled).toEqual([]);
+    await kw.close();
+    await store.close();
+    await cut.end();
+    await proxy.close();
+  });
+});

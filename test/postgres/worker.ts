@@ -1,0 +1,69 @@
+// A separate process on the shared PostgreSQL, for test/postgres/cross-process.test.ts.
+// Bundled by the test with esbuild and run with node; prints JSON lines.
+import pg from "pg";
+import { Keyward } from "../../src/index.js";
+import { postgresStore } from "../../src/postgres/index.js";
+import { raceCredits } from "../support/credit-race.js";
+
+const [mode, url, prefix, arg = ""] = process.argv.slice(2);
+const out = (v: unknown) => process.stdout.write(`${JSON.stringify(v)}\n`);
+
+async function main(): Promise<void> {
+  const pool = new pg.Pool({ connectionString: url, max: 8, application_name: "keyward-worker" });
+  pool.on("error", () => {});
+  // "<mode>+leases": the same with credit leases (a short lease TTL, for the expiry test).
+  const [base, leases] = mode!.split("+");
+  const store = await postgresStore(pool, {
+    tablePrefix: prefix,
+    reconnectMinMs: 200,
+    reconnectMaxMs: 400,
+    heartbeatMs: 60_000,
+    creditLeases: leases === "leases" && { ttlMs: 500 },
+  });
+  switch (base) {
+    case "credits": {
+      out(await raceCredits(store, arg));
+      break;
+    }
+    case "hold": {
+      // arg: the token. Takes a lease, is granted 5 checks, says so, then waits to be killed.
+      const kw = new Keyward({ store, prefix: "acme" });
+      const ds = [];
+      for (let i = 0; i < 5; i++) ds.push(await kw.check({ token: arg }));
+      out({ granted: ds.filter((d) => d.ok).length });
+      await new Promise(() => {});
+      break;
+    }
+    case "watch": {
+      // arg: "<revocationBoundMs>,<token>,<token>…". Checks every token every 2 ms (served from
+      // the cache between lookups); says when all work, then when each first stops working.
+      const [bound, ...tokens] = arg.split(",");
+      const kw = new Keyward({ store, prefix: "acme", revocationBoundMs: Number(bound) });
+      const denied = new Set<number>();
+      let ready = false;
+      while (denied.size < tokens.length) {
+        const ds = await Promise.all(tokens.map((token) => kw.check({ token })));
+        ds.forEach((d, i) => {
+          if (ready && !d.ok && !denied.has(i)) {
+            denied.add(i);
+            out({ i, deniedAt: Date.now(), code: d.code });
+          }
+        });
+        if (!ready && ds.every((d) => d.ok)) {
+          ready = true;
+          out({ ready: true });
+        }
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      await kw.close();
+      break;
+    }
+  }
+  await store.close();
+  await pool.end();
+}
+
+main().catch((err) => {
+  out({ error: String(err?.message ?? err) });
+  process.exitCode = 1;
+});
