@@ -41,8 +41,31 @@ export function parse(command: Command, argv: string[]): { values: CommandContex
   for (const [name, spec] of Object.entries(command.options)) {
     options[name] = { type: spec.type, ...(spec.multiple ? { multiple: true } : {}), ...(spec.short ? { short: spec.short } : {}) };
   }
-  const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  const { values, positionals } = parseArgs({ args: attachDashValues(argv, options), options, allowPositionals: true, strict: true });
   return { values: values as CommandContext["values"], positionals };
+}
+
+/**
+ * parseArgs refuses `--opt -x` as ambiguous, but a base64url key or a negative
+ * number may well start with a dash (one key in 64 does). A string option's
+ * next argument that is not itself one of the command's options is its value.
+ */
+function attachDashValues(argv: string[], options: Record<string, { type: string; short?: string }>): string[] {
+  const specOf = (arg: string) =>
+    /^--[^=]+$/.test(arg) ? options[arg.slice(2)] : /^-[^-]$/.test(arg) ? Object.values(options).find((o) => o.short === arg[1]) : undefined;
+  const isOption = (arg: string) => arg === "--" || specOf(arg.split("=")[0]!) !== undefined;
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === "--") return out.concat(argv.slice(i));
+    const next = argv[i + 1];
+    if (specOf(arg)?.type === "string" && next?.startsWith("-") && next !== "-" && !isOption(next)) {
+      // `--opt=value` and `-xvalue` are parseArgs' own spellings of an explicit value.
+      out.push(arg.startsWith("--") ? `${arg}=${next}` : `${arg}${next}`);
+      i++;
+    } else out.push(arg);
+  }
+  return out;
 }
 
 /** The help text of a command. */

@@ -1,4 +1,5 @@
 // The token commands end to end, through the real bin, on a temp SQLite file.
+import { generateKeyPairSync } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -118,6 +119,17 @@ describe("keyward CLI: token lifecycle", () => {
     // A changed body is refused: the digest and signature are bound to it.
     const tampered = new Request(url, { method: "POST", headers, body: '{"qty":9}' });
     expect(await verifyRequestSignature(join(cli.dir, "keyward.db"), tampered)).not.toBe("ok");
+  });
+
+  it("a key that starts with a dash is a value, not an option; a forgotten value is still a usage error", () => {
+    // One base64url key in 64 starts with "-"; node's parseArgs calls that ambiguous.
+    let publicKey = "";
+    while (!publicKey.startsWith("-")) publicKey = generateKeyPairSync("ed25519").publicKey.export({ format: "jwk" }).x!;
+    const created = cli("create", "--owner", "acct_5", "--require-signed", "--ed25519-public-key", publicKey, "--json");
+    expect(created.code).toBe(0);
+    expect(JSON.parse(created.stdout).record.owner).toBe("acct_5");
+    const forgot = cli("create", "--owner", "--json");
+    expect([forgot.code, forgot.stderr]).toEqual([2, expect.stringMatching(/^keyward create: Option '--owner' argument is ambiguous/)]);
   });
 
   it("sign --hmac: the key derived from the token in KEYWARD_TOKEN", async () => {
