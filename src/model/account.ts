@@ -1,6 +1,6 @@
 // Accounts: what an owner's plan allows every one of its tokens. Plain data,
 // shared by the account manager, the stores and the verifier.
-import type { CreditsPolicy, RateLimitPolicy } from "./types.js";
+import type { CalendarReset, CreditsPolicy, RateLimitPolicy } from "./types.js";
 
 /**
  * An account's credit pool: every metered request of any of its tokens is
@@ -11,8 +11,8 @@ export interface AccountCreditsPolicy {
   limit: number;
   /** Every `intervalMs` since the first use, `amount` credits come back (up to `limit`); exclusive with `reset`. */
   refill: CreditsPolicy["refill"];
-  /** `"month"`: the pool is full again at 00:00 UTC on the first day of every calendar month; exclusive with `refill`. */
-  reset: "month" | null;
+  /** `"day"` / `"month"`: the pool is full again at 00:00 UTC of every calendar day / first day of every month; exclusive with `refill`. */
+  reset: CalendarReset | null;
   /** Credits that may be spent beyond `limit` in a period (default 0): billed as overage, never more. */
   overage: number;
 }
@@ -25,8 +25,13 @@ export interface AccountPolicy {
    * the ceiling, applied at every verification.
    */
   ceiling: string[] | null;
-  /** The pool every token of the account spends from, or null. */
+  /** The default pool every token of the account spends from (routes that name no pool), or null. */
   credits: AccountCreditsPolicy | null;
+  /**
+   * More named pools (`"premium"`), charged by routes that name them, like a
+   * token's `pools`. Absent in records written before pools: none.
+   */
+  pools?: Record<string, AccountCreditsPolicy>;
   /** Requests of all the account's tokens together, or null. */
   rateLimit: RateLimitPolicy | null;
 }

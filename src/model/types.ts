@@ -5,13 +5,26 @@ import type { TokenEnv, TokenKind } from "../token/format.js";
 /** A JSON value, as token metadata holds. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
-/** A credit allowance: each call costs N credits; optionally refilled every `intervalMs`. */
+/**
+ * A credit allowance (a pool): each call costs N credits; optionally
+ * refilled every `intervalMs`, or full again at every UTC calendar day or
+ * month (`reset`).
+ */
 export interface CreditsPolicy {
   /** Credits available (the cap the balance never exceeds). */
   limit: number;
-  /** Every `intervalMs` since the first use, `amount` credits come back (up to `limit`). */
+  /** Every `intervalMs` since the first use, `amount` credits come back (up to `limit`); exclusive with `reset`. */
   refill: { amount: number; intervalMs: number } | null;
+  /**
+   * `"day"` / `"month"`: the pool is full again at 00:00 UTC of every calendar
+   * day / first day of every month; exclusive with `refill`. Absent (records
+   * written before calendar resets) or null: none.
+   */
+  reset?: CalendarReset | null;
 }
+
+/** A calendar reset of a credit pool: at 00:00 UTC of every day, or of the first day of every month. */
+export type CalendarReset = "day" | "month";
 
 /**
  * At most `limit` requests in any span of `windowMs`, exactly (ten buckets
@@ -34,8 +47,21 @@ export interface TokenPolicy {
   domains: string[];
   /** Allowed client IPs as CIDRs; empty = any. */
   ips: string[];
+  /** The default pool (named `"default"`): what a route draws from when it names no pool; null: none. */
   credits: CreditsPolicy | null;
+  /**
+   * More named credit pools (`"premium"`), drawn from by routes that name
+   * them (`pool` of `check` / `verify` / `requireToken`). Absent in records
+   * written before pools: none. Never holds `"default"` (that is `credits`).
+   */
+  pools?: Record<string, CreditsPolicy>;
   rateLimit: RateLimitPolicy | null;
+  /**
+   * More rate limits (per second and per day, say), each counting every
+   * request together with `rateLimit`: a request is counted by all or by
+   * none. Distinct windows. Absent in records written before: none.
+   */
+  rateLimits?: RateLimitPolicy[];
   /** Epoch milliseconds after which the token no longer works, or null. */
   expiresAt: number | null;
   /** Every request must carry a valid RFC 9421 signature. */

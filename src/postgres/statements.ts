@@ -67,6 +67,15 @@ export const statements = (t: TableNames) => ({
       SELECT $1, $4::float8, $5::float8, $6::text WHERE $4::float8 IS NOT NULL
       ON CONFLICT (token_id) DO UPDATE SET window_ms = excluded.window_ms, bucket = excluded.bucket, counts = excluded.counts)
     SELECT 1`,
+  // Counters of a token with named pools or several rate limits, under the token's lock: one
+  // credit row (`poolKey`) and several rate rows (the token id, `rateKey`s).
+  creditRow: `SELECT used, period_start FROM ${t.credits} WHERE token_id = $1`,
+  rateRows: `SELECT token_id, window_ms, bucket, counts FROM ${t.rateLimits} WHERE token_id = ANY($1::text[])`,
+  saveCredit: `INSERT INTO ${t.credits} (token_id, used, period_start) VALUES ($1, $2::float8, $3::float8)
+    ON CONFLICT (token_id) DO UPDATE SET used = excluded.used, period_start = excluded.period_start`,
+  saveRates: `INSERT INTO ${t.rateLimits} (token_id, window_ms, bucket, counts)
+    SELECT * FROM unnest($1::text[], $2::float8[], $3::float8[], $4::text[])
+    ON CONFLICT (token_id) DO UPDATE SET window_ms = excluded.window_ms, bucket = excluded.bucket, counts = excluded.counts`,
   // Insert, or take over an expired entry; an unexpired one makes no change (rowCount 0).
   rememberNonce: `INSERT INTO ${t.nonces} (token_id, nonce, expires_at) VALUES ($1, $2, $3)
     ON CONFLICT (token_id, nonce) DO UPDATE SET expires_at = excluded.expires_at WHERE ${t.nonces}.expires_at <= $4`,

@@ -11,7 +11,7 @@ import { toBase64Url } from "../lib/bytes.js";
 import { hashesOf } from "../model/record.js";
 import type { AuditEntry, StoredToken, UsageBucket, UsageEvent } from "../model/types.js";
 import type { CreditState } from "../store/kit/credits.js";
-import { meterStep } from "../store/kit/meter.js";
+import { meterStep, poolKey, rateKey } from "../store/kit/meter.js";
 import type { PageQuery } from "../store/kit/page.js";
 import type { RateWindowState } from "../store/kit/rate-window.js";
 import { revokedRecord, updatedRecord } from "../store/kit/records.js";
@@ -367,14 +367,17 @@ export class PostgresStore implements TokenStore {
 
   async meter(request: MeterRequest, now: number): Promise<MeterResult> {
     const id = pgKey(request.tokenId);
-    const { credits: policy } = request;
-    if (!request.rateLimit && policy && policy.refill === null && request.cost > 0) {
+    const { credits: policy, rateLimits } = request;
+    // The default pool's row is the token id's, as before pools; a named pool's is `poolKey`.
+    const creditKey = pgKey(poolKey(request.tokenId, request.pool));
+    if (!request.rateLimit && !rateLimits?.length && policy && policy.refill === null && !policy.reset && request.cost > 0) {
       // A lease answers null when the balance is low: then this request is metered on its own.
-      const leased = this.#leases && (await this.#leases.spend(id, request.cost, policy.limit, now));
-      return leased || this.#spendFlat(id, request.cost, policy.limit, now);
+      const leased = this.#leases && (await this.#leases.spend(creditKey, request.cost, policy.limit, now));
+      return leased || this.#spendFlat(creditKey, request.cost, policy.limit, now);
     }
     return transaction(this.#pool, async (c) => {
       await c.query(this.#s.lockCounters, [`${this.#t.credits}:${id}`]);
+      if (creditKey !== id || rateLimits?.length) return this.#meterKeys(c, request, creditKey, now);
       const row = (await c.query(this.#s.counters, [id])).rows[0] as {
         used: number | null;
         period_start: number | null;
@@ -398,6 +401,41 @@ export class PostgresStore implements TokenStore {
       }
       return step.result;
     });
+  }
+
+  /**
+   * A token with named pools or several rate limits, under the token's lock
+   * (taken by the caller): its counter rows by key (`poolKey`, `rateKey` of
+   * the store kit), one `meterStep`, every changed row written.
+   */
+  async #meterKeys(c: PostgresClient, request: MeterRequest, creditKey: string, now: number): Promise<MeterResult> {
+    const id = pgKey(request.tokenId);
+    const more = request.rateLimits ?? [];
+    const rateKeys = more.map((l) => pgKey(rateKey(request.tokenId, l.windowMs)));
+    const credit = request.credits
+      ? ((await c.query(this.#s.creditRow, [creditKey])).rows[0] as { used: number; period_start: number | null } | undefined)
+      : undefined;
+    const rows = new Map<string, RateWindowState>();
+    const wanted = request.rateLimit ? [id, ...rateKeys] : rateKeys;
+    if (wanted.length > 0) {
+      for (const r of (await c.query(this.#s.rateRows, [wanted])).rows as { token_id: string; window_ms: number; bucket: number; counts: string }[]) {
+        rows.set(r.token_id, { windowMs: r.window_ms, bucket: r.bucket, counts: JSON.parse(r.counts) });
+      }
+    }
+    const credits: CreditState | null = credit ? { used: credit.used, periodStart: credit.period_start } : null;
+    const step = meterStep(rows.get(id) ?? null, credits, request, now, undefined, { rates: rateKeys.map((k) => rows.get(k) ?? null) });
+    if (step.credits) await c.query(this.#s.saveCredit, [creditKey, step.credits.used, step.credits.periodStart]);
+    const save: [string, RateWindowState][] = step.rate ? [[id, step.rate]] : [];
+    step.rates?.forEach((w, i) => save.push([rateKeys[i]!, w]));
+    if (save.length > 0) {
+      await c.query(this.#s.saveRates, [
+        save.map(([k]) => k),
+        save.map(([, w]) => w.windowMs),
+        save.map(([, w]) => w.bucket),
+        save.map(([, w]) => JSON.stringify(w.counts)),
+      ]);
+    }
+    return step.result;
   }
 
   /**

@@ -70,8 +70,9 @@ const sql = (t: TableNames) => ({
   usageOf: `SELECT hour, allowed, denied, credits FROM ${t.usage} WHERE token_id = ? AND hour >= ? AND hour < ?`,
   // Hard delete: every row kept under a token id (the audit log stays).
   deleteToken: `DELETE FROM ${t.tokens} WHERE id = ?`,
-  deleteCredits: `DELETE FROM ${t.credits} WHERE token_id = ?`,
-  deleteRate: `DELETE FROM ${t.rateLimits} WHERE token_id = ?`,
+  // The token id and its composite keys (named pools, extra rate limits: `<id>U+001F…`; no token id is a prefix of another).
+  deleteCredits: `DELETE FROM ${t.credits} WHERE token_id >= ?1 AND token_id < ?1 || char(32)`,
+  deleteRate: `DELETE FROM ${t.rateLimits} WHERE token_id >= ?1 AND token_id < ?1 || char(32)`,
   deleteNonces: `DELETE FROM ${t.nonces} WHERE token_id = ?`,
   deleteUsage: `DELETE FROM ${t.usage} WHERE token_id = ?`,
   deleteUsageDetail: `DELETE FROM ${t.usageDetail} WHERE token_id = ?`,

@@ -17,7 +17,7 @@ import type { AuditEntry, StoredToken, UsageBucket, UsageEvent } from "../model/
 import { adjustCredits } from "../store/kit/account-credits.js";
 import { putAccountRecord } from "../store/kit/accounts.js";
 import type { CreditState } from "../store/kit/credits.js";
-import { meterStep } from "../store/kit/meter.js";
+import { meterStep, poolKey, rateKey } from "../store/kit/meter.js";
 import type { PageQuery } from "../store/kit/page.js";
 import type { RateWindowState } from "../store/kit/rate-window.js";
 import { revokedRecord, updatedRecord } from "../store/kit/records.js";
@@ -388,26 +388,30 @@ export class SqliteStore implements TokenStore {
     const id = request.tokenId;
     const { credits: policy } = request;
     const acct = request.account ?? null;
-    if (!acct && !request.rateLimit && policy && policy.refill === null && request.cost > 0) {
-      return this.#read(() => this.#spendFlat(id, request.cost, policy.limit, now));
+    const { pool, rateLimits } = request;
+    const creditKey = poolKey(id, pool);
+    if (!acct && !request.rateLimit && !rateLimits?.length && policy && policy.refill === null && !policy.reset && request.cost > 0) {
+      return this.#read(() => this.#spendFlat(creditKey, request.cost, policy.limit, now));
     }
     return this.#tx(() => {
       const s = this.#s;
       const rate = request.rateLimit ? rateState(s.rateOf.get(id)) : null;
-      const credits = request.credits ? creditState(s.creditsOf.get(id)) : null;
+      const credits = request.credits ? creditState(s.creditsOf.get(creditKey)) : null;
       const account = acct
         ? {
             rate: acct.rateLimit ? rateState(s.accountRateOf.get(acct.owner)) : null,
-            credits: acct.credits ? creditState(s.accountCreditsOf.get(acct.owner)) : null,
+            credits: acct.credits ? creditState(s.accountCreditsOf.get(poolKey(acct.owner, pool))) : null,
           }
         : undefined;
-      const step = meterStep(rate, credits, request, now, account);
+      const more = rateLimits && { rates: rateLimits.map((l) => rateState(s.rateOf.get(rateKey(id, l.windowMs)))) };
+      const step = meterStep(rate, credits, request, now, account, more);
       if (step.rate) s.saveRate.run(id, step.rate.windowMs, step.rate.bucket, JSON.stringify(step.rate.counts));
-      if (step.credits) s.saveCredits.run(id, step.credits.used, step.credits.periodStart);
+      for (const w of step.rates ?? []) s.saveRate.run(rateKey(id, w.windowMs), w.windowMs, w.bucket, JSON.stringify(w.counts));
+      if (step.credits) s.saveCredits.run(creditKey, step.credits.used, step.credits.periodStart);
       const a = step.account;
       if (a && acct) {
         if (a.rate) s.saveAccountRate.run(acct.owner, a.rate.windowMs, a.rate.bucket, JSON.stringify(a.rate.counts));
-        if (a.credits) s.saveAccountCredits.run(acct.owner, a.credits.used, a.credits.periodStart);
+        if (a.credits) s.saveAccountCredits.run(poolKey(acct.owner, pool), a.credits.used, a.credits.periodStart);
       }
       return step.result;
     });
@@ -429,7 +433,7 @@ export class SqliteStore implements TokenStore {
 
   adjustCredits(request: CreditAdjustment, now: number, audit?: AuditEntry): Promise<CreditResult> {
     const byOwner = "owner" in request.key;
-    const key = "owner" in request.key ? request.key.owner : request.key.tokenId;
+    const key = poolKey("owner" in request.key ? request.key.owner : request.key.tokenId, request.key.pool);
     const s = this.#s;
     return this.#tx(() => {
       const step = adjustCredits(creditState((byOwner ? s.accountCreditsOf : s.creditsOf).get(key)), request.policy, request.change, now);

@@ -24,7 +24,7 @@ import type { AuditEntry, StoredToken, UsageBucket, UsageEvent } from "../model/
 import { adjustCredits } from "./kit/account-credits.js";
 import { putAccountRecord } from "./kit/accounts.js";
 import type { CreditState } from "./kit/credits.js";
-import { meterStep } from "./kit/meter.js";
+import { isCounterKeyOf, meterStep, poolKey, rateKey } from "./kit/meter.js";
 import { compareKeys, type PageQuery, type SortKey } from "./kit/page.js";
 import { type RateWindowState, windowExpired } from "./kit/rate-window.js";
 import { revokedRecord, updatedRecord } from "./kit/records.js";
@@ -360,8 +360,8 @@ export class MemoryStore implements TokenStore {
     this.#tokens.delete(id);
     const removed = {
       hashes: hashes.length,
-      credits: Number(this.#credits.delete(id)),
-      rateLimits: Number(this.#rates.delete(id)),
+      credits: Number(this.#credits.delete(id)) + this.#deleteComposite(this.#credits, id),
+      rateLimits: Number(this.#rates.delete(id)) + this.#deleteComposite(this.#rates, id),
       nonces: this.#nonces.get(id)?.nonces.size ?? 0,
       usage: this.#usage.get(id)?.size ?? 0,
     };
@@ -375,6 +375,15 @@ export class MemoryStore implements TokenStore {
     if (audit !== undefined) this.#writeAudit(audit);
     this.#emit(id, hashes);
     return { token: cur, removed };
+  }
+
+  /** Removes the counters of a token's named pools and extra rate limits; how many. */
+  #deleteComposite(map: Map<string, unknown>, id: string): number {
+    let n = 0;
+    for (const key of map.keys()) {
+      if (key !== id && isCounterKeyOf(key, id)) n += Number(map.delete(key));
+    }
+    return n;
   }
 
   /**
@@ -394,19 +403,27 @@ export class MemoryStore implements TokenStore {
    */
   async meter(request: MeterRequest, now: number): Promise<MeterResult> {
     const id = request.tokenId;
+    const { pool, rateLimits } = request;
     const rate = request.rateLimit ? this.#rates.get(id) : undefined;
     const owner = request.account?.owner;
     const account =
-      owner === undefined ? undefined : { rate: this.#accountRates.get(owner), credits: this.#accountCredits.get(owner) };
-    const step = meterStep(rate, request.credits ? this.#credits.get(id) : undefined, request, now, account);
+      owner === undefined ? undefined : { rate: this.#accountRates.get(owner), credits: this.#accountCredits.get(poolKey(owner, pool)) };
+    const creditKey = poolKey(id, pool);
+    const more = rateLimits && { rates: rateLimits.map((l) => this.#rates.get(rateKey(id, l.windowMs))) };
+    const step = meterStep(rate, request.credits ? this.#credits.get(creditKey) : undefined, request, now, account, more);
     if (step.rate !== null && step.rate !== rate) this.#rates.set(id, step.rate);
-    if (step.credits !== null) this.#credits.set(id, step.credits);
+    if (step.credits !== null) this.#credits.set(creditKey, step.credits);
+    if (step.rates !== null) {
+      step.rates.forEach((w, i) => {
+        if (w !== more!.rates[i]) this.#rates.set(rateKey(id, w.windowMs), w);
+      });
+    }
     if (step.account !== null && owner !== undefined) {
       if (step.account.rate !== null && step.account.rate !== account!.rate) this.#accountRates.set(owner, step.account.rate);
-      if (step.account.credits !== null) this.#accountCredits.set(owner, step.account.credits);
+      if (step.account.credits !== null) this.#accountCredits.set(poolKey(owner, pool), step.account.credits);
     }
     // A sweep step of 32 keys every 16 calls: 2 keys per call, amortized, with few iterator steps.
-    if (request.rateLimit && (++this.#meterCalls & 15) === 0) {
+    if ((request.rateLimit || rateLimits?.length) && (++this.#meterCalls & 15) === 0) {
       this.#rateSweep = sweep(this.#rates, this.#rateSweep, 32, (s) => windowExpired(s, now));
     }
     return step.result;
@@ -571,7 +588,7 @@ export class MemoryStore implements TokenStore {
    */
   async adjustCredits(request: CreditAdjustment, now: number, audit?: AuditEntry): Promise<CreditResult> {
     const map = "owner" in request.key ? this.#accountCredits : this.#credits;
-    const key = "owner" in request.key ? request.key.owner : request.key.tokenId;
+    const key = poolKey("owner" in request.key ? request.key.owner : request.key.tokenId, request.key.pool);
     const step = adjustCredits(map.get(key), request.policy, request.change, now);
     if (request.change.op !== "read") this.#assertAuditFree(audit);
     if (step.next !== null) map.set(key, step.next);

@@ -46,8 +46,20 @@ export interface MeterRequest {
   cost: number;
   /** The token's rate limit now, or null: one request is one hit. */
   rateLimit: RateLimitPolicy | null;
-  /** The token's credit policy now, or null. */
+  /**
+   * More rate limits of the token (distinct windows, none equal to
+   * `rateLimit`'s), each counting the request together with `rateLimit`:
+   * all or none. Their counters are keyed by `rateKey(tokenId, windowMs)`.
+   */
+  rateLimits?: RateLimitPolicy[] | undefined;
+  /** The policy now of the token's pool the request draws from (`pool`), or null. */
   credits: CreditsPolicy | null;
+  /**
+   * The pool the request draws from, of the token and of its account: absent
+   * or `"default"` for the default pool. Its counters are keyed by
+   * `poolKey(tokenId, pool)` and `poolKey(owner, pool)` of the store kit.
+   */
+  pool?: string | undefined;
   /**
    * The token's account, when it has limits: charged in the same atomic step
    * (see {@link AccountStore}). Only given to stores with `capabilities.accounts`.
@@ -60,7 +72,7 @@ export interface AccountMeter {
   owner: string;
   /** The account-wide rate limit now, or null: one request is one hit. */
   rateLimit: RateLimitPolicy | null;
-  /** The account's pool now, or null: charged the request's `cost`. */
+  /** The account's pool named by the request's `pool` now, or null: charged the request's `cost`. */
   credits: AccountCreditsPolicy | null;
 }
 
@@ -75,6 +87,8 @@ export interface MeterResult {
   deniedBy: "rateLimit" | "credits" | "accountRateLimit" | "accountCredits" | null;
   /** The rate-limit answer, or null without a rate limit (or when not reached). */
   rateLimit: RateLimitResult | null;
+  /** Present when the request had `rateLimits`: their answers in the same order (all are checked). */
+  rateLimits?: RateLimitResult[];
   /** The credits answer, or null without credits (or when not reached). */
   credits: CreditResult | null;
   /** Present when the request had an `account`: its answers, null when absent or not reached. */
@@ -278,8 +292,11 @@ export interface UsageAnalyticsStore {
   lastUsed(tokenIds: readonly string[]): Promise<LastUsed[]>;
 }
 
-/** Which balance an admin credit operation is about: a token's or an account's pool. */
-export type CreditKey = { tokenId: string } | { owner: string };
+/**
+ * Which balance an admin credit operation is about: a token's or an
+ * account's pool (`pool` absent: the default pool, `credits`).
+ */
+export type CreditKey = { tokenId: string; pool?: string | undefined } | { owner: string; pool?: string | undefined };
 
 /** Input of {@link AccountStore.adjustCredits}. */
 export interface CreditAdjustment {

@@ -5,6 +5,7 @@
 import { InvalidInputError } from "../../errors.js";
 import type { AccountCreditsPolicy } from "../../model/account.js";
 import type { CreditResult } from "../types.js";
+import { nextPeriodStartUtc, periodStartUtc } from "./calendar.js";
 import { type CreditState, type CreditStep, spendCredits } from "./credits.js";
 
 /** Largest balance an admin operation may leave (a pool or a top-up beyond it is refused). */
@@ -15,34 +16,20 @@ export type CreditChange = { op: "read" } | { op: "topUp"; amount: number } | { 
 
 /** Start of the UTC calendar month holding `at`. */
 export function monthStartUtc(at: number): number {
-  const d = new Date(at);
-  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
+  return periodStartUtc(at, "month");
 }
 
 /** Start of the UTC calendar month after the one holding `at`. */
 export function nextMonthStartUtc(at: number): number {
-  const d = new Date(at);
-  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
+  return nextPeriodStartUtc(at, "month");
 }
 
-/** The state at `now` after a due monthly reset (`changed` when one happened). */
-function afterReset(
-  state: CreditState | null | undefined,
-  policy: AccountCreditsPolicy,
-  now: number,
-): { state: CreditState | null | undefined; changed: boolean } {
-  if (policy.reset !== "month" || !state || state.periodStart === null) return { state, changed: false };
-  if (monthStartUtc(state.periodStart) >= monthStartUtc(now)) return { state, changed: false };
-  // A new month: what was spent is forgotten, what was topped up is kept.
-  return { state: { used: Math.min(0, state.used), periodStart: null }, changed: true };
-}
-
-/** The pool as a plain credit policy: the overage is more room, the reset is handled before. */
-const asCredits = (p: AccountCreditsPolicy) => ({ limit: p.limit + p.overage, refill: p.refill });
+/** The pool as a plain credit policy: the overage is more room. */
+const asCredits = (p: AccountCreditsPolicy) => ({ limit: p.limit + p.overage, refill: p.refill, reset: p.reset });
 
 /**
  * Spends `cost` from an account's pool if it holds that many (overage
- * included) after any refill or monthly reset due at `now`; `cost` 0 reads
+ * included) after any refill or calendar reset due at `now`; `cost` 0 reads
  * the balance. Pure: `state` is not changed.
  */
 export function spendAccountCredits(
@@ -51,11 +38,7 @@ export function spendAccountCredits(
   cost: number,
   now: number,
 ): CreditStep {
-  const r = afterReset(state, policy, now);
-  const step = spendCredits(r.state, asCredits(policy), cost, now);
-  if (r.changed && step.next === null) step.next = r.state as CreditState;
-  if (policy.reset === "month") step.result.nextRefillAt = nextMonthStartUtc(now);
-  return step;
+  return spendCredits(state, asCredits(policy), cost, now);
 }
 
 /**
@@ -91,7 +74,7 @@ function balanceOf(state: CreditState, policy: AccountCreditsPolicy, now: number
   return spendAccountCredits(state, policy, 0, now).result;
 }
 
-/** A token's credit policy as a pool (no reset, no overage), for {@link adjustCredits}. */
-export function tokenPool(credits: { limit: number; refill: AccountCreditsPolicy["refill"] }): AccountCreditsPolicy {
-  return { limit: credits.limit, refill: credits.refill, reset: null, overage: 0 };
+/** A token's credit policy as a pool (its calendar reset if any, no overage), for {@link adjustCredits}. */
+export function tokenPool(credits: { limit: number; refill: AccountCreditsPolicy["refill"]; reset?: AccountCreditsPolicy["reset"] | undefined }): AccountCreditsPolicy {
+  return { limit: credits.limit, refill: credits.refill, reset: credits.reset ?? null, overage: 0 };
 }

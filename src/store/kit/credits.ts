@@ -1,9 +1,11 @@
 // Credit balances. A store keeps the amount used (so a new limit applies at
 // once) and the start of the refill period, anchored on the first
 // consumption; `refill.amount` comes back per elapsed `refill.intervalMs`,
-// never above the limit.
+// never above the limit. A pool with a calendar `reset` is full again at the
+// first use in a later UTC day or month than its period's start.
 import type { CreditsPolicy } from "../../model/types.js";
 import type { CreditResult } from "../types.js";
+import { nextPeriodStartUtc, periodStartUtc } from "./calendar.js";
 
 /** What a store keeps per token. Plain data. */
 export interface CreditState {
@@ -26,7 +28,14 @@ export function spendCredits(state: CreditState | null | undefined, policy: Cred
   let used = state?.used ?? 0;
   let periodStart = state?.periodStart ?? null;
   const refill = policy.refill;
+  const reset = policy.reset ?? null;
   let changed = false;
+  if (reset !== null && periodStart !== null && periodStartUtc(periodStart, reset) < periodStartUtc(now, reset)) {
+    // A new day or month: what was spent is forgotten, what was topped up (a negative `used`) is kept.
+    used = Math.min(0, used);
+    periodStart = null;
+    changed = true;
+  }
   if (refill && periodStart !== null && now - periodStart >= refill.intervalMs) {
     const k = Math.floor((now - periodStart) / refill.intervalMs);
     // A negative `used` is a top-up (store kit, account-credits.ts): a refill never takes it away.
@@ -44,7 +53,7 @@ export function spendCredits(state: CreditState | null | undefined, policy: Cred
     result: {
       granted,
       remaining: Math.max(0, policy.limit - used),
-      nextRefillAt: refill && periodStart !== null ? periodStart + refill.intervalMs : null,
+      nextRefillAt: reset !== null ? nextPeriodStartUtc(now, reset) : refill && periodStart !== null ? periodStart + refill.intervalMs : null,
     },
     next: changed ? { used, periodStart } : null,
   };

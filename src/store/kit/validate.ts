@@ -10,6 +10,7 @@ import type {
 } from "../../model/types.js";
 import type { AccountCreditsPolicy, AccountPolicy, StoredAccount } from "../../model/account.js";
 import type { AuditFilter, CreditAdjustment, MeterRequest, NonceKey, UsageQuery } from "../types.js";
+import { DEFAULT_POOL, isPoolName, MAX_RATE_LIMITS } from "../../model/pools.js";
 import { MAX_CREDIT_BALANCE } from "./account-credits.js";
 import type { UsageAnalyticsQuery } from "./usage-analytics.js";
 
@@ -43,6 +44,9 @@ export function checkCreditsPolicy(p: CreditsPolicy, field: string): void {
     checkCount(p.refill.intervalMs, `${field}.refill.intervalMs`);
     if (p.refill.intervalMs === 0) throw new InvalidInputError(`${field}.refill.intervalMs`, "must be positive");
   }
+  const reset = p.reset ?? null;
+  if (reset !== null && reset !== "day" && reset !== "month") throw new InvalidInputError(`${field}.reset`, 'must be "day", "month" or null');
+  if (reset !== null && p.refill !== null) throw new InvalidInputError(`${field}.reset`, "cannot be combined with refill");
 }
 
 export function checkRateLimitPolicy(p: RateLimitPolicy, field: string): void {
@@ -93,7 +97,19 @@ export function checkMeterRequest(r: MeterRequest): void {
   checkString(r.tokenId, "request.tokenId");
   checkCount(r.cost, "request.cost");
   if (r.rateLimit !== null) checkRateLimitPolicy(r.rateLimit, "request.rateLimit");
+  if (r.rateLimits !== undefined) {
+    if (!Array.isArray(r.rateLimits) || r.rateLimits.length > MAX_RATE_LIMITS) {
+      throw new InvalidInputError("request.rateLimits", `must be an array of at most ${MAX_RATE_LIMITS} rate limits`);
+    }
+    const windows = new Set(r.rateLimit === null ? [] : [r.rateLimit.windowMs]);
+    r.rateLimits.forEach((l, i) => {
+      checkRateLimitPolicy(l, `request.rateLimits[${i}]`);
+      if (windows.has(l.windowMs)) throw new InvalidInputError(`request.rateLimits[${i}].windowMs`, "must differ from every other limit's window");
+      windows.add(l.windowMs);
+    });
+  }
   if (r.credits !== null) checkCreditsPolicy(r.credits, "request.credits");
+  if (r.pool !== undefined && !isPoolName(r.pool)) throw new InvalidInputError("request.pool", "must be a pool name");
   if (r.account != null) {
     checkObject(r.account, "request.account");
     checkString(r.account.owner, "request.account.owner");
@@ -106,8 +122,6 @@ export function checkAccountCredits(p: AccountCreditsPolicy, field: string): voi
   checkCreditsPolicy(p, field);
   checkCount(p.overage, `${field}.overage`);
   if (p.limit + p.overage > MAX_CREDIT_BALANCE) throw new InvalidInputError(`${field}.limit`, `limit + overage must be at most ${MAX_CREDIT_BALANCE}`);
-  if (p.reset !== null && p.reset !== "month") throw new InvalidInputError(`${field}.reset`, 'must be "month" or null');
-  if (p.reset !== null && p.refill !== null) throw new InvalidInputError(`${field}.reset`, "cannot be combined with refill");
 }
 
 function checkAccountPolicy(p: AccountPolicy, field: string): void {
@@ -116,6 +130,13 @@ function checkAccountPolicy(p: AccountPolicy, field: string): void {
     throw new InvalidInputError(`${field}.ceiling`, "must be an array of scopes or null");
   }
   if (p.credits !== null) checkAccountCredits(p.credits, `${field}.credits`);
+  if (p.pools !== undefined) {
+    checkObject(p.pools, `${field}.pools`);
+    for (const [name, pool] of Object.entries(p.pools)) {
+      if (!isPoolName(name) || name === DEFAULT_POOL) throw new InvalidInputError(`${field}.pools`, "must be keyed by pool names other than default");
+      checkAccountCredits(pool, `${field}.pools.${name}`);
+    }
+  }
   if (p.rateLimit !== null) checkRateLimitPolicy(p.rateLimit, `${field}.rateLimit`);
 }
 
@@ -139,6 +160,7 @@ export function checkCreditAdjustment(r: CreditAdjustment): void {
   if ("tokenId" in r.key) checkString(r.key.tokenId, "request.key.tokenId");
   else if ("owner" in r.key) checkString(r.key.owner, "request.key.owner");
   else throw new InvalidInputError("request.key", "needs tokenId or owner");
+  if (r.key.pool !== undefined && !isPoolName(r.key.pool)) throw new InvalidInputError("request.key.pool", "must be a pool name");
   checkAccountCredits(r.policy, "request.policy");
   checkObject(r.change, "request.change");
   const c = r.change;
