@@ -6,6 +6,7 @@ import type { ResolvedConfig } from "../config.js";
 import { InvalidInputError, RevisionConflictError, ScopeNotAllowedError } from "../errors.js";
 import { ACCOUNT_AUDIT_TARGET, type AccountPolicy, type StoredAccount } from "../model/account.js";
 import { auditId } from "../model/audit-id.js";
+import { DEFAULT_POOL, isPoolName, MAX_POOLS } from "../model/pools.js";
 import { policyAt } from "../model/record.js";
 import { actorSchema, ownerSchema, parseInput } from "../model/schemas.js";
 import type { StoredToken } from "../model/types.js";
@@ -26,9 +27,15 @@ export interface AccountPatch {
   credits?: {
     limit: number;
     refill?: { amount: number; intervalMs: number } | null;
-    reset?: "month" | null;
+    reset?: "day" | "month" | null;
     overage?: number;
   } | null;
+  /**
+   * More named pools (`"premium"`; same names as a token's `pools`, never
+   * `"default"`), charged by routes that name them. Replaces every named
+   * pool; null: none.
+   */
+  pools?: Record<string, NonNullable<AccountPatch["credits"]>> | null;
   /** Requests of all the account's tokens together, or null. */
   rateLimit?: { limit: number; windowMs: number } | null;
 }
@@ -60,7 +67,7 @@ const creditsSchema = z
   .strictObject({
     limit: amount(0),
     refill: z.strictObject({ amount: amount(1), intervalMs: z.number().int().min(1000).max(Number.MAX_SAFE_INTEGER) }).nullish(),
-    reset: z.literal("month").nullish(),
+    reset: z.enum(["day", "month"]).nullish(),
     overage: amount(0).optional(),
   })
   .superRefine((c, ctx) => {
@@ -70,9 +77,25 @@ const creditsSchema = z
     }
   })
   .transform((c) => ({ limit: c.limit, refill: c.refill ?? null, reset: c.reset ?? null, overage: c.overage ?? 0 }));
+const poolsSchema = z
+  .record(z.string(), creditsSchema)
+  .nullable()
+  .superRefine((p, ctx) => {
+    if (p === null) return;
+    const names = Object.keys(p);
+    if (names.length > MAX_POOLS) ctx.addIssue({ code: "custom", message: `at most ${MAX_POOLS} pools` });
+    for (const name of names) {
+      if (name === DEFAULT_POOL) ctx.addIssue({ code: "custom", path: [name], message: "the default pool is `credits`, not a named pool" });
+      else if (!isPoolName(name)) {
+        ctx.addIssue({ code: "custom", path: [name], message: "must be a pool name: a lowercase letter, then up to 31 of a-z, 0-9, _ or -" });
+      }
+    }
+  })
+  .transform((p) => p ?? {});
 const patchSchema = z.strictObject({
   ceiling: scopeList.nullable().optional(),
   credits: creditsSchema.nullable().optional(),
+  pools: poolsSchema.optional(),
   rateLimit: z.strictObject({ limit: amount(1), windowMs: z.number().int().min(1).max(31 * 86_400_000) }).nullable().optional(),
 });
 

@@ -553,9 +553,11 @@ export class TokenManager {
   }
 
   #initialPolicy(
-    data: { kind: TokenKind } & Partial<Omit<TokenPolicy, "credits" | "rateLimit">> & {
+    data: { kind: TokenKind } & Partial<Omit<TokenPolicy, "credits" | "rateLimit" | "pools" | "rateLimits">> & {
         credits?: TokenPolicy["credits"] | undefined;
+        pools?: TokenPolicy["pools"] | undefined;
         rateLimit?: TokenPolicy["rateLimit"] | undefined;
+        rateLimits?: TokenPolicy["rateLimits"] | undefined;
       },
     now: number,
   ): TokenPolicy {
@@ -570,6 +572,9 @@ export class TokenManager {
       ips: data.ips ?? [],
       credits: data.credits ?? null,
       rateLimit: data.rateLimit ?? null,
+      // Only when given: a token without them is stored as before pools existed.
+      ...(data.pools && Object.keys(data.pools).length > 0 ? { pools: data.pools } : {}),
+      ...(data.rateLimits && data.rateLimits.length > 0 ? { rateLimits: data.rateLimits } : {}),
       expiresAt: expiryOnCreate(data.expiresAt, this.#cfg.tokens, now),
       requireSignedRequests: data.requireSignedRequests ?? false,
     };

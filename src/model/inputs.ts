@@ -5,7 +5,7 @@ import type { TokenEnv, TokenKind } from "../token/format.js";
 import type { Ed25519PublicKeyInput } from "../signing/key-formats.js";
 import type { JsonValue } from "./types.js";
 
-/** A credit allowance as given to `create` / `update`. */
+/** A credit allowance (a pool) as given to `create` / `update`. */
 export interface CreditsInput {
   /** Credits available: the cap the balance never exceeds. Integer, 0 or more. */
   limit: number;
@@ -16,6 +16,11 @@ export interface CreditsInput {
     /** The interval in milliseconds, counted from the first use: at least 1 000. */
     intervalMs: number;
   } | null;
+  /**
+   * `"day"` / `"month"`: full again at 00:00 UTC of every calendar day / of
+   * the first day of every month. Exclusive with `refill`. Null or absent: none.
+   */
+  reset?: "day" | "month" | null;
 }
 
 /** A rate limit as given to `create` / `update`. */
@@ -72,10 +77,25 @@ export interface TokenSettingsInput {
   domains?: string[];
   /** Allowed client IPs, IPv4 / IPv6 addresses or CIDRs (at most 1 024); empty: any. */
   ips?: string[];
-  /** Credit allowance; null: unmetered. */
+  /** Credit allowance, the default pool (routes that name no pool); null: unmetered. */
   credits?: CreditsInput | null;
+  /**
+   * More credit pools by name (at most 16; a lowercase letter, then up to 31
+   * of `a-z`, `0-9`, `_`, `-`; never `"default"`, which is `credits`), drawn
+   * from by routes that name them (`pool: "premium"`). A route naming a pool
+   * the token lacks is denied (`POOL_UNKNOWN`) unless the token has no pool
+   * at all. An update replaces every named pool; null: none.
+   */
+  pools?: Record<string, CreditsInput> | null;
   /** Rate limit; null: none. */
   rateLimit?: RateLimitInput | null;
+  /**
+   * More rate limits (at most 8, each window different from the others and
+   * from `rateLimit`'s), e.g. 10 per second and 10 000 per day: a request is
+   * counted by every limit or, when one is full, by none. An update replaces
+   * the list; null: none.
+   */
+  rateLimits?: RateLimitInput[] | null;
   /**
    * When the token stops working: epoch **milliseconds**, a `Date`, or an
    * ISO-8601 date-time with a zone (`2027-01-01T00:00:00Z`) or a date

@@ -18,7 +18,8 @@ import { parseCidr } from "../policy/ip.js";
 import { coversPublicSuffix } from "../policy/public-suffix.js";
 import { parseScope } from "../policy/scope.js";
 import { type Ed25519PublicKeyInput, ed25519PublicKey } from "../signing/key-formats.js";
-import type { JsonValue } from "./types.js";
+import { DEFAULT_POOL, isPoolName, MAX_POOLS, MAX_RATE_LIMITS } from "./pools.js";
+import type { CreditsPolicy, JsonValue, RateLimitPolicy } from "./types.js";
 
 export type { CreateTokenInput, ImportTokenInput, UpdateTokenInput } from "./inputs.js";
 
@@ -108,17 +109,56 @@ const ips = z
   )
   .max(1024, "at most 1024 IP ranges");
 
-const credits = z
+const creditsObject = z
   .strictObject({
     limit: count(0),
     refill: z
       .strictObject({ amount: count(1), intervalMs: count(1000) })
       .nullish()
       .transform((v) => v ?? null),
+    reset: z.enum(["day", "month"]).nullish(),
   })
-  .nullable();
+  .superRefine((c, ctx) => {
+    if (c.refill !== null && c.reset != null) ctx.addIssue({ code: "custom", path: ["reset"], message: "cannot be combined with refill" });
+  })
+  // A pool without a calendar reset is stored as before resets existed (no `reset` key).
+  .transform((c): CreditsPolicy => (c.reset == null ? { limit: c.limit, refill: c.refill } : { limit: c.limit, refill: c.refill, reset: c.reset }));
 
-const rateLimit = z.strictObject({ limit: count(1), windowMs: count(1).max(31 * 86_400_000) }).nullable();
+const credits = creditsObject.nullable();
+
+const pools = z
+  .record(z.string(), creditsObject)
+  .nullable()
+  .superRefine((p, ctx) => {
+    if (p === null) return;
+    const names = Object.keys(p);
+    if (names.length > MAX_POOLS) ctx.addIssue({ code: "custom", message: `at most ${MAX_POOLS} pools` });
+    for (const name of names) {
+      if (name === DEFAULT_POOL) {
+        ctx.addIssue({ code: "custom", path: [name], message: "the default pool is `credits`, not a named pool" });
+      } else if (!isPoolName(name)) {
+        ctx.addIssue({ code: "custom", path: [name], message: "must be a pool name: a lowercase letter, then up to 31 of a-z, 0-9, _ or -" });
+      }
+    }
+  })
+  .transform((p) => p ?? {});
+
+const rateLimitObject = z.strictObject({ limit: count(1), windowMs: count(1).max(31 * 86_400_000) });
+
+const rateLimit = rateLimitObject.nullable();
+
+const rateLimits = z
+  .array(rateLimitObject)
+  .max(MAX_RATE_LIMITS, `at most ${MAX_RATE_LIMITS} rate limits`)
+  .nullable()
+  .superRefine((l, ctx) => {
+    const seen = new Set<number>();
+    l?.forEach((r, i) => {
+      if (seen.has(r.windowMs)) ctx.addIssue({ code: "custom", path: [i, "windowMs"], message: "must differ from every other limit's window" });
+      seen.add(r.windowMs);
+    });
+  })
+  .transform((l) => l ?? []);
 
 const ED25519_KEY_BYTES = 32;
 
@@ -225,7 +265,9 @@ const policyFields = {
   domains,
   ips,
   credits,
+  pools,
   rateLimit,
+  rateLimits,
   expiresAt: timestamp.nullable(),
   requireSignedRequests: z.boolean(),
 };
@@ -239,7 +281,9 @@ export const createTokenSchema = z.strictObject({
   domains: policyFields.domains.optional(),
   ips: policyFields.ips.optional(),
   credits: policyFields.credits.optional(),
+  pools: policyFields.pools.optional(),
   rateLimit: policyFields.rateLimit.optional(),
+  rateLimits: policyFields.rateLimits.optional(),
   expiresAt: policyFields.expiresAt.optional(),
   requireSignedRequests: policyFields.requireSignedRequests.optional(),
   signing: signing.optional(),
@@ -297,7 +341,8 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what:
 /**
  * The guardrails that look at several fields at once (a schema issue sees
  * one): `requireSignedRequests` without `signing`, and allowed domains on a
- * secret token, make a token that no request can use. Only what the call
+ * secret token, make a token that no request can use; two rate limits of one
+ * window (`rateLimit` and one of `rateLimits`) would share a counter. Only what the call
  * sets is judged, so data stored before these rules can still be changed.
  *
  * @param token the token's kind, its signing and every policy it will have after the call
@@ -305,16 +350,29 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what:
  * @param allowSecretInBrowser the instance accepts secret tokens from browsers
  * @throws {SigningMissingError} `SIGNING_MISSING`
  * @throws {DomainsOnSecretError} `DOMAINS_ON_SECRET`
+ * @throws {InvalidInputError} `INVALID_INPUT` on `rateLimits.<i>.windowMs` for a window that `rateLimit` has
  */
 export function checkPolicyConsistency(
   token: {
     kind: "publishable" | "secret";
     signing: unknown;
-    policies: readonly { requireSignedRequests: boolean }[];
+    policies: readonly { requireSignedRequests: boolean; rateLimit?: RateLimitPolicy | null; rateLimits?: readonly RateLimitPolicy[] | undefined }[];
   },
-  set: { domains?: readonly string[] | undefined; requireSignedRequests?: boolean | undefined; signing?: unknown },
+  set: {
+    domains?: readonly string[] | undefined;
+    requireSignedRequests?: boolean | undefined;
+    signing?: unknown;
+    rateLimit?: unknown;
+    rateLimits?: unknown;
+  },
   allowSecretInBrowser: boolean,
 ): void {
+  if (set.rateLimit != null || set.rateLimits != null) {
+    for (const p of token.policies) {
+      const i = p.rateLimit ? (p.rateLimits ?? []).findIndex((l) => l.windowMs === p.rateLimit!.windowMs) : -1;
+      if (i >= 0) throw new InvalidInputError(`rateLimits.${i}.windowMs`, "must differ from the window of rateLimit");
+    }
+  }
   const signingTouched = set.requireSignedRequests === true || set.signing !== undefined;
   if (signingTouched && token.signing == null && token.policies.some((p) => p.requireSignedRequests)) {
     throw new SigningMissingError("requireSignedRequests", "the token has no signing key, so every request would be denied", {
