@@ -13,6 +13,25 @@ export interface MeterState {
   retryAfterMs?: number | undefined;
   /** Which counter denied the request, if one did. */
   denied?: "requests" | "credits" | undefined;
+  /** The answers of the token's `rateLimits` (same order), when they were checked. */
+  more?: readonly { allowed: boolean; remaining: number; retryAfterMs: number }[] | undefined;
+}
+
+/** The token's limits besides `rateLimit` and its default pool. */
+export interface MoreLimits {
+  /** More rate limits: policies `"requests-<window>"` (`"requests-86400s"`, `"requests-1500ms"`). */
+  rateLimits?: readonly RateLimitPolicy[] | undefined;
+  /** The pool `credits` is (absent or `"default"`: policy `"credits"`; else `"credits-<pool>"`). */
+  pool?: string | undefined;
+}
+
+/** The policy name of one of `rateLimits`: unique, as their windows are. */
+const windowName = (ms: number) => (ms % 1000 === 0 ? `requests-${ms / 1000}s` : `requests-${ms}ms`);
+
+/** The window of a pool in seconds, when it has one: its refill interval, or a UTC day (a month has no fixed length). */
+function poolWindow(credits: CreditsPolicy): string {
+  if (credits.refill) return `;w=${seconds(credits.refill.intervalMs)}`;
+  return credits.reset === "day" ? ";w=86400" : "";
 }
 
 const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
@@ -20,28 +39,40 @@ const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 /**
  * `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers-10
  * §3 and §4: Structured Field lists of quota policies, `q` quota, `w` window
- * in seconds; `r` remaining, `t` seconds until the quota is back). Two
- * policies: `"requests"` (the rate limit) and `"credits"` (`w` is the refill
- * interval, absent without a refill). `RateLimit` is sent only for the
- * counters this request reached.
+ * in seconds; `r` remaining, `t` seconds until the quota is back). The
+ * policies: `"requests"` (the rate limit), one `"requests-<window>"` per
+ * further rate limit (the draft allows several policies), and `"credits"`
+ * or `"credits-<pool>"` for the pool the route draws from (`w` is the refill
+ * interval, or 86400 for a daily reset; absent otherwise). `RateLimit` is
+ * sent only for the counters this request reached.
  */
 export function limitFields(
   rateLimit: RateLimitPolicy | null,
   credits: CreditsPolicy | null,
   state: MeterState,
+  more: MoreLimits = {},
 ): Record<string, string> {
   const policies: string[] = [];
   const current: string[] = [];
   if (rateLimit) {
     policies.push(`"requests";q=${rateLimit.limit};w=${seconds(rateLimit.windowMs)}`);
-    if (state.denied === "requests") current.push(`"requests";r=0;t=${seconds(state.retryAfterMs ?? rateLimit.windowMs)}`);
+    // Denied by another limit, this one had room: its count is shown, not a wait.
+    if (state.denied === "requests" && !state.rateRemaining) current.push(`"requests";r=0;t=${seconds(state.retryAfterMs ?? rateLimit.windowMs)}`);
     else if (state.rateRemaining !== undefined) current.push(`"requests";r=${state.rateRemaining}`);
   }
+  (more.rateLimits ?? []).forEach((l, i) => {
+    const name = windowName(l.windowMs);
+    policies.push(`"${name}";q=${l.limit};w=${seconds(l.windowMs)}`);
+    const r = state.more?.[i];
+    if (r && !r.allowed) current.push(`"${name}";r=0;t=${seconds(r.retryAfterMs)}`);
+    else if (r) current.push(`"${name}";r=${r.remaining}`);
+  });
   if (credits) {
-    policies.push(`"credits";q=${credits.limit}${credits.refill ? `;w=${seconds(credits.refill.intervalMs)}` : ""}`);
+    const name = more.pool === undefined || more.pool === "default" ? "credits" : `credits-${more.pool}`;
+    policies.push(`"${name}";q=${credits.limit}${poolWindow(credits)}`);
     if (state.creditsRemaining !== undefined) {
       const t = state.denied === "credits" && state.retryAfterMs !== undefined ? `;t=${seconds(state.retryAfterMs)}` : "";
-      current.push(`"credits";r=${state.creditsRemaining}${t}`);
+      current.push(`"${name}";r=${state.creditsRemaining}${t}`);
     }
   }
   const out: Record<string, string> = {};

@@ -25,6 +25,8 @@ export interface AnswerableDecision {
   readonly remaining: number | undefined;
   readonly retryAfterMs: number | undefined;
   readonly scope: string | undefined;
+  /** The credit pool the route drew from (absent or `"default"`: the default pool). */
+  readonly pool?: string | undefined;
   /** When the decision was made, epoch ms. */
   readonly at: number;
 }
@@ -39,8 +41,10 @@ export interface ProblemDetails {
   code?: DenyCode;
   /** SCOPE_DENIED: the scope the route needs. */
   scope?: string;
-  /** CREDITS_EXHAUSTED: the balance left. */
+  /** CREDITS_EXHAUSTED: the balance left (of the pool the route drew from, the one that was short). */
   remaining?: number;
+  /** CREDITS_EXHAUSTED and POOL_UNKNOWN of a route that draws from a named pool: its name. */
+  pool?: string;
   /** CREDITS_EXHAUSTED with a refill: when credits come back (ISO 8601). */
   refillAt?: string;
   /** RATE_LIMITED, STORE_UNAVAILABLE: seconds to wait, as in `Retry-After`. */
@@ -67,6 +71,7 @@ const TEXT: Record<Exclude<DenyCode, "TOKEN_MALFORMED" | "TOKEN_UNKNOWN" | "TOKE
   BODY_TIMEOUT: ["Body too slow", "The body of a signed request did not arrive in time."],
   TOKEN_IN_URL: ["Token in the URL", "Send tokens in the Authorization header, never in the URL; this token must now be rotated."],
   CREDITS_EXHAUSTED: ["Credits exhausted", "The token has no credits left for this request."],
+  POOL_UNKNOWN: ["Pool not available", "The token's plan holds no credits of the pool this operation draws from."],
   RATE_LIMITED: ["Rate limited", "Too many requests with this token; retry later."],
   STORE_UNAVAILABLE: ["Service unavailable", "The token could not be checked; retry later."],
 };
@@ -97,6 +102,7 @@ export function problemDetails(decision: AnswerableDecision, options: AnswerOpti
   const [title, detail] = TEXT[code as keyof typeof TEXT];
   const p: ProblemDetails = { type: base + kebab(code), title, status: decision.status, detail, code };
   if (decision.scope !== undefined) p.scope = decision.scope;
+  if ((code === "CREDITS_EXHAUSTED" || code === "POOL_UNKNOWN") && decision.pool !== undefined && decision.pool !== "default") p.pool = decision.pool;
   if (code === "CREDITS_EXHAUSTED") {
     if (decision.remaining !== undefined) p.remaining = decision.remaining;
     if (decision.retryAfterMs !== undefined) p.refillAt = new Date(decision.at + decision.retryAfterMs).toISOString();

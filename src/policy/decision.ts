@@ -35,6 +35,8 @@ export type DenyCode =
   /** The body of a signed request did not arrive within the verifier's deadline. */
   | "BODY_TIMEOUT"
   | "CREDITS_EXHAUSTED"
+  /** The route draws from a credit pool that the token (or its account) does not hold, though it holds others. */
+  | "POOL_UNKNOWN"
   | "RATE_LIMITED"
   /** The store failed: denied, never allowed (fail closed). */
   | "STORE_UNAVAILABLE";
@@ -77,6 +79,8 @@ const STATUS: Record<DenyCode, DecisionStatus> = {
   IP_DENIED: 403,
   // Not a rate limit: waiting a little does not help (402, as metered APIs answer).
   CREDITS_EXHAUSTED: 402,
+  // The token's plan does not include what the route draws from: like a missing scope.
+  POOL_UNKNOWN: 403,
   RATE_LIMITED: 429,
   STORE_UNAVAILABLE: 503,
 };

@@ -2,8 +2,10 @@
 // path learned (which token, credits left, when to retry).
 import { acceptSignature, limitFields, type MeterState } from "../http/fields.js";
 import { type AnswerOptions, problemResponse } from "../http/problem.js";
+import { DEFAULT_POOL, poolOf } from "../model/pools.js";
 import { policyAt, toRecord } from "../model/record.js";
 import type { StoredToken, TokenRecord } from "../model/types.js";
+import type { RateLimitResult } from "../store/types.js";
 import { CREDENTIAL_CODES, type DecisionStatus, type DenyCode, type PolicyDecision } from "../policy/decision.js";
 
 /** What a decision adds to the policy decision when the token was identified. */
@@ -15,17 +17,31 @@ export interface DecisionExtras {
   rateRemaining?: number | undefined;
   /** Credits charged. */
   cost?: number | undefined;
+  /** The answers of the token's `rateLimits`, in order, when they were checked. */
+  more?: readonly RateLimitResult[] | undefined;
+  /** The pool the route drew from (absent: the default pool). */
+  pool?: string | undefined;
 }
 
 /** The decision's headers: the policy's, plus what the identified token's limits and signing call for. */
 function headersOf(policy: PolicyDecision, stored: StoredToken | null, at: number, extras?: DecisionExtras): Record<string, string> {
   if (stored === null) return policy.headers;
-  const { rateLimit, credits, requireSignedRequests } = policyAt(stored, at);
+  const p = policyAt(stored, at);
+  const { rateLimit, requireSignedRequests } = p;
+  const pool = extras?.pool ?? DEFAULT_POOL;
+  const credits = poolOf(p, pool) ?? null;
+  const rateLimits = p.rateLimits ?? [];
   let headers = policy.headers;
-  if (rateLimit !== null || credits !== null) {
+  if (rateLimit !== null || credits !== null || rateLimits.length > 0) {
     const denied = policy.code === "RATE_LIMITED" ? "requests" : policy.code === "CREDITS_EXHAUSTED" ? "credits" : undefined;
-    const state: MeterState = { rateRemaining: extras?.rateRemaining, creditsRemaining: extras?.remaining, retryAfterMs: extras?.retryAfterMs, denied };
-    headers = { ...headers, ...limitFields(rateLimit, credits, state) };
+    const state: MeterState = {
+      rateRemaining: extras?.rateRemaining,
+      creditsRemaining: extras?.remaining,
+      retryAfterMs: extras?.retryAfterMs,
+      denied,
+      more: extras?.more,
+    };
+    headers = { ...headers, ...limitFields(rateLimit, credits, state, { rateLimits, pool }) };
   }
   if (policy.code === "SIGNATURE_REQUIRED" && requireSignedRequests) {
     headers = { ...headers, "accept-signature": acceptSignature(stored.id, stored.signing) };
@@ -65,6 +81,8 @@ class VerifierDecision {
   readonly at: number;
   /** The missing scope, for SCOPE_DENIED. */
   readonly scope: string | undefined;
+  /** The credit pool the route named (`pool` of `check` / `verify`), when it was metered; absent: the default pool. */
+  readonly pool: string | undefined;
   readonly #stored: StoredToken | null;
   #view: TokenRecord | undefined;
 
@@ -83,6 +101,7 @@ class VerifierDecision {
     this.cost = extras?.cost ?? 0;
     this.remaining = extras?.remaining;
     this.retryAfterMs = extras?.retryAfterMs;
+    this.pool = extras?.pool === DEFAULT_POOL ? undefined : extras?.pool;
   }
 
   /** The token's public record (no hash, no key), when it was identified; built on first access. */

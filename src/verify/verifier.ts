@@ -11,6 +11,7 @@ import { equalStrings } from "../lib/bytes.js";
 import { sha256Hex } from "../lib/crypto.js";
 import type { AccountPolicy, StoredAccount } from "../model/account.js";
 import { auditId } from "../model/audit-id.js";
+import { DEFAULT_POOL, isPoolName, poolOf } from "../model/pools.js";
 import { isTokenId, policyAt } from "../model/record.js";
 import type { StoredToken, TokenPolicy } from "../model/types.js";
 import type { AnomalyDetector } from "../monitor/anomalies.js";
@@ -31,12 +32,32 @@ import { findCredential } from "./credential.js";
 import { type Decision, type DecisionExtras, decision } from "./decision.js";
 import { SIGNATURE_DENY_CODE, signingKeys } from "./signed.js";
 
+/** What a route charges: its cost and the pool it draws from. */
+type RouteCharge = Pick<CheckOptions, "cost" | "pool">;
+
+/** An account's plan as the meter needs it: its default pool, its named pools and its rate limit. */
+type AccountPlanMeter = AccountMeter & { pools?: AccountPolicy["pools"] };
+
+const hasPools = (p: { pools?: Record<string, unknown> | undefined }) => p.pools !== undefined && Object.keys(p.pools).length > 0;
+
+/** Whether nothing of the token or its account is counted. */
+function unmetered(policy: TokenPolicy, account: AccountPlanMeter | null): boolean {
+  return account === null && policy.rateLimit === null && policy.credits === null && !policy.rateLimits?.length && !hasPools(policy);
+}
+
 /** What the route needs, for `kw.check` and `kw.verify`. */
 export interface CheckOptions {
   /** Scope(s) the route needs: a string or an array (all of them), `{ allOf: [...] }` or `{ anyOf: [...] }`. */
   scope?: RequiredScopes;
   /** Credits the call costs (default 1 when the token has a credit limit; 0 reads without spending). */
   cost?: number;
+  /**
+   * The credit pool the route draws from (default `"default"`: the token's
+   * and its account's `credits`). A token (or account) holding named pools
+   * but not this one is denied with `POOL_UNKNOWN`; one with no pool at all
+   * is unmetered, as ever.
+   */
+  pool?: string;
   /** The client's IP as the server saw it (the socket address). */
   ip?: string | null;
   /**
@@ -145,7 +166,7 @@ export class Verifier {
   /** Compiled plan ceilings, per policy object. */
   readonly #ceilings = new WeakMap<AccountPolicy, ScopeMatcher>();
   /** What each account policy asks of the meter (null: nothing), built once per policy object. */
-  readonly #accountMeters = new WeakMap<AccountPolicy, AccountMeter | null>();
+  readonly #accountMeters = new WeakMap<AccountPolicy, AccountPlanMeter | null>();
   readonly #clientIp: ClientIpResolver;
   readonly #detector: AnomalyDetector | null;
   readonly #monitor: UsageQueue;
@@ -255,7 +276,7 @@ export class Verifier {
       if (end) end(d);
       return this.#monitor.active ? this.#record(d, input.scope, input.ip ?? null, input.origin ?? null, false) : d;
     };
-    const decided = this.#decide(input.token, input.cost, context);
+    const decided = this.#decide(input.token, input, context);
     // The warm path decides synchronously: observed at once, no extra promise step.
     if (decided instanceof Promise) return end || this.#monitor.active ? decided.then(observe) : decided;
     return Promise.resolve(end || this.#monitor.active ? observe(decided) : decided);
@@ -322,10 +343,10 @@ export class Verifier {
       return this.#verifySigned(request, credential.kind === "token" ? credential.token : null, options, context);
     }
     if (credential.kind === "none") return Promise.resolve(denial("TOKEN_MISSING", now));
-    return Promise.resolve(this.#decide(credential.token, options.cost, context));
+    return Promise.resolve(this.#decide(credential.token, options, context));
   }
 
-  #decide(token: unknown, cost: number | undefined, context: EvaluationContext): Decision | Promise<Decision> {
+  #decide(token: unknown, route: RouteCharge, context: EvaluationContext): Decision | Promise<Decision> {
     const cfg = this.#cfg;
     const now = cfg.now();
     const maxLength = cfg.acceptForeignTokens ? MAX_FOREIGN_TOKEN_LENGTH : MAX_TOKEN_LENGTH;
@@ -336,12 +357,12 @@ export class Verifier {
     const hit = this.#byHash.peek(hash, now);
     if (hit !== undefined) {
       this.#cacheHits++;
-      return this.#identified(hit.value, hash, cost, context, now);
+      return this.#identified(hit.value, hash, route, context, now);
     }
     this.#cacheMisses++;
     if (!this.#lookupable(token)) return denial("TOKEN_MALFORMED", now);
     return this.#byHash.fetch(hash, now).then(
-      (stored) => this.#identified(stored, hash, cost, context, now),
+      (stored) => this.#identified(stored, hash, route, context, now),
       () => denial("STORE_UNAVAILABLE", now, { retryAfterMs: 1000 }),
     );
   }
@@ -398,7 +419,7 @@ export class Verifier {
   #identified(
     stored: StoredToken | null,
     hash: string,
-    cost: number | undefined,
+    route: RouteCharge,
     context: EvaluationContext,
     now: number,
     nonce?: SignedNonce,
@@ -417,11 +438,11 @@ export class Verifier {
     const policy = policyAt(stored, at);
     const verdict = evaluatePolicy(stored, policy, context, at);
     if (!verdict.ok) return this.#finish(stored, verdict, now, 0);
-    if (this.#accounts === null) return this.#charge(stored, policy, null, verdict, cost, now, nonce);
+    if (this.#accounts === null) return this.#charge(stored, policy, null, verdict, route, now, nonce);
     const hit = this.#accounts.peek(stored.owner, now);
-    if (hit !== undefined) return this.#withAccount(stored, policy, hit.value, verdict, context, cost, now, at, nonce);
+    if (hit !== undefined) return this.#withAccount(stored, policy, hit.value, verdict, context, route, now, at, nonce);
     return this.#accounts.fetch(stored.owner, now).then(
-      (account) => this.#withAccount(stored, policy, account, verdict, context, cost, now, at, nonce),
+      (account) => this.#withAccount(stored, policy, account, verdict, context, route, now, at, nonce),
       () => denial("STORE_UNAVAILABLE", now, { retryAfterMs: 1000 }),
     );
   }
@@ -437,12 +458,12 @@ export class Verifier {
     account: StoredAccount | null,
     verdict: PolicyDecision,
     context: EvaluationContext,
-    cost: number | undefined,
+    route: RouteCharge,
     now: number,
     at: number,
     nonce: SignedNonce | undefined,
   ): Decision | Promise<Decision> {
-    if (account === null) return this.#charge(stored, policy, null, verdict, cost, now, nonce);
+    if (account === null) return this.#charge(stored, policy, null, verdict, route, now, nonce);
     const plan = policyAt(account, at);
     const need = context.scope;
     if (plan.ceiling !== null && need !== undefined) {
@@ -458,25 +479,28 @@ export class Verifier {
     }
     let meter = this.#accountMeters.get(plan);
     if (meter === undefined) {
-      meter = plan.credits === null && plan.rateLimit === null ? null : { owner: account.owner, rateLimit: plan.rateLimit, credits: plan.credits };
+      meter =
+        plan.credits === null && plan.rateLimit === null && !hasPools(plan)
+          ? null
+          : { owner: account.owner, rateLimit: plan.rateLimit, credits: plan.credits, pools: plan.pools };
       this.#accountMeters.set(plan, meter);
     }
-    return this.#charge(stored, policy, meter, verdict, cost, now, nonce);
+    return this.#charge(stored, policy, meter, verdict, route, now, nonce);
   }
 
   /** Nonce (for a signed request), then the meter when anything is limited. */
   #charge(
     stored: StoredToken,
     policy: TokenPolicy,
-    account: AccountMeter | null,
+    account: AccountPlanMeter | null,
     verdict: PolicyDecision,
-    cost: number | undefined,
+    route: RouteCharge,
     now: number,
     nonce: SignedNonce | undefined,
   ): Decision | Promise<Decision> {
-    if (nonce !== undefined) return this.#spendNonce(stored, policy, account, cost, now, nonce);
-    if (policy.rateLimit === null && policy.credits === null && account === null) return this.#finish(stored, verdict, now, 0);
-    return this.#meter(stored, policy, account, cost, now).catch(() => denial("STORE_UNAVAILABLE", now, { retryAfterMs: 1000 }));
+    if (nonce !== undefined) return this.#spendNonce(stored, policy, account, route, now, nonce);
+    if (unmetered(policy, account)) return this.#finish(stored, verdict, now, 0);
+    return this.#meter(stored, policy, account, route, now).catch(() => denial("STORE_UNAVAILABLE", now, { retryAfterMs: 1000 }));
   }
 
   /**
@@ -525,7 +549,7 @@ export class Verifier {
     }
     context.signature = { ok: true };
     const nonce = result.nonce === undefined ? undefined : { nonce: result.nonce, expiresAtMs: result.nonceExpiresAtMs! };
-    return this.#identified(found, found.hash, options.cost, context, now, nonce);
+    return this.#identified(found, found.hash, options, context, now, nonce);
   }
 
   /** Whether a record is one of this application's tokens (its displayed start carries the prefix). */
@@ -537,8 +561,8 @@ export class Verifier {
   async #spendNonce(
     stored: StoredToken,
     policy: TokenPolicy,
-    account: AccountMeter | null,
-    cost: number | undefined,
+    account: AccountPlanMeter | null,
+    route: RouteCharge,
     now: number,
     nonce: SignedNonce,
   ): Promise<Decision> {
@@ -550,44 +574,56 @@ export class Verifier {
     }
     // Like a failed signature: a replay is not the token holder's request, so nothing is charged.
     if (!fresh) return denial("REPLAYED", now);
-    if (policy.rateLimit === null && policy.credits === null && account === null) return this.#finish(stored, allow(), now, 0);
-    return this.#meter(stored, policy, account, cost, now);
+    if (unmetered(policy, account)) return this.#finish(stored, allow(), now, 0);
+    return this.#meter(stored, policy, account, route, now);
   }
 
   /**
    * Rate limits, then credits, of the token and of its account, all or
-   * nothing in one atomic store call (see `meterStep` in the store kit).
+   * nothing in one atomic store call (see `meterStep` in the store kit). The
+   * route's pool picks the token's and the account's pool of that name.
    */
-  #meter(stored: StoredToken, policy: TokenPolicy, account: AccountMeter | null, cost: number | undefined, now: number): Promise<Decision> {
-    const { credits } = policy;
-    const spend = credits || account?.credits ? (cost ?? 1) : 0;
+  #meter(stored: StoredToken, policy: TokenPolicy, account: AccountPlanMeter | null, route: RouteCharge, now: number): Promise<Decision> {
+    const pool = route.pool ?? DEFAULT_POOL;
+    const credits = poolOf(policy, pool);
+    const acctCredits = account === null ? null : poolOf(account, pool);
+    if (credits === undefined || acctCredits === undefined) {
+      return Promise.resolve(this.#finish(stored, deny("POOL_UNKNOWN"), now, 0, { pool }));
+    }
+    const spend = credits || acctCredits ? (route.cost ?? 1) : 0;
     const request: MeterRequest = { tokenId: stored.id, cost: spend, rateLimit: policy.rateLimit, credits };
-    if (account !== null) request.account = account;
-    return this.#cfg.store.meter(request, now).then((m) => this.#metered(stored, policy, account, spend, m, now));
+    if (policy.rateLimits?.length) request.rateLimits = policy.rateLimits;
+    if (pool !== DEFAULT_POOL) request.pool = pool;
+    if (account !== null) request.account = { owner: account.owner, rateLimit: account.rateLimit, credits: acctCredits };
+    return this.#cfg.store.meter(request, now).then((m) => this.#metered(stored, policy, request.account ?? null, spend, m, now, pool));
   }
 
   /** The decision from the meter's answer. */
-  #metered(stored: StoredToken, policy: TokenPolicy, account: AccountMeter | null, spend: number, m: MeterResult, now: number): Decision {
+  #metered(stored: StoredToken, policy: TokenPolicy, account: AccountMeter | null, spend: number, m: MeterResult, now: number, pool: string): Decision {
     const { rateLimit } = policy;
     const byAccount = m.deniedBy === "accountRateLimit" || m.deniedBy === "accountCredits";
     const r = byAccount || (rateLimit === null && account?.rateLimit) ? (m.account?.rateLimit ?? null) : m.rateLimit;
-    if ((m.deniedBy === "rateLimit" || m.deniedBy === "accountRateLimit") && r) {
-      const d = deny("RATE_LIMITED", { retryAfterMs: r.retryAfterMs });
-      return this.#finish(stored, d, now, 0, { retryAfterMs: r.retryAfterMs, rateRemaining: 0 });
+    const more = m.rateLimits;
+    if (m.deniedBy === "rateLimit" || m.deniedBy === "accountRateLimit") {
+      // Every full limit must have room again: the longest of their waits.
+      let wait = 0;
+      for (const x of [m.rateLimit, ...(more ?? []), m.account?.rateLimit]) if (x && !x.allowed) wait = Math.max(wait, x.retryAfterMs);
+      const d = deny("RATE_LIMITED", { retryAfterMs: wait });
+      return this.#finish(stored, d, now, 0, { retryAfterMs: wait, rateRemaining: r?.allowed === false ? 0 : r?.remaining, more, pool });
     }
     const rateRemaining = r?.remaining;
     if (m.deniedBy === "credits" || m.deniedBy === "accountCredits") {
       const c = (m.deniedBy === "credits" ? m.credits : m.account?.credits)!;
       const wait = c.nextRefillAt === null ? undefined : Math.max(0, c.nextRefillAt - now);
       const d = deny("CREDITS_EXHAUSTED", wait === undefined ? undefined : { retryAfterMs: wait });
-      return this.#finish(stored, d, now, 0, { remaining: c.remaining, retryAfterMs: wait, rateRemaining });
+      return this.#finish(stored, d, now, 0, { remaining: c.remaining, retryAfterMs: wait, rateRemaining, more, pool });
     }
     const own = m.credits;
-    const pool = m.account?.credits ?? null;
-    if (own === null && pool === null) return this.#finish(stored, allow(), now, 0, { rateRemaining });
+    const acct = m.account?.credits ?? null;
+    if (own === null && acct === null) return this.#finish(stored, allow(), now, 0, { rateRemaining, more, pool });
     // What the caller can still spend: the tighter of the token and its account.
-    const remaining = own === null ? pool!.remaining : pool === null ? own.remaining : Math.min(own.remaining, pool.remaining);
-    return this.#finish(stored, allow(), now, spend, { remaining, rateRemaining });
+    const remaining = own === null ? acct!.remaining : acct === null ? own.remaining : Math.min(own.remaining, acct.remaining);
+    return this.#finish(stored, allow(), now, spend, { remaining, rateRemaining, more, pool });
   }
 
   #finish(stored: StoredToken, verdict: PolicyDecision, now: number, cost: number, extras?: DecisionExtras): Decision {
@@ -643,7 +679,10 @@ function matchSecret(stored: StoredToken, hash: string, now: number): boolean {
 
 function checkOptions(options: CheckOptions): void {
   if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
-  const { cost, scope, body } = options;
+  const { cost, scope, body, pool } = options;
+  if (pool !== undefined && !isPoolName(pool)) {
+    throw new InvalidInputError("pool", "must be a pool name: a lowercase letter, then up to 31 of a-z, 0-9, _ or -");
+  }
   if (body !== undefined && !(body instanceof Uint8Array)) throw new InvalidInputError("body", "must be a Uint8Array");
   if (cost !== undefined && (!Number.isSafeInteger(cost) || cost < 0)) {
     throw new InvalidInputError("cost", "must be a non-negative integer");
