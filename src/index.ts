@@ -44,6 +44,7 @@ export { ACCOUNT_AUDIT_TARGET } from "./model/account.js";
 export type { AccountCreditsPolicy, AccountPolicy, ScheduledAccountPolicy, StoredAccount } from "./model/account.js";
 export type { LifecycleEvent, LifecycleFilter } from "./manager/lifecycle.js";
 export { policyAt } from "./model/record.js";
+export { DEFAULT_POOL, MAX_POOLS, MAX_RATE_LIMITS, POOL_NAME_PATTERN, poolOf, rateLimitsOf } from "./model/pools.js";
 export type { CreditsInput, RateLimitInput, SigningInput, TokenSettingsInput } from "./model/inputs.js";
 export {
   type CreateTokenInput,
@@ -89,7 +90,17 @@ export {
   type UsageSeriesBucket,
 } from "./store/kit/usage-analytics.js";
 export { type CreditState, type CreditStep, spendCredits } from "./store/kit/credits.js";
-export { type AccountCounters, type MeterStep, meterStep } from "./store/kit/meter.js";
+export {
+  type AccountCounters,
+  COUNTER_KEY_SEPARATOR,
+  isCounterKeyOf,
+  type MeterStep,
+  type MoreCounters,
+  meterStep,
+  poolKey,
+  rateKey,
+} from "./store/kit/meter.js";
+export { nextPeriodStartUtc, periodStartUtc } from "./store/kit/calendar.js";
 export { RATE_WINDOW_BUCKETS, type RateWindowState } from "./store/kit/rate-window.js";
 export { MemoryStore, type MemoryStoreOptions, type MemoryStoreStats } from "./store/memory.js";
 export type * from "./store/types.js";

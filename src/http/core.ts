@@ -4,6 +4,7 @@
 // framework's request and response.
 import { ConfigError } from "../errors.js";
 import type { Keyward } from "../keyward.js";
+import { isPoolName } from "../model/pools.js";
 import { type RequiredScopes, requiredScopesProblem } from "../policy/scope.js";
 import type { Decision } from "../verify/decision.js";
 import type { CheckOptions } from "../verify/verifier.js";
@@ -36,6 +37,12 @@ export interface RouteOptions<Req> {
   scope?: RequiredScopes;
   /** Credits a call costs (default 1 when the token has a credit limit). */
   cost?: number;
+  /**
+   * The credit pool the route draws from (default `"default"`: the token's
+   * `credits`), e.g. `"premium"`. A malformed name throws here; a token that
+   * holds pools but not this one is denied with `POOL_UNKNOWN` (403).
+   */
+  pool?: string;
   /**
    * Where the token is, when not in `Authorization: Bearer` (e.g.
    * `(req) => req.headers["x-api-key"]`). Returning nothing falls back to
@@ -111,16 +118,20 @@ function frozenScopes(scope: RequiredScopes): RequiredScopes {
 /**
  * Checks a route's options once, at setup.
  *
- * @throws {ConfigError} `INVALID_CONFIG` for a malformed scope, a bad cost or a `getToken` that is not a function
+ * @throws {ConfigError} `INVALID_CONFIG` for a malformed scope, a bad cost, a malformed pool name or a `getToken` that is not a function
  */
 export function createRoute<Req>(options: RouteOptions<Req> = {}): Route<Req> {
   if (options === null || typeof options !== "object") throw new ConfigError("", "requireToken options must be an object");
-  const { scope, cost, getToken } = options;
+  const { scope, cost, pool, getToken } = options;
   const problem = scope === undefined ? null : requiredScopesProblem(scope);
   if (problem) throw new ConfigError(`scope${problem.path}`, problem.message);
   if (cost !== undefined && (!Number.isSafeInteger(cost) || cost < 0)) throw new ConfigError("cost", "must be a non-negative integer");
+  if (pool !== undefined && !isPoolName(pool)) {
+    throw new ConfigError("pool", "must be a pool name: a lowercase letter, then up to 31 of a-z, 0-9, _ or -");
+  }
   if (getToken !== undefined && typeof getToken !== "function") throw new ConfigError("getToken", "must be a function");
   const check: CheckOptions = {};
+  if (pool !== undefined) check.pool = pool;
   if (scope !== undefined) check.scope = frozenScopes(scope);
   if (cost !== undefined) check.cost = cost;
   return Object.freeze({ check: Object.freeze(check), getToken });
