@@ -15,6 +15,7 @@ import { insertGroup } from "./groups/insert.js";
 import { listGroup } from "./groups/list.js";
 import { meterGroup } from "./groups/meter.js";
 import { noncesGroup } from "./groups/nonces.js";
+import { poolsGroup } from "./groups/pools.js";
 import { racesGroup } from "./groups/races.js";
 import { rateLimitGroup } from "./groups/rate-limit.js";
 import { rawGroup } from "./groups/raw.js";
@@ -38,6 +39,8 @@ import type { SuiteContext } from "./suite.js";
  * - `credits`: balances, refill, limit changes (through `meter`).
  * - `rateLimit`: at most `limit` hits in any `windowMs`, Retry-After (through `meter`).
  * - `meter`: rate limit and credits together, all or nothing.
+ * - `pools`: named credit pools, several rate limits and calendar resets (through `meter`), all or
+ *   nothing under races; account pools when `capabilities.accounts` is true.
  * - `nonces`: replay protection with expiry, per token.
  * - `usage`: `recordUsage` / `getUsage`, hour and day buckets.
  * - `audit`: `appendAudit` / `listAudit`, written with the record.
@@ -60,6 +63,7 @@ export const TOKEN_STORE_TEST_GROUPS = [
   "credits",
   "rateLimit",
   "meter",
+  "pools",
   "nonces",
   "usage",
   "audit",
@@ -84,6 +88,7 @@ const GROUPS: Record<TokenStoreTestGroup, (ctx: SuiteContext) => void> = {
   credits: creditsGroup,
   rateLimit: rateLimitGroup,
   meter: meterGroup,
+  pools: poolsGroup,
   nonces: noncesGroup,
   usage: usageGroup,
   audit: auditGroup,

@@ -29,6 +29,7 @@ export { insertGroup } from "./groups/insert.js";
 export { listGroup } from "./groups/list.js";
 export { meterGroup } from "./groups/meter.js";
 export { noncesGroup } from "./groups/nonces.js";
+export { poolsGroup } from "./groups/pools.js";
 export { racesGroup } from "./groups/races.js";
 export { rateLimitGroup } from "./groups/rate-limit.js";
 export { rawGroup } from "./groups/raw.js";
