@@ -5,6 +5,7 @@ import type { ResolvedConfig } from "../config.js";
 import { AccountNotFoundError, InvalidInputError, TokenNotFoundError } from "../errors.js";
 import { ACCOUNT_AUDIT_TARGET, type AccountCreditsPolicy } from "../model/account.js";
 import { auditId } from "../model/audit-id.js";
+import { DEFAULT_POOL, isPoolName, poolOf } from "../model/pools.js";
 import { isTokenId, policyAt } from "../model/record.js";
 import { actorSchema, ownerSchema, parseInput } from "../model/schemas.js";
 import type { AuditEntry } from "../model/types.js";
@@ -12,7 +13,11 @@ import { type CreditChange, MAX_CREDIT_BALANCE, tokenPool } from "../store/kit/a
 import type { CreditKey } from "../store/types.js";
 import { storeCall } from "./store-call.js";
 
-/** Which balance: a token's (`{ tokenId }`) or an account's pool (`{ owner }`). */
+/**
+ * Which balance: a token's (`{ tokenId }`) or an account's pool
+ * (`{ owner }`); `pool` names one of their named pools (absent: the default
+ * pool, `credits`).
+ */
 export type CreditTarget = CreditKey;
 
 /** A balance as `kw.credits` returns it. */
@@ -98,6 +103,8 @@ export class CreditManager {
       if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
       actor = parseInput(actorSchema, options.actor ?? "system", "actor");
     }
+    const pool = target.pool ?? DEFAULT_POOL;
+    if (!isPoolName(pool)) throw new InvalidInputError("target.pool", "must be a pool name");
     const cfg = this.#cfg;
     const store = cfg.store;
     const now = cfg.now();
@@ -108,18 +115,18 @@ export class CreditManager {
       const id = target.tokenId;
       const token = isTokenId(id) ? await storeCall(() => store.get(id)) : null;
       if (!token) throw new TokenNotFoundError(isTokenId(id) ? id : "");
-      const credits = policyAt(token, now).credits;
+      const credits = poolOf(policyAt(token, now), pool) ?? null;
       policy = credits && tokenPool(credits);
-      key = { tokenId: id };
+      key = pool === DEFAULT_POOL ? { tokenId: id } : { tokenId: id, pool };
       owner = token.owner;
     } else if ("owner" in target) {
       owner = parseInput(ownerSchema, target.owner, "owner");
       const account = await storeCall(() => store.getAccount(owner));
       if (!account) throw new AccountNotFoundError(owner);
-      policy = policyAt(account, now).credits;
-      key = { owner };
+      policy = poolOf(policyAt(account, now), pool) ?? null;
+      key = pool === DEFAULT_POOL ? { owner } : { owner, pool };
     } else throw new InvalidInputError("target", "must be { tokenId } or { owner }");
-    if (policy === null) throw new InvalidInputError("target", "has no credit limit");
+    if (policy === null) throw new InvalidInputError(pool === DEFAULT_POOL ? "target" : "target.pool", "has no credit limit");
     let audit: AuditEntry | undefined;
     if (change.op !== "read") {
       audit = {
@@ -136,7 +143,8 @@ export class CreditManager {
     const p = policy;
     if (change.op === "read" && "tokenId" in key && !store.capabilities.accounts) {
       // A store without the accounts part still reads a token's balance: its meter with cost 0 spends nothing.
-      const m = await store.meter({ tokenId: key.tokenId, cost: 0, rateLimit: null, credits: { limit: p.limit, refill: p.refill } }, now);
+      const credits = p.reset === null ? { limit: p.limit, refill: p.refill } : { limit: p.limit, refill: p.refill, reset: p.reset };
+      const m = await store.meter({ tokenId: key.tokenId, cost: 0, rateLimit: null, credits, pool: key.pool }, now);
       return { limit: p.limit, remaining: m.credits?.remaining ?? p.limit, nextRefillAt: m.credits?.nextRefillAt ?? null };
     }
     const r = await storeCall(() => store.adjustCredits({ key, policy: p, change }, now, audit));
