@@ -426,7 +426,9 @@ export class PostgresStore implements TokenStore {
     const step = meterStep(rows.get(id) ?? null, credits, request, now, undefined, { rates: rateKeys.map((k) => rows.get(k) ?? null) });
     if (step.credits) await c.query(this.#s.saveCredit, [creditKey, step.credits.used, step.credits.periodStart]);
     const save: [string, RateWindowState][] = step.rate ? [[id, step.rate]] : [];
-    step.rates?.forEach((w, i) => save.push([rateKeys[i]!, w]));
+    step.rates?.forEach((w, i) => {
+      save.push([rateKeys[i]!, w]);
+    });
     if (save.length > 0) {
       await c.query(this.#s.saveRates, [
         save.map(([k]) => k),
