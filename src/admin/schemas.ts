@@ -10,10 +10,12 @@ const revision = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 
 /**
  * What a customer may set on a token: every setting but the owner (the one
- * `authorize` returned) and the rate limit (the operator's, set with
- * `kw.tokens` or the CLI). An unknown field, these two included, is refused.
+ * `authorize` returned) and the rate limits (`rateLimit`, `rateLimits`: the
+ * operator's, set with `kw.tokens` or the CLI). Credits and named pools may
+ * be set, as limits of the customer's own tokens. An unknown field, these
+ * three included, is refused.
  */
-const settings = createTokenSchema.omit({ owner: true, rateLimit: true });
+const settings = createTokenSchema.omit({ owner: true, rateLimit: true, rateLimits: true });
 
 /** `POST /tokens`. */
 export const createBodySchema = settings;
@@ -35,12 +37,20 @@ export const regenerateBodySchema = z.strictObject({
 export const revokeBodySchema = z.strictObject({});
 
 const epochMs = z.number().int();
+const creditsOut = z.object({
+  limit: z.number().int(),
+  refill: z.object({ amount: z.number().int(), intervalMs: z.number().int() }).nullable(),
+  reset: z.enum(["day", "month"]).nullable().optional(),
+});
+const rateLimitOut = z.object({ limit: z.number().int(), windowMs: z.number().int() });
 const policySchema = z.object({
   scopes: z.array(z.string()),
   domains: z.array(z.string()),
   ips: z.array(z.string()),
-  credits: z.object({ limit: z.number().int(), refill: z.object({ amount: z.number().int(), intervalMs: z.number().int() }).nullable() }).nullable(),
-  rateLimit: z.object({ limit: z.number().int(), windowMs: z.number().int() }).nullable(),
+  credits: creditsOut.nullable(),
+  pools: z.record(z.string(), creditsOut).optional(),
+  rateLimit: rateLimitOut.nullable(),
+  rateLimits: z.array(rateLimitOut).optional(),
   expiresAt: epochMs.nullable(),
   requireSignedRequests: z.boolean(),
 });
