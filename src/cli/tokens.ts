@@ -23,7 +23,9 @@ const SETTINGS = {
   ip: { type: "string", multiple: true, value: "cidr", description: "allowed client IP or CIDR" },
   credits: { type: "string", value: "n", description: "credit allowance (0 or more)" },
   refill: { type: "string", value: "n/duration", description: "credits coming back, e.g. 1000/30d" },
-  "rate-limit": { type: "string", value: "n/duration", description: "requests per window, e.g. 100/1s" },
+  reset: { type: "string", value: "day|month", description: "credits full again at 00:00 UTC every day or month" },
+  pool: { type: "string", multiple: true, value: "name=n[/day|/month]", description: "a named credit pool, e.g. premium=500/month" },
+  "rate-limit": { type: "string", multiple: true, value: "n/duration", description: "requests per window, e.g. 100/1s (repeat for several)" },
   "expires-at": { type: "string", value: "time", description: "ISO-8601 time or +duration (e.g. +30d)" },
   "require-signed": { type: "boolean", description: "require RFC 9421 signed requests" },
   "ed25519-public-key": { type: "string", value: "base64url", description: "the client's signing key (see keygen)" },
@@ -44,21 +46,44 @@ function settings(values: Values, now: number): UpdateTokenInput {
   if (Array.isArray(values.scope)) input.scopes = values.scope;
   if (Array.isArray(values.domain)) input.domains = values.domain;
   if (Array.isArray(values.ip)) input.ips = values.ip;
+  const reset = calendarReset(values.reset, "reset");
   if (typeof values.credits === "string") {
     const refill = typeof values.refill === "string" ? ratio(values.refill, "refill") : null;
     input.credits = { limit: parseCount(values.credits, "credits"), refill: refill && { amount: refill.n, intervalMs: refill.ms } };
-  } else if (values.refill !== undefined) {
-    throw new CliError("--refill needs --credits", EXIT.USAGE);
+    if (reset !== null) input.credits.reset = reset;
+  } else if (values.refill !== undefined || values.reset !== undefined) {
+    throw new CliError(`--${values.refill !== undefined ? "refill" : "reset"} needs --credits`, EXIT.USAGE);
   }
-  if (typeof values["rate-limit"] === "string") {
-    const { n, ms } = ratio(values["rate-limit"], "rate-limit");
-    input.rateLimit = { limit: n, windowMs: ms };
+  if (Array.isArray(values.pool)) {
+    input.pools = {};
+    for (const spec of values.pool as string[]) {
+      const m = /^([^=]+)=([^/]+)(?:\/(.*))?$/.exec(spec);
+      if (!m) throw new CliError("--pool: expected <name>=<n>[/day|/month], e.g. premium=500/month", EXIT.USAGE);
+      const per = calendarReset(m[3], "pool");
+      input.pools[m[1]!] = { limit: parseCount(m[2]!, "pool"), ...(per === null ? {} : { reset: per }) };
+    }
+  }
+  if (Array.isArray(values["rate-limit"])) {
+    const limits = (values["rate-limit"] as string[]).map((text) => ratio(text, "rate-limit"));
+    const [first, ...more] = limits;
+    if (first) input.rateLimit = { limit: first.n, windowMs: first.ms };
+    if (more.length > 0) input.rateLimits = more.map(({ n, ms }) => ({ limit: n, windowMs: ms }));
   }
   if (typeof values["expires-at"] === "string") input.expiresAt = parseTime(values["expires-at"], "expires-at", now);
   if (values["require-signed"] === true) input.requireSignedRequests = true;
   if (typeof values["ed25519-public-key"] === "string") input.signing = { alg: "ed25519", publicKey: values["ed25519-public-key"] };
   return input;
 }
+
+function calendarReset(text: unknown, name: string): "day" | "month" | null {
+  if (text === undefined) return null;
+  if (text === "day" || text === "month") return text;
+  throw new CliError(`--${name}: expected day or month`, EXIT.USAGE);
+}
+
+type CreditsView = { limit: number; refill: { amount: number; intervalMs: number } | null; reset?: "day" | "month" | null };
+const creditsText = (c: CreditsView) =>
+  `${c.limit}${c.refill ? ` (+${c.refill.amount} every ${c.refill.intervalMs} ms)` : ""}${c.reset ? ` (full every ${c.reset}, UTC)` : ""}`;
 
 const iso = (ms: number | null) => (ms === null ? "-" : new Date(ms).toISOString());
 
@@ -75,8 +100,10 @@ function printRecord(io: Io, r: TokenRecord): void {
     ["scopes", p.scopes.join(" ") || "-"],
     ["domains", p.domains.join(" ") || "any"],
     ["ips", p.ips.join(" ") || "any"],
-    ["credits", p.credits ? `${p.credits.limit}${p.credits.refill ? ` (+${p.credits.refill.amount} every ${p.credits.refill.intervalMs} ms)` : ""}` : "unmetered"],
+    ["credits", p.credits ? creditsText(p.credits) : "unmetered"],
+    ...Object.entries(p.pools ?? {}).map(([name, c]): [string, string] => [`pool ${name}`, creditsText(c)]),
     ["rate limit", p.rateLimit ? `${p.rateLimit.limit} per ${p.rateLimit.windowMs} ms` : "none"],
+    ...(p.rateLimits ?? []).map((l): [string, string] => ["rate limit", `${l.limit} per ${l.windowMs} ms`]),
     ["expires", iso(p.expiresAt)],
     ["signed requests", p.requireSignedRequests ? `required (${r.signing?.alg ?? "no key"})` : "optional"],
     ["created", iso(r.createdAt)],

@@ -12,6 +12,24 @@ const cli = useCli({ KEYWARD_PREFIX: "acme" });
 const TOKEN = /acme_(?:sk|pk)_live_[0-9A-Za-z]{49}/;
 
 describe("keyward CLI: token lifecycle", () => {
+  it("create with named pools, a daily reset and several rate limits; show lists them", () => {
+    cli("init");
+    const created = cli("create", "--owner", "acct_p", "--credits", "100", "--reset", "day", "--pool", "premium=5/month", "--pool", "batch=50",
+      "--rate-limit", "10/1s", "--rate-limit", "1000/1d", "--json");
+    expect(created.code, created.stderr).toBe(0);
+    const { record } = JSON.parse(created.stdout);
+    expect(record.policy).toMatchObject({
+      credits: { limit: 100, refill: null, reset: "day" },
+      pools: { premium: { limit: 5, refill: null, reset: "month" }, batch: { limit: 50, refill: null } },
+      rateLimit: { limit: 10, windowMs: 1000 },
+      rateLimits: [{ limit: 1000, windowMs: 86_400_000 }],
+    });
+    const shown = cli("show", record.id).stdout;
+    expect(shown).toContain("credits          100 (full every day, UTC)");
+    expect(shown).toContain("pool premium     5 (full every month, UTC)");
+    expect(shown).toContain("rate limit       1000 per 86400000 ms");
+  });
+
   it("init, create, list, show, credits, update, regenerate, audit, usage, revoke", async () => {
     const init = cli("init", "--json");
     expect(init.code).toBe(0);
