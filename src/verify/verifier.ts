@@ -35,8 +35,11 @@ import { SIGNATURE_DENY_CODE, signingKeys } from "./signed.js";
 /** What a route charges: its cost and the pool it draws from. */
 type RouteCharge = Pick<CheckOptions, "cost" | "pool">;
 
-/** An account's plan as the meter needs it: its default pool, its named pools and its rate limit. */
-type AccountPlanMeter = AccountMeter & { pools?: AccountPolicy["pools"] };
+/** An account's plan as the meter needs it: its meter for the default pool, and its named pools. */
+interface AccountPlanMeter {
+  meter: AccountMeter;
+  pools: AccountPolicy["pools"];
+}
 
 const hasPools = (p: { pools?: Record<string, unknown> | undefined }) => p.pools !== undefined && Object.keys(p.pools).length > 0;
 
@@ -482,7 +485,7 @@ export class Verifier {
       meter =
         plan.credits === null && plan.rateLimit === null && !hasPools(plan)
           ? null
-          : { owner: account.owner, rateLimit: plan.rateLimit, credits: plan.credits, pools: plan.pools };
+          : { meter: { owner: account.owner, rateLimit: plan.rateLimit, credits: plan.credits }, pools: plan.pools };
       this.#accountMeters.set(plan, meter);
     }
     return this.#charge(stored, policy, meter, verdict, route, now, nonce);
@@ -586,7 +589,7 @@ export class Verifier {
   #meter(stored: StoredToken, policy: TokenPolicy, account: AccountPlanMeter | null, route: RouteCharge, now: number): Promise<Decision> {
     const pool = route.pool ?? DEFAULT_POOL;
     const credits = poolOf(policy, pool);
-    const acctCredits = account === null ? null : poolOf(account, pool);
+    const acctCredits = account === null ? null : poolOf({ credits: account.meter.credits, pools: account.pools }, pool);
     if (credits === undefined || acctCredits === undefined) {
       return Promise.resolve(this.#finish(stored, deny("POOL_UNKNOWN"), now, 0, { pool }));
     }
@@ -594,7 +597,10 @@ export class Verifier {
     const request: MeterRequest = { tokenId: stored.id, cost: spend, rateLimit: policy.rateLimit, credits };
     if (policy.rateLimits?.length) request.rateLimits = policy.rateLimits;
     if (pool !== DEFAULT_POOL) request.pool = pool;
-    if (account !== null) request.account = { owner: account.owner, rateLimit: account.rateLimit, credits: acctCredits };
+    if (account !== null) {
+      const m = account.meter;
+      request.account = pool === DEFAULT_POOL ? m : { owner: m.owner, rateLimit: m.rateLimit, credits: acctCredits };
+    }
     return this.#cfg.store.meter(request, now).then((m) => this.#metered(stored, policy, request.account ?? null, spend, m, now, pool));
   }
 
