@@ -87,7 +87,7 @@ export interface MeterResult {
   deniedBy: "rateLimit" | "credits" | "accountRateLimit" | "accountCredits" | null;
   /** The rate-limit answer, or null without a rate limit (or when not reached). */
   rateLimit: RateLimitResult | null;
-  /** Present when the request had `rateLimits`: their answers in the same order (all are checked). */
+  /** Present when the request had (non-empty) `rateLimits`: their answers in the same order (all are checked). */
   rateLimits?: RateLimitResult[];
   /** The credits answer, or null without credits (or when not reached). */
   credits: CreditResult | null;

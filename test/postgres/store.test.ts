@@ -5,7 +5,7 @@ import { migrate, postgresStore, SCHEMA_VERSION } from "keyward/postgres";
 import { makeStoredToken } from "keyward/testing";
 import pg from "pg";
 import { describe, expect, it } from "vitest";
-import { meterOps } from "../support/meter-ops.js";
+import { meterOps, poolOps, poolRequest } from "../support/meter-ops.js";
 import { startProxy, viaProxy } from "./proxy.js";
 import { freshPrefix, hasPostgres, openPool, PG_URL, testPool } from "./server.js";
 
@@ -121,6 +121,29 @@ describe.runIf(hasPostgres)("postgresStore", () => {
         },
       ),
       { numRuns: 40 },
+    );
+  });
+
+  it("meter decides like MemoryStore on random sequences over pools, several rate limits and calendar resets (property)", async () => {
+    const fc = (await import("fast-check")).default;
+    const store = await postgresStore(pool, { tablePrefix: freshPrefix(), changeFeed: false });
+    const g = guardStore(store);
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        poolOps(20),
+        async (ops) => {
+          const memory = guardStore(new MemoryStore());
+          const tokenId = `tok_q${run++}`;
+          let now = Date.UTC(2025, 0, 31, 12) + 0.5;
+          for (const op of ops) {
+            now += op.dt;
+            const req = poolRequest(tokenId, op);
+            expect(await g.meter(req, now)).toEqual(await memory.meter(req, now));
+          }
+        },
+      ),
+      { numRuns: 30 },
     );
   });
 

@@ -6,7 +6,7 @@ import { guardStore, Keyward, StoreUnavailableError } from "keyward";
 import { migrate, SCHEMA_VERSION, type SqliteStore, sqliteStore } from "keyward/sqlite";
 import { describeTokenStore, makeStoredToken } from "keyward/testing";
 import { afterAll, describe, expect, it } from "vitest";
-import { meterOps } from "../support/meter-ops.js";
+import { meterOps, poolOps, poolRequest } from "../support/meter-ops.js";
 
 const dir = mkdtempSync(join(tmpdir(), "keyward-sqlite-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -154,6 +154,30 @@ describe("SqliteStore decides like MemoryStore", () => {
         },
       ),
       { numRuns: 150 },
+    );
+  });
+});
+
+describe("SqliteStore decides like MemoryStore with pools", () => {
+  it("meter: the same answers on random sequences over named pools, several rate limits and calendar resets (property)", async () => {
+    const fc = (await import("fast-check")).default;
+    const { MemoryStore } = await import("keyward");
+    await fc.assert(
+      fc.asyncProperty(
+        poolOps(40),
+        async (ops) => {
+          const sqlite = guardStore(sqliteStore(":memory:"));
+          const memory = guardStore(new MemoryStore());
+          let now = Date.UTC(2025, 0, 31, 12);
+          for (const op of ops) {
+            now += op.dt;
+            const req = poolRequest("tok_p", op);
+            expect(await sqlite.meter(req, now)).toEqual(await memory.meter(req, now));
+          }
+          await sqlite.close();
+        },
+      ),
+      { numRuns: 100 },
     );
   });
 });

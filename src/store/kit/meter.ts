@@ -122,7 +122,8 @@ export function meterStep(
     else deniedBy = "accountCredits";
   }
   const result: MeterResult = { granted: deniedBy === null, deniedBy, rateLimit: rateResult, credits: creditResult };
-  if (request.rateLimits) result.rateLimits = rateResults;
+  // Absent for an empty list, as the one-statement paths of SQL stores answer.
+  if (limits.length > 0) result.rateLimits = rateResults;
   if (acct) result.account = { rateLimit: acctRate, credits: acctCredits };
   if (deniedBy !== null) {
     // Not counted: each hit was allowed only if everything else passed too.
@@ -139,6 +140,6 @@ export function meterStep(
     rate: window,
     credits: nextCredits,
     account: acct ? { rate: acctWindow, credits: nextAcctCredits } : null,
-    rates: request.rateLimits ? windows : null,
+    rates: limits.length > 0 ? windows : null,
   };
 }
