@@ -123,6 +123,34 @@ export function poolsGroup(ctx: SuiteContext): void {
     expect(read.remaining).toBe(1);
   });
 
+  it("concurrent requests of several tokens on an account's named pool grant exactly the pool; its default pool is untouched", async (test) => {
+    if (ctx.store.capabilities.accounts !== true) return test.skip();
+    const owner = randomId("acct");
+    const acct = (limit: number): AccountCreditsPolicy => ({ limit, refill: null, reset: null, overage: 0 });
+    const tokens = Array.from({ length: 5 }, () => randomId("tok"));
+    const n = Math.min(ctx.concurrency, 200);
+    const rs = await Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        ctx.store.meter(
+          {
+            tokenId: tokens[i % tokens.length]!,
+            cost: 1,
+            rateLimit: null,
+            rateLimits: [{ limit: n, windowMs: MINUTE }],
+            credits: null,
+            pool: "premium",
+            account: { owner, rateLimit: null, credits: acct(Math.floor(n / 4)) },
+          },
+          T,
+        ),
+      ),
+    );
+    expect(rs.filter((r) => r.granted)).toHaveLength(Math.floor(n / 4));
+    expect(rs.filter((r) => r.deniedBy === "accountCredits")).toHaveLength(n - Math.floor(n / 4));
+    const dflt = await ctx.store.adjustCredits!({ key: { owner }, policy: acct(7), change: { op: "read" } }, T);
+    expect(dflt.remaining).toBe(7);
+  });
+
   it("a hard delete removes the counters of the token's named pools and extra rate limits", async (test) => {
     if (ctx.store.capabilities.hardDelete !== true) return test.skip();
     const token = makeStoredToken();
