@@ -218,6 +218,19 @@ describe("bad input", () => {
     expect((await srv.kw.tokens.get(bad.id))!.owner).toBe("acct_alice");
   });
 
+  it("named pools and calendar resets may be set; rateLimits stay the operator's; a bad pool is 400 naming it", async () => {
+    const { record } = await create(alice, { kind: "secret", credits: { limit: 100, reset: "month" }, pools: { premium: { limit: 5, reset: "day" } } });
+    expect(record.policy).toMatchObject({ credits: { limit: 100, reset: "month" }, pools: { premium: { limit: 5, refill: null, reset: "day" } } });
+    expect(tokenRecordSchema.safeParse(record).success).toBe(true);
+    const limits = await api(alice, "/tokens", { method: "POST", json: { kind: "secret", rateLimits: [{ limit: 1, windowMs: 1000 }] } });
+    expect((await problem(limits, 400)).field).toBe("rateLimits");
+    const badPool = await api(alice, "/tokens", { method: "POST", json: { kind: "secret", pools: { default: { limit: 1 } } } });
+    expect(await problem(badPool, 400)).toMatchObject({ code: "INVALID_INPUT", field: "pools.default" });
+    const negative = await api(alice, `/tokens/${record.id}`, { method: "PATCH", json: { expectedRevision: 1, patch: { pools: { premium: { limit: -1 } } } } });
+    expect((await problem(negative, 400)).field).toBe("patch.pools.premium.limit");
+    expect((await srv.kw.tokens.get(record.id))!.revision).toBe(1);
+  });
+
   it("a scope the application does not let customers grant: 403; a write scope on a publishable token: 400", async () => {
     const res = await api(alice, "/tokens", { method: "POST", json: { kind: "secret", scopes: ["core:read", "admin:write"] } });
     expect(await problem(res, 403)).toMatchObject({ code: "SCOPE_NOT_GRANTABLE", field: "scopes.1" });
