@@ -140,6 +140,7 @@ class VerifierDecision {
       remaining: this.remaining,
       retryAfterMs: this.retryAfterMs,
       scope: this.scope,
+      pool: this.pool,
     };
   }
 }
