@@ -28,6 +28,7 @@ import { meterStep } from "./kit/meter.js";
 import { compareKeys, type PageQuery, type SortKey } from "./kit/page.js";
 import { type RateWindowState, windowExpired } from "./kit/rate-window.js";
 import { revokedRecord, updatedRecord } from "./kit/records.js";
+import { deepFreeze, type HasSharedReads, SHARED_READS, type SharedReads } from "./shared-reads.js";
 import {
   analyticsOf,
   type LastUsed,
@@ -97,7 +98,9 @@ interface Subscription {
 /**
  * An in-memory {@link TokenStore}. Tokens are indexed by id, by every hash
  * (current and previous) and by owner; records are deep-copied on the way in
- * and out.
+ * and out. Inside, records and accounts are kept deeply frozen and replaced,
+ * never changed, on a write (copy-on-write; unchanged parts are shared), so
+ * the verifier reads them without a copy and no caller can change them.
  *
  * Change feed: listeners are called synchronously, right after a write
  * commits and before the promise of the write settles, so a cache that
@@ -115,7 +118,7 @@ interface Subscription {
  * await store.close();
  * ```
  */
-export class MemoryStore implements TokenStore {
+export class MemoryStore implements TokenStore, HasSharedReads {
   /** Frozen: `{ changeFeed, creditLeases: false, hardDelete: true }`, `changeFeed` as given to the constructor (default true). */
   readonly capabilities: StoreCapabilities;
 
@@ -212,7 +215,7 @@ export class MemoryStore implements TokenStore {
     const hashes = hashesOf(token);
     this.#assertHashesFree(hashes, null);
     this.#assertAuditFree(audit);
-    const t = structuredClone(token);
+    const t = deepFreeze(structuredClone(token));
     this.#tokens.set(t.id, t);
     for (const h of hashes) this.#byHash.set(h, t.id);
     insertKey(this.#byOwner, t.owner, { t: t.createdAt, id: t.id });
@@ -295,7 +298,7 @@ export class MemoryStore implements TokenStore {
    */
   async update(next: StoredToken, expectedRevision: number, audit?: AuditEntry): Promise<StoredToken> {
     const cur = this.#tokens.get(next.id);
-    const n = updatedRecord(cur, next, expectedRevision);
+    const n = deepFreeze(updatedRecord(cur, next, expectedRevision));
     const newHashes = hashesOf(n);
     this.#assertHashesFree(newHashes, n.id);
     this.#assertAuditFree(audit);
@@ -329,7 +332,7 @@ export class MemoryStore implements TokenStore {
    * ```
    */
   async revoke(id: string, at: number, audit?: AuditEntry): Promise<StoredToken> {
-    const n = revokedRecord(this.#tokens.get(id), id, at);
+    const n = deepFreeze(revokedRecord(this.#tokens.get(id), id, at));
     this.#assertAuditFree(audit);
     this.#tokens.set(id, n);
     if (audit !== undefined) this.#writeAudit(audit);
@@ -374,7 +377,7 @@ export class MemoryStore implements TokenStore {
     this.#lastUsed.delete(id);
     if (audit !== undefined) this.#writeAudit(audit);
     this.#emit(id, hashes);
-    return { token: cur, removed };
+    return { token: structuredClone(cur), removed };
   }
 
   /**
@@ -550,7 +553,7 @@ export class MemoryStore implements TokenStore {
    * ```
    */
   async putAccount(next: StoredAccount, expectedRevision: number, audit?: AuditEntry): Promise<StoredAccount> {
-    const n = putAccountRecord(this.#accounts.get(next.owner) ?? null, next, expectedRevision);
+    const n = deepFreeze(putAccountRecord(this.#accounts.get(next.owner) ?? null, next, expectedRevision));
     this.#assertAuditFree(audit);
     this.#accounts.set(n.owner, n);
     if (audit !== undefined) this.#writeAudit(audit);
@@ -616,6 +619,26 @@ export class MemoryStore implements TokenStore {
   async listAudit(filter: AuditFilter, page: PageQuery): Promise<AuditEntry[]> {
     const keys = "tokenId" in filter ? this.#auditByToken.get(filter.tokenId) : this.#auditByOwner.get(filter.owner);
     return slice(keys, page).map((k) => structuredClone(this.#audit.get(k.id)!));
+  }
+
+  /**
+   * @internal The verifier's reads: the stored frozen objects themselves, at
+   * once. Null when a subclass overrides a read (its override must be used).
+   */
+  [SHARED_READS](): SharedReads | null {
+    const own = MemoryStore.prototype;
+    if (this.findByHash !== own.findByHash || this.get !== own.get || this.getAccount !== own.getAccount) return null;
+    const tokens = this.#tokens;
+    const byHash = this.#byHash;
+    const accounts = this.#accounts;
+    return {
+      findByHash: (hash) => {
+        const id = byHash.get(hash);
+        return (id === undefined ? undefined : tokens.get(id)) ?? null;
+      },
+      get: (id) => tokens.get(id) ?? null,
+      getAccount: (owner) => accounts.get(owner) ?? null,
+    };
   }
 
   /**

@@ -25,6 +25,7 @@ import { compileScopes, missingScope, type RequiredScopes, requiredScopesProblem
 import { createTransportResolver, isLoopbackIp, type Transport, type TransportResolver } from "../policy/transport.js";
 import type { AccountMeter, MeterRequest, MeterResult } from "../store/types.js";
 import { findTokens, MAX_TOKEN_LENGTH, parseToken } from "../token/format.js";
+import { sharedReadsOf } from "../store/shared-reads.js";
 import { SharedLookup } from "./cache.js";
 import { RecordInterner } from "./intern.js";
 import { findCredential } from "./credential.js";
@@ -169,11 +170,21 @@ export class Verifier {
     };
     const store = config.store;
     const { intern } = new RecordInterner(config.cache.maxEntries || 1024);
-    this.#byHash = new SharedLookup(bounds, (hash) => store.findByHash(hash).then(intern), config.lookupTimeoutMs);
-    this.#byId = new SharedLookup(bounds, (id) => store.get(id).then(intern), config.lookupTimeoutMs);
+    // A store that keeps frozen records in this process answers at once, without a copy.
+    const shared = sharedReadsOf(store.adapter);
+    this.#byHash = new SharedLookup(
+      bounds,
+      shared ? (hash) => intern(shared.findByHash(hash), hash) : (hash) => store.findByHash(hash).then((t) => intern(t, hash)),
+      config.lookupTimeoutMs,
+    );
+    this.#byId = new SharedLookup(bounds, shared ? (id) => intern(shared.get(id)) : (id) => store.get(id).then(intern), config.lookupTimeoutMs);
     // "No account" is an ordinary answer: cached as long as an account.
     this.#accounts = store.capabilities.accounts
-      ? new SharedLookup({ ...bounds, negativeTtlMs: bounds.ttlMs }, (owner) => store.getAccount(owner), config.lookupTimeoutMs)
+      ? new SharedLookup<StoredAccount>(
+          { ...bounds, negativeTtlMs: bounds.ttlMs },
+          shared ? (owner) => shared.getAccount(owner) : (owner) => store.getAccount(owner),
+          config.lookupTimeoutMs,
+        )
       : null;
     const { trustedProxies, forwardedHeader: header, allowCatchAllRanges, onWarning } = config;
     this.#clientIp = createClientIpResolver({ trustedProxies, header, allowCatchAllRanges, onWarning });
@@ -340,7 +351,9 @@ export class Verifier {
     }
     this.#cacheMisses++;
     if (!this.#lookupable(token)) return denial("TOKEN_MALFORMED", now);
-    return this.#byHash.fetch(hash, now).then(
+    const found = this.#byHash.fetch(hash, now);
+    if (!(found instanceof Promise)) return this.#identified(found, hash, cost, context, now);
+    return found.then(
       (stored) => this.#identified(stored, hash, cost, context, now),
       () => denial("STORE_UNAVAILABLE", now, { retryAfterMs: 1000 }),
     );
@@ -420,7 +433,9 @@ export class Verifier {
     if (this.#accounts === null) return this.#charge(stored, policy, null, verdict, cost, now, nonce);
     const hit = this.#accounts.peek(stored.owner, now);
     if (hit !== undefined) return this.#withAccount(stored, policy, hit.value, verdict, context, cost, now, at, nonce);
-    return this.#accounts.fetch(stored.owner, now).then(
+    const found = this.#accounts.fetch(stored.owner, now);
+    if (!(found instanceof Promise)) return this.#withAccount(stored, policy, found, verdict, context, cost, now, at, nonce);
+    return found.then(
       (account) => this.#withAccount(stored, policy, account, verdict, context, cost, now, at, nonce),
       () => denial("STORE_UNAVAILABLE", now, { retryAfterMs: 1000 }),
     );
