@@ -30,15 +30,16 @@ import { type RateWindowState, windowExpired } from "./kit/rate-window.js";
 import { revokedRecord, updatedRecord } from "./kit/records.js";
 import { deepFreeze, type HasSharedReads, SHARED_READS, type SharedReads } from "./shared-reads.js";
 import {
-  analyticsOf,
   type LastUsed,
+  MAX_USAGE_SCOPE_LENGTH,
+  MINUTE_MS,
   rollUpRows,
   rowKey,
   type UsageAnalyticsQuery,
   type UsageDetailRow,
   type UsageSeriesBucket,
 } from "./kit/usage-analytics.js";
-import { addUsage, rollUpUsage, type UsageCounts } from "./kit/usage-buckets.js";
+import { hourOf, rollUpUsage, type UsageCounts } from "./kit/usage-buckets.js";
 import type {
   AuditFilter,
   ChangeEvent,
@@ -79,6 +80,16 @@ export interface MemoryStoreStats {
   /** Hour buckets of usage, across all tokens. */
   usageBuckets: number;
   auditEntries: number;
+}
+
+/** A token's usage: hour buckets, analytics rows, last use; and the bucket and row its last event counted in. */
+interface TokenUsage {
+  hours: Map<number, UsageCounts>;
+  rows: Map<string, UsageDetailRow>;
+  last: LastUsed | null;
+  hour: number;
+  counts: UsageCounts | null;
+  row: UsageDetailRow | null;
 }
 
 /** At most this many nonce / rate-limit entries are examined per call to purge expired ones. */
@@ -153,11 +164,10 @@ export class MemoryStore implements TokenStore, HasSharedReads {
   readonly #nonces = new Map<string, NonceGroup>();
   #nonceSweep: Iterator<[string, NonceGroup]> | null = null;
 
-  readonly #usage = new Map<string, Map<number, UsageCounts>>();
-  // Analytics rows by token and by owner (the same row objects in both).
-  readonly #rowsByToken = new Map<string, Map<string, UsageDetailRow>>();
+  // Usage of each token: hour buckets, analytics rows, last use. Rows are
+  // also indexed by owner (the same row objects).
+  readonly #usage = new Map<string, TokenUsage>();
   readonly #rowsByOwner = new Map<string, Map<string, UsageDetailRow>>();
-  readonly #lastUsed = new Map<string, LastUsed>();
 
   // Accounts, keyed by owner: one entry each at most, like the account records.
   readonly #accounts = new Map<string, StoredAccount>();
@@ -366,15 +376,12 @@ export class MemoryStore implements TokenStore, HasSharedReads {
       credits: Number(this.#credits.delete(id)),
       rateLimits: Number(this.#rates.delete(id)),
       nonces: this.#nonces.get(id)?.nonces.size ?? 0,
-      usage: this.#usage.get(id)?.size ?? 0,
+      usage: this.#usage.get(id)?.hours.size ?? 0,
     };
     this.#nonces.delete(id);
-    this.#usage.delete(id);
     // The analytics rows (indexed by token and by owner) and the last use go with the hour buckets.
-    const byOwner = this.#rowsByOwner.get(cur.owner);
-    for (const k of this.#rowsByToken.get(id)?.keys() ?? []) byOwner?.delete(k);
-    this.#rowsByToken.delete(id);
-    this.#lastUsed.delete(id);
+    for (const [k, r] of this.#usage.get(id)?.rows ?? []) this.#rowsByOwner.get(r.owner)?.delete(k);
+    this.#usage.delete(id);
     if (audit !== undefined) this.#writeAudit(audit);
     this.#emit(id, hashes);
     return { token: structuredClone(cur), removed };
@@ -458,24 +465,52 @@ export class MemoryStore implements TokenStore, HasSharedReads {
    * ```
    */
   async recordUsage(events: readonly UsageEvent[]): Promise<void> {
-    addUsage(this.#usage, events);
-    const { rows, lastUsed } = analyticsOf(events);
-    for (const r of rows) {
-      // One row object, indexed twice: by its token and by its owner.
-      const byToken = tableOf(this.#rowsByToken, r.tokenId);
-      const k = rowKey(r);
-      const acc = byToken.get(k);
-      if (acc) {
-        acc.requests += r.requests;
-        acc.credits += r.credits;
-      } else {
-        byToken.set(k, r);
-        tableOf(this.#rowsByOwner, r.owner).set(k, r);
+    // What addUsage and analyticsOf of the store kit compute, in one pass and
+    // in place: a token's events mostly repeat its last hour and row, which
+    // are then counted with no key built and no map read.
+    for (const e of events) {
+      let u = this.#usage.get(e.tokenId);
+      if (u === undefined) {
+        u = { hours: new Map(), rows: new Map(), last: null, hour: Number.NaN, counts: null, row: null };
+        this.#usage.set(e.tokenId, u);
       }
-    }
-    for (const l of lastUsed) {
-      const seen = this.#lastUsed.get(l.tokenId);
-      if (!seen || l.at >= seen.at) this.#lastUsed.set(l.tokenId, l);
+      const start = hourOf(e.at);
+      let c = u.hour === start ? u.counts : u.hours.get(start);
+      if (!c) {
+        c = { allowed: 0, denied: 0, credits: 0 };
+        u.hours.set(start, c);
+      }
+      u.hour = start;
+      u.counts = c;
+      if (e.ok) c.allowed++;
+      else c.denied++;
+      c.credits += e.cost;
+      // A use is an allowed request: a denied one (a wrong scope, a probe) leaves the last use alone.
+      if (e.ok) {
+        if (u.last === null) u.last = { tokenId: e.tokenId, at: e.at, ip: e.ip ?? null };
+        else if (e.at >= u.last.at) {
+          u.last.at = e.at;
+          u.last.ip = e.ip ?? null;
+        }
+      }
+      // Events without owner or code (written by hand, not by the verifier) add to no row.
+      if (e.owner === undefined || e.code === undefined) continue;
+      const minute = e.at - (e.at % MINUTE_MS);
+      const scope = e.scope == null ? "" : e.scope.length > MAX_USAGE_SCOPE_LENGTH ? e.scope.slice(0, MAX_USAGE_SCOPE_LENGTH) : e.scope;
+      let r = u.row;
+      if (r === null || r.minute !== minute || r.scope !== scope || r.code !== e.code) {
+        const k = rowKey({ tokenId: e.tokenId, minute, scope, code: e.code });
+        r = u.rows.get(k) ?? null;
+        if (r === null) {
+          r = { tokenId: e.tokenId, owner: e.owner, minute, scope, code: e.code, requests: 0, credits: 0 };
+          // One row object, indexed twice: by its token and by its owner.
+          u.rows.set(k, r);
+          tableOf(this.#rowsByOwner, r.owner).set(k, r);
+        }
+        u.row = r;
+      }
+      r.requests++;
+      r.credits += e.cost;
     }
   }
 
@@ -491,7 +526,7 @@ export class MemoryStore implements TokenStore, HasSharedReads {
    */
   async queryUsage(query: UsageAnalyticsQuery): Promise<UsageSeriesBucket[]> {
     const f = query.filter;
-    const table = "tokenId" in f ? this.#rowsByToken.get(f.tokenId) : this.#rowsByOwner.get(f.owner);
+    const table = "tokenId" in f ? this.#usage.get(f.tokenId)?.rows : this.#rowsByOwner.get(f.owner);
     return rollUpRows(table?.values() ?? [], query);
   }
 
@@ -505,7 +540,7 @@ export class MemoryStore implements TokenStore, HasSharedReads {
    */
   async lastUsed(tokenIds: readonly string[]): Promise<LastUsed[]> {
     return tokenIds.flatMap((id) => {
-      const l = this.#lastUsed.get(id);
+      const l = this.#usage.get(id)?.last;
       return l ? [{ ...l }] : [];
     });
   }
@@ -523,7 +558,7 @@ export class MemoryStore implements TokenStore, HasSharedReads {
    * ```
    */
   async getUsage(tokenId: string, query: UsageQuery): Promise<UsageBucket[]> {
-    return rollUpUsage(this.#usage.get(tokenId) ?? [], query);
+    return rollUpUsage(this.#usage.get(tokenId)?.hours ?? [], query);
   }
 
   /**
@@ -664,7 +699,7 @@ export class MemoryStore implements TokenStore, HasSharedReads {
    */
   stats(): MemoryStoreStats {
     let usageBuckets = 0;
-    for (const hours of this.#usage.values()) usageBuckets += hours.size;
+    for (const u of this.#usage.values()) usageBuckets += u.hours.size;
     let nonces = 0;
     for (const g of this.#nonces.values()) nonces += g.nonces.size;
     return {
@@ -690,7 +725,7 @@ export class MemoryStore implements TokenStore, HasSharedReads {
    */
   dump(): string {
     const sorted = <V>(m: Map<string, V>) => [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    const usage = sorted(this.#usage).map(([id, hours]) => [id, [...hours.entries()].sort(([a], [b]) => a - b)]);
+    const usage = sorted(this.#usage).map(([id, u]) => [id, [...u.hours.entries()].sort(([a], [b]) => a - b)]);
     const nonces = sorted(this.#nonces).map(([id, g]) => [id, sorted(g.nonces)]);
     return JSON.stringify({
       tokens: sorted(this.#tokens),
