@@ -24,7 +24,7 @@ import { type VerifyRequestOptions, type VerifyRequestResult, verifyRequest } fr
 import { compileScopes, missingScope, type RequiredScopes, requiredScopesProblem, type ScopeMatcher, scopesGrant } from "../policy/scope.js";
 import { createTransportResolver, isLoopbackIp, type Transport, type TransportResolver } from "../policy/transport.js";
 import type { AccountMeter, MeterRequest, MeterResult } from "../store/types.js";
-import { findTokens, MAX_TOKEN_LENGTH, parseToken } from "../token/format.js";
+import { findTokens, MAX_TOKEN_LENGTH, wellFormedPrefixLength } from "../token/format.js";
 import { sharedReadsOf } from "../store/shared-reads.js";
 import { SharedLookup } from "./cache.js";
 import { RecordInterner } from "./intern.js";
@@ -365,8 +365,8 @@ export class Verifier {
    * configured shape. Anything else is refused without a store access.
    */
   #lookupable(token: string): boolean {
-    const parsed = parseToken(token);
-    if (parsed.ok) return this.#cfg.prefixes.includes(parsed.token.prefix);
+    const length = wellFormedPrefixLength(token);
+    if (length >= 0) return this.#cfg.prefixes.some((p) => p.length === length && token.startsWith(p));
     const foreign = this.#cfg.acceptForeignTokens;
     return foreign !== false && token.length >= foreign.minLength && token.startsWith(foreign.prefix);
   }
