@@ -82,14 +82,47 @@ export interface MemoryStoreStats {
   auditEntries: number;
 }
 
-/** A token's usage: hour buckets, analytics rows, last use; and the bucket and row its last event counted in. */
-interface TokenUsage {
-  hours: Map<number, UsageCounts>;
-  rows: Map<string, UsageDetailRow>;
-  last: LastUsed | null;
-  hour: number;
-  counts: UsageCounts | null;
-  row: UsageDetailRow | null;
+/**
+ * A token's usage: hour buckets, analytics rows and last use. The counts of
+ * the hour its latest event fell in, and its last use, are fields of this
+ * object (not in `hours`), and `row` is the row that event counted in: a
+ * token's next events, mostly of the same hour and row, touch two objects.
+ */
+class TokenUsage {
+  /** Every hour but `hour`. */
+  readonly hours = new Map<number, UsageCounts>();
+  readonly rows = new Map<string, UsageDetailRow>();
+  /** The hour counted in the fields below; NaN before the first event. */
+  hour = Number.NaN;
+  allowed = 0;
+  denied = 0;
+  credits = 0;
+  /** The last use (an allowed request); NaN for none. */
+  lastAt = Number.NaN;
+  lastIp: string | null = null;
+  row: UsageDetailRow | null = null;
+
+  /** Moves the counting fields to `start`: the current hour's counts to the map, `start`'s out of it. */
+  moveTo(start: number): void {
+    if (!Number.isNaN(this.hour)) this.hours.set(this.hour, { allowed: this.allowed, denied: this.denied, credits: this.credits });
+    const c = this.hours.get(start);
+    this.hours.delete(start);
+    this.hour = start;
+    this.allowed = c?.allowed ?? 0;
+    this.denied = c?.denied ?? 0;
+    this.credits = c?.credits ?? 0;
+  }
+
+  /** Every hour bucket, the counting one included. */
+  buckets(): [number, UsageCounts][] {
+    const all = [...this.hours.entries()];
+    if (!Number.isNaN(this.hour)) all.push([this.hour, { allowed: this.allowed, denied: this.denied, credits: this.credits }]);
+    return all;
+  }
+
+  get bucketCount(): number {
+    return this.hours.size + (Number.isNaN(this.hour) ? 0 : 1);
+  }
 }
 
 /** At most this many nonce / rate-limit entries are examined per call to purge expired ones. */
@@ -376,7 +409,7 @@ export class MemoryStore implements TokenStore, HasSharedReads {
       credits: Number(this.#credits.delete(id)),
       rateLimits: Number(this.#rates.delete(id)),
       nonces: this.#nonces.get(id)?.nonces.size ?? 0,
-      usage: this.#usage.get(id)?.hours.size ?? 0,
+      usage: this.#usage.get(id)?.bucketCount ?? 0,
     };
     this.#nonces.delete(id);
     // The analytics rows (indexed by token and by owner) and the last use go with the hour buckets.
@@ -471,27 +504,18 @@ export class MemoryStore implements TokenStore, HasSharedReads {
     for (const e of events) {
       let u = this.#usage.get(e.tokenId);
       if (u === undefined) {
-        u = { hours: new Map(), rows: new Map(), last: null, hour: Number.NaN, counts: null, row: null };
+        u = new TokenUsage();
         this.#usage.set(e.tokenId, u);
       }
       const start = hourOf(e.at);
-      let c = u.hour === start ? u.counts : u.hours.get(start);
-      if (!c) {
-        c = { allowed: 0, denied: 0, credits: 0 };
-        u.hours.set(start, c);
-      }
-      u.hour = start;
-      u.counts = c;
-      if (e.ok) c.allowed++;
-      else c.denied++;
-      c.credits += e.cost;
+      if (u.hour !== start) u.moveTo(start);
+      if (e.ok) u.allowed++;
+      else u.denied++;
+      u.credits += e.cost;
       // A use is an allowed request: a denied one (a wrong scope, a probe) leaves the last use alone.
-      if (e.ok) {
-        if (u.last === null) u.last = { tokenId: e.tokenId, at: e.at, ip: e.ip ?? null };
-        else if (e.at >= u.last.at) {
-          u.last.at = e.at;
-          u.last.ip = e.ip ?? null;
-        }
+      if (e.ok && !(e.at < u.lastAt)) {
+        u.lastAt = e.at;
+        u.lastIp = e.ip ?? null;
       }
       // Events without owner or code (written by hand, not by the verifier) add to no row.
       if (e.owner === undefined || e.code === undefined) continue;
@@ -540,8 +564,8 @@ export class MemoryStore implements TokenStore, HasSharedReads {
    */
   async lastUsed(tokenIds: readonly string[]): Promise<LastUsed[]> {
     return tokenIds.flatMap((id) => {
-      const l = this.#usage.get(id)?.last;
-      return l ? [{ ...l }] : [];
+      const u = this.#usage.get(id);
+      return u === undefined || Number.isNaN(u.lastAt) ? [] : [{ tokenId: id, at: u.lastAt, ip: u.lastIp }];
     });
   }
 
@@ -558,7 +582,7 @@ export class MemoryStore implements TokenStore, HasSharedReads {
    * ```
    */
   async getUsage(tokenId: string, query: UsageQuery): Promise<UsageBucket[]> {
-    return rollUpUsage(this.#usage.get(tokenId)?.hours ?? [], query);
+    return rollUpUsage(this.#usage.get(tokenId)?.buckets() ?? [], query);
   }
 
   /**
@@ -699,7 +723,7 @@ export class MemoryStore implements TokenStore, HasSharedReads {
    */
   stats(): MemoryStoreStats {
     let usageBuckets = 0;
-    for (const u of this.#usage.values()) usageBuckets += u.hours.size;
+    for (const u of this.#usage.values()) usageBuckets += u.bucketCount;
     let nonces = 0;
     for (const g of this.#nonces.values()) nonces += g.nonces.size;
     return {
@@ -725,7 +749,7 @@ export class MemoryStore implements TokenStore, HasSharedReads {
    */
   dump(): string {
     const sorted = <V>(m: Map<string, V>) => [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    const usage = sorted(this.#usage).map(([id, u]) => [id, [...u.hours.entries()].sort(([a], [b]) => a - b)]);
+    const usage = sorted(this.#usage).map(([id, u]) => [id, u.buckets().sort(([a], [b]) => a - b)]);
     const nonces = sorted(this.#nonces).map(([id, g]) => [id, sorted(g.nonces)]);
     return JSON.stringify({
       tokens: sorted(this.#tokens),
