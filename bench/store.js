@@ -69,7 +69,7 @@ async function benchSqlite(dir, synchronous, ms) {
   const raw = new DatabaseSync(path);
   raw.exec(`PRAGMA busy_timeout = 5000; PRAGMA synchronous = ${synchronous}`);
   const lookup = raw.prepare(
-    "SELECT t.record FROM keyward_hashes h JOIN keyward_tokens t ON t.id = h.token_id WHERE h.hash = ?",
+    "SELECT t.id, t.revision, t.record FROM keyward_hashes h JOIN keyward_tokens t ON t.id = h.token_id WHERE h.hash = ?",
   );
   const hashed = hash("sha256", token, "hex");
   // The statement sqliteStore runs for a metered check with credits and no refill (src/sqlite/statements.ts).

@@ -52,6 +52,7 @@ import type {
   TokenStore,
   UsageQuery,
 } from "../store/types.js";
+import { type HasSharedReads, type KnownRecord, SHARED_READS, type SharedReads } from "../store/shared-reads.js";
 import { isBusy, type SqliteDatabase, type SqliteStatement, type SqliteValue } from "./driver.js";
 import { prepareStatements, type Statements } from "./statements.js";
 
@@ -174,7 +175,7 @@ function withBusyRetry<T>(body: () => T): T {
  * No change feed: another process's revocation reaches this one's cache
  * within `revocationBoundMs`.
  */
-export class SqliteStore implements TokenStore {
+export class SqliteStore implements TokenStore, HasSharedReads {
   /** `{ changeFeed: false, creditLeases: false, accounts: true, usageAnalytics: true, hardDelete: true }`. */
   readonly capabilities: StoreCapabilities = Object.freeze({
     changeFeed: false,
@@ -300,6 +301,21 @@ export class SqliteStore implements TokenStore {
         this.#s.tokenByHash.get(hash),
       ),
     );
+  }
+
+  /**
+   * @internal The verifier's reads: the same statements, answered at once
+   * (the driver is synchronous), and a record the verifier already holds at
+   * this revision is not decoded again. Null when a subclass overrides a read.
+   */
+  [SHARED_READS](): SharedReads | null {
+    const own = SqliteStore.prototype;
+    if (this.findByHash !== own.findByHash || this.get !== own.get || this.getAccount !== own.getAccount) return null;
+    return {
+      findByHash: (hash, known) => withBusyRetry(() => reuseOrParse(this.#s.tokenByHash.get(hash), known)),
+      get: (id, known) => withBusyRetry(() => reuseOrParse(this.#s.tokenById.get(id), known)),
+      getAccount: (owner) => withBusyRetry(() => parseAccount(this.#s.accountOf.get(owner))),
+    };
   }
 
   list(owner: string, page: PageQuery): Promise<StoredToken[]> {
@@ -547,6 +563,13 @@ function creditState(row: unknown): CreditState | null {
 
 function parseAccount(row: unknown): StoredAccount | null {
   return row ? (JSON.parse((row as TokenRow).record) as StoredAccount) : null;
+}
+
+/** The record of a token row: the caller's own object at that id and revision, else decoded. */
+function reuseOrParse(row: unknown, known: KnownRecord | undefined): StoredToken | null {
+  if (!row) return null;
+  const r = row as TokenRow & { id: string; revision: number | bigint };
+  return known?.(r.id, Number(r.revision)) ?? (JSON.parse(r.record) as StoredToken);
 }
 
 function parseToken(row: unknown): StoredToken | null {

@@ -1,8 +1,10 @@
 // Reads without a copy, for the request path. A store that keeps its records
 // in this process as deeply frozen objects can hand those very objects to
 // the verifier (which never mutates a record), and answer at once: no clone,
-// no promise. Not part of the store contract: the contract's reads return
-// copies the caller owns.
+// no promise; a store with a synchronous driver (SQLite) answers at once too,
+// and decodes a record only when the verifier does not hold its revision.
+// Not part of the store contract: the contract's reads return copies the
+// caller owns.
 import type { StoredAccount } from "../model/account.js";
 import type { StoredToken } from "../model/types.js";
 
@@ -10,12 +12,20 @@ import type { StoredToken } from "../model/types.js";
 export const SHARED_READS: unique symbol = Symbol("keyward.sharedReads");
 
 /**
- * @internal Reads that return the store's own frozen objects, at once. They
- * answer exactly as `findByHash`, `get` and `getAccount` would, without the copy.
+ * @internal The record the caller already holds for this id and revision,
+ * if any: a store that would have to decode the record may return it instead
+ * (every write increments the revision, so the content is the same).
+ */
+export type KnownRecord = (id: string, revision: number) => StoredToken | undefined;
+
+/**
+ * @internal Reads that return, at once, the store's own frozen objects or
+ * objects no one else holds: the caller must not mutate them. They answer
+ * exactly as `findByHash`, `get` and `getAccount` would.
  */
 export interface SharedReads {
-  findByHash(hash: string): StoredToken | null;
-  get(id: string): StoredToken | null;
+  findByHash(hash: string, known?: KnownRecord): StoredToken | null;
+  get(id: string, known?: KnownRecord): StoredToken | null;
   getAccount(owner: string): StoredAccount | null;
 }
 

@@ -72,6 +72,12 @@ export class RecordInterner {
     return record;
   };
 
+  /** The record kept for this id, when it is at this revision. */
+  readonly known = (id: string, revision: number): StoredToken | undefined => {
+    const known = this.#records.get(id);
+    return known !== undefined && known.revision === revision ? known : undefined;
+  };
+
   #policy(policy: TokenPolicy): TokenPolicy {
     const key = JSON.stringify(policy);
     const known = this.#policies.get(key);

@@ -169,15 +169,15 @@ export class Verifier {
       negativeTtlMs: Math.min(config.revocationBoundMs, config.cache.negativeTtlMs),
     };
     const store = config.store;
-    const { intern } = new RecordInterner(config.cache.maxEntries || 1024);
+    const { intern, known } = new RecordInterner(config.cache.maxEntries || 1024);
     // A store that keeps frozen records in this process answers at once, without a copy.
     const shared = sharedReadsOf(store.adapter);
     this.#byHash = new SharedLookup(
       bounds,
-      shared ? (hash) => intern(shared.findByHash(hash), hash) : (hash) => store.findByHash(hash).then((t) => intern(t, hash)),
+      shared ? (hash) => intern(shared.findByHash(hash, known), hash) : (hash) => store.findByHash(hash).then((t) => intern(t, hash)),
       config.lookupTimeoutMs,
     );
-    this.#byId = new SharedLookup(bounds, shared ? (id) => intern(shared.get(id)) : (id) => store.get(id).then(intern), config.lookupTimeoutMs);
+    this.#byId = new SharedLookup(bounds, shared ? (id) => intern(shared.get(id, known)) : (id) => store.get(id).then(intern), config.lookupTimeoutMs);
     // "No account" is an ordinary answer: cached as long as an account.
     this.#accounts = store.capabilities.accounts
       ? new SharedLookup<StoredAccount>(
