@@ -311,10 +311,31 @@ export class SqliteStore implements TokenStore, HasSharedReads {
   [SHARED_READS](): SharedReads | null {
     const own = SqliteStore.prototype;
     if (this.findByHash !== own.findByHash || this.get !== own.get || this.getAccount !== own.getAccount) return null;
+    // The account read with a token, kept for the rest of the current
+    // synchronous run only (the verifier asks for it right after the token):
+    // the same snapshot as one statement, never an older one.
+    let read: { owner: string; account: string | null } | null = null;
+    const forget = () => {
+      read = null;
+    };
     return {
-      findByHash: (hash, known) => withBusyRetry(() => reuseOrParse(this.#s.tokenByHash.get(hash), known)),
+      findByHash: (hash, known) =>
+        withBusyRetry(() => {
+          const row = this.#s.tokenAndAccountByHash.get(hash) as (TokenRow & { account: string | null }) | undefined;
+          const token = reuseOrParse(row, known);
+          if (token !== null) {
+            if (read === null) queueMicrotask(forget);
+            read = { owner: token.owner, account: row!.account };
+          }
+          return token;
+        }),
       get: (id, known) => withBusyRetry(() => reuseOrParse(this.#s.tokenById.get(id), known)),
-      getAccount: (owner) => withBusyRetry(() => parseAccount(this.#s.accountOf.get(owner))),
+      getAccount: (owner) => {
+        const r = read;
+        read = null;
+        if (r !== null && r.owner === owner) return r.account === null ? null : (JSON.parse(r.account) as StoredAccount);
+        return withBusyRetry(() => parseAccount(this.#s.accountOf.get(owner)));
+      },
     };
   }
 
