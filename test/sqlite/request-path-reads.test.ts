@@ -33,7 +33,7 @@ describe("SQLite reads on the request path", () => {
     const path = file();
     const store = sqliteStore(path);
     const kw = new Keyward({ store, prefix: "acme", usage: { enabled: false } });
-    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    await kw.tokens.create({ owner: "acct_1", kind: "secret" });
     const reads = sharedReadsOf(store)!;
     const db = new DatabaseSync(path);
     // No account yet: the token's read says so...
