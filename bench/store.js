@@ -68,8 +68,10 @@ async function benchSqlite(dir, synchronous, ms) {
   // The raw driver on the same file, same pragmas, running the statement each keyward call runs.
   const raw = new DatabaseSync(path);
   raw.exec(`PRAGMA busy_timeout = 5000; PRAGMA synchronous = ${synchronous}`);
+  // The request path's lookup statement: the token and its owner's account in one (src/sqlite/statements.ts).
   const lookup = raw.prepare(
-    "SELECT t.record FROM keyward_hashes h JOIN keyward_tokens t ON t.id = h.token_id WHERE h.hash = ?",
+    `SELECT t.id, t.revision, t.record, a.record AS account FROM keyward_hashes h
+      JOIN keyward_tokens t ON t.id = h.token_id LEFT JOIN keyward_accounts a ON a.owner = t.owner WHERE h.hash = ?`,
   );
   const hashed = hash("sha256", token, "hex");
   // The statement sqliteStore runs for a metered check with credits and no refill (src/sqlite/statements.ts).

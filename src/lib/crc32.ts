@@ -12,9 +12,9 @@ const TABLE = (() => {
   return t;
 })();
 
-/** CRC-32 of a string of ASCII characters (callers guarantee ASCII). */
-export function crc32Ascii(s: string): number {
+/** CRC-32 of a string of ASCII characters (callers guarantee ASCII), or of its first `end` characters. */
+export function crc32Ascii(s: string, end: number = s.length): number {
   let c = 0xffffffff;
-  for (let i = 0; i < s.length; i++) c = TABLE[(c ^ s.charCodeAt(i)) & 0xff]! ^ (c >>> 8);
+  for (let i = 0; i < end; i++) c = TABLE[(c ^ s.charCodeAt(i)) & 0xff]! ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
 }

@@ -46,6 +46,8 @@ export class UsageQueue {
   #hookTimer: ReturnType<typeof setTimeout> | null = null;
   #timer: ReturnType<typeof setInterval> | null = null;
   #writing: Promise<void> = Promise.resolve();
+  /** A write started by push is scheduled or running: it takes what later pushes add. */
+  #kicked = false;
   #closed = false;
   readonly #stats = { written: 0, dropped: 0, failedWrites: 0, droppedHookEvents: 0 };
 
@@ -75,8 +77,23 @@ export class UsageQueue {
     }
     // A decision event of an identified token is a usage event: queued as is, no copy.
     this.#queue.push(event as UsageEvent);
-    if (o.flushIntervalMs === 0 || this.#queue.length >= o.batchSize) this.flush().catch(() => {});
+    if (o.flushIntervalMs === 0 || this.#queue.length >= o.batchSize) this.#kick();
     else this.#startTimer();
+  }
+
+  /**
+   * Schedules one write for what push queued, unless one is scheduled or
+   * running already (it will take what is added meanwhile): one scheduled
+   * write per push would each write the few events queued since the last,
+   * a store round trip per couple of requests once requests arrive faster
+   * than a batch is written. It writes full batches only (everything with
+   * `flushIntervalMs: 0`); the timer writes the rest.
+   */
+  #kick(): void {
+    if (this.#kicked) return;
+    this.#kicked = true;
+    this.#writing = this.#writing.then(() => this.#drain(this.#o.flushIntervalMs !== 0, true));
+    this.#writing.catch(() => {});
   }
 
   #startTimer(): void {
@@ -105,33 +122,39 @@ export class UsageQueue {
 
   /** Writes everything queued, one batch at a time; resolves when written (or failed and reported). */
   flush(): Promise<void> {
-    this.#writing = this.#writing.then(() => this.#drain());
+    this.#writing = this.#writing.then(() => this.#drain(false, false));
     return this.#writing;
   }
 
-  async #drain(): Promise<void> {
+  /** Writes batches while any is queued (while a full one is, with `fullOnly`). */
+  async #drain(fullOnly: boolean, kicked: boolean): Promise<void> {
     const write = this.#o.write;
-    if (write === null) return;
-    while (this.#queue.length > 0) {
-      const batch = this.#queue.splice(0, this.#o.batchSize);
-      try {
-        await write(batch);
-        this.#stats.written += batch.length;
-      } catch (error) {
-        this.#stats.failedWrites++;
-        const room = Math.max(0, this.#o.maxQueue - this.#queue.length);
-        // A batch the store refuses as invalid would be refused again: dropped, not retried.
-        const retry = !this.#closed && (error as { code?: unknown })?.code !== "INVALID_INPUT";
-        const requeued = retry ? Math.min(room, batch.length) : 0;
-        this.#queue.unshift(...batch.slice(0, requeued));
-        this.#stats.dropped += batch.length - requeued;
+    // The flag drops in the same step as the last look at the queue: nothing pushed after it is left unscheduled.
+    try {
+      if (write === null) return;
+      while (this.#queue.length > 0 && (!fullOnly || this.#queue.length >= this.#o.batchSize)) {
+        const batch = this.#queue.splice(0, this.#o.batchSize);
         try {
-          this.#o.onError?.({ error, events: batch.length, requeued });
-        } catch {
-          // The error hook's own failure changes nothing.
+          await write(batch);
+          this.#stats.written += batch.length;
+        } catch (error) {
+          this.#stats.failedWrites++;
+          const room = Math.max(0, this.#o.maxQueue - this.#queue.length);
+          // A batch the store refuses as invalid would be refused again: dropped, not retried.
+          const retry = !this.#closed && (error as { code?: unknown })?.code !== "INVALID_INPUT";
+          const requeued = retry ? Math.min(room, batch.length) : 0;
+          this.#queue.unshift(...batch.slice(0, requeued));
+          this.#stats.dropped += batch.length - requeued;
+          try {
+            this.#o.onError?.({ error, events: batch.length, requeued });
+          } catch {
+            // The error hook's own failure changes nothing.
+          }
+          return;
         }
-        return;
       }
+    } finally {
+      if (kicked) this.#kicked = false;
     }
   }
 

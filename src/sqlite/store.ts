@@ -52,6 +52,7 @@ import type {
   TokenStore,
   UsageQuery,
 } from "../store/types.js";
+import { type HasSharedReads, type KnownRecord, SHARED_READS, type SharedReads } from "../store/shared-reads.js";
 import { isBusy, type SqliteDatabase, type SqliteStatement, type SqliteValue } from "./driver.js";
 import { prepareStatements, type Statements } from "./statements.js";
 
@@ -174,7 +175,7 @@ function withBusyRetry<T>(body: () => T): T {
  * No change feed: another process's revocation reaches this one's cache
  * within `revocationBoundMs`.
  */
-export class SqliteStore implements TokenStore {
+export class SqliteStore implements TokenStore, HasSharedReads {
   /** `{ changeFeed: false, creditLeases: false, accounts: true, usageAnalytics: true, hardDelete: true }`. */
   readonly capabilities: StoreCapabilities = Object.freeze({
     changeFeed: false,
@@ -300,6 +301,42 @@ export class SqliteStore implements TokenStore {
         this.#s.tokenByHash.get(hash),
       ),
     );
+  }
+
+  /**
+   * @internal The verifier's reads: the same statements, answered at once
+   * (the driver is synchronous), and a record the verifier already holds at
+   * this revision is not decoded again. Null when a subclass overrides a read.
+   */
+  [SHARED_READS](): SharedReads | null {
+    const own = SqliteStore.prototype;
+    if (this.findByHash !== own.findByHash || this.get !== own.get || this.getAccount !== own.getAccount) return null;
+    // The account read with a token, kept for the rest of the current
+    // synchronous run only (the verifier asks for it right after the token):
+    // the same snapshot as one statement, never an older one.
+    let read: { owner: string; account: string | null } | null = null;
+    const forget = () => {
+      read = null;
+    };
+    return {
+      findByHash: (hash, known) =>
+        withBusyRetry(() => {
+          const row = this.#s.tokenAndAccountByHash.get(hash) as (TokenRow & { account: string | null }) | undefined;
+          const token = reuseOrParse(row, known);
+          if (token !== null) {
+            if (read === null) queueMicrotask(forget);
+            read = { owner: token.owner, account: row!.account };
+          }
+          return token;
+        }),
+      get: (id, known) => withBusyRetry(() => reuseOrParse(this.#s.tokenById.get(id), known)),
+      getAccount: (owner) => {
+        const r = read;
+        read = null;
+        if (r !== null && r.owner === owner) return r.account === null ? null : (JSON.parse(r.account) as StoredAccount);
+        return withBusyRetry(() => parseAccount(this.#s.accountOf.get(owner)));
+      },
+    };
   }
 
   list(owner: string, page: PageQuery): Promise<StoredToken[]> {
@@ -551,6 +588,13 @@ function creditState(row: unknown): CreditState | null {
 
 function parseAccount(row: unknown): StoredAccount | null {
   return row ? (JSON.parse((row as TokenRow).record) as StoredAccount) : null;
+}
+
+/** The record of a token row: the caller's own object at that id and revision, else decoded. */
+function reuseOrParse(row: unknown, known: KnownRecord | undefined): StoredToken | null {
+  if (!row) return null;
+  const r = row as TokenRow & { id: string; revision: number | bigint };
+  return known?.(r.id, Number(r.revision)) ?? (JSON.parse(r.record) as StoredToken);
 }
 
 function parseToken(row: unknown): StoredToken | null {

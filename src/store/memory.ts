@@ -28,16 +28,18 @@ import { isCounterKeyOf, meterStep, poolKey, rateKey } from "./kit/meter.js";
 import { compareKeys, type PageQuery, type SortKey } from "./kit/page.js";
 import { type RateWindowState, windowExpired } from "./kit/rate-window.js";
 import { revokedRecord, updatedRecord } from "./kit/records.js";
+import { deepFreeze, type HasSharedReads, SHARED_READS, type SharedReads } from "./shared-reads.js";
 import {
-  analyticsOf,
   type LastUsed,
+  MAX_USAGE_SCOPE_LENGTH,
+  MINUTE_MS,
   rollUpRows,
   rowKey,
   type UsageAnalyticsQuery,
   type UsageDetailRow,
   type UsageSeriesBucket,
 } from "./kit/usage-analytics.js";
-import { addUsage, rollUpUsage, type UsageCounts } from "./kit/usage-buckets.js";
+import { hourOf, rollUpUsage, type UsageCounts } from "./kit/usage-buckets.js";
 import type {
   AuditFilter,
   ChangeEvent,
@@ -80,6 +82,49 @@ export interface MemoryStoreStats {
   auditEntries: number;
 }
 
+/**
+ * A token's usage: hour buckets, analytics rows and last use. The counts of
+ * the hour its latest event fell in, and its last use, are fields of this
+ * object (not in `hours`), and `row` is the row that event counted in: a
+ * token's next events, mostly of the same hour and row, touch two objects.
+ */
+class TokenUsage {
+  /** Every hour but `hour`. */
+  readonly hours = new Map<number, UsageCounts>();
+  readonly rows = new Map<string, UsageDetailRow>();
+  /** The hour counted in the fields below; NaN before the first event. */
+  hour = Number.NaN;
+  allowed = 0;
+  denied = 0;
+  credits = 0;
+  /** The last use (an allowed request); NaN for none. */
+  lastAt = Number.NaN;
+  lastIp: string | null = null;
+  row: UsageDetailRow | null = null;
+
+  /** Moves the counting fields to `start`: the current hour's counts to the map, `start`'s out of it. */
+  moveTo(start: number): void {
+    if (!Number.isNaN(this.hour)) this.hours.set(this.hour, { allowed: this.allowed, denied: this.denied, credits: this.credits });
+    const c = this.hours.get(start);
+    this.hours.delete(start);
+    this.hour = start;
+    this.allowed = c?.allowed ?? 0;
+    this.denied = c?.denied ?? 0;
+    this.credits = c?.credits ?? 0;
+  }
+
+  /** Every hour bucket, the counting one included. */
+  buckets(): [number, UsageCounts][] {
+    const all = [...this.hours.entries()];
+    if (!Number.isNaN(this.hour)) all.push([this.hour, { allowed: this.allowed, denied: this.denied, credits: this.credits }]);
+    return all;
+  }
+
+  get bucketCount(): number {
+    return this.hours.size + (Number.isNaN(this.hour) ? 0 : 1);
+  }
+}
+
 /** At most this many nonce / rate-limit entries are examined per call to purge expired ones. */
 export const MEMORY_STORE_SWEEP_BUDGET = 16;
 
@@ -97,7 +142,9 @@ interface Subscription {
 /**
  * An in-memory {@link TokenStore}. Tokens are indexed by id, by every hash
  * (current and previous) and by owner; records are deep-copied on the way in
- * and out.
+ * and out. Inside, records and accounts are kept deeply frozen and replaced,
+ * never changed, on a write (copy-on-write; unchanged parts are shared), so
+ * the verifier reads them without a copy and no caller can change them.
  *
  * Change feed: listeners are called synchronously, right after a write
  * commits and before the promise of the write settles, so a cache that
@@ -115,7 +162,7 @@ interface Subscription {
  * await store.close();
  * ```
  */
-export class MemoryStore implements TokenStore {
+export class MemoryStore implements TokenStore, HasSharedReads {
   /** Frozen: `{ changeFeed, creditLeases: false, hardDelete: true }`, `changeFeed` as given to the constructor (default true). */
   readonly capabilities: StoreCapabilities;
 
@@ -150,11 +197,10 @@ export class MemoryStore implements TokenStore {
   readonly #nonces = new Map<string, NonceGroup>();
   #nonceSweep: Iterator<[string, NonceGroup]> | null = null;
 
-  readonly #usage = new Map<string, Map<number, UsageCounts>>();
-  // Analytics rows by token and by owner (the same row objects in both).
-  readonly #rowsByToken = new Map<string, Map<string, UsageDetailRow>>();
+  // Usage of each token: hour buckets, analytics rows, last use. Rows are
+  // also indexed by owner (the same row objects).
+  readonly #usage = new Map<string, TokenUsage>();
   readonly #rowsByOwner = new Map<string, Map<string, UsageDetailRow>>();
-  readonly #lastUsed = new Map<string, LastUsed>();
 
   // Accounts, keyed by owner: one entry each at most, like the account records.
   readonly #accounts = new Map<string, StoredAccount>();
@@ -212,7 +258,7 @@ export class MemoryStore implements TokenStore {
     const hashes = hashesOf(token);
     this.#assertHashesFree(hashes, null);
     this.#assertAuditFree(audit);
-    const t = structuredClone(token);
+    const t = deepFreeze(structuredClone(token));
     this.#tokens.set(t.id, t);
     for (const h of hashes) this.#byHash.set(h, t.id);
     insertKey(this.#byOwner, t.owner, { t: t.createdAt, id: t.id });
@@ -295,7 +341,7 @@ export class MemoryStore implements TokenStore {
    */
   async update(next: StoredToken, expectedRevision: number, audit?: AuditEntry): Promise<StoredToken> {
     const cur = this.#tokens.get(next.id);
-    const n = updatedRecord(cur, next, expectedRevision);
+    const n = deepFreeze(updatedRecord(cur, next, expectedRevision));
     const newHashes = hashesOf(n);
     this.#assertHashesFree(newHashes, n.id);
     this.#assertAuditFree(audit);
@@ -329,7 +375,7 @@ export class MemoryStore implements TokenStore {
    * ```
    */
   async revoke(id: string, at: number, audit?: AuditEntry): Promise<StoredToken> {
-    const n = revokedRecord(this.#tokens.get(id), id, at);
+    const n = deepFreeze(revokedRecord(this.#tokens.get(id), id, at));
     this.#assertAuditFree(audit);
     this.#tokens.set(id, n);
     if (audit !== undefined) this.#writeAudit(audit);
@@ -363,18 +409,15 @@ export class MemoryStore implements TokenStore {
       credits: Number(this.#credits.delete(id)) + this.#deleteComposite(this.#credits, id),
       rateLimits: Number(this.#rates.delete(id)) + this.#deleteComposite(this.#rates, id),
       nonces: this.#nonces.get(id)?.nonces.size ?? 0,
-      usage: this.#usage.get(id)?.size ?? 0,
+      usage: this.#usage.get(id)?.bucketCount ?? 0,
     };
     this.#nonces.delete(id);
-    this.#usage.delete(id);
     // The analytics rows (indexed by token and by owner) and the last use go with the hour buckets.
-    const byOwner = this.#rowsByOwner.get(cur.owner);
-    for (const k of this.#rowsByToken.get(id)?.keys() ?? []) byOwner?.delete(k);
-    this.#rowsByToken.delete(id);
-    this.#lastUsed.delete(id);
+    for (const [k, r] of this.#usage.get(id)?.rows ?? []) this.#rowsByOwner.get(r.owner)?.delete(k);
+    this.#usage.delete(id);
     if (audit !== undefined) this.#writeAudit(audit);
     this.#emit(id, hashes);
-    return { token: cur, removed };
+    return { token: structuredClone(cur), removed };
   }
 
   /** Removes the counters of a token's named pools and extra rate limits; how many. */
@@ -472,24 +515,43 @@ export class MemoryStore implements TokenStore {
    * ```
    */
   async recordUsage(events: readonly UsageEvent[]): Promise<void> {
-    addUsage(this.#usage, events);
-    const { rows, lastUsed } = analyticsOf(events);
-    for (const r of rows) {
-      // One row object, indexed twice: by its token and by its owner.
-      const byToken = tableOf(this.#rowsByToken, r.tokenId);
-      const k = rowKey(r);
-      const acc = byToken.get(k);
-      if (acc) {
-        acc.requests += r.requests;
-        acc.credits += r.credits;
-      } else {
-        byToken.set(k, r);
-        tableOf(this.#rowsByOwner, r.owner).set(k, r);
+    // What addUsage and analyticsOf of the store kit compute, in one pass and
+    // in place: a token's events mostly repeat its last hour and row, which
+    // are then counted with no key built and no map read.
+    for (const e of events) {
+      let u = this.#usage.get(e.tokenId);
+      if (u === undefined) {
+        u = new TokenUsage();
+        this.#usage.set(e.tokenId, u);
       }
-    }
-    for (const l of lastUsed) {
-      const seen = this.#lastUsed.get(l.tokenId);
-      if (!seen || l.at >= seen.at) this.#lastUsed.set(l.tokenId, l);
+      const start = hourOf(e.at);
+      if (u.hour !== start) u.moveTo(start);
+      if (e.ok) u.allowed++;
+      else u.denied++;
+      u.credits += e.cost;
+      // A use is an allowed request: a denied one (a wrong scope, a probe) leaves the last use alone.
+      if (e.ok && !(e.at < u.lastAt)) {
+        u.lastAt = e.at;
+        u.lastIp = e.ip ?? null;
+      }
+      // Events without owner or code (written by hand, not by the verifier) add to no row.
+      if (e.owner === undefined || e.code === undefined) continue;
+      const minute = e.at - (e.at % MINUTE_MS);
+      const scope = e.scope == null ? "" : e.scope.length > MAX_USAGE_SCOPE_LENGTH ? e.scope.slice(0, MAX_USAGE_SCOPE_LENGTH) : e.scope;
+      let r = u.row;
+      if (r === null || r.minute !== minute || r.scope !== scope || r.code !== e.code) {
+        const k = rowKey({ tokenId: e.tokenId, minute, scope, code: e.code });
+        r = u.rows.get(k) ?? null;
+        if (r === null) {
+          r = { tokenId: e.tokenId, owner: e.owner, minute, scope, code: e.code, requests: 0, credits: 0 };
+          // One row object, indexed twice: by its token and by its owner.
+          u.rows.set(k, r);
+          tableOf(this.#rowsByOwner, r.owner).set(k, r);
+        }
+        u.row = r;
+      }
+      r.requests++;
+      r.credits += e.cost;
     }
   }
 
@@ -505,7 +567,7 @@ export class MemoryStore implements TokenStore {
    */
   async queryUsage(query: UsageAnalyticsQuery): Promise<UsageSeriesBucket[]> {
     const f = query.filter;
-    const table = "tokenId" in f ? this.#rowsByToken.get(f.tokenId) : this.#rowsByOwner.get(f.owner);
+    const table = "tokenId" in f ? this.#usage.get(f.tokenId)?.rows : this.#rowsByOwner.get(f.owner);
     return rollUpRows(table?.values() ?? [], query);
   }
 
@@ -519,8 +581,8 @@ export class MemoryStore implements TokenStore {
    */
   async lastUsed(tokenIds: readonly string[]): Promise<LastUsed[]> {
     return tokenIds.flatMap((id) => {
-      const l = this.#lastUsed.get(id);
-      return l ? [{ ...l }] : [];
+      const u = this.#usage.get(id);
+      return u === undefined || Number.isNaN(u.lastAt) ? [] : [{ tokenId: id, at: u.lastAt, ip: u.lastIp }];
     });
   }
 
@@ -537,7 +599,7 @@ export class MemoryStore implements TokenStore {
    * ```
    */
   async getUsage(tokenId: string, query: UsageQuery): Promise<UsageBucket[]> {
-    return rollUpUsage(this.#usage.get(tokenId) ?? [], query);
+    return rollUpUsage(this.#usage.get(tokenId)?.buckets() ?? [], query);
   }
 
   /**
@@ -567,7 +629,7 @@ export class MemoryStore implements TokenStore {
    * ```
    */
   async putAccount(next: StoredAccount, expectedRevision: number, audit?: AuditEntry): Promise<StoredAccount> {
-    const n = putAccountRecord(this.#accounts.get(next.owner) ?? null, next, expectedRevision);
+    const n = deepFreeze(putAccountRecord(this.#accounts.get(next.owner) ?? null, next, expectedRevision));
     this.#assertAuditFree(audit);
     this.#accounts.set(n.owner, n);
     if (audit !== undefined) this.#writeAudit(audit);
@@ -636,6 +698,26 @@ export class MemoryStore implements TokenStore {
   }
 
   /**
+   * @internal The verifier's reads: the stored frozen objects themselves, at
+   * once. Null when a subclass overrides a read (its override must be used).
+   */
+  [SHARED_READS](): SharedReads | null {
+    const own = MemoryStore.prototype;
+    if (this.findByHash !== own.findByHash || this.get !== own.get || this.getAccount !== own.getAccount) return null;
+    const tokens = this.#tokens;
+    const byHash = this.#byHash;
+    const accounts = this.#accounts;
+    return {
+      findByHash: (hash) => {
+        const id = byHash.get(hash);
+        return (id === undefined ? undefined : tokens.get(id)) ?? null;
+      },
+      get: (id) => tokens.get(id) ?? null,
+      getAccount: (owner) => accounts.get(owner) ?? null,
+    };
+  }
+
+  /**
    * Removes every change listener. The data stays; the store remains usable.
    *
    * @example
@@ -658,7 +740,7 @@ export class MemoryStore implements TokenStore {
    */
   stats(): MemoryStoreStats {
     let usageBuckets = 0;
-    for (const hours of this.#usage.values()) usageBuckets += hours.size;
+    for (const u of this.#usage.values()) usageBuckets += u.bucketCount;
     let nonces = 0;
     for (const g of this.#nonces.values()) nonces += g.nonces.size;
     return {
@@ -684,7 +766,7 @@ export class MemoryStore implements TokenStore {
    */
   dump(): string {
     const sorted = <V>(m: Map<string, V>) => [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    const usage = sorted(this.#usage).map(([id, hours]) => [id, [...hours.entries()].sort(([a], [b]) => a - b)]);
+    const usage = sorted(this.#usage).map(([id, u]) => [id, u.buckets().sort(([a], [b]) => a - b)]);
     const nonces = sorted(this.#nonces).map(([id, g]) => [id, sorted(g.nonces)]);
     return JSON.stringify({
       tokens: sorted(this.#tokens),

@@ -1,7 +1,7 @@
 // The token format of DESIGN.md: `<prefix>_<pk|sk>_<live|test>_<body>`, where
 // body = 43 random base62 characters (256 bits) + a 6-character base62
 // CRC-32 of everything before the checksum.
-import { randomBase62, uint32ToBase62 } from "../lib/base62.js";
+import { BASE62, randomBase62, uint32ToBase62 } from "../lib/base62.js";
 import { crc32Ascii } from "../lib/crc32.js";
 import { type RandomSource, secureRandom, sha256Hex } from "../lib/crypto.js";
 
@@ -103,6 +103,23 @@ export function parseToken(input: unknown): ParseTokenResult {
     ok: true,
     token: { prefix: m[1]!, kind: m[2] === "pk" ? "publishable" : "secret", env: m[3] as TokenEnv, body, checksum },
   };
+}
+
+/**
+ * @internal What {@link parseToken} decides, without building its parts (the
+ * request path asks this of every token it has not cached): the length of
+ * the prefix of a well-formed token with a valid checksum, else -1.
+ */
+export function wellFormedPrefixLength(input: string): number {
+  if (input.length > MAX_TOKEN_LENGTH || !TOKEN_PATTERN.test(input)) return -1;
+  // The checksum's base62 digits, least significant last (as uint32ToBase62 writes them).
+  const end = input.length - CHECKSUM_LENGTH;
+  let v = crc32Ascii(input, end);
+  for (let i = input.length - 1; i >= end; i--) {
+    if (input.charCodeAt(i) !== BASE62.charCodeAt(v % 62)) return -1;
+    v = Math.floor(v / 62);
+  }
+  return input.indexOf("_");
 }
 
 /**

@@ -11,12 +11,20 @@ export interface CacheEntry<V> {
   hit: boolean;
 }
 
-interface Slot<V> extends CacheEntry<V> {
-  key: string;
-  /** When the lookup that produced the value started: an older lookup never overwrites a newer one. */
-  fetchedAt: number;
-  /** Index in the ring, so a deletion frees its slot in O(1). */
-  index: number;
+/**
+ * An entry in the ring. When the lookup that produced the value started is
+ * `expiresAt` minus the value's TTL (an older lookup never overwrites a
+ * newer one), so it is not kept: a cached token costs what it must.
+ */
+class Slot<V> implements CacheEntry<V> {
+  constructor(
+    readonly key: string,
+    public value: V | null,
+    public expiresAt: number,
+    public hit: boolean,
+    /** Index in the ring, so a deletion frees its slot in O(1). */
+    readonly index: number,
+  ) {}
 }
 
 /** Options of {@link LookupCache}. */
@@ -89,15 +97,14 @@ export class LookupCache<V> {
     if (generation !== this.#generation || maxEntries === 0 || ttl <= 0) return;
     const existing = this.#map.get(key);
     if (existing !== undefined) {
-      if (existing.fetchedAt > fetchedAt) return;
+      if (existing.expiresAt - (existing.value === null ? negativeTtlMs : ttlMs) > fetchedAt) return;
       existing.value = value;
-      existing.fetchedAt = fetchedAt;
       existing.expiresAt = fetchedAt + ttl;
       existing.hit = false;
       return;
     }
     const index = this.#free.pop() ?? (this.#ring.length < maxEntries ? this.#ring.length : this.#evict());
-    const slot: Slot<V> = { key, value, expiresAt: fetchedAt + ttl, hit: false, fetchedAt, index };
+    const slot = new Slot(key, value, fetchedAt + ttl, false, index);
     this.#ring[index] = slot;
     this.#map.set(key, slot);
   }
@@ -146,10 +153,43 @@ export class LookupCache<V> {
  */
 export const JOIN_WINDOW_MS = 100;
 
-interface InFlight<V> {
-  promise: Promise<V | null>;
-  startedAt: number;
+/** What a store lookup gives: the answer at once (a store that holds it in memory), or later. */
+export type Loaded<V> = V | null | PromiseLike<V | null>;
+
+/** A lookup in flight: its promise, and its place in the list of deadlines. */
+class InFlight<V> {
+  readonly promise: Promise<V | null>;
+  resolve!: (value: V | null) => void;
+  reject!: (reason: unknown) => void;
+  /** Time (see {@link clock}) after which the lookup is abandoned. */
+  readonly deadline: number;
+  prev: InFlight<V> | null = null;
+  next: InFlight<V> | null = null;
+  /** False once settled or abandoned. */
+  pending = true;
+
+  constructor(
+    readonly key: string,
+    readonly startedAt: number,
+    deadline: number,
+  ) {
+    this.deadline = deadline;
+    this.promise = new Promise<V | null>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
 }
+
+/** Monotonic ms for deadlines (the wall clock where there is no `performance`). */
+const clock: () => number =
+  typeof globalThis.performance?.now === "function" ? () => globalThis.performance.now() : () => Date.now();
+
+type Timer = ReturnType<typeof setTimeout>;
+const ref = (t: Timer | null, on: boolean) => {
+  const h = t as { ref?: () => void; unref?: () => void } | null;
+  if (h !== null && typeof h === "object") (on ? h.ref : h.unref)?.call(h);
+};
 
 /**
  * A {@link LookupCache} in front of a store lookup: concurrent misses for one
@@ -158,14 +198,27 @@ interface InFlight<V> {
  * denies instead of hanging requests), and invalidation also drops calls in
  * flight, so a request arriving after a change this instance knows of never
  * joins a lookup that began before it.
+ *
+ * A store that answers at once (a value, not a promise) is answered at once,
+ * with no promise and no timer. Lookups that wait share one timer: they are
+ * kept in start order in a linked list (every lookup has the same timeout, so
+ * deadlines ascend), a settled one is unlinked in O(1), and the one timer is
+ * armed for the oldest deadline; when it fires it abandons what is overdue
+ * and re-arms for the next one. A steady stream of quick lookups costs one
+ * timer per `timeoutMs`, not one per lookup.
  */
 export class SharedLookup<V> {
   readonly #cache: LookupCache<V>;
   readonly #inflight = new Map<string, InFlight<V>>();
-  readonly #load: (key: string) => Promise<V | null>;
+  readonly #load: (key: string) => Loaded<V>;
   readonly #timeoutMs: number;
+  #head: InFlight<V> | null = null;
+  #tail: InFlight<V> | null = null;
+  #timer: Timer | null = null;
+  /** Timers armed since creation (for tests). */
+  timersArmed = 0;
 
-  constructor(options: LookupCacheOptions, load: (key: string) => Promise<V | null>, timeoutMs: number) {
+  constructor(options: LookupCacheOptions, load: (key: string) => Loaded<V>, timeoutMs: number) {
     this.#cache = new LookupCache(options);
     this.#load = load;
     this.#timeoutMs = timeoutMs;
@@ -176,41 +229,104 @@ export class SharedLookup<V> {
     return this.#cache.get(key, now);
   }
 
-  /** The store's answer (shared with concurrent callers), cached unless invalidated meanwhile. */
-  fetch(key: string, now: number): Promise<V | null> {
+  /**
+   * The store's answer (shared with concurrent callers), cached unless
+   * invalidated meanwhile: the value itself when the store answered at
+   * once, else a promise. A load that throws gives a rejected promise.
+   */
+  fetch(key: string, now: number): V | null | Promise<V | null> {
     const pending = this.#inflight.get(key);
     if (pending !== undefined && now - pending.startedAt <= JOIN_WINDOW_MS) return pending.promise;
     const generation = this.#cache.generation;
-    const promise = withTimeout(this.#load(key), this.#timeoutMs)
-      .then((found) => {
-        this.#cache.set(key, found, now, generation);
-        return found;
-      })
-      .finally(() => {
-        if (this.#inflight.get(key) === entry) this.#inflight.delete(key);
-      });
-    const entry: InFlight<V> = { promise, startedAt: now };
+    let loaded: Loaded<V>;
+    try {
+      loaded = this.#load(key);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (!isThenable(loaded)) {
+      this.#cache.set(key, loaded, now, generation);
+      return loaded;
+    }
+    const entry = new InFlight<V>(key, now, clock() + this.#timeoutMs);
     this.#inflight.set(key, entry);
-    return promise;
+    this.#link(entry);
+    loaded.then(
+      (found) => {
+        if (!this.#settle(entry)) return;
+        this.#cache.set(key, found, now, generation);
+        entry.resolve(found);
+      },
+      (err: unknown) => {
+        if (this.#settle(entry)) entry.reject(err);
+      },
+    );
+    return entry.promise;
   }
 
   /** The cached value, else the store's. */
   get(key: string, now: number): Promise<V | null> {
     const hit = this.peek(key, now);
-    return hit === undefined ? this.fetch(key, now) : Promise.resolve(hit.value);
+    if (hit !== undefined) return Promise.resolve(hit.value);
+    const found = this.fetch(key, now);
+    return found instanceof Promise ? found : Promise.resolve(found);
   }
 
   invalidate(keys: readonly string[]): void {
     this.#cache.invalidate(keys);
     for (const k of keys) this.#inflight.delete(k);
   }
+
+  /** Lookups waiting for the store. */
+  get waiting(): number {
+    let n = 0;
+    for (let e = this.#head; e !== null; e = e.next) n++;
+    return n;
+  }
+
+  #link(entry: InFlight<V>): void {
+    const tail = this.#tail;
+    entry.prev = tail;
+    if (tail === null) this.#head = entry;
+    else tail.next = entry;
+    this.#tail = entry;
+    if (this.#timer === null) {
+      this.timersArmed++;
+      this.#timer = setTimeout(() => this.#expire(), this.#timeoutMs);
+    } else if (tail === null) ref(this.#timer, true);
+  }
+
+  /** Unlinks a lookup that settled; false when it was already abandoned. */
+  #settle(entry: InFlight<V>): boolean {
+    if (!entry.pending) return false;
+    entry.pending = false;
+    const { prev, next } = entry;
+    if (prev === null) this.#head = next;
+    else prev.next = next;
+    if (next === null) this.#tail = prev;
+    else next.prev = prev;
+    entry.prev = entry.next = null;
+    if (this.#inflight.get(entry.key) === entry) this.#inflight.delete(entry.key);
+    // Nothing waits: the armed timer no longer keeps the process alive.
+    if (this.#head === null) ref(this.#timer, false);
+    return true;
+  }
+
+  /** The timer: abandons every overdue lookup, then re-arms for the oldest one left. */
+  #expire(): void {
+    this.#timer = null;
+    const t = clock();
+    for (let e = this.#head; e !== null && e.deadline <= t; e = this.#head) {
+      this.#settle(e);
+      e.reject(new Error("store lookup timed out"));
+    }
+    if (this.#head !== null) {
+      this.timersArmed++;
+      this.#timer = setTimeout(() => this.#expire(), Math.max(1, Math.ceil(this.#head.deadline - t)));
+    }
+  }
 }
 
-/** Rejects when `promise` has not settled within `ms`. */
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error("store lookup timed out")), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+function isThenable<V>(v: Loaded<V>): v is PromiseLike<V | null> {
+  return typeof (v as PromiseLike<V> | null)?.then === "function";
 }

@@ -25,7 +25,8 @@ import { type VerifyRequestOptions, type VerifyRequestResult, verifyRequest } fr
 import { compileScopes, missingScope, type RequiredScopes, requiredScopesProblem, type ScopeMatcher, scopesGrant } from "../policy/scope.js";
 import { createTransportResolver, isLoopbackIp, type Transport, type TransportResolver } from "../policy/transport.js";
 import type { AccountMeter, MeterRequest, MeterResult } from "../store/types.js";
-import { findTokens, MAX_TOKEN_LENGTH, parseToken } from "../token/format.js";
+import { findTokens, MAX_TOKEN_LENGTH, wellFormedPrefixLength } from "../token/format.js";
+import { sharedReadsOf } from "../store/shared-reads.js";
 import { SharedLookup } from "./cache.js";
 import { RecordInterner } from "./intern.js";
 import { findCredential } from "./credential.js";
@@ -192,12 +193,22 @@ export class Verifier {
       negativeTtlMs: Math.min(config.revocationBoundMs, config.cache.negativeTtlMs),
     };
     const store = config.store;
-    const { intern } = new RecordInterner(config.cache.maxEntries || 1024);
-    this.#byHash = new SharedLookup(bounds, (hash) => store.findByHash(hash).then(intern), config.lookupTimeoutMs);
-    this.#byId = new SharedLookup(bounds, (id) => store.get(id).then(intern), config.lookupTimeoutMs);
+    const { intern, known } = new RecordInterner(config.cache.maxEntries || 1024);
+    // A store that keeps frozen records in this process answers at once, without a copy.
+    const shared = sharedReadsOf(store.adapter);
+    this.#byHash = new SharedLookup(
+      bounds,
+      shared ? (hash) => intern(shared.findByHash(hash, known), hash) : (hash) => store.findByHash(hash).then((t) => intern(t, hash)),
+      config.lookupTimeoutMs,
+    );
+    this.#byId = new SharedLookup(bounds, shared ? (id) => intern(shared.get(id, known)) : (id) => store.get(id).then(intern), config.lookupTimeoutMs);
     // "No account" is an ordinary answer: cached as long as an account.
     this.#accounts = store.capabilities.accounts
-      ? new SharedLookup({ ...bounds, negativeTtlMs: bounds.ttlMs }, (owner) => store.getAccount(owner), config.lookupTimeoutMs)
+      ? new SharedLookup<StoredAccount>(
+          { ...bounds, negativeTtlMs: bounds.ttlMs },
+          shared ? (owner) => shared.getAccount(owner) : (owner) => store.getAccount(owner),
+          config.lookupTimeoutMs,
+        )
       : null;
     const { trustedProxies, forwardedHeader: header, allowCatchAllRanges, onWarning } = config;
     this.#clientIp = createClientIpResolver({ trustedProxies, header, allowCatchAllRanges, onWarning });
@@ -364,7 +375,9 @@ export class Verifier {
     }
     this.#cacheMisses++;
     if (!this.#lookupable(token)) return denial("TOKEN_MALFORMED", now);
-    return this.#byHash.fetch(hash, now).then(
+    const found = this.#byHash.fetch(hash, now);
+    if (!(found instanceof Promise)) return this.#identified(found, hash, route, context, now);
+    return found.then(
       (stored) => this.#identified(stored, hash, route, context, now),
       () => denial("STORE_UNAVAILABLE", now, { retryAfterMs: 1000 }),
     );
@@ -376,8 +389,8 @@ export class Verifier {
    * configured shape. Anything else is refused without a store access.
    */
   #lookupable(token: string): boolean {
-    const parsed = parseToken(token);
-    if (parsed.ok) return this.#cfg.prefixes.includes(parsed.token.prefix);
+    const length = wellFormedPrefixLength(token);
+    if (length >= 0) return this.#cfg.prefixes.some((p) => p.length === length && token.startsWith(p));
     const foreign = this.#cfg.acceptForeignTokens;
     return foreign !== false && token.length >= foreign.minLength && token.startsWith(foreign.prefix);
   }
@@ -444,7 +457,9 @@ export class Verifier {
     if (this.#accounts === null) return this.#charge(stored, policy, null, verdict, route, now, nonce);
     const hit = this.#accounts.peek(stored.owner, now);
     if (hit !== undefined) return this.#withAccount(stored, policy, hit.value, verdict, context, route, now, at, nonce);
-    return this.#accounts.fetch(stored.owner, now).then(
+    const found = this.#accounts.fetch(stored.owner, now);
+    if (!(found instanceof Promise)) return this.#withAccount(stored, policy, found, verdict, context, route, now, at, nonce);
+    return found.then(
       (account) => this.#withAccount(stored, policy, account, verdict, context, route, now, at, nonce),
       () => denial("STORE_UNAVAILABLE", now, { retryAfterMs: 1000 }),
     );

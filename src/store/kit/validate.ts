@@ -178,29 +178,43 @@ export function checkNonceKey(key: NonceKey): void {
 
 export function checkUsageEvents(events: readonly UsageEvent[]): void {
   if (!Array.isArray(events)) throw new InvalidInputError("events", "must be an array");
+  // Checked with fixed field names (nothing built per event); a failure is
+  // checked again with the event's index in the names, and thrown from there.
   events.forEach((e, i) => {
-    checkObject(e, `events[${i}]`);
-    checkString(e.tokenId, `events[${i}].tokenId`);
-    checkTime(e.at, `events[${i}].at`);
-    if (typeof e.ok !== "boolean") throw new InvalidInputError(`events[${i}].ok`, "must be a boolean");
-    checkCount(e.cost, `events[${i}].cost`);
-    checkEventDetails(e as unknown as UsageEvent, `events[${i}]`);
+    try {
+      checkUsageEvent(e, ANY_EVENT);
+    } catch {
+      checkUsageEvent(e, eventFields(`events[${i}]`));
+    }
   });
+}
+
+const eventFields = (at: string) => ({ at, tokenId: `${at}.tokenId`, time: `${at}.at`, ok: `${at}.ok`, cost: `${at}.cost` });
+const ANY_EVENT = eventFields("events[i]");
+
+function checkUsageEvent(e: UsageEvent, f: ReturnType<typeof eventFields>): void {
+  checkObject(e, f.at);
+  checkString(e.tokenId, f.tokenId);
+  checkTime(e.at, f.time);
+  if (typeof e.ok !== "boolean") throw new InvalidInputError(f.ok, "must be a boolean");
+  checkCount(e.cost, f.cost);
+  checkEventDetails(e, f.at);
+}
+
+function checkEventText(v: unknown, field: string, name: string, max: number, nullable: boolean): void {
+  if (v === undefined || (nullable && v === null)) return;
+  if (typeof v !== "string" || v.length === 0 || v.length > max) {
+    throw new InvalidInputError(`${field}.${name}`, `must be a string of 1 to ${max} characters${nullable ? " or null" : ""}`);
+  }
 }
 
 /** The optional fields the verifier sets on usage events: typed and bounded when present. */
 function checkEventDetails(e: UsageEvent, field: string): void {
-  const text = (v: unknown, name: string, max: number, nullable: boolean) => {
-    if (v === undefined || (nullable && v === null)) return;
-    if (typeof v !== "string" || v.length === 0 || v.length > max) {
-      throw new InvalidInputError(`${field}.${name}`, `must be a string of 1 to ${max} characters${nullable ? " or null" : ""}`);
-    }
-  };
-  text(e.owner, "owner", 1024, false);
-  text(e.code, "code", 64, false);
-  text(e.scope, "scope", 8192, true);
-  text(e.ip, "ip", 64, true);
-  text(e.origin, "origin", 8192, true);
+  checkEventText(e.owner, field, "owner", 1024, false);
+  checkEventText(e.code, field, "code", 64, false);
+  checkEventText(e.scope, field, "scope", 8192, true);
+  checkEventText(e.ip, field, "ip", 64, true);
+  checkEventText(e.origin, field, "origin", 8192, true);
   if (e.status !== undefined && (!Number.isInteger(e.status) || e.status < 100 || e.status > 599)) {
     throw new InvalidInputError(`${field}.status`, "must be an HTTP status");
   }

@@ -1,0 +1,53 @@
+// Reads without a copy, for the request path. A store that keeps its records
+// in this process as deeply frozen objects can hand those very objects to
+// the verifier (which never mutates a record), and answer at once: no clone,
+// no promise; a store with a synchronous driver (SQLite) answers at once too,
+// and decodes a record only when the verifier does not hold its revision.
+// Not part of the store contract: the contract's reads return copies the
+// caller owns.
+import type { StoredAccount } from "../model/account.js";
+import type { StoredToken } from "../model/types.js";
+
+/** @internal Key of the method that gives a store's {@link SharedReads}, or null. */
+export const SHARED_READS: unique symbol = Symbol("keyward.sharedReads");
+
+/**
+ * @internal The record the caller already holds for this id and revision,
+ * if any: a store that would have to decode the record may return it instead
+ * (every write increments the revision, so the content is the same).
+ */
+export type KnownRecord = (id: string, revision: number) => StoredToken | undefined;
+
+/**
+ * @internal Reads that return, at once, the store's own frozen objects or
+ * objects no one else holds: the caller must not mutate them. They answer
+ * exactly as `findByHash`, `get` and `getAccount` would.
+ */
+export interface SharedReads {
+  findByHash(hash: string, known?: KnownRecord): StoredToken | null;
+  get(id: string, known?: KnownRecord): StoredToken | null;
+  getAccount(owner: string): StoredAccount | null;
+}
+
+/** @internal A store that may offer {@link SharedReads}. */
+export interface HasSharedReads {
+  [SHARED_READS](): SharedReads | null;
+}
+
+/** @internal The store's shared reads, when it offers them. */
+export function sharedReadsOf(store: unknown): SharedReads | null {
+  const s = store as Partial<HasSharedReads> | null;
+  return typeof s?.[SHARED_READS] === "function" ? s[SHARED_READS]() : null;
+}
+
+/**
+ * @internal Freezes `value` and everything reachable from it (plain data:
+ * objects and arrays), returning it.
+ */
+export function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}

@@ -1,0 +1,126 @@
+// What a store lookup costs on the request path: a store that keeps its
+// records in this process answers at once, without a copy or a promise; a
+// store that answers later shares one deadline timer with every other
+// lookup instead of arming one each; a hung lookup is still abandoned at its
+// deadline.
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { Keyward, MemoryStore, type StoredToken } from "keyward";
+import { SharedLookup } from "../../src/verify/cache.js";
+import { SHARED_READS, sharedReadsOf } from "../../src/store/shared-reads.js";
+
+const bounds = { maxEntries: 0, ttlMs: 10_000, negativeTtlMs: 1_000 };
+
+/** A MemoryStore whose lookups by hash answer on a later tick, like a database. */
+class AsyncStore extends MemoryStore {
+  override async findByHash(hash: string): Promise<StoredToken | null> {
+    await null;
+    return super.findByHash(hash);
+  }
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+  vi.restoreAllMocks();
+});
+
+describe("store lookups on the request path", () => {
+  it("a store answering at once is answered at once: no promise, no timer", () => {
+    const lookup = new SharedLookup<string>(bounds, (k) => `v:${k}`, 50);
+    expect(lookup.fetch("a", 0)).toBe("v:a");
+    expect(lookup.timersArmed).toBe(0);
+  });
+
+  it("lookups answered promptly share one timer, not one per lookup", async () => {
+    const lookup = new SharedLookup<string>(bounds, (k) => Promise.resolve(`v:${k}`), 60_000);
+    for (let i = 0; i < 1000; i++) expect(await lookup.fetch(`k${i}`, i)).toBe(`v:k${i}`);
+    expect(lookup.timersArmed).toBe(1);
+    expect(lookup.waiting).toBe(0);
+  });
+
+  it("a cold check on a database-like store arms no timer per check", async () => {
+    const store = new AsyncStore();
+    const kw = new Keyward({ store, prefix: "acme", cache: { maxEntries: 0 }, usage: { enabled: false } });
+    const { token } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    await kw.check({ token });
+    const timers = vi.spyOn(globalThis, "setTimeout");
+    for (let i = 0; i < 200; i++) expect((await kw.check({ token })).ok).toBe(true);
+    expect(timers.mock.calls.length).toBeLessThanOrEqual(1);
+  });
+
+  it("a hung lookup is abandoned at its deadline, and each of many at its own", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance", "Date"] });
+    const lookup = new SharedLookup<string>(bounds, () => new Promise<string>(() => {}), 50);
+    const outcomes: string[] = [];
+    const watch = (p: unknown, name: string) =>
+      (p as Promise<string>).then(
+        () => outcomes.push(`${name}: answered`),
+        (e: Error) => outcomes.push(`${name}: ${e.message}`),
+      );
+    watch(lookup.fetch("a", 0), "a");
+    await vi.advanceTimersByTimeAsync(30);
+    watch(lookup.fetch("b", 0), "b");
+    await vi.advanceTimersByTimeAsync(19);
+    expect(outcomes).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(outcomes).toEqual(["a: store lookup timed out"]);
+    await vi.advanceTimersByTimeAsync(29);
+    expect(outcomes).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(outcomes).toEqual(["a: store lookup timed out", "b: store lookup timed out"]);
+    expect(lookup.waiting).toBe(0);
+    expect(lookup.timersArmed).toBe(2);
+  });
+
+  it("a hung store denies with STORE_UNAVAILABLE after lookupTimeoutMs, then recovers", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
+    let hang = true;
+    class HungStore extends MemoryStore {
+      override findByHash(hash: string): Promise<StoredToken | null> {
+        return hang ? new Promise(() => {}) : super.findByHash(hash);
+      }
+    }
+    const kw = new Keyward({ store: new HungStore(), prefix: "acme", lookupTimeoutMs: 1_000, usage: { enabled: false } });
+    const { token } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    const pending = kw.check({ token });
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(await pending).toMatchObject({ ok: false, code: "STORE_UNAVAILABLE", status: 503 });
+    hang = false;
+    expect((await kw.check({ token })).ok).toBe(true);
+  });
+});
+
+describe("MemoryStore's records on the request path", () => {
+  it("are read without a copy, and are frozen: no caller can change the store through them", async () => {
+    const store = new MemoryStore();
+    const kw = new Keyward({ store, prefix: "acme", cache: { maxEntries: 0 }, usage: { enabled: false } });
+    const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret", scopes: ["core:read"], ips: ["10.0.0.0/8"] });
+    const clone = vi.spyOn(globalThis, "structuredClone");
+    expect((await kw.check({ token, scope: "core:read", ip: "10.1.2.3" })).ok).toBe(true);
+    expect(clone).not.toHaveBeenCalled();
+    clone.mockRestore();
+
+    const shared = store[SHARED_READS]()!;
+    const held = shared.get(record.id)!;
+    expect(Object.isFrozen(held) && Object.isFrozen(held.policy) && Object.isFrozen(held.policy.scopes)).toBe(true);
+    expect(() => {
+      held.policy.scopes.push("admin:write");
+    }).toThrow(TypeError);
+    expect(() => {
+      (held as { revokedAt: number | null }).revokedAt = null;
+    }).toThrow(TypeError);
+    // A write replaces the record (copy-on-write): what a reader held is unchanged.
+    await kw.tokens.update(record.id, { scopes: ["premium:read"] });
+    expect(held.policy.scopes).toEqual(["core:read"]);
+    expect(shared.get(record.id)?.policy.scopes).toEqual(["premium:read"]);
+    // The contract's reads still give copies the caller owns.
+    const copy = (await store.get(record.id))!;
+    copy.policy.scopes.push("x:write");
+    expect(Object.isFrozen(copy)).toBe(false);
+    expect(shared.get(record.id)?.policy.scopes).toEqual(["premium:read"]);
+  });
+
+  it("a subclass that overrides a read is read through its override", () => {
+    expect(sharedReadsOf(new AsyncStore())).toBeNull();
+    expect(sharedReadsOf(new MemoryStore())).not.toBeNull();
+  });
+});
