@@ -52,7 +52,7 @@ import type {
   TokenStore,
   UsageQuery,
 } from "../store/types.js";
-import { type HasSharedReads, type KnownRecord, SHARED_READS, type SharedReads } from "../store/shared-reads.js";
+import { type KnownRecord, SHARED_READS, type SharedReads } from "../store/shared-reads.js";
 import { isBusy, type SqliteDatabase, type SqliteStatement, type SqliteValue } from "./driver.js";
 import { prepareStatements, type Statements } from "./statements.js";
 
@@ -175,7 +175,7 @@ function withBusyRetry<T>(body: () => T): T {
  * No change feed: another process's revocation reaches this one's cache
  * within `revocationBoundMs`.
  */
-export class SqliteStore implements TokenStore, HasSharedReads {
+export class SqliteStore implements TokenStore {
   /** `{ changeFeed: false, creditLeases: false, accounts: true, usageAnalytics: true, hardDelete: true }`. */
   readonly capabilities: StoreCapabilities = Object.freeze({
     changeFeed: false,

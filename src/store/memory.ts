@@ -28,7 +28,7 @@ import { isCounterKeyOf, meterStep, poolKey, rateKey } from "./kit/meter.js";
 import { compareKeys, type PageQuery, type SortKey } from "./kit/page.js";
 import { type RateWindowState, windowExpired } from "./kit/rate-window.js";
 import { revokedRecord, updatedRecord } from "./kit/records.js";
-import { deepFreeze, type HasSharedReads, SHARED_READS, type SharedReads } from "./shared-reads.js";
+import { deepFreeze, SHARED_READS, type SharedReads } from "./shared-reads.js";
 import {
   type LastUsed,
   MAX_USAGE_SCOPE_LENGTH,
@@ -162,7 +162,7 @@ interface Subscription {
  * await store.close();
  * ```
  */
-export class MemoryStore implements TokenStore, HasSharedReads {
+export class MemoryStore implements TokenStore {
   /** Frozen: `{ changeFeed, creditLeases: false, hardDelete: true }`, `changeFeed` as given to the constructor (default true). */
   readonly capabilities: StoreCapabilities;
 
