@@ -22,3 +22,13 @@ export function pgKey(s: string): string {
   const escaped = s.replace(SPECIAL, (c) => (c === "\\" ? "\\\\" : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`));
   return escaped.length <= KEY_MAX ? escaped : `\\h${sha256Hex(escaped)}`;
 }
+
+/**
+ * The string whose key is `key` ({@link pgKey}'s inverse), for key columns
+ * read back; a hashed key (`\\h…`, from a string too long to keep) is
+ * returned as it is.
+ */
+export function fromPgKey(key: string): string {
+  if (!key.includes("\\") || key.startsWith("\\h")) return key;
+  return key.replace(/\\(\\|u([0-9a-f]{4}))/g, (_, e: string, hex: string | undefined) => (hex === undefined ? e : String.fromCharCode(Number.parseInt(hex, 16))));
+}

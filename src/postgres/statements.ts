@@ -67,15 +67,7 @@ export const statements = (t: TableNames) => ({
       SELECT $1, $4::float8, $5::float8, $6::text WHERE $4::float8 IS NOT NULL
       ON CONFLICT (token_id) DO UPDATE SET window_ms = excluded.window_ms, bucket = excluded.bucket, counts = excluded.counts)
     SELECT 1`,
-  // Counters of a token with named pools or several rate limits, under the token's lock: one
-  // credit row (`poolKey`) and several rate rows (the token id, `rateKey`s).
   creditRow: `SELECT used, period_start FROM ${t.credits} WHERE token_id = $1`,
-  rateRows: `SELECT token_id, window_ms, bucket, counts FROM ${t.rateLimits} WHERE token_id = ANY($1::text[])`,
-  saveCredit: `INSERT INTO ${t.credits} (token_id, used, period_start) VALUES ($1, $2::float8, $3::float8)
-    ON CONFLICT (token_id) DO UPDATE SET used = excluded.used, period_start = excluded.period_start`,
-  saveRates: `INSERT INTO ${t.rateLimits} (token_id, window_ms, bucket, counts)
-    SELECT * FROM unnest($1::text[], $2::float8[], $3::float8[], $4::text[])
-    ON CONFLICT (token_id) DO UPDATE SET window_ms = excluded.window_ms, bucket = excluded.bucket, counts = excluded.counts`,
   // Insert, or take over an expired entry; an unexpired one makes no change (rowCount 0).
   rememberNonce: `INSERT INTO ${t.nonces} (token_id, nonce, expires_at) VALUES ($1, $2, $3)
     ON CONFLICT (token_id, nonce) DO UPDATE SET expires_at = excluded.expires_at WHERE ${t.nonces}.expires_at <= $4`,
@@ -85,6 +77,78 @@ export const statements = (t: TableNames) => ({
     ON CONFLICT (token_id, hour) DO UPDATE SET allowed = ${t.usage}.allowed + excluded.allowed,
       denied = ${t.usage}.denied + excluded.denied, credits = ${t.usage}.credits + excluded.credits`,
   usageOf: `SELECT hour, allowed, denied, credits FROM ${t.usage} WHERE token_id = $1 AND hour >= $2 AND hour < $3`,
+  // Hour buckets ($1-$5), analytics rows ($6-$12) and last uses ($13-$15) of one batch, in one
+  // statement; each array is sorted by key, so two concurrent batches lock rows in one order.
+  addUsageBatch: `WITH u AS (INSERT INTO ${t.usage} (token_id, hour, allowed, denied, credits)
+      SELECT * FROM unnest($1::text[], $2::float8[], $3::float8[], $4::float8[], $5::float8[])
+      ON CONFLICT (token_id, hour) DO UPDATE SET allowed = ${t.usage}.allowed + excluded.allowed,
+        denied = ${t.usage}.denied + excluded.denied, credits = ${t.usage}.credits + excluded.credits),
+    d AS (INSERT INTO ${t.usageDetail} (token_id, owner, minute, scope, code, requests, credits)
+      SELECT * FROM unnest($6::text[], $7::text[], $8::float8[], $9::text[], $10::text[], $11::float8[], $12::float8[])
+      ON CONFLICT (token_id, minute, scope, code) DO UPDATE SET requests = ${t.usageDetail}.requests + excluded.requests,
+        credits = ${t.usageDetail}.credits + excluded.credits),
+    l AS (INSERT INTO ${t.lastUsed} (token_id, at, ip) SELECT * FROM unnest($13::text[], $14::float8[], $15::text[])
+      ON CONFLICT (token_id) DO UPDATE SET at = excluded.at, ip = excluded.ip WHERE excluded.at >= ${t.lastUsed}.at)
+    SELECT 1`,
+  rowsOfToken: `SELECT token_id, minute, scope, code, requests, credits FROM ${t.usageDetail}
+    WHERE token_id = $1 AND minute >= $2 AND minute < $3`,
+  rowsOfOwner: `SELECT token_id, minute, scope, code, requests, credits FROM ${t.usageDetail}
+    WHERE owner = $1 AND minute >= $2 AND minute < $3`,
+  lastUsedOf: `SELECT token_id, at, ip FROM ${t.lastUsed} WHERE token_id = ANY($1::text[])`,
+  // Accounts: the record under an advisory lock per owner (a first put has no row to lock).
+  accountOf: `SELECT record FROM ${t.accounts} WHERE owner = $1`,
+  saveAccount: `WITH a AS (INSERT INTO ${t.accounts} (owner, revision, record) VALUES ($1, $2, $3)
+      ON CONFLICT (owner) DO UPDATE SET revision = excluded.revision, record = excluded.record),
+    au AS (${auditInsert(t, 4)})
+    SELECT 1`,
+  // Every counter of a metered request in one read: the token's credit row ($1) and rate rows
+  // ($2), the account's credit row ($3) and rate row ($4); JSON, null when absent.
+  meterRows: `SELECT
+    (SELECT row_to_json(c) FROM (SELECT used, period_start FROM ${t.credits} WHERE token_id = $1 FOR UPDATE) c) AS credit,
+    (SELECT json_agg(r) FROM (SELECT token_id, window_ms, bucket, counts FROM ${t.rateLimits} WHERE token_id = ANY($2::text[])) r) AS rates,
+    (SELECT row_to_json(a) FROM (SELECT used, period_start FROM ${t.accountCredits} WHERE owner = $3) a) AS account_credit,
+    (SELECT row_to_json(b) FROM (SELECT window_ms, bucket, counts FROM ${t.accountRateLimits} WHERE owner = $4) b) AS account_rate`,
+  // Every changed counter in one write (a null value leaves its row as it is).
+  saveMeterRows: `WITH c AS (INSERT INTO ${t.credits} (token_id, used, period_start)
+      SELECT $1, $2::float8, $3::float8 WHERE $2::float8 IS NOT NULL
+      ON CONFLICT (token_id) DO UPDATE SET used = excluded.used, period_start = excluded.period_start),
+    r AS (INSERT INTO ${t.rateLimits} (token_id, window_ms, bucket, counts)
+      SELECT * FROM unnest($4::text[], $5::float8[], $6::float8[], $7::text[])
+      ON CONFLICT (token_id) DO UPDATE SET window_ms = excluded.window_ms, bucket = excluded.bucket, counts = excluded.counts),
+    ac AS (INSERT INTO ${t.accountCredits} (owner, used, period_start)
+      SELECT $8, $9::float8, $10::float8 WHERE $9::float8 IS NOT NULL
+      ON CONFLICT (owner) DO UPDATE SET used = excluded.used, period_start = excluded.period_start),
+    ar AS (INSERT INTO ${t.accountRateLimits} (owner, window_ms, bucket, counts)
+      SELECT $11, $12::float8, $13::float8, $14::text WHERE $12::float8 IS NOT NULL
+      ON CONFLICT (owner) DO UPDATE SET window_ms = excluded.window_ms, bucket = excluded.bucket, counts = excluded.counts)
+    SELECT 1`,
+  accountCreditOf: `SELECT used, period_start FROM ${t.accountCredits} WHERE owner = $1`,
+  saveAccountCredit: `WITH c AS (INSERT INTO ${t.accountCredits} (owner, used, period_start) VALUES ($1, $2::float8, $3::float8)
+      ON CONFLICT (owner) DO UPDATE SET used = excluded.used, period_start = excluded.period_start),
+    au AS (${auditInsert(t, 4)})
+    SELECT 1`,
+  // A token's credit row for an admin change, locked against flat spends and leases (created when
+  // absent, then "fresh").
+  lockCreditRow: `INSERT INTO ${t.credits} (token_id, used, period_start) VALUES ($1, 0, NULL)
+    ON CONFLICT (token_id) DO UPDATE SET used = ${t.credits}.used RETURNING used, period_start, (xmax = 0) AS fresh`,
+  saveCreditAudited: `WITH c AS (UPDATE ${t.credits} SET used = $2::float8, period_start = $3::float8 WHERE token_id = $1),
+    au AS (${auditInsert(t, 4)})
+    SELECT 1`,
+  // Hard delete: the token, its hashes, and every row under its id or its composite counter keys
+  // ("<id>U+001F…"), with the audit entry and the announcement.
+  deleteToken: `WITH tok AS (DELETE FROM ${t.tokens} WHERE id = $3),
+    hs AS (DELETE FROM ${t.hashes} WHERE token_id = $3 RETURNING 1),
+    cr AS (DELETE FROM ${t.credits} WHERE token_id = $3 OR starts_with(token_id, $3 || chr(31)) RETURNING 1),
+    rl AS (DELETE FROM ${t.rateLimits} WHERE token_id = $3 OR starts_with(token_id, $3 || chr(31)) RETURNING 1),
+    nc AS (DELETE FROM ${t.nonces} WHERE token_id = $3 RETURNING 1),
+    us AS (DELETE FROM ${t.usage} WHERE token_id = $3 RETURNING 1),
+    ud AS (DELETE FROM ${t.usageDetail} WHERE token_id = $3),
+    lu AS (DELETE FROM ${t.lastUsed} WHERE token_id = $3),
+    ls AS (DELETE FROM ${t.leases} WHERE token_id = $3 OR starts_with(token_id, $3 || chr(31))),
+    au AS (${auditInsert(t, 4)}),
+    n AS (${notify("$2")})
+    SELECT (SELECT count(*) FROM hs) AS hashes, (SELECT count(*) FROM cr) AS credits, (SELECT count(*) FROM rl) AS rate_limits,
+      (SELECT count(*) FROM nc) AS nonces, (SELECT count(*) FROM us) AS usage, (SELECT count(*) FROM n) AS notified`,
 });
 
 export type Statements = ReturnType<typeof statements>;

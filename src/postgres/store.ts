@@ -5,16 +5,20 @@
 // with a rate limit or refill: a per-token advisory lock), so every process
 // sharing the database sees one order of writes. Hot tokens may be metered
 // from credit leases instead (opt-in, ./leases.ts).
-import { InvalidInputError, KeywardError, StoreUnavailableError, TokenExistsError } from "../errors.js";
-import { secureRandom } from "../lib/crypto.js";
+import { InvalidInputError, KeywardError, StoreUnavailableError, TokenExistsError, TokenNotFoundError } from "../errors.js";
 import { toBase64Url } from "../lib/bytes.js";
+import { secureRandom } from "../lib/crypto.js";
+import type { StoredAccount } from "../model/account.js";
 import { hashesOf } from "../model/record.js";
 import type { AuditEntry, StoredToken, UsageBucket, UsageEvent } from "../model/types.js";
+import { adjustCredits } from "../store/kit/account-credits.js";
+import { putAccountRecord } from "../store/kit/accounts.js";
 import type { CreditState } from "../store/kit/credits.js";
 import { meterStep, poolKey, rateKey } from "../store/kit/meter.js";
 import type { PageQuery } from "../store/kit/page.js";
 import type { RateWindowState } from "../store/kit/rate-window.js";
 import { revokedRecord, updatedRecord } from "../store/kit/records.js";
+import { analyticsOf, type LastUsed, rollUpRows, type UsageAnalyticsQuery, type UsageSeriesBucket } from "../store/kit/usage-analytics.js";
 import { addUsage, rollUpUsage, type UsageCounts } from "../store/kit/usage-buckets.js";
 import {
   checkSchemaVersion,
@@ -29,6 +33,9 @@ import {
 import type {
   AuditFilter,
   ChangeEvent,
+  CreditAdjustment,
+  CreditResult,
+  DeletedToken,
   MeterRequest,
   MeterResult,
   NonceKey,
@@ -37,7 +44,7 @@ import type {
   UsageQuery,
 } from "../store/types.js";
 import { type PostgresClient, type PostgresPool, violatedConstraint } from "./driver.js";
-import { pgKey } from "./keys.js";
+import { fromPgKey, pgKey } from "./keys.js";
 import { CreditLeases, type LeaseSettings } from "./leases.js";
 import { ChangeListener, changePayloads, type ListenerTimings } from "./listener.js";
 import { type Statements, statements } from "./statements.js";
@@ -202,7 +209,13 @@ export class PostgresStore implements TokenStore {
     this.#t = tableNames(prefix);
     this.#s = statements(this.#t);
     this.#channel = `${prefix}changes`;
-    this.capabilities = Object.freeze({ changeFeed: options.changeFeed, creditLeases: options.leases !== null });
+    this.capabilities = Object.freeze({
+      changeFeed: options.changeFeed,
+      creditLeases: options.leases !== null,
+      accounts: true,
+      usageAnalytics: true,
+      hardDelete: true,
+    });
     this.#leases = options.leases && new CreditLeases(pool, this.#s, options.leases, transaction);
     if (options.changeFeed) {
       const report = options.onChangeFeedError;
@@ -368,16 +381,19 @@ export class PostgresStore implements TokenStore {
   async meter(request: MeterRequest, now: number): Promise<MeterResult> {
     const id = pgKey(request.tokenId);
     const { credits: policy, rateLimits } = request;
+    const account = request.account ?? null;
     // The default pool's row is the token id's, as before pools; a named pool's is `poolKey`.
     const creditKey = pgKey(poolKey(request.tokenId, request.pool));
-    if (!request.rateLimit && !rateLimits?.length && policy && policy.refill === null && !policy.reset && request.cost > 0) {
+    if (!account && !request.rateLimit && !rateLimits?.length && policy && policy.refill === null && !policy.reset && request.cost > 0) {
       // A lease answers null when the balance is low: then this request is metered on its own.
       const leased = this.#leases && (await this.#leases.spend(creditKey, request.cost, policy.limit, now));
       return leased || this.#spendFlat(creditKey, request.cost, policy.limit, now);
     }
     return transaction(this.#pool, async (c) => {
+      // Token first, then account: one lock order for every request.
       await c.query(this.#s.lockCounters, [`${this.#t.credits}:${id}`]);
-      if (creditKey !== id || rateLimits?.length) return this.#meterKeys(c, request, creditKey, now);
+      if (account) await c.query(this.#s.lockCounters, [this.#accountLock(account.owner)]);
+      if (account || creditKey !== id || rateLimits?.length) return this.#meterKeys(c, request, creditKey, now);
       const row = (await c.query(this.#s.counters, [id])).rows[0] as {
         used: number | null;
         period_start: number | null;
@@ -403,40 +419,55 @@ export class PostgresStore implements TokenStore {
     });
   }
 
+  /** The advisory lock key of an account's counters (taken after its token's). */
+  #accountLock(owner: string): string {
+    return `${this.#t.accountCredits}:${pgKey(owner)}`;
+  }
+
   /**
-   * A token with named pools or several rate limits, under the token's lock
-   * (taken by the caller): its counter rows by key (`poolKey`, `rateKey` of
-   * the store kit), one `meterStep`, every changed row written.
+   * A request with an account, named pools or several rate limits, under the
+   * locks (taken by the caller): every counter row in one read (`poolKey`,
+   * `rateKey` of the store kit; the token's credit row also row-locked, since
+   * flat spends and leases take only that lock), one `meterStep`, every
+   * changed row in one write.
    */
   async #meterKeys(c: PostgresClient, request: MeterRequest, creditKey: string, now: number): Promise<MeterResult> {
     const id = pgKey(request.tokenId);
-    const more = request.rateLimits ?? [];
-    const rateKeys = more.map((l) => pgKey(rateKey(request.tokenId, l.windowMs)));
-    const credit = request.credits
-      ? ((await c.query(this.#s.creditRow, [creditKey])).rows[0] as { used: number; period_start: number | null } | undefined)
-      : undefined;
-    const rows = new Map<string, RateWindowState>();
-    const wanted = request.rateLimit ? [id, ...rateKeys] : rateKeys;
-    if (wanted.length > 0) {
-      for (const r of (await c.query(this.#s.rateRows, [wanted])).rows as { token_id: string; window_ms: number; bucket: number; counts: string }[]) {
-        rows.set(r.token_id, { windowMs: r.window_ms, bucket: r.bucket, counts: JSON.parse(r.counts) });
-      }
-    }
-    const credits: CreditState | null = credit ? { used: credit.used, periodStart: credit.period_start } : null;
-    const step = meterStep(rows.get(id) ?? null, credits, request, now, undefined, { rates: rateKeys.map((k) => rows.get(k) ?? null) });
-    if (step.credits) await c.query(this.#s.saveCredit, [creditKey, step.credits.used, step.credits.periodStart]);
+    const acct = request.account ?? null;
+    const rateKeys = (request.rateLimits ?? []).map((l) => pgKey(rateKey(request.tokenId, l.windowMs)));
+    const owner = acct ? pgKey(acct.owner) : null;
+    const accountCreditKey = acct ? pgKey(poolKey(acct.owner, request.pool)) : null;
+    type CreditRow = { used: number; period_start: number | null } | null;
+    type RateRow = { window_ms: number; bucket: number; counts: string };
+    const row = (await c.query(this.#s.meterRows, [creditKey, request.rateLimit ? [id, ...rateKeys] : rateKeys, accountCreditKey, owner]))
+      .rows[0] as { credit: CreditRow; rates: (RateRow & { token_id: string })[] | null; account_credit: CreditRow; account_rate: RateRow | null };
+    const rates = new Map<string, RateWindowState>();
+    for (const r of row.rates ?? []) rates.set(r.token_id, rateRow(r)!);
+    const account = acct ? { rate: acct.rateLimit ? rateRow(row.account_rate) : null, credits: creditRow(row.account_credit) } : undefined;
+    const more = { rates: rateKeys.map((k) => rates.get(k) ?? null) };
+    const step = meterStep(rates.get(id) ?? null, request.credits ? creditRow(row.credit) : null, request, now, account, more);
     const save: [string, RateWindowState][] = step.rate ? [[id, step.rate]] : [];
     step.rates?.forEach((w, i) => {
       save.push([rateKeys[i]!, w]);
     });
-    if (save.length > 0) {
-      await c.query(this.#s.saveRates, [
-        save.map(([k]) => k),
-        save.map(([, w]) => w.windowMs),
-        save.map(([, w]) => w.bucket),
-        save.map(([, w]) => JSON.stringify(w.counts)),
-      ]);
-    }
+    const a = step.account;
+    if (!step.credits && save.length === 0 && !a?.credits && !a?.rate) return step.result;
+    await c.query(this.#s.saveMeterRows, [
+      creditKey,
+      step.credits?.used ?? null,
+      step.credits?.periodStart ?? null,
+      save.map(([k]) => k),
+      save.map(([, w]) => w.windowMs),
+      save.map(([, w]) => w.bucket),
+      save.map(([, w]) => JSON.stringify(w.counts)),
+      accountCreditKey,
+      a?.credits?.used ?? null,
+      a?.credits?.periodStart ?? null,
+      owner,
+      a?.rate?.windowMs ?? null,
+      a?.rate?.bucket ?? null,
+      a?.rate ? JSON.stringify(a.rate.counts) : null,
+    ]);
     return step.result;
   }
 
@@ -454,6 +485,86 @@ export class PostgresStore implements TokenStore {
       : { granted: false, deniedBy: "credits", rateLimit: null, credits };
   }
 
+  async getAccount(owner: string): Promise<StoredAccount | null> {
+    return parse(await this.#query(this.#s.accountOf, [pgKey(owner)]), "record");
+  }
+
+  async putAccount(next: StoredAccount, expectedRevision: number, audit?: AuditEntry): Promise<StoredAccount> {
+    const owner = pgKey(next.owner);
+    return transaction(this.#pool, async (c) => {
+      await c.query(this.#s.lockCounters, [`${this.#t.accounts}:${owner}`]);
+      const n = putAccountRecord(parse((await c.query(this.#s.accountOf, [owner])).rows, "record"), next, expectedRevision);
+      await c.query(this.#s.saveAccount, [owner, n.revision, JSON.stringify(n), ...this.#auditValues(audit)]).catch((err: unknown) => {
+        throw this.#conflict(err);
+      });
+      return n;
+    });
+  }
+
+  /**
+   * Under the lock `meter` takes for the balance (an account's; a token's,
+   * and its credit row, which flat spends and leases lock). Credits leased
+   * to a process before a reset stay spendable by it until the lease ends
+   * (at most `maxBlock` per process; docs/fleet.md).
+   */
+  async adjustCredits(request: CreditAdjustment, now: number, audit?: AuditEntry): Promise<CreditResult> {
+    const write = request.change.op !== "read";
+    const k = request.key;
+    return transaction(this.#pool, async (c) => {
+      if ("owner" in k) {
+        const key = pgKey(poolKey(k.owner, k.pool));
+        await c.query(this.#s.lockCounters, [this.#accountLock(k.owner)]);
+        const row = (await c.query(this.#s.accountCreditOf, [key])).rows[0] as { used: number; period_start: number | null } | undefined;
+        const step = adjustCredits(creditRow(row), request.policy, request.change, now);
+        if (step.next) {
+          const values = [key, step.next.used, step.next.periodStart, ...this.#auditValues(write ? audit : undefined)];
+          await c.query(this.#s.saveAccountCredit, values).catch((err: unknown) => {
+            throw this.#conflict(err);
+          });
+        }
+        return step.result;
+      }
+      const key = pgKey(poolKey(k.tokenId, k.pool));
+      await c.query(this.#s.lockCounters, [`${this.#t.credits}:${pgKey(k.tokenId)}`]);
+      const found = write
+        ? ((await c.query(this.#s.lockCreditRow, [key])).rows[0] as { used: number; period_start: number | null; fresh: boolean })
+        : ((await c.query(this.#s.creditRow, [key])).rows[0] as { used: number; period_start: number | null } | undefined);
+      const state = found && !("fresh" in found && found.fresh) ? creditRow(found) : null;
+      const step = adjustCredits(state, request.policy, request.change, now);
+      if (write) {
+        const next = step.next ?? state ?? { used: 0, periodStart: null };
+        await c.query(this.#s.saveCreditAudited, [key, next.used, next.periodStart, ...this.#auditValues(audit)]).catch((err: unknown) => {
+          throw this.#conflict(err);
+        });
+      }
+      return step.result;
+    });
+  }
+
+  async delete(id: string, audit?: AuditEntry): Promise<DeletedToken> {
+    let change!: { after: () => void };
+    const deleted = await transaction(this.#pool, async (c) => {
+      const token = parse<StoredToken>((await c.query(this.#s.tokenForUpdate, [pgKey(id)])).rows, "record");
+      if (!token) throw new TokenNotFoundError(id);
+      const announced = this.#announce({ tokenId: id, hashes: hashesOf(token) });
+      change = announced;
+      const counts = (
+        await c
+          .query(this.#s.deleteToken, [this.#channel, announced.payloads, pgKey(id), ...this.#auditValues(audit)])
+          .catch((err: unknown) => {
+            throw this.#conflict(err);
+          })
+      ).rows[0] as Record<"hashes" | "credits" | "rate_limits" | "nonces" | "usage", string | number>;
+      const n = (k: keyof typeof counts) => Number(counts[k]);
+      return {
+        token,
+        removed: { hashes: n("hashes"), credits: n("credits"), rateLimits: n("rate_limits"), nonces: n("nonces"), usage: n("usage") },
+      };
+    });
+    change.after();
+    return deleted;
+  }
+
   async rememberNonce(key: NonceKey, expiresAt: number, now: number): Promise<boolean> {
     const r = await this.#pool.query(this.#s.rememberNonce, [pgKey(key.tokenId), pgKey(key.nonce), expiresAt, now]);
     if (++this.#nonceCalls % PURGE_EVERY === 0) {
@@ -466,18 +577,60 @@ export class PostgresStore implements TokenStore {
   async recordUsage(events: readonly UsageEvent[]): Promise<void> {
     const sums = new Map<string, Map<number, UsageCounts>>();
     addUsage(sums, events);
-    const rows: [string, number, UsageCounts][] = [];
-    for (const [id, hours] of sums) for (const [hour, c] of hours) rows.push([pgKey(id), hour, c]);
-    if (rows.length === 0) return;
+    const hours: [string, number, UsageCounts][] = [];
+    for (const [id, byHour] of sums) for (const [hour, c] of byHour) hours.push([pgKey(id), hour, c]);
+    const analytics = analyticsOf(events);
+    const rows = analytics.rows.map((r) => ({ ...r, tokenId: pgKey(r.tokenId), owner: pgKey(r.owner), scope: pgKey(r.scope) }));
+    const lastUsed = analytics.lastUsed.map((l) => ({ ...l, tokenId: pgKey(l.tokenId) }));
+    if (hours.length === 0 && rows.length === 0 && lastUsed.length === 0) return;
     // One lock order for every batch, so two concurrent batches never deadlock.
-    rows.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1]));
-    await this.#pool.query(this.#s.addUsage, [
-      rows.map((r) => r[0]),
-      rows.map((r) => r[1]),
-      rows.map((r) => r[2].allowed),
-      rows.map((r) => r[2].denied),
-      rows.map((r) => r[2].credits),
+    hours.sort((a, b) => byText(a[0], b[0]) || a[1] - b[1]);
+    rows.sort((a, b) => byText(a.tokenId, b.tokenId) || a.minute - b.minute || byText(a.scope, b.scope) || byText(a.code, b.code));
+    lastUsed.sort((a, b) => byText(a.tokenId, b.tokenId));
+    await this.#pool.query(this.#s.addUsageBatch, [
+      hours.map((r) => r[0]),
+      hours.map((r) => r[1]),
+      hours.map((r) => r[2].allowed),
+      hours.map((r) => r[2].denied),
+      hours.map((r) => r[2].credits),
+      rows.map((r) => r.tokenId),
+      rows.map((r) => r.owner),
+      rows.map((r) => r.minute),
+      rows.map((r) => r.scope),
+      rows.map((r) => r.code),
+      rows.map((r) => r.requests),
+      rows.map((r) => r.credits),
+      lastUsed.map((l) => l.tokenId),
+      lastUsed.map((l) => l.at),
+      lastUsed.map((l) => l.ip),
     ]);
+  }
+
+  async queryUsage(query: UsageAnalyticsQuery): Promise<UsageSeriesBucket[]> {
+    const f = query.filter;
+    const [statement, key, owner] = "tokenId" in f ? [this.#s.rowsOfToken, f.tokenId, ""] : [this.#s.rowsOfOwner, f.owner, f.owner];
+    const rows = (await this.#query(statement, [pgKey(key), query.from, query.to])) as {
+      token_id: string;
+      minute: number;
+      scope: string;
+      code: string;
+      requests: number;
+      credits: number;
+    }[];
+    return rollUpRows(
+      rows.map((r) => ({ tokenId: fromPgKey(r.token_id), owner, minute: r.minute, scope: fromPgKey(r.scope), code: r.code, requests: r.requests, credits: r.credits })),
+      query,
+    );
+  }
+
+  async lastUsed(tokenIds: readonly string[]): Promise<LastUsed[]> {
+    if (tokenIds.length === 0) return [];
+    const rows = (await this.#query(this.#s.lastUsedOf, [tokenIds.map(pgKey)])) as { token_id: string; at: number; ip: string | null }[];
+    const byKey = new Map(rows.map((r) => [r.token_id, r]));
+    return tokenIds.flatMap((tokenId) => {
+      const r = byKey.get(pgKey(tokenId));
+      return r ? [{ tokenId, at: r.at, ip: r.ip }] : [];
+    });
   }
 
   async getUsage(tokenId: string, query: UsageQuery): Promise<UsageBucket[]> {
@@ -524,4 +677,17 @@ export async function openSchema(pool: PostgresPool, prefix: string, runMigratio
   if (version !== SCHEMA_VERSION) {
     throw new StoreUnavailableError(`database schema version ${version}, expected ${SCHEMA_VERSION}: run migrate()`);
   }
+}
+
+/** Code-point order of two keys (the order of every batch's row locks). */
+function byText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function rateRow(r: { window_ms: number; bucket: number; counts: string } | null | undefined): RateWindowState | null {
+  return r ? { windowMs: r.window_ms, bucket: r.bucket, counts: JSON.parse(r.counts) } : null;
+}
+
+function creditRow(r: { used: number; period_start: number | null } | null | undefined): CreditState | null {
+  return r ? { used: r.used, periodStart: r.period_start } : null;
 }

@@ -1,0 +1,101 @@
+// Accounts on PostgreSQL through Keyward: the token and the account charged
+// together under real concurrency, named account pools, analytics, hard
+// delete, and account charges next to credit leases.
+import { Keyward } from "keyward";
+import { postgresStore } from "keyward/postgres";
+import { describe, expect, it } from "vitest";
+import { freshPrefix, hasPostgres, testPool } from "./server.js";
+
+const T0 = Date.UTC(2026, 0, 10, 12);
+
+describe.runIf(hasPostgres)("PostgreSQL accounts through Keyward", () => {
+  const pool = testPool({ max: 20 });
+  const open = async (options: { creditLeases?: boolean; tablePrefix?: string } = {}) => {
+    const store = await postgresStore(pool, { tablePrefix: freshPrefix(), changeFeed: false, ...options });
+    let now = T0;
+    const kw = new Keyward({ store, prefix: "acme", env: "test", now: () => now });
+    return { store, kw, tick: (ms: number) => (now += ms) };
+  };
+
+  it("10 000 concurrent checks across 10 tokens of one account on a pool of 1 000 grant exactly 1 000", async () => {
+    const { kw, store } = await open();
+    await kw.accounts.set("acct_1", { credits: { limit: 1000 } });
+    const tokens = await Promise.all(
+      Array.from({ length: 10 }, () => kw.tokens.create({ owner: "acct_1", kind: "secret", credits: { limit: 400 } })),
+    );
+    const ds = await Promise.all(Array.from({ length: 10_000 }, (_, i) => kw.check({ token: tokens[i % 10]!.token })));
+    expect(ds.filter((d) => d.ok)).toHaveLength(1000);
+    expect(new Set(ds.filter((d) => !d.ok).map((d) => d.code))).toEqual(new Set(["CREDITS_EXHAUSTED"]));
+    expect(await kw.credits.get({ owner: "acct_1" })).toMatchObject({ limit: 1000, remaining: 0 });
+    let spent = 0;
+    for (const t of tokens) spent += 400 - (await kw.credits.get({ tokenId: t.record.id })).remaining;
+    expect(spent).toBe(1000);
+    await kw.close();
+    await store.close();
+  }, 60_000);
+
+  it("a named account pool is charged with the token's pool of the same name, and topped up alone", async () => {
+    const { kw, store } = await open();
+    await kw.accounts.set("acct_2", { credits: { limit: 100 }, pools: { premium: { limit: 3 } } });
+    const { token } = await kw.tokens.create({ owner: "acct_2", kind: "secret", pools: { premium: { limit: 10 } } });
+    for (let i = 0; i < 3; i++) expect((await kw.check({ token, pool: "premium" })).ok).toBe(true);
+    expect(await kw.check({ token, pool: "premium" })).toMatchObject({ ok: false, code: "CREDITS_EXHAUSTED" });
+    // The default pool is untouched by premium spends.
+    expect(await kw.credits.get({ owner: "acct_2" })).toMatchObject({ remaining: 100 });
+    await kw.credits.topUp({ owner: "acct_2", pool: "premium" }, 2, { actor: "ops" });
+    expect((await kw.check({ token, pool: "premium" })).ok).toBe(true);
+    expect(await kw.credits.get({ owner: "acct_2", pool: "premium" })).toMatchObject({ remaining: 1 });
+    await kw.close();
+    await store.close();
+  });
+
+  it("an account charge never rides on a credit lease: leases and account pools together never over-grant", async () => {
+    const prefix = freshPrefix();
+    const { kw, store } = await open({ creditLeases: true, tablePrefix: prefix });
+    const tokens = await Promise.all(
+      Array.from({ length: 4 }, () => kw.tokens.create({ owner: "acct_3", kind: "secret", credits: { limit: 300 } })),
+    );
+    // Flat credits without an account: leased.
+    const first = await Promise.all(Array.from({ length: 400 }, (_, i) => kw.check({ token: tokens[i % 4]!.token })));
+    expect(first.filter((d) => d.ok)).toHaveLength(400);
+    // Now the account gets a pool: from then on, each request is charged on both, in one transaction.
+    await kw.accounts.set("acct_3", { credits: { limit: 50 } });
+    const later = await Promise.all(Array.from({ length: 400 }, (_, i) => kw.check({ token: tokens[i % 4]!.token })));
+    expect(later.filter((d) => d.ok)).toHaveLength(50);
+    await kw.close();
+    await store.close();
+    // Every lease returned on close: the tokens' balances count exactly the grants.
+    const reopened = await postgresStore(pool, { tablePrefix: prefix, changeFeed: false });
+    const again = new Keyward({ store: reopened, prefix: "acme", env: "test", now: () => T0 });
+    let used = 0;
+    for (const t of tokens) used += 300 - (await again.credits.get({ tokenId: t.record.id })).remaining;
+    expect(used).toBe(450);
+    await again.close();
+    await reopened.close();
+  });
+
+  it("usage analytics and last use reach the store; a hard delete removes them with the token", async () => {
+    const { kw, store, tick } = await open();
+    const { token, record } = await kw.tokens.create({ owner: "acct\\4", kind: "secret", scopes: ["core:read"] });
+    await kw.check({ token, scope: "core:read", ip: "203.0.113.9" });
+    await kw.check({ token, scope: "premium:read" });
+    await kw.flush();
+    const window = { from: T0 - 60_000, to: T0 + 60_000 };
+    const byCode = await kw.usage.get({ owner: "acct\\4" }, { ...window, granularity: "minute", groupBy: "code" });
+    expect(byCode.map((b) => [b.key, b.allowed, b.denied])).toEqual([
+      ["OK", 1, 0],
+      ["SCOPE_DENIED", 0, 1],
+    ]);
+    const byScope = await kw.usage.get(record.id, { ...window, granularity: "hour", groupBy: "scope" });
+    expect(byScope.map((b) => b.key)).toEqual(["core:read", "premium:read"]);
+    expect(await kw.usage.lastUsed(record.id)).toEqual({ at: T0, ip: "203.0.113.9" });
+    tick(1_000);
+    const gone = await kw.tokens.delete(record.id, { actor: "ops" });
+    expect(gone.removed.usage).toBe(1);
+    expect(await kw.tokens.get(record.id)).toBeNull();
+    expect(await kw.usage.get(record.id, { ...window, granularity: "hour" })).toEqual([]);
+    expect(await kw.usage.lastUsed(record.id)).toBeNull();
+    await kw.close();
+    await store.close();
+  });
+});
