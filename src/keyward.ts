@@ -37,7 +37,7 @@ export class Keyward {
    */
   constructor(options: KeywardOptions) {
     const config = resolveConfig(options);
-    const detector = config.anomalies === undefined ? null : new AnomalyDetector(config.anomalies);
+    const detector = config.anomalies === undefined ? null : new AnomalyDetector(config.anomalies, config.store);
     this.#verifier = new Verifier(config, detector);
     this.anomalies = { list: (filter) => detector?.list(filter) ?? [] };
     // This instance's own writes drop its cache entries at once, change feed or not.

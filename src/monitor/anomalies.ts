@@ -1,8 +1,15 @@
 // Anomaly detection over decision events, off the request path. State is
 // per token, in memory, bounded (at most `maxTokens` tokens, `maxSeenPerToken`
 // IPs and origins each, `maxAlerts` alerts kept); times come from the events
-// (the instance's clock), so tests drive it with an injected clock.
+// (the instance's clock), so tests drive it with an injected clock. With a
+// store that shares anomaly state (`capabilities.anomalyState`), what must
+// hold across a fleet (IPs and origins seen, the last use) is decided by the
+// store, in batches written by a timer: a process does not report as new
+// what another one saw.
 import { ConfigError } from "../errors.js";
+import type { GuardedStore } from "../store/guard.js";
+import { MAX_SEEN_BATCH, MAX_SEEN_VALUE } from "../store/kit/validate.js";
+import type { SeenEntry } from "../store/types.js";
 import type { DecisionEvent } from "./events.js";
 
 /** What was unusual. */
@@ -65,6 +72,20 @@ export interface AnomalyOptions {
   maxSeenPerToken?: number;
   /** Alerts kept for `kw.anomalies.list` (default 1 000); the oldest is dropped first. */
   maxAlerts?: number;
+  /**
+   * State shared across a fleet through the store, when it has
+   * `capabilities.anomalyState` (MemoryStore, SQLite, PostgreSQL): the IPs
+   * and origins each token was seen from and its last use, so `new-ip`,
+   * `new-origin` and `idle-use` are reported once per fleet, not once per
+   * process (spikes and denial bursts stay per process). Sightings are
+   * written in batches, every `flushIntervalMs` (default 1 000) and on
+   * `kw.flush()` / `kw.close()`, at most `maxPending` (default 10 000)
+   * waiting: beyond it, or when the store fails, a decision is made from
+   * this process's own state. `false`: per process only.
+   */
+  shared?: false | { flushIntervalMs?: number; maxPending?: number };
+  /** Called when a write of shared state fails (the alerts are then decided per process). */
+  onError?: (error: unknown) => void;
 }
 
 /** Filter of `kw.anomalies.list`. */
@@ -91,6 +112,8 @@ interface TokenState {
   ips: Set<string>;
   origins: Set<string>;
   lastUse: number | null;
+  /** Shared state: when this process last told the store of a use. */
+  touchedAt: number | null;
   /** Spike: start of the current interval, its count, the baseline and intervals seen. */
   interval: number;
   count: number;
@@ -133,6 +156,18 @@ function section<T extends object>(v: unknown, field: string): T | null {
 
 const DAY = 86_400_000;
 
+/** Sightings of one decision, waiting for the store's answer. */
+interface Pending {
+  at: number;
+  tokenId: string;
+  owner: string;
+  /** Whether this process had seen the token used before. */
+  known: boolean;
+  /** This process's previous use of the token (for a decision without the store). */
+  localPrev: number | null;
+  entries: SeenEntry[];
+}
+
 /** @internal Parsed once, in the constructor; `observe` is called off the request path. */
 export class AnomalyDetector {
   readonly #onAnomaly: ((a: Anomaly) => void) | undefined;
@@ -147,9 +182,21 @@ export class AnomalyDetector {
   readonly #maxAlerts: number;
   readonly #tokens = new Map<string, TokenState>();
   #alerts: Anomaly[] = [];
+  readonly #store: GuardedStore | null;
+  readonly #flushMs: number;
+  readonly #maxPending: number;
+  /** A use is told to the store at most this often per token and process. */
+  readonly #touchEveryMs: number;
+  readonly #onError: ((error: unknown) => void) | undefined;
+  #pending: Pending[] = [];
+  #writing: Promise<void> = Promise.resolve();
+  #timer: ReturnType<typeof setInterval> | null = null;
 
-  /** @throws {ConfigError} `INVALID_CONFIG` naming the option out of range */
-  constructor(options: AnomalyOptions) {
+  /**
+   * @param store - the store, used for shared state when it has `capabilities.anomalyState`
+   * @throws {ConfigError} `INVALID_CONFIG` naming the option out of range
+   */
+  constructor(options: AnomalyOptions, store: GuardedStore | null = null) {
     if (typeof options !== "object" || options === null) throw new ConfigError("anomalies", "must be an object");
     const o = options;
     if (o.onAnomaly !== undefined && typeof o.onAnomaly !== "function") throw new ConfigError("anomalies.onAnomaly", "must be a function");
@@ -179,6 +226,14 @@ export class AnomalyDetector {
     this.#maxTokens = int(o.maxTokens, "maxTokens", 1, 10_000_000, 10_000);
     this.#maxSeen = int(o.maxSeenPerToken, "maxSeenPerToken", 1, 100_000, 64);
     this.#maxAlerts = int(o.maxAlerts, "maxAlerts", 1, 1_000_000, 1_000);
+    if (o.onError !== undefined && typeof o.onError !== "function") throw new ConfigError("anomalies.onError", "must be a function");
+    this.#onError = o.onError;
+    const sh = section<Exclude<AnomalyOptions["shared"], false | undefined>>(o.shared, "shared");
+    this.#flushMs = int(sh?.flushIntervalMs, "shared.flushIntervalMs", 10, 60_000, 1_000);
+    this.#maxPending = int(sh?.maxPending, "shared.maxPending", 1, 1_000_000, 10_000);
+    this.#store = sh && store?.capabilities.anomalyState === true ? store : null;
+    // The store's last use lags the fleet's by less than this: a tenth of the idle time, at most a minute.
+    this.#touchEveryMs = this.#idleMs === null ? Number.POSITIVE_INFINITY : Math.min(this.#idleMs / 10, 60_000);
   }
 
   /** Looks at one decision. */
@@ -193,13 +248,103 @@ export class AnomalyDetector {
       return;
     }
     const known = st.lastUse !== null;
-    if (this.#idleMs !== null && known && e.at - st.lastUse! >= this.#idleMs) raise("idle-use", { idleMs: e.at - st.lastUse! });
-    if (this.#newIp && e.ip !== null && remember(st.ips, e.ip, this.#maxSeen) && known) raise("new-ip", { ip: e.ip });
-    if (this.#newOrigin && e.origin !== null && remember(st.origins, e.origin, this.#maxSeen) && known) {
-      raise("new-origin", { origin: e.origin });
+    const entries: SeenEntry[] | null = this.#store && (this.#idleMs !== null || this.#newIp || this.#newOrigin) ? [] : null;
+    if (entries && (st.touchedAt === null || e.at - st.touchedAt >= this.#touchEveryMs)) {
+      entries.push({ tokenId: e.tokenId, kind: "use", value: "", at: e.at });
+      st.touchedAt = e.at;
+    } else if (!entries && this.#idleMs !== null && known && e.at - st.lastUse! >= this.#idleMs) {
+      raise("idle-use", { idleMs: e.at - st.lastUse! });
     }
+    for (const [on, kind, value, seen] of [
+      [this.#newIp, "ip", e.ip, st.ips],
+      [this.#newOrigin, "origin", e.origin, st.origins],
+    ] as const) {
+      if (!on || value === null || !remember(seen, value, this.#maxSeen)) continue;
+      // New to this process: with shared state, the store says whether it is new to the fleet.
+      if (entries && value.length <= MAX_SEEN_VALUE) entries.push({ tokenId: e.tokenId, kind, value, at: e.at });
+      else if (known) raise(kind === "ip" ? "new-ip" : "new-origin", { [kind]: value });
+    }
+    if (entries && entries.length > 0) this.#enqueue({ at: e.at, tokenId: e.tokenId, owner: e.owner, known, localPrev: st.lastUse, entries });
     st.lastUse = Math.max(st.lastUse ?? e.at, e.at);
     this.#rate(st, e.at, raise);
+  }
+
+  #enqueue(p: Pending): void {
+    if (this.#pending.length >= this.#maxPending) {
+      this.#decideLocally(p);
+      return;
+    }
+    this.#pending.push(p);
+    if (this.#timer === null) {
+      this.#timer = setInterval(() => {
+        this.flush().catch(() => {});
+      }, this.#flushMs);
+      // Pending sightings must not keep a process alive: close() writes them.
+      (this.#timer as { unref?: () => void }).unref?.();
+    }
+  }
+
+  /** Writes pending sightings to the store and raises what its answers show; resolves when done. */
+  flush(): Promise<void> {
+    this.#writing = this.#writing.then(() => this.#drain());
+    return this.#writing;
+  }
+
+  /** Stops the timer and writes what is pending. */
+  async close(): Promise<void> {
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#timer = null;
+    await this.flush();
+  }
+
+  async #drain(): Promise<void> {
+    const store = this.#store!;
+    while (this.#pending.length > 0) {
+      // Each decision has at most 3 sightings.
+      const batch = this.#pending.splice(0, Math.floor(MAX_SEEN_BATCH / 3));
+      const entries = batch.flatMap((p) => p.entries);
+      let answers: (number | null)[];
+      try {
+        answers = await store.touchSeen(entries, this.#maxSeen);
+      } catch (error) {
+        for (const p of batch) this.#decideLocally(p);
+        try {
+          this.#onError?.(error);
+        } catch {
+          // The hook's failure is its own.
+        }
+        continue;
+      }
+      let i = 0;
+      for (const p of batch) {
+        let known = p.known;
+        for (const en of p.entries) {
+          const before = answers[i++]!;
+          if (en.kind === "use") {
+            if (before === null) continue;
+            known = true;
+            if (this.#idleMs !== null && p.at - before >= this.#idleMs) this.#raiseFor(p, "idle-use", { idleMs: p.at - before });
+          } else if (before === null && known) {
+            this.#raiseFor(p, en.kind === "ip" ? "new-ip" : "new-origin", { [en.kind]: en.value });
+          }
+        }
+      }
+    }
+  }
+
+  /** Decides a decision's sightings from this process's state only (no store answer). */
+  #decideLocally(p: Pending): void {
+    for (const en of p.entries) {
+      if (en.kind === "use") {
+        if (this.#idleMs !== null && p.localPrev !== null && p.at - p.localPrev >= this.#idleMs) {
+          this.#raiseFor(p, "idle-use", { idleMs: p.at - p.localPrev });
+        }
+      } else if (p.known) this.#raiseFor(p, en.kind === "ip" ? "new-ip" : "new-origin", { [en.kind]: en.value });
+    }
+  }
+
+  #raiseFor(p: Pending, kind: AnomalyKind, detail: Anomaly["detail"]): void {
+    this.#raise({ kind, at: p.at, tokenId: p.tokenId, owner: p.owner, detail });
   }
 
   #denial(st: TokenState, e: DecisionEvent, raise: (k: AnomalyKind, d: Anomaly["detail"]) => void): void {
@@ -243,7 +388,7 @@ export class AnomalyDetector {
       // Most recently seen last: eviction takes the first.
       this.#tokens.delete(tokenId);
     } else {
-      st = { ips: new Set(), origins: new Set(), lastUse: null, interval: 0, count: 0, baseline: 0, intervals: 0, spiked: false, denials: [], burstUntil: 0 };
+      st = { ips: new Set(), origins: new Set(), lastUse: null, touchedAt: null, interval: 0, count: 0, baseline: 0, intervals: 0, spiked: false, denials: [], burstUntil: 0 };
       if (this.#tokens.size >= this.#maxTokens) this.#tokens.delete(this.#tokens.keys().next().value!);
     }
     this.#tokens.set(tokenId, st);
@@ -283,10 +428,10 @@ export class AnomalyDetector {
   }
 
   /** Entries held, for tests that count memory. */
-  size(): { tokens: number; alerts: number; seen: number } {
+  size(): { tokens: number; alerts: number; seen: number; pending: number } {
     let seen = 0;
     for (const st of this.#tokens.values()) seen += st.ips.size + st.origins.size;
-    return { tokens: this.#tokens.size, alerts: this.#alerts.length, seen };
+    return { tokens: this.#tokens.size, alerts: this.#alerts.length, seen, pending: this.#pending.length };
   }
 }
 

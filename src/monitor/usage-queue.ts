@@ -105,6 +105,12 @@ export class UsageQueue {
     (this.#timer as { unref?: () => void }).unref?.();
   }
 
+  #deliverNow(): void {
+    if (this.#hookTimer === null) return;
+    clearTimeout(this.#hookTimer);
+    this.#deliver();
+  }
+
   #deliver(): void {
     this.#hookTimer = null;
     const batch = this.#hooks;
@@ -120,8 +126,9 @@ export class UsageQueue {
     }
   }
 
-  /** Writes everything queued, one batch at a time; resolves when written (or failed and reported). */
+  /** Hands pending decisions to the observers, then writes everything queued, one batch at a time; resolves when written (or failed and reported). */
   flush(): Promise<void> {
+    this.#deliverNow();
     this.#writing = this.#writing.then(() => this.#drain(false, false));
     return this.#writing;
   }
@@ -162,14 +169,10 @@ export class UsageQueue {
     return { queued: this.#queue.length, ...this.#stats };
   }
 
-  /** Stops the timer, delivers pending hook events and writes what is queued. */
+  /** Stops the timer, delivers pending hook events (flush does) and writes what is queued. */
   async close(): Promise<void> {
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
-    if (this.#hookTimer !== null) {
-      clearTimeout(this.#hookTimer);
-      this.#deliver();
-    }
     await this.flush();
     this.#closed = true;
   }

@@ -95,6 +95,18 @@ export const statements = (t: TableNames) => ({
   rowsOfOwner: `SELECT token_id, minute, scope, code, requests, credits FROM ${t.usageDetail}
     WHERE owner = $1 AND minute >= $2 AND minute < $3`,
   lastUsedOf: `SELECT token_id, at, ip FROM ${t.lastUsed} WHERE token_id = ANY($1::text[])`,
+  // Anomaly state: distinct sightings in key order; each row answers the time it held before
+  // (prev_at, set under the row lock), null when this statement inserted it.
+  touchSeen: `INSERT INTO ${t.anomalySeen} (token_id, kind, value, seen_at, prev_at)
+    SELECT *, NULL::float8 FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[])
+    ON CONFLICT (token_id, kind, value) DO UPDATE SET prev_at = ${t.anomalySeen}.seen_at,
+      seen_at = GREATEST(${t.anomalySeen}.seen_at, excluded.seen_at)
+    RETURNING token_id, kind, value, CASE WHEN xmax = 0 THEN NULL ELSE prev_at END AS prev`,
+  // Keeps the $3 most recently seen values of each given kind of each given token.
+  trimSeen: `DELETE FROM ${t.anomalySeen} s USING (
+      SELECT token_id, kind, value, row_number() OVER (PARTITION BY token_id, kind ORDER BY seen_at DESC, value COLLATE "C") AS n
+      FROM ${t.anomalySeen} WHERE (token_id, kind) IN (SELECT * FROM unnest($1::text[], $2::text[]))) old
+    WHERE old.n > $3 AND s.token_id = old.token_id AND s.kind = old.kind AND s.value = old.value`,
   // Accounts: the record under an advisory lock per owner (a first put has no row to lock).
   accountOf: `SELECT record FROM ${t.accounts} WHERE owner = $1`,
   saveAccount: `WITH a AS (INSERT INTO ${t.accounts} (owner, revision, record) VALUES ($1, $2, $3)
@@ -145,6 +157,7 @@ export const statements = (t: TableNames) => ({
     ud AS (DELETE FROM ${t.usageDetail} WHERE token_id = $3),
     lu AS (DELETE FROM ${t.lastUsed} WHERE token_id = $3),
     ls AS (DELETE FROM ${t.leases} WHERE token_id = $3 OR starts_with(token_id, $3 || chr(31))),
+    an AS (DELETE FROM ${t.anomalySeen} WHERE token_id = $3),
     au AS (${auditInsert(t, 4)}),
     n AS (${notify("$2")})
     SELECT (SELECT count(*) FROM hs) AS hashes, (SELECT count(*) FROM cr) AS credits, (SELECT count(*) FROM rl) AS rate_limits,

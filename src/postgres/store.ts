@@ -39,6 +39,7 @@ import type {
   MeterRequest,
   MeterResult,
   NonceKey,
+  SeenEntry,
   StoreCapabilities,
   TokenStore,
   UsageQuery,
@@ -215,6 +216,7 @@ export class PostgresStore implements TokenStore {
       accounts: true,
       usageAnalytics: true,
       hardDelete: true,
+      anomalyState: true,
     });
     this.#leases = options.leases && new CreditLeases(pool, this.#s, options.leases, transaction);
     if (options.changeFeed) {
@@ -630,6 +632,43 @@ export class PostgresStore implements TokenStore {
     return tokenIds.flatMap((tokenId) => {
       const r = byKey.get(pgKey(tokenId));
       return r ? [{ tokenId, at: r.at, ip: r.ip }] : [];
+    });
+  }
+
+  async touchSeen(entries: readonly SeenEntry[], maxPerToken: number): Promise<(number | null)[]> {
+    // One row per distinct sighting (a statement may not update a row twice), in key order (lock order).
+    const keyOf = (e: SeenEntry) => `${pgKey(e.tokenId)}\u0000${e.kind}\u0000${pgKey(e.value)}`;
+    const latest = new Map<string, SeenEntry>();
+    for (const e of entries) {
+      const k = keyOf(e);
+      const had = latest.get(k);
+      if (!had || e.at > had.at) latest.set(k, e);
+    }
+    const keys = [...latest.keys()].sort(byText);
+    if (keys.length === 0) return [];
+    const rows = keys.map((k) => latest.get(k)!);
+    const answer = new Map<string, number | null>();
+    const fresh: [string, string][] = [];
+    await transaction(this.#pool, async (c) => {
+      const { rows: out } = await c.query(this.#s.touchSeen, [
+        rows.map((e) => pgKey(e.tokenId)),
+        rows.map((e) => e.kind),
+        rows.map((e) => pgKey(e.value)),
+        rows.map((e) => e.at),
+      ]);
+      for (const r of out as { token_id: string; kind: string; value: string; prev: number | null }[]) {
+        answer.set(`${r.token_id}\u0000${r.kind}\u0000${r.value}`, r.prev);
+        if (r.prev === null) fresh.push([r.token_id, r.kind]);
+      }
+      if (fresh.length > 0) await c.query(this.#s.trimSeen, [fresh.map((f) => f[0]), fresh.map((f) => f[1]), maxPerToken]);
+    });
+    // Later entries of the same sighting in this batch see what the earlier ones left.
+    const seen = new Map<string, number>();
+    return entries.map((e) => {
+      const k = keyOf(e);
+      const before = seen.has(k) ? seen.get(k)! : (answer.get(k) ?? null);
+      seen.set(k, Math.max(before ?? e.at, e.at));
+      return before;
     });
   }
 

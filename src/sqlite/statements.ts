@@ -80,6 +80,14 @@ const sql = (t: TableNames) => ({
   deleteUsage: `DELETE FROM ${t.usage} WHERE token_id = ?`,
   deleteUsageDetail: `DELETE FROM ${t.usageDetail} WHERE token_id = ?`,
   deleteLastUsed: `DELETE FROM ${t.lastUsed} WHERE token_id = ?`,
+  deleteSeen: `DELETE FROM ${t.anomalySeen} WHERE token_id = ?`,
+  // Anomaly state: one sighting (the time before comes from seenOf, in the same transaction).
+  seenOf: `SELECT seen_at FROM ${t.anomalySeen} WHERE token_id = ? AND kind = ? AND value = ?`,
+  touchSeen: `INSERT INTO ${t.anomalySeen} (token_id, kind, value, seen_at) VALUES (?, ?, ?, ?)
+    ON CONFLICT (token_id, kind, value) DO UPDATE SET seen_at = max(seen_at, excluded.seen_at)`,
+  // Keeps the ?3 most recently seen values of one kind of one token.
+  trimSeen: `DELETE FROM ${t.anomalySeen} WHERE token_id = ?1 AND kind = ?2 AND value IN
+    (SELECT value FROM ${t.anomalySeen} WHERE token_id = ?1 AND kind = ?2 ORDER BY seen_at DESC, value LIMIT -1 OFFSET ?3)`,
 });
 
 /** The prepared statements of a store, by name. */

@@ -48,6 +48,7 @@ import type {
   MeterRequest,
   MeterResult,
   NonceKey,
+  SeenEntry,
   StoreCapabilities,
   TokenStore,
   UsageQuery,
@@ -176,13 +177,14 @@ function withBusyRetry<T>(body: () => T): T {
  * within `revocationBoundMs`.
  */
 export class SqliteStore implements TokenStore {
-  /** `{ changeFeed: false, creditLeases: false, accounts: true, usageAnalytics: true, hardDelete: true }`. */
+  /** `changeFeed` and `creditLeases` false, every optional part true. */
   readonly capabilities: StoreCapabilities = Object.freeze({
     changeFeed: false,
     creditLeases: false,
     accounts: true,
     usageAnalytics: true,
     hardDelete: true,
+    anomalyState: true,
   });
   readonly #db: SqliteDatabase;
   readonly #t: TableNames;
@@ -395,6 +397,7 @@ export class SqliteStore implements TokenStore {
       };
       s.deleteUsageDetail.run(id);
       s.deleteLastUsed.run(id);
+      s.deleteSeen.run(id);
       s.deleteToken.run(id);
       if (audit) this.#writeAudit(audit);
       return { token, removed };
@@ -540,6 +543,18 @@ export class SqliteStore implements TokenStore {
       tokenIds.flatMap((id) => {
         const r = this.#s.lastUsedOf.get(id) as LastUsed | undefined;
         return r ? [{ tokenId: r.tokenId, at: Number(r.at), ip: r.ip }] : [];
+      }),
+    );
+  }
+
+  touchSeen(entries: readonly SeenEntry[], maxPerToken: number): Promise<(number | null)[]> {
+    const s = this.#s;
+    return this.#tx(() =>
+      entries.map((e) => {
+        const row = s.seenOf.get(e.tokenId, e.kind, e.value) as { seen_at: number | bigint } | undefined;
+        s.touchSeen.run(e.tokenId, e.kind, e.value, e.at);
+        if (row === undefined) s.trimSeen.run(e.tokenId, e.kind, maxPerToken);
+        return row === undefined ? null : Number(row.seen_at);
       }),
     );
   }

@@ -6,7 +6,17 @@
  *
  * @module keyward
  */
-import type { AccountStore, ChangeEvent, CounterStore, RecordStore, StoreCapabilities, TokenStore, UsageAnalyticsStore, UsageStore } from "./types.js";
+import type {
+  AccountStore,
+  AnomalyStateStore,
+  ChangeEvent,
+  CounterStore,
+  RecordStore,
+  StoreCapabilities,
+  TokenStore,
+  UsageAnalyticsStore,
+  UsageStore,
+} from "./types.js";
 
 /** The parts of {@link combineStores}; a full store can serve as any part. */
 export interface StoreParts {
@@ -19,8 +29,11 @@ export interface StoreParts {
    * atomic step, and its audit entries are written with the records'.
    */
   counters: CounterStore & Partial<AccountStore> & { readonly capabilities?: StoreCapabilities };
-  /** Usage; when it implements {@link UsageAnalyticsStore} (`capabilities.usageAnalytics`), so does the combined store. */
-  usage: UsageStore & Partial<UsageAnalyticsStore> & { readonly capabilities?: StoreCapabilities };
+  /**
+   * Usage; when it implements {@link UsageAnalyticsStore} (`capabilities.usageAnalytics`)
+   * or {@link AnomalyStateStore} (`capabilities.anomalyState`), so does the combined store.
+   */
+  usage: UsageStore & Partial<UsageAnalyticsStore> & Partial<AnomalyStateStore> & { readonly capabilities?: StoreCapabilities };
 }
 
 /**
@@ -41,8 +54,9 @@ export function combineStores(parts: StoreParts): TokenStore {
   const changeFeed = r.capabilities?.changeFeed === true && typeof r.subscribe === "function";
   const accounts = c.capabilities?.accounts === true && (c as object) === r;
   const usageAnalytics = u.capabilities?.usageAnalytics === true;
+  const anomalyState = u.capabilities?.anomalyState === true;
   const store: TokenStore = {
-    capabilities: Object.freeze({ changeFeed, creditLeases: c.capabilities?.creditLeases === true, accounts, usageAnalytics }),
+    capabilities: Object.freeze({ changeFeed, creditLeases: c.capabilities?.creditLeases === true, accounts, usageAnalytics, anomalyState }),
     insert: (token, audit) => r.insert(token, audit),
     get: (id) => r.get(id),
     findByHash: (hash) => r.findByHash(hash),
@@ -64,6 +78,7 @@ export function combineStores(parts: StoreParts): TokenStore {
     store.queryUsage = (query) => u.queryUsage!(query);
     store.lastUsed = (ids) => u.lastUsed!(ids);
   }
+  if (anomalyState) store.touchSeen = (entries, max) => u.touchSeen!(entries, max);
   if (accounts) {
     store.getAccount = (owner) => c.getAccount!(owner);
     store.putAccount = (next, expected, audit) => c.putAccount!(next, expected, audit);

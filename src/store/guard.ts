@@ -21,6 +21,7 @@ import {
   checkAuditFilter,
   checkMeterRequest,
   checkNonceKey,
+  checkSeenEntries,
   checkString,
   checkTime,
   checkToken,
@@ -37,6 +38,7 @@ import type {
   MeterRequest,
   MeterResult,
   NonceKey,
+  SeenEntry,
   StoreCapabilities,
   TokenStore,
   UsageAnalyticsStore,
@@ -73,6 +75,8 @@ export interface GuardedStore {
   queryUsage(query: UsageAnalyticsQuery): Promise<UsageSeriesBucket[]>;
   /** Rejects with `STORE_UNSUPPORTED` unless `capabilities.usageAnalytics`. */
   lastUsed(tokenIds: readonly string[]): Promise<LastUsed[]>;
+  /** Rejects with `STORE_UNSUPPORTED` unless `capabilities.anomalyState`. */
+  touchSeen(entries: readonly SeenEntry[], maxPerToken: number): Promise<(number | null)[]>;
   subscribe?(listener: (event: ChangeEvent) => void): () => void;
   close(): Promise<void>;
 }
@@ -304,6 +308,18 @@ class Guard implements GuardedStore {
       },
       () => this.#analytics().lastUsed(tokenIds),
       [tokenIds],
+    );
+  }
+
+  touchSeen(entries: readonly SeenEntry[], maxPerToken: number): Promise<(number | null)[]> {
+    return this.#call(
+      () => checkSeenEntries(entries, maxPerToken),
+      () => {
+        const a = this.adapter;
+        if (a.capabilities.anomalyState !== true || !a.touchSeen) throw new StoreUnsupportedError("anomalyState");
+        return a.touchSeen(entries, maxPerToken);
+      },
+      [entries],
     );
   }
 

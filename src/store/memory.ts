@@ -49,6 +49,7 @@ import type {
   MeterRequest,
   MeterResult,
   NonceKey,
+  SeenEntry,
   StoreCapabilities,
   TokenStore,
   UsageQuery,
@@ -163,7 +164,7 @@ interface Subscription {
  * ```
  */
 export class MemoryStore implements TokenStore {
-  /** Frozen: `{ changeFeed, creditLeases: false, hardDelete: true }`, `changeFeed` as given to the constructor (default true). */
+  /** Frozen: `changeFeed` as given to the constructor (default true), `creditLeases` false, every optional part true. */
   readonly capabilities: StoreCapabilities;
 
   /**
@@ -206,6 +207,8 @@ export class MemoryStore implements TokenStore {
   readonly #accounts = new Map<string, StoredAccount>();
   readonly #accountCredits = new Map<string, CreditState>();
   readonly #accountRates = new Map<string, RateWindowState>();
+  // Anomaly state: per token, "<kind>U+0000<value>" to the time last seen.
+  readonly #seen = new Map<string, Map<string, number>>();
 
   readonly #audit = new Map<string, AuditEntry>();
   readonly #auditByToken = new Map<string, SortKey[]>();
@@ -226,7 +229,14 @@ export class MemoryStore implements TokenStore {
     if (onListenerError !== undefined && typeof onListenerError !== "function") {
       throw new ConfigError("onListenerError", "must be a function");
     }
-    this.capabilities = Object.freeze({ changeFeed, creditLeases: false, accounts: true, usageAnalytics: true, hardDelete: true });
+    this.capabilities = Object.freeze({
+      changeFeed,
+      creditLeases: false,
+      accounts: true,
+      usageAnalytics: true,
+      hardDelete: true,
+      anomalyState: true,
+    });
     this.#onListenerError = onListenerError;
     if (changeFeed) {
       const subs = this.#subscriptions;
@@ -415,9 +425,33 @@ export class MemoryStore implements TokenStore {
     // The analytics rows (indexed by token and by owner) and the last use go with the hour buckets.
     for (const [k, r] of this.#usage.get(id)?.rows ?? []) this.#rowsByOwner.get(r.owner)?.delete(k);
     this.#usage.delete(id);
+    this.#seen.delete(id);
     if (audit !== undefined) this.#writeAudit(audit);
     this.#emit(id, hashes);
     return { token: structuredClone(cur), removed };
+  }
+
+  /**
+   * Remembers sightings of tokens for anomaly detection shared by the
+   * instances using this store (see {@link AnomalyStateStore}).
+   *
+   * @param entries - the sightings, applied in order.
+   * @param maxPerToken - values kept per token and kind (the least recently seen forgotten).
+   * @returns per entry, the time stored before, or null when new.
+   */
+  async touchSeen(entries: readonly SeenEntry[], maxPerToken: number): Promise<(number | null)[]> {
+    return entries.map((e) => {
+      let rows = this.#seen.get(e.tokenId);
+      if (!rows) {
+        rows = new Map();
+        this.#seen.set(e.tokenId, rows);
+      }
+      const key = `${e.kind}\u0000${e.value}`;
+      const prev = rows.get(key) ?? null;
+      rows.set(key, Math.max(prev ?? e.at, e.at));
+      if (prev === null) forgetLeastRecent(rows, `${e.kind}\u0000`, maxPerToken);
+      return prev;
+    });
   }
 
   /** Removes the counters of a token's named pools and extra rate limits; how many. */
@@ -865,4 +899,12 @@ function tableOf(map: Map<string, Map<string, UsageDetailRow>>, key: string): Ma
     map.set(key, t);
   }
   return t;
+}
+
+/** Keeps the `max` most recently seen entries whose key starts with `prefix` (one kind of one token). */
+function forgetLeastRecent(rows: Map<string, number>, prefix: string, max: number): void {
+  const kind = [...rows].filter(([k]) => k.startsWith(prefix));
+  if (kind.length <= max) return;
+  kind.sort((a, b) => a[1] - b[1]);
+  for (const [k] of kind.slice(0, kind.length - max)) rows.delete(k);
 }

@@ -142,6 +142,12 @@ export interface StoreCapabilities {
    * absent means false, and `kw.tokens.delete` throws `STORE_UNSUPPORTED`.
    */
   readonly hardDelete?: boolean;
+  /**
+   * The store implements {@link AnomalyStateStore}: anomaly detection state
+   * shared by every process (docs/monitoring.md). Optional; absent means
+   * false: each process then detects from what it saw itself.
+   */
+  readonly anomalyState?: boolean;
 }
 
 /** What {@link TokenStore.delete} removed: the record, and how many rows of each kind with it. */
@@ -337,6 +343,35 @@ export interface AccountStore {
   adjustCredits(request: CreditAdjustment, now: number, audit?: AuditEntry): Promise<CreditResult>;
 }
 
+/** One sighting for {@link AnomalyStateStore.touchSeen}. */
+export interface SeenEntry {
+  tokenId: string;
+  /** `"use"` (value `""`: any use of the token), `"ip"` or `"origin"`. */
+  kind: "use" | "ip" | "origin";
+  /** The IP or origin (at most 512 characters); `""` for a use. */
+  value: string;
+  /** When it was seen, epoch ms. */
+  at: number;
+}
+
+/**
+ * Anomaly detection state shared across a fleet (an optional part,
+ * announced by `capabilities.anomalyState`), written off the request path in
+ * batches: which IPs and origins each token was seen from, and when it was
+ * last used, so that a process does not report as new what another one saw.
+ */
+export interface AnomalyStateStore {
+  /**
+   * Remembers each entry, in order, each atomically: its time becomes the
+   * later of the stored one and `at`. Answers, per entry, the time stored
+   * before (null: the value was never seen on that token, or was forgotten).
+   * Of concurrent calls with the same new value, exactly one answers null.
+   * Keeps at most `maxPerToken` values of each kind per token: the least
+   * recently seen are forgotten. Rows go with the token on a hard delete.
+   */
+  touchSeen(entries: readonly SeenEntry[], maxPerToken: number): Promise<(number | null)[]>;
+}
+
 /**
  * Where keyward keeps tokens and counters: every part of the contract.
  *
@@ -349,7 +384,13 @@ export interface AccountStore {
  * - "Atomic" means linearizable across every process sharing the store.
  * - Input is valid: `Keyward` validates it (`guardStore`) before the call.
  */
-export interface TokenStore extends RecordStore, CounterStore, UsageStore, Partial<AccountStore>, Partial<UsageAnalyticsStore> {
+export interface TokenStore
+  extends RecordStore,
+    CounterStore,
+    UsageStore,
+    Partial<AccountStore>,
+    Partial<UsageAnalyticsStore>,
+    Partial<AnomalyStateStore> {
   readonly capabilities: StoreCapabilities;
 
   /**

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe } from "vitest";
 import { type GuardedStore, guardStore } from "../store/guard.js";
 import type { TokenStore } from "../store/types.js";
 import { accountsGroup } from "./groups/accounts.js";
+import { anomalyStateGroup } from "./groups/anomaly-state.js";
 import { auditGroup } from "./groups/audit.js";
 import { changeFeedGroup } from "./groups/change-feed.js";
 import { creditsGroup } from "./groups/credits.js";
@@ -52,6 +53,8 @@ import type { SuiteContext } from "./suite.js";
  *   admin credit operations (tests skip themselves when `capabilities.accounts` is not true).
  * - `usageAnalytics`: the optional analytics part: rows per token, owner, minute, scope and code,
  *   last use (tests skip themselves when `capabilities.usageAnalytics` is not true).
+ * - `anomalyState`: the optional shared anomaly state: sightings per token and kind, bounded,
+ *   atomic (tests skip themselves when `capabilities.anomalyState` is not true).
  */
 export const TOKEN_STORE_TEST_GROUPS = [
   "insert",
@@ -73,6 +76,7 @@ export const TOKEN_STORE_TEST_GROUPS = [
   "raw",
   "accounts",
   "usageAnalytics",
+  "anomalyState",
 ] as const;
 
 /** One of {@link TOKEN_STORE_TEST_GROUPS}. */
@@ -98,6 +102,7 @@ const GROUPS: Record<TokenStoreTestGroup, (ctx: SuiteContext) => void> = {
   raw: rawGroup,
   accounts: accountsGroup,
   usageAnalytics: usageAnalyticsGroup,
+  anomalyState: anomalyStateGroup,
 };
 
 /** Options of {@link describeTokenStore}. */

@@ -679,6 +679,7 @@ export class Verifier {
   async flush(): Promise<void> {
     await Promise.all(this.#pendingReports);
     await this.#monitor.flush();
+    await this.#detector?.flush();
   }
 
   /** Stops listening to the store's change feed, stops the usage timer and writes what is queued. */
@@ -686,6 +687,7 @@ export class Verifier {
     this.#unsubscribe?.();
     await Promise.all(this.#pendingReports);
     await this.#monitor.close();
+    await this.#detector?.close();
   }
 }
 

@@ -36,13 +36,16 @@ const ev = (over: Partial<DecisionEvent>): DecisionEvent => ({
 });
 
 describe("anomaly alerts", () => {
-  it("a never-seen IP or origin on a token (after its first use), through onAnomaly and the list", async () => {
-    const { kw, seen } = app({ spike: false });
+  it.each([
+    ["shared through the store", {}],
+    ["per process", { shared: false }],
+  ] as const)("a never-seen IP or origin on a token (after its first use), through onAnomaly and the list (%s)", async (_, mode) => {
+    const { kw, seen } = app({ spike: false, ...mode });
     const { token, record } = await kw.tokens.create({ owner: "acct_1", kind: "publishable" });
     await kw.check({ token, ip: "203.0.113.1", origin: "https://a.example" });
     await kw.check({ token, ip: "203.0.113.1", origin: "https://a.example" });
     await kw.check({ token, ip: "198.51.100.7", origin: "https://b.example" });
-    await sleep(5);
+    await kw.flush();
     expect(seen.map((a) => [a.kind, a.detail])).toEqual([
       ["new-ip", { ip: "198.51.100.7" }],
       ["new-origin", { origin: "https://b.example" }],
@@ -86,14 +89,18 @@ describe("anomaly alerts", () => {
     await kw.close();
   });
 
-  it("use after a long idle period, and a secret token from a browser", async () => {
-    const { kw, seen, set } = app({ idle: { afterMs: 7 * 86_400_000 } });
+  it.each([
+    ["shared through the store", {}],
+    ["per process", { shared: false }],
+  ] as const)("use after a long idle period, and a secret token from a browser (%s)", async (_, mode) => {
+    const { kw, seen, set } = app({ idle: { afterMs: 7 * 86_400_000 }, ...mode });
     const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
     await kw.check({ token });
     set(T0 + 6 * 86_400_000);
     await kw.check({ token });
     set(T0 + 14 * 86_400_000);
     await kw.check({ token });
+    await kw.flush();
     await kw.check({ token, origin: "https://evil.example", secFetchMode: "cors", secFetchSite: "cross-site" });
     await kw.close();
     expect(seen.map((a) => [a.kind, a.detail])).toEqual([

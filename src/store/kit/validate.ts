@@ -9,7 +9,7 @@ import type {
   UsageEvent,
 } from "../../model/types.js";
 import type { AccountCreditsPolicy, AccountPolicy, StoredAccount } from "../../model/account.js";
-import type { AuditFilter, CreditAdjustment, MeterRequest, NonceKey, UsageQuery } from "../types.js";
+import type { AuditFilter, CreditAdjustment, MeterRequest, NonceKey, SeenEntry, UsageQuery } from "../types.js";
 import { DEFAULT_POOL, isPoolName, MAX_RATE_LIMITS } from "../../model/pools.js";
 import { MAX_CREDIT_BALANCE } from "./account-credits.js";
 import type { UsageAnalyticsQuery } from "./usage-analytics.js";
@@ -242,5 +242,28 @@ export function checkUsageQuery(query: UsageQuery): void {
   checkTime(query.to, "to");
   if (query.granularity !== "hour" && query.granularity !== "day") {
     throw new InvalidInputError("granularity", 'must be "hour" or "day"');
+  }
+}
+
+/** Sightings in one `touchSeen` call, at most. */
+export const MAX_SEEN_BATCH = 10_000;
+/** Longest IP or origin kept as anomaly state (longer ones are judged per process). */
+export const MAX_SEEN_VALUE = 512;
+
+export function checkSeenEntries(entries: readonly SeenEntry[], maxPerToken: number): void {
+  if (!Array.isArray(entries) || entries.length > MAX_SEEN_BATCH) {
+    throw new InvalidInputError("entries", `must be an array of at most ${MAX_SEEN_BATCH} sightings`);
+  }
+  entries.forEach((e, i) => {
+    if (typeof e !== "object" || e === null) throw new InvalidInputError(`entries[${i}]`, "must be an object");
+    checkString(e.tokenId, `entries[${i}].tokenId`);
+    if (e.kind !== "use" && e.kind !== "ip" && e.kind !== "origin") throw new InvalidInputError(`entries[${i}].kind`, 'must be "use", "ip" or "origin"');
+    if (typeof e.value !== "string" || e.value.length > MAX_SEEN_VALUE || (e.kind === "use") !== (e.value === "")) {
+      throw new InvalidInputError(`entries[${i}].value`, `must be "" for a use, else 1 to ${MAX_SEEN_VALUE} characters`);
+    }
+    checkTime(e.at, `entries[${i}].at`);
+  });
+  if (!Number.isSafeInteger(maxPerToken) || maxPerToken < 1 || maxPerToken > 100_000) {
+    throw new InvalidInputError("maxPerToken", "must be an integer from 1 to 100000");
   }
 }

@@ -28,6 +28,7 @@ export interface TableNames {
   readonly usageDetail: string;
   readonly lastUsed: string;
   readonly leases: string;
+  readonly anomalySeen: string;
 }
 
 /** Allowed table-name prefixes: an SQL identifier start, at most 32 characters. */
@@ -62,6 +63,7 @@ export function tableNames(prefix: string): TableNames {
     usageDetail: `${prefix}usage_detail`,
     lastUsed: `${prefix}last_used`,
     leases: `${prefix}credit_leases`,
+    anomalySeen: `${prefix}anomaly_seen`,
   };
 }
 
@@ -176,6 +178,24 @@ export const MIGRATIONS: readonly Migration[] = [
         expires_at ${d.int} NOT NULL
       )`,
       `CREATE INDEX ${t.leases}_token ON ${t.leases} (token_id, expires_at)`,
+    ],
+  },
+  {
+    // Version 4. Anomaly detection state shared by a fleet: per token, the IPs and origins it
+    // was seen from and its last use (kind "use", value ""), each with the time last seen
+    // (`seen_at`) and the one before (`prev_at`, what the last touch answered).
+    version: 4,
+    name: "anomaly state",
+    up: (t, d) => [
+      `CREATE TABLE ${t.anomalySeen} (
+        token_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        value TEXT NOT NULL,
+        seen_at ${d.int} NOT NULL,
+        prev_at ${d.int},
+        PRIMARY KEY (token_id, kind, value)
+      )${d.keyTable}`,
+      `CREATE INDEX ${t.anomalySeen}_recent ON ${t.anomalySeen} (token_id, kind, seen_at)`,
     ],
   },
 ];

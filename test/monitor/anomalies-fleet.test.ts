@@ -1,0 +1,91 @@
+// Anomaly state shared across a fleet: two instances, one store.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Keyward, MemoryStore, type SeenEntry } from "keyward";
+import { sqliteStore } from "keyward/sqlite";
+import { describe, expect, it } from "vitest";
+import { fleetScenario, PER_PROCESS_ALERTS, SHARED_ALERTS } from "../support/anomaly-fleet.js";
+
+describe("anomaly state shared across instances", () => {
+  it("MemoryStore: two instances on one store report each alert once", async () => {
+    const store = new MemoryStore();
+    expect(await fleetScenario([store, store])).toEqual(SHARED_ALERTS);
+  });
+
+  it("SQLite: two instances on one database file report each alert once; per process, each reports its own", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kw-anomaly-"));
+    try {
+      for (const [mode, expected] of [
+        [{}, SHARED_ALERTS],
+        [{ shared: false as const }, PER_PROCESS_ALERTS],
+      ] as const) {
+        const file = join(dir, `${expected.length}.db`);
+        const [a, b] = [sqliteStore(file), sqliteStore(file)];
+        expect(await fleetScenario([a, b], mode)).toEqual(expected);
+        await a.close();
+        await b.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("writes sightings in batches: 1 000 checks of one token from one IP send 2 sightings", async () => {
+    const sent: SeenEntry[] = [];
+    class Counting extends MemoryStore {
+      override touchSeen(entries: readonly SeenEntry[], max: number) {
+        sent.push(...entries);
+        return super.touchSeen(entries, max);
+      }
+    }
+    const kw = new Keyward({ store: new Counting(), prefix: "acme", env: "test", anomalies: {} });
+    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    for (let i = 0; i < 1000; i++) await kw.check({ token, ip: "192.0.2.1" });
+    await kw.flush();
+    expect(sent.map((e) => e.kind)).toEqual(["use", "ip"]);
+    await kw.close();
+  });
+
+  it("a failing store: alerts are decided per process, and the error reaches onError", async () => {
+    class Failing extends MemoryStore {
+      override async touchSeen(): Promise<(number | null)[]> {
+        throw new Error("disk on fire");
+      }
+    }
+    const errors: unknown[] = [];
+    const kinds: string[] = [];
+    const kw = new Keyward({
+      store: new Failing(),
+      prefix: "acme",
+      env: "test",
+      anomalies: { onError: (e) => errors.push(e), onAnomaly: (a) => kinds.push(a.kind) },
+    });
+    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    await kw.check({ token, ip: "192.0.2.1" });
+    await kw.check({ token, ip: "192.0.2.2" });
+    await kw.flush();
+    expect(kinds).toEqual(["new-ip"]);
+    expect(errors.length).toBeGreaterThan(0);
+    expect((errors[0] as { code?: string }).code).toBe("STORE_UNAVAILABLE");
+    await kw.close();
+  });
+
+  it("bounded: beyond maxPending, sightings are decided per process at once (nothing queued without bound)", async () => {
+    const kinds: string[] = [];
+    const kw = new Keyward({
+      store: new MemoryStore(),
+      prefix: "acme",
+      env: "test",
+      anomalies: { shared: { maxPending: 2, flushIntervalMs: 60_000 }, onAnomaly: (a) => kinds.push(a.kind) },
+    });
+    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    for (let i = 1; i <= 10; i++) await kw.check({ token, ip: `192.0.2.${i}` });
+    await new Promise((r) => setTimeout(r, 5));
+    // Two decisions wait for the store; the other 8 were judged here (the first use is no alert).
+    expect(kinds).toHaveLength(8);
+    await kw.flush();
+    expect(kinds).toHaveLength(9);
+    await kw.close();
+  });
+});
