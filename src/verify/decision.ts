@@ -60,13 +60,6 @@ class VerifierDecision {
   /** `"OK"`, or why the request was denied. */
   readonly code: "OK" | DenyCode;
   readonly status: DecisionStatus;
-  /**
-   * Headers to answer with: `WWW-Authenticate` on 401 and 403 (RFC 6750),
-   * `Retry-After` on 402 / 429 / 503, `RateLimit-Policy` and `RateLimit`
-   * (draft-ietf-httpapi-ratelimit-headers-10) when the token has limits,
-   * `Accept-Signature` (RFC 9421 §5.1) when it requires signatures.
-   */
-  readonly headers: Record<string, string>;
   /** The token's id when it was identified (never for credential failures). */
   readonly tokenId: string | null;
   /** The token's owner when it was identified (never for credential failures). */
@@ -84,7 +77,10 @@ class VerifierDecision {
   /** The credit pool the route named (`pool` of `check` / `verify`), when it was metered; absent: the default pool. */
   readonly pool: string | undefined;
   readonly #stored: StoredToken | null;
+  readonly #policy: PolicyDecision;
+  readonly #extras: DecisionExtras | undefined;
   #view: TokenRecord | undefined;
+  #headers: Record<string, string> | undefined;
 
   /** @internal */
   constructor(policy: PolicyDecision, stored: StoredToken | null, at: number, extras?: DecisionExtras) {
@@ -95,13 +91,26 @@ class VerifierDecision {
     this.scope = policy.ok ? undefined : policy.scope;
     this.#stored = hide ? null : stored;
     this.at = at;
-    this.headers = headersOf(policy, this.#stored, at, extras);
+    this.#policy = policy;
+    this.#extras = extras;
     this.tokenId = this.#stored?.id ?? null;
     this.owner = this.#stored?.owner ?? null;
     this.cost = extras?.cost ?? 0;
     this.remaining = extras?.remaining;
     this.retryAfterMs = extras?.retryAfterMs;
     this.pool = extras?.pool === DEFAULT_POOL ? undefined : extras?.pool;
+  }
+
+  /**
+   * Headers to answer with: `WWW-Authenticate` on 401 and 403 (RFC 6750),
+   * `Retry-After` on 402 / 429 / 503, `RateLimit-Policy` and `RateLimit`
+   * (draft-ietf-httpapi-ratelimit-headers-10) when the token has limits,
+   * `Accept-Signature` (RFC 9421 §5.1) when it requires signatures. Built on
+   * first access (a check whose answer is not sent builds none).
+   */
+  get headers(): Record<string, string> {
+    this.#headers ??= headersOf(this.#policy, this.#stored, this.at, this.#extras);
+    return this.#headers;
   }
 
   /** The token's public record (no hash, no key), when it was identified; built on first access. */

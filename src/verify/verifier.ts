@@ -453,7 +453,7 @@ export class Verifier {
     }
     const policy = policyAt(stored, at);
     const verdict = evaluatePolicy(stored, policy, context, at);
-    if (!verdict.ok) return this.#finish(stored, verdict, now, 0);
+    if (!verdict.ok) return this.#finish(stored, verdict, now);
     if (this.#accounts === null) return this.#charge(stored, policy, null, verdict, route, now, nonce);
     const hit = this.#accounts.peek(stored.owner, now);
     if (hit !== undefined) return this.#withAccount(stored, policy, hit.value, verdict, context, route, now, at, nonce);
@@ -493,7 +493,7 @@ export class Verifier {
       // The token's effective scopes are its own within the ceiling: for anyOf, one scope must be both.
       const ceiling = within;
       const missing = missingScope(need, (scope) => ceiling(scope) && scopesGrant(policy.scopes, scope));
-      if (missing !== undefined) return this.#finish(stored, deny("SCOPE_DENIED", { scope: missing.slice(0, 128) }), now, 0);
+      if (missing !== undefined) return this.#finish(stored, deny("SCOPE_DENIED", { scope: missing.slice(0, 128) }), now);
     }
     let meter = this.#accountMeters.get(plan);
     if (meter === undefined) {
@@ -517,7 +517,7 @@ export class Verifier {
     nonce: SignedNonce | undefined,
   ): Decision | Promise<Decision> {
     if (nonce !== undefined) return this.#spendNonce(stored, policy, account, route, now, nonce);
-    if (unmetered(policy, account)) return this.#finish(stored, verdict, now, 0);
+    if (unmetered(policy, account)) return this.#finish(stored, verdict, now);
     return this.#meter(stored, policy, account, route, now).catch(() => denial("STORE_UNAVAILABLE", now, { retryAfterMs: 1000 }));
   }
 
@@ -592,7 +592,7 @@ export class Verifier {
     }
     // Like a failed signature: a replay is not the token holder's request, so nothing is charged.
     if (!fresh) return denial("REPLAYED", now);
-    if (unmetered(policy, account)) return this.#finish(stored, allow(), now, 0);
+    if (unmetered(policy, account)) return this.#finish(stored, allow(), now);
     return this.#meter(stored, policy, account, route, now);
   }
 
@@ -606,7 +606,7 @@ export class Verifier {
     const credits = poolOf(policy, pool);
     const acctCredits = account === null ? null : poolOf({ credits: account.meter.credits, pools: account.pools }, pool);
     if (credits === undefined || acctCredits === undefined) {
-      return Promise.resolve(this.#finish(stored, deny("POOL_UNKNOWN"), now, 0, { pool }));
+      return Promise.resolve(this.#finish(stored, deny("POOL_UNKNOWN"), now, { pool }));
     }
     const spend = credits || acctCredits ? (route.cost ?? 1) : 0;
     const request: MeterRequest = { tokenId: stored.id, cost: spend, rateLimit: policy.rateLimit, credits };
@@ -630,25 +630,25 @@ export class Verifier {
       let wait = 0;
       for (const x of [m.rateLimit, ...(more ?? []), m.account?.rateLimit]) if (x && !x.allowed) wait = Math.max(wait, x.retryAfterMs);
       const d = deny("RATE_LIMITED", { retryAfterMs: wait });
-      return this.#finish(stored, d, now, 0, { retryAfterMs: wait, rateRemaining: r?.allowed === false ? 0 : r?.remaining, more, pool });
+      return this.#finish(stored, d, now, { retryAfterMs: wait, rateRemaining: r?.allowed === false ? 0 : r?.remaining, more, pool });
     }
     const rateRemaining = r?.remaining;
     if (m.deniedBy === "credits" || m.deniedBy === "accountCredits") {
       const c = (m.deniedBy === "credits" ? m.credits : m.account?.credits)!;
       const wait = c.nextRefillAt === null ? undefined : Math.max(0, c.nextRefillAt - now);
       const d = deny("CREDITS_EXHAUSTED", wait === undefined ? undefined : { retryAfterMs: wait });
-      return this.#finish(stored, d, now, 0, { remaining: c.remaining, retryAfterMs: wait, rateRemaining, more, pool });
+      return this.#finish(stored, d, now, { remaining: c.remaining, retryAfterMs: wait, rateRemaining, more, pool });
     }
     const own = m.credits;
     const acct = m.account?.credits ?? null;
-    if (own === null && acct === null) return this.#finish(stored, allow(), now, 0, { rateRemaining, more, pool });
+    if (own === null && acct === null) return this.#finish(stored, allow(), now, { rateRemaining, more, pool });
     // What the caller can still spend: the tighter of the token and its account.
     const remaining = own === null ? acct!.remaining : acct === null ? own.remaining : Math.min(own.remaining, acct.remaining);
-    return this.#finish(stored, allow(), now, spend, { remaining, rateRemaining, more, pool });
+    return this.#finish(stored, allow(), now, { remaining, rateRemaining, more, pool, cost: spend });
   }
 
-  #finish(stored: StoredToken, verdict: PolicyDecision, now: number, cost: number, extras?: DecisionExtras): Decision {
-    return decision(verdict, stored, now, cost === 0 ? extras : { ...extras, cost });
+  #finish(stored: StoredToken, verdict: PolicyDecision, now: number, extras?: DecisionExtras): Decision {
+    return decision(verdict, stored, now, extras);
   }
 
   /** Hands a decision to the usage pipeline (queued; written and passed to hooks off the request path). */
