@@ -169,6 +169,12 @@ export interface TokenLifetimeOptions {
   rotationPeriodMs?: number | null;
   /** How long before its expiry a token counts as expiring soon in `kw.tokens.scan`, ms (default 7 days). */
   expiringSoonMs?: number;
+  /**
+   * `kw.tokens.scan` reports a token with no allowed request for this long
+   * (since its last use, or its creation) as `unused`, ms (default none; at
+   * least a minute). Needs a store with `capabilities.usageAnalytics`.
+   */
+  unusedAfterMs?: number | null;
 }
 
 export interface ResolvedConfig {
@@ -195,6 +201,7 @@ export interface ResolvedConfig {
     readonly defaultLifetimeMs: number | null;
     readonly maxLifetimeMs: number | null;
     readonly rotationPeriodMs: number | null;
+    readonly unusedAfterMs: number | null;
     readonly expiringSoonMs: number;
   };
   /** Token prefixes accepted: `prefix` first, then `acceptPrefixes`. */
@@ -290,12 +297,13 @@ const schema = z.strictObject({
       maxLifetimeMs: z.number().int().min(1).max(LIFETIME_CAP).nullable().default(null),
       rotationPeriodMs: z.number().int().min(1).max(LIFETIME_CAP).nullable().default(null),
       expiringSoonMs: z.number().int().min(0).max(LIFETIME_CAP).default(7 * DAY),
+      unusedAfterMs: z.number().int().min(60_000).max(LIFETIME_CAP).nullable().default(null),
     })
     .refine((t) => t.maxLifetimeMs === null || t.defaultLifetimeMs === null || t.defaultLifetimeMs <= t.maxLifetimeMs, {
       message: "defaultLifetimeMs must not exceed maxLifetimeMs",
       path: ["defaultLifetimeMs"],
     })
-    .default({ defaultLifetimeMs: null, maxLifetimeMs: null, rotationPeriodMs: null, expiringSoonMs: 7 * DAY }),
+    .default({ defaultLifetimeMs: null, maxLifetimeMs: null, rotationPeriodMs: null, expiringSoonMs: 7 * DAY, unusedAfterMs: null }),
   requireHttps: z.union([z.literal("secret"), z.literal("all"), z.literal(false)], { error: 'must be "secret", "all" or false' }).optional(),
   acceptPrefixes: z.array(z.string().regex(PREFIX_PATTERN, "must match /^[a-z][a-z0-9]{0,15}$/")).max(16).default([]),
   acceptForeignTokens: z
@@ -371,6 +379,9 @@ export function resolveConfig(options: KeywardOptions): ResolvedConfig {
   const { sealingKey: _, acceptPrefixes, ...rest } = r.data;
   const prefixes = Object.freeze([...new Set([rest.prefix, ...acceptPrefixes])]);
   const store = guardStore(rest.store);
+  if (rest.tokens.unusedAfterMs !== null && store.capabilities.usageAnalytics !== true) {
+    throw new ConfigError("tokens.unusedAfterMs", "needs a store with capabilities.usageAnalytics (last uses)");
+  }
   const requireHttps = rest.requireHttps ?? (rest.env === "live" ? "secret" : false);
   return Object.freeze({ ...rest, store, prefixes, requireHttps, defaultScopes: Object.freeze([...rest.defaultScopes]), keyring });
 }

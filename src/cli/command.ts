@@ -109,6 +109,11 @@ export function parseTime(text: string, name: string, now: number): number {
   return t;
 }
 
+/** A time in the past: a bare duration counts back from now (`7d`: a week ago), else as {@link parseTime}. */
+export function parseSince(text: string, name: string, now: number): number {
+  return /^\d+[a-z]*$/.test(text) ? now - parseDuration(text, name) : parseTime(text, name, now);
+}
+
 /** A non-negative integer option. */
 export function parseCount(text: string, name: string): number {
   if (!/^\d{1,15}$/.test(text)) throw new CliError(`--${name}: expected a whole number`, EXIT.USAGE);

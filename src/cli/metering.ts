@@ -1,5 +1,5 @@
 // Reading metered data: usage (a table and a bar chart) and the credit balance.
-import { COMMON, type Command, parseCount, parseDuration, parseTime, positional, STORE_OPTIONS } from "./command.js";
+import { COMMON, type Command, parseCount, parseSince, positional, STORE_OPTIONS } from "./command.js";
 import { CliError, EXIT, json, line } from "./io.js";
 import { withStore } from "./store.js";
 import { ACTOR, actorOf } from "./tokens.js";
@@ -21,9 +21,7 @@ export const usage: Command = {
     const now = Date.now();
     const time = (name: "from" | "to") => {
       const v = ctx.values[name];
-      if (typeof v !== "string") return undefined;
-      // A bare duration counts back from now: `--from 7d` is a week ago.
-      return /^\d+[a-z]*$/.test(v) ? now - parseDuration(v, name) : parseTime(v, name, now);
+      return typeof v === "string" ? parseSince(v, name, now) : undefined;
     };
     const granularity = ctx.values.granularity ?? "hour";
     if (granularity !== "hour" && granularity !== "day") throw new CliError("--granularity must be hour or day", EXIT.USAGE);

@@ -1,11 +1,12 @@
 // The token commands: create, list, show, update, revoke, regenerate, audit.
-import type { AuditEntry, TokenRecord, UpdateTokenInput } from "../index.js";
+import type { AuditEntry, ListTokensOptions, TokenRecord, UpdateTokenInput } from "../index.js";
 import {
   COMMON,
   type Command,
   type CommandContext,
   parseCount,
   parseDuration,
+  parseSince,
   parseTime,
   positional,
   required,
@@ -176,6 +177,8 @@ export const list: Command = {
   summary: "List an owner's tokens (no secrets: ids and starts only).",
   options: {
     owner: { type: "string", value: "id", description: "owner id, required" },
+    "expiring-before": { type: "string", value: "time", description: "only tokens that expire before: ISO-8601 time or +duration (e.g. +7d)" },
+    "unused-since": { type: "string", value: "time", description: "only tokens not used since: ISO-8601 time, or a duration ago (e.g. 90d)" },
     ...PAGE,
     ...STORE_OPTIONS,
     ...COMMON,
@@ -183,7 +186,12 @@ export const list: Command = {
   run: async (ctx) => {
     positional(ctx, []);
     const owner = required(ctx.values, "owner");
-    const options = pageOf(ctx.values);
+    const now = Date.now();
+    const options: ListTokensOptions = pageOf(ctx.values);
+    const before = ctx.values["expiring-before"];
+    if (typeof before === "string") options.expiringBefore = parseTime(before, "expiring-before", now);
+    const since = ctx.values["unused-since"];
+    if (typeof since === "string") options.unusedSince = parseSince(since, "unused-since", now);
     return withStore(ctx, { create: false }, async ({ keyward }) => {
       const page = await keyward.tokens.list(owner, options);
       printPage(ctx, page, (r) => `${r.id}  ${`${r.start}…`.padEnd(18)} ${r.kind.padEnd(11)} ${(r.revokedAt ? "revoked" : "active").padEnd(7)}  ${r.name}`);

@@ -12,6 +12,7 @@ import { actorSchema, ownerSchema, parseInput } from "../model/schemas.js";
 import type { StoredToken } from "../model/types.js";
 import { parseScope, scopesGrant } from "../policy/scope.js";
 import { MAX_CREDIT_BALANCE } from "../store/kit/account-credits.js";
+import { checkAccountRules } from "./lifecycle.js";
 import { scheduleRevision } from "./schedule.js";
 import { storeCall } from "./store-call.js";
 import { toEpochMs } from "./time.js";
@@ -38,6 +39,13 @@ export interface AccountPatch {
   pools?: Record<string, NonNullable<AccountPatch["credits"]>> | null;
   /** Requests of all the account's tokens together, or null. */
   rateLimit?: { limit: number; windowMs: number } | null;
+  /**
+   * Lifetimes and rotation of the account's tokens (ms), each at most the
+   * application's `tokens` option (a looser one is refused with
+   * `LIFETIME_EXCEEDED`); a field left out or null follows the application.
+   * Null: the application's rules only.
+   */
+  tokens?: { defaultLifetimeMs?: number | null; maxLifetimeMs?: number | null; rotationPeriodMs?: number | null } | null;
 }
 
 /** Options of {@link AccountManager.set}. */
@@ -92,8 +100,14 @@ const poolsSchema = z
     }
   })
   .transform((p) => p ?? {});
+const lifetime = z.number().int().min(1).max(100 * 366 * 86_400_000).nullish().transform((v) => v ?? null);
+const tokenRulesSchema = z
+  .strictObject({ defaultLifetimeMs: lifetime, maxLifetimeMs: lifetime, rotationPeriodMs: lifetime })
+  .nullable()
+  .transform((r) => r ?? { defaultLifetimeMs: null, maxLifetimeMs: null, rotationPeriodMs: null });
 const patchSchema = z.strictObject({
   ceiling: scopeList.nullable().optional(),
+  tokens: tokenRulesSchema.optional(),
   credits: creditsSchema.nullable().optional(),
   pools: poolsSchema.optional(),
   rateLimit: z.strictObject({ limit: amount(1), windowMs: z.number().int().min(1).max(31 * 86_400_000) }).nullable().optional(),
@@ -136,7 +150,8 @@ export class AccountManager {
    * @param patch the fields to change
    * @param options actor, effective time, expected revision
    * @returns the account
-   * @throws {InvalidInputError} `INVALID_INPUT` naming the field: a bad amount, a ceiling that would leave one of the owner's tokens with no scope
+   * @throws {InvalidInputError} `INVALID_INPUT` naming the field: a bad amount, a ceiling that would leave one of the owner's tokens with no scope;
+   *   `LIFETIME_EXCEEDED` for token rules looser than the application's
    * @throws {RevisionConflictError} `REVISION_CONFLICT` when it changed meanwhile
    * @throws {StoreUnsupportedError} `STORE_UNSUPPORTED` when the store has no accounts
    * @example
@@ -161,6 +176,7 @@ export class AccountManager {
     const current = await storeCall(() => store.getAccount(owner));
     const revision = current?.revision ?? 0;
     if (expected !== undefined && expected !== revision) throw new RevisionConflictError(owner, expected);
+    if (data.tokens) checkAccountRules(data.tokens, this.#cfg.tokens);
     if (data.ceiling) await this.#checkCeiling(owner, data.ceiling, Math.max(now, effectiveAt));
     const base = current ?? { owner, policy: EMPTY_POLICY, scheduled: [], createdAt: now, updatedAt: now, revision: 0 };
     const next: StoredAccount = { ...base, ...scheduleRevision(base, data, effectiveAt, now), updatedAt: now };
@@ -201,15 +217,18 @@ export class AccountManager {
   }
 }
 
+/** The owner's account, or null (always null on a store without accounts). */
+export async function accountOf(cfg: ResolvedConfig, owner: string): Promise<StoredAccount | null> {
+  return cfg.store.capabilities.accounts ? storeCall(() => cfg.store.getAccount(owner)) : null;
+}
+
 /**
  * The scopes a token may hold: each within the owner's plan ceiling in force
- * at `at` (a store without accounts has no ceiling).
+ * at `at` (no account, no ceiling).
  *
  * @throws {ScopeNotAllowedError} `SCOPE_NOT_ALLOWED` naming the first scope outside the ceiling
  */
-export async function checkWithinCeiling(cfg: ResolvedConfig, owner: string, scopes: readonly string[], at: number): Promise<void> {
-  if (!cfg.store.capabilities.accounts) return;
-  const account = await storeCall(() => cfg.store.getAccount(owner));
+export function checkWithinCeiling(account: StoredAccount | null, scopes: readonly string[], at: number): void {
   const ceiling = account && policyAt(account, at).ceiling;
   if (!ceiling) return;
   const outside = scopes.find((s) => !scopesGrant(ceiling, s));

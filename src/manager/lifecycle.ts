@@ -5,22 +5,71 @@
 // CLI runs `kw.tokens.scan` when it likes, e.g. once a day).
 import type { ResolvedConfig } from "../config.js";
 import { InvalidInputError, LifetimeExceededError } from "../errors.js";
+import type { AccountTokenRules, StoredAccount } from "../model/account.js";
 import { policyAt } from "../model/record.js";
 import type { StoredToken, TokenRecord } from "../model/types.js";
 
-type Lifetimes = ResolvedConfig["tokens"];
+/** The rules for one owner's tokens: the application's, tightened by the account's. */
+export type Lifetimes = ResolvedConfig["tokens"] & {
+  /** The option that set `maxLifetimeMs` (named in `LIFETIME_EXCEEDED`). */
+  maxLimit?: string;
+};
+
+const tighter = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : Math.min(a, b));
+
+/**
+ * The rules for an owner's tokens at `at`: the application's, with the
+ * account's (when it has rules) where they are tighter; a default lifetime
+ * longer than the maximum is cut to it.
+ */
+export function ownerLifetimes(app: Lifetimes, account: StoredAccount | null, at: number): Lifetimes {
+  const rules = account && policyAt(account, at).tokens;
+  if (!rules) return app;
+  const maxLifetimeMs = tighter(app.maxLifetimeMs, rules.maxLifetimeMs);
+  const wanted = rules.defaultLifetimeMs ?? app.defaultLifetimeMs;
+  return {
+    ...app,
+    defaultLifetimeMs: wanted === null ? null : tighter(wanted, maxLifetimeMs),
+    maxLifetimeMs,
+    rotationPeriodMs: tighter(app.rotationPeriodMs, rules.rotationPeriodMs),
+    maxLimit: maxLifetimeMs !== null && maxLifetimeMs !== app.maxLifetimeMs ? "account.tokens.maxLifetimeMs" : "tokens.maxLifetimeMs",
+  };
+}
+
+/**
+ * An account's rules may only tighten the application's: the maximum and
+ * the rotation period at most the application's, the default at most both
+ * maximums.
+ *
+ * @throws {LifetimeExceededError} `LIFETIME_EXCEEDED` naming the field and the limit it exceeds
+ */
+export function checkAccountRules(rules: AccountTokenRules, app: Lifetimes): void {
+  const limits: [keyof AccountTokenRules, number | null, string][] = [
+    ["maxLifetimeMs", app.maxLifetimeMs, "tokens.maxLifetimeMs"],
+    ["rotationPeriodMs", app.rotationPeriodMs, "tokens.rotationPeriodMs"],
+    ["defaultLifetimeMs", app.maxLifetimeMs, "tokens.maxLifetimeMs"],
+    ["defaultLifetimeMs", rules.maxLifetimeMs, "patch.tokens.maxLifetimeMs"],
+  ];
+  for (const [k, limit, name] of limits) {
+    const v = rules[k];
+    if (v !== null && limit !== null && v > limit) {
+      throw new LifetimeExceededError(`patch.tokens.${k}`, `must be at most ${name} (${limit} ms)`, undefined, { limit: name });
+    }
+  }
+}
 
 /** What `kw.tokens.scan` reports about one token. */
 export interface LifecycleEvent {
   /**
    * `expired`: past its expiry (and not revoked); `expiring-soon`: expires
    * within `tokens.expiringSoonMs`; `rotation-due`: its secret is older than
-   * `tokens.rotationPeriodMs`.
+   * the rotation period; `unused`: no allowed request for
+   * `tokens.unusedAfterMs` (since its last use, or its creation).
    */
-  type: "expired" | "expiring-soon" | "rotation-due";
+  type: "expired" | "expiring-soon" | "rotation-due" | "unused";
   tokenId: string;
   owner: string;
-  /** When it expires / expired, or when rotation became due, epoch ms. */
+  /** When it expires / expired, when rotation became due, or when it was last used (created, if never), epoch ms. */
   at: number;
 }
 
@@ -28,8 +77,14 @@ export interface LifecycleEvent {
 export interface LifecycleFilter {
   /** Only tokens that expire before this time (epoch ms), never-expiring ones excluded. */
   expiringBefore?: number;
-  /** Only tokens due for rotation now (needs `tokens.rotationPeriodMs`). */
+  /** Only tokens due for rotation now (needs a rotation period: `tokens.rotationPeriodMs`, or the account's). */
   dueForRotation?: boolean;
+  /**
+   * Only tokens not used since this time (epoch ms): last allowed request
+   * before it, or never used and created before it. Needs a store with
+   * `capabilities.usageAnalytics` (last uses are written with usage, not per request).
+   */
+  unusedSince?: number;
 }
 
 /** When the token's current secret was issued: its last regeneration, else its creation. */
@@ -60,11 +115,9 @@ export function checkExpiry(expiresAt: number | null, lifetimes: Lifetimes, now:
   if (max === null) return;
   const maxExpiresAt = now + max;
   if (expiresAt === null || expiresAt > maxExpiresAt) {
-    const message =
-      expiresAt === null
-        ? "must be set: tokens.maxLifetimeMs allows no token without an expiry"
-        : "is beyond tokens.maxLifetimeMs from now";
-    throw new LifetimeExceededError("expiresAt", message, undefined, { limit: "tokens.maxLifetimeMs", maxExpiresAt });
+    const limit = lifetimes.maxLimit ?? "tokens.maxLifetimeMs";
+    const message = expiresAt === null ? `must be set: ${limit} allows no token without an expiry` : `is beyond ${limit} from now`;
+    throw new LifetimeExceededError("expiresAt", message, undefined, { limit, maxExpiresAt });
   }
 }
 
@@ -73,8 +126,11 @@ export function rotationDueAt(t: Pick<StoredToken, "createdAt" | "rotatedAt">, l
   return lifetimes.rotationPeriodMs === null ? null : secretIssuedAt(t) + lifetimes.rotationPeriodMs;
 }
 
-/** The events of one token at `now`; a revoked token has none. */
-export function lifecycleEvents(t: StoredToken, lifetimes: Lifetimes, now: number): LifecycleEvent[] {
+/**
+ * The events of one token at `now`; a revoked token has none. `lastUse`:
+ * its last allowed request (null: never), when `tokens.unusedAfterMs` is set.
+ */
+export function lifecycleEvents(t: StoredToken, lifetimes: Lifetimes, now: number, lastUse?: number | null): LifecycleEvent[] {
   if (t.revokedAt !== null) return [];
   const out: LifecycleEvent[] = [];
   const base = { tokenId: t.id, owner: t.owner };
@@ -85,6 +141,8 @@ export function lifecycleEvents(t: StoredToken, lifetimes: Lifetimes, now: numbe
   }
   const due = rotationDueAt(t, lifetimes);
   if (due !== null && due <= now) out.push({ type: "rotation-due", ...base, at: due });
+  const used = lastUse === undefined ? undefined : (lastUse ?? t.createdAt);
+  if (lifetimes.unusedAfterMs !== null && used !== undefined && now - used >= lifetimes.unusedAfterMs) out.push({ type: "unused", ...base, at: used });
   return out;
 }
 
@@ -93,19 +151,25 @@ export function lifecycleEvents(t: StoredToken, lifetimes: Lifetimes, now: numbe
  *
  * @throws {InvalidInputError} `INVALID_INPUT` naming the filter
  */
-export function checkLifecycleFilter(filter: LifecycleFilter, lifetimes: Lifetimes): void {
-  const { expiringBefore, dueForRotation } = filter;
+export function checkLifecycleFilter(filter: LifecycleFilter): void {
+  const { expiringBefore, dueForRotation, unusedSince } = filter;
   if (expiringBefore !== undefined && !Number.isSafeInteger(expiringBefore)) {
     throw new InvalidInputError("expiringBefore", "must be a time in epoch ms");
   }
+  if (unusedSince !== undefined && !Number.isSafeInteger(unusedSince)) throw new InvalidInputError("unusedSince", "must be a time in epoch ms");
   if (dueForRotation !== undefined && typeof dueForRotation !== "boolean") throw new InvalidInputError("dueForRotation", "must be a boolean");
-  if (dueForRotation && lifetimes.rotationPeriodMs === null) {
-    throw new InvalidInputError("dueForRotation", "needs tokens.rotationPeriodMs in the options of new Keyward");
-  }
 }
 
-/** Whether a record passes the list filters at `now`. */
-export function matchesLifecycle(t: StoredToken, record: TokenRecord, filter: LifecycleFilter, lifetimes: Lifetimes, now: number): boolean {
+/** Whether a record passes the list filters at `now`; `lastUse` (null: never) is needed for `unusedSince`. */
+export function matchesLifecycle(
+  t: StoredToken,
+  record: TokenRecord,
+  filter: LifecycleFilter,
+  lifetimes: Lifetimes,
+  now: number,
+  lastUse?: number | null,
+): boolean {
+  if (filter.unusedSince !== undefined && (lastUse ?? t.createdAt) >= filter.unusedSince) return false;
   if (filter.expiringBefore !== undefined && (record.policy.expiresAt === null || record.policy.expiresAt >= filter.expiringBefore)) return false;
   if (filter.dueForRotation !== undefined) {
     const due = rotationDueAt(t, lifetimes);

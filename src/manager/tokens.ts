@@ -42,7 +42,7 @@ import { isWriteOrDeleteScope } from "../policy/scope.js";
 import type { AuditFilter, DeletedToken } from "../store/types.js";
 import { generateToken, hashToken, type TokenKind, tokenStart } from "../token/format.js";
 import { IssuedToken } from "./issued.js";
-import { checkWithinCeiling } from "./accounts.js";
+import { accountOf, checkWithinCeiling } from "./accounts.js";
 import { scheduleRevision } from "./schedule.js";
 import { type LeakListener, type LeakReport, type ReportLeakOptions, reportLeak } from "./leaks.js";
 import {
@@ -51,8 +51,10 @@ import {
   expiryOnCreate,
   type LifecycleEvent,
   type LifecycleFilter,
+  type Lifetimes,
   lifecycleEvents,
   matchesLifecycle,
+  ownerLifetimes,
 } from "./lifecycle.js";
 import { storeCall } from "./store-call.js";
 import { toEpochMs } from "./time.js";
@@ -132,8 +134,9 @@ export class TokenManager {
     const data = parseInput(createTokenSchema, input, "input");
     const actor = parseActor(options);
     const now = this.#cfg.now();
-    const policy = this.#initialPolicy(data, now);
-    await checkWithinCeiling(this.#cfg, data.owner, policy.scopes, now);
+    const account = await accountOf(this.#cfg, data.owner);
+    const policy = this.#initialPolicy(data, now, ownerLifetimes(this.#cfg.tokens, account, now));
+    checkWithinCeiling(account, policy.scopes, now);
     checkPolicyConsistency({ kind: data.kind, signing: data.signing ?? null, policies: [policy] }, data, this.#cfg.allowSecretInBrowser);
     const id = this.#newId();
     const token = generateToken({ prefix: this.#cfg.prefix, kind: data.kind, env: this.#cfg.env, random: this.#cfg.random });
@@ -181,8 +184,9 @@ export class TokenManager {
     const data = parseInput(importTokenSchema, input, "input");
     const actor = parseActor(options);
     const now = this.#cfg.now();
-    const policy = this.#initialPolicy(data, now);
-    await checkWithinCeiling(this.#cfg, data.owner, policy.scopes, now);
+    const account = await accountOf(this.#cfg, data.owner);
+    const policy = this.#initialPolicy(data, now, ownerLifetimes(this.#cfg.tokens, account, now));
+    checkWithinCeiling(account, policy.scopes, now);
     checkPolicyConsistency({ kind: data.kind, signing: null, policies: [policy] }, data, this.#cfg.allowSecretInBrowser);
     const stored: StoredToken = {
       id: this.#newId(),
@@ -227,27 +231,44 @@ export class TokenManager {
    */
   async list(owner: string, options: ListTokensOptions = {}): Promise<Page<TokenRecord>> {
     parseInput(ownerSchema, owner, "owner");
-    const { expiringBefore, dueForRotation, ...page } = options;
+    const { expiringBefore, dueForRotation, unusedSince, ...page } = options;
     const filter: LifecycleFilter = {};
     if (expiringBefore !== undefined) filter.expiringBefore = expiringBefore;
     if (dueForRotation !== undefined) filter.dueForRotation = dueForRotation;
-    checkLifecycleFilter(filter, this.#cfg.tokens);
+    if (unusedSince !== undefined) filter.unusedSince = unusedSince;
+    checkLifecycleFilter(filter);
     checkPageOptions(page);
-    const found = await storeCall(() => this.#cfg.store.list(owner, page));
+    const store = this.#cfg.store;
+    if (unusedSince !== undefined && store.capabilities.usageAnalytics !== true) throw new StoreUnsupportedError("usageAnalytics");
     const now = this.#cfg.now();
+    const lifetimes = dueForRotation ? ownerLifetimes(this.#cfg.tokens, await accountOf(this.#cfg, owner), now) : this.#cfg.tokens;
+    if (dueForRotation && lifetimes.rotationPeriodMs === null) {
+      throw new InvalidInputError("dueForRotation", "needs a rotation period: tokens.rotationPeriodMs in the options of new Keyward, or the account's");
+    }
+    const found = await storeCall(() => store.list(owner, page));
+    const lastUse = unusedSince === undefined ? null : await this.#lastUses(found.items);
     const items: TokenRecord[] = [];
     for (const t of found.items) {
       const record = toRecord(t, now);
-      if (matchesLifecycle(t, record, filter, this.#cfg.tokens, now)) items.push(record);
+      if (matchesLifecycle(t, record, filter, lifetimes, now, lastUse?.get(t.id) ?? null)) items.push(record);
     }
     return { items, nextCursor: found.nextCursor };
   }
 
+  /** The last allowed request of each token (absent: never used), from the store's usage data. */
+  async #lastUses(tokens: readonly StoredToken[]): Promise<Map<string, number>> {
+    if (tokens.length === 0) return new Map();
+    const uses = await storeCall(() => this.#cfg.store.lastUsed(tokens.map((t) => t.id)));
+    return new Map(uses.map((u) => [u.tokenId, u.at]));
+  }
+
   /**
    * Reports an owner's tokens that have expired, expire within
-   * `tokens.expiringSoonMs`, or are due for rotation (`tokens.rotationPeriodMs`),
-   * computed from the records at `now`: no timer per token. Run it when you
-   * like (a daily job, the CLI) and notify the owner. Revoked tokens are skipped.
+   * `tokens.expiringSoonMs`, are due for rotation (`tokens.rotationPeriodMs`,
+   * or the account's), or were not used for `tokens.unusedAfterMs`, computed
+   * from the records (and last uses) at `now`: no timer per token. Run it
+   * when you like (a daily job, the CLI) and notify the owner. Revoked
+   * tokens are skipped.
    *
    * @param owner the owner id
    * @param options `now` (epoch ms, default the clock)
@@ -262,10 +283,12 @@ export class TokenManager {
     parseInput(ownerSchema, owner, "owner");
     const now = options.now ?? this.#cfg.now();
     if (!Number.isSafeInteger(now)) throw new InvalidInputError("now", "must be a time in epoch ms");
+    const lifetimes = ownerLifetimes(this.#cfg.tokens, await accountOf(this.#cfg, owner), now);
     let cursor: string | null = null;
     do {
       const page: Page<StoredToken> = await storeCall(() => this.#cfg.store.list(owner, { limit: 1000, cursor }));
-      for (const t of page.items) yield* lifecycleEvents(t, this.#cfg.tokens, now);
+      const lastUse = lifetimes.unusedAfterMs === null ? null : await this.#lastUses(page.items);
+      for (const t of page.items) yield* lifecycleEvents(t, lifetimes, now, lastUse && (lastUse.get(t.id) ?? null));
       cursor = page.nextCursor;
     } while (cursor !== null);
   }
@@ -303,8 +326,9 @@ export class TokenManager {
     // The patch applies to what was read: a console that displayed another revision must re-read.
     if (expected !== undefined && expected !== current.revision) throw new RevisionConflictError(current.id, expected);
     if (data.scopes) this.#checkKindScopes(current.kind, data.scopes);
-    if (data.scopes) await checkWithinCeiling(this.#cfg, current.owner, data.scopes, Math.max(now, effectiveAt));
-    if (data.expiresAt !== undefined) checkExpiry(data.expiresAt, this.#cfg.tokens, now);
+    const account = data.scopes || data.expiresAt !== undefined ? await accountOf(this.#cfg, current.owner) : null;
+    if (data.scopes) checkWithinCeiling(account, data.scopes, Math.max(now, effectiveAt));
+    if (data.expiresAt !== undefined) checkExpiry(data.expiresAt, ownerLifetimes(this.#cfg.tokens, account, now), now);
 
     const policyPatch: Partial<TokenPolicy> = {};
     for (const field of POLICY_FIELDS) {
@@ -560,6 +584,7 @@ export class TokenManager {
         rateLimits?: TokenPolicy["rateLimits"] | undefined;
       },
     now: number,
+    lifetimes: Lifetimes,
   ): TokenPolicy {
     const scopes = data.scopes ?? [...this.#cfg.defaultScopes];
     this.#checkKindScopes(data.kind, scopes);
@@ -575,7 +600,7 @@ export class TokenManager {
       // Only when given: a token without them is stored as before pools existed.
       ...(data.pools && Object.keys(data.pools).length > 0 ? { pools: data.pools } : {}),
       ...(data.rateLimits && data.rateLimits.length > 0 ? { rateLimits: data.rateLimits } : {}),
-      expiresAt: expiryOnCreate(data.expiresAt, this.#cfg.tokens, now),
+      expiresAt: expiryOnCreate(data.expiresAt, lifetimes, now),
       requireSignedRequests: data.requireSignedRequests ?? false,
     };
   }

@@ -34,6 +34,22 @@ export interface AccountPolicy {
   pools?: Record<string, AccountCreditsPolicy>;
   /** Requests of all the account's tokens together, or null. */
   rateLimit: RateLimitPolicy | null;
+  /**
+   * Lifetimes and rotation of the account's tokens, each at most the
+   * application's (`tokens` in the options of `new Keyward`); null: the
+   * application's. Absent in records written before: the application's.
+   */
+  tokens?: AccountTokenRules;
+}
+
+/** An account's rules for its tokens' lifetimes (ms; null: the application's rule). */
+export interface AccountTokenRules {
+  /** Expiry of a token created without one: now + this. */
+  defaultLifetimeMs: number | null;
+  /** Latest expiry a create or update may set: now + this. */
+  maxLifetimeMs: number | null;
+  /** A token is due for rotation this long after its secret was issued. */
+  rotationPeriodMs: number | null;
 }
 
 /** An account policy revision that applies from `effectiveAt` (epoch ms) on. */

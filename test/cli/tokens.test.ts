@@ -49,6 +49,12 @@ describe("keyward CLI: token lifecycle", () => {
     expect(JSON.stringify(listed)).not.toContain(token);
     expect(cli("list", "--owner", "acct_1").stdout).toMatch(new RegExp(`^${id}  acme_sk_live_.{4}… +secret +active +backend\\n$`));
 
+    // Never used yet: listed as unused since an hour from now, not since a day ago (it was created now).
+    expect(JSON.parse(cli("list", "--owner", "acct_1", "--unused-since", "+1h", "--json").stdout).items).toHaveLength(1);
+    expect(JSON.parse(cli("list", "--owner", "acct_1", "--unused-since", "1d", "--json").stdout).items).toHaveLength(0);
+    expect(JSON.parse(cli("list", "--owner", "acct_1", "--expiring-before", "+30d", "--json").stdout).items).toHaveLength(0);
+    expect(cli("list", "--owner", "acct_1", "--unused-since", "soon").code).toBe(2);
+
     const shown = cli("show", id);
     expect(shown.stdout).toContain("scopes           core:read premium:read");
     expect(shown.stdout).toContain("rate limit       10 per 1000 ms");

@@ -138,6 +138,13 @@ function checkAccountPolicy(p: AccountPolicy, field: string): void {
     }
   }
   if (p.rateLimit !== null) checkRateLimitPolicy(p.rateLimit, `${field}.rateLimit`);
+  if (p.tokens !== undefined) {
+    checkObject(p.tokens, `${field}.tokens`);
+    for (const k of ["defaultLifetimeMs", "maxLifetimeMs", "rotationPeriodMs"] as const) {
+      const v = p.tokens[k];
+      if (v !== null && (!Number.isSafeInteger(v) || v < 1)) throw new InvalidInputError(`${field}.tokens.${k}`, "must be a positive integer (ms) or null");
+    }
+  }
 }
 
 export function checkAccount(a: StoredAccount, field: string): void {
