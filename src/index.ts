@@ -40,6 +40,16 @@ export {
   type SetAccountOptions,
 } from "./manager/accounts.js";
 export type { CreditBalance, CreditManager, CreditOptions, CreditTarget } from "./manager/credits.js";
+export {
+  type BillingLine,
+  type BillingManager,
+  type BillingQueryOptions,
+  type BillingRange,
+  type BillingRunOptions,
+  type BillingRunResult,
+  type Invoice,
+  MAX_BILLING_SPAN_MS,
+} from "./manager/billing.js";
 export { ACCOUNT_AUDIT_TARGET } from "./model/account.js";
 export type { AccountCreditsPolicy, AccountPolicy, ScheduledAccountPolicy, StoredAccount } from "./model/account.js";
 export type { LifecycleEvent, LifecycleFilter } from "./manager/lifecycle.js";
@@ -90,6 +100,7 @@ export {
   type UsageSeriesBucket,
 } from "./store/kit/usage-analytics.js";
 export { type CreditState, type CreditStep, spendCredits } from "./store/kit/credits.js";
+export { type BillingHourRow, billingKey, billingRowsOf, sumBilling } from "./store/kit/billing.js";
 export {
   type AccountCounters,
   COUNTER_KEY_SEPARATOR,

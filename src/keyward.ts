@@ -1,6 +1,7 @@
 // The entry object: admin side (`tokens`, `usage`) and request side (`verify`, `check`).
 import { type KeywardOptions, resolveConfig } from "./config.js";
 import { AccountManager } from "./manager/accounts.js";
+import { BillingManager } from "./manager/billing.js";
 import { CreditManager } from "./manager/credits.js";
 import { TokenManager } from "./manager/tokens.js";
 import { UsageReader } from "./manager/usage.js";
@@ -27,6 +28,8 @@ export class Keyward {
   readonly accounts: AccountManager;
   /** Credit balances of tokens and accounts: read, top up, reset (audited). */
   readonly credits: CreditManager;
+  /** Spend per account and pool: exports (JSON, CSV) and runs that bill each period once (stores with `capabilities.billing`). */
+  readonly billing: BillingManager;
   /** Anomaly alerts raised by this instance (with the `anomalies` option). */
   readonly anomalies: { list(filter?: AnomalyFilter): Anomaly[] };
   readonly #verifier: Verifier;
@@ -49,6 +52,7 @@ export class Keyward {
     this.usage = new UsageReader(config, () => this.#verifier.usageStats());
     this.accounts = new AccountManager(config, (owner) => this.#verifier.invalidateAccount(owner));
     this.credits = new CreditManager(config);
+    this.billing = new BillingManager(config);
   }
 
   /**

@@ -3,7 +3,7 @@ import { COMMON, type Command, helpText, parse, STORE_OPTIONS } from "./command.
 import { escapeText } from "../index.js";
 import { describeError, EXIT, type Io, json, line } from "./io.js";
 import { keygen, sign } from "./keys.js";
-import { credits, usage } from "./metering.js";
+import { billing, credits, usage } from "./metering.js";
 import { scan } from "./scan.js";
 import { withStore } from "./store.js";
 import { audit, create, list, regenerate, revoke, show, update } from "./tokens.js";
@@ -32,6 +32,7 @@ export const COMMANDS: Record<string, Command> = {
   regenerate,
   credits,
   usage,
+  billing,
   audit,
   keygen,
   sign,

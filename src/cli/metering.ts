@@ -89,3 +89,36 @@ export const credits: Command = {
     });
   },
 };
+
+export const billing: Command = {
+  summary: "Export each account's spend per credit pool for a period, as CSV (RFC 4180) or JSON.",
+  options: {
+    month: { type: "string", value: "YYYY-MM", description: "a UTC calendar month (or --from and --to)" },
+    from: { type: "string", value: "time", description: "start on a UTC hour: ISO-8601, or a duration ago like 30d" },
+    to: { type: "string", value: "time", description: "end on a UTC hour: ISO-8601, or a duration ago" },
+    owner: { type: "string", value: "id", description: "one account (default every account with usage)" },
+    format: { type: "string", value: "csv|json", description: "output format (default csv; --json is json)" },
+    ...STORE_OPTIONS,
+    ...COMMON,
+  },
+  run: async (ctx) => {
+    positional(ctx, []);
+    const now = Date.now();
+    const v = ctx.values;
+    let range: { from: number; to: number };
+    if (typeof v.month === "string") {
+      const m = /^(\d{4})-(0[1-9]|1[0-2])$/.exec(v.month);
+      if (!m) throw new CliError("--month: expected YYYY-MM", EXIT.USAGE);
+      range = { from: Date.UTC(Number(m[1]), Number(m[2]) - 1, 1), to: Date.UTC(Number(m[1]), Number(m[2]), 1) };
+    } else if (typeof v.from === "string" && typeof v.to === "string") {
+      range = { from: parseSince(v.from, "from", now), to: parseSince(v.to, "to", now) };
+    } else throw new CliError("give --month, or --from and --to", EXIT.USAGE);
+    const format = v.json ? "json" : (v.format ?? "csv");
+    if (format !== "csv" && format !== "json") throw new CliError("--format must be csv or json", EXIT.USAGE);
+    return withStore(ctx, { create: false }, async ({ keyward }) => {
+      const text = await keyward.billing.export({ ...range, ...(typeof v.owner === "string" ? { owner: v.owner } : {}), format });
+      ctx.io.out(format === "json" ? `${text}\n` : text);
+      return EXIT.OK;
+    });
+  },
+};

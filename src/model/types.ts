@@ -187,7 +187,8 @@ export type AuditAction =
   | "credits"
   | "disable"
   | "enable"
-  | "delete";
+  | "delete"
+  | "bill";
 
 /** One audit log entry. Never holds a secret: changed fields are named, not valued. */
 export interface AuditEntry {
@@ -233,6 +234,8 @@ export interface UsageEvent {
   origin?: string | null;
   /** Whether the request carried an HTTP Message Signature. */
   signed?: boolean;
+  /** The credit pool the route drew from; absent or null: the default pool. */
+  pool?: string | null;
 }
 
 /** Usage aggregated over one time bucket. */

@@ -25,4 +25,6 @@ export interface DecisionEvent {
   origin: string | null;
   /** Whether the request carried an HTTP Message Signature (RFC 9421). */
   signed: boolean;
+  /** The credit pool the route named, or null for the default pool. */
+  pool: string | null;
 }

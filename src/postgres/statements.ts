@@ -77,7 +77,7 @@ export const statements = (t: TableNames) => ({
     ON CONFLICT (token_id, hour) DO UPDATE SET allowed = ${t.usage}.allowed + excluded.allowed,
       denied = ${t.usage}.denied + excluded.denied, credits = ${t.usage}.credits + excluded.credits`,
   usageOf: `SELECT hour, allowed, denied, credits FROM ${t.usage} WHERE token_id = $1 AND hour >= $2 AND hour < $3`,
-  // Hour buckets ($1-$5), analytics rows ($6-$12) and last uses ($13-$15) of one batch, in one
+  // Hour buckets ($1-$5), analytics rows ($6-$12), last uses ($13-$15) and billing rows ($16-$20) of one batch, in one
   // statement; each array is sorted by key, so two concurrent batches lock rows in one order.
   addUsageBatch: `WITH u AS (INSERT INTO ${t.usage} (token_id, hour, allowed, denied, credits)
       SELECT * FROM unnest($1::text[], $2::float8[], $3::float8[], $4::float8[], $5::float8[])
@@ -88,7 +88,11 @@ export const statements = (t: TableNames) => ({
       ON CONFLICT (token_id, minute, scope, code) DO UPDATE SET requests = ${t.usageDetail}.requests + excluded.requests,
         credits = ${t.usageDetail}.credits + excluded.credits),
     l AS (INSERT INTO ${t.lastUsed} (token_id, at, ip) SELECT * FROM unnest($13::text[], $14::float8[], $15::text[])
-      ON CONFLICT (token_id) DO UPDATE SET at = excluded.at, ip = excluded.ip WHERE excluded.at >= ${t.lastUsed}.at)
+      ON CONFLICT (token_id) DO UPDATE SET at = excluded.at, ip = excluded.ip WHERE excluded.at >= ${t.lastUsed}.at),
+    b AS (INSERT INTO ${t.billingUsage} (owner, pool, hour, requests, credits)
+      SELECT * FROM unnest($16::text[], $17::text[], $18::float8[], $19::float8[], $20::float8[])
+      ON CONFLICT (owner, pool, hour) DO UPDATE SET requests = ${t.billingUsage}.requests + excluded.requests,
+        credits = ${t.billingUsage}.credits + excluded.credits)
     SELECT 1`,
   rowsOfToken: `SELECT token_id, minute, scope, code, requests, credits FROM ${t.usageDetail}
     WHERE token_id = $1 AND minute >= $2 AND minute < $3`,
@@ -107,6 +111,19 @@ export const statements = (t: TableNames) => ({
       SELECT token_id, kind, value, row_number() OVER (PARTITION BY token_id, kind ORDER BY seen_at DESC, value COLLATE "C") AS n
       FROM ${t.anomalySeen} WHERE (token_id, kind) IN (SELECT * FROM unnest($1::text[], $2::text[]))) old
     WHERE old.n > $3 AND s.token_id = old.token_id AND s.kind = old.kind AND s.value = old.value`,
+  // Billing: spend summed per owner and pool; a run claimed by one statement (a pending claim
+  // older than $5 is taken over), so of concurrent claims at most one gets its own claim back.
+  billingOfOwner: `SELECT owner, pool, SUM(requests) AS requests, SUM(credits) AS credits FROM ${t.billingUsage}
+    WHERE owner = $1 AND hour >= $2 AND hour < $3 GROUP BY owner, pool`,
+  billingOfAll: `SELECT owner, pool, SUM(requests) AS requests, SUM(credits) AS credits FROM ${t.billingUsage}
+    WHERE hour >= $1 AND hour < $2 GROUP BY owner, pool`,
+  claimBillingRun: `INSERT INTO ${t.billingRuns} (owner, period, status, claim, claimed_at) VALUES ($1, $2, 'pending', $3, $4)
+    ON CONFLICT (owner, period) DO UPDATE SET claim = excluded.claim, claimed_at = excluded.claimed_at
+      WHERE ${t.billingRuns}.status = 'pending' AND ${t.billingRuns}.claimed_at < $5
+    RETURNING claim`,
+  billingRunStatus: `SELECT status FROM ${t.billingRuns} WHERE owner = $1 AND period = $2`,
+  billingRunDone: `UPDATE ${t.billingRuns} SET status = 'done', record = $1 WHERE owner = $2 AND period = $3 AND claim = $4 AND status = 'pending'`,
+  billingRunFailed: `DELETE FROM ${t.billingRuns} WHERE owner = $1 AND period = $2 AND claim = $3 AND status = 'pending'`,
   // Accounts: the record under an advisory lock per owner (a first put has no row to lock).
   accountOf: `SELECT record FROM ${t.accounts} WHERE owner = $1`,
   saveAccount: `WITH a AS (INSERT INTO ${t.accounts} (owner, revision, record) VALUES ($1, $2, $3)

@@ -12,6 +12,7 @@ import type { StoredAccount } from "../model/account.js";
 import { hashesOf } from "../model/record.js";
 import type { AuditEntry, StoredToken, UsageBucket, UsageEvent } from "../model/types.js";
 import { adjustCredits } from "../store/kit/account-credits.js";
+import { billingRowsOf, sumBilling } from "../store/kit/billing.js";
 import { putAccountRecord } from "../store/kit/accounts.js";
 import type { CreditState } from "../store/kit/credits.js";
 import { meterStep, poolKey, rateKey } from "../store/kit/meter.js";
@@ -38,6 +39,10 @@ import type {
   DeletedToken,
   MeterRequest,
   MeterResult,
+  BillingClaim,
+  BillingRunKey,
+  BillingUsage,
+  BillingUsageQuery,
   NonceKey,
   SeenEntry,
   StoreCapabilities,
@@ -217,6 +222,7 @@ export class PostgresStore implements TokenStore {
       usageAnalytics: true,
       hardDelete: true,
       anomalyState: true,
+      billing: true,
     });
     this.#leases = options.leases && new CreditLeases(pool, this.#s, options.leases, transaction);
     if (options.changeFeed) {
@@ -584,11 +590,13 @@ export class PostgresStore implements TokenStore {
     const analytics = analyticsOf(events);
     const rows = analytics.rows.map((r) => ({ ...r, tokenId: pgKey(r.tokenId), owner: pgKey(r.owner), scope: pgKey(r.scope) }));
     const lastUsed = analytics.lastUsed.map((l) => ({ ...l, tokenId: pgKey(l.tokenId) }));
-    if (hours.length === 0 && rows.length === 0 && lastUsed.length === 0) return;
+    const billing = billingRowsOf(events).map((b) => ({ ...b, owner: pgKey(b.owner) }));
+    if (hours.length === 0 && rows.length === 0 && lastUsed.length === 0 && billing.length === 0) return;
     // One lock order for every batch, so two concurrent batches never deadlock.
     hours.sort((a, b) => byText(a[0], b[0]) || a[1] - b[1]);
     rows.sort((a, b) => byText(a.tokenId, b.tokenId) || a.minute - b.minute || byText(a.scope, b.scope) || byText(a.code, b.code));
     lastUsed.sort((a, b) => byText(a.tokenId, b.tokenId));
+    billing.sort((a, b) => byText(a.owner, b.owner) || byText(a.pool, b.pool) || a.hour - b.hour);
     await this.#pool.query(this.#s.addUsageBatch, [
       hours.map((r) => r[0]),
       hours.map((r) => r[1]),
@@ -605,7 +613,56 @@ export class PostgresStore implements TokenStore {
       lastUsed.map((l) => l.tokenId),
       lastUsed.map((l) => l.at),
       lastUsed.map((l) => l.ip),
+      billing.map((b) => b.owner),
+      billing.map((b) => b.pool),
+      billing.map((b) => b.hour),
+      billing.map((b) => b.requests),
+      billing.map((b) => b.credits),
     ]);
+  }
+
+  async billingUsage(query: BillingUsageQuery): Promise<BillingUsage[]> {
+    const rows =
+      query.owner === undefined
+        ? await this.#query(this.#s.billingOfAll, [query.from, query.to])
+        : await this.#query(this.#s.billingOfOwner, [pgKey(query.owner), query.from, query.to]);
+    return sumBilling(
+      (rows as { owner: string; pool: string; requests: number; credits: number }[]).map((r) => ({
+        owner: fromPgKey(r.owner),
+        pool: r.pool,
+        requests: Number(r.requests),
+        credits: Number(r.credits),
+      })),
+    );
+  }
+
+  async claimBillingRun(key: BillingRunKey, claim: string, now: number, staleBefore: number): Promise<BillingClaim> {
+    const owner = pgKey(key.owner);
+    const won = await this.#query(this.#s.claimBillingRun, [owner, key.period, claim, now, staleBefore]);
+    if ((won[0] as { claim: string } | undefined)?.claim === claim) return "claimed";
+    const run = (await this.#query(this.#s.billingRunStatus, [owner, key.period]))[0] as { status: string } | undefined;
+    return run?.status === "done" ? "done" : "busy";
+  }
+
+  async finishBillingRun(
+    key: BillingRunKey,
+    claim: string,
+    outcome: "done" | "failed",
+    _now: number,
+    record?: string,
+    audit?: AuditEntry,
+  ): Promise<boolean> {
+    const owner = pgKey(key.owner);
+    if (outcome === "failed") return (await this.#pool.query(this.#s.billingRunFailed, [owner, key.period, claim])).rowCount === 1;
+    return transaction(this.#pool, async (c) => {
+      const done = (await c.query(this.#s.billingRunDone, [record ?? null, owner, key.period, claim])).rowCount === 1;
+      if (done && audit) {
+        await c.query(this.#s.appendAudit, this.#auditValues(audit)).catch((err: unknown) => {
+          throw this.#conflict(err);
+        });
+      }
+      return done;
+    });
   }
 
   async queryUsage(query: UsageAnalyticsQuery): Promise<UsageSeriesBucket[]> {

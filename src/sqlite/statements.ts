@@ -81,6 +81,18 @@ const sql = (t: TableNames) => ({
   deleteUsageDetail: `DELETE FROM ${t.usageDetail} WHERE token_id = ?`,
   deleteLastUsed: `DELETE FROM ${t.lastUsed} WHERE token_id = ?`,
   deleteSeen: `DELETE FROM ${t.anomalySeen} WHERE token_id = ?`,
+  // Billing.
+  addBilling: `INSERT INTO ${t.billingUsage} (owner, pool, hour, requests, credits) VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (owner, pool, hour) DO UPDATE SET requests = requests + excluded.requests, credits = credits + excluded.credits`,
+  billingOfOwner: `SELECT owner, pool, SUM(requests) AS requests, SUM(credits) AS credits FROM ${t.billingUsage}
+    WHERE owner = ? AND hour >= ? AND hour < ? GROUP BY owner, pool`,
+  billingOfAll: `SELECT owner, pool, SUM(requests) AS requests, SUM(credits) AS credits FROM ${t.billingUsage}
+    WHERE hour >= ? AND hour < ? GROUP BY owner, pool`,
+  billingRunOf: `SELECT status, claim, claimed_at AS claimedAt FROM ${t.billingRuns} WHERE owner = ? AND period = ?`,
+  claimBillingRun: `INSERT INTO ${t.billingRuns} (owner, period, status, claim, claimed_at) VALUES (?, ?, 'pending', ?, ?)
+    ON CONFLICT (owner, period) DO UPDATE SET claim = excluded.claim, claimed_at = excluded.claimed_at`,
+  billingRunDone: `UPDATE ${t.billingRuns} SET status = 'done', record = ? WHERE owner = ? AND period = ? AND claim = ? AND status = 'pending'`,
+  billingRunFailed: `DELETE FROM ${t.billingRuns} WHERE owner = ? AND period = ? AND claim = ? AND status = 'pending'`,
   // Anomaly state: one sighting (the time before comes from seenOf, in the same transaction).
   seenOf: `SELECT seen_at FROM ${t.anomalySeen} WHERE token_id = ? AND kind = ? AND value = ?`,
   touchSeen: `INSERT INTO ${t.anomalySeen} (token_id, kind, value, seen_at) VALUES (?, ?, ?, ?)

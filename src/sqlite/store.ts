@@ -15,6 +15,7 @@ import { hashesOf } from "../model/record.js";
 import type { StoredAccount } from "../model/account.js";
 import type { AuditEntry, StoredToken, UsageBucket, UsageEvent } from "../model/types.js";
 import { adjustCredits } from "../store/kit/account-credits.js";
+import { billingRowsOf, sumBilling } from "../store/kit/billing.js";
 import { putAccountRecord } from "../store/kit/accounts.js";
 import type { CreditState } from "../store/kit/credits.js";
 import { meterStep, poolKey, rateKey } from "../store/kit/meter.js";
@@ -47,6 +48,10 @@ import type {
   DeletedToken,
   MeterRequest,
   MeterResult,
+  BillingClaim,
+  BillingRunKey,
+  BillingUsage,
+  BillingUsageQuery,
   NonceKey,
   SeenEntry,
   StoreCapabilities,
@@ -185,6 +190,7 @@ export class SqliteStore implements TokenStore {
     usageAnalytics: true,
     hardDelete: true,
     anomalyState: true,
+    billing: true,
   });
   readonly #db: SqliteDatabase;
   readonly #t: TableNames;
@@ -516,11 +522,13 @@ export class SqliteStore implements TokenStore {
     const sums = new Map<string, Map<number, UsageCounts>>();
     addUsage(sums, events);
     const { rows, lastUsed } = analyticsOf(events);
+    const billing = billingRowsOf(events);
     return this.#tx(() => {
       const s = this.#s;
       for (const [id, hours] of sums) for (const [hour, c] of hours) s.addUsage.run(id, hour, c.allowed, c.denied, c.credits);
       for (const r of rows) s.addUsageRow.run(r.tokenId, r.owner, r.minute, r.scope, r.code, r.requests, r.credits);
       for (const l of lastUsed) s.saveLastUsed.run(l.tokenId, l.at, l.ip);
+      for (const b of billing) s.addBilling.run(b.owner, b.pool, b.hour, b.requests, b.credits);
     });
   }
 
@@ -545,6 +553,37 @@ export class SqliteStore implements TokenStore {
         return r ? [{ tokenId: r.tokenId, at: Number(r.at), ip: r.ip }] : [];
       }),
     );
+  }
+
+  billingUsage(query: BillingUsageQuery): Promise<BillingUsage[]> {
+    const s = this.#s;
+    return this.#read(() => {
+      const rows =
+        query.owner === undefined ? s.billingOfAll.all(query.from, query.to) : s.billingOfOwner.all(query.owner, query.from, query.to);
+      return sumBilling((rows as BillingUsage[]).map((r) => ({ ...r, requests: Number(r.requests), credits: Number(r.credits) })));
+    });
+  }
+
+  claimBillingRun(key: BillingRunKey, claim: string, now: number, staleBefore: number): Promise<BillingClaim> {
+    const s = this.#s;
+    return this.#tx(() => {
+      const run = s.billingRunOf.get(key.owner, key.period) as { status: string; claimedAt: number | bigint } | undefined;
+      if (run?.status === "done") return "done";
+      if (run && Number(run.claimedAt) >= staleBefore) return "busy";
+      s.claimBillingRun.run(key.owner, key.period, claim, now);
+      return "claimed";
+    });
+  }
+
+  finishBillingRun(key: BillingRunKey, claim: string, outcome: "done" | "failed", _now: number, record?: string, audit?: AuditEntry): Promise<boolean> {
+    const s = this.#s;
+    return this.#tx(() => {
+      if (outcome === "failed") return Number(s.billingRunFailed.run(key.owner, key.period, claim).changes) === 1;
+      this.#assertAuditFree(audit);
+      const done = Number(s.billingRunDone.run(record ?? null, key.owner, key.period, claim).changes) === 1;
+      if (done && audit) this.#writeAudit(audit);
+      return done;
+    });
   }
 
   touchSeen(entries: readonly SeenEntry[], maxPerToken: number): Promise<(number | null)[]> {

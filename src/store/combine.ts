@@ -9,6 +9,7 @@
 import type {
   AccountStore,
   AnomalyStateStore,
+  BillingStore,
   ChangeEvent,
   CounterStore,
   RecordStore,
@@ -33,7 +34,7 @@ export interface StoreParts {
    * Usage; when it implements {@link UsageAnalyticsStore} (`capabilities.usageAnalytics`)
    * or {@link AnomalyStateStore} (`capabilities.anomalyState`), so does the combined store.
    */
-  usage: UsageStore & Partial<UsageAnalyticsStore> & Partial<AnomalyStateStore> & { readonly capabilities?: StoreCapabilities };
+  usage: UsageStore & Partial<UsageAnalyticsStore> & Partial<AnomalyStateStore> & Partial<BillingStore> & { readonly capabilities?: StoreCapabilities };
 }
 
 /**
@@ -55,8 +56,10 @@ export function combineStores(parts: StoreParts): TokenStore {
   const accounts = c.capabilities?.accounts === true && (c as object) === r;
   const usageAnalytics = u.capabilities?.usageAnalytics === true;
   const anomalyState = u.capabilities?.anomalyState === true;
+  // Billing runs are audited: only when the usage part is the records part too.
+  const billing = u.capabilities?.billing === true && (u as object) === r;
   const store: TokenStore = {
-    capabilities: Object.freeze({ changeFeed, creditLeases: c.capabilities?.creditLeases === true, accounts, usageAnalytics, anomalyState }),
+    capabilities: Object.freeze({ changeFeed, creditLeases: c.capabilities?.creditLeases === true, accounts, usageAnalytics, anomalyState, billing }),
     insert: (token, audit) => r.insert(token, audit),
     get: (id) => r.get(id),
     findByHash: (hash) => r.findByHash(hash),
@@ -79,6 +82,11 @@ export function combineStores(parts: StoreParts): TokenStore {
     store.lastUsed = (ids) => u.lastUsed!(ids);
   }
   if (anomalyState) store.touchSeen = (entries, max) => u.touchSeen!(entries, max);
+  if (billing) {
+    store.billingUsage = (query) => u.billingUsage!(query);
+    store.claimBillingRun = (key, claim, now, stale) => u.claimBillingRun!(key, claim, now, stale);
+    store.finishBillingRun = (key, claim, outcome, now, record, audit) => u.finishBillingRun!(key, claim, outcome, now, record, audit);
+  }
   if (accounts) {
     store.getAccount = (owner) => c.getAccount!(owner);
     store.putAccount = (next, expected, audit) => c.putAccount!(next, expected, audit);

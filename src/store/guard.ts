@@ -16,6 +16,8 @@ import type { LastUsed, UsageAnalyticsQuery, UsageSeriesBucket } from "./kit/usa
 import {
   checkAccount,
   checkAnalyticsQuery,
+  checkBillingQuery,
+  checkBillingRunKey,
   checkAudit,
   checkCreditAdjustment,
   checkAuditFilter,
@@ -31,6 +33,11 @@ import {
 import type {
   AccountStore,
   AuditFilter,
+  BillingClaim,
+  BillingRunKey,
+  BillingStore,
+  BillingUsage,
+  BillingUsageQuery,
   ChangeEvent,
   CreditAdjustment,
   CreditResult,
@@ -77,6 +84,12 @@ export interface GuardedStore {
   lastUsed(tokenIds: readonly string[]): Promise<LastUsed[]>;
   /** Rejects with `STORE_UNSUPPORTED` unless `capabilities.anomalyState`. */
   touchSeen(entries: readonly SeenEntry[], maxPerToken: number): Promise<(number | null)[]>;
+  /** Rejects with `STORE_UNSUPPORTED` unless `capabilities.billing`. */
+  billingUsage(query: BillingUsageQuery): Promise<BillingUsage[]>;
+  /** Rejects with `STORE_UNSUPPORTED` unless `capabilities.billing`. */
+  claimBillingRun(key: BillingRunKey, claim: string, now: number, staleBefore: number): Promise<BillingClaim>;
+  /** Rejects with `STORE_UNSUPPORTED` unless `capabilities.billing`. */
+  finishBillingRun(key: BillingRunKey, claim: string, outcome: "done" | "failed", now: number, record?: string, audit?: AuditEntry): Promise<boolean>;
   subscribe?(listener: (event: ChangeEvent) => void): () => void;
   close(): Promise<void>;
 }
@@ -323,6 +336,50 @@ class Guard implements GuardedStore {
     );
   }
 
+  billingUsage(query: BillingUsageQuery): Promise<BillingUsage[]> {
+    return this.#call(
+      () => checkBillingQuery(query),
+      () => this.#billing().billingUsage(query),
+      [query],
+    );
+  }
+
+  claimBillingRun(key: BillingRunKey, claim: string, now: number, staleBefore: number): Promise<BillingClaim> {
+    return this.#call(
+      () => {
+        checkBillingRunKey(key);
+        checkString(claim, "claim");
+        checkTime(now, "now");
+        checkTime(staleBefore, "staleBefore");
+      },
+      () => this.#billing().claimBillingRun(key, claim, now, staleBefore),
+      [key],
+    );
+  }
+
+  finishBillingRun(key: BillingRunKey, claim: string, outcome: "done" | "failed", now: number, record?: string, audit?: AuditEntry): Promise<boolean> {
+    return this.#call(
+      () => {
+        checkBillingRunKey(key);
+        checkString(claim, "claim");
+        if (outcome !== "done" && outcome !== "failed") throw new InvalidInputError("outcome", 'must be "done" or "failed"');
+        checkTime(now, "now");
+        if (record !== undefined && (typeof record !== "string" || record.length > 1_000_000)) {
+          throw new InvalidInputError("record", "must be a string of at most 1 000 000 characters");
+        }
+        checkAudit(audit, "audit");
+      },
+      () => this.#billing().finishBillingRun(key, claim, outcome, now, record, audit),
+      [key, audit],
+    );
+  }
+
+  #billing(): BillingStore {
+    const a = this.adapter;
+    if (a.capabilities.billing !== true || !a.billingUsage || !a.claimBillingRun || !a.finishBillingRun) throw new StoreUnsupportedError("billing");
+    return a as BillingStore;
+  }
+
   #analytics(): UsageAnalyticsStore {
     const a = this.adapter;
     if (a.capabilities.usageAnalytics !== true || !a.queryUsage || !a.lastUsed) throw new StoreUnsupportedError("usageAnalytics");
@@ -440,3 +497,4 @@ function collectStrings(v: unknown, into: Set<string>, depth: number): void {
     for (const x of Object.values(v)) collectStrings(x, into, depth + 1);
   }
 }
+

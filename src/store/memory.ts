@@ -18,10 +18,12 @@ import {
   TokenExistsError,
   TokenNotFoundError,
 } from "../errors.js";
+import { DEFAULT_POOL } from "../model/pools.js";
 import { hashesOf } from "../model/record.js";
 import type { StoredAccount } from "../model/account.js";
 import type { AuditEntry, StoredToken, UsageBucket, UsageEvent } from "../model/types.js";
 import { adjustCredits } from "./kit/account-credits.js";
+import { type BillingHourRow, billingKey, sumBilling } from "./kit/billing.js";
 import { putAccountRecord } from "./kit/accounts.js";
 import type { CreditState } from "./kit/credits.js";
 import { isCounterKeyOf, meterStep, poolKey, rateKey } from "./kit/meter.js";
@@ -48,6 +50,10 @@ import type {
   DeletedToken,
   MeterRequest,
   MeterResult,
+  BillingClaim,
+  BillingRunKey,
+  BillingUsage,
+  BillingUsageQuery,
   NonceKey,
   SeenEntry,
   StoreCapabilities,
@@ -209,6 +215,9 @@ export class MemoryStore implements TokenStore {
   readonly #accountRates = new Map<string, RateWindowState>();
   // Anomaly state: per token, "<kind>U+0000<value>" to the time last seen.
   readonly #seen = new Map<string, Map<string, number>>();
+  // Billing: spend per owner, pool and hour (`billingKey`), and runs per "<owner>U+0000<period>".
+  readonly #billing = new Map<string, BillingHourRow>();
+  readonly #billingRuns = new Map<string, { status: "pending" | "done"; claim: string; claimedAt: number; record: string | null }>();
 
   readonly #audit = new Map<string, AuditEntry>();
   readonly #auditByToken = new Map<string, SortKey[]>();
@@ -236,6 +245,7 @@ export class MemoryStore implements TokenStore {
       usageAnalytics: true,
       hardDelete: true,
       anomalyState: true,
+      billing: true,
     });
     this.#onListenerError = onListenerError;
     if (changeFeed) {
@@ -454,6 +464,51 @@ export class MemoryStore implements TokenStore {
     });
   }
 
+  /**
+   * Spend per owner and pool over the hours in `[from, to)` (see {@link BillingStore}).
+   *
+   * @param query - the hours, and one owner or all.
+   * @returns the sums, by owner then pool.
+   */
+  async billingUsage(query: BillingUsageQuery): Promise<BillingUsage[]> {
+    const rows = [...this.#billing.values()].filter(
+      (r) => r.hour >= query.from && r.hour < query.to && (query.owner === undefined || r.owner === query.owner),
+    );
+    return sumBilling(rows);
+  }
+
+  /** Claims a billing run (see {@link BillingStore.claimBillingRun}). */
+  async claimBillingRun(key: BillingRunKey, claim: string, now: number, staleBefore: number): Promise<BillingClaim> {
+    const k = `${key.owner}\u0000${key.period}`;
+    const run = this.#billingRuns.get(k);
+    if (run?.status === "done") return "done";
+    if (run && run.claimedAt >= staleBefore) return "busy";
+    this.#billingRuns.set(k, { status: "pending", claim, claimedAt: now, record: null });
+    return "claimed";
+  }
+
+  /** Ends a claimed billing run (see {@link BillingStore.finishBillingRun}). */
+  async finishBillingRun(
+    key: BillingRunKey,
+    claim: string,
+    outcome: "done" | "failed",
+    _now: number,
+    record?: string,
+    audit?: AuditEntry,
+  ): Promise<boolean> {
+    const k = `${key.owner}\u0000${key.period}`;
+    const run = this.#billingRuns.get(k);
+    if (run?.status !== "pending" || run.claim !== claim) return false;
+    if (outcome === "failed") {
+      this.#billingRuns.delete(k);
+      return true;
+    }
+    this.#assertAuditFree(audit);
+    this.#billingRuns.set(k, { ...run, status: "done", record: record ?? null });
+    if (audit !== undefined) this.#writeAudit(audit);
+    return true;
+  }
+
   /** Removes the counters of a token's named pools and extra rate limits; how many. */
   #deleteComposite(map: Map<string, unknown>, id: string): number {
     let n = 0;
@@ -549,9 +604,10 @@ export class MemoryStore implements TokenStore {
    * ```
    */
   async recordUsage(events: readonly UsageEvent[]): Promise<void> {
-    // What addUsage and analyticsOf of the store kit compute, in one pass and
-    // in place: a token's events mostly repeat its last hour and row, which
-    // are then counted with no key built and no map read.
+    // What addUsage, analyticsOf and billingRowsOf of the store kit compute, in
+    // one pass and in place: a token's events mostly repeat its last hour and
+    // row, which are then counted with no key built and no map read.
+    let bill: BillingHourRow | null = null;
     for (const e of events) {
       let u = this.#usage.get(e.tokenId);
       if (u === undefined) {
@@ -567,6 +623,19 @@ export class MemoryStore implements TokenStore {
       if (e.ok && !(e.at < u.lastAt)) {
         u.lastAt = e.at;
         u.lastIp = e.ip ?? null;
+      }
+      if (e.ok && e.owner !== undefined) {
+        const pool = e.pool ?? DEFAULT_POOL;
+        if (bill === null || bill.owner !== e.owner || bill.pool !== pool || bill.hour !== start) {
+          const key = billingKey({ owner: e.owner, pool, hour: start });
+          bill = this.#billing.get(key) ?? null;
+          if (bill === null) {
+            bill = { owner: e.owner, pool, hour: start, requests: 0, credits: 0 };
+            this.#billing.set(key, bill);
+          }
+        }
+        bill.requests++;
+        bill.credits += e.cost;
       }
       // Events without owner or code (written by hand, not by the verifier) add to no row.
       if (e.owner === undefined || e.code === undefined) continue;

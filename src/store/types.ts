@@ -14,9 +14,11 @@ import type {
   UsageGranularity,
 } from "../model/types.js";
 import type { CreditChange } from "./kit/account-credits.js";
+import type { BillingClaim, BillingRunKey, BillingUsage, BillingUsageQuery } from "./kit/billing.js";
 import type { PageQuery } from "./kit/page.js";
 import type { LastUsed, UsageAnalyticsQuery, UsageSeriesBucket } from "./kit/usage-analytics.js";
 
+export type { BillingClaim, BillingRunKey, BillingUsage, BillingUsageQuery } from "./kit/billing.js";
 export type { PageQuery, SortKey } from "./kit/page.js";
 
 /** Credits part of a {@link MeterResult}. */
@@ -148,6 +150,12 @@ export interface StoreCapabilities {
    * false: each process then detects from what it saw itself.
    */
   readonly anomalyState?: boolean;
+  /**
+   * The store implements {@link BillingStore}: spend per owner, pool and
+   * hour (written by `recordUsage`) and billing runs (`kw.billing`).
+   * Optional; absent means false.
+   */
+  readonly billing?: boolean;
 }
 
 /** What {@link TokenStore.delete} removed: the record, and how many rows of each kind with it. */
@@ -373,6 +381,31 @@ export interface AnomalyStateStore {
 }
 
 /**
+ * Billing (an optional part, announced by `capabilities.billing`): with it,
+ * `recordUsage` also adds each allowed event to its owner's spend from its
+ * pool in its UTC hour (`billingRowsOf` of the store kit), in the same
+ * transaction; and runs bill each owner and period once.
+ */
+export interface BillingStore {
+  /** Spend per owner and pool over the hours in `[from, to)`, summed (`sumBilling` order). */
+  billingUsage(query: BillingUsageQuery): Promise<BillingUsage[]>;
+  /**
+   * Claims the run of `key` for `claim`, atomically: `"claimed"` when there
+   * was none (or only a pending one claimed before `staleBefore`, taken
+   * over), `"done"` when it was billed, `"busy"` when another claim is
+   * pending. Of concurrent claims of one key, at most one gets `"claimed"`.
+   */
+  claimBillingRun(key: BillingRunKey, claim: string, now: number, staleBefore: number): Promise<BillingClaim>;
+  /**
+   * Ends a claimed run: `done` records it as billed (with `record`, JSON
+   * text, and `audit` in the same transaction); `failed` removes the claim so
+   * a later run retries. Does nothing unless `claim` still holds the run.
+   * Resolves whether it did.
+   */
+  finishBillingRun(key: BillingRunKey, claim: string, outcome: "done" | "failed", now: number, record?: string, audit?: AuditEntry): Promise<boolean>;
+}
+
+/**
  * Where keyward keeps tokens and counters: every part of the contract.
  *
  * Rules that hold for every method:
@@ -390,7 +423,8 @@ export interface TokenStore
     UsageStore,
     Partial<AccountStore>,
     Partial<UsageAnalyticsStore>,
-    Partial<AnomalyStateStore> {
+    Partial<AnomalyStateStore>,
+    Partial<BillingStore> {
   readonly capabilities: StoreCapabilities;
 
   /**

@@ -6,6 +6,7 @@ import { type GuardedStore, guardStore } from "../store/guard.js";
 import type { TokenStore } from "../store/types.js";
 import { accountsGroup } from "./groups/accounts.js";
 import { anomalyStateGroup } from "./groups/anomaly-state.js";
+import { billingGroup } from "./groups/billing.js";
 import { auditGroup } from "./groups/audit.js";
 import { changeFeedGroup } from "./groups/change-feed.js";
 import { creditsGroup } from "./groups/credits.js";
@@ -55,6 +56,8 @@ import type { SuiteContext } from "./suite.js";
  *   last use (tests skip themselves when `capabilities.usageAnalytics` is not true).
  * - `anomalyState`: the optional shared anomaly state: sightings per token and kind, bounded,
  *   atomic (tests skip themselves when `capabilities.anomalyState` is not true).
+ * - `billing`: the optional billing part: spend per owner, pool and hour from usage batches,
+ *   runs claimed and billed once (tests skip themselves when `capabilities.billing` is not true).
  */
 export const TOKEN_STORE_TEST_GROUPS = [
   "insert",
@@ -77,6 +80,7 @@ export const TOKEN_STORE_TEST_GROUPS = [
   "accounts",
   "usageAnalytics",
   "anomalyState",
+  "billing",
 ] as const;
 
 /** One of {@link TOKEN_STORE_TEST_GROUPS}. */
@@ -103,6 +107,7 @@ const GROUPS: Record<TokenStoreTestGroup, (ctx: SuiteContext) => void> = {
   accounts: accountsGroup,
   usageAnalytics: usageAnalyticsGroup,
   anomalyState: anomalyStateGroup,
+  billing: billingGroup,
 };
 
 /** Options of {@link describeTokenStore}. */

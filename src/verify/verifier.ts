@@ -666,6 +666,7 @@ export class Verifier {
       ip: ip !== null && ip.length <= 64 ? ip : null,
       origin: origin !== null && origin.length > MAX_EVENT_TEXT ? origin.slice(0, MAX_EVENT_TEXT) : origin,
       signed,
+      pool: d.pool ?? null,
     });
     return d;
   }

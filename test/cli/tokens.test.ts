@@ -102,6 +102,17 @@ describe("keyward CLI: token lifecycle", () => {
     // A window that ends before the token's first use is empty.
     expect(cli("usage", id, "--from", "2026-01-01T00:00:00Z", "--to", "2026-01-02T00:00:00Z").stdout).toBe("no usage in this period\n");
 
+    // Billing: the account's spend this month, as CSV (default) and JSON.
+    const month = new Date().toISOString().slice(0, 7);
+    const csv = cli("billing", "--month", month);
+    expect(csv.code, csv.stderr).toBe(0);
+    expect(csv.stdout).toMatch(/^owner,pool,from,to,requests,credits\r\nacct_1,default,\d{4}-\d\d-01T00:00:00\.000Z,\d{4}-\d\d-01T00:00:00\.000Z,1,30\r\n$/);
+    expect(JSON.parse(cli("billing", "--month", month, "--owner", "acct_1", "--json").stdout)).toEqual([
+      expect.objectContaining({ owner: "acct_1", pool: "default", requests: 1, credits: 30 }),
+    ]);
+    expect(cli("billing", "--month", "2026-13").code).toBe(2);
+    expect(cli("billing").code).toBe(2);
+
     expect(cli("revoke", id).stdout).toMatch(new RegExp(`^revoked ${id} at \\d{4}-`));
     expect(JSON.parse(cli("show", id, "--json").stdout).revokedAt).toEqual(expect.any(Number));
     const refused = cli("regenerate", id);

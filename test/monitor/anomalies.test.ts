@@ -32,6 +32,7 @@ const ev = (over: Partial<DecisionEvent>): DecisionEvent => ({
   ip: null,
   origin: null,
   signed: false,
+  pool: null,
   ...over,
 });
 

@@ -24,7 +24,7 @@ describe("combineStores", () => {
     }
     const both = new Counting();
     const store = combineStores({ records: both, counters: both, usage: new Counting() });
-    expect(store.capabilities).toEqual({ changeFeed: true, creditLeases: false, accounts: true, usageAnalytics: true, anomalyState: true });
+    expect(store.capabilities).toEqual({ changeFeed: true, creditLeases: false, accounts: true, usageAnalytics: true, anomalyState: true, billing: false });
     expect(typeof store.subscribe).toBe("function");
     await store.close?.();
     expect(closed).toBe(2);

@@ -12,6 +12,7 @@ import type { AccountCreditsPolicy, AccountPolicy, StoredAccount } from "../../m
 import type { AuditFilter, CreditAdjustment, MeterRequest, NonceKey, SeenEntry, UsageQuery } from "../types.js";
 import { DEFAULT_POOL, isPoolName, MAX_RATE_LIMITS } from "../../model/pools.js";
 import { MAX_CREDIT_BALANCE } from "./account-credits.js";
+import type { BillingRunKey, BillingUsageQuery } from "./billing.js";
 import type { UsageAnalyticsQuery } from "./usage-analytics.js";
 
 /** A non-empty string. */
@@ -222,6 +223,7 @@ function checkEventDetails(e: UsageEvent, field: string): void {
   checkEventText(e.scope, field, "scope", 8192, true);
   checkEventText(e.ip, field, "ip", 64, true);
   checkEventText(e.origin, field, "origin", 8192, true);
+  if (e.pool !== undefined && e.pool !== null && !isPoolName(e.pool)) throw new InvalidInputError(`${field}.pool`, "must be a pool name or null");
   if (e.status !== undefined && (!Number.isInteger(e.status) || e.status < 100 || e.status > 599)) {
     throw new InvalidInputError(`${field}.status`, "must be an HTTP status");
   }
@@ -272,5 +274,21 @@ export function checkSeenEntries(entries: readonly SeenEntry[], maxPerToken: num
   });
   if (!Number.isSafeInteger(maxPerToken) || maxPerToken < 1 || maxPerToken > 100_000) {
     throw new InvalidInputError("maxPerToken", "must be an integer from 1 to 100000");
+  }
+}
+
+export function checkBillingQuery(query: BillingUsageQuery): void {
+  checkObject(query, "query");
+  if (query.owner !== undefined) checkString(query.owner, "query.owner");
+  checkTime(query.from, "query.from");
+  checkTime(query.to, "query.to");
+  if (query.to < query.from) throw new InvalidInputError("query.to", "must not be before query.from");
+}
+
+export function checkBillingRunKey(key: BillingRunKey): void {
+  checkObject(key, "key");
+  checkString(key.owner, "key.owner");
+  if (typeof key.period !== "string" || !/^[0-9A-Za-z:_.-]{1,64}$/.test(key.period)) {
+    throw new InvalidInputError("key.period", "must be 1 to 64 of 0-9, A-Z, a-z, :, _, . or -");
   }
 }

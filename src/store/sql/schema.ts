@@ -29,6 +29,8 @@ export interface TableNames {
   readonly lastUsed: string;
   readonly leases: string;
   readonly anomalySeen: string;
+  readonly billingUsage: string;
+  readonly billingRuns: string;
 }
 
 /** Allowed table-name prefixes: an SQL identifier start, at most 32 characters. */
@@ -64,6 +66,8 @@ export function tableNames(prefix: string): TableNames {
     lastUsed: `${prefix}last_used`,
     leases: `${prefix}credit_leases`,
     anomalySeen: `${prefix}anomaly_seen`,
+    billingUsage: `${prefix}billing_usage`,
+    billingRuns: `${prefix}billing_runs`,
   };
 }
 
@@ -196,6 +200,33 @@ export const MIGRATIONS: readonly Migration[] = [
         PRIMARY KEY (token_id, kind, value)
       )${d.keyTable}`,
       `CREATE INDEX ${t.anomalySeen}_recent ON ${t.anomalySeen} (token_id, kind, seen_at)`,
+    ],
+  },
+  {
+    // Version 5. Billing: each owner's allowed requests and credits per pool and UTC hour
+    // (added with usage batches), and one row per billed owner and period: `claim` holds it
+    // while pending; `status` "done" with the invoice record once billed.
+    version: 5,
+    name: "billing",
+    up: (t, d) => [
+      `CREATE TABLE ${t.billingUsage} (
+        owner TEXT NOT NULL,
+        pool TEXT NOT NULL,
+        hour ${d.int} NOT NULL,
+        requests ${d.int} NOT NULL,
+        credits ${d.int} NOT NULL,
+        PRIMARY KEY (owner, pool, hour)
+      )${d.keyTable}`,
+      `CREATE INDEX ${t.billingUsage}_hour ON ${t.billingUsage} (hour)`,
+      `CREATE TABLE ${t.billingRuns} (
+        owner TEXT NOT NULL,
+        period TEXT NOT NULL,
+        status TEXT NOT NULL,
+        claim TEXT NOT NULL,
+        claimed_at ${d.int} NOT NULL,
+        record TEXT,
+        PRIMARY KEY (owner, period)
+      )`,
     ],
   },
 ];

@@ -1,0 +1,262 @@
+// Billing: what each account spent from each credit pool over a period, as
+// JSON or CSV (RFC 4180) and through a hook a billing system consumes
+// (Stripe metered billing, an invoice queue). A run bills each owner and
+// period once: the store records a claim before the hook and the outcome
+// after it, so a rerun skips what was billed, and the hook gets a stable
+// idempotency key for the case a process dies between the two.
+import type { ResolvedConfig } from "../config.js";
+import { InvalidInputError } from "../errors.js";
+import { toBase64Url } from "../lib/bytes.js";
+import { ACCOUNT_AUDIT_TARGET } from "../model/account.js";
+import { auditId } from "../model/audit-id.js";
+import { actorSchema, ownerSchema, parseInput } from "../model/schemas.js";
+import type { BillingUsage } from "../store/kit/billing.js";
+import { HOUR_MS } from "../store/kit/usage-buckets.js";
+import { storeCall } from "./store-call.js";
+import { toEpochMs } from "./time.js";
+
+/** Longest period a billing query or run covers: 400 days. */
+export const MAX_BILLING_SPAN_MS = 400 * 86_400_000;
+
+/** A period: `[from, to)`, each on a UTC hour (epoch ms, Date or ISO-8601 string). */
+export interface BillingRange {
+  from: number | Date | string;
+  to: number | Date | string;
+}
+
+/** Options of {@link BillingManager.usage} and {@link BillingManager.export}. */
+export interface BillingQueryOptions extends BillingRange {
+  /** One owner; default every owner with usage in the period. */
+  owner?: string;
+}
+
+/** One line of a billing export: an owner's spend from one pool over the period. */
+export interface BillingLine {
+  owner: string;
+  /** `"default"` for the token's and account's `credits`, else the pool's name. */
+  pool: string;
+  /** Allowed requests that drew from the pool. */
+  requests: number;
+  /** Credits charged. */
+  credits: number;
+  /** The period, epoch ms: `[from, to)`. */
+  from: number;
+  to: number;
+}
+
+/** What the `onInvoice` hook of {@link BillingManager.run} receives: one owner's period. */
+export interface Invoice {
+  owner: string;
+  /** `"2026-11"` for a calendar month, else `"<from>-<to>"` in epoch ms. */
+  period: string;
+  from: number;
+  to: number;
+  /** One line per pool the owner spent from (none with zero requests). */
+  lines: BillingLine[];
+  /**
+   * `keyward:<owner>:<period>`: pass it to the billing system as its
+   * idempotency key (Stripe's `Idempotency-Key`), so a run taken over after a
+   * crash between the hook and the store's record still bills once.
+   */
+  idempotencyKey: string;
+}
+
+/** Options of {@link BillingManager.run}. */
+export interface BillingRunOptions {
+  /** `"2026-11"` (a UTC calendar month) or a range on UTC hours. It must have ended. */
+  period: string | BillingRange;
+  /** One owner; default every owner with usage in the period. */
+  owner?: string;
+  /** Bills one owner's period; a throw leaves it unbilled (a later run retries it). */
+  onInvoice: (invoice: Invoice) => Promise<void> | void;
+  /** A claim older than this is taken over by a new run (default 1 hour, at least 1 minute). */
+  staleAfterMs?: number;
+  /** Who runs it, for the audit log (default `"system"`). */
+  actor?: string;
+}
+
+/** What a run did, per owner. */
+export interface BillingRunResult {
+  period: string;
+  /** Owners billed by this run. */
+  billed: string[];
+  /** Owners a previous run billed (skipped). */
+  alreadyBilled: string[];
+  /** Owners another run is billing now (skipped). */
+  busy: string[];
+  /** Owners whose hook threw (unbilled; a later run retries them). */
+  failed: { owner: string; error: unknown }[];
+}
+
+const MONTH = /^(\d{4})-(0[1-9]|1[0-2])$/;
+const CSV_HEADER = ["owner", "pool", "from", "to", "requests", "credits"];
+
+/** Billing exports and runs; reached as `kw.billing`. Needs a store with `capabilities.billing`. */
+export class BillingManager {
+  readonly #cfg: ResolvedConfig;
+
+  /** @internal */
+  constructor(config: ResolvedConfig) {
+    this.#cfg = config;
+  }
+
+  /**
+   * Each owner's spend per pool over a period.
+   *
+   * @param options the period (UTC hours, at most 400 days) and optionally one owner
+   * @returns one line per owner and pool, by owner then pool
+   * @throws {InvalidInputError} `INVALID_INPUT` naming `from` or `to` (not on an hour, inverted, too long) or `owner`
+   * @throws {StoreUnsupportedError} `STORE_UNSUPPORTED` when the store has no billing part
+   * @example
+   * ```ts
+   * const lines = await kw.billing.usage({ from: "2026-11-01T00:00:00Z", to: "2026-12-01T00:00:00Z" });
+   * ```
+   */
+  async usage(options: BillingQueryOptions): Promise<BillingLine[]> {
+    const { from, to, owner } = this.#query(options);
+    const rows = await storeCall(() => this.#cfg.store.billingUsage({ owner, from, to }));
+    return rows.map((r) => line(r, from, to));
+  }
+
+  /**
+   * The spend of {@link usage} as text: JSON (an array of lines) or CSV
+   * (RFC 4180: a header, CRLF line ends, fields quoted when they hold a
+   * comma, quote or line break; a text field starting with `=`, `+`, `-`,
+   * `@`, tab or CR gets a leading `'` so a spreadsheet does not run it).
+   *
+   * @param options the period, optionally one owner, and `format` (default `"json"`)
+   * @returns the text
+   * @throws {InvalidInputError} `INVALID_INPUT` as {@link usage}, or naming `format`
+   * @example
+   * ```ts
+   * const csv = await kw.billing.export({ from: "2026-11-01T00:00:00Z", to: "2026-12-01T00:00:00Z", format: "csv" });
+   * ```
+   */
+  async export(options: BillingQueryOptions & { format?: "json" | "csv" }): Promise<string> {
+    const format = options?.format ?? "json";
+    if (format !== "json" && format !== "csv") throw new InvalidInputError("format", 'must be "json" or "csv"');
+    const lines = await this.usage(options);
+    if (format === "json") return JSON.stringify(lines);
+    const rows = lines.map((l) => [l.owner, l.pool, iso(l.from), iso(l.to), String(l.requests), String(l.credits)]);
+    return [CSV_HEADER, ...rows].map((r) => `${r.map(csvField).join(",")}\r\n`).join("");
+  }
+
+  /**
+   * Bills a period that has ended, each owner once: for each owner with
+   * usage, claims the (owner, period) run in the store, calls `onInvoice`,
+   * and records the run as billed with an audit entry (`bill`). A rerun
+   * skips billed owners; an owner whose hook threw is retried by the next
+   * run; a claim left by a process that died is taken over after
+   * `staleAfterMs`, with the same `idempotencyKey`.
+   *
+   * @param options the period, the hook, optionally one owner
+   * @returns who was billed, skipped or failed
+   * @throws {InvalidInputError} `INVALID_INPUT` naming the option (a period not ended, not on hours, too long; no hook)
+   * @throws {StoreUnsupportedError} `STORE_UNSUPPORTED` when the store has no billing part
+   * @example
+   * ```ts
+   * await kw.billing.run({
+   *   period: "2026-11",
+   *   onInvoice: async (inv) => {
+   *     for (const l of inv.lines) await meterEvents.create({ customer: inv.owner, pool: l.pool, value: l.credits }, { idempotencyKey: `${inv.idempotencyKey}:${l.pool}` });
+   *   },
+   * });
+   * ```
+   */
+  async run(options: BillingRunOptions): Promise<BillingRunResult> {
+    if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
+    if (typeof options.onInvoice !== "function") throw new InvalidInputError("onInvoice", "must be a function");
+    const stale = options.staleAfterMs ?? 3_600_000;
+    if (!Number.isSafeInteger(stale) || stale < 60_000) throw new InvalidInputError("staleAfterMs", "must be an integer of at least 60000 (ms)");
+    const actor = parseInput(actorSchema, options.actor ?? "system", "actor");
+    const { period, range } = periodOf(options.period);
+    const { from, to, owner } = this.#query({ ...range, ...(options.owner === undefined ? {} : { owner: options.owner }) });
+    const now = this.#cfg.now();
+    if (to > now) throw new InvalidInputError("period", "has not ended: bill a period once its last hour is over");
+    const store = this.#cfg.store;
+    const byOwner = new Map<string, BillingLine[]>();
+    for (const r of await storeCall(() => store.billingUsage({ owner, from, to }))) {
+      if (r.requests === 0) continue;
+      const lines = byOwner.get(r.owner) ?? [];
+      lines.push(line(r, from, to));
+      byOwner.set(r.owner, lines);
+    }
+    const result: BillingRunResult = { period, billed: [], alreadyBilled: [], busy: [], failed: [] };
+    for (const [who, lines] of byOwner) {
+      const key = { owner: who, period };
+      const claim = toBase64Url(this.#cfg.random(12));
+      const at = this.#cfg.now();
+      const claimed = await storeCall(() => store.claimBillingRun(key, claim, at, at - stale));
+      if (claimed === "done") result.alreadyBilled.push(who);
+      if (claimed === "busy") result.busy.push(who);
+      if (claimed !== "claimed") continue;
+      const invoice: Invoice = { owner: who, period, from, to, lines, idempotencyKey: `keyward:${who}:${period}` };
+      try {
+        await options.onInvoice(structuredClone(invoice));
+      } catch (error) {
+        await storeCall(() => store.finishBillingRun(key, claim, "failed", this.#cfg.now()));
+        result.failed.push({ owner: who, error });
+        continue;
+      }
+      const done = this.#cfg.now();
+      const audit = {
+        id: auditId(done, this.#cfg.random),
+        at: done,
+        actor,
+        action: "bill" as const,
+        tokenId: ACCOUNT_AUDIT_TARGET,
+        owner: who,
+        changes: [period],
+      };
+      const recorded = await storeCall(() => store.finishBillingRun(key, claim, "done", done, JSON.stringify(invoice), audit));
+      // A claim taken over meanwhile (this run was slower than staleAfterMs): the other run records it.
+      (recorded ? result.billed : result.busy).push(who);
+    }
+    return result;
+  }
+
+  /** The query's period (on UTC hours, `from` ≤ `to`, at most 400 days) and owner, checked. */
+  #query(options: BillingQueryOptions): { from: number; to: number; owner: string | undefined } {
+    if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
+    const from = toEpochMs(options.from ?? Number.NaN, 0, "from");
+    const to = toEpochMs(options.to ?? Number.NaN, 0, "to");
+    for (const [field, t] of [
+      ["from", from],
+      ["to", to],
+    ] as const) {
+      if (t % HOUR_MS !== 0) throw new InvalidInputError(field, "must be the start of a UTC hour (usage is kept per hour)");
+    }
+    if (to < from) throw new InvalidInputError("to", "must not be before from");
+    if (to - from > MAX_BILLING_SPAN_MS) throw new InvalidInputError("to", "the period is longer than 400 days");
+    const owner = options.owner === undefined ? undefined : parseInput(ownerSchema, options.owner, "owner");
+    return { from, to, owner };
+  }
+}
+
+function line(r: BillingUsage, from: number, to: number): BillingLine {
+  return { owner: r.owner, pool: r.pool, requests: r.requests, credits: r.credits, from, to };
+}
+
+/** A month `"YYYY-MM"` (UTC) or a range, with its run key. */
+function periodOf(p: BillingRunOptions["period"]): { period: string; range: BillingRange } {
+  if (typeof p === "string") {
+    const m = MONTH.exec(p);
+    if (!m) throw new InvalidInputError("period", 'must be a month "YYYY-MM" or { from, to }');
+    const [y, mo] = [Number(m[1]), Number(m[2])];
+    return { period: p, range: { from: Date.UTC(y, mo - 1, 1), to: Date.UTC(y, mo, 1) } };
+  }
+  if (typeof p !== "object" || p === null) throw new InvalidInputError("period", 'must be a month "YYYY-MM" or { from, to }');
+  const from = toEpochMs(p.from ?? Number.NaN, 0, "period.from");
+  const to = toEpochMs(p.to ?? Number.NaN, 0, "period.to");
+  return { period: `${from}-${to}`, range: { from, to } };
+}
+
+function iso(t: number): string {
+  return new Date(t).toISOString();
+}
+
+/** One CSV field (RFC 4180), defused for spreadsheets. */
+function csvField(v: string): string {
+  const text = /^[=+\-@\t\r]/.test(v) ? `'${v}` : v;
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}

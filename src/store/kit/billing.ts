@@ -1,0 +1,78 @@
+// Billing: what each account spent from each credit pool, per UTC hour
+// (written with usage batches), and the runs that bill a period once. Pure
+// helpers shared by every store.
+import type { UsageEvent } from "../../model/types.js";
+import { DEFAULT_POOL } from "../../model/pools.js";
+import { hourOf } from "./usage-buckets.js";
+
+/** One stored billing row: an owner's allowed requests and credits from one pool in one UTC hour. */
+export interface BillingHourRow {
+  owner: string;
+  pool: string;
+  /** Start of the UTC hour, epoch ms. */
+  hour: number;
+  requests: number;
+  credits: number;
+}
+
+/** An owner's spend from one pool over a period (a query's answer). */
+export interface BillingUsage {
+  owner: string;
+  pool: string;
+  requests: number;
+  credits: number;
+}
+
+/** A query of {@link BillingStore.billingUsage}: hours in `[from, to)`, one owner or all. */
+export interface BillingUsageQuery {
+  owner?: string | undefined;
+  /** Inclusive, epoch ms (a UTC hour start). */
+  from: number;
+  /** Exclusive, epoch ms (a UTC hour start). */
+  to: number;
+}
+
+/** Which run: an owner and a period key (`"2026-11"`, or `"<from>-<to>"` in epoch ms). */
+export interface BillingRunKey {
+  owner: string;
+  period: string;
+}
+
+/** What {@link BillingStore.claimBillingRun} answers. */
+export type BillingClaim = "claimed" | "done" | "busy";
+
+/** The key of a billing row. */
+export const billingKey = (r: Pick<BillingHourRow, "owner" | "pool" | "hour">): string => `${r.owner}\u0000${r.pool}\u0000${r.hour}`;
+
+/**
+ * The billing rows a batch of usage events adds: allowed requests of
+ * identified tokens, summed per owner, pool and UTC hour.
+ */
+export function billingRowsOf(events: readonly UsageEvent[]): BillingHourRow[] {
+  const rows = new Map<string, BillingHourRow>();
+  for (const e of events) {
+    if (!e.ok || e.owner === undefined) continue;
+    const row = { owner: e.owner, pool: e.pool ?? DEFAULT_POOL, hour: hourOf(e.at) };
+    const k = billingKey(row);
+    const had = rows.get(k);
+    if (had) {
+      had.requests++;
+      had.credits += e.cost;
+    } else rows.set(k, { ...row, requests: 1, credits: e.cost });
+  }
+  return [...rows.values()];
+}
+
+/** Sums rows per owner and pool, ordered by owner then pool. */
+export function sumBilling(rows: Iterable<Pick<BillingHourRow, "owner" | "pool" | "requests" | "credits">>): BillingUsage[] {
+  const out = new Map<string, BillingUsage>();
+  for (const r of rows) {
+    const k = `${r.owner}\u0000${r.pool}`;
+    const had = out.get(k);
+    if (had) {
+      had.requests += r.requests;
+      had.credits += r.credits;
+    } else out.set(k, { owner: r.owner, pool: r.pool, requests: r.requests, credits: r.credits });
+  }
+  return [...out.values()].sort((a, b) => (a.owner < b.owner ? -1 : a.owner > b.owner ? 1 : a.pool < b.pool ? -1 : a.pool > b.pool ? 1 : 0));
+}

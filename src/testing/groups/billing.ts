@@ -1,0 +1,82 @@
+// Conformance group "billing" of describeTokenStore: the optional
+// BillingStore part. Its tests skip themselves when `capabilities.billing`
+// is not true.
+import { expect, it } from "vitest";
+import type { UsageEvent } from "../../model/types.js";
+import { makeAuditEntry, randomId } from "../fixtures.js";
+import { expectCode, HOUR, type SuiteContext, T } from "../suite.js";
+
+/** Registers the "billing" tests; `ctx.store` is the store of the running test. */
+export function billingGroup(ctx: SuiteContext): void {
+  const on = () => ctx.store.capabilities.billing === true;
+  const ev = (owner: string, at: number, ok: boolean, cost: number, pool?: string): UsageEvent => ({
+    tokenId: randomId("tok"),
+    owner,
+    at,
+    ok,
+    cost,
+    code: ok ? "OK" : "RATE_LIMITED",
+    ...(pool === undefined ? {} : { pool }),
+  });
+
+  it("without the capability, billing calls are STORE_UNSUPPORTED", async (test) => {
+    if (on()) return test.skip();
+    await expectCode(ctx.store.billingUsage({ from: T, to: T + HOUR }), "STORE_UNSUPPORTED");
+    await expectCode(ctx.store.claimBillingRun({ owner: "o", period: "2026-11" }, "c1", T, T), "STORE_UNSUPPORTED");
+  });
+
+  it("sums allowed requests and credits per owner and pool over whole hours, from every usage batch", async (test) => {
+    if (!on()) return test.skip();
+    const [a, b] = [randomId("acct"), randomId("acct")];
+    await ctx.store.recordUsage([ev(a, T + 1, true, 2), ev(a, T + 2, true, 3, "premium"), ev(a, T + 3, false, 0), ev(b, T + HOUR, true, 1)]);
+    await ctx.store.recordUsage([ev(a, T + HOUR + 5, true, 4), ev(a, T + 2 * HOUR, true, 100), { tokenId: "tok_x", at: T, ok: true, cost: 9 }]);
+    expect(await ctx.store.billingUsage({ owner: a, from: T, to: T + 2 * HOUR })).toEqual([
+      { owner: a, pool: "default", requests: 2, credits: 6 },
+      { owner: a, pool: "premium", requests: 1, credits: 3 },
+    ]);
+    const all = (await ctx.store.billingUsage({ from: T, to: T + 2 * HOUR })).filter((r) => r.owner === a || r.owner === b);
+    expect(all.map((r) => [r.owner === a ? "a" : "b", r.pool, r.credits])).toEqual(
+      (a < b ? ["a", "b"] : ["b", "a"]).flatMap((x) => (x === "a" ? [["a", "default", 6], ["a", "premium", 3]] : [["b", "default", 1]])),
+    );
+    expect(await ctx.store.billingUsage({ owner: a, from: T + 3 * HOUR, to: T + 4 * HOUR })).toEqual([]);
+  });
+
+  it("a run is claimed once, billed once; a failed claim is released, a stale one taken over", async (test) => {
+    if (!on()) return test.skip();
+    const key = { owner: randomId("acct"), period: "2026-11" };
+    expect(await ctx.store.claimBillingRun(key, "c1", T, T - HOUR)).toBe("claimed");
+    expect(await ctx.store.claimBillingRun(key, "c2", T + 1, T + 1 - HOUR)).toBe("busy");
+    expect(await ctx.store.finishBillingRun(key, "c2", "done", T + 2)).toBe(false);
+    expect(await ctx.store.finishBillingRun(key, "c1", "failed", T + 2)).toBe(true);
+    expect(await ctx.store.claimBillingRun(key, "c3", T + 3, T + 3 - HOUR)).toBe("claimed");
+    // c3's process died: after the stale time another run takes over.
+    expect(await ctx.store.claimBillingRun(key, "c4", T + 2 * HOUR, T + HOUR)).toBe("claimed");
+    expect(await ctx.store.finishBillingRun(key, "c3", "done", T + 2 * HOUR)).toBe(false);
+    const audit = makeAuditEntry({ owner: key.owner, tokenId: "*", action: "bill", changes: [key.period], at: T + 2 * HOUR });
+    expect(await ctx.store.finishBillingRun(key, "c4", "done", T + 2 * HOUR, '{"lines":[]}', audit)).toBe(true);
+    expect(await ctx.store.claimBillingRun(key, "c5", T + 9 * HOUR, T + 9 * HOUR)).toBe("done");
+    expect(await ctx.store.finishBillingRun(key, "c4", "failed", T + 9 * HOUR)).toBe(false);
+    expect((await ctx.store.listAudit({ owner: key.owner })).items.map((e) => e.action)).toEqual(["bill"]);
+  });
+
+  it("of concurrent claims of one run exactly one is claimed", async (test) => {
+    if (!on()) return test.skip();
+    const key = { owner: randomId("acct"), period: "1000-2000" };
+    const answers = await Promise.all(Array.from({ length: ctx.concurrency }, (_, i) => ctx.store.claimBillingRun(key, `c${i}`, T, T - HOUR)));
+    expect(answers.filter((a) => a === "claimed")).toHaveLength(1);
+    expect(answers.filter((a) => a === "busy")).toHaveLength(ctx.concurrency - 1);
+  });
+
+  it("refuses bad input with INVALID_INPUT naming the field, and writes nothing", async (test) => {
+    if (!on()) return test.skip();
+    const owner = randomId("acct");
+    await expectCode(ctx.store.billingUsage({ from: T + HOUR, to: T }), "INVALID_INPUT");
+    await expectCode(ctx.store.billingUsage({ from: Number.NaN, to: T }), "INVALID_INPUT");
+    await expectCode(ctx.store.claimBillingRun({ owner, period: "" }, "c", T, T), "INVALID_INPUT");
+    await expectCode(ctx.store.claimBillingRun({ owner, period: "a b" }, "c", T, T), "INVALID_INPUT");
+    await expectCode(ctx.store.finishBillingRun({ owner, period: "p" }, "c", "maybe" as never, T), "INVALID_INPUT");
+    await expectCode(ctx.store.recordUsage([{ ...ev(owner, T, true, 1), pool: "Not A Pool" }]), "INVALID_INPUT");
+    expect(await ctx.store.billingUsage({ owner, from: T - HOUR, to: T + HOUR })).toEqual([]);
+    expect(await ctx.store.claimBillingRun({ owner, period: "p" }, "c", T, T)).toBe("claimed");
+  });
+}
