@@ -41,7 +41,8 @@ export type InputErrorCode =
   | "SIGNING_MISSING"
   | "DOMAINS_ON_SECRET"
   | "TIME_IN_SECONDS"
-  | "LIFETIME_EXCEEDED";
+  | "LIFETIME_EXCEEDED"
+  | "LAST_OWNER";
 
 /** Options accepted by every keyward error. */
 export interface KeywardErrorOptions {
@@ -165,6 +166,15 @@ export class LifetimeExceededError extends InvalidInputError {
   declare readonly limit: string | undefined;
   /** The latest expiry allowed for this write, epoch ms. */
   declare readonly maxExpiresAt: number | undefined;
+}
+
+/**
+ * A change of an account's members that would leave it without an owner
+ * (`LAST_OWNER`): removing, or giving another role to, its only owner.
+ */
+export class LastOwnerError extends InvalidInputError {
+  static override readonly code = "LAST_OWNER" as const;
+  declare readonly code: "LAST_OWNER";
 }
 
 /** The options given to a constructor are invalid (`INVALID_CONFIG`). `field` names the option. */
@@ -292,6 +302,7 @@ export interface ErrorClassByCode {
   DOMAINS_ON_SECRET: DomainsOnSecretError;
   TIME_IN_SECONDS: TimeInSecondsError;
   LIFETIME_EXCEEDED: LifetimeExceededError;
+  LAST_OWNER: LastOwnerError;
   INVALID_CONFIG: ConfigError;
   TOKEN_NOT_FOUND: TokenNotFoundError;
   TOKEN_ALREADY_EXISTS: TokenExistsError;

@@ -4,6 +4,7 @@ import { InvalidInputError, RevisionConflictError } from "../errors.js";
 import type { IssuedToken } from "../manager/issued.js";
 import { isTokenId } from "../model/record.js";
 import { parseInput, timestamp } from "../model/schemas.js";
+import { type AccountAction, actionsOf, isRole, type Role, roleCan } from "../model/roles.js";
 import type { TokenRecord } from "../model/types.js";
 import { readJson } from "./body.js";
 import { CONSOLE_JS } from "./console/asset.js";
@@ -11,7 +12,7 @@ import { openApiDocument } from "./openapi.js";
 import { type AdminConfig, type AdminHandlerOptions, type AdminOperation, type AdminPrincipal, parseAdminOptions } from "./options.js";
 import { consolePage, PAGE_HEADERS } from "./page.js";
 import { AdminAnswer, answerOf, JSON_HEADERS, problemOf } from "./problem.js";
-import { createBodySchema, MAX_GRACE_MS, regenerateBodySchema, revokeBodySchema, updateBodySchema } from "./schemas.js";
+import { createBodySchema, MAX_GRACE_MS, memberBodySchema, regenerateBodySchema, revokeBodySchema, updateBodySchema } from "./schemas.js";
 
 /** A Fetch API handler: any runtime or framework that speaks `Request` / `Response`. */
 export type AdminHandler = (request: Request) => Promise<Response>;
@@ -22,6 +23,8 @@ interface Call {
   readonly url: URL;
   readonly owner: string;
   readonly actor: string;
+  /** The caller's role in the account: every operation checks it (docs/roles.md). */
+  readonly role: Role;
   /** The token id of `/tokens/{id}/…` routes. */
   readonly id: string;
 }
@@ -41,6 +44,19 @@ async function own(cfg: AdminConfig, call: Call): Promise<TokenRecord> {
   }
   return record;
 }
+
+/** The role matrix: 403 ROLE_FORBIDDEN when the caller's role may not do `action`. */
+function allow(call: Call, action: AccountAction): void {
+  if (!roleCan(call.role, action)) {
+    throw new AdminAnswer(403, "ROLE_FORBIDDEN", "Not allowed for your role", `Your role (${call.role}) may not do this (${action}).`);
+  }
+}
+
+/** Who acts, for the audit log: the actor and their role. */
+const by = (call: Call) => ({ actor: call.actor, role: call.role });
+
+/** A change of limits needs `tokens.limits` besides `tokens.update`. */
+const LIMIT_FIELDS = ["credits", "pools", "rateLimit", "rateLimits"] as const;
 
 /** Every scope asked for must be one the application lets its customers grant. */
 function checkGrantable(cfg: AdminConfig, scopes: readonly string[] | undefined): void {
@@ -73,41 +89,53 @@ function timeOf(url: URL, name: string): number | undefined {
 const issued = (result: IssuedToken) => ({ token: result.token, record: result.record });
 
 const OPERATIONS: Record<Exclude<AdminOperation, "config">, Operation> = {
-  "tokens.list": async (cfg, call) => json(await cfg.kw.tokens.list(call.owner, pageOf(call.url))),
+  "tokens.list": async (cfg, call) => {
+    allow(call, "tokens.read");
+    return json(await cfg.kw.tokens.list(call.owner, pageOf(call.url)));
+  },
   "tokens.create": async (cfg, call) => {
     const body = await readJson(call.request, cfg.maxBodyBytes);
     const data = parseInput(createBodySchema, body, "body");
+    allow(call, data.kind === "secret" ? "tokens.create.secret" : "tokens.create.publishable");
+    // A new token without limits has none to set: only a limit given is a change of limits.
+    if (LIMIT_FIELDS.some((f) => (data as Record<string, unknown>)[f] != null)) allow(call, "tokens.limits");
     checkGrantable(cfg, data.scopes);
-    const result = await cfg.kw.tokens.create({ ...(body as object), owner: call.owner } as Parameters<typeof cfg.kw.tokens.create>[0], {
-      actor: call.actor,
-    });
+    const result = await cfg.kw.tokens.create({ ...(body as object), owner: call.owner } as Parameters<typeof cfg.kw.tokens.create>[0], by(call));
     return json(issued(result), 201, { location: `${cfg.basePath}/tokens/${result.record.id}` });
   },
-  "tokens.get": async (cfg, call) => json(await own(cfg, call)),
+  "tokens.get": async (cfg, call) => {
+    allow(call, "tokens.read");
+    return json(await own(cfg, call));
+  },
   "tokens.update": async (cfg, call) => {
     const body = await readJson(call.request, cfg.maxBodyBytes);
     const data = parseInput(updateBodySchema, body, "body");
+    allow(call, "tokens.update");
+    if (LIMIT_FIELDS.some((f) => (data.patch as Record<string, unknown>)[f] !== undefined)) allow(call, "tokens.limits");
     checkGrantable(cfg, data.patch.scopes);
     await own(cfg, call);
     const { patch, expectedRevision, effectiveAt } = body as { patch: object; expectedRevision: number; effectiveAt?: number | string };
-    const options = { actor: call.actor, expectedRevision, ...(effectiveAt !== undefined && { effectiveAt }) };
+    const options = { ...by(call), expectedRevision, ...(effectiveAt !== undefined && { effectiveAt }) };
     return json(await cfg.kw.tokens.update(call.id, patch, options));
   },
   "tokens.regenerate": async (cfg, call) => {
     const data = parseInput(regenerateBodySchema, await readJson(call.request, cfg.maxBodyBytes), "body");
+    allow(call, "tokens.regenerate");
     const record = await own(cfg, call);
     // A second submit of the same form names a revision the first one moved past.
     if (data.expectedRevision !== undefined && data.expectedRevision !== record.revision) {
       throw new RevisionConflictError(record.id, data.expectedRevision);
     }
-    return json(issued(await cfg.kw.tokens.regenerate(call.id, { actor: call.actor, graceMs: data.graceMs ?? 0 })));
+    return json(issued(await cfg.kw.tokens.regenerate(call.id, { ...by(call), graceMs: data.graceMs ?? 0 })));
   },
   "tokens.revoke": async (cfg, call) => {
     parseInput(revokeBodySchema, await readJson(call.request, cfg.maxBodyBytes), "body");
+    allow(call, "tokens.revoke");
     await own(cfg, call);
-    return json(await cfg.kw.tokens.revoke(call.id, { actor: call.actor }));
+    return json(await cfg.kw.tokens.revoke(call.id, by(call)));
   },
   "tokens.usage": async (cfg, call) => {
+    allow(call, "usage.read");
     await own(cfg, call);
     const granularity = call.url.searchParams.get("granularity") ?? "hour";
     if (granularity !== "hour" && granularity !== "day") throw new InvalidInputError("granularity", 'must be "hour" or "day"');
@@ -118,10 +146,31 @@ const OPERATIONS: Record<Exclude<AdminOperation, "config">, Operation> = {
     return json({ granularity, buckets: await cfg.kw.usage.get(call.id, { ...range, granularity }) });
   },
   "tokens.audit": async (cfg, call) => {
+    allow(call, "tokens.read");
     await own(cfg, call);
     return json(await cfg.kw.tokens.audit({ tokenId: call.id }, pageOf(call.url)));
   },
-  audit: async (cfg, call) => json(await cfg.kw.tokens.audit({ owner: call.owner }, pageOf(call.url))),
+  audit: async (cfg, call) => {
+    allow(call, "tokens.read");
+    return json(await cfg.kw.tokens.audit({ owner: call.owner }, pageOf(call.url)));
+  },
+  "members.list": async (cfg, call) => {
+    allow(call, "members.read");
+    return json({ members: await cfg.kw.accounts.members.list(call.owner) });
+  },
+  "members.set": async (cfg, call) => {
+    const data = parseInput(memberBodySchema, await readJson(call.request, cfg.maxBodyBytes), "body");
+    allow(call, "members.manage");
+    const current = await cfg.kw.accounts.members.roleOf(call.owner, call.id);
+    // Only an owner makes or unmakes owners.
+    if (data.role === "owner" || current === "owner") allow(call, "members.manage.owner");
+    return json({ members: await cfg.kw.accounts.members.set(call.owner, call.id, data.role, by(call)) });
+  },
+  "members.remove": async (cfg, call) => {
+    allow(call, "members.manage");
+    if ((await cfg.kw.accounts.members.roleOf(call.owner, call.id)) === "owner") allow(call, "members.manage.owner");
+    return json({ members: await cfg.kw.accounts.members.remove(call.owner, call.id, by(call)) });
+  },
 };
 
 type Methods = Partial<Record<string, AdminOperation>>;
@@ -138,6 +187,8 @@ function route(parts: readonly string[]): { methods: Methods; id: string } | nul
   const [a, id = "", sub, extra] = parts;
   if (parts.length === 1 && a === "config") return { methods: { GET: "config" }, id };
   if (parts.length === 1 && a === "audit") return { methods: { GET: "audit" }, id };
+  if (a === "members" && parts.length === 1) return { methods: { GET: "members.list" }, id };
+  if (a === "members" && parts.length === 2) return { methods: { PUT: "members.set", DELETE: "members.remove" }, id: decodeMember(id) };
   if (a !== "tokens" || extra !== undefined) return null;
   if (parts.length === 1) return { methods: { GET: "tokens.list", POST: "tokens.create" }, id };
   if (sub === undefined) return { methods: { GET: "tokens.get", PATCH: "tokens.update" }, id };
@@ -168,10 +219,35 @@ async function principal(cfg: AdminConfig, request: Request, operation: AdminOpe
   }
   const p = typeof result === "string" ? { owner: result } : result;
   // The application's answer, not the client's: a malformed one is a bug on the server side (500).
-  if (typeof p.owner !== "string" || p.owner === "" || (p.actor !== undefined && typeof p.actor !== "string")) {
-    throw new TypeError("authorize must return an owner string or { owner, actor }");
+  if (typeof p.owner !== "string" || p.owner === "" || (p.actor !== undefined && typeof p.actor !== "string") || (p.role !== undefined && !isRole(p.role))) {
+    throw new TypeError("authorize must return an owner string or { owner, actor, role }");
   }
   return p;
+}
+
+/**
+ * The actor's role in the owner's account: its members' say; an account
+ * without members (or a store without accounts) has one user, its owner. A
+ * caller who is not among the members may do nothing.
+ */
+async function roleIn(cfg: AdminConfig, owner: string, actor: string): Promise<Role> {
+  const members = await cfg.kw.accounts.members.list(owner).catch((err: unknown) => {
+    if ((err as { code?: string })?.code === "STORE_UNSUPPORTED") return [];
+    throw err;
+  });
+  if (members.length === 0) return "owner";
+  const me = members.find((m) => m.id === actor);
+  if (!me) throw new AdminAnswer(403, "ROLE_FORBIDDEN", "Not a member", "You are not a member of this account.");
+  return me.role;
+}
+
+/** A member id from the path (percent-decoded; a malformed one is 404). */
+function decodeMember(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw notFound();
+  }
 }
 
 /**
@@ -208,9 +284,19 @@ function handlerOf(cfg: AdminConfig): AdminHandler {
       if (!isGet) checkFetchSite(request);
       const who = await principal(cfg, request, op);
       if (who instanceof Response) return who;
-      const call: Call = { request, url, owner: who.owner, actor: who.actor ?? who.owner, id: found.id };
+      const actor = who.actor ?? who.owner;
+      const role = who.role ?? (await roleIn(cfg, who.owner, actor));
+      const call: Call = { request, url, owner: who.owner, actor, role, id: found.id };
       if (op === "config") {
-        return json({ owner: call.owner, grantableScopes: [...cfg.grantable], datasets: cfg.datasets, maxGraceMs: MAX_GRACE_MS });
+        return json({
+          owner: call.owner,
+          actor: call.actor,
+          role,
+          actions: actionsOf(role),
+          grantableScopes: [...cfg.grantable],
+          datasets: cfg.datasets,
+          maxGraceMs: MAX_GRACE_MS,
+        });
       }
       return await OPERATIONS[op](cfg, call);
     } catch (err) {

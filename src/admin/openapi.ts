@@ -9,6 +9,8 @@ import {
   consoleConfigSchema,
   createBodySchema,
   issuedTokenSchema,
+  memberBodySchema,
+  membersSchema,
   problemSchema,
   regenerateBodySchema,
   revokeBodySchema,
@@ -61,7 +63,7 @@ export function openApiDocument(cfg: Pick<AdminConfig, "basePath" | "title">): J
   const statusText: Record<number, string> = {
     400: "Invalid input or malformed JSON",
     401: "Not signed in",
-    403: "Not allowed (a scope you may not grant, a cross-site request)",
+    403: "Not allowed (your role, a scope you may not grant, a cross-site request)",
     404: "No such token among yours",
     409: "Stale revision, or the token is revoked",
     413: "Body too large",
@@ -128,6 +130,17 @@ export function openApiDocument(cfg: Pick<AdminConfig, "basePath" | "title">): J
         get: { operationId: "tokens.audit", summary: "What was done to a token", parameters: pageParams, responses: { ...ok("AuditPage", "A page"), ...problems(400, ...READ) } },
       },
       "/audit": { get: { operationId: "audit", summary: "What was done to your tokens", parameters: pageParams, responses: { ...ok("AuditPage", "A page"), ...problems(400, 401, 403) } } },
+      "/members": { get: { operationId: "members.list", summary: "Your account's members and their roles", responses: { ...ok("Members", "The members"), ...problems(401, 403) } } },
+      "/members/{member}": {
+        parameters: [{ name: "member", in: "path", required: true, schema: { type: "string" }, description: "The member's id (percent-encoded)" }],
+        put: {
+          operationId: "members.set",
+          summary: "Add a member or change their role (owners only make or unmake owners)",
+          requestBody: body("MemberBody"),
+          responses: { ...ok("Members", "The members after the change"), ...problems(400, 401, 403, 413, 415) },
+        },
+        delete: { operationId: "members.remove", summary: "Remove a member (never the last owner)", responses: { ...ok("Members", "The members after the change"), ...problems(400, 401, 403) } },
+      },
     },
     components: {
       schemas: {
@@ -141,6 +154,8 @@ export function openApiDocument(cfg: Pick<AdminConfig, "basePath" | "title">): J
         AuditPage: toSchema(auditPageSchema),
         Usage: toSchema(usageSchema),
         ConsoleConfig: toSchema(consoleConfigSchema),
+        MemberBody: toSchema(memberBodySchema),
+        Members: toSchema(membersSchema),
         Problem: toSchema(problemSchema),
       },
       responses: Object.fromEntries(

@@ -1,6 +1,7 @@
 // The options of createAdminHandler, checked once at setup.
 import { ConfigError } from "../errors.js";
 import type { Keyward } from "../keyward.js";
+import type { Role } from "../model/roles.js";
 import { parseScope } from "../policy/scope.js";
 import { DEFAULT_MAX_BODY_BYTES } from "./body.js";
 
@@ -15,12 +16,22 @@ export type AdminOperation =
   | "tokens.revoke"
   | "tokens.usage"
   | "tokens.audit"
-  | "audit";
+  | "audit"
+  | "members.list"
+  | "members.set"
+  | "members.remove";
 
-/** Who is calling: the owner whose tokens they manage, and who they are for the audit log (default: the owner). */
+/**
+ * Who is calling: the owner whose tokens they manage, who they are for the
+ * audit log (default: the owner), and their role in the account. Without
+ * `role`, the role is the actor's in the account's members
+ * (`kw.accounts.members`); an account without members treats its caller as
+ * its owner.
+ */
 export interface AdminPrincipal {
   owner: string;
   actor?: string;
+  role?: Role;
 }
 
 /**

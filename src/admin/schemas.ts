@@ -100,8 +100,15 @@ export const usageSchema = z.object({
 });
 
 /** `GET /config`: who the caller manages tokens for, and what the console may offer. */
+export const memberBodySchema = z.strictObject({ role: z.enum(["owner", "admin", "developer", "viewer"]) });
+
+export const membersSchema = z.object({ members: z.array(z.object({ id: z.string(), role: z.enum(["owner", "admin", "developer", "viewer"]) })) });
+
 export const consoleConfigSchema = z.object({
   owner: z.string(),
+  actor: z.string(),
+  role: z.enum(["owner", "admin", "developer", "viewer"]),
+  actions: z.array(z.string()),
   grantableScopes: z.array(z.string()),
   datasets: z.array(z.string()),
   maxGraceMs: z.number().int(),

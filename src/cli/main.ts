@@ -3,6 +3,7 @@ import { COMMON, type Command, helpText, parse, STORE_OPTIONS } from "./command.
 import { escapeText } from "../index.js";
 import { describeError, EXIT, type Io, json, line } from "./io.js";
 import { keygen, sign } from "./keys.js";
+import { members } from "./members.js";
 import { billing, credits, usage } from "./metering.js";
 import { scan } from "./scan.js";
 import { withStore } from "./store.js";
@@ -33,6 +34,7 @@ export const COMMANDS: Record<string, Command> = {
   credits,
   usage,
   billing,
+  members,
   audit,
   keygen,
   sign,

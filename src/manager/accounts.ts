@@ -13,6 +13,7 @@ import type { StoredToken } from "../model/types.js";
 import { parseScope, scopesGrant } from "../policy/scope.js";
 import { MAX_CREDIT_BALANCE } from "../store/kit/account-credits.js";
 import { checkAccountRules } from "./lifecycle.js";
+import { MemberManager } from "./members.js";
 import { scheduleRevision } from "./schedule.js";
 import { storeCall } from "./store-call.js";
 import { toEpochMs } from "./time.js";
@@ -119,11 +120,14 @@ const EMPTY_POLICY: AccountPolicy = { ceiling: null, credits: null, rateLimit: n
 export class AccountManager {
   readonly #cfg: ResolvedConfig;
   readonly #changed: (owner: string) => void;
+  /** The account's team members and their roles (docs/roles.md). */
+  readonly members: MemberManager;
 
   /** @internal */
   constructor(config: ResolvedConfig, changed: (owner: string) => void = () => {}) {
     this.#cfg = config;
     this.#changed = changed;
+    this.members = new MemberManager(config);
   }
 
   /**

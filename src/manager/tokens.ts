@@ -2,6 +2,7 @@
 // tokens. Every write is a compare-and-set on the token's revision and is
 // followed by an audit entry that names what changed, never a secret.
 import type { ResolvedConfig } from "../config.js";
+import { isRole, type Role } from "../model/roles.js";
 import {
   InvalidInputError,
   RevisionConflictError,
@@ -63,6 +64,14 @@ import { toEpochMs } from "./time.js";
 export interface ActorOptions {
   /** e.g. `"user:42"`, `"cli"` (default `"system"`). */
   actor?: string;
+  /** The actor's role in the token's account, recorded with the audit entry (keyward/admin sets it). */
+  role?: Role;
+}
+
+/** Who acts, as the audit log records it. */
+interface Actor {
+  name: string;
+  role: Role | undefined;
 }
 
 /** Options of {@link TokenManager.update}. */
@@ -632,7 +641,7 @@ export class TokenManager {
   #auditEntry(
     action: AuditAction,
     token: StoredToken,
-    actor: string,
+    actor: Actor,
     at: number,
     changes: string[],
     effectiveAt?: number,
@@ -640,7 +649,8 @@ export class TokenManager {
     const entry: AuditEntry = {
       id: auditId(at, this.#cfg.random),
       at,
-      actor,
+      actor: actor.name,
+      ...(actor.role !== undefined ? { role: actor.role } : {}),
       action,
       tokenId: token.id,
       owner: token.owner,
@@ -661,10 +671,11 @@ export interface DeleteTokenResult {
   removed: DeletedToken["removed"];
 }
 
-function parseActor(options: ActorOptions): string {
+function parseActor(options: ActorOptions): Actor {
   if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
+  if (options.role !== undefined && !isRole(options.role)) throw new InvalidInputError("role", "must be a role");
   // Stored verbatim and printed by audit readers: no control or invisible characters (log forging).
-  return parseInput(actorSchema, options.actor ?? "system", "actor");
+  return { name: parseInput(actorSchema, options.actor ?? "system", "actor"), role: options.role };
 }
 
 function checkPageOptions(options: PageOptions): void {

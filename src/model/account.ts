@@ -1,5 +1,6 @@
 // Accounts: what an owner's plan allows every one of its tokens. Plain data,
 // shared by the account manager, the stores and the verifier.
+import type { Role } from "./roles.js";
 import type { CalendarReset, CreditsPolicy, RateLimitPolicy } from "./types.js";
 
 /**
@@ -69,6 +70,8 @@ export interface StoredAccount {
   updatedAt: number;
   /** Incremented by every write; the compare-and-set key. */
   revision: number;
+  /** Team members by id (the `actor` of their admin actions) and their role; absent: none. */
+  members?: Record<string, Role>;
 }
 
 /** The audit `tokenId` of an entry about a whole account (every token of the owner), not one token. */

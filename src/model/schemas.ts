@@ -7,6 +7,7 @@ import {
   type InputErrorCode,
   InvalidInputError,
   InvalidKeyError,
+  LastOwnerError,
   LifetimeExceededError,
   SigningMissingError,
   TimeInSecondsError,
@@ -317,6 +318,7 @@ const ERROR_CLASSES: Record<InputErrorCode, typeof InvalidInputError> = {
   DOMAINS_ON_SECRET: DomainsOnSecretError,
   TIME_IN_SECONDS: TimeInSecondsError,
   LIFETIME_EXCEEDED: LifetimeExceededError,
+  LAST_OWNER: LastOwnerError,
 };
 
 /**

@@ -1,5 +1,6 @@
 // Plain-data types of the token model, shared by the manager, the stores and
 // the policy evaluator.
+import type { Role } from "./roles.js";
 import type { TokenEnv, TokenKind } from "../token/format.js";
 
 /** A JSON value, as token metadata holds. */
@@ -188,7 +189,8 @@ export type AuditAction =
   | "disable"
   | "enable"
   | "delete"
-  | "bill";
+  | "bill"
+  | "members";
 
 /** One audit log entry. Never holds a secret: changed fields are named, not valued. */
 export interface AuditEntry {
@@ -197,6 +199,8 @@ export interface AuditEntry {
   at: number;
   /** Who did it, as the application says (`"user:42"`, `"cli"`); `"system"` when not given. */
   actor: string;
+  /** The actor's role in the account, when the action was taken as a member (keyward/admin). */
+  role?: Role;
   action: AuditAction;
   /** The token, or `"*"` for an entry about the whole account (`account`, and `credits` of the account's pool). */
   tokenId: string;

@@ -247,6 +247,24 @@ describe.skipIf(!haveChromium)("the console page in Chromium", () => {
     await other.close();
   });
 
+  it("a viewer of a team account sees its tokens, pools and limits, but is offered nothing it may not do", async () => {
+    await srv.kw.accounts.members.set("acct_team", "user:boss", "owner");
+    await srv.kw.accounts.members.set("acct_team", "user:acct_team", "viewer");
+    await srv.kw.tokens.create({ owner: "acct_team", kind: "secret", name: "batch", pools: { premium: { limit: 5, reset: "month" } }, rateLimit: { limit: 10, windowMs: 1000 } });
+    const viewer = await context.newPage();
+    viewer.on("pageerror", (err) => problems.push(String(err)));
+    await context.addCookies([{ name: "session", value: srv.session("acct_team"), url: srv.origin }]);
+    await viewer.goto(`${srv.url}/`);
+    const batch = viewer.locator("keyward-tokens tbody tr").filter({ hasText: "batch" });
+    await batch.waitFor();
+    await viewer.getByText("Signed in as user:acct_team (viewer)").waitFor();
+    expect(await batch.textContent()).toContain("Pool premium: 5 per month");
+    expect(await batch.textContent()).toContain("Rate limit: 10 per 1000 ms");
+    expect(await batch.getByRole("button").allTextContents()).toEqual(["Usage"]);
+    expect(await viewer.getByRole("button", { name: "Create a token" }).isHidden()).toBe(true);
+    await viewer.close();
+  });
+
   it("logged no errors and no warnings (CSP included)", () => {
     // The 409 (stale edit) and 404 (another's token) provoked on purpose are logged by Chromium as failed resources.
     const provoked = /^Failed to load resource: the server responded with a status of (409 \(Conflict\)|404 \(Not Found\))$/;

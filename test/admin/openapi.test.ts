@@ -37,7 +37,21 @@ describe("OpenAPI 3.1 document", () => {
     expect(doc.openapi).toMatch(/^3\.1\./);
     expect(doc.servers).toEqual([{ url: "/account/tokens" }]);
     const ops = Object.values(doc.paths).flatMap((p) => Object.values(p).flatMap((o) => (o.operationId ? [o.operationId] : [])));
-    const all: AdminOperation[] = ["config", "tokens.list", "tokens.create", "tokens.get", "tokens.update", "tokens.regenerate", "tokens.revoke", "tokens.usage", "tokens.audit", "audit"];
+    const all: AdminOperation[] = [
+      "config",
+      "tokens.list",
+      "tokens.create",
+      "tokens.get",
+      "tokens.update",
+      "tokens.regenerate",
+      "tokens.revoke",
+      "tokens.usage",
+      "tokens.audit",
+      "audit",
+      "members.list",
+      "members.set",
+      "members.remove",
+    ];
     expect(ops.sort()).toEqual(all.sort());
   });
 

@@ -111,6 +111,17 @@ describe("keyward CLI: token lifecycle", () => {
       expect.objectContaining({ owner: "acct_1", pool: "default", requests: 1, credits: 30 }),
     ]);
     expect(cli("billing", "--month", "2026-13").code).toBe(2);
+
+    // Team members: the first is an owner; never the last owner removed.
+    expect(cli("members", "--owner", "acct_1", "--set", "user:ann=developer").code).toBe(2);
+    expect(cli("members", "--owner", "acct_1", "--set", "user:bob=owner").stdout).toBe("owner      user:bob\n");
+    expect(cli("members", "--owner", "acct_1", "--set", "user:ann=developer").stdout).toBe("owner      user:bob\ndeveloper  user:ann\n");
+    expect(cli("members", "--owner", "acct_1", "--remove", "user:bob").code).not.toBe(0);
+    expect(JSON.parse(cli("members", "--owner", "acct_1", "--json").stdout)).toEqual([
+      { id: "user:bob", role: "owner" },
+      { id: "user:ann", role: "developer" },
+    ]);
+    expect(cli("members", "--owner", "acct_1", "--set", "user:ann=root").code).toBe(2);
     expect(cli("billing").code).toBe(2);
 
     expect(cli("revoke", id).stdout).toMatch(new RegExp(`^revoked ${id} at \\d{4}-`));

@@ -185,6 +185,7 @@ describe("one error family (issue 8 item 6)", () => {
         case "DOMAINS_ON_SECRET":
         case "TIME_IN_SECONDS":
         case "LIFETIME_EXCEEDED":
+        case "LAST_OWNER":
           return "fix the input";
         case "INVALID_CONFIG":
           return "fix the options";

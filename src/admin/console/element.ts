@@ -13,7 +13,9 @@ interface Policy {
   domains: string[];
   ips: string[];
   credits: { limit: number; refill: { amount: number; intervalMs: number } | null } | null;
+  pools?: Record<string, { limit: number; reset?: string | null }>;
   rateLimit: { limit: number; windowMs: number } | null;
+  rateLimits?: { limit: number; windowMs: number }[];
   expiresAt: number | null;
   requireSignedRequests: boolean;
 }
@@ -33,6 +35,10 @@ interface TokenRecord {
 }
 interface Config {
   owner: string;
+  actor: string;
+  role: string;
+  /** What the caller's role may do (the admin API refuses the rest). */
+  actions: string[];
   grantableScopes: string[];
   datasets: string[];
 }
@@ -110,6 +116,8 @@ class KeywardTokens extends HTMLElement {
   #list = h("tbody");
   #more = h("button", { type: "button", hidden: true, onclick: () => this.#load(true) }, "Show more");
   #detail = h("section", { className: "detail", hidden: true, "aria-live": "polite" });
+  #who = h("p", { className: "note" });
+  #create = h("button", { type: "button", className: "primary", hidden: true, onclick: (e: Event) => this.#openForm(null, e.currentTarget as HTMLElement) }, "Create a token");
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** Extra request headers, e.g. `{ authorization: "Bearer …" }` for bearer sessions. */
   headers: Record<string, string> = {};
@@ -127,8 +135,9 @@ class KeywardTokens extends HTMLElement {
           "header",
           {},
           h("h1", { id: "kw-title" }, heading),
-          h("button", { type: "button", className: "primary", onclick: (e: Event) => this.#openForm(null, e.currentTarget as HTMLElement) }, "Create a token"),
+          this.#create,
         ),
+        this.#who,
         this.#status,
         this.#error,
         h(
@@ -153,7 +162,14 @@ class KeywardTokens extends HTMLElement {
     const config = await this.#call<Config>("GET", "/config");
     if (!config) return;
     this.#config = config;
+    this.#who.replaceChildren(`Signed in as ${config.actor} (${config.role})`);
+    this.#create.hidden = !this.#can("tokens.create.publishable") && !this.#can("tokens.create.secret");
     await this.#load(false);
+  }
+
+  /** Whether the caller's role may do `action`: what it may not is not offered. */
+  #can(action: string): boolean {
+    return this.#config?.actions.includes(action) ?? false;
   }
 
   /** One API call; a problem is shown in `where` (the page's alert by default) and null returned. */
@@ -237,6 +253,8 @@ class KeywardTokens extends HTMLElement {
         p.domains.length ? h("span", { className: "note" }, `Domains: ${p.domains.join(", ")}`) : null,
         p.ips.length ? h("span", { className: "note" }, `IPs: ${p.ips.join(", ")}`) : null,
         p.credits ? h("span", { className: "note" }, `Credit limit: ${p.credits.limit}`) : null,
+        ...Object.entries(p.pools ?? {}).map(([pool, c]) => h("span", { className: "note" }, `Pool ${pool}: ${c.limit}${c.reset ? ` per ${c.reset}` : ""}`)),
+        ...[p.rateLimit, ...(p.rateLimits ?? [])].map((r) => r && h("span", { className: "note" }, `Rate limit: ${r.limit} per ${r.windowMs} ms`)),
         p.requireSignedRequests ? h("span", { className: "note" }, "Signed requests required") : null,
         p.expiresAt !== null ? h("span", { className: "note" }, "Expires ", when(p.expiresAt)) : null,
       ),
@@ -244,10 +262,10 @@ class KeywardTokens extends HTMLElement {
       h(
         "td",
         { className: "actions" },
-        live && action("Edit", (o) => this.#openForm(t, o)),
+        live && this.#can("tokens.update") && action("Edit", (o) => this.#openForm(t, o)),
         action("Usage", () => void this.#usage(t, "hour")),
-        live && action("Regenerate", (o) => this.#regenerate(t, o)),
-        live && action("Revoke", (o) => this.#revoke(t, o), true),
+        live && this.#can("tokens.regenerate") && action("Regenerate", (o) => this.#regenerate(t, o)),
+        live && this.#can("tokens.revoke") && action("Revoke", (o) => this.#revoke(t, o), true),
       ),
     );
   }
@@ -386,7 +404,12 @@ class KeywardTokens extends HTMLElement {
     if (!config) return;
     const p: Policy = t ? latest(t) : { scopes: ["core:read"], domains: [], ips: [], credits: null, rateLimit: null, expiresAt: null, requireSignedRequests: false };
     const name = h("input", { type: "text", maxLength: 256, value: t?.name ?? "", autocomplete: "off" });
-    const kind = h("select", { disabled: t !== null }, h("option", { value: "publishable" }, "Publishable (web pages and apps)"), h("option", { value: "secret" }, "Secret (servers only)"));
+    const kind = h(
+      "select",
+      { disabled: t !== null },
+      h("option", { value: "publishable", disabled: !this.#can("tokens.create.publishable") }, "Publishable (web pages and apps)"),
+      h("option", { value: "secret", disabled: !this.#can("tokens.create.secret") }, "Secret (servers only)"),
+    );
     kind.value = t?.kind ?? "publishable";
     const scopeBoxes = new Map<string, HTMLInputElement>();
     const scopeSwitch = (scope: string, label: string) => {
@@ -418,7 +441,8 @@ class KeywardTokens extends HTMLElement {
     syncKind();
     const domains = h("textarea", { rows: 2, value: p.domains.join("\n") });
     const ips = h("textarea", { rows: 2, value: p.ips.join("\n") });
-    const credits = h("input", { type: "number", min: 0, step: 1, inputMode: "numeric", value: p.credits ? String(p.credits.limit) : "" });
+    // Limits are the owner's and admins' (the API refuses them to other roles).
+    const credits = h("input", { type: "number", min: 0, step: 1, inputMode: "numeric", disabled: !this.#can("tokens.limits"), value: p.credits ? String(p.credits.limit) : "" });
     const expires = h("input", { type: "datetime-local", step: 1, value: p.expiresAt === null ? "" : toLocalInput(p.expiresAt) });
     const [signedEl, signed] = toggle("Require signed requests (HTTP Message Signatures)", p.requireSignedRequests);
     const keyMode = h(
@@ -527,7 +551,9 @@ class KeywardTokens extends HTMLElement {
       next.signing = { alg: "ed25519", publicKey: v.startsWith("{") ? JSON.parse(v) : v };
     } else if (f.keyMode.value === "hmac") next.signing = { alg: "hmac-sha256" };
     if (t === null) {
-      const res = await this.#call<{ token: string; record: TokenRecord }>("POST", "/tokens", { kind: f.kind.value, ...next }, error);
+      // No limit is the default of a new token: sent only when set.
+      const { credits: c, ...rest } = next;
+      const res = await this.#call<{ token: string; record: TokenRecord }>("POST", "/tokens", { kind: f.kind.value, ...rest, ...(c === null ? {} : { credits: c }) }, error);
       if (!res) return;
       close();
       await this.#load(false);

@@ -11,6 +11,7 @@ import type {
 import type { AccountCreditsPolicy, AccountPolicy, StoredAccount } from "../../model/account.js";
 import type { AuditFilter, CreditAdjustment, MeterRequest, NonceKey, SeenEntry, UsageQuery } from "../types.js";
 import { DEFAULT_POOL, isPoolName, MAX_RATE_LIMITS } from "../../model/pools.js";
+import { isRole } from "../../model/roles.js";
 import { MAX_CREDIT_BALANCE } from "./account-credits.js";
 import type { BillingRunKey, BillingUsageQuery } from "./billing.js";
 import type { UsageAnalyticsQuery } from "./usage-analytics.js";
@@ -84,6 +85,7 @@ export function checkAudit(entry: AuditEntry | undefined, field: string): void {
   checkString(entry.tokenId, `${field}.tokenId`);
   checkString(entry.owner, `${field}.owner`);
   if (!Array.isArray(entry.changes)) throw new InvalidInputError(`${field}.changes`, "must be an array");
+  if (entry.role !== undefined && !isRole(entry.role)) throw new InvalidInputError(`${field}.role`, "must be a role");
 }
 
 export function checkAuditFilter(filter: AuditFilter): void {
@@ -154,6 +156,13 @@ export function checkAccount(a: StoredAccount, field: string): void {
   checkTime(a.createdAt, `${field}.createdAt`);
   checkTime(a.updatedAt, `${field}.updatedAt`);
   checkAccountPolicy(a.policy, `${field}.policy`);
+  if (a.members !== undefined) {
+    checkObject(a.members, `${field}.members`);
+    for (const [id, role] of Object.entries(a.members)) {
+      checkString(id, `${field}.members`);
+      if (!isRole(role)) throw new InvalidInputError(`${field}.members`, "must map member ids to roles");
+    }
+  }
   if (!Array.isArray(a.scheduled)) throw new InvalidInputError(`${field}.scheduled`, "must be an array");
   a.scheduled.forEach((s, i) => {
     checkObject(s, `${field}.scheduled[${i}]`);

@@ -1,0 +1,44 @@
+// keyward members: an account's team and their roles (docs/roles.md).
+import { isRole, ROLES } from "../model/roles.js";
+import { COMMON, type Command, positional, required, STORE_OPTIONS } from "./command.js";
+import { CliError, EXIT, json, line } from "./io.js";
+import { withStore } from "./store.js";
+import { ACTOR, actorOf } from "./tokens.js";
+
+export const members: Command = {
+  summary: "List an account's members and roles; --set id=role adds or changes one, --remove id removes one (audited).",
+  options: {
+    owner: { type: "string", value: "id", description: "the account, required" },
+    set: { type: "string", value: "id=role", description: `a member and their role: ${ROLES.join(", ")}` },
+    remove: { type: "string", value: "id", description: "a member to remove (never the last owner)" },
+    ...ACTOR,
+    ...STORE_OPTIONS,
+    ...COMMON,
+  },
+  run: async (ctx) => {
+    positional(ctx, []);
+    const owner = required(ctx.values, "owner");
+    const set = typeof ctx.values.set === "string" ? ctx.values.set : undefined;
+    const remove = typeof ctx.values.remove === "string" ? ctx.values.remove : undefined;
+    if (set !== undefined && remove !== undefined) throw new CliError("give --set or --remove, not both", EXIT.USAGE);
+    let change: [string, (typeof ROLES)[number]] | undefined;
+    if (set !== undefined) {
+      const at = set.lastIndexOf("=");
+      const role = set.slice(at + 1);
+      if (at <= 0 || !isRole(role)) throw new CliError(`--set: expected id=role, role one of ${ROLES.join(", ")}`, EXIT.USAGE);
+      change = [set.slice(0, at), role];
+    }
+    return withStore(ctx, { create: false }, async ({ keyward }) => {
+      const team = keyward.accounts.members;
+      const list = change
+        ? await team.set(owner, change[0], change[1], actorOf(ctx.values))
+        : remove !== undefined
+          ? await team.remove(owner, remove, actorOf(ctx.values))
+          : await team.list(owner);
+      if (ctx.values.json) json(ctx.io, list);
+      else if (list.length === 0) line(ctx.io, "no members (the account's single user is its owner)");
+      else for (const m of list) line(ctx.io, `${m.role.padEnd(10)} ${m.id}`);
+      return EXIT.OK;
+    });
+  },
+};

@@ -1,0 +1,157 @@
+// Team members of an account and their roles; reached as
+// `kw.accounts.members`. Members live in the account record (a
+// compare-and-set on its revision, audited), so every store with accounts
+// keeps them. keyward/admin enforces the role matrix (src/model/roles.ts).
+import type { ResolvedConfig } from "../config.js";
+import { InvalidInputError, LastOwnerError, RevisionConflictError } from "../errors.js";
+import { ACCOUNT_AUDIT_TARGET, type StoredAccount } from "../model/account.js";
+import { auditId } from "../model/audit-id.js";
+import { type AccountAction, isRole, ROLE_MATRIX, ROLES, type Role, roleCan } from "../model/roles.js";
+import { actorSchema, ownerSchema, parseInput } from "../model/schemas.js";
+import type { AuditEntry } from "../model/types.js";
+import { storeCall } from "./store-call.js";
+
+/** A member of an account: their id (the `actor` of their actions) and role. */
+export interface Member {
+  id: string;
+  role: Role;
+}
+
+/** Who changes the members, for the audit log. */
+export interface MemberChangeOptions {
+  /** Default `"system"`. */
+  actor?: string;
+  /** The actor's own role, recorded with the entry (keyward/admin sets it). */
+  role?: Role;
+}
+
+/** Most members of one account. */
+export const MAX_MEMBERS = 1000;
+
+/** Attempts of a change that keeps meeting another's write (compare-and-set on the account). */
+const ATTEMPTS = 5;
+
+const EMPTY_POLICY = { ceiling: null, credits: null, rateLimit: null };
+
+/** An account's team; reached as `kw.accounts.members`. */
+export class MemberManager {
+  readonly #cfg: ResolvedConfig;
+
+  /** @internal */
+  constructor(config: ResolvedConfig) {
+    this.#cfg = config;
+  }
+
+  /**
+   * @param owner the account
+   * @returns its members, owners first, then by id
+   * @throws {StoreUnsupportedError} `STORE_UNSUPPORTED` when the store has no accounts
+   */
+  async list(owner: string): Promise<Member[]> {
+    parseInput(ownerSchema, owner, "owner");
+    return membersOf(await this.#account(owner));
+  }
+
+  /**
+   * @param owner the account
+   * @param member the member's id
+   * @returns their role, or null when they are not a member
+   */
+  async roleOf(owner: string, member: string): Promise<Role | null> {
+    parseInput(ownerSchema, owner, "owner");
+    parseInput(actorSchema, member, "member");
+    return (await this.#account(owner))?.members?.[member] ?? null;
+  }
+
+  /**
+   * Whether `member` may do `action` on the account's tokens (the matrix of
+   * docs/roles.md); false for someone who is not a member.
+   *
+   * @example
+   * ```ts fragment
+   * if (!(await kw.accounts.members.can("acct_1", "user:42", "tokens.create.secret"))) return new Response(null, { status: 403 });
+   * ```
+   */
+  async can(owner: string, member: string, action: AccountAction): Promise<boolean> {
+    if (!Object.hasOwn(ROLE_MATRIX, action)) throw new InvalidInputError("action", "must be an action of the role matrix");
+    const role = await this.roleOf(owner, member);
+    return role !== null && roleCan(role, action);
+  }
+
+  /**
+   * Adds a member or changes their role. The first member of an account must
+   * be an owner; the last owner cannot be given another role.
+   *
+   * @returns the members after the change
+   * @throws {InvalidInputError} `INVALID_INPUT` naming `member` or `role`; `LAST_OWNER`
+   * @throws {StoreUnsupportedError} `STORE_UNSUPPORTED` when the store has no accounts
+   * @example
+   * ```ts fragment
+   * await kw.accounts.members.set("acct_1", "user:42", "developer", { actor: "user:1", role: "owner" });
+   * ```
+   */
+  async set(owner: string, member: string, role: Role, options: MemberChangeOptions = {}): Promise<Member[]> {
+    if (!isRole(role)) throw new InvalidInputError("role", `must be one of ${ROLES.join(", ")}`);
+    return this.#change(owner, member, role, options);
+  }
+
+  /**
+   * Removes a member; removing someone who is not a member changes nothing.
+   *
+   * @returns the members after the change
+   * @throws {InvalidInputError} `LAST_OWNER` for the only owner
+   */
+  async remove(owner: string, member: string, options: MemberChangeOptions = {}): Promise<Member[]> {
+    return this.#change(owner, member, null, options);
+  }
+
+  async #change(owner: string, member: string, role: Role | null, options: MemberChangeOptions): Promise<Member[]> {
+    parseInput(ownerSchema, owner, "owner");
+    parseInput(actorSchema, member, "member");
+    if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
+    const actor = parseInput(actorSchema, options.actor ?? "system", "actor");
+    if (options.role !== undefined && !isRole(options.role)) throw new InvalidInputError("role", "must be a role");
+    const store = this.#cfg.store;
+    for (let attempt = 1; ; attempt++) {
+      const current = await this.#account(owner);
+      const members = { ...current?.members };
+      if ((members[member] ?? null) === role) return membersOf(current);
+      if (role === null) delete members[member];
+      else members[member] = role;
+      const ids = Object.keys(members);
+      if (ids.length > MAX_MEMBERS) throw new InvalidInputError("member", `an account has at most ${MAX_MEMBERS} members`);
+      if (ids.length > 0 && !ids.some((id) => members[id] === "owner")) {
+        throw new LastOwnerError("role", current?.members && Object.keys(current.members).length > 0 ? "the account would have no owner" : "the first member must be an owner");
+      }
+      const now = this.#cfg.now();
+      const base: StoredAccount = current ?? { owner, policy: EMPTY_POLICY, scheduled: [], createdAt: now, updatedAt: now, revision: 0 };
+      const next: StoredAccount = { ...base, members, updatedAt: now };
+      const entry: AuditEntry = {
+        id: auditId(now, this.#cfg.random),
+        at: now,
+        actor,
+        action: "members",
+        tokenId: ACCOUNT_AUDIT_TARGET,
+        owner,
+        changes: [role === null ? `remove ${member}` : `${member}=${role}`],
+        ...(options.role !== undefined ? { role: options.role } : {}),
+      };
+      try {
+        return membersOf(await storeCall(() => store.putAccount(next, base.revision, entry)));
+      } catch (err) {
+        if (!(err instanceof RevisionConflictError) || attempt >= ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  #account(owner: string): Promise<StoredAccount | null> {
+    return storeCall(() => this.#cfg.store.getAccount(owner));
+  }
+}
+
+function membersOf(account: StoredAccount | null): Member[] {
+  const rank = (r: Role) => ROLES.indexOf(r);
+  return Object.entries(account?.members ?? {})
+    .map(([id, role]) => ({ id, role }))
+    .sort((a, b) => rank(a.role) - rank(b.role) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}

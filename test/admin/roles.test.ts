@@ -1,0 +1,149 @@
+// Team roles in keyward/admin, over a real node:http server on 127.0.0.1 with
+// Node's fetch: each role may do what the matrix says (docs/roles.md) and is
+// answered 403 ROLE_FORBIDDEN beyond it, with nothing changed; every action
+// is audited with the actor and the role.
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createAdminHandler, toNodeHandler } from "../../src/admin/index.js";
+import { Keyward, type TokenRecord } from "../../src/index.js";
+import { sqliteStore } from "../../src/sqlite/index.js";
+
+const store = sqliteStore(":memory:");
+const kw = new Keyward({ store, prefix: "acme" });
+let origin = "";
+let close: () => Promise<void>;
+
+/** The application's sessions: the `x-user` header names the signed-in user (a stand-in for a cookie). */
+const USERS: Record<string, string> = { u1: "acct_team", u2: "acct_team", u3: "acct_team", u4: "acct_team", u9: "acct_team", solo: "acct_solo" };
+
+const api = (user: string, path: string, init: { method?: string; json?: unknown } = {}) =>
+  fetch(`${origin}${path}`, {
+    method: init.method ?? "GET",
+    headers: { "x-user": user, ...(init.json !== undefined ? { "content-type": "application/json" } : {}) },
+    body: init.json === undefined ? null : JSON.stringify(init.json),
+  });
+
+async function forbidden(res: Response): Promise<void> {
+  expect(res.status).toBe(403);
+  expect(((await res.json()) as { code: string }).code).toBe("ROLE_FORBIDDEN");
+}
+
+beforeAll(async () => {
+  const handler = createAdminHandler({
+    keyward: kw,
+    authorize: (request) => {
+      const user = request.headers.get("x-user") ?? "";
+      return Object.hasOwn(USERS, user) ? { owner: USERS[user]!, actor: `user:${user}` } : null;
+    },
+  });
+  const server = createServer(toNodeHandler(handler));
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  close = () => new Promise((r) => server.close(() => r()));
+  const team = kw.accounts.members;
+  await team.set("acct_team", "user:u1", "owner");
+  await team.set("acct_team", "user:u2", "admin");
+  await team.set("acct_team", "user:u3", "developer");
+  await team.set("acct_team", "user:u4", "viewer");
+});
+afterAll(async () => {
+  await close();
+  await kw.close();
+  await store.close();
+});
+
+describe("keyward/admin team roles", () => {
+  it("an account without members has one user, its owner; config says the role and its actions", async () => {
+    expect((await api("solo", "/tokens", { method: "POST", json: { kind: "secret" } })).status).toBe(201);
+    expect(await (await api("solo", "/config")).json()).toMatchObject({ owner: "acct_solo", role: "owner", actions: expect.arrayContaining(["tokens.delete"]) });
+    expect(await (await api("u4", "/config")).json()).toMatchObject({ role: "viewer", actions: ["tokens.read", "usage.read", "members.read"] });
+  });
+
+  it("viewer reads; developer creates publishable tokens and edits settings; admin creates secrets, changes limits and revokes", async () => {
+    const pk = (await (await api("u3", "/tokens", { method: "POST", json: { kind: "publishable", domains: ["example.com"] } })).json()) as { record: TokenRecord };
+    expect(pk.record.owner).toBe("acct_team");
+    await forbidden(await api("u4", "/tokens", { method: "POST", json: { kind: "publishable" } }));
+    await forbidden(await api("u3", "/tokens", { method: "POST", json: { kind: "secret" } }));
+    await forbidden(await api("u3", "/tokens", { method: "POST", json: { kind: "publishable", credits: { limit: 5 } } }));
+    const sk = (await (await api("u2", "/tokens", { method: "POST", json: { kind: "secret", credits: { limit: 5 } } })).json()) as { record: TokenRecord };
+    expect((await api("u4", "/tokens")).status).toBe(200);
+    expect((await api("u4", `/tokens/${sk.record.id}/usage`)).status).toBe(200);
+
+    const id = pk.record.id;
+    const ok = await api("u3", `/tokens/${id}`, { method: "PATCH", json: { expectedRevision: 1, effectiveAt: Date.now(), patch: { name: "site" } } });
+    expect(ok.status).toBe(200);
+    await forbidden(await api("u3", `/tokens/${id}`, { method: "PATCH", json: { expectedRevision: 2, patch: { credits: { limit: 9 } } } }));
+    await forbidden(await api("u4", `/tokens/${id}`, { method: "PATCH", json: { expectedRevision: 2, patch: { name: "x" } } }));
+    await forbidden(await api("u3", `/tokens/${id}/revoke`, { method: "POST", json: {} }));
+    expect((await api("u3", `/tokens/${id}/regenerate`, { method: "POST", json: {} })).status).toBe(200);
+    expect((await api("u2", `/tokens/${id}/revoke`, { method: "POST", json: {} })).status).toBe(200);
+
+    // Refusals changed nothing; every change is audited with who and which role.
+    const record = (await kw.tokens.get(id))!;
+    expect(record).toMatchObject({ name: "site", policy: { credits: null } });
+    const audit = (await kw.tokens.audit({ tokenId: id })).items.map((e) => [e.action, e.actor, e.role]);
+    expect(audit).toEqual([
+      ["create", "user:u3", "developer"],
+      ["update", "user:u3", "developer"],
+      ["regenerate", "user:u3", "developer"],
+      ["revoke", "user:u2", "admin"],
+    ]);
+  });
+
+  it("members: an admin manages all but owners; only an owner makes or removes owners; never the last owner", async () => {
+    expect(((await (await api("u4", "/members")).json()) as { members: { id: string }[] }).members.map((m) => m.id)).toEqual([
+      "user:u1",
+      "user:u2",
+      "user:u3",
+      "user:u4",
+    ]);
+    await forbidden(await api("u3", "/members/user%3Au5", { method: "PUT", json: { role: "viewer" } }));
+    expect((await api("u2", "/members/user%3Au5", { method: "PUT", json: { role: "developer" } })).status).toBe(200);
+    await forbidden(await api("u2", "/members/user%3Au5", { method: "PUT", json: { role: "owner" } }));
+    await forbidden(await api("u2", "/members/user%3Au1", { method: "DELETE" }));
+    const last = await api("u1", "/members/user%3Au1", { method: "DELETE" });
+    expect(last.status).toBe(400);
+    expect(((await last.json()) as { code: string }).code).toBe("LAST_OWNER");
+    expect((await api("u2", "/members/user%3Au5", { method: "DELETE" })).status).toBe(200);
+    const bad = await api("u1", "/members/user%3Au6", { method: "PUT", json: { role: "superuser" } });
+    expect(bad.status).toBe(400);
+    expect(await kw.accounts.members.roleOf("acct_team", "user:u6")).toBeNull();
+    const entries = (await kw.tokens.audit({ owner: "acct_team" })).items.filter((e) => e.action === "members");
+    expect(entries.slice(-2).map((e) => [e.actor, e.role, e.changes])).toEqual([
+      ["user:u2", "admin", ["user:u5=developer"]],
+      ["user:u2", "admin", ["remove user:u5"]],
+    ]);
+  });
+
+  it("a signed-in user who is not a member of a team account may do nothing", async () => {
+    await forbidden(await api("u9", "/tokens"));
+    await forbidden(await api("u9", "/config"));
+  });
+});
+
+describe("kw.accounts.members", () => {
+  it("the first member must be an owner; roles are checked; can() reads the matrix", async () => {
+    const m = kw.accounts.members;
+    await expect(m.set("acct_new", "user:a", "developer")).rejects.toMatchObject({ code: "LAST_OWNER" });
+    await expect(m.set("acct_new", "user:a", "root" as never)).rejects.toMatchObject({ code: "INVALID_INPUT", field: "role" });
+    await m.set("acct_new", "user:a", "owner");
+    await m.set("acct_new", "user:b", "developer");
+    await expect(m.set("acct_new", "user:a", "admin")).rejects.toMatchObject({ code: "LAST_OWNER" });
+    expect(await m.can("acct_new", "user:b", "tokens.create.publishable")).toBe(true);
+    expect(await m.can("acct_new", "user:b", "tokens.create.secret")).toBe(false);
+    expect(await m.can("acct_new", "user:z", "tokens.read")).toBe(false);
+    await expect(m.can("acct_new", "user:b", "fly" as never)).rejects.toMatchObject({ code: "INVALID_INPUT" });
+    expect(await m.list("acct_new")).toEqual([
+      { id: "user:a", role: "owner" },
+      { id: "user:b", role: "developer" },
+    ]);
+  });
+
+  it("concurrent changes of one account's members all land (compare-and-set, retried)", async () => {
+    const m = kw.accounts.members;
+    await m.set("acct_many", "user:boss", "owner");
+    await Promise.all(Array.from({ length: 4 }, (_, i) => m.set("acct_many", `user:${i}`, "viewer")));
+    expect((await m.list("acct_many")).length).toBe(5);
+  });
+});
