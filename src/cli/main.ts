@@ -7,7 +7,7 @@ import { members } from "./members.js";
 import { billing, credits, usage } from "./metering.js";
 import { scan } from "./scan.js";
 import { withStore } from "./store.js";
-import { audit, create, list, regenerate, revoke, show, update } from "./tokens.js";
+import { audit, create, lifecycle, list, regenerate, revoke, show, update } from "./tokens.js";
 import { SCHEMA_VERSION } from "../sqlite/index.js";
 
 const init: Command = {
@@ -31,6 +31,7 @@ export const COMMANDS: Record<string, Command> = {
   update,
   revoke,
   regenerate,
+  lifecycle,
   credits,
   usage,
   billing,

@@ -2,7 +2,7 @@
 // default; other databases plug in through DRIVERS, matched by URL.
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
-import { Keyward, type TokenStore } from "../index.js";
+import { Keyward, type TokenLifetimeOptions, type TokenStore } from "../index.js";
 import { type PostgresPool, PostgresStore, postgresStore } from "../postgres/index.js";
 import { sqliteStore } from "../sqlite/index.js";
 import { type CommandContext, STORE_OPTIONS } from "./command.js";
@@ -58,12 +58,18 @@ export function databaseOf(ctx: CommandContext): string {
   return typeof given === "string" && given !== "" ? given : (ctx.io.env.KEYWARD_DATABASE ?? "keyward.db");
 }
 
+/** How a command opens the store: `create` for init / migrate; the lifetime rules a command applies. */
+export interface StoreOpenOptions {
+  create: boolean;
+  tokens?: TokenLifetimeOptions;
+}
+
 /**
  * Opens the store. Only `init` / `migrate` (`create: true`) create a missing
  * SQLite file or migrate an older schema: any other command given a missing
  * file fails without creating it.
  */
-export async function openStore(ctx: CommandContext, options: { create: boolean }): Promise<OpenedStore> {
+export async function openStore(ctx: CommandContext, options: StoreOpenOptions): Promise<OpenedStore> {
   const database = databaseOf(ctx);
   const driver = DRIVERS.find((d) => d.matches(database));
   const store = driver ? await driver.open(database, options) : openSqlite(ctx.io, database, options);
@@ -74,6 +80,7 @@ export async function openStore(ctx: CommandContext, options: { create: boolean 
     sealingKey: ctx.io.env.KEYWARD_SEALING_KEY || undefined,
     usage: { enabled: false },
     onWarning: () => {},
+    ...(options.tokens && { tokens: options.tokens }),
   });
   return {
     store,
@@ -106,7 +113,7 @@ function envOf(io: Io): "live" | "test" {
 }
 
 /** Runs `fn` with the opened store and closes it, whatever happens. */
-export async function withStore<T>(ctx: CommandContext, options: { create: boolean }, fn: (s: OpenedStore) => Promise<T>): Promise<T> {
+export async function withStore<T>(ctx: CommandContext, options: StoreOpenOptions, fn: (s: OpenedStore) => Promise<T>): Promise<T> {
   const opened = await openStore(ctx, options);
   try {
     return await fn(opened);

@@ -308,3 +308,39 @@ function auditLine(e: AuditEntry): string {
   const when = e.effectiveAt !== undefined ? ` effective ${iso(e.effectiveAt)}` : "";
   return `${iso(e.at)}  ${e.action.padEnd(10)} ${e.tokenId}  by ${e.actor}  ${e.changes.join(",")}${when}`;
 }
+
+export const lifecycle: Command = {
+  summary: "Report an owner's tokens that expired, expire soon, are due for rotation or unused (no timer: run it daily).",
+  options: {
+    owner: { type: "string", value: "id", description: "owner id, required" },
+    "expiring-within": { type: "string", value: "duration", description: "how far ahead counts as expiring soon (default 7d)" },
+    "rotation-period": { type: "string", value: "duration", description: "a secret older than this is due for rotation (default: the account's, if any)" },
+    "unused-after": { type: "string", value: "duration", description: "no allowed request for this long is unused (e.g. 90d)" },
+    ...STORE_OPTIONS,
+    ...COMMON,
+  },
+  run: async (ctx) => {
+    positional(ctx, []);
+    const owner = required(ctx.values, "owner");
+    const duration = (name: string) => {
+      const v = ctx.values[name];
+      return typeof v === "string" ? parseDuration(v, name) : undefined;
+    };
+    const soon = duration("expiring-within");
+    const rotation = duration("rotation-period");
+    const unused = duration("unused-after");
+    const tokens = {
+      ...(soon !== undefined && { expiringSoonMs: soon }),
+      ...(rotation !== undefined && { rotationPeriodMs: rotation }),
+      ...(unused !== undefined && { unusedAfterMs: unused }),
+    };
+    return withStore(ctx, { create: false, tokens }, async ({ keyward }) => {
+      const events = [];
+      for await (const e of keyward.tokens.scan(owner)) events.push(e);
+      if (ctx.values.json) json(ctx.io, events);
+      else if (events.length === 0) line(ctx.io, "nothing to report");
+      else for (const e of events) line(ctx.io, `${e.type.padEnd(14)} ${e.tokenId}  ${new Date(e.at).toISOString()}`);
+      return EXIT.OK;
+    });
+  },
+};

@@ -112,6 +112,12 @@ describe("keyward CLI: token lifecycle", () => {
     ]);
     expect(cli("billing", "--month", "2026-13").code).toBe(2);
 
+    // Lifecycle report: a rotation period of 0 days would be refused; 1 ms makes it due at once; unused after a minute is not yet.
+    expect(cli("lifecycle", "--owner", "acct_1", "--rotation-period", "1").stdout).toMatch(new RegExp(`^rotation-due +${id}  \\d{4}-`));
+    expect(cli("lifecycle", "--owner", "acct_1", "--unused-after", "1m").stdout).toBe("nothing to report\n");
+    expect(JSON.parse(cli("lifecycle", "--owner", "acct_1", "--json").stdout)).toEqual([]);
+    expect(cli("lifecycle", "--owner", "acct_1", "--unused-after", "soon").code).toBe(2);
+
     // Team members: the first is an owner; never the last owner removed.
     expect(cli("members", "--owner", "acct_1", "--set", "user:ann=developer").code).toBe(2);
     expect(cli("members", "--owner", "acct_1", "--set", "user:bob=owner").stdout).toBe("owner      user:bob\n");
