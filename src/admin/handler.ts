@@ -134,6 +134,23 @@ const OPERATIONS: Record<Exclude<AdminOperation, "config">, Operation> = {
     await own(cfg, call);
     return json(await cfg.kw.tokens.revoke(call.id, by(call)));
   },
+  "tokens.disable": async (cfg, call) => {
+    parseInput(revokeBodySchema, await readJson(call.request, cfg.maxBodyBytes), "body");
+    allow(call, "tokens.disable");
+    await own(cfg, call);
+    return json(await cfg.kw.tokens.disable(call.id, by(call)));
+  },
+  "tokens.enable": async (cfg, call) => {
+    parseInput(revokeBodySchema, await readJson(call.request, cfg.maxBodyBytes), "body");
+    allow(call, "tokens.disable");
+    await own(cfg, call);
+    return json(await cfg.kw.tokens.enable(call.id, by(call)));
+  },
+  "tokens.delete": async (cfg, call) => {
+    allow(call, "tokens.delete");
+    await own(cfg, call);
+    return json(await cfg.kw.tokens.delete(call.id, by(call)));
+  },
   "tokens.usage": async (cfg, call) => {
     allow(call, "usage.read");
     await own(cfg, call);
@@ -178,6 +195,8 @@ type Methods = Partial<Record<string, AdminOperation>>;
 const TOKEN_SUBPATHS: Record<string, Methods> = {
   regenerate: { POST: "tokens.regenerate" },
   revoke: { POST: "tokens.revoke" },
+  disable: { POST: "tokens.disable" },
+  enable: { POST: "tokens.enable" },
   usage: { GET: "tokens.usage" },
   audit: { GET: "tokens.audit" },
 };
@@ -191,7 +210,7 @@ function route(parts: readonly string[]): { methods: Methods; id: string } | nul
   if (a === "members" && parts.length === 2) return { methods: { PUT: "members.set", DELETE: "members.remove" }, id: decodeMember(id) };
   if (a !== "tokens" || extra !== undefined) return null;
   if (parts.length === 1) return { methods: { GET: "tokens.list", POST: "tokens.create" }, id };
-  if (sub === undefined) return { methods: { GET: "tokens.get", PATCH: "tokens.update" }, id };
+  if (sub === undefined) return { methods: { GET: "tokens.get", PATCH: "tokens.update", DELETE: "tokens.delete" }, id };
   return Object.hasOwn(TOKEN_SUBPATHS, sub) ? { methods: TOKEN_SUBPATHS[sub]!, id } : null;
 }
 

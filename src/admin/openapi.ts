@@ -8,6 +8,7 @@ import {
   auditPageSchema,
   consoleConfigSchema,
   createBodySchema,
+  deletedTokenSchema,
   issuedTokenSchema,
   memberBodySchema,
   membersSchema,
@@ -98,6 +99,11 @@ export function openApiDocument(cfg: Pick<AdminConfig, "basePath" | "title">): J
           requestBody: body("UpdateTokenBody"),
           responses: { ...ok("TokenRecord", "Updated"), ...problems(...WRITE) },
         },
+        delete: {
+          operationId: "tokens.delete",
+          summary: "Delete a token for good: record, counters and usage (owners only; the audit log stays)",
+          responses: { ...ok("DeletedToken", "What was removed"), ...problems(...READ) },
+        },
       },
       "/tokens/{id}/regenerate": {
         parameters: [idParam],
@@ -111,6 +117,14 @@ export function openApiDocument(cfg: Pick<AdminConfig, "basePath" | "title">): J
       "/tokens/{id}/revoke": {
         parameters: [idParam],
         post: { operationId: "tokens.revoke", summary: "Revoke a token, at once", requestBody: body("RevokeTokenBody"), responses: { ...ok("TokenRecord", "Revoked"), ...problems(...WRITE) } },
+      },
+      "/tokens/{id}/disable": {
+        parameters: [idParam],
+        post: { operationId: "tokens.disable", summary: "Disable a token: denied TOKEN_DISABLED until enabled", requestBody: body("RevokeTokenBody"), responses: { ...ok("TokenRecord", "Disabled"), ...problems(...WRITE) } },
+      },
+      "/tokens/{id}/enable": {
+        parameters: [idParam],
+        post: { operationId: "tokens.enable", summary: "Enable a disabled token again", requestBody: body("RevokeTokenBody"), responses: { ...ok("TokenRecord", "Enabled"), ...problems(...WRITE) } },
       },
       "/tokens/{id}/usage": {
         parameters: [idParam],
@@ -156,6 +170,7 @@ export function openApiDocument(cfg: Pick<AdminConfig, "basePath" | "title">): J
         ConsoleConfig: toSchema(consoleConfigSchema),
         MemberBody: toSchema(memberBodySchema),
         Members: toSchema(membersSchema),
+        DeletedToken: toSchema(deletedTokenSchema),
         Problem: toSchema(problemSchema),
       },
       responses: Object.fromEntries(

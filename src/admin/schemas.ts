@@ -100,6 +100,12 @@ export const usageSchema = z.object({
 });
 
 /** `GET /config`: who the caller manages tokens for, and what the console may offer. */
+export const deletedTokenSchema = z.object({
+  id: z.string(),
+  owner: z.string(),
+  removed: z.object({ hashes: z.number().int(), credits: z.number().int(), rateLimits: z.number().int(), nonces: z.number().int(), usage: z.number().int() }),
+});
+
 export const memberBodySchema = z.strictObject({ role: z.enum(["owner", "admin", "developer", "viewer"]) });
 
 export const membersSchema = z.object({ members: z.array(z.object({ id: z.string(), role: z.enum(["owner", "admin", "developer", "viewer"]) })) });

@@ -7,7 +7,7 @@ import { members } from "./members.js";
 import { billing, credits, usage } from "./metering.js";
 import { scan } from "./scan.js";
 import { withStore } from "./store.js";
-import { audit, create, lifecycle, list, regenerate, revoke, show, update } from "./tokens.js";
+import { audit, create, disable, enable, lifecycle, list, regenerate, remove, revoke, show, update } from "./tokens.js";
 import { SCHEMA_VERSION } from "../sqlite/index.js";
 
 const init: Command = {
@@ -30,6 +30,9 @@ export const COMMANDS: Record<string, Command> = {
   show,
   update,
   revoke,
+  disable,
+  enable,
+  delete: remove,
   regenerate,
   lifecycle,
   credits,

@@ -1,4 +1,5 @@
-// The token commands: create, list, show, update, revoke, regenerate, audit.
+// The token commands: create, list, show, update, revoke, disable, enable,
+// delete, regenerate, lifecycle, audit.
 import type { AuditEntry, ListTokensOptions, TokenRecord, UpdateTokenInput } from "../index.js";
 import {
   COMMON,
@@ -258,6 +259,52 @@ export const revoke: Command = {
       const record = await keyward.tokens.revoke(id!, actorOf(ctx.values));
       if (ctx.values.json) json(ctx.io, record);
       else line(ctx.io, `revoked ${record.id} at ${iso(record.revokedAt)}`);
+      return EXIT.OK;
+    });
+  },
+};
+
+export const disable: Command = {
+  summary: "Disable a token (denied TOKEN_DISABLED until enabled again; audited).",
+  args: "<id>",
+  options: { ...ACTOR, ...STORE_OPTIONS, ...COMMON },
+  run: async (ctx) => {
+    const [id] = positional(ctx, ["id"]);
+    return withStore(ctx, { create: false }, async ({ keyward }) => {
+      const record = await keyward.tokens.disable(id!, actorOf(ctx.values));
+      if (ctx.values.json) json(ctx.io, record);
+      else line(ctx.io, `disabled ${record.id}`);
+      return EXIT.OK;
+    });
+  },
+};
+
+export const enable: Command = {
+  summary: "Enable a disabled token again (audited).",
+  args: "<id>",
+  options: { ...ACTOR, ...STORE_OPTIONS, ...COMMON },
+  run: async (ctx) => {
+    const [id] = positional(ctx, ["id"]);
+    return withStore(ctx, { create: false }, async ({ keyward }) => {
+      const record = await keyward.tokens.enable(id!, actorOf(ctx.values));
+      if (ctx.values.json) json(ctx.io, record);
+      else line(ctx.io, `enabled ${record.id}`);
+      return EXIT.OK;
+    });
+  },
+};
+
+export const remove: Command = {
+  summary: "Delete a token for good: its record, counters and usage (audited). Needs --yes.",
+  args: "<id>",
+  options: { yes: { type: "boolean", description: "confirm: this cannot be undone" }, ...ACTOR, ...STORE_OPTIONS, ...COMMON },
+  run: async (ctx) => {
+    const [id] = positional(ctx, ["id"]);
+    if (ctx.values.yes !== true) throw new CliError("delete cannot be undone: add --yes (or revoke the token instead)", EXIT.USAGE);
+    return withStore(ctx, { create: false }, async ({ keyward }) => {
+      const result = await keyward.tokens.delete(id!, actorOf(ctx.values));
+      if (ctx.values.json) json(ctx.io, result);
+      else line(ctx.io, `deleted ${result.id} (${Object.entries(result.removed).map(([k, n]) => `${n} ${k}`).join(", ")})`);
       return EXIT.OK;
     });
   },

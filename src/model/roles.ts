@@ -17,6 +17,7 @@ export type AccountAction =
   | "tokens.limits"
   | "tokens.regenerate"
   | "tokens.revoke"
+  | "tokens.disable"
   | "tokens.delete"
   | "usage.read"
   | "members.read"
@@ -40,6 +41,7 @@ export const ROLE_MATRIX: Readonly<Record<AccountAction, readonly Role[]>> = Obj
   "tokens.create.secret": ["owner", "admin"],
   "tokens.limits": ["owner", "admin"],
   "tokens.revoke": ["owner", "admin"],
+  "tokens.disable": ["owner", "admin"],
   "members.manage": ["owner", "admin"],
   "billing.read": ["owner", "admin"],
   "tokens.delete": ["owner"],

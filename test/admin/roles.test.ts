@@ -91,6 +91,29 @@ describe("keyward/admin team roles", () => {
     ]);
   });
 
+  it("disable and enable are the owner's and admins'; delete for good the owner's alone", async () => {
+    const { token, record } = (await (await api("u2", "/tokens", { method: "POST", json: { kind: "secret" } })).json()) as { token: string; record: TokenRecord };
+    await forbidden(await api("u3", `/tokens/${record.id}/disable`, { method: "POST", json: {} }));
+    const off = await api("u2", `/tokens/${record.id}/disable`, { method: "POST", json: {} });
+    expect(((await off.json()) as TokenRecord).disabledAt).toEqual(expect.any(Number));
+    expect((await kw.check({ token })).code).toBe("TOKEN_DISABLED");
+    expect((await api("u2", `/tokens/${record.id}/enable`, { method: "POST", json: {} })).status).toBe(200);
+    expect((await kw.check({ token })).ok).toBe(true);
+    await forbidden(await api("u2", `/tokens/${record.id}`, { method: "DELETE" }));
+    const gone = await api("u1", `/tokens/${record.id}`, { method: "DELETE" });
+    expect(gone.status).toBe(200);
+    expect(await gone.json()).toMatchObject({ id: record.id, owner: "acct_team", removed: { hashes: 1 } });
+    expect(await kw.tokens.get(record.id)).toBeNull();
+    expect((await api("u1", `/tokens/${record.id}`, { method: "DELETE" })).status).toBe(404);
+    const audit = (await kw.tokens.audit({ tokenId: record.id })).items.map((e) => [e.action, e.actor, e.role]);
+    expect(audit).toEqual([
+      ["create", "user:u2", "admin"],
+      ["disable", "user:u2", "admin"],
+      ["enable", "user:u2", "admin"],
+      ["delete", "user:u1", "owner"],
+    ]);
+  });
+
   it("members: an admin manages all but owners; only an owner makes or removes owners; never the last owner", async () => {
     expect(((await (await api("u4", "/members")).json()) as { members: { id: string }[] }).members.map((m) => m.id)).toEqual([
       "user:u1",

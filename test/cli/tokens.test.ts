@@ -118,6 +118,16 @@ describe("keyward CLI: token lifecycle", () => {
     expect(JSON.parse(cli("lifecycle", "--owner", "acct_1", "--json").stdout)).toEqual([]);
     expect(cli("lifecycle", "--owner", "acct_1", "--unused-after", "soon").code).toBe(2);
 
+    // Disable and enable: denied meanwhile; delete needs --yes.
+    expect(cli("disable", id).stdout).toBe(`disabled ${id}\n`);
+    {
+      const { store: s, kw: k } = await Keyward.open(join(cli.dir, "keyward.db"), "acme");
+      expect((await k.check({ token })).code).toBe("TOKEN_DISABLED");
+      await s.close();
+    }
+    expect(cli("enable", id).stdout).toBe(`enabled ${id}\n`);
+    expect(cli("delete", id).code).toBe(2);
+
     // Team members: the first is an owner; never the last owner removed.
     expect(cli("members", "--owner", "acct_1", "--set", "user:ann=developer").code).toBe(2);
     expect(cli("members", "--owner", "acct_1", "--set", "user:bob=owner").stdout).toBe("owner      user:bob\n");
@@ -140,6 +150,11 @@ describe("keyward CLI: token lifecycle", () => {
     const db = readFileSync(join(cli.dir, "keyward.db"));
     expect(db.includes(token)).toBe(false);
     expect(cli("audit", "--owner", "acct_1", "--json").stdout).not.toContain(token);
+
+    // Deleted for good: the record and its rows go (2 hashes: the regenerated token's old one too); the audit log stays.
+    expect(cli("delete", id, "--yes").stdout).toMatch(new RegExp(`^deleted ${id} \\(2 hashes, \\d+ credits, \\d+ rateLimits, \\d+ nonces, \\d+ usage\\)\n$`));
+    expect(cli("show", id).code).toBe(3);
+    expect(cli("audit", "--token", id).stdout).toContain("delete");
   });
 
   it("prints the audit log through escapeText: a forged line cannot reach the terminal", async () => {

@@ -31,6 +31,7 @@ interface TokenRecord {
   graceUntil: number | null;
   createdAt: number;
   revokedAt: number | null;
+  disabledAt: number | null;
   revision: number;
 }
 interface Config {
@@ -223,7 +224,7 @@ class KeywardTokens extends HTMLElement {
     const name = t.name || "(unnamed)";
     const now = Date.now();
     const expired = t.policy.expiresAt !== null && t.policy.expiresAt <= now;
-    const status = h("td", { className: "state" }, t.revokedAt !== null ? "Revoked" : expired ? "Expired" : "Active");
+    const status = h("td", { className: "state" }, t.revokedAt !== null ? "Revoked" : t.disabledAt !== null ? "Disabled" : expired ? "Expired" : "Active");
     if (t.revokedAt === null) status.append(...this.#pending(t));
     return this.#rowOf(t, name, status);
   }
@@ -265,7 +266,9 @@ class KeywardTokens extends HTMLElement {
         live && this.#can("tokens.update") && action("Edit", (o) => this.#openForm(t, o)),
         action("Usage", () => void this.#usage(t, "hour")),
         live && this.#can("tokens.regenerate") && action("Regenerate", (o) => this.#regenerate(t, o)),
+        live && this.#can("tokens.disable") && action(t.disabledAt === null ? "Disable" : "Enable", () => void this.#toggle(t)),
         live && this.#can("tokens.revoke") && action("Revoke", (o) => this.#revoke(t, o), true),
+        this.#can("tokens.delete") && action("Delete", (o) => this.#delete(t, o), true),
       ),
     );
   }
@@ -360,6 +363,29 @@ class KeywardTokens extends HTMLElement {
       const ok = await this.#call<TokenRecord>("POST", `/tokens/${t.id}/revoke`, {}, error);
       if (ok) {
         this.#announce(`${name} was revoked.`);
+        await this.#load(false);
+      }
+      return ok !== null;
+    });
+  }
+
+  /** Disables a token, or enables a disabled one: reversible, so no confirmation. */
+  async #toggle(t: TokenRecord): Promise<void> {
+    const name = t.name || t.start;
+    const enable = t.disabledAt !== null;
+    const ok = await this.#call<TokenRecord>("POST", `/tokens/${t.id}/${enable ? "enable" : "disable"}`, {});
+    if (ok) {
+      this.#announce(`${name} was ${enable ? "enabled" : "disabled"}.`);
+      await this.#load(false);
+    }
+  }
+
+  #delete(t: TokenRecord, opener: HTMLElement): void {
+    const name = t.name || t.start;
+    this.#confirm(`Delete ${name}?`, opener, "The token, its limits and its usage are removed for good. Only the audit log keeps a trace.", "Delete", null, async (error) => {
+      const ok = await this.#call<Json>("DELETE", `/tokens/${t.id}`, undefined, error);
+      if (ok) {
+        this.#announce(`${name} was deleted.`);
         await this.#load(false);
       }
       return ok !== null;
