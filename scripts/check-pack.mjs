@@ -4,8 +4,9 @@ import { execFileSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 
-// Budgets, bytes. Measured 2026-12-03 with keyward/postgres, accounts and monitoring: 206 971 B packed, 748 564 B unpacked.
-export const BUDGET = { packed: 260_000, unpacked: 1_000_000 };
+// Budgets, bytes. Measured 2026-12-04 with pools, billing, team roles, shared anomaly state and the
+// conformance groups of each (keyward/testing is 84 KB of it): 281 148 B packed, 1 011 806 B unpacked.
+export const BUDGET = { packed: 320_000, unpacked: 1_150_000 };
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const npm = process.platform === "win32" ? "npm.cmd" : "npm";
