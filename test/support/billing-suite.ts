@@ -64,6 +64,14 @@ export function describeBilling(name: string, make: () => TokenStore | Promise<T
       ]);
       const audit = (await kw.tokens.audit({ owner: "acct_a" })).items.filter((e) => e.action === "bill");
       expect(audit).toMatchObject([{ actor: "system", changes: ["2026-11"], tokenId: "*" }]);
+      // The month as its exact range is the same run; another range is a run of its own.
+      expect(await kw.billing.run({ period: { from: "2026-11-01T00:00:00Z", to: DEC }, onInvoice })).toMatchObject({
+        period: "2026-11",
+        billed: [],
+        alreadyBilled: ['acct,"b"', "acct_a"],
+      });
+      const twoMonths = await kw.billing.run({ period: { from: NOV - 31 * 24 * HOUR, to: DEC }, owner: "acct_a", onInvoice });
+      expect(twoMonths).toMatchObject({ period: `${NOV - 31 * 24 * HOUR}-${DEC}`, billed: ["acct_a"] });
     });
 
     it("concurrent runs of one period bill each owner exactly once", async () => {
