@@ -47,7 +47,7 @@ export interface BillingLine {
 /** What the `onInvoice` hook of {@link BillingManager.run} receives: one owner's period. */
 export interface Invoice {
   owner: string;
-  /** `"2026-11"` for a calendar month, else `"<from>-<to>"` in epoch ms. */
+  /** `"2026-11"` for a calendar month (given as a month or as its exact range), else `"<from>-<to>"` in epoch ms. */
   period: string;
   from: number;
   to: number;
@@ -63,7 +63,12 @@ export interface Invoice {
 
 /** Options of {@link BillingManager.run}. */
 export interface BillingRunOptions {
-  /** `"2026-11"` (a UTC calendar month) or a range on UTC hours. It must have ended. */
+  /**
+   * `"2026-11"` (a UTC calendar month) or a range on UTC hours. It must have
+   * ended. A range that is exactly one month is that month's run (billed
+   * once either way); other ranges are runs of their own, so bill on one
+   * grid (months, or fixed ranges) to never bill an hour twice.
+   */
   period: string | BillingRange;
   /** One owner; default every owner with usage in the period. */
   owner?: string;
@@ -248,7 +253,15 @@ function periodOf(p: BillingRunOptions["period"]): { period: string; range: Bill
   if (typeof p !== "object" || p === null) throw new InvalidInputError("period", 'must be a month "YYYY-MM" or { from, to }');
   const from = toEpochMs(p.from ?? Number.NaN, 0, "period.from");
   const to = toEpochMs(p.to ?? Number.NaN, 0, "period.to");
-  return { period: `${from}-${to}`, range: { from, to } };
+  return { period: monthOf(from, to) ?? `${from}-${to}`, range: { from, to } };
+}
+
+/** `"YYYY-MM"` when `[from, to)` is exactly one UTC calendar month: the same run key as the month itself. */
+function monthOf(from: number, to: number): string | null {
+  const d = new Date(from);
+  const [y, m] = [d.getUTCFullYear(), d.getUTCMonth()];
+  if (Number.isNaN(y) || y < 0 || y > 9999 || from !== Date.UTC(y, m, 1) || to !== Date.UTC(y, m + 1, 1)) return null;
+  return d.toISOString().slice(0, 7);
 }
 
 function iso(t: number): string {

@@ -1,18 +1,10 @@
-import { combineStores, Keyward, type KeywardOptions, type LifecycleEvent, MemoryStore } from "keyward";
+import { combineStores, Keyward, type KeywardOptions, MemoryStore } from "keyward";
 import { sqliteStore } from "keyward/sqlite";
 import { describe, expect, it } from "vitest";
-
-const DAY = 86_400_000;
-const T0 = 1_800_000_000_000;
+import { collect, DAY, describeAccountLifecycle, T0 } from "../support/lifecycle-suite.js";
 
 function app(tokens: KeywardOptions["tokens"], clock = { now: T0 }) {
   return new Keyward({ store: new MemoryStore(), prefix: "acme", tokens, now: () => clock.now });
-}
-
-async function collect(it: AsyncIterable<LifecycleEvent>): Promise<LifecycleEvent[]> {
-  const out: LifecycleEvent[] = [];
-  for await (const e of it) out.push(e);
-  return out;
 }
 
 describe("lifetimes", () => {
@@ -128,39 +120,10 @@ describe("rotation and scans", () => {
   });
 });
 
-describe("per-account lifetimes and rotation", () => {
-  for (const [name, store] of [
-    ["MemoryStore", () => new MemoryStore()],
-    ["SQLite", () => sqliteStore(":memory:")],
-  ] as const) {
-    it(`${name}: an account tightens the application's rules for its tokens only`, async () => {
-      const clock = { now: T0 };
-      const kw = new Keyward({
-        store: store(),
-        prefix: "acme",
-        now: () => clock.now,
-        tokens: { defaultLifetimeMs: 60 * DAY, maxLifetimeMs: 90 * DAY, rotationPeriodMs: 60 * DAY },
-      });
-      await kw.accounts.set("strict", { tokens: { maxLifetimeMs: 30 * DAY, rotationPeriodMs: 10 * DAY } }, { effectiveAt: T0 });
-      // The default (60 days) is cut to the account's maximum; another owner keeps the application's.
-      const strict = await kw.tokens.create({ owner: "strict", kind: "secret" });
-      expect(strict.record.policy.expiresAt).toBe(T0 + 30 * DAY);
-      expect((await kw.tokens.create({ owner: "easy", kind: "secret" })).record.policy.expiresAt).toBe(T0 + 60 * DAY);
-      await expect(kw.tokens.create({ owner: "strict", kind: "secret", expiresAt: T0 + 31 * DAY })).rejects.toMatchObject({
-        code: "LIFETIME_EXCEEDED",
-        limit: "account.tokens.maxLifetimeMs",
-        maxExpiresAt: T0 + 30 * DAY,
-      });
-      await expect(kw.tokens.update(strict.record.id, { expiresAt: T0 + 40 * DAY })).rejects.toMatchObject({ code: "LIFETIME_EXCEEDED" });
-      expect((await kw.tokens.create({ owner: "easy", kind: "secret", expiresAt: T0 + 80 * DAY })).record.policy.expiresAt).toBe(T0 + 80 * DAY);
-      // Rotation: due after the account's 10 days, not the application's 60.
-      clock.now = T0 + 11 * DAY;
-      expect((await kw.tokens.list("strict", { dueForRotation: true })).items.map((t) => t.id)).toEqual([strict.record.id]);
-      expect((await kw.tokens.list("easy", { dueForRotation: true })).items).toEqual([]);
-      expect((await collect(kw.tokens.scan("strict"))).map((e) => e.type)).toEqual(["rotation-due"]);
-    });
-  }
+describeAccountLifecycle("MemoryStore", () => new MemoryStore());
+describeAccountLifecycle("SQLite", () => sqliteStore(":memory:"));
 
+describe("per-account lifetimes and rotation", () => {
   it("rules looser than the application's are LIFETIME_EXCEEDED naming the limit; nothing changes", async () => {
     const kw = app({ maxLifetimeMs: 90 * DAY, rotationPeriodMs: 30 * DAY });
     const cases = [
@@ -180,30 +143,6 @@ describe("per-account lifetimes and rotation", () => {
 });
 
 describe("unused tokens", () => {
-  it("list filters unusedSince and the scan reports unused tokens, from the last uses written with usage", async () => {
-    const clock = { now: T0 };
-    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", now: () => clock.now, tokens: { unusedAfterMs: 30 * DAY } });
-    const used = await kw.tokens.create({ owner: "o", kind: "secret" });
-    const idle = await kw.tokens.create({ owner: "o", kind: "secret" });
-    const never = await kw.tokens.create({ owner: "o", kind: "secret" });
-    await kw.check({ token: idle.token });
-    clock.now = T0 + 20 * DAY;
-    await kw.check({ token: used.token });
-    await kw.check({ token: never.token, scope: "nope:read" }); // a denial is no use
-    await kw.flush();
-    clock.now = T0 + 40 * DAY;
-    // Created at the same instant: listed by id.
-    const ids = (p: { items: { id: string }[] }) => p.items.map((t) => t.id);
-    const sorted = (...xs: string[]) => xs.sort();
-    expect(ids(await kw.tokens.list("o", { unusedSince: T0 + 10 * DAY }))).toEqual(sorted(idle.record.id, never.record.id));
-    expect(ids(await kw.tokens.list("o", { unusedSince: T0 + 30 * DAY }))).toEqual(sorted(used.record.id, idle.record.id, never.record.id));
-    expect((await collect(kw.tokens.scan("o"))).map((e) => [e.type, e.tokenId, e.at])).toEqual(
-      sorted(idle.record.id, never.record.id).map((id) => ["unused", id, T0]),
-    );
-    await expect(kw.tokens.list("o", { unusedSince: Number.NaN })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "unusedSince" });
-    await kw.close();
-  });
-
   it("needs a store with last uses: unusedAfterMs is INVALID_CONFIG and unusedSince STORE_UNSUPPORTED without one", async () => {
     const store = combineStores({ records: new MemoryStore(), counters: new MemoryStore(), usage: noAnalytics() });
     expect(() => new Keyward({ store, prefix: "acme", tokens: { unusedAfterMs: DAY } })).toThrow(

@@ -41,6 +41,7 @@ describe("usage pipeline", () => {
         status: 200,
         scope: "core:read",
         cost: 3,
+        pool: null,
         ip: "203.0.113.9",
         origin: "https://app.example",
         signed: false,

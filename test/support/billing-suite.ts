@@ -1,0 +1,116 @@
+// kw.billing: exports per account and pool, and runs that bill each period once;
+// run on MemoryStore and SQLite (test/manager) and on PostgreSQL (test/postgres).
+import { type Invoice, Keyward, type TokenStore } from "keyward";
+import { describe, expect, it } from "vitest";
+
+const NOV = Date.UTC(2026, 10, 1);
+const DEC = Date.UTC(2026, 11, 1);
+const HOUR = 3_600_000;
+
+async function setup(store: TokenStore) {
+  const clock = { now: NOV + 5 * HOUR };
+  const kw = new Keyward({ store, prefix: "acme", now: () => clock.now });
+  const a = await kw.tokens.create({ owner: "acct_a", kind: "secret", credits: { limit: 1000 }, pools: { premium: { limit: 100 } } });
+  const b = await kw.tokens.create({ owner: 'acct,"b"', kind: "secret", credits: { limit: 1000 } });
+  for (let i = 0; i < 3; i++) await kw.check({ token: a.token, cost: 5 });
+  await kw.check({ token: a.token, cost: 7, pool: "premium" });
+  await kw.check({ token: b.token, cost: 2 });
+  await kw.check({ token: b.token, scope: "x:write" }); // denied: not billed
+  clock.now = DEC + 2 * HOUR;
+  await kw.check({ token: a.token, cost: 50 }); // December
+  await kw.flush();
+  return { kw, clock };
+}
+
+/** The kw.billing tests on the store `make` opens (a fresh one per test). */
+export function describeBilling(name: string, make: () => TokenStore | Promise<TokenStore>): void {
+  describe(`kw.billing (${name})`, () => {
+    it("exports spend per account and pool for a period, as JSON and as RFC 4180 CSV", async () => {
+      const { kw } = await setup(await make());
+      const nov = { from: NOV, to: DEC };
+      expect(await kw.billing.usage(nov)).toEqual([
+        { owner: 'acct,"b"', pool: "default", requests: 1, credits: 2, from: NOV, to: DEC },
+        { owner: "acct_a", pool: "default", requests: 3, credits: 15, from: NOV, to: DEC },
+        { owner: "acct_a", pool: "premium", requests: 1, credits: 7, from: NOV, to: DEC },
+      ]);
+      expect(JSON.parse(await kw.billing.export({ ...nov, owner: "acct_a" }))).toHaveLength(2);
+      expect(await kw.billing.export({ from: "2026-11-01T00:00:00Z", to: "2026-12-01T00:00:00Z", format: "csv" })).toBe(
+        "owner,pool,from,to,requests,credits\r\n" +
+          '"acct,""b""",default,2026-11-01T00:00:00.000Z,2026-12-01T00:00:00.000Z,1,2\r\n' +
+          "acct_a,default,2026-11-01T00:00:00.000Z,2026-12-01T00:00:00.000Z,3,15\r\n" +
+          "acct_a,premium,2026-11-01T00:00:00.000Z,2026-12-01T00:00:00.000Z,1,7\r\n",
+      );
+    });
+
+    it("a run bills each owner once; a rerun bills nobody twice; a failed hook is retried", async () => {
+      const { kw } = await setup(await make());
+      const billed: Invoice[] = [];
+      let fail = true;
+      const onInvoice = (inv: Invoice) => {
+        if (inv.owner === "acct_a" && fail) throw new Error("billing system down");
+        billed.push(inv);
+      };
+      const first = await kw.billing.run({ period: "2026-11", onInvoice, actor: "ops" });
+      expect(first).toMatchObject({ period: "2026-11", billed: ['acct,"b"'], alreadyBilled: [], busy: [] });
+      expect(first.failed.map((f) => f.owner)).toEqual(["acct_a"]);
+      fail = false;
+      const second = await kw.billing.run({ period: "2026-11", onInvoice });
+      expect(second).toMatchObject({ billed: ["acct_a"], alreadyBilled: ['acct,"b"'], failed: [] });
+      const third = await kw.billing.run({ period: "2026-11", onInvoice });
+      expect(third).toMatchObject({ billed: [], alreadyBilled: ['acct,"b"', "acct_a"] });
+      expect(billed.map((i) => [i.owner, i.lines.map((l) => [l.pool, l.credits]), i.idempotencyKey])).toEqual([
+        ['acct,"b"', [["default", 2]], 'keyward:acct,"b":2026-11'],
+        ["acct_a", [["default", 15], ["premium", 7]], "keyward:acct_a:2026-11"],
+      ]);
+      const audit = (await kw.tokens.audit({ owner: "acct_a" })).items.filter((e) => e.action === "bill");
+      expect(audit).toMatchObject([{ actor: "system", changes: ["2026-11"], tokenId: "*" }]);
+      // The month as its exact range is the same run; another range is a run of its own.
+      expect(await kw.billing.run({ period: { from: "2026-11-01T00:00:00Z", to: DEC }, onInvoice })).toMatchObject({
+        period: "2026-11",
+        billed: [],
+        alreadyBilled: ['acct,"b"', "acct_a"],
+      });
+      const twoMonths = await kw.billing.run({ period: { from: NOV - 31 * 24 * HOUR, to: DEC }, owner: "acct_a", onInvoice });
+      expect(twoMonths).toMatchObject({ period: `${NOV - 31 * 24 * HOUR}-${DEC}`, billed: ["acct_a"] });
+    });
+
+    it("concurrent runs of one period bill each owner exactly once", async () => {
+      const { kw } = await setup(await make());
+      const billed: string[] = [];
+      const runs = await Promise.all(
+        Array.from({ length: 8 }, () =>
+          kw.billing.run({
+            period: "2026-11",
+            onInvoice: async (inv) => {
+              await new Promise((r) => setTimeout(r, 5));
+              billed.push(inv.owner);
+            },
+          }),
+        ),
+      );
+      expect(billed.sort()).toEqual(['acct,"b"', "acct_a"]);
+      expect(runs.flatMap((r) => r.billed).sort()).toEqual(['acct,"b"', "acct_a"]);
+    });
+
+    it("refuses bad periods and options with a coded error naming the field; bills nothing", async () => {
+      const { kw, clock } = await setup(await make());
+      const onInvoice = () => {
+        throw new Error("must not be called");
+      };
+      const cases: [() => Promise<unknown>, string][] = [
+        [() => kw.billing.usage({ from: DEC, to: NOV }), "to"],
+        [() => kw.billing.usage({ from: NOV + 1, to: DEC }), "from"],
+        [() => kw.billing.usage({ from: NOV, to: NOV + 401 * 86_400_000 }), "to"],
+        [() => kw.billing.usage({ from: "yesterday", to: DEC }), "from"],
+        [() => kw.billing.export({ from: NOV, to: DEC, format: "xml" as never }), "format"],
+        [() => kw.billing.run({ period: "2026-13", onInvoice }), "period"],
+        [() => kw.billing.run({ period: "2026-12", onInvoice }), "period"], // not over yet
+        [() => kw.billing.run({ period: "2026-11", onInvoice: undefined as never }), "onInvoice"],
+        [() => kw.billing.run({ period: "2026-11", onInvoice, staleAfterMs: 5 }), "staleAfterMs"],
+      ];
+      for (const [call, field] of cases) await expect(call()).rejects.toMatchObject({ code: "INVALID_INPUT", field });
+      clock.now = Date.UTC(2027, 0, 1);
+      expect((await kw.billing.run({ period: "2026-11", owner: "nobody", onInvoice })).billed).toEqual([]);
+    });
+  });
+}

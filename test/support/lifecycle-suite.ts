@@ -1,0 +1,70 @@
+// Per-account lifetimes and rotation, and unused tokens, on the store `make`
+// opens: run on MemoryStore and SQLite (test/manager) and PostgreSQL (test/postgres).
+import { Keyward, type LifecycleEvent, type TokenStore } from "keyward";
+import { describe, expect, it } from "vitest";
+
+export const DAY = 86_400_000;
+export const T0 = 1_800_000_000_000;
+
+/** The events of a scan, in order. */
+export async function collect(it: AsyncIterable<LifecycleEvent>): Promise<LifecycleEvent[]> {
+  const out: LifecycleEvent[] = [];
+  for await (const e of it) out.push(e);
+  return out;
+}
+
+/** Per-account rules and unused tokens on the store `make` opens (a fresh one per test). */
+export function describeAccountLifecycle(name: string, make: () => TokenStore | Promise<TokenStore>): void {
+  describe(`per-account rules and unused tokens (${name})`, () => {
+    it("an account tightens the application's rules for its tokens only", async () => {
+      const clock = { now: T0 };
+      const kw = new Keyward({
+        store: await make(),
+        prefix: "acme",
+        now: () => clock.now,
+        tokens: { defaultLifetimeMs: 60 * DAY, maxLifetimeMs: 90 * DAY, rotationPeriodMs: 60 * DAY },
+      });
+      await kw.accounts.set("strict", { tokens: { maxLifetimeMs: 30 * DAY, rotationPeriodMs: 10 * DAY } }, { effectiveAt: T0 });
+      // The default (60 days) is cut to the account's maximum; another owner keeps the application's.
+      const strict = await kw.tokens.create({ owner: "strict", kind: "secret" });
+      expect(strict.record.policy.expiresAt).toBe(T0 + 30 * DAY);
+      expect((await kw.tokens.create({ owner: "easy", kind: "secret" })).record.policy.expiresAt).toBe(T0 + 60 * DAY);
+      await expect(kw.tokens.create({ owner: "strict", kind: "secret", expiresAt: T0 + 31 * DAY })).rejects.toMatchObject({
+        code: "LIFETIME_EXCEEDED",
+        limit: "account.tokens.maxLifetimeMs",
+        maxExpiresAt: T0 + 30 * DAY,
+      });
+      await expect(kw.tokens.update(strict.record.id, { expiresAt: T0 + 40 * DAY })).rejects.toMatchObject({ code: "LIFETIME_EXCEEDED" });
+      expect((await kw.tokens.create({ owner: "easy", kind: "secret", expiresAt: T0 + 80 * DAY })).record.policy.expiresAt).toBe(T0 + 80 * DAY);
+      // Rotation: due after the account's 10 days, not the application's 60.
+      clock.now = T0 + 11 * DAY;
+      expect((await kw.tokens.list("strict", { dueForRotation: true })).items.map((t) => t.id)).toEqual([strict.record.id]);
+      expect((await kw.tokens.list("easy", { dueForRotation: true })).items).toEqual([]);
+      expect((await collect(kw.tokens.scan("strict"))).map((e) => e.type)).toEqual(["rotation-due"]);
+    });
+
+    it("list filters unusedSince and the scan reports unused tokens, from the last uses written with usage", async () => {
+      const clock = { now: T0 };
+      const kw = new Keyward({ store: await make(), prefix: "acme", now: () => clock.now, tokens: { unusedAfterMs: 30 * DAY } });
+      const used = await kw.tokens.create({ owner: "o", kind: "secret" });
+      const idle = await kw.tokens.create({ owner: "o", kind: "secret" });
+      const never = await kw.tokens.create({ owner: "o", kind: "secret" });
+      await kw.check({ token: idle.token });
+      clock.now = T0 + 20 * DAY;
+      await kw.check({ token: used.token });
+      await kw.check({ token: never.token, scope: "nope:read" }); // a denial is no use
+      await kw.flush();
+      clock.now = T0 + 40 * DAY;
+      // Created at the same instant: listed by id.
+      const ids = (p: { items: { id: string }[] }) => p.items.map((t) => t.id);
+      const sorted = (...xs: string[]) => xs.sort();
+      expect(ids(await kw.tokens.list("o", { unusedSince: T0 + 10 * DAY }))).toEqual(sorted(idle.record.id, never.record.id));
+      expect(ids(await kw.tokens.list("o", { unusedSince: T0 + 30 * DAY }))).toEqual(sorted(used.record.id, idle.record.id, never.record.id));
+      expect((await collect(kw.tokens.scan("o"))).map((e) => [e.type, e.tokenId, e.at])).toEqual(
+        sorted(idle.record.id, never.record.id).map((id) => ["unused", id, T0]),
+      );
+      await expect(kw.tokens.list("o", { unusedSince: Number.NaN })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "unusedSince" });
+      await kw.close();
+    });
+  });
+}
