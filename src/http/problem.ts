@@ -69,6 +69,7 @@ const TEXT: Record<Exclude<DenyCode, "TOKEN_MALFORMED" | "TOKEN_UNKNOWN" | "TOKE
   REPLAYED: ["Request replayed", "This signature's nonce was already used; sign each request afresh."],
   BODY_TOO_LARGE: ["Body too large", "The body of a signed request is larger than the server checks."],
   BODY_TIMEOUT: ["Body too slow", "The body of a signed request did not arrive in time."],
+  BODY_ALREADY_READ: ["Server error", "The server could not check this request's signed body."],
   TOKEN_IN_URL: ["Token in the URL", "Send tokens in the Authorization header, never in the URL; this token must now be rotated."],
   CREDITS_EXHAUSTED: ["Credits exhausted", "The token has no credits left for this request."],
   POOL_UNKNOWN: ["Pool not available", "The token's plan holds no credits of the pool this operation draws from."],

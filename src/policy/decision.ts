@@ -34,6 +34,8 @@ export type DenyCode =
   | "BODY_TOO_LARGE"
   /** The body of a signed request did not arrive within the verifier's deadline. */
   | "BODY_TIMEOUT"
+  /** The application read the body of a signed request before the check that needs it: its own bug (500). */
+  | "BODY_ALREADY_READ"
   | "CREDITS_EXHAUSTED"
   /** The route draws from a credit pool that the token (or its account) does not hold, though it holds others. */
   | "POOL_UNKNOWN"
@@ -42,7 +44,7 @@ export type DenyCode =
   | "STORE_UNAVAILABLE";
 
 /** HTTP statuses a decision carries. */
-export type DecisionStatus = 200 | 400 | 401 | 402 | 403 | 408 | 413 | 429 | 503;
+export type DecisionStatus = 200 | 400 | 401 | 402 | 403 | 408 | 413 | 429 | 500 | 503;
 
 /** Credential failures: all answered identically (401) so a caller cannot tell them apart. */
 export const CREDENTIAL_CODES: ReadonlySet<DenyCode> = new Set<DenyCode>([
@@ -71,6 +73,8 @@ const STATUS: Record<DenyCode, DecisionStatus> = {
   REPLAYED: 401,
   BODY_TOO_LARGE: 413,
   BODY_TIMEOUT: 408,
+  // The server's own mistake, not the client's: nothing the client can change.
+  BODY_ALREADY_READ: 500,
   SECRET_IN_BROWSER: 403,
   // Not a credential failure (the token is valid, retrying over https works): refused like the browser rule.
   INSECURE_TRANSPORT: 403,

@@ -81,4 +81,5 @@ export type SignatureFailureCode =
   | "DIGEST_MISSING"
   | "BODY_TOO_LARGE"
   | "BODY_TIMEOUT"
+  | "BODY_ALREADY_READ"
   | "LIMIT_EXCEEDED";

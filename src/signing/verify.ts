@@ -223,7 +223,7 @@ interface Candidate {
 type Failure = Omit<VerifyRequestFailure, "ok">;
 
 /** What reading the body gave: its bytes, or why there are none. */
-type BodyRead = Uint8Array | "BODY_TOO_LARGE" | "BODY_TIMEOUT";
+type BodyRead = Uint8Array | "BODY_TOO_LARGE" | "BODY_TIMEOUT" | "BODY_ALREADY_READ";
 
 /**
  * Verifies the HTTP Message Signature of a request (RFC 9421 §3.2) and
@@ -451,9 +451,12 @@ class Verification {
   #readBody(): Promise<BodyRead> {
     const { body, maxBodyBytes, bodyTimeoutMs } = this.#config;
     this.#body ??=
-      body === undefined
-        ? readWithin(this.#request, maxBodyBytes, bodyTimeoutMs)
-        : Promise.resolve(body.length > maxBodyBytes ? "BODY_TOO_LARGE" : body);
+      body !== undefined
+        ? Promise.resolve(body.length > maxBodyBytes ? "BODY_TOO_LARGE" : body)
+        : // The application consumed the stream first: say so, rather than failing the digest or the signature.
+          this.#request.bodyUsed
+          ? Promise.resolve("BODY_ALREADY_READ")
+          : readWithin(this.#request, maxBodyBytes, bodyTimeoutMs);
     return this.#body;
   }
 

@@ -92,3 +92,37 @@ describe("verify: the body of a signed request", () => {
     expect(remembered).toEqual([]);
   });
 });
+
+describe("a body the application read before the signed-body check", () => {
+  it("is BODY_ALREADY_READ (500), not SIGNATURE_INVALID: through a real server, signed by signedFetch, HMAC", async () => {
+    const { serve } = await import("@hono/node-server");
+    const { createSigner, signedFetch } = await import("keyward/client");
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", sealingKey: "k".repeat(43) });
+    const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "hmac-sha256" } });
+    // The application's bug: it parses the JSON first, then asks keyward.
+    const server = serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      fetch: async (request: Request) => {
+        const early = new URL(request.url).pathname === "/early";
+        if (early) await request.json();
+        const d = await kw.verify(request, { ip: "127.0.0.1" });
+        return d.ok ? Response.json({ ok: true, body: await request.json() }) : d.toResponse();
+      },
+    }) as import("node:http").Server;
+    await new Promise((r) => server.once("listening", r));
+    const base = `http://127.0.0.1:${(server.address() as import("node:net").AddressInfo).port}`;
+    try {
+      const api = signedFetch(createSigner({ keyId: record.id, alg: "hmac-sha256", token }));
+      const init = { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ qty: 1 }) };
+      const right = await api(`${base}/late`, init);
+      expect([right.status, await right.json()]).toEqual([200, { ok: true, body: { qty: 1 } }]);
+      const wrong = await api(`${base}/early`, init);
+      expect(wrong.status).toBe(500);
+      expect(await wrong.json()).toMatchObject({ code: "BODY_ALREADY_READ", status: 500 });
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
