@@ -15,7 +15,6 @@ import { MAX_CREDIT_BALANCE } from "../store/kit/account-credits.js";
 import { checkAccountRules } from "./lifecycle.js";
 import { MemberManager } from "./members.js";
 import { scheduleRevision } from "./schedule.js";
-import { storeCall } from "./store-call.js";
 import { toEpochMs } from "./time.js";
 
 /** An account as `kw.accounts` returns it: the policy in force now and the revisions still to come. */
@@ -141,7 +140,7 @@ export class AccountManager {
    */
   async get(owner: string): Promise<AccountRecord | null> {
     parseInput(ownerSchema, owner, "owner");
-    const stored = await storeCall(() => this.#cfg.store.getAccount(owner));
+    const stored = await this.#cfg.store.getAccount(owner);
     return stored && view(stored, this.#cfg.now());
   }
 
@@ -177,7 +176,7 @@ export class AccountManager {
     // Verifiers cache accounts up to revocationBoundMs (there is no change feed for accounts).
     const effectiveAt = requested <= now ? requested : Math.max(requested, now + this.#cfg.revocationBoundMs);
     const store = this.#cfg.store;
-    const current = await storeCall(() => store.getAccount(owner));
+    const current = await store.getAccount(owner);
     const revision = current?.revision ?? 0;
     if (expected !== undefined && expected !== revision) throw new RevisionConflictError(owner, expected);
     if (data.tokens) checkAccountRules(data.tokens, this.#cfg.tokens);
@@ -194,7 +193,7 @@ export class AccountManager {
       changes: Object.keys(data),
       ...(effectiveAt !== now ? { effectiveAt } : {}),
     };
-    const saved = await storeCall(() => store.putAccount(next, revision, entry));
+    const saved = await store.putAccount(next, revision, entry);
     this.#changed(owner);
     return view(saved, now);
   }
@@ -205,7 +204,7 @@ export class AccountManager {
     let cursor: string | null = null;
     let seen = 0;
     do {
-      const page = await storeCall(() => store.list(owner, { limit: 1000, cursor }));
+      const page = await store.list(owner, { limit: 1000, cursor });
       for (const t of page.items) {
         if (++seen > MAX_CEILING_CHECK_TOKENS) {
           throw new InvalidInputError("ceiling", `the owner has more than ${MAX_CEILING_CHECK_TOKENS} tokens to check`);
@@ -223,7 +222,7 @@ export class AccountManager {
 
 /** The owner's account, or null (always null on a store without accounts). */
 export async function accountOf(cfg: ResolvedConfig, owner: string): Promise<StoredAccount | null> {
-  return cfg.store.capabilities.accounts ? storeCall(() => cfg.store.getAccount(owner)) : null;
+  return cfg.store.capabilities.accounts ? cfg.store.getAccount(owner) : null;
 }
 
 /**

@@ -12,7 +12,6 @@ import { auditId } from "../model/audit-id.js";
 import { actorSchema, ownerSchema, parseInput } from "../model/schemas.js";
 import type { BillingUsage } from "../store/kit/billing.js";
 import { HOUR_MS } from "../store/kit/usage-buckets.js";
-import { storeCall } from "./store-call.js";
 import { toEpochMs } from "./time.js";
 
 /** Longest period a billing query or run covers: 400 days. */
@@ -119,7 +118,7 @@ export class BillingManager {
    */
   async usage(options: BillingQueryOptions): Promise<BillingLine[]> {
     const { from, to, owner } = this.#query(options);
-    const rows = await storeCall(() => this.#cfg.store.billingUsage({ owner, from, to }));
+    const rows = await this.#cfg.store.billingUsage({ owner, from, to });
     return rows.map((r) => line(r, from, to));
   }
 
@@ -180,7 +179,7 @@ export class BillingManager {
     if (to > now) throw new InvalidInputError("period", "has not ended: bill a period once its last hour is over");
     const store = this.#cfg.store;
     const byOwner = new Map<string, BillingLine[]>();
-    for (const r of await storeCall(() => store.billingUsage({ owner, from, to }))) {
+    for (const r of await store.billingUsage({ owner, from, to })) {
       if (r.requests === 0) continue;
       const lines = byOwner.get(r.owner) ?? [];
       lines.push(line(r, from, to));
@@ -191,7 +190,7 @@ export class BillingManager {
       const key = { owner: who, period };
       const claim = toBase64Url(this.#cfg.random(12));
       const at = this.#cfg.now();
-      const claimed = await storeCall(() => store.claimBillingRun(key, claim, at, at - stale));
+      const claimed = await store.claimBillingRun(key, claim, at, at - stale);
       if (claimed === "done") result.alreadyBilled.push(who);
       if (claimed === "busy") result.busy.push(who);
       if (claimed !== "claimed") continue;
@@ -199,7 +198,7 @@ export class BillingManager {
       try {
         await options.onInvoice(structuredClone(invoice));
       } catch (error) {
-        await storeCall(() => store.finishBillingRun(key, claim, "failed", this.#cfg.now()));
+        await store.finishBillingRun(key, claim, "failed", this.#cfg.now());
         result.failed.push({ owner: who, error });
         continue;
       }
@@ -213,7 +212,7 @@ export class BillingManager {
         owner: who,
         changes: [period],
       };
-      const recorded = await storeCall(() => store.finishBillingRun(key, claim, "done", done, JSON.stringify(invoice), audit));
+      const recorded = await store.finishBillingRun(key, claim, "done", done, JSON.stringify(invoice), audit);
       // A claim taken over meanwhile (this run was slower than staleAfterMs): the other run records it.
       (recorded ? result.billed : result.busy).push(who);
     }

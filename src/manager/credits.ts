@@ -11,7 +11,6 @@ import { actorSchema, ownerSchema, parseInput } from "../model/schemas.js";
 import type { AuditEntry } from "../model/types.js";
 import { type CreditChange, MAX_CREDIT_BALANCE, tokenPool } from "../store/kit/account-credits.js";
 import type { CreditKey } from "../store/types.js";
-import { storeCall } from "./store-call.js";
 
 /**
  * Which balance: a token's (`{ tokenId }`) or an account's pool
@@ -113,7 +112,7 @@ export class CreditManager {
     let policy: AccountCreditsPolicy | null;
     if ("tokenId" in target) {
       const id = target.tokenId;
-      const token = isTokenId(id) ? await storeCall(() => store.get(id)) : null;
+      const token = isTokenId(id) ? await store.get(id) : null;
       if (!token) throw new TokenNotFoundError(isTokenId(id) ? id : "");
       const credits = poolOf(policyAt(token, now), pool) ?? null;
       policy = credits && tokenPool(credits);
@@ -121,7 +120,7 @@ export class CreditManager {
       owner = token.owner;
     } else if ("owner" in target) {
       owner = parseInput(ownerSchema, target.owner, "owner");
-      const account = await storeCall(() => store.getAccount(owner));
+      const account = await store.getAccount(owner);
       if (!account) throw new AccountNotFoundError(owner);
       policy = poolOf(policyAt(account, now), pool) ?? null;
       key = pool === DEFAULT_POOL ? { owner } : { owner, pool };
@@ -147,7 +146,7 @@ export class CreditManager {
       const m = await store.meter({ tokenId: key.tokenId, cost: 0, rateLimit: null, credits, pool: key.pool }, now);
       return { limit: p.limit, remaining: m.credits?.remaining ?? p.limit, nextRefillAt: m.credits?.nextRefillAt ?? null };
     }
-    const r = await storeCall(() => store.adjustCredits({ key, policy: p, change }, now, audit));
+    const r = await store.adjustCredits({ key, policy: p, change }, now, audit);
     return { limit: p.limit, remaining: r.remaining, nextRefillAt: r.nextRefillAt };
   }
 }

@@ -8,7 +8,6 @@ import { hashesOf } from "../model/record.js";
 import { actorSchema, parseInput } from "../model/schemas.js";
 import type { AuditEntry, StoredToken } from "../model/types.js";
 import { hashToken, parseToken, type TokenKind } from "../token/format.js";
-import { storeCall } from "./store-call.js";
 
 /** Options of {@link TokenManager.reportLeak}. */
 export interface ReportLeakOptions {
@@ -69,7 +68,7 @@ export async function reportLeak(
   const parsed = parseToken(token);
   if (!parsed.ok || !cfg.prefixes.includes(parsed.token.prefix)) return unknown();
   const hash = hashToken(token);
-  const stored = await storeCall(() => cfg.store.findByHash(hash));
+  const stored = await cfg.store.findByHash(hash);
   if (stored === null) return unknown();
   const now = cfg.now();
   const found = { tokenId: stored.id, owner: stored.owner, kind: stored.kind };
@@ -86,12 +85,12 @@ export async function reportLeak(
     changes: [...(action === "revoke" ? ["revokedAt"] : []), `source:${source}`, ...(url ? [`url:${cleanText(url, true)}`] : [])],
   };
   if (action === "flag") {
-    await storeCall(() => cfg.store.appendAudit(entry));
+    await cfg.store.appendAudit(entry);
     leaked(now, stored.id, stored.owner, source);
     return { outcome: "flagged", ...found };
   }
   // The revocation and its `leak` audit entry are one transaction (the store contract).
-  const saved = await storeCall(() => cfg.store.revoke(stored.id, now, entry));
+  const saved = await cfg.store.revoke(stored.id, now, entry);
   changed(saved.id, hashesOf(saved));
   leaked(now, stored.id, stored.owner, source);
   return { outcome: "revoked", ...found };

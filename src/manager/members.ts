@@ -9,7 +9,6 @@ import { auditId } from "../model/audit-id.js";
 import { type AccountAction, isRole, ROLE_MATRIX, ROLES, type Role, roleCan } from "../model/roles.js";
 import { actorSchema, ownerSchema, parseInput } from "../model/schemas.js";
 import type { AuditEntry } from "../model/types.js";
-import { storeCall } from "./store-call.js";
 
 /** A member of an account: their id (the `actor` of their actions) and role. */
 export interface Member {
@@ -137,7 +136,7 @@ export class MemberManager {
         ...(options.role !== undefined ? { role: options.role } : {}),
       };
       try {
-        return membersOf(await storeCall(() => store.putAccount(next, base.revision, entry)));
+        return membersOf(await store.putAccount(next, base.revision, entry));
       } catch (err) {
         if (!(err instanceof RevisionConflictError) || attempt >= ATTEMPTS) throw err;
       }
@@ -145,7 +144,7 @@ export class MemberManager {
   }
 
   #account(owner: string): Promise<StoredAccount | null> {
-    return storeCall(() => this.#cfg.store.getAccount(owner));
+    return this.#cfg.store.getAccount(owner);
   }
 }
 

@@ -57,7 +57,6 @@ import {
   matchesLifecycle,
   ownerLifetimes,
 } from "./lifecycle.js";
-import { storeCall } from "./store-call.js";
 import { toEpochMs } from "./time.js";
 
 /** Who performs an admin action, recorded in the audit log. */
@@ -169,7 +168,7 @@ export class TokenManager {
       revision: 1,
     };
     const changes = Object.keys(data).filter((k) => k !== "owner" && k !== "kind");
-    await storeCall(() => this.#cfg.store.insert(stored, this.#auditEntry("create", stored, actor, now, changes)));
+    await this.#cfg.store.insert(stored, this.#auditEntry("create", stored, actor, now, changes));
     this.#changed(stored.id, [stored.hash]);
     return new IssuedToken(token, toRecord(stored, now));
   }
@@ -215,7 +214,7 @@ export class TokenManager {
       revokedAt: null,
       revision: 1,
     };
-    await storeCall(() => this.#cfg.store.insert(stored, this.#auditEntry("import", stored, actor, now, [])));
+    await this.#cfg.store.insert(stored, this.#auditEntry("import", stored, actor, now, []));
     this.#changed(stored.id, [stored.hash]);
     return toRecord(stored, now);
   }
@@ -226,7 +225,7 @@ export class TokenManager {
    */
   async get(id: string): Promise<TokenRecord | null> {
     if (!isTokenId(id)) return null;
-    const stored = await storeCall(() => this.#cfg.store.get(id));
+    const stored = await this.#cfg.store.get(id);
     return stored && toRecord(stored, this.#cfg.now());
   }
 
@@ -254,7 +253,7 @@ export class TokenManager {
     if (dueForRotation && lifetimes.rotationPeriodMs === null) {
       throw new InvalidInputError("dueForRotation", "needs a rotation period: tokens.rotationPeriodMs in the options of new Keyward, or the account's");
     }
-    const found = await storeCall(() => store.list(owner, page));
+    const found = await store.list(owner, page);
     const lastUse = unusedSince === undefined ? null : await this.#lastUses(found.items);
     const items: TokenRecord[] = [];
     for (const t of found.items) {
@@ -267,7 +266,7 @@ export class TokenManager {
   /** The last allowed request of each token (absent: never used), from the store's usage data. */
   async #lastUses(tokens: readonly StoredToken[]): Promise<Map<string, number>> {
     if (tokens.length === 0) return new Map();
-    const uses = await storeCall(() => this.#cfg.store.lastUsed(tokens.map((t) => t.id)));
+    const uses = await this.#cfg.store.lastUsed(tokens.map((t) => t.id));
     return new Map(uses.map((u) => [u.tokenId, u.at]));
   }
 
@@ -295,7 +294,7 @@ export class TokenManager {
     const lifetimes = ownerLifetimes(this.#cfg.tokens, await accountOf(this.#cfg, owner), now);
     let cursor: string | null = null;
     do {
-      const page: Page<StoredToken> = await storeCall(() => this.#cfg.store.list(owner, { limit: 1000, cursor }));
+      const page: Page<StoredToken> = await this.#cfg.store.list(owner, { limit: 1000, cursor });
       const lastUse = lifetimes.unusedAfterMs === null ? null : await this.#lastUses(page.items);
       for (const t of page.items) yield* lifecycleEvents(t, lifetimes, now, lastUse && (lastUse.get(t.id) ?? null));
       cursor = page.nextCursor;
@@ -359,7 +358,7 @@ export class TokenManager {
     checkPolicyConsistency({ kind: current.kind, signing: next.signing, policies }, data, this.#cfg.allowSecretInBrowser);
     const changes = Object.keys(data).filter((k) => (data as Record<string, unknown>)[k] !== undefined);
     const entry = this.#auditEntry("update", current, actor, now, changes, Object.keys(policyPatch).length ? effectiveAt : undefined);
-    const saved = await storeCall(() => this.#cfg.store.update(next, current.revision, entry));
+    const saved = await this.#cfg.store.update(next, current.revision, entry);
     this.#changed(saved.id, hashesOf(current));
     return toRecord(saved, now);
   }
@@ -381,7 +380,7 @@ export class TokenManager {
     const current = await this.#read(id);
     const now = this.#cfg.now();
     const entry = this.#auditEntry("revoke", current, actor, now, ["revokedAt"]);
-    const saved = await storeCall(() => this.#cfg.store.revoke(current.id, now, entry));
+    const saved = await this.#cfg.store.revoke(current.id, now, entry);
     this.#changed(saved.id, hashesOf(saved));
     return toRecord(saved, now);
   }
@@ -446,7 +445,7 @@ export class TokenManager {
     const current = await this.#read(id);
     const now = this.#cfg.now();
     const entry = this.#auditEntry("delete", current, actor, now, [...DELETED_PARTS]);
-    const deleted = await storeCall(() => this.#cfg.store.delete(current.id, entry));
+    const deleted = await this.#cfg.store.delete(current.id, entry);
     this.#changed(current.id, hashesOf(deleted.token));
     return { id: deleted.token.id, owner: deleted.token.owner, removed: { ...deleted.removed } };
   }
@@ -460,7 +459,7 @@ export class TokenManager {
     // here and, through the change feed or the cache bound, everywhere else.
     const next: StoredToken = { ...current, disabledAt: disabled ? now : null, updatedAt: now };
     const entry = this.#auditEntry(disabled ? "disable" : "enable", current, actor, now, ["disabledAt"]);
-    const saved = await storeCall(() => this.#cfg.store.update(next, current.revision, entry));
+    const saved = await this.#cfg.store.update(next, current.revision, entry);
     this.#changed(saved.id, hashesOf(current));
     return toRecord(saved, now);
   }
@@ -514,7 +513,7 @@ export class TokenManager {
       rotatedAt: now,
     };
     const entry = this.#auditEntry("regenerate", current, actor, now, ["secret"]);
-    const saved = await storeCall(() => this.#cfg.store.update(next, current.revision, entry));
+    const saved = await this.#cfg.store.update(next, current.revision, entry);
     this.#changed(saved.id, [...hashesOf(current), saved.hash]);
     return new IssuedToken(token, toRecord(saved, now));
   }
@@ -552,13 +551,13 @@ export class TokenManager {
       ("tokenId" in filter ? typeof filter.tokenId === "string" : typeof filter.owner === "string");
     if (!ok) throw new InvalidInputError("filter", "must be { tokenId } or { owner }");
     checkPageOptions(options);
-    return storeCall(() => this.#cfg.store.listAudit(filter, options));
+    return this.#cfg.store.listAudit(filter, options);
   }
 
   /** The stored token; a malformed id is not echoed (it may be a token passed by mistake). */
   async #read(id: string): Promise<StoredToken> {
     if (!isTokenId(id)) throw new TokenNotFoundError("");
-    const current = await storeCall(() => this.#cfg.store.get(id));
+    const current = await this.#cfg.store.get(id);
     if (!current) throw new TokenNotFoundError(id);
     return current;
   }

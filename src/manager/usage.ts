@@ -4,7 +4,6 @@ import { InvalidInputError, StoreUnsupportedError } from "../errors.js";
 import { ownerSchema, parseInput } from "../model/schemas.js";
 import type { UsageQueueStats } from "../monitor/usage-queue.js";
 import type { AnalyticsGranularity, UsageAnalyticsQuery, UsageSeriesBucket } from "../store/kit/usage-analytics.js";
-import { storeCall } from "./store-call.js";
 import { toEpochMs } from "./time.js";
 
 /** Options of {@link UsageReader.get}. */
@@ -107,10 +106,10 @@ export class UsageReader {
     if (!store.capabilities.usageAnalytics) {
       if (!plain) throw new StoreUnsupportedError("usageAnalytics");
       const id = (filter as { tokenId: string }).tokenId;
-      return storeCall(() => store.getUsage(id, { from, to, granularity: granularity as "hour" | "day" }));
+      return store.getUsage(id, { from, to, granularity: granularity as "hour" | "day" });
     }
     const query: UsageAnalyticsQuery = { filter, from, to, granularity, scope, code, groupBy };
-    return storeCall(() => store.queryUsage(query));
+    return store.queryUsage(query);
   }
 
   /**
@@ -160,7 +159,7 @@ export class UsageReader {
    */
   async lastUsed(tokenId: string): Promise<LastUse | null> {
     const { tokenId: id } = parseTarget(tokenId) as { tokenId: string };
-    const [found] = await storeCall(() => this.#cfg.store.lastUsed([id]));
+    const [found] = await this.#cfg.store.lastUsed([id]);
     return found ? { at: found.at, ip: found.ip } : null;
   }
 
