@@ -59,7 +59,7 @@ export const sign: Command = {
     }
     const method = typeof ctx.values.method === "string" ? ctx.values.method.toUpperCase() : body === undefined ? "GET" : "POST";
     const request = new Request(target, { method, headers, ...(body !== undefined && { body }) });
-    const fields = await signatureHeaders(request, { keyid, key, nonce: true });
+    const fields = await signatureHeaders(request, { keyId: keyid, key, nonce: true });
     if (ctx.values.json) {
       json(ctx.io, fields);
     } else {

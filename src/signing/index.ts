@@ -27,7 +27,7 @@ export {
   ed25519Seed,
   type KeyObjectLike,
 } from "./key-formats.js";
-export { type SignRequestOptions, signRequest } from "./sign.js";
+export { type SignOptions, type SignRequestOptions, signRequest } from "./sign.js";
 export { type SignatureHeaders, signatureHeaders } from "./signature-headers.js";
 export type {
   DigestAlgorithm,

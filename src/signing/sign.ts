@@ -3,12 +3,32 @@ import type { RandomSource } from "../lib/crypto.js";
 import { prepareSignature } from "./signature-headers.js";
 import type { DigestAlgorithm, SignatureParamName, SigningKey } from "./types.js";
 
-/** Options of {@link signRequest}. */
-export interface SignRequestOptions {
+/**
+ * Options of {@link signRequest}: the key id (`keyId`; the deprecated
+ * `keyid` still works) and {@link SignOptions}.
+ */
+export type SignRequestOptions = SignOptions &
+  (
+    | {
+        /** Key identifier, sent as the signature's `keyid` parameter; keyward uses the token's public id. */
+        keyId: string;
+        /** @deprecated Use `keyId` (when both are given they must be equal). */
+        keyid?: string;
+      }
+    | {
+        keyId?: undefined;
+        /**
+         * @deprecated Use `keyId`: the same value, named like every other
+         * keyward option (`keyid` stays the name of the parameter on the wire).
+         */
+        keyid: string;
+      }
+  );
+
+/** Options of {@link signRequest} besides the key id. */
+export interface SignOptions {
   /** Signature label, a structured-field key (default `"sig1"`); must not be in use on the request. */
   label?: string;
-  /** Key identifier (`keyid` parameter); keyward uses the token's public id. */
-  keyid: string;
   /**
    * Covered components in order. Default: `@method`, `@target-uri`, plus
    * `content-digest` when the request has a body.
@@ -56,7 +76,7 @@ export interface SignRequestOptions {
  * @example
  * ```ts
  * const signed = await signRequest(new Request("https://api.example.com/v1/prices?symbol=X"), {
- *   keyid: "tok_123",
+ *   keyId: "tok_123",
  *   key: { alg: "ed25519", privateKey: seed }, // 32-byte Uint8Array
  *   created: 1700000000, // default: now
  * });

@@ -56,7 +56,7 @@ const WITHOUT_BODY: readonly string[] = ["@method", "@target-uri"];
  * const url = "https://api.example.com/v1/orders";
  * const init = { method: "POST", headers: new Headers({ "content-type": "application/json" }), body: '{"symbol":"X"}' };
  * const fields = await signatureHeaders(new Request(url, init), {
- *   keyid: "tok_123",
+ *   keyId: "tok_123",
  *   key: { alg: "hmac-sha256", secret }, // Uint8Array, at least 16 bytes
  *   created: 1700000000, // default: now
  * });
@@ -80,7 +80,11 @@ export function prepareSignature(request: Request, options: SignRequestOptions):
   if (typeof label !== "string" || !SF_KEY.test(label)) {
     throw new InvalidInputError("label", "must be a structured-field key (lowercase letters, digits, _-.*)");
   }
-  if (typeof options.keyid !== "string" || options.keyid === "") throw new TypeError("keyid must be a non-empty string");
+  const keyId = options.keyId ?? options.keyid;
+  if (typeof keyId !== "string" || keyId === "") throw new TypeError("keyId must be a non-empty string");
+  if (options.keyId !== undefined && options.keyid !== undefined && options.keyid !== options.keyId) {
+    throw new TypeError("keyId and its deprecated alias keyid differ: give keyId only");
+  }
   const existing = existingFields(request.headers, label);
 
   const hasBody = request.body !== null;
@@ -149,7 +153,7 @@ function signatureValues(options: SignRequestOptions, alg: string): SignaturePar
     created: options.created ?? Math.floor((options.now ?? Date.now)() / 1000),
     expires: options.expires,
     nonce,
-    keyid: options.keyid,
+    keyid: (options.keyId ?? options.keyid)!,
     alg,
     tag: options.tag,
   };

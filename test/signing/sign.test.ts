@@ -31,6 +31,17 @@ describe("signRequest", () => {
     expect(await verifyRequest(signed, { resolveKey, now: frozen(T) })).toMatchObject({ ok: true, keyid: "tok_1" });
   });
 
+  it("keyId names the key like every other option; the deprecated keyid gives the same signature; both must agree", async () => {
+    const request = () => new Request("https://api.example.com/v1/prices");
+    const now = frozen(T);
+    const byKeyId = await signatureHeaders(request(), { keyId: "tok_1", key: ed, now });
+    expect(await signatureHeaders(request(), { keyid: "tok_1", key: ed, now })).toEqual(byKeyId);
+    expect(await signatureHeaders(request(), { keyId: "tok_1", keyid: "tok_1", key: ed, now })).toEqual(byKeyId);
+    expect(byKeyId["signature-input"]).toContain('keyid="tok_1"');
+    await expect(signatureHeaders(request(), { keyId: "tok_1", keyid: "tok_2", key: ed, now })).rejects.toThrow(/keyId and its deprecated alias keyid differ/);
+    await expect(signatureHeaders(request(), { keyId: "", key: ed, now })).rejects.toThrow(/keyId must be a non-empty string/);
+  });
+
   it("with a body: covers content-digest, computes it, keeps the body, leaves the original untouched", async () => {
     const original = new Request("https://api.example.com/v1/items", { method: "POST", body: '{"a":1}' });
     const signed = await signRequest(original, { keyid: "tok_1", key: ed, now: frozen(T) });
@@ -203,7 +214,7 @@ describe("signRequest", () => {
       Promise<{ "signature-input": string; signature: string; "content-digest"?: string }>
     >();
     expectTypeOf(verifyRequest).returns.toEqualTypeOf<Promise<VerifyRequestResult>>();
-    // @ts-expect-error keyid is required
+    // @ts-expect-error keyId is required
     const missing: SignRequestOptions = { key: ed };
     // @ts-expect-error an ed25519 key has no secret
     const wrong: SigningKey = { alg: "ed25519", secret: new Uint8Array(32) };
