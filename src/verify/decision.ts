@@ -4,7 +4,7 @@ import { acceptSignature, limitFields, type MeterState } from "../http/fields.js
 import { type AnswerOptions, problemResponse } from "../http/problem.js";
 import { DEFAULT_POOL, poolOf } from "../model/pools.js";
 import { policyAt, toRecord } from "../model/record.js";
-import type { StoredToken, TokenRecord } from "../model/types.js";
+import type { StoredToken, TokenPolicy, TokenRecord } from "../model/types.js";
 import type { RateLimitResult } from "../store/types.js";
 import { CREDENTIAL_CODES, type DecisionStatus, type DenyCode, type PolicyDecision } from "../policy/decision.js";
 
@@ -21,12 +21,14 @@ export interface DecisionExtras {
   more?: readonly RateLimitResult[] | undefined;
   /** The pool the route drew from (absent: the default pool). */
   pool?: string | undefined;
+  /** The token's policy the decision was made under (absent: computed from the record, once, when headers are built). */
+  policy?: TokenPolicy | undefined;
 }
 
 /** The decision's headers: the policy's, plus what the identified token's limits and signing call for. */
 function headersOf(policy: PolicyDecision, stored: StoredToken | null, at: number, extras?: DecisionExtras): Record<string, string> {
   if (stored === null) return policy.headers;
-  const p = policyAt(stored, at);
+  const p = extras?.policy ?? policyAt(stored, at);
   const { rateLimit, requireSignedRequests } = p;
   const pool = extras?.pool ?? DEFAULT_POOL;
   const credits = poolOf(p, pool) ?? null;

@@ -606,7 +606,7 @@ export class Verifier {
     const credits = poolOf(policy, pool);
     const acctCredits = account === null ? null : poolOf({ credits: account.meter.credits, pools: account.pools }, pool);
     if (credits === undefined || acctCredits === undefined) {
-      return Promise.resolve(this.#finish(stored, deny("POOL_UNKNOWN"), now, { pool }));
+      return Promise.resolve(this.#finish(stored, deny("POOL_UNKNOWN"), now, { pool, policy }));
     }
     const spend = credits || acctCredits ? (route.cost ?? 1) : 0;
     const request: MeterRequest = { tokenId: stored.id, cost: spend, rateLimit: policy.rateLimit, credits };
@@ -630,21 +630,21 @@ export class Verifier {
       let wait = 0;
       for (const x of [m.rateLimit, ...(more ?? []), m.account?.rateLimit]) if (x && !x.allowed) wait = Math.max(wait, x.retryAfterMs);
       const d = deny("RATE_LIMITED", { retryAfterMs: wait });
-      return this.#finish(stored, d, now, { retryAfterMs: wait, rateRemaining: r?.allowed === false ? 0 : r?.remaining, more, pool });
+      return this.#finish(stored, d, now, { retryAfterMs: wait, rateRemaining: r?.allowed === false ? 0 : r?.remaining, more, pool, policy });
     }
     const rateRemaining = r?.remaining;
     if (m.deniedBy === "credits" || m.deniedBy === "accountCredits") {
       const c = (m.deniedBy === "credits" ? m.credits : m.account?.credits)!;
       const wait = c.nextRefillAt === null ? undefined : Math.max(0, c.nextRefillAt - now);
       const d = deny("CREDITS_EXHAUSTED", wait === undefined ? undefined : { retryAfterMs: wait });
-      return this.#finish(stored, d, now, { remaining: c.remaining, retryAfterMs: wait, rateRemaining, more, pool });
+      return this.#finish(stored, d, now, { remaining: c.remaining, retryAfterMs: wait, rateRemaining, more, pool, policy });
     }
     const own = m.credits;
     const acct = m.account?.credits ?? null;
-    if (own === null && acct === null) return this.#finish(stored, allow(), now, { rateRemaining, more, pool });
+    if (own === null && acct === null) return this.#finish(stored, allow(), now, { rateRemaining, more, pool, policy });
     // What the caller can still spend: the tighter of the token and its account.
     const remaining = own === null ? acct!.remaining : acct === null ? own.remaining : Math.min(own.remaining, acct.remaining);
-    return this.#finish(stored, allow(), now, { remaining, rateRemaining, more, pool, cost: spend });
+    return this.#finish(stored, allow(), now, { remaining, rateRemaining, more, pool, policy, cost: spend });
   }
 
   #finish(stored: StoredToken, verdict: PolicyDecision, now: number, extras?: DecisionExtras): Decision {
