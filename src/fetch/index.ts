@@ -14,7 +14,7 @@
  * @module keyward/fetch
  */
 import { allowHeaders, createEdge, createRoute, decide, denialParts, type EdgeOptions, preflightAnswer, type RouteOptions } from "../http/core.js";
-import { fetchEdgeRequest } from "../http/fetch-request.js";
+import { fetchEdgeRequest, incomingHeaders } from "../http/fetch-request.js";
 import type { Keyward } from "../keyward.js";
 import type { Decision } from "../verify/decision.js";
 
@@ -87,7 +87,7 @@ export function keywardFetch<Rest extends unknown[] = unknown[]>(kw: Keyward, op
           const pre = preflight(request);
           if (pre !== null) return pre;
           const origin = edge.cors ? request.headers.get("origin") : null;
-          const decision = await decide(edge, route, fetchEdgeRequest(request, request, getIp?.(request, ...args) ?? null));
+          const decision = await decide(edge, route, fetchEdgeRequest(request, request, getIp?.(request, ...args) ?? null, incomingHeaders(args[0])));
           if (!decision.ok) {
             if (onDenied) return await onDenied(decision, request);
             const answer = denialParts(edge, decision, origin);

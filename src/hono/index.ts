@@ -16,7 +16,7 @@
  */
 import type { Context, MiddlewareHandler } from "hono";
 import { allowHeaders, createEdge, createRoute, decide, denialParts, type EdgeOptions, preflightAnswer, type RouteOptions } from "../http/core.js";
-import { fetchEdgeRequest } from "../http/fetch-request.js";
+import { fetchEdgeRequest, incomingHeaders } from "../http/fetch-request.js";
 import type { Keyward } from "../keyward.js";
 import type { Decision } from "../verify/decision.js";
 
@@ -87,7 +87,7 @@ export function keywardHono(kw: Keyward, options: KeywardHonoOptions = {}): Keyw
         const origin = edge.cors ? (c.req.header("origin") ?? null) : null;
         let decision: Decision;
         try {
-          decision = await decide(edge, route, fetchEdgeRequest(c, c.req.raw, getIp(c) ?? null));
+          decision = await decide(edge, route, fetchEdgeRequest(c, c.req.raw, getIp(c) ?? null, incomingHeaders(c.env)));
         } catch (err) {
           if (onError) return onError(err, c);
           throw err;

@@ -1,20 +1,37 @@
 // A Fetch API Request as the core sees it: the Hono adapter and the Fetch
 // wrapper. Runtime-agnostic.
+import type { IncomingMessage } from "node:http";
 import type { EdgeRequest } from "./core.js";
+import { headerOf } from "./node.js";
+
+/** The header fields of a Node request. */
+type NodeFields = Pick<IncomingMessage, "headers" | "rawHeaders">;
+
+/**
+ * The Node request when the runtime is @hono/node-server (its
+ * `env.incoming`): there, `request.headers` builds a whole Fetch `Headers`
+ * (and Request) on first access, which a warm bearer check never needs.
+ */
+export function incomingHeaders(env: unknown): NodeFields | null {
+  const incoming = (env as { incoming?: Partial<NodeFields> } | null | undefined)?.incoming;
+  return incoming && typeof incoming.headers === "object" && Array.isArray(incoming.rawHeaders) ? (incoming as NodeFields) : null;
+}
 
 /**
  * @param raw the framework's request, for `getToken`
  * @param request the Fetch request
  * @param ip the client's socket address, when the runtime tells it
+ * @param node the same request as Node holds it ({@link incomingHeaders}), whose headers are read instead of `request.headers` when given
  */
-export function fetchEdgeRequest<Req>(raw: Req, request: Request, ip: string | null): EdgeRequest<Req> {
+export function fetchEdgeRequest<Req>(raw: Req, request: Request, ip: string | null, node: NodeFields | null = null): EdgeRequest<Req> {
   return {
     raw,
     method: request.method,
     url: request.url,
-    header: (name) => request.headers.get(name),
+    header: node === null ? (name) => request.headers.get(name) : (name) => headerOf(node, name),
     ip,
-    request,
+    // Without it the core reads the headers above (and builds a Request only for a signed body).
+    request: node === null ? request : undefined,
     async toRequest(url) {
       // Same URL: keyward reads a clone of the body, the application the original.
       if (url === request.url) return { request, body: undefined };

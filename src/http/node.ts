@@ -53,7 +53,7 @@ export async function rawBodyOf(req: WithRawBody, maxBytes: number, hint: string
  * `Authorization` lines; Fetch `Headers` join them with ", ", which keyward
  * refuses as ambiguous. Read from the raw lines so the answer is the same.
  */
-function headerOf(req: IncomingMessage, name: string): string | null {
+export function headerOf(req: Pick<IncomingMessage, "headers" | "rawHeaders">, name: string): string | null {
   if (name === "authorization") {
     const raw = req.rawHeaders;
     let value: string | null = null;
