@@ -6,9 +6,8 @@ import type { ResolvedConfig } from "../config.js";
 import { InvalidInputError, RevisionConflictError, ScopeNotAllowedError } from "../errors.js";
 import { ACCOUNT_AUDIT_TARGET, type AccountPolicy, type StoredAccount } from "../model/account.js";
 import { auditId } from "../model/audit-id.js";
-import { DEFAULT_POOL, isPoolName, MAX_POOLS } from "../model/pools.js";
 import { policyAt } from "../model/record.js";
-import { actorSchema, ownerSchema, parseInput } from "../model/schemas.js";
+import { actorSchema, checkPoolNames, ownerSchema, parseInput } from "../model/schemas.js";
 import type { StoredToken } from "../model/types.js";
 import { parseScope, scopesGrant } from "../policy/scope.js";
 import { MAX_CREDIT_BALANCE } from "../store/kit/account-credits.js";
@@ -88,17 +87,7 @@ const creditsSchema = z
 const poolsSchema = z
   .record(z.string(), creditsSchema)
   .nullable()
-  .superRefine((p, ctx) => {
-    if (p === null) return;
-    const names = Object.keys(p);
-    if (names.length > MAX_POOLS) ctx.addIssue({ code: "custom", message: `at most ${MAX_POOLS} pools` });
-    for (const name of names) {
-      if (name === DEFAULT_POOL) ctx.addIssue({ code: "custom", path: [name], message: "the default pool is `credits`, not a named pool" });
-      else if (!isPoolName(name)) {
-        ctx.addIssue({ code: "custom", path: [name], message: "must be a pool name: a lowercase letter, then up to 31 of a-z, 0-9, _ or -" });
-      }
-    }
-  })
+  .superRefine(checkPoolNames)
   .transform((p) => p ?? {});
 const lifetime = z.number().int().min(1).max(100 * 366 * 86_400_000).nullish().transform((v) => v ?? null);
 const tokenRulesSchema = z

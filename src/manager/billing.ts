@@ -198,7 +198,7 @@ export class BillingManager {
       try {
         await options.onInvoice(structuredClone(invoice));
       } catch (error) {
-        await store.finishBillingRun(key, claim, "failed", this.#cfg.now());
+        await store.finishBillingRun(key, claim, "failed");
         result.failed.push({ owner: who, error });
         continue;
       }
@@ -212,7 +212,7 @@ export class BillingManager {
         owner: who,
         changes: [period],
       };
-      const recorded = await store.finishBillingRun(key, claim, "done", done, JSON.stringify(invoice), audit);
+      const recorded = await store.finishBillingRun(key, claim, "done", JSON.stringify(invoice), audit);
       // A claim taken over meanwhile (this run was slower than staleAfterMs): the other run records it.
       (recorded ? result.billed : result.busy).push(who);
     }

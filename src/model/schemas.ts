@@ -127,21 +127,24 @@ const creditsObject = z
 
 const credits = creditsObject.nullable();
 
+/** The rule of every `pools` record (a token's, an account's): at most MAX_POOLS, each named, none `default`. */
+export function checkPoolNames(p: Record<string, unknown> | null, ctx: z.RefinementCtx): void {
+  if (p === null) return;
+  const names = Object.keys(p);
+  if (names.length > MAX_POOLS) ctx.addIssue({ code: "custom", message: `at most ${MAX_POOLS} pools` });
+  for (const name of names) {
+    if (name === DEFAULT_POOL) {
+      ctx.addIssue({ code: "custom", path: [name], message: "the default pool is `credits`, not a named pool" });
+    } else if (!isPoolName(name)) {
+      ctx.addIssue({ code: "custom", path: [name], message: "must be a pool name: a lowercase letter, then up to 31 of a-z, 0-9, _ or -" });
+    }
+  }
+}
+
 const pools = z
   .record(z.string(), creditsObject)
   .nullable()
-  .superRefine((p, ctx) => {
-    if (p === null) return;
-    const names = Object.keys(p);
-    if (names.length > MAX_POOLS) ctx.addIssue({ code: "custom", message: `at most ${MAX_POOLS} pools` });
-    for (const name of names) {
-      if (name === DEFAULT_POOL) {
-        ctx.addIssue({ code: "custom", path: [name], message: "the default pool is `credits`, not a named pool" });
-      } else if (!isPoolName(name)) {
-        ctx.addIssue({ code: "custom", path: [name], message: "must be a pool name: a lowercase letter, then up to 31 of a-z, 0-9, _ or -" });
-      }
-    }
-  })
+  .superRefine(checkPoolNames)
   .transform((p) => p ?? {});
 
 const rateLimitObject = z.strictObject({ limit: count(1), windowMs: count(1).max(31 * 86_400_000) });

@@ -648,7 +648,6 @@ export class PostgresStore implements TokenStore {
     key: BillingRunKey,
     claim: string,
     outcome: "done" | "failed",
-    _now: number,
     record?: string,
     audit?: AuditEntry,
   ): Promise<boolean> {

@@ -575,7 +575,7 @@ export class SqliteStore implements TokenStore {
     });
   }
 
-  finishBillingRun(key: BillingRunKey, claim: string, outcome: "done" | "failed", _now: number, record?: string, audit?: AuditEntry): Promise<boolean> {
+  finishBillingRun(key: BillingRunKey, claim: string, outcome: "done" | "failed", record?: string, audit?: AuditEntry): Promise<boolean> {
     const s = this.#s;
     return this.#tx(() => {
       if (outcome === "failed") return Number(s.billingRunFailed.run(key.owner, key.period, claim).changes) === 1;

@@ -85,7 +85,7 @@ export function combineStores(parts: StoreParts): TokenStore {
   if (billing) {
     store.billingUsage = (query) => u.billingUsage!(query);
     store.claimBillingRun = (key, claim, now, stale) => u.claimBillingRun!(key, claim, now, stale);
-    store.finishBillingRun = (key, claim, outcome, now, record, audit) => u.finishBillingRun!(key, claim, outcome, now, record, audit);
+    store.finishBillingRun = (key, claim, outcome, record, audit) => u.finishBillingRun!(key, claim, outcome, record, audit);
   }
   if (accounts) {
     store.getAccount = (owner) => c.getAccount!(owner);

@@ -89,7 +89,7 @@ export interface GuardedStore {
   /** Rejects with `STORE_UNSUPPORTED` unless `capabilities.billing`. */
   claimBillingRun(key: BillingRunKey, claim: string, now: number, staleBefore: number): Promise<BillingClaim>;
   /** Rejects with `STORE_UNSUPPORTED` unless `capabilities.billing`. */
-  finishBillingRun(key: BillingRunKey, claim: string, outcome: "done" | "failed", now: number, record?: string, audit?: AuditEntry): Promise<boolean>;
+  finishBillingRun(key: BillingRunKey, claim: string, outcome: "done" | "failed", record?: string, audit?: AuditEntry): Promise<boolean>;
   subscribe?(listener: (event: ChangeEvent) => void): () => void;
   close(): Promise<void>;
 }
@@ -357,19 +357,18 @@ class Guard implements GuardedStore {
     );
   }
 
-  finishBillingRun(key: BillingRunKey, claim: string, outcome: "done" | "failed", now: number, record?: string, audit?: AuditEntry): Promise<boolean> {
+  finishBillingRun(key: BillingRunKey, claim: string, outcome: "done" | "failed", record?: string, audit?: AuditEntry): Promise<boolean> {
     return this.#call(
       () => {
         checkBillingRunKey(key);
         checkString(claim, "claim");
         if (outcome !== "done" && outcome !== "failed") throw new InvalidInputError("outcome", 'must be "done" or "failed"');
-        checkTime(now, "now");
         if (record !== undefined && (typeof record !== "string" || record.length > 1_000_000)) {
           throw new InvalidInputError("record", "must be a string of at most 1 000 000 characters");
         }
         checkAudit(audit, "audit");
       },
-      () => this.#billing().finishBillingRun(key, claim, outcome, now, record, audit),
+      () => this.#billing().finishBillingRun(key, claim, outcome, record, audit),
       [key, audit],
     );
   }

@@ -492,7 +492,6 @@ export class MemoryStore implements TokenStore {
     key: BillingRunKey,
     claim: string,
     outcome: "done" | "failed",
-    _now: number,
     record?: string,
     audit?: AuditEntry,
   ): Promise<boolean> {

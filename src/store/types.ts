@@ -402,7 +402,7 @@ export interface BillingStore {
    * a later run retries. Does nothing unless `claim` still holds the run.
    * Resolves whether it did.
    */
-  finishBillingRun(key: BillingRunKey, claim: string, outcome: "done" | "failed", now: number, record?: string, audit?: AuditEntry): Promise<boolean>;
+  finishBillingRun(key: BillingRunKey, claim: string, outcome: "done" | "failed", record?: string, audit?: AuditEntry): Promise<boolean>;
 }
 
 /**

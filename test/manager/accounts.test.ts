@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { combineStores, Keyward, MemoryStore, type TokenStore } from "keyward";
 import { sqliteStore } from "keyward/sqlite";
+import { expectAccountRace } from "../support/account-race.js";
 
 const T0 = Date.UTC(2026, 0, 10);
 
@@ -136,17 +137,7 @@ describe("account metering: token and account charged together", () => {
     it(`${name}: 10 000 concurrent checks across 10 tokens of one account on a pool of 1 000 grant exactly 1 000`, async () => {
       const store = make();
       const { kw } = setup(store);
-      await kw.accounts.set("acct_1", { credits: { limit: 1000 } });
-      const tokens = await Promise.all(
-        Array.from({ length: 10 }, () => kw.tokens.create({ owner: "acct_1", kind: "secret", credits: { limit: 400 } })),
-      );
-      const ds = await Promise.all(Array.from({ length: 10_000 }, (_, i) => kw.check({ token: tokens[i % 10]!.token })));
-      expect(ds.filter((d) => d.ok)).toHaveLength(1000);
-      expect(new Set(ds.filter((d) => !d.ok).map((d) => d.code))).toEqual(new Set(["CREDITS_EXHAUSTED"]));
-      expect(await kw.credits.get({ owner: "acct_1" })).toMatchObject({ limit: 1000, remaining: 0 });
-      let spent = 0;
-      for (const t of tokens) spent += 400 - (await kw.credits.get({ tokenId: t.record.id })).remaining;
-      expect(spent).toBe(1000);
+      await expectAccountRace(kw);
       await kw.close();
       await store.close();
     });

@@ -4,6 +4,7 @@
 import { Keyward } from "keyward";
 import { postgresStore } from "keyward/postgres";
 import { describe, expect, it } from "vitest";
+import { expectAccountRace } from "../support/account-race.js";
 import { freshPrefix, hasPostgres, testPool } from "./server.js";
 
 const T0 = Date.UTC(2026, 0, 10, 12);
@@ -19,17 +20,7 @@ describe.runIf(hasPostgres)("PostgreSQL accounts through Keyward", () => {
 
   it("10 000 concurrent checks across 10 tokens of one account on a pool of 1 000 grant exactly 1 000", async () => {
     const { kw, store } = await open();
-    await kw.accounts.set("acct_1", { credits: { limit: 1000 } });
-    const tokens = await Promise.all(
-      Array.from({ length: 10 }, () => kw.tokens.create({ owner: "acct_1", kind: "secret", credits: { limit: 400 } })),
-    );
-    const ds = await Promise.all(Array.from({ length: 10_000 }, (_, i) => kw.check({ token: tokens[i % 10]!.token })));
-    expect(ds.filter((d) => d.ok)).toHaveLength(1000);
-    expect(new Set(ds.filter((d) => !d.ok).map((d) => d.code))).toEqual(new Set(["CREDITS_EXHAUSTED"]));
-    expect(await kw.credits.get({ owner: "acct_1" })).toMatchObject({ limit: 1000, remaining: 0 });
-    let spent = 0;
-    for (const t of tokens) spent += 400 - (await kw.credits.get({ tokenId: t.record.id })).remaining;
-    expect(spent).toBe(1000);
+    await expectAccountRace(kw);
     await kw.close();
     await store.close();
   }, 60_000);

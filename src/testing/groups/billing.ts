@@ -46,16 +46,16 @@ export function billingGroup(ctx: SuiteContext): void {
     const key = { owner: randomId("acct"), period: "2026-11" };
     expect(await ctx.store.claimBillingRun(key, "c1", T, T - HOUR)).toBe("claimed");
     expect(await ctx.store.claimBillingRun(key, "c2", T + 1, T + 1 - HOUR)).toBe("busy");
-    expect(await ctx.store.finishBillingRun(key, "c2", "done", T + 2)).toBe(false);
-    expect(await ctx.store.finishBillingRun(key, "c1", "failed", T + 2)).toBe(true);
+    expect(await ctx.store.finishBillingRun(key, "c2", "done")).toBe(false);
+    expect(await ctx.store.finishBillingRun(key, "c1", "failed")).toBe(true);
     expect(await ctx.store.claimBillingRun(key, "c3", T + 3, T + 3 - HOUR)).toBe("claimed");
     // c3's process died: after the stale time another run takes over.
     expect(await ctx.store.claimBillingRun(key, "c4", T + 2 * HOUR, T + HOUR)).toBe("claimed");
-    expect(await ctx.store.finishBillingRun(key, "c3", "done", T + 2 * HOUR)).toBe(false);
+    expect(await ctx.store.finishBillingRun(key, "c3", "done")).toBe(false);
     const audit = makeAuditEntry({ owner: key.owner, tokenId: "*", action: "bill", changes: [key.period], at: T + 2 * HOUR });
-    expect(await ctx.store.finishBillingRun(key, "c4", "done", T + 2 * HOUR, '{"lines":[]}', audit)).toBe(true);
+    expect(await ctx.store.finishBillingRun(key, "c4", "done", '{"lines":[]}', audit)).toBe(true);
     expect(await ctx.store.claimBillingRun(key, "c5", T + 9 * HOUR, T + 9 * HOUR)).toBe("done");
-    expect(await ctx.store.finishBillingRun(key, "c4", "failed", T + 9 * HOUR)).toBe(false);
+    expect(await ctx.store.finishBillingRun(key, "c4", "failed")).toBe(false);
     expect((await ctx.store.listAudit({ owner: key.owner })).items.map((e) => e.action)).toEqual(["bill"]);
   });
 
@@ -74,7 +74,7 @@ export function billingGroup(ctx: SuiteContext): void {
     await expectCode(ctx.store.billingUsage({ from: Number.NaN, to: T }), "INVALID_INPUT");
     await expectCode(ctx.store.claimBillingRun({ owner, period: "" }, "c", T, T), "INVALID_INPUT");
     await expectCode(ctx.store.claimBillingRun({ owner, period: "a b" }, "c", T, T), "INVALID_INPUT");
-    await expectCode(ctx.store.finishBillingRun({ owner, period: "p" }, "c", "maybe" as never, T), "INVALID_INPUT");
+    await expectCode(ctx.store.finishBillingRun({ owner, period: "p" }, "c", "maybe" as never), "INVALID_INPUT");
     await expectCode(ctx.store.recordUsage([{ ...ev(owner, T, true, 1), pool: "Not A Pool" }]), "INVALID_INPUT");
     expect(await ctx.store.billingUsage({ owner, from: T - HOUR, to: T + HOUR })).toEqual([]);
     expect(await ctx.store.claimBillingRun({ owner, period: "p" }, "c", T, T)).toBe("claimed");
