@@ -179,6 +179,8 @@ export class Verifier {
   #cacheMisses = 0;
   readonly #transport: TransportResolver;
   readonly #leaksReported = new Set<string>();
+  /** `<prefix>_` of each accepted prefix: a URL without any holds none of our tokens. */
+  readonly #urlMarkers: readonly string[];
   readonly #pendingReports = new Set<Promise<void>>();
   readonly #unsubscribe: (() => void) | undefined;
   /** The instance's options of `verifyRequest`, built once. */
@@ -187,6 +189,7 @@ export class Verifier {
   constructor(config: ResolvedConfig, detector: AnomalyDetector | null = null) {
     this.#cfg = config;
     this.#detector = detector;
+    this.#urlMarkers = config.prefixes.map((p) => `${p}_`);
     const bounds = {
       maxEntries: config.cache.maxEntries,
       ttlMs: config.revocationBoundMs,
@@ -331,15 +334,17 @@ export class Verifier {
     }
     const now = this.#cfg.now();
     let headers: Headers;
+    let url: string;
     let queryToken: string[] | null = null;
     try {
       headers = request.headers;
+      url = request.url;
       const param = this.#cfg.queryParam;
-      if (param !== null) queryToken = new URL(request.url).searchParams.getAll(param);
+      if (param !== null) queryToken = new URL(url).searchParams.getAll(param);
     } catch {
       return Promise.resolve(denial("TOKEN_MALFORMED", now));
     }
-    if (queryToken === null && this.#reportTokensInUrl(request.url, now)) return Promise.resolve(denial("TOKEN_IN_URL", now));
+    if (queryToken === null && this.#reportTokensInUrl(url, now)) return Promise.resolve(denial("TOKEN_IN_URL", now));
     // Header names here are constants, valid by construction: get() cannot throw.
     const get = (name: string) => headers.get(name);
     const credential = findCredential(get("authorization"), queryToken);
@@ -347,7 +352,7 @@ export class Verifier {
     const context = new RequestContext(
       get,
       () => this.#clientIp(options.ip, { get }),
-      () => this.#transport(request.url, options.ip, { get }),
+      () => this.#transport(url, options.ip, { get }),
       options.scope,
       this.#cfg,
     );
@@ -402,7 +407,9 @@ export class Verifier {
    */
   #reportTokensInUrl(url: string, now: number): boolean {
     const prefixes = this.#cfg.prefixes;
-    if (!prefixes.some((p) => url.includes(`${p}_`))) return false;
+    let marked = false;
+    for (const m of this.#urlMarkers) if (url.includes(m)) marked = true;
+    if (!marked) return false;
     const found = findTokens(url).filter((t) => prefixes.includes(t.prefix));
     if (found.length === 0) return false;
     for (const { token } of found.slice(0, 4)) {
