@@ -90,6 +90,8 @@ export interface BillingRunResult {
   busy: string[];
   /** Owners whose hook threw (unbilled; a later run retries them). */
   failed: { owner: string; error: unknown }[];
+  /** Owners with another run (another period) over some of these hours: skipped, so no hour is billed twice. */
+  overlapping: string[];
 }
 
 const MONTH = /^(\d{4})-(0[1-9]|1[0-2])$/;
@@ -185,14 +187,15 @@ export class BillingManager {
       lines.push(line(r, from, to));
       byOwner.set(r.owner, lines);
     }
-    const result: BillingRunResult = { period, billed: [], alreadyBilled: [], busy: [], failed: [] };
+    const result: BillingRunResult = { period, billed: [], alreadyBilled: [], busy: [], failed: [], overlapping: [] };
     for (const [who, lines] of byOwner) {
-      const key = { owner: who, period };
+      const key = { owner: who, period, from, to };
       const claim = toBase64Url(this.#cfg.random(12));
       const at = this.#cfg.now();
       const claimed = await store.claimBillingRun(key, claim, at, at - stale);
       if (claimed === "done") result.alreadyBilled.push(who);
       if (claimed === "busy") result.busy.push(who);
+      if (claimed === "overlap") result.overlapping.push(who);
       if (claimed !== "claimed") continue;
       const invoice: Invoice = { owner: who, period, from, to, lines, idempotencyKey: `keyward:${who}:${period}` };
       try {

@@ -117,7 +117,8 @@ export const statements = (t: TableNames) => ({
     WHERE owner = $1 AND hour >= $2 AND hour < $3 GROUP BY owner, pool`,
   billingOfAll: `SELECT owner, pool, SUM(requests) AS requests, SUM(credits) AS credits FROM ${t.billingUsage}
     WHERE hour >= $1 AND hour < $2 GROUP BY owner, pool`,
-  claimBillingRun: `INSERT INTO ${t.billingRuns} (owner, period, status, claim, claimed_at) VALUES ($1, $2, 'pending', $3, $4)
+  billingRunOverlaps: `SELECT 1 FROM ${t.billingRuns} WHERE owner = $1 AND period <> $2 AND from_ms < $4 AND to_ms > $3 LIMIT 1`,
+  claimBillingRun: `INSERT INTO ${t.billingRuns} (owner, period, status, claim, claimed_at, from_ms, to_ms) VALUES ($1, $2, 'pending', $3, $4, $6, $7)
     ON CONFLICT (owner, period) DO UPDATE SET claim = excluded.claim, claimed_at = excluded.claimed_at
       WHERE ${t.billingRuns}.status = 'pending' AND ${t.billingRuns}.claimed_at < $5
     RETURNING claim`,

@@ -638,10 +638,17 @@ export class PostgresStore implements TokenStore {
 
   async claimBillingRun(key: BillingRunKey, claim: string, now: number, staleBefore: number): Promise<BillingClaim> {
     const owner = pgKey(key.owner);
-    const won = await this.#query(this.#s.claimBillingRun, [owner, key.period, claim, now, staleBefore]);
-    if ((won[0] as { claim: string } | undefined)?.claim === claim) return "claimed";
-    const run = (await this.#query(this.#s.billingRunStatus, [owner, key.period]))[0] as { status: string } | undefined;
-    return run?.status === "done" ? "done" : "busy";
+    // Under the owner's lock: no other claim of the owner can slip between the overlap check and the insert.
+    return transaction(this.#pool, async (c) => {
+      await c.query(this.#s.lockCounters, [`${this.#t.billingRuns}:${owner}`]);
+      const status = ((await c.query(this.#s.billingRunStatus, [owner, key.period])).rows[0] as { status: string } | undefined)?.status;
+      if (status === undefined && (await c.query(this.#s.billingRunOverlaps, [owner, key.period, key.from, key.to])).rows.length > 0) {
+        return "overlap";
+      }
+      const won = (await c.query(this.#s.claimBillingRun, [owner, key.period, claim, now, staleBefore, key.from, key.to])).rows;
+      if ((won[0] as { claim: string } | undefined)?.claim === claim) return "claimed";
+      return status === "done" ? "done" : "busy";
+    });
   }
 
   async finishBillingRun(

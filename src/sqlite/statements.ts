@@ -89,7 +89,8 @@ const sql = (t: TableNames) => ({
   billingOfAll: `SELECT owner, pool, SUM(requests) AS requests, SUM(credits) AS credits FROM ${t.billingUsage}
     WHERE hour >= ? AND hour < ? GROUP BY owner, pool`,
   billingRunOf: `SELECT status, claim, claimed_at AS claimedAt FROM ${t.billingRuns} WHERE owner = ? AND period = ?`,
-  claimBillingRun: `INSERT INTO ${t.billingRuns} (owner, period, status, claim, claimed_at) VALUES (?, ?, 'pending', ?, ?)
+  billingRunOverlaps: `SELECT 1 FROM ${t.billingRuns} WHERE owner = ?1 AND period <> ?2 AND from_ms < ?4 AND to_ms > ?3 LIMIT 1`,
+  claimBillingRun: `INSERT INTO ${t.billingRuns} (owner, period, status, claim, claimed_at, from_ms, to_ms) VALUES (?, ?, 'pending', ?, ?, ?, ?)
     ON CONFLICT (owner, period) DO UPDATE SET claim = excluded.claim, claimed_at = excluded.claimed_at`,
   billingRunDone: `UPDATE ${t.billingRuns} SET status = 'done', record = ? WHERE owner = ? AND period = ? AND claim = ? AND status = 'pending'`,
   billingRunFailed: `DELETE FROM ${t.billingRuns} WHERE owner = ? AND period = ? AND claim = ? AND status = 'pending'`,

@@ -570,7 +570,8 @@ export class SqliteStore implements TokenStore {
       const run = s.billingRunOf.get(key.owner, key.period) as { status: string; claimedAt: number | bigint } | undefined;
       if (run?.status === "done") return "done";
       if (run && Number(run.claimedAt) >= staleBefore) return "busy";
-      s.claimBillingRun.run(key.owner, key.period, claim, now);
+      if (s.billingRunOverlaps.get(key.owner, key.period, key.from, key.to) !== undefined) return "overlap";
+      s.claimBillingRun.run(key.owner, key.period, claim, now, key.from, key.to);
       return "claimed";
     });
   }

@@ -217,7 +217,10 @@ export class MemoryStore implements TokenStore {
   readonly #seen = new Map<string, Map<string, number>>();
   // Billing: spend per owner, pool and hour (`billingKey`), and runs per "<owner>U+0000<period>".
   readonly #billing = new Map<string, BillingHourRow>();
-  readonly #billingRuns = new Map<string, { status: "pending" | "done"; claim: string; claimedAt: number; record: string | null }>();
+  readonly #billingRuns = new Map<
+    string,
+    { owner: string; from: number; to: number; status: "pending" | "done"; claim: string; claimedAt: number; record: string | null }
+  >();
 
   readonly #audit = new Map<string, AuditEntry>();
   readonly #auditByToken = new Map<string, SortKey[]>();
@@ -483,7 +486,10 @@ export class MemoryStore implements TokenStore {
     const run = this.#billingRuns.get(k);
     if (run?.status === "done") return "done";
     if (run && run.claimedAt >= staleBefore) return "busy";
-    this.#billingRuns.set(k, { status: "pending", claim, claimedAt: now, record: null });
+    for (const [other, r] of this.#billingRuns) {
+      if (other !== k && r.owner === key.owner && r.from < key.to && key.from < r.to) return "overlap";
+    }
+    this.#billingRuns.set(k, { owner: key.owner, from: key.from, to: key.to, status: "pending", claim, claimedAt: now, record: null });
     return "claimed";
   }
 

@@ -393,7 +393,9 @@ export interface BillingStore {
    * Claims the run of `key` for `claim`, atomically: `"claimed"` when there
    * was none (or only a pending one claimed before `staleBefore`, taken
    * over), `"done"` when it was billed, `"busy"` when another claim is
-   * pending. Of concurrent claims of one key, at most one gets `"claimed"`.
+   * pending, `"overlap"` when another run of the owner (another period, any
+   * state) covers some of the same hours. Of concurrent claims of one key,
+   * or of overlapping keys, at most one gets `"claimed"`.
    */
   claimBillingRun(key: BillingRunKey, claim: string, now: number, staleBefore: number): Promise<BillingClaim>;
   /**

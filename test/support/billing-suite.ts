@@ -64,14 +64,16 @@ export function describeBilling(name: string, make: () => TokenStore | Promise<T
       ]);
       const audit = (await kw.tokens.audit({ owner: "acct_a" })).items.filter((e) => e.action === "bill");
       expect(audit).toMatchObject([{ actor: "system", changes: ["2026-11"], tokenId: "*" }]);
-      // The month as its exact range is the same run; another range is a run of its own.
+      // The month as its exact range is the same run; a range over some of its hours bills none of them again.
       expect(await kw.billing.run({ period: { from: "2026-11-01T00:00:00Z", to: DEC }, onInvoice })).toMatchObject({
         period: "2026-11",
         billed: [],
         alreadyBilled: ['acct,"b"', "acct_a"],
       });
       const twoMonths = await kw.billing.run({ period: { from: NOV - 31 * 24 * HOUR, to: DEC }, owner: "acct_a", onInvoice });
-      expect(twoMonths).toMatchObject({ period: `${NOV - 31 * 24 * HOUR}-${DEC}`, billed: ["acct_a"] });
+      expect(twoMonths).toMatchObject({ period: `${NOV - 31 * 24 * HOUR}-${DEC}`, billed: [], overlapping: ["acct_a"] });
+      const october = await kw.billing.run({ period: { from: NOV - 31 * 24 * HOUR, to: NOV }, owner: "acct_a", onInvoice });
+      expect(october).toMatchObject({ billed: [], overlapping: [] }); // no usage in October: nothing to bill
     });
 
     it("concurrent runs of one period bill each owner exactly once", async () => {

@@ -32,14 +32,17 @@ export interface BillingUsageQuery {
   to: number;
 }
 
-/** Which run: an owner and a period key (`"2026-11"`, or `"<from>-<to>"` in epoch ms). */
+/** Which run: an owner, a period key (`"2026-11"`, or `"<from>-<to>"` in epoch ms) and the hours it covers. */
 export interface BillingRunKey {
   owner: string;
   period: string;
+  /** The period's hours, `[from, to)`, epoch ms: no two runs of an owner may share one. */
+  from: number;
+  to: number;
 }
 
-/** What {@link BillingStore.claimBillingRun} answers. */
-export type BillingClaim = "claimed" | "done" | "busy";
+/** What {@link BillingStore.claimBillingRun} answers; `overlap`: another run of the owner covers some of these hours. */
+export type BillingClaim = "claimed" | "done" | "busy" | "overlap";
 
 /** The key of a billing row. */
 export const billingKey = (r: Pick<BillingHourRow, "owner" | "pool" | "hour">): string => `${r.owner}\u0000${r.pool}\u0000${r.hour}`;

@@ -300,4 +300,7 @@ export function checkBillingRunKey(key: BillingRunKey): void {
   if (typeof key.period !== "string" || !/^[0-9A-Za-z:_.-]{1,64}$/.test(key.period)) {
     throw new InvalidInputError("key.period", "must be 1 to 64 of 0-9, A-Z, a-z, :, _, . or -");
   }
+  checkTime(key.from, "key.from");
+  checkTime(key.to, "key.to");
+  if (key.to <= key.from) throw new InvalidInputError("key.to", "must be after key.from");
 }

@@ -205,7 +205,8 @@ export const MIGRATIONS: readonly Migration[] = [
   {
     // Version 5. Billing: each owner's allowed requests and credits per pool and UTC hour
     // (added with usage batches), and one row per billed owner and period: `claim` holds it
-    // while pending; `status` "done" with the invoice record once billed.
+    // while pending; `status` "done" with the invoice record once billed; `from_ms`, `to_ms`:
+    // its hours (no two runs of an owner overlap).
     version: 5,
     name: "billing",
     up: (t, d) => [
@@ -224,6 +225,8 @@ export const MIGRATIONS: readonly Migration[] = [
         status TEXT NOT NULL,
         claim TEXT NOT NULL,
         claimed_at ${d.int} NOT NULL,
+        from_ms ${d.int} NOT NULL,
+        to_ms ${d.int} NOT NULL,
         record TEXT,
         PRIMARY KEY (owner, period)
       )`,

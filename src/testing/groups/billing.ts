@@ -22,7 +22,7 @@ export function billingGroup(ctx: SuiteContext): void {
   it("without the capability, billing calls are STORE_UNSUPPORTED", async (test) => {
     if (on()) return test.skip();
     await expectCode(ctx.store.billingUsage({ from: T, to: T + HOUR }), "STORE_UNSUPPORTED");
-    await expectCode(ctx.store.claimBillingRun({ owner: "o", period: "2026-11" }, "c1", T, T), "STORE_UNSUPPORTED");
+    await expectCode(ctx.store.claimBillingRun({ owner: "o", period: "2026-11", from: T, to: T + HOUR }, "c1", T, T), "STORE_UNSUPPORTED");
   });
 
   it("sums allowed requests and credits per owner and pool over whole hours, from every usage batch", async (test) => {
@@ -43,7 +43,7 @@ export function billingGroup(ctx: SuiteContext): void {
 
   it("a run is claimed once, billed once; a failed claim is released, a stale one taken over", async (test) => {
     if (!on()) return test.skip();
-    const key = { owner: randomId("acct"), period: "2026-11" };
+    const key = { owner: randomId("acct"), period: "2026-11", from: T, to: T + 30 * 24 * HOUR };
     expect(await ctx.store.claimBillingRun(key, "c1", T, T - HOUR)).toBe("claimed");
     expect(await ctx.store.claimBillingRun(key, "c2", T + 1, T + 1 - HOUR)).toBe("busy");
     expect(await ctx.store.finishBillingRun(key, "c2", "done")).toBe(false);
@@ -59,9 +59,32 @@ export function billingGroup(ctx: SuiteContext): void {
     expect((await ctx.store.listAudit({ owner: key.owner })).items.map((e) => e.action)).toEqual(["bill"]);
   });
 
+  it("a run over hours another run of the owner covers is an overlap, pending or billed; adjacent periods are not", async (test) => {
+    if (!on()) return test.skip();
+    const owner = randomId("acct");
+    const DAY = 24 * HOUR;
+    const nov = { owner, period: "2026-11", from: T + 30 * DAY, to: T + 60 * DAY };
+    expect(await ctx.store.claimBillingRun(nov, "c1", T, T - HOUR)).toBe("claimed");
+    expect(await ctx.store.claimBillingRun({ owner, period: "mid", from: T + 45 * DAY, to: T + 75 * DAY }, "c2", T, T - HOUR)).toBe("overlap");
+    expect(await ctx.store.claimBillingRun({ owner, period: "2026-10", from: T, to: T + 30 * DAY }, "c3", T, T - HOUR)).toBe("claimed");
+    expect(await ctx.store.claimBillingRun({ owner: randomId("acct"), period: "mid", from: T + 45 * DAY, to: T + 75 * DAY }, "c4", T, T - HOUR)).toBe(
+      "claimed",
+    );
+    expect(await ctx.store.finishBillingRun(nov, "c1", "done")).toBe(true);
+    expect(await ctx.store.claimBillingRun({ owner, period: "mid", from: T + 45 * DAY, to: T + 75 * DAY }, "c5", T, T - HOUR)).toBe("overlap");
+    // Of concurrent claims of periods that all share an hour, one wins.
+    const other = randomId("acct");
+    const answers = await Promise.all(
+      Array.from({ length: ctx.concurrency }, (_, i) =>
+        ctx.store.claimBillingRun({ owner: other, period: `p${i}`, from: T + i * HOUR, to: T + (ctx.concurrency + 1) * HOUR }, `c${i}`, T, T - HOUR),
+      ),
+    );
+    expect(answers.filter((a) => a === "claimed")).toHaveLength(1);
+  });
+
   it("of concurrent claims of one run exactly one is claimed", async (test) => {
     if (!on()) return test.skip();
-    const key = { owner: randomId("acct"), period: "1000-2000" };
+    const key = { owner: randomId("acct"), period: "1000-2000", from: 1000, to: 2000 };
     const answers = await Promise.all(Array.from({ length: ctx.concurrency }, (_, i) => ctx.store.claimBillingRun(key, `c${i}`, T, T - HOUR)));
     expect(answers.filter((a) => a === "claimed")).toHaveLength(1);
     expect(answers.filter((a) => a === "busy")).toHaveLength(ctx.concurrency - 1);
@@ -72,11 +95,12 @@ export function billingGroup(ctx: SuiteContext): void {
     const owner = randomId("acct");
     await expectCode(ctx.store.billingUsage({ from: T + HOUR, to: T }), "INVALID_INPUT");
     await expectCode(ctx.store.billingUsage({ from: Number.NaN, to: T }), "INVALID_INPUT");
-    await expectCode(ctx.store.claimBillingRun({ owner, period: "" }, "c", T, T), "INVALID_INPUT");
-    await expectCode(ctx.store.claimBillingRun({ owner, period: "a b" }, "c", T, T), "INVALID_INPUT");
-    await expectCode(ctx.store.finishBillingRun({ owner, period: "p" }, "c", "maybe" as never), "INVALID_INPUT");
+    await expectCode(ctx.store.claimBillingRun({ owner, period: "", from: T, to: T + HOUR }, "c", T, T), "INVALID_INPUT");
+    await expectCode(ctx.store.claimBillingRun({ owner, period: "a b", from: T, to: T + HOUR }, "c", T, T), "INVALID_INPUT");
+    await expectCode(ctx.store.finishBillingRun({ owner, period: "p", from: T, to: T + HOUR }, "c", "maybe" as never), "INVALID_INPUT");
     await expectCode(ctx.store.recordUsage([{ ...ev(owner, T, true, 1), pool: "Not A Pool" }]), "INVALID_INPUT");
     expect(await ctx.store.billingUsage({ owner, from: T - HOUR, to: T + HOUR })).toEqual([]);
-    expect(await ctx.store.claimBillingRun({ owner, period: "p" }, "c", T, T)).toBe("claimed");
+    await expectCode(ctx.store.claimBillingRun({ owner, period: "p", from: T, to: T }, "c", T, T), "INVALID_INPUT");
+    expect(await ctx.store.claimBillingRun({ owner, period: "p", from: T, to: T + HOUR }, "c", T, T)).toBe("claimed");
   });
 }
