@@ -3,6 +3,7 @@ import { z } from "zod";
 import { ConfigError } from "./errors.js";
 import { type RandomSource, secureRandom } from "./lib/crypto.js";
 import { Keyring } from "./lib/seal.js";
+import type { LifecycleEvent } from "./manager/lifecycle.js";
 import type { AnomalyOptions } from "./monitor/anomalies.js";
 import type { DecisionEvent } from "./monitor/events.js";
 import type { TelemetryOptions } from "./monitor/telemetry.js";
@@ -175,6 +176,12 @@ export interface TokenLifetimeOptions {
    * least a minute). Needs a store with `capabilities.usageAnalytics`.
    */
   unusedAfterMs?: number | null;
+  /**
+   * Called with each event `kw.tokens.scan` reports (expired, expiring soon,
+   * rotation due, unused), as it yields it: one place to notify owners from,
+   * whichever job or the CLI runs the scan. A throw is ignored.
+   */
+  onLifecycle?: (event: LifecycleEvent) => void;
 }
 
 export interface ResolvedConfig {
@@ -202,6 +209,7 @@ export interface ResolvedConfig {
     readonly maxLifetimeMs: number | null;
     readonly rotationPeriodMs: number | null;
     readonly unusedAfterMs: number | null;
+    readonly onLifecycle?: ((event: LifecycleEvent) => void) | undefined;
     readonly expiringSoonMs: number;
   };
   /** Token prefixes accepted: `prefix` first, then `acceptPrefixes`. */
@@ -298,6 +306,7 @@ const schema = z.strictObject({
       rotationPeriodMs: z.number().int().min(1).max(LIFETIME_CAP).nullable().default(null),
       expiringSoonMs: z.number().int().min(0).max(LIFETIME_CAP).default(7 * DAY),
       unusedAfterMs: z.number().int().min(60_000).max(LIFETIME_CAP).nullable().default(null),
+      onLifecycle: z.custom<(event: LifecycleEvent) => void>((f) => typeof f === "function", "must be a function").optional(),
     })
     .refine((t) => t.maxLifetimeMs === null || t.defaultLifetimeMs === null || t.defaultLifetimeMs <= t.maxLifetimeMs, {
       message: "defaultLifetimeMs must not exceed maxLifetimeMs",

@@ -296,7 +296,12 @@ export class TokenManager {
     do {
       const page: Page<StoredToken> = await this.#cfg.store.list(owner, { limit: 1000, cursor });
       const lastUse = lifetimes.unusedAfterMs === null ? null : await this.#lastUses(page.items);
-      for (const t of page.items) yield* lifecycleEvents(t, lifetimes, now, lastUse && (lastUse.get(t.id) ?? null));
+      for (const t of page.items) {
+        for (const e of lifecycleEvents(t, lifetimes, now, lastUse && (lastUse.get(t.id) ?? null))) {
+          notify(this.#cfg.tokens.onLifecycle, e);
+          yield e;
+        }
+      }
       cursor = page.nextCursor;
     } while (cursor !== null);
   }
@@ -685,5 +690,14 @@ function checkPageOptions(options: PageOptions): void {
   }
   if (cursor != null && (typeof cursor !== "string" || cursor.length > 1024)) {
     throw new InvalidInputError("cursor", "must be a cursor returned by a previous page");
+  }
+}
+
+/** Hands a lifecycle event to the application's hook; its failure is its own. */
+function notify(hook: ((event: LifecycleEvent) => void) | undefined, event: LifecycleEvent): void {
+  try {
+    hook?.(structuredClone(event));
+  } catch {
+    // The hook's failure never stops the scan.
   }
 }

@@ -158,3 +158,34 @@ function noAnalytics() {
   const m = new MemoryStore();
   return { capabilities: { changeFeed: false }, recordUsage: m.recordUsage.bind(m), getUsage: m.getUsage.bind(m) };
 }
+
+describe("onLifecycle", () => {
+  it("receives each event the scan yields, in order; a throwing hook stops nothing", async () => {
+    const clock = { now: T0 };
+    const heard: LifecycleEvent[] = [];
+    let calls = 0;
+    const kw = new Keyward({
+      store: new MemoryStore(),
+      prefix: "acme",
+      now: () => clock.now,
+      tokens: {
+        rotationPeriodMs: 30 * DAY,
+        onLifecycle: (e) => {
+          calls++;
+          if (calls === 1) throw new Error("mailer down");
+          heard.push(e);
+        },
+      },
+    });
+    await kw.tokens.create({ owner: "o", kind: "secret", expiresAt: T0 + 40 * DAY });
+    await kw.tokens.create({ owner: "o", kind: "secret", expiresAt: T0 + 33 * DAY });
+    clock.now = T0 + 31 * DAY;
+    const yielded = await collect(kw.tokens.scan("o"));
+    expect(yielded.map((e) => e.type).sort()).toEqual(["expiring-soon", "rotation-due", "rotation-due"]);
+    expect(calls).toBe(3);
+    expect(heard).toEqual(yielded.slice(1));
+    expect(() => new Keyward({ store: new MemoryStore(), prefix: "acme", tokens: { onLifecycle: "mail" as never } })).toThrow(
+      expect.objectContaining({ code: "INVALID_CONFIG", field: "tokens.onLifecycle" }),
+    );
+  });
+});
