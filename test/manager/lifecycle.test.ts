@@ -1,4 +1,4 @@
-import { combineStores, Keyward, type KeywardOptions, MemoryStore } from "keyward";
+import { combineStores, Keyward, type KeywardOptions, type LifecycleEvent, MemoryStore } from "keyward";
 import { sqliteStore } from "keyward/sqlite";
 import { describe, expect, it } from "vitest";
 import { collect, DAY, describeAccountLifecycle, T0 } from "../support/lifecycle-suite.js";

@@ -205,8 +205,7 @@ export const MIGRATIONS: readonly Migration[] = [
   {
     // Version 5. Billing: each owner's allowed requests and credits per pool and UTC hour
     // (added with usage batches), and one row per billed owner and period: `claim` holds it
-    // while pending; `status` "done" with the invoice record once billed; `from_ms`, `to_ms`:
-    // its hours (no two runs of an owner overlap).
+    // while pending; `status` "done" with the invoice record once billed.
     version: 5,
     name: "billing",
     up: (t, d) => [
@@ -225,11 +224,19 @@ export const MIGRATIONS: readonly Migration[] = [
         status TEXT NOT NULL,
         claim TEXT NOT NULL,
         claimed_at ${d.int} NOT NULL,
-        from_ms ${d.int} NOT NULL,
-        to_ms ${d.int} NOT NULL,
         record TEXT,
         PRIMARY KEY (owner, period)
       )`,
+    ],
+  },
+  {
+    // Version 6. The hours each billing run covers, `[from_ms, to_ms)`: no two runs of an
+    // owner may overlap (runs recorded before have none and overlap nothing).
+    version: 6,
+    name: "billing run ranges",
+    up: (t, d) => [
+      `ALTER TABLE ${t.billingRuns} ADD COLUMN from_ms ${d.int} NOT NULL DEFAULT 0`,
+      `ALTER TABLE ${t.billingRuns} ADD COLUMN to_ms ${d.int} NOT NULL DEFAULT 0`,
     ],
   },
 ];
