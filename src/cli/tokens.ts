@@ -264,35 +264,29 @@ export const revoke: Command = {
   },
 };
 
-export const disable: Command = {
-  summary: "Disable a token (denied TOKEN_DISABLED until enabled again; audited).",
-  args: "<id>",
-  options: { ...ACTOR, ...STORE_OPTIONS, ...COMMON },
-  run: async (ctx) => {
-    const [id] = positional(ctx, ["id"]);
-    return withStore(ctx, { create: false }, async ({ keyward }) => {
-      const record = await keyward.tokens.disable(id!, actorOf(ctx.values));
-      if (ctx.values.json) json(ctx.io, record);
-      else line(ctx.io, `disabled ${record.id}`);
-      return EXIT.OK;
-    });
-  },
-};
+/** A command that changes one token's state by id and prints it: disable, enable. */
+function stateCommand(summary: string, done: string, change: (kw: import("../index.js").Keyward, id: string, actor: { actor: string }) => Promise<TokenRecord>): Command {
+  return {
+    summary,
+    args: "<id>",
+    options: { ...ACTOR, ...STORE_OPTIONS, ...COMMON },
+    run: async (ctx) => {
+      const [id] = positional(ctx, ["id"]);
+      return withStore(ctx, { create: false }, async ({ keyward }) => {
+        const record = await change(keyward, id!, actorOf(ctx.values));
+        if (ctx.values.json) json(ctx.io, record);
+        else line(ctx.io, `${done} ${record.id}`);
+        return EXIT.OK;
+      });
+    },
+  };
+}
 
-export const enable: Command = {
-  summary: "Enable a disabled token again (audited).",
-  args: "<id>",
-  options: { ...ACTOR, ...STORE_OPTIONS, ...COMMON },
-  run: async (ctx) => {
-    const [id] = positional(ctx, ["id"]);
-    return withStore(ctx, { create: false }, async ({ keyward }) => {
-      const record = await keyward.tokens.enable(id!, actorOf(ctx.values));
-      if (ctx.values.json) json(ctx.io, record);
-      else line(ctx.io, `enabled ${record.id}`);
-      return EXIT.OK;
-    });
-  },
-};
+export const disable = stateCommand("Disable a token (denied TOKEN_DISABLED until enabled again; audited).", "disabled", (kw, id, a) =>
+  kw.tokens.disable(id, a),
+);
+
+export const enable = stateCommand("Enable a disabled token again (audited).", "enabled", (kw, id, a) => kw.tokens.enable(id, a));
 
 export const remove: Command = {
   summary: "Delete a token for good: its record, counters and usage (audited). Needs --yes.",

@@ -248,25 +248,44 @@ export class AnomalyDetector {
       return;
     }
     const known = st.lastUse !== null;
-    const entries: SeenEntry[] | null = this.#store && (this.#idleMs !== null || this.#newIp || this.#newOrigin) ? [] : null;
-    if (entries && (st.touchedAt === null || e.at - st.touchedAt >= this.#touchEveryMs)) {
-      entries.push({ tokenId: e.tokenId, kind: "use", value: "", at: e.at });
-      st.touchedAt = e.at;
-    } else if (!entries && this.#idleMs !== null && known && e.at - st.lastUse! >= this.#idleMs) {
+    // Sightings for the shared store, allocated only when there is one to send (most decisions have none).
+    let entries: SeenEntry[] | null = null;
+    if (this.#store !== null) {
+      if ((this.#idleMs !== null || this.#newIp || this.#newOrigin) && (st.touchedAt === null || e.at - st.touchedAt >= this.#touchEveryMs)) {
+        entries = [{ tokenId: e.tokenId, kind: "use", value: "", at: e.at }];
+        st.touchedAt = e.at;
+      }
+    } else if (this.#idleMs !== null && known && e.at - st.lastUse! >= this.#idleMs) {
       raise("idle-use", { idleMs: e.at - st.lastUse! });
     }
-    for (const [on, kind, value, seen] of [
-      [this.#newIp, "ip", e.ip, st.ips],
-      [this.#newOrigin, "origin", e.origin, st.origins],
-    ] as const) {
-      if (!on || value === null || !remember(seen, value, this.#maxSeen)) continue;
-      // New to this process: with shared state, the store says whether it is new to the fleet.
-      if (entries && value.length <= MAX_SEEN_VALUE) entries.push({ tokenId: e.tokenId, kind, value, at: e.at });
-      else if (known) raise(kind === "ip" ? "new-ip" : "new-origin", { [kind]: value });
-    }
-    if (entries && entries.length > 0) this.#enqueue({ at: e.at, tokenId: e.tokenId, owner: e.owner, known, localPrev: st.lastUse, entries });
+    if (this.#newIp) entries = this.#sighted(e, "ip", e.ip, st.ips, known, entries, raise);
+    if (this.#newOrigin) entries = this.#sighted(e, "origin", e.origin, st.origins, known, entries, raise);
+    if (entries !== null) this.#enqueue({ at: e.at, tokenId: e.tokenId, owner: e.owner, known, localPrev: st.lastUse, entries });
     st.lastUse = Math.max(st.lastUse ?? e.at, e.at);
     this.#rate(st, e.at, raise);
+  }
+
+  /**
+   * An IP or origin new to this process: with shared state (and a value the
+   * store keeps) a sighting for the store to judge, added to `entries`;
+   * otherwise judged here. Returns the entries.
+   */
+  #sighted(
+    e: DecisionEvent,
+    kind: "ip" | "origin",
+    value: string | null,
+    seen: Set<string>,
+    known: boolean,
+    entries: SeenEntry[] | null,
+    raise: (k: AnomalyKind, d: Anomaly["detail"]) => void,
+  ): SeenEntry[] | null {
+    if (value === null || !remember(seen, value, this.#maxSeen)) return entries;
+    if (this.#store !== null && value.length <= MAX_SEEN_VALUE) {
+      const sighting: SeenEntry = { tokenId: e.tokenId!, kind, value, at: e.at };
+      if (entries === null) return [sighting];
+      entries.push(sighting);
+    } else if (known) raise(kind === "ip" ? "new-ip" : "new-origin", { [kind]: value });
+    return entries;
   }
 
   #enqueue(p: Pending): void {
