@@ -133,4 +133,4 @@ export {
   tokenStart,
 } from "./token/format.js";
 export { type AllowedDecision, Decision, type DeniedDecision } from "./verify/decision.js";
-export type { CheckInput, CheckOptions } from "./verify/verifier.js";
+export type { CheckInput, CheckOptions } from "./verify/options.js";

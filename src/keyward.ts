@@ -7,7 +7,8 @@ import { TokenManager } from "./manager/tokens.js";
 import { UsageReader } from "./manager/usage.js";
 import { type Anomaly, AnomalyDetector, type AnomalyFilter } from "./monitor/anomalies.js";
 import type { Decision } from "./verify/decision.js";
-import { type CheckInput, type CheckOptions, Verifier } from "./verify/verifier.js";
+import type { CheckInput, CheckOptions } from "./verify/options.js";
+import { Verifier } from "./verify/verifier.js";
 
 /**
  * keyward: one object per application, sharing a {@link TokenStore}.

@@ -7,7 +7,7 @@ import type { Keyward } from "../keyward.js";
 import { isPoolName } from "../model/pools.js";
 import { type RequiredScopes, requiredScopesProblem } from "../policy/scope.js";
 import type { Decision } from "../verify/decision.js";
-import type { CheckOptions } from "../verify/verifier.js";
+import type { CheckOptions } from "../verify/options.js";
 import { type AnswerOptions, problemDetails, problemHeaders } from "./problem.js";
 
 /** Options shared by every route of one middleware instance. */

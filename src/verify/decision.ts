@@ -6,7 +6,7 @@ import { DEFAULT_POOL, poolOf } from "../model/pools.js";
 import { policyAt, toRecord } from "../model/record.js";
 import type { StoredToken, TokenPolicy, TokenRecord } from "../model/types.js";
 import type { RateLimitResult } from "../store/types.js";
-import { CREDENTIAL_CODES, type DecisionStatus, type DenyCode, type PolicyDecision } from "../policy/decision.js";
+import { CREDENTIAL_CODES, type DecisionStatus, type DenyCode, deny, type PolicyDecision } from "../policy/decision.js";
 
 /** What a decision adds to the policy decision when the token was identified. */
 export interface DecisionExtras {
@@ -189,4 +189,17 @@ export const Decision = VerifierDecision as unknown as abstract new () => Decisi
 /** @internal A decision of the verifier. */
 export function decision(policy: PolicyDecision, stored: StoredToken | null, at: number, extras?: DecisionExtras): Decision {
   return new VerifierDecision(policy, stored, at, extras) as Decision;
+}
+
+/** @internal A denial that names no token: the request was refused before one was identified. */
+export function denial(code: DenyCode, at: number, extra?: Parameters<typeof deny>[1]): Decision {
+  return decision(deny(code, extra), null, at);
+}
+
+/** @internal What a stage of the verifier gives: its result, or the decision (a denial); a promise when the store was asked. */
+export type Staged<T> = T | Decision | Promise<T | Decision>;
+
+/** @internal Whether a stage's answer is already the decision (a denial) rather than its result. */
+export function isDecision(x: object): x is Decision {
+  return x instanceof VerifierDecision;
 }

@@ -1,0 +1,259 @@
+// Stage 1, authenticate: which token is calling. The bearer credential of a
+// request (Authorization, or the query when enabled), its lookup by hash
+// (cache, then store) and the constant-time match; or, for a signed request,
+// the token its `keyid` names, looked up once and verified once against all
+// of its keys (current and grace period). Nothing here reads the policy.
+import { MAX_FOREIGN_TOKEN_LENGTH, type ResolvedConfig } from "../config.js";
+import { equalStrings } from "../lib/bytes.js";
+import { sha256Hex } from "../lib/crypto.js";
+import { auditId } from "../model/audit-id.js";
+import { isTokenId } from "../model/record.js";
+import type { StoredToken } from "../model/types.js";
+import type { AnomalyDetector } from "../monitor/anomalies.js";
+import type { HeaderSource } from "../policy/client-ip.js";
+import { type VerifyRequestOptions, verifyRequest } from "../signing/verify.js";
+import { sharedReadsOf } from "../store/shared-reads.js";
+import { findTokens, MAX_TOKEN_LENGTH, wellFormedPrefixLength } from "../token/format.js";
+import { type LookupCacheOptions, SharedLookup } from "./cache.js";
+import { findCredential } from "./credential.js";
+import { type Decision, denial, type Staged } from "./decision.js";
+import { RecordInterner } from "./intern.js";
+import { SIGNATURE_DENY_CODE, signingKeys } from "./signed.js";
+
+/** A verified signature's nonce, spent once the request is allowed. */
+export interface SignedNonce {
+  nonce: string;
+  expiresAtMs: number;
+}
+
+/** The token a verified signature was made with, and the signature's nonce. */
+export interface SignedIdentity {
+  stored: StoredToken;
+  nonce: SignedNonce | undefined;
+}
+
+/** Tokens reported as leaked by this instance, remembered so a repeated request writes nothing more. */
+const MAX_LEAK_REPORTS = 1024;
+// The hash compared on the unknown-token path, so both paths do the same work.
+const DUMMY_HASH = "0".repeat(64);
+
+const storeUnavailable = (now: number) => denial("STORE_UNAVAILABLE", now, { retryAfterMs: 1000 });
+
+/** @internal The authentication stage of the verifier. */
+export class Authenticator {
+  readonly #cfg: ResolvedConfig;
+  readonly #byHash: SharedLookup<StoredToken>;
+  readonly #byId: SharedLookup<StoredToken>;
+  readonly #detector: AnomalyDetector | null;
+  /** `<prefix>_` of each accepted prefix: a URL without any holds none of our tokens. */
+  readonly #urlMarkers: readonly string[];
+  readonly #leaksReported = new Set<string>();
+  readonly #pendingReports = new Set<Promise<void>>();
+  /** The instance's options of `verifyRequest`, built once. */
+  readonly #signatureOptions: Omit<VerifyRequestOptions, "resolveKey" | "now">;
+  /** Lookups answered by the cache, and those that were not. */
+  hits = 0;
+  misses = 0;
+
+  constructor(config: ResolvedConfig, bounds: LookupCacheOptions, detector: AnomalyDetector | null) {
+    this.#cfg = config;
+    this.#detector = detector;
+    this.#urlMarkers = config.prefixes.map((p) => `${p}_`);
+    const store = config.store;
+    const { intern, known } = new RecordInterner(config.cache.maxEntries || 1024);
+    // A store that keeps frozen records in this process answers at once, without a copy.
+    const shared = sharedReadsOf(store.adapter);
+    this.#byHash = new SharedLookup(
+      bounds,
+      shared ? (hash) => intern(shared.findByHash(hash, known), hash) : (hash) => store.findByHash(hash).then((t) => intern(t, hash)),
+      config.lookupTimeoutMs,
+    );
+    this.#byId = new SharedLookup(bounds, shared ? (id) => intern(shared.get(id, known)) : (id) => store.get(id).then(intern), config.lookupTimeoutMs);
+    const sig = config.signatures;
+    this.#signatureOptions = {
+      maxAgeSec: sig.maxAgeSec,
+      clockSkewSec: sig.clockSkewSec,
+      requireNonce: sig.requireNonce,
+      maxBodyBytes: sig.maxBodyBytes,
+      bodyTimeoutMs: sig.bodyTimeoutMs,
+      unsafeAllowNoFreshness: sig.unsafeAllowNoFreshness,
+      unsafeAllowUncoveredBody: sig.unsafeAllowUncoveredBody,
+      ...(sig.required ? { required: sig.required } : {}),
+    };
+  }
+
+  /** Drops what the caches hold for a token (its id and every hash it had). */
+  invalidate(tokenId: string, hashes: readonly string[]): void {
+    this.#byId.invalidate([tokenId]);
+    this.#byHash.invalidate(hashes);
+  }
+
+  /**
+   * The bearer token a Fetch request presents (null: none), or its denial:
+   * a credential that is ambiguous, or (with query tokens off) a URL that
+   * carries one of this application's tokens.
+   */
+  credentialOf(url: string, headers: HeaderSource, now: number): string | null | Decision {
+    let queryToken: string[] | null = null;
+    const param = this.#cfg.queryParam;
+    if (param !== null) {
+      try {
+        queryToken = new URL(url).searchParams.getAll(param);
+      } catch {
+        return denial("TOKEN_MALFORMED", now);
+      }
+    } else if (this.#reportTokensInUrl(url, now)) return denial("TOKEN_IN_URL", now);
+    const credential = findCredential(headers.get("authorization"), queryToken);
+    if (credential.kind === "ambiguous") return denial("TOKEN_MALFORMED", now);
+    return credential.kind === "token" ? credential.token : null;
+  }
+
+  /** The live token a bearer credential is, or TOKEN_MALFORMED / TOKEN_UNKNOWN / STORE_UNAVAILABLE. */
+  bearer(token: unknown, now: number): Staged<StoredToken> {
+    const maxLength = this.#cfg.acceptForeignTokens ? MAX_FOREIGN_TOKEN_LENGTH : MAX_TOKEN_LENGTH;
+    if (typeof token !== "string" || token.length === 0 || token.length > maxLength) return denial("TOKEN_MALFORMED", now);
+    const hash = sha256Hex(token);
+    // A cached entry was stored under the hash of a string that passed the
+    // format check, so a hit needs no second check.
+    const hit = this.#byHash.peek(hash, now);
+    if (hit !== undefined) {
+      this.hits++;
+      return matched(hit.value, hash, now);
+    }
+    this.misses++;
+    if (!this.#lookupable(token)) return denial("TOKEN_MALFORMED", now);
+    const found = this.#byHash.fetch(hash, now);
+    if (!(found instanceof Promise)) return matched(found, hash, now);
+    return found.then(
+      (stored) => matched(stored, hash, now),
+      () => storeUnavailable(now),
+    );
+  }
+
+  /**
+   * A signed request: the signature names the token by its id (`keyid`), so
+   * no secret travels. A bearer token sent along must be the same token.
+   * A failed signature proves nothing about who sent it (token ids are
+   * public): its denial names no token.
+   */
+  async signed(request: Request, bearer: string | null, body: Uint8Array | undefined, now: number): Promise<SignedIdentity | Decision> {
+    const cfg = this.#cfg;
+    let storeFailed = false;
+    // Assigned in resolveKey (a closure: widened so the compiler does not narrow it to null).
+    let token = null as StoredToken | null;
+    let result: Awaited<ReturnType<typeof verifyRequest>>;
+    try {
+      result = await verifyRequest(request, {
+        ...this.#signatureOptions,
+        now: () => now,
+        ...(body ? { body } : {}),
+        resolveKey: async (keyid) => {
+          if (!isTokenId(keyid)) return null;
+          try {
+            token = await this.#byId.get(keyid, now);
+          } catch {
+            storeFailed = true;
+            return null;
+          }
+          if (token === null || !this.#ownRecord(token)) return null;
+          // One signature base, checked against the current key and any grace-period keys.
+          return signingKeys(token, cfg.keyring, Math.max(now, token.updatedAt));
+        },
+      });
+    } catch {
+      // verifyRequest rejects only on misuse of its options; never let that escape as a throw.
+      return denial("SIGNATURE_INVALID", now);
+    }
+    if (storeFailed) return storeUnavailable(now);
+    if (!result.ok) return denial(SIGNATURE_DENY_CODE[result.code], now);
+    // A verified signature means resolveKey found this application's token.
+    const stored = token!;
+    if (bearer !== null && !matchSecret(stored, sha256Hex(bearer), Math.max(now, stored.updatedAt))) {
+      return denial("TOKEN_MALFORMED", now);
+    }
+    return { stored, nonce: result.nonce === undefined ? undefined : { nonce: result.nonce, expiresAtMs: result.nonceExpiresAtMs! } };
+  }
+
+  /** Waits for the leak reports this instance has started. */
+  async settled(): Promise<void> {
+    await Promise.all(this.#pendingReports);
+  }
+
+  /** Whether a record is one of this application's tokens (its displayed start carries the prefix). */
+  #ownRecord(token: StoredToken): boolean {
+    return this.#cfg.prefixes.includes(token.start.slice(0, token.start.indexOf("_")));
+  }
+
+  /**
+   * Whether a presented string may be looked up in the store: a well-formed
+   * token with one of this application's prefixes, or a legacy key of the
+   * configured shape. Anything else is refused without a store access.
+   */
+  #lookupable(token: string): boolean {
+    const length = wellFormedPrefixLength(token);
+    if (length >= 0) return this.#cfg.prefixes.some((p) => p.length === length && token.startsWith(p));
+    const foreign = this.#cfg.acceptForeignTokens;
+    return foreign !== false && token.length >= foreign.minLength && token.startsWith(foreign.prefix);
+  }
+
+  /**
+   * With query tokens off, a URL that carries one of this application's
+   * tokens is refused: the token is now in every access log on the way. A
+   * live token found there is reported once, as a `leak` audit entry.
+   */
+  #reportTokensInUrl(url: string, now: number): boolean {
+    const prefixes = this.#cfg.prefixes;
+    let marked = false;
+    for (const m of this.#urlMarkers) if (url.includes(m)) marked = true;
+    if (!marked) return false;
+    const found = findTokens(url).filter((t) => prefixes.includes(t.prefix));
+    if (found.length === 0) return false;
+    for (const { token } of found.slice(0, 4)) {
+      const hash = sha256Hex(token);
+      if (this.#leaksReported.has(hash)) continue;
+      if (this.#leaksReported.size >= MAX_LEAK_REPORTS) this.#leaksReported.clear();
+      this.#leaksReported.add(hash);
+      const report = this.#reportLeak(hash, now).catch(() => {});
+      this.#pendingReports.add(report);
+      report.finally(() => this.#pendingReports.delete(report));
+    }
+    return true;
+  }
+
+  async #reportLeak(hash: string, now: number): Promise<void> {
+    const stored = await this.#byHash.get(hash, now);
+    if (stored === null || stored.hash !== hash || stored.revokedAt !== null) return;
+    this.#detector?.leaked(now, stored.id, stored.owner, "url");
+    await this.#cfg.store.appendAudit({
+      id: auditId(now, this.#cfg.random),
+      at: now,
+      actor: "keyward:verifier",
+      action: "leak",
+      tokenId: stored.id,
+      owner: stored.owner,
+      changes: ["url"],
+    });
+  }
+}
+
+/**
+ * The record a hash was found under, if the hash is its current secret or
+ * a previous one still in its grace period (compared in constant time; the
+ * unknown path compares against a dummy hash, so both do the same work).
+ */
+function matched(stored: StoredToken | null, hash: string, now: number): StoredToken | Decision {
+  // What the writer of the record already held for past (the end of a grace
+  // period) stays past even when this server's clock is behind the writer's.
+  if (stored !== null && matchSecret(stored, hash, Math.max(now, stored.updatedAt))) return stored;
+  equalStrings(hash, DUMMY_HASH);
+  return denial("TOKEN_UNKNOWN", now);
+}
+
+/** Whether `hash` is the token's current secret, or a previous one still in its grace period. */
+function matchSecret(stored: StoredToken, hash: string, now: number): boolean {
+  if (equalStrings(stored.hash, hash)) return true;
+  for (const p of stored.previous) {
+    if (equalStrings(p.hash, hash)) return p.expiresAt > now;
+  }
+  return false;
+}

@@ -1,0 +1,117 @@
+// Stage 2, authorize: may this token make this request. The policy in force
+// (computed once per request), the pure policy evaluation, then the account:
+// its plan ceiling bounds the token's scopes, and its limits are handed to
+// the meter with the token's. No store write happens here.
+import type { ResolvedConfig } from "../config.js";
+import type { AccountPolicy, StoredAccount } from "../model/account.js";
+import { policyAt } from "../model/record.js";
+import type { StoredToken, TokenPolicy } from "../model/types.js";
+import { deny } from "../policy/decision.js";
+import { type EvaluationContext, evaluatePolicy } from "../policy/evaluate.js";
+import { compileScopes, missingScope, type ScopeMatcher, scopesGrant } from "../policy/scope.js";
+import { sharedReadsOf } from "../store/shared-reads.js";
+import type { AccountMeter } from "../store/types.js";
+import { type LookupCacheOptions, SharedLookup } from "./cache.js";
+import { type Decision, decision, denial, type Staged } from "./decision.js";
+
+/** An account's plan as the meter needs it: its meter for the default pool, and its named pools. */
+export interface AccountPlanMeter {
+  meter: AccountMeter;
+  pools: AccountPolicy["pools"];
+}
+
+/** A request the policy allows: the token, the policy it was allowed under, and its account's limits (null: none). */
+export interface Authorized {
+  stored: StoredToken;
+  policy: TokenPolicy;
+  account: AccountPlanMeter | null;
+}
+
+export const hasPools = (p: { pools?: Record<string, unknown> | undefined }) => p.pools !== undefined && Object.keys(p.pools).length > 0;
+
+/** @internal The authorization stage of the verifier. */
+export class Authorizer {
+  /** Accounts by owner (null when the store has none), cached like tokens: never older than revocationBoundMs. */
+  readonly #accounts: SharedLookup<StoredAccount> | null;
+  /** Compiled plan ceilings, per policy object. */
+  readonly #ceilings = new WeakMap<AccountPolicy, ScopeMatcher>();
+  /** What each account policy asks of the meter (null: nothing), built once per policy object. */
+  readonly #accountMeters = new WeakMap<AccountPolicy, AccountPlanMeter | null>();
+
+  constructor(config: ResolvedConfig, bounds: LookupCacheOptions) {
+    const store = config.store;
+    const shared = sharedReadsOf(store.adapter);
+    // "No account" is an ordinary answer: cached as long as an account.
+    this.#accounts = store.capabilities.accounts
+      ? new SharedLookup<StoredAccount>(
+          { ...bounds, negativeTtlMs: bounds.ttlMs },
+          shared ? (owner) => shared.getAccount(owner) : (owner) => store.getAccount(owner),
+          config.lookupTimeoutMs,
+        )
+      : null;
+  }
+
+  /** Drops what the cache holds for an account (after this instance changed it). */
+  invalidateAccount(owner: string): void {
+    this.#accounts?.invalidate([owner]);
+  }
+
+  /** The token's policy, then its account's plan, applied to the request. */
+  authorize(stored: StoredToken, context: EvaluationContext, now: number): Staged<Authorized> {
+    // What the writer of the record already held for past (a revocation, an
+    // expiry set to "now", a due revision) stays past here even when this
+    // server's clock is behind the writer's: the record's updatedAt is the
+    // writer's clock at the write.
+    const at = Math.max(now, stored.updatedAt);
+    const policy = policyAt(stored, at);
+    const verdict = evaluatePolicy(stored, policy, context, at);
+    if (!verdict.ok) return decision(verdict, stored, now);
+    if (this.#accounts === null) return { stored, policy, account: null };
+    const hit = this.#accounts.peek(stored.owner, now);
+    if (hit !== undefined) return this.#withAccount(stored, policy, hit.value, context, now, at);
+    const found = this.#accounts.fetch(stored.owner, now);
+    if (!(found instanceof Promise)) return this.#withAccount(stored, policy, found, context, now, at);
+    return found.then(
+      (account) => this.#withAccount(stored, policy, account, context, now, at),
+      () => denial("STORE_UNAVAILABLE", now, { retryAfterMs: 1000 }),
+    );
+  }
+
+  /**
+   * The account's part: the plan ceiling (a required scope must be within it
+   * too: the token's effective scopes are its own within the ceiling), then
+   * the plan's limits, for the meter.
+   */
+  #withAccount(
+    stored: StoredToken,
+    policy: TokenPolicy,
+    account: StoredAccount | null,
+    context: EvaluationContext,
+    now: number,
+    at: number,
+  ): Authorized | Decision {
+    if (account === null) return { stored, policy, account: null };
+    const plan = policyAt(account, at);
+    const need = context.scope;
+    if (plan.ceiling !== null && need !== undefined) {
+      let within = this.#ceilings.get(plan);
+      if (within === undefined) {
+        within = compileScopes(plan.ceiling);
+        this.#ceilings.set(plan, within);
+      }
+      // For anyOf, one scope must be both the token's and within the ceiling.
+      const ceiling = within;
+      const missing = missingScope(need, (scope) => ceiling(scope) && scopesGrant(policy.scopes, scope));
+      if (missing !== undefined) return decision(deny("SCOPE_DENIED", { scope: missing.slice(0, 128) }), stored, now);
+    }
+    let meter = this.#accountMeters.get(plan);
+    if (meter === undefined) {
+      meter =
+        plan.credits === null && plan.rateLimit === null && !hasPools(plan)
+          ? null
+          : { meter: { owner: account.owner, rateLimit: plan.rateLimit, credits: plan.credits }, pools: plan.pools };
+      this.#accountMeters.set(plan, meter);
+    }
+    return { stored, policy, account: meter };
+  }
+}

@@ -1,0 +1,100 @@
+// Stage 3, meter: only for a request the policy allows. A signed request's
+// nonce is spent first (a replay is not the token holder's request, so it is
+// charged nothing); then the rate limits and credits of the token and of its
+// account, all or nothing in one atomic store call.
+import type { ResolvedConfig } from "../config.js";
+import { DEFAULT_POOL, poolOf } from "../model/pools.js";
+import type { StoredToken, TokenPolicy } from "../model/types.js";
+import { allow, deny } from "../policy/decision.js";
+import type { AccountMeter, MeterRequest, MeterResult } from "../store/types.js";
+import type { SignedNonce } from "./authenticate.js";
+import { type AccountPlanMeter, type Authorized, hasPools } from "./authorize.js";
+import { type Decision, decision, denial } from "./decision.js";
+import type { RouteCharge } from "./options.js";
+
+const storeUnavailable = (now: number) => denial("STORE_UNAVAILABLE", now, { retryAfterMs: 1000 });
+
+/** Whether nothing of the token or its account is counted. */
+function unmetered(policy: TokenPolicy, account: AccountPlanMeter | null): boolean {
+  return account === null && policy.rateLimit === null && policy.credits === null && !policy.rateLimits?.length && !hasPools(policy);
+}
+
+/** @internal The metering stage of the verifier. */
+export class Meter {
+  readonly #cfg: ResolvedConfig;
+
+  constructor(config: ResolvedConfig) {
+    this.#cfg = config;
+  }
+
+  /** The decision on an authorized request: nonce (for a signed request), then the meter when anything is limited. */
+  charge(a: Authorized, route: RouteCharge, now: number, nonce?: SignedNonce): Decision | Promise<Decision> {
+    if (nonce !== undefined) return this.#spendNonce(a, route, now, nonce);
+    if (unmetered(a.policy, a.account)) return decision(allow(), a.stored, now);
+    return this.#meter(a, route, now).catch(() => storeUnavailable(now));
+  }
+
+  /** Replay check, after the policy allowed the request and before anything is charged. */
+  async #spendNonce(a: Authorized, route: RouteCharge, now: number, nonce: SignedNonce): Promise<Decision> {
+    let fresh: boolean;
+    try {
+      fresh = await this.#cfg.store.rememberNonce({ tokenId: a.stored.id, nonce: nonce.nonce }, nonce.expiresAtMs, now);
+    } catch {
+      return storeUnavailable(now);
+    }
+    if (!fresh) return denial("REPLAYED", now);
+    if (unmetered(a.policy, a.account)) return decision(allow(), a.stored, now);
+    return this.#meter(a, route, now);
+  }
+
+  /**
+   * Rate limits, then credits, of the token and of its account (see
+   * `meterStep` in the store kit). The route's pool picks the token's and
+   * the account's pool of that name.
+   */
+  #meter({ stored, policy, account }: Authorized, route: RouteCharge, now: number): Promise<Decision> {
+    const pool = route.pool ?? DEFAULT_POOL;
+    const credits = poolOf(policy, pool);
+    const acctCredits = account === null ? null : poolOf({ credits: account.meter.credits, pools: account.pools }, pool);
+    if (credits === undefined || acctCredits === undefined) {
+      return Promise.resolve(decision(deny("POOL_UNKNOWN"), stored, now, { pool, policy }));
+    }
+    const spend = credits || acctCredits ? (route.cost ?? 1) : 0;
+    const request: MeterRequest = { tokenId: stored.id, cost: spend, rateLimit: policy.rateLimit, credits };
+    if (policy.rateLimits?.length) request.rateLimits = policy.rateLimits;
+    if (pool !== DEFAULT_POOL) request.pool = pool;
+    if (account !== null) {
+      const m = account.meter;
+      request.account = pool === DEFAULT_POOL ? m : { owner: m.owner, rateLimit: m.rateLimit, credits: acctCredits };
+    }
+    return this.#cfg.store.meter(request, now).then((m) => metered(stored, policy, request.account ?? null, spend, m, now, pool));
+  }
+}
+
+/** The decision from the meter's answer. */
+function metered(stored: StoredToken, policy: TokenPolicy, account: AccountMeter | null, spend: number, m: MeterResult, now: number, pool: string): Decision {
+  const { rateLimit } = policy;
+  const byAccount = m.deniedBy === "accountRateLimit" || m.deniedBy === "accountCredits";
+  const r = byAccount || (rateLimit === null && account?.rateLimit) ? (m.account?.rateLimit ?? null) : m.rateLimit;
+  const more = m.rateLimits;
+  if (m.deniedBy === "rateLimit" || m.deniedBy === "accountRateLimit") {
+    // Every full limit must have room again: the longest of their waits.
+    let wait = 0;
+    for (const x of [m.rateLimit, ...(more ?? []), m.account?.rateLimit]) if (x && !x.allowed) wait = Math.max(wait, x.retryAfterMs);
+    const d = deny("RATE_LIMITED", { retryAfterMs: wait });
+    return decision(d, stored, now, { retryAfterMs: wait, rateRemaining: r?.allowed === false ? 0 : r?.remaining, more, pool, policy });
+  }
+  const rateRemaining = r?.remaining;
+  if (m.deniedBy === "credits" || m.deniedBy === "accountCredits") {
+    const c = (m.deniedBy === "credits" ? m.credits : m.account?.credits)!;
+    const wait = c.nextRefillAt === null ? undefined : Math.max(0, c.nextRefillAt - now);
+    const d = deny("CREDITS_EXHAUSTED", wait === undefined ? undefined : { retryAfterMs: wait });
+    return decision(d, stored, now, { remaining: c.remaining, retryAfterMs: wait, rateRemaining, more, pool, policy });
+  }
+  const own = m.credits;
+  const acct = m.account?.credits ?? null;
+  if (own === null && acct === null) return decision(allow(), stored, now, { rateRemaining, more, pool, policy });
+  // What the caller can still spend: the tighter of the token and its account.
+  const remaining = own === null ? acct!.remaining : acct === null ? own.remaining : Math.min(own.remaining, acct.remaining);
+  return decision(allow(), stored, now, { remaining, rateRemaining, more, pool, policy, cost: spend });
+}

@@ -1,0 +1,88 @@
+// What a route asks of the verifier (`kw.check` / `kw.verify` options), and
+// their validation: the application's input, so a mistake throws a coded
+// error instead of deciding anything.
+import { InvalidInputError } from "../errors.js";
+import { isPoolName } from "../model/pools.js";
+import { type RequiredScopes, requiredScopesProblem } from "../policy/scope.js";
+
+/** What the route needs, for `kw.check` and `kw.verify`. */
+export interface CheckOptions {
+  /** Scope(s) the route needs: a string or an array (all of them), `{ allOf: [...] }` or `{ anyOf: [...] }`. */
+  scope?: RequiredScopes;
+  /** Credits the call costs (default 1 when the token has a credit limit; 0 reads without spending). */
+  cost?: number;
+  /**
+   * The credit pool the route draws from (default `"default"`: the token's
+   * and its account's `credits`). A token (or account) holding named pools
+   * but not this one is denied with `POOL_UNKNOWN`; one with no pool at all
+   * is unmetered, as ever.
+   */
+  pool?: string;
+  /** The client's IP as the server saw it (the socket address). */
+  ip?: string | null;
+  /**
+   * The body of a signed request, when the application has already read it:
+   * checked against Content-Digest instead of reading a clone of the stream.
+   */
+  body?: Uint8Array;
+}
+
+/** Input of `kw.check`: a token and what the request shows. */
+export interface CheckInput extends CheckOptions {
+  token: unknown;
+  origin?: string | null;
+  referer?: string | null;
+  secFetchSite?: string | null;
+  secFetchMode?: string | null;
+  /**
+   * The scheme the request arrived with (`"https"` or `"http"`, e.g. Express's
+   * `req.protocol` behind `trust proxy`), for `requireHttps`. Absent: not
+   * known, and `requireHttps` is not applied by `check` (`verify` reads the URL).
+   */
+  protocol?: "http" | "https";
+}
+
+/** What a route charges: its cost and the pool it draws from. */
+export type RouteCharge = Pick<CheckOptions, "cost" | "pool">;
+
+/** Throws an {@link InvalidInputError} naming the first option that is not valid. */
+export function checkOptions(options: CheckOptions): void {
+  if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
+  const { cost, scope, body, pool } = options;
+  if (pool !== undefined && !isPoolName(pool)) {
+    throw new InvalidInputError("pool", "must be a pool name: a lowercase letter, then up to 31 of a-z, 0-9, _ or -");
+  }
+  if (body !== undefined && !(body instanceof Uint8Array)) throw new InvalidInputError("body", "must be a Uint8Array");
+  if (cost !== undefined && (!Number.isSafeInteger(cost) || cost < 0)) {
+    throw new InvalidInputError("cost", "must be a non-negative integer");
+  }
+  if (scope !== undefined) checkRouteScope(scope);
+}
+
+/** {@link checkOptions}, plus the fields only `kw.check` takes. */
+export function checkInput(input: CheckInput): void {
+  checkOptions(input);
+  if (input.protocol !== undefined && input.protocol !== "http" && input.protocol !== "https") {
+    throw new InvalidInputError("protocol", 'must be "http" or "https"');
+  }
+}
+
+// Route scopes come from the application's code, so a few values recur:
+// remember those already validated instead of parsing them per request.
+const validScopes = new Set<string>();
+const validScopeLists = new WeakSet<object>();
+
+/**
+ * A route's required scope is the application's input: an empty list, an
+ * empty string or a malformed scope is a programming error, never an allow.
+ */
+function checkRouteScope(scope: RequiredScopes): void {
+  if (typeof scope === "string" ? validScopes.has(scope) : typeof scope === "object" && scope !== null && validScopeLists.has(scope)) return;
+  const problem = requiredScopesProblem(scope);
+  if (problem) throw new InvalidInputError("scope", problem.path ? `${problem.path.replace(/^\./, "")}: ${problem.message}` : problem.message);
+  if (typeof scope !== "string") validScopeLists.add(scope);
+  else {
+    if (validScopes.size >= 1024) validScopes.clear();
+    validScopes.add(scope);
+  }
+}

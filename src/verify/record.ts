@@ -1,0 +1,44 @@
+// Stage 4, record: every decision, allowed or not, becomes one usage event
+// for the usage pipeline (queued; written and handed to hooks off the
+// request path). Bounded, so a batch always stores.
+import type { DecisionEvent } from "../monitor/events.js";
+import type { RequiredScopes } from "../policy/scope.js";
+import type { Decision } from "./decision.js";
+
+/** Longest scope list or Origin kept in a decision event. */
+const MAX_EVENT_TEXT = 2048;
+
+/** What the request showed, as the event keeps it. */
+export interface RequestShown {
+  scope: RequiredScopes | undefined;
+  ip: string | null;
+  origin: string | null;
+  signed: boolean;
+}
+
+/** The usage event of a decision made at `at`. */
+export function usageEvent(d: Decision, shown: RequestShown, at: number): DecisionEvent {
+  const { scope, ip, origin } = shown;
+  return {
+    at,
+    tokenId: d.tokenId,
+    owner: d.owner,
+    ok: d.ok,
+    code: d.code,
+    status: d.status,
+    scope: scope === undefined ? null : scopeText(scope).slice(0, MAX_EVENT_TEXT),
+    cost: d.cost,
+    // The IP is the application's input and the Origin the client's: both bounded.
+    ip: ip !== null && ip.length <= 64 ? ip : null,
+    origin: origin !== null && origin.length > MAX_EVENT_TEXT ? origin.slice(0, MAX_EVENT_TEXT) : origin,
+    signed: shown.signed,
+    pool: d.pool ?? null,
+  };
+}
+
+/** A route's scope requirement as one line of text, for usage events. */
+function scopeText(scope: RequiredScopes): string {
+  if (typeof scope === "string") return scope;
+  if ("anyOf" in scope) return `anyOf(${scope.anyOf.join(" ")})`;
+  return ("allOf" in scope ? scope.allOf : (scope as readonly string[])).join(" ");
+}
