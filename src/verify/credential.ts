@@ -6,6 +6,8 @@
 /** Header values are capped before any parsing. */
 export const MAX_AUTHORIZATION_LENGTH = 1024;
 
+const BEARER = "bearer";
+
 /** The credential found in a request. */
 export type Credential =
   | { kind: "none" }
@@ -19,7 +21,10 @@ export type Credential =
  * runs on every request.
  */
 function bearerToken(value: string): string | null {
-  if (value.length < 8 || value.slice(0, 6).toLowerCase() !== "bearer") return null;
+  if (value.length < 8) return null;
+  // "bearer" in any case, without building a lowered copy: setting bit 0x20
+  // lowers an ASCII letter, and maps no other byte onto "bearer"'s letters.
+  for (let k = 0; k < 6; k++) if ((value.charCodeAt(k) | 0x20) !== BEARER.charCodeAt(k)) return null;
   let i = 6;
   while (i < value.length && value.charCodeAt(i) === 32) i++;
   if (i === 6) return null;

@@ -1,8 +1,10 @@
 // Which presented strings reach the store at all: this application's own
 // prefix (or those it names), legacy keys of a configured shape, and never a
 // token that travelled in the URL.
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { hashToken, Keyward, type KeywardOptions, MemoryStore, type StoredToken } from "keyward";
+import { findCredential, MAX_AUTHORIZATION_LENGTH } from "../../src/verify/credential.js";
 
 /** A real MemoryStore that counts lookups by hash. */
 class CountingStore extends MemoryStore {
@@ -191,5 +193,38 @@ describe("leaks raise an anomaly", () => {
     ]);
     expect(seen).toHaveLength(2);
     expect(JSON.stringify(seen)).not.toContain(inUrl.token);
+  });
+});
+
+describe("the Authorization header", () => {
+  // RFC 6750 §2.1 with a case-insensitive scheme (RFC 9110 §11.1): one
+  // token of visible ASCII without commas, after one or more spaces.
+  const reference = (value: string): string | null => {
+    if (value.length > MAX_AUTHORIZATION_LENGTH) return null;
+    const m = /^bearer +([\x21-\x2b\x2d-\x7e]+) *$/i.exec(value);
+    return m ? m[1]! : null;
+  };
+  const decide = (value: string) => findCredential(value, null);
+
+  it("reads exactly the values the grammar allows (property)", () => {
+    const scheme = fc.constantFrom("Bearer", "bearer", "BEARER", "bEaReR", "Bearer", "Bear", "Basic", "Bearer,", "Bearerx", "bearer\u0130", "\u0100earer");
+    const part = fc.string({ unit: fc.constantFrom(" ", ",", "\t", "a", "Z", "0", "-", ".", "~", "+", "/", "=", "\u00e9", "\x7f", "\x00"), maxLength: 40 });
+    fc.assert(
+      fc.property(scheme, part, (s, rest) => {
+        const value = s + rest;
+        const expected = reference(value);
+        const got = decide(value);
+        expect(got).toEqual(expected === null ? { kind: "ambiguous" } : { kind: "token", token: expected });
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("takes the scheme in any case and refuses look-alikes", () => {
+    expect(decide("bEaReR abc")).toEqual({ kind: "token", token: "abc" });
+    // U+0130 lowers to "i̇" and U+212A (Kelvin) to "k": neither makes a scheme.
+    expect(decide("Bearer\u0130 abc").kind).toBe("ambiguous");
+    expect(decide("\u0062earer\u00a0abc").kind).toBe("ambiguous");
+    expect(decide("Bearer abc, Bearer def").kind).toBe("ambiguous");
   });
 });
