@@ -34,8 +34,6 @@ export interface SignedIdentity {
 
 /** Tokens reported as leaked by this instance, remembered so a repeated request writes nothing more. */
 const MAX_LEAK_REPORTS = 1024;
-// The hash compared on the unknown-token path, so both paths do the same work.
-const DUMMY_HASH = "0".repeat(64);
 
 const storeUnavailable = (now: number) => denial("STORE_UNAVAILABLE", now, { retryAfterMs: 1000 });
 
@@ -237,15 +235,23 @@ export class Authenticator {
 }
 
 /**
- * The record a hash was found under, if the hash is its current secret or
- * a previous one still in its grace period (compared in constant time; the
- * unknown path compares against a dummy hash, so both do the same work).
+ * The record a bearer token's hash was found under, if the hash is its
+ * current secret or a previous one still in its grace period. The record
+ * came from an exact-match lookup on this very hash (the cache's map, the
+ * store's index), which compares it with the stored one in variable time
+ * anyway: a second comparison, constant-time or not, reveals nothing more,
+ * and here only tells the current secret from a previous one (and catches
+ * a store that answered with the wrong record). The signed path, which
+ * finds the record by its public id, compares in constant time.
  */
 function matched(stored: StoredToken | null, hash: string, now: number): StoredToken | Decision {
-  // What the writer of the record already held for past (the end of a grace
-  // period) stays past even when this server's clock is behind the writer's.
-  if (stored !== null && matchSecret(stored, hash, Math.max(now, stored.updatedAt))) return stored;
-  equalStrings(hash, DUMMY_HASH);
+  if (stored !== null) {
+    if (stored.hash === hash) return stored;
+    // What the writer of the record already held for past (the end of a grace
+    // period) stays past even when this server's clock is behind the writer's.
+    const at = Math.max(now, stored.updatedAt);
+    for (const p of stored.previous) if (p.hash === hash && p.expiresAt > at) return stored;
+  }
   return denial("TOKEN_UNKNOWN", now);
 }
 

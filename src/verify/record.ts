@@ -8,19 +8,19 @@ import type { Decision } from "./decision.js";
 /** Longest scope list or Origin kept in a decision event. */
 const MAX_EVENT_TEXT = 2048;
 
-/** What the request showed, as the event keeps it. */
+/** What the request showed, as the event keeps it (`kw.check`'s input is one: absent fields are null, and it is not signed). */
 export interface RequestShown {
-  scope: RequiredScopes | undefined;
-  ip: string | null;
-  origin: string | null;
-  signed: boolean;
+  scope?: RequiredScopes | undefined;
+  ip?: string | null | undefined;
+  origin?: string | null | undefined;
+  signed?: boolean;
 }
 
-/** The usage event of a decision made at `at`. */
-export function usageEvent(d: Decision, shown: RequestShown, at: number): DecisionEvent {
-  const { scope, ip, origin } = shown;
+/** The usage event of a decision. */
+export function usageEvent(d: Decision, shown: RequestShown): DecisionEvent {
+  const { scope, ip = null, origin = null } = shown;
   return {
-    at,
+    at: d.at,
     tokenId: d.tokenId,
     owner: d.owner,
     ok: d.ok,
@@ -31,7 +31,7 @@ export function usageEvent(d: Decision, shown: RequestShown, at: number): Decisi
     // The IP is the application's input and the Origin the client's: both bounded.
     ip: ip !== null && ip.length <= 64 ? ip : null,
     origin: origin !== null && origin.length > MAX_EVENT_TEXT ? origin.slice(0, MAX_EVENT_TEXT) : origin,
-    signed: shown.signed,
+    signed: shown.signed === true,
     pool: d.pool ?? null,
   };
 }

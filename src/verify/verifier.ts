@@ -105,10 +105,9 @@ export class Verifier {
     const now = this.#cfg.now();
     const decided = this.#bearer(input.token, input, checkContext(input, this.#cfg), now);
     if (!end && !this.#usage.active) return decided instanceof Promise ? decided : Promise.resolve(decided);
-    const shown: RequestShown = { scope: input.scope, ip: input.ip ?? null, origin: input.origin ?? null, signed: false };
     // The warm path decides synchronously: observed at once, no extra promise step.
-    if (decided instanceof Promise) return decided.then((d) => this.#observe(d, shown, end));
-    return Promise.resolve(this.#observe(decided, shown, end));
+    if (decided instanceof Promise) return decided.then((d) => this.#observe(d, input, end));
+    return Promise.resolve(this.#observe(decided, input, end));
   }
 
   /**
@@ -185,7 +184,7 @@ export class Verifier {
   /** Record: telemetry, and the decision's usage event. */
   #observe(d: Decision, shown: RequestShown, end: ((d: Decision) => Decision) | undefined): Decision {
     if (end) end(d);
-    if (this.#usage.active) this.#usage.push(usageEvent(d, shown, this.#cfg.now()));
+    if (this.#usage.active) this.#usage.push(usageEvent(d, shown));
     return d;
   }
 
