@@ -1,6 +1,6 @@
 // Stage 4, record: every decision, allowed or not, becomes one usage event
 // for the usage pipeline (queued; written and handed to hooks off the
-// request path). Bounded, so a batch always stores.
+// request path). Valid by construction, so a batch always stores.
 import type { DecisionEvent } from "../monitor/events.js";
 import type { RequiredScopes } from "../policy/scope.js";
 import type { Decision } from "./decision.js";
@@ -28,9 +28,11 @@ export function usageEvent(d: Decision, shown: RequestShown): DecisionEvent {
     status: d.status,
     scope: scope === undefined ? null : scopeText(scope).slice(0, MAX_EVENT_TEXT),
     cost: d.cost,
-    // The IP is the application's input and the Origin the client's: both bounded.
-    ip: ip !== null && ip.length <= 64 ? ip : null,
-    origin: origin !== null && origin.length > MAX_EVENT_TEXT ? origin.slice(0, MAX_EVENT_TEXT) : origin,
+    // The IP is the application's input and the Origin the client's (an
+    // empty `Origin:` is a valid header): each a non-empty, bounded string
+    // or null, so that one request can never make the store refuse a batch.
+    ip: typeof ip === "string" && ip.length > 0 && ip.length <= 64 ? ip : null,
+    origin: typeof origin === "string" && origin.length > 0 ? origin.slice(0, MAX_EVENT_TEXT) : null,
     signed: shown.signed === true,
     pool: d.pool ?? null,
   };

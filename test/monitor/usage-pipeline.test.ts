@@ -1,3 +1,5 @@
+import { createServer, request } from "node:http";
+import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { type DecisionEvent, Keyward, MemoryStore, type UsageEvent, type UsageWriteError } from "keyward";
@@ -123,6 +125,43 @@ describe("usage pipeline", () => {
     expect(events[0]!.origin).toHaveLength(2048);
     expect(kw.usage.stats()).toMatchObject({ written: 1, failedWrites: 0 });
     expect(await kw.usage.lastUsed(record.id)).toEqual({ at: T0, ip: null });
+  });
+
+  it("an empty Origin or IP, or one of the wrong type, cannot make the store refuse a batch (real server)", async () => {
+    const store = new MemoryStore();
+    const errors: UsageWriteError[] = [];
+    const kw = app(store, { flushIntervalMs: 60_000, onError: (e: UsageWriteError) => errors.push(e) });
+    const { token, record } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    const server = createServer(async (req, res) => {
+      const headers = new Headers();
+      for (const [name, value] of Object.entries(req.headers)) if (typeof value === "string") headers.set(name, value);
+      const d = await kw.verify(new Request(`http://127.0.0.1${req.url}`, { headers }), { ip: req.socket.remoteAddress ?? null });
+      res.end(d.code);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      // A raw client sends the empty field as it is (Origin: followed by nothing).
+      const body = await new Promise<string>((resolve, reject) => {
+        const req = request({ host: "127.0.0.1", port, path: "/", headers: { authorization: `Bearer ${token}`, origin: "" } }, (res) => {
+          let text = "";
+          res.on("data", (c) => (text += c));
+          res.on("end", () => resolve(text));
+        });
+        req.on("error", reject);
+        req.end();
+      });
+      expect(body).toBe("OK"); // an empty Origin is no browser signal
+      await kw.check({ token, ip: "", origin: "" });
+      await kw.check({ token, ip: 7 as never, origin: 7 as never });
+      await kw.flush();
+      expect(errors).toEqual([]);
+      expect(kw.usage.stats()).toMatchObject({ written: 3, failedWrites: 0, dropped: 0 });
+      expect((await store.getUsage(record.id, { from: T0 - 3_600_000, to: T0 + 3_600_000, granularity: "hour" }))[0]).toMatchObject({ allowed: 2, denied: 1 });
+    } finally {
+      server.close();
+      await kw.close();
+    }
   });
 
   it("rejects bad usage options with INVALID_CONFIG naming them", () => {
