@@ -68,6 +68,16 @@ export interface SignerInfo {
   alg: SignatureAlgorithm;
 }
 
+/** Options of one {@link Signer.sign} call. */
+export interface SignerCallOptions {
+  /**
+   * The request's body, when the caller holds it: the digest is computed
+   * from it and it is sent as is, so the body stream is neither cloned nor
+   * read (see `body` of `signRequest`).
+   */
+  body?: string | Uint8Array;
+}
+
 /** Signs requests with one key. Its key cannot be read back: JSON, inspection and String show only `keyId` and `alg`. */
 export interface Signer {
   readonly keyId: string;
@@ -76,7 +86,7 @@ export interface Signer {
    * Returns a new, signed Request (the given one stays readable), with
    * Content-Digest when it has a body, Signature-Input and Signature.
    */
-  sign(request: Request): Promise<Request>;
+  sign(request: Request, options?: SignerCallOptions): Promise<Request>;
   toJSON(): SignerInfo;
 }
 
@@ -127,12 +137,12 @@ export function createSigner(options: CreateSignerOptions): Signer {
   if (typeof now !== "function") throw new TypeError("now must be a function returning milliseconds");
 
   const info: SignerInfo = { keyId, alg: key.alg };
-  const sign = async (request: Request): Promise<Request> => {
+  const sign = async (request: Request, call: SignerCallOptions = {}): Promise<Request> => {
     if (typeof Request === "undefined" || !(request instanceof Request)) throw new TypeError("request must be a Request");
     const created = Math.floor(now() / 1000);
     return signRequest(request, {
       label,
-      keyid: keyId,
+      keyId,
       key,
       components: request.body === null ? components.withoutBody : components.withBody,
       created,
@@ -140,6 +150,7 @@ export function createSigner(options: CreateSignerOptions): Signer {
       nonce: nonce ? true : undefined,
       params: nonce ? PARAM_ORDER : PARAM_ORDER.filter((p) => p !== "nonce"),
       digestAlgorithms: digest,
+      ...(call?.body === undefined ? {} : { body: call.body }),
     });
   };
 

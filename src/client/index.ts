@@ -17,6 +17,7 @@ export {
   type HmacSecretSignerKey,
   type HmacTokenSignerKey,
   type Signer,
+  type SignerCallOptions,
   type SignerInfo,
   type SignerSettings,
 } from "./create-signer.js";

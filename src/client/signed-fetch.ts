@@ -62,8 +62,13 @@ export function signedFetch(
 
   return async (input, init) => {
     const request = new Request(input, withDuplex(init));
-    const buffered = await bufferBody(request, maxBodyBytes);
-    return send(await signer.sign(buffered));
+    if (request.body === null) return send(await signer.sign(request));
+    const body = await readStream(request.body, maxBodyBytes);
+    if (body === null) throw new RangeError(`request body is larger than maxBodyBytes (${maxBodyBytes} bytes)`);
+    // Same URL, method, headers (incl. a multipart boundary) and options; the
+    // body now as bytes, also handed to the signer so that it reads nothing again.
+    const buffered = new Request(request, { body: body as Uint8Array<ArrayBuffer> });
+    return send(await signer.sign(buffered, { body }));
   };
 }
 
@@ -72,13 +77,4 @@ function withDuplex(init: RequestInit | undefined): RequestInit | undefined {
   if (init === undefined || init === null || typeof ReadableStream === "undefined") return init;
   if (!(init.body instanceof ReadableStream) || "duplex" in init) return init;
   return { ...init, duplex: "half" } as RequestInit;
-}
-
-/** The request with its body read into memory (at most `maxBytes`); the same request when it has no body. */
-async function bufferBody(request: Request, maxBytes: number): Promise<Request> {
-  if (request.body === null) return request;
-  const body = await readStream(request.body, maxBytes);
-  if (body === null) throw new RangeError(`request body is larger than maxBodyBytes (${maxBytes} bytes)`);
-  // Same URL, method, headers (incl. a multipart boundary) and options; the body now as bytes.
-  return new Request(request, { body: body as Uint8Array<ArrayBuffer> });
 }

@@ -56,6 +56,14 @@ export interface SignOptions {
   digestAlgorithms?: readonly DigestAlgorithm[];
   /** Randomness for `nonce: true` (default `crypto.getRandomValues`). */
   random?: RandomSource;
+  /**
+   * The request's body, when you hold it (a string is sent as UTF-8): the
+   * Content-Digest is computed from it, and `signRequest` sends these bytes,
+   * so the body stream is neither cloned nor read (the fast path for bodies).
+   * It must be the body of the request; `INVALID_INPUT` when the request
+   * has none.
+   */
+  body?: string | Uint8Array;
 }
 
 /**

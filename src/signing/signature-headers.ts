@@ -2,7 +2,7 @@
 // (§4), without building a new Request: shared by signRequest and by clients
 // that assemble their own requests.
 import { InvalidInputError } from "../errors.js";
-import { toBase64Url } from "../lib/bytes.js";
+import { toBase64Url, utf8 } from "../lib/bytes.js";
 import { secureRandom } from "../lib/crypto.js";
 import { type MaybePromise, signToBase64 } from "./algorithms.js";
 import { buildSignatureBase, DEFAULT_PARAM_ORDER, signatureParameters } from "./base.js";
@@ -27,7 +27,7 @@ export interface SignatureHeaders {
   "content-digest"?: string;
 }
 
-/** What signRequest needs: the fields, and the body when it was read to compute the digest. */
+/** What signRequest needs: the fields, and the body bytes when they are known (given, or read for the digest). */
 interface PreparedSignature {
   headers: SignatureHeaders;
   body: Uint8Array | null;
@@ -42,7 +42,7 @@ const WITHOUT_BODY: readonly string[] = ["@method", "@target-uri"];
  * on the request (`headers.set(name, value)`) to sign it. Takes the same
  * options as {@link signRequest}, which is this plus a new Request. The
  * request is not modified; its body is read (through a clone) only when
- * Content-Digest must be computed.
+ * Content-Digest must be computed and the `body` option does not give it.
  *
  * @param request - The request to sign.
  * @param options - Key, key id, covered components and parameters.
@@ -94,11 +94,22 @@ export function prepareSignature(request: Request, options: SignRequestOptions):
   }
   const ids: ComponentId[] = components.map(parseComponentId);
 
+  const given = givenBody(options.body, hasBody);
   const job: Job = { request, options, key, label, existing, ids };
   if (hasBody && ids.some((id) => id[0] === "content-digest") && !request.headers.has("content-digest")) {
-    return readBody(request, Number.POSITIVE_INFINITY).then((body) => sign(job, body!));
+    if (given !== null) return sign(job, given, given);
+    return readBody(request, Number.POSITIVE_INFINITY).then((body) => sign(job, body!, body!));
   }
-  return sign(job, null);
+  return sign(job, null, given);
+}
+
+/** The `body` option as bytes (null when not given). */
+function givenBody(body: SignRequestOptions["body"], hasBody: boolean): Uint8Array | null {
+  if (body === undefined) return null;
+  if (!hasBody) throw new InvalidInputError("body", "is given but the request has no body");
+  if (typeof body === "string") return utf8(body);
+  if (body instanceof Uint8Array) return body;
+  throw new InvalidInputError("body", "must be a string or a Uint8Array");
 }
 
 interface Job {
@@ -110,9 +121,10 @@ interface Job {
   ids: ComponentId[];
 }
 
-function sign(job: Job, body: Uint8Array | null): MaybePromise<PreparedSignature> {
+/** Signs; `digestOf` is the body to compute Content-Digest from (null: not computed here), `body` the one signRequest sends. */
+function sign(job: Job, digestOf: Uint8Array | null, body: Uint8Array | null): MaybePromise<PreparedSignature> {
   const { options, key, label, existing } = job;
-  const digest = body === null ? undefined : computeContentDigest(body, options.digestAlgorithms ?? ["sha-256"]);
+  const digest = digestOf === null ? undefined : computeContentDigest(digestOf, options.digestAlgorithms ?? ["sha-256"]);
   const params = signatureParameters(signatureValues(options, key.alg), signatureOrder(options));
   const paramsValue = serializeInnerList([job.ids, params]);
   const fields = digest === undefined ? undefined : { "content-digest": digest };

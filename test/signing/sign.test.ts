@@ -55,6 +55,48 @@ describe("signRequest", () => {
     expect(await signed.text()).toBe('{"a":1}');
   });
 
+  it("body given: the digest comes from it and the stream is never read or cloned; the result verifies", async () => {
+    let pulls = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      pull(c) {
+        pulls++;
+        c.enqueue(new TextEncoder().encode('{"a":1}'));
+        c.close();
+      },
+    });
+    const original = new Request("https://api.example.com/v1/items", { method: "POST", body: stream, duplex: "half" } as RequestInit);
+    const signed = await signRequest(original, { keyId: "tok_1", key: ed, now: frozen(T), body: '{"a":1}' });
+    expect(signed.headers.get("content-digest")).toBe(computeContentDigest('{"a":1}'));
+    // The stream's first pull happens at construction (highWaterMark 1); nothing more is asked of it.
+    const before = pulls;
+    expect(original.bodyUsed).toBe(false);
+    expect((await verifyRequest(signed, { resolveKey, now: frozen(T) })).ok).toBe(true);
+    expect(await signed.text()).toBe('{"a":1}');
+    expect(pulls).toBe(before);
+    // The same digest as from the stream, and bytes work as a string does.
+    const fields = await signatureHeaders(new Request("https://api.example.com/v1/items", { method: "POST", body: '{"a":1}' }), {
+      keyId: "tok_1",
+      key: ed,
+      now: frozen(T),
+      body: new TextEncoder().encode('{"a":1}'),
+    });
+    expect(fields["content-digest"]).toBe(signed.headers.get("content-digest"));
+    expect(fields.signature).toBe(signed.headers.get("signature"));
+  });
+
+  it("body given where it cannot be: INVALID_INPUT naming body", async () => {
+    const get = new Request("https://api.example.com/v1/items");
+    const post = new Request("https://api.example.com/v1/items", { method: "POST", body: "x" });
+    for (const [request, body] of [
+      [get, "x"],
+      [post, 5],
+      [post, new ArrayBuffer(1)],
+    ] as const) {
+      const err = await signRequest(request, { keyId: "tok_1", key: ed, body: body as never }).catch((e: unknown) => e);
+      expect(isKeywardError(err) && err.code === "INVALID_INPUT" && (err as { field?: string }).field).toBe("body");
+    }
+  });
+
   it("keeps an existing Content-Digest; digest algorithms are configurable", async () => {
     const body = "hello";
     const given = computeContentDigest(body, ["sha-512"]);
