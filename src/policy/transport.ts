@@ -83,6 +83,7 @@ export function createTransportResolver(options: { trustedProxies?: readonly str
   const { trustedProxies = [], header = "x-forwarded-for" } = options;
   const isTrusted = trustedProxies.length === 0 ? null : compileIpAllowlist([...trustedProxies]);
   const name = header === "x-forwarded-for" ? "x-forwarded-proto" : "forwarded";
+  const plain = new Map<string, Transport>();
   return (url, socketIp, headers) => {
     try {
       if (isTrusted !== null && typeof socketIp === "string" && isTrusted(socketIp)) {
@@ -95,12 +96,44 @@ export function createTransportResolver(options: { trustedProxies?: readonly str
       }
       // The common case without parsing: a Request's url is already normalised (lowercase scheme).
       if (url.startsWith("https://")) return "https";
-      const u = new URL(url);
-      if (u.protocol === "https:") return "https";
-      const localPeer = socketIp === null || socketIp === undefined || isLoopbackIp(socketIp);
-      return localPeer && isLoopbackHost(u.hostname) ? "loopback" : "http";
+      // Otherwise the answer depends on the scheme and authority and on the
+      // peer only: remembered per (URL up to its path, peer), so that plain
+      // http (local development, a proxy not listed in trustedProxies)
+      // parses each origin once, not once per request.
+      const key = `${url.slice(0, authorityEnd(url))} ${socketIp ?? ""}`;
+      let known = plain.get(key);
+      if (known === undefined) {
+        known = plainTransport(url, socketIp);
+        if (plain.size >= MAX_REMEMBERED) plain.clear();
+        plain.set(key, known);
+      }
+      return known;
     } catch {
       return "http";
     }
   };
+}
+
+/** Origins and peers remembered by one resolver (the Host is the client's: bounded). */
+const MAX_REMEMBERED = 256;
+
+/** Where a URL's authority ends: its first "/", "?" or "#" after the scheme's "//" (or its end). */
+function authorityEnd(url: string): number {
+  for (let i = url.indexOf("//") + 2; i < url.length; i++) {
+    const c = url.charCodeAt(i);
+    if (c === 47 || c === 63 || c === 35) return i;
+  }
+  return url.length;
+}
+
+/** The transport of a URL that does not start with `https://`, parsed. */
+function plainTransport(url: string, socketIp: string | null | undefined): Transport {
+  try {
+    const u = new URL(url);
+    if (u.protocol === "https:") return "https";
+    const localPeer = socketIp === null || socketIp === undefined || isLoopbackIp(socketIp);
+    return localPeer && isLoopbackHost(u.hostname) ? "loopback" : "http";
+  } catch {
+    return "http";
+  }
 }

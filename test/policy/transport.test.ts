@@ -72,4 +72,51 @@ describe("createTransportResolver", () => {
       { numRuns: 300 },
     );
   });
+
+  it("remembers answers per origin and peer, deciding exactly as a fresh parse (property)", () => {
+    const scheme = fc.constantFrom("http://", "https://", "HTTP://", "http:", "ws://", "http:\\\\", " http://");
+    const host = fc.constantFrom("127.0.0.1", "127.1", "0x7f.0.0.1", "localhost", "LOCALHOST", "[::1]", "[0:0::1]", "api.example.com", "10.0.0.2", "127.0.0.1\\@evil.test", "user@localhost", "xn--zz", "");
+    const rest = fc.constantFrom("", ":8080", ":80/x?y", "/", "/a/b?c#d", "?q=http://x", "#f", "\\x");
+    const peer = fc.constantFrom(undefined, null, "127.0.0.1", "::1", "::ffff:127.0.0.1", "203.0.113.9", "garbage");
+    const shared = createTransportResolver();
+    fc.assert(
+      fc.property(fc.array(fc.tuple(scheme, host, rest, peer), { minLength: 1, maxLength: 20 }), (calls) => {
+        for (const [s1, h1, r1, ip] of calls) {
+          const url = s1 + h1 + r1;
+          // A fresh resolver has remembered nothing: its answer is the parse itself.
+          expect(shared(url, ip, none)).toBe(createTransportResolver()(url, ip, none));
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("parses one origin once however many requests it serves; a client varying its Host is still answered right", () => {
+    const resolve = createTransportResolver();
+    const parsed = countUrlParses(() => {
+      for (let i = 0; i < 1000; i++) expect(resolve(`http://localhost:3000/v1/items/${i}?page=${i}`, "127.0.0.1", none)).toBe("loopback");
+    });
+    expect(parsed).toBe(1);
+    // What is remembered is bounded (cleared when full): new origins keep being answered right.
+    for (let i = 0; i < 5000; i++) expect(resolve(`http://h${i}.example/`, "203.0.113.9", none)).toBe("http");
+    expect(resolve("http://localhost/", "::1", none)).toBe("loopback");
+  });
 });
+
+/** How many URLs `fn` parses (URL constructor calls). */
+function countUrlParses(fn: () => void): number {
+  const Original = globalThis.URL;
+  let n = 0;
+  globalThis.URL = class extends Original {
+    constructor(...args: ConstructorParameters<typeof URL>) {
+      super(...args);
+      n++;
+    }
+  } as typeof URL;
+  try {
+    fn();
+  } finally {
+    globalThis.URL = Original;
+  }
+  return n;
+}
