@@ -17,6 +17,24 @@ const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", usage: { enab
 const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["core:read"] });
 const body = { ok: true };
 
+// A middleware of each framework's shape that does nothing but pass the
+// request on (and, like requireToken, attach a value): what any middleware
+// costs there, so that the guarded route can be read against it too.
+const noop = {
+  hono: async (c, next) => {
+    c.set("keyward", body);
+    await next();
+  },
+  express: (req, _res, next) => {
+    req.keyward = body;
+    next();
+  },
+  fastify: async (request) => {
+    request.keyward = body;
+  },
+  fetch: (handler) => async (request, env) => handler(request, body, env),
+};
+
 const listeners = {
   async hono() {
     const app = new Hono();
@@ -24,6 +42,7 @@ const listeners = {
     app.get("/bare", (c) => c.json(body));
     app.get("/bare-async", async (c) => c.json(body));
     app.get("/guarded", guard.requireToken({ scope: "core:read" }), (c) => c.json(body));
+    app.get("/noop", noop.hono, (c) => c.json(body));
     return listenNode(serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }));
   },
   async express() {
@@ -32,6 +51,7 @@ const listeners = {
     app.get("/bare", (_req, res) => res.json(body));
     app.get("/bare-async", async (_req, res) => res.json(body));
     app.get("/guarded", guard.requireToken({ scope: "core:read" }), (_req, res) => res.json(body));
+    app.get("/noop", noop.express, (_req, res) => res.json(body));
     return listenNode(app.listen(0, "127.0.0.1"));
   },
   async fastify() {
@@ -41,6 +61,7 @@ const listeners = {
     app.get("/bare", (_request, reply) => reply.send(body));
     app.get("/bare-async", async () => body);
     app.get("/guarded", { preHandler: guard.requireToken({ scope: "core:read" }) }, async () => body);
+    app.get("/noop", { preHandler: noop.fastify }, async () => body);
     await app.listen({ port: 0, host: "127.0.0.1" });
     return app.server.address().port;
   },
@@ -50,8 +71,10 @@ const listeners = {
       "/bare": () => Response.json(body),
       "/bare-async": async () => Response.json(body),
       "/guarded": guard.requireToken({ scope: "core:read" }, () => Response.json(body)),
+      "/noop": noop.fetch(() => Response.json(body)),
     };
-    const handler = (request) => routes[new URL(request.url).pathname](request);
+    // The runtime's second argument (@hono/node-server: the Node request) goes on to each route, as serve({ fetch: route }) would give it.
+    const handler = (request, env) => routes[new URL(request.url).pathname](request, env);
     return listenNode(serve({ fetch: handler, port: 0, hostname: "127.0.0.1" }));
   },
 };

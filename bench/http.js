@@ -1,7 +1,8 @@
 // A full HTTP request through each framework's middleware on a real server,
 // next to the same framework's bare routes in the same run (a sync handler
 // and an async one): autocannon in this process, the server in a child
-// process. Each route is measured
+// process. A no-op middleware of each framework's shape is measured too:
+// what passing through any middleware costs there. Each route is measured
 // BENCH_HTTP_RUNS times (default 3), round-robin over the routes, and the
 // median requests/s is reported. BENCH_HTTP_SEC sets one run's length.
 import { spawn } from "node:child_process";
@@ -35,7 +36,8 @@ export async function benchHttp({ seconds = Number(process.env.BENCH_HTTP_SEC ??
       if (guarded.non2xx > 0) throw new Error(`${framework}: the guarded route denied the benchmark token`);
       await load(`${base}/bare`, token, 1); // warm-up of the routes
       await load(`${base}/bare-async`, token, 1);
-      const rps = { bare: [], "bare-async": [], guarded: [] };
+      await load(`${base}/noop`, token, 1);
+      const rps = { bare: [], "bare-async": [], noop: [], guarded: [] };
       for (let i = 0; i < runs; i++) {
         for (const route of Object.keys(rps)) {
           const r = await load(`${base}/${route}`, token, seconds);
@@ -43,7 +45,7 @@ export async function benchHttp({ seconds = Number(process.env.BENCH_HTTP_SEC ??
           rps[route].push(r.requests.average);
         }
       }
-      rows.push({ framework, bare: median(rps.bare), bareAsync: median(rps["bare-async"]), guarded: median(rps.guarded) });
+      rows.push({ framework, bare: median(rps.bare), bareAsync: median(rps["bare-async"]), noop: median(rps.noop), guarded: median(rps.guarded) });
     } finally {
       child.kill();
     }
@@ -53,11 +55,11 @@ export async function benchHttp({ seconds = Number(process.env.BENCH_HTTP_SEC ??
     [
       `### A request through each middleware (warm bearer check, 32 connections, median of ${runs} runs of ${seconds} s)`,
       "",
-      "| framework | bare route req/s | bare async route req/s | requireToken req/s | guarded / bare | guarded / bare async |",
-      "| --- | ---: | ---: | ---: | ---: | ---: |",
+      "| framework | bare route req/s | bare async route req/s | no-op middleware req/s | requireToken req/s | guarded / bare | guarded / bare async | guarded / no-op middleware |",
+      "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
       ...rows.map(
         (r) =>
-          `| ${LABEL[r.framework]} | ${fmt(r.bare)} | ${fmt(r.bareAsync)} | ${fmt(r.guarded)} | ${pct(r.guarded, r.bare)} | ${pct(r.guarded, r.bareAsync)} |`,
+          `| ${LABEL[r.framework]} | ${fmt(r.bare)} | ${fmt(r.bareAsync)} | ${fmt(r.noop)} | ${fmt(r.guarded)} | ${pct(r.guarded, r.bare)} | ${pct(r.guarded, r.bareAsync)} | ${pct(r.guarded, r.noop)} |`,
       ),
       "",
     ].join("\n"),

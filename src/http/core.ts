@@ -158,10 +158,18 @@ export interface EdgeRequest<Req> {
   toRequest(url: string, maxBytes: number): Promise<{ request: Request; body: Uint8Array | undefined }>;
 }
 
+/** What a URL that does not parse (a client's bad Host or path) is verified as: it matches no signature. */
+const UNPARSEABLE = "http://invalid.invalid/";
+
 /** The URL the request is verified at: the public origin and prefix joined with the path and query received. */
 export function publicUrl(edge: Edge, url: string): string {
   if (edge.publicOrigin === null) return url;
-  const u = new URL(url);
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return UNPARSEABLE;
+  }
   return edge.publicOrigin + u.pathname + u.search;
 }
 
@@ -176,7 +184,8 @@ export function decide<Req>(edge: Edge, route: Route<Req>, req: EdgeRequest<Req>
   const options: CheckOptions = req.ip === null ? route.check : { ...route.check, ip: req.ip };
   if (req.request !== undefined && edge.publicOrigin === null && route.getToken === undefined) return edge.kw.verify(req.request, options);
   if (req.header("signature-input") !== null) {
-    return req.toRequest(publicUrl(edge, req.url), edge.maxBodyBytes).then(({ request, body }) =>
+    const url = publicUrl(edge, req.url);
+    return req.toRequest(URL.canParse(url) ? url : UNPARSEABLE, edge.maxBodyBytes).then(({ request, body }) =>
       edge.kw.verify(request, body === undefined ? options : { ...options, body }),
     );
   }

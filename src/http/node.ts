@@ -78,12 +78,11 @@ export function nodeEdgeRequest<Req>(raw: Req, req: WithRawBody, path: string, h
   return {
     raw,
     method: req.method ?? "GET",
-    // Built on first use (query tokens, signatures): a bearer check never needs it.
+    // As received, not parsed here: the bearer path only searches it (and
+    // parses the origin once per origin); the signed path checks it parses.
     get url() {
       const scheme = (req.socket as { encrypted?: boolean }).encrypted ? "https" : "http";
-      const received = `${scheme}://${req.headers.host ?? "localhost"}${path}`;
-      // A Host or path that does not parse verifies nothing: signatures over it fail.
-      return URL.canParse(received) ? received : `${scheme}://invalid.invalid/`;
+      return `${scheme}://${req.headers.host ?? "localhost"}${path}`;
     },
     header: (name) => headerOf(req, name),
     ip: req.socket.remoteAddress ?? null,

@@ -48,10 +48,10 @@ async function read(res: Response): Promise<Reply> {
 }
 
 /** A raw node:http request (repeated headers as given). */
-function rawRequest(url: string, headers: [string, string][], method = "GET", body?: string): Promise<Reply> {
+function rawRequest(url: string, headers: [string, string][], method = "GET", body?: string, host = new URL(url).host): Promise<Reply> {
   return new Promise((resolve, reject) => {
     // A raw header list is sent as is: Host included.
-    const raw = [["host", new URL(url).host], ...headers].flat();
+    const raw = [["host", host], ...headers].flat();
     const req = httpRequest(url, { method, headers: raw as unknown as Record<string, string> }, (res) => {
       let text = "";
       res.on("data", (c: Buffer) => {
@@ -60,7 +60,8 @@ function rawRequest(url: string, headers: [string, string][], method = "GET", bo
       res.on("end", () => {
         const h = new Headers();
         for (const [k, v] of Object.entries(res.headers)) if (typeof v === "string") h.set(k, v);
-        resolve({ status: res.statusCode ?? 0, headers: h, json: text === "" ? {} : (JSON.parse(text) as Record<string, unknown>) });
+        const json = text === "" || !(res.headers["content-type"] ?? "").includes("json") ? {} : (JSON.parse(text) as Record<string, unknown>);
+        resolve({ status: res.statusCode ?? 0, headers: h, json });
       });
     });
     req.on("error", reject);
@@ -275,6 +276,23 @@ export function describeMiddleware(name: string, start: StartServer, makeRoute: 
       // Without cors: no preflight answer from keyward.
       const none = await fetch(`${server.url}/prices`, { method: "OPTIONS", headers: { origin: "https://app.example", "access-control-request-method": "GET" } });
       expect(none.headers.get("access-control-allow-origin")).toBeNull();
+    });
+
+    it("a Host that does not make a URL: decided (or refused by the framework), never a 500, never an allow", async () => {
+      const host = "exa mple";
+      const viaBearer = await rawRequest(`${server.url}/prices`, [["authorization", `Bearer ${secret}`]], "GET", undefined, host);
+      // Plain http from a Host that is no loopback name: the secret token's transport is insecure.
+      expect([400, 403]).toContain(viaBearer.status);
+      if (viaBearer.status === 403) expect(viaBearer.json.code).toBe("INSECURE_TRANSPORT");
+      const signed = [
+        ["signature-input", `sig1=("@method" "@target-uri");created=${Math.floor(Date.now() / 1000)};keyid="${signedId}";alg="ed25519"`],
+        ["signature", "sig1=:AAAA:"],
+      ] as [string, string][];
+      for (const target of [server, proxied]) {
+        const viaSigned = await rawRequest(`${target.url}/prices`, signed, "GET", undefined, host);
+        expect([400, 401]).toContain(viaSigned.status);
+        if (viaSigned.status === 401) expect(viaSigned.json.code).toBe("SIGNATURE_INVALID");
+      }
     });
 
     it("a request aborted mid-body neither crashes the server nor allows", async () => {
