@@ -84,6 +84,7 @@ export function createTransportResolver(options: { trustedProxies?: readonly str
   const isTrusted = trustedProxies.length === 0 ? null : compileIpAllowlist([...trustedProxies]);
   const name = header === "x-forwarded-for" ? "x-forwarded-proto" : "forwarded";
   const plain = new Map<string, Transport>();
+  let last: { origin: string; peer: string; transport: Transport } | null = null;
   return (url, socketIp, headers) => {
     try {
       if (isTrusted !== null && typeof socketIp === "string" && isTrusted(socketIp)) {
@@ -100,14 +101,20 @@ export function createTransportResolver(options: { trustedProxies?: readonly str
       // peer only: remembered per (URL up to its path, peer), so that plain
       // http (local development, a proxy not listed in trustedProxies)
       // parses each origin once, not once per request.
-      const key = `${url.slice(0, authorityEnd(url))} ${socketIp ?? ""}`;
-      let known = plain.get(key);
-      if (known === undefined) {
-        known = plainTransport(url, socketIp);
+      const end = authorityEnd(url);
+      const peer = socketIp ?? "";
+      // The last answer first, compared in place (a server mostly sees one origin).
+      if (last !== null && last.peer === peer && end === last.origin.length && url.startsWith(last.origin)) return last.transport;
+      const origin = url.slice(0, end);
+      const key = `${origin} ${peer}`;
+      let transport = plain.get(key);
+      if (transport === undefined) {
+        transport = plainTransport(url, socketIp);
         if (plain.size >= MAX_REMEMBERED) plain.clear();
-        plain.set(key, known);
+        plain.set(key, transport);
       }
-      return known;
+      last = { origin, peer, transport };
+      return transport;
     } catch {
       return "http";
     }
