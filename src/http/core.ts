@@ -199,14 +199,22 @@ export function decide<Req>(edge: Edge, route: Route<Req>, req: EdgeRequest<Req>
  * with a getter: this is built on every request.
  */
 class RequestView<Req> {
-  readonly headers: { get(name: string): string | null };
   readonly #edge: Edge;
   readonly #req: EdgeRequest<Req>;
+  /** The token `getToken` found, presented as the bearer token (null: the request's own Authorization). */
+  readonly #token: string | null;
 
   constructor(edge: Edge, req: EdgeRequest<Req>, token: string | null) {
     this.#edge = edge;
     this.#req = req;
-    this.headers = { get: token === null ? req.header : (name) => (name === "authorization" ? `Bearer ${token}` : req.header(name)) };
+    this.#token = token;
+  }
+  /** The view is its own header source: no object per request for it. */
+  get headers(): { get(name: string): string | null } {
+    return this;
+  }
+  get(name: string): string | null {
+    return this.#token !== null && name === "authorization" ? `Bearer ${this.#token}` : this.#req.header(name);
   }
   get method(): string {
     return this.#req.method;

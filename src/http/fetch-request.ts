@@ -24,19 +24,36 @@ export function incomingHeaders(env: unknown): NodeFields | null {
  * @param node the same request as Node holds it ({@link incomingHeaders}), whose headers are read instead of `request.headers` when given
  */
 export function fetchEdgeRequest<Req>(raw: Req, request: Request, ip: string | null, node: NodeFields | null = null): EdgeRequest<Req> {
-  return {
-    raw,
-    method: request.method,
-    url: request.url,
-    header: node === null ? (name) => request.headers.get(name) : (name) => headerOf(node, name),
-    ip,
-    // Without it the core reads the headers above (and builds a Request only for a signed body).
-    request: node === null ? request : undefined,
-    async toRequest(url) {
-      // Same URL: keyward reads a clone of the body, the application the original.
-      if (url === request.url) return { request, body: undefined };
-      const body = request.body === null ? null : request.clone().body;
-      return { request: new Request(url, { method: request.method, headers: request.headers, body, duplex: "half" } as RequestInit), body: undefined };
-    },
-  };
+  return new FetchEdgeRequest(raw, request, ip, node);
+}
+
+/** A class, not an object literal with closures: one is built per request. */
+class FetchEdgeRequest<Req> implements EdgeRequest<Req> {
+  readonly method: string;
+  readonly url: string;
+  /** Without it the core reads the headers (and builds a Request only for a signed body). */
+  readonly request: Request | undefined;
+
+  constructor(
+    readonly raw: Req,
+    private readonly fetchRequest: Request,
+    readonly ip: string | null,
+    private readonly node: NodeFields | null,
+  ) {
+    this.method = fetchRequest.method;
+    this.url = fetchRequest.url;
+    this.request = node === null ? fetchRequest : undefined;
+  }
+
+  header(name: string): string | null {
+    return this.node === null ? this.fetchRequest.headers.get(name) : headerOf(this.node, name);
+  }
+
+  async toRequest(url: string): Promise<{ request: Request; body: undefined }> {
+    const request = this.fetchRequest;
+    // Same URL: keyward reads a clone of the body, the application the original.
+    if (url === request.url) return { request, body: undefined };
+    const body = request.body === null ? null : request.clone().body;
+    return { request: new Request(url, { method: request.method, headers: request.headers, body, duplex: "half" } as RequestInit), body: undefined };
+  }
 }

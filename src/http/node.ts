@@ -75,24 +75,42 @@ export function headerOf(req: Pick<IncomingMessage, "headers" | "rawHeaders">, n
  * @param hint how to capture the body when a parser ran first
  */
 export function nodeEdgeRequest<Req>(raw: Req, req: WithRawBody, path: string, hint: string): EdgeRequest<Req> {
-  return {
-    raw,
-    method: req.method ?? "GET",
-    // As received, not parsed here: the bearer path only searches it (and
-    // parses the origin once per origin); the signed path checks it parses.
-    get url() {
-      const scheme = (req.socket as { encrypted?: boolean }).encrypted ? "https" : "http";
-      return `${scheme}://${req.headers.host ?? "localhost"}${path}`;
-    },
-    header: (name) => headerOf(req, name),
-    ip: req.socket.remoteAddress ?? null,
-    async toRequest(url, maxBytes) {
-      const headers = new Headers();
-      for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
-      const method = req.method ?? "GET";
-      const body = method === "GET" || method === "HEAD" ? undefined : await rawBodyOf(req, maxBytes, hint);
-      const request = new Request(url, { method, headers, body: body && body.length > 0 ? (body as Uint8Array<ArrayBuffer>) : null });
-      return { request, body };
-    },
-  };
+  return new NodeEdgeRequest(raw, req, path, hint);
+}
+
+/** A class, not an object literal with a getter and closures: one is built per request. */
+class NodeEdgeRequest<Req> implements EdgeRequest<Req> {
+  readonly method: string;
+  readonly ip: string | null;
+
+  constructor(
+    readonly raw: Req,
+    private readonly req: WithRawBody,
+    private readonly path: string,
+    private readonly hint: string,
+  ) {
+    this.method = req.method ?? "GET";
+    this.ip = req.socket.remoteAddress ?? null;
+  }
+
+  // As received, not parsed here: the bearer path only searches it (and
+  // parses the origin once per origin); the signed path checks it parses.
+  get url(): string {
+    const scheme = (this.req.socket as { encrypted?: boolean }).encrypted ? "https" : "http";
+    return `${scheme}://${this.req.headers.host ?? "localhost"}${this.path}`;
+  }
+
+  header(name: string): string | null {
+    return headerOf(this.req, name);
+  }
+
+  async toRequest(url: string, maxBytes: number): Promise<{ request: Request; body: Uint8Array | undefined }> {
+    const req = this.req;
+    const headers = new Headers();
+    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+    const method = this.method;
+    const body = method === "GET" || method === "HEAD" ? undefined : await rawBodyOf(req, maxBytes, this.hint);
+    const request = new Request(url, { method, headers, body: body && body.length > 0 ? (body as Uint8Array<ArrayBuffer>) : null });
+    return { request, body };
+  }
 }

@@ -124,13 +124,18 @@ export function createTransportResolver(options: { trustedProxies?: readonly str
 /** Origins and peers remembered by one resolver (the Host is the client's: bounded). */
 const MAX_REMEMBERED = 256;
 
+/** Whether the authority of a URL may end at `i`: at or past its end, or at "/", "?" or "#". */
+function isAuthorityEnd(url: string, i: number): boolean {
+  if (i >= url.length) return true;
+  const c = url.charCodeAt(i);
+  return c === 47 || c === 63 || c === 35;
+}
+
 /** Where a URL's authority ends: its first "/", "?" or "#" after the scheme's "//" (or its end). */
 function authorityEnd(url: string): number {
-  for (let i = url.indexOf("//") + 2; i < url.length; i++) {
-    const c = url.charCodeAt(i);
-    if (c === 47 || c === 63 || c === 35) return i;
-  }
-  return url.length;
+  let i = url.indexOf("//") + 2;
+  while (!isAuthorityEnd(url, i)) i++;
+  return Math.min(i, url.length);
 }
 
 /** The transport of a URL that does not start with `https://`, parsed. */

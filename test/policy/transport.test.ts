@@ -87,8 +87,16 @@ describe("createTransportResolver", () => {
           expect(shared(url, ip, none)).toBe(createTransportResolver()(url, ip, none));
         }
       }),
-      { numRuns: 500 },
+      { numRuns: 2000 },
     );
+  });
+
+  it("a remembered origin that is a prefix of another's scheme answers only for itself", () => {
+    const resolve = createTransportResolver();
+    expect(resolve("http:", undefined, none)).toBe("http"); // does not parse
+    expect(resolve("http://127.0.0.1", undefined, none)).toBe("loopback");
+    expect(resolve("http://127.0.0.1", "203.0.113.9", none)).toBe("http");
+    expect(resolve("http://127.0.0.1:8080/x", undefined, none)).toBe("loopback");
   });
 
   it("parses one origin once however many requests it serves; a client varying its Host is still answered right", () => {
