@@ -7,6 +7,7 @@
 // median requests/s is reported. BENCH_HTTP_SEC sets one run's length.
 import { spawn } from "node:child_process";
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
 import autocannon from "autocannon";
 
 // BENCH_HTTP_ONLY=hono,fetch limits the run to some frameworks.
@@ -38,14 +39,27 @@ export async function benchHttp({ seconds = Number(process.env.BENCH_HTTP_SEC ??
       await load(`${base}/bare-async`, token, 1);
       await load(`${base}/noop`, token, 1);
       const rps = { bare: [], "bare-async": [], noop: [], guarded: [] };
+      const cpu = { bare: [], "bare-async": [], noop: [], guarded: [] };
       for (let i = 0; i < runs; i++) {
         for (const route of Object.keys(rps)) {
+          const before = cpuMicros(child.pid);
           const r = await load(`${base}/${route}`, token, seconds);
+          const used = cpuMicros(child.pid) - before;
           if (r.non2xx > 0 || r.errors > 0) throw new Error(`${framework} /${route}: ${r.non2xx} non-2xx, ${r.errors} errors`);
           rps[route].push(r.requests.average);
+          cpu[route].push(used / r.requests.total);
         }
       }
-      rows.push({ framework, bare: median(rps.bare), bareAsync: median(rps["bare-async"]), noop: median(rps.noop), guarded: median(rps.guarded) });
+      rows.push({
+        framework,
+        bare: median(rps.bare),
+        bareAsync: median(rps["bare-async"]),
+        noop: median(rps.noop),
+        guarded: median(rps.guarded),
+        cpuBare: median(cpu.bare),
+        cpuNoop: median(cpu.noop),
+        cpuGuarded: median(cpu.guarded),
+      });
     } finally {
       child.kill();
     }
@@ -62,9 +76,33 @@ export async function benchHttp({ seconds = Number(process.env.BENCH_HTTP_SEC ??
           `| ${LABEL[r.framework]} | ${fmt(r.bare)} | ${fmt(r.bareAsync)} | ${fmt(r.noop)} | ${fmt(r.guarded)} | ${pct(r.guarded, r.bare)} | ${pct(r.guarded, r.bareAsync)} | ${pct(r.guarded, r.noop)} |`,
       ),
       "",
+      "Server CPU time per request (user + system, from /proc; the load generator shares the 2 cores, so this moves far less between runs than requests/s). Capacity = bare CPU / guarded CPU: the share of the bare route's throughput a CPU-bound server keeps.",
+      "",
+      "| framework | bare µs | no-op middleware µs | requireToken µs | capacity vs bare | capacity vs no-op middleware |",
+      "| --- | ---: | ---: | ---: | ---: | ---: |",
+      ...rows.map(
+        (r) =>
+          `| ${LABEL[r.framework]} | ${r.cpuBare.toFixed(1)} | ${r.cpuNoop.toFixed(1)} | ${r.cpuGuarded.toFixed(1)} | ${pct(r.cpuBare, r.cpuGuarded)} | ${pct(r.cpuNoop, r.cpuGuarded)} |`,
+      ),
+      "",
     ].join("\n"),
   );
   return rows;
 }
+
+/** CPU time (user + system) a process has used, µs, from /proc (Linux); NaN elsewhere. */
+function cpuMicros(pid) {
+  try {
+    // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / TICKS_PER_SECOND;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** The kernel's clock ticks per second for /proc times (USER_HZ: 100 on Linux). */
+const TICKS_PER_SECOND = 100;
 
 if (import.meta.url === `file://${process.argv[1]}`) await benchHttp();
