@@ -75,6 +75,12 @@ export class Keyward {
     return this.#verifier.verify(request, options);
   }
 
+  /** @internal {@link verify} without the promise when the decision was made at once (the middleware's path). */
+  static decideNow(kw: Keyward, request: Request, options: CheckOptions): Decision | Promise<Decision> {
+    // Another copy of the package (or a stand-in object) still answers, through verify.
+    return #verifier in kw ? kw.#verifier.decide(request, options) : (kw as Keyward).verify(request, options);
+  }
+
   /**
    * Checks a token presented by other means (a WebSocket handshake, a queue
    * message), with what the request shows. Same guarantees as {@link verify}.

@@ -76,18 +76,29 @@ export function keywardExpress(kw: Keyward, options?: EdgeOptions): KeywardExpre
       return (req, res, next) => {
         if (edge.cors && preflightAnswer(edge, req.method, (name) => req.get(name) ?? null)) return preflight(req, res, next);
         const origin = edge.cors ? (req.headers.origin ?? null) : null;
-        decide(edge, route, nodeEdgeRequest(req, req, req.originalUrl, HINT))
-          .then((decision) => {
-            if (decision.ok) {
-              req.keyward = decision;
-              res.set(allowHeaders(edge, decision, origin));
-              return next();
-            }
-            if (onDenied) return onDenied(decision, req, res, next);
-            const answer = denialParts(edge, decision, origin);
-            res.status(answer.status).set(answer.headers).end(answer.body);
-          })
-          .catch((err: unknown) => (onError ? onError(err, req, res, next) : next(err)));
+        const failed = (err: unknown) => (onError ? onError(err, req, res, next) : next(err));
+        const answer = (decision: Decision) => {
+          if (decision.ok) {
+            req.keyward = decision;
+            res.set(allowHeaders(edge, decision, origin));
+            return next();
+          }
+          if (onDenied) return onDenied(decision, req, res, next);
+          const parts = denialParts(edge, decision, origin);
+          res.status(parts.status).set(parts.headers).end(parts.body);
+        };
+        try {
+          const decided = decide(edge, route, nodeEdgeRequest(req, req, req.originalUrl, HINT));
+          // The warm path decides at once: answered in this tick.
+          if (decided instanceof Promise) decided.then(answer).catch(failed);
+          else {
+            const answered: unknown = answer(decided);
+            // onDenied may answer asynchronously: its rejection goes where a thrown error would.
+            if (answered instanceof Promise) answered.catch(failed);
+          }
+        } catch (err) {
+          failed(err);
+        }
       };
     },
   };

@@ -99,7 +99,9 @@ export function keywardFastify(kw: Keyward, options?: EdgeOptions): KeywardFasti
         const origin = edge.cors ? header(request, "origin") : null;
         let decision: Decision;
         try {
-          decision = await decide(edge, route, nodeEdgeRequest(request, request.raw, request.raw.url ?? "/", HINT));
+          const decided = decide(edge, route, nodeEdgeRequest(request, request.raw, request.raw.url ?? "/", HINT));
+          // The warm path decides at once: no promise step.
+          decision = decided instanceof Promise ? await decided : decided;
         } catch (err) {
           if (onError) return void (await onError(err, request, reply));
           throw err;

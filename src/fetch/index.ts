@@ -43,7 +43,7 @@ export type GuardedHandler<Rest extends unknown[]> = (request: Request, decision
 /** What {@link keywardFetch} returns. */
 export interface KeywardFetch<Rest extends unknown[]> {
   /** Wraps a handler so it runs only for requests with a token allowed for the route. */
-  requireToken(options: FetchRouteOptions, handler: GuardedHandler<Rest>): (request: Request, ...rest: Rest) => Promise<Response>;
+  requireToken(options: FetchRouteOptions, handler: GuardedHandler<Rest>): (request: Request, ...rest: Rest) => Response | Promise<Response>;
   /** The answer to a CORS preflight (with `cors: true`), or null when the request is not one. */
   preflight(request: Request): Response | null;
 }
@@ -82,21 +82,29 @@ export function keywardFetch<Rest extends unknown[] = unknown[]>(kw: Keyward, op
     requireToken(routeOptions, handler) {
       const route = createRoute(routeOptions);
       const { onDenied, onError } = routeOptions;
-      return async (request, ...args) => {
+      return (request, ...args) => {
+        // Errors stay rejections (or onError's answer), as from an async function.
+        const failed = (err: unknown): Response | Promise<Response> => (onError ? onError(err, request) : Promise.reject(err));
         try {
           const pre = preflight(request);
           if (pre !== null) return pre;
           const origin = edge.cors ? request.headers.get("origin") : null;
-          const decision = await decide(edge, route, fetchEdgeRequest(request, request, getIp?.(request, ...args) ?? null, incomingHeaders(args[0])));
-          if (!decision.ok) {
-            if (onDenied) return await onDenied(decision, request);
-            const answer = denialParts(edge, decision, origin);
-            return new Response(answer.body, answer);
-          }
-          return withHeaders(await handler(request, decision, ...args), allowHeaders(edge, decision, origin));
+          const answer = (decision: Decision): Response | Promise<Response> => {
+            if (!decision.ok) {
+              if (onDenied) return onDenied(decision, request);
+              const parts = denialParts(edge, decision, origin);
+              return new Response(parts.body, parts);
+            }
+            const res = handler(request, decision, ...args);
+            return res instanceof Promise ? res.then((r) => withHeaders(r, allowHeaders(edge, decision, origin))) : withHeaders(res, allowHeaders(edge, decision, origin));
+          };
+          const decided = decide(edge, route, fetchEdgeRequest(request, request, getIp?.(request, ...args) ?? null, incomingHeaders(args[0])));
+          // The warm path decides at once, and a synchronous handler's Response is returned as it is:
+          // runtimes (@hono/node-server among them) answer a Response faster than a promise.
+          const answered = decided instanceof Promise ? decided.then(answer) : answer(decided);
+          return answered instanceof Promise ? answered.catch(failed) : answered;
         } catch (err) {
-          if (onError) return onError(err, request);
-          throw err;
+          return failed(err);
         }
       };
     },

@@ -87,7 +87,9 @@ export function keywardHono(kw: Keyward, options: KeywardHonoOptions = {}): Keyw
         const origin = edge.cors ? (c.req.header("origin") ?? null) : null;
         let decision: Decision;
         try {
-          decision = await decide(edge, route, fetchEdgeRequest(c, c.req.raw, getIp(c) ?? null, incomingHeaders(c.env)));
+          const decided = decide(edge, route, fetchEdgeRequest(c, c.req.raw, getIp(c) ?? null, incomingHeaders(c.env)));
+          // The warm path decides at once: no promise step.
+          decision = decided instanceof Promise ? await decided : decided;
         } catch (err) {
           if (onError) return onError(err, c);
           throw err;

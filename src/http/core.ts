@@ -3,7 +3,7 @@
 // (problem+json, rate-limit fields, CORS). Each adapter only converts its
 // framework's request and response.
 import { ConfigError } from "../errors.js";
-import type { Keyward } from "../keyward.js";
+import { Keyward } from "../keyward.js";
 import { isPoolName } from "../model/pools.js";
 import { type RequiredScopes, requiredScopesProblem } from "../policy/scope.js";
 import type { Decision } from "../verify/decision.js";
@@ -178,11 +178,13 @@ export function publicUrl(edge: Edge, url: string): string {
  * browser signals and query tokens apply alike): a signed request as a full
  * Fetch `Request` at its public URL, with its body; any other through a view
  * of its headers, without copying the request. A token from `getToken` is
- * presented as the bearer token.
+ * presented as the bearer token. The decision comes at once when the warm
+ * path made it without the store (no promise step per request), else as a
+ * promise; a throw is the application's mistake (a bad `getToken`).
  */
-export function decide<Req>(edge: Edge, route: Route<Req>, req: EdgeRequest<Req>): Promise<Decision> {
+export function decide<Req>(edge: Edge, route: Route<Req>, req: EdgeRequest<Req>): Decision | Promise<Decision> {
   const options: CheckOptions = req.ip === null ? route.check : { ...route.check, ip: req.ip };
-  if (req.request !== undefined && edge.publicOrigin === null && route.getToken === undefined) return edge.kw.verify(req.request, options);
+  if (req.request !== undefined && edge.publicOrigin === null && route.getToken === undefined) return Keyward.decideNow(edge.kw, req.request, options);
   if (req.header("signature-input") !== null) {
     const url = publicUrl(edge, req.url);
     return req.toRequest(URL.canParse(url) ? url : UNPARSEABLE, edge.maxBodyBytes).then(({ request, body }) =>
@@ -190,7 +192,7 @@ export function decide<Req>(edge: Edge, route: Route<Req>, req: EdgeRequest<Req>
     );
   }
   const token = route.getToken?.(req.raw);
-  return edge.kw.verify(new RequestView(edge, req, typeof token === "string" && token !== "" ? token : null) as unknown as Request, options);
+  return Keyward.decideNow(edge.kw, new RequestView(edge, req, typeof token === "string" && token !== "" ? token : null) as unknown as Request, options);
 }
 
 /**

@@ -117,15 +117,28 @@ export class Verifier {
    * only behind trusted proxies.
    */
   verify(request: Request, options: CheckOptions = {}): Promise<Decision> {
+    let decided: Decision | Promise<Decision>;
     try {
-      // The application's mistake, not the client's: say what was expected.
-      if (typeof (request as Partial<Request> | null)?.headers?.get !== "function") {
-        throw new TypeError("kw.verify expects a Fetch API Request (for Express or Fastify, use keyward/express or keyward/fastify)");
-      }
-      checkOptions(options);
+      decided = this.decide(request, options);
     } catch (err) {
       return Promise.reject(err);
     }
+    return decided instanceof Promise ? decided : Promise.resolve(decided);
+  }
+
+  /**
+   * {@link verify}'s decision, as it is: at once when the warm path decided
+   * without the store, for the middleware (no promise step per request).
+   *
+   * @throws {TypeError} when `request` is not a Fetch Request
+   * @throws {InvalidInputError} for bad options
+   */
+  decide(request: Request, options: CheckOptions = {}): Decision | Promise<Decision> {
+    // The application's mistake, not the client's: say what was expected.
+    if (typeof (request as Partial<Request> | null)?.headers?.get !== "function") {
+      throw new TypeError("kw.verify expects a Fetch API Request (for Express or Fastify, use keyward/express or keyward/fastify)");
+    }
+    checkOptions(options);
     const end = this.#telemetry?.start("keyward.verify");
     const now = this.#cfg.now();
     let context: RequestContext;
@@ -140,9 +153,9 @@ export class Verifier {
       context = new RequestContext(NO_HEADERS, "", options.scope, options.ip, this.#cfg, this.#resolvers);
       decided = denial("TOKEN_MALFORMED", now);
     }
-    if (!end && !this.#usage.active) return decided instanceof Promise ? decided : Promise.resolve(decided);
+    if (!end && !this.#usage.active) return decided;
     if (decided instanceof Promise) return decided.then((d) => this.#observe(d, context, end));
-    return Promise.resolve(this.#observe(decided, context, end));
+    return this.#observe(decided, context, end);
   }
 
   /** Authenticate a Fetch request: a signed one, or its bearer token. */

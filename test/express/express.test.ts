@@ -1,7 +1,9 @@
 // keyward/express on a real Express 5 server (the shared suite in test/http/scenarios.ts).
 import type { AddressInfo } from "node:net";
 import express from "express";
+import { describe, expect, it } from "vitest";
 import { keywardExpress } from "../../src/express/index.js";
+import { Keyward, MemoryStore } from "../../src/index.js";
 import { describeMiddleware } from "../http/scenarios.js";
 
 describeMiddleware(
@@ -33,3 +35,31 @@ describeMiddleware(
   },
   (kw, options) => keywardExpress(kw).requireToken(options as never),
 );
+
+describe("keyward/express errors on a decision made at once", () => {
+  it("an onDenied that rejects, or a getToken that throws, reaches onError (or Express's error handler) over real HTTP", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const app = express();
+    const guard = keywardExpress(kw);
+    const onError = (err: unknown, _req: unknown, res: express.Response) => void res.status(599).send(String((err as Error).message));
+    app.get("/denied", guard.requireToken({ onDenied: async () => Promise.reject(new Error("denied handler failed")), onError }), (_req, res) => {
+      res.send("never");
+    });
+    app.get("/token", guard.requireToken({ getToken: () => { throw new Error("getToken failed"); } }), (_req, res) => {
+      res.send("never");
+    });
+    app.use((err: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => void res.status(598).send(err.message));
+    const server = app.listen(0, "127.0.0.1");
+    await new Promise((resolve) => server.once("listening", resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const denied = await fetch(`${base}/denied`);
+      expect([denied.status, await denied.text()]).toEqual([599, "denied handler failed"]);
+      const token = await fetch(`${base}/token`);
+      expect([token.status, await token.text()]).toEqual([598, "getToken failed"]);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});

@@ -3,7 +3,9 @@
 import type { IncomingMessage, Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
+import { describe, expect, it } from "vitest";
 import { keywardFetch } from "../../src/fetch/index.js";
+import { Keyward, MemoryStore } from "../../src/index.js";
 import { describeMiddleware } from "../http/scenarios.js";
 
 type Env = [{ incoming: IncomingMessage }];
@@ -13,7 +15,7 @@ describeMiddleware(
   async (kw, options) => {
     // @hono/node-server passes { incoming } after the request, as Deno passes its ServeHandlerInfo.
     const guard = keywardFetch<Env>(kw, { ...options, getIp: (_req, env) => env.incoming.socket.remoteAddress });
-    const routes: Record<string, (request: Request, ...rest: Env) => Promise<Response>> = {
+    const routes: Record<string, (request: Request, ...rest: Env) => Response | Promise<Response>> = {
       "GET /prices": guard.requireToken({ scope: "core:read" }, (_req, d) => Response.json({ token: d.tokenId })),
       "POST /orders": guard.requireToken({ scope: "orders:write", cost: 2 }, async (req, d) => Response.json({ token: d.tokenId, body: await req.json() })),
       "GET /key": guard.requireToken({ getToken: (req) => req.headers.get("x-api-key") }, (_req, d) => Response.json({ token: d.tokenId })),
@@ -36,3 +38,46 @@ describeMiddleware(
   },
   (kw, options) => keywardFetch(kw).requireToken(options as never, () => new Response()),
 );
+
+describe("keyward/fetch answers at once when it can", () => {
+  it("a warm check with a synchronous handler gives the Response itself; a cold one, errors and onDenied give promises", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["core:read"] });
+    const guard = keywardFetch(kw);
+    const route = guard.requireToken({ scope: "core:read" }, (_req, d) => Response.json({ token: d.tokenId }));
+    const request = () => new Request("https://api.example.com/prices", { headers: { authorization: `Bearer ${token}` } });
+    // MemoryStore answers at once, so even the first lookup decides in this tick.
+    const first = route(request());
+    expect(first).toBeInstanceOf(Response);
+    const warm = route(request());
+    expect(warm).toBeInstanceOf(Response);
+    expect(((await warm) as Response).status).toBe(200);
+    // An asynchronous handler, an asynchronous onDenied: promises, as before.
+    const asyncRoute = guard.requireToken({ scope: "core:read" }, async () => new Response("later"));
+    expect(await (await asyncRoute(request())).text()).toBe("later");
+    const denied = guard.requireToken({ scope: "admin:write", onDenied: async (d) => new Response(d.code, { status: 403 }) }, () => new Response());
+    const answer = denied(request());
+    expect(answer).toBeInstanceOf(Promise);
+    expect(await (await answer).text()).toBe("SCOPE_DENIED");
+  });
+
+  it("errors stay rejections (or onError's answer), never a synchronous throw", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    const boom = () => {
+      throw new Error("boom");
+    };
+    const request = new Request("https://api.example.com/", { headers: { authorization: `Bearer ${token}` } });
+    const guard = keywardFetch(kw);
+    const throwingHandler = guard.requireToken({}, boom);
+    let result: Response | Promise<Response> | undefined;
+    expect(() => {
+      result = throwingHandler(request);
+    }).not.toThrow();
+    await expect(result).rejects.toThrow("boom");
+    await expect(guard.requireToken({ getToken: boom }, () => new Response())(request)).rejects.toThrow("boom");
+    const rescued = guard.requireToken({ onError: () => new Response("rescued", { status: 500 }), onDenied: async () => boom() }, () => new Response());
+    const noToken = new Request("https://api.example.com/");
+    expect(await (await rescued(noToken)).text()).toBe("rescued");
+  });
+});
