@@ -45,6 +45,16 @@ const listeners = {
     app.get("/noop", noop.hono, (c) => c.json(body));
     return listenNode(serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }));
   },
+  // The handler form, requireToken(options, handler): no middleware chain.
+  async "hono-handler"() {
+    const app = new Hono();
+    const guard = keywardHono(kw);
+    app.get("/bare", (c) => c.json(body));
+    app.get("/bare-async", async (c) => c.json(body));
+    app.get("/guarded", guard.requireToken({ scope: "core:read" }, (c) => c.json(body)));
+    app.get("/noop", (c) => (c.set("keyward", body), c.json(body)));
+    return listenNode(serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }));
+  },
   async express() {
     const app = express();
     const guard = keywardExpress(kw);

@@ -11,8 +11,14 @@ import { readFileSync } from "node:fs";
 import autocannon from "autocannon";
 
 // BENCH_HTTP_ONLY=hono,fetch limits the run to some frameworks.
-const FRAMEWORKS = process.env.BENCH_HTTP_ONLY?.split(",") ?? ["hono", "express", "fastify", "fetch"];
-const LABEL = { hono: "Hono (@hono/node-server)", express: "Express 5", fastify: "Fastify 5", fetch: "keyward/fetch (@hono/node-server)" };
+const FRAMEWORKS = process.env.BENCH_HTTP_ONLY?.split(",") ?? ["hono", "hono-handler", "express", "fastify", "fetch"];
+const LABEL = {
+  hono: "Hono (@hono/node-server), middleware",
+  "hono-handler": "Hono (@hono/node-server), requireToken(options, handler)",
+  express: "Express 5",
+  fastify: "Fastify 5",
+  fetch: "keyward/fetch (@hono/node-server)",
+};
 
 async function startServer(framework) {
   const child = spawn(process.execPath, [new URL("./http-server.js", import.meta.url).pathname, framework], { stdio: ["ignore", "pipe", "inherit"] });

@@ -2,7 +2,9 @@
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
 import { Hono } from "hono";
+import { describe, expect, it } from "vitest";
 import { type KeywardEnv, keywardHono } from "../../src/hono/index.js";
+import { Keyward, MemoryStore } from "../../src/index.js";
 import { describeMiddleware } from "../http/scenarios.js";
 
 describeMiddleware(
@@ -26,3 +28,48 @@ describeMiddleware(
   },
   (kw, options) => keywardHono(kw).requireToken(options as never),
 );
+
+// The same suite with the handler form, requireToken(options, handler): no middleware chain.
+describeMiddleware(
+  "Hono, requireToken(options, handler)",
+  async (kw, options) => {
+    const app = new Hono<KeywardEnv>();
+    const guard = keywardHono(kw, options);
+    app.options("*", guard.preflight);
+    app.get("/prices", guard.requireToken({ scope: "core:read" }, (c) => c.json({ token: c.get("keyward").tokenId })));
+    app.post(
+      "/orders",
+      guard.requireToken({ scope: "orders:write", cost: 2 }, async (c) => c.json({ token: c.get("keyward").tokenId, body: await c.req.json() })),
+    );
+    app.get("/key", guard.requireToken({ getToken: (c) => c.req.header("x-api-key") }, (c) => c.json({ token: c.get("keyward").tokenId })));
+    app.get(
+      "/custom",
+      guard.requireToken({ onDenied: (d, c) => c.json({ denied: d.code }, 418) }, (c) => c.json({ token: c.get("keyward").tokenId })),
+    );
+    const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
+    await new Promise((resolve) => server.once("listening", resolve));
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      close: () => new Promise<void>((resolve) => { (server as import("node:http").Server).closeAllConnections(); server.close(() => resolve()); }),
+    };
+  },
+  (kw, options) => keywardHono(kw).requireToken(options as never, (c) => c.text("")),
+);
+
+describe("keyward/hono, handler form: answers at once when it can; errors reach Hono", () => {
+  it("a warm check with a synchronous handler is answered in the same tick; a throw reaches app.onError", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["core:read"] });
+    const app = new Hono<KeywardEnv>();
+    const guard = keywardHono(kw);
+    app.get("/prices", guard.requireToken({ scope: "core:read" }, (c) => c.text(c.get("keyward").tokenId ?? "")));
+    app.get("/boom", guard.requireToken({ getToken: () => { throw new Error("getToken failed"); } }, (c) => c.text("never")));
+    app.onError((err, c) => c.text(err.message, 500));
+    const headers = { authorization: `Bearer ${token}` };
+    const answer = app.fetch(new Request("http://localhost/prices", { headers }));
+    expect(answer).toBeInstanceOf(Response);
+    expect(await (answer as Response).text()).toMatch(/^tok_/);
+    const boom = await app.fetch(new Request("http://localhost/boom", { headers }));
+    expect([boom.status, await boom.text()]).toEqual([500, "getToken failed"]);
+  });
+});
