@@ -52,7 +52,10 @@ const listeners = {
     app.get("/bare", (c) => c.json(body));
     app.get("/bare-async", async (c) => c.json(body));
     app.get("/guarded", guard.requireToken({ scope: "core:read" }, (c) => c.json(body)));
-    app.get("/noop", (c) => (c.set("keyward", body), c.json(body)));
+    app.get("/noop", (c) => {
+      c.set("keyward", body);
+      return c.json(body);
+    });
     return listenNode(serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }));
   },
   async express() {
