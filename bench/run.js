@@ -8,7 +8,7 @@ import { benchHttp } from "./http.js";
 import { benchPostgres } from "./postgres.js";
 import { benchSigning } from "./signing.js";
 import { benchStore } from "./store.js";
-import { benchVerify } from "./verify.js";
+import { benchVerify, benchVerifyPeer } from "./verify.js";
 
 const ms = Number(process.env.BENCH_MS ?? 1000);
 console.log(`node ${process.version}, ${cpus()[0]?.model ?? "cpu"} x${cpus().length}, ${ms} ms per case\n`);
@@ -19,3 +19,5 @@ await benchStore({ ms });
 await benchAccounts({ ms });
 await benchHttp();
 await benchPostgres({ ms });
+// Last: the peer's AsyncLocalStorage slows every promise of the process once loaded (see benchVerifyPeer).
+await benchVerifyPeer({ ms });
