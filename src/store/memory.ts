@@ -108,6 +108,8 @@ class TokenUsage {
   lastAt = Number.NaN;
   lastIp: string | null = null;
   row: UsageDetailRow | null = null;
+  /** The billing row (owner, pool, hour) this token's last allowed event counted in: billing rows are never removed. */
+  bill: BillingHourRow | null = null;
 
   /** Moves the counting fields to `start`: the current hour's counts to the map, `start`'s out of it. */
   moveTo(start: number): void {
@@ -610,9 +612,9 @@ export class MemoryStore implements TokenStore {
    */
   async recordUsage(events: readonly UsageEvent[]): Promise<void> {
     // What addUsage, analyticsOf and billingRowsOf of the store kit compute, in
-    // one pass and in place: a token's events mostly repeat its last hour and
-    // row, which are then counted with no key built and no map read.
-    let bill: BillingHourRow | null = null;
+    // one pass and in place: a token's events mostly repeat its last hour,
+    // row and billing row, which are then counted with no key built and no
+    // map read, in whatever order the tokens' events come.
     for (const e of events) {
       let u = this.#usage.get(e.tokenId);
       if (u === undefined) {
@@ -631,6 +633,7 @@ export class MemoryStore implements TokenStore {
       }
       if (e.ok && e.owner !== undefined) {
         const pool = e.pool ?? DEFAULT_POOL;
+        let bill = u.bill;
         if (bill === null || bill.owner !== e.owner || bill.pool !== pool || bill.hour !== start) {
           const key = billingKey({ owner: e.owner, pool, hour: start });
           bill = this.#billing.get(key) ?? null;
@@ -638,6 +641,7 @@ export class MemoryStore implements TokenStore {
             bill = { owner: e.owner, pool, hour: start, requests: 0, credits: 0 };
             this.#billing.set(key, bill);
           }
+          u.bill = bill;
         }
         bill.requests++;
         bill.credits += e.cost;
