@@ -16,7 +16,7 @@ import { sharedReadsOf } from "../store/shared-reads.js";
 import { findTokens, MAX_TOKEN_LENGTH, wellFormedPrefixLength } from "../token/format.js";
 import { type LookupCacheOptions, SharedLookup } from "./cache.js";
 import { findCredential } from "./credential.js";
-import { type Decision, denial, type Staged } from "./decision.js";
+import { type Decision, denial, type Staged, storeUnavailable } from "./decision.js";
 import { RecordInterner } from "./intern.js";
 import { SIGNATURE_DENY_CODE, signingKeys } from "./signed.js";
 
@@ -34,8 +34,6 @@ export interface SignedIdentity {
 
 /** Tokens reported as leaked by this instance, remembered so a repeated request writes nothing more. */
 const MAX_LEAK_REPORTS = 1024;
-
-const storeUnavailable = (now: number) => denial("STORE_UNAVAILABLE", now, { retryAfterMs: 1000 });
 
 /** @internal The authentication stage of the verifier. */
 export class Authenticator {

@@ -12,7 +12,7 @@ import { compileScopes, missingScope, type ScopeMatcher, scopesGrant } from "../
 import { sharedReadsOf } from "../store/shared-reads.js";
 import type { AccountMeter } from "../store/types.js";
 import { type LookupCacheOptions, SharedLookup } from "./cache.js";
-import { type Decision, decision, denial, type Staged } from "./decision.js";
+import { type Decision, decision, type Staged, storeUnavailable } from "./decision.js";
 
 /** An account's plan as the meter needs it: its meter for the default pool, and its named pools. */
 export interface AccountPlanMeter {
@@ -73,7 +73,7 @@ export class Authorizer {
     if (!(found instanceof Promise)) return this.#withAccount(stored, policy, found, context, now, at);
     return found.then(
       (account) => this.#withAccount(stored, policy, account, context, now, at),
-      () => denial("STORE_UNAVAILABLE", now, { retryAfterMs: 1000 }),
+      () => storeUnavailable(now),
     );
   }
 

@@ -196,6 +196,11 @@ export function denial(code: DenyCode, at: number, extra?: Parameters<typeof den
   return decision(deny(code, extra), null, at);
 }
 
+/** @internal The answer when the store failed or was too slow: retry in a second. */
+export function storeUnavailable(at: number): Decision {
+  return denial("STORE_UNAVAILABLE", at, { retryAfterMs: 1000 });
+}
+
 /** @internal What a stage of the verifier gives: its result, or the decision (a denial); a promise when the store was asked. */
 export type Staged<T> = T | Decision | Promise<T | Decision>;
 

@@ -9,10 +9,8 @@ import { allow, deny } from "../policy/decision.js";
 import type { AccountMeter, MeterRequest, MeterResult } from "../store/types.js";
 import type { SignedNonce } from "./authenticate.js";
 import { type AccountPlanMeter, type Authorized, hasPools } from "./authorize.js";
-import { type Decision, decision, denial } from "./decision.js";
+import { type Decision, decision, denial, storeUnavailable } from "./decision.js";
 import type { RouteCharge } from "./options.js";
-
-const storeUnavailable = (now: number) => denial("STORE_UNAVAILABLE", now, { retryAfterMs: 1000 });
 
 /** Whether nothing of the token or its account is counted. */
 function unmetered(policy: TokenPolicy, account: AccountPlanMeter | null): boolean {

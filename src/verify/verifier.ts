@@ -149,7 +149,9 @@ export class Verifier {
       context = new RequestContext(headers, url, options.scope, options.ip, this.#cfg, this.#resolvers);
       decided = this.#request(request, url, headers, options, context, now);
     } catch {
-      // Header names here are constants, valid by construction: only a request whose fields cannot be read gets here.
+      // Header names here are constants, valid by construction: a request whose
+      // fields cannot be read (a stand-in with throwing getters) gets here, and
+      // whatever else might throw is denied too, never allowed.
       context = new RequestContext(NO_HEADERS, "", options.scope, options.ip, this.#cfg, this.#resolvers);
       decided = denial("TOKEN_MALFORMED", now);
     }
