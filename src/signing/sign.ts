@@ -66,6 +66,9 @@ export interface SignOptions {
   body?: string | Uint8Array;
 }
 
+/** Requests signRequest already copied once (held weakly). */
+const signedOnce = new WeakSet<Request>();
+
 /**
  * Signs a request (RFC 9421 §3.1) and returns a new Request carrying the
  * signature in `Signature-Input` and `Signature` (§4.1, §4.2), after any
@@ -99,11 +102,14 @@ export async function signRequest(request: Request, options: SignRequestOptions)
   // The copy's headers are the caller's (init must name some member anyway, as
   // before, or the Request constructor would also keep referrer and origin).
   const from = body === null && request.body !== null ? request.clone() : request;
-  // The copy follows the caller's signal through a signal of its own: a Request
-  // made from another follows that one's signal directly, and undici scans the
-  // followers on every construction, so signing one Request again and again
-  // grew slower with every call.
-  const signal = AbortSignal.any?.([request.signal]) ?? request.signal;
+  // The copy follows the caller's signal. The first copy of a Request follows
+  // it directly (the cheap way); later copies of the same Request follow it
+  // through a signal of their own, since undici registers every direct
+  // follower on the caller's signal and scans them on each construction, so
+  // signing one Request again and again grew slower with every call.
+  let signal = request.signal;
+  if (signedOnce.has(request)) signal = AbortSignal.any?.([signal]) ?? signal;
+  else signedOnce.add(request);
   const signed = new Request(from, body === null ? { headers: request.headers, signal } : { headers: request.headers, signal, body: body as BodyInit });
   const headers = signed.headers;
   headers.set("signature-input", fields["signature-input"]);

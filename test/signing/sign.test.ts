@@ -243,8 +243,9 @@ describe("signRequest", () => {
     const signed: Request[] = [];
     for (let i = 0; i < 200; i++) signed.push(await signRequest(request, { keyid: "tok_1", key: ed, created: T }));
     // A Request made from another registers on that one's signal (undici scans those on every
-    // construction, so the 20 000th call was 15-20x slower than the first); ours follow through a signal of their own.
-    expect(getEventListeners(request.signal, "abort")).toHaveLength(0);
+    // construction, so the 20 000th call was 15-20x slower than the first): only the first
+    // copy does; the others follow through a signal of their own.
+    expect(getEventListeners(request.signal, "abort").length).toBeLessThanOrEqual(1);
     // ...and still abort with the caller's signal.
     controller.abort();
     expect(signed.every((r) => r.signal.aborted)).toBe(true);
