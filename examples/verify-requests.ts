@@ -27,5 +27,6 @@ const request = (t: string) =>
 const ok = await handle(request(token), "203.0.113.7");
 console.log("allowed", ok.status, "limits left", ok.headers.get("ratelimit"));
 await handle(request(token), "198.51.100.1"); // outside the IP allowlist
-await handle(request(`${token.slice(0, -1)}x`), "203.0.113.7"); // a typo: rejected offline by the checksum
+const typo = `${token.slice(0, -1)}${token.endsWith("x") ? "y" : "x"}`; // the last character changed
+await handle(request(typo), "203.0.113.7"); // rejected offline by the checksum
 await kw.flush(); // write buffered usage before exit
