@@ -4,8 +4,7 @@
 import { z } from "zod";
 import type { ResolvedConfig } from "../config.js";
 import { InvalidInputError, RevisionConflictError, ScopeNotAllowedError } from "../errors.js";
-import { ACCOUNT_AUDIT_TARGET, type AccountPolicy, type StoredAccount } from "../model/account.js";
-import { auditId } from "../model/audit-id.js";
+import { type AccountPolicy, accountAudit, type StoredAccount } from "../model/account.js";
 import { policyAt } from "../model/record.js";
 import { actorSchema, checkPoolNames, ownerSchema, parseInput } from "../model/schemas.js";
 import type { StoredToken } from "../model/types.js";
@@ -172,16 +171,7 @@ export class AccountManager {
     if (data.ceiling) await this.#checkCeiling(owner, data.ceiling, Math.max(now, effectiveAt));
     const base = current ?? { owner, policy: EMPTY_POLICY, scheduled: [], createdAt: now, updatedAt: now, revision: 0 };
     const next: StoredAccount = { ...base, ...scheduleRevision(base, data, effectiveAt, now), updatedAt: now };
-    const entry = {
-      id: auditId(now, this.#cfg.random),
-      at: now,
-      actor,
-      action: "account" as const,
-      tokenId: ACCOUNT_AUDIT_TARGET,
-      owner,
-      changes: Object.keys(data),
-      ...(effectiveAt !== now ? { effectiveAt } : {}),
-    };
+    const entry = accountAudit(now, this.#cfg.random, actor, "account", owner, Object.keys(data), effectiveAt !== now ? { effectiveAt } : undefined);
     const saved = await store.putAccount(next, revision, entry);
     this.#changed(owner);
     return view(saved, now);

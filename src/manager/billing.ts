@@ -7,8 +7,7 @@
 import type { ResolvedConfig } from "../config.js";
 import { InvalidInputError } from "../errors.js";
 import { toBase64Url } from "../lib/bytes.js";
-import { ACCOUNT_AUDIT_TARGET } from "../model/account.js";
-import { auditId } from "../model/audit-id.js";
+import { accountAudit } from "../model/account.js";
 import { actorSchema, ownerSchema, parseInput } from "../model/schemas.js";
 import type { BillingUsage } from "../store/kit/billing.js";
 import { HOUR_MS } from "../store/kit/usage-buckets.js";
@@ -206,15 +205,7 @@ export class BillingManager {
         continue;
       }
       const done = this.#cfg.now();
-      const audit = {
-        id: auditId(done, this.#cfg.random),
-        at: done,
-        actor,
-        action: "bill" as const,
-        tokenId: ACCOUNT_AUDIT_TARGET,
-        owner: who,
-        changes: [period],
-      };
+      const audit = accountAudit(done, this.#cfg.random, actor, "bill", who, [period]);
       const recorded = await store.finishBillingRun(key, claim, "done", JSON.stringify(invoice), audit);
       // A claim taken over meanwhile (this run was slower than staleAfterMs): the other run records it.
       (recorded ? result.billed : result.busy).push(who);

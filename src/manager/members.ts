@@ -4,11 +4,9 @@
 // keeps them. keyward/admin enforces the role matrix (src/model/roles.ts).
 import type { ResolvedConfig } from "../config.js";
 import { InvalidInputError, LastOwnerError, RevisionConflictError } from "../errors.js";
-import { ACCOUNT_AUDIT_TARGET, type StoredAccount } from "../model/account.js";
-import { auditId } from "../model/audit-id.js";
+import { accountAudit, type StoredAccount } from "../model/account.js";
 import { type AccountAction, isRole, ROLE_MATRIX, ROLES, type Role, roleCan } from "../model/roles.js";
 import { actorSchema, ownerSchema, parseInput } from "../model/schemas.js";
-import type { AuditEntry } from "../model/types.js";
 
 /** A member of an account: their id (the `actor` of their actions) and role. */
 export interface Member {
@@ -125,16 +123,8 @@ export class MemberManager {
       const now = this.#cfg.now();
       const base: StoredAccount = current ?? { owner, policy: EMPTY_POLICY, scheduled: [], createdAt: now, updatedAt: now, revision: 0 };
       const next: StoredAccount = { ...base, members, updatedAt: now };
-      const entry: AuditEntry = {
-        id: auditId(now, this.#cfg.random),
-        at: now,
-        actor,
-        action: "members",
-        tokenId: ACCOUNT_AUDIT_TARGET,
-        owner,
-        changes: [role === null ? `remove ${member}` : `${member}=${role}`],
-        ...(options.role !== undefined ? { role: options.role } : {}),
-      };
+      const change = role === null ? `remove ${member}` : `${member}=${role}`;
+      const entry = accountAudit(now, this.#cfg.random, actor, "members", owner, [change], options.role !== undefined ? { role: options.role } : undefined);
       try {
         return membersOf(await store.putAccount(next, base.revision, entry));
       } catch (err) {

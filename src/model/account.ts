@@ -1,7 +1,9 @@
 // Accounts: what an owner's plan allows every one of its tokens. Plain data,
 // shared by the account manager, the stores and the verifier.
+import type { RandomSource } from "../lib/crypto.js";
+import { auditId } from "./audit-id.js";
 import type { Role } from "./roles.js";
-import type { CalendarReset, CreditsPolicy, RateLimitPolicy } from "./types.js";
+import type { AuditEntry, CalendarReset, CreditsPolicy, RateLimitPolicy } from "./types.js";
 
 /**
  * An account's credit pool: every metered request of any of its tokens is
@@ -76,3 +78,16 @@ export interface StoredAccount {
 
 /** The audit `tokenId` of an entry about a whole account (every token of the owner), not one token. */
 export const ACCOUNT_AUDIT_TARGET = "*";
+
+/** An audit entry about a whole account, at `at`; `extra` adds the optional fields (role, effectiveAt). */
+export function accountAudit(
+  at: number,
+  random: RandomSource,
+  actor: string,
+  action: AuditEntry["action"],
+  owner: string,
+  changes: string[],
+  extra?: Pick<AuditEntry, "role" | "effectiveAt">,
+): AuditEntry {
+  return { id: auditId(at, random), at, actor, action, tokenId: ACCOUNT_AUDIT_TARGET, owner, changes, ...extra };
+}
