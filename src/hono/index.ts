@@ -131,22 +131,27 @@ export function keywardHono(kw: Keyward, options: KeywardHonoOptions = {}): Keyw
           }
         };
       }
-      const middleware: MiddlewareHandler<KeywardEnv> = async (c, next) => {
+      // Not an async function: an allowed request returns Hono's own `next()`,
+      // with no promise of ours around it (Hono awaits what a middleware returns).
+      const middleware: MiddlewareHandler<KeywardEnv> = (c, next) => {
         const pre = preflightOf(c);
-        if (pre !== null) return pre;
+        if (pre !== null) return Promise.resolve(pre);
         const origin = edge.cors ? (c.req.header("origin") ?? null) : null;
-        let decision: Decision;
-        try {
-          const decided = decideFor(c);
-          // The warm path decides at once: no promise step.
-          decision = decided instanceof Promise ? await decided : decided;
-        } catch (err) {
+        const proceed = (decision: Decision): Response | Promise<Response | void> => settle(c, decision, origin) ?? next();
+        const failed = async (err: unknown): Promise<Response> => {
           if (onError) return onError(err, c);
           throw err;
+        };
+        let decided: Decision | Promise<Decision>;
+        try {
+          decided = decideFor(c);
+        } catch (err) {
+          return failed(err);
         }
-        const denied = settle(c, decision, origin);
-        if (denied !== null) return denied;
-        await next();
+        // The warm path decides at once: no promise step.
+        if (decided instanceof Promise) return decided.then(proceed, failed);
+        const answer = proceed(decided);
+        return answer instanceof Promise ? answer : Promise.resolve(answer);
       };
       return middleware;
     }) as KeywardHono["requireToken"],
