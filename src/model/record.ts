@@ -25,10 +25,9 @@ export function hashesOf(token: Pick<StoredToken, "hash" | "previous">): string[
  */
 export function policyAt<P = TokenPolicy>(token: { policy: P; scheduled: readonly { effectiveAt: number; policy: P }[] }, now: number): P {
   let policy = token.policy;
-  for (const s of token.scheduled) {
-    if (s.effectiveAt > now) break;
-    policy = s.policy;
-  }
+  const scheduled = token.scheduled;
+  // Indexed, not for-of: this runs on every request, and allocates nothing.
+  for (let i = 0; i < scheduled.length && scheduled[i]!.effectiveAt <= now; i++) policy = scheduled[i]!.policy;
   return policy;
 }
 

@@ -149,7 +149,10 @@ export function deny(code: DenyCode, extra?: { scope?: string; retryAfterMs?: nu
   return d;
 }
 
-/** Builds an allow with the given response headers. */
-export function allow(headers: Record<string, string> = {}): Allow {
-  return { ok: true, code: "OK", status: 200, headers };
+/** The allow with no headers: one object, never mutated (a decision copies its headers when they are read). */
+const ALLOWED: Allow = Object.freeze({ ok: true, code: "OK", status: 200, headers: Object.freeze({}) as Record<string, string> }) as Allow;
+
+/** Builds an allow with the given response headers (none: the shared, frozen allow). */
+export function allow(headers?: Record<string, string>): Allow {
+  return headers === undefined ? ALLOWED : { ok: true, code: "OK", status: 200, headers };
 }

@@ -96,6 +96,11 @@ function fromBrowser(ctx: EvaluationContext): boolean {
   return !!ctx.origin || !!ctx.secFetchSite;
 }
 
+/** Whether the token's scopes grant `scope` (a read-only token: never a write or delete scope). */
+function grants(scopes: ScopeMatcher, readOnly: boolean, scope: string): boolean {
+  return scopes(scope) && !(readOnly && isWriteOrDeleteScope(scope));
+}
+
 /**
  * Decides a request against a token's policy in force at `now`. Checks, in
  * order: revocation, disabled, environment, expiry, HTTPS, kind (secret tokens from browsers),
@@ -145,7 +150,13 @@ export function evaluatePolicy(
   const need = context.scope;
   if (need !== undefined) {
     const readOnly = token.kind === "publishable" && !context.allowPublishableWrites;
-    const missing = missingScope(need, (scope) => m.scopes(scope) && !(readOnly && isWriteOrDeleteScope(scope)));
+    // One required scope (the common route) is checked without building a closure.
+    const missing =
+      typeof need === "string"
+        ? grants(m.scopes, readOnly, need)
+          ? undefined
+          : need
+        : missingScope(need, (scope) => grants(m.scopes, readOnly, scope));
     if (missing !== undefined) return deny("SCOPE_DENIED", { scope: missing.slice(0, 128) });
   }
   return allow();

@@ -17,12 +17,17 @@ export type Credential =
  * §11.1): one token of visible ASCII without a comma, so that several
  * values joined with ", " or extra parts do not match.
  */
-const BEARER = /^bearer +([\x21-\x2b\x2d-\x7e]+) *$/i;
+const BEARER = /^bearer +[\x21-\x2b\x2d-\x7e]+ *$/i;
 
 /** The token of `Bearer <token>`, or null when the value is anything else. */
 function bearerToken(value: string): string | null {
-  const m = BEARER.exec(value);
-  return m === null ? null : m[1]!;
+  // Tested, then cut out between the spaces: no match array per request.
+  if (!BEARER.test(value)) return null;
+  let start = 6;
+  while (value.charCodeAt(start) === 32) start++;
+  let end = value.length;
+  while (value.charCodeAt(end - 1) === 32) end--;
+  return value.slice(start, end);
 }
 
 /**

@@ -48,7 +48,8 @@ function headersOf(policy: PolicyDecision, stored: StoredToken | null, at: numbe
   if (policy.code === "SIGNATURE_REQUIRED" && requireSignedRequests) {
     headers = { ...headers, "accept-signature": acceptSignature(stored.id, stored.signing) };
   }
-  return headers;
+  // The caller's own object, never the policy decision's (the allow without headers is shared).
+  return headers === policy.headers ? { ...headers } : headers;
 }
 
 /**

@@ -32,6 +32,18 @@ describe("verify: bearer tokens", () => {
     expect((await kw.verify(new Request("https://x.test", { headers: { authorization: `bEaReR ${token}` } }))).ok).toBe(true);
   });
 
+  it("gives every decision headers of its own: changing one decision's changes no other", async () => {
+    const { kw } = setup();
+    const { token } = await kw.tokens.create({ owner: "o", kind: "secret", scopes: ["core:read"] });
+    const first = await kw.verify(req(token), { scope: "core:read" });
+    expect(first.headers).toEqual({});
+    first.headers["x-added"] = "1";
+    const second = await kw.check({ token, scope: "core:read" });
+    expect(second.headers).toEqual({});
+    expect(Object.isFrozen(second.headers)).toBe(false);
+    expect(first.headers).toEqual({ "x-added": "1" });
+  });
+
   it("answers every credential failure identically; the code stays for logs", async () => {
     const { kw, clock } = setup();
     const live = await kw.tokens.create({ owner: "o", kind: "secret", expiresAt: T0 + 1000 });
