@@ -40,6 +40,8 @@ export async function benchVerify({ ms }) {
       { name: "kw.check({ token, scope }), warm cache", fn: () => kw.check({ token, scope: "core:read" }) },
       { name: "kw.check({ token, scope }), warm cache, usage metering off", fn: () => unmetered.check({ token, scope: "core:read" }) },
       { name: "kw.verify(request, { scope }), warm cache", fn: () => kw.verify(request, { scope: "core:read" }) },
+      // As the middleware call it: with the socket address (normalised once per distinct address).
+      { name: "kw.verify(request, { scope, ip }), warm cache", fn: () => kw.verify(request, { scope: "core:read", ip: "::ffff:203.0.113.7" }) },
       {
         // What verify must read of a Fetch Request on the server-to-server path, and nothing else:
         // Authorization, Signature-Input, Origin and Sec-Fetch-Site, the URL, and a promise.

@@ -92,6 +92,11 @@ function isNonRoutableV6(c: Cidr): boolean {
   return (c.prefix >= 7 && (a & 0xfe) === 0xfc) || (c.prefix >= 10 && a === 0xfe && (b & 0xc0) === 0x80);
 }
 
+/** Socket addresses remembered by one resolver, normalised. */
+const MAX_REMEMBERED_SOCKETS = 1024;
+/** Longest textual address kept in that memory (a scoped IPv6 with a port). */
+const MAX_ADDRESS_LENGTH = 64;
+
 /** Strict parse (see `parseIp`) and canonical form, or null. */
 function normalize(ip: string): string | null {
   const parsed = parseIp(ip);
@@ -283,8 +288,20 @@ export function createClientIpResolver(options: ClientIpOptions = {}): ClientIpR
   });
   // Reported only once the whole list is valid, so a throwing config warns about nothing.
   for (const w of wide) onWarning(w);
-  const socketOnly = (socketIp: string | null | undefined): string | null =>
-    typeof socketIp === "string" ? normalize(socketIp) : null;
+  // A keep-alive connection shows the same socket address on every request:
+  // each distinct one is parsed once (bounded; longer than any address is not kept).
+  const known = new Map<string, string | null>();
+  const socketOnly = (socketIp: string | null | undefined): string | null => {
+    if (typeof socketIp !== "string") return null;
+    let ip = known.get(socketIp);
+    if (ip === undefined) {
+      ip = normalize(socketIp);
+      if (socketIp.length > MAX_ADDRESS_LENGTH) return ip;
+      if (known.size >= MAX_REMEMBERED_SOCKETS) known.clear();
+      known.set(socketIp, ip);
+    }
+    return ip;
+  };
   if (trustedProxies.length === 0) return socketOnly;
 
   const isTrusted: IpMatcher = compileIpAllowlist([...trustedProxies]);

@@ -80,6 +80,31 @@ describe("default: the socket address, headers never read", () => {
   ])("normalises socket %j to %j", (socket, expected) => {
     expect(resolve(socket, h())).toBe(expected);
   });
+
+  it("remembers the addresses it normalised without changing an answer (property)", () => {
+    const address = fc.oneof(
+      fc.ipV4(),
+      fc.ipV6(),
+      fc.ipV4().map((ip) => `::ffff:${ip}`),
+      fc.ipV6().map((ip) => ip.toUpperCase()),
+      fc.string({ maxLength: 70 }),
+      fc.constantFrom("127.1", "", "1.2.3.4 ", `${"1".repeat(80)}`),
+    );
+    const trusted = { trustedProxies: ["10.0.0.0/8"] };
+    fc.assert(
+      fc.property(fc.array(address, { minLength: 1, maxLength: 40 }), fc.boolean(), (list, behindProxy) => {
+        // One resolver over a sequence that repeats addresses, and runs past its memory's bound...
+        const remembering = createClientIpResolver(behindProxy ? trusted : {});
+        const sequence = [...list, ...list, ...Array.from({ length: 1100 }, (_, i) => `10.${i >> 8}.${i & 255}.1`), ...list];
+        for (const socket of sequence) {
+          // ...answers as a fresh one does for each address alone.
+          const fresh = createClientIpResolver(behindProxy ? trusted : {});
+          expect(remembering(socket, h())).toBe(fresh(socket, h()));
+        }
+      }),
+      { numRuns: 40 },
+    );
+  });
 });
 
 describe("x-forwarded-for behind trusted proxies", () => {
