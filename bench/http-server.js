@@ -13,7 +13,9 @@ import { keywardFetch } from "../dist/fetch.js";
 import { keywardHono } from "../dist/hono.js";
 
 const framework = process.argv[2];
-const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", usage: { enabled: false } });
+// Default options, usage metering included: each guarded request reads the
+// client's socket address and queues its usage event, as in production.
+const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
 const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["core:read"] });
 const body = { ok: true };
 
