@@ -24,6 +24,10 @@ describe("evaluate", () => {
     const ctx = { scope: "core:read", origin: "https://example.com" };
     expect(evaluate(t, ctx, NOW)).toEqual(evaluate(t, ctx, NOW));
     expect(t).toEqual(copy);
+    // Each answer is the caller's own: changing one changes no other.
+    const first = evaluate(t, ctx, NOW);
+    first.headers["x-added"] = "1";
+    expect(evaluate(t, ctx, NOW)).toEqual({ ok: true, code: "OK", status: 200, headers: {} });
   });
 
   it("checks in a fixed order with stable codes and statuses", () => {
