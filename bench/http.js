@@ -73,7 +73,7 @@ export async function benchHttp({ seconds = Number(process.env.BENCH_HTTP_SEC ??
   const fmt = (n) => Math.round(n).toLocaleString("en-US");
   console.log(
     [
-      `### A request through each middleware (warm bearer check, 32 connections, median of ${runs} runs of ${seconds} s)`,
+      `### A request through each middleware (warm bearer check, default options: usage metering on; 32 connections, median of ${runs} runs of ${seconds} s)`,
       "",
       "| framework | bare route req/s | bare async route req/s | no-op middleware req/s | requireToken req/s | guarded / bare | guarded / bare async | guarded / no-op middleware |",
       "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
