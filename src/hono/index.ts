@@ -137,7 +137,7 @@ export function keywardHono(kw: Keyward, options: KeywardHonoOptions = {}): Keyw
         const pre = preflightOf(c);
         if (pre !== null) return Promise.resolve(pre);
         const origin = edge.cors ? (c.req.header("origin") ?? null) : null;
-        const proceed = (decision: Decision): Response | Promise<Response | void> => settle(c, decision, origin) ?? next();
+        const proceed = (decision: Decision): Response | ReturnType<MiddlewareHandler> => settle(c, decision, origin) ?? next();
         const failed = async (err: unknown): Promise<Response> => {
           if (onError) return onError(err, c);
           throw err;
