@@ -3,8 +3,11 @@
 // and an async one): autocannon in this process, the server in a child
 // process. A no-op middleware of each framework's shape is measured too:
 // what passing through any middleware costs there. Each route is measured
-// BENCH_HTTP_RUNS times (default 3), round-robin over the routes, and the
-// median requests/s is reported. BENCH_HTTP_SEC sets one run's length.
+// BENCH_HTTP_RUNS times (default 3), round-robin over the routes in an order
+// that alternates (forward, then backward), and the median requests/s is
+// reported; so is the guarded route's share of the bare route within each
+// round (median and range), which the host's drift between rounds moves
+// less. BENCH_HTTP_SEC sets one run's length.
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
@@ -46,8 +49,9 @@ export async function benchHttp({ seconds = Number(process.env.BENCH_HTTP_SEC ??
       await load(`${base}/noop`, token, 1);
       const rps = { bare: [], "bare-async": [], noop: [], guarded: [] };
       const cpu = { bare: [], "bare-async": [], noop: [], guarded: [] };
+      const routes = Object.keys(rps);
       for (let i = 0; i < runs; i++) {
-        for (const route of Object.keys(rps)) {
+        for (const route of i % 2 === 0 ? routes : [...routes].reverse()) {
           const before = cpuMicros(child.pid);
           const r = await load(`${base}/${route}`, token, seconds);
           const used = cpuMicros(child.pid) - before;
@@ -65,6 +69,8 @@ export async function benchHttp({ seconds = Number(process.env.BENCH_HTTP_SEC ??
         cpuBare: median(cpu.bare),
         cpuNoop: median(cpu.noop),
         cpuGuarded: median(cpu.guarded),
+        // The guarded route's share of the bare one, round by round.
+        perRound: rps.guarded.map((g, i) => g / rps.bare[i]),
       });
     } finally {
       child.kill();
@@ -75,11 +81,11 @@ export async function benchHttp({ seconds = Number(process.env.BENCH_HTTP_SEC ??
     [
       `### A request through each middleware (warm bearer check, default options: usage metering on; 32 connections, median of ${runs} runs of ${seconds} s)`,
       "",
-      "| framework | bare route req/s | bare async route req/s | no-op middleware req/s | requireToken req/s | guarded / bare | guarded / bare async | guarded / no-op middleware |",
-      "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+      "| framework | bare route req/s | bare async route req/s | no-op middleware req/s | requireToken req/s | guarded / bare | guarded / bare async | guarded / no-op middleware | guarded / bare within a round: median (range) |",
+      "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
       ...rows.map(
         (r) =>
-          `| ${LABEL[r.framework]} | ${fmt(r.bare)} | ${fmt(r.bareAsync)} | ${fmt(r.noop)} | ${fmt(r.guarded)} | ${pct(r.guarded, r.bare)} | ${pct(r.guarded, r.bareAsync)} | ${pct(r.guarded, r.noop)} |`,
+          `| ${LABEL[r.framework]} | ${fmt(r.bare)} | ${fmt(r.bareAsync)} | ${fmt(r.noop)} | ${fmt(r.guarded)} | ${pct(r.guarded, r.bare)} | ${pct(r.guarded, r.bareAsync)} | ${pct(r.guarded, r.noop)} | ${pct(median(r.perRound), 1)} (${pct(Math.min(...r.perRound), 1)}–${pct(Math.max(...r.perRound), 1)}) |`,
       ),
       "",
       "Server CPU time per request (user + system, from /proc; the load generator shares the 2 cores, so this moves far less between runs than requests/s). Capacity = bare CPU / guarded CPU: the share of the bare route's throughput a CPU-bound server keeps.",
