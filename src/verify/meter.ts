@@ -29,7 +29,7 @@ export class Meter {
   charge(a: Authorized, route: RouteCharge, now: number, nonce?: SignedNonce): Decision | Promise<Decision> {
     if (nonce !== undefined) return this.#spendNonce(a, route, now, nonce);
     if (unmetered(a.policy, a.account)) return decision(allow(), a.stored, now);
-    return this.#meter(a, route, now).catch(() => storeUnavailable(now));
+    return this.#meter(a, route, now);
   }
 
   /** Replay check, after the policy allowed the request and before anything is charged. */
@@ -48,7 +48,8 @@ export class Meter {
   /**
    * Rate limits, then credits, of the token and of its account (see
    * `meterStep` in the store kit). The route's pool picks the token's and
-   * the account's pool of that name.
+   * the account's pool of that name. A failed store call is
+   * `STORE_UNAVAILABLE`, on the bearer and the signed path alike.
    */
   #meter({ stored, policy, account }: Authorized, route: RouteCharge, now: number): Promise<Decision> {
     const pool = route.pool ?? DEFAULT_POOL;
@@ -65,7 +66,10 @@ export class Meter {
       const m = account.meter;
       request.account = pool === DEFAULT_POOL ? m : { owner: m.owner, rateLimit: m.rateLimit, credits: acctCredits };
     }
-    return this.#cfg.store.meter(request, now).then((m) => metered(stored, policy, request.account ?? null, spend, m, now, pool));
+    return this.#cfg.store
+      .meter(request, now)
+      .then((m) => metered(stored, policy, request.account ?? null, spend, m, now, pool))
+      .catch(() => storeUnavailable(now));
   }
 }
 

@@ -156,6 +156,19 @@ describe("verify: signed requests", () => {
     expect(d).toMatchObject({ ok: false, code: "STORE_UNAVAILABLE", status: 503 });
   });
 
+  it("fails closed, with a coded denial, when the meter's store call fails after the nonce was spent", async () => {
+    class FlakyMeter extends MemoryStore {
+      override async meter(): Promise<never> {
+        throw new Error("connection reset");
+      }
+    }
+    const clock = { now: T0 };
+    const kw = new Keyward({ store: new FlakyMeter(), prefix: "acme", now: () => clock.now });
+    const { record, key } = await ed25519Token(kw, { credits: { limit: 10 } });
+    const d = await kw.verify(await sign(post(), record.id, key, clock.now));
+    expect(d).toMatchObject({ ok: false, code: "STORE_UNAVAILABLE", status: 503 });
+  });
+
   it("refuses bodies over the cap with 413", async () => {
     const { kw, clock } = setup({ signatures: { maxBodyBytes: 10 } });
     const { record, key } = await ed25519Token(kw);
