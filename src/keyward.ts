@@ -10,6 +10,22 @@ import type { Decision } from "./verify/decision.js";
 import type { CheckInput, CheckOptions } from "./verify/options.js";
 import { Verifier } from "./verify/verifier.js";
 
+/** `signatures.maxBodyBytes` by default (for an instance of another copy of the package). */
+const DEFAULT_SIGNED_BODY_LIMIT = 1 << 20;
+
+/**
+ * {@link Keyward.verify} without the promise when the decision was made at
+ * once: the middleware's path. Internal (not exported by any entry point).
+ */
+export let decideNow: (kw: Keyward, request: Request, options: CheckOptions) => Decision | Promise<Decision>;
+
+/**
+ * The largest signed body `kw` reads (its `signatures.maxBodyBytes`): what
+ * the middleware reads of a body, so the two limits never disagree.
+ * Internal (not exported by any entry point).
+ */
+export let signedBodyLimit: (kw: Keyward) => number;
+
 /**
  * keyward: one object per application, sharing a {@link TokenStore}.
  *
@@ -34,6 +50,8 @@ export class Keyward {
   /** Anomaly alerts raised by this instance (with the `anomalies` option). */
   readonly anomalies: { list(filter?: AnomalyFilter): Anomaly[] };
   readonly #verifier: Verifier;
+  /** Largest signed body the verifier reads (`signatures.maxBodyBytes`). */
+  readonly #maxSignedBody: number;
 
   /**
    * @param options store, prefix, environment, sealing key, cache bounds, clock
@@ -43,6 +61,7 @@ export class Keyward {
     const config = resolveConfig(options);
     const detector = config.anomalies === undefined ? null : new AnomalyDetector(config.anomalies, config.store);
     this.#verifier = new Verifier(config, detector);
+    this.#maxSignedBody = config.signatures.maxBodyBytes;
     this.anomalies = { list: (filter) => detector?.list(filter) ?? [] };
     // This instance's own writes drop its cache entries at once, change feed or not.
     this.tokens = new TokenManager(
@@ -75,12 +94,6 @@ export class Keyward {
     return this.#verifier.verify(request, options);
   }
 
-  /** @internal {@link verify} without the promise when the decision was made at once (the middleware's path). */
-  static decideNow(kw: Keyward, request: Request, options: CheckOptions): Decision | Promise<Decision> {
-    // Another copy of the package (or a stand-in object) still answers, through verify.
-    return #verifier in kw ? kw.#verifier.decide(request, options) : (kw as Keyward).verify(request, options);
-  }
-
   /**
    * Checks a token presented by other means (a WebSocket handshake, a queue
    * message), with what the request shows. Same guarantees as {@link verify}.
@@ -105,4 +118,14 @@ export class Keyward {
   close(): Promise<void> {
     return this.#verifier.close();
   }
+
+  static {
+    // The middleware's access, through functions of this module that the
+    // package's entry points do not export.
+    decideNow = (kw, request, options) =>
+      // Another copy of the package (or a stand-in object) still answers, through verify.
+      #verifier in kw ? kw.#verifier.decide(request, options) : (kw as Keyward).verify(request, options);
+    signedBodyLimit = (kw) => (#maxSignedBody in kw ? kw.#maxSignedBody : DEFAULT_SIGNED_BODY_LIMIT);
+  }
 }
+

@@ -54,7 +54,7 @@ const HINT = "pass `verify: guard.rawBody` to express.json(), or put requireToke
  * Express middleware over one {@link Keyward}.
  *
  * @param kw the Keyward instance
- * @param options realm, publicOrigin, cors, maxBodyBytes, problemTypeBase
+ * @param options realm, publicOrigin, cors, problemTypeBase
  * @returns `requireToken`, `preflight` and `rawBody`
  * @throws {ConfigError} `INVALID_CONFIG` naming a bad option (and from `requireToken`, a malformed scope)
  */

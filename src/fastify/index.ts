@@ -53,7 +53,7 @@ const HINT = "register guard.plugin before the routes";
  * Fastify middleware over one {@link Keyward}.
  *
  * @param kw the Keyward instance
- * @param options realm, publicOrigin, cors, maxBodyBytes, problemTypeBase
+ * @param options realm, publicOrigin, cors, problemTypeBase
  * @returns the plugin and `requireToken`
  * @throws {ConfigError} `INVALID_CONFIG` naming a bad option (and from `requireToken`, a malformed scope)
  */

@@ -66,7 +66,7 @@ function withHeaders(res: Response, headers: Record<string, string>): Response {
  * A Fetch-handler wrapper over one {@link Keyward}.
  *
  * @param kw the Keyward instance
- * @param options realm, publicOrigin, cors, maxBodyBytes, problemTypeBase, getIp
+ * @param options realm, publicOrigin, cors, problemTypeBase, getIp
  * @returns `requireToken` and `preflight`
  * @throws {ConfigError} `INVALID_CONFIG` naming a bad option (and from `requireToken`, a malformed scope)
  */

@@ -79,7 +79,7 @@ function runtimeIp(c: Context): string | null {
  * Hono middleware over one {@link Keyward}.
  *
  * @param kw the Keyward instance
- * @param options realm, publicOrigin, cors, maxBodyBytes, problemTypeBase, getIp
+ * @param options realm, publicOrigin, cors, problemTypeBase, getIp
  * @returns `requireToken` and `preflight`
  * @throws {ConfigError} `INVALID_CONFIG` naming a bad option (and from `requireToken`, a malformed scope)
  */

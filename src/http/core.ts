@@ -3,7 +3,7 @@
 // (problem+json, rate-limit fields, CORS). Each adapter only converts its
 // framework's request and response.
 import { ConfigError } from "../errors.js";
-import { Keyward } from "../keyward.js";
+import { decideNow, type Keyward, signedBodyLimit } from "../keyward.js";
 import { isPoolName } from "../model/pools.js";
 import { type RequiredScopes, requiredScopesProblem } from "../policy/scope.js";
 import type { Decision } from "../verify/decision.js";
@@ -27,7 +27,12 @@ export interface EdgeOptions extends AnswerOptions {
    * use a token is decided by its allowed domains on the real request.
    */
   cors?: boolean;
-  /** Largest body read to check a signed request's `Content-Digest`, bytes (default 1 MiB; keep it equal to `signatures.maxBodyBytes`). */
+  /**
+   * @deprecated The middleware reads a signed request's body up to the
+   * Keyward instance's `signatures.maxBodyBytes`, the one limit: set it
+   * there. A value here must equal it (`INVALID_CONFIG` otherwise: a lower
+   * one used to cut honest bodies short, answered as `DIGEST_MISMATCH`).
+   */
   maxBodyBytes?: number;
 }
 
@@ -64,10 +69,9 @@ export interface Edge {
   /** The public origin and path prefix, without a trailing slash; null when not set. */
   readonly publicOrigin: string | null;
   readonly cors: boolean;
+  /** The instance's `signatures.maxBodyBytes`: the most of a signed body read. */
   readonly maxBodyBytes: number;
 }
-
-const DEFAULT_MAX_BODY = 1 << 20;
 
 /**
  * Checks the options of a middleware instance.
@@ -79,7 +83,8 @@ export function createEdge(kw: Keyward, options: EdgeOptions = {}): Edge {
     throw new ConfigError("keyward", "must be a Keyward instance");
   }
   if (options === null || typeof options !== "object") throw new ConfigError("", "options must be an object");
-  const { realm, problemTypeBase, publicOrigin, cors = false, maxBodyBytes = DEFAULT_MAX_BODY } = options;
+  const { realm, problemTypeBase, publicOrigin, cors = false } = options;
+  const maxBodyBytes = signedBodyLimit(kw);
   // RFC 9110 §5.6.4 qdtext: a realm is printable ASCII.
   if (realm !== undefined && (typeof realm !== "string" || !/^[\x20-\x7e]{1,128}$/.test(realm))) {
     throw new ConfigError("realm", "must be 1 to 128 printable ASCII characters");
@@ -88,7 +93,12 @@ export function createEdge(kw: Keyward, options: EdgeOptions = {}): Edge {
     throw new ConfigError("problemTypeBase", "must be the start of an absolute URI");
   }
   if (typeof cors !== "boolean") throw new ConfigError("cors", "must be a boolean");
-  if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 0) throw new ConfigError("maxBodyBytes", "must be a non-negative integer");
+  if (options.maxBodyBytes !== undefined && options.maxBodyBytes !== maxBodyBytes) {
+    throw new ConfigError(
+      "maxBodyBytes",
+      `must equal the Keyward instance's signatures.maxBodyBytes (${maxBodyBytes}), the one limit of signed bodies: set it there and leave this out`,
+    );
+  }
   return Object.freeze({
     kw,
     answer: Object.freeze({ ...(realm !== undefined && { realm }), ...(problemTypeBase !== undefined && { problemTypeBase }) }),
@@ -152,7 +162,8 @@ export interface EdgeRequest<Req> {
   readonly request?: Request;
   /**
    * The request as a Fetch `Request` at `url`, its body included (read until
-   * past `maxBytes`, which keyward then refuses as too large). Called
+   * past `maxBytes`, the instance's `signatures.maxBodyBytes`, which keyward
+   * then refuses as too large). Called
    * only for signed requests; the bytes are also passed as `body`.
    */
   toRequest(url: string, maxBytes: number): Promise<{ request: Request; body: Uint8Array | undefined }>;
@@ -184,7 +195,7 @@ export function publicUrl(edge: Edge, url: string): string {
  */
 export function decide<Req>(edge: Edge, route: Route<Req>, req: EdgeRequest<Req>): Decision | Promise<Decision> {
   const options: CheckOptions = req.ip === null ? route.check : { ...route.check, ip: req.ip };
-  if (req.request !== undefined && edge.publicOrigin === null && route.getToken === undefined) return Keyward.decideNow(edge.kw, req.request, options);
+  if (req.request !== undefined && edge.publicOrigin === null && route.getToken === undefined) return decideNow(edge.kw, req.request, options);
   if (req.header("signature-input") !== null) {
     const url = publicUrl(edge, req.url);
     return req.toRequest(URL.canParse(url) ? url : UNPARSEABLE, edge.maxBodyBytes).then(({ request, body }) =>
@@ -192,7 +203,7 @@ export function decide<Req>(edge: Edge, route: Route<Req>, req: EdgeRequest<Req>
     );
   }
   const token = route.getToken?.(req.raw);
-  return Keyward.decideNow(edge.kw, new RequestView(edge, req, typeof token === "string" && token !== "" ? token : null) as unknown as Request, options);
+  return decideNow(edge.kw, new RequestView(edge, req, typeof token === "string" && token !== "" ? token : null) as unknown as Request, options);
 }
 
 /**

@@ -23,6 +23,12 @@ describe("middleware options, checked at setup", () => {
       expect(() => createEdge(kw, options)).toThrow(field);
     }
     expect(() => createEdge({} as Keyward)).toThrow(ConfigError);
+    // One limit of signed bodies, the instance's: a middleware value can only repeat it.
+    const small = new Keyward({ store: new MemoryStore(), prefix: "acme", signatures: { maxBodyBytes: 200_000 } });
+    expect(createEdge(small).maxBodyBytes).toBe(200_000);
+    expect(createEdge(small, { maxBodyBytes: 200_000 }).maxBodyBytes).toBe(200_000);
+    expect(() => createEdge(small, { maxBodyBytes: 100 })).toThrow(/signatures\.maxBodyBytes \(200000\)/);
+    expect(createEdge(kw).maxBodyBytes).toBe(1 << 20);
     expect(() => createRoute({ getToken: "x-api-key" as never })).toThrow(/getToken/);
   });
 
