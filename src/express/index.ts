@@ -34,7 +34,11 @@ declare module "express-serve-static-core" {
 export interface ExpressRouteOptions extends RouteOptions<Request> {
   /** Answers a denial instead of the problem+json default. */
   onDenied?: (decision: Decision, req: Request, res: Response, next: NextFunction) => void;
-  /** Handles an unexpected error (a body parser that ran first, an aborted upload); default `next(err)`. */
+  /**
+   * Handles an error of keyward's part of the request: `getToken` or
+   * `onDenied` throwing or rejecting, a signed upload aborted mid-body.
+   * Default `next(err)`.
+   */
   onError?: (err: unknown, req: Request, res: Response, next: NextFunction) => void;
 }
 
@@ -47,8 +51,6 @@ export interface KeywardExpress {
   /** The `verify` option of `express.json()` / `express.raw()`: keeps the body bytes for `Content-Digest`. */
   rawBody: (req: Request, res: Response, buf: Uint8Array) => void;
 }
-
-const HINT = "pass `verify: guard.rawBody` to express.json(), or put requireToken before the parser";
 
 /**
  * Express middleware over one {@link Keyward}.
@@ -88,7 +90,7 @@ export function keywardExpress(kw: Keyward, options?: EdgeOptions): KeywardExpre
           res.status(parts.status).set(parts.headers).end(parts.body);
         };
         try {
-          const decided = decide(edge, route, nodeEdgeRequest(req, req, req.originalUrl, HINT));
+          const decided = decide(edge, route, nodeEdgeRequest(req, req, req.originalUrl));
           // The warm path decides at once: answered in this tick.
           if (decided instanceof Promise) decided.then(answer).catch(failed);
           else {

@@ -35,7 +35,12 @@ declare module "fastify" {
 export interface FastifyRouteOptions extends RouteOptions<FastifyRequest> {
   /** Answers a denial instead of the problem+json default. */
   onDenied?: (decision: Decision, request: FastifyRequest, reply: FastifyReply) => unknown;
-  /** Handles an unexpected error (an aborted upload); default: thrown to Fastify's error handler. */
+  /**
+   * Answers an error of keyward's part of the request: `getToken` or
+   * `onDenied` throwing or rejecting. Default: thrown to Fastify's error
+   * handler. (A signed upload aborted mid-body ends in the plugin's
+   * `preParsing` hook, which Fastify answers itself.)
+   */
   onError?: (err: unknown, request: FastifyRequest, reply: FastifyReply) => unknown;
 }
 
@@ -46,8 +51,6 @@ export interface KeywardFastify {
   /** A `preHandler` that lets a request through only with a token allowed for the route. */
   requireToken(options?: FastifyRouteOptions): preHandlerAsyncHookHandler;
 }
-
-const HINT = "register guard.plugin before the routes";
 
 /**
  * Fastify middleware over one {@link Keyward}.
@@ -99,9 +102,10 @@ export function keywardFastify(kw: Keyward, options?: EdgeOptions): KeywardFasti
         const origin = edge.cors ? header(request, "origin") : null;
         let decision: Decision;
         try {
-          const decided = decide(edge, route, nodeEdgeRequest(request, request.raw, request.raw.url ?? "/", HINT));
+          const decided = decide(edge, route, nodeEdgeRequest(request, request.raw, request.raw.url ?? "/"));
           // The warm path decides at once: no promise step.
           decision = decided instanceof Promise ? await decided : decided;
+          if (!decision.ok && onDenied) return void (await onDenied(decision, request, reply));
         } catch (err) {
           if (onError) return void (await onError(err, request, reply));
           throw err;
@@ -111,7 +115,6 @@ export function keywardFastify(kw: Keyward, options?: EdgeOptions): KeywardFasti
           reply.headers(allowHeaders(edge, decision, origin));
           return;
         }
-        if (onDenied) return void (await onDenied(decision, request, reply));
         const answer = denialParts(edge, decision, origin);
         return reply.code(answer.status).headers(answer.headers).send(answer.body);
       };

@@ -33,7 +33,10 @@ export interface KeywardFetchOptions<Rest extends unknown[] = unknown[]> extends
 export interface FetchRouteOptions extends RouteOptions<Request> {
   /** Answers a denial instead of the problem+json default. */
   onDenied?: (decision: Decision, request: Request) => Response | Promise<Response>;
-  /** Answers an unexpected error; default: rethrown to the runtime. */
+  /**
+   * Answers an error: `getToken`, `onDenied` or the handler throwing or
+   * rejecting. Default: a rejection, to the runtime.
+   */
   onError?: (err: unknown, request: Request) => Response | Promise<Response>;
 }
 

@@ -38,7 +38,11 @@ export interface KeywardHonoOptions extends EdgeOptions {
 export interface HonoRouteOptions extends RouteOptions<Context> {
   /** Answers a denial instead of the problem+json default. */
   onDenied?: (decision: Decision, c: Context) => Response | Promise<Response>;
-  /** Handles an unexpected error; default: thrown to Hono's `onError`. */
+  /**
+   * Answers an error of keyward's part of the request: `getToken` or
+   * `onDenied` throwing or rejecting, an unreadable body (and, in the
+   * handler form, the handler's own errors). Default: thrown to Hono's `onError`.
+   */
   onError?: (err: unknown, c: Context) => Response | Promise<Response>;
 }
 
@@ -63,6 +67,10 @@ export interface KeywardHono {
   requireToken(options: HonoRouteOptions, handler: GuardedHonoHandler): (c: Context<KeywardEnv>) => Response | Promise<Response>;
   /** Answers CORS preflights (with `cors: true`); other requests go on. */
   preflight: MiddlewareHandler;
+}
+
+function rethrow(err: unknown): never {
+  throw err;
 }
 
 /** The socket address as @hono/node-server (`incoming`), Bun (`requestIP`) and Deno (`remoteAddr`) expose it. */
@@ -97,10 +105,22 @@ export function keywardHono(kw: Keyward, options: KeywardHonoOptions = {}): Keyw
       const route = createRoute(routeOptions);
       const { onDenied, onError } = routeOptions;
       const decideFor = (c: Context) => decide(edge, route, fetchEdgeRequest(c, c.req.raw, getIp(c) ?? null, incomingHeaders(c.env)));
-      /** The answer to a denial, or null after setting the decision and its headers on an allowed request. */
-      const settle = (c: Context, decision: Decision, origin: string | null): Response | Promise<Response> | null => {
+      /** The answer to a denial (onDenied's, whose throw or rejection goes to `failed`), or null after setting the decision and its headers on an allowed request. */
+      const settle = (
+        c: Context,
+        decision: Decision,
+        origin: string | null,
+        failed: (err: unknown) => Response | Promise<Response>,
+      ): Response | Promise<Response> | null => {
         if (!decision.ok) {
-          if (onDenied) return onDenied(decision, c);
+          if (onDenied) {
+            try {
+              const answered = onDenied(decision, c);
+              return answered instanceof Promise ? answered.catch(failed) : answered;
+            } catch (err) {
+              return failed(err);
+            }
+          }
           const answer = denialParts(edge, decision, origin);
           return c.body(answer.body, answer.status as 401, answer.headers);
         }
@@ -114,7 +134,8 @@ export function keywardHono(kw: Keyward, options: KeywardHonoOptions = {}): Keyw
       };
       if (handler !== undefined) {
         return (c: Context<KeywardEnv>): Response | Promise<Response> => {
-          // Hono answers a throw and a rejection alike (its onError).
+          // Hono answers a throw and a rejection alike (its onError). What the
+          // handler throws or rejects goes to onError too, as in keyward/fetch.
           const failed = (err: unknown): Response | Promise<Response> => {
             if (onError) return onError(err, c);
             throw err;
@@ -123,9 +144,11 @@ export function keywardHono(kw: Keyward, options: KeywardHonoOptions = {}): Keyw
             const pre = preflightOf(c);
             if (pre !== null) return pre;
             const origin = edge.cors ? (c.req.header("origin") ?? null) : null;
-            const finish = (decision: Decision) => settle(c, decision, origin) ?? handler(c);
+            // onDenied's errors reach `failed` below, with the handler's.
+            const finish = (decision: Decision) => settle(c, decision, origin, rethrow) ?? handler(c);
             const decided = decideFor(c);
-            return decided instanceof Promise ? decided.then(finish).catch(failed) : finish(decided);
+            const answered = decided instanceof Promise ? decided.then(finish) : finish(decided);
+            return answered instanceof Promise ? answered.catch(failed) : answered;
           } catch (err) {
             return failed(err);
           }
@@ -137,11 +160,12 @@ export function keywardHono(kw: Keyward, options: KeywardHonoOptions = {}): Keyw
         const pre = preflightOf(c);
         if (pre !== null) return Promise.resolve(pre);
         const origin = edge.cors ? (c.req.header("origin") ?? null) : null;
-        const proceed = (decision: Decision): Response | ReturnType<MiddlewareHandler> => settle(c, decision, origin) ?? next();
         const failed = async (err: unknown): Promise<Response> => {
           if (onError) return onError(err, c);
           throw err;
         };
+        // What next() rejects with is the app's (Hono's onError), not keyward's.
+        const proceed = (decision: Decision): Response | ReturnType<MiddlewareHandler> => settle(c, decision, origin, failed) ?? next();
         let decided: Decision | Promise<Decision>;
         try {
           decided = decideFor(c);

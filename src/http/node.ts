@@ -2,7 +2,6 @@
 // an EdgeRequest. Type-only imports of node:http: nothing Node-specific runs
 // at import time.
 import type { IncomingMessage } from "node:http";
-import { ConfigError } from "../errors.js";
 import type { EdgeRequest } from "./core.js";
 
 /** A Node request that may carry the raw body captured before a parser read it. */
@@ -34,18 +33,26 @@ export async function readNodeBody(req: AsyncIterable<unknown>, maxBytes: number
 
 /**
  * The raw body of a signed request: the bytes a parser captured, or the
- * stream read now (and kept as `rawBody`, so the application reads it too).
- *
- * @throws {ConfigError} `INVALID_CONFIG` when a body parser consumed the stream without capturing the bytes
+ * stream read now (and kept as `rawBody`, so the application reads it too);
+ * null when a body parser consumed the stream without capturing the bytes.
  */
-export async function rawBodyOf(req: WithRawBody, maxBytes: number, hint: string): Promise<Uint8Array | undefined> {
+export async function rawBodyOf(req: WithRawBody, maxBytes: number): Promise<Uint8Array | undefined | null> {
   if (req.rawBody !== undefined) return req.rawBody;
   if (!hasBody(req)) return undefined;
-  if (req.readableEnded || req.readableDidRead) {
-    throw new ConfigError("body", `a body parser read the signed request's body before keyward could; ${hint}`);
-  }
+  if (req.readableEnded || req.readableDidRead) return null;
   req.rawBody = await readNodeBody(req, maxBytes);
   return req.rawBody;
+}
+
+/**
+ * A Fetch `Request` whose body was read, as the Node request's was by a body
+ * parser that kept no copy: `kw.verify` answers it as it answers any such
+ * request, `BODY_ALREADY_READ` (500) once the signature verified.
+ */
+async function consumed(url: string, method: string, headers: Headers): Promise<Request> {
+  const request = new Request(url, { method, headers, body: new Uint8Array(0) });
+  await request.arrayBuffer();
+  return request;
 }
 
 /**
@@ -72,10 +79,9 @@ export function headerOf(req: Pick<IncomingMessage, "headers" | "rawHeaders">, n
  * @param raw the framework's request, for `getToken`
  * @param req the Node request under it
  * @param path the path and query as the client sent them (Express rewrites `req.url` in routers)
- * @param hint how to capture the body when a parser ran first
  */
-export function nodeEdgeRequest<Req>(raw: Req, req: WithRawBody, path: string, hint: string): EdgeRequest<Req> {
-  return new NodeEdgeRequest(raw, req, path, hint);
+export function nodeEdgeRequest<Req>(raw: Req, req: WithRawBody, path: string): EdgeRequest<Req> {
+  return new NodeEdgeRequest(raw, req, path);
 }
 
 /** A class, not an object literal with a getter and closures: one is built per request. */
@@ -87,7 +93,6 @@ class NodeEdgeRequest<Req> implements EdgeRequest<Req> {
     readonly raw: Req,
     private readonly req: WithRawBody,
     private readonly path: string,
-    private readonly hint: string,
   ) {
     this.method = req.method ?? "GET";
     this.ip = req.socket.remoteAddress ?? null;
@@ -109,7 +114,8 @@ class NodeEdgeRequest<Req> implements EdgeRequest<Req> {
     const headers = new Headers();
     for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
     const method = this.method;
-    const body = method === "GET" || method === "HEAD" ? undefined : await rawBodyOf(req, maxBytes, this.hint);
+    const body = method === "GET" || method === "HEAD" ? undefined : await rawBodyOf(req, maxBytes);
+    if (body === null) return { request: await consumed(url, method, headers), body: undefined };
     const request = new Request(url, { method, headers, body: body && body.length > 0 ? (body as Uint8Array<ArrayBuffer>) : null });
     return { request, body };
   }

@@ -2,9 +2,11 @@
 import type { AddressInfo } from "node:net";
 import express from "express";
 import { describe, expect, it } from "vitest";
+import { createSigner, signedFetch } from "../../src/client/index.js";
 import { keywardExpress } from "../../src/express/index.js";
+import { ed25519KeyPair } from "../client/helpers.js";
 import { Keyward, MemoryStore } from "../../src/index.js";
-import { describeMiddleware } from "../http/scenarios.js";
+import { describeMiddleware, failingHooks } from "../http/scenarios.js";
 
 describeMiddleware(
   "Express 5",
@@ -26,6 +28,15 @@ describeMiddleware(
     app.get("/custom", guard.requireToken({ onDenied }), (req, res) => {
       res.json({ token: req.keyward?.tokenId });
     });
+    app.get(
+      "/failing",
+      guard.requireToken({
+        getToken: (req) => failingHooks(req.originalUrl).getToken(),
+        onDenied: (_d, req) => failingHooks(req.originalUrl).onDenied(),
+        onError: (err, _req, res) => void res.status(599).send((err as Error).message),
+      }),
+      (_req, res) => res.send("never"),
+    );
     const server = app.listen(0, "127.0.0.1");
     await new Promise((resolve) => server.once("listening", resolve));
     return {
@@ -57,6 +68,38 @@ describe("keyward/express errors on a decision made at once", () => {
       expect([denied.status, await denied.text()]).toEqual([599, "denied handler failed"]);
       const token = await fetch(`${base}/token`);
       expect([token.status, await token.text()]).toEqual([598, "getToken failed"]);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});
+
+describe("keyward/express and a body parser that keeps no copy of the body", () => {
+  it("a signed JSON body express.json() consumed first: 500 problem+json BODY_ALREADY_READ, as kw.verify answers it", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const pair = ed25519KeyPair();
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: pair.publicKey } });
+    const app = express();
+    const guard = keywardExpress(kw);
+    app.use(express.json()); // without `verify: guard.rawBody`
+    app.post("/orders", guard.requireToken(), (_req, res) => res.send("never"));
+    const server = app.listen(0, "127.0.0.1");
+    await new Promise((resolve) => server.once("listening", resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const send = signedFetch(createSigner({ keyId: record.id, alg: "ed25519", privateKey: pair.seed }));
+      const r = await send(`${base}/orders`, { method: "POST", headers: { "content-type": "application/json" }, body: '{"symbol":"X"}' });
+      expect(r.status).toBe(500);
+      expect(r.headers.get("content-type")).toBe("application/problem+json");
+      expect(await r.json()).toMatchObject({ code: "BODY_ALREADY_READ", status: 500 });
+      // A forged signature is refused before the body matters.
+      const forged = await signedFetch(createSigner({ keyId: record.id, alg: "ed25519", privateKey: ed25519KeyPair().seed }))(`${base}/orders`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: "{}",
+      });
+      expect(forged.status).toBe(401);
     } finally {
       server.closeAllConnections();
       server.close();

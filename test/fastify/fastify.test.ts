@@ -1,7 +1,7 @@
 // keyward/fastify on a real Fastify 5 server (the shared suite in test/http/scenarios.ts).
 import Fastify from "fastify";
 import { keywardFastify } from "../../src/fastify/index.js";
-import { describeMiddleware } from "../http/scenarios.js";
+import { describeMiddleware, failingHooks } from "../http/scenarios.js";
 
 describeMiddleware(
   "Fastify 5",
@@ -18,6 +18,17 @@ describeMiddleware(
     app.get("/key", { preHandler: guard.requireToken({ getToken }) }, async (request) => ({ token: request.keyward?.tokenId }));
     const onDenied = (d: { code: string }, _request: unknown, reply: { code(n: number): { send(b: unknown): unknown } }) => reply.code(418).send({ denied: d.code });
     app.get("/custom", { preHandler: guard.requireToken({ onDenied }) }, async (request) => ({ token: request.keyward?.tokenId }));
+    app.get(
+      "/failing",
+      {
+        preHandler: guard.requireToken({
+          getToken: (request) => failingHooks(request.url).getToken(),
+          onDenied: (_d, request) => failingHooks(request.url).onDenied(),
+          onError: (err, _request, reply) => reply.code(599).send((err as Error).message),
+        }),
+      },
+      async () => "never",
+    );
     const url = await app.listen({ port: 0, host: "127.0.0.1" });
     return { url, close: () => app.close() };
   },

@@ -6,7 +6,7 @@ import { serve } from "@hono/node-server";
 import { describe, expect, it } from "vitest";
 import { keywardFetch } from "../../src/fetch/index.js";
 import { Keyward, MemoryStore } from "../../src/index.js";
-import { describeMiddleware } from "../http/scenarios.js";
+import { describeMiddleware, failingHooks } from "../http/scenarios.js";
 
 type Env = [{ incoming: IncomingMessage }];
 
@@ -21,6 +21,14 @@ describeMiddleware(
       "GET /key": guard.requireToken({ getToken: (req) => req.headers.get("x-api-key") }, (_req, d) => Response.json({ token: d.tokenId })),
       "GET /custom": guard.requireToken({ onDenied: (d) => Response.json({ denied: d.code }, { status: 418 }) }, (_req, d) =>
         Response.json({ token: d.tokenId }),
+      ),
+      "GET /failing": guard.requireToken(
+        {
+          getToken: (req) => failingHooks(req.url).getToken(),
+          onDenied: (_d, req) => failingHooks(req.url).onDenied(),
+          onError: (err) => new Response((err as Error).message, { status: 599 }),
+        },
+        () => new Response("never"),
       ),
     };
     const fetchHandler = (request: Request, env: Env[0]) => {

@@ -3,9 +3,16 @@ import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
-import { type KeywardEnv, keywardHono } from "../../src/hono/index.js";
+import { type HonoRouteOptions, type KeywardEnv, keywardHono } from "../../src/hono/index.js";
 import { Keyward, MemoryStore } from "../../src/index.js";
-import { describeMiddleware } from "../http/scenarios.js";
+import { describeMiddleware, failingHooks } from "../http/scenarios.js";
+
+/** GET /failing's options (see test/http/scenarios.ts). */
+const failingRoute: HonoRouteOptions = {
+  getToken: (c) => failingHooks(c.req.url).getToken(),
+  onDenied: (_d, c) => failingHooks(c.req.url).onDenied(),
+  onError: (err, c) => c.text((err as Error).message, 599 as 500),
+};
 
 describeMiddleware(
   "Hono",
@@ -19,6 +26,7 @@ describeMiddleware(
     );
     app.get("/key", guard.requireToken({ getToken: (c) => c.req.header("x-api-key") }), (c) => c.json({ token: c.get("keyward").tokenId }));
     app.get("/custom", guard.requireToken({ onDenied: (d, c) => c.json({ denied: d.code }, 418) }), (c) => c.json({ token: c.get("keyward").tokenId }));
+    app.get("/failing", guard.requireToken(failingRoute), (c) => c.text("never"));
     const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
     await new Promise((resolve) => server.once("listening", resolve));
     return {
@@ -46,6 +54,7 @@ describeMiddleware(
       "/custom",
       guard.requireToken({ onDenied: (d, c) => c.json({ denied: d.code }, 418) }, (c) => c.json({ token: c.get("keyward").tokenId })),
     );
+    app.get("/failing", guard.requireToken(failingRoute, (c) => c.text("never")));
     const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
     await new Promise((resolve) => server.once("listening", resolve));
     return {

@@ -6,6 +6,7 @@
 //   POST /orders           requireToken({ scope: "orders:write", cost: 2 }) → { token, body } (the framework's JSON parser)
 //   GET  /key              requireToken({ getToken: x-api-key })          → { token }
 //   GET  /custom           requireToken({ onDenied: 418 + code })         → { token }
+//   GET  /failing?mode=…   requireToken({ getToken, onDenied: failingHooks(url), onError: 599 + message })
 // An allowed handler answers the decision's token id as seen through the framework's typed attachment.
 import { request as httpRequest } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -25,6 +26,25 @@ export type StartServer = (kw: Keyward, options: EdgeOptions) => Promise<Started
 export type MakeRoute = (kw: Keyward, options: { scope?: unknown; cost?: unknown }) => unknown;
 
 const MAX_BODY = 1024;
+
+/**
+ * The hooks of GET /failing, by its `mode` query parameter: getToken throws
+ * ("token"), or (no token, so a denial) onDenied throws ("throw") or
+ * rejects ("reject"). The route's onError answers 599 with the message.
+ */
+export function failingHooks(url: string) {
+  const mode = new URL(url, "http://localhost").searchParams.get("mode");
+  return {
+    getToken(): undefined {
+      if (mode === "token") throw new Error("getToken failed");
+      return undefined;
+    },
+    onDenied(): Promise<never> {
+      if (mode === "reject") return Promise.reject(new Error("onDenied rejected"));
+      throw new Error("onDenied threw");
+    },
+  };
+}
 
 /** A fresh Keyward behind a proxy on 127.0.0.1, reading at most 1 KiB of signed bodies. */
 export function makeKeyward(): Keyward {
@@ -256,6 +276,17 @@ export function describeMiddleware(name: string, start: StartServer, makeRoute: 
         fetch(`${server.url}/prices`, { headers: { ...bearer(token), ...(xff ? { "x-forwarded-for": xff } : {}) } }).then(read);
       expect((await via()).json).toMatchObject({ code: "IP_DENIED" });
       expect((await via("203.0.113.7")).status).toBe(200);
+    });
+
+    it("a getToken or onDenied that throws or rejects reaches the route's onError", async () => {
+      for (const [mode, message] of [
+        ["token", "getToken failed"],
+        ["throw", "onDenied threw"],
+        ["reject", "onDenied rejected"],
+      ]) {
+        const r = await fetch(`${server.url}/failing?mode=${mode}`);
+        expect([r.status, await r.text()], mode).toEqual([599, message]);
+      }
     });
 
     it("getToken reads another header (x-api-key); onDenied answers instead of the default", async () => {
