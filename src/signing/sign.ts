@@ -1,6 +1,6 @@
 // Creating a signature (RFC 9421 §3.1) and attaching it (§4).
 import type { RandomSource } from "../lib/crypto.js";
-import { prepareSignature } from "./signature-headers.js";
+import { bodyToSign, prepareSignature } from "./signature-headers.js";
 import type { DigestAlgorithm, SignatureParamName, SigningKey } from "./types.js";
 
 /**
@@ -96,20 +96,25 @@ const signedOnce = new WeakSet<Request>();
  * ```
  */
 export async function signRequest(request: Request, options: SignRequestOptions): Promise<Request> {
-  const { headers: fields, body } = await prepareSignature(request, options);
+  const again = signedOnce.has(request);
+  const prepared = await prepareSignature(request, options);
+  signedOnce.add(request);
+  const fields = prepared.headers;
+  let body = prepared.body;
   // Same request, same body: the bytes already read for the digest, or a clone
   // (a Request built from another takes its body; the caller's stays readable).
+  // A clone tees the caller's stream: a Request signed again is read once
+  // instead (bodyToSign), so its body does not nest deeper with every call.
   // The copy's headers are the caller's (init must name some member anyway, as
   // before, or the Request constructor would also keep referrer and origin).
+  if (body === null && request.body !== null && again) body = await bodyToSign(request);
   const from = body === null && request.body !== null ? request.clone() : request;
   // The copy follows the caller's signal. The first copy of a Request follows
   // it directly (the cheap way); later copies of the same Request follow it
   // through a signal of their own, since undici registers every direct
   // follower on the caller's signal and scans them on each construction, so
   // signing one Request again and again grew slower with every call.
-  let signal = request.signal;
-  if (signedOnce.has(request)) signal = AbortSignal.any?.([signal]) ?? signal;
-  else signedOnce.add(request);
+  const signal = again ? (AbortSignal.any?.([request.signal]) ?? request.signal) : request.signal;
   const signed = new Request(from, body === null ? { headers: request.headers, signal } : { headers: request.headers, signal, body: body as BodyInit });
   const headers = signed.headers;
   headers.set("signature-input", fields["signature-input"]);

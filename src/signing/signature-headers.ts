@@ -98,9 +98,32 @@ export function prepareSignature(request: Request, options: SignRequestOptions):
   const job: Job = { request, options, key, label, existing, ids };
   if (hasBody && ids.some((id) => id[0] === "content-digest") && !request.headers.has("content-digest")) {
     if (given !== null) return sign(job, given, given);
-    return readBody(request, Number.POSITIVE_INFINITY).then((body) => sign(job, body!, body!));
+    return bodyToSign(request).then((body) => sign(job, body, body));
   }
   return sign(job, null, given);
+}
+
+/** The bodies signing read, by Request (held weakly). */
+const bodies = new WeakMap<Request, Promise<Uint8Array>>();
+
+/**
+ * The body of a request to sign, read through a clone once per Request.
+ * Each clone tees the caller's stream and leaves the caller one branch, so
+ * reading a clone for every signature of the same Request would nest its
+ * body one level deeper each time: slower to read with every call, and a
+ * stack overflow after a few thousand. The bytes are kept for as long as the
+ * Request lives (a read that fails is not kept).
+ *
+ * @throws {TypeError} (a rejection) when the body was already consumed
+ */
+export function bodyToSign(request: Request): Promise<Uint8Array> {
+  let body = bodies.get(request);
+  if (body === undefined) {
+    body = readBody(request, Number.POSITIVE_INFINITY) as Promise<Uint8Array>;
+    bodies.set(request, body);
+    body.catch(() => bodies.delete(request));
+  }
+  return body;
 }
 
 /** The `body` option as bytes (null when not given). */

@@ -16,6 +16,7 @@ import { ED25519_PUBLIC, ED25519_SEED, frozen, SHARED_SECRET } from "./helpers.j
 const T = 1_700_000_000;
 const ed = { alg: "ed25519", privateKey: ED25519_SEED } as const;
 const resolveKey = () => ({ alg: "ed25519", publicKey: ED25519_PUBLIC }) as const;
+const hmac = { alg: "hmac-sha256", secret: SHARED_SECRET } as const;
 
 describe("signRequest", () => {
   it("defaults: label sig1, @method @target-uri, created/keyid/alg", async () => {
@@ -249,6 +250,26 @@ describe("signRequest", () => {
     // ...and still abort with the caller's signal.
     controller.abort();
     expect(signed.every((r) => r.signal.aborted)).toBe(true);
+  });
+
+  it("signing one Request with a body again and again reads its body once: no nested tees", async () => {
+    // Each clone tees the caller's stream; cloning for every signature nested the body one
+    // level deeper per call, until reading it overflowed the stack (after ~2 500 calls).
+    const body = '{"symbol":"X"}';
+    const computed = new Request("https://api.example.com/v1/orders", { method: "POST", body });
+    const preset = new Request("https://api.example.com/v1/orders", {
+      method: "POST",
+      body,
+      headers: { "content-digest": computeContentDigest(body) },
+    });
+    for (const request of [computed, preset]) {
+      let signed = request;
+      for (let i = 0; i < 4000; i++) signed = await signRequest(request, { keyId: "tok_1", key: hmac, created: T });
+      const verified = await verifyRequest(signed.clone(), { resolveKey: () => hmac, now: frozen(T) });
+      expect(verified.ok).toBe(true);
+      expect(await signed.text()).toBe(body);
+      expect(await request.text()).toBe(body); // the caller's stays readable
+    }
   });
 
   it("public types", () => {
