@@ -28,7 +28,9 @@ export interface DecisionExtras {
 /** The decision's headers: the policy's, plus what the identified token's limits and signing call for. */
 function headersOf(policy: PolicyDecision, stored: StoredToken | null, at: number, extras?: DecisionExtras): Record<string, string> {
   if (stored === null) return policy.headers;
-  const p = extras?.policy ?? policyAt(stored, at);
+  // The policy the request was decided under: at the later of the decision's
+  // time and the record's last write, as the authorize stage takes it.
+  const p = extras?.policy ?? policyAt(stored, Math.max(at, stored.updatedAt));
   const { rateLimit, requireSignedRequests } = p;
   const pool = extras?.pool ?? DEFAULT_POOL;
   const credits = poolOf(p, pool) ?? null;

@@ -36,6 +36,23 @@ describe("clock skew", () => {
     expect((await slow.check({ token })).code).toBe("TOKEN_EXPIRED");
   });
 
+  it("a slow server answers with the headers of the revision it decided under", async () => {
+    const { fast, slow, clock } = fleet();
+    const { token, record } = await fast.tokens.create({ owner: "o", kind: "secret", rateLimit: { limit: 100, windowMs: 60_000 } });
+    // A revision that drops the rate limit, due a moment after the writer's now; the writer's
+    // next write (one that keeps the schedule as it is), after the cutover, makes it past for
+    // every server, slow clocks included.
+    await fast.tokens.update(record.id, { rateLimit: null }, { effectiveAt: clock.now + 1 });
+    clock.now += 2;
+    await fast.tokens.disable(record.id);
+    await fast.tokens.enable(record.id);
+    for (const kw of [fast, slow]) {
+      const d = await kw.check({ token });
+      expect(d.ok).toBe(true);
+      expect(d.headers).not.toHaveProperty("ratelimit-policy");
+    }
+  });
+
   it("a regeneration without grace stops the old secret on a slow clock too", async () => {
     const { fast, slow } = fleet();
     const old = await fast.tokens.create({ owner: "o", kind: "secret" });
