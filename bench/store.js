@@ -1,8 +1,9 @@
 // Stores: SQLite next to the raw node:sqlite driver running the same single
 // statement in the same run, synchronous NORMAL vs FULL, and MemoryStore's
 // rate limit next to rate-limiter-flexible's RateLimiterMemory.consume.
-// Rows of a table alternate, three rounds; the median and the spread
-// (min–max) of the three are shown.
+// Rows of a table are measured in rounds (three, or BENCH_ROUNDS) in an
+// order that alternates (forward, then backward), as in harness.js; the
+// median and the spread (min–max) of the rounds are shown.
 import { hash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,13 +14,14 @@ import { Keyward, MemoryStore } from "../dist/index.js";
 import { sqliteStore } from "../dist/sqlite.js";
 import { throughput } from "./harness.js";
 
-const ROUNDS = 3;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 
 export async function medianTable(title, cases, { ms, baseline = 0 }) {
   const runs = cases.map(() => []);
   for (const c of cases) await throughput(c.fn, Math.min(300, ms / 3)); // warm-up
   for (let round = 0; round < ROUNDS; round++) {
-    for (let i = 0; i < cases.length; i++) {
+    const order = cases.map((_, i) => (round % 2 === 0 ? i : cases.length - 1 - i));
+    for (const i of order) {
       globalThis.gc?.();
       runs[i].push(await throughput(cases[i].fn, ms));
     }
