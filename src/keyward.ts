@@ -87,7 +87,7 @@ export class Keyward {
    * @example
    * ```ts
    * const d = await kw.verify(request, { scope: "core:read", ip: socketAddress });
-   * if (!d.ok) return new Response(null, { status: d.status, headers: d.headers });
+   * if (!d.ok) return d.toResponse(); // problem+json, status and headers
    * ```
    */
   verify(request: Request, options?: CheckOptions): Promise<Decision> {
