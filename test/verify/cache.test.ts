@@ -1,6 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { Keyward, MemoryStore } from "../../src/index.js";
 import { JOIN_WINDOW_MS, LookupCache, MAX_EVICTION_STEPS, SharedLookup } from "../../src/verify/cache.js";
+import { RecordInterner } from "../../src/verify/intern.js";
 
 const make = (maxEntries = 3, ttlMs = 1000, negativeTtlMs = 100) => new LookupCache<string>({ maxEntries, ttlMs, negativeTtlMs });
 
@@ -107,5 +109,31 @@ describe("SharedLookup", () => {
     expect(await first).toBe("stale");
     expect(await joined).toBe("stale");
     expect(lookup.peek("k", 1_600)?.value).toBe("fresh");
+  });
+});
+
+describe("RecordInterner: what is derived per record survives cache misses", () => {
+  // Every store lookup returns a fresh copy; the verifier compiles matchers and unseals keys
+  // per object, so it must hand the same objects back for the same revision and content.
+  it("keeps one record per token revision and one policy object per distinct policy", async () => {
+    const store = new MemoryStore();
+    const kw = new Keyward({ store, prefix: "acme" });
+    const a = await kw.tokens.create({ owner: "o", kind: "publishable", domains: ["*.example.com"], ips: ["10.0.0.0/8"] });
+    const b = await kw.tokens.create({ owner: "o", kind: "publishable", domains: ["*.example.com"], ips: ["10.0.0.0/8"] });
+    const { intern } = new RecordInterner(16);
+    const first = intern(await store.get(a.record.id))!;
+    const again = intern(await store.get(a.record.id))!;
+    expect(again).toBe(first);
+    // Another token with the same rules shares the policy object (and so its compiled matchers).
+    expect(intern(await store.get(b.record.id))!.policy).toBe(first.policy);
+    // A new revision is a new record; a change of rules is a new policy object.
+    await kw.tokens.update(a.record.id, { name: "renamed" });
+    const renamed = intern(await store.get(a.record.id))!;
+    expect(renamed).not.toBe(first);
+    expect(renamed.policy).toBe(first.policy);
+    await kw.tokens.update(a.record.id, { ips: ["192.0.2.0/24"] }, { effectiveAt: new Date() });
+    const changed = intern(await store.get(a.record.id))!;
+    expect(changed.policy).not.toBe(first.policy);
+    expect(changed.policy.ips).toEqual(["192.0.2.0/24"]);
   });
 });
