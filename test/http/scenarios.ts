@@ -346,5 +346,37 @@ export function describeMiddleware(name: string, start: StartServer, makeRoute: 
       });
       expect((await read(await fetch(`${server.url}/prices`, { headers: bearer(secret) }))).status).toBe(200);
     });
+
+    it("a validly signed request aborted mid-body is never allowed, and leaves no unhandled rejection", async () => {
+      const rejections: unknown[] = [];
+      const onRejection = (reason: unknown) => rejections.push(reason);
+      process.on("unhandledRejection", onRejection);
+      try {
+        const allowed = async () => {
+          await kw.flush();
+          return (await kw.usage.get(signedId)).reduce((n, b) => n + b.allowed, 0);
+        };
+        const before = await allowed();
+        const body = JSON.stringify({ symbol: "X", qty: 3, pad: "x".repeat(400) });
+        const signed = await createSigner({ keyId: signedId, alg: "ed25519", privateKey: pair.seed }).sign(
+          new Request(`${server.url}/orders`, { method: "POST", headers: { "content-type": "application/json" }, body }),
+        );
+        await new Promise<void>((resolve) => {
+          const req = httpRequest(`${server.url}/orders`, { method: "POST", headers: { ...Object.fromEntries(signed.headers), "content-length": String(body.length) } });
+          req.on("error", () => resolve());
+          req.on("response", () => resolve());
+          req.write(body.slice(0, 100));
+          setTimeout(() => {
+            req.destroy();
+            resolve();
+          }, 50);
+        });
+        await new Promise((r) => setTimeout(r, 50));
+        expect(await allowed()).toBe(before);
+        expect(rejections).toEqual([]);
+      } finally {
+        process.off("unhandledRejection", onRejection);
+      }
+    });
   });
 }
