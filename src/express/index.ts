@@ -19,12 +19,12 @@ import type { NextFunction, Request, RequestHandler, Response } from "express";
 import type { Keyward } from "../keyward.js";
 import { allowHeaders, createEdge, createRoute, decide, denialParts, type EdgeOptions, preflightAnswer, type RouteOptions } from "../http/core.js";
 import { nodeEdgeRequest, type WithRawBody } from "../http/node.js";
-import type { Decision } from "../verify/decision.js";
+import type { AllowedDecision, Decision } from "../verify/decision.js";
 
 declare module "express-serve-static-core" {
   interface Request {
-    /** The decision of `requireToken`, on allowed requests. */
-    keyward?: Decision;
+    /** The decision of `requireToken`, on allowed requests (its `token` is set). */
+    keyward?: AllowedDecision;
     /** The raw body bytes, when keyward captured them (signed requests, or `express.json({ verify: rawBody })`). */
     rawBody?: Uint8Array;
   }

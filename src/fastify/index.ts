@@ -22,12 +22,12 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHook
 import { allowHeaders, createEdge, createRoute, decide, denialParts, type EdgeOptions, preflightAnswer, type RouteOptions } from "../http/core.js";
 import { hasBody, nodeEdgeRequest, readNodeBody, type WithRawBody } from "../http/node.js";
 import type { Keyward } from "../keyward.js";
-import type { Decision } from "../verify/decision.js";
+import type { AllowedDecision, Decision } from "../verify/decision.js";
 
 declare module "fastify" {
   interface FastifyRequest {
-    /** The decision of `requireToken`, on allowed requests (null before it ran). */
-    keyward: Decision | null;
+    /** The decision of `requireToken`, on allowed requests (its `token` is set; null before it ran). */
+    keyward: AllowedDecision | null;
   }
 }
 

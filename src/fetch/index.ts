@@ -16,7 +16,7 @@
 import { allowHeaders, createEdge, createRoute, decide, denialParts, type EdgeOptions, preflightAnswer, type RouteOptions } from "../http/core.js";
 import { fetchEdgeRequest, incomingHeaders } from "../http/fetch-request.js";
 import type { Keyward } from "../keyward.js";
-import type { Decision } from "../verify/decision.js";
+import type { AllowedDecision, Decision } from "../verify/decision.js";
 
 /** Options of {@link keywardFetch}. */
 export interface KeywardFetchOptions<Rest extends unknown[] = unknown[]> extends EdgeOptions {
@@ -40,8 +40,8 @@ export interface FetchRouteOptions extends RouteOptions<Request> {
   onError?: (err: unknown, request: Request) => Response | Promise<Response>;
 }
 
-/** A handler behind `requireToken`: the request, the allowing decision, and what the runtime passed after the request. */
-export type GuardedHandler<Rest extends unknown[]> = (request: Request, decision: Decision, ...rest: Rest) => Response | Promise<Response>;
+/** A handler behind `requireToken`: the request, the allowing decision (its `token` is set), and what the runtime passed after the request. */
+export type GuardedHandler<Rest extends unknown[]> = (request: Request, decision: AllowedDecision, ...rest: Rest) => Response | Promise<Response>;
 
 /** What {@link keywardFetch} returns. */
 export interface KeywardFetch<Rest extends unknown[]> {

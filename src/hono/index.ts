@@ -18,11 +18,11 @@ import type { Context, MiddlewareHandler } from "hono";
 import { allowHeaders, createEdge, createRoute, decide, denialParts, type EdgeOptions, preflightAnswer, type RouteOptions } from "../http/core.js";
 import { fetchEdgeRequest, incomingHeaders } from "../http/fetch-request.js";
 import type { Keyward } from "../keyward.js";
-import type { Decision } from "../verify/decision.js";
+import type { AllowedDecision, Decision } from "../verify/decision.js";
 
-/** The Hono environment `requireToken` sets: `c.get("keyward")` is the decision. */
+/** The Hono environment `requireToken` sets: `c.get("keyward")` is the decision, an allowed one (its `token` is set). */
 export interface KeywardEnv {
-  Variables: { keyward: Decision };
+  Variables: { keyward: AllowedDecision };
 }
 
 /** Options of {@link keywardHono}. */

@@ -1,6 +1,6 @@
 // Type-level tests of the framework entry points: the decision is typed where each framework puts it.
 import { type Context, Hono } from "hono";
-import type { Decision } from "keyward";
+import type { AllowedDecision, TokenRecord } from "keyward";
 import { Keyward, MemoryStore } from "keyward";
 import { keywardExpress } from "keyward/express";
 import { keywardFastify } from "keyward/fastify";
@@ -9,17 +9,19 @@ import { type KeywardEnv, keywardHono } from "keyward/hono";
 import { describe, expectTypeOf, it } from "vitest";
 
 describe("framework types", () => {
-  it("attach a typed Decision", () => {
+  it("attach a typed, allowed Decision: its token is set", () => {
     const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
     const app = new Hono<KeywardEnv>();
     app.get("/", keywardHono(kw).requireToken({ scope: "core:read" }), (c) => {
-      expectTypeOf(c.get("keyward")).toEqualTypeOf<Decision>();
+      expectTypeOf(c.get("keyward")).toEqualTypeOf<AllowedDecision>();
+      expectTypeOf(c.get("keyward").token).toEqualTypeOf<TokenRecord>();
       return c.text("ok");
     });
-    keywardExpress(kw).requireToken({ onDenied: (_d, req) => expectTypeOf(req.keyward).toEqualTypeOf<Decision | undefined>() });
-    keywardFastify(kw).requireToken({ onDenied: (_d, request) => expectTypeOf(request.keyward).toEqualTypeOf<Decision | null>() });
+    keywardExpress(kw).requireToken({ onDenied: (_d, req) => expectTypeOf(req.keyward).toEqualTypeOf<AllowedDecision | undefined>() });
+    keywardFastify(kw).requireToken({ onDenied: (_d, request) => expectTypeOf(request.keyward).toEqualTypeOf<AllowedDecision | null>() });
     keywardFetch(kw).requireToken({}, (_request, decision) => {
-      expectTypeOf(decision).toEqualTypeOf<Decision>();
+      expectTypeOf(decision).toEqualTypeOf<AllowedDecision>();
+      expectTypeOf(decision.token.id).toEqualTypeOf<string>();
       return new Response();
     });
     type HonoGetToken = NonNullable<NonNullable<Parameters<ReturnType<typeof keywardHono>["requireToken"]>[0]>["getToken"]>;
