@@ -1,24 +1,29 @@
 // Every ```ts block in README.md and docs/*.md is run by the suite, so the
 // documentation cannot drift from the API. Blocks marked ```ts fragment are
-// excerpts (they use names defined elsewhere) and are only required to exist.
+// excerpts (they use names defined elsewhere, such as `kw` or `app`): they
+// are type-checked against the API, with those names declared (see PRELUDE).
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import ts from "typescript";
 import { afterAll, describe, expect, it, vi } from "vitest";
 
 const root = new URL("../../", import.meta.url);
 const scratch = new URL("test/.doc-blocks/", root);
 
-async function blocks(): Promise<{ file: string; index: number; code: string }[]> {
+async function blocks(kind: "ts" | "ts fragment"): Promise<{ file: string; index: number; code: string }[]> {
   const files = ["README.md", ...(await readdir(new URL("docs/", root))).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
   const out = [];
+  const fence = new RegExp(`^\`\`\`${kind}\\n([\\s\\S]*?)^\`\`\`$`, "gm");
   for (const file of files) {
     const text = await readFile(new URL(file, root), "utf8");
     let index = 0;
-    for (const m of text.matchAll(/^```ts\n([\s\S]*?)^```$/gm)) out.push({ file, index: index++, code: m[1]! });
+    for (const m of text.matchAll(fence)) out.push({ file, index: index++, code: m[1]! });
   }
   return out;
 }
 
-const all = await blocks();
+const all = await blocks("ts");
+const fragments = await blocks("ts fragment");
 
 afterAll(() => rm(scratch, { recursive: true, force: true }));
 
@@ -36,3 +41,81 @@ describe("documentation code blocks", () => {
     vi.restoreAllMocks();
   });
 });
+
+/** The names fragments use without defining them, as an application would have them. */
+const PRELUDE = `import type { Hono } from "hono";
+import type { Keyward, TokenRecord, TokenStore } from "keyward";
+import type { KeywardHono } from "keyward/hono";
+declare global {
+  const kw: Keyward;
+  const store: TokenStore;
+  const request: Request;
+  const ip: string;
+  const record: TokenRecord;
+  const privateKey: Uint8Array;
+  const app: Hono;
+  const guard: KeywardHono;
+  const sessions: { fromCookie(cookie: string | null): Promise<{ accountId: string; userId: string; csrfToken: string } | null> };
+  function notifyOwner(...about: unknown[]): void;
+  function connect(): unknown;
+  namespace Deno { interface ServeHandlerInfo { remoteAddr: { hostname: string } } }
+  namespace Bun { interface Server { requestIP(request: Request): { address: string } | null } }
+}
+export {};
+`;
+/** Modules of the application that fragments import (a Next.js alias, a store adapter's own file). */
+const MODULES = `declare module "@/lib/keyward" { export const kw: import("keyward").Keyward; }
+declare module "@/lib/auth" { export function auth(): Promise<{ user: { accountId: string } } | null>; }
+`;
+const MY_STORE = `import { MemoryStore } from "keyward";
+export class MyStore extends MemoryStore {
+  constructor(_connection: unknown) { super(); }
+  async dumpTables(): Promise<string> { return ""; }
+}
+`;
+
+/**
+ * A fragment as a module: its imports first, the rest as the body of an
+ * async function (fragments may `return`, as a request handler does), and
+ * its exports as plain declarations.
+ */
+function asModule(code: string): string {
+  const lines = code.split("\n");
+  const imports = lines.filter((l) => l.startsWith("import "));
+  const body = lines.filter((l) => !l.startsWith("import ")).map((l) => l.replace(/^export /, ""));
+  return `${imports.join("\n")}\nexport async function fragment() {\n${body.join("\n")}\n}\n`;
+}
+
+describe("documentation fragments", () => {
+  it("there are fragments, and they type-check against the API", async () => {
+    expect(fragments.length).toBeGreaterThanOrEqual(8);
+    const dir = new URL("fragments/blocks/", scratch);
+    await mkdir(new URL("src/", new URL("fragments/", scratch)), { recursive: true });
+    await mkdir(dir, { recursive: true });
+    const files: string[] = [];
+    for (const f of fragments) {
+      const path = fileURLToPath(new URL(`${f.file.replace(/[/.]/g, "_")}_${f.index}.ts`, dir));
+      await writeFile(path, asModule(f.code));
+      files.push(path);
+    }
+    const prelude = fileURLToPath(new URL("prelude.ts", dir));
+    const modules = fileURLToPath(new URL("modules.d.ts", dir));
+    await writeFile(prelude, PRELUDE);
+    await writeFile(modules, MODULES);
+    await writeFile(new URL("fragments/src/my-store.ts", scratch), MY_STORE);
+    const config = ts.getParsedCommandLineOfConfigFile(fileURLToPath(new URL("tsconfig.json", root)), {}, {
+      ...ts.sys,
+      onUnRecoverableConfigFileDiagnostic: () => {},
+    })!;
+    const program = ts.createProgram([...files, prelude, modules], { ...config.options, noEmit: true, noUnusedLocals: false });
+    const problems = ts
+      .getPreEmitDiagnostics(program)
+      .filter((d) => d.file === undefined || d.file.fileName.includes(".doc-blocks"))
+      .map((d) => {
+        const where = d.file ? `${d.file.fileName.split("/").pop()}:${d.file.getLineAndCharacterOfPosition(d.start ?? 0).line + 1}` : "";
+        return `${where} ${ts.flattenDiagnosticMessageText(d.messageText, "\n")}`;
+      });
+    expect(problems).toEqual([]);
+  }, 60_000);
+});
+
