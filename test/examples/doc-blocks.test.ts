@@ -5,6 +5,7 @@
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import ts from "typescript";
+import { TOKEN_STORE_TEST_GROUPS } from "../../src/testing/index.js";
 import { afterAll, describe, expect, it, vi } from "vitest";
 
 const root = new URL("../../", import.meta.url);
@@ -119,3 +120,14 @@ describe("documentation fragments", () => {
   }, 60_000);
 });
 
+
+describe("documentation lists", () => {
+  it("docs/stores.md names every conformance group, and each has its file", async () => {
+    const text = (await readFile(new URL("docs/stores.md", root), "utf8")).replace(/\s+/g, " ");
+    const listed = text.match(/listed in `TOKEN_STORE_TEST_GROUPS`: ([^)]*)\)/)?.[1]?.match(/`(\w+)`/g)?.map((n) => n.slice(1, -1));
+    expect(listed).toEqual([...TOKEN_STORE_TEST_GROUPS]);
+    const files = await readdir(new URL("src/testing/groups/", root));
+    const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+    expect(files.map((f) => f.replace(/\.ts$/, "")).sort()).toEqual(TOKEN_STORE_TEST_GROUPS.map(kebab).sort());
+  });
+});
