@@ -2,16 +2,36 @@
 // Node request as a Fetch `Request`, the `Response` written back. Only
 // structural types: nothing Node-specific runs at import time.
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { ConfigError } from "../errors.js";
 import type { AdminHandler } from "./handler.js";
 
 /** Options of {@link toNodeHandler}. */
 export interface NodeHandlerOptions {
   /**
    * The origin the browser sees, when the server sits behind a TLS-terminating
-   * proxy (e.g. `"https://example.com"`); default `http://` + the Host header.
-   * The handler only uses it to build URLs, never to decide.
+   * proxy (e.g. `"https://example.com"`; an origin only, no path); default
+   * `http://` + the Host header. The handler only uses it to build URLs,
+   * never to decide. Named as the middleware's `publicOrigin`.
    */
+  publicOrigin?: string;
+  /** @deprecated Use `publicOrigin`, the same value (when both are given they must be equal). */
   origin?: string;
+}
+
+/** The public origin of the options, checked once. */
+function publicOriginOf(options: NodeHandlerOptions): string | undefined {
+  const { publicOrigin, origin } = options;
+  if (publicOrigin !== undefined && origin !== undefined && publicOrigin !== origin) {
+    throw new ConfigError("publicOrigin", "and its deprecated alias origin differ: give publicOrigin only");
+  }
+  const value = publicOrigin ?? origin;
+  if (value === undefined) return undefined;
+  const url = typeof value === "string" && URL.canParse(value) ? new URL(value) : null;
+  const bare = url !== null && url.pathname === "/" && url.search === "" && url.hash === "" && url.username === "" && url.password === "";
+  if (!bare || (url.protocol !== "https:" && url.protocol !== "http:")) {
+    throw new ConfigError("publicOrigin", 'must be an http(s) origin without a path, e.g. "https://example.com"');
+  }
+  return url.origin;
 }
 
 /**
@@ -23,6 +43,7 @@ export interface NodeHandlerOptions {
  * @param handler the admin handler
  * @param options the public origin
  * @returns a Node request listener; it never rejects (errors become a 500)
+ * @throws {ConfigError} `INVALID_CONFIG` for a `publicOrigin` that is not an http(s) origin
  * @example
  * ```ts
  * import { createServer } from "node:http";
@@ -34,10 +55,11 @@ export interface NodeHandlerOptions {
  * ```
  */
 export function toNodeHandler(handler: AdminHandler, options: NodeHandlerOptions = {}): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  const publicOrigin = publicOriginOf(options);
   return async (req, res) => {
     try {
       const path = (req as { originalUrl?: string }).originalUrl ?? req.url ?? "/";
-      const origin = options.origin ?? `http://${req.headers.host ?? "localhost"}`;
+      const origin = publicOrigin ?? `http://${req.headers.host ?? "localhost"}`;
       const url = URL.canParse(path, origin) ? new URL(path, origin) : new URL("/", origin);
       const headers = new Headers();
       for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);

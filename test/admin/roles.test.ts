@@ -170,3 +170,25 @@ describe("kw.accounts.members", () => {
     expect((await m.list("acct_many")).length).toBe(5);
   });
 });
+
+describe("toNodeHandler: the public origin", () => {
+  it("builds the request URL from publicOrigin (or its deprecated alias origin), checked at setup", async () => {
+    const echo = async (request: Request) => new Response(request.url);
+    const urlVia = async (options: Parameters<typeof toNodeHandler>[1]) => {
+      const server = createServer(toNodeHandler(echo, options));
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      try {
+        return await (await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/account/tokens?x=1`)).text();
+      } finally {
+        server.close();
+      }
+    };
+    expect(await urlVia({ publicOrigin: "https://example.com" })).toBe("https://example.com/account/tokens?x=1");
+    expect(await urlVia({ origin: "https://example.com/" })).toBe("https://example.com/account/tokens?x=1");
+    expect(await urlVia({})).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/account\/tokens\?x=1$/);
+    for (const bad of ["example.com", "https://example.com/api", "ftp://example.com"]) {
+      expect(() => toNodeHandler(echo, { publicOrigin: bad }), bad).toThrow(expect.objectContaining({ code: "INVALID_CONFIG", field: "publicOrigin" }));
+    }
+    expect(() => toNodeHandler(echo, { publicOrigin: "https://a.example", origin: "https://b.example" })).toThrow(/deprecated alias/);
+  });
+});
