@@ -21,7 +21,9 @@ export interface SignerSettings {
   nonce?: boolean;
   /** Lifetime of a signature: `expires` = `created` + this many seconds (default 300). */
   expiresInSec?: number;
-  /** Content-Digest algorithms for bodies (default `["sha-256"]`). */
+  /** Content-Digest algorithms for bodies (default `["sha-256"]`), as in `signRequest`. */
+  digestAlgorithms?: readonly DigestAlgorithm[];
+  /** @deprecated Use `digestAlgorithms`, the same value (when both are given they must be equal). */
   digest?: readonly DigestAlgorithm[];
   /** Signature label (default `"sig1"`). */
   label?: string;
@@ -132,7 +134,10 @@ export function createSigner(options: CreateSignerOptions): Signer {
   if (typeof expiresInSec !== "number" || !Number.isSafeInteger(expiresInSec) || expiresInSec <= 0) {
     throw new RangeError("expiresInSec must be a positive integer (seconds)");
   }
-  const digest = checkDigest(options.digest ?? ["sha-256"]);
+  if (options.digestAlgorithms !== undefined && options.digest !== undefined && String(options.digestAlgorithms) !== String(options.digest)) {
+    throw new TypeError("digestAlgorithms and its deprecated alias digest differ: give digestAlgorithms only");
+  }
+  const digest = checkDigest(options.digestAlgorithms ?? options.digest ?? ["sha-256"]);
   const now = options.now ?? Date.now;
   if (typeof now !== "function") throw new TypeError("now must be a function returning milliseconds");
 
@@ -277,7 +282,7 @@ function isPlainDigest(c: string): boolean {
 }
 
 function checkDigest(algs: readonly DigestAlgorithm[]): readonly DigestAlgorithm[] {
-  if (!Array.isArray(algs) || algs.length === 0) throw new TypeError("digest must be a non-empty array");
+  if (!Array.isArray(algs) || algs.length === 0) throw new TypeError("digestAlgorithms must be a non-empty array");
   for (const alg of algs) {
     if (alg !== "sha-256" && alg !== "sha-512") throw new RangeError('digest algorithms must be "sha-256" or "sha-512"');
   }

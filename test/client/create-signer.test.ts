@@ -68,7 +68,7 @@ describe("createSigner: signatures that verify", () => {
     expect(nonces.size).toBe(20);
   });
 
-  it("nonce: false, expiresInSec, label, digest and components are honoured", async () => {
+  it("nonce: false, expiresInSec, label, digestAlgorithms and components are honoured", async () => {
     const signer = createSigner({
       keyId: keys.hmac.keyId,
       alg: "hmac-sha256",
@@ -76,7 +76,7 @@ describe("createSigner: signatures that verify", () => {
       nonce: false,
       expiresInSec: 30,
       label: "kw",
-      digest: ["sha-512", "sha-256"],
+      digestAlgorithms: ["sha-512", "sha-256"],
       components: ["@method", "@authority", "@path", "@query", "content-type"],
       now: frozen,
     });
@@ -193,7 +193,9 @@ describe("createSigner: validation", () => {
     ["nonce not boolean", { ...ed, nonce: "yes" }, TypeError, /^nonce must be a boolean$/],
     ["expiresInSec 0", { ...ed, expiresInSec: 0 }, RangeError, /^expiresInSec must be a positive integer \(seconds\)$/],
     ["expiresInSec 1.5", { ...ed, expiresInSec: 1.5 }, RangeError, /^expiresInSec must be a positive integer/],
-    ["digest empty", { ...ed, digest: [] }, TypeError, /^digest must be a non-empty array$/],
+    ["digestAlgorithms empty", { ...ed, digestAlgorithms: [] }, TypeError, /^digestAlgorithms must be a non-empty array$/],
+    ["digest (deprecated) empty", { ...ed, digest: [] }, TypeError, /^digestAlgorithms must be a non-empty array$/],
+    ["digest and digestAlgorithms differ", { ...ed, digest: ["sha-512"], digestAlgorithms: ["sha-256"] }, TypeError, /deprecated alias digest/],
     ["digest md5", { ...ed, digest: ["md5"] }, RangeError, /^digest algorithms must be "sha-256" or "sha-512"$/],
     ["now not a function", { ...ed, now: 5 }, TypeError, /^now must be a function returning milliseconds$/],
   ];
