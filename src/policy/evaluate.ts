@@ -32,8 +32,9 @@ export interface EvaluationContext {
   /** The `Sec-Fetch-Site` request header. */
   secFetchSite?: string | null | undefined;
   /**
-   * The `Sec-Fetch-Mode` request header. Not a browser signal: Node's own
-   * `fetch` (undici) sends `sec-fetch-mode: cors` on every request.
+   * @deprecated Ignored: `Sec-Fetch-Mode` is not a browser signal (Node's own
+   * `fetch`, undici, sends `sec-fetch-mode: cors` on every request). A
+   * browser is recognised by `origin` or `secFetchSite` alone.
    */
   secFetchMode?: string | null | undefined;
   /** The signature check's outcome; null or absent when the request is not signed. */

@@ -16,7 +16,6 @@ export function checkContext(input: CheckInput, cfg: ResolvedConfig): Evaluation
     origin: input.origin,
     referer: input.referer,
     secFetchSite: input.secFetchSite,
-    secFetchMode: input.secFetchMode,
     env: cfg.env,
     allowSecretInBrowser: cfg.allowSecretInBrowser,
     allowPublishableWrites: cfg.allowPublishableWrites,
@@ -90,8 +89,5 @@ export class RequestContext implements EvaluationContext, RequestShown {
   }
   get secFetchSite(): string | null {
     return this.#headers.get("sec-fetch-site");
-  }
-  get secFetchMode(): string | null {
-    return this.#headers.get("sec-fetch-mode");
   }
 }

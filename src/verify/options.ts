@@ -29,10 +29,18 @@ export interface CheckOptions {
 
 /** Input of `kw.check`: a token and what the request shows. */
 export interface CheckInput extends CheckOptions {
+  /** The token as presented (a string; anything else is `TOKEN_MALFORMED`). */
   token: unknown;
+  /** The request's `Origin` header: for a token's allowed domains, and a sign of a browser (a secret token from one is `SECRET_IN_BROWSER`). */
   origin?: string | null;
+  /** The request's `Referer` header: for allowed domains when there is no `Origin`. */
   referer?: string | null;
+  /** The request's `Sec-Fetch-Site` header: a sign of a browser, like `origin`. */
   secFetchSite?: string | null;
+  /**
+   * @deprecated Ignored: `Sec-Fetch-Mode` is not a browser signal (Node's own
+   * `fetch` sends `sec-fetch-mode: cors` on every request).
+   */
   secFetchMode?: string | null;
   /**
    * The scheme the request arrived with (`"https"` or `"http"`, e.g. Express's

@@ -130,4 +130,15 @@ describe("documentation lists", () => {
     const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
     expect(files.map((f) => f.replace(/\.ts$/, "")).sort()).toEqual(TOKEN_STORE_TEST_GROUPS.map(kebab).sort());
   });
+
+  it("docs/stores.md names every value keyward exports for adapter authors (the guard and the store kit)", async () => {
+    const index = await readFile(new URL("src/index.ts", root), "utf8");
+    const names = [...index.matchAll(/export \{([^}]*)\} from "\.\/store\/(?:kit\/[\w-]+|guard)\.js"/g)]
+      .flatMap((m) => m[1]!.split(","))
+      .map((n) => n.trim())
+      .filter((n) => n !== "" && !n.startsWith("type "));
+    expect(names.length).toBeGreaterThanOrEqual(20);
+    const doc = await readFile(new URL("docs/stores.md", root), "utf8");
+    expect(names.filter((n) => !doc.includes(`\`${n}`))).toEqual([]);
+  });
 });
