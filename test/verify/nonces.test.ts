@@ -1,6 +1,7 @@
 // A nonce is remembered only for a request that passed everything that does
 // not depend on the nonce: a live token, a valid signature, a policy that
 // allows it. Refused requests store nothing.
+import * as ed from "@noble/ed25519";
 import { describe, expect, it } from "vitest";
 import { Keyward, MemoryStore } from "keyward";
 import { signRequest } from "keyward/signing";
@@ -82,5 +83,27 @@ describe("nonces", () => {
       expect((await kw.verify(signed)).ok).toBe(true);
       expect(lookups).toBeLessThanOrEqual(1);
     }
+  });
+});
+
+describe("replay at the freshness boundary", () => {
+  it("a nonce is remembered for as long as its signature is fresh, to the millisecond", async () => {
+    const clock = { now: Date.UTC(2026, 0, 1) };
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", now: () => clock.now });
+    const privateKey = ed.utils.randomSecretKey();
+    const publicKey = await ed.getPublicKeyAsync(privateKey);
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey } });
+    const created = Math.floor(clock.now / 1000);
+    const signed = await signRequest(new Request("https://api.test/x"), {
+      keyid: record.id,
+      key: { alg: "ed25519", privateKey },
+      nonce: true,
+      created,
+    });
+    clock.now = (created + 300 + 30) * 1000; // the last instant the signature is fresh
+    expect((await kw.verify(signed.clone())).ok).toBe(true);
+    expect((await kw.verify(signed.clone())).code).toBe("REPLAYED");
+    clock.now += 1;
+    expect((await kw.verify(signed.clone())).code).toBe("SIGNATURE_EXPIRED");
   });
 });

@@ -188,3 +188,30 @@ describe("verify: a body the application already read", () => {
     await expect(kw.verify(post(), { body: "x" as never })).rejects.toMatchObject({ code: "INVALID_INPUT" });
   });
 });
+
+describe("verify: forged signatures and required components", () => {
+  it("a forged signature naming a real token id reveals nothing and charges nothing to it", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const publicKey = await ed.getPublicKeyAsync(ed.utils.randomSecretKey());
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey } });
+    const forged = await signRequest(new Request("https://api.test/x"), {
+      keyid: record.id,
+      key: { alg: "ed25519", privateKey: ed.utils.randomSecretKey() },
+      nonce: true,
+    });
+    const d = await kw.verify(forged);
+    expect(d).toMatchObject({ ok: false, code: "SIGNATURE_INVALID", tokenId: null, token: null });
+    await kw.flush();
+    expect(await kw.usage.get(record.id)).toEqual([]);
+  });
+
+  it("refuses signature requirements it cannot verify, at construction", () => {
+    const store = new MemoryStore();
+    for (const required of [[], ["x;;"], ["é"], ["@method;bad="], ["@nonsense"]]) {
+      expect(() => new Keyward({ store, prefix: "acme", signatures: { required } }), JSON.stringify(required)).toThrow(
+        expect.objectContaining({ code: "INVALID_CONFIG" }),
+      );
+    }
+    expect(() => new Keyward({ store, prefix: "acme", signatures: { required: ["@method", "@authority", "@path", "content-digest", "created"] } })).not.toThrow();
+  });
+});

@@ -18,6 +18,16 @@ class AsyncStore extends MemoryStore {
   }
 }
 
+/** A real MemoryStore whose lookups by hash wait until released, like a slow database. */
+class SlowStore extends MemoryStore {
+  gate: Promise<void> | null = null;
+  override async findByHash(hash: string): Promise<StoredToken | null> {
+    const found = await super.findByHash(hash);
+    if (this.gate) await this.gate;
+    return found;
+  }
+}
+
 afterEach(() => {
   vi.useRealTimers();
   vi.restoreAllMocks();
@@ -122,5 +132,34 @@ describe("MemoryStore's records on the request path", () => {
   it("a subclass that overrides a read is read through its override", () => {
     expect(sharedReadsOf(new AsyncStore())).toBeNull();
     expect(sharedReadsOf(new MemoryStore())).not.toBeNull();
+  });
+});
+
+describe("slow and hung store lookups", () => {
+  it("a request arriving after a revocation does not join a lookup that started before it", async () => {
+    const store = new SlowStore();
+    const kw = new Keyward({ store, prefix: "acme" });
+    const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    let release = () => {};
+    store.gate = new Promise((r) => {
+      release = r;
+    });
+    const before = kw.check({ token });
+    await kw.tokens.revoke(record.id);
+    const after = kw.check({ token });
+    release();
+    expect((await after).code).toBe("TOKEN_REVOKED");
+    await before;
+  });
+
+  it("a hung store lookup is abandoned after lookupTimeoutMs and denied", async () => {
+    const store = new SlowStore();
+    const kw = new Keyward({ store, prefix: "acme", lookupTimeoutMs: 50 });
+    const { token } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    store.gate = new Promise(() => {}); // never settles
+    const d = await kw.check({ token });
+    expect(d).toMatchObject({ ok: false, code: "STORE_UNAVAILABLE", status: 503 });
+    store.gate = null;
+    expect((await kw.check({ token })).ok).toBe(true);
   });
 });

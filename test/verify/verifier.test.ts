@@ -1,7 +1,7 @@
 import { problemDetails } from "../../src/http/problem.js";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type Decision, generateToken, hashToken, Keyward, type KeywardOptions, MemoryStore, type TokenStore } from "keyward";
+import { type Decision, generateToken, hashToken, isKeywardError, Keyward, type KeywardOptions, MemoryStore, type TokenStore } from "keyward";
 
 const T0 = Date.UTC(2026, 0, 1);
 
@@ -408,5 +408,19 @@ describe("imported keys", () => {
     expect((await migrating.check({ token: legacy, scope: "core:read" })).ok).toBe(true);
     expect((await migrating.check({ token: `${legacy}x` })).code).toBe("TOKEN_UNKNOWN");
     expect((await migrating.check({ token: "x".repeat(513) })).code).toBe("TOKEN_MALFORMED");
+  });
+});
+
+describe("route options given to check", () => {
+  it("a scope list with a non-string entry is the application's mistake: a coded rejection", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const { token } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    await kw.check({ token }); // warm the cache: the check must still reject, not throw synchronously
+    let promise: Promise<unknown> | undefined;
+    expect(() => {
+      promise = kw.check({ token, scope: [Object.create(null)] });
+    }).not.toThrow();
+    const err = await promise!.catch((e: unknown) => e);
+    expect(isKeywardError(err, "INVALID_INPUT")).toBe(true);
   });
 });
