@@ -58,6 +58,8 @@ import {
   ownerLifetimes,
 } from "./lifecycle.js";
 import { toEpochMs } from "./time.js";
+import { ed25519PublicCryptoKey } from "../signing/key-formats.js";
+import { isCryptoKey } from "../signing/keys.js";
 
 /** Who performs an admin action, recorded in the audit log. */
 export interface ActorOptions {
@@ -139,7 +141,7 @@ export class TokenManager {
    * ```
    */
   async create(input: CreateTokenInput, options: ActorOptions = {}): Promise<IssuedToken> {
-    const data = parseInput(createTokenSchema, input, "input");
+    const data = parseInput(createTokenSchema, await withRawPublicKey(input), "input");
     const actor = parseActor(options);
     const now = this.#cfg.now();
     const account = await accountOf(this.#cfg, data.owner);
@@ -327,7 +329,7 @@ export class TokenManager {
    * ```
    */
   async update(id: string, patch: UpdateTokenInput, options: UpdateTokenOptions = {}): Promise<TokenRecord> {
-    const data = parseInput(updateTokenSchema, patch, "patch");
+    const data = parseInput(updateTokenSchema, await withRawPublicKey(patch), "patch");
     const actor = parseActor(options);
     const now = this.#cfg.now();
     const effectiveAt = this.#cutover(toEpochMs(options.effectiveAt, now + this.#cfg.propagationDelayMs, "effectiveAt"), now);
@@ -701,3 +703,19 @@ function notify(hook: ((event: LifecycleEvent) => void) | undefined, event: Life
     // The hook's failure never stops the scan.
   }
 }
+
+/**
+ * The input with an ed25519 public key given as a WebCrypto `CryptoKey`
+ * exported to its raw bytes (asynchronous, so before the schema reads it);
+ * anything else unchanged, for the schema to check.
+ *
+ * @throws {InvalidInputError} `INVALID_INPUT` on `signing.publicKey` for a CryptoKey that is not an Ed25519 public key
+ */
+async function withRawPublicKey<T>(input: T): Promise<T> {
+  const signing = (input as { signing?: { alg?: unknown; publicKey?: unknown } } | null)?.signing;
+  if (signing?.alg !== "ed25519" || !isCryptoKey(signing.publicKey)) return input;
+  const raw = await ed25519PublicCryptoKey(signing.publicKey);
+  if (raw === null) throw new InvalidInputError("signing.publicKey", "a CryptoKey must be an Ed25519 public key");
+  return { ...input, signing: { ...signing, publicKey: raw } };
+}
+

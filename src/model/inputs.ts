@@ -40,8 +40,8 @@ export type SigningInput =
    */
   | {
       alg: "ed25519";
-      /** The client's public key: 32 bytes raw or base64 / base64url, SPKI PEM, a JWK or a node `KeyObject`. */
-      publicKey: Ed25519PublicKeyInput;
+      /** The client's public key: 32 bytes raw or base64 / base64url, SPKI PEM, a JWK, a node `KeyObject` or a WebCrypto `CryptoKey`. */
+      publicKey: Ed25519PublicKeyInput | CryptoKey;
     }
   /**
    * The client signs with a key derived from its token; keyward stores that

@@ -183,11 +183,12 @@ function ed25519KeyProblem(bytes: Uint8Array): string | null {
 }
 
 const publicKey = z
-  .custom<Ed25519PublicKeyInput>((v) => v !== undefined && v !== null)
+  // A CryptoKey was exported to its bytes before parsing (an asynchronous step).
+  .custom<Ed25519PublicKeyInput | CryptoKey>((v) => v !== undefined && v !== null)
   .transform((v, ctx) => {
     const bytes = ed25519PublicKey(v);
     if (!bytes || bytes.length !== ED25519_KEY_BYTES) {
-      ctx.addIssue({ code: "custom", message: "must be an Ed25519 public key: 32 bytes (Uint8Array or base64url), SPKI PEM, JWK or KeyObject" });
+      ctx.addIssue({ code: "custom", message: "must be an Ed25519 public key: 32 bytes (Uint8Array or base64url), SPKI PEM, JWK, KeyObject or CryptoKey" });
       return z.NEVER;
     }
     const problem = ed25519KeyProblem(bytes);

@@ -79,6 +79,23 @@ export function ed25519Seed(input: Ed25519PrivateKeyInput, name = "privateKey"):
 }
 
 /**
+ * The raw 32 bytes of an Ed25519 public `CryptoKey` (WebCrypto public keys
+ * are always extractable); null for any other key or value. Never throws.
+ *
+ * @param key the key, e.g. the `publicKey` of `crypto.subtle.generateKey({ name: "Ed25519" }, …)`
+ */
+export async function ed25519PublicCryptoKey(key: unknown): Promise<Uint8Array | null> {
+  const k = key as Partial<CryptoKey> | null;
+  if (k?.type !== "public" || k.algorithm?.name !== "Ed25519") return null;
+  try {
+    const raw = new Uint8Array(await crypto.subtle.exportKey("raw", key as CryptoKey));
+    return raw.length === 32 ? raw : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
  * The 32-byte Ed25519 public key given as raw bytes, base64url of them,
  * SPKI PEM (`-----BEGIN PUBLIC KEY-----`), a JWK with `x`, or a node:crypto
  * KeyObject (public or private). Returns null for anything else; never throws.

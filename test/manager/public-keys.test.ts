@@ -6,6 +6,7 @@ import { Point } from "@noble/ed25519";
 import { describe, expect, it } from "vitest";
 import { guardStore, InvalidInputError, InvalidKeyError, isKeywardError, Keyward, MemoryStore } from "keyward";
 import { toBase64Url } from "../../src/lib/bytes.js";
+import { signRequest } from "../../src/signing/index.js";
 import { ed25519KeyPair } from "../client/helpers.js";
 
 const hex = (h: string) => Uint8Array.from(h.match(/../g)!.map((b) => Number.parseInt(b, 16)));
@@ -88,5 +89,36 @@ describe("ed25519 public keys", () => {
     }
     const short = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: publicKey.slice(1) } }).catch((e: unknown) => e);
     expect(isKeywardError(short, "INVALID_INPUT")).toBe(true);
+  });
+});
+
+describe("ed25519 public keys as WebCrypto CryptoKeys", () => {
+  it("a CryptoKey pair: the public key registers the token (create and update), the private key signs", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const generate = () => crypto.subtle.generateKey({ name: "Ed25519" }, false, ["sign", "verify"]) as Promise<CryptoKeyPair>;
+    const first = await generate();
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: first.publicKey } });
+    const raw = new Uint8Array(await crypto.subtle.exportKey("raw", first.publicKey));
+    expect(record.signing).toEqual({ alg: "ed25519", publicKey: toBase64Url(raw) });
+    const send = (privateKey: CryptoKey) =>
+      signRequest(new Request("https://api.example.com/v1/prices"), { keyId: record.id, key: { alg: "ed25519", privateKey }, nonce: true });
+    expect((await kw.verify(await send(first.privateKey))).ok).toBe(true);
+
+    const second = await generate();
+    await kw.tokens.update(record.id, { signing: { alg: "ed25519", publicKey: second.publicKey } }, { effectiveAt: new Date() });
+    expect((await kw.verify(await send(second.privateKey))).ok).toBe(true);
+    expect((await kw.verify(await send(first.privateKey))).code).toBe("SIGNATURE_INVALID");
+  });
+
+  it("a CryptoKey that is not an Ed25519 public key is INVALID_INPUT naming signing.publicKey", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const pair = (await crypto.subtle.generateKey({ name: "Ed25519" }, false, ["sign", "verify"])) as CryptoKeyPair;
+    const hmac = await crypto.subtle.generateKey({ name: "HMAC", hash: "SHA-256" }, true, ["sign"]);
+    for (const publicKey of [pair.privateKey, hmac]) {
+      await expect(kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey } })).rejects.toMatchObject({
+        code: "INVALID_INPUT",
+        field: "signing.publicKey",
+      });
+    }
   });
 });
