@@ -175,6 +175,22 @@ export function describeMiddleware(name: string, start: StartServer, makeRoute: 
       expect(r.status).toBe(401);
     });
 
+    it("oversized and garbage headers: a coded 401, never an allow or a 500", async () => {
+      const cases: [string, string][][] = [
+        [["authorization", `Bearer ${secret}${"A".repeat(2000)}`]], // past the 1 KiB cap on Authorization
+        [["authorization", `Bearer ${"x".repeat(15 * 1024)}`]], // just within Node's 16 KiB of headers
+        [["authorization", "Basic dXNlcjpwYXNz"]],
+        [["authorization", `Bearer ${secret}, Bearer ${secret}`]],
+        [["authorization", "Bearer \u00ff\u00fe"]],
+        [["signature-input", "sig1=(".repeat(200)], ["signature", "sig1=:AA==:"]],
+      ];
+      for (const headers of cases) {
+        const r = await rawRequest(`${server.url}/prices`, headers);
+        expect(r.status, headers[0]![1].slice(0, 40)).toBe(401);
+        expect(r.headers.get("content-type"), headers[0]![1].slice(0, 40)).toMatch(/^application\/problem\+json/);
+      }
+    });
+
     it("a missing scope: 403 with the scope and an insufficient_scope challenge", async () => {
       const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["core:read"] });
       const r = await read(await fetch(`${server.url}/orders`, { method: "POST", headers: { ...bearer(token), "content-type": "application/json" }, body: "{}" }));
