@@ -128,4 +128,3 @@ export class Keyward {
     signedBodyLimit = (kw) => (#maxSignedBody in kw ? kw.#maxSignedBody : DEFAULT_SIGNED_BODY_LIMIT);
   }
 }
-

@@ -117,7 +117,8 @@ const bodies = new WeakMap<Request, Promise<Uint8Array>>();
  * @throws {TypeError} (a rejection) when the body was already consumed
  */
 export function bodyToSign(request: Request): Promise<Uint8Array> {
-  let body = bodies.get(request);
+  // A body the caller has consumed since is refused, as on the first call.
+  let body = request.bodyUsed ? undefined : bodies.get(request);
   if (body === undefined) {
     body = readBody(request, Number.POSITIVE_INFINITY) as Promise<Uint8Array>;
     bodies.set(request, body);

@@ -269,6 +269,8 @@ describe("signRequest", () => {
       expect(verified.ok).toBe(true);
       expect(await signed.text()).toBe(body);
       expect(await request.text()).toBe(body); // the caller's stays readable
+      // Once the caller has consumed it, its body is refused, as on a first call.
+      await expect(signRequest(request, { keyId: "tok_1", key: hmac, created: T })).rejects.toThrow(TypeError);
     }
   });
 
