@@ -15,6 +15,9 @@ import { type GuardedStore, guardStore } from "./store/guard.js";
 import type { TokenStore } from "./store/types.js";
 import { PREFIX_PATTERN, type TokenEnv } from "./token/format.js";
 
+/** Default of `signatures.maxBodyBytes`: the largest signed body read, 1 MiB. */
+export const DEFAULT_SIGNED_BODY_BYTES = 1 << 20;
+
 /** Options of {@link Keyward}. */
 export interface KeywardOptions {
   /** Where tokens and counters live: `new MemoryStore()`, a SQL store, or your own {@link TokenStore}. */
@@ -337,7 +340,7 @@ const schema = z.strictObject({
         .optional(),
       unsafeAllowNoFreshness: z.boolean().default(false),
       unsafeAllowUncoveredBody: z.boolean().default(false),
-      maxBodyBytes: z.number().int().min(0).max(1 << 30).default(1 << 20),
+      maxBodyBytes: z.number().int().min(0).max(1 << 30).default(DEFAULT_SIGNED_BODY_BYTES),
       bodyTimeoutMs: z.number().int().min(1).max(600_000).default(10_000),
     })
     .default({
@@ -346,7 +349,7 @@ const schema = z.strictObject({
       requireNonce: true,
       unsafeAllowNoFreshness: false,
       unsafeAllowUncoveredBody: false,
-      maxBodyBytes: 1 << 20,
+      maxBodyBytes: DEFAULT_SIGNED_BODY_BYTES,
       bodyTimeoutMs: 10_000,
     }),
   // Checked field by field (ranges named) by the AnomalyDetector constructor.

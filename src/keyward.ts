@@ -10,9 +10,6 @@ import type { Decision } from "./verify/decision.js";
 import type { CheckInput, CheckOptions } from "./verify/options.js";
 import { Verifier } from "./verify/verifier.js";
 
-/** `signatures.maxBodyBytes` by default (for an instance of another copy of the package). */
-const DEFAULT_SIGNED_BODY_LIMIT = 1 << 20;
-
 /**
  * {@link Keyward.verify} without the promise when the decision was made at
  * once: the middleware's path. Internal (not exported by any entry point).
@@ -21,10 +18,11 @@ export let decideNow: (kw: Keyward, request: Request, options: CheckOptions) => 
 
 /**
  * The largest signed body `kw` reads (its `signatures.maxBodyBytes`): what
- * the middleware reads of a body, so the two limits never disagree.
- * Internal (not exported by any entry point).
+ * the middleware reads of a body, so the two limits never disagree;
+ * undefined for an instance of another copy of the package. Internal (not
+ * exported by any entry point).
  */
-export let signedBodyLimit: (kw: Keyward) => number;
+export let signedBodyLimit: (kw: Keyward) => number | undefined;
 
 /**
  * keyward: one object per application, sharing a {@link TokenStore}.
@@ -125,6 +123,6 @@ export class Keyward {
     decideNow = (kw, request, options) =>
       // Another copy of the package (or a stand-in object) still answers, through verify.
       #verifier in kw ? kw.#verifier.decide(request, options) : (kw as Keyward).verify(request, options);
-    signedBodyLimit = (kw) => (#maxSignedBody in kw ? kw.#maxSignedBody : DEFAULT_SIGNED_BODY_LIMIT);
+    signedBodyLimit = (kw) => (#maxSignedBody in kw ? kw.#maxSignedBody : undefined);
   }
 }

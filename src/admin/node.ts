@@ -9,9 +9,10 @@ import type { AdminHandler } from "./handler.js";
 export interface NodeHandlerOptions {
   /**
    * The origin the browser sees, when the server sits behind a TLS-terminating
-   * proxy (e.g. `"https://example.com"`; an origin only, no path); default
-   * `http://` + the Host header. The handler only uses it to build URLs,
-   * never to decide. Named as the middleware's `publicOrigin`.
+   * proxy (e.g. `"https://example.com"`); default `http://` + the Host
+   * header. The handler only uses it to build URLs, never to decide. Named
+   * as the middleware's option, but an origin only, without the path prefix
+   * the middleware's takes: `basePath` is the path the browser sees.
    */
   publicOrigin?: string;
   /** @deprecated Use `publicOrigin`, the same value (when both are given they must be equal). */

@@ -2,6 +2,7 @@
 // one request path to `kw.verify` / `kw.check`, and the answer's parts
 // (problem+json, rate-limit fields, CORS). Each adapter only converts its
 // framework's request and response.
+import { DEFAULT_SIGNED_BODY_BYTES } from "../config.js";
 import { ConfigError } from "../errors.js";
 import { decideNow, type Keyward, signedBodyLimit } from "../keyward.js";
 import { isPoolName } from "../model/pools.js";
@@ -31,7 +32,9 @@ export interface EdgeOptions extends AnswerOptions {
    * @deprecated The middleware reads a signed request's body up to the
    * Keyward instance's `signatures.maxBodyBytes`, the one limit: set it
    * there. A value here must equal it (`INVALID_CONFIG` otherwise: a lower
-   * one used to cut honest bodies short, answered as `DIGEST_MISMATCH`).
+   * one used to cut honest bodies short on Express and Fastify, answered as
+   * `DIGEST_MISMATCH`). It is used only with an instance of another copy of
+   * the package, which does not tell its limit.
    */
   maxBodyBytes?: number;
 }
@@ -84,7 +87,11 @@ export function createEdge(kw: Keyward, options: EdgeOptions = {}): Edge {
   }
   if (options === null || typeof options !== "object") throw new ConfigError("", "options must be an object");
   const { realm, problemTypeBase, publicOrigin, cors = false } = options;
-  const maxBodyBytes = signedBodyLimit(kw);
+  const given = options.maxBodyBytes;
+  if (given !== undefined && (!Number.isSafeInteger(given) || given < 0)) throw new ConfigError("maxBodyBytes", "must be a non-negative integer");
+  // An instance of another copy of the package does not tell its limit: the option (or the default) stands in.
+  const known = signedBodyLimit(kw);
+  const maxBodyBytes = known ?? given ?? DEFAULT_SIGNED_BODY_BYTES;
   // RFC 9110 §5.6.4 qdtext: a realm is printable ASCII.
   if (realm !== undefined && (typeof realm !== "string" || !/^[\x20-\x7e]{1,128}$/.test(realm))) {
     throw new ConfigError("realm", "must be 1 to 128 printable ASCII characters");
@@ -93,7 +100,7 @@ export function createEdge(kw: Keyward, options: EdgeOptions = {}): Edge {
     throw new ConfigError("problemTypeBase", "must be the start of an absolute URI");
   }
   if (typeof cors !== "boolean") throw new ConfigError("cors", "must be a boolean");
-  if (options.maxBodyBytes !== undefined && options.maxBodyBytes !== maxBodyBytes) {
+  if (known !== undefined && given !== undefined && given !== known) {
     throw new ConfigError(
       "maxBodyBytes",
       `must equal the Keyward instance's signatures.maxBodyBytes (${maxBodyBytes}), the one limit of signed bodies: set it there and leave this out`,

@@ -715,7 +715,7 @@ async function withRawPublicKey<T>(input: T): Promise<T> {
   const signing = (input as { signing?: { alg?: unknown; publicKey?: unknown } } | null)?.signing;
   if (signing?.alg !== "ed25519" || !isCryptoKey(signing.publicKey)) return input;
   const raw = await ed25519PublicCryptoKey(signing.publicKey);
-  if (raw === null) throw new InvalidInputError("signing.publicKey", "a CryptoKey must be an Ed25519 public key");
+  if (raw === null) throw new InvalidInputError("signing.publicKey", "a CryptoKey must be an extractable Ed25519 public key");
   return { ...input, signing: { ...signing, publicKey: raw } };
 }
 

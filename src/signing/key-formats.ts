@@ -79,8 +79,9 @@ export function ed25519Seed(input: Ed25519PrivateKeyInput, name = "privateKey"):
 }
 
 /**
- * The raw 32 bytes of an Ed25519 public `CryptoKey` (WebCrypto public keys
- * are always extractable); null for any other key or value. Never throws.
+ * The raw 32 bytes of an Ed25519 public `CryptoKey` (one from `generateKey`
+ * is always extractable; one imported as not extractable cannot be read);
+ * null for any other key or value. Never throws.
  *
  * @param key the key, e.g. the `publicKey` of `crypto.subtle.generateKey({ name: "Ed25519" }, …)`
  */

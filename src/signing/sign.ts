@@ -74,8 +74,10 @@ const signedOnce = new WeakSet<Request>();
  * signature in `Signature-Input` and `Signature` (§4.1, §4.2), after any
  * signatures already present. When `content-digest` is covered, the request
  * has a body and no Content-Digest, the digest is computed first (RFC 9530).
- * The given request is left untouched and readable. To set the fields on a
- * request you build yourself, without a new Request, use {@link signatureHeaders}.
+ * The given request is left untouched and readable. Signing the same
+ * Request again reads its body into memory once (a clone's tee would buffer
+ * it anyway), and later signings of it reuse those bytes. To set the fields
+ * on a request you build yourself, without a new Request, use {@link signatureHeaders}.
  *
  * @param request - The request to sign.
  * @param options - Key, key id, covered components and parameters.

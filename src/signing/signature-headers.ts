@@ -103,26 +103,33 @@ export function prepareSignature(request: Request, options: SignRequestOptions):
   return sign(job, null, given);
 }
 
-/** The bodies signing read, by Request (held weakly). */
+/** Requests whose body signing read once; the bodies of those read again (all held weakly). */
+const readOnce = new WeakSet<Request>();
 const bodies = new WeakMap<Request, Promise<Uint8Array>>();
 
 /**
- * The body of a request to sign, read through a clone once per Request.
- * Each clone tees the caller's stream and leaves the caller one branch, so
- * reading a clone for every signature of the same Request would nest its
- * body one level deeper each time: slower to read with every call, and a
- * stack overflow after a few thousand. The bytes are kept for as long as the
- * Request lives (a read that fails is not kept).
+ * The body of a request to sign, read through a clone. Each clone tees the
+ * caller's stream and leaves the caller one branch, so reading a clone for
+ * every signature of the same Request would nest its body one level deeper
+ * each time: slower to read with every call, and a stack overflow after a
+ * few thousand. So the second read of a Request's body is kept, for as long
+ * as the Request lives, and serves every later one (a read that fails is not
+ * kept). A Request signed once keeps nothing: the caller's branch of the tee
+ * holds the bytes already.
  *
  * @throws {TypeError} (a rejection) when the body was already consumed
  */
 export function bodyToSign(request: Request): Promise<Uint8Array> {
-  // A body the caller has consumed since is refused, as on the first call.
-  let body = request.bodyUsed ? undefined : bodies.get(request);
-  if (body === undefined) {
-    body = readBody(request, Number.POSITIVE_INFINITY) as Promise<Uint8Array>;
+  // A body the caller has consumed (or locked) since is refused, as on a first call.
+  const kept = request.bodyUsed || request.body?.locked ? undefined : bodies.get(request);
+  if (kept !== undefined) return kept;
+  const body = readBody(request, Number.POSITIVE_INFINITY) as Promise<Uint8Array>;
+  if (!readOnce.has(request)) readOnce.add(request);
+  else {
     bodies.set(request, body);
-    body.catch(() => bodies.delete(request));
+    body.catch(() => {
+      if (bodies.get(request) === body) bodies.delete(request);
+    });
   }
   return body;
 }

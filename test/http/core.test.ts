@@ -29,6 +29,10 @@ describe("middleware options, checked at setup", () => {
     expect(createEdge(small, { maxBodyBytes: 200_000 }).maxBodyBytes).toBe(200_000);
     expect(() => createEdge(small, { maxBodyBytes: 100 })).toThrow(/signatures\.maxBodyBytes \(200000\)/);
     expect(createEdge(kw).maxBodyBytes).toBe(1 << 20);
+    // An instance of another copy of the package does not tell its limit: the option stands in.
+    const foreign = { verify: kw.verify.bind(kw) } as unknown as Keyward;
+    expect(createEdge(foreign, { maxBodyBytes: 4096 }).maxBodyBytes).toBe(4096);
+    expect(createEdge(foreign).maxBodyBytes).toBe(1 << 20);
     expect(() => createRoute({ getToken: "x-api-key" as never })).toThrow(/getToken/);
   });
 

@@ -36,7 +36,7 @@ describe("clock skew", () => {
     expect((await slow.check({ token })).code).toBe("TOKEN_EXPIRED");
   });
 
-  it("a slow server answers with the headers of the revision it decided under", async () => {
+  it("a slow server answers with the headers, and shows the token, of the revision it decided under", async () => {
     const { fast, slow, clock } = fleet();
     const { token, record } = await fast.tokens.create({ owner: "o", kind: "secret", rateLimit: { limit: 100, windowMs: 60_000 } });
     // A revision that drops the rate limit, due a moment after the writer's now; the writer's
@@ -50,6 +50,8 @@ describe("clock skew", () => {
       const d = await kw.check({ token });
       expect(d.ok).toBe(true);
       expect(d.headers).not.toHaveProperty("ratelimit-policy");
+      // The token the decision shows is that revision too.
+      expect(d.token?.policy.rateLimit).toBeNull();
     }
   });
 
