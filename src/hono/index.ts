@@ -40,8 +40,8 @@ export interface HonoRouteOptions extends RouteOptions<Context> {
   onDenied?: (decision: Decision, c: Context) => Response | Promise<Response>;
   /**
    * Answers an error of keyward's part of the request: `getToken` or
-   * `onDenied` throwing or rejecting, an unreadable body (and, in the
-   * handler form, the handler's own errors). Default: thrown to Hono's `onError`.
+   * `onDenied` throwing or rejecting (and, in the handler form, the
+   * handler's own errors). Default: thrown to Hono's `onError`.
    */
   onError?: (err: unknown, c: Context) => Response | Promise<Response>;
 }
