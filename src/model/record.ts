@@ -31,6 +31,17 @@ export function policyAt<P = TokenPolicy>(token: { policy: P; scheduled: readonl
   return policy;
 }
 
+/**
+ * The time to read a record at on a server whose clock says `now`: the later
+ * of `now` and the record's last write (`updatedAt`, the writer's clock), so
+ * that what the writer already held for past (a revocation, an expiry set to
+ * "now", a due revision, the end of a grace period) stays past on a server
+ * whose clock is behind the writer's.
+ */
+export function readTime(record: { updatedAt: number }, now: number): number {
+  return Math.max(now, record.updatedAt);
+}
+
 /** The revisions still to come at `now`. */
 export function pendingAt(scheduled: readonly ScheduledPolicy[], now: number): ScheduledPolicy[] {
   return scheduled.filter((s) => s.effectiveAt > now);

@@ -7,7 +7,7 @@ import { MAX_FOREIGN_TOKEN_LENGTH, type ResolvedConfig } from "../config.js";
 import { equalStrings } from "../lib/bytes.js";
 import { sha256Hex } from "../lib/crypto.js";
 import { auditId } from "../model/audit-id.js";
-import { isTokenId } from "../model/record.js";
+import { isTokenId, readTime } from "../model/record.js";
 import type { StoredToken } from "../model/types.js";
 import type { AnomalyDetector } from "../monitor/anomalies.js";
 import type { HeaderSource } from "../policy/client-ip.js";
@@ -153,7 +153,7 @@ export class Authenticator {
           }
           if (token === null || !this.#ownRecord(token)) return null;
           // One signature base, checked against the current key and any grace-period keys.
-          return signingKeys(token, cfg.keyring, Math.max(now, token.updatedAt));
+          return signingKeys(token, cfg.keyring, readTime(token, now));
         },
       });
     } catch {
@@ -164,7 +164,7 @@ export class Authenticator {
     if (!result.ok) return denial(SIGNATURE_DENY_CODE[result.code], now);
     // A verified signature means resolveKey found this application's token.
     const stored = token!;
-    if (bearer !== null && !matchSecret(stored, sha256Hex(bearer), Math.max(now, stored.updatedAt))) {
+    if (bearer !== null && !matchSecret(stored, sha256Hex(bearer), readTime(stored, now))) {
       return denial("TOKEN_MALFORMED", now);
     }
     return { stored, nonce: result.nonce === undefined ? undefined : { nonce: result.nonce, expiresAtMs: result.nonceExpiresAtMs! } };
@@ -245,9 +245,7 @@ export class Authenticator {
 function matched(stored: StoredToken | null, hash: string, now: number): StoredToken | Decision {
   if (stored !== null) {
     if (stored.hash === hash) return stored;
-    // What the writer of the record already held for past (the end of a grace
-    // period) stays past even when this server's clock is behind the writer's.
-    const at = Math.max(now, stored.updatedAt);
+    const at = readTime(stored, now);
     for (const p of stored.previous) if (p.hash === hash && p.expiresAt > at) return stored;
   }
   return denial("TOKEN_UNKNOWN", now);

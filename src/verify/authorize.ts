@@ -4,7 +4,7 @@
 // the meter with the token's. No store write happens here.
 import type { ResolvedConfig } from "../config.js";
 import type { AccountPolicy, StoredAccount } from "../model/account.js";
-import { policyAt } from "../model/record.js";
+import { policyAt, readTime } from "../model/record.js";
 import type { StoredToken, TokenPolicy } from "../model/types.js";
 import { deny } from "../policy/decision.js";
 import { type EvaluationContext, evaluatePolicy } from "../policy/evaluate.js";
@@ -58,11 +58,8 @@ export class Authorizer {
 
   /** The token's policy, then its account's plan, applied to the request. */
   authorize(stored: StoredToken, context: EvaluationContext, now: number): Staged<Authorized> {
-    // What the writer of the record already held for past (a revocation, an
-    // expiry set to "now", a due revision) stays past here even when this
-    // server's clock is behind the writer's: the record's updatedAt is the
-    // writer's clock at the write.
-    const at = Math.max(now, stored.updatedAt);
+    // The decision's headers and token view read the record at the same time (readTime).
+    const at = readTime(stored, now);
     const policy = policyAt(stored, at);
     const verdict = evaluatePolicy(stored, policy, context, at);
     if (!verdict.ok) return decision(verdict, stored, now);

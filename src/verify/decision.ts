@@ -3,7 +3,7 @@
 import { acceptSignature, limitFields, type MeterState } from "../http/fields.js";
 import { type AnswerOptions, problemResponse } from "../http/problem.js";
 import { DEFAULT_POOL, poolOf } from "../model/pools.js";
-import { policyAt, toRecord } from "../model/record.js";
+import { policyAt, readTime, toRecord } from "../model/record.js";
 import type { StoredToken, TokenPolicy, TokenRecord } from "../model/types.js";
 import type { RateLimitResult } from "../store/types.js";
 import { CREDENTIAL_CODES, type DecisionStatus, type DenyCode, deny, type PolicyDecision } from "../policy/decision.js";
@@ -25,19 +25,10 @@ export interface DecisionExtras {
   policy?: TokenPolicy | undefined;
 }
 
-/**
- * When the record was read for the decision: the later of the decision's
- * time and the record's last write, as the authorize stage takes it (what
- * the writer held for past stays past on a server whose clock is behind).
- */
-function decidedAt(stored: StoredToken, at: number): number {
-  return Math.max(at, stored.updatedAt);
-}
-
 /** The decision's headers: the policy's, plus what the identified token's limits and signing call for. */
 function headersOf(policy: PolicyDecision, stored: StoredToken | null, at: number, extras?: DecisionExtras): Record<string, string> {
   if (stored === null) return policy.headers;
-  const p = extras?.policy ?? policyAt(stored, decidedAt(stored, at));
+  const p = extras?.policy ?? policyAt(stored, readTime(stored, at));
   const { rateLimit, requireSignedRequests } = p;
   const pool = extras?.pool ?? DEFAULT_POOL;
   const credits = poolOf(p, pool) ?? null;
@@ -128,7 +119,7 @@ class VerifierDecision {
   /** The token's public record (no hash, no key), when it was identified; built on first access. */
   get token(): TokenRecord | null {
     if (this.#stored === null) return null;
-    this.#view ??= toRecord(this.#stored, decidedAt(this.#stored, this.at));
+    this.#view ??= toRecord(this.#stored, readTime(this.#stored, this.at));
     return this.#view;
   }
 
