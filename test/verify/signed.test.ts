@@ -143,30 +143,24 @@ describe("verify: signed requests", () => {
     expect((await without.verify(await sign(post(), record.id, key, clock.now))).ok).toBe(false);
   });
 
-  it("fails closed when the nonce store fails", async () => {
+  it("fails closed, with a coded denial, when the nonce store or (after the nonce was spent) the meter fails", async () => {
     class FlakyNonces extends MemoryStore {
       override async rememberNonce(): Promise<boolean> {
         throw new Error("connection reset");
       }
     }
-    const clock = { now: T0 };
-    const kw = new Keyward({ store: new FlakyNonces(), prefix: "acme", now: () => clock.now });
-    const { record, key } = await ed25519Token(kw);
-    const d = await kw.verify(await sign(post(), record.id, key, clock.now));
-    expect(d).toMatchObject({ ok: false, code: "STORE_UNAVAILABLE", status: 503 });
-  });
-
-  it("fails closed, with a coded denial, when the meter's store call fails after the nonce was spent", async () => {
     class FlakyMeter extends MemoryStore {
       override async meter(): Promise<never> {
         throw new Error("connection reset");
       }
     }
-    const clock = { now: T0 };
-    const kw = new Keyward({ store: new FlakyMeter(), prefix: "acme", now: () => clock.now });
-    const { record, key } = await ed25519Token(kw, { credits: { limit: 10 } });
-    const d = await kw.verify(await sign(post(), record.id, key, clock.now));
-    expect(d).toMatchObject({ ok: false, code: "STORE_UNAVAILABLE", status: 503 });
+    for (const store of [new FlakyNonces(), new FlakyMeter()]) {
+      const clock = { now: T0 };
+      const kw = new Keyward({ store, prefix: "acme", now: () => clock.now });
+      const { record, key } = await ed25519Token(kw, { credits: { limit: 10 } });
+      const d = await kw.verify(await sign(post(), record.id, key, clock.now));
+      expect(d, store.constructor.name).toMatchObject({ ok: false, code: "STORE_UNAVAILABLE", status: 503 });
+    }
   });
 
   it("refuses bodies over the cap with 413", async () => {
