@@ -1,7 +1,8 @@
 // Accounts, usage recording and telemetry on the request path (MemoryStore):
 // a check charged to the token and its account's pool with usage recording
 // on, next to a plain warm check; and a warm check with OpenTelemetry
-// metrics and spans (the SDK, no exporter) next to the same check without.
+// metrics and spans (the SDK, no exporter) next to the same check without;
+// and metering with more rate-limit windows or a named pool, next to one window.
 import { MeterProvider } from "@opentelemetry/sdk-metrics";
 import { BasicTracerProvider } from "@opentelemetry/sdk-trace-base";
 import { Keyward, MemoryStore } from "../dist/index.js";
@@ -40,6 +41,7 @@ export async function benchAccounts({ ms }) {
     if (!d.ok) throw new Error(`benchmark token was denied: ${d.code}`);
   }
   await metered.close();
+  rows.push(...(await benchMeteringShapes({ ms })));
 
   const meter = new MeterProvider().getMeter("keyward");
   const tracer = new BasicTracerProvider().getTracer("keyward");
@@ -60,5 +62,27 @@ export async function benchAccounts({ ms }) {
   await bare.close();
   await measured.close();
   await observed.close();
+  return rows;
+}
+
+/** A metered check with one rate-limit window, next to three windows (`rateLimits`) and to a named pool. */
+async function benchMeteringShapes({ ms }) {
+  const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+  const big = { rateLimit: { limit: 1e12, windowMs: 1000 }, credits: { limit: Number.MAX_SAFE_INTEGER } };
+  const create = async (extra) => (await kw.tokens.create({ owner: "acct_1", kind: "secret", ...big, ...extra })).token;
+  const one = await create({});
+  const windows = await create({ rateLimits: [{ limit: 1e12, windowMs: 60_000 }, { limit: 1e12, windowMs: 3_600_000 }] });
+  const pooled = await create({ pools: { premium: { limit: Number.MAX_SAFE_INTEGER } } });
+  const cases = [
+    { name: "kw.check, rate limit + credits (one window, default pool)", fn: () => kw.check({ token: one }) },
+    { name: "the same with two more windows (rateLimits)", fn: () => kw.check({ token: windows }) },
+    { name: "the same drawing from a named pool", fn: () => kw.check({ token: pooled, pool: "premium" }) },
+  ];
+  for (const c of cases) {
+    const d = await c.fn();
+    if (!d.ok) throw new Error(`benchmark token was denied: ${d.code}`);
+  }
+  const rows = await runGroup("Metering: more rate-limit windows and named pools (MemoryStore, usage recording on)", cases, { ms });
+  await kw.close();
   return rows;
 }

@@ -26,10 +26,11 @@ import { adjustCredits } from "./kit/account-credits.js";
 import { type BillingHourRow, billingKey, sumBilling } from "./kit/billing.js";
 import { putAccountRecord } from "./kit/accounts.js";
 import type { CreditState } from "./kit/credits.js";
-import { isCounterKeyOf, meterStep, poolKey, rateKey } from "./kit/meter.js";
+import { meterStep, poolKey, rateKey } from "./kit/meter.js";
 import { compareKeys, type PageQuery, type SortKey } from "./kit/page.js";
 import { type RateWindowState, windowExpired } from "./kit/rate-window.js";
 import { revokedRecord, updatedRecord } from "./kit/records.js";
+import { CounterMap, sweep } from "./memory-counters.js";
 import { deepFreeze, SHARED_READS, type SharedReads } from "./shared-reads.js";
 import {
   type LastUsed,
@@ -199,9 +200,10 @@ export class MemoryStore implements TokenStore {
   readonly #byHash = new Map<string, string>();
   readonly #byOwner = new Map<string, SortKey[]>();
 
-  readonly #credits = new Map<string, CreditState>();
-  readonly #rates = new Map<string, RateWindowState>();
-  #rateSweep: Iterator<[string, RateWindowState]> | null = null;
+  // Credits by token id, then pool; rate windows by token id, then window
+  // length (the one of `rateLimit` is the default): no key string per request.
+  readonly #credits = new CounterMap<string, CreditState>(poolKey);
+  readonly #rates = new CounterMap<number, RateWindowState>(rateKey);
   #meterCalls = 0;
   readonly #nonces = new Map<string, NonceGroup>();
   #nonceSweep: Iterator<[string, NonceGroup]> | null = null;
@@ -213,7 +215,7 @@ export class MemoryStore implements TokenStore {
 
   // Accounts, keyed by owner: one entry each at most, like the account records.
   readonly #accounts = new Map<string, StoredAccount>();
-  readonly #accountCredits = new Map<string, CreditState>();
+  readonly #accountCredits = new CounterMap<string, CreditState>(poolKey);
   readonly #accountRates = new Map<string, RateWindowState>();
   // Anomaly state: per token, "<kind>U+0000<value>" to the time last seen.
   readonly #seen = new Map<string, Map<string, number>>();
@@ -431,8 +433,8 @@ export class MemoryStore implements TokenStore {
     this.#tokens.delete(id);
     const removed = {
       hashes: hashes.length,
-      credits: Number(this.#credits.delete(id)) + this.#deleteComposite(this.#credits, id),
-      rateLimits: Number(this.#rates.delete(id)) + this.#deleteComposite(this.#rates, id),
+      credits: this.#credits.delete(id),
+      rateLimits: this.#rates.delete(id),
       nonces: this.#nonces.get(id)?.nonces.size ?? 0,
       usage: this.#usage.get(id)?.bucketCount ?? 0,
     };
@@ -516,15 +518,6 @@ export class MemoryStore implements TokenStore {
     return true;
   }
 
-  /** Removes the counters of a token's named pools and extra rate limits; how many. */
-  #deleteComposite(map: Map<string, unknown>, id: string): number {
-    let n = 0;
-    for (const key of map.keys()) {
-      if (key !== id && isCounterKeyOf(key, id)) n += Number(map.delete(key));
-    }
-    return n;
-  }
-
   /**
    * Meters one request, all or nothing (see `meterStep` of the store kit):
    * rate limit, then credits; both counters are written only when both pass.
@@ -542,28 +535,28 @@ export class MemoryStore implements TokenStore {
    */
   async meter(request: MeterRequest, now: number): Promise<MeterResult> {
     const id = request.tokenId;
-    const { pool, rateLimits } = request;
+    const { rateLimits } = request;
+    const pool = namedPool(request.pool);
     const rate = request.rateLimit ? this.#rates.get(id) : undefined;
     const owner = request.account?.owner;
     const account =
-      owner === undefined ? undefined : { rate: this.#accountRates.get(owner), credits: this.#accountCredits.get(poolKey(owner, pool)) };
-    const creditKey = poolKey(id, pool);
-    const more = rateLimits && { rates: rateLimits.map((l) => this.#rates.get(rateKey(id, l.windowMs))) };
-    const step = meterStep(rate, request.credits ? this.#credits.get(creditKey) : undefined, request, now, account, more);
-    if (step.rate !== null && step.rate !== rate) this.#rates.set(id, step.rate);
-    if (step.credits !== null) this.#credits.set(creditKey, step.credits);
+      owner === undefined ? undefined : { rate: this.#accountRates.get(owner), credits: this.#accountCredits.get(owner, pool) };
+    const more = rateLimits && { rates: rateLimits.map((l) => this.#rates.get(id, l.windowMs)) };
+    const step = meterStep(rate, request.credits ? this.#credits.get(id, pool) : undefined, request, now, account, more);
+    if (step.rate !== null && step.rate !== rate) this.#rates.set(id, undefined, step.rate);
+    if (step.credits !== null) this.#credits.set(id, pool, step.credits);
     if (step.rates !== null) {
       step.rates.forEach((w, i) => {
-        if (w !== more!.rates[i]) this.#rates.set(rateKey(id, w.windowMs), w);
+        if (w !== more!.rates[i]) this.#rates.set(id, w.windowMs, w);
       });
     }
     if (step.account !== null && owner !== undefined) {
       if (step.account.rate !== null && step.account.rate !== account!.rate) this.#accountRates.set(owner, step.account.rate);
-      if (step.account.credits !== null) this.#accountCredits.set(poolKey(owner, pool), step.account.credits);
+      if (step.account.credits !== null) this.#accountCredits.set(owner, pool, step.account.credits);
     }
-    // A sweep step of 32 keys every 16 calls: 2 keys per call, amortized, with few iterator steps.
+    // A sweep step of 32 ids every 16 calls: 2 per call, amortized, with few iterator steps.
     if ((request.rateLimit || rateLimits?.length) && (++this.#meterCalls & 15) === 0) {
-      this.#rateSweep = sweep(this.#rates, this.#rateSweep, 32, (s) => windowExpired(s, now));
+      this.#rates.sweep(32, (s) => windowExpired(s, now));
     }
     return step.result;
   }
@@ -762,10 +755,11 @@ export class MemoryStore implements TokenStore {
    */
   async adjustCredits(request: CreditAdjustment, now: number, audit?: AuditEntry): Promise<CreditResult> {
     const map = "owner" in request.key ? this.#accountCredits : this.#credits;
-    const key = poolKey("owner" in request.key ? request.key.owner : request.key.tokenId, request.key.pool);
-    const step = adjustCredits(map.get(key), request.policy, request.change, now);
+    const base = "owner" in request.key ? request.key.owner : request.key.tokenId;
+    const pool = namedPool(request.key.pool);
+    const step = adjustCredits(map.get(base, pool), request.policy, request.change, now);
     if (request.change.op !== "read") this.#assertAuditFree(audit);
-    if (step.next !== null) map.set(key, step.next);
+    if (step.next !== null) map.set(base, pool, step.next);
     if (audit !== undefined && request.change.op !== "read") this.#writeAudit(audit);
     return step.result;
   }
@@ -884,8 +878,8 @@ export class MemoryStore implements TokenStore {
       tokens: sorted(this.#tokens),
       hashes: sorted(this.#byHash),
       owners: sorted(this.#byOwner),
-      credits: sorted(this.#credits),
-      rateLimits: sorted(this.#rates),
+      credits: sorted(new Map(this.#credits.entries())),
+      rateLimits: sorted(new Map(this.#rates.entries())),
       nonces,
       usage,
       audit: sorted(this.#audit),
@@ -949,25 +943,9 @@ function slice(keys: SortKey[] | undefined, page: PageQuery): SortKey[] {
   return keys.slice(from, from + page.limit);
 }
 
-/**
- * Advances a resumable sweep over `map` by at most `budget` entries,
- * deleting the expired ones. Returns the iterator to resume from, or null
- * when the sweep reached the end (the next one starts over).
- */
-function sweep<V>(
-  map: Map<string, V>,
-  iterator: Iterator<[string, V]> | null,
-  budget: number,
-  expired: (v: V) => boolean,
-): Iterator<[string, V]> | null {
-  const it = iterator ?? map.entries();
-  for (let i = 0; i < budget; i++) {
-    const r = it.next();
-    if (r.done) return null;
-    // Deleting the entry just visited is safe: Map iterators are live.
-    if (expired(r.value[1])) map.delete(r.value[0]);
-  }
-  return it;
+/** The counter of a pool in a {@link CounterMap}: undefined for the default pool. */
+function namedPool(pool: string | undefined): string | undefined {
+  return pool === DEFAULT_POOL ? undefined : pool;
 }
 
 function tableOf(map: Map<string, Map<string, UsageDetailRow>>, key: string): Map<string, UsageDetailRow> {

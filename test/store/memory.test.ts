@@ -88,6 +88,35 @@ describe("MemoryStore specifics", () => {
     expect(store.stats().rateLimitKeys).toBe(1);
   });
 
+  it("purges the stale windows of `rateLimits` too, and keeps a token's live ones", async () => {
+    const store = new MemoryStore();
+    const hit = (tokenId: string, now: number, windowMs: number) =>
+      store.meter({ tokenId, cost: 0, rateLimit: null, rateLimits: [{ limit: 5, windowMs: 1000 }, { limit: 5, windowMs }], credits: null }, now);
+    for (let i = 0; i < 40; i++) await hit(`k-${i}`, T, 2000 + i);
+    expect(store.stats().rateLimitKeys).toBe(80);
+    // 5 s later every one of those windows has expired.
+    for (let i = 0; i < 40; i++) await hit("fresh", T + 5000, 60_000);
+    expect(store.stats().rateLimitKeys).toBe(2);
+    const keys = JSON.parse(store.dump()).rateLimits.map(([k]: [string]) => k);
+    expect(keys).toEqual(["fresh\u001f1000ms", "fresh\u001f60000ms"]);
+  });
+
+  it("keeps each pool's balance under the store kit's key (dump), and a delete takes every one of them", async () => {
+    const store = new MemoryStore();
+    const credits = { limit: 10, refill: null };
+    const spend = (tokenId: string, pool?: string) => store.meter({ tokenId, cost: 1, rateLimit: null, credits, ...(pool ? { pool } : {}) }, T);
+    await spend("tok_a");
+    await spend("tok_a", "premium");
+    await spend("tok_a", "premium");
+    await spend("tok_b", "premium");
+    const balances = () => JSON.parse(store.dump()).credits.map(([k]: [string]) => k);
+    expect(balances()).toEqual(["tok_a", "tok_a\u001fpremium", "tok_b\u001fpremium"]);
+    expect((await store.meter({ tokenId: "tok_a", cost: 0, rateLimit: null, credits, pool: "premium" }, T)).credits?.remaining).toBe(8);
+    await store.insert(makeStoredToken({ id: "tok_a" }));
+    expect((await store.delete("tok_a")).removed.credits).toBe(2);
+    expect(balances()).toEqual(["tok_b\u001fpremium"]);
+  });
+
   it("a rate-limit hit on a known key allocates no new state (the ring is updated in place)", async () => {
     const store = new MemoryStore();
     const req = { tokenId: "tok_a", cost: 0, rateLimit: { limit: 1000, windowMs: 1000 }, credits: null };

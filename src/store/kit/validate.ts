@@ -27,11 +27,17 @@ export function checkTime(v: unknown, field: string): asserts v is number {
 }
 
 /** A finite, non-negative safe integer. */
-export function checkCount(v: unknown, field: string): asserts v is number {
-  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
-    throw new InvalidInputError(field, "must be a non-negative integer");
-  }
+function isCount(v: unknown): v is number {
+  return typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
 }
+
+/** A finite, non-negative safe integer. */
+export function checkCount(v: unknown, field: string): asserts v is number {
+  if (!isCount(v)) throw new InvalidInputError(field, "must be a non-negative integer");
+}
+
+// The checks below run on every metered request: a field's name (a template
+// string) is built only once the check has failed, and names the failure.
 
 function checkObject(v: unknown, field: string): asserts v is Record<string, unknown> {
   if (v === null || typeof v !== "object") throw new InvalidInputError(field, "must be an object");
@@ -39,11 +45,11 @@ function checkObject(v: unknown, field: string): asserts v is Record<string, unk
 
 export function checkCreditsPolicy(p: CreditsPolicy, field: string): void {
   checkObject(p, field);
-  checkCount(p.limit, `${field}.limit`);
+  if (!isCount(p.limit)) checkCount(p.limit, `${field}.limit`);
   if (p.refill !== null) {
     if (typeof p.refill !== "object") throw new InvalidInputError(`${field}.refill`, "must be an object or null");
-    checkCount(p.refill.amount, `${field}.refill.amount`);
-    checkCount(p.refill.intervalMs, `${field}.refill.intervalMs`);
+    if (!isCount(p.refill.amount)) checkCount(p.refill.amount, `${field}.refill.amount`);
+    if (!isCount(p.refill.intervalMs)) checkCount(p.refill.intervalMs, `${field}.refill.intervalMs`);
     if (p.refill.intervalMs === 0) throw new InvalidInputError(`${field}.refill.intervalMs`, "must be positive");
   }
   const reset = p.reset ?? null;
@@ -51,11 +57,17 @@ export function checkCreditsPolicy(p: CreditsPolicy, field: string): void {
   if (reset !== null && p.refill !== null) throw new InvalidInputError(`${field}.reset`, "cannot be combined with refill");
 }
 
+/** Whether `p` is a valid rate limit (what {@link checkRateLimitPolicy} checks, without naming a field). */
+function isRateLimitPolicy(p: RateLimitPolicy): boolean {
+  return p !== null && typeof p === "object" && isCount(p.limit) && isCount(p.windowMs) && p.windowMs > 0;
+}
+
 export function checkRateLimitPolicy(p: RateLimitPolicy, field: string): void {
+  if (isRateLimitPolicy(p)) return;
   checkObject(p, field);
   checkCount(p.limit, `${field}.limit`);
   checkCount(p.windowMs, `${field}.windowMs`);
-  if (p.windowMs === 0) throw new InvalidInputError(`${field}.windowMs`, "must be positive");
+  throw new InvalidInputError(`${field}.windowMs`, "must be positive");
 }
 
 export function checkToken(t: StoredToken, field: string): void {
@@ -104,12 +116,15 @@ export function checkMeterRequest(r: MeterRequest): void {
     if (!Array.isArray(r.rateLimits) || r.rateLimits.length > MAX_RATE_LIMITS) {
       throw new InvalidInputError("request.rateLimits", `must be an array of at most ${MAX_RATE_LIMITS} rate limits`);
     }
-    const windows = new Set(r.rateLimit === null ? [] : [r.rateLimit.windowMs]);
-    r.rateLimits.forEach((l, i) => {
-      checkRateLimitPolicy(l, `request.rateLimits[${i}]`);
-      if (windows.has(l.windowMs)) throw new InvalidInputError(`request.rateLimits[${i}].windowMs`, "must differ from every other limit's window");
-      windows.add(l.windowMs);
-    });
+    const limits = r.rateLimits;
+    for (let i = 0; i < limits.length; i++) {
+      const l = limits[i]!;
+      if (!isRateLimitPolicy(l)) checkRateLimitPolicy(l, `request.rateLimits[${i}]`);
+      // At most MAX_RATE_LIMITS of them: comparing each with those before it is cheaper than a Set.
+      let repeated = r.rateLimit !== null && r.rateLimit.windowMs === l.windowMs;
+      for (let j = 0; j < i && !repeated; j++) repeated = limits[j]!.windowMs === l.windowMs;
+      if (repeated) throw new InvalidInputError(`request.rateLimits[${i}].windowMs`, "must differ from every other limit's window");
+    }
   }
   if (r.credits !== null) checkCreditsPolicy(r.credits, "request.credits");
   if (r.pool !== undefined && !isPoolName(r.pool)) throw new InvalidInputError("request.pool", "must be a pool name");
@@ -123,7 +138,7 @@ export function checkMeterRequest(r: MeterRequest): void {
 
 export function checkAccountCredits(p: AccountCreditsPolicy, field: string): void {
   checkCreditsPolicy(p, field);
-  checkCount(p.overage, `${field}.overage`);
+  if (!isCount(p.overage)) checkCount(p.overage, `${field}.overage`);
   if (p.limit + p.overage > MAX_CREDIT_BALANCE) throw new InvalidInputError(`${field}.limit`, `limit + overage must be at most ${MAX_CREDIT_BALANCE}`);
 }
 
