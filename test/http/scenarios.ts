@@ -252,6 +252,17 @@ export function describeMiddleware(name: string, start: StartServer, makeRoute: 
       expect(tampered).toMatchObject({ status: 401, json: { code: "DIGEST_MISMATCH" } });
     });
 
+    it("a validly signed body that is not JSON: keyward verifies the bytes, the framework's parser refuses them, and the server goes on", async () => {
+      const api = signer();
+      const r = await api(`${server.url}/orders`, { method: "POST", headers: { "content-type": "application/json" }, body: '{"symbol": "X",' });
+      // Express and Fastify parse before keyward runs (400); on Hono and keyward/fetch keyward allows
+      // the authentic request and the handler's own parse fails (this test app lets that be a 500).
+      const text = await r.text();
+      expect(r.status, text.slice(0, 80)).toBe(/Express|Fastify/.test(name) ? 400 : 500);
+      expect(text).not.toContain("urn:keyward:problem");
+      expect((await read(await api(`${server.url}/prices`))).status).toBe(200);
+    });
+
     it("a signed body over the instance's signatures.maxBodyBytes is refused with 413, not read whole", async () => {
       // The middleware reads up to the Keyward instance's limit, the only one.
       const body = JSON.stringify({ pad: "x".repeat(MAX_BODY) });
