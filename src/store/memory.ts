@@ -83,7 +83,7 @@ export interface MemoryStoreStats {
   nonces: number;
   /** Rate-limit keys, stale ones not yet purged included. */
   rateLimitKeys: number;
-  /** Tokens with a credit balance in use. */
+  /** Credit balances in use: one per token and pool (the default pool's and each named one's). */
   creditAccounts: number;
   /** Hour buckets of usage, across all tokens. */
   usageBuckets: number;
@@ -555,7 +555,8 @@ export class MemoryStore implements TokenStore {
       if (step.account.rate !== null && step.account.rate !== account!.rate) this.#accountRates.set(owner, step.account.rate);
       if (step.account.credits !== null) this.#accountCredits.set(owner, pool, step.account.credits);
     }
-    // A sweep step of 32 ids every 16 calls: 2 per call, amortized, with few iterator steps.
+    // A sweep step every 16 calls: 32 tokens' `rateLimit` windows and the `rateLimits` windows of 32
+    // more (at most 8 each), so at most 18 windows per call, amortized, with few iterator steps.
     if ((request.rateLimit || rateLimits?.length) && (++this.#meterCalls & 15) === 0) {
       this.#rates.sweep(32, (s) => windowExpired(s, now));
     }

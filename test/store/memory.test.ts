@@ -94,8 +94,14 @@ describe("MemoryStore specifics", () => {
       store.meter({ tokenId, cost: 0, rateLimit: null, rateLimits: [{ limit: 5, windowMs: 1000 }, { limit: 5, windowMs }], credits: null }, now);
     for (let i = 0; i < 40; i++) await hit(`k-${i}`, T, 2000 + i);
     expect(store.stats().rateLimitKeys).toBe(80);
-    // 5 s later every one of those windows has expired.
-    for (let i = 0; i < 40; i++) await hit("fresh", T + 5000, 60_000);
+    // 5 s later every one of those windows has expired. The sweep of the 32nd call stopped after
+    // the 32nd token; the 48th call (the 8th of these) goes on with the other 8 (and "fresh"),
+    // the 64th starts over: a bounded step each time, not the whole map.
+    for (let i = 0; i < 7; i++) await hit("fresh", T + 5000, 60_000);
+    expect(store.stats().rateLimitKeys).toBe(82);
+    await hit("fresh", T + 5000, 60_000);
+    expect(store.stats().rateLimitKeys).toBe(2 + 2 * 32);
+    for (let i = 8; i < 24; i++) await hit("fresh", T + 5000, 60_000);
     expect(store.stats().rateLimitKeys).toBe(2);
     const keys = JSON.parse(store.dump()).rateLimits.map(([k]: [string]) => k);
     expect(keys).toEqual(["fresh\u001f1000ms", "fresh\u001f60000ms"]);

@@ -36,8 +36,8 @@ export function checkCount(v: unknown, field: string): asserts v is number {
   if (!isCount(v)) throw new InvalidInputError(field, "must be a non-negative integer");
 }
 
-// The checks below run on every metered request: a field's name (a template
-// string) is built only once the check has failed, and names the failure.
+// The credit and rate-limit checks below run on every metered request: a
+// field's name (a template string) is built only once a check has failed.
 
 function checkObject(v: unknown, field: string): asserts v is Record<string, unknown> {
   if (v === null || typeof v !== "object") throw new InvalidInputError(field, "must be an object");

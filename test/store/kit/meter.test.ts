@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { meterStep } from "../../../src/store/kit/meter.js";
+import { isCounterKeyOf, meterStep, poolKey, rateKey } from "../../../src/store/kit/meter.js";
 import type { MeterRequest } from "../../../src/store/types.js";
 
 const T = Date.UTC(2025, 0, 1);
@@ -31,5 +31,20 @@ describe("meterStep", () => {
     const second = meterStep(first.rate, first.credits, r, T + 1);
     expect(second.result).toMatchObject({ granted: false, deniedBy: "rateLimit", credits: null });
     expect(second.credits).toBeNull();
+  });
+});
+
+describe("counter keys", () => {
+  it("the default pool is the id itself; other pools and windows are composite keys of their id only", () => {
+    expect(poolKey("tok_a", undefined)).toBe("tok_a");
+    expect(poolKey("tok_a", "default")).toBe("tok_a");
+    for (const key of [poolKey("tok_a", "premium"), rateKey("tok_a", 60_000), "tok_a"]) {
+      expect(isCounterKeyOf(key, "tok_a")).toBe(true);
+      expect(isCounterKeyOf(key, "tok_ab")).toBe(false);
+    }
+    // A longer id that starts with the same characters is another token's.
+    expect(isCounterKeyOf(poolKey("tok_ab", "premium"), "tok_a")).toBe(false);
+    expect(isCounterKeyOf(rateKey("tok_ab", 1000), "tok_a")).toBe(false);
+    expect(isCounterKeyOf("tok_", "tok_a")).toBe(false);
   });
 });
