@@ -252,7 +252,7 @@ export function describeMiddleware(name: string, start: StartServer, makeRoute: 
       expect(tampered).toMatchObject({ status: 401, json: { code: "DIGEST_MISMATCH" } });
     });
 
-    it("a validly signed body that is not JSON: keyward verifies the bytes, the framework's parser refuses them, and the server goes on", async () => {
+    it("a validly signed body that is not JSON: never answered by keyward; the framework's or the handler's parser refuses it, and the server goes on", async () => {
       const api = signer();
       const r = await api(`${server.url}/orders`, { method: "POST", headers: { "content-type": "application/json" }, body: '{"symbol": "X",' });
       // Express and Fastify parse before keyward runs (400); on Hono and keyward/fetch keyward allows
