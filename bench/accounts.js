@@ -65,23 +65,33 @@ export async function benchAccounts({ ms }) {
   return rows;
 }
 
-/** A metered check with one rate-limit window, next to three windows (`rateLimits`) and to a named pool. */
-async function benchMeteringShapes({ ms }) {
-  const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+/**
+ * The metered checks of benchMeteringShapes, on a Keyward of the given build
+ * (`lib`: the module of its dist/index.js; bench/compare-builds.js passes two).
+ * Returns the cases, each checked once (allowed), and the instance.
+ */
+export async function meteringShapes(lib, tag = "") {
+  const kw = new lib.Keyward({ store: new lib.MemoryStore(), prefix: "acme" });
   const big = { rateLimit: { limit: 1e12, windowMs: 1000 }, credits: { limit: Number.MAX_SAFE_INTEGER } };
   const create = async (extra) => (await kw.tokens.create({ owner: "acct_1", kind: "secret", ...big, ...extra })).token;
   const one = await create({});
   const windows = await create({ rateLimits: [{ limit: 1e12, windowMs: 60_000 }, { limit: 1e12, windowMs: 3_600_000 }] });
   const pooled = await create({ pools: { premium: { limit: Number.MAX_SAFE_INTEGER } } });
   const cases = [
-    { name: "kw.check, rate limit + credits (one window, default pool)", fn: () => kw.check({ token: one }) },
-    { name: "the same with two more windows (rateLimits)", fn: () => kw.check({ token: windows }) },
-    { name: "the same drawing from a named pool", fn: () => kw.check({ token: pooled, pool: "premium" }) },
+    { name: `${tag}kw.check, rate limit + credits (one window, default pool)`, fn: () => kw.check({ token: one }) },
+    { name: `${tag}the same with two more windows (rateLimits)`, fn: () => kw.check({ token: windows }) },
+    { name: `${tag}the same drawing from a named pool`, fn: () => kw.check({ token: pooled, pool: "premium" }) },
   ];
   for (const c of cases) {
     const d = await c.fn();
     if (!d.ok) throw new Error(`benchmark token was denied: ${d.code}`);
   }
+  return { kw, cases };
+}
+
+/** A metered check with one rate-limit window, next to three windows (`rateLimits`) and to a named pool. */
+async function benchMeteringShapes({ ms }) {
+  const { kw, cases } = await meteringShapes({ Keyward, MemoryStore });
   const rows = await runGroup("Metering: more rate-limit windows and named pools (MemoryStore, usage recording on)", cases, { ms });
   await kw.close();
   return rows;

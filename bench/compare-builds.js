@@ -1,0 +1,38 @@
+// This build next to another one, in one process: the metered checks of
+// bench/accounts.js (meteringShapes) and MemoryStore.meter on 10 000 keys,
+// for changes whose effect is smaller than the drift between two runs.
+//
+//   git worktree add /tmp/kw-old <rev> && (cd /tmp/kw-old && npm ci && npx tsup)
+//   npm run build && KEYWARD_OLD_DIST=/tmp/kw-old/dist BENCH_ROUNDS=5 node --expose-gc bench/compare-builds.js
+//
+// REVERSED=1 lists this build's rows first (the rounds alternate the order anyway).
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { meteringShapes } from "./accounts.js";
+import { runGroup } from "./harness.js";
+
+const oldDist = process.env.KEYWARD_OLD_DIST;
+if (!oldDist) throw new Error("set KEYWARD_OLD_DIST to the dist/ folder of the build to compare with");
+const builds = [
+  ["before: ", await import(pathToFileURL(join(resolve(oldDist), "index.js")).href)],
+  ["after: ", await import("../dist/index.js")],
+];
+if (process.env.REVERSED) builds.reverse();
+const ms = Number(process.env.BENCH_MS ?? 500);
+
+const shapes = [];
+for (const [tag, lib] of builds) shapes.push(await meteringShapes(lib, tag));
+await runGroup("Metered kw.check, two builds (MemoryStore, usage recording on)", shapes.flatMap((s) => s.cases), { ms });
+for (const s of shapes) await s.kw.close();
+
+const KEYS = 10_000;
+const requests = Array.from({ length: KEYS }, (_, i) => ({ tokenId: `tok_${i}`, cost: 0, rateLimit: { limit: 1e12, windowMs: 60_000 }, credits: null }));
+await runGroup(
+  `MemoryStore.meter({ rateLimit }), ${KEYS.toLocaleString("en-US")} keys round-robin, two builds`,
+  builds.map(([tag, lib]) => {
+    const store = new lib.MemoryStore();
+    let i = 0;
+    return { name: `${tag}MemoryStore.meter`, fn: () => store.meter(requests[i++ % KEYS], Date.now()) };
+  }),
+  { ms },
+);
