@@ -3,6 +3,7 @@
 // (headers Github-Public-Key-Identifier and Github-Public-Key-Signature);
 // the answer labels each token true_positive or false_positive.
 // https://docs.github.com/en/code-security/secret-scanning/secret-scanning-partnership-program/secret-scanning-partner-program
+import { BoundedMap } from "../lib/bounded-map.js";
 import { fromBase64, fromUtf8, toHex } from "../lib/bytes.js";
 import { readStream } from "../lib/read-stream.js";
 import type { Keyward } from "../keyward.js";
@@ -95,7 +96,7 @@ export function createLeakReceiver(options: LeakReceiverOptions): (request: Requ
     imported.catch(() => {});
     keys.set(k.key_identifier, imported);
   }
-  const answered = new Map<string, LeakLabel[]>();
+  const answered = new BoundedMap<LeakLabel[]>(limits.maxRemembered);
   const { keyward } = options;
 
   return async (request) => {
@@ -138,7 +139,6 @@ export function createLeakReceiver(options: LeakReceiverOptions): (request: Requ
         label: report.outcome === "unknown" ? "false_positive" : "true_positive",
       });
     }
-    if (answered.size >= limits.maxRemembered) answered.delete(answered.keys().next().value!);
     answered.set(digest, labels);
     return answer(200, labels);
   };

@@ -7,6 +7,7 @@
 // store, in batches written by a timer: a process does not report as new
 // what another one saw.
 import { ConfigError } from "../errors.js";
+import { PartedMap } from "../lib/parted-map.js";
 import type { GuardedStore } from "../store/guard.js";
 import { MAX_SEEN_BATCH, MAX_SEEN_VALUE } from "../store/kit/validate.js";
 import type { SeenEntry } from "../store/types.js";
@@ -123,6 +124,10 @@ interface TokenState {
   /** Times of recent denials (at most `count`). */
   denials: { at: number; code: string }[];
   burstUntil: number;
+  /** The token, and its neighbours in the order of last use (the detector evicts the least recently seen). */
+  readonly id: string;
+  older: TokenState | null;
+  newer: TokenState | null;
 }
 
 function int(v: unknown, field: string, min: number, max: number, fallback: number): number {
@@ -180,7 +185,10 @@ export class AnomalyDetector {
   readonly #maxTokens: number;
   readonly #maxSeen: number;
   readonly #maxAlerts: number;
-  readonly #tokens = new Map<string, TokenState>();
+  readonly #tokens: PartedMap<TokenState>;
+  /** Ends of the list of token states by last use: reordering one touches no map. */
+  #oldest: TokenState | null = null;
+  #newest: TokenState | null = null;
   #alerts: Anomaly[] = [];
   readonly #store: GuardedStore | null;
   readonly #flushMs: number;
@@ -224,6 +232,7 @@ export class AnomalyDetector {
     const i = section<Exclude<AnomalyOptions["idle"], false | undefined>>(o.idle, "idle");
     this.#idleMs = i && int(i.afterMs, "idle.afterMs", 60_000, 3650 * DAY, 30 * DAY);
     this.#maxTokens = int(o.maxTokens, "maxTokens", 1, 10_000_000, 10_000);
+    this.#tokens = new PartedMap(this.#maxTokens);
     this.#maxSeen = int(o.maxSeenPerToken, "maxSeenPerToken", 1, 100_000, 64);
     this.#maxAlerts = int(o.maxAlerts, "maxAlerts", 1, 1_000_000, 1_000);
     if (o.onError !== undefined && typeof o.onError !== "function") throw new ConfigError("anomalies.onError", "must be a function");
@@ -404,14 +413,46 @@ export class AnomalyDetector {
   #state(tokenId: string): TokenState {
     let st = this.#tokens.get(tokenId);
     if (st) {
-      // Most recently seen last: eviction takes the first.
-      this.#tokens.delete(tokenId);
+      if (st === this.#newest) return st;
+      this.#unlink(st);
     } else {
-      st = { ips: new Set(), origins: new Set(), lastUse: null, touchedAt: null, interval: 0, count: 0, baseline: 0, intervals: 0, spiked: false, denials: [], burstUntil: 0 };
-      if (this.#tokens.size >= this.#maxTokens) this.#tokens.delete(this.#tokens.keys().next().value!);
+      const oldest = this.#oldest;
+      if (oldest !== null && this.#tokens.size >= this.#maxTokens) {
+        this.#unlink(oldest);
+        this.#tokens.delete(oldest.id);
+      }
+      st = {
+        ips: new Set(),
+        origins: new Set(),
+        lastUse: null,
+        touchedAt: null,
+        interval: 0,
+        count: 0,
+        baseline: 0,
+        intervals: 0,
+        spiked: false,
+        denials: [],
+        burstUntil: 0,
+        id: tokenId,
+        older: null,
+        newer: null,
+      };
+      this.#tokens.set(tokenId, st);
     }
-    this.#tokens.set(tokenId, st);
+    // Most recently seen last.
+    st.older = this.#newest;
+    if (this.#newest !== null) this.#newest.newer = st;
+    else this.#oldest = st;
+    this.#newest = st;
     return st;
+  }
+
+  #unlink(st: TokenState): void {
+    if (st.older !== null) st.older.newer = st.newer;
+    else this.#oldest = st.newer;
+    if (st.newer !== null) st.newer.older = st.older;
+    else this.#newest = st.older;
+    st.older = st.newer = null;
   }
 
   #raise(a: Anomaly): void {
@@ -449,7 +490,7 @@ export class AnomalyDetector {
   /** Entries held, for tests that count memory. */
   size(): { tokens: number; alerts: number; seen: number; pending: number } {
     let seen = 0;
-    for (const st of this.#tokens.values()) seen += st.ips.size + st.origins.size;
+    for (let st = this.#oldest; st !== null; st = st.newer) seen += st.ips.size + st.origins.size;
     return { tokens: this.#tokens.size, alerts: this.#alerts.length, seen, pending: this.#pending.length };
   }
 }

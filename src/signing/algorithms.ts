@@ -61,7 +61,12 @@ export function digest(alg: DigestAlgorithm, data: Uint8Array): Uint8Array {
 
 // ---------------------------------------------------------------- helpers
 
-/** Bounded cache, oldest entry evicted first. Keys are public material only. */
+/**
+ * Bounded cache, oldest entry evicted first. Keys are public material only.
+ * Small (1024 entries), so the walk of `keys().next()` over entries deleted
+ * since V8 last rebuilt the table stays short; lib/bounded-map.ts avoids it
+ * for the server's large memories, at a size the browser bundle need not carry.
+ */
 class BoundedCache<V> {
   readonly #max: number;
   readonly #map = new Map<string, V>();

@@ -1,6 +1,7 @@
 // The lookup cache of the request path: positive and negative entries,
 // bounded in size and in age (never older than the revocation bound).
 // Invalidated by the store's change feed and by this instance's own writes.
+import { PartedMap } from "../lib/parted-map.js";
 
 /** A cached lookup: the value, or null for "no such token". */
 export interface CacheEntry<V> {
@@ -52,11 +53,13 @@ export const MAX_EVICTION_STEPS = 8;
  * {@link MAX_EVICTION_STEPS} slots, clearing bits, and reuses the first slot
  * not hit since the hand last passed (or the last one inspected). Freed slots
  * (expired or invalidated entries) are reused first. Every operation is O(1)
- * in the worst case. A generation counter makes sure a lookup that started
- * before an invalidation is not cached after it.
+ * in the worst case, and the index is a {@link PartedMap}, so that V8
+ * rebuilding a table touches a few thousand entries, not the whole cache. A
+ * generation counter makes sure a lookup that started before an
+ * invalidation is not cached after it.
  */
 export class LookupCache<V> {
-  readonly #map = new Map<string, Slot<V>>();
+  readonly #map: PartedMap<Slot<V>>;
   readonly #ring: (Slot<V> | undefined)[] = [];
   readonly #free: number[] = [];
   readonly #opts: LookupCacheOptions;
@@ -67,6 +70,7 @@ export class LookupCache<V> {
 
   constructor(options: LookupCacheOptions) {
     this.#opts = options;
+    this.#map = new PartedMap(options.maxEntries);
   }
 
   /** The fresh entry for `key` at `now`, or undefined (an expired entry is dropped). */
@@ -141,6 +145,11 @@ export class LookupCache<V> {
 
   get size(): number {
     return this.#map.size;
+  }
+
+  /** Entries of the index's largest part (for tests). */
+  get largestPart(): number {
+    return this.#map.largestPart;
   }
 }
 

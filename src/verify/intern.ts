@@ -5,6 +5,7 @@
 // survives cache misses, and so that a cached token costs little more than
 // what makes it different from others: no second copy of the hash it was
 // found under, the kind and env as shared constants, empty parts shared.
+import { BoundedMap } from "../lib/bounded-map.js";
 import type { JsonValue, ScheduledPolicy, StoredToken, TokenPolicy } from "../model/types.js";
 
 const NO_SCHEDULE: ScheduledPolicy[] = Object.freeze([]) as unknown as ScheduledPolicy[];
@@ -13,27 +14,6 @@ const NO_METADATA: Record<string, JsonValue> = Object.freeze({}) as Record<strin
 // One string per value, not one per record.
 const KINDS: Record<string, StoredToken["kind"]> = { secret: "secret", publishable: "publishable" };
 const ENVS: Record<string, StoredToken["env"]> = { live: "live", test: "test" };
-
-/**
- * A map that forgets its oldest entries beyond `max`: the interner's memory,
- * which only saves work (a forgotten record is built again), so first in,
- * first out is enough and costs one map entry per key.
- */
-class BoundedMap<V> {
-  readonly #map = new Map<string, V>();
-  readonly #max: number;
-  constructor(max: number) {
-    this.#max = max;
-  }
-  get(key: string): V | undefined {
-    return this.#map.get(key);
-  }
-  set(key: string, value: V): void {
-    const map = this.#map;
-    if (!map.delete(key) && map.size >= this.#max) map.delete(map.keys().next().value!);
-    map.set(key, value);
-  }
-}
 
 /** @internal */
 export class RecordInterner {

@@ -119,6 +119,15 @@ describe("anomaly alerts", () => {
     expect(d.size().alerts).toBe(50);
   });
 
+  it("forgets the token seen least recently first", () => {
+    const d = new AnomalyDetector({ maxTokens: 3, spike: false });
+    for (const id of ["tok_a", "tok_b", "tok_c", "tok_a", "tok_d"]) d.observe(ev({ tokenId: id, ip: "10.0.0.1" }));
+    // tok_b was the least recently seen: forgotten, its next IP is its first.
+    for (const id of ["tok_a", "tok_b"]) d.observe(ev({ tokenId: id, ip: "10.0.0.2" }));
+    expect(d.list({ kind: "new-ip" }).map((a) => a.tokenId)).toEqual(["tok_a"]);
+    expect(d.size().tokens).toBe(3);
+  });
+
   it("refuses options out of range with INVALID_CONFIG naming them", () => {
     const bad: [AnomalyOptions, string][] = [
       [{ spike: { alpha: 0 } }, "anomalies.spike.alpha"],
