@@ -37,7 +37,8 @@ export interface ExpressRouteOptions extends RouteOptions<Request> {
   /**
    * Handles an error of keyward's part of the request: `getToken` or
    * `onDenied` throwing or rejecting, a signed upload aborted mid-body.
-   * Default `next(err)`.
+   * Default `next(err)`; what `onError` itself throws or rejects goes to
+   * `next` too.
    */
   onError?: (err: unknown, req: Request, res: Response, next: NextFunction) => void;
 }
@@ -78,7 +79,17 @@ export function keywardExpress(kw: Keyward, options?: EdgeOptions): KeywardExpre
       return (req, res, next) => {
         if (edge.cors && preflightAnswer(edge, req.method, (name) => req.get(name) ?? null)) return preflight(req, res, next);
         const origin = edge.cors ? (req.headers.origin ?? null) : null;
-        const failed = (err: unknown) => (onError ? onError(err, req, res, next) : next(err));
+        // onError's own throw or rejection goes to Express's error handler:
+        // never an unhandled rejection and a request left unanswered.
+        const failed = (err: unknown): void => {
+          if (!onError) return next(err);
+          try {
+            const handled: unknown = onError(err, req, res, next);
+            if (handled instanceof Promise) handled.catch(next);
+          } catch (thrown) {
+            next(thrown);
+          }
+        };
         const answer = (decision: Decision) => {
           if (decision.ok) {
             req.keyward = decision;

@@ -47,7 +47,7 @@ describeMiddleware(
   (kw, options) => keywardExpress(kw).requireToken(options as never),
 );
 
-describe("keyward/express errors on a decision made at once", () => {
+describe("keyward/express: errors of the hooks reach onError or Express, never an unhandled rejection", () => {
   it("an onDenied that rejects, or a getToken that throws, reaches onError (or Express's error handler) over real HTTP", async () => {
     const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
     const app = express();
@@ -59,6 +59,17 @@ describe("keyward/express errors on a decision made at once", () => {
     app.get("/token", guard.requireToken({ getToken: () => { throw new Error("getToken failed"); } }), (_req, res) => {
       res.send("never");
     });
+    // An onError that fails itself: Express's error handler answers, on the
+    // path decided at once (bearer) and on the one that waits (signed).
+    const failing = {
+      onDenied: () => {
+        throw new Error("onDenied failed");
+      },
+      onError: async (err: unknown) => Promise.reject(new Error(`onError failed after ${(err as Error).message}`)),
+    };
+    app.get("/failing", guard.requireToken(failing), (_req, res) => {
+      res.send("never");
+    });
     app.use((err: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => void res.status(598).send(err.message));
     const server = app.listen(0, "127.0.0.1");
     await new Promise((resolve) => server.once("listening", resolve));
@@ -68,6 +79,11 @@ describe("keyward/express errors on a decision made at once", () => {
       expect([denied.status, await denied.text()]).toEqual([599, "denied handler failed"]);
       const token = await fetch(`${base}/token`);
       expect([token.status, await token.text()]).toEqual([598, "getToken failed"]);
+      const bearer = await fetch(`${base}/failing`);
+      expect([bearer.status, await bearer.text()]).toEqual([598, "onError failed after onDenied failed"]);
+      const signedHeaders = { "signature-input": 'sig1=("@method");created=1;keyid="tok_x"', signature: "sig1=:AA==:" };
+      const signed = await fetch(`${base}/failing`, { headers: signedHeaders, signal: AbortSignal.timeout(5_000) });
+      expect([signed.status, await signed.text()]).toEqual([598, "onError failed after onDenied failed"]);
     } finally {
       server.closeAllConnections();
       server.close();
