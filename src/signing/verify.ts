@@ -453,8 +453,9 @@ class Verification {
     this.#body ??=
       body !== undefined
         ? Promise.resolve(body.length > maxBodyBytes ? "BODY_TOO_LARGE" : body)
-        : // The application consumed the stream first: say so, rather than failing the digest or the signature.
-          this.#request.bodyUsed
+        : // The application consumed the stream first, or holds a reader of it:
+          // say so, rather than failing the digest or the signature.
+          this.#request.bodyUsed || this.#request.body?.locked
           ? Promise.resolve("BODY_ALREADY_READ")
           : readWithin(this.#request, maxBodyBytes, bodyTimeoutMs);
     return this.#body;

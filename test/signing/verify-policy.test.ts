@@ -305,6 +305,10 @@ describe("verifyRequest: body and header limits", () => {
     const signed = await sign(post());
     await signed.text();
     expect(await verify(signed)).toMatchObject({ ok: false, code: "BODY_ALREADY_READ", keyid: "tok_1" });
+    // Locked by a reader that has read nothing yet: as unreadable for the check.
+    const locked = await sign(post());
+    locked.body!.getReader();
+    expect(await verify(locked)).toMatchObject({ ok: false, code: "BODY_ALREADY_READ", keyid: "tok_1" });
   });
 
   it("oversized Signature-Input or Signature -> LIMIT_EXCEEDED", async () => {
