@@ -1,7 +1,10 @@
 // Where the credential of a request is: `Authorization: Bearer <token>`, or
 // (only when the application enables it) a query parameter. Anything
 // ambiguous — several Authorization values, a header and a query token, a
-// value with extra parts — is refused rather than guessed.
+// value with extra parts — is refused rather than guessed. An empty value or
+// one other scheme's credential (`Basic …`) is no bearer credential: the
+// answer is that of a request without one (RFC 6750 §3.1: "attempted using
+// an unsupported authentication method").
 
 /** Header values are capped before any parsing. */
 export const MAX_AUTHORIZATION_LENGTH = 1024;
@@ -30,6 +33,9 @@ function bearerToken(value: string): string | null {
   return value.slice(start, end);
 }
 
+/** A Bearer credential anywhere in the value (one of several joined with ", " too). */
+const BEARER_SCHEME = /(?:^|,)[ \t]*bearer(?:[ \t,]|$)/i;
+
 /**
  * Reads the bearer token of a request.
  *
@@ -38,13 +44,18 @@ function bearerToken(value: string): string | null {
  */
 export function findCredential(authorization: string | null, queryToken: readonly string[] | null): Credential {
   let token: string | null = null;
+  const queried = queryToken !== null && queryToken.length > 0;
   if (authorization !== null) {
     if (authorization.length > MAX_AUTHORIZATION_LENGTH) return { kind: "ambiguous" };
     token = bearerToken(authorization);
-    // A non-Bearer scheme, or several values joined with ", ", is not ours to guess at.
-    if (token === null) return { kind: "ambiguous" };
+    if (token === null) {
+      // A Bearer value we cannot read (alone or among others), or another
+      // scheme next to a query token: not ours to guess at.
+      if (queried || BEARER_SCHEME.test(authorization)) return { kind: "ambiguous" };
+      return { kind: "none" };
+    }
   }
-  if (queryToken !== null && queryToken.length > 0) {
+  if (queried) {
     if (token !== null || queryToken.length > 1) return { kind: "ambiguous" };
     token = queryToken[0]!;
     if (token.length > MAX_AUTHORIZATION_LENGTH) return { kind: "ambiguous" };

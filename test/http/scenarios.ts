@@ -140,6 +140,9 @@ export function describeMiddleware(name: string, start: StartServer, makeRoute: 
 
     it("no credential: 401 problem+json, an RFC 6750 challenge without error, the configured realm", async () => {
       const r = await read(await fetch(`${server.url}/prices`));
+      // Another scheme's credential is no bearer credential either (RFC 6750 §3.1).
+      const basic = await read(await fetch(`${server.url}/prices`, { headers: { authorization: "Basic dXNlcjpwYXNz" } }));
+      expect([basic.status, basic.headers.get("www-authenticate"), basic.json]).toEqual([r.status, r.headers.get("www-authenticate"), r.json]);
       expect(r.status).toBe(401);
       expect(r.headers.get("content-type")).toMatch(/^application\/problem\+json/);
       expect(r.headers.get("www-authenticate")).toBe('Bearer realm="prices"');

@@ -215,6 +215,10 @@ describe("the Authorization header", () => {
     while (i < value.length && value.charCodeAt(i) === 32) i++;
     return end > start && i === value.length ? value.slice(start, end) : null;
   };
+  // Not a readable Bearer value: a Bearer scheme in it (alone or among
+  // values joined with ","), or else no bearer credential at all.
+  const hasBearerScheme = (value: string) =>
+    value.split(",").some((part) => part.replace(/^[ \t]+/, "").split(/[ \t]/)[0]!.toLowerCase() === "bearer");
   const decide = (value: string) => findCredential(value, null);
 
   it("reads exactly the values the grammar allows (property)", () => {
@@ -225,7 +229,8 @@ describe("the Authorization header", () => {
         const value = s + rest;
         const expected = reference(value);
         const got = decide(value);
-        expect(got).toEqual(expected === null ? { kind: "ambiguous" } : { kind: "token", token: expected });
+        const none = { kind: hasBearerScheme(value) ? "ambiguous" : "none" };
+        expect(got).toEqual(expected === null ? none : { kind: "token", token: expected });
       }),
       { numRuns: 3000 },
     );
@@ -233,9 +238,18 @@ describe("the Authorization header", () => {
 
   it("takes the scheme in any case and refuses look-alikes", () => {
     expect(decide("bEaReR abc")).toEqual({ kind: "token", token: "abc" });
-    // U+0130 lowers to "i̇" and U+212A (Kelvin) to "k": neither makes a scheme.
-    expect(decide("Bearer\u0130 abc").kind).toBe("ambiguous");
-    expect(decide("\u0062earer\u00a0abc").kind).toBe("ambiguous");
+    // U+0130 lowers to "i̇" and U+212A (Kelvin) to "k": neither makes the Bearer scheme.
+    expect(decide("Bearer\u0130 abc").kind).toBe("none");
+    expect(decide("\u0062earer\u00a0abc").kind).toBe("none");
     expect(decide("Bearer abc, Bearer def").kind).toBe("ambiguous");
+  });
+
+  it("reads another scheme's credential, or an empty value, as no bearer credential (RFC 6750 §3.1), unless a query token comes too", () => {
+    for (const value of ["", "  ", "Basic dXNlcjpwYXNz", 'Digest username="a", realm="b"', "Bearerx abc"]) {
+      expect(decide(value)).toEqual({ kind: "none" });
+    }
+    for (const value of ["Bearer", "Bearer ", "Bearer,", "Basic x, Bearer abc", "Bearer a b"]) expect(decide(value).kind).toBe("ambiguous");
+    expect(findCredential("Basic dXNlcjpwYXNz", ["tok"]).kind).toBe("ambiguous");
+    expect(findCredential(null, ["tok"])).toEqual({ kind: "token", token: "tok" });
   });
 });

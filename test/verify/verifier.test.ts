@@ -99,8 +99,9 @@ describe("verify: bearer tokens", () => {
       "TOKEN_MALFORMED",
     );
     expect((await kw.verify(req(undefined, { url: `https://x.test/?api_key=${token}` }))).ok).toBe(true);
+    // Another scheme is no bearer credential (RFC 6750 §3.1): never allowed, answered as none sent.
     expect((await kw.verify(new Request("https://x.test", { headers: { authorization: `Basic ${token}` } }))).code).toBe(
-      "TOKEN_MALFORMED",
+      "TOKEN_MISSING",
     );
     expect((await kw.verify(new Request("https://x.test", { headers: { authorization: `Bearer ${token} x` } }))).code).toBe(
       "TOKEN_MALFORMED",
