@@ -83,6 +83,11 @@ function compile(policy: TokenPolicy): CompiledPolicy {
   return c;
 }
 
+/** @internal The compiled matcher of a policy's scopes (memoised per policy object, like the rest of it). */
+export function scopeMatcherOf(policy: TokenPolicy): ScopeMatcher {
+  return compile(policy).scopes;
+}
+
 /**
  * True when the request comes from a browser context: an `Origin` header
  * (browsers send it on every cross-origin request and on same-origin ones

@@ -7,8 +7,8 @@ import type { AccountPolicy, StoredAccount } from "../model/account.js";
 import { policyAt, readTime } from "../model/record.js";
 import type { StoredToken, TokenPolicy } from "../model/types.js";
 import { deny } from "../policy/decision.js";
-import { type EvaluationContext, evaluatePolicy } from "../policy/evaluate.js";
-import { compileScopes, missingScope, type ScopeMatcher, scopesGrant } from "../policy/scope.js";
+import { type EvaluationContext, evaluatePolicy, scopeMatcherOf } from "../policy/evaluate.js";
+import { compileScopes, missingScope, type ScopeMatcher } from "../policy/scope.js";
 import { sharedReadsOf } from "../store/shared-reads.js";
 import type { AccountMeter } from "../store/types.js";
 import { type LookupCacheOptions, SharedLookup } from "./cache.js";
@@ -96,9 +96,11 @@ export class Authorizer {
         within = compileScopes(plan.ceiling);
         this.#ceilings.set(plan, within);
       }
-      // For anyOf, one scope must be both the token's and within the ceiling.
+      // For anyOf, one scope must be both the token's and within the ceiling
+      // (both compiled: no scan of either list per request).
       const ceiling = within;
-      const missing = missingScope(need, (scope) => ceiling(scope) && scopesGrant(policy.scopes, scope));
+      const held = scopeMatcherOf(policy);
+      const missing = missingScope(need, (scope) => ceiling(scope) && held(scope));
       if (missing !== undefined) return decision(deny("SCOPE_DENIED", { scope: missing.slice(0, 128) }), stored, now);
     }
     let meter = this.#accountMeters.get(plan);
