@@ -154,7 +154,11 @@ export function evaluatePolicy(
   if (policy.requireSignedRequests && !sig) return deny("SIGNATURE_REQUIRED");
   const m = compile(policy);
   if (m.ips && !m.ips(context.ip)) return deny("IP_DENIED");
-  if (m.domains && !m.domains(context.origin, context.referer)) return deny("DOMAIN_DENIED");
+  if (m.domains) {
+    // Referer is read only when there is no Origin: the matcher would not look at it.
+    const origin = context.origin;
+    if (!m.domains(origin, typeof origin === "string" ? null : context.referer)) return deny("DOMAIN_DENIED");
+  }
   const need = context.scope;
   if (need !== undefined) {
     const readOnly = token.kind === "publishable" && !context.allowPublishableWrites;

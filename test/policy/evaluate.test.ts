@@ -97,9 +97,13 @@ describe("evaluate reads the request only for the rules a token has", () => {
     expect(reads).toEqual({ ip: 0, origin: 0, referer: 0 });
   });
 
-  it("each rule reads what it needs, once", () => {
-    const { ctx, reads } = countingContext({ ip: "10.0.0.1", origin: "https://example.com" });
-    expect(evaluate(token({ domains: ["example.com"], ips: ["10.0.0.0/8"] }), ctx, NOW).ok).toBe(true);
-    expect(reads).toEqual({ ip: 1, origin: 1, referer: 1 });
+  it("each rule reads what it needs, once: Referer only without an Origin", () => {
+    const rules = token({ domains: ["example.com"], ips: ["10.0.0.0/8"] });
+    const withOrigin = countingContext({ ip: "10.0.0.1", origin: "https://example.com", referer: "https://example.com/x" });
+    expect(evaluate(rules, withOrigin.ctx, NOW).ok).toBe(true);
+    expect(withOrigin.reads).toEqual({ ip: 1, origin: 1, referer: 0 });
+    const refererOnly = countingContext({ ip: "10.0.0.1", referer: "https://example.com/x" });
+    expect(evaluate(rules, refererOnly.ctx, NOW).ok).toBe(true);
+    expect(refererOnly.reads).toEqual({ ip: 1, origin: 1, referer: 1 });
   });
 });

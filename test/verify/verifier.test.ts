@@ -126,6 +126,26 @@ describe("verify: policy", () => {
     expect((await kw.verify(req(token), { scope: ["core:read", "premium:read"] })).code).toBe("SCOPE_DENIED");
   });
 
+  it("reads a request's headers only when a rule needs them, each at most once", async () => {
+    const { kw } = setup({ usage: { enabled: false }, trustedProxies: ["10.0.0.0/8"] });
+    const secret = (await kw.tokens.create({ owner: "o", kind: "secret" })).token;
+    const pub = (await kw.tokens.create({ owner: "o", kind: "publishable", domains: ["app.example.com"] })).token;
+    const reads = async (token: string, extra: Record<string, string>) => {
+      const h = new Headers({ authorization: `Bearer ${token}`, "x-forwarded-for": "203.0.113.9", ...extra });
+      const counts: Record<string, number> = {};
+      const headers = { get: (n: string) => ((counts[n] = (counts[n] ?? 0) + 1), h.get(n)) };
+      const d = await kw.verify({ headers, url: "https://api.example.com/v1/prices", method: "GET", body: null } as unknown as Request, { ip: "10.1.2.3" });
+      return [d.code, counts];
+    };
+    // A secret token without rules: the credential, the signature, the browser
+    // signals and (requireHttps, from a trusted proxy) the forwarded scheme; no client address.
+    const once = { authorization: 1, "signature-input": 1, origin: 1, "sec-fetch-site": 1, "x-forwarded-proto": 1 };
+    expect(await reads(secret, {})).toEqual(["OK", once]);
+    const page = { origin: "https://app.example.com", referer: "https://app.example.com/x" };
+    expect(await reads(pub, page)).toEqual(["OK", { authorization: 1, "signature-input": 1, origin: 1 }]);
+    expect(await reads(pub, { referer: page.referer })).toEqual(["OK", { authorization: 1, "signature-input": 1, origin: 1, referer: 1 }]);
+  });
+
   it("checks allowed domains against Origin, else Referer", async () => {
     const { kw } = setup();
     const { token } = await kw.tokens.create({ owner: "o", kind: "publishable", domains: ["example.com", "*.example.com"] });
