@@ -82,7 +82,10 @@ export function keywardExpress(kw: Keyward, options?: EdgeOptions): KeywardExpre
         // onError's own throw or rejection goes to Express's error handler:
         // never an unhandled rejection and a request left unanswered.
         const failed = (err: unknown): void => {
-          if (!onError) return next(err);
+          if (!onError) {
+            next(err);
+            return;
+          }
           try {
             const handled: unknown = onError(err, req, res, next);
             if (handled instanceof Promise) handled.catch(next);

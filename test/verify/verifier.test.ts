@@ -133,7 +133,12 @@ describe("verify: policy", () => {
     const reads = async (token: string, extra: Record<string, string>) => {
       const h = new Headers({ authorization: `Bearer ${token}`, "x-forwarded-for": "203.0.113.9", ...extra });
       const counts: Record<string, number> = {};
-      const headers = { get: (n: string) => ((counts[n] = (counts[n] ?? 0) + 1), h.get(n)) };
+      const headers = {
+        get: (n: string) => {
+          counts[n] = (counts[n] ?? 0) + 1;
+          return h.get(n);
+        },
+      };
       const d = await kw.verify({ headers, url: "https://api.example.com/v1/prices", method: "GET", body: null } as unknown as Request, { ip: "10.1.2.3" });
       return [d.code, counts];
     };
