@@ -248,7 +248,8 @@ const LIFETIME_CAP = 36_525 * DAY;
 /** Longest string looked up as a foreign (imported) token. */
 export const MAX_FOREIGN_TOKEN_LENGTH = 512;
 
-const SIGNATURE_PARAMS = new Set(["created", "expires", "nonce", "keyid", "alg", "tag"]);
+/** Entries of `signatures.required` that name signature parameters, not components. */
+export const SIGNATURE_PARAMS: ReadonlySet<string> = new Set(["created", "expires", "nonce", "keyid", "alg", "tag"]);
 const DERIVED = new Set(["@method", "@target-uri", "@authority", "@scheme", "@request-target", "@path", "@query", "@query-param"]);
 
 /** Whether a `signatures.required` entry names a signature parameter or a request component (RFC 9421 §2). */

@@ -11,6 +11,7 @@ import { type EvaluationContext, evaluatePolicy, scopeMatcherOf } from "../polic
 import { compileScopes, missingScope, type ScopeMatcher } from "../policy/scope.js";
 import { sharedReadsOf } from "../store/shared-reads.js";
 import type { AccountMeter } from "../store/types.js";
+import { acceptedComponents } from "../http/fields.js";
 import { type LookupCacheOptions, SharedLookup } from "./cache.js";
 import { type Decision, decision, type Staged, storeUnavailable } from "./decision.js";
 
@@ -37,8 +38,12 @@ export class Authorizer {
   readonly #ceilings = new WeakMap<AccountPolicy, ScopeMatcher>();
   /** What each account policy asks of the meter (null: nothing), built once per policy object. */
   readonly #accountMeters = new WeakMap<AccountPolicy, AccountPlanMeter | null>();
+  /** The components Accept-Signature asks for, for a request without a body and with one. */
+  readonly #accept: readonly [string, string];
 
   constructor(config: ResolvedConfig, bounds: LookupCacheOptions) {
+    const required = config.signatures.required;
+    this.#accept = [acceptedComponents(required, false), acceptedComponents(required, true)];
     const store = config.store;
     const shared = sharedReadsOf(store.adapter);
     // "No account" is an ordinary answer: cached as long as an account.
@@ -56,13 +61,16 @@ export class Authorizer {
     this.#accounts?.invalidate([owner]);
   }
 
-  /** The token's policy, then its account's plan, applied to the request. */
-  authorize(stored: StoredToken, context: EvaluationContext, now: number): Staged<Authorized> {
+  /** The token's policy, then its account's plan, applied to the request (`hasBody`: what a Fetch request's headers say). */
+  authorize(stored: StoredToken, context: EvaluationContext & { readonly hasBody?: boolean }, now: number): Staged<Authorized> {
     // The decision's headers and token view read the record at the same time (readTime).
     const at = readTime(stored, now);
     const policy = policyAt(stored, at);
     const verdict = evaluatePolicy(stored, policy, context, at);
-    if (!verdict.ok) return decision(verdict, stored, now);
+    if (!verdict.ok) {
+      const accept = verdict.code === "SIGNATURE_REQUIRED" ? this.#accept[context.hasBody ? 1 : 0] : undefined;
+      return decision(verdict, stored, now, accept === undefined ? undefined : { accept });
+    }
     if (this.#accounts === null) return { stored, policy, account: null };
     const hit = this.#accounts.peek(stored.owner, now);
     if (hit !== undefined) return this.#withAccount(stored, policy, hit.value, context, now, at);

@@ -90,4 +90,9 @@ export class RequestContext implements EvaluationContext, RequestShown {
   get secFetchSite(): string | null {
     return this.#headers.get("sec-fetch-site");
   }
+  /** Whether the request announces a body (a non-zero Content-Length, or Transfer-Encoding); read only to answer SIGNATURE_REQUIRED. */
+  get hasBody(): boolean {
+    const length = this.#headers.get("content-length");
+    return (length !== null && length.trim() !== "0") || this.#headers.get("transfer-encoding") !== null;
+  }
 }

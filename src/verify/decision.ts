@@ -23,6 +23,8 @@ export interface DecisionExtras {
   pool?: string | undefined;
   /** The token's policy the decision was made under (absent: computed from the record, once, when headers are built). */
   policy?: TokenPolicy | undefined;
+  /** For SIGNATURE_REQUIRED: the components `Accept-Signature` asks for (see `acceptedComponents`). */
+  accept?: string | undefined;
 }
 
 /** The decision's headers: the policy's, plus what the identified token's limits and signing call for. */
@@ -46,7 +48,7 @@ function headersOf(policy: PolicyDecision, stored: StoredToken | null, at: numbe
     headers = { ...headers, ...limitFields(rateLimit, credits, state, { rateLimits, pool }) };
   }
   if (policy.code === "SIGNATURE_REQUIRED" && requireSignedRequests) {
-    headers = { ...headers, "accept-signature": acceptSignature(stored.id, stored.signing) };
+    headers = { ...headers, "accept-signature": acceptSignature(stored.id, stored.signing, extras?.accept) };
   }
   // The caller's own object, never the policy decision's (the allow without headers is shared).
   return headers === policy.headers ? { ...headers } : headers;

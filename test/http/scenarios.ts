@@ -287,6 +287,10 @@ export function describeMiddleware(name: string, start: StartServer, makeRoute: 
       const r = await read(await fetch(`${server.url}/prices`, { headers: bearer(token) }));
       expect(r).toMatchObject({ status: 401, json: { code: "SIGNATURE_REQUIRED" } });
       expect(r.headers.get("accept-signature")).toMatch(/^sig1=\("@method" "@target-uri"\);created;expires;nonce;keyid="tok_\w+";alg="ed25519"$/);
+      // With a body, the digest the verifier requires is asked for too.
+      const post = await fetch(`${server.url}/orders`, { method: "POST", headers: { ...bearer(token), "content-type": "application/json" }, body: "{}" });
+      expect(post.status).toBe(401);
+      expect(post.headers.get("accept-signature")).toMatch(/^sig1=\("@method" "@target-uri" "content-digest"\);created;/);
     });
 
     it("behind a path-rewriting TLS proxy: verifies against publicOrigin, and only with it", async () => {

@@ -48,6 +48,24 @@ describe("verify: signed requests", () => {
     expect((await kw.verify(bearer)).code).toBe("SIGNATURE_REQUIRED");
   });
 
+  it("Accept-Signature asks for what the instance requires: signatures.required, and content-digest for a body", async () => {
+    const required = ["@method", "@target-uri", "content-type", "created"];
+    const { kw, clock } = setup({ signatures: { required } });
+    const { record, token, key } = await ed25519Token(kw, { requireSignedRequests: true });
+    const asBearer = (headers: Record<string, string>) =>
+      new Request("https://api.example.com/v1/prices?symbol=X", { method: "POST", headers: { authorization: `Bearer ${token}`, ...headers } });
+    const json = { "content-type": "application/json" };
+    const noBody = (await kw.verify(asBearer(json))).headers["accept-signature"];
+    expect(noBody).toBe(`sig1=("@method" "@target-uri" "content-type");created;expires;nonce;keyid="${record.id}";alg="ed25519"`);
+    const withBody = (await kw.verify(asBearer({ ...json, "content-length": "14" }))).headers["accept-signature"];
+    expect(withBody).toBe(`sig1=("@method" "@target-uri" "content-type" "content-digest");created;expires;nonce;keyid="${record.id}";alg="ed25519"`);
+    // A client that covers exactly what the header lists is allowed; the default list would not be.
+    const components = ["@method", "@target-uri", "content-type", "content-digest"];
+    expect((await kw.verify(await sign(post(), record.id, key, clock.now, { components }))).ok).toBe(true);
+    const defaults = ["@method", "@target-uri", "content-digest"];
+    expect((await kw.verify(await sign(post(), record.id, key, clock.now, { components: defaults }))).code).toBe("SIGNATURE_INVALID");
+  });
+
   it("accepts an hmac-sha256 signature made with the key derived from the token", async () => {
     const { kw, clock } = setup();
     const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "hmac-sha256" } });
