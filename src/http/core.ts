@@ -26,8 +26,11 @@ export interface EdgeOptions extends AnswerOptions {
    * Answer CORS preflights (`preflight`) and add `Access-Control-Allow-Origin`
    * to answers of requests with an `Origin` (default false). Which pages may
    * use a token is decided by its allowed domains on the real request.
+   * `{ allowHeaders }` also lets pages send those request headers (a token
+   * header of your own `getToken`, such as `x-api-key`), besides
+   * Authorization, Content-Type and the signature fields.
    */
-  cors?: boolean;
+  cors?: boolean | { allowHeaders: readonly string[] };
   /**
    * @deprecated The middleware reads a signed request's body up to the
    * Keyward instance's `signatures.maxBodyBytes`, the one limit: set it
@@ -72,6 +75,8 @@ export interface Edge {
   /** The public origin and path prefix, without a trailing slash; null when not set. */
   readonly publicOrigin: string | null;
   readonly cors: boolean;
+  /** `Access-Control-Allow-Headers` of a preflight's answer. */
+  readonly allowHeaders: string;
   /** The instance's `signatures.maxBodyBytes`: the most of a signed body read. */
   readonly maxBodyBytes: number;
 }
@@ -99,7 +104,7 @@ export function createEdge(kw: Keyward, options: EdgeOptions = {}): Edge {
   if (problemTypeBase !== undefined && (typeof problemTypeBase !== "string" || !URL.canParse(`${problemTypeBase}x`))) {
     throw new ConfigError("problemTypeBase", "must be the start of an absolute URI");
   }
-  if (typeof cors !== "boolean") throw new ConfigError("cors", "must be a boolean");
+  const allowHeaders = corsAllowHeaders(cors);
   if (known !== undefined && given !== undefined && given !== known) {
     throw new ConfigError(
       "maxBodyBytes",
@@ -110,9 +115,23 @@ export function createEdge(kw: Keyward, options: EdgeOptions = {}): Edge {
     kw,
     answer: Object.freeze({ ...(realm !== undefined && { realm }), ...(problemTypeBase !== undefined && { problemTypeBase }) }),
     publicOrigin: publicOrigin === undefined ? null : parsePublicOrigin(publicOrigin),
-    cors,
+    cors: cors !== false,
+    allowHeaders,
     maxBodyBytes,
   });
+}
+
+/** The request headers a preflight allows: keyward's, and those `cors.allowHeaders` adds (RFC 9110 field names). */
+function corsAllowHeaders(cors: unknown): string {
+  if (typeof cors === "boolean") return ALLOWED_HEADERS;
+  const extra = (cors as { allowHeaders?: unknown } | null)?.allowHeaders;
+  const token = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/;
+  if (!Array.isArray(extra) || extra.length > 32 || !extra.every((h) => typeof h === "string" && token.test(h))) {
+    throw new ConfigError("cors", 'must be a boolean or { allowHeaders: [...] } with up to 32 header names, e.g. { allowHeaders: ["x-api-key"] }');
+  }
+  const names = new Set(ALLOWED_HEADERS.split(", "));
+  for (const h of extra) names.add(h.toLowerCase());
+  return [...names].join(", ");
 }
 
 function parsePublicOrigin(value: unknown): string {
@@ -273,7 +292,7 @@ export function preflightAnswer(edge: Edge, method: string, header: (name: strin
     headers: {
       "access-control-allow-origin": origin,
       "access-control-allow-methods": asked.slice(0, 64),
-      "access-control-allow-headers": ALLOWED_HEADERS,
+      "access-control-allow-headers": edge.allowHeaders,
       "access-control-max-age": "600",
       vary: "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
     },

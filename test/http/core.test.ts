@@ -17,6 +17,9 @@ describe("middleware options, checked at setup", () => {
       [{ realm: 'a"\n' }, "realm"],
       [{ maxBodyBytes: -1 }, "maxBodyBytes"],
       [{ cors: "yes" as unknown as boolean }, "cors"],
+      [{ cors: { allowHeaders: ["x api key"] } }, "cors"],
+      [{ cors: { allowHeaders: "x-api-key" as unknown as string[] } }, "cors"],
+      [{ cors: null as unknown as boolean }, "cors"],
     ];
     for (const [options, field] of bad) {
       expect(() => createEdge(kw, options), field).toThrow(ConfigError);
