@@ -63,16 +63,16 @@ function isoToEpochMs(s: string): number | null {
  * A time as epoch ms: a number of milliseconds, a Date, or an ISO-8601
  * (RFC 3339) string; within the range of a JS Date.
  */
-export const timestamp = z.union([z.number(), z.date(), z.string().max(64)]).transform((v, ctx) => {
+const VALID_TIME = "must be a valid time (epoch ms, Date or ISO-8601 string such as 2027-01-01T00:00:00Z)";
+
+export const timestamp = z.union([z.number(), z.instanceof(Date), z.string().max(64)], { error: VALID_TIME }).transform((v, ctx) => {
   const ms = v instanceof Date ? v.getTime() : typeof v === "string" ? isoToEpochMs(v) : v;
   if (ms === null || !Number.isSafeInteger(ms) || ms < 0 || ms > 8.64e15) {
-    ctx.addIssue({
-      code: "custom",
-      message: "must be a valid time (epoch ms, Date or ISO-8601 string such as 2027-01-01T00:00:00Z)",
-    });
+    ctx.addIssue({ code: "custom", message: VALID_TIME });
     return z.NEVER;
   }
-  if (typeof v === "number" && ms < SECONDS_BOUND) {
+  // A number, or a Date made from one (`new Date(seconds)` is in January 1970); an ISO string says what it means.
+  if (typeof v !== "string" && ms < SECONDS_BOUND) {
     ctx.addIssue({
       code: "custom",
       message: "looks like seconds, not milliseconds",

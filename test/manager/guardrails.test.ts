@@ -142,6 +142,8 @@ describe("expiresAt", () => {
     const before = await store.get(record.id);
     await refused(kw.tokens.update(record.id, { expiresAt: seconds }), "TIME_IN_SECONDS");
     await refused(kw.tokens.update(record.id, { expiresAt: 0 }), "TIME_IN_SECONDS");
+    // A Date made from seconds falls in January 1970: the same mistake.
+    await refused(kw.tokens.update(record.id, { expiresAt: new Date(seconds) }), "TIME_IN_SECONDS");
     expect(await store.get(record.id)).toEqual(before);
   });
 
@@ -166,10 +168,13 @@ describe("expiresAt", () => {
     ["a number in a string", "1798761600000"],
     ["an empty string", ""],
     ["a long string", `2027-01-01T00:00:00Z${" ".repeat(100)}`],
+    ["an invalid Date", new Date("x")],
+    ["a bigint", 1798761600000n],
   ])("refuses %s with INVALID_INPUT", async (_label, expiresAt) => {
     const { kw, store } = setup();
-    const err = await refused(kw.tokens.create({ owner: "o", kind: "secret", expiresAt }), "INVALID_INPUT");
+    const err = await refused(kw.tokens.create({ owner: "o", kind: "secret", expiresAt: expiresAt as string }), "INVALID_INPUT");
     expect(err.field).toBe("expiresAt");
+    if (typeof expiresAt !== "string") expect(err.message).toContain("must be a valid time");
     await nothingStored(store);
   });
 });
