@@ -112,9 +112,9 @@ export class Verifier {
 
   /**
    * Checks a Fetch API request: the bearer token from `Authorization` (or
-   * the query, when enabled); Origin, Referer and Sec-Fetch-* from its
-   * headers; the client IP from `options.ip`, and from forwarding headers
-   * only behind trusted proxies.
+   * the query, when enabled); Origin, Referer and Sec-Fetch-Site from its
+   * headers, each only when a rule needs it; the client IP from
+   * `options.ip`, and from forwarding headers only behind trusted proxies.
    */
   verify(request: Request, options: CheckOptions = {}): Promise<Decision> {
     let decided: Decision | Promise<Decision>;

@@ -302,6 +302,14 @@ export function describeMiddleware(name: string, start: StartServer, makeRoute: 
       };
       expect(await forward(proxied.url)).toMatchObject({ status: 200, json: { token: signedId } });
       expect(await forward(server.url)).toMatchObject({ status: 401, json: { code: "SIGNATURE_INVALID" } });
+      // Every component derived from the URL, on the same rewritten request
+      // (with @method and @target-uri, which the instance requires).
+      for (const components of [["@authority", "@scheme"], ["@path", "@query"], ["@request-target"]]) {
+        const signer = createSigner({ keyId: signedId, alg: "ed25519", privateKey: pair.seed, components: ["@method", "@target-uri", ...components] });
+        const signed = await signer.sign(new Request("https://api.example.com/v2/prices?symbol=X"));
+        const r = await read(await fetch(`${proxied.url}/prices?symbol=X`, { headers: signed.headers }));
+        expect(r, components.join(" ")).toMatchObject({ status: 200, json: { token: signedId } });
+      }
     });
 
     it("client IP from the socket, and from X-Forwarded-For only behind trustedProxies", async () => {
