@@ -7,17 +7,22 @@ import { runGroup } from "./harness.js";
 
 const range = (n, f) => Array.from({ length: n }, (_, i) => f(i));
 
-/** The rule sets, each with a request that passes only the last rule (the worst case for a scan). */
+/**
+ * The rule sets, each with a request that passes only the last rule (the
+ * worst case for a scan); each kind of rule also alone, as its baseline.
+ */
 const SETS = {
-  "1 rule": { policy: { domains: ["app.example.com"] }, origin: "https://app.example.com" },
+  "1 domain": { policy: { domains: ["app.example.com"] }, origin: "https://app.example.com" },
   "256 domains": {
     policy: { domains: range(256, (i) => (i % 2 ? `*.site${i}.example` : `app${i}.example.com`)) },
     origin: "https://a.b.site255.example",
   },
+  "1 CIDR": { policy: { ips: ["10.3.230.0/24"] }, ip: "10.3.230.7" },
   "1 000 CIDRs": {
     policy: { ips: range(1000, (i) => (i % 4 === 3 ? `2001:db8:${i.toString(16)}::/48` : `10.${i >> 8}.${i & 255}.0/24`)) },
     ip: "10.3.230.7",
   },
+  "1 wildcard scope": { policy: { scopes: ["datasets/team99/*:read"] }, scope: "datasets/team99/prices:read" },
   "100 wildcard scopes": {
     policy: { scopes: range(100, (i) => `datasets/team${i}/*:read`) },
     scope: "datasets/team99/prices:read",
