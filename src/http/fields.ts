@@ -84,9 +84,6 @@ export function limitFields(
   return out;
 }
 
-/** What `Accept-Signature` asks to cover by default: the verifier's default components. */
-const DEFAULT_ACCEPTED = '"@method" "@target-uri"';
-
 /**
  * The components `Accept-Signature` asks to cover, serialized for its inner
  * list: those of the instance's `signatures.required` (its signature
@@ -99,6 +96,9 @@ export function acceptedComponents(required: readonly string[] | undefined, hasB
   if (hasBody && !ids.some((id) => id[0] === "content-digest")) ids.push(["content-digest", new Map()]);
   return ids.map(serializeItem).join(" ");
 }
+
+/** What `Accept-Signature` asks to cover by default: `acceptedComponents(undefined, false)`, written out (no work at module load). */
+const DEFAULT_ACCEPTED = '"@method" "@target-uri"';
 
 /**
  * `Accept-Signature` (RFC 9421 §5.1) for a token that requires signed

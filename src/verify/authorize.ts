@@ -3,6 +3,7 @@
 // its plan ceiling bounds the token's scopes, and its limits are handed to
 // the meter with the token's. No store write happens here.
 import type { ResolvedConfig } from "../config.js";
+import { acceptedComponents } from "../http/fields.js";
 import type { AccountPolicy, StoredAccount } from "../model/account.js";
 import { policyAt, readTime } from "../model/record.js";
 import type { StoredToken, TokenPolicy } from "../model/types.js";
@@ -11,7 +12,6 @@ import { type EvaluationContext, evaluatePolicy, scopeMatcherOf } from "../polic
 import { compileScopes, missingScope, type ScopeMatcher } from "../policy/scope.js";
 import { sharedReadsOf } from "../store/shared-reads.js";
 import type { AccountMeter } from "../store/types.js";
-import { acceptedComponents } from "../http/fields.js";
 import { type LookupCacheOptions, SharedLookup } from "./cache.js";
 import { type Decision, decision, type Staged, storeUnavailable } from "./decision.js";
 
