@@ -46,6 +46,17 @@ export async function benchPolicy({ ms }) {
     cases.push({ name: `kw.check, cold (store lookup; rules compiled once per revision), ${name}`, fn: () => cold.check(input) });
     warmCases.push({ name: `kw.check, warm cache, ${name}`, fn: () => warm.check(input) });
   }
+  // A token under an account with a plan ceiling: the route's scope must be the token's and within the ceiling.
+  await warm.accounts.set("acct_ceiling", { ceiling: ["datasets/*:read", "core:read"] });
+  const needed = "datasets/team9999/prices:read";
+  for (const n of [1, 256]) {
+    const scopes = [...range(n - 1, (i) => `datasets/team${i}/*:read`), needed];
+    const { token } = await warm.tokens.create({ owner: "acct_ceiling", kind: "secret", scopes });
+    const input = { token, scope: needed };
+    const d = await warm.check(input);
+    if (!d.ok) throw new Error(`benchmark token (ceiling, ${n} scopes) was denied: ${d.code}`);
+    warmCases.push({ name: `kw.check, warm cache, account with a plan ceiling, ${n} token scope${n === 1 ? "" : "s"}`, fn: () => warm.check(input) });
+  }
   const rows = await runGroup("Policy rules: cold checks (cache off; usage metering off, to show the rules' cost)", cases, { ms });
   rows.push(...(await runGroup("Policy rules: warm checks (usage metering off)", warmCases, { ms })));
 
