@@ -11,6 +11,7 @@ import type { UsageWriteError } from "./monitor/usage-queue.js";
 import type { ConfigWarning, ForwardingHeader } from "./policy/client-ip.js";
 import { parseScope } from "./policy/scope.js";
 import { parseComponentId } from "./signing/components.js";
+import { PARAM_NAMES } from "./signing/verify.js";
 import { type GuardedStore, guardStore } from "./store/guard.js";
 import type { TokenStore } from "./store/types.js";
 import { PREFIX_PATTERN, type TokenEnv } from "./token/format.js";
@@ -248,13 +249,11 @@ const LIFETIME_CAP = 36_525 * DAY;
 /** Longest string looked up as a foreign (imported) token. */
 export const MAX_FOREIGN_TOKEN_LENGTH = 512;
 
-/** Entries of `signatures.required` that name signature parameters, not components. */
-export const SIGNATURE_PARAMS: ReadonlySet<string> = new Set(["created", "expires", "nonce", "keyid", "alg", "tag"]);
 const DERIVED = new Set(["@method", "@target-uri", "@authority", "@scheme", "@request-target", "@path", "@query", "@query-param"]);
 
 /** Whether a `signatures.required` entry names a signature parameter or a request component (RFC 9421 §2). */
 function isCoverable(entry: string): boolean {
-  if (SIGNATURE_PARAMS.has(entry)) return true;
+  if (PARAM_NAMES.has(entry)) return true;
   try {
     const [name] = parseComponentId(entry);
     return typeof name === "string" && (!name.startsWith("@") || DERIVED.has(name));

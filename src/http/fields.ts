@@ -1,10 +1,10 @@
 // Response fields that describe a token's limits and what a request must
 // carry: IETF RateLimit / RateLimit-Policy and RFC 9421 Accept-Signature.
 // Pure: data in, header values out.
-import { SIGNATURE_PARAMS } from "../config.js";
 import type { CreditsPolicy, RateLimitPolicy, StoredSigning } from "../model/types.js";
 import { parseComponentId } from "../signing/components.js";
 import { serializeItem } from "../signing/structured-fast.js";
+import { DEFAULT_REQUIRED, PARAM_NAMES } from "../signing/verify.js";
 
 /** Counter state learned while metering one request. */
 export interface MeterState {
@@ -86,27 +86,23 @@ export function limitFields(
 
 /**
  * The components `Accept-Signature` asks to cover, serialized for its inner
- * list: those of the instance's `signatures.required` (its signature
- * parameters left out), else `@method` and `@target-uri`; and
+ * list: those the verifier requires (the instance's `signatures.required`,
+ * else its default), without the signature parameters; and
  * `content-digest` for a request with a body, which the verifier requires
- * (RFC 9530).
+ * too (RFC 9530).
  */
 export function acceptedComponents(required: readonly string[] | undefined, hasBody: boolean): string {
-  const ids = (required ?? ["@method", "@target-uri"]).filter((entry) => !SIGNATURE_PARAMS.has(entry)).map(parseComponentId);
+  const ids = (required ?? DEFAULT_REQUIRED).filter((entry) => !PARAM_NAMES.has(entry)).map(parseComponentId);
   if (hasBody && !ids.some((id) => id[0] === "content-digest")) ids.push(["content-digest", new Map()]);
   return ids.map(serializeItem).join(" ");
 }
 
-/** What `Accept-Signature` asks to cover by default: `acceptedComponents(undefined, false)`, written out (no work at module load). */
-const DEFAULT_ACCEPTED = '"@method" "@target-uri"';
-
 /**
  * `Accept-Signature` (RFC 9421 §5.1) for a token that requires signed
- * requests: the components to cover (default: keyward's verifier's, see
- * {@link acceptedComponents}), the parameters it wants, the token's id as
- * `keyid` and its algorithm.
+ * requests: the components to cover (from {@link acceptedComponents}), the
+ * parameters the verifier wants, the token's id as `keyid` and its algorithm.
  */
-export function acceptSignature(tokenId: string, signing: StoredSigning | null, components: string = DEFAULT_ACCEPTED): string {
+export function acceptSignature(tokenId: string, signing: StoredSigning | null, components: string): string {
   const alg = signing ? `;alg="${signing.alg}"` : "";
   return `sig1=(${components});created;expires;nonce;keyid="${tokenId}"${alg}`;
 }

@@ -158,8 +158,10 @@ export interface VerifyRequestFailure {
 /** Result of {@link verifyRequest}. */
 export type VerifyRequestResult = VerifyRequestSuccess | VerifyRequestFailure;
 
-const PARAM_NAMES: ReadonlySet<string> = new Set<SignatureParamName>(DEFAULT_PARAM_ORDER);
-const DEFAULT_REQUIRED = ["@method", "@target-uri", "created"] as const;
+/** @internal The signature parameters' names (an entry of `required` that is one names a parameter, not a component). */
+export const PARAM_NAMES: ReadonlySet<string> = new Set<SignatureParamName>(DEFAULT_PARAM_ORDER);
+/** @internal What a signature must cover unless `required` says otherwise. */
+export const DEFAULT_REQUIRED = ["@method", "@target-uri", "created"] as const;
 
 /**
  * Signature-Input and Signature values outside the fast parser's forms (rare

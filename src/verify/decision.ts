@@ -1,6 +1,6 @@
 // The verifier's answer: the pure evaluator's decision plus what the request
 // path learned (which token, credits left, when to retry).
-import { acceptSignature, limitFields, type MeterState } from "../http/fields.js";
+import { acceptedComponents, acceptSignature, limitFields, type MeterState } from "../http/fields.js";
 import { type AnswerOptions, problemResponse } from "../http/problem.js";
 import { DEFAULT_POOL, poolOf } from "../model/pools.js";
 import { policyAt, readTime, toRecord } from "../model/record.js";
@@ -48,7 +48,7 @@ function headersOf(policy: PolicyDecision, stored: StoredToken | null, at: numbe
     headers = { ...headers, ...limitFields(rateLimit, credits, state, { rateLimits, pool }) };
   }
   if (policy.code === "SIGNATURE_REQUIRED" && requireSignedRequests) {
-    headers = { ...headers, "accept-signature": acceptSignature(stored.id, stored.signing, extras?.accept) };
+    headers = { ...headers, "accept-signature": acceptSignature(stored.id, stored.signing, extras?.accept ?? acceptedComponents(undefined, false)) };
   }
   // The caller's own object, never the policy decision's (the allow without headers is shared).
   return headers === policy.headers ? { ...headers } : headers;
