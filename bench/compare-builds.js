@@ -1,6 +1,8 @@
 // This build next to another one, in one process: the metered checks of
 // bench/accounts.js (meteringShapes) and MemoryStore.meter on 10 000 keys,
-// for changes whose effect is smaller than the drift between two runs.
+// for changes whose effect is smaller than the drift between two runs; then
+// the checks while a full cache keeps evicting (bench/verify.js `churn`),
+// each build on a working set of its own, one after the other.
 //
 //   git worktree add /tmp/kw-old <rev> && (cd /tmp/kw-old && npm ci && npx tsup)
 //   npm run build && KEYWARD_OLD_DIST=/tmp/kw-old/dist BENCH_ROUNDS=5 node --expose-gc bench/compare-builds.js
@@ -9,6 +11,7 @@
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { meteringShapes } from "./accounts.js";
+import { churn } from "./verify.js";
 import { runGroup } from "./harness.js";
 
 const oldDist = process.env.KEYWARD_OLD_DIST;
@@ -36,3 +39,12 @@ await runGroup(
   }),
   { ms },
 );
+
+const N = Number(process.env.BENCH_TOKENS ?? 100_000);
+for (const [tag, lib] of builds) {
+  const store = new lib.MemoryStore();
+  const maker = new lib.Keyward({ store, prefix: "acme", usage: { enabled: false } });
+  const tokens = [];
+  for (let i = 0; i < N; i++) tokens.push((await maker.tokens.create({ owner: `acct_${i % 1000}`, kind: "secret" })).token);
+  console.log(`${tag.trim()}\n\n${await churn(lib.Keyward, store, tokens)}`);
+}

@@ -169,7 +169,7 @@ async function benchScale({ ms }) {
       "",
     ].join("\n"),
   );
-  console.log(await churn(store, tokens));
+  console.log(await churn(Keyward, store, tokens));
 
   // Bytes per cached token (the verifier's caches) and per stored token (MemoryStore).
   const M = 10_000;
@@ -244,9 +244,10 @@ async function allocatedPerCall(fn, n) {
  * every check is a miss that evicts. Checks during which the garbage
  * collector ran are counted apart (a pause of the heap, not of the cache).
  * Usage recording is off: MemoryStore writes a batch of usage events in
- * one go, which would land on the check that awaits it.
+ * one go, which would land on the check that awaits it. `Keyward` is the
+ * class of the build measured (bench/compare-builds.js passes another).
  */
-async function churn(store, tokens) {
+export async function churn(Keyward, store, tokens) {
   const size = Math.floor(tokens.length / 2);
   const kw = new Keyward({ store, prefix: "acme", cache: { maxEntries: size }, usage: { enabled: false } });
   for (let k = 0; k < size; k++) await kw.check({ token: tokens[k] });

@@ -3,9 +3,10 @@
 // V8 rebuilds a Map's table in one step, touching every entry, once the
 // insertions and deletions since the last rebuild fill it. A full cache
 // deletes one entry per insertion, so it is rebuilt regularly, and the whole
-// rebuild lands on one request: measured on Node 24, about 3 ms for 10 000
-// entries and 25 ms for 100 000. Split into parts of at most about
-// PART_ENTRIES entries each, only one part is rebuilt at a time.
+// rebuild lands on one request (tens of milliseconds at 100 000 entries on
+// Node 24: the "longest" column of bench/compare-builds.js's churn table).
+// Split into parts of at most about PART_ENTRIES entries each, only one part
+// is rebuilt at a time.
 
 /** Entries per part a PartedMap is sized for. */
 export const PART_ENTRIES = 4096;
