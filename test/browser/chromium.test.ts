@@ -4,13 +4,19 @@
 //
 // Needs /usr/bin/chromium (or KEYWARD_CHROMIUM). Absent: the suite fails when
 // CI is set, and is skipped otherwise.
+import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { serve } from "@hono/node-server";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type * as Client from "../../src/client/index.js";
+import { keywardFetch } from "../../src/fetch/index.js";
+import type { EdgeOptions } from "../../src/http/core.js";
 import { Keyward, MemoryStore } from "../../src/index.js";
 import { bundleClient, keyring } from "../client/helpers.js";
 import { type ApiServer, keywardVerifier, startApiServer } from "./server.js";
@@ -246,6 +252,45 @@ describe.skipIf(!haveChromium)("keyward/client in Chromium", () => {
       ];
     }, token);
     expect(replies.map((r) => r.code)).toEqual(["SECRET_IN_BROWSER", "SECRET_IN_BROWSER"]);
+  });
+
+  it("a page on another origin sends a publishable token in x-api-key: the preflight lets it through only with cors.allowHeaders", async () => {
+    // keyward/fetch on a second port (another origin than the page's), reading the token from x-api-key.
+    const api = async (cors: EdgeOptions["cors"]) => {
+      const guard = keywardFetch(strict, { cors });
+      const handler = guard.requireToken({ getToken: (req) => req.headers.get("x-api-key") }, (_req, d) => Response.json({ token: d.tokenId }));
+      const listening = serve({ fetch: handler as never, port: 0, hostname: "127.0.0.1" }) as Server;
+      await once(listening, "listening");
+      return { url: `http://127.0.0.1:${(listening.address() as AddressInfo).port}`, server: listening };
+    };
+    const withHeader = await api({ allowHeaders: ["x-api-key"] });
+    const without = await api(true);
+    const { token, record } = await strict.tokens.create({ owner: "acct_browser", kind: "publishable", domains: [new URL(server.url).host] });
+    const call = (url: string) =>
+      page.evaluate(
+        async ({ url, token }) => {
+          try {
+            const res = await fetch(`${url}/prices`, { headers: { "x-api-key": token } });
+            return { status: res.status, ...(await res.json()) };
+          } catch (err) {
+            return { status: 0, code: String(err) };
+          }
+        },
+        { url, token },
+      );
+    try {
+      const errorsBefore = pageErrors.length;
+      // Without the header allowed, Chromium refuses to send the request after the preflight.
+      expect(await call(without.url)).toEqual({ status: 0, code: "TypeError: Failed to fetch" });
+      await expect.poll(() => pageErrors.slice(errorsBefore).some((e) => /CORS policy/.test(e) && /x-api-key/.test(e))).toBe(true);
+      pageErrors.splice(errorsBefore);
+      expect(await call(withHeader.url)).toEqual({ status: 200, token: record.id });
+    } finally {
+      for (const { server: s } of [withHeader, without]) {
+        s.closeAllConnections();
+        s.close();
+      }
+    }
   });
 
   it("the server refuses tampered, replayed and unsigned requests", async () => {
