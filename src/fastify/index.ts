@@ -18,7 +18,17 @@
  * @module keyward/fastify
  */
 import { Readable } from "node:stream";
-import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from "fastify";
+import type {
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+  preHandlerAsyncHookHandler,
+  RawReplyDefaultExpression,
+  RawRequestDefaultExpression,
+  RawServerBase,
+  RawServerDefault,
+  RouteGenericInterface,
+} from "fastify";
 import { allowHeaders, createEdge, createRoute, decide, denialParts, type EdgeOptions, preflightAnswer, type RouteOptions } from "../http/core.js";
 import { hasBody, nodeEdgeRequest, readNodeBody, type WithRawBody } from "../http/node.js";
 import type { Keyward } from "../keyward.js";
@@ -31,25 +41,31 @@ declare module "fastify" {
   }
 }
 
-/** Options of one `requireToken` route. */
-export interface FastifyRouteOptions extends RouteOptions<FastifyRequest> {
+/** Options of one `requireToken` route, on an app of `Server` (HTTP/1.1 by default; an HTTP/2 server too). */
+export interface FastifyRouteOptions<Server extends RawServerBase = RawServerDefault> extends RouteOptions<FastifyRequest<RouteGenericInterface, Server>> {
   /** Answers a denial instead of the problem+json default. */
-  onDenied?: (decision: Decision, request: FastifyRequest, reply: FastifyReply) => unknown;
+  onDenied?: (decision: Decision, request: FastifyRequest<RouteGenericInterface, Server>, reply: FastifyReply<RouteGenericInterface, Server>) => unknown;
   /**
    * Answers an error of keyward's part of the request: `getToken` or
    * `onDenied` throwing or rejecting. Default: thrown to Fastify's error
    * handler. (A signed upload aborted mid-body ends in the plugin's
    * `preParsing` hook, which Fastify answers itself.)
    */
-  onError?: (err: unknown, request: FastifyRequest, reply: FastifyReply) => unknown;
+  onError?: (err: unknown, request: FastifyRequest<RouteGenericInterface, Server>, reply: FastifyReply<RouteGenericInterface, Server>) => unknown;
 }
 
 /** What {@link keywardFastify} returns. */
 export interface KeywardFastify {
   /** Register it (`app.register(guard.plugin)`) before the routes: decorates requests, keeps signed bodies, answers preflights. */
   plugin: (app: FastifyInstance) => Promise<void>;
-  /** A `preHandler` that lets a request through only with a token allowed for the route. */
-  requireToken(options?: FastifyRouteOptions): preHandlerAsyncHookHandler;
+  /**
+   * A `preHandler` that lets a request through only with a token allowed for
+   * the route; of the app's server type (HTTP/1.1 or HTTP/2), inferred from
+   * where it is used.
+   */
+  requireToken<Server extends RawServerBase = RawServerDefault>(
+    options?: FastifyRouteOptions<Server>,
+  ): preHandlerAsyncHookHandler<Server, RawRequestDefaultExpression<Server>, RawReplyDefaultExpression<Server>>;
 }
 
 /**
@@ -95,14 +111,16 @@ export function keywardFastify(kw: Keyward, options?: EdgeOptions): KeywardFasti
   Object.assign(plugin, { [Symbol.for("skip-override")]: true, [Symbol.for("fastify.display-name")]: "keyward" });
   return {
     plugin,
-    requireToken(routeOptions = {}) {
+    requireToken<Server extends RawServerBase = RawServerDefault>(routeOptions: FastifyRouteOptions<Server> = {}) {
       const route = createRoute(routeOptions);
       const { onDenied, onError } = routeOptions;
-      return async (request, reply) => {
+      return async (request: FastifyRequest<RouteGenericInterface, Server>, reply: FastifyReply<RouteGenericInterface, Server>) => {
         const origin = edge.cors ? header(request, "origin") : null;
         let decision: Decision;
         try {
-          const decided = decide(edge, route, nodeEdgeRequest(request, request.raw, request.raw.url ?? "/"));
+          // node:http2's compatibility request has every field of an IncomingMessage that keyward reads.
+          const raw = request.raw as WithRawBody;
+          const decided = decide(edge, route, nodeEdgeRequest(request, raw, raw.url ?? "/"));
           // The warm path decides at once: no promise step.
           decision = decided instanceof Promise ? await decided : decided;
           if (!decision.ok && onDenied) return void (await onDenied(decision, request, reply));
@@ -122,7 +140,7 @@ export function keywardFastify(kw: Keyward, options?: EdgeOptions): KeywardFasti
   };
 }
 
-function header(request: FastifyRequest, name: string): string | null {
+function header(request: Pick<FastifyRequest, "headers">, name: string): string | null {
   const v = request.headers[name];
   return typeof v === "string" ? v : Array.isArray(v) ? v.join(", ") : null;
 }

@@ -7,8 +7,16 @@ import type { EdgeRequest } from "./core.js";
 /** A Node request that may carry the raw body captured before a parser read it. */
 export type WithRawBody = IncomingMessage & { rawBody?: Uint8Array | undefined };
 
-/** Whether a request has a body (RFC 9112 §6.3: Transfer-Encoding, or a non-zero Content-Length). */
-export function hasBody(req: IncomingMessage): boolean {
+/** A Node request of either protocol: an HTTP/2 one (node:http2's compatibility API) has the stream it came on. */
+type NodeRequest = IncomingMessage & { stream?: { endAfterHeaders?: boolean } };
+
+/**
+ * Whether a request has a body: RFC 9112 §6.3 (Transfer-Encoding, or a
+ * non-zero Content-Length); over HTTP/2, a body needs neither, and there is
+ * none when the HEADERS frame ended the stream (RFC 9113 §8.1).
+ */
+export function hasBody(req: NodeRequest): boolean {
+  if (req.stream !== undefined) return req.stream.endAfterHeaders !== true && req.headers["content-length"] !== "0";
   return req.headers["transfer-encoding"] !== undefined || (req.headers["content-length"] ?? "0") !== "0";
 }
 
@@ -102,7 +110,9 @@ class NodeEdgeRequest<Req> implements EdgeRequest<Req> {
   // parses the origin once per origin); the signed path checks it parses.
   get url(): string {
     const scheme = (this.req.socket as { encrypted?: boolean }).encrypted ? "https" : "http";
-    return `${scheme}://${this.req.headers.host ?? "localhost"}${this.path}`;
+    // HTTP/2 names the target's authority in `:authority`, which wins over a Host field (RFC 9113 §8.3.1).
+    const headers = this.req.headers;
+    return `${scheme}://${headers[":authority"] ?? headers.host ?? "localhost"}${this.path}`;
   }
 
   header(name: string): string | null {
@@ -112,7 +122,9 @@ class NodeEdgeRequest<Req> implements EdgeRequest<Req> {
   async toRequest(url: string, maxBytes: number): Promise<{ request: Request; body: Uint8Array | undefined }> {
     const req = this.req;
     const headers = new Headers();
-    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+    const raw = req.rawHeaders;
+    // HTTP/2's pseudo-header fields (`:method`, `:path`, …) are no header fields of a Fetch Request.
+    for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.charCodeAt(0) !== 58) headers.append(raw[i]!, raw[i + 1]!);
     const method = this.method;
     const body = method === "GET" || method === "HEAD" ? undefined : await rawBodyOf(req, maxBytes);
     if (body === null) return { request: await consumed(url, method, headers), body: undefined };

@@ -1,6 +1,7 @@
 // keyward/fastify on a real Fastify 5 server (the shared suite in test/http/scenarios.ts).
 import Fastify from "fastify";
 import { keywardFastify } from "../../src/fastify/index.js";
+import { describeHttp2 } from "../http/http2.js";
 import { describeMiddleware, failingHooks } from "../http/scenarios.js";
 
 describeMiddleware(
@@ -34,3 +35,13 @@ describeMiddleware(
   },
   (kw, options) => keywardFastify(kw).requireToken(options as never),
 );
+
+describeHttp2("Fastify 5", async (kw) => {
+  const app = Fastify({ http2: true });
+  const guard = keywardFastify(kw);
+  await app.register(guard.plugin);
+  app.get("/prices", { preHandler: guard.requireToken({ scope: "core:read" }) }, async (request) => ({ token: request.keyward?.tokenId }));
+  app.post("/orders", { preHandler: guard.requireToken({ scope: "orders:write" }) }, async (request) => ({ token: request.keyward?.tokenId, body: request.body }));
+  const url = await app.listen({ port: 0, host: "127.0.0.1" });
+  return { url, close: () => app.close() };
+});

@@ -1,10 +1,12 @@
 // keyward/hono on a real Hono app served by @hono/node-server (the shared suite in test/http/scenarios.ts).
+import { createServer as createHttp2Server, type Http2Server } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
 import { type HonoRouteOptions, type KeywardEnv, keywardHono } from "../../src/hono/index.js";
 import { Keyward, MemoryStore } from "../../src/index.js";
+import { describeHttp2 } from "../http/http2.js";
 import { describeMiddleware, failingHooks } from "../http/scenarios.js";
 
 /** GET /failing's options (see test/http/scenarios.ts). */
@@ -81,4 +83,17 @@ describe("keyward/hono, handler form: answers at once when it can; errors reach 
     const boom = await app.fetch(new Request("http://localhost/boom", { headers }));
     expect([boom.status, await boom.text()]).toEqual([500, "getToken failed"]);
   });
+});
+
+describeHttp2("Hono on @hono/node-server", async (kw) => {
+  const app = new Hono<KeywardEnv>();
+  const guard = keywardHono(kw);
+  app.get("/prices", guard.requireToken({ scope: "core:read" }), (c) => c.json({ token: c.get("keyward").tokenId }));
+  app.post("/orders", guard.requireToken({ scope: "orders:write" }), async (c) => c.json({ token: c.get("keyward").tokenId, body: await c.req.json() }));
+  const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1", createServer: createHttp2Server }) as Http2Server;
+  await new Promise((resolve) => server.once("listening", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 });

@@ -1,4 +1,6 @@
 // Type-level tests of the framework entry points: the decision is typed where each framework puts it.
+import type { Http2ServerRequest } from "node:http2";
+import Fastify from "fastify";
 import { type Context, Hono } from "hono";
 import type { AllowedDecision, TokenRecord } from "keyward";
 import { Keyward, MemoryStore } from "keyward";
@@ -24,6 +26,13 @@ describe("framework types", () => {
       expectTypeOf(decision.token.id).toEqualTypeOf<string>();
       return new Response();
     });
+    // On an HTTP/2 app, the hooks see its requests (the server type comes from where the preHandler is used).
+    const h2 = Fastify({ http2: true });
+    h2.get("/", {
+      preHandler: keywardFastify(kw).requireToken({
+        onDenied: (_d, request) => expectTypeOf(request.raw).toEqualTypeOf<Http2ServerRequest>(),
+      }),
+    }, async () => "ok");
     type HonoGetToken = NonNullable<NonNullable<Parameters<ReturnType<typeof keywardHono>["requireToken"]>[0]>["getToken"]>;
     expectTypeOf<Parameters<HonoGetToken>[0]>().toEqualTypeOf<Context>();
   });
