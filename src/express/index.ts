@@ -49,7 +49,11 @@ export interface KeywardExpress {
   requireToken(options?: ExpressRouteOptions): RequestHandler;
   /** Answers CORS preflights (with `cors: true`); other requests go on. */
   preflight: RequestHandler;
-  /** The `verify` option of `express.json()` / `express.raw()`: keeps the body bytes for `Content-Digest`. */
+  /**
+   * The `verify` option of `express.json()` / `express.raw()`: keeps the body
+   * bytes for `Content-Digest`. Not those of a compressed body
+   * (`Content-Encoding`), which the parser decodes before this hook sees it.
+   */
   rawBody: (req: Request, res: Response, buf: Uint8Array) => void;
 }
 
@@ -71,6 +75,11 @@ export function keywardExpress(kw: Keyward, options?: EdgeOptions): KeywardExpre
   return {
     preflight,
     rawBody: (req, _res, buf) => {
+      // A parser hands the hook a compressed body decoded: not the bytes a
+      // Content-Digest covers (RFC 9530 §2, the content as sent), so none are
+      // kept, and a signed request is answered as one whose body the
+      // application read first (BODY_ALREADY_READ), not as a client's mismatch.
+      if (isEncoded(req.headers["content-encoding"])) return;
       (req as Request & WithRawBody).rawBody = buf;
     },
     requireToken(routeOptions = {}) {
@@ -118,6 +127,12 @@ export function keywardExpress(kw: Keyward, options?: EdgeOptions): KeywardExpre
       };
     },
   };
+}
+
+/** Whether a request's content is compressed (any Content-Encoding but `identity`). */
+function isEncoded(contentEncoding: string | undefined): boolean {
+  const coding = contentEncoding?.trim().toLowerCase() ?? "";
+  return coding !== "" && coding !== "identity";
 }
 
 export type { EdgeOptions as KeywardExpressOptions } from "../http/core.js";

@@ -1,5 +1,6 @@
 // keyward/express on a real Express 5 server (the shared suite in test/http/scenarios.ts).
 import type { AddressInfo } from "node:net";
+import { gunzipSync, gzipSync } from "node:zlib";
 import express from "express";
 import { describe, expect, it } from "vitest";
 import { createSigner, signedFetch } from "../../src/client/index.js";
@@ -116,6 +117,33 @@ describe("keyward/express and a body parser that keeps no copy of the body", () 
         body: "{}",
       });
       expect(forged.status).toBe(401);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it("a compressed signed body (Content-Encoding: gzip): the parser decodes it before the hook, so BODY_ALREADY_READ, not the client's DIGEST_MISMATCH; requireToken before the parser checks the bytes as sent", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const pair = ed25519KeyPair();
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: pair.publicKey } });
+    const app = express();
+    const guard = keywardExpress(kw);
+    app.post("/orders", express.json({ verify: guard.rawBody }), guard.requireToken(), (req, res) => res.json(req.body));
+    // The way for compressed uploads: keyward reads the body as sent, the route decodes it.
+    app.post("/uploads", guard.requireToken(), (req, res) => res.json(JSON.parse(gunzipSync(req.rawBody!).toString())));
+    const server = app.listen(0, "127.0.0.1");
+    await new Promise((resolve) => server.once("listening", resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const send = signedFetch(createSigner({ keyId: record.id, alg: "ed25519", privateKey: pair.seed }));
+      const gzipped = { method: "POST", headers: { "content-type": "application/json", "content-encoding": "gzip" }, body: gzipSync('{"symbol":"X"}') };
+      const r = await send(`${base}/orders`, gzipped);
+      expect([r.status, (await r.json()).code]).toEqual([500, "BODY_ALREADY_READ"]);
+      const plain = await send(`${base}/orders`, { method: "POST", headers: { "content-type": "application/json" }, body: '{"symbol":"X"}' });
+      expect([plain.status, await plain.json()]).toEqual([200, { symbol: "X" }]);
+      const upload = await send(`${base}/uploads`, gzipped);
+      expect([upload.status, await upload.json()]).toEqual([200, { symbol: "X" }]);
     } finally {
       server.closeAllConnections();
       server.close();
