@@ -18,6 +18,8 @@ import { PREFIX_PATTERN, type TokenEnv } from "./token/format.js";
 
 /** Default of `signatures.maxBodyBytes`: the largest signed body read, 1 MiB. */
 export const DEFAULT_SIGNED_BODY_BYTES = 1 << 20;
+/** Default of `signatures.bodyTimeoutMs`: how long a signed body may take to arrive, 10 s. */
+export const DEFAULT_SIGNED_BODY_TIMEOUT_MS = 10_000;
 
 /** Options of {@link Keyward}. */
 export interface KeywardOptions {
@@ -341,7 +343,7 @@ const schema = z.strictObject({
       unsafeAllowNoFreshness: z.boolean().default(false),
       unsafeAllowUncoveredBody: z.boolean().default(false),
       maxBodyBytes: z.number().int().min(0).max(1 << 30).default(DEFAULT_SIGNED_BODY_BYTES),
-      bodyTimeoutMs: z.number().int().min(1).max(600_000).default(10_000),
+      bodyTimeoutMs: z.number().int().min(1).max(600_000).default(DEFAULT_SIGNED_BODY_TIMEOUT_MS),
     })
     .default({
       maxAgeSec: 300,
@@ -350,7 +352,7 @@ const schema = z.strictObject({
       unsafeAllowNoFreshness: false,
       unsafeAllowUncoveredBody: false,
       maxBodyBytes: DEFAULT_SIGNED_BODY_BYTES,
-      bodyTimeoutMs: 10_000,
+      bodyTimeoutMs: DEFAULT_SIGNED_BODY_TIMEOUT_MS,
     }),
   // Checked field by field (ranges named) by the AnomalyDetector constructor.
   anomalies: z.custom<AnomalyOptions>((v) => typeof v === "object" && v !== null, "must be an object").optional(),

@@ -17,12 +17,18 @@ import { Verifier } from "./verify/verifier.js";
 export let decideNow: (kw: Keyward, request: Request, options: CheckOptions) => Decision | Promise<Decision>;
 
 /**
- * The largest signed body `kw` reads (its `signatures.maxBodyBytes`): what
- * the middleware reads of a body, so the two limits never disagree;
- * undefined for an instance of another copy of the package. Internal (not
- * exported by any entry point).
+ * How much of a signed body `kw` reads, and for how long: what the
+ * middleware reads of a body, so the limits never disagree; undefined for
+ * an instance of another copy of the package. Internal (not exported by any
+ * entry point).
  */
-export let signedBodyLimit: (kw: Keyward) => number | undefined;
+export let signedBodyLimits: (kw: Keyward) => SignedBodyLimits | undefined;
+
+/** How much of a signed body is read, and for how long (`signatures.maxBodyBytes`, `signatures.bodyTimeoutMs`). */
+export interface SignedBodyLimits {
+  readonly maxBytes: number;
+  readonly timeoutMs: number;
+}
 
 /**
  * keyward: one object per application, sharing a {@link TokenStore}.
@@ -49,7 +55,7 @@ export class Keyward {
   readonly anomalies: { list(filter?: AnomalyFilter): Anomaly[] };
   readonly #verifier: Verifier;
   /** Largest signed body the verifier reads (`signatures.maxBodyBytes`). */
-  readonly #maxSignedBody: number;
+  readonly #signedBody: SignedBodyLimits;
 
   /**
    * @param options store, prefix, environment, sealing key, cache bounds, clock
@@ -59,7 +65,7 @@ export class Keyward {
     const config = resolveConfig(options);
     const detector = config.anomalies === undefined ? null : new AnomalyDetector(config.anomalies, config.store);
     this.#verifier = new Verifier(config, detector);
-    this.#maxSignedBody = config.signatures.maxBodyBytes;
+    this.#signedBody = Object.freeze({ maxBytes: config.signatures.maxBodyBytes, timeoutMs: config.signatures.bodyTimeoutMs });
     this.anomalies = { list: (filter) => detector?.list(filter) ?? [] };
     // This instance's own writes drop its cache entries at once, change feed or not.
     this.tokens = new TokenManager(
@@ -123,6 +129,6 @@ export class Keyward {
     decideNow = (kw, request, options) =>
       // Another copy of the package (or a stand-in object) still answers, through verify.
       #verifier in kw ? kw.#verifier.decide(request, options) : (kw as Keyward).verify(request, options);
-    signedBodyLimit = (kw) => (#maxSignedBody in kw ? kw.#maxSignedBody : undefined);
+    signedBodyLimits = (kw) => (#signedBody in kw ? kw.#signedBody : undefined);
   }
 }

@@ -29,7 +29,17 @@ import type {
   RawServerDefault,
   RouteGenericInterface,
 } from "fastify";
-import { allowHeaders, createEdge, createRoute, decide, denialParts, type EdgeOptions, preflightAnswer, type RouteOptions } from "../http/core.js";
+import {
+  allowHeaders,
+  bodyTimedOut,
+  createEdge,
+  createRoute,
+  decide,
+  denialParts,
+  type EdgeOptions,
+  preflightAnswer,
+  type RouteOptions,
+} from "../http/core.js";
 import { hasBody, nodeEdgeRequest, readNodeBody, type WithRawBody } from "../http/node.js";
 import type { Keyward } from "../keyward.js";
 import type { AllowedDecision, Decision } from "../verify/decision.js";
@@ -80,11 +90,19 @@ export function keywardFastify(kw: Keyward, options?: EdgeOptions): KeywardFasti
   const edge = createEdge(kw, options);
   const plugin = async (app: FastifyInstance) => {
     app.decorateRequest("keyward", null);
-    // A signed body is read once here, kept as rawBody, and handed on to Fastify's own parser.
-    app.addHook("preParsing", async (request, _reply, payload) => {
-      if (request.headers["signature-input"] === undefined || !hasBody(request.raw)) return payload;
+    // A signed body is read once here (within the instance's limits), kept as
+    // rawBody, and handed on to Fastify's own parser. GET and HEAD bodies are
+    // not verified (see toRequest): not read.
+    app.addHook("preParsing", async (request, reply, payload) => {
+      const { method, headers } = request;
+      if (method === "GET" || method === "HEAD" || headers["signature-input"] === undefined || !hasBody(request.raw)) return payload;
       // Stopping at the limit must leave the rest of the stream to Fastify.
-      const bytes = await readNodeBody((payload as Readable).iterator({ destroyOnReturn: false }), edge.maxBodyBytes);
+      const bytes = await readNodeBody(payload as Readable, edge.body);
+      if (bytes === "late") {
+        const answer = denialParts(edge, bodyTimedOut(), edge.cors ? header(request, "origin") : null);
+        reply.code(answer.status).headers(answer.headers).send(answer.body);
+        return payload;
+      }
       (request.raw as WithRawBody).rawBody = bytes;
       // Fastify reads what keyward read, then the rest (past the limit keyward denies with 413 in preHandler).
       const replay = Object.assign(Readable.from(chain(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), payload)), {

@@ -2,12 +2,12 @@
 // one request path to `kw.verify` / `kw.check`, and the answer's parts
 // (problem+json, rate-limit fields, CORS). Each adapter only converts its
 // framework's request and response.
-import { DEFAULT_SIGNED_BODY_BYTES } from "../config.js";
+import { DEFAULT_SIGNED_BODY_BYTES, DEFAULT_SIGNED_BODY_TIMEOUT_MS } from "../config.js";
 import { ConfigError } from "../errors.js";
-import { decideNow, type Keyward, signedBodyLimit } from "../keyward.js";
+import { decideNow, type Keyward, type SignedBodyLimits, signedBodyLimits } from "../keyward.js";
 import { isPoolName } from "../model/pools.js";
 import { type RequiredScopes, requiredScopesProblem } from "../policy/scope.js";
-import type { Decision } from "../verify/decision.js";
+import { type Decision, denial } from "../verify/decision.js";
 import type { CheckOptions } from "../verify/options.js";
 import { type AnswerOptions, problemDetails, problemHeaders } from "./problem.js";
 
@@ -77,8 +77,8 @@ export interface Edge {
   readonly cors: boolean;
   /** `Access-Control-Allow-Headers` of a preflight's answer. */
   readonly allowHeaders: string;
-  /** The instance's `signatures.maxBodyBytes`: the most of a signed body read. */
-  readonly maxBodyBytes: number;
+  /** How much of a signed body is read, and for how long: the instance's `signatures.maxBodyBytes` and `signatures.bodyTimeoutMs`. */
+  readonly body: SignedBodyLimits;
 }
 
 /**
@@ -95,7 +95,8 @@ export function createEdge(kw: Keyward, options: EdgeOptions = {}): Edge {
   const given = options.maxBodyBytes;
   if (given !== undefined && (!Number.isSafeInteger(given) || given < 0)) throw new ConfigError("maxBodyBytes", "must be a non-negative integer");
   // An instance of another copy of the package does not tell its limit: the option (or the default) stands in.
-  const known = signedBodyLimit(kw);
+  const limits = signedBodyLimits(kw);
+  const known = limits?.maxBytes;
   const maxBodyBytes = known ?? given ?? DEFAULT_SIGNED_BODY_BYTES;
   // RFC 9110 §5.6.4 qdtext: a realm is printable ASCII.
   if (realm !== undefined && (typeof realm !== "string" || !/^[\x20-\x7e]{1,128}$/.test(realm))) {
@@ -117,7 +118,7 @@ export function createEdge(kw: Keyward, options: EdgeOptions = {}): Edge {
     publicOrigin: publicOrigin === undefined ? null : parsePublicOrigin(publicOrigin),
     cors: cors !== false,
     allowHeaders,
-    maxBodyBytes,
+    body: limits ?? Object.freeze({ maxBytes: maxBodyBytes, timeoutMs: DEFAULT_SIGNED_BODY_TIMEOUT_MS }),
   });
 }
 
@@ -188,15 +189,20 @@ export interface EdgeRequest<Req> {
   readonly request?: Request;
   /**
    * The request as a Fetch `Request` at `url`, its body included (read until
-   * past `maxBytes`, the instance's `signatures.maxBodyBytes`, which keyward
-   * then refuses as too large). Called
-   * only for signed requests; the bytes are also passed as `body`.
+   * past `limits.maxBytes`, which keyward then refuses as too large); null
+   * when the body did not end within `limits.timeoutMs`. Called only for
+   * signed requests; the bytes are also passed as `body`.
    */
-  toRequest(url: string, maxBytes: number): Promise<{ request: Request; body: Uint8Array | undefined }>;
+  toRequest(url: string, limits: SignedBodyLimits): Promise<{ request: Request; body: Uint8Array | undefined } | null>;
 }
 
 /** What a URL that does not parse (a client's bad Host or path) is verified as: it matches no signature. */
 const UNPARSEABLE = "http://invalid.invalid/";
+
+/** The answer when a signed body the middleware reads does not end within `signatures.bodyTimeoutMs`, as `kw.verify` answers it (no token is named). */
+export function bodyTimedOut(): Decision {
+  return denial("BODY_TIMEOUT", Date.now());
+}
 
 /** The URL the request is verified at: the public origin and prefix joined with the path and query received. */
 export function publicUrl(edge: Edge, url: string): string {
@@ -224,9 +230,11 @@ export function decide<Req>(edge: Edge, route: Route<Req>, req: EdgeRequest<Req>
   if (req.request !== undefined && edge.publicOrigin === null && route.getToken === undefined) return decideNow(edge.kw, req.request, options);
   if (req.header("signature-input") !== null) {
     const url = publicUrl(edge, req.url);
-    return req.toRequest(URL.canParse(url) ? url : UNPARSEABLE, edge.maxBodyBytes).then(({ request, body }) =>
-      edge.kw.verify(request, body === undefined ? options : { ...options, body }),
-    );
+    return req.toRequest(URL.canParse(url) ? url : UNPARSEABLE, edge.body).then((read) => {
+      if (read === null) return bodyTimedOut();
+      const { request, body } = read;
+      return edge.kw.verify(request, body === undefined ? options : { ...options, body });
+    });
   }
   const token = route.getToken?.(req.raw);
   return decideNow(edge.kw, new RequestView(edge, req, typeof token === "string" && token !== "" ? token : null) as unknown as Request, options);

@@ -2,15 +2,16 @@
 // wrapper. Runtime-agnostic.
 import type { IncomingMessage } from "node:http";
 import type { EdgeRequest } from "./core.js";
-import { headerOf } from "./node.js";
+import { CONFLICTING_HOST, conflictingHosts, headerOf } from "./node.js";
 
-/** The header fields of a Node request. */
-type NodeFields = Pick<IncomingMessage, "headers" | "rawHeaders">;
+/** The header fields of a Node request, and its connection. */
+type NodeFields = Pick<IncomingMessage, "headers" | "rawHeaders" | "socket">;
 
 /**
  * The Node request when the runtime is @hono/node-server (its
  * `env.incoming`): there, `request.headers` builds a whole Fetch `Headers`
- * (and Request) on first access, which a warm bearer check never needs.
+ * (and Request) on first access, which a warm bearer check never needs; and
+ * the URL's scheme may be the client's word (below).
  */
 export function incomingHeaders(env: unknown): NodeFields | null {
   const incoming = (env as { incoming?: Partial<NodeFields> } | null | undefined)?.incoming;
@@ -41,7 +42,7 @@ class FetchEdgeRequest<Req> implements EdgeRequest<Req> {
     private readonly node: NodeFields | null,
   ) {
     this.method = fetchRequest.method;
-    this.url = fetchRequest.url;
+    this.url = node === null ? fetchRequest.url : onConnection(fetchRequest.url, node);
     this.request = node === null ? fetchRequest : undefined;
   }
 
@@ -56,4 +57,21 @@ class FetchEdgeRequest<Req> implements EdgeRequest<Req> {
     const body = request.body === null ? null : request.clone().body;
     return { request: new Request(url, { method: request.method, headers: request.headers, body, duplex: "half" } as RequestInit), body: undefined };
   }
+}
+
+/**
+ * The URL with the scheme of the connection the request came on, as the
+ * Node adapters read it. @hono/node-server takes an HTTP/2 request's scheme
+ * from the client's `:scheme`, and an absolute-form request target's from
+ * the client too: a client on a cleartext connection could claim `https`,
+ * for `requireHttps` and for the `@scheme` it signed. A request naming two
+ * hosts is verified at none ({@link conflictingHosts}).
+ */
+function onConnection(url: string, node: NodeFields): string {
+  const scheme = (node.socket as { encrypted?: boolean } | undefined)?.encrypted ? "https:" : "http:";
+  if (conflictingHosts(node.headers)) {
+    const { pathname, search } = new URL(url);
+    return `${scheme}//${CONFLICTING_HOST}${pathname}${search}`;
+  }
+  return url.startsWith(scheme) ? url : scheme + url.slice(url.indexOf(":") + 1);
 }

@@ -1,7 +1,9 @@
 // The Node side of the Express and Fastify adapters: a Node request seen as
 // an EdgeRequest. Type-only imports of node:http: nothing Node-specific runs
 // at import time.
-import type { IncomingMessage } from "node:http";
+import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
+import type { Readable } from "node:stream";
+import type { SignedBodyLimits } from "../keyward.js";
 import type { EdgeRequest } from "./core.js";
 
 /** A Node request that may carry the raw body captured before a parser read it. */
@@ -16,23 +18,38 @@ type NodeRequest = IncomingMessage & { stream?: { endAfterHeaders?: boolean } };
  * none when the HEADERS frame ended the stream (RFC 9113 §8.1).
  */
 export function hasBody(req: NodeRequest): boolean {
-  if (req.stream !== undefined) return req.stream.endAfterHeaders !== true && req.headers["content-length"] !== "0";
+  if (req.stream !== undefined) return req.stream.endAfterHeaders !== true;
   return req.headers["transfer-encoding"] !== undefined || (req.headers["content-length"] ?? "0") !== "0";
 }
 
 /**
- * Reads the body of a Node request, stopping at the first chunk that takes
- * it past `maxBytes` (so at most one chunk more is buffered); keyward then
- * refuses the body as too large. Rejects when the client aborts mid-body.
+ * Reads a Node request's body (or Fastify's payload stream), stopping at the
+ * first chunk that takes it past `limits.maxBytes` (so at most one chunk
+ * more is buffered; keyward then refuses the body as too large), and
+ * answering "late" if it has not ended within `limits.timeoutMs`. The rest
+ * of the stream stays with the application. Rejects when the client aborts
+ * mid-body.
  */
-export async function readNodeBody(req: AsyncIterable<unknown>, maxBytes: number): Promise<Uint8Array> {
+export async function readNodeBody(source: Readable, limits: SignedBodyLimits): Promise<Uint8Array | "late"> {
+  const chunksOf = source.iterator({ destroyOnReturn: false });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((resolve) => {
+    timer = setTimeout(resolve, limits.timeoutMs, "late");
+  });
   const chunks: Uint8Array[] = [];
   let total = 0;
-  for await (const chunk of req) {
-    const c = chunk as Uint8Array;
-    chunks.push(c);
-    total += c.byteLength;
-    if (total > maxBytes) break;
+  try {
+    while (total <= limits.maxBytes) {
+      const next = await Promise.race([chunksOf.next(), late]);
+      if (next === "late") return next;
+      if (next.done) break;
+      const chunk = next.value as Uint8Array;
+      chunks.push(chunk);
+      total += chunk.byteLength;
+    }
+  } finally {
+    clearTimeout(timer);
+    chunksOf.return?.().catch(() => {});
   }
   const joined = Buffer.concat(chunks, total);
   // A plain Uint8Array view: keyward hands out no Buffers.
@@ -42,14 +59,16 @@ export async function readNodeBody(req: AsyncIterable<unknown>, maxBytes: number
 /**
  * The raw body of a signed request: the bytes a parser captured, or the
  * stream read now (and kept as `rawBody`, so the application reads it too);
- * null when a body parser consumed the stream without capturing the bytes.
+ * null when a body parser consumed the stream without capturing the bytes,
+ * "late" when the body did not end in time.
  */
-export async function rawBodyOf(req: WithRawBody, maxBytes: number): Promise<Uint8Array | undefined | null> {
+export async function rawBodyOf(req: WithRawBody, limits: SignedBodyLimits): Promise<Uint8Array | undefined | null | "late"> {
   if (req.rawBody !== undefined) return req.rawBody;
   if (!hasBody(req)) return undefined;
   if (req.readableEnded || req.readableDidRead) return null;
-  req.rawBody = await readNodeBody(req, maxBytes);
-  return req.rawBody;
+  const read = await readNodeBody(req, limits);
+  if (read !== "late") req.rawBody = read;
+  return read;
 }
 
 /**
@@ -62,6 +81,19 @@ async function consumed(url: string, method: string, headers: Headers): Promise<
   await request.arrayBuffer();
   return request;
 }
+
+/**
+ * Whether a request names two different hosts, in `:authority` (HTTP/2) and
+ * in a Host field: a malformed request (RFC 9113 §8.3.1), which the
+ * framework may route by either.
+ */
+export function conflictingHosts(headers: IncomingHttpHeaders): boolean {
+  const { host, ":authority": authority } = headers as { host?: string; ":authority"?: string };
+  return host !== undefined && authority !== undefined && host.toLowerCase() !== authority.toLowerCase();
+}
+
+/** The host a request with {@link conflictingHosts} is verified at: no signature holds for it. */
+export const CONFLICTING_HOST = "invalid.invalid";
 
 /**
  * A header of a Node request. Node keeps only the first of repeated
@@ -110,23 +142,25 @@ class NodeEdgeRequest<Req> implements EdgeRequest<Req> {
   // parses the origin once per origin); the signed path checks it parses.
   get url(): string {
     const scheme = (this.req.socket as { encrypted?: boolean }).encrypted ? "https" : "http";
-    // HTTP/2 names the target's authority in `:authority`, which wins over a Host field (RFC 9113 §8.3.1).
+    // HTTP/2 names the target's authority in `:authority`, before any Host field (RFC 9113 §8.3.1).
     const headers = this.req.headers;
-    return `${scheme}://${headers[":authority"] ?? headers.host ?? "localhost"}${this.path}`;
+    const authority = conflictingHosts(headers) ? CONFLICTING_HOST : (headers[":authority"] ?? headers.host ?? "localhost");
+    return `${scheme}://${authority}${this.path}`;
   }
 
   header(name: string): string | null {
     return headerOf(this.req, name);
   }
 
-  async toRequest(url: string, maxBytes: number): Promise<{ request: Request; body: Uint8Array | undefined }> {
+  async toRequest(url: string, limits: SignedBodyLimits): Promise<{ request: Request; body: Uint8Array | undefined } | null> {
     const req = this.req;
     const headers = new Headers();
     const raw = req.rawHeaders;
     // HTTP/2's pseudo-header fields (`:method`, `:path`, …) are no header fields of a Fetch Request.
     for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.charCodeAt(0) !== 58) headers.append(raw[i]!, raw[i + 1]!);
     const method = this.method;
-    const body = method === "GET" || method === "HEAD" ? undefined : await rawBodyOf(req, maxBytes);
+    const body = method === "GET" || method === "HEAD" ? undefined : await rawBodyOf(req, limits);
+    if (body === "late") return null;
     if (body === null) return { request: await consumed(url, method, headers), body: undefined };
     const request = new Request(url, { method, headers, body: body && body.length > 0 ? (body as Uint8Array<ArrayBuffer>) : null });
     return { request, body };

@@ -7,7 +7,7 @@ import { createSigner, signedFetch } from "../../src/client/index.js";
 import { keywardExpress } from "../../src/express/index.js";
 import { ed25519KeyPair } from "../client/helpers.js";
 import { Keyward, MemoryStore } from "../../src/index.js";
-import { describeMiddleware, failingHooks } from "../http/scenarios.js";
+import { describeMiddleware, failingHooks, stalledSignedUpload } from "../http/scenarios.js";
 
 describeMiddleware(
   "Express 5",
@@ -144,6 +144,23 @@ describe("keyward/express and a body parser that keeps no copy of the body", () 
       expect([plain.status, await plain.json()]).toEqual([200, { symbol: "X" }]);
       const upload = await send(`${base}/uploads`, gzipped);
       expect([upload.status, await upload.json()]).toEqual([200, { symbol: "X" }]);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it("a signed upload whose body stops coming, on a route that reads it itself: 408 BODY_TIMEOUT at signatures.bodyTimeoutMs", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", signatures: { bodyTimeoutMs: 100 } });
+    const pair = ed25519KeyPair();
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: pair.publicKey } });
+    const app = express();
+    app.post("/uploads", keywardExpress(kw).requireToken(), (_req, res) => res.send("never"));
+    const server = app.listen(0, "127.0.0.1");
+    await new Promise((resolve) => server.once("listening", resolve));
+    try {
+      const r = await stalledSignedUpload(`http://127.0.0.1:${(server.address() as AddressInfo).port}/uploads`, record.id, pair.seed);
+      expect(r).toMatchObject({ status: 408, json: { code: "BODY_TIMEOUT", type: "urn:keyward:problem:body-timeout" } });
     } finally {
       server.closeAllConnections();
       server.close();

@@ -1,8 +1,11 @@
 // keyward/fastify on a real Fastify 5 server (the shared suite in test/http/scenarios.ts).
 import Fastify from "fastify";
+import { describe, expect, it } from "vitest";
 import { keywardFastify } from "../../src/fastify/index.js";
+import { Keyward, MemoryStore } from "../../src/index.js";
+import { ed25519KeyPair } from "../client/helpers.js";
 import { describeHttp2 } from "../http/http2.js";
-import { describeMiddleware, failingHooks } from "../http/scenarios.js";
+import { describeMiddleware, failingHooks, stalledSignedUpload } from "../http/scenarios.js";
 
 describeMiddleware(
   "Fastify 5",
@@ -44,4 +47,23 @@ describeHttp2("Fastify 5", async (kw) => {
   app.post("/orders", { preHandler: guard.requireToken({ scope: "orders:write" }) }, async (request) => ({ token: request.keyward?.tokenId, body: request.body }));
   const url = await app.listen({ port: 0, host: "127.0.0.1" });
   return { url, close: () => app.close() };
+});
+
+describe("keyward/fastify reading a signed body", () => {
+  it("a signed upload whose body stops coming: 408 BODY_TIMEOUT at signatures.bodyTimeoutMs, from the plugin's read", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", signatures: { bodyTimeoutMs: 100 } });
+    const pair = ed25519KeyPair();
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: pair.publicKey } });
+    const app = Fastify();
+    const guard = keywardFastify(kw);
+    await app.register(guard.plugin);
+    app.post("/orders", { preHandler: guard.requireToken() }, async () => "never");
+    const url = await app.listen({ port: 0, host: "127.0.0.1" });
+    try {
+      const r = await stalledSignedUpload(`${url}/orders`, record.id, pair.seed);
+      expect(r).toMatchObject({ status: 408, json: { code: "BODY_TIMEOUT", type: "urn:keyward:problem:body-timeout" } });
+    } finally {
+      await app.close();
+    }
+  });
 });

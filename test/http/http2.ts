@@ -7,8 +7,8 @@
 import { connect, type ClientHttp2Session, type OutgoingHttpHeaders } from "node:http2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSigner } from "../../src/client/index.js";
-import type { Keyward } from "../../src/index.js";
 import { ed25519KeyPair } from "../client/helpers.js";
+import { Keyward, MemoryStore } from "../../src/index.js";
 import { makeKeyward, type Started } from "./scenarios.js";
 
 /** Starts the framework's h2c server with the routes above. */
@@ -20,7 +20,7 @@ interface Reply {
 }
 
 /** One request on the session; `headers` are sent as given (no Content-Length is added). */
-function send(session: ClientHttp2Session, headers: OutgoingHttpHeaders, body?: string): Promise<Reply> {
+export function send(session: ClientHttp2Session, headers: OutgoingHttpHeaders, body?: string): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const stream = session.request(headers, { endStream: body === undefined });
     let status = 0;
@@ -87,6 +87,27 @@ export function describeHttp2(name: string, start: StartHttp2Server): void {
       expect(denied).toMatchObject({ status: 401, json: { code: "SIGNATURE_INVALID" } });
     });
 
+    it("Host and :authority naming different hosts: a malformed request, whose signature holds for neither", async () => {
+      const authority = new URL(server.url).host;
+      const headers = { ...(await signed(`${server.url}/prices`)), ":authority": authority };
+      const r = await send(session, { ...headers, host: "elsewhere.example" });
+      expect(r).toMatchObject({ status: 401, json: { code: "SIGNATURE_INVALID" } });
+      // The same host in both (letter case aside) is no conflict.
+      const same = await send(session, { ...headers, host: authority.toUpperCase() });
+      expect(same).toMatchObject({ status: 200, json: { token: keyId } });
+    });
+
+    it("a signed GET whose stream stays open after its headers is answered at once: a GET's body is not read", async () => {
+      const stream = session.request(await signed(`${server.url}/prices`), { endStream: false });
+      const status = await new Promise<number>((resolve, reject) => {
+        stream.on("response", (h) => resolve(Number(h[":status"])));
+        stream.on("error", reject);
+      });
+      stream.end();
+      stream.resume();
+      expect(status).toBe(200);
+    });
+
     it("a signed JSON body without Content-Length: its digest is checked and the framework still parses it; a tampered one is refused", async () => {
       const body = JSON.stringify({ symbol: "X", qty: 3 });
       const headers = await signed(`${server.url}/orders`, { method: "POST", headers: json, body });
@@ -94,6 +115,31 @@ export function describeHttp2(name: string, start: StartHttp2Server): void {
       expect(await send(session, headers, body)).toMatchObject({ status: 200, json: { token: keyId, body: { symbol: "X", qty: 3 } } });
       const tampered = await send(session, headers, body.replace("3", "4"));
       expect(tampered).toMatchObject({ status: 401, json: { code: "DIGEST_MISMATCH" } });
+    });
+
+    describe("a cleartext connection whose client claims :scheme https", () => {
+      // env "live": HTTPS required for secret tokens; no trusted proxies.
+      const live = new Keyward({ store: new MemoryStore(), prefix: "acme", env: "live" });
+      let liveServer: Started;
+      let liveSession: ClientHttp2Session;
+      beforeAll(async () => {
+        liveServer = await start(live);
+        liveSession = connect(liveServer.url);
+      });
+      afterAll(async () => {
+        liveSession.close();
+        await liveServer.close();
+      });
+
+      it("is plain http to keyward: a live secret token is INSECURE_TRANSPORT, a signature made for https:// does not hold", async () => {
+        const created = await live.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["core:read"], signing: { alg: "ed25519", publicKey: new Uint8Array(pair.publicKey) } });
+        const target = { ":scheme": "https", ":authority": "api.example.com", ":path": "/prices" };
+        const bearer = await send(liveSession, { ...target, authorization: `Bearer ${created.token}` });
+        expect(bearer).toMatchObject({ status: 403, json: { code: "INSECURE_TRANSPORT" } });
+        const request = await createSigner({ keyId: created.record.id, alg: "ed25519", privateKey: pair.seed }).sign(new Request("https://api.example.com/prices"));
+        const sig = await send(liveSession, { ...target, ...Object.fromEntries(request.headers) });
+        expect(sig).toMatchObject({ status: 401, json: { code: "SIGNATURE_INVALID" } });
+      });
     });
   });
 }

@@ -89,6 +89,31 @@ function rawRequest(url: string, headers: [string, string][], method = "GET", bo
   });
 }
 
+/**
+ * A signed JSON upload of 64 bytes whose body never comes: its fields, then
+ * nothing. Resolves with the server's answer, then closes the connection.
+ */
+export async function stalledSignedUpload(url: string, keyId: string, seed: Uint8Array): Promise<{ status: number; json: Record<string, unknown> }> {
+  const body = JSON.stringify({ pad: "x".repeat(52) });
+  const signed = await createSigner({ keyId, alg: "ed25519", privateKey: seed }).sign(
+    new Request(url, { method: "POST", headers: { "content-type": "application/json" }, body }),
+  );
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method: "POST", headers: { ...Object.fromEntries(signed.headers), "content-length": String(body.length) } }, (res) => {
+      let text = "";
+      res.on("data", (c: Buffer) => {
+        text += c.toString();
+      });
+      res.on("end", () => {
+        resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) as Record<string, unknown> });
+        req.destroy();
+      });
+    });
+    req.on("error", reject);
+    req.flushHeaders();
+  });
+}
+
 export function describeMiddleware(name: string, start: StartServer, makeRoute: MakeRoute): void {
   describe(`${name} middleware on a real server`, () => {
     const kw = makeKeyward();

@@ -19,6 +19,7 @@ import { keywardFetch } from "../../src/fetch/index.js";
 import { type KeywardEnv, keywardHono } from "../../src/hono/index.js";
 import { Keyward, MemoryStore } from "../../src/index.js";
 import { ed25519KeyPair } from "../client/helpers.js";
+import { send } from "./http2.js";
 
 const tls = { key: readFileSync(new URL("fixtures/tls-key.pem", import.meta.url)), cert: readFileSync(new URL("fixtures/tls-cert.pem", import.meta.url)) };
 const HOST = "api.example.com";
@@ -79,33 +80,22 @@ async function nodeServer(server: Server & { closeAllConnections?(): void }, htt
 }
 
 /** GET /prices over TLS with `Host: api.example.com` (`:authority` over HTTP/2): status and body. */
-function get(server: Running, headers: Record<string, string>): Promise<{ status: number; json: Record<string, unknown> }> {
-  return new Promise((resolve, reject) => {
-    const done = (status: number, text: string) => resolve({ status, json: JSON.parse(text) as Record<string, unknown> });
-    if (server.http2) {
-      const session = connect(`https://127.0.0.1:${server.port}`, { ca: tls.cert });
-      const stream = session.request({ ":path": "/prices", ":authority": HOST, ...headers });
-      let status = 0;
-      let text = "";
-      stream.on("response", (h) => {
-        status = Number(h[":status"]);
-      });
-      stream.on("data", (c: Buffer) => {
-        text += c.toString();
-      });
-      stream.on("end", () => {
-        session.close();
-        done(status, text);
-      });
-      stream.on("error", reject);
-      return;
+async function get(server: Running, headers: Record<string, string>): Promise<{ status: number; json: Record<string, unknown> }> {
+  if (server.http2) {
+    const session = connect(`https://127.0.0.1:${server.port}`, { ca: tls.cert });
+    try {
+      return await send(session, { ":path": "/prices", ":authority": HOST, ...headers });
+    } finally {
+      session.close();
     }
+  }
+  return new Promise((resolve, reject) => {
     const req = httpsRequest({ host: "127.0.0.1", port: server.port, path: "/prices", ca: tls.cert, servername: HOST, headers: { host: HOST, ...headers } }, (res) => {
       let text = "";
       res.on("data", (c: Buffer) => {
         text += c.toString();
       });
-      res.on("end", () => done(res.statusCode!, text));
+      res.on("end", () => resolve({ status: res.statusCode!, json: JSON.parse(text) as Record<string, unknown> }));
     });
     req.on("error", reject);
     req.end();

@@ -1,5 +1,5 @@
 // Type-level tests of the framework entry points: the decision is typed where each framework puts it.
-import type { Http2ServerRequest } from "node:http2";
+import type { Http2Server, Http2ServerRequest } from "node:http2";
 import Fastify from "fastify";
 import { type Context, Hono } from "hono";
 import type { AllowedDecision, TokenRecord } from "keyward";
@@ -33,6 +33,9 @@ describe("framework types", () => {
         onDenied: (_d, request) => expectTypeOf(request.raw).toEqualTypeOf<Http2ServerRequest>(),
       }),
     }, async () => "ok");
+    // Made apart from its route, it names the server type.
+    const apart = keywardFastify(kw).requireToken<Http2Server>({ scope: "core:read" });
+    h2.get("/apart", { preHandler: apart }, async () => "ok");
     type HonoGetToken = NonNullable<NonNullable<Parameters<ReturnType<typeof keywardHono>["requireToken"]>[0]>["getToken"]>;
     expectTypeOf<Parameters<HonoGetToken>[0]>().toEqualTypeOf<Context>();
   });
