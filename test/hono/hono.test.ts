@@ -1,6 +1,6 @@
 // keyward/hono on a real Hono app served by @hono/node-server (the shared suite in test/http/scenarios.ts).
 import { createServer as createHttp2Server, type Http2Server } from "node:http2";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, connect as connectTcp } from "node:net";
 import { serve } from "@hono/node-server";
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
@@ -96,4 +96,32 @@ describeHttp2("Hono on @hono/node-server", async (kw) => {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+});
+
+describe("keyward/hono on @hono/node-server: the scheme is the connection's", () => {
+  it("an absolute-form request target claiming https over plain HTTP/1.1 is plain http: a live secret token is INSECURE_TRANSPORT", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", env: "live" });
+    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    const app = new Hono<KeywardEnv>();
+    app.get("/prices", keywardHono(kw).requireToken(), (c) => c.json({ token: c.get("keyward").tokenId }));
+    const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
+    await new Promise((resolve) => server.once("listening", resolve));
+    try {
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = connectTcp((server.address() as AddressInfo).port, "127.0.0.1", () => {
+          socket.write(`GET https://api.example.com/prices HTTP/1.1\r\nHost: api.example.com\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`);
+        });
+        let text = "";
+        socket.on("data", (c: Buffer) => {
+          text += c.toString();
+        });
+        socket.on("end", () => resolve(text));
+        socket.on("error", reject);
+      });
+      expect(answer).toMatch(/^HTTP\/1\.1 403 /);
+      expect(answer).toContain('"code":"INSECURE_TRANSPORT"');
+    } finally {
+      server.close();
+    }
+  });
 });
