@@ -1,6 +1,6 @@
 // The verifier's answer: the pure evaluator's decision plus what the request
 // path learned (which token, credits left, when to retry).
-import { acceptedComponents, acceptSignature, limitFields, type MeterState } from "../http/fields.js";
+import { acceptSignature, limitFields, type MeterState } from "../http/fields.js";
 import { type AnswerOptions, problemResponse } from "../http/problem.js";
 import { DEFAULT_POOL, poolOf } from "../model/pools.js";
 import { policyAt, readTime, toRecord } from "../model/record.js";
@@ -23,7 +23,7 @@ export interface DecisionExtras {
   pool?: string | undefined;
   /** The token's policy the decision was made under (absent: computed from the record, once, when headers are built). */
   policy?: TokenPolicy | undefined;
-  /** For SIGNATURE_REQUIRED: the components `Accept-Signature` asks for (see `acceptedComponents`). */
+  /** For SIGNATURE_REQUIRED: the components `Accept-Signature` asks for (see `acceptedComponents` in http/fields.ts). */
   accept?: string | undefined;
 }
 
@@ -47,8 +47,10 @@ function headersOf(policy: PolicyDecision, stored: StoredToken | null, at: numbe
     };
     headers = { ...headers, ...limitFields(rateLimit, credits, state, { rateLimits, pool }) };
   }
-  if (policy.code === "SIGNATURE_REQUIRED" && requireSignedRequests) {
-    headers = { ...headers, "accept-signature": acceptSignature(stored.id, stored.signing, extras?.accept ?? acceptedComponents(undefined, false)) };
+  // The authorizer, the one source of SIGNATURE_REQUIRED, gives the instance's components.
+  const accept = extras?.accept;
+  if (policy.code === "SIGNATURE_REQUIRED" && requireSignedRequests && accept !== undefined) {
+    headers = { ...headers, "accept-signature": acceptSignature(stored.id, stored.signing, accept) };
   }
   // The caller's own object, never the policy decision's (the allow without headers is shared).
   return headers === policy.headers ? { ...headers } : headers;
