@@ -185,6 +185,8 @@ export interface EdgeRequest<Req> {
   header(name: string): string | null;
   /** The socket address (forwarding headers are read by keyward behind `trustedProxies` only). */
   readonly ip: string | null;
+  /** Whether the request has a body (not read): asked only to answer SIGNATURE_REQUIRED. */
+  hasBody(): boolean;
   /** The Fetch `Request` itself, when the framework has one: verified as it is when nothing needs rewriting. */
   readonly request?: Request;
   /**
@@ -269,7 +271,14 @@ class RequestView<Req> {
   get url(): string {
     return publicUrl(this.#edge, this.#req.url);
   }
+  /** Non-null when the request has a body, which the bearer path does not read: only whether there is one. */
+  get body(): object | null {
+    return this.#req.hasBody() ? BODY_NOT_READ : null;
+  }
 }
+
+/** What {@link RequestView} shows as the body of a request that has one. */
+const BODY_NOT_READ = Object.freeze({});
 
 /** CORS fields for an answer to a request with an `Origin` (Fetch §3.2.3), when enabled. */
 export function corsHeaders(edge: Edge, origin: string | null): Record<string, string> {

@@ -2,10 +2,10 @@
 // wrapper. Runtime-agnostic.
 import type { IncomingMessage } from "node:http";
 import type { EdgeRequest } from "./core.js";
-import { CONFLICTING_HOST, conflictingHosts, headerOf } from "./node.js";
+import { type BodyFields, CONFLICTING_HOST, conflictingHosts, hasBody, headerOf } from "./node.js";
 
-/** The header fields of a Node request, and its connection. */
-type NodeFields = Pick<IncomingMessage, "headers" | "rawHeaders" | "socket">;
+/** The header fields of a Node request, and its connection (and HTTP/2 stream). */
+type NodeFields = Pick<IncomingMessage, "headers" | "rawHeaders" | "socket"> & BodyFields;
 
 /**
  * The Node request when the runtime is @hono/node-server (its
@@ -48,6 +48,11 @@ class FetchEdgeRequest<Req> implements EdgeRequest<Req> {
 
   header(name: string): string | null {
     return this.node === null ? this.fetchRequest.headers.get(name) : headerOf(this.node, name);
+  }
+
+  hasBody(): boolean {
+    // The Node request says it without building the Fetch one (whose body @hono/node-server sets for every POST).
+    return this.node === null ? this.fetchRequest.body !== null : hasBody(this.node);
   }
 
   async toRequest(url: string): Promise<{ request: Request; body: undefined }> {

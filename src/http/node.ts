@@ -9,15 +9,15 @@ import type { EdgeRequest } from "./core.js";
 /** A Node request that may carry the raw body captured before a parser read it. */
 export type WithRawBody = IncomingMessage & { rawBody?: Uint8Array | undefined };
 
-/** A Node request of either protocol: an HTTP/2 one (node:http2's compatibility API) has the stream it came on. */
-type NodeRequest = IncomingMessage & { stream?: { endAfterHeaders?: boolean } };
+/** What tells whether a Node request of either protocol has a body: an HTTP/2 one (node:http2's compatibility API) has the stream it came on. */
+export type BodyFields = Pick<IncomingMessage, "headers"> & { stream?: { endAfterHeaders?: boolean } };
 
 /**
  * Whether a request has a body: RFC 9112 §6.3 (Transfer-Encoding, or a
  * non-zero Content-Length); over HTTP/2, a body needs neither, and there is
  * none when the HEADERS frame ended the stream (RFC 9113 §8.1).
  */
-export function hasBody(req: NodeRequest): boolean {
+export function hasBody(req: BodyFields): boolean {
   if (req.stream !== undefined) return req.stream.endAfterHeaders !== true;
   return req.headers["transfer-encoding"] !== undefined || (req.headers["content-length"] ?? "0") !== "0";
 }
@@ -150,6 +150,10 @@ class NodeEdgeRequest<Req> implements EdgeRequest<Req> {
 
   header(name: string): string | null {
     return headerOf(this.req, name);
+  }
+
+  hasBody(): boolean {
+    return hasBody(this.req);
   }
 
   async toRequest(url: string, limits: SignedBodyLimits): Promise<{ request: Request; body: Uint8Array | undefined } | null> {

@@ -33,6 +33,14 @@ export interface RequestResolvers {
 /** A request whose headers cannot be read shows none. */
 export const NO_HEADERS: HeaderSource = { get: () => null };
 
+/** The part of a request that says whether it has a body: a Fetch `Request`'s `body`, not read here. */
+export interface BodySource {
+  readonly body: unknown;
+}
+
+/** A request whose fields cannot be read shows no body. */
+export const NO_BODY: BodySource = { body: null };
+
 /**
  * The context of `kw.verify`. Header-derived values are read on first use,
  * so a token without domain or IP rules costs no Origin, Referer or
@@ -57,11 +65,21 @@ export class RequestContext implements EvaluationContext, RequestShown {
   readonly #url: string;
   readonly #socketIp: string | null | undefined;
   readonly #resolve: RequestResolvers;
+  readonly #body: BodySource;
   #ip: string | null | undefined;
   #origin: string | null | undefined;
 
-  constructor(headers: HeaderSource, url: string, route: CheckInput["scope"], socketIp: string | null | undefined, cfg: ResolvedConfig, resolve: RequestResolvers) {
+  constructor(
+    headers: HeaderSource,
+    url: string,
+    body: BodySource,
+    route: CheckInput["scope"],
+    socketIp: string | null | undefined,
+    cfg: ResolvedConfig,
+    resolve: RequestResolvers,
+  ) {
     this.#headers = headers;
+    this.#body = body;
     this.#url = url;
     this.#socketIp = socketIp;
     this.#resolve = resolve;
@@ -90,9 +108,15 @@ export class RequestContext implements EvaluationContext, RequestShown {
   get secFetchSite(): string | null {
     return this.#headers.get("sec-fetch-site");
   }
-  /** Whether the request announces a body (a non-zero Content-Length, or Transfer-Encoding); read only to answer SIGNATURE_REQUIRED. */
+  /**
+   * Whether the request has a body: a non-zero Content-Length, or
+   * Transfer-Encoding; without either (HTTP/2 needs neither, RFC 9113
+   * §8.1), whether it has a body stream, as the verifier's requirement of
+   * `content-digest` decides. Read only to answer SIGNATURE_REQUIRED.
+   */
   get hasBody(): boolean {
     const length = this.#headers.get("content-length");
-    return (length !== null && length.trim() !== "0") || this.#headers.get("transfer-encoding") !== null;
+    if (this.#headers.get("transfer-encoding") !== null) return true;
+    return length !== null ? length.trim() !== "0" : this.#body.body !== null;
   }
 }

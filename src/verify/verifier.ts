@@ -21,7 +21,7 @@ import type { EvaluationContext } from "../policy/evaluate.js";
 import { createTransportResolver } from "../policy/transport.js";
 import { Authenticator, type SignedNonce } from "./authenticate.js";
 import { type Authorized, Authorizer } from "./authorize.js";
-import { checkContext, NO_HEADERS, RequestContext, type RequestResolvers } from "./context.js";
+import { checkContext, NO_BODY, NO_HEADERS, RequestContext, type RequestResolvers } from "./context.js";
 import { type Decision, denial, isDecision, type Staged } from "./decision.js";
 import { Meter } from "./meter.js";
 import { type CheckInput, type CheckOptions, checkInput, checkOptions, type RouteCharge } from "./options.js";
@@ -146,13 +146,13 @@ export class Verifier {
     try {
       const headers = request.headers;
       const url = request.url;
-      context = new RequestContext(headers, url, options.scope, options.ip, this.#cfg, this.#resolvers);
+      context = new RequestContext(headers, url, request, options.scope, options.ip, this.#cfg, this.#resolvers);
       decided = this.#request(request, url, headers, options, context, now);
     } catch {
       // Header names here are constants, valid by construction: a request whose
       // fields cannot be read (a stand-in with throwing getters) gets here, and
       // whatever else might throw is denied too, never allowed.
-      context = new RequestContext(NO_HEADERS, "", options.scope, options.ip, this.#cfg, this.#resolvers);
+      context = new RequestContext(NO_HEADERS, "", NO_BODY, options.scope, options.ip, this.#cfg, this.#resolvers);
       decided = denial("TOKEN_MALFORMED", now);
     }
     if (!end && !this.#usage.active) return decided;

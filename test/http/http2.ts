@@ -4,7 +4,7 @@
 // Content-Length. Each adapter's test file starts its server with two routes:
 //   GET  /prices  requireToken({ scope: "core:read" })   → { token }
 //   POST /orders  requireToken({ scope: "orders:write" }) → { token, body } (the framework's JSON parser)
-import { connect, type ClientHttp2Session, type OutgoingHttpHeaders } from "node:http2";
+import { connect, type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSigner } from "../../src/client/index.js";
 import { ed25519KeyPair } from "../client/helpers.js";
@@ -16,6 +16,7 @@ export type StartHttp2Server = (kw: Keyward) => Promise<Started>;
 
 interface Reply {
   status: number;
+  headers: IncomingHttpHeaders;
   json: Record<string, unknown>;
 }
 
@@ -23,15 +24,15 @@ interface Reply {
 export function send(session: ClientHttp2Session, headers: OutgoingHttpHeaders, body?: string): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const stream = session.request(headers, { endStream: body === undefined });
-    let status = 0;
+    let answer: IncomingHttpHeaders = {};
     let text = "";
     stream.on("response", (h) => {
-      status = Number(h[":status"]);
+      answer = h;
     });
     stream.on("data", (c: Buffer) => {
       text += c.toString();
     });
-    stream.on("end", () => resolve({ status, json: text === "" ? {} : (JSON.parse(text) as Record<string, unknown>) }));
+    stream.on("end", () => resolve({ status: Number(answer[":status"]), headers: answer, json: text === "" ? {} : (JSON.parse(text) as Record<string, unknown>) }));
     stream.on("error", reject);
     if (body !== undefined) stream.end(body);
   });
@@ -115,6 +116,24 @@ export function describeHttp2(name: string, start: StartHttp2Server): void {
       expect(await send(session, headers, body)).toMatchObject({ status: 200, json: { token: keyId, body: { symbol: "X", qty: 3 } } });
       const tampered = await send(session, headers, body.replace("3", "4"));
       expect(tampered).toMatchObject({ status: 401, json: { code: "DIGEST_MISMATCH" } });
+    });
+
+    it("a token that requires signatures, sent as a bearer token with a body and no Content-Length: Accept-Signature asks for content-digest", async () => {
+      const created = await kw.tokens.create({
+        owner: "acct_1",
+        kind: "secret",
+        scopes: ["orders:write"],
+        requireSignedRequests: true,
+        signing: { alg: "ed25519", publicKey: new Uint8Array(pair.publicKey) },
+      });
+      const post = { ":method": "POST", ":path": "/orders", authorization: `Bearer ${created.token}` };
+      const withBody = await send(session, { ...post, ...json }, "{}");
+      expect(withBody).toMatchObject({ status: 401, json: { code: "SIGNATURE_REQUIRED" } });
+      expect(withBody.headers["accept-signature"]).toMatch(/^sig1=\("@method" "@target-uri" "content-digest"\);created;/);
+      // A POST whose HEADERS frame ended the stream has no body: no digest is asked for (and no JSON parser refuses it first).
+      const without = await send(session, post);
+      expect(without).toMatchObject({ status: 401, json: { code: "SIGNATURE_REQUIRED" } });
+      expect(without.headers["accept-signature"]).toMatch(/^sig1=\("@method" "@target-uri"\);created;/);
     });
 
     describe("a cleartext connection whose client claims :scheme https", () => {

@@ -84,7 +84,8 @@ async function get(server: Running, headers: Record<string, string>): Promise<{ 
   if (server.http2) {
     const session = connect(`https://127.0.0.1:${server.port}`, { ca: tls.cert });
     try {
-      return await send(session, { ":path": "/prices", ":authority": HOST, ...headers });
+      const { status, json } = await send(session, { ":path": "/prices", ":authority": HOST, ...headers });
+      return { status, json };
     } finally {
       session.close();
     }

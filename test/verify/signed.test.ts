@@ -59,6 +59,10 @@ describe("verify: signed requests", () => {
     expect(noBody).toBe(`sig1=("@method" "@target-uri" "content-type");created;expires;nonce;keyid="${record.id}";alg="ed25519"`);
     const withBody = (await kw.verify(asBearer({ ...json, "content-length": "14" }))).headers["accept-signature"];
     expect(withBody).toBe(`sig1=("@method" "@target-uri" "content-type" "content-digest");created;expires;nonce;keyid="${record.id}";alg="ed25519"`);
+    // A body without Content-Length (a stream, or HTTP/2): the body the verifier would require a digest of.
+    const streamed = new Request("https://api.example.com/v1/prices?symbol=X", { method: "POST", headers: { authorization: `Bearer ${token}`, ...json }, body: "{}" });
+    expect(streamed.headers.get("content-length")).toBeNull();
+    expect((await kw.verify(streamed)).headers["accept-signature"]).toBe(withBody);
     // A client that covers exactly what the header lists is allowed; the default list would not be.
     const components = ["@method", "@target-uri", "content-type", "content-digest"];
     expect((await kw.verify(await sign(post(), record.id, key, clock.now, { components }))).ok).toBe(true);
