@@ -190,12 +190,12 @@ export interface EdgeRequest<Req> {
   /** The Fetch `Request` itself, when the framework has one: verified as it is when nothing needs rewriting. */
   readonly request?: Request;
   /**
-   * The request as a Fetch `Request` at `url`, its body included (read until
-   * past `limits.maxBytes`, which keyward then refuses as too large); null
-   * when the body did not end within `limits.timeoutMs`. Called only for
-   * signed requests; the bytes are also passed as `body`.
+   * The request as a Fetch `Request` at `url`, with its body: a stream that
+   * the verifier reads only once the signature verified, within the
+   * instance's limits; or bytes already read (by a parser), which are also
+   * passed as `body`. Called only for signed requests.
    */
-  toRequest(url: string, limits: SignedBodyLimits): Promise<{ request: Request; body: Uint8Array | undefined } | null>;
+  toRequest(url: string): Promise<{ request: Request; body: Uint8Array | undefined }>;
 }
 
 /** What a URL that does not parse (a client's bad Host or path) is verified as: it matches no signature. */
@@ -232,11 +232,9 @@ export function decide<Req>(edge: Edge, route: Route<Req>, req: EdgeRequest<Req>
   if (req.request !== undefined && edge.publicOrigin === null && route.getToken === undefined) return decideNow(edge.kw, req.request, options);
   if (req.header("signature-input") !== null) {
     const url = publicUrl(edge, req.url);
-    return req.toRequest(URL.canParse(url) ? url : UNPARSEABLE, edge.body).then((read) => {
-      if (read === null) return bodyTimedOut();
-      const { request, body } = read;
-      return edge.kw.verify(request, body === undefined ? options : { ...options, body });
-    });
+    return req.toRequest(URL.canParse(url) ? url : UNPARSEABLE).then(({ request, body }) =>
+      edge.kw.verify(request, body === undefined ? options : { ...options, body }),
+    );
   }
   const token = route.getToken?.(req.raw);
   return decideNow(edge.kw, new RequestView(edge, req, typeof token === "string" && token !== "" ? token : null) as unknown as Request, options);

@@ -57,18 +57,37 @@ export async function readNodeBody(source: Readable, limits: SignedBodyLimits): 
 }
 
 /**
- * The raw body of a signed request: the bytes a parser captured, or the
- * stream read now (and kept as `rawBody`, so the application reads it too);
- * null when a body parser consumed the stream without capturing the bytes,
- * "late" when the body did not end in time.
+ * A Node request's body as a Fetch body stream, pulled only when the
+ * verifier reads it: after the signature verified, and within the
+ * instance's `signatures.maxBodyBytes` and `signatures.bodyTimeoutMs`. Once
+ * it has ended, the bytes are kept as `rawBody` for the application, whose
+ * stream keyward has read.
  */
-export async function rawBodyOf(req: WithRawBody, limits: SignedBodyLimits): Promise<Uint8Array | undefined | null | "late"> {
-  if (req.rawBody !== undefined) return req.rawBody;
-  if (!hasBody(req)) return undefined;
-  if (req.readableEnded || req.readableDidRead) return null;
-  const read = await readNodeBody(req, limits);
-  if (read !== "late") req.rawBody = read;
-  return read;
+function bodyStream(req: WithRawBody): ReadableStream<Uint8Array> {
+  const chunksOf = req.iterator({ destroyOnReturn: false });
+  const kept: Buffer[] = [];
+  let total = 0;
+  return new ReadableStream<Uint8Array>({
+    // A rejection (the client aborted mid-body) errors the stream, and the read of it.
+    async pull(controller) {
+      const next = await chunksOf.next();
+      if (next.done) {
+        const joined = Buffer.concat(kept, total);
+        // A plain Uint8Array view: keyward hands out no Buffers.
+        req.rawBody = new Uint8Array(joined.buffer, joined.byteOffset, joined.byteLength);
+        controller.close();
+        return;
+      }
+      const chunk = next.value as Buffer;
+      kept.push(chunk);
+      total += chunk.byteLength;
+      controller.enqueue(chunk);
+    },
+    // Past the limit, or late: the rest of the stream stays with the application.
+    async cancel() {
+      await chunksOf.return?.();
+    },
+  });
 }
 
 /**
@@ -156,17 +175,21 @@ class NodeEdgeRequest<Req> implements EdgeRequest<Req> {
     return hasBody(this.req);
   }
 
-  async toRequest(url: string, limits: SignedBodyLimits): Promise<{ request: Request; body: Uint8Array | undefined } | null> {
+  async toRequest(url: string): Promise<{ request: Request; body: Uint8Array | undefined }> {
     const req = this.req;
     const headers = new Headers();
     const raw = req.rawHeaders;
     // HTTP/2's pseudo-header fields (`:method`, `:path`, …) are no header fields of a Fetch Request.
     for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.charCodeAt(0) !== 58) headers.append(raw[i]!, raw[i + 1]!);
     const method = this.method;
-    const body = method === "GET" || method === "HEAD" ? undefined : await rawBodyOf(req, limits);
-    if (body === "late") return null;
-    if (body === null) return { request: await consumed(url, method, headers), body: undefined };
-    const request = new Request(url, { method, headers, body: body && body.length > 0 ? (body as Uint8Array<ArrayBuffer>) : null });
-    return { request, body };
+    // GET and HEAD bodies are not verified (a Fetch Request has none).
+    if (method === "GET" || method === "HEAD" || !hasBody(req)) return { request: new Request(url, { method, headers }), body: undefined };
+    // The bytes a parser captured (or Fastify's plugin read) are checked as they are.
+    const captured = req.rawBody;
+    if (captured !== undefined) {
+      return { request: new Request(url, { method, headers, body: captured.length > 0 ? (captured as Uint8Array<ArrayBuffer>) : null }), body: captured };
+    }
+    if (req.readableEnded || req.readableDidRead) return { request: await consumed(url, method, headers), body: undefined };
+    return { request: new Request(url, { method, headers, body: bodyStream(req), duplex: "half" } as RequestInit), body: undefined };
   }
 }

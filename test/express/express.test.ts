@@ -166,4 +166,33 @@ describe("keyward/express and a body parser that keeps no copy of the body", () 
       server.close();
     }
   });
+
+  it("a signed upload whose signature does not hold is refused before its body is read: the stalled body is not waited for", async () => {
+    // The deadline is far beyond the test's own timeout: an answer means nothing waited for the body.
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", signatures: { bodyTimeoutMs: 60_000 } });
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: ed25519KeyPair().publicKey } });
+    const seen: { code: string; bodyRead: boolean }[] = [];
+    const app = express();
+    app.post(
+      "/uploads",
+      keywardExpress(kw).requireToken({
+        onDenied: (d, req, res) => {
+          seen.push({ code: d.code, bodyRead: req.readableDidRead });
+          res.status(d.status).json({ code: d.code });
+        },
+      }),
+      (_req, res) => res.send("never"),
+    );
+    const server = app.listen(0, "127.0.0.1");
+    await new Promise((resolve) => server.once("listening", resolve));
+    try {
+      // Signed with a key that is not the token's.
+      const r = await stalledSignedUpload(`http://127.0.0.1:${(server.address() as AddressInfo).port}/uploads`, record.id, ed25519KeyPair().seed);
+      expect(r).toMatchObject({ status: 401, json: { code: "SIGNATURE_INVALID" } });
+      expect(seen).toEqual([{ code: "SIGNATURE_INVALID", bodyRead: false }]);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
 });
