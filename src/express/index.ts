@@ -36,7 +36,8 @@ export interface ExpressRouteOptions extends RouteOptions<Request> {
   onDenied?: (decision: Decision, req: Request, res: Response, next: NextFunction) => void;
   /**
    * Handles an error of keyward's part of the request: `getToken` or
-   * `onDenied` throwing or rejecting, a signed upload aborted mid-body.
+   * `onDenied` throwing or rejecting. (A signed upload aborted mid-body is
+   * a denial, `SIGNATURE_INVALID`, as in `kw.verify`.)
    * Default `next(err)`; what `onError` itself throws or rejects goes to
    * `next` too.
    */

@@ -1,4 +1,5 @@
 // keyward/express on a real Express 5 server (the shared suite in test/http/scenarios.ts).
+import { request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
 import { gunzipSync, gzipSync } from "node:zlib";
 import express from "express";
@@ -190,6 +191,56 @@ describe("keyward/express and a body parser that keeps no copy of the body", () 
       const r = await stalledSignedUpload(`http://127.0.0.1:${(server.address() as AddressInfo).port}/uploads`, record.id, ed25519KeyPair().seed);
       expect(r).toMatchObject({ status: 401, json: { code: "SIGNATURE_INVALID" } });
       expect(seen).toEqual([{ code: "SIGNATURE_INVALID", bodyRead: false }]);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it("a validly signed upload aborted mid-body, on a route that reads it itself: a denial, never an allow or an error", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const pair = ed25519KeyPair();
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: pair.publicKey } });
+    const outcomes: string[] = [];
+    let done = () => {};
+    const decided = new Promise<void>((resolve) => {
+      done = resolve;
+    });
+    const app = express();
+    app.post(
+      "/uploads",
+      keywardExpress(kw).requireToken({
+        onDenied: (d, _req, res) => {
+          outcomes.push(`denied ${d.code}`);
+          res.status(d.status).end();
+          done();
+        },
+        onError: (err, _req, res) => {
+          outcomes.push(`error ${String(err)}`);
+          res.status(500).end();
+          done();
+        },
+      }),
+      (_req, res) => {
+        outcomes.push("allowed");
+        res.end();
+        done();
+      },
+    );
+    const server = app.listen(0, "127.0.0.1");
+    await new Promise((resolve) => server.once("listening", resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/uploads`;
+      const body = JSON.stringify({ pad: "x".repeat(2000) });
+      const signed = await createSigner({ keyId: record.id, alg: "ed25519", privateKey: pair.seed }).sign(
+        new Request(url, { method: "POST", headers: { "content-type": "application/json" }, body }),
+      );
+      const req = httpRequest(url, { method: "POST", headers: { ...Object.fromEntries(signed.headers), "content-length": String(body.length) } });
+      req.on("error", () => {});
+      req.write(body.slice(0, 500));
+      setTimeout(() => req.destroy(), 50);
+      await decided;
+      expect(outcomes).toEqual(["denied SIGNATURE_INVALID"]);
     } finally {
       server.closeAllConnections();
       server.close();
