@@ -77,7 +77,7 @@ export interface Edge {
   readonly cors: boolean;
   /** `Access-Control-Allow-Headers` of a preflight's answer. */
   readonly allowHeaders: string;
-  /** How much of a signed body is read, and for how long: the instance's `signatures.maxBodyBytes` and `signatures.bodyTimeoutMs`. */
+  /** How much of a signed body an adapter reads before the verifier (Fastify's plugin), and for how long: the instance's `signatures.maxBodyBytes` and `signatures.bodyTimeoutMs`. */
   readonly body: SignedBodyLimits;
 }
 
