@@ -13,7 +13,8 @@
  *
  * @module keyward/fetch
  */
-import { allowHeaders, createEdge, createRoute, decide, denialParts, type EdgeOptions, preflightAnswer, type RouteOptions } from "../http/core.js";
+import { ConfigError } from "../errors.js";
+import { allowHeaders, createEdge, createRoute, decide, denialParts, type EdgeOptions, preflightAnswer, type RouteOptions, withHeaders } from "../http/core.js";
 import { fetchEdgeRequest, incomingHeaders } from "../http/fetch-request.js";
 import type { Keyward } from "../keyward.js";
 import type { AllowedDecision, Decision } from "../verify/decision.js";
@@ -51,20 +52,6 @@ export interface KeywardFetch<Rest extends unknown[]> {
   preflight(request: Request): Response | null;
 }
 
-/** Adds headers to a response, copying it when its headers are immutable (a `fetch()` response). */
-function withHeaders(res: Response, headers: Record<string, string>): Response {
-  const names = Object.keys(headers);
-  if (names.length === 0) return res;
-  try {
-    for (const name of names) res.headers.set(name, headers[name]!);
-    return res;
-  } catch {
-    const copy = new Response(res.body, res);
-    for (const name of names) copy.headers.set(name, headers[name]!);
-    return copy;
-  }
-}
-
 /**
  * A Fetch-handler wrapper over one {@link Keyward}.
  *
@@ -74,6 +61,7 @@ function withHeaders(res: Response, headers: Record<string, string>): Response {
  * @throws {ConfigError} `INVALID_CONFIG` naming a bad option (and from `requireToken`, a malformed scope)
  */
 export function keywardFetch<Rest extends unknown[] = unknown[]>(kw: Keyward, options: KeywardFetchOptions<Rest> = {}): KeywardFetch<Rest> {
+  if (options === null || typeof options !== "object") throw new ConfigError("", "options must be an object");
   const { getIp, ...rest } = options;
   const edge = createEdge(kw, rest);
   const preflight = (request: Request): Response | null => {
@@ -84,6 +72,7 @@ export function keywardFetch<Rest extends unknown[] = unknown[]>(kw: Keyward, op
     preflight,
     requireToken(routeOptions, handler) {
       const route = createRoute(routeOptions);
+      if (typeof handler !== "function") throw new ConfigError("handler", "must be a function: requireToken(options, handler)");
       const { onDenied, onError } = routeOptions;
       return (request, ...args) => {
         // Errors stay rejections (or onError's answer), as from an async function.

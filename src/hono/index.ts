@@ -15,7 +15,8 @@
  * @module keyward/hono
  */
 import type { Context, MiddlewareHandler } from "hono";
-import { allowHeaders, createEdge, createRoute, decide, denialParts, type EdgeOptions, preflightAnswer, type RouteOptions } from "../http/core.js";
+import { ConfigError } from "../errors.js";
+import { allowHeaders, createEdge, createRoute, decide, denialParts, type EdgeOptions, preflightAnswer, type RouteOptions, withHeaders } from "../http/core.js";
 import { fetchEdgeRequest, incomingHeaders } from "../http/fetch-request.js";
 import type { Keyward } from "../keyward.js";
 import type { AllowedDecision, Decision } from "../verify/decision.js";
@@ -92,6 +93,7 @@ function runtimeIp(c: Context): string | null {
  * @throws {ConfigError} `INVALID_CONFIG` naming a bad option (and from `requireToken`, a malformed scope)
  */
 export function keywardHono(kw: Keyward, options: KeywardHonoOptions = {}): KeywardHono {
+  if (options === null || typeof options !== "object") throw new ConfigError("", "options must be an object");
   const { getIp = runtimeIp, ...rest } = options;
   const edge = createEdge(kw, rest);
   const preflight: MiddlewareHandler = async (c, next) => {
@@ -103,6 +105,7 @@ export function keywardHono(kw: Keyward, options: KeywardHonoOptions = {}): Keyw
     preflight,
     requireToken: ((routeOptions: HonoRouteOptions = {}, handler?: GuardedHonoHandler) => {
       const route = createRoute(routeOptions);
+      if (handler !== undefined && typeof handler !== "function") throw new ConfigError("handler", "must be a function: requireToken(options, handler)");
       const { onDenied, onError } = routeOptions;
       const decideFor = (c: Context) => decide(edge, route, fetchEdgeRequest(c, c.req.raw, getIp(c) ?? null, incomingHeaders(c.env)));
       /** The answer to a denial (onDenied's, whose throw or rejection goes to `failed`), or null after setting the decision and its headers on an allowed request. */
@@ -125,8 +128,14 @@ export function keywardHono(kw: Keyward, options: KeywardHonoOptions = {}): Keyw
           return c.body(answer.body, answer.status as 401, answer.headers);
         }
         c.set("keyward", decision);
+        // Set before the handler, for the answers Hono builds (c.json, c.text); a Response of the handler's own gets them after (answered).
         for (const [name, value] of Object.entries(allowHeaders(edge, decision, origin))) c.header(name, value);
         return null;
+      };
+      /** The handler's answer with the allowed request's fields it lacks: Hono applies `c.header` only to the answers it builds. */
+      const answered = (c: Context, decision: Decision, origin: string | null): void => {
+        const res = withHeaders(c.res, allowHeaders(edge, decision, origin));
+        if (res !== c.res) c.res = res;
       };
       const preflightOf = (c: Context) => {
         const pre = preflightAnswer(edge, c.req.method, (name) => c.req.header(name) ?? null);
@@ -145,7 +154,13 @@ export function keywardHono(kw: Keyward, options: KeywardHonoOptions = {}): Keyw
             if (pre !== null) return pre;
             const origin = edge.cors ? (c.req.header("origin") ?? null) : null;
             // onDenied's errors reach `failed` below, with the handler's.
-            const finish = (decision: Decision) => settle(c, decision, origin, rethrow) ?? handler(c);
+            const finish = (decision: Decision) => {
+              const denied = settle(c, decision, origin, rethrow);
+              if (denied !== null) return denied;
+              const res = handler(c);
+              const fields = allowHeaders(edge, decision, origin);
+              return res instanceof Promise ? res.then((r) => withHeaders(r, fields)) : withHeaders(res, fields);
+            };
             const decided = decideFor(c);
             const answered = decided instanceof Promise ? decided.then(finish) : finish(decided);
             return answered instanceof Promise ? answered.catch(failed) : answered;
@@ -165,7 +180,13 @@ export function keywardHono(kw: Keyward, options: KeywardHonoOptions = {}): Keyw
           throw err;
         };
         // What next() rejects with is the app's (Hono's onError), not keyward's.
-        const proceed = (decision: Decision): Response | ReturnType<MiddlewareHandler> => settle(c, decision, origin, failed) ?? next();
+        const proceed = (decision: Decision): Response | ReturnType<MiddlewareHandler> => {
+          const denied = settle(c, decision, origin, failed);
+          if (denied !== null) return denied;
+          // No fields to add (no limits, no CORS): no promise step after the handler.
+          if (Object.keys(allowHeaders(edge, decision, origin)).length === 0) return next();
+          return next().then(() => answered(c, decision, origin));
+        };
         let decided: Decision | Promise<Decision>;
         try {
           decided = decideFor(c);

@@ -152,14 +152,30 @@ function frozenScopes(scope: RequiredScopes): RequiredScopes {
   return "anyOf" in scope ? Object.freeze({ anyOf: Object.freeze([...scope.anyOf]) }) : Object.freeze({ allOf: Object.freeze([...(scope as { allOf: readonly string[] }).allOf]) });
 }
 
+/** The options of `requireToken` on every adapter. */
+const ROUTE_OPTIONS: ReadonlySet<string> = new Set(["scope", "cost", "pool", "getToken", "onDenied", "onError"]);
+
 /**
  * Checks a route's options once, at setup.
  *
- * @throws {ConfigError} `INVALID_CONFIG` for a malformed scope, a bad cost, a malformed pool name or a `getToken` that is not a function
+ * @throws {ConfigError} `INVALID_CONFIG` for an unknown option (or a request given as the options), a malformed scope, a bad
+ *   cost, a malformed pool name, or a `getToken`, `onDenied` or `onError` that is not a function
  */
 export function createRoute<Req>(options: RouteOptions<Req> = {}): Route<Req> {
   if (options === null || typeof options !== "object") throw new ConfigError("", "requireToken options must be an object");
+  // `app.get(path, guard.requireToken, …)`: the framework calls it with its request.
+  if ("headers" in options || "req" in options || "raw" in options) {
+    throw new ConfigError("", "requireToken was given a request: call it where the route is set up, as requireToken() or requireToken({ scope })");
+  }
+  // A misspelt option (`scopes`) must not leave a route open to any token.
+  for (const key of Object.keys(options)) {
+    if (!ROUTE_OPTIONS.has(key)) throw new ConfigError(key, `is not a route option (${[...ROUTE_OPTIONS].join(", ")})`);
+  }
   const { scope, cost, pool, getToken } = options;
+  for (const hook of ["onDenied", "onError"] as const) {
+    const given = (options as Record<string, unknown>)[hook];
+    if (given !== undefined && typeof given !== "function") throw new ConfigError(hook, "must be a function");
+  }
   const problem = scope === undefined ? null : requiredScopesProblem(scope);
   if (problem) throw new ConfigError(`scope${problem.path}`, problem.message);
   if (cost !== undefined && (!Number.isSafeInteger(cost) || cost < 0)) throw new ConfigError("cost", "must be a non-negative integer");
@@ -327,4 +343,34 @@ export function denialParts(edge: Edge, decision: Decision, origin: string | nul
 export function allowHeaders(edge: Edge, decision: Decision, origin: string | null): Record<string, string> {
   if (!edge.cors || origin === null) return decision.headers;
   return { ...decision.headers, ...corsHeaders(edge, origin) };
+}
+
+/**
+ * Adds an allowed request's fields ({@link allowHeaders}) to the response a
+ * handler built, copying it when its headers are immutable
+ * (`Response.redirect`, a `fetch()` response). A field the handler set
+ * stays as it is, except `Vary`, which gains the names it lacks.
+ */
+export function withHeaders(res: Response, headers: Record<string, string>): Response {
+  let target = res;
+  for (const name in headers) {
+    const present = target.headers.get(name);
+    const value = present === null ? headers[name]! : name === "vary" ? mergedVary(present, headers[name]!) : present;
+    if (value === present) continue;
+    try {
+      target.headers.set(name, value);
+    } catch {
+      target = new Response(target.body, target);
+      target.headers.set(name, value);
+    }
+  }
+  return target;
+}
+
+/** A Vary value with the names of `add` it lacks (RFC 9110 §12.5.5; `*` already varies on everything). */
+function mergedVary(present: string, add: string): string {
+  const have = present.split(",").map((n) => n.trim().toLowerCase());
+  if (have.includes("*")) return present;
+  const missing = add.split(",").map((n) => n.trim()).filter((n) => !have.includes(n.toLowerCase()));
+  return missing.length === 0 ? present : `${present}, ${missing.join(", ")}`;
 }

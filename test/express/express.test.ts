@@ -197,6 +197,25 @@ describe("keyward/express and a body parser that keeps no copy of the body", () 
     }
   });
 
+  it("requireToken given uncalled (app.get(path, guard.requireToken, …)): each request is answered 500 naming the mistake, never left hanging", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const app = express();
+    app.get("/x", keywardExpress(kw).requireToken as never, (_req, res) => res.send("never"));
+    app.use((err: Error & { code?: string }, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+      res.status(500).json({ code: err.code, message: err.message });
+    });
+    const server = app.listen(0, "127.0.0.1");
+    await new Promise((resolve) => server.once("listening", resolve));
+    try {
+      const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/x`, { signal: AbortSignal.timeout(5000) });
+      expect(res.status).toBe(500);
+      expect(await res.json()).toEqual({ code: "INVALID_CONFIG", message: expect.stringMatching(/requireToken was given a request: call it/) });
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
   it("a validly signed upload aborted mid-body, on a route that reads it itself: a denial, never an allow or an error", async () => {
     const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
     const pair = ed25519KeyPair();

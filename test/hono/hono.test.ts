@@ -125,3 +125,34 @@ describe("keyward/hono on @hono/node-server: the scheme is the connection's", ()
     }
   });
 });
+
+describe("keyward/hono: a handler's own Response keeps the allowed request's fields", () => {
+  it("RateLimit, RateLimit-Policy and CORS fields on new Response(...) and Response.redirect(...), in both forms, over HTTP", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "publishable", domains: ["app.example"], rateLimit: { limit: 100, windowMs: 60_000 } });
+    const app = new Hono<KeywardEnv>();
+    const guard = keywardHono(kw, { cors: true });
+    app.get("/own", guard.requireToken(), () => new Response("ok", { headers: { vary: "Accept-Encoding" } }));
+    app.get("/redirect", guard.requireToken(), () => Response.redirect("https://app.example/next", 302));
+    app.get("/handler", guard.requireToken({}, () => new Response("ok")));
+    app.get("/handler-redirect", guard.requireToken({}, async () => Response.redirect("https://app.example/next", 302)));
+    const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
+    await new Promise((resolve) => server.once("listening", resolve));
+    try {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      for (const path of ["/own", "/redirect", "/handler", "/handler-redirect"]) {
+        const res = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}`, origin: "https://app.example" }, redirect: "manual" });
+        expect(res.status, path).toBe(path.includes("redirect") ? 302 : 200);
+        expect(res.headers.get("ratelimit"), path).toMatch(/^"requests";r=\d+/);
+        expect(res.headers.get("ratelimit-policy"), path).toMatch(/q=100;w=60/);
+        expect(res.headers.get("access-control-allow-origin"), path).toBe("https://app.example");
+        expect(res.headers.get("vary"), path).toMatch(/Origin/);
+      }
+      const own = await fetch(`${base}/own`, { headers: { authorization: `Bearer ${token}`, origin: "https://app.example" } });
+      expect(own.headers.get("vary")).toBe("Accept-Encoding, Origin");
+    } finally {
+      (server as import("node:http").Server).closeAllConnections();
+      server.close();
+    }
+  });
+});

@@ -1,7 +1,9 @@
 // The shared middleware core and the answers, without a server.
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { createEdge, createRoute, publicUrl } from "../../src/http/core.js";
+import { keywardFetch } from "../../src/fetch/index.js";
+import { keywardHono } from "../../src/hono/index.js";
+import { createEdge, createRoute, publicUrl, withHeaders } from "../../src/http/core.js";
 import { limitFields } from "../../src/http/fields.js";
 import { readNodeBody } from "../../src/http/node.js";
 import { problemResponse } from "../../src/http/problem.js";
@@ -49,6 +51,43 @@ describe("middleware options, checked at setup", () => {
     anyOf.push("*:*");
     expect(route.check.scope).toEqual({ anyOf: ["premium:read", "core:read"] });
     expect(Object.isFrozen((route.check.scope as { anyOf: string[] }).anyOf)).toBe(true);
+  });
+
+  it("route options: an unknown one (a misspelt scope would open the route), a hook that is no function, a request given as options", () => {
+    expect(() => createRoute({ scopes: ["admin:write"] } as never)).toThrow(expect.objectContaining({ code: "INVALID_CONFIG", field: "scopes" }));
+    expect(() => createRoute({ onDenied: "x" } as never)).toThrow(expect.objectContaining({ code: "INVALID_CONFIG", field: "onDenied" }));
+    expect(() => createRoute({ onError: 5 } as never)).toThrow(expect.objectContaining({ code: "INVALID_CONFIG", field: "onError" }));
+    // `app.get(path, guard.requireToken, …)`: the framework calls it with its request.
+    for (const request of [new Request("http://localhost/"), { headers: {}, method: "GET" }, { req: {}, env: {} }, { raw: {}, headers: {} }]) {
+      expect(() => createRoute(request as never)).toThrow(/requireToken was given a request: call it/);
+    }
+    expect(createRoute({ scope: "core:read", cost: 2, pool: "default", getToken: () => null, onDenied: () => {}, onError: () => {} } as never).check).toEqual({
+      scope: "core:read",
+      cost: 2,
+      pool: "default",
+    });
+    // The Fetch wrapper and Hono check their own arguments as Express and Fastify do.
+    for (const make of [keywardHono, keywardFetch] as ((k: Keyward, o?: unknown) => unknown)[]) {
+      expect(() => make(kw, null)).toThrow(expect.objectContaining({ code: "INVALID_CONFIG" }));
+      expect(() => make(kw, "realm")).toThrow(expect.objectContaining({ code: "INVALID_CONFIG" }));
+    }
+    expect(() => keywardFetch(kw).requireToken({}, undefined as never)).toThrow(expect.objectContaining({ field: "handler" }));
+    expect(() => keywardHono(kw).requireToken({}, "x" as never)).toThrow(expect.objectContaining({ field: "handler" }));
+  });
+
+  it("withHeaders: adds the fields a handler's response lacks, keeps those it set, merges Vary, copies an immutable response", () => {
+    const fields = { ratelimit: '"requests";r=9', "access-control-allow-origin": "https://app.example", vary: "Origin" };
+    const own = new Response("ok", { headers: { ratelimit: "mine", vary: "Accept-Encoding" } });
+    const res = withHeaders(own, fields);
+    expect(res).toBe(own);
+    expect(Object.fromEntries(res.headers)).toMatchObject({ ratelimit: "mine", "access-control-allow-origin": "https://app.example", vary: "Accept-Encoding, Origin" });
+    expect(withHeaders(new Response(null, { headers: { vary: "*" } }), fields).headers.get("vary")).toBe("*");
+    expect(withHeaders(new Response(null, { headers: { vary: "origin" } }), fields).headers.get("vary")).toBe("origin");
+    // Response.redirect's headers are immutable: a copy, with the status and Location kept.
+    const redirect = Response.redirect("https://app.example/next", 302);
+    const copied = withHeaders(redirect, fields);
+    expect(copied).not.toBe(redirect);
+    expect([copied.status, copied.headers.get("location"), copied.headers.get("ratelimit")]).toEqual([302, "https://app.example/next", '"requests";r=9']);
   });
 
   it("publicOrigin: origin and prefix joined with the path and query received", () => {
