@@ -128,14 +128,9 @@ export function keywardHono(kw: Keyward, options: KeywardHonoOptions = {}): Keyw
           return c.body(answer.body, answer.status as 401, answer.headers);
         }
         c.set("keyward", decision);
-        // Set before the handler, for the answers Hono builds (c.json, c.text); a Response of the handler's own gets them after (answered).
+        // Set before the handler, for the answers Hono builds (c.json, c.text); a Response of the handler's own gets them after (withHeaders).
         for (const [name, value] of Object.entries(allowHeaders(edge, decision, origin))) c.header(name, value);
         return null;
-      };
-      /** The handler's answer with the allowed request's fields it lacks: Hono applies `c.header` only to the answers it builds. */
-      const answered = (c: Context, decision: Decision, origin: string | null): void => {
-        const res = withHeaders(c.res, allowHeaders(edge, decision, origin));
-        if (res !== c.res) c.res = res;
       };
       const preflightOf = (c: Context) => {
         const pre = preflightAnswer(edge, c.req.method, (name) => c.req.header(name) ?? null);
@@ -184,8 +179,13 @@ export function keywardHono(kw: Keyward, options: KeywardHonoOptions = {}): Keyw
           const denied = settle(c, decision, origin, failed);
           if (denied !== null) return denied;
           // No fields to add (no limits, no CORS): no promise step after the handler.
-          if (Object.keys(allowHeaders(edge, decision, origin)).length === 0) return next();
-          return next().then(() => answered(c, decision, origin));
+          const fields = allowHeaders(edge, decision, origin);
+          if (Object.keys(fields).length === 0) return next();
+          // Hono applies c.header only to the answers it builds: a Response of the handler's own gets what it lacks.
+          return next().then(() => {
+            const res = withHeaders(c.res, fields);
+            if (res !== c.res) c.res = res;
+          });
         };
         let decided: Decision | Promise<Decision>;
         try {
