@@ -10,6 +10,20 @@ import { ed25519KeyPair } from "../client/helpers.js";
 import { Keyward, MemoryStore } from "../../src/index.js";
 import { describeMiddleware, failingHooks, stalledSignedUpload } from "../http/scenarios.js";
 
+/** The app listening on 127.0.0.1: its base URL, and a close that drops open connections. */
+async function listen(app: express.Express): Promise<{ url: string; close(): Promise<void> }> {
+  const server = app.listen(0, "127.0.0.1");
+  await new Promise((resolve) => server.once("listening", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
 describeMiddleware(
   "Express 5",
   async (kw, options) => {
@@ -39,12 +53,8 @@ describeMiddleware(
       }),
       (_req, res) => res.send("never"),
     );
-    const server = app.listen(0, "127.0.0.1");
-    await new Promise((resolve) => server.once("listening", resolve));
-    return {
-      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-      close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
-    };
+    const server = await listen(app);
+    return server;
   },
   (kw, options) => keywardExpress(kw).requireToken(options as never),
 );
@@ -73,9 +83,8 @@ describe("keyward/express: errors of the hooks reach onError or Express, never a
       res.send("never");
     });
     app.use((err: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => void res.status(598).send(err.message));
-    const server = app.listen(0, "127.0.0.1");
-    await new Promise((resolve) => server.once("listening", resolve));
-    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const server = await listen(app);
+    const base = server.url;
     try {
       const denied = await fetch(`${base}/denied`);
       expect([denied.status, await denied.text()]).toEqual([599, "denied handler failed"]);
@@ -87,8 +96,7 @@ describe("keyward/express: errors of the hooks reach onError or Express, never a
       const signed = await fetch(`${base}/failing`, { headers: signedHeaders, signal: AbortSignal.timeout(5_000) });
       expect([signed.status, await signed.text()]).toEqual([598, "onError failed after onDenied failed"]);
     } finally {
-      server.closeAllConnections();
-      server.close();
+      await server.close();
     }
   });
 });
@@ -102,9 +110,8 @@ describe("keyward/express and a body parser that keeps no copy of the body", () 
     const guard = keywardExpress(kw);
     app.use(express.json()); // without `verify: guard.rawBody`
     app.post("/orders", guard.requireToken(), (_req, res) => res.send("never"));
-    const server = app.listen(0, "127.0.0.1");
-    await new Promise((resolve) => server.once("listening", resolve));
-    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const server = await listen(app);
+    const base = server.url;
     try {
       const send = signedFetch(createSigner({ keyId: record.id, alg: "ed25519", privateKey: pair.seed }));
       const r = await send(`${base}/orders`, { method: "POST", headers: { "content-type": "application/json" }, body: '{"symbol":"X"}' });
@@ -119,8 +126,7 @@ describe("keyward/express and a body parser that keeps no copy of the body", () 
       });
       expect(forged.status).toBe(401);
     } finally {
-      server.closeAllConnections();
-      server.close();
+      await server.close();
     }
   });
 
@@ -133,9 +139,8 @@ describe("keyward/express and a body parser that keeps no copy of the body", () 
     app.post("/orders", express.json({ verify: guard.rawBody }), guard.requireToken(), (req, res) => res.json(req.body));
     // The way for compressed uploads: keyward reads the body as sent, the route decodes it.
     app.post("/uploads", guard.requireToken(), (req, res) => res.json(JSON.parse(gunzipSync(req.rawBody!).toString())));
-    const server = app.listen(0, "127.0.0.1");
-    await new Promise((resolve) => server.once("listening", resolve));
-    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const server = await listen(app);
+    const base = server.url;
     try {
       const send = signedFetch(createSigner({ keyId: record.id, alg: "ed25519", privateKey: pair.seed }));
       const gzipped = { method: "POST", headers: { "content-type": "application/json", "content-encoding": "gzip" }, body: gzipSync('{"symbol":"X"}') };
@@ -146,8 +151,7 @@ describe("keyward/express and a body parser that keeps no copy of the body", () 
       const upload = await send(`${base}/uploads`, gzipped);
       expect([upload.status, await upload.json()]).toEqual([200, { symbol: "X" }]);
     } finally {
-      server.closeAllConnections();
-      server.close();
+      await server.close();
     }
   });
 
@@ -157,14 +161,12 @@ describe("keyward/express and a body parser that keeps no copy of the body", () 
     const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: pair.publicKey } });
     const app = express();
     app.post("/uploads", keywardExpress(kw).requireToken(), (_req, res) => res.send("never"));
-    const server = app.listen(0, "127.0.0.1");
-    await new Promise((resolve) => server.once("listening", resolve));
+    const server = await listen(app);
     try {
-      const r = await stalledSignedUpload(`http://127.0.0.1:${(server.address() as AddressInfo).port}/uploads`, record.id, pair.seed);
+      const r = await stalledSignedUpload(`${server.url}/uploads`, record.id, pair.seed);
       expect(r).toMatchObject({ status: 408, json: { code: "BODY_TIMEOUT", type: "urn:keyward:problem:body-timeout" } });
     } finally {
-      server.closeAllConnections();
-      server.close();
+      await server.close();
     }
   });
 
@@ -184,16 +186,14 @@ describe("keyward/express and a body parser that keeps no copy of the body", () 
       }),
       (_req, res) => res.send("never"),
     );
-    const server = app.listen(0, "127.0.0.1");
-    await new Promise((resolve) => server.once("listening", resolve));
+    const server = await listen(app);
     try {
       // Signed with a key that is not the token's.
-      const r = await stalledSignedUpload(`http://127.0.0.1:${(server.address() as AddressInfo).port}/uploads`, record.id, ed25519KeyPair().seed);
+      const r = await stalledSignedUpload(`${server.url}/uploads`, record.id, ed25519KeyPair().seed);
       expect(r).toMatchObject({ status: 401, json: { code: "SIGNATURE_INVALID" } });
       expect(seen).toEqual([{ code: "SIGNATURE_INVALID", bodyRead: false }]);
     } finally {
-      server.closeAllConnections();
-      server.close();
+      await server.close();
     }
   });
 
@@ -204,15 +204,13 @@ describe("keyward/express and a body parser that keeps no copy of the body", () 
     app.use((err: Error & { code?: string }, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
       res.status(500).json({ code: err.code, message: err.message });
     });
-    const server = app.listen(0, "127.0.0.1");
-    await new Promise((resolve) => server.once("listening", resolve));
+    const server = await listen(app);
     try {
-      const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/x`, { signal: AbortSignal.timeout(5000) });
+      const res = await fetch(`${server.url}/x`, { signal: AbortSignal.timeout(5000) });
       expect(res.status).toBe(500);
       expect(await res.json()).toEqual({ code: "INVALID_CONFIG", message: expect.stringMatching(/requireToken was given a request: call it/) });
     } finally {
-      server.closeAllConnections();
-      server.close();
+      await server.close();
     }
   });
 
@@ -246,10 +244,9 @@ describe("keyward/express and a body parser that keeps no copy of the body", () 
         done();
       },
     );
-    const server = app.listen(0, "127.0.0.1");
-    await new Promise((resolve) => server.once("listening", resolve));
+    const server = await listen(app);
     try {
-      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/uploads`;
+      const url = `${server.url}/uploads`;
       const body = JSON.stringify({ pad: "x".repeat(2000) });
       const signed = await createSigner({ keyId: record.id, alg: "ed25519", privateKey: pair.seed }).sign(
         new Request(url, { method: "POST", headers: { "content-type": "application/json" }, body }),
@@ -261,8 +258,7 @@ describe("keyward/express and a body parser that keeps no copy of the body", () 
       await decided;
       expect(outcomes).toEqual(["denied SIGNATURE_INVALID"]);
     } finally {
-      server.closeAllConnections();
-      server.close();
+      await server.close();
     }
   });
 });
