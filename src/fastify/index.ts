@@ -1,9 +1,11 @@
 /**
- * Fastify 5 plugin: `requireToken({ scope, cost })` is a `preHandler` that
- * checks the request with `kw.verify` and puts the decision on
+ * Fastify 5 plugin: `requireToken({ scope, cost })`, given as a route's
+ * `preHandler`, checks the request with `kw.verify` and puts the decision on
  * `request.keyward`; denials are answered with RFC 9457 problem+json. The
- * plugin keeps the raw body of signed requests for `Content-Digest` and lets
- * Fastify parse it as usual.
+ * plugin runs a route's `requireToken` before Fastify reads the body (in
+ * the route's `preParsing` stage): a signed body is read only once the
+ * signature verified, kept as the raw body for `Content-Digest`, and handed
+ * on to Fastify's own parser.
  *
  * @example
  * ```ts
@@ -23,11 +25,13 @@ import type {
   FastifyReply,
   FastifyRequest,
   preHandlerAsyncHookHandler,
+  preParsingAsyncHookHandler,
   RawReplyDefaultExpression,
   RawRequestDefaultExpression,
   RawServerBase,
   RawServerDefault,
   RouteGenericInterface,
+  RouteOptions as FastifyRouteShape,
 } from "fastify";
 import {
   allowHeaders,
@@ -58,20 +62,28 @@ export interface FastifyRouteOptions<Server extends RawServerBase = RawServerDef
   /**
    * Answers an error of keyward's part of the request: `getToken` or
    * `onDenied` throwing or rejecting. Default: thrown to Fastify's error
-   * handler. (A signed upload aborted mid-body ends in the plugin's
-   * `preParsing` hook, which Fastify answers itself.)
+   * handler. (A signed upload aborted mid-body is a denial,
+   * `SIGNATURE_INVALID`, on a route whose guard the plugin runs before
+   * parsing; elsewhere, it ends in the plugin's own read of the body, which
+   * Fastify answers itself.)
    */
   onError?: (err: unknown, request: FastifyRequest<RouteGenericInterface, Server>, reply: FastifyReply<RouteGenericInterface, Server>) => unknown;
 }
 
 /** What {@link keywardFastify} returns. */
 export interface KeywardFastify {
-  /** Register it (`app.register(guard.plugin)`) before the routes: decorates requests, keeps signed bodies, answers preflights. */
+  /**
+   * Register it (`app.register(guard.plugin)`) before the routes: runs each
+   * route's `requireToken` before Fastify reads the body, decorates
+   * requests, keeps signed bodies, answers preflights.
+   */
   plugin: (app: FastifyInstance) => Promise<void>;
   /**
    * A `preHandler` that lets a request through only with a token allowed for
    * the route; of the app's server type (HTTP/1.1 or HTTP/2), inferred from
-   * where it is used.
+   * where it is used. Given as a route's `preHandler` (registered after the
+   * plugin), the plugin runs it before Fastify reads the body instead;
+   * elsewhere (an app-wide hook), it runs where it is placed.
    */
   requireToken<Server extends RawServerBase = RawServerDefault>(
     options?: FastifyRouteOptions<Server>,
@@ -90,12 +102,24 @@ export function keywardFastify(kw: Keyward, options?: EdgeOptions): KeywardFasti
   const edge = createEdge(kw, options);
   const plugin = async (app: FastifyInstance) => {
     app.decorateRequest("keyward", null);
-    // A signed body is read once here (within the instance's limits), kept as
-    // rawBody, and handed on to Fastify's own parser. GET and HEAD bodies are
-    // not verified (see toRequest): not read.
+    // A route's guard runs before Fastify reads the body, ahead of the
+    // route's own preParsing hooks (which may decode what Content-Digest covers).
+    app.addHook("onRoute", (route) => {
+      const handlers = hooksOf(route.preHandler);
+      if (!handlers.some((h) => earlyForm.has(h))) return;
+      route.preHandler = handlers.filter((h) => !earlyForm.has(h)) as FastifyRouteShape["preHandler"];
+      const early = handlers.flatMap((h) => earlyForm.get(h) ?? []);
+      route.preParsing = [...early, ...hooksOf(route.preParsing)] as FastifyRouteShape["preParsing"];
+      route.config = { ...route.config, [GUARDED_EARLY]: true };
+    });
+    // For a guard placed elsewhere (an app-wide hook), which runs after
+    // Fastify read the body: a signed body is read here first (within the
+    // instance's limits), kept as rawBody, and handed on to Fastify's own
+    // parser. GET and HEAD bodies are not verified (see toRequest): not read.
     app.addHook("preParsing", async (request, reply, payload) => {
       const { method, headers } = request;
       if (method === "GET" || method === "HEAD" || headers["signature-input"] === undefined || !hasBody(request.raw)) return payload;
+      if ((request.routeOptions.config as unknown as Record<symbol, unknown>)[GUARDED_EARLY] === true) return payload;
       // Stopping at the limit must leave the rest of the stream to Fastify.
       const bytes = await readNodeBody(payload as Readable, edge.body);
       if (bytes === "late") {
@@ -105,18 +129,7 @@ export function keywardFastify(kw: Keyward, options?: EdgeOptions): KeywardFasti
       }
       (request.raw as WithRawBody).rawBody = bytes;
       // Fastify reads what keyward read, then the rest (past the limit keyward denies with 413 in preHandler).
-      const replay = Object.assign(Readable.from(chain(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), payload)), {
-        receivedEncodedLength: 0,
-      });
-      async function* chain(head: Buffer, rest: AsyncIterable<Buffer>) {
-        replay.receivedEncodedLength += head.byteLength;
-        yield head;
-        for await (const chunk of rest) {
-          replay.receivedEncodedLength += chunk.byteLength;
-          yield chunk;
-        }
-      }
-      return replay;
+      return replay(bytes, payload);
     });
     if (edge.cors) {
       app.addHook("onRequest", async (request, reply) => {
@@ -132,13 +145,19 @@ export function keywardFastify(kw: Keyward, options?: EdgeOptions): KeywardFasti
     requireToken<Server extends RawServerBase = RawServerDefault>(routeOptions: FastifyRouteOptions<Server> = {}) {
       const route = createRoute(routeOptions);
       const { onDenied, onError } = routeOptions;
-      return async (request: FastifyRequest<RouteGenericInterface, Server>, reply: FastifyReply<RouteGenericInterface, Server>) => {
+      type Req = FastifyRequest<RouteGenericInterface, Server>;
+      type Reply = FastifyReply<RouteGenericInterface, Server>;
+      /**
+       * Decides, then puts the decision on the request or answers the denial.
+       * `body`: the payload stream, when Fastify has not read it yet.
+       */
+      const guard = async (request: Req, reply: Reply, body?: Readable): Promise<void> => {
         const origin = edge.cors ? header(request, "origin") : null;
         let decision: Decision;
         try {
           // node:http2's compatibility request has every field of an IncomingMessage that keyward reads.
           const raw = request.raw as WithRawBody;
-          const decided = decide(edge, route, nodeEdgeRequest(request, raw, raw.url ?? "/"));
+          const decided = decide(edge, route, nodeEdgeRequest(request, raw, raw.url ?? "/", body));
           // The warm path decides at once: no promise step.
           decision = decided instanceof Promise ? await decided : decided;
           if (!decision.ok && onDenied) return void (await onDenied(decision, request, reply));
@@ -152,10 +171,46 @@ export function keywardFastify(kw: Keyward, options?: EdgeOptions): KeywardFasti
           return;
         }
         const answer = denialParts(edge, decision, origin);
-        return reply.code(answer.status).headers(answer.headers).send(answer.body);
+        reply.code(answer.status).headers(answer.headers).send(answer.body);
       };
+      const preHandler = (request: Req, reply: Reply) => guard(request, reply);
+      const preParsing: preParsingAsyncHookHandler = async (request, reply, payload) => {
+        await guard(request as Req, reply as Reply, payload);
+        // A signed body the verifier read (to its end): Fastify parses those bytes. Once a
+        // reply was sent, Fastify goes no further.
+        const kept = (request.raw as WithRawBody).rawBody;
+        return kept === undefined || reply.sent ? payload : replay(kept, null);
+      };
+      earlyForm.set(preHandler, preParsing);
+      return preHandler;
     },
   };
+}
+
+/** The preParsing form of each guard `requireToken` made, which the plugin runs instead of the preHandler on the guard's routes. */
+const earlyForm = new WeakMap<object, preParsingAsyncHookHandler>();
+
+/** Marks, in a route's config, a route whose guard runs before parsing: the plugin reads no signed body ahead of it. */
+const GUARDED_EARLY = Symbol("keyward.guardedEarly");
+
+/** A route's hooks of one stage, as a list. */
+function hooksOf(hooks: unknown): object[] {
+  return hooks === undefined || hooks === null ? [] : Array.isArray(hooks) ? hooks : [hooks as object];
+}
+
+/** The payload Fastify parses: the bytes keyward read, then the rest of the stream, if any. */
+function replay(bytes: Uint8Array, rest: AsyncIterable<Buffer> | null): Readable {
+  const stream = Object.assign(Readable.from(chain(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))), { receivedEncodedLength: 0 });
+  async function* chain(head: Buffer) {
+    stream.receivedEncodedLength += head.byteLength;
+    yield head;
+    if (rest === null) return;
+    for await (const chunk of rest) {
+      stream.receivedEncodedLength += chunk.byteLength;
+      yield chunk;
+    }
+  }
+  return stream;
 }
 
 function header(request: Pick<FastifyRequest, "headers">, name: string): string | null {

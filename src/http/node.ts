@@ -57,14 +57,15 @@ export async function readNodeBody(source: Readable, limits: SignedBodyLimits): 
 }
 
 /**
- * A Node request's body as a Fetch body stream, pulled only when the
- * verifier reads it: after the signature verified, and within the
- * instance's `signatures.maxBodyBytes` and `signatures.bodyTimeoutMs`. Once
- * it has ended, the bytes are kept as `rawBody` for the application, whose
- * stream keyward has read.
+ * A Node request's body (`source`: the request, or Fastify's payload
+ * stream) as a Fetch body stream, pulled only when the verifier reads it:
+ * after the signature verified, and within the instance's
+ * `signatures.maxBodyBytes` and `signatures.bodyTimeoutMs`. Once it has
+ * ended, the bytes are kept as `rawBody` of `req` for the application,
+ * whose stream keyward has read.
  */
-function bodyStream(req: WithRawBody): ReadableStream<Uint8Array> {
-  const chunksOf = req.iterator({ destroyOnReturn: false });
+function bodyStream(source: Readable, req: WithRawBody): ReadableStream<Uint8Array> {
+  const chunksOf = source.iterator({ destroyOnReturn: false });
   const kept: Buffer[] = [];
   let total = 0;
   return new ReadableStream<Uint8Array>({
@@ -138,9 +139,10 @@ export function headerOf(req: Pick<IncomingMessage, "headers" | "rawHeaders">, n
  * @param raw the framework's request, for `getToken`
  * @param req the Node request under it
  * @param path the path and query as the client sent them (Express rewrites `req.url` in routers)
+ * @param body the stream the body comes from, when not `req` itself (Fastify's payload)
  */
-export function nodeEdgeRequest<Req>(raw: Req, req: WithRawBody, path: string): EdgeRequest<Req> {
-  return new NodeEdgeRequest(raw, req, path);
+export function nodeEdgeRequest<Req>(raw: Req, req: WithRawBody, path: string, body: Readable = req): EdgeRequest<Req> {
+  return new NodeEdgeRequest(raw, req, path, body);
 }
 
 /** A class, not an object literal with a getter and closures: one is built per request. */
@@ -152,6 +154,7 @@ class NodeEdgeRequest<Req> implements EdgeRequest<Req> {
     readonly raw: Req,
     private readonly req: WithRawBody,
     private readonly path: string,
+    private readonly body: Readable,
   ) {
     this.method = req.method ?? "GET";
     this.ip = req.socket.remoteAddress ?? null;
@@ -189,7 +192,8 @@ class NodeEdgeRequest<Req> implements EdgeRequest<Req> {
     if (captured !== undefined) {
       return { request: new Request(url, { method, headers, body: captured.length > 0 ? (captured as Uint8Array<ArrayBuffer>) : null }), body: captured };
     }
-    if (req.readableEnded || req.readableDidRead) return { request: await consumed(url, method, headers), body: undefined };
-    return { request: new Request(url, { method, headers, body: bodyStream(req), duplex: "half" } as RequestInit), body: undefined };
+    const source = this.body;
+    if (source.readableEnded || source.readableDidRead) return { request: await consumed(url, method, headers), body: undefined };
+    return { request: new Request(url, { method, headers, body: bodyStream(source, req), duplex: "half" } as RequestInit), body: undefined };
   }
 }

@@ -1,5 +1,4 @@
 // keyward/express on a real Express 5 server (the shared suite in test/http/scenarios.ts).
-import { request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
 import { gunzipSync, gzipSync } from "node:zlib";
 import express from "express";
@@ -8,7 +7,7 @@ import { createSigner, signedFetch } from "../../src/client/index.js";
 import { keywardExpress } from "../../src/express/index.js";
 import { ed25519KeyPair } from "../client/helpers.js";
 import { Keyward, MemoryStore } from "../../src/index.js";
-import { describeMiddleware, failingHooks, stalledSignedUpload } from "../http/scenarios.js";
+import { abortedSignedUpload, describeMiddleware, failingHooks, stalledSignedUpload } from "../http/scenarios.js";
 
 /** The app listening on 127.0.0.1: its base URL, and a close that drops open connections. */
 async function listen(app: express.Express): Promise<{ url: string; close(): Promise<void> }> {
@@ -246,15 +245,7 @@ describe("keyward/express and a body parser that keeps no copy of the body", () 
     );
     const server = await listen(app);
     try {
-      const url = `${server.url}/uploads`;
-      const body = JSON.stringify({ pad: "x".repeat(2000) });
-      const signed = await createSigner({ keyId: record.id, alg: "ed25519", privateKey: pair.seed }).sign(
-        new Request(url, { method: "POST", headers: { "content-type": "application/json" }, body }),
-      );
-      const req = httpRequest(url, { method: "POST", headers: { ...Object.fromEntries(signed.headers), "content-length": String(body.length) } });
-      req.on("error", () => {});
-      req.write(body.slice(0, 500));
-      setTimeout(() => req.destroy(), 50);
+      await abortedSignedUpload(`${server.url}/uploads`, record.id, pair.seed);
       await decided;
       expect(outcomes).toEqual(["denied SIGNATURE_INVALID"]);
     } finally {

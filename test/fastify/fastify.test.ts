@@ -1,11 +1,12 @@
 // keyward/fastify on a real Fastify 5 server (the shared suite in test/http/scenarios.ts).
-import Fastify from "fastify";
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { describe, expect, it } from "vitest";
-import { keywardFastify } from "../../src/fastify/index.js";
-import { Keyward, MemoryStore } from "../../src/index.js";
+import { createSigner, signedFetch } from "../../src/client/index.js";
+import { type KeywardFastify, keywardFastify } from "../../src/fastify/index.js";
+import { type Decision, Keyward, MemoryStore } from "../../src/index.js";
 import { ed25519KeyPair } from "../client/helpers.js";
 import { describeHttp2 } from "../http/http2.js";
-import { describeMiddleware, failingHooks, stalledSignedUpload } from "../http/scenarios.js";
+import { abortedSignedUpload, describeMiddleware, failingHooks, stalledSignedUpload } from "../http/scenarios.js";
 
 describeMiddleware(
   "Fastify 5",
@@ -49,8 +50,124 @@ describeHttp2("Fastify 5", async (kw) => {
   return { url, close: () => app.close() };
 });
 
+/** A Fastify app with the plugin, listening on 127.0.0.1 once `routes` added its routes. */
+async function listen(kw: Keyward, routes: (app: FastifyInstance, guard: KeywardFastify) => void): Promise<{ url: string; close(): Promise<void> }> {
+  const app = Fastify();
+  const guard = keywardFastify(kw);
+  await app.register(guard.plugin);
+  routes(app, guard);
+  const url = await app.listen({ port: 0, host: "127.0.0.1" });
+  return { url, close: () => app.close() };
+}
+
 describe("keyward/fastify reading a signed body", () => {
-  it("a signed upload whose body stops coming: 408 BODY_TIMEOUT at signatures.bodyTimeoutMs, from the plugin's read", async () => {
+  it("a route's requireToken runs before Fastify reads the body: a forged signed upload whose body never comes is refused at once, unread", async () => {
+    // The deadline is far beyond the test's own timeout: an answer means nothing waited for the body.
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", signatures: { bodyTimeoutMs: 60_000 } });
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: ed25519KeyPair().publicKey } });
+    const seen: { code: string; bodyRead: boolean }[] = [];
+    const server = await listen(kw, (app, guard) => {
+      const onDenied = (d: Decision, request: FastifyRequest, reply: FastifyReply) => {
+        seen.push({ code: d.code, bodyRead: request.raw.readableDidRead });
+        return reply.code(d.status).send({ code: d.code });
+      };
+      app.post("/orders", { preHandler: guard.requireToken({ onDenied }) }, async () => "never");
+    });
+    try {
+      // Signed with a key that is not the token's.
+      const r = await stalledSignedUpload(`${server.url}/orders`, record.id, ed25519KeyPair().seed);
+      expect(r).toMatchObject({ status: 401, json: { code: "SIGNATURE_INVALID" } });
+      expect(seen).toEqual([{ code: "SIGNATURE_INVALID", bodyRead: false }]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("a request without a valid token is answered before its body is parsed: 401, not the parser's 400", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const { token } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    const server = await listen(kw, (app, guard) => {
+      app.post("/orders", { preHandler: guard.requireToken() }, async (request) => ({ body: request.body, token: request.keyward?.tokenId }));
+    });
+    try {
+      const post = (headers: Record<string, string>, body: string) =>
+        fetch(`${server.url}/orders`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
+      const denied = await post({}, "{not json");
+      expect(denied.status).toBe(401);
+      expect(await denied.json()).toMatchObject({ code: "TOKEN_MISSING" });
+      // With a valid token, Fastify parses as before: 400 for the bad JSON, the object for good JSON.
+      expect((await post({ authorization: `Bearer ${token}` }, "{not json")).status).toBe(400);
+      const ok = await post({ authorization: `Bearer ${token}` }, '{"qty":2}');
+      expect(await ok.json()).toEqual({ body: { qty: 2 }, token: expect.stringMatching(/^tok_/) });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("a route's own preParsing hooks run after the guard, and an app-wide guard still checks a signed body (the plugin reads it first)", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const pair = ed25519KeyPair();
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: pair.publicKey } });
+    const order: string[] = [];
+    const server = await listen(kw, (app, guard) => {
+      app.post(
+        "/route",
+        {
+          preParsing: async (request, _reply, payload) => {
+            order.push(request.keyward === null ? "route hook, no decision yet" : "route hook, after the guard");
+            return payload;
+          },
+          preHandler: guard.requireToken(),
+        },
+        async (request) => ({ body: request.body, token: request.keyward?.tokenId }),
+      );
+      app.register(async (child) => {
+        child.addHook("preHandler", guard.requireToken());
+        child.post("/app-wide", async (request) => ({ body: request.body, token: request.keyward?.tokenId }));
+      });
+    });
+    try {
+      const send = signedFetch(createSigner({ keyId: record.id, alg: "ed25519", privateKey: pair.seed }));
+      for (const path of ["/route", "/app-wide"]) {
+        const res = await send(`${server.url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: '{"qty":2}' });
+        expect({ path, status: res.status, json: await res.json() }).toEqual({ path, status: 200, json: { body: { qty: 2 }, token: record.id } });
+      }
+      expect(order).toEqual(["route hook, after the guard"]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("a validly signed upload aborted mid-body: a denial (SIGNATURE_INVALID), never an allow or an error", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const pair = ed25519KeyPair();
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: pair.publicKey } });
+    const outcomes: string[] = [];
+    let done = () => {};
+    const decided = new Promise<void>((resolve) => {
+      done = resolve;
+    });
+    const server = await listen(kw, (app, guard) => {
+      const answer = (outcome: string, reply: FastifyReply) => {
+        outcomes.push(outcome);
+        done();
+        return reply.code(500).send();
+      };
+      const onDenied = (d: Decision, _request: FastifyRequest, reply: FastifyReply) => answer(`denied ${d.code}`, reply);
+      const onError = (err: unknown, _request: FastifyRequest, reply: FastifyReply) => answer(`error ${String(err)}`, reply);
+      app.post("/orders", { preHandler: guard.requireToken({ onDenied, onError }) }, async (_request, reply) => answer("allowed", reply));
+      app.setErrorHandler((err, _request, reply) => answer(`Fastify's error handler: ${String(err)}`, reply));
+    });
+    try {
+      await abortedSignedUpload(`${server.url}/orders`, record.id, pair.seed);
+      await decided;
+      expect(outcomes).toEqual(["denied SIGNATURE_INVALID"]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("a signed upload whose body stops coming: 408 BODY_TIMEOUT at signatures.bodyTimeoutMs", async () => {
     const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", signatures: { bodyTimeoutMs: 100 } });
     const pair = ed25519KeyPair();
     const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: pair.publicKey } });

@@ -114,6 +114,18 @@ export async function stalledSignedUpload(url: string, keyId: string, seed: Uint
   });
 }
 
+/** A validly signed upload of 2 KB whose client aborts after sending 500 bytes. */
+export async function abortedSignedUpload(url: string, keyId: string, seed: Uint8Array): Promise<void> {
+  const body = JSON.stringify({ pad: "x".repeat(2000) });
+  const signed = await createSigner({ keyId, alg: "ed25519", privateKey: seed }).sign(
+    new Request(url, { method: "POST", headers: { "content-type": "application/json" }, body }),
+  );
+  const req = httpRequest(url, { method: "POST", headers: { ...Object.fromEntries(signed.headers), "content-length": String(body.length) } });
+  req.on("error", () => {});
+  req.write(body.slice(0, 500));
+  setTimeout(() => req.destroy(), 50);
+}
+
 export function describeMiddleware(name: string, start: StartServer, makeRoute: MakeRoute): void {
   describe(`${name} middleware on a real server`, () => {
     const kw = makeKeyward();
