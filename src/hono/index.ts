@@ -19,7 +19,7 @@ import { ConfigError } from "../errors.js";
 import { allowHeaders, createEdge, createRoute, decide, denialParts, type EdgeOptions, preflightAnswer, type RouteOptions, withHeaders } from "../http/core.js";
 import { fetchEdgeRequest, incomingHeaders } from "../http/fetch-request.js";
 import type { Keyward } from "../keyward.js";
-import type { AllowedDecision, Decision } from "../verify/decision.js";
+import type { AllowedDecision, Decision, DeniedDecision } from "../verify/decision.js";
 
 /** The Hono environment `requireToken` sets: `c.get("keyward")` is the decision, an allowed one (its `token` is set). */
 export interface KeywardEnv {
@@ -108,29 +108,34 @@ export function keywardHono(kw: Keyward, options: KeywardHonoOptions = {}): Keyw
       if (handler !== undefined && typeof handler !== "function") throw new ConfigError("handler", "must be a function: requireToken(options, handler)");
       const { onDenied, onError } = routeOptions;
       const decideFor = (c: Context) => decide(edge, route, fetchEdgeRequest(c, c.req.raw, getIp(c) ?? null, incomingHeaders(c.env)));
-      /** The answer to a denial (onDenied's, whose throw or rejection goes to `failed`), or null after setting the decision and its headers on an allowed request. */
-      const settle = (
+      /** The answer to a denial: onDenied's (whose throw or rejection goes to `failed`), or problem+json. */
+      const refuse = (
         c: Context,
-        decision: Decision,
+        decision: DeniedDecision,
         origin: string | null,
         failed: (err: unknown) => Response | Promise<Response>,
-      ): Response | Promise<Response> | null => {
-        if (!decision.ok) {
-          if (onDenied) {
-            try {
-              const answered = onDenied(decision, c);
-              return answered instanceof Promise ? answered.catch(failed) : answered;
-            } catch (err) {
-              return failed(err);
-            }
+      ): Response | Promise<Response> => {
+        if (onDenied) {
+          try {
+            const answered = onDenied(decision, c);
+            return answered instanceof Promise ? answered.catch(failed) : answered;
+          } catch (err) {
+            return failed(err);
           }
-          const answer = denialParts(edge, decision, origin);
-          return c.body(answer.body, answer.status as 401, answer.headers);
         }
+        const answer = denialParts(edge, decision, origin);
+        return c.body(answer.body, answer.status as 401, answer.headers);
+      };
+      /**
+       * Sets the decision and its header fields on an allowed request, before
+       * the handler, for the answers Hono builds (c.json, c.text); returns the
+       * fields, which a Response of the handler's own gets after (withHeaders).
+       */
+      const admit = (c: Context, decision: AllowedDecision, origin: string | null): Record<string, string> => {
         c.set("keyward", decision);
-        // Set before the handler, for the answers Hono builds (c.json, c.text); a Response of the handler's own gets them after (withHeaders).
-        for (const [name, value] of Object.entries(allowHeaders(edge, decision, origin))) c.header(name, value);
-        return null;
+        const fields = allowHeaders(edge, decision, origin);
+        for (const [name, value] of Object.entries(fields)) c.header(name, value);
+        return fields;
       };
       const preflightOf = (c: Context) => {
         const pre = preflightAnswer(edge, c.req.method, (name) => c.req.header(name) ?? null);
@@ -150,10 +155,9 @@ export function keywardHono(kw: Keyward, options: KeywardHonoOptions = {}): Keyw
             const origin = edge.cors ? (c.req.header("origin") ?? null) : null;
             // onDenied's errors reach `failed` below, with the handler's.
             const finish = (decision: Decision) => {
-              const denied = settle(c, decision, origin, rethrow);
-              if (denied !== null) return denied;
+              if (!decision.ok) return refuse(c, decision, origin, rethrow);
+              const fields = admit(c, decision, origin);
               const res = handler(c);
-              const fields = allowHeaders(edge, decision, origin);
               return res instanceof Promise ? res.then((r) => withHeaders(r, fields)) : withHeaders(res, fields);
             };
             const decided = decideFor(c);
@@ -176,10 +180,9 @@ export function keywardHono(kw: Keyward, options: KeywardHonoOptions = {}): Keyw
         };
         // What next() rejects with is the app's (Hono's onError), not keyward's.
         const proceed = (decision: Decision): Response | ReturnType<MiddlewareHandler> => {
-          const denied = settle(c, decision, origin, failed);
-          if (denied !== null) return denied;
+          if (!decision.ok) return refuse(c, decision, origin, failed);
+          const fields = admit(c, decision, origin);
           // No fields to add (no limits, no CORS): no promise step after the handler.
-          const fields = allowHeaders(edge, decision, origin);
           if (Object.keys(fields).length === 0) return next();
           // Hono applies c.header only to the answers it builds: a Response of the handler's own gets what it lacks.
           return next().then(() => {
