@@ -139,32 +139,19 @@ describe("keyward/fastify reading a signed body", () => {
   });
 
   it("a validly signed upload aborted mid-body: a denial (SIGNATURE_INVALID), never an allow or an error", async () => {
-    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
-    const pair = ed25519KeyPair();
-    const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: pair.publicKey } });
-    const outcomes: string[] = [];
-    let done = () => {};
-    const decided = new Promise<void>((resolve) => {
-      done = resolve;
-    });
-    const server = await listen(kw, (app, guard) => {
-      const answer = (outcome: string, reply: FastifyReply) => {
-        outcomes.push(outcome);
-        done();
-        return reply.code(500).send();
-      };
-      const onDenied = (d: Decision, _request: FastifyRequest, reply: FastifyReply) => answer(`denied ${d.code}`, reply);
-      const onError = (err: unknown, _request: FastifyRequest, reply: FastifyReply) => answer(`error ${String(err)}`, reply);
-      app.post("/orders", { preHandler: guard.requireToken({ onDenied, onError }) }, async (_request, reply) => answer("allowed", reply));
-      app.setErrorHandler((err, _request, reply) => answer(`Fastify's error handler: ${String(err)}`, reply));
-    });
-    try {
-      await abortedSignedUpload(`${server.url}/orders`, record.id, pair.seed);
-      await decided;
-      expect(outcomes).toEqual(["denied SIGNATURE_INVALID"]);
-    } finally {
-      await server.close();
-    }
+    const outcomes = await abortedSignedUpload("/orders", (kw, seen) =>
+      listen(kw, (app, guard) => {
+        const answer = (outcome: string, reply: FastifyReply) => {
+          seen(outcome);
+          return reply.code(500).send();
+        };
+        const onDenied = (d: Decision, _request: FastifyRequest, reply: FastifyReply) => answer(`denied ${d.code}`, reply);
+        const onError = (err: unknown, _request: FastifyRequest, reply: FastifyReply) => answer(`error ${String(err)}`, reply);
+        app.post("/orders", { preHandler: guard.requireToken({ onDenied, onError }) }, async (_request, reply) => answer("allowed", reply));
+        app.setErrorHandler((err, _request, reply) => answer(`Fastify's error handler: ${String(err)}`, reply));
+      }),
+    );
+    expect(outcomes).toEqual(["denied SIGNATURE_INVALID"]);
   });
 
   it("a signed upload whose body stops coming: 408 BODY_TIMEOUT at signatures.bodyTimeoutMs", async () => {

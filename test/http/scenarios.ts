@@ -114,16 +114,40 @@ export async function stalledSignedUpload(url: string, keyId: string, seed: Uint
   });
 }
 
-/** A validly signed upload of 2 KB whose client aborts after sending 500 bytes. */
-export async function abortedSignedUpload(url: string, keyId: string, seed: Uint8Array): Promise<void> {
-  const body = JSON.stringify({ pad: "x".repeat(2000) });
-  const signed = await createSigner({ keyId, alg: "ed25519", privateKey: seed }).sign(
-    new Request(url, { method: "POST", headers: { "content-type": "application/json" }, body }),
-  );
-  const req = httpRequest(url, { method: "POST", headers: { ...Object.fromEntries(signed.headers), "content-length": String(body.length) } });
-  req.on("error", () => {});
-  req.write(body.slice(0, 500));
-  setTimeout(() => req.destroy(), 50);
+/**
+ * A validly signed upload of 2 KB to `path`, whose client aborts after
+ * sending 500 bytes, on a server that `start` builds over a fresh Keyward
+ * and whose route reports each outcome to `seen`. Resolves with the
+ * outcomes once the first came.
+ */
+export async function abortedSignedUpload(path: string, start: (kw: Keyward, seen: (outcome: string) => void) => Promise<Started>): Promise<string[]> {
+  const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+  const pair = ed25519KeyPair();
+  const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: pair.publicKey } });
+  const outcomes: string[] = [];
+  let done = () => {};
+  const first = new Promise<void>((resolve) => {
+    done = resolve;
+  });
+  const server = await start(kw, (outcome) => {
+    outcomes.push(outcome);
+    done();
+  });
+  try {
+    const url = `${server.url}${path}`;
+    const body = JSON.stringify({ pad: "x".repeat(2000) });
+    const signed = await createSigner({ keyId: record.id, alg: "ed25519", privateKey: pair.seed }).sign(
+      new Request(url, { method: "POST", headers: { "content-type": "application/json" }, body }),
+    );
+    const req = httpRequest(url, { method: "POST", headers: { ...Object.fromEntries(signed.headers), "content-length": String(body.length) } });
+    req.on("error", () => {});
+    req.write(body.slice(0, 500));
+    setTimeout(() => req.destroy(), 50);
+    await first;
+    return outcomes;
+  } finally {
+    await server.close();
+  }
 }
 
 export function describeMiddleware(name: string, start: StartServer, makeRoute: MakeRoute): void {
