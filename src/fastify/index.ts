@@ -57,7 +57,11 @@ declare module "fastify" {
 
 /** Options of one `requireToken` route, on an app of `Server` (HTTP/1.1 by default; an HTTP/2 server too). */
 export interface FastifyRouteOptions<Server extends RawServerBase = RawServerDefault> extends RouteOptions<FastifyRequest<RouteGenericInterface, Server>> {
-  /** Answers a denial instead of the problem+json default. */
+  /**
+   * Answers a denial instead of the problem+json default: return the reply
+   * (`return reply.code(…).send(…)`), as from any async Fastify hook that
+   * answers. Answering nothing lets the request through.
+   */
   onDenied?: (decision: Decision, request: FastifyRequest<RouteGenericInterface, Server>, reply: FastifyReply<RouteGenericInterface, Server>) => unknown;
   /**
    * Answers an error of keyward's part of the request: `getToken` or
@@ -73,9 +77,11 @@ export interface FastifyRouteOptions<Server extends RawServerBase = RawServerDef
 /** What {@link keywardFastify} returns. */
 export interface KeywardFastify {
   /**
-   * Register it (`app.register(guard.plugin)`) before the routes: runs each
-   * route's `requireToken` before Fastify reads the body, decorates
-   * requests, keeps signed bodies, answers preflights.
+   * Register it (`await app.register(guard.plugin)`) before declaring the
+   * routes: runs each route's `requireToken` before Fastify reads the body,
+   * decorates requests, keeps signed bodies, answers preflights. (Without
+   * `await`, Fastify loads it after the routes declared next: their guards
+   * then run after the body was parsed, as an app-wide guard does.)
    */
   plugin: (app: FastifyInstance) => Promise<void>;
   /**
@@ -123,8 +129,7 @@ export function keywardFastify(kw: Keyward, options?: EdgeOptions): KeywardFasti
       // Stopping at the limit must leave the rest of the stream to Fastify.
       const bytes = await readNodeBody(payload as Readable, edge.body);
       if (bytes === "late") {
-        const answer = denialParts(edge, bodyTimedOut(), edge.cors ? header(request, "origin") : null);
-        reply.code(answer.status).headers(answer.headers).send(answer.body);
+        await refuse(reply, denialParts(edge, bodyTimedOut(), edge.cors ? header(request, "origin") : null));
         return payload;
       }
       (request.raw as WithRawBody).rawBody = bytes;
@@ -170,8 +175,7 @@ export function keywardFastify(kw: Keyward, options?: EdgeOptions): KeywardFasti
           reply.headers(allowHeaders(edge, decision, origin));
           return;
         }
-        const answer = denialParts(edge, decision, origin);
-        reply.code(answer.status).headers(answer.headers).send(answer.body);
+        await refuse(reply, denialParts(edge, decision, origin));
       };
       const preHandler = (request: Req, reply: Reply) => guard(request, reply);
       const preParsing: preParsingAsyncHookHandler = async (request, reply, payload) => {
@@ -192,6 +196,16 @@ const earlyForm = new WeakMap<object, preParsingAsyncHookHandler>();
 
 /** Marks, in a route's config, a route whose guard runs before parsing: the plugin reads no signed body ahead of it. */
 const GUARDED_EARLY = Symbol("keyward.guardedEarly");
+
+/**
+ * Sends a denial and waits until it has gone out, as Fastify asks of an
+ * async hook that answers: until then (async onSend hooks included),
+ * `reply.sent` is false, and Fastify would go on to parse the body and run
+ * the handler.
+ */
+async function refuse<Server extends RawServerBase>(reply: FastifyReply<RouteGenericInterface, Server>, answer: ReturnType<typeof denialParts>): Promise<void> {
+  await reply.code(answer.status).headers(answer.headers).send(answer.body);
+}
 
 /** A route's hooks of one stage, as a list. */
 function hooksOf(hooks: unknown): object[] {

@@ -209,9 +209,11 @@ export interface EdgeRequest<Req> {
    * The request as a Fetch `Request` at `url`, with its body: a stream that
    * the verifier reads only once the signature verified, within the
    * instance's limits; or bytes already read (by a parser), which are also
-   * passed as `body`. Called only for signed requests.
+   * passed as `body`. Called only for signed requests. `release`, called
+   * once the verifier decided, gives back what it read of a body it did not
+   * read to the end.
    */
-  toRequest(url: string): Promise<{ request: Request; body: Uint8Array | undefined }>;
+  toRequest(url: string): Promise<{ request: Request; body: Uint8Array | undefined; release?: () => void }>;
 }
 
 /** What a URL that does not parse (a client's bad Host or path) is verified as: it matches no signature. */
@@ -248,11 +250,16 @@ export function decide<Req>(edge: Edge, route: Route<Req>, req: EdgeRequest<Req>
   if (req.request !== undefined && edge.publicOrigin === null && route.getToken === undefined) return decideNow(edge.kw, req.request, options);
   if (req.header("signature-input") !== null) {
     const url = publicUrl(edge, req.url);
-    return req.toRequest(URL.canParse(url) ? url : UNPARSEABLE).then(({ request, body }) =>
-      edge.kw.verify(request, body === undefined ? options : { ...options, body }),
-    );
+    return req.toRequest(URL.canParse(url) ? url : UNPARSEABLE).then(({ request, body, release }) => {
+      const decided = edge.kw.verify(request, body === undefined ? options : { ...options, body });
+      return release === undefined ? decided : decided.finally(release);
+    });
   }
-  const token = route.getToken?.(req.raw);
+  const token: unknown = route.getToken?.(req.raw);
+  if (typeof (token as PromiseLike<unknown> | null)?.then === "function") {
+    Promise.resolve(token).catch(() => {});
+    throw new ConfigError("getToken", "must return the token (a string, or null or undefined), not a promise");
+  }
   return decideNow(edge.kw, new RequestView(edge, req, typeof token === "string" && token !== "" ? token : null) as unknown as Request, options);
 }
 

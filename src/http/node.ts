@@ -36,14 +36,14 @@ export async function readNodeBody(source: Readable, limits: SignedBodyLimits): 
   const late = new Promise<"late">((resolve) => {
     timer = setTimeout(resolve, limits.timeoutMs, "late");
   });
-  const chunks: Uint8Array[] = [];
+  const chunks: Buffer[] = [];
   let total = 0;
   try {
     while (total <= limits.maxBytes) {
       const next = await Promise.race([chunksOf.next(), late]);
       if (next === "late") return next;
       if (next.done) break;
-      const chunk = next.value as Uint8Array;
+      const chunk = next.value as Buffer;
       chunks.push(chunk);
       total += chunk.byteLength;
     }
@@ -51,9 +51,7 @@ export async function readNodeBody(source: Readable, limits: SignedBodyLimits): 
     clearTimeout(timer);
     chunksOf.return?.().catch(() => {});
   }
-  const joined = Buffer.concat(chunks, total);
-  // A plain Uint8Array view: keyward hands out no Buffers.
-  return new Uint8Array(joined.buffer, joined.byteOffset, joined.byteLength);
+  return joined(chunks);
 }
 
 /**
@@ -62,33 +60,78 @@ export async function readNodeBody(source: Readable, limits: SignedBodyLimits): 
  * after the signature verified, and within the instance's
  * `signatures.maxBodyBytes` and `signatures.bodyTimeoutMs`. Once it has
  * ended, the bytes are kept as `rawBody` of `req` for the application,
- * whose stream keyward has read.
+ * whose stream keyward has read. `release`, once the verifier decided,
+ * puts what it read of a body it stopped reading (past the limit, or late)
+ * back in front of the rest, and leaves the stream to the application: an
+ * `onDenied` that lets the request through hands the whole body on.
  */
-function bodyStream(source: Readable, req: WithRawBody): ReadableStream<Uint8Array> {
-  const chunksOf = source.iterator({ destroyOnReturn: false });
+function bodyStream(source: Readable, req: WithRawBody): { stream: ReadableStream<Uint8Array>; release: () => void } {
   const kept: Buffer[] = [];
-  let total = 0;
-  return new ReadableStream<Uint8Array>({
-    // A rejection (the client aborted mid-body) errors the stream, and the read of it.
-    async pull(controller) {
-      const next = await chunksOf.next();
-      if (next.done) {
-        const joined = Buffer.concat(kept, total);
-        // A plain Uint8Array view: keyward hands out no Buffers.
-        req.rawBody = new Uint8Array(joined.buffer, joined.byteOffset, joined.byteLength);
-        controller.close();
-        return;
+  let listening = false;
+  let released = false;
+  let failed: unknown = null;
+  /** The pull waiting for the source, if any. */
+  let wake: (() => void) | null = null;
+  const onChange = () => {
+    const pending = wake;
+    wake = null;
+    pending?.();
+  };
+  const onError = (err: unknown) => {
+    failed ??= err;
+    onChange();
+  };
+  // Closed before its end: the client aborted mid-body.
+  const onClose = () => onError(source.readableEnded ? null : new Error("aborted"));
+  const stopListening = () => {
+    source.off("readable", onChange).off("end", onChange).off("error", onError).off("close", onClose);
+  };
+  const stream = new ReadableStream<Uint8Array>({
+    // No listener before the first read: a body the verifier never reads is left as it came.
+    pull(controller) {
+      if (!listening) {
+        listening = true;
+        source.on("readable", onChange).on("end", onChange).on("error", onError).on("close", onClose);
       }
-      const chunk = next.value as Buffer;
-      kept.push(chunk);
-      total += chunk.byteLength;
-      controller.enqueue(chunk);
-    },
-    // Past the limit, or late: the rest of the stream stays with the application.
-    async cancel() {
-      await chunksOf.return?.();
+      return new Promise<void>((resolve, reject) => {
+        const step = () => {
+          if (released) return resolve();
+          const chunk = source.read() as Buffer | null;
+          if (chunk !== null) {
+            kept.push(chunk);
+            controller.enqueue(chunk);
+            return resolve();
+          }
+          // A rejection errors the stream, and the verifier's read of it.
+          if (failed !== null) return reject(failed);
+          if (!source.readableEnded) {
+            wake = step;
+            return;
+          }
+          stopListening();
+          req.rawBody = joined(kept);
+          controller.close();
+          resolve();
+        };
+        step();
+      });
     },
   });
+  const release = () => {
+    if (released || !listening || req.rawBody !== undefined) return;
+    released = true;
+    stopListening();
+    onChange();
+    if (source.readableEnded || source.destroyed) return;
+    for (let i = kept.length - 1; i >= 0; i--) source.unshift(kept[i]);
+  };
+  return { stream, release };
+}
+
+/** Chunks as one plain Uint8Array view: keyward hands out no Buffers. */
+function joined(chunks: Buffer[]): Uint8Array {
+  const all = Buffer.concat(chunks);
+  return new Uint8Array(all.buffer, all.byteOffset, all.byteLength);
 }
 
 /**
@@ -178,7 +221,7 @@ class NodeEdgeRequest<Req> implements EdgeRequest<Req> {
     return hasBody(this.req);
   }
 
-  async toRequest(url: string): Promise<{ request: Request; body: Uint8Array | undefined }> {
+  async toRequest(url: string): Promise<{ request: Request; body: Uint8Array | undefined; release?: () => void }> {
     const req = this.req;
     const headers = new Headers();
     const raw = req.rawHeaders;
@@ -194,6 +237,7 @@ class NodeEdgeRequest<Req> implements EdgeRequest<Req> {
     }
     const source = this.body;
     if (source.readableEnded || source.readableDidRead) return { request: await consumed(url, method, headers), body: undefined };
-    return { request: new Request(url, { method, headers, body: bodyStream(source, req), duplex: "half" } as RequestInit), body: undefined };
+    const { stream, release } = bodyStream(source, req);
+    return { request: new Request(url, { method, headers, body: stream, duplex: "half" } as RequestInit), body: undefined, release };
   }
 }

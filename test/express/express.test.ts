@@ -7,7 +7,7 @@ import { createSigner, signedFetch } from "../../src/client/index.js";
 import { keywardExpress } from "../../src/express/index.js";
 import { ed25519KeyPair } from "../client/helpers.js";
 import { Keyward, MemoryStore } from "../../src/index.js";
-import { abortedSignedUpload, describeMiddleware, failingHooks, stalledSignedUpload } from "../http/scenarios.js";
+import { abortedSignedUpload, describeMiddleware, failingHooks, oversizedSignedUploadLetThrough, stalledSignedUpload } from "../http/scenarios.js";
 
 /** The app listening on 127.0.0.1: its base URL, and a close that drops open connections. */
 async function listen(app: express.Express): Promise<{ url: string; close(): Promise<void> }> {
@@ -236,5 +236,20 @@ describe("keyward/express and a body parser that keeps no copy of the body", () 
       return listen(app);
     });
     expect(outcomes).toEqual(["denied SIGNATURE_INVALID"]);
+  });
+
+  it("a signed upload past the limit that onDenied lets through reaches the parser whole: what the verifier read is put back", async () => {
+    const seen = await oversizedSignedUploadLetThrough("/uploads", (kw, denied) => {
+      const app = express();
+      const onDenied = (d: { code: string }, _req: unknown, _res: unknown, next: () => void) => {
+        denied(d.code);
+        next();
+      };
+      app.post("/uploads", keywardExpress(kw).requireToken({ onDenied }), express.text(), (req, res) => {
+        res.json({ length: (req.body as string).length, start: (req.body as string).slice(0, 5) });
+      });
+      return listen(app);
+    });
+    expect(seen).toEqual({ status: 200, body: JSON.stringify({ length: 2405, start: "HEAD-" }), denials: ["BODY_TOO_LARGE"] });
   });
 });

@@ -6,7 +6,7 @@ import { type KeywardFastify, keywardFastify } from "../../src/fastify/index.js"
 import { type Decision, Keyward, MemoryStore } from "../../src/index.js";
 import { ed25519KeyPair } from "../client/helpers.js";
 import { describeHttp2 } from "../http/http2.js";
-import { abortedSignedUpload, describeMiddleware, failingHooks, stalledSignedUpload } from "../http/scenarios.js";
+import { abortedSignedUpload, describeMiddleware, failingHooks, oversizedSignedUploadLetThrough, stalledSignedUpload } from "../http/scenarios.js";
 
 describeMiddleware(
   "Fastify 5",
@@ -152,6 +152,67 @@ describe("keyward/fastify reading a signed body", () => {
       }),
     );
     expect(outcomes).toEqual(["denied SIGNATURE_INVALID"]);
+  });
+
+  it("a signed upload past the limit that onDenied lets through reaches Fastify's parser whole: what the verifier read is put back", async () => {
+    const seen = await oversizedSignedUploadLetThrough("/uploads", (kw, denied) =>
+      listen(kw, (app, guard) => {
+        const onDenied = (d: Decision) => {
+          denied(d.code);
+        };
+        app.post("/uploads", { preHandler: guard.requireToken({ onDenied }) }, async (request) => ({
+          length: (request.body as string).length,
+          start: (request.body as string).slice(0, 5),
+        }));
+      }),
+    );
+    expect(seen).toEqual({ status: 200, body: JSON.stringify({ length: 2405, start: "HEAD-" }), denials: ["BODY_TOO_LARGE"] });
+  });
+
+  it("a denial waits for the app's onSend hooks (async or with a callback): the handler never runs, and nothing is sent twice", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const ran: string[] = [];
+    const later = <T>(value: T) => new Promise<T>((resolve) => setTimeout(resolve, 20, value));
+    const server = await listen(kw, (app, guard) => {
+      // Each route guarded by its own requireToken, unless an app-wide one guards them all.
+      const routes = (child: FastifyInstance, prefix: string, own = true) => {
+        const preHandler = own ? guard.requireToken() : [];
+        child.get(`${prefix}/get`, { preHandler }, async () => {
+          ran.push(`${prefix}/get`);
+          return { secret: "s" };
+        });
+        child.post(`${prefix}/post`, { preHandler }, async (request) => {
+          ran.push(`${prefix}/post`);
+          return { body: request.body };
+        });
+      };
+      app.register(async (child) => {
+        child.addHook("onSend", async (_request, _reply, payload) => later(payload));
+        routes(child, "/async");
+      });
+      app.register(async (child) => {
+        child.addHook("onSend", (_request, _reply, payload, done) => void later(payload).then((p) => done(null, p)));
+        routes(child, "/callback");
+      });
+      app.register(async (child) => {
+        child.addHook("onSend", async (_request, _reply, payload) => later(payload));
+        child.addHook("preHandler", guard.requireToken());
+        routes(child, "/app-wide", false);
+      });
+    });
+    try {
+      for (const prefix of ["/async", "/callback", "/app-wide"]) {
+        for (const method of ["GET", "POST"]) {
+          const init = method === "GET" ? {} : { method, headers: { "content-type": "application/json" }, body: '{"qty":1}' };
+          const res = await fetch(`${server.url}${prefix}/${method.toLowerCase()}`, init);
+          expect({ prefix, method, status: res.status, json: await res.json() }).toMatchObject({ prefix, method, status: 401, json: { code: "TOKEN_MISSING" } });
+        }
+      }
+      await later(null);
+      expect(ran).toEqual([]);
+    } finally {
+      await server.close();
+    }
   });
 
   it("a signed upload whose body stops coming: 408 BODY_TIMEOUT at signatures.bodyTimeoutMs", async () => {

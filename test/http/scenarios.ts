@@ -29,7 +29,8 @@ const MAX_BODY = 1024;
 
 /**
  * The hooks of GET /failing, by its `mode` query parameter: getToken throws
- * ("token"), or (no token, so a denial) onDenied throws ("throw") or
+ * ("token") or, against its type, returns a promise that rejects
+ * ("async"), or (no token, so a denial) onDenied throws ("throw") or
  * rejects ("reject"). The route's onError answers 599 with the message.
  */
 export function failingHooks(url: string) {
@@ -37,6 +38,7 @@ export function failingHooks(url: string) {
   return {
     getToken(): undefined {
       if (mode === "token") throw new Error("getToken failed");
+      if (mode === "async") return Promise.reject(new Error("getToken rejected")) as never;
       return undefined;
     },
     onDenied(): Promise<never> {
@@ -145,6 +147,47 @@ export async function abortedSignedUpload(path: string, start: (kw: Keyward, see
     setTimeout(() => req.destroy(), 50);
     await first;
     return outcomes;
+  } finally {
+    await server.close();
+  }
+}
+
+/**
+ * A validly signed text upload of 2405 bytes to `path`, sent chunked in two
+ * parts, past the 1000 bytes of signed body the instance reads: the route's
+ * `onDenied` lets the request through (as a monitoring rollout may), and
+ * its handler answers the body the framework's parser gave it. Resolves
+ * with what the handler saw and the denials.
+ */
+export async function oversizedSignedUploadLetThrough(
+  path: string,
+  start: (kw: Keyward, denied: (code: string) => void) => Promise<Started>,
+): Promise<{ status: number; body: string; denials: string[] }> {
+  const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", signatures: { maxBodyBytes: 1000 } });
+  const pair = ed25519KeyPair();
+  const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: pair.publicKey } });
+  const denials: string[] = [];
+  const server = await start(kw, (code) => denials.push(code));
+  try {
+    const url = `${server.url}${path}`;
+    const body = `HEAD-${"a".repeat(1200)}${"b".repeat(1200)}`;
+    const signed = await createSigner({ keyId: record.id, alg: "ed25519", privateKey: pair.seed }).sign(
+      new Request(url, { method: "POST", headers: { "content-type": "text/plain" }, body }),
+    );
+    const headers = { ...Object.fromEntries(signed.headers), "transfer-encoding": "chunked" };
+    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = httpRequest(url, { method: "POST", headers }, (res) => {
+        let text = "";
+        res.on("data", (c: Buffer) => {
+          text += c.toString();
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+      });
+      req.on("error", reject);
+      req.write(body.slice(0, 1205));
+      setTimeout(() => req.end(body.slice(1205)), 50);
+    });
+    return { ...answer, denials };
   } finally {
     await server.close();
   }
@@ -384,6 +427,8 @@ export function describeMiddleware(name: string, start: StartServer, makeRoute: 
     it("a getToken or onDenied that throws or rejects reaches the route's onError", async () => {
       for (const [mode, message] of [
         ["token", "getToken failed"],
+        // A promise is no token: a ConfigError, and the promise's rejection is not left unhandled.
+        ["async", "getToken: must return the token (a string, or null or undefined), not a promise"],
         ["throw", "onDenied threw"],
         ["reject", "onDenied rejected"],
       ]) {
