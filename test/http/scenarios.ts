@@ -8,7 +8,7 @@
 //   GET  /custom           requireToken({ onDenied: 418 + code })         → { token }
 //   GET  /failing?mode=…   requireToken({ getToken, onDenied: failingHooks(url), onError: 599 + message })
 // An allowed handler answers the decision's token id as seen through the framework's typed attachment.
-import { request as httpRequest } from "node:http";
+import { type IncomingMessage, request as httpRequest } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSigner, signedFetch } from "../../src/client/index.js";
 import type { EdgeOptions } from "../../src/http/core.js";
@@ -69,22 +69,25 @@ async function read(res: Response): Promise<Reply> {
   return { status: res.status, headers: res.headers, json: text === "" ? {} : (JSON.parse(text) as Record<string, unknown>) };
 }
 
+/** The whole text of a node:http response. */
+async function textOf(res: IncomingMessage): Promise<string> {
+  let text = "";
+  for await (const chunk of res) text += String(chunk);
+  return text;
+}
+
 /** A raw node:http request (repeated headers as given). */
 function rawRequest(url: string, headers: [string, string][], method = "GET", body?: string, host = new URL(url).host): Promise<Reply> {
   return new Promise((resolve, reject) => {
     // A raw header list is sent as is: Host included.
     const raw = [["host", host], ...headers].flat();
     const req = httpRequest(url, { method, headers: raw as unknown as Record<string, string> }, (res) => {
-      let text = "";
-      res.on("data", (c: Buffer) => {
-        text += c.toString();
-      });
-      res.on("end", () => {
+      textOf(res).then((text) => {
         const h = new Headers();
         for (const [k, v] of Object.entries(res.headers)) if (typeof v === "string") h.set(k, v);
         const json = text === "" || !(res.headers["content-type"] ?? "").includes("json") ? {} : (JSON.parse(text) as Record<string, unknown>);
         resolve({ status: res.statusCode ?? 0, headers: h, json });
-      });
+      }, reject);
     });
     req.on("error", reject);
     req.end(body);
@@ -102,14 +105,10 @@ export async function stalledSignedUpload(url: string, keyId: string, seed: Uint
   );
   return new Promise((resolve, reject) => {
     const req = httpRequest(url, { method: "POST", headers: { ...Object.fromEntries(signed.headers), "content-length": String(body.length) } }, (res) => {
-      let text = "";
-      res.on("data", (c: Buffer) => {
-        text += c.toString();
-      });
-      res.on("end", () => {
+      textOf(res).then((text) => {
         resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) as Record<string, unknown> });
         req.destroy();
-      });
+      }, reject);
     });
     req.on("error", reject);
     req.flushHeaders();
@@ -177,11 +176,7 @@ export async function oversizedSignedUploadLetThrough(
     const headers = { ...Object.fromEntries(signed.headers), "transfer-encoding": "chunked" };
     const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = httpRequest(url, { method: "POST", headers }, (res) => {
-        let text = "";
-        res.on("data", (c: Buffer) => {
-          text += c.toString();
-        });
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+        textOf(res).then((text) => resolve({ status: res.statusCode ?? 0, body: text }), reject);
       });
       req.on("error", reject);
       req.write(body.slice(0, 1205));
