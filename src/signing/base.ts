@@ -125,9 +125,9 @@ export function buildSignatureBase(
     const id = ids[i]!;
     const item = serializeItem(id);
     // §2.5 step 2.0: each identifier at most once (same name, same parameters
-    // in any order); without parameters the key is the serialised name, at hand.
+    // in any order); with at most one parameter the key is the serialised identifier, at hand.
     // §2.3: @signature-params is never listed.
-    const key = id[1].size === 0 ? item : componentKey(id);
+    const key = id[1].size <= 1 ? item : componentKey(id);
     if (seen.has(key)) throw new SignatureBaseError("COMPONENT_DUPLICATED", "listed twice", componentIdToString(id));
     seen.add(key);
     if (id[0] === "@signature-params") {

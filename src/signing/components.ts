@@ -7,6 +7,7 @@ import {
   parseItem,
   serializeItem,
   serializeMember,
+  serializeParameters,
   serializeString,
   strictSerializeField,
   tryParseDictionary,
@@ -68,10 +69,7 @@ function parseComponentIdUncached(input: string): ComponentId {
 
 /** The readable form of a component identifier: the name unquoted, then its parameters (`@query-param;name="id"`). */
 export function componentIdToString(id: ComponentId): string {
-  if (id[1].size === 0 && typeof id[0] === "string") return id[0];
-  const serialized = serializeItem(id);
-  const name = serializeString(id[0] as string);
-  return `${id[0] as string}${serialized.slice(name.length)}`;
+  return id[1].size === 0 ? String(id[0]) : `${String(id[0])}${serializeParameters(id[1])}`;
 }
 
 /**
@@ -80,7 +78,8 @@ export function componentIdToString(id: ComponentId): string {
  * significant when comparing two component identifiers").
  */
 export function componentKey(id: ComponentId): string {
-  if (id[1].size === 0) return serializeString(String(id[0]));
+  // With at most one parameter, the order cannot differ: the serialised identifier.
+  if (id[1].size <= 1) return serializeItem(id);
   const params = [...id[1]].map(([k, v]) => serializeItem([true, new Map([[k, v]])]).slice(2)).sort();
   return `${serializeString(String(id[0]))}${params.join("")}`;
 }
@@ -202,6 +201,9 @@ function derivedValue(ctx: ComponentContext, name: string, id: ComponentId): str
   }
 }
 
+/** Characters the application/x-www-form-urlencoded percent-encode set leaves as they are. */
+const UNRESERVED = /^[A-Za-z0-9*\-._]*$/;
+
 /**
  * "Percent-encode after encoding" with the application/x-www-form-urlencoded
  * percent-encode set (WHATWG URL), as RFC 9421 §2.2.8 requires for names and
@@ -210,6 +212,7 @@ function derivedValue(ctx: ComponentContext, name: string, id: ComponentId): str
  * `with%20plus%20whitespace`).
  */
 function encodeQueryComponent(s: string): string {
+  if (UNRESERVED.test(s)) return s;
   return encodeURIComponent(s).replace(/[!'()~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
@@ -219,6 +222,7 @@ function encodeQueryComponent(s: string): string {
  * encoding at all (undefined otherwise).
  */
 export function decodedQueryName(name: string): string | undefined {
+  if (UNRESERVED.test(name)) return name; // its own encoding and decoding
   try {
     const decoded = decodeURIComponent(name);
     return encodeQueryComponent(decoded) === name ? decoded : undefined;

@@ -3,8 +3,10 @@
 // with the WHATWG "application/x-www-form-urlencoded parser"; URLSearchParams
 // does that for every name and value, and its UTF-8 decoding of invalid
 // percent-encoded bytes is slow: an 8 KiB query of "%FF=1" pairs cost
-// milliseconds. Here, in one linear pass, each name is only percent-decoded to
-// bytes, and a value is UTF-8 decoded only when a covered component asks for it.
+// milliseconds. Here, in one linear pass, each name is only hashed as the
+// bytes it decodes to, without making a string; a name is percent-decoded only
+// when its hash is one of the names looked for, and a value is UTF-8 decoded
+// only when a covered component asks for it.
 
 const encoder = new TextEncoder();
 // "UTF-8 decode without BOM" (WHATWG Encoding), with replacement characters.
@@ -70,18 +72,32 @@ export class QueryIndex {
   #scan(): void {
     const search = this.#search;
     const values = this.#values;
+    const hashes = new Set<number>();
+    for (const name of values.keys()) hashes.add(byteHash(name));
     const end = search.length;
-    // The next "=" at or after pos, found again only once passed: linear even without any "=".
-    let equals = -1;
     for (let pos = 1; pos < end; ) {
       let amp = search.indexOf("&", pos);
       if (amp < 0) amp = end;
-      if (equals < pos) {
-        equals = search.indexOf("=", pos);
-        if (equals < 0) equals = end;
+      // The name runs to the first "=" of the pair; its hash is that of the bytes it decodes to.
+      let h = SEED;
+      let nameEnd = pos;
+      for (; nameEnd < amp; nameEnd++) {
+        let c = search.charCodeAt(nameEnd);
+        if (c === 0x3d /* = */) break;
+        if (c === 0x2b /* + */) {
+          c = 0x20;
+        } else if (c === 0x25 /* % */) {
+          // "=", "&" and the end are not hex digits: an escape never runs past the name.
+          const high = hex(search.charCodeAt(nameEnd + 1));
+          const low = high < 0 ? -1 : hex(search.charCodeAt(nameEnd + 2));
+          if (low >= 0) {
+            c = high * 16 + low;
+            nameEnd += 2;
+          }
+        }
+        h = mix(h, c);
       }
-      if (amp > pos) {
-        const nameEnd = Math.min(equals, amp);
+      if (amp > pos && hashes.has(h)) {
         const name = formBytes(search.slice(pos, nameEnd));
         if (values.has(name)) {
           values.set(name, values.get(name) === undefined ? search.slice(Math.min(nameEnd + 1, amp), amp) : null);
@@ -109,6 +125,21 @@ export class QueryIndex {
     for (let i = 0; i < bytes.length; i++) out[i] = bytes.charCodeAt(i);
     return decoder.decode(out);
   }
+}
+
+// FNV-1a over bytes, kept in Smi range (a Set of small integers does not allocate), from a
+// seed drawn per process: a name that is not looked for costs a string only on a collision,
+// which a client cannot aim for without knowing the seed (and then costs what it did before).
+const SEED = (Math.random() * 0x40000000) | 0;
+function mix(h: number, byte: number): number {
+  return Math.imul(h ^ byte, 0x01000193) & 0x3fffffff;
+}
+
+/** The hash of the characters of `s` (one byte each), as #scan hashes a decoded name. */
+function byteHash(s: string): number {
+  let h = SEED;
+  for (let i = 0; i < s.length; i++) h = mix(h, s.charCodeAt(i));
+  return h;
 }
 
 function nameBytes(name: string): string {

@@ -1,0 +1,15 @@
+import { QueryIndex } from "../src/signing/query.ts";
+let query = "";
+for (let i = 0; `https://api.example.com/p?${query}&q${i}=1`.length <= 8 * 1024; i++) query += `${query ? "&" : ""}q${i}=1`;
+const search = new URL("https://a.b/p?" + query).search;
+console.log("pairs", query.split("&").length);
+for (let i = 0; i < 2000; i++) new QueryIndex(search, ["q0"]).get("q0");
+const N = 5000; let t = performance.now();
+for (let i = 0; i < N; i++) new QueryIndex(search, ["q0"]).get("q0");
+console.log("QueryIndex", ((performance.now() - t) / N * 1000).toFixed(1), "µs");
+t = performance.now();
+for (let i = 0; i < N; i++) new URLSearchParams(search).get("q0");
+console.log("URLSearchParams", ((performance.now() - t) / N * 1000).toFixed(1), "µs");
+t = performance.now();
+for (let i = 0; i < N; i++) new URL("https://api.example.com/p" + search).search;
+console.log("new URL", ((performance.now() - t) / N * 1000).toFixed(1), "µs");

@@ -1,0 +1,23 @@
+import { signRequest, verifyRequest } from "/work/main/dist/signing.js";
+import { randomBytes } from "node:crypto";
+const hmacKey = { alg: "hmac-sha256", secret: randomBytes(32) };
+const KEYID = "k1"; const created = Math.floor(Date.now() / 1000);
+const sign = (request, components) => signRequest(request, { keyid: KEYID, key: hmacKey, components, created });
+const queryComponents = (n) => Array.from({ length: n }, (_, i) => `@query-param;name="q${i}"`);
+const keyComponents = (n, field) => Array.from({ length: n }, (_, i) => `${field};key="k${i}"`);
+const dictionary = (n) => Array.from({ length: n }, (_, i) => `k${i}=${i};a=1;b="x"`).join(", ");
+let query = "";
+for (let i = 0; `https://api.example.com/p?${query}&q${i}=1`.length <= 8 * 1024; i++) query += `${query ? "&" : ""}q${i}=1`;
+const half = dictionary(200).slice(0, 511).replace(/,[^,]*$/, "");
+const mode = process.argv[2] ?? "worst";
+const comps = mode === "worst" ? ["@method", "@target-uri", ...queryComponents(27), ...keyComponents(2, "x-a"), 'x-b;key="k1"']
+  : mode.startsWith("q") ? ["@method", "@target-uri", ...queryComponents(Number(mode.slice(1)) || 27)] : ["@method", "@target-uri", ...keyComponents(2, "x-a"), 'x-b;key="k1"'];
+const worst = await sign(new Request(`https://api.example.com/p?${query}`, { headers: { "x-a": half, "x-b": half.replace("k0=", "k00=") } }), comps);
+const opts = { resolveKey: () => hmacKey };
+const r = await verifyRequest(worst, opts); if (!r.ok) throw new Error(JSON.stringify(r));
+const N = Number(process.argv[3] ?? 3000);
+for (let i = 0; i < 300; i++) await verifyRequest(worst, opts);
+const t = performance.now();
+for (let i = 0; i < N; i++) await verifyRequest(worst, opts);
+console.log(mode, ((performance.now() - t) / N * 1000).toFixed(1), "µs");
+console.log(worst.headers.get("signature-input").length);
