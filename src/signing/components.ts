@@ -7,7 +7,6 @@ import {
   parseItem,
   serializeItem,
   serializeMember,
-  serializeParameters,
   serializeString,
   strictSerializeField,
   tryParseDictionary,
@@ -69,7 +68,10 @@ function parseComponentIdUncached(input: string): ComponentId {
 
 /** The readable form of a component identifier: the name unquoted, then its parameters (`@query-param;name="id"`). */
 export function componentIdToString(id: ComponentId): string {
-  return id[1].size === 0 ? String(id[0]) : `${String(id[0])}${serializeParameters(id[1])}`;
+  if (id[1].size === 0 && typeof id[0] === "string") return id[0];
+  const serialized = serializeItem(id);
+  const name = serializeString(id[0] as string);
+  return `${id[0] as string}${serialized.slice(name.length)}`;
 }
 
 /**

@@ -14,7 +14,6 @@ import {
   type Parameters,
   serializeInnerList as sfSerializeInnerList,
   serializeItem as sfSerializeItem,
-  serializeParameters as sfSerializeParameters,
   serializeString as sfSerializeString,
 } from "structured-headers";
 
@@ -366,11 +365,6 @@ function simpleItem(item: Item): string | undefined {
   if (item[1].size === 0) return bare;
   const params = simpleParameters(item[1]);
   return params === undefined ? undefined : bare + params;
-}
-
-/** The package's `serializeParameters`, faster for String, Integer and Boolean values. */
-export function serializeParameters(params: Parameters): string {
-  return simpleParameters(params) ?? sfSerializeParameters(params);
 }
 
 /** The package's `serializeItem` (for an Item), faster for Strings, Integers and Booleans. */

@@ -20,7 +20,7 @@ import { fastParseDictionary, serializeInnerList, serializeItem } from "./struct
 
 export type { BareItem, Dictionary, InnerList, Item, Parameters } from "structured-headers";
 export { isInnerList, parseItem } from "structured-headers";
-export { SF_KEY, serializeInnerList, serializeItem, serializeParameters, serializeString } from "./structured-fast.js";
+export { SF_KEY, serializeInnerList, serializeItem, serializeString } from "./structured-fast.js";
 
 /** RFC 9651 §3.1.2 `key` (dictionary keys, parameter names, and so signature labels). */
 
