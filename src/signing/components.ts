@@ -54,12 +54,8 @@ function parseComponentIdUncached(input: string): ComponentId {
       throw new SignatureBaseError("COMPONENT_INVALID", "not a valid component identifier", input);
     }
   }
-  let item: Item;
-  try {
-    item = parseItem(text);
-  } catch {
-    throw new SignatureBaseError("COMPONENT_INVALID", "not a valid component identifier", input);
-  }
+  const item = parseItem(text);
+  if (item === null) throw new SignatureBaseError("COMPONENT_INVALID", "not a valid component identifier", input);
   if (typeof item[0] !== "string") {
     throw new SignatureBaseError("COMPONENT_INVALID", "component name must be a string", input);
   }

@@ -11,11 +11,17 @@ import {
   type Dictionary,
   type InnerList,
   type Item,
+  isInnerList,
+  type List,
   type Parameters,
+  serializeDictionary as sfSerializeDictionary,
   serializeInnerList as sfSerializeInnerList,
   serializeItem as sfSerializeItem,
+  serializeParameters as sfSerializeParameters,
   serializeString as sfSerializeString,
+  Token,
 } from "structured-headers";
+import { toBase64 } from "../lib/bytes.js";
 
 const SP = 0x20;
 const HTAB = 0x09;
@@ -330,18 +336,35 @@ export function serializeString(value: string): string {
   return `${out}${value.slice(start)}"`;
 }
 
-/** Serialises a String, Integer or Boolean the package's way; undefined for other types and out-of-range values. */
+/**
+ * Serialises a String, Integer, Decimal, Boolean, Token or Byte Sequence the
+ * package's way; undefined for other types (Date, Display String) and for
+ * values the package refuses or writes oddly (out of range, not finite).
+ */
 function simpleBareItem(value: BareItem): string | undefined {
   switch (typeof value) {
     case "string":
       return serializeString(value);
     case "number":
-      return Number.isInteger(value) && value >= -MAX_SF_INTEGER && value <= MAX_SF_INTEGER ? `${value}` : undefined;
+      if (!Number.isInteger(value)) return decimal(value);
+      return value >= -MAX_SF_INTEGER && value <= MAX_SF_INTEGER ? `${value}` : undefined;
     case "boolean":
       return value ? "?1" : "?0";
     default:
+      if (value instanceof Token) return value.toString();
+      if (value instanceof ArrayBuffer) return `:${toBase64(new Uint8Array(value))}:`;
       return undefined;
   }
+}
+
+/** The package's Decimal: three places, trailing zeros dropped (even down to "1."); undefined beyond 12 integer digits. */
+function decimal(value: number): string | undefined {
+  if (!(Math.abs(value) < 1e12)) return undefined; // not finite, or too large: the package's error
+  const fixed = value.toFixed(3);
+  let end = fixed.length;
+  while (fixed.charCodeAt(end - 1) === 0x30) end--;
+  // Rounding can carry into a 13th integer digit (999999999999.9996).
+  return fixed.indexOf(".") - (value < 0 ? 1 : 0) > 12 ? undefined : fixed.slice(0, end);
 }
 
 function simpleParameters(params: Parameters): string | undefined {
@@ -383,4 +406,28 @@ export function serializeInnerList(list: InnerList): string {
   }
   const params = simpleParameters(list[1]);
   return params === undefined ? sfSerializeInnerList(list) : `${out})${params}`;
+}
+
+/** Strict serialisation of a List or Dictionary member (an Item or an Inner List with parameters), the package's way. */
+export function serializeMember(member: Item | InnerList): string {
+  return isInnerList(member) ? serializeInnerList(member) : serializeItem(member);
+}
+
+/** The package's `serializeList`, member by member through the fast paths above. */
+export function serializeList(list: List): string {
+  let out = "";
+  for (let i = 0; i < list.length; i++) out += i === 0 ? serializeMember(list[i]!) : `, ${serializeMember(list[i]!)}`;
+  return out;
+}
+
+/** The package's `serializeDictionary` (of a Map), member by member through the fast paths above. */
+export function serializeDictionary(dict: Dictionary): string {
+  let out = "";
+  for (const [key, member] of dict) {
+    if (!KEY.test(key)) return sfSerializeDictionary(dict); // throws as the package does
+    // A member whose value is true is the bare key with its parameters (RFC 9651 §3.2).
+    const value = member[0] === true ? (simpleParameters(member[1]) ?? sfSerializeParameters(member[1])) : `=${serializeMember(member)}`;
+    out += out === "" ? key + value : `, ${key}${value}`;
+  }
+  return out;
 }

@@ -1,6 +1,7 @@
 import { fromBase64, utf8 } from "../../src/lib/bytes.js";
 import { nodeCrypto } from "../../src/lib/crypto.js";
 import { type CryptoBackend, setCryptoBackend } from "../../src/signing/algorithms.js";
+import { DisplayString, Token } from "structured-headers";
 import { TEST_KEY_ED25519, TEST_REQUEST, TEST_SHARED_SECRET } from "./vectors/rfc9421-b2.js";
 
 /** Every backend this runtime offers. */
@@ -50,3 +51,15 @@ export function testRequest(): Request {
 export const frozen = (sec: number) => () => sec * 1000;
 
 export { utf8 };
+
+/** An order-preserving, type-revealing picture of a parsed structured field (Maps as entry lists, -0 kept apart). */
+export function picture(value: unknown): unknown {
+  if (value instanceof Map) return { map: [...value].map(([k, v]) => [k, picture(v)]) };
+  if (Array.isArray(value)) return value.map(picture);
+  if (value instanceof ArrayBuffer) return { bytes: [...new Uint8Array(value)] };
+  if (value instanceof Token) return { token: value.toString() };
+  if (value instanceof DisplayString) return { display: value.toString() };
+  if (value instanceof Date) return { date: value.getTime() };
+  if (typeof value === "number") return Object.is(value, -0) ? "-0" : value;
+  return value;
+}

@@ -11,8 +11,10 @@ import {
   type Item,
   type Parameters,
   parseDictionary,
+  serializeDictionary as sfSerializeDictionary,
   serializeInnerList as sfSerializeInnerList,
   serializeItem as sfSerializeItem,
+  serializeList as sfSerializeList,
   serializeString as sfSerializeString,
   Token,
 } from "structured-headers";
@@ -22,23 +24,13 @@ import {
   decodeByteSequenceAt,
   fastByteSequenceOffsets,
   fastParseDictionary,
+  serializeDictionary,
   serializeInnerList,
   serializeItem,
+  serializeList,
   serializeString,
 } from "../../src/signing/structured-fast.js";
-import { ED25519_SEED, SHARED_SECRET } from "./helpers.js";
-
-/** An order-preserving, type-revealing picture of a parsed value (Maps as entry lists, -0 kept apart). */
-function picture(value: unknown): unknown {
-  if (value instanceof Map) return { map: [...value].map(([k, v]) => [k, picture(v)]) };
-  if (Array.isArray(value)) return value.map(picture);
-  if (value instanceof ArrayBuffer) return { bytes: [...new Uint8Array(value)] };
-  if (value instanceof Token) return { token: value.toString() };
-  if (value instanceof DisplayString) return { display: value.toString() };
-  if (value instanceof Date) return { date: value.getTime() };
-  if (typeof value === "number") return Object.is(value, -0) ? "-0" : value;
-  return value;
-}
+import { ED25519_SEED, picture, SHARED_SECRET } from "./helpers.js";
 
 function reference(input: string): { ok: true; value: unknown } | { ok: false } {
   try {
@@ -175,7 +167,7 @@ describe("fast structured-field serialisation", () => {
     fc.string({ maxLength: 8 }),
     fc.string({ unit: "binary", maxLength: 4 }),
     fc.integer(),
-    fc.constantFrom(-0, 1e15, -1e15, 999_999_999_999_999, 1.5, -2.25, Number.NaN, 1e300),
+    fc.constantFrom(-0, 1e15, -1e15, 999_999_999_999_999, 1.5, -2.25, Number.NaN, 1e300, 999_999_999_999.9996, -999_999_999_999.9996, 0.0004, -0.0004, 1.0001, 1e12 - 0.5),
     fc.double(),
     fc.boolean(),
     fc.constantFrom(new Token("tok"), new DisplayString("é"), new Date(1_700_000_000_000)),
@@ -224,6 +216,24 @@ describe("fast structured-field serialisation", () => {
         same(
           () => serializeInnerList(list),
           () => sfSerializeInnerList(list),
+        );
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("serializeList and serializeDictionary (bare-key members too)", () => {
+    const anyMember = fc.oneof(anyItem, anyInnerList, anyParams.map((p): Item => [true, p]));
+    fc.assert(
+      fc.property(fc.array(anyMember, { maxLength: 4 }), fc.array(fc.tuple(anyKey, anyMember), { maxLength: 4 }), (list, entries) => {
+        same(
+          () => serializeList(list),
+          () => sfSerializeList(list),
+        );
+        const dict = new Map(entries);
+        same(
+          () => serializeDictionary(dict),
+          () => sfSerializeDictionary(dict),
         );
       }),
       { numRuns: 3000 },
