@@ -2,7 +2,8 @@
 // bench/accounts.js (meteringShapes) and MemoryStore.meter on 10 000 keys,
 // for changes whose effect is smaller than the drift between two runs; then
 // the checks while a full cache keeps evicting (bench/verify.js `churn`),
-// each build on a working set of its own, one after the other.
+// each build on a working set of its own, one after the other. With
+// COMPARE=signing, the worst verifyRequest cases of bench/signing.js instead.
 //
 //   git worktree add /tmp/kw-old <rev> && (cd /tmp/kw-old && npm ci && npx tsup)
 //   npm run build && KEYWARD_OLD_DIST=/tmp/kw-old/dist BENCH_ROUNDS=5 node --expose-gc bench/compare-builds.js
@@ -13,15 +14,25 @@ import { pathToFileURL } from "node:url";
 import { meteringShapes } from "./accounts.js";
 import { churn } from "./verify.js";
 import { runGroup } from "./harness.js";
+import { worstCases } from "./signing.js";
 
 const oldDist = process.env.KEYWARD_OLD_DIST;
 if (!oldDist) throw new Error("set KEYWARD_OLD_DIST to the dist/ folder of the build to compare with");
+const entry = process.env.COMPARE === "signing" ? "signing.js" : "index.js";
 const builds = [
-  ["before: ", await import(pathToFileURL(join(resolve(oldDist), "index.js")).href)],
-  ["after: ", await import("../dist/index.js")],
+  ["before: ", await import(pathToFileURL(join(resolve(oldDist), entry)).href)],
+  ["after: ", await import(`../dist/${entry}`)],
 ];
 if (process.env.REVERSED) builds.reverse();
 const ms = Number(process.env.BENCH_MS ?? 500);
+
+if (process.env.COMPARE === "signing") {
+  const options = { created: Math.floor(Date.now() / 1000), hmacKey: { alg: "hmac-sha256", secret: crypto.getRandomValues(new Uint8Array(32)) } };
+  const cases = [];
+  for (const [tag, lib] of builds) cases.push(...(await worstCases(lib, options, tag)).slice(0, 7));
+  await runGroup("verifyRequest: the worst requests within the defaults, two builds (hmac-sha256)", cases, { ms });
+  process.exit(0);
+}
 
 const shapes = [];
 for (const [tag, lib] of builds) shapes.push(await meteringShapes(lib, tag));

@@ -235,6 +235,24 @@ export async function benchSigning({ ms }) {
  * refuse before parsing. Every row runs with default options.
  */
 async function benchWorstCases({ ms, created, hmacKey }) {
+  const rows = await runGroup(
+    "verifyRequest: the worst request per verify, default options (hmac-sha256)",
+    await worstCases({ signRequest, verifyRequest }, { created, hmacKey }),
+    { ms },
+  );
+  const slowest = rows.slice(2).reduce((a, b) => (b.opsPerSec < a.opsPerSec ? b : a));
+  return (
+    `worst verify within the defaults = ${x(rows[0].opsPerSec, slowest.opsPerSec)} the cost of an ordinary verify,` +
+    ` ${x(rows[1].opsPerSec, slowest.opsPerSec)} that of one with an 8 KiB URL (${slowest.name}; p99 ${slowest.p99.toFixed(1)} µs)`
+  );
+}
+
+/**
+ * The requests of benchWorstCases, signed and verified with `signing` (a
+ * build of keyward/signing; bench/compare-builds.js passes two), each
+ * checked to get the expected answer, as cases named with `tag`.
+ */
+export async function worstCases({ signRequest, verifyRequest }, { created, hmacKey }, tag = "") {
   const sign = (request, components) => signRequest(request, { keyid: KEYID, key: hmacKey, components, created });
   const queryParams = (n) => Array.from({ length: n }, (_, i) => `q${i}=v${i}`).join("&");
   const queryComponents = (n) => Array.from({ length: n }, (_, i) => `@query-param;name="q${i}"`);
@@ -249,12 +267,24 @@ async function benchWorstCases({ ms, created, hmacKey }) {
   let query = "";
   for (let i = 0; `https://api.example.com/p?${query}&q${i}=1`.length <= 8 * 1024; i++) query += `${query ? "&" : ""}q${i}=1`;
   const half = dictionary(200).slice(0, 511).replace(/,[^,]*$/, "");
-  const worst = await sign(new Request(`https://api.example.com/p?${query}`, { headers: { "x-a": half, "x-b": half.replace("k0=", "k00=") } }), [
+  const keyed = await sign(new Request(`https://api.example.com/p?${query}`, { headers: { "x-a": half, "x-b": half.replace("k0=", "k00=") } }), [
     "@method",
     "@target-uri",
     ...queryComponents(27),
     ...keyComponents(2, "x-a"),
     'x-b;key="k1"',
+  ]);
+  // The same URL, 30 components: 27 @query-param and one ;sf, which parses and re-serialises a
+  // whole 1 KiB Dictionary, of Tokens and Decimals (the costliest members to serialise).
+  const tokens = Array.from({ length: 200 }, (_, i) => `k${i}=t${i};a=u;b=1.5`)
+    .join(", ")
+    .slice(0, 1023)
+    .replace(/,[^,]*$/, "");
+  const worst = await sign(new Request(`https://api.example.com/p?${query}`, { headers: { "x-a": tokens } }), [
+    "@method",
+    "@target-uri",
+    ...queryComponents(27),
+    "x-a;sf",
   ]);
   // The same URL size of invalid percent-encoded bytes (slow for URLSearchParams to decode).
   let invalid = "";
@@ -280,7 +310,8 @@ async function benchWorstCases({ ms, created, hmacKey }) {
   const cases = [
     { name: "ordinary verify (GET, @method @target-uri)", request: ordinary, expect: true },
     { name: "the same with an 8 KiB URL of short parameters", request: ordinaryLongUrl, expect: true },
-    { name: "worst within the defaults (8 KiB URL, 30 components: 27 @query-param, 3 ;key over 1 KiB of Dictionaries)", request: worst, expect: true },
+    { name: "worst within the defaults (8 KiB URL, 30 components: 27 @query-param, ;sf over 1 KiB of Tokens and Decimals)", request: worst, expect: true },
+    { name: "8 KiB URL, 30 components: 27 @query-param, 3 ;key over 1 KiB of Dictionaries", request: keyed, expect: true },
     { name: '8 KiB URL of "%FF%FE=%FF" pairs, one @query-param', request: worstBytes, expect: true },
     { name: "8 KiB Signature-Input of valid-looking garbage (fast parser gives up, refused)", request: garbage(8 * 1024), expect: "SIGNATURE_MALFORMED" },
     { name: "512-character Signature-Input of valid-looking garbage (general parser too)", request: garbage(512), expect: "SIGNATURE_INVALID" },
@@ -294,16 +325,7 @@ async function benchWorstCases({ ms, created, hmacKey }) {
       throw new Error(`benchmark setup: ${c.name}: ${JSON.stringify(result)}`);
     }
   }
-  const rows = await runGroup(
-    "verifyRequest: the worst request per verify, default options (hmac-sha256)",
-    cases.map((c) => ({ name: c.name, fn: () => verifyRequest(c.request, verifyOptions) })),
-    { ms },
-  );
-  const slowest = rows.slice(2).reduce((a, b) => (b.opsPerSec < a.opsPerSec ? b : a));
-  return (
-    `worst verify within the defaults = ${x(rows[0].opsPerSec, slowest.opsPerSec)} the cost of an ordinary verify,` +
-    ` ${x(rows[1].opsPerSec, slowest.opsPerSec)} that of one with an 8 KiB URL (${slowest.name}; p99 ${slowest.p99.toFixed(1)} µs)`
-  );
+  return cases.map((c) => ({ name: `${tag}${c.name}`, fn: () => verifyRequest(c.request, verifyOptions) }));
 }
 
 /** Both libraries accept each other's signatures, so they sign the same base. */
