@@ -290,6 +290,12 @@ export async function worstCases({ signRequest, verifyRequest }, { created, hmac
   let invalid = "";
   while (invalid.length < 8 * 1024 - 64) invalid += `${invalid ? "&" : ""}%FF%FE=%FF`;
   const worstBytes = await sign(new Request(`https://api.example.com/p?${invalid}&q0=1`), ["@method", "@target-uri", ...queryComponents(1)]);
+  // And of empty pairs, 8 000 of them (a query scan that pays per pair pays most here).
+  const emptyPairs = await sign(new Request(`https://api.example.com/p?${"&".repeat(8 * 1024 - 64)}q0=1`), [
+    "@method",
+    "@target-uri",
+    ...queryComponents(1),
+  ]);
   // Valid-looking garbage: 8 KiB of Signature-Input that passes the cheap checks, which the fast parser
   // reads to the end before giving up (a token parameter); and 512 characters of it, which the general parser reads too.
   const garbage = (size) => {
@@ -313,6 +319,7 @@ export async function worstCases({ signRequest, verifyRequest }, { created, hmac
     { name: "worst within the defaults (8 KiB URL, 30 components: 27 @query-param, ;sf over 1 KiB of Tokens and Decimals)", request: worst, expect: true },
     { name: "8 KiB URL, 30 components: 27 @query-param, 3 ;key over 1 KiB of Dictionaries", request: keyed, expect: true },
     { name: '8 KiB URL of "%FF%FE=%FF" pairs, one @query-param', request: worstBytes, expect: true },
+    { name: '8 KiB URL of empty pairs ("&&&…"), one @query-param', request: emptyPairs, expect: true },
     { name: "8 KiB Signature-Input of valid-looking garbage (fast parser gives up, refused)", request: garbage(8 * 1024), expect: "SIGNATURE_MALFORMED" },
     { name: "512-character Signature-Input of valid-looking garbage (general parser too)", request: garbage(512), expect: "SIGNATURE_INVALID" },
     { name: '285 "@query-param" over a 170 KB URL (refused: LIMIT_EXCEEDED)', request: await big, expect: "LIMIT_EXCEEDED" },

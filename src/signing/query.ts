@@ -76,14 +76,12 @@ export class QueryIndex {
     for (const name of values.keys()) hashes.add(byteHash(name));
     const end = search.length;
     for (let pos = 1; pos < end; ) {
-      let amp = search.indexOf("&", pos);
-      if (amp < 0) amp = end;
-      // The name runs to the first "=" of the pair; its hash is that of the bytes it decodes to.
+      // The name runs to the first "=" or "&"; its hash is that of the bytes it decodes to.
       let h = SEED;
       let nameEnd = pos;
-      for (; nameEnd < amp; nameEnd++) {
+      for (; nameEnd < end; nameEnd++) {
         let c = search.charCodeAt(nameEnd);
-        if (c === 0x3d /* = */) break;
+        if (c === 0x3d /* = */ || c === 0x26 /* & */) break;
         if (c === 0x2b /* + */) {
           c = 0x20;
         } else if (c === 0x25 /* % */) {
@@ -96,6 +94,12 @@ export class QueryIndex {
           }
         }
         h = mix(h, c);
+      }
+      // A value runs from the "=" to the next "&", found natively; a pair without one ends with its name.
+      let amp = nameEnd;
+      if (search.charCodeAt(nameEnd) === 0x3d) {
+        amp = search.indexOf("&", nameEnd + 1);
+        if (amp < 0) amp = end;
       }
       if (amp > pos && hashes.has(h)) {
         const name = formBytes(search.slice(pos, nameEnd));
