@@ -2,7 +2,7 @@
 import { equalBytes, toBase64, utf8 } from "../lib/bytes.js";
 import { digest } from "./algorithms.js";
 import { readBody } from "./body.js";
-import { isByteSequence, tryParseDictionary } from "./structured.js";
+import { byteSequenceBytes, tryParseDictionary } from "./structured.js";
 import type { DigestAlgorithm } from "./types.js";
 
 const SUPPORTED: readonly DigestAlgorithm[] = ["sha-256", "sha-512"];
@@ -68,10 +68,10 @@ export function verifyContentDigest(header: string | null, body: Uint8Array): Ve
     for (const alg of SUPPORTED) {
       const member = dict.get(alg);
       if (member === undefined) continue;
-      const value = member[0];
-      if (Array.isArray(value) || !isByteSequence(value)) return { ok: false, code: "DIGEST_MALFORMED" };
+      const value = Array.isArray(member[0]) ? null : byteSequenceBytes(member[0]);
+      if (value === null) return { ok: false, code: "DIGEST_MALFORMED" };
       // Every supported digest is computed and compared; no early exit on the first mismatch.
-      if (!equalBytes(digest(alg, body), new Uint8Array(value))) mismatch = true;
+      if (!equalBytes(digest(alg, body), value)) mismatch = true;
       checked++;
     }
     if (checked === 0) return { ok: false, code: "DIGEST_MISSING" };

@@ -9,6 +9,7 @@
 import {
   type BareItem,
   type Dictionary,
+  DisplayString,
   type InnerList,
   type Item,
   isInnerList,
@@ -216,12 +217,8 @@ class Parser {
    * §4.2.7, canonical base64 only (length a multiple of 4, at most two `=`
    * at the end). Decodes as `atob` does: trailing bits are ignored.
    */
-  private byteSequence(): ArrayBuffer {
-    const start = this.skipByteSequence();
-    // An ArrayBuffer made directly: `.buffer` of a small Uint8Array makes V8 move it off the heap.
-    const buffer = new ArrayBuffer(base64(this.input, start, null));
-    base64(this.input, start, new Uint8Array(buffer));
-    return buffer;
+  private byteSequence(): Uint8Array<ArrayBuffer> {
+    return decodeByteSequenceAt(this.input, this.skipByteSequence());
   }
 
   /** Checks a Byte Sequence without decoding it; returns the offset of its first character. */
@@ -314,7 +311,7 @@ export function fastByteSequenceOffsets(value: string): Map<string, number> | un
 }
 
 /** The bytes of a Byte Sequence that {@link fastByteSequenceOffsets} accepted, at the offset it gave. */
-export function decodeByteSequenceAt(value: string, offset: number): Uint8Array {
+export function decodeByteSequenceAt(value: string, offset: number): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(base64(value, offset, null));
   base64(value, offset, out);
   return out;
@@ -337,9 +334,9 @@ export function serializeString(value: string): string {
 }
 
 /**
- * Serialises a String, Integer, Decimal, Boolean, Token or Byte Sequence the
- * package's way; undefined for other types (Date, Display String) and for
- * values the package refuses or writes oddly (out of range, not finite).
+ * Serialises a String, Integer, Decimal, Boolean, Token, Byte Sequence or
+ * Display String the package's way; undefined for Dates and for values the
+ * package refuses or writes oddly (out of range, not finite).
  */
 function simpleBareItem(value: BareItem): string | undefined {
   switch (typeof value) {
@@ -352,9 +349,44 @@ function simpleBareItem(value: BareItem): string | undefined {
       return value ? "?1" : "?0";
     default:
       if (value instanceof Token) return value.toString();
+      if (value instanceof Uint8Array) return `:${toBase64(value)}:`;
       if (value instanceof ArrayBuffer) return `:${toBase64(new Uint8Array(value))}:`;
+      if (value instanceof DisplayString) return displayString(value.toString());
       return undefined;
   }
+}
+
+/**
+ * The package's Display String: the UTF-8 bytes of `value` (a lone surrogate
+ * as U+FFFD, as TextEncoder writes it), with "%", DQUOTE and bytes outside
+ * 0x20-0x7E as "%" and lowercase hex (one digit below 0x10, as the package
+ * writes them). Encoded here: TextEncoder costs more than the rest for short strings.
+ */
+function displayString(value: string): string {
+  let out = '%"';
+  for (let i = 0; i < value.length; i++) {
+    let c = value.charCodeAt(i);
+    if (c < 0x80) {
+      out += c === 0x25 || c === DQUOTE || c <= 0x1f || c === 0x7f ? `%${c.toString(16)}` : value[i];
+      continue;
+    }
+    if (c >= 0xd800 && c <= 0xdfff) {
+      const next = value.charCodeAt(i + 1);
+      if (c <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
+        c = 0x10000 + ((c - 0xd800) << 10) + (next - 0xdc00);
+        i++;
+      } else {
+        c = 0xfffd;
+      }
+    }
+    if (c < 0x800) out += `%${(0xc0 | (c >> 6)).toString(16)}%${(0x80 | (c & 0x3f)).toString(16)}`;
+    else if (c < 0x10000) out += `%${(0xe0 | (c >> 12)).toString(16)}%${(0x80 | ((c >> 6) & 0x3f)).toString(16)}%${(0x80 | (c & 0x3f)).toString(16)}`;
+    else {
+      out += `%${(0xf0 | (c >> 18)).toString(16)}%${(0x80 | ((c >> 12) & 0x3f)).toString(16)}`;
+      out += `%${(0x80 | ((c >> 6) & 0x3f)).toString(16)}%${(0x80 | (c & 0x3f)).toString(16)}`;
+    }
+  }
+  return `${out}"`;
 }
 
 /** The package's Decimal: three places, trailing zeros dropped (even down to "1."); undefined beyond 12 integer digits. */

@@ -1,5 +1,8 @@
 // The general structured-field parser (RFC 9651 §4.2): every Dictionary, List
-// and Item, with the `structured-headers` package's exact results. The
+// and Item, with the `structured-headers` package's results (Byte Sequences
+// as a Uint8Array, where the package makes an ArrayBuffer: allocating an
+// ArrayBuffer costs about ten times as much, which a field of a few hundred
+// empty Byte Sequences would multiply; both are the type's BufferSource). The
 // package tests a regular expression and concatenates a string per character
 // (about 100 ns a character); this reads character codes through tables and
 // slices, a few nanoseconds a character, which bounds what a crafted field
@@ -11,7 +14,8 @@
 // - a Display String's characters are taken as bytes through a Uint8Array
 //   (code units above 0xFF wrap), then decoded as UTF-8;
 // - a Byte Sequence is any run of base64 characters and `=` that `atob`
-//   accepts (forgiving base64: padding optional, trailing bits ignored).
+//   accepts (forgiving base64: padding optional, trailing bits ignored),
+//   decoded here as `atob` does.
 // Failures throw a module-private value, caught at the entry points, which
 // return null: a failed parse of untrusted input builds no Error.
 import { type BareItem, type Dictionary, DisplayString, type InnerList, type Item, type List, type Parameters, Token } from "structured-headers";
@@ -20,9 +24,7 @@ const KEY_START = 1;
 const KEY = 2;
 const TOKEN_START = 4;
 const TOKEN = 8;
-const BASE64 = 16;
-const DIGIT = 32;
-const LOWER_HEX = 64;
+const DIGIT = 16;
 
 /** Character classes of the ASCII range (code units from 128 up are in none). */
 const CLASS = new Uint8Array(128);
@@ -36,9 +38,7 @@ mark(`${LOWER}*`, KEY_START);
 mark(`${LOWER}${DIGITS}_-.*`, KEY);
 mark(`${LOWER}${UPPER}*`, TOKEN_START);
 mark(`${LOWER}${UPPER}${DIGITS}:/!#$%&'*+-.^_\`|~`, TOKEN);
-mark(`${LOWER}${UPPER}${DIGITS}+/=`, BASE64);
 mark(DIGITS, DIGIT);
-mark(`${DIGITS}abcdef`, LOWER_HEX);
 
 function is(c: number, flag: number): boolean {
   return c < 128 && (CLASS[c]! & flag) !== 0;
@@ -237,22 +237,14 @@ class Parser {
     return new Token(s.slice(start, this.pos));
   }
 
-  private byteSequence(): ArrayBuffer {
+  /** The package's Byte Sequence: base64 characters and "=" up to the next colon, decoded as `atob` does. */
+  private byteSequence(): Uint8Array<ArrayBuffer> {
     const s = this.s;
     const start = this.pos + 1;
     const end = s.indexOf(":", start);
     if (end < 0) throw FAIL;
-    for (let i = start; i < end; i++) if (!is(s.charCodeAt(i), BASE64)) throw FAIL;
     this.pos = end + 1;
-    let binary: string;
-    try {
-      binary = atob(s.slice(start, end));
-    } catch {
-      throw FAIL;
-    }
-    const bytes = new Uint8Array(binary.length);
-    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-    return bytes.buffer;
+    return forgivingBase64(s, start, end);
   }
 
   private boolean(): boolean {
@@ -282,27 +274,88 @@ class Parser {
     if (s.charCodeAt(this.pos + 1) !== DQUOTE) throw FAIL;
     this.pos += 2;
     const bytes: number[] = [];
+    let ascii = true;
     while (this.pos < s.length) {
       const c = s.charCodeAt(this.pos++);
       if (c <= 0x1f || (c >= 0x7f && c <= 0xff)) throw FAIL;
+      let byte: number;
       if (c === 0x25 /* % */) {
-        const hi = s.charCodeAt(this.pos);
-        const lo = s.charCodeAt(this.pos + 1);
-        if (!is(hi, LOWER_HEX) || !is(lo, LOWER_HEX)) throw FAIL;
-        bytes.push(Number.parseInt(s.slice(this.pos, this.pos + 2), 16));
+        const hi = lowerHex(s.charCodeAt(this.pos));
+        const lo = lowerHex(s.charCodeAt(this.pos + 1));
+        if (hi < 0 || lo < 0) throw FAIL;
+        byte = hi * 16 + lo;
         this.pos += 2;
       } else if (c === DQUOTE) {
-        try {
-          return new DisplayString(new TextDecoder("utf-8", { fatal: true }).decode(new Uint8Array(bytes)));
-        } catch {
-          throw FAIL;
-        }
+        return new DisplayString(ascii ? String.fromCharCode(...bytes) : strictUtf8(bytes));
       } else {
-        bytes.push(c); // above 0xFF it wraps in the Uint8Array, as in the package
+        byte = c & 0xff; // above 0xFF it wraps to a byte, as in the package's Uint8Array
       }
+      if (byte >= 0x80) ascii = false;
+      bytes.push(byte);
     }
     throw FAIL;
   }
+
+}
+
+/**
+ * `new TextDecoder("utf-8", { fatal: true }).decode(bytes)`, as the package
+ * decodes a Display String: ill-formed UTF-8 throws FAIL and a leading byte
+ * order mark is dropped. Through decodeURIComponent, which refuses exactly
+ * the ill-formed sequences: TextDecoder wants an ArrayBuffer, whose
+ * allocation and collection cost more than the decoding.
+ */
+function strictUtf8(bytes: readonly number[]): string {
+  let escaped = "";
+  for (const b of bytes) escaped += b < 0x10 ? `%0${b.toString(16)}` : `%${b.toString(16)}`;
+  let text: string;
+  try {
+    text = decodeURIComponent(escaped);
+  } catch {
+    throw FAIL;
+  }
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
+/** The value of a lowercase hex digit; -1 for anything else. */
+function lowerHex(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  return c >= 0x61 && c <= 0x66 ? c - 0x57 : -1;
+}
+
+/** Base64 digit values; -1 for "=" and everything else. */
+const BASE64_VALUE = new Int8Array(128).fill(-1);
+for (let i = 0; i < 64; i++) BASE64_VALUE["ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".charCodeAt(i)] = i;
+
+/**
+ * WHATWG "forgiving-base64 decode" (what `atob` does) of `s` from `start` to
+ * `end`, which holds no whitespace: one or two "=" are dropped only from a
+ * length that is a multiple of 4, a remainder of 1 fails, any other "=" fails,
+ * and the bits after the last whole byte are ignored.
+ */
+function forgivingBase64(s: string, start: number, end: number): Uint8Array<ArrayBuffer> {
+  let last = end;
+  if ((end - start) % 4 === 0 && s.charCodeAt(last - 1) === 0x3d) {
+    last--;
+    if (s.charCodeAt(last - 1) === 0x3d) last--;
+  }
+  if ((last - start) % 4 === 1) throw FAIL;
+  const bytes = new Uint8Array(((last - start) * 3) >> 2);
+  let bits = 0;
+  let buffer = 0;
+  let j = 0;
+  for (let i = start; i < last; i++) {
+    const c = s.charCodeAt(i);
+    const value = c < 128 ? BASE64_VALUE[c]! : -1;
+    if (value < 0) throw FAIL;
+    buffer = ((buffer << 6) | value) & 0xffff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      bytes[j++] = buffer >> bits;
+    }
+  }
+  return bytes;
 }
 
 function attempt<T>(parse: () => T): T | null {

@@ -31,9 +31,10 @@ export function generalParseUniqueDictionary(value: string): Dictionary | null {
   return parseDictionary(value, true);
 }
 
-/** True for a parsed Byte Sequence (structured-headers returns an ArrayBuffer). */
-export function isByteSequence(value: BareItem): value is ArrayBuffer {
-  return value instanceof ArrayBuffer;
+/** The bytes of a parsed Byte Sequence (a Uint8Array from keyward's parsers, an ArrayBuffer from the package's); null for any other bare item. */
+export function byteSequenceBytes(value: BareItem): Uint8Array | null {
+  if (value instanceof Uint8Array) return value;
+  return value instanceof ArrayBuffer ? new Uint8Array(value) : null;
 }
 
 // Structured types of registered fields. RFC 9421 §2.1.1 wants the type known;

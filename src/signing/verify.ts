@@ -17,10 +17,10 @@ import { SignatureBaseError } from "./errors.js";
 import { usableVerifyingKey } from "./keys.js";
 import { work } from "./work.js";
 import {
+  byteSequenceBytes,
   type Dictionary,
   generalParseUniqueDictionary,
   type InnerList,
-  isByteSequence,
   isInnerList,
   type Item,
   serializeInnerList,
@@ -166,7 +166,8 @@ export const DEFAULT_REQUIRED = ["@method", "@target-uri", "created"] as const;
 /**
  * Signature-Input and Signature values outside the fast parser's forms (rare
  * extension parameters) go to the general parser only up to this size: it
- * costs far more per byte, and a signature keyward accepts is much shorter.
+ * costs several times more per byte (it builds every value), and a signature
+ * keyward accepts is much shorter.
  */
 const MAX_GENERAL_PARSE_BYTES = 512;
 
@@ -540,7 +541,7 @@ function signatureBytes(field: string, signatures: Dictionary | Map<string, numb
   const member = signatures.get(label);
   if (member === undefined) return null;
   if (typeof member === "number") return member < 0 ? null : decodeByteSequenceAt(field, member);
-  return isInnerList(member) || !isByteSequence(member[0]) ? null : new Uint8Array(member[0]);
+  return isInnerList(member) ? null : byteSequenceBytes(member[0]);
 }
 
 /**

@@ -52,11 +52,15 @@ export const frozen = (sec: number) => () => sec * 1000;
 
 export { utf8 };
 
-/** An order-preserving, type-revealing picture of a parsed structured field (Maps as entry lists, -0 kept apart). */
+/**
+ * An order-preserving, type-revealing picture of a parsed structured field
+ * (Maps as entry lists, -0 kept apart, a Byte Sequence as its bytes: an
+ * ArrayBuffer from the package, a Uint8Array from keyward's parsers).
+ */
 export function picture(value: unknown): unknown {
   if (value instanceof Map) return { map: [...value].map(([k, v]) => [k, picture(v)]) };
   if (Array.isArray(value)) return value.map(picture);
-  if (value instanceof ArrayBuffer) return { bytes: [...new Uint8Array(value)] };
+  if (value instanceof ArrayBuffer || value instanceof Uint8Array) return { bytes: [...new Uint8Array(value)] };
   if (value instanceof Token) return { token: value.toString() };
   if (value instanceof DisplayString) return { display: value.toString() };
   if (value instanceof Date) return { date: value.getTime() };

@@ -1,6 +1,7 @@
 // The general structured-field parser (src/signing/structured-parse.ts)
 // against the `structured-headers` package it replaces: for any input, the
-// same value (types, order, -0, bytes) or a failure exactly where the package
+// same value (types, order, -0, bytes; a Byte Sequence as a Uint8Array where
+// the package makes an ArrayBuffer) or a failure exactly where the package
 // throws, for Dictionaries, Lists and Items, including the package's
 // departures from RFC 9651 that the parser keeps on purpose.
 import fc from "fast-check";
@@ -99,6 +100,7 @@ const bare: fc.Arbitrary<BareItem> = fc.oneof(
   fc.stringMatching(/^[A-Za-z*][A-Za-z0-9:/!#$%&'*+\-.^_`|~]{0,6}$/).map((t) => new Token(t)),
   fc.uint8Array({ maxLength: 12 }).map((b) => b.slice().buffer as ArrayBuffer),
   fc.string({ maxLength: 6, unit: "grapheme" }).map((s) => new DisplayString(s)),
+  fc.string({ maxLength: 4, unit: "binary" }).map((s) => new DisplayString(s)),
   fc.integer({ min: -1e12, max: 1e12 }).map((n) => new Date(n * 1000)),
 );
 const params: fc.Arbitrary<Parameters> = fc.array(fc.tuple(sfKey, bare), { maxLength: 3 }).map((e) => new Map(e));
@@ -136,6 +138,11 @@ const edited = fc
       return s.slice(0, at) + e.insert + s.slice(at + e.drop);
     }, text),
   );
+// Display Strings of arbitrary bytes, percent-encoded: UTF-8 decoding, well-formed or not.
+const hex2 = (b: number) => b.toString(16).padStart(2, "0");
+const displayBytes = fc
+  .array(fc.oneof(fc.integer({ min: 0, max: 255 }), fc.constantFrom(0xef, 0xbb, 0xbf, 0xe0, 0xed, 0xf0, 0xf4, 0x80, 0xbf, 0xc2)), { maxLength: 12 })
+  .map((bytes) => `%"${bytes.map((b) => (b >= 0x20 && b < 0x7f && b !== 0x25 && b !== 0x22 ? String.fromCharCode(b) : `%${hex2(b)}`)).join("")}"`);
 const fragments = fc.array(fc.constantFrom(...pieces, "k", "k=1", '"x"', ":AA==:", "?1", "@12", '%"x"', "1.5", "-0", "abc"), { maxLength: 24 }).map((p) => p.join(""));
 
 describe("general structured-field parser", () => {
@@ -153,7 +160,7 @@ describe("general structured-field parser", () => {
   it("edited values, fragments and arbitrary strings: the same value or the same failure", () => {
     let parsed = 0;
     fc.assert(
-      fc.property(fc.oneof(edited, fragments, fc.string({ maxLength: 40 }), fc.string({ unit: "binary", maxLength: 30 })), (input) => {
+      fc.property(fc.oneof(edited, fragments, displayBytes, fc.string({ maxLength: 40 }), fc.string({ unit: "binary", maxLength: 30 })), (input) => {
         parsed += agrees(input) > 0 ? 1 : 0;
       }),
       { numRuns: 8000 },
@@ -217,6 +224,13 @@ describe("general structured-field parser", () => {
       agrees(input);
     }
     expect(parseItem("@12")![0]).toEqual(new Date(12_000));
+    // Byte Sequences are Uint8Arrays, each with a buffer of its own.
+    const bytes = parseList(":AQID:, ::")!.map((m) => m[0]);
+    expect(bytes.map((b) => [b instanceof Uint8Array, b instanceof Uint8Array && [...b]])).toEqual([
+      [true, [1, 2, 3]],
+      [true, []],
+    ]);
+    expect((bytes[0] as Uint8Array).buffer).not.toBe((bytes[1] as Uint8Array).buffer);
     expect(parseItem("a=@12")).toBeNull();
     expect(parseDictionary("a=1, b=2, a=3", true)).toBeNull();
     expect(picture(parseDictionary("a=1, b=2, a=3"))).toEqual({
@@ -225,6 +239,34 @@ describe("general structured-field parser", () => {
         ["b", [2, { map: [] }]],
       ],
     });
+  });
+
+  it("Byte Sequences: every text up to 5 characters of A Q / = decodes as atob does, or fails where it fails", () => {
+    const texts = [""];
+    for (let n = 1; n <= 5; n++) for (const t of texts.filter((x) => x.length === n - 1)) for (const c of "AQ/=") texts.push(t + c);
+    for (const t of texts) {
+      agrees(`:${t}:`);
+      agrees(`a=:${t}:;p=:${t}:`);
+    }
+  });
+
+  it("Display Strings: every 1- and 2-byte sequence and the edges of longer ones decode as the package's TextDecoder does", () => {
+    const item = (bytes: number[]) => `%"${bytes.map((b) => `%${b.toString(16).padStart(2, "0")}`).join("")}"`;
+    const same = (bytes: number[]) => {
+      const input = item(bytes);
+      const ref = reference(sfParseItem, input);
+      const got = parseItem(input);
+      if (!ref.ok) expect(got, input).toBeNull();
+      else expect(picture(got), input).toEqual(picture(ref.value));
+    };
+    const edges = [0x00, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xff];
+    for (let a = 0; a < 256; a++) {
+      same([a]);
+      for (let b = 0; b < 256; b++) same([a, b]);
+      if (a >= 0xe0) for (const b of edges) for (const c of edges) same([a, b, c]);
+      if (a >= 0xf0) for (const b of edges) for (const c of edges) for (const d of edges) same([a, b, c, d]);
+    }
+    for (const bom of [[0xef, 0xbb, 0xbf], [0xef, 0xbb, 0xbf, 0xef, 0xbb, 0xbf, 0x41], [0x41, 0xef, 0xbb, 0xbf], [0xef, 0xbb]]) same(bom);
   });
 
   it("a Dictionary of 2 000 members, 60 KB: the package's value", () => {
