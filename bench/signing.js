@@ -275,12 +275,13 @@ export async function worstCases({ signRequest, verifyRequest }, { created, hmac
     'x-b;key="k1"',
   ]);
   // The same URL, 30 components: 27 @query-param and one ;sf, which parses and re-serialises a
-  // whole 1 KiB Dictionary, of Tokens and Decimals (the costliest members to serialise).
-  const tokens = Array.from({ length: 200 }, (_, i) => `k${i}=t${i};a=u;b=1.5`)
+  // whole 1 KiB Dictionary, of the costliest members to parse and serialise: Inner Lists of a
+  // Token and an empty Byte Sequence, with a Decimal and a Display String as parameters.
+  const mixed = Array.from({ length: 200 }, (_, i) => `k${i}=(t ::);b=1.5;c=%"%c3%a9"`)
     .join(", ")
     .slice(0, 1023)
     .replace(/,[^,]*$/, "");
-  const worst = await sign(new Request(`https://api.example.com/p?${query}`, { headers: { "x-a": tokens } }), [
+  const worst = await sign(new Request(`https://api.example.com/p?${query}`, { headers: { "x-a": mixed } }), [
     "@method",
     "@target-uri",
     ...queryComponents(27),
@@ -316,7 +317,7 @@ export async function worstCases({ signRequest, verifyRequest }, { created, hmac
   const cases = [
     { name: "ordinary verify (GET, @method @target-uri)", request: ordinary, expect: true },
     { name: "the same with an 8 KiB URL of short parameters", request: ordinaryLongUrl, expect: true },
-    { name: "worst within the defaults (8 KiB URL, 30 components: 27 @query-param, ;sf over 1 KiB of Tokens and Decimals)", request: worst, expect: true },
+    { name: "worst within the defaults (8 KiB URL, 30 components: 27 @query-param, ;sf over 1 KiB of Inner Lists, Tokens, Byte Sequences, Decimals, Display Strings)", request: worst, expect: true },
     { name: "8 KiB URL, 30 components: 27 @query-param, 3 ;key over 1 KiB of Dictionaries", request: keyed, expect: true },
     { name: '8 KiB URL of "%FF%FE=%FF" pairs, one @query-param', request: worstBytes, expect: true },
     { name: '8 KiB URL of empty pairs ("&&&…"), one @query-param', request: emptyPairs, expect: true },
