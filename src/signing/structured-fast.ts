@@ -454,9 +454,11 @@ export function serializeList(list: List): string {
 
 /** The package's `serializeDictionary` (of a Map), member by member through the fast paths above. */
 export function serializeDictionary(dict: Dictionary): string {
+  if (!(dict instanceof Map)) return sfSerializeDictionary(dict);
   let out = "";
   for (const [key, member] of dict) {
-    if (!KEY.test(key)) return sfSerializeDictionary(dict); // throws as the package does
+    // A bad key throws as the package does; a member that is not a pair is the package's to write.
+    if (!KEY.test(key) || !Array.isArray(member)) return sfSerializeDictionary(dict);
     // A member whose value is true is the bare key with its parameters (RFC 9651 §3.2).
     const value = member[0] === true ? (simpleParameters(member[1]) ?? sfSerializeParameters(member[1])) : `=${serializeMember(member)}`;
     out += out === "" ? key + value : `, ${key}${value}`;

@@ -286,7 +286,7 @@ class Parser {
         byte = hi * 16 + lo;
         this.pos += 2;
       } else if (c === DQUOTE) {
-        return new DisplayString(ascii ? String.fromCharCode(...bytes) : strictUtf8(bytes));
+        return new DisplayString(ascii ? latin1(bytes) : strictUtf8(bytes));
       } else {
         byte = c & 0xff; // above 0xFF it wraps to a byte, as in the package's Uint8Array
       }
@@ -315,6 +315,13 @@ function strictUtf8(bytes: readonly number[]): string {
     throw FAIL;
   }
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
+/** One character per byte (for ASCII, its UTF-8 decoding); a loop, as spreading a long array into fromCharCode overflows the stack. */
+function latin1(bytes: readonly number[]): string {
+  let text = "";
+  for (const b of bytes) text += String.fromCharCode(b);
+  return text;
 }
 
 /** The value of a lowercase hex digit; -1 for anything else. */

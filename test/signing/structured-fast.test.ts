@@ -238,6 +238,17 @@ describe("fast structured-field serialisation", () => {
           () => serializeDictionary(dict),
           () => sfSerializeDictionary(dict),
         );
+        // Outside the type, too: a bare value as a member, a plain object.
+        const loose = new Map<string, unknown>([...entries, ["z", true]]) as typeof dict;
+        same(
+          () => serializeDictionary(loose),
+          () => sfSerializeDictionary(loose),
+        );
+        const object = Object.fromEntries(entries) as unknown as typeof dict;
+        same(
+          () => serializeDictionary(object),
+          () => sfSerializeDictionary(object),
+        );
       }),
       { numRuns: 3000 },
     );

@@ -35,20 +35,23 @@ function reference(parse: (input: string) => unknown, input: string): { ok: true
 
 /**
  * The top-level keys of a Dictionary value the package accepted, duplicates
- * included: every top-level comma outside a String separates two members,
- * since no other bare item can hold a comma or a double quote.
+ * included: every top-level comma outside a String or Display String
+ * separates two members, since no other bare item can hold a comma or a
+ * double quote.
  */
 function topLevelKeys(value: string): string[] {
   const keys: string[] = [];
   let start = 0;
   let inString = false;
+  let display = false; // a Display String (%"…") has no backslash escapes
   for (let i = 0; i <= value.length; i++) {
     const c = value[i];
     if (inString) {
-      if (c === "\\") i++;
+      if (c === "\\" && !display) i++;
       else if (c === '"') inString = false;
     } else if (c === '"') {
       inString = true;
+      display = value[i - 1] === "%";
     } else if (c === "," || c === undefined) {
       const key = /^[ \t]*([a-z*][a-z0-9_\-.*]*)/.exec(value.slice(start, i)); // none in an empty Dictionary
       if (key !== null) keys.push(key[1]!);
@@ -219,6 +222,8 @@ describe("general structured-field parser", () => {
       "1234567890123456",
       "123456789012345",
       'a=1, a=2;p, b, a=("x")', // repeated keys: last value, first place
+      'a=%"\\",a=1', // a backslash in a Display String is a character, not an escape
+      `%"${"a".repeat(200_000)}"`, // long: no argument-list or stack limit on the way
       "a;b=?1, c=tok/en:x",
     ]) {
       agrees(input);
@@ -233,6 +238,7 @@ describe("general structured-field parser", () => {
     expect((bytes[0] as Uint8Array).buffer).not.toBe((bytes[1] as Uint8Array).buffer);
     expect(parseItem("a=@12")).toBeNull();
     expect(parseDictionary("a=1, b=2, a=3", true)).toBeNull();
+    expect(parseDictionary('a=%"\\",a=1', true)).toBeNull();
     expect(picture(parseDictionary("a=1, b=2, a=3"))).toEqual({
       map: [
         ["a", [3, { map: [] }]],
