@@ -357,36 +357,28 @@ function simpleBareItem(value: BareItem): string | undefined {
 }
 
 /**
- * The package's Display String: the UTF-8 bytes of `value` (a lone surrogate
- * as U+FFFD, as TextEncoder writes it), with "%", DQUOTE and bytes outside
- * 0x20-0x7E as "%" and lowercase hex (one digit below 0x10, as the package
- * writes them). Encoded here: TextEncoder costs more than the rest for short strings.
+ * The package's Display String: the UTF-8 bytes of `value` with "%", DQUOTE
+ * and bytes outside 0x20-0x7E as "%" and lowercase hex (one digit below
+ * 0x10, as the package writes them). UTF-8 by encodeURIComponent, cheaper
+ * than TextEncoder for short strings; a lone surrogate (which it refuses and
+ * TextEncoder writes as U+FFFD) is left to the package.
  */
-function displayString(value: string): string {
-  let out = '%"';
-  for (let i = 0; i < value.length; i++) {
-    let c = value.charCodeAt(i);
-    if (c < 0x80) {
-      out += c === 0x25 || c === DQUOTE || c <= 0x1f || c === 0x7f ? `%${c.toString(16)}` : value[i];
-      continue;
-    }
-    if (c >= 0xd800 && c <= 0xdfff) {
-      const next = value.charCodeAt(i + 1);
-      if (c <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
-        c = 0x10000 + ((c - 0xd800) << 10) + (next - 0xdc00);
-        i++;
-      } else {
-        c = 0xfffd;
-      }
-    }
-    if (c < 0x800) out += `%${(0xc0 | (c >> 6)).toString(16)}%${(0x80 | (c & 0x3f)).toString(16)}`;
-    else if (c < 0x10000) out += `%${(0xe0 | (c >> 12)).toString(16)}%${(0x80 | ((c >> 6) & 0x3f)).toString(16)}%${(0x80 | (c & 0x3f)).toString(16)}`;
-    else {
-      out += `%${(0xf0 | (c >> 18)).toString(16)}%${(0x80 | ((c >> 12) & 0x3f)).toString(16)}`;
-      out += `%${(0x80 | ((c >> 6) & 0x3f)).toString(16)}%${(0x80 | (c & 0x3f)).toString(16)}`;
-    }
+function displayString(value: string): string | undefined {
+  let encoded: string;
+  try {
+    encoded = encodeURIComponent(value);
+  } catch {
+    return undefined;
   }
-  return `${out}"`;
+  // encodeURIComponent escapes every byte but A-Z a-z 0-9 - _ . ! ~ * ' ( ), in uppercase hex.
+  let out = '%"';
+  let start = 0;
+  for (let i = encoded.indexOf("%"); i >= 0; i = encoded.indexOf("%", start)) {
+    const b = Number.parseInt(encoded.slice(i + 1, i + 3), 16);
+    out += encoded.slice(start, i) + (b === 0x25 || b === DQUOTE || b <= 0x1f || b >= 0x7f ? `%${b.toString(16)}` : String.fromCharCode(b));
+    start = i + 3;
+  }
+  return `${out}${encoded.slice(start)}"`;
 }
 
 /** The package's Decimal: three places, trailing zeros dropped (even down to "1."); undefined beyond 12 integer digits. */
