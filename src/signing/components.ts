@@ -9,7 +9,7 @@ import {
   serializeMember,
   serializeString,
   strictSerializeField,
-  tryParseDictionary,
+  parseDictionary,
 } from "./structured.js";
 
 /** An HTTP message a signature base can be built from: a Fetch API Request, or a Response for `@status`. */
@@ -137,7 +137,7 @@ export class MessageContext implements ComponentContext {
     this.dictionaries ??= new Map();
     let dict = this.dictionaries.get(value);
     if (dict === undefined) {
-      dict = tryParseDictionary(value);
+      dict = parseDictionary(value);
       this.dictionaries.set(value, dict);
     }
     return dict;

@@ -2,7 +2,7 @@
 import { equalBytes, toBase64, utf8 } from "../lib/bytes.js";
 import { digest } from "./algorithms.js";
 import { readBody } from "./body.js";
-import { byteSequenceBytes, tryParseDictionary } from "./structured.js";
+import { byteSequenceBytes, parseDictionary } from "./structured.js";
 import type { DigestAlgorithm } from "./types.js";
 
 const SUPPORTED: readonly DigestAlgorithm[] = ["sha-256", "sha-512"];
@@ -61,7 +61,7 @@ export function verifyContentDigest(header: string | null, body: Uint8Array): Ve
   try {
     if (header === null || header === undefined || header.trim() === "") return { ok: false, code: "DIGEST_MISSING" };
     if (typeof header !== "string" || !(body instanceof Uint8Array)) return { ok: false, code: "DIGEST_MALFORMED" };
-    const dict = tryParseDictionary(header);
+    const dict = parseDictionary(header);
     if (dict === null) return { ok: false, code: "DIGEST_MALFORMED" };
     let checked = 0;
     let mismatch = false;

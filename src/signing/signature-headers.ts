@@ -11,7 +11,7 @@ import { type ComponentId, parseComponentId } from "./components.js";
 import { computeContentDigest } from "./digest.js";
 import { checkSigningKey } from "./keys.js";
 import type { SignRequestOptions } from "./sign.js";
-import { SF_KEY, serializeInnerList, tryParseDictionary } from "./structured.js";
+import { SF_KEY, serializeInnerList, parseDictionary } from "./structured.js";
 import type { SignatureParamName, SignatureParams, SigningKey } from "./types.js";
 
 /**
@@ -181,7 +181,7 @@ function existingFields(headers: Headers, label: string): { input: string | null
   const field = (name: string) => {
     const value = headers.get(name);
     if (value === null) return value;
-    const dict = tryParseDictionary(value);
+    const dict = parseDictionary(value);
     if (dict === null) throw new InvalidInputError("request", `existing ${name} field is not a valid Dictionary`);
     if (dict.has(label)) throw new InvalidInputError("label", `"${label}" is already used on this request`);
     return value;

@@ -1,11 +1,13 @@
 // Fast paths for the structured fields (RFC 9651) read and written on every
-// signed request. The `structured-headers` package parses character by
-// character through regular expressions and allocates per character; that is
-// most of the cost of verifying an HMAC signature. This module handles the
-// exact forms keyward emits and accepts, and gives up (returns undefined, or
-// delegates to the package) on anything else, so the package stays the
-// reference. Where this module answers, its answer is the package's:
-// test/signing/structured-fast.test.ts checks that with fast-check.
+// signed request. The verifier reads Signature-Input and Signature with the
+// subset parser here: it handles the exact forms keyward emits and accepts,
+// reports the text of members already in their strict serialisation (no
+// re-serialising for `@signature-params`) and locates Byte Sequences without
+// decoding them; it gives up (returns undefined) on anything else, which the
+// general parser (./structured-parse.ts) then reads within a size limit. The
+// serialisers answer for every type but Date and delegate that to the
+// `structured-headers` package. Where this module answers, its answer is the
+// package's: test/signing/structured-fast.test.ts checks that with fast-check.
 import {
   type BareItem,
   type Dictionary,

@@ -5,18 +5,13 @@
 // imports and no Buffer, so it runs in every runtime keyward targets). Nothing
 // here throws on a value that does not parse: callers get `null`.
 import type { BareItem, Dictionary } from "structured-headers";
-import { fastParseDictionary, serializeDictionary, serializeItem, serializeList } from "./structured-fast.js";
+import { serializeDictionary, serializeItem, serializeList } from "./structured-fast.js";
 import { parseDictionary, parseItem, parseList } from "./structured-parse.js";
 
 export type { BareItem, Dictionary, InnerList, Item, Parameters } from "structured-headers";
 export { isInnerList } from "structured-headers";
 export { SF_KEY, serializeInnerList, serializeItem, serializeMember, serializeString } from "./structured-fast.js";
-export { parseItem } from "./structured-parse.js";
-
-/** Parses a Dictionary field value (RFC 9651 §4.2.2); null when it is not one. */
-export function tryParseDictionary(value: string): Dictionary | null {
-  return fastParseDictionary(value) ?? parseDictionary(value);
-}
+export { parseDictionary, parseItem } from "./structured-parse.js";
 
 /**
  * Parses a Dictionary field value whose keys must be unique (Signature-Input
@@ -24,8 +19,8 @@ export function tryParseDictionary(value: string): Dictionary | null {
  * is not a Dictionary or names a key twice. RFC 9651 §4.2.2 keeps only the
  * last value of a repeated key, which for Signature-Input would let a second
  * field line silently replace a signature (RFC 9421: labels MUST be unique
- * across all field values). For values the fast parser
- * ({@link fastParseDictionary}, which gives up on a repeated key) declined.
+ * across all field values). For values the verifier's fast parser
+ * (./structured-fast.ts, which gives up on a repeated key) declined.
  */
 export function generalParseUniqueDictionary(value: string): Dictionary | null {
   return parseDictionary(value, true);

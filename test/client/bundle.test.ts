@@ -5,11 +5,13 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { bundleClient } from "./helpers.js";
 
 /**
- * min+gzip budget for keyward/client: noble (ed25519, sha2, hmac) + structured-headers + our code,
- * including the error base class that redacts token-shaped strings and escapes control characters,
- * generateKeyPair and PEM / JWK / KeyObject keys (issue 8).
+ * min+gzip budget for keyward/client: noble (ed25519, sha2, hmac) + the structured-headers
+ * serialiser + our code, including keyward's structured-field parser, the error base class that
+ * redacts token-shaped strings and escapes control characters, generateKeyPair and PEM / JWK /
+ * KeyObject keys (issue 8). 20 374 bytes on 5 December 2026, after the package's parser and the
+ * verifier's subset parser left the bundle; the budget keeps about 600 bytes of room.
  */
-const BUDGET_GZIP_BYTES = 21 * 1024;
+const BUDGET_GZIP_BYTES = 20.5 * 1024;
 
 const FORBIDDEN = [
   /^src\/store\//,
