@@ -4,12 +4,12 @@ import { SignatureBaseError, type SignatureBaseErrorReason } from "./errors.js";
 import {
   type Dictionary,
   type Item,
+  parseDictionary,
   parseItem,
   serializeItem,
   serializeMember,
   serializeString,
   strictSerializeField,
-  parseDictionary,
 } from "./structured.js";
 
 /** An HTTP message a signature base can be built from: a Fetch API Request, or a Response for `@status`. */

@@ -11,7 +11,7 @@ import { type ComponentId, parseComponentId } from "./components.js";
 import { computeContentDigest } from "./digest.js";
 import { checkSigningKey } from "./keys.js";
 import type { SignRequestOptions } from "./sign.js";
-import { SF_KEY, serializeInnerList, parseDictionary } from "./structured.js";
+import { parseDictionary, SF_KEY, serializeInnerList } from "./structured.js";
 import type { SignatureParamName, SignatureParams, SigningKey } from "./types.js";
 
 /**

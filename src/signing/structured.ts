@@ -1,9 +1,10 @@
-// Structured fields (RFC 9651) for the signing module: parsing through the
-// general parser (./structured-parse.ts) behind the fast paths of
-// ./structured-fast.ts, which serialise through the `structured-headers`
-// package where they do not answer themselves (it is pure ESM with no `node:`
-// imports and no Buffer, so it runs in every runtime keyward targets). Nothing
-// here throws on a value that does not parse: callers get `null`.
+// Structured fields (RFC 9651) for the signing module: parsed by keyward's
+// general parser (./structured-parse.ts), serialised by the fast serialisers
+// of ./structured-fast.ts, which hand what they do not write themselves to
+// the `structured-headers` package (pure ESM with no `node:` imports and no
+// Buffer, so it runs in every runtime keyward targets). Nothing here throws
+// on a value that does not parse: callers get `null`. The verifier reads
+// Signature-Input and Signature with the subset parser of ./structured-fast.ts first.
 import type { BareItem, Dictionary } from "structured-headers";
 import { serializeDictionary, serializeItem, serializeList } from "./structured-fast.js";
 import { parseDictionary, parseItem, parseList } from "./structured-parse.js";

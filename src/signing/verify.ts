@@ -165,9 +165,9 @@ export const DEFAULT_REQUIRED = ["@method", "@target-uri", "created"] as const;
 
 /**
  * Signature-Input and Signature values outside the fast parser's forms (rare
- * extension parameters) go to the general parser only up to this size: it
- * costs several times more per byte (it builds every value), and a signature
- * keyward accepts is much shorter.
+ * extension parameters) go to the general parser only up to this size: a
+ * signature keyward accepts is much shorter, and the fast parser has already
+ * read the whole value once.
  */
 const MAX_GENERAL_PARSE_BYTES = 512;
 
