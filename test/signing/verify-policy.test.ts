@@ -343,6 +343,11 @@ describe("verifyRequest: structure and labels", () => {
       },
     });
     expect(await verify(inOneLine)).toMatchObject({ code: "SIGNATURE_MALFORMED" });
+    // Behind a Display String holding a backslash, which is no escape there (a comma splitter took it for one).
+    const behindDisplayString = new Request(a.url, {
+      headers: { "signature-input": `sig1=%"\\";x, ${a.headers.get("signature-input")}`, signature: a.headers.get("signature")! },
+    });
+    expect(await verify(behindDisplayString)).toMatchObject({ code: "SIGNATURE_MALFORMED" });
   });
 
   it("label selection among several signatures", async () => {
