@@ -93,6 +93,8 @@ export interface ComponentContext {
   queryParam(name: string): string | null | undefined;
   /** A header field value parsed as a Dictionary (null when it is not one), once per value. */
   dictionary(value: string): Dictionary | null;
+  /** The strict serialisation of a structured field (RFC 9421 §2.1.1; null when it is not one). */
+  structuredField(name: string, value: string): string | null;
 }
 
 /**
@@ -132,6 +134,9 @@ export class MessageContext implements ComponentContext {
       for (const [n, v] of new URLSearchParams(this.url().search)) this.queryMap.set(n, this.queryMap.has(n) ? null : v);
     }
     return this.queryMap.get(name);
+  }
+  structuredField(name: string, value: string): string | null {
+    return strictSerializeField(name, value);
   }
   dictionary(value: string): Dictionary | null {
     this.dictionaries ??= new Map();
@@ -266,7 +271,7 @@ function fieldValue(ctx: ComponentContext, name: string, id: ComponentId): strin
   }
   if (params.has("sf")) {
     // §2.1.1: strict serialisation of the structured field.
-    const strict = strictSerializeField(name, combined);
+    const strict = ctx.structuredField(name, combined);
     if (strict === null) throw failure("COMPONENT_INVALID", "field is not a structured field", id);
     return strict;
   }

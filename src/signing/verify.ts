@@ -317,7 +317,8 @@ function parseSignatureField<T>(value: string, fast: T | undefined): T | Diction
 /**
  * The component context of a message being verified: the base context, which
  * parses each Dictionary field value once, with the query read in one linear
- * pass (see QueryIndex) rather than by URLSearchParams, and those parses counted.
+ * pass (see QueryIndex) rather than by URLSearchParams, and those parses and
+ * the structured fields covered with `;sf` counted.
  */
 class VerifierContext extends MessageContext {
   #query: QueryIndex | undefined;
@@ -352,6 +353,11 @@ class VerifierContext extends MessageContext {
       work.bytes += value.length;
     }
     return super.dictionary(value);
+  }
+  override structuredField(name: string, value: string): string | null {
+    work.parses++;
+    work.bytes += value.length;
+    return super.structuredField(name, value);
   }
 }
 

@@ -7,7 +7,8 @@
 export const work = {
   /**
    * Parses: Signature-Input and Signature (once each), the query for
-   * `@query-param` (RFC 9421 §2.2.8) and each Dictionary field value for `;key` (§2.1.2).
+   * `@query-param` (RFC 9421 §2.2.8), each Dictionary field value for `;key`
+   * (§2.1.2) and each field covered with `;sf` (§2.1.1).
    */
   parses: 0,
   /** Signature-Input and Signature values the fast parser declined, given to the general structured-field parser. */

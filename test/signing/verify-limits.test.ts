@@ -202,6 +202,26 @@ describe("verifyRequest limits: the worst case within the defaults", () => {
     expect(m.bytes).toBeLessThanOrEqual(2 * MAX_HEADER + MAX_URL + MAX_STRUCTURED + 2 * MAX_GENERAL);
   });
 
+  it("a field covered with ;sf and ;key is parsed once for each, within maxStructuredFieldBytes in total", async () => {
+    const half = dictionary(200).slice(0, MAX_STRUCTURED / 2 - 1).replace(/,[^,]*$/, "");
+    const request = new Request("https://api.example.com/p", { headers: { "x-a": half } });
+    const signed = await sign(request, ["@method", "@target-uri", "x-a;sf", `x-a;key="k1"`, `x-a;key="k2"`]);
+    const m = await measured(signed);
+    expect(m.result.ok).toBe(true);
+    // Two signature fields, the field for ;sf, the field for ;key (once for both keys).
+    expect(m.parses).toBe(4);
+    const fields = signed.headers.get("signature-input")!.length + signed.headers.get("signature")!.length;
+    expect(m.bytes).toBe(fields + 2 * half.length);
+    // Twice the field is over the limit: refused once the signature fields are read, before the field is.
+    const twice = await sign(new Request("https://api.example.com/p", { headers: { "x-a": `${half}, ${half.replace(/k(\d)/g, "j$1")}` } }), [
+      "@method",
+      "@target-uri",
+      "x-a;sf",
+      `x-a;key="k1"`,
+    ]);
+    expect(await measured(twice)).toMatchObject({ result: { code: "LIMIT_EXCEEDED" }, parses: 2 });
+  });
+
   it("random component lists within the limits never parse anything twice (property)", async () => {
     const url = `https://api.example.com/p?${queryParams(200)}`;
     const request = new Request(url, { headers: { "x-d": dictionary(40), "x-e": "a=1, b=2" } });
