@@ -8,6 +8,7 @@ import {
   parseItem,
   serializeItem,
   serializeMember,
+  serializeParameters,
   serializeString,
   strictSerializeField,
 } from "./structured.js";
@@ -64,10 +65,10 @@ function parseComponentIdUncached(input: string): ComponentId {
 
 /** The readable form of a component identifier: the name unquoted, then its parameters (`@query-param;name="id"`). */
 export function componentIdToString(id: ComponentId): string {
-  if (id[1].size === 0 && typeof id[0] === "string") return id[0];
-  const serialized = serializeItem(id);
-  const name = serializeString(id[0] as string);
-  return `${id[0] as string}${serialized.slice(name.length)}`;
+  const [name, params] = id;
+  // A name that is not a String (the verifier refuses it) reads as its serialisation.
+  if (typeof name !== "string") return serializeItem(id);
+  return params.size === 0 ? name : name + serializeParameters(params);
 }
 
 /**

@@ -11,7 +11,7 @@ import { parseDictionary, parseItem, parseList } from "./structured-parse.js";
 
 export type { BareItem, Dictionary, InnerList, Item, Parameters } from "structured-headers";
 export { isInnerList } from "structured-headers";
-export { SF_KEY, serializeInnerList, serializeItem, serializeMember, serializeString } from "./structured-fast.js";
+export { SF_KEY, serializeInnerList, serializeItem, serializeMember, serializeParameters, serializeString } from "./structured-fast.js";
 export { parseDictionary, parseItem } from "./structured-parse.js";
 
 /**
