@@ -43,19 +43,34 @@ export function toBase64(b: Uint8Array): string {
 }
 
 /** Decodes standard or URL-safe base64, padded or not. Returns null on any invalid character. */
-export function fromBase64(s: string): Uint8Array | null {
-  const clean = s.replace(/=+$/, "").replace(/-/g, "+").replace(/_/g, "/");
-  if (clean.length % 4 === 1 || !/^[A-Za-z0-9+/]*$/.test(clean)) return null;
-  const out = new Uint8Array(Math.floor((clean.length * 3) / 4));
+export function fromBase64(s: string): Uint8Array<ArrayBuffer> | null {
+  return fromBase64Digits(s.replace(/=+$/, "").replace(/-/g, "+").replace(/_/g, "/"));
+}
+
+/** Base64 digit values of the standard alphabet; -1 for every other character. */
+const B64_VALUE = new Int8Array(128).fill(-1);
+for (let i = 0; i < 64; i++) B64_VALUE[B64.charCodeAt(i)] = i;
+
+/**
+ * The bytes of the base64 digits `s[start, end)` (standard alphabet, no
+ * padding), the bits after the last whole byte ignored; null for any other
+ * character or a length that leaves a single digit (4n + 1).
+ */
+export function fromBase64Digits(s: string, start = 0, end = s.length): Uint8Array<ArrayBuffer> | null {
+  if ((end - start) % 4 === 1) return null;
+  const out = new Uint8Array(((end - start) * 3) >> 2);
   let bits = 0;
   let acc = 0;
   let j = 0;
-  for (let i = 0; i < clean.length; i++) {
-    acc = (acc << 6) | B64.indexOf(clean[i]!);
+  for (let i = start; i < end; i++) {
+    const c = s.charCodeAt(i);
+    const value = c < 128 ? B64_VALUE[c]! : -1;
+    if (value < 0) return null;
+    acc = ((acc << 6) | value) & 0xffff;
     bits += 6;
     if (bits >= 8) {
       bits -= 8;
-      out[j++] = (acc >>> bits) & 0xff;
+      out[j++] = acc >>> bits;
     }
   }
   return out;

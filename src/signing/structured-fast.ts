@@ -421,12 +421,12 @@ export function serializeParameters(params: Parameters): string {
   return simpleParameters(params) ?? sfSerializeParameters(params);
 }
 
-/** The package's `serializeItem` (for an Item), faster for Strings, Integers and Booleans. */
+/** The package's `serializeItem` (for an Item), faster where {@link simpleBareItem} answers. */
 export function serializeItem(item: Item): string {
   return simpleItem(item) ?? sfSerializeItem(item);
 }
 
-/** The package's `serializeInnerList`, faster when items and parameters are Strings, Integers and Booleans. */
+/** The package's `serializeInnerList`, faster where {@link simpleBareItem} answers for every item and parameter. */
 export function serializeInnerList(list: InnerList): string {
   let out = "(";
   const items = list[0];

@@ -19,6 +19,7 @@
 // Failures throw a module-private value, caught at the entry points, which
 // return null: a failed parse of untrusted input builds no Error.
 import { type BareItem, type Dictionary, DisplayString, type InnerList, type Item, type List, type Parameters, Token } from "structured-headers";
+import { fromBase64Digits } from "../lib/bytes.js";
 
 const KEY_START = 1;
 const KEY = 2;
@@ -330,10 +331,6 @@ function lowerHex(c: number): number {
   return c >= 0x61 && c <= 0x66 ? c - 0x57 : -1;
 }
 
-/** Base64 digit values; -1 for "=" and everything else. */
-const BASE64_VALUE = new Int8Array(128).fill(-1);
-for (let i = 0; i < 64; i++) BASE64_VALUE["ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".charCodeAt(i)] = i;
-
 /**
  * WHATWG "forgiving-base64 decode" (what `atob` does) of `s` from `start` to
  * `end`, which holds no whitespace: one or two "=" are dropped only from a
@@ -346,22 +343,8 @@ function forgivingBase64(s: string, start: number, end: number): Uint8Array<Arra
     last--;
     if (s.charCodeAt(last - 1) === 0x3d) last--;
   }
-  if ((last - start) % 4 === 1) throw FAIL;
-  const bytes = new Uint8Array(((last - start) * 3) >> 2);
-  let bits = 0;
-  let buffer = 0;
-  let j = 0;
-  for (let i = start; i < last; i++) {
-    const c = s.charCodeAt(i);
-    const value = c < 128 ? BASE64_VALUE[c]! : -1;
-    if (value < 0) throw FAIL;
-    buffer = ((buffer << 6) | value) & 0xffff;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      bytes[j++] = buffer >> bits;
-    }
-  }
+  const bytes = fromBase64Digits(s, start, last);
+  if (bytes === null) throw FAIL;
   return bytes;
 }
 
