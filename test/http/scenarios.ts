@@ -352,6 +352,12 @@ export function describeMiddleware(name: string, start: StartServer, makeRoute: 
       );
       const tampered = await read(await fetch(`${server.url}/orders`, { method: "POST", headers: signed.headers, body: body.replace("3", "4") }));
       expect(tampered).toMatchObject({ status: 401, json: { code: "DIGEST_MISMATCH" } });
+      // The same label twice, the first behind a Display String holding a backslash: refused, not verified.
+      const get = await createSigner({ keyId: signedId, alg: "ed25519", privateKey: pair.seed }).sign(new Request(`${server.url}/prices`));
+      const repeated = new Headers(get.headers);
+      repeated.set("signature-input", `sig1=%"\\";x, ${get.headers.get("signature-input")}`);
+      expect(await read(await fetch(`${server.url}/prices`, { headers: get.headers }))).toMatchObject({ status: 200 });
+      expect(await read(await fetch(`${server.url}/prices`, { headers: repeated }))).toMatchObject({ status: 401, json: { code: "SIGNATURE_INVALID" } });
     });
 
     it("a validly signed body that is not JSON: never answered by keyward; the framework's or the handler's parser refuses it, and the server goes on", async () => {
