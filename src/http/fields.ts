@@ -3,7 +3,7 @@
 // Pure: data in, header values out.
 import type { CreditsPolicy, RateLimitPolicy, StoredSigning } from "../model/types.js";
 import { parseComponentId } from "../signing/components.js";
-import { serializeItem } from "../signing/structured-fast.js";
+import { serializeItem } from "../signing/structured-serialize.js";
 import { DEFAULT_REQUIRED, PARAM_NAMES } from "../signing/verify.js";
 
 /** Counter state learned while metering one request. */

@@ -1,5 +1,5 @@
 // The signature base (RFC 9421 §2.5) and the `@signature-params` value (§2.3).
-import { MAX_SF_INTEGER } from "./structured-fast.js";
+import { MAX_SF_INTEGER } from "./structured-serialize.js";
 import {
   type ComponentContext,
   type ComponentId,

@@ -13,13 +13,21 @@ const BACKSLASH = 0x5c;
  * or null when it may be parsed. A Dictionary (RFC 9651 §3.2) is ASCII:
  * printable characters, with HTAB as optional whitespace, so anything else is
  * malformed. Its members are separated by top-level commas (outside Strings),
- * and the items of an Inner List by spaces: more than `maxMembers` members,
- * or more than `maxItems` items in one Inner List, exceed the limits. For a
- * value the parser accepts, the counts are exact.
+ * the items of an Inner List by spaces, and parameters start with a
+ * semicolon: more than `maxMembers` members, more than `maxItems` items in
+ * one Inner List, or more than `maxParams` parameters in one member (those
+ * of the member and of its items together) exceed the limits. For a value the
+ * parser accepts, the counts are exact.
  */
-export function shapeFailure(value: string, maxMembers: number, maxItems: number): "SIGNATURE_MALFORMED" | "LIMIT_EXCEEDED" | null {
+export function shapeFailure(
+  value: string,
+  maxMembers: number,
+  maxItems: number,
+  maxParams: number,
+): "SIGNATURE_MALFORMED" | "LIMIT_EXCEEDED" | null {
   let members = 1;
   let items = 0;
+  let params = 0;
   let inList = false;
   let atItem = false;
   let quoted = false;
@@ -31,9 +39,18 @@ export function shapeFailure(value: string, maxMembers: number, maxItems: number
       else if (c === DQUOTE) quoted = false;
       continue;
     }
+    if (c === 0x3b /* ; */) {
+      if (++params > maxParams) return "LIMIT_EXCEEDED";
+      // Spaces may follow the semicolon: they do not start an item.
+      while (value.charCodeAt(i + 1) === SP) i++;
+      continue;
+    }
     if (c === DQUOTE) quoted = true;
     if (!inList) {
-      if (c === 0x2c /* , */ && ++members > maxMembers) return "LIMIT_EXCEEDED";
+      if (c === 0x2c /* , */) {
+        if (++members > maxMembers) return "LIMIT_EXCEEDED";
+        params = 0;
+      }
       if (c === 0x28 /* ( */) {
         inList = true;
         atItem = true;

@@ -1,12 +1,13 @@
-// The general structured-field parser (RFC 9651 §4.2): every Dictionary, List
+// keyward's structured-field parser (RFC 9651 §4.2): every Dictionary, List
 // and Item, with the `structured-headers` package's results (Byte Sequences
 // as a Uint8Array, where the package makes an ArrayBuffer: allocating an
 // ArrayBuffer costs about ten times as much, which a field of a few hundred
 // empty Byte Sequences would multiply; both are the type's BufferSource). The
 // package tests a regular expression and concatenates a string per character;
-// this reads character codes through tables and slices, three to six times
-// faster (docs/benchmarks.md), which lowers what a crafted field covered by
-// `;key` or `;sf` can cost a verifier. The package stays the
+// this reads character codes through tables, long runs natively and values
+// by slices, three to six times faster (docs/benchmarks.md), which lowers
+// what a crafted Signature-Input, or a field covered by `;key` or `;sf`, can
+// cost a verifier. The package stays the
 // reference: test/signing/structured-parse.test.ts checks with fast-check
 // that both parse to the same values and fail on the same inputs, including
 // the package's departures from the RFC, which are kept here on purpose:
@@ -24,8 +25,7 @@ import { fromBase64Digits } from "../lib/bytes.js";
 const KEY_START = 1;
 const KEY = 2;
 const TOKEN_START = 4;
-const TOKEN = 8;
-const DIGIT = 16;
+const DIGIT = 8;
 
 /** Character classes of the ASCII range (code units from 128 up are in none). */
 const CLASS = new Uint8Array(128);
@@ -38,8 +38,14 @@ const DIGITS = "0123456789";
 mark(`${LOWER}*`, KEY_START);
 mark(`${LOWER}${DIGITS}_-.*`, KEY);
 mark(`${LOWER}${UPPER}*`, TOKEN_START);
-mark(`${LOWER}${UPPER}${DIGITS}:/!#$%&'*+-.^_\`|~`, TOKEN);
 mark(DIGITS, DIGIT);
+
+// Runs of one character class, scanned natively by a regular expression
+// (several times faster than a loop over a long run, and a single class
+// never backtracks): the characters of a String but quote and backslash, and
+// those of a Token after its first (tchar, ":" and "/").
+const STRING_RUN = /[\x20\x21\x23-\x5b\x5d-\x7e]*/y;
+const TOKEN_RUN = /[A-Za-z0-9:/!#$%&'*+\-.^_`|~]*/y;
 
 function is(c: number, flag: number): boolean {
   return c < 128 && (CLASS[c]! & flag) !== 0;
@@ -161,9 +167,10 @@ class Parser {
     const s = this.s;
     const start = this.pos;
     if (!is(s.charCodeAt(start), KEY_START)) throw FAIL;
-    this.pos++;
-    while (is(s.charCodeAt(this.pos), KEY)) this.pos++;
-    return s.slice(start, this.pos);
+    let end = start + 1;
+    while (is(s.charCodeAt(end), KEY)) end++;
+    this.pos = end;
+    return s.slice(start, end);
   }
 
   private bareItem(): BareItem {
@@ -214,27 +221,34 @@ class Parser {
 
   private string(): string {
     const s = this.s;
-    let start = ++this.pos;
-    let out = "";
-    while (this.pos < s.length) {
-      const c = s.charCodeAt(this.pos++);
-      if (c === DQUOTE) return out + s.slice(start, this.pos - 1);
-      if (c === BACKSLASH) {
-        const next = s.charCodeAt(this.pos);
-        if (next !== DQUOTE && next !== BACKSLASH) throw FAIL; // also at the end of the input
-        out += s.slice(start, this.pos - 1);
-        start = this.pos++; // keep the escaped character
-      } else if (c < 0x20 || c > 0x7e) {
-        throw FAIL;
-      }
+    const start = this.pos + 1;
+    let i = start;
+    let escaped = false;
+    for (;;) {
+      STRING_RUN.lastIndex = i;
+      STRING_RUN.test(s);
+      i = STRING_RUN.lastIndex;
+      const c = s.charCodeAt(i);
+      if (c === DQUOTE) break;
+      if (c !== BACKSLASH) throw FAIL; // a control or non-ASCII character, or the end of the input
+      do {
+        const next = s.charCodeAt(i + 1);
+        if (next !== DQUOTE && next !== BACKSLASH) throw FAIL;
+        i += 2;
+      } while (s.charCodeAt(i) === BACKSLASH);
+      escaped = true;
     }
-    throw FAIL;
+    this.pos = i + 1;
+    // With escapes, the String as checked is a JSON string of the same value, which JSON.parse reads natively.
+    return escaped ? (JSON.parse(s.slice(start - 1, i + 1)) as string) : s.slice(start, i);
   }
 
   private token(): Token {
     const s = this.s;
-    const start = this.pos++;
-    while (is(s.charCodeAt(this.pos), TOKEN)) this.pos++;
+    const start = this.pos;
+    TOKEN_RUN.lastIndex = start + 1;
+    TOKEN_RUN.test(s);
+    this.pos = TOKEN_RUN.lastIndex;
     return new Token(s.slice(start, this.pos));
   }
 
@@ -273,42 +287,38 @@ class Parser {
   private displayString(): DisplayString {
     const s = this.s;
     if (s.charCodeAt(this.pos + 1) !== DQUOTE) throw FAIL;
-    this.pos += 2;
-    const bytes: number[] = [];
-    let ascii = true;
-    while (this.pos < s.length) {
-      const c = s.charCodeAt(this.pos++);
-      if (c <= 0x1f || (c >= 0x7f && c <= 0xff)) throw FAIL;
-      let byte: number;
-      if (c === 0x25 /* % */) {
-        const hi = lowerHex(s.charCodeAt(this.pos));
-        const lo = lowerHex(s.charCodeAt(this.pos + 1));
-        if (hi < 0 || lo < 0) throw FAIL;
-        byte = hi * 16 + lo;
-        this.pos += 2;
-      } else if (c === DQUOTE) {
-        return new DisplayString(ascii ? latin1(bytes) : strictUtf8(bytes));
-      } else {
-        byte = c & 0xff; // above 0xFF it wraps to a byte, as in the package's Uint8Array
+    const start = this.pos + 2;
+    // Checked first: printable ASCII and "%" with two lowercase hex digits, up to the closing quote.
+    let wraps = false;
+    for (let i = start; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c === DQUOTE) {
+        this.pos = i + 1;
+        // The text between the quotes is then the bytes, percent-encoded: decodeURIComponent
+        // decodes them as UTF-8 and refuses what is ill-formed, as the package's TextDecoder does.
+        return new DisplayString(wraps ? wrappedBytes(s, start, i) : strictUtf8(s.slice(start, i)));
       }
-      if (byte >= 0x80) ascii = false;
-      bytes.push(byte);
+      if (c <= 0x1f || (c >= 0x7f && c <= 0xff)) throw FAIL;
+      if (c === 0x25 /* % */) {
+        if (lowerHex(s.charCodeAt(i + 1)) < 0 || lowerHex(s.charCodeAt(i + 2)) < 0) throw FAIL;
+        i += 2;
+      } else if (c > 0xff) {
+        wraps = true;
+      }
     }
     throw FAIL;
   }
-
 }
 
 /**
  * `new TextDecoder("utf-8", { fatal: true }).decode(bytes)`, as the package
- * decodes a Display String: ill-formed UTF-8 throws FAIL and a leading byte
- * order mark is dropped. Through decodeURIComponent, which refuses exactly
- * the ill-formed sequences: TextDecoder wants an ArrayBuffer, whose
- * allocation and collection cost more than the decoding.
+ * decodes a Display String, of the bytes that `escaped` percent-encodes (its
+ * other characters are ASCII): ill-formed UTF-8 throws FAIL and a leading
+ * byte order mark is dropped. decodeURIComponent refuses exactly the
+ * ill-formed sequences, and needs no ArrayBuffer, whose allocation and
+ * collection cost more than the decoding.
  */
-function strictUtf8(bytes: readonly number[]): string {
-  let escaped = "";
-  for (const b of bytes) escaped += b < 0x10 ? `%0${b.toString(16)}` : `%${b.toString(16)}`;
+function strictUtf8(escaped: string): string {
   let text: string;
   try {
     text = decodeURIComponent(escaped);
@@ -318,11 +328,23 @@ function strictUtf8(bytes: readonly number[]): string {
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
-/** One character per byte (for ASCII, its UTF-8 decoding); a loop, as spreading a long array into fromCharCode overflows the stack. */
-function latin1(bytes: readonly number[]): string {
-  let text = "";
-  for (const b of bytes) text += String.fromCharCode(b);
-  return text;
+/**
+ * A Display String holding characters above 0xFF, which the package wraps to
+ * a byte (through a Uint8Array): those bytes, percent-encoded, then decoded.
+ */
+function wrappedBytes(s: string, start: number, end: number): string {
+  let escaped = "";
+  for (let i = start; i < end; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x25 /* % */) {
+      escaped += s.slice(i, i + 3);
+      i += 2;
+    } else {
+      const b = c & 0xff;
+      escaped += b < 0x10 ? `%0${b.toString(16)}` : `%${b.toString(16)}`;
+    }
+  }
+  return strictUtf8(escaped);
 }
 
 /** The value of a lowercase hex digit; -1 for anything else. */

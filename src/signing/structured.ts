@@ -1,36 +1,21 @@
 // Structured fields (RFC 9651) for the signing module: parsed by keyward's
-// general parser (./structured-parse.ts), serialised by the fast serialisers
-// of ./structured-fast.ts, which hand what they do not write themselves to
-// the `structured-headers` package (pure ESM with no `node:` imports and no
-// Buffer, so it runs in every runtime keyward targets). Nothing here throws
-// on a value that does not parse: callers get `null`. The verifier reads
-// Signature-Input and Signature with the subset parser of ./structured-fast.ts first.
-import type { BareItem, Dictionary } from "structured-headers";
-import { serializeDictionary, serializeItem, serializeList } from "./structured-fast.js";
+// parser (./structured-parse.ts), serialised by ./structured-serialize.ts,
+// which hands what it does not write itself to the `structured-headers`
+// package (pure ESM with no `node:` imports and no Buffer, so it runs in
+// every runtime keyward targets). Nothing here throws on a value that does
+// not parse: callers get `null`.
+import type { BareItem } from "structured-headers";
+import { serializeDictionary, serializeItem, serializeList } from "./structured-serialize.js";
 import { parseDictionary, parseItem, parseList } from "./structured-parse.js";
 
 export type { BareItem, Dictionary, InnerList, Item, Parameters } from "structured-headers";
 export { isInnerList } from "structured-headers";
-export { SF_KEY, serializeInnerList, serializeItem, serializeMember, serializeParameters, serializeString } from "./structured-fast.js";
+export { SF_KEY, serializeInnerList, serializeItem, serializeMember, serializeParameters, serializeString } from "./structured-serialize.js";
 export { parseDictionary, parseItem } from "./structured-parse.js";
 
-/**
- * Parses a Dictionary field value whose keys must be unique (Signature-Input
- * and Signature, RFC 9421 §4.1, §4.2) with the general parser; null when it
- * is not a Dictionary or names a key twice. RFC 9651 §4.2.2 keeps only the
- * last value of a repeated key, which for Signature-Input would let a second
- * field line silently replace a signature (RFC 9421: labels MUST be unique
- * across all field values). For values the verifier's fast parser
- * (./structured-fast.ts, which gives up on a repeated key) declined.
- */
-export function generalParseUniqueDictionary(value: string): Dictionary | null {
-  return parseDictionary(value, true);
-}
-
-/** The bytes of a parsed Byte Sequence (a Uint8Array from keyward's parsers, an ArrayBuffer from the package's); null for any other bare item. */
+/** The bytes of a Byte Sequence as keyward's parser gives them (a Uint8Array); null for any other bare item. */
 export function byteSequenceBytes(value: BareItem): Uint8Array | null {
-  if (value instanceof Uint8Array) return value;
-  return value instanceof ArrayBuffer ? new Uint8Array(value) : null;
+  return value instanceof Uint8Array ? value : null;
 }
 
 // Structured types of registered fields. RFC 9421 §2.1.1 wants the type known;

@@ -64,8 +64,9 @@ export type DigestAlgorithm = "sha-256" | "sha-512";
  * - `BODY_TIMEOUT`: the body had to be read and did not end within `bodyTimeoutMs`.
  * - `LIMIT_EXCEEDED`: a bound on the work of verifying was exceeded: Signature-Input or
  *   Signature longer than `maxHeaderBytes`, more labels than `maxLabels`, more covered
- *   components than `maxComponents`, a URL longer than `maxUrlBytes`, or covered structured
- *   fields larger than `maxStructuredFieldBytes`. Checked before anything is parsed or looked up.
+ *   components than `maxComponents`, more parameters in one signature than `maxParameters`,
+ *   a URL longer than `maxUrlBytes`, or covered structured fields larger than
+ *   `maxStructuredFieldBytes`. Checked before anything is parsed or looked up.
  */
 export type SignatureFailureCode =
   | "SIGNATURE_MISSING"

@@ -19,13 +19,12 @@ import { work } from "./work.js";
 import {
   byteSequenceBytes,
   type Dictionary,
-  generalParseUniqueDictionary,
   type InnerList,
   isInnerList,
   type Item,
+  parseDictionary,
   serializeInnerList,
 } from "./structured.js";
-import { decodeByteSequenceAt, fastByteSequenceOffsets, fastParseDictionary } from "./structured-fast.js";
 import type {
   SignatureAlgorithm,
   SignatureFailureCode,
@@ -118,6 +117,12 @@ export interface VerifyRequestOptions {
   maxLabels?: number;
   /** Most covered components in one signature (default 32); more is `LIMIT_EXCEEDED`. */
   maxComponents?: number;
+  /**
+   * Most parameters in one member of Signature-Input or Signature: a
+   * signature's own (`created`, `keyid`…) and those of its covered components
+   * (`;name`, `;key`…) together (default 96); more is `LIMIT_EXCEEDED`.
+   */
+  maxParameters?: number;
   /** Longest request URL, in characters (default 8 192); longer is `LIMIT_EXCEEDED`. */
   maxUrlBytes?: number;
   /**
@@ -163,14 +168,6 @@ export const PARAM_NAMES: ReadonlySet<string> = new Set<SignatureParamName>(DEFA
 /** @internal What a signature must cover unless `required` says otherwise. */
 export const DEFAULT_REQUIRED = ["@method", "@target-uri", "created"] as const;
 
-/**
- * Signature-Input and Signature values outside the fast parser's forms (rare
- * extension parameters) go to the general parser only up to this size: a
- * signature keyward accepts is much shorter, and the fast parser has already
- * read the whole value once.
- */
-const MAX_GENERAL_PARSE_BYTES = 512;
-
 /** A nonce kept "forever": for a signature with neither `created` nor `expires` (unsafeAllowNoFreshness). */
 const FOREVER_MS = Number.MAX_SAFE_INTEGER;
 
@@ -204,6 +201,7 @@ interface Config {
   maxHeaderBytes: number;
   maxLabels: number;
   maxComponents: number;
+  maxParameters: number;
   maxUrlBytes: number;
   maxStructuredFieldBytes: number;
 }
@@ -278,40 +276,32 @@ function verify(request: Request, config: Config): MaybePromise<Outcome> {
   const signatureField = headers.get("signature");
   if (inputField === null && signatureField === null) return { code: "SIGNATURE_MISSING" };
   if (inputField === null || signatureField === null) return { code: "SIGNATURE_MALFORMED" };
-  const { maxHeaderBytes, maxLabels, maxComponents } = config;
+  const { maxHeaderBytes, maxLabels, maxComponents, maxParameters } = config;
   if (inputField.length > maxHeaderBytes || signatureField.length > maxHeaderBytes || request.url.length > config.maxUrlBytes) {
     return { code: "LIMIT_EXCEEDED" };
   }
-  // Cheap structure checks first: characters, labels, components per signature.
-  const shape = shapeFailure(inputField, maxLabels, maxComponents) ?? shapeFailure(signatureField, maxLabels, maxComponents);
+  // Cheap structure checks first: characters, labels, components and parameters per signature.
+  const shape =
+    shapeFailure(inputField, maxLabels, maxComponents, maxParameters) ?? shapeFailure(signatureField, maxLabels, maxComponents, maxParameters);
   if (shape !== null) return { code: shape };
-  // §4.1, §4.2: labels are unique across all field lines (a plain parse would keep the last).
-  const canonicalText = new Map<string, string>();
-  const inputs = parseSignatureField(inputField, fastParseDictionary(inputField, canonicalText));
-  // Only the picked member of Signature is decoded; the others are checked as the full parse would.
-  const signatures = parseSignatureField(signatureField, fastByteSequenceOffsets(signatureField));
+  const inputs = parseSignatureField(inputField);
+  const signatures = parseSignatureField(signatureField);
   if (inputs === null || signatures === null) return { code: "SIGNATURE_MALFORMED" };
   if (inputs.size === 0) return { code: "SIGNATURE_MISSING" };
 
   const picked = pickSignature(request, inputs, config);
-  return "code" in picked
-    ? picked
-    : new Verification(request, config, picked).check(signatureField, signatures, canonicalText.get(picked.label));
+  return "code" in picked ? picked : new Verification(request, config, picked).check(signatures);
 }
 
 /**
- * A Signature-Input or Signature value as the fast parser read it (`fast`), or,
- * when it gave up, as the general parser reads it, if short enough; null when
- * it is not a Dictionary with unique keys.
+ * A Signature-Input or Signature value as a Dictionary; null when it is not
+ * one, or repeats a label: labels are unique across all field lines
+ * (RFC 9421 §4.1, §4.2), where a plain parse would keep the last.
  */
-function parseSignatureField<T>(value: string, fast: T | undefined): T | Dictionary | null {
+function parseSignatureField(value: string): Dictionary | null {
   work.parses++;
   work.bytes += value.length;
-  if (fast !== undefined) return fast;
-  if (value.length > MAX_GENERAL_PARSE_BYTES) return null;
-  work.generalParses++;
-  work.bytes += value.length;
-  return generalParseUniqueDictionary(value);
+  return parseDictionary(value, true);
 }
 
 /**
@@ -379,12 +369,12 @@ class Verification {
     return cause === undefined ? { code, label, keyid: params.keyid } : { code, label, keyid: params.keyid, cause };
   }
 
-  /** `paramsText`: the member's text in Signature-Input when already strictly serialised. */
-  check(field: string, signatures: Dictionary | Map<string, number>, paramsText: string | undefined): MaybePromise<Outcome> {
+  check(signatures: Dictionary): MaybePromise<Outcome> {
     const { label, params, ids } = this.#picked;
     const config = this.#config;
     // §3.2 step 3: the signature value is a Byte Sequence under the same label.
-    const signature = signatureBytes(field, signatures, label);
+    const member = signatures.get(label);
+    const signature = member === undefined || isInnerList(member) ? null : byteSequenceBytes(member[0]);
     if (signature === null) return this.#fail("SIGNATURE_MALFORMED");
 
     // §3.2.1: freshness.
@@ -410,14 +400,14 @@ class Verification {
     }
     if (later) {
       return Promise.resolve(resolved).then(
-        (keys) => this.#withKeys(keys, signature, paramsText),
+        (keys) => this.#withKeys(keys, signature),
         (cause) => this.#fail("KEY_UNKNOWN", cause),
       );
     }
-    return this.#withKeys(resolved, signature, paramsText);
+    return this.#withKeys(resolved, signature);
   }
 
-  #withKeys(resolved: unknown, signature: Uint8Array, paramsText: string | undefined): MaybePromise<Outcome> {
+  #withKeys(resolved: unknown, signature: Uint8Array): MaybePromise<Outcome> {
     const { ids, params, raw } = this.#picked;
     // Each usable key with the signature's alg (if it states one), with its place in what resolveKey returned.
     const keys: [VerifyingKey, number][] = [];
@@ -435,7 +425,7 @@ class Verification {
     let base: string;
     try {
       const request = this.#request;
-      base = buildSignatureBase(request, ids, paramsText ?? serializeInnerList(raw), undefined, new VerifierContext(request, ids));
+      base = buildSignatureBase(request, ids, serializeInnerList(raw), undefined, new VerifierContext(request, ids));
     } catch (err) {
       const digestAbsent =
         err instanceof SignatureBaseError && err.reason === "COMPONENT_MISSING" && err.component === "content-digest";
@@ -542,13 +532,6 @@ async function readWithin(request: Request, maxBytes: number, timeoutMs: number)
   }
 }
 
-/** The Byte Sequence under `label` in the Signature field, parsed or located by offset; null when there is none. */
-function signatureBytes(field: string, signatures: Dictionary | Map<string, number>, label: string): Uint8Array | null {
-  const member = signatures.get(label);
-  if (member === undefined) return null;
-  if (typeof member === "number") return member < 0 ? null : decodeByteSequenceAt(field, member);
-  return isInnerList(member) ? null : byteSequenceBytes(member[0]);
-}
 
 /**
  * Total size of the header fields that building the base parses as
@@ -773,6 +756,7 @@ function readOptions(options: VerifyRequestOptions): Config {
     maxHeaderBytes: nonNegative(options.maxHeaderBytes, 8 * 1024, "maxHeaderBytes"),
     maxLabels: nonNegative(options.maxLabels, 8, "maxLabels"),
     maxComponents: nonNegative(options.maxComponents, 32, "maxComponents"),
+    maxParameters: nonNegative(options.maxParameters, 96, "maxParameters"),
     maxUrlBytes: nonNegative(options.maxUrlBytes, 8 * 1024, "maxUrlBytes"),
     maxStructuredFieldBytes: nonNegative(options.maxStructuredFieldBytes, 1024, "maxStructuredFieldBytes"),
   };

@@ -11,8 +11,6 @@ export const work = {
    * (§2.1.2) and each field covered with `;sf` (§2.1.1).
    */
   parses: 0,
-  /** Signature-Input and Signature values the fast parser declined, given to the general structured-field parser. */
-  generalParses: 0,
   /** Characters given to all of the above. */
   bytes: 0,
 };

@@ -21,9 +21,11 @@ import {
   Token,
 } from "structured-headers";
 import { describe, expect, it } from "vitest";
+import { computeContentDigest, signRequest } from "../../src/signing/index.js";
 import { strictSerializeField } from "../../src/signing/structured.js";
 import { parseDictionary, parseItem, parseList } from "../../src/signing/structured-parse.js";
-import { picture } from "./helpers.js";
+import { serializeInnerList as ourSerializeInnerList } from "../../src/signing/structured-serialize.js";
+import { ED25519_SEED, picture, SHARED_SECRET } from "./helpers.js";
 
 function reference(parse: (input: string) => unknown, input: string): { ok: true; value: unknown } | { ok: false } {
   try {
@@ -149,6 +151,26 @@ const displayBytes = fc
 const fragments = fc.array(fc.constantFrom(...pieces, "k", "k=1", '"x"', ":AA==:", "?1", "@12", '%"x"', "1.5", "-0", "abc"), { maxLength: 24 }).map((p) => p.join(""));
 
 describe("general structured-field parser", () => {
+  it("what keyward emits: Signature-Input, Signature, Content-Digest parse to the package's values; each signature's parameters re-serialise to the text sent", async () => {
+    const request = new Request("https://api.example.com/v1/prices?symbol=X", { method: "POST", body: '{"a":1}' });
+    for (const key of [
+      { alg: "ed25519", privateKey: ED25519_SEED },
+      { alg: "hmac-sha256", secret: SHARED_SECRET },
+    ] as const) {
+      const first = await signRequest(request, { keyId: "tok_1", key, nonce: true, tag: "t", expires: 2e9 });
+      const both = await signRequest(first, { keyId: "tok_1", key, label: "proxy", components: ["@method", 'content-digest;key="sha-256"'] });
+      for (const name of ["signature-input", "signature", "content-digest"]) {
+        expect(agrees(both.headers.get(name)!)).toBe(1); // a Dictionary, neither a List nor an Item
+      }
+      const input = both.headers.get("signature-input")!;
+      const members = parseDictionary(input, true)!;
+      expect([...members.keys()]).toEqual(["sig1", "proxy"]);
+      // The verifier builds @signature-params by re-serialising (RFC 9421 §2.3): the signer's own text.
+      expect([...members].map(([label, m]) => `${label}=${ourSerializeInnerList(m as InnerList)}`).join(", ")).toBe(input);
+    }
+    expect(agrees(computeContentDigest("x", ["sha-256", "sha-512"]))).toBe(1);
+  });
+
   it("well-formed Dictionaries, Lists and Items of every type: the package's values", () => {
     let parsed = 0;
     fc.assert(

@@ -3,7 +3,7 @@
 // each Dictionary field parsed once per message. Work is counted (parses and
 // characters given to parsers), not timed.
 import fc from "fast-check";
-import { parseDictionary } from "structured-headers";
+import { type InnerList, type Item, parseDictionary } from "structured-headers";
 import { describe, expect, it } from "vitest";
 import { type SigningKey, signRequest, type VerifyRequestOptions, verifyRequest } from "../../src/signing/index.js";
 import { shapeFailure } from "../../src/signing/shape.js";
@@ -17,7 +17,7 @@ const KEY = { alg: "hmac-sha256", secret: SHARED_SECRET } as const satisfies Sig
 const MAX_HEADER = 8 * 1024;
 const MAX_URL = 8 * 1024;
 const MAX_STRUCTURED = 1024;
-const MAX_GENERAL = 512;
+const MAX_PARAMETERS = 96;
 
 function sign(request: Request, components: string[]) {
   return signRequest(request, { keyid: "k", key: KEY, created: T, components });
@@ -30,7 +30,6 @@ async function measured(request: Request, options: Partial<VerifyRequestOptions>
   return {
     result,
     parses: work.parses - before.parses,
-    generalParses: work.generalParses - before.generalParses,
     bytes: work.bytes - before.bytes,
   };
 }
@@ -38,7 +37,7 @@ async function measured(request: Request, options: Partial<VerifyRequestOptions>
 const queryParams = (n: number) => Array.from({ length: n }, (_, i) => `q${i}=v${i}`).join("&");
 const queryComponents = (n: number) => Array.from({ length: n }, (_, i) => `@query-param;name="q${i}"`);
 const keyComponents = (n: number, field = "x-d") => Array.from({ length: n }, (_, i) => `${field};key="k${i}"`);
-/** A Dictionary whose members carry parameters (Items, outside the fast parser's forms). */
+/** A Dictionary of Items with parameters. */
 const dictionary = (n: number) => Array.from({ length: n }, (_, i) => `k${i}=${i};a=1;b="x"`).join(", ");
 
 describe("verifyRequest limits: the reproductions", () => {
@@ -46,7 +45,7 @@ describe("verifyRequest limits: the reproductions", () => {
     const url = `https://api.example.com/p?${queryParams(20_000)}`;
     expect(url.length).toBeGreaterThan(170_000);
     const signed = await sign(new Request(url), ["@method", "@target-uri", ...queryComponents(285)]);
-    expect(await measured(signed)).toEqual({ result: { ok: false, code: "LIMIT_EXCEEDED" }, parses: 0, generalParses: 0, bytes: 0 });
+    expect(await measured(signed)).toEqual({ result: { ok: false, code: "LIMIT_EXCEEDED" }, parses: 0, bytes: 0 });
     // Within the URL limit, 285 components are still over maxComponents, checked before parsing too.
     const short = await sign(new Request(`https://api.example.com/p?${queryParams(300)}`), ["@method", "@target-uri", ...queryComponents(285)]);
     expect(await measured(short)).toMatchObject({ result: { code: "LIMIT_EXCEEDED" }, parses: 0 });
@@ -55,7 +54,7 @@ describe("verifyRequest limits: the reproductions", () => {
   it("the same request with the limits raised parses its query once, not once per component", async () => {
     const url = `https://api.example.com/p?${queryParams(20_000)}`;
     const signed = await sign(new Request(url), ["@method", "@target-uri", ...queryComponents(285)]);
-    const m = await measured(signed, { maxUrlBytes: url.length, maxComponents: 300 });
+    const m = await measured(signed, { maxUrlBytes: url.length, maxComponents: 300, maxParameters: 300 });
     expect(m.result.ok).toBe(true);
     // Signature-Input, Signature, and the query: three parses, each input read once.
     expect(m.parses).toBe(3);
@@ -109,7 +108,12 @@ describe("verifyRequest limits: the reproductions", () => {
       "@target-uri",
       ...keyComponents(450),
     ]);
-    const m = await measured(signed, { maxComponents: 452, maxStructuredFieldBytes: dict.length, maxHeaderBytes: 64 * 1024 });
+    const m = await measured(signed, {
+      maxComponents: 452,
+      maxParameters: 460,
+      maxStructuredFieldBytes: dict.length,
+      maxHeaderBytes: 64 * 1024,
+    });
     expect(m.result).toMatchObject({ ok: true });
     expect(m.parses).toBe(3);
     const fields = signed.headers.get("signature-input")!.length + signed.headers.get("signature")!.length;
@@ -128,10 +132,35 @@ describe("verifyRequest limits: the reproductions", () => {
     const sig = signed.headers.get("signature")!;
     const nine = (field: string) => Array.from({ length: 9 }, (_, i) => field.replace("sig1", `s${i}`)).join(", ");
     const many = new Request("https://e.com/", { headers: { "signature-input": nine(input), signature: nine(sig) } });
-    expect(await measured(many)).toEqual({ result: { ok: false, code: "LIMIT_EXCEEDED" }, parses: 0, generalParses: 0, bytes: 0 });
+    expect(await measured(many)).toEqual({ result: { ok: false, code: "LIMIT_EXCEEDED" }, parses: 0, bytes: 0 });
     expect((await measured(many, { maxLabels: 9 })).result).toMatchObject({ ok: true, label: "s0" });
     const long = new Request("https://e.com/", { headers: { "signature-input": `${input};tag="${"x".repeat(MAX_HEADER)}"`, signature: sig } });
     expect(await measured(long)).toMatchObject({ result: { code: "LIMIT_EXCEEDED" }, parses: 0 });
+  });
+
+  it("parameters over maxParameters in one signature, its own and its components' together: refused before any parse", async () => {
+    // 32 components, 30 of them with a name, and the three default parameters: 33, within the default.
+    const signed = await sign(new Request(`https://e.com/?${queryParams(30)}`), ["@method", "@target-uri", ...queryComponents(30)]);
+    const input = signed.headers.get("signature-input")!;
+    const sig = signed.headers.get("signature")!;
+    expect((await measured(signed)).result).toMatchObject({ ok: true });
+    // Bare extension parameters up to the limit are parsed (Signature-Input, Signature, the query) and, not
+    // being signed, fail the signature; one more is refused unread.
+    const withParams = (n: number, field = input) => `${field}${";x".repeat(n)}`;
+    const atLimit = new Request(signed.url, { headers: { "signature-input": withParams(MAX_PARAMETERS - 33), signature: sig } });
+    expect(await measured(atLimit)).toMatchObject({ result: { code: "SIGNATURE_INVALID" }, parses: 3 });
+    const over = new Request(signed.url, { headers: { "signature-input": withParams(MAX_PARAMETERS - 32), signature: sig } });
+    expect(await measured(over)).toEqual({ result: { ok: false, code: "LIMIT_EXCEEDED" }, parses: 0, bytes: 0 });
+    expect((await measured(over, { maxParameters: MAX_PARAMETERS + 1 })).result).toMatchObject({ code: "SIGNATURE_INVALID" });
+    // Counted per member: the same parameters spread over two signatures pass the count.
+    const second = `${withParams(MAX_PARAMETERS - 33)}, sig2=("@method");created=${T};keyid="k"`;
+    expect(await measured(new Request(signed.url, { headers: { "signature-input": second, signature: sig } }))).toMatchObject({
+      result: { code: "SIGNATURE_INVALID" },
+      parses: 3,
+    });
+    // And in Signature, on the Byte Sequence: as many as 8 KiB holds (4 000 `;a`) is refused unread.
+    const heavy = new Request(signed.url, { headers: { "signature-input": input, signature: withParams(4000, sig).slice(0, MAX_HEADER) } });
+    expect(await measured(heavy)).toEqual({ result: { ok: false, code: "LIMIT_EXCEEDED" }, parses: 0, bytes: 0 });
   });
 });
 
@@ -139,45 +168,55 @@ describe("verifyRequest limits: cheap structure checks", () => {
   it("characters no structured field holds are refused before parsing", async () => {
     for (const bad of ['sig1=("@méthod")', 'sig1=("@method");tag="\u00ff"', 'sig1=("@method")\u007f']) {
       const r = new Request("https://e.com/", { headers: { "signature-input": bad, signature: "sig1=:AAAA:" } });
-      expect(await measured(r)).toEqual({ result: { ok: false, code: "SIGNATURE_MALFORMED" }, parses: 0, generalParses: 0, bytes: 0 });
+      expect(await measured(r)).toEqual({ result: { ok: false, code: "SIGNATURE_MALFORMED" }, parses: 0, bytes: 0 });
     }
   });
 
-  it("values outside the fast parser's forms go to the general parser only up to 512 characters", async () => {
+  it("Signature-Input and Signature are each parsed once, whatever they hold, up to maxHeaderBytes", async () => {
     const signed = await sign(new Request("https://e.com/"), ["@method", "@target-uri"]);
+    const input = signed.headers.get("signature-input")!;
     const sig = signed.headers.get("signature")!;
-    // A token-valued extension parameter: valid (RFC 9421 §2.3 allows any), outside the fast forms.
-    const small = new Request("https://e.com/", {
-      headers: { "signature-input": `${signed.headers.get("signature-input")!};ext=tok`, signature: sig },
-    });
-    const m = await measured(small);
-    expect(m.generalParses).toBe(1);
-    expect(m.result).toMatchObject({ ok: false, code: "SIGNATURE_INVALID" }); // parsed; the signature did not cover ext
-    const big = new Request("https://e.com/", {
-      headers: { "signature-input": `${signed.headers.get("signature-input")!};ext=${"t".repeat(MAX_GENERAL)}`, signature: sig },
-    });
-    expect(await measured(big)).toMatchObject({ result: { ok: false, code: "SIGNATURE_MALFORMED" }, generalParses: 0, parses: 2 });
+    // A token-valued extension parameter (RFC 9421 §2.3 allows any) as long as the limit lets through:
+    // parsed once, and, being in the signature's parameters but not in what was signed, invalid.
+    const ext = `${input};ext=${"t".repeat(MAX_HEADER - input.length - 5)}`;
+    expect(ext.length).toBe(MAX_HEADER);
+    const request = new Request("https://e.com/", { headers: { "signature-input": ext, signature: sig } });
+    expect(await measured(request)).toMatchObject({ result: { ok: false, code: "SIGNATURE_INVALID" }, parses: 2, bytes: ext.length + sig.length });
+    const over = new Request("https://e.com/", { headers: { "signature-input": `${ext}t`, signature: sig } });
+    expect(await measured(over)).toEqual({ result: { ok: false, code: "LIMIT_EXCEEDED" }, parses: 0, bytes: 0 });
   });
 
-  it("shapeFailure counts members and Inner List items exactly as the parser finds them (property)", () => {
+  it("shapeFailure counts members, Inner List items and parameters exactly as the parser finds them (property)", () => {
     const key = fc.stringMatching(/^[a-z][a-z0-9]{0,3}$/);
     const str = fc.string({ maxLength: 6 }).map((s) => JSON.stringify(s.replace(/[^\x20-\x7e]/g, "")));
-    const param = fc.tuple(key, fc.oneof(str, fc.integer({ min: 0, max: 99 }).map(String), fc.constant("tok"), fc.constant("?1")));
-    const params = fc.array(param, { maxLength: 3 }).map((ps) => ps.map(([k, v]) => `;${k}=${v}`).join(""));
+    const value = fc.oneof(str, fc.integer({ min: 0, max: 99 }).map(String), fc.constant("tok"), fc.constant("?1"));
+    // Unique keys in each list (the parser keeps one of a repeated key), bare or with a value, spaces or not after ";".
+    const params = fc
+      .tuple(fc.uniqueArray(fc.tuple(key, fc.option(value)), { maxLength: 3, selector: ([k]) => k }), fc.constantFrom(";", "; ", ";  "))
+      .map(([ps, semi]) => ps.map(([k, v]) => `${semi}${k}${v === null ? "" : `=${v}`}`).join(""));
     const item = fc.tuple(fc.oneof(str, fc.constant("tok"), fc.constant(":AAAA:")), params).map(([v, p]) => v + p);
     const member = fc.oneof(
       fc.tuple(fc.array(item, { maxLength: 6 }), params).map(([items, p]) => `(${items.join(" ")})${p}`),
       item,
     );
+    const paramCount = (m: Item | InnerList) => m[1].size + (Array.isArray(m[0]) ? m[0].reduce((n, i) => n + i[1].size, 0) : 0);
     fc.assert(
-      fc.property(fc.uniqueArray(key, { maxLength: 6 }), fc.array(member, { minLength: 6, maxLength: 6 }), fc.nat(6), fc.nat(6), (keys, members, maxMembers, maxItems) => {
-        const value = keys.map((k, i) => `${k}=${members[i]}`).join(", ");
-        const dict = parseDictionary(value);
-        const most = Math.max(0, ...[...dict.values()].map((m) => (Array.isArray(m[0]) ? m[0].length : 0)));
-        const expected = dict.size > Math.max(1, maxMembers) || most > maxItems ? "LIMIT_EXCEEDED" : null;
-        expect(shapeFailure(value, Math.max(1, maxMembers), maxItems)).toBe(expected);
-      }),
-      { numRuns: 500 },
+      fc.property(
+        fc.uniqueArray(key, { maxLength: 6 }),
+        fc.array(member, { minLength: 6, maxLength: 6 }),
+        fc.nat(6),
+        fc.nat(6),
+        fc.nat(8),
+        (keys, members, maxMembers, maxItems, maxParams) => {
+          const text = keys.map((k, i) => `${k}=${members[i]}`).join(", ");
+          const dict = parseDictionary(text);
+          const most = Math.max(0, ...[...dict.values()].map((m) => (Array.isArray(m[0]) ? m[0].length : 0)));
+          const mostParams = Math.max(0, ...[...dict.values()].map(paramCount));
+          const over = dict.size > Math.max(1, maxMembers) || most > maxItems || mostParams > maxParams;
+          expect(shapeFailure(text, Math.max(1, maxMembers), maxItems, maxParams)).toBe(over ? "LIMIT_EXCEEDED" : null);
+        },
+      ),
+      { numRuns: 1000 },
     );
   });
 });
@@ -199,7 +238,7 @@ describe("verifyRequest limits: the worst case within the defaults", () => {
     expect(m.result.ok).toBe(true);
     // Two signature fields, the query, two Dictionaries: five parses, whatever the number of components.
     expect(m.parses).toBe(5);
-    expect(m.bytes).toBeLessThanOrEqual(2 * MAX_HEADER + MAX_URL + MAX_STRUCTURED + 2 * MAX_GENERAL);
+    expect(m.bytes).toBeLessThanOrEqual(2 * MAX_HEADER + MAX_URL + MAX_STRUCTURED);
   });
 
   it("a field covered with ;sf and ;key is parsed once for each, within maxStructuredFieldBytes in total", async () => {
