@@ -396,6 +396,7 @@ describe("verifyRequest: structure and labels", () => {
   it("misuse rejects with TypeError / RangeError", async () => {
     await expect(verifyRequest(get(), {} as VerifyRequestOptions)).rejects.toThrow(TypeError);
     await expect(verifyRequest(get(), { resolveKey: () => null, maxAgeSec: -1 })).rejects.toThrow(RangeError);
+    await expect(verifyRequest(get(), { resolveKey: () => null, maxParameters: -1 })).rejects.toThrow("maxParameters must be a non-negative number");
   });
 });
 
