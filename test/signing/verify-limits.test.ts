@@ -186,15 +186,36 @@ describe("verifyRequest limits: cheap structure checks", () => {
     expect(await measured(over)).toEqual({ result: { ok: false, code: "LIMIT_EXCEEDED" }, parses: 0, bytes: 0 });
   });
 
+  it("a Display String holding a backslash hides no label or parameter from the counts, and adds none", async () => {
+    // In a Display String a backslash is a character, not an escape: %"\" holds one backslash, and its second quote closes it.
+    const signed = await sign(new Request("https://e.com/"), ["@method", "@target-uri"]);
+    const input = signed.headers.get("signature-input")!;
+    const sig = signed.headers.get("signature")!;
+    const request = (value: string) => new Request("https://e.com/", { headers: { "signature-input": value, signature: sig } });
+    const junkLabels = Array.from({ length: 11 }, (_, i) => `l${i}`).join(", ");
+    expect(await measured(request(`x=%"\\", ${junkLabels}, ${input}`))).toEqual({ result: { ok: false, code: "LIMIT_EXCEEDED" }, parses: 0, bytes: 0 });
+    const junkParams = Array.from({ length: MAX_PARAMETERS }, (_, i) => `;p${i}`).join("");
+    expect(await measured(request(`${input};x=%"\\"${junkParams}`))).toEqual({ result: { ok: false, code: "LIMIT_EXCEEDED" }, parses: 0, bytes: 0 });
+    // And a String after it is still a String: its commas separate no members (parsed; x was not signed).
+    const tagged = request(`${input};x=%"\\";tag="${Array.from({ length: 9 }, (_, i) => i).join(",")}"`);
+    expect(await measured(tagged)).toMatchObject({ result: { code: "SIGNATURE_INVALID" }, parses: 2 });
+  });
+
   it("shapeFailure counts members, Inner List items and parameters exactly as the parser finds them (property)", () => {
     const key = fc.stringMatching(/^[a-z][a-z0-9]{0,3}$/);
-    const str = fc.string({ maxLength: 6 }).map((s) => JSON.stringify(s.replace(/[^\x20-\x7e]/g, "")));
-    const value = fc.oneof(str, fc.integer({ min: 0, max: 99 }).map(String), fc.constant("tok"), fc.constant("?1"));
+    // Text rich in separators and backslashes, which a String escapes and a Display String holds as is.
+    const text = fc.oneof(
+      fc.string({ maxLength: 6 }).map((s) => s.replace(/[^\x20-\x7e]/g, "")),
+      fc.array(fc.constantFrom("\\", '"', ",", ";", " ", "(", ")", "%", "a"), { maxLength: 6 }).map((cs) => cs.join("")),
+    );
+    const str = text.map((s) => JSON.stringify(s));
+    const display = text.map((s) => `%"${s.replace(/[%"]/g, (c) => `%${c.charCodeAt(0).toString(16)}`)}"`);
+    const value = fc.oneof(str, display, fc.integer({ min: 0, max: 99 }).map(String), fc.constant("tok"), fc.constant("?1"));
     // Unique keys in each list (the parser keeps one of a repeated key), bare or with a value, spaces or not after ";".
     const params = fc
       .tuple(fc.uniqueArray(fc.tuple(key, fc.option(value)), { maxLength: 3, selector: ([k]) => k }), fc.constantFrom(";", "; ", ";  "))
       .map(([ps, semi]) => ps.map(([k, v]) => `${semi}${k}${v === null ? "" : `=${v}`}`).join(""));
-    const item = fc.tuple(fc.oneof(str, fc.constant("tok"), fc.constant(":AAAA:")), params).map(([v, p]) => v + p);
+    const item = fc.tuple(fc.oneof(str, display, fc.constant("tok"), fc.constant(":AAAA:")), params).map(([v, p]) => v + p);
     const member = fc.oneof(
       fc.tuple(fc.array(item, { maxLength: 6 }), params).map(([items, p]) => `(${items.join(" ")})${p}`),
       item,
