@@ -358,6 +358,11 @@ export function describeMiddleware(name: string, start: StartServer, makeRoute: 
       repeated.set("signature-input", `sig1=%"\\";x, ${get.headers.get("signature-input")}`);
       expect(await read(await fetch(`${server.url}/prices`, { headers: get.headers }))).toMatchObject({ status: 200 });
       expect(await read(await fetch(`${server.url}/prices`, { headers: repeated }))).toMatchObject({ status: 401, json: { code: "SIGNATURE_INVALID" } });
+      // Labels beyond maxLabels (8) behind such a value: over the limit, not verified.
+      const hidden = new Headers(get.headers);
+      const labels = Array.from({ length: 11 }, (_, i) => `l${i}`).join(", ");
+      hidden.set("signature-input", `x=%"\\", ${labels}, ${get.headers.get("signature-input")}`);
+      expect(await read(await fetch(`${server.url}/prices`, { headers: hidden }))).toMatchObject({ status: 401, json: { code: "SIGNATURE_INVALID" } });
     });
 
     it("a validly signed body that is not JSON: never answered by keyward; the framework's or the handler's parser refuses it, and the server goes on", async () => {
