@@ -30,8 +30,9 @@ if (process.env.COMPARE === "signing") {
   const options = { created: Math.floor(Date.now() / 1000), hmacKey: { alg: "hmac-sha256", secret: crypto.getRandomValues(new Uint8Array(32)) } };
   const cases = [];
   for (const [tag, lib] of builds) {
-    // The requests within the default limits, and the last one, which maxParameters now refuses.
-    const all = await worstCases(lib, options, tag);
+    // The requests within the default limits, and the last one, which maxParameters now refuses
+    // (the build before may refuse the requests meant to be refused with other codes).
+    const all = await worstCases(lib, options, tag, { anyDenial: tag === "before: " });
     cases.push(...all.slice(0, 9), all.at(-1));
   }
   await runGroup("verifyRequest: the worst requests within the defaults, two builds (hmac-sha256)", cases, { ms });
