@@ -44,7 +44,10 @@ export function toBase64(b: Uint8Array): string {
 
 /** Decodes standard or URL-safe base64, padded or not. Returns null on any invalid character. */
 export function fromBase64(s: string): Uint8Array<ArrayBuffer> | null {
-  return fromBase64Digits(s.replace(/=+$/, "").replace(/-/g, "+").replace(/_/g, "/"));
+  // Padding stripped by a loop: /=+$/ would rescan a long run of "=" from every position (quadratic).
+  let end = s.length;
+  while (end > 0 && s.charCodeAt(end - 1) === 0x3d /* = */) end--;
+  return fromBase64Digits(s.slice(0, end).replace(/-/g, "+").replace(/_/g, "/"));
 }
 
 /** Base64 digit values of the standard alphabet; -1 for every other character. */
