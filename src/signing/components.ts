@@ -1,5 +1,4 @@
 // Component identifiers and component values (RFC 9421 §2).
-import { toBase64 } from "../lib/bytes.js";
 import { SignatureBaseError, type SignatureBaseErrorReason } from "./errors.js";
 import {
   type Dictionary,
@@ -19,8 +18,8 @@ export type HttpMessage = Request | Response;
 /** A parsed component identifier: a structured-field String item with its parameters (RFC 9421 §2). */
 export type ComponentId = Item;
 
-// RFC 9110 §5.1 field-name (token), lowercased as RFC 9421 §2.1 requires.
-const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
+/** RFC 9110 §5.1 field-name (token), lowercased as RFC 9421 §2.1 requires. */
+export const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
 
 /**
  * Parses a component identifier written by a caller: either the serialised
@@ -217,8 +216,35 @@ const UNRESERVED = /^[A-Za-z0-9*\-._]*$/;
  */
 function encodeQueryComponent(s: string): string {
   if (UNRESERVED.test(s)) return s;
-  return encodeURIComponent(s).replace(/[!'()~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  const encoded = encodeURIComponent(s);
+  return MARKS.test(encoded) ? encodeMarks(encoded) : encoded;
 }
+
+/** What encodeURIComponent leaves and the form-urlencoded set encodes. */
+const MARKS = /[!'()~]/;
+const ascii = new TextDecoder();
+
+/**
+ * `encoded` (ASCII, as encodeURIComponent writes it) with `!'()~` encoded
+ * too, written as bytes and decoded once: a replace with a callback per
+ * character cost about 70 ns each, half a millisecond for an 8 KiB value.
+ */
+function encodeMarks(encoded: string): string {
+  const out = new Uint8Array(encoded.length * 3);
+  let j = 0;
+  for (let i = 0; i < encoded.length; i++) {
+    const c = encoded.charCodeAt(i);
+    if (c === 0x21 || c === 0x27 || c === 0x28 || c === 0x29 || c === 0x7e) {
+      out[j++] = 0x25; // %
+      out[j++] = UPPER_HEX.charCodeAt(c >> 4);
+      out[j++] = UPPER_HEX.charCodeAt(c & 15);
+    } else {
+      out[j++] = c;
+    }
+  }
+  return ascii.decode(out.subarray(0, j));
+}
+const UPPER_HEX = "0123456789ABCDEF";
 
 /**
  * The parameter name that `@query-param;name` designates: encoding is one-to-one, so the
@@ -281,14 +307,9 @@ function fieldValue(ctx: ComponentContext, name: string, id: ComponentId): strin
     // separate lines only for Set-Cookie; other fields arrive already combined.
     const headers = ctx.message.headers;
     const lines = name === "set-cookie" && typeof headers.getSetCookie === "function" ? headers.getSetCookie() : [combined];
-    return lines.map((line) => `:${toBase64(latin1Bytes(line))}:`).join(", ");
+    // A field line is a ByteString (one byte per code unit, as Fetch Headers hold them): the bytes
+    // btoa encodes, natively (a loop over the bytes cost about 20 ns per character).
+    return lines.map((line) => `:${btoa(line)}:`).join(", ");
   }
   return combined;
-}
-
-// Header values are ByteStrings: every code unit is one byte.
-function latin1Bytes(s: string): Uint8Array {
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i) & 0xff;
-  return out;
 }

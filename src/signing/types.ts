@@ -65,8 +65,9 @@ export type DigestAlgorithm = "sha-256" | "sha-512";
  * - `LIMIT_EXCEEDED`: a bound on the work of verifying was exceeded: Signature-Input or
  *   Signature longer than `maxHeaderBytes`, more labels than `maxLabels`, more covered
  *   components than `maxComponents`, more parameters in one signature than `maxParameters`,
- *   a URL longer than `maxUrlBytes`, or covered structured fields larger than
- *   `maxStructuredFieldBytes`. Checked before anything is parsed or looked up.
+ *   a URL longer than `maxUrlBytes`, covered structured fields larger than
+ *   `maxStructuredFieldBytes`, or covered fields larger than `maxCoveredFieldBytes`.
+ *   Checked before the key is looked up, and the field counts before anything is parsed.
  */
 export type SignatureFailureCode =
   | "SIGNATURE_MISSING"

@@ -9,6 +9,7 @@ import {
   componentIdToString,
   componentKey,
   decodedQueryName,
+  FIELD_NAME,
   MessageContext,
   parseComponentId,
 } from "./components.js";
@@ -131,6 +132,14 @@ export interface VerifyRequestOptions {
    * 1 024); larger is `LIMIT_EXCEEDED`.
    */
   maxStructuredFieldBytes?: number;
+  /**
+   * Largest total size of the header fields that the signature covers whole
+   * (plain, `;bs` or `;sf`: copied into the signature base, which is
+   * hashed), in characters, a field counted once per component that covers
+   * it (default 8 192); larger is `LIMIT_EXCEEDED`. Fields covered by `;key`
+   * count in `maxStructuredFieldBytes`.
+   */
+  maxCoveredFieldBytes?: number;
 }
 
 /** A verified signature. */
@@ -204,6 +213,7 @@ interface Config {
   maxParameters: number;
   maxUrlBytes: number;
   maxStructuredFieldBytes: number;
+  maxCoveredFieldBytes: number;
 }
 
 interface Candidate {
@@ -384,8 +394,11 @@ class Verification {
       if (nowSec - params.created > config.maxAgeSec + config.clockSkewSec) return this.#fail("SIGNATURE_EXPIRED");
     }
     if (params.expires !== undefined && nowSec > params.expires + config.clockSkewSec) return this.#fail("SIGNATURE_EXPIRED");
-    // The fields the base will parse as structured fields, bounded before the key lookup.
-    if (structuredFieldBytes(this.#request.headers, ids) > config.maxStructuredFieldBytes) return this.#fail("LIMIT_EXCEEDED");
+    // The fields the base will copy, and those it will parse as structured fields, bounded before the key lookup.
+    const fields = coveredFieldBytes(this.#request.headers, ids);
+    if (fields !== null && (fields.copied > config.maxCoveredFieldBytes || fields.structured > config.maxStructuredFieldBytes)) {
+      return this.#fail("LIMIT_EXCEEDED");
+    }
 
     // §3.2 steps 5-6: the key decides the algorithm; a stated alg must agree.
     const keyid = params.keyid;
@@ -534,25 +547,32 @@ async function readWithin(request: Request, maxBytes: number, timeoutMs: number)
 
 
 /**
- * Total size of the header fields that building the base parses as
- * structured fields: each field once for its `;key` members (parsed once per
- * message) and once for `;sf`.
+ * Sizes of the header fields the signature covers (null when it covers
+ * none): `copied`, the fields that building the base copies whole (plain,
+ * `;bs`, and `;sf`, which copies their serialisation), each once per
+ * component; `structured`, those it parses as structured fields, each field
+ * once for its `;key` members (parsed once per message) and once for `;sf`.
+ * A name that is not a lowercase field name counts nothing: building the
+ * base refuses it.
  */
-function structuredFieldBytes(headers: Headers, ids: readonly ComponentId[]): number {
-  let total = 0;
+function coveredFieldBytes(headers: Headers, ids: readonly ComponentId[]): { copied: number; structured: number } | null {
+  let sizes: { copied: number; structured: number } | null = null;
   let parsed: Set<string> | undefined;
   for (const [name, params] of ids) {
-    if (params.size === 0 || typeof name !== "string" || name.charCodeAt(0) === 0x40 /* @ */) continue;
+    if (typeof name !== "string" || !FIELD_NAME.test(name)) continue;
+    const size = headers.get(name)?.length ?? 0;
+    sizes ??= { copied: 0, structured: 0 };
+    if (!params.has("key")) sizes.copied += size;
     for (const mode of ["key", "sf"]) {
       if (!params.has(mode)) continue;
       parsed ??= new Set();
       const entry = `${mode}:${name}`;
       if (parsed.has(entry)) continue;
       parsed.add(entry);
-      total += headers.get(name)?.length ?? 0;
+      sizes.structured += size;
     }
   }
-  return total;
+  return sizes;
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
@@ -759,5 +779,6 @@ function readOptions(options: VerifyRequestOptions): Config {
     maxParameters: nonNegative(options.maxParameters, 96, "maxParameters"),
     maxUrlBytes: nonNegative(options.maxUrlBytes, 8 * 1024, "maxUrlBytes"),
     maxStructuredFieldBytes: nonNegative(options.maxStructuredFieldBytes, 1024, "maxStructuredFieldBytes"),
+    maxCoveredFieldBytes: nonNegative(options.maxCoveredFieldBytes, 8 * 1024, "maxCoveredFieldBytes"),
   };
 }

@@ -1,4 +1,5 @@
 // signatureBase: errors of RFC 9421 §2.5 and edge cases of component derivation.
+import fc from "fast-check";
 import { describe, expect, expectTypeOf, it } from "vitest";
 import { isKeywardError } from "../../src/errors.js";
 import { SignatureBaseError, type SignatureBaseErrorReason, signatureBase } from "../../src/signing/index.js";
@@ -88,6 +89,22 @@ describe("signatureBase", () => {
   it("a query parameter that occurs twice cannot be signed (§2.2.8)", () => {
     const r = req("https://e.com/?a=1&a=2");
     expect(reasonOf(() => signatureBase(r, { components: ['@query-param;name="a"'], params: {} }))).toBe("COMPONENT_UNSUPPORTED");
+  });
+
+  it("@query-param values: the form-urlencoded percent-encoding of their UTF-8, for any text (property)", () => {
+    const keep = /^[A-Za-z0-9*\-._]$/;
+    const reference = (text: string) =>
+      [...new TextEncoder().encode(text)]
+        .map((b) => (keep.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, "0")}`))
+        .join("");
+    const marks = fc.array(fc.constantFrom(..."!'()~ *-._aZ9+%&=\u00e9\u20ac\u{1F600}"), { maxLength: 40 }).map((cs) => cs.join(""));
+    fc.assert(
+      fc.property(fc.oneof(marks, fc.string({ unit: "grapheme", maxLength: 20 })), (value) => {
+        const r = req(`https://e.com/?q=${encodeURIComponent(value)}`);
+        expect(signatureBase(r, { components: ['@query-param;name="q"'], params: {} }).split("\n")[0]).toBe(`"@query-param";name="q": ${reference(value)}`);
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it("@query-param encodes like application/x-www-form-urlencoded, spaces as %20", () => {

@@ -18,6 +18,7 @@ const MAX_HEADER = 8 * 1024;
 const MAX_URL = 8 * 1024;
 const MAX_STRUCTURED = 1024;
 const MAX_PARAMETERS = 96;
+const MAX_COVERED = 8 * 1024;
 
 function sign(request: Request, components: string[]) {
   return signRequest(request, { keyid: "k", key: KEY, created: T, components });
@@ -184,6 +185,30 @@ describe("verifyRequest limits: cheap structure checks", () => {
     expect(await measured(request)).toMatchObject({ result: { ok: false, code: "SIGNATURE_INVALID" }, parses: 2, bytes: ext.length + sig.length });
     const over = new Request("https://e.com/", { headers: { "signature-input": `${ext}t`, signature: sig } });
     expect(await measured(over)).toEqual({ result: { ok: false, code: "LIMIT_EXCEEDED" }, parses: 0, bytes: 0 });
+  });
+
+  it("covered header fields over maxCoveredFieldBytes in total, counted once per component: refused before the key lookup", async () => {
+    let looked = 0;
+    const resolveKey = () => {
+      looked++;
+      return KEY;
+    };
+    const covering = async (size: number, components: string[]) =>
+      sign(new Request("https://e.com/", { headers: { "x-big": "v".repeat(size), "x-d": dictionary(3) } }), ["@method", "@target-uri", ...components]);
+    expect((await measured(await covering(MAX_COVERED, ["x-big"]), { resolveKey })).result).toMatchObject({ ok: true });
+    // One character more, or the same field covered twice (plain and ;bs) at half the size and one more: refused
+    // after the two signature fields are parsed, before the key is looked up and the base is built.
+    for (const request of [await covering(MAX_COVERED + 1, ["x-big"]), await covering(MAX_COVERED / 2 + 1, ["x-big", "x-big;bs"])]) {
+      looked = 0;
+      expect(await measured(request, { resolveKey })).toMatchObject({ result: { ok: false, code: "LIMIT_EXCEEDED" }, parses: 2 });
+      expect(looked).toBe(0);
+    }
+    // ;key members are not copied whole: they count in maxStructuredFieldBytes, not here.
+    const keyed = await covering(MAX_COVERED, ["x-big", 'x-d;key="k1"', 'x-d;key="k2"']);
+    expect((await measured(keyed)).result).toMatchObject({ ok: true });
+    // Raised, a 64 KiB field verifies.
+    const big = await covering(64 * 1024, ["x-big"]);
+    expect((await measured(big, { maxCoveredFieldBytes: 64 * 1024 })).result).toMatchObject({ ok: true });
   });
 
   it("a Display String holding a backslash hides no label or parameter from the counts, and adds none", async () => {

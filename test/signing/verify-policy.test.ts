@@ -397,6 +397,9 @@ describe("verifyRequest: structure and labels", () => {
     await expect(verifyRequest(get(), {} as VerifyRequestOptions)).rejects.toThrow(TypeError);
     await expect(verifyRequest(get(), { resolveKey: () => null, maxAgeSec: -1 })).rejects.toThrow(RangeError);
     await expect(verifyRequest(get(), { resolveKey: () => null, maxParameters: -1 })).rejects.toThrow("maxParameters must be a non-negative number");
+    await expect(verifyRequest(get(), { resolveKey: () => null, maxCoveredFieldBytes: Number.NaN })).rejects.toThrow(
+      "maxCoveredFieldBytes must be a non-negative number",
+    );
   });
 });
 
