@@ -29,9 +29,21 @@ export const SIGNATURE_DENY_CODE: Record<SignatureFailureCode, DenyCode> = {
   LIMIT_EXCEEDED: "SIGNATURE_INVALID",
 };
 
-// Keys derived from a cached record are kept with it: unsealing runs once per
-// cache entry, not once per request. Weakly held: gone with the entry.
-const currentKeys = new WeakMap<StoredToken, Promise<VerifyingKey | null>>();
+// Keys derived from a cached record are kept with it: the current key with
+// the record, each grace-period key with its entry of `previous`. Unsealing
+// runs once per cache entry, not once per request (a forged signature with a
+// known keyid would otherwise cost one AES-GCM decryption per grace key).
+// Weakly held: gone with the entry.
+const openedKeys = new WeakMap<object, Promise<VerifyingKey | null>>();
+
+function opened(holder: object, open: () => Promise<VerifyingKey | null>): Promise<VerifyingKey | null> {
+  let key = openedKeys.get(holder);
+  if (!key) {
+    key = open();
+    openedKeys.set(holder, key);
+  }
+  return key;
+}
 
 /**
  * The keys a signature of this token may be made with at `now`: the current
@@ -40,14 +52,10 @@ const currentKeys = new WeakMap<StoredToken, Promise<VerifyingKey | null>>();
  * be opened (a missing sealing key) are left out.
  */
 export function signingKeys(token: StoredToken, keyring: Keyring, now: number): Promise<ResolvedKeys> {
-  let current = currentKeys.get(token);
-  if (!current) {
-    current = keyOf(token.signing, token.id, keyring);
-    currentKeys.set(token, current);
-  }
+  const current = opened(token, () => keyOf(token.signing, token.id, keyring));
   const grace = token.previous.filter((p) => p.expiresAt > now && p.sealed !== undefined);
   if (grace.length === 0) return current;
-  const all = [current, ...grace.map((p) => keyOf({ alg: "hmac-sha256", sealed: p.sealed! }, token.id, keyring))];
+  const all = [current, ...grace.map((p) => opened(p, () => keyOf({ alg: "hmac-sha256", sealed: p.sealed! }, token.id, keyring)))];
   return Promise.all(all).then((keys) => keys.filter((k): k is VerifyingKey => k !== null));
 }
 

@@ -1,5 +1,5 @@
 import * as ed from "@noble/ed25519";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { deriveSigningSecret, Keyward, type KeywardOptions, MemoryStore } from "keyward";
 import { type SigningKey, signRequest } from "keyward/signing";
 
@@ -150,6 +150,25 @@ describe("verify: signed requests", () => {
     clock.now += 60_000;
     expect((await kw.verify(await sign(post(), first.record.id, oldKey, clock.now))).code).toBe("SIGNATURE_INVALID");
     expect((await kw.verify(await sign(post(), first.record.id, newKey, clock.now))).ok).toBe(true);
+  });
+
+  it("opens each grace-period key once per cached record, not once per request", async () => {
+    const { kw, clock } = setup();
+    const first = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "hmac-sha256" } });
+    let latest = first;
+    for (let i = 0; i < 4; i++) latest = await kw.tokens.regenerate(first.record.id, { graceMs: 60_000 });
+    const key: SigningKey = { alg: "hmac-sha256", secret: deriveSigningSecret(latest.token) };
+    const forged: SigningKey = { alg: "hmac-sha256", secret: new Uint8Array(32).fill(1) };
+    const decrypt = vi.spyOn(globalThis.crypto.subtle, "decrypt");
+    try {
+      expect((await kw.verify(await sign(post(), first.record.id, key, clock.now))).ok).toBe(true);
+      const opens = decrypt.mock.calls.length;
+      expect(opens).toBe(5); // the current key and four grace keys
+      for (let i = 0; i < 20; i++) expect((await kw.verify(await sign(post(), first.record.id, forged, clock.now))).code).toBe("SIGNATURE_INVALID");
+      expect(decrypt.mock.calls.length).toBe(opens);
+    } finally {
+      decrypt.mockRestore();
+    }
   });
 
   it("keeps HMAC tokens working across a sealing-key rotation", async () => {
