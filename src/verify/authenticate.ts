@@ -36,7 +36,12 @@ export interface SignedIdentity {
   nonce: SignedNonce | undefined;
 }
 
-/** Tokens reported as leaked by this instance, remembered so a repeated request writes nothing more. */
+/**
+ * Hashes found in URLs and looked up, and hashes of live tokens reported as
+ * leaked, each set remembered up to this many. Only live tokens enter the
+ * second, so well-formed fakes, which fill the first, cannot make a live
+ * token be reported again.
+ */
 const MAX_LEAK_REPORTS = 1024;
 
 /** @internal The authentication stage of the verifier. */
@@ -47,6 +52,7 @@ export class Authenticator {
   readonly #detector: AnomalyDetector | null;
   /** `<prefix>_` of each accepted prefix: a URL without any holds none of our tokens. */
   readonly #urlMarkers: readonly string[];
+  readonly #leaksChecked = new Set<string>();
   readonly #leaksReported = new Set<string>();
   readonly #pendingReports = new Set<Promise<void>>();
   /** The instance's options of `verifyRequest`, built once. */
@@ -215,9 +221,9 @@ export class Authenticator {
     if (found.length === 0) return false;
     for (const { token } of found.slice(0, 4)) {
       const hash = sha256Hex(token);
-      if (this.#leaksReported.has(hash)) continue;
-      if (this.#leaksReported.size >= MAX_LEAK_REPORTS) this.#leaksReported.clear();
-      this.#leaksReported.add(hash);
+      if (this.#leaksReported.has(hash) || this.#leaksChecked.has(hash)) continue;
+      if (this.#leaksChecked.size >= MAX_LEAK_REPORTS) this.#leaksChecked.clear();
+      this.#leaksChecked.add(hash);
       const report = this.#reportLeak(hash, now).catch(() => {});
       this.#pendingReports.add(report);
       report.finally(() => this.#pendingReports.delete(report));
@@ -227,7 +233,9 @@ export class Authenticator {
 
   async #reportLeak(hash: string, now: number): Promise<void> {
     const stored = await this.#byHash.get(hash, now);
-    if (stored === null || stored.hash !== hash || stored.revokedAt !== null) return;
+    if (stored === null || stored.hash !== hash || stored.revokedAt !== null || this.#leaksReported.has(hash)) return;
+    if (this.#leaksReported.size >= MAX_LEAK_REPORTS) this.#leaksReported.clear();
+    this.#leaksReported.add(hash);
     this.#detector?.leaked(now, stored.id, stored.owner, "url");
     await this.#cfg.store.appendAudit({
       id: auditId(now, this.#cfg.random),

@@ -3,7 +3,7 @@
 // token that travelled in the URL.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { hashToken, Keyward, type KeywardOptions, MemoryStore, type StoredToken } from "keyward";
+import { generateToken, hashToken, Keyward, type KeywardOptions, MemoryStore, type StoredToken } from "keyward";
 import { findCredential, MAX_AUTHORIZATION_LENGTH } from "../../src/verify/credential.js";
 
 /** A real MemoryStore that counts lookups by hash. */
@@ -99,6 +99,24 @@ describe("a token in the URL", () => {
       expect.objectContaining({ action: "leak", tokenId: record.id, changes: ["url"] }),
     ]);
     expect(JSON.stringify(audit)).not.toContain(token);
+  });
+
+  it("is reported once however many unknown well-formed tokens come in URLs between two leaks", async () => {
+    const kw = app("acme", new MemoryStore());
+    const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    const leaks = async () => (await kw.tokens.audit({ tokenId: record.id })).items.filter((e) => e.action === "leak").length;
+    const leak = () => kw.verify(new Request(`https://api.test/x?t=${token}`));
+    expect((await leak()).code).toBe("TOKEN_IN_URL");
+    await kw.flush();
+    expect(await leaks()).toBe(1);
+    // More unknown hashes than the instance remembers as looked up (1 024), four per request, then the live token again.
+    for (let i = 0; i < 300; i++) {
+      const fakes = Array.from({ length: 4 }, (_, j) => `t${j}=${generateToken({ prefix: "acme", kind: "secret", env: "live" })}`);
+      expect((await kw.verify(new Request(`https://api.test/x?${fakes.join("&")}`))).code).toBe("TOKEN_IN_URL");
+    }
+    expect((await leak()).code).toBe("TOKEN_IN_URL");
+    await kw.flush();
+    expect(await leaks()).toBe(1);
   });
 
   it("in the path too; tokens of other applications and look-alikes are not ours to refuse", async () => {
