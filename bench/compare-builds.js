@@ -33,7 +33,7 @@ if (process.env.COMPARE === "signing") {
     // The requests within the default limits, and the last one, which maxParameters now refuses
     // (the build before may refuse the requests meant to be refused with other codes).
     const all = await worstCases(lib, options, tag, { anyDenial: tag === "before: " });
-    cases.push(...all.slice(0, 9), all.at(-1));
+    cases.push(...all.filter((c) => c.within), all.at(-1));
   }
   await runGroup("verifyRequest: the worst requests within the defaults, two builds (hmac-sha256)", cases, { ms });
   process.exit(0);

@@ -89,6 +89,8 @@ export interface ComponentContext {
   url(): URL;
   /** The combined value of a header field (lowercase name), or null when absent. */
   field(name: string): string | null;
+  /** The parameter name that `@query-param;name` designates (see {@link decodedQueryName}). */
+  queryName(encoded: string): string | undefined;
   /** The value of the query parameter named `name` (decoded): null when it occurs more than once, undefined when absent. */
   queryParam(name: string): string | null | undefined;
   /** A header field value parsed as a Dictionary (null when it is not one), once per value. */
@@ -126,6 +128,9 @@ export class MessageContext implements ComponentContext {
   field(name: string): string | null {
     const { fields } = this;
     return fields !== undefined && Object.hasOwn(fields, name) ? fields[name]! : this.message.headers.get(name);
+  }
+  queryName(encoded: string): string | undefined {
+    return decodedQueryName(encoded);
   }
   queryParam(name: string): string | null | undefined {
     if (this.queryMap === undefined) {
@@ -263,7 +268,7 @@ export function decodedQueryName(name: string): string | undefined {
 
 function queryParamValue(ctx: ComponentContext, name: unknown, id: ComponentId): string {
   if (typeof name !== "string") throw failure("COMPONENT_INVALID", "@query-param needs a name", id);
-  const decoded = decodedQueryName(name);
+  const decoded = ctx.queryName(name);
   const value = decoded === undefined ? undefined : ctx.queryParam(decoded);
   if (value === undefined) throw failure("COMPONENT_MISSING", "query parameter not present", id);
   // §2.2.8: a name that occurs more than once MUST NOT be signed.

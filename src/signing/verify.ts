@@ -322,16 +322,19 @@ function parseSignatureField(value: string): Dictionary | null {
  */
 class VerifierContext extends MessageContext {
   #query: QueryIndex | undefined;
-  /** The (decoded) names of the covered `@query-param` components. */
-  readonly #queryNames: string[] = [];
+  /** The covered `@query-param` names, as written → decoded (each decoded once). */
+  readonly #queryNames = new Map<string, string | undefined>();
 
   constructor(request: Request, ids: readonly ComponentId[]) {
     super(request, undefined);
     for (const [name, params] of ids) {
       const param = name === "@query-param" ? params.get("name") : undefined;
-      const decoded = typeof param === "string" ? decodedQueryName(param) : undefined;
-      if (decoded !== undefined) this.#queryNames.push(decoded);
+      if (typeof param === "string" && !this.#queryNames.has(param)) this.#queryNames.set(param, decodedQueryName(param));
     }
+  }
+
+  override queryName(encoded: string): string | undefined {
+    return this.#queryNames.has(encoded) ? this.#queryNames.get(encoded) : decodedQueryName(encoded);
   }
 
   override queryParam(name: string): string | null | undefined {
@@ -343,7 +346,9 @@ class VerifierContext extends MessageContext {
       const search = this.url().search;
       work.parses++;
       work.bytes += search.length;
-      this.#query = new QueryIndex(search, this.#queryNames);
+      const names: string[] = [];
+      for (const decoded of this.#queryNames.values()) if (decoded !== undefined) names.push(decoded);
+      this.#query = new QueryIndex(search, names);
     }
     return this.#query.get(name);
   }
