@@ -37,7 +37,7 @@ export interface ProblemDetails {
   title: string;
   status: number;
   detail: string;
-  /** The deny code; absent for credential failures, which all look the same. */
+  /** The deny code; absent for credential failures and failed signatures, which all look the same. */
   code?: DenyCode;
   /** SCOPE_DENIED: the scope the route needs. */
   scope?: string;
@@ -55,7 +55,10 @@ export interface ProblemDetails {
 export const PROBLEM_JSON = "application/problem+json";
 export const DEFAULT_PROBLEM_TYPE_BASE = "urn:keyward:problem:";
 
-const TEXT: Record<Exclude<DenyCode, "TOKEN_MALFORMED" | "TOKEN_UNKNOWN" | "TOKEN_REVOKED" | "TOKEN_DISABLED" | "TOKEN_EXPIRED" | "TOKEN_WRONG_ENV">, [string, string]> = {
+const TEXT: Record<
+  Exclude<DenyCode, "TOKEN_MALFORMED" | "TOKEN_UNKNOWN" | "TOKEN_REVOKED" | "TOKEN_DISABLED" | "TOKEN_EXPIRED" | "TOKEN_WRONG_ENV" | "SIGNATURE_INVALID">,
+  [string, string]
+> = {
   TOKEN_MISSING: ["Token required", "Send a token in the Authorization header as a Bearer token, or sign the request."],
   SECRET_IN_BROWSER: ["Secret token used from a browser", "Secret tokens are for servers; a page must use a publishable token."],
   INSECURE_TRANSPORT: ["HTTPS required", "Tokens must be sent over HTTPS; this token crossed the network in cleartext and should be rotated."],
@@ -63,7 +66,6 @@ const TEXT: Record<Exclude<DenyCode, "TOKEN_MALFORMED" | "TOKEN_UNKNOWN" | "TOKE
   DOMAIN_DENIED: ["Origin not allowed", "The token is not allowed from this page's origin."],
   IP_DENIED: ["Address not allowed", "The token is not allowed from this network address."],
   SIGNATURE_REQUIRED: ["Signature required", "The token requires every request to carry an HTTP Message Signature (RFC 9421)."],
-  SIGNATURE_INVALID: ["Invalid signature", "The request's HTTP Message Signature did not verify."],
   SIGNATURE_EXPIRED: ["Signature expired", "The request's signature is too old or expired; sign it again."],
   DIGEST_MISMATCH: ["Content digest mismatch", "The body does not match its Content-Digest."],
   REPLAYED: ["Request replayed", "This signature's nonce was already used; sign each request afresh."],
@@ -76,8 +78,16 @@ const TEXT: Record<Exclude<DenyCode, "TOKEN_MALFORMED" | "TOKEN_UNKNOWN" | "TOKE
   RATE_LIMITED: ["Rate limited", "Too many requests with this token; retry later."],
   STORE_UNAVAILABLE: ["Service unavailable", "The token could not be checked; retry later."],
 };
-// RFC 6750 §3.1 invalid_token, one answer for every credential failure.
+// RFC 6750 §3.1 invalid_token, one answer for every credential failure, and
+// for a signature that fails: its keyid may name a real token, and an answer
+// of its own would tell whether that token exists (an unknown keyid is an
+// unknown token).
 const INVALID_TOKEN: [string, string] = ["Invalid token", "The token is not valid for this API."];
+
+/** Codes answered as one: every credential failure but a missing one, and SIGNATURE_INVALID. */
+function answeredAsInvalidToken(code: DenyCode): boolean {
+  return code === "SIGNATURE_INVALID" || (CREDENTIAL_CODES.has(code) && code !== "TOKEN_MISSING");
+}
 
 const kebab = (code: string) => code.toLowerCase().replace(/_/g, "-");
 
@@ -86,7 +96,8 @@ const kebab = (code: string) => code.toLowerCase().replace(/_/g, "-");
  *
  * @param decision a denied decision
  * @param options the type URI prefix
- * @returns the RFC 9457 object; credential failures share one type, title and detail, and carry no code
+ * @returns the RFC 9457 object; credential failures and failed signatures (`SIGNATURE_INVALID`) share one
+ *   type, title and detail, and carry no code
  * @example
  * ```ts
  * const d = await kw.verify(request);
@@ -96,7 +107,7 @@ const kebab = (code: string) => code.toLowerCase().replace(/_/g, "-");
 export function problemDetails(decision: AnswerableDecision, options: AnswerOptions = {}): ProblemDetails {
   const code = decision.code as DenyCode;
   const base = options.problemTypeBase ?? DEFAULT_PROBLEM_TYPE_BASE;
-  if (CREDENTIAL_CODES.has(code) && code !== "TOKEN_MISSING") {
+  if (answeredAsInvalidToken(code)) {
     const [title, detail] = INVALID_TOKEN;
     return { type: `${base}invalid-token`, title, status: decision.status, detail };
   }

@@ -85,14 +85,14 @@ export function describeHttp2(name: string, start: StartHttp2Server): void {
       // Signed for another authority and sent to this one: the signature does not hold.
       const elsewhere = await signed(`${server.url.replace("127.0.0.1", "localhost")}/prices`);
       const denied = await send(session, { ...elsewhere, ":authority": new URL(server.url).host });
-      expect(denied).toMatchObject({ status: 401, json: { code: "SIGNATURE_INVALID" } });
+      expect(denied).toMatchObject({ status: 401, json: { type: "urn:keyward:problem:invalid-token" } });
     });
 
     it("Host and :authority naming different hosts: a malformed request, whose signature holds for neither", async () => {
       const authority = new URL(server.url).host;
       const headers = { ...(await signed(`${server.url}/prices`)), ":authority": authority };
       const r = await send(session, { ...headers, host: "elsewhere.example" });
-      expect(r).toMatchObject({ status: 401, json: { code: "SIGNATURE_INVALID" } });
+      expect(r).toMatchObject({ status: 401, json: { type: "urn:keyward:problem:invalid-token" } });
       // The same host in both (letter case aside) is no conflict.
       const same = await send(session, { ...headers, host: authority.toUpperCase() });
       expect(same).toMatchObject({ status: 200, json: { token: keyId } });
@@ -157,7 +157,7 @@ export function describeHttp2(name: string, start: StartHttp2Server): void {
         expect(bearer).toMatchObject({ status: 403, json: { code: "INSECURE_TRANSPORT" } });
         const request = await createSigner({ keyId: created.record.id, alg: "ed25519", privateKey: pair.seed }).sign(new Request("https://api.example.com/prices"));
         const sig = await send(liveSession, { ...target, ...Object.fromEntries(request.headers) });
-        expect(sig).toMatchObject({ status: 401, json: { code: "SIGNATURE_INVALID" } });
+        expect(sig).toMatchObject({ status: 401, json: { type: "urn:keyward:problem:invalid-token" } });
       });
     });
   });

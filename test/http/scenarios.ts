@@ -357,12 +357,23 @@ export function describeMiddleware(name: string, start: StartServer, makeRoute: 
       const repeated = new Headers(get.headers);
       repeated.set("signature-input", `sig1=%"\\";x, ${get.headers.get("signature-input")}`);
       expect(await read(await fetch(`${server.url}/prices`, { headers: get.headers }))).toMatchObject({ status: 200 });
-      expect(await read(await fetch(`${server.url}/prices`, { headers: repeated }))).toMatchObject({ status: 401, json: { code: "SIGNATURE_INVALID" } });
+      expect(await read(await fetch(`${server.url}/prices`, { headers: repeated }))).toMatchObject({ status: 401, json: { type: "urn:keyward:problem:invalid-token" } });
       // Labels beyond maxLabels (8) behind such a value: over the limit, not verified.
       const hidden = new Headers(get.headers);
       const labels = Array.from({ length: 11 }, (_, i) => `l${i}`).join(", ");
       hidden.set("signature-input", `x=%"\\", ${labels}, ${get.headers.get("signature-input")}`);
-      expect(await read(await fetch(`${server.url}/prices`, { headers: hidden }))).toMatchObject({ status: 401, json: { code: "SIGNATURE_INVALID" } });
+      expect(await read(await fetch(`${server.url}/prices`, { headers: hidden }))).toMatchObject({ status: 401, json: { type: "urn:keyward:problem:invalid-token" } });
+      // A signature made with another key naming a real token id, and one naming no token: the same answer,
+      // so a caller cannot probe which token ids exist.
+      const stranger = ed25519KeyPair();
+      const forge = async (keyId: string) => {
+        const forged = await createSigner({ keyId, alg: "ed25519", privateKey: stranger.seed }).sign(new Request(`${server.url}/prices`));
+        const reply = await read(await fetch(forged));
+        return { status: reply.status, body: reply.json, challenge: reply.headers.get("www-authenticate") };
+      };
+      const [real, unknown] = [await forge(signedId), await forge("tok_AAAAAAAAAAAAAAAAAAAAAA")];
+      expect(real).toEqual(unknown);
+      expect(real).toMatchObject({ status: 401, body: { type: "urn:keyward:problem:invalid-token" } });
     });
 
     it("a validly signed body that is not JSON: never answered by keyward; the framework's or the handler's parser refuses it, and the server goes on", async () => {
@@ -411,7 +422,7 @@ export function describeMiddleware(name: string, start: StartServer, makeRoute: 
         return read(await fetch(`${base}/prices?symbol=X`, { headers: signed.headers }));
       };
       expect(await forward(proxied.url)).toMatchObject({ status: 200, json: { token: signedId } });
-      expect(await forward(server.url)).toMatchObject({ status: 401, json: { code: "SIGNATURE_INVALID" } });
+      expect(await forward(server.url)).toMatchObject({ status: 401, json: { type: "urn:keyward:problem:invalid-token" } });
       // Every component derived from the URL, on the same rewritten request
       // (with @method and @target-uri, which the instance requires).
       for (const components of [["@authority", "@scheme"], ["@path", "@query"], ["@request-target"]]) {
@@ -482,7 +493,7 @@ export function describeMiddleware(name: string, start: StartServer, makeRoute: 
       for (const target of [server, proxied]) {
         const viaSigned = await rawRequest(`${target.url}/prices`, signed, "GET", undefined, host);
         expect([400, 401]).toContain(viaSigned.status);
-        if (viaSigned.status === 401) expect(viaSigned.json.code).toBe("SIGNATURE_INVALID");
+        if (viaSigned.status === 401) expect(viaSigned.json.type).toBe("urn:keyward:problem:invalid-token");
       }
     });
 

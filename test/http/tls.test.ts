@@ -132,7 +132,7 @@ describe.each(Object.keys(servers))("%s behind its own TLS", (name) => {
     for (const components of [["@method", "@target-uri"], ["@method", "@scheme", "@authority", "@path"]]) {
       expect(await get(server, await signed(`https://${HOST}/prices`, components))).toEqual({ status: 200, json: { token: keyId } });
       const plain = await get(server, await signed(`http://${HOST}/prices`, components));
-      expect([plain.status, plain.json.code]).toEqual([401, "SIGNATURE_INVALID"]);
+      expect([plain.status, plain.json.type]).toEqual([401, "urn:keyward:problem:invalid-token"]);
     }
   });
 });
