@@ -1,4 +1,5 @@
 // Component identifiers and component values (RFC 9421 §2).
+import { fromUtf8 } from "../lib/bytes.js";
 import { SignatureBaseError, type SignatureBaseErrorReason } from "./errors.js";
 import {
   type Dictionary,
@@ -227,7 +228,6 @@ function encodeQueryComponent(s: string): string {
 
 /** What encodeURIComponent leaves and the form-urlencoded set encodes. */
 const MARKS = /[!'()~]/;
-const ascii = new TextDecoder();
 
 /**
  * `encoded` (ASCII, as encodeURIComponent writes it) with `!'()~` encoded
@@ -247,7 +247,7 @@ function encodeMarks(encoded: string): string {
       out[j++] = c;
     }
   }
-  return ascii.decode(out.subarray(0, j));
+  return fromUtf8(out.subarray(0, j)); // ASCII
 }
 const UPPER_HEX = "0123456789ABCDEF";
 
