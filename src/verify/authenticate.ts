@@ -21,9 +21,6 @@ import { type Decision, denial, type Staged, storeUnavailable } from "./decision
 import { RecordInterner } from "./intern.js";
 import { SIGNATURE_DENY_CODE, signingKeys } from "./signed.js";
 
-/** A query parameter that occurs more than once, as findCredential reads it (ambiguous). */
-const REPEATED: readonly string[] = ["", ""];
-
 /** A verified signature's nonce, spent once the request is allowed. */
 export interface SignedNonce {
   nonce: string;
@@ -100,7 +97,7 @@ export class Authenticator {
    * carries one of this application's tokens.
    */
   credentialOf(url: string, headers: HeaderSource, now: number): string | null | Decision {
-    let queryToken: readonly string[] | null = null;
+    let queryToken: string | null | undefined;
     const param = this.#cfg.queryParam;
     if (param !== null) {
       let search: string;
@@ -111,8 +108,7 @@ export class Authenticator {
       }
       // One pass that decodes this parameter only: URLSearchParams decodes every pair, and
       // invalid percent-encoded bytes slowly (a 15 KB query of them cost 20 ms).
-      const value = new QueryIndex(search, [param]).get(param);
-      queryToken = value === undefined ? [] : value === null ? REPEATED : [value];
+      queryToken = new QueryIndex(search, [param]).get(param);
     } else if (this.#reportTokensInUrl(url, now)) return denial("TOKEN_IN_URL", now);
     const credential = findCredential(headers.get("authorization"), queryToken);
     if (credential.kind === "ambiguous") return denial("TOKEN_MALFORMED", now);

@@ -40,11 +40,13 @@ const BEARER_SCHEME = /(?:^|,)[ \t]*bearer(?:[ \t,]|$)/i;
  * Reads the bearer token of a request.
  *
  * @param authorization the Authorization header (a Fetch `Headers` joins repeated ones with ", ")
- * @param queryToken the query parameter's values when the application enables query tokens
+ * @param query the query parameter, when the application enables query tokens: its decoded value,
+ *   null when it occurs more than once, undefined when it is absent or query tokens are off
+ *   (`QueryIndex.get`'s answer)
  */
-export function findCredential(authorization: string | null, queryToken: readonly string[] | null): Credential {
+export function findCredential(authorization: string | null, query: string | null | undefined): Credential {
   let token: string | null = null;
-  const queried = queryToken !== null && queryToken.length > 0;
+  const queried = query !== undefined;
   if (authorization !== null) {
     if (authorization.length > MAX_AUTHORIZATION_LENGTH) return { kind: "ambiguous" };
     token = bearerToken(authorization);
@@ -56,9 +58,8 @@ export function findCredential(authorization: string | null, queryToken: readonl
     }
   }
   if (queried) {
-    if (token !== null || queryToken.length > 1) return { kind: "ambiguous" };
-    token = queryToken[0]!;
-    if (token.length > MAX_AUTHORIZATION_LENGTH) return { kind: "ambiguous" };
+    if (token !== null || query === null || query.length > MAX_AUTHORIZATION_LENGTH) return { kind: "ambiguous" };
+    token = query;
   }
   return token === null ? { kind: "none" } : { kind: "token", token };
 }

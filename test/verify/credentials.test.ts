@@ -277,7 +277,7 @@ describe("the Authorization header", () => {
   // values joined with ","), or else no bearer credential at all.
   const hasBearerScheme = (value: string) =>
     value.split(",").some((part) => part.replace(/^[ \t]+/, "").split(/[ \t]/)[0]!.toLowerCase() === "bearer");
-  const decide = (value: string) => findCredential(value, null);
+  const decide = (value: string) => findCredential(value, undefined);
 
   it("reads exactly the values the grammar allows (property)", () => {
     const scheme = fc.constantFrom("Bearer", "bearer", "BEARER", "bEaReR", "Bearer", "Bear", "Basic", "Bearer,", "Bearerx", "bearer\u0130", "\u0100earer");
@@ -307,7 +307,9 @@ describe("the Authorization header", () => {
       expect(decide(value)).toEqual({ kind: "none" });
     }
     for (const value of ["Bearer", "Bearer ", "Bearer,", "Basic x, Bearer abc", "Bearer a b"]) expect(decide(value).kind).toBe("ambiguous");
-    expect(findCredential("Basic dXNlcjpwYXNz", ["tok"]).kind).toBe("ambiguous");
-    expect(findCredential(null, ["tok"])).toEqual({ kind: "token", token: "tok" });
+    expect(findCredential("Basic dXNlcjpwYXNz", "tok").kind).toBe("ambiguous");
+    expect(findCredential(null, "tok")).toEqual({ kind: "token", token: "tok" });
+    expect(findCredential(null, null).kind).toBe("ambiguous"); // the parameter repeated
+    expect(findCredential(null, "").kind).toBe("token"); // present but empty: a malformed token, refused later
   });
 });
