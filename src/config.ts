@@ -83,7 +83,12 @@ export interface KeywardOptions {
   requireHttps?: "secret" | "all" | false;
   /** Token lifetimes and rotation (see docs/lifecycle.md). Every field is optional; absent = no rule. */
   tokens?: TokenLifetimeOptions;
-  /** A store lookup on the request path that takes longer is abandoned and denied with STORE_UNAVAILABLE, ms (default 2 000). */
+  /**
+   * A store call on the request path (a token or account lookup, `meter`,
+   * a nonce) that takes longer is abandoned and the request denied with
+   * STORE_UNAVAILABLE, ms (default 2 000). An abandoned `meter` call may
+   * still be counted by the store when it recovers.
+   */
   lookupTimeoutMs?: number;
   /**
    * Other application prefixes whose tokens this instance also accepts (for

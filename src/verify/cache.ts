@@ -2,6 +2,7 @@
 // bounded in size and in age (never older than the revocation bound).
 // Invalidated by the store's change feed and by this instance's own writes.
 import { PartedMap } from "../lib/parted-map.js";
+import { Deadlines, Waiting } from "./deadlines.js";
 
 /** A cached lookup: the value, or null for "no such token". */
 export interface CacheEntry<V> {
@@ -166,39 +167,22 @@ export const JOIN_WINDOW_MS = 100;
 export type Loaded<V> = V | null | PromiseLike<V | null>;
 
 /** A lookup in flight: its promise, and its place in the list of deadlines. */
-class InFlight<V> {
+class InFlight<V> extends Waiting {
   readonly promise: Promise<V | null>;
   resolve!: (value: V | null) => void;
   reject!: (reason: unknown) => void;
-  /** Time (see {@link clock}) after which the lookup is abandoned. */
-  readonly deadline: number;
-  prev: InFlight<V> | null = null;
-  next: InFlight<V> | null = null;
-  /** False once settled or abandoned. */
-  pending = true;
 
   constructor(
     readonly key: string,
     readonly startedAt: number,
-    deadline: number,
   ) {
-    this.deadline = deadline;
+    super();
     this.promise = new Promise<V | null>((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
     });
   }
 }
-
-/** Monotonic ms for deadlines (the wall clock where there is no `performance`). */
-const clock: () => number =
-  typeof globalThis.performance?.now === "function" ? () => globalThis.performance.now() : () => Date.now();
-
-type Timer = ReturnType<typeof setTimeout>;
-const ref = (t: Timer | null, on: boolean) => {
-  const h = t as { ref?: () => void; unref?: () => void } | null;
-  if (h !== null && typeof h === "object") (on ? h.ref : h.unref)?.call(h);
-};
 
 /**
  * A {@link LookupCache} in front of a store lookup: concurrent misses for one
@@ -209,28 +193,23 @@ const ref = (t: Timer | null, on: boolean) => {
  * joins a lookup that began before it.
  *
  * A store that answers at once (a value, not a promise) is answered at once,
- * with no promise and no timer. Lookups that wait share one timer: they are
- * kept in start order in a linked list (every lookup has the same timeout, so
- * deadlines ascend), a settled one is unlinked in O(1), and the one timer is
- * armed for the oldest deadline; when it fires it abandons what is overdue
- * and re-arms for the next one. A steady stream of quick lookups costs one
- * timer per `timeoutMs`, not one per lookup.
+ * with no promise and no timer. Lookups that wait share one timer
+ * ({@link Deadlines}): a steady stream of quick lookups costs one timer per
+ * `timeoutMs`, not one per lookup.
  */
 export class SharedLookup<V> {
   readonly #cache: LookupCache<V>;
   readonly #inflight = new Map<string, InFlight<V>>();
   readonly #load: (key: string) => Loaded<V>;
-  readonly #timeoutMs: number;
-  #head: InFlight<V> | null = null;
-  #tail: InFlight<V> | null = null;
-  #timer: Timer | null = null;
-  /** Timers armed since creation (for tests). */
-  timersArmed = 0;
+  readonly #deadlines: Deadlines<InFlight<V>>;
 
   constructor(options: LookupCacheOptions, load: (key: string) => Loaded<V>, timeoutMs: number) {
     this.#cache = new LookupCache(options);
     this.#load = load;
-    this.#timeoutMs = timeoutMs;
+    this.#deadlines = new Deadlines<InFlight<V>>(timeoutMs, (e) => {
+      this.#forget(e);
+      e.reject(new Error("store lookup timed out"));
+    });
   }
 
   /** The cached entry, without touching the store. */
@@ -257,9 +236,9 @@ export class SharedLookup<V> {
       this.#cache.set(key, loaded, now, generation);
       return loaded;
     }
-    const entry = new InFlight<V>(key, now, clock() + this.#timeoutMs);
+    const entry = new InFlight<V>(key, now);
     this.#inflight.set(key, entry);
-    this.#link(entry);
+    this.#deadlines.add(entry);
     loaded.then(
       (found) => {
         if (!this.#settle(entry)) return;
@@ -288,51 +267,24 @@ export class SharedLookup<V> {
 
   /** Lookups waiting for the store. */
   get waiting(): number {
-    let n = 0;
-    for (let e = this.#head; e !== null; e = e.next) n++;
-    return n;
+    return this.#deadlines.waiting;
   }
 
-  #link(entry: InFlight<V>): void {
-    const tail = this.#tail;
-    entry.prev = tail;
-    if (tail === null) this.#head = entry;
-    else tail.next = entry;
-    this.#tail = entry;
-    if (this.#timer === null) {
-      this.timersArmed++;
-      this.#timer = setTimeout(() => this.#expire(), this.#timeoutMs);
-    } else if (tail === null) ref(this.#timer, true);
+  /** Timers armed since creation (for tests). */
+  get timersArmed(): number {
+    return this.#deadlines.timersArmed;
   }
 
   /** Unlinks a lookup that settled; false when it was already abandoned. */
   #settle(entry: InFlight<V>): boolean {
-    if (!entry.pending) return false;
-    entry.pending = false;
-    const { prev, next } = entry;
-    if (prev === null) this.#head = next;
-    else prev.next = next;
-    if (next === null) this.#tail = prev;
-    else next.prev = prev;
-    entry.prev = entry.next = null;
-    if (this.#inflight.get(entry.key) === entry) this.#inflight.delete(entry.key);
-    // Nothing waits: the armed timer no longer keeps the process alive.
-    if (this.#head === null) ref(this.#timer, false);
+    if (!this.#deadlines.settle(entry)) return false;
+    this.#forget(entry);
     return true;
   }
 
-  /** The timer: abandons every overdue lookup, then re-arms for the oldest one left. */
-  #expire(): void {
-    this.#timer = null;
-    const t = clock();
-    for (let e = this.#head; e !== null && e.deadline <= t; e = this.#head) {
-      this.#settle(e);
-      e.reject(new Error("store lookup timed out"));
-    }
-    if (this.#head !== null) {
-      this.timersArmed++;
-      this.#timer = setTimeout(() => this.#expire(), Math.max(1, Math.ceil(this.#head.deadline - t)));
-    }
+  /** A lookup that settled or was abandoned is no longer joined. */
+  #forget(entry: InFlight<V>): void {
+    if (this.#inflight.get(entry.key) === entry) this.#inflight.delete(entry.key);
   }
 }
 

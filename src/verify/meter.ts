@@ -9,6 +9,7 @@ import { allow, deny } from "../policy/decision.js";
 import type { AccountMeter, MeterRequest, MeterResult } from "../store/types.js";
 import type { SignedNonce } from "./authenticate.js";
 import { type AccountPlanMeter, type Authorized, hasPools } from "./authorize.js";
+import { DeadlineRace } from "./deadlines.js";
 import { type Decision, decision, denial, storeUnavailable } from "./decision.js";
 import type { RouteCharge } from "./options.js";
 
@@ -20,9 +21,12 @@ function unmetered(policy: TokenPolicy, account: AccountPlanMeter | null): boole
 /** @internal The metering stage of the verifier. */
 export class Meter {
   readonly #cfg: ResolvedConfig;
+  /** The store's meter and nonce calls, each bounded by `lookupTimeoutMs` like a lookup. */
+  readonly #calls: DeadlineRace;
 
   constructor(config: ResolvedConfig) {
     this.#cfg = config;
+    this.#calls = new DeadlineRace(config.lookupTimeoutMs);
   }
 
   /** The decision on an authorized request: nonce (for a signed request), then the meter when anything is limited. */
@@ -34,12 +38,12 @@ export class Meter {
 
   /** Replay check, after the policy allowed the request and before anything is charged. */
   async #spendNonce(a: Authorized, route: RouteCharge, now: number, nonce: SignedNonce): Promise<Decision> {
-    let fresh: boolean;
-    try {
-      fresh = await this.#cfg.store.rememberNonce({ tokenId: a.stored.id, nonce: nonce.nonce }, nonce.expiresAtMs, now);
-    } catch {
-      return storeUnavailable(now);
-    }
+    const fresh = await this.#calls.race(
+      () => this.#cfg.store.rememberNonce({ tokenId: a.stored.id, nonce: nonce.nonce }, nonce.expiresAtMs, now),
+      (f) => f,
+      () => null,
+    );
+    if (fresh === null) return storeUnavailable(now);
     if (!fresh) return denial("REPLAYED", now);
     if (unmetered(a.policy, a.account)) return decision(allow(), a.stored, now);
     return this.#meter(a, route, now);
@@ -48,8 +52,10 @@ export class Meter {
   /**
    * Rate limits, then credits, of the token and of its account (see
    * `meterStep` in the store kit). The route's pool picks the token's and
-   * the account's pool of that name. A failed store call is
-   * `STORE_UNAVAILABLE`, on the bearer and the signed path alike.
+   * the account's pool of that name. A failed store call, or one that has
+   * not answered within `lookupTimeoutMs`, is `STORE_UNAVAILABLE`, on the
+   * bearer and the signed path alike (a call abandoned at its deadline may
+   * still be counted by the store when it recovers).
    */
   #meter({ stored, policy, account }: Authorized, route: RouteCharge, now: number): Promise<Decision> {
     const pool = route.pool ?? DEFAULT_POOL;
@@ -66,10 +72,11 @@ export class Meter {
       const m = account.meter;
       request.account = pool === DEFAULT_POOL ? m : { owner: m.owner, rateLimit: m.rateLimit, credits: acctCredits };
     }
-    return this.#cfg.store
-      .meter(request, now)
-      .then((m) => metered(stored, policy, request.account ?? null, spend, m, now, pool))
-      .catch(() => storeUnavailable(now));
+    return this.#calls.race(
+      () => this.#cfg.store.meter(request, now),
+      (m) => metered(stored, policy, request.account ?? null, spend, m, now, pool),
+      () => storeUnavailable(now),
+    );
   }
 }
 

@@ -204,6 +204,37 @@ describe("verify: signed requests", () => {
     }
   });
 
+  it("abandons a hung nonce store or (after the nonce was spent) a hung meter at lookupTimeoutMs", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
+    try {
+      class HungNonces extends MemoryStore {
+        override rememberNonce(): Promise<boolean> {
+          return new Promise(() => {});
+        }
+      }
+      class HungMeter extends MemoryStore {
+        override meter(): Promise<never> {
+          return new Promise(() => {});
+        }
+      }
+      for (const store of [new HungNonces(), new HungMeter()]) {
+        const clock = { now: T0 };
+        const kw = new Keyward({ store, prefix: "acme", now: () => clock.now, lookupTimeoutMs: 500 });
+        const { record, key } = await ed25519Token(kw, { credits: { limit: 10 } });
+        let answer: unknown;
+        void kw.verify(await sign(post(), record.id, key, clock.now)).then((d) => {
+          answer = d;
+        });
+        await vi.advanceTimersByTimeAsync(499);
+        expect(answer, store.constructor.name).toBeUndefined();
+        await vi.advanceTimersByTimeAsync(1);
+        expect(answer, store.constructor.name).toMatchObject({ ok: false, code: "STORE_UNAVAILABLE", status: 503 });
+      }
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it("refuses bodies over the cap with 413", async () => {
     const { kw, clock } = setup({ signatures: { maxBodyBytes: 10 } });
     const { record, key } = await ed25519Token(kw);

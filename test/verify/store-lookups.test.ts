@@ -1,11 +1,13 @@
-// What a store lookup costs on the request path: a store that keeps its
+// What a store call costs on the request path: a store that keeps its
 // records in this process answers at once, without a copy or a promise; a
 // store that answers later shares one deadline timer with every other
-// lookup instead of arming one each; a hung lookup is still abandoned at its
-// deadline.
+// lookup (or meter call) instead of arming one each; a hung lookup or meter
+// call is still abandoned at its deadline.
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { Keyward, MemoryStore, type StoredToken } from "keyward";
 import { SharedLookup } from "../../src/verify/cache.js";
+import { DeadlineRace } from "../../src/verify/deadlines.js";
+import type { MeterRequest, MeterResult } from "../../src/store/types.js";
 import { SHARED_READS, sharedReadsOf } from "../../src/store/shared-reads.js";
 
 const bounds = { maxEntries: 0, ttlMs: 10_000, negativeTtlMs: 1_000 };
@@ -96,6 +98,83 @@ describe("store lookups on the request path", () => {
     expect(await pending).toMatchObject({ ok: false, code: "STORE_UNAVAILABLE", status: 503 });
     hang = false;
     expect((await kw.check({ token })).ok).toBe(true);
+  });
+});
+
+describe("meter calls on the request path", () => {
+  /** A MemoryStore whose meter answers on a later tick, like a database. */
+  class AsyncMeter extends MemoryStore {
+    override async meter(request: MeterRequest, now: number): Promise<MeterResult> {
+      await null;
+      return super.meter(request, now);
+    }
+  }
+
+  it("metered checks on a database-like store share one deadline timer", async () => {
+    const kw = new Keyward({ store: new AsyncMeter(), prefix: "acme", usage: { enabled: false } });
+    const { token } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 1_000 } });
+    expect((await kw.check({ token })).ok).toBe(true);
+    const timers = vi.spyOn(globalThis, "setTimeout");
+    for (let i = 0; i < 200; i++) expect((await kw.check({ token })).ok).toBe(true);
+    expect(timers.mock.calls.length).toBeLessThanOrEqual(1);
+    expect((await kw.check({ token })).remaining).toBe(1_000 - 202);
+  });
+
+  it("a hung meter denies with STORE_UNAVAILABLE after lookupTimeoutMs (the token is cached), then recovers", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
+    let hang = false;
+    class HungMeter extends MemoryStore {
+      override meter(request: MeterRequest, now: number): Promise<MeterResult> {
+        return hang ? new Promise(() => {}) : super.meter(request, now);
+      }
+    }
+    const kw = new Keyward({ store: new HungMeter(), prefix: "acme", lookupTimeoutMs: 1_000, usage: { enabled: false } });
+    const { token } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 10 } });
+    expect((await kw.check({ token })).ok).toBe(true);
+    hang = true;
+    let answer: unknown;
+    void kw.check({ token }).then((d) => {
+      answer = d;
+    });
+    await vi.advanceTimersByTimeAsync(999);
+    expect(answer).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(answer).toMatchObject({ ok: false, code: "STORE_UNAVAILABLE", status: 503 });
+    hang = false;
+    expect(await kw.check({ token })).toMatchObject({ ok: true, remaining: 8 });
+  });
+
+  it("a race gives failed() when the call throws, rejects or its answer cannot be read, and ignores a late answer", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
+    const race = new DeadlineRace(100);
+    const failed = () => "failed";
+    expect(await race.race(() => Promise.resolve(2), (n) => `done ${n}`, failed)).toBe("done 2");
+    expect(
+      await race.race(
+        () => {
+          throw new Error("sync");
+        },
+        () => "done",
+        failed,
+      ),
+    ).toBe("failed");
+    expect(await race.race(() => Promise.reject(new Error("x")), () => "done", failed)).toBe("failed");
+    expect(
+      await race.race(
+        () => Promise.resolve(1),
+        () => {
+          throw new Error("unreadable");
+        },
+        failed,
+      ),
+    ).toBe("failed");
+    let late!: (v: number) => void;
+    const pending = race.race(() => new Promise<number>((r) => (late = r)), (n) => `done ${n}`, failed);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(await pending).toBe("failed");
+    late(3);
+    await Promise.resolve();
+    expect(race.waiting).toBe(0);
   });
 });
 
