@@ -1,6 +1,7 @@
 // What the console sends to the admin API, watched in a real Chromium against
 // a real server on SQLite: an edit sends the fields the user changed and no
-// other (what the form shows only in part stays as stored).
+// other (what the form shows only in part stays as stored), and with the
+// synchronizer CSRF token of docs/console.md every change carries it.
 //
 // The browser runs in Europe/Berlin, so an expiry can fall in the hour that
 // the autumn clock change repeats. Needs Chromium: see console-chromium.test.ts.
@@ -128,5 +129,41 @@ describe.skipIf(!haveChromium)("what the console sends to the admin API", () => 
     expect(await edit("expiring", rename("expiring 2"))).toEqual({ patch: { name: "expiring 2" }, status: 200 });
     expect(await srv.kw.tokens.get(record.id)).toMatchObject({ name: "expiring 2", policy: { expiresAt } });
     expect(await lastChange(record.id)).toEqual(["name"]);
+  });
+
+  it("with a CSRF token, every change the console makes carries it: create, edit, disable, enable, regenerate, revoke, delete", async () => {
+    await open("s-owner");
+    changes.length = 0;
+    const dialog = page.locator("keyward-tokens dialog[open]");
+    const row = page.locator("keyward-tokens tbody tr").filter({ hasText: "guarded" });
+    const state = () => row.locator("td.state").textContent();
+    await page.getByRole("button", { name: "Create a token" }).click();
+    await dialog.getByLabel("Name").fill("guarded");
+    await dialog.getByRole("button", { name: "Create token" }).click();
+    await dialog.getByRole("button", { name: "Done" }).click();
+    expect(await edit("guarded", (form) => form.getByLabel("IP ranges").fill("203.0.113.0/24"))).toMatchObject({ status: 200 });
+    await row.getByRole("button", { name: "Disable guarded" }).click();
+    await expect.poll(state).toBe("Disabled");
+    await row.getByRole("button", { name: "Enable guarded" }).click();
+    await expect.poll(state).toBe("Active");
+    await row.getByRole("button", { name: "Regenerate guarded" }).click();
+    await dialog.getByRole("button", { name: "Regenerate" }).click();
+    await dialog.getByRole("button", { name: "Done" }).click();
+    await row.getByRole("button", { name: "Revoke guarded" }).click();
+    await dialog.getByRole("button", { name: "Revoke" }).click();
+    await expect.poll(state).toBe("Revoked");
+    await row.getByRole("button", { name: "Delete guarded" }).click();
+    await dialog.getByRole("button", { name: "Delete" }).click();
+    await expect.poll(() => changes).toEqual([
+      "POST /account/tokens/tokens",
+      "PATCH /account/tokens/tokens/:id",
+      "POST /account/tokens/tokens/:id/disable",
+      "POST /account/tokens/tokens/:id/enable",
+      "POST /account/tokens/tokens/:id/regenerate",
+      "POST /account/tokens/tokens/:id/revoke",
+      "DELETE /account/tokens/tokens/:id",
+    ]);
+    await expect.poll(() => row.count()).toBe(0);
+    expect((await srv.kw.tokens.list(OWNER)).items.map((t) => t.name)).not.toContain("guarded");
   });
 });

@@ -216,7 +216,8 @@ class KeywardTokens extends HTMLElement {
     const headers: Record<string, string> = { accept: "application/json", ...this.headers };
     const csrf = this.getAttribute("csrf-token");
     if (body !== undefined) headers["content-type"] = "application/json";
-    if (body !== undefined && csrf) headers["x-csrf-token"] = csrf;
+    // Every request that may change something carries the token, with a body or without (DELETE).
+    if (csrf && method !== "GET" && method !== "HEAD") headers["x-csrf-token"] = csrf;
     let res: Response;
     try {
       res = await fetch(`${this.getAttribute("api") ?? ""}${path}`, { method, headers, credentials: "same-origin", ...(body !== undefined && { body: JSON.stringify(body) }) });
