@@ -10,19 +10,17 @@
 //
 // Needs /usr/bin/chromium (or KEYWARD_CHROMIUM): absent, the suite fails
 // when CI is set and is skipped otherwise.
-import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { type BrowserContext, chromium, type Locator, type Page } from "playwright-core";
+import type { BrowserContext, Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getPublicKeyAsync } from "@noble/ed25519";
 import type { TokenRecord } from "../../src/index.js";
 import { fromBase64, toBase64Url } from "../../src/lib/bytes.js";
+import { CHROMIUM, haveChromium, launchChromium } from "./chromium.js";
 import { type AdminServer, startAdminServer } from "./server.js";
 
-const CHROMIUM = process.env.KEYWARD_CHROMIUM ?? "/usr/bin/chromium";
-const haveChromium = existsSync(CHROMIUM);
 const inCI = Boolean(process.env.CI) && process.env.CI !== "false" && process.env.CI !== "0";
 const SHOTS = resolve(process.env.KEYWARD_SCREENSHOTS ?? join(tmpdir(), "keyward-console-screenshots"));
 
@@ -70,16 +68,10 @@ describe.skipIf(!haveChromium)("the console page in Chromium", () => {
     await mkdir(SHOTS, { recursive: true });
     srv = await startAdminServer();
     profile = await mkdtemp(join(tmpdir(), "keyward-console-"));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-      viewport: { width: 1100, height: 720 },
-      timeout: 60_000,
-    });
+    context = await launchChromium(profile, { viewport: { width: 1100, height: 720 } });
     await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: srv.origin });
     await context.addCookies([{ name: "session", value: srv.session("acct_alice"), url: srv.origin }]);
     page = context.pages()[0] ?? (await context.newPage());
-    context.setDefaultTimeout(8000);
     page.on("pageerror", (err) => problems.push(String(err)));
     page.on("console", (msg) => {
       if (msg.type() === "error" || msg.type() === "warning") problems.push(msg.text());

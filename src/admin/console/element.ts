@@ -8,12 +8,17 @@
 import { STYLES } from "./styles.js";
 
 type Json = Record<string, unknown>;
+interface Credits {
+  limit: number;
+  refill: { amount: number; intervalMs: number } | null;
+  reset?: "day" | "month" | null;
+}
 interface Policy {
   scopes: string[];
   domains: string[];
   ips: string[];
-  credits: { limit: number; refill: { amount: number; intervalMs: number } | null } | null;
-  pools?: Record<string, { limit: number; reset?: string | null }>;
+  credits: Credits | null;
+  pools?: Record<string, Credits>;
   rateLimit: { limit: number; windowMs: number } | null;
   rateLimits?: { limit: number; windowMs: number }[];
   expiresAt: number | null;
@@ -107,6 +112,38 @@ const toLocalInput = (ms: number) => {
 };
 const fromLocalInput = (v: string) => (v === "" ? null : new Date(v).getTime());
 
+/** The create / edit form's controls. */
+interface Controls {
+  name: HTMLInputElement;
+  kind: HTMLSelectElement;
+  scopeBoxes: Map<string, HTMLInputElement>;
+  domains: HTMLTextAreaElement;
+  ips: HTMLTextAreaElement;
+  credits: HTMLInputElement;
+  expires: HTMLInputElement;
+  signed: HTMLInputElement;
+  keyMode: HTMLSelectElement;
+  publicKey: HTMLTextAreaElement;
+  metadata: HTMLTextAreaElement;
+  effective: HTMLInputElement;
+}
+
+/**
+ * What each field of the form holds, to tell the fields the user changed
+ * from the ones left as shown: scopes as the set of switches on, lists
+ * without their separators, the rest as typed.
+ */
+const formState = (f: Controls): Record<string, string> => ({
+  name: f.name.value,
+  scopes: [...f.scopeBoxes].filter(([, b]) => b.checked).map(([s]) => s).join(" "),
+  domains: lines(f.domains.value).join(" "),
+  ips: lines(f.ips.value).join(" "),
+  credits: f.credits.value.trim(),
+  expiresAt: f.expires.value,
+  requireSignedRequests: String(f.signed.checked),
+  metadata: f.metadata.value.trim(),
+});
+
 class KeywardTokens extends HTMLElement {
   #root = this.attachShadow({ mode: "open" });
   #config: Config | null = null;
@@ -179,7 +216,8 @@ class KeywardTokens extends HTMLElement {
     const headers: Record<string, string> = { accept: "application/json", ...this.headers };
     const csrf = this.getAttribute("csrf-token");
     if (body !== undefined) headers["content-type"] = "application/json";
-    if (body !== undefined && csrf) headers["x-csrf-token"] = csrf;
+    // Every request that may change something carries the token, with a body or without (DELETE).
+    if (csrf && method !== "GET" && method !== "HEAD") headers["x-csrf-token"] = csrf;
     let res: Response;
     try {
       res = await fetch(`${this.getAttribute("api") ?? ""}${path}`, { method, headers, credentials: "same-origin", ...(body !== undefined && { body: JSON.stringify(body) }) });
@@ -424,7 +462,13 @@ class KeywardTokens extends HTMLElement {
     this.#status.textContent = text;
   }
 
-  /** The create / edit form. On edit only what changed is sent, at the revision shown. */
+  /**
+   * The create / edit form. On edit only the fields the user changed are sent,
+   * at the revision shown: a field left as the form showed it stays as stored,
+   * including what the form shows only in part (a credit limit's refill or
+   * calendar reset, an expiry's seconds and milliseconds, scopes it has no
+   * switch for, the order of the scopes).
+   */
   #openForm(t: TokenRecord | null, opener: HTMLElement): void {
     const config = this.#config;
     if (!config) return;
@@ -511,43 +555,26 @@ class KeywardTokens extends HTMLElement {
     const { close } = this.#dialog(t ? `Edit ${t.name || t.start}` : "Create a token", opener, () => [form]);
     form.querySelector<HTMLButtonElement>('button[value="cancel"]')!.addEventListener("click", close);
     name.focus();
+    const controls: Controls = { name, kind, scopeBoxes, domains, ips, credits, expires, signed, keyMode, publicKey, metadata, effective };
+    const shown = formState(controls);
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       // One submit at a time: a double click sends one request.
       if (submit.disabled) return;
       submit.disabled = true;
       try {
-        await this.#submit(t, p, { name, kind, scopeBoxes, domains, ips, credits, expires, signed, keyMode, publicKey, metadata, effective }, error, close, opener);
+        await this.#submit(t, p, controls, shown, error, close, opener);
       } finally {
         submit.disabled = false;
       }
     });
   }
 
-  async #submit(
-    t: TokenRecord | null,
-    p: Policy,
-    f: {
-      name: HTMLInputElement;
-      kind: HTMLSelectElement;
-      scopeBoxes: Map<string, HTMLInputElement>;
-      domains: HTMLTextAreaElement;
-      ips: HTMLTextAreaElement;
-      credits: HTMLInputElement;
-      expires: HTMLInputElement;
-      signed: HTMLInputElement;
-      keyMode: HTMLSelectElement;
-      publicKey: HTMLTextAreaElement;
-      metadata: HTMLTextAreaElement;
-      effective: HTMLInputElement;
-    },
-    error: HTMLElement,
-    close: () => void,
-    opener: HTMLElement,
-  ): Promise<void> {
+  async #submit(t: TokenRecord | null, p: Policy, f: Controls, shown: Record<string, string>, error: HTMLElement, close: () => void, opener: HTMLElement): Promise<void> {
     error.replaceChildren();
-    // Scopes the form does not show (granted by the operator) are kept as they are.
-    const scopes = [...p.scopes.filter((s) => !f.scopeBoxes.has(s)), ...[...f.scopeBoxes].filter(([, b]) => b.checked).map(([s]) => s)];
+    // Scopes the form does not show (granted by the operator) are kept, and the ones kept stay in their order.
+    const on = [...f.scopeBoxes].filter(([, b]) => b.checked).map(([s]) => s);
+    const scopes = [...p.scopes.filter((s) => !f.scopeBoxes.has(s) || on.includes(s)), ...on.filter((s) => !p.scopes.includes(s))];
     const limit = f.credits.value.trim();
     let metadata: unknown = null;
     try {
@@ -561,7 +588,8 @@ class KeywardTokens extends HTMLElement {
       scopes,
       domains: lines(f.domains.value),
       ips: lines(f.ips.value),
-      credits: limit === "" ? null : { limit: Number(limit), refill: p.credits?.refill ?? null },
+      // The form shows the limit only: a refill or reset stays.
+      credits: limit === "" ? null : { ...(p.credits ?? { refill: null }), limit: Number(limit) },
       expiresAt: fromLocalInput(f.expires.value),
       requireSignedRequests: f.signed.checked,
       metadata: metadata ?? {},
@@ -588,8 +616,8 @@ class KeywardTokens extends HTMLElement {
       this.#showOnce("Your new token", this.#rowButton(res.record.id, "Edit") ?? opener, secrets);
       return;
     }
-    const was: Json = { ...p, name: t.name, metadata: t.metadata };
-    const patch = Object.fromEntries(Object.entries(next).filter(([k, v]) => k === "signing" || JSON.stringify(v) !== JSON.stringify(was[k])));
+    const now = formState(f);
+    const patch = Object.fromEntries(Object.entries(next).filter(([k]) => k === "signing" || now[k] !== shown[k]));
     if (Object.keys(patch).length === 0) {
       close();
       return;

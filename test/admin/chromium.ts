@@ -1,0 +1,19 @@
+// Debian's Chromium for the console tests, driven by playwright-core: where
+// it is, and one way to launch it (headless, in a throwaway profile).
+import { existsSync } from "node:fs";
+import { chromium, type BrowserContext } from "playwright-core";
+
+export const CHROMIUM = process.env.KEYWARD_CHROMIUM ?? "/usr/bin/chromium";
+export const haveChromium = existsSync(CHROMIUM);
+
+/** A headless Chromium with its own profile in `profile`; `options` as playwright's (viewport, timezoneId…). */
+export async function launchChromium(profile: string, options: Parameters<typeof chromium.launchPersistentContext>[1] = {}): Promise<BrowserContext> {
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    timeout: 60_000,
+    ...options,
+  });
+  context.setDefaultTimeout(8000);
+  return context;
+}

@@ -1,0 +1,169 @@
+// What the console sends to the admin API, watched in a real Chromium against
+// a real server on SQLite: an edit sends the fields the user changed and no
+// other (what the form shows only in part stays as stored), and with the
+// synchronizer CSRF token of docs/console.md every change carries it.
+//
+// The browser runs in Europe/Berlin, so an expiry can fall in the hour that
+// the autumn clock change repeats. Needs Chromium: see console-chromium.test.ts.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { BrowserContext, Locator, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { haveChromium, launchChromium } from "./chromium.js";
+import { type AdminServer, startAdminServer } from "./server.js";
+
+const OWNER = "acct_1";
+/** Session cookie → who, and the session's CSRF token. */
+const SESSIONS = new Map([
+  ["s-owner", { actor: "user:owner", csrf: "csrf-owner-1" }],
+  ["s-dev", { actor: "user:dev", csrf: "csrf-dev-1" }],
+]);
+
+/** 01:30:45.678 UTC on the last Sunday of next October: 02:30:45 in Berlin, for the second time that night (CET). */
+function repeatedBerlinHour(): number {
+  const day = new Date(Date.UTC(new Date().getUTCFullYear() + 1, 9, 31));
+  day.setUTCDate(31 - day.getUTCDay());
+  return day.getTime() + 5_445_678;
+}
+
+describe.skipIf(!haveChromium)("what the console sends to the admin API", () => {
+  let srv: AdminServer;
+  let context: BrowserContext;
+  let page: Page;
+  let profile: string;
+  /** Every state change the server saw: method, path, and whether it carried the session's CSRF token. */
+  const changes: string[] = [];
+
+  beforeAll(async () => {
+    srv = await startAdminServer({
+      // docs/console.md, "Session cookies": a synchronizer token on every request but GET.
+      authorize: (request) => {
+        const session = SESSIONS.get(/(?:^|;\s*)session=([^;]+)/.exec(request.headers.get("cookie") ?? "")?.[1] ?? "");
+        if (!session) return null;
+        if (request.method !== "GET") {
+          const ok = request.headers.get("x-csrf-token") === session.csrf;
+          changes.push(`${request.method} ${new URL(request.url).pathname.replace(/tok_\w+/, ":id")}${ok ? "" : " without the CSRF token"}`);
+          if (!ok) return false;
+        }
+        return { owner: OWNER, actor: session.actor };
+      },
+    });
+    await srv.kw.accounts.members.set(OWNER, "user:owner", "owner");
+    await srv.kw.accounts.members.set(OWNER, "user:dev", "developer");
+    profile = await mkdtemp(join(tmpdir(), "keyward-console-"));
+    context = await launchChromium(profile, { timezoneId: "Europe/Berlin" });
+    page = context.pages()[0] ?? (await context.newPage());
+  }, 90_000);
+
+  afterAll(async () => {
+    await context?.close();
+    await srv?.close();
+    if (profile) await rm(profile, { recursive: true, force: true });
+  });
+
+  /** The console as `session` sees it; the host page gives the element the session's CSRF token. */
+  async function open(session: string): Promise<void> {
+    await context.addCookies([{ name: "session", value: session, url: srv.origin }]);
+    await page.goto(`${srv.url}/`);
+    await page.locator("keyward-tokens tbody tr").first().waitFor({ timeout: 15_000 });
+    await page.locator("keyward-tokens").evaluate((el, csrf) => el.setAttribute("csrf-token", csrf), SESSIONS.get(session)!.csrf);
+  }
+
+  /** Opens the Edit form of token `name`, lets `change` fill it in and saves: the patch sent, and the answer's status. */
+  async function edit(name: string, change: (form: Locator) => Promise<void>): Promise<{ patch: unknown; status: number | undefined }> {
+    await page.getByRole("button", { name: `Edit ${name}`, exact: true }).click();
+    const form = page.locator("keyward-tokens dialog[open]");
+    await change(form);
+    const [request] = await Promise.all([page.waitForRequest((r) => r.method() === "PATCH"), form.getByRole("button", { name: "Save changes" }).click()]);
+    const status = (await request.response())?.status();
+    if (status === 200) await form.waitFor({ state: "detached" });
+    return { patch: request.postDataJSON().patch, status };
+  }
+
+  const rename = (to: string) => (form: Locator) => form.getByLabel("Name").fill(to);
+  const lastChange = async (id: string) => (await srv.kw.tokens.audit({ tokenId: id })).items.at(-1)!.changes;
+
+  it("a rename sends the name alone: a credit limit's calendar reset stays", async () => {
+    const { record } = await srv.kw.tokens.create({ owner: OWNER, kind: "secret", name: "daily", credits: { limit: 1000, reset: "day" } });
+    await open("s-owner");
+    expect(await edit("daily", rename("daily 2"))).toEqual({ patch: { name: "daily 2" }, status: 200 });
+    const after = await srv.kw.tokens.get(record.id);
+    expect(after).toMatchObject({ name: "daily 2", scheduled: [] });
+    expect(after!.policy.credits).toEqual(record.policy.credits);
+    expect(await lastChange(record.id)).toEqual(["name"]);
+  });
+
+  it("a developer (who may not change limits) renames a token that has a credit limit", async () => {
+    const { record } = await srv.kw.tokens.create({ owner: OWNER, kind: "publishable", name: "monthly", credits: { limit: 50, reset: "month" } });
+    await open("s-dev");
+    await page.getByText("Signed in as user:dev (developer)").waitFor();
+    expect(await edit("monthly", rename("monthly 2"))).toEqual({ patch: { name: "monthly 2" }, status: 200 });
+    expect(await srv.kw.tokens.get(record.id)).toMatchObject({ name: "monthly 2", policy: { credits: { limit: 50, reset: "month" } } });
+  });
+
+  it("a new credit limit keeps the limit's calendar reset and its refill", async () => {
+    const reset = await srv.kw.tokens.create({ owner: OWNER, kind: "secret", name: "capped", credits: { limit: 1000, reset: "day" } });
+    const refill = await srv.kw.tokens.create({ owner: OWNER, kind: "secret", name: "refilled", credits: { limit: 100, refill: { amount: 10, intervalMs: 60_000 } } });
+    await open("s-owner");
+    const fill = (n: string) => (form: Locator) => form.getByLabel("Credit limit").fill(n);
+    expect(await edit("capped", fill("500"))).toEqual({ patch: { credits: { limit: 500, refill: null, reset: "day" } }, status: 200 });
+    expect((await srv.kw.tokens.get(reset.record.id))!.policy.credits).toEqual({ limit: 500, refill: null, reset: "day" });
+    expect(await edit("refilled", fill("200"))).toMatchObject({ patch: { credits: { limit: 200, refill: { amount: 10, intervalMs: 60_000 } } }, status: 200 });
+    expect((await srv.kw.tokens.get(refill.record.id))!.policy.credits).toMatchObject({ limit: 200, refill: { amount: 10, intervalMs: 60_000 } });
+  });
+
+  it("a rename leaves the scopes alone: one the form has no switch for (the operator's), and their order", async () => {
+    const scopes = ["premium:read", "internal:admin", "core:read"];
+    const { record } = await srv.kw.tokens.create({ owner: OWNER, kind: "secret", name: "operated", scopes });
+    await open("s-owner");
+    expect(await edit("operated", rename("operated 2"))).toEqual({ patch: { name: "operated 2" }, status: 200 });
+    expect(await srv.kw.tokens.get(record.id)).toMatchObject({ name: "operated 2", policy: { scopes } });
+    expect(await lastChange(record.id)).toEqual(["name"]);
+  });
+
+  it("a rename leaves an expiry alone that the form cannot show exactly (milliseconds, the hour the clock change repeats)", async () => {
+    const expiresAt = repeatedBerlinHour();
+    const { record } = await srv.kw.tokens.create({ owner: OWNER, kind: "publishable", name: "expiring", expiresAt });
+    await open("s-owner");
+    expect(await edit("expiring", rename("expiring 2"))).toEqual({ patch: { name: "expiring 2" }, status: 200 });
+    expect(await srv.kw.tokens.get(record.id)).toMatchObject({ name: "expiring 2", policy: { expiresAt } });
+    expect(await lastChange(record.id)).toEqual(["name"]);
+  });
+
+  it("with a CSRF token, every change the console makes carries it: create, edit, disable, enable, regenerate, revoke, delete", async () => {
+    await open("s-owner");
+    changes.length = 0;
+    const dialog = page.locator("keyward-tokens dialog[open]");
+    const row = page.locator("keyward-tokens tbody tr").filter({ hasText: "guarded" });
+    const state = () => row.locator("td.state").textContent();
+    await page.getByRole("button", { name: "Create a token" }).click();
+    await dialog.getByLabel("Name").fill("guarded");
+    await dialog.getByRole("button", { name: "Create token" }).click();
+    await dialog.getByRole("button", { name: "Done" }).click();
+    expect(await edit("guarded", (form) => form.getByLabel("IP ranges").fill("203.0.113.0/24"))).toMatchObject({ status: 200 });
+    await row.getByRole("button", { name: "Disable guarded" }).click();
+    await expect.poll(state).toBe("Disabled");
+    await row.getByRole("button", { name: "Enable guarded" }).click();
+    await expect.poll(state).toBe("Active");
+    await row.getByRole("button", { name: "Regenerate guarded" }).click();
+    await dialog.getByRole("button", { name: "Regenerate" }).click();
+    await dialog.getByRole("button", { name: "Done" }).click();
+    await row.getByRole("button", { name: "Revoke guarded" }).click();
+    await dialog.getByRole("button", { name: "Revoke" }).click();
+    await expect.poll(state).toBe("Revoked");
+    await row.getByRole("button", { name: "Delete guarded" }).click();
+    await dialog.getByRole("button", { name: "Delete" }).click();
+    await expect.poll(() => changes).toEqual([
+      "POST /account/tokens/tokens",
+      "PATCH /account/tokens/tokens/:id",
+      "POST /account/tokens/tokens/:id/disable",
+      "POST /account/tokens/tokens/:id/enable",
+      "POST /account/tokens/tokens/:id/regenerate",
+      "POST /account/tokens/tokens/:id/revoke",
+      "DELETE /account/tokens/tokens/:id",
+    ]);
+    await expect.poll(() => row.count()).toBe(0);
+    expect((await srv.kw.tokens.list(OWNER)).items.map((t) => t.name)).not.toContain("guarded");
+  });
+});
