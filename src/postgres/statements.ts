@@ -38,10 +38,12 @@ export const statements = (t: TableNames) => ({
   list: page("record", "created_at", `${t.tokens} WHERE owner = $1`),
   auditOfToken: page("entry", "at", `${t.audit} WHERE token_id = $1`),
   auditOfOwner: page("entry", "at", `${t.audit} WHERE owner = $1`),
-  // Flat credits in one statement: a first use is inserted only when the cost fits the limit, a
-  // later one adds the cost only when used + cost still fits (the row lock orders concurrent
-  // spends); a row comes back exactly when granted.
-  spendFlat: `INSERT INTO ${t.credits} (token_id, used, period_start) SELECT $1, $2::float8, $3::float8 WHERE $2::float8 <= $4::float8
+  // Flat credits in one statement: a first use is inserted only when the cost fits the limit; on
+  // a row (a later use, or a top-up: a negative used) the cost is added only when used + cost
+  // still fits, even a cost above the limit (the row lock orders concurrent spends); a row comes
+  // back exactly when granted.
+  spendFlat: `INSERT INTO ${t.credits} (token_id, used, period_start) SELECT $1, $2::float8, $3::float8
+    WHERE $2::float8 <= $4::float8 OR EXISTS (SELECT 1 FROM ${t.credits} WHERE token_id = $1)
     ON CONFLICT (token_id) DO UPDATE SET used = ${t.credits}.used + excluded.used,
       period_start = COALESCE(${t.credits}.period_start, excluded.period_start)
     WHERE ${t.credits}.used + excluded.used <= $4::float8 RETURNING used`,

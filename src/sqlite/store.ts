@@ -497,7 +497,7 @@ export class SqliteStore implements TokenStore {
    * (used + cost <= limit) and leaves the row as it would.
    */
   #spendFlat(id: string, cost: number, limit: number, now: number): MeterResult {
-    const row = this.#s.spendFlat.get(id, cost, now, cost, limit, limit) as { used: number } | undefined;
+    const row = this.#s.spendFlat.get(id, cost, now, limit) as { used: number } | undefined;
     if (row) {
       const credits = { granted: true, remaining: Math.max(0, limit - Number(row.used)), nextRefillAt: null };
       return { granted: true, deniedBy: null, rateLimit: null, credits };

@@ -129,6 +129,27 @@ export function accountsGroup(ctx: SuiteContext): void {
     expect((await ctx.store.meter({ tokenId, cost: 1, rateLimit: null, credits: tp }, T)).granted).toBe(false);
   });
 
+  it("a token's top-up is spent like credits under its limit: a cost above the limit is granted from it", async (test) => {
+    if (!on()) return test.skip();
+    const spend = (tokenId: string, cost: number, limit: number) =>
+      ctx.store.meter({ tokenId, cost, rateLimit: null, credits: { limit, refill: null } }, T);
+    const topUp = (tokenId: string, limit: number, amount: number) =>
+      ctx.store.adjustCredits({ key: { tokenId }, policy: pool(limit), change: { op: "topUp", amount } }, T);
+    // Prepaid: a limit of 0, only purchased credits.
+    const prepaid = randomId("tok");
+    expect((await topUp(prepaid, 0, 100)).remaining).toBe(100);
+    expect((await spend(prepaid, 1, 0)).credits).toEqual({ granted: true, remaining: 99, nextRefillAt: null });
+    expect((await spend(prepaid, 99, 0)).credits).toMatchObject({ granted: true, remaining: 0 });
+    expect((await spend(prepaid, 1, 0)).credits).toMatchObject({ granted: false, remaining: 0 });
+    // A limit of 10 topped up by 500: one request of 50 fits the balance of 510.
+    const topped = randomId("tok");
+    await spend(topped, 2, 10);
+    expect((await topUp(topped, 10, 500)).remaining).toBe(508);
+    expect((await spend(topped, 50, 10)).credits).toMatchObject({ granted: true, remaining: 458 });
+    expect((await spend(topped, 459, 10)).credits).toMatchObject({ granted: false, remaining: 458 });
+    expect((await spend(topped, 458, 10)).credits).toMatchObject({ granted: true, remaining: 0 });
+  });
+
   it("refuses bad amounts with a coded error naming the field, and changes nothing", async (test) => {
     if (!on()) return test.skip();
     const owner = randomId("acct");
