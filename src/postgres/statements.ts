@@ -60,8 +60,15 @@ export const statements = (t: TableNames) => ({
   returnLease: `DELETE FROM ${t.leases} WHERE id = $1 RETURNING granted - reported AS back`,
   // One writer per token at a time, whether or not its counter rows exist yet (a row lock needs a row).
   lockCounters: `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`,
+  // A token's counters, under its advisory lock: the credit row also locked, since flat spends and
+  // leases take only that lock.
   counters: `SELECT c.used, c.period_start, r.window_ms, r.bucket, r.counts FROM (SELECT 1) one
-    LEFT JOIN ${t.credits} c ON c.token_id = $1 LEFT JOIN ${t.rateLimits} r ON r.token_id = $1`,
+    LEFT JOIN (SELECT used, period_start FROM ${t.credits} WHERE token_id = $1 FOR UPDATE) c ON true
+    LEFT JOIN ${t.rateLimits} r ON r.token_id = $1`,
+  // The first write of a credit row that was absent when read, only if it still is (a flat spend
+  // or a lease may have created it meanwhile); a row comes back when inserted.
+  claimCreditRow: `INSERT INTO ${t.credits} (token_id, used, period_start) VALUES ($1, $2::float8, $3::float8)
+    ON CONFLICT (token_id) DO NOTHING RETURNING 1`,
   saveCounters: `WITH c AS (INSERT INTO ${t.credits} (token_id, used, period_start)
       SELECT $1, $2::float8, $3::float8 WHERE $2::float8 IS NOT NULL
       ON CONFLICT (token_id) DO UPDATE SET used = excluded.used, period_start = excluded.period_start),

@@ -2,7 +2,8 @@
 // write primitive is one statement (insert with its hashes, audit entry and
 // notification; flat credits; nonces; usage) or one short transaction that
 // locks what it reads first (update and revoke: the token's row; metering
-// with a rate limit or refill: a per-token advisory lock), so every process
+// with a rate limit or refill: a per-token advisory lock, and the credit row
+// that flat spends and leases lock), so every process
 // sharing the database sees one order of writes. Hot tokens may be metered
 // from credit leases instead (opt-in, ./leases.ts).
 import { InvalidInputError, KeywardError, StoreUnavailableError, TokenExistsError, TokenNotFoundError } from "../errors.js";
@@ -401,30 +402,58 @@ export class PostgresStore implements TokenStore {
       // Token first, then account: one lock order for every request.
       await c.query(this.#s.lockCounters, [`${this.#t.credits}:${id}`]);
       if (account) await c.query(this.#s.lockCounters, [this.#accountLock(account.owner)]);
-      if (account || creditKey !== id || rateLimits?.length) return this.#meterKeys(c, request, creditKey, now);
-      const row = (await c.query(this.#s.counters, [id])).rows[0] as {
-        used: number | null;
-        period_start: number | null;
-        window_ms: number | null;
-        bucket: number | null;
-        counts: string | null;
-      };
-      const rate: RateWindowState | null =
-        row.window_ms === null ? null : { windowMs: row.window_ms, bucket: row.bucket!, counts: JSON.parse(row.counts!) };
-      const credits: CreditState | null = row.used === null ? null : { used: row.used, periodStart: row.period_start };
-      const step = meterStep(request.rateLimit ? rate : null, request.credits ? credits : null, request, now);
-      if (step.rate || step.credits) {
-        await c.query(this.#s.saveCounters, [
-          id,
-          step.credits?.used ?? null,
-          step.credits?.periodStart ?? null,
-          step.rate?.windowMs ?? null,
-          step.rate?.bucket ?? null,
-          step.rate ? JSON.stringify(step.rate.counts) : null,
-        ]);
+      const keys = account || creditKey !== id || rateLimits?.length;
+      for (;;) {
+        // null: a first use lost its credit row to a flat spend or a lease; read again (now locked).
+        const result = keys ? await this.#meterKeys(c, request, creditKey, now) : await this.#meterToken(c, request, now);
+        if (result) return result;
       }
-      return step.result;
     });
+  }
+
+  /**
+   * A request on the token's own counters (default pool, `rateLimit` only),
+   * under its advisory lock: both rows in one read (the credit row locked),
+   * one `meterStep`, both written in one statement. Null when the credit row,
+   * absent when read, was created meanwhile: nothing was written.
+   */
+  async #meterToken(c: PostgresClient, request: MeterRequest, now: number): Promise<MeterResult | null> {
+    const id = pgKey(request.tokenId);
+    const row = (await c.query(this.#s.counters, [id])).rows[0] as {
+      used: number | null;
+      period_start: number | null;
+      window_ms: number | null;
+      bucket: number | null;
+      counts: string | null;
+    };
+    const rate: RateWindowState | null =
+      row.window_ms === null ? null : { windowMs: row.window_ms, bucket: row.bucket!, counts: JSON.parse(row.counts!) };
+    const credits: CreditState | null = row.used === null ? null : { used: row.used, periodStart: row.period_start };
+    const step = meterStep(request.rateLimit ? rate : null, request.credits ? credits : null, request, now);
+    const claimed = credits === null && step.credits !== null;
+    if (claimed && !(await this.#claimCreditRow(c, id, step.credits!))) return null;
+    const saved = claimed ? null : step.credits;
+    if (step.rate || saved) {
+      await c.query(this.#s.saveCounters, [
+        id,
+        saved?.used ?? null,
+        saved?.periodStart ?? null,
+        step.rate?.windowMs ?? null,
+        step.rate?.bucket ?? null,
+        step.rate ? JSON.stringify(step.rate.counts) : null,
+      ]);
+    }
+    return step.result;
+  }
+
+  /**
+   * The first write of a credit row that was absent when read under the
+   * advisory lock: flat spends and leases do not take that lock, so one may
+   * have created the row since (then false, and nothing is written: the
+   * caller reads again, which now locks the row).
+   */
+  async #claimCreditRow(c: PostgresClient, key: string, next: CreditState): Promise<boolean> {
+    return (await c.query(this.#s.claimCreditRow, [key, next.used, next.periodStart])).rows.length === 1;
   }
 
   /** The advisory lock key of an account's counters (taken after its token's). */
@@ -437,9 +466,10 @@ export class PostgresStore implements TokenStore {
    * locks (taken by the caller): every counter row in one read (`poolKey`,
    * `rateKey` of the store kit; the token's credit row also row-locked, since
    * flat spends and leases take only that lock), one `meterStep`, every
-   * changed row in one write.
+   * changed row in one write. Null when the token's credit row, absent when
+   * read, was created meanwhile: nothing was written.
    */
-  async #meterKeys(c: PostgresClient, request: MeterRequest, creditKey: string, now: number): Promise<MeterResult> {
+  async #meterKeys(c: PostgresClient, request: MeterRequest, creditKey: string, now: number): Promise<MeterResult | null> {
     const id = pgKey(request.tokenId);
     const acct = request.account ?? null;
     const rateKeys = (request.rateLimits ?? []).map((l) => pgKey(rateKey(request.tokenId, l.windowMs)));
@@ -459,11 +489,14 @@ export class PostgresStore implements TokenStore {
       save.push([rateKeys[i]!, w]);
     });
     const a = step.account;
-    if (!step.credits && save.length === 0 && !a?.credits && !a?.rate) return step.result;
+    const claimed = row.credit === null && step.credits !== null;
+    if (claimed && !(await this.#claimCreditRow(c, creditKey, step.credits!))) return null;
+    const saved = claimed ? null : step.credits;
+    if (!saved && save.length === 0 && !a?.credits && !a?.rate) return step.result;
     await c.query(this.#s.saveMeterRows, [
       creditKey,
-      step.credits?.used ?? null,
-      step.credits?.periodStart ?? null,
+      saved?.used ?? null,
+      saved?.periodStart ?? null,
       save.map(([k]) => k),
       save.map(([, w]) => w.windowMs),
       save.map(([, w]) => w.bucket),
