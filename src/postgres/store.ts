@@ -425,14 +425,17 @@ export class PostgresStore implements TokenStore {
       window_ms: number | null;
       bucket: number | null;
       counts: string | null;
+      leased: number;
     };
     const rate: RateWindowState | null =
       row.window_ms === null ? null : { windowMs: row.window_ms, bucket: row.bucket!, counts: JSON.parse(row.counts!) };
     const credits: CreditState | null = row.used === null ? null : { used: row.used, periodStart: row.period_start };
-    const step = meterStep(request.rateLimit ? rate : null, request.credits ? credits : null, request, now);
+    const aside = setAside(row.leased);
+    const kit = request.credits ? { ...request, credits: aside.policy(request.credits) } : request;
+    const step = meterStep(request.rateLimit ? rate : null, aside.state(credits), kit, now);
     const claimed = credits === null && step.credits !== null;
     if (claimed && !(await this.#claimCreditRow(c, id, step.credits!))) return null;
-    const saved = claimed ? null : step.credits;
+    const saved = claimed ? null : aside.stored(step.credits);
     if (step.rate || saved) {
       await c.query(this.#s.saveCounters, [
         id,
@@ -478,12 +481,20 @@ export class PostgresStore implements TokenStore {
     type CreditRow = { used: number; period_start: number | null } | null;
     type RateRow = { window_ms: number; bucket: number; counts: string };
     const row = (await c.query(this.#s.meterRows, [creditKey, request.rateLimit ? [id, ...rateKeys] : rateKeys, accountCreditKey, owner]))
-      .rows[0] as { credit: CreditRow; rates: (RateRow & { token_id: string })[] | null; account_credit: CreditRow; account_rate: RateRow | null };
+      .rows[0] as {
+      credit: CreditRow;
+      leased: number;
+      rates: (RateRow & { token_id: string })[] | null;
+      account_credit: CreditRow;
+      account_rate: RateRow | null;
+    };
     const rates = new Map<string, RateWindowState>();
     for (const r of row.rates ?? []) rates.set(r.token_id, rateRow(r)!);
     const account = acct ? { rate: acct.rateLimit ? rateRow(row.account_rate) : null, credits: creditRow(row.account_credit) } : undefined;
     const more = { rates: rateKeys.map((k) => rates.get(k) ?? null) };
-    const step = meterStep(rates.get(id) ?? null, request.credits ? creditRow(row.credit) : null, request, now, account, more);
+    const aside = setAside(row.leased);
+    const kit = request.credits ? { ...request, credits: aside.policy(request.credits) } : request;
+    const step = meterStep(rates.get(id) ?? null, aside.state(creditRow(row.credit)), kit, now, account, more);
     const save: [string, RateWindowState][] = step.rate ? [[id, step.rate]] : [];
     step.rates?.forEach((w, i) => {
       save.push([rateKeys[i]!, w]);
@@ -491,7 +502,7 @@ export class PostgresStore implements TokenStore {
     const a = step.account;
     const claimed = row.credit === null && step.credits !== null;
     if (claimed && !(await this.#claimCreditRow(c, creditKey, step.credits!))) return null;
-    const saved = claimed ? null : step.credits;
+    const saved = claimed ? null : aside.stored(step.credits);
     if (!saved && save.length === 0 && !a?.credits && !a?.rate) return step.result;
     await c.query(this.#s.saveMeterRows, [
       creditKey,
@@ -544,9 +555,9 @@ export class PostgresStore implements TokenStore {
 
   /**
    * Under the lock `meter` takes for the balance (an account's; a token's,
-   * and its credit row, which flat spends and leases lock). Credits leased
-   * to a process before a reset stay spendable by it until the lease ends
-   * (at most `maxBlock` per process; docs/fleet.md).
+   * and its credit row, which flat spends and leases lock). A token's
+   * credits held by leases are set aside (`setAside`): a reset leaves them
+   * counted as used until they are reported or returned (docs/fleet.md).
    */
   async adjustCredits(request: CreditAdjustment, now: number, audit?: AuditEntry): Promise<CreditResult> {
     const write = request.change.op !== "read";
@@ -567,13 +578,13 @@ export class PostgresStore implements TokenStore {
       }
       const key = pgKey(poolKey(k.tokenId, k.pool));
       await c.query(this.#s.lockCounters, [`${this.#t.credits}:${pgKey(k.tokenId)}`]);
-      const found = write
-        ? ((await c.query(this.#s.lockCreditRow, [key])).rows[0] as { used: number; period_start: number | null; fresh: boolean })
-        : ((await c.query(this.#s.creditRow, [key])).rows[0] as { used: number; period_start: number | null } | undefined);
-      const state = found && !("fresh" in found && found.fresh) ? creditRow(found) : null;
-      const step = adjustCredits(state, request.policy, request.change, now);
+      type Found = { used: number; period_start: number | null; leased: number; fresh?: boolean };
+      const found = (await c.query(write ? this.#s.lockCreditRow : this.#s.creditRow, [key])).rows[0] as Found | undefined;
+      const aside = setAside(found?.leased ?? 0);
+      const state = aside.state(found && !found.fresh ? creditRow(found) : null);
+      const step = adjustCredits(state, aside.policy(request.policy), request.change, now);
       if (write) {
-        const next = step.next ?? state ?? { used: 0, periodStart: null };
+        const next = aside.stored(step.next ?? state ?? { used: 0, periodStart: null })!;
         await c.query(this.#s.saveCreditAudited, [key, next.used, next.periodStart, ...this.#auditValues(audit)]).catch((err: unknown) => {
           throw this.#conflict(err);
         });
@@ -825,4 +836,24 @@ function rateRow(r: { window_ms: number; bucket: number; counts: string } | null
 
 function creditRow(r: { used: number; period_start: number | null } | null | undefined): CreditState | null {
   return r ? { used: r.used, periodStart: r.period_start } : null;
+}
+
+/**
+ * A token pool as the store kit sees it while its leases hold `leased`
+ * credits (granted to a process, counted in `used`, not yet reported): set
+ * aside, a pool of `limit - leased` with `used - leased`. The balance is the
+ * same, but a refill or reset (a policy's, or an admin's) applies to the
+ * rest only, so a lease's return gives back exactly what it kept, and a
+ * top-up (a negative `used`) is never lost to it.
+ */
+function setAside(leased: number) {
+  const shift = (s: CreditState | null, by: number) => (s && by !== 0 ? { used: s.used + by, periodStart: s.periodStart } : s);
+  return {
+    /** The policy less the leased credits. */
+    policy: <P extends { limit: number }>(p: P): P => (leased === 0 ? p : { ...p, limit: p.limit - leased }),
+    /** The kit's state of a stored one. */
+    state: (s: CreditState | null) => shift(s, -leased),
+    /** The state to store of the kit's. */
+    stored: (s: CreditState | null) => shift(s, leased),
+  };
 }
