@@ -58,7 +58,12 @@ import { type Statements, statements } from "./statements.js";
 
 /** Options of {@link postgresStore}. */
 export interface PostgresStoreOptions {
-  /** Prefix of every table name (default `"keyward_"`), `/^[A-Za-z_][A-Za-z0-9_]{0,31}$/`; also names the NOTIFY channel (`<prefix>changes`). */
+  /**
+   * Prefix of every table name (default `"keyward_"`), `/^[A-Za-z_][A-Za-z0-9_]{0,31}$/`;
+   * also names the NOTIFY channel (`<prefix>changes`). Taken in lower case, as
+   * PostgreSQL takes unquoted names: `"App_"` and `"app_"` are the same tables
+   * and the same change feed.
+   */
   tablePrefix?: string;
   /** Run pending migrations when the store is created (default true). When false, an outdated schema is refused. */
   migrate?: boolean;
@@ -150,7 +155,7 @@ async function transaction<T>(pool: PostgresPool, body: (c: PostgresClient) => P
  * ```
  */
 export async function migrate(pool: PostgresPool, options: Pick<PostgresStoreOptions, "tablePrefix"> = {}): Promise<number> {
-  const t = tableNames(checkTablePrefix(options.tablePrefix));
+  const t = tableNames(pgTablePrefix(options.tablePrefix));
   try {
     let version = 0;
     for (const m of MIGRATIONS) {
@@ -169,6 +174,17 @@ export async function migrate(pool: PostgresPool, options: Pick<PostgresStoreOpt
   } catch (err) {
     throw startupError(err);
   }
+}
+
+/**
+ * @internal The `tablePrefix` option, checked, in lower case: PostgreSQL folds the
+ * unquoted table names to it, and the store names its constraints, advisory
+ * locks and NOTIFY channel after them the same way.
+ *
+ * @throws {ConfigError} `INVALID_CONFIG` when it does not match `TABLE_PREFIX_PATTERN`.
+ */
+export function pgTablePrefix(prefix: unknown): string {
+  return checkTablePrefix(prefix).toLowerCase();
 }
 
 async function readVersion(c: Pick<PostgresPool, "query">, t: TableNames): Promise<number> {
