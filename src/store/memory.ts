@@ -521,8 +521,9 @@ export class MemoryStore implements TokenStore {
   /**
    * Meters one request, all or nothing (see `meterStep` of the store kit):
    * rate limit, then credits; both counters are written only when both pass.
-   * The rate-limit state of a token is updated in place: a hit allocates
-   * nothing once the token has state, and no key string is built. Every
+   * The rate-limit state of a token is updated in place by a grant (a
+   * denial changes nothing): a hit allocates nothing once the token has
+   * state, and no key string is built. Every
    * 16th call also examines the rate-limit windows of up to 64 tokens (32
    * by `rateLimit`, 32 by `rateLimits`) and purges stale ones.
    *
