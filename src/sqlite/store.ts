@@ -149,11 +149,13 @@ const execControl = (db: SqliteDatabase): TransactionControl => ({
   rollback: () => db.exec("ROLLBACK"),
 });
 
+/** Runs `body` in a transaction; a failure, of `body` or of the COMMIT (which may leave the transaction open), rolls it back. */
 function transaction<T>(tx: TransactionControl, body: () => T): T {
   tx.begin();
-  let result: T;
   try {
-    result = body();
+    const result = body();
+    tx.commit();
+    return result;
   } catch (err) {
     try {
       tx.rollback();
@@ -162,8 +164,6 @@ function transaction<T>(tx: TransactionControl, body: () => T): T {
     }
     throw err;
   }
-  tx.commit();
-  return result;
 }
 
 function withBusyRetry<T>(body: () => T): T {
