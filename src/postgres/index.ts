@@ -18,10 +18,9 @@
  * @module keyward/postgres
  */
 import { ConfigError } from "../errors.js";
-import { checkTablePrefix } from "../store/sql/schema.js";
 import type { PostgresPool } from "./driver.js";
 import type { LeaseSettings } from "./leases.js";
-import { openSchema, PostgresStore, type PostgresStoreOptions } from "./store.js";
+import { openSchema, PostgresStore, type PostgresStoreOptions, pgTablePrefix } from "./store.js";
 
 export { SCHEMA_VERSION } from "../store/sql/schema.js";
 export type { PostgresClient, PostgresNotification, PostgresPool, PostgresQueryResult } from "./driver.js";
@@ -67,7 +66,7 @@ export async function postgresStore(pool: PostgresPool, options: PostgresStoreOp
     throw new TypeError("pool must have query() and connect(), like a pg Pool");
   }
   if (options === null || typeof options !== "object") throw new ConfigError("options", "must be an object");
-  const prefix = checkTablePrefix(options.tablePrefix);
+  const prefix = pgTablePrefix(options.tablePrefix);
   const { migrate = true, changeFeed = true, onChangeFeedError } = options;
   if (typeof migrate !== "boolean") throw new ConfigError("migrate", "must be a boolean");
   if (typeof changeFeed !== "boolean") throw new ConfigError("changeFeed", "must be a boolean");

@@ -123,7 +123,8 @@ export class CreditLeases {
       // Expired leases of dead (or cut-off) processes give back what they never granted.
       const back = (await c.query(this.#s.reclaimLeases, [key, now])).rows.reduce<number>((s, r) => s + (r as { back: number }).back, 0);
       const locked = (await c.query(this.#s.lockUsed, [key])).rows[0] as { used: number };
-      const used = Math.max(0, locked.used - back);
+      // Negative after a top-up: kept (a refill or reset never forgets a leased block, so nothing is given back twice).
+      const used = locked.used - back;
       const free = Math.max(0, limit - used);
       const block = Math.min(want, Math.floor(free / 2));
       if (free <= LOW_BALANCE || block < cost) {
@@ -189,7 +190,7 @@ export class CreditLeases {
       const back = rows[0]?.back ?? 0;
       if (back > 0) {
         const { used } = (await c.query(this.#s.lockUsed, [lease.key])).rows[0] as { used: number };
-        await c.query(this.#s.saveUsed, [lease.key, Math.max(0, used - back), null]);
+        await c.query(this.#s.saveUsed, [lease.key, used - back, null]);
       }
     });
   }

@@ -14,6 +14,10 @@ const page = (key: string, time: string, filter: string) => ({
   after: `SELECT ${key} FROM ${filter} AND (${time} > $3 OR (${time} = $3 AND id COLLATE "C" > $4)) ORDER BY ${time}, id COLLATE "C" LIMIT $2`,
 });
 
+// What the leases of a token's pool still hold: granted, counted in its `used`, not yet reported.
+const leased = (t: TableNames, key: string) =>
+  `(SELECT COALESCE(SUM(granted - reported), 0) FROM ${t.leases} WHERE token_id = ${key}) AS leased`;
+
 export const statements = (t: TableNames) => ({
   tokenById: `SELECT record FROM ${t.tokens} WHERE id = $1`,
   tokenForUpdate: `SELECT record FROM ${t.tokens} WHERE id = $1 FOR UPDATE`,
@@ -38,10 +42,12 @@ export const statements = (t: TableNames) => ({
   list: page("record", "created_at", `${t.tokens} WHERE owner = $1`),
   auditOfToken: page("entry", "at", `${t.audit} WHERE token_id = $1`),
   auditOfOwner: page("entry", "at", `${t.audit} WHERE owner = $1`),
-  // Flat credits in one statement: a first use is inserted only when the cost fits the limit, a
-  // later one adds the cost only when used + cost still fits (the row lock orders concurrent
-  // spends); a row comes back exactly when granted.
-  spendFlat: `INSERT INTO ${t.credits} (token_id, used, period_start) SELECT $1, $2::float8, $3::float8 WHERE $2::float8 <= $4::float8
+  // Flat credits in one statement: a first use is inserted only when the cost fits the limit; on
+  // a row (a later use, or a top-up: a negative used) the cost is added only when used + cost
+  // still fits, even a cost above the limit (the row lock orders concurrent spends); a row comes
+  // back exactly when granted.
+  spendFlat: `INSERT INTO ${t.credits} (token_id, used, period_start) SELECT $1, $2::float8, $3::float8
+    WHERE $2::float8 <= $4::float8 OR EXISTS (SELECT 1 FROM ${t.credits} WHERE token_id = $1)
     ON CONFLICT (token_id) DO UPDATE SET used = ${t.credits}.used + excluded.used,
       period_start = COALESCE(${t.credits}.period_start, excluded.period_start)
     WHERE ${t.credits}.used + excluded.used <= $4::float8 RETURNING used`,
@@ -58,8 +64,15 @@ export const statements = (t: TableNames) => ({
   returnLease: `DELETE FROM ${t.leases} WHERE id = $1 RETURNING granted - reported AS back`,
   // One writer per token at a time, whether or not its counter rows exist yet (a row lock needs a row).
   lockCounters: `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`,
-  counters: `SELECT c.used, c.period_start, r.window_ms, r.bucket, r.counts FROM (SELECT 1) one
-    LEFT JOIN ${t.credits} c ON c.token_id = $1 LEFT JOIN ${t.rateLimits} r ON r.token_id = $1`,
+  // A token's counters, under its advisory lock: the credit row also locked, since flat spends and
+  // leases take only that lock; with what the pool's leases hold (store.ts, setAside).
+  counters: `SELECT c.used, c.period_start, r.window_ms, r.bucket, r.counts, ${leased(t, "$1")} FROM (SELECT 1) one
+    LEFT JOIN (SELECT used, period_start FROM ${t.credits} WHERE token_id = $1 FOR UPDATE) c ON true
+    LEFT JOIN ${t.rateLimits} r ON r.token_id = $1`,
+  // The first write of a credit row that was absent when read, only if it still is (a flat spend
+  // or a lease may have created it meanwhile); a row comes back when inserted.
+  claimCreditRow: `INSERT INTO ${t.credits} (token_id, used, period_start) VALUES ($1, $2::float8, $3::float8)
+    ON CONFLICT (token_id) DO NOTHING RETURNING 1`,
   saveCounters: `WITH c AS (INSERT INTO ${t.credits} (token_id, used, period_start)
       SELECT $1, $2::float8, $3::float8 WHERE $2::float8 IS NOT NULL
       ON CONFLICT (token_id) DO UPDATE SET used = excluded.used, period_start = excluded.period_start),
@@ -67,7 +80,7 @@ export const statements = (t: TableNames) => ({
       SELECT $1, $4::float8, $5::float8, $6::text WHERE $4::float8 IS NOT NULL
       ON CONFLICT (token_id) DO UPDATE SET window_ms = excluded.window_ms, bucket = excluded.bucket, counts = excluded.counts)
     SELECT 1`,
-  creditRow: `SELECT used, period_start FROM ${t.credits} WHERE token_id = $1`,
+  creditRow: `SELECT used, period_start, ${leased(t, "$1")} FROM ${t.credits} WHERE token_id = $1`,
   // Insert, or take over an expired entry; an unexpired one makes no change (rowCount 0).
   rememberNonce: `INSERT INTO ${t.nonces} (token_id, nonce, expires_at) VALUES ($1, $2, $3)
     ON CONFLICT (token_id, nonce) DO UPDATE SET expires_at = excluded.expires_at WHERE ${t.nonces}.expires_at <= $4`,
@@ -135,6 +148,7 @@ export const statements = (t: TableNames) => ({
   // ($2), the account's credit row ($3) and rate row ($4); JSON, null when absent.
   meterRows: `SELECT
     (SELECT row_to_json(c) FROM (SELECT used, period_start FROM ${t.credits} WHERE token_id = $1 FOR UPDATE) c) AS credit,
+    ${leased(t, "$1")},
     (SELECT json_agg(r) FROM (SELECT token_id, window_ms, bucket, counts FROM ${t.rateLimits} WHERE token_id = ANY($2::text[])) r) AS rates,
     (SELECT row_to_json(a) FROM (SELECT used, period_start FROM ${t.accountCredits} WHERE owner = $3) a) AS account_credit,
     (SELECT row_to_json(b) FROM (SELECT window_ms, bucket, counts FROM ${t.accountRateLimits} WHERE owner = $4) b) AS account_rate`,
@@ -160,7 +174,7 @@ export const statements = (t: TableNames) => ({
   // A token's credit row for an admin change, locked against flat spends and leases (created when
   // absent, then "fresh").
   lockCreditRow: `INSERT INTO ${t.credits} (token_id, used, period_start) VALUES ($1, 0, NULL)
-    ON CONFLICT (token_id) DO UPDATE SET used = ${t.credits}.used RETURNING used, period_start, (xmax = 0) AS fresh`,
+    ON CONFLICT (token_id) DO UPDATE SET used = ${t.credits}.used RETURNING used, period_start, (xmax = 0) AS fresh, ${leased(t, "$1")}`,
   saveCreditAudited: `WITH c AS (UPDATE ${t.credits} SET used = $2::float8, period_start = $3::float8 WHERE token_id = $1),
     au AS (${auditInsert(t, 4)})
     SELECT 1`,

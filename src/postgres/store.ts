@@ -2,7 +2,8 @@
 // write primitive is one statement (insert with its hashes, audit entry and
 // notification; flat credits; nonces; usage) or one short transaction that
 // locks what it reads first (update and revoke: the token's row; metering
-// with a rate limit or refill: a per-token advisory lock), so every process
+// with a rate limit or refill: a per-token advisory lock, and the credit row
+// that flat spends and leases lock), so every process
 // sharing the database sees one order of writes. Hot tokens may be metered
 // from credit leases instead (opt-in, ./leases.ts).
 import { InvalidInputError, KeywardError, StoreUnavailableError, TokenExistsError, TokenNotFoundError } from "../errors.js";
@@ -57,7 +58,12 @@ import { type Statements, statements } from "./statements.js";
 
 /** Options of {@link postgresStore}. */
 export interface PostgresStoreOptions {
-  /** Prefix of every table name (default `"keyward_"`), `/^[A-Za-z_][A-Za-z0-9_]{0,31}$/`; also names the NOTIFY channel (`<prefix>changes`). */
+  /**
+   * Prefix of every table name (default `"keyward_"`), `/^[A-Za-z_][A-Za-z0-9_]{0,31}$/`;
+   * also names the NOTIFY channel (`<prefix>changes`). Taken in lower case, as
+   * PostgreSQL takes unquoted names: `"App_"` and `"app_"` are the same tables
+   * and the same change feed.
+   */
   tablePrefix?: string;
   /** Run pending migrations when the store is created (default true). When false, an outdated schema is refused. */
   migrate?: boolean;
@@ -149,7 +155,7 @@ async function transaction<T>(pool: PostgresPool, body: (c: PostgresClient) => P
  * ```
  */
 export async function migrate(pool: PostgresPool, options: Pick<PostgresStoreOptions, "tablePrefix"> = {}): Promise<number> {
-  const t = tableNames(checkTablePrefix(options.tablePrefix));
+  const t = tableNames(pgTablePrefix(options.tablePrefix));
   try {
     let version = 0;
     for (const m of MIGRATIONS) {
@@ -168,6 +174,17 @@ export async function migrate(pool: PostgresPool, options: Pick<PostgresStoreOpt
   } catch (err) {
     throw startupError(err);
   }
+}
+
+/**
+ * @internal The `tablePrefix` option, checked, in lower case: PostgreSQL folds the
+ * unquoted table names to it, and the store names its constraints, advisory
+ * locks and NOTIFY channel after them the same way.
+ *
+ * @throws {ConfigError} `INVALID_CONFIG` when it does not match `TABLE_PREFIX_PATTERN`.
+ */
+export function pgTablePrefix(prefix: unknown): string {
+  return checkTablePrefix(prefix).toLowerCase();
 }
 
 async function readVersion(c: Pick<PostgresPool, "query">, t: TableNames): Promise<number> {
@@ -401,30 +418,61 @@ export class PostgresStore implements TokenStore {
       // Token first, then account: one lock order for every request.
       await c.query(this.#s.lockCounters, [`${this.#t.credits}:${id}`]);
       if (account) await c.query(this.#s.lockCounters, [this.#accountLock(account.owner)]);
-      if (account || creditKey !== id || rateLimits?.length) return this.#meterKeys(c, request, creditKey, now);
-      const row = (await c.query(this.#s.counters, [id])).rows[0] as {
-        used: number | null;
-        period_start: number | null;
-        window_ms: number | null;
-        bucket: number | null;
-        counts: string | null;
-      };
-      const rate: RateWindowState | null =
-        row.window_ms === null ? null : { windowMs: row.window_ms, bucket: row.bucket!, counts: JSON.parse(row.counts!) };
-      const credits: CreditState | null = row.used === null ? null : { used: row.used, periodStart: row.period_start };
-      const step = meterStep(request.rateLimit ? rate : null, request.credits ? credits : null, request, now);
-      if (step.rate || step.credits) {
-        await c.query(this.#s.saveCounters, [
-          id,
-          step.credits?.used ?? null,
-          step.credits?.periodStart ?? null,
-          step.rate?.windowMs ?? null,
-          step.rate?.bucket ?? null,
-          step.rate ? JSON.stringify(step.rate.counts) : null,
-        ]);
+      const keys = account || creditKey !== id || rateLimits?.length;
+      for (;;) {
+        // null: a first use lost its credit row to a flat spend or a lease; read again (now locked).
+        const result = keys ? await this.#meterKeys(c, request, creditKey, now) : await this.#meterToken(c, request, now);
+        if (result) return result;
       }
-      return step.result;
     });
+  }
+
+  /**
+   * A request on the token's own counters (default pool, `rateLimit` only),
+   * under its advisory lock: both rows in one read (the credit row locked),
+   * one `meterStep`, both written in one statement. Null when the credit row,
+   * absent when read, was created meanwhile: nothing was written.
+   */
+  async #meterToken(c: PostgresClient, request: MeterRequest, now: number): Promise<MeterResult | null> {
+    const id = pgKey(request.tokenId);
+    const row = (await c.query(this.#s.counters, [id])).rows[0] as {
+      used: number | null;
+      period_start: number | null;
+      window_ms: number | null;
+      bucket: number | null;
+      counts: string | null;
+      leased: number;
+    };
+    const rate: RateWindowState | null =
+      row.window_ms === null ? null : { windowMs: row.window_ms, bucket: row.bucket!, counts: JSON.parse(row.counts!) };
+    const credits: CreditState | null = row.used === null ? null : { used: row.used, periodStart: row.period_start };
+    const aside = setAside(row.leased);
+    const kit = request.credits ? { ...request, credits: aside.policy(request.credits) } : request;
+    const step = meterStep(request.rateLimit ? rate : null, aside.state(credits), kit, now);
+    const claimed = credits === null && step.credits !== null;
+    if (claimed && !(await this.#claimCreditRow(c, id, step.credits!))) return null;
+    const saved = claimed ? null : aside.stored(step.credits);
+    if (step.rate || saved) {
+      await c.query(this.#s.saveCounters, [
+        id,
+        saved?.used ?? null,
+        saved?.periodStart ?? null,
+        step.rate?.windowMs ?? null,
+        step.rate?.bucket ?? null,
+        step.rate ? JSON.stringify(step.rate.counts) : null,
+      ]);
+    }
+    return step.result;
+  }
+
+  /**
+   * The first write of a credit row that was absent when read under the
+   * advisory lock: flat spends and leases do not take that lock, so one may
+   * have created the row since (then false, and nothing is written: the
+   * caller reads again, which now locks the row).
+   */
+  async #claimCreditRow(c: PostgresClient, key: string, next: CreditState): Promise<boolean> {
+    return (await c.query(this.#s.claimCreditRow, [key, next.used, next.periodStart])).rows.length === 1;
   }
 
   /** The advisory lock key of an account's counters (taken after its token's). */
@@ -437,9 +485,10 @@ export class PostgresStore implements TokenStore {
    * locks (taken by the caller): every counter row in one read (`poolKey`,
    * `rateKey` of the store kit; the token's credit row also row-locked, since
    * flat spends and leases take only that lock), one `meterStep`, every
-   * changed row in one write.
+   * changed row in one write. Null when the token's credit row, absent when
+   * read, was created meanwhile: nothing was written.
    */
-  async #meterKeys(c: PostgresClient, request: MeterRequest, creditKey: string, now: number): Promise<MeterResult> {
+  async #meterKeys(c: PostgresClient, request: MeterRequest, creditKey: string, now: number): Promise<MeterResult | null> {
     const id = pgKey(request.tokenId);
     const acct = request.account ?? null;
     const rateKeys = (request.rateLimits ?? []).map((l) => pgKey(rateKey(request.tokenId, l.windowMs)));
@@ -448,22 +497,33 @@ export class PostgresStore implements TokenStore {
     type CreditRow = { used: number; period_start: number | null } | null;
     type RateRow = { window_ms: number; bucket: number; counts: string };
     const row = (await c.query(this.#s.meterRows, [creditKey, request.rateLimit ? [id, ...rateKeys] : rateKeys, accountCreditKey, owner]))
-      .rows[0] as { credit: CreditRow; rates: (RateRow & { token_id: string })[] | null; account_credit: CreditRow; account_rate: RateRow | null };
+      .rows[0] as {
+      credit: CreditRow;
+      leased: number;
+      rates: (RateRow & { token_id: string })[] | null;
+      account_credit: CreditRow;
+      account_rate: RateRow | null;
+    };
     const rates = new Map<string, RateWindowState>();
     for (const r of row.rates ?? []) rates.set(r.token_id, rateRow(r)!);
     const account = acct ? { rate: acct.rateLimit ? rateRow(row.account_rate) : null, credits: creditRow(row.account_credit) } : undefined;
     const more = { rates: rateKeys.map((k) => rates.get(k) ?? null) };
-    const step = meterStep(rates.get(id) ?? null, request.credits ? creditRow(row.credit) : null, request, now, account, more);
+    const aside = setAside(row.leased);
+    const kit = request.credits ? { ...request, credits: aside.policy(request.credits) } : request;
+    const step = meterStep(rates.get(id) ?? null, aside.state(creditRow(row.credit)), kit, now, account, more);
     const save: [string, RateWindowState][] = step.rate ? [[id, step.rate]] : [];
     step.rates?.forEach((w, i) => {
       save.push([rateKeys[i]!, w]);
     });
     const a = step.account;
-    if (!step.credits && save.length === 0 && !a?.credits && !a?.rate) return step.result;
+    const claimed = row.credit === null && step.credits !== null;
+    if (claimed && !(await this.#claimCreditRow(c, creditKey, step.credits!))) return null;
+    const saved = claimed ? null : aside.stored(step.credits);
+    if (!saved && save.length === 0 && !a?.credits && !a?.rate) return step.result;
     await c.query(this.#s.saveMeterRows, [
       creditKey,
-      step.credits?.used ?? null,
-      step.credits?.periodStart ?? null,
+      saved?.used ?? null,
+      saved?.periodStart ?? null,
       save.map(([k]) => k),
       save.map(([, w]) => w.windowMs),
       save.map(([, w]) => w.bucket),
@@ -511,9 +571,9 @@ export class PostgresStore implements TokenStore {
 
   /**
    * Under the lock `meter` takes for the balance (an account's; a token's,
-   * and its credit row, which flat spends and leases lock). Credits leased
-   * to a process before a reset stay spendable by it until the lease ends
-   * (at most `maxBlock` per process; docs/fleet.md).
+   * and its credit row, which flat spends and leases lock). A token's
+   * credits held by leases are set aside (`setAside`): a reset leaves them
+   * counted as used until they are reported or returned (docs/fleet.md).
    */
   async adjustCredits(request: CreditAdjustment, now: number, audit?: AuditEntry): Promise<CreditResult> {
     const write = request.change.op !== "read";
@@ -534,13 +594,13 @@ export class PostgresStore implements TokenStore {
       }
       const key = pgKey(poolKey(k.tokenId, k.pool));
       await c.query(this.#s.lockCounters, [`${this.#t.credits}:${pgKey(k.tokenId)}`]);
-      const found = write
-        ? ((await c.query(this.#s.lockCreditRow, [key])).rows[0] as { used: number; period_start: number | null; fresh: boolean })
-        : ((await c.query(this.#s.creditRow, [key])).rows[0] as { used: number; period_start: number | null } | undefined);
-      const state = found && !("fresh" in found && found.fresh) ? creditRow(found) : null;
-      const step = adjustCredits(state, request.policy, request.change, now);
+      type Found = { used: number; period_start: number | null; leased: number; fresh?: boolean };
+      const found = (await c.query(write ? this.#s.lockCreditRow : this.#s.creditRow, [key])).rows[0] as Found | undefined;
+      const aside = setAside(found?.leased ?? 0);
+      const state = aside.state(found && !found.fresh ? creditRow(found) : null);
+      const step = adjustCredits(state, aside.policy(request.policy), request.change, now);
       if (write) {
-        const next = step.next ?? state ?? { used: 0, periodStart: null };
+        const next = aside.stored(step.next ?? state ?? { used: 0, periodStart: null })!;
         await c.query(this.#s.saveCreditAudited, [key, next.used, next.periodStart, ...this.#auditValues(audit)]).catch((err: unknown) => {
           throw this.#conflict(err);
         });
@@ -792,4 +852,24 @@ function rateRow(r: { window_ms: number; bucket: number; counts: string } | null
 
 function creditRow(r: { used: number; period_start: number | null } | null | undefined): CreditState | null {
   return r ? { used: r.used, periodStart: r.period_start } : null;
+}
+
+/**
+ * A token pool as the store kit sees it while its leases hold `leased`
+ * credits (granted to a process, counted in `used`, not yet reported): set
+ * aside, a pool of `limit - leased` with `used - leased`. The balance is the
+ * same, but a refill or reset (a policy's, or an admin's) applies to the
+ * rest only, so a lease's return gives back exactly what it kept, and a
+ * top-up (a negative `used`) is never lost to it.
+ */
+function setAside(leased: number) {
+  const shift = (s: CreditState | null, by: number) => (s && by !== 0 ? { used: s.used + by, periodStart: s.periodStart } : s);
+  return {
+    /** The policy less the leased credits. */
+    policy: <P extends { limit: number }>(p: P): P => (leased === 0 ? p : { ...p, limit: p.limit - leased }),
+    /** The kit's state of a stored one. */
+    state: (s: CreditState | null) => shift(s, -leased),
+    /** The state to store of the kit's. */
+    stored: (s: CreditState | null) => shift(s, leased),
+  };
 }

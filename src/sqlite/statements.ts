@@ -34,12 +34,14 @@ const sql = (t: TableNames) => ({
   creditsOf: `SELECT used, period_start AS periodStart FROM ${t.credits} WHERE token_id = ?`,
   saveCredits: `INSERT INTO ${t.credits} (token_id, used, period_start) VALUES (?, ?, ?)
     ON CONFLICT (token_id) DO UPDATE SET used = excluded.used, period_start = excluded.period_start`,
-  // Flat credits in one statement: a first use is inserted only when the cost fits the limit,
-  // a later one adds the cost only when used + cost still fits; a row comes back when granted.
-  spendFlat: `INSERT INTO ${t.credits} (token_id, used, period_start) SELECT ?, ?, ? WHERE ? <= ?
+  // Flat credits in one statement: a first use is inserted only when the cost fits the limit; on
+  // a row (a later use, or a top-up: a negative used) the cost is added only when used + cost
+  // still fits, even a cost above the limit; a row comes back when granted.
+  spendFlat: `INSERT INTO ${t.credits} (token_id, used, period_start) SELECT ?1, ?2, ?3
+    WHERE ?2 <= ?4 OR EXISTS (SELECT 1 FROM ${t.credits} WHERE token_id = ?1)
     ON CONFLICT (token_id) DO UPDATE SET used = used + excluded.used,
       period_start = COALESCE(period_start, excluded.period_start)
-    WHERE used + excluded.used <= ? RETURNING used`,
+    WHERE used + excluded.used <= ?4 RETURNING used`,
   rateOf: `SELECT window_ms, bucket, counts FROM ${t.rateLimits} WHERE token_id = ?`,
   saveRate: `INSERT INTO ${t.rateLimits} (token_id, window_ms, bucket, counts) VALUES (?, ?, ?, ?)
     ON CONFLICT (token_id) DO UPDATE SET window_ms = excluded.window_ms, bucket = excluded.bucket, counts = excluded.counts`,

@@ -149,11 +149,13 @@ const execControl = (db: SqliteDatabase): TransactionControl => ({
   rollback: () => db.exec("ROLLBACK"),
 });
 
+/** Runs `body` in a transaction; a failure, of `body` or of the COMMIT (which may leave the transaction open), rolls it back. */
 function transaction<T>(tx: TransactionControl, body: () => T): T {
   tx.begin();
-  let result: T;
   try {
-    result = body();
+    const result = body();
+    tx.commit();
+    return result;
   } catch (err) {
     try {
       tx.rollback();
@@ -162,8 +164,6 @@ function transaction<T>(tx: TransactionControl, body: () => T): T {
     }
     throw err;
   }
-  tx.commit();
-  return result;
 }
 
 function withBusyRetry<T>(body: () => T): T {
@@ -497,7 +497,7 @@ export class SqliteStore implements TokenStore {
    * (used + cost <= limit) and leaves the row as it would.
    */
   #spendFlat(id: string, cost: number, limit: number, now: number): MeterResult {
-    const row = this.#s.spendFlat.get(id, cost, now, cost, limit, limit) as { used: number } | undefined;
+    const row = this.#s.spendFlat.get(id, cost, now, limit) as { used: number } | undefined;
     if (row) {
       const credits = { granted: true, remaining: Math.max(0, limit - Number(row.used)), nextRefillAt: null };
       return { granted: true, deniedBy: null, rateLimit: null, credits };

@@ -138,6 +138,14 @@ class TokenUsage {
 /** At most this many nonce / rate-limit entries are examined per call to purge expired ones. */
 export const MEMORY_STORE_SWEEP_BUDGET = 16;
 
+/**
+ * How long a rate-limit window is kept after its last hit has left it: a
+ * request stamped up to this much earlier (requests take `now` before they
+ * are metered, so they may arrive out of order) still finds the hits an SQL
+ * store, which never forgets them, would find.
+ */
+const RATE_WINDOW_GRACE_MS = 60_000;
+
 /** One token's nonces, and the latest expiry among them (the whole group expires then). */
 interface NonceGroup {
   until: number;
@@ -521,10 +529,11 @@ export class MemoryStore implements TokenStore {
   /**
    * Meters one request, all or nothing (see `meterStep` of the store kit):
    * rate limit, then credits; both counters are written only when both pass.
-   * The rate-limit state of a token is updated in place: a hit allocates
-   * nothing once the token has state, and no key string is built. Every
+   * The rate-limit state of a token is updated in place by a grant (a
+   * denial changes nothing): a hit allocates nothing once the token has
+   * state, and no key string is built. Every
    * 16th call also examines the rate-limit windows of up to 64 tokens (32
-   * by `rateLimit`, 32 by `rateLimits`) and purges stale ones.
+   * by `rateLimit`, 32 by `rateLimits`) and purges those empty for a minute.
    *
    * @param request - the token, its cost and its policies now.
    * @param now - epoch ms.
@@ -558,7 +567,7 @@ export class MemoryStore implements TokenStore {
     // A sweep step every 16 calls: 32 tokens' `rateLimit` windows and the `rateLimits` windows of 32
     // more (at most 8 each), so at most 18 windows per call, amortized, with few iterator steps.
     if ((request.rateLimit || rateLimits?.length) && (++this.#meterCalls & 15) === 0) {
-      this.#rates.sweep(32, (s) => windowExpired(s, now));
+      this.#rates.sweep(32, (s) => windowExpired(s, now - RATE_WINDOW_GRACE_MS));
     }
     return step.result;
   }

@@ -346,7 +346,8 @@ export interface AccountStore {
   /**
    * Reads, tops up or resets a balance (`adjustCredits` of the store kit over
    * the counter `meter` uses), atomically with `audit` (not written for a
-   * read). A rejected change writes nothing.
+   * read). A read writes nothing (not even a refill or reset it counts); a
+   * rejected change writes nothing.
    */
   adjustCredits(request: CreditAdjustment, now: number, audit?: AuditEntry): Promise<CreditResult>;
 }

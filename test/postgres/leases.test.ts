@@ -1,5 +1,5 @@
 // Credit leases in one process: exact grants, work per request, return on close.
-import { Keyward } from "keyward";
+import { guardStore, Keyward } from "keyward";
 import { type PostgresPool, postgresStore } from "keyward/postgres";
 import { describe, expect, it } from "vitest";
 import { freshPrefix, hasPostgres, testPool } from "./server.js";
@@ -79,5 +79,66 @@ describe.runIf(hasPostgres)("credit leases", () => {
     await kw.close();
     await store.close();
     expect(await used()).toBe(3);
+  });
+
+  /** A store with leases and an admin's without, on the same tables. */
+  const pair = async () => {
+    const prefix = freshPrefix();
+    const leasing = await postgresStore(pool, { tablePrefix: prefix, changeFeed: false, creditLeases: true });
+    const admin = await postgresStore(pool, { tablePrefix: prefix, changeFeed: false });
+    const used = async (tokenId: string) => (await pool.query(`SELECT used FROM ${prefix}credits WHERE token_id = $1`, [tokenId])).rows[0].used;
+    return { leasing, store: guardStore(leasing), admin: guardStore(admin), used };
+  };
+  const flat = { limit: 1000, refill: null };
+  const policy = { limit: 1000, refill: null, reset: null, overage: 0 };
+
+  it("top-ups are kept: 1 000 credits topped up by 500 before the first lease and 200 while one is out grant exactly 1 700", async () => {
+    const { leasing, store, admin, used } = await pair();
+    const tokenId = "tok_topped_up";
+    const now = Date.now();
+    const topUp = (amount: number) => admin.adjustCredits({ key: { tokenId }, policy, change: { op: "topUp", amount } }, now);
+    expect((await topUp(500)).remaining).toBe(1500);
+    let granted = 0;
+    for (let wave = 0; wave < 200; wave++) {
+      if (wave === 10) await topUp(200);
+      const rs = await Promise.all(Array.from({ length: 10 }, () => store.meter({ tokenId, cost: 1, rateLimit: null, credits: flat }, now + wave)));
+      granted += rs.filter((r) => r.granted).length;
+    }
+    expect(granted).toBe(1700);
+    await leasing.close();
+    expect(await used(tokenId)).toBe(1000);
+    expect((await admin.adjustCredits({ key: { tokenId }, policy, change: { op: "read" } }, now)).remaining).toBe(0);
+    await admin.close();
+  });
+
+  it.each([
+    ["an admin reset", "reset"],
+    ["a refill after a policy change", "refill"],
+  ])("%s while a lease is out forgets none of its credits: its return gives back exactly its rest", async (_, what) => {
+    const { leasing, store, admin, used } = await pair();
+    const tokenId = "tok_reset";
+    const now = Date.now();
+    const spend = (s: typeof store, credits: typeof flat | { limit: number; refill: { amount: number; intervalMs: number } }, at: number) =>
+      s.meter({ tokenId, cost: 1, rateLimit: null, credits }, at);
+    // A block of 8 leased; 3 of it granted: 5 held by the lease.
+    for (let i = 0; i < 3; i++) expect((await spend(store, flat, now)).granted).toBe(true);
+    expect(await used(tokenId)).toBe(8);
+    let after = 0;
+    if (what === "reset") {
+      // A full balance, less what the lease still holds.
+      expect((await admin.adjustCredits({ key: { tokenId }, policy, change: { op: "reset" } }, now)).remaining).toBe(995);
+    } else {
+      // The policy gains a refill: everything spent comes back, not what the lease holds.
+      const r = await spend(admin, { limit: 1000, refill: { amount: 1000, intervalMs: 1000 } }, now + 5000);
+      expect(r.credits).toMatchObject({ granted: true, remaining: 994 });
+      after++;
+    }
+    // The holder grants 2 more from its block, then returns the other 3.
+    for (let i = 0; i < 2; i++) expect((await spend(store, flat, now + 1)).granted).toBe(true);
+    after += 2;
+    await leasing.close();
+    expect(await used(tokenId)).toBe(after);
+    expect((await admin.adjustCredits({ key: { tokenId }, policy, change: { op: "read" } }, now + 5000)).remaining).toBe(1000 - after);
+    await admin.close();
   });
 });

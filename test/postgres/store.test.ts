@@ -2,7 +2,7 @@
 // hostile input, decisions equal to MemoryStore's, locks and outages.
 import { guardStore, Keyward, MemoryStore, StoreUnavailableError } from "keyward";
 import { migrate, postgresStore, SCHEMA_VERSION } from "keyward/postgres";
-import { makeStoredToken } from "keyward/testing";
+import { makeAuditEntry, makeStoredToken } from "keyward/testing";
 import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { meterOps, poolOps, poolRequest } from "../support/meter-ops.js";
@@ -44,6 +44,26 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     expect(await Promise.all(Array.from({ length: 6 }, () => migrate(pool, { tablePrefix: prefix })))).toEqual(Array(6).fill(SCHEMA_VERSION));
     const { rows } = await pool.query(`SELECT version FROM ${prefix}migrations`);
     expect(rows).toHaveLength(SCHEMA_VERSION);
+  });
+
+  it("a prefix with capitals is the same tables and change feed as in lower case (PostgreSQL folds unquoted names); errors keep their codes", async () => {
+    const prefix = freshPrefix();
+    const upper = guardStore(await postgresStore(pool, { tablePrefix: prefix.toUpperCase() }));
+    const lower = guardStore(await postgresStore(pool, { tablePrefix: prefix }));
+    const seen: string[] = [];
+    lower.subscribe!((e) => seen.push(e.tokenId));
+    const t = makeStoredToken();
+    await upper.insert(t);
+    expect(await lower.get(t.id)).toEqual(t);
+    await waitFor(() => seen.includes(t.id));
+    const audit = makeAuditEntry({ tokenId: t.id, owner: t.owner });
+    await upper.appendAudit(audit);
+    for (const s of [upper, lower]) {
+      expect(await rejection(s.appendAudit(audit))).toMatchObject({ code: "INVALID_INPUT", field: "audit.id" });
+      expect(await rejection(s.insert(t))).toMatchObject({ code: "TOKEN_ALREADY_EXISTS" });
+    }
+    await upper.close?.();
+    await lower.close?.();
   });
 
   it("refuses a schema newer than the library, naming both versions; with migrate: false, a missing schema", async () => {

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { guardStore, Keyward, StoreUnavailableError } from "keyward";
 import { migrate, SCHEMA_VERSION, type SqliteStore, sqliteStore } from "keyward/sqlite";
-import { describeTokenStore, makeStoredToken } from "keyward/testing";
+import { describeTokenStore, makeAuditEntry, makeStoredToken } from "keyward/testing";
 import { afterAll, describe, expect, it } from "vitest";
 import { meterOps, poolOps, poolRequest } from "../support/meter-ops.js";
 
@@ -111,6 +111,23 @@ describe("sqliteStore", () => {
       code: "STORE_UNAVAILABLE",
     });
     expect((await g.get(t.id))?.revokedAt).toBeNull();
+  });
+
+  it("a COMMIT that fails is rolled back: nothing is written, and the connection takes the next transaction", async () => {
+    const db = new DatabaseSync(file());
+    const store = guardStore(sqliteStore(db));
+    const t = makeStoredToken();
+    await store.insert(t);
+    // A deferred foreign key broken by every audit entry fails the COMMIT itself, which leaves SQLite's transaction open.
+    db.exec(`PRAGMA foreign_keys = ON;
+      CREATE TABLE parent (id INTEGER PRIMARY KEY);
+      CREATE TABLE child (parent INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);
+      CREATE TRIGGER broken AFTER INSERT ON keyward_audit BEGIN INSERT INTO child VALUES (1); END`);
+    await expect(store.revoke(t.id, 5, makeAuditEntry({ tokenId: t.id, owner: t.owner }))).rejects.toMatchObject({ code: "STORE_UNAVAILABLE" });
+    expect(db.isTransaction).toBe(false);
+    expect((await store.get(t.id))?.revokedAt).toBeNull();
+    db.exec("DROP TRIGGER broken");
+    expect((await store.revoke(t.id, 6)).revokedAt).toBe(6);
   });
 
   it("hostile strings are bound parameters: same decisions as MemoryStore", async () => {

@@ -82,10 +82,23 @@ describe("MemoryStore specifics", () => {
       store.meter({ tokenId, cost: 0, rateLimit: { limit: 5, windowMs: 1000 }, credits: null }, now);
     for (let i = 0; i < 50; i++) await hit(`k-${i}`, T);
     expect(store.stats().rateLimitKeys).toBe(50);
-    await hit("fresh", T + 5000);
+    // Empty from T + 1100 on; kept for a minute more (requests stamped earlier may still come).
+    for (let i = 0; i < 32; i++) await hit("fresh", T + 61_099);
+    expect(store.stats().rateLimitKeys).toBe(51);
+    await hit("fresh", T + 61_100);
     expect(store.stats().rateLimitKeys).toBeGreaterThanOrEqual(49);
-    for (let i = 0; i < 30; i++) await hit("fresh", T + 5000);
+    for (let i = 0; i < 30; i++) await hit("fresh", T + 61_100);
     expect(store.stats().rateLimitKeys).toBe(1);
+  });
+
+  it("keeps an empty rate-limit window a minute, so a request stamped earlier still finds its hits", async () => {
+    const store = new MemoryStore();
+    const hit = (tokenId: string, now: number) => store.meter({ tokenId, cost: 0, rateLimit: { limit: 1, windowMs: 1000 }, credits: null }, now);
+    expect((await hit("tok_a", T)).granted).toBe(true);
+    // Other tokens' requests 5 s later: sweep steps over every window.
+    for (let i = 0; i < 64; i++) await hit(`tok_${i}`, T + 5000);
+    // Stamped before the others (taken before they were metered), tok_a's next request finds the hit at T.
+    expect((await hit("tok_a", T + 500)).rateLimit).toEqual({ allowed: false, remaining: 0, retryAfterMs: 600 });
   });
 
   it("purges the stale windows of `rateLimits` too, and keeps a token's live ones", async () => {
@@ -94,14 +107,14 @@ describe("MemoryStore specifics", () => {
       store.meter({ tokenId, cost: 0, rateLimit: null, rateLimits: [{ limit: 5, windowMs: 1000 }, { limit: 5, windowMs }], credits: null }, now);
     for (let i = 0; i < 40; i++) await hit(`k-${i}`, T, 2000 + i);
     expect(store.stats().rateLimitKeys).toBe(80);
-    // 5 s later every one of those windows has expired. The sweep of the 32nd call stopped after
+    // A minute after they are empty, those windows are forgotten. The sweep of the 32nd call stopped after
     // the 32nd token; the 48th call (the 8th of these) goes on with the other 8 (and "fresh"),
     // the 64th starts over: a bounded step each time, not the whole map.
-    for (let i = 0; i < 7; i++) await hit("fresh", T + 5000, 60_000);
+    for (let i = 0; i < 7; i++) await hit("fresh", T + 65_000, 60_000);
     expect(store.stats().rateLimitKeys).toBe(82);
-    await hit("fresh", T + 5000, 60_000);
+    await hit("fresh", T + 65_000, 60_000);
     expect(store.stats().rateLimitKeys).toBe(2 + 2 * 32);
-    for (let i = 8; i < 24; i++) await hit("fresh", T + 5000, 60_000);
+    for (let i = 8; i < 24; i++) await hit("fresh", T + 65_000, 60_000);
     expect(store.stats().rateLimitKeys).toBe(2);
     const keys = JSON.parse(store.dump()).rateLimits.map(([k]: [string]) => k);
     expect(keys).toEqual(["fresh\u001f1000ms", "fresh\u001f60000ms"]);

@@ -43,9 +43,11 @@ export function spendAccountCredits(
 
 /**
  * An admin operation on a balance under `policy` (a token's credits are a
- * pool with no reset and no overage): `read` (any refill or reset due is
- * applied), `topUp` (adds `amount` credits, kept across refills and resets),
- * `reset` (a full balance, a fresh period). Pure.
+ * pool with no reset and no overage): `read` (the balance now, any refill or
+ * reset due counted; `next` is always null: a read stores nothing, so a
+ * later policy change finds the balance as if it never ran), `topUp` (adds
+ * `amount` credits, kept across refills and resets), `reset` (a full
+ * balance, a fresh period). Pure.
  *
  * @throws {InvalidInputError} `INVALID_INPUT` on `amount` when the balance would exceed {@link MAX_CREDIT_BALANCE}
  */
@@ -60,7 +62,7 @@ export function adjustCredits(
     return { result: balanceOf(next, policy, now), next };
   }
   const step = spendAccountCredits(state, policy, 0, now);
-  if (change.op === "read") return step;
+  if (change.op === "read") return { result: step.result, next: null };
   const base = step.next ?? state ?? { used: 0, periodStart: null };
   const next: CreditState = { used: base.used - change.amount, periodStart: base.periodStart };
   const result = balanceOf(next, policy, now);

@@ -13,7 +13,7 @@ import { DEFAULT_POOL } from "../../model/pools.js";
 import type { CreditResult, MeterRequest, MeterResult, RateLimitResult } from "../types.js";
 import { spendAccountCredits } from "./account-credits.js";
 import { type CreditState, spendCredits } from "./credits.js";
-import { advanceWindow, checkHit, countHit, type RateWindowState } from "./rate-window.js";
+import { checkHit, countHit, type RateWindowState } from "./rate-window.js";
 
 /** Separates a token id or an owner from a pool name or a window in a counter key (no token id or owner holds it). */
 export const COUNTER_KEY_SEPARATOR = "\u001f";
@@ -47,7 +47,7 @@ export interface AccountCounters {
 /** What {@link meterStep} decided and what the store writes (null: leave that counter as it is). */
 export interface MeterStep {
   result: MeterResult;
-  /** The rate-limit state to store (the one given, advanced and counted in place, or a new one). */
+  /** The rate-limit state to store (the one given, advanced and counted in place, or a new one). A denial changes no state given. */
   rate: RateWindowState | null;
   credits: CreditState | null;
   /** The account's counters to store, when the request had an account and was granted. */
@@ -78,9 +78,7 @@ export function meterStep(
   more?: MoreCounters,
 ): MeterStep {
   const acct = request.account ?? null;
-  let window: RateWindowState | null = null;
   let rateResult: RateLimitResult | null = null;
-  let acctWindow: RateWindowState | null = null;
   let acctRate: RateLimitResult | null = null;
   let creditResult: CreditResult | null = null;
   let acctCredits: CreditResult | null = null;
@@ -88,25 +86,21 @@ export function meterStep(
   let nextAcctCredits: CreditState | null = null;
   let deniedBy: MeterResult["deniedBy"] = null;
 
+  // Every check reads the counters as they are; only a grant changes them (below).
   if (request.rateLimit) {
-    window = advanceWindow(rate, request.rateLimit.windowMs, now);
-    rateResult = checkHit(window, request.rateLimit.limit, now, 1);
+    rateResult = checkHit(rate, request.rateLimit.windowMs, request.rateLimit.limit, now, 1);
     if (!rateResult.allowed) deniedBy = "rateLimit";
   }
   const limits = request.rateLimits ?? [];
-  const windows: RateWindowState[] = [];
   const rateResults: RateLimitResult[] = [];
   for (let i = 0; i < limits.length; i++) {
     const l = limits[i]!;
-    const w = advanceWindow(more?.rates[i], l.windowMs, now);
-    const r = checkHit(w, l.limit, now, 1);
-    windows.push(w);
+    const r = checkHit(more?.rates[i], l.windowMs, l.limit, now, 1);
     rateResults.push(r);
     if (!r.allowed) deniedBy = "rateLimit";
   }
   if (deniedBy === null && acct?.rateLimit) {
-    acctWindow = advanceWindow(account?.rate, acct.rateLimit.windowMs, now);
-    acctRate = checkHit(acctWindow, acct.rateLimit.limit, now, 1);
+    acctRate = checkHit(account?.rate, acct.rateLimit.windowMs, acct.rateLimit.limit, now, 1);
     if (!acctRate.allowed) deniedBy = "accountRateLimit";
   }
   if (deniedBy === null && request.credits) {
@@ -132,14 +126,13 @@ export function meterStep(
     if (acctRate?.allowed) acctRate.remaining += 1;
     return { result, rate: null, credits: null, account: null, rates: null };
   }
-  if (window) countHit(window, 1);
-  for (const w of windows) countHit(w, 1);
-  if (acctWindow) countHit(acctWindow, 1);
+  const window = request.rateLimit ? countHit(rate, request.rateLimit.windowMs, now, 1) : null;
+  const acctWindow = acct?.rateLimit ? countHit(account?.rate, acct.rateLimit.windowMs, now, 1) : null;
   return {
     result,
     rate: window,
     credits: nextCredits,
     account: acct ? { rate: acctWindow, credits: nextAcctCredits } : null,
-    rates: limits.length > 0 ? windows : null,
+    rates: limits.length > 0 ? limits.map((l, i) => countHit(more?.rates[i], l.windowMs, now, 1)) : null,
   };
 }

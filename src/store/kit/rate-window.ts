@@ -12,7 +12,10 @@
 // about one hit in n + 1 denied; the long-run rate stays within
 // limit / windowMs.
 //
-// State is a ring of n + 1 counters mutated in place: a hit allocates nothing.
+// State is a ring of n + 1 counters mutated in place: a hit allocates
+// nothing. A check reads the ring as if advanced to its time and changes
+// nothing, so a denied request leaves the state as it was, as a store that
+// writes only granted requests keeps it.
 import type { RateLimitResult } from "../types.js";
 
 /** Most buckets a window is cut into. */
@@ -58,40 +61,54 @@ export function advanceWindow(state: RateWindowState | null | undefined, windowM
   return state;
 }
 
-/** Hits counted in the window of an advanced state. */
-export function windowCount(state: RateWindowState): number {
-  let sum = 0;
-  for (const c of state.counts) sum += c;
-  return sum;
-}
-
 /**
- * Whether a hit of `cost` fits now, on an advanced state (nothing is counted:
- * call {@link countHit} to commit). `remaining` is what is left after this hit
- * when it fits, else what is left now; `retryAfterMs` (when it does not fit) is
- * the wait until it would, at least 1 ms; when `cost > limit` it never can, and
- * it is the wait until the key is empty.
+ * Whether a hit of `cost` fits at `now` in the window `windowMs`, on the
+ * key's counters as {@link advanceWindow} would leave them (none, or built
+ * for another window: empty). Changes nothing: call {@link countHit} to
+ * count it. `remaining` is what is left after this hit when it fits, else
+ * what is left now; `retryAfterMs` (when it does not fit) is the wait until
+ * it would, at least 1 ms; when `cost > limit` it never can, and it is the
+ * wait until the key is empty.
  */
-export function checkHit(state: RateWindowState, limit: number, now: number, cost: number): RateLimitResult {
-  const used = windowCount(state);
+export function checkHit(
+  state: RateWindowState | null | undefined,
+  windowMs: number,
+  limit: number,
+  now: number,
+  cost: number,
+): RateLimitResult {
+  const bucketMs = bucketMsOf(windowMs);
+  const kept = state && state.windowMs === windowMs ? state : null;
+  const counts = kept ? kept.counts : null;
+  const n = counts ? counts.length : slotsOf(windowMs);
+  // Advanced, the ring holds the buckets newest - n + 1 to newest (a `now` before the newest
+  // bucket counts in it); those after the newest stored one (`last`) are empty.
+  const newest = Math.max(kept ? kept.bucket : 0, Math.floor(now / bucketMs));
+  const last = kept ? kept.bucket : -1;
+  let used = 0;
+  if (counts) for (let b = Math.max(0, newest - n + 1); b <= last; b++) used += counts[b % n]!;
   if (used + cost <= limit) return { allowed: true, remaining: limit - used - cost, retryAfterMs: 0 };
-  const { counts, bucket } = state;
-  const bucketMs = bucketMsOf(state.windowMs);
-  const n = counts.length;
-  // At the start of bucket + k, the k oldest buckets have left the window.
+  // At the start of bucket newest + k, the k oldest buckets have left the window.
   let left = used;
   let k = 1;
   for (; k < n; k++) {
-    left -= counts[(bucket + k) % n]!;
+    const b = newest - n + k;
+    if (counts && b >= 0 && b <= last) left -= counts[b % n]!;
     if (left + cost <= limit) break;
   }
-  const retryAfterMs = Math.max(1, (bucket + k) * bucketMs - now);
+  const retryAfterMs = Math.max(1, (newest + k) * bucketMs - now);
   return { allowed: false, remaining: Math.max(0, limit - used), retryAfterMs };
 }
 
-/** Counts a hit of `cost` in the newest bucket of an advanced state. */
-export function countHit(state: RateWindowState, cost: number): void {
-  state.counts[state.bucket % state.counts.length]! += cost;
+/**
+ * Counts a hit of `cost` at `now`: the key's counters advanced to `now`
+ * ({@link advanceWindow}: `state` itself, or a new state) with the hit in
+ * their newest bucket.
+ */
+export function countHit(state: RateWindowState | null | undefined, windowMs: number, now: number, cost: number): RateWindowState {
+  const advanced = advanceWindow(state, windowMs, now);
+  advanced.counts[advanced.bucket % advanced.counts.length]! += cost;
+  return advanced;
 }
 
 /** Whether the state holds no hit that still counts at `now`: the key can be forgotten. */

@@ -2,6 +2,7 @@
 // part. Its tests skip themselves when `capabilities.accounts` is not true.
 import { expect, it } from "vitest";
 import type { AccountCreditsPolicy, StoredAccount } from "../../model/account.js";
+import type { CreditsPolicy } from "../../model/types.js";
 import type { MeterRequest } from "../../store/types.js";
 import { makeAuditEntry, randomId } from "../fixtures.js";
 import { expectCode, type SuiteContext, T } from "../suite.js";
@@ -127,6 +128,48 @@ export function accountsGroup(ctx: SuiteContext): void {
     await ctx.store.adjustCredits({ key: { tokenId }, policy: pool(5), change: { op: "topUp", amount: 3 } }, T);
     expect((await ctx.store.meter({ tokenId, cost: 3, rateLimit: null, credits: tp }, T)).granted).toBe(true);
     expect((await ctx.store.meter({ tokenId, cost: 1, rateLimit: null, credits: tp }, T)).granted).toBe(false);
+  });
+
+  it("a read stores nothing: after a policy change, a balance that was read answers as one that was not", async (test) => {
+    if (!on()) return test.skip();
+    const refill = { amount: 10, intervalMs: 60_000 };
+    const token = async (tokenId: string, cost: number, credits: CreditsPolicy, at: number) =>
+      (await ctx.store.meter({ tokenId, cost, rateLimit: null, credits }, at)).credits?.remaining;
+    const account = async (owner: string, cost: number, credits: AccountCreditsPolicy, at: number) =>
+      (await ctx.store.meter({ tokenId: randomId("tok"), cost, rateLimit: null, credits: null, account: { owner, rateLimit: null, credits } }, at))
+        .account?.credits?.remaining;
+    const [a, b, oa, ob] = [randomId("tok"), randomId("tok"), randomId("acct"), randomId("acct")];
+    for (const t of [a, b]) expect(await token(t, 10, { limit: 10, refill }, T)).toBe(0);
+    for (const o of [oa, ob]) expect(await account(o, 10, pool(10, { refill }), T)).toBe(0);
+    // A refill is due: a read counts it.
+    for (const key of [{ tokenId: a }, { owner: oa }]) {
+      expect((await ctx.store.adjustCredits({ key, policy: pool(10, { refill }), change: { op: "read" } }, T + 60_000)).remaining).toBe(10);
+    }
+    // The refill is dropped from the policy: what was read and what was not answer alike, as spent.
+    const later = T + 60_001;
+    for (const t of [a, b]) expect(await token(t, 0, { limit: 10, refill: null }, later)).toBe(0);
+    for (const o of [oa, ob]) expect(await account(o, 0, pool(10), later)).toBe(0);
+  });
+
+  it("a token's top-up is spent like credits under its limit: a cost above the limit is granted from it", async (test) => {
+    if (!on()) return test.skip();
+    const spend = (tokenId: string, cost: number, limit: number) =>
+      ctx.store.meter({ tokenId, cost, rateLimit: null, credits: { limit, refill: null } }, T);
+    const topUp = (tokenId: string, limit: number, amount: number) =>
+      ctx.store.adjustCredits({ key: { tokenId }, policy: pool(limit), change: { op: "topUp", amount } }, T);
+    // Prepaid: a limit of 0, only purchased credits.
+    const prepaid = randomId("tok");
+    expect((await topUp(prepaid, 0, 100)).remaining).toBe(100);
+    expect((await spend(prepaid, 1, 0)).credits).toEqual({ granted: true, remaining: 99, nextRefillAt: null });
+    expect((await spend(prepaid, 99, 0)).credits).toMatchObject({ granted: true, remaining: 0 });
+    expect((await spend(prepaid, 1, 0)).credits).toMatchObject({ granted: false, remaining: 0 });
+    // A limit of 10 topped up by 500: one request of 50 fits the balance of 510.
+    const topped = randomId("tok");
+    await spend(topped, 2, 10);
+    expect((await topUp(topped, 10, 500)).remaining).toBe(508);
+    expect((await spend(topped, 50, 10)).credits).toMatchObject({ granted: true, remaining: 458 });
+    expect((await spend(topped, 459, 10)).credits).toMatchObject({ granted: false, remaining: 458 });
+    expect((await spend(topped, 458, 10)).credits).toMatchObject({ granted: true, remaining: 0 });
   });
 
   it("refuses bad amounts with a coded error naming the field, and changes nothing", async (test) => {

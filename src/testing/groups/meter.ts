@@ -27,6 +27,17 @@ export function meterGroup(ctx: SuiteContext): void {
     expect(await hit(ctx.store, id, 2, 60_000, T + 10)).toMatchObject({ allowed: true, remaining: 0 });
   });
 
+  it("a denied request changes no counter, even a rate limit it passed: a request stamped earlier is answered as without it", async () => {
+    const id = randomId("tok");
+    const rateLimit = { limit: 1, windowMs: 1000 };
+    expect(await hit(ctx.store, id, 1, 1000, T)).toMatchObject({ allowed: true });
+    // The hit at T has left the window: the rate limit passes, the credits do not.
+    const denied = await ctx.store.meter({ tokenId: id, cost: 1, rateLimit, credits: { limit: 0, refill: null } }, T + 5000);
+    expect(denied).toMatchObject({ granted: false, deniedBy: "credits", rateLimit: { allowed: true } });
+    // Stamped earlier (another server's clock), a request still finds the hit at T in its window.
+    expect(await hit(ctx.store, id, 1, 1000, T + 500)).toEqual({ allowed: false, remaining: 0, retryAfterMs: 600 });
+  });
+
   it("a rate-limited request spends no credits", async () => {
     const id = randomId("tok");
     const req: MeterRequest = { tokenId: id, cost: 3, rateLimit: { limit: 1, windowMs: 60_000 }, credits: { limit: 10, refill: null } };

@@ -24,6 +24,23 @@ export function racesGroup(ctx: SuiteContext): void {
       expect((await consume(ctx.store, t.id, 0, { limit, refill: null }, T)).remaining).toBe(0);
     });
 
+    it(`${ctx.concurrency} concurrent meter calls on one pool, half with a rate limit and half without, grant exactly the limit`, async () => {
+      // As while a policy change adding a rate limit spreads through a fleet: a store may meter the
+      // two halves differently (one statement, a transaction), from the first use of the pool on.
+      const limit = Math.floor(ctx.concurrency / 2);
+      const credits = { limit, refill: null };
+      for (const pool of [undefined, "premium"]) {
+        const t = makeStoredToken();
+        await ctx.store.insert(t);
+        const rs = await settle(ctx.concurrency, (i) =>
+          ctx.store.meter({ tokenId: t.id, cost: 1, rateLimit: i % 2 ? { limit: 1e6, windowMs: 60_000 } : null, credits, pool }, T),
+        );
+        expect(codes(rs)).toEqual([]);
+        expect(fulfilled(rs).filter((r) => r.granted)).toHaveLength(limit);
+        expect((await ctx.store.meter({ tokenId: t.id, cost: 0, rateLimit: null, credits, pool }, T)).credits?.remaining).toBe(0);
+      }
+    });
+
     it("concurrent compare-and-set updates on one revision: exactly one wins", async () => {
       const n = Math.min(ctx.concurrency, 50);
       const t = makeStoredToken({ revision: 1 });

@@ -12,12 +12,10 @@ import {
 
 const T = Date.UTC(2025, 0, 1);
 
-/** One hit through the kit, as a store does it: advance, check, count when allowed. */
+/** One hit through the kit, as a store does it: check, count when allowed. */
 function hit(state: RateWindowState | null, limit: number, windowMs: number, now: number, cost = 1) {
-  const s = advanceWindow(state, windowMs, now);
-  const r = checkHit(s, limit, now, cost);
-  if (r.allowed) countHit(s, cost);
-  return { state: s, r };
+  const r = checkHit(state, windowMs, limit, now, cost);
+  return { state: r.allowed ? countHit(state, windowMs, now, cost) : state, r };
 }
 
 describe("rate window", () => {
@@ -75,9 +73,7 @@ describe("rate window", () => {
             expect(first.r.remaining).toBeGreaterThanOrEqual(0);
             if (first.r.allowed || cost > limit) continue;
             expect(first.r.retryAfterMs).toBeGreaterThanOrEqual(1);
-            // Probe one ms earlier on a copy (a denied probe changes nothing but the ring's position).
-            const copy = structuredClone(state);
-            expect(hit(copy, limit, windowMs, now + first.r.retryAfterMs - 1, cost).r.allowed).toBe(false);
+            expect(hit(state, limit, windowMs, now + first.r.retryAfterMs - 1, cost).r.allowed).toBe(false);
             now += first.r.retryAfterMs;
             const later = hit(state, limit, windowMs, now, cost);
             state = later.state;
@@ -106,9 +102,50 @@ describe("rate window", () => {
     const { state } = hit(null, 5, 1000, T);
     const again = hit(state, 5, 1000, T + 5000).state;
     expect(again).toBe(state);
-    expect(again.counts.reduce((a, b) => a + b, 0)).toBe(1);
+    expect(again?.counts.reduce((a, b) => a + b, 0)).toBe(1);
     const other = hit(state, 5, 2000, T + 5000).state;
     expect(other).not.toBe(state);
+  });
+
+  it("a check changes nothing, allowed or denied, whatever the order of times (property)", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 5 }),
+        fc.integer({ min: 1, max: 3000 }),
+        fc.array(fc.record({ at: fc.nat({ max: 10_000 }), probe: fc.boolean() }), { maxLength: 60 }),
+        (limit, windowMs, steps) => {
+          let state: RateWindowState | null = null;
+          for (const { at, probe } of steps) {
+            const before = structuredClone(state);
+            const r = checkHit(state, windowMs, limit, T + at, 1);
+            expect(state).toEqual(before);
+            // A probe is a hit denied by something else: the counters stay as they were.
+            if (r.allowed && !probe) state = countHit(state, windowMs, T + at, 1);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it("answers a check like a check on the counters advanced first (property)", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 5 }),
+        fc.integer({ min: 1, max: 3000 }),
+        fc.array(fc.record({ at: fc.nat({ max: 10_000 }), cost: fc.integer({ min: 0, max: 3 }) }), { maxLength: 60 }),
+        (limit, windowMs, steps) => {
+          let state: RateWindowState | null = null;
+          for (const { at, cost } of steps) {
+            const advanced = advanceWindow(structuredClone(state), windowMs, T + at);
+            const r = checkHit(state, windowMs, limit, T + at, cost);
+            expect(checkHit(advanced, windowMs, limit, T + at, cost)).toEqual(r);
+            if (r.allowed) state = countHit(state, windowMs, T + at, cost);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   it("treats a clock that went back as the newest bucket", () => {
@@ -118,7 +155,7 @@ describe("rate window", () => {
   });
 
   it("expires once the newest bucket has left the window", () => {
-    const { state } = hit(null, 5, 1000, T);
+    const state = countHit(null, 1000, T, 1);
     expect(windowExpired(state, T + 1099)).toBe(false);
     expect(windowExpired(state, T + 1100)).toBe(true);
   });
