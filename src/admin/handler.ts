@@ -86,6 +86,16 @@ function timeOf(url: URL, name: string): number | undefined {
   return parseInput(timestamp, /^\d{1,16}$/.test(v) ? Number(v) : v, name);
 }
 
+/** A change of members, whose conflict is about a member's role, not a token. */
+async function memberChange<T>(change: Promise<T>): Promise<T> {
+  try {
+    return await change;
+  } catch (err) {
+    if (!(err instanceof RevisionConflictError)) throw err;
+    throw new AdminAnswer(409, "REVISION_CONFLICT", "Revision conflict", "The member's role was changed since you read it: reload and apply your change again.");
+  }
+}
+
 const issued = (result: IssuedToken) => ({ token: result.token, record: result.record });
 
 const OPERATIONS: Record<Exclude<AdminOperation, "config">, Operation> = {
@@ -179,14 +189,15 @@ const OPERATIONS: Record<Exclude<AdminOperation, "config">, Operation> = {
     const data = parseInput(memberBodySchema, await readJson(call.request, cfg.maxBodyBytes), "body");
     allow(call, "members.manage");
     const current = await cfg.kw.accounts.members.roleOf(call.owner, call.id);
-    // Only an owner makes or unmakes owners.
+    // Only an owner makes or unmakes owners; the change applies only to the role it was allowed on.
     if (data.role === "owner" || current === "owner") allow(call, "members.manage.owner");
-    return json({ members: await cfg.kw.accounts.members.set(call.owner, call.id, data.role, by(call)) });
+    return json({ members: await memberChange(cfg.kw.accounts.members.set(call.owner, call.id, data.role, { ...by(call), expectedRole: current })) });
   },
   "members.remove": async (cfg, call) => {
     allow(call, "members.manage");
-    if ((await cfg.kw.accounts.members.roleOf(call.owner, call.id)) === "owner") allow(call, "members.manage.owner");
-    return json({ members: await cfg.kw.accounts.members.remove(call.owner, call.id, by(call)) });
+    const current = await cfg.kw.accounts.members.roleOf(call.owner, call.id);
+    if (current === "owner") allow(call, "members.manage.owner");
+    return json({ members: await memberChange(cfg.kw.accounts.members.remove(call.owner, call.id, { ...by(call), expectedRole: current })) });
   },
 };
 

@@ -66,7 +66,7 @@ export function openApiDocument(cfg: Pick<AdminConfig, "basePath" | "title">): J
     401: "Not signed in",
     403: "Not allowed (your role, a scope you may not grant, a cross-site request)",
     404: "No such token among yours",
-    409: "Stale revision, or the token is revoked",
+    409: "Stale revision (of the token, or of the member's role), or the token is revoked",
     413: "Body too large",
     415: "Not application/json",
   };
@@ -151,9 +151,9 @@ export function openApiDocument(cfg: Pick<AdminConfig, "basePath" | "title">): J
           operationId: "members.set",
           summary: "Add a member or change their role (owners only make or unmake owners)",
           requestBody: body("MemberBody"),
-          responses: { ...ok("Members", "The members after the change"), ...problems(400, 401, 403, 413, 415) },
+          responses: { ...ok("Members", "The members after the change"), ...problems(400, 401, 403, 409, 413, 415) },
         },
-        delete: { operationId: "members.remove", summary: "Remove a member (never the last owner)", responses: { ...ok("Members", "The members after the change"), ...problems(400, 401, 403) } },
+        delete: { operationId: "members.remove", summary: "Remove a member (never the last owner)", responses: { ...ok("Members", "The members after the change"), ...problems(400, 401, 403, 409) } },
       },
     },
     components: {
