@@ -131,12 +131,10 @@ const OPERATIONS: Record<Exclude<AdminOperation, "config">, Operation> = {
   "tokens.regenerate": async (cfg, call) => {
     const data = parseInput(regenerateBodySchema, await readJson(call.request, cfg.maxBodyBytes), "body");
     allow(call, "tokens.regenerate");
-    const record = await own(cfg, call);
-    // A second submit of the same form names a revision the first one moved past.
-    if (data.expectedRevision !== undefined && data.expectedRevision !== record.revision) {
-      throw new RevisionConflictError(record.id, data.expectedRevision);
-    }
-    return json(issued(await cfg.kw.tokens.regenerate(call.id, { ...by(call), graceMs: data.graceMs ?? 0 })));
+    await own(cfg, call);
+    // A second submit of the same form names a revision the first one moved past: kw checks it on the read it writes over.
+    const options = { ...by(call), graceMs: data.graceMs ?? 0, ...(data.expectedRevision !== undefined && { expectedRevision: data.expectedRevision }) };
+    return json(issued(await cfg.kw.tokens.regenerate(call.id, options)));
   },
   "tokens.revoke": async (cfg, call) => {
     parseInput(revokeBodySchema, await readJson(call.request, cfg.maxBodyBytes), "body");

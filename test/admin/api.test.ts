@@ -111,6 +111,22 @@ describe("keyward/admin API", () => {
     expect((await srv.kw.check({ token, scope: "core:read" })).ok).toBe(true);
   });
 
+  it("two regenerations for the same revision: one succeeds, the other is 409 and issues no token", async () => {
+    const { record } = await create(alice, { kind: "secret" });
+    const regenerate = () => api(alice, `/tokens/${record.id}/regenerate`, { method: "POST", json: { expectedRevision: 1 } });
+    // The first request has checked the token is alice's; the second runs to its end before the first goes on.
+    const hold = srv.hold("get");
+    const first = regenerate();
+    await hold.reached;
+    const second = await regenerate();
+    hold.release();
+    const issued = (await second.json()) as { token: string; record: TokenRecord };
+    expect(second.status).toBe(200);
+    expect((await problem(await first, 409)).code).toBe("REVISION_CONFLICT");
+    expect((await srv.kw.check({ token: issued.token, scope: "core:read" })).ok).toBe(true);
+    expect(((await (await api(alice, `/tokens/${record.id}`)).json()) as TokenRecord).revision).toBe(2);
+  });
+
   it("revokes at once; a revoked token cannot be changed", async () => {
     const { token, record } = await create(alice, { kind: "secret" });
     const res = await api(alice, `/tokens/${record.id}/revoke`, { method: "POST", json: {} });

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAdminHandler, toNodeHandler } from "../../src/admin/index.js";
 import { Keyward, type TokenRecord } from "../../src/index.js";
 import { sqliteStore } from "../../src/sqlite/index.js";
+import { holdable } from "./server.js";
 
 const store = sqliteStore(":memory:");
 const kw = new Keyward({ store, prefix: "acme" });
@@ -221,36 +222,16 @@ describe("kw.accounts.members", () => {
 
 describe("keyward/admin member changes under concurrency", () => {
   it("an admin who read a developer never demotes the owner that developer became meanwhile", async () => {
-    // A real store whose account reads can be held once, between the handler's read of the target's role and the change.
     const inner = sqliteStore(":memory:");
-    let hold: { calls: number; reached: () => void; released: Promise<void> } | null = null;
-    const held = new Proxy(inner, {
-      get(target, key) {
-        const value = Reflect.get(target, key, target);
-        if (key !== "getAccount") return typeof value === "function" ? value.bind(target) : value;
-        return async (owner: string) => {
-          const account = await target.getAccount(owner);
-          // The admin's request reads the account twice before its change: its own role, then the target's.
-          if (hold && ++hold.calls === 2) {
-            const h = hold;
-            hold = null;
-            h.reached();
-            await h.released;
-          }
-          return account;
-        };
-      },
-    });
-    const team = new Keyward({ store: held, prefix: "acme" });
+    const held = holdable(inner);
+    const team = new Keyward({ store: held.store, prefix: "acme" });
     const handler = createAdminHandler({ keyward: team, authorize: (request) => ({ owner: "acct_race", actor: request.headers.get("x-user") ?? "" }) });
     const m = team.accounts.members;
     await m.set("acct_race", "user:o", "owner");
     await m.set("acct_race", "user:a", "admin");
     await m.set("acct_race", "user:d", "developer");
-    let release!: () => void;
-    const reached = new Promise<void>((resolve) => {
-      hold = { calls: 0, reached: resolve, released: new Promise((r) => (release = r)) };
-    });
+    // The admin's request reads the account twice before its change: its own role, then the target's.
+    const hold = held.hold("getAccount", 2);
     const request = (method: string, json?: unknown) =>
       handler(
         new Request("https://example.com/members/user%3Ad", {
@@ -260,9 +241,9 @@ describe("keyward/admin member changes under concurrency", () => {
         }),
       );
     const demote = request("PUT", { role: "viewer" });
-    await reached;
+    await hold.reached;
     await m.set("acct_race", "user:d", "owner", { actor: "user:o", role: "owner" });
-    release();
+    hold.release();
     const res = await demote;
     expect(res.status).toBe(409);
     expect(((await res.json()) as { code: string }).code).toBe("REVISION_CONFLICT");
