@@ -4,6 +4,7 @@ import {
   type CreateTokenInput,
   hashToken,
   isKeywardError,
+  MAX_SCHEDULED,
   guardStore,
   Keyward,
   type KeywardOptions,
@@ -271,6 +272,24 @@ describe("tokens.update", () => {
       scopes: ["core:read", "premium:read"],
       ips: ["10.0.0.0/8"],
     });
+  });
+
+  it("keeps at most MAX_SCHEDULED changes pending: one more is INVALID_INPUT on effectiveAt and changes nothing", async () => {
+    const { kw, store, advance } = setup();
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    const t0 = Date.UTC(2027, 0, 1);
+    for (let i = 0; i < MAX_SCHEDULED; i++) await kw.tokens.update(record.id, { ips: [`10.0.${i}.0/24`] }, { effectiveAt: t0 + i * 1000 });
+    const before = await store.get(record.id);
+    expect(before?.scheduled).toHaveLength(MAX_SCHEDULED);
+    const err = await kw.tokens.update(record.id, { ips: ["10.1.0.0/24"] }, { effectiveAt: t0 + 500 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "INVALID_INPUT", field: "effectiveAt" });
+    expect(String((err as Error).message)).toContain(`at most ${MAX_SCHEDULED} changes may be pending`);
+    expect(await store.get(record.id)).toEqual(before);
+    // At an instant already scheduled, or at once, a change still applies; so does one once a revision took effect.
+    expect((await kw.tokens.update(record.id, { name: "n", ips: ["10.2.0.0/24"] }, { effectiveAt: t0 })).scheduled).toHaveLength(MAX_SCHEDULED);
+    expect((await kw.tokens.update(record.id, { ips: ["10.3.0.0/24"] }, { effectiveAt: Date.UTC(2026, 0, 1) })).scheduled).toHaveLength(MAX_SCHEDULED);
+    advance(t0 - Date.UTC(2026, 0, 1));
+    expect((await kw.tokens.update(record.id, { ips: ["10.4.0.0/24"] }, { effectiveAt: t0 + 99_000 })).scheduled).toHaveLength(MAX_SCHEDULED);
   });
 
   it("makes the loser of two concurrent admins get REVISION_CONFLICT", async () => {
