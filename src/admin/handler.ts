@@ -58,12 +58,25 @@ const by = (call: Call) => ({ actor: call.actor, role: call.role });
 /** A change of limits needs `tokens.limits` besides `tokens.update`. */
 const LIMIT_FIELDS = ["credits", "pools", "rateLimit", "rateLimits"] as const;
 
-/** Every scope asked for must be one the application lets its customers grant. */
-function checkGrantable(cfg: AdminConfig, scopes: readonly string[] | undefined): void {
-  const i = scopes?.findIndex((s) => !cfg.grantable.has(s)) ?? -1;
+/** Every scope asked for must be one the application lets its customers grant, or one the token keeps (`held`). */
+function checkGrantable(cfg: AdminConfig, scopes: readonly string[] | undefined, field: string, held: ReadonlySet<string> = new Set()): void {
+  const i = scopes?.findIndex((s) => !cfg.grantable.has(s) && !held.has(s)) ?? -1;
   if (i >= 0) {
-    throw new AdminAnswer(403, "SCOPE_NOT_GRANTABLE", "Scope not grantable", "You may not grant this scope.", {}, `scopes.${i}`);
+    throw new AdminAnswer(403, "SCOPE_NOT_GRANTABLE", "Scope not grantable", "You may not grant this scope.", {}, `${field}.${i}`);
   }
+}
+
+/**
+ * The scopes a token holds now and in every revision to come: keeping one of
+ * them in a change grants nothing, whoever granted it (the operator may have).
+ */
+function heldThroughout(record: TokenRecord): Set<string> {
+  const held = new Set(record.policy.scopes);
+  for (const s of record.scheduled) {
+    const later = new Set(s.policy.scopes);
+    for (const scope of held) if (!later.has(scope)) held.delete(scope);
+  }
+  return held;
 }
 
 /** `limit` and `cursor` from the query. */
@@ -109,7 +122,7 @@ const OPERATIONS: Record<Exclude<AdminOperation, "config">, Operation> = {
     allow(call, data.kind === "secret" ? "tokens.create.secret" : "tokens.create.publishable");
     // A new token without limits has none to set: only a limit given is a change of limits.
     if (LIMIT_FIELDS.some((f) => (data as Record<string, unknown>)[f] != null)) allow(call, "tokens.limits");
-    checkGrantable(cfg, data.scopes);
+    checkGrantable(cfg, data.scopes, "scopes");
     const result = await cfg.kw.tokens.create({ ...(body as object), owner: call.owner } as Parameters<typeof cfg.kw.tokens.create>[0], by(call));
     return json(issued(result), 201, { location: `${cfg.basePath}/tokens/${result.record.id}` });
   },
@@ -122,8 +135,12 @@ const OPERATIONS: Record<Exclude<AdminOperation, "config">, Operation> = {
     const data = parseInput(updateBodySchema, body, "body");
     allow(call, "tokens.update");
     if (LIMIT_FIELDS.some((f) => (data.patch as Record<string, unknown>)[f] !== undefined)) allow(call, "tokens.limits");
-    checkGrantable(cfg, data.patch.scopes);
-    await own(cfg, call);
+    const record = await own(cfg, call);
+    if (data.patch.scopes?.some((s) => !cfg.grantable.has(s))) {
+      // Only a scope the patch adds must be grantable, judged on the revision the patch applies to (kw refuses any other).
+      if (record.revision !== data.expectedRevision) throw new RevisionConflictError(record.id, data.expectedRevision);
+      checkGrantable(cfg, data.patch.scopes, "patch.scopes", heldThroughout(record));
+    }
     const { patch, expectedRevision, effectiveAt } = body as { patch: object; expectedRevision: number; effectiveAt?: number | string };
     const options = { ...by(call), expectedRevision, ...(effectiveAt !== undefined && { effectiveAt }) };
     return json(await cfg.kw.tokens.update(call.id, patch, options));

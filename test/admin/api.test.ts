@@ -256,6 +256,26 @@ describe("bad input", () => {
     expect(ok.record.policy.scopes).toEqual(["core:read", "premium:read", "datasets/news:delete"]);
   });
 
+  it("a scope the operator granted may be kept by an update, never added, nor kept past its scheduled removal", async () => {
+    const { record } = await srv.kw.tokens.create({ owner: "acct_alice", kind: "secret", scopes: ["core:read", "internal:admin"] });
+    const patch = (expectedRevision: number, scopes: string[], effectiveAt?: number) =>
+      api(alice, `/tokens/${record.id}`, { method: "PATCH", json: { expectedRevision, ...(effectiveAt && { effectiveAt }), patch: { scopes } } });
+    const kept = await patch(1, ["internal:admin", "core:read", "premium:read"]);
+    expect(kept.status).toBe(200);
+    expect(((await kept.json()) as TokenRecord).policy.scopes).toEqual(["internal:admin", "core:read", "premium:read"]);
+    const added = await patch(2, ["internal:admin", "internal:billing"]);
+    expect(await problem(added, 403)).toMatchObject({ code: "SCOPE_NOT_GRANTABLE", field: "patch.scopes.1" });
+    // Judged on the revision the change applies to: a stale one is a conflict, not a grant.
+    expect((await problem(await patch(1, ["internal:admin"]), 409)).code).toBe("REVISION_CONFLICT");
+    // The operator schedules its removal: the customer cannot keep it beyond.
+    await srv.kw.tokens.update(record.id, { scopes: ["core:read"] }, { effectiveAt: Date.now() + 3_600_000 });
+    expect(await problem(await patch(3, ["internal:admin", "core:read"]), 403)).toMatchObject({ code: "SCOPE_NOT_GRANTABLE", field: "patch.scopes.0" });
+    const after = (await srv.kw.tokens.get(record.id))!;
+    expect([after.revision, after.policy.scopes, after.scheduled[0]?.policy.scopes]).toEqual([3, ["internal:admin", "core:read", "premium:read"], ["core:read"]]);
+    // Removing it, as ever, is the customer's right.
+    expect((await patch(3, ["core:read"])).status).toBe(200);
+  });
+
   it("script in names and metadata is stored and answered as JSON text, never as markup", async () => {
     const name = '<img src=x onerror="alert(1)">';
     const { record } = await create(alice, { kind: "secret", name, metadata: { note: "<script>alert(1)</script>" } });
