@@ -158,9 +158,10 @@ export class MemberManager {
   }
 }
 
-/** A member id: an actor. */
+/** A member id: an actor, and a key of the members record that is never its prototype. */
 function parseMember(member: string): void {
   parseInput(actorSchema, member, "member");
+  if (member === "__proto__") throw new InvalidInputError("member", "is not allowed");
 }
 
 /** The member's role in the account, or null: own keys only (`constructor` is no role). */

@@ -244,7 +244,17 @@ describe("bad input", () => {
     expect(await problem(badPool, 400)).toMatchObject({ code: "INVALID_INPUT", field: "pools.default" });
     const negative = await api(alice, `/tokens/${record.id}`, { method: "PATCH", json: { expectedRevision: 1, patch: { pools: { premium: { limit: -1 } } } } });
     expect((await problem(negative, 400)).field).toBe("patch.pools.premium.limit");
+    // A pool named __proto__ (an own key of the parsed JSON): refused, never read as "no pools".
+    const proto = await api(alice, "/tokens", { method: "POST", headers: { "content-type": "application/json" }, body: '{"kind":"secret","pools":{"__proto__":{"limit":5}}}' });
+    expect(await problem(proto, 400)).toMatchObject({ code: "INVALID_INPUT", field: "pools.__proto__" });
+    const wipe = await api(alice, `/tokens/${record.id}`, {
+      method: "PATCH",
+      headers: { "content-type": "application/json" },
+      body: '{"expectedRevision":1,"patch":{"pools":{"__proto__":{"limit":5}}}}',
+    });
+    expect(await problem(wipe, 400)).toMatchObject({ code: "INVALID_INPUT", field: "patch.pools.__proto__" });
     expect((await srv.kw.tokens.get(record.id))!.revision).toBe(1);
+    expect((await srv.kw.tokens.get(record.id))!.policy.pools).toEqual({ premium: { limit: 5, refill: null, reset: "day" } });
   });
 
   it("a scope the application does not let customers grant: 403; a write scope on a publishable token: 400", async () => {

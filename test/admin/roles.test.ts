@@ -196,6 +196,8 @@ describe("kw.accounts.members", () => {
     expect(await m.remove("acct_sole", "user:nobody")).toEqual([{ id: "user:t", role: "owner" }]);
     expect(await m.roleOf("acct_sole", "constructor")).toBeNull();
     expect(await m.remove("acct_sole", "constructor")).toEqual([{ id: "user:t", role: "owner" }]);
+    await expect(m.set("acct_sole", "__proto__", "owner")).rejects.toMatchObject({ code: "INVALID_INPUT", field: "member" });
+    await expect(m.roleOf("acct_sole", "__proto__")).rejects.toMatchObject({ code: "INVALID_INPUT", field: "member" });
   });
 
   it("expectedRole: a change applies only to the role it was decided on", async () => {

@@ -95,6 +95,8 @@ describe("kw.accounts: plan ceiling", () => {
       [{ credits: { limit: 10, reset: "month", refill: { amount: 1, intervalMs: 60_000 } } }, "credits.reset"],
       [{ rateLimit: { limit: 0, windowMs: 1000 } }, "rateLimit.limit"],
       [{ plan: "gold" }, "plan"],
+      [{ pools: { default: { limit: 1 } } }, "pools.default"],
+      [{ pools: JSON.parse('{"__proto__":{"limit":1}}') }, "pools.__proto__"],
     ];
     for (const [patch, field] of bad) {
       await expect(kw.accounts.set("acct_1", patch as never)).rejects.toMatchObject({ code: "INVALID_INPUT", field });

@@ -176,6 +176,8 @@ describe("bad input", () => {
     ["metadata too large", { owner: "o", kind: "secret", metadata: { big } }, "metadata"],
     ["metadata Infinity", { owner: "o", kind: "secret", metadata: { n: Number.POSITIVE_INFINITY } }, "metadata"],
     ["__proto__ at top", JSON.parse('{"owner":"o","kind":"secret","__proto__":{"scopes":["*:*"]}}'), "input"],
+    ["pool __proto__", { owner: "o", kind: "secret", pools: JSON.parse('{"__proto__":{"limit":5}}') }, "pools.__proto__"],
+    ["pools __proto__ among others", { owner: "o", kind: "secret", pools: JSON.parse('{"search":{"limit":5},"__proto__":{"limit":5}}') }, "pools.__proto__"],
   ];
 
   it.each(cases)("create: %s → INVALID_INPUT, nothing stored", async (_label, input, field) => {
@@ -211,6 +213,11 @@ describe("bad input", () => {
     await expectCode(kw.usage.get(record.id, { granularity: "week" as never }), "INVALID_INPUT");
     expect(await kw.tokens.get("__proto__")).toBeNull();
     expect(await store.get(record.id)).toEqual(before);
+    // A pool named __proto__ in a change is refused, not read as "no pools" (which dropped every pool).
+    const { record: pooled } = await kw.tokens.create({ owner: "o", kind: "secret", pools: { search: { limit: 100 } } });
+    const e = await expectCode(kw.tokens.update(pooled.id, { pools: JSON.parse('{"__proto__":{"limit":5}}') }), "INVALID_INPUT");
+    expect(e.field).toBe("pools.__proto__");
+    expect((await kw.tokens.get(pooled.id))?.policy.pools).toEqual({ search: { limit: 100, refill: null } });
     expect((await guardStore(store).listAudit({ tokenId: record.id })).items).toHaveLength(1);
   });
 });
