@@ -374,8 +374,10 @@ export class TokenManager {
   }
 
   /**
-   * Revokes a token at once (idempotent). Every server stops accepting it
-   * within `revocationBoundMs`.
+   * Revokes a token at once. Every server stops accepting it within
+   * `revocationBoundMs`. Idempotent: a revoked token keeps its first
+   * `revokedAt` and nothing is written (no second audit entry, also when
+   * two revokes race).
    *
    * @param id the token's id
    * @returns the revoked record
@@ -389,6 +391,8 @@ export class TokenManager {
     const actor = parseActor(options);
     const current = await this.#read(id);
     const now = this.#cfg.now();
+    if (current.revokedAt !== null) return toRecord(current, now);
+    // Of revokes racing past this check, the store audits the one that revokes.
     const entry = this.#auditEntry("revoke", current, actor, now, ["revokedAt"]);
     const saved = await this.#cfg.store.revoke(current.id, now, entry);
     this.#changed(saved.id, hashesOf(saved));

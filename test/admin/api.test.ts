@@ -127,10 +127,17 @@ describe("keyward/admin API", () => {
     expect(((await (await api(alice, `/tokens/${record.id}`)).json()) as TokenRecord).revision).toBe(2);
   });
 
-  it("revokes at once; a revoked token cannot be changed", async () => {
+  it("revokes at once, once; a revoked token cannot be changed", async () => {
     const { token, record } = await create(alice, { kind: "secret" });
-    const res = await api(alice, `/tokens/${record.id}/revoke`, { method: "POST", json: {} });
-    expect(((await res.json()) as TokenRecord).revokedAt).not.toBeNull();
+    const revoke = () => api(alice, `/tokens/${record.id}/revoke`, { method: "POST", json: {} });
+    const answers = await Promise.all([revoke(), revoke(), revoke()]);
+    const again = await revoke();
+    const records = (await Promise.all([...answers, again].map((r) => r.json()))) as TokenRecord[];
+    expect([...answers, again].map((r) => r.status)).toEqual([200, 200, 200, 200]);
+    expect(new Set(records.map((r) => r.revokedAt)).size).toBe(1);
+    expect(records[0]!.revokedAt).not.toBeNull();
+    const audit = (await (await api(alice, `/tokens/${record.id}/audit`)).json()) as { items: { action: string }[] };
+    expect(audit.items.map((e) => e.action)).toEqual(["create", "revoke"]);
     expect((await srv.kw.check({ token, scope: "core:read" })).code).toBe("TOKEN_REVOKED");
     const edit = await api(alice, `/tokens/${record.id}`, { method: "PATCH", json: { expectedRevision: 2, patch: { name: "x" } } });
     expect((await problem(edit, 409)).code).toBe("TOKEN_REVOKED");

@@ -11,6 +11,7 @@ import {
   MemoryStore,
   parseToken,
 } from "keyward";
+import { sqliteStore } from "keyward/sqlite";
 import { toBase64Url } from "../../src/lib/bytes.js";
 import { deriveSigningSecret } from "../../src/lib/derive.js";
 import { Keyring } from "../../src/lib/seal.js";
@@ -328,9 +329,26 @@ describe("tokens.revoke / regenerate", () => {
     advance(1000);
     const r2 = await kw.tokens.revoke(record.id);
     expect(r2.revokedAt).toBe(r1.revokedAt);
+    // Nothing written again: same revision, one audit entry.
+    expect(r2.revision).toBe(r1.revision);
+    expect((await kw.tokens.audit({ tokenId: record.id })).items.map((e) => e.action)).toEqual(["create", "revoke"]);
     await expectCode(kw.tokens.update(record.id, { name: "x" }), "TOKEN_REVOKED");
     await expectCode(kw.tokens.regenerate(record.id), "TOKEN_REVOKED");
     await expectCode(kw.tokens.revoke("tok_0000000000000000000000"), "TOKEN_NOT_FOUND");
+  });
+
+  it.each([
+    ["MemoryStore", () => new MemoryStore()],
+    ["SQLite", () => sqliteStore(":memory:")],
+  ])("concurrent revokes on %s write one audit entry", async (_name, makeStore) => {
+    const store = makeStore();
+    const kw = new Keyward({ store, prefix: "acme" });
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    const revoked = await Promise.all([1, 2, 3].map((i) => kw.tokens.revoke(record.id, { actor: `user:${i}` })));
+    expect(new Set(revoked.map((r) => r.revokedAt)).size).toBe(1);
+    expect((await kw.tokens.audit({ tokenId: record.id })).items.map((e) => e.action)).toEqual(["create", "revoke"]);
+    await kw.close();
+    await store.close();
   });
 
   it("replaces the secret, keeps id and settings, and honours the grace period", async () => {
