@@ -148,7 +148,8 @@ const OPERATIONS: Record<Exclude<AdminOperation, "config">, Operation> = {
   "tokens.regenerate": async (cfg, call) => {
     const data = parseInput(regenerateBodySchema, await readJson(call.request, cfg.maxBodyBytes), "body");
     allow(call, "tokens.regenerate");
-    await own(cfg, call);
+    // A new secret of a secret token is a secret token made: as for creating one.
+    if ((await own(cfg, call)).kind === "secret") allow(call, "tokens.create.secret");
     // A second submit of the same form names a revision the first one moved past: kw checks it on the read it writes over.
     const options = { ...by(call), graceMs: data.graceMs ?? 0, ...(data.expectedRevision !== undefined && { expectedRevision: data.expectedRevision }) };
     return json(issued(await cfg.kw.tokens.regenerate(call.id, options)));

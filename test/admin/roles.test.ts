@@ -87,6 +87,10 @@ describe("keyward/admin team roles", () => {
     await forbidden(await api("u4", `/tokens/${id}`, { method: "PATCH", json: { expectedRevision: 2, patch: { name: "x" } } }));
     await forbidden(await api("u3", `/tokens/${id}/revoke`, { method: "POST", json: {} }));
     expect((await api("u3", `/tokens/${id}/regenerate`, { method: "POST", json: {} })).status).toBe(200);
+    // A secret token's new secret is the right to create secret tokens: a developer may not, whatever the grace period.
+    await forbidden(await api("u3", `/tokens/${sk.record.id}/regenerate`, { method: "POST", json: { graceMs: 86_400_000 } }));
+    expect((await kw.tokens.get(sk.record.id))?.revision).toBe(1);
+    expect((await api("u2", `/tokens/${sk.record.id}/regenerate`, { method: "POST", json: {} })).status).toBe(200);
     expect((await api("u2", `/tokens/${id}/revoke`, { method: "POST", json: {} })).status).toBe(200);
 
     // Refusals changed nothing; every change is audited with who and which role.
