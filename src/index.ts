@@ -41,6 +41,7 @@ export {
 } from "./manager/accounts.js";
 export type { CreditBalance, CreditManager, CreditOptions, CreditTarget } from "./manager/credits.js";
 export { MAX_MEMBERS, type Member, type MemberChangeOptions, type MemberManager } from "./manager/members.js";
+export { MAX_SCHEDULED } from "./manager/schedule.js";
 export { type AccountAction, actionsOf, isRole, ROLE_MATRIX, ROLES, type Role, roleCan } from "./model/roles.js";
 export {
   type BillingLine,

@@ -58,12 +58,25 @@ const by = (call: Call) => ({ actor: call.actor, role: call.role });
 /** A change of limits needs `tokens.limits` besides `tokens.update`. */
 const LIMIT_FIELDS = ["credits", "pools", "rateLimit", "rateLimits"] as const;
 
-/** Every scope asked for must be one the application lets its customers grant. */
-function checkGrantable(cfg: AdminConfig, scopes: readonly string[] | undefined): void {
-  const i = scopes?.findIndex((s) => !cfg.grantable.has(s)) ?? -1;
+/** Every scope asked for must be one the application lets its customers grant, or one the token keeps (`held`). */
+function checkGrantable(cfg: AdminConfig, scopes: readonly string[] | undefined, field: string, held: ReadonlySet<string> = new Set()): void {
+  const i = scopes?.findIndex((s) => !cfg.grantable.has(s) && !held.has(s)) ?? -1;
   if (i >= 0) {
-    throw new AdminAnswer(403, "SCOPE_NOT_GRANTABLE", "Scope not grantable", "You may not grant this scope.", {}, `scopes.${i}`);
+    throw new AdminAnswer(403, "SCOPE_NOT_GRANTABLE", "Scope not grantable", "You may not grant this scope.", {}, `${field}.${i}`);
   }
+}
+
+/**
+ * The scopes a token holds now and in every revision to come: keeping one of
+ * them in a change grants nothing, whoever granted it (the operator may have).
+ */
+function heldThroughout(record: TokenRecord): Set<string> {
+  const held = new Set(record.policy.scopes);
+  for (const s of record.scheduled) {
+    const later = new Set(s.policy.scopes);
+    for (const scope of held) if (!later.has(scope)) held.delete(scope);
+  }
+  return held;
 }
 
 /** `limit` and `cursor` from the query. */
@@ -86,6 +99,16 @@ function timeOf(url: URL, name: string): number | undefined {
   return parseInput(timestamp, /^\d{1,16}$/.test(v) ? Number(v) : v, name);
 }
 
+/** A change of members, whose conflict is about a member's role, not a token. */
+async function memberChange<T>(change: Promise<T>): Promise<T> {
+  try {
+    return await change;
+  } catch (err) {
+    if (!(err instanceof RevisionConflictError)) throw err;
+    throw new AdminAnswer(409, "REVISION_CONFLICT", "Revision conflict", "The member's role was changed since you read it: reload and apply your change again.");
+  }
+}
+
 const issued = (result: IssuedToken) => ({ token: result.token, record: result.record });
 
 const OPERATIONS: Record<Exclude<AdminOperation, "config">, Operation> = {
@@ -99,7 +122,7 @@ const OPERATIONS: Record<Exclude<AdminOperation, "config">, Operation> = {
     allow(call, data.kind === "secret" ? "tokens.create.secret" : "tokens.create.publishable");
     // A new token without limits has none to set: only a limit given is a change of limits.
     if (LIMIT_FIELDS.some((f) => (data as Record<string, unknown>)[f] != null)) allow(call, "tokens.limits");
-    checkGrantable(cfg, data.scopes);
+    checkGrantable(cfg, data.scopes, "scopes");
     const result = await cfg.kw.tokens.create({ ...(body as object), owner: call.owner } as Parameters<typeof cfg.kw.tokens.create>[0], by(call));
     return json(issued(result), 201, { location: `${cfg.basePath}/tokens/${result.record.id}` });
   },
@@ -112,8 +135,12 @@ const OPERATIONS: Record<Exclude<AdminOperation, "config">, Operation> = {
     const data = parseInput(updateBodySchema, body, "body");
     allow(call, "tokens.update");
     if (LIMIT_FIELDS.some((f) => (data.patch as Record<string, unknown>)[f] !== undefined)) allow(call, "tokens.limits");
-    checkGrantable(cfg, data.patch.scopes);
-    await own(cfg, call);
+    const record = await own(cfg, call);
+    if (data.patch.scopes?.some((s) => !cfg.grantable.has(s))) {
+      // Only a scope the patch adds must be grantable, judged on the revision the patch applies to (kw refuses any other).
+      if (record.revision !== data.expectedRevision) throw new RevisionConflictError(record.id, data.expectedRevision);
+      checkGrantable(cfg, data.patch.scopes, "patch.scopes", heldThroughout(record));
+    }
     const { patch, expectedRevision, effectiveAt } = body as { patch: object; expectedRevision: number; effectiveAt?: number | string };
     const options = { ...by(call), expectedRevision, ...(effectiveAt !== undefined && { effectiveAt }) };
     return json(await cfg.kw.tokens.update(call.id, patch, options));
@@ -121,12 +148,11 @@ const OPERATIONS: Record<Exclude<AdminOperation, "config">, Operation> = {
   "tokens.regenerate": async (cfg, call) => {
     const data = parseInput(regenerateBodySchema, await readJson(call.request, cfg.maxBodyBytes), "body");
     allow(call, "tokens.regenerate");
-    const record = await own(cfg, call);
-    // A second submit of the same form names a revision the first one moved past.
-    if (data.expectedRevision !== undefined && data.expectedRevision !== record.revision) {
-      throw new RevisionConflictError(record.id, data.expectedRevision);
-    }
-    return json(issued(await cfg.kw.tokens.regenerate(call.id, { ...by(call), graceMs: data.graceMs ?? 0 })));
+    // A new secret of a secret token is a secret token made: as for creating one.
+    if ((await own(cfg, call)).kind === "secret") allow(call, "tokens.create.secret");
+    // A second submit of the same form names a revision the first one moved past: kw checks it on the read it writes over.
+    const options = { ...by(call), graceMs: data.graceMs ?? 0, ...(data.expectedRevision !== undefined && { expectedRevision: data.expectedRevision }) };
+    return json(issued(await cfg.kw.tokens.regenerate(call.id, options)));
   },
   "tokens.revoke": async (cfg, call) => {
     parseInput(revokeBodySchema, await readJson(call.request, cfg.maxBodyBytes), "body");
@@ -179,14 +205,15 @@ const OPERATIONS: Record<Exclude<AdminOperation, "config">, Operation> = {
     const data = parseInput(memberBodySchema, await readJson(call.request, cfg.maxBodyBytes), "body");
     allow(call, "members.manage");
     const current = await cfg.kw.accounts.members.roleOf(call.owner, call.id);
-    // Only an owner makes or unmakes owners.
+    // Only an owner makes or unmakes owners; the change applies only to the role it was allowed on.
     if (data.role === "owner" || current === "owner") allow(call, "members.manage.owner");
-    return json({ members: await cfg.kw.accounts.members.set(call.owner, call.id, data.role, by(call)) });
+    return json({ members: await memberChange(cfg.kw.accounts.members.set(call.owner, call.id, data.role, { ...by(call), expectedRole: current })) });
   },
   "members.remove": async (cfg, call) => {
     allow(call, "members.manage");
-    if ((await cfg.kw.accounts.members.roleOf(call.owner, call.id)) === "owner") allow(call, "members.manage.owner");
-    return json({ members: await cfg.kw.accounts.members.remove(call.owner, call.id, by(call)) });
+    const current = await cfg.kw.accounts.members.roleOf(call.owner, call.id);
+    if (current === "owner") allow(call, "members.manage.owner");
+    return json({ members: await memberChange(cfg.kw.accounts.members.remove(call.owner, call.id, { ...by(call), expectedRole: current })) });
   },
 };
 

@@ -49,8 +49,9 @@ const toSchema = (schema: z.ZodType): JsonSchema => {
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const body = (name: string) => ({ required: true, content: { "application/json": { schema: ref(name) } } });
 const ok = (name: string, description: string, status = "200") => ({ [status]: { description, content: { "application/json": { schema: ref(name) } } } });
+/** The problem answers of an operation: `statuses`, and the server's own failures (500, 503) that any may answer. */
 const problems = (...statuses: number[]) =>
-  Object.fromEntries(statuses.map((s) => [String(s), { $ref: `#/components/responses/Problem${s}` }]));
+  Object.fromEntries([...statuses, 500, 503].map((s) => [String(s), { $ref: `#/components/responses/Problem${s}` }]));
 const idParam = { name: "id", in: "path", required: true, schema: { type: "string", pattern: "^tok_[0-9A-Za-z]{22}$" } };
 const pageParams = [
   { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 1000, default: 100 } },
@@ -62,13 +63,15 @@ const WRITE = [400, 401, 403, 404, 409, 413, 415];
 /** The OpenAPI 3.1 document of a handler's API. */
 export function openApiDocument(cfg: Pick<AdminConfig, "basePath" | "title">): JsonSchema {
   const statusText: Record<number, string> = {
-    400: "Invalid input or malformed JSON",
+    400: "Invalid input or malformed JSON, or a store without the feature (STORE_UNSUPPORTED)",
     401: "Not signed in",
     403: "Not allowed (your role, a scope you may not grant, a cross-site request)",
     404: "No such token among yours",
-    409: "Stale revision, or the token is revoked",
+    409: "Stale revision (of the token, or of the member's role), or the token is revoked",
     413: "Body too large",
     415: "Not application/json",
+    500: "Internal error (nothing about the cause)",
+    503: "The token store is unavailable: retry after `Retry-After`",
   };
   return {
     openapi: "3.1.1",
@@ -102,7 +105,7 @@ export function openApiDocument(cfg: Pick<AdminConfig, "basePath" | "title">): J
         delete: {
           operationId: "tokens.delete",
           summary: "Delete a token for good: record, counters and usage (owners only; the audit log stays)",
-          responses: { ...ok("DeletedToken", "What was removed"), ...problems(...READ) },
+          responses: { ...ok("DeletedToken", "What was removed"), ...problems(400, ...READ) },
         },
       },
       "/tokens/{id}/regenerate": {
@@ -144,16 +147,16 @@ export function openApiDocument(cfg: Pick<AdminConfig, "basePath" | "title">): J
         get: { operationId: "tokens.audit", summary: "What was done to a token", parameters: pageParams, responses: { ...ok("AuditPage", "A page"), ...problems(400, ...READ) } },
       },
       "/audit": { get: { operationId: "audit", summary: "What was done to your tokens", parameters: pageParams, responses: { ...ok("AuditPage", "A page"), ...problems(400, 401, 403) } } },
-      "/members": { get: { operationId: "members.list", summary: "Your account's members and their roles", responses: { ...ok("Members", "The members"), ...problems(401, 403) } } },
+      "/members": { get: { operationId: "members.list", summary: "Your account's members and their roles", responses: { ...ok("Members", "The members"), ...problems(400, 401, 403) } } },
       "/members/{member}": {
         parameters: [{ name: "member", in: "path", required: true, schema: { type: "string" }, description: "The member's id (percent-encoded)" }],
         put: {
           operationId: "members.set",
           summary: "Add a member or change their role (owners only make or unmake owners)",
           requestBody: body("MemberBody"),
-          responses: { ...ok("Members", "The members after the change"), ...problems(400, 401, 403, 413, 415) },
+          responses: { ...ok("Members", "The members after the change"), ...problems(400, 401, 403, 409, 413, 415) },
         },
-        delete: { operationId: "members.remove", summary: "Remove a member (never the last owner)", responses: { ...ok("Members", "The members after the change"), ...problems(400, 401, 403) } },
+        delete: { operationId: "members.remove", summary: "Remove a member (never the last owner)", responses: { ...ok("Members", "The members after the change"), ...problems(400, 401, 403, 409) } },
       },
     },
     components: {

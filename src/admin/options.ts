@@ -64,7 +64,9 @@ export interface AdminHandlerOptions {
   /**
    * Every scope a customer may put on a token (default `core:read`,
    * `premium:read` and the dataset scopes of `datasets`). Anything else is
-   * refused with 403 `SCOPE_NOT_GRANTABLE`.
+   * refused with 403 `SCOPE_NOT_GRANTABLE`, unless a change keeps it: a
+   * scope the token holds now and in every scheduled revision (one the
+   * operator granted) may stay in the scopes of an update.
    */
   grantableScopes?: readonly string[];
   /** Largest request body, bytes (default 131 072): a larger one is refused with 413 before it is read. */

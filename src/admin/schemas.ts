@@ -1,9 +1,14 @@
 // The admin API's request bodies, built from the zod schemas that validate
 // `kw.tokens.*` input (src/model/schemas.ts), and the shapes of its answers.
-// The OpenAPI document is generated from both (openapi.ts); the answers'
-// schemas are checked against real answers in test/admin/openapi.test.ts.
+// The OpenAPI document is generated from both (openapi.ts). The answers'
+// enumerations come from the lists the code uses (audit actions, roles, the
+// role matrix); test/types/admin-answers.test.ts checks each answer schema
+// against its TypeScript type, and test/admin/openapi.test.ts every route's
+// real answers against the served document.
 import { z } from "zod";
+import { type AccountAction, ROLE_MATRIX, ROLES } from "../model/roles.js";
 import { createTokenSchema, timestamp } from "../model/schemas.js";
+import { AUDIT_ACTIONS, type JsonValue } from "../model/types.js";
 
 const MAX_GRACE_MS = 30 * 86_400_000;
 const revision = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
@@ -42,6 +47,7 @@ const creditsOut = z.object({
   refill: z.object({ amount: z.number().int(), intervalMs: z.number().int() }).nullable(),
   reset: z.enum(["day", "month"]).nullable().optional(),
 });
+const role = z.enum(ROLES);
 const rateLimitOut = z.object({ limit: z.number().int(), windowMs: z.number().int() });
 const policySchema = z.object({
   scopes: z.array(z.string()),
@@ -63,7 +69,7 @@ export const tokenRecordSchema = z.object({
   env: z.enum(["live", "test"]),
   owner: z.string(),
   name: z.string(),
-  metadata: z.record(z.string(), z.unknown()),
+  metadata: z.custom<Record<string, JsonValue>>(),
   policy: policySchema,
   scheduled: z.array(z.object({ effectiveAt: epochMs, policy: policySchema })),
   signing: z.union([z.object({ alg: z.literal("ed25519"), publicKey: z.string() }), z.object({ alg: z.literal("hmac-sha256") })]).nullable(),
@@ -71,6 +77,7 @@ export const tokenRecordSchema = z.object({
   createdAt: epochMs,
   updatedAt: epochMs,
   revokedAt: epochMs.nullable(),
+  disabledAt: epochMs.nullable(),
   revision: z.number().int(),
 });
 
@@ -81,40 +88,43 @@ const page = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), 
 
 export const tokenPageSchema = page(tokenRecordSchema);
 
-export const auditPageSchema = page(
-  z.object({
-    id: z.string(),
-    at: epochMs,
-    actor: z.string(),
-    action: z.enum(["create", "import", "update", "revoke", "regenerate", "leak"]),
-    tokenId: z.string(),
-    owner: z.string(),
-    changes: z.array(z.string()),
-    effectiveAt: epochMs.optional(),
-  }),
-);
+export const auditEntrySchema = z.object({
+  id: z.string(),
+  at: epochMs,
+  actor: z.string(),
+  role: role.optional(),
+  action: z.enum(AUDIT_ACTIONS),
+  tokenId: z.string(),
+  owner: z.string(),
+  changes: z.array(z.string()),
+  effectiveAt: epochMs.optional(),
+  amount: z.number().optional(),
+});
+
+export const auditPageSchema = page(auditEntrySchema);
 
 export const usageSchema = z.object({
   granularity: z.enum(["hour", "day"]),
   buckets: z.array(z.object({ start: epochMs, allowed: z.number().int(), denied: z.number().int(), credits: z.number().int() })),
 });
 
-/** `GET /config`: who the caller manages tokens for, and what the console may offer. */
+/** `DELETE /tokens/{id}`: what was removed. */
 export const deletedTokenSchema = z.object({
   id: z.string(),
   owner: z.string(),
   removed: z.object({ hashes: z.number().int(), credits: z.number().int(), rateLimits: z.number().int(), nonces: z.number().int(), usage: z.number().int() }),
 });
 
-export const memberBodySchema = z.strictObject({ role: z.enum(["owner", "admin", "developer", "viewer"]) });
+export const memberBodySchema = z.strictObject({ role });
 
-export const membersSchema = z.object({ members: z.array(z.object({ id: z.string(), role: z.enum(["owner", "admin", "developer", "viewer"]) })) });
+export const membersSchema = z.object({ members: z.array(z.object({ id: z.string(), role })) });
 
+/** `GET /config`: who the caller manages tokens for, and what the console may offer. */
 export const consoleConfigSchema = z.object({
   owner: z.string(),
   actor: z.string(),
-  role: z.enum(["owner", "admin", "developer", "viewer"]),
-  actions: z.array(z.string()),
+  role,
+  actions: z.array(z.enum(Object.keys(ROLE_MATRIX) as AccountAction[])),
   grantableScopes: z.array(z.string()),
   datasets: z.array(z.string()),
   maxGraceMs: z.number().int(),

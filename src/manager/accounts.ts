@@ -6,7 +6,7 @@ import type { ResolvedConfig } from "../config.js";
 import { InvalidInputError, RevisionConflictError, ScopeNotAllowedError } from "../errors.js";
 import { type AccountPolicy, accountAudit, type StoredAccount } from "../model/account.js";
 import { policyAt } from "../model/record.js";
-import { actorSchema, checkPoolNames, ownerSchema, parseInput } from "../model/schemas.js";
+import { actorSchema, ownerSchema, parseInput, poolsSchema } from "../model/schemas.js";
 import type { StoredToken } from "../model/types.js";
 import { parseScope, scopesGrant } from "../policy/scope.js";
 import { MAX_CREDIT_BALANCE } from "../store/kit/account-credits.js";
@@ -83,11 +83,6 @@ const creditsSchema = z
     }
   })
   .transform((c) => ({ limit: c.limit, refill: c.refill ?? null, reset: c.reset ?? null, overage: c.overage ?? 0 }));
-const poolsSchema = z
-  .record(z.string(), creditsSchema)
-  .nullable()
-  .superRefine(checkPoolNames)
-  .transform((p) => p ?? {});
 const lifetime = z.number().int().min(1).max(100 * 366 * 86_400_000).nullish().transform((v) => v ?? null);
 const tokenRulesSchema = z
   .strictObject({ defaultLifetimeMs: lifetime, maxLifetimeMs: lifetime, rotationPeriodMs: lifetime })
@@ -97,7 +92,7 @@ const patchSchema = z.strictObject({
   ceiling: scopeList.nullable().optional(),
   tokens: tokenRulesSchema.optional(),
   credits: creditsSchema.nullable().optional(),
-  pools: poolsSchema.optional(),
+  pools: poolsSchema(creditsSchema).optional(),
   rateLimit: z.strictObject({ limit: amount(1), windowMs: z.number().int().min(1).max(31 * 86_400_000) }).nullable().optional(),
 });
 

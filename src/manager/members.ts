@@ -14,12 +14,19 @@ export interface Member {
   role: Role;
 }
 
-/** Who changes the members, for the audit log. */
+/** Who changes the members, for the audit log, and what the change was decided on. */
 export interface MemberChangeOptions {
   /** Default `"system"`. */
   actor?: string;
   /** The actor's own role, recorded with the entry (keyward/admin sets it). */
   role?: Role;
+  /**
+   * Fail with `REVISION_CONFLICT` unless the member's role is still this
+   * (null: not a member) when the change is written: the role the caller
+   * authorized the change on (keyward/admin sets it, so an admin who read
+   * "developer" never overwrites an owner made meanwhile).
+   */
+  expectedRole?: Role | null;
 }
 
 /** Most members of one account. */
@@ -56,8 +63,8 @@ export class MemberManager {
    */
   async roleOf(owner: string, member: string): Promise<Role | null> {
     parseInput(ownerSchema, owner, "owner");
-    parseInput(actorSchema, member, "member");
-    return (await this.#account(owner))?.members?.[member] ?? null;
+    parseMember(member);
+    return roleIn(await this.#account(owner), member);
   }
 
   /**
@@ -81,6 +88,7 @@ export class MemberManager {
    *
    * @returns the members after the change
    * @throws {InvalidInputError} `INVALID_INPUT` naming `member` or `role`; `LAST_OWNER`
+   * @throws {RevisionConflictError} `REVISION_CONFLICT` when the member's role is no longer `expectedRole`
    * @throws {StoreUnsupportedError} `STORE_UNSUPPORTED` when the store has no accounts
    * @example
    * ```ts fragment
@@ -94,9 +102,13 @@ export class MemberManager {
 
   /**
    * Removes a member; removing someone who is not a member changes nothing.
+   * The last owner cannot be removed, nor can the last member: an account
+   * without members is its single user's (docs/roles.md), so a team never
+   * becomes one by losing its members.
    *
    * @returns the members after the change
    * @throws {InvalidInputError} `LAST_OWNER` for the only owner
+   * @throws {RevisionConflictError} `REVISION_CONFLICT` when the member's role is no longer `expectedRole`
    */
   async remove(owner: string, member: string, options: MemberChangeOptions = {}): Promise<Member[]> {
     return this.#change(owner, member, null, options);
@@ -104,21 +116,29 @@ export class MemberManager {
 
   async #change(owner: string, member: string, role: Role | null, options: MemberChangeOptions): Promise<Member[]> {
     parseInput(ownerSchema, owner, "owner");
-    parseInput(actorSchema, member, "member");
+    parseMember(member);
     if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
     const actor = parseInput(actorSchema, options.actor ?? "system", "actor");
     if (options.role !== undefined && !isRole(options.role)) throw new InvalidInputError("role", "must be a role");
+    const { expectedRole } = options;
+    if (expectedRole !== undefined && expectedRole !== null && !isRole(expectedRole)) throw new InvalidInputError("expectedRole", "must be a role or null");
     const store = this.#cfg.store;
     for (let attempt = 1; ; attempt++) {
       const current = await this.#account(owner);
+      const before = roleIn(current, member);
+      // Checked on the read the compare-and-set below is based on: a change made meanwhile makes it retry and fail here.
+      if (expectedRole !== undefined && before !== expectedRole) throw new RevisionConflictError(owner, current?.revision ?? 0);
+      if (before === role) return membersOf(current);
       const members = { ...current?.members };
-      if ((members[member] ?? null) === role) return membersOf(current);
       if (role === null) delete members[member];
       else members[member] = role;
       const ids = Object.keys(members);
       if (ids.length > MAX_MEMBERS) throw new InvalidInputError("member", `an account has at most ${MAX_MEMBERS} members`);
-      if (ids.length > 0 && !ids.some((id) => members[id] === "owner")) {
-        throw new LastOwnerError("role", current?.members && Object.keys(current.members).length > 0 ? "the account would have no owner" : "the first member must be an owner");
+      // An account without members is its single user's (keyward/admin makes anyone it maps to the account its
+      // owner): a team cannot become one by losing its last member, nor be without an owner.
+      const hadMembers = Object.keys(current?.members ?? {}).length > 0;
+      if ((hadMembers || ids.length > 0) && !ids.some((id) => members[id] === "owner")) {
+        throw new LastOwnerError("role", hadMembers ? "the account would have no owner" : "the first member must be an owner");
       }
       const now = this.#cfg.now();
       const base: StoredAccount = current ?? { owner, policy: EMPTY_POLICY, scheduled: [], createdAt: now, updatedAt: now, revision: 0 };
@@ -136,6 +156,18 @@ export class MemberManager {
   #account(owner: string): Promise<StoredAccount | null> {
     return this.#cfg.store.getAccount(owner);
   }
+}
+
+/** A member id: an actor, and a key of the members record that is never its prototype. */
+function parseMember(member: string): void {
+  parseInput(actorSchema, member, "member");
+  if (member === "__proto__") throw new InvalidInputError("member", "is not allowed");
+}
+
+/** The member's role in the account, or null: own keys only (`constructor` is no role). */
+function roleIn(account: StoredAccount | null, member: string): Role | null {
+  const members = account?.members;
+  return members !== undefined && Object.hasOwn(members, member) ? members[member]! : null;
 }
 
 function membersOf(account: StoredAccount | null): Member[] {

@@ -101,6 +101,12 @@ export interface ListTokensOptions extends PageOptions, LifecycleFilter {}
 export interface RegenerateTokenOptions extends ActorOptions {
   /** How long the old secret keeps working, ms (default 0: it stops at once). At most 30 days. */
   graceMs?: number;
+  /**
+   * Fail with `REVISION_CONFLICT` unless the token is still at this revision
+   * (the one an admin console displayed): of two regenerations sent for the
+   * same revision, one succeeds.
+   */
+  expectedRevision?: number;
 }
 
 const ID_CHARS = 22; // 131 bits
@@ -333,13 +339,10 @@ export class TokenManager {
     const actor = parseActor(options);
     const now = this.#cfg.now();
     const effectiveAt = this.#cutover(toEpochMs(options.effectiveAt, now + this.#cfg.propagationDelayMs, "effectiveAt"), now);
-    const expected = options.expectedRevision;
-    if (expected !== undefined && !Number.isSafeInteger(expected)) {
-      throw new InvalidInputError("expectedRevision", "must be an integer");
-    }
+    const expected = parseExpectedRevision(options.expectedRevision);
     const current = await this.#load(id);
     // The patch applies to what was read: a console that displayed another revision must re-read.
-    if (expected !== undefined && expected !== current.revision) throw new RevisionConflictError(current.id, expected);
+    checkRevision(current, expected);
     if (data.scopes) this.#checkKindScopes(current.kind, data.scopes);
     const account = data.scopes || data.expiresAt !== undefined ? await accountOf(this.#cfg, current.owner) : null;
     if (data.scopes) checkWithinCeiling(account, data.scopes, Math.max(now, effectiveAt));
@@ -371,8 +374,10 @@ export class TokenManager {
   }
 
   /**
-   * Revokes a token at once (idempotent). Every server stops accepting it
-   * within `revocationBoundMs`.
+   * Revokes a token at once. Every server stops accepting it within
+   * `revocationBoundMs`. Idempotent: a revoked token keeps its first
+   * `revokedAt` and nothing is written (no second audit entry, also when
+   * two revokes race).
    *
    * @param id the token's id
    * @returns the revoked record
@@ -386,6 +391,8 @@ export class TokenManager {
     const actor = parseActor(options);
     const current = await this.#read(id);
     const now = this.#cfg.now();
+    if (current.revokedAt !== null) return toRecord(current, now);
+    // Of revokes racing past this check, the store audits the one that revokes.
     const entry = this.#auditEntry("revoke", current, actor, now, ["revokedAt"]);
     const saved = await this.#cfg.store.revoke(current.id, now, entry);
     this.#changed(saved.id, hashesOf(saved));
@@ -480,11 +487,12 @@ export class TokenManager {
    * the client's and stays (rotate it with `update(id, { signing })`).
    *
    * @param id the token's id
-   * @param options grace period and actor
+   * @param options grace period, expected revision and actor
    * @returns the new token (shown once) and the record
+   * @throws {InvalidInputError} `INVALID_INPUT` naming `graceMs` or `expectedRevision`
    * @throws {TokenNotFoundError} `TOKEN_NOT_FOUND`
    * @throws {TokenRevokedError} `TOKEN_REVOKED`
-   * @throws {RevisionConflictError} `REVISION_CONFLICT` when changed concurrently
+   * @throws {RevisionConflictError} `REVISION_CONFLICT` when changed concurrently, or no longer at `expectedRevision`
    * @example
    * ```ts
    * const { token } = await kw.tokens.regenerate(record.id, { graceMs: 3_600_000 });
@@ -496,8 +504,11 @@ export class TokenManager {
     if (!Number.isSafeInteger(graceMs) || graceMs < 0 || graceMs > MAX_GRACE_MS) {
       throw new InvalidInputError("graceMs", `must be an integer from 0 to ${MAX_GRACE_MS}`);
     }
+    const expected = parseExpectedRevision(options.expectedRevision);
     const now = this.#cfg.now();
     const current = await this.#load(id);
+    // Checked on the read the compare-and-set below is based on.
+    checkRevision(current, expected);
     const token = generateToken({ prefix: this.#cfg.prefix, kind: current.kind, env: current.env, random: this.#cfg.random });
     // Without a grace period every old secret stops at once, including those
     // still in the grace period of an earlier regeneration (a leak response).
@@ -682,6 +693,16 @@ function parseActor(options: ActorOptions): Actor {
   if (options.role !== undefined && !isRole(options.role)) throw new InvalidInputError("role", "must be a role");
   // Stored verbatim and printed by audit readers: no control or invisible characters (log forging).
   return { name: parseInput(actorSchema, options.actor ?? "system", "actor"), role: options.role };
+}
+
+function parseExpectedRevision(expected: number | undefined): number | undefined {
+  if (expected !== undefined && !Number.isSafeInteger(expected)) throw new InvalidInputError("expectedRevision", "must be an integer");
+  return expected;
+}
+
+/** A console's write applies to the revision it displayed, or to none. */
+function checkRevision(current: StoredToken, expected: number | undefined): void {
+  if (expected !== undefined && expected !== current.revision) throw new RevisionConflictError(current.id, expected);
 }
 
 function checkPageOptions(options: PageOptions): void {

@@ -28,8 +28,10 @@ export type AccountAction =
 /**
  * The matrix: the roles allowed each action. `tokens.update` is a change of
  * name, scopes, domains, IPs or expiry; `tokens.limits` one of credits,
- * pools or rate limits; `members.manage.owner` grants or removes the owner
- * role (an admin manages every other member).
+ * pools or rate limits; `tokens.regenerate` of a secret token needs
+ * `tokens.create.secret` too (a new secret is a secret token made);
+ * `members.manage.owner` grants or removes the owner role (an admin
+ * manages every other member).
  */
 export const ROLE_MATRIX: Readonly<Record<AccountAction, readonly Role[]>> = Object.freeze({
   "tokens.read": ["owner", "admin", "developer", "viewer"],

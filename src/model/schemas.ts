@@ -127,25 +127,37 @@ const creditsObject = z
 
 const credits = creditsObject.nullable();
 
-/** The rule of every `pools` record (a token's, an account's): at most MAX_POOLS, each named, none `default`. */
-export function checkPoolNames(p: Record<string, unknown> | null, ctx: z.RefinementCtx): void {
-  if (p === null) return;
-  const names = Object.keys(p);
-  if (names.length > MAX_POOLS) ctx.addIssue({ code: "custom", message: `at most ${MAX_POOLS} pools` });
-  for (const name of names) {
-    if (name === DEFAULT_POOL) {
-      ctx.addIssue({ code: "custom", path: [name], message: "the default pool is `credits`, not a named pool" });
-    } else if (!isPoolName(name)) {
-      ctx.addIssue({ code: "custom", path: [name], message: "must be a pool name: a lowercase letter, then up to 31 of a-z, 0-9, _ or -" });
-    }
-  }
+/**
+ * Every `pools` record (a token's, an account's), null for none: at most
+ * MAX_POOLS, each named, none `default`. The names are checked on the
+ * input's own keys, before zod builds the record: there a `__proto__` key
+ * (an own key of JSON.parse'd input) would set the new record's prototype
+ * and vanish, and a change would silently drop every pool.
+ */
+export function poolsSchema<V extends z.ZodType>(pool: V) {
+  const record = z.record(z.string(), pool).nullable();
+  return z
+    .preprocess((input: z.input<typeof record>, ctx) => {
+      if (typeof input !== "object" || input === null || Array.isArray(input)) return input;
+      const issues = poolNameIssues(Object.keys(input));
+      if (issues.length === 0) return input;
+      for (const issue of issues) ctx.addIssue({ code: "custom", input, ...issue });
+      return z.NEVER;
+    }, record)
+    .transform((p) => p ?? {});
 }
 
-const pools = z
-  .record(z.string(), creditsObject)
-  .nullable()
-  .superRefine(checkPoolNames)
-  .transform((p) => p ?? {});
+function poolNameIssues(names: readonly string[]): { path?: string[]; message: string }[] {
+  const issues: { path?: string[]; message: string }[] = [];
+  if (names.length > MAX_POOLS) issues.push({ message: `at most ${MAX_POOLS} pools` });
+  for (const name of names) {
+    if (name === DEFAULT_POOL) issues.push({ path: [name], message: "the default pool is `credits`, not a named pool" });
+    else if (!isPoolName(name)) issues.push({ path: [name], message: "must be a pool name: a lowercase letter, then up to 31 of a-z, 0-9, _ or -" });
+  }
+  return issues;
+}
+
+const pools = poolsSchema(creditsObject);
 
 const rateLimitObject = z.strictObject({ limit: count(1), windowMs: count(1).max(31 * 86_400_000) });
 

@@ -176,21 +176,28 @@ export interface PageOptions {
   cursor?: string | null;
 }
 
+/**
+ * Every action the audit log records: the one list the type, the admin
+ * API's OpenAPI document and its answers' schemas are made from.
+ */
+export const AUDIT_ACTIONS = Object.freeze([
+  "create",
+  "import",
+  "update",
+  "revoke",
+  "regenerate",
+  "leak",
+  "account",
+  "credits",
+  "disable",
+  "enable",
+  "delete",
+  "bill",
+  "members",
+] as const);
+
 /** What an admin did, as the audit log keeps it. */
-export type AuditAction =
-  | "create"
-  | "import"
-  | "update"
-  | "revoke"
-  | "regenerate"
-  | "leak"
-  | "account"
-  | "credits"
-  | "disable"
-  | "enable"
-  | "delete"
-  | "bill"
-  | "members";
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 /** One audit log entry. Never holds a secret: changed fields are named, not valued. */
 export interface AuditEntry {

@@ -19,7 +19,7 @@ import type { CreditState } from "../store/kit/credits.js";
 import { meterStep, poolKey, rateKey } from "../store/kit/meter.js";
 import type { PageQuery } from "../store/kit/page.js";
 import type { RateWindowState } from "../store/kit/rate-window.js";
-import { revokedRecord, updatedRecord } from "../store/kit/records.js";
+import { revokeAudit, revokedRecord, updatedRecord } from "../store/kit/records.js";
 import { analyticsOf, type LastUsed, rollUpRows, type UsageAnalyticsQuery, type UsageSeriesBucket } from "../store/kit/usage-analytics.js";
 import { addUsage, rollUpUsage, type UsageCounts } from "../store/kit/usage-buckets.js";
 import {
@@ -377,11 +377,12 @@ export class PostgresStore implements TokenStore {
   async revoke(id: string, at: number, audit?: AuditEntry): Promise<StoredToken> {
     let change!: { after: () => void };
     const stored = await transaction(this.#pool, async (c) => {
-      const n = revokedRecord(parse<StoredToken>((await c.query(this.#s.tokenForUpdate, [pgKey(id)])).rows, "record"), id, at);
+      const cur = parse<StoredToken>((await c.query(this.#s.tokenForUpdate, [pgKey(id)])).rows, "record");
+      const n = revokedRecord(cur, id, at);
       const announced = this.#announce({ tokenId: id, hashes: hashesOf(n) });
       change = announced;
       await c
-        .query(this.#s.revoke, [this.#channel, announced.payloads, pgKey(id), n.revision, JSON.stringify(n), ...this.#auditValues(audit)])
+        .query(this.#s.revoke, [this.#channel, announced.payloads, pgKey(id), n.revision, JSON.stringify(n), ...this.#auditValues(revokeAudit(cur, audit))])
         .catch((err: unknown) => {
           throw this.#conflict(err);
         });

@@ -21,7 +21,7 @@ import type { CreditState } from "../store/kit/credits.js";
 import { meterStep, poolKey, rateKey } from "../store/kit/meter.js";
 import type { PageQuery } from "../store/kit/page.js";
 import type { RateWindowState } from "../store/kit/rate-window.js";
-import { revokedRecord, updatedRecord } from "../store/kit/records.js";
+import { revokeAudit, revokedRecord, updatedRecord } from "../store/kit/records.js";
 import {
   analyticsOf,
   type LastUsed,
@@ -377,10 +377,12 @@ export class SqliteStore implements TokenStore {
 
   revoke(id: string, at: number, audit?: AuditEntry): Promise<StoredToken> {
     return this.#tx(() => {
-      const n = revokedRecord(parseToken(this.#s.tokenById.get(id)), id, at);
-      this.#assertAuditFree(audit);
+      const cur = parseToken(this.#s.tokenById.get(id));
+      const n = revokedRecord(cur, id, at);
+      const entry = revokeAudit(cur, audit);
+      this.#assertAuditFree(entry);
       this.#s.revokeToken.run(n.revision, JSON.stringify(n), id);
-      if (audit) this.#writeAudit(audit);
+      if (entry) this.#writeAudit(entry);
       return n;
     });
   }

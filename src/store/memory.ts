@@ -29,7 +29,7 @@ import type { CreditState } from "./kit/credits.js";
 import { meterStep, poolKey, rateKey } from "./kit/meter.js";
 import { compareKeys, type PageQuery, type SortKey } from "./kit/page.js";
 import { type RateWindowState, windowExpired } from "./kit/rate-window.js";
-import { revokedRecord, updatedRecord } from "./kit/records.js";
+import { revokeAudit, revokedRecord, updatedRecord } from "./kit/records.js";
 import { CounterMap, sweep } from "./memory-counters.js";
 import { deepFreeze, SHARED_READS, type SharedReads } from "./shared-reads.js";
 import {
@@ -410,10 +410,12 @@ export class MemoryStore implements TokenStore {
    * ```
    */
   async revoke(id: string, at: number, audit?: AuditEntry): Promise<StoredToken> {
-    const n = deepFreeze(revokedRecord(this.#tokens.get(id), id, at));
-    this.#assertAuditFree(audit);
+    const cur = this.#tokens.get(id);
+    const n = deepFreeze(revokedRecord(cur, id, at));
+    const entry = revokeAudit(cur, audit);
+    this.#assertAuditFree(entry);
     this.#tokens.set(id, n);
-    if (audit !== undefined) this.#writeAudit(audit);
+    if (entry !== undefined) this.#writeAudit(entry);
     this.#emit(id, hashesOf(n));
     return structuredClone(n);
   }

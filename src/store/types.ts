@@ -246,8 +246,11 @@ export interface RecordStore {
    * Revokes the token: sets `revokedAt = at` and `updatedAt = at` (if not
    * already revoked: a second revoke keeps the first times and MUST NOT fail)
    * and increments the revision. Unconditional: a revocation never loses a
-   * race against an update. Returns what is stored; rejects with
-   * `TokenNotFoundError`.
+   * race against an update. The audit entry MUST be appended only by the
+   * revoke that revokes the token: of concurrent revokes exactly one appends
+   * its entry, and a revoke of a revoked token appends none (judged on the
+   * record read in the revoke's transaction).
+   * Returns what is stored; rejects with `TokenNotFoundError`.
    */
   revoke(id: string, at: number, audit?: AuditEntry): Promise<StoredToken>;
 

@@ -111,10 +111,33 @@ describe("keyward/admin API", () => {
     expect((await srv.kw.check({ token, scope: "core:read" })).ok).toBe(true);
   });
 
-  it("revokes at once; a revoked token cannot be changed", async () => {
+  it("two regenerations for the same revision: one succeeds, the other is 409 and issues no token", async () => {
+    const { record } = await create(alice, { kind: "secret" });
+    const regenerate = () => api(alice, `/tokens/${record.id}/regenerate`, { method: "POST", json: { expectedRevision: 1 } });
+    // The first request has checked the token is alice's; the second runs to its end before the first goes on.
+    const hold = srv.hold("get");
+    const first = regenerate();
+    await hold.reached;
+    const second = await regenerate();
+    hold.release();
+    const issued = (await second.json()) as { token: string; record: TokenRecord };
+    expect(second.status).toBe(200);
+    expect((await problem(await first, 409)).code).toBe("REVISION_CONFLICT");
+    expect((await srv.kw.check({ token: issued.token, scope: "core:read" })).ok).toBe(true);
+    expect(((await (await api(alice, `/tokens/${record.id}`)).json()) as TokenRecord).revision).toBe(2);
+  });
+
+  it("revokes at once, once; a revoked token cannot be changed", async () => {
     const { token, record } = await create(alice, { kind: "secret" });
-    const res = await api(alice, `/tokens/${record.id}/revoke`, { method: "POST", json: {} });
-    expect(((await res.json()) as TokenRecord).revokedAt).not.toBeNull();
+    const revoke = () => api(alice, `/tokens/${record.id}/revoke`, { method: "POST", json: {} });
+    const answers = await Promise.all([revoke(), revoke(), revoke()]);
+    const again = await revoke();
+    const records = (await Promise.all([...answers, again].map((r) => r.json()))) as TokenRecord[];
+    expect([...answers, again].map((r) => r.status)).toEqual([200, 200, 200, 200]);
+    expect(new Set(records.map((r) => r.revokedAt)).size).toBe(1);
+    expect(records[0]!.revokedAt).not.toBeNull();
+    const audit = (await (await api(alice, `/tokens/${record.id}/audit`)).json()) as { items: { action: string }[] };
+    expect(audit.items.map((e) => e.action)).toEqual(["create", "revoke"]);
     expect((await srv.kw.check({ token, scope: "core:read" })).code).toBe("TOKEN_REVOKED");
     const edit = await api(alice, `/tokens/${record.id}`, { method: "PATCH", json: { expectedRevision: 2, patch: { name: "x" } } });
     expect((await problem(edit, 409)).code).toBe("TOKEN_REVOKED");
@@ -228,7 +251,17 @@ describe("bad input", () => {
     expect(await problem(badPool, 400)).toMatchObject({ code: "INVALID_INPUT", field: "pools.default" });
     const negative = await api(alice, `/tokens/${record.id}`, { method: "PATCH", json: { expectedRevision: 1, patch: { pools: { premium: { limit: -1 } } } } });
     expect((await problem(negative, 400)).field).toBe("patch.pools.premium.limit");
+    // A pool named __proto__ (an own key of the parsed JSON): refused, never read as "no pools".
+    const proto = await api(alice, "/tokens", { method: "POST", headers: { "content-type": "application/json" }, body: '{"kind":"secret","pools":{"__proto__":{"limit":5}}}' });
+    expect(await problem(proto, 400)).toMatchObject({ code: "INVALID_INPUT", field: "pools.__proto__" });
+    const wipe = await api(alice, `/tokens/${record.id}`, {
+      method: "PATCH",
+      headers: { "content-type": "application/json" },
+      body: '{"expectedRevision":1,"patch":{"pools":{"__proto__":{"limit":5}}}}',
+    });
+    expect(await problem(wipe, 400)).toMatchObject({ code: "INVALID_INPUT", field: "patch.pools.__proto__" });
     expect((await srv.kw.tokens.get(record.id))!.revision).toBe(1);
+    expect((await srv.kw.tokens.get(record.id))!.policy.pools).toEqual({ premium: { limit: 5, refill: null, reset: "day" } });
   });
 
   it("a scope the application does not let customers grant: 403; a write scope on a publishable token: 400", async () => {
@@ -238,6 +271,26 @@ describe("bad input", () => {
     expect((await problem(pk, 400)).code).toBe("SCOPE_NOT_ALLOWED");
     const ok = await create(alice, { kind: "secret", scopes: ["core:read", "premium:read", "datasets/news:delete"] });
     expect(ok.record.policy.scopes).toEqual(["core:read", "premium:read", "datasets/news:delete"]);
+  });
+
+  it("a scope the operator granted may be kept by an update, never added, nor kept past its scheduled removal", async () => {
+    const { record } = await srv.kw.tokens.create({ owner: "acct_alice", kind: "secret", scopes: ["core:read", "internal:admin"] });
+    const patch = (expectedRevision: number, scopes: string[], effectiveAt?: number) =>
+      api(alice, `/tokens/${record.id}`, { method: "PATCH", json: { expectedRevision, ...(effectiveAt && { effectiveAt }), patch: { scopes } } });
+    const kept = await patch(1, ["internal:admin", "core:read", "premium:read"]);
+    expect(kept.status).toBe(200);
+    expect(((await kept.json()) as TokenRecord).policy.scopes).toEqual(["internal:admin", "core:read", "premium:read"]);
+    const added = await patch(2, ["internal:admin", "internal:billing"]);
+    expect(await problem(added, 403)).toMatchObject({ code: "SCOPE_NOT_GRANTABLE", field: "patch.scopes.1" });
+    // Judged on the revision the change applies to: a stale one is a conflict, not a grant.
+    expect((await problem(await patch(1, ["internal:admin"]), 409)).code).toBe("REVISION_CONFLICT");
+    // The operator schedules its removal: the customer cannot keep it beyond.
+    await srv.kw.tokens.update(record.id, { scopes: ["core:read"] }, { effectiveAt: Date.now() + 3_600_000 });
+    expect(await problem(await patch(3, ["internal:admin", "core:read"]), 403)).toMatchObject({ code: "SCOPE_NOT_GRANTABLE", field: "patch.scopes.0" });
+    const after = (await srv.kw.tokens.get(record.id))!;
+    expect([after.revision, after.policy.scopes, after.scheduled[0]?.policy.scopes]).toEqual([3, ["internal:admin", "core:read", "premium:read"], ["core:read"]]);
+    // Removing it, as ever, is the customer's right.
+    expect((await patch(3, ["core:read"])).status).toBe(200);
   });
 
   it("script in names and metadata is stored and answered as JSON text, never as markup", async () => {

@@ -6,20 +6,35 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AdminOperation } from "../../src/admin/index.js";
 import { type AdminServer, startAdminServer } from "./server.js";
 
+interface Operation {
+  operationId?: string;
+  responses: Record<string, { $ref?: string; content?: Record<string, { schema: { $ref: string } }> }>;
+}
 let srv: AdminServer;
 let doc: {
   openapi: string;
   servers: { url: string }[];
-  paths: Record<string, Record<string, { operationId?: string }>>;
-  components: { schemas: Record<string, object> };
+  paths: Record<string, Record<string, Operation>>;
+  components: { schemas: Record<string, object>; responses: Record<string, { content: Record<string, { schema: { $ref: string } }> }> };
 };
 let ajv: Ajv2020;
+/** The same document, every object closed to properties it does not name: an answer's undocumented field fails. */
+let closed: Ajv2020;
 let session: string;
 
 const validate = (name: string, value: unknown) => {
   const ok = ajv.validate({ $ref: `openapi#/components/schemas/${name}` }, value);
   return ok ? [] : (ajv.errors ?? []).map((e) => `${e.instancePath} ${e.message}`);
 };
+
+/** A copy of a JSON Schema where every object schema that lists its properties allows no other. */
+function closeObjects(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(closeObjects);
+  if (typeof schema !== "object" || schema === null) return schema;
+  const out = Object.fromEntries(Object.entries(schema).map(([k, v]) => [k, closeObjects(v)]));
+  if ("properties" in out && !("additionalProperties" in out)) out.additionalProperties = false;
+  return out;
+}
 
 beforeAll(async () => {
   srv = await startAdminServer();
@@ -29,6 +44,8 @@ beforeAll(async () => {
   doc = await res.json();
   ajv = new Ajv2020({ strict: false, validateFormats: false });
   ajv.addSchema(doc, "openapi");
+  closed = new Ajv2020({ strict: false, validateFormats: false });
+  closed.addSchema(closeObjects(doc) as object, "openapi");
 });
 afterAll(() => srv?.close());
 
@@ -87,5 +104,69 @@ describe("OpenAPI 3.1 document", () => {
       ["Problem", "/tokens/tok_0000000000000000000000"],
     ];
     for (const [schema, path] of answers) expect([path, validate(schema, await (await fetch(srv.url + path, { headers })).json())]).toEqual([path, []]);
+  });
+
+  it("every route's real answers, errors included, have a documented status and validate, with no undocumented field", async () => {
+    const owner = "acct_every";
+    const who = srv.session(owner);
+    const seen = new Set<string>();
+    /** Calls an operation of the document and checks its answer against it; returns the body. */
+    const call = async (method: string, template: string, params: Record<string, string> = {}, init: { json?: unknown; auth?: boolean } = {}) => {
+      const operation = doc.paths[template]?.[method.toLowerCase()];
+      expect(operation, `${method} ${template}`).toBeDefined();
+      const path = template.replace(/\{(\w+)\}/g, (_, name: string) => encodeURIComponent(params[name]!));
+      const headers: Record<string, string> = init.auth === false ? {} : { authorization: `Bearer ${who}` };
+      if (init.json !== undefined) headers["content-type"] = "application/json";
+      const res = await fetch(srv.url + path, { method, headers, body: init.json === undefined ? null : JSON.stringify(init.json) });
+      const body = await res.json();
+      const label = `${method} ${template} → ${res.status} ${body.code ?? ""}`;
+      const documented = operation!.responses[String(res.status)];
+      expect(documented, `${label}: status not documented`).toBeDefined();
+      const media = documented!.$ref ? doc.components.responses[documented!.$ref.split("/").at(-1)!]!.content : documented!.content!;
+      const [type, { schema }] = Object.entries(media)[0]!;
+      expect(res.headers.get("content-type"), label).toBe(type);
+      const ok = closed.validate({ $ref: `openapi${schema.$ref}` }, body);
+      expect(ok ? [] : (closed.errors ?? []).map((e) => `${e.instancePath} ${e.message} ${JSON.stringify(e.params)}`), label).toEqual([]);
+      seen.add(operation!.operationId!);
+      return body;
+    };
+
+    await call("GET", "/config");
+    const created = await call("POST", "/tokens", {}, { json: { kind: "secret", name: "all", metadata: { team: "web" }, credits: { limit: 100, reset: "month" }, pools: { search: { limit: 5 } } } });
+    const id: string = created.record.id;
+    await call("GET", "/tokens");
+    await call("GET", "/tokens/{id}", { id });
+    await call("PATCH", "/tokens/{id}", { id }, { json: { expectedRevision: 1, effectiveAt: Date.now() + 3_600_000, patch: { ips: ["203.0.113.0/24"], name: "later" } } });
+    await call("PATCH", "/tokens/{id}", { id }, { json: { expectedRevision: 1, patch: { name: "stale" } } });
+    const regenerated = await call("POST", "/tokens/{id}/regenerate", { id }, { json: { expectedRevision: 2, graceMs: 60_000 } });
+    await call("POST", "/tokens/{id}/disable", { id }, { json: {} });
+    await call("POST", "/tokens/{id}/enable", { id }, { json: {} });
+    await srv.kw.check({ token: regenerated.token, scope: "core:read" });
+    await srv.kw.flush();
+    await call("GET", "/tokens/{id}/usage", { id });
+    await call("GET", "/tokens/{id}/audit", { id });
+    // Account-wide entries, on the account's audit log.
+    await srv.kw.accounts.set(owner, { rateLimit: { limit: 100, windowMs: 1000 } }, { effectiveAt: Date.now() });
+    await srv.kw.credits.topUp({ tokenId: id }, 10);
+    await srv.kw.tokens.reportLeak(regenerated.token, { source: "test", action: "flag" });
+    await call("PUT", "/members/{member}", { member: `user:${owner}` }, { json: { role: "owner" } });
+    await call("PUT", "/members/{member}", { member: "user:2" }, { json: { role: "viewer" } });
+    await call("PUT", "/members/{member}", { member: "user:3" }, { json: { role: "root" } });
+    await call("GET", "/members");
+    await call("DELETE", "/members/{member}", { member: `user:${owner}` });
+    await call("DELETE", "/members/{member}", { member: "user:2" });
+    await call("POST", "/tokens/{id}/revoke", { id }, { json: {} });
+    await call("PATCH", "/tokens/{id}", { id }, { json: { expectedRevision: 9, patch: { name: "x" } } });
+    await call("DELETE", "/tokens/{id}", { id });
+    await call("GET", "/tokens/{id}", { id });
+    const audit = await call("GET", "/audit");
+    expect(new Set((audit.items as { action: string }[]).map((e) => e.action))).toEqual(
+      new Set(["create", "update", "regenerate", "disable", "enable", "account", "credits", "leak", "members", "revoke", "delete"]),
+    );
+    await call("POST", "/tokens", {}, { json: { kind: "secret", scopes: ["internal:admin"] } });
+    await call("POST", "/tokens", {}, { json: { kind: "secret", owner: "acct_other" } });
+    await call("GET", "/tokens", {}, { auth: false });
+    const every = Object.values(doc.paths).flatMap((p) => Object.values(p).flatMap((o) => (o.operationId ? [o.operationId] : [])));
+    expect([...seen].sort()).toEqual(every.sort());
   });
 });

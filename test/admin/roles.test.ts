@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAdminHandler, toNodeHandler } from "../../src/admin/index.js";
 import { Keyward, type TokenRecord } from "../../src/index.js";
 import { sqliteStore } from "../../src/sqlite/index.js";
+import { holdable } from "./server.js";
 
 const store = sqliteStore(":memory:");
 const kw = new Keyward({ store, prefix: "acme" });
@@ -15,7 +16,16 @@ let origin = "";
 let close: () => Promise<void>;
 
 /** The application's sessions: the `x-user` header names the signed-in user (a stand-in for a cookie). */
-const USERS: Record<string, string> = { u1: "acct_team", u2: "acct_team", u3: "acct_team", u4: "acct_team", u9: "acct_team", solo: "acct_solo" };
+const USERS: Record<string, string> = {
+  u1: "acct_team",
+  u2: "acct_team",
+  u3: "acct_team",
+  u4: "acct_team",
+  u9: "acct_team",
+  solo: "acct_solo",
+  lone: "acct_lone",
+  stranger: "acct_lone",
+};
 
 const api = (user: string, path: string, init: { method?: string; json?: unknown } = {}) =>
   fetch(`${origin}${path}`, {
@@ -77,6 +87,10 @@ describe("keyward/admin team roles", () => {
     await forbidden(await api("u4", `/tokens/${id}`, { method: "PATCH", json: { expectedRevision: 2, patch: { name: "x" } } }));
     await forbidden(await api("u3", `/tokens/${id}/revoke`, { method: "POST", json: {} }));
     expect((await api("u3", `/tokens/${id}/regenerate`, { method: "POST", json: {} })).status).toBe(200);
+    // A secret token's new secret is the right to create secret tokens: a developer may not, whatever the grace period.
+    await forbidden(await api("u3", `/tokens/${sk.record.id}/regenerate`, { method: "POST", json: { graceMs: 86_400_000 } }));
+    expect((await kw.tokens.get(sk.record.id))?.revision).toBe(1);
+    expect((await api("u2", `/tokens/${sk.record.id}/regenerate`, { method: "POST", json: {} })).status).toBe(200);
     expect((await api("u2", `/tokens/${id}/revoke`, { method: "POST", json: {} })).status).toBe(200);
 
     // Refusals changed nothing; every change is audited with who and which role.
@@ -139,6 +153,17 @@ describe("keyward/admin team roles", () => {
     ]);
   });
 
+  it("the sole owner cannot remove themselves: the team never becomes an account whose every user is its owner", async () => {
+    await kw.accounts.members.set("acct_lone", "user:lone", "owner");
+    await forbidden(await api("stranger", "/config"));
+    const res = await api("lone", "/members/user%3Alone", { method: "DELETE" });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { code: string }).code).toBe("LAST_OWNER");
+    expect(await kw.accounts.members.list("acct_lone")).toEqual([{ id: "user:lone", role: "owner" }]);
+    await forbidden(await api("stranger", "/config"));
+    await forbidden(await api("stranger", "/tokens"));
+  });
+
   it("a signed-in user who is not a member of a team account may do nothing", async () => {
     await forbidden(await api("u9", "/tokens"));
     await forbidden(await api("u9", "/config"));
@@ -163,11 +188,77 @@ describe("kw.accounts.members", () => {
     ]);
   });
 
+  it("neither the last owner nor the last member can be removed, from any entry point", async () => {
+    const m = kw.accounts.members;
+    await m.set("acct_sole", "user:s", "owner");
+    await expect(m.remove("acct_sole", "user:s")).rejects.toMatchObject({ code: "LAST_OWNER", field: "role" });
+    await m.set("acct_sole", "user:t", "owner");
+    expect((await m.remove("acct_sole", "user:s")).map((x) => x.id)).toEqual(["user:t"]);
+    await expect(m.remove("acct_sole", "user:t")).rejects.toMatchObject({ code: "LAST_OWNER" });
+    expect(await m.list("acct_sole")).toEqual([{ id: "user:t", role: "owner" }]);
+    // Someone who is not a member is no one to remove; prototype names are no members.
+    expect(await m.remove("acct_sole", "user:nobody")).toEqual([{ id: "user:t", role: "owner" }]);
+    expect(await m.roleOf("acct_sole", "constructor")).toBeNull();
+    expect(await m.remove("acct_sole", "constructor")).toEqual([{ id: "user:t", role: "owner" }]);
+    await expect(m.set("acct_sole", "__proto__", "owner")).rejects.toMatchObject({ code: "INVALID_INPUT", field: "member" });
+    await expect(m.roleOf("acct_sole", "__proto__")).rejects.toMatchObject({ code: "INVALID_INPUT", field: "member" });
+  });
+
+  it("expectedRole: a change applies only to the role it was decided on", async () => {
+    const m = kw.accounts.members;
+    await m.set("acct_exp", "user:o", "owner");
+    await m.set("acct_exp", "user:d", "developer");
+    await m.set("acct_exp", "user:d", "owner", { actor: "user:o", role: "owner" });
+    const stale = { actor: "user:a", role: "admin", expectedRole: "developer" } as const;
+    await expect(m.set("acct_exp", "user:d", "viewer", stale)).rejects.toMatchObject({ code: "REVISION_CONFLICT" });
+    await expect(m.remove("acct_exp", "user:d", stale)).rejects.toMatchObject({ code: "REVISION_CONFLICT" });
+    await expect(m.set("acct_exp", "user:new", "viewer", { expectedRole: "viewer" })).rejects.toMatchObject({ code: "REVISION_CONFLICT" });
+    expect(await m.roleOf("acct_exp", "user:d")).toBe("owner");
+    expect(await m.set("acct_exp", "user:new", "viewer", { expectedRole: null })).toContainEqual({ id: "user:new", role: "viewer" });
+    await expect(m.set("acct_exp", "user:new", "admin", { expectedRole: "root" as never })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "expectedRole" });
+  });
+
   it("concurrent changes of one account's members all land (compare-and-set, retried)", async () => {
     const m = kw.accounts.members;
     await m.set("acct_many", "user:boss", "owner");
     await Promise.all(Array.from({ length: 4 }, (_, i) => m.set("acct_many", `user:${i}`, "viewer")));
     expect((await m.list("acct_many")).length).toBe(5);
+  });
+});
+
+describe("keyward/admin member changes under concurrency", () => {
+  it("an admin who read a developer never demotes the owner that developer became meanwhile", async () => {
+    const inner = sqliteStore(":memory:");
+    const held = holdable(inner);
+    const team = new Keyward({ store: held.store, prefix: "acme" });
+    const handler = createAdminHandler({ keyward: team, authorize: (request) => ({ owner: "acct_race", actor: request.headers.get("x-user") ?? "" }) });
+    const m = team.accounts.members;
+    await m.set("acct_race", "user:o", "owner");
+    await m.set("acct_race", "user:a", "admin");
+    await m.set("acct_race", "user:d", "developer");
+    // The admin's request reads the account twice before its change: its own role, then the target's.
+    const hold = held.hold("getAccount", 2);
+    const request = (method: string, json?: unknown) =>
+      handler(
+        new Request("https://example.com/members/user%3Ad", {
+          method,
+          headers: { "x-user": "user:a", "content-type": "application/json" },
+          body: json === undefined ? null : JSON.stringify(json),
+        }),
+      );
+    const demote = request("PUT", { role: "viewer" });
+    await hold.reached;
+    await m.set("acct_race", "user:d", "owner", { actor: "user:o", role: "owner" });
+    hold.release();
+    const res = await demote;
+    expect(res.status).toBe(409);
+    expect(((await res.json()) as { code: string }).code).toBe("REVISION_CONFLICT");
+    expect(await m.roleOf("acct_race", "user:d")).toBe("owner");
+    // Re-read, the admin is refused: an owner is the owners' to change.
+    await forbidden(await request("PUT", { role: "viewer" }));
+    await forbidden(await request("DELETE"));
+    await team.close();
+    await inner.close();
   });
 });
 

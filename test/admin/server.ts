@@ -19,6 +19,8 @@ export interface AdminServer {
   url: string;
   /** A session id per owner: send it as `Cookie: session=…` or `Authorization: Bearer …`. */
   session(owner: string): string;
+  /** Holds the `nth` next call of a store method (see {@link holdable}): to interleave requests where a race would. */
+  hold(method: "get" | "getAccount" | "update" | "revoke", nth?: number): StoreHold;
   close(): Promise<void>;
 }
 
@@ -27,7 +29,8 @@ export async function startAdminServer(
 ): Promise<AdminServer> {
   const dir = await mkdtemp(join(tmpdir(), "keyward-admin-"));
   const store = sqliteStore(join(dir, "keyward.db"));
-  const kw = new Keyward({ store, prefix: "acme", revocationBoundMs: 1000, ...options.keyward });
+  const held = holdable(store);
+  const kw = new Keyward({ store: held.store, prefix: "acme", revocationBoundMs: 1000, ...options.keyward });
   const sessions = new Map<string, string>();
   const { keyward: _, basePath = "/account/tokens", ...rest } = options;
   const handler = createAdminHandler({
@@ -54,11 +57,55 @@ export async function startAdminServer(
       sessions.set(id, owner);
       return id;
     },
+    hold: (method, nth) => held.hold(method, nth),
     async close() {
       await new Promise((resolve) => server.close(resolve));
       await kw.close();
       await store.close();
       await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A hold on one store call: `reached` once the call has its answer, which it returns only after `release()`. */
+export interface StoreHold {
+  reached: Promise<void>;
+  release(): void;
+}
+
+/**
+ * A real store whose calls can be held, to interleave two requests exactly
+ * where a race would: `hold(method, nth)` holds the `nth` call of `method`
+ * from then on (once), after the store answered it.
+ */
+export function holdable<S extends object>(store: S): { store: S; hold(method: keyof S & string, nth?: number): StoreHold } {
+  let armed: { method: string; left: number; reached: () => void; released: Promise<void> } | null = null;
+  const proxy = new Proxy(store, {
+    get(target, key) {
+      const value = Reflect.get(target, key, target);
+      if (typeof value !== "function") return value;
+      if (armed?.method !== key) return value.bind(target);
+      return async (...args: unknown[]) => {
+        const answer = await value.apply(target, args);
+        if (armed?.method === key && --armed.left === 0) {
+          const h = armed;
+          armed = null;
+          h.reached();
+          await h.released;
+        }
+        return answer;
+      };
+    },
+  });
+  return {
+    store: proxy,
+    hold(method, nth = 1) {
+      let release!: () => void;
+      const released = new Promise<void>((r) => (release = r));
+      const reached = new Promise<void>((resolve) => {
+        armed = { method, left: nth, reached: resolve, released };
+      });
+      return { reached, release };
     },
   };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { combineStores, Keyward, MemoryStore, type TokenStore } from "keyward";
+import { combineStores, Keyward, MAX_SCHEDULED, MemoryStore, type TokenStore } from "keyward";
 import { sqliteStore } from "keyward/sqlite";
 import { expectAccountRace } from "../support/account-race.js";
 
@@ -41,6 +41,15 @@ describe("kw.accounts: plan ceiling", () => {
     expect((await kw.check({ token, scope: "premium:read" })).code).toBe("SCOPE_DENIED");
     const audit = await kw.tokens.audit({ owner: "acct_1" });
     expect(audit.items.at(-1)).toMatchObject({ action: "account", tokenId: "*", actor: "user:1", changes: ["ceiling"], effectiveAt: at });
+  });
+
+  it("keeps at most MAX_SCHEDULED changes pending, like a token's policy", async () => {
+    const { kw } = setup();
+    for (let i = 0; i < MAX_SCHEDULED; i++) await kw.accounts.set("acct_s", { rateLimit: { limit: i + 1, windowMs: 1000 } }, { effectiveAt: T0 + 60_000 * (i + 1) });
+    const before = await kw.accounts.get("acct_s");
+    await expect(kw.accounts.set("acct_s", { rateLimit: null }, { effectiveAt: T0 + 3_600_000 })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "effectiveAt" });
+    expect(await kw.accounts.get("acct_s")).toEqual(before);
+    expect((await kw.accounts.set("acct_s", { rateLimit: null }, { effectiveAt: T0 })).scheduled).toHaveLength(MAX_SCHEDULED);
   });
 
   it("refuses a ceiling that would leave a token with no scope, or an empty one, naming the field; nothing changes", async () => {
@@ -86,6 +95,8 @@ describe("kw.accounts: plan ceiling", () => {
       [{ credits: { limit: 10, reset: "month", refill: { amount: 1, intervalMs: 60_000 } } }, "credits.reset"],
       [{ rateLimit: { limit: 0, windowMs: 1000 } }, "rateLimit.limit"],
       [{ plan: "gold" }, "plan"],
+      [{ pools: { default: { limit: 1 } } }, "pools.default"],
+      [{ pools: JSON.parse('{"__proto__":{"limit":1}}') }, "pools.__proto__"],
     ];
     for (const [patch, field] of bad) {
       await expect(kw.accounts.set("acct_1", patch as never)).rejects.toMatchObject({ code: "INVALID_INPUT", field });

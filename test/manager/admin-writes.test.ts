@@ -38,6 +38,23 @@ describe("admin writes: ids, revisions, old secrets, audit", () => {
     expect((await kw.tokens.update(record.id, { name: "a" }, { expectedRevision: b.revision })).policy.ips).toEqual(["203.0.113.0/24"]);
   });
 
+  it("regenerate at an expectedRevision: once per revision, checked on the read it writes over", async () => {
+    const { kw, store } = setup();
+    const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    const results = await Promise.allSettled([1, 1].map((expectedRevision) => kw.tokens.regenerate(record.id, { expectedRevision })));
+    const won = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+    expect(won).toHaveLength(1);
+    expect(results.flatMap((r) => (r.status === "rejected" ? [(r.reason as { code: string }).code] : []))).toEqual(["REVISION_CONFLICT"]);
+    const stale = await kw.tokens.regenerate(record.id, { expectedRevision: 1 }).catch((e: unknown) => e);
+    expect(isKeywardError(stale, "REVISION_CONFLICT")).toBe(true);
+    expect((await store.get(record.id))?.revision).toBe(2);
+    expect((await kw.check({ token: won[0]!.token })).ok).toBe(true);
+    expect((await kw.check({ token })).code).toBe("TOKEN_UNKNOWN");
+    const bad = await kw.tokens.regenerate(record.id, { expectedRevision: 1.5 }).catch((e: unknown) => e);
+    expect(bad).toMatchObject({ code: "INVALID_INPUT", field: "expectedRevision" });
+    expect((await kw.tokens.regenerate(record.id, { expectedRevision: 2 })).record.revision).toBe(3);
+  });
+
   it("regenerate without grace ends every old secret, including one still in an earlier grace period", async () => {
     const { kw } = setup();
     const first = await kw.tokens.create({ owner: "o", kind: "secret" });

@@ -4,12 +4,14 @@ import {
   type CreateTokenInput,
   hashToken,
   isKeywardError,
+  MAX_SCHEDULED,
   guardStore,
   Keyward,
   type KeywardOptions,
   MemoryStore,
   parseToken,
 } from "keyward";
+import { sqliteStore } from "keyward/sqlite";
 import { toBase64Url } from "../../src/lib/bytes.js";
 import { deriveSigningSecret } from "../../src/lib/derive.js";
 import { Keyring } from "../../src/lib/seal.js";
@@ -175,6 +177,8 @@ describe("bad input", () => {
     ["metadata too large", { owner: "o", kind: "secret", metadata: { big } }, "metadata"],
     ["metadata Infinity", { owner: "o", kind: "secret", metadata: { n: Number.POSITIVE_INFINITY } }, "metadata"],
     ["__proto__ at top", JSON.parse('{"owner":"o","kind":"secret","__proto__":{"scopes":["*:*"]}}'), "input"],
+    ["pool __proto__", { owner: "o", kind: "secret", pools: JSON.parse('{"__proto__":{"limit":5}}') }, "pools.__proto__"],
+    ["pools __proto__ among others", { owner: "o", kind: "secret", pools: JSON.parse('{"search":{"limit":5},"__proto__":{"limit":5}}') }, "pools.__proto__"],
   ];
 
   it.each(cases)("create: %s → INVALID_INPUT, nothing stored", async (_label, input, field) => {
@@ -210,6 +214,11 @@ describe("bad input", () => {
     await expectCode(kw.usage.get(record.id, { granularity: "week" as never }), "INVALID_INPUT");
     expect(await kw.tokens.get("__proto__")).toBeNull();
     expect(await store.get(record.id)).toEqual(before);
+    // A pool named __proto__ in a change is refused, not read as "no pools" (which dropped every pool).
+    const { record: pooled } = await kw.tokens.create({ owner: "o", kind: "secret", pools: { search: { limit: 100 } } });
+    const e = await expectCode(kw.tokens.update(pooled.id, { pools: JSON.parse('{"__proto__":{"limit":5}}') }), "INVALID_INPUT");
+    expect(e.field).toBe("pools.__proto__");
+    expect((await kw.tokens.get(pooled.id))?.policy.pools).toEqual({ search: { limit: 100, refill: null } });
     expect((await guardStore(store).listAudit({ tokenId: record.id })).items).toHaveLength(1);
   });
 });
@@ -273,6 +282,24 @@ describe("tokens.update", () => {
     });
   });
 
+  it("keeps at most MAX_SCHEDULED changes pending: one more is INVALID_INPUT on effectiveAt and changes nothing", async () => {
+    const { kw, store, advance } = setup();
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    const t0 = Date.UTC(2027, 0, 1);
+    for (let i = 0; i < MAX_SCHEDULED; i++) await kw.tokens.update(record.id, { ips: [`10.0.${i}.0/24`] }, { effectiveAt: t0 + i * 1000 });
+    const before = await store.get(record.id);
+    expect(before?.scheduled).toHaveLength(MAX_SCHEDULED);
+    const err = await kw.tokens.update(record.id, { ips: ["10.1.0.0/24"] }, { effectiveAt: t0 + 500 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "INVALID_INPUT", field: "effectiveAt" });
+    expect(String((err as Error).message)).toContain(`at most ${MAX_SCHEDULED} changes may be pending`);
+    expect(await store.get(record.id)).toEqual(before);
+    // At an instant already scheduled, or at once, a change still applies; so does one once a revision took effect.
+    expect((await kw.tokens.update(record.id, { name: "n", ips: ["10.2.0.0/24"] }, { effectiveAt: t0 })).scheduled).toHaveLength(MAX_SCHEDULED);
+    expect((await kw.tokens.update(record.id, { ips: ["10.3.0.0/24"] }, { effectiveAt: Date.UTC(2026, 0, 1) })).scheduled).toHaveLength(MAX_SCHEDULED);
+    advance(t0 - Date.UTC(2026, 0, 1));
+    expect((await kw.tokens.update(record.id, { ips: ["10.4.0.0/24"] }, { effectiveAt: t0 + 99_000 })).scheduled).toHaveLength(MAX_SCHEDULED);
+  });
+
   it("makes the loser of two concurrent admins get REVISION_CONFLICT", async () => {
     const { kw, store } = setup();
     const { record } = await kw.tokens.create({ owner: "o", kind: "secret" });
@@ -302,9 +329,26 @@ describe("tokens.revoke / regenerate", () => {
     advance(1000);
     const r2 = await kw.tokens.revoke(record.id);
     expect(r2.revokedAt).toBe(r1.revokedAt);
+    // Nothing written again: same revision, one audit entry.
+    expect(r2.revision).toBe(r1.revision);
+    expect((await kw.tokens.audit({ tokenId: record.id })).items.map((e) => e.action)).toEqual(["create", "revoke"]);
     await expectCode(kw.tokens.update(record.id, { name: "x" }), "TOKEN_REVOKED");
     await expectCode(kw.tokens.regenerate(record.id), "TOKEN_REVOKED");
     await expectCode(kw.tokens.revoke("tok_0000000000000000000000"), "TOKEN_NOT_FOUND");
+  });
+
+  it.each([
+    ["MemoryStore", () => new MemoryStore()],
+    ["SQLite", () => sqliteStore(":memory:")],
+  ])("concurrent revokes on %s write one audit entry", async (_name, makeStore) => {
+    const store = makeStore();
+    const kw = new Keyward({ store, prefix: "acme" });
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    const revoked = await Promise.all([1, 2, 3].map((i) => kw.tokens.revoke(record.id, { actor: `user:${i}` })));
+    expect(new Set(revoked.map((r) => r.revokedAt)).size).toBe(1);
+    expect((await kw.tokens.audit({ tokenId: record.id })).items.map((e) => e.action)).toEqual(["create", "revoke"]);
+    await kw.close();
+    await store.close();
   });
 
   it("replaces the secret, keeps id and settings, and honours the grace period", async () => {

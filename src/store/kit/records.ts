@@ -1,7 +1,7 @@
 // The record rules of `update` and `revoke`, the same in every store: the
 // store reads the current record and writes what these return, atomically.
 import { RevisionConflictError, TokenNotFoundError, TokenRevokedError } from "../../errors.js";
-import type { StoredToken } from "../../model/types.js";
+import type { AuditEntry, StoredToken } from "../../model/types.js";
 
 /**
  * The record a compare-and-set update stores: `next` with revision
@@ -33,4 +33,13 @@ export function revokedRecord(cur: StoredToken | null | undefined, id: string, a
     updatedAt: first ? at : cur.updatedAt,
     revision: cur.revision + 1,
   };
+}
+
+/**
+ * The audit entry a revoke appends: the one given, by the revoke that
+ * revokes the token only. A second revoke (concurrent ones included: the
+ * store reads `cur` in the revoke's transaction) appends none.
+ */
+export function revokeAudit(cur: StoredToken | null | undefined, audit: AuditEntry | undefined): AuditEntry | undefined {
+  return cur?.revokedAt === null ? audit : undefined;
 }

@@ -1,6 +1,6 @@
 // Conformance group "revoke" of describeTokenStore.
 import { expect, it } from "vitest";
-import { makeStoredToken, randomId } from "../fixtures.js";
+import { makeAuditEntry, makeStoredToken, randomId } from "../fixtures.js";
 import { expectCode, type SuiteContext, T } from "../suite.js";
 
 /** Registers the "revoke" tests; `ctx.store` is the store of the running test. */
@@ -25,6 +25,18 @@ export function revokeGroup(ctx: SuiteContext): void {
       expect(again.revokedAt).toBe(T + 1);
       expect(again.revision).toBe(3);
       expect((await ctx.store.get(t.id))?.revokedAt).toBe(T + 1);
+    });
+
+    it("appends the audit entry of the revoke that revokes only: of concurrent revokes, one", async () => {
+      const t = makeStoredToken();
+      await ctx.store.insert(t);
+      const entries = [1, 2, 3].map((i) => makeAuditEntry({ tokenId: t.id, owner: t.owner, action: "revoke", changes: ["revokedAt"], at: T + i }));
+      await Promise.all(entries.map((e, i) => ctx.store.revoke(t.id, T + 1 + i, e)));
+      await ctx.store.revoke(t.id, T + 9, makeAuditEntry({ tokenId: t.id, owner: t.owner, action: "revoke", at: T + 9 }));
+      const { items } = await ctx.store.listAudit({ tokenId: t.id });
+      expect(items).toHaveLength(1);
+      expect(entries).toContainEqual(items[0]);
+      expect((await ctx.store.get(t.id))?.revokedAt).toBe(items[0]!.at);
     });
 
     it("rejects an unknown id with TOKEN_NOT_FOUND", async () => {
