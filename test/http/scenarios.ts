@@ -433,6 +433,22 @@ export function describeMiddleware(name: string, start: StartServer, makeRoute: 
       }
     });
 
+    it("publicOrigin changes only the URL signatures are checked against: plain http stays plain http", async () => {
+      // Host: api.example.com, so the loopback exemption cannot apply; the socket (127.0.0.1) is the trusted proxy.
+      const host = "api.example.com";
+      const send = (headers: [string, string][]) => rawRequest(`${proxied.url}/prices?symbol=X`, headers, "GET", undefined, host);
+      const signed = async () => {
+        const r = await createSigner({ keyId: signedId, alg: "ed25519", privateKey: pair.seed }).sign(new Request("https://api.example.com/v2/prices?symbol=X"));
+        return [...r.headers] as [string, string][];
+      };
+      for (const credential of [async () => [["authorization", `Bearer ${secret}`]] as [string, string][], signed]) {
+        // The proxy says nothing of the scheme: the URL the server received (http) decides, not publicOrigin's https.
+        expect(await send(await credential())).toMatchObject({ status: 403, json: { code: "INSECURE_TRANSPORT" } });
+        expect(await send([...(await credential()), ["x-forwarded-proto", "http"]])).toMatchObject({ status: 403, json: { code: "INSECURE_TRANSPORT" } });
+        expect((await send([...(await credential()), ["x-forwarded-proto", "https"]])).status).toBe(200);
+      }
+    });
+
     it("client IP from the socket, and from X-Forwarded-For only behind trustedProxies", async () => {
       const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret", ips: ["203.0.113.0/24"] });
       const via = (xff?: string) =>
