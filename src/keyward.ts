@@ -12,9 +12,12 @@ import { Verifier } from "./verify/verifier.js";
 
 /**
  * {@link Keyward.verify} without the promise when the decision was made at
- * once: the middleware's path. Internal (not exported by any entry point).
+ * once: the middleware's path. `receivedUrl`: the URL the server received,
+ * when `request` is at another one (a signed request rebuilt at its public
+ * URL): how the request arrived is read from it, never from the public URL.
+ * Internal (not exported by any entry point).
  */
-export let decideNow: (kw: Keyward, request: Request, options: CheckOptions) => Decision | Promise<Decision>;
+export let decideNow: (kw: Keyward, request: Request, options: CheckOptions, receivedUrl?: string) => Decision | Promise<Decision>;
 
 /**
  * How much of a signed body `kw` reads, and for how long: what the
@@ -126,9 +129,9 @@ export class Keyward {
   static {
     // The middleware's access, through functions of this module that the
     // package's entry points do not export.
-    decideNow = (kw, request, options) =>
+    decideNow = (kw, request, options, receivedUrl) =>
       // Another copy of the package (or a stand-in object) still answers, through verify.
-      #verifier in kw ? kw.#verifier.decide(request, options) : (kw as Keyward).verify(request, options);
+      #verifier in kw ? kw.#verifier.decide(request, options, receivedUrl) : (kw as Keyward).verify(request, options);
     signedBodyLimits = (kw) => (#signedBody in kw ? kw.#signedBody : undefined);
   }
 }

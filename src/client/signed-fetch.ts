@@ -1,6 +1,7 @@
 // fetch with every request signed: build the Request as fetch would, buffer
 // its body once (a stream can be read only once, and the digest needs all of
-// it), sign, send.
+// it), sign, send. Redirects are followed here, not by fetch: a signature
+// covers one URL, so each hop is signed anew, and never for another origin.
 import { readStream } from "../lib/read-stream.js";
 import type { Signer } from "./create-signer.js";
 
@@ -15,9 +16,26 @@ export interface SignedFetchOptions {
    * refused with a RangeError before anything is sent.
    */
   maxBodyBytes?: number;
+  /**
+   * What a followed redirect to another origin does (another scheme, host or
+   * port than the first request's):
+   * - `"error"` (default): the call rejects with a TypeError and nothing is
+   *   sent there;
+   * - `"unsigned"`: the request is sent there unsigned (only requests to the
+   *   first request's origin are signed) and, as fetch does, without
+   *   `Authorization`; other headers and a 307 / 308 body go along, as with
+   *   fetch. For an API that hands downloads over to a storage host.
+   */
+  crossOriginRedirects?: "error" | "unsigned";
 }
 
 const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
+
+/** Most redirects one call follows, as fetch (Fetch §4.4 "HTTP-redirect fetch", step 5). */
+const MAX_REDIRECTS = 20;
+
+/** Header fields that describe a body, dropped with it when a redirect turns the request into a GET (Fetch §4.4 step 12). */
+const BODY_FIELDS = ["content-encoding", "content-language", "content-location", "content-type"];
 
 /**
  * Wraps fetch so that every request is signed by `signer`. Accepts what fetch
@@ -26,13 +44,28 @@ const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
  * FormData or ReadableStream. A stream is read once and sent as bytes, so no
  * `duplex: "half"` is needed (it is added if missing, for Node's Request).
  *
+ * Redirects: with `redirect: "follow"` (fetch's default) the function
+ * follows them itself, up to 20, with fetch's rules for the method and body
+ * (303, and 301 / 302 after a POST, become a GET without body; 307 / 308
+ * keep both, sent again from the buffered bytes). Each request to the
+ * first request's origin is signed anew for its own URL (a new `created`
+ * and nonce); a redirect to another origin rejects with a TypeError before
+ * anything is sent there, unless `crossOriginRedirects` is `"unsigned"`.
+ * A browser hides a redirect's target from scripts: there, a redirect
+ * rejects with a TypeError. The response is the last request's (its `url`
+ * the final URL; `redirected` stays false). `redirect: "manual"` and
+ * `"error"` are fetch's own: the 3xx (or opaque-redirect) response is
+ * returned, or the call rejects.
+ *
  * @param signer - From {@link createSigner} (or any object with a compatible `sign`).
- * @param fetchImpl - Called with the signed Request only (default: the global `fetch`, looked up per
+ * @param fetchImpl - Called with each Request to send (default: the global `fetch`, looked up per
  *   call); `fetch` itself, or any function from Request to Response.
- * @param options - Body size limit.
+ * @param options - Body size limit; cross-origin redirects.
  * @returns A function with fetch's signature.
- * @throws {TypeError} when `signer` has no `sign` method, `fetchImpl` is not a function, or there is
- *   no global fetch; calls reject with a TypeError for a request fetch would refuse.
+ * @throws {TypeError} when `signer` has no `sign` method, `fetchImpl` is not a function, there is
+ *   no global fetch, or `crossOriginRedirects` is not `"error"` or `"unsigned"`; calls reject with a
+ *   TypeError for a request fetch would refuse, more than 20 redirects, a redirect to another origin
+ *   (by default) or to a URL that is not http(s), and a redirect whose target the runtime hides.
  * @throws {RangeError} for a negative or non-integer `maxBodyBytes`; calls reject with a RangeError
  *   when the body is larger than `maxBodyBytes`.
  * @example
@@ -58,17 +91,51 @@ export function signedFetch(
   if (typeof maxBodyBytes !== "number" || !Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 0) {
     throw new RangeError("maxBodyBytes must be a non-negative integer");
   }
+  const crossOrigin = options.crossOriginRedirects ?? "error";
+  if (crossOrigin !== "error" && crossOrigin !== "unsigned") throw new TypeError('crossOriginRedirects must be "error" or "unsigned"');
   const send = fetchImpl ?? ((request: Request) => globalThis.fetch(request));
+  const sign = (request: Request, body: Uint8Array | null) => (body === null ? signer.sign(request) : signer.sign(request, { body }));
 
   return async (input, init) => {
     const request = new Request(input, withDuplex(init));
-    if (request.body === null) return send(await signer.sign(request));
-    const body = await readStream(request.body, maxBodyBytes);
-    if (body === null) throw new RangeError(`request body is larger than maxBodyBytes (${maxBodyBytes} bytes)`);
+    let body: Uint8Array | null = null;
+    if (request.body !== null) {
+      body = (await readStream(request.body, maxBodyBytes)) ?? null;
+      if (body === null) throw new RangeError(`request body is larger than maxBodyBytes (${maxBodyBytes} bytes)`);
+    }
     // Same URL, method, headers (incl. a multipart boundary) and options; the
     // body now as bytes, also handed to the signer so that it reads nothing again.
-    const buffered = new Request(request, { body: body as Uint8Array<ArrayBuffer> });
-    return send(await signer.sign(buffered, { body }));
+    const follow = request.redirect === "follow";
+    let hop = new Request(request, { body: body as Uint8Array<ArrayBuffer> | null, redirect: follow ? "manual" : request.redirect });
+    // Each hop stays unsigned: a signed copy of it is sent, to the first request's origin only.
+    const origin = new URL(request.url).origin;
+    for (let redirects = 0; ; redirects++) {
+      const response = await send(new URL(hop.url).origin === origin ? await sign(hop, body) : hop);
+      // redirect: "manual" or "error" as the caller asked: fetch's own answer.
+      if (!follow) return response;
+      if (response.type === "opaqueredirect") throw new TypeError("redirected, and the runtime hides where: cannot sign for it");
+      const status = response.status;
+      const location = [301, 302, 303, 307, 308].includes(status) ? response.headers.get("location") : null;
+      if (location === null) return response;
+      // The redirect's own body is not read: let its connection go.
+      response.body?.cancel().catch(() => {});
+      if (redirects === MAX_REDIRECTS) throw new TypeError("too many redirects");
+      const next = new URL(location, hop.url);
+      if (!/^https?:$/.test(next.protocol)) throw new TypeError("redirect to a URL that is not http(s)");
+      const leaves = next.origin !== origin;
+      if (leaves && crossOrigin === "error") throw new TypeError(`redirect to another origin (${next.origin}) not followed: see crossOriginRedirects`);
+      // Fetch §4.4 step 12: 303 (but after HEAD), and 301 / 302 after a POST, become a GET without body.
+      const method = hop.method;
+      const toGet = (status === 303 && method !== "GET" && method !== "HEAD") || (status < 303 && method === "POST");
+      const headers = new Headers(hop.headers);
+      if (toGet) {
+        body = null;
+        for (const name of BODY_FIELDS) headers.delete(name);
+      }
+      // As fetch: no Authorization to another origin (and no signature: only same-origin hops are signed).
+      if (leaves) headers.delete("authorization");
+      hop = new Request(next, { method: toGet ? "GET" : method, headers, body: body as Uint8Array<ArrayBuffer> | null, redirect: "manual", signal: hop.signal });
+    }
   };
 }
 

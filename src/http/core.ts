@@ -19,7 +19,9 @@ export interface EdgeOptions extends AnswerOptions {
    * `"https://api.example.com"` or `"https://example.com/api"`. Signed
    * requests are verified against this URL joined with the path and query
    * the server received (`@target-uri`, `@authority`, `@scheme`, `@path`).
-   * Default: the URL the server received.
+   * Default: the URL the server received. Only signatures read it: how the
+   * request arrived (`requireHttps`) is always read from the URL the server
+   * received, or a trusted proxy's forwarding header.
    */
   publicOrigin?: string;
   /**
@@ -239,8 +241,9 @@ export function publicUrl(edge: Edge, url: string): string {
 /**
  * The decision on a request, always through `kw.verify` (so trusted proxies,
  * browser signals and query tokens apply alike): a signed request as a full
- * Fetch `Request` at its public URL, with its body; any other through a view
- * of its headers, without copying the request. A token from `getToken` is
+ * Fetch `Request` at its public URL, with its body (the URL received told
+ * apart, for the transport); any other through a view of its headers, at the
+ * URL received, without copying the request. A token from `getToken` is
  * presented as the bearer token. The decision comes at once when the warm
  * path made it without the store (no promise step per request), else as a
  * promise; a throw is the application's mistake (a bad `getToken`).
@@ -251,7 +254,7 @@ export function decide<Req>(edge: Edge, route: Route<Req>, req: EdgeRequest<Req>
   if (req.header("signature-input") !== null) {
     const url = publicUrl(edge, req.url);
     return req.toRequest(URL.canParse(url) ? url : UNPARSEABLE).then(({ request, body, release }) => {
-      const decided = edge.kw.verify(request, body === undefined ? options : { ...options, body });
+      const decided = Promise.resolve(decideNow(edge.kw, request, body === undefined ? options : { ...options, body }, req.url));
       return release === undefined ? decided : decided.finally(release);
     });
   }
@@ -260,22 +263,21 @@ export function decide<Req>(edge: Edge, route: Route<Req>, req: EdgeRequest<Req>
     Promise.resolve(token).catch(() => {});
     throw new ConfigError("getToken", "must return the token (a string, or null or undefined), not a promise");
   }
-  return decideNow(edge.kw, new RequestView(edge, req, typeof token === "string" && token !== "" ? token : null) as unknown as Request, options);
+  return decideNow(edge.kw, new RequestView(req, typeof token === "string" && token !== "" ? token : null) as unknown as Request, options);
 }
 
 /**
  * The part of a Fetch `Request` the bearer path of `kw.verify` reads:
- * headers, and the URL for query tokens. A class, not an object literal
+ * headers, and the URL the server received (for query tokens, and how the
+ * request arrived: never the public origin). A class, not an object literal
  * with a getter: this is built on every request.
  */
 class RequestView<Req> {
-  readonly #edge: Edge;
   readonly #req: EdgeRequest<Req>;
   /** The token `getToken` found, presented as the bearer token (null: the request's own Authorization). */
   readonly #token: string | null;
 
-  constructor(edge: Edge, req: EdgeRequest<Req>, token: string | null) {
-    this.#edge = edge;
+  constructor(req: EdgeRequest<Req>, token: string | null) {
     this.#req = req;
     this.#token = token;
   }
@@ -290,7 +292,7 @@ class RequestView<Req> {
     return this.#req.method;
   }
   get url(): string {
-    return publicUrl(this.#edge, this.#req.url);
+    return this.#req.url;
   }
   /** Non-null when the request has a body, which the bearer path does not read: only whether there is one. */
   get body(): object | null {

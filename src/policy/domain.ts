@@ -225,7 +225,9 @@ function isSerializedDomain(h: string): boolean {
  * its authority (up to the first `/`, `?` or `#`) must hold neither
  * userinfo (`@`) nor a backslash: `https://app.example.com\@evil.com/` is
  * app.example.com to the URL parser but evil.com to others, and no browser
- * sends it. An Origin may have nothing after its authority but one `/`.
+ * sends it; nor what the URL parser would strip or decode before reading
+ * the host (spaces, tabs, line breaks and other controls, `%`-escapes). An
+ * Origin may have nothing after its authority but one `/`.
  * The host is taken as is when it is already in serialised form, else
  * normalised by the `URL` parser (IDNA, IPv4 and IPv6 forms); a host over
  * {@link MAX_HOST_LENGTH} characters is refused before that.
@@ -237,9 +239,12 @@ function parseCandidate(value: string, isOrigin: boolean): Candidate | null {
   const from = scheme.length + 3;
   let end = from;
   while (end < value.length) {
-    const ch = value[end];
-    if (ch === "/" || ch === "?" || ch === "#") break;
-    if (ch === "@" || ch === "\\") return null;
+    const c = value.charCodeAt(end);
+    if (c === 47 /* / */ || c === 63 /* ? */ || c === 35 /* # */) break;
+    // Userinfo, a backslash, and what the URL parser strips or decodes (C0
+    // controls, spaces, tabs and line breaks; DEL; "%"): never in a
+    // serialised authority.
+    if (c === 64 /* @ */ || c === 92 /* \ */ || c === 37 /* % */ || c <= 32 || c === 127) return null;
     end++;
   }
   if (end === from || end - from > MAX_AUTHORITY_LENGTH) return null;
@@ -333,8 +338,9 @@ function wildcardAccepts(root: LabelNode, c: Candidate): boolean {
  *   `Origin: null` (an opaque origin: sandboxed frame, `file:`, some
  *   redirects) and an empty `Origin` are denied.
  * - A value that is not a serialised http(s) URL is denied: userinfo or a
- *   backslash before the path, a host over {@link MAX_HOST_LENGTH}
- *   characters, an Origin with a path or query.
+ *   backslash before the path, whitespace, controls or `%`-escapes in the
+ *   host and port, a host over {@link MAX_HOST_LENGTH} characters, an
+ *   Origin with a path or query.
  * - Invalid patterns match nothing (a list of only invalid patterns denies
  *   everything); so does a non-array argument.
  *

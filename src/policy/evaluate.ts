@@ -83,11 +83,6 @@ function compile(policy: TokenPolicy): CompiledPolicy {
   return c;
 }
 
-/** @internal The compiled matcher of a policy's scopes (memoised per policy object, like the rest of it). */
-export function scopeMatcherOf(policy: TokenPolicy): ScopeMatcher {
-  return compile(policy).scopes;
-}
-
 /**
  * True when the request comes from a browser context: an `Origin` header
  * (browsers send it on every cross-origin request and on same-origin ones
@@ -100,11 +95,6 @@ export function scopeMatcherOf(policy: TokenPolicy): ScopeMatcher {
  */
 function fromBrowser(ctx: EvaluationContext): boolean {
   return !!ctx.origin || !!ctx.secFetchSite;
-}
-
-/** Whether the token's scopes grant `scope` (a read-only token: never a write or delete scope). */
-function grants(scopes: ScopeMatcher, readOnly: boolean, scope: string): boolean {
-  return scopes(scope) && !(readOnly && isWriteOrDeleteScope(scope));
 }
 
 /**
@@ -123,14 +113,18 @@ function grants(scopes: ScopeMatcher, readOnly: boolean, scope: string): boolean
  * ```
  */
 export function evaluate(token: EvaluableToken, context: EvaluationContext, now: number): PolicyDecision {
-  const d = evaluatePolicy(token, policyAt(token, now), context, now);
+  const policy = policyAt(token, now);
+  const checked = evaluatePolicy(token, policy, context, now);
+  const d = checked.ok ? evaluateScope(token, policy, context, null) : checked;
   // The caller's own object: the request path shares one frozen allow.
   return d.ok ? allow({}) : d;
 }
 
 /**
- * {@link evaluate} with the policy in force already known (the verifier
- * computes it once per request and meters with it too).
+ * {@link evaluate}'s checks but the scope's, with the policy in force already
+ * known (the verifier computes it once per request and meters with it too).
+ * The verifier checks the scope afterwards, with {@link evaluateScope}, once
+ * it knows the account's plan ceiling.
  *
  * @internal
  */
@@ -159,17 +153,45 @@ export function evaluatePolicy(
     const origin = context.origin;
     if (!m.domains(origin, typeof origin === "string" ? null : context.referer)) return deny("DOMAIN_DENIED");
   }
-  const need = context.scope;
-  if (need !== undefined) {
-    const readOnly = token.kind === "publishable" && !context.allowPublishableWrites;
-    // One required scope (the common route) is checked without building a closure.
-    const missing =
-      typeof need === "string"
-        ? grants(m.scopes, readOnly, need)
-          ? undefined
-          : need
-        : missingScope(need, (scope) => grants(m.scopes, readOnly, scope));
-    if (missing !== undefined) return deny("SCOPE_DENIED", { scope: missing.slice(0, 128) });
-  }
   return allow();
+}
+
+/**
+ * The scope check, the last of {@link evaluate}'s. Each required scope is
+ * tested once for everything that must hold of it together: the token holds
+ * it, its kind may use it (a publishable token only `…:read` scopes, unless
+ * `allowPublishableWrites`) and, under an account's plan ceiling, the
+ * ceiling covers it. So `anyOf` needs one scope that passes all three, never
+ * one scope for each; `allOf` needs every scope to pass all three.
+ *
+ * @param token the token's kind
+ * @param policy the token's policy in force
+ * @param context the route's requirement and `allowPublishableWrites`
+ * @param ceiling the account's compiled plan ceiling; null without one
+ * @returns allow, or `SCOPE_DENIED` naming the scope missed
+ * @internal
+ */
+export function evaluateScope(
+  token: Pick<EvaluableToken, "kind">,
+  policy: TokenPolicy,
+  context: Pick<EvaluationContext, "scope" | "allowPublishableWrites">,
+  ceiling: ScopeMatcher | null,
+): PolicyDecision {
+  const need = context.scope;
+  if (need === undefined) return allow();
+  const held = compile(policy).scopes;
+  const readOnly = token.kind === "publishable" && !context.allowPublishableWrites;
+  // One required scope (the common route) is checked without building a closure.
+  const missing =
+    typeof need === "string"
+      ? usable(held, readOnly, ceiling, need)
+        ? undefined
+        : need
+      : missingScope(need, (scope) => usable(held, readOnly, ceiling, scope));
+  return missing === undefined ? allow() : deny("SCOPE_DENIED", { scope: missing.slice(0, 128) });
+}
+
+/** The one test of a required scope: held, allowed for the token's kind (`readOnly`: no write or delete scope), within the ceiling if any. */
+function usable(held: ScopeMatcher, readOnly: boolean, ceiling: ScopeMatcher | null, scope: string): boolean {
+  return held(scope) && !(readOnly && isWriteOrDeleteScope(scope)) && (ceiling === null || ceiling(scope));
 }

@@ -13,14 +13,17 @@
  * `https` in front of a proxy that appends `http` gains nothing.
  *
  * Development on the same machine is exempt: a URL whose host is
- * `localhost`, `127.0.0.0/8` or `[::1]`, from a socket that is itself a
- * loopback address when one is known (a remote client sending
- * `Host: localhost` is not exempt).
+ * `localhost`, `127.0.0.0/8` or `[::1]`, from a client that is itself on a
+ * loopback address when the socket address is known. The client is the one
+ * `trustedProxies` resolve: behind a trusted proxy, the address it forwards
+ * (`X-Forwarded-For` or `Forwarded`), not the proxy's own. So a remote
+ * client sending `Host: localhost`, directly or through a proxy on the same
+ * machine (whose own Host is often `localhost:3000`), is not exempt.
  *
  * @module keyward/policy
  */
 import { compileIpAllowlist, parseIp } from "./ip.js";
-import type { ForwardingHeader, HeaderSource } from "./client-ip.js";
+import { createClientIpResolver, type ForwardingHeader, type HeaderSource } from "./client-ip.js";
 
 /** How a request arrived: over TLS, over plain http, or plain http on the loopback (exempt). */
 export type Transport = "https" | "http" | "loopback";
@@ -71,17 +74,24 @@ function forwardedProtos(value: string, header: ForwardingHeader): string[] | nu
  *
  * @param options the trusted proxies (already validated CIDR blocks) and the header they set
  * @returns the resolver; it never throws
+ * @throws {ConfigError} `INVALID_CONFIG` when a block of `trustedProxies` or `header` is not valid
  * @example
  * ```ts
  * const transport = createTransportResolver({ trustedProxies: ["10.0.0.0/8"] });
  * transport("http://api.example.com/x", "10.0.0.2", new Headers({ "x-forwarded-proto": "https" })); // "https"
  * transport("http://api.example.com/x", "203.0.113.7", new Headers({ "x-forwarded-proto": "https" })); // "http"
  * transport("http://localhost:3000/x", "127.0.0.1", new Headers()); // "loopback"
+ * // Through a proxy on the same machine: the client is the forwarded address.
+ * const proxied = createTransportResolver({ trustedProxies: ["127.0.0.1"] });
+ * proxied("http://localhost:3000/x", "127.0.0.1", new Headers({ "x-forwarded-for": "203.0.113.9" })); // "http"
  * ```
  */
 export function createTransportResolver(options: { trustedProxies?: readonly string[]; header?: ForwardingHeader } = {}): TransportResolver {
   const { trustedProxies = [], header = "x-forwarded-for" } = options;
   const isTrusted = trustedProxies.length === 0 ? null : compileIpAllowlist([...trustedProxies]);
+  // The client, for the loopback exemption: as the client-IP rule resolves it
+  // (the blocks are already validated, and warned about, where they were given).
+  const clientIp = createClientIpResolver({ trustedProxies, header, allowCatchAllRanges: true, onWarning: () => {} });
   const name = header === "x-forwarded-for" ? "x-forwarded-proto" : "forwarded";
   const plain = new Map<string, Transport>();
   let last: { origin: string; peer: string; transport: Transport } | null = null;
@@ -98,18 +108,20 @@ export function createTransportResolver(options: { trustedProxies?: readonly str
       // The common case without parsing: a Request's url is already normalised (lowercase scheme).
       if (url.startsWith("https://")) return "https";
       // Otherwise the answer depends on the scheme and authority and on the
-      // peer only: remembered per (URL up to its path, peer), so that plain
-      // http (local development, a proxy not listed in trustedProxies)
-      // parses each origin once, not once per request.
+      // client only: remembered per (URL up to its path, client), so that
+      // plain http (local development, a proxy not listed in trustedProxies)
+      // parses each origin once, not once per request. No socket address:
+      // the client is unknown (""); one that does not resolve (a malformed
+      // forwarding header) is no address at all ("-"), never a loopback one.
       const end = authorityEnd(url);
-      const peer = socketIp ?? "";
+      const peer = socketIp === null || socketIp === undefined ? "" : (clientIp(socketIp, headers) ?? "-");
       // The last answer first, compared in place (a server mostly sees one origin).
       if (last !== null && last.peer === peer && end === last.origin.length && url.startsWith(last.origin)) return last.transport;
       const origin = url.slice(0, end);
       const key = `${origin} ${peer}`;
       let transport = plain.get(key);
       if (transport === undefined) {
-        transport = plainTransport(url, socketIp);
+        transport = plainTransport(url, peer);
         if (plain.size >= MAX_REMEMBERED) plain.clear();
         plain.set(key, transport);
       }
@@ -138,13 +150,13 @@ function authorityEnd(url: string): number {
   return Math.min(i, url.length);
 }
 
-/** The transport of a URL that does not start with `https://`, parsed. */
-function plainTransport(url: string, socketIp: string | null | undefined): Transport {
+/** The transport of a URL that does not start with `https://`, parsed; `client` is "" when unknown. */
+function plainTransport(url: string, client: string): Transport {
   try {
     const u = new URL(url);
     if (u.protocol === "https:") return "https";
-    const localPeer = socketIp === null || socketIp === undefined || isLoopbackIp(socketIp);
-    return localPeer && isLoopbackHost(u.hostname) ? "loopback" : "http";
+    const localClient = client === "" || isLoopbackIp(client);
+    return localClient && isLoopbackHost(u.hostname) ? "loopback" : "http";
   } catch {
     return "http";
   }

@@ -1,15 +1,14 @@
 // Stage 2, authorize: may this token make this request. The policy in force
 // (computed once per request), the pure policy evaluation, then the account:
-// its plan ceiling bounds the token's scopes, and its limits are handed to
-// the meter with the token's. No store write happens here.
+// the scope check, in one test per scope with its plan ceiling, and its
+// limits, handed to the meter with the token's. No store write happens here.
 import type { ResolvedConfig } from "../config.js";
 import { acceptedComponents } from "../http/fields.js";
 import type { AccountPolicy, StoredAccount } from "../model/account.js";
 import { policyAt, readTime } from "../model/record.js";
 import type { StoredToken, TokenPolicy } from "../model/types.js";
-import { deny } from "../policy/decision.js";
-import { type EvaluationContext, evaluatePolicy, scopeMatcherOf } from "../policy/evaluate.js";
-import { compileScopes, missingScope, type ScopeMatcher } from "../policy/scope.js";
+import { type EvaluationContext, evaluatePolicy, evaluateScope } from "../policy/evaluate.js";
+import { compileScopes, type ScopeMatcher } from "../policy/scope.js";
 import { sharedReadsOf } from "../store/shared-reads.js";
 import type { AccountMeter } from "../store/types.js";
 import { type LookupCacheOptions, SharedLookup } from "./cache.js";
@@ -71,7 +70,7 @@ export class Authorizer {
       const accept = verdict.code === "SIGNATURE_REQUIRED" ? this.#accept[context.hasBody ? 1 : 0] : undefined;
       return decision(verdict, stored, now, accept === undefined ? undefined : { accept });
     }
-    if (this.#accounts === null) return { stored, policy, account: null };
+    if (this.#accounts === null) return this.#withAccount(stored, policy, null, context, now, at);
     const hit = this.#accounts.peek(stored.owner, now);
     if (hit !== undefined) return this.#withAccount(stored, policy, hit.value, context, now, at);
     const found = this.#accounts.fetch(stored.owner, now);
@@ -83,9 +82,11 @@ export class Authorizer {
   }
 
   /**
-   * The account's part: the plan ceiling (a required scope must be within it
-   * too: the token's effective scopes are its own within the ceiling), then
-   * the plan's limits, for the meter.
+   * The account's part (`account` null: none): the scope check, each
+   * required scope tested once for all that must hold of it (held by the
+   * token, allowed for its kind, within the plan ceiling: the token's
+   * effective scopes are its own within the ceiling), then the plan's
+   * limits, for the meter.
    */
   #withAccount(
     stored: StoredToken,
@@ -95,30 +96,33 @@ export class Authorizer {
     now: number,
     at: number,
   ): Authorized | Decision {
-    if (account === null) return { stored, policy, account: null };
-    const plan = policyAt(account, at);
-    const need = context.scope;
-    if (plan.ceiling !== null && need !== undefined) {
-      let within = this.#ceilings.get(plan);
-      if (within === undefined) {
-        within = compileScopes(plan.ceiling);
-        this.#ceilings.set(plan, within);
-      }
-      // For anyOf, one scope must be both the token's and within the ceiling
-      // (both compiled: no scan of either list per request).
-      const ceiling = within;
-      const held = scopeMatcherOf(policy);
-      const missing = missingScope(need, (scope) => ceiling(scope) && held(scope));
-      if (missing !== undefined) return decision(deny("SCOPE_DENIED", { scope: missing.slice(0, 128) }), stored, now);
-    }
+    const plan = account && policyAt(account, at);
+    const scoped = evaluateScope(stored, policy, context, plan && this.#ceiling(plan));
+    if (!scoped.ok) return decision(scoped, stored, now);
+    return { stored, policy, account: account && this.#meter(account.owner, plan!) };
+  }
+
+  /** What the plan asks of the meter (null: nothing), built once per policy object. */
+  #meter(owner: string, plan: AccountPolicy): AccountPlanMeter | null {
     let meter = this.#accountMeters.get(plan);
     if (meter === undefined) {
       meter =
         plan.credits === null && plan.rateLimit === null && !hasPools(plan)
           ? null
-          : { meter: { owner: account.owner, rateLimit: plan.rateLimit, credits: plan.credits }, pools: plan.pools };
+          : { meter: { owner, rateLimit: plan.rateLimit, credits: plan.credits }, pools: plan.pools };
       this.#accountMeters.set(plan, meter);
     }
-    return { stored, policy, account: meter };
+    return meter;
+  }
+
+  /** The plan's compiled ceiling (null: none), compiled once per policy object. */
+  #ceiling(plan: AccountPolicy): ScopeMatcher | null {
+    if (plan.ceiling === null) return null;
+    let within = this.#ceilings.get(plan);
+    if (within === undefined) {
+      within = compileScopes(plan.ceiling);
+      this.#ceilings.set(plan, within);
+    }
+    return within;
   }
 }

@@ -62,6 +62,7 @@ export class RequestContext implements EvaluationContext, RequestShown {
   /** Set once the request's signature verified. */
   signature: SignatureOutcome | undefined;
   readonly #headers: HeaderSource;
+  /** The URL the server received (never a public URL it is verified at): with the socket, how the request arrived. */
   readonly #url: string;
   readonly #socketIp: string | null | undefined;
   readonly #resolve: RequestResolvers;

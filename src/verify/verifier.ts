@@ -130,10 +130,11 @@ export class Verifier {
    * {@link verify}'s decision, as it is: at once when the warm path decided
    * without the store, for the middleware (no promise step per request).
    *
+   * @param receivedUrl the URL the server received, when `request` is at another (its public URL): the transport is read from it
    * @throws {TypeError} when `request` is not a Fetch Request
    * @throws {InvalidInputError} for bad options
    */
-  decide(request: Request, options: CheckOptions = {}): Decision | Promise<Decision> {
+  decide(request: Request, options: CheckOptions = {}, receivedUrl?: string): Decision | Promise<Decision> {
     // The application's mistake, not the client's: say what was expected.
     if (typeof (request as Partial<Request> | null)?.headers?.get !== "function") {
       throw new TypeError("kw.verify expects a Fetch API Request (for Express or Fastify, use keyward/express or keyward/fastify)");
@@ -146,7 +147,7 @@ export class Verifier {
     try {
       const headers = request.headers;
       const url = request.url;
-      context = new RequestContext(headers, url, request, options.scope, options.ip, this.#cfg, this.#resolvers);
+      context = new RequestContext(headers, receivedUrl ?? url, request, options.scope, options.ip, this.#cfg, this.#resolvers);
       decided = this.#request(request, url, headers, options, context, now);
     } catch {
       // Header names here are constants, valid by construction: a request whose

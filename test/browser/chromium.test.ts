@@ -241,6 +241,22 @@ describe.skipIf(!haveChromium)("keyward/client in Chromium", () => {
     expect(reply).toMatchObject({ status: 200, ok: true, keyid: record.id });
   });
 
+  it("a redirect: the page cannot see its target to sign for it, so signedFetch rejects and sends nothing there; redirect: \"manual\" is fetch's", async () => {
+    const before = server.calls.length;
+    const reply = await page.evaluate(async (k) => {
+      const { createSigner, signedFetch } = (globalThis as PageGlobals).keyward;
+      const api = signedFetch(createSigner({ keyId: k.ed.keyId, alg: "ed25519", privateKey: new Uint8Array(k.ed.seed) }));
+      const followed = await api("/redirect/api/orders", { method: "POST", body: "{}" }).then(
+        (res) => `resolved ${res.status}`,
+        (err: Error) => `${err.name}: ${err.message}`,
+      );
+      const manual = await api("/redirect/api/prices", { redirect: "manual" });
+      return { followed, manual: manual.type };
+    }, pageKeys);
+    expect(reply).toEqual({ followed: "TypeError: redirected, and the runtime hides where: cannot sign for it", manual: "opaqueredirect" });
+    expect(server.calls.length).toBe(before);
+  });
+
   it("a secret token sent by the page is SECRET_IN_BROWSER: a same-origin GET (Sec-Fetch-Site only) and a POST (Origin too) alike", async () => {
     const { token } = await kw.tokens.create({ owner: "acct_browser", kind: "secret" });
     const replies: Reply[] = await page.evaluate(async (token) => {

@@ -108,6 +108,11 @@ export async function startApiServer(options: { verify: VerifyApiRequest; bundle
     if (req.method === "GET" && path === "/client.js" && options.bundle !== undefined) {
       return send(res, 200, "text/javascript; charset=utf-8", options.bundle);
     }
+    // /redirect/<path>: a 307 to <path> on this origin.
+    if (path.startsWith("/redirect/")) {
+      res.writeHead(307, { location: path.slice("/redirect".length), "cache-control": "no-store" });
+      return void res.end();
+    }
     if (path.startsWith("/api/")) {
       const request = await toFetchRequest(req);
       const body = request.body === null ? "" : await request.clone().text();

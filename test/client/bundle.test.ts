@@ -9,9 +9,10 @@ import { bundleClient } from "./helpers.js";
  * serialiser + our code, including keyward's structured-field parser, the error base class that
  * redacts token-shaped strings and escapes control characters, generateKeyPair and PEM / JWK /
  * KeyObject keys (issue 8). 20 374 bytes on 5 December 2026, after the package's parser and the
- * verifier's subset parser left the bundle; the budget keeps about 600 bytes of room.
+ * verifier's subset parser left the bundle; 21 002 bytes once signedFetch followed redirects itself
+ * (each hop signed anew, never for another origin: 530 bytes). The budget keeps about 500 bytes of room.
  */
-const BUDGET_GZIP_BYTES = 20.5 * 1024;
+const BUDGET_GZIP_BYTES = 21 * 1024;
 
 const FORBIDDEN = [
   /^src\/store\//,

@@ -1,10 +1,13 @@
-// signedFetch: every body kind is buffered, digested, signed and sent; limits; argument checks; real fetch.
+// signedFetch: every body kind is buffered, digested, signed and sent; limits; argument checks; real fetch; redirects.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { createSigner, type Signer, signedFetch } from "../../src/client/index.js";
+import { Keyward, MemoryStore } from "../../src/index.js";
 import { utf8 } from "../../src/lib/bytes.js";
 import { computeContentDigest } from "../../src/signing/index.js";
 import { type ApiServer, signatureVerifier, startApiServer } from "../browser/server.js";
-import { bytesOf, keyring, verifyAll } from "./helpers.js";
+import { bytesOf, ed25519KeyPair, keyring, verifyAll } from "./helpers.js";
 
 const keys = keyring();
 const edSigner = createSigner({ keyId: keys.ed.keyId, alg: "ed25519", privateKey: keys.ed.seed });
@@ -178,6 +181,9 @@ describe("signedFetch: arguments", () => {
       new RangeError("maxBodyBytes must be a non-negative integer"),
     );
     expect(() => signedFetch(edSigner, undefined, { maxBodyBytes: 1.5 })).toThrow(RangeError);
+    expect(() => signedFetch(edSigner, undefined, { crossOriginRedirects: "follow" as never })).toThrow(
+      new TypeError('crossOriginRedirects must be "error" or "unsigned"'),
+    );
     vi.stubGlobal("fetch", undefined);
     expect(() => signedFetch(edSigner)).toThrow(new TypeError("no global fetch in this runtime: pass fetchImpl"));
   });
@@ -237,5 +243,130 @@ describe("signedFetch: over the network with Node's fetch", () => {
     const tampered = new Request(signed.url, { method: "POST", headers: signed.headers, body: json.replace("3", "4") });
     expect(await (await fetch(tampered)).json()).toMatchObject({ ok: false, code: "DIGEST_MISMATCH" });
     expect(server.calls.at(-1)!.verdict).toEqual({ ok: false, code: "DIGEST_MISMATCH" });
+  });
+});
+
+/** What a server on 127.0.0.1 received. */
+interface Received {
+  method: string;
+  path: string;
+  headers: IncomingMessage["headers"];
+  body: string;
+}
+
+/** A node:http server on 127.0.0.1 answering with `handle`; every request it receives is kept. */
+async function listen(handle: (req: Received, res: ServerResponse) => void | Promise<void>): Promise<{ url: string; seen: Received[]; server: Server }> {
+  const seen: Received[] = [];
+  const server = createServer(async (req, res) => {
+    let body = "";
+    for await (const chunk of req) body += String(chunk);
+    const received = { method: req.method ?? "GET", path: req.url ?? "/", headers: req.headers, body };
+    seen.push(received);
+    await handle(received, res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen, server };
+}
+
+describe("signedFetch: redirects, against real servers with Node's fetch", () => {
+  // The API: a real Keyward verifying every request under /v2 (signed requests required); redirects elsewhere.
+  const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", env: "test" });
+  let api: Awaited<ReturnType<typeof listen>>;
+  let other: Awaited<ReturnType<typeof listen>>;
+  let keyId: string;
+  let seed: Uint8Array;
+  beforeAll(async () => {
+    other = await listen((_req, res) => void res.end("other"));
+    api = await listen(async (req, res) => {
+      const [, route, status, ...rest] = req.path.split("/");
+      const tail = `/${rest.join("/")}`;
+      if (route === "redirect") {
+        // /redirect/<status>/<path>: to <path> on this origin; /redirect/<status>/away: to the other origin.
+        const location = tail === "/away" ? `${other.url}/capture` : tail === "/ftp" ? "ftp://127.0.0.1/x" : tail;
+        res.writeHead(Number(status), { location });
+        return void res.end("moved");
+      }
+      if (route === "chain") {
+        const n = Number(status);
+        res.writeHead(302, { location: n === 0 ? "/v2/end" : `/chain/${n - 1}` });
+        return void res.end();
+      }
+      const headers = new Headers();
+      for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string") headers.set(k, v);
+      const url = `${api.url}${req.path}`;
+      const d = await kw.verify(new Request(url, { method: req.method, headers, body: req.body === "" ? null : req.body }), { scope: "core:read" });
+      res.setHeader("content-type", "application/json");
+      res.end(JSON.stringify({ ok: d.ok, code: d.code, method: req.method, path: req.path, body: req.body, type: req.headers["content-type"] ?? null }));
+    });
+    const pair = ed25519KeyPair();
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret", requireSignedRequests: true, signing: { alg: "ed25519", publicKey: pair.publicKey } });
+    keyId = record.id;
+    seed = pair.seed;
+  });
+  afterAll(() => {
+    for (const s of [api?.server, other?.server]) s?.closeAllConnections();
+    api?.server.close();
+    other?.server.close();
+  });
+  const client = (options?: Parameters<typeof signedFetch>[2]) => signedFetch(createSigner({ keyId, alg: "ed25519", privateKey: seed }), undefined, options);
+  const nonceOf = (r: Received) => /nonce="([^"]+)"/.exec(String(r.headers["signature-input"]))?.[1];
+
+  it("same origin, 307 and 308: method and body kept, the request signed anew for its new URL (a new nonce)", async () => {
+    for (const status of [307, 308]) {
+      const before = api.seen.length;
+      const res = await client()(`${api.url}/redirect/${status}/v2/x?q=1`, { method: "POST", headers: { "content-type": "application/json" }, body: '{"qty":1}' });
+      expect(await res.json()).toEqual({ ok: true, code: "OK", method: "POST", path: "/v2/x?q=1", body: '{"qty":1}', type: "application/json" });
+      const [first, second] = api.seen.slice(before);
+      expect(nonceOf(first!)).not.toBe(nonceOf(second!));
+    }
+  });
+
+  it("303, and 301 / 302 after a POST: a GET without the body or its fields; 302 after a PUT keeps both", async () => {
+    for (const [status, method] of [[303, "POST"], [303, "PUT"], [301, "POST"], [302, "POST"]] as const) {
+      const res = await client()(`${api.url}/redirect/${status}/v2/result`, { method, headers: { "content-type": "application/json" }, body: "{}" });
+      const seen = api.seen.at(-1)!;
+      expect(await res.json(), `${status} ${method}`).toEqual({ ok: true, code: "OK", method: "GET", path: "/v2/result", body: "", type: null });
+      expect(seen.headers["content-digest"]).toBeUndefined();
+    }
+    const put = await client()(`${api.url}/redirect/302/v2/result`, { method: "PUT", body: "kept" });
+    expect(await put.json()).toMatchObject({ ok: true, method: "PUT", body: "kept" });
+  });
+
+  it("another origin: rejected by default, and nothing (no signature, header or body) reaches it", async () => {
+    const f = client();
+    await expect(f(`${api.url}/redirect/307/away`, { method: "POST", body: "secret-body", headers: { "x-api-key": "k" } })).rejects.toThrow(
+      new TypeError(`redirect to another origin (${other.url}) not followed: see crossOriginRedirects`),
+    );
+    await expect(f(`${api.url}/redirect/302/away`)).rejects.toThrow(TypeError);
+    expect(other.seen).toEqual([]);
+  });
+
+  it('another origin with crossOriginRedirects: "unsigned": sent as fetch would, without Signature, Signature-Input, Content-Digest or Authorization', async () => {
+    const res = await client({ crossOriginRedirects: "unsigned" })(`${api.url}/redirect/307/away`, {
+      method: "POST",
+      body: "the-body",
+      headers: { "x-api-key": "k", authorization: "Bearer acme_sk_test_x" },
+    });
+    expect(await res.text()).toBe("other");
+    const at = other.seen.at(-1)!;
+    expect(at).toMatchObject({ method: "POST", path: "/capture", body: "the-body", headers: { "x-api-key": "k" } });
+    for (const name of ["signature", "signature-input", "content-digest", "authorization"]) expect(at.headers[name], name).toBeUndefined();
+    other.seen.length = 0;
+  });
+
+  it("follows 20 redirects, as fetch does, and rejects the 21st; a Location that is not http(s) rejects", async () => {
+    expect(await (await client()(`${api.url}/chain/19`)).json()).toMatchObject({ ok: true, path: "/v2/end" });
+    const before = api.seen.length;
+    await expect(client()(`${api.url}/chain/20`)).rejects.toThrow(new TypeError("too many redirects"));
+    expect(api.seen.length - before).toBe(21);
+    await expect(client()(`${api.url}/redirect/302/ftp`)).rejects.toThrow(new TypeError("redirect to a URL that is not http(s)"));
+  });
+
+  it('redirect: "manual" answers the 3xx as fetch does, and "error" rejects; neither goes further', async () => {
+    const before = api.seen.length;
+    const manual = await client()(`${api.url}/redirect/307/v2/x`, { redirect: "manual" });
+    expect([manual.status, manual.headers.get("location")]).toEqual([307, "/v2/x"]);
+    await expect(client()(`${api.url}/redirect/307/v2/x`, { redirect: "error" })).rejects.toThrow(TypeError);
+    expect(api.seen.slice(before).map((r) => r.path)).toEqual(["/redirect/307/v2/x", "/redirect/307/v2/x"]);
   });
 });

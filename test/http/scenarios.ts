@@ -313,6 +313,17 @@ export function describeMiddleware(name: string, start: StartServer, makeRoute: 
       expect((await over("http", publishable)).json.code).not.toBe("INSECURE_TRANSPORT"); // publishable: only with requireHttps "all"
     });
 
+    it("HTTPS only, behind the trusted loopback proxy: the loopback exemption is the forwarded client's, whatever the Host", async () => {
+      // The socket (127.0.0.1) is the trusted proxy; it forwards plain http and sends no X-Forwarded-Proto.
+      const via = (host: string, xff: string | null) =>
+        rawRequest(`${server.url}/prices`, [["authorization", `Bearer ${secret}`], ...(xff === null ? [] : [["x-forwarded-for", xff] as [string, string]])], "GET", undefined, host);
+      for (const host of ["localhost", "localhost:3000", "127.0.0.1"]) {
+        expect(await via(host, "203.0.113.9"), host).toMatchObject({ status: 403, json: { code: "INSECURE_TRANSPORT" } });
+        expect((await via(host, "127.0.0.1")).status, host).toBe(200); // a client on the proxy's machine
+        expect((await via(host, null)).status, host).toBe(200); // no forwarded client: the proxy's own request
+      }
+    });
+
     it("credits: 402 with the balance and the refill time; RateLimit fields on allowed and denied answers", async () => {
       const { token } = await kw.tokens.create({
         owner: "acct_1",
@@ -433,10 +444,27 @@ export function describeMiddleware(name: string, start: StartServer, makeRoute: 
       }
     });
 
+    it("publicOrigin changes only the URL signatures are checked against: plain http stays plain http", async () => {
+      // Host: api.example.com, so the loopback exemption cannot apply; the socket (127.0.0.1) is the trusted proxy.
+      const host = "api.example.com";
+      const send = (headers: [string, string][]) => rawRequest(`${proxied.url}/prices?symbol=X`, headers, "GET", undefined, host);
+      const signed = async () => {
+        const r = await createSigner({ keyId: signedId, alg: "ed25519", privateKey: pair.seed }).sign(new Request("https://api.example.com/v2/prices?symbol=X"));
+        return [...r.headers] as [string, string][];
+      };
+      for (const credential of [async () => [["authorization", `Bearer ${secret}`]] as [string, string][], signed]) {
+        // The proxy says nothing of the scheme: the URL the server received (http) decides, not publicOrigin's https.
+        expect(await send(await credential())).toMatchObject({ status: 403, json: { code: "INSECURE_TRANSPORT" } });
+        expect(await send([...(await credential()), ["x-forwarded-proto", "http"]])).toMatchObject({ status: 403, json: { code: "INSECURE_TRANSPORT" } });
+        expect((await send([...(await credential()), ["x-forwarded-proto", "https"]])).status).toBe(200);
+      }
+    });
+
     it("client IP from the socket, and from X-Forwarded-For only behind trustedProxies", async () => {
       const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret", ips: ["203.0.113.0/24"] });
+      // The trusted proxy (the socket) ends TLS: a remote client's request is no loopback one.
       const via = (xff?: string) =>
-        fetch(`${server.url}/prices`, { headers: { ...bearer(token), ...(xff ? { "x-forwarded-for": xff } : {}) } }).then(read);
+        fetch(`${server.url}/prices`, { headers: { ...bearer(token), ...(xff ? { "x-forwarded-for": xff, "x-forwarded-proto": "https" } : {}) } }).then(read);
       expect((await via()).json).toMatchObject({ code: "IP_DENIED" });
       expect((await via("203.0.113.7")).status).toBe(200);
     });

@@ -140,6 +140,28 @@ describe("compileDomains", () => {
     expect(m("HTTPS://example.com", null)).toBe(true); // the scheme is case-insensitive (RFC 3986 §3.1)
   });
 
+  it("an authority with what the URL parser strips or decodes (whitespace, controls, %-escapes) is denied", () => {
+    const m = compileDomains(["*.example.com", "example.com:443"]);
+    for (const value of [
+      "https://a.example.com\t",
+      "https://a.example.com:4\t43",
+      "https://a.exa\tmple.com",
+      "https://a.example.com\n",
+      "https://a.example.com\r/",
+      "https://a.example.com ",
+      "https://a.example.com\u0000",
+      "https://a.example.com\u007f",
+      "https://a.exam%70le.com",
+      "https://ex%61mple.com",
+    ]) {
+      expect(m(value, null), JSON.stringify(value)).toBe(false);
+      expect(m(null, `${value}/page`), JSON.stringify(value)).toBe(false);
+    }
+    expect(m("https://a.example.com", null)).toBe(true);
+    // In a Referer's path they are the page's business.
+    expect(m(null, "https://a.example.com/a%20b\tc")).toBe(true);
+  });
+
   it(`hosts longer than ${MAX_HOST_LENGTH} characters are denied, and refused in patterns`, () => {
     const longest = `${"a".repeat(59)}.${"b".repeat(63)}.${"c".repeat(63)}.${"d".repeat(61)}.com`;
     expect(longest.length).toBe(MAX_HOST_LENGTH);
@@ -337,7 +359,7 @@ function intendedDenial(origin: unknown, referer: unknown): boolean {
     const m = /^https?:\/\/([^/?#]*)([\s\S]*)$/i.exec(v);
     if (!m) return true;
     const [, authority, rest] = m as unknown as [string, string, string];
-    if (authority === "" || /[\\@]/.test(authority) || authority.length > MAX_HOST_LENGTH + 9) return true;
+    if (authority === "" || /[\\@%\x00-\x20\x7f]/.test(authority) || authority.length > MAX_HOST_LENGTH + 9) return true;
     if (isOrigin && rest !== "" && rest !== "/") return true;
     try {
       return new URL(v).hostname.replace(/\.$/, "").length > MAX_HOST_LENGTH;

@@ -41,6 +41,25 @@ describe("createTransportResolver", () => {
     expect(direct("http://192.168.1.5/x", "127.0.0.1", none)).toBe("http");
   });
 
+  it("behind a trusted proxy, exempts the loopback only when the forwarded client is local too", () => {
+    // A proxy on the same machine that forwards plain http and sends no X-Forwarded-Proto.
+    const local = createTransportResolver({ trustedProxies: ["127.0.0.1", "::1"] });
+    const localForwarded = createTransportResolver({ trustedProxies: ["127.0.0.1"], header: "forwarded" });
+    for (const url of ["http://localhost/x", "http://localhost:3000/x", "http://127.0.0.1:3000/x"]) {
+      expect(local(url, "127.0.0.1", h({ "x-forwarded-for": "203.0.113.9" }))).toBe("http");
+      expect(local(url, "::1", h({ "x-forwarded-for": "2001:db8::9" }))).toBe("http");
+      expect(local(url, "127.0.0.1", h({ "x-forwarded-for": "127.0.0.1, 203.0.113.9" }))).toBe("http"); // the client wrote the first
+      expect(localForwarded(url, "127.0.0.1", h({ forwarded: "for=203.0.113.9" }))).toBe("http");
+      expect(local(url, "127.0.0.1", h({ "x-forwarded-for": "unknown" }))).toBe("http"); // no client known: not local
+      // A client on the proxy's machine, or no forwarded address (the proxy is the client): development.
+      expect(local(url, "127.0.0.1", h({ "x-forwarded-for": "127.0.0.1" }))).toBe("loopback");
+      expect(localForwarded(url, "127.0.0.1", h({ forwarded: 'for="[::1]"' }))).toBe("loopback");
+      expect(local(url, "127.0.0.1", none)).toBe("loopback");
+    }
+    // An untrusted peer's header is not read: its own address decides.
+    expect(proxied("http://localhost/x", "127.0.0.1", h({ "x-forwarded-for": "203.0.113.9" }))).toBe("loopback");
+  });
+
   it("believes a trusted proxy's X-Forwarded-Proto only when every value is https", () => {
     expect(proxied("http://api.example.com/x", "10.0.0.2", h({ "x-forwarded-proto": "https" }))).toBe("https");
     expect(proxied("http://api.example.com/x", "10.0.0.2", h({ "x-forwarded-proto": "HTTPS , https" }))).toBe("https");

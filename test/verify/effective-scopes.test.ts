@@ -1,0 +1,88 @@
+// Which scopes a token may use on a request: those it holds, that its kind
+// allows (publishable tokens read only, unless allowPublishableWrites), and
+// that its account's plan ceiling covers, all three of the same scope.
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { Keyward, MemoryStore } from "keyward";
+import { parseScope, type RequiredScopes, scopeGrants } from "keyward/policy";
+
+function instances() {
+  const store = new MemoryStore();
+  // Tokens holding write scopes while publishable are made where that was allowed.
+  const lenient = new Keyward({ store, prefix: "acme", env: "test", allowPublishableWrites: true });
+  const strict = new Keyward({ store, prefix: "acme", env: "test" });
+  return { lenient, strict };
+}
+
+describe("effective scopes: token, kind and plan ceiling in one test per scope", () => {
+  it("anyOf is met only by one scope that is held, allowed for a publishable token and within the ceiling", async () => {
+    const { lenient, strict } = instances();
+    const { token } = await lenient.tokens.create({ owner: "acct_1", kind: "publishable", scopes: ["core:read", "orders:write"] });
+    await lenient.accounts.set("acct_1", { ceiling: ["orders:write"] });
+    // core:read is outside the ceiling; orders:write is a write scope of a publishable token.
+    expect(await strict.check({ token, scope: "core:read" })).toMatchObject({ code: "SCOPE_DENIED", scope: "core:read" });
+    expect(await strict.check({ token, scope: "orders:write" })).toMatchObject({ code: "SCOPE_DENIED", scope: "orders:write" });
+    expect(await strict.check({ token, scope: { anyOf: ["core:read", "orders:write"] } })).toMatchObject({ code: "SCOPE_DENIED", scope: "core:read" });
+    expect(await strict.check({ token, scope: { allOf: ["core:read", "orders:write"] } })).toMatchObject({ code: "SCOPE_DENIED", scope: "core:read" });
+    // Where publishable writes are allowed, orders:write is usable: within the ceiling and held.
+    expect((await lenient.check({ token, scope: { anyOf: ["core:read", "orders:write"] } })).ok).toBe(true);
+  });
+
+  it("allOf names the first scope that fails any of the three", async () => {
+    const { lenient, strict } = instances();
+    const { token } = await lenient.tokens.create({ owner: "acct_1", kind: "publishable", scopes: ["core:read", "premium:read", "orders:write"] });
+    await lenient.accounts.set("acct_1", { ceiling: ["core:read", "orders:*"] });
+    // premium:read is held but outside the ceiling; orders:write is within it but a write.
+    expect(await strict.check({ token, scope: ["core:read", "premium:read", "orders:write"] })).toMatchObject({ code: "SCOPE_DENIED", scope: "premium:read" });
+    expect(await strict.check({ token, scope: { allOf: ["core:read", "orders:write"] } })).toMatchObject({ code: "SCOPE_DENIED", scope: "orders:write" });
+    expect((await strict.check({ token, scope: { allOf: ["core:read"] } })).ok).toBe(true);
+  });
+
+  it("agrees with a straightforward oracle over random tokens, kinds, ceilings and requirements", async () => {
+    const { lenient, strict } = instances();
+    const segment = fc.constantFrom("a", "b", "*");
+    const action = fc.constantFrom("read", "write", "*");
+    const scope = fc.tuple(fc.array(segment, { minLength: 1, maxLength: 2 }), action).map(([path, act]) => `${path.join("/")}:${act}`);
+    const list = (max: number) => fc.uniqueArray(scope, { minLength: 1, maxLength: max });
+    const requirement = fc.oneof(
+      scope,
+      list(3),
+      list(3).map((l) => ({ allOf: l })),
+      list(3).map((l) => ({ anyOf: l })),
+    );
+    /** The oracle: a scope is usable when the token holds it, its kind may use it, and the ceiling (if any) covers it. */
+    const usable = (held: string[], kind: string, writes: boolean, ceiling: string[] | null, s: string) =>
+      held.some((g) => scopeGrants(g, s)) &&
+      (kind === "secret" || writes || parseScope(s)?.action === "read") &&
+      (ceiling === null || ceiling.some((c) => scopeGrants(c, s)));
+    let owners = 0;
+    let checked = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom("publishable", "secret"),
+        list(4),
+        fc.option(list(3), { nil: null }),
+        fc.array(requirement, { minLength: 1, maxLength: 6 }),
+        async (kind, held, ceiling, requirements) => {
+          const owner = `acct_${++owners}`;
+          const { token } = await lenient.tokens.create({ owner, kind: kind as "publishable" | "secret", scopes: held });
+          // A ceiling leaving the token no scope at all is refused at set: not a request-time case.
+          if (ceiling !== null && !(await lenient.accounts.set(owner, { ceiling }).then(() => true, () => false))) return;
+          for (const [kw, writes] of [[strict, false], [lenient, true]] as const) {
+            for (const need of requirements) {
+              const names = typeof need === "string" ? [need] : Array.isArray(need) ? need : "anyOf" in need ? need.anyOf : need.allOf;
+              const ok = (s: string) => usable(held, kind, writes, ceiling, s);
+              const anyOf = typeof need === "object" && "anyOf" in need;
+              const expected = anyOf ? (names.some(ok) ? undefined : names[0]) : names.find((s) => !ok(s));
+              const d = await kw.check({ token, scope: need as RequiredScopes });
+              expect(d.ok ? undefined : [d.code, d.scope]).toEqual(expected === undefined ? undefined : ["SCOPE_DENIED", expected]);
+              checked++;
+            }
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+    expect(checked).toBeGreaterThan(300);
+  });
+});
