@@ -66,6 +66,8 @@ export const credits: Command = {
   },
   run: async (ctx) => {
     const owner = typeof ctx.values.owner === "string" ? ctx.values.owner : undefined;
+    // Both named: acting on one of them would top up or reset what the user did not mean.
+    if (owner !== undefined && ctx.positionals.length > 0) throw new CliError("give <id> or --owner, not both", EXIT.USAGE);
     const [id] = owner === undefined ? positional(ctx, ["id"]) : [];
     const topUp = typeof ctx.values["top-up"] === "string" ? parseCount(ctx.values["top-up"], "top-up") : undefined;
     if (topUp !== undefined && ctx.values.reset) throw new CliError("give --top-up or --reset, not both", EXIT.USAGE);
