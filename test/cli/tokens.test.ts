@@ -30,6 +30,30 @@ describe("keyward CLI: token lifecycle", () => {
     expect(shown).toContain("rate limit       1000 per 86400000 ms");
   });
 
+  it("update keeps what is not given: --credits keeps the reset or refill; a list flag replaces the whole list", () => {
+    cli("init");
+    const { record } = JSON.parse(cli("create", "--owner", "acct_u", "--credits", "100", "--reset", "month", "--rate-limit", "10/1s", "--rate-limit", "1000/1d", "--json").stdout);
+    const policy = (...args: string[]) => {
+      const r = cli("update", record.id, ...args, "--json");
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout).policy;
+    };
+    expect(cli("update", record.id, "--credits", "200").stdout).toContain("credits          200 (full every month, UTC)");
+    expect(policy("--name", "n").credits).toEqual({ limit: 200, refill: null, reset: "month" });
+    // A refill and a calendar reset exclude each other: giving one drops the other; none drops it.
+    expect(policy("--refill", "50/1d").credits).toEqual({ limit: 200, refill: { amount: 50, intervalMs: 86_400_000 } });
+    expect(policy("--credits", "300").credits).toEqual({ limit: 300, refill: { amount: 50, intervalMs: 86_400_000 } });
+    expect(policy("--reset", "day").credits).toEqual({ limit: 300, refill: null, reset: "day" });
+    expect(policy("--reset", "none").credits).toEqual({ limit: 300, refill: null });
+    // --rate-limit gives every rate limit: one replaces rateLimit and drops rateLimits.
+    const limited = policy("--rate-limit", "5/1s");
+    expect([limited.rateLimit, limited.rateLimits ?? []]).toEqual([{ limit: 5, windowMs: 1000 }, []]);
+    // On an unmetered token, --refill or --reset alone has no allowance to go with.
+    const bare = JSON.parse(cli("create", "--owner", "acct_u", "--json").stdout).record;
+    const refused = cli("update", bare.id, "--reset", "day");
+    expect([refused.code, refused.stderr]).toEqual([2, "keyward update: --reset needs --credits\n"]);
+  });
+
   it("init, create, list, show, credits, update, regenerate, audit, usage, revoke", async () => {
     const init = cli("init", "--json");
     expect(init.code).toBe(0);
