@@ -155,13 +155,14 @@ function scanBytes(bytes: Buffer, path: string, maxBytes: number, state: ScanSta
   if (bytes.subarray(0, BINARY_SNIFF_BYTES).includes(0)) return "binary";
   state.scanned++;
   const text = bytes.toString("utf8");
-  for (const t of findTokens(text)) {
-    const before = text.slice(0, t.index);
-    const lineStart = before.lastIndexOf("\n") + 1;
+  const found = findTokens(text);
+  const at = linePositions(lineFeeds(text), found.map((t) => t.index));
+  for (const t of found) {
+    const { line, column } = at.next().value!;
     state.findings.push({
       path,
-      line: before.split("\n").length,
-      column: t.index - lineStart + 1,
+      line,
+      column,
       token: `${t.token.slice(0, t.prefix.length + 13)}…[redacted]`,
       prefix: t.prefix,
       kind: t.kind,
@@ -170,6 +171,30 @@ function scanBytes(bytes: Buffer, path: string, maxBytes: number, state: ScanSta
     state.tokens.push(t.token);
   }
   return null;
+}
+
+/** The offsets of a text's line feeds, in order, found as they are asked for: each character is read once. */
+export function* lineFeeds(text: string): Generator<number, void, undefined> {
+  for (let at = text.indexOf("\n"); at !== -1; at = text.indexOf("\n", at + 1)) yield at;
+}
+
+/**
+ * The 1-based line and column (in UTF-16 units) of each offset, in ascending
+ * order, from the text's line feeds: one pass over the line feeds before the
+ * last offset, whatever the number of offsets (tokens on one line or many).
+ */
+export function* linePositions(feeds: Iterator<number>, offsets: Iterable<number>): Generator<{ line: number; column: number }, void, undefined> {
+  let line = 1;
+  let lineStart = 0;
+  let next = feeds.next();
+  for (const offset of offsets) {
+    while (!next.done && next.value < offset) {
+      line++;
+      lineStart = next.value + 1;
+      next = feeds.next();
+    }
+    yield { line, column: offset - lineStart + 1 };
+  }
 }
 
 function isBinary(path: string): boolean {
