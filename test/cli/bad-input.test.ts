@@ -2,6 +2,7 @@
 // documented non-zero exit code, and nothing changed.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { generateToken } from "keyward";
 import { describe, expect, it } from "vitest";
 import { useCli } from "./helpers.js";
 
@@ -93,6 +94,25 @@ describe("keyward CLI: bad input", () => {
     }
     expect(readFileSync(join(cli.dir, "keyward.db")).equals(before)).toBe(true);
     expect(cli("list", "--owner", "a").stdout).toBe("");
+  });
+
+  it("a token typed as the command, an option or a path is never echoed, not even in part", () => {
+    const token = generateToken({ prefix: "kw", kind: "secret", env: "live" });
+    const body = token.slice("kw_sk_live_".length);
+    const unknown = cli(token);
+    expect([unknown.code, unknown.stderr.split("\n")[0]]).toEqual([2, "keyward: unknown command (not shown: it is not a command name)"]);
+    for (const [args, message] of [
+      [["list", "--owner", "a", `--${token}`], `keyward list: Unknown option '--kw_sk_live_[redacted]'`],
+      [["scan", token], "keyward scan: cannot read kw_sk_live_[redacted]\n"],
+      [["scan", `dir/${token.slice(0, 30)}`], "keyward scan: cannot read dir/kw_sk_live_[redacted]\n"],
+      [["create", "--owner", "a", "--credits", token], "keyward create: --credits: expected a whole number\n"],
+    ] as const) {
+      const r = cli(...args);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr.startsWith(message)).toBe(true);
+      // No 8 characters of the body in a row (random ones would not be in the help text).
+      for (let i = 0; i + 8 <= body.length; i++) expect(r.stderr).not.toContain(body.slice(i, i + 8));
+    }
   });
 
   it("an unknown id is exit 3; a token passed by mistake as an id is not echoed", () => {
