@@ -163,7 +163,7 @@ describe("findTokens", () => {
       ["KEY_", "_OLD"],
       ["x9", "y"],
       ["abcdefghijklmnopqrstuvwxyz0123456789", "Z"], // a long lowercase run before: the prefix is its last letters
-    ]) {
+    ] as const) {
       const found = findTokens(`${before}${a}${after}`);
       expect([before, found.map((f) => [f.token, f.index, f.prefix])]).toEqual([before, [[a, before.length, "kw"]]]);
       expect(findTokens(`${before}${a}${after}`, { prefix: "kw" }).map((f) => f.index)).toEqual([before.length]);
