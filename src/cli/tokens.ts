@@ -119,6 +119,28 @@ const creditsText = (c: CreditsView) =>
 
 const iso = (ms: number | null) => (ms === null ? "-" : new Date(ms).toISOString());
 
+/** Whether a token works: revoked, disabled, or expired (under the policy in force now) each say why it does not. */
+export type TokenStatus = "active" | "revoked" | "disabled" | "expired";
+
+/**
+ * A token's status at `now`, in the order the verifier denies it: revoked,
+ * then disabled, then expired.
+ *
+ * @param r the token's state, and the policy in force at `now`
+ */
+export function statusOf(r: Pick<TokenRecord, "revokedAt" | "disabledAt"> & { policy: { expiresAt: number | null } }, now: number): TokenStatus {
+  if (r.revokedAt !== null) return "revoked";
+  if (r.disabledAt !== null) return "disabled";
+  return r.policy.expiresAt !== null && r.policy.expiresAt <= now ? "expired" : "active";
+}
+
+/** `revoked <when>`, `disabled <when>`, `expired <when>` or `active`. */
+function statusText(r: TokenRecord, now: number): string {
+  const status = statusOf(r, now);
+  const since = { revoked: r.revokedAt, disabled: r.disabledAt, expired: r.policy.expiresAt, active: null }[status];
+  return since === null ? status : `${status} ${iso(since)}`;
+}
+
 /** A record as readable lines (stored text is escaped by `line`). */
 function printRecord(io: Io, r: TokenRecord): void {
   const p = r.policy;
@@ -128,7 +150,7 @@ function printRecord(io: Io, r: TokenRecord): void {
     ["kind", `${r.kind} (${r.env})`],
     ["owner", r.owner],
     ["name", r.name || "-"],
-    ["status", r.revokedAt !== null ? `revoked ${iso(r.revokedAt)}` : "active"],
+    ["status", statusText(r, Date.now())],
     ["scopes", p.scopes.join(" ") || "-"],
     ["domains", p.domains.join(" ") || "any"],
     ["ips", p.ips.join(" ") || "any"],
@@ -228,7 +250,8 @@ export const list: Command = {
     if (typeof since === "string") options.unusedSince = parseSince(since, "unused-since", now);
     return withStore(ctx, { create: false }, async ({ keyward }) => {
       const page = await keyward.tokens.list(owner, options);
-      printPage(ctx, page, (r) => `${r.id}  ${`${r.start}…`.padEnd(18)} ${r.kind.padEnd(11)} ${(r.revokedAt ? "revoked" : "active").padEnd(7)}  ${r.name}`);
+      const at = Date.now();
+      printPage(ctx, page, (r) => `${r.id}  ${`${r.start}…`.padEnd(18)} ${r.kind.padEnd(11)} ${statusOf(r, at).padEnd(8)}  ${r.name}`);
       if (page.items.length === 0 && !ctx.values.json) ctx.io.err("no tokens\n");
       return EXIT.OK;
     });

@@ -2,7 +2,7 @@
 // binaries, huge files, --check-store, exit codes; progress through main().
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { generateToken } from "keyward";
+import { generateToken, Keyward as KeywardClass } from "keyward";
 import { describe, expect, it } from "vitest";
 import { main } from "../../src/cli/main.js";
 import { lineFeeds, linePositions } from "../../src/cli/scan.js";
@@ -96,7 +96,7 @@ describe("keyward scan", () => {
     expect(one.pulled()).toBe(1);
   });
 
-  it("--check-store says live, revoked or unknown", async () => {
+  it("--check-store says live, revoked, disabled, expired or unknown", async () => {
     expect(cli("init").code).toBe(0);
     const { store, kw } = await Keyward.open(join(cli.dir, "keyward.db"), "acme");
     const live = (await kw.tokens.create({ owner: "a", kind: "secret" })).token;
@@ -105,12 +105,18 @@ describe("keyward scan", () => {
     const rotated = await kw.tokens.create({ owner: "a", kind: "secret" });
     // The old secret of a rotation still works during its grace period.
     await kw.tokens.regenerate(rotated.record.id, { graceMs: 3_600_000 });
+    const disabled = await kw.tokens.create({ owner: "a", kind: "secret" });
+    await kw.tokens.disable(disabled.record.id);
+    // Created by a clock two days back, expired a day ago.
+    const past = new KeywardClass({ store, prefix: "acme", now: () => Date.now() - 2 * 86_400_000 });
+    const expired = (await past.tokens.create({ owner: "a", kind: "secret", expiresAt: Date.now() - 86_400_000 })).token;
+    await past.close();
     await store.close();
     const unknown = generateToken({ prefix: "acme", kind: "secret", env: "live" });
-    write("check/a.env", `A=${live}\nB=${gone.token}\nC=${unknown}\nD=${rotated.token}\n`);
+    write("check/a.env", `A=${live}\nB=${gone.token}\nC=${unknown}\nD=${rotated.token}\nE=${disabled.token}\nF=${expired}\n`);
     const r = cli("scan", "check", "--check-store", "--json");
     expect(r.code).toBe(1);
-    expect(JSON.parse(r.stdout).findings.map((f: { status: string }) => f.status)).toEqual(["live", "revoked", "unknown", "live"]);
+    expect(JSON.parse(r.stdout).findings.map((f: { status: string }) => f.status)).toEqual(["live", "revoked", "unknown", "live", "disabled", "expired"]);
     expect(cli("scan", "check", "--check-store").stdout.split("\n")[0]).toMatch(/secret live {2}live$/);
   });
 

@@ -4,12 +4,14 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Keyward, verifyRequestSignature } from "./verify-helpers.js";
-import { SCHEMA_VERSION } from "keyward/sqlite";
+import { Keyward as KeywardClass } from "keyward";
+import { SCHEMA_VERSION, sqliteStore } from "keyward/sqlite";
 import { useCli } from "./helpers.js";
 
 const cli = useCli({ KEYWARD_PREFIX: "acme" });
 
 const TOKEN = /acme_(?:sk|pk)_live_[0-9A-Za-z]{49}/;
+const DAY = 86_400_000;
 
 describe("keyward CLI: token lifecycle", () => {
   it("create with named pools, a daily reset and several rate limits; show lists them", () => {
@@ -52,6 +54,34 @@ describe("keyward CLI: token lifecycle", () => {
     const bare = JSON.parse(cli("create", "--owner", "acct_u", "--json").stdout).record;
     const refused = cli("update", bare.id, "--reset", "day");
     expect([refused.code, refused.stderr]).toEqual([2, "keyward update: --reset needs --credits\n"]);
+  });
+
+  it("show and list say whether a token works: active, disabled, expired or revoked", async () => {
+    cli("init");
+    // A clock two days back creates a token that expired yesterday.
+    const store = sqliteStore(join(cli.dir, "keyward.db"));
+    const past = new KeywardClass({ store, prefix: "acme", now: () => Date.now() - 2 * DAY });
+    const expiresAt = Date.now() - DAY;
+    const expired = (await past.tokens.create({ owner: "acct_s", kind: "secret", name: "expired", expiresAt })).record;
+    await past.close();
+    await store.close();
+    const ids = Object.fromEntries(
+      ["active", "disabled", "revoked"].map((name) => [name, JSON.parse(cli("create", "--owner", "acct_s", "--name", name, "--json").stdout).record.id]),
+    );
+    cli("disable", ids.disabled);
+    cli("revoke", ids.revoked);
+    const status = (id: string) => cli("show", id).stdout.split("\n").find((l) => l.startsWith("status"));
+    expect(status(ids.active)).toBe("status           active");
+    expect(status(ids.disabled)).toMatch(/^status {11}disabled \d{4}-/);
+    expect(status(ids.revoked)).toMatch(/^status {11}revoked \d{4}-/);
+    expect(status(expired.id)).toBe(`status           expired ${new Date(expiresAt).toISOString()}`);
+    const listed = cli("list", "--owner", "acct_s").stdout.trim().split("\n");
+    expect(Object.fromEntries(listed.map((l) => [l.split(/ +/).at(-1), l.split(/ +/).at(-2)]))).toEqual({
+      active: "active",
+      disabled: "disabled",
+      expired: "expired",
+      revoked: "revoked",
+    });
   });
 
   it("init, create, list, show, credits, update, regenerate, audit, usage, revoke", async () => {
