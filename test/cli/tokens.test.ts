@@ -165,6 +165,17 @@ describe("keyward CLI: token lifecycle", () => {
       expect.objectContaining({ owner: "acct_1", pool: "default", requests: 1, credits: 30 }),
     ]);
     expect(cli("billing", "--month", "2026-13").code).toBe(2);
+    // A duration is counted from the start of its UTC hour: 30 days ago up to the end of this hour.
+    const nextHour = (ms: number) => Math.floor(ms / 3_600_000) * 3_600_000 + 3_600_000;
+    const before = nextHour(Date.now());
+    const recent = cli("billing", "--from", "30d", "--to", "+1h", "--json");
+    expect(recent.code, recent.stderr).toBe(0);
+    const [row] = JSON.parse(recent.stdout);
+    expect(row).toMatchObject({ owner: "acct_1", requests: 1, credits: 30 });
+    expect(row.to - row.from).toBe(30 * 86_400_000 + 3_600_000);
+    expect([before, nextHour(Date.now())]).toContain(row.to);
+    // An ISO-8601 time is taken as given: off the hour, it is refused.
+    expect(cli("billing", "--from", "2026-01-01T00:30:00Z", "--to", "2026-01-02T00:00:00Z").stderr).toMatch(/from: must be the start of a UTC hour/);
 
     // Lifecycle report: a rotation period of 0 days would be refused; 1 ms makes it due at once; unused after a minute is not yet.
     expect(cli("lifecycle", "--owner", "acct_1", "--rotation-period", "1").stdout).toMatch(new RegExp(`^rotation-due +${id}  \\d{4}-`));
