@@ -55,13 +55,16 @@ function settings(values: Values, now: number): UpdateTokenInput {
   if (Array.isArray(values.domain)) input.domains = values.domain;
   if (Array.isArray(values.ip)) input.ips = values.ip;
   if (Array.isArray(values.pool)) {
-    input.pools = {};
+    // No prototype: `--pool __proto__=5` is an own key, which the library refuses, not a prototype set and lost.
+    const pools: Record<string, CreditsInput> = Object.create(null);
     for (const spec of values.pool as string[]) {
       const m = /^([^=]+)=([^/]+)(?:\/(.*))?$/.exec(spec);
       if (!m) throw new CliError("--pool: expected <name>=<n>[/day|/month], e.g. premium=500/month", EXIT.USAGE);
+      if (m[1]! in pools) throw new CliError(`--pool: ${m[1]} is given twice`, EXIT.USAGE);
       const per = calendarReset(m[3], "pool");
-      input.pools[m[1]!] = { limit: parseCount(m[2]!, "pool"), ...(per ? { reset: per } : {}) };
+      pools[m[1]!] = { limit: parseCount(m[2]!, "pool"), ...(per ? { reset: per } : {}) };
     }
+    input.pools = pools;
   }
   if (Array.isArray(values["rate-limit"])) {
     const [first, ...more] = (values["rate-limit"] as string[]).map((text) => ratio(text, "rate-limit"));

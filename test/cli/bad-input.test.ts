@@ -60,6 +60,9 @@ describe("keyward CLI: bad input", () => {
       [["create", "--owner", "a", "--credits", "5", "--reset", "week"], /--reset: expected day or month/],
       [["create", "--owner", "a", "--pool", "premium"], /--pool: expected <name>=<n>/],
       [["create", "--owner", "a", "--pool", "default=5"], /INVALID_INPUT.*pools\.default/],
+      // Not a prototype set and lost (the token was created with no pool): a bad pool name like any other.
+      [["create", "--owner", "a", "--pool", "__proto__=5"], /INVALID_INPUT.*pools\.__proto__/],
+      [["create", "--owner", "a", "--pool", "premium=5", "--pool", "premium=6/day"], /--pool: premium is given twice/],
       [["create", "--owner", "a", "--pool", "premium=5/week"], /--pool: expected day or month/],
       [["create", "--owner", "a", "--rate-limit", "1/1s", "--rate-limit", "0/1d"], /INVALID_INPUT.*rateLimits\.0\.limit|--rate-limit: expected a whole number/],
       [["create", "--owner", "a", "--expires-at", "tomorrow"], /--expires-at: expected an ISO-8601 time/],

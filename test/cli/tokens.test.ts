@@ -30,6 +30,10 @@ describe("keyward CLI: token lifecycle", () => {
     expect(shown).toContain("credits          100 (full every day, UTC)");
     expect(shown).toContain("pool premium     5 (full every month, UTC)");
     expect(shown).toContain("rate limit       1000 per 86400000 ms");
+    // `__proto__` is a pool name the library refuses, not a prototype silently set: the pools stay.
+    const proto = cli("update", record.id, "--pool", "__proto__=5");
+    expect([proto.code, proto.stderr]).toEqual([2, expect.stringMatching(/^keyward update: INVALID_INPUT: .*pools\.__proto__/)]);
+    expect(cli("show", record.id).stdout).toBe(shown);
   });
 
   it("update keeps what is not given: --credits keeps the reset or refill; a list flag replaces the whole list", () => {
