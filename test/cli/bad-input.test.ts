@@ -1,7 +1,8 @@
 // Every command given wrong arguments or a bad database: a clear error, a
 // documented non-zero exit code, and nothing changed.
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { generateToken } from "keyward";
 import { describe, expect, it } from "vitest";
 import { useCli } from "./helpers.js";
@@ -45,6 +46,31 @@ describe("keyward CLI: bad input", () => {
       expect(r.stderr).toMatch(new RegExp(`^keyward ${args[0]}: STORE_UNAVAILABLE: `));
     }
     expect(readFileSync(join(cli.dir, "corrupt.db"), "utf8")).toBe(junk);
+  });
+
+  it("an empty file, or a SQLite database of another application, is not a keyward database: exit 5, not a byte written", () => {
+    writeFileSync(join(cli.dir, "empty.db"), "");
+    const other = new DatabaseSync(join(cli.dir, "other-app.db"));
+    other.exec("PRAGMA journal_mode = DELETE; CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('hello')");
+    other.close();
+    for (const file of ["empty.db", "other-app.db"]) {
+      const before = readFileSync(join(cli.dir, file));
+      for (const args of [["list", "--owner", "a"], ["create", "--owner", "a"], ["show", "tok_x"]]) {
+        const r = cli(...args, "--database", file);
+        expect([file, args[0], readFileSync(join(cli.dir, file)).equals(before)]).toEqual([file, args[0], true]);
+        expect([file, args[0], r.code, r.stdout, r.stderr]).toEqual([
+          file,
+          args[0],
+          5,
+          "",
+          `keyward ${args[0]}: ${file} is not a keyward database (create one with: keyward init --database ${file})\n`,
+        ]);
+      }
+      expect(readdirSync(cli.dir).filter((f) => f.startsWith(`${file}-`))).toEqual([]);
+    }
+    // init makes an empty file a keyward database.
+    expect(cli("init", "--database", "empty.db").code).toBe(0);
+    expect(cli("list", "--owner", "a", "--database", "empty.db")).toMatchObject({ code: 0, stderr: "no tokens\n" });
   });
 
   it("missing or wrong arguments: exit 2 with the reason, nothing written", () => {
