@@ -81,7 +81,11 @@ describe("keyward scan", () => {
     const counted = (text: string) => {
       const feeds = lineFeeds(text);
       let pulled = 0;
-      return { feeds: { next: () => (pulled++, feeds.next()) }, pulled: () => pulled };
+      const next = () => {
+        pulled++;
+        return feeds.next();
+      };
+      return { feeds: { next }, pulled: () => pulled };
     };
     // 100 000 offsets on the last of 100 000 lines: each line feed is pulled once, not once per offset.
     const lines = "x\n".repeat(100_000);
