@@ -30,8 +30,8 @@ export const COMMON = {
 export const STORE_OPTIONS = {
   database: {
     type: "string",
-    value: "path",
-    description: "SQLite file (default $KEYWARD_DATABASE or ./keyward.db)",
+    value: "path|url",
+    description: "SQLite file or postgres:// URL (default $KEYWARD_DATABASE or ./keyward.db)",
   },
 } satisfies Record<string, OptionSpec>;
 

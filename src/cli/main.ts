@@ -1,6 +1,6 @@
 // The `keyward` bin: one parseArgs-driven subcommand per admin task.
 import { COMMON, type Command, helpText, parse, STORE_OPTIONS } from "./command.js";
-import { escapeText } from "../index.js";
+import { cleanText } from "../lib/text.js";
 import { describeError, EXIT, type Io, json, line } from "./io.js";
 import { keygen, sign } from "./keys.js";
 import { members } from "./members.js";
@@ -65,7 +65,9 @@ export async function main(argv: string[], io: Io): Promise<number> {
   }
   const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (!command) {
-    io.err(`keyward: unknown command ${JSON.stringify(name.slice(0, 40))}\n${mainHelp()}`);
+    // A command name is a short word: anything else may be a token pasted in the wrong place, and is not echoed.
+    const shown = /^[a-z][a-z-]{0,31}$/i.test(name) ? `"${name}"` : "(not shown: it is not a command name)";
+    io.err(`keyward: unknown command ${shown}\n${mainHelp()}`);
     return EXIT.USAGE;
   }
   try {
@@ -77,7 +79,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
     return await command.run({ io, values, positionals });
   } catch (err) {
     const { exitCode, message } = describeError(err);
-    io.err(`keyward ${name}: ${escapeText(message)}\n`);
+    // Messages may echo what was typed (an unknown option, a path): anything shaped like a token is redacted.
+    io.err(`keyward ${name}: ${cleanText(message, true)}\n`);
     return exitCode;
   }
 }

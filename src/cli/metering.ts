@@ -66,6 +66,8 @@ export const credits: Command = {
   },
   run: async (ctx) => {
     const owner = typeof ctx.values.owner === "string" ? ctx.values.owner : undefined;
+    // Both named: acting on one of them would top up or reset what the user did not mean.
+    if (owner !== undefined && ctx.positionals.length > 0) throw new CliError("give <id> or --owner, not both", EXIT.USAGE);
     const [id] = owner === undefined ? positional(ctx, ["id"]) : [];
     const topUp = typeof ctx.values["top-up"] === "string" ? parseCount(ctx.values["top-up"], "top-up") : undefined;
     if (topUp !== undefined && ctx.values.reset) throw new CliError("give --top-up or --reset, not both", EXIT.USAGE);
@@ -90,12 +92,24 @@ export const credits: Command = {
   },
 };
 
+const HOUR_MS = 3_600_000;
+
+/**
+ * A billing bound: usage is kept per UTC hour, so a time counted from now
+ * (`30d` ago, `+1h`) is taken from the start of its hour; an ISO-8601 time is
+ * taken as given (the library refuses one that is not on the hour).
+ */
+function onTheHour(text: string, name: string, now: number): number {
+  const t = parseSince(text, name, now);
+  return /^(?:\+|\d+[a-z]*$)/.test(text) ? Math.floor(t / HOUR_MS) * HOUR_MS : t;
+}
+
 export const billing: Command = {
   summary: "Export each account's spend per credit pool for a period, as CSV (RFC 4180) or JSON.",
   options: {
     month: { type: "string", value: "YYYY-MM", description: "a UTC calendar month (or --from and --to)" },
-    from: { type: "string", value: "time", description: "start on a UTC hour: ISO-8601, or a duration ago like 30d" },
-    to: { type: "string", value: "time", description: "end on a UTC hour: ISO-8601, or a duration ago" },
+    from: { type: "string", value: "time", description: "start: ISO-8601 on a UTC hour, or a duration ago like 30d (from the start of that hour)" },
+    to: { type: "string", value: "time", description: "end: ISO-8601 on a UTC hour, or a duration ago like 0 or +1h (from the start of that hour)" },
     owner: { type: "string", value: "id", description: "one account (default every account with usage)" },
     format: { type: "string", value: "csv|json", description: "output format (default csv; --json is json)" },
     ...STORE_OPTIONS,
@@ -111,7 +125,7 @@ export const billing: Command = {
       if (!m) throw new CliError("--month: expected YYYY-MM", EXIT.USAGE);
       range = { from: Date.UTC(Number(m[1]), Number(m[2]) - 1, 1), to: Date.UTC(Number(m[1]), Number(m[2]), 1) };
     } else if (typeof v.from === "string" && typeof v.to === "string") {
-      range = { from: parseSince(v.from, "from", now), to: parseSince(v.to, "to", now) };
+      range = { from: onTheHour(v.from, "from", now), to: onTheHour(v.to, "to", now) };
     } else throw new CliError("give --month, or --from and --to", EXIT.USAGE);
     const format = v.json ? "json" : (v.format ?? "csv");
     if (format !== "csv" && format !== "json") throw new CliError("--format must be csv or json", EXIT.USAGE);

@@ -4,10 +4,11 @@
 import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import ignore, { type Ignore } from "ignore";
-import { findTokens, guardStore, hashToken, type TokenStore } from "../index.js";
+import { findTokens, guardStore, hashToken, policyAt, type TokenStore } from "../index.js";
 import { COMMON, type Command, type CommandContext, parseCount, STORE_OPTIONS } from "./command.js";
 import { CliError, EXIT, type Io, json, line } from "./io.js";
 import { withStore } from "./store.js";
+import { statusOf, type TokenStatus } from "./tokens.js";
 
 /** Default largest file scanned, bytes. */
 export const DEFAULT_MAX_BYTES = 5 * 1024 * 1024;
@@ -24,7 +25,8 @@ interface Finding {
   prefix: string;
   kind: "publishable" | "secret";
   env: "live" | "test";
-  status?: "live" | "revoked" | "unknown";
+  /** With --check-store: `live` (works now), why it does not, or `unknown` (not in the store). */
+  status?: "live" | Exclude<TokenStatus, "active"> | "unknown";
 }
 
 interface ScanState {
@@ -38,7 +40,7 @@ export const scan: Command = {
   summary: "Find keyward tokens in files and folders; exit 1 when a secret token is found.",
   args: "[path…]",
   options: {
-    "check-store": { type: "boolean", description: "say whether each token found is live, revoked or unknown" },
+    "check-store": { type: "boolean", description: "say whether each token found is live, revoked, disabled, expired or unknown" },
     "max-bytes": { type: "string", value: "n", description: `skip larger files (default ${DEFAULT_MAX_BYTES})` },
     "no-gitignore": { type: "boolean", description: "scan files that .gitignore excludes too" },
     ...STORE_OPTIONS,
@@ -155,13 +157,14 @@ function scanBytes(bytes: Buffer, path: string, maxBytes: number, state: ScanSta
   if (bytes.subarray(0, BINARY_SNIFF_BYTES).includes(0)) return "binary";
   state.scanned++;
   const text = bytes.toString("utf8");
-  for (const t of findTokens(text)) {
-    const before = text.slice(0, t.index);
-    const lineStart = before.lastIndexOf("\n") + 1;
+  const found = findTokens(text);
+  const at = linePositions(lineFeeds(text), found.map((t) => t.index));
+  for (const t of found) {
+    const { line, column } = at.next().value!;
     state.findings.push({
       path,
-      line: before.split("\n").length,
-      column: t.index - lineStart + 1,
+      line,
+      column,
       token: `${t.token.slice(0, t.prefix.length + 13)}…[redacted]`,
       prefix: t.prefix,
       kind: t.kind,
@@ -170,6 +173,30 @@ function scanBytes(bytes: Buffer, path: string, maxBytes: number, state: ScanSta
     state.tokens.push(t.token);
   }
   return null;
+}
+
+/** The offsets of a text's line feeds, in order, found as they are asked for: each character is read once. */
+export function* lineFeeds(text: string): Generator<number, void, undefined> {
+  for (let at = text.indexOf("\n"); at !== -1; at = text.indexOf("\n", at + 1)) yield at;
+}
+
+/**
+ * The 1-based line and column (in UTF-16 units) of each offset, in ascending
+ * order, from the text's line feeds: one pass over the line feeds before the
+ * last offset, whatever the number of offsets (tokens on one line or many).
+ */
+export function* linePositions(feeds: Iterator<number>, offsets: Iterable<number>): Generator<{ line: number; column: number }, void, undefined> {
+  let line = 1;
+  let lineStart = 0;
+  let next = feeds.next();
+  for (const offset of offsets) {
+    while (!next.done && next.value < offset) {
+      line++;
+      lineStart = next.value + 1;
+      next = feeds.next();
+    }
+    yield { line, column: offset - lineStart + 1 };
+  }
 }
 
 function isBinary(path: string): boolean {
@@ -191,9 +218,12 @@ async function checkStore(store: TokenStore, state: ScanState): Promise<void> {
     const stored = await guarded.findByHash(hash);
     const finding = state.findings[i]!;
     if (stored === null) finding.status = "unknown";
-    else {
-      const current = stored.hash === hash || stored.previous.some((p) => p.hash === hash && p.expiresAt > now);
-      finding.status = stored.revokedAt === null && current ? "live" : "revoked";
+    else if (stored.hash !== hash && !stored.previous.some((p) => p.hash === hash && p.expiresAt > now)) {
+      // An old secret past its grace period: rotated out, as good as revoked.
+      finding.status = "revoked";
+    } else {
+      const status = statusOf({ revokedAt: stored.revokedAt, disabledAt: stored.disabledAt ?? null, policy: policyAt(stored, now) }, now);
+      finding.status = status === "active" ? "live" : status;
     }
   }
 }

@@ -5,6 +5,7 @@ import { resolve } from "node:path";
 import { Keyward, type TokenLifetimeOptions, type TokenStore } from "../index.js";
 import { type PostgresPool, PostgresStore, postgresStore } from "../postgres/index.js";
 import { sqliteStore } from "../sqlite/index.js";
+import { checkTablePrefix, tableNames } from "../store/sql/schema.js";
 import { type CommandContext, STORE_OPTIONS } from "./command.js";
 import { CliError, EXIT, type Io } from "./io.js";
 
@@ -98,7 +99,33 @@ function openSqlite(io: Io, database: string, options: { create: boolean }) {
   if (!options.create && !existsSync(path)) {
     throw new CliError(`no database at ${database} (create it with: keyward init --database ${database})`, EXIT.STORE);
   }
+  // Opening for writing writes (WAL mode; an empty file becomes a database): a failing command must change nothing.
+  if (!options.create && lacksKeywardSchema(path)) {
+    throw new CliError(`${database} is not a keyward database (create one with: keyward init --database ${database})`, EXIT.STORE);
+  }
   return sqliteStore(path, { migrate: options.create });
+}
+
+/**
+ * Whether the file is a SQLite database (an empty file is one) without
+ * keyward's tables, read without writing. A file SQLite cannot read says
+ * false: opening the store reports why, and leaves it as it is.
+ */
+function lacksKeywardSchema(path: string): boolean {
+  const { DatabaseSync } = process.getBuiltinModule("node:sqlite") as typeof import("node:sqlite");
+  let db: import("node:sqlite").DatabaseSync;
+  try {
+    db = new DatabaseSync(path, { readOnly: true });
+  } catch {
+    return false;
+  }
+  try {
+    return db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(tableNames(checkTablePrefix()).migrations) === undefined;
+  } catch {
+    return false;
+  } finally {
+    db.close();
+  }
 }
 
 /** Token prefix of issued tokens: `$KEYWARD_PREFIX`, default `kw`. */

@@ -1,6 +1,6 @@
 // The token commands: create, list, show, update, revoke, disable, enable,
 // delete, regenerate, lifecycle, audit.
-import type { AuditEntry, ListTokensOptions, TokenRecord, UpdateTokenInput } from "../index.js";
+import { type AuditEntry, type CreditsInput, type ListTokensOptions, policyAt, type TokenRecord, type UpdateTokenInput, type UpdateTokenOptions } from "../index.js";
 import {
   COMMON,
   type Command,
@@ -24,10 +24,10 @@ const SETTINGS = {
   domain: { type: "string", multiple: true, value: "host", description: "allowed Origin host (publishable tokens)" },
   ip: { type: "string", multiple: true, value: "cidr", description: "allowed client IP or CIDR" },
   credits: { type: "string", value: "n", description: "credit allowance (0 or more)" },
-  refill: { type: "string", value: "n/duration", description: "credits coming back, e.g. 1000/30d" },
-  reset: { type: "string", value: "day|month", description: "credits full again at 00:00 UTC every day or month" },
-  pool: { type: "string", multiple: true, value: "name=n[/day|/month]", description: "a named credit pool, e.g. premium=500/month" },
-  "rate-limit": { type: "string", multiple: true, value: "n/duration", description: "requests per window, e.g. 100/1s (repeat for several)" },
+  refill: { type: "string", value: "n/duration|none", description: "credits coming back, e.g. 1000/30d (update: kept unless given; none removes it)" },
+  reset: { type: "string", value: "day|month|none", description: "credits full again at 00:00 UTC every day or month (update: kept unless given; none removes it)" },
+  pool: { type: "string", multiple: true, value: "name=n[/day|/month]", description: "a named credit pool, e.g. premium=500/month (update: replaces every pool)" },
+  "rate-limit": { type: "string", multiple: true, value: "n/duration", description: "requests per window, e.g. 100/1s (update: replaces every limit)" },
   "expires-at": { type: "string", value: "time", description: "ISO-8601 time or +duration (e.g. +30d)" },
   "require-signed": { type: "boolean", description: "require RFC 9421 signed requests" },
   "ed25519-public-key": { type: "string", value: "base64url", description: "the client's signing key (see keygen)" },
@@ -41,35 +41,36 @@ function ratio(text: string, name: string): { n: number; ms: number } {
   return { n: parseCount(n, name), ms: parseDuration(d, name) };
 }
 
-/** The settings given on the command line, as an input of tokens.create / update. */
+/**
+ * The settings given on the command line, as an input of tokens.create /
+ * update, but for credits (see {@link creditsFlags}). A list flag given
+ * replaces the whole list: `--scope`, `--domain`, `--ip`, `--pool` (every
+ * named pool) and `--rate-limit` (every rate limit, `rateLimit` and
+ * `rateLimits` alike).
+ */
 function settings(values: Values, now: number): UpdateTokenInput {
   const input: UpdateTokenInput = {};
   if (typeof values.name === "string") input.name = values.name;
   if (Array.isArray(values.scope)) input.scopes = values.scope;
   if (Array.isArray(values.domain)) input.domains = values.domain;
   if (Array.isArray(values.ip)) input.ips = values.ip;
-  const reset = calendarReset(values.reset, "reset");
-  if (typeof values.credits === "string") {
-    const refill = typeof values.refill === "string" ? ratio(values.refill, "refill") : null;
-    input.credits = { limit: parseCount(values.credits, "credits"), refill: refill && { amount: refill.n, intervalMs: refill.ms } };
-    if (reset !== null) input.credits.reset = reset;
-  } else if (values.refill !== undefined || values.reset !== undefined) {
-    throw new CliError(`--${values.refill !== undefined ? "refill" : "reset"} needs --credits`, EXIT.USAGE);
-  }
   if (Array.isArray(values.pool)) {
-    input.pools = {};
+    // No prototype: `--pool __proto__=5` is an own key, which the library refuses, not a prototype set and lost.
+    const pools: Record<string, CreditsInput> = Object.create(null);
     for (const spec of values.pool as string[]) {
       const m = /^([^=]+)=([^/]+)(?:\/(.*))?$/.exec(spec);
       if (!m) throw new CliError("--pool: expected <name>=<n>[/day|/month], e.g. premium=500/month", EXIT.USAGE);
+      if (m[1]! in pools) throw new CliError(`--pool: ${m[1]} is given twice`, EXIT.USAGE);
       const per = calendarReset(m[3], "pool");
-      input.pools[m[1]!] = { limit: parseCount(m[2]!, "pool"), ...(per === null ? {} : { reset: per }) };
+      pools[m[1]!] = { limit: parseCount(m[2]!, "pool"), ...(per ? { reset: per } : {}) };
     }
+    input.pools = pools;
   }
   if (Array.isArray(values["rate-limit"])) {
-    const limits = (values["rate-limit"] as string[]).map((text) => ratio(text, "rate-limit"));
-    const [first, ...more] = limits;
+    const [first, ...more] = (values["rate-limit"] as string[]).map((text) => ratio(text, "rate-limit"));
     if (first) input.rateLimit = { limit: first.n, windowMs: first.ms };
-    if (more.length > 0) input.rateLimits = more.map(({ n, ms }) => ({ limit: n, windowMs: ms }));
+    // Null, not absent: an update given one limit drops the token's other limits.
+    input.rateLimits = more.length > 0 ? more.map(({ n, ms }) => ({ limit: n, windowMs: ms })) : null;
   }
   if (typeof values["expires-at"] === "string") input.expiresAt = parseTime(values["expires-at"], "expires-at", now);
   if (values["require-signed"] === true) input.requireSignedRequests = true;
@@ -77,7 +78,39 @@ function settings(values: Values, now: number): UpdateTokenInput {
   return input;
 }
 
-function calendarReset(text: unknown, name: string): "day" | "month" | null {
+/** What `--credits`, `--refill` and `--reset` say; a field is absent when its flag is not given, null for `none`. */
+interface CreditsFlags {
+  limit?: number;
+  refill?: { amount: number; intervalMs: number } | null;
+  reset?: "day" | "month" | null;
+}
+
+/** The credit flags given, checked before any store access; null when none is. */
+function creditsFlags(values: Values): CreditsFlags | null {
+  const flags: CreditsFlags = {};
+  if (typeof values.credits === "string") flags.limit = parseCount(values.credits, "credits");
+  if (typeof values.refill === "string") {
+    const r = values.refill === "none" ? null : ratio(values.refill, "refill");
+    flags.refill = r && { amount: r.n, intervalMs: r.ms };
+  }
+  if (typeof values.reset === "string") flags.reset = values.reset === "none" ? null : calendarReset(values.reset, "reset");
+  return Object.keys(flags).length > 0 ? flags : null;
+}
+
+/**
+ * The credit allowance the flags make of `current` (the token's, or null):
+ * what is not given is kept, so `--credits 200` keeps a monthly reset. A
+ * refill and a calendar reset exclude each other: giving one drops the other.
+ */
+function creditsInput(flags: CreditsFlags, current: CreditsView | null): CreditsInput {
+  const limit = flags.limit ?? current?.limit;
+  if (limit === undefined) throw new CliError(`--${flags.refill !== undefined ? "refill" : "reset"} needs --credits`, EXIT.USAGE);
+  const refill = flags.refill !== undefined ? flags.refill : flags.reset ? null : (current?.refill ?? null);
+  const reset = flags.reset !== undefined ? flags.reset : refill ? null : (current?.reset ?? null);
+  return { limit, refill, ...(reset ? { reset } : {}) };
+}
+
+function calendarReset(text: string | undefined, name: string): "day" | "month" | null {
   if (text === undefined) return null;
   if (text === "day" || text === "month") return text;
   throw new CliError(`--${name}: expected day or month`, EXIT.USAGE);
@@ -89,6 +122,28 @@ const creditsText = (c: CreditsView) =>
 
 const iso = (ms: number | null) => (ms === null ? "-" : new Date(ms).toISOString());
 
+/** Whether a token works: revoked, disabled, or expired (under the policy in force now) each say why it does not. */
+export type TokenStatus = "active" | "revoked" | "disabled" | "expired";
+
+/**
+ * A token's status at `now`, in the order the verifier denies it: revoked,
+ * then disabled, then expired.
+ *
+ * @param r the token's state, and the policy in force at `now`
+ */
+export function statusOf(r: Pick<TokenRecord, "revokedAt" | "disabledAt"> & { policy: { expiresAt: number | null } }, now: number): TokenStatus {
+  if (r.revokedAt !== null) return "revoked";
+  if (r.disabledAt !== null) return "disabled";
+  return r.policy.expiresAt !== null && r.policy.expiresAt <= now ? "expired" : "active";
+}
+
+/** `revoked <when>`, `disabled <when>`, `expired <when>` or `active`. */
+function statusText(r: TokenRecord, now: number): string {
+  const status = statusOf(r, now);
+  const since = { revoked: r.revokedAt, disabled: r.disabledAt, expired: r.policy.expiresAt, active: null }[status];
+  return since === null ? status : `${status} ${iso(since)}`;
+}
+
 /** A record as readable lines (stored text is escaped by `line`). */
 function printRecord(io: Io, r: TokenRecord): void {
   const p = r.policy;
@@ -98,7 +153,7 @@ function printRecord(io: Io, r: TokenRecord): void {
     ["kind", `${r.kind} (${r.env})`],
     ["owner", r.owner],
     ["name", r.name || "-"],
-    ["status", r.revokedAt !== null ? `revoked ${iso(r.revokedAt)}` : "active"],
+    ["status", statusText(r, Date.now())],
     ["scopes", p.scopes.join(" ") || "-"],
     ["domains", p.domains.join(" ") || "any"],
     ["ips", p.ips.join(" ") || "any"],
@@ -165,8 +220,11 @@ export const create: Command = {
     const kind = ctx.values.kind ?? "secret";
     if (kind !== "publishable" && kind !== "secret") throw new CliError("--kind must be publishable or secret", EXIT.USAGE);
     const owner = required(ctx.values, "owner");
+    const flags = creditsFlags(ctx.values);
+    const credits = flags && creditsInput(flags, null);
     return withStore(ctx, { create: false }, async ({ keyward }) => {
       const input = { owner, kind, ...settings(ctx.values, Date.now()) } as Parameters<typeof keyward.tokens.create>[0];
+      if (credits) input.credits = credits;
       if (ctx.values.hmac === true) input.signing = { alg: "hmac-sha256" };
       printIssued(ctx, await keyward.tokens.create(input, actorOf(ctx.values)));
       return EXIT.OK;
@@ -195,7 +253,8 @@ export const list: Command = {
     if (typeof since === "string") options.unusedSince = parseSince(since, "unused-since", now);
     return withStore(ctx, { create: false }, async ({ keyward }) => {
       const page = await keyward.tokens.list(owner, options);
-      printPage(ctx, page, (r) => `${r.id}  ${`${r.start}…`.padEnd(18)} ${r.kind.padEnd(11)} ${(r.revokedAt ? "revoked" : "active").padEnd(7)}  ${r.name}`);
+      const at = Date.now();
+      printPage(ctx, page, (r) => `${r.id}  ${`${r.start}…`.padEnd(18)} ${r.kind.padEnd(11)} ${statusOf(r, at).padEnd(8)}  ${r.name}`);
       if (page.items.length === 0 && !ctx.values.json) ctx.io.err("no tokens\n");
       return EXIT.OK;
     });
@@ -238,10 +297,18 @@ export const update: Command = {
     const [id] = positional(ctx, ["id"]);
     const now = Date.now();
     const patch = settings(ctx.values, now);
-    if (Object.keys(patch).length === 0) throw new CliError("nothing to change: give at least one setting", EXIT.USAGE);
+    const credits = creditsFlags(ctx.values);
+    if (Object.keys(patch).length === 0 && !credits) throw new CliError("nothing to change: give at least one setting", EXIT.USAGE);
     const effectiveAt = typeof ctx.values["effective-at"] === "string" ? parseTime(ctx.values["effective-at"], "effective-at", now) : undefined;
     return withStore(ctx, { create: false }, async ({ keyward }) => {
-      const record = await keyward.tokens.update(id!, patch, { ...actorOf(ctx.values), ...(effectiveAt !== undefined && { effectiveAt }) });
+      const options: UpdateTokenOptions = { ...actorOf(ctx.values), ...(effectiveAt !== undefined && { effectiveAt }) };
+      if (credits) {
+        // Merged with the allowance in force when the change applies; a change made meanwhile is REVISION_CONFLICT.
+        const current = await load(keyward, id!);
+        patch.credits = creditsInput(credits, policyAt(current, effectiveAt ?? now).credits);
+        options.expectedRevision = current.revision;
+      }
+      const record = await keyward.tokens.update(id!, patch, options);
       if (ctx.values.json) json(ctx.io, record);
       else printRecord(ctx.io, record);
       return EXIT.OK;

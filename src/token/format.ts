@@ -167,14 +167,22 @@ export interface FoundToken extends ParsedToken {
   index: number;
 }
 
-// Anchored on both sides so a token embedded in a longer word is not split out
-// of it; bounded quantifiers only, so the scan is linear in the text length.
-const FIND_PATTERN = /(?<![0-9A-Za-z_])[a-z][a-z0-9]{0,15}_(?:pk|sk)_(?:live|test)_[0-9A-Za-z]{49}(?![0-9A-Za-z_])/g;
+// The fixed middle of a token and its 49 characters, with no boundary on
+// either side: a token right after a letter, digit or `_` (`Bearer%20kw_…` in
+// a URL, `"\nkw_…"` in JSON, `KEY_kw_…`) or before one is a token all the
+// same. The prefix is then found by the checksum among the few lowercase runs
+// before the middle. Bounded quantifiers only, so the scan is linear.
+const FIND_PATTERN = /_(?:pk|sk)_(?:live|test)_[0-9A-Za-z]{49}/g;
+
+const isLower = (c: number) => c >= 0x61 && c <= 0x7a;
+const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
 
 /**
  * Finds every well-formed token in a text, for leak scanners (logs, commits,
  * pastes). Candidates whose checksum fails are not reported, so look-alikes
- * and typos produce no false positives.
+ * and typos produce no false positives; the checksum, not the characters
+ * around it, decides, so a token glued to other text (URL- or JSON-escaped,
+ * after `KEY_`) is found. Linear in the length of the text.
  *
  * @param text the text to scan
  * @param options optional prefix filter
@@ -188,10 +196,20 @@ export function findTokens(text: string, options: FindTokensOptions = {}): Found
   if (typeof text !== "string") throw new TypeError("text must be a string");
   const out: FoundToken[] = [];
   for (const m of text.matchAll(FIND_PATTERN)) {
-    const parsed = parseToken(m[0]);
-    if (!parsed.ok) continue;
-    if (options.prefix !== undefined && parsed.token.prefix !== options.prefix) continue;
-    out.push({ ...parsed.token, token: m[0], index: m.index });
+    const middle = m.index;
+    // The prefix is a lowercase letter then lowercase letters or digits, up to
+    // MAX_PREFIX in all: each start in that run before the middle, longest first.
+    let first = middle;
+    while (first > 0 && middle - first < MAX_PREFIX && (isLower(text.charCodeAt(first - 1)) || isDigit(text.charCodeAt(first - 1)))) first--;
+    for (let start = first; start < middle; start++) {
+      if (!isLower(text.charCodeAt(start))) continue;
+      if (options.prefix !== undefined && !(middle - start === options.prefix.length && text.startsWith(options.prefix, start))) continue;
+      const token = text.slice(start, middle + m[0].length);
+      const parsed = parseToken(token);
+      if (!parsed.ok) continue;
+      out.push({ ...parsed.token, token, index: start });
+      break;
+    }
   }
   return out;
 }

@@ -1,7 +1,9 @@
 // Every command given wrong arguments or a bad database: a clear error, a
 // documented non-zero exit code, and nothing changed.
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { generateToken } from "keyward";
 import { describe, expect, it } from "vitest";
 import { useCli } from "./helpers.js";
 
@@ -46,6 +48,31 @@ describe("keyward CLI: bad input", () => {
     expect(readFileSync(join(cli.dir, "corrupt.db"), "utf8")).toBe(junk);
   });
 
+  it("an empty file, or a SQLite database of another application, is not a keyward database: exit 5, not a byte written", () => {
+    writeFileSync(join(cli.dir, "empty.db"), "");
+    const other = new DatabaseSync(join(cli.dir, "other-app.db"));
+    other.exec("PRAGMA journal_mode = DELETE; CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('hello')");
+    other.close();
+    for (const file of ["empty.db", "other-app.db"]) {
+      const before = readFileSync(join(cli.dir, file));
+      for (const args of [["list", "--owner", "a"], ["create", "--owner", "a"], ["show", "tok_x"]]) {
+        const r = cli(...args, "--database", file);
+        expect([file, args[0], readFileSync(join(cli.dir, file)).equals(before)]).toEqual([file, args[0], true]);
+        expect([file, args[0], r.code, r.stdout, r.stderr]).toEqual([
+          file,
+          args[0],
+          5,
+          "",
+          `keyward ${args[0]}: ${file} is not a keyward database (create one with: keyward init --database ${file})\n`,
+        ]);
+      }
+      expect(readdirSync(cli.dir).filter((f) => f.startsWith(`${file}-`))).toEqual([]);
+    }
+    // init makes an empty file a keyward database.
+    expect(cli("init", "--database", "empty.db").code).toBe(0);
+    expect(cli("list", "--owner", "a", "--database", "empty.db")).toMatchObject({ code: 0, stderr: "no tokens\n" });
+  });
+
   it("missing or wrong arguments: exit 2 with the reason, nothing written", () => {
     cli("init");
     const cases: [string[], RegExp][] = [
@@ -59,6 +86,9 @@ describe("keyward CLI: bad input", () => {
       [["create", "--owner", "a", "--credits", "5", "--reset", "week"], /--reset: expected day or month/],
       [["create", "--owner", "a", "--pool", "premium"], /--pool: expected <name>=<n>/],
       [["create", "--owner", "a", "--pool", "default=5"], /INVALID_INPUT.*pools\.default/],
+      // Not a prototype set and lost (the token was created with no pool): a bad pool name like any other.
+      [["create", "--owner", "a", "--pool", "__proto__=5"], /INVALID_INPUT.*pools\.__proto__/],
+      [["create", "--owner", "a", "--pool", "premium=5", "--pool", "premium=6/day"], /--pool: premium is given twice/],
       [["create", "--owner", "a", "--pool", "premium=5/week"], /--pool: expected day or month/],
       [["create", "--owner", "a", "--rate-limit", "1/1s", "--rate-limit", "0/1d"], /INVALID_INPUT.*rateLimits\.0\.limit|--rate-limit: expected a whole number/],
       [["create", "--owner", "a", "--expires-at", "tomorrow"], /--expires-at: expected an ISO-8601 time/],
@@ -74,6 +104,9 @@ describe("keyward CLI: bad input", () => {
       [["update", "tok_x", "--name", "n", "--effective-at", "soon"], /--effective-at: expected/],
       [["regenerate", "tok_x", "--grace", "forever"], /--grace: expected a duration/],
       [["usage", "tok_x", "--granularity", "week"], /--granularity must be hour or day/],
+      [["credits", "tok_x", "--owner", "a"], /give <id> or --owner, not both/],
+      [["credits", "tok_x", "--owner", "a", "--reset"], /give <id> or --owner, not both/],
+      [["credits", "tok_x", "--owner", "a", "--top-up", "5"], /give <id> or --owner, not both/],
       [["audit"], /exactly one of --token or --owner/],
       [["audit", "--token", "a", "--owner", "b"], /exactly one of --token or --owner/],
       [["sign", "https://x.test/"], /missing --key-id/],
@@ -90,6 +123,25 @@ describe("keyward CLI: bad input", () => {
     }
     expect(readFileSync(join(cli.dir, "keyward.db")).equals(before)).toBe(true);
     expect(cli("list", "--owner", "a").stdout).toBe("");
+  });
+
+  it("a token typed as the command, an option or a path is never echoed, not even in part", () => {
+    const token = generateToken({ prefix: "kw", kind: "secret", env: "live" });
+    const body = token.slice("kw_sk_live_".length);
+    const unknown = cli(token);
+    expect([unknown.code, unknown.stderr.split("\n")[0]]).toEqual([2, "keyward: unknown command (not shown: it is not a command name)"]);
+    for (const [args, message] of [
+      [["list", "--owner", "a", `--${token}`], `keyward list: Unknown option '--kw_sk_live_[redacted]'`],
+      [["scan", token], "keyward scan: cannot read kw_sk_live_[redacted]\n"],
+      [["scan", `dir/${token.slice(0, 30)}`], "keyward scan: cannot read dir/kw_sk_live_[redacted]\n"],
+      [["create", "--owner", "a", "--credits", token], "keyward create: --credits: expected a whole number\n"],
+    ] as const) {
+      const r = cli(...args);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr.startsWith(message)).toBe(true);
+      // No 8 characters of the body in a row (random ones would not be in the help text).
+      for (let i = 0; i + 8 <= body.length; i++) expect(r.stderr).not.toContain(body.slice(i, i + 8));
+    }
   });
 
   it("an unknown id is exit 3; a token passed by mistake as an id is not echoed", () => {

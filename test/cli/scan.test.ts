@@ -2,9 +2,10 @@
 // binaries, huge files, --check-store, exit codes; progress through main().
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { generateToken } from "keyward";
+import { generateToken, Keyward as KeywardClass } from "keyward";
 import { describe, expect, it } from "vitest";
 import { main } from "../../src/cli/main.js";
+import { lineFeeds, linePositions } from "../../src/cli/scan.js";
 import { useCli } from "./helpers.js";
 import { Keyward } from "./verify-helpers.js";
 
@@ -62,7 +63,44 @@ describe("keyward scan", () => {
     expect(cli("scan", "clean")).toEqual({ code: 0, stdout: "", stderr: "scanned 1 files: 0 tokens found (0 secret)\n" });
   });
 
-  it("--check-store says live, revoked or unknown", async () => {
+  it("gives the line and column of every token in a file of many, on one line or many", () => {
+    const tokens = Array.from({ length: 2000 }, (_, i) => generateToken({ prefix: "acme", kind: "publishable", env: i % 2 ? "live" : "test" }));
+    // One per line (LF or CRLF), then a thousand on one line.
+    const text = `${tokens.slice(0, 1000).map((t, i) => `k${i}=${t}${i % 3 ? "\n" : "\r\n"}`).join("")}${tokens.slice(1000).join(" ")}\n`;
+    write("many-tokens/a.txt", text);
+    const r = cli("scan", "many-tokens", "--json");
+    expect(r.code, r.stderr).toBe(0);
+    const expected = tokens.map((t) => {
+      const before = text.slice(0, text.indexOf(t));
+      return { line: before.split("\n").length, column: before.length - before.lastIndexOf("\n") };
+    });
+    expect(JSON.parse(r.stdout).findings.map((f: { line: number; column: number }) => ({ line: f.line, column: f.column }))).toEqual(expected);
+  });
+
+  it("reads each line feed once to place the tokens, however many there are (no work per token over the text before it)", () => {
+    const counted = (text: string) => {
+      const feeds = lineFeeds(text);
+      let pulled = 0;
+      const next = () => {
+        pulled++;
+        return feeds.next();
+      };
+      return { feeds: { next }, pulled: () => pulled };
+    };
+    // 100 000 offsets on the last of 100 000 lines: each line feed is pulled once, not once per offset.
+    const lines = "x\n".repeat(100_000);
+    const offsets = Array.from({ length: 100_000 }, (_, i) => lines.length + i);
+    const many = counted(`${lines}${"y".repeat(100_000)}`);
+    const positions = [...linePositions(many.feeds, offsets)];
+    expect(many.pulled()).toBe(100_001);
+    expect([positions[0], positions.at(-1)]).toEqual([{ line: 100_001, column: 1 }, { line: 100_001, column: 100_000 }]);
+    // Offsets on one long line: one line feed is looked for, whatever the number of offsets.
+    const one = counted(`${"y".repeat(100_000)}\nz\n`);
+    expect([...linePositions(one.feeds, offsets.map((o) => o - lines.length))].at(-1)).toEqual({ line: 1, column: 100_000 });
+    expect(one.pulled()).toBe(1);
+  });
+
+  it("--check-store says live, revoked, disabled, expired or unknown", async () => {
     expect(cli("init").code).toBe(0);
     const { store, kw } = await Keyward.open(join(cli.dir, "keyward.db"), "acme");
     const live = (await kw.tokens.create({ owner: "a", kind: "secret" })).token;
@@ -71,12 +109,18 @@ describe("keyward scan", () => {
     const rotated = await kw.tokens.create({ owner: "a", kind: "secret" });
     // The old secret of a rotation still works during its grace period.
     await kw.tokens.regenerate(rotated.record.id, { graceMs: 3_600_000 });
+    const disabled = await kw.tokens.create({ owner: "a", kind: "secret" });
+    await kw.tokens.disable(disabled.record.id);
+    // Created by a clock two days back, expired a day ago.
+    const past = new KeywardClass({ store, prefix: "acme", now: () => Date.now() - 2 * 86_400_000 });
+    const expired = (await past.tokens.create({ owner: "a", kind: "secret", expiresAt: Date.now() - 86_400_000 })).token;
+    await past.close();
     await store.close();
     const unknown = generateToken({ prefix: "acme", kind: "secret", env: "live" });
-    write("check/a.env", `A=${live}\nB=${gone.token}\nC=${unknown}\nD=${rotated.token}\n`);
+    write("check/a.env", `A=${live}\nB=${gone.token}\nC=${unknown}\nD=${rotated.token}\nE=${disabled.token}\nF=${expired}\n`);
     const r = cli("scan", "check", "--check-store", "--json");
     expect(r.code).toBe(1);
-    expect(JSON.parse(r.stdout).findings.map((f: { status: string }) => f.status)).toEqual(["live", "revoked", "unknown", "live"]);
+    expect(JSON.parse(r.stdout).findings.map((f: { status: string }) => f.status)).toEqual(["live", "revoked", "unknown", "live", "disabled", "expired"]);
     expect(cli("scan", "check", "--check-store").stdout.split("\n")[0]).toMatch(/secret live {2}live$/);
   });
 

@@ -4,12 +4,14 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Keyward, verifyRequestSignature } from "./verify-helpers.js";
-import { SCHEMA_VERSION } from "keyward/sqlite";
+import { Keyward as KeywardClass } from "keyward";
+import { SCHEMA_VERSION, sqliteStore } from "keyward/sqlite";
 import { useCli } from "./helpers.js";
 
 const cli = useCli({ KEYWARD_PREFIX: "acme" });
 
 const TOKEN = /acme_(?:sk|pk)_live_[0-9A-Za-z]{49}/;
+const DAY = 86_400_000;
 
 describe("keyward CLI: token lifecycle", () => {
   it("create with named pools, a daily reset and several rate limits; show lists them", () => {
@@ -28,6 +30,62 @@ describe("keyward CLI: token lifecycle", () => {
     expect(shown).toContain("credits          100 (full every day, UTC)");
     expect(shown).toContain("pool premium     5 (full every month, UTC)");
     expect(shown).toContain("rate limit       1000 per 86400000 ms");
+    // `__proto__` is a pool name the library refuses, not a prototype silently set: the pools stay.
+    const proto = cli("update", record.id, "--pool", "__proto__=5");
+    expect([proto.code, proto.stderr]).toEqual([2, expect.stringMatching(/^keyward update: INVALID_INPUT: .*pools\.__proto__/)]);
+    expect(cli("show", record.id).stdout).toBe(shown);
+  });
+
+  it("update keeps what is not given: --credits keeps the reset or refill; a list flag replaces the whole list", () => {
+    cli("init");
+    const { record } = JSON.parse(cli("create", "--owner", "acct_u", "--credits", "100", "--reset", "month", "--rate-limit", "10/1s", "--rate-limit", "1000/1d", "--json").stdout);
+    const policy = (...args: string[]) => {
+      const r = cli("update", record.id, ...args, "--json");
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout).policy;
+    };
+    expect(cli("update", record.id, "--credits", "200").stdout).toContain("credits          200 (full every month, UTC)");
+    expect(policy("--name", "n").credits).toEqual({ limit: 200, refill: null, reset: "month" });
+    // A refill and a calendar reset exclude each other: giving one drops the other; none drops it.
+    expect(policy("--refill", "50/1d").credits).toEqual({ limit: 200, refill: { amount: 50, intervalMs: 86_400_000 } });
+    expect(policy("--credits", "300").credits).toEqual({ limit: 300, refill: { amount: 50, intervalMs: 86_400_000 } });
+    expect(policy("--reset", "day").credits).toEqual({ limit: 300, refill: null, reset: "day" });
+    expect(policy("--reset", "none").credits).toEqual({ limit: 300, refill: null });
+    // --rate-limit gives every rate limit: one replaces rateLimit and drops rateLimits.
+    const limited = policy("--rate-limit", "5/1s");
+    expect([limited.rateLimit, limited.rateLimits ?? []]).toEqual([{ limit: 5, windowMs: 1000 }, []]);
+    // On an unmetered token, --refill or --reset alone has no allowance to go with.
+    const bare = JSON.parse(cli("create", "--owner", "acct_u", "--json").stdout).record;
+    const refused = cli("update", bare.id, "--reset", "day");
+    expect([refused.code, refused.stderr]).toEqual([2, "keyward update: --reset needs --credits\n"]);
+  });
+
+  it("show and list say whether a token works: active, disabled, expired or revoked", async () => {
+    cli("init");
+    // A clock two days back creates a token that expired yesterday.
+    const store = sqliteStore(join(cli.dir, "keyward.db"));
+    const past = new KeywardClass({ store, prefix: "acme", now: () => Date.now() - 2 * DAY });
+    const expiresAt = Date.now() - DAY;
+    const expired = (await past.tokens.create({ owner: "acct_s", kind: "secret", name: "expired", expiresAt })).record;
+    await past.close();
+    await store.close();
+    const ids = Object.fromEntries(
+      ["active", "disabled", "revoked"].map((name) => [name, JSON.parse(cli("create", "--owner", "acct_s", "--name", name, "--json").stdout).record.id]),
+    );
+    cli("disable", ids.disabled);
+    cli("revoke", ids.revoked);
+    const status = (id: string) => cli("show", id).stdout.split("\n").find((l) => l.startsWith("status"));
+    expect(status(ids.active)).toBe("status           active");
+    expect(status(ids.disabled)).toMatch(/^status {11}disabled \d{4}-/);
+    expect(status(ids.revoked)).toMatch(/^status {11}revoked \d{4}-/);
+    expect(status(expired.id)).toBe(`status           expired ${new Date(expiresAt).toISOString()}`);
+    const listed = cli("list", "--owner", "acct_s").stdout.trim().split("\n");
+    expect(Object.fromEntries(listed.map((l) => [l.split(/ +/).at(-1), l.split(/ +/).at(-2)]))).toEqual({
+      active: "active",
+      disabled: "disabled",
+      expired: "expired",
+      revoked: "revoked",
+    });
   });
 
   it("init, create, list, show, credits, update, regenerate, audit, usage, revoke", async () => {
@@ -111,6 +169,17 @@ describe("keyward CLI: token lifecycle", () => {
       expect.objectContaining({ owner: "acct_1", pool: "default", requests: 1, credits: 30 }),
     ]);
     expect(cli("billing", "--month", "2026-13").code).toBe(2);
+    // A duration is counted from the start of its UTC hour: 30 days ago up to the end of this hour.
+    const nextHour = (ms: number) => Math.floor(ms / 3_600_000) * 3_600_000 + 3_600_000;
+    const before = nextHour(Date.now());
+    const recent = cli("billing", "--from", "30d", "--to", "+1h", "--json");
+    expect(recent.code, recent.stderr).toBe(0);
+    const [row] = JSON.parse(recent.stdout);
+    expect(row).toMatchObject({ owner: "acct_1", requests: 1, credits: 30 });
+    expect(row.to - row.from).toBe(30 * 86_400_000 + 3_600_000);
+    expect([before, nextHour(Date.now())]).toContain(row.to);
+    // An ISO-8601 time is taken as given: off the hour, it is refused.
+    expect(cli("billing", "--from", "2026-01-01T00:30:00Z", "--to", "2026-01-02T00:00:00Z").stderr).toMatch(/from: must be the start of a UTC hour/);
 
     // Lifecycle report: a rotation period of 0 days would be refused; 1 ms makes it due at once; unused after a minute is not yet.
     expect(cli("lifecycle", "--owner", "acct_1", "--rotation-period", "1").stdout).toMatch(new RegExp(`^rotation-due +${id}  \\d{4}-`));

@@ -1,6 +1,7 @@
 // The GitHub secret scanning receiver, with a locally generated P-256 key and
 // alerts in GitHub's documented shape (a JSON array of { token, type, url, source }).
 import { generateKeyPairSync, type KeyObject, sign } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { generateToken, Keyward, MemoryStore } from "keyward";
@@ -157,5 +158,23 @@ describe("createLeakReceiver (GitHub secret scanning)", () => {
     expect(() => createLeakReceiver({ keyward: kw, publicKeys: [{ key_identifier: "x", key: "nope" }] })).toThrow(/not a PEM/);
     expect(() => createLeakReceiver({ keyward: kw, publicKeys: [publicKey], maxBodyBytes: 0 })).toThrow(RangeError);
     expect(() => createLeakReceiver({ keyward: kw, publicKeys: [publicKey], action: "delete" as "flag" })).toThrow(TypeError);
+  });
+});
+
+describe("the regular expression docs/leaks.md gives scanners", () => {
+  it("matches a secret token glued to the text around it; a look-alike it lets in, the receiver answers false_positive", async () => {
+    const doc = readFileSync(new URL("../../docs/leaks.md", import.meta.url), "utf8");
+    const source = /as scanners take it[^`]*```\n(.*)\n```/.exec(doc)![1]!;
+    // The same expression in the gitleaks rule.
+    expect(doc).toContain(`regex = '''${source}'''`);
+    const pattern = new RegExp(source, "g");
+    const { receiver, live } = await setup();
+    for (const [before, after] of [["Authorization%3A%20Bearer%20", "%0A"], ['{"t":"a\\n', '"}'], ["KEY_", "_OLD"], ["x", "y"], ["", ""]]) {
+      expect([before, [...`${before}${live.token}${after}`.matchAll(pattern)].map((m) => m[1])]).toEqual([before, [live.token]]);
+    }
+    const lookAlike = `${live.token.slice(0, -1)}${live.token.endsWith("A") ? "B" : "A"}`;
+    expect(lookAlike).toMatch(pattern);
+    const res = await receiver(alert(JSON.stringify([match(lookAlike)])));
+    expect((await res.json())[0].label).toBe("false_positive");
   });
 });

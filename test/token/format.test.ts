@@ -148,11 +148,37 @@ describe("findTokens", () => {
     const a = generateToken({ prefix: "acme", kind: "secret", env: "live" });
     const b = generateToken({ prefix: "other", kind: "publishable", env: "test" });
     const bad = a.slice(0, -1) + (a.endsWith("0") ? "1" : "0");
-    const text = `config:\n  key=${a}\n  "${b}",\n  typo ${bad}\n  glued x${a}y\n  url=https://x.test/?k=${a}&z=1`;
+    const text = `config:\n  key=${a}\n  "${b}",\n  typo ${bad}\n  url=https://x.test/?k=${a}&z=1`;
     const found = findTokens(text);
     expect(found.map((f) => f.token)).toEqual([a, b, a]);
     expect(found[0]!.index).toBe(text.indexOf(a));
     expect(findTokens(text, { prefix: "other" }).map((f) => f.token)).toEqual([b]);
+  });
+
+  it("finds a token glued to the text around it: the checksum decides, not a word boundary", () => {
+    const a = generateToken({ prefix: "kw", kind: "secret", env: "live" });
+    for (const [before, after] of [
+      ["Authorization%3A%20Bearer%20", "%0A"], // URL-encoded
+      ['{"t":"a\\n', '"}'], // JSON-escaped line feed: `n` right before the prefix
+      ["KEY_", "_OLD"],
+      ["x9", "y"],
+      ["abcdefghijklmnopqrstuvwxyz0123456789", "Z"], // a long lowercase run before: the prefix is its last letters
+    ] as const) {
+      const found = findTokens(`${before}${a}${after}`);
+      expect([before, found.map((f) => [f.token, f.index, f.prefix])]).toEqual([before, [[a, before.length, "kw"]]]);
+      expect(findTokens(`${before}${a}${after}`, { prefix: "kw" }).map((f) => f.index)).toEqual([before.length]);
+      expect(findTokens(`${before}${a}${after}`, { prefix: "w" })).toEqual([]);
+    }
+  });
+
+  it("finds a valid token after and before any text (property)", () => {
+    fc.assert(
+      fc.property(fc.string(), prefixArb, kindArb, envArb, bytesArb, fc.string(), (before, prefix, kind, env, bytes, after) => {
+        const token = generateToken({ prefix, kind, env, random: fromBytes(bytes) });
+        const found = findTokens(`${before}${token}${after}`).filter((f) => f.index === before.length);
+        expect(found.map((f) => f.token)).toEqual([token]);
+      }),
+    );
   });
 
   it("has no false positives on random look-alikes (property)", () => {
@@ -164,10 +190,18 @@ describe("findTokens", () => {
     );
   });
 
-  it("scans large texts in linear time", () => {
-    const text = "a_sk_live_".repeat(200_000);
-    const t0 = performance.now();
-    expect(findTokens(text)).toEqual([]);
-    expect(performance.now() - t0).toBeLessThan(2000);
+  it("scans large texts in linear time, long runs of token characters too", () => {
+    const body = "b".repeat(49);
+    for (const text of [
+      "a_sk_live_".repeat(200_000),
+      // A 2 MB run of token characters around one middle.
+      `${"a".repeat(1_000_000)}_sk_live_${"b".repeat(1_000_000)}`,
+      // Every middle with the longest lowercase run before it: the most candidates per middle.
+      `${"abcdefghijklmnop".repeat(2)}_sk_live_${body}`.repeat(20_000),
+    ]) {
+      const t0 = performance.now();
+      expect(findTokens(text)).toEqual([]);
+      expect(performance.now() - t0).toBeLessThan(2000);
+    }
   });
 });
