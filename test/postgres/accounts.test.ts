@@ -14,7 +14,10 @@ describe.runIf(hasPostgres)("PostgreSQL accounts through Keyward", () => {
   const open = async (options: { creditLeases?: boolean; tablePrefix?: string } = {}) => {
     const store = await postgresStore(pool, { tablePrefix: freshPrefix(), changeFeed: false, ...options });
     let now = T0;
-    const kw = new Keyward({ store, prefix: "acme", env: "test", now: () => now });
+    // 10 000 checks queued on 20 connections wait longer than the default deadline of a store
+    // call (lookupTimeoutMs, 2 s), which would deny the last ones STORE_UNAVAILABLE: these
+    // tests count grants, so they wait as long as the queue takes.
+    const kw = new Keyward({ store, prefix: "acme", env: "test", now: () => now, lookupTimeoutMs: 60_000 });
     return { store, kw, tick: (ms: number) => (now += ms) };
   };
 

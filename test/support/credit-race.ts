@@ -10,7 +10,10 @@ import { Keyward, type TokenStore } from "../../src/index.js";
  */
 export async function raceCredits(store: TokenStore, arg: string) {
   const [token, startAt] = arg.split("@");
-  const kw = new Keyward({ store, prefix: "acme" });
+  // 2 500 checks queued on one connection pool (or SQLite's write lock) may wait longer than the
+  // default deadline of a store call (lookupTimeoutMs, 2 s) on a loaded machine: this race
+  // counts grants, so each check waits as long as the queue takes.
+  const kw = new Keyward({ store, prefix: "acme", lookupTimeoutMs: 60_000 });
   await kw.check({ token, cost: 0 });
   await new Promise((r) => setTimeout(r, Math.max(0, Number(startAt) - Date.now())));
   const start = Date.now();
