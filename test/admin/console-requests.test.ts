@@ -102,6 +102,17 @@ describe.skipIf(!haveChromium)("what the console sends to the admin API", () => 
     expect(await srv.kw.tokens.get(record.id)).toMatchObject({ name: "monthly 2", policy: { credits: { limit: 50, reset: "month" } } });
   });
 
+  it("a developer is offered Regenerate on publishable tokens only (a secret one needs tokens.create.secret)", async () => {
+    await srv.kw.tokens.create({ owner: OWNER, kind: "publishable", name: "web key" });
+    await srv.kw.tokens.create({ owner: OWNER, kind: "secret", name: "server key" });
+    await open("s-dev");
+    await page.getByText("Signed in as user:dev (developer)").waitFor();
+    expect(await page.getByRole("button", { name: "Regenerate web key", exact: true }).count()).toBe(1);
+    expect(await page.getByRole("button", { name: "Regenerate server key", exact: true }).count()).toBe(0);
+    await open("s-owner");
+    expect(await page.getByRole("button", { name: "Regenerate server key", exact: true }).count()).toBe(1);
+  });
+
   it("a new credit limit keeps the limit's calendar reset and its refill", async () => {
     const reset = await srv.kw.tokens.create({ owner: OWNER, kind: "secret", name: "capped", credits: { limit: 1000, reset: "day" } });
     const refill = await srv.kw.tokens.create({ owner: OWNER, kind: "secret", name: "refilled", credits: { limit: 100, refill: { amount: 10, intervalMs: 60_000 } } });

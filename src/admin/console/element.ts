@@ -303,7 +303,10 @@ class KeywardTokens extends HTMLElement {
         { className: "actions" },
         live && this.#can("tokens.update") && action("Edit", (o) => this.#openForm(t, o)),
         action("Usage", () => void this.#usage(t, "hour")),
-        live && this.#can("tokens.regenerate") && action("Regenerate", (o) => this.#regenerate(t, o)),
+        live &&
+          this.#can("tokens.regenerate") &&
+          (t.kind !== "secret" || this.#can("tokens.create.secret")) &&
+          action("Regenerate", (o) => this.#regenerate(t, o)),
         live && this.#can("tokens.disable") && action(t.disabledAt === null ? "Disable" : "Enable", () => void this.#toggle(t)),
         live && this.#can("tokens.revoke") && action("Revoke", (o) => this.#revoke(t, o), true),
         this.#can("tokens.delete") && action("Delete", (o) => this.#delete(t, o), true),
