@@ -217,13 +217,21 @@ function live(t: StoredToken, at: number): boolean {
   return t.revokedAt === null && (expiresAt === null || expiresAt > at);
 }
 
-/** Whether some scope is granted by both `a` and `b` (each segment and the action equal, or `*` on either side). */
+/**
+ * Whether some scope is granted by both `a` and `b` (docs/scopes.md): the
+ * actions meet (equal, or `*` on either side), the paths have a length both
+ * accept (a trailing `*` is one or more segments, so the shorter path may
+ * end in it), and each segment both name meets (equal, or `*` on either side).
+ */
 export function scopesOverlap(a: string, b: string): boolean {
   const x = parseScope(a);
   const y = parseScope(b);
-  if (x === null || y === null || x.path.length !== y.path.length) return false;
+  if (x === null || y === null) return false;
   const meet = (p: string, q: string) => p === q || p === "*" || q === "*";
-  return meet(x.action, y.action) && x.path.every((seg, i) => meet(seg, y.path[i]!));
+  if (!meet(x.action, y.action)) return false;
+  const shorter = x.path.length <= y.path.length ? x.path : y.path;
+  if (x.path.length !== y.path.length && shorter.at(-1) !== "*") return false;
+  return shorter.every((seg, i) => meet(seg, (shorter === x.path ? y.path : x.path)[i]!));
 }
 
 /** The public view at `now`: the policy in force and the revisions still to come. */

@@ -1,6 +1,9 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { combineStores, Keyward, MAX_SCHEDULED, MemoryStore, type TokenStore } from "keyward";
 import { sqliteStore } from "keyward/sqlite";
+import { scopeGrants } from "keyward/policy";
+import { scopesOverlap } from "../../src/manager/accounts.js";
 import { expectAccountRace } from "../support/account-race.js";
 
 const T0 = Date.UTC(2026, 0, 10);
@@ -63,6 +66,32 @@ describe("kw.accounts: plan ceiling", () => {
     // Once the token is revoked, nothing is left without scope.
     await kw.tokens.revoke(record.id);
     expect((await kw.accounts.set("acct_1", { ceiling: ["core:read"] })).revision).toBe(2);
+  });
+
+  it("a ceiling is refused only when a token would keep no scope: a trailing * reaches deeper scopes, either way", async () => {
+    const { kw } = setup();
+    await kw.tokens.create({ owner: "acct_d", kind: "secret", scopes: ["datasets/a/b:read"] });
+    expect((await kw.accounts.set("acct_d", { ceiling: ["datasets/*:read"] })).policy.ceiling).toEqual(["datasets/*:read"]);
+    expect((await kw.accounts.set("acct_d", { ceiling: ["*:*"] })).policy.ceiling).toEqual(["*:*"]);
+    await expect(kw.accounts.set("acct_d", { ceiling: ["datasets/*/c:read"] })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "ceiling" });
+  });
+
+  it("scopesOverlap is true exactly when some scope is granted by both (property, against the grants of docs/scopes.md)", () => {
+    const segments = ["a", "b", "c"];
+    const actions = ["read", "write", "x"];
+    const concrete: string[] = [];
+    const paths = (n: number): string[][] => (n === 0 ? [[]] : paths(n - 1).flatMap((p) => segments.map((s) => [...p, s])));
+    for (let n = 1; n <= 4; n++) for (const p of paths(n)) for (const a of actions) concrete.push(`${p.join("/")}:${a}`);
+    const pattern = fc
+      .tuple(fc.array(fc.constantFrom("a", "b", "*"), { minLength: 1, maxLength: 3 }), fc.constantFrom("read", "write", "*"))
+      .map(([p, a]) => `${p.join("/")}:${a}`);
+    fc.assert(
+      fc.property(pattern, pattern, (x, y) => {
+        const both = concrete.some((s) => scopeGrants(x, s) && scopeGrants(y, s));
+        expect(scopesOverlap(x, y), `${x} ${y}`).toBe(both);
+      }),
+      { numRuns: 2_000 },
+    );
   });
 
   it("tokens may hold only scopes within the ceiling (create and update); nothing is written otherwise", async () => {
