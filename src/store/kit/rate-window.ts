@@ -85,8 +85,12 @@ export function checkHit(
   // bucket counts in it); those after the newest stored one (`last`) are empty.
   const newest = Math.max(kept ? kept.bucket : 0, Math.floor(now / bucketMs));
   const last = kept ? kept.bucket : -1;
+  // The ring holds the buckets last - n + 1 to last: all of them, but the `newest - last` oldest.
   let used = 0;
-  if (counts) for (let b = Math.max(0, newest - n + 1); b <= last; b++) used += counts[b % n]!;
+  if (counts && newest - last < n) {
+    for (const c of counts) used += c;
+    for (let b = last + 1; b <= newest; b++) used -= counts[b % n]!;
+  }
   if (used + cost <= limit) return { allowed: true, remaining: limit - used - cost, retryAfterMs: 0 };
   // At the start of bucket newest + k, the k oldest buckets have left the window.
   let left = used;
