@@ -156,9 +156,4 @@ export class DeadlineRace {
   get waiting(): number {
     return this.#deadlines.waiting;
   }
-
-  /** Timers armed since creation (for tests). */
-  get timersArmed(): number {
-    return this.#deadlines.timersArmed;
-  }
 }

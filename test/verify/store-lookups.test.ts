@@ -169,12 +169,23 @@ describe("meter calls on the request path", () => {
       ),
     ).toBe("failed");
     let late!: (v: number) => void;
-    const pending = race.race(() => new Promise<number>((r) => (late = r)), (n) => `done ${n}`, failed);
-    await vi.advanceTimersByTimeAsync(100);
+    const read: number[] = [];
+    const pending = race.race(
+      () => new Promise<number>((r) => (late = r)),
+      (n) => {
+        read.push(n);
+        return `done ${n}`;
+      },
+      failed,
+    );
+    await vi.advanceTimersByTimeAsync(99);
+    expect(race.waiting).toBe(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(race.waiting).toBe(0);
     expect(await pending).toBe("failed");
     late(3);
-    await Promise.resolve();
-    expect(race.waiting).toBe(0);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(read).toEqual([]);
   });
 });
 
