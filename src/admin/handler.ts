@@ -25,6 +25,8 @@ interface Call {
   readonly actor: string;
   /** The caller's role in the account: every operation checks it (docs/roles.md). */
   readonly role: Role;
+  /** The role was read from the account's members (authorize answered none): a member change is written only while it holds. */
+  readonly roleOfMembers: boolean;
   /** The token id of `/tokens/{id}/…` routes. */
   readonly id: string;
 }
@@ -54,6 +56,17 @@ function allow(call: Call, action: AccountAction): void {
 
 /** Who acts, for the audit log: the actor and their role. */
 const by = (call: Call) => ({ actor: call.actor, role: call.role });
+
+/**
+ * Who changes members, and on what: the member's role read (`expectedRole`)
+ * and the actor's own, both checked again on the read the change is written
+ * over, so a demoted admin, or two admins demoting each other, change no one.
+ */
+const memberChangeBy = (call: Call, expectedRole: Role | null) => ({
+  ...by(call),
+  expectedRole,
+  ...(call.roleOfMembers && { expectedActorRole: call.role }),
+});
 
 /** A change of limits needs `tokens.limits` besides `tokens.update`. */
 const LIMIT_FIELDS = ["credits", "pools", "rateLimit", "rateLimits"] as const;
@@ -105,7 +118,12 @@ async function memberChange<T>(change: Promise<T>): Promise<T> {
     return await change;
   } catch (err) {
     if (!(err instanceof RevisionConflictError)) throw err;
-    throw new AdminAnswer(409, "REVISION_CONFLICT", "Revision conflict", "The member's role was changed since you read it: reload and apply your change again.");
+    throw new AdminAnswer(
+      409,
+      "REVISION_CONFLICT",
+      "Revision conflict",
+      "The member's role, or your own, was changed since you read it: reload and apply your change again if your role still allows it.",
+    );
   }
 }
 
@@ -207,13 +225,13 @@ const OPERATIONS: Record<Exclude<AdminOperation, "config">, Operation> = {
     const current = await cfg.kw.accounts.members.roleOf(call.owner, call.id);
     // Only an owner makes or unmakes owners; the change applies only to the role it was allowed on.
     if (data.role === "owner" || current === "owner") allow(call, "members.manage.owner");
-    return json({ members: await memberChange(cfg.kw.accounts.members.set(call.owner, call.id, data.role, { ...by(call), expectedRole: current })) });
+    return json({ members: await memberChange(cfg.kw.accounts.members.set(call.owner, call.id, data.role, memberChangeBy(call, current))) });
   },
   "members.remove": async (cfg, call) => {
     allow(call, "members.manage");
     const current = await cfg.kw.accounts.members.roleOf(call.owner, call.id);
     if (current === "owner") allow(call, "members.manage.owner");
-    return json({ members: await memberChange(cfg.kw.accounts.members.remove(call.owner, call.id, { ...by(call), expectedRole: current })) });
+    return json({ members: await memberChange(cfg.kw.accounts.members.remove(call.owner, call.id, memberChangeBy(call, current))) });
   },
 };
 
@@ -332,7 +350,7 @@ function handlerOf(cfg: AdminConfig): AdminHandler {
       if (who instanceof Response) return who;
       const actor = who.actor ?? who.owner;
       const role = who.role ?? (await roleIn(cfg, who.owner, actor));
-      const call: Call = { request, url, owner: who.owner, actor, role, id: found.id };
+      const call: Call = { request, url, owner: who.owner, actor, role, roleOfMembers: who.role === undefined, id: found.id };
       if (op === "config") {
         return json({
           owner: call.owner,

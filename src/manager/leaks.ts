@@ -6,7 +6,9 @@ import { cleanText } from "../lib/text.js";
 import { auditId } from "../model/audit-id.js";
 import { hashesOf } from "../model/record.js";
 import { actorSchema, parseInput } from "../model/schemas.js";
-import type { AuditEntry, StoredToken } from "../model/types.js";
+import type { AuditEntry, Page, StoredToken } from "../model/types.js";
+import type { GuardedStore } from "../store/guard.js";
+import { encodeCursor, MAX_PAGE_LIMIT } from "../store/kit/page.js";
 import { hashToken, parseToken, type TokenKind } from "../token/format.js";
 
 /** Options of {@link TokenManager.reportLeak}. */
@@ -24,7 +26,8 @@ export interface ReportLeakOptions {
 /** What {@link TokenManager.reportLeak} did. */
 export interface LeakReport {
   /**
-   * `revoked`: it was live and is now revoked; `flagged`: audited, left working;
+   * `revoked`: it was live and is now revoked (by this report, or by a revoke
+   * made while it ran: its `leak` entry is kept either way); `flagged`: audited, left working;
    * `inactive`: already revoked or rotated out (nothing done); `unknown`: not a
    * token of this store (nothing done).
    */
@@ -89,11 +92,35 @@ export async function reportLeak(
     leaked(now, stored.id, stored.owner, source);
     return { outcome: "flagged", ...found };
   }
-  // The revocation and its `leak` audit entry are one transaction (the store contract).
+  // The revocation and its `leak` audit entry are one transaction (the store contract), but the store
+  // appends the entry only if this revoke revokes the token: one made since the read above (a console's,
+  // another report's) may have. The report of a token that was live is kept all the same, without
+  // claiming the revocation, so the log still says where the token was seen.
   const saved = await cfg.store.revoke(stored.id, now, entry);
+  if (!(await revokedHere(cfg.store, stored, saved, entry))) {
+    await cfg.store.appendAudit({ ...entry, changes: entry.changes.filter((c) => c !== "revokedAt") });
+  }
   changed(saved.id, hashesOf(saved));
   leaked(now, stored.id, stored.owner, source);
   return { outcome: "revoked", ...found };
+}
+
+/**
+ * Whether the revoke that answered `saved` revoked the token, and so appended
+ * `entry`: certain when nothing was written since `read` (a revoke moves the
+ * revision by one); otherwise the audit log says, from the entry's time on.
+ */
+async function revokedHere(store: GuardedStore, read: StoredToken, saved: StoredToken, entry: AuditEntry): Promise<boolean> {
+  if (saved.revision === read.revision + 1) return true;
+  let cursor: string | null = encodeCursor("a", { t: entry.at, id: "" });
+  while (cursor !== null) {
+    const page: Page<AuditEntry> = await store.listAudit({ tokenId: read.id }, { limit: MAX_PAGE_LIMIT, cursor });
+    if (page.items.some((e) => e.id === entry.id)) return true;
+    // Ordered by (at, id): past the entry's time, it is not there.
+    if (page.items.some((e) => e.at > entry.at)) return false;
+    cursor = page.nextCursor;
+  }
+  return false;
 }
 
 /** The presented secret is the current one, or an old one still in its grace period. */

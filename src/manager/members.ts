@@ -27,6 +27,14 @@ export interface MemberChangeOptions {
    * "developer" never overwrites an owner made meanwhile).
    */
   expectedRole?: Role | null;
+  /**
+   * Fail with `REVISION_CONFLICT` unless `actor` still has this role in the
+   * account when the change is written (in an account without members, its
+   * single user is the owner): the role the caller was authorized on
+   * (keyward/admin sets it when it read the role from the members, so an
+   * admin demoted meanwhile changes no one).
+   */
+  expectedActorRole?: Role;
 }
 
 /** Most members of one account. */
@@ -88,7 +96,7 @@ export class MemberManager {
    *
    * @returns the members after the change
    * @throws {InvalidInputError} `INVALID_INPUT` naming `member` or `role`; `LAST_OWNER`
-   * @throws {RevisionConflictError} `REVISION_CONFLICT` when the member's role is no longer `expectedRole`
+   * @throws {RevisionConflictError} `REVISION_CONFLICT` when the member's role is no longer `expectedRole`, or the actor's `expectedActorRole`
    * @throws {StoreUnsupportedError} `STORE_UNSUPPORTED` when the store has no accounts
    * @example
    * ```ts fragment
@@ -108,7 +116,7 @@ export class MemberManager {
    *
    * @returns the members after the change
    * @throws {InvalidInputError} `LAST_OWNER` for the only owner
-   * @throws {RevisionConflictError} `REVISION_CONFLICT` when the member's role is no longer `expectedRole`
+   * @throws {RevisionConflictError} `REVISION_CONFLICT` when the member's role is no longer `expectedRole`, or the actor's `expectedActorRole`
    */
   async remove(owner: string, member: string, options: MemberChangeOptions = {}): Promise<Member[]> {
     return this.#change(owner, member, null, options);
@@ -120,14 +128,19 @@ export class MemberManager {
     if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
     const actor = parseInput(actorSchema, options.actor ?? "system", "actor");
     if (options.role !== undefined && !isRole(options.role)) throw new InvalidInputError("role", "must be a role");
-    const { expectedRole } = options;
+    const { expectedRole, expectedActorRole } = options;
     if (expectedRole !== undefined && expectedRole !== null && !isRole(expectedRole)) throw new InvalidInputError("expectedRole", "must be a role or null");
+    if (expectedActorRole !== undefined && !isRole(expectedActorRole)) throw new InvalidInputError("expectedActorRole", "must be a role");
     const store = this.#cfg.store;
     for (let attempt = 1; ; attempt++) {
       const current = await this.#account(owner);
       const before = roleIn(current, member);
+      const hadMembers = Object.keys(current?.members ?? {}).length > 0;
       // Checked on the read the compare-and-set below is based on: a change made meanwhile makes it retry and fail here.
-      if (expectedRole !== undefined && before !== expectedRole) throw new RevisionConflictError(owner, current?.revision ?? 0);
+      const stale =
+        (expectedRole !== undefined && before !== expectedRole) ||
+        (expectedActorRole !== undefined && (hadMembers ? roleIn(current, actor) : "owner") !== expectedActorRole);
+      if (stale) throw new RevisionConflictError(owner, current?.revision ?? 0);
       if (before === role) return membersOf(current);
       const members = { ...current?.members };
       if (role === null) delete members[member];
@@ -136,7 +149,6 @@ export class MemberManager {
       if (ids.length > MAX_MEMBERS) throw new InvalidInputError("member", `an account has at most ${MAX_MEMBERS} members`);
       // An account without members is its single user's (keyward/admin makes anyone it maps to the account its
       // owner): a team cannot become one by losing its last member, nor be without an owner.
-      const hadMembers = Object.keys(current?.members ?? {}).length > 0;
       if ((hadMembers || ids.length > 0) && !ids.some((id) => members[id] === "owner")) {
         throw new LastOwnerError("role", hadMembers ? "the account would have no owner" : "the first member must be an owner");
       }

@@ -539,8 +539,10 @@ export class TokenManager {
   /**
    * Reports a token seen in public: revokes it (or, with `action: "flag"`,
    * only audits it) with an audit entry of action `leak` naming the source and
-   * URL, in the same transaction. Anything that is not a live token of this
-   * store is answered `unknown` or `inactive` and changes nothing.
+   * URL, in the same transaction (when another revoke revoked it since the
+   * report read it, the `leak` entry is appended all the same, without
+   * `revokedAt`). Anything that is not a live token of this store is answered
+   * `unknown` or `inactive` and changes nothing.
    *
    * @param token the leaked token string (untrusted: never throws for its content)
    * @param options source, URL, action (default `"revoke"`), actor

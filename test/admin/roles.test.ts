@@ -6,7 +6,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAdminHandler, toNodeHandler } from "../../src/admin/index.js";
-import { Keyward, type TokenRecord } from "../../src/index.js";
+import { Keyward, type Role, type TokenRecord } from "../../src/index.js";
 import { sqliteStore } from "../../src/sqlite/index.js";
 import { holdable } from "./server.js";
 
@@ -218,6 +218,28 @@ describe("kw.accounts.members", () => {
     await expect(m.set("acct_exp", "user:new", "admin", { expectedRole: "root" as never })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "expectedRole" });
   });
 
+  it("expectedActorRole: a change is written only while the actor has the role it was authorized on", async () => {
+    const m = kw.accounts.members;
+    // In an account without members, its single user is the owner.
+    await expect(m.set("acct_actor", "user:o", "owner", { actor: "user:o", expectedActorRole: "admin" })).rejects.toMatchObject({ code: "REVISION_CONFLICT" });
+    await m.set("acct_actor", "user:o", "owner", { actor: "user:o", role: "owner", expectedActorRole: "owner" });
+    const byOwner = { actor: "user:o", role: "owner", expectedActorRole: "owner" } as const;
+    await m.set("acct_actor", "user:a", "admin", byOwner);
+    await m.set("acct_actor", "user:d", "developer", byOwner);
+    await m.set("acct_actor", "user:a", "viewer", byOwner);
+    const stale = { actor: "user:a", role: "admin", expectedActorRole: "admin" } as const;
+    await expect(m.set("acct_actor", "user:d", "viewer", stale)).rejects.toMatchObject({ code: "REVISION_CONFLICT" });
+    await expect(m.remove("acct_actor", "user:d", stale)).rejects.toMatchObject({ code: "REVISION_CONFLICT" });
+    // Once the account has members, someone who is not one holds no role in it.
+    await expect(m.remove("acct_actor", "user:d", { actor: "user:gone", expectedActorRole: "owner" })).rejects.toMatchObject({ code: "REVISION_CONFLICT" });
+    expect(await m.roleOf("acct_actor", "user:d")).toBe("developer");
+    await expect(m.remove("acct_actor", "user:d", { expectedActorRole: "boss" as never })).rejects.toMatchObject({
+      code: "INVALID_INPUT",
+      field: "expectedActorRole",
+    });
+    expect(await m.remove("acct_actor", "user:d", byOwner)).not.toContainEqual(expect.objectContaining({ id: "user:d" }));
+  });
+
   it("concurrent changes of one account's members all land (compare-and-set, retried)", async () => {
     const m = kw.accounts.members;
     await m.set("acct_many", "user:boss", "owner");
@@ -227,38 +249,106 @@ describe("kw.accounts.members", () => {
 });
 
 describe("keyward/admin member changes under concurrency", () => {
-  it("an admin who read a developer never demotes the owner that developer became meanwhile", async () => {
+  /**
+   * acct_race on its own SQLite store, whose calls can be held, behind a real
+   * HTTP server: `x-user` names the actor, and `x-role` the role when the
+   * application answers it itself.
+   */
+  async function raceServer() {
     const inner = sqliteStore(":memory:");
     const held = holdable(inner);
     const team = new Keyward({ store: held.store, prefix: "acme" });
-    const handler = createAdminHandler({ keyward: team, authorize: (request) => ({ owner: "acct_race", actor: request.headers.get("x-user") ?? "" }) });
+    const handler = createAdminHandler({
+      keyward: team,
+      authorize: (request) => {
+        const role = request.headers.get("x-role");
+        return { owner: "acct_race", actor: request.headers.get("x-user") ?? "", ...(role !== null && { role: role as Role }) };
+      },
+    });
+    const server = createServer(toNodeHandler(handler));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const m = team.accounts.members;
     await m.set("acct_race", "user:o", "owner");
     await m.set("acct_race", "user:a", "admin");
+    return {
+      m,
+      held,
+      /** A member change by `user` (`as`: the role the application answers, if any). */
+      change: (user: string, member: string, role: Role | null, as?: Role) =>
+        fetch(`${base}/members/${encodeURIComponent(member)}`, {
+          method: role === null ? "DELETE" : "PUT",
+          headers: { "x-user": user, "content-type": "application/json", ...(as && { "x-role": as }) },
+          body: role === null ? null : JSON.stringify({ role }),
+        }),
+      async close() {
+        await new Promise((r) => server.close(r));
+        await team.close();
+        await inner.close();
+      },
+    };
+  }
+
+  async function conflict(res: Response): Promise<void> {
+    expect(res.status).toBe(409);
+    expect(((await res.json()) as { code: string }).code).toBe("REVISION_CONFLICT");
+  }
+
+  it("an admin who read a developer never demotes the owner that developer became meanwhile", async () => {
+    const { m, held, change, close } = await raceServer();
     await m.set("acct_race", "user:d", "developer");
     // The admin's request reads the account twice before its change: its own role, then the target's.
     const hold = held.hold("getAccount", 2);
-    const request = (method: string, json?: unknown) =>
-      handler(
-        new Request("https://example.com/members/user%3Ad", {
-          method,
-          headers: { "x-user": "user:a", "content-type": "application/json" },
-          body: json === undefined ? null : JSON.stringify(json),
-        }),
-      );
-    const demote = request("PUT", { role: "viewer" });
+    const demote = change("user:a", "user:d", "viewer");
     await hold.reached;
     await m.set("acct_race", "user:d", "owner", { actor: "user:o", role: "owner" });
     hold.release();
-    const res = await demote;
-    expect(res.status).toBe(409);
-    expect(((await res.json()) as { code: string }).code).toBe("REVISION_CONFLICT");
+    await conflict(await demote);
     expect(await m.roleOf("acct_race", "user:d")).toBe("owner");
     // Re-read, the admin is refused: an owner is the owners' to change.
-    await forbidden(await request("PUT", { role: "viewer" }));
-    await forbidden(await request("DELETE"));
-    await team.close();
-    await inner.close();
+    await forbidden(await change("user:a", "user:d", "viewer"));
+    await forbidden(await change("user:a", "user:d", null));
+    await close();
+  });
+
+  it("an admin demoted to viewer while their removal of a member is in flight removes no one", async () => {
+    const { m, held, change, close } = await raceServer();
+    await m.set("acct_race", "user:b", "admin");
+    const hold = held.hold("getAccount", 2);
+    const remove = change("user:a", "user:b", null);
+    await hold.reached;
+    expect((await change("user:o", "user:a", "viewer")).status).toBe(200);
+    hold.release();
+    await conflict(await remove);
+    expect(await m.list("acct_race")).toEqual([
+      { id: "user:o", role: "owner" },
+      { id: "user:b", role: "admin" },
+      { id: "user:a", role: "viewer" },
+    ]);
+    // Re-read, the viewer is refused.
+    await forbidden(await change("user:a", "user:b", null));
+    await close();
+  });
+
+  it("two admins demoting each other: the one who writes second is refused", async () => {
+    const { m, held, change, close } = await raceServer();
+    await m.set("acct_race", "user:b", "admin");
+    const hold = held.hold("getAccount", 2);
+    const byA = change("user:a", "user:b", "viewer");
+    await hold.reached;
+    expect((await change("user:b", "user:a", "viewer")).status).toBe(200);
+    hold.release();
+    await conflict(await byA);
+    expect(await m.roleOf("acct_race", "user:a")).toBe("viewer");
+    expect(await m.roleOf("acct_race", "user:b")).toBe("admin");
+    await close();
+  });
+
+  it("a role the application answers itself is its own to check: a member change does not look for the actor among the members", async () => {
+    const { m, change, close } = await raceServer();
+    expect((await change("svc:support", "user:d", "developer", "admin")).status).toBe(200);
+    expect(await m.roleOf("acct_race", "user:d")).toBe("developer");
+    await close();
   });
 });
 

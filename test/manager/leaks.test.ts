@@ -1,8 +1,10 @@
 // kw.tokens.reportLeak: revokes (or flags) a live token with a `leak` audit
 // entry; anything else changes nothing and never throws for the token's content.
 import fc from "fast-check";
-import { generateToken, InvalidInputError, Keyward, MemoryStore } from "keyward";
+import { generateToken, InvalidInputError, Keyward, MemoryStore, type TokenRecord } from "keyward";
+import { sqliteStore } from "keyward/sqlite";
 import { describe, expect, it } from "vitest";
+import { holdable } from "../admin/server.js";
 
 async function setup() {
   let now = Date.UTC(2026, 0, 1);
@@ -65,5 +67,48 @@ describe("tokens.reportLeak", () => {
     await expect(kw.tokens.reportLeak(issued.token, { source: "x", action: "delete" as "flag" })).rejects.toBeInstanceOf(InvalidInputError);
     await expect(kw.tokens.reportLeak(42 as unknown as string, { source: "x" })).rejects.toBeInstanceOf(TypeError);
     expect((await kw.check({ token: issued.token })).ok).toBe(true);
+  });
+
+  describe.each([
+    ["MemoryStore", () => new MemoryStore()],
+    ["SQLite", () => sqliteStore(":memory:")],
+  ])("racing another write on %s", (_name, makeStore) => {
+    /** A report whose read found the token live, and `meanwhile` done before its revoke, on a clock that moves by `stepMs` per call. */
+    async function race(stepMs: number, meanwhile: (kw: Keyward, record: TokenRecord) => Promise<unknown>) {
+      const inner = makeStore();
+      const held = holdable(inner);
+      let now = Date.UTC(2026, 0, 1);
+      const kw = new Keyward({ store: held.store, prefix: "acme", now: () => (now += stepMs) });
+      const { token, record } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+      const hold = held.hold("findByHash");
+      const reported = kw.tokens.reportLeak(token, { source: "github", url: "https://github.com/o/r/blob/main/.env" });
+      await hold.reached;
+      await meanwhile(kw, record);
+      hold.release();
+      const report = await reported;
+      const entries = (await kw.tokens.audit({ tokenId: record.id })).items;
+      await kw.close();
+      await inner.close();
+      return { report, entries };
+    }
+
+    // A clock that moves: the other revoke is at another millisecond; a frozen one: at the same.
+    it.each([1, 0])("a revoke made meanwhile (clock step %i ms) keeps the report's leak entry, without claiming the revocation", async (stepMs) => {
+      const { report, entries } = await race(stepMs, (kw, record) => kw.tokens.revoke(record.id, { actor: "user:console" }));
+      expect(report.outcome).toBe("revoked");
+      expect(entries.map((e) => [e.action, e.actor])).toEqual([
+        ["create", "system"],
+        ["revoke", "user:console"],
+        ["leak", "leak:github"],
+      ]);
+      expect(entries[2]!.changes).toEqual(["source:github", "url:https://github.com/o/r/blob/main/.env"]);
+    });
+
+    it.each([1, 0])("an update made meanwhile (clock step %i ms): the report revokes, one leak entry", async (stepMs) => {
+      const { report, entries } = await race(stepMs, (kw, record) => kw.tokens.update(record.id, { name: "ci" }, { expectedRevision: record.revision }));
+      expect(report.outcome).toBe("revoked");
+      expect(entries.map((e) => e.action)).toEqual(["create", "update", "leak"]);
+      expect(entries[2]!.changes).toEqual(["revokedAt", "source:github", "url:https://github.com/o/r/blob/main/.env"]);
+    });
   });
 });
