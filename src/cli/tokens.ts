@@ -250,7 +250,7 @@ export const list: Command = {
     const before = ctx.values["expiring-before"];
     if (typeof before === "string") options.expiringBefore = parseTime(before, "expiring-before", now);
     const since = ctx.values["unused-since"];
-    if (typeof since === "string") options.unusedSince = parseSince(since, "unused-since", now);
+    if (typeof since === "string") options.unusedSince = parseSince(since, "unused-since", now).at;
     return withStore(ctx, { create: false }, async ({ keyward }) => {
       const page = await keyward.tokens.list(owner, options);
       const at = Date.now();
