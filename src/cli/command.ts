@@ -109,9 +109,14 @@ export function parseTime(text: string, name: string, now: number): number {
   return t;
 }
 
-/** A time in the past: a bare duration counts back from now (`7d`: a week ago), else as {@link parseTime}. */
-export function parseSince(text: string, name: string, now: number): number {
-  return /^\d+[a-z]*$/.test(text) ? now - parseDuration(text, name) : parseTime(text, name, now);
+/**
+ * A time in the past: a bare duration counts back from now (`7d`: a week
+ * ago), else as {@link parseTime}. `relative`: it was counted from now (a
+ * bare duration or `+<duration>`), not an ISO-8601 time.
+ */
+export function parseSince(text: string, name: string, now: number): { at: number; relative: boolean } {
+  if (/^\d+[a-z]*$/.test(text)) return { at: now - parseDuration(text, name), relative: true };
+  return { at: parseTime(text, name, now), relative: text.startsWith("+") };
 }
 
 /** A non-negative integer option. */

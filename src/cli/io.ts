@@ -1,6 +1,7 @@
 // What a command reads and writes: streams, environment and working folder,
 // injected so the commands are plain functions (the bin passes the process's).
 import { escapeText, isKeywardError } from "../index.js";
+import { cleanText } from "../lib/text.js";
 
 /** The process a command runs in. */
 export interface Io {
@@ -64,6 +65,16 @@ export function describeError(err: unknown): { exitCode: number; message: string
 /** Writes one line of text that came (even partly) from stored or user data, escaped. */
 export function line(io: Io, text: string): void {
   io.out(`${escapeText(text)}\n`);
+}
+
+/**
+ * A path (or a database's location) as the CLI prints it, in text and JSON
+ * alike: what could send escape sequences to a terminal or forge a line is
+ * escaped as {@link line} does, and anything shaped like a token is redacted
+ * (`kw_sk_live_[redacted]`), so a file named after a token shows no secret.
+ */
+export function shownPath(path: string): string {
+  return cleanText(path, true);
 }
 
 /** Writes a value as JSON (escaping is JSON's own). */

@@ -21,7 +21,7 @@ export const usage: Command = {
     const now = Date.now();
     const time = (name: "from" | "to") => {
       const v = ctx.values[name];
-      return typeof v === "string" ? parseSince(v, name, now) : undefined;
+      return typeof v === "string" ? parseSince(v, name, now).at : undefined;
     };
     const granularity = ctx.values.granularity ?? "hour";
     if (granularity !== "hour" && granularity !== "day") throw new CliError("--granularity must be hour or day", EXIT.USAGE);
@@ -100,8 +100,8 @@ const HOUR_MS = 3_600_000;
  * taken as given (the library refuses one that is not on the hour).
  */
 function onTheHour(text: string, name: string, now: number): number {
-  const t = parseSince(text, name, now);
-  return /^(?:\+|\d+[a-z]*$)/.test(text) ? Math.floor(t / HOUR_MS) * HOUR_MS : t;
+  const { at, relative } = parseSince(text, name, now);
+  return relative ? Math.floor(at / HOUR_MS) * HOUR_MS : at;
 }
 
 export const billing: Command = {

@@ -6,7 +6,7 @@ import { join, relative, resolve } from "node:path";
 import ignore, { type Ignore } from "ignore";
 import { findTokens, guardStore, hashToken, policyAt, type TokenStore } from "../index.js";
 import { COMMON, type Command, type CommandContext, parseCount, STORE_OPTIONS } from "./command.js";
-import { CliError, EXIT, type Io, json, line } from "./io.js";
+import { CliError, EXIT, type Io, json, line, shownPath } from "./io.js";
 import { withStore } from "./store.js";
 import { statusOf, type TokenStatus } from "./tokens.js";
 
@@ -241,6 +241,7 @@ function report(ctx: CommandContext, state: ScanState): void {
   ctx.io.err(`scanned ${state.scanned} files: ${state.findings.length} tokens found (${secrets} secret)\n`);
 }
 
+/** A path relative to the working folder, as every path is printed (escaped and redacted, see {@link shownPath}). */
 function shown(io: Io, path: string): string {
-  return relative(io.cwd, path) || ".";
+  return shownPath(relative(io.cwd, path) || ".");
 }

@@ -7,7 +7,7 @@ import { type PostgresPool, PostgresStore, postgresStore } from "../postgres/ind
 import { sqliteStore } from "../sqlite/index.js";
 import { checkTablePrefix, tableNames } from "../store/sql/schema.js";
 import { type CommandContext, STORE_OPTIONS } from "./command.js";
-import { CliError, EXIT, type Io } from "./io.js";
+import { CliError, EXIT, type Io, shownPath } from "./io.js";
 
 export { STORE_OPTIONS };
 
@@ -15,7 +15,7 @@ export { STORE_OPTIONS };
 export interface OpenedStore {
   store: TokenStore & { close?: () => unknown };
   keyward: Keyward;
-  /** Where it is, for messages (a path, or a URL without its password). */
+  /** Where it is, for messages (a path, or a URL without its password), as {@link shownPath} prints it. */
   where: string;
   close: () => Promise<void>;
 }
@@ -86,7 +86,7 @@ export async function openStore(ctx: CommandContext, options: StoreOpenOptions):
   return {
     store,
     keyward,
-    where: driver ? database.replace(/\/\/[^@/]*@/, "//") : database,
+    where: shownPath(driver ? database.replace(/\/\/[^@/]*@/, "//") : database),
     close: async () => {
       await keyward.close();
       await store.close?.();

@@ -1,6 +1,6 @@
 // The token commands: create, list, show, update, revoke, disable, enable,
 // delete, regenerate, lifecycle, audit.
-import { type AuditEntry, type CreditsInput, type ListTokensOptions, policyAt, type TokenRecord, type UpdateTokenInput, type UpdateTokenOptions } from "../index.js";
+import { type AuditEntry, type CreditsInput, type ListTokensOptions, policyAt, type TokenPolicy, type TokenRecord, type UpdateTokenInput, type UpdateTokenOptions } from "../index.js";
 import {
   COMMON,
   type Command,
@@ -144,16 +144,9 @@ function statusText(r: TokenRecord, now: number): string {
   return since === null ? status : `${status} ${iso(since)}`;
 }
 
-/** A record as readable lines (stored text is escaped by `line`). */
-function printRecord(io: Io, r: TokenRecord): void {
-  const p = r.policy;
-  const rows: [string, string][] = [
-    ["id", r.id],
-    ["token", `${r.start}…`],
-    ["kind", `${r.kind} (${r.env})`],
-    ["owner", r.owner],
-    ["name", r.name || "-"],
-    ["status", statusText(r, Date.now())],
+/** A policy as readable rows (a label may come more than once: rate limits). */
+function policyRows(p: TokenPolicy, signing: TokenRecord["signing"]): [string, string][] {
+  return [
     ["scopes", p.scopes.join(" ") || "-"],
     ["domains", p.domains.join(" ") || "any"],
     ["ips", p.ips.join(" ") || "any"],
@@ -162,12 +155,53 @@ function printRecord(io: Io, r: TokenRecord): void {
     ["rate limit", p.rateLimit ? `${p.rateLimit.limit} per ${p.rateLimit.windowMs} ms` : "none"],
     ...(p.rateLimits ?? []).map((l): [string, string] => ["rate limit", `${l.limit} per ${l.windowMs} ms`]),
     ["expires", iso(p.expiresAt)],
-    ["signed requests", p.requireSignedRequests ? `required (${r.signing?.alg ?? "no key"})` : "optional"],
+    ["signed requests", p.requireSignedRequests ? `required (${signing?.alg ?? "no key"})` : "optional"],
+  ];
+}
+
+/**
+ * What a scheduled policy changes from the one before it, as `credits 5;
+ * rate limit none`: each setting that differs with its new value (a pool
+ * the change removes: `pool <name> none`).
+ */
+function policyChanges(before: [string, string][], after: [string, string][]): string {
+  const byLabel = (rows: [string, string][]) => {
+    const map = new Map<string, string[]>();
+    for (const [k, v] of rows) map.set(k, [...(map.get(k) ?? []), v]);
+    return map;
+  };
+  const old = byLabel(before);
+  const next = byLabel(after);
+  const changes: string[] = [];
+  for (const label of new Set([...next.keys(), ...old.keys()])) {
+    const value = next.get(label)?.join(", ") ?? "none";
+    if (value !== (old.get(label)?.join(", ") ?? "none")) changes.push(`${label} ${value}`);
+  }
+  return changes.join("; ") || "no change";
+}
+
+/** A record as readable lines (stored text is escaped by `line`). */
+function printRecord(io: Io, r: TokenRecord): void {
+  const current = policyRows(r.policy, r.signing);
+  const rows: [string, string][] = [
+    ["id", r.id],
+    ["token", `${r.start}…`],
+    ["kind", `${r.kind} (${r.env})`],
+    ["owner", r.owner],
+    ["name", r.name || "-"],
+    ["status", statusText(r, Date.now())],
+    ...current,
     ["created", iso(r.createdAt)],
     ["revision", String(r.revision)],
   ];
   if (r.graceUntil !== null) rows.push(["old secret until", iso(r.graceUntil)]);
-  for (const s of r.scheduled) rows.push(["scheduled", `${iso(s.effectiveAt)}: scopes ${s.policy.scopes.join(" ") || "-"}`]);
+  // Each scheduled change shows what it changes from the policy in force before it.
+  let before = current;
+  for (const s of r.scheduled) {
+    const after = policyRows(s.policy, r.signing);
+    rows.push(["scheduled", `${iso(s.effectiveAt)}: ${policyChanges(before, after)}`]);
+    before = after;
+  }
   for (const [k, v] of rows) line(io, `${k.padEnd(17)}${v}`);
 }
 
@@ -250,7 +284,7 @@ export const list: Command = {
     const before = ctx.values["expiring-before"];
     if (typeof before === "string") options.expiringBefore = parseTime(before, "expiring-before", now);
     const since = ctx.values["unused-since"];
-    if (typeof since === "string") options.unusedSince = parseSince(since, "unused-since", now);
+    if (typeof since === "string") options.unusedSince = parseSince(since, "unused-since", now).at;
     return withStore(ctx, { create: false }, async ({ keyward }) => {
       const page = await keyward.tokens.list(owner, options);
       const at = Date.now();

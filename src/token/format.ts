@@ -2,7 +2,7 @@
 // body = 43 random base62 characters (256 bits) + a 6-character base62
 // CRC-32 of everything before the checksum.
 import { BASE62, randomBase62, uint32ToBase62 } from "../lib/base62.js";
-import { crc32Ascii } from "../lib/crc32.js";
+import { crc32Ascii, crc32Unappend } from "../lib/crc32.js";
 import { type RandomSource, secureRandom, sha256Hex } from "../lib/crypto.js";
 
 /** Publishable (`pk`, safe in a browser) or secret (`sk`, server-side only). */
@@ -76,6 +76,23 @@ function checksumOf(head: string): string {
   return uint32ToBase62(crc32Ascii(head));
 }
 
+const BASE62_DIGIT = (() => {
+  const t = new Int8Array(128).fill(-1);
+  for (let i = 0; i < 62; i++) t[BASE62.charCodeAt(i)] = i;
+  return t;
+})();
+
+/** The number the 6 checksum characters at `at` stand for, or -1 when they are not base62 or stand for more than 32 bits (no checksum does). */
+function checksumAt(s: string, at: number): number {
+  let v = 0;
+  for (let i = at; i < at + CHECKSUM_LENGTH; i++) {
+    const d = BASE62_DIGIT[s.charCodeAt(i)] ?? -1;
+    if (d < 0) return -1;
+    v = v * 62 + d;
+  }
+  return v > 0xffffffff ? -1 : v;
+}
+
 /**
  * Checks a string against the token format and its checksum, offline (no
  * store access). Never throws: a non-string, an over-long string, a wrong
@@ -93,12 +110,11 @@ export function parseToken(input: unknown): ParseTokenResult {
   if (typeof input !== "string" || input.length > MAX_TOKEN_LENGTH) return { ok: false, code: "TOKEN_MALFORMED" };
   const m = TOKEN_PATTERN.exec(input);
   if (!m) return { ok: false, code: "TOKEN_MALFORMED" };
+  const end = input.length - CHECKSUM_LENGTH;
+  if (crc32Ascii(input, end) !== checksumAt(input, end)) return { ok: false, code: "TOKEN_CHECKSUM" };
   const tail = m[4]!;
   const body = tail.slice(0, TOKEN_RANDOM_LENGTH);
   const checksum = tail.slice(TOKEN_RANDOM_LENGTH);
-  if (checksumOf(input.slice(0, input.length - CHECKSUM_LENGTH)) !== checksum) {
-    return { ok: false, code: "TOKEN_CHECKSUM" };
-  }
   return {
     ok: true,
     token: { prefix: m[1]!, kind: m[2] === "pk" ? "publishable" : "secret", env: m[3] as TokenEnv, body, checksum },
@@ -112,14 +128,8 @@ export function parseToken(input: unknown): ParseTokenResult {
  */
 export function wellFormedPrefixLength(input: string): number {
   if (input.length > MAX_TOKEN_LENGTH || !TOKEN_PATTERN.test(input)) return -1;
-  // The checksum's base62 digits, least significant last (as uint32ToBase62 writes them).
   const end = input.length - CHECKSUM_LENGTH;
-  let v = crc32Ascii(input, end);
-  for (let i = input.length - 1; i >= end; i--) {
-    if (input.charCodeAt(i) !== BASE62.charCodeAt(v % 62)) return -1;
-    v = Math.floor(v / 62);
-  }
-  return input.indexOf("_");
+  return crc32Ascii(input, end) === checksumAt(input, end) ? input.indexOf("_") : -1;
 }
 
 /**
@@ -155,8 +165,13 @@ export function tokenStart(token: string): string {
 
 /** Options of {@link findTokens}. */
 export interface FindTokensOptions {
-  /** Only report tokens with this prefix. */
-  prefix?: string;
+  /**
+   * Only report tokens with one of these prefixes (each as `generateToken`
+   * takes it). A scanner that knows them should give them: a candidate is
+   * then anchored on a known prefix, and rejected without a checksum when
+   * none is there.
+   */
+  prefixes?: readonly string[];
 }
 
 /** A token found in a text by {@link findTokens}. */
@@ -173,6 +188,8 @@ export interface FoundToken extends ParsedToken {
 // same. The prefix is then found by the checksum among the few lowercase runs
 // before the middle. Bounded quantifiers only, so the scan is linear.
 const FIND_PATTERN = /_(?:pk|sk)_(?:live|test)_[0-9A-Za-z]{49}/g;
+/** The middle and the random characters: what the checksum covers after the prefix. */
+const MIDDLE_AND_RANDOM = "_sk_live_".length + TOKEN_RANDOM_LENGTH;
 
 const isLower = (c: number) => c >= 0x61 && c <= 0x7a;
 const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
@@ -182,34 +199,58 @@ const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
  * pastes). Candidates whose checksum fails are not reported, so look-alikes
  * and typos produce no false positives; the checksum, not the characters
  * around it, decides, so a token glued to other text (URL- or JSON-escaped,
- * after `KEY_`) is found. Linear in the length of the text.
+ * after `KEY_`) is found.
+ *
+ * Linear in the length of the text, whatever it holds: each candidate's
+ * checksum is checked once, for all the prefixes it may have together (a
+ * CRC-32 run backwards from the checksum over the characters before it), so
+ * a text crafted to hold many candidates costs about two CRC steps per
+ * character. With `prefixes`, a candidate without one of them costs none.
  *
  * @param text the text to scan
- * @param options optional prefix filter
+ * @param options `prefixes`: only tokens with one of these prefixes
  * @returns the tokens found, in order of appearance
+ * @throws {TypeError} when the text is not a string, or `prefixes` not an array of valid prefixes
  * @example
  * ```ts
- * for (const found of findTokens(logText)) console.log("leaked:", found.token.slice(0, 16), "at", found.index);
+ * for (const found of findTokens(logText, { prefixes: ["acme"] })) console.log("leaked:", found.token.slice(0, 16), "at", found.index);
  * ```
  */
 export function findTokens(text: string, options: FindTokensOptions = {}): FoundToken[] {
   if (typeof text !== "string") throw new TypeError("text must be a string");
+  const { prefixes } = options;
+  if (prefixes !== undefined && (!Array.isArray(prefixes) || !prefixes.every((p) => typeof p === "string" && PREFIX_PATTERN.test(p)))) {
+    throw new TypeError("prefixes must be an array of prefixes matching /^[a-z][a-z0-9]{0,15}$/");
+  }
   const out: FoundToken[] = [];
   for (const m of text.matchAll(FIND_PATTERN)) {
     const middle = m.index;
-    // The prefix is a lowercase letter then lowercase letters or digits, up to
-    // MAX_PREFIX in all: each start in that run before the middle, longest first.
-    let first = middle;
-    while (first > 0 && middle - first < MAX_PREFIX && (isLower(text.charCodeAt(first - 1)) || isDigit(text.charCodeAt(first - 1)))) first--;
-    for (let start = first; start < middle; start++) {
-      if (!isLower(text.charCodeAt(start))) continue;
-      if (options.prefix !== undefined && !(middle - start === options.prefix.length && text.startsWith(options.prefix, start))) continue;
-      const token = text.slice(start, middle + m[0].length);
-      const parsed = parseToken(token);
-      if (!parsed.ok) continue;
-      out.push({ ...parsed.token, token, index: start });
-      break;
+    const head = middle + MIDDLE_AND_RANDOM;
+    const checksum = checksumAt(text, head);
+    if (checksum < 0) continue;
+    // How far back a prefix may start: the lowercase letters and digits before
+    // the middle (at most MAX_PREFIX), or the longest of `prefixes` there.
+    let longest = 0;
+    if (prefixes === undefined) {
+      while (longest < MAX_PREFIX && longest < middle && (isLower(text.charCodeAt(middle - longest - 1)) || isDigit(text.charCodeAt(middle - longest - 1)))) longest++;
+    } else {
+      for (const p of prefixes) if (p.length > longest && p.length <= middle && text.startsWith(p, middle - p.length)) longest = p.length;
     }
+    if (longest === 0) continue;
+    // The CRC-32 the characters before the middle must have, then each start
+    // from the nearest back: a prefix whose CRC-32 is that has the checksum.
+    // The longest such prefix is the token's (two differ by chance: 1 in 2^32).
+    let crc = crc32Unappend(checksum, text, middle, head);
+    let start = -1;
+    for (let at = middle - 1; at >= middle - longest; at--) {
+      crc = crc32Unappend(crc, text, at, at + 1);
+      if (crc !== 0 || !isLower(text.charCodeAt(at))) continue;
+      if (prefixes === undefined || prefixes.some((p) => p.length === middle - at && text.startsWith(p, at))) start = at;
+    }
+    if (start < 0) continue;
+    const token = text.slice(start, head + CHECKSUM_LENGTH);
+    const parsed = parseToken(token);
+    if (parsed.ok) out.push({ ...parsed.token, token, index: start });
   }
   return out;
 }

@@ -209,11 +209,10 @@ export class Authenticator {
    * live token found there is reported once, as a `leak` audit entry.
    */
   #reportTokensInUrl(url: string, now: number): boolean {
-    const prefixes = this.#cfg.prefixes;
     let marked = false;
     for (const m of this.#urlMarkers) if (url.includes(m)) marked = true;
     if (!marked) return false;
-    const found = findTokens(url).filter((t) => prefixes.includes(t.prefix));
+    const found = findTokens(url, { prefixes: this.#cfg.prefixes });
     if (found.length === 0) return false;
     for (const { token } of found.slice(0, 4)) {
       const hash = sha256Hex(token);

@@ -142,6 +142,10 @@ describe("keyward CLI: bad input", () => {
       // No 8 characters of the body in a row (random ones would not be in the help text).
       for (let i = 0; i + 8 <= body.length; i++) expect(r.stderr).not.toContain(body.slice(i, i + 8));
     }
+    // A database named after a token works, and is shown redacted.
+    const init = cli("init", "--database", `${token}.db`);
+    expect([init.code, init.stdout]).toEqual([0, expect.stringMatching(/^kw_sk_live_\[redacted\]\.db: schema version \d+\n$/)]);
+    expect(JSON.parse(cli("init", "--database", `${token}.db`, "--json").stdout).database).toBe("kw_sk_live_[redacted].db");
   });
 
   it("an unknown id is exit 3; a token passed by mistake as an id is not echoed", () => {

@@ -124,6 +124,31 @@ describe("keyward scan", () => {
     expect(cli("scan", "check", "--check-store").stdout.split("\n")[0]).toMatch(/secret live {2}live$/);
   });
 
+  it("prints every path escaped and redacted, in findings, skipped files and JSON alike", () => {
+    const secret = generateToken({ prefix: "acme", kind: "secret", env: "live" });
+    const body = secret.slice("acme_sk_live_".length);
+    // File names that set the terminal's title, clear the screen, or are a token.
+    write("names/evil\u001b]0;pwned\u0007kw_sk_live_AAAA.bin", new Uint8Array([0x61, 0, 0x62]));
+    write(`names/${secret}.env`, `KEY=${secret}\n`);
+    write("names/x\u001b[2J\u202e.txt", `KEY=${secret}\n`);
+    const r = cli("scan", "names");
+    const sk = secret.slice(0, "acme_sk_live_".length + 4);
+    expect([r.code, r.stdout]).toEqual([
+      1,
+      `names/acme_sk_live_[redacted].env:1:5  ${sk}…[redacted]  secret live\nnames/x\\u{1b}[2J\\u{202e}.txt:1:5  ${sk}…[redacted]  secret live\n`,
+    ]);
+    expect(r.stderr).toBe("skipped names/evil\\u{1b}]0;pwned\\u{7}kw_sk_live_[redacted].bin: binary\nscanned 2 files: 2 tokens found (2 secret)\n");
+    const json = cli("scan", "names", "--json").stdout;
+    expect(JSON.parse(json)).toMatchObject({
+      findings: [{ path: "names/acme_sk_live_[redacted].env" }, { path: "names/x\\u{1b}[2J\\u{202e}.txt" }],
+      skipped: [{ path: "names/evil\\u{1b}]0;pwned\\u{7}kw_sk_live_[redacted].bin", reason: "binary" }],
+    });
+    for (const out of [r.stdout, r.stderr, json]) {
+      expect(out).not.toMatch(/[\u0007\u001b\u202e]|\\u001b|\\u0007|AAAA/);
+      expect(out).not.toContain(body.slice(0, 8));
+    }
+  });
+
   it("a missing path, an unreadable folder, a binary or huge file named on the command line: exit 6", () => {
     expect(cli("scan", "nope")).toEqual({ code: 6, stdout: "", stderr: "keyward scan: cannot read nope\n" });
     write("one/bin.dat", new Uint8Array([1, 0, 2]));

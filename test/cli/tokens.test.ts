@@ -60,6 +60,25 @@ describe("keyward CLI: token lifecycle", () => {
     expect([refused.code, refused.stderr]).toEqual([2, "keyward update: --reset needs --credits\n"]);
   });
 
+  it("show says what each scheduled change changes, from the policy in force before it", () => {
+    cli("init");
+    const { record } = JSON.parse(cli("create", "--owner", "acct_sched", "--scope", "core:read", "--credits", "100", "--pool", "premium=5", "--json").stdout);
+    const inOneHour = new Date(Math.ceil(Date.now() / 1000) * 1000 + 3_600_000).toISOString();
+    const inTwoHours = new Date(Date.parse(inOneHour) + 3_600_000).toISOString();
+    for (const args of [["--credits", "5", "--effective-at", inOneHour], ["--pool", "batch=50", "--rate-limit", "10/1s", "--rate-limit", "100/1d", "--effective-at", inTwoHours]]) {
+      const r = cli("update", record.id, ...args);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    const scheduled = cli("show", record.id).stdout.split("\n").filter((l) => l.startsWith("scheduled"));
+    expect(scheduled).toEqual([
+      `scheduled        ${inOneHour}: credits 5`,
+      `scheduled        ${inTwoHours}: pool batch 50; rate limit 10 per 1000 ms, 100 per 86400000 ms; pool premium none`,
+    ]);
+    // Nothing but the effective time: nothing changes.
+    const same = cli("update", record.id, "--scope", "core:read", "--effective-at", "+3h").stdout;
+    expect(same).toMatch(/\nscheduled {8}\S+: no change\n/);
+  });
+
   it("show and list say whether a token works: active, disabled, expired or revoked", async () => {
     cli("init");
     // A clock two days back creates a token that expired yesterday.

@@ -1,7 +1,24 @@
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
-import { findTokens, generateToken, hashToken, parseToken, tokenStart } from "../../src/token/format.js";
-import { crc32Ascii } from "../../src/lib/crc32.js";
+import { describe, expect, it, vi } from "vitest";
+import { type FindTokensOptions, findTokens, generateToken, hashToken, parseToken, tokenStart } from "../../src/token/format.js";
+import { crc32Ascii, crc32Unappend } from "../../src/lib/crc32.js";
+
+// The real CRC-32, counting its steps (one per character it reads): the work findTokens does.
+const crc = vi.hoisted(() => ({ steps: 0 }));
+vi.mock("../../src/lib/crc32.js", async (importOriginal) => {
+  const real = await importOriginal<typeof import("../../src/lib/crc32.js")>();
+  return {
+    ...real,
+    crc32Ascii: (s: string, end = s.length) => {
+      crc.steps += end;
+      return real.crc32Ascii(s, end);
+    },
+    crc32Unappend: (c: number, s: string, from: number, to: number) => {
+      crc.steps += to - from;
+      return real.crc32Unappend(c, s, from, to);
+    },
+  };
+});
 
 const BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const prefixArb = fc.stringMatching(/^[a-z][a-z0-9]{0,15}$/);
@@ -24,6 +41,16 @@ describe("CRC-32", () => {
     // The CRC-32/ISO-HDLC check value of "123456789".
     expect(crc32Ascii("123456789")).toBe(0xcbf43926);
     expect(crc32Ascii("")).toBe(0);
+  });
+
+  it("runs backwards: crc32Unappend takes the CRC-32 of x + y to that of x (property)", () => {
+    const ascii = fc.string({ unit: fc.integer({ min: 0, max: 127 }).map((c) => String.fromCharCode(c)) });
+    fc.assert(
+      fc.property(ascii, ascii, ascii, (x, y, z) => {
+        const text = x + y + z;
+        expect(crc32Unappend(crc32Ascii(text, x.length + y.length), text, x.length, x.length + y.length)).toBe(crc32Ascii(x));
+      }),
+    );
   });
 });
 
@@ -152,7 +179,7 @@ describe("findTokens", () => {
     const found = findTokens(text);
     expect(found.map((f) => f.token)).toEqual([a, b, a]);
     expect(found[0]!.index).toBe(text.indexOf(a));
-    expect(findTokens(text, { prefix: "other" }).map((f) => f.token)).toEqual([b]);
+    expect(findTokens(text, { prefixes: ["other"] }).map((f) => f.token)).toEqual([b]);
   });
 
   it("finds a token glued to the text around it: the checksum decides, not a word boundary", () => {
@@ -166,8 +193,8 @@ describe("findTokens", () => {
     ] as const) {
       const found = findTokens(`${before}${a}${after}`);
       expect([before, found.map((f) => [f.token, f.index, f.prefix])]).toEqual([before, [[a, before.length, "kw"]]]);
-      expect(findTokens(`${before}${a}${after}`, { prefix: "kw" }).map((f) => f.index)).toEqual([before.length]);
-      expect(findTokens(`${before}${a}${after}`, { prefix: "w" })).toEqual([]);
+      expect(findTokens(`${before}${a}${after}`, { prefixes: ["kw"] }).map((f) => f.index)).toEqual([before.length]);
+      expect(findTokens(`${before}${a}${after}`, { prefixes: ["w"] })).toEqual([]);
     }
   });
 
@@ -175,10 +202,32 @@ describe("findTokens", () => {
     fc.assert(
       fc.property(fc.string(), prefixArb, kindArb, envArb, bytesArb, fc.string(), (before, prefix, kind, env, bytes, after) => {
         const token = generateToken({ prefix, kind, env, random: fromBytes(bytes) });
-        const found = findTokens(`${before}${token}${after}`).filter((f) => f.index === before.length);
-        expect(found.map((f) => f.token)).toEqual([token]);
+        const text = `${before}${token}${after}`;
+        const all = findTokens(text);
+        expect(all.filter((f) => f.index === before.length).map((f) => f.token)).toEqual([token]);
+        // Given the prefixes: the same tokens as filtering afterwards.
+        expect(findTokens(text, { prefixes: ["zz9", prefix] })).toEqual(all.filter((f) => f.prefix === "zz9" || f.prefix === prefix));
       }),
     );
+  });
+
+  it("with prefixes, finds the tokens of each, the longest that fits first, and refuses a list that is not of prefixes", () => {
+    const kw = generateToken({ prefix: "kw", kind: "secret", env: "live" });
+    const akw = generateToken({ prefix: "akw", kind: "publishable", env: "test" });
+    const other = generateToken({ prefix: "other", kind: "secret", env: "test" });
+    const text = `x${kw}a${kw}/${akw}${other}`;
+    const found = (prefixes: string[]) => findTokens(text, { prefixes }).map((f) => [f.index, f.prefix]);
+    const at = [1, kw.length + 2, 2 * kw.length + 3, 2 * kw.length + akw.length + 3];
+    expect(found(["kw", "akw"])).toEqual([
+      [at[0], "kw"],
+      [at[1], "kw"], // after an `a`: `akw` is a prefix too, but its checksum fails
+      [at[2], "akw"],
+    ]);
+    expect(found(["other"])).toEqual([[at[3], "other"]]);
+    expect(found([])).toEqual([]);
+    for (const prefixes of ["kw", ["Kw"], ["kw_"], [""], ["a".repeat(17)], [5]]) {
+      expect(() => findTokens(text, { prefixes } as never)).toThrow(TypeError);
+    }
   });
 
   it("has no false positives on random look-alikes (property)", () => {
@@ -190,18 +239,38 @@ describe("findTokens", () => {
     );
   });
 
-  it("scans large texts in linear time, long runs of token characters too", () => {
-    const body = "b".repeat(49);
-    for (const text of [
-      "a_sk_live_".repeat(200_000),
+  /** CRC-32 steps per character of the text findTokens takes. */
+  function stepsPerChar(text: string, options?: FindTokensOptions): number {
+    crc.steps = 0;
+    expect(findTokens(text, options)).toEqual([]);
+    return crc.steps / text.length;
+  }
+
+  // Texts made of as many candidates as fit, each after the longest run a
+  // prefix may start in, with a checksum of 32 bits (`000000`; `bbbbbb`
+  // stands for more, so no CRC is needed to rule it out).
+  const crafted = {
+    glued: `_sk_test_${"a".repeat(43)}000000`.repeat(20_000),
+    longRuns: `${"abcdefghijklmnop".repeat(2)}_sk_live_${"b".repeat(43)}000000`.repeat(20_000),
+    withPrefix: `kw_sk_test_${"a".repeat(43)}000000`.repeat(20_000),
+  };
+
+  it("scans in linear time: each candidate checked once for every prefix it may have, at most 68 CRC-32 steps per 58 characters", () => {
+    for (const [name, text] of Object.entries({
+      ...crafted,
+      middles: "a_sk_live_".repeat(200_000),
       // A 2 MB run of token characters around one middle.
-      `${"a".repeat(1_000_000)}_sk_live_${"b".repeat(1_000_000)}`,
-      // Every middle with the longest lowercase run before it: the most candidates per middle.
-      `${"abcdefghijklmnop".repeat(2)}_sk_live_${body}`.repeat(20_000),
-    ]) {
-      const t0 = performance.now();
-      expect(findTokens(text)).toEqual([]);
-      expect(performance.now() - t0).toBeLessThan(2000);
+      oneMiddle: `${"a".repeat(1_000_000)}_sk_live_${"b".repeat(1_000_000)}`,
+      bigChecksums: `${"abcdefghijklmnop".repeat(2)}_sk_live_${"b".repeat(49)}`.repeat(20_000),
+    })) {
+      // Middles are at least 58 characters apart; one costs at most 52 steps (to the prefix) + 16 (the prefixes).
+      expect(stepsPerChar(text), name).toBeLessThanOrEqual(68 / 58);
     }
+  });
+
+  it("with prefixes, spends no CRC-32 step on a candidate without one of them", () => {
+    expect(stepsPerChar(crafted.glued, { prefixes: ["kw"] })).toBe(0);
+    expect(stepsPerChar(crafted.longRuns, { prefixes: ["kw", "acme"] })).toBe(0);
+    expect(stepsPerChar(crafted.withPrefix, { prefixes: ["kw"] })).toBeLessThanOrEqual(1);
   });
 });

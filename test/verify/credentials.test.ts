@@ -2,9 +2,26 @@
 // prefix (or those it names), legacy keys of a configured shape, and never a
 // token that travelled in the URL.
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { generateToken, hashToken, Keyward, type KeywardOptions, MemoryStore, type StoredToken } from "keyward";
 import { findCredential, MAX_AUTHORIZATION_LENGTH } from "../../src/verify/credential.js";
+
+// The real CRC-32, counting its steps (one per character it reads).
+const crc = vi.hoisted(() => ({ steps: 0 }));
+vi.mock("../../src/lib/crc32.js", async (importOriginal) => {
+  const real = await importOriginal<typeof import("../../src/lib/crc32.js")>();
+  return {
+    ...real,
+    crc32Ascii: (s: string, end = s.length) => {
+      crc.steps += end;
+      return real.crc32Ascii(s, end);
+    },
+    crc32Unappend: (c: number, s: string, from: number, to: number) => {
+      crc.steps += to - from;
+      return real.crc32Unappend(c, s, from, to);
+    },
+  };
+});
 
 /** A real MemoryStore that counts lookups by hash. */
 class CountingStore extends MemoryStore {
@@ -130,6 +147,22 @@ describe("a token in the URL", () => {
     for (const url of [`https://api.test/x?k=${other.token}`, `https://api.test/x?k=${lookAlike}`]) {
       expect((await kw.verify(new Request(url, { headers: { authorization: `Bearer ${token}` } }))).ok).toBe(true);
     }
+  });
+
+  it("is looked for by this application's prefixes: a URL crafted with token-shaped strings costs no checksum unless they carry one", async () => {
+    const kw = app("acme", new MemoryStore());
+    // Token middles glued together (each after a run a prefix could start in), with 32-bit checksums.
+    const crafted = `_sk_test_${"a".repeat(43)}000000`.repeat(256);
+    const cost = async (path: string) => {
+      crc.steps = 0;
+      expect((await kw.verify(new Request(`https://api.test${path}`))).code).toBe("TOKEN_MISSING");
+      return crc.steps;
+    };
+    // The marker (`acme_`) is there, but no candidate ends in `acme`.
+    expect(await cost(`/acme_/${crafted}`)).toBe(0);
+    // Every candidate after `acme`: one checksum each, about one CRC-32 step per character of the URL.
+    const anchored = `acme_sk_test_${"a".repeat(43)}000000`.repeat(256);
+    expect(await cost(`/${anchored}`)).toBeLessThanOrEqual(anchored.length);
   });
 
   it("writes nothing for a revoked or unknown token found in the URL", async () => {
