@@ -19,7 +19,12 @@
  * (`X-Forwarded-For` or `Forwarded`), not the proxy's own. So a remote
  * client sending `Host: localhost`, directly or through a proxy on the same
  * machine (whose own Host is often `localhost:3000` or `127.0.0.1:3000`), is
- * not exempt.
+ * not exempt. A request that carries a proxy's header (`X-Forwarded-For`,
+ * `Forwarded`, `X-Forwarded-Proto`, `X-Forwarded-Host`, `X-Real-IP`) was
+ * proxied for some client: it is exempt only when a trusted proxy named that
+ * client, in the configured header, as a loopback one. A proxy that is not
+ * listed in `trustedProxies` (nginx's default `proxy_pass
+ * http://127.0.0.1:3000`) exempts no one.
  *
  * @module keyward/policy
  */
@@ -43,6 +48,9 @@ export type TransportResolver = (
   headers: HeaderSource,
   client?: { readonly ip: string | null },
 ) => Transport;
+
+/** Headers a reverse proxy sets: a request that carries one came through a proxy, for some client. */
+const PROXY_HEADERS = ["x-forwarded-for", "forwarded", "x-forwarded-proto", "x-forwarded-host", "x-real-ip"] as const;
 
 // A forwarding header longer than this is not believed (the request counts as http).
 const MAX_HEADER_LENGTH = 8192;
@@ -97,6 +105,8 @@ function forwardedProtos(value: string, header: ForwardingHeader): string[] | nu
  * // Through a proxy on the same machine: the client is the forwarded address.
  * const proxied = createTransportResolver({ trustedProxies: ["127.0.0.1"] });
  * proxied("http://localhost:3000/x", "127.0.0.1", new Headers({ "x-forwarded-for": "203.0.113.9" })); // "http"
+ * // Through one not listed in trustedProxies: proxied, for a client not known.
+ * transport("http://127.0.0.1:3000/x", "127.0.0.1", new Headers({ "x-forwarded-for": "203.0.113.9" })); // "http"
  * ```
  */
 export function createTransportResolver(options: { trustedProxies?: readonly string[]; header?: ForwardingHeader } = {}): TransportResolver {
@@ -150,11 +160,26 @@ export function createTransportResolver(options: { trustedProxies?: readonly str
         transport = plain.get(key) ?? remember(plain, key, plainTransport(url, local));
         last = { origin, client, transport };
       }
-      return transport;
+      if (transport !== "loopback") return transport;
+      // A proxied request is the client's its proxy named: exempt only when
+      // a trusted proxy named a loopback one in the configured header.
+      return (trusted && hasValue(headers, header)) || !wasProxied(headers) ? "loopback" : "http";
     } catch {
       return "http";
     }
   };
+}
+
+/** Whether a header is sent with a value that is not blank. */
+function hasValue(headers: HeaderSource, name: string): boolean {
+  const value = headers.get(name);
+  return typeof value === "string" && value.trim() !== "";
+}
+
+/** Whether a request carries any header a proxy sets (even empty): it came through a proxy. */
+function wasProxied(headers: HeaderSource): boolean {
+  for (const name of PROXY_HEADERS) if (headers.get(name) !== null) return true;
+  return false;
 }
 
 /** Remembers a transport (a bounded memory: cleared when full) and returns it. */

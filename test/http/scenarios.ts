@@ -328,6 +328,28 @@ export function describeMiddleware(name: string, start: StartServer, makeRoute: 
       }
     });
 
+    it("HTTPS only, behind a proxy on this machine not listed in trustedProxies: a proxied request is never exempt", async () => {
+      // nginx's default proxy_pass http://127.0.0.1:PORT: Host 127.0.0.1:PORT, from the loopback, for a remote client.
+      const direct = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+      const { token } = await direct.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["core:read"] });
+      const app = await start(direct, {});
+      try {
+        const via = (headers: [string, string][]) => rawRequest(`${app.url}/prices`, [["authorization", `Bearer ${token}`], ...headers]);
+        for (const header of [
+          ["x-forwarded-for", "203.0.113.9"],
+          ["forwarded", "for=203.0.113.9;proto=http"],
+          ["x-forwarded-proto", "https"],
+          ["x-forwarded-host", "api.example.com"],
+          ["x-real-ip", "203.0.113.9"],
+        ] as [string, string][]) {
+          expect(await via([header]), header[0]).toMatchObject({ status: 403, json: { code: "INSECURE_TRANSPORT" } });
+        }
+        expect((await via([])).status).toBe(200); // no proxy: development on this machine
+      } finally {
+        await app.close();
+      }
+    });
+
     it("credits: 402 with the balance and the refill time; RateLimit fields on allowed and denied answers", async () => {
       const { token } = await kw.tokens.create({
         owner: "acct_1",

@@ -56,8 +56,33 @@ describe("createTransportResolver", () => {
       expect(localForwarded(url, "127.0.0.1", h({ forwarded: 'for="[::1]"' }))).toBe("loopback");
       expect(local(url, "127.0.0.1", none)).toBe("loopback");
     }
-    // An untrusted peer's header is not read: its own address decides.
-    expect(proxied("http://localhost/x", "127.0.0.1", h({ "x-forwarded-for": "203.0.113.9" }))).toBe("loopback");
+    // An untrusted peer's header does not name the client, but says the request was proxied: no exemption.
+    expect(proxied("http://localhost/x", "127.0.0.1", h({ "x-forwarded-for": "203.0.113.9" }))).toBe("http");
+  });
+
+  it("a loopback request carrying a proxy's header, from a peer not listed in trustedProxies, was proxied: not exempt", () => {
+    // nginx's default proxy_pass http://127.0.0.1:3000 sends Host: 127.0.0.1:3000 from the loopback.
+    const headers = ["x-forwarded-for", "forwarded", "x-forwarded-proto", "x-forwarded-host", "x-real-ip", "X-Real-IP"];
+    const values = ["203.0.113.9", "for=203.0.113.9", "http", "api.example.com", "127.0.0.1", ""];
+    const localProxy = createTransportResolver({ trustedProxies: ["127.0.0.1"] });
+    for (const url of ["http://127.0.0.1:3000/x", "http://localhost/x", "http://[::1]:8080/x"]) {
+      for (const name of headers) {
+        for (const value of values) {
+          const proxiedHeaders = h({ [name]: value });
+          for (const peer of ["127.0.0.1", "::1", undefined, null]) {
+            expect(direct(url, peer, proxiedHeaders), `${url} ${name}: ${value} from ${peer}`).toBe("http");
+            expect(proxied(url, peer, proxiedHeaders), `${url} ${name}: ${value} from ${peer}`).toBe("http");
+          }
+          // From a trusted proxy that did not name the client in its configured header: not known to be local either.
+          if (name.toLowerCase() !== "x-forwarded-for" && name !== "x-forwarded-proto") expect(localProxy(url, "127.0.0.1", proxiedHeaders), `${name} trusted`).toBe("http");
+        }
+      }
+      // No proxy's header: development on this machine.
+      expect(direct(url, "127.0.0.1", h({ "x-forwarded-fort": "1", via: "1.1 cache" }))).toBe("loopback");
+      expect(direct(url, undefined, none)).toBe("loopback");
+      // A trusted proxy naming a loopback client in its header: a client on the proxy's machine.
+      expect(localProxy(url, "127.0.0.1", h({ "x-forwarded-for": "127.0.0.1", "x-real-ip": "127.0.0.1", "x-forwarded-host": "localhost" }))).toBe("loopback");
+    }
   });
 
   it("uses the client it is given, read only when the answer depends on it; remembers origins per local or not, not per client", () => {
