@@ -134,4 +134,4 @@ export {
   tokenStart,
 } from "./token/format.js";
 export { type AllowedDecision, Decision, type DeniedDecision } from "./verify/decision.js";
-export type { CheckInput, CheckOptions } from "./verify/options.js";
+export type { CheckInput, CheckOptions, VerifyOptions } from "./verify/options.js";

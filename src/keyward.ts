@@ -7,17 +7,14 @@ import { TokenManager } from "./manager/tokens.js";
 import { UsageReader } from "./manager/usage.js";
 import { type Anomaly, AnomalyDetector, type AnomalyFilter } from "./monitor/anomalies.js";
 import type { Decision } from "./verify/decision.js";
-import type { CheckInput, CheckOptions } from "./verify/options.js";
+import type { CheckInput, VerifyOptions } from "./verify/options.js";
 import { Verifier } from "./verify/verifier.js";
 
 /**
  * {@link Keyward.verify} without the promise when the decision was made at
- * once: the middleware's path. `receivedUrl`: the URL the server received,
- * when `request` is at another one (a signed request rebuilt at its public
- * URL): how the request arrived is read from it, never from the public URL.
- * Internal (not exported by any entry point).
+ * once: the middleware's path. Internal (not exported by any entry point).
  */
-export let decideNow: (kw: Keyward, request: Request, options: CheckOptions, receivedUrl?: string) => Decision | Promise<Decision>;
+export let decideNow: (kw: Keyward, request: Request, options: VerifyOptions) => Decision | Promise<Decision>;
 
 /**
  * How much of a signed body `kw` reads, and for how long: what the
@@ -88,7 +85,7 @@ export class Keyward {
    * denial with a stable `code`, an HTTP `status` and `headers`.
    *
    * @param request the incoming request
-   * @param options what the route needs (`scope`, `cost`) and the socket `ip`
+   * @param options what the route needs (`scope`, `cost`), the socket `ip`, and `receivedUrl` when `request` was rebuilt at its public URL
    * @returns the decision
    * @throws {InvalidInputError} only for a bad `options` (the application's mistake)
    * @example
@@ -97,7 +94,7 @@ export class Keyward {
    * if (!d.ok) return d.toResponse(); // problem+json, status and headers
    * ```
    */
-  verify(request: Request, options?: CheckOptions): Promise<Decision> {
+  verify(request: Request, options?: VerifyOptions): Promise<Decision> {
     return this.#verifier.verify(request, options);
   }
 
@@ -129,9 +126,9 @@ export class Keyward {
   static {
     // The middleware's access, through functions of this module that the
     // package's entry points do not export.
-    decideNow = (kw, request, options, receivedUrl) =>
+    decideNow = (kw, request, options) =>
       // Another copy of the package (or a stand-in object) still answers, through verify.
-      #verifier in kw ? kw.#verifier.decide(request, options, receivedUrl) : (kw as Keyward).verify(request, options);
+      #verifier in kw ? kw.#verifier.decide(request, options) : (kw as Keyward).verify(request, options);
     signedBodyLimits = (kw) => (#signedBody in kw ? kw.#signedBody : undefined);
   }
 }

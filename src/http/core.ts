@@ -241,9 +241,9 @@ export function publicUrl(edge: Edge, url: string): string {
 /**
  * The decision on a request, always through `kw.verify` (so trusted proxies,
  * browser signals and query tokens apply alike): a signed request as a full
- * Fetch `Request` at its public URL, with its body (the URL received told
- * apart, for the transport); any other through a view of its headers, at the
- * URL received, without copying the request. A token from `getToken` is
+ * Fetch `Request` at its public URL, with its body and the URL received
+ * (`receivedUrl`, for the transport); any other through a view of its
+ * headers, at the URL received, without copying the request. A token from `getToken` is
  * presented as the bearer token. The decision comes at once when the warm
  * path made it without the store (no promise step per request), else as a
  * promise; a throw is the application's mistake (a bad `getToken`).
@@ -254,7 +254,9 @@ export function decide<Req>(edge: Edge, route: Route<Req>, req: EdgeRequest<Req>
   if (req.header("signature-input") !== null) {
     const url = publicUrl(edge, req.url);
     return req.toRequest(URL.canParse(url) ? url : UNPARSEABLE).then(({ request, body, release }) => {
-      const decided = Promise.resolve(decideNow(edge.kw, request, body === undefined ? options : { ...options, body }, req.url));
+      // The URL received goes as verify's public option: an instance of
+      // another copy of the package reads the transport from it too.
+      const decided = Promise.resolve(decideNow(edge.kw, request, { ...options, receivedUrl: req.url, ...(body !== undefined && { body }) }));
       return release === undefined ? decided : decided.finally(release);
     });
   }

@@ -17,7 +17,9 @@
  * build `Origin`) serialises them: lowercase, internationalised names in
  * punycode (UTS #46, so `bücher.example` is `xn--bcher-kva.example`), IPv4
  * in dotted decimal, IPv6 in brackets. A trailing dot (the DNS root,
- * RFC 1034 §3.1) is ignored on both sides. Patterns are normalised with the
+ * RFC 1034 §3.1) is ignored on both sides. A pattern may be written in
+ * Unicode; a header must hold its host in ASCII, as browsers send it (a
+ * non-ASCII character there is denied). Patterns are normalised with the
  * `URL` global, which every runtime has; request headers are split by hand
  * (see {@link compileDomains}) and go through `URL` only when their host is
  * not already in that serialised form.
@@ -225,11 +227,14 @@ function isSerializedDomain(h: string): boolean {
  * its authority (up to the first `/`, `?` or `#`) must hold neither
  * userinfo (`@`) nor a backslash: `https://app.example.com\@evil.com/` is
  * app.example.com to the URL parser but evil.com to others, and no browser
- * sends it; nor what the URL parser would strip or decode before reading
- * the host (spaces, tabs, line breaks and other controls, `%`-escapes). An
- * Origin may have nothing after its authority but one `/`.
+ * sends it; nor what the URL parser would strip, decode or map before
+ * reading the host (spaces, tabs, line breaks and other controls,
+ * `%`-escapes, and any non-ASCII character: IDNA drops a soft hyphen or a
+ * zero-width space and maps `。` and fullwidth letters, while a browser
+ * always sends an IDN host in punycode). An Origin may have nothing after
+ * its authority but one `/`.
  * The host is taken as is when it is already in serialised form, else
- * normalised by the `URL` parser (IDNA, IPv4 and IPv6 forms); a host over
+ * normalised by the `URL` parser (uppercase, punycode validation, IPv4 and IPv6 forms); a host over
  * {@link MAX_HOST_LENGTH} characters is refused before that.
  */
 function parseCandidate(value: string, isOrigin: boolean): Candidate | null {
@@ -241,10 +246,10 @@ function parseCandidate(value: string, isOrigin: boolean): Candidate | null {
   while (end < value.length) {
     const c = value.charCodeAt(end);
     if (c === 47 /* / */ || c === 63 /* ? */ || c === 35 /* # */) break;
-    // Userinfo, a backslash, and what the URL parser strips or decodes (C0
-    // controls, spaces, tabs and line breaks; DEL; "%"): never in a
-    // serialised authority.
-    if (c === 64 /* @ */ || c === 92 /* \ */ || c === 37 /* % */ || c <= 32 || c === 127) return null;
+    // Userinfo, a backslash, and what the URL parser strips, decodes or maps
+    // (C0 controls, spaces, tabs and line breaks; DEL; "%"; non-ASCII, which
+    // IDNA maps): never in a serialised authority.
+    if (c === 64 /* @ */ || c === 92 /* \ */ || c === 37 /* % */ || c <= 32 || c >= 127) return null;
     end++;
   }
   if (end === from || end - from > MAX_AUTHORITY_LENGTH) return null;
@@ -338,9 +343,10 @@ function wildcardAccepts(root: LabelNode, c: Candidate): boolean {
  *   `Origin: null` (an opaque origin: sandboxed frame, `file:`, some
  *   redirects) and an empty `Origin` are denied.
  * - A value that is not a serialised http(s) URL is denied: userinfo or a
- *   backslash before the path, whitespace, controls or `%`-escapes in the
- *   host and port, a host over {@link MAX_HOST_LENGTH} characters, an
- *   Origin with a path or query.
+ *   backslash before the path, whitespace, controls, `%`-escapes or
+ *   non-ASCII characters in the host and port (an IDN host is sent in
+ *   punycode), a host over {@link MAX_HOST_LENGTH} characters, an Origin
+ *   with a path or query.
  * - Invalid patterns match nothing (a list of only invalid patterns denies
  *   everything); so does a non-array argument.
  *
@@ -348,7 +354,7 @@ function wildcardAccepts(root: LabelNode, c: Candidate): boolean {
  * labels read from the right of the request host, so the cost is linear in
  * the host (capped) and does not grow with the list. The header value is
  * split by hand; the `URL` parser runs only for hosts not already in the
- * serialised form browsers send (uppercase, IDNA, IP literals, odd ports).
+ * serialised form browsers send (uppercase, punycode, IP literals, odd ports).
  *
  * @param patterns allowed-domain patterns (see {@link parseDomainPattern})
  * @returns a function of `(origin, referer)` telling whether the request may proceed

@@ -18,18 +18,39 @@
  * `trustedProxies` resolve: behind a trusted proxy, the address it forwards
  * (`X-Forwarded-For` or `Forwarded`), not the proxy's own. So a remote
  * client sending `Host: localhost`, directly or through a proxy on the same
- * machine (whose own Host is often `localhost:3000`), is not exempt.
+ * machine (whose own Host is often `localhost:3000` or `127.0.0.1:3000`), is
+ * not exempt. A request that carries a proxy's header (`X-Forwarded-For`,
+ * `Forwarded`, `X-Forwarded-Proto`, `X-Forwarded-Host`, `X-Real-IP`) was
+ * proxied for some client: it is exempt only when a trusted proxy named that
+ * client, in the configured header, as a loopback one. A proxy that is not
+ * listed in `trustedProxies` (nginx's default `proxy_pass
+ * http://127.0.0.1:3000`) exempts no one.
  *
  * @module keyward/policy
  */
+import { type ClientIpResolver, createClientIpResolver, type ForwardingHeader, type HeaderSource } from "./client-ip.js";
 import { compileIpAllowlist, parseIp } from "./ip.js";
-import { createClientIpResolver, type ForwardingHeader, type HeaderSource } from "./client-ip.js";
 
 /** How a request arrived: over TLS, over plain http, or plain http on the loopback (exempt). */
 export type Transport = "https" | "http" | "loopback";
 
-/** Resolves the transport of one request; never throws. */
-export type TransportResolver = (url: string, socketIp: string | null | undefined, headers: HeaderSource) => Transport;
+/**
+ * Resolves the transport of one request; never throws. `client`: the
+ * request's client, whose `ip` is read only when the answer depends on it
+ * (plain http to a loopback host): its address as
+ * {@link createClientIpResolver} with the same `trustedProxies` and `header`
+ * resolves it (the verifier passes its request context, which resolves it
+ * once per request). Without it the resolver resolves the address itself.
+ */
+export type TransportResolver = (
+  url: string,
+  socketIp: string | null | undefined,
+  headers: HeaderSource,
+  client?: { readonly ip: string | null },
+) => Transport;
+
+/** Headers a reverse proxy sets: a request that carries one came through a proxy, for some client. */
+const PROXY_HEADERS = ["x-forwarded-for", "forwarded", "x-forwarded-proto", "x-forwarded-host", "x-real-ip"] as const;
 
 // A forwarding header longer than this is not believed (the request counts as http).
 const MAX_HEADER_LENGTH = 8192;
@@ -84,20 +105,24 @@ function forwardedProtos(value: string, header: ForwardingHeader): string[] | nu
  * // Through a proxy on the same machine: the client is the forwarded address.
  * const proxied = createTransportResolver({ trustedProxies: ["127.0.0.1"] });
  * proxied("http://localhost:3000/x", "127.0.0.1", new Headers({ "x-forwarded-for": "203.0.113.9" })); // "http"
+ * // Through one not listed in trustedProxies: proxied, for a client not known.
+ * transport("http://127.0.0.1:3000/x", "127.0.0.1", new Headers({ "x-forwarded-for": "203.0.113.9" })); // "http"
  * ```
  */
 export function createTransportResolver(options: { trustedProxies?: readonly string[]; header?: ForwardingHeader } = {}): TransportResolver {
   const { trustedProxies = [], header = "x-forwarded-for" } = options;
   const isTrusted = trustedProxies.length === 0 ? null : compileIpAllowlist([...trustedProxies]);
-  // The client, for the loopback exemption: as the client-IP rule resolves it
-  // (the blocks are already validated, and warned about, where they were given).
-  const clientIp = createClientIpResolver({ trustedProxies, header, allowCatchAllRanges: true, onWarning: () => {} });
   const name = header === "x-forwarded-for" ? "x-forwarded-proto" : "forwarded";
+  // The client, for a caller that does not give it (the verifier does), as
+  // the client-IP rule resolves it: built on first need (the blocks are
+  // already validated, and warned about, where they were given).
+  let ownClientIp: ClientIpResolver | null = null;
   const plain = new Map<string, Transport>();
-  let last: { origin: string; peer: string; transport: Transport } | null = null;
-  return (url, socketIp, headers) => {
+  let last: { origin: string; client: string | null | undefined; transport: Transport } | null = null;
+  return (url, socketIp, headers, resolved) => {
     try {
-      if (isTrusted !== null && typeof socketIp === "string" && isTrusted(socketIp)) {
+      const trusted = isTrusted !== null && typeof socketIp === "string" && isTrusted(socketIp);
+      if (trusted) {
         const value = headers.get(name);
         if (typeof value === "string" && value.trim() !== "") {
           if (value.length > MAX_HEADER_LENGTH) return "http";
@@ -107,33 +132,64 @@ export function createTransportResolver(options: { trustedProxies?: readonly str
       }
       // The common case without parsing: a Request's url is already normalised (lowercase scheme).
       if (url.startsWith("https://")) return "https";
-      // Otherwise the answer depends on the scheme and authority and on the
-      // client only: remembered per (URL up to its path, client), so that
-      // plain http (local development, a proxy not listed in trustedProxies)
-      // parses each origin once, not once per request. No socket address:
-      // the client is unknown (""); one that does not resolve (a malformed
-      // forwarding header) is no address at all ("-"), never a loopback one.
-      const end = authorityEnd(url);
-      const peer = socketIp === null || socketIp === undefined ? "" : (clientIp(socketIp, headers) ?? "-");
-      // The last answer first, compared in place (a server mostly sees one origin).
-      if (last !== null && last.peer === peer && end === last.origin.length && url.startsWith(last.origin)) return last.transport;
-      const origin = url.slice(0, end);
-      const key = `${origin} ${peer}`;
-      let transport = plain.get(key);
-      if (transport === undefined) {
-        transport = plainTransport(url, peer);
-        if (plain.size >= MAX_REMEMBERED) plain.clear();
-        plain.set(key, transport);
+      // The client: unknown without a socket address (undefined: it may be
+      // local); null when it does not resolve (a malformed forwarding
+      // header), which is no address at all, never a loopback one.
+      let client: string | null | undefined;
+      if (socketIp !== null && socketIp !== undefined) {
+        if (resolved !== undefined) client = resolved.ip;
+        else {
+          ownClientIp ??= createClientIpResolver({ trustedProxies, header, allowCatchAllRanges: true, onWarning: () => {} });
+          client = ownClientIp(socketIp, headers);
+        }
       }
-      last = { origin, peer, transport };
-      return transport;
+      let transport: Transport;
+      const end = authorityEnd(url);
+      // The last answer first, compared in place (a server mostly sees one origin, from one client).
+      if (last !== null && last.client === client && end === last.origin.length && url.startsWith(last.origin)) {
+        transport = last.transport;
+      } else {
+        // Otherwise the answer depends on the scheme and authority, and on
+        // whether the client may be local: remembered per (URL up to its
+        // path, local or not), so that plain http (local development, a
+        // proxy not listed in trustedProxies) parses each origin once, not
+        // once per request or per client.
+        const local = client === undefined || (client !== null && isLoopbackIp(client));
+        const origin = url.slice(0, end);
+        const key = (local ? "L" : "R") + origin;
+        transport = plain.get(key) ?? remember(plain, key, plainTransport(url, local));
+        last = { origin, client, transport };
+      }
+      if (transport !== "loopback") return transport;
+      // A proxied request is the client's its proxy named: exempt only when
+      // a trusted proxy named a loopback one in the configured header.
+      return (trusted && hasValue(headers, header)) || !wasProxied(headers) ? "loopback" : "http";
     } catch {
       return "http";
     }
   };
 }
 
-/** Origins and peers remembered by one resolver (the Host is the client's: bounded). */
+/** Whether a header is sent with a value that is not blank. */
+function hasValue(headers: HeaderSource, name: string): boolean {
+  const value = headers.get(name);
+  return typeof value === "string" && value.trim() !== "";
+}
+
+/** Whether a request carries any header a proxy sets (even empty): it came through a proxy. */
+function wasProxied(headers: HeaderSource): boolean {
+  for (const name of PROXY_HEADERS) if (headers.get(name) !== null) return true;
+  return false;
+}
+
+/** Remembers a transport (a bounded memory: cleared when full) and returns it. */
+function remember(plain: Map<string, Transport>, key: string, transport: Transport): Transport {
+  if (plain.size >= MAX_REMEMBERED) plain.clear();
+  plain.set(key, transport);
+  return transport;
+}
+
+/** Origins remembered by one resolver, local and not (the Host is the client's: bounded). */
 const MAX_REMEMBERED = 256;
 
 /** Whether the authority of a URL may end at `i`: at or past its end, or at "/", "?" or "#". */
@@ -150,13 +206,12 @@ function authorityEnd(url: string): number {
   return Math.min(i, url.length);
 }
 
-/** The transport of a URL that does not start with `https://`, parsed; `client` is "" when unknown. */
-function plainTransport(url: string, client: string): Transport {
+/** The transport of a URL that does not start with `https://`, parsed; `local`: the client may be on this machine. */
+function plainTransport(url: string, local: boolean): Transport {
   try {
     const u = new URL(url);
     if (u.protocol === "https:") return "https";
-    const localClient = client === "" || isLoopbackIp(client);
-    return localClient && isLoopbackHost(u.hostname) ? "loopback" : "http";
+    return local && isLoopbackHost(u.hostname) ? "loopback" : "http";
   } catch {
     return "http";
   }

@@ -1,7 +1,8 @@
 // Stage 2, authorize: may this token make this request. The policy in force
-// (computed once per request), the pure policy evaluation, then the account:
-// the scope check, in one test per scope with its plan ceiling, and its
-// limits, handed to the meter with the token's. No store write happens here.
+// (computed once per request), the pure policy evaluation and the scope
+// check, then the account: under a plan ceiling the scope check again, in
+// one test per scope with the ceiling, and its limits, handed to the meter
+// with the token's. No store write happens here.
 import type { ResolvedConfig } from "../config.js";
 import { acceptedComponents } from "../http/fields.js";
 import type { AccountPolicy, StoredAccount } from "../model/account.js";
@@ -70,7 +71,12 @@ export class Authorizer {
       const accept = verdict.code === "SIGNATURE_REQUIRED" ? this.#accept[context.hasBody ? 1 : 0] : undefined;
       return decision(verdict, stored, now, accept === undefined ? undefined : { accept });
     }
-    if (this.#accounts === null) return this.#withAccount(stored, policy, null, context, now, at);
+    // The scope as the token alone allows it, before the account: a plan
+    // ceiling can only narrow it, so a scope the token cannot use is denied
+    // without a store call (nor a wait on a slow or failing accounts store).
+    const own = evaluateScope(stored, policy, context, null);
+    if (!own.ok) return decision(own, stored, now);
+    if (this.#accounts === null) return { stored, policy, account: null };
     const hit = this.#accounts.peek(stored.owner, now);
     if (hit !== undefined) return this.#withAccount(stored, policy, hit.value, context, now, at);
     const found = this.#accounts.fetch(stored.owner, now);
@@ -82,10 +88,11 @@ export class Authorizer {
   }
 
   /**
-   * The account's part (`account` null: none): the scope check, each
-   * required scope tested once for all that must hold of it (held by the
-   * token, allowed for its kind, within the plan ceiling: the token's
-   * effective scopes are its own within the ceiling), then the plan's
+   * The account's part (`account` null: none): under a plan ceiling, the
+   * scope check again, each required scope tested once for all that must
+   * hold of it (held by the token, allowed for its kind, within the
+   * ceiling: the token's effective scopes are its own within the ceiling,
+   * and an `anyOf` needs one scope that passes all three); then the plan's
    * limits, for the meter.
    */
   #withAccount(
@@ -96,10 +103,13 @@ export class Authorizer {
     now: number,
     at: number,
   ): Authorized | Decision {
-    const plan = account && policyAt(account, at);
-    const scoped = evaluateScope(stored, policy, context, plan && this.#ceiling(plan));
-    if (!scoped.ok) return decision(scoped, stored, now);
-    return { stored, policy, account: account && this.#meter(account.owner, plan!) };
+    if (account === null) return { stored, policy, account: null };
+    const plan = policyAt(account, at);
+    if (plan.ceiling !== null && context.scope !== undefined) {
+      const scoped = evaluateScope(stored, policy, context, this.#ceiling(plan, plan.ceiling));
+      if (!scoped.ok) return decision(scoped, stored, now);
+    }
+    return { stored, policy, account: this.#meter(account.owner, plan) };
   }
 
   /** What the plan asks of the meter (null: nothing), built once per policy object. */
@@ -115,12 +125,11 @@ export class Authorizer {
     return meter;
   }
 
-  /** The plan's compiled ceiling (null: none), compiled once per policy object. */
-  #ceiling(plan: AccountPolicy): ScopeMatcher | null {
-    if (plan.ceiling === null) return null;
+  /** The plan's ceiling, compiled once per policy object. */
+  #ceiling(plan: AccountPolicy, ceiling: readonly string[]): ScopeMatcher {
     let within = this.#ceilings.get(plan);
     if (within === undefined) {
-      within = compileScopes(plan.ceiling);
+      within = compileScopes(ceiling);
       this.#ceilings.set(plan, within);
     }
     return within;

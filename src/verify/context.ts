@@ -95,9 +95,9 @@ export class RequestContext implements EvaluationContext, RequestShown {
     if (this.#ip === undefined) this.#ip = this.#resolve.clientIp(this.#socketIp, this.#headers);
     return this.#ip;
   }
-  /** Read only when `requireHttps` applies to the token. */
+  /** Read only when `requireHttps` applies to the token; the client is this request's `ip`, resolved once, only if needed. */
   get transport(): Transport {
-    return this.#resolve.transport(this.#url, this.#socketIp, this.#headers);
+    return this.#resolve.transport(this.#url, this.#socketIp, this.#headers, this);
   }
   get origin(): string | null {
     if (this.#origin === undefined) this.#origin = this.#headers.get("origin");

@@ -27,6 +27,19 @@ export interface CheckOptions {
   body?: Uint8Array;
 }
 
+/** Options of `kw.verify`: what the route needs, and where the request arrived. */
+export interface VerifyOptions extends CheckOptions {
+  /**
+   * The URL the server received, when `request` was rebuilt at another one
+   * (its public URL, for signatures, behind a TLS-terminating proxy or a
+   * path-rewriting gateway). How the request arrived (`requireHttps`) is
+   * then read from this URL, not from the request's: an `https` public URL
+   * does not make a request that came in over plain `http` secure. Absent:
+   * the request's own URL.
+   */
+  receivedUrl?: string;
+}
+
 /** Input of `kw.check`: a token and what the request shows. */
 export interface CheckInput extends CheckOptions {
   /** The token as presented (a string; anything else is `TOKEN_MALFORMED`). */
@@ -65,6 +78,14 @@ export function checkOptions(options: CheckOptions): void {
     throw new InvalidInputError("cost", "must be a non-negative integer");
   }
   if (scope !== undefined) checkRouteScope(scope);
+}
+
+/** {@link checkOptions}, plus the field only `kw.verify` takes. */
+export function checkVerifyOptions(options: VerifyOptions): void {
+  checkOptions(options);
+  if (options.receivedUrl !== undefined && typeof options.receivedUrl !== "string") {
+    throw new InvalidInputError("receivedUrl", "must be a string: the URL the server received");
+  }
 }
 
 /** {@link checkOptions}, plus the fields only `kw.check` takes. */

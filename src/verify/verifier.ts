@@ -24,7 +24,7 @@ import { type Authorized, Authorizer } from "./authorize.js";
 import { checkContext, NO_BODY, NO_HEADERS, RequestContext, type RequestResolvers } from "./context.js";
 import { type Decision, denial, isDecision, type Staged } from "./decision.js";
 import { Meter } from "./meter.js";
-import { type CheckInput, type CheckOptions, checkInput, checkOptions, type RouteCharge } from "./options.js";
+import { type CheckInput, type CheckOptions, checkInput, checkVerifyOptions, type RouteCharge, type VerifyOptions } from "./options.js";
 import { type RequestShown, usageEvent } from "./record.js";
 
 
@@ -114,9 +114,10 @@ export class Verifier {
    * Checks a Fetch API request: the bearer token from `Authorization` (or
    * the query, when enabled); Origin, Referer and Sec-Fetch-Site from its
    * headers, each only when a rule needs it; the client IP from
-   * `options.ip`, and from forwarding headers only behind trusted proxies.
+   * `options.ip`, and from forwarding headers only behind trusted proxies;
+   * how it arrived from `options.receivedUrl` when given, else its URL.
    */
-  verify(request: Request, options: CheckOptions = {}): Promise<Decision> {
+  verify(request: Request, options: VerifyOptions = {}): Promise<Decision> {
     let decided: Decision | Promise<Decision>;
     try {
       decided = this.decide(request, options);
@@ -130,16 +131,15 @@ export class Verifier {
    * {@link verify}'s decision, as it is: at once when the warm path decided
    * without the store, for the middleware (no promise step per request).
    *
-   * @param receivedUrl the URL the server received, when `request` is at another (its public URL): the transport is read from it
    * @throws {TypeError} when `request` is not a Fetch Request
    * @throws {InvalidInputError} for bad options
    */
-  decide(request: Request, options: CheckOptions = {}, receivedUrl?: string): Decision | Promise<Decision> {
+  decide(request: Request, options: VerifyOptions = {}): Decision | Promise<Decision> {
     // The application's mistake, not the client's: say what was expected.
     if (typeof (request as Partial<Request> | null)?.headers?.get !== "function") {
       throw new TypeError("kw.verify expects a Fetch API Request (for Express or Fastify, use keyward/express or keyward/fastify)");
     }
-    checkOptions(options);
+    checkVerifyOptions(options);
     const end = this.#telemetry?.start("keyward.verify");
     const now = this.#cfg.now();
     let context: RequestContext;
@@ -147,7 +147,7 @@ export class Verifier {
     try {
       const headers = request.headers;
       const url = request.url;
-      context = new RequestContext(headers, receivedUrl ?? url, request, options.scope, options.ip, this.#cfg, this.#resolvers);
+      context = new RequestContext(headers, options.receivedUrl ?? url, request, options.scope, options.ip, this.#cfg, this.#resolvers);
       decided = this.#request(request, url, headers, options, context, now);
     } catch {
       // Header names here are constants, valid by construction: a request whose

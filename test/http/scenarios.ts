@@ -195,6 +195,8 @@ export function describeMiddleware(name: string, start: StartServer, makeRoute: 
     let server: Started;
     let proxied: Started;
     let corsServer: Started;
+    /** publicOrigin with an instance of another copy of the package (a stand-in: only its verify). */
+    let foreignProxied: Started;
     let secret: string;
     let publishable: string;
     let signedId: string;
@@ -215,9 +217,11 @@ export function describeMiddleware(name: string, start: StartServer, makeRoute: 
       server = await start(kw, { realm: "prices" });
       proxied = await start(kw, { publicOrigin: "https://api.example.com/v2" });
       corsServer = await start(kw, { cors: { allowHeaders: ["X-Api-Key"] } });
+      const foreign = { verify: (request: Request, options: object) => kw.verify(request, options) } as unknown as Keyward;
+      foreignProxied = await start(foreign, { publicOrigin: "https://api.example.com/v2" });
     });
     afterAll(async () => {
-      await Promise.all([server?.close(), proxied?.close(), corsServer?.close()]);
+      await Promise.all([server?.close(), proxied?.close(), corsServer?.close(), foreignProxied?.close()]);
     });
 
     const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
@@ -321,6 +325,28 @@ export function describeMiddleware(name: string, start: StartServer, makeRoute: 
         expect(await via(host, "203.0.113.9"), host).toMatchObject({ status: 403, json: { code: "INSECURE_TRANSPORT" } });
         expect((await via(host, "127.0.0.1")).status, host).toBe(200); // a client on the proxy's machine
         expect((await via(host, null)).status, host).toBe(200); // no forwarded client: the proxy's own request
+      }
+    });
+
+    it("HTTPS only, behind a proxy on this machine not listed in trustedProxies: a proxied request is never exempt", async () => {
+      // nginx's default proxy_pass http://127.0.0.1:PORT: Host 127.0.0.1:PORT, from the loopback, for a remote client.
+      const direct = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+      const { token } = await direct.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["core:read"] });
+      const app = await start(direct, {});
+      try {
+        const via = (headers: [string, string][]) => rawRequest(`${app.url}/prices`, [["authorization", `Bearer ${token}`], ...headers]);
+        for (const header of [
+          ["x-forwarded-for", "203.0.113.9"],
+          ["forwarded", "for=203.0.113.9;proto=http"],
+          ["x-forwarded-proto", "https"],
+          ["x-forwarded-host", "api.example.com"],
+          ["x-real-ip", "203.0.113.9"],
+        ] as [string, string][]) {
+          expect(await via([header]), header[0]).toMatchObject({ status: 403, json: { code: "INSECURE_TRANSPORT" } });
+        }
+        expect((await via([])).status).toBe(200); // no proxy: development on this machine
+      } finally {
+        await app.close();
       }
     });
 
@@ -444,19 +470,23 @@ export function describeMiddleware(name: string, start: StartServer, makeRoute: 
       }
     });
 
-    it("publicOrigin changes only the URL signatures are checked against: plain http stays plain http", async () => {
+    it("publicOrigin changes only the URL signatures are checked against: plain http stays plain http, with any copy of keyward", async () => {
       // Host: api.example.com, so the loopback exemption cannot apply; the socket (127.0.0.1) is the trusted proxy.
       const host = "api.example.com";
-      const send = (headers: [string, string][]) => rawRequest(`${proxied.url}/prices?symbol=X`, headers, "GET", undefined, host);
       const signed = async () => {
         const r = await createSigner({ keyId: signedId, alg: "ed25519", privateKey: pair.seed }).sign(new Request("https://api.example.com/v2/prices?symbol=X"));
         return [...r.headers] as [string, string][];
       };
-      for (const credential of [async () => [["authorization", `Bearer ${secret}`]] as [string, string][], signed]) {
-        // The proxy says nothing of the scheme: the URL the server received (http) decides, not publicOrigin's https.
-        expect(await send(await credential())).toMatchObject({ status: 403, json: { code: "INSECURE_TRANSPORT" } });
-        expect(await send([...(await credential()), ["x-forwarded-proto", "http"]])).toMatchObject({ status: 403, json: { code: "INSECURE_TRANSPORT" } });
-        expect((await send([...(await credential()), ["x-forwarded-proto", "https"]])).status).toBe(200);
+      // The instance of this copy, and one of another copy (the middleware reaches it only through kw.verify).
+      for (const target of [proxied, foreignProxied]) {
+        const send = (headers: [string, string][]) => rawRequest(`${target.url}/prices?symbol=X`, headers, "GET", undefined, host);
+        for (const [label, credential] of [["bearer", async () => [["authorization", `Bearer ${secret}`]] as [string, string][]], ["signed", signed]] as const) {
+          const what = `${target === proxied ? "this copy" : "another copy"}, ${label}`;
+          // The proxy says nothing of the scheme: the URL the server received (http) decides, not publicOrigin's https.
+          expect(await send(await credential()), what).toMatchObject({ status: 403, json: { code: "INSECURE_TRANSPORT" } });
+          expect(await send([...(await credential()), ["x-forwarded-proto", "http"]]), what).toMatchObject({ status: 403, json: { code: "INSECURE_TRANSPORT" } });
+          expect((await send([...(await credential()), ["x-forwarded-proto", "https"]])).status, what).toBe(200);
+        }
       }
     });
 

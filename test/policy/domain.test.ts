@@ -162,6 +162,51 @@ describe("compileDomains", () => {
     expect(m(null, "https://a.example.com/a%20b\tc")).toBe(true);
   });
 
+  it("an authority with non-ASCII characters is denied, though the URL parser maps some to an allowed host", () => {
+    const m = compileDomains(["app.example.com", "*.example.org"]);
+    for (const value of [
+      "https://app.exam\u00adple.com", // soft hyphen: dropped by IDNA
+      "https://app.exam\u200bple.com", // zero-width space: dropped
+      "https://app\u3002example\u3002com", // ideographic full stop: a dot
+      "https://\uff41pp.example.com", // fullwidth a
+      "https://app.example.\u216dom", // roman numeral one hundred: c
+      "https://app.example.com\u00a0", // no-break space
+      "https://app.example.com:\uff14\uff14\uff13", // fullwidth digits in the port
+      "https://a.example.org\ufe52", // small full stop
+      "https://bücher.example.org", // an IDN in Unicode: never sent so by a browser
+    ]) {
+      expect(m(value, null), JSON.stringify(value)).toBe(false);
+      expect(m(null, `${value}/page`), JSON.stringify(value)).toBe(false);
+    }
+    // What the URL parser alone would have allowed.
+    for (const value of ["https://app.exam\u00adple.com", "https://app\u3002example\u3002com", "https://\uff41pp.example.com"]) {
+      expect(new URL(value).hostname).toBe("app.example.com");
+    }
+    expect(m("https://app.example.com", null)).toBe(true);
+    expect(m("https://xn--bcher-kva.example.org", null)).toBe(true); // an IDN, as browsers send it
+    // In a Referer's path, non-ASCII is the page's business.
+    expect(m(null, "https://app.example.com/b\u00fccher")).toBe(true);
+  });
+
+  it("an allowed host with any non-ASCII character inserted in its authority is denied (property)", () => {
+    const m = compileDomains(["app.example.com", "*.example.org:8443"]);
+    // Characters IDNA drops or maps to ASCII, and any other code point above DEL.
+    const nonAscii = fc.oneof(
+      fc.constantFrom("\u00ad", "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u3002", "\uff0e", "\uff61", "\uff41", "\u212a", "\u0130", "\u00a0"),
+      fc.integer({ min: 0x7f, max: 0x10ffff }).map((c) => String.fromCodePoint(c)),
+    );
+    const authority = fc.constantFrom("app.example.com", "APP.example.com", "app.example.com:443", "a.example.org:8443", "x.y.example.org:8443");
+    fc.assert(
+      fc.property(authority, nonAscii, fc.nat(), fc.constantFrom("https://", "http://"), (host, ch, at, scheme) => {
+        const i = at % (host.length + 1);
+        const value = `${scheme}${host.slice(0, i)}${ch}${host.slice(i)}`;
+        expect(m(value, null)).toBe(false);
+        expect(m(null, `${value}/p?q`)).toBe(false);
+      }),
+      { numRuns: NUM_RUNS },
+    );
+  });
+
   it(`hosts longer than ${MAX_HOST_LENGTH} characters are denied, and refused in patterns`, () => {
     const longest = `${"a".repeat(59)}.${"b".repeat(63)}.${"c".repeat(63)}.${"d".repeat(61)}.com`;
     expect(longest.length).toBe(MAX_HOST_LENGTH);
@@ -249,7 +294,7 @@ describe("compileDomains", () => {
     ["https://*.example.com:8443", "https://a.example.com", false],
     // IDN: compared in punycode
     ["bücher.example", "https://xn--bcher-kva.example", true],
-    ["xn--bcher-kva.example", "https://bücher.example", true],
+    ["xn--bcher-kva.example", "https://bücher.example", false], // a header's host is ASCII: browsers send punycode
     ["BÜCHER.example", "https://xn--bcher-kva.example", true],
     ["*.bücher.example", "https://shop.xn--bcher-kva.example", true],
     ["bücher.example", "https://bucher.example", false],
@@ -351,15 +396,16 @@ describe("domain properties", () => {
 /**
  * True when the new matcher intentionally denies what the reference may
  * allow: an empty Origin (no Referer fallback), a value that is not a
- * serialised http(s) URL (scheme "://" authority, no `\` or `@` in the
- * authority; an Origin with nothing after it but "/"), or a host over the cap.
+ * serialised http(s) URL (scheme "://" authority, no `\`, `@`, `%`,
+ * whitespace, control or non-ASCII character in the authority; an Origin
+ * with nothing after it but "/"), or a host over the cap.
  */
 function intendedDenial(origin: unknown, referer: unknown): boolean {
   const malformed = (v: string, isOrigin: boolean): boolean => {
     const m = /^https?:\/\/([^/?#]*)([\s\S]*)$/i.exec(v);
     if (!m) return true;
     const [, authority, rest] = m as unknown as [string, string, string];
-    if (authority === "" || /[\\@%\x00-\x20\x7f]/.test(authority) || authority.length > MAX_HOST_LENGTH + 9) return true;
+    if (authority === "" || /[\\@%\x00-\x20\x7f-\uffff]/.test(authority) || authority.length > MAX_HOST_LENGTH + 9) return true;
     if (isOrigin && rest !== "" && rest !== "/") return true;
     try {
       return new URL(v).hostname.replace(/\.$/, "").length > MAX_HOST_LENGTH;
@@ -528,6 +574,8 @@ describe("matching work", () => {
       expect(allowed).toBe(origin !== "http://example.com:443");
     }
     // Hosts not in serialised form still go through the URL parser, once.
-    expect(work(() => m("https://BÜCHER.example", null)).urls).toBe(1);
+    expect(work(() => m("https://A.EXAMPLE.com", null)).urls).toBe(1);
+    // A non-ASCII one is refused before it.
+    expect(work(() => m("https://BÜCHER.example", null)).urls).toBe(0);
   });
 });

@@ -56,8 +56,72 @@ describe("createTransportResolver", () => {
       expect(localForwarded(url, "127.0.0.1", h({ forwarded: 'for="[::1]"' }))).toBe("loopback");
       expect(local(url, "127.0.0.1", none)).toBe("loopback");
     }
-    // An untrusted peer's header is not read: its own address decides.
-    expect(proxied("http://localhost/x", "127.0.0.1", h({ "x-forwarded-for": "203.0.113.9" }))).toBe("loopback");
+    // An untrusted peer's header does not name the client, but says the request was proxied: no exemption.
+    expect(proxied("http://localhost/x", "127.0.0.1", h({ "x-forwarded-for": "203.0.113.9" }))).toBe("http");
+  });
+
+  it("a loopback request carrying a proxy's header, from a peer not listed in trustedProxies, was proxied: not exempt", () => {
+    // nginx's default proxy_pass http://127.0.0.1:3000 sends Host: 127.0.0.1:3000 from the loopback.
+    const headers = ["x-forwarded-for", "forwarded", "x-forwarded-proto", "x-forwarded-host", "x-real-ip", "X-Real-IP"];
+    const values = ["203.0.113.9", "for=203.0.113.9", "http", "api.example.com", "127.0.0.1", ""];
+    const localProxy = createTransportResolver({ trustedProxies: ["127.0.0.1"] });
+    for (const url of ["http://127.0.0.1:3000/x", "http://localhost/x", "http://[::1]:8080/x"]) {
+      for (const name of headers) {
+        for (const value of values) {
+          const proxiedHeaders = h({ [name]: value });
+          for (const peer of ["127.0.0.1", "::1", undefined, null]) {
+            expect(direct(url, peer, proxiedHeaders), `${url} ${name}: ${value} from ${peer}`).toBe("http");
+            expect(proxied(url, peer, proxiedHeaders), `${url} ${name}: ${value} from ${peer}`).toBe("http");
+          }
+          // From a trusted proxy that did not name the client in its configured header: not known to be local either.
+          if (name.toLowerCase() !== "x-forwarded-for" && name !== "x-forwarded-proto") expect(localProxy(url, "127.0.0.1", proxiedHeaders), `${name} trusted`).toBe("http");
+        }
+      }
+      // No proxy's header: development on this machine.
+      expect(direct(url, "127.0.0.1", h({ "x-forwarded-fort": "1", via: "1.1 cache" }))).toBe("loopback");
+      expect(direct(url, undefined, none)).toBe("loopback");
+      // A trusted proxy naming a loopback client in its header: a client on the proxy's machine.
+      expect(localProxy(url, "127.0.0.1", h({ "x-forwarded-for": "127.0.0.1", "x-real-ip": "127.0.0.1", "x-forwarded-host": "localhost" }))).toBe("loopback");
+    }
+  });
+
+  it("uses the client it is given, read only when the answer depends on it; remembers origins per local or not, not per client", () => {
+    const resolve = createTransportResolver({ trustedProxies: ["10.0.0.0/8"] });
+    let xffReads = 0;
+    let ipReads = 0;
+    const headers = (xff: string) => ({
+      get: (name: string) => {
+        if (name !== "x-forwarded-for") return null;
+        xffReads++;
+        return xff;
+      },
+    });
+    const client = (ip: string) => ({
+      get ip() {
+        ipReads++;
+        return ip;
+      },
+    });
+    // Behind a trusted proxy that ends nothing (plain http), a thousand remote clients.
+    const parsed = countUrlParses(() => {
+      for (let i = 0; i < 1000; i++) {
+        const ip = `203.0.${i >> 8}.${i & 255}`;
+        expect(resolve(`http://api.example.com/v1/items/${i}`, "10.0.0.2", headers(ip), client(ip))).toBe("http");
+      }
+    });
+    expect(parsed).toBe(1); // one origin, parsed once: not once per client
+    expect([xffReads, ipReads]).toEqual([0, 1000]); // the forwarding header is not parsed again
+    // Not read when the scheme decides.
+    ipReads = 0;
+    expect(resolve("https://api.example.com/x", "10.0.0.2", headers("203.0.113.9"), client("203.0.113.9"))).toBe("https");
+    expect(ipReads).toBe(0);
+    // The client given decides, as resolved (the header is the resolver's business).
+    expect(resolve("http://localhost/x", "10.0.0.2", headers("127.0.0.1"), client("127.0.0.1"))).toBe("loopback");
+    expect(resolve("http://localhost/x", "10.0.0.2", headers("127.0.0.1"), client("203.0.113.9"))).toBe("http");
+    expect(resolve("http://localhost/x", "10.0.0.2", headers("127.0.0.1"), { ip: null })).toBe("http");
+    // Without one, resolved here as trustedProxies say.
+    expect(resolve("http://localhost/x", "10.0.0.2", h({ "x-forwarded-for": "127.0.0.1" }))).toBe("loopback");
+    expect(resolve("http://localhost/x", "10.0.0.2", h({ "x-forwarded-for": "203.0.113.9" }))).toBe("http");
   });
 
   it("believes a trusted proxy's X-Forwarded-Proto only when every value is https", () => {
@@ -92,18 +156,20 @@ describe("createTransportResolver", () => {
     );
   });
 
-  it("remembers answers per origin and peer, deciding exactly as a fresh parse (property)", () => {
+  it("remembers answers per origin and client, deciding exactly as a fresh parse (property)", () => {
     const scheme = fc.constantFrom("http://", "https://", "HTTP://", "http:", "ws://", "http:\\\\", " http://");
     const host = fc.constantFrom("127.0.0.1", "127.1", "0x7f.0.0.1", "localhost", "LOCALHOST", "[::1]", "[0:0::1]", "api.example.com", "10.0.0.2", "127.0.0.1\\@evil.test", "user@localhost", "xn--zz", "");
     const rest = fc.constantFrom("", ":8080", ":80/x?y", "/", "/a/b?c#d", "?q=http://x", "#f", "\\x");
-    const peer = fc.constantFrom(undefined, null, "127.0.0.1", "::1", "::ffff:127.0.0.1", "203.0.113.9", "garbage");
-    const shared = createTransportResolver();
+    const peer = fc.constantFrom(undefined, null, "127.0.0.1", "::1", "::ffff:127.0.0.1", "203.0.113.9", "10.0.0.2", "garbage");
+    const forwarded = fc.constantFrom(none, h({ "x-forwarded-for": "127.0.0.1" }), h({ "x-forwarded-for": "203.0.113.9" }), h({ "x-forwarded-for": "unknown" }), h({ "x-real-ip": "127.0.0.1" }));
+    const options = [{}, { trustedProxies: ["10.0.0.0/8", "127.0.0.1"] }];
+    const shared = options.map((o) => createTransportResolver(o));
     fc.assert(
-      fc.property(fc.array(fc.tuple(scheme, host, rest, peer), { minLength: 1, maxLength: 20 }), (calls) => {
-        for (const [s1, h1, r1, ip] of calls) {
+      fc.property(fc.array(fc.tuple(scheme, host, rest, peer, forwarded), { minLength: 1, maxLength: 20 }), (calls) => {
+        for (const [s1, h1, r1, ip, headers] of calls) {
           const url = s1 + h1 + r1;
           // A fresh resolver has remembered nothing: its answer is the parse itself.
-          expect(shared(url, ip, none)).toBe(createTransportResolver()(url, ip, none));
+          for (const [i, o] of options.entries()) expect(shared[i]!(url, ip, headers)).toBe(createTransportResolver(o)(url, ip, headers));
         }
       }),
       { numRuns: 2000 },

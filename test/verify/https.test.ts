@@ -48,6 +48,19 @@ describe("requireHttps", () => {
     await expect(kw.check({ token, protocol: "ftp" as never })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "protocol" });
   });
 
+  it("receivedUrl: a request rebuilt at an https public URL is read as it arrived, at the URL received", async () => {
+    const kw = make();
+    const { token } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    const atPublic = () => get("https://api.example.com/v2/x", token);
+    const d = await kw.verify(atPublic(), { ip: "203.0.113.7", receivedUrl: "http://10.0.0.5:8080/x" });
+    expect([d.ok, d.code]).toEqual([false, "INSECURE_TRANSPORT"]);
+    expect((await kw.verify(atPublic(), { ip: "203.0.113.7", receivedUrl: "https://10.0.0.5:8443/x" })).ok).toBe(true);
+    // A URL received that does not parse (a client's bad Host) is no secure transport, and no throw.
+    expect((await kw.verify(atPublic(), { ip: "203.0.113.7", receivedUrl: "http://exa mple/x" })).code).toBe("INSECURE_TRANSPORT");
+    expect((await kw.verify(atPublic(), { ip: "203.0.113.7" })).ok).toBe(true); // without it, the request's own URL
+    await expect(kw.verify(atPublic(), { receivedUrl: new URL("http://a/") as never })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "receivedUrl" });
+  });
+
   it("a bad option is INVALID_CONFIG", () => {
     expect(() => make({ requireHttps: true as never })).toThrow(expect.objectContaining({ code: "INVALID_CONFIG", field: "requireHttps" }));
   });

@@ -151,6 +151,23 @@ describe("verify: policy", () => {
     expect(await reads(pub, { referer: page.referer })).toEqual(["OK", { authorization: 1, "signature-input": 1, origin: 1, referer: 1 }]);
   });
 
+  it("resolves the client address once per request, for the transport and the usage event alike", async () => {
+    const { kw } = setup({ trustedProxies: ["10.0.0.0/8"] });
+    const { token } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    const h = new Headers({ authorization: `Bearer ${token}`, "x-forwarded-for": "203.0.113.9" });
+    let xff = 0;
+    const headers = {
+      get: (n: string) => {
+        if (n === "x-forwarded-for") xff++;
+        return h.get(n);
+      },
+    };
+    // Plain http from a remote client through the trusted proxy (which ends no TLS).
+    const d = await kw.verify({ headers, url: "http://localhost:3000/v1/prices", method: "GET", body: null } as unknown as Request, { ip: "10.1.2.3" });
+    expect(d.code).toBe("INSECURE_TRANSPORT");
+    expect(xff).toBe(1);
+  });
+
   it("checks allowed domains against Origin, else Referer", async () => {
     const { kw } = setup();
     const { token } = await kw.tokens.create({ owner: "o", kind: "publishable", domains: ["example.com", "*.example.com"] });
