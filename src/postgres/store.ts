@@ -2,9 +2,9 @@
 // write primitive is one statement (insert with its hashes, audit entry and
 // notification; flat credits; nonces; usage) or one short transaction that
 // locks what it reads first (update and revoke: the token's row; metering
-// with a rate limit or refill: a per-token advisory lock, and the credit row
-// that flat spends and leases lock), so every process
-// sharing the database sees one order of writes. Hot tokens may be metered
+// with a rate limit or refill: a per-token advisory lock, which credit lease
+// reservations and returns take too, and the credit row that flat spends
+// lock), so every process sharing the database sees one order of writes. Hot tokens may be metered
 // from credit leases instead (opt-in, ./leases.ts).
 import { InvalidInputError, KeywardError, StoreUnavailableError, TokenExistsError, TokenNotFoundError } from "../errors.js";
 import { toBase64Url } from "../lib/bytes.js";
@@ -412,16 +412,16 @@ export class PostgresStore implements TokenStore {
     const creditKey = pgKey(poolKey(request.tokenId, request.pool));
     if (!account && !request.rateLimit && !rateLimits?.length && policy && policy.refill === null && !policy.reset && request.cost > 0) {
       // A lease answers null when the balance is low: then this request is metered on its own.
-      const leased = this.#leases && (await this.#leases.spend(creditKey, request.cost, policy.limit, now));
+      const leased = this.#leases && (await this.#leases.spend(creditKey, this.#tokenLock(id), request.cost, policy.limit, now));
       return leased || this.#spendFlat(creditKey, request.cost, policy.limit, now);
     }
     return transaction(this.#pool, async (c) => {
       // Token first, then account: one lock order for every request.
-      await c.query(this.#s.lockCounters, [`${this.#t.credits}:${id}`]);
+      await c.query(this.#s.lockCounters, [this.#tokenLock(id)]);
       if (account) await c.query(this.#s.lockCounters, [this.#accountLock(account.owner)]);
       const keys = account || creditKey !== id || rateLimits?.length;
       for (;;) {
-        // null: a first use lost its credit row to a flat spend or a lease; read again (now locked).
+        // null: a first use lost its credit row to a flat spend; read again (now locked).
         const result = keys ? await this.#meterKeys(c, request, creditKey, now) : await this.#meterToken(c, request, now);
         if (result) return result;
       }
@@ -468,12 +468,23 @@ export class PostgresStore implements TokenStore {
 
   /**
    * The first write of a credit row that was absent when read under the
-   * advisory lock: flat spends and leases do not take that lock, so one may
-   * have created the row since (then false, and nothing is written: the
+   * advisory lock: flat spends do not take that lock, so one may have
+   * created the row since (then false, and nothing is written: the
    * caller reads again, which now locks the row).
    */
   async #claimCreditRow(c: PostgresClient, key: string, next: CreditState): Promise<boolean> {
     return (await c.query(this.#s.claimCreditRow, [key, next.used, next.periodStart])).rows.length === 1;
+  }
+
+  /**
+   * The advisory lock key of a token's counters, every pool's: `meter` and
+   * `adjustCredits` take it before they read the credit row and what its
+   * leases hold in one statement, and lease reservations and returns hold it
+   * for their whole transaction, since they change both. Taken first. `id`
+   * is the token id's key (`pgKey`).
+   */
+  #tokenLock(id: string): string {
+    return `${this.#t.credits}:${id}`;
   }
 
   /** The advisory lock key of an account's counters (taken after its token's). */
@@ -485,7 +496,7 @@ export class PostgresStore implements TokenStore {
    * A request with an account, named pools or several rate limits, under the
    * locks (taken by the caller): every counter row in one read (`poolKey`,
    * `rateKey` of the store kit; the token's credit row also row-locked, since
-   * flat spends and leases take only that lock), one `meterStep`, every
+   * flat spends take only that lock), one `meterStep`, every
    * changed row in one write. Null when the token's credit row, absent when
    * read, was created meanwhile: nothing was written.
    */
@@ -572,7 +583,8 @@ export class PostgresStore implements TokenStore {
 
   /**
    * Under the lock `meter` takes for the balance (an account's; a token's,
-   * and its credit row, which flat spends and leases lock). A token's
+   * which lease reservations and returns take too, and its credit row,
+   * which flat spends lock). A token's
    * credits held by leases are set aside (`setAside`): a reset leaves them
    * counted as used until they are reported or returned (docs/fleet.md).
    */
@@ -594,7 +606,7 @@ export class PostgresStore implements TokenStore {
         return step.result;
       }
       const key = pgKey(poolKey(k.tokenId, k.pool));
-      await c.query(this.#s.lockCounters, [`${this.#t.credits}:${pgKey(k.tokenId)}`]);
+      await c.query(this.#s.lockCounters, [this.#tokenLock(pgKey(k.tokenId))]);
       type Found = { used: number; period_start: number | null; leased: number; fresh?: boolean };
       const found = (await c.query(write ? this.#s.lockCreditRow : this.#s.creditRow, [key])).rows[0] as Found | undefined;
       const aside = setAside(found?.leased ?? 0);

@@ -27,6 +27,45 @@ describe.runIf(hasPostgres)("credit leases", () => {
     };
     return { counter, counted };
   };
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  /**
+   * The pool, holding transactions that ran a statement matching `pattern`
+   * until `release()`: at their COMMIT, or at their next statement. Every
+   * failed statement's code is kept in `failed`.
+   */
+  const holding = (pattern: RegExp, at: "commit" | "next") => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const state = { held: 0, failed: [] as string[] };
+    const held: PostgresPool = {
+      query: (text, values) => pool.query(text, values),
+      connect: async () => {
+        const c = await pool.connect();
+        let matched = false;
+        return {
+          query: async (text: string, values?: unknown[]) => {
+            if (matched && (at === "next" || text === "COMMIT")) {
+              matched = false;
+              state.held++;
+              await gate;
+            }
+            if (pattern.test(text)) matched = true;
+            return c.query(text, values).catch((err: { code?: string }) => {
+              state.failed.push(err.code ?? "?");
+              throw err;
+            });
+          },
+          release: (err?: Error | boolean) => c.release(err),
+        };
+      },
+    };
+    const reached = async () => {
+      while (state.held === 0) await sleep(5);
+    };
+    return { held, release: () => release(), reached, state };
+  };
 
   it("advertise the capability only when enabled; bad settings are INVALID_CONFIG", async () => {
     const off = await postgresStore(pool, { tablePrefix: freshPrefix(), changeFeed: false });
@@ -140,5 +179,69 @@ describe.runIf(hasPostgres)("credit leases", () => {
     expect(await used(tokenId)).toBe(after);
     expect((await admin.adjustCredits({ key: { tokenId }, policy, change: { op: "read" } }, now + 5000)).remaining).toBe(1000 - after);
     await admin.close();
+  });
+
+  // A reset runs under the token's advisory lock, which a reservation and a return hold to their
+  // commit: it never reads the credit row after a lease change committed and the leases' sum before.
+  it.each([
+    ["an admin reset", "reservation"],
+    ["a meter call applying a due monthly reset", "reservation"],
+    ["an admin reset", "return"],
+  ])("%s racing a lease %s (held at its COMMIT) mints and loses nothing", async (what, racing) => {
+    const prefix = freshPrefix();
+    const gate = holding(racing === "reservation" ? /^INSERT INTO \S+credit_leases/ : /^DELETE FROM \S+credit_leases WHERE id/, "commit");
+    const leasing = await postgresStore(gate.held, { tablePrefix: prefix, changeFeed: false, creditLeases: true });
+    const admin = guardStore(await postgresStore(pool, { tablePrefix: prefix, changeFeed: false }));
+    const tokenId = "tok_reset_race";
+    const now = Date.UTC(2026, 0, 15);
+    const used = async () => (await pool.query(`SELECT used FROM ${prefix}credits WHERE token_id = $1`, [tokenId])).rows[0].used;
+    // One credit spent without a lease; then a lease of 8, one granted from it (7 held).
+    expect((await admin.meter({ tokenId, cost: 1, rateLimit: null, credits: flat }, now)).granted).toBe(true);
+    const leased = leasing.meter({ tokenId, cost: 1, rateLimit: null, credits: flat }, now);
+    if (racing === "return") {
+      expect((await leased).granted).toBe(true);
+      expect(await used()).toBe(9);
+      void leasing.close();
+    }
+    await gate.reached();
+    const reset =
+      what === "an admin reset"
+        ? admin.adjustCredits({ key: { tokenId }, policy, change: { op: "reset" } }, now)
+        : admin.meter({ tokenId, cost: 0, rateLimit: null, credits: { ...flat, reset: "month" } }, Date.UTC(2026, 1, 2)).then((r) => r.credits!);
+    await sleep(300);
+    gate.release();
+    if (racing === "reservation") {
+      expect((await leased).granted).toBe(true);
+      // What the lease holds stays counted: 8, or 7 when the report of its grant committed first.
+      const { remaining } = await reset;
+      expect([992, 993]).toContain(remaining);
+      const afterReset = await used();
+      expect(afterReset).toBe(1000 - remaining);
+      await leasing.close();
+      // The return gives back exactly the 7 it kept: a grant reported after the reset stays spent.
+      expect(await used()).toBe(afterReset - 7);
+    } else {
+      // The return went first (the reset waited for it): a full balance.
+      expect((await reset).remaining).toBe(1000);
+      await leasing.close();
+      expect(await used()).toBe(0);
+    }
+    expect(gate.state.failed).toEqual([]);
+    await admin.close!();
+  });
+
+  it("stores with different table prefixes in one database never wait for each other's leases", async () => {
+    const gate = holding(/^INSERT INTO \S+credit_leases/, "commit");
+    const one = await postgresStore(gate.held, { tablePrefix: freshPrefix(), changeFeed: false, creditLeases: true });
+    const other = await postgresStore(pool, { tablePrefix: freshPrefix(), changeFeed: false, creditLeases: true });
+    const request = { tokenId: "tok_same_id", cost: 1, rateLimit: null, credits: flat };
+    const held = one.meter(request, Date.now());
+    await gate.reached();
+    const answer = await Promise.race([other.meter(request, Date.now()), sleep(2_000).then(() => "still waiting")]);
+    gate.release();
+    expect(answer).toMatchObject({ granted: true });
+    expect((await held).granted).toBe(true);
+    await one.close();
+    await other.close();
   });
 });
