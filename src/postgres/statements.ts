@@ -183,8 +183,8 @@ export const statements = (t: TableNames) => ({
   saveCreditAudited: `WITH c AS (UPDATE ${t.credits} SET used = $2::float8, period_start = $3::float8 WHERE token_id = $1),
     au AS (${auditInsert(t, 4)})
     SELECT 1`,
-  // Hard delete: the token, its hashes, and every row under its id or its composite counter keys
-  // ("<id>U+001F…"), with the audit entry and the announcement.
+  // Hard delete, under the token's row lock and advisory lock: the token, its hashes, and every row
+  // under its id or its composite counter keys ("<id>U+001F…"), with the audit entry and the announcement.
   deleteToken: `WITH tok AS (DELETE FROM ${t.tokens} WHERE id = $3),
     hs AS (DELETE FROM ${t.hashes} WHERE token_id = $3 RETURNING 1),
     cr AS (DELETE FROM ${t.credits} WHERE token_id = $3 OR starts_with(token_id, $3 || chr(31)) RETURNING 1),

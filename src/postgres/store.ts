@@ -480,7 +480,8 @@ export class PostgresStore implements TokenStore {
    * The advisory lock key of a token's counters, every pool's: `meter` and
    * `adjustCredits` take it before they read the credit row and what its
    * leases hold in one statement, and lease reservations and returns hold it
-   * for their whole transaction, since they change both. Taken first. `id`
+   * for their whole transaction, since they change both. Taken first, except
+   * by `delete`, after the token's row (nothing holding it locks that row). `id`
    * is the token id's key (`pgKey`).
    */
   #tokenLock(id: string): string {
@@ -627,6 +628,9 @@ export class PostgresStore implements TokenStore {
     const deleted = await transaction(this.#pool, async (c) => {
       const token = parse<StoredToken>((await c.query(this.#s.tokenForUpdate, [pgKey(id)])).rows, "record");
       if (!token) throw new TokenNotFoundError(id);
+      // No lease reservation, return or reclaim of any pool of the token is under way meanwhile: they
+      // lock a lease row before the credit row, the statement below the credit rows first.
+      await c.query(this.#s.lockCounters, [this.#tokenLock(pgKey(id))]);
       const announced = this.#announce({ tokenId: id, hashes: hashesOf(token) });
       change = announced;
       const counts = (

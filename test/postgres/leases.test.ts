@@ -1,6 +1,7 @@
 // Credit leases in one process: exact grants, work per request, return on close.
 import { guardStore, Keyward } from "keyward";
 import { type PostgresPool, postgresStore } from "keyward/postgres";
+import { makeStoredToken } from "keyward/testing";
 import { describe, expect, it } from "vitest";
 import { freshPrefix, hasPostgres, testPool } from "./server.js";
 
@@ -227,6 +228,48 @@ describe.runIf(hasPostgres)("credit leases", () => {
       expect(await used()).toBe(0);
     }
     expect(gate.state.failed).toEqual([]);
+    await admin.close!();
+  });
+
+  it.each([
+    ["a lease's return", "default"],
+    ["an expired lease's reclaim", "gpu"],
+  ])("a hard delete racing %s (the lease row deleted, the credit row not yet locked) does not deadlock; nothing of the token is left", async (what, pool_) => {
+    const prefix = freshPrefix();
+    const returning = what === "a lease's return";
+    const gate = holding(returning ? /^DELETE FROM \S+credit_leases WHERE id/ : /^DELETE FROM \S+credit_leases WHERE token_id/, "next");
+    // The holder of the lease; for a reclaim, another process takes a lease after the first one expired.
+    const holder = await postgresStore(returning ? gate.held : pool, { tablePrefix: prefix, changeFeed: false, creditLeases: true });
+    const taker = returning ? holder : await postgresStore(gate.held, { tablePrefix: prefix, changeFeed: false, creditLeases: true });
+    const admin = guardStore(await postgresStore(pool, { tablePrefix: prefix, changeFeed: false }));
+    const token = makeStoredToken();
+    await admin.insert(token);
+    const now = Date.now();
+    const spend = (s: typeof holder, at: number) => s.meter({ tokenId: token.id, pool: pool_, cost: 1, rateLimit: null, credits: flat }, at);
+    expect((await spend(holder, now)).granted).toBe(true);
+    // The taker's grant is reported after its reservation commits: if the delete came first, it is not granted.
+    const racing = returning
+      ? holder.close()
+      : spend(taker, now + 60_000).then(
+          (r) => expect(r.granted).toBe(true),
+          (err: { code: string }) => expect(err.code).toBe("STORE_UNAVAILABLE"),
+        );
+    await gate.reached();
+    const deleted = admin.delete(token.id).then(
+      (d) => d.token.id,
+      (err: { code: string; driverCode?: string }) => `${err.code} ${err.driverCode}`,
+    );
+    await sleep(300);
+    gate.release();
+    await racing;
+    expect(await deleted).toBe(token.id);
+    expect(gate.state.failed).toEqual([]);
+    for (const table of ["credits", "credit_leases"]) {
+      const { rows } = await pool.query(`SELECT 1 FROM ${prefix}${table} WHERE starts_with(token_id, $1)`, [token.id]);
+      expect(rows).toEqual([]);
+    }
+    await holder.close();
+    await taker.close();
     await admin.close!();
   });
 
