@@ -84,6 +84,7 @@ export const statements = (t: TableNames) => ({
       SELECT $1, $4::float8, $5::float8, $6::text WHERE $4::float8 IS NOT NULL
       ON CONFLICT (token_id) DO UPDATE SET window_ms = excluded.window_ms, bucket = excluded.bucket, counts = excluded.counts)
     SELECT 1`,
+  // A balance read, without a lock: the credit row and what its leases hold, from one snapshot.
   creditRow: `SELECT used, period_start, ${leased(t, "$1")} FROM ${t.credits} WHERE token_id = $1`,
   // Insert, or take over an expired entry; an unexpired one makes no change (rowCount 0).
   rememberNonce: `INSERT INTO ${t.nonces} (token_id, nonce, expires_at) VALUES ($1, $2, $3)

@@ -583,43 +583,48 @@ export class PostgresStore implements TokenStore {
   }
 
   /**
-   * Under the lock `meter` takes for the balance (an account's; a token's,
-   * which lease reservations and returns take too, and its credit row,
-   * which flat spends lock). A token's
-   * credits held by leases are set aside (`setAside`): a reset leaves them
-   * counted as used until they are reported or returned (docs/fleet.md).
+   * A read stores nothing: one statement, no lock (a token's credit row and
+   * what its leases hold come from one snapshot, and a reservation or a
+   * return commits both at once). A top-up or a reset runs under the lock
+   * `meter` takes for the balance (an account's; a token's, which lease
+   * reservations and returns take too, and its credit row, which flat spends
+   * lock), and writes the balance with its audit entry in one statement. A
+   * token's credits held by leases are set aside (`setAside`): a reset leaves
+   * them counted as used until they are reported or returned (docs/fleet.md).
    */
   async adjustCredits(request: CreditAdjustment, now: number, audit?: AuditEntry): Promise<CreditResult> {
-    const write = request.change.op !== "read";
     const k = request.key;
-    return transaction(this.#pool, async (c) => {
-      if ("owner" in k) {
-        const key = pgKey(poolKey(k.owner, k.pool));
+    const read = request.change.op === "read";
+    if ("owner" in k) {
+      const key = pgKey(poolKey(k.owner, k.pool));
+      const step = (rows: unknown[]) =>
+        adjustCredits(creditRow(rows[0] as { used: number; period_start: number | null } | undefined), request.policy, request.change, now);
+      if (read) return step(await this.#query(this.#s.accountCreditOf, [key])).result;
+      return transaction(this.#pool, async (c) => {
         await c.query(this.#s.lockCounters, [this.#accountLock(k.owner)]);
-        const row = (await c.query(this.#s.accountCreditOf, [key])).rows[0] as { used: number; period_start: number | null } | undefined;
-        const step = adjustCredits(creditRow(row), request.policy, request.change, now);
-        if (step.next) {
-          const values = [key, step.next.used, step.next.periodStart, ...this.#auditValues(write ? audit : undefined)];
-          await c.query(this.#s.saveAccountCredit, values).catch((err: unknown) => {
-            throw this.#conflict(err);
-          });
-        }
-        return step.result;
-      }
-      const key = pgKey(poolKey(k.tokenId, k.pool));
-      await c.query(this.#s.lockCounters, [this.#tokenLock(pgKey(k.tokenId))]);
-      type Found = { used: number; period_start: number | null; leased: number; fresh?: boolean };
-      const found = (await c.query(write ? this.#s.lockCreditRow : this.#s.creditRow, [key])).rows[0] as Found | undefined;
-      const aside = setAside(found?.leased ?? 0);
-      const state = aside.state(found && !found.fresh ? creditRow(found) : null);
-      const step = adjustCredits(state, aside.policy(request.policy), request.change, now);
-      if (write) {
-        const next = aside.stored(step.next ?? state ?? { used: 0, periodStart: null })!;
-        await c.query(this.#s.saveCreditAudited, [key, next.used, next.periodStart, ...this.#auditValues(audit)]).catch((err: unknown) => {
+        const { result, next } = step((await c.query(this.#s.accountCreditOf, [key])).rows);
+        // A top-up or a reset always has a next state.
+        await c.query(this.#s.saveAccountCredit, [key, next!.used, next!.periodStart, ...this.#auditValues(audit)]).catch((err: unknown) => {
           throw this.#conflict(err);
         });
-      }
-      return step.result;
+        return result;
+      });
+    }
+    const key = pgKey(poolKey(k.tokenId, k.pool));
+    const step = (rows: unknown[]) => {
+      const found = rows[0] as { used: number; period_start: number | null; leased: number; fresh?: boolean } | undefined;
+      const aside = setAside(found?.leased ?? 0);
+      const kit = adjustCredits(aside.state(found && !found.fresh ? creditRow(found) : null), aside.policy(request.policy), request.change, now);
+      return { result: kit.result, next: aside.stored(kit.next) };
+    };
+    if (read) return step(await this.#query(this.#s.creditRow, [key])).result;
+    return transaction(this.#pool, async (c) => {
+      await c.query(this.#s.lockCounters, [this.#tokenLock(pgKey(k.tokenId))]);
+      const { result, next } = step((await c.query(this.#s.lockCreditRow, [key])).rows);
+      await c.query(this.#s.saveCreditAudited, [key, next!.used, next!.periodStart, ...this.#auditValues(audit)]).catch((err: unknown) => {
+        throw this.#conflict(err);
+      });
+      return result;
     });
   }
 

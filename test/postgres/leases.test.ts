@@ -287,4 +287,29 @@ describe.runIf(hasPostgres)("credit leases", () => {
     await one.close();
     await other.close();
   });
+
+  it("a balance read is one statement and waits for no lock: answered while a reservation holds the token's, as before it", async () => {
+    const prefix = freshPrefix();
+    const gate = holding(/^INSERT INTO \S+credit_leases/, "commit");
+    const leasing = await postgresStore(gate.held, { tablePrefix: prefix, changeFeed: false, creditLeases: true });
+    const { counter, counted } = counting();
+    const admin = guardStore(await postgresStore(counted, { tablePrefix: prefix, changeFeed: false }));
+    const tokenId = "tok_read";
+    const now = Date.now();
+    const read = (key: { tokenId: string } | { owner: string }) => admin.adjustCredits({ key, policy, change: { op: "read" } }, now);
+    expect((await admin.meter({ tokenId, cost: 1, rateLimit: null, credits: flat }, now)).granted).toBe(true);
+    const leased = leasing.meter({ tokenId, cost: 1, rateLimit: null, credits: flat }, now);
+    await gate.reached();
+    const before = counter.statements;
+    expect(await Promise.race([read({ tokenId }), sleep(2_000).then(() => "still waiting")])).toMatchObject({ remaining: 999 });
+    expect((await read({ owner: "acct_read" })).remaining).toBe(1000);
+    expect(counter.statements - before).toBe(2);
+    gate.release();
+    expect((await leased).granted).toBe(true);
+    // The block of 8 counted as used, whether or not the lease's grant was reported yet.
+    expect((await read({ tokenId })).remaining).toBe(991);
+    await leasing.close();
+    expect((await read({ tokenId })).remaining).toBe(998);
+    await admin.close!();
+  });
 });
