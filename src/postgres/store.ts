@@ -4,8 +4,8 @@
 // locks what it reads first (update and revoke: the token's row; metering
 // with a rate limit or refill: a per-token advisory lock, which credit lease
 // reservations and returns take too, and the credit row that flat spends
-// lock), so every process sharing the database sees one order of writes. Hot tokens may be metered
-// from credit leases instead (opt-in, ./leases.ts).
+// lock), so every process sharing the database sees one order of writes.
+// Hot tokens may be metered from credit leases instead (opt-in, ./leases.ts).
 import { InvalidInputError, KeywardError, StoreUnavailableError, TokenExistsError, TokenNotFoundError } from "../errors.js";
 import { toBase64Url } from "../lib/bytes.js";
 import { secureRandom } from "../lib/crypto.js";
@@ -481,8 +481,8 @@ export class PostgresStore implements TokenStore {
    * `adjustCredits` take it before they read the credit row and what its
    * leases hold in one statement, and lease reservations and returns hold it
    * for their whole transaction, since they change both. Taken first, except
-   * by `delete`, after the token's row (nothing holding it locks that row). `id`
-   * is the token id's key (`pgKey`).
+   * by `delete`, after the token's row (nothing holding it locks that row).
+   * `id` is the token id's key (`pgKey`).
    */
   #tokenLock(id: string): string {
     return `${this.#t.credits}:${id}`;
