@@ -1,4 +1,5 @@
-// Credit leases in one process: exact grants, work per request, return on close.
+// Credit leases: exact grants, work per request, return on close; a reset, a read and a hard delete
+// racing a reservation or a return; table prefixes that share a database.
 import { guardStore, Keyward } from "keyward";
 import { type PostgresPool, postgresStore } from "keyward/postgres";
 import { makeStoredToken } from "keyward/testing";
