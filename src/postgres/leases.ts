@@ -47,6 +47,8 @@ const TARGET_MS = 1_000;
 interface Lease {
   readonly id: string;
   readonly key: string;
+  /** The token's advisory lock key (shared by its pools). */
+  readonly lock: string;
   readonly limit: number;
   readonly granted: number;
   /** Credits left outside any lease when this one was taken (for `remaining`). */
@@ -82,11 +84,15 @@ export class CreditLeases {
   }
 
   /**
-   * Grants `cost` credits of the token `key` (flat credits: no refill, no
-   * rate limit) from a lease, or answers null when the balance is low:
-   * then the caller meters this request on its own.
+   * Grants `cost` credits of the credit row `key` (flat credits: no refill,
+   * no rate limit) from a lease, or answers null when the balance is low:
+   * then the caller meters this request on its own. `lock` is the token's
+   * advisory lock key, the one `meter` and `adjustCredits` take: a
+   * reservation or a return holds it for its whole transaction, so they
+   * never read the credit row and what the leases hold while one is under
+   * way.
    */
-  async spend(key: string, cost: number, limit: number, now: number): Promise<MeterResult | null> {
+  async spend(key: string, lock: string, cost: number, limit: number, now: number): Promise<MeterResult | null> {
     for (;;) {
       let lease = this.#leases.get(key);
       if (lease && (lease.limit !== limit || now >= lease.renewAt || lease.granted - lease.spent < cost)) {
@@ -94,7 +100,7 @@ export class CreditLeases {
         lease = undefined;
       }
       if (!lease) {
-        const taken = await this.#take(key, cost, limit, now);
+        const taken = await this.#take(key, lock, cost, limit, now);
         if (taken === null) return null;
         continue;
       }
@@ -106,20 +112,20 @@ export class CreditLeases {
   }
 
   /** One lease taken at a time per token; concurrent requests wait for it. */
-  #take(key: string, cost: number, limit: number, now: number): Promise<Lease | null> {
+  #take(key: string, lock: string, cost: number, limit: number, now: number): Promise<Lease | null> {
     let taking = this.#taking.get(key);
     if (!taking) {
-      taking = this.#reserve(key, cost, limit, now).finally(() => this.#taking.delete(key));
+      taking = this.#reserve(key, lock, cost, limit, now).finally(() => this.#taking.delete(key));
       this.#taking.set(key, taking);
     }
     return taking;
   }
 
-  async #reserve(key: string, cost: number, limit: number, now: number): Promise<Lease | null> {
+  async #reserve(key: string, lock: string, cost: number, limit: number, now: number): Promise<Lease | null> {
     const want = Math.max(cost, Math.min(this.#settings.maxBlock, this.#blocks.get(key) ?? FIRST_BLOCK));
     const id = toBase64Url(secureRandom(12));
     const lease = await this.#transaction(this.#pool, async (c) => {
-      await c.query(this.#s.lockCounters, [key]);
+      await c.query(this.#s.lockCounters, [lock]);
       // Expired leases of dead (or cut-off) processes give back what they never granted.
       const back = (await c.query(this.#s.reclaimLeases, [key, now])).rows.reduce<number>((s, r) => s + (r as { back: number }).back, 0);
       const locked = (await c.query(this.#s.lockUsed, [key])).rows[0] as { used: number };
@@ -136,6 +142,7 @@ export class CreditLeases {
       const l: Lease = {
         id,
         key,
+        lock,
         limit,
         granted: block,
         free: free - block,
@@ -185,7 +192,7 @@ export class CreditLeases {
 
   async #return(lease: Lease): Promise<void> {
     await this.#transaction(this.#pool, async (c) => {
-      await c.query(this.#s.lockCounters, [lease.key]);
+      await c.query(this.#s.lockCounters, [lease.lock]);
       const rows = (await c.query(this.#s.returnLease, [lease.id])).rows as { back: number }[];
       const back = rows[0]?.back ?? 0;
       if (back > 0) {

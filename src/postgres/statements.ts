@@ -14,7 +14,10 @@ const page = (key: string, time: string, filter: string) => ({
   after: `SELECT ${key} FROM ${filter} AND (${time} > $3 OR (${time} = $3 AND id COLLATE "C" > $4)) ORDER BY ${time}, id COLLATE "C" LIMIT $2`,
 });
 
-// What the leases of a token's pool still hold: granted, counted in its `used`, not yet reported.
+// What the leases of a token's pool still hold: granted, counted in its `used`, not yet reported. Read
+// with the credit row under the token's advisory lock, which lease reservations and returns (the
+// writers of both) hold to their commit: a locked row read after waiting for a flat spend is its
+// newest version while this sum is the statement's snapshot, and a flat spend changes no lease.
 const leased = (t: TableNames, key: string) =>
   `(SELECT COALESCE(SUM(granted - reported), 0) FROM ${t.leases} WHERE token_id = ${key}) AS leased`;
 
@@ -52,7 +55,8 @@ export const statements = (t: TableNames) => ({
       period_start = COALESCE(${t.credits}.period_start, excluded.period_start)
     WHERE ${t.credits}.used + excluded.used <= $4::float8 RETURNING used`,
   creditsUsed: `SELECT used FROM ${t.credits} WHERE token_id = $1`,
-  // Leases: the token's credit row, created if absent and locked until commit (a flat spend may run meanwhile).
+  // Leases, under the token's advisory lock: its credit row, created if absent and locked until commit
+  // (a flat spend may run meanwhile).
   lockUsed: `INSERT INTO ${t.credits} (token_id, used, period_start) VALUES ($1, 0, NULL)
     ON CONFLICT (token_id) DO UPDATE SET used = ${t.credits}.used RETURNING used`,
   // Under lockUsed: the period start is kept unless none was set yet.
@@ -64,13 +68,13 @@ export const statements = (t: TableNames) => ({
   returnLease: `DELETE FROM ${t.leases} WHERE id = $1 RETURNING granted - reported AS back`,
   // One writer per token at a time, whether or not its counter rows exist yet (a row lock needs a row).
   lockCounters: `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`,
-  // A token's counters, under its advisory lock: the credit row also locked, since flat spends and
-  // leases take only that lock; with what the pool's leases hold (store.ts, setAside).
+  // A token's counters, under its advisory lock: the credit row also locked, since flat spends take
+  // only that lock; with what the pool's leases hold (store.ts, setAside).
   counters: `SELECT c.used, c.period_start, r.window_ms, r.bucket, r.counts, ${leased(t, "$1")} FROM (SELECT 1) one
     LEFT JOIN (SELECT used, period_start FROM ${t.credits} WHERE token_id = $1 FOR UPDATE) c ON true
     LEFT JOIN ${t.rateLimits} r ON r.token_id = $1`,
   // The first write of a credit row that was absent when read, only if it still is (a flat spend
-  // or a lease may have created it meanwhile); a row comes back when inserted.
+  // may have created it meanwhile); a row comes back when inserted.
   claimCreditRow: `INSERT INTO ${t.credits} (token_id, used, period_start) VALUES ($1, $2::float8, $3::float8)
     ON CONFLICT (token_id) DO NOTHING RETURNING 1`,
   saveCounters: `WITH c AS (INSERT INTO ${t.credits} (token_id, used, period_start)
@@ -80,6 +84,7 @@ export const statements = (t: TableNames) => ({
       SELECT $1, $4::float8, $5::float8, $6::text WHERE $4::float8 IS NOT NULL
       ON CONFLICT (token_id) DO UPDATE SET window_ms = excluded.window_ms, bucket = excluded.bucket, counts = excluded.counts)
     SELECT 1`,
+  // A balance read, without a lock: the credit row and what its leases hold, from one snapshot.
   creditRow: `SELECT used, period_start, ${leased(t, "$1")} FROM ${t.credits} WHERE token_id = $1`,
   // Insert, or take over an expired entry; an unexpired one makes no change (rowCount 0).
   rememberNonce: `INSERT INTO ${t.nonces} (token_id, nonce, expires_at) VALUES ($1, $2, $3)
@@ -144,8 +149,9 @@ export const statements = (t: TableNames) => ({
       ON CONFLICT (owner) DO UPDATE SET revision = excluded.revision, record = excluded.record),
     au AS (${auditInsert(t, 4)})
     SELECT 1`,
-  // Every counter of a metered request in one read: the token's credit row ($1) and rate rows
-  // ($2), the account's credit row ($3) and rate row ($4); JSON, null when absent.
+  // Every counter of a metered request in one read, under the advisory locks: the token's credit row
+  // ($1, locked against flat spends) with what its leases hold, its rate rows ($2), the account's
+  // credit row ($3) and rate row ($4); JSON, null when absent.
   meterRows: `SELECT
     (SELECT row_to_json(c) FROM (SELECT used, period_start FROM ${t.credits} WHERE token_id = $1 FOR UPDATE) c) AS credit,
     ${leased(t, "$1")},
@@ -171,15 +177,15 @@ export const statements = (t: TableNames) => ({
       ON CONFLICT (owner) DO UPDATE SET used = excluded.used, period_start = excluded.period_start),
     au AS (${auditInsert(t, 4)})
     SELECT 1`,
-  // A token's credit row for an admin change, locked against flat spends and leases (created when
-  // absent, then "fresh").
+  // A token's credit row for an admin change, under its advisory lock, locked against flat spends
+  // (created when absent, then "fresh"), with what its leases hold.
   lockCreditRow: `INSERT INTO ${t.credits} (token_id, used, period_start) VALUES ($1, 0, NULL)
     ON CONFLICT (token_id) DO UPDATE SET used = ${t.credits}.used RETURNING used, period_start, (xmax = 0) AS fresh, ${leased(t, "$1")}`,
   saveCreditAudited: `WITH c AS (UPDATE ${t.credits} SET used = $2::float8, period_start = $3::float8 WHERE token_id = $1),
     au AS (${auditInsert(t, 4)})
     SELECT 1`,
-  // Hard delete: the token, its hashes, and every row under its id or its composite counter keys
-  // ("<id>U+001F…"), with the audit entry and the announcement.
+  // Hard delete, under the token's row lock and advisory lock: the token, its hashes, and every row
+  // under its id or its composite counter keys ("<id>U+001F…"), with the audit entry and the announcement.
   deleteToken: `WITH tok AS (DELETE FROM ${t.tokens} WHERE id = $3),
     hs AS (DELETE FROM ${t.hashes} WHERE token_id = $3 RETURNING 1),
     cr AS (DELETE FROM ${t.credits} WHERE token_id = $3 OR starts_with(token_id, $3 || chr(31)) RETURNING 1),

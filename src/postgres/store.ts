@@ -2,10 +2,10 @@
 // write primitive is one statement (insert with its hashes, audit entry and
 // notification; flat credits; nonces; usage) or one short transaction that
 // locks what it reads first (update and revoke: the token's row; metering
-// with a rate limit or refill: a per-token advisory lock, and the credit row
-// that flat spends and leases lock), so every process
-// sharing the database sees one order of writes. Hot tokens may be metered
-// from credit leases instead (opt-in, ./leases.ts).
+// with a rate limit or refill: a per-token advisory lock, which credit lease
+// reservations and returns take too, and the credit row that flat spends
+// lock), so every process sharing the database sees one order of writes.
+// Hot tokens may be metered from credit leases instead (opt-in, ./leases.ts).
 import { InvalidInputError, KeywardError, StoreUnavailableError, TokenExistsError, TokenNotFoundError } from "../errors.js";
 import { toBase64Url } from "../lib/bytes.js";
 import { secureRandom } from "../lib/crypto.js";
@@ -412,16 +412,16 @@ export class PostgresStore implements TokenStore {
     const creditKey = pgKey(poolKey(request.tokenId, request.pool));
     if (!account && !request.rateLimit && !rateLimits?.length && policy && policy.refill === null && !policy.reset && request.cost > 0) {
       // A lease answers null when the balance is low: then this request is metered on its own.
-      const leased = this.#leases && (await this.#leases.spend(creditKey, request.cost, policy.limit, now));
+      const leased = this.#leases && (await this.#leases.spend(creditKey, this.#tokenLock(id), request.cost, policy.limit, now));
       return leased || this.#spendFlat(creditKey, request.cost, policy.limit, now);
     }
     return transaction(this.#pool, async (c) => {
       // Token first, then account: one lock order for every request.
-      await c.query(this.#s.lockCounters, [`${this.#t.credits}:${id}`]);
+      await c.query(this.#s.lockCounters, [this.#tokenLock(id)]);
       if (account) await c.query(this.#s.lockCounters, [this.#accountLock(account.owner)]);
       const keys = account || creditKey !== id || rateLimits?.length;
       for (;;) {
-        // null: a first use lost its credit row to a flat spend or a lease; read again (now locked).
+        // null: a first use lost its credit row to a flat spend; read again (now locked).
         const result = keys ? await this.#meterKeys(c, request, creditKey, now) : await this.#meterToken(c, request, now);
         if (result) return result;
       }
@@ -468,12 +468,24 @@ export class PostgresStore implements TokenStore {
 
   /**
    * The first write of a credit row that was absent when read under the
-   * advisory lock: flat spends and leases do not take that lock, so one may
-   * have created the row since (then false, and nothing is written: the
+   * advisory lock: flat spends do not take that lock, so one may have
+   * created the row since (then false, and nothing is written: the
    * caller reads again, which now locks the row).
    */
   async #claimCreditRow(c: PostgresClient, key: string, next: CreditState): Promise<boolean> {
     return (await c.query(this.#s.claimCreditRow, [key, next.used, next.periodStart])).rows.length === 1;
+  }
+
+  /**
+   * The advisory lock key of a token's counters, every pool's: `meter` and
+   * `adjustCredits` take it before they read the credit row and what its
+   * leases hold in one statement, and lease reservations and returns hold it
+   * for their whole transaction, since they change both. Taken first, except
+   * by `delete`, after the token's row (nothing holding it locks that row).
+   * `id` is the token id's key (`pgKey`).
+   */
+  #tokenLock(id: string): string {
+    return `${this.#t.credits}:${id}`;
   }
 
   /** The advisory lock key of an account's counters (taken after its token's). */
@@ -485,7 +497,7 @@ export class PostgresStore implements TokenStore {
    * A request with an account, named pools or several rate limits, under the
    * locks (taken by the caller): every counter row in one read (`poolKey`,
    * `rateKey` of the store kit; the token's credit row also row-locked, since
-   * flat spends and leases take only that lock), one `meterStep`, every
+   * flat spends take only that lock), one `meterStep`, every
    * changed row in one write. Null when the token's credit row, absent when
    * read, was created meanwhile: nothing was written.
    */
@@ -571,42 +583,48 @@ export class PostgresStore implements TokenStore {
   }
 
   /**
-   * Under the lock `meter` takes for the balance (an account's; a token's,
-   * and its credit row, which flat spends and leases lock). A token's
-   * credits held by leases are set aside (`setAside`): a reset leaves them
-   * counted as used until they are reported or returned (docs/fleet.md).
+   * A read stores nothing: one statement, no lock (a token's credit row and
+   * what its leases hold come from one snapshot, and a reservation or a
+   * return commits both at once). A top-up or a reset runs under the lock
+   * `meter` takes for the balance (an account's; a token's, which lease
+   * reservations and returns take too, and its credit row, which flat spends
+   * lock), and writes the balance with its audit entry in one statement. A
+   * token's credits held by leases are set aside (`setAside`): a reset leaves
+   * them counted as used until they are reported or returned (docs/fleet.md).
    */
   async adjustCredits(request: CreditAdjustment, now: number, audit?: AuditEntry): Promise<CreditResult> {
-    const write = request.change.op !== "read";
     const k = request.key;
-    return transaction(this.#pool, async (c) => {
-      if ("owner" in k) {
-        const key = pgKey(poolKey(k.owner, k.pool));
+    const read = request.change.op === "read";
+    if ("owner" in k) {
+      const key = pgKey(poolKey(k.owner, k.pool));
+      const step = (rows: unknown[]) =>
+        adjustCredits(creditRow(rows[0] as { used: number; period_start: number | null } | undefined), request.policy, request.change, now);
+      if (read) return step(await this.#query(this.#s.accountCreditOf, [key])).result;
+      return transaction(this.#pool, async (c) => {
         await c.query(this.#s.lockCounters, [this.#accountLock(k.owner)]);
-        const row = (await c.query(this.#s.accountCreditOf, [key])).rows[0] as { used: number; period_start: number | null } | undefined;
-        const step = adjustCredits(creditRow(row), request.policy, request.change, now);
-        if (step.next) {
-          const values = [key, step.next.used, step.next.periodStart, ...this.#auditValues(write ? audit : undefined)];
-          await c.query(this.#s.saveAccountCredit, values).catch((err: unknown) => {
-            throw this.#conflict(err);
-          });
-        }
-        return step.result;
-      }
-      const key = pgKey(poolKey(k.tokenId, k.pool));
-      await c.query(this.#s.lockCounters, [`${this.#t.credits}:${pgKey(k.tokenId)}`]);
-      type Found = { used: number; period_start: number | null; leased: number; fresh?: boolean };
-      const found = (await c.query(write ? this.#s.lockCreditRow : this.#s.creditRow, [key])).rows[0] as Found | undefined;
-      const aside = setAside(found?.leased ?? 0);
-      const state = aside.state(found && !found.fresh ? creditRow(found) : null);
-      const step = adjustCredits(state, aside.policy(request.policy), request.change, now);
-      if (write) {
-        const next = aside.stored(step.next ?? state ?? { used: 0, periodStart: null })!;
-        await c.query(this.#s.saveCreditAudited, [key, next.used, next.periodStart, ...this.#auditValues(audit)]).catch((err: unknown) => {
+        const { result, next } = step((await c.query(this.#s.accountCreditOf, [key])).rows);
+        // A top-up or a reset always has a next state.
+        await c.query(this.#s.saveAccountCredit, [key, next!.used, next!.periodStart, ...this.#auditValues(audit)]).catch((err: unknown) => {
           throw this.#conflict(err);
         });
-      }
-      return step.result;
+        return result;
+      });
+    }
+    const key = pgKey(poolKey(k.tokenId, k.pool));
+    const step = (rows: unknown[]) => {
+      const found = rows[0] as { used: number; period_start: number | null; leased: number; fresh?: boolean } | undefined;
+      const aside = setAside(found?.leased ?? 0);
+      const kit = adjustCredits(aside.state(found && !found.fresh ? creditRow(found) : null), aside.policy(request.policy), request.change, now);
+      return { result: kit.result, next: aside.stored(kit.next) };
+    };
+    if (read) return step(await this.#query(this.#s.creditRow, [key])).result;
+    return transaction(this.#pool, async (c) => {
+      await c.query(this.#s.lockCounters, [this.#tokenLock(pgKey(k.tokenId))]);
+      const { result, next } = step((await c.query(this.#s.lockCreditRow, [key])).rows);
+      await c.query(this.#s.saveCreditAudited, [key, next!.used, next!.periodStart, ...this.#auditValues(audit)]).catch((err: unknown) => {
+        throw this.#conflict(err);
+      });
+      return result;
     });
   }
 
@@ -615,6 +633,9 @@ export class PostgresStore implements TokenStore {
     const deleted = await transaction(this.#pool, async (c) => {
       const token = parse<StoredToken>((await c.query(this.#s.tokenForUpdate, [pgKey(id)])).rows, "record");
       if (!token) throw new TokenNotFoundError(id);
+      // No lease reservation, return or reclaim of any pool of the token is under way meanwhile: they
+      // lock a lease row before the credit row, the statement below the credit rows first.
+      await c.query(this.#s.lockCounters, [this.#tokenLock(pgKey(id))]);
       const announced = this.#announce({ tokenId: id, hashes: hashesOf(token) });
       change = announced;
       const counts = (

@@ -1,6 +1,8 @@
-// Credit leases in one process: exact grants, work per request, return on close.
+// Credit leases: exact grants, work per request, return on close; a reset, a read and a hard delete
+// racing a reservation or a return; table prefixes that share a database.
 import { guardStore, Keyward } from "keyward";
 import { type PostgresPool, postgresStore } from "keyward/postgres";
+import { makeStoredToken } from "keyward/testing";
 import { describe, expect, it } from "vitest";
 import { freshPrefix, hasPostgres, testPool } from "./server.js";
 
@@ -26,6 +28,45 @@ describe.runIf(hasPostgres)("credit leases", () => {
       },
     };
     return { counter, counted };
+  };
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  /**
+   * The pool, holding transactions that ran a statement matching `pattern`
+   * until `release()`: at their COMMIT, or at their next statement. Every
+   * failed statement's code is kept in `failed`.
+   */
+  const holding = (pattern: RegExp, at: "commit" | "next") => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const state = { held: 0, failed: [] as string[] };
+    const held: PostgresPool = {
+      query: (text, values) => pool.query(text, values),
+      connect: async () => {
+        const c = await pool.connect();
+        let matched = false;
+        return {
+          query: async (text: string, values?: unknown[]) => {
+            if (matched && (at === "next" || text === "COMMIT")) {
+              matched = false;
+              state.held++;
+              await gate;
+            }
+            if (pattern.test(text)) matched = true;
+            return c.query(text, values).catch((err: { code?: string }) => {
+              state.failed.push(err.code ?? "?");
+              throw err;
+            });
+          },
+          release: (err?: Error | boolean) => c.release(err),
+        };
+      },
+    };
+    const reached = async () => {
+      while (state.held === 0) await sleep(5);
+    };
+    return { held, release: () => release(), reached, state };
   };
 
   it("advertise the capability only when enabled; bad settings are INVALID_CONFIG", async () => {
@@ -140,5 +181,136 @@ describe.runIf(hasPostgres)("credit leases", () => {
     expect(await used(tokenId)).toBe(after);
     expect((await admin.adjustCredits({ key: { tokenId }, policy, change: { op: "read" } }, now + 5000)).remaining).toBe(1000 - after);
     await admin.close();
+  });
+
+  // A reset runs under the token's advisory lock, which a reservation and a return hold to their
+  // commit: it never reads the credit row after a lease change committed and the leases' sum before.
+  it.each([
+    ["an admin reset", "reservation"],
+    ["a meter call applying a due monthly reset", "reservation"],
+    ["an admin reset", "return"],
+  ])("%s racing a lease %s (held at its COMMIT) mints and loses nothing", async (what, racing) => {
+    const prefix = freshPrefix();
+    const gate = holding(racing === "reservation" ? /^INSERT INTO \S+credit_leases/ : /^DELETE FROM \S+credit_leases WHERE id/, "commit");
+    const leasing = await postgresStore(gate.held, { tablePrefix: prefix, changeFeed: false, creditLeases: true });
+    const admin = guardStore(await postgresStore(pool, { tablePrefix: prefix, changeFeed: false }));
+    const tokenId = "tok_reset_race";
+    const now = Date.UTC(2026, 0, 15);
+    const used = async () => (await pool.query(`SELECT used FROM ${prefix}credits WHERE token_id = $1`, [tokenId])).rows[0].used;
+    // One credit spent without a lease; then a lease of 8, one granted from it (7 held).
+    expect((await admin.meter({ tokenId, cost: 1, rateLimit: null, credits: flat }, now)).granted).toBe(true);
+    const leased = leasing.meter({ tokenId, cost: 1, rateLimit: null, credits: flat }, now);
+    if (racing === "return") {
+      expect((await leased).granted).toBe(true);
+      expect(await used()).toBe(9);
+      void leasing.close();
+    }
+    await gate.reached();
+    const reset =
+      what === "an admin reset"
+        ? admin.adjustCredits({ key: { tokenId }, policy, change: { op: "reset" } }, now)
+        : admin.meter({ tokenId, cost: 0, rateLimit: null, credits: { ...flat, reset: "month" } }, Date.UTC(2026, 1, 2)).then((r) => r.credits!);
+    await sleep(300);
+    gate.release();
+    if (racing === "reservation") {
+      expect((await leased).granted).toBe(true);
+      // What the lease holds stays counted: 8, or 7 when the report of its grant committed first.
+      const { remaining } = await reset;
+      expect([992, 993]).toContain(remaining);
+      const afterReset = await used();
+      expect(afterReset).toBe(1000 - remaining);
+      await leasing.close();
+      // The return gives back exactly the 7 it kept: a grant reported after the reset stays spent.
+      expect(await used()).toBe(afterReset - 7);
+    } else {
+      // The return went first (the reset waited for it): a full balance.
+      expect((await reset).remaining).toBe(1000);
+      await leasing.close();
+      expect(await used()).toBe(0);
+    }
+    expect(gate.state.failed).toEqual([]);
+    await admin.close!();
+  });
+
+  it.each([
+    ["a lease's return", "default"],
+    ["an expired lease's reclaim", "gpu"],
+  ])("a hard delete racing %s (the lease row deleted, the credit row not yet locked) does not deadlock; nothing of the token is left", async (what, pool_) => {
+    const prefix = freshPrefix();
+    const returning = what === "a lease's return";
+    const gate = holding(returning ? /^DELETE FROM \S+credit_leases WHERE id/ : /^DELETE FROM \S+credit_leases WHERE token_id/, "next");
+    // The holder of the lease; for a reclaim, another process takes a lease after the first one expired.
+    const holder = await postgresStore(returning ? gate.held : pool, { tablePrefix: prefix, changeFeed: false, creditLeases: true });
+    const taker = returning ? holder : await postgresStore(gate.held, { tablePrefix: prefix, changeFeed: false, creditLeases: true });
+    const admin = guardStore(await postgresStore(pool, { tablePrefix: prefix, changeFeed: false }));
+    const token = makeStoredToken();
+    await admin.insert(token);
+    const now = Date.now();
+    const spend = (s: typeof holder, at: number) => s.meter({ tokenId: token.id, pool: pool_, cost: 1, rateLimit: null, credits: flat }, at);
+    expect((await spend(holder, now)).granted).toBe(true);
+    // The taker's grant is reported after its reservation commits: if the delete came first, it is not granted.
+    const racing = returning
+      ? holder.close()
+      : spend(taker, now + 60_000).then(
+          (r) => expect(r.granted).toBe(true),
+          (err: { code: string }) => expect(err.code).toBe("STORE_UNAVAILABLE"),
+        );
+    await gate.reached();
+    const deleted = admin.delete(token.id).then(
+      (d) => d.token.id,
+      (err: { code: string; driverCode?: string }) => `${err.code} ${err.driverCode}`,
+    );
+    await sleep(300);
+    gate.release();
+    await racing;
+    expect(await deleted).toBe(token.id);
+    expect(gate.state.failed).toEqual([]);
+    for (const table of ["credits", "credit_leases"]) {
+      const { rows } = await pool.query(`SELECT 1 FROM ${prefix}${table} WHERE starts_with(token_id, $1)`, [token.id]);
+      expect(rows).toEqual([]);
+    }
+    await holder.close();
+    await taker.close();
+    await admin.close!();
+  });
+
+  it("stores with different table prefixes in one database never wait for each other's leases", async () => {
+    const gate = holding(/^INSERT INTO \S+credit_leases/, "commit");
+    const one = await postgresStore(gate.held, { tablePrefix: freshPrefix(), changeFeed: false, creditLeases: true });
+    const other = await postgresStore(pool, { tablePrefix: freshPrefix(), changeFeed: false, creditLeases: true });
+    const request = { tokenId: "tok_same_id", cost: 1, rateLimit: null, credits: flat };
+    const held = one.meter(request, Date.now());
+    await gate.reached();
+    const answer = await Promise.race([other.meter(request, Date.now()), sleep(2_000).then(() => "still waiting")]);
+    gate.release();
+    expect(answer).toMatchObject({ granted: true });
+    expect((await held).granted).toBe(true);
+    await one.close();
+    await other.close();
+  });
+
+  it("a balance read is one statement and waits for no lock: answered while a reservation holds the token's, as before it", async () => {
+    const prefix = freshPrefix();
+    const gate = holding(/^INSERT INTO \S+credit_leases/, "commit");
+    const leasing = await postgresStore(gate.held, { tablePrefix: prefix, changeFeed: false, creditLeases: true });
+    const { counter, counted } = counting();
+    const admin = guardStore(await postgresStore(counted, { tablePrefix: prefix, changeFeed: false }));
+    const tokenId = "tok_read";
+    const now = Date.now();
+    const read = (key: { tokenId: string } | { owner: string }) => admin.adjustCredits({ key, policy, change: { op: "read" } }, now);
+    expect((await admin.meter({ tokenId, cost: 1, rateLimit: null, credits: flat }, now)).granted).toBe(true);
+    const leased = leasing.meter({ tokenId, cost: 1, rateLimit: null, credits: flat }, now);
+    await gate.reached();
+    const before = counter.statements;
+    expect(await Promise.race([read({ tokenId }), sleep(2_000).then(() => "still waiting")])).toMatchObject({ remaining: 999 });
+    expect((await read({ owner: "acct_read" })).remaining).toBe(1000);
+    expect(counter.statements - before).toBe(2);
+    gate.release();
+    expect((await leased).granted).toBe(true);
+    // The block of 8 counted as used, whether or not the lease's grant was reported yet.
+    expect((await read({ tokenId })).remaining).toBe(991);
+    await leasing.close();
+    expect((await read({ tokenId })).remaining).toBe(998);
+    await admin.close!();
   });
 });
