@@ -31,7 +31,7 @@ import { compareKeys, type PageQuery, type SortKey } from "./kit/page.js";
 import { type RateWindowState, windowExpired } from "./kit/rate-window.js";
 import { revokeAudit, revokedRecord, updatedRecord } from "./kit/records.js";
 import { CounterMap, sweep } from "./memory-counters.js";
-import { deepFreeze, SHARED_READS, type SharedReads } from "./shared-reads.js";
+import { deepFreeze, LOCAL_COUNTERS, SHARED_READS, type SharedReads } from "./shared-reads.js";
 import {
   type LastUsed,
   MAX_USAGE_SCOPE_LENGTH,
@@ -834,6 +834,16 @@ export class MemoryStore implements TokenStore {
       get: (id) => tokens.get(id) ?? null,
       getAccount: (owner) => accounts.get(owner) ?? null,
     };
+  }
+
+  /**
+   * @internal Whether `meter` and `rememberNonce` are this class's own,
+   * which run in this process without waiting on anything (false when a
+   * subclass overrides one: the verifier then bounds its calls).
+   */
+  [LOCAL_COUNTERS](): boolean {
+    const own = MemoryStore.prototype;
+    return this.meter === own.meter && this.rememberNonce === own.rememberNonce;
   }
 
   /**

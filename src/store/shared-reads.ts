@@ -41,6 +41,19 @@ export function sharedReadsOf(store: unknown): SharedReads | null {
 }
 
 /**
+ * @internal Key of the method by which a store says its counters (`meter`,
+ * `rememberNonce`) run in this process without I/O: such a call cannot wait
+ * on anything, so the verifier gives it no deadline.
+ */
+export const LOCAL_COUNTERS: unique symbol = Symbol("keyward.localCounters");
+
+/** @internal Whether the store's counters run in this process without I/O. */
+export function hasLocalCounters(store: unknown): boolean {
+  const s = store as { [LOCAL_COUNTERS]?: () => boolean } | null;
+  return typeof s?.[LOCAL_COUNTERS] === "function" && s[LOCAL_COUNTERS]();
+}
+
+/**
  * @internal Freezes `value` and everything reachable from it (plain data:
  * objects and arrays), returning it.
  */

@@ -6,6 +6,7 @@ import type { ResolvedConfig } from "../config.js";
 import { DEFAULT_POOL, poolOf } from "../model/pools.js";
 import type { StoredToken, TokenPolicy } from "../model/types.js";
 import { allow, deny } from "../policy/decision.js";
+import { hasLocalCounters } from "../store/shared-reads.js";
 import type { AccountMeter, MeterRequest, MeterResult } from "../store/types.js";
 import type { SignedNonce } from "./authenticate.js";
 import { type AccountPlanMeter, type Authorized, hasPools } from "./authorize.js";
@@ -21,12 +22,26 @@ function unmetered(policy: TokenPolicy, account: AccountPlanMeter | null): boole
 /** @internal The metering stage of the verifier. */
 export class Meter {
   readonly #cfg: ResolvedConfig;
-  /** The store's meter and nonce calls, each bounded by `lookupTimeoutMs` like a lookup. */
-  readonly #calls: DeadlineRace;
+  /**
+   * The deadlines of the store's meter and nonce calls (`lookupTimeoutMs`,
+   * like a lookup); null for a store whose counters run in this process
+   * without I/O (MemoryStore's own), which cannot keep a request waiting.
+   */
+  readonly #deadlines: DeadlineRace | null;
 
   constructor(config: ResolvedConfig) {
     this.#cfg = config;
-    this.#calls = new DeadlineRace(config.lookupTimeoutMs);
+    this.#deadlines = hasLocalCounters(config.store.adapter) ? null : new DeadlineRace(config.lookupTimeoutMs);
+  }
+
+  /** `done` of the store's answer; `failed()` when the call fails or (with a deadline) has not answered in time. */
+  #call<T, R>(call: () => Promise<T>, done: (answer: T) => R, failed: () => R): Promise<R> {
+    if (this.#deadlines !== null) return this.#deadlines.race(call, done, failed);
+    try {
+      return call().then(done).catch(failed);
+    } catch {
+      return Promise.resolve(failed());
+    }
   }
 
   /** The decision on an authorized request: nonce (for a signed request), then the meter when anything is limited. */
@@ -38,7 +53,7 @@ export class Meter {
 
   /** Replay check, after the policy allowed the request and before anything is charged. */
   async #spendNonce(a: Authorized, route: RouteCharge, now: number, nonce: SignedNonce): Promise<Decision> {
-    const fresh = await this.#calls.race(
+    const fresh = await this.#call(
       () => this.#cfg.store.rememberNonce({ tokenId: a.stored.id, nonce: nonce.nonce }, nonce.expiresAtMs, now),
       (f) => f,
       () => null,
@@ -72,7 +87,7 @@ export class Meter {
       const m = account.meter;
       request.account = pool === DEFAULT_POOL ? m : { owner: m.owner, rateLimit: m.rateLimit, credits: acctCredits };
     }
-    return this.#calls.race(
+    return this.#call(
       () => this.#cfg.store.meter(request, now),
       (m) => metered(stored, policy, request.account ?? null, spend, m, now, pool),
       () => storeUnavailable(now),

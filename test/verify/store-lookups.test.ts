@@ -120,6 +120,14 @@ describe("meter calls on the request path", () => {
     expect((await kw.check({ token })).remaining).toBe(1_000 - 202);
   });
 
+  it("MemoryStore's own meter runs in this process: no deadline, no timer (a subclass's meter gets one, above and below)", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", usage: { enabled: false } });
+    const { token } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 1_000 } });
+    const timers = vi.spyOn(globalThis, "setTimeout");
+    for (let i = 0; i < 200; i++) expect((await kw.check({ token })).ok).toBe(true);
+    expect(timers).not.toHaveBeenCalled();
+  });
+
   it("a hung meter denies with STORE_UNAVAILABLE after lookupTimeoutMs (the token is cached), then recovers", async () => {
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
     let hang = false;
