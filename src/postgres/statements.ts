@@ -14,10 +14,12 @@ const page = (key: string, time: string, filter: string) => ({
   after: `SELECT ${key} FROM ${filter} AND (${time} > $3 OR (${time} = $3 AND id COLLATE "C" > $4)) ORDER BY ${time}, id COLLATE "C" LIMIT $2`,
 });
 
-// What the leases of a token's pool still hold: granted, counted in its `used`, not yet reported. Read
-// with the credit row under the token's advisory lock, which lease reservations and returns (the
-// writers of both) hold to their commit: a locked row read after waiting for a flat spend is its
-// newest version while this sum is the statement's snapshot, and a flat spend changes no lease.
+// What the leases of a token's pool still hold: granted, counted in its `used`, not yet reported. The
+// metering and adjustment paths read it with the credit row under the token's advisory lock, which
+// lease reservations and returns (the writers of both) hold to their commit: a locked row read after
+// waiting for a flat spend is its newest version while this sum is the statement's snapshot, and a
+// flat spend changes no lease. The balance read (`creditRow`) takes no lock: one statement, one
+// snapshot, in which a reservation or return has committed `used` and its lease row together or not.
 const leased = (t: TableNames, key: string) =>
   `(SELECT COALESCE(SUM(granted - reported), 0) FROM ${t.leases} WHERE token_id = ${key}) AS leased`;
 

@@ -210,7 +210,7 @@ const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
  * @param text the text to scan
  * @param options `prefixes`: only tokens with one of these prefixes
  * @returns the tokens found, in order of appearance
- * @throws {TypeError} when the text is not a string, or `prefixes` not an array of valid prefixes
+ * @throws {TypeError} when the text is not a string, `prefixes` not an array of valid prefixes, or a `prefix` option is given
  * @example
  * ```ts
  * for (const found of findTokens(logText, { prefixes: ["acme"] })) console.log("leaked:", found.token.slice(0, 16), "at", found.index);
@@ -218,6 +218,8 @@ const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
  */
 export function findTokens(text: string, options: FindTokensOptions = {}): FoundToken[] {
   if (typeof text !== "string") throw new TypeError("text must be a string");
+  // `prefix` was the option's name before `prefixes`: refused, so it is not silently ignored.
+  if (options !== null && typeof options === "object" && "prefix" in options) throw new TypeError("findTokens takes prefixes: [prefix], not prefix");
   const { prefixes } = options;
   if (prefixes !== undefined && (!Array.isArray(prefixes) || !prefixes.every((p) => typeof p === "string" && PREFIX_PATTERN.test(p)))) {
     throw new TypeError("prefixes must be an array of prefixes matching /^[a-z][a-z0-9]{0,15}$/");

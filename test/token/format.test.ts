@@ -215,6 +215,8 @@ describe("findTokens", () => {
     for (const prefixes of ["kw", ["Kw"], ["kw_"], [""], ["a".repeat(17)], [5]]) {
       expect(() => findTokens(text, { prefixes } as never)).toThrow(TypeError);
     }
+    // The option's former name is refused, not ignored (it would find every prefix).
+    expect(() => findTokens(text, { prefix: "kw" } as never)).toThrow(/prefixes/);
   });
 
   it("has no false positives on random look-alikes (property)", () => {
