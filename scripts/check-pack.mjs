@@ -6,7 +6,9 @@ import { fileURLToPath } from "node:url";
 
 // Budgets, bytes. Measured 2026-12-04 with pools, billing, team roles, shared anomaly state and the
 // conformance groups of each (keyward/testing is 84 KB of it): 281 148 B packed, 1 011 806 B unpacked.
-export const BUDGET = { packed: 320_000, unpacked: 1_150_000 };
+// Measured 2026-12-05 after the review fixes (deadlines, signedFetch redirects, the OpenAPI answers,
+// the CHANGELOG's 14 KB of them): 320 283 B packed, 1 142 917 B unpacked; budget raised to match.
+export const BUDGET = { packed: 350_000, unpacked: 1_250_000 };
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const npm = process.platform === "win32" ? "npm.cmd" : "npm";
