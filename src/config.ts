@@ -151,7 +151,7 @@ export interface KeywardOptions {
     flushIntervalMs?: number;
     /** Most events waiting to be written (default 100 000); beyond, events are dropped and counted (`kw.usage.stats()`). */
     maxQueue?: number;
-    /** Called with every decision (identified or not), after the request's tick, in batches; a throw is ignored. */
+    /** Called with every decision (identified or not), after the request's tick, in batches, frozen (copy it to change it); a throw is ignored. */
     onDecision?: (event: DecisionEvent) => void;
     /** Called when a usage write fails (the events are queued again while there is room). */
     onError?: (error: UsageWriteError) => void;

@@ -64,6 +64,10 @@ export class UsageQueue {
   push(event: DecisionEvent): void {
     const o = this.#o;
     if (o.observers.length > 0) {
+      // Hooks receive the very object that is written: frozen, so a hook that
+      // edits what it is given (formats `at`, renames `owner`) changes neither
+      // the usage, the bill nor what the next observer sees.
+      Object.freeze(event);
       if (this.#hooks.length >= o.maxQueue) this.#stats.droppedHookEvents++;
       else {
         this.#hooks.push(event);

@@ -54,6 +54,37 @@ describe("usage pipeline", () => {
     await kw.close();
   });
 
+  it("a hook that edits the event it is given changes neither the usage written nor the bill", async () => {
+    const errors: string[] = [];
+    const store = new MemoryStore();
+    const kw = new Keyward({
+      store,
+      prefix: "acme",
+      env: "test",
+      now: () => T0,
+      usage: {
+        onDecision: (e: DecisionEvent) => {
+          const edit = e as { at: unknown; owner: unknown };
+          edit.at = new Date(e.at).toISOString(); // a logger formatting the time in place
+          edit.owner = `Customer ${e.owner}`;
+        },
+        onError: (x: UsageWriteError) => errors.push(x.error.message),
+      },
+      anomalies: { onAnomaly: () => {} },
+    });
+    const { token, record } = await kw.tokens.create({ owner: "acct_1", kind: "secret", credits: { limit: 100 } });
+    expect((await kw.check({ token, cost: 5 })).ok).toBe(true);
+    expect((await kw.check({ token, cost: 2 })).ok).toBe(true);
+    await sleep(5);
+    await kw.flush();
+    expect(errors).toEqual([]);
+    expect(kw.usage.stats()).toMatchObject({ written: 2, dropped: 0, failedWrites: 0 });
+    const bill = await kw.billing.usage({ from: T0, to: T0 + 3_600_000 });
+    expect(bill).toEqual([expect.objectContaining({ owner: "acct_1", requests: 2, credits: 7 })]);
+    expect((await kw.usage.get(record.id, { from: T0, to: T0 + 3_600_000 }))[0]).toMatchObject({ allowed: 2, credits: 7 });
+    await kw.close();
+  });
+
   it("kw.verify events carry the resolved IP, the Origin and whether the request was signed", async () => {
     const events: DecisionEvent[] = [];
     const kw = app(new MemoryStore(), { onDecision: (e: DecisionEvent) => events.push(e) });
