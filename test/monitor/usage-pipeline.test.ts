@@ -68,7 +68,7 @@ describe("usage pipeline", () => {
           edit.at = new Date(e.at).toISOString(); // a logger formatting the time in place
           edit.owner = `Customer ${e.owner}`;
         },
-        onError: (x: UsageWriteError) => errors.push(x.error.message),
+        onError: (x: UsageWriteError) => errors.push(String(x.error)),
       },
       anomalies: { onAnomaly: () => {} },
     });
