@@ -114,10 +114,14 @@ export const statements = (t: TableNames) => ({
       ON CONFLICT (owner, pool, hour) DO UPDATE SET requests = ${t.billingUsage}.requests + excluded.requests,
         credits = ${t.billingUsage}.credits + excluded.credits)
     SELECT 1`,
-  rowsOfToken: `SELECT token_id, minute, scope, code, requests, credits FROM ${t.usageDetail}
-    WHERE token_id = $1 AND minute >= $2 AND minute < $3`,
-  rowsOfOwner: `SELECT token_id, minute, scope, code, requests, credits FROM ${t.usageDetail}
-    WHERE owner = $1 AND minute >= $2 AND minute < $3`,
+  // A query's rows summed per bucket ($4: its length, ms) in the database: one row per bucket,
+  // token, scope and code reaches JavaScript, not one per minute (rollUpRows).
+  rowsOfToken: `SELECT token_id, MAX(minute) AS minute, scope, code, SUM(requests) AS requests, SUM(credits) AS credits
+    FROM ${t.usageDetail} WHERE token_id = $1 AND minute >= $2 AND minute < $3
+    GROUP BY token_id, floor(minute / $4::float8), scope, code`,
+  rowsOfOwner: `SELECT token_id, MAX(minute) AS minute, scope, code, SUM(requests) AS requests, SUM(credits) AS credits
+    FROM ${t.usageDetail} WHERE owner = $1 AND minute >= $2 AND minute < $3
+    GROUP BY token_id, floor(minute / $4::float8), scope, code`,
   lastUsedOf: `SELECT token_id, at, ip FROM ${t.lastUsed} WHERE token_id = ANY($1::text[])`,
   // Anomaly state: distinct sightings in key order; each row answers the time it held before
   // (prev_at, set under the row lock), null when this statement inserted it.

@@ -20,7 +20,7 @@ import { meterStep, poolKey, rateKey } from "../store/kit/meter.js";
 import type { PageQuery } from "../store/kit/page.js";
 import type { RateWindowState } from "../store/kit/rate-window.js";
 import { revokeAudit, revokedRecord, updatedRecord } from "../store/kit/records.js";
-import { analyticsOf, type LastUsed, rollUpRows, type UsageAnalyticsQuery, type UsageSeriesBucket } from "../store/kit/usage-analytics.js";
+import { analyticsOf, bucketMsOf, type LastUsed, rollUpRows, type UsageAnalyticsQuery, type UsageSeriesBucket } from "../store/kit/usage-analytics.js";
 import { addUsage, rollUpUsage, type UsageCounts } from "../store/kit/usage-buckets.js";
 import {
   checkSchemaVersion,
@@ -756,7 +756,7 @@ export class PostgresStore implements TokenStore {
   async queryUsage(query: UsageAnalyticsQuery): Promise<UsageSeriesBucket[]> {
     const f = query.filter;
     const [statement, key, owner] = "tokenId" in f ? [this.#s.rowsOfToken, f.tokenId, ""] : [this.#s.rowsOfOwner, f.owner, f.owner];
-    const rows = (await this.#query(statement, [pgKey(key), query.from, query.to])) as {
+    const rows = (await this.#query(statement, [pgKey(key), query.from, query.to, bucketMsOf(query)])) as {
       token_id: string;
       minute: number;
       scope: string;

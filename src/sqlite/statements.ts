@@ -65,10 +65,14 @@ const sql = (t: TableNames) => ({
   addUsageRow: `INSERT INTO ${t.usageDetail} (token_id, owner, minute, scope, code, requests, credits) VALUES (?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (token_id, minute, scope, code) DO UPDATE SET requests = requests + excluded.requests,
       credits = credits + excluded.credits`,
-  rowsOfToken: `SELECT token_id AS tokenId, owner, minute, scope, code, requests, credits FROM ${t.usageDetail}
-    WHERE token_id = ? AND minute >= ? AND minute < ?`,
-  rowsOfOwner: `SELECT token_id AS tokenId, owner, minute, scope, code, requests, credits FROM ${t.usageDetail}
-    WHERE owner = ? AND minute >= ? AND minute < ?`,
+  // A query's rows summed per bucket (the last parameter: its length, ms) in the database: one row
+  // per bucket, token, scope and code reaches JavaScript, not one per minute (rollUpRows).
+  rowsOfToken: `SELECT token_id AS tokenId, owner, MAX(minute) AS minute, scope, code, SUM(requests) AS requests,
+      SUM(credits) AS credits FROM ${t.usageDetail} WHERE token_id = ? AND minute >= ? AND minute < ?
+    GROUP BY token_id, owner, CAST(minute / ? AS INTEGER), scope, code`,
+  rowsOfOwner: `SELECT token_id AS tokenId, owner, MAX(minute) AS minute, scope, code, SUM(requests) AS requests,
+      SUM(credits) AS credits FROM ${t.usageDetail} WHERE owner = ? AND minute >= ? AND minute < ?
+    GROUP BY token_id, owner, CAST(minute / ? AS INTEGER), scope, code`,
   saveLastUsed: `INSERT INTO ${t.lastUsed} (token_id, at, ip) VALUES (?, ?, ?)
     ON CONFLICT (token_id) DO UPDATE SET at = excluded.at, ip = excluded.ip WHERE excluded.at >= ${t.lastUsed}.at`,
   lastUsedOf: `SELECT token_id AS tokenId, at, ip FROM ${t.lastUsed} WHERE token_id = ?`,

@@ -24,6 +24,7 @@ import type { RateWindowState } from "../store/kit/rate-window.js";
 import { revokeAudit, revokedRecord, updatedRecord } from "../store/kit/records.js";
 import {
   analyticsOf,
+  bucketMsOf,
   type LastUsed,
   rollUpRows,
   type UsageAnalyticsQuery,
@@ -539,8 +540,8 @@ export class SqliteStore implements TokenStore {
     return this.#read(() => {
       const rows =
         "tokenId" in f
-          ? this.#s.rowsOfToken.all(f.tokenId, query.from, query.to)
-          : this.#s.rowsOfOwner.all(f.owner, query.from, query.to);
+          ? this.#s.rowsOfToken.all(f.tokenId, query.from, query.to, bucketMsOf(query))
+          : this.#s.rowsOfOwner.all(f.owner, query.from, query.to, bucketMsOf(query));
       return rollUpRows(
         (rows as UsageDetailRow[]).map((r) => ({ ...r, minute: Number(r.minute), requests: Number(r.requests), credits: Number(r.credits) })),
         query,

@@ -88,7 +88,17 @@ export function analyticsOf(events: readonly UsageEvent[]): { rows: UsageDetailR
   return { rows: [...rows.values()], lastUsed };
 }
 
-/** The buckets of a query from rows of its token or owner (in any order), ascending by start, then key. */
+/** The length of a query's buckets, ms (a SQL store sums its rows per bucket with it). */
+export function bucketMsOf(q: UsageAnalyticsQuery): number {
+  return SIZE[q.granularity];
+}
+
+/**
+ * The buckets of a query from rows of its token or owner (in any order),
+ * ascending by start, then key. A row may be the sum of several rows of one
+ * bucket (token, owner, scope and code), with `minute` any of their minutes:
+ * a SQL store sums in the database, so only one row per bucket is read.
+ */
 export function rollUpRows(rows: Iterable<UsageDetailRow>, q: UsageAnalyticsQuery): UsageSeriesBucket[] {
   const size = SIZE[q.granularity];
   const out = new Map<string, UsageSeriesBucket>();

@@ -68,6 +68,27 @@ export function usageAnalyticsGroup(ctx: SuiteContext): void {
     expect(await ctx.store.queryUsage({ filter: { tokenId: a }, from: T + MIN, to: T + 2 * MIN, granularity: "minute" })).toHaveLength(1);
   });
 
+  it("sums every minute of a bucket, and only the minutes in range when the range starts or ends inside a bucket", async (test) => {
+    if (!on()) return test.skip();
+    const owner = randomId("acct");
+    const a = randomId("tok");
+    // 90 minutes of one request each, from T: 60 in the first hour, 30 in the second.
+    await ctx.store.recordUsage(Array.from({ length: 90 }, (_, i) => ev(a, owner, T + i * MIN + 7, i % 3 === 0 ? "RATE_LIMITED" : "OK", 1, "core:read")));
+    expect(await ctx.store.queryUsage({ filter: { owner }, from: T, to: T + 2 * HOUR, granularity: "hour" })).toEqual([
+      { start: T, allowed: 40, denied: 20, credits: 60 },
+      { start: T + HOUR, allowed: 20, denied: 10, credits: 30 },
+    ]);
+    // From minute 45 to minute 75: 15 minutes of each hour, each bucket starting on its hour.
+    expect(await ctx.store.queryUsage({ filter: { tokenId: a }, from: T + 45 * MIN, to: T + 75 * MIN, granularity: "hour" })).toEqual([
+      { start: T, allowed: 10, denied: 5, credits: 15 },
+      { start: T + HOUR, allowed: 10, denied: 5, credits: 15 },
+    ]);
+    expect(await ctx.store.queryUsage({ filter: { owner }, from: T + 45 * MIN, to: T + 75 * MIN, granularity: "day", groupBy: "code" })).toEqual([
+      { start: T, key: "OK", allowed: 20, denied: 0, credits: 20 },
+      { start: T, key: "RATE_LIMITED", allowed: 0, denied: 10, credits: 10 },
+    ]);
+  });
+
   it("keeps each token's last use (latest allowed request, its IP), whatever the order of batches", async (test) => {
     if (!on()) return test.skip();
     const owner = randomId("acct");
