@@ -1,6 +1,10 @@
 // Anomaly detection over decision events, off the request path. State is
 // per token, in memory, bounded (at most `maxTokens` tokens, `maxSeenPerToken`
-// IPs and origins each, `maxAlerts` alerts kept); times come from the events
+// IPs and origins each, `maxAlerts` alerts kept); an IPv6 client counts as
+// its /64 (one subscriber's network), and one token raises at most
+// `alertLimit.count` alerts of a kind per window, and loses its own alerts
+// first when the list is full, so one token cannot flood the hook or push
+// other tokens' alerts out. Times come from the events
 // (the instance's clock), so tests drive it with an injected clock. With a
 // store that shares anomaly state (`capabilities.anomalyState`), what must
 // hold across a fleet (IPs and origins seen, the last use) is decided by the
@@ -9,6 +13,7 @@
 import { ConfigError } from "../errors.js";
 import { PartedMap } from "../lib/parted-map.js";
 import type { GuardedStore } from "../store/guard.js";
+import { formatIp, parseIp } from "../policy/ip.js";
 import { MAX_SEEN_BATCH, MAX_SEEN_VALUE } from "../store/kit/validate.js";
 import type { SeenEntry } from "../store/types.js";
 import type { DecisionEvent } from "./events.js";
@@ -25,6 +30,7 @@ export interface Anomaly {
   owner: string;
   /** The new IP or origin; the rate and baseline of a spike; the denials of a burst; the idle time. */
   detail: {
+    /** The address seen; for IPv6, the first one seen of a new /64. */
     ip?: string;
     origin?: string;
     /** Requests in the current interval (spike). */
@@ -39,13 +45,22 @@ export interface Anomaly {
     /** Where a leaked token was seen (leaked): `url` for a request URL, else the report's source. */
     source?: string;
   };
+  /**
+   * Alerts of this kind for this token not raised after this one, in its
+   * `alertLimit` window (absent when none). Counted on the alert kept by
+   * `kw.anomalies.list`; the one given to `onAnomaly` is the same object.
+   */
+  suppressed?: number;
 }
 
 /** Options of anomaly detection (`anomalies` in the Keyward options). Each detector can be turned off with `false`. */
 export interface AnomalyOptions {
   /** Called with each anomaly, after the request's tick; a throw is ignored. */
   onAnomaly?: (anomaly: Anomaly) => void;
-  /** A request from an IP the token was never seen from (after its first use). Default on. */
+  /**
+   * A request from an IP the token was never seen from (after its first
+   * use); an IPv6 address counts as its /64. Default on.
+   */
   newIp?: boolean;
   /** A request with an Origin the token was never seen with (after its first use). Default on. */
   newOrigin?: boolean;
@@ -71,7 +86,16 @@ export interface AnomalyOptions {
   maxTokens?: number;
   /** IPs and origins remembered per token (default 64 each); the oldest is forgotten first. */
   maxSeenPerToken?: number;
-  /** Alerts kept for `kw.anomalies.list` (default 1 000); the oldest is dropped first. */
+  /**
+   * At most `count` alerts of one kind for one token within `windowMs` (from
+   * the first of them); the rest are counted in the last one's `suppressed`,
+   * not raised. Defaults: 10 per 3 600 000 ms (an hour). `false`: no limit.
+   */
+  alertLimit?: false | { count?: number; windowMs?: number };
+  /**
+   * Alerts kept for `kw.anomalies.list` (default 1 000); when full, the
+   * oldest alert of the token holding the most is dropped.
+   */
   maxAlerts?: number;
   /**
    * State shared across a fleet through the store, when it has
@@ -109,8 +133,19 @@ const DEFAULT_CODES = [
   "REPLAYED",
 ];
 
+/** Alerts of one kind for one token in the current `alertLimit` window. */
+interface AlertWindow {
+  kind: AnomalyKind;
+  start: number;
+  count: number;
+  /** The last one raised: it counts those suppressed after it. */
+  last: Anomaly;
+}
+
 interface TokenState {
+  /** IPs seen (IPv6 as its /64, see `ipKey`), and the last IP as given (most events repeat it). */
   ips: Set<string>;
+  lastIp: string | null;
   origins: Set<string>;
   lastUse: number | null;
   /** Shared state: when this process last told the store of a use. */
@@ -124,6 +159,8 @@ interface TokenState {
   /** Times of recent denials (at most `count`). */
   denials: { at: number; code: string }[];
   burstUntil: number;
+  /** Alert limit: one window per kind raised (at most 7), allocated on the first alert. */
+  windows: AlertWindow[] | null;
   /** The token, and its neighbours in the order of last use (the detector evicts the least recently seen). */
   readonly id: string;
   older: TokenState | null;
@@ -170,6 +207,8 @@ interface Pending {
   known: boolean;
   /** This process's previous use of the token (for a decision without the store). */
   localPrev: number | null;
+  /** The IP as given (the sighting holds its key, `ipKey`). */
+  ip: string | null;
   entries: SeenEntry[];
 }
 
@@ -185,11 +224,14 @@ export class AnomalyDetector {
   readonly #maxTokens: number;
   readonly #maxSeen: number;
   readonly #maxAlerts: number;
+  readonly #limit: { count: number; windowMs: number } | null;
   readonly #tokens: PartedMap<TokenState>;
   /** Ends of the list of token states by last use: reordering one touches no map. */
   #oldest: TokenState | null = null;
   #newest: TokenState | null = null;
   #alerts: Anomaly[] = [];
+  /** Alerts in `#alerts` per token (at most `maxAlerts` entries). */
+  readonly #alertsOf = new Map<string, number>();
   readonly #store: GuardedStore | null;
   readonly #flushMs: number;
   readonly #maxPending: number;
@@ -235,6 +277,11 @@ export class AnomalyDetector {
     this.#tokens = new PartedMap(this.#maxTokens);
     this.#maxSeen = int(o.maxSeenPerToken, "maxSeenPerToken", 1, 100_000, 64);
     this.#maxAlerts = int(o.maxAlerts, "maxAlerts", 1, 1_000_000, 1_000);
+    const l = section<Exclude<AnomalyOptions["alertLimit"], false | undefined>>(o.alertLimit, "alertLimit");
+    this.#limit = l && {
+      count: int(l.count, "alertLimit.count", 1, 1_000_000, 10),
+      windowMs: int(l.windowMs, "alertLimit.windowMs", 1000, 30 * DAY, 3_600_000),
+    };
     if (o.onError !== undefined && typeof o.onError !== "function") throw new ConfigError("anomalies.onError", "must be a function");
     this.#onError = o.onError;
     const sh = section<Exclude<AnomalyOptions["shared"], false | undefined>>(o.shared, "shared");
@@ -250,7 +297,7 @@ export class AnomalyDetector {
     if (e.tokenId === null || e.owner === null) return;
     const st = this.#state(e.tokenId);
     const raise = (kind: AnomalyKind, detail: Anomaly["detail"]) =>
-      this.#raise({ kind, at: e.at, tokenId: e.tokenId!, owner: e.owner!, detail });
+      this.#raise(st, { kind, at: e.at, tokenId: e.tokenId!, owner: e.owner!, detail });
     if (this.#secret && e.code === "SECRET_IN_BROWSER") raise("secret-from-browser", {});
     if (!e.ok) {
       this.#denial(st, e, raise);
@@ -267,17 +314,21 @@ export class AnomalyDetector {
     } else if (this.#idleMs !== null && known && e.at - st.lastUse! >= this.#idleMs) {
       raise("idle-use", { idleMs: e.at - st.lastUse! });
     }
-    if (this.#newIp) entries = this.#sighted(e, "ip", e.ip, st.ips, known, entries, raise);
+    // The same IP as the last one is known: no key to compute (an IPv6 one is parsed).
+    if (this.#newIp && e.ip !== null && e.ip !== st.lastIp) {
+      st.lastIp = e.ip;
+      entries = this.#sighted(e, "ip", ipKey(e.ip), st.ips, known, entries, raise);
+    }
     if (this.#newOrigin) entries = this.#sighted(e, "origin", e.origin, st.origins, known, entries, raise);
-    if (entries !== null) this.#enqueue({ at: e.at, tokenId: e.tokenId, owner: e.owner, known, localPrev: st.lastUse, entries });
+    if (entries !== null) this.#enqueue({ at: e.at, tokenId: e.tokenId, owner: e.owner, known, localPrev: st.lastUse, ip: e.ip, entries });
     st.lastUse = Math.max(st.lastUse ?? e.at, e.at);
     this.#rate(st, e.at, raise);
   }
 
   /**
-   * An IP or origin new to this process: with shared state (and a value the
-   * store keeps) a sighting for the store to judge, added to `entries`;
-   * otherwise judged here. Returns the entries.
+   * An IP (its key) or origin new to this process: with shared state (and a
+   * value the store keeps) a sighting for the store to judge, added to
+   * `entries`; otherwise judged here. Returns the entries.
    */
   #sighted(
     e: DecisionEvent,
@@ -293,7 +344,7 @@ export class AnomalyDetector {
       const sighting: SeenEntry = { tokenId: e.tokenId!, kind, value, at: e.at };
       if (entries === null) return [sighting];
       entries.push(sighting);
-    } else if (known) raise(kind === "ip" ? "new-ip" : "new-origin", { [kind]: value });
+    } else if (known) raise(kind === "ip" ? "new-ip" : "new-origin", kind === "ip" ? { ip: e.ip! } : { origin: value });
     return entries;
   }
 
@@ -353,7 +404,7 @@ export class AnomalyDetector {
             known = true;
             if (this.#idleMs !== null && p.at - before >= this.#idleMs) this.#raiseFor(p, "idle-use", { idleMs: p.at - before });
           } else if (before === null && known) {
-            this.#raiseFor(p, en.kind === "ip" ? "new-ip" : "new-origin", { [en.kind]: en.value });
+            this.#raiseSighting(p, en);
           }
         }
       }
@@ -367,12 +418,17 @@ export class AnomalyDetector {
         if (this.#idleMs !== null && p.localPrev !== null && p.at - p.localPrev >= this.#idleMs) {
           this.#raiseFor(p, "idle-use", { idleMs: p.at - p.localPrev });
         }
-      } else if (p.known) this.#raiseFor(p, en.kind === "ip" ? "new-ip" : "new-origin", { [en.kind]: en.value });
+      } else if (p.known) this.#raiseSighting(p, en);
     }
   }
 
+  #raiseSighting(p: Pending, en: SeenEntry): void {
+    if (en.kind === "ip") this.#raiseFor(p, "new-ip", { ip: p.ip! });
+    else this.#raiseFor(p, "new-origin", { origin: en.value });
+  }
+
   #raiseFor(p: Pending, kind: AnomalyKind, detail: Anomaly["detail"]): void {
-    this.#raise({ kind, at: p.at, tokenId: p.tokenId, owner: p.owner, detail });
+    this.#raise(this.#state(p.tokenId), { kind, at: p.at, tokenId: p.tokenId, owner: p.owner, detail });
   }
 
   #denial(st: TokenState, e: DecisionEvent, raise: (k: AnomalyKind, d: Anomaly["detail"]) => void): void {
@@ -423,6 +479,7 @@ export class AnomalyDetector {
       }
       st = {
         ips: new Set(),
+        lastIp: null,
         origins: new Set(),
         lastUse: null,
         touchedAt: null,
@@ -433,6 +490,7 @@ export class AnomalyDetector {
         spiked: false,
         denials: [],
         burstUntil: 0,
+        windows: null,
         id: tokenId,
         older: null,
         newer: null,
@@ -455,14 +513,56 @@ export class AnomalyDetector {
     st.older = st.newer = null;
   }
 
-  #raise(a: Anomaly): void {
+  /** Raises `a` for the token of `st`, within its alert limit; keeps it, dropping an alert of the token holding the most when full. */
+  #raise(st: TokenState, a: Anomaly): void {
+    if (this.#limit !== null && !this.#admit(st, a)) return;
     this.#alerts.push(a);
-    if (this.#alerts.length > this.#maxAlerts) this.#alerts = this.#alerts.slice(-this.#maxAlerts);
+    this.#alertsOf.set(a.tokenId, (this.#alertsOf.get(a.tokenId) ?? 0) + 1);
+    if (this.#alerts.length > this.#maxAlerts) this.#evict();
     try {
       this.#onAnomaly?.(a);
     } catch {
       // The hook's failure is its own.
     }
+  }
+
+  /** Counts `a` in its token's window for its kind: false (and counted in the last alert's `suppressed`) beyond the limit. */
+  #admit(st: TokenState, a: Anomaly): boolean {
+    const limit = this.#limit!;
+    st.windows ??= [];
+    let w = st.windows.find((x) => x.kind === a.kind);
+    if (w === undefined) {
+      w = { kind: a.kind, start: a.at, count: 0, last: a };
+      st.windows.push(w);
+    } else if (a.at - w.start >= limit.windowMs) {
+      w.start = a.at;
+      w.count = 0;
+    }
+    if (w.count >= limit.count) {
+      w.last.suppressed = (w.last.suppressed ?? 0) + 1;
+      return false;
+    }
+    w.count++;
+    w.last = a;
+    return true;
+  }
+
+  /** Drops the oldest alert of the token holding the most (the first such token on a tie): one token cannot push the others' out. */
+  #evict(): void {
+    let top = "";
+    let most = 0;
+    for (const [id, n] of this.#alertsOf) {
+      if (n > most) {
+        top = id;
+        most = n;
+      }
+    }
+    this.#alerts.splice(
+      this.#alerts.findIndex((x) => x.tokenId === top),
+      1,
+    );
+    if (most === 1) this.#alertsOf.delete(top);
+    else this.#alertsOf.set(top, most - 1);
   }
 
   /**
@@ -471,7 +571,7 @@ export class AnomalyDetector {
    * options: a leak is always worth an alert.
    */
   leaked(at: number, tokenId: string, owner: string, source: string): void {
-    this.#raise({ kind: "leaked", at, tokenId, owner, detail: { source } });
+    this.#raise(this.#state(tokenId), { kind: "leaked", at, tokenId, owner, detail: { source } });
   }
 
   /** Alerts kept, oldest first, filtered. */
@@ -493,6 +593,20 @@ export class AnomalyDetector {
     for (let st = this.#oldest; st !== null; st = st.newer) seen += st.ips.size + st.origins.size;
     return { tokens: this.#tokens.size, alerts: this.#alerts.length, seen, pending: this.#pending.length };
   }
+}
+
+/**
+ * What a client IP counts as for `new-ip`: an IPv6 address is its /64 (RFC
+ * 4291 §2.5.4: one subnet, routinely a single subscriber who can use any of
+ * its 2^64 addresses), canonical (RFC 5952), as `2001:db8::/64`; an
+ * IPv4-mapped address is its IPv4 one; anything else is itself.
+ */
+function ipKey(ip: string): string {
+  if (ip.indexOf(":") === -1) return ip;
+  const parsed = parseIp(ip);
+  if (parsed === null) return ip;
+  parsed.bytes.fill(0, 8);
+  return parsed.version === 4 ? formatIp(parsed) : `${formatIp(parsed)}/64`;
 }
 
 /** Adds `value` to a bounded set (oldest dropped); true when it was new. */

@@ -110,6 +110,64 @@ describe("anomaly alerts", () => {
     ]);
   });
 
+  it.each([
+    ["shared through the store", {}],
+    ["per process", { shared: false }],
+  ] as const)("one public token's holder cannot flood the alerts: IPv6 by /64, a limit per token and kind, the list full (%s)", async (_, mode) => {
+    const { kw, seen, set } = app({ spike: false, maxAlerts: 20, ...mode });
+    const victim = await kw.tokens.create({ owner: "victim", kind: "secret" });
+    await kw.check({ token: victim.token, ip: "203.0.113.1" });
+    await kw.check({ token: victim.token, ip: "198.51.100.7" });
+    await kw.flush();
+    expect(kw.anomalies.list({ owner: "victim" })).toHaveLength(1);
+    // Any publishable token, with its allowed Origin, from 1 100 addresses of one /64: one network, nothing new.
+    const p = await kw.tokens.create({ owner: "someone", kind: "publishable", domains: ["example.com"] });
+    const from = (ip: string) => kw.check({ token: p.token, ip, origin: "https://example.com" });
+    for (let i = 0; i < 1_100; i++) await from(`2001:db8::${i.toString(16)}`);
+    await kw.flush();
+    expect(seen).toHaveLength(1);
+    // From 1 100 networks: 10 alerts (the default limit in an hour), the rest counted on the last.
+    for (let i = 1; i <= 1_100; i++) await from(`2001:db8:${i.toString(16)}::1`);
+    await kw.flush();
+    const own = kw.anomalies.list({ owner: "someone" });
+    expect(seen).toHaveLength(11);
+    expect(own.map((a) => a.detail.ip)).toEqual(Array.from({ length: 10 }, (_, i) => `2001:db8:${(i + 1).toString(16)}::1`));
+    expect(own.map((a) => a.suppressed)).toEqual([...Array(9).fill(undefined), 1_090]);
+    // A leak of the victim's token, then the flood the next hours: the victim's alerts stay in the full list.
+    await kw.tokens.reportLeak(victim.token, { source: "scanner" });
+    for (let h = 1; h <= 5; h++) {
+      set(T0 + h * 3_600_000);
+      for (let i = 0; i < 20; i++) await from(`2001:db8:${(h * 100 + i).toString(16)}::1`);
+      await kw.flush();
+    }
+    expect(kw.anomalies.list()).toHaveLength(20);
+    expect(kw.anomalies.list({ owner: "victim" }).map((a) => a.kind)).toEqual(["new-ip", "leaked"]);
+    expect(seen).toHaveLength(62);
+    await kw.close();
+  });
+
+  it("an IPv6 client is its /64; an IPv4-mapped one is its IPv4 address", () => {
+    const d = new AnomalyDetector({ spike: false });
+    for (const ip of ["2001:db8:0:1::1", "2001:DB8:0:1:ffff::9", "2001:db8:0:2::1", "203.0.113.1", "::ffff:203.0.113.1", "::ffff:cb00:7102"]) {
+      d.observe(ev({ ip }));
+    }
+    expect(d.list().map((a) => a.detail.ip)).toEqual(["2001:db8:0:2::1", "203.0.113.1", "::ffff:cb00:7102"]);
+  });
+
+  it("when the list is full, drops the oldest alert of the token holding the most", () => {
+    const d = new AnomalyDetector({ maxAlerts: 4, alertLimit: false, spike: false });
+    d.leaked(T0, "tok_v", "victim", "scanner");
+    for (let i = 0; i < 50; i++) d.observe(ev({ ip: `10.0.0.${i}` }));
+    d.observe(ev({ tokenId: "tok_b", ip: "10.1.0.1" }));
+    d.observe(ev({ tokenId: "tok_b", ip: "10.1.0.2" }));
+    expect(d.list().map((a) => [a.tokenId, a.detail.ip ?? a.detail.source])).toEqual([
+      ["tok_v", "scanner"],
+      ["tok_a", "10.0.0.48"],
+      ["tok_a", "10.0.0.49"],
+      ["tok_b", "10.1.0.2"],
+    ]);
+  });
+
   it("keeps bounded state: tokens, IPs per token and alerts (counted)", () => {
     const d = new AnomalyDetector({ maxTokens: 100, maxSeenPerToken: 8, maxAlerts: 50, spike: false });
     for (let i = 0; i < 5_000; i++) d.observe(ev({ tokenId: `tok_${i % 100}`, ip: `10.0.${i % 7}.${i % 251}` }));
@@ -138,6 +196,8 @@ describe("anomaly alerts", () => {
       [{ denialBurst: { codes: [] } }, "anomalies.denialBurst.codes"],
       [{ idle: { afterMs: -1 } }, "anomalies.idle.afterMs"],
       [{ maxTokens: 0 }, "anomalies.maxTokens"],
+      [{ alertLimit: { count: 0 } }, "anomalies.alertLimit.count"],
+      [{ alertLimit: { windowMs: 10 } }, "anomalies.alertLimit.windowMs"],
       [{ newIp: "yes" as never }, "anomalies.newIp"],
     ];
     for (const [anomalies, field] of bad) {
