@@ -16,6 +16,9 @@ import { toEpochMs } from "./time.js";
 /** Longest period a billing query or run covers: 400 days. */
 export const MAX_BILLING_SPAN_MS = 400 * 86_400_000;
 
+/** How long after a period's end a run waits by default (`settleMs`): 5 minutes. */
+const DEFAULT_BILLING_SETTLE_MS = 300_000;
+
 /** A period: `[from, to)`, each on a UTC hour (epoch ms, Date or ISO-8601 string). */
 export interface BillingRange {
   from: number | Date | string;
@@ -74,6 +77,15 @@ export interface BillingRunOptions {
   onInvoice: (invoice: Invoice) => Promise<void> | void;
   /** A claim older than this is taken over by a new run (default 1 hour, at least 1 minute). */
   staleAfterMs?: number;
+  /**
+   * How long after the period's end a run may start, ms (default 5 minutes):
+   * usage is written by each instance's queue every `usage.flushIntervalMs`
+   * (and a failed batch is retried at the next flush), so an hour is
+   * complete in the store only once every instance of the fleet has flushed
+   * it. The run flushes this instance's queue itself; keep this above the
+   * longest flush interval of the fleet.
+   */
+  settleMs?: number;
   /** Who runs it, for the audit log (default `"system"`). */
   actor?: string;
 }
@@ -99,10 +111,13 @@ const CSV_HEADER = ["owner", "pool", "from", "to", "requests", "credits"];
 /** Billing exports and runs; reached as `kw.billing`. Needs a store with `capabilities.billing`. */
 export class BillingManager {
   readonly #cfg: ResolvedConfig;
+  /** Writes this instance's queued usage to the store (`kw.flush()`). */
+  readonly #flushUsage: () => Promise<void>;
 
   /** @internal */
-  constructor(config: ResolvedConfig) {
+  constructor(config: ResolvedConfig, flushUsage: () => Promise<void>) {
     this.#cfg = config;
+    this.#flushUsage = flushUsage;
   }
 
   /**
@@ -147,7 +162,8 @@ export class BillingManager {
   }
 
   /**
-   * Bills a period that has ended, each owner once: for each owner with
+   * Bills a period that ended at least `settleMs` ago, each owner once:
+   * writes this instance's queued usage first, then for each owner with
    * usage, claims the (owner, period) run in the store, calls `onInvoice`,
    * and records the run as billed with an audit entry (`bill`). A rerun
    * skips billed owners; an owner whose hook threw is retried by the next
@@ -156,7 +172,7 @@ export class BillingManager {
    *
    * @param options the period, the hook, optionally one owner
    * @returns who was billed, skipped or failed
-   * @throws {InvalidInputError} `INVALID_INPUT` naming the option (a period not ended, not on hours, too long; no hook)
+   * @throws {InvalidInputError} `INVALID_INPUT` naming the option (a period not ended `settleMs` ago, not on hours, too long; no hook; a bad `settleMs`)
    * @throws {StoreUnsupportedError} `STORE_UNSUPPORTED` when the store has no billing part
    * @example
    * ```ts
@@ -173,11 +189,18 @@ export class BillingManager {
     if (typeof options.onInvoice !== "function") throw new InvalidInputError("onInvoice", "must be a function");
     const stale = options.staleAfterMs ?? 3_600_000;
     if (!Number.isSafeInteger(stale) || stale < 60_000) throw new InvalidInputError("staleAfterMs", "must be an integer of at least 60000 (ms)");
+    const settle = options.settleMs ?? DEFAULT_BILLING_SETTLE_MS;
+    if (!Number.isSafeInteger(settle) || settle < 0) throw new InvalidInputError("settleMs", "must be a non-negative integer (ms)");
     const actor = parseInput(actorSchema, options.actor ?? "system", "actor");
     const { period, range } = periodOf(options.period);
     const { from, to, owner } = this.#query({ ...range, ...(options.owner === undefined ? {} : { owner: options.owner }) });
     const now = this.#cfg.now();
-    if (to > now) throw new InvalidInputError("period", "has not ended: bill a period once its last hour is over");
+    if (to > now) throw new InvalidInputError("period", `${period} has not ended: bill a period once its last hour is over`);
+    if (to + settle > now) {
+      throw new InvalidInputError("period", `${period} ended less than settleMs (${settle} ms) ago: usage of the fleet may not be written yet`);
+    }
+    // Usage this instance still queues for the period would land in hours already billed.
+    await this.#flushUsage();
     const store = this.#cfg.store;
     const byOwner = new Map<string, BillingLine[]>();
     for (const r of await store.billingUsage({ owner, from, to })) {

@@ -3,6 +3,7 @@
 // (an optional peer), typed here by the few methods keyward calls (Kysely
 // style), so without them telemetry is a no-op and costs nothing.
 import type { Decision } from "../verify/decision.js";
+import type { UsageQueueStats } from "./usage-queue.js";
 
 /** The part of an OpenTelemetry `Attributes` keyward sets: strings, numbers, booleans. */
 export type TelemetryAttributes = Record<string, string | number | boolean>;
@@ -64,7 +65,7 @@ export interface TelemetryOptions {
 /** What the telemetry reads from the request path, by callback (observable instruments). */
 export interface TelemetrySources {
   cache(): { hits: number; misses: number };
-  usageQueueDepth(): number;
+  usage(): UsageQueueStats;
 }
 
 // OpenTelemetry SpanStatusCode: OK = 1, ERROR = 2.
@@ -101,7 +102,12 @@ export class Telemetry {
         if (hits + misses > 0) r.observe(hits / (hits + misses));
       });
       meter.createObservableGauge("keyward.usage.queue_depth", { description: "Usage events waiting to be written" }).addCallback((r) => {
-        r.observe(sources.usageQueueDepth());
+        r.observe(sources.usage().queued);
+      });
+      meter.createObservableCounter("keyward.usage.dropped", { description: "Usage events and hook decisions dropped" }).addCallback((r) => {
+        const { dropped, droppedHookEvents } = sources.usage();
+        r.observe(dropped, { "keyward.queue": "usage" });
+        r.observe(droppedHookEvents, { "keyward.queue": "hooks" });
       });
     }
   }

@@ -10,7 +10,11 @@ export interface UsageQueueStats {
   queued: number;
   /** Events written to the store. */
   written: number;
-  /** Events dropped because the queue was full (`maxQueue`): the store could not keep up. */
+  /**
+   * Events dropped: the queue was full (`maxQueue`: the store could not keep
+   * up), the store refused a batch as invalid, the final write of `close()`
+   * failed, or the decision came after `close()`.
+   */
   dropped: number;
   /** Store writes that failed (their events were queued again while there was room). */
   failedWrites: number;
@@ -21,9 +25,9 @@ export interface UsageQueueStats {
 /** What the usage pipeline is told when a store write fails. */
 export interface UsageWriteError {
   error: unknown;
-  /** Events in the failed batch. */
+  /** Events in the failed batch (on the final write of `close()`, every event left: all dropped). */
   events: number;
-  /** Of them, queued again for the next flush (the rest were dropped). */
+  /** Of them, queued again for the next flush (the rest were dropped and counted in `dropped`). */
   requeued: number;
 }
 
@@ -74,8 +78,9 @@ export class UsageQueue {
         this.#hookTimer ??= setTimeout(() => this.#deliver(), 0);
       }
     }
-    if (o.write === null || event.tokenId === null || this.#closed) return;
-    if (this.#queue.length >= o.maxQueue) {
+    if (o.write === null || event.tokenId === null) return;
+    // After close() nothing writes it any more: dropped, and counted.
+    if (this.#closed || this.#queue.length >= o.maxQueue) {
       this.#stats.dropped++;
       return;
     }
@@ -150,6 +155,8 @@ export class UsageQueue {
           this.#stats.written += batch.length;
         } catch (error) {
           this.#stats.failedWrites++;
+          // The final write of close(): no later flush would take what is left, so all of it is dropped.
+          if (this.#closed) batch.push(...this.#queue.splice(0));
           const room = Math.max(0, this.#o.maxQueue - this.#queue.length);
           // A batch the store refuses as invalid would be refused again: dropped, not retried.
           const retry = !this.#closed && (error as { code?: unknown })?.code !== "INVALID_INPUT";
@@ -173,11 +180,17 @@ export class UsageQueue {
     return { queued: this.#queue.length, ...this.#stats };
   }
 
-  /** Stops the timer, delivers pending hook events (flush does) and writes what is queued. */
+  /**
+   * Stops the timer, delivers pending hook events (flush does) and writes
+   * what is queued: a failed write is retried once, then what is left is
+   * dropped and counted (no timer would retry it). Decisions after it are
+   * dropped and counted.
+   */
   async close(): Promise<void> {
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
     await this.flush();
     this.#closed = true;
+    if (this.#queue.length > 0) await this.flush();
   }
 }

@@ -73,7 +73,7 @@ export class Verifier {
     this.#telemetry = config.telemetry
       ? new Telemetry(config.telemetry, {
           cache: () => ({ hits: authn.hits, misses: authn.misses }),
-          usageQueueDepth: () => this.#usage.stats().queued,
+          usage: () => this.#usage.stats(),
         })
       : null;
     if (store.capabilities.changeFeed && store.subscribe) {

@@ -64,6 +64,28 @@ describe("telemetry (OpenTelemetry SDK in-memory exporters)", () => {
     await kw.close();
   });
 
+  it("metrics: usage events dropped at maxQueue and hook decisions dropped, by queue", async () => {
+    const o = otel();
+    const kw = new Keyward({
+      store: new MemoryStore(),
+      prefix: "acme",
+      usage: { flushIntervalMs: 3_600_000, maxQueue: 2, onDecision: () => {} },
+      telemetry: { meter: o.meter },
+    });
+    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    // Decided within one macrotask (MemoryStore answers in microtasks): the hooks, delivered on a timer, get 2 of 5.
+    await Promise.all(Array.from({ length: 5 }, () => kw.check({ token })));
+    expect(kw.usage.stats()).toMatchObject({ queued: 2, dropped: 3, droppedHookEvents: 3 });
+    const m = await o.metrics();
+    expect(m.get("keyward.usage.dropped")).toEqual(
+      expect.arrayContaining([
+        { value: 3, attributes: { "keyward.queue": "usage" } },
+        { value: 3, attributes: { "keyward.queue": "hooks" } },
+      ]),
+    );
+    await kw.close();
+  });
+
   it("store errors are counted and logged; spans carry the code and public ids only", async () => {
     const o = otel();
     const logs: LogRecord[] = [];

@@ -145,6 +145,47 @@ describe("usage pipeline", () => {
     expect(bucket?.allowed).toBe(3);
   });
 
+  it("close() retries a failed write once, then counts what is left as dropped; a decision after close() is dropped and counted", async () => {
+    const store = new GatedStore();
+    const errors: UsageWriteError[] = [];
+    const kw = app(store, { batchSize: 2, flushIntervalMs: 60_000, onError: (e: UsageWriteError) => errors.push(e) });
+    const { token, record } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    store.fail = true;
+    await kw.check({ token });
+    await kw.close();
+    // Two attempts: the first requeues, the last (no timer left) drops and says so.
+    expect(errors.map((e) => [e.events, e.requeued])).toEqual([
+      [1, 1],
+      [1, 0],
+    ]);
+    expect(kw.usage.stats()).toMatchObject({ queued: 0, written: 0, dropped: 1, failedWrites: 2 });
+    store.fail = false;
+    await kw.check({ token });
+    await kw.flush();
+    expect(kw.usage.stats()).toMatchObject({ queued: 0, written: 0, dropped: 2 });
+    expect(await store.getUsage(record.id, { from: 0, to: T0 + 3_600_000, granularity: "hour" })).toEqual([]);
+  });
+
+  it("close() drops every event left when its last write fails, not only the failed batch", async () => {
+    const store = new GatedStore();
+    const errors: UsageWriteError[] = [];
+    const kw = app(store, { batchSize: 2, flushIntervalMs: 60_000, onError: (e: UsageWriteError) => errors.push(e) });
+    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    let open!: () => void;
+    store.gate = new Promise((r) => {
+      open = r;
+    });
+    store.fail = true;
+    // 2 make a full batch (its write held), 3 more wait in the queue.
+    for (let i = 0; i < 5; i++) await kw.check({ token });
+    const closed = kw.close();
+    open();
+    store.gate = null;
+    await closed;
+    expect(errors.at(-1)).toMatchObject({ events: 5, requeued: 0 });
+    expect(kw.usage.stats()).toMatchObject({ queued: 0, written: 0, dropped: 5 });
+  });
+
   it("bounds what a request brings into an event, so a batch always stores", async () => {
     const store = new MemoryStore();
     const events: DecisionEvent[] = [];

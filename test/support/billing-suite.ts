@@ -109,10 +109,35 @@ export function describeBilling(name: string, make: () => TokenStore | Promise<T
         [() => kw.billing.run({ period: "2026-12", onInvoice }), "period"], // not over yet
         [() => kw.billing.run({ period: "2026-11", onInvoice: undefined as never }), "onInvoice"],
         [() => kw.billing.run({ period: "2026-11", onInvoice, staleAfterMs: 5 }), "staleAfterMs"],
+        [() => kw.billing.run({ period: "2026-11", onInvoice, settleMs: -1 }), "settleMs"],
       ];
       for (const [call, field] of cases) await expect(call()).rejects.toMatchObject({ code: "INVALID_INPUT", field });
       clock.now = Date.UTC(2027, 0, 1);
       expect((await kw.billing.run({ period: "2026-11", owner: "nobody", onInvoice })).billed).toEqual([]);
+    });
+  
+    it("a run waits settleMs after the period and bills the usage this instance still queues", async () => {
+      const clock = { now: NOV + 14 * 24 * HOUR };
+      // A flush interval far longer than the test: only the run itself writes the queued events.
+      const kw = new Keyward({ store: await make(), prefix: "acme", now: () => clock.now, usage: { flushIntervalMs: 3_600_000 } });
+      const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret", credits: { limit: 1000 } });
+      await kw.check({ token, cost: 10 });
+      await kw.flush();
+      clock.now = DEC - 100;
+      for (let i = 0; i < 5; i++) await kw.check({ token, cost: 10 }); // the last 100 ms of November, queued
+      const invoices: Invoice[] = [];
+      const onInvoice = (inv: Invoice) => {
+        invoices.push(inv);
+      };
+      clock.now = DEC + 200;
+      await expect(kw.billing.run({ period: "2026-11", onInvoice })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "period" });
+      clock.now = DEC + 5 * 60_000 - 1; // the default settleMs is 5 minutes
+      await expect(kw.billing.run({ period: "2026-11", onInvoice })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "period" });
+      expect(invoices).toEqual([]);
+      clock.now = DEC + 5 * 60_000;
+      expect((await kw.billing.run({ period: "2026-11", onInvoice })).billed).toEqual(["acct_1"]);
+      expect(invoices.map((i) => i.lines.map((l) => [l.requests, l.credits]))).toEqual([[[6, 60]]]);
+      await kw.close();
     });
   });
 }
