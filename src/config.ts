@@ -153,7 +153,7 @@ export interface KeywardOptions {
     maxQueue?: number;
     /** Called with every decision (identified or not), after the request's tick, in batches, frozen (copy it to change it); a throw is ignored. */
     onDecision?: (event: DecisionEvent) => void;
-    /** Called when a usage write fails (the events are queued again while there is room). */
+    /** Called when a usage write fails (the events are queued again while there is room; on `kw.close()`, after one retry, dropped and counted). */
     onError?: (error: UsageWriteError) => void;
   };
 }
