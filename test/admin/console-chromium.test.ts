@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getPublicKeyAsync } from "@noble/ed25519";
 import type { TokenRecord } from "../../src/index.js";
 import { fromBase64, toBase64Url } from "../../src/lib/bytes.js";
-import { CHROMIUM, haveChromium, launchChromium } from "./chromium.js";
+import { CHROMIUM, haveChromium, launchChromium } from "../support/chromium.js";
 import { type AdminServer, startAdminServer } from "./server.js";
 
 const inCI = Boolean(process.env.CI) && process.env.CI !== "false" && process.env.CI !== "0";

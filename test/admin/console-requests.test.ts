@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BrowserContext, Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { haveChromium, launchChromium } from "./chromium.js";
+import { haveChromium, launchChromium } from "../support/chromium.js";
 import { type AdminServer, startAdminServer } from "./server.js";
 
 const OWNER = "acct_1";

@@ -5,24 +5,22 @@
 // Needs /usr/bin/chromium (or KEYWARD_CHROMIUM). Absent: the suite fails when
 // CI is set, and is skipped otherwise.
 import { once } from "node:events";
-import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { serve } from "@hono/node-server";
-import { type BrowserContext, chromium, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type * as Client from "../../src/client/index.js";
 import { keywardFetch } from "../../src/fetch/index.js";
 import type { EdgeOptions } from "../../src/http/core.js";
 import { Keyward, MemoryStore } from "../../src/index.js";
 import { bundleClient, keyring } from "../client/helpers.js";
+import { CHROMIUM, haveChromium, launchChromium } from "../support/chromium.js";
 import { type ApiServer, keywardVerifier, startApiServer } from "./server.js";
 
-const CHROMIUM = process.env.KEYWARD_CHROMIUM ?? "/usr/bin/chromium";
-const haveChromium = existsSync(CHROMIUM);
 const inCI = Boolean(process.env.CI) && process.env.CI !== "false" && process.env.CI !== "0";
 
 if (!haveChromium && inCI) {
@@ -84,20 +82,7 @@ describe.skipIf(!haveChromium)("keyward/client in Chromium", () => {
     const verify = (request: Request) => (new URL(request.url).pathname.startsWith("/api/strict/") ? byDefault(request) : lenient(request));
     server = await startApiServer({ verify, bundle: bundle.outputFiles[0]!.text });
     profile = await mkdtemp(join(tmpdir(), "keyward-chromium-"));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      args: [
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-      timeout: 60_000,
-    });
+    context = await launchChromium(profile);
     page = context.pages()[0] ?? (await context.newPage());
     page.on("pageerror", (err) => pageErrors.push(String(err)));
     page.on("console", (msg) => {

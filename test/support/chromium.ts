@@ -1,4 +1,4 @@
-// Debian's Chromium for the console tests, driven by playwright-core: where
+// Debian's Chromium for the browser tests (console, keyward/client), driven by playwright-core: where
 // it is, and one way to launch it (headless, in a throwaway profile).
 import { existsSync } from "node:fs";
 import { chromium, type BrowserContext } from "playwright-core";
