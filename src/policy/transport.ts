@@ -118,7 +118,7 @@ export function createTransportResolver(options: { trustedProxies?: readonly str
   // already validated, and warned about, where they were given).
   let ownClientIp: ClientIpResolver | null = null;
   const plain = new Map<string, Transport>();
-  let last: { origin: string; client: string | null | undefined; transport: Transport } | null = null;
+  let last: { origin: string; transport: Transport } | null = null;
   return (url, socketIp, headers, resolved) => {
     try {
       const trusted = isTrusted !== null && typeof socketIp === "string" && isTrusted(socketIp);
@@ -132,35 +132,31 @@ export function createTransportResolver(options: { trustedProxies?: readonly str
       }
       // The common case without parsing: a Request's url is already normalised (lowercase scheme).
       if (url.startsWith("https://")) return "https";
-      // The client: unknown without a socket address (undefined: it may be
-      // local); null when it does not resolve (a malformed forwarding
-      // header), which is no address at all, never a loopback one.
-      let client: string | null | undefined;
+      // The scheme and authority, remembered per URL up to its path, so that
+      // plain http (local development, a proxy not listed in trustedProxies)
+      // parses each origin once, not once per request. The last answer
+      // first, compared in place (a server mostly sees one origin).
+      let transport: Transport;
+      const end = authorityEnd(url);
+      if (last !== null && end === last.origin.length && url.startsWith(last.origin)) transport = last.transport;
+      else {
+        const origin = url.slice(0, end);
+        transport = plain.get(origin) ?? remember(plain, origin, plainTransport(url));
+        last = { origin, transport };
+      }
+      if (transport !== "loopback") return transport;
+      // A loopback host: exempt only for a client on this machine (unknown
+      // without a socket address; one that does not resolve, from a
+      // malformed forwarding header, is no address at all).
       if (socketIp !== null && socketIp !== undefined) {
+        let client: string | null;
         if (resolved !== undefined) client = resolved.ip;
         else {
           ownClientIp ??= createClientIpResolver({ trustedProxies, header, allowCatchAllRanges: true, onWarning: () => {} });
           client = ownClientIp(socketIp, headers);
         }
+        if (client === null || !isLoopbackIp(client)) return "http";
       }
-      let transport: Transport;
-      const end = authorityEnd(url);
-      // The last answer first, compared in place (a server mostly sees one origin, from one client).
-      if (last !== null && last.client === client && end === last.origin.length && url.startsWith(last.origin)) {
-        transport = last.transport;
-      } else {
-        // Otherwise the answer depends on the scheme and authority, and on
-        // whether the client may be local: remembered per (URL up to its
-        // path, local or not), so that plain http (local development, a
-        // proxy not listed in trustedProxies) parses each origin once, not
-        // once per request or per client.
-        const local = client === undefined || (client !== null && isLoopbackIp(client));
-        const origin = url.slice(0, end);
-        const key = (local ? "L" : "R") + origin;
-        transport = plain.get(key) ?? remember(plain, key, plainTransport(url, local));
-        last = { origin, client, transport };
-      }
-      if (transport !== "loopback") return transport;
       // A proxied request is the client's its proxy named: exempt only when
       // a trusted proxy named a loopback one in the configured header.
       return (trusted && hasValue(headers, header)) || !wasProxied(headers) ? "loopback" : "http";
@@ -189,7 +185,7 @@ function remember(plain: Map<string, Transport>, key: string, transport: Transpo
   return transport;
 }
 
-/** Origins remembered by one resolver, local and not (the Host is the client's: bounded). */
+/** Origins remembered by one resolver (the Host is the client's: bounded). */
 const MAX_REMEMBERED = 256;
 
 /** Whether the authority of a URL may end at `i`: at or past its end, or at "/", "?" or "#". */
@@ -206,12 +202,12 @@ function authorityEnd(url: string): number {
   return Math.min(i, url.length);
 }
 
-/** The transport of a URL that does not start with `https://`, parsed; `local`: the client may be on this machine. */
-function plainTransport(url: string, local: boolean): Transport {
+/** The transport of a URL that does not start with `https://`, parsed: `loopback` for plain http to a loopback host (its client still to be checked). */
+function plainTransport(url: string): Transport {
   try {
     const u = new URL(url);
     if (u.protocol === "https:") return "https";
-    return local && isLoopbackHost(u.hostname) ? "loopback" : "http";
+    return isLoopbackHost(u.hostname) ? "loopback" : "http";
   } catch {
     return "http";
   }
