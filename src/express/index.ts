@@ -39,7 +39,8 @@ export interface ExpressRouteOptions extends RouteOptions<Request> {
    * `onDenied` throwing or rejecting. (A signed upload aborted mid-body is
    * a denial, `SIGNATURE_INVALID`, as in `kw.verify`.)
    * Default `next(err)`; what `onError` itself throws or rejects goes to
-   * `next` too.
+   * `next` too, and so does the error when `onError` neither answered nor
+   * called `next` by the time it returned (or its promise settled).
    */
   onError?: (err: unknown, req: Request, res: Response, next: NextFunction) => void;
 }
@@ -90,15 +91,25 @@ export function keywardExpress(kw: Keyward, options?: EdgeOptions): KeywardExpre
         if (edge.cors && preflightAnswer(edge, req.method, (name) => req.get(name) ?? null)) return preflight(req, res, next);
         const origin = edge.cors ? (req.headers.origin ?? null) : null;
         // onError's own throw or rejection goes to Express's error handler:
-        // never an unhandled rejection and a request left unanswered.
+        // never an unhandled rejection and a request left unanswered. So does
+        // the error when onError answered nothing: never a request left hanging.
         const failed = (err: unknown): void => {
           if (!onError) {
             next(err);
             return;
           }
+          let onward = false;
+          const proceed = (given?: unknown) => {
+            onward = true;
+            next(given);
+          };
+          const unanswered = () => {
+            if (!onward && !res.headersSent) next(err);
+          };
           try {
-            const handled: unknown = onError(err, req, res, next);
-            if (handled instanceof Promise) handled.catch(next);
+            const handled: unknown = onError(err, req, res, proceed);
+            if (handled instanceof Promise) handled.then(unanswered, next);
+            else unanswered();
           } catch (thrown) {
             next(thrown);
           }

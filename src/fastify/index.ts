@@ -65,8 +65,10 @@ export interface FastifyRouteOptions<Server extends RawServerBase = RawServerDef
   onDenied?: (decision: Decision, request: FastifyRequest<RouteGenericInterface, Server>, reply: FastifyReply<RouteGenericInterface, Server>) => unknown;
   /**
    * Answers an error of keyward's part of the request: `getToken` or
-   * `onDenied` throwing or rejecting. Default: thrown to Fastify's error
-   * handler. (A signed upload aborted mid-body is a denial,
+   * `onDenied` throwing or rejecting. Answer as `onDenied` does (`return
+   * reply.code(…).send(…)`); an `onError` that has not sent the reply by the
+   * time it returns (or its promise settles), and the default, throw the
+   * error to Fastify's error handler: the route's handler never runs. (A signed upload aborted mid-body is a denial,
    * `SIGNATURE_INVALID`, on a route whose guard the plugin runs before
    * parsing; elsewhere, it ends in the plugin's own read of the body, which
    * Fastify answers itself.)
@@ -167,8 +169,11 @@ export function keywardFastify(kw: Keyward, options?: EdgeOptions): KeywardFasti
           decision = decided instanceof Promise ? await decided : decided;
           if (!decision.ok && onDenied) return void (await onDenied(decision, request, reply));
         } catch (err) {
-          if (onError) return void (await onError(err, request, reply));
-          throw err;
+          if (!onError) throw err;
+          await onError(err, request, reply);
+          // An onError that answered nothing lets nothing through: the error goes on to Fastify's error handler.
+          if (!reply.sent) throw err;
+          return;
         }
         if (decision.ok) {
           request.keyward = decision;

@@ -36,7 +36,8 @@ export interface FetchRouteOptions extends RouteOptions<Request> {
   onDenied?: (decision: Decision, request: Request) => Response | Promise<Response>;
   /**
    * Answers an error: `getToken`, `onDenied` or the handler throwing or
-   * rejecting. Default: a rejection, to the runtime.
+   * rejecting. Default, and when it answers nothing (no `Response`): the
+   * error, as a rejection, to the runtime.
    */
   onError?: (err: unknown, request: Request) => Response | Promise<Response>;
 }
@@ -75,8 +76,13 @@ export function keywardFetch<Rest extends unknown[] = unknown[]>(kw: Keyward, op
       if (typeof handler !== "function") throw new ConfigError("handler", "must be a function: requireToken(options, handler)");
       const { onDenied, onError } = routeOptions;
       return (request, ...args) => {
-        // Errors stay rejections (or onError's answer), as from an async function.
-        const failed = (err: unknown): Response | Promise<Response> => (onError ? onError(err, request) : Promise.reject(err));
+        // Errors stay rejections (or onError's answer), as from an async function;
+        // an onError that answered nothing lets nothing through.
+        const failed = (err: unknown): Response | Promise<Response> => {
+          if (!onError) return Promise.reject(err);
+          const answered: Response | undefined | Promise<Response | undefined> = onError(err, request);
+          return answered instanceof Promise ? answered.then((a) => a ?? Promise.reject(err)) : (answered ?? Promise.reject(err));
+        };
         try {
           const pre = preflight(request);
           if (pre !== null) return pre;

@@ -42,7 +42,8 @@ export interface HonoRouteOptions extends RouteOptions<Context> {
   /**
    * Answers an error of keyward's part of the request: `getToken` or
    * `onDenied` throwing or rejecting (and, in the handler form, the
-   * handler's own errors). Default: thrown to Hono's `onError`.
+   * handler's own errors). Default, and when it answers nothing (no
+   * `Response`, nothing set as `c.res`): thrown to Hono's `onError`.
    */
   onError?: (err: unknown, c: Context) => Response | Promise<Response>;
 }
@@ -71,6 +72,13 @@ export interface KeywardHono {
 }
 
 function rethrow(err: unknown): never {
+  throw err;
+}
+
+/** onError's answer; when it answered nothing, the error goes on to Hono's onError: never a request let through. */
+function answeredOr(c: Context, answer: Response | undefined, err: unknown): Response {
+  if (answer !== undefined && answer !== null) return answer;
+  if (c.finalized) return c.res;
   throw err;
 }
 
@@ -146,8 +154,9 @@ export function keywardHono(kw: Keyward, options: KeywardHonoOptions = {}): Keyw
           // Hono answers a throw and a rejection alike (its onError). What the
           // handler throws or rejects goes to onError too, as in keyward/fetch.
           const failed = (err: unknown): Response | Promise<Response> => {
-            if (onError) return onError(err, c);
-            throw err;
+            if (!onError) throw err;
+            const answered: Response | undefined | Promise<Response | undefined> = onError(err, c);
+            return answered instanceof Promise ? answered.then((a) => answeredOr(c, a, err)) : answeredOr(c, answered, err);
           };
           try {
             const pre = preflightOf(c);
@@ -175,8 +184,8 @@ export function keywardHono(kw: Keyward, options: KeywardHonoOptions = {}): Keyw
         if (pre !== null) return Promise.resolve(pre);
         const origin = edge.cors ? (c.req.header("origin") ?? null) : null;
         const failed = async (err: unknown): Promise<Response> => {
-          if (onError) return onError(err, c);
-          throw err;
+          if (!onError) throw err;
+          return answeredOr(c, await onError(err, c), err);
         };
         // What next() rejects with is the app's (Hono's onError), not keyward's.
         const proceed = (decision: Decision): Response | ReturnType<MiddlewareHandler> => {

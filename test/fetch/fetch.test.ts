@@ -26,7 +26,7 @@ describeMiddleware(
         {
           getToken: (req) => failingHooks(req.url).getToken(),
           onDenied: (_d, req) => failingHooks(req.url).onDenied(),
-          onError: (err) => new Response((err as Error).message, { status: 599 }),
+          onError: (err, req) => (failingHooks(req.url).answers ? new Response((err as Error).message, { status: 599 }) : (undefined as never)),
         },
         () => new Response("never"),
       ),
@@ -84,6 +84,10 @@ describe("keyward/fetch answers at once when it can", () => {
     }).not.toThrow();
     await expect(result).rejects.toThrow("boom");
     await expect(guard.requireToken({ getToken: boom }, () => new Response())(request)).rejects.toThrow("boom");
+    // An onError that answers nothing (it only logs): the error still goes to the runtime, synchronous or not.
+    const logs = () => undefined as never;
+    await expect(guard.requireToken({ getToken: boom, onError: logs }, () => new Response())(request)).rejects.toThrow("boom");
+    await expect(guard.requireToken({ getToken: boom, onError: async () => logs() }, () => new Response())(request)).rejects.toThrow("boom");
     const rescued = guard.requireToken({ onError: () => new Response("rescued", { status: 500 }), onDenied: async () => boom() }, () => new Response());
     const noToken = new Request("https://api.example.com/");
     expect(await (await rescued(noToken)).text()).toBe("rescued");

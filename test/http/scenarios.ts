@@ -31,18 +31,21 @@ const MAX_BODY = 1024;
  * The hooks of GET /failing, by its `mode` query parameter: getToken throws
  * ("token") or, against its type, returns a promise that rejects
  * ("async"), or (no token, so a denial) onDenied throws ("throw") or
- * rejects ("reject"). The route's onError answers 599 with the message.
+ * rejects ("reject"). The route's onError answers 599 with the message,
+ * unless `answers` is false ("quiet-token", "quiet-reject": getToken
+ * throws, onDenied rejects, and onError only logs, answering nothing).
  */
 export function failingHooks(url: string) {
   const mode = new URL(url, "http://localhost").searchParams.get("mode");
   return {
+    answers: !mode?.startsWith("quiet-"),
     getToken(): undefined {
-      if (mode === "token") throw new Error("getToken failed");
+      if (mode === "token" || mode === "quiet-token") throw new Error("getToken failed");
       if (mode === "async") return Promise.reject(new Error("getToken rejected")) as never;
       return undefined;
     },
     onDenied(): Promise<never> {
-      if (mode === "reject") return Promise.reject(new Error("onDenied rejected"));
+      if (mode === "reject" || mode === "quiet-reject") return Promise.reject(new Error("onDenied rejected"));
       throw new Error("onDenied threw");
     },
   };
@@ -509,6 +512,15 @@ export function describeMiddleware(name: string, start: StartServer, makeRoute: 
       ]) {
         const r = await fetch(`${server.url}/failing?mode=${mode}`);
         expect([r.status, await r.text()], mode).toEqual([599, message]);
+      }
+    });
+
+    it("an onError that answers nothing (it only logs) lets nothing through: the error reaches the framework's error handler, never the route's handler", async () => {
+      for (const mode of ["quiet-token", "quiet-reject"]) {
+        const r = await fetch(`${server.url}/failing?mode=${mode}`, { signal: AbortSignal.timeout(5_000) });
+        const text = await r.text();
+        expect(r.status, `${mode}: ${text.slice(0, 80)}`).toBe(500);
+        expect(text, mode).not.toContain("never");
       }
     });
 
