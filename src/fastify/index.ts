@@ -70,8 +70,8 @@ export interface FastifyRouteOptions<Server extends RawServerBase = RawServerDef
    * time it returns (or its promise settles), and the default, throw the
    * error to Fastify's error handler: the route's handler never runs. (A signed upload aborted mid-body is a denial,
    * `SIGNATURE_INVALID`, on a route whose guard the plugin runs before
-   * parsing; elsewhere, it ends in the plugin's own read of the body, which
-   * Fastify answers itself.)
+   * parsing or in `onRequest`; in a later hook, it ends in the plugin's
+   * own read of the body, which Fastify answers itself.)
    */
   onError?: (err: unknown, request: FastifyRequest<RouteGenericInterface, Server>, reply: FastifyReply<RouteGenericInterface, Server>) => unknown;
 }
@@ -91,7 +91,8 @@ export interface KeywardFastify {
    * the route; of the app's server type (HTTP/1.1 or HTTP/2), inferred from
    * where it is used. Given as a route's `preHandler` (registered after the
    * plugin), the plugin runs it before Fastify reads the body instead;
-   * elsewhere (an app-wide hook), it runs where it is placed.
+   * elsewhere (an app-wide hook, a route's `onRequest`), it runs where it is
+   * placed.
    */
   requireToken<Server extends RawServerBase = RawServerDefault>(
     options?: FastifyRouteOptions<Server>,
@@ -124,10 +125,14 @@ export function keywardFastify(kw: Keyward, options?: EdgeOptions): KeywardFasti
     // Fastify read the body: a signed body is read here first (within the
     // instance's limits), kept as rawBody, and handed on to Fastify's own
     // parser. GET and HEAD bodies are not verified (see toRequest): not read.
+    // A guard in an onRequest hook, which runs before, read it itself: Fastify
+    // parses the bytes it kept.
     app.addHook("preParsing", async (request, reply, payload) => {
       const { method, headers } = request;
       if (method === "GET" || method === "HEAD" || headers["signature-input"] === undefined || !hasBody(request.raw)) return payload;
       if ((request.routeOptions.config as unknown as Record<symbol, unknown>)[GUARDED_EARLY] === true) return payload;
+      const kept = (request.raw as WithRawBody).rawBody;
+      if (kept !== undefined) return replay(kept, null);
       // Stopping at the limit must leave the rest of the stream to Fastify.
       const bytes = await readNodeBody(payload as Readable, edge.body);
       if (bytes === "late") {

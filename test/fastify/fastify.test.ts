@@ -138,6 +138,43 @@ describe("keyward/fastify reading a signed body", () => {
     }
   });
 
+  it("a guard in an onRequest hook (route or app-wide) or in preValidation: a signed body is verified once, and Fastify parses the same bytes", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const pair = ed25519KeyPair();
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: pair.publicKey } });
+    const answer = async (request: FastifyRequest) => ({
+      body: request.body,
+      raw: Buffer.from(request.raw.rawBody ?? []).toString(),
+      token: request.keyward?.tokenId,
+    });
+    const server = await listen(kw, (app, guard) => {
+      app.post("/route-on-request", { onRequest: guard.requireToken() }, answer);
+      app.register(async (child) => {
+        child.addHook("onRequest", guard.requireToken());
+        child.post("/app-on-request", answer);
+      });
+      app.register(async (child) => {
+        child.addHook("preValidation", guard.requireToken());
+        child.post("/app-pre-validation", answer);
+      });
+    });
+    try {
+      const send = signedFetch(createSigner({ keyId: record.id, alg: "ed25519", privateKey: pair.seed }));
+      for (const path of ["/route-on-request", "/app-on-request", "/app-pre-validation"]) {
+        const res = await send(`${server.url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: '{"qty":2}' });
+        expect({ path, status: res.status, json: await res.json() }).toEqual({ path, status: 200, json: { body: { qty: 2 }, raw: '{"qty":2}', token: record.id } });
+        // A tampered body is still refused there.
+        const signed = await createSigner({ keyId: record.id, alg: "ed25519", privateKey: pair.seed }).sign(
+          new Request(`${server.url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: '{"qty":2}' }),
+        );
+        const tampered = await fetch(signed.url, { method: "POST", headers: signed.headers, body: '{"qty":9}' });
+        expect({ path, status: tampered.status, code: (await tampered.json()).code }).toEqual({ path, status: 401, code: "DIGEST_MISMATCH" });
+      }
+    } finally {
+      await server.close();
+    }
+  });
+
   it("a validly signed upload aborted mid-body: a denial (SIGNATURE_INVALID), never an allow or an error", async () => {
     const outcomes = await abortedSignedUpload("/orders", (kw, seen) =>
       listen(kw, (app, guard) => {
