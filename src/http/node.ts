@@ -181,7 +181,7 @@ export function headerOf(req: Pick<IncomingMessage, "headers" | "rawHeaders">, n
  *
  * @param raw the framework's request, for `getToken`
  * @param req the Node request under it
- * @param path the path and query as the client sent them (Express rewrites `req.url` in routers)
+ * @param path the request target as the client sent it, the path and query or an absolute URL (Express rewrites `req.url` in routers)
  * @param body the stream the body comes from, when not `req` itself (Fastify's payload)
  */
 export function nodeEdgeRequest<Req>(raw: Req, req: WithRawBody, path: string, body: Readable = req): EdgeRequest<Req> {
@@ -207,10 +207,17 @@ class NodeEdgeRequest<Req> implements EdgeRequest<Req> {
   // parses the origin once per origin); the signed path checks it parses.
   get url(): string {
     const scheme = (this.req.socket as { encrypted?: boolean }).encrypted ? "https" : "http";
+    const path = this.path;
+    // An absolute-form target (RFC 9112 §3.2.2) names the authority in place
+    // of Host; the scheme stays the connection's, as on @hono/node-server.
+    if (path.charCodeAt(0) !== 47 && (path.startsWith("http://") || path.startsWith("https://")) && URL.canParse(path)) {
+      const href = new URL(path).href;
+      return scheme + href.slice(href.indexOf(":"));
+    }
     // HTTP/2 names the target's authority in `:authority`, before any Host field (RFC 9113 §8.3.1).
     const headers = this.req.headers;
     const authority = conflictingHosts(headers) ? CONFLICTING_HOST : (headers[":authority"] ?? headers.host ?? "localhost");
-    return `${scheme}://${authority}${this.path}`;
+    return `${scheme}://${authority}${path}`;
   }
 
   header(name: string): string | null {

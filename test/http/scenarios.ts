@@ -9,6 +9,7 @@
 //   GET  /failing?mode=…   requireToken({ getToken, onDenied: failingHooks(url), onError: 599 + message })
 // An allowed handler answers the decision's token id as seen through the framework's typed attachment.
 import { type IncomingMessage, request as httpRequest } from "node:http";
+import { connect as connectTcp } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSigner, signedFetch } from "../../src/client/index.js";
 import type { EdgeOptions } from "../../src/http/core.js";
@@ -94,6 +95,32 @@ function rawRequest(url: string, headers: [string, string][], method = "GET", bo
     });
     req.on("error", reject);
     req.end(body);
+  });
+}
+
+/**
+ * A GET of `target` (any request-target form, as written) sent over a raw
+ * TCP connection to the server at `url`, with these header lines: the
+ * status and the JSON body of the answer.
+ */
+function rawGet(url: string, target: string, lines: [string, string][]): Promise<{ status: number; json: Record<string, unknown> }> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connectTcp(Number(port), hostname, () => {
+      socket.write(`GET ${target} HTTP/1.1\r\n${lines.map(([name, value]) => `${name}: ${value}\r\n`).join("")}Connection: close\r\n\r\n`);
+    });
+    let text = "";
+    socket.on("data", (chunk: Buffer) => {
+      text += chunk.toString();
+    });
+    socket.on("end", () => {
+      const [head = "", ...rest] = text.split("\r\n\r\n");
+      const body = rest.join("\r\n\r\n");
+      // A chunked body (Express, Hono) arrives as size lines around the JSON.
+      const json = body.slice(body.indexOf("{"), body.lastIndexOf("}") + 1);
+      resolve({ status: Number(head.split(" ")[1]), json: json === "" ? {} : (JSON.parse(json) as Record<string, unknown>) });
+    });
+    socket.on("error", reject);
   });
 }
 
@@ -491,6 +518,28 @@ export function describeMiddleware(name: string, start: StartServer, makeRoute: 
           expect((await send([...(await credential()), ["x-forwarded-proto", "https"]])).status, what).toBe(200);
         }
       }
+    });
+
+    it("an absolute-form request target (RFC 9112 §3.2.2): its authority instead of Host, the connection's scheme", async () => {
+      const { host, port } = new URL(server.url);
+      const sign = async (url: string) => {
+        const signed = await createSigner({ keyId: signedId, alg: "ed25519", privateKey: pair.seed }).sign(new Request(url));
+        return [...signed.headers] as [string, string][];
+      };
+      const at = `http://${host}/prices?symbol=X`;
+      // The loopback exemption holds as for the origin form (the socket is the trusted proxy, which forwards nothing).
+      expect(await rawGet(server.url, at, [["Host", host], ["Authorization", `Bearer ${secret}`]])).toMatchObject({ status: 200, json: { token: tokenId } });
+      expect(await rawGet(server.url, at, [["Host", host], ...(await sign(at))])).toMatchObject({ status: 200, json: { token: signedId } });
+      // The target names localhost, Host the loopback address: the target's authority is the one signed.
+      const local = `http://localhost:${port}/prices`;
+      expect(await rawGet(server.url, local, [["Host", host], ...(await sign(local))])).toMatchObject({ status: 200, json: { token: signedId } });
+      expect(await rawGet(server.url, local, [["Host", host], ...(await sign(`http://${host}/prices`))])).toMatchObject({ status: 401 });
+      // A target claiming https over cleartext: the scheme is the connection's, so a signature over https does not hold.
+      const claimed = `https://${host}/prices`;
+      expect(await rawGet(server.url, claimed, [["Host", host], ...(await sign(claimed))])).toMatchObject({
+        status: 401,
+        json: { type: "urn:keyward:problem:invalid-token" },
+      });
     });
 
     it("client IP from the socket, and from X-Forwarded-For only behind trustedProxies", async () => {
