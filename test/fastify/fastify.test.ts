@@ -144,7 +144,7 @@ describe("keyward/fastify reading a signed body", () => {
     const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: pair.publicKey } });
     const answer = async (request: FastifyRequest) => ({
       body: request.body,
-      raw: Buffer.from(request.raw.rawBody ?? []).toString(),
+      raw: Buffer.from((request.raw as { rawBody?: Uint8Array }).rawBody ?? []).toString(),
       token: request.keyward?.tokenId,
     });
     const server = await listen(kw, (app, guard) => {
