@@ -17,7 +17,7 @@
  */
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import type { Keyward } from "../keyward.js";
-import { allowHeaders, createEdge, createRoute, decide, denialParts, type EdgeOptions, preflightAnswer, type RouteOptions } from "../http/core.js";
+import { allowHeaders, createEdge, createRoute, decide, denialParts, type EdgeOptions, mergedVary, preflightAnswer, type RouteOptions } from "../http/core.js";
 import { nodeEdgeRequest, type WithRawBody } from "../http/node.js";
 import type { AllowedDecision, Decision } from "../verify/decision.js";
 
@@ -117,7 +117,9 @@ export function keywardExpress(kw: Keyward, options?: EdgeOptions): KeywardExpre
         const answer = (decision: Decision) => {
           if (decision.ok) {
             req.keyward = decision;
-            res.set(allowHeaders(edge, decision, origin));
+            const fields = allowHeaders(edge, decision, origin);
+            res.set(fields);
+            if (fields.vary !== undefined) keepVary(res, fields.vary);
             return next();
           }
           if (onDenied) return onDenied(decision, req, res, next);
@@ -139,6 +141,21 @@ export function keywardExpress(kw: Keyward, options?: EdgeOptions): KeywardExpre
       };
     },
   };
+}
+
+/**
+ * Keeps `names` in the answer's Vary when the handler sets a Vary of its
+ * own (`res.set` replaces the field): merged as the head is written, the
+ * way every Node answer is sent (`res.writeHead`, explicit or implicit).
+ */
+function keepVary(res: Response, names: string): void {
+  const writeHead = res.writeHead;
+  res.writeHead = function (this: Response, ...args: unknown[]) {
+    res.writeHead = writeHead;
+    const present = res.getHeader("vary");
+    res.setHeader("vary", present === undefined ? names : mergedVary(Array.isArray(present) ? present.join(", ") : String(present), names));
+    return writeHead.apply(this, args as Parameters<Response["writeHead"]>);
+  } as Response["writeHead"];
 }
 
 /** Whether a request's content is compressed (any Content-Encoding but `identity`). */

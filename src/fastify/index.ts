@@ -36,11 +36,13 @@ import type {
 import {
   allowHeaders,
   bodyTimedOut,
+  CORS_VARY,
   createEdge,
   createRoute,
   decide,
   denialParts,
   type EdgeOptions,
+  mergedVary,
   preflightAnswer,
   type RouteOptions,
 } from "../http/core.js";
@@ -147,6 +149,15 @@ export function keywardFastify(kw: Keyward, options?: EdgeOptions): KeywardFasti
       app.addHook("onRequest", async (request, reply) => {
         const answer = preflightAnswer(edge, request.method, (name) => header(request, name));
         if (answer !== null) return reply.code(answer.status).headers(answer.headers).send();
+      });
+      // A handler's own Vary replaces the one requireToken set on an allowed
+      // request from a page: Origin, which the echoed Allow-Origin varies on, is put back.
+      app.addHook("onSend", (request, reply, payload, done) => {
+        if (request.keyward !== null && header(request, "origin") !== null) {
+          const present = reply.getHeader("vary");
+          reply.header("vary", present === undefined ? CORS_VARY : mergedVary(Array.isArray(present) ? present.join(", ") : String(present), CORS_VARY));
+        }
+        done(null, payload);
       });
     }
   };

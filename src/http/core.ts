@@ -311,9 +311,12 @@ export function corsHeaders(edge: Edge, origin: string | null): Record<string, s
   return {
     "access-control-allow-origin": origin,
     "access-control-expose-headers": "ratelimit, ratelimit-policy, retry-after, www-authenticate, accept-signature",
-    vary: "Origin",
+    vary: CORS_VARY,
   };
 }
+
+/** What an answer with CORS fields varies on: the Allow-Origin echoes the request's Origin. */
+export const CORS_VARY = "Origin";
 
 /** Request headers a page may send to a keyward-protected route. */
 const ALLOWED_HEADERS = "authorization, content-type, content-digest, signature, signature-input";
@@ -379,7 +382,7 @@ export function withHeaders(res: Response, headers: Record<string, string>): Res
 }
 
 /** A Vary value with the names of `add` it lacks (RFC 9110 §12.5.5; `*` already varies on everything). */
-function mergedVary(present: string, add: string): string {
+export function mergedVary(present: string, add: string): string {
   const have = present.split(",").map((n) => n.trim().toLowerCase());
   if (have.includes("*")) return present;
   const missing = add.split(",").map((n) => n.trim()).filter((n) => !have.includes(n.toLowerCase()));

@@ -43,6 +43,9 @@ describeMiddleware(
     app.get("/custom", guard.requireToken({ onDenied }), (req, res) => {
       res.json({ token: req.keyward?.tokenId });
     });
+    app.get("/vary", guard.requireToken(), (req, res) => {
+      res.set("Vary", "Accept-Encoding").json({ token: req.keyward?.tokenId });
+    });
     app.get(
       "/failing",
       guard.requireToken({

@@ -23,6 +23,10 @@ describeMiddleware(
     app.get("/key", { preHandler: guard.requireToken({ getToken }) }, async (request) => ({ token: request.keyward?.tokenId }));
     const onDenied = (d: { code: string }, _request: unknown, reply: { code(n: number): { send(b: unknown): unknown } }) => reply.code(418).send({ denied: d.code });
     app.get("/custom", { preHandler: guard.requireToken({ onDenied }) }, async (request) => ({ token: request.keyward?.tokenId }));
+    app.get("/vary", { preHandler: guard.requireToken() }, async (request, reply) => {
+      reply.header("vary", "Accept-Encoding");
+      return { token: request.keyward?.tokenId };
+    });
     app.get(
       "/failing",
       {

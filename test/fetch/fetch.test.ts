@@ -22,6 +22,7 @@ describeMiddleware(
       "GET /custom": guard.requireToken({ onDenied: (d) => Response.json({ denied: d.code }, { status: 418 }) }, (_req, d) =>
         Response.json({ token: d.tokenId }),
       ),
+      "GET /vary": guard.requireToken({}, (_req, d) => Response.json({ token: d.tokenId }, { headers: { vary: "Accept-Encoding" } })),
       "GET /failing": guard.requireToken(
         {
           getToken: (req) => failingHooks(req.url).getToken(),

@@ -29,6 +29,10 @@ describeMiddleware(
     app.get("/key", guard.requireToken({ getToken: (c) => c.req.header("x-api-key") }), (c) => c.json({ token: c.get("keyward").tokenId }));
     app.get("/custom", guard.requireToken({ onDenied: (d, c) => c.json({ denied: d.code }, 418) }), (c) => c.json({ token: c.get("keyward").tokenId }));
     app.get("/failing", guard.requireToken(failingRoute), (c) => c.text("never"));
+    app.get("/vary", guard.requireToken(), (c) => {
+      c.header("Vary", "Accept-Encoding");
+      return c.json({ token: c.get("keyward").tokenId });
+    });
     const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
     await new Promise((resolve) => server.once("listening", resolve));
     return {
@@ -57,6 +61,13 @@ describeMiddleware(
       guard.requireToken({ onDenied: (d, c) => c.json({ denied: d.code }, 418) }, (c) => c.json({ token: c.get("keyward").tokenId })),
     );
     app.get("/failing", guard.requireToken(failingRoute, (c) => c.text("never")));
+    app.get(
+      "/vary",
+      guard.requireToken({}, (c) => {
+        c.header("Vary", "Accept-Encoding");
+        return c.json({ token: c.get("keyward").tokenId });
+      }),
+    );
     const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
     await new Promise((resolve) => server.once("listening", resolve));
     return {

@@ -7,6 +7,7 @@
 //   GET  /key              requireToken({ getToken: x-api-key })          → { token }
 //   GET  /custom           requireToken({ onDenied: 418 + code })         → { token }
 //   GET  /failing?mode=…   requireToken({ getToken, onDenied: failingHooks(url), onError: 599 + message })
+//   GET  /vary             requireToken()                                 → { token }, with Vary: Accept-Encoding set by the handler
 // An allowed handler answers the decision's token id as seen through the framework's typed attachment.
 import { type IncomingMessage, request as httpRequest } from "node:http";
 import { connect as connectTcp } from "node:net";
@@ -594,6 +595,9 @@ export function describeMiddleware(name: string, start: StartServer, makeRoute: 
       const other = await read(await fetch(`${corsServer.url}/prices`, { headers: { ...bearer(publishable), origin: "https://evil.example" } }));
       expect(other).toMatchObject({ status: 403, json: { code: "DOMAIN_DENIED" } });
       expect(other.headers.get("access-control-allow-origin")).toBe("https://evil.example");
+      // A handler that sets its own Vary: Origin is kept in it, since Allow-Origin echoes the origin (RFC 9110 §12.5.5).
+      const vary = await fetch(`${corsServer.url}/vary`, { headers: { ...bearer(publishable), origin: "https://app.example" } });
+      expect([vary.status, vary.headers.get("vary"), vary.headers.get("access-control-allow-origin")]).toEqual([200, "Accept-Encoding, Origin", "https://app.example"]);
       // Without cors: no preflight answer from keyward.
       const none = await fetch(`${server.url}/prices`, { method: "OPTIONS", headers: { origin: "https://app.example", "access-control-request-method": "GET" } });
       expect(none.headers.get("access-control-allow-origin")).toBeNull();
