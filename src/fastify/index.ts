@@ -222,10 +222,11 @@ const GUARDED_EARLY = Symbol("keyward.guardedEarly");
  * Sends a denial and waits until it has gone out, as Fastify asks of an
  * async hook that answers: until then (async onSend hooks included),
  * `reply.sent` is false, and Fastify would go on to parse the body and run
- * the handler.
+ * the handler. The body goes as bytes: Fastify adds `charset=utf-8` to the
+ * content type of a string, which the other adapters do not send.
  */
 async function refuse<Server extends RawServerBase>(reply: FastifyReply<RouteGenericInterface, Server>, answer: ReturnType<typeof denialParts>): Promise<void> {
-  await reply.code(answer.status).headers(answer.headers).send(answer.body);
+  await reply.code(answer.status).headers(answer.headers).send(Buffer.from(answer.body));
 }
 
 /** A route's hooks of one stage, as a list. */
