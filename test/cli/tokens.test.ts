@@ -89,6 +89,28 @@ describe("keyward CLI: token lifecycle", () => {
     expect(same).toMatch(/\nscheduled {8}\S+: no change\n/);
   });
 
+  it("update refuses a credits change that would cancel a scheduled one; at or after it, it merges with it", () => {
+    cli("init");
+    const { record } = JSON.parse(cli("create", "--owner", "acct_later", "--credits", "10000", "--json").stdout);
+    const inTenMinutes = new Date(Math.ceil(Date.now() / 1000) * 1000 + 600_000).toISOString();
+    expect(cli("update", record.id, "--credits", "5", "--effective-at", inTenMinutes).code).toBe(0);
+    const scheduled = () => JSON.parse(cli("show", record.id, "--json").stdout).scheduled.map((s: { policy: { credits: unknown } }) => s.policy.credits);
+    // --refill (or --reset, or --credits) now would write the allowance in force now over the scheduled limit of 5.
+    for (const args of [["--refill", "100/1h"], ["--reset", "day"], ["--credits", "20"], ["--refill", "100/1h", "--effective-at", "+5m"]]) {
+      const refused = cli("update", record.id, ...args);
+      expect([refused.code, refused.stderr]).toEqual([
+        2,
+        `keyward update: a change of credits is scheduled at ${inTenMinutes}, which this update would cancel: give --effective-at ${inTenMinutes} or later (show lists the scheduled changes)\n`,
+      ]);
+    }
+    expect(scheduled()).toEqual([{ limit: 5, refill: null }]);
+    // Other settings now leave the scheduled limit alone; at its instant, the refill merges with it.
+    expect(cli("update", record.id, "--name", "n").code).toBe(0);
+    expect(cli("update", record.id, "--refill", "100/1h", "--effective-at", inTenMinutes).code).toBe(0);
+    expect(scheduled()).toEqual([{ limit: 5, refill: { amount: 100, intervalMs: 3_600_000 } }]);
+    expect(JSON.parse(cli("show", record.id, "--json").stdout).policy.credits).toEqual({ limit: 10000, refill: null });
+  });
+
   it("show and list say whether a token works: active, disabled, expired or revoked", async () => {
     cli("init");
     // A clock two days back creates a token that expired yesterday.
