@@ -277,6 +277,16 @@ describe("keyward CLI: token lifecycle", () => {
     expect(cli("audit", "--token", id).stdout).toContain("delete");
   });
 
+  it("docs/roles.md's members lines run as they are, on an account with no members yet", () => {
+    cli("init");
+    const doc = readFileSync(join(ROOT, "docs/roles.md"), "utf8");
+    const commands = [...doc.matchAll(/^keyward (members .*)$/gm)].map((m) => m[1]!.replaceAll("acct_1", "acct_roles_doc").split(" "));
+    expect(commands.length).toBeGreaterThanOrEqual(2);
+    const runs = commands.map((args) => cli(...args));
+    expect(runs.map((r) => [r.code, r.stderr])).toEqual(commands.map(() => [0, ""]));
+    expect(runs.at(-1)!.stdout).toBe("owner      user:1\ndeveloper  user:2\n");
+  });
+
   it("prints the audit log through escapeText: a forged line cannot reach the terminal", async () => {
     const { store, kw } = await Keyward.open(join(cli.dir, "keyward.db"), "acme");
     const { record } = await kw.tokens.create({ owner: "acct_2", kind: "publishable", name: "site" });
