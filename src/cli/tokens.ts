@@ -1,6 +1,17 @@
 // The token commands: create, list, show, update, revoke, disable, enable,
 // delete, regenerate, lifecycle, audit.
-import { type AuditEntry, type CreditsInput, type ListTokensOptions, policyAt, type TokenPolicy, type TokenRecord, type UpdateTokenInput, type UpdateTokenOptions } from "../index.js";
+import {
+  type AuditEntry,
+  type CreditsInput,
+  type ListTokensOptions,
+  policyAt,
+  type TokenPolicy,
+  type TokenRecord,
+  TokenNotFoundError,
+  type UpdateTokenInput,
+  type UpdateTokenOptions,
+} from "../index.js";
+import { isTokenId } from "../model/record.js";
 import {
   COMMON,
   type Command,
@@ -297,10 +308,10 @@ export const list: Command = {
   },
 };
 
-/** Reads one token by id, or fails with NOT_FOUND. */
-async function load(keyward: import("../index.js").Keyward, id: string): Promise<TokenRecord> {
+/** Reads one token by id, or fails with `TOKEN_NOT_FOUND` (exit 3), as the library's own calls on an id do. */
+export async function load(keyward: import("../index.js").Keyward, id: string): Promise<TokenRecord> {
   const record = await keyward.tokens.get(id);
-  if (!record) throw new CliError("no token with this id", EXIT.NOT_FOUND);
+  if (!record) throw new TokenNotFoundError(isTokenId(id) ? id : "");
   return record;
 }
 
