@@ -3,13 +3,14 @@
 // and a detail that is either fixed or a KeywardError's message, which is
 // already bounded, escaped and redacted (src/errors.ts). Answers are JSON,
 // never HTML, and carry `nosniff`, so nothing in them is ever rendered.
-import { isKeywardError, type KeywardError } from "../errors.js";
+import { type ErrorCode, isKeywardError, type KeywardError } from "../errors.js";
 import { DEFAULT_PROBLEM_TYPE_BASE, PROBLEM_JSON } from "../http/problem.js";
 
 /** Codes of the admin API's own answers, on top of the {@link KeywardError} codes it passes on. */
 export type AdminProblemCode =
   | "UNAUTHORIZED"
   | "FORBIDDEN"
+  | "ROLE_FORBIDDEN"
   | "CROSS_SITE_REQUEST"
   | "NOT_FOUND"
   | "METHOD_NOT_ALLOWED"
@@ -40,7 +41,8 @@ const kebab = (code: string) => code.toLowerCase().replace(/_/g, "-");
 export class AdminAnswer extends Error {
   constructor(
     readonly status: number,
-    readonly code: string,
+    /** Typed, so that the handler answers no code {@link AdminProblemCode} does not list. */
+    readonly code: AdminProblemCode | ErrorCode,
     readonly title: string,
     readonly detail: string,
     readonly headers: Record<string, string> = {},

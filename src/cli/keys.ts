@@ -1,5 +1,6 @@
 // keygen (an ed25519 key pair for signed requests) and sign (the header
-// fields of a signed request, ready for curl).
+// fields of a signed request, ready for curl: as a curl config for `curl -K -`,
+// or as shell-quoted -H arguments to paste).
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import * as ed from "@noble/ed25519";
@@ -27,9 +28,11 @@ export const keygen: Command = {
 };
 
 const shellQuote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
+/** A quoted parameter of a curl config file, where `\` and `"` are escaped with a backslash. */
+const curlConfigQuote = (s: string) => `"${s.replace(/["\\]/g, "\\$&")}"`;
 
 export const sign: Command = {
-  summary: "Sign a request (RFC 9421) and print its header fields as curl -H arguments.",
+  summary: "Sign a request (RFC 9421): its header fields as curl -H arguments to paste, or --curl-config for curl -K -.",
   args: "<url>",
   options: {
     "key-id": { type: "string", value: "tok_…", description: "the token's id (the signature's keyid), required" },
@@ -38,11 +41,13 @@ export const sign: Command = {
     method: { type: "string", short: "X", value: "method", description: "HTTP method (default GET, or POST with --data)" },
     data: { type: "string", short: "d", value: "body", description: "request body" },
     header: { type: "string", short: "H", multiple: true, value: "name: value", description: "request header" },
+    "curl-config": { type: "boolean", description: "print a curl config (header = \"…\" lines): keyward sign … | curl -K - <url> …" },
     ...COMMON,
   },
   run: async (ctx) => {
     const [url] = positional(ctx, ["url"]);
     const keyid = required(ctx.values, "key-id");
+    if (ctx.values.json && ctx.values["curl-config"]) throw new CliError("--json and --curl-config exclude each other", EXIT.USAGE);
     let target: URL;
     try {
       target = new URL(url!);
@@ -62,6 +67,8 @@ export const sign: Command = {
     const fields = await signatureHeaders(request, { keyId: keyid, key, nonce: true });
     if (ctx.values.json) {
       json(ctx.io, fields);
+    } else if (ctx.values["curl-config"]) {
+      for (const [name, value] of Object.entries(fields)) line(ctx.io, `header = ${curlConfigQuote(`${name}: ${value}`)}`);
     } else {
       const args = Object.entries(fields).map(([name, value]) => `-H ${shellQuote(`${name}: ${value}`)}`);
       line(ctx.io, args.join(" "));

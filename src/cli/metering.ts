@@ -2,7 +2,7 @@
 import { COMMON, type Command, parseCount, parseSince, positional, STORE_OPTIONS } from "./command.js";
 import { CliError, EXIT, json, line } from "./io.js";
 import { withStore } from "./store.js";
-import { ACTOR, actorOf } from "./tokens.js";
+import { ACTOR, actorOf, load } from "./tokens.js";
 
 const BAR_WIDTH = 40;
 
@@ -28,7 +28,7 @@ export const usage: Command = {
     const from = time("from");
     const to = time("to");
     return withStore(ctx, { create: false }, async ({ keyward }) => {
-      if (!(await keyward.tokens.get(id!))) throw new CliError("no token with this id", EXIT.NOT_FOUND);
+      await load(keyward, id!);
       const buckets = await keyward.usage.get(id!, { granularity, ...(from !== undefined && { from }), ...(to !== undefined && { to }) });
       if (ctx.values.json) {
         json(ctx.io, buckets);

@@ -1,6 +1,17 @@
 // The token commands: create, list, show, update, revoke, disable, enable,
 // delete, regenerate, lifecycle, audit.
-import { type AuditEntry, type CreditsInput, type ListTokensOptions, policyAt, type TokenPolicy, type TokenRecord, type UpdateTokenInput, type UpdateTokenOptions } from "../index.js";
+import {
+  type AuditEntry,
+  type CreditsInput,
+  type ListTokensOptions,
+  policyAt,
+  type TokenPolicy,
+  type TokenRecord,
+  TokenNotFoundError,
+  type UpdateTokenInput,
+  type UpdateTokenOptions,
+} from "../index.js";
+import { isTokenId } from "../model/record.js";
 import {
   COMMON,
   type Command,
@@ -120,6 +131,8 @@ type CreditsView = { limit: number; refill: { amount: number; intervalMs: number
 const creditsText = (c: CreditsView) =>
   `${c.limit}${c.refill ? ` (+${c.refill.amount} every ${c.refill.intervalMs} ms)` : ""}${c.reset ? ` (full every ${c.reset}, UTC)` : ""}`;
 
+const creditsRow = (c: CreditsView | null) => (c ? creditsText(c) : "unmetered");
+
 const iso = (ms: number | null) => (ms === null ? "-" : new Date(ms).toISOString());
 
 /** Whether a token works: revoked, disabled, or expired (under the policy in force now) each say why it does not. */
@@ -150,7 +163,7 @@ function policyRows(p: TokenPolicy, signing: TokenRecord["signing"]): [string, s
     ["scopes", p.scopes.join(" ") || "-"],
     ["domains", p.domains.join(" ") || "any"],
     ["ips", p.ips.join(" ") || "any"],
-    ["credits", p.credits ? creditsText(p.credits) : "unmetered"],
+    ["credits", creditsRow(p.credits)],
     ...Object.entries(p.pools ?? {}).map(([name, c]): [string, string] => [`pool ${name}`, creditsText(c)]),
     ["rate limit", p.rateLimit ? `${p.rateLimit.limit} per ${p.rateLimit.windowMs} ms` : "none"],
     ...(p.rateLimits ?? []).map((l): [string, string] => ["rate limit", `${l.limit} per ${l.windowMs} ms`]),
@@ -295,10 +308,10 @@ export const list: Command = {
   },
 };
 
-/** Reads one token by id, or fails with NOT_FOUND. */
-async function load(keyward: import("../index.js").Keyward, id: string): Promise<TokenRecord> {
+/** Reads one token by id, or fails with `TOKEN_NOT_FOUND` (exit 3), as the library's own calls on an id do. */
+export async function load(keyward: import("../index.js").Keyward, id: string): Promise<TokenRecord> {
   const record = await keyward.tokens.get(id);
-  if (!record) throw new CliError("no token with this id", EXIT.NOT_FOUND);
+  if (!record) throw new TokenNotFoundError(isTokenId(id) ? id : "");
   return record;
 }
 
@@ -339,7 +352,19 @@ export const update: Command = {
       if (credits) {
         // Merged with the allowance in force when the change applies; a change made meanwhile is REVISION_CONFLICT.
         const current = await load(keyward, id!);
-        patch.credits = creditsInput(credits, policyAt(current, effectiveAt ?? now).credits);
+        const at = effectiveAt ?? now;
+        const inForce = policyAt(current, at).credits;
+        // The merged allowance would replace the credits of every later revision too (as any patch does):
+        // a credit change scheduled after `at` would be cancelled without a word.
+        const cancelled = current.scheduled.filter((s) => s.effectiveAt > at && creditsRow(s.policy.credits) !== creditsRow(inForce)).at(-1);
+        if (cancelled) {
+          throw new CliError(
+            `a change of credits is scheduled at ${iso(cancelled.effectiveAt)}, which this update would cancel: ` +
+              `give --effective-at ${iso(cancelled.effectiveAt)} or later (show lists the scheduled changes)`,
+            EXIT.USAGE,
+          );
+        }
+        patch.credits = creditsInput(credits, inForce);
         options.expectedRevision = current.revision;
       }
       const record = await keyward.tokens.update(id!, patch, options);

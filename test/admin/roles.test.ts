@@ -5,7 +5,7 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAdminHandler, toNodeHandler } from "../../src/admin/index.js";
+import { type AdminProblemCode, createAdminHandler, toNodeHandler } from "../../src/admin/index.js";
 import { Keyward, type Role, type TokenRecord } from "../../src/index.js";
 import { sqliteStore } from "../../src/sqlite/index.js";
 import { holdable } from "./server.js";
@@ -34,9 +34,12 @@ const api = (user: string, path: string, init: { method?: string; json?: unknown
     body: init.json === undefined ? null : JSON.stringify(init.json),
   });
 
+/** ROLE_FORBIDDEN is one of the admin API's own codes, as its type says (tsc checks this file). */
+const ROLE_FORBIDDEN: AdminProblemCode = "ROLE_FORBIDDEN";
+
 async function forbidden(res: Response): Promise<void> {
   expect(res.status).toBe(403);
-  expect(((await res.json()) as { code: string }).code).toBe("ROLE_FORBIDDEN");
+  expect(((await res.json()) as { code: string }).code).toBe(ROLE_FORBIDDEN);
 }
 
 beforeAll(async () => {

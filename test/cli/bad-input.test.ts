@@ -148,12 +148,15 @@ describe("keyward CLI: bad input", () => {
     expect(JSON.parse(cli("init", "--database", `${token}.db`, "--json").stdout).database).toBe("kw_sk_live_[redacted].db");
   });
 
-  it("an unknown id is exit 3; a token passed by mistake as an id is not echoed", () => {
+  it("an unknown id is exit 3 with TOKEN_NOT_FOUND, whatever the command; a token passed by mistake as an id is not echoed", () => {
+    cli("init");
     const token = `acme_sk_live_${"a".repeat(49)}`;
-    for (const args of [["show", "tok_doesnotexist"], ["revoke", token], ["regenerate", token], ["update", token, "--name", "x"], ["credits", token], ["usage", token]]) {
-      const r = cli(...args);
-      expect([args[0], r.code]).toEqual([args[0], 3]);
-      expect(r.stderr).not.toContain(token);
+    const unknown = "tok_aaaaaaaaaaaaaaaaaaaaaa";
+    for (const id of [unknown, "tok_doesnotexist", token]) {
+      for (const args of [["show", id], ["revoke", id], ["regenerate", id], ["update", id, "--name", "x"], ["update", id, "--credits", "5"], ["credits", id], ["usage", id], ["delete", id, "--yes"]]) {
+        const r = cli(...args);
+        expect([args, r.code, r.stderr]).toEqual([args, 3, `keyward ${args[0]}: TOKEN_NOT_FOUND: token not found\n`]);
+      }
     }
   });
 });

@@ -1,17 +1,27 @@
 // The token commands end to end, through the real bin, on a temp SQLite file.
+import { execFile } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { once } from "node:events";
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { dirname, join } from "node:path";
+import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { Keyward, verifyRequestSignature } from "./verify-helpers.js";
 import { Keyward as KeywardClass } from "keyward";
 import { SCHEMA_VERSION, sqliteStore } from "keyward/sqlite";
-import { useCli } from "./helpers.js";
+import { ROOT, useCli } from "./helpers.js";
 
 const cli = useCli({ KEYWARD_PREFIX: "acme" });
 
 const TOKEN = /acme_(?:sk|pk)_live_[0-9A-Za-z]{49}/;
 const DAY = 86_400_000;
+const inCI = Boolean(process.env.CI) && process.env.CI !== "false" && process.env.CI !== "0";
+const curl = await promisify(execFile)("/bin/sh", ["-c", "command -v curl"]).then(
+  () => true,
+  () => false,
+);
 
 describe("keyward CLI: token lifecycle", () => {
   it("create with named pools, a daily reset and several rate limits; show lists them", () => {
@@ -77,6 +87,28 @@ describe("keyward CLI: token lifecycle", () => {
     // Nothing but the effective time: nothing changes.
     const same = cli("update", record.id, "--scope", "core:read", "--effective-at", "+3h").stdout;
     expect(same).toMatch(/\nscheduled {8}\S+: no change\n/);
+  });
+
+  it("update refuses a credits change that would cancel a scheduled one; at or after it, it merges with it", () => {
+    cli("init");
+    const { record } = JSON.parse(cli("create", "--owner", "acct_later", "--credits", "10000", "--json").stdout);
+    const inTenMinutes = new Date(Math.ceil(Date.now() / 1000) * 1000 + 600_000).toISOString();
+    expect(cli("update", record.id, "--credits", "5", "--effective-at", inTenMinutes).code).toBe(0);
+    const scheduled = () => JSON.parse(cli("show", record.id, "--json").stdout).scheduled.map((s: { policy: { credits: unknown } }) => s.policy.credits);
+    // --refill (or --reset, or --credits) now would write the allowance in force now over the scheduled limit of 5.
+    for (const args of [["--refill", "100/1h"], ["--reset", "day"], ["--credits", "20"], ["--refill", "100/1h", "--effective-at", "+5m"]]) {
+      const refused = cli("update", record.id, ...args);
+      expect([refused.code, refused.stderr]).toEqual([
+        2,
+        `keyward update: a change of credits is scheduled at ${inTenMinutes}, which this update would cancel: give --effective-at ${inTenMinutes} or later (show lists the scheduled changes)\n`,
+      ]);
+    }
+    expect(scheduled()).toEqual([{ limit: 5, refill: null }]);
+    // Other settings now leave the scheduled limit alone; at its instant, the refill merges with it.
+    expect(cli("update", record.id, "--name", "n").code).toBe(0);
+    expect(cli("update", record.id, "--refill", "100/1h", "--effective-at", inTenMinutes).code).toBe(0);
+    expect(scheduled()).toEqual([{ limit: 5, refill: { amount: 100, intervalMs: 3_600_000 } }]);
+    expect(JSON.parse(cli("show", record.id, "--json").stdout).policy.credits).toEqual({ limit: 10000, refill: null });
   });
 
   it("show and list say whether a token works: active, disabled, expired or revoked", async () => {
@@ -245,6 +277,16 @@ describe("keyward CLI: token lifecycle", () => {
     expect(cli("audit", "--token", id).stdout).toContain("delete");
   });
 
+  it("docs/roles.md's members lines run as they are, on an account with no members yet", () => {
+    cli("init");
+    const doc = readFileSync(join(ROOT, "docs/roles.md"), "utf8");
+    const commands = [...doc.matchAll(/^keyward (members .*)$/gm)].map((m) => m[1]!.replaceAll("acct_1", "acct_roles_doc").split(" "));
+    expect(commands.length).toBeGreaterThanOrEqual(2);
+    const runs = commands.map((args) => cli(...args));
+    expect(runs.map((r) => [r.code, r.stderr])).toEqual(commands.map(() => [0, ""]));
+    expect(runs.at(-1)!.stdout).toBe("owner      user:1\ndeveloper  user:2\n");
+  });
+
   it("prints the audit log through escapeText: a forged line cannot reach the terminal", async () => {
     const { store, kw } = await Keyward.open(join(cli.dir, "keyward.db"), "acme");
     const { record } = await kw.tokens.create({ owner: "acct_2", kind: "publishable", name: "site" });
@@ -274,6 +316,53 @@ describe("keyward CLI: token lifecycle", () => {
     // A changed body is refused: the digest and signature are bound to it.
     const tampered = new Request(url, { method: "POST", headers, body: '{"qty":9}' });
     expect(await verifyRequestSignature(join(cli.dir, "keyward.db"), tampered)).not.toBe("ok");
+    const both = cli("sign", url, "--key-id", created.record.id, "--key-file", "client.key", "--json", "--curl-config");
+    expect([both.code, both.stderr]).toEqual([2, "keyward sign: --json and --curl-config exclude each other\n"]);
+  });
+
+  // The documented lines, run by /bin/sh with the real curl against a server that verifies with keyward.
+  it.skipIf(!curl && !inCI)("docs/cli.md's signed request with curl is accepted (skipped without curl, which CI installs)", async () => {
+    expect(curl, "curl not found: CI must run this test (apt-get install -y curl)").toBe(true);
+    cli("init");
+    const doc = readFileSync(join(ROOT, "docs/cli.md"), "utf8");
+    const block = doc.match(/### Signed requests with curl\n\n```sh\n([\s\S]*?)```/)?.[1];
+    const at = block?.indexOf("keyward sign ") ?? -1;
+    expect(at).toBeGreaterThan(0);
+    const [setup, request] = [block!.slice(0, at).replaceAll("acct_1", "acct_curl"), block!.slice(at)];
+    // `keyward` on the PATH is the bin under test.
+    const bin = join(cli.dir, "bin/keyward");
+    mkdirSync(dirname(bin), { recursive: true });
+    writeFileSync(bin, `#!/bin/sh\nexec "${process.execPath}" "${join(cli.dir, "cli.mjs")}" "$@"\n`);
+    chmodSync(bin, 0o755);
+    const sh = (script: string) =>
+      promisify(execFile)("/bin/sh", ["-c", script], { cwd: cli.dir, env: { PATH: `${dirname(bin)}:${dirname(process.execPath)}:${process.env.PATH}`, KEYWARD_PREFIX: "acme" } });
+    await sh(setup);
+    const id = JSON.parse(cli("list", "--owner", "acct_curl", "--json").stdout).items[0].id;
+
+    const { store, kw } = await Keyward.open(join(cli.dir, "keyward.db"), "acme");
+    const seen: string[] = [];
+    const server = createServer(async (req, res) => {
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c);
+      const headers = new Headers();
+      for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+      const body = chunks.length > 0 ? Buffer.concat(chunks) : undefined;
+      const d = await kw.verify(new Request(`http://${req.headers.host}${req.url}`, { method: req.method!, headers, body }));
+      seen.push(`${req.method} ${req.url} ${body}`);
+      res.writeHead(d.ok ? 200 : d.status).end(d.ok ? "accepted" : d.code);
+    });
+    try {
+      server.listen(0, "127.0.0.1");
+      await once(server, "listening");
+      const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const run = await sh(`${request.replaceAll("https://api.example.com", origin).replaceAll("tok_…", id)}`);
+      expect(run.stdout).toBe("accepted");
+      expect(seen).toEqual(['POST /v1/orders {"qty":1}']);
+    } finally {
+      server.close();
+      await kw.close();
+      await store.close();
+    }
   });
 
   it("a key that starts with a dash is a value, not an option; a forgotten value is still a usage error", () => {

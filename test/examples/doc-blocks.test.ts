@@ -5,6 +5,8 @@
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import ts from "typescript";
+import { createAdminHandler } from "../../src/admin/index.js";
+import { Keyward, MemoryStore } from "../../src/index.js";
 import { TOKEN_STORE_TEST_GROUPS } from "../../src/testing/index.js";
 import { afterAll, describe, expect, it, vi } from "vitest";
 
@@ -122,6 +124,26 @@ describe("documentation fragments", () => {
 
 
 describe("documentation lists", () => {
+  it("docs/console.md's Next.js route file exports every method of the admin API (Next.js answers 405 to the others)", async () => {
+    const doc = await readFile(new URL("docs/console.md", root), "utf8");
+    const block = doc.match(/### Next\.js \(App Router\)[\s\S]*?```ts fragment\n([\s\S]*?)```/)?.[1] ?? "";
+    const exported = [...block.matchAll(/^export const (\w+) = admin;$/gm)].map((m) => m[1]!);
+    // The methods the handler routes: the Allow of its 405 on each path of its OpenAPI document.
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const admin = createAdminHandler({ keyward: kw, basePath: "/account/tokens", authorize: async () => "acct_1" });
+    const base = "https://app.example.com/account/tokens";
+    const openapi = (await (await admin(new Request(`${base}/openapi.json`))).json()) as { paths: Record<string, unknown> };
+    const methods = new Set<string>();
+    for (const path of Object.keys(openapi.paths)) {
+      const res = await admin(new Request(base + path.replace(/\{\w+\}/g, "tok_0000000000000000000000"), { method: "OPTIONS" }));
+      expect(res.status, path).toBe(405);
+      for (const m of res.headers.get("allow")!.split(", ")) methods.add(m);
+    }
+    await kw.close();
+    expect(methods.size).toBeGreaterThanOrEqual(5);
+    expect(exported.sort()).toEqual([...methods].sort());
+  });
+
   it("docs/stores.md names every conformance group, and each has its file", async () => {
     const text = (await readFile(new URL("docs/stores.md", root), "utf8")).replace(/\s+/g, " ");
     const listed = text.match(/listed in `TOKEN_STORE_TEST_GROUPS`: ([^)]*)\)/)?.[1]?.match(/`(\w+)`/g)?.map((n) => n.slice(1, -1));
