@@ -86,7 +86,9 @@ export interface Signer {
   readonly alg: SignatureAlgorithm;
   /**
    * Returns a new, signed Request (the given one stays readable), with
-   * Content-Digest when it has a body, Signature-Input and Signature.
+   * Content-Digest when it has a body, Signature-Input and Signature. A body
+   * read for the digest is bounded by the request's `signal`: aborted first,
+   * the call rejects with its reason.
    */
   sign(request: Request, options?: SignerCallOptions): Promise<Request>;
   toJSON(): SignerInfo;

@@ -43,6 +43,9 @@ const BODY_FIELDS = ["content-encoding", "content-language", "content-location",
  * and bodies as string, Uint8Array, ArrayBuffer, Blob, URLSearchParams,
  * FormData or ReadableStream. A stream is read once and sent as bytes, so no
  * `duplex: "half"` is needed (it is added if missing, for Node's Request).
+ * The call's `signal` bounds the whole call, as with fetch, reading the body
+ * included: aborted (or timed out) before a stream body has ended, the
+ * stream is cancelled and the call rejects with the signal's reason.
  *
  * Redirects: with `redirect: "follow"` (fetch's default) the function
  * follows them itself, up to 20, with fetch's rules for the method and body
@@ -68,6 +71,8 @@ const BODY_FIELDS = ["content-encoding", "content-language", "content-location",
  *   (by default) or to a URL that is not http(s), and a redirect whose target the runtime hides.
  * @throws {RangeError} for a negative or non-integer `maxBodyBytes`; calls reject with a RangeError
  *   when the body is larger than `maxBodyBytes`.
+ * @throws the signal's reason (a rejection), as fetch: an `AbortError` `DOMException` by default, a
+ *   `TimeoutError` one for `AbortSignal.timeout`.
  * @example
  * ```ts
  * const api = signedFetch(createSigner({ keyId: "tok_4qTz8Rk2mXbN7wLcP1dYeF", alg: "ed25519", privateKey: seed }));
@@ -100,7 +105,8 @@ export function signedFetch(
     const request = new Request(input, withDuplex(init));
     let body: Uint8Array | null = null;
     if (request.body !== null) {
-      body = (await readStream(request.body, maxBodyBytes)) ?? null;
+      // As fetch: the call's signal bounds the read (a stalled stream is cancelled, the call rejects with the reason).
+      body = (await readStream(request.body, maxBodyBytes, request.signal)) ?? null;
       if (body === null) throw new RangeError(`request body is larger than maxBodyBytes (${maxBodyBytes} bytes)`);
     }
     // Same URL, method, headers (incl. a multipart boundary) and options; the

@@ -78,6 +78,8 @@ const signedOnce = new WeakSet<Request>();
  * Request again reads its body into memory once (a clone's tee would buffer
  * it anyway), and later signings of it reuse those bytes. To set the fields
  * on a request you build yourself, without a new Request, use {@link signatureHeaders}.
+ * Reading the body is bounded by the request's `signal`, as fetch's would
+ * be: aborted before the body has ended, the call rejects with its reason.
  *
  * @param request - The request to sign.
  * @param options - Key, key id, covered components and parameters.
@@ -86,6 +88,7 @@ const signedOnce = new WeakSet<Request>();
  * @throws {InvalidInputError} (`INVALID_INPUT`) for a bad label, a label already used, unparsable
  *   existing signature fields, or a listed parameter without a value.
  * @throws {TypeError} / {RangeError} for arguments of the wrong type or size (e.g. a 31-byte seed).
+ * @throws the reason of the request's signal when it aborts while the body is read.
  * @example
  * ```ts
  * const signed = await signRequest(new Request("https://api.example.com/v1/prices?symbol=X"), {

@@ -42,7 +42,8 @@ const WITHOUT_BODY: readonly string[] = ["@method", "@target-uri"];
  * on the request (`headers.set(name, value)`) to sign it. Takes the same
  * options as {@link signRequest}, which is this plus a new Request. The
  * request is not modified; its body is read (through a clone) only when
- * Content-Digest must be computed and the `body` option does not give it.
+ * Content-Digest must be computed and the `body` option does not give it,
+ * and that read is bounded by the request's `signal`.
  *
  * @param request - The request to sign.
  * @param options - Key, key id, covered components and parameters.
@@ -51,6 +52,7 @@ const WITHOUT_BODY: readonly string[] = ["@method", "@target-uri"];
  * @throws {InvalidInputError} (`INVALID_INPUT`) for a bad label, a label already used, unparsable
  *   existing signature fields, or a listed parameter without a value.
  * @throws {TypeError} / {RangeError} for arguments of the wrong type or size (e.g. a 31-byte seed).
+ * @throws the reason of the request's signal when it aborts while the body is read.
  * @example
  * ```ts
  * const url = "https://api.example.com/v1/orders";
@@ -118,12 +120,14 @@ const bodies = new WeakMap<Request, Promise<Uint8Array>>();
  * holds the bytes already.
  *
  * @throws {TypeError} (a rejection) when the body was already consumed
+ * @throws the reason of the request's signal (a rejection) when it is aborted before the body ends
  */
 export function bodyToSign(request: Request): Promise<Uint8Array> {
   // A body the caller has consumed (or locked) since is refused, as on a first call.
   const kept = request.bodyUsed || request.body?.locked ? undefined : bodies.get(request);
   if (kept !== undefined) return kept;
-  const body = readBody(request, Number.POSITIVE_INFINITY) as Promise<Uint8Array>;
+  // The request's signal bounds the read, as it would fetch's: aborted, it rejects with the reason.
+  const body = readBody(request, Number.POSITIVE_INFINITY, request.signal) as Promise<Uint8Array>;
   if (!readOnce.has(request)) readOnce.add(request);
   else {
     bodies.set(request, body);

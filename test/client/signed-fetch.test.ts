@@ -246,6 +246,72 @@ describe("signedFetch: over the network with Node's fetch", () => {
   });
 });
 
+/** A stream body that sends one chunk, then stalls; `cancelled` resolves with the reason it is cancelled with. */
+function stalledStream(): { stream: ReadableStream<Uint8Array>; cancelled: Promise<unknown> } {
+  let onCancel!: (reason: unknown) => void;
+  const cancelled = new Promise<unknown>((resolve) => {
+    onCancel = resolve;
+  });
+  const stream = new ReadableStream<Uint8Array>({
+    start: (controller) => controller.enqueue(utf8("part 1")),
+    cancel: (reason) => onCancel(reason),
+  });
+  return { stream, cancelled };
+}
+
+describe("signedFetch: the call's signal bounds the body read, as with fetch (real server, Node's fetch)", () => {
+  let server: Awaited<ReturnType<typeof listen>>;
+  beforeAll(async () => {
+    server = await listen((_req, res) => void res.end("ok"));
+  });
+  afterAll(() => {
+    server?.server.closeAllConnections();
+    server?.server.close();
+  });
+  /** What a call settles with: the error it rejects with, or the status. */
+  const settled = (call: Promise<Response>) => call.then((r) => r.status, (e: unknown) => e);
+
+  it("aborted while a stream body stalls: rejects with the signal's reason (an AbortError) like fetch, cancels the stream, sends nothing", async () => {
+    const controller = new AbortController();
+    const { stream, cancelled } = stalledStream();
+    const call = settled(signedFetch(edSigner)(`${server.url}/upload`, { method: "POST", body: stream, signal: controller.signal }));
+    setTimeout(() => controller.abort(), 50);
+    const err = await call;
+    expect([err instanceof DOMException, (err as DOMException).name]).toEqual([true, "AbortError"]);
+    expect(err).toBe(controller.signal.reason);
+    expect(await cancelled).toBe(err);
+    expect(server.seen).toEqual([]);
+  });
+
+  it("AbortSignal.timeout: rejects with its TimeoutError", async () => {
+    const { stream, cancelled } = stalledStream();
+    const err = await settled(signedFetch(hmacSigner)(`${server.url}/upload`, { method: "PUT", body: stream, signal: AbortSignal.timeout(50) }));
+    expect([err instanceof DOMException, (err as DOMException).name]).toEqual([true, "TimeoutError"]);
+    expect(await cancelled).toBe(err);
+  });
+
+  it("a signal already aborted, also on a Request input: rejects with its reason, the body is cancelled unread, nothing is sent", async () => {
+    const reason = new Error("caller gave up");
+    const before = server.seen.length;
+    const first = stalledStream();
+    const aborted = AbortSignal.abort(reason);
+    expect(await settled(signedFetch(edSigner)(`${server.url}/upload`, { method: "POST", body: first.stream, signal: aborted }))).toBe(reason);
+    expect(await first.cancelled).toBe(reason);
+    const second = stalledStream();
+    const input = new Request(`${server.url}/upload`, { method: "POST", body: second.stream, duplex: "half", signal: aborted } as RequestInit);
+    expect(await settled(signedFetch(edSigner)(input))).toBe(reason);
+    expect(await second.cancelled).toBe(reason);
+    expect(server.seen.length).toBe(before);
+  });
+
+  it("a signal that aborts after the body has been read changes nothing: the request goes out and is answered", async () => {
+    const controller = new AbortController();
+    const res = await signedFetch(edSigner)(`${server.url}/upload`, { method: "POST", body: streamOf(["a", "b"]), signal: controller.signal });
+    controller.abort();
+    expect([res.status, server.seen.at(-1)!.body]).toEqual([200, "ab"]);
+  });
+});
+
 /** What a server on 127.0.0.1 received. */
 interface Received {
   method: string;

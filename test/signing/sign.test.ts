@@ -274,6 +274,23 @@ describe("signRequest", () => {
     }
   });
 
+  it("a body read for the digest is bounded by the request's signal: a stalled stream rejects with its reason", async () => {
+    const stalled = () =>
+      new ReadableStream<Uint8Array>({ start: (controller) => controller.enqueue(new TextEncoder().encode("part 1")) });
+    const request = (signal: AbortSignal) =>
+      new Request("https://api.example.com/v1/upload", { method: "POST", body: stalled(), duplex: "half", signal } as RequestInit);
+    for (const sign of [signRequest, signatureHeaders] as const) {
+      const controller = new AbortController();
+      const call = sign(request(controller.signal), { keyId: "tok_1", key: ed }).catch((e: unknown) => e);
+      setTimeout(() => controller.abort(), 20);
+      expect(await call).toBe(controller.signal.reason);
+      const timeout = await sign(request(AbortSignal.timeout(20)), { keyId: "tok_1", key: hmac }).catch((e: unknown) => e);
+      expect((timeout as DOMException).name).toBe("TimeoutError");
+      const reason = new Error("gave up");
+      await expect(sign(request(AbortSignal.abort(reason)), { keyId: "tok_1", key: ed })).rejects.toBe(reason);
+    }
+  });
+
   it("public types", () => {
     expectTypeOf(signRequest).returns.toEqualTypeOf<Promise<Request>>();
     expectTypeOf(signatureHeaders).returns.toEqualTypeOf<
