@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { createSigner, type Signer, signedFetch } from "../../src/client/index.js";
-import { Keyward, MemoryStore } from "../../src/index.js";
+import { InvalidInputError, Keyward, MemoryStore } from "../../src/index.js";
 import { utf8 } from "../../src/lib/bytes.js";
 import { computeContentDigest } from "../../src/signing/index.js";
 import { type ApiServer, signatureVerifier, startApiServer } from "../browser/server.js";
@@ -236,6 +236,37 @@ describe("signedFetch: over the network with Node's fetch", () => {
     });
   }
 
+  it("a Content-Digest the caller set is signed only if it is the digest of the body sent; otherwise nothing is sent", async () => {
+    const f = signedFetch(edSigner);
+    const url = `${server.url}/api/orders`;
+    // Matching (here sha-512 only, not the signer's sha-256): kept, signed, verified by the server.
+    const kept = await f(url, { method: "POST", body: json, headers: { "content-digest": computeContentDigest(json, ["sha-512"]) } });
+    expect(await kept.json()).toMatchObject({ ok: true, body: json });
+    expect(server.calls.at(-1)!.verdict).toMatchObject({ ok: true });
+    const before = server.calls.length;
+    // A received Request forwarded with another body (its digest came along), a stale or hand-set field,
+    // one with no algorithm keyward knows, one that does not parse: each refused before sending.
+    const incoming = new Request(url, { method: "POST", body: '{"qty":1}', headers: { "content-digest": computeContentDigest('{"qty":1}') } });
+    const cases: [string, Promise<Response>][] = [
+      ["forwarded, body overridden", f(incoming, { body: '{"qty":2}' })],
+      ["stale", f(url, { method: "POST", body: "hello", headers: { "content-digest": `sha-256=:${"A".repeat(43)}=:` } })],
+      ["sha-256 right, sha-512 wrong", f(url, { method: "POST", body: "hello", headers: { "content-digest": `${computeContentDigest("hello")}, ${computeContentDigest("bye", ["sha-512"])}` } })],
+      ["unknown algorithm only", f(url, { method: "POST", body: "hello", headers: { "content-digest": "md5=:XUFAKrxLKna5cZ2REBfFkg==:" } })],
+      ["malformed", f(url, { method: "POST", body: "hello", headers: { "content-digest": "sha-256=not-bytes" } })],
+    ];
+    for (const [name, call] of cases) {
+      const err = await call.catch((e: unknown) => e);
+      expect(err, name).toBeInstanceOf(InvalidInputError);
+      expect((err as InvalidInputError).code, name).toBe("INVALID_INPUT");
+      expect((err as InvalidInputError).field, name).toBe("body");
+    }
+    expect(server.calls.length).toBe(before);
+    // Without the stale field, the forwarded request goes out with the digest of its new body.
+    const headers = new Headers(incoming.headers);
+    headers.delete("content-digest");
+    expect(await (await f(incoming, { body: '{"qty":2}', headers })).json()).toMatchObject({ ok: true, body: '{"qty":2}' });
+  });
+
   it("the server refuses a replay and a tampered request", async () => {
     const signed = await edSigner.sign(new Request(`${server.url}/api/orders`, { method: "POST", body: json }));
     expect((await fetch(signed.clone())).status).toBe(200);
@@ -387,12 +418,14 @@ describe("signedFetch: redirects, against real servers with Node's fetch", () =>
     }
   });
 
-  it("303, and 301 / 302 after a POST: a GET without the body or its fields; 302 after a PUT keeps both", async () => {
+  it("303, and 301 / 302 after a POST: a GET without the body or its fields (a caller's Content-Digest and Content-Length too); 302 after a PUT keeps both", async () => {
+    const fields = { "content-type": "application/json", "content-digest": computeContentDigest("{}"), "content-length": "2" };
     for (const [status, method] of [[303, "POST"], [303, "PUT"], [301, "POST"], [302, "POST"]] as const) {
-      const res = await client()(`${api.url}/redirect/${status}/v2/result`, { method, headers: { "content-type": "application/json" }, body: "{}" });
+      const res = await client()(`${api.url}/redirect/${status}/v2/result`, { method, headers: fields, body: "{}" });
       const seen = api.seen.at(-1)!;
       expect(await res.json(), `${status} ${method}`).toEqual({ ok: true, code: "OK", method: "GET", path: "/v2/result", body: "", type: null });
       expect(seen.headers["content-digest"]).toBeUndefined();
+      expect(seen.headers["content-length"]).toBeUndefined();
     }
     const put = await client()(`${api.url}/redirect/302/v2/result`, { method: "PUT", body: "kept" });
     expect(await put.json()).toMatchObject({ ok: true, method: "PUT", body: "kept" });
