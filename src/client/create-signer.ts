@@ -74,8 +74,9 @@ export interface SignerInfo {
 export interface SignerCallOptions {
   /**
    * The request's body, when the caller holds it: the digest is computed
-   * from it and it is sent as is, so the body stream is neither cloned nor
-   * read (see `body` of `signRequest`).
+   * from it (or the request's Content-Digest checked against it) and it is
+   * sent as is, so the body stream is neither cloned nor read (see `body`
+   * of `signRequest`).
    */
   body?: string | Uint8Array;
 }
@@ -86,7 +87,11 @@ export interface Signer {
   readonly alg: SignatureAlgorithm;
   /**
    * Returns a new, signed Request (the given one stays readable), with
-   * Content-Digest when it has a body, Signature-Input and Signature.
+   * Content-Digest when it has a body, Signature-Input and Signature. A body
+   * read for the digest is bounded by the request's `signal`: aborted first,
+   * the call rejects with its reason. A Content-Digest the request already
+   * carries is kept only if it is the body's; otherwise the call rejects
+   * with `INVALID_INPUT` (`field` `"body"`), as `signRequest`.
    */
   sign(request: Request, options?: SignerCallOptions): Promise<Request>;
   toJSON(): SignerInfo;

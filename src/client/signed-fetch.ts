@@ -34,8 +34,12 @@ const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
 /** Most redirects one call follows, as fetch (Fetch §4.4 "HTTP-redirect fetch", step 5). */
 const MAX_REDIRECTS = 20;
 
-/** Header fields that describe a body, dropped with it when a redirect turns the request into a GET (Fetch §4.4 step 12). */
-const BODY_FIELDS = ["content-encoding", "content-language", "content-location", "content-type"];
+/**
+ * Header fields that describe a body, dropped with it when a redirect turns
+ * the request into a GET: Fetch §4.4 step 12's, and a caller's Content-Length
+ * and Content-Digest, which would describe a body no longer sent.
+ */
+const BODY_FIELDS = ["content-digest", "content-encoding", "content-language", "content-length", "content-location", "content-type"];
 
 /**
  * Wraps fetch so that every request is signed by `signer`. Accepts what fetch
@@ -43,10 +47,17 @@ const BODY_FIELDS = ["content-encoding", "content-language", "content-location",
  * and bodies as string, Uint8Array, ArrayBuffer, Blob, URLSearchParams,
  * FormData or ReadableStream. A stream is read once and sent as bytes, so no
  * `duplex: "half"` is needed (it is added if missing, for Node's Request).
+ * The call's `signal` bounds the whole call, as with fetch, reading the body
+ * included: aborted (or timed out) before a stream body has ended, the
+ * stream is cancelled and the call rejects with the signal's reason.
+ * A Content-Digest among the request's headers (e.g. of a forwarded Request
+ * whose body `init` replaces) is sent only if it is the digest of the body
+ * sent; otherwise the call rejects before sending (see `signRequest`).
  *
  * Redirects: with `redirect: "follow"` (fetch's default) the function
  * follows them itself, up to 20, with fetch's rules for the method and body
- * (303, and 301 / 302 after a POST, become a GET without body; 307 / 308
+ * (303, and 301 / 302 after a POST, become a GET without body, nor the
+ * fields describing it, Content-Type, Content-Length or Content-Digest; 307 / 308
  * keep both, sent again from the buffered bytes). Each request to the
  * first request's origin is signed anew for its own URL (a new `created`
  * and nonce); a redirect to another origin rejects with a TypeError before
@@ -68,6 +79,10 @@ const BODY_FIELDS = ["content-encoding", "content-language", "content-location",
  *   (by default) or to a URL that is not http(s), and a redirect whose target the runtime hides.
  * @throws {RangeError} for a negative or non-integer `maxBodyBytes`; calls reject with a RangeError
  *   when the body is larger than `maxBodyBytes`.
+ * @throws {InvalidInputError} (a rejection; `INVALID_INPUT`, `field` `"body"`) when the request
+ *   carries a Content-Digest that is not the body's.
+ * @throws the signal's reason (a rejection), as fetch: an `AbortError` `DOMException` by default, a
+ *   `TimeoutError` one for `AbortSignal.timeout`.
  * @example
  * ```ts
  * const api = signedFetch(createSigner({ keyId: "tok_4qTz8Rk2mXbN7wLcP1dYeF", alg: "ed25519", privateKey: seed }));
@@ -100,7 +115,8 @@ export function signedFetch(
     const request = new Request(input, withDuplex(init));
     let body: Uint8Array | null = null;
     if (request.body !== null) {
-      body = (await readStream(request.body, maxBodyBytes)) ?? null;
+      // As fetch: the call's signal bounds the read (a stalled stream is cancelled, the call rejects with the reason).
+      body = (await readStream(request.body, maxBodyBytes, request.signal)) ?? null;
       if (body === null) throw new RangeError(`request body is larger than maxBodyBytes (${maxBodyBytes} bytes)`);
     }
     // Same URL, method, headers (incl. a multipart boundary) and options; the

@@ -1,28 +1,50 @@
-// Reading a body stream into memory with a size cap and an optional deadline (runtime-agnostic).
+// Reading a body stream into memory with a size cap and an optional deadline or abort signal (runtime-agnostic).
 
 /**
  * All bytes of `stream`; null as soon as more than `maxBytes` arrive (the
- * rest is not buffered), undefined if `deadline` settles first. In both
- * cases the stream is cancelled without waiting, since cancelling one branch
- * of a tee settles only when the other one ends.
+ * rest is not buffered). `until` bounds the wait: a promise (undefined is
+ * returned if it settles first), or an AbortSignal (the promise rejects with
+ * the signal's reason, as fetch does, if it is or becomes aborted before the
+ * stream ends). In each case the stream is cancelled without waiting, since
+ * cancelling one branch of a tee settles only when the other one ends.
  */
 export async function readStream(
   stream: ReadableStream<Uint8Array>,
   maxBytes: number,
-  deadline?: Promise<undefined>,
+  until?: Promise<undefined> | AbortSignal,
 ): Promise<Uint8Array | null | undefined> {
   const reader = stream.getReader();
+  const signal = until === undefined || until instanceof Promise ? undefined : until;
+  if (signal?.aborted) {
+    reader.cancel(signal.reason).catch(() => {});
+    throw signal.reason;
+  }
+  let release = () => {};
+  const deadline =
+    signal === undefined
+      ? (until as Promise<undefined> | undefined)
+      : new Promise<undefined>((resolve) => {
+          const onAbort = () => resolve(undefined);
+          signal.addEventListener("abort", onAbort, { once: true });
+          release = () => signal.removeEventListener("abort", onAbort);
+        });
   const chunks: Uint8Array[] = [];
   let total = 0;
-  for (;;) {
-    const result = await (deadline ? Promise.race([reader.read(), deadline]) : reader.read());
-    if (result?.done) break;
-    total += result?.value.byteLength ?? 0;
-    if (!result || total > maxBytes) {
-      reader.cancel().catch(() => {});
-      return result && null;
+  try {
+    for (;;) {
+      const result = await (deadline ? Promise.race([reader.read(), deadline]) : reader.read());
+      if (result?.done) break;
+      total += result?.value.byteLength ?? 0;
+      if (!result || total > maxBytes) {
+        reader.cancel(result ? undefined : signal?.reason).catch(() => {});
+        if (!result && signal !== undefined) throw signal.reason;
+        return result && null;
+      }
+      chunks.push(result.value);
     }
-    chunks.push(result.value);
+  } finally {
+    // A long-lived signal (one controller for many calls) keeps no listener per read.
+    release();
   }
   if (chunks.length === 1) return chunks[0]!;
   const out = new Uint8Array(total);

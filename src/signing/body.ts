@@ -6,14 +6,19 @@ import type { HttpMessage } from "./components.js";
  * The bytes of `message`'s body, read from a clone so the caller can still
  * consume it; an empty array when there is no body. Returns null as soon as
  * more than `maxBytes` arrive (or Content-Length announces more), without
- * buffering the rest, and undefined when `deadline` settles before the
- * body has ended.
+ * buffering the rest, and undefined when the `until` promise settles before
+ * the body has ended; an `until` signal that aborts first rejects with its
+ * reason (see readStream).
  *
  * @throws {TypeError} when the body was already consumed.
  */
-export async function readBody(message: HttpMessage, maxBytes: number, deadline?: Promise<undefined>): Promise<Uint8Array | null | undefined> {
+export async function readBody(
+  message: HttpMessage,
+  maxBytes: number,
+  until?: Promise<undefined> | AbortSignal,
+): Promise<Uint8Array | null | undefined> {
   if (message.body === null) return new Uint8Array(0);
   const declared = message.headers.get("content-length");
   if (declared !== null && /^\d+$/.test(declared) && Number(declared) > maxBytes) return null;
-  return readStream(message.clone().body!, maxBytes, deadline);
+  return readStream(message.clone().body!, maxBytes, until);
 }

@@ -61,7 +61,7 @@ export interface SignOptions {
    * Content-Digest is computed from it, and `signRequest` sends these bytes,
    * so the body stream is neither cloned nor read (the fast path for bodies).
    * It must be the body of the request; `INVALID_INPUT` when the request
-   * has none.
+   * has none. A Content-Digest the request carries is checked against it.
    */
   body?: string | Uint8Array;
 }
@@ -72,20 +72,28 @@ const signedOnce = new WeakSet<Request>();
 /**
  * Signs a request (RFC 9421 §3.1) and returns a new Request carrying the
  * signature in `Signature-Input` and `Signature` (§4.1, §4.2), after any
- * signatures already present. When `content-digest` is covered, the request
- * has a body and no Content-Digest, the digest is computed first (RFC 9530).
+ * signatures already present. When `content-digest` is covered and the
+ * request has a body, its bytes (the `body` option, or read) are digested
+ * first (RFC 9530); a Content-Digest the request already carries is kept
+ * only if it is theirs: every sha-256 / sha-512 member it has must match,
+ * and one must be present, or the call throws rather than sign a digest of
+ * another body (a forwarded request whose body was replaced, a stale field).
  * The given request is left untouched and readable. Signing the same
  * Request again reads its body into memory once (a clone's tee would buffer
  * it anyway), and later signings of it reuse those bytes. To set the fields
  * on a request you build yourself, without a new Request, use {@link signatureHeaders}.
+ * Reading the body is bounded by the request's `signal`, as fetch's would
+ * be: aborted before the body has ended, the call rejects with its reason.
  *
  * @param request - The request to sign.
  * @param options - Key, key id, covered components and parameters.
  * @returns A new, signed Request with the same body.
  * @throws {SignatureBaseError} (`INVALID_INPUT`) when a covered component is absent or invalid.
  * @throws {InvalidInputError} (`INVALID_INPUT`) for a bad label, a label already used, unparsable
- *   existing signature fields, or a listed parameter without a value.
+ *   existing signature fields, or a listed parameter without a value; with `field` `"body"`, for a
+ *   covered Content-Digest that is not the body's (or has no sha-256 / sha-512 member, or does not parse).
  * @throws {TypeError} / {RangeError} for arguments of the wrong type or size (e.g. a 31-byte seed).
+ * @throws the reason of the request's signal when it aborts while the body is read.
  * @example
  * ```ts
  * const signed = await signRequest(new Request("https://api.example.com/v1/prices?symbol=X"), {

@@ -8,7 +8,7 @@ import { type MaybePromise, signToBase64 } from "./algorithms.js";
 import { buildSignatureBase, DEFAULT_PARAM_ORDER, signatureParameters } from "./base.js";
 import { readBody } from "./body.js";
 import { type ComponentId, parseComponentId } from "./components.js";
-import { computeContentDigest } from "./digest.js";
+import { computeContentDigest, verifyContentDigest } from "./digest.js";
 import { checkSigningKey } from "./keys.js";
 import type { SignRequestOptions } from "./sign.js";
 import { parseDictionary, SF_KEY, serializeInnerList } from "./structured.js";
@@ -42,15 +42,19 @@ const WITHOUT_BODY: readonly string[] = ["@method", "@target-uri"];
  * on the request (`headers.set(name, value)`) to sign it. Takes the same
  * options as {@link signRequest}, which is this plus a new Request. The
  * request is not modified; its body is read (through a clone) only when
- * Content-Digest must be computed and the `body` option does not give it.
+ * `content-digest` is covered and the `body` option does not give it, and
+ * that read is bounded by the request's `signal`. A Content-Digest the
+ * request carries is checked against the body, as in signRequest.
  *
  * @param request - The request to sign.
  * @param options - Key, key id, covered components and parameters.
  * @returns `{ "signature-input", signature }`, plus `"content-digest"` when it was computed.
  * @throws {SignatureBaseError} (`INVALID_INPUT`) when a covered component is absent or invalid.
  * @throws {InvalidInputError} (`INVALID_INPUT`) for a bad label, a label already used, unparsable
- *   existing signature fields, or a listed parameter without a value.
+ *   existing signature fields, or a listed parameter without a value; with `field` `"body"`, for a
+ *   covered Content-Digest that is not the body's (or has no sha-256 / sha-512 member, or does not parse).
  * @throws {TypeError} / {RangeError} for arguments of the wrong type or size (e.g. a 31-byte seed).
+ * @throws the reason of the request's signal when it aborts while the body is read.
  * @example
  * ```ts
  * const url = "https://api.example.com/v1/orders";
@@ -69,8 +73,8 @@ export async function signatureHeaders(request: Request, options: SignRequestOpt
 }
 
 /**
- * Validates the options, reads the body if the digest must be computed, and
- * signs. Synchronous unless a body is read or the key signs asynchronously.
+ * Validates the options, reads the body if `content-digest` is covered and
+ * it is not given, computes or checks the digest, and signs. Synchronous unless a body is read or the key signs asynchronously.
  */
 export function prepareSignature(request: Request, options: SignRequestOptions): MaybePromise<PreparedSignature> {
   if (typeof Request === "undefined" || !(request instanceof Request)) throw new TypeError("request must be a Request");
@@ -96,11 +100,31 @@ export function prepareSignature(request: Request, options: SignRequestOptions):
 
   const given = givenBody(options.body, hasBody);
   const job: Job = { request, options, key, label, existing, ids };
-  if (hasBody && ids.some((id) => id[0] === "content-digest") && !request.headers.has("content-digest")) {
-    if (given !== null) return sign(job, given, given);
-    return bodyToSign(request).then((body) => sign(job, body, body));
-  }
-  return sign(job, null, given);
+  if (!hasBody || !ids.some((id) => id[0] === "content-digest")) return sign(job, null, given);
+  // Covered: computed from the body, or, when the request carries one, signed
+  // as is only once it matches the body (never a signature over another body's digest).
+  const present = request.headers.get("content-digest");
+  const signWith = (body: Uint8Array) => (present === null ? sign(job, body, body) : sign(job, null, checkedDigest(present, body)));
+  return given !== null ? signWith(given) : bodyToSign(request).then(signWith);
+}
+
+/**
+ * `body`, after checking that the Content-Digest the request carries is its
+ * digest: every sha-256 / sha-512 member present must match, and one must be.
+ *
+ * @throws {InvalidInputError} (`INVALID_INPUT`, field `body`) otherwise
+ */
+function checkedDigest(field: string, body: Uint8Array): Uint8Array {
+  const result = verifyContentDigest(field, body);
+  if (result.ok) return body;
+  const hint = "remove the field to have it computed from the body";
+  const problem =
+    result.code === "DIGEST_MISMATCH"
+      ? "does not match the body"
+      : result.code === "DIGEST_MISSING"
+        ? "has no sha-256 or sha-512 digest to check against the body"
+        : "is not a Dictionary of Byte Sequences";
+  throw new InvalidInputError("body", `the request's Content-Digest ${problem}`, { hint });
 }
 
 /** Requests whose body signing read once; the bodies of those read again (all held weakly). */
@@ -118,12 +142,14 @@ const bodies = new WeakMap<Request, Promise<Uint8Array>>();
  * holds the bytes already.
  *
  * @throws {TypeError} (a rejection) when the body was already consumed
+ * @throws the reason of the request's signal (a rejection) when it is aborted before the body ends
  */
 export function bodyToSign(request: Request): Promise<Uint8Array> {
   // A body the caller has consumed (or locked) since is refused, as on a first call.
   const kept = request.bodyUsed || request.body?.locked ? undefined : bodies.get(request);
   if (kept !== undefined) return kept;
-  const body = readBody(request, Number.POSITIVE_INFINITY) as Promise<Uint8Array>;
+  // The request's signal bounds the read, as it would fetch's: aborted, it rejects with the reason.
+  const body = readBody(request, Number.POSITIVE_INFINITY, request.signal) as Promise<Uint8Array>;
   if (!readOnce.has(request)) readOnce.add(request);
   else {
     bodies.set(request, body);

@@ -157,6 +157,19 @@ describe("createSigner: signatures that verify", () => {
   });
 });
 
+describe("createSigner: sign() and the request's signal", () => {
+  it("a stream body that stalls is read until the request's signal aborts, then sign() rejects with its reason", async () => {
+    const keys = keyring();
+    const signer = createSigner({ keyId: keys.ed.keyId, alg: "ed25519", privateKey: keys.ed.seed });
+    const controller = new AbortController();
+    const body = new ReadableStream<Uint8Array>({ start: (c) => c.enqueue(new TextEncoder().encode("part 1")) });
+    const call = signer.sign(new Request(URL_Q, { method: "POST", body, duplex: "half", signal: controller.signal } as RequestInit)).catch((e: unknown) => e);
+    setTimeout(() => controller.abort(), 20);
+    const err = await call;
+    expect([err instanceof DOMException, (err as DOMException).name]).toEqual([true, "AbortError"]);
+  });
+});
+
 describe("createSigner: validation", () => {
   const { seed } = ed25519KeyPair();
   const token = fakeToken();

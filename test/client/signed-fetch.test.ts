@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { createSigner, type Signer, signedFetch } from "../../src/client/index.js";
-import { Keyward, MemoryStore } from "../../src/index.js";
+import { InvalidInputError, Keyward, MemoryStore } from "../../src/index.js";
 import { utf8 } from "../../src/lib/bytes.js";
 import { computeContentDigest } from "../../src/signing/index.js";
 import { type ApiServer, signatureVerifier, startApiServer } from "../browser/server.js";
@@ -236,6 +236,37 @@ describe("signedFetch: over the network with Node's fetch", () => {
     });
   }
 
+  it("a Content-Digest the caller set is signed only if it is the digest of the body sent; otherwise nothing is sent", async () => {
+    const f = signedFetch(edSigner);
+    const url = `${server.url}/api/orders`;
+    // Matching (here sha-512 only, not the signer's sha-256): kept, signed, verified by the server.
+    const kept = await f(url, { method: "POST", body: json, headers: { "content-digest": computeContentDigest(json, ["sha-512"]) } });
+    expect(await kept.json()).toMatchObject({ ok: true, body: json });
+    expect(server.calls.at(-1)!.verdict).toMatchObject({ ok: true });
+    const before = server.calls.length;
+    // A received Request forwarded with another body (its digest came along), a stale or hand-set field,
+    // one with no algorithm keyward knows, one that does not parse: each refused before sending.
+    const incoming = new Request(url, { method: "POST", body: '{"qty":1}', headers: { "content-digest": computeContentDigest('{"qty":1}') } });
+    const cases: [string, Promise<Response>][] = [
+      ["forwarded, body overridden", f(incoming, { body: '{"qty":2}' })],
+      ["stale", f(url, { method: "POST", body: "hello", headers: { "content-digest": `sha-256=:${"A".repeat(43)}=:` } })],
+      ["sha-256 right, sha-512 wrong", f(url, { method: "POST", body: "hello", headers: { "content-digest": `${computeContentDigest("hello")}, ${computeContentDigest("bye", ["sha-512"])}` } })],
+      ["unknown algorithm only", f(url, { method: "POST", body: "hello", headers: { "content-digest": "md5=:XUFAKrxLKna5cZ2REBfFkg==:" } })],
+      ["malformed", f(url, { method: "POST", body: "hello", headers: { "content-digest": "sha-256=not-bytes" } })],
+    ];
+    for (const [name, call] of cases) {
+      const err = await call.catch((e: unknown) => e);
+      expect(err, name).toBeInstanceOf(InvalidInputError);
+      expect((err as InvalidInputError).code, name).toBe("INVALID_INPUT");
+      expect((err as InvalidInputError).field, name).toBe("body");
+    }
+    expect(server.calls.length).toBe(before);
+    // Without the stale field, the forwarded request goes out with the digest of its new body.
+    const headers = new Headers(incoming.headers);
+    headers.delete("content-digest");
+    expect(await (await f(incoming, { body: '{"qty":2}', headers })).json()).toMatchObject({ ok: true, body: '{"qty":2}' });
+  });
+
   it("the server refuses a replay and a tampered request", async () => {
     const signed = await edSigner.sign(new Request(`${server.url}/api/orders`, { method: "POST", body: json }));
     expect((await fetch(signed.clone())).status).toBe(200);
@@ -243,6 +274,72 @@ describe("signedFetch: over the network with Node's fetch", () => {
     const tampered = new Request(signed.url, { method: "POST", headers: signed.headers, body: json.replace("3", "4") });
     expect(await (await fetch(tampered)).json()).toMatchObject({ ok: false, code: "DIGEST_MISMATCH" });
     expect(server.calls.at(-1)!.verdict).toEqual({ ok: false, code: "DIGEST_MISMATCH" });
+  });
+});
+
+/** A stream body that sends one chunk, then stalls; `cancelled` resolves with the reason it is cancelled with. */
+function stalledStream(): { stream: ReadableStream<Uint8Array>; cancelled: Promise<unknown> } {
+  let onCancel!: (reason: unknown) => void;
+  const cancelled = new Promise<unknown>((resolve) => {
+    onCancel = resolve;
+  });
+  const stream = new ReadableStream<Uint8Array>({
+    start: (controller) => controller.enqueue(utf8("part 1")),
+    cancel: (reason) => onCancel(reason),
+  });
+  return { stream, cancelled };
+}
+
+describe("signedFetch: the call's signal bounds the body read, as with fetch (real server, Node's fetch)", () => {
+  let server: Awaited<ReturnType<typeof listen>>;
+  beforeAll(async () => {
+    server = await listen((_req, res) => void res.end("ok"));
+  });
+  afterAll(() => {
+    server?.server.closeAllConnections();
+    server?.server.close();
+  });
+  /** What a call settles with: the error it rejects with, or the status. */
+  const settled = (call: Promise<Response>) => call.then((r) => r.status, (e: unknown) => e);
+
+  it("aborted while a stream body stalls: rejects with the signal's reason (an AbortError) like fetch, cancels the stream, sends nothing", async () => {
+    const controller = new AbortController();
+    const { stream, cancelled } = stalledStream();
+    const call = settled(signedFetch(edSigner)(`${server.url}/upload`, { method: "POST", body: stream, signal: controller.signal }));
+    setTimeout(() => controller.abort(), 50);
+    const err = await call;
+    expect([err instanceof DOMException, (err as DOMException).name]).toEqual([true, "AbortError"]);
+    expect(err).toBe(controller.signal.reason);
+    expect(await cancelled).toBe(err);
+    expect(server.seen).toEqual([]);
+  });
+
+  it("AbortSignal.timeout: rejects with its TimeoutError", async () => {
+    const { stream, cancelled } = stalledStream();
+    const err = await settled(signedFetch(hmacSigner)(`${server.url}/upload`, { method: "PUT", body: stream, signal: AbortSignal.timeout(50) }));
+    expect([err instanceof DOMException, (err as DOMException).name]).toEqual([true, "TimeoutError"]);
+    expect(await cancelled).toBe(err);
+  });
+
+  it("a signal already aborted, also on a Request input: rejects with its reason, the body is cancelled unread, nothing is sent", async () => {
+    const reason = new Error("caller gave up");
+    const before = server.seen.length;
+    const first = stalledStream();
+    const aborted = AbortSignal.abort(reason);
+    expect(await settled(signedFetch(edSigner)(`${server.url}/upload`, { method: "POST", body: first.stream, signal: aborted }))).toBe(reason);
+    expect(await first.cancelled).toBe(reason);
+    const second = stalledStream();
+    const input = new Request(`${server.url}/upload`, { method: "POST", body: second.stream, duplex: "half", signal: aborted } as RequestInit);
+    expect(await settled(signedFetch(edSigner)(input))).toBe(reason);
+    expect(await second.cancelled).toBe(reason);
+    expect(server.seen.length).toBe(before);
+  });
+
+  it("a signal that aborts after the body has been read changes nothing: the request goes out and is answered", async () => {
+    const controller = new AbortController();
+    const res = await signedFetch(edSigner)(`${server.url}/upload`, { method: "POST", body: streamOf(["a", "b"]), signal: controller.signal });
+    controller.abort();
+    expect([res.status, server.seen.at(-1)!.body]).toEqual([200, "ab"]);
   });
 });
 
@@ -321,12 +418,14 @@ describe("signedFetch: redirects, against real servers with Node's fetch", () =>
     }
   });
 
-  it("303, and 301 / 302 after a POST: a GET without the body or its fields; 302 after a PUT keeps both", async () => {
+  it("303, and 301 / 302 after a POST: a GET without the body or its fields (a caller's Content-Digest and Content-Length too); 302 after a PUT keeps both", async () => {
+    const fields = { "content-type": "application/json", "content-digest": computeContentDigest("{}"), "content-length": "2" };
     for (const [status, method] of [[303, "POST"], [303, "PUT"], [301, "POST"], [302, "POST"]] as const) {
-      const res = await client()(`${api.url}/redirect/${status}/v2/result`, { method, headers: { "content-type": "application/json" }, body: "{}" });
+      const res = await client()(`${api.url}/redirect/${status}/v2/result`, { method, headers: fields, body: "{}" });
       const seen = api.seen.at(-1)!;
       expect(await res.json(), `${status} ${method}`).toEqual({ ok: true, code: "OK", method: "GET", path: "/v2/result", body: "", type: null });
       expect(seen.headers["content-digest"]).toBeUndefined();
+      expect(seen.headers["content-length"]).toBeUndefined();
     }
     const put = await client()(`${api.url}/redirect/302/v2/result`, { method: "PUT", body: "kept" });
     expect(await put.json()).toMatchObject({ ok: true, method: "PUT", body: "kept" });

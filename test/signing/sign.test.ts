@@ -2,6 +2,7 @@
 import { getEventListeners } from "node:events";
 import { describe, expect, expectTypeOf, it } from "vitest";
 import { isKeywardError } from "../../src/errors.js";
+import { utf8 } from "../../src/lib/bytes.js";
 import {
   computeContentDigest,
   type SignRequestOptions,
@@ -112,6 +113,32 @@ describe("signRequest", () => {
       digestAlgorithms: ["sha-512"],
     });
     expect(b.headers.get("content-digest")).toBe(given);
+  });
+
+  it("a Content-Digest the request carries is checked against the body, given or read: a wrong one is INVALID_INPUT, never signed", async () => {
+    const url = "https://api.example.com/v1/orders";
+    const body = '{"qty":2}';
+    const wrong = [
+      computeContentDigest('{"qty":1}'), // another body's
+      `${computeContentDigest(body)}, ${computeContentDigest('{"qty":1}', ["sha-512"])}`, // one member right, one wrong
+      "md5=:XUFAKrxLKna5cZ2REBfFkg==:", // no algorithm keyward knows
+      "sha-256=nope", // not a Byte Sequence
+      "", // empty
+    ];
+    for (const field of wrong) {
+      const request = () => new Request(url, { method: "POST", body, headers: { "content-digest": field } });
+      for (const [name, call] of [
+        ["signRequest, body read", () => signRequest(request(), { keyId: "tok_1", key: ed })],
+        ["signRequest, body given", () => signRequest(request(), { keyId: "tok_1", key: ed, body })],
+        ["signatureHeaders, body given", () => signatureHeaders(request(), { keyId: "tok_1", key: hmac, body: utf8(body) })],
+      ] as const) {
+        const err = await call().catch((e: unknown) => e);
+        expect(isKeywardError(err) && [err.code, (err as { field?: string }).field], `${name}: ${field}`).toEqual(["INVALID_INPUT", "body"]);
+      }
+    }
+    // Not covered (a GET-like list): not checked, as it is not signed.
+    const uncovered = new Request(url, { method: "POST", body, headers: { "content-digest": wrong[0]! } });
+    expect((await signRequest(uncovered, { keyId: "tok_1", key: ed, components: ["@method"] })).headers.get("content-digest")).toBe(wrong[0]);
   });
 
   it("appends a second signature under another label; both verify", async () => {
@@ -271,6 +298,23 @@ describe("signRequest", () => {
       expect(await request.text()).toBe(body); // the caller's stays readable
       // Once the caller has consumed it, its body is refused, as on a first call.
       await expect(signRequest(request, { keyId: "tok_1", key: hmac, created: T })).rejects.toThrow(TypeError);
+    }
+  });
+
+  it("a body read for the digest is bounded by the request's signal: a stalled stream rejects with its reason", async () => {
+    const stalled = () =>
+      new ReadableStream<Uint8Array>({ start: (controller) => controller.enqueue(new TextEncoder().encode("part 1")) });
+    const request = (signal: AbortSignal) =>
+      new Request("https://api.example.com/v1/upload", { method: "POST", body: stalled(), duplex: "half", signal } as RequestInit);
+    for (const sign of [signRequest, signatureHeaders] as const) {
+      const controller = new AbortController();
+      const call = sign(request(controller.signal), { keyId: "tok_1", key: ed }).catch((e: unknown) => e);
+      setTimeout(() => controller.abort(), 20);
+      expect(await call).toBe(controller.signal.reason);
+      const timeout = await sign(request(AbortSignal.timeout(20)), { keyId: "tok_1", key: hmac }).catch((e: unknown) => e);
+      expect((timeout as DOMException).name).toBe("TimeoutError");
+      const reason = new Error("gave up");
+      await expect(sign(request(AbortSignal.abort(reason)), { keyId: "tok_1", key: ed })).rejects.toBe(reason);
     }
   });
 
