@@ -9,14 +9,17 @@
 //   noble     @noble/ed25519 + @noble/hashes: pure JS, runs anywhere.
 //
 // "auto" picks the first available. All three produce identical bytes
-// (Ed25519 and HMAC are deterministic); the test suite checks that.
+// (Ed25519 and HMAC are deterministic) and identical verdicts; the test suite
+// checks that. Each backend checks an Ed25519 public key once, when it first
+// sees it (ed25519PublicPoint in keys.ts: no small-order point, which OpenSSL
+// and BoringSSL would accept).
 import * as ed from "@noble/ed25519";
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256, sha512 } from "@noble/hashes/sha2.js";
 import { equalBytes, toBase64, toBase64Url, utf8 } from "../lib/bytes.js";
 import { nodeCrypto } from "../lib/crypto.js";
-import { PKCS8_ED25519 } from "./key-formats.js";
-import { isCryptoKey } from "./keys.js";
+import { ed25519PublicCryptoKey, PKCS8_ED25519 } from "./key-formats.js";
+import { ed25519PublicPoint, isCryptoKey } from "./keys.js";
 import type { DigestAlgorithm, SigningKey, VerifyingKey } from "./types.js";
 
 /** A crypto implementation; `auto` = node:crypto, else WebCrypto, else noble. */
@@ -108,6 +111,7 @@ const nodePrivateKeys = new ByteKeyCache<NodeKeyObject>();
 const nodeHmacKeys = new ByteKeyCache<NodeHmac>();
 const nobleHmacKeys = new ByteKeyCache<ReturnType<typeof hmac.create>>();
 const webPublicKeys = new BoundedCache<Promise<CryptoKey | null>>(1024);
+const webCheckedPublicKeys = new WeakMap<CryptoKey, Promise<boolean>>();
 const webPrivateKeys = new ByteKeyCache<Promise<CryptoKey>>();
 const webHmacKeys = new ByteKeyCache<Promise<CryptoKey>>();
 let webEd25519 = true; // cleared when the platform's WebCrypto lacks Ed25519
@@ -119,7 +123,7 @@ function nodePublicKey(c: NodeCrypto, publicKey: Uint8Array): NodeKeyObject | nu
   key = nodePublicKeys.get(id);
   if (key === undefined) {
     try {
-      key = c.createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: id }, format: "jwk" });
+      key = acceptablePublicKey(publicKey) ? c.createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: id }, format: "jwk" }) : null;
     } catch {
       key = null; // not a valid point encoding
     }
@@ -127,6 +131,10 @@ function nodePublicKey(c: NodeCrypto, publicKey: Uint8Array): NodeKeyObject | nu
   }
   nodePublicKeyArrays.set(publicKey, key);
   return key;
+}
+
+function acceptablePublicKey(publicKey: Uint8Array): boolean {
+  return typeof ed25519PublicPoint(publicKey) !== "string";
 }
 
 function nodePrivateKey(c: NodeCrypto, seed: Uint8Array): NodeKeyObject {
@@ -214,7 +222,9 @@ export async function ed25519Verify(
 function ed25519VerifyNow(publicKey: Uint8Array | CryptoKey, message: Uint8Array, signature: Uint8Array): MaybePromise<boolean> {
   try {
     if (signature.length !== 64) return false;
-    if (isCryptoKey(publicKey)) return webVerify("Ed25519", publicKey, message, signature);
+    if (isCryptoKey(publicKey)) {
+      return webPublicKeyChecked(publicKey).then((ok) => ok && webVerify("Ed25519", publicKey, message, signature));
+    }
     if (publicKey.length !== 32) return false;
     const backend = cryptoBackend();
     if (backend === "node" && nodeCrypto) {
@@ -272,10 +282,24 @@ function webPublicKey(publicKey: Uint8Array): Promise<CryptoKey | null> {
   const id = toBase64Url(publicKey);
   let key = webPublicKeys.get(id);
   if (key === undefined) {
-    key = importOrUnsupported("raw", publicKey, "verify");
+    key = acceptablePublicKey(publicKey) ? importOrUnsupported("raw", publicKey, "verify") : Promise.resolve(null);
     webPublicKeys.set(id, key);
   }
   return key;
+}
+
+/**
+ * Whether a public CryptoKey's point is acceptable, read once per key. One
+ * imported as not extractable cannot be read: the platform's checks only
+ * apply to it (which accept a small-order point).
+ */
+function webPublicKeyChecked(key: CryptoKey): Promise<boolean> {
+  let ok = webCheckedPublicKeys.get(key);
+  if (ok === undefined) {
+    ok = key.extractable ? ed25519PublicCryptoKey(key).then((raw) => raw !== null && acceptablePublicKey(raw)) : Promise.resolve(true);
+    webCheckedPublicKeys.set(key, ok);
+  }
+  return ok;
 }
 
 async function webPrivateKey(seed: Uint8Array): Promise<CryptoKey | null> {

@@ -1,4 +1,5 @@
 // Validation of key material handed to the signer and returned by resolveKey.
+import { Point } from "@noble/ed25519";
 import type { SigningKey, VerifyingKey } from "./types.js";
 
 /** Shortest HMAC secret accepted: 128 bits (RFC 2104 §3 wants at least the hash output for full strength). */
@@ -12,6 +13,26 @@ export function isCryptoKey(k: unknown): k is CryptoKey {
 function cryptoKeyFits(k: CryptoKey, name: "Ed25519" | "HMAC", type: KeyType | "secret"): boolean {
   if (k.algorithm.name !== name || k.type !== type) return false;
   return name !== "HMAC" || (k.algorithm as HmacKeyAlgorithm).hash?.name === "SHA-256";
+}
+
+/**
+ * The point of an Ed25519 public key, or why it is refused. Decoding is
+ * strict RFC 8032 §5.1.3 (y < p; x = 0 with the sign bit set is refused), and
+ * a point of small order (the identity and the 7 other torsion points) is
+ * refused: with such a key a signature can verify whatever the message
+ * (R = identity, S = 0 for a message whose hash is a multiple of the order),
+ * and OpenSSL and BoringSSL do not check it. Every backend's verify applies
+ * this once per key (it costs ~0.1 ms); tokens.create and update too.
+ */
+export function ed25519PublicPoint(bytes: Uint8Array): Point | string {
+  let point: Point;
+  try {
+    if (bytes.length !== 32) throw new RangeError("not 32 bytes");
+    point = Point.fromBytes(bytes, false);
+  } catch {
+    return "is not a canonical encoding of a point on the ed25519 curve (RFC 8032 §5.1.3)";
+  }
+  return point.isSmallOrder() ? "is a point of small order, which can never be a legitimate public key" : point;
 }
 
 /**
@@ -47,7 +68,11 @@ export function checkSigningKey(key: SigningKey): SigningKey {
   throw new TypeError('key.alg must be "ed25519" or "hmac-sha256"');
 }
 
-/** The key if `resolveKey` returned a usable one, else null (never throws). */
+/**
+ * The key if `resolveKey` returned a usable one, else null (never throws).
+ * Its shape only: an Ed25519 public key that {@link ed25519PublicPoint}
+ * refuses passes here, and no signature verifies under it.
+ */
 export function usableVerifyingKey(key: unknown): VerifyingKey | null {
   try {
     if (key === null || typeof key !== "object") return null;
