@@ -178,10 +178,18 @@ const rateLimits = z
 
 const ED25519_KEY_BYTES = 32;
 
-/** Why 32 bytes are not an acceptable ed25519 public key ({@link ed25519PublicPoint}), or null. */
+/**
+ * Why 32 bytes are not an acceptable ed25519 public key, or null: what
+ * verification refuses ({@link ed25519PublicPoint}), and a point outside the
+ * prime-order subgroup (a mixed-order point, aB + T for a torsion point T),
+ * which no key generation gives and under which most honest signatures fail
+ * the cofactorless check that every backend makes. 2 ms, so here only, not
+ * on the verify path.
+ */
 function ed25519KeyProblem(bytes: Uint8Array): string | null {
   const point = ed25519PublicPoint(bytes);
-  return typeof point === "string" ? point : null;
+  if (typeof point === "string") return point;
+  return point.isTorsionFree() ? null : "is not in the prime-order subgroup (a mixed-order point), which no Ed25519 key generation gives";
 }
 
 const publicKey = z

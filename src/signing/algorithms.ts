@@ -110,6 +110,8 @@ const nodePublicKeyArrays = new ByteKeyCache<NodeKeyObject | null>();
 const nodePrivateKeys = new ByteKeyCache<NodeKeyObject>();
 const nodeHmacKeys = new ByteKeyCache<NodeHmac>();
 const nobleHmacKeys = new ByteKeyCache<ReturnType<typeof hmac.create>>();
+const noblePublicKeys = new BoundedCache<ed.Point | null>(1024);
+const noblePublicKeyArrays = new ByteKeyCache<ed.Point | null>();
 const webPublicKeys = new BoundedCache<Promise<CryptoKey | null>>(1024);
 const webCheckedPublicKeys = new WeakMap<CryptoKey, Promise<boolean>>();
 const webPrivateKeys = new ByteKeyCache<Promise<CryptoKey>>();
@@ -247,14 +249,46 @@ function ed25519VerifyNow(publicKey: Uint8Array | CryptoKey, message: Uint8Array
   }
 }
 
+/** The order of the Ed25519 base point (RFC 8032 §5.1). */
+const L = 2n ** 252n + 27742317777372353535851937790883648493n;
+
+function littleEndian(bytes: Uint8Array): bigint {
+  let n = 0n;
+  for (let i = bytes.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(bytes[i]!);
+  return n;
+}
+
+/**
+ * RFC 8032 §5.1.7 as OpenSSL and BoringSSL check it: S < L, and the
+ * cofactorless equation, [S]B - [k]A encoding to R's 32 bytes. (noble's own
+ * verify checks [8][S]B = [8]R + [8][k]A, which accepts more: a mixed-order R,
+ * or an honest signature under a mixed-order key, that the others refuse.)
+ */
 function nobleVerify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
   try {
-    nobleReady();
-    // RFC 8032 semantics (the library's strict branch), like OpenSSL's.
-    return ed.verify(signature, message, publicKey, { zip215: false });
+    const point = noblePublicKey(publicKey);
+    const s = littleEndian(signature.subarray(32));
+    if (point === null || s >= L) return false;
+    const r = signature.subarray(0, 32);
+    const k = littleEndian(sha512.create().update(r).update(publicKey).update(message).digest()) % L;
+    return equalBytes(ed.Point.BASE.multiply(s, false).subtract(point.multiply(k, false)).toBytes(), r);
   } catch {
     return false;
   }
+}
+
+function noblePublicKey(publicKey: Uint8Array): ed.Point | null {
+  let point = noblePublicKeyArrays.get(publicKey);
+  if (point !== undefined) return point;
+  const id = toBase64Url(publicKey);
+  point = noblePublicKeys.get(id);
+  if (point === undefined) {
+    const decoded = ed25519PublicPoint(publicKey);
+    point = typeof decoded === "string" ? null : decoded;
+    noblePublicKeys.set(id, point);
+  }
+  noblePublicKeyArrays.set(publicKey, point);
+  return point;
 }
 
 async function webVerify(name: "Ed25519" | "HMAC", key: CryptoKey, message: Uint8Array, signature: Uint8Array): Promise<boolean> {

@@ -1,6 +1,7 @@
 // Ed25519 verification: the RFC 8032 §7.1 vectors and the edge cases where
-// implementations differ (small-order keys, non-canonical encodings) give
-// the same verdict on every backend.
+// implementations differ (small-order keys, non-canonical encodings, mixed-
+// order points: cofactored or cofactorless equation) give the same verdict on
+// every backend.
 import { createHash } from "node:crypto";
 import { Point } from "@noble/ed25519";
 import { describe, expect, it } from "vitest";
@@ -61,6 +62,21 @@ function smallOrderForgery(a: Uint8Array, order: bigint): [Uint8Array, Uint8Arra
   return [a, messageWhere(IDENTITY, a, "forged ", (k) => k % order === 0n), signature(IDENTITY, 0n)];
 }
 
+/** An honest signer of RFC 8032 §5.1.6 with an explicit nonce r, for any public key bytes A. */
+function signWith(a: bigint, publicKey: Uint8Array, r: bigint, R: InstanceType<typeof Point>, message: Uint8Array): Uint8Array {
+  const rBytes = R.toBytes();
+  return signature(rBytes, (r + challenge(rBytes, publicKey, message) * a) % L);
+}
+
+/** The secret scalar of RFC 8032 §5.1.5 for a seed. */
+function scalarOf(seed: Uint8Array): bigint {
+  const h = sha512(seed).slice(0, 32);
+  h[0]! &= 248;
+  h[31]! &= 127;
+  h[31]! |= 64;
+  return le(h) % L;
+}
+
 async function verdicts(publicKey: Uint8Array, message: Uint8Array, sig: Uint8Array): Promise<boolean[]> {
   const out: boolean[] = [];
   for (const b of BACKENDS) out.push(await withBackend(b, () => ed25519Verify(publicKey, message, sig)));
@@ -99,5 +115,25 @@ describe("Ed25519 vectors on every backend", () => {
       expect(Point.fromBytes(IDENTITY).add(kA).is0()).toBe(true);
       expect(await verdicts(publicKey, message, sig)).toEqual([false, false, false]);
     }
+  });
+
+  it("the equation is cofactorless: a mixed-order R or key verifies only where [S]B - [k]A is R itself", async () => {
+    const { seed, publicKey } = RFC8032[0]!;
+    const a = scalarOf(seed);
+    const T8 = Point.fromBytes(ORDER_8);
+    expect(Point.BASE.multiply(a).toBytes()).toEqual(publicKey);
+    const message = utf8("keyward edge vector");
+    // R = [r]B + T8 under the honest key: [8][S]B = [8]R + [8][k]A holds, [S]B = R + [k]A does not.
+    const r = 1000n;
+    const mixedR = signWith(a, publicKey, r, Point.BASE.multiply(r).add(T8), message);
+    expect(await verdicts(publicKey, message, mixedR)).toEqual([false, false, false]);
+    // A = [a]B + T8, signed honestly: [S]B - [k]A = R - [k]T8, which is R only when 8 divides k.
+    const mixedA = Point.BASE.multiply(a).add(T8).toBytes();
+    const R = Point.BASE.multiply(r);
+    const honest = (m: Uint8Array) => signWith(a, mixedA, r, R, m);
+    const kOdd = messageWhere(R.toBytes(), mixedA, "mixed ", (k) => k % 8n !== 0n);
+    expect(await verdicts(mixedA, kOdd, honest(kOdd))).toEqual([false, false, false]);
+    const k8 = messageWhere(R.toBytes(), mixedA, "mixed ", (k) => k % 8n === 0n);
+    expect(await verdicts(mixedA, k8, honest(k8))).toEqual([true, true, true]);
   });
 });
