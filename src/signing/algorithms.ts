@@ -19,7 +19,7 @@ import { sha256, sha512 } from "@noble/hashes/sha2.js";
 import { equalBytes, toBase64, toBase64Url, utf8 } from "../lib/bytes.js";
 import { nodeCrypto } from "../lib/crypto.js";
 import { ed25519PublicCryptoKey, PKCS8_ED25519 } from "./key-formats.js";
-import { ed25519PublicPoint, isCryptoKey } from "./keys.js";
+import { ed25519PublicPoint, isCryptoKey, nobleReady } from "./keys.js";
 import type { DigestAlgorithm, SigningKey, VerifyingKey } from "./types.js";
 
 /** A crypto implementation; `auto` = node:crypto, else WebCrypto, else noble. */
@@ -151,11 +151,6 @@ function nodePrivateKey(c: NodeCrypto, seed: Uint8Array): NodeKeyObject {
     nodePrivateKeys.set(seed, key);
   }
   return key;
-}
-
-function nobleReady(): void {
-  // noble's synchronous API needs a SHA-512; set it once, lazily, never at import.
-  if (!ed.hashes.sha512) ed.hashes.sha512 = sha512;
 }
 
 function asBytes(out: Uint8Array): Uint8Array {

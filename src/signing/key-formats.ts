@@ -3,7 +3,9 @@
 // (OKP, RFC 8037 §2) and node:crypto KeyObject. Runtime-agnostic: a
 // KeyObject is recognised by shape and asked for its JWK, no node: import.
 // CryptoKeys are used as they are by the signer and the verifier.
-import { fromBase64 } from "../lib/bytes.js";
+import { getPublicKey } from "@noble/ed25519";
+import { equalBytes, fromBase64 } from "../lib/bytes.js";
+import { nobleReady } from "./keys.js";
 
 /** DER prefix of a PKCS #8 Ed25519 private key (RFC 8410 §7); the 32-byte seed follows. */
 export const PKCS8_ED25519 = [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
@@ -57,7 +59,8 @@ function keyBytes(input: unknown, prefix: readonly number[], name: "x" | "d"): U
  * @param input the private key
  * @param name the option's name, for error messages
  * @returns a fresh copy of the seed
- * @throws {TypeError} when the input is none of these forms or not an Ed25519 private key (the message never shows key material)
+ * @throws {TypeError} when the input is none of these forms or not an Ed25519 private key, or is a JWK whose `x` is not
+ *   the public key of its `d` (the message never shows key material)
  * @throws {RangeError} for raw bytes that are not 32 long
  * @example
  * ```ts
@@ -75,7 +78,18 @@ export function ed25519Seed(input: Ed25519PrivateKeyInput, name = "privateKey"):
   if (seed === null) {
     throw new TypeError(`${name} must be a Uint8Array (32-byte Ed25519 seed), a PKCS #8 PEM, an Ed25519 JWK with d, a KeyObject or a CryptoKey`);
   }
+  // A JWK may name its public key too (a KeyObject's always matches): it must be d's, as WebCrypto requires.
+  const x = (input as Partial<Ed25519Jwk>).x;
+  if (x !== undefined && !equalBytes(fromBase64(String(x)) ?? new Uint8Array(0), publicKeyOf(seed))) {
+    seed.fill(0);
+    throw new TypeError(`${name} is an Ed25519 JWK whose x is not the public key of its d`);
+  }
   return seed;
+}
+
+function publicKeyOf(seed: Uint8Array): Uint8Array {
+  nobleReady();
+  return getPublicKey(seed);
 }
 
 /**

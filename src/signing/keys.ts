@@ -1,5 +1,6 @@
 // Validation of key material handed to the signer and returned by resolveKey.
-import { Point } from "@noble/ed25519";
+import * as ed from "@noble/ed25519";
+import { sha512 } from "@noble/hashes/sha2.js";
 import type { SigningKey, VerifyingKey } from "./types.js";
 
 /** Shortest HMAC secret accepted: 128 bits (RFC 2104 §3 wants at least the hash output for full strength). */
@@ -15,6 +16,11 @@ function cryptoKeyFits(k: CryptoKey, name: "Ed25519" | "HMAC", type: KeyType | "
   return name !== "HMAC" || (k.algorithm as HmacKeyAlgorithm).hash?.name === "SHA-256";
 }
 
+/** Gives @noble/ed25519's synchronous API its SHA-512: once, lazily, never at import. */
+export function nobleReady(): void {
+  if (!ed.hashes.sha512) ed.hashes.sha512 = sha512;
+}
+
 /**
  * The point of an Ed25519 public key, or why it is refused. Decoding is
  * strict RFC 8032 §5.1.3 (y < p; x = 0 with the sign bit set is refused), and
@@ -24,11 +30,11 @@ function cryptoKeyFits(k: CryptoKey, name: "Ed25519" | "HMAC", type: KeyType | "
  * and OpenSSL and BoringSSL do not check it. Every backend's verify applies
  * this once per key (it costs ~0.1 ms); tokens.create and update too.
  */
-export function ed25519PublicPoint(bytes: Uint8Array): Point | string {
-  let point: Point;
+export function ed25519PublicPoint(bytes: Uint8Array): ed.Point | string {
+  let point: ed.Point;
   try {
     if (bytes.length !== 32) throw new RangeError("not 32 bytes");
-    point = Point.fromBytes(bytes, false);
+    point = ed.Point.fromBytes(bytes, false);
   } catch {
     return "is not a canonical encoding of a point on the ed25519 curve (RFC 8032 §5.1.3)";
   }

@@ -43,6 +43,25 @@ describe("Ed25519 key formats", () => {
     expect(() => ed25519Seed(new Uint8Array(31))).toThrow(RangeError);
   });
 
+  it("refuses a private JWK whose x is not the public key of its d, as WebCrypto does", async () => {
+    const jwk = privateKey.export({ format: "jwk" });
+    const other = generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" });
+    const mixed = { ...jwk, d: other.d };
+    await expect(crypto.subtle.importKey("jwk", mixed, "Ed25519", false, ["sign"])).rejects.toThrow();
+    for (const bad of [mixed, { ...jwk, x: "" }, { ...jwk, x: 42 }]) {
+      expect(() => ed25519Seed(bad as never)).toThrow(TypeError);
+      expect(() => createSigner({ keyId: "tok_x", alg: "ed25519", privateKey: bad as never })).toThrow(/whose x is not the public key of its d/);
+    }
+    try {
+      ed25519Seed(mixed as never);
+    } catch (err) {
+      for (const d of [jwk.d!, other.d!]) expect(`${(err as Error).message}${(err as Error).stack}`).not.toContain(d);
+    }
+    // x given in standard base64, or left out, is fine.
+    expect(ed25519Seed({ ...jwk, x: Buffer.from(jwk.x!, "base64url").toString("base64") } as never)).toEqual(seed);
+    expect(ed25519Seed({ kty: "OKP", crv: "Ed25519", d: jwk.d } as never)).toEqual(seed);
+  });
+
   it("never throws on arbitrary input (public keys), and a seed is always a copy", () => {
     fc.assert(fc.property(fc.anything(), (v) => ed25519PublicKey(v) === null || ed25519PublicKey(v)!.length === 32));
     const copy = ed25519Seed(seed);
