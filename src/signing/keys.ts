@@ -16,6 +16,11 @@ function cryptoKeyFits(k: CryptoKey, name: "Ed25519" | "HMAC", type: KeyType | "
   return name !== "HMAC" || (k.algorithm as HmacKeyAlgorithm).hash?.name === "SHA-256";
 }
 
+/** The length in bytes of an HMAC secret, raw or a CryptoKey (whose algorithm gives it in bits; 0 if it does not). */
+export function hmacSecretBytes(secret: Uint8Array | CryptoKey): number {
+  return isCryptoKey(secret) ? Math.floor(((secret.algorithm as HmacKeyAlgorithm).length || 0) / 8) : secret.length;
+}
+
 /** Gives @noble/ed25519's synchronous API its SHA-512: once, lazily, never at import. */
 export function nobleReady(): void {
   if (!ed.hashes.sha512) ed.hashes.sha512 = sha512;
@@ -45,7 +50,7 @@ export function ed25519PublicPoint(bytes: Uint8Array): ed.Point | string {
  * Checks a signing key's shape.
  *
  * @throws {TypeError} for an unknown alg or a key of the wrong type.
- * @throws {RangeError} for a seed that is not 32 bytes or an HMAC secret shorter than 16 bytes.
+ * @throws {RangeError} for a seed that is not 32 bytes or an HMAC secret (bytes or CryptoKey) shorter than 16 bytes.
  */
 export function checkSigningKey(key: SigningKey): SigningKey {
   if (key === null || typeof key !== "object") throw new TypeError("key must be an object");
@@ -66,9 +71,8 @@ export function checkSigningKey(key: SigningKey): SigningKey {
       if (!cryptoKeyFits(k, "HMAC", "secret")) throw new TypeError("key.secret must be an HMAC SHA-256 CryptoKey");
     } else if (!(k instanceof Uint8Array)) {
       throw new TypeError("key.secret must be a Uint8Array or a CryptoKey");
-    } else if (k.length < MIN_HMAC_SECRET_BYTES) {
-      throw new RangeError(`key.secret must be at least ${MIN_HMAC_SECRET_BYTES} bytes`);
     }
+    if (hmacSecretBytes(k) < MIN_HMAC_SECRET_BYTES) throw new RangeError(`key.secret must be at least ${MIN_HMAC_SECRET_BYTES} bytes`);
     return key;
   }
   throw new TypeError('key.alg must be "ed25519" or "hmac-sha256"');
@@ -90,8 +94,8 @@ export function usableVerifyingKey(key: unknown): VerifyingKey | null {
     }
     if (k.alg === "hmac-sha256") {
       const s = k.secret;
-      if (isCryptoKey(s)) return cryptoKeyFits(s, "HMAC", "secret") ? k : null;
-      return s instanceof Uint8Array && s.length >= MIN_HMAC_SECRET_BYTES ? k : null;
+      const fits = isCryptoKey(s) ? cryptoKeyFits(s, "HMAC", "secret") : s instanceof Uint8Array;
+      return fits && hmacSecretBytes(s) >= MIN_HMAC_SECRET_BYTES ? k : null;
     }
     return null;
   } catch {

@@ -38,6 +38,9 @@ describe("verifyRequest: several candidate keys", () => {
       ok: false,
       code: "KEY_UNKNOWN",
     });
+    // A CryptoKey's length is checked too (in bits): 3 bytes are as unusable as a CryptoKey as raw.
+    const shortKey = await crypto.subtle.importKey("raw", new Uint8Array(3), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]);
+    expect((await verifyWith(signed.clone(), [{ alg: "hmac-sha256", secret: shortKey }])).result).toMatchObject({ ok: false, code: "KEY_UNKNOWN" });
     const ed = { alg: "ed25519", publicKey: ED25519_PUBLIC };
     expect((await verifyWith(signed.clone(), [ed])).result).toMatchObject({ ok: false, code: "ALG_MISMATCH" });
     // Unusable and other-alg keys are skipped; the index is the place in what resolveKey returned.
