@@ -1,10 +1,9 @@
 // resolveKey may return several candidate keys (the current one, then keys
 // of a grace period): tried in order against one signature base, built once.
-import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { signatureBase, signRequest, type VerifyingKey, verifyRequest } from "../../src/signing/index.js";
+import { signRequest, type VerifyingKey, verifyRequest } from "../../src/signing/index.js";
 import { work } from "../../src/signing/work.js";
-import { BACKENDS, ED25519_PUBLIC, ed25519KeyPair, frozen, SHARED_SECRET, withBackend } from "./helpers.js";
+import { BACKENDS, ED25519_PUBLIC, ed25519KeyPair, frozen, SHARED_SECRET, smallOrderForgery, withBackend } from "./helpers.js";
 
 const T = 1_700_000_000;
 const OLD = { alg: "hmac-sha256", secret: SHARED_SECRET } as const;
@@ -69,35 +68,13 @@ describe("verifyRequest: several candidate keys", () => {
 });
 
 describe("verifyRequest: a small-order Ed25519 key", () => {
-  /**
-   * A request forged for a key of small order, e.g. a placeholder of 32 zero
-   * bytes (a point of order 4): R = identity and S = 0 satisfy [S]B = R + [k]A
-   * whenever k is a multiple of 4, and the nonce is tried until it is.
-   */
-  function forged(publicKey: Uint8Array): Request {
-    const L = 2n ** 252n + 27742317777372353535851937790883648493n;
-    const identity = new Uint8Array(32);
-    identity[0] = 1;
-    const url = "https://api.example.com/v1/transfer?to=attacker";
-    for (let i = 0; ; i++) {
-      const params = { created: T, nonce: `n${i}`, keyid: "tok_victim", alg: "ed25519" as const };
-      const base = signatureBase(new Request(url, { method: "POST" }), { components: ["@method", "@target-uri"], params });
-      const hash = createHash("sha512").update(identity).update(publicKey).update(base).digest();
-      const k = hash.reduceRight((n, byte) => (n << 8n) | BigInt(byte), 0n) % L;
-      if (k % 4n !== 0n) continue;
-      const sig = Buffer.concat([identity, new Uint8Array(32)]).toString("base64");
-      const input = `sig1=("@method" "@target-uri");created=${T};nonce="n${i}";keyid="tok_victim";alg="ed25519"`;
-      return new Request(url, { method: "POST", headers: { "signature-input": input, signature: `sig1=:${sig}:` } });
-    }
-  }
-
   it("verifies no forged request, on any backend, given as bytes or as a CryptoKey", async () => {
     const publicKey = new Uint8Array(32);
     const webKey = await crypto.subtle.importKey("raw", publicKey, "Ed25519", true, ["verify"]);
     for (const key of [publicKey, webKey]) {
       for (const backend of BACKENDS) {
         const result = await withBackend(backend, () =>
-          verifyRequest(forged(publicKey), { resolveKey: () => ({ alg: "ed25519", publicKey: key }), now: frozen(T) }),
+          verifyRequest(smallOrderForgery(publicKey, "tok_victim", T), { resolveKey: () => ({ alg: "ed25519", publicKey: key }), now: frozen(T) }),
         );
         expect(result, `${backend}, ${key === webKey ? "CryptoKey" : "bytes"}`).toMatchObject({ ok: false, code: "SIGNATURE_INVALID" });
       }
