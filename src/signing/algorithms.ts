@@ -11,8 +11,8 @@
 // "auto" picks the first available. All three produce identical bytes
 // (Ed25519 and HMAC are deterministic) and identical verdicts; the test suite
 // checks that. Each backend checks an Ed25519 public key once, when it first
-// sees it (ed25519PublicPoint in keys.ts: no small-order point, which OpenSSL
-// and BoringSSL would accept).
+// sees it (ed25519PublicPoint in keys.ts: no small-order point, which
+// OpenSSL 3.0, that of Node 22, accepts in verify and in WebCrypto alike).
 import * as ed from "@noble/ed25519";
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256, sha512 } from "@noble/hashes/sha2.js";
@@ -254,7 +254,7 @@ function littleEndian(bytes: Uint8Array): bigint {
 }
 
 /**
- * RFC 8032 §5.1.7 as OpenSSL and BoringSSL check it: S < L, and the
+ * RFC 8032 §5.1.7 as OpenSSL checks it: S < L, and the
  * cofactorless equation, [S]B - [k]A encoding to R's 32 bytes. (noble's own
  * verify checks [8][S]B = [8]R + [8][k]A, which accepts more: a mixed-order R,
  * or an honest signature under a mixed-order key, that the others refuse.)

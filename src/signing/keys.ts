@@ -32,7 +32,7 @@ export function nobleReady(): void {
  * a point of small order (the identity and the 7 other torsion points) is
  * refused: with such a key a signature can verify whatever the message
  * (R = identity, S = 0 for a message whose hash is a multiple of the order),
- * and OpenSSL and BoringSSL do not check it. Every backend's verify applies
+ * and OpenSSL 3.0 (Node 22's) does not check it. Every backend's verify applies
  * this once per key (it costs ~0.1 ms); tokens.create and update too.
  */
 export function ed25519PublicPoint(bytes: Uint8Array): ed.Point | string {
