@@ -122,9 +122,10 @@ export class InvalidInputError extends KeywardError {
 
 /**
  * A public key that decodes but can never be legitimate (`INVALID_KEY`): an
- * ed25519 key that is not a canonical encoding of a curve point, or a point
+ * ed25519 key that is not a canonical encoding of a curve point, a point
  * of small order (the identity and the seven other torsion points, for which
- * a signature can verify whatever the message).
+ * a signature can verify whatever the message), or of mixed order (outside
+ * the prime-order subgroup: no key generation gives one).
  */
 export class InvalidKeyError extends InvalidInputError {
   static override readonly code = "INVALID_KEY" as const;

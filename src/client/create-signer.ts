@@ -3,7 +3,7 @@
 import { deriveSigningSecret } from "../lib/derive.js";
 import { componentContext, componentKey, componentValue, parseComponentId } from "../signing/components.js";
 import { SignatureBaseError } from "../signing/errors.js";
-import { isCryptoKey, MIN_HMAC_SECRET_BYTES } from "../signing/keys.js";
+import { hmacSecretBytes, isCryptoKey, MIN_HMAC_SECRET_BYTES } from "../signing/keys.js";
 import { signRequest } from "../signing/sign.js";
 import { SF_KEY } from "../signing/structured.js";
 import type { DigestAlgorithm, SignatureAlgorithm, SignatureParamName, SigningKey } from "../signing/types.js";
@@ -52,7 +52,7 @@ export interface HmacTokenSignerKey {
   secret?: never;
 }
 
-/** An HMAC-SHA256 key given as the derived secret's bytes (at least 16) or an HMAC SHA-256 `CryptoKey`. */
+/** An HMAC-SHA256 key given as the derived secret's bytes (at least 16) or an HMAC SHA-256 `CryptoKey` (at least 128 bits). */
 export interface HmacSecretSignerKey {
   /** The token's public id (`tok_…`), sent as `keyid`. */
   keyId: string;
@@ -114,7 +114,7 @@ const INSPECT = Symbol.for("nodejs.util.inspect.custom");
  * @returns A frozen {@link Signer}.
  * @throws {TypeError} when an option has the wrong type, `keyId` is not printable ASCII or looks
  *   like a token, both `token` and `secret` are given, or a component identifier is invalid.
- * @throws {RangeError} for a seed that is not 32 bytes, an HMAC secret under 16 bytes, an empty
+ * @throws {RangeError} for a seed that is not 32 bytes, an HMAC secret (bytes or CryptoKey) under 16 bytes, an empty
  *   component list, a non-positive `expiresInSec` or an unknown digest algorithm.
  * @example
  * ```ts
@@ -219,14 +219,14 @@ function signingKey(options: CreateSignerOptions): SigningKey {
       if (alg.name !== "HMAC" || alg.hash?.name !== "SHA-256" || !secret.usages.includes("sign")) {
         throw new TypeError('secret must be an HMAC SHA-256 CryptoKey with the "sign" usage');
       }
-      return { alg: "hmac-sha256", secret };
+    } else if (secret === undefined) {
+      throw new TypeError('alg "hmac-sha256" needs token or secret');
+    } else if (!(secret instanceof Uint8Array)) {
+      throw new TypeError("secret must be a Uint8Array or a CryptoKey");
     }
-    if (secret === undefined) throw new TypeError('alg "hmac-sha256" needs token or secret');
-    if (!(secret instanceof Uint8Array)) throw new TypeError("secret must be a Uint8Array or a CryptoKey");
-    if (secret.length < MIN_HMAC_SECRET_BYTES) {
-      throw new RangeError(`secret must be at least ${MIN_HMAC_SECRET_BYTES} bytes, got ${secret.length}`);
-    }
-    return { alg: "hmac-sha256", secret: new Uint8Array(secret) };
+    const bytes = hmacSecretBytes(secret);
+    if (bytes < MIN_HMAC_SECRET_BYTES) throw new RangeError(`secret must be at least ${MIN_HMAC_SECRET_BYTES} bytes, got ${bytes}`);
+    return { alg: "hmac-sha256", secret: isCryptoKey(secret) ? secret : new Uint8Array(secret) };
   }
   throw new TypeError('alg must be "ed25519" or "hmac-sha256"');
 }

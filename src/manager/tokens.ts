@@ -137,8 +137,8 @@ export class TokenManager {
    * @param input owner, kind and the token's settings
    * @param options the actor, for the audit log
    * @returns the token and its record
-   * @throws {InvalidInputError} `INVALID_INPUT` naming the field; subclasses `INVALID_KEY` (small-order or
-   *   non-canonical ed25519 key), `SIGNING_MISSING`, `DOMAINS_ON_SECRET`, `TIME_IN_SECONDS` with a `hint`
+   * @throws {InvalidInputError} `INVALID_INPUT` naming the field; subclasses `INVALID_KEY` (small-order,
+   *   mixed-order or non-canonical ed25519 key), `SIGNING_MISSING`, `DOMAINS_ON_SECRET`, `TIME_IN_SECONDS` with a `hint`
    * @throws {ScopeNotAllowedError} `SCOPE_NOT_ALLOWED` for a write/delete scope on a publishable token
    * @throws {SealingKeyError} `SEALING_KEY_REQUIRED` for hmac-sha256 signing without a sealing key
    * @example

@@ -35,8 +35,8 @@ export interface RateLimitInput {
 export type SigningInput =
   /**
    * The client signs with its ed25519 private key; keyward stores the public
-   * key only (recommended). A non-canonical encoding or a point of small
-   * order is refused (`INVALID_KEY`).
+   * key only (recommended). A non-canonical encoding or a point of small or
+   * mixed order is refused (`INVALID_KEY`).
    */
   | {
       alg: "ed25519";

@@ -9,14 +9,17 @@
 //   noble     @noble/ed25519 + @noble/hashes: pure JS, runs anywhere.
 //
 // "auto" picks the first available. All three produce identical bytes
-// (Ed25519 and HMAC are deterministic); the test suite checks that.
+// (Ed25519 and HMAC are deterministic) and identical verdicts; the test suite
+// checks that. Each backend checks an Ed25519 public key once, when it first
+// sees it (ed25519PublicPoint in keys.ts: no small-order point, which
+// OpenSSL 3.0, that of Node 22, accepts in verify and in WebCrypto alike).
 import * as ed from "@noble/ed25519";
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256, sha512 } from "@noble/hashes/sha2.js";
 import { equalBytes, toBase64, toBase64Url, utf8 } from "../lib/bytes.js";
 import { nodeCrypto } from "../lib/crypto.js";
-import { PKCS8_ED25519 } from "./key-formats.js";
-import { isCryptoKey } from "./keys.js";
+import { ed25519PublicCryptoKey, PKCS8_ED25519 } from "./key-formats.js";
+import { ed25519PublicPoint, isCryptoKey, nobleReady } from "./keys.js";
 import type { DigestAlgorithm, SigningKey, VerifyingKey } from "./types.js";
 
 /** A crypto implementation; `auto` = node:crypto, else WebCrypto, else noble. */
@@ -107,7 +110,10 @@ const nodePublicKeyArrays = new ByteKeyCache<NodeKeyObject | null>();
 const nodePrivateKeys = new ByteKeyCache<NodeKeyObject>();
 const nodeHmacKeys = new ByteKeyCache<NodeHmac>();
 const nobleHmacKeys = new ByteKeyCache<ReturnType<typeof hmac.create>>();
+const noblePublicKeys = new BoundedCache<ed.Point | null>(1024);
+const noblePublicKeyArrays = new ByteKeyCache<ed.Point | null>();
 const webPublicKeys = new BoundedCache<Promise<CryptoKey | null>>(1024);
+const webCheckedPublicKeys = new WeakMap<CryptoKey, Promise<boolean>>();
 const webPrivateKeys = new ByteKeyCache<Promise<CryptoKey>>();
 const webHmacKeys = new ByteKeyCache<Promise<CryptoKey>>();
 let webEd25519 = true; // cleared when the platform's WebCrypto lacks Ed25519
@@ -119,7 +125,7 @@ function nodePublicKey(c: NodeCrypto, publicKey: Uint8Array): NodeKeyObject | nu
   key = nodePublicKeys.get(id);
   if (key === undefined) {
     try {
-      key = c.createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: id }, format: "jwk" });
+      key = acceptablePublicKey(publicKey) ? c.createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: id }, format: "jwk" }) : null;
     } catch {
       key = null; // not a valid point encoding
     }
@@ -127,6 +133,10 @@ function nodePublicKey(c: NodeCrypto, publicKey: Uint8Array): NodeKeyObject | nu
   }
   nodePublicKeyArrays.set(publicKey, key);
   return key;
+}
+
+function acceptablePublicKey(publicKey: Uint8Array): boolean {
+  return typeof ed25519PublicPoint(publicKey) !== "string";
 }
 
 function nodePrivateKey(c: NodeCrypto, seed: Uint8Array): NodeKeyObject {
@@ -141,11 +151,6 @@ function nodePrivateKey(c: NodeCrypto, seed: Uint8Array): NodeKeyObject {
     nodePrivateKeys.set(seed, key);
   }
   return key;
-}
-
-function nobleReady(): void {
-  // noble's synchronous API needs a SHA-512; set it once, lazily, never at import.
-  if (!ed.hashes.sha512) ed.hashes.sha512 = sha512;
 }
 
 function asBytes(out: Uint8Array): Uint8Array {
@@ -214,7 +219,9 @@ export async function ed25519Verify(
 function ed25519VerifyNow(publicKey: Uint8Array | CryptoKey, message: Uint8Array, signature: Uint8Array): MaybePromise<boolean> {
   try {
     if (signature.length !== 64) return false;
-    if (isCryptoKey(publicKey)) return webVerify("Ed25519", publicKey, message, signature);
+    if (isCryptoKey(publicKey)) {
+      return webPublicKeyChecked(publicKey).then((ok) => ok && webVerify("Ed25519", publicKey, message, signature));
+    }
     if (publicKey.length !== 32) return false;
     const backend = cryptoBackend();
     if (backend === "node" && nodeCrypto) {
@@ -237,14 +244,46 @@ function ed25519VerifyNow(publicKey: Uint8Array | CryptoKey, message: Uint8Array
   }
 }
 
+/** The order of the Ed25519 base point (RFC 8032 §5.1). */
+const L = 2n ** 252n + 27742317777372353535851937790883648493n;
+
+function littleEndian(bytes: Uint8Array): bigint {
+  let n = 0n;
+  for (let i = bytes.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(bytes[i]!);
+  return n;
+}
+
+/**
+ * RFC 8032 §5.1.7 as OpenSSL checks it: S < L, and the
+ * cofactorless equation, [S]B - [k]A encoding to R's 32 bytes. (noble's own
+ * verify checks [8][S]B = [8]R + [8][k]A, which accepts more: a mixed-order R,
+ * or an honest signature under a mixed-order key, that the others refuse.)
+ */
 function nobleVerify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
   try {
-    nobleReady();
-    // RFC 8032 semantics (the library's strict branch), like OpenSSL's.
-    return ed.verify(signature, message, publicKey, { zip215: false });
+    const point = noblePublicKey(publicKey);
+    const s = littleEndian(signature.subarray(32));
+    if (point === null || s >= L) return false;
+    const r = signature.subarray(0, 32);
+    const k = littleEndian(sha512.create().update(r).update(publicKey).update(message).digest()) % L;
+    return equalBytes(ed.Point.BASE.multiply(s, false).subtract(point.multiply(k, false)).toBytes(), r);
   } catch {
     return false;
   }
+}
+
+function noblePublicKey(publicKey: Uint8Array): ed.Point | null {
+  let point = noblePublicKeyArrays.get(publicKey);
+  if (point !== undefined) return point;
+  const id = toBase64Url(publicKey);
+  point = noblePublicKeys.get(id);
+  if (point === undefined) {
+    const decoded = ed25519PublicPoint(publicKey);
+    point = typeof decoded === "string" ? null : decoded;
+    noblePublicKeys.set(id, point);
+  }
+  noblePublicKeyArrays.set(publicKey, point);
+  return point;
 }
 
 async function webVerify(name: "Ed25519" | "HMAC", key: CryptoKey, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
@@ -272,10 +311,24 @@ function webPublicKey(publicKey: Uint8Array): Promise<CryptoKey | null> {
   const id = toBase64Url(publicKey);
   let key = webPublicKeys.get(id);
   if (key === undefined) {
-    key = importOrUnsupported("raw", publicKey, "verify");
+    key = acceptablePublicKey(publicKey) ? importOrUnsupported("raw", publicKey, "verify") : Promise.resolve(null);
     webPublicKeys.set(id, key);
   }
   return key;
+}
+
+/**
+ * Whether a public CryptoKey's point is acceptable, read once per key. One
+ * imported as not extractable cannot be read: the platform's checks only
+ * apply to it (which accept a small-order point).
+ */
+function webPublicKeyChecked(key: CryptoKey): Promise<boolean> {
+  let ok = webCheckedPublicKeys.get(key);
+  if (ok === undefined) {
+    ok = key.extractable ? ed25519PublicCryptoKey(key).then((raw) => raw !== null && acceptablePublicKey(raw)) : Promise.resolve(true);
+    webCheckedPublicKeys.set(key, ok);
+  }
+  return ok;
 }
 
 async function webPrivateKey(seed: Uint8Array): Promise<CryptoKey | null> {

@@ -3,7 +3,9 @@
 // (OKP, RFC 8037 §2) and node:crypto KeyObject. Runtime-agnostic: a
 // KeyObject is recognised by shape and asked for its JWK, no node: import.
 // CryptoKeys are used as they are by the signer and the verifier.
-import { fromBase64 } from "../lib/bytes.js";
+import { getPublicKey } from "@noble/ed25519";
+import { equalBytes, fromBase64 } from "../lib/bytes.js";
+import { nobleReady } from "./keys.js";
 
 /** DER prefix of a PKCS #8 Ed25519 private key (RFC 8410 §7); the 32-byte seed follows. */
 export const PKCS8_ED25519 = [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
@@ -33,18 +35,30 @@ export type Ed25519PublicKeyInput = Uint8Array | string | Ed25519Jwk | KeyObject
 const MAX_PEM_LENGTH = 1024;
 
 /**
- * The 32 bytes of an Ed25519 key in any accepted form other than raw bytes:
- * PEM whose DER is `prefix` + 32 bytes (RFC 7468 §2; the DER prefix
- * identifies the key type, so the label is not read), or member `name` of
- * an Ed25519 JWK, or of a KeyObject's JWK. Null for anything else.
+ * One PEM block (RFC 7468 §3, strict: nothing around it but whitespace), its
+ * label and base64 text. No two quantifiers can match the same character.
  */
-function keyBytes(input: unknown, prefix: readonly number[], name: "x" | "d"): Uint8Array | null {
+const PEM = /^\s*-----BEGIN ([A-Z0-9 ]+)-----([A-Za-z0-9+/=\s]*)-----END \1-----\s*$/;
+
+/**
+ * The 32 bytes of an Ed25519 key in any accepted form other than raw bytes:
+ * a single PEM block labelled `label` whose DER is `prefix` + 32 bytes, or
+ * member `name` of an Ed25519 JWK, or of a KeyObject's JWK. Null for
+ * anything else (a KeyObject that has no JWK form too).
+ */
+function keyBytes(input: unknown, label: string, prefix: readonly number[], name: "x" | "d"): Uint8Array | null {
   let out: Uint8Array | null | undefined;
   if (typeof input === "string") {
-    const der = input.length > MAX_PEM_LENGTH ? null : fromBase64(input.replace(/-----[A-Z ]+-----|\s/g, ""));
+    const pem = input.length > MAX_PEM_LENGTH ? null : PEM.exec(input);
+    const der = pem?.[1] === label ? fromBase64(pem[2]!.replace(/\s/g, "")) : null;
     if (der?.length === prefix.length + 32 && prefix.every((b, i) => der[i] === b)) out = der.slice(prefix.length);
   } else if (typeof input === "object" && input !== null) {
-    const k = (typeof (input as KeyObjectLike).export === "function" ? (input as KeyObjectLike).export({ format: "jwk" }) : input) as Partial<Ed25519Jwk>;
+    let k: Partial<Ed25519Jwk> | undefined;
+    try {
+      k = (typeof (input as KeyObjectLike).export === "function" ? (input as KeyObjectLike).export({ format: "jwk" }) : input) as typeof k;
+    } catch {
+      return null; // a KeyObject of a type that has no JWK (DSA, for one)
+    }
     if (k?.kty === "OKP" && k.crv === "Ed25519" && typeof k[name] === "string") out = fromBase64(k[name]);
   }
   return out?.length === 32 ? out : null;
@@ -52,12 +66,14 @@ function keyBytes(input: unknown, prefix: readonly number[], name: "x" | "d"): U
 
 /**
  * The 32-byte Ed25519 seed of a private key given as raw bytes, PKCS #8 PEM
- * (`-----BEGIN PRIVATE KEY-----`), a JWK with `d`, or a node:crypto KeyObject.
+ * (one `-----BEGIN PRIVATE KEY-----` block, nothing else but whitespace), a
+ * JWK with `d`, or a node:crypto KeyObject.
  *
  * @param input the private key
  * @param name the option's name, for error messages
  * @returns a fresh copy of the seed
- * @throws {TypeError} when the input is none of these forms or not an Ed25519 private key (the message never shows key material)
+ * @throws {TypeError} when the input is none of these forms or not an Ed25519 private key, or is a JWK whose `x` is not
+ *   the public key of its `d` (the message never shows key material)
  * @throws {RangeError} for raw bytes that are not 32 long
  * @example
  * ```ts
@@ -71,11 +87,22 @@ export function ed25519Seed(input: Ed25519PrivateKeyInput, name = "privateKey"):
     if (input.length !== 32) throw new RangeError(`${name} must be a 32-byte Ed25519 seed, got ${input.length} bytes`);
     return new Uint8Array(input);
   }
-  const seed = keyBytes(input, PKCS8_ED25519, "d");
+  const seed = keyBytes(input, "PRIVATE KEY", PKCS8_ED25519, "d");
   if (seed === null) {
     throw new TypeError(`${name} must be a Uint8Array (32-byte Ed25519 seed), a PKCS #8 PEM, an Ed25519 JWK with d, a KeyObject or a CryptoKey`);
   }
+  // A JWK may name its public key too (a KeyObject's always matches): it must be d's, as WebCrypto requires.
+  const x = (input as Partial<Ed25519Jwk>).x;
+  if (x !== undefined && !equalBytes(fromBase64(String(x)) ?? new Uint8Array(0), publicKeyOf(seed))) {
+    seed.fill(0);
+    throw new TypeError(`${name} is an Ed25519 JWK whose x is not the public key of its d`);
+  }
   return seed;
+}
+
+function publicKeyOf(seed: Uint8Array): Uint8Array {
+  nobleReady();
+  return getPublicKey(seed);
 }
 
 /**
@@ -98,7 +125,8 @@ export async function ed25519PublicCryptoKey(key: unknown): Promise<Uint8Array |
 
 /**
  * The 32-byte Ed25519 public key given as raw bytes, base64url of them,
- * SPKI PEM (`-----BEGIN PUBLIC KEY-----`), a JWK with `x`, or a node:crypto
+ * SPKI PEM (one `-----BEGIN PUBLIC KEY-----` block, nothing else but
+ * whitespace), a JWK with `x`, or a node:crypto
  * KeyObject (public or private). Returns null for anything else; never throws.
  *
  * @param input the public key
@@ -117,7 +145,7 @@ export function ed25519PublicKey(input: unknown): Uint8Array | null {
       const raw = fromBase64(input);
       return raw?.length === 32 ? raw : null;
     }
-    return keyBytes(input, SPKI_ED25519, "x");
+    return keyBytes(input, "PUBLIC KEY", SPKI_ED25519, "x");
   } catch {
     return null;
   }

@@ -1,4 +1,6 @@
 // Validation of key material handed to the signer and returned by resolveKey.
+import * as ed from "@noble/ed25519";
+import { sha512 } from "@noble/hashes/sha2.js";
 import type { SigningKey, VerifyingKey } from "./types.js";
 
 /** Shortest HMAC secret accepted: 128 bits (RFC 2104 §3 wants at least the hash output for full strength). */
@@ -14,11 +16,41 @@ function cryptoKeyFits(k: CryptoKey, name: "Ed25519" | "HMAC", type: KeyType | "
   return name !== "HMAC" || (k.algorithm as HmacKeyAlgorithm).hash?.name === "SHA-256";
 }
 
+/** The length in bytes of an HMAC secret, raw or a CryptoKey (whose algorithm gives it in bits; 0 if it does not). */
+export function hmacSecretBytes(secret: Uint8Array | CryptoKey): number {
+  return isCryptoKey(secret) ? Math.floor(((secret.algorithm as HmacKeyAlgorithm).length || 0) / 8) : secret.length;
+}
+
+/** Gives @noble/ed25519's synchronous API its SHA-512: once, lazily, never at import. */
+export function nobleReady(): void {
+  if (!ed.hashes.sha512) ed.hashes.sha512 = sha512;
+}
+
+/**
+ * The point of an Ed25519 public key, or why it is refused. Decoding is
+ * strict RFC 8032 §5.1.3 (y < p; x = 0 with the sign bit set is refused), and
+ * a point of small order (the identity and the 7 other torsion points) is
+ * refused: with such a key a signature can verify whatever the message
+ * (R = identity, S = 0 for a message whose hash is a multiple of the order),
+ * and OpenSSL 3.0 (Node 22's) does not check it. Every backend's verify applies
+ * this once per key (it costs ~0.1 ms); tokens.create and update too.
+ */
+export function ed25519PublicPoint(bytes: Uint8Array): ed.Point | string {
+  let point: ed.Point;
+  try {
+    if (bytes.length !== 32) throw new RangeError("not 32 bytes");
+    point = ed.Point.fromBytes(bytes, false);
+  } catch {
+    return "is not a canonical encoding of a point on the ed25519 curve (RFC 8032 §5.1.3)";
+  }
+  return point.isSmallOrder() ? "is a point of small order, which can never be a legitimate public key" : point;
+}
+
 /**
  * Checks a signing key's shape.
  *
  * @throws {TypeError} for an unknown alg or a key of the wrong type.
- * @throws {RangeError} for a seed that is not 32 bytes or an HMAC secret shorter than 16 bytes.
+ * @throws {RangeError} for a seed that is not 32 bytes or an HMAC secret (bytes or CryptoKey) shorter than 16 bytes.
  */
 export function checkSigningKey(key: SigningKey): SigningKey {
   if (key === null || typeof key !== "object") throw new TypeError("key must be an object");
@@ -39,15 +71,18 @@ export function checkSigningKey(key: SigningKey): SigningKey {
       if (!cryptoKeyFits(k, "HMAC", "secret")) throw new TypeError("key.secret must be an HMAC SHA-256 CryptoKey");
     } else if (!(k instanceof Uint8Array)) {
       throw new TypeError("key.secret must be a Uint8Array or a CryptoKey");
-    } else if (k.length < MIN_HMAC_SECRET_BYTES) {
-      throw new RangeError(`key.secret must be at least ${MIN_HMAC_SECRET_BYTES} bytes`);
     }
+    if (hmacSecretBytes(k) < MIN_HMAC_SECRET_BYTES) throw new RangeError(`key.secret must be at least ${MIN_HMAC_SECRET_BYTES} bytes`);
     return key;
   }
   throw new TypeError('key.alg must be "ed25519" or "hmac-sha256"');
 }
 
-/** The key if `resolveKey` returned a usable one, else null (never throws). */
+/**
+ * The key if `resolveKey` returned a usable one, else null (never throws).
+ * Its shape only: an Ed25519 public key that {@link ed25519PublicPoint}
+ * refuses passes here, and no signature verifies under it.
+ */
 export function usableVerifyingKey(key: unknown): VerifyingKey | null {
   try {
     if (key === null || typeof key !== "object") return null;
@@ -59,8 +94,8 @@ export function usableVerifyingKey(key: unknown): VerifyingKey | null {
     }
     if (k.alg === "hmac-sha256") {
       const s = k.secret;
-      if (isCryptoKey(s)) return cryptoKeyFits(s, "HMAC", "secret") ? k : null;
-      return s instanceof Uint8Array && s.length >= MIN_HMAC_SECRET_BYTES ? k : null;
+      const fits = isCryptoKey(s) ? cryptoKeyFits(s, "HMAC", "secret") : s instanceof Uint8Array;
+      return fits && hmacSecretBytes(s) >= MIN_HMAC_SECRET_BYTES ? k : null;
     }
     return null;
   } catch {

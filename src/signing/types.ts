@@ -35,7 +35,13 @@ export type SigningKey =
   | { alg: "ed25519"; privateKey: Uint8Array | CryptoKey }
   | { alg: "hmac-sha256"; secret: Uint8Array | CryptoKey };
 
-/** Key material for verifying: a 32-byte Ed25519 public key or the HMAC shared secret (or CryptoKeys). */
+/**
+ * Key material for verifying: a 32-byte Ed25519 public key or the HMAC shared
+ * secret (or CryptoKeys). No signature verifies under an Ed25519 key that is
+ * not a canonical encoding of a curve point or is of small order (a public
+ * CryptoKey is checked when it is extractable; the platform's checks alone
+ * apply to one that is not).
+ */
 export type VerifyingKey =
   | { alg: "ed25519"; publicKey: Uint8Array | CryptoKey }
   | { alg: "hmac-sha256"; secret: Uint8Array | CryptoKey };

@@ -242,6 +242,17 @@ describe("createSigner: validation", () => {
     const sha512 = await crypto.subtle.generateKey({ name: "HMAC", hash: "SHA-512" }, false, ["sign"]);
     expect(() => createSigner({ keyId: "tok_1", alg: "hmac-sha256", secret: sha512 })).toThrow(TypeError);
   });
+
+  it("an HMAC CryptoKey under 128 bits is refused like a short Uint8Array (RangeError)", async () => {
+    const hmac = (bytes: number) => crypto.subtle.importKey("raw", new Uint8Array(bytes).fill(7), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+    for (const bytes of [1, 15]) {
+      const secret = await hmac(bytes);
+      expect(() => createSigner({ keyId: "tok_1", alg: "hmac-sha256", secret })).toThrow(
+        new RangeError(`secret must be at least 16 bytes, got ${bytes}`),
+      );
+    }
+    expect(createSigner({ keyId: "tok_1", alg: "hmac-sha256", secret: await hmac(16) })).toBeDefined();
+  });
 });
 
 describe("createSigner: the key does not leak", () => {

@@ -8,6 +8,9 @@ import { Keyward, MemoryStore } from "../../src/index.js";
 import { toBase64Url } from "../../src/lib/bytes.js";
 import { ed25519PublicKey, ed25519Seed } from "../../src/signing/key-formats.js";
 
+const ed25519SeedMessage =
+  "privateKey must be a Uint8Array (32-byte Ed25519 seed), a PKCS #8 PEM, an Ed25519 JWK with d, a KeyObject or a CryptoKey";
+
 describe("Ed25519 key formats", () => {
   const { privateKey, publicKey } = generateKeyPairSync("ed25519");
   const seed = ed25519Seed(privateKey.export({ format: "jwk" }) as never);
@@ -41,6 +44,50 @@ describe("Ed25519 key formats", () => {
     }
     for (const bad of [x25519.publicKey, rsaPem, { kty: "OKP", crv: "Ed25519" }, "x".repeat(5000), null, 42]) expect(ed25519PublicKey(bad)).toBeNull();
     expect(() => ed25519Seed(new Uint8Array(31))).toThrow(RangeError);
+  });
+
+  it("a KeyObject with no JWK form (DSA) is the documented TypeError, not node's error", () => {
+    const dsa = generateKeyPairSync("dsa", { modulusLength: 1024, divisorLength: 160 });
+    expect(() => ed25519Seed(dsa.privateKey)).toThrow(new TypeError(ed25519SeedMessage));
+    expect(ed25519PublicKey(dsa.publicKey)).toBeNull();
+  });
+
+  it("a PEM is one block with the expected label and nothing else but whitespace", () => {
+    const pem = privateKey.export({ format: "pem", type: "pkcs8" }) as string;
+    const spki = publicKey.export({ format: "pem", type: "spki" }) as string;
+    expect(ed25519Seed(`\n  ${pem.replace(/\n/g, "\r\n")}\n\n`)).toEqual(seed);
+    expect(ed25519PublicKey(`  ${spki}  `)).toEqual(pub);
+    const badPrivate = [
+      pem.replace(/PRIVATE/g, "PUBLIC"),
+      pem.replace("END PRIVATE", "END PUBLIC"),
+      `${pem}====\n-----BEGIN JUNK-----\n-----END JUNK-----\n`,
+      `${pem}garbage!`,
+      `text before\n${pem}`,
+      `${pem}${pem}`,
+    ];
+    for (const bad of badPrivate) expect(() => ed25519Seed(bad)).toThrow(new TypeError(ed25519SeedMessage));
+    for (const bad of [spki.replace(/PUBLIC/g, "PRIVATE"), `${spki}-----BEGIN JUNK-----\n-----END JUNK-----\n`]) {
+      expect(ed25519PublicKey(bad)).toBeNull();
+    }
+  });
+
+  it("refuses a private JWK whose x is not the public key of its d, as WebCrypto does", async () => {
+    const jwk = privateKey.export({ format: "jwk" });
+    const other = generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" });
+    const mixed = { ...jwk, d: other.d };
+    await expect(crypto.subtle.importKey("jwk", mixed, "Ed25519", false, ["sign"])).rejects.toThrow();
+    for (const bad of [mixed, { ...jwk, x: "" }, { ...jwk, x: 42 }]) {
+      expect(() => ed25519Seed(bad as never)).toThrow(TypeError);
+      expect(() => createSigner({ keyId: "tok_x", alg: "ed25519", privateKey: bad as never })).toThrow(/whose x is not the public key of its d/);
+    }
+    try {
+      ed25519Seed(mixed as never);
+    } catch (err) {
+      for (const d of [jwk.d!, other.d!]) expect(`${(err as Error).message}${(err as Error).stack}`).not.toContain(d);
+    }
+    // x given in standard base64, or left out, is fine.
+    expect(ed25519Seed({ ...jwk, x: Buffer.from(jwk.x!, "base64url").toString("base64") } as never)).toEqual(seed);
+    expect(ed25519Seed({ kty: "OKP", crv: "Ed25519", d: jwk.d } as never)).toEqual(seed);
   });
 
   it("never throws on arbitrary input (public keys), and a seed is always a copy", () => {

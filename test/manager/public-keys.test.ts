@@ -1,7 +1,7 @@
 // ed25519 public keys that can never be legitimate are refused when a token
 // is created or updated (issue 13 item 8): the 8 points of small order, for
-// which a signature can verify whatever the message, and every encoding that
-// strict RFC 8032 §5.1.3 decoding refuses.
+// which a signature can verify whatever the message, every encoding that
+// strict RFC 8032 §5.1.3 decoding refuses, and mixed-order points.
 import { Point } from "@noble/ed25519";
 import { describe, expect, it } from "vitest";
 import { guardStore, InvalidInputError, InvalidKeyError, isKeywardError, Keyward, MemoryStore } from "keyward";
@@ -77,6 +77,16 @@ describe("ed25519 public keys", () => {
     const err = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: hex(h) } }).catch((e: unknown) => e);
     expect(isKeywardError(err, "INVALID_KEY")).toBe(true);
     expect(String(err)).toContain("canonical");
+    expect((await guardStore(store).list("o")).items).toEqual([]);
+  });
+
+  it("a mixed-order point (a real key plus a torsion point) is refused (INVALID_KEY)", async () => {
+    const { kw, store } = setup();
+    const mixed = Point.fromBytes(ed25519KeyPair().publicKey).add(Point.fromBytes(hex(SMALL_ORDER[4]!)));
+    expect(mixed.isSmallOrder()).toBe(false);
+    const err = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: mixed.toBytes() } }).catch((e: unknown) => e);
+    expect(isKeywardError(err, "INVALID_KEY")).toBe(true);
+    expect(String(err)).toContain("prime-order subgroup");
     expect((await guardStore(store).list("o")).items).toEqual([]);
   });
 

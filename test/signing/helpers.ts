@@ -1,6 +1,7 @@
 import { fromBase64, utf8 } from "../../src/lib/bytes.js";
 import { nodeCrypto } from "../../src/lib/crypto.js";
 import { type CryptoBackend, setCryptoBackend } from "../../src/signing/algorithms.js";
+import { signatureBase } from "../../src/signing/base.js";
 import { DisplayString, Token } from "structured-headers";
 import { TEST_KEY_ED25519, TEST_REQUEST, TEST_SHARED_SECRET } from "./vectors/rfc9421-b2.js";
 
@@ -66,4 +67,26 @@ export function picture(value: unknown): unknown {
   if (value instanceof Date) return { date: value.getTime() };
   if (typeof value === "number") return Object.is(value, -0) ? "-0" : value;
   return value;
+}
+
+/**
+ * A POST forged for a public key of small order 4 or 1 (e.g. a placeholder
+ * of 32 zero bytes): R = identity and S = 0 satisfy [S]B = R + [k]A whenever
+ * k = SHA-512(R || A || base) mod L is a multiple of 4; the nonce is varied
+ * until it is. Covers @method, @target-uri, created, nonce, keyid and alg.
+ */
+export function smallOrderForgery(publicKey: Uint8Array, keyid: string, created: number): Request {
+  const L = 2n ** 252n + 27742317777372353535851937790883648493n;
+  const identity = new Uint8Array(32);
+  identity[0] = 1;
+  const url = "https://api.example.com/v1/transfer?to=attacker";
+  for (let i = 0; ; i++) {
+    const params = { created, nonce: `forged-${i}`, keyid, alg: "ed25519" as const };
+    const base = signatureBase(new Request(url, { method: "POST" }), { components: ["@method", "@target-uri"], params });
+    const hash = nodeCrypto!.createHash("sha512").update(identity).update(publicKey).update(base).digest();
+    if ((hash.reduceRight((n, byte) => (n << 8n) | BigInt(byte), 0n) % L) % 4n !== 0n) continue;
+    const sig = Buffer.concat([identity, new Uint8Array(32)]).toString("base64");
+    const input = `sig1=("@method" "@target-uri");created=${created};nonce="${params.nonce}";keyid="${keyid}";alg="ed25519"`;
+    return new Request(url, { method: "POST", headers: { "signature-input": input, signature: `sig1=:${sig}:` } });
+  }
 }

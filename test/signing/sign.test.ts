@@ -195,6 +195,7 @@ describe("signRequest", () => {
 
   it("refuses misuse with precise errors", async () => {
     const r = () => new Request("https://e.com/");
+    const shortHmacKey = await crypto.subtle.importKey("raw", new Uint8Array(8), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
     const cases: [Partial<SignRequestOptions> & Record<string, unknown>, (e: unknown) => boolean][] = [
       [{ label: "Sig" }, (e) => isKeywardError(e, "INVALID_INPUT")],
       [{ params: ["nonce"] }, (e) => isKeywardError(e, "INVALID_INPUT")],
@@ -204,6 +205,7 @@ describe("signRequest", () => {
       [{ keyid: "caf\u00e9" }, (e) => isKeywardError(e, "INVALID_INPUT")],
       [{ key: { alg: "ed25519", privateKey: new Uint8Array(31) } }, (e) => e instanceof RangeError],
       [{ key: { alg: "hmac-sha256", secret: new Uint8Array(8) } }, (e) => e instanceof RangeError],
+      [{ key: { alg: "hmac-sha256", secret: shortHmacKey } }, (e) => e instanceof RangeError],
       [{ key: { alg: "rsa" } as unknown as SigningKey }, (e) => e instanceof TypeError],
       [{ created: 1.5 }, (e) => isKeywardError(e, "INVALID_INPUT")],
     ];

@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { signRequest, type VerifyingKey, verifyRequest } from "../../src/signing/index.js";
 import { work } from "../../src/signing/work.js";
-import { ED25519_PUBLIC, ed25519KeyPair, frozen, SHARED_SECRET } from "./helpers.js";
+import { BACKENDS, ED25519_PUBLIC, ed25519KeyPair, frozen, SHARED_SECRET, smallOrderForgery, withBackend } from "./helpers.js";
 
 const T = 1_700_000_000;
 const OLD = { alg: "hmac-sha256", secret: SHARED_SECRET } as const;
@@ -37,6 +37,9 @@ describe("verifyRequest: several candidate keys", () => {
       ok: false,
       code: "KEY_UNKNOWN",
     });
+    // A CryptoKey's length is checked too (in bits): 3 bytes are as unusable as a CryptoKey as raw.
+    const shortKey = await crypto.subtle.importKey("raw", new Uint8Array(3), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]);
+    expect((await verifyWith(signed.clone(), [{ alg: "hmac-sha256", secret: shortKey }])).result).toMatchObject({ ok: false, code: "KEY_UNKNOWN" });
     const ed = { alg: "ed25519", publicKey: ED25519_PUBLIC };
     expect((await verifyWith(signed.clone(), [ed])).result).toMatchObject({ ok: false, code: "ALG_MISMATCH" });
     // Unusable and other-alg keys are skipped; the index is the place in what resolveKey returned.
@@ -61,5 +64,20 @@ describe("verifyRequest: several candidate keys", () => {
       ok: true,
       keyIndex: 1,
     });
+  });
+});
+
+describe("verifyRequest: a small-order Ed25519 key", () => {
+  it("verifies no forged request, on any backend, given as bytes or as a CryptoKey", async () => {
+    const publicKey = new Uint8Array(32);
+    const webKey = await crypto.subtle.importKey("raw", publicKey, "Ed25519", true, ["verify"]);
+    for (const key of [publicKey, webKey]) {
+      for (const backend of BACKENDS) {
+        const result = await withBackend(backend, () =>
+          verifyRequest(smallOrderForgery(publicKey, "tok_victim", T), { resolveKey: () => ({ alg: "ed25519", publicKey: key }), now: frozen(T) }),
+        );
+        expect(result, `${backend}, ${key === webKey ? "CryptoKey" : "bytes"}`).toMatchObject({ ok: false, code: "SIGNATURE_INVALID" });
+      }
+    }
   });
 });

@@ -2,6 +2,8 @@ import * as ed from "@noble/ed25519";
 import { describe, expect, it, vi } from "vitest";
 import { deriveSigningSecret, Keyward, type KeywardOptions, MemoryStore } from "keyward";
 import { type SigningKey, signRequest } from "keyward/signing";
+import { toBase64Url } from "../../src/lib/bytes.js";
+import { smallOrderForgery } from "../signing/helpers.js";
 
 const T0 = Date.UTC(2026, 0, 1);
 const SEALING_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
@@ -36,6 +38,16 @@ const post = (body = '{"symbol":"X"}') =>
   new Request("https://api.example.com/v1/prices?symbol=X", { method: "POST", body, headers: { "content-type": "application/json" } });
 
 describe("verify: signed requests", () => {
+  it("a stored small-order key (written without tokens.create) verifies no forged request", async () => {
+    const { kw, store, clock } = setup();
+    const { record } = await ed25519Token(kw, { requireSignedRequests: true });
+    const stored = (await store.get(record.id))!;
+    const placeholder = new Uint8Array(32); // y = 0, a point of order 4
+    await store.update({ ...stored, signing: { alg: "ed25519", publicKey: toBase64Url(placeholder) } }, stored.revision);
+    const forged = smallOrderForgery(placeholder, record.id, Math.floor(clock.now / 1000));
+    expect(await kw.verify(forged)).toMatchObject({ ok: false, code: "SIGNATURE_INVALID" });
+  });
+
   it("accepts an ed25519-signed request without any secret on the wire", async () => {
     const { kw, clock } = setup();
     const { record, token, key } = await ed25519Token(kw, { requireSignedRequests: true });
