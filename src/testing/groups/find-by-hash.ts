@@ -30,6 +30,18 @@ export function findByHashGroup(ctx: SuiteContext): void {
       expect(await ctx.store.findByHash(randomHash())).toBeNull();
     });
 
+    it("a hash not found is found once a token takes it: an insert, or an update as current or previous hash", async () => {
+      const [h1, h2, p2] = [randomHash(), randomHash(), randomHash()];
+      for (const h of [h1, h2, p2]) expect(await ctx.store.findByHash(h)).toBeNull();
+      const t = makeStoredToken({ hash: h1 });
+      await ctx.store.insert(t);
+      expect(await ctx.store.findByHash(h1)).toEqual(t);
+      const saved = await ctx.store.update({ ...t, hash: h2, previous: [{ hash: p2, expiresAt: T }] }, t.revision);
+      expect(await ctx.store.findByHash(h2)).toEqual(saved);
+      expect(await ctx.store.findByHash(p2)).toEqual(saved);
+      expect(await ctx.store.findByHash(h1)).toBeNull();
+    });
+
     it("returns a copy: mutating it does not change the store", async () => {
       const t = makeStoredToken();
       await ctx.store.insert(t);

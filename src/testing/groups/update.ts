@@ -2,7 +2,7 @@
 import { expect, it } from "vitest";
 import type { StoredToken } from "../../model/types.js";
 import { makeStoredToken, randomHash, randomId } from "../fixtures.js";
-import { deepFreeze, expectCode, type SuiteContext, T } from "../suite.js";
+import { deepFreeze, expectCode, lookups, type SuiteContext, T } from "../suite.js";
 
 /** Registers the "update" tests; `ctx.store` is the store of the running test. */
 export function updateGroup(ctx: SuiteContext): void {
@@ -15,6 +15,39 @@ export function updateGroup(ctx: SuiteContext): void {
       expect(await ctx.store.get(t.id)).toEqual(stored);
       const again = await ctx.store.update({ ...stored, name: "again" }, 4);
       expect(again.revision).toBe(5);
+    });
+
+    it("reads made before an update see it after: get and findByHash by current and previous hash", async () => {
+      const prev = randomHash();
+      const t = makeStoredToken({ previous: [{ hash: prev, expiresAt: T + 1 }] });
+      await ctx.store.insert(t);
+      expect(await lookups(ctx.store, t.id, [t.hash, prev])).toEqual([t, t, t]);
+      const next = {
+        ...structuredClone(t),
+        name: "renamed",
+        metadata: { plan: "pro" },
+        policy: { ...t.policy, scopes: ["core:write"] },
+        disabledAt: T + 1,
+        updatedAt: T + 1,
+      };
+      const saved = await ctx.store.update(next, t.revision);
+      expect(await lookups(ctx.store, t.id, [t.hash, prev])).toEqual([saved, saved, saved]);
+      const again = await ctx.store.update({ ...saved, name: "again", disabledAt: null }, saved.revision);
+      expect(await lookups(ctx.store, t.id, [t.hash, prev])).toEqual([again, again, again]);
+    });
+
+    it("reads made before a rotation see it after: the new hash found, the kept one too, the dropped one not", async () => {
+      const prev = randomHash();
+      const t = makeStoredToken({ previous: [{ hash: prev, expiresAt: T + 1 }] });
+      await ctx.store.insert(t);
+      const newHash = randomHash();
+      expect(await lookups(ctx.store, t.id, [t.hash, prev, newHash])).toEqual([t, t, t, null]);
+      const rotated = await ctx.store.update(
+        { ...t, hash: newHash, previous: [{ hash: t.hash, expiresAt: T + 60_000 }], rotatedAt: T + 1 },
+        t.revision,
+      );
+      expect(rotated).toMatchObject({ hash: newHash, previous: [{ hash: t.hash }] });
+      expect(await lookups(ctx.store, t.id, [t.hash, prev, newHash])).toEqual([rotated, rotated, null, rotated]);
     });
 
     it("stores expectedRevision + 1 whatever next.revision says", async () => {

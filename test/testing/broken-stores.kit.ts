@@ -1,0 +1,8 @@
+// Run by conformance-catches.test.ts in a vitest of its own (broken-stores.config.ts):
+// the conformance suite against a correct adapter and against each broken one.
+import { describeTokenStore } from "keyward/testing";
+import { Delegate, StaleMissCache, StaleReadCache } from "./broken-stores.js";
+
+for (const Store of [Delegate, StaleReadCache, StaleMissCache]) {
+  describeTokenStore(Store.name, () => new Store(), { concurrency: 20 });
+}

@@ -1,0 +1,71 @@
+// The conformance suite fails adapters that break the TokenStore contract: it runs,
+// in a vitest of its own, against the broken adapters of broken-stores.ts.
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { beforeAll, describe, expect, it } from "vitest";
+
+interface JsonReport {
+  testResults: { assertionResults: { ancestorTitles: string[]; title: string; status: string }[] }[];
+}
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+
+/** Runs the suite against every store of broken-stores.kit.ts; returns each store's failed tests ("group > title"). */
+async function runSuite(): Promise<Map<string, string[]>> {
+  const dir = await mkdtemp(join(tmpdir(), "keyward-kit-"));
+  const out = join(dir, "report.json");
+  // The child is a vitest of its own, not a worker of this one.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("VITEST") && k !== "NODE_OPTIONS"));
+  try {
+    await new Promise<void>((resolve) => {
+      execFile(
+        process.execPath,
+        [join(root, "node_modules/vitest/vitest.mjs"), "run", "--config", "test/testing/broken-stores.config.ts", "--reporter=json", `--outputFile=${out}`],
+        { cwd: root, env, maxBuffer: 64 * 1024 * 1024 },
+        () => resolve(), // it exits 1: broken stores fail
+      );
+    });
+    const report = JSON.parse(await readFile(out, "utf8")) as JsonReport;
+    const failed = new Map<string, string[]>();
+    for (const r of report.testResults.flatMap((f) => f.assertionResults)) {
+      const [suite, group] = r.ancestorTitles;
+      const store = suite!.replace(/^TokenStore: /, "");
+      if (!failed.has(store)) failed.set(store, []);
+      if (r.status === "failed") failed.get(store)!.push(`${group} > ${r.title}`);
+    }
+    return failed;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+describe("the conformance suite (keyward/testing)", () => {
+  let failed!: Map<string, string[]>;
+  beforeAll(async () => {
+    failed = await runSuite();
+  }, 120_000);
+
+  it("passes a correct adapter", () => {
+    expect(failed.get("Delegate")).toEqual([]);
+  });
+
+  it("fails a store whose reads go stale after a write: update, rotation, revoke, delete", () => {
+    expect(failed.get("StaleReadCache")).toEqual(
+      expect.arrayContaining([
+        "update > reads made before an update see it after: get and findByHash by current and previous hash",
+        "update > reads made before a rotation see it after: the new hash found, the kept one too, the dropped one not",
+        "revoke > reads made before a revoke see it after: get and findByHash by current and previous hash",
+        "delete > reads made before a delete find nothing after it: get and findByHash by current and previous hash",
+      ]),
+    );
+  });
+
+  it("fails a store that keeps answering null for a hash a write has since taken", () => {
+    expect(failed.get("StaleMissCache")).toEqual(
+      expect.arrayContaining(["findByHash > a hash not found is found once a token takes it: an insert, or an update as current or previous hash"]),
+    );
+  });
+});
