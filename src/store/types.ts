@@ -435,8 +435,10 @@ export interface TokenStore
 
   /**
    * Present when `capabilities.changeFeed` is true: calls `listener` after
-   * every committed insert, update or revoke, in every process sharing the
-   * store. Returns an unsubscribe function.
+   * every committed insert, update, revoke or delete, in every process
+   * sharing the store. Every update counts, not only one that changes a
+   * hash: a cache must also drop a token renamed, disabled or given another
+   * policy. Returns an unsubscribe function.
    */
   subscribe?(listener: (event: ChangeEvent) => void): () => void;
 

@@ -1,13 +1,14 @@
 // Plausible third-party adapters, each breaking one rule of the TokenStore contract
 // (src/store/types.ts) with a one-method change to a correct one. The conformance
 // suite must fail each of them (conformance-catches.test.ts runs it against them).
-import type { StoredToken } from "../../src/model/types.js";
+import type { AuditEntry, StoredToken } from "../../src/model/types.js";
 import { MemoryStore } from "../../src/store/memory.js";
 import type { ChangeEvent, StoreCapabilities, TokenStore } from "../../src/store/types.js";
 
 type Args<K extends keyof MemoryStore> = MemoryStore[K] extends (...args: infer A) => unknown ? A : never;
 
 const clone = <V>(value: V): V => structuredClone(value);
+const hashesOf = (t: StoredToken): string[] => [t.hash, ...t.previous.map((p) => p.hash)];
 
 /**
  * A correct adapter: every method delegates to a MemoryStore through its public
@@ -77,5 +78,43 @@ export class StaleMissCache extends Delegate {
     const t = await this.inner.findByHash(hash);
     if (!t) this.#missing.add(hash);
     return t;
+  }
+}
+
+/** A change feed that announces only writes that change a token's hashes: no other update, no delete. */
+export class LazyFeed extends Delegate {
+  #listeners = new Set<(event: ChangeEvent) => void>();
+  constructor() {
+    super({ changeFeed: false });
+    this.capabilities = { ...this.capabilities, changeFeed: true };
+    this.subscribe = (l) => {
+      const own = (e: ChangeEvent) => l(e);
+      this.#listeners.add(own);
+      return () => this.#listeners.delete(own);
+    };
+  }
+  #emit(tokenId: string, hashes: string[]): void {
+    for (const l of [...this.#listeners]) {
+      try {
+        l({ tokenId, hashes });
+      } catch {}
+    }
+  }
+  override async insert(t: StoredToken, audit?: AuditEntry) {
+    await this.inner.insert(t, audit);
+    this.#emit(t.id, hashesOf(t));
+  }
+  override async update(next: StoredToken, revision: number, audit?: AuditEntry) {
+    const before = await this.inner.get(next.id);
+    const saved = await this.inner.update(next, revision, audit);
+    const old = before ? hashesOf(before) : [];
+    const now = hashesOf(saved);
+    if (old.length !== now.length || old.some((h, i) => h !== now[i])) this.#emit(saved.id, [...new Set([...old, ...now])]);
+    return saved;
+  }
+  override async revoke(id: string, at: number, audit?: AuditEntry) {
+    const r = await this.inner.revoke(id, at, audit);
+    this.#emit(id, hashesOf(r));
+    return r;
   }
 }

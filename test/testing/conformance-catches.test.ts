@@ -68,4 +68,11 @@ describe("the conformance suite (keyward/testing)", () => {
       expect.arrayContaining(["findByHash > a hash not found is found once a token takes it: an insert, or an update as current or previous hash"]),
     );
   });
+
+  it("fails a change feed that misses updates that keep the hashes, and hard deletes", () => {
+    expect(failed.get("LazyFeed")).toEqual([
+      "changeFeed > announces every update, not only those that change a hash: name, policy, metadata, disable, enable",
+      "changeFeed > announces a hard delete with every hash the token had",
+    ]);
+  });
 });
