@@ -193,7 +193,9 @@ export type AuditFilter = { tokenId: string } | { owner: string };
  * Token records and the audit log, written together.
  *
  * - Records are plain data; a store MUST return copies the caller may mutate
- *   without affecting what is stored, and MUST NOT mutate what it is given.
+ *   without affecting what is stored (nested objects included), and MUST NOT
+ *   mutate what it is given nor keep a reference to it (the caller may change
+ *   a record or audit entry after the call).
  * - `insert`, `update` and `revoke` take an optional audit entry: when given,
  *   it MUST be appended in the same transaction as the write (both or
  *   neither), so an admin action is never committed without its audit entry

@@ -3,7 +3,7 @@
 // suite must fail each of them (conformance-catches.test.ts runs it against them).
 import type { AuditEntry, StoredToken } from "../../src/model/types.js";
 import { MemoryStore } from "../../src/store/memory.js";
-import type { ChangeEvent, StoreCapabilities, TokenStore } from "../../src/store/types.js";
+import type { ChangeEvent, PageQuery, StoreCapabilities, TokenStore } from "../../src/store/types.js";
 
 type Args<K extends keyof MemoryStore> = MemoryStore[K] extends (...args: infer A) => unknown ? A : never;
 
@@ -116,5 +116,111 @@ export class LazyFeed extends Delegate {
     const r = await this.inner.revoke(id, at, audit);
     this.#emit(id, hashesOf(r));
     return r;
+  }
+}
+
+/** list returns shallow copies: nested objects are shared with what is stored. */
+export class SharedRefs extends Delegate {
+  #rows = new Map<string, StoredToken>();
+  async #sync(id: string): Promise<void> {
+    const t = await this.inner.get(id);
+    if (t) this.#rows.set(id, t);
+    else this.#rows.delete(id);
+  }
+  override async insert(t: StoredToken, audit?: AuditEntry) {
+    await this.inner.insert(t, audit);
+    await this.#sync(t.id);
+  }
+  override async update(next: StoredToken, revision: number, audit?: AuditEntry) {
+    const saved = await this.inner.update(next, revision, audit);
+    await this.#sync(next.id);
+    return saved;
+  }
+  override async revoke(id: string, at: number, audit?: AuditEntry) {
+    const r = await this.inner.revoke(id, at, audit);
+    await this.#sync(id);
+    return r;
+  }
+  override async delete(id: string, audit?: AuditEntry) {
+    const d = await this.inner.delete(id, audit);
+    this.#rows.delete(id);
+    return d;
+  }
+  override async get(id: string) {
+    const t = this.#rows.get(id);
+    return t ? clone(t) : null;
+  }
+  override async findByHash(hash: string) {
+    const t = await this.inner.findByHash(hash);
+    return t ? this.get(t.id) : null;
+  }
+  override async list(owner: string, page: PageQuery) {
+    return (await this.inner.list(owner, page)).map((t) => ({ ...this.#rows.get(t.id)! }));
+  }
+}
+
+/** Keeps the caller's audit entries and the `next` of update by reference. */
+export class KeepsRefs extends Delegate {
+  #given = new Map<string, AuditEntry>();
+  #next = new Map<string, StoredToken>();
+  #keep(audit: AuditEntry | undefined): void {
+    if (audit) this.#given.set(audit.id, audit);
+  }
+  override async appendAudit(entry: AuditEntry) {
+    await this.inner.appendAudit(entry);
+    this.#keep(entry);
+  }
+  override async insert(t: StoredToken, audit?: AuditEntry) {
+    await this.inner.insert(t, audit);
+    this.#keep(audit);
+  }
+  override async update(next: StoredToken, revision: number, audit?: AuditEntry) {
+    const saved = await this.inner.update(next, revision, audit);
+    this.#keep(audit);
+    this.#next.set(next.id, next);
+    return saved;
+  }
+  override async revoke(id: string, at: number, audit?: AuditEntry) {
+    const r = await this.inner.revoke(id, at, audit);
+    this.#keep(audit);
+    return r;
+  }
+  override async listAudit(...a: Args<"listAudit">) {
+    return (await this.inner.listAudit(...a)).map((e) => clone(this.#given.get(e.id) ?? e));
+  }
+  override async get(id: string) {
+    const t = await this.inner.get(id);
+    const n = this.#next.get(id);
+    return t && n ? { ...t, policy: clone(n.policy), metadata: clone(n.metadata) } : t;
+  }
+}
+
+/** update honours next.revokedAt on a live token: it revokes it. */
+export class UpdateStoresRevokedAt extends Delegate {
+  override async update(next: StoredToken, revision: number, audit?: AuditEntry) {
+    const saved = await this.inner.update(next, revision, audit);
+    return next.revokedAt !== null && saved.revokedAt === null ? this.inner.revoke(next.id, next.revokedAt) : saved;
+  }
+}
+
+/** findByHash through an index of the first 16 characters of each hash. */
+export class PrefixIndex extends Delegate {
+  #index = new Map<string, string>();
+  #add(t: StoredToken): void {
+    for (const h of hashesOf(t)) this.#index.set(h.slice(0, 16), t.id);
+  }
+  override async insert(t: StoredToken, audit?: AuditEntry) {
+    await this.inner.insert(t, audit);
+    this.#add(t);
+  }
+  override async update(next: StoredToken, revision: number, audit?: AuditEntry) {
+    const saved = await this.inner.update(next, revision, audit);
+    this.#add(saved);
+    return saved;
+  }
+  override async findByHash(hash: string) {
+    const id = this.#index.get(hash.slice(0, 16));
+    const t = id === undefined ? null : await this.inner.get(id);
+    return t && hashesOf(t).some((h) => h.slice(0, 16) === hash.slice(0, 16)) ? t : null;
   }
 }

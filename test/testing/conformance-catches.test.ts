@@ -75,4 +75,19 @@ describe("the conformance suite (keyward/testing)", () => {
       "changeFeed > announces a hard delete with every hash the token had",
     ]);
   });
+
+  it("fails a store whose copies share nested objects, or that keeps what it was given", () => {
+    expect(failed.get("SharedRefs")).toEqual(["list > returns copies: mutating them, nested fields included, does not change the store"]);
+    expect(failed.get("KeepsRefs")).toEqual([
+      "update > keeps no reference to next: mutating it after the call changes nothing stored",
+      "audit > keeps copies of the entries it is given: the caller mutating them afterwards changes nothing stored",
+    ]);
+  });
+
+  it("fails an update that stores next.revokedAt, and a lookup that matches on a prefix of the hash", () => {
+    expect(failed.get("UpdateStoresRevokedAt")).toEqual(["update > ignores next.revokedAt: an update cannot revoke a live token"]);
+    expect(failed.get("PrefixIndex")).toEqual([
+      "findByHash > matches the whole hash: a hash sharing all but its tail with a current or previous one finds nothing",
+    ]);
+  });
 });

@@ -50,6 +50,31 @@ export function updateGroup(ctx: SuiteContext): void {
       expect(await lookups(ctx.store, t.id, [t.hash, prev, newHash])).toEqual([rotated, rotated, null, rotated]);
     });
 
+    it("ignores next.revokedAt: an update cannot revoke a live token", async () => {
+      const t = makeStoredToken();
+      await ctx.store.insert(t);
+      const saved = await ctx.store.update({ ...t, name: "renamed", revokedAt: T + 5 }, t.revision);
+      expect(saved).toMatchObject({ name: "renamed", revokedAt: null, revision: t.revision + 1 });
+      expect(await lookups(ctx.store, t.id, [t.hash])).toEqual([saved, saved]);
+      // Still live: a further update is no TOKEN_REVOKED.
+      expect((await ctx.store.update({ ...saved, name: "again" }, saved.revision)).revokedAt).toBeNull();
+    });
+
+    it("keeps no reference to next: mutating it after the call changes nothing stored", async () => {
+      const t = makeStoredToken({ metadata: { tags: ["a"] } });
+      await ctx.store.insert(t);
+      const next = structuredClone(t);
+      next.name = "renamed";
+      const saved = structuredClone(await ctx.store.update(next, t.revision));
+      next.name = "mutated";
+      next.policy.scopes.push("admin:write");
+      (next.metadata.tags as string[]).push("b");
+      next.previous.push({ hash: randomHash(), expiresAt: T });
+      expect(await ctx.store.get(t.id)).toEqual(saved);
+      expect(await ctx.store.findByHash(t.hash)).toEqual(saved);
+      expect((await ctx.store.list(t.owner)).items).toEqual([saved]);
+    });
+
     it("stores expectedRevision + 1 whatever next.revision says", async () => {
       const t = makeStoredToken({ revision: 1 });
       await ctx.store.insert(t);
