@@ -193,7 +193,9 @@ export type AuditFilter = { tokenId: string } | { owner: string };
  * Token records and the audit log, written together.
  *
  * - Records are plain data; a store MUST return copies the caller may mutate
- *   without affecting what is stored, and MUST NOT mutate what it is given.
+ *   without affecting what is stored (nested objects included), and MUST NOT
+ *   mutate what it is given nor keep a reference to it (the caller may change
+ *   a record or audit entry after the call).
  * - `insert`, `update` and `revoke` take an optional audit entry: when given,
  *   it MUST be appended in the same transaction as the write (both or
  *   neither), so an admin action is never committed without its audit entry
@@ -435,8 +437,10 @@ export interface TokenStore
 
   /**
    * Present when `capabilities.changeFeed` is true: calls `listener` after
-   * every committed insert, update or revoke, in every process sharing the
-   * store. Returns an unsubscribe function.
+   * every committed insert, update, revoke or delete, in every process
+   * sharing the store. Every update counts, not only one that changes a
+   * hash: a cache must also drop a token renamed, disabled or given another
+   * policy. Returns an unsubscribe function.
    */
   subscribe?(listener: (event: ChangeEvent) => void): () => void;
 

@@ -34,10 +34,10 @@ import type { SuiteContext } from "./suite.js";
  *
  * - `insert`: new tokens, duplicate id / hash / previous hash rejected with nothing written.
  * - `get`: lookup by id, copies.
- * - `findByHash`: lookup by current and previous hashes, copies.
- * - `list`: owner listing, order, pagination.
- * - `update`: compare-and-set, hash changes, conflicts.
- * - `revoke`: revocation, idempotence, revision.
+ * - `findByHash`: lookup by current and previous hashes (the whole hash), copies, nested fields included.
+ * - `list`: owner listing, order, pagination, copies.
+ * - `update`: compare-and-set, hash changes, conflicts, reads after it; `next.revokedAt` ignored, `next` not kept.
+ * - `revoke`: revocation, idempotence, revision, reads after it.
  * - `credits`: balances, refill, limit changes (through `meter`).
  * - `rateLimit`: at most `limit` hits in any `windowMs`, Retry-After (through `meter`).
  * - `meter`: rate limit and credits together, all or nothing.
@@ -45,8 +45,9 @@ import type { SuiteContext } from "./suite.js";
  *   nothing under races; account pools when `capabilities.accounts` is true.
  * - `nonces`: replay protection with expiry, per token.
  * - `usage`: `recordUsage` / `getUsage`, hour and day buckets.
- * - `audit`: `appendAudit` / `listAudit`, written with the record.
- * - `changeFeed`: `subscribe` events (tests skip themselves when `capabilities.changeFeed` is false).
+ * - `audit`: `appendAudit` / `listAudit`, written with the record, entries copied (not kept by reference).
+ * - `changeFeed`: `subscribe` events for every insert, update (a hash changed or not), revoke and
+ *   hard delete (tests skip themselves when `capabilities.changeFeed` is false).
  * - `delete`: the optional hard delete (tests skip themselves when `capabilities.hardDelete` is not true).
  * - `races`: concurrent calls of every atomic operation.
  * - `raw`: checks through the {@link DescribeTokenStoreOptions.raw} hook (skipped without it).

@@ -20,9 +20,12 @@ export {
   type TokenStoreTestGroup,
 } from "./describe-token-store.js";
 export { accountsGroup } from "./groups/accounts.js";
+export { anomalyStateGroup } from "./groups/anomaly-state.js";
 export { auditGroup } from "./groups/audit.js";
+export { billingGroup } from "./groups/billing.js";
 export { changeFeedGroup } from "./groups/change-feed.js";
 export { creditsGroup } from "./groups/credits.js";
+export { deleteGroup } from "./groups/delete.js";
 export { findByHashGroup } from "./groups/find-by-hash.js";
 export { getGroup } from "./groups/get.js";
 export { insertGroup } from "./groups/insert.js";

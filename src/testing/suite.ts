@@ -1,7 +1,7 @@
 // What every conformance group shares: the running test's store and helpers.
 import { expect } from "vitest";
 import type { ErrorCode } from "../errors.js";
-import type { CreditsPolicy } from "../model/types.js";
+import type { CreditsPolicy, StoredToken } from "../model/types.js";
 import type { GuardedStore } from "../store/guard.js";
 import type { CreditResult, RateLimitResult, TokenStore } from "../store/types.js";
 import { FIXTURE_TIME } from "./fixtures.js";
@@ -41,6 +41,14 @@ export async function hit(
   now: number,
 ): Promise<RateLimitResult> {
   return (await store.meter({ tokenId, cost: 0, rateLimit: { limit, windowMs }, credits: null }, now)).rateLimit!;
+}
+
+/**
+ * Every read of one token: `get(id)`, then `findByHash` of each hash. Read-after-write tests call it
+ * before a write too, so that a store caching reads must drop what the write changed.
+ */
+export async function lookups(store: GuardedStore, id: string, hashes: readonly string[]): Promise<(StoredToken | null)[]> {
+  return [await store.get(id), ...(await Promise.all(hashes.map((h) => store.findByHash(h))))];
 }
 
 export async function expectCode(promise: Promise<unknown>, code: ErrorCode): Promise<void> {

@@ -163,4 +163,30 @@ describe("documentation lists", () => {
     const doc = await readFile(new URL("docs/stores.md", root), "utf8");
     expect(names.filter((n) => !doc.includes(`\`${n}`))).toEqual([]);
   });
+
+  it("docs/stores.md's schema section names the current version and every table", async () => {
+    const { SCHEMA_VERSION, tableNames } = await import("../../src/store/sql/schema.js");
+    const doc = await readFile(new URL("docs/stores.md", root), "utf8");
+    const section = doc.slice(doc.indexOf("### Schema ("));
+    expect(section.match(/^### Schema \(version (\d+)\)/)?.[1]).toBe(String(SCHEMA_VERSION));
+    expect(Object.values(tableNames("keyward_")).filter((t) => !section.includes(`\`${t}\``))).toEqual([]);
+  });
+
+  it("keyward exports every store-kit helper the built-in stores use, as docs/stores.md says (an adapter reimplements none)", async () => {
+    // What a store may do without: an SQL store's analytics shortcut (it may read the rows and use
+    // rollUpRows), MemoryStore's forgetting of idle rate windows, and the constants of its inlined
+    // analyticsOf (an adapter calls analyticsOf).
+    const optional = ["bucketMsOf", "windowExpired", "MINUTE_MS", "MAX_USAGE_SCOPE_LENGTH"];
+    const keyward = await import("keyward");
+    const used = new Set<string>();
+    for (const file of ["src/store/memory.ts", "src/sqlite/store.ts", "src/postgres/store.ts"]) {
+      const text = await readFile(new URL(file, root), "utf8");
+      for (const m of text.matchAll(/import \{([^}]*)\} from "[./]*(?:store\/)?kit\/([\w-]+)\.js"/g)) {
+        if (m[2] === "validate") continue; // the guard's checks: run before an adapter is called
+        for (const n of m[1]!.split(",").map((x) => x.trim())) if (n !== "" && !n.startsWith("type ")) used.add(n);
+      }
+    }
+    expect(used.size).toBeGreaterThanOrEqual(15);
+    expect([...used].filter((n) => !optional.includes(n) && !(n in keyward))).toEqual([]);
+  });
 });

@@ -25,6 +25,12 @@ export interface PageQuery {
 /** Which listing a cursor belongs to, so a token cursor is refused by the audit log. */
 export type CursorKind = "t" | "a";
 
+/**
+ * The order of listings: by time, then by id in code-unit order (not by
+ * locale or collation). Negative when `a` comes first, 0 when equal. An
+ * adapter's `list` and `listAudit` return rows in this order, strictly after
+ * `page.after`.
+ */
 export function compareKeys(a: SortKey, b: SortKey): number {
   if (a.t !== b.t) return a.t < b.t ? -1 : 1;
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;

@@ -39,19 +39,27 @@ export function accountsGroup(ctx: SuiteContext): void {
     await expectCode(charge(randomId("tok"), "acct_1", 1, pool(1)), "STORE_UNSUPPORTED");
   });
 
-  it("putAccount is a compare-and-set from revision 0, with its audit entry; getAccount returns copies", async (test) => {
+  it("putAccount is a compare-and-set from revision 0, with its audit entry; getAccount returns copies; nothing given is kept", async (test) => {
     if (!on()) return test.skip();
     const owner = randomId("acct");
     expect(await ctx.store.getAccount(owner)).toBeNull();
     const a = makeAccount(owner, { policy: { ceiling: ["core:read"], credits: pool(10), rateLimit: null } });
     const audit = makeAuditEntry({ owner, tokenId: "*", action: "account", changes: ["ceiling"] });
+    const auditCopy = structuredClone(audit);
     const saved = await ctx.store.putAccount(a, 0, audit);
     expect(saved.revision).toBe(1);
     const got = await ctx.store.getAccount(owner);
     expect(got).toEqual(saved);
     got!.policy.ceiling!.push("premium:read");
-    expect((await ctx.store.getAccount(owner))?.policy.ceiling).toEqual(["core:read"]);
-    expect((await ctx.store.listAudit({ owner }, { limit: 10 })).items.map((e) => e.id)).toEqual([audit.id]);
+    got!.policy.credits!.limit = 1;
+    // Neither what putAccount returned nor what it was given is linked to what it stored.
+    const stored = structuredClone(saved);
+    saved.policy.ceiling!.push("saved:write");
+    a.policy.ceiling!.push("given:write");
+    a.policy.credits!.limit = 2;
+    audit.changes.push("mutated");
+    expect(await ctx.store.getAccount(owner)).toEqual(stored);
+    expect((await ctx.store.listAudit({ owner }, { limit: 10 })).items).toEqual([auditCopy]);
     await expectCode(ctx.store.putAccount({ ...a, updatedAt: T + 1 }, 0, makeAuditEntry({ owner })), "REVISION_CONFLICT");
     expect((await ctx.store.listAudit({ owner }, { limit: 10 })).items).toHaveLength(1);
     const second = await ctx.store.putAccount({ ...a, createdAt: T + 5, updatedAt: T + 2 }, 1);

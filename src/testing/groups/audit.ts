@@ -27,6 +27,29 @@ export function auditGroup(ctx: SuiteContext): void {
       expect(items).toEqual([created, updated, revoked]);
     });
 
+    it("keeps copies of the entries it is given: the caller mutating them afterwards changes nothing stored", async () => {
+      const t = makeStoredToken();
+      const given = [
+        makeAuditEntry({ tokenId: t.id, owner: t.owner, action: "create", at: T }),
+        makeAuditEntry({ tokenId: t.id, owner: t.owner, action: "update", at: T + 1 }),
+        makeAuditEntry({ tokenId: t.id, owner: t.owner, action: "update", at: T + 2 }),
+        makeAuditEntry({ tokenId: t.id, owner: t.owner, action: "revoke", at: T + 3, changes: ["revokedAt"] }),
+      ];
+      const expected = structuredClone(given);
+      await ctx.store.insert(t, given[0]);
+      const saved = await ctx.store.update({ ...t, name: "renamed" }, t.revision, given[1]);
+      await ctx.store.appendAudit(given[2]!);
+      await ctx.store.revoke(t.id, T + 3, given[3]);
+      for (const e of given) {
+        e.actor = "mallory";
+        e.at = T + 99;
+        e.changes.push("mutated");
+      }
+      expect((await ctx.store.listAudit({ tokenId: t.id })).items).toEqual(expected);
+      expect((await ctx.store.listAudit({ owner: t.owner })).items).toEqual(expected);
+      expect(saved.name).toBe("renamed");
+    });
+
     const owner = randomId("acct");
     const tokA = randomId("tok");
     const tokB = randomId("tok");

@@ -1,5 +1,6 @@
 // Conformance group "changeFeed" of describeTokenStore.
 import { expect, it } from "vitest";
+import type { StoredToken } from "../../model/types.js";
 import type { ChangeEvent } from "../../store/types.js";
 import { makeStoredToken, randomHash } from "../fixtures.js";
 import { type SuiteContext, sleep, T, waitFor } from "../suite.js";
@@ -32,6 +33,48 @@ export function changeFeedGroup(ctx: SuiteContext): void {
       await waitFor(() => events.some((e) => e.tokenId === t.id));
       expect(events.find((e) => e.tokenId === t.id)?.hashes).toEqual(expect.arrayContaining([h2, t.hash]));
       expect(updated.revision).toBe(t.revision + 1);
+      off();
+    });
+
+    it("announces every update, not only those that change a hash: name, policy, metadata, disable, enable", async (test) => {
+      if (!ctx.store.capabilities.changeFeed || !ctx.store.subscribe) return test.skip();
+      const events: ChangeEvent[] = [];
+      const off = ctx.store.subscribe((e) => events.push(e));
+      const prev = randomHash();
+      const t = makeStoredToken({ previous: [{ hash: prev, expiresAt: T + 60_000 }] });
+      await ctx.store.insert(t);
+      await waitFor(() => events.some((e) => e.tokenId === t.id));
+      const changes: ((cur: StoredToken) => StoredToken)[] = [
+        (cur) => ({ ...cur, name: "renamed" }),
+        (cur) => ({ ...cur, policy: { ...cur.policy, scopes: [] } }),
+        (cur) => ({ ...cur, metadata: { plan: "free" } }),
+        (cur) => ({ ...cur, disabledAt: T + 1 }),
+        (cur) => ({ ...cur, disabledAt: null }),
+      ];
+      let cur = t;
+      for (const change of changes) {
+        events.length = 0;
+        cur = await ctx.store.update(change(cur), cur.revision);
+        await waitFor(() => events.some((e) => e.tokenId === t.id));
+        expect(events.find((e) => e.tokenId === t.id)?.hashes).toEqual(expect.arrayContaining([t.hash, prev]));
+      }
+      off();
+    });
+
+    it("announces a hard delete with every hash the token had", async (test) => {
+      if (!ctx.store.capabilities.changeFeed || !ctx.store.subscribe || ctx.store.capabilities.hardDelete !== true) {
+        return test.skip();
+      }
+      const events: ChangeEvent[] = [];
+      const off = ctx.store.subscribe((e) => events.push(e));
+      const prev = randomHash();
+      const t = makeStoredToken({ previous: [{ hash: prev, expiresAt: T + 60_000 }] });
+      await ctx.store.insert(t);
+      await waitFor(() => events.some((e) => e.tokenId === t.id));
+      events.length = 0;
+      await ctx.store.delete(t.id);
+      await waitFor(() => events.some((e) => e.tokenId === t.id));
+      expect(events.find((e) => e.tokenId === t.id)?.hashes).toEqual(expect.arrayContaining([t.hash, prev]));
       off();
     });
 

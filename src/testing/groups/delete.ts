@@ -1,7 +1,7 @@
 // Conformance group "delete" of describeTokenStore: the optional hard delete.
 import { expect, it } from "vitest";
 import { makeAuditEntry, makeStoredToken, randomHash, randomId } from "../fixtures.js";
-import { consume, expectCode, HOUR, hit, type SuiteContext, T } from "../suite.js";
+import { consume, expectCode, HOUR, hit, lookups, type SuiteContext, T } from "../suite.js";
 
 /** Registers the "delete" tests; they skip themselves when `capabilities.hardDelete` is not true. */
 export function deleteGroup(ctx: SuiteContext): void {
@@ -48,6 +48,17 @@ export function deleteGroup(ctx: SuiteContext): void {
     expect((await consume(ctx.store, other.id, 0, { limit: 10, refill: null }, T)).remaining).toBe(9);
     const kept = (await ctx.store.listAudit({ tokenId: t.id })).items.map((e) => e.action);
     expect(kept).toEqual(["create", "delete"]);
+  });
+
+  it("reads made before a delete find nothing after it: get and findByHash by current and previous hash", async (test) => {
+    if (ctx.store.capabilities.hardDelete !== true) return test.skip();
+    const prev = randomHash();
+    const t = makeStoredToken({ previous: [{ hash: prev, expiresAt: T + HOUR }] });
+    await ctx.store.insert(t);
+    expect(await lookups(ctx.store, t.id, [t.hash, prev])).toEqual([t, t, t]);
+    await ctx.store.delete(t.id);
+    expect(await lookups(ctx.store, t.id, [t.hash, prev])).toEqual([null, null, null]);
+    expect((await ctx.store.list(t.owner)).items).toEqual([]);
   });
 
   it("frees the hashes: a new token may take them", async (test) => {

@@ -9,6 +9,13 @@ export function getGroup(ctx: SuiteContext): void {
       expect(await ctx.store.get(randomId("tok"))).toBeNull();
     });
 
+    it("an id not found is found once inserted", async () => {
+      const t = makeStoredToken();
+      expect(await ctx.store.get(t.id)).toBeNull();
+      await ctx.store.insert(t);
+      expect(await ctx.store.get(t.id)).toEqual(t);
+    });
+
     it("returns a copy: mutating it does not change the store", async () => {
       const t = makeStoredToken({ metadata: { a: 1 }, previous: [{ hash: randomHash(), expiresAt: T }] });
       await ctx.store.insert(t);

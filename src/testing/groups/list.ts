@@ -1,6 +1,6 @@
 // Conformance group "list" of describeTokenStore.
 import { expect, it } from "vitest";
-import { makeStoredToken, randomId } from "../fixtures.js";
+import { makeStoredToken, randomHash, randomId } from "../fixtures.js";
 import { listAll, type SuiteContext, T } from "../suite.js";
 
 /** Registers the "list" tests; `ctx.store` is the store of the running test. */
@@ -73,12 +73,18 @@ export function listGroup(ctx: SuiteContext): void {
       expect(ids).toEqual([...before, ...after].map((t) => t.id));
     });
 
-    it("returns copies", async () => {
+    it("returns copies: mutating them, nested fields included, does not change the store", async () => {
       const owner = randomId("acct");
-      const t = makeStoredToken({ owner });
+      const t = makeStoredToken({ owner, metadata: { tags: ["a"] }, previous: [{ hash: randomHash(), expiresAt: T }] });
       await ctx.store.insert(t);
       const page = await ctx.store.list(owner);
-      page.items[0]!.name = "mutated";
+      const got = page.items[0]!;
+      got.name = "mutated";
+      got.policy.scopes.push("admin:write");
+      got.policy.ips.push("10.0.0.0/8");
+      (got.metadata.tags as string[]).push("b");
+      got.previous[0]!.expiresAt = T + 1;
       expect(await ctx.store.get(t.id)).toEqual(t);
+      expect((await ctx.store.list(owner)).items).toEqual([t]);
     });
 }

@@ -1,7 +1,7 @@
 // Conformance group "revoke" of describeTokenStore.
 import { expect, it } from "vitest";
-import { makeAuditEntry, makeStoredToken, randomId } from "../fixtures.js";
-import { expectCode, type SuiteContext, T } from "../suite.js";
+import { makeAuditEntry, makeStoredToken, randomHash, randomId } from "../fixtures.js";
+import { expectCode, lookups, type SuiteContext, T } from "../suite.js";
 
 /** Registers the "revoke" tests; `ctx.store` is the store of the running test. */
 export function revokeGroup(ctx: SuiteContext): void {
@@ -15,6 +15,18 @@ export function revokeGroup(ctx: SuiteContext): void {
       expect(r.hash).toBe(t.hash);
       expect(r.name).toBe(t.name);
       expect(await ctx.store.get(t.id)).toEqual(r);
+    });
+
+    it("reads made before a revoke see it after: get and findByHash by current and previous hash", async () => {
+      const prev = randomHash();
+      const t = makeStoredToken({ previous: [{ hash: prev, expiresAt: T + 1 }] });
+      await ctx.store.insert(t);
+      expect(await lookups(ctx.store, t.id, [t.hash, prev])).toEqual([t, t, t]);
+      const r = await ctx.store.revoke(t.id, T + 500);
+      expect(r.revokedAt).toBe(T + 500);
+      expect(await lookups(ctx.store, t.id, [t.hash, prev])).toEqual([r, r, r]);
+      const again = await ctx.store.revoke(t.id, T + 600);
+      expect(await lookups(ctx.store, t.id, [t.hash, prev])).toEqual([again, again, again]);
     });
 
     it("is idempotent: a second revoke keeps the first time and still bumps the revision", async () => {

@@ -2,7 +2,7 @@
 import { expect, it } from "vitest";
 import type { StoredToken } from "../../model/types.js";
 import { makeStoredToken, randomHash, randomId } from "../fixtures.js";
-import { deepFreeze, expectCode, type SuiteContext, T } from "../suite.js";
+import { deepFreeze, expectCode, lookups, type SuiteContext, T } from "../suite.js";
 
 /** Registers the "update" tests; `ctx.store` is the store of the running test. */
 export function updateGroup(ctx: SuiteContext): void {
@@ -15,6 +15,64 @@ export function updateGroup(ctx: SuiteContext): void {
       expect(await ctx.store.get(t.id)).toEqual(stored);
       const again = await ctx.store.update({ ...stored, name: "again" }, 4);
       expect(again.revision).toBe(5);
+    });
+
+    it("reads made before an update see it after: get and findByHash by current and previous hash", async () => {
+      const prev = randomHash();
+      const t = makeStoredToken({ previous: [{ hash: prev, expiresAt: T + 1 }] });
+      await ctx.store.insert(t);
+      expect(await lookups(ctx.store, t.id, [t.hash, prev])).toEqual([t, t, t]);
+      const next = {
+        ...structuredClone(t),
+        name: "renamed",
+        metadata: { plan: "pro" },
+        policy: { ...t.policy, scopes: ["core:write"] },
+        disabledAt: T + 1,
+        updatedAt: T + 1,
+      };
+      const saved = await ctx.store.update(next, t.revision);
+      expect(await lookups(ctx.store, t.id, [t.hash, prev])).toEqual([saved, saved, saved]);
+      const again = await ctx.store.update({ ...saved, name: "again", disabledAt: null }, saved.revision);
+      expect(await lookups(ctx.store, t.id, [t.hash, prev])).toEqual([again, again, again]);
+    });
+
+    it("reads made before a rotation see it after: the new hash found, the kept one too, the dropped one not", async () => {
+      const prev = randomHash();
+      const t = makeStoredToken({ previous: [{ hash: prev, expiresAt: T + 1 }] });
+      await ctx.store.insert(t);
+      const newHash = randomHash();
+      expect(await lookups(ctx.store, t.id, [t.hash, prev, newHash])).toEqual([t, t, t, null]);
+      const rotated = await ctx.store.update(
+        { ...t, hash: newHash, previous: [{ hash: t.hash, expiresAt: T + 60_000 }], rotatedAt: T + 1 },
+        t.revision,
+      );
+      expect(rotated).toMatchObject({ hash: newHash, previous: [{ hash: t.hash }] });
+      expect(await lookups(ctx.store, t.id, [t.hash, prev, newHash])).toEqual([rotated, rotated, null, rotated]);
+    });
+
+    it("ignores next.revokedAt: an update cannot revoke a live token", async () => {
+      const t = makeStoredToken();
+      await ctx.store.insert(t);
+      const saved = await ctx.store.update({ ...t, name: "renamed", revokedAt: T + 5 }, t.revision);
+      expect(saved).toMatchObject({ name: "renamed", revokedAt: null, revision: t.revision + 1 });
+      expect(await lookups(ctx.store, t.id, [t.hash])).toEqual([saved, saved]);
+      // Still live: a further update is no TOKEN_REVOKED.
+      expect((await ctx.store.update({ ...saved, name: "again" }, saved.revision)).revokedAt).toBeNull();
+    });
+
+    it("keeps no reference to next: mutating it after the call changes nothing stored", async () => {
+      const t = makeStoredToken({ metadata: { tags: ["a"] } });
+      await ctx.store.insert(t);
+      const next = structuredClone(t);
+      next.name = "renamed";
+      const saved = structuredClone(await ctx.store.update(next, t.revision));
+      next.name = "mutated";
+      next.policy.scopes.push("admin:write");
+      (next.metadata.tags as string[]).push("b");
+      next.previous.push({ hash: randomHash(), expiresAt: T });
+      expect(await ctx.store.get(t.id)).toEqual(saved);
+      expect(await ctx.store.findByHash(t.hash)).toEqual(saved);
+      expect((await ctx.store.list(t.owner)).items).toEqual([saved]);
     });
 
     it("stores expectedRevision + 1 whatever next.revision says", async () => {

@@ -1,0 +1,17 @@
+// Run by conformance-catches.test.ts in a vitest of its own (broken-stores.config.ts):
+// the conformance suite against a correct adapter and against each broken one.
+import { describeTokenStore } from "keyward/testing";
+import {
+  Delegate,
+  KeepsRefs,
+  LazyFeed,
+  PrefixIndex,
+  SharedRefs,
+  StaleMissCache,
+  StaleReadCache,
+  UpdateStoresRevokedAt,
+} from "./broken-stores.js";
+
+for (const Store of [Delegate, StaleReadCache, StaleMissCache, LazyFeed, SharedRefs, KeepsRefs, UpdateStoresRevokedAt, PrefixIndex]) {
+  describeTokenStore(Store.name, () => new Store(), { concurrency: 20 });
+}

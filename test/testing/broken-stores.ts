@@ -1,0 +1,226 @@
+// Plausible third-party adapters, each breaking one rule of the TokenStore contract
+// (src/store/types.ts) with a one-method change to a correct one. The conformance
+// suite must fail each of them (conformance-catches.test.ts runs it against them).
+import type { AuditEntry, StoredToken } from "../../src/model/types.js";
+import { MemoryStore } from "../../src/store/memory.js";
+import type { ChangeEvent, PageQuery, StoreCapabilities, TokenStore } from "../../src/store/types.js";
+
+type Args<K extends keyof MemoryStore> = MemoryStore[K] extends (...args: infer A) => unknown ? A : never;
+
+const clone = <V>(value: V): V => structuredClone(value);
+const hashesOf = (t: StoredToken): string[] => [t.hash, ...t.previous.map((p) => p.hash)];
+
+/**
+ * A correct adapter: every method delegates to a MemoryStore through its public
+ * TokenStore methods only, as a foreign adapter over some database would.
+ */
+export class Delegate implements TokenStore {
+  readonly inner: MemoryStore;
+  capabilities: StoreCapabilities;
+  subscribe?: (listener: (event: ChangeEvent) => void) => () => void;
+
+  constructor(options: { changeFeed?: boolean } = {}) {
+    this.inner = new MemoryStore(options);
+    this.capabilities = { ...this.inner.capabilities };
+    if (this.inner.subscribe) this.subscribe = (l) => this.inner.subscribe!(l);
+  }
+
+  insert(...a: Args<"insert">) { return this.inner.insert(...a); }
+  get(...a: Args<"get">) { return this.inner.get(...a); }
+  findByHash(...a: Args<"findByHash">) { return this.inner.findByHash(...a); }
+  list(...a: Args<"list">) { return this.inner.list(...a); }
+  update(...a: Args<"update">) { return this.inner.update(...a); }
+  revoke(...a: Args<"revoke">) { return this.inner.revoke(...a); }
+  delete(...a: Args<"delete">) { return this.inner.delete(...a); }
+  appendAudit(...a: Args<"appendAudit">) { return this.inner.appendAudit(...a); }
+  listAudit(...a: Args<"listAudit">) { return this.inner.listAudit(...a); }
+  meter(...a: Args<"meter">) { return this.inner.meter(...a); }
+  rememberNonce(...a: Args<"rememberNonce">) { return this.inner.rememberNonce(...a); }
+  recordUsage(...a: Args<"recordUsage">) { return this.inner.recordUsage(...a); }
+  getUsage(...a: Args<"getUsage">) { return this.inner.getUsage(...a); }
+  getAccount(...a: Args<"getAccount">) { return this.inner.getAccount(...a); }
+  putAccount(...a: Args<"putAccount">) { return this.inner.putAccount(...a); }
+  adjustCredits(...a: Args<"adjustCredits">) { return this.inner.adjustCredits(...a); }
+  queryUsage(...a: Args<"queryUsage">) { return this.inner.queryUsage(...a); }
+  lastUsed(...a: Args<"lastUsed">) { return this.inner.lastUsed(...a); }
+  touchSeen(...a: Args<"touchSeen">) { return this.inner.touchSeen(...a); }
+  billingUsage(...a: Args<"billingUsage">) { return this.inner.billingUsage(...a); }
+  claimBillingRun(...a: Args<"claimBillingRun">) { return this.inner.claimBillingRun(...a); }
+  finishBillingRun(...a: Args<"finishBillingRun">) { return this.inner.finishBillingRun(...a); }
+  async close(): Promise<void> {}
+}
+
+/** A read-through cache on get and findByHash that no write drops: reads go stale. */
+export class StaleReadCache extends Delegate {
+  #byId = new Map<string, StoredToken>();
+  #byHash = new Map<string, StoredToken>();
+  override async get(id: string) {
+    const hit = this.#byId.get(id);
+    if (hit) return clone(hit);
+    const t = await this.inner.get(id);
+    if (t) this.#byId.set(id, clone(t));
+    return t;
+  }
+  override async findByHash(hash: string) {
+    const hit = this.#byHash.get(hash);
+    if (hit) return clone(hit);
+    const t = await this.inner.findByHash(hash);
+    if (t) this.#byHash.set(hash, clone(t));
+    return t;
+  }
+}
+
+/** A cache of negative lookups ("no such hash") that inserts and updates never drop. */
+export class StaleMissCache extends Delegate {
+  #missing = new Set<string>();
+  override async findByHash(hash: string) {
+    if (this.#missing.has(hash)) return null;
+    const t = await this.inner.findByHash(hash);
+    if (!t) this.#missing.add(hash);
+    return t;
+  }
+}
+
+/** A change feed that announces only writes that change a token's hashes: no other update, no delete. */
+export class LazyFeed extends Delegate {
+  #listeners = new Set<(event: ChangeEvent) => void>();
+  constructor() {
+    super({ changeFeed: false });
+    this.capabilities = { ...this.capabilities, changeFeed: true };
+    this.subscribe = (l) => {
+      const own = (e: ChangeEvent) => l(e);
+      this.#listeners.add(own);
+      return () => this.#listeners.delete(own);
+    };
+  }
+  #emit(tokenId: string, hashes: string[]): void {
+    for (const l of [...this.#listeners]) {
+      try {
+        l({ tokenId, hashes });
+      } catch {}
+    }
+  }
+  override async insert(t: StoredToken, audit?: AuditEntry) {
+    await this.inner.insert(t, audit);
+    this.#emit(t.id, hashesOf(t));
+  }
+  override async update(next: StoredToken, revision: number, audit?: AuditEntry) {
+    const before = await this.inner.get(next.id);
+    const saved = await this.inner.update(next, revision, audit);
+    const old = before ? hashesOf(before) : [];
+    const now = hashesOf(saved);
+    if (old.length !== now.length || old.some((h, i) => h !== now[i])) this.#emit(saved.id, [...new Set([...old, ...now])]);
+    return saved;
+  }
+  override async revoke(id: string, at: number, audit?: AuditEntry) {
+    const r = await this.inner.revoke(id, at, audit);
+    this.#emit(id, hashesOf(r));
+    return r;
+  }
+}
+
+/** list returns shallow copies: nested objects are shared with what is stored. */
+export class SharedRefs extends Delegate {
+  #rows = new Map<string, StoredToken>();
+  async #sync(id: string): Promise<void> {
+    const t = await this.inner.get(id);
+    if (t) this.#rows.set(id, t);
+    else this.#rows.delete(id);
+  }
+  override async insert(t: StoredToken, audit?: AuditEntry) {
+    await this.inner.insert(t, audit);
+    await this.#sync(t.id);
+  }
+  override async update(next: StoredToken, revision: number, audit?: AuditEntry) {
+    const saved = await this.inner.update(next, revision, audit);
+    await this.#sync(next.id);
+    return saved;
+  }
+  override async revoke(id: string, at: number, audit?: AuditEntry) {
+    const r = await this.inner.revoke(id, at, audit);
+    await this.#sync(id);
+    return r;
+  }
+  override async delete(id: string, audit?: AuditEntry) {
+    const d = await this.inner.delete(id, audit);
+    this.#rows.delete(id);
+    return d;
+  }
+  override async get(id: string) {
+    const t = this.#rows.get(id);
+    return t ? clone(t) : null;
+  }
+  override async findByHash(hash: string) {
+    const t = await this.inner.findByHash(hash);
+    return t ? this.get(t.id) : null;
+  }
+  override async list(owner: string, page: PageQuery) {
+    return (await this.inner.list(owner, page)).map((t) => ({ ...this.#rows.get(t.id)! }));
+  }
+}
+
+/** Keeps the caller's audit entries and the `next` of update by reference. */
+export class KeepsRefs extends Delegate {
+  #given = new Map<string, AuditEntry>();
+  #next = new Map<string, StoredToken>();
+  #keep(audit: AuditEntry | undefined): void {
+    if (audit) this.#given.set(audit.id, audit);
+  }
+  override async appendAudit(entry: AuditEntry) {
+    await this.inner.appendAudit(entry);
+    this.#keep(entry);
+  }
+  override async insert(t: StoredToken, audit?: AuditEntry) {
+    await this.inner.insert(t, audit);
+    this.#keep(audit);
+  }
+  override async update(next: StoredToken, revision: number, audit?: AuditEntry) {
+    const saved = await this.inner.update(next, revision, audit);
+    this.#keep(audit);
+    this.#next.set(next.id, next);
+    return saved;
+  }
+  override async revoke(id: string, at: number, audit?: AuditEntry) {
+    const r = await this.inner.revoke(id, at, audit);
+    this.#keep(audit);
+    return r;
+  }
+  override async listAudit(...a: Args<"listAudit">) {
+    return (await this.inner.listAudit(...a)).map((e) => clone(this.#given.get(e.id) ?? e));
+  }
+  override async get(id: string) {
+    const t = await this.inner.get(id);
+    const n = this.#next.get(id);
+    return t && n ? { ...t, policy: clone(n.policy), metadata: clone(n.metadata) } : t;
+  }
+}
+
+/** update honours next.revokedAt on a live token: it revokes it. */
+export class UpdateStoresRevokedAt extends Delegate {
+  override async update(next: StoredToken, revision: number, audit?: AuditEntry) {
+    const saved = await this.inner.update(next, revision, audit);
+    return next.revokedAt !== null && saved.revokedAt === null ? this.inner.revoke(next.id, next.revokedAt) : saved;
+  }
+}
+
+/** findByHash through an index of the first 16 characters of each hash. */
+export class PrefixIndex extends Delegate {
+  #index = new Map<string, string>();
+  #add(t: StoredToken): void {
+    for (const h of hashesOf(t)) this.#index.set(h.slice(0, 16), t.id);
+  }
+  override async insert(t: StoredToken, audit?: AuditEntry) {
+    await this.inner.insert(t, audit);
+    this.#add(t);
+  }
+  override async update(next: StoredToken, revision: number, audit?: AuditEntry) {
+    const saved = await this.inner.update(next, revision, audit);
+    this.#add(saved);
+    return saved;
+  }
+  override async findByHash(hash: string) {
+    const id = this.#index.get(hash.slice(0, 16));
+    const t = id === undefined ? null : await this.inner.get(id);
+    return t && hashesOf(t).some((h) => h.slice(0, 16) === hash.slice(0, 16)) ? t : null;
+  }
+}

@@ -1,0 +1,93 @@
+// The conformance suite fails adapters that break the TokenStore contract: it runs,
+// in a vitest of its own, against the broken adapters of broken-stores.ts.
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { beforeAll, describe, expect, it } from "vitest";
+
+interface JsonReport {
+  testResults: { assertionResults: { ancestorTitles: string[]; title: string; status: string }[] }[];
+}
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+
+/** Runs the suite against every store of broken-stores.kit.ts; returns each store's failed tests ("group > title"). */
+async function runSuite(): Promise<Map<string, string[]>> {
+  const dir = await mkdtemp(join(tmpdir(), "keyward-kit-"));
+  const out = join(dir, "report.json");
+  // The child is a vitest of its own, not a worker of this one.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("VITEST") && k !== "NODE_OPTIONS"));
+  try {
+    await new Promise<void>((resolve) => {
+      execFile(
+        process.execPath,
+        [join(root, "node_modules/vitest/vitest.mjs"), "run", "--config", "test/testing/broken-stores.config.ts", "--reporter=json", `--outputFile=${out}`],
+        { cwd: root, env, maxBuffer: 64 * 1024 * 1024 },
+        () => resolve(), // it exits 1: broken stores fail
+      );
+    });
+    const report = JSON.parse(await readFile(out, "utf8")) as JsonReport;
+    const failed = new Map<string, string[]>();
+    for (const r of report.testResults.flatMap((f) => f.assertionResults)) {
+      const [suite, group] = r.ancestorTitles;
+      const store = suite!.replace(/^TokenStore: /, "");
+      if (!failed.has(store)) failed.set(store, []);
+      if (r.status === "failed") failed.get(store)!.push(`${group} > ${r.title}`);
+    }
+    return failed;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+describe("the conformance suite (keyward/testing)", () => {
+  let failed!: Map<string, string[]>;
+  beforeAll(async () => {
+    failed = await runSuite();
+  }, 120_000);
+
+  it("passes a correct adapter", () => {
+    expect(failed.get("Delegate")).toEqual([]);
+  });
+
+  it("fails a store whose reads go stale after a write: update, rotation, revoke, delete", () => {
+    expect(failed.get("StaleReadCache")).toEqual(
+      expect.arrayContaining([
+        "update > reads made before an update see it after: get and findByHash by current and previous hash",
+        "update > reads made before a rotation see it after: the new hash found, the kept one too, the dropped one not",
+        "revoke > reads made before a revoke see it after: get and findByHash by current and previous hash",
+        "delete > reads made before a delete find nothing after it: get and findByHash by current and previous hash",
+      ]),
+    );
+  });
+
+  it("fails a store that keeps answering null for a hash a write has since taken", () => {
+    expect(failed.get("StaleMissCache")).toEqual(
+      expect.arrayContaining(["findByHash > a hash not found is found once a token takes it: an insert, or an update as current or previous hash"]),
+    );
+  });
+
+  it("fails a change feed that misses updates that keep the hashes, and hard deletes", () => {
+    expect(failed.get("LazyFeed")).toEqual([
+      "changeFeed > announces every update, not only those that change a hash: name, policy, metadata, disable, enable",
+      "changeFeed > announces a hard delete with every hash the token had",
+    ]);
+  });
+
+  it("fails a store whose copies share nested objects, or that keeps what it was given", () => {
+    expect(failed.get("SharedRefs")).toEqual(["list > returns copies: mutating them, nested fields included, does not change the store"]);
+    expect(failed.get("KeepsRefs")).toEqual([
+      "update > keeps no reference to next: mutating it after the call changes nothing stored",
+      "audit > keeps copies of the entries it is given: the caller mutating them afterwards changes nothing stored",
+    ]);
+  });
+
+  it("fails an update that stores next.revokedAt, and a lookup that matches on a prefix of the hash", () => {
+    expect(failed.get("UpdateStoresRevokedAt")).toEqual(["update > ignores next.revokedAt: an update cannot revoke a live token"]);
+    expect(failed.get("PrefixIndex")).toEqual([
+      "findByHash > matches the whole hash: a hash sharing all but its tail with a current or previous one finds nothing",
+    ]);
+  });
+});
