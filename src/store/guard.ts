@@ -8,7 +8,16 @@
  *
  * @module keyward
  */
-import { InvalidInputError, KeywardError, StoreUnavailableError, StoreUnsupportedError } from "../errors.js";
+import {
+  InvalidInputError,
+  KeywardError,
+  RevisionConflictError,
+  StoreUnavailableError,
+  StoreUnsupportedError,
+  TokenExistsError,
+  TokenNotFoundError,
+  TokenRevokedError,
+} from "../errors.js";
 import type { StoredAccount } from "../model/account.js";
 import type { AuditEntry, Page, PageOptions, StoredToken, UsageBucket, UsageEvent } from "../model/types.js";
 import { type CursorKind, type PageQuery, parsePage, type SortKey, toPage } from "./kit/page.js";
@@ -441,10 +450,32 @@ class Guard implements GuardedStore {
   }
 }
 
+/** A string field of a foreign error, when it is one (cleaned by the error it goes into), else "". */
+const textOf = (v: unknown): string => (typeof v === "string" && v.length <= 256 ? v : "");
+
+/**
+ * The store contract's coded errors, rebuilt in this copy of keyward from
+ * an error of the same code made by another (an adapter may depend on its
+ * own install of keyward, whose classes are not these): recognised by shape,
+ * with keyward's own message and only the well-typed structured fields.
+ */
+const CONTRACT_ERRORS = new Map<unknown, (e: { tokenId?: unknown; expectedRevision?: unknown }) => KeywardError>([
+  ["TOKEN_ALREADY_EXISTS", () => new TokenExistsError()],
+  ["TOKEN_NOT_FOUND", (e) => new TokenNotFoundError(textOf(e.tokenId))],
+  ["TOKEN_REVOKED", (e) => new TokenRevokedError(textOf(e.tokenId))],
+  [
+    "REVISION_CONFLICT",
+    (e) => new RevisionConflictError(textOf(e.tokenId), Number.isSafeInteger(e.expectedRevision) ? (e.expectedRevision as number) : -1),
+  ],
+]);
+
 /**
  * What a caller sees of an adapter's failure. A coded keyward error (a
  * conflict, a missing token) keeps its class and message but loses its
- * `cause`; anything else becomes `StoreUnavailableError` with the driver's
+ * `cause`; one of the store contract's codes from another copy of keyward
+ * (an `Error` whose `code` is `TOKEN_ALREADY_EXISTS`, `REVISION_CONFLICT`,
+ * `TOKEN_NOT_FOUND` or `TOKEN_REVOKED`) becomes this copy's class of that
+ * code; anything else becomes `StoreUnavailableError` with the driver's
  * `code` as `driverCode` and its message with every parameter of the call,
  * and every long opaque run, replaced by `[redacted]`; no `cause`.
  *
@@ -457,6 +488,8 @@ export function sanitizeStoreError(err: unknown, params: readonly unknown[]): Ke
     if ("cause" in err) delete (err as { cause?: unknown }).cause;
     return err;
   }
+  const contract = err instanceof Error && !(err instanceof KeywardError) ? CONTRACT_ERRORS.get((err as { code?: unknown }).code) : undefined;
+  if (contract !== undefined) return contract(err as { tokenId?: unknown; expectedRevision?: unknown });
   // An adapter's own StoreUnavailableError without a cause is already in keyward's terms.
   const own = err instanceof StoreUnavailableError && err.cause === undefined;
   const source = err instanceof StoreUnavailableError && !own ? err.cause : err;
