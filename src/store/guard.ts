@@ -1,7 +1,8 @@
 /**
  * `guardStore`: what `Keyward` puts around any {@link TokenStore}. It
  * validates every call's input once (so adapters receive valid input only),
- * turns `list` / `listAudit` pages into opaque cursors, and reports adapter
+ * checks that `update` and `revoke` answer the token's record, turns
+ * `list` / `listAudit` pages into opaque cursors, and reports adapter
  * and driver failures as `StoreUnavailableError` without their parameters
  * (statement values such as a token hash or a sealed key never reach
  * `message`, `cause` or `util.inspect`).
@@ -33,6 +34,7 @@ import {
   checkMeterRequest,
   checkNonceKey,
   checkSeenEntries,
+  checkStoredToken,
   checkString,
   checkTime,
   checkToken,
@@ -189,6 +191,7 @@ class Guard implements GuardedStore {
       },
       () => this.adapter.update(next, expectedRevision, audit),
       [next, audit],
+      (saved) => written(saved, next.id, "update"),
     );
   }
 
@@ -201,6 +204,7 @@ class Guard implements GuardedStore {
       },
       () => this.adapter.revoke(id, at, audit),
       [id, audit],
+      (saved) => written(saved, id, "revoke"),
     );
   }
 
@@ -431,8 +435,11 @@ class Guard implements GuardedStore {
     );
   }
 
-  /** Validates (a throw rejects), then calls the adapter and sanitizes what it rejects with. */
-  #call<T>(check: () => void, call: () => Promise<T>, params: unknown[]): Promise<T> {
+  /**
+   * Validates (a throw rejects), then calls the adapter and sanitizes what it
+   * rejects with; `answered` checks what it resolves with (a throw rejects).
+   */
+  #call<T>(check: () => void, call: () => Promise<T>, params: unknown[], answered?: (value: T) => T): Promise<T> {
     try {
       check();
     } catch (err) {
@@ -444,10 +451,26 @@ class Guard implements GuardedStore {
     } catch (err) {
       return Promise.reject(sanitizeStoreError(err, params));
     }
-    return Promise.resolve(promise).catch((err: unknown) => {
+    const settled = Promise.resolve(promise).catch((err: unknown) => {
       throw sanitizeStoreError(err, params);
     });
+    return answered === undefined ? settled : settled.then(answered);
   }
+}
+
+/**
+ * The record an `update` or `revoke` answered, when it is a well-formed
+ * record of that token; else `STORE_UNAVAILABLE` (the write may have been
+ * stored: the caller's retry, or its re-read, tells).
+ */
+function written(saved: StoredToken, id: string, method: string): StoredToken {
+  try {
+    checkStoredToken(saved, "result");
+    if (saved.id === id) return saved;
+  } catch {
+    // Reported below, as for a record of another token.
+  }
+  throw new StoreUnavailableError(`token store unavailable: ${method} answered no well-formed record of the token (it may have been written)`);
 }
 
 /** A string field of a foreign error, when it is one (cleaned by the error it goes into), else "". */
@@ -477,13 +500,23 @@ const CONTRACT_ERRORS = new Map<unknown, (e: { tokenId?: unknown; expectedRevisi
  * `TOKEN_NOT_FOUND` or `TOKEN_REVOKED`) becomes this copy's class of that
  * code; anything else becomes `StoreUnavailableError` with the driver's
  * `code` as `driverCode` and its message with every parameter of the call,
- * and every long opaque run, replaced by `[redacted]`; no `cause`.
+ * and every long opaque run, replaced by `[redacted]`; no `cause`. Never
+ * throws: what cannot be read (a revoked Proxy, a throwing getter) is a
+ * plain `StoreUnavailableError`.
  *
  * @param err - what the adapter threw.
  * @param params - the call's arguments: their strings are redacted from the message.
  * @returns the error to throw.
  */
 export function sanitizeStoreError(err: unknown, params: readonly unknown[]): KeywardError {
+  try {
+    return sanitize(err, params);
+  } catch {
+    return new StoreUnavailableError();
+  }
+}
+
+function sanitize(err: unknown, params: readonly unknown[]): KeywardError {
   if (err instanceof KeywardError && !(err instanceof StoreUnavailableError)) {
     if ("cause" in err) delete (err as { cause?: unknown }).cause;
     return err;

@@ -4,6 +4,7 @@ import {
   MemoryStore,
   RevisionConflictError,
   StoreUnavailableError,
+  type StoredToken,
   TokenExistsError,
   TokenNotFoundError,
   TokenRevokedError,
@@ -139,5 +140,67 @@ describe("guardStore", () => {
     expect(await store.revoke("tok_1", 1).catch((e: unknown) => e)).toMatchObject({ code: "REVISION_CONFLICT", tokenId: "", expectedRevision: -1 });
     thrown = Object.assign(new Error("busy"), { code: "SQLITE_BUSY" });
     expect(await store.revoke("tok_1", 1).catch((e: unknown) => e)).toMatchObject({ code: "STORE_UNAVAILABLE", driverCode: "SQLITE_BUSY" });
+  });
+
+  it("reports what cannot even be read (a revoked Proxy, throwing getters) as STORE_UNAVAILABLE", async () => {
+    const revoked = Proxy.revocable({}, {});
+    revoked.revoke();
+    const rejections: unknown[] = [
+      revoked.proxy,
+      {
+        get code() {
+          throw new RangeError("getter");
+        },
+      },
+      Object.defineProperty(new Error("x"), "code", {
+        get() {
+          throw new RangeError("getter");
+        },
+      }),
+      {
+        get message() {
+          throw new RangeError("getter");
+        },
+      },
+    ];
+    let next: unknown;
+    class Unreadable extends MemoryStore {
+      override insert(): Promise<void> {
+        return Promise.reject(next);
+      }
+    }
+    const kw = new Keyward({ store: new Unreadable(), prefix: "acme" });
+    for (const rejection of rejections) {
+      next = rejection;
+      const err = await kw.tokens.create({ owner: "o", kind: "secret" }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StoreUnavailableError);
+    }
+  });
+
+  it("an update or revoke that answers no record of the token is STORE_UNAVAILABLE", async () => {
+    let answer: (saved: StoredToken) => unknown = () => undefined;
+    class Answers extends MemoryStore {
+      override async update(...args: Parameters<MemoryStore["update"]>): Promise<StoredToken> {
+        return answer(await super.update(...args)) as StoredToken;
+      }
+      override async revoke(...args: Parameters<MemoryStore["revoke"]>): Promise<StoredToken> {
+        return answer(await super.revoke(...args)) as StoredToken;
+      }
+    }
+    const inner = new Answers();
+    const store = guardStore(inner);
+    const t = makeStoredToken();
+    await store.insert(t);
+    for (const bad of [() => undefined, () => null, (s: StoredToken) => ({ ...s, policy: null }), (s: StoredToken) => ({ ...s, id: "tok_other" })]) {
+      answer = bad;
+      const current = (await store.get(t.id))!;
+      const err = await store.update({ ...current, name: "n" }, current.revision).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StoreUnavailableError);
+      expect((err as Error).message).toContain("update answered no well-formed record");
+    }
+    answer = () => undefined;
+    expect(await store.revoke(t.id, Date.now()).catch((e: unknown) => e)).toBeInstanceOf(StoreUnavailableError);
+    answer = (s) => s;
+    expect((await store.revoke(t.id, Date.now())).revokedAt).not.toBeNull();
   });
 });
