@@ -10,6 +10,7 @@ import type { AuditEntry, Page, StoredToken } from "../model/types.js";
 import type { GuardedStore } from "../store/guard.js";
 import { encodeCursor, MAX_PAGE_LIMIT } from "../store/kit/page.js";
 import { hashToken, parseToken, type TokenKind } from "../token/format.js";
+import { type TokenChanged, written } from "./written.js";
 
 /** Options of {@link TokenManager.reportLeak}. */
 export interface ReportLeakOptions {
@@ -53,7 +54,7 @@ export type LeakListener = (at: number, tokenId: string, owner: string, source: 
 
 export async function reportLeak(
   cfg: ResolvedConfig,
-  changed: (tokenId: string, hashes: string[]) => void,
+  changed: TokenChanged,
   token: string,
   options: ReportLeakOptions,
   leaked: LeakListener = () => {},
@@ -96,11 +97,10 @@ export async function reportLeak(
   // appends the entry only if this revoke revokes the token: one made since the read above (a console's,
   // another report's) may have. The report of a token that was live is kept all the same, without
   // claiming the revocation, so the log still says where the token was seen.
-  const saved = await cfg.store.revoke(stored.id, now, entry);
+  const saved = await written(changed, stored.id, hashesOf(stored), () => cfg.store.revoke(stored.id, now, entry));
   if (!(await revokedHere(cfg.store, stored, saved, entry))) {
     await cfg.store.appendAudit({ ...entry, changes: entry.changes.filter((c) => c !== "revokedAt") });
   }
-  changed(saved.id, hashesOf(saved));
   leaked(now, stored.id, stored.owner, source);
   return { outcome: "revoked", ...found };
 }

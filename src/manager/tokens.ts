@@ -58,6 +58,7 @@ import {
   ownerLifetimes,
 } from "./lifecycle.js";
 import { toEpochMs } from "./time.js";
+import { type TokenChanged, written } from "./written.js";
 import { ed25519PublicCryptoKey } from "../signing/key-formats.js";
 import { isCryptoKey } from "../signing/keys.js";
 
@@ -116,13 +117,13 @@ const MAX_PREVIOUS = 4;
 /** Token administration; reached as `kw.tokens`. */
 export class TokenManager {
   readonly #cfg: ResolvedConfig;
-  readonly #changed: (tokenId: string, hashes: string[]) => void;
+  readonly #changed: TokenChanged;
   readonly #leaked: LeakListener;
 
   /** @internal */
   constructor(
     config: ResolvedConfig,
-    changed: (tokenId: string, hashes: string[]) => void = () => {},
+    changed: TokenChanged = () => {},
     leaked: LeakListener = () => {},
   ) {
     this.#cfg = config;
@@ -368,8 +369,7 @@ export class TokenManager {
     checkPolicyConsistency({ kind: current.kind, signing: next.signing, policies }, data, this.#cfg.allowSecretInBrowser);
     const changes = Object.keys(data).filter((k) => (data as Record<string, unknown>)[k] !== undefined);
     const entry = this.#auditEntry("update", current, actor, now, changes, Object.keys(policyPatch).length ? effectiveAt : undefined);
-    const saved = await this.#cfg.store.update(next, current.revision, entry);
-    this.#changed(saved.id, hashesOf(current));
+    const saved = await written(this.#changed, current.id, hashesOf(current), () => this.#cfg.store.update(next, current.revision, entry));
     return toRecord(saved, now);
   }
 
@@ -394,8 +394,7 @@ export class TokenManager {
     if (current.revokedAt !== null) return toRecord(current, now);
     // Of revokes racing past this check, the store audits the one that revokes.
     const entry = this.#auditEntry("revoke", current, actor, now, ["revokedAt"]);
-    const saved = await this.#cfg.store.revoke(current.id, now, entry);
-    this.#changed(saved.id, hashesOf(saved));
+    const saved = await written(this.#changed, current.id, hashesOf(current), () => this.#cfg.store.revoke(current.id, now, entry));
     return toRecord(saved, now);
   }
 
@@ -473,8 +472,7 @@ export class TokenManager {
     // here and, through the change feed or the cache bound, everywhere else.
     const next: StoredToken = { ...current, disabledAt: disabled ? now : null, updatedAt: now };
     const entry = this.#auditEntry(disabled ? "disable" : "enable", current, actor, now, ["disabledAt"]);
-    const saved = await this.#cfg.store.update(next, current.revision, entry);
-    this.#changed(saved.id, hashesOf(current));
+    const saved = await written(this.#changed, current.id, hashesOf(current), () => this.#cfg.store.update(next, current.revision, entry));
     return toRecord(saved, now);
   }
 
@@ -531,8 +529,9 @@ export class TokenManager {
       rotatedAt: now,
     };
     const entry = this.#auditEntry("regenerate", current, actor, now, ["secret"]);
-    const saved = await this.#cfg.store.update(next, current.revision, entry);
-    this.#changed(saved.id, [...hashesOf(current), saved.hash]);
+    const saved = await written(this.#changed, current.id, [...hashesOf(current), next.hash], () =>
+      this.#cfg.store.update(next, current.revision, entry),
+    );
     return new IssuedToken(token, toRecord(saved, now));
   }
 

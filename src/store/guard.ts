@@ -1,14 +1,24 @@
 /**
  * `guardStore`: what `Keyward` puts around any {@link TokenStore}. It
  * validates every call's input once (so adapters receive valid input only),
- * turns `list` / `listAudit` pages into opaque cursors, and reports adapter
+ * checks that `update` and `revoke` answer the token's record, turns
+ * `list` / `listAudit` pages into opaque cursors, and reports adapter
  * and driver failures as `StoreUnavailableError` without their parameters
  * (statement values such as a token hash or a sealed key never reach
  * `message`, `cause` or `util.inspect`).
  *
  * @module keyward
  */
-import { InvalidInputError, KeywardError, StoreUnavailableError, StoreUnsupportedError } from "../errors.js";
+import {
+  InvalidInputError,
+  KeywardError,
+  RevisionConflictError,
+  StoreUnavailableError,
+  StoreUnsupportedError,
+  TokenExistsError,
+  TokenNotFoundError,
+  TokenRevokedError,
+} from "../errors.js";
 import type { StoredAccount } from "../model/account.js";
 import type { AuditEntry, Page, PageOptions, StoredToken, UsageBucket, UsageEvent } from "../model/types.js";
 import { type CursorKind, type PageQuery, parsePage, type SortKey, toPage } from "./kit/page.js";
@@ -24,6 +34,7 @@ import {
   checkMeterRequest,
   checkNonceKey,
   checkSeenEntries,
+  checkStoredToken,
   checkString,
   checkTime,
   checkToken,
@@ -180,6 +191,7 @@ class Guard implements GuardedStore {
       },
       () => this.adapter.update(next, expectedRevision, audit),
       [next, audit],
+      (saved) => written(saved, next.id, "update"),
     );
   }
 
@@ -192,6 +204,7 @@ class Guard implements GuardedStore {
       },
       () => this.adapter.revoke(id, at, audit),
       [id, audit],
+      (saved) => written(saved, id, "revoke"),
     );
   }
 
@@ -422,8 +435,11 @@ class Guard implements GuardedStore {
     );
   }
 
-  /** Validates (a throw rejects), then calls the adapter and sanitizes what it rejects with. */
-  #call<T>(check: () => void, call: () => Promise<T>, params: unknown[]): Promise<T> {
+  /**
+   * Validates (a throw rejects), then calls the adapter and sanitizes what it
+   * rejects with; `answered` checks what it resolves with (a throw rejects).
+   */
+  #call<T>(check: () => void, call: () => Promise<T>, params: unknown[], answered?: (value: T) => T): Promise<T> {
     try {
       check();
     } catch (err) {
@@ -435,28 +451,78 @@ class Guard implements GuardedStore {
     } catch (err) {
       return Promise.reject(sanitizeStoreError(err, params));
     }
-    return Promise.resolve(promise).catch((err: unknown) => {
+    const settled = Promise.resolve(promise).catch((err: unknown) => {
       throw sanitizeStoreError(err, params);
     });
+    return answered === undefined ? settled : settled.then(answered);
   }
 }
 
 /**
+ * The record an `update` or `revoke` answered, when it is a well-formed
+ * record of that token; else `STORE_UNAVAILABLE` (the write may have been
+ * stored: the caller's retry, or its re-read, tells).
+ */
+function written(saved: StoredToken, id: string, method: string): StoredToken {
+  try {
+    checkStoredToken(saved, "result");
+    if (saved.id === id) return saved;
+  } catch {
+    // Reported below, as for a record of another token.
+  }
+  throw new StoreUnavailableError(`token store unavailable: ${method} answered no well-formed record of the token (it may have been written)`);
+}
+
+/** A string field of a foreign error, when it is one (cleaned by the error it goes into), else "". */
+const textOf = (v: unknown): string => (typeof v === "string" && v.length <= 256 ? v : "");
+
+/**
+ * The store contract's coded errors, rebuilt in this copy of keyward from
+ * an error of the same code made by another (an adapter may depend on its
+ * own install of keyward, whose classes are not these): recognised by shape,
+ * with keyward's own message and only the well-typed structured fields.
+ */
+const CONTRACT_ERRORS = new Map<unknown, (e: { tokenId?: unknown; expectedRevision?: unknown }) => KeywardError>([
+  ["TOKEN_ALREADY_EXISTS", () => new TokenExistsError()],
+  ["TOKEN_NOT_FOUND", (e) => new TokenNotFoundError(textOf(e.tokenId))],
+  ["TOKEN_REVOKED", (e) => new TokenRevokedError(textOf(e.tokenId))],
+  [
+    "REVISION_CONFLICT",
+    (e) => new RevisionConflictError(textOf(e.tokenId), Number.isSafeInteger(e.expectedRevision) ? (e.expectedRevision as number) : -1),
+  ],
+]);
+
+/**
  * What a caller sees of an adapter's failure. A coded keyward error (a
  * conflict, a missing token) keeps its class and message but loses its
- * `cause`; anything else becomes `StoreUnavailableError` with the driver's
+ * `cause`; one of the store contract's codes from another copy of keyward
+ * (an `Error` whose `code` is `TOKEN_ALREADY_EXISTS`, `REVISION_CONFLICT`,
+ * `TOKEN_NOT_FOUND` or `TOKEN_REVOKED`) becomes this copy's class of that
+ * code; anything else becomes `StoreUnavailableError` with the driver's
  * `code` as `driverCode` and its message with every parameter of the call,
- * and every long opaque run, replaced by `[redacted]`; no `cause`.
+ * and every long opaque run, replaced by `[redacted]`; no `cause`. Never
+ * throws: what cannot be read (a revoked Proxy, a throwing getter) is a
+ * plain `StoreUnavailableError`.
  *
  * @param err - what the adapter threw.
  * @param params - the call's arguments: their strings are redacted from the message.
  * @returns the error to throw.
  */
 export function sanitizeStoreError(err: unknown, params: readonly unknown[]): KeywardError {
+  try {
+    return sanitize(err, params);
+  } catch {
+    return new StoreUnavailableError();
+  }
+}
+
+function sanitize(err: unknown, params: readonly unknown[]): KeywardError {
   if (err instanceof KeywardError && !(err instanceof StoreUnavailableError)) {
     if ("cause" in err) delete (err as { cause?: unknown }).cause;
     return err;
   }
+  const contract = err instanceof Error && !(err instanceof KeywardError) ? CONTRACT_ERRORS.get((err as { code?: unknown }).code) : undefined;
+  if (contract !== undefined) return contract(err as { tokenId?: unknown; expectedRevision?: unknown });
   // An adapter's own StoreUnavailableError without a cause is already in keyward's terms.
   const own = err instanceof StoreUnavailableError && err.cause === undefined;
   const source = err instanceof StoreUnavailableError && !own ? err.cause : err;

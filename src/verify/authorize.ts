@@ -10,6 +10,7 @@ import { policyAt, readTime } from "../model/record.js";
 import type { StoredToken, TokenPolicy } from "../model/types.js";
 import { type EvaluationContext, evaluatePolicy, evaluateScope } from "../policy/evaluate.js";
 import { compileScopes, type ScopeMatcher } from "../policy/scope.js";
+import { checkStoredAccount } from "../store/kit/validate.js";
 import { sharedReadsOf } from "../store/shared-reads.js";
 import type { AccountMeter } from "../store/types.js";
 import { type LookupCacheOptions, SharedLookup } from "./cache.js";
@@ -30,6 +31,12 @@ export interface Authorized {
 
 export const hasPools = (p: { pools?: Record<string, unknown> | undefined }) => p.pools !== undefined && Object.keys(p.pools).length > 0;
 
+/** The store's answer to an account lookup, when it is an account or null; else a throw. */
+function wellFormed(account: StoredAccount | null): StoredAccount | null {
+  if (account !== null) checkStoredAccount(account, "account");
+  return account;
+}
+
 /** @internal The authorization stage of the verifier. */
 export class Authorizer {
   /** Accounts by owner (null when the store has none), cached like tokens: never older than revocationBoundMs. */
@@ -46,11 +53,12 @@ export class Authorizer {
     this.#accept = [acceptedComponents(required, false), acceptedComponents(required, true)];
     const store = config.store;
     const shared = sharedReadsOf(store.adapter);
-    // "No account" is an ordinary answer: cached as long as an account.
+    // "No account" is an ordinary answer: cached as long as an account. An
+    // answer that is not an account nor null fails the lookup (STORE_UNAVAILABLE, not cached).
     this.#accounts = store.capabilities.accounts
       ? new SharedLookup<StoredAccount>(
           { ...bounds, negativeTtlMs: bounds.ttlMs },
-          shared ? (owner) => shared.getAccount(owner) : (owner) => store.getAccount(owner),
+          shared ? (owner) => wellFormed(shared.getAccount(owner)) : (owner) => store.getAccount(owner).then(wellFormed),
           config.lookupTimeoutMs,
         )
       : null;

@@ -7,6 +7,7 @@
 // found under, the kind and env as shared constants, empty parts shared.
 import { BoundedMap } from "../lib/bounded-map.js";
 import type { JsonValue, ScheduledPolicy, StoredToken, TokenPolicy } from "../model/types.js";
+import { checkStoredToken } from "../store/kit/validate.js";
 
 const NO_SCHEDULE: ScheduledPolicy[] = Object.freeze([]) as unknown as ScheduledPolicy[];
 const NO_PREVIOUS: StoredToken["previous"] = Object.freeze([]) as unknown as StoredToken["previous"];
@@ -33,11 +34,18 @@ export class RecordInterner {
    * (every write increments it, so the content is the same), else a copy of
    * `fresh`'s top level with its policies and empty parts shared. Records
    * kept here are never mutated.
+   *
+   * A new revision is checked here, once, whole (`checkStoredToken`): a
+   * store that answers anything but a well-formed record (a field of the
+   * wrong type, an expiry as a string, `undefined`) makes this throw, and
+   * the lookup fails like a store call that failed (`STORE_UNAVAILABLE`,
+   * nothing cached), so the request path never reads a malformed record.
    */
   readonly intern = (fresh: StoredToken | null, hash?: string): StoredToken | null => {
     if (fresh === null) return null;
     const known = this.#records.get(fresh.id);
     if (known !== undefined && known.revision === fresh.revision) return known;
+    checkStoredToken(fresh, "record");
     const record: StoredToken = {
       ...fresh,
       hash: hash !== undefined && hash === fresh.hash ? hash : fresh.hash,

@@ -51,7 +51,7 @@ export class Meter {
     return this.#meter(a, route, now);
   }
 
-  /** Replay check, after the policy allowed the request and before anything is charged. */
+  /** Replay check, after the policy allowed the request and before anything is charged (never rejects). */
   async #spendNonce(a: Authorized, route: RouteCharge, now: number, nonce: SignedNonce): Promise<Decision> {
     const fresh = await this.#call(
       () => this.#cfg.store.rememberNonce({ tokenId: a.stored.id, nonce: nonce.nonce }, nonce.expiresAtMs, now),
@@ -60,8 +60,12 @@ export class Meter {
     );
     if (fresh === null) return storeUnavailable(now);
     if (!fresh) return denial("REPLAYED", now);
-    if (unmetered(a.policy, a.account)) return decision(allow(), a.stored, now);
-    return this.#meter(a, route, now);
+    try {
+      if (unmetered(a.policy, a.account)) return decision(allow(), a.stored, now);
+      return await this.#meter(a, route, now);
+    } catch {
+      return storeUnavailable(now);
+    }
   }
 
   /**

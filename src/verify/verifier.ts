@@ -22,7 +22,7 @@ import { createTransportResolver } from "../policy/transport.js";
 import { Authenticator, type SignedNonce } from "./authenticate.js";
 import { type Authorized, Authorizer } from "./authorize.js";
 import { checkContext, NO_BODY, NO_HEADERS, RequestContext, type RequestResolvers } from "./context.js";
-import { type Decision, denial, isDecision, type Staged } from "./decision.js";
+import { type Decision, denial, isDecision, type Staged, storeUnavailable } from "./decision.js";
 import { Meter } from "./meter.js";
 import { type CheckInput, type CheckOptions, checkInput, checkVerifyOptions, type RouteCharge, type VerifyOptions } from "./options.js";
 import { type RequestShown, usageEvent } from "./record.js";
@@ -183,7 +183,11 @@ export class Verifier {
     return this.#authorized(found.stored, options, context, now, found.nonce);
   }
 
-  /** Authorize, then meter, an authenticated token. */
+  /**
+   * Authorize, then meter, an authenticated token. Total: a throw of either
+   * stage (there is none on a well-formed record, and records are checked
+   * when they enter the verifier) is `STORE_UNAVAILABLE`, never a rejection.
+   */
   #authorized(
     found: StoredToken | Decision,
     route: RouteCharge,
@@ -192,9 +196,28 @@ export class Verifier {
     nonce?: SignedNonce,
   ): Decision | Promise<Decision> {
     if (isDecision(found)) return found;
-    const allowed: Staged<Authorized> = this.#authorize.authorize(found, context, now);
-    if (allowed instanceof Promise) return allowed.then((a) => (isDecision(a) ? a : this.#meter.charge(a, route, now, nonce)));
-    return isDecision(allowed) ? allowed : this.#meter.charge(allowed, route, now, nonce);
+    try {
+      const allowed: Staged<Authorized> = this.#authorize.authorize(found, context, now);
+      if (allowed instanceof Promise) {
+        return allowed.then(
+          (a) => this.#charged(a, route, now, nonce),
+          () => storeUnavailable(now),
+        );
+      }
+      return this.#charged(allowed, route, now, nonce);
+    } catch {
+      return storeUnavailable(now);
+    }
+  }
+
+  /** Meter an authorized request (the meter's promise never rejects); a throw is `STORE_UNAVAILABLE`. */
+  #charged(a: Authorized | Decision, route: RouteCharge, now: number, nonce: SignedNonce | undefined): Decision | Promise<Decision> {
+    if (isDecision(a)) return a;
+    try {
+      return this.#meter.charge(a, route, now, nonce);
+    } catch {
+      return storeUnavailable(now);
+    }
   }
 
   /** Record: telemetry, and the decision's usage event. */

@@ -405,3 +405,38 @@ describe("audit", () => {
     expect((await kw.tokens.audit({ owner: "o" })).items).toHaveLength(4);
   });
 });
+
+describe("writes the store stores but answers without the record", () => {
+  /** A MemoryStore without a change feed whose update and revoke commit, then answer `undefined` while `broken`. */
+  class AnswersNothing extends MemoryStore {
+    broken = false;
+    override async update(...args: Parameters<MemoryStore["update"]>) {
+      const saved = await super.update(...args);
+      return this.broken ? (undefined as never) : saved;
+    }
+    override async revoke(...args: Parameters<MemoryStore["revoke"]>) {
+      const saved = await super.revoke(...args);
+      return this.broken ? (undefined as never) : saved;
+    }
+  }
+
+  it("reject with STORE_UNAVAILABLE, and this instance's cache is dropped all the same", async () => {
+    const store = new AnswersNothing({ changeFeed: false });
+    const kw = new Keyward({ store, prefix: "acme" });
+    const narrowed = await kw.tokens.create({ owner: "o", kind: "secret", scopes: ["core:read"] });
+    const revoked = await kw.tokens.create({ owner: "o", kind: "secret" });
+    const regenerated = await kw.tokens.create({ owner: "o", kind: "secret" });
+    // Cached on this instance, which has no change feed to learn of writes.
+    for (const t of [narrowed, revoked, regenerated]) expect((await kw.check({ token: t.token, scope: "core:read" })).ok).toBe(true);
+    store.broken = true;
+    await expectCode(kw.tokens.update(narrowed.record.id, { scopes: ["core:write"] }), "STORE_UNAVAILABLE");
+    await expectCode(kw.tokens.revoke(revoked.record.id), "STORE_UNAVAILABLE");
+    await expectCode(kw.tokens.regenerate(regenerated.record.id), "STORE_UNAVAILABLE");
+    // The writes were stored, and this instance decides on them at once.
+    expect((await kw.check({ token: narrowed.token, scope: "core:read" })).code).toBe("SCOPE_DENIED");
+    expect((await kw.check({ token: revoked.token })).code).toBe("TOKEN_REVOKED");
+    expect((await kw.check({ token: regenerated.token })).code).toBe("TOKEN_UNKNOWN");
+    store.broken = false;
+    expect((await kw.tokens.get(narrowed.record.id))?.policy.scopes).toEqual(["core:write"]);
+  });
+});

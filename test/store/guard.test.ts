@@ -1,5 +1,14 @@
 import { inspect } from "node:util";
-import { Keyward, MemoryStore, StoreUnavailableError, TokenNotFoundError } from "keyward";
+import {
+  Keyward,
+  MemoryStore,
+  RevisionConflictError,
+  StoreUnavailableError,
+  type StoredToken,
+  TokenExistsError,
+  TokenNotFoundError,
+  TokenRevokedError,
+} from "keyward";
 import { makeStoredToken } from "keyward/testing";
 import { describe, expect, it } from "vitest";
 import { guardStore } from "../../src/store/guard.js";
@@ -93,5 +102,105 @@ describe("guardStore", () => {
     expect((err as Error).cause).toBeUndefined();
     const d = await kw.check({ token: "acme_sk_live_0000000000000000000000000000000000000000000000" });
     expect(d.ok).toBe(false);
+  });
+
+  it("rebuilds the contract's coded errors of another copy of keyward as this copy's, by shape", async () => {
+    // A second copy of keyward's errors, as an adapter depending on its own install of keyward loads them
+    // (Vite makes one module instance per query string).
+    // @ts-expect-error: the query string is Vite's, not a path TypeScript resolves
+    const other = (await import("../../src/errors.js?second-copy")) as typeof import("../../src/errors.js");
+    expect(other.TokenExistsError).not.toBe(TokenExistsError);
+    const copies: Record<string, Error> = {
+      TOKEN_ALREADY_EXISTS: new other.TokenExistsError(),
+      REVISION_CONFLICT: new other.RevisionConflictError("tok_1", 3),
+      TOKEN_NOT_FOUND: new other.TokenNotFoundError("tok_2"),
+      TOKEN_REVOKED: new other.TokenRevokedError("tok_3"),
+    };
+    let thrown: Error = copies.TOKEN_ALREADY_EXISTS!;
+    class OtherCopy extends MemoryStore {
+      override async revoke(): Promise<never> {
+        throw thrown;
+      }
+    }
+    const store = guardStore(new OtherCopy());
+    const expected = {
+      TOKEN_ALREADY_EXISTS: [TokenExistsError, {}],
+      REVISION_CONFLICT: [RevisionConflictError, { tokenId: "tok_1", expectedRevision: 3 }],
+      TOKEN_NOT_FOUND: [TokenNotFoundError, { tokenId: "tok_2" }],
+      TOKEN_REVOKED: [TokenRevokedError, { tokenId: "tok_3" }],
+    } as const;
+    for (const [code, [cls, fields]] of Object.entries(expected)) {
+      thrown = copies[code]!;
+      const err = await store.revoke("tok_1", 1).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(cls);
+      expect(err).toMatchObject({ code, message: thrown.message, ...fields });
+    }
+    // A plain Error with one of these codes is read the same way; any other code stays a driver's.
+    thrown = Object.assign(new Error("conflict"), { code: "REVISION_CONFLICT", tokenId: 5, expectedRevision: "x" });
+    expect(await store.revoke("tok_1", 1).catch((e: unknown) => e)).toMatchObject({ code: "REVISION_CONFLICT", tokenId: "", expectedRevision: -1 });
+    thrown = Object.assign(new Error("busy"), { code: "SQLITE_BUSY" });
+    expect(await store.revoke("tok_1", 1).catch((e: unknown) => e)).toMatchObject({ code: "STORE_UNAVAILABLE", driverCode: "SQLITE_BUSY" });
+  });
+
+  it("reports what cannot even be read (a revoked Proxy, throwing getters) as STORE_UNAVAILABLE", async () => {
+    const revoked = Proxy.revocable({}, {});
+    revoked.revoke();
+    const rejections: unknown[] = [
+      revoked.proxy,
+      {
+        get code() {
+          throw new RangeError("getter");
+        },
+      },
+      Object.defineProperty(new Error("x"), "code", {
+        get() {
+          throw new RangeError("getter");
+        },
+      }),
+      {
+        get message() {
+          throw new RangeError("getter");
+        },
+      },
+    ];
+    let next: unknown;
+    class Unreadable extends MemoryStore {
+      override insert(): Promise<void> {
+        return Promise.reject(next);
+      }
+    }
+    const kw = new Keyward({ store: new Unreadable(), prefix: "acme" });
+    for (const rejection of rejections) {
+      next = rejection;
+      const err = await kw.tokens.create({ owner: "o", kind: "secret" }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StoreUnavailableError);
+    }
+  });
+
+  it("an update or revoke that answers no record of the token is STORE_UNAVAILABLE", async () => {
+    let answer: (saved: StoredToken) => unknown = () => undefined;
+    class Answers extends MemoryStore {
+      override async update(...args: Parameters<MemoryStore["update"]>): Promise<StoredToken> {
+        return answer(await super.update(...args)) as StoredToken;
+      }
+      override async revoke(...args: Parameters<MemoryStore["revoke"]>): Promise<StoredToken> {
+        return answer(await super.revoke(...args)) as StoredToken;
+      }
+    }
+    const inner = new Answers();
+    const store = guardStore(inner);
+    const t = makeStoredToken();
+    await store.insert(t);
+    for (const bad of [() => undefined, () => null, (s: StoredToken) => ({ ...s, policy: null }), (s: StoredToken) => ({ ...s, id: "tok_other" })]) {
+      answer = bad;
+      const current = (await store.get(t.id))!;
+      const err = await store.update({ ...current, name: "n" }, current.revision).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StoreUnavailableError);
+      expect((err as Error).message).toContain("update answered no well-formed record");
+    }
+    answer = () => undefined;
+    expect(await store.revoke(t.id, Date.now()).catch((e: unknown) => e)).toBeInstanceOf(StoreUnavailableError);
+    answer = (s) => s;
+    expect((await store.revoke(t.id, Date.now())).revokedAt).not.toBeNull();
   });
 });

@@ -4,8 +4,12 @@ import { InvalidInputError, TokenExistsError } from "../../errors.js";
 import type {
   AuditEntry,
   CreditsPolicy,
+  PreviousSecret,
   RateLimitPolicy,
+  SealedSecret,
+  StoredSigning,
   StoredToken,
+  TokenPolicy,
   UsageEvent,
 } from "../../model/types.js";
 import type { AccountCreditsPolicy, AccountPolicy, StoredAccount } from "../../model/account.js";
@@ -89,6 +93,89 @@ export function checkToken(t: StoredToken, field: string): void {
   if (hashes.size !== t.previous.length + 1) throw new TokenExistsError();
 }
 
+/** An array of strings. */
+function checkStrings(v: unknown, field: string): void {
+  if (!Array.isArray(v) || v.some((s) => typeof s !== "string")) throw new InvalidInputError(field, "must be an array of strings");
+}
+
+/** Named pools: keyed by pool names other than the default one, each checked by `checkPool`. */
+function checkPools<P>(pools: Record<string, P>, field: string, checkPool: (pool: P, field: string) => void): void {
+  checkObject(pools, field);
+  for (const [name, pool] of Object.entries(pools)) {
+    if (!isPoolName(name) || name === DEFAULT_POOL) throw new InvalidInputError(field, "must be keyed by pool names other than default");
+    checkPool(pool, `${field}.${name}`);
+  }
+}
+
+function checkSealed(s: SealedSecret, field: string): void {
+  checkObject(s, field);
+  checkString(s.kid, `${field}.kid`);
+  checkString(s.iv, `${field}.iv`);
+  checkString(s.ciphertext, `${field}.ciphertext`);
+}
+
+function checkSigning(s: StoredSigning | null, field: string): void {
+  if (s === null) return;
+  checkObject(s, field);
+  if (s.alg === "ed25519") checkString(s.publicKey, `${field}.publicKey`);
+  else if (s.alg === "hmac-sha256") checkSealed(s.sealed, `${field}.sealed`);
+  else throw new InvalidInputError(`${field}.alg`, 'must be "ed25519" or "hmac-sha256"');
+}
+
+/** A token policy as stored: every field of {@link TokenPolicy} of its type (the optional ones absent or valid). */
+export function checkTokenPolicy(p: TokenPolicy, field: string): void {
+  checkObject(p, field);
+  checkStrings(p.scopes, `${field}.scopes`);
+  checkStrings(p.domains, `${field}.domains`);
+  checkStrings(p.ips, `${field}.ips`);
+  if (p.credits !== null) checkCreditsPolicy(p.credits, `${field}.credits`);
+  if (p.pools !== undefined) checkPools(p.pools, `${field}.pools`, checkCreditsPolicy);
+  if (p.rateLimit !== null) checkRateLimitPolicy(p.rateLimit, `${field}.rateLimit`);
+  if (p.rateLimits !== undefined) {
+    if (!Array.isArray(p.rateLimits) || p.rateLimits.length > MAX_RATE_LIMITS) {
+      throw new InvalidInputError(`${field}.rateLimits`, `must be an array of at most ${MAX_RATE_LIMITS} rate limits`);
+    }
+    p.rateLimits.forEach((l, i) => {
+      checkRateLimitPolicy(l, `${field}.rateLimits[${i}]`);
+    });
+  }
+  if (p.expiresAt !== null) checkTime(p.expiresAt, `${field}.expiresAt`);
+  if (typeof p.requireSignedRequests !== "boolean") throw new InvalidInputError(`${field}.requireSignedRequests`, "must be a boolean");
+}
+
+/**
+ * A whole token record, as a store answers it: what {@link checkToken}
+ * checks, and every other field of {@link StoredToken} of its type, so that
+ * no code reading a record (the request path above all) meets a value of
+ * another type. For records from the store, once per revision: a malformed
+ * one is a store failure, never a decision.
+ */
+export function checkStoredToken(t: StoredToken, field: string): void {
+  checkToken(t, field);
+  checkString(t.start, `${field}.start`);
+  if (t.kind !== "secret" && t.kind !== "publishable") throw new InvalidInputError(`${field}.kind`, 'must be "secret" or "publishable"');
+  if (t.env !== "live" && t.env !== "test") throw new InvalidInputError(`${field}.env`, 'must be "live" or "test"');
+  if (typeof t.name !== "string") throw new InvalidInputError(`${field}.name`, "must be a string");
+  if (t.metadata === null || typeof t.metadata !== "object" || Array.isArray(t.metadata)) {
+    throw new InvalidInputError(`${field}.metadata`, "must be an object");
+  }
+  checkTokenPolicy(t.policy, `${field}.policy`);
+  if (!Array.isArray(t.scheduled)) throw new InvalidInputError(`${field}.scheduled`, "must be an array");
+  t.scheduled.forEach((s, i) => {
+    checkObject(s, `${field}.scheduled[${i}]`);
+    checkTime(s.effectiveAt, `${field}.scheduled[${i}].effectiveAt`);
+    checkTokenPolicy(s.policy, `${field}.scheduled[${i}].policy`);
+  });
+  checkSigning(t.signing, `${field}.signing`);
+  t.previous.forEach((p: PreviousSecret, i) => {
+    checkTime(p.expiresAt, `${field}.previous[${i}].expiresAt`);
+    if (p.sealed !== undefined) checkSealed(p.sealed, `${field}.previous[${i}].sealed`);
+  });
+  checkTime(t.updatedAt, `${field}.updatedAt`);
+  if (t.disabledAt != null) checkTime(t.disabledAt, `${field}.disabledAt`);
+  if (t.rotatedAt !== undefined) checkTime(t.rotatedAt, `${field}.rotatedAt`);
+}
+
 export function checkAudit(entry: AuditEntry | undefined, field: string): void {
   if (entry === undefined) return;
   checkObject(entry, field);
@@ -148,13 +235,7 @@ function checkAccountPolicy(p: AccountPolicy, field: string): void {
     throw new InvalidInputError(`${field}.ceiling`, "must be an array of scopes or null");
   }
   if (p.credits !== null) checkAccountCredits(p.credits, `${field}.credits`);
-  if (p.pools !== undefined) {
-    checkObject(p.pools, `${field}.pools`);
-    for (const [name, pool] of Object.entries(p.pools)) {
-      if (!isPoolName(name) || name === DEFAULT_POOL) throw new InvalidInputError(`${field}.pools`, "must be keyed by pool names other than default");
-      checkAccountCredits(pool, `${field}.pools.${name}`);
-    }
-  }
+  if (p.pools !== undefined) checkPools(p.pools, `${field}.pools`, checkAccountCredits);
   if (p.rateLimit !== null) checkRateLimitPolicy(p.rateLimit, `${field}.rateLimit`);
   if (p.tokens !== undefined) {
     checkObject(p.tokens, `${field}.tokens`);
@@ -184,6 +265,12 @@ export function checkAccount(a: StoredAccount, field: string): void {
     checkTime(s.effectiveAt, `${field}.scheduled[${i}].effectiveAt`);
     checkAccountPolicy(s.policy, `${field}.scheduled[${i}].policy`);
   });
+}
+
+/** An account as a store answers it: what {@link checkAccount} checks, and its revision. */
+export function checkStoredAccount(a: StoredAccount, field: string): void {
+  checkAccount(a, field);
+  if (!Number.isSafeInteger(a.revision)) throw new InvalidInputError(`${field}.revision`, "must be an integer");
 }
 
 export function checkCreditAdjustment(r: CreditAdjustment): void {
