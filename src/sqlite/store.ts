@@ -59,7 +59,7 @@ import type {
   TokenStore,
   UsageQuery,
 } from "../store/types.js";
-import { type KnownRecord, SHARED_READS, type SharedReads } from "../store/shared-reads.js";
+import { type DecodeRecord, SHARED_READS, type SharedReads } from "../store/shared-reads.js";
 import { isBusy, type SqliteDatabase, type SqliteStatement, type SqliteValue } from "./driver.js";
 import { prepareStatements, type Statements } from "./statements.js";
 
@@ -314,8 +314,8 @@ export class SqliteStore implements TokenStore {
 
   /**
    * @internal The verifier's reads: the same statements, answered at once
-   * (the driver is synchronous), and a record the verifier already holds at
-   * this revision is not decoded again. Null when a subclass overrides a read.
+   * (the driver is synchronous), each row's text decoded by the verifier's
+   * `decode`, which does not decode again a text it has decoded before. Null when a subclass overrides a read.
    */
   [SHARED_READS](): SharedReads | null {
     const own = SqliteStore.prototype;
@@ -328,17 +328,17 @@ export class SqliteStore implements TokenStore {
       read = null;
     };
     return {
-      findByHash: (hash, known) =>
+      findByHash: (hash, decode) =>
         withBusyRetry(() => {
           const row = this.#s.tokenAndAccountByHash.get(hash) as (TokenRow & { account: string | null }) | undefined;
-          const token = reuseOrParse(row, known);
+          const token = decodeToken(row, decode, hash);
           if (token !== null) {
             if (read === null) queueMicrotask(forget);
             read = { owner: token.owner, account: row!.account };
           }
           return token;
         }),
-      get: (id, known) => withBusyRetry(() => reuseOrParse(this.#s.tokenById.get(id), known)),
+      get: (id, decode) => withBusyRetry(() => decodeToken(this.#s.tokenById.get(id), decode)),
       getAccount: (owner) => {
         const r = read;
         read = null;
@@ -648,11 +648,11 @@ function parseAccount(row: unknown): StoredAccount | null {
   return row ? (JSON.parse((row as TokenRow).record) as StoredAccount) : null;
 }
 
-/** The record of a token row: the caller's own object at that id and revision, else decoded. */
-function reuseOrParse(row: unknown, known: KnownRecord | undefined): StoredToken | null {
+/** The record of a token row, decoded by the caller's `decode` when given. */
+function decodeToken(row: unknown, decode: DecodeRecord | undefined, hash?: string): StoredToken | null {
   if (!row) return null;
-  const r = row as TokenRow & { id: string; revision: number | bigint };
-  return known?.(r.id, Number(r.revision)) ?? (JSON.parse(r.record) as StoredToken);
+  const r = row as TokenRow & { id: string };
+  return decode ? decode(r.id, r.record, hash) : (JSON.parse(r.record) as StoredToken);
 }
 
 function parseToken(row: unknown): StoredToken | null {

@@ -148,4 +148,32 @@ describe("RecordInterner: what is derived per record survives cache misses", () 
     expect(changed.policy).not.toBe(first.policy);
     expect(changed.policy.ips).toEqual(["192.0.2.0/24"]);
   });
+
+  it("does not take a revision number for the content: a restored store reuses revisions with other content", async () => {
+    const store = new MemoryStore();
+    const kw = new Keyward({ store, prefix: "acme" });
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    const { intern } = new RecordInterner(16);
+    const active = intern(await store.get(record.id))!;
+    // Another history after a restore: the same revision number, revoked.
+    const revoked = { ...structuredClone(active), revokedAt: active.updatedAt };
+    const kept = intern(revoked)!;
+    expect(kept).not.toBe(active);
+    expect(kept.revokedAt).toBe(active.updatedAt);
+    expect(intern(structuredClone(revoked))).toBe(kept);
+  });
+
+  it("decodes a row's text once, and again when the text differs under the same revision", async () => {
+    const store = new MemoryStore();
+    const kw = new Keyward({ store, prefix: "acme" });
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    const { decode } = new RecordInterner(16);
+    const text = JSON.stringify(await store.get(record.id));
+    const first = decode(record.id, text);
+    expect(decode(record.id, text)).toBe(first);
+    const revoked = decode(record.id, JSON.stringify({ ...first, revokedAt: first.updatedAt }));
+    expect(revoked).not.toBe(first);
+    expect(revoked.revision).toBe(first.revision);
+    expect(revoked.revokedAt).toBe(first.updatedAt);
+  });
 });
