@@ -7,6 +7,8 @@ import { RecordInterner } from "../../src/verify/intern.js";
 
 const make = (maxEntries = 3, ttlMs = 1000, negativeTtlMs = 100) => new LookupCache<string>({ maxEntries, ttlMs, negativeTtlMs });
 
+const T_WALL = Date.UTC(2026, 0, 1);
+
 describe("LookupCache", () => {
   it("expires positive entries after ttlMs and negative ones after negativeTtlMs, counted from the lookup start", () => {
     const c = make();
@@ -16,6 +18,17 @@ describe("LookupCache", () => {
     expect(c.get("n", 99)?.value).toBeNull();
     expect(c.get("n", 100)).toBeUndefined();
     expect(c.get("a", 1000)).toBeUndefined();
+  });
+
+  it("counts ages on the monotonic clock too: a decision clock stepped back does not stretch them", () => {
+    const mono = { t: 0 };
+    const c = new LookupCache<string>({ maxEntries: 3, ttlMs: 1000, negativeTtlMs: 100, clock: () => mono.t });
+    c.set("a", "A", T_WALL, c.generation);
+    // The decision clock stepped back an hour, and goes on from there.
+    mono.t = 999;
+    expect(c.get("a", T_WALL - 3_600_000)?.value).toBe("A");
+    mono.t = 1000;
+    expect(c.get("a", T_WALL - 3_600_000 + 1)).toBeUndefined();
   });
 
   it("evicts the least recently used entry first (second chance)", () => {
