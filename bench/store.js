@@ -72,7 +72,7 @@ async function benchSqlite(dir, synchronous, ms) {
   raw.exec(`PRAGMA busy_timeout = 5000; PRAGMA synchronous = ${synchronous}`);
   // The request path's lookup statement: the token and its owner's account in one (src/sqlite/statements.ts).
   const lookup = raw.prepare(
-    `SELECT t.id, t.revision, t.record, a.record AS account FROM keyward_hashes h
+    `SELECT t.id, t.record, a.record AS account FROM keyward_hashes h
       JOIN keyward_tokens t ON t.id = h.token_id LEFT JOIN keyward_accounts a ON a.owner = t.owner WHERE h.hash = ?`,
   );
   const hashed = hash("sha256", token, "hex");

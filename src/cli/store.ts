@@ -78,6 +78,7 @@ export async function openStore(ctx: CommandContext, options: StoreOpenOptions):
     store,
     prefix: prefixOf(ctx.io),
     env: envOf(ctx.io),
+    ...revocationBoundOf(ctx.io),
     sealingKey: ctx.io.env.KEYWARD_SEALING_KEY || undefined,
     usage: { enabled: false },
     onWarning: () => {},
@@ -137,6 +138,21 @@ function envOf(io: Io): "live" | "test" {
   const env = io.env.KEYWARD_ENV || "live";
   if (env !== "live" && env !== "test") throw new CliError("KEYWARD_ENV must be live or test", EXIT.USAGE);
   return env;
+}
+
+/**
+ * The fleet's `revocationBoundMs`: `$KEYWARD_REVOCATION_BOUND_MS`, default
+ * the library's (10 000). A command does not listen for changes, so it
+ * moves an effective-dated change due sooner than that bound to the bound,
+ * as a server without a change feed does: the servers' bound, not its own,
+ * is how long one of them may serve a cached copy.
+ */
+function revocationBoundOf(io: Io): { revocationBoundMs?: number } {
+  const given = io.env.KEYWARD_REVOCATION_BOUND_MS;
+  if (given === undefined || given === "") return {};
+  const ms = /^\d{1,9}$/.test(given) ? Number(given) : Number.NaN;
+  if (!(ms <= 86_400_000)) throw new CliError("KEYWARD_REVOCATION_BOUND_MS must be a whole number of ms, at most 86400000", EXIT.USAGE);
+  return { revocationBoundMs: ms };
 }
 
 /** Runs `fn` with the opened store and closes it, whatever happens. */

@@ -69,8 +69,11 @@ export interface PostgresStoreOptions {
   migrate?: boolean;
   /**
    * LISTEN/NOTIFY change feed (default true): every committed insert, update
-   * and revoke, in any process, drops the token from every cache at once.
-   * Holds one pooled connection for as long as the store is open.
+   * and revoke, in any process, drops the token from this process's caches
+   * at once. Holds one pooled connection for as long as the store is open.
+   * With false, this process does not LISTEN (its caches rely on
+   * `revocationBoundMs`), and its writes are still announced to the
+   * processes that do (a CLI, a job).
    */
   changeFeed?: boolean;
   /** First reconnect delay of the LISTEN connection, ms (default 100); doubles per failure up to `reconnectMaxMs`. */
@@ -283,9 +286,11 @@ export class PostgresStore implements TokenStore {
     }
   }
 
-  /** The change's NOTIFY payloads (none without a change feed), and its local announcement after commit. */
+  /**
+   * The change's NOTIFY payloads, sent whether or not this store listens
+   * (the other processes do), and its local announcement after commit.
+   */
   #announce(event: ChangeEvent): { payloads: string[]; after: () => void } {
-    if (!this.#listener) return { payloads: [], after: () => {} };
     return { payloads: changePayloads(this.#source, event), after: () => this.#emit(event) };
   }
 

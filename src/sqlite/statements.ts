@@ -8,11 +8,11 @@ const sql = (t: TableNames) => ({
   commit: "COMMIT",
   rollback: "ROLLBACK",
   tokenExists: `SELECT 1 AS x FROM ${t.tokens} WHERE id = ?`,
-  tokenById: `SELECT id, revision, record FROM ${t.tokens} WHERE id = ?`,
+  tokenById: `SELECT id, record FROM ${t.tokens} WHERE id = ?`,
   // The hot path: the primary key of hashes, then the primary key of tokens.
   tokenByHash: `SELECT t.record FROM ${t.hashes} h JOIN ${t.tokens} t ON t.id = h.token_id WHERE h.hash = ?`,
   // The request path's lookup: the token, and its owner's account with it (one statement, not two).
-  tokenAndAccountByHash: `SELECT t.id, t.revision, t.record, a.record AS account FROM ${t.hashes} h
+  tokenAndAccountByHash: `SELECT t.id, t.record, a.record AS account FROM ${t.hashes} h
     JOIN ${t.tokens} t ON t.id = h.token_id LEFT JOIN ${t.accounts} a ON a.owner = t.owner WHERE h.hash = ?`,
   insertToken: `INSERT INTO ${t.tokens} (id, owner, created_at, revision, record) VALUES (?, ?, ?, ?, ?)`,
   updateToken: `UPDATE ${t.tokens} SET owner = ?, created_at = ?, revision = ?, record = ? WHERE id = ?`,

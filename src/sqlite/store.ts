@@ -59,7 +59,7 @@ import type {
   TokenStore,
   UsageQuery,
 } from "../store/types.js";
-import { type KnownRecord, SHARED_READS, type SharedReads } from "../store/shared-reads.js";
+import { type DecodeRecord, SHARED_READS, type SharedReads } from "../store/shared-reads.js";
 import { isBusy, type SqliteDatabase, type SqliteStatement, type SqliteValue } from "./driver.js";
 import { prepareStatements, type Statements } from "./statements.js";
 
@@ -74,8 +74,21 @@ export interface SqliteStoreOptions {
    * power loss, and much slower (see docs/benchmarks.md).
    */
   synchronous?: "NORMAL" | "FULL";
-  /** How long SQLite waits for another process's write lock, ms (default 5 000). */
+  /**
+   * How long an admin write (`insert`, `update`, `revoke`, accounts,
+   * credits, billing…) waits for another process's write lock, ms (default
+   * 5 000). A wait blocks the whole process (the driver is synchronous).
+   */
   busyTimeoutMs?: number;
+  /**
+   * How long a call of the request path waits for another process's write
+   * lock, ms (default 100): lookups, `meter`, `rememberNonce`, and the writes
+   * of the usage flush and the anomaly detector. A wait blocks the whole
+   * process, every other request with it; past this the call fails
+   * (`STORE_UNAVAILABLE`: the request is denied, usage events stay queued
+   * for the next flush). Keep it well below `lookupTimeoutMs`.
+   */
+  requestBusyTimeoutMs?: number;
   /** Run pending migrations when the store is created (default true). When false, an outdated schema throws. */
   migrate?: boolean;
 }
@@ -83,7 +96,11 @@ export interface SqliteStoreOptions {
 /** SQLite in keyward's schema. */
 export const SQLITE_DIALECT: SqlDialect = { int: "INTEGER", keyTable: " WITHOUT ROWID" };
 
-/** Transactions retried on SQLITE_BUSY after the busy timeout, before answering STORE_UNAVAILABLE. */
+/**
+ * Transactions retried on SQLITE_BUSY, before answering STORE_UNAVAILABLE:
+ * an admin write after each busy timeout; a call of the request path only
+ * while within its own (a busy answered at once, as a stale snapshot gets).
+ */
 const BUSY_RETRIES = 3;
 /** Expired nonces deleted per purge; a purge runs every PURGE_EVERY nonce calls. */
 const PURGE_BATCH = 64;
@@ -167,12 +184,15 @@ function transaction<T>(tx: TransactionControl, body: () => T): T {
   }
 }
 
-function withBusyRetry<T>(body: () => T): T {
+/** Runs `body`, again on SQLITE_BUSY (up to BUSY_RETRIES times), while less than `budgetMs` has passed. */
+function withBusyRetry<T>(body: () => T, budgetMs = Number.POSITIVE_INFINITY): T {
+  const start = budgetMs === Number.POSITIVE_INFINITY ? 0 : performance.now();
   for (let attempt = 0; ; attempt++) {
     try {
       return body();
     } catch (err) {
       if (attempt >= BUSY_RETRIES || err instanceof KeywardError || !isBusy(err)) throw err;
+      if (start !== 0 && performance.now() - start >= budgetMs) throw err;
     }
   }
 }
@@ -197,6 +217,11 @@ export class SqliteStore implements TokenStore {
   readonly #t: TableNames;
   #s!: Statements;
   readonly #ownsDb: boolean;
+  /** The request path's busy timeout, ms: the connection's, but while an admin write runs. */
+  readonly #requestWaitMs: number;
+  /** `PRAGMA busy_timeout` for an admin write, and back for the request path. */
+  #adminWait!: SqliteStatement;
+  #requestWait!: SqliteStatement;
   #nonceCalls = 0;
   readonly #control: TransactionControl = {
     begin: () => this.#s.begin.run(),
@@ -207,11 +232,12 @@ export class SqliteStore implements TokenStore {
   /** @internal Use {@link sqliteStore}. */
   constructor(db: SqliteDatabase, options: SqliteStoreOptions, ownsDb: boolean) {
     const prefix = checkTablePrefix(options.tablePrefix);
-    const { synchronous = "NORMAL", busyTimeoutMs = 5_000, migrate: runMigrations = true } = options;
+    const { synchronous = "NORMAL", busyTimeoutMs = 5_000, requestBusyTimeoutMs = 100, migrate: runMigrations = true } = options;
     if (synchronous !== "NORMAL" && synchronous !== "FULL") throw new ConfigError("synchronous", 'must be "NORMAL" or "FULL"');
-    if (!Number.isSafeInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
-      throw new ConfigError("busyTimeoutMs", "must be a non-negative integer");
+    for (const [name, ms] of [["busyTimeoutMs", busyTimeoutMs], ["requestBusyTimeoutMs", requestBusyTimeoutMs]] as const) {
+      if (!Number.isSafeInteger(ms) || ms < 0) throw new ConfigError(name, "must be a non-negative integer");
     }
+    this.#requestWaitMs = requestBusyTimeoutMs;
     if (typeof runMigrations !== "boolean") throw new ConfigError("migrate", "must be a boolean");
     this.#db = db;
     this.#ownsDb = ownsDb;
@@ -225,6 +251,9 @@ export class SqliteStore implements TokenStore {
         throw new StoreUnavailableError(`database schema version ${version}, expected ${SCHEMA_VERSION}: run migrate()`);
       }
       this.#s = prepareStatements(db, this.#t);
+      this.#adminWait = db.prepare(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
+      this.#requestWait = db.prepare(`PRAGMA busy_timeout = ${requestBusyTimeoutMs}`);
+      this.#requestWait.run();
     } catch (err) {
       if (err instanceof KeywardError) throw err;
       const { code, errcode } = (err ?? {}) as { code?: unknown; errcode?: unknown };
@@ -242,17 +271,27 @@ export class SqliteStore implements TokenStore {
     return exists ? currentVersion(this.#db, this.#t) : 0;
   }
 
+  /** An admin write: a transaction that waits up to `busyTimeoutMs` for the write lock, retried. */
   #tx<T>(body: () => T): Promise<T> {
+    this.#adminWait.run();
     try {
       return Promise.resolve(withBusyRetry(() => transaction(this.#control, body)));
     } catch (err) {
       return Promise.reject(err);
+    } finally {
+      this.#requestWait.run();
     }
   }
 
+  /** A transaction of the request path: within `requestBusyTimeoutMs`. */
+  #quickTx<T>(body: () => T): Promise<T> {
+    return this.#read(() => transaction(this.#control, body));
+  }
+
+  /** A read, or a write of one statement, of the request path: within `requestBusyTimeoutMs`. */
   #read<T>(body: () => T): Promise<T> {
     try {
-      return Promise.resolve(withBusyRetry(body));
+      return Promise.resolve(withBusyRetry(body, this.#requestWaitMs));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -314,8 +353,8 @@ export class SqliteStore implements TokenStore {
 
   /**
    * @internal The verifier's reads: the same statements, answered at once
-   * (the driver is synchronous), and a record the verifier already holds at
-   * this revision is not decoded again. Null when a subclass overrides a read.
+   * (the driver is synchronous), each row's text decoded by the verifier's
+   * `decode`, which does not decode again a text it has decoded before. Null when a subclass overrides a read.
    */
   [SHARED_READS](): SharedReads | null {
     const own = SqliteStore.prototype;
@@ -327,23 +366,24 @@ export class SqliteStore implements TokenStore {
     const forget = () => {
       read = null;
     };
+    const wait = this.#requestWaitMs;
     return {
-      findByHash: (hash, known) =>
+      findByHash: (hash, decode) =>
         withBusyRetry(() => {
           const row = this.#s.tokenAndAccountByHash.get(hash) as (TokenRow & { account: string | null }) | undefined;
-          const token = reuseOrParse(row, known);
+          const token = decodeToken(row, decode, hash);
           if (token !== null) {
             if (read === null) queueMicrotask(forget);
             read = { owner: token.owner, account: row!.account };
           }
           return token;
-        }),
-      get: (id, known) => withBusyRetry(() => reuseOrParse(this.#s.tokenById.get(id), known)),
+        }, wait),
+      get: (id, decode) => withBusyRetry(() => decodeToken(this.#s.tokenById.get(id), decode), wait),
       getAccount: (owner) => {
         const r = read;
         read = null;
         if (r !== null && r.owner === owner) return r.account === null ? null : (JSON.parse(r.account) as StoredAccount);
-        return withBusyRetry(() => parseAccount(this.#s.accountOf.get(owner)));
+        return withBusyRetry(() => parseAccount(this.#s.accountOf.get(owner)), wait);
       },
     };
   }
@@ -442,7 +482,7 @@ export class SqliteStore implements TokenStore {
     if (!acct && !request.rateLimit && !rateLimits?.length && policy && policy.refill === null && !policy.reset && request.cost > 0) {
       return this.#read(() => this.#spendFlat(creditKey, request.cost, policy.limit, now));
     }
-    return this.#tx(() => {
+    return this.#quickTx(() => {
       const s = this.#s;
       const rate = request.rateLimit ? rateState(s.rateOf.get(id)) : null;
       const credits = request.credits ? creditState(s.creditsOf.get(creditKey)) : null;
@@ -526,7 +566,7 @@ export class SqliteStore implements TokenStore {
     addUsage(sums, events);
     const { rows, lastUsed } = analyticsOf(events);
     const billing = billingRowsOf(events);
-    return this.#tx(() => {
+    return this.#quickTx(() => {
       const s = this.#s;
       for (const [id, hours] of sums) for (const [hour, c] of hours) s.addUsage.run(id, hour, c.allowed, c.denied, c.credits);
       for (const r of rows) s.addUsageRow.run(r.tokenId, r.owner, r.minute, r.scope, r.code, r.requests, r.credits);
@@ -592,7 +632,7 @@ export class SqliteStore implements TokenStore {
 
   touchSeen(entries: readonly SeenEntry[], maxPerToken: number): Promise<(number | null)[]> {
     const s = this.#s;
-    return this.#tx(() =>
+    return this.#quickTx(() =>
       entries.map((e) => {
         const row = s.seenOf.get(e.tokenId, e.kind, e.value) as { seen_at: number | bigint } | undefined;
         s.touchSeen.run(e.tokenId, e.kind, e.value, e.at);
@@ -648,11 +688,11 @@ function parseAccount(row: unknown): StoredAccount | null {
   return row ? (JSON.parse((row as TokenRow).record) as StoredAccount) : null;
 }
 
-/** The record of a token row: the caller's own object at that id and revision, else decoded. */
-function reuseOrParse(row: unknown, known: KnownRecord | undefined): StoredToken | null {
+/** The record of a token row, decoded by the caller's `decode` when given. */
+function decodeToken(row: unknown, decode: DecodeRecord | undefined, hash?: string): StoredToken | null {
   if (!row) return null;
-  const r = row as TokenRow & { id: string; revision: number | bigint };
-  return known?.(r.id, Number(r.revision)) ?? (JSON.parse(r.record) as StoredToken);
+  const r = row as TokenRow & { id: string };
+  return decode ? decode(r.id, r.record, hash) : (JSON.parse(r.record) as StoredToken);
 }
 
 function parseToken(row: unknown): StoredToken | null {

@@ -2,7 +2,8 @@
 // in this process as deeply frozen objects can hand those very objects to
 // the verifier (which never mutates a record), and answer at once: no clone,
 // no promise; a store with a synchronous driver (SQLite) answers at once too,
-// and decodes a record only when the verifier does not hold its revision.
+// and hands a row's JSON text to the verifier, which decodes it only when it
+// does not hold a record decoded from that very text.
 // Not part of the store contract: the contract's reads return copies the
 // caller owns.
 import type { StoredAccount } from "../model/account.js";
@@ -12,11 +13,13 @@ import type { StoredToken } from "../model/types.js";
 export const SHARED_READS: unique symbol = Symbol("keyward.sharedReads");
 
 /**
- * @internal The record the caller already holds for this id and revision,
- * if any: a store that would have to decode the record may return it instead
- * (every write increments the revision, so the content is the same).
+ * @internal The caller's decoder of a token row's JSON `text` (found under
+ * `hash`, when looked up by hash): a store that would have to decode the
+ * record calls it instead, and the caller may answer an object it already
+ * holds, decoded from the same text. Not by revision: a store restored from
+ * a backup reuses revision numbers with other content.
  */
-export type KnownRecord = (id: string, revision: number) => StoredToken | undefined;
+export type DecodeRecord = (id: string, text: string, hash?: string) => StoredToken;
 
 /**
  * @internal Reads that return, at once, the store's own frozen objects or
@@ -24,8 +27,8 @@ export type KnownRecord = (id: string, revision: number) => StoredToken | undefi
  * exactly as `findByHash`, `get` and `getAccount` would.
  */
 export interface SharedReads {
-  findByHash(hash: string, known?: KnownRecord): StoredToken | null;
-  get(id: string, known?: KnownRecord): StoredToken | null;
+  findByHash(hash: string, decode?: DecodeRecord): StoredToken | null;
+  get(id: string, decode?: DecodeRecord): StoredToken | null;
   getAccount(owner: string): StoredAccount | null;
 }
 

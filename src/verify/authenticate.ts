@@ -63,15 +63,15 @@ export class Authenticator {
     this.#detector = detector;
     this.#urlMarkers = config.prefixes.map((p) => `${p}_`);
     const store = config.store;
-    const { intern, known } = new RecordInterner(config.cache.maxEntries || 1024);
+    const { intern, decode } = new RecordInterner(config.cache.maxEntries || 1024);
     // A store that keeps frozen records in this process answers at once, without a copy.
     const shared = sharedReadsOf(store.adapter);
     this.#byHash = new SharedLookup(
       bounds,
-      shared ? (hash) => intern(shared.findByHash(hash, known), hash) : (hash) => store.findByHash(hash).then((t) => intern(t, hash)),
+      shared ? (hash) => intern(shared.findByHash(hash, decode), hash) : (hash) => store.findByHash(hash).then((t) => intern(t, hash)),
       config.lookupTimeoutMs,
     );
-    this.#byId = new SharedLookup(bounds, shared ? (id) => intern(shared.get(id, known)) : (id) => store.get(id).then(intern), config.lookupTimeoutMs);
+    this.#byId = new SharedLookup(bounds, shared ? (id) => intern(shared.get(id, decode)) : (id) => store.get(id).then(intern), config.lookupTimeoutMs);
     const sig = config.signatures;
     this.#signatureOptions = {
       maxAgeSec: sig.maxAgeSec,

@@ -1,14 +1,42 @@
 // The lookup cache of the request path: positive and negative entries,
 // bounded in size and in age (never older than the revocation bound).
 // Invalidated by the store's change feed and by this instance's own writes.
+//
+// Ages count on two clocks, and an entry is dropped when either says it is
+// too old: the monotonic clock, which a wall clock stepped back (NTP, a VM
+// resumed) cannot stretch, and the decision clock (`now`, Date.now by
+// default), so that a clock injected to drive time in tests expires entries
+// too. A wall clock stepped forward only expires entries early.
 import { PartedMap } from "../lib/parted-map.js";
-import { Deadlines, Waiting } from "./deadlines.js";
+import { clock, Deadlines, Waiting } from "./deadlines.js";
+
+/**
+ * The monotonic time of a decision made at `now`: read once per value of
+ * `now`, so that the caches of one check, and the checks of one millisecond
+ * of Date.now, share a reading (a clock read costs as much as a cache hit's
+ * other work). A reading is reused only while `now` keeps that value: stale
+ * by under a millisecond, unless a clock stepped back lands on exactly that
+ * millisecond again, and then until its next one.
+ */
+let readFor = Number.NaN;
+let readBy: (() => number) | null = null;
+let reading = 0;
+function monotonicAt(now: number, read: () => number): number {
+  if (now !== readFor || read !== readBy) {
+    readFor = now;
+    readBy = read;
+    reading = read();
+  }
+  return reading;
+}
 
 /** A cached lookup: the value, or null for "no such token". */
 export interface CacheEntry<V> {
   value: V | null;
-  /** Epoch ms after which the entry must not be used. */
+  /** Time of the decision clock (epoch ms) after which the entry must not be used. */
   expiresAt: number;
+  /** Time of the monotonic clock after which the entry must not be used. */
+  until: number;
   /** Second-chance bit: set on every hit, cleared when eviction passes over it. */
   hit: boolean;
 }
@@ -23,6 +51,7 @@ class Slot<V> implements CacheEntry<V> {
     readonly key: string,
     public value: V | null,
     public expiresAt: number,
+    public until: number,
     public hit: boolean,
     /** Index in the ring, so a deletion frees its slot in O(1). */
     readonly index: number,
@@ -37,6 +66,8 @@ export interface LookupCacheOptions {
   ttlMs: number;
   /** Age limit of a negative entry, ms (at most `ttlMs`). */
   negativeTtlMs: number;
+  /** @internal The monotonic clock (default `performance.now`); tests drive it. */
+  clock?: () => number;
 }
 
 /**
@@ -64,6 +95,7 @@ export class LookupCache<V> {
   readonly #ring: (Slot<V> | undefined)[] = [];
   readonly #free: number[] = [];
   readonly #opts: LookupCacheOptions;
+  readonly #clock: () => number;
   #hand = 0;
   #generation = 0;
   /** Slots inspected by eviction since creation (for tests and benchmarks). */
@@ -71,14 +103,20 @@ export class LookupCache<V> {
 
   constructor(options: LookupCacheOptions) {
     this.#opts = options;
+    this.#clock = options.clock ?? clock;
     this.#map = new PartedMap(options.maxEntries);
   }
 
-  /** The fresh entry for `key` at `now`, or undefined (an expired entry is dropped). */
+  /** The monotonic clock's time of a decision made at `now`. */
+  clockAt(now: number): number {
+    return monotonicAt(now, this.#clock);
+  }
+
+  /** The fresh entry for `key` at `now` (decision clock), or undefined (an expired entry is dropped). */
   get(key: string, now: number): CacheEntry<V> | undefined {
     const e = this.#map.get(key);
     if (e === undefined) return undefined;
-    if (e.expiresAt <= now) {
+    if (e.expiresAt <= now || e.until <= monotonicAt(now, this.#clock)) {
       this.#drop(e);
       return undefined;
     }
@@ -92,24 +130,28 @@ export class LookupCache<V> {
   }
 
   /**
-   * Caches `value` as looked up at `fetchedAt` (the time the lookup started,
-   * so its age counts the lookup itself), unless the cache was invalidated
-   * since `generation`.
+   * Caches `value` as looked up at `fetchedAt` on the decision clock and
+   * `startedAt` on the monotonic one (the time the lookup started, so its
+   * age counts the lookup itself), unless the cache was invalidated since
+   * `generation`. An entry from a lookup that started later, by either
+   * clock, is kept.
    */
-  set(key: string, value: V | null, fetchedAt: number, generation: number): void {
+  set(key: string, value: V | null, fetchedAt: number, generation: number, startedAt = monotonicAt(fetchedAt, this.#clock)): void {
     const { maxEntries, ttlMs, negativeTtlMs } = this.#opts;
     const ttl = value === null ? negativeTtlMs : ttlMs;
     if (generation !== this.#generation || maxEntries === 0 || ttl <= 0) return;
     const existing = this.#map.get(key);
     if (existing !== undefined) {
-      if (existing.expiresAt - (existing.value === null ? negativeTtlMs : ttlMs) > fetchedAt) return;
+      const age = existing.value === null ? negativeTtlMs : ttlMs;
+      if (existing.expiresAt - age > fetchedAt || existing.until - age > startedAt) return;
       existing.value = value;
       existing.expiresAt = fetchedAt + ttl;
+      existing.until = startedAt + ttl;
       existing.hit = false;
       return;
     }
     const index = this.#free.pop() ?? (this.#ring.length < maxEntries ? this.#ring.length : this.#evict());
-    const slot = new Slot(key, value, fetchedAt + ttl, false, index);
+    const slot = new Slot(key, value, fetchedAt + ttl, startedAt + ttl, false, index);
     this.#ring[index] = slot;
     this.#map.set(key, slot);
   }
@@ -174,6 +216,8 @@ class InFlight<V> extends Waiting {
 
   constructor(
     readonly key: string,
+    /** When it started, on the decision clock and on the monotonic one. */
+    readonly fetchedAt: number,
     readonly startedAt: number,
   ) {
     super();
@@ -224,7 +268,10 @@ export class SharedLookup<V> {
    */
   fetch(key: string, now: number): V | null | Promise<V | null> {
     const pending = this.#inflight.get(key);
-    if (pending !== undefined && now - pending.startedAt <= JOIN_WINDOW_MS) return pending.promise;
+    const startedAt = this.#cache.clockAt(now);
+    if (pending !== undefined && now - pending.fetchedAt <= JOIN_WINDOW_MS && startedAt - pending.startedAt <= JOIN_WINDOW_MS) {
+      return pending.promise;
+    }
     const generation = this.#cache.generation;
     let loaded: Loaded<V>;
     try {
@@ -233,16 +280,16 @@ export class SharedLookup<V> {
       return Promise.reject(err);
     }
     if (!isThenable(loaded)) {
-      this.#cache.set(key, loaded, now, generation);
+      this.#cache.set(key, loaded, now, generation, startedAt);
       return loaded;
     }
-    const entry = new InFlight<V>(key, now);
+    const entry = new InFlight<V>(key, now, startedAt);
     this.#inflight.set(key, entry);
     this.#deadlines.add(entry);
     loaded.then(
       (found) => {
         if (!this.#settle(entry)) return;
-        this.#cache.set(key, found, now, generation);
+        this.#cache.set(key, found, now, generation, startedAt);
         entry.resolve(found);
       },
       (err: unknown) => {

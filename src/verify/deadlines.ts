@@ -27,8 +27,12 @@ class Raced<R> extends Waiting {
   }
 }
 
-/** Monotonic ms for deadlines (the wall clock where there is no `performance`). */
-const clock: () => number =
+/**
+ * Monotonic ms, for deadlines and the ages of cached entries (the wall clock
+ * where there is no `performance`): a wall clock stepped back (NTP, a VM
+ * resumed) does not stretch them.
+ */
+export const clock: () => number =
   typeof globalThis.performance?.now === "function" ? () => globalThis.performance.now() : () => Date.now();
 
 type Timer = ReturnType<typeof setTimeout>;

@@ -24,6 +24,21 @@ const curl = await promisify(execFile)("/bin/sh", ["-c", "command -v curl"]).the
 );
 
 describe("keyward CLI: token lifecycle", () => {
+  it("moves a cutover due sooner than the fleet's bound (KEYWARD_REVOCATION_BOUND_MS) to it; a bad bound is a usage error", () => {
+    cli("init");
+    const { record } = JSON.parse(cli("create", "--owner", "acct_bound", "--scope", "premium:read", "--json").stdout);
+    const before = Date.now();
+    const env = { KEYWARD_PREFIX: "acme", KEYWARD_REVOCATION_BOUND_MS: "60000" };
+    const r = cli.run(["update", record.id, "--scope", "core:read", "--effective-at", "+1s", "--json"], { env });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).scheduled[0].effectiveAt).toBeGreaterThanOrEqual(before + 60_000);
+    for (const bad of ["-1", "10s", "1e3", "86400001"]) {
+      const refused = cli.run(["update", record.id, "--name", "x"], { env: { ...env, KEYWARD_REVOCATION_BOUND_MS: bad } });
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain("KEYWARD_REVOCATION_BOUND_MS");
+    }
+  });
+
   it("create with named pools, a daily reset and several rate limits; show lists them", () => {
     cli("init");
     const created = cli("create", "--owner", "acct_p", "--credits", "100", "--reset", "day", "--pool", "premium=5/month", "--pool", "batch=50",

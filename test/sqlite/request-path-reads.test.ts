@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DatabaseSync } from "node:sqlite";
+import { backup, DatabaseSync } from "node:sqlite";
 import { Keyward } from "keyward";
 import { sqliteStore } from "keyward/sqlite";
 import { afterAll, describe, expect, it } from "vitest";
@@ -27,6 +27,25 @@ describe("SQLite reads on the request path", () => {
     expect(await kw.check({ token, scope: "premium:read" })).toMatchObject({ ok: false, code: "SCOPE_DENIED" });
     await other.accounts.set("acct_1", { ceiling: ["core:read", "premium:*"] });
     expect((await kw.check({ token, scope: "premium:read" })).ok).toBe(true);
+  });
+
+  it("after a restore from a backup, a revocation that reuses a revision number is seen within the bound", async () => {
+    const path = file();
+    const saved = file();
+    const admin = new Keyward({ store: sqliteStore(path), prefix: "acme", usage: { enabled: false } });
+    const { token, record } = await admin.tokens.create({ owner: "acct_1", kind: "secret" });
+    const live = new DatabaseSync(path);
+    await backup(live, saved); // the backup holds revision 1
+    await admin.tokens.update(record.id, { name: "renamed" }); // revision 2, active
+    const verifier = new Keyward({ store: sqliteStore(path), prefix: "acme", revocationBoundMs: 100, usage: { enabled: false } });
+    expect((await verifier.check({ token })).ok).toBe(true); // holds revision 2
+    // Restore in place (the backup API, as sqlite3 .restore does): back to revision 1.
+    await backup(new DatabaseSync(saved), path);
+    const revoked = await admin.tokens.revoke(record.id);
+    expect(revoked.revision).toBe(2);
+    await new Promise((r) => setTimeout(r, 150));
+    expect((await verifier.check({ token })).code).toBe("TOKEN_REVOKED");
+    live.close();
   });
 
   it("an account read with a token is forgotten at the end of the run", async () => {

@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { guardStore, Keyward, StoreUnavailableError } from "keyward";
+import { Worker } from "node:worker_threads";
+import { guardStore, hashToken, Keyward, StoreUnavailableError } from "keyward";
 import { migrate, SCHEMA_VERSION, type SqliteStore, sqliteStore } from "keyward/sqlite";
 import { describeTokenStore, makeAuditEntry, makeStoredToken } from "keyward/testing";
 import { afterAll, describe, expect, it } from "vitest";
@@ -25,11 +26,11 @@ describeTokenStore(
 );
 
 describe("sqliteStore", () => {
-  it("sets WAL, the busy timeout and synchronous", () => {
+  it("sets WAL, the busy timeout (the request path's, between admin writes) and synchronous", () => {
     const db = new DatabaseSync(file());
-    sqliteStore(db, { busyTimeoutMs: 1234, synchronous: "FULL" });
+    sqliteStore(db, { busyTimeoutMs: 1234, requestBusyTimeoutMs: 56, synchronous: "FULL" });
     expect(db.prepare("PRAGMA journal_mode").get()).toEqual({ journal_mode: "wal" });
-    expect(db.prepare("PRAGMA busy_timeout").get()).toMatchObject({ timeout: 1234 });
+    expect(db.prepare("PRAGMA busy_timeout").get()).toMatchObject({ timeout: 56 });
     expect(db.prepare("PRAGMA synchronous").get()).toEqual({ synchronous: 2 });
   });
 
@@ -199,7 +200,64 @@ describe("SqliteStore decides like MemoryStore with pools", () => {
   });
 });
 
+/** Another connection, in a worker thread, holding the write lock of `path` until `release()`. */
+async function holdWriteLock(path: string): Promise<{ release: () => Promise<void> }> {
+  const worker = new Worker(
+    `const { parentPort, workerData } = require("node:worker_threads");
+     const { DatabaseSync } = require("node:sqlite");
+     const db = new DatabaseSync(workerData);
+     db.exec("BEGIN IMMEDIATE");
+     parentPort.postMessage("locked");
+     parentPort.once("message", () => { db.exec("ROLLBACK"); db.close(); parentPort.postMessage("released"); });`,
+    { eval: true, workerData: path },
+  );
+  const next = () => new Promise<void>((resolve, reject) => {
+    worker.once("message", () => resolve());
+    worker.once("error", reject);
+  });
+  await next();
+  return {
+    release: async () => {
+      const released = next();
+      worker.postMessage("release");
+      await released;
+      await worker.terminate();
+    },
+  };
+}
+
 describe("SQLite locks", () => {
+  it("a write lock held elsewhere fails a metered check within the request path's wait, and holds up no other request for longer", async () => {
+    const path = file();
+    const store = sqliteStore(path); // admin writes wait 5 s, the request path 100 ms
+    const kw = new Keyward({ store, prefix: "acme", usage: { flushIntervalMs: 60_000 } });
+    const { token: metered } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 100 } });
+    const { token: plain } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    expect((await kw.check({ token: plain })).ok).toBe(true); // cached
+    const lock = await holdWriteLock(path);
+    try {
+      // Both asked at once: a wait blocks the process, so the cached check waits for the metered one.
+      const started = performance.now();
+      const [m, p] = await Promise.all([kw.check({ token: metered }), kw.check({ token: plain })]);
+      const elapsed = performance.now() - started;
+      expect(m).toMatchObject({ ok: false, code: "STORE_UNAVAILABLE" });
+      expect(p.ok).toBe(true);
+      // 100 ms, retried only within it; before, 5 s × 4 (a generous bound between the two).
+      expect(elapsed).toBeLessThan(2_000);
+      // The usage flush fails the same way, and keeps its events for the next one.
+      const flushStart = performance.now();
+      await kw.flush();
+      expect(performance.now() - flushStart).toBeLessThan(2_000);
+    } finally {
+      await lock.release();
+    }
+    await kw.flush();
+    const usage = await store.getUsage((await store.findByHash(hashToken(plain)))!.id, { from: 0, to: Date.now() + 3_600_000, granularity: "day" });
+    expect(usage.reduce((s, b) => s + b.allowed, 0)).toBe(2);
+    expect(await kw.check({ token: metered })).toMatchObject({ ok: true, remaining: 99 });
+  });
+
+
   it("a write lock held by another connection past the busy timeout answers STORE_UNAVAILABLE, never an allow; then service resumes", async () => {
     const path = file();
     const store = sqliteStore(path, { busyTimeoutMs: 20 });

@@ -7,6 +7,8 @@ import { RecordInterner } from "../../src/verify/intern.js";
 
 const make = (maxEntries = 3, ttlMs = 1000, negativeTtlMs = 100) => new LookupCache<string>({ maxEntries, ttlMs, negativeTtlMs });
 
+const T_WALL = Date.UTC(2026, 0, 1);
+
 describe("LookupCache", () => {
   it("expires positive entries after ttlMs and negative ones after negativeTtlMs, counted from the lookup start", () => {
     const c = make();
@@ -16,6 +18,17 @@ describe("LookupCache", () => {
     expect(c.get("n", 99)?.value).toBeNull();
     expect(c.get("n", 100)).toBeUndefined();
     expect(c.get("a", 1000)).toBeUndefined();
+  });
+
+  it("counts ages on the monotonic clock too: a decision clock stepped back does not stretch them", () => {
+    const mono = { t: 0 };
+    const c = new LookupCache<string>({ maxEntries: 3, ttlMs: 1000, negativeTtlMs: 100, clock: () => mono.t });
+    c.set("a", "A", T_WALL, c.generation);
+    // The decision clock stepped back an hour, and goes on from there.
+    mono.t = 999;
+    expect(c.get("a", T_WALL - 3_600_000)?.value).toBe("A");
+    mono.t = 1000;
+    expect(c.get("a", T_WALL - 3_600_000 + 1)).toBeUndefined();
   });
 
   it("evicts the least recently used entry first (second chance)", () => {
@@ -147,5 +160,33 @@ describe("RecordInterner: what is derived per record survives cache misses", () 
     const changed = intern(await store.get(a.record.id))!;
     expect(changed.policy).not.toBe(first.policy);
     expect(changed.policy.ips).toEqual(["192.0.2.0/24"]);
+  });
+
+  it("does not take a revision number for the content: a restored store reuses revisions with other content", async () => {
+    const store = new MemoryStore();
+    const kw = new Keyward({ store, prefix: "acme" });
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    const { intern } = new RecordInterner(16);
+    const active = intern(await store.get(record.id))!;
+    // Another history after a restore: the same revision number, revoked.
+    const revoked = { ...structuredClone(active), revokedAt: active.updatedAt };
+    const kept = intern(revoked)!;
+    expect(kept).not.toBe(active);
+    expect(kept.revokedAt).toBe(active.updatedAt);
+    expect(intern(structuredClone(revoked))).toBe(kept);
+  });
+
+  it("decodes a row's text once, and again when the text differs under the same revision", async () => {
+    const store = new MemoryStore();
+    const kw = new Keyward({ store, prefix: "acme" });
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    const { decode } = new RecordInterner(16);
+    const text = JSON.stringify(await store.get(record.id));
+    const first = decode(record.id, text);
+    expect(decode(record.id, text)).toBe(first);
+    const revoked = decode(record.id, JSON.stringify({ ...first, revokedAt: first.updatedAt }));
+    expect(revoked).not.toBe(first);
+    expect(revoked.revision).toBe(first.revision);
+    expect(revoked.revokedAt).toBe(first.updatedAt);
   });
 });

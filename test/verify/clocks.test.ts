@@ -28,6 +28,19 @@ describe("clock skew", () => {
     });
   }
 
+  it("a wall clock stepped back does not keep a revoked token in the cache past the bound", async () => {
+    const store = new MemoryStore({ changeFeed: false });
+    const clock = { now: T0 };
+    const admin = new Keyward({ store, prefix: "acme", now: () => clock.now });
+    const server = new Keyward({ store, prefix: "acme", now: () => clock.now, revocationBoundMs: 100 });
+    const { token, record } = await admin.tokens.create({ owner: "o", kind: "secret" });
+    expect((await server.check({ token })).ok).toBe(true); // cached
+    clock.now -= 3_600_000; // NTP steps the clock back an hour
+    await admin.tokens.revoke(record.id);
+    await new Promise((r) => setTimeout(r, 150)); // the bound passes on the monotonic clock
+    expect((await server.check({ token })).code).toBe("TOKEN_REVOKED");
+  });
+
   it("an expiry set to the writer's now does not come back to life on a slow clock", async () => {
     const { fast, slow, clock } = fleet();
     const { token, record } = await fast.tokens.create({ owner: "o", kind: "secret" });
