@@ -8,7 +8,11 @@ const [mode, path, arg = ""] = process.argv.slice(2);
 const out = (v: unknown) => process.stdout.write(`${JSON.stringify(v)}\n`);
 
 async function main(): Promise<void> {
-  const store = sqliteStore(path!);
+  // These processes test atomicity and propagation under deliberate contention
+  // (thousands of writes at once on a busy machine), not the bound on a lock
+  // wait (test/sqlite/store.test.ts): a request-path call waits as long as an
+  // admin write, so a call starved for 100 ms is not a spurious failure here.
+  const store = sqliteStore(path!, { requestBusyTimeoutMs: 5_000 });
   switch (mode) {
     case "credits": {
       out(await raceCredits(store, arg));

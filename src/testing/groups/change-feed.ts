@@ -6,6 +6,20 @@ import { makeStoredToken, randomHash } from "../fixtures.js";
 import { type SuiteContext, sleep, T, waitFor } from "../suite.js";
 
 /** Registers the "changeFeed" tests; `ctx.store` is the store of the running test. */
+/**
+ * A listener on the feed and a token inserted after it, with one previous
+ * hash, once its insert was announced (the store's feed must be on).
+ */
+async function subscribedToNewToken(ctx: SuiteContext) {
+  const events: ChangeEvent[] = [];
+  const off = ctx.store.subscribe!((e) => events.push(e));
+  const prev = randomHash();
+  const t = makeStoredToken({ previous: [{ hash: prev, expiresAt: T + 60_000 }] });
+  await ctx.store.insert(t);
+  await waitFor(() => events.some((e) => e.tokenId === t.id));
+  return { events, off, t, prev };
+}
+
 export function changeFeedGroup(ctx: SuiteContext): void {
     it("announces the capability consistently", async () => {
       expect(typeof ctx.store.capabilities.changeFeed).toBe("boolean");
@@ -38,12 +52,7 @@ export function changeFeedGroup(ctx: SuiteContext): void {
 
     it("announces every update, not only those that change a hash: name, policy, metadata, disable, enable", async (test) => {
       if (!ctx.store.capabilities.changeFeed || !ctx.store.subscribe) return test.skip();
-      const events: ChangeEvent[] = [];
-      const off = ctx.store.subscribe((e) => events.push(e));
-      const prev = randomHash();
-      const t = makeStoredToken({ previous: [{ hash: prev, expiresAt: T + 60_000 }] });
-      await ctx.store.insert(t);
-      await waitFor(() => events.some((e) => e.tokenId === t.id));
+      const { events, off, t, prev } = await subscribedToNewToken(ctx);
       const changes: ((cur: StoredToken) => StoredToken)[] = [
         (cur) => ({ ...cur, name: "renamed" }),
         (cur) => ({ ...cur, policy: { ...cur.policy, scopes: [] } }),
@@ -65,12 +74,7 @@ export function changeFeedGroup(ctx: SuiteContext): void {
       if (!ctx.store.capabilities.changeFeed || !ctx.store.subscribe || ctx.store.capabilities.hardDelete !== true) {
         return test.skip();
       }
-      const events: ChangeEvent[] = [];
-      const off = ctx.store.subscribe((e) => events.push(e));
-      const prev = randomHash();
-      const t = makeStoredToken({ previous: [{ hash: prev, expiresAt: T + 60_000 }] });
-      await ctx.store.insert(t);
-      await waitFor(() => events.some((e) => e.tokenId === t.id));
+      const { events, off, t, prev } = await subscribedToNewToken(ctx);
       events.length = 0;
       await ctx.store.delete(t.id);
       await waitFor(() => events.some((e) => e.tokenId === t.id));
