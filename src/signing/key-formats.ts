@@ -18,6 +18,10 @@ export interface Ed25519Jwk {
   crv: "Ed25519";
   x?: string;
   d?: string;
+  /** When present, `"sig"`: a JWK for encryption is refused, as WebCrypto refuses it. */
+  use?: string;
+  /** When present, must name `"sign"` (a private key) or `"verify"` (a public key), as WebCrypto requires. */
+  key_ops?: string[];
 }
 
 /** The part of a node:crypto `KeyObject` that is read. */
@@ -59,9 +63,22 @@ function keyBytes(input: unknown, label: string, prefix: readonly number[], name
     } catch {
       return null; // a KeyObject of a type that has no JWK (DSA, for one)
     }
-    if (k?.kty === "OKP" && k.crv === "Ed25519" && typeof k[name] === "string") out = fromBase64(k[name]);
+    if (k?.kty === "OKP" && k.crv === "Ed25519" && typeof k[name] === "string" && forSignatures(k, name)) out = fromBase64(k[name]);
   }
   return out?.length === 32 ? out : null;
+}
+
+/**
+ * Whether a JWK may serve for signatures, as WebCrypto's import decides
+ * (RFC 7517 §4.2, §4.3): `use`, when present, is `"sig"`, and `key_ops`, when
+ * present, names the operation: `"sign"` for a private key (one with `d`, even
+ * when only its `x` is read), `"verify"` for a public one.
+ */
+function forSignatures(jwk: { use?: unknown; key_ops?: unknown; d?: unknown }, name: "x" | "d"): boolean {
+  if (jwk.use !== undefined && jwk.use !== "sig") return false;
+  if (jwk.key_ops === undefined) return true;
+  const op = name === "d" || jwk.d !== undefined ? "sign" : "verify";
+  return Array.isArray(jwk.key_ops) && jwk.key_ops.includes(op);
 }
 
 /**
@@ -73,7 +90,7 @@ function keyBytes(input: unknown, label: string, prefix: readonly number[], name
  * @param name the option's name, for error messages
  * @returns a fresh copy of the seed
  * @throws {TypeError} when the input is none of these forms or not an Ed25519 private key, or is a JWK whose `x` is not
- *   the public key of its `d` (the message never shows key material)
+ *   the public key of its `d` or whose `use` / `key_ops` do not allow signing (the message never shows key material)
  * @throws {RangeError} for raw bytes that are not 32 long
  * @example
  * ```ts
@@ -89,6 +106,10 @@ export function ed25519Seed(input: Ed25519PrivateKeyInput, name = "privateKey"):
   }
   const seed = keyBytes(input, "PRIVATE KEY", PKCS8_ED25519, "d");
   if (seed === null) {
+    const jwk = input as Partial<Ed25519Jwk>;
+    if (jwk?.kty === "OKP" && jwk.crv === "Ed25519" && !forSignatures(jwk, "d")) {
+      throw new TypeError(`${name} is an Ed25519 JWK whose use or key_ops does not allow signing`);
+    }
     throw new TypeError(`${name} must be a Uint8Array (32-byte Ed25519 seed), a PKCS #8 PEM, an Ed25519 JWK with d, a KeyObject or a CryptoKey`);
   }
   // A JWK may name its public key too (a KeyObject's always matches): it must be d's, as WebCrypto requires.

@@ -90,6 +90,43 @@ describe("Ed25519 key formats", () => {
     expect(ed25519Seed({ kty: "OKP", crv: "Ed25519", d: jwk.d } as never)).toEqual(seed);
   });
 
+  it("refuses a JWK whose use or key_ops is not for signatures, as WebCrypto's import does", async () => {
+    const jwk = privateKey.export({ format: "jwk" });
+    const pubJwk = publicKey.export({ format: "jwk" });
+    const webcrypto = (key: object, usage: "sign" | "verify") =>
+      crypto.subtle.importKey("jwk", key as JsonWebKey, "Ed25519", false, [usage]).then(
+        () => true,
+        () => false,
+      );
+    const privates: [object, boolean][] = [
+      [{ ...jwk, use: "enc" }, false],
+      [{ ...jwk, key_ops: ["verify"] }, false],
+      [{ ...jwk, key_ops: "sign" }, false],
+      [{ ...jwk, use: "sig", key_ops: ["sign", "verify"] }, true],
+      [{ ...jwk, key_ops: ["sign"] }, true],
+    ];
+    for (const [key, ok] of privates) {
+      expect(await webcrypto(key, "sign")).toBe(ok);
+      if (ok) expect(ed25519Seed(key as never)).toEqual(seed);
+      else {
+        expect(() => ed25519Seed(key as never)).toThrow(/use or key_ops does not allow signing/);
+        expect(() => createSigner({ keyId: "tok_x", alg: "ed25519", privateKey: key as never })).toThrow(TypeError);
+      }
+    }
+    const publics: [object, boolean][] = [
+      [{ ...pubJwk, use: "enc" }, false],
+      [{ ...pubJwk, key_ops: ["sign"] }, false],
+      [{ ...pubJwk, use: "sig", key_ops: ["verify"] }, true],
+    ];
+    for (const [key, ok] of publics) {
+      expect(await webcrypto(key, "verify")).toBe(ok);
+      expect(ed25519PublicKey(key) !== null).toBe(ok);
+    }
+    // A private JWK read for its public key: its key_ops are the private key's.
+    expect(ed25519PublicKey({ ...jwk, key_ops: ["sign"] })).toEqual(ed25519PublicKey(pubJwk));
+    expect(ed25519PublicKey({ ...jwk, use: "enc" })).toBeNull();
+  });
+
   it("never throws on arbitrary input (public keys), and a seed is always a copy", () => {
     fc.assert(fc.property(fc.anything(), (v) => ed25519PublicKey(v) === null || ed25519PublicKey(v)!.length === 32));
     const copy = ed25519Seed(seed);
