@@ -1,7 +1,9 @@
 // What the console sends to the admin API, watched in a real Chromium against
 // a real server on SQLite: an edit sends the fields the user changed and no
-// other (what the form shows only in part stays as stored), and with the
-// synchronizer CSRF token of docs/console.md every change carries it.
+// other (what the form shows only in part stays as stored), completed from
+// the policy in force when it takes effect (a change scheduled for later is
+// never brought forward), and with the synchronizer CSRF token of
+// docs/console.md every change carries it.
 //
 // The browser runs in Europe/Berlin, so an expiry can fall in the hour that
 // the autumn clock change repeats. Needs Chromium: see console-chromium.test.ts.
@@ -140,6 +142,77 @@ describe.skipIf(!haveChromium)("what the console sends to the admin API", () => 
     expect(await edit("expiring", rename("expiring 2"))).toEqual({ patch: { name: "expiring 2" }, status: 200 });
     expect(await srv.kw.tokens.get(record.id)).toMatchObject({ name: "expiring 2", policy: { expiresAt } });
     expect(await lastChange(record.id)).toEqual(["name"]);
+  });
+
+  /** `ms` as the browser's datetime-local value (the "Takes effect at" field). */
+  const localInput = (ms: number) =>
+    page.evaluate((at) => new Date(at - new Date(at).getTimezoneOffset() * 60_000).toISOString().slice(0, 19), ms);
+
+  it("a new credit limit saved for now keeps the refill and reset in force now: a refill scheduled for later is not brought forward, and the form says the edit replaces it", async () => {
+    const later = Date.now() + 3_600_000;
+    const { record } = await srv.kw.tokens.create({ owner: OWNER, kind: "secret", name: "refill later", credits: { limit: 100, reset: "day" } });
+    const scheduled = { limit: 200, refill: { amount: 10, intervalMs: 60_000 } };
+    await srv.kw.tokens.update(record.id, { credits: scheduled }, { effectiveAt: later });
+    await open("s-owner");
+    const sent = await edit("refill later", async (form) => {
+      // The form shows the limit in force now, and the scheduled one with its time.
+      expect(await form.getByLabel("Credit limit").inputValue()).toBe("100");
+      await form.getByText(/^Scheduled from .+: 200, refilled by 10 every 60 s\. A change here replaces it\.$/).waitFor();
+      await form.getByLabel("Credit limit").fill("50");
+    });
+    expect(sent).toEqual({ patch: { credits: { limit: 50, refill: null, reset: "day" } }, status: 200 });
+    const after = (await srv.kw.tokens.get(record.id))!;
+    expect(after.policy.credits).toEqual({ limit: 50, refill: null, reset: "day" });
+    // What the admin set holds from now on: the scheduled credit change is replaced, as the form said.
+    expect(after.scheduled).toEqual([{ effectiveAt: later, policy: expect.objectContaining({ credits: { limit: 50, refill: null, reset: "day" } }) }]);
+    expect(await page.locator("keyward-tokens").getByRole("status").textContent()).toBe("Saved.");
+  });
+
+  it("a scope switch turned on for now keeps the other scopes in force now: a scope scheduled for later is not granted early", async () => {
+    const later = Date.now() + 3_600_000;
+    const { record } = await srv.kw.tokens.create({ owner: OWNER, kind: "secret", name: "scoped later", scopes: ["core:read", "internal:admin"] });
+    await srv.kw.tokens.update(record.id, { scopes: ["core:read", "internal:admin", "premium:read"] }, { effectiveAt: later });
+    await open("s-owner");
+    const sent = await edit("scoped later", async (form) => {
+      expect(await form.getByRole("switch", { name: "Premium data (read)" }).isChecked()).toBe(false);
+      await form.getByText(/^Scheduled from .+: core:read, internal:admin, premium:read\. A change here replaces it\.$/).waitFor();
+      await form.getByRole("group", { name: "Dataset news" }).getByRole("switch", { name: "read" }).check();
+    });
+    // The operator's scope (no switch) stays where it is, in its place.
+    expect(sent).toEqual({ patch: { scopes: ["core:read", "internal:admin", "datasets/news:read"] }, status: 200 });
+    const after = (await srv.kw.tokens.get(record.id))!;
+    expect(after.policy.scopes).toEqual(["core:read", "internal:admin", "datasets/news:read"]);
+    expect(after.scheduled.map((s) => s.policy.scopes)).toEqual([["core:read", "internal:admin", "datasets/news:read"]]);
+  });
+
+  it("an edit that takes effect later starts from the token as it will be then: a new limit keeps the refill scheduled before it, and brings none scheduled after it forward", async () => {
+    const soon = Date.now() + 3_600_000;
+    const later = Math.ceil((soon + 3_600_000) / 1000) * 1000;
+    const last = later + 3_600_000;
+    const { record } = await srv.kw.tokens.create({ owner: OWNER, kind: "secret", name: "stepped", credits: { limit: 100, reset: "day" }, ips: ["192.0.2.1"] });
+    await srv.kw.tokens.update(record.id, { credits: { limit: 200, refill: { amount: 10, intervalMs: 60_000 } }, ips: ["192.0.2.2"] }, { effectiveAt: soon });
+    await srv.kw.tokens.update(record.id, { credits: { limit: 400, refill: { amount: 20, intervalMs: 60_000 } } }, { effectiveAt: last });
+    await open("s-owner");
+    const at = await localInput(later);
+    const sent = await edit("stepped", async (form) => {
+      await form.getByLabel("IP ranges").fill("198.51.100.0/24");
+      await form.getByLabel("Takes effect at").fill(at);
+      // Untouched fields now show the token at that time, with what is scheduled after it; the one typed in keeps what was typed.
+      await expect.poll(() => form.getByLabel("Credit limit").inputValue()).toBe("200");
+      expect(await form.getByLabel("IP ranges").inputValue()).toBe("198.51.100.0/24");
+      await form.getByText(/^Scheduled from .+: 400, refilled by 20 every 60 s\. A change here replaces it\.$/).waitFor();
+      expect(await form.getByText(/Scheduled from/).count()).toBe(1);
+      await form.getByLabel("Credit limit").fill("300");
+    });
+    const credits = { limit: 300, refill: { amount: 10, intervalMs: 60_000 } };
+    expect(sent).toEqual({ patch: { ips: ["198.51.100.0/24"], credits }, status: 200 });
+    const after = (await srv.kw.tokens.get(record.id))!;
+    expect(after.policy).toMatchObject({ credits: { limit: 100, refill: null, reset: "day" }, ips: ["192.0.2.1"] });
+    expect(after.scheduled.map((s) => [s.effectiveAt, s.policy.credits, s.policy.ips])).toEqual([
+      [soon, { limit: 200, refill: { amount: 10, intervalMs: 60_000 } }, ["192.0.2.2"]],
+      [later, credits, ["198.51.100.0/24"]],
+      [last, credits, ["198.51.100.0/24"]],
+    ]);
   });
 
   it("with a CSRF token, every change the console makes carries it: create, edit, disable, enable, regenerate, revoke, delete", async () => {

@@ -87,17 +87,53 @@ const svg = (tag: string, attrs: Record<string, string | number>, text?: string)
 
 const when = (ms: number) => h("time", { dateTime: new Date(ms).toISOString() }, new Date(ms).toLocaleString());
 const lines = (s: string) => s.split(/[\s,]+/).filter(Boolean);
-const latest = (t: TokenRecord) => t.scheduled.at(-1)?.policy ?? t.policy;
+/** The policy in force at `ms`: the last change scheduled by then (they are in ascending order), or the one in force now. */
+const policyAt = (t: TokenRecord, ms: number) => t.scheduled.findLast((s) => s.effectiveAt <= ms)?.policy ?? t.policy;
+/** A new token's policy, as the create form starts. */
+const NEW_POLICY: Policy = { scopes: ["core:read"], domains: [], ips: [], credits: null, rateLimit: null, expiresAt: null, requireSignedRequests: false };
+/** The policy fields the form edits. */
+const EDITED = ["scopes", "domains", "ips", "credits", "expiresAt", "requireSignedRequests"] as const;
+type Edited = (typeof EDITED)[number];
+
+/** A policy field's value, as a note of a scheduled change shows it (the credit limit with its refill or reset). */
+function shownValue(k: Edited, p: Policy): Node | string {
+  const c = p.credits;
+  if (k === "credits") return c ? `${c.limit}${c.refill ? `, refilled by ${c.refill.amount} every ${c.refill.intervalMs / 1000} s` : ""}${c.reset ? ` per ${c.reset}` : ""}` : "no limit";
+  if (k === "expiresAt") return p.expiresAt === null ? "never" : when(p.expiresAt);
+  if (k === "requireSignedRequests") return p.requireSignedRequests ? "required" : "not required";
+  return p[k].join(", ") || (k === "scopes" ? "none" : "any");
+}
+
+/**
+ * Writes into `note` the changes of field `k` scheduled after `ms`, each with
+ * its time: a change of the field that takes effect at `ms` replaces them
+ * (the admin API sets a field from then on, over what was scheduled).
+ */
+function pendingNote(note: HTMLElement, t: TokenRecord, k: Edited, ms: number): void {
+  let prev = JSON.stringify(policyAt(t, ms)[k]);
+  const parts: (Node | string)[] = [];
+  for (const s of t.scheduled) {
+    const v = JSON.stringify(s.policy[k]);
+    if (s.effectiveAt <= ms || v === prev) continue;
+    prev = v;
+    parts.push(parts.length ? "; from " : "Scheduled from ", when(s.effectiveAt), ": ", shownValue(k, s.policy));
+  }
+  note.replaceChildren(...(parts.length ? [...parts, `. A change here replaces ${parts.length > 4 ? "them" : "it"}.`] : []));
+}
 const b64url = (b: ArrayBuffer | Uint8Array) =>
   btoa(String.fromCharCode(...new Uint8Array(b))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 
-/** A labelled field: label, control, optional hint, all tied by ids (WCAG 1.3.1). */
-function field(label: string, control: HTMLElement, hint?: string): HTMLElement {
+/** A note, with an id to describe a control by. */
+const noteEl = () => h("small", { id: `kw${++uid}`, className: "pending" });
+
+/** A labelled field: label, control, optional hint and note, all tied by ids (WCAG 1.3.1). */
+function field(label: string, control: HTMLElement, hint?: string, note?: HTMLElement): HTMLElement {
   const id = `kw${++uid}`;
   control.id = id;
   const help = hint ? h("small", { id: `${id}h` }, hint) : null;
-  if (help) control.setAttribute("aria-describedby", help.id);
-  return h("div", { className: "field" }, h("label", { htmlFor: id }, label), control, help);
+  const described = [help?.id, note?.id].filter(Boolean).join(" ");
+  if (described) control.setAttribute("aria-describedby", described);
+  return h("div", { className: "field" }, h("label", { htmlFor: id }, label), control, help, note);
 }
 
 function toggle(label: string, checked: boolean, disabled = false): [HTMLElement, HTMLInputElement] {
@@ -143,6 +179,12 @@ const formState = (f: Controls): Record<string, string> => ({
   requireSignedRequests: String(f.signed.checked),
   metadata: f.metadata.value.trim(),
 });
+
+/** The scope switches turned on (true) or off (false) since the form showed them. */
+const turnedSwitches = (f: Controls, shown: Record<string, string>): Map<string, boolean> => {
+  const was = new Set(shown.scopes!.split(" "));
+  return new Map([...f.scopeBoxes].filter(([s, b]) => b.checked !== was.has(s)).map(([s, b]) => [s, b.checked]));
+};
 
 class KeywardTokens extends HTMLElement {
   #root = this.attachShadow({ mode: "open" });
@@ -466,16 +508,19 @@ class KeywardTokens extends HTMLElement {
   }
 
   /**
-   * The create / edit form. On edit only the fields the user changed are sent,
-   * at the revision shown: a field left as the form showed it stays as stored,
-   * including what the form shows only in part (a credit limit's refill or
-   * calendar reset, an expiry's seconds and milliseconds, scopes it has no
-   * switch for, the order of the scopes).
+   * The create / edit form. On edit it shows the token as it will be when the
+   * change takes effect ("Takes effect at", empty: now), each field with the
+   * changes scheduled after that, and sends only the fields the user changed,
+   * at the revision shown: a field left as shown stays as stored, scheduled
+   * changes included. A changed field is sent whole, completed from the
+   * policy it applies to with what the form shows only in part (a credit
+   * limit's refill or calendar reset, scopes it has no switch for, the order
+   * of the scopes); an expiry's seconds and milliseconds stay unless it is
+   * changed.
    */
   #openForm(t: TokenRecord | null, opener: HTMLElement): void {
     const config = this.#config;
     if (!config) return;
-    const p: Policy = t ? latest(t) : { scopes: ["core:read"], domains: [], ips: [], credits: null, rateLimit: null, expiresAt: null, requireSignedRequests: false };
     const name = h("input", { type: "text", maxLength: 256, value: t?.name ?? "", autocomplete: "off" });
     const kind = h(
       "select",
@@ -487,14 +532,16 @@ class KeywardTokens extends HTMLElement {
     const scopeBoxes = new Map<string, HTMLInputElement>();
     const scopeSwitch = (scope: string, label: string) => {
       if (!config.grantableScopes.includes(scope)) return null;
-      const [el, input] = toggle(label, p.scopes.includes(scope));
+      const [el, input] = toggle(label, false);
       scopeBoxes.set(scope, input);
       return el;
     };
+    const notes = Object.fromEntries(EDITED.map((k) => [k, noteEl()])) as Record<Edited, HTMLElement>;
     const access = h(
       "fieldset",
-      {},
+      { "aria-describedby": notes.scopes.id },
       h("legend", {}, "Data access"),
+      notes.scopes,
       scopeSwitch("core:read", "Core data (read)"),
       scopeSwitch("premium:read", "Premium data (read)"),
       ...config.datasets.map((d) =>
@@ -511,13 +558,13 @@ class KeywardTokens extends HTMLElement {
       }
     };
     kind.addEventListener("change", syncKind);
-    syncKind();
-    const domains = h("textarea", { rows: 2, value: p.domains.join("\n") });
-    const ips = h("textarea", { rows: 2, value: p.ips.join("\n") });
+    const domains = h("textarea", { rows: 2 });
+    const ips = h("textarea", { rows: 2 });
     // Limits are the owner's and admins' (the API refuses them to other roles).
-    const credits = h("input", { type: "number", min: 0, step: 1, inputMode: "numeric", disabled: !this.#can("tokens.limits"), value: p.credits ? String(p.credits.limit) : "" });
-    const expires = h("input", { type: "datetime-local", step: 1, value: p.expiresAt === null ? "" : toLocalInput(p.expiresAt) });
-    const [signedEl, signed] = toggle("Require signed requests (HTTP Message Signatures)", p.requireSignedRequests);
+    const credits = h("input", { type: "number", min: 0, step: 1, inputMode: "numeric", disabled: !this.#can("tokens.limits") });
+    const expires = h("input", { type: "datetime-local", step: 1 });
+    const [signedEl, signed] = toggle("Require signed requests (HTTP Message Signatures)", false);
+    signed.setAttribute("aria-describedby", notes.requireSignedRequests.id);
     const keyMode = h(
       "select",
       {},
@@ -545,13 +592,18 @@ class KeywardTokens extends HTMLElement {
       field("Name", name, "A nickname to tell your tokens apart."),
       !t && field("Kind", kind),
       access,
-      field("Allowed domains", domains, "One per line, e.g. example.com or *.example.com. Empty: any."),
-      field("IP ranges", ips, "Addresses or CIDR ranges, one per line. Empty: any."),
-      field("Credit limit", credits, "Credits this token may use. Empty: no limit."),
-      field("Expires", expires, "Empty: never."),
-      h("fieldset", {}, h("legend", {}, "Signed requests"), signedEl, field("Signing key", keyMode), upload),
+      field("Allowed domains", domains, "One per line, e.g. example.com or *.example.com. Empty: any.", notes.domains),
+      field("IP ranges", ips, "Addresses or CIDR ranges, one per line. Empty: any.", notes.ips),
+      field("Credit limit", credits, "Credits this token may use. Empty: no limit.", notes.credits),
+      field("Expires", expires, "Empty: never.", notes.expiresAt),
+      h("fieldset", {}, h("legend", {}, "Signed requests"), signedEl, notes.requireSignedRequests, field("Signing key", keyMode), upload),
       field("Metadata (JSON)", metadata),
-      t && field("Takes effect at", effective, "Permission changes take effect at this time (empty: as soon as possible); name and metadata change at once."),
+      t &&
+        field(
+          "Takes effect at",
+          effective,
+          "Permission changes take effect at this time (empty: as soon as possible), and the form shows the token as it will be then; name and metadata change at once.",
+        ),
       error,
       h("div", { className: "buttons" }, h("button", { type: "button", value: "cancel" }, "Cancel"), submit),
     );
@@ -560,24 +612,50 @@ class KeywardTokens extends HTMLElement {
     name.focus();
     const controls: Controls = { name, kind, scopeBoxes, domains, ips, credits, expires, signed, keyMode, publicKey, metadata, effective };
     const shown = formState(controls);
+    const put: Record<Exclude<Edited, "scopes">, (q: Policy) => void> = {
+      domains: (q) => (domains.value = q.domains.join("\n")),
+      ips: (q) => (ips.value = q.ips.join("\n")),
+      credits: (q) => (credits.value = q.credits ? String(q.credits.limit) : ""),
+      expiresAt: (q) => (expires.value = q.expiresAt === null ? "" : toLocalInput(q.expiresAt)),
+      requireSignedRequests: (q) => (signed.checked = q.requireSignedRequests),
+    };
+    // Shows the token as it will be at the time the change takes effect: the fields (and scope switches) the user left as shown follow it.
+    const refresh = () => {
+      const at = fromLocalInput(effective.value) ?? Date.now();
+      const q = t ? policyAt(t, at) : NEW_POLICY;
+      const before = formState(controls);
+      const turned = turnedSwitches(controls, shown);
+      for (const [s, b] of scopeBoxes) if (!turned.has(s)) b.checked = q.scopes.includes(s);
+      syncKind();
+      for (const [k, set] of Object.entries(put)) if (before[k] === shown[k]) set(q);
+      const after = formState(controls);
+      for (const k of Object.keys(after)) if (before[k] === shown[k]) shown[k] = after[k]!;
+      shown.scopes = [...scopeBoxes].filter(([s, b]) => (turned.has(s) ? !b.checked : b.checked)).map(([s]) => s).join(" ");
+      if (t) for (const k of EDITED) pendingNote(notes[k], t, k, at);
+    };
+    refresh();
+    effective.addEventListener("input", refresh);
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       // One submit at a time: a double click sends one request.
       if (submit.disabled) return;
       submit.disabled = true;
       try {
-        await this.#submit(t, p, controls, shown, error, close, opener);
+        await this.#submit(t, controls, shown, error, close, opener);
       } finally {
         submit.disabled = false;
       }
     });
   }
 
-  async #submit(t: TokenRecord | null, p: Policy, f: Controls, shown: Record<string, string>, error: HTMLElement, close: () => void, opener: HTMLElement): Promise<void> {
+  async #submit(t: TokenRecord | null, f: Controls, shown: Record<string, string>, error: HTMLElement, close: () => void, opener: HTMLElement): Promise<void> {
     error.replaceChildren();
-    // Scopes the form does not show (granted by the operator) are kept, and the ones kept stay in their order.
-    const on = [...f.scopeBoxes].filter(([, b]) => b.checked).map(([s]) => s);
-    const scopes = [...p.scopes.filter((s) => !f.scopeBoxes.has(s) || on.includes(s)), ...on.filter((s) => !p.scopes.includes(s))];
+    // A changed field is completed from the policy it applies to: the one in force when the change takes effect.
+    const effectiveAt = fromLocalInput(f.effective.value);
+    const p = t ? policyAt(t, effectiveAt ?? Date.now()) : NEW_POLICY;
+    // The switches the user turned on or off, applied to its scopes: the others (the operator's included) stay, in their order.
+    const turned = turnedSwitches(f, shown);
+    const scopes = [...p.scopes.filter((s) => turned.get(s) !== false), ...[...turned].filter(([s, on]) => on && !p.scopes.includes(s)).map(([s]) => s)];
     const limit = f.credits.value.trim();
     let metadata: unknown = null;
     try {
@@ -625,13 +703,13 @@ class KeywardTokens extends HTMLElement {
       close();
       return;
     }
-    const effectiveAt = fromLocalInput(f.effective.value);
     const body = { expectedRevision: t.revision, patch, ...(effectiveAt !== null && { effectiveAt }) };
     const saved = await this.#call<TokenRecord>("PATCH", `/tokens/${t.id}`, body, error);
     if (!saved) return;
     close();
     await this.#load(false);
-    const pending = saved.scheduled.at(-1);
+    // The revision this change made, if it is still to come: a new instant, or the one asked for (a change already scheduled then is replaced).
+    const pending = EDITED.some((k) => k in patch) && saved.scheduled.find((s) => s.effectiveAt === effectiveAt || !t.scheduled.some((o) => o.effectiveAt === s.effectiveAt));
     this.#announce(pending ? `Saved. The change takes effect at ${new Date(pending.effectiveAt).toLocaleString()}.` : "Saved.");
     if (privateKey) this.#showOnce("Your new private key", opener, [["Private key (KEYWARD_PRIVATE_KEY)", privateKey]]);
   }

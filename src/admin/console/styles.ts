@@ -11,7 +11,7 @@ table{width:100%;border-collapse:collapse;margin-top:1rem}
 th,td{text-align:left;vertical-align:top;padding:.5rem;border-bottom:1px solid var(--kw-border)}
 th{font-weight:600;color:var(--kw-muted)}
 code{font-family:ui-monospace,monospace;font-size:.9em;overflow-wrap:anywhere}td code{white-space:nowrap}
-.note,.pending{display:block;font-size:.85em;color:var(--kw-muted)}.pending{color:var(--kw-pending);font-weight:600}
+.note,.pending{display:block;font-size:.85em;color:var(--kw-muted)}.pending{color:var(--kw-pending);font-weight:600}.pending:empty{display:none}
 .actions{display:flex;flex-wrap:wrap;gap:.35rem}
 button,input,select,textarea{font:inherit;color:inherit}
 button{border:1px solid var(--kw-border);background:var(--kw-bg);border-radius:var(--kw-radius);padding:.35rem .75rem;cursor:pointer}
