@@ -54,7 +54,7 @@ export class Authenticator {
   readonly #pendingReports = new Set<Promise<void>>();
   /** The instance's options of `verifyRequest`, built once. */
   readonly #signatureOptions: Omit<VerifyRequestOptions, "resolveKey" | "now">;
-  /** Lookups answered by the cache, and those that were not. */
+  /** Bearer token lookups answered by the cache, and those that went to the store (never a string refused by its format). */
   hits = 0;
   misses = 0;
 
@@ -127,8 +127,9 @@ export class Authenticator {
       this.hits++;
       return matched(hit.value, hash, now);
     }
-    this.misses++;
+    // Refused by its format, it is no lookup: not a cache miss either.
     if (!this.#lookupable(token)) return denial("TOKEN_MALFORMED", now);
+    this.misses++;
     const found = this.#byHash.fetch(hash, now);
     if (!(found instanceof Promise)) return matched(found, hash, now);
     return found.then(

@@ -90,6 +90,19 @@ describe("telemetry (OpenTelemetry SDK in-memory exporters)", () => {
     await kw.close();
   });
 
+  it("metrics: the cache hit ratio counts lookups only, not strings refused by their format", async () => {
+    const o = otel();
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", telemetry: { meter: o.meter } });
+    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    const other = await new Keyward({ store: new MemoryStore(), prefix: "other" }).tokens.create({ owner: "o", kind: "secret" });
+    // One lookup goes to the store, the next two are answered by the cache.
+    for (let i = 0; i < 3; i++) expect((await kw.check({ token })).ok).toBe(true);
+    // Garbage, and another application's token: refused by the format check, never looked up.
+    for (let i = 0; i < 97; i++) expect((await kw.check({ token: i % 2 ? `not-a-token-${i}` : other.token })).code).toBe("TOKEN_MALFORMED");
+    expect((await o.metrics()).get("keyward.cache.hit_ratio")).toEqual([{ value: 2 / 3, attributes: {} }]);
+    await kw.close();
+  });
+
   it("metrics: usage events dropped at maxQueue and hook decisions dropped, by queue", async () => {
     const o = otel();
     const kw = new Keyward({
