@@ -1,7 +1,9 @@
 // OpenTelemetry metrics and spans, and a logger hook. keyward never imports
 // @opentelemetry/api: the application passes a Meter and a Tracer from it
 // (an optional peer), typed here by the few methods keyward calls (Kysely
-// style), so without them telemetry is a no-op and costs nothing.
+// style), so without them telemetry is a no-op and costs nothing: no
+// Telemetry at all (createTelemetry answers null). What the application
+// passes may throw: a decision is never changed by it.
 import type { Decision } from "../verify/decision.js";
 import type { UsageQueueStats } from "./usage-queue.js";
 
@@ -52,7 +54,7 @@ export interface TelemetryOptions {
   meter?: MeterLike;
   /** `trace.getTracer("keyward")` from `@opentelemetry/api`. */
   tracer?: TracerLike;
-  /** Receives log records; a throw is ignored. */
+  /** Receives log records; a throw is ignored (as is one of the meter or the tracer). */
   logger?: (record: LogRecord) => void;
   /**
    * Record the latency of one decision in this many (default 8; 1 records
@@ -72,7 +74,20 @@ export interface TelemetrySources {
 const STATUS_OK = 1;
 const STATUS_ERROR = 2;
 
-/** @internal */
+/**
+ * @internal The telemetry of a verifier, or null when there is nothing to
+ * report to (`{}`, or a meter and a tracer left undefined while
+ * OpenTelemetry is off): then the request path does no telemetry work at all.
+ */
+export function createTelemetry(options: TelemetryOptions | undefined, sources: TelemetrySources): Telemetry | null {
+  if (!options || (options.meter === undefined && options.tracer === undefined && options.logger === undefined)) return null;
+  return new Telemetry(options, sources);
+}
+
+/**
+ * @internal Never throws on the request path: a meter, tracer or logger that
+ * throws loses its own record, never the decision (nor the other records).
+ */
 export class Telemetry {
   readonly #tracer: TracerLike | undefined;
   readonly #logger: ((r: LogRecord) => void) | undefined;
@@ -115,32 +130,36 @@ export class Telemetry {
   /** Counts a decision by code (and a store error): the whole cost of an untimed request with metrics only. */
   readonly #count = (d: Decision): Decision => {
     this.#byCode.set(d.code, (this.#byCode.get(d.code) ?? 0) + 1);
-    if (d.code === "STORE_UNAVAILABLE") this.#storeErrors!.add(1, { "keyward.source": "request" });
+    if (d.code === "STORE_UNAVAILABLE") this.#storeError("request");
     return d;
   };
 
-  /** Starts what is measured of one request; the returned function ends it with the decision. */
-  start(name: "keyward.verify" | "keyward.check"): (d: Decision) => Decision {
-    const span = this.#tracer?.startSpan(name);
+  /**
+   * Starts what is measured of one request; the returned function ends it
+   * with the decision (undefined: nothing to measure of this one).
+   */
+  start(name: "keyward.verify" | "keyward.check"): ((d: Decision) => Decision) | undefined {
+    let span: SpanLike | undefined;
+    try {
+      span = this.#tracer?.startSpan(name);
+    } catch {
+      // The tracer's failure is its own: this request has no span.
+    }
     const timed = span !== undefined || this.#logger !== undefined || (this.#metrics && ++this.#n % this.#sampleEvery === 0);
     // Most requests with metrics only: no clock read, no closure.
-    if (!timed) return this.#count;
+    if (!timed) return this.#metrics ? this.#count : undefined;
     const t0 = performance.now();
     return (d) => {
       const ms = performance.now() - t0;
       if (this.#metrics) {
         this.#count(d);
-        this.#latency!.record(ms);
+        try {
+          this.#latency!.record(ms);
+        } catch {
+          // The meter's failure is its own.
+        }
       }
-      if (span) {
-        // Only public values: the code, the status, the token's public id and its owner.
-        const spanAttrs: TelemetryAttributes = { "keyward.code": d.code, "keyward.ok": d.ok, "http.response.status_code": d.status };
-        if (d.tokenId !== null) spanAttrs["keyward.token.id"] = d.tokenId;
-        if (d.owner !== null) spanAttrs["keyward.owner"] = d.owner;
-        span.setAttributes(spanAttrs);
-        span.setStatus(d.code === "STORE_UNAVAILABLE" ? { code: STATUS_ERROR, message: d.code } : { code: STATUS_OK });
-        span.end();
-      }
+      if (span) endSpan(span, d);
       if (this.#logger) {
         const fields: TelemetryAttributes = { code: d.code, status: d.status, durationMs: ms };
         if (d.tokenId !== null) fields.tokenId = d.tokenId;
@@ -154,8 +173,16 @@ export class Telemetry {
 
   /** A usage write failed. */
   usageWriteFailed(events: number): void {
-    this.#storeErrors?.add(1, { "keyward.source": "usage" });
+    this.#storeError("usage");
     this.log({ level: "error", event: "usage.write_failed", message: "usage write failed", fields: { events } });
+  }
+
+  #storeError(source: "request" | "usage"): void {
+    try {
+      this.#storeErrors?.add(1, { "keyward.source": source });
+    } catch {
+      // The meter's failure is its own.
+    }
   }
 
   log(record: LogRecord): void {
@@ -164,5 +191,24 @@ export class Telemetry {
     } catch {
       // The logger's failure is its own.
     }
+  }
+}
+
+/** Ends a request's span with its decision; a throw of the span is its own. */
+function endSpan(span: SpanLike, d: Decision): void {
+  // Only public values: the code, the status, the token's public id and its owner.
+  const attributes: TelemetryAttributes = { "keyward.code": d.code, "keyward.ok": d.ok, "http.response.status_code": d.status };
+  if (d.tokenId !== null) attributes["keyward.token.id"] = d.tokenId;
+  if (d.owner !== null) attributes["keyward.owner"] = d.owner;
+  try {
+    span.setAttributes(attributes);
+    span.setStatus(d.code === "STORE_UNAVAILABLE" ? { code: STATUS_ERROR, message: d.code } : { code: STATUS_OK });
+  } catch {
+    // Still ended below.
+  }
+  try {
+    span.end();
+  } catch {
+    // The tracer's failure is its own.
   }
 }

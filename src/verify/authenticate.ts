@@ -41,6 +41,17 @@ export interface SignedIdentity {
  */
 const MAX_LEAK_REPORTS = 1024;
 
+/**
+ * Leak reports (a lookup, then for a live token an audit write) in flight at
+ * once, per instance. A request with tokens in its URL is denied at once and
+ * starts at most one, in the background: without this bound a flood of such
+ * requests would pile lookups onto the store faster than it answers them.
+ */
+const MAX_LEAK_LOOKUPS_IN_FLIGHT = 4;
+
+/** Tokens of one URL considered for a leak report (the first not already looked up is). */
+const MAX_URL_TOKENS_CONSIDERED = 4;
+
 /** @internal The authentication stage of the verifier. */
 export class Authenticator {
   readonly #cfg: ResolvedConfig;
@@ -54,7 +65,7 @@ export class Authenticator {
   readonly #pendingReports = new Set<Promise<void>>();
   /** The instance's options of `verifyRequest`, built once. */
   readonly #signatureOptions: Omit<VerifyRequestOptions, "resolveKey" | "now">;
-  /** Lookups answered by the cache, and those that were not. */
+  /** Bearer token lookups answered by the cache, and those that went to the store (never a string refused by its format). */
   hits = 0;
   misses = 0;
 
@@ -127,8 +138,9 @@ export class Authenticator {
       this.hits++;
       return matched(hit.value, hash, now);
     }
-    this.misses++;
+    // Refused by its format, it is no lookup: not a cache miss either.
     if (!this.#lookupable(token)) return denial("TOKEN_MALFORMED", now);
+    this.misses++;
     const found = this.#byHash.fetch(hash, now);
     if (!(found instanceof Promise)) return matched(found, hash, now);
     return found.then(
@@ -206,7 +218,11 @@ export class Authenticator {
   /**
    * With query tokens off, a URL that carries one of this application's
    * tokens is refused: the token is now in every access log on the way. A
-   * live token found there is reported once, as a `leak` audit entry.
+   * live token found there is reported once, as a `leak` audit entry. The
+   * request shows no live key, so its work is bounded as a forged bearer
+   * token's: one store lookup at most, in the background, and none while
+   * {@link MAX_LEAK_LOOKUPS_IN_FLIGHT} are; a token passed over is looked up
+   * when it is seen again.
    */
   #reportTokensInUrl(url: string, now: number): boolean {
     let marked = false;
@@ -214,7 +230,8 @@ export class Authenticator {
     if (!marked) return false;
     const found = findTokens(url, { prefixes: this.#cfg.prefixes });
     if (found.length === 0) return false;
-    for (const { token } of found.slice(0, 4)) {
+    if (this.#pendingReports.size >= MAX_LEAK_LOOKUPS_IN_FLIGHT) return true;
+    for (const { token } of found.slice(0, MAX_URL_TOKENS_CONSIDERED)) {
       const hash = sha256Hex(token);
       if (this.#leaksReported.has(hash) || this.#leaksChecked.has(hash)) continue;
       if (this.#leaksChecked.size >= MAX_LEAK_REPORTS) this.#leaksChecked.clear();
@@ -222,6 +239,7 @@ export class Authenticator {
       const report = this.#reportLeak(hash, now).catch(() => {});
       this.#pendingReports.add(report);
       report.finally(() => this.#pendingReports.delete(report));
+      break;
     }
     return true;
   }

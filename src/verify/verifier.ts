@@ -14,7 +14,7 @@ import type { ResolvedConfig } from "../config.js";
 import type { StoredToken } from "../model/types.js";
 import type { AnomalyDetector } from "../monitor/anomalies.js";
 import type { DecisionEvent } from "../monitor/events.js";
-import { Telemetry } from "../monitor/telemetry.js";
+import { createTelemetry, type Telemetry } from "../monitor/telemetry.js";
 import { UsageQueue, type UsageQueueStats } from "../monitor/usage-queue.js";
 import { createClientIpResolver } from "../policy/client-ip.js";
 import type { EvaluationContext } from "../policy/evaluate.js";
@@ -70,12 +70,10 @@ export class Verifier {
       },
     });
     const authn = this.#authenticate;
-    this.#telemetry = config.telemetry
-      ? new Telemetry(config.telemetry, {
-          cache: () => ({ hits: authn.hits, misses: authn.misses }),
-          usage: () => this.#usage.stats(),
-        })
-      : null;
+    this.#telemetry = createTelemetry(config.telemetry, {
+      cache: () => ({ hits: authn.hits, misses: authn.misses }),
+      usage: () => this.#usage.stats(),
+    });
     if (store.capabilities.changeFeed && store.subscribe) {
       this.#unsubscribe = store.subscribe((e) => this.invalidate(e.tokenId, e.hashes));
     }

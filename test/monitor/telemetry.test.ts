@@ -1,7 +1,33 @@
 import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics";
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import type { AddressInfo } from "node:net";
+import { serve } from "@hono/node-server";
+import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
-import { Keyward, type LogRecord, MemoryStore } from "keyward";
+import { Keyward, type KeywardOptions, type LogRecord, MemoryStore, type MeterLike, type StoredToken, type TracerLike } from "keyward";
+import { keywardHono } from "keyward/hono";
+
+/** A real MemoryStore whose lookups by hash fail while `down`, like a database that went away. */
+class Outage extends MemoryStore {
+  down = false;
+  override async findByHash(hash: string): Promise<StoredToken | null> {
+    if (this.down) throw new Error("connection lost");
+    return super.findByHash(hash);
+  }
+}
+
+/** Checks a live token, then the same token with the store down, by `kw.check` and `kw.verify`. */
+async function decideThroughOutage(telemetry: KeywardOptions["telemetry"]) {
+  const store = new Outage();
+  const kw = new Keyward({ store, prefix: "acme", cache: { maxEntries: 0 }, usage: { enabled: false }, ...(telemetry && { telemetry }) });
+  const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+  const request = () => new Request("https://api.test/x", { headers: { authorization: `Bearer ${token}` } });
+  const codes = [(await kw.check({ token })).code, (await kw.verify(request())).code];
+  store.down = true;
+  codes.push((await kw.check({ token })).code, (await kw.verify(request())).code);
+  await kw.close();
+  return codes;
+}
 
 function otel() {
   const metricExporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
@@ -61,6 +87,19 @@ describe("telemetry (OpenTelemetry SDK in-memory exporters)", () => {
     // The first lookup misses, the next four hit.
     expect(m.get("keyward.cache.hit_ratio")).toEqual([{ value: 4 / 5, attributes: {} }]);
     expect(m.get("keyward.usage.queue_depth")).toEqual([{ value: 5, attributes: {} }]);
+    await kw.close();
+  });
+
+  it("metrics: the cache hit ratio counts lookups only, not strings refused by their format", async () => {
+    const o = otel();
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", telemetry: { meter: o.meter } });
+    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    const other = await new Keyward({ store: new MemoryStore(), prefix: "other" }).tokens.create({ owner: "o", kind: "secret" });
+    // One lookup goes to the store, the next two are answered by the cache.
+    for (let i = 0; i < 3; i++) expect((await kw.check({ token })).ok).toBe(true);
+    // Garbage, and another application's token: refused by the format check, never looked up.
+    for (let i = 0; i < 97; i++) expect((await kw.check({ token: i % 2 ? `not-a-token-${i}` : other.token })).code).toBe("TOKEN_MALFORMED");
+    expect((await o.metrics()).get("keyward.cache.hit_ratio")).toEqual([{ value: 2 / 3, attributes: {} }]);
     await kw.close();
   });
 
@@ -135,6 +174,57 @@ describe("telemetry (OpenTelemetry SDK in-memory exporters)", () => {
     expect(all).not.toContain(token);
     expect(all).not.toContain(token.slice(-20));
     await kw.close();
+  });
+
+  it("telemetry with nothing to report to is a no-op: a store outage is still STORE_UNAVAILABLE, never a rejection", async () => {
+    // `{}`, or a meter and a tracer left undefined when OpenTelemetry is switched off by the environment.
+    for (const telemetry of [{}, { latencySampleEvery: 4 }, { latencySampleEvery: 1 }, { meter: undefined, tracer: undefined, logger: undefined }]) {
+      expect(await decideThroughOutage(telemetry)).toEqual(["OK", "OK", "STORE_UNAVAILABLE", "STORE_UNAVAILABLE"]);
+    }
+  });
+
+  it("telemetry: {} behind a real HTTP server: a store outage is 503 with Retry-After, not a 500", async () => {
+    const store = new Outage();
+    const kw = new Keyward({ store, prefix: "acme", telemetry: {} });
+    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    store.down = true;
+    const app = new Hono();
+    app.get("/x", keywardHono(kw).requireToken(), (c) => c.text("ok"));
+    const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
+    await new Promise((resolve) => server.once("listening", resolve));
+    try {
+      const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/x`, { headers: { authorization: `Bearer ${token}` } });
+      expect(res.status).toBe(503);
+      expect(res.headers.get("retry-after")).not.toBeNull();
+      expect(await res.json()).toMatchObject({ code: "STORE_UNAVAILABLE" });
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+      await kw.close();
+    }
+  });
+
+  it("a meter, tracer or logger that throws changes no decision", async () => {
+    const boom = () => {
+      throw new Error("exporter down");
+    };
+    const instrument = { add: boom, record: boom, addCallback: () => {} };
+    const meter: MeterLike = {
+      createCounter: () => instrument,
+      createHistogram: () => instrument,
+      createObservableGauge: () => instrument,
+      createObservableCounter: () => instrument,
+    };
+    const failingSpans: TracerLike = { startSpan: () => ({ setAttributes: boom, setStatus: boom, end: boom }) };
+    for (const telemetry of [
+      { meter },
+      { meter, latencySampleEvery: 1 },
+      { tracer: { startSpan: boom } },
+      { tracer: failingSpans },
+      { logger: boom },
+      { meter, tracer: failingSpans, logger: boom },
+    ]) {
+      expect(await decideThroughOutage(telemetry)).toEqual(["OK", "OK", "STORE_UNAVAILABLE", "STORE_UNAVAILABLE"]);
+    }
   });
 
   it("without telemetry nothing is measured (a no-op), and bad telemetry options are INVALID_CONFIG", async () => {

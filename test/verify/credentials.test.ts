@@ -10,11 +10,13 @@ import { findCredential, MAX_AUTHORIZATION_LENGTH } from "../../src/verify/crede
 // The real CRC-32, counting its steps (test/support/crc-steps.ts).
 vi.mock("../../src/lib/crc32.js", async (real) => (await import("../support/crc-steps.js")).countingCrc32(await real()));
 
-/** A real MemoryStore that counts lookups by hash. */
+/** A real MemoryStore that counts lookups by hash; while `gate` is set, they wait for it, like a slow database. */
 class CountingStore extends MemoryStore {
   lookups = 0;
+  gate: Promise<void> | null = null;
   override async findByHash(hash: string): Promise<StoredToken | null> {
     this.lookups++;
+    if (this.gate) await this.gate;
     return super.findByHash(hash);
   }
 }
@@ -113,14 +115,42 @@ describe("a token in the URL", () => {
     expect((await leak()).code).toBe("TOKEN_IN_URL");
     await kw.flush();
     expect(await leaks()).toBe(1);
-    // More unknown hashes than the instance remembers as looked up (1 024), four per request, then the live token again.
-    for (let i = 0; i < 300; i++) {
-      const fakes = Array.from({ length: 4 }, (_, j) => `t${j}=${generateToken({ prefix: "acme", kind: "secret", env: "live" })}`);
-      expect((await kw.verify(new Request(`https://api.test/x?${fakes.join("&")}`))).code).toBe("TOKEN_IN_URL");
+    // More unknown hashes than the instance remembers as looked up (1 024), one looked up per request, then the live token again.
+    for (let i = 0; i < 1100; i++) {
+      const fake = generateToken({ prefix: "acme", kind: "secret", env: "live" });
+      expect((await kw.verify(new Request(`https://api.test/x?t=${fake}`))).code).toBe("TOKEN_IN_URL");
     }
     expect((await leak()).code).toBe("TOKEN_IN_URL");
     await kw.flush();
     expect(await leaks()).toBe(1);
+  });
+
+  it("costs the store one lookup per request at most, however many tokens the URL carries, and none past the in-flight bound", async () => {
+    const store = new CountingStore();
+    const kw = app("acme", store);
+    const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    const forged = (n: number) =>
+      Array.from({ length: n }, (_, j) => `t${j}=${generateToken({ prefix: "acme", kind: "secret", env: "live" })}`).join("&");
+    // One after another, four checksum-valid forgeries each: at most as many lookups as forged bearer tokens cost.
+    for (let i = 0; i < 250; i++) expect((await kw.verify(new Request(`https://api.test/x?${forged(4)}`))).code).toBe("TOKEN_IN_URL");
+    await kw.flush();
+    expect(store.lookups).toBeGreaterThan(0);
+    expect(store.lookups).toBeLessThanOrEqual(250);
+    // A flood faster than the store answers: the lookups in flight stay bounded (4), the rest are not started.
+    store.lookups = 0;
+    let release!: () => void;
+    store.gate = new Promise((resolve) => (release = resolve));
+    const flood = Array.from({ length: 1000 }, () => kw.verify(new Request(`https://api.test/x?${forged(4)}`)));
+    expect((await Promise.all(flood)).every((d) => d.code === "TOKEN_IN_URL")).toBe(true);
+    expect(store.lookups).toBe(4);
+    release();
+    store.gate = null;
+    await kw.flush();
+    expect(store.lookups).toBe(4);
+    // A live token passed over during the flood is reported when it is seen again.
+    expect((await kw.verify(new Request(`https://api.test/x?k=${token}`))).code).toBe("TOKEN_IN_URL");
+    await kw.flush();
+    expect((await kw.tokens.audit({ tokenId: record.id })).items.filter((e) => e.action === "leak")).toHaveLength(1);
   });
 
   it("in the path too; tokens of other applications and look-alikes are not ours to refuse", async () => {
