@@ -125,9 +125,10 @@ export function createLeakReceiver(options: LeakReceiverOptions): (request: Requ
     if (earlier) return answer(200, earlier);
     const labels: LeakLabel[] = [];
     for (const m of matches) {
-      // Publishable tokens are public by design: a sighting is flagged, never revoked.
+      // Publishable tokens are public by design: a sighting is flagged, never revoked (by the stored
+      // kind: an imported key's string does not say it).
       const report = await keyward.tokens
-        .reportLeak(m.token, { source: "github", ...(m.url !== null && { url: m.url }), action: m.token.includes("_pk_") ? "flag" : action })
+        .reportLeak(m.token, { source: "github", ...(m.url !== null && { url: m.url }), action, publishable: "flag" })
         .catch(() => null);
       if (report === null) return answer(503, { error: "store unavailable" });
       if (report.outcome === "revoked" || report.outcome === "flagged") {

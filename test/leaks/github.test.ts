@@ -81,6 +81,25 @@ describe("createLeakReceiver (GitHub secret scanning)", () => {
     ]);
   });
 
+  it("acts on imported legacy keys the verifier accepts, by their stored kind", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", acceptForeignTokens: { prefix: "sk_", minLength: 32 } });
+    // Legacy strings say nothing reliable about the kind: this secret one even contains "_pk_".
+    const secretKey = "sk_live_pk_0123456789abcdef0123456789abcdef";
+    const publicKey = "sk_web_0123456789abcdef0123456789abcdef";
+    const secret = await kw.tokens.import({ hash: sha256Hex(secretKey), owner: "acct_1", kind: "secret" });
+    const web = await kw.tokens.import({ hash: sha256Hex(publicKey), owner: "acct_1", kind: "publishable", domains: ["app.example.com"] });
+    const receiver = createLeakReceiver({ keyward: kw, publicKeys: [github.publicKey] });
+    const res = await receiver(alert(JSON.stringify([match(secretKey), match(publicKey)])));
+    expect((await res.json()).map((l: { label: string }) => l.label)).toEqual(["true_positive", "true_positive"]);
+    expect((await kw.check({ token: secretKey })).code).toBe("TOKEN_REVOKED");
+    expect((await kw.check({ token: publicKey, origin: "https://app.example.com" })).ok).toBe(true);
+    const audit = (await kw.tokens.audit({ owner: "acct_1" })).items.filter((e) => e.action === "leak");
+    expect(audit.map((e) => [e.tokenId, e.changes[0]])).toEqual([
+      [secret.id, "revokedAt"],
+      [web.id, "source:github"],
+    ]);
+  });
+
   it("refuses forged, unsigned, malformed and oversized alerts, and they revoke nothing", async () => {
     const { kw, live, receiver, auditCount } = await setup();
     const body = JSON.stringify([match(live.token)]);
