@@ -8,7 +8,7 @@ import { fromBase64, fromUtf8, toHex } from "../lib/bytes.js";
 import { readStream } from "../lib/read-stream.js";
 import type { Keyward } from "../keyward.js";
 import type { LeakReport } from "../manager/leaks.js";
-import { derToP1363 } from "./der.js";
+import { derToP1363, isP256PublicKey } from "./der.js";
 
 /** One of GitHub's signing keys, as https://api.github.com/meta/public_keys/secret_scanning lists them. */
 export interface GitHubPublicKey {
@@ -64,7 +64,7 @@ const MAX_FIELD = 2048;
  *
  * @param options the Keyward instance, GitHub's public keys, the action
  * @returns `(request) => Promise<Response>`
- * @throws {TypeError} for missing options or an unusable key
+ * @throws {TypeError} for missing options or an unusable key (one that is not an ECDSA P-256 public key in PEM)
  * @example
  * ```ts fragment
  * const receiver = createLeakReceiver({ keyward: kw, publicKeys: (await githubKeys()).public_keys });
@@ -91,8 +91,11 @@ export function createLeakReceiver(options: LeakReceiverOptions): (request: Requ
   for (const k of options.publicKeys) {
     if (typeof k?.key_identifier !== "string" || typeof k.key !== "string") throw new TypeError("each public key needs key_identifier and key");
     const der = pemToDer(k.key);
-    if (!der) throw new TypeError(`public key ${k.key_identifier} is not a PEM public key`);
+    if (!der || !isP256PublicKey(der)) {
+      throw new TypeError(`public key ${k.key_identifier} is not an ECDSA P-256 public key in PEM (SubjectPublicKeyInfo)`);
+    }
     const imported = crypto.subtle.importKey("spki", der, { name: "ECDSA", namedCurve: "P-256" }, false, ["verify"]);
+    // Checked above, so it imports; were it refused, its alerts would fail verification (401).
     imported.catch(() => {});
     keys.set(k.key_identifier, imported);
   }

@@ -174,9 +174,48 @@ describe("createLeakReceiver (GitHub secret scanning)", () => {
     const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
     expect(() => createLeakReceiver({ keyward: {} as Keyward, publicKeys: [publicKey] })).toThrow(TypeError);
     expect(() => createLeakReceiver({ keyward: kw, publicKeys: [] })).toThrow(TypeError);
-    expect(() => createLeakReceiver({ keyward: kw, publicKeys: [{ key_identifier: "x", key: "nope" }] })).toThrow(/not a PEM/);
+    expect(() => createLeakReceiver({ keyward: kw, publicKeys: [{ key_identifier: "x", key: "nope" }] })).toThrow(/x is not an ECDSA P-256 public key in PEM/);
     expect(() => createLeakReceiver({ keyward: kw, publicKeys: [publicKey], maxBodyBytes: 0 })).toThrow(RangeError);
     expect(() => createLeakReceiver({ keyward: kw, publicKeys: [publicKey], action: "delete" as "flag" })).toThrow(TypeError);
+  });
+});
+
+describe("createLeakReceiver's keys", () => {
+  const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+  const pem = (der: Buffer) => `-----BEGIN PUBLIC KEY-----\n${der.toString("base64")}\n-----END PUBLIC KEY-----\n`;
+  const spki = (key: KeyObject) => key.export({ type: "spki", format: "der" });
+  const p256 = spki(generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey);
+  /** The P-256 key with its y coordinate changed: the point is off the curve. */
+  const offCurve = Buffer.from(p256);
+  offCurve[offCurve.length - 1]! ^= 1;
+
+  it("refuses at creation a key that cannot verify GitHub's signatures, naming it (not a silent 401 for every alert)", async () => {
+    const unusable: [string, string][] = [
+      ["p384", pem(spki(generateKeyPairSync("ec", { namedCurve: "P-384" }).publicKey))],
+      ["secp256k1", pem(spki(generateKeyPairSync("ec", { namedCurve: "secp256k1" }).publicKey))],
+      ["rsa", pem(spki(generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey))],
+      ["ed25519", pem(spki(generateKeyPairSync("ed25519").publicKey))],
+      ["garbage", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"],
+      ["cut", pem(p256.subarray(0, 60))],
+      ["off-curve", pem(offCurve)],
+      // Not DER (Node's WebCrypto lets the extra byte pass; a strict parser does not).
+      ["trailing", pem(Buffer.concat([p256, Buffer.from([0])]))],
+    ];
+    for (const [id, key] of unusable) {
+      // WebCrypto would not use it either.
+      const der = Buffer.from(key.replace(/-----[A-Z ]+-----|\s/g, ""), "base64");
+      if (id !== "trailing") {
+        await expect(crypto.subtle.importKey("spki", der, { name: "ECDSA", namedCurve: "P-256" }, false, ["verify"])).rejects.toThrow();
+      }
+      expect(() => createLeakReceiver({ keyward: kw, publicKeys: [github.publicKey, { key_identifier: id, key }] })).toThrow(
+        new TypeError(`public key ${id} is not an ECDSA P-256 public key in PEM (SubjectPublicKeyInfo)`),
+      );
+    }
+    // Any P-256 key is taken (here 20 of them), as WebCrypto takes it.
+    for (let i = 0; i < 20; i++) {
+      const { publicKey } = keyPair(`k${i}`);
+      expect(typeof createLeakReceiver({ keyward: kw, publicKeys: [publicKey] })).toBe("function");
+    }
   });
 });
 
