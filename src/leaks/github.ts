@@ -8,7 +8,7 @@ import { fromBase64, fromUtf8, toHex } from "../lib/bytes.js";
 import { readStream } from "../lib/read-stream.js";
 import type { Keyward } from "../keyward.js";
 import type { LeakReport } from "../manager/leaks.js";
-import { derToP1363 } from "./der.js";
+import { derToP1363, isP256PublicKey } from "./der.js";
 
 /** One of GitHub's signing keys, as https://api.github.com/meta/public_keys/secret_scanning lists them. */
 export interface GitHubPublicKey {
@@ -21,8 +21,21 @@ export interface GitHubPublicKey {
 export interface LeakReceiverOptions {
   /** The `Keyward` whose tokens are checked and revoked. */
   keyward: Keyward;
-  /** The keys that may sign alerts (GitHub's list, refreshed by you); at least one. */
-  publicKeys: readonly GitHubPublicKey[];
+  /**
+   * The keys that may sign alerts: a list (at least one key, used as is), or
+   * a function that loads GitHub's list, called on the first alert and again
+   * when an alert names a key it does not hold, at most once per
+   * `refreshIntervalMs`.
+   */
+  publicKeys: readonly GitHubPublicKey[] | (() => Promise<readonly GitHubPublicKey[]>);
+  /** Least time between two calls of a `publicKeys` function, ms (default 300 000: 5 minutes). */
+  refreshIntervalMs?: number;
+  /**
+   * Called when a `publicKeys` function fails (its error; the keys loaded
+   * before are kept) or gives a key this receiver cannot use (a TypeError
+   * naming it; the key is left out). Errors are ignored.
+   */
+  onKeyError?: (error: unknown) => void;
   /** What to do with a live secret token found in public (default `"revoke"`). Publishable tokens are only flagged. */
   action?: "revoke" | "flag";
   /** The `token_type` you registered with GitHub, echoed in answers (default `"keyward_secret_token"`). */
@@ -52,7 +65,7 @@ interface Match {
   source: string | null;
 }
 
-const DEFAULTS = { maxBodyBytes: 1024 * 1024, maxMatches: 1000, maxRemembered: 10_000 };
+const DEFAULTS = { maxBodyBytes: 1024 * 1024, maxMatches: 1000, maxRemembered: 10_000, refreshIntervalMs: 300_000 };
 const MAX_FIELD = 2048;
 
 /**
@@ -60,14 +73,19 @@ const MAX_FIELD = 2048;
  * acted on only when its signature verifies against one of `publicKeys`; a
  * forged, malformed or oversized alert is refused (401, 400, 413) and changes
  * nothing. A replay of an alert already processed gets the same answer and
- * changes nothing more.
+ * changes nothing more. Given a function, the receiver loads the keys itself,
+ * and again (at most once per `refreshIntervalMs`) for an alert signed with a
+ * key it does not hold: a rotation needs no restart.
  *
- * @param options the Keyward instance, GitHub's public keys, the action
+ * @param options the Keyward instance, GitHub's public keys (or how to load them), the action
  * @returns `(request) => Promise<Response>`
- * @throws {TypeError} for missing options or an unusable key
+ * @throws {TypeError} for missing options or an unusable key (one that is not an ECDSA P-256 public key in PEM)
  * @example
  * ```ts fragment
- * const receiver = createLeakReceiver({ keyward: kw, publicKeys: (await githubKeys()).public_keys });
+ * const receiver = createLeakReceiver({
+ *   keyward: kw,
+ *   publicKeys: async () => (await (await fetch("https://api.github.com/meta/public_keys/secret_scanning")).json()).public_keys,
+ * });
  * // mount it: app.post("/leaks/github", (c) => receiver(c.req.raw));
  * ```
  */
@@ -75,9 +93,13 @@ export function createLeakReceiver(options: LeakReceiverOptions): (request: Requ
   if (typeof options !== "object" || options === null || typeof options.keyward?.tokens?.reportLeak !== "function") {
     throw new TypeError("options.keyward must be a Keyward instance");
   }
-  if (!Array.isArray(options.publicKeys) || options.publicKeys.length === 0) throw new TypeError("options.publicKeys must list at least one key");
+  const { publicKeys } = options;
+  if (typeof publicKeys !== "function" && (!Array.isArray(publicKeys) || publicKeys.length === 0)) {
+    throw new TypeError("options.publicKeys must list at least one key, or be a function that loads them");
+  }
+  if (options.onKeyError !== undefined && typeof options.onKeyError !== "function") throw new TypeError("options.onKeyError must be a function");
   const limits = { ...DEFAULTS };
-  for (const name of ["maxBodyBytes", "maxMatches", "maxRemembered"] as const) {
+  for (const name of ["maxBodyBytes", "maxMatches", "maxRemembered", "refreshIntervalMs"] as const) {
     const v = options[name];
     if (v !== undefined) {
       if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`options.${name} must be a positive integer`);
@@ -87,15 +109,14 @@ export function createLeakReceiver(options: LeakReceiverOptions): (request: Requ
   const action = options.action ?? "revoke";
   if (action !== "revoke" && action !== "flag") throw new TypeError('options.action must be "revoke" or "flag"');
   const tokenType = options.tokenType ?? "keyward_secret_token";
-  const keys = new Map<string, Promise<CryptoKey>>();
-  for (const k of options.publicKeys) {
-    if (typeof k?.key_identifier !== "string" || typeof k.key !== "string") throw new TypeError("each public key needs key_identifier and key");
-    const der = pemToDer(k.key);
-    if (!der) throw new TypeError(`public key ${k.key_identifier} is not a PEM public key`);
-    const imported = crypto.subtle.importKey("spki", der, { name: "ECDSA", namedCurve: "P-256" }, false, ["verify"]);
-    imported.catch(() => {});
-    keys.set(k.key_identifier, imported);
-  }
+  const keyOf =
+    typeof publicKeys === "function"
+      ? loadedKeys(publicKeys, limits.refreshIntervalMs, (error) => {
+          try {
+            options.onKeyError?.(error);
+          } catch {}
+        })
+      : givenKeys(publicKeys);
   const answered = new BoundedMap<LeakLabel[]>(limits.maxRemembered);
   const { keyward } = options;
 
@@ -103,15 +124,18 @@ export function createLeakReceiver(options: LeakReceiverOptions): (request: Requ
     if (request.method !== "POST") return answer(405, { error: "method not allowed" }, { allow: "POST" });
     const keyId = request.headers.get("github-public-key-identifier");
     const signature = fromBase64(request.headers.get("github-public-key-signature") ?? "");
-    const key = keyId === null ? undefined : keys.get(keyId);
-    if (!key || !signature || !request.body) return answer(401, { error: "signature missing or key unknown" });
+    // A malformed signature is refused before its key is looked for (and perhaps loaded).
+    const raw = signature && derToP1363(signature, 32);
+    if (keyId === null || !raw || !request.body) return answer(401, { error: "signature missing or malformed" });
+    const key = await keyOf(keyId);
+    if (key === UNAVAILABLE) return answer(503, { error: "public keys unavailable" });
+    if (key === null) return answer(401, { error: "key unknown" });
     const read = await readStream(request.body, limits.maxBodyBytes).catch(() => null);
     if (read == null) return answer(413, { error: "body too large or unreadable" });
     const body = new Uint8Array(read);
-    const raw = derToP1363(signature, 32);
     let valid = false;
     try {
-      valid = raw !== null && (await crypto.subtle.verify({ name: "ECDSA", hash: "SHA-256" }, await key, raw, body));
+      valid = await crypto.subtle.verify({ name: "ECDSA", hash: "SHA-256" }, key, raw, body);
     } catch {
       valid = false;
     }
@@ -125,9 +149,10 @@ export function createLeakReceiver(options: LeakReceiverOptions): (request: Requ
     if (earlier) return answer(200, earlier);
     const labels: LeakLabel[] = [];
     for (const m of matches) {
-      // Publishable tokens are public by design: a sighting is flagged, never revoked.
+      // Publishable tokens are public by design: a sighting is flagged, never revoked (by the stored
+      // kind: an imported key's string does not say it).
       const report = await keyward.tokens
-        .reportLeak(m.token, { source: "github", ...(m.url !== null && { url: m.url }), action: m.token.includes("_pk_") ? "flag" : action })
+        .reportLeak(m.token, { source: "github", ...(m.url !== null && { url: m.url }), action, publishable: "flag" })
         .catch(() => null);
       if (report === null) return answer(503, { error: "store unavailable" });
       if (report.outcome === "revoked" || report.outcome === "flagged") {
@@ -142,6 +167,82 @@ export function createLeakReceiver(options: LeakReceiverOptions): (request: Requ
     answered.set(digest, labels);
     return answer(200, labels);
   };
+}
+
+/** The answer of a key lookup when the keys could not be loaded. */
+const UNAVAILABLE = Symbol("unavailable");
+
+/** The signing key named `keyId`, null when there is none, or UNAVAILABLE. */
+type KeyLookup = (keyId: string) => Promise<CryptoKey | null | typeof UNAVAILABLE>;
+
+/** A fixed list of keys, each checked now: an unusable one throws. */
+function givenKeys(list: readonly GitHubPublicKey[]): KeyLookup {
+  const keys = importKeys(list, (error) => {
+    throw error;
+  });
+  return async (keyId) => (await keys.get(keyId)) ?? null;
+}
+
+/**
+ * Keys loaded by `load`: first when one is asked for, again when one not held
+ * is asked for, never twice within `intervalMs` (random key ids in forged
+ * alerts cost at most one load per interval; lookups made while a load runs
+ * wait for it). A failed load, or one without a usable key, keeps the keys
+ * loaded before; until a load succeeds, a key not held is UNAVAILABLE.
+ */
+function loadedKeys(load: () => Promise<readonly GitHubPublicKey[]>, intervalMs: number, report: (error: unknown) => void): KeyLookup {
+  let keys = new Map<string, Promise<CryptoKey | null>>();
+  let loading: Promise<void> | null = null;
+  let lastLoad = Number.NEGATIVE_INFINITY;
+  let loaded = true;
+  const reload = async (): Promise<void> => {
+    try {
+      const list = await load();
+      if (!Array.isArray(list)) throw new TypeError("options.publicKeys() must resolve to a list of keys");
+      const next = importKeys(list, report);
+      if (next.size === 0) throw new TypeError("options.publicKeys() gave no usable key");
+      keys = next;
+      loaded = true;
+    } catch (error) {
+      report(error);
+      loaded = false;
+    }
+  };
+  return async (keyId) => {
+    const held = keys.get(keyId);
+    if (held) return held;
+    if (loading === null && performance.now() - lastLoad >= intervalMs) {
+      lastLoad = performance.now();
+      loading = reload().finally(() => {
+        loading = null;
+      });
+    }
+    if (loading !== null) await loading;
+    // Until a load succeeds, an unknown key may be a new one: unavailable (503, GitHub retries), not forged.
+    return (await keys.get(keyId)) ?? (loaded ? null : UNAVAILABLE);
+  };
+}
+
+/** The usable keys of `list` by id, imported for WebCrypto; `unusable` is told of each other one. */
+function importKeys(list: readonly GitHubPublicKey[], unusable: (error: TypeError) => void): Map<string, Promise<CryptoKey | null>> {
+  const keys = new Map<string, Promise<CryptoKey | null>>();
+  for (const k of list) {
+    if (typeof k?.key_identifier !== "string" || typeof k.key !== "string") {
+      unusable(new TypeError("each public key needs key_identifier and key"));
+      continue;
+    }
+    const der = pemToDer(k.key);
+    if (!der || !isP256PublicKey(der)) {
+      unusable(new TypeError(`public key ${k.key_identifier} is not an ECDSA P-256 public key in PEM (SubjectPublicKeyInfo)`));
+      continue;
+    }
+    // Checked above, so it imports; were it refused, it would be as unknown (401).
+    keys.set(
+      k.key_identifier,
+      crypto.subtle.importKey("spki", der, { name: "ECDSA", namedCurve: "P-256" }, false, ["verify"]).catch(() => null),
+    );
+  }
+  return keys;
 }
 
 function parseMatches(body: Uint8Array, maxMatches: number): Match[] | null {

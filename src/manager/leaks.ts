@@ -9,7 +9,8 @@ import { actorSchema, parseInput } from "../model/schemas.js";
 import type { AuditEntry, Page, StoredToken } from "../model/types.js";
 import type { GuardedStore } from "../store/guard.js";
 import { encodeCursor, MAX_PAGE_LIMIT } from "../store/kit/page.js";
-import { hashToken, parseToken, type TokenKind } from "../token/format.js";
+import { hashToken, type TokenKind } from "../token/format.js";
+import { lookupable } from "../token/lookupable.js";
 import { type TokenChanged, written } from "./written.js";
 
 /** Options of {@link TokenManager.reportLeak}. */
@@ -20,6 +21,12 @@ export interface ReportLeakOptions {
   url?: string;
   /** `"revoke"` (default): the token stops working; `"flag"`: audited only, for a person to decide. */
   action?: "revoke" | "flag";
+  /**
+   * What to do when the token found is publishable (default `action`). The
+   * GitHub receiver passes `"flag"`: publishable tokens are public by design,
+   * and an imported one's string does not say it is publishable.
+   */
+  publishable?: "revoke" | "flag";
   /** Who acts, for the audit log (default `leak:<source>`). */
   actor?: string;
 }
@@ -30,7 +37,8 @@ export interface LeakReport {
    * `revoked`: it was live and is now revoked (by this report, or by a revoke
    * made while it ran: its `leak` entry is kept either way); `flagged`: audited, left working;
    * `inactive`: already revoked or rotated out (nothing done); `unknown`: not a
-   * token of this store (nothing done).
+   * token of this store (nothing done). An imported legacy key is a token of
+   * this store when `acceptForeignTokens` describes it, as for the verifier.
    */
   outcome: "revoked" | "flagged" | "inactive" | "unknown";
   /** The token's id, or null when unknown. */
@@ -61,22 +69,24 @@ export async function reportLeak(
 ): Promise<LeakReport> {
   if (typeof token !== "string") throw new TypeError("token must be a string");
   if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
-  const { source, url, action = "revoke" } = options;
+  const { source, url, action = "revoke", publishable = action } = options;
   if (typeof source !== "string" || !SOURCE.test(source)) throw new InvalidInputError("source", "must be 1 to 64 of a-z 0-9 . _ : -");
   if (url !== undefined && (typeof url !== "string" || url.length > MAX_URL)) {
     throw new InvalidInputError("url", `must be a string of at most ${MAX_URL} characters`);
   }
   if (action !== "revoke" && action !== "flag") throw new InvalidInputError("action", 'must be "revoke" or "flag"');
+  if (publishable !== "revoke" && publishable !== "flag") throw new InvalidInputError("publishable", 'must be "revoke" or "flag"');
   const actor = parseInput(actorSchema, options.actor ?? `leak:${source}`, "actor");
 
-  const parsed = parseToken(token);
-  if (!parsed.ok || !cfg.prefixes.includes(parsed.token.prefix)) return unknown();
+  // The verifier's rule: a legacy key it accepts (`acceptForeignTokens`) is found too.
+  if (!lookupable(cfg, token)) return unknown();
   const hash = hashToken(token);
   const stored = await cfg.store.findByHash(hash);
   if (stored === null) return unknown();
   const now = cfg.now();
   const found = { tokenId: stored.id, owner: stored.owner, kind: stored.kind };
   if (stored.revokedAt !== null || !worksNow(stored, hash, now)) return { outcome: "inactive", ...found };
+  const act = stored.kind === "publishable" ? publishable : action;
 
   const entry: AuditEntry = {
     id: auditId(now, cfg.random),
@@ -86,9 +96,9 @@ export async function reportLeak(
     tokenId: stored.id,
     owner: stored.owner,
     // Where it was seen; a token in the URL (the leaked one, say) is redacted.
-    changes: [...(action === "revoke" ? ["revokedAt"] : []), `source:${source}`, ...(url ? [`url:${cleanText(url, true)}`] : [])],
+    changes: [...(act === "revoke" ? ["revokedAt"] : []), `source:${source}`, ...(url ? [`url:${cleanText(url, true)}`] : [])],
   };
-  if (action === "flag") {
+  if (act === "flag") {
     await cfg.store.appendAudit(entry);
     leaked(now, stored.id, stored.owner, source);
     return { outcome: "flagged", ...found };

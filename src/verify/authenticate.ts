@@ -14,7 +14,8 @@ import type { HeaderSource } from "../policy/client-ip.js";
 import { QueryIndex } from "../signing/query.js";
 import { type VerifyRequestOptions, verifyRequest } from "../signing/verify.js";
 import { sharedReadsOf } from "../store/shared-reads.js";
-import { findTokens, MAX_TOKEN_LENGTH, wellFormedPrefixLength } from "../token/format.js";
+import { findTokens, MAX_TOKEN_LENGTH } from "../token/format.js";
+import { lookupable } from "../token/lookupable.js";
 import { type LookupCacheOptions, SharedLookup } from "./cache.js";
 import { findCredential } from "./credential.js";
 import { type Decision, denial, type Staged, storeUnavailable } from "./decision.js";
@@ -139,7 +140,7 @@ export class Authenticator {
       return matched(hit.value, hash, now);
     }
     // Refused by its format, it is no lookup: not a cache miss either.
-    if (!this.#lookupable(token)) return denial("TOKEN_MALFORMED", now);
+    if (!lookupable(this.#cfg, token)) return denial("TOKEN_MALFORMED", now);
     this.misses++;
     const found = this.#byHash.fetch(hash, now);
     if (!(found instanceof Promise)) return matched(found, hash, now);
@@ -201,18 +202,6 @@ export class Authenticator {
   /** Whether a record is one of this application's tokens (its displayed start carries the prefix). */
   #ownRecord(token: StoredToken): boolean {
     return this.#cfg.prefixes.includes(token.start.slice(0, token.start.indexOf("_")));
-  }
-
-  /**
-   * Whether a presented string may be looked up in the store: a well-formed
-   * token with one of this application's prefixes, or a legacy key of the
-   * configured shape. Anything else is refused without a store access.
-   */
-  #lookupable(token: string): boolean {
-    const length = wellFormedPrefixLength(token);
-    if (length >= 0) return this.#cfg.prefixes.some((p) => p.length === length && token.startsWith(p));
-    const foreign = this.#cfg.acceptForeignTokens;
-    return foreign !== false && token.length >= foreign.minLength && token.startsWith(foreign.prefix);
   }
 
   /**

@@ -1,8 +1,9 @@
 // The GitHub secret scanning receiver, with a locally generated P-256 key and
 // alerts in GitHub's documented shape (a JSON array of { token, type, url, source }).
-import { generateKeyPairSync, type KeyObject, sign } from "node:crypto";
+import { generateKeyPairSync, type KeyObject, randomBytes, sign } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { AddressInfo } from "node:net";
 import { generateToken, Keyward, MemoryStore } from "keyward";
 import { createLeakReceiver, type GitHubPublicKey } from "keyward/leaks";
@@ -29,6 +30,27 @@ function alert(body: string, key = github, headers: Record<string, string> = {})
     },
     body,
   });
+}
+
+/** A Fetch handler served by node:http on 127.0.0.1. */
+async function listen(handler: (request: Request) => Promise<Response>): Promise<{ url: string; close: () => Promise<unknown> }> {
+  const server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const headers = new Headers();
+    for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string") headers.set(k, v);
+    const method = req.method ?? "GET";
+    const body = method === "GET" || method === "HEAD" ? null : Buffer.concat(chunks);
+    const answer = await handler(new Request(`http://localhost${req.url}`, { method, headers, body }));
+    res.writeHead(answer.status, { "content-type": "application/json" }).end(await answer.text());
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise((r) => server.close(r)) };
+}
+
+/** Sends `request` (built for another origin) to `url`. */
+async function send(url: string, request: Request): Promise<Response> {
+  return fetch(url, { method: request.method, headers: request.headers, body: await request.text() });
 }
 
 async function setup() {
@@ -81,6 +103,25 @@ describe("createLeakReceiver (GitHub secret scanning)", () => {
     ]);
   });
 
+  it("acts on imported legacy keys the verifier accepts, by their stored kind", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", acceptForeignTokens: { prefix: "sk_", minLength: 32 } });
+    // Legacy strings say nothing reliable about the kind: this secret one even contains "_pk_".
+    const secretKey = "sk_live_pk_0123456789abcdef0123456789abcdef";
+    const publicKey = "sk_web_0123456789abcdef0123456789abcdef";
+    const secret = await kw.tokens.import({ hash: sha256Hex(secretKey), owner: "acct_1", kind: "secret" });
+    const web = await kw.tokens.import({ hash: sha256Hex(publicKey), owner: "acct_1", kind: "publishable", domains: ["app.example.com"] });
+    const receiver = createLeakReceiver({ keyward: kw, publicKeys: [github.publicKey] });
+    const res = await receiver(alert(JSON.stringify([match(secretKey), match(publicKey)])));
+    expect((await res.json()).map((l: { label: string }) => l.label)).toEqual(["true_positive", "true_positive"]);
+    expect((await kw.check({ token: secretKey })).code).toBe("TOKEN_REVOKED");
+    expect((await kw.check({ token: publicKey, origin: "https://app.example.com" })).ok).toBe(true);
+    const audit = (await kw.tokens.audit({ owner: "acct_1" })).items.filter((e) => e.action === "leak");
+    expect(audit.map((e) => [e.tokenId, e.changes[0]])).toEqual([
+      [secret.id, "revokedAt"],
+      [web.id, "source:github"],
+    ]);
+  });
+
   it("refuses forged, unsigned, malformed and oversized alerts, and they revoke nothing", async () => {
     const { kw, live, receiver, auditCount } = await setup();
     const body = JSON.stringify([match(live.token)]);
@@ -127,26 +168,13 @@ describe("createLeakReceiver (GitHub secret scanning)", () => {
 
   it("works over real HTTP (node:http server, fetch)", async () => {
     const { kw, live, receiver } = await setup();
-    const server = createServer(async (req, res) => {
-      const chunks: Buffer[] = [];
-      for await (const c of req) chunks.push(c as Buffer);
-      const headers = new Headers();
-      for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string") headers.set(k, v);
-      const answer = await receiver(new Request(`http://localhost${req.url}`, { method: req.method ?? "GET", headers, body: Buffer.concat(chunks) }));
-      res.writeHead(answer.status, { "content-type": "application/json" }).end(await answer.text());
-    });
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const server = await listen(receiver);
     try {
-      const req = alert(JSON.stringify([match(live.token)]));
-      const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/leaks/github`, {
-        method: "POST",
-        headers: req.headers,
-        body: await req.text(),
-      });
+      const res = await send(`${server.url}/leaks/github`, alert(JSON.stringify([match(live.token)])));
       expect([res.status, (await res.json())[0].label]).toEqual([200, "true_positive"]);
       expect((await kw.check({ token: live.token })).code).toBe("TOKEN_REVOKED");
     } finally {
-      await new Promise((r) => server.close(r));
+      await server.close();
     }
   });
 
@@ -155,9 +183,160 @@ describe("createLeakReceiver (GitHub secret scanning)", () => {
     const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
     expect(() => createLeakReceiver({ keyward: {} as Keyward, publicKeys: [publicKey] })).toThrow(TypeError);
     expect(() => createLeakReceiver({ keyward: kw, publicKeys: [] })).toThrow(TypeError);
-    expect(() => createLeakReceiver({ keyward: kw, publicKeys: [{ key_identifier: "x", key: "nope" }] })).toThrow(/not a PEM/);
+    expect(() => createLeakReceiver({ keyward: kw, publicKeys: [{ key_identifier: "x", key: "nope" }] })).toThrow(/x is not an ECDSA P-256 public key in PEM/);
     expect(() => createLeakReceiver({ keyward: kw, publicKeys: [publicKey], maxBodyBytes: 0 })).toThrow(RangeError);
+    expect(() => createLeakReceiver({ keyward: kw, publicKeys: async () => [publicKey], refreshIntervalMs: 0 })).toThrow(RangeError);
+    expect(() => createLeakReceiver({ keyward: kw, publicKeys: [publicKey], onKeyError: "log" as unknown as () => void })).toThrow(TypeError);
     expect(() => createLeakReceiver({ keyward: kw, publicKeys: [publicKey], action: "delete" as "flag" })).toThrow(TypeError);
+  });
+});
+
+describe("createLeakReceiver's keys", () => {
+  const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+  const pem = (der: Buffer) => `-----BEGIN PUBLIC KEY-----\n${der.toString("base64")}\n-----END PUBLIC KEY-----\n`;
+  const spki = (key: KeyObject) => key.export({ type: "spki", format: "der" });
+  const p256 = spki(generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey);
+  /** The P-256 key with its y coordinate changed: the point is off the curve. */
+  const offCurve = Buffer.from(p256);
+  offCurve[offCurve.length - 1]! ^= 1;
+
+  it("loads GitHub's keys itself and again for an unknown key id, at most once per refreshIntervalMs (real servers, a key rotated mid-run)", async () => {
+    const interval = 1000;
+    // GitHub's key endpoint, on 127.0.0.1: the time of each load, and the keys it lists now.
+    let listed = [github.publicKey];
+    const loads: number[] = [];
+    const meta = await listen(async () => {
+      loads.push(performance.now());
+      return Response.json({ public_keys: listed.map((k) => ({ ...k, is_current: true })) });
+    });
+    const { kw, live, web } = await setup();
+    const receiver = createLeakReceiver({
+      keyward: kw,
+      publicKeys: async () => (await (await fetch(`${meta.url}/meta/public_keys/secret_scanning`)).json()).public_keys,
+      refreshIntervalMs: interval,
+    });
+    const server = await listen(receiver);
+    const post = (request: Request) => send(`${server.url}/leaks/github`, request);
+    const sinceLastLoad = () => performance.now() - loads.at(-1)!;
+    /** `n` alerts under random key ids, `concurrency` at a time: all 401. */
+    const flood = async (n: number, concurrency: number) => {
+      const body = JSON.stringify([match(live.token)]);
+      for (let i = 0; i < n; i += concurrency) {
+        const batch = Array.from({ length: concurrency }, () => post(alert(body, github, { "github-public-key-identifier": randomBytes(32).toString("hex") })));
+        expect(new Set((await Promise.all(batch)).map((r) => r.status))).toEqual(new Set([401]));
+      }
+    };
+    try {
+      // The first alert loads the keys.
+      expect((await post(alert(JSON.stringify([match(web.token)])))).status).toBe(200);
+      expect(loads).toHaveLength(1);
+      // 300 alerts under random key ids right after: no load (or one per interval, on a slow machine).
+      await flood(300, 30);
+      expect(loads.length).toBeLessThanOrEqual(1 + Math.floor((performance.now() - loads[0]!) / interval));
+
+      // GitHub rotates: the new key is listed, the old one dropped. Just after a load, the list is not asked for again.
+      await sleep(interval - sinceLastLoad() + 20);
+      expect((await post(alert("[]", other))).status).toBe(401); // unknown id: a load, of the list before the rotation
+      const before = loads.length;
+      listed = [other.publicKey];
+      const rotated = alert(JSON.stringify([match(live.token)]), other);
+      expect((await post(rotated.clone())).status).toBe(401);
+      expect(loads).toHaveLength(before);
+      // Once the interval has passed, the first alert signed with the new key loads it, and is acted on.
+      await sleep(interval - sinceLastLoad() + 20);
+      const res = await post(rotated.clone());
+      expect([res.status, (await res.json())[0].label]).toEqual([200, "true_positive"]);
+      expect(loads).toHaveLength(before + 1);
+      expect((await kw.check({ token: live.token })).code).toBe("TOKEN_REVOKED");
+      // The same receiver: its replay memory is kept; the dropped key is refused.
+      expect((await post(rotated.clone())).status).toBe(200);
+      expect((await post(alert(JSON.stringify([match(web.token)])))).status).toBe(401);
+
+      // A concurrent flood once the interval has passed: one load for all of them.
+      await sleep(interval - sinceLastLoad() + 20);
+      const start = loads.length;
+      const t0 = performance.now();
+      await flood(300, 100);
+      expect(loads.length - start).toBeGreaterThanOrEqual(1);
+      expect(loads.length - start).toBeLessThanOrEqual(1 + Math.floor((performance.now() - t0) / interval));
+      // Never two loads within the interval.
+      for (let i = 1; i < loads.length; i++) expect(loads[i]! - loads[i - 1]!).toBeGreaterThan(interval - 50);
+    } finally {
+      await server.close();
+      await meta.close();
+    }
+  });
+
+  it("a load that fails, or lists no usable key, keeps the keys it had and is told to onKeyError; an unusable key is left out", async () => {
+    const { kw, live } = await setup();
+    const bad = { key_identifier: "p384", key: generateKeyPairSync("ec", { namedCurve: "P-384" }).publicKey.export({ type: "spki", format: "pem" }).toString() };
+    const answers: (() => Promise<readonly GitHubPublicKey[]>)[] = [
+      async () => {
+        throw new Error("api.github.com unreachable");
+      },
+      async () => [github.publicKey, bad],
+      async () => [bad],
+      async () => ({ public_keys: [other.publicKey] }) as unknown as GitHubPublicKey[],
+    ];
+    const errors: unknown[] = [];
+    const receiver = createLeakReceiver({
+      keyward: kw,
+      publicKeys: () => answers.shift()!(),
+      refreshIntervalMs: 1,
+      onKeyError: (e) => {
+        errors.push(e);
+        throw new Error("ignored");
+      },
+    });
+    const body = JSON.stringify([match(live.token)]);
+    // Nothing loaded: 503, GitHub retries.
+    expect((await receiver(alert("[]"))).status).toBe(503);
+    expect(errors.map(String)).toEqual(["Error: api.github.com unreachable"]);
+    await sleep(2);
+    // The P-384 key is left out (and named); the P-256 one is used.
+    expect((await receiver(alert("[]", github, { "github-public-key-identifier": "p384" }))).status).toBe(401);
+    expect(errors.map(String).slice(1)).toEqual(["TypeError: public key p384 is not an ECDSA P-256 public key in PEM (SubjectPublicKeyInfo)"]);
+    await sleep(2);
+    // A list without a usable key, then something that is not a list: the keys loaded before are kept.
+    expect((await receiver(alert("[]", other))).status).toBe(503);
+    await sleep(2);
+    expect((await receiver(alert("[]", other))).status).toBe(503);
+    expect(errors.map(String).slice(2)).toEqual([
+      "TypeError: public key p384 is not an ECDSA P-256 public key in PEM (SubjectPublicKeyInfo)",
+      "TypeError: options.publicKeys() gave no usable key",
+      "TypeError: options.publicKeys() must resolve to a list of keys",
+    ]);
+    expect((await receiver(alert(body))).status).toBe(200);
+    expect((await kw.check({ token: live.token })).code).toBe("TOKEN_REVOKED");
+  });
+
+  it("refuses at creation a key that cannot verify GitHub's signatures, naming it (not a silent 401 for every alert)", async () => {
+    const unusable: [string, string][] = [
+      ["p384", pem(spki(generateKeyPairSync("ec", { namedCurve: "P-384" }).publicKey))],
+      ["secp256k1", pem(spki(generateKeyPairSync("ec", { namedCurve: "secp256k1" }).publicKey))],
+      ["rsa", pem(spki(generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey))],
+      ["ed25519", pem(spki(generateKeyPairSync("ed25519").publicKey))],
+      ["garbage", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"],
+      ["cut", pem(p256.subarray(0, 60))],
+      ["off-curve", pem(offCurve)],
+      // Not DER (Node's WebCrypto lets the extra byte pass; a strict parser does not).
+      ["trailing", pem(Buffer.concat([p256, Buffer.from([0])]))],
+    ];
+    for (const [id, key] of unusable) {
+      // WebCrypto would not use it either.
+      const der = Buffer.from(key.replace(/-----[A-Z ]+-----|\s/g, ""), "base64");
+      if (id !== "trailing") {
+        await expect(crypto.subtle.importKey("spki", der, { name: "ECDSA", namedCurve: "P-256" }, false, ["verify"])).rejects.toThrow();
+      }
+      expect(() => createLeakReceiver({ keyward: kw, publicKeys: [github.publicKey, { key_identifier: id, key }] })).toThrow(
+        new TypeError(`public key ${id} is not an ECDSA P-256 public key in PEM (SubjectPublicKeyInfo)`),
+      );
+    }
+    // Any P-256 key is taken (here 20 of them), as WebCrypto takes it.
+    for (let i = 0; i < 20; i++) {
+      const { publicKey } = keyPair(`k${i}`);
+      expect(typeof createLeakReceiver({ keyward: kw, publicKeys: [publicKey] })).toBe("function");
+    }
   });
 });
 

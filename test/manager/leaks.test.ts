@@ -1,5 +1,6 @@
 // kw.tokens.reportLeak: revokes (or flags) a live token with a `leak` audit
 // entry; anything else changes nothing and never throws for the token's content.
+import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { generateToken, InvalidInputError, Keyward, MemoryStore, type TokenRecord } from "keyward";
 import { sqliteStore } from "keyward/sqlite";
@@ -65,8 +66,52 @@ describe("tokens.reportLeak", () => {
     await expect(kw.tokens.reportLeak(issued.token, { source: "GitHub!" })).rejects.toBeInstanceOf(InvalidInputError);
     await expect(kw.tokens.reportLeak(issued.token, { source: "x", url: "u".repeat(2049) })).rejects.toBeInstanceOf(InvalidInputError);
     await expect(kw.tokens.reportLeak(issued.token, { source: "x", action: "delete" as "flag" })).rejects.toBeInstanceOf(InvalidInputError);
+    await expect(kw.tokens.reportLeak(issued.token, { source: "x", publishable: "delete" as "flag" })).rejects.toBeInstanceOf(InvalidInputError);
     await expect(kw.tokens.reportLeak(42 as unknown as string, { source: "x" })).rejects.toBeInstanceOf(TypeError);
     expect((await kw.check({ token: issued.token })).ok).toBe(true);
+  });
+
+  describe.each([
+    ["MemoryStore", () => new MemoryStore()],
+    ["SQLite", () => sqliteStore(":memory:")],
+  ])("an imported legacy key the verifier accepts, on %s", (_name, makeStore) => {
+    const legacy = (tag: string) => `sk_${tag}_${"0123456789abcdef".repeat(2)}`;
+    const legacyHash = (key: string) => createHash("sha256").update(key).digest("hex");
+
+    it("is found like any token: a live secret revoked, a publishable flagged, a look-alike unknown", async () => {
+      const store = makeStore();
+      const kw = new Keyward({ store, prefix: "acme", acceptForeignTokens: { prefix: "sk_", minLength: 32 } });
+      const secret = await kw.tokens.import({ hash: legacyHash(legacy("secret")), owner: "acct_1", kind: "secret" });
+      const web = await kw.tokens.import({ hash: legacyHash(legacy("public")), owner: "acct_1", kind: "publishable", domains: ["app.example.com"] });
+      expect((await kw.check({ token: legacy("secret") })).ok).toBe(true);
+
+      const report = await kw.tokens.reportLeak(legacy("secret"), { source: "support", url: "https://pastebin.com/x" });
+      expect(report).toEqual({ outcome: "revoked", tokenId: secret.id, owner: "acct_1", kind: "secret" });
+      expect((await kw.check({ token: legacy("secret") })).code).toBe("TOKEN_REVOKED");
+      const entries = (await kw.tokens.audit({ tokenId: secret.id })).items;
+      expect(entries.map((e) => [e.action, e.actor, e.changes])).toEqual([
+        ["import", "system", expect.any(Array)],
+        ["leak", "leak:support", ["revokedAt", "source:support", "url:https://pastebin.com/x"]],
+      ]);
+      expect((await kw.tokens.reportLeak(legacy("secret"), { source: "support" })).outcome).toBe("inactive");
+
+      // Its kind is the stored one: the string of an imported publishable key does not say it.
+      const flagged = await kw.tokens.reportLeak(legacy("public"), { source: "github", publishable: "flag" });
+      expect(flagged).toEqual({ outcome: "flagged", tokenId: web.id, owner: "acct_1", kind: "publishable" });
+      expect((await kw.check({ token: legacy("public"), origin: "https://app.example.com" })).ok).toBe(true);
+
+      // What the verifier would not look up is not looked up here either.
+      for (const s of [legacy("other"), "sk_short", `pk_${legacy("secret").slice(3)}`, `${legacy("secret")}${"x".repeat(512)}`]) {
+        expect([s.slice(0, 12), (await kw.tokens.reportLeak(s, { source: "github" })).outcome]).toEqual([s.slice(0, 12), "unknown"]);
+      }
+      await kw.close();
+      // Without acceptForeignTokens the verifier refuses the key, and a report does not find it.
+      const strict = new Keyward({ store, prefix: "acme" });
+      expect((await strict.check({ token: legacy("public"), origin: "https://app.example.com" })).code).toBe("TOKEN_MALFORMED");
+      expect((await strict.tokens.reportLeak(legacy("public"), { source: "github" })).outcome).toBe("unknown");
+      await strict.close();
+      await store.close();
+    });
   });
 
   describe.each([
