@@ -61,7 +61,10 @@ export class CreditManager {
   }
 
   /**
-   * Adds credits to a balance, kept across refills and monthly resets until spent. Audited.
+   * Adds bought credits to a balance, kept across refills and daily or monthly
+   * resets until spent (requests spend the plan's credits first, then bought
+   * ones, then a pool's overage; a refill or reset gives back the plan's
+   * credits spent, before the top-up too). Audited.
    *
    * @param target `{ tokenId }` or `{ owner }`
    * @param amount credits to add, an integer from 1 to 10^15

@@ -15,6 +15,7 @@
 import { StoreUnavailableError } from "../errors.js";
 import { toBase64Url } from "../lib/bytes.js";
 import { secureRandom } from "../lib/crypto.js";
+import { type CreditState, creditState } from "../store/kit/credits.js";
 import type { MeterResult } from "../store/types.js";
 import type { PostgresClient, PostgresPool } from "./driver.js";
 
@@ -63,6 +64,24 @@ interface Lease {
 }
 
 type Transaction = <T>(pool: PostgresPool, body: (c: PostgresClient) => Promise<T>) => Promise<T>;
+
+/** What a lease gives back when returned or reclaimed: `back` credits, `back_bought` of them bought ones. */
+type Back = { back: number; back_bought: number };
+
+/**
+ * A credit row with what leases give back: their bought part to `bought`,
+ * the rest to the plan's. (A lease taken before bought credits had their
+ * own column may give back more than `used` holds: the kit reads that as
+ * bought credits, as it was.)
+ */
+function giveBack(row: Pick<CreditState, "used" | "bought">, backs: Back[]): CreditState {
+  let { used, bought } = row;
+  for (const b of backs) {
+    used -= b.back - b.back_bought;
+    bought += b.back_bought;
+  }
+  return creditState({ used, bought, periodStart: null });
+}
 
 /** @internal The leases of one store, per token. */
 export class CreditLeases {
@@ -127,18 +146,20 @@ export class CreditLeases {
     const lease = await this.#transaction(this.#pool, async (c) => {
       await c.query(this.#s.lockCounters, [lock]);
       // Expired leases of dead (or cut-off) processes give back what they never granted.
-      const back = (await c.query(this.#s.reclaimLeases, [key, now])).rows.reduce<number>((s, r) => s + (r as { back: number }).back, 0);
-      const locked = (await c.query(this.#s.lockUsed, [key])).rows[0] as { used: number };
-      // Negative after a top-up: kept (a refill or reset never forgets a leased block, so nothing is given back twice).
-      const used = locked.used - back;
-      const free = Math.max(0, limit - used);
+      const reclaimed = (await c.query(this.#s.reclaimLeases, [key, now])).rows as Back[];
+      const locked = (await c.query(this.#s.lockUsed, [key])).rows[0] as Pick<CreditState, "used" | "bought">;
+      const state = giveBack(locked, reclaimed);
+      // A block is the balance's next credits: the plan's first, then bought ones (as spendCredits spends).
+      const plan = Math.max(0, limit - state.used);
+      const free = plan + state.bought;
       const block = Math.min(want, Math.floor(free / 2));
       if (free <= LOW_BALANCE || block < cost) {
-        if (back > 0) await c.query(this.#s.saveUsed, [key, used, now]);
+        if (reclaimed.some((r) => r.back > 0)) await c.query(this.#s.saveUsed, [key, state.used, state.bought, now]);
         return null;
       }
-      await c.query(this.#s.saveUsed, [key, used + block, now]);
-      await c.query(this.#s.insertLease, [id, key, block, now + this.#settings.ttlMs]);
+      const bought = block - Math.min(block, plan);
+      await c.query(this.#s.saveUsed, [key, state.used + block - bought, state.bought - bought, now]);
+      await c.query(this.#s.insertLease, [id, key, block, bought, now + this.#settings.ttlMs]);
       const l: Lease = {
         id,
         key,
@@ -193,11 +214,10 @@ export class CreditLeases {
   async #return(lease: Lease): Promise<void> {
     await this.#transaction(this.#pool, async (c) => {
       await c.query(this.#s.lockCounters, [lease.lock]);
-      const rows = (await c.query(this.#s.returnLease, [lease.id])).rows as { back: number }[];
-      const back = rows[0]?.back ?? 0;
-      if (back > 0) {
-        const { used } = (await c.query(this.#s.lockUsed, [lease.key])).rows[0] as { used: number };
-        await c.query(this.#s.saveUsed, [lease.key, used - back, null]);
+      const back = (await c.query(this.#s.returnLease, [lease.id])).rows as Back[];
+      if ((back[0]?.back ?? 0) > 0) {
+        const state = giveBack((await c.query(this.#s.lockUsed, [lease.key])).rows[0] as Pick<CreditState, "used" | "bought">, back);
+        await c.query(this.#s.saveUsed, [lease.key, state.used, state.bought, null]);
       }
     });
   }

@@ -14,14 +14,15 @@ const page = (key: string, time: string, filter: string) => ({
   after: `SELECT ${key} FROM ${filter} AND (${time} > $3 OR (${time} = $3 AND id COLLATE "C" > $4)) ORDER BY ${time}, id COLLATE "C" LIMIT $2`,
 });
 
-// What the leases of a token's pool still hold: granted, counted in its `used`, not yet reported. The
+// What the leases of a token's pool still hold of its plan credits: granted, counted in its `used`, not
+// yet reported (a block is spent as a balance is: its plan credits first, then its bought ones). The
 // metering and adjustment paths read it with the credit row under the token's advisory lock, which
 // lease reservations and returns (the writers of both) hold to their commit: a locked row read after
 // waiting for a flat spend is its newest version while this sum is the statement's snapshot, and a
 // flat spend changes no lease. The balance read (`creditRow`) takes no lock: one statement, one
 // snapshot, in which a reservation or return has committed `used` and its lease row together or not.
 const leased = (t: TableNames, key: string) =>
-  `(SELECT COALESCE(SUM(granted - reported), 0) FROM ${t.leases} WHERE token_id = ${key}) AS leased`;
+  `(SELECT COALESCE(SUM(GREATEST(0, granted - bought - reported)), 0) FROM ${t.leases} WHERE token_id = ${key}) AS leased`;
 
 export const statements = (t: TableNames) => ({
   tokenById: `SELECT record FROM ${t.tokens} WHERE id = $1`,
@@ -47,47 +48,53 @@ export const statements = (t: TableNames) => ({
   list: page("record", "created_at", `${t.tokens} WHERE owner = $1`),
   auditOfToken: page("entry", "at", `${t.audit} WHERE token_id = $1`),
   auditOfOwner: page("entry", "at", `${t.audit} WHERE owner = $1`),
-  // Flat credits in one statement: a first use is inserted only when the cost fits the limit; on
-  // a row (a later use, or a top-up: a negative used) the cost is added only when used + cost
-  // still fits, even a cost above the limit (the row lock orders concurrent spends); a row comes
-  // back exactly when granted.
-  spendFlat: `INSERT INTO ${t.credits} (token_id, used, period_start) SELECT $1, $2::float8, $3::float8
+  // Flat credits in one statement, as spendCredits of the store kit: a first use is inserted only
+  // when the cost fits the limit; on a row (a later use, or a top-up) the cost is granted only when
+  // the plan's credits left (limit - used) and the bought ones hold it, even a cost above the limit,
+  // and taken from the plan's first (the row lock orders concurrent spends); a row comes back
+  // exactly when granted.
+  spendFlat: `INSERT INTO ${t.credits} AS c (token_id, used, bought, period_start) SELECT $1, $2::float8, 0, $3::float8
     WHERE $2::float8 <= $4::float8 OR EXISTS (SELECT 1 FROM ${t.credits} WHERE token_id = $1)
-    ON CONFLICT (token_id) DO UPDATE SET used = ${t.credits}.used + excluded.used,
-      period_start = COALESCE(${t.credits}.period_start, excluded.period_start)
-    WHERE ${t.credits}.used + excluded.used <= $4::float8 RETURNING used`,
-  creditsUsed: `SELECT used FROM ${t.credits} WHERE token_id = $1`,
+    ON CONFLICT (token_id) DO UPDATE SET used = c.used + LEAST(excluded.used, GREATEST(0, $4::float8 - c.used)),
+      bought = c.bought - (excluded.used - LEAST(excluded.used, GREATEST(0, $4::float8 - c.used))),
+      period_start = COALESCE(c.period_start, excluded.period_start)
+    WHERE excluded.used <= GREATEST(0, $4::float8 - c.used) + c.bought RETURNING used, bought`,
+  creditsUsed: `SELECT used, bought FROM ${t.credits} WHERE token_id = $1`,
   // Leases, under the token's advisory lock: its credit row, created if absent and locked until commit
   // (a flat spend may run meanwhile).
-  lockUsed: `INSERT INTO ${t.credits} (token_id, used, period_start) VALUES ($1, 0, NULL)
-    ON CONFLICT (token_id) DO UPDATE SET used = ${t.credits}.used RETURNING used`,
+  lockUsed: `INSERT INTO ${t.credits} (token_id, used, bought, period_start) VALUES ($1, 0, 0, NULL)
+    ON CONFLICT (token_id) DO UPDATE SET used = ${t.credits}.used RETURNING used, bought`,
   // Under lockUsed: the period start is kept unless none was set yet.
-  saveUsed: `INSERT INTO ${t.credits} (token_id, used, period_start) VALUES ($1, $2, $3)
-    ON CONFLICT (token_id) DO UPDATE SET used = excluded.used, period_start = COALESCE(${t.credits}.period_start, excluded.period_start)`,
-  reclaimLeases: `DELETE FROM ${t.leases} WHERE token_id = $1 AND expires_at <= $2 RETURNING granted - reported AS back`,
-  insertLease: `INSERT INTO ${t.leases} (id, token_id, granted, reported, expires_at) VALUES ($1, $2, $3, 0, $4)`,
+  saveUsed: `INSERT INTO ${t.credits} (token_id, used, bought, period_start) VALUES ($1, $2, $3, $4)
+    ON CONFLICT (token_id) DO UPDATE SET used = excluded.used, bought = excluded.bought,
+      period_start = COALESCE(${t.credits}.period_start, excluded.period_start)`,
+  // What a lease gives back (`back`), and of it what goes back to bought credits (`back_bought`: its
+  // block's bought part, spent last).
+  reclaimLeases: `DELETE FROM ${t.leases} WHERE token_id = $1 AND expires_at <= $2
+    RETURNING granted - reported AS back, LEAST(bought, granted - reported) AS back_bought`,
+  insertLease: `INSERT INTO ${t.leases} (id, token_id, granted, bought, reported, expires_at) VALUES ($1, $2, $3, $4, 0, $5)`,
   reportLease: `UPDATE ${t.leases} SET reported = $2 WHERE id = $1`,
-  returnLease: `DELETE FROM ${t.leases} WHERE id = $1 RETURNING granted - reported AS back`,
+  returnLease: `DELETE FROM ${t.leases} WHERE id = $1 RETURNING granted - reported AS back, LEAST(bought, granted - reported) AS back_bought`,
   // One writer per token at a time, whether or not its counter rows exist yet (a row lock needs a row).
   lockCounters: `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`,
   // A token's counters, under its advisory lock: the credit row also locked, since flat spends take
   // only that lock; with what the pool's leases hold (store.ts, setAside).
-  counters: `SELECT c.used, c.period_start, r.window_ms, r.bucket, r.counts, ${leased(t, "$1")} FROM (SELECT 1) one
-    LEFT JOIN (SELECT used, period_start FROM ${t.credits} WHERE token_id = $1 FOR UPDATE) c ON true
+  counters: `SELECT c.used, c.bought, c.period_start, r.window_ms, r.bucket, r.counts, ${leased(t, "$1")} FROM (SELECT 1) one
+    LEFT JOIN (SELECT used, bought, period_start FROM ${t.credits} WHERE token_id = $1 FOR UPDATE) c ON true
     LEFT JOIN ${t.rateLimits} r ON r.token_id = $1`,
   // The first write of a credit row that was absent when read, only if it still is (a flat spend
   // may have created it meanwhile); a row comes back when inserted.
-  claimCreditRow: `INSERT INTO ${t.credits} (token_id, used, period_start) VALUES ($1, $2::float8, $3::float8)
+  claimCreditRow: `INSERT INTO ${t.credits} (token_id, used, bought, period_start) VALUES ($1, $2::float8, $3::float8, $4::float8)
     ON CONFLICT (token_id) DO NOTHING RETURNING 1`,
-  saveCounters: `WITH c AS (INSERT INTO ${t.credits} (token_id, used, period_start)
-      SELECT $1, $2::float8, $3::float8 WHERE $2::float8 IS NOT NULL
-      ON CONFLICT (token_id) DO UPDATE SET used = excluded.used, period_start = excluded.period_start),
+  saveCounters: `WITH c AS (INSERT INTO ${t.credits} (token_id, used, bought, period_start)
+      SELECT $1, $2::float8, $7::float8, $3::float8 WHERE $2::float8 IS NOT NULL
+      ON CONFLICT (token_id) DO UPDATE SET used = excluded.used, bought = excluded.bought, period_start = excluded.period_start),
     r AS (INSERT INTO ${t.rateLimits} (token_id, window_ms, bucket, counts)
       SELECT $1, $4::float8, $5::float8, $6::text WHERE $4::float8 IS NOT NULL
       ON CONFLICT (token_id) DO UPDATE SET window_ms = excluded.window_ms, bucket = excluded.bucket, counts = excluded.counts)
     SELECT 1`,
   // A balance read, without a lock: the credit row and what its leases hold, from one snapshot.
-  creditRow: `SELECT used, period_start, ${leased(t, "$1")} FROM ${t.credits} WHERE token_id = $1`,
+  creditRow: `SELECT used, bought, period_start, ${leased(t, "$1")} FROM ${t.credits} WHERE token_id = $1`,
   // Insert, or take over an expired entry; an unexpired one makes no change (rowCount 0).
   rememberNonce: `INSERT INTO ${t.nonces} (token_id, nonce, expires_at) VALUES ($1, $2, $3)
     ON CONFLICT (token_id, nonce) DO UPDATE SET expires_at = excluded.expires_at WHERE ${t.nonces}.expires_at <= $4`,
@@ -159,36 +166,36 @@ export const statements = (t: TableNames) => ({
   // ($1, locked against flat spends) with what its leases hold, its rate rows ($2), the account's
   // credit row ($3) and rate row ($4); JSON, null when absent.
   meterRows: `SELECT
-    (SELECT row_to_json(c) FROM (SELECT used, period_start FROM ${t.credits} WHERE token_id = $1 FOR UPDATE) c) AS credit,
+    (SELECT row_to_json(c) FROM (SELECT used, bought, period_start FROM ${t.credits} WHERE token_id = $1 FOR UPDATE) c) AS credit,
     ${leased(t, "$1")},
     (SELECT json_agg(r) FROM (SELECT token_id, window_ms, bucket, counts FROM ${t.rateLimits} WHERE token_id = ANY($2::text[])) r) AS rates,
-    (SELECT row_to_json(a) FROM (SELECT used, period_start FROM ${t.accountCredits} WHERE owner = $3) a) AS account_credit,
+    (SELECT row_to_json(a) FROM (SELECT used, bought, period_start FROM ${t.accountCredits} WHERE owner = $3) a) AS account_credit,
     (SELECT row_to_json(b) FROM (SELECT window_ms, bucket, counts FROM ${t.accountRateLimits} WHERE owner = $4) b) AS account_rate`,
   // Every changed counter in one write (a null value leaves its row as it is).
-  saveMeterRows: `WITH c AS (INSERT INTO ${t.credits} (token_id, used, period_start)
-      SELECT $1, $2::float8, $3::float8 WHERE $2::float8 IS NOT NULL
-      ON CONFLICT (token_id) DO UPDATE SET used = excluded.used, period_start = excluded.period_start),
+  saveMeterRows: `WITH c AS (INSERT INTO ${t.credits} (token_id, used, bought, period_start)
+      SELECT $1, $2::float8, $15::float8, $3::float8 WHERE $2::float8 IS NOT NULL
+      ON CONFLICT (token_id) DO UPDATE SET used = excluded.used, bought = excluded.bought, period_start = excluded.period_start),
     r AS (INSERT INTO ${t.rateLimits} (token_id, window_ms, bucket, counts)
       SELECT * FROM unnest($4::text[], $5::float8[], $6::float8[], $7::text[])
       ON CONFLICT (token_id) DO UPDATE SET window_ms = excluded.window_ms, bucket = excluded.bucket, counts = excluded.counts),
-    ac AS (INSERT INTO ${t.accountCredits} (owner, used, period_start)
-      SELECT $8, $9::float8, $10::float8 WHERE $9::float8 IS NOT NULL
-      ON CONFLICT (owner) DO UPDATE SET used = excluded.used, period_start = excluded.period_start),
+    ac AS (INSERT INTO ${t.accountCredits} (owner, used, bought, period_start)
+      SELECT $8, $9::float8, $16::float8, $10::float8 WHERE $9::float8 IS NOT NULL
+      ON CONFLICT (owner) DO UPDATE SET used = excluded.used, bought = excluded.bought, period_start = excluded.period_start),
     ar AS (INSERT INTO ${t.accountRateLimits} (owner, window_ms, bucket, counts)
       SELECT $11, $12::float8, $13::float8, $14::text WHERE $12::float8 IS NOT NULL
       ON CONFLICT (owner) DO UPDATE SET window_ms = excluded.window_ms, bucket = excluded.bucket, counts = excluded.counts)
     SELECT 1`,
-  accountCreditOf: `SELECT used, period_start FROM ${t.accountCredits} WHERE owner = $1`,
-  saveAccountCredit: `WITH c AS (INSERT INTO ${t.accountCredits} (owner, used, period_start) VALUES ($1, $2::float8, $3::float8)
-      ON CONFLICT (owner) DO UPDATE SET used = excluded.used, period_start = excluded.period_start),
-    au AS (${auditInsert(t, 4)})
+  accountCreditOf: `SELECT used, bought, period_start FROM ${t.accountCredits} WHERE owner = $1`,
+  saveAccountCredit: `WITH c AS (INSERT INTO ${t.accountCredits} (owner, used, bought, period_start) VALUES ($1, $2::float8, $3::float8, $4::float8)
+      ON CONFLICT (owner) DO UPDATE SET used = excluded.used, bought = excluded.bought, period_start = excluded.period_start),
+    au AS (${auditInsert(t, 5)})
     SELECT 1`,
   // A token's credit row for an admin change, under its advisory lock, locked against flat spends
   // (created when absent, then "fresh"), with what its leases hold.
-  lockCreditRow: `INSERT INTO ${t.credits} (token_id, used, period_start) VALUES ($1, 0, NULL)
-    ON CONFLICT (token_id) DO UPDATE SET used = ${t.credits}.used RETURNING used, period_start, (xmax = 0) AS fresh, ${leased(t, "$1")}`,
-  saveCreditAudited: `WITH c AS (UPDATE ${t.credits} SET used = $2::float8, period_start = $3::float8 WHERE token_id = $1),
-    au AS (${auditInsert(t, 4)})
+  lockCreditRow: `INSERT INTO ${t.credits} (token_id, used, bought, period_start) VALUES ($1, 0, 0, NULL)
+    ON CONFLICT (token_id) DO UPDATE SET used = ${t.credits}.used RETURNING used, bought, period_start, (xmax = 0) AS fresh, ${leased(t, "$1")}`,
+  saveCreditAudited: `WITH c AS (UPDATE ${t.credits} SET used = $2::float8, bought = $3::float8, period_start = $4::float8 WHERE token_id = $1),
+    au AS (${auditInsert(t, 5)})
     SELECT 1`,
   // Hard delete, under the token's row lock and advisory lock: the token, its hashes, and every row
   // under its id or its composite counter keys ("<id>U+001F…"), with the audit entry and the announcement.

@@ -15,7 +15,7 @@ import type { AuditEntry, StoredToken, UsageBucket, UsageEvent } from "../model/
 import { adjustCredits } from "../store/kit/account-credits.js";
 import { billingRowsOf, sumBilling } from "../store/kit/billing.js";
 import { putAccountRecord } from "../store/kit/accounts.js";
-import type { CreditState } from "../store/kit/credits.js";
+import { type CreditState, creditState, creditsLeft } from "../store/kit/credits.js";
 import { meterStep, poolKey, rateKey } from "../store/kit/meter.js";
 import type { PageQuery } from "../store/kit/page.js";
 import type { RateWindowState } from "../store/kit/rate-window.js";
@@ -443,6 +443,7 @@ export class PostgresStore implements TokenStore {
     const id = pgKey(request.tokenId);
     const row = (await c.query(this.#s.counters, [id])).rows[0] as {
       used: number | null;
+      bought: number | null;
       period_start: number | null;
       window_ms: number | null;
       bucket: number | null;
@@ -451,7 +452,7 @@ export class PostgresStore implements TokenStore {
     };
     const rate: RateWindowState | null =
       row.window_ms === null ? null : { windowMs: row.window_ms, bucket: row.bucket!, counts: JSON.parse(row.counts!) };
-    const credits: CreditState | null = row.used === null ? null : { used: row.used, periodStart: row.period_start };
+    const credits = creditRow(row.used === null ? null : (row as CreditRow));
     const aside = setAside(row.leased);
     const kit = request.credits ? { ...request, credits: aside.policy(request.credits) } : request;
     const step = meterStep(request.rateLimit ? rate : null, aside.state(credits), kit, now);
@@ -466,6 +467,7 @@ export class PostgresStore implements TokenStore {
         step.rate?.windowMs ?? null,
         step.rate?.bucket ?? null,
         step.rate ? JSON.stringify(step.rate.counts) : null,
+        saved?.bought ?? null,
       ]);
     }
     return step.result;
@@ -478,7 +480,7 @@ export class PostgresStore implements TokenStore {
    * caller reads again, which now locks the row).
    */
   async #claimCreditRow(c: PostgresClient, key: string, next: CreditState): Promise<boolean> {
-    return (await c.query(this.#s.claimCreditRow, [key, next.used, next.periodStart])).rows.length === 1;
+    return (await c.query(this.#s.claimCreditRow, [key, next.used, next.bought, next.periodStart])).rows.length === 1;
   }
 
   /**
@@ -512,14 +514,13 @@ export class PostgresStore implements TokenStore {
     const rateKeys = (request.rateLimits ?? []).map((l) => pgKey(rateKey(request.tokenId, l.windowMs)));
     const owner = acct ? pgKey(acct.owner) : null;
     const accountCreditKey = acct ? pgKey(poolKey(acct.owner, request.pool)) : null;
-    type CreditRow = { used: number; period_start: number | null } | null;
     type RateRow = { window_ms: number; bucket: number; counts: string };
     const row = (await c.query(this.#s.meterRows, [creditKey, request.rateLimit ? [id, ...rateKeys] : rateKeys, accountCreditKey, owner]))
       .rows[0] as {
-      credit: CreditRow;
+      credit: CreditRow | null;
       leased: number;
       rates: (RateRow & { token_id: string })[] | null;
-      account_credit: CreditRow;
+      account_credit: CreditRow | null;
       account_rate: RateRow | null;
     };
     const rates = new Map<string, RateWindowState>();
@@ -553,6 +554,8 @@ export class PostgresStore implements TokenStore {
       a?.rate?.windowMs ?? null,
       a?.rate?.bucket ?? null,
       a?.rate ? JSON.stringify(a.rate.counts) : null,
+      saved?.bought ?? null,
+      a?.credits?.bought ?? null,
     ]);
     return step.result;
   }
@@ -560,12 +563,13 @@ export class PostgresStore implements TokenStore {
   /**
    * Credits without refill or rate limit, the common metered case, in one
    * statement: the guarded upsert grants exactly when `meterStep` would
-   * (used + cost <= limit) and leaves the row as it would.
+   * (the plan's credits left and the bought ones hold the cost) and leaves
+   * the row as it would.
    */
   async #spendFlat(id: string, cost: number, limit: number, now: number): Promise<MeterResult> {
-    const spent = (await this.#query(this.#s.spendFlat, [id, cost, now, limit]))[0] as { used: number } | undefined;
-    const used = spent ? spent.used : (((await this.#query(this.#s.creditsUsed, [id]))[0] as { used: number } | undefined)?.used ?? 0);
-    const credits = { granted: spent !== undefined, remaining: Math.max(0, limit - used), nextRefillAt: null };
+    const spent = (await this.#query(this.#s.spendFlat, [id, cost, now, limit]))[0] as CreditRow | undefined;
+    const row = spent ?? ((await this.#query(this.#s.creditsUsed, [id]))[0] as CreditRow | undefined);
+    const credits = { granted: spent !== undefined, remaining: creditsLeft(creditState(creditRow(row)), limit), nextRefillAt: null };
     return spent
       ? { granted: true, deniedBy: null, rateLimit: null, credits }
       : { granted: false, deniedBy: "credits", rateLimit: null, credits };
@@ -603,13 +607,13 @@ export class PostgresStore implements TokenStore {
     if ("owner" in k) {
       const key = pgKey(poolKey(k.owner, k.pool));
       const step = (rows: unknown[]) =>
-        adjustCredits(creditRow(rows[0] as { used: number; period_start: number | null } | undefined), request.policy, request.change, now);
+        adjustCredits(creditRow(rows[0] as CreditRow | undefined), request.policy, request.change, now);
       if (read) return step(await this.#query(this.#s.accountCreditOf, [key])).result;
       return transaction(this.#pool, async (c) => {
         await c.query(this.#s.lockCounters, [this.#accountLock(k.owner)]);
         const { result, next } = step((await c.query(this.#s.accountCreditOf, [key])).rows);
         // A top-up or a reset always has a next state.
-        await c.query(this.#s.saveAccountCredit, [key, next!.used, next!.periodStart, ...this.#auditValues(audit)]).catch((err: unknown) => {
+        await c.query(this.#s.saveAccountCredit, [key, next!.used, next!.bought, next!.periodStart, ...this.#auditValues(audit)]).catch((err: unknown) => {
           throw this.#conflict(err);
         });
         return result;
@@ -617,7 +621,7 @@ export class PostgresStore implements TokenStore {
     }
     const key = pgKey(poolKey(k.tokenId, k.pool));
     const step = (rows: unknown[]) => {
-      const found = rows[0] as { used: number; period_start: number | null; leased: number; fresh?: boolean } | undefined;
+      const found = rows[0] as (CreditRow & { leased: number; fresh?: boolean }) | undefined;
       const aside = setAside(found?.leased ?? 0);
       const kit = adjustCredits(aside.state(found && !found.fresh ? creditRow(found) : null), aside.policy(request.policy), request.change, now);
       return { result: kit.result, next: aside.stored(kit.next) };
@@ -626,7 +630,7 @@ export class PostgresStore implements TokenStore {
     return transaction(this.#pool, async (c) => {
       await c.query(this.#s.lockCounters, [this.#tokenLock(pgKey(k.tokenId))]);
       const { result, next } = step((await c.query(this.#s.lockCreditRow, [key])).rows);
-      await c.query(this.#s.saveCreditAudited, [key, next!.used, next!.periodStart, ...this.#auditValues(audit)]).catch((err: unknown) => {
+      await c.query(this.#s.saveCreditAudited, [key, next!.used, next!.bought, next!.periodStart, ...this.#auditValues(audit)]).catch((err: unknown) => {
         throw this.#conflict(err);
       });
       return result;
@@ -877,20 +881,23 @@ function rateRow(r: { window_ms: number; bucket: number; counts: string } | null
   return r ? { windowMs: r.window_ms, bucket: r.bucket, counts: JSON.parse(r.counts) } : null;
 }
 
-function creditRow(r: { used: number; period_start: number | null } | null | undefined): CreditState | null {
-  return r ? { used: r.used, periodStart: r.period_start } : null;
+/** A credit row as read (`period_start` absent where a statement returns only the amounts). */
+type CreditRow = { used: number; bought: number; period_start?: number | null };
+
+function creditRow(r: CreditRow | null | undefined): CreditState | null {
+  return r ? { used: r.used, bought: r.bought, periodStart: r.period_start ?? null } : null;
 }
 
 /**
- * A token pool as the store kit sees it while its leases hold `leased`
- * credits (granted to a process, counted in `used`, not yet reported): set
- * aside, a pool of `limit - leased` with `used - leased`. The balance is the
- * same, but a refill or reset (a policy's, or an admin's) applies to the
- * rest only, so a lease's return gives back exactly what it kept, and a
- * top-up (a negative `used`) is never lost to it.
+ * A token pool as the store kit sees it while its leases hold `leased` of
+ * its plan credits (granted to a process, counted in `used`, not yet
+ * reported): set aside, a pool of `limit - leased` with `used - leased`
+ * (the bought credits a block holds are already off `bought`). The balance
+ * is the same, but a refill or reset (a policy's, or an admin's) applies to
+ * the rest only, so a lease's return gives back exactly what it kept.
  */
 function setAside(leased: number) {
-  const shift = (s: CreditState | null, by: number) => (s && by !== 0 ? { used: s.used + by, periodStart: s.periodStart } : s);
+  const shift = (s: CreditState | null, by: number) => (s && by !== 0 ? { ...s, used: s.used + by } : s);
   return {
     /** The policy less the leased credits. */
     policy: <P extends { limit: number }>(p: P): P => (leased === 0 ? p : { ...p, limit: p.limit - leased }),

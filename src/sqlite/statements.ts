@@ -31,17 +31,19 @@ const sql = (t: TableNames) => ({
   auditOfOwnerFirst: `SELECT entry FROM ${t.audit} WHERE owner = ? ORDER BY at, id LIMIT ?`,
   auditOfOwnerAfter: `SELECT entry FROM ${t.audit} WHERE owner = ? AND (at > ? OR (at = ? AND id > ?))
     ORDER BY at, id LIMIT ?`,
-  creditsOf: `SELECT used, period_start AS periodStart FROM ${t.credits} WHERE token_id = ?`,
-  saveCredits: `INSERT INTO ${t.credits} (token_id, used, period_start) VALUES (?, ?, ?)
-    ON CONFLICT (token_id) DO UPDATE SET used = excluded.used, period_start = excluded.period_start`,
-  // Flat credits in one statement: a first use is inserted only when the cost fits the limit; on
-  // a row (a later use, or a top-up: a negative used) the cost is added only when used + cost
-  // still fits, even a cost above the limit; a row comes back when granted.
-  spendFlat: `INSERT INTO ${t.credits} (token_id, used, period_start) SELECT ?1, ?2, ?3
+  creditsOf: `SELECT used, bought, period_start AS periodStart FROM ${t.credits} WHERE token_id = ?`,
+  saveCredits: `INSERT INTO ${t.credits} (token_id, used, bought, period_start) VALUES (?, ?, ?, ?)
+    ON CONFLICT (token_id) DO UPDATE SET used = excluded.used, bought = excluded.bought, period_start = excluded.period_start`,
+  // Flat credits in one statement, as spendCredits of the store kit: a first use is inserted only
+  // when the cost fits the limit; on a row (a later use, or a top-up) the cost is granted only when
+  // the plan's credits left (limit - used) and the bought ones hold it, even a cost above the limit,
+  // and taken from the plan's first; a row comes back when granted.
+  spendFlat: `INSERT INTO ${t.credits} (token_id, used, bought, period_start) SELECT ?1, ?2, 0, ?3
     WHERE ?2 <= ?4 OR EXISTS (SELECT 1 FROM ${t.credits} WHERE token_id = ?1)
-    ON CONFLICT (token_id) DO UPDATE SET used = used + excluded.used,
+    ON CONFLICT (token_id) DO UPDATE SET used = used + min(excluded.used, max(0, ?4 - used)),
+      bought = bought - (excluded.used - min(excluded.used, max(0, ?4 - used))),
       period_start = COALESCE(period_start, excluded.period_start)
-    WHERE used + excluded.used <= ?4 RETURNING used`,
+    WHERE excluded.used <= max(0, ?4 - used) + bought RETURNING used, bought`,
   rateOf: `SELECT window_ms, bucket, counts FROM ${t.rateLimits} WHERE token_id = ?`,
   saveRate: `INSERT INTO ${t.rateLimits} (token_id, window_ms, bucket, counts) VALUES (?, ?, ?, ?)
     ON CONFLICT (token_id) DO UPDATE SET window_ms = excluded.window_ms, bucket = excluded.bucket, counts = excluded.counts`,
@@ -56,9 +58,9 @@ const sql = (t: TableNames) => ({
   accountOf: `SELECT record FROM ${t.accounts} WHERE owner = ?`,
   saveAccount: `INSERT INTO ${t.accounts} (owner, revision, record) VALUES (?, ?, ?)
     ON CONFLICT (owner) DO UPDATE SET revision = excluded.revision, record = excluded.record`,
-  accountCreditsOf: `SELECT used, period_start AS periodStart FROM ${t.accountCredits} WHERE owner = ?`,
-  saveAccountCredits: `INSERT INTO ${t.accountCredits} (owner, used, period_start) VALUES (?, ?, ?)
-    ON CONFLICT (owner) DO UPDATE SET used = excluded.used, period_start = excluded.period_start`,
+  accountCreditsOf: `SELECT used, bought, period_start AS periodStart FROM ${t.accountCredits} WHERE owner = ?`,
+  saveAccountCredits: `INSERT INTO ${t.accountCredits} (owner, used, bought, period_start) VALUES (?, ?, ?, ?)
+    ON CONFLICT (owner) DO UPDATE SET used = excluded.used, bought = excluded.bought, period_start = excluded.period_start`,
   accountRateOf: `SELECT window_ms, bucket, counts FROM ${t.accountRateLimits} WHERE owner = ?`,
   saveAccountRate: `INSERT INTO ${t.accountRateLimits} (owner, window_ms, bucket, counts) VALUES (?, ?, ?, ?)
     ON CONFLICT (owner) DO UPDATE SET window_ms = excluded.window_ms, bucket = excluded.bucket, counts = excluded.counts`,

@@ -17,7 +17,7 @@ import type { AuditEntry, StoredToken, UsageBucket, UsageEvent } from "../model/
 import { adjustCredits } from "../store/kit/account-credits.js";
 import { billingRowsOf, sumBilling } from "../store/kit/billing.js";
 import { putAccountRecord } from "../store/kit/accounts.js";
-import type { CreditState } from "../store/kit/credits.js";
+import { type CreditState, creditState, creditsLeft } from "../store/kit/credits.js";
 import { meterStep, poolKey, rateKey } from "../store/kit/meter.js";
 import type { PageQuery } from "../store/kit/page.js";
 import type { RateWindowState } from "../store/kit/rate-window.js";
@@ -485,22 +485,22 @@ export class SqliteStore implements TokenStore {
     return this.#quickTx(() => {
       const s = this.#s;
       const rate = request.rateLimit ? rateState(s.rateOf.get(id)) : null;
-      const credits = request.credits ? creditState(s.creditsOf.get(creditKey)) : null;
+      const credits = request.credits ? creditRow(s.creditsOf.get(creditKey)) : null;
       const account = acct
         ? {
             rate: acct.rateLimit ? rateState(s.accountRateOf.get(acct.owner)) : null,
-            credits: acct.credits ? creditState(s.accountCreditsOf.get(poolKey(acct.owner, pool))) : null,
+            credits: acct.credits ? creditRow(s.accountCreditsOf.get(poolKey(acct.owner, pool))) : null,
           }
         : undefined;
       const more = rateLimits && { rates: rateLimits.map((l) => rateState(s.rateOf.get(rateKey(id, l.windowMs)))) };
       const step = meterStep(rate, credits, request, now, account, more);
       if (step.rate) s.saveRate.run(id, step.rate.windowMs, step.rate.bucket, JSON.stringify(step.rate.counts));
       for (const w of step.rates ?? []) s.saveRate.run(rateKey(id, w.windowMs), w.windowMs, w.bucket, JSON.stringify(w.counts));
-      if (step.credits) s.saveCredits.run(creditKey, step.credits.used, step.credits.periodStart);
+      if (step.credits) s.saveCredits.run(creditKey, step.credits.used, step.credits.bought, step.credits.periodStart);
       const a = step.account;
       if (a && acct) {
         if (a.rate) s.saveAccountRate.run(acct.owner, a.rate.windowMs, a.rate.bucket, JSON.stringify(a.rate.counts));
-        if (a.credits) s.saveAccountCredits.run(poolKey(acct.owner, pool), a.credits.used, a.credits.periodStart);
+        if (a.credits) s.saveAccountCredits.run(poolKey(acct.owner, pool), a.credits.used, a.credits.bought, a.credits.periodStart);
       }
       return step.result;
     });
@@ -525,10 +525,10 @@ export class SqliteStore implements TokenStore {
     const key = poolKey("owner" in request.key ? request.key.owner : request.key.tokenId, request.key.pool);
     const s = this.#s;
     return this.#tx(() => {
-      const step = adjustCredits(creditState((byOwner ? s.accountCreditsOf : s.creditsOf).get(key)), request.policy, request.change, now);
+      const step = adjustCredits(creditRow((byOwner ? s.accountCreditsOf : s.creditsOf).get(key)), request.policy, request.change, now);
       const write = request.change.op !== "read";
       if (write) this.#assertAuditFree(audit);
-      if (step.next) (byOwner ? s.saveAccountCredits : s.saveCredits).run(key, step.next.used, step.next.periodStart);
+      if (step.next) (byOwner ? s.saveAccountCredits : s.saveCredits).run(key, step.next.used, step.next.bought, step.next.periodStart);
       if (write && audit) this.#writeAudit(audit);
       return step.result;
     });
@@ -537,17 +537,14 @@ export class SqliteStore implements TokenStore {
   /**
    * Credits without refill or rate limit, the common metered case, in one
    * statement: the guarded upsert grants exactly when `meterStep` would
-   * (used + cost <= limit) and leaves the row as it would.
+   * (the plan's credits left and the bought ones hold the cost) and leaves
+   * the row as it would.
    */
   #spendFlat(id: string, cost: number, limit: number, now: number): MeterResult {
-    const row = this.#s.spendFlat.get(id, cost, now, limit) as { used: number } | undefined;
-    if (row) {
-      const credits = { granted: true, remaining: Math.max(0, limit - Number(row.used)), nextRefillAt: null };
-      return { granted: true, deniedBy: null, rateLimit: null, credits };
-    }
-    const used = Number((this.#s.creditsOf.get(id) as CreditState | undefined)?.used ?? 0);
-    const credits = { granted: false, remaining: Math.max(0, limit - used), nextRefillAt: null };
-    return { granted: false, deniedBy: "credits", rateLimit: null, credits };
+    const row = this.#s.spendFlat.get(id, cost, now, limit);
+    const left = creditsLeft(creditState(creditRow(row ?? this.#s.creditsOf.get(id))), limit);
+    const credits = { granted: row !== undefined, remaining: left, nextRefillAt: null };
+    return row ? { granted: true, deniedBy: null, rateLimit: null, credits } : { granted: false, deniedBy: "credits", rateLimit: null, credits };
   }
 
   rememberNonce(key: NonceKey, expiresAt: number, now: number): Promise<boolean> {
@@ -679,9 +676,9 @@ function rateState(row: unknown): RateWindowState | null {
   return r ? { windowMs: Number(r.window_ms), bucket: Number(r.bucket), counts: JSON.parse(r.counts) } : null;
 }
 
-function creditState(row: unknown): CreditState | null {
-  const r = row as { used: number; periodStart: number | null } | undefined;
-  return r ? { used: Number(r.used), periodStart: r.periodStart === null ? null : Number(r.periodStart) } : null;
+function creditRow(row: unknown): CreditState | null {
+  const r = row as { used: number; bought: number; periodStart?: number | null } | undefined;
+  return r ? { used: Number(r.used), bought: Number(r.bought), periodStart: r.periodStart == null ? null : Number(r.periodStart) } : null;
 }
 
 function parseAccount(row: unknown): StoredAccount | null {

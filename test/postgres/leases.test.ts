@@ -1,6 +1,6 @@
 // Credit leases: exact grants, work per request, return on close; a reset, a read and a hard delete
 // racing a reservation or a return; table prefixes that share a database.
-import { guardStore, Keyward } from "keyward";
+import { guardStore, Keyward, tokenPool } from "keyward";
 import { type PostgresPool, postgresStore } from "keyward/postgres";
 import { makeStoredToken } from "keyward/testing";
 import { describe, expect, it } from "vitest";
@@ -128,7 +128,7 @@ describe.runIf(hasPostgres)("credit leases", () => {
     const leasing = await postgresStore(pool, { tablePrefix: prefix, changeFeed: false, creditLeases: true });
     const admin = await postgresStore(pool, { tablePrefix: prefix, changeFeed: false });
     const used = async (tokenId: string) => (await pool.query(`SELECT used FROM ${prefix}credits WHERE token_id = $1`, [tokenId])).rows[0].used;
-    return { leasing, store: guardStore(leasing), admin: guardStore(admin), used };
+    return { leasing, store: guardStore(leasing), admin: guardStore(admin), used, prefix };
   };
   const flat = { limit: 1000, refill: null };
   const policy = { limit: 1000, refill: null, reset: null, overage: 0 };
@@ -149,6 +149,28 @@ describe.runIf(hasPostgres)("credit leases", () => {
     await leasing.close();
     expect(await used(tokenId)).toBe(1000);
     expect((await admin.adjustCredits({ key: { tokenId }, policy, change: { op: "read" } }, now)).remaining).toBe(0);
+    await admin.close();
+  });
+
+  it("a block of the plan's last credits and bought ones gives each back to its own: a later reset keeps the bought ones, and mints none", async () => {
+    const { leasing, store, admin, prefix } = await pair();
+    const tokenId = "tok_mixed_block";
+    const now = Date.UTC(2026, 10, 20);
+    const small = { limit: 30, refill: null };
+    const row = async () => (await pool.query(`SELECT used, bought FROM ${prefix}credits WHERE token_id = $1`, [tokenId])).rows[0];
+    // 27 of the plan's 30 spent without a lease, then 100 bought.
+    expect((await admin.meter({ tokenId, cost: 27, rateLimit: null, credits: small }, now)).granted).toBe(true);
+    expect((await admin.adjustCredits({ key: { tokenId }, policy: tokenPool(small), change: { op: "topUp", amount: 100 } }, now)).remaining).toBe(103);
+    // A block of 8: the plan's last 3, then 5 bought; one credit granted from it (a plan one).
+    expect((await store.meter({ tokenId, cost: 1, rateLimit: null, credits: small }, now)).credits?.remaining).toBe(102);
+    expect(await row()).toEqual({ used: 30, bought: 95 });
+    expect((await admin.adjustCredits({ key: { tokenId }, policy: tokenPool(small), change: { op: "read" } }, now)).remaining).toBe(95);
+    // The rest goes back: 2 to the plan, 5 to the bought credits.
+    await leasing.close();
+    expect(await row()).toEqual({ used: 28, bought: 100 });
+    // A monthly reset added later gives back the plan's credits only: 30 and the 100 bought.
+    const monthly = { ...small, reset: "month" as const };
+    expect((await admin.meter({ tokenId, cost: 0, rateLimit: null, credits: monthly }, Date.UTC(2026, 11, 1))).credits?.remaining).toBe(130);
     await admin.close();
   });
 

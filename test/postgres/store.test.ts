@@ -1,11 +1,14 @@
 // postgresStore beyond the conformance suite: startup errors, migrations,
 // hostile input, decisions equal to MemoryStore's, locks and outages.
-import { guardStore, Keyward, MemoryStore, StoreUnavailableError } from "keyward";
+import { guardStore, Keyward, MemoryStore, StoreUnavailableError, tokenPool } from "keyward";
 import { migrate, postgresStore, SCHEMA_VERSION } from "keyward/postgres";
 import { makeAuditEntry, makeStoredToken } from "keyward/testing";
 import pg from "pg";
 import { describe, expect, it } from "vitest";
-import { meterOps, poolOps, poolRequest } from "../support/meter-ops.js";
+import { POSTGRES_DIALECT } from "../../src/postgres/store.js";
+import { tableNames } from "../../src/store/sql/schema.js";
+import { meterOps, poolOps, poolRequest, topUpRequest } from "../support/meter-ops.js";
+import { schemaAt } from "../support/schema-at.js";
 import { startProxy, viaProxy } from "./proxy.js";
 import { freshPrefix, hasPostgres, openPool, PG_URL, testPool } from "./server.js";
 
@@ -44,6 +47,32 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     expect(await Promise.all(Array.from({ length: 6 }, () => migrate(pool, { tablePrefix: prefix })))).toEqual(Array(6).fill(SCHEMA_VERSION));
     const { rows } = await pool.query(`SELECT version FROM ${prefix}migrations`);
     expect(rows).toHaveLength(SCHEMA_VERSION);
+  });
+
+  it("migrates a schema 6 database without losing a balance: a top-up beyond the plan (a negative used) becomes bought credits", async () => {
+    const prefix = freshPrefix();
+    const t = tableNames(prefix);
+    for (const sql of schemaAt(6, t, POSTGRES_DIALECT)) await pool.query(sql);
+    const nov20 = Date.UTC(2026, 10, 20, 12);
+    // As keyward wrote them before: 5 topped up on a full pool of 10, 7 of 10 spent, and an account's pool topped up by 300.
+    await pool.query(`INSERT INTO ${t.credits} (token_id, used, period_start) VALUES ('tok_a', -5, NULL), ('tok_b', 7, $1)`, [nov20]);
+    await pool.query(`INSERT INTO ${t.accountCredits} (owner, used, period_start) VALUES ('acct_1', -300, $1)`, [nov20]);
+    const store = await postgresStore(pool, { tablePrefix: prefix, changeFeed: false });
+    expect((await pool.query(`SELECT MAX(version) AS v FROM ${t.migrations}`)).rows).toEqual([{ v: SCHEMA_VERSION }]);
+    expect((await pool.query(`SELECT token_id, used, bought FROM ${t.credits} ORDER BY token_id`)).rows).toEqual([
+      { token_id: "tok_a", used: 0, bought: 5 },
+      { token_id: "tok_b", used: 7, bought: 0 },
+    ]);
+    const monthly = { limit: 10, refill: null, reset: "month" as const };
+    const read = (key: { tokenId: string } | { owner: string }, limit: number) =>
+      store.adjustCredits({ key, policy: tokenPool({ ...monthly, limit }), change: { op: "read" } }, nov20).then((r) => r.remaining);
+    expect(await read({ tokenId: "tok_a" }, 10)).toBe(15);
+    expect(await read({ tokenId: "tok_b" }, 10)).toBe(3);
+    expect(await read({ owner: "acct_1" }, 1000)).toBe(1300);
+    // The plan's credits are spent first; the bought ones left are kept across the reset.
+    expect((await store.meter({ tokenId: "tok_a", cost: 12, rateLimit: null, credits: monthly }, nov20)).credits?.remaining).toBe(3);
+    expect((await store.meter({ tokenId: "tok_a", cost: 0, rateLimit: null, credits: monthly }, Date.UTC(2026, 11, 1))).credits?.remaining).toBe(13);
+    await store.close();
   });
 
   it("a prefix with capitals is the same tables and change feed as in lower case (PostgreSQL folds unquoted names); errors keep their codes", async () => {
@@ -121,7 +150,7 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     await store.close();
   });
 
-  it("meter decides like MemoryStore on random sequences (property)", async () => {
+  it("meter decides like MemoryStore on random sequences, with top-ups (property)", async () => {
     const fc = (await import("fast-check")).default;
     const store = await postgresStore(pool, { tablePrefix: freshPrefix(), changeFeed: false });
     const g = guardStore(store);
@@ -137,6 +166,8 @@ describe.runIf(hasPostgres)("postgresStore", () => {
             now += op.dt;
             const req = { tokenId, cost: op.cost, rateLimit: op.rate, credits: { limit: op.limit, refill: op.refill } };
             expect(await g.meter(req, now)).toEqual(await memory.meter(req, now));
+            const top = topUpRequest(tokenId, op, req.credits);
+            if (top) expect(await g.adjustCredits(top, now)).toEqual(await memory.adjustCredits(top, now));
           }
         },
       ),
@@ -144,7 +175,7 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     );
   });
 
-  it("meter decides like MemoryStore on random sequences over pools, several rate limits and calendar resets (property)", async () => {
+  it("meter decides like MemoryStore on random sequences over pools, several rate limits and calendar resets, with top-ups (property)", async () => {
     const fc = (await import("fast-check")).default;
     const store = await postgresStore(pool, { tablePrefix: freshPrefix(), changeFeed: false });
     const g = guardStore(store);
@@ -160,6 +191,8 @@ describe.runIf(hasPostgres)("postgresStore", () => {
             now += op.dt;
             const req = poolRequest(tokenId, op);
             expect(await g.meter(req, now)).toEqual(await memory.meter(req, now));
+            const top = topUpRequest(tokenId, op, req.credits);
+            if (top) expect(await g.adjustCredits(top, now)).toEqual(await memory.adjustCredits(top, now));
           }
         },
       ),

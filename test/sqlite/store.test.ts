@@ -3,11 +3,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { Worker } from "node:worker_threads";
-import { guardStore, hashToken, Keyward, StoreUnavailableError } from "keyward";
+import { guardStore, hashToken, Keyward, StoreUnavailableError, tokenPool } from "keyward";
 import { migrate, SCHEMA_VERSION, type SqliteStore, sqliteStore } from "keyward/sqlite";
 import { describeTokenStore, makeAuditEntry, makeStoredToken } from "keyward/testing";
 import { afterAll, describe, expect, it } from "vitest";
-import { meterOps, poolOps, poolRequest } from "../support/meter-ops.js";
+import { SQLITE_DIALECT } from "../../src/sqlite/store.js";
+import { tableNames } from "../../src/store/sql/schema.js";
+import { meterOps, poolOps, poolRequest, topUpRequest } from "../support/meter-ops.js";
+import { schemaAt } from "../support/schema-at.js";
 
 const dir = mkdtempSync(join(tmpdir(), "keyward-sqlite-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -44,6 +47,33 @@ describe("sqliteStore", () => {
     const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all().map((r) => r.name);
     expect(tables).toContain("keyward_tokens");
     expect(tables).toContain("other_tokens");
+  });
+
+  it("migrates a schema 6 database without losing a balance: a top-up beyond the plan (a negative used) becomes bought credits", async () => {
+    const path = file();
+    const db = new DatabaseSync(path);
+    const t = tableNames("keyward_");
+    for (const sql of schemaAt(6, t, SQLITE_DIALECT)) db.exec(sql);
+    const nov20 = Date.UTC(2026, 10, 20, 12);
+    // As keyward wrote them before: 5 topped up on a full pool of 10, 7 of 10 spent, and an account's pool topped up by 300.
+    db.prepare(`INSERT INTO ${t.credits} (token_id, used, period_start) VALUES ('tok_a', -5, NULL), ('tok_b', 7, ?)`).run(nov20);
+    db.prepare(`INSERT INTO ${t.accountCredits} (owner, used, period_start) VALUES ('acct_1', -300, ?)`).run(nov20);
+    const store = sqliteStore(db);
+    expect(db.prepare("SELECT MAX(version) AS v FROM keyward_migrations").get()).toEqual({ v: SCHEMA_VERSION });
+    expect(db.prepare(`SELECT token_id, used, bought FROM ${t.credits} ORDER BY token_id`).all()).toEqual([
+      { token_id: "tok_a", used: 0, bought: 5 },
+      { token_id: "tok_b", used: 7, bought: 0 },
+    ]);
+    const monthly = { limit: 10, refill: null, reset: "month" as const };
+    const read = (key: { tokenId: string } | { owner: string }, limit: number) =>
+      store.adjustCredits({ key, policy: tokenPool({ ...monthly, limit }), change: { op: "read" } }, nov20).then((r) => r.remaining);
+    expect(await read({ tokenId: "tok_a" }, 10)).toBe(15);
+    expect(await read({ tokenId: "tok_b" }, 10)).toBe(3);
+    expect(await read({ owner: "acct_1" }, 1000)).toBe(1300);
+    // The plan's credits are spent first; the bought ones left are kept across the reset.
+    expect((await store.meter({ tokenId: "tok_a", cost: 12, rateLimit: null, credits: monthly }, nov20)).credits?.remaining).toBe(3);
+    expect((await store.meter({ tokenId: "tok_a", cost: 0, rateLimit: null, credits: monthly }, Date.UTC(2026, 11, 1))).credits?.remaining).toBe(13);
+    await store.close();
   });
 
   it("looks tokens up by hash through the primary-key index", () => {
@@ -153,7 +183,7 @@ describe("sqliteStore", () => {
 });
 
 describe("SqliteStore decides like MemoryStore", () => {
-  it("meter: the same answers on random sequences, flat credits (one statement) and with refill / rate limits (property)", async () => {
+  it("meter: the same answers on random sequences, flat credits (one statement) and with refill / rate limits, with top-ups (property)", async () => {
     const fc = (await import("fast-check")).default;
     const { MemoryStore } = await import("keyward");
     await fc.assert(
@@ -167,6 +197,8 @@ describe("SqliteStore decides like MemoryStore", () => {
             now += op.dt;
             const req = { tokenId: "tok_p", cost: op.cost, rateLimit: op.rate, credits: { limit: op.limit, refill: op.refill } };
             expect(await sqlite.meter(req, now)).toEqual(await memory.meter(req, now));
+            const top = topUpRequest("tok_p", op, req.credits);
+            if (top) expect(await sqlite.adjustCredits(top, now)).toEqual(await memory.adjustCredits(top, now));
           }
           await sqlite.close();
         },
@@ -177,7 +209,7 @@ describe("SqliteStore decides like MemoryStore", () => {
 });
 
 describe("SqliteStore decides like MemoryStore with pools", () => {
-  it("meter: the same answers on random sequences over named pools, several rate limits and calendar resets (property)", async () => {
+  it("meter: the same answers on random sequences over named pools, several rate limits and calendar resets, with top-ups (property)", async () => {
     const fc = (await import("fast-check")).default;
     const { MemoryStore } = await import("keyward");
     await fc.assert(
@@ -191,6 +223,8 @@ describe("SqliteStore decides like MemoryStore with pools", () => {
             now += op.dt;
             const req = poolRequest("tok_p", op);
             expect(await sqlite.meter(req, now)).toEqual(await memory.meter(req, now));
+            const top = topUpRequest("tok_p", op, req.credits);
+            if (top) expect(await sqlite.adjustCredits(top, now)).toEqual(await memory.adjustCredits(top, now));
           }
           await sqlite.close();
         },

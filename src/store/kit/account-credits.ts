@@ -1,12 +1,12 @@
 // Credit pools of accounts, and the admin operations on any balance (a
 // token's or an account's): read, top up, reset. Same state as a token's
-// balance (`used`, `periodStart`); a top-up makes `used` negative, so it is
-// kept across refills and resets (they never take purchased credits away).
+// balance (credits.ts): a top-up adds to `bought`, which refills and
+// calendar resets never touch (they give back plan credits only).
 import { InvalidInputError } from "../../errors.js";
 import type { AccountCreditsPolicy } from "../../model/account.js";
 import type { CreditResult } from "../types.js";
 import { nextPeriodStartUtc, periodStartUtc } from "./calendar.js";
-import { type CreditState, type CreditStep, spendCredits } from "./credits.js";
+import { type CreditState, type CreditStep, creditState, spendCredits } from "./credits.js";
 
 /** Largest balance an admin operation may leave (a pool or a top-up beyond it is refused). */
 export const MAX_CREDIT_BALANCE = 1e15;
@@ -24,13 +24,11 @@ export function nextMonthStartUtc(at: number): number {
   return nextPeriodStartUtc(at, "month");
 }
 
-/** The pool as a plain credit policy: the overage is more room. */
-const asCredits = (p: AccountCreditsPolicy) => ({ limit: p.limit + p.overage, refill: p.refill, reset: p.reset });
-
 /**
- * Spends `cost` from an account's pool if it holds that many (overage
- * included) after any refill or calendar reset due at `now`; `cost` 0 reads
- * the balance. Pure: `state` is not changed.
+ * Spends `cost` from an account's pool if it holds that many after any
+ * refill or calendar reset due at `now`: its plan credits first, then
+ * bought ones, then its overage; `cost` 0 reads the balance. Pure: `state`
+ * is not changed.
  */
 export function spendAccountCredits(
   state: CreditState | null | undefined,
@@ -38,7 +36,7 @@ export function spendAccountCredits(
   cost: number,
   now: number,
 ): CreditStep {
-  return spendCredits(state, asCredits(policy), cost, now);
+  return spendCredits(state, policy, cost, now);
 }
 
 /**
@@ -46,8 +44,9 @@ export function spendAccountCredits(
  * pool with no reset and no overage): `read` (the balance now, any refill or
  * reset due counted; `next` is always null: a read stores nothing, so a
  * later policy change finds the balance as if it never ran), `topUp` (adds
- * `amount` credits, kept across refills and resets), `reset` (a full
- * balance, a fresh period). Pure.
+ * `amount` bought credits, kept across refills and resets until spent),
+ * `reset` (a full balance and a fresh period: bought credits left are
+ * dropped). Pure.
  *
  * @throws {InvalidInputError} `INVALID_INPUT` on `amount` when the balance would exceed {@link MAX_CREDIT_BALANCE}
  */
@@ -58,13 +57,13 @@ export function adjustCredits(
   now: number,
 ): CreditStep {
   if (change.op === "reset") {
-    const next: CreditState = { used: 0, periodStart: null };
+    const next: CreditState = { used: 0, bought: 0, periodStart: null };
     return { result: balanceOf(next, policy, now), next };
   }
   const step = spendAccountCredits(state, policy, 0, now);
   if (change.op === "read") return { result: step.result, next: null };
-  const base = step.next ?? state ?? { used: 0, periodStart: null };
-  const next: CreditState = { used: base.used - change.amount, periodStart: base.periodStart };
+  const base = step.next ?? creditState(state);
+  const next: CreditState = { ...base, bought: base.bought + change.amount };
   const result = balanceOf(next, policy, now);
   if (result.remaining > MAX_CREDIT_BALANCE) {
     throw new InvalidInputError("amount", `would leave a balance above ${MAX_CREDIT_BALANCE}`);

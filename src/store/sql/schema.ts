@@ -239,6 +239,22 @@ export const MIGRATIONS: readonly Migration[] = [
       `ALTER TABLE ${t.billingRuns} ADD COLUMN to_ms ${d.int} NOT NULL DEFAULT 0`,
     ],
   },
+  {
+    // Version 7. Bought credits (top-ups) apart from the plan's: `bought` on every credit row,
+    // which refills and calendar resets never touch (before, a top-up was taken off `used`, and
+    // a reset or refill lost it when the plan's credits had been spent first). A negative `used`
+    // was bought credits beyond the plan: it becomes `bought`. A lease's `bought` is the part of
+    // its block drawn from bought credits (given back to them when returned).
+    version: 7,
+    name: "bought credits",
+    up: (t, d) => [
+      `ALTER TABLE ${t.credits} ADD COLUMN bought ${d.int} NOT NULL DEFAULT 0`,
+      `UPDATE ${t.credits} SET bought = -used, used = 0 WHERE used < 0`,
+      `ALTER TABLE ${t.accountCredits} ADD COLUMN bought ${d.int} NOT NULL DEFAULT 0`,
+      `UPDATE ${t.accountCredits} SET bought = -used, used = 0 WHERE used < 0`,
+      `ALTER TABLE ${t.leases} ADD COLUMN bought ${d.int} NOT NULL DEFAULT 0`,
+    ],
+  },
 ];
 
 /** The schema version this library writes and reads. */

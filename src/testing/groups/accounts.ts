@@ -5,7 +5,7 @@ import type { AccountCreditsPolicy, StoredAccount } from "../../model/account.js
 import type { CreditsPolicy } from "../../model/types.js";
 import type { MeterRequest } from "../../store/types.js";
 import { makeAuditEntry, randomId } from "../fixtures.js";
-import { expectCode, type SuiteContext, T } from "../suite.js";
+import { expectCode, HOUR, type SuiteContext, T } from "../suite.js";
 
 const pool = (limit: number, over: Partial<AccountCreditsPolicy> = {}): AccountCreditsPolicy => ({
   limit,
@@ -124,11 +124,13 @@ export function accountsGroup(ctx: SuiteContext): void {
     const audit = makeAuditEntry({ owner, tokenId: "*", action: "credits", changes: ["topUp"] });
     expect((await ctx.store.adjustCredits({ key, policy: p, change: { op: "topUp", amount: 100 } }, T, audit)).remaining).toBe(102);
     expect((await ctx.store.listAudit({ owner }, { limit: 10 })).items.map((e) => e.id)).toEqual([audit.id]);
-    // A refill comes back up to the limit; it never takes a top-up away.
-    expect((await ctx.store.adjustCredits({ key, policy: p, change: { op: "read" } }, T + 120_000)).remaining).toBe(102);
+    // A refill brings the plan's credits back up to the limit; it never takes a top-up away.
+    expect((await ctx.store.adjustCredits({ key, policy: p, change: { op: "read" } }, T + 120_000)).remaining).toBe(110);
+    // At T, the plan's 2 left are spent first, then 98 of the 100 bought.
     await charge(randomId("tok"), owner, 100, p, {});
-    expect((await ctx.store.adjustCredits({ key, policy: p, change: { op: "read" } }, T + 240_000)).remaining).toBe(10);
-    expect((await ctx.store.adjustCredits({ key, policy: p, change: { op: "reset" } }, T + 120_000)).remaining).toBe(10);
+    expect((await ctx.store.adjustCredits({ key, policy: p, change: { op: "read" } }, T + 240_000)).remaining).toBe(12);
+    // A reset is a full balance: what was bought and not spent is dropped.
+    expect((await ctx.store.adjustCredits({ key, policy: p, change: { op: "reset" } }, T + 240_000)).remaining).toBe(10);
     // A token's balance is the one meter uses.
     const tokenId = randomId("tok");
     const tp = { limit: 5, refill: null };
@@ -136,6 +138,70 @@ export function accountsGroup(ctx: SuiteContext): void {
     await ctx.store.adjustCredits({ key: { tokenId }, policy: pool(5), change: { op: "topUp", amount: 3 } }, T);
     expect((await ctx.store.meter({ tokenId, cost: 3, rateLimit: null, credits: tp }, T)).granted).toBe(true);
     expect((await ctx.store.meter({ tokenId, cost: 1, rateLimit: null, credits: tp }, T)).granted).toBe(false);
+  });
+
+  it("spend, then top up, then reset or refill: the top-up is kept until spent, and the plan's credits spent before it come back", async (test) => {
+    if (!on()) return test.skip();
+    const nov20 = Date.UTC(2026, 10, 20, 12);
+    const dec1 = Date.UTC(2026, 11, 1, 0, 0, 1);
+    const spend = (tokenId: string, cost: number, credits: CreditsPolicy, at: number) =>
+      ctx.store.meter({ tokenId, cost, rateLimit: null, credits }, at);
+    const adjust = (key: { tokenId: string } | { owner: string }, policy: AccountCreditsPolicy, change: { op: "read" } | { op: "topUp"; amount: number }, at: number) =>
+      ctx.store.adjustCredits({ key, policy, change }, at);
+    const read = async (key: { tokenId: string } | { owner: string }, policy: AccountCreditsPolicy, at: number) =>
+      (await adjust(key, policy, { op: "read" }, at)).remaining;
+    const topUp = async (key: { tokenId: string } | { owner: string }, policy: AccountCreditsPolicy, amount: number, at: number) =>
+      (await adjust(key, policy, { op: "topUp", amount }, at)).remaining;
+
+    // A token's monthly pool, exhausted, then topped up by 5: 15 in December, and the plan's are spent first.
+    const monthly = { limit: 10, refill: null, reset: "month" as const };
+    const a = randomId("tok");
+    expect((await spend(a, 10, monthly, nov20)).granted).toBe(true);
+    expect((await spend(a, 1, monthly, nov20)).granted).toBe(false);
+    expect(await topUp({ tokenId: a }, pool(10, { reset: "month" }), 5, nov20)).toBe(5);
+    expect(await read({ tokenId: a }, pool(10, { reset: "month" }), dec1)).toBe(15);
+    expect((await spend(a, 12, monthly, dec1)).credits).toMatchObject({ granted: true, remaining: 3 });
+    expect((await spend(a, 0, monthly, Date.UTC(2027, 0, 1))).credits?.remaining).toBe(13);
+
+    // A token's hourly refill, 4 spent then a top-up of 5 (11): an hour later the plan's 10 and the 5.
+    const hourly = { limit: 10, refill: { amount: 10, intervalMs: HOUR } };
+    const b = randomId("tok");
+    await spend(b, 4, hourly, T);
+    expect(await topUp({ tokenId: b }, pool(10, { refill: hourly.refill }), 5, T)).toBe(11);
+    expect((await spend(b, 0, hourly, T + HOUR)).credits?.remaining).toBe(15);
+
+    // A flat token pool (no refill, no reset: one statement in SQL stores) spends the plan's first,
+    // then the bought ones; a calendar reset added later gives back the plan's only.
+    const flat = { limit: 10, refill: null };
+    const c = randomId("tok");
+    expect((await spend(c, 10, flat, nov20)).granted).toBe(true);
+    expect(await topUp({ tokenId: c }, pool(10), 5, nov20)).toBe(5);
+    expect((await spend(c, 3, flat, nov20)).credits).toMatchObject({ granted: true, remaining: 2 });
+    expect((await spend(c, 3, flat, nov20)).credits).toMatchObject({ granted: false, remaining: 2 });
+    expect((await spend(c, 0, monthly, dec1)).credits?.remaining).toBe(12);
+
+    // An account's pool of 1000 a month, 900 spent, 500 bought: 1500 on December 1.
+    const owner = randomId("acct");
+    const p = pool(1000, { reset: "month" });
+    const charged = await ctx.store.meter(
+      { tokenId: randomId("tok"), cost: 900, rateLimit: null, credits: null, account: { owner, rateLimit: null, credits: p } },
+      nov20,
+    );
+    expect(charged.granted).toBe(true);
+    expect(await topUp({ owner }, p, 500, nov20)).toBe(600);
+    expect(await read({ owner }, p, dec1)).toBe(1500);
+
+    // With overage: the plan's credits, then the bought ones, then the overage.
+    const over = randomId("acct");
+    const po = pool(10, { reset: "month", overage: 5 });
+    const at = (t: number, cost: number) =>
+      ctx.store.meter({ tokenId: randomId("tok"), cost, rateLimit: null, credits: null, account: { owner: over, rateLimit: null, credits: po } }, t);
+    expect((await at(nov20, 10)).account?.credits?.remaining).toBe(5);
+    expect(await topUp({ owner: over }, po, 5, nov20)).toBe(10);
+    expect((await at(nov20, 5)).account?.credits?.remaining).toBe(5);
+    expect(await read({ owner: over }, po, dec1)).toBe(15);
+    expect((await at(nov20 + 1, 6)).granted).toBe(false);
+    expect((await at(nov20 + 1, 5)).account?.credits?.remaining).toBe(0);
   });
 
   it("a read stores nothing: after a policy change, a balance that was read answers as one that was not", async (test) => {

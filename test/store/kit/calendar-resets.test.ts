@@ -87,18 +87,18 @@ describe("a pool with a calendar reset", () => {
     );
   });
 
-  it("keeps a top-up (negative used) across a reset, as account pools do", () => {
+  it("keeps bought credits across a reset, as account pools do", () => {
     const policy = { limit: 10, refill: null, reset: "day" as const, overage: 0 };
     const t = Date.UTC(2027, 5, 30, 23);
-    const topped: CreditState = { used: -5, periodStart: t };
+    const topped: CreditState = { used: 10, bought: 5, periodStart: t };
     expect(spendAccountCredits(topped, policy, 0, t + 2 * 3_600_000).result.remaining).toBe(15);
-    const spentAll: CreditState = { used: 10, periodStart: t };
+    const spentAll: CreditState = { used: 10, bought: 0, periodStart: t };
     expect(spendCredits(spentAll, policy, 10, Date.UTC(2027, 6, 1)).result).toMatchObject({ granted: true, remaining: 0 });
   });
 
   it("a record stored before calendar resets (no reset key) behaves as before", () => {
     const old = { limit: 3, refill: null };
-    const step = spendCredits({ used: 3, periodStart: Date.UTC(2020, 0, 1) }, old, 1, Date.UTC(2030, 0, 1));
+    const step = spendCredits({ used: 3, bought: 0, periodStart: Date.UTC(2020, 0, 1) }, old, 1, Date.UTC(2030, 0, 1));
     expect(step.result).toEqual({ granted: false, remaining: 0, nextRefillAt: null });
   });
 });

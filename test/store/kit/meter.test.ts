@@ -16,7 +16,7 @@ describe("meterStep", () => {
     const ok = meterStep(null, null, req, T);
     expect(ok.result).toMatchObject({ granted: true, deniedBy: null });
     expect(ok.rate?.counts.reduce((a, b) => a + b, 0)).toBe(1);
-    expect(ok.credits).toEqual({ used: 1, periodStart: T });
+    expect(ok.credits).toEqual({ used: 1, bought: 0, periodStart: T });
 
     const noCredits = meterStep(ok.rate, ok.credits, req, T + 1);
     expect(noCredits).toMatchObject({ rate: null, credits: null, result: { granted: false, deniedBy: "credits" } });
