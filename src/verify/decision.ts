@@ -196,9 +196,10 @@ export function decision(policy: PolicyDecision, stored: StoredToken | null, at:
   return new VerifierDecision(policy, stored, at, extras) as Decision;
 }
 
-/** @internal A denial that names no token: the request was refused before one was identified. */
+/** @internal A denial that names no token: the request was refused before one was identified. Its wait, if any, is both `Retry-After` and `retryAfterMs`. */
 export function denial(code: DenyCode, at: number, extra?: Parameters<typeof deny>[1]): Decision {
-  return decision(deny(code, extra), null, at);
+  const wait = extra?.retryAfterMs;
+  return decision(deny(code, extra), null, at, wait === undefined ? undefined : { retryAfterMs: wait });
 }
 
 /** @internal The answer when the store failed or was too slow: retry in a second. */

@@ -63,6 +63,13 @@ export function makeKeyward(): Keyward {
   });
 }
 
+/** A store whose lookups fail, as a database that cannot be reached. */
+class DownStore extends MemoryStore {
+  override findByHash(): Promise<never> {
+    return Promise.reject(new Error("connection refused"));
+  }
+}
+
 interface Reply {
   status: number;
   headers: Headers;
@@ -408,6 +415,18 @@ export function describeMiddleware(name: string, start: StartServer, makeRoute: 
       const r = await read(await fetch(`${server.url}/prices`, { headers: bearer(token) }));
       expect(r).toMatchObject({ status: 429, json: { code: "RATE_LIMITED" } });
       expect(r.headers.get("ratelimit")).toBe(`"requests";r=0;t=${r.headers.get("retry-after")}`);
+    });
+
+    it("the store down: 503 with Retry-After, and the same wait as retryAfter in the problem body", async () => {
+      const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["core:read"] });
+      const down = await start(new Keyward({ store: new DownStore(), prefix: "acme" }), {});
+      try {
+        const r = await read(await fetch(`${down.url}/prices`, { headers: bearer(token) }));
+        expect(r).toMatchObject({ status: 503, json: { code: "STORE_UNAVAILABLE", retryAfter: 1 } });
+        expect(r.headers.get("retry-after")).toBe("1");
+      } finally {
+        await down.close();
+      }
     });
 
     it("signed requests: signedFetch GET and JSON POST verify (the framework still parses the body); a tampered body does not", async () => {
