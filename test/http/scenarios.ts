@@ -417,6 +417,27 @@ export function describeMiddleware(name: string, start: StartServer, makeRoute: 
       expect(r.headers.get("ratelimit")).toBe(`"requests";r=0;t=${r.headers.get("retry-after")}`);
     });
 
+    it("an account's limits: 429 and 402 name the account's policy in RateLimit fields, with the wait of Retry-After", async () => {
+      await kw.accounts.set("acct_limited", { rateLimit: { limit: 1, windowMs: 60_000 } });
+      await kw.accounts.set("acct_pool", { credits: { limit: 2, reset: "day", overage: 0 } });
+      const limited = (await kw.tokens.create({ owner: "acct_limited", kind: "secret", scopes: ["core:read"] })).token;
+      const pooled = (await kw.tokens.create({ owner: "acct_pool", kind: "secret", scopes: ["orders:write"] })).token;
+      const ok = await read(await fetch(`${server.url}/prices`, { headers: bearer(limited) }));
+      expect(ok.status).toBe(200);
+      expect(ok.headers.get("ratelimit-policy")).toBe('"account-requests";q=1;w=60');
+      expect(ok.headers.get("ratelimit")).toBe('"account-requests";r=0');
+      const r = await read(await fetch(`${server.url}/prices`, { headers: bearer(limited) }));
+      expect(r).toMatchObject({ status: 429, json: { code: "RATE_LIMITED", retryAfter: Number(r.headers.get("retry-after")) } });
+      expect(r.headers.get("ratelimit-policy")).toBe('"account-requests";q=1;w=60');
+      expect(r.headers.get("ratelimit")).toBe(`"account-requests";r=0;t=${r.headers.get("retry-after")}`);
+      const post = () => fetch(`${server.url}/orders`, { method: "POST", headers: { ...bearer(pooled), "content-type": "application/json" }, body: "{}" }).then(read);
+      expect((await post()).status).toBe(200);
+      const denied = await post();
+      expect(denied).toMatchObject({ status: 402, json: { code: "CREDITS_EXHAUSTED", remaining: 0 } });
+      expect(denied.headers.get("ratelimit-policy")).toBe('"account-credits";q=2;w=86400');
+      expect(denied.headers.get("ratelimit")).toBe(`"account-credits";r=0;t=${denied.headers.get("retry-after")}`);
+    });
+
     it("the store down: 503 with Retry-After, and the same wait as retryAfter in the problem body", async () => {
       const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["core:read"] });
       const down = await start(new Keyward({ store: new DownStore(), prefix: "acme" }), {});
