@@ -5,7 +5,7 @@
  *
  * One family, in the style of jose: every class carries its `code` both as a
  * `static` property and on the instance, `ErrorCode` is a closed union so
- * `switch (err.code)` is checked, `cause` is kept, and structured fields
+ * `switch (err.code)` is checked, and structured fields
  * (`field`, `hint`, `tokenId`, …) are attached. The table of every code, with
  * the request denials, is in docs/errors.md.
  *
@@ -46,7 +46,13 @@ export type InputErrorCode =
 
 /** Options accepted by every keyward error. */
 export interface KeywardErrorOptions {
-  /** The error that led to this one (kept as `cause`, not redacted: keyward passes only driver errors). */
+  /**
+   * The error that led to this one, kept as `cause` (never serialised). An
+   * adapter may wrap a driver's error in `StoreUnavailableError` with it:
+   * keyward's store guard keeps only its code (`driverCode`) and its message
+   * with the call's parameters redacted, and drops the cause, which may hold
+   * them (SQL parameters), before the error reaches the application.
+   */
   cause?: unknown;
 }
 

@@ -63,7 +63,7 @@ const WRITE = [400, 401, 403, 404, 409, 413, 415];
 /** The OpenAPI 3.1 document of a handler's API. */
 export function openApiDocument(cfg: Pick<AdminConfig, "basePath" | "title">): JsonSchema {
   const statusText: Record<number, string> = {
-    400: "Invalid input or malformed JSON, or a store without the feature (STORE_UNSUPPORTED)",
+    400: "Invalid input or malformed JSON",
     401: "Not signed in",
     403: "Not allowed (your role, a scope you may not grant, a cross-site request)",
     404: "No such token among yours",
@@ -71,6 +71,7 @@ export function openApiDocument(cfg: Pick<AdminConfig, "basePath" | "title">): J
     413: "Body too large",
     415: "Not application/json",
     500: "Internal error (nothing about the cause)",
+    501: "The server's store lacks the feature (STORE_UNSUPPORTED): deleting tokens, or accounts and their members",
     503: "The token store is unavailable: retry after `Retry-After`",
   };
   return {
@@ -105,7 +106,7 @@ export function openApiDocument(cfg: Pick<AdminConfig, "basePath" | "title">): J
         delete: {
           operationId: "tokens.delete",
           summary: "Delete a token for good: record, counters and usage (owners only; the audit log stays)",
-          responses: { ...ok("DeletedToken", "What was removed"), ...problems(400, ...READ) },
+          responses: { ...ok("DeletedToken", "What was removed"), ...problems(400, ...READ, 501) },
         },
       },
       "/tokens/{id}/regenerate": {
@@ -147,16 +148,20 @@ export function openApiDocument(cfg: Pick<AdminConfig, "basePath" | "title">): J
         get: { operationId: "tokens.audit", summary: "What was done to a token", parameters: pageParams, responses: { ...ok("AuditPage", "A page"), ...problems(400, ...READ) } },
       },
       "/audit": { get: { operationId: "audit", summary: "What was done to your tokens", parameters: pageParams, responses: { ...ok("AuditPage", "A page"), ...problems(400, 401, 403) } } },
-      "/members": { get: { operationId: "members.list", summary: "Your account's members and their roles", responses: { ...ok("Members", "The members"), ...problems(400, 401, 403) } } },
+      "/members": { get: { operationId: "members.list", summary: "Your account's members and their roles", responses: { ...ok("Members", "The members"), ...problems(400, 401, 403, 501) } } },
       "/members/{member}": {
         parameters: [{ name: "member", in: "path", required: true, schema: { type: "string" }, description: "The member's id (percent-encoded)" }],
         put: {
           operationId: "members.set",
           summary: "Add a member or change their role (owners only make or unmake owners)",
           requestBody: body("MemberBody"),
-          responses: { ...ok("Members", "The members after the change"), ...problems(400, 401, 403, 409, 413, 415) },
+          responses: { ...ok("Members", "The members after the change"), ...problems(400, 401, 403, 409, 413, 415, 501) },
         },
-        delete: { operationId: "members.remove", summary: "Remove a member (never the last owner)", responses: { ...ok("Members", "The members after the change"), ...problems(400, 401, 403, 409) } },
+        delete: {
+          operationId: "members.remove",
+          summary: "Remove a member (never the last owner)",
+          responses: { ...ok("Members", "The members after the change"), ...problems(400, 401, 403, 409, 501) },
+        },
       },
     },
     components: {

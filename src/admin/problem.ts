@@ -67,11 +67,14 @@ function fromKeywardError(err: KeywardError): AdminAnswer {
       return new AdminAnswer(409, err.code, "Token exists", err.message);
     case "STORE_UNAVAILABLE":
       return new AdminAnswer(503, err.code, "Service unavailable", "The token store is unavailable; retry later.", { "retry-after": "1" });
+    case "STORE_UNSUPPORTED":
+      // The server's missing capability, not the client's mistake: the message names the feature.
+      return new AdminAnswer(501, err.code, "Not supported", err.message);
     case "SEALING_KEY_UNKNOWN":
     case "INVALID_CONFIG":
       return internal();
     default:
-      // INVALID_INPUT and its subclasses, SCOPE_NOT_ALLOWED, SEALING_KEY_REQUIRED: the request asks for something this server refuses.
+      // INVALID_INPUT and its subclasses, SCOPE_NOT_ALLOWED, SEALING_KEY_REQUIRED, ACCOUNT_NOT_FOUND: the request asks for something this server refuses.
       return new AdminAnswer(400, err.code, "Invalid request", err.message, {}, typeof field === "string" ? field : undefined);
   }
 }

@@ -1,6 +1,7 @@
 // Response fields that describe a token's limits and what a request must
 // carry: IETF RateLimit / RateLimit-Policy and RFC 9421 Accept-Signature.
 // Pure: data in, header values out.
+import type { AccountCreditsPolicy } from "../model/account.js";
 import type { CreditsPolicy, RateLimitPolicy, StoredSigning } from "../model/types.js";
 import { parseComponentId } from "../signing/components.js";
 import { serializeItem } from "../signing/structured-serialize.js";
@@ -14,30 +15,55 @@ export interface MeterState {
   creditsRemaining?: number | undefined;
   /** Wait before the next try, ms: for the rate limit when RATE_LIMITED, for the next refill when CREDITS_EXHAUSTED. */
   retryAfterMs?: number | undefined;
-  /** Which counter denied the request, if one did. */
-  denied?: "requests" | "credits" | undefined;
+  /** Which counter denied the request, if one did: a rate limit, the token's credits or its account's pool. */
+  denied?: "requests" | "credits" | "account-credits" | undefined;
   /** The answers of the token's `rateLimits` (same order), when they were checked. */
-  more?: readonly { allowed: boolean; remaining: number; retryAfterMs: number }[] | undefined;
+  more?: readonly RateAnswer[] | undefined;
+  /** The answers of the account's counters, when they were reached. */
+  account?: { rateLimit?: RateAnswer | null | undefined; creditsRemaining?: number | undefined } | undefined;
 }
 
-/** The token's limits besides `rateLimit` and its default pool. */
+/** A rate limit's answer to one request. */
+interface RateAnswer {
+  allowed: boolean;
+  remaining: number;
+  retryAfterMs: number;
+}
+
+/** The token's limits besides `rateLimit` and its default pool, and its account's. */
 export interface MoreLimits {
   /** More rate limits: policies `"requests-<window>"` (`"requests-86400s"`, `"requests-1500ms"`). */
   rateLimits?: readonly RateLimitPolicy[] | undefined;
   /** The pool `credits` is (absent or `"default"`: policy `"credits"`; else `"credits-<pool>"`). */
   pool?: string | undefined;
+  /**
+   * The account's limits: policies `"account-requests"` (its rate limit) and
+   * `"account-credits"` or `"account-credits-<pool>"` (its pool of that name,
+   * `q` counting the overage).
+   */
+  account?: { rateLimit: RateLimitPolicy | null; credits: AccountCreditsPolicy | null } | undefined;
 }
 
 /** The policy name of one of `rateLimits`: unique, as their windows are. */
 const windowName = (ms: number) => (ms % 1000 === 0 ? `requests-${ms / 1000}s` : `requests-${ms}ms`);
 
 /** The window of a pool in seconds, when it has one: its refill interval, or a UTC day (a month has no fixed length). */
-function poolWindow(credits: CreditsPolicy): string {
+function poolWindow(credits: Pick<CreditsPolicy, "refill" | "reset">): string {
   if (credits.refill) return `;w=${seconds(credits.refill.intervalMs)}`;
   return credits.reset === "day" ? ";w=86400" : "";
 }
 
 const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
+
+/** A rate limit's `RateLimit` item: what is left, or none left and when one more fits. */
+const rateItem = (name: string, r: RateAnswer) => (r.allowed ? `"${name}";r=${r.remaining}` : `"${name}";r=0;t=${seconds(r.retryAfterMs)}`);
+
+/** A pool's `RateLimit` item: what is left, and when it denied the request with a refill or reset to come, how long until then. */
+const creditsItem = (name: string, remaining: number, waitMs: number | undefined) =>
+  `"${name}";r=${remaining}${waitMs === undefined ? "" : `;t=${seconds(waitMs)}`}`;
+
+/** The name of a pool's policy: `base` for the default pool, else `base-<pool>`. */
+const poolName = (base: string, pool: string | undefined) => (pool === undefined || pool === "default" ? base : `${base}-${pool}`);
 
 /**
  * `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers-10
@@ -46,8 +72,10 @@ const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
  * policies: `"requests"` (the rate limit), one `"requests-<window>"` per
  * further rate limit (the draft allows several policies), and `"credits"`
  * or `"credits-<pool>"` for the pool the route draws from (`w` is the refill
- * interval, or 86400 for a daily reset; absent otherwise). `RateLimit` is
- * sent only for the counters this request reached.
+ * interval, or 86400 for a daily reset; absent otherwise). The token's
+ * account, when it has limits, adds its own policies (see
+ * {@link MoreLimits.account}): a denial by the account names the policy that
+ * denied it. `RateLimit` is sent only for the counters this request reached.
  */
 export function limitFields(
   rateLimit: RateLimitPolicy | null,
@@ -67,16 +95,28 @@ export function limitFields(
     const name = windowName(l.windowMs);
     policies.push(`"${name}";q=${l.limit};w=${seconds(l.windowMs)}`);
     const r = state.more?.[i];
-    if (r && !r.allowed) current.push(`"${name}";r=0;t=${seconds(r.retryAfterMs)}`);
-    else if (r) current.push(`"${name}";r=${r.remaining}`);
+    if (r) current.push(rateItem(name, r));
   });
   if (credits) {
-    const name = more.pool === undefined || more.pool === "default" ? "credits" : `credits-${more.pool}`;
+    const name = poolName("credits", more.pool);
     policies.push(`"${name}";q=${credits.limit}${poolWindow(credits)}`);
     if (state.creditsRemaining !== undefined) {
-      const t = state.denied === "credits" && state.retryAfterMs !== undefined ? `;t=${seconds(state.retryAfterMs)}` : "";
-      current.push(`"${name}";r=${state.creditsRemaining}${t}`);
+      current.push(creditsItem(name, state.creditsRemaining, state.denied === "credits" ? state.retryAfterMs : undefined));
     }
+  }
+  const account = more.account;
+  if (account?.rateLimit) {
+    policies.push(`"account-requests";q=${account.rateLimit.limit};w=${seconds(account.rateLimit.windowMs)}`);
+    const r = state.account?.rateLimit;
+    if (r) current.push(rateItem("account-requests", r));
+  }
+  if (account?.credits) {
+    const name = poolName("account-credits", more.pool);
+    const pool = account.credits;
+    // The overage is room too: what is left counts it.
+    policies.push(`"${name}";q=${pool.limit + pool.overage}${poolWindow(pool)}`);
+    const left = state.account?.creditsRemaining;
+    if (left !== undefined) current.push(creditsItem(name, left, state.denied === "account-credits" ? state.retryAfterMs : undefined));
   }
   const out: Record<string, string> = {};
   if (policies.length > 0) out["ratelimit-policy"] = policies.join(", ");

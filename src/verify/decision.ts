@@ -5,13 +5,22 @@ import { type AnswerOptions, problemResponse } from "../http/problem.js";
 import { DEFAULT_POOL, poolOf } from "../model/pools.js";
 import { policyAt, readTime, toRecord } from "../model/record.js";
 import type { StoredToken, TokenPolicy, TokenRecord } from "../model/types.js";
-import type { RateLimitResult } from "../store/types.js";
+import type { AccountMeter, CreditResult, RateLimitResult } from "../store/types.js";
 import { CREDENTIAL_CODES, type DecisionStatus, type DenyCode, deny, type PolicyDecision } from "../policy/decision.js";
+
+/** The limits of the token's account a request was metered against, and their answers (null: not reached). */
+export interface AccountAnswers {
+  limits: AccountMeter;
+  rateLimit: RateLimitResult | null;
+  credits: CreditResult | null;
+}
 
 /** What a decision adds to the policy decision when the token was identified. */
 export interface DecisionExtras {
-  /** Credits left. */
+  /** Credits left (with an account's pool, the tighter of the token's and the account's). */
   remaining?: number | undefined;
+  /** With an account's pool: the token's own credits left, when its credits were charged or denied the request. */
+  tokenRemaining?: number | undefined;
   retryAfterMs?: number | undefined;
   /** Requests left in the rate-limit window, when the rate limit was checked. */
   rateRemaining?: number | undefined;
@@ -23,6 +32,8 @@ export interface DecisionExtras {
   pool?: string | undefined;
   /** The token's policy the decision was made under (absent: computed from the record, once, when headers are built). */
   policy?: TokenPolicy | undefined;
+  /** The account's limits and answers, when the account was metered too. */
+  account?: AccountAnswers | undefined;
   /** For SIGNATURE_REQUIRED: the components `Accept-Signature` asks for (see `acceptedComponents` in http/fields.ts). */
   accept?: string | undefined;
 }
@@ -35,17 +46,20 @@ function headersOf(policy: PolicyDecision, stored: StoredToken | null, at: numbe
   const pool = extras?.pool ?? DEFAULT_POOL;
   const credits = poolOf(p, pool) ?? null;
   const rateLimits = p.rateLimits ?? [];
+  const account = extras?.account;
   let headers = policy.headers;
-  if (rateLimit !== null || credits !== null || rateLimits.length > 0) {
-    const denied = policy.code === "RATE_LIMITED" ? "requests" : policy.code === "CREDITS_EXHAUSTED" ? "credits" : undefined;
+  if (rateLimit !== null || credits !== null || rateLimits.length > 0 || account !== undefined) {
+    const byAccount = account?.credits?.granted === false;
+    const denied = policy.code === "RATE_LIMITED" ? "requests" : policy.code === "CREDITS_EXHAUSTED" ? (byAccount ? "account-credits" : "credits") : undefined;
     const state: MeterState = {
       rateRemaining: extras?.rateRemaining,
-      creditsRemaining: extras?.remaining,
+      creditsRemaining: account === undefined ? extras?.remaining : extras?.tokenRemaining,
       retryAfterMs: extras?.retryAfterMs,
       denied,
       more: extras?.more,
+      account: account && { rateLimit: account.rateLimit, creditsRemaining: account.credits?.remaining },
     };
-    headers = { ...headers, ...limitFields(rateLimit, credits, state, { rateLimits, pool }) };
+    headers = { ...headers, ...limitFields(rateLimit, credits, state, { rateLimits, pool, account: account?.limits }) };
   }
   // The authorizer, the one source of SIGNATURE_REQUIRED, gives the instance's components.
   const accept = extras?.accept;
@@ -111,7 +125,7 @@ class VerifierDecision {
   /**
    * Headers to answer with: `WWW-Authenticate` on 401 and 403 (RFC 6750),
    * `Retry-After` on 402 / 429 / 503, `RateLimit-Policy` and `RateLimit`
-   * (draft-ietf-httpapi-ratelimit-headers-10) when the token has limits,
+   * (draft-ietf-httpapi-ratelimit-headers-10) when the token or its account has limits,
    * `Accept-Signature` (RFC 9421 §5.1) when it requires signatures. Built on
    * first access (a check whose answer is not sent builds none).
    */
@@ -196,9 +210,10 @@ export function decision(policy: PolicyDecision, stored: StoredToken | null, at:
   return new VerifierDecision(policy, stored, at, extras) as Decision;
 }
 
-/** @internal A denial that names no token: the request was refused before one was identified. */
+/** @internal A denial that names no token: the request was refused before one was identified. Its wait, if any, is both `Retry-After` and `retryAfterMs`. */
 export function denial(code: DenyCode, at: number, extra?: Parameters<typeof deny>[1]): Decision {
-  return decision(deny(code, extra), null, at);
+  const wait = extra?.retryAfterMs;
+  return decision(deny(code, extra), null, at, wait === undefined ? undefined : { retryAfterMs: wait });
 }
 
 /** @internal The answer when the store failed or was too slow: retry in a second. */

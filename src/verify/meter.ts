@@ -11,7 +11,7 @@ import type { AccountMeter, MeterRequest, MeterResult } from "../store/types.js"
 import type { SignedNonce } from "./authenticate.js";
 import { type AccountPlanMeter, type Authorized, hasPools } from "./authorize.js";
 import { DeadlineRace } from "./deadlines.js";
-import { type Decision, decision, denial, storeUnavailable } from "./decision.js";
+import { type AccountAnswers, type Decision, decision, denial, storeUnavailable } from "./decision.js";
 import type { RouteCharge } from "./options.js";
 
 /** Whether nothing of the token or its account is counted. */
@@ -101,28 +101,30 @@ export class Meter {
 
 /** The decision from the meter's answer. */
 function metered(stored: StoredToken, policy: TokenPolicy, account: AccountMeter | null, spend: number, m: MeterResult, now: number, pool: string): Decision {
-  const { rateLimit } = policy;
-  const byAccount = m.deniedBy === "accountRateLimit" || m.deniedBy === "accountCredits";
-  const r = byAccount || (rateLimit === null && account?.rateLimit) ? (m.account?.rateLimit ?? null) : m.rateLimit;
   const more = m.rateLimits;
+  // The token's own counters, and the account's apart: each is shown under its own policy.
+  const rateRemaining = m.rateLimit?.allowed === false ? 0 : m.rateLimit?.remaining;
+  const acct: AccountAnswers | undefined =
+    account === null ? undefined : { limits: account, rateLimit: m.account?.rateLimit ?? null, credits: m.account?.credits ?? null };
+  const base = { rateRemaining, more, pool, policy, account: acct };
   if (m.deniedBy === "rateLimit" || m.deniedBy === "accountRateLimit") {
     // Every full limit must have room again: the longest of their waits.
     let wait = 0;
     for (const x of [m.rateLimit, ...(more ?? []), m.account?.rateLimit]) if (x && !x.allowed) wait = Math.max(wait, x.retryAfterMs);
-    const d = deny("RATE_LIMITED", { retryAfterMs: wait });
-    return decision(d, stored, now, { retryAfterMs: wait, rateRemaining: r?.allowed === false ? 0 : r?.remaining, more, pool, policy });
-  }
-  const rateRemaining = r?.remaining;
-  if (m.deniedBy === "credits" || m.deniedBy === "accountCredits") {
-    const c = (m.deniedBy === "credits" ? m.credits : m.account?.credits)!;
-    const wait = c.nextRefillAt === null ? undefined : Math.max(0, c.nextRefillAt - now);
-    const d = deny("CREDITS_EXHAUSTED", wait === undefined ? undefined : { retryAfterMs: wait });
-    return decision(d, stored, now, { remaining: c.remaining, retryAfterMs: wait, rateRemaining, more, pool, policy });
+    return decision(deny("RATE_LIMITED", { retryAfterMs: wait }), stored, now, { ...base, retryAfterMs: wait });
   }
   const own = m.credits;
-  const acct = m.account?.credits ?? null;
-  if (own === null && acct === null) return decision(allow(), stored, now, { rateRemaining, more, pool, policy });
+  if (m.deniedBy === "credits" || m.deniedBy === "accountCredits") {
+    const c = (m.deniedBy === "credits" ? own : m.account?.credits)!;
+    const wait = c.nextRefillAt === null ? undefined : Math.max(0, c.nextRefillAt - now);
+    const d = deny("CREDITS_EXHAUSTED", wait === undefined ? undefined : { retryAfterMs: wait });
+    // Refused by the account's pool, the token was not charged: its balance is not shown.
+    const tokenRemaining = m.deniedBy === "credits" ? c.remaining : undefined;
+    return decision(d, stored, now, { ...base, remaining: c.remaining, tokenRemaining, retryAfterMs: wait });
+  }
+  const acctCredits = m.account?.credits ?? null;
+  if (own === null && acctCredits === null) return decision(allow(), stored, now, base);
   // What the caller can still spend: the tighter of the token and its account.
-  const remaining = own === null ? acct!.remaining : acct === null ? own.remaining : Math.min(own.remaining, acct.remaining);
-  return decision(allow(), stored, now, { remaining, rateRemaining, more, pool, policy, cost: spend });
+  const remaining = own === null ? acctCredits!.remaining : acctCredits === null ? own.remaining : Math.min(own.remaining, acctCredits.remaining);
+  return decision(allow(), stored, now, { ...base, remaining, tokenRemaining: own?.remaining, cost: spend });
 }

@@ -3,7 +3,7 @@
 // refusal as problem+json with its status and no state change.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tokenPageSchema, tokenRecordSchema } from "../../src/admin/schemas.js";
-import type { TokenRecord } from "../../src/index.js";
+import { combineStores, MemoryStore, type TokenRecord } from "../../src/index.js";
 import { type AdminServer, startAdminServer } from "./server.js";
 
 let srv: AdminServer;
@@ -345,5 +345,40 @@ describe("bad input", () => {
     expect((await problem(await api(alice, "/nope"), 404)).code).toBe("NOT_FOUND");
     expect((await problem(await api(alice, "/tokens/tok_0000000000000000000000/secret"), 404)).code).toBe("NOT_FOUND");
     expect((await problem(await fetch(`${srv.origin}/elsewhere`), 404)).code).toBe("NOT_FOUND");
+  });
+});
+
+describe("a store without a feature", () => {
+  it("answers 501 STORE_UNSUPPORTED naming the feature, a status the OpenAPI document gives the operation; nothing changes", async () => {
+    // Separate parts: no hardDelete, no accounts (so no members).
+    const counters = new MemoryStore();
+    const store = combineStores({ records: new MemoryStore(), counters, usage: counters });
+    const bare = await startAdminServer({ keyward: { store } });
+    try {
+      const session = bare.session("acct_bare");
+      const call = (method: string, path: string, json?: unknown) =>
+        fetch(bare.url + path, {
+          method,
+          headers: { authorization: `Bearer ${session}`, ...(json === undefined ? {} : { "content-type": "application/json" }) },
+          body: json === undefined ? null : JSON.stringify(json),
+        });
+      const { record } = await bare.kw.tokens.create({ owner: "acct_bare", kind: "secret" });
+      const doc = (await (await fetch(`${bare.url}/openapi.json`)).json()) as { paths: Record<string, Record<string, { responses: object }>> };
+      const cases: [string, string, string, string, unknown?][] = [
+        ["DELETE", `/tokens/${record.id}`, "/tokens/{id}", "delete"],
+        ["GET", "/members", "/members", "get"],
+        ["PUT", "/members/bob", "/members/{member}", "put", { role: "viewer" }],
+        ["DELETE", "/members/bob", "/members/{member}", "delete"],
+      ];
+      for (const [method, path, template, op, json] of cases) {
+        const body = await problem(await call(method, path, json), 501);
+        expect(body).toMatchObject({ code: "STORE_UNSUPPORTED", title: "Not supported" });
+        expect(body.detail).toMatch(/^the store does not support (delete|accounts)$/);
+        expect(Object.keys(doc.paths[template]![op]!.responses)).toContain("501");
+      }
+      expect(await bare.kw.tokens.get(record.id)).toMatchObject({ id: record.id, revokedAt: null });
+    } finally {
+      await bare.close();
+    }
   });
 });

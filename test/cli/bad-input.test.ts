@@ -3,8 +3,10 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { generateToken } from "keyward";
+import { type ErrorCode, generateToken, KeywardError } from "keyward";
 import { describe, expect, it } from "vitest";
+import { describeError } from "../../src/cli/io.js";
+import { codeUnions, readRepoFile } from "../support/code-unions.js";
 import { useCli } from "./helpers.js";
 
 const cli = useCli();
@@ -23,6 +25,17 @@ describe("keyward CLI: bad input", () => {
     expect([unknown.code, unknown.stderr.split("\n")[0]]).toEqual([2, 'keyward: unknown command "frobnicate"']);
     const bad = cli("list", "--owner", "a", "--colour");
     expect([bad.code, bad.stderr]).toEqual([2, expect.stringMatching(/^keyward list: Unknown option '--colour'/)]);
+  });
+
+  it("every error code exits with the status docs/cli.md gives it; a code it does not list, 2", () => {
+    const table = readRepoFile("docs/cli.md").split("## Exit codes")[1]!.split("\n\n").find((part) => part.trimStart().startsWith("|"))!;
+    const documented = new Map<string, number>();
+    for (const [, exit, text] of table.matchAll(/^\| (\d) \|([^\n]+)\|$/gm)) for (const [, code] of text!.matchAll(/`([A-Z_]+)`/g)) documented.set(code!, Number(exit));
+    const unions = codeUnions("src");
+    const codes = [...unions.get("src/errors.ts#ErrorCode")!, ...unions.get("src/errors.ts#InputErrorCode")!] as ErrorCode[];
+    for (const code of codes) {
+      expect([code, describeError(new KeywardError(code, "x")).exitCode]).toEqual([code, documented.get(code) ?? 2]);
+    }
   });
 
   it("a missing database is never created, except by init", () => {

@@ -63,6 +63,13 @@ export function makeKeyward(): Keyward {
   });
 }
 
+/** A store whose lookups fail, as a database that cannot be reached. */
+class DownStore extends MemoryStore {
+  override findByHash(): Promise<never> {
+    return Promise.reject(new Error("connection refused"));
+  }
+}
+
 interface Reply {
   status: number;
   headers: Headers;
@@ -408,6 +415,39 @@ export function describeMiddleware(name: string, start: StartServer, makeRoute: 
       const r = await read(await fetch(`${server.url}/prices`, { headers: bearer(token) }));
       expect(r).toMatchObject({ status: 429, json: { code: "RATE_LIMITED" } });
       expect(r.headers.get("ratelimit")).toBe(`"requests";r=0;t=${r.headers.get("retry-after")}`);
+    });
+
+    it("an account's limits: 429 and 402 name the account's policy in RateLimit fields, with the wait of Retry-After", async () => {
+      await kw.accounts.set("acct_limited", { rateLimit: { limit: 1, windowMs: 60_000 } });
+      await kw.accounts.set("acct_pool", { credits: { limit: 2, reset: "day", overage: 0 } });
+      const limited = (await kw.tokens.create({ owner: "acct_limited", kind: "secret", scopes: ["core:read"] })).token;
+      const pooled = (await kw.tokens.create({ owner: "acct_pool", kind: "secret", scopes: ["orders:write"] })).token;
+      const ok = await read(await fetch(`${server.url}/prices`, { headers: bearer(limited) }));
+      expect(ok.status).toBe(200);
+      expect(ok.headers.get("ratelimit-policy")).toBe('"account-requests";q=1;w=60');
+      expect(ok.headers.get("ratelimit")).toBe('"account-requests";r=0');
+      const r = await read(await fetch(`${server.url}/prices`, { headers: bearer(limited) }));
+      expect(r).toMatchObject({ status: 429, json: { code: "RATE_LIMITED", retryAfter: Number(r.headers.get("retry-after")) } });
+      expect(r.headers.get("ratelimit-policy")).toBe('"account-requests";q=1;w=60');
+      expect(r.headers.get("ratelimit")).toBe(`"account-requests";r=0;t=${r.headers.get("retry-after")}`);
+      const post = () => fetch(`${server.url}/orders`, { method: "POST", headers: { ...bearer(pooled), "content-type": "application/json" }, body: "{}" }).then(read);
+      expect((await post()).status).toBe(200);
+      const denied = await post();
+      expect(denied).toMatchObject({ status: 402, json: { code: "CREDITS_EXHAUSTED", remaining: 0 } });
+      expect(denied.headers.get("ratelimit-policy")).toBe('"account-credits";q=2;w=86400');
+      expect(denied.headers.get("ratelimit")).toBe(`"account-credits";r=0;t=${denied.headers.get("retry-after")}`);
+    });
+
+    it("the store down: 503 with Retry-After, and the same wait as retryAfter in the problem body", async () => {
+      const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["core:read"] });
+      const down = await start(new Keyward({ store: new DownStore(), prefix: "acme" }), {});
+      try {
+        const r = await read(await fetch(`${down.url}/prices`, { headers: bearer(token) }));
+        expect(r).toMatchObject({ status: 503, json: { code: "STORE_UNAVAILABLE", retryAfter: 1 } });
+        expect(r.headers.get("retry-after")).toBe("1");
+      } finally {
+        await down.close();
+      }
     });
 
     it("signed requests: signedFetch GET and JSON POST verify (the framework still parses the body); a tampered body does not", async () => {

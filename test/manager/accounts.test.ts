@@ -197,6 +197,29 @@ describe("account metering: token and account charged together", () => {
     tick(Date.UTC(2026, 1, 1) - T0);
     expect((await kw.check({ token: a.token })).ok).toBe(true);
   });
+
+  it("RateLimit fields describe the account's limits as policies of their own: a denial names the one that denied it", async () => {
+    const { kw } = setup();
+    await kw.accounts.set("acct_1", { credits: { limit: 4, refill: { amount: 4, intervalMs: 60_000 }, overage: 1 }, rateLimit: { limit: 3, windowMs: 10_000 } });
+    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret", rateLimit: { limit: 10, windowMs: 1000 }, credits: { limit: 9 } });
+    const policy = '"requests";q=10;w=1, "credits";q=9, "account-requests";q=3;w=10, "account-credits";q=5;w=60';
+    // Allowed: each counter under its own policy; `remaining` is the tighter of the token and the account.
+    const ok = await kw.check({ token, cost: 4 });
+    expect(ok).toMatchObject({ ok: true, remaining: 1 });
+    expect(ok.headers).toEqual({ "ratelimit-policy": policy, ratelimit: '"requests";r=9, "credits";r=5, "account-requests";r=2, "account-credits";r=1' });
+    // The account's pool is short (1 left of 5 with the overage): 402 names the account's pool; the token, not charged, is not shown.
+    const short = await kw.check({ token, cost: 2 });
+    expect(short).toMatchObject({ ok: false, code: "CREDITS_EXHAUSTED", status: 402, remaining: 1 });
+    expect(short.headers["ratelimit-policy"]).toBe(policy);
+    expect(short.headers.ratelimit).toBe(`"requests";r=9, "account-requests";r=2, "account-credits";r=1;t=${short.headers["retry-after"]}`);
+    // The account's rate limit is full (3 in 10 s), the token's is not: 429 names the account's, with the wait of Retry-After.
+    expect((await kw.check({ token, cost: 0 })).ok).toBe(true);
+    expect((await kw.check({ token, cost: 0 })).ok).toBe(true);
+    const limited = await kw.check({ token, cost: 0 });
+    expect(limited).toMatchObject({ ok: false, code: "RATE_LIMITED", status: 429 });
+    expect(limited.headers["ratelimit-policy"]).toBe(policy);
+    expect(limited.headers.ratelimit).toBe(`"requests";r=7, "account-requests";r=0;t=${limited.headers["retry-after"]}`);
+  });
 });
 
 describe("kw.credits: admin operations on tokens and accounts", () => {

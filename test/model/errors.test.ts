@@ -6,6 +6,7 @@ import { readFile } from "node:fs/promises";
 import fc from "fast-check";
 import { inspect } from "node:util";
 import { describe, expect, expectTypeOf, it } from "vitest";
+import { codeUnions } from "../support/code-unions.js";
 import * as keyward from "keyward";
 import {
   type ErrorCode,
@@ -216,24 +217,26 @@ describe("one error family (issue 8 item 6)", () => {
     expectTypeOf<keyof keyward.ErrorClassByCode>().toEqualTypeOf<ErrorCode>();
   });
 
-  it("docs/errors.md has one row per error code and per denial code, and no other", async () => {
+  it("docs/errors.md has one row per code of every exported type that names codes, and no other; docs/verifying-requests.md and docs/console.md list theirs", async () => {
     const root = new URL("../../", import.meta.url);
     const read = (f: string) => readFile(new URL(f, root), "utf8");
-    const unionOf = (source: string, name: string) => {
-      const body = source.slice(source.indexOf(`export type ${name} =`)).split(";")[0]!;
-      return [...body.matchAll(/"([A-Z_]+)"/g)].map((m) => m[1]!);
-    };
-    const errorsSrc = await read("src/errors.ts");
-    const codes = new Set([
-      ...unionOf(errorsSrc, "ErrorCode"),
-      ...unionOf(errorsSrc, "InputErrorCode"),
-      ...unionOf(await read("src/policy/decision.ts"), "DenyCode"),
-      ...unionOf(await read("src/signing/types.ts"), "SignatureFailureCode"),
-      ...unionOf(await read("src/signing/errors.ts"), "SignatureBaseErrorReason"),
-    ]);
+    // Derived from the sources: a new code, or a new exported union of codes (a function's { ok: false, code }), needs its row.
+    const unions = codeUnions("src");
+    const admin = unions.get("src/admin/problem.ts#AdminProblemCode")!;
+    const deny = unions.get("src/policy/decision.ts#DenyCode")!;
+    const codes = new Set([...unions].filter(([key]) => !key.startsWith("src/admin/")).flatMap(([, c]) => c));
+    expect(codes).toContain("TOKEN_CHECKSUM");
     const doc = await read("docs/errors.md");
     const rows = new Set([...doc.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]!));
     expect([...rows].sort()).toEqual([...codes].sort());
+    /** The codes named in the first two columns of the first table after `heading`. */
+    const tableCodes = (md: string, heading: string) => {
+      const table = md.split(heading)[1]!.split("\n\n").find((part) => part.trimStart().startsWith("|"))!;
+      return new Set([...table.matchAll(/^\|([^|]+)\|([^|]+)\|/gm)].flatMap((m) => [...(m[1]! + m[2]!).matchAll(/`([A-Z_]+)`/g)].map((c) => c[1]!)));
+    };
+    expect([...tableCodes(await read("docs/verifying-requests.md"), "## Reason codes")].sort()).toEqual(["OK", ...deny].sort());
+    const answered = tableCodes(await read("docs/console.md"), "| status | `code` |");
+    expect(admin.filter((c) => !answered.has(c))).toEqual([]);
     expect(await read("README.md")).toContain("docs/errors.md");
     expect(await read("docs/README.md")).toContain("(errors.md)");
   });

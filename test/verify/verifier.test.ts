@@ -348,12 +348,17 @@ describe("verify: cache and revocation bound", () => {
     store.failing = true;
     const d = await kw.verify(req(token));
     expect(d).toMatchObject({ ok: false, code: "STORE_UNAVAILABLE", status: 503, tokenId: null });
+    // The wait is one: the header, the decision and the problem body say it alike.
     expect(d.headers["retry-after"]).toBe("1");
+    expect(d.retryAfterMs).toBe(1000);
+    expect(problemDetails(d)).toMatchObject({ code: "STORE_UNAVAILABLE", retryAfter: 1 });
     store.failing = false;
     expect((await kw.verify(req(token))).ok).toBe(true);
     // Cached lookup, failing credit store: still denied, credit not lost.
     store.failing = true;
-    expect((await kw.verify(req(token))).code).toBe("STORE_UNAVAILABLE");
+    const metering = await kw.verify(req(token));
+    expect(metering).toMatchObject({ code: "STORE_UNAVAILABLE", retryAfterMs: 1000 });
+    expect(problemDetails(metering).retryAfter).toBe(1);
     store.failing = false;
     clock.now += 1;
     expect(await kw.check({ token, cost: 0 })).toMatchObject({ ok: true, remaining: 4 });
