@@ -5,7 +5,9 @@ import { JOIN_WINDOW_MS, LookupCache, MAX_EVICTION_STEPS, SharedLookup } from ".
 import { PART_ENTRIES } from "../../src/lib/parted-map.js";
 import { RecordInterner } from "../../src/verify/intern.js";
 
-const make = (maxEntries = 3, ttlMs = 1000, negativeTtlMs = 100) => new LookupCache<string>({ maxEntries, ttlMs, negativeTtlMs });
+// The monotonic clock stands still: these tests drive time through the decision clock
+// alone (a real one let a second-long stall of a loaded machine expire their entries).
+const make = (maxEntries = 3, ttlMs = 1000, negativeTtlMs = 100) => new LookupCache<string>({ maxEntries, ttlMs, negativeTtlMs, clock: () => 0 });
 
 const T_WALL = Date.UTC(2026, 0, 1);
 
