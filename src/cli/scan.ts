@@ -1,8 +1,9 @@
 // keyward scan: finds keyward tokens in files and folders (findTokens: the
-// checksum rules out look-alikes), honours .gitignore, skips binaries and
-// huge files, and prints only redacted forms.
-import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
-import { join, relative, resolve } from "node:path";
+// checksum rules out look-alikes), in what git would push (.gitignore as git
+// reads it), skips binaries and huge files, and prints only redacted forms.
+import { spawnSync } from "node:child_process";
+import { closeSync, existsSync, lstatSync, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
 import ignore, { type Ignore } from "ignore";
 import { findTokens, guardStore, hashToken, policyAt, type TokenStore } from "../index.js";
 import { COMMON, type Command, type CommandContext, parseCount, STORE_OPTIONS } from "./command.js";
@@ -80,31 +81,145 @@ function scanRoot(ctx: CommandContext, root: string, maxBytes: number, state: Sc
     if (skip) throw new CliError(`cannot scan ${shown(ctx.io, root)}: ${skip === "too large" ? `larger than ${maxBytes} bytes (see --max-bytes)` : skip}`, EXIT.IO);
     return;
   }
-  const useGitignore = ctx.values["no-gitignore"] !== true;
-  const walk = (dir: string, rules: { base: string; ig: Ignore }[]) => {
-    let entries: import("node:fs").Dirent[];
-    try {
-      entries = readdirSync(dir, { withFileTypes: true });
-    } catch {
-      throw new CliError(`cannot read folder ${shown(ctx.io, dir)}`, EXIT.IO);
-    }
-    const here = useGitignore ? gitignoreOf(dir) : null;
-    const active = here ? [...rules, { base: dir, ig: here }] : rules;
-    for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      if (entry.name === ".git") continue;
-      const path = join(dir, entry.name);
-      const isDir = entry.isDirectory();
-      if (active.some(({ base, ig }) => ig.ignores(relative(base, path) + (isDir ? "/" : "")))) continue;
-      if (isDir) {
-        walk(path, active);
-      } else if (entry.isFile()) {
-        const skip = scanFile(ctx.io, path, maxBytes, state);
-        if (skip) state.skipped.push({ path: shown(ctx.io, path), reason: skip });
-        if (progress && state.scanned % PROGRESS_EVERY === 0) progress(state.scanned);
-      }
-    }
+  const visit = (path: string) => {
+    const skip = scanFile(ctx.io, path, maxBytes, state);
+    if (skip) state.skipped.push({ path: shown(ctx.io, path), reason: skip });
+    if (progress && state.scanned % PROGRESS_EVERY === 0) progress(state.scanned);
   };
-  walk(root, []);
+  scanFolder(ctx, root, ctx.values["no-gitignore"] !== true, visit);
+}
+
+/**
+ * Scans a folder. In a git work tree, the files git would push or add:
+ * every tracked file (a `.env` committed before it was added to .gitignore
+ * is in the tree all the same) and the untracked ones git does not ignore,
+ * as `git ls-files` lists them. Elsewhere, .gitignore files as git reads
+ * them. With neither (`--no-gitignore`, or git unable to answer), every file.
+ */
+function scanFolder(ctx: CommandContext, root: string, useGitignore: boolean, visit: (path: string) => void): void {
+  if (!useGitignore || !inGitWorkTree(root)) {
+    walk(ctx.io, root, useGitignore ? [] : null, visit);
+    return;
+  }
+  const listed = gitFiles(root, ctx.io.env);
+  if (listed === "ignored" || "error" in listed) {
+    // A folder git ignores (build output, say), named on the command line, is scanned whole, as a named file is.
+    // Without git's answer, reading the .gitignore files alone would skip committed files that match them.
+    if (listed !== "ignored") ctx.io.err(`keyward scan: ${listed.error}: scanning every file in ${shown(ctx.io, root)}, .gitignore not applied\n`);
+    walk(ctx.io, root, null, visit);
+    return;
+  }
+  for (const rel of listed.paths) {
+    const path = join(root, rel);
+    let stat: ReturnType<typeof lstatSync>;
+    try {
+      stat = lstatSync(path);
+    } catch (err) {
+      // Tracked but deleted from the work tree: nothing on disk to scan.
+      if ((err as { code?: string }).code === "ENOENT") continue;
+      throw new CliError(`cannot read ${shown(ctx.io, path)}`, EXIT.IO);
+    }
+    // A folder in the list is a submodule or a nested repository: scanned as its own git sees it.
+    if (stat.isDirectory()) scanFolder(ctx, path, true, visit);
+    else if (stat.isFile()) visit(path);
+  }
+}
+
+/** Whether `dir` is in a git work tree: a `.git` (a folder, or a file in a worktree or submodule) in it or a folder above. */
+function inGitWorkTree(dir: string): boolean {
+  for (let at = dir; ; at = dirname(at)) {
+    if (existsSync(join(at, ".git"))) return true;
+    if (dirname(at) === at) return false;
+  }
+}
+
+// Variables that point git at another repository or index (a hook sets
+// GIT_DIR and GIT_INDEX_FILE): dropped, so git answers for the folder scanned.
+const GIT_LOCATION_ENV = new Set(["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY", "GIT_PREFIX"]);
+
+/**
+ * What git says of a folder in a work tree: `ignored` (the folder itself),
+ * its files relative to it (tracked, then untracked and not ignored, in
+ * name order), or why git could not tell (not installed, the repository
+ * refused as another user's, …).
+ */
+function gitFiles(dir: string, env: Io["env"]): "ignored" | { paths: string[] } | { error: string } {
+  const gitEnv = Object.fromEntries(Object.entries(env).filter(([name, value]) => value !== undefined && !GIT_LOCATION_ENV.has(name)));
+  const git = (...args: string[]): { status: number; stdout: string } | { error: string } => {
+    const r = spawnSync("git", ["-C", dir, ...args], { env: gitEnv, encoding: "utf8", maxBuffer: 1 << 30 });
+    if (r.error) return { error: (r.error as { code?: string }).code === "ENOENT" ? "git is not installed" : `git failed: ${r.error.message}` };
+    if (r.status === 0 || (r.status === 1 && args[0] === "check-ignore")) return { status: r.status, stdout: r.stdout };
+    return { error: `git failed: ${shownPath(r.stderr.trim().split("\n")[0] ?? "")}` };
+  };
+  const ignored = git("check-ignore", "-q", ".");
+  if ("error" in ignored) return ignored;
+  if (ignored.status === 0) return "ignored";
+  // -z: names as they are, unquoted. An unmerged file is listed once per stage, hence the Set.
+  const listed = git("ls-files", "-z", "--cached", "--others", "--exclude-standard");
+  if ("error" in listed) return listed;
+  const paths = [...new Set(listed.stdout.split("\0"))].filter((p) => p !== "").map((p) => p.replace(/\/$/, ""));
+  return { paths: paths.sort(byName) };
+}
+
+/** Paths in the order the folder walk visits them: name by name, a folder's files right after its name. */
+function byName(a: string, b: string): number {
+  const x = a.split("/");
+  const y = b.split("/");
+  for (let i = 0; i < x.length && i < y.length; i++) if (x[i] !== y[i]) return x[i]! < y[i]! ? -1 : 1;
+  return x.length - y.length;
+}
+
+/** A folder's .gitignore rules, matched against paths relative to it. */
+interface IgnoreLevel {
+  base: string;
+  ig: Ignore;
+}
+
+/**
+ * Walks a folder in name order, calling `visit` on each file; `levels`: the
+ * .gitignore rules of the folders above (null: none read). `.git` is never
+ * entered, symbolic links never followed.
+ */
+function walk(io: Io, dir: string, levels: IgnoreLevel[] | null, visit: (path: string) => void): void {
+  let entries: import("node:fs").Dirent[];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    throw new CliError(`cannot read folder ${shown(io, dir)}`, EXIT.IO);
+  }
+  const here = levels && gitignoreOf(dir);
+  const active = here ? [...levels, { base: dir, ig: here }] : levels;
+  for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    if (entry.name === ".git") continue;
+    const path = join(dir, entry.name);
+    const isDir = entry.isDirectory();
+    if (active && isIgnored(active, path, isDir)) continue;
+    if (isDir) walk(io, path, active, visit);
+    else if (entry.isFile()) visit(path);
+  }
+}
+
+/**
+ * Whether .gitignore rules exclude a path, as git decides: the deepest
+ * .gitignore with a rule for the path decides, and there the last rule that
+ * matches it (a `!` rule re-includes). The folders above the path are not
+ * excluded (the walk does not enter those that are).
+ */
+function isIgnored(levels: IgnoreLevel[], path: string, isDir: boolean): boolean {
+  for (let i = levels.length - 1; i >= 0; i--) {
+    const { base, ig } = levels[i]!;
+    const rel = relative(base, path);
+    const { ignored, unignored } = ig.test(isDir ? `${rel}/` : rel);
+    if (unignored) return false;
+    if (ignored) {
+      // `ignore` counts a path in a folder these rules exclude as excluded
+      // too. That folder was entered, so a deeper .gitignore re-included it,
+      // and what these rules say of the path itself is unknown: scan it.
+      const parent = dirname(rel);
+      return parent === "." || !ig.test(`${parent}/`).ignored;
+    }
+  }
+  return false;
 }
 
 function gitignoreOf(dir: string): Ignore | null {

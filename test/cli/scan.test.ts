@@ -1,6 +1,8 @@
-// keyward scan through the real bin: findings, redaction, .gitignore,
-// binaries, huge files, --check-store, exit codes; progress through main().
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+// keyward scan through the real bin: findings, redaction, .gitignore (in a
+// real git repository and outside one), binaries, huge files, --check-store,
+// exit codes; progress through main().
+import { spawnSync } from "node:child_process";
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { generateToken, Keyward as KeywardClass } from "keyward";
 import { describe, expect, it } from "vitest";
@@ -10,6 +12,8 @@ import { useCli } from "./helpers.js";
 import { Keyward } from "./verify-helpers.js";
 
 const cli = useCli();
+const inCI = Boolean(process.env.CI) && process.env.CI !== "false" && process.env.CI !== "0";
+const gitInstalled = spawnSync("git", ["--version"]).status === 0;
 
 function write(path: string, content: string | Uint8Array): void {
   mkdirSync(join(cli.dir, path, ".."), { recursive: true });
@@ -61,6 +65,76 @@ describe("keyward scan", () => {
     expect([piped.code, piped.stdout]).toEqual([1, `<stdin>:2:22  ${sk}…[redacted]  secret live\n`]);
     expect(cli.run(["scan", "-", "--max-bytes", "10"], { input: "x".repeat(11) }).code).toBe(6);
     expect(cli("scan", "clean")).toEqual({ code: 0, stdout: "", stderr: "scanned 1 files: 0 tokens found (0 secret)\n" });
+  });
+
+  it.skipIf(!gitInstalled && !inCI)("in a git work tree, scans what git would push: committed files .gitignore matches, files a nested .gitignore re-includes (skipped without git, which CI installs)", () => {
+    const secret = generateToken({ prefix: "acme", kind: "secret", env: "live" });
+    const sk = secret.slice(0, "acme_sk_live_".length + 4);
+    const git = (dir: string, ...args: string[]) => {
+      const r = spawnSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false", ...args], {
+        cwd: join(cli.dir, dir),
+        encoding: "utf8",
+      });
+      expect(r.status, r.stderr).toBe(0);
+    };
+    mkdirSync(join(cli.dir, "git/vendor/lib"), { recursive: true });
+    git("git", "init", "-q");
+    // A .env committed, then added to .gitignore (as usually happens): still in the tree.
+    write("git/.env", `API_KEY=${secret}\n`);
+    write("git/gone.env", `API_KEY=${secret}\n`);
+    git("git", "add", ".env", "gone.env");
+    git("git", "commit", "-qm", "env");
+    write("git/.gitignore", ".env\n*.env\nignored/\n");
+    // The root ignores *.env; a deeper .gitignore re-includes one, which git then tracks.
+    write("git/deploy/.gitignore", "!prod.env\n");
+    write("git/deploy/prod.env", `KEY=${secret}\n`);
+    git("git", "add", ".gitignore", "deploy");
+    git("git", "commit", "-qm", "deploy");
+    // Tracked, then deleted from the work tree: nothing to scan, no error.
+    rmSync(join(cli.dir, "git/gone.env"));
+    // Untracked: ignored (by .gitignore or .git/info/exclude) or not.
+    write("git/local.env", `KEY=${secret}\n`);
+    write("git/ignored/leak.txt", secret);
+    write("git/.git/info/exclude", "scratch.txt\n");
+    write("git/scratch.txt", secret);
+    write("git/notes.txt", `KEY=${secret}\n`);
+    // A nested repository: its own git's view (its committed file matches its own .gitignore).
+    git("git/vendor/lib", "init", "-q");
+    write("git/vendor/lib/key.txt", secret);
+    git("git/vendor/lib", "add", "key.txt");
+    git("git/vendor/lib", "commit", "-qm", "key");
+    write("git/vendor/lib/.gitignore", "key.txt\n");
+
+    const pushed = ["git/.env", "git/deploy/prod.env", "git/notes.txt", "git/vendor/lib/key.txt"];
+    const r = cli("scan", "git");
+    expect([r.code, r.stderr]).toEqual([1, "scanned 7 files: 4 tokens found (4 secret)\n"]);
+    expect(r.stdout.split("\n").filter(Boolean).map((l) => l.split(":")[0])).toEqual(pushed);
+    expect(r.stdout).toContain(`git/.env:1:9  ${sk}…[redacted]  secret live\n`);
+    // A subfolder: git's view of it. A folder git ignores, named on the command line: scanned whole.
+    expect(cli("scan", "git/deploy").stdout).toBe(`git/deploy/prod.env:1:5  ${sk}…[redacted]  secret live\n`);
+    expect(cli("scan", "git/ignored").stdout).toBe(`git/ignored/leak.txt:1:1  ${sk}…[redacted]  secret live\n`);
+
+    // Without git, which alone knows what is tracked: every file, said on stderr (never fewer than git's).
+    const everything = ["git/.env", "git/deploy/prod.env", "git/ignored/leak.txt", "git/local.env", "git/notes.txt", "git/scratch.txt", "git/vendor/lib/key.txt"];
+    const noGit = cli.run(["scan", "git"], { env: { PATH: "/nonexistent" } });
+    expect(noGit.code).toBe(1);
+    expect(noGit.stdout.split("\n").filter(Boolean).map((l) => l.split(":")[0])).toEqual(everything);
+    expect(noGit.stderr).toBe(
+      "keyward scan: git is not installed: scanning every file in git, .gitignore not applied\nscanned 10 files: 7 tokens found (7 secret)\n",
+    );
+    // --no-gitignore: every file too, git or not.
+    expect(JSON.parse(cli("scan", "git", "--no-gitignore", "--json").stdout).findings.map((f: { path: string }) => f.path)).toEqual(everything);
+
+    // Outside git, the .gitignore files as git reads them: the deepest rule for a path decides, a `!` re-includes.
+    write("plain/.gitignore", "*.env\nbuild/\n*.log\n");
+    write("plain/a.env", secret);
+    write("plain/deploy/.gitignore", "!prod.env\n!build/\n");
+    write("plain/deploy/prod.env", secret);
+    write("plain/deploy/staging.env", secret);
+    write("plain/deploy/build/out.txt", secret);
+    write("plain/build/out.txt", secret);
+    const plain = cli("scan", "plain", "--json");
+    expect(JSON.parse(plain.stdout).findings.map((f: { path: string }) => f.path)).toEqual(["plain/deploy/build/out.txt", "plain/deploy/prod.env"]);
   });
 
   it("gives the line and column of every token in a file of many, on one line or many", () => {
