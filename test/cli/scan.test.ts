@@ -1,6 +1,6 @@
 // keyward scan through the real bin: findings, redaction, .gitignore (in a
-// real git repository and outside one), binaries, huge files, --check-store,
-// exit codes; progress through main().
+// real git repository and outside one), binaries, UTF-16, files read in
+// chunks, --check-store, exit codes; progress through main().
 import { spawnSync } from "node:child_process";
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -151,6 +151,70 @@ describe("keyward scan", () => {
     expect(JSON.parse(r.stdout).findings.map((f: { line: number; column: number }) => ({ line: f.line, column: f.column }))).toEqual(expected);
   });
 
+  it("reads text of any size, UTF-8 or UTF-16, in chunks: a token across two chunks is found once, at its line and column", () => {
+    const CHUNK = 1024 * 1024;
+    const token = () => generateToken({ prefix: "acme", kind: "secret", env: "live" });
+    // Tokens ending before, across and just after the 1 MiB chunk boundaries, among long and short lines.
+    const places = [-200, -70, -62, -61, -40, -1, 0, 1, 30, CHUNK - 31, CHUNK + 5];
+    const textWith = (boundary: number, unit: number) => {
+      let text = "";
+      const tokens: string[] = [];
+      for (const at of places) {
+        const target = Math.floor((boundary + at) / unit);
+        const gap = target - text.length;
+        text += gap > 1 ? `${"x".repeat(gap - 1)}\n` : "";
+        tokens.push(token());
+        text += tokens.at(-1);
+      }
+      return { text: `${text}\n`, tokens };
+    };
+    const positions = (text: string, tokens: string[]) =>
+      tokens.map((t) => {
+        const before = text.slice(0, text.indexOf(t));
+        return { line: before.split("\n").length, column: before.length - before.lastIndexOf("\n") };
+      });
+    const utf16 = (text: string, bom: boolean, be = false) => {
+      const le = Buffer.from(`${bom ? "\ufeff" : ""}${text}`, "utf16le");
+      return be ? le.swap16() : le;
+    };
+    const check = (name: string, bytes: Uint8Array, text: string, tokens: string[]) => {
+      write(`chunks/${name}`, bytes);
+      const r = cli("scan", `chunks/${name}`, "--json");
+      expect(r.code, r.stderr).toBe(1);
+      const found = JSON.parse(r.stdout).findings.map((f: { line: number; column: number; token: string }) => ({ line: f.line, column: f.column, token: f.token }));
+      expect(found).toEqual(positions(text, tokens).map((p, i) => ({ ...p, token: `${tokens[i]!.slice(0, 17)}…[redacted]` })));
+    };
+    // No size limit unless --max-bytes is given: a 6 MB log in a folder is scanned, not skipped.
+    const late = token();
+    write("huge/big.log", `${" ".repeat(6_000_000)}KEY=${late}\n`);
+    expect(cli("scan", "huge")).toEqual({
+      code: 1,
+      stdout: `huge/big.log:1:6000005  ${late.slice(0, 17)}…[redacted]  secret live\n`,
+      stderr: "scanned 1 files: 1 tokens found (1 secret)\n",
+    });
+    // UTF-8, over 2 MiB: two boundaries.
+    const utf8 = textWith(CHUNK, 1);
+    check("utf8.log", Buffer.from(utf8.text), utf8.text, utf8.tokens);
+    // A two-byte character cut by the boundary, right before a token on the same line: columns in UTF-16 units.
+    const cut = `${"x".repeat(CHUNK - 1)}é${token()}\n`;
+    check("cut.log", Buffer.from(cut), cut, [cut.slice(CHUNK)].map((t) => t.trim()));
+    // UTF-16: little-endian with a byte order mark (PowerShell 5), big-endian with one, little-endian without (iconv).
+    const le = textWith(CHUNK - 2, 2);
+    check("bom-le.txt", utf16(le.text, true), le.text, le.tokens);
+    check("bom-be.txt", utf16(le.text, true, true), le.text, le.tokens);
+    const raw = textWith(CHUNK, 2);
+    check("raw-le.txt", utf16(raw.text, false), raw.text, raw.tokens);
+    // A small UTF-16 file in a folder is scanned, not skipped as binary.
+    const secret = token();
+    write("utf16/secrets.ps1.txt", utf16(`API_KEY=${secret}\r\n`, true));
+    expect(cli("scan", "utf16").stdout).toBe(`utf16/secrets.ps1.txt:1:9  ${secret.slice(0, 17)}…[redacted]  secret live\n`);
+    // Standard input is read in chunks too, with no limit unless --max-bytes is given.
+    const piped = cli.run(["scan", "-", "--json"], { input: utf8.text });
+    expect(JSON.parse(piped.stdout).findings.map((f: { line: number; column: number }) => ({ line: f.line, column: f.column }))).toEqual(
+      positions(utf8.text, utf8.tokens),
+    );
+  });
+
   it("reads each line feed once to place the tokens, however many there are (no work per token over the text before it)", () => {
     const counted = (text: string) => {
       const feeds = lineFeeds(text);
@@ -234,7 +298,7 @@ describe("keyward scan", () => {
     expect(cli("scan", "check", "--check-store", "--database", "missing.db").code).toBe(5);
   });
 
-  it.skipIf(process.getuid?.() === 0)("an unreadable folder is exit 6", () => {
+  it.skipIf(process.getuid?.() === 0)("an unreadable folder or file is exit 6: a scan that could not read the tree does not pass", () => {
     write("locked/inner/a.txt", "x");
     chmodSync(join(cli.dir, "locked/inner"), 0o000);
     try {
@@ -242,6 +306,9 @@ describe("keyward scan", () => {
     } finally {
       chmodSync(join(cli.dir, "locked/inner"), 0o755);
     }
+    write("locked-file/a.txt", "x");
+    chmodSync(join(cli.dir, "locked-file/a.txt"), 0o000);
+    expect(cli("scan", "locked-file")).toEqual({ code: 6, stdout: "", stderr: "keyward scan: cannot read locked-file/a.txt\n" });
   });
 
   it("shows progress on stderr on a terminal only, every 500 files", async () => {
