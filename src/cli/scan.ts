@@ -1,17 +1,20 @@
 // keyward scan: finds keyward tokens in files and folders (findTokens: the
-// checksum rules out look-alikes), honours .gitignore, skips binaries and
-// huge files, and prints only redacted forms.
-import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
-import { join, relative, resolve } from "node:path";
+// checksum rules out look-alikes), in what git would push (.gitignore as git
+// reads it), reads files of any size in chunks, skips binaries, and prints
+// only redacted forms.
+import { spawnSync } from "node:child_process";
+import { closeSync, existsSync, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
 import ignore, { type Ignore } from "ignore";
 import { findTokens, guardStore, hashToken, policyAt, type TokenStore } from "../index.js";
+import { MAX_TOKEN_LENGTH } from "../token/format.js";
 import { COMMON, type Command, type CommandContext, parseCount, STORE_OPTIONS } from "./command.js";
 import { CliError, EXIT, type Io, json, line, shownPath } from "./io.js";
 import { withStore } from "./store.js";
 import { statusOf, type TokenStatus } from "./tokens.js";
 
-/** Default largest file scanned, bytes. */
-export const DEFAULT_MAX_BYTES = 5 * 1024 * 1024;
+/** Bytes read at a time: a file of any size is scanned in this much memory. */
+const CHUNK_BYTES = 1024 * 1024;
 // Git's own test: a NUL byte in the first 8 000 bytes makes a file binary.
 const BINARY_SNIFF_BYTES = 8000;
 const PROGRESS_EVERY = 500;
@@ -29,11 +32,16 @@ interface Finding {
   status?: "live" | Exclude<TokenStatus, "active"> | "unknown";
 }
 
+/** Why a file was not scanned: not text, or over `--max-bytes`. */
+type Skip = "binary" | "too large";
+
 interface ScanState {
   findings: Finding[];
   tokens: string[];
   scanned: number;
-  skipped: { path: string; reason: "binary" | "too large" | "unreadable" }[];
+  skipped: { path: string; reason: Skip }[];
+  /** The buffer every file is read through. */
+  chunk: Buffer;
 }
 
 export const scan: Command = {
@@ -41,14 +49,14 @@ export const scan: Command = {
   args: "[path…]",
   options: {
     "check-store": { type: "boolean", description: "say whether each token found is live, revoked, disabled, expired or unknown" },
-    "max-bytes": { type: "string", value: "n", description: `skip larger files (default ${DEFAULT_MAX_BYTES})` },
+    "max-bytes": { type: "string", value: "n", description: "skip larger files (default: none, every file is scanned whole)" },
     "no-gitignore": { type: "boolean", description: "scan files that .gitignore excludes too" },
     ...STORE_OPTIONS,
     ...COMMON,
   },
   run: async (ctx) => {
-    const maxBytes = typeof ctx.values["max-bytes"] === "string" ? parseCount(ctx.values["max-bytes"], "max-bytes") : DEFAULT_MAX_BYTES;
-    const state: ScanState = { findings: [], tokens: [], scanned: 0, skipped: [] };
+    const maxBytes = typeof ctx.values["max-bytes"] === "string" ? parseCount(ctx.values["max-bytes"], "max-bytes") : null;
+    const state: ScanState = { findings: [], tokens: [], scanned: 0, skipped: [], chunk: Buffer.alloc(CHUNK_BYTES) };
     const roots = ctx.positionals.length > 0 ? ctx.positionals : ["."];
     const progress = ctx.io.errIsTTY ? (n: number) => ctx.io.err(`\rscanned ${n} files`) : null;
     for (const root of roots) scanRoot(ctx, resolve(ctx.io.cwd, root), maxBytes, state, progress);
@@ -61,11 +69,11 @@ export const scan: Command = {
   },
 };
 
-function scanRoot(ctx: CommandContext, root: string, maxBytes: number, state: ScanState, progress: ((n: number) => void) | null): void {
+function scanRoot(ctx: CommandContext, root: string, maxBytes: number | null, state: ScanState, progress: ((n: number) => void) | null): void {
   if (root === resolve(ctx.io.cwd, "-")) {
     // `-`: standard input, e.g. the staged diff in a pre-commit hook.
-    const skip = scanBytes(readStdin(maxBytes), "<stdin>", maxBytes, state);
-    if (skip) throw new CliError(`cannot scan <stdin>: ${skip === "too large" ? `larger than ${maxBytes} bytes (see --max-bytes)` : skip}`, EXIT.IO);
+    const skip = scanStream(readStdin, "<stdin>", state, maxBytes);
+    if (skip) throw new CliError(`cannot scan <stdin>: ${why(skip, maxBytes)}`, EXIT.IO);
     return;
   }
   let stat: ReturnType<typeof statSync>;
@@ -75,36 +83,154 @@ function scanRoot(ctx: CommandContext, root: string, maxBytes: number, state: Sc
     throw new CliError(`cannot read ${shown(ctx.io, root)}`, EXIT.IO);
   }
   if (stat.isFile()) {
-    // A file named on the command line must be scanned: a binary or huge one is an error, not a skip.
+    // A file named on the command line must be scanned: a binary or too large one is an error, not a skip.
     const skip = scanFile(ctx.io, root, maxBytes, state);
-    if (skip) throw new CliError(`cannot scan ${shown(ctx.io, root)}: ${skip === "too large" ? `larger than ${maxBytes} bytes (see --max-bytes)` : skip}`, EXIT.IO);
+    if (skip) throw new CliError(`cannot scan ${shown(ctx.io, root)}: ${why(skip, maxBytes)}`, EXIT.IO);
     return;
   }
-  const useGitignore = ctx.values["no-gitignore"] !== true;
-  const walk = (dir: string, rules: { base: string; ig: Ignore }[]) => {
-    let entries: import("node:fs").Dirent[];
-    try {
-      entries = readdirSync(dir, { withFileTypes: true });
-    } catch {
-      throw new CliError(`cannot read folder ${shown(ctx.io, dir)}`, EXIT.IO);
-    }
-    const here = useGitignore ? gitignoreOf(dir) : null;
-    const active = here ? [...rules, { base: dir, ig: here }] : rules;
-    for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      if (entry.name === ".git") continue;
-      const path = join(dir, entry.name);
-      const isDir = entry.isDirectory();
-      if (active.some(({ base, ig }) => ig.ignores(relative(base, path) + (isDir ? "/" : "")))) continue;
-      if (isDir) {
-        walk(path, active);
-      } else if (entry.isFile()) {
-        const skip = scanFile(ctx.io, path, maxBytes, state);
-        if (skip) state.skipped.push({ path: shown(ctx.io, path), reason: skip });
-        if (progress && state.scanned % PROGRESS_EVERY === 0) progress(state.scanned);
-      }
-    }
+  const visit = (path: string) => {
+    const skip = scanFile(ctx.io, path, maxBytes, state);
+    if (skip) state.skipped.push({ path: shown(ctx.io, path), reason: skip });
+    if (progress && state.scanned % PROGRESS_EVERY === 0) progress(state.scanned);
   };
-  walk(root, []);
+  scanFolder(ctx, root, ctx.values["no-gitignore"] !== true, visit);
+}
+
+function why(skip: Skip, maxBytes: number | null): string {
+  return skip === "too large" ? `larger than ${maxBytes} bytes (see --max-bytes)` : skip;
+}
+
+/**
+ * Scans a folder. In a git work tree, the files git would push or add:
+ * every tracked file (a `.env` committed before it was added to .gitignore
+ * is in the tree all the same) and the untracked ones git does not ignore,
+ * as `git ls-files` lists them. Elsewhere, .gitignore files as git reads
+ * them. With neither (`--no-gitignore`, or git unable to answer), every file.
+ */
+function scanFolder(ctx: CommandContext, root: string, useGitignore: boolean, visit: (path: string) => void): void {
+  if (!useGitignore || !inGitWorkTree(root)) {
+    walk(ctx.io, root, useGitignore ? [] : null, visit);
+    return;
+  }
+  const listed = gitFiles(root, ctx.io.env);
+  if (listed === "ignored" || "error" in listed) {
+    // A folder git ignores (build output, say), named on the command line, is scanned whole, as a named file is.
+    // Without git's answer, reading the .gitignore files alone would skip committed files that match them.
+    if (listed !== "ignored") ctx.io.err(`keyward scan: ${listed.error}: scanning every file in ${shown(ctx.io, root)}, .gitignore not applied\n`);
+    walk(ctx.io, root, null, visit);
+    return;
+  }
+  for (const rel of listed.paths) {
+    const path = join(root, rel);
+    let stat: ReturnType<typeof lstatSync>;
+    try {
+      stat = lstatSync(path);
+    } catch (err) {
+      // Tracked but deleted from the work tree: nothing on disk to scan.
+      if ((err as { code?: string }).code === "ENOENT") continue;
+      throw new CliError(`cannot read ${shown(ctx.io, path)}`, EXIT.IO);
+    }
+    // A folder in the list is a submodule or a nested repository: scanned as its own git sees it.
+    if (stat.isDirectory()) scanFolder(ctx, path, true, visit);
+    else if (stat.isFile()) visit(path);
+  }
+}
+
+/** Whether `dir` is in a git work tree: a `.git` (a folder, or a file in a worktree or submodule) in it or a folder above. */
+function inGitWorkTree(dir: string): boolean {
+  for (let at = dir; ; at = dirname(at)) {
+    if (existsSync(join(at, ".git"))) return true;
+    if (dirname(at) === at) return false;
+  }
+}
+
+// Variables that point git at another repository or index (a hook sets
+// GIT_DIR and GIT_INDEX_FILE): dropped, so git answers for the folder scanned.
+const GIT_LOCATION_ENV = new Set(["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY", "GIT_PREFIX"]);
+
+/**
+ * What git says of a folder in a work tree: `ignored` (the folder itself),
+ * its files relative to it (tracked, then untracked and not ignored, in
+ * name order), or why git could not tell (not installed, the repository
+ * refused as another user's, …).
+ */
+function gitFiles(dir: string, env: Io["env"]): "ignored" | { paths: string[] } | { error: string } {
+  const gitEnv = Object.fromEntries(Object.entries(env).filter(([name, value]) => value !== undefined && !GIT_LOCATION_ENV.has(name)));
+  const git = (...args: string[]): { status: number; stdout: string } | { error: string } => {
+    const r = spawnSync("git", ["-C", dir, ...args], { env: gitEnv, encoding: "utf8", maxBuffer: 1 << 30 });
+    if (r.error) return { error: (r.error as { code?: string }).code === "ENOENT" ? "git is not installed" : `git failed: ${r.error.message}` };
+    if (r.status === 0 || (r.status === 1 && args[0] === "check-ignore")) return { status: r.status, stdout: r.stdout };
+    return { error: `git failed: ${shownPath(r.stderr.trim().split("\n")[0] ?? "")}` };
+  };
+  const ignored = git("check-ignore", "-q", ".");
+  if ("error" in ignored) return ignored;
+  if (ignored.status === 0) return "ignored";
+  // -z: names as they are, unquoted. An unmerged file is listed once per stage, hence the Set.
+  const listed = git("ls-files", "-z", "--cached", "--others", "--exclude-standard");
+  if ("error" in listed) return listed;
+  const paths = [...new Set(listed.stdout.split("\0"))].filter((p) => p !== "").map((p) => p.replace(/\/$/, ""));
+  return { paths: paths.sort(byName) };
+}
+
+/** Paths in the order the folder walk visits them: name by name, a folder's files right after its name. */
+function byName(a: string, b: string): number {
+  const x = a.split("/");
+  const y = b.split("/");
+  for (let i = 0; i < x.length && i < y.length; i++) if (x[i] !== y[i]) return x[i]! < y[i]! ? -1 : 1;
+  return x.length - y.length;
+}
+
+/** A folder's .gitignore rules, matched against paths relative to it. */
+interface IgnoreLevel {
+  base: string;
+  ig: Ignore;
+}
+
+/**
+ * Walks a folder in name order, calling `visit` on each file; `levels`: the
+ * .gitignore rules of the folders above (null: none read). `.git` is never
+ * entered, symbolic links never followed.
+ */
+function walk(io: Io, dir: string, levels: IgnoreLevel[] | null, visit: (path: string) => void): void {
+  let entries: import("node:fs").Dirent[];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    throw new CliError(`cannot read folder ${shown(io, dir)}`, EXIT.IO);
+  }
+  const here = levels && gitignoreOf(dir);
+  const active = here ? [...levels, { base: dir, ig: here }] : levels;
+  for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    if (entry.name === ".git") continue;
+    const path = join(dir, entry.name);
+    const isDir = entry.isDirectory();
+    if (active && isIgnored(active, path, isDir)) continue;
+    if (isDir) walk(io, path, active, visit);
+    else if (entry.isFile()) visit(path);
+  }
+}
+
+/**
+ * Whether .gitignore rules exclude a path, as git decides: the deepest
+ * .gitignore with a rule for the path decides, and there the last rule that
+ * matches it (a `!` rule re-includes). The folders above the path are not
+ * excluded (the walk does not enter those that are).
+ */
+function isIgnored(levels: IgnoreLevel[], path: string, isDir: boolean): boolean {
+  for (let i = levels.length - 1; i >= 0; i--) {
+    const { base, ig } = levels[i]!;
+    const rel = relative(base, path);
+    const { ignored, unignored } = ig.test(isDir ? `${rel}/` : rel);
+    if (unignored) return false;
+    if (ignored) {
+      // `ignore` counts a path in a folder these rules exclude as excluded
+      // too. That folder was entered, so a deeper .gitignore re-included it,
+      // and what these rules say of the path itself is unknown: scan it.
+      const parent = dirname(rel);
+      return parent === "." || !ig.test(`${parent}/`).ignored;
+    }
+  }
+  return false;
 }
 
 function gitignoreOf(dir: string): Ignore | null {
@@ -118,60 +244,127 @@ function gitignoreOf(dir: string): Ignore | null {
 }
 
 /** Scans one file; returns why it was skipped, or null. */
-function scanFile(io: Io, path: string, maxBytes: number, state: ScanState): "binary" | "too large" | "unreadable" | null {
-  let bytes: Buffer;
+function scanFile(io: Io, path: string, maxBytes: number | null, state: ScanState): Skip | null {
+  let fd: number;
   try {
-    if (statSync(path).size > maxBytes) return "too large";
-    if (isBinary(path)) return "binary";
-    bytes = readFileSync(path);
-  } catch {
-    return "unreadable";
+    fd = openSync(path, "r");
+  } catch (err) {
+    // Gone since the folder was listed: nothing to scan.
+    if ((err as { code?: string }).code === "ENOENT") return null;
+    throw new CliError(`cannot read ${shown(io, path)}`, EXIT.IO);
   }
-  return scanBytes(bytes, shown(io, path), maxBytes, state);
+  try {
+    if (maxBytes !== null && fstatSync(fd).size > maxBytes) return "too large";
+    return scanStream((into, at) => readSync(fd, into, at, into.length - at, null), shown(io, path), state, null);
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    throw new CliError(`cannot read ${shown(io, path)}`, EXIT.IO);
+  } finally {
+    closeSync(fd);
+  }
 }
 
-/** Reads standard input, at most `maxBytes` + 1 bytes (enough to know it is too large). */
-function readStdin(maxBytes: number): Buffer {
-  const chunks: Buffer[] = [];
-  const chunk = Buffer.alloc(65_536);
-  let total = 0;
+/** Reads standard input into `into` from `at`: the number of bytes read, 0 at its end. */
+function readStdin(into: Buffer, at: number): number {
   for (;;) {
-    let n: number;
     try {
-      n = readSync(0, chunk, 0, chunk.length, null);
+      return readSync(0, into, at, into.length - at, null);
     } catch (err) {
       if ((err as { code?: string }).code === "EAGAIN") continue;
-      if ((err as { code?: string }).code === "EOF") break;
+      if ((err as { code?: string }).code === "EOF") return 0;
       throw new CliError("cannot read standard input", EXIT.IO);
     }
-    if (n === 0) break;
-    chunks.push(Buffer.from(chunk.subarray(0, n)));
-    total += n;
-    if (total > maxBytes) break;
   }
-  return Buffer.concat(chunks);
 }
 
-function scanBytes(bytes: Buffer, path: string, maxBytes: number, state: ScanState): "binary" | "too large" | null {
-  if (bytes.length > maxBytes) return "too large";
-  if (bytes.subarray(0, BINARY_SNIFF_BYTES).includes(0)) return "binary";
-  state.scanned++;
-  const text = bytes.toString("utf8");
-  const found = findTokens(text);
-  const at = linePositions(lineFeeds(text), found.map((t) => t.index));
-  for (const t of found) {
-    const { line, column } = at.next().value!;
-    state.findings.push({
-      path,
-      line,
-      column,
-      token: `${t.token.slice(0, t.prefix.length + 13)}…[redacted]`,
-      prefix: t.prefix,
-      kind: t.kind,
-      env: t.env,
-    });
-    state.tokens.push(t.token);
+/**
+ * Scans what `read` gives, to its end, a chunk at a time: a file of any size
+ * in bounded memory. Each chunk is searched with the end of the one before
+ * (a token's length less one character), so a token across two chunks is
+ * found, and each token is reported once: in the chunk where it ends.
+ * UTF-16 text is decoded, other text read as UTF-8 (see {@link textEncoding}).
+ * Returns why it was skipped, or null.
+ */
+function scanStream(read: (into: Buffer, at: number) => number, path: string, state: ScanState, limit: number | null): Skip | null {
+  const chunk = state.chunk;
+  let filled = 0;
+  let ended = false;
+  const fill = () => {
+    filled = 0;
+    while (filled < chunk.length) {
+      const n = read(chunk, filled);
+      if (n === 0) {
+        ended = true;
+        return;
+      }
+      filled += n;
+    }
+  };
+  fill();
+  const encoding = textEncoding(chunk.subarray(0, filled));
+  if (encoding === null) return "binary";
+  const decoder = new TextDecoder(encoding);
+  // The line (1-based) and the column (0-based) where the text searched starts.
+  let line = 1;
+  let column = 0;
+  let carry = "";
+  let total = 0;
+  for (;;) {
+    total += filled;
+    if (limit !== null && total > limit) return "too large";
+    const text = carry + decoder.decode(chunk.subarray(0, filled), { stream: !ended });
+    const found = findTokens(text).filter((t) => t.index + t.token.length > carry.length);
+    const at = linePositions(lineFeeds(text), found.map((t) => t.index));
+    for (const t of found) {
+      const p = at.next().value!;
+      state.findings.push({
+        path,
+        line: line + p.line - 1,
+        column: p.line === 1 ? column + p.column : p.column,
+        token: `${t.token.slice(0, t.prefix.length + 13)}…[redacted]`,
+        prefix: t.prefix,
+        kind: t.kind,
+        env: t.env,
+      });
+      state.tokens.push(t.token);
+    }
+    if (ended) break;
+    const kept = Math.min(text.length, MAX_TOKEN_LENGTH - 1);
+    const cut = text.length - kept;
+    let lastFeed = -1;
+    for (const feed of lineFeeds(text)) {
+      if (feed >= cut) break;
+      line++;
+      lastFeed = feed;
+    }
+    column = lastFeed === -1 ? column + cut : cut - lastFeed - 1;
+    carry = text.slice(cut);
+    fill();
   }
+  state.scanned++;
+  return null;
+}
+
+/**
+ * How a text is encoded, from its first bytes: UTF-16 with a byte order mark
+ * (PowerShell 5's default), UTF-16 without one (`iconv`'s: an even number of
+ * bytes, NUL in half or more of the odd ones (little-endian) or of the even
+ * ones (big-endian) and in no other, as in text mostly below U+0100), UTF-8
+ * (no NUL byte), or else binary (null; git's test: a NUL byte in the first
+ * 8 000).
+ */
+function textEncoding(head: Buffer): "utf-16le" | "utf-16be" | "utf-8" | null {
+  if (head[0] === 0xff && head[1] === 0xfe) return "utf-16le";
+  if (head[0] === 0xfe && head[1] === 0xff) return "utf-16be";
+  const sniff = head.subarray(0, BINARY_SNIFF_BYTES);
+  if (!sniff.includes(0)) return "utf-8";
+  // UTF-16 comes in pairs of bytes: a whole file of an odd length is not.
+  if (sniff.length % 2 !== 0) return null;
+  const nuls = [0, 0];
+  for (let i = 0; i < sniff.length; i++) if (sniff[i] === 0) nuls[i % 2]!++;
+  const [even, odd] = nuls as [number, number];
+  if (even === 0 && odd >= sniff.length / 4) return "utf-16le";
+  if (odd === 0 && even >= sniff.length / 4) return "utf-16be";
   return null;
 }
 
@@ -196,17 +389,6 @@ export function* linePositions(feeds: Iterator<number>, offsets: Iterable<number
       next = feeds.next();
     }
     yield { line, column: offset - lineStart + 1 };
-  }
-}
-
-function isBinary(path: string): boolean {
-  const fd = openSync(path, "r");
-  try {
-    const head = Buffer.alloc(BINARY_SNIFF_BYTES);
-    const n = readSync(fd, head, 0, BINARY_SNIFF_BYTES, 0);
-    return head.subarray(0, n).includes(0);
-  } finally {
-    closeSync(fd);
   }
 }
 

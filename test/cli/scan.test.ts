@@ -1,6 +1,8 @@
-// keyward scan through the real bin: findings, redaction, .gitignore,
-// binaries, huge files, --check-store, exit codes; progress through main().
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+// keyward scan through the real bin: findings, redaction, .gitignore (in a
+// real git repository and outside one), binaries, UTF-16, files read in
+// chunks, --check-store, exit codes; progress through main().
+import { spawnSync } from "node:child_process";
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { generateToken, Keyward as KeywardClass } from "keyward";
 import { describe, expect, it } from "vitest";
@@ -10,6 +12,8 @@ import { useCli } from "./helpers.js";
 import { Keyward } from "./verify-helpers.js";
 
 const cli = useCli();
+const inCI = Boolean(process.env.CI) && process.env.CI !== "false" && process.env.CI !== "0";
+const gitInstalled = spawnSync("git", ["--version"]).status === 0;
 
 function write(path: string, content: string | Uint8Array): void {
   mkdirSync(join(cli.dir, path, ".."), { recursive: true });
@@ -63,6 +67,76 @@ describe("keyward scan", () => {
     expect(cli("scan", "clean")).toEqual({ code: 0, stdout: "", stderr: "scanned 1 files: 0 tokens found (0 secret)\n" });
   });
 
+  it.skipIf(!gitInstalled && !inCI)("in a git work tree, scans what git would push: committed files .gitignore matches, files a nested .gitignore re-includes (skipped without git, which CI installs)", () => {
+    const secret = generateToken({ prefix: "acme", kind: "secret", env: "live" });
+    const sk = secret.slice(0, "acme_sk_live_".length + 4);
+    const git = (dir: string, ...args: string[]) => {
+      const r = spawnSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false", ...args], {
+        cwd: join(cli.dir, dir),
+        encoding: "utf8",
+      });
+      expect(r.status, r.stderr).toBe(0);
+    };
+    mkdirSync(join(cli.dir, "git/vendor/lib"), { recursive: true });
+    git("git", "init", "-q");
+    // A .env committed, then added to .gitignore (as usually happens): still in the tree.
+    write("git/.env", `API_KEY=${secret}\n`);
+    write("git/gone.env", `API_KEY=${secret}\n`);
+    git("git", "add", ".env", "gone.env");
+    git("git", "commit", "-qm", "env");
+    write("git/.gitignore", ".env\n*.env\nignored/\n");
+    // The root ignores *.env; a deeper .gitignore re-includes one, which git then tracks.
+    write("git/deploy/.gitignore", "!prod.env\n");
+    write("git/deploy/prod.env", `KEY=${secret}\n`);
+    git("git", "add", ".gitignore", "deploy");
+    git("git", "commit", "-qm", "deploy");
+    // Tracked, then deleted from the work tree: nothing to scan, no error.
+    rmSync(join(cli.dir, "git/gone.env"));
+    // Untracked: ignored (by .gitignore or .git/info/exclude) or not.
+    write("git/local.env", `KEY=${secret}\n`);
+    write("git/ignored/leak.txt", secret);
+    write("git/.git/info/exclude", "scratch.txt\n");
+    write("git/scratch.txt", secret);
+    write("git/notes.txt", `KEY=${secret}\n`);
+    // A nested repository: its own git's view (its committed file matches its own .gitignore).
+    git("git/vendor/lib", "init", "-q");
+    write("git/vendor/lib/key.txt", secret);
+    git("git/vendor/lib", "add", "key.txt");
+    git("git/vendor/lib", "commit", "-qm", "key");
+    write("git/vendor/lib/.gitignore", "key.txt\n");
+
+    const pushed = ["git/.env", "git/deploy/prod.env", "git/notes.txt", "git/vendor/lib/key.txt"];
+    const r = cli("scan", "git");
+    expect([r.code, r.stderr]).toEqual([1, "scanned 7 files: 4 tokens found (4 secret)\n"]);
+    expect(r.stdout.split("\n").filter(Boolean).map((l) => l.split(":")[0])).toEqual(pushed);
+    expect(r.stdout).toContain(`git/.env:1:9  ${sk}…[redacted]  secret live\n`);
+    // A subfolder: git's view of it. A folder git ignores, named on the command line: scanned whole.
+    expect(cli("scan", "git/deploy").stdout).toBe(`git/deploy/prod.env:1:5  ${sk}…[redacted]  secret live\n`);
+    expect(cli("scan", "git/ignored").stdout).toBe(`git/ignored/leak.txt:1:1  ${sk}…[redacted]  secret live\n`);
+
+    // Without git, which alone knows what is tracked: every file, said on stderr (never fewer than git's).
+    const everything = ["git/.env", "git/deploy/prod.env", "git/ignored/leak.txt", "git/local.env", "git/notes.txt", "git/scratch.txt", "git/vendor/lib/key.txt"];
+    const noGit = cli.run(["scan", "git"], { env: { PATH: "/nonexistent" } });
+    expect(noGit.code).toBe(1);
+    expect(noGit.stdout.split("\n").filter(Boolean).map((l) => l.split(":")[0])).toEqual(everything);
+    expect(noGit.stderr).toBe(
+      "keyward scan: git is not installed: scanning every file in git, .gitignore not applied\nscanned 10 files: 7 tokens found (7 secret)\n",
+    );
+    // --no-gitignore: every file too, git or not.
+    expect(JSON.parse(cli("scan", "git", "--no-gitignore", "--json").stdout).findings.map((f: { path: string }) => f.path)).toEqual(everything);
+
+    // Outside git, the .gitignore files as git reads them: the deepest rule for a path decides, a `!` re-includes.
+    write("plain/.gitignore", "*.env\nbuild/\n*.log\n");
+    write("plain/a.env", secret);
+    write("plain/deploy/.gitignore", "!prod.env\n!build/\n");
+    write("plain/deploy/prod.env", secret);
+    write("plain/deploy/staging.env", secret);
+    write("plain/deploy/build/out.txt", secret);
+    write("plain/build/out.txt", secret);
+    const plain = cli("scan", "plain", "--json");
+    expect(JSON.parse(plain.stdout).findings.map((f: { path: string }) => f.path)).toEqual(["plain/deploy/build/out.txt", "plain/deploy/prod.env"]);
+  });
+
   it("gives the line and column of every token in a file of many, on one line or many", () => {
     const tokens = Array.from({ length: 2000 }, (_, i) => generateToken({ prefix: "acme", kind: "publishable", env: i % 2 ? "live" : "test" }));
     // One per line (LF or CRLF), then a thousand on one line.
@@ -75,6 +149,70 @@ describe("keyward scan", () => {
       return { line: before.split("\n").length, column: before.length - before.lastIndexOf("\n") };
     });
     expect(JSON.parse(r.stdout).findings.map((f: { line: number; column: number }) => ({ line: f.line, column: f.column }))).toEqual(expected);
+  });
+
+  it("reads text of any size, UTF-8 or UTF-16, in chunks: a token across two chunks is found once, at its line and column", () => {
+    const CHUNK = 1024 * 1024;
+    const token = () => generateToken({ prefix: "acme", kind: "secret", env: "live" });
+    // Tokens ending before, across and just after the 1 MiB chunk boundaries, among long and short lines.
+    const places = [-200, -70, -62, -61, -40, -1, 0, 1, 30, CHUNK - 31, CHUNK + 5];
+    const textWith = (boundary: number, unit: number) => {
+      let text = "";
+      const tokens: string[] = [];
+      for (const at of places) {
+        const target = Math.floor((boundary + at) / unit);
+        const gap = target - text.length;
+        text += gap > 1 ? `${"x".repeat(gap - 1)}\n` : "";
+        tokens.push(token());
+        text += tokens.at(-1);
+      }
+      return { text: `${text}\n`, tokens };
+    };
+    const positions = (text: string, tokens: string[]) =>
+      tokens.map((t) => {
+        const before = text.slice(0, text.indexOf(t));
+        return { line: before.split("\n").length, column: before.length - before.lastIndexOf("\n") };
+      });
+    const utf16 = (text: string, bom: boolean, be = false) => {
+      const le = Buffer.from(`${bom ? "\ufeff" : ""}${text}`, "utf16le");
+      return be ? le.swap16() : le;
+    };
+    const check = (name: string, bytes: Uint8Array, text: string, tokens: string[]) => {
+      write(`chunks/${name}`, bytes);
+      const r = cli("scan", `chunks/${name}`, "--json");
+      expect(r.code, r.stderr).toBe(1);
+      const found = JSON.parse(r.stdout).findings.map((f: { line: number; column: number; token: string }) => ({ line: f.line, column: f.column, token: f.token }));
+      expect(found).toEqual(positions(text, tokens).map((p, i) => ({ ...p, token: `${tokens[i]!.slice(0, 17)}…[redacted]` })));
+    };
+    // No size limit unless --max-bytes is given: a 6 MB log in a folder is scanned, not skipped.
+    const late = token();
+    write("huge/big.log", `${" ".repeat(6_000_000)}KEY=${late}\n`);
+    expect(cli("scan", "huge")).toEqual({
+      code: 1,
+      stdout: `huge/big.log:1:6000005  ${late.slice(0, 17)}…[redacted]  secret live\n`,
+      stderr: "scanned 1 files: 1 tokens found (1 secret)\n",
+    });
+    // UTF-8, over 2 MiB: two boundaries.
+    const utf8 = textWith(CHUNK, 1);
+    check("utf8.log", Buffer.from(utf8.text), utf8.text, utf8.tokens);
+    // A two-byte character cut by the boundary, right before a token on the same line: columns in UTF-16 units.
+    const cut = `${"x".repeat(CHUNK - 1)}é${token()}\n`;
+    check("cut.log", Buffer.from(cut), cut, [cut.slice(CHUNK)].map((t) => t.trim()));
+    // UTF-16: little-endian with a byte order mark (PowerShell 5), big-endian with one, little-endian without (iconv).
+    const le = textWith(CHUNK - 2, 2);
+    check("bom-le.txt", utf16(le.text, true), le.text, le.tokens);
+    check("bom-be.txt", utf16(le.text, true, true), le.text, le.tokens);
+    const raw = textWith(CHUNK, 2);
+    check("raw-le.txt", utf16(raw.text, false), raw.text, raw.tokens);
+    // A small UTF-16 file in a folder is scanned, not skipped as binary.
+    const secret = token();
+    write("utf16/secrets.ps1.txt", utf16(`API_KEY=${secret}\r\n`, true));
+    expect(cli("scan", "utf16").stdout).toBe(`utf16/secrets.ps1.txt:1:9  ${secret.slice(0, 17)}…[redacted]  secret live\n`);
+    // Standard input is read in chunks too, with no limit unless --max-bytes is given.
+    const piped = cli.run(["scan", "-", "--json"], { input: utf8.text });
+    expect(JSON.parse(piped.stdout).findings.map((f: { line: number; column: number }) => ({ line: f.line, column: f.column }))).toEqual(
+      positions(utf8.text, utf8.tokens),
+    );
   });
 
   it("reads each line feed once to place the tokens, however many there are (no work per token over the text before it)", () => {
@@ -160,7 +298,7 @@ describe("keyward scan", () => {
     expect(cli("scan", "check", "--check-store", "--database", "missing.db").code).toBe(5);
   });
 
-  it.skipIf(process.getuid?.() === 0)("an unreadable folder is exit 6", () => {
+  it.skipIf(process.getuid?.() === 0)("an unreadable folder or file is exit 6: a scan that could not read the tree does not pass", () => {
     write("locked/inner/a.txt", "x");
     chmodSync(join(cli.dir, "locked/inner"), 0o000);
     try {
@@ -168,6 +306,9 @@ describe("keyward scan", () => {
     } finally {
       chmodSync(join(cli.dir, "locked/inner"), 0o755);
     }
+    write("locked-file/a.txt", "x");
+    chmodSync(join(cli.dir, "locked-file/a.txt"), 0o000);
+    expect(cli("scan", "locked-file")).toEqual({ code: 6, stdout: "", stderr: "keyward scan: cannot read locked-file/a.txt\n" });
   });
 
   it("shows progress on stderr on a terminal only, every 500 files", async () => {
