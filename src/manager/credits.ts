@@ -5,11 +5,11 @@ import type { ResolvedConfig } from "../config.js";
 import { AccountNotFoundError, InvalidInputError, TokenNotFoundError } from "../errors.js";
 import { ACCOUNT_AUDIT_TARGET, type AccountCreditsPolicy } from "../model/account.js";
 import { auditId } from "../model/audit-id.js";
-import { DEFAULT_POOL, isPoolName, poolOf } from "../model/pools.js";
+import { DEFAULT_POOL, isPoolName, MAX_CREDIT_BALANCE, poolOf } from "../model/pools.js";
 import { isTokenId, policyAt } from "../model/record.js";
 import { actorSchema, ownerSchema, parseInput } from "../model/schemas.js";
 import type { AuditEntry } from "../model/types.js";
-import { type CreditChange, MAX_CREDIT_BALANCE, tokenPool } from "../store/kit/account-credits.js";
+import { type CreditChange, tokenPool } from "../store/kit/account-credits.js";
 import type { CreditKey } from "../store/types.js";
 
 /**
