@@ -102,7 +102,7 @@ export {
   type UsageSeriesBucket,
 } from "./store/kit/usage-analytics.js";
 export { type CreditState, type CreditStep, spendCredits } from "./store/kit/credits.js";
-export { type BillingHourRow, billingKey, billingRowsOf, sumBilling } from "./store/kit/billing.js";
+export { type BillingHourRow, billingKey, billingRowsOf, isBilled, sumBilling } from "./store/kit/billing.js";
 export {
   type AccountCounters,
   COUNTER_KEY_SEPARATOR,
