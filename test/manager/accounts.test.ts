@@ -233,4 +233,30 @@ describe("kw.credits: admin operations on tokens and accounts", () => {
     expect((await kw.credits.get({ owner: "acct_1" })).remaining).toBe(10);
     expect((await kw.tokens.audit({ owner: "acct_1" })).items.filter((e) => e.action === "credits")).toEqual([]);
   });
+
+  it("refuses a target naming both a token and an owner, or neither, or a token id or owner of the wrong type, on every operation; nothing changes", async () => {
+    const { kw } = setup();
+    const { record } = await kw.tokens.create({ owner: "acct_1", kind: "secret", credits: { limit: 10 } });
+    const targets: [unknown, string][] = [
+      [{ owner: "acct_x", tokenId: record.id }, "target"], // was: the token topped up, the owner ignored
+      [{ owner: "acct_1", tokenId: record.id }, "target"],
+      [{}, "target"],
+      [{ pool: "premium" }, "target"],
+      [{ tokenId: 5 }, "target.tokenId"], // was: TOKEN_NOT_FOUND with an empty id
+      [{ tokenId: null }, "target.tokenId"],
+      [{ owner: 5 }, "target.owner"],
+      [{ owner: "" }, "target.owner"],
+      [{ tokenId: record.id, pool: "Pro" }, "target.pool"],
+      ["acct_1", "target"],
+      [null, "target"],
+    ];
+    for (const [target, field] of targets) {
+      const t = target as { tokenId: string };
+      for (const call of [() => kw.credits.get(t), () => kw.credits.topUp(t, 5), () => kw.credits.reset(t)]) {
+        await expect(call()).rejects.toMatchObject({ code: "INVALID_INPUT", field });
+      }
+    }
+    expect(await kw.credits.get({ tokenId: record.id, owner: undefined } as never)).toMatchObject({ remaining: 10 });
+    expect((await kw.tokens.audit({ owner: "acct_1" })).items.filter((e) => e.action === "credits")).toEqual([]);
+  });
 });
