@@ -1,10 +1,13 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { combineStores, Keyward, MAX_SCHEDULED, MemoryStore, type TokenStore } from "keyward";
 import { sqliteStore } from "keyward/sqlite";
 import { scopeGrants } from "keyward/policy";
 import { scopesOverlap } from "../../src/manager/accounts.js";
-import { expectAccountRace } from "../support/account-race.js";
+import { expectAccountRace, expectConcurrentAccountChanges } from "../support/account-race.js";
 
 const T0 = Date.UTC(2026, 0, 10);
 
@@ -166,6 +169,26 @@ describe("kw.accounts: plan ceiling", () => {
     tick(5_000);
     await kw.check({ token });
     expect(reads).toBe(3);
+  });
+});
+
+describe("kw.accounts.set: concurrent changes", () => {
+  it("MemoryStore: changes of different fields all land without expectedRevision; with it, one of two", async () => {
+    const { kw } = setup();
+    await expectConcurrentAccountChanges([kw]);
+  });
+
+  it("SQLite: the same from two connections to one file", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "keyward-accounts-"));
+    const stores = [sqliteStore(join(dir, "kw.db")), sqliteStore(join(dir, "kw.db"))];
+    const instances = stores.map((store) => setup(store).kw);
+    try {
+      await expectConcurrentAccountChanges(instances);
+    } finally {
+      for (const kw of instances) await kw.close();
+      for (const store of stores) await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
