@@ -57,7 +57,7 @@ export { ACCOUNT_AUDIT_TARGET } from "./model/account.js";
 export type { AccountCreditsPolicy, AccountPolicy, AccountTokenRules, ScheduledAccountPolicy, StoredAccount } from "./model/account.js";
 export type { LifecycleEvent, LifecycleFilter } from "./manager/lifecycle.js";
 export { policyAt } from "./model/record.js";
-export { DEFAULT_POOL, MAX_POOLS, MAX_RATE_LIMITS, POOL_NAME_PATTERN, poolOf, rateLimitsOf } from "./model/pools.js";
+export { DEFAULT_POOL, MAX_CREDIT_BALANCE, MAX_POOLS, MAX_RATE_LIMITS, POOL_NAME_PATTERN, poolOf, rateLimitsOf } from "./model/pools.js";
 export type { CreditsInput, RateLimitInput, SigningInput, TokenSettingsInput } from "./model/inputs.js";
 export {
   type CreateTokenInput,
@@ -86,7 +86,6 @@ export { type GuardedStore, guardStore, sanitizeStoreError } from "./store/guard
 export {
   adjustCredits,
   type CreditChange,
-  MAX_CREDIT_BALANCE,
   monthStartUtc,
   spendAccountCredits,
   tokenPool,
@@ -103,7 +102,7 @@ export {
   type UsageSeriesBucket,
 } from "./store/kit/usage-analytics.js";
 export { type CreditState, type CreditStep, creditState, creditsLeft, spendCredits } from "./store/kit/credits.js";
-export { type BillingHourRow, billingKey, billingRowsOf, sumBilling } from "./store/kit/billing.js";
+export { type BillingHourRow, billingKey, billingRowsOf, isBilled, sumBilling } from "./store/kit/billing.js";
 export {
   type AccountCounters,
   COUNTER_KEY_SEPARATOR,

@@ -76,7 +76,7 @@ export class Keyward {
     this.usage = new UsageReader(config, () => this.#verifier.usageStats());
     this.accounts = new AccountManager(config, (owner) => this.#verifier.invalidateAccount(owner));
     this.credits = new CreditManager(config);
-    this.billing = new BillingManager(config, () => this.#verifier.flush());
+    this.billing = new BillingManager(config, (until) => this.#verifier.flushUsageBefore(until));
   }
 
   /**

@@ -8,7 +8,7 @@ import { decideNow, type Keyward, type SignedBodyLimits, signedBodyLimits } from
 import { isPoolName } from "../model/pools.js";
 import { type RequiredScopes, requiredScopesProblem } from "../policy/scope.js";
 import { type Decision, denial } from "../verify/decision.js";
-import type { CheckOptions } from "../verify/options.js";
+import { type CheckOptions, isRouteCost, ROUTE_COST_RULE } from "../verify/options.js";
 import { type AnswerOptions, problemDetails, problemHeaders } from "./problem.js";
 
 /** Options shared by every route of one middleware instance. */
@@ -48,7 +48,7 @@ export interface EdgeOptions extends AnswerOptions {
 export interface RouteOptions<Req> {
   /** Scope(s) the route needs: a string or an array (all of them), `{ allOf: [...] }` or `{ anyOf: [...] }`. A malformed scope throws here. */
   scope?: RequiredScopes;
-  /** Credits a call costs (default 1 when the token has a credit limit). */
+  /** Credits a call costs, an integer from 0 to 10^15 (default 1 when the token has a credit limit). */
   cost?: number;
   /**
    * The credit pool the route draws from (default `"default"`: the token's
@@ -180,7 +180,7 @@ export function createRoute<Req>(options: RouteOptions<Req> = {}): Route<Req> {
   }
   const problem = scope === undefined ? null : requiredScopesProblem(scope);
   if (problem) throw new ConfigError(`scope${problem.path}`, problem.message);
-  if (cost !== undefined && (!Number.isSafeInteger(cost) || cost < 0)) throw new ConfigError("cost", "must be a non-negative integer");
+  if (cost !== undefined && !isRouteCost(cost)) throw new ConfigError("cost", ROUTE_COST_RULE);
   if (pool !== undefined && !isPoolName(pool)) {
     throw new ConfigError("pool", "must be a pool name: a lowercase letter, then up to 31 of a-z, 0-9, _ or -");
   }

@@ -5,13 +5,13 @@ import { z } from "zod";
 import type { ResolvedConfig } from "../config.js";
 import { InvalidInputError, RevisionConflictError, ScopeNotAllowedError } from "../errors.js";
 import { type AccountPolicy, accountAudit, type StoredAccount } from "../model/account.js";
+import { MAX_CREDIT_BALANCE } from "../model/pools.js";
 import { policyAt } from "../model/record.js";
 import { actorSchema, ownerSchema, parseInput, poolsSchema } from "../model/schemas.js";
 import type { StoredToken } from "../model/types.js";
 import { parseScope, scopesGrant } from "../policy/scope.js";
-import { MAX_CREDIT_BALANCE } from "../store/kit/account-credits.js";
 import { checkAccountRules } from "./lifecycle.js";
-import { MemberManager } from "./members.js";
+import { ACCOUNT_WRITE_ATTEMPTS, MemberManager } from "./members.js";
 import { scheduleRevision } from "./schedule.js";
 import { toEpochMs } from "./time.js";
 
@@ -57,7 +57,12 @@ export interface SetAccountOptions {
    * the account in its cache that long, and the fleet switches at one instant.
    */
   effectiveAt?: number | Date | string;
-  /** Fail with `REVISION_CONFLICT` unless the account is at this revision (0: it must not exist yet). */
+  /**
+   * Fail with `REVISION_CONFLICT` unless the account is at this revision (0:
+   * it must not exist yet): a compare-and-set. Without it, the change is
+   * applied to the account as it is when written (retried over changes
+   * written meanwhile): the last call wins for the fields it names.
+   */
   expectedRevision?: number;
 }
 
@@ -138,7 +143,8 @@ export class AccountManager {
    * @returns the account
    * @throws {InvalidInputError} `INVALID_INPUT` naming the field: a bad amount, a ceiling that would leave one of the owner's tokens with no scope;
    *   `LIFETIME_EXCEEDED` for token rules looser than the application's
-   * @throws {RevisionConflictError} `REVISION_CONFLICT` when it changed meanwhile
+   * @throws {RevisionConflictError} `REVISION_CONFLICT` when it is not at `expectedRevision`; without it, when other
+   *   writes kept changing it through every attempt (a change written meanwhile is read again and this one applied on top)
    * @throws {StoreUnsupportedError} `STORE_UNSUPPORTED` when the store has no accounts
    * @example
    * ```ts
@@ -158,18 +164,26 @@ export class AccountManager {
     const requested = toEpochMs(options.effectiveAt, now + this.#cfg.propagationDelayMs, "effectiveAt");
     // Verifiers cache accounts up to revocationBoundMs (there is no change feed for accounts).
     const effectiveAt = requested <= now ? requested : Math.max(requested, now + this.#cfg.revocationBoundMs);
-    const store = this.#cfg.store;
-    const current = await store.getAccount(owner);
-    const revision = current?.revision ?? 0;
-    if (expected !== undefined && expected !== revision) throw new RevisionConflictError(owner, expected);
     if (data.tokens) checkAccountRules(data.tokens, this.#cfg.tokens);
     if (data.ceiling) await this.#checkCeiling(owner, data.ceiling, Math.max(now, effectiveAt));
-    const base = current ?? { owner, policy: EMPTY_POLICY, scheduled: [], createdAt: now, updatedAt: now, revision: 0 };
-    const next: StoredAccount = { ...base, ...scheduleRevision(base, data, effectiveAt, now), updatedAt: now };
     const entry = accountAudit(now, this.#cfg.random, actor, "account", owner, Object.keys(data), effectiveAt !== now ? { effectiveAt } : undefined);
-    const saved = await store.putAccount(next, revision, entry);
-    this.#changed(owner);
-    return view(saved, now);
+    const store = this.#cfg.store;
+    for (let attempt = 1; ; attempt++) {
+      const current = await store.getAccount(owner);
+      const revision = current?.revision ?? 0;
+      if (expected !== undefined && expected !== revision) throw new RevisionConflictError(owner, expected);
+      const base = current ?? { owner, policy: EMPTY_POLICY, scheduled: [], createdAt: now, updatedAt: now, revision: 0 };
+      const next: StoredAccount = { ...base, ...scheduleRevision(base, data, effectiveAt, now), updatedAt: now };
+      try {
+        const saved = await store.putAccount(next, revision, entry);
+        this.#changed(owner);
+        return view(saved, now);
+      } catch (err) {
+        // Without expectedRevision, a change written meanwhile (another field, members) is read again and this
+        // one applied on top: last writer wins per call, never a change lost to a conflict it did not ask about.
+        if (!(err instanceof RevisionConflictError) || expected !== undefined || attempt >= ACCOUNT_WRITE_ATTEMPTS) throw err;
+      }
+    }
   }
 
   /** Refuses a ceiling that would leave a live token of the owner with no scope. */

@@ -111,11 +111,11 @@ const CSV_HEADER = ["owner", "pool", "from", "to", "requests", "credits"];
 /** Billing exports and runs; reached as `kw.billing`. Needs a store with `capabilities.billing`. */
 export class BillingManager {
   readonly #cfg: ResolvedConfig;
-  /** Writes this instance's queued usage to the store (`kw.flush()`). */
-  readonly #flushUsage: () => Promise<void>;
+  /** Writes this instance's queued usage to the store; rejects when an event before the time given was not written. */
+  readonly #flushUsage: (until: number) => Promise<void>;
 
   /** @internal */
-  constructor(config: ResolvedConfig, flushUsage: () => Promise<void>) {
+  constructor(config: ResolvedConfig, flushUsage: (until: number) => Promise<void>) {
     this.#cfg = config;
     this.#flushUsage = flushUsage;
   }
@@ -163,7 +163,8 @@ export class BillingManager {
 
   /**
    * Bills a period that ended at least `settleMs` ago, each owner once:
-   * writes this instance's queued usage first, then for each owner with
+   * writes this instance's queued usage first (and bills nothing when the
+   * store did not take all of the period's), then for each owner with
    * usage, claims the (owner, period) run in the store, calls `onInvoice`,
    * and records the run as billed with an audit entry (`bill`). A rerun
    * skips billed owners; an owner whose hook threw is retried by the next
@@ -173,6 +174,7 @@ export class BillingManager {
    * @param options the period, the hook, optionally one owner
    * @returns who was billed, skipped or failed
    * @throws {InvalidInputError} `INVALID_INPUT` naming the option (a period not ended `settleMs` ago, not on hours, too long; no hook; a bad `settleMs`)
+   * @throws {StoreUnavailableError} `STORE_UNAVAILABLE` when the store did not take this instance's queued usage of the period (nothing billed: run it again)
    * @throws {StoreUnsupportedError} `STORE_UNSUPPORTED` when the store has no billing part
    * @example
    * ```ts
@@ -199,8 +201,9 @@ export class BillingManager {
     if (to + settle > now) {
       throw new InvalidInputError("period", `${period} ended less than settleMs (${settle} ms) ago: usage of the fleet may not be written yet`);
     }
-    // Usage this instance still queues for the period would land in hours already billed.
-    await this.#flushUsage();
+    // Usage this instance still queues for the period would land in hours already billed: unless
+    // the store took it, nothing is claimed (a later run bills the period whole).
+    await this.#flushUsage(to);
     const store = this.#cfg.store;
     const byOwner = new Map<string, BillingLine[]>();
     for (const r of await store.billingUsage({ owner, from, to })) {

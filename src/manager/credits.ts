@@ -5,17 +5,17 @@ import type { ResolvedConfig } from "../config.js";
 import { AccountNotFoundError, InvalidInputError, TokenNotFoundError } from "../errors.js";
 import { ACCOUNT_AUDIT_TARGET, type AccountCreditsPolicy } from "../model/account.js";
 import { auditId } from "../model/audit-id.js";
-import { DEFAULT_POOL, isPoolName, poolOf } from "../model/pools.js";
+import { DEFAULT_POOL, isPoolName, MAX_CREDIT_BALANCE, poolOf } from "../model/pools.js";
 import { isTokenId, policyAt } from "../model/record.js";
 import { actorSchema, ownerSchema, parseInput } from "../model/schemas.js";
 import type { AuditEntry } from "../model/types.js";
-import { type CreditChange, MAX_CREDIT_BALANCE, tokenPool } from "../store/kit/account-credits.js";
+import { type CreditChange, tokenPool } from "../store/kit/account-credits.js";
 import type { CreditKey } from "../store/types.js";
 
 /**
  * Which balance: a token's (`{ tokenId }`) or an account's pool
- * (`{ owner }`); `pool` names one of their named pools (absent: the default
- * pool, `credits`).
+ * (`{ owner }`), never both; `pool` names one of their named pools (absent:
+ * the default pool, `credits`).
  */
 export type CreditTarget = CreditKey;
 
@@ -50,7 +50,7 @@ export class CreditManager {
    * @param target `{ tokenId }` or `{ owner }`
    * @returns the balance
    * @throws {TokenNotFoundError} `TOKEN_NOT_FOUND` / {@link AccountNotFoundError} `ACCOUNT_NOT_FOUND`
-   * @throws {InvalidInputError} `INVALID_INPUT` when the token or account has no credit limit
+   * @throws {InvalidInputError} `INVALID_INPUT` naming `target` (both `tokenId` and `owner`, or neither; no credit limit), `target.tokenId`, `target.owner` or `target.pool`
    * @example
    * ```ts
    * const { remaining } = await kw.credits.get({ owner: "acct_1" });
@@ -70,7 +70,7 @@ export class CreditManager {
    * @param amount credits to add, an integer from 1 to 10^15
    * @param options the actor
    * @returns the balance after the top-up
-   * @throws {InvalidInputError} `INVALID_INPUT` naming `amount` (negative, fractional, NaN, infinite, too large)
+   * @throws {InvalidInputError} `INVALID_INPUT` naming `amount` (negative, fractional, NaN, infinite, too large), or the target as {@link get}
    * @example
    * ```ts
    * await kw.credits.topUp({ tokenId: record.id }, 500, { actor: "user:42" });
@@ -89,6 +89,7 @@ export class CreditManager {
    * @param target `{ tokenId }` or `{ owner }`
    * @param options the actor
    * @returns the balance after the reset
+   * @throws {InvalidInputError} `INVALID_INPUT` naming the target as {@link get}
    * @example
    * ```ts
    * await kw.credits.reset({ owner: "acct_1" });
@@ -99,35 +100,31 @@ export class CreditManager {
   }
 
   async #apply(target: CreditTarget, change: CreditChange, options: CreditOptions | undefined): Promise<CreditBalance> {
-    if (typeof target !== "object" || target === null) throw new InvalidInputError("target", "must be { tokenId } or { owner }");
+    const key = creditKey(target);
     let actor = "system";
     if (options !== undefined) {
       if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
       actor = parseInput(actorSchema, options.actor ?? "system", "actor");
     }
-    const pool = target.pool ?? DEFAULT_POOL;
-    if (!isPoolName(pool)) throw new InvalidInputError("target.pool", "must be a pool name");
+    const pool = key.pool ?? DEFAULT_POOL;
     const cfg = this.#cfg;
     const store = cfg.store;
     const now = cfg.now();
-    let key: CreditKey;
     let owner: string;
     let policy: AccountCreditsPolicy | null;
-    if ("tokenId" in target) {
-      const id = target.tokenId;
-      const token = isTokenId(id) ? await store.get(id) : null;
-      if (!token) throw new TokenNotFoundError(isTokenId(id) ? id : "");
+    if ("tokenId" in key) {
+      const token = isTokenId(key.tokenId) ? await store.get(key.tokenId) : null;
+      // A malformed id is not echoed (it may be a token passed by mistake).
+      if (!token) throw new TokenNotFoundError(isTokenId(key.tokenId) ? key.tokenId : "");
       const credits = poolOf(policyAt(token, now), pool) ?? null;
       policy = credits && tokenPool(credits);
-      key = pool === DEFAULT_POOL ? { tokenId: id } : { tokenId: id, pool };
       owner = token.owner;
-    } else if ("owner" in target) {
-      owner = parseInput(ownerSchema, target.owner, "owner");
+    } else {
+      owner = key.owner;
       const account = await store.getAccount(owner);
       if (!account) throw new AccountNotFoundError(owner);
       policy = poolOf(policyAt(account, now), pool) ?? null;
-      key = pool === DEFAULT_POOL ? { owner } : { owner, pool };
-    } else throw new InvalidInputError("target", "must be { tokenId } or { owner }");
+    }
     if (policy === null) throw new InvalidInputError(pool === DEFAULT_POOL ? "target" : "target.pool", "has no credit limit");
     let audit: AuditEntry | undefined;
     if (change.op !== "read") {
@@ -152,4 +149,24 @@ export class CreditManager {
     const r = await store.adjustCredits({ key, policy: p, change }, now, audit);
     return { limit: p.limit, remaining: r.remaining, nextRefillAt: r.nextRefillAt };
   }
+}
+
+const TARGET_RULE = "must be { tokenId } or { owner } (one of them), with an optional pool";
+
+/**
+ * The balance a target names, checked: exactly one of `tokenId` (a string;
+ * one that is no token id is `TOKEN_NOT_FOUND` when read) and `owner`, and
+ * a pool name (absent for the default pool).
+ */
+function creditKey(target: CreditTarget): CreditKey {
+  if (typeof target !== "object" || target === null) throw new InvalidInputError("target", TARGET_RULE);
+  const { tokenId, owner, pool } = target as { tokenId?: unknown; owner?: unknown; pool?: unknown };
+  if ((tokenId === undefined) === (owner === undefined)) throw new InvalidInputError("target", TARGET_RULE);
+  if (pool !== undefined && !isPoolName(pool)) throw new InvalidInputError("target.pool", "must be a pool name");
+  const named = pool === undefined || pool === DEFAULT_POOL ? {} : { pool };
+  if (tokenId !== undefined) {
+    if (typeof tokenId !== "string") throw new InvalidInputError("target.tokenId", "must be a token id (tok_…)");
+    return { tokenId, ...named };
+  }
+  return { owner: parseInput(ownerSchema, owner, "target.owner"), ...named };
 }

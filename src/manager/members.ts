@@ -40,8 +40,8 @@ export interface MemberChangeOptions {
 /** Most members of one account. */
 export const MAX_MEMBERS = 1000;
 
-/** Attempts of a change that keeps meeting another's write (compare-and-set on the account). */
-const ATTEMPTS = 5;
+/** Attempts of a change of an account that keeps meeting another's write (compare-and-set on its revision). */
+export const ACCOUNT_WRITE_ATTEMPTS = 5;
 
 const EMPTY_POLICY = { ceiling: null, credits: null, rateLimit: null };
 
@@ -160,7 +160,7 @@ export class MemberManager {
       try {
         return membersOf(await store.putAccount(next, base.revision, entry));
       } catch (err) {
-        if (!(err instanceof RevisionConflictError) || attempt >= ATTEMPTS) throw err;
+        if (!(err instanceof RevisionConflictError) || attempt >= ACCOUNT_WRITE_ATTEMPTS) throw err;
       }
     }
   }

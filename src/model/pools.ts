@@ -9,6 +9,12 @@ export const DEFAULT_POOL = "default";
 /** A pool name: a lowercase letter, then up to 31 lowercase letters, digits, `_` or `-`. */
 export const POOL_NAME_PATTERN = /^[a-z][a-z0-9_-]{0,31}$/;
 
+/**
+ * Largest credit amount: a pool's limit (with an account's overage), a
+ * refill, a top-up, a balance an admin operation leaves, a route's cost.
+ */
+export const MAX_CREDIT_BALANCE = 1e15;
+
 /** Most named pools besides the default one, and most rate limits besides `rateLimit`. */
 export const MAX_POOLS = 16;
 export const MAX_RATE_LIMITS = 8;

@@ -19,7 +19,7 @@ import { coversPublicSuffix } from "../policy/public-suffix.js";
 import { parseScope } from "../policy/scope.js";
 import { type Ed25519PublicKeyInput, ed25519PublicKey } from "../signing/key-formats.js";
 import { ed25519PublicPoint } from "../signing/keys.js";
-import { DEFAULT_POOL, isPoolName, MAX_POOLS, MAX_RATE_LIMITS } from "./pools.js";
+import { DEFAULT_POOL, isPoolName, MAX_CREDIT_BALANCE, MAX_POOLS, MAX_RATE_LIMITS } from "./pools.js";
 import type { CreditsPolicy, JsonValue, RateLimitPolicy } from "./types.js";
 
 export type { CreateTokenInput, ImportTokenInput, UpdateTokenInput } from "./inputs.js";
@@ -84,6 +84,8 @@ export const timestamp = z.union([z.number(), z.instanceof(Date), z.string().max
 });
 
 const count = (min: number) => z.number().int().min(min).max(Number.MAX_SAFE_INTEGER);
+/** A credit amount (a limit, a refill): what every balance operation accepts, as an account's pools. */
+const creditAmount = (min: number) => z.number().int().min(min).max(MAX_CREDIT_BALANCE);
 
 const scopes = z
   .array(z.string().refine((s) => parseScope(s) !== null, "invalid scope (expected resource[/name…]:action)"))
@@ -112,9 +114,9 @@ const ips = z
 
 const creditsObject = z
   .strictObject({
-    limit: count(0),
+    limit: creditAmount(0),
     refill: z
-      .strictObject({ amount: count(1), intervalMs: count(1000) })
+      .strictObject({ amount: creditAmount(1), intervalMs: count(1000) })
       .nullish()
       .transform((v) => v ?? null),
     reset: z.enum(["day", "month"]).nullish(),

@@ -229,7 +229,7 @@ export interface UsageEvent {
   at: number;
   /** Whether the request was allowed. */
   ok: boolean;
-  /** Credits consumed (0 when denied). */
+  /** Credits consumed: 0 when denied, and when the request drew none (no credits in the route's pool, or `cost: 0`). */
   cost: number;
   /** The token's owner. */
   owner?: string;

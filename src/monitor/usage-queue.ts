@@ -1,6 +1,7 @@
 // The usage pipeline off the request path: decisions are queued (bounded),
 // handed to `onDecision` hooks after the request's tick, and written to the
 // store in batches by a real timer, when a batch is full, and on close.
+import { StoreUnavailableError } from "../errors.js";
 import type { UsageEvent } from "../model/types.js";
 import type { DecisionEvent } from "./events.js";
 
@@ -29,6 +30,12 @@ export interface UsageWriteError {
   events: number;
   /** Of them, queued again for the next flush (the rest were dropped and counted in `dropped`). */
   requeued: number;
+}
+
+/** A batch the store failed to take (its events queued again or dropped), and the store's error. */
+interface FailedBatch {
+  error: unknown;
+  events: readonly UsageEvent[];
 }
 
 export interface UsageQueueOptions {
@@ -101,7 +108,9 @@ export class UsageQueue {
   #kick(): void {
     if (this.#kicked) return;
     this.#kicked = true;
-    this.#writing = this.#writing.then(() => this.#drain(this.#o.flushIntervalMs !== 0, true));
+    this.#writing = this.#writing.then(async () => {
+      await this.#drain(this.#o.flushIntervalMs !== 0, true);
+    });
     this.#writing.catch(() => {});
   }
 
@@ -137,17 +146,39 @@ export class UsageQueue {
 
   /** Hands pending decisions to the observers, then writes everything queued, one batch at a time; resolves when written (or failed and reported). */
   flush(): Promise<void> {
-    this.#deliverNow();
-    this.#writing = this.#writing.then(() => this.#drain(false, false));
-    return this.#writing;
+    return this.#flush().then(() => {});
   }
 
-  /** Writes batches while any is queued (while a full one is, with `fullOnly`). */
-  async #drain(fullOnly: boolean, kicked: boolean): Promise<void> {
+  /**
+   * {@link flush}, for a caller that must not go on without the events
+   * before `until` (a billing run): rejects when the store failed a batch
+   * holding one of them (queued again or dropped), or when one is still
+   * queued after it.
+   *
+   * @throws {StoreUnavailableError} `STORE_UNAVAILABLE`, with the store's error as `cause`
+   */
+  async flushBefore(until: number): Promise<void> {
+    const failed = await this.#flush();
+    const before = (e: UsageEvent) => e.at < until;
+    if (failed?.events.some(before) || this.#queue.some(before)) {
+      throw new StoreUnavailableError("the store did not take the queued usage events", failed ? { cause: failed.error } : undefined);
+    }
+  }
+
+  /** Delivers pending hook events, then drains the queue after the writes before it; resolves the batch that failed, if one did. */
+  #flush(): Promise<FailedBatch | null> {
+    this.#deliverNow();
+    const drained = this.#writing.then(() => this.#drain(false, false));
+    this.#writing = drained.then(() => {});
+    return drained;
+  }
+
+  /** Writes batches while any is queued (while a full one is, with `fullOnly`); stops at a batch that fails, and resolves it. */
+  async #drain(fullOnly: boolean, kicked: boolean): Promise<FailedBatch | null> {
     const write = this.#o.write;
     // The flag drops in the same step as the last look at the queue: nothing pushed after it is left unscheduled.
     try {
-      if (write === null) return;
+      if (write === null) return null;
       while (this.#queue.length > 0 && (!fullOnly || this.#queue.length >= this.#o.batchSize)) {
         const batch = this.#queue.splice(0, this.#o.batchSize);
         try {
@@ -168,9 +199,10 @@ export class UsageQueue {
           } catch {
             // The error hook's own failure changes nothing.
           }
-          return;
+          return { error, events: batch };
         }
       }
+      return null;
     } finally {
       if (kicked) this.#kicked = false;
     }

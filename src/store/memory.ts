@@ -23,7 +23,7 @@ import { hashesOf } from "../model/record.js";
 import type { StoredAccount } from "../model/account.js";
 import type { AuditEntry, StoredToken, UsageBucket, UsageEvent } from "../model/types.js";
 import { adjustCredits } from "./kit/account-credits.js";
-import { type BillingHourRow, billingKey, sumBilling } from "./kit/billing.js";
+import { type BillingHourRow, billingKey, isBilled, sumBilling } from "./kit/billing.js";
 import { putAccountRecord } from "./kit/accounts.js";
 import type { CreditState } from "./kit/credits.js";
 import { meterStep, poolKey, rateKey } from "./kit/meter.js";
@@ -637,7 +637,7 @@ export class MemoryStore implements TokenStore {
         u.lastAt = e.at;
         u.lastIp = e.ip ?? null;
       }
-      if (e.ok && e.owner !== undefined) {
+      if (isBilled(e)) {
         const pool = e.pool ?? DEFAULT_POOL;
         let bill = u.bill;
         if (bill === null || bill.owner !== e.owner || bill.pool !== pool || bill.hour !== start) {

@@ -388,8 +388,9 @@ export interface AnomalyStateStore {
 
 /**
  * Billing (an optional part, announced by `capabilities.billing`): with it,
- * `recordUsage` also adds each allowed event to its owner's spend from its
- * pool in its UTC hour (`billingRowsOf` of the store kit), in the same
+ * `recordUsage` also adds each allowed event that drew credits (`cost`
+ * above 0) to its owner's spend from its pool in its UTC hour
+ * (`billingRowsOf` of the store kit), in the same
  * transaction; and runs bill each owner and period once.
  */
 export interface BillingStore {

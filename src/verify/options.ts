@@ -2,14 +2,14 @@
 // their validation: the application's input, so a mistake throws a coded
 // error instead of deciding anything.
 import { InvalidInputError } from "../errors.js";
-import { isPoolName } from "../model/pools.js";
+import { isPoolName, MAX_CREDIT_BALANCE } from "../model/pools.js";
 import { type RequiredScopes, requiredScopesProblem } from "../policy/scope.js";
 
 /** What the route needs, for `kw.check` and `kw.verify`. */
 export interface CheckOptions {
   /** Scope(s) the route needs: a string or an array (all of them), `{ allOf: [...] }` or `{ anyOf: [...] }`. */
   scope?: RequiredScopes;
-  /** Credits the call costs (default 1 when the token has a credit limit; 0 reads without spending). */
+  /** Credits the call costs, an integer from 0 to 10^15 (default 1 when the token has a credit limit; 0 reads without spending). */
   cost?: number;
   /**
    * The credit pool the route draws from (default `"default"`: the token's
@@ -66,6 +66,14 @@ export interface CheckInput extends CheckOptions {
 /** What a route charges: its cost and the pool it draws from. */
 export type RouteCharge = Pick<CheckOptions, "cost" | "pool">;
 
+/** What a route's `cost` must be. */
+export const ROUTE_COST_RULE = `must be an integer from 0 to ${MAX_CREDIT_BALANCE}`;
+
+/** Whether `cost` is a valid route cost: no balance holds more than {@link MAX_CREDIT_BALANCE}, so a larger cost could never be granted. */
+export function isRouteCost(cost: unknown): cost is number {
+  return Number.isSafeInteger(cost) && (cost as number) >= 0 && (cost as number) <= MAX_CREDIT_BALANCE;
+}
+
 /** Throws an {@link InvalidInputError} naming the first option that is not valid. */
 export function checkOptions(options: CheckOptions): void {
   if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
@@ -74,9 +82,7 @@ export function checkOptions(options: CheckOptions): void {
     throw new InvalidInputError("pool", "must be a pool name: a lowercase letter, then up to 31 of a-z, 0-9, _ or -");
   }
   if (body !== undefined && !(body instanceof Uint8Array)) throw new InvalidInputError("body", "must be a Uint8Array");
-  if (cost !== undefined && (!Number.isSafeInteger(cost) || cost < 0)) {
-    throw new InvalidInputError("cost", "must be a non-negative integer");
-  }
+  if (cost !== undefined && !isRouteCost(cost)) throw new InvalidInputError("cost", ROUTE_COST_RULE);
   if (scope !== undefined) checkRouteScope(scope);
 }
 

@@ -237,6 +237,16 @@ export class Verifier {
     await this.#detector?.flush();
   }
 
+  /**
+   * Writes queued usage events to the store, for a billing run of the hours
+   * before `until`.
+   *
+   * @throws {StoreUnavailableError} `STORE_UNAVAILABLE` when an event before `until` was not written
+   */
+  flushUsageBefore(until: number): Promise<void> {
+    return this.#usage.flushBefore(until);
+  }
+
   /** Stops listening to the store's change feed, stops the usage timer and writes what is queued. */
   async close(): Promise<void> {
     this.#unsubscribe?.();

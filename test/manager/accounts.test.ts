@@ -1,10 +1,13 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { combineStores, Keyward, MAX_SCHEDULED, MemoryStore, type TokenStore } from "keyward";
 import { sqliteStore } from "keyward/sqlite";
 import { scopeGrants } from "keyward/policy";
 import { scopesOverlap } from "../../src/manager/accounts.js";
-import { expectAccountRace } from "../support/account-race.js";
+import { expectAccountRace, expectConcurrentAccountChanges } from "../support/account-race.js";
 
 const T0 = Date.UTC(2026, 0, 10);
 
@@ -169,6 +172,26 @@ describe("kw.accounts: plan ceiling", () => {
   });
 });
 
+describe("kw.accounts.set: concurrent changes", () => {
+  it("MemoryStore: changes of different fields all land without expectedRevision; with it, one of two", async () => {
+    const { kw } = setup();
+    await expectConcurrentAccountChanges([kw]);
+  });
+
+  it("SQLite: the same from two connections to one file", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "keyward-accounts-"));
+    const stores = [sqliteStore(join(dir, "kw.db")), sqliteStore(join(dir, "kw.db"))];
+    const instances = stores.map((store) => setup(store).kw);
+    try {
+      await expectConcurrentAccountChanges(instances);
+    } finally {
+      for (const kw of instances) await kw.close();
+      for (const store of stores) await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("account metering: token and account charged together", () => {
   for (const [name, make] of [
     ["MemoryStore", () => new MemoryStore()],
@@ -254,6 +277,32 @@ describe("kw.credits: admin operations on tokens and accounts", () => {
     const { record } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
     await expect(kw.credits.reset({ tokenId: record.id })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "target" });
     expect((await kw.credits.get({ owner: "acct_1" })).remaining).toBe(10);
+    expect((await kw.tokens.audit({ owner: "acct_1" })).items.filter((e) => e.action === "credits")).toEqual([]);
+  });
+
+  it("refuses a target naming both a token and an owner, or neither, or a token id or owner of the wrong type, on every operation; nothing changes", async () => {
+    const { kw } = setup();
+    const { record } = await kw.tokens.create({ owner: "acct_1", kind: "secret", credits: { limit: 10 } });
+    const targets: [unknown, string][] = [
+      [{ owner: "acct_x", tokenId: record.id }, "target"], // was: the token topped up, the owner ignored
+      [{ owner: "acct_1", tokenId: record.id }, "target"],
+      [{}, "target"],
+      [{ pool: "premium" }, "target"],
+      [{ tokenId: 5 }, "target.tokenId"], // was: TOKEN_NOT_FOUND with an empty id
+      [{ tokenId: null }, "target.tokenId"],
+      [{ owner: 5 }, "target.owner"],
+      [{ owner: "" }, "target.owner"],
+      [{ tokenId: record.id, pool: "Pro" }, "target.pool"],
+      ["acct_1", "target"],
+      [null, "target"],
+    ];
+    for (const [target, field] of targets) {
+      const t = target as { tokenId: string };
+      for (const call of [() => kw.credits.get(t), () => kw.credits.topUp(t, 5), () => kw.credits.reset(t)]) {
+        await expect(call()).rejects.toMatchObject({ code: "INVALID_INPUT", field });
+      }
+    }
+    expect(await kw.credits.get({ tokenId: record.id, owner: undefined } as never)).toMatchObject({ remaining: 10 });
     expect((await kw.tokens.audit({ owner: "acct_1" })).items.filter((e) => e.action === "credits")).toEqual([]);
   });
 });

@@ -4,7 +4,7 @@
 import { Keyward } from "keyward";
 import { postgresStore } from "keyward/postgres";
 import { describe, expect, it } from "vitest";
-import { expectAccountRace } from "../support/account-race.js";
+import { expectAccountRace, expectConcurrentAccountChanges } from "../support/account-race.js";
 import { freshPrefix, hasPostgres, testPool } from "./server.js";
 
 const T0 = Date.UTC(2026, 0, 10, 12);
@@ -27,6 +27,17 @@ describe.runIf(hasPostgres)("PostgreSQL accounts through Keyward", () => {
     await kw.close();
     await store.close();
   }, 60_000);
+
+  it("concurrent changes of one account from five instances: all land without expectedRevision; with it, one of two", async () => {
+    const tablePrefix = freshPrefix();
+    const opened = [];
+    for (let i = 0; i < 5; i++) opened.push(await open({ tablePrefix }));
+    await expectConcurrentAccountChanges(opened.map((o) => o.kw));
+    for (const { kw, store } of opened) {
+      await kw.close();
+      await store.close();
+    }
+  });
 
   it("a named account pool is charged with the token's pool of the same name, and topped up alone", async () => {
     const { kw, store } = await open();

@@ -1,6 +1,7 @@
-// The account race of issue 10, run on every store: 10 000 concurrent checks
-// across 10 tokens of one account on a pool of 1 000 grant exactly 1 000,
-// and the tokens' balances count exactly those grants.
+// Races on one account, run on every store: 10 000 concurrent checks across
+// 10 tokens of one account on a pool of 1 000 grant exactly 1 000, and the
+// tokens' balances count exactly those grants (issue 10); concurrent changes
+// of the account all land.
 import type { Keyward } from "keyward";
 import { expect } from "vitest";
 
@@ -14,4 +15,40 @@ export async function expectAccountRace(kw: Keyward, owner = "acct_1"): Promise<
   let spent = 0;
   for (const t of tokens) spent += 400 - (await kw.credits.get({ tokenId: t.record.id })).remaining;
   expect(spent).toBe(1000);
+}
+
+/**
+ * Concurrent `kw.accounts.set` calls on different fields of one account (and
+ * a `members.set`), from every Keyward given (each on its own connection):
+ * without `expectedRevision` all of them land; with it, of two calls made on
+ * the same revision exactly one does (compare-and-set).
+ */
+export async function expectConcurrentAccountChanges(instances: readonly Keyward[], owner = "acct_changes"): Promise<void> {
+  const kw = (i: number) => instances[i % instances.length]!;
+  await kw(0).accounts.set(owner, { credits: { limit: 100 } });
+  const results = await Promise.allSettled([
+    kw(0).accounts.set(owner, { rateLimit: { limit: 10, windowMs: 1000 } }, { actor: "billing" }),
+    kw(1).accounts.set(owner, { ceiling: ["core:*"] }, { actor: "support" }),
+    kw(2).accounts.set(owner, { pools: { premium: { limit: 5 } } }),
+    kw(3).accounts.set(owner, { credits: { limit: 200 } }),
+    kw(4).accounts.members.set(owner, "user:1", "owner"),
+  ]);
+  expect(results.map((r) => (r.status === "fulfilled" ? "ok" : (r.reason as { code?: string }).code))).toEqual(["ok", "ok", "ok", "ok", "ok"]);
+  const account = (await kw(0).accounts.get(owner))!;
+  expect(account.policy).toMatchObject({
+    rateLimit: { limit: 10, windowMs: 1000 },
+    ceiling: ["core:*"],
+    pools: { premium: { limit: 5 } },
+    credits: { limit: 200 },
+  });
+  expect(account.members).toEqual({ "user:1": "owner" });
+  expect(account.revision).toBe(6);
+  const audit = (await kw(0).tokens.audit({ owner })).items.map((e) => e.changes.join(","));
+  expect(audit.sort()).toEqual(["ceiling", "credits", "credits", "pools", "rateLimit", "user:1=owner"]);
+  const cas = await Promise.allSettled([
+    kw(0).accounts.set(owner, { credits: { limit: 1 } }, { expectedRevision: 6 }),
+    kw(1).accounts.set(owner, { credits: { limit: 2 } }, { expectedRevision: 6 }),
+  ]);
+  expect(cas.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+  expect(cas.filter((r) => r.status === "rejected").map((r) => (r.reason as { code?: string }).code)).toEqual(["REVISION_CONFLICT"]);
 }

@@ -76,6 +76,29 @@ export function describeBilling(name: string, make: () => TokenStore | Promise<T
       expect(october).toMatchObject({ billed: [], overlapping: [] }); // no usage in October: nothing to bill
     });
 
+    it("counts only requests that drew credits: unmetered, rate-limited only and cost 0 requests make no line and no invoice", async () => {
+      const clock = { now: NOV + 5 * HOUR };
+      const kw = new Keyward({ store: await make(), prefix: "acme", now: () => clock.now });
+      const free = await kw.tokens.create({ owner: "acct_free", kind: "secret" });
+      const limited = await kw.tokens.create({ owner: "acct_rl", kind: "secret", rateLimit: { limit: 100, windowMs: 1000 } });
+      const paid = await kw.tokens.create({ owner: "acct_paid", kind: "secret", credits: { limit: 100 }, pools: { premium: { limit: 10 } } });
+      for (let i = 0; i < 3; i++) {
+        expect((await kw.check({ token: free.token, cost: 5 })).ok).toBe(true);
+        expect((await kw.check({ token: limited.token, pool: "premium" })).ok).toBe(true);
+        expect((await kw.check({ token: paid.token, cost: 0 })).ok).toBe(true);
+        expect((await kw.check({ token: paid.token, cost: 0, pool: "premium" })).ok).toBe(true);
+      }
+      await kw.check({ token: paid.token, cost: 4, pool: "premium" });
+      await kw.flush();
+      expect(await kw.billing.usage({ from: NOV, to: DEC })).toEqual([{ owner: "acct_paid", pool: "premium", requests: 1, credits: 4, from: NOV, to: DEC }]);
+      clock.now = DEC + HOUR;
+      const invoiced: string[] = [];
+      const run = await kw.billing.run({ period: "2026-11", onInvoice: (inv) => void invoiced.push(inv.owner) });
+      expect(invoiced).toEqual(["acct_paid"]);
+      expect(run).toMatchObject({ billed: ["acct_paid"], alreadyBilled: [], busy: [], failed: [], overlapping: [] });
+      await kw.close();
+    });
+
     it("concurrent runs of one period bill each owner exactly once", async () => {
       const { kw } = await setup(await make());
       const billed: string[] = [];

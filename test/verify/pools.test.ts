@@ -9,6 +9,7 @@ import {
   isKeywardError,
   Keyward,
   type KeywardOptions,
+  MAX_CREDIT_BALANCE,
   MemoryStore,
   type StoredToken,
 } from "keyward";
@@ -174,6 +175,28 @@ describe("bad input: a coded error naming the field, nothing written", () => {
     await refused(kw.tokens.update(record.id, { rateLimits: [{ limit: 5, windowMs: 1000 }] }), "rateLimits.0.windowMs");
     await refused(kw.tokens.update(record.id, { pools: { premium: { limit: 0.5 } } }), "pools.premium.limit");
     expect(await store.get(record.id)).toEqual(before);
+  });
+
+  it("amounts above 10^15 (MAX_CREDIT_BALANCE): a token's limits and refills, and a route's cost, refused naming the field", async () => {
+    const { kw, store } = setup();
+    const create = (over: Record<string, unknown>) => kw.tokens.create({ owner: "o", kind: "secret", ...over } as never);
+    await refused(create({ credits: { limit: MAX_CREDIT_BALANCE + 1 } }), "credits.limit");
+    await refused(create({ credits: { limit: 10, refill: { amount: 2e15, intervalMs: 1000 } } }), "credits.refill.amount");
+    await refused(create({ pools: { premium: { limit: 5e15 } } }), "pools.premium.limit");
+    expect((await guardStore(store).list("o")).items).toEqual([]);
+    // At the bound, every balance operation works on the token (above it, each was refused naming an internal field).
+    const { record, token } = await create({ credits: { limit: MAX_CREDIT_BALANCE }, pools: { premium: { limit: MAX_CREDIT_BALANCE } } });
+    const before = await store.get(record.id);
+    await refused(kw.tokens.update(record.id, { pools: { premium: { limit: 2e15 } } }), "pools.premium.limit");
+    await refused(kw.tokens.update(record.id, { credits: { limit: Number.MAX_SAFE_INTEGER } }), "credits.limit");
+    expect(await store.get(record.id)).toEqual(before);
+    expect(await kw.check({ token, cost: MAX_CREDIT_BALANCE })).toMatchObject({ ok: true, remaining: 0 });
+    expect(await kw.credits.get({ tokenId: record.id, pool: "premium" })).toMatchObject({ remaining: MAX_CREDIT_BALANCE });
+    expect(await kw.credits.reset({ tokenId: record.id })).toMatchObject({ remaining: MAX_CREDIT_BALANCE });
+    // A cost no balance can hold is a setup error, not a request that is always denied.
+    await expect(kw.check({ token, cost: MAX_CREDIT_BALANCE + 1 })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "cost" });
+    expect(() => createRoute({ cost: 2 ** 52 })).toThrow(expect.objectContaining({ code: "INVALID_CONFIG", field: "cost" }));
+    expect(createRoute({ cost: MAX_CREDIT_BALANCE }).check).toEqual({ cost: MAX_CREDIT_BALANCE });
   });
 
   it("accounts: malformed pools and resets", async () => {

@@ -4,12 +4,10 @@
 // calendar resets never touch (they give back plan credits only).
 import { InvalidInputError } from "../../errors.js";
 import type { AccountCreditsPolicy } from "../../model/account.js";
+import { MAX_CREDIT_BALANCE } from "../../model/pools.js";
 import type { CreditResult } from "../types.js";
 import { nextPeriodStartUtc, periodStartUtc } from "./calendar.js";
 import { type CreditState, type CreditStep, creditState, spendCredits } from "./credits.js";
-
-/** Largest balance an admin operation may leave (a pool or a top-up beyond it is refused). */
-export const MAX_CREDIT_BALANCE = 1e15;
 
 /** An admin change of a balance: see {@link adjustCredits}. */
 export type CreditChange = { op: "read" } | { op: "topUp"; amount: number } | { op: "reset" };

@@ -5,7 +5,7 @@ import type { UsageEvent } from "../../model/types.js";
 import { DEFAULT_POOL } from "../../model/pools.js";
 import { hourOf } from "./usage-buckets.js";
 
-/** One stored billing row: an owner's allowed requests and credits from one pool in one UTC hour. */
+/** One stored billing row: an owner's allowed requests that drew credits from one pool in one UTC hour, and the credits. */
 export interface BillingHourRow {
   owner: string;
   pool: string;
@@ -48,13 +48,22 @@ export type BillingClaim = "claimed" | "done" | "busy" | "overlap";
 export const billingKey = (r: Pick<BillingHourRow, "owner" | "pool" | "hour">): string => `${r.owner}\u0000${r.pool}\u0000${r.hour}`;
 
 /**
- * The billing rows a batch of usage events adds: allowed requests of
- * identified tokens, summed per owner, pool and UTC hour.
+ * Whether a usage event is billed: an allowed request of an owned token
+ * that drew credits (`cost` above 0; a token or account with no credits in
+ * the route's pool, or a route of `cost: 0`, draws none).
+ */
+export function isBilled(e: UsageEvent): e is UsageEvent & { owner: string } {
+  return e.ok && e.owner !== undefined && e.cost > 0;
+}
+
+/**
+ * The billing rows a batch of usage events adds: the billed ones
+ * ({@link isBilled}), summed per owner, pool and UTC hour.
  */
 export function billingRowsOf(events: readonly UsageEvent[]): BillingHourRow[] {
   const rows = new Map<string, BillingHourRow>();
   for (const e of events) {
-    if (!e.ok || e.owner === undefined) continue;
+    if (!isBilled(e)) continue;
     const row = { owner: e.owner, pool: e.pool ?? DEFAULT_POOL, hour: hourOf(e.at) };
     const k = billingKey(row);
     const had = rows.get(k);

@@ -14,9 +14,8 @@ import type {
 } from "../../model/types.js";
 import type { AccountCreditsPolicy, AccountPolicy, StoredAccount } from "../../model/account.js";
 import type { AuditFilter, CreditAdjustment, MeterRequest, NonceKey, SeenEntry, UsageQuery } from "../types.js";
-import { DEFAULT_POOL, isPoolName, MAX_RATE_LIMITS } from "../../model/pools.js";
+import { DEFAULT_POOL, isPoolName, MAX_CREDIT_BALANCE, MAX_RATE_LIMITS } from "../../model/pools.js";
 import { isRole } from "../../model/roles.js";
-import { MAX_CREDIT_BALANCE } from "./account-credits.js";
 import type { BillingRunKey, BillingUsageQuery } from "./billing.js";
 import type { UsageAnalyticsQuery } from "./usage-analytics.js";
 

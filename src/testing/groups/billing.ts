@@ -25,16 +25,19 @@ export function billingGroup(ctx: SuiteContext): void {
     await expectCode(ctx.store.claimBillingRun({ owner: "o", period: "2026-11", from: T, to: T + HOUR }, "c1", T, T), "STORE_UNSUPPORTED");
   });
 
-  it("sums allowed requests and credits per owner and pool over whole hours, from every usage batch", async (test) => {
+  it("sums allowed requests that drew credits, and the credits, per owner and pool over whole hours, from every usage batch", async (test) => {
     if (!on()) return test.skip();
-    const [a, b] = [randomId("acct"), randomId("acct")];
+    const [a, b, free] = [randomId("acct"), randomId("acct"), randomId("acct")];
     await ctx.store.recordUsage([ev(a, T + 1, true, 2), ev(a, T + 2, true, 3, "premium"), ev(a, T + 3, false, 0), ev(b, T + HOUR, true, 1)]);
+    // Allowed, but drawing no credits (unmetered, rate-limited only, or a route of cost 0): not billed.
+    await ctx.store.recordUsage([ev(a, T + 4, true, 0), ev(a, T + 5, true, 0, "premium"), ev(free, T + 6, true, 0), ev(free, T + 7, true, 0, "premium")]);
     await ctx.store.recordUsage([ev(a, T + HOUR + 5, true, 4), ev(a, T + 2 * HOUR, true, 100), { tokenId: "tok_x", at: T, ok: true, cost: 9 }]);
     expect(await ctx.store.billingUsage({ owner: a, from: T, to: T + 2 * HOUR })).toEqual([
       { owner: a, pool: "default", requests: 2, credits: 6 },
       { owner: a, pool: "premium", requests: 1, credits: 3 },
     ]);
-    const all = (await ctx.store.billingUsage({ from: T, to: T + 2 * HOUR })).filter((r) => r.owner === a || r.owner === b);
+    expect(await ctx.store.billingUsage({ owner: free, from: T, to: T + 2 * HOUR })).toEqual([]);
+    const all = (await ctx.store.billingUsage({ from: T, to: T + 2 * HOUR })).filter((r) => r.owner === a || r.owner === b || r.owner === free);
     expect(all.map((r) => [r.owner === a ? "a" : "b", r.pool, r.credits])).toEqual(
       (a < b ? ["a", "b"] : ["b", "a"]).flatMap((x) => (x === "a" ? [["a", "default", 6], ["a", "premium", 3]] : [["b", "default", 1]])),
     );
