@@ -7,7 +7,7 @@ import { ACCOUNT_AUDIT_TARGET, type AccountCreditsPolicy } from "../model/accoun
 import { auditId } from "../model/audit-id.js";
 import { DEFAULT_POOL, isPoolName, poolOf } from "../model/pools.js";
 import { isTokenId, policyAt } from "../model/record.js";
-import { actorSchema, ownerSchema, parseInput } from "../model/schemas.js";
+import { actorSchema, ownerQuerySchema, parseInput } from "../model/schemas.js";
 import type { AuditEntry } from "../model/types.js";
 import { type CreditChange, MAX_CREDIT_BALANCE, tokenPool } from "../store/kit/account-credits.js";
 import type { CreditKey } from "../store/types.js";
@@ -119,7 +119,7 @@ export class CreditManager {
       key = pool === DEFAULT_POOL ? { tokenId: id } : { tokenId: id, pool };
       owner = token.owner;
     } else if ("owner" in target) {
-      owner = parseInput(ownerSchema, target.owner, "owner");
+      owner = parseInput(ownerQuerySchema, target.owner, "owner");
       const account = await store.getAccount(owner);
       if (!account) throw new AccountNotFoundError(owner);
       policy = poolOf(policyAt(account, now), pool) ?? null;
