@@ -432,5 +432,8 @@ describe("keyward CLI: token lifecycle", () => {
     expect(signed.stdout).not.toContain(token);
     const headers = new Headers([...signed.stdout.matchAll(/-H '([^:]*): ([^']*)'/g)].map((m) => [m[1]!, m[2]!] as [string, string]));
     expect(await verifyRequestSignature(join(cli.dir, "keyward.db"), new Request(url, { headers }), sealingKey)).toBe("ok");
+    // The token given as --key-id would go out in Signature-Input: refused, and not echoed.
+    const pasted = cli.run(["sign", url, "--key-id", token, "--hmac"], { env: { KEYWARD_TOKEN: token } });
+    expect([pasted.code, pasted.stdout, pasted.stderr]).toEqual([2, "", "keyward sign: keyId looks like a token; pass the token's public id (tok_…), never the token\n"]);
   });
 });
