@@ -2,6 +2,22 @@
 // The `keyward` bin (Node only): see docs/cli.md.
 import { main } from "./main.js";
 
+/**
+ * Writes to a stream whose reader may leave early (`keyward list … | head -1`):
+ * EPIPE ends the output, quietly, not the command, which finishes and exits
+ * with its own code (docs/cli.md, "Exit codes"). Any other error is thrown, as before.
+ */
+function writerTo(stream: NodeJS.WriteStream): (text: string) => void {
+  let closed = false;
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE" || (closed && err.code === "ERR_STREAM_DESTROYED")) closed = true;
+    else throw err;
+  });
+  return (text) => {
+    if (!closed) stream.write(text);
+  };
+}
+
 // node:sqlite, the default store, is in Node 22.13 and later.
 const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
 if (major < 22 || (major === 22 && minor < 13)) {
@@ -14,8 +30,8 @@ if (major < 22 || (major === 22 && minor < 13)) {
     if (!(w.name === "ExperimentalWarning" && w.message.includes("SQLite"))) process.stderr.write(`${w.name}: ${w.message}\n`);
   });
   process.exitCode = await main(process.argv.slice(2), {
-    out: (text) => process.stdout.write(text),
-    err: (text) => process.stderr.write(text),
+    out: writerTo(process.stdout),
+    err: writerTo(process.stderr),
     errIsTTY: process.stderr.isTTY === true,
     env: process.env,
     cwd: process.cwd(),

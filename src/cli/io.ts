@@ -1,7 +1,7 @@
 // What a command reads and writes: streams, environment and working folder,
 // injected so the commands are plain functions (the bin passes the process's).
-import { escapeText, isKeywardError } from "../index.js";
-import { cleanText } from "../lib/text.js";
+import { isKeywardError } from "../index.js";
+import { cleanText, redactTokens } from "../lib/text.js";
 
 /** The process a command runs in. */
 export interface Io {
@@ -62,9 +62,13 @@ export function describeError(err: unknown): { exitCode: number; message: string
   return { exitCode: EXIT.STORE, message: `unexpected error: ${(err as Error)?.message ?? String(err)}` };
 }
 
-/** Writes one line of text that came (even partly) from stored or user data, escaped. */
+/**
+ * Writes one line of text that came (even partly) from stored or user data:
+ * escaped, and anything shaped like a token redacted (`kw_sk_live_[redacted]`),
+ * so text stored before keyward refused tokens in it shows no secret.
+ */
 export function line(io: Io, text: string): void {
-  io.out(`${escapeText(text)}\n`);
+  io.out(`${cleanText(text, true)}\n`);
 }
 
 /**
@@ -77,7 +81,16 @@ export function shownPath(path: string): string {
   return cleanText(path, true);
 }
 
-/** Writes a value as JSON (escaping is JSON's own). */
+/**
+ * Writes a value as JSON (escaping is JSON's own), with anything shaped like
+ * a token redacted, in keys and strings alike (a token has no character that
+ * JSON escapes, and its redaction none either, so the JSON stays valid).
+ */
 export function json(io: Io, value: unknown): void {
-  io.out(`${JSON.stringify(value, null, 2)}\n`);
+  io.out(`${redactTokens(JSON.stringify(value, null, 2))}\n`);
+}
+
+/** As {@link json}, with `token` as is: the new token that `create` and `regenerate` print once. */
+export function issuedJson(io: Io, token: string, record: unknown): void {
+  io.out(`${JSON.stringify({ token, record: JSON.parse(redactTokens(JSON.stringify(record))) }, null, 2)}\n`);
 }

@@ -1,4 +1,5 @@
 // Reading metered data: usage (a table and a bar chart) and the credit balance.
+import { redactTokens } from "../lib/text.js";
 import { COMMON, type Command, parseCount, parseSince, positional, STORE_OPTIONS } from "./command.js";
 import { CliError, EXIT, json, line } from "./io.js";
 import { withStore } from "./store.js";
@@ -131,7 +132,9 @@ export const billing: Command = {
     if (format !== "csv" && format !== "json") throw new CliError("--format must be csv or json", EXIT.USAGE);
     return withStore(ctx, { create: false }, async ({ keyward }) => {
       const text = await keyward.billing.export({ ...range, ...(typeof v.owner === "string" ? { owner: v.owner } : {}), format });
-      ctx.io.out(format === "json" ? `${text}\n` : text);
+      // An owner stored before keyward refused tokens in it shows no secret (redacting keeps CSV and JSON valid).
+      const shown = redactTokens(text);
+      ctx.io.out(format === "json" ? `${shown}\n` : shown);
       return EXIT.OK;
     });
   },

@@ -24,7 +24,7 @@ import {
   required,
   STORE_OPTIONS,
 } from "./command.js";
-import { CliError, EXIT, type Io, json, line } from "./io.js";
+import { CliError, EXIT, type Io, issuedJson, json, line } from "./io.js";
 import { withStore } from "./store.js";
 
 export const ACTOR = { actor: { type: "string", value: "name", description: "who acts, for the audit log (default cli)" } } as const;
@@ -221,7 +221,7 @@ function printRecord(io: Io, r: TokenRecord): void {
 /** The new token, shown once: on stdout only, never in a log or an error. */
 function printIssued(ctx: CommandContext, issued: { token: string; record: TokenRecord }): void {
   if (ctx.values.json) {
-    json(ctx.io, { token: issued.token, record: issued.record });
+    issuedJson(ctx.io, issued.token, issued.record);
   } else {
     ctx.io.out(`${issued.token}\n`);
     ctx.io.err(`token ${issued.record.id} (${issued.record.kind}); this is the only time it is shown: store it now\n`);

@@ -3,6 +3,7 @@
 import { deriveSigningSecret } from "../lib/derive.js";
 import { componentContext, componentKey, componentValue, parseComponentId } from "../signing/components.js";
 import { SignatureBaseError } from "../signing/errors.js";
+import { checkKeyId } from "../signing/key-id.js";
 import { hmacSecretBytes, isCryptoKey, MIN_HMAC_SECRET_BYTES } from "../signing/keys.js";
 import { signRequest } from "../signing/sign.js";
 import { SF_KEY } from "../signing/structured.js";
@@ -100,8 +101,6 @@ export interface Signer {
 const DEFAULT_COMPONENTS = ["@method", "@target-uri"] as const;
 const PARAM_ORDER: readonly SignatureParamName[] = ["created", "expires", "nonce", "keyid", "alg"];
 const PRINTABLE = /^[\x20-\x7E]+$/;
-// A keyward token (`<prefix>_<pk|sk>_<live|test>_<body>`) where a public id belongs would be sent in clear.
-const LOOKS_LIKE_TOKEN = /(?:^|_)(?:pk|sk)_(?:live|test)_[0-9A-Za-z]{20,}/;
 const INSPECT = Symbol.for("nodejs.util.inspect.custom");
 
 /**
@@ -126,7 +125,7 @@ const INSPECT = Symbol.for("nodejs.util.inspect.custom");
  */
 export function createSigner(options: CreateSignerOptions): Signer {
   if (options === null || typeof options !== "object") throw new TypeError("options must be an object");
-  const keyId = checkKeyId(options.keyId);
+  const keyId = checkSignerKeyId(options.keyId);
   const key = signingKey(options);
   const label = options.label ?? "sig1";
   if (typeof label !== "string" || !SF_KEY.test(label)) {
@@ -183,14 +182,14 @@ export function createSigner(options: CreateSignerOptions): Signer {
   return Object.freeze(signer);
 }
 
-/** Checks a key id (internal; also used by signerFromEnv). @throws {TypeError} without echoing it. */
-export function checkKeyId(keyId: unknown): string {
-  if (typeof keyId !== "string" || keyId === "") throw new TypeError("keyId must be a non-empty string");
-  if (!PRINTABLE.test(keyId)) throw new TypeError("keyId must be printable ASCII");
-  if (LOOKS_LIKE_TOKEN.test(keyId)) {
-    throw new TypeError("keyId looks like a token; pass the token's public id (tok_…), never the token");
-  }
-  return keyId;
+/**
+ * Checks a key id as signing does ({@link checkKeyId}: not a token), and that
+ * it is printable ASCII, so a signer fails when it is made, not when it signs
+ * (internal; also used by signerFromEnv). @throws {TypeError} without echoing it.
+ */
+export function checkSignerKeyId(keyId: unknown): string {
+  if (typeof keyId === "string" && keyId !== "" && !PRINTABLE.test(keyId)) throw new TypeError("keyId must be printable ASCII");
+  return checkKeyId(keyId);
 }
 
 function signingKey(options: CreateSignerOptions): SigningKey {

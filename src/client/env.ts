@@ -3,7 +3,7 @@
 // Deno) unless given, so this module is safe in a browser bundle too.
 import { ConfigError } from "../errors.js";
 import { fromBase64 } from "../lib/bytes.js";
-import { type CreateSignerOptions, checkKeyId, createSigner, type Signer, type SignerSettings } from "./create-signer.js";
+import { type CreateSignerOptions, checkSignerKeyId, createSigner, type Signer, type SignerSettings } from "./create-signer.js";
 
 /** Options of {@link signerFromEnv}: where to read, plus any {@link SignerSettings}. */
 export interface SignerFromEnvOptions extends SignerSettings {
@@ -61,7 +61,7 @@ export function signerFromEnv(options: SignerFromEnvOptions = {}): Signer {
   const keyId = read(names.keyId);
   if (keyId === undefined) throw new ConfigError(names.keyId, "is not set");
   try {
-    checkKeyId(keyId);
+    checkSignerKeyId(keyId);
   } catch (err) {
     throw new ConfigError(names.keyId, (err as Error).message);
   }

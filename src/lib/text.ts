@@ -51,19 +51,31 @@ export function escapeText(text: string): string {
   return cleanText(text, false);
 }
 
-// One pass: keyward's token shape, whatever the prefix, case or checksum (so
-// a token with a typo, cut short, or of another keyward application matches
-// too; the bounded prefix keeps the scan linear), or one unsafe character.
-const TOKEN_OR_UNSAFE = /[a-z0-9]{0,16}_(?:pk|sk)_(?:live|test)_[0-9a-z]+|[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/giu;
+// keyward's token shape, whatever the prefix, case or checksum (so a token
+// with a typo, cut short, or of another keyward application matches too; the
+// bounded prefix keeps the scan linear), with more of its secret than a
+// token's start shows (`acme_sk_live_4qT9`, 4 characters: public by design).
+const TOKEN_SHAPED = /[a-z0-9]{0,16}_(?:pk|sk)_(?:live|test)_[0-9a-z]{5,}/giu;
+// One pass: a token-shaped string or one unsafe character.
+const TOKEN_OR_UNSAFE = new RegExp(`${TOKEN_SHAPED.source}|${UNSAFE.source}`, "giu");
+
+/** `acme_sk_live_…` as `acme_sk_live_[redacted]`: its kind and environment, not its secret. */
+const redacted = (token: string) => `${token.slice(0, token.lastIndexOf("_") + 1)}[redacted]`;
 
 /**
  * Escapes unsafe characters as {@link escapeText} does and, with `redact`,
  * replaces everything shaped like a keyward token (all that `findTokens`
- * reports, and more) with its kind and environment: `acme_sk_live_[redacted]`.
+ * reports, and more; not a token's start) with its kind and environment:
+ * `acme_sk_live_[redacted]`.
  */
 export function cleanText(text: string, redact: boolean): string {
   return text.replace(TOKEN_OR_UNSAFE, (m) =>
-    // A token match is at least 10 characters; an unsafe character is 1 or 2 UTF-16 units.
-    m.length > 2 ? (redact ? `${m.slice(0, m.lastIndexOf("_") + 1)}[redacted]` : m) : `\\u{${m.codePointAt(0)!.toString(16)}}`,
+    // A token match is at least 14 characters; an unsafe character is 1 or 2 UTF-16 units.
+    m.length > 2 ? (redact ? redacted(m) : m) : `\\u{${m.codePointAt(0)!.toString(16)}}`,
   );
+}
+
+/** Redacts what {@link cleanText} redacts, and changes nothing else (for JSON, which escapes on its own). */
+export function redactTokens(text: string): string {
+  return text.replace(TOKEN_SHAPED, redacted);
 }

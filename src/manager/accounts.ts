@@ -7,7 +7,7 @@ import { InvalidInputError, RevisionConflictError, ScopeNotAllowedError } from "
 import { type AccountPolicy, accountAudit, type StoredAccount } from "../model/account.js";
 import { MAX_CREDIT_BALANCE } from "../model/pools.js";
 import { policyAt } from "../model/record.js";
-import { actorSchema, ownerSchema, parseInput, poolsSchema } from "../model/schemas.js";
+import { actorSchema, ownerQuerySchema, ownerSchema, parseInput, poolsSchema } from "../model/schemas.js";
 import type { StoredToken } from "../model/types.js";
 import { parseScope, scopesGrant } from "../policy/scope.js";
 import { checkAccountRules } from "./lifecycle.js";
@@ -127,7 +127,7 @@ export class AccountManager {
    * ```
    */
   async get(owner: string): Promise<AccountRecord | null> {
-    parseInput(ownerSchema, owner, "owner");
+    parseInput(ownerQuerySchema, owner, "owner");
     const stored = await this.#cfg.store.getAccount(owner);
     return stored && view(stored, this.#cfg.now());
   }

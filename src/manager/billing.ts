@@ -8,7 +8,7 @@ import type { ResolvedConfig } from "../config.js";
 import { InvalidInputError } from "../errors.js";
 import { toBase64Url } from "../lib/bytes.js";
 import { accountAudit } from "../model/account.js";
-import { actorSchema, ownerSchema, parseInput } from "../model/schemas.js";
+import { actorSchema, ownerQuerySchema, parseInput } from "../model/schemas.js";
 import type { BillingUsage } from "../store/kit/billing.js";
 import { HOUR_MS } from "../store/kit/usage-buckets.js";
 import { toEpochMs } from "./time.js";
@@ -252,7 +252,7 @@ export class BillingManager {
     }
     if (to < from) throw new InvalidInputError("to", "must not be before from");
     if (to - from > MAX_BILLING_SPAN_MS) throw new InvalidInputError("to", "the period is longer than 400 days");
-    const owner = options.owner === undefined ? undefined : parseInput(ownerSchema, options.owner, "owner");
+    const owner = options.owner === undefined ? undefined : parseInput(ownerQuerySchema, options.owner, "owner");
     return { from, to, owner };
   }
 }

@@ -7,7 +7,7 @@ import { ACCOUNT_AUDIT_TARGET, type AccountCreditsPolicy } from "../model/accoun
 import { auditId } from "../model/audit-id.js";
 import { DEFAULT_POOL, isPoolName, MAX_CREDIT_BALANCE, poolOf } from "../model/pools.js";
 import { isTokenId, policyAt } from "../model/record.js";
-import { actorSchema, ownerSchema, parseInput } from "../model/schemas.js";
+import { actorSchema, ownerQuerySchema, parseInput } from "../model/schemas.js";
 import type { AuditEntry } from "../model/types.js";
 import { type CreditChange, tokenPool } from "../store/kit/account-credits.js";
 import type { CreditKey } from "../store/types.js";
@@ -168,5 +168,5 @@ function creditKey(target: CreditTarget): CreditKey {
     if (typeof tokenId !== "string") throw new InvalidInputError("target.tokenId", "must be a token id (tok_…)");
     return { tokenId, ...named };
   }
-  return { owner: parseInput(ownerSchema, owner, "target.owner"), ...named };
+  return { owner: parseInput(ownerQuerySchema, owner, "target.owner"), ...named };
 }

@@ -6,7 +6,7 @@ import type { ResolvedConfig } from "../config.js";
 import { InvalidInputError, LastOwnerError, RevisionConflictError } from "../errors.js";
 import { accountAudit, type StoredAccount } from "../model/account.js";
 import { type AccountAction, isRole, ROLE_MATRIX, ROLES, type Role, roleCan } from "../model/roles.js";
-import { actorSchema, ownerSchema, parseInput } from "../model/schemas.js";
+import { actorSchema, ownerQuerySchema, ownerSchema, parseInput } from "../model/schemas.js";
 
 /** A member of an account: their id (the `actor` of their actions) and role. */
 export interface Member {
@@ -60,7 +60,7 @@ export class MemberManager {
    * @throws {StoreUnsupportedError} `STORE_UNSUPPORTED` when the store has no accounts
    */
   async list(owner: string): Promise<Member[]> {
-    parseInput(ownerSchema, owner, "owner");
+    parseInput(ownerQuerySchema, owner, "owner");
     return membersOf(await this.#account(owner));
   }
 
@@ -70,8 +70,8 @@ export class MemberManager {
    * @returns their role, or null when they are not a member
    */
   async roleOf(owner: string, member: string): Promise<Role | null> {
-    parseInput(ownerSchema, owner, "owner");
-    parseMember(member);
+    parseInput(ownerQuerySchema, owner, "owner");
+    parseMember(member, false);
     return roleIn(await this.#account(owner), member);
   }
 
@@ -123,8 +123,10 @@ export class MemberManager {
   }
 
   async #change(owner: string, member: string, role: Role | null, options: MemberChangeOptions): Promise<Member[]> {
-    parseInput(ownerSchema, owner, "owner");
-    parseMember(member);
+    // A removal only looks up: what was stored before tokens were refused can still be removed.
+    const stored = role !== null;
+    parseInput(stored ? ownerSchema : ownerQuerySchema, owner, "owner");
+    parseMember(member, stored);
     if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
     const actor = parseInput(actorSchema, options.actor ?? "system", "actor");
     if (options.role !== undefined && !isRole(options.role)) throw new InvalidInputError("role", "must be a role");
@@ -170,9 +172,12 @@ export class MemberManager {
   }
 }
 
-/** A member id: an actor, and a key of the members record that is never its prototype. */
-function parseMember(member: string): void {
-  parseInput(actorSchema, member, "member");
+/**
+ * A member id: an actor (one that is only looked up may be a token stored
+ * before tokens were refused), and a key of the members record that is never its prototype.
+ */
+function parseMember(member: string, stored: boolean): void {
+  parseInput(stored ? actorSchema : ownerQuerySchema, member, "member");
   if (member === "__proto__") throw new InvalidInputError("member", "is not allowed");
 }
 

@@ -22,7 +22,7 @@ import {
   createTokenSchema,
   type ImportTokenInput,
   importTokenSchema,
-  ownerSchema,
+  ownerQuerySchema,
   POLICY_FIELDS,
   parseInput,
   type UpdateTokenInput,
@@ -64,7 +64,7 @@ import { isCryptoKey } from "../signing/keys.js";
 
 /** Who performs an admin action, recorded in the audit log. */
 export interface ActorOptions {
-  /** e.g. `"user:42"`, `"cli"` (default `"system"`). */
+  /** e.g. `"user:42"`, `"cli"` (default `"system"`); no control or invisible characters, no token. */
   actor?: string;
   /** The actor's role in the token's account, recorded with the audit entry (keyward/admin sets it). */
   role?: Role;
@@ -247,7 +247,7 @@ export class TokenManager {
    * @throws {InvalidInputError} `INVALID_INPUT` for a bad limit or cursor
    */
   async list(owner: string, options: ListTokensOptions = {}): Promise<Page<TokenRecord>> {
-    parseInput(ownerSchema, owner, "owner");
+    parseInput(ownerQuerySchema, owner, "owner");
     const { expiringBefore, dueForRotation, unusedSince, ...page } = options;
     const filter: LifecycleFilter = {};
     if (expiringBefore !== undefined) filter.expiringBefore = expiringBefore;
@@ -297,7 +297,7 @@ export class TokenManager {
    * ```
    */
   async *scan(owner: string, options: { now?: number } = {}): AsyncGenerator<LifecycleEvent> {
-    parseInput(ownerSchema, owner, "owner");
+    parseInput(ownerQuerySchema, owner, "owner");
     const now = options.now ?? this.#cfg.now();
     if (!Number.isSafeInteger(now)) throw new InvalidInputError("now", "must be a time in epoch ms");
     const lifetimes = ownerLifetimes(this.#cfg.tokens, await accountOf(this.#cfg, owner), now);
@@ -692,7 +692,7 @@ export interface DeleteTokenResult {
 function parseActor(options: ActorOptions): Actor {
   if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
   if (options.role !== undefined && !isRole(options.role)) throw new InvalidInputError("role", "must be a role");
-  // Stored verbatim and printed by audit readers: no control or invisible characters (log forging).
+  // Stored verbatim and printed by audit readers: no control or invisible characters (log forging), no token.
   return { name: parseInput(actorSchema, options.actor ?? "system", "actor"), role: options.role };
 }
 

@@ -1,7 +1,7 @@
 // Usage queries; reached as `kw.usage`.
 import type { ResolvedConfig } from "../config.js";
 import { InvalidInputError, StoreUnsupportedError } from "../errors.js";
-import { ownerSchema, parseInput } from "../model/schemas.js";
+import { ownerQuerySchema, parseInput } from "../model/schemas.js";
 import type { UsageQueueStats } from "../monitor/usage-queue.js";
 import type { AnalyticsGranularity, UsageAnalyticsQuery, UsageSeriesBucket } from "../store/kit/usage-analytics.js";
 import { toEpochMs } from "./time.js";
@@ -124,7 +124,7 @@ export class UsageReader {
    * ```
    */
   async top(owner: string, options: TopConsumersOptions = {}): Promise<TopConsumer[]> {
-    parseInput(ownerSchema, owner, "owner");
+    parseInput(ownerQuerySchema, owner, "owner");
     if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
     const { limit = 10, by = "credits" } = options;
     if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new InvalidInputError("limit", "must be an integer from 1 to 100");
@@ -176,7 +176,7 @@ export class UsageReader {
 function parseTarget(target: UsageTarget): { tokenId: string } | { owner: string } {
   if (typeof target === "string") target = { tokenId: target };
   if (typeof target !== "object" || target === null) throw new InvalidInputError("target", "must be a token id, { tokenId } or { owner }");
-  if ("owner" in target) return { owner: parseInput(ownerSchema, target.owner, "owner") };
+  if ("owner" in target) return { owner: parseInput(ownerQuerySchema, target.owner, "owner") };
   const id = (target as { tokenId?: unknown }).tokenId;
   if (typeof id !== "string" || id.length === 0 || id.length > 64) throw new InvalidInputError("tokenId", "must be a token id");
   return { tokenId: id };

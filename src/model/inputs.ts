@@ -58,8 +58,8 @@ export type SigningInput =
 export interface TokenSettingsInput {
   /**
    * A label for people (up to 256 characters). Control, bidi and invisible
-   * characters are refused (`INVALID_INPUT`): names are printed in consoles
-   * and logs.
+   * characters, and a token, are refused (`INVALID_INPUT`): names are printed
+   * in consoles and logs.
    */
   name?: string;
   /**
@@ -113,7 +113,8 @@ export interface TokenSettingsInput {
    * Application data kept with the token: a JSON object (at most 8 KiB
    * serialised, 8 levels deep). Keys must not be `__proto__`, `constructor`
    * or `prototype`, nor hold control or invisible characters; strings must
-   * not hold U+0000 or lone surrogates (`INVALID_INPUT` naming the path).
+   * not hold U+0000 or lone surrogates; no key or string may hold a token
+   * (`INVALID_INPUT` naming the path).
    * Null: empty.
    */
   metadata?: Record<string, JsonValue> | null;
@@ -121,7 +122,7 @@ export interface TokenSettingsInput {
 
 /** Input of `tokens.create`. */
 export interface CreateTokenInput extends TokenSettingsInput {
-  /** The account the token belongs to (1 to 256 characters, no control or invisible characters). */
+  /** The account the token belongs to (1 to 256 characters, no control or invisible characters, no token). */
   owner: string;
   /** `publishable` (safe in a web page; read scopes only by default) or `secret` (server-side only). */
   kind: TokenKind;
@@ -133,7 +134,7 @@ export interface CreateTokenInput extends TokenSettingsInput {
 export interface ImportTokenInput extends TokenSettingsInput {
   /** The SHA-256 of the key string, 64 hex characters. */
   hash: string;
-  /** The account the token belongs to (1 to 256 characters, no control or invisible characters). */
+  /** The account the token belongs to (1 to 256 characters, no control or invisible characters, no token). */
   owner: string;
   /** `publishable` or `secret`. */
   kind: TokenKind;

@@ -19,6 +19,7 @@ import { coversPublicSuffix } from "../policy/public-suffix.js";
 import { parseScope } from "../policy/scope.js";
 import { type Ed25519PublicKeyInput, ed25519PublicKey } from "../signing/key-formats.js";
 import { ed25519PublicPoint } from "../signing/keys.js";
+import { findTokens } from "../token/format.js";
 import { DEFAULT_POOL, isPoolName, MAX_CREDIT_BALANCE, MAX_POOLS, MAX_RATE_LIMITS } from "./pools.js";
 import type { CreditsPolicy, JsonValue, RateLimitPolicy } from "./types.js";
 
@@ -26,20 +27,41 @@ export type { CreateTokenInput, ImportTokenInput, UpdateTokenInput } from "./inp
 
 const UNSAFE_TEXT_MESSAGE = "must not contain control, bidi or invisible characters, line separators or lone surrogates";
 
+/** A zod issue's `params.code`: the error class parseInput throws for it. */
+const issueCode = (code: InputErrorCode, hint?: string) => ({ params: { code, hint } });
+
 /**
- * Free text that is stored and later printed (names, owners, actors): no
- * character that could forge a log line or disguise text on a terminal.
+ * What stored text must not hold: a token (a secret pasted into the wrong
+ * field would sit in the record, the audit log and every display of them).
+ * Any well-formed token, of any prefix, as leak scanners find it.
  */
-const text = (max: number) =>
+const holdsToken = (s: string) => findTokens(s).length > 0;
+/** The issue of a token in stored text (a fresh object: zod's refine takes its params over). */
+const tokenInText = (what = "") => ({
+  message: `${what}looks like a token, which keyward never stores in the clear`,
+  ...issueCode("INVALID_INPUT", "store its id (tok_…) instead"),
+});
+
+/** Text as a look-up key: no character that could forge a log line or disguise text on a terminal. */
+const safeText = (max: number) =>
   z.string().max(max, `must be at most ${max} characters`).refine((s) => !hasUnsafeText(s), UNSAFE_TEXT_MESSAGE);
 
-/** An owner or an actor: 1 to 256 characters of safe text. */
+/**
+ * Free text that is stored and later printed (names, owners, actors): safe
+ * text, and no token.
+ */
+const text = (max: number) => safeText(max).refine((s) => !holdsToken(s), tokenInText());
+
+/** An owner or an actor that a call stores: 1 to 256 characters of safe text, no token. */
 export const ownerSchema = text(256).min(1, "must not be empty");
 /** Who performs an admin action, as the audit log keeps it. */
 export const actorSchema = ownerSchema;
-
-/** A zod issue's `params.code`: the error class parseInput throws for it. */
-const issueCode = (code: InputErrorCode, hint?: string) => ({ params: { code, hint } });
+/**
+ * An owner or a member a call only looks up: as {@link ownerSchema}, but a
+ * token is not refused, so what was stored before tokens were refused can
+ * still be found (and cleaned up).
+ */
+export const ownerQuerySchema = safeText(256).min(1, "must not be empty");
 
 /** 2001-01-01 in epoch ms: a smaller "millisecond" time is far more likely seconds (1.9e9 s is 2030). */
 const SECONDS_BOUND = Date.UTC(2001, 0, 1);
@@ -222,18 +244,22 @@ const FORBIDDEN_KEYS = new Set(["__proto__", "constructor", "prototype"]);
 const METADATA_MAX_BYTES = 8192;
 const METADATA_MAX_DEPTH = 8;
 
-type Problem = { path: (string | number)[]; message: string };
+type Problem = { path: (string | number)[]; message: string; params?: { code: InputErrorCode; hint?: string } };
 
 /**
  * Checks a metadata value: JSON only, no prototype keys, keys without
  * control or invisible characters, strings that every store can keep (no
- * U+0000, no lone surrogate), bounded depth. Returns the first problem.
+ * U+0000, no lone surrogate), no token in a key or a string, bounded depth.
+ * Returns the first problem.
  */
 function metadataProblem(value: unknown, path: (string | number)[]): Problem | null {
   const at = (message: string, p = path): Problem => ({ path: p, message });
   if (path.length > METADATA_MAX_DEPTH) return at("nested too deeply");
   if (value === null || typeof value === "boolean") return null;
-  if (typeof value === "string") return hasUnportableText(value) ? at("must not contain U+0000 or lone surrogates") : null;
+  if (typeof value === "string") {
+    if (hasUnportableText(value)) return at("must not contain U+0000 or lone surrogates");
+    return holdsToken(value) ? { path, ...tokenInText() } : null;
+  }
   if (typeof value === "number") return Number.isFinite(value) ? null : at("must be a finite number");
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
@@ -249,6 +275,8 @@ function metadataProblem(value: unknown, path: (string | number)[]): Problem | n
       if (typeof key !== "string") return at("symbol keys are not allowed");
       if (FORBIDDEN_KEYS.has(key)) return at("key is not allowed", [...path, key]);
       if (hasUnsafeText(key)) return at(`key ${UNSAFE_TEXT_MESSAGE}`, [...path, key]);
+      // Named by the object that holds it: the path is printed, and would hold the token.
+      if (holdsToken(key)) return { path, ...tokenInText("key ") };
       const p = metadataProblem((value as Record<string, unknown>)[key], [...path, key]);
       if (p) return p;
     }
@@ -265,7 +293,7 @@ const metadata = z.custom<Record<string, JsonValue> | null>(() => true).transfor
   }
   const problem = metadataProblem(v, []);
   if (problem) {
-    ctx.addIssue({ code: "custom", message: problem.message, path: problem.path });
+    ctx.addIssue({ code: "custom", message: problem.message, path: problem.path, params: problem.params });
     return z.NEVER;
   }
   const json = JSON.stringify(v);

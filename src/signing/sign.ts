@@ -10,7 +10,10 @@ import type { DigestAlgorithm, SignatureParamName, SigningKey } from "./types.js
 export type SignRequestOptions = SignOptions &
   (
     | {
-        /** Key identifier, sent as the signature's `keyid` parameter; keyward uses the token's public id. */
+        /**
+         * Key identifier, sent as the signature's `keyid` parameter; keyward uses the
+         * token's public id (`tok_…`). A token here is refused: it would be sent in the clear.
+         */
         keyId: string;
         /** @deprecated Use `keyId` (when both are given they must be equal). */
         keyid?: string;
@@ -92,7 +95,8 @@ const signedOnce = new WeakSet<Request>();
  * @throws {InvalidInputError} (`INVALID_INPUT`) for a bad label, a label already used, unparsable
  *   existing signature fields, or a listed parameter without a value; with `field` `"body"`, for a
  *   covered Content-Digest that is not the body's (or has no sha-256 / sha-512 member, or does not parse).
- * @throws {TypeError} / {RangeError} for arguments of the wrong type or size (e.g. a 31-byte seed).
+ * @throws {TypeError} / {RangeError} for arguments of the wrong type or size (e.g. a 31-byte seed), and a
+ *   `keyId` that is not printable ASCII or looks like a token (the message never echoes it).
  * @throws the reason of the request's signal when it aborts while the body is read.
  * @example
  * ```ts

@@ -9,6 +9,7 @@ import { buildSignatureBase, DEFAULT_PARAM_ORDER, signatureParameters } from "./
 import { readBody } from "./body.js";
 import { type ComponentId, parseComponentId } from "./components.js";
 import { computeContentDigest, verifyContentDigest } from "./digest.js";
+import { checkKeyId } from "./key-id.js";
 import { checkSigningKey } from "./keys.js";
 import type { SignRequestOptions } from "./sign.js";
 import { parseDictionary, SF_KEY, serializeInnerList } from "./structured.js";
@@ -53,7 +54,8 @@ const WITHOUT_BODY: readonly string[] = ["@method", "@target-uri"];
  * @throws {InvalidInputError} (`INVALID_INPUT`) for a bad label, a label already used, unparsable
  *   existing signature fields, or a listed parameter without a value; with `field` `"body"`, for a
  *   covered Content-Digest that is not the body's (or has no sha-256 / sha-512 member, or does not parse).
- * @throws {TypeError} / {RangeError} for arguments of the wrong type or size (e.g. a 31-byte seed).
+ * @throws {TypeError} / {RangeError} for arguments of the wrong type or size (e.g. a 31-byte seed), and a
+ *   `keyId` that is not printable ASCII or looks like a token (the message never echoes it).
  * @throws the reason of the request's signal when it aborts while the body is read.
  * @example
  * ```ts
@@ -84,8 +86,7 @@ export function prepareSignature(request: Request, options: SignRequestOptions):
   if (typeof label !== "string" || !SF_KEY.test(label)) {
     throw new InvalidInputError("label", "must be a structured-field key (lowercase letters, digits, _-.*)");
   }
-  const keyId = options.keyId ?? options.keyid;
-  if (typeof keyId !== "string" || keyId === "") throw new TypeError("keyId must be a non-empty string");
+  const keyId = checkKeyId(options.keyId ?? options.keyid);
   if (options.keyId !== undefined && options.keyid !== undefined && options.keyid !== options.keyId) {
     throw new TypeError("keyId and its deprecated alias keyid differ: give keyId only");
   }
@@ -99,7 +100,7 @@ export function prepareSignature(request: Request, options: SignRequestOptions):
   const ids: ComponentId[] = components.map(parseComponentId);
 
   const given = givenBody(options.body, hasBody);
-  const job: Job = { request, options, key, label, existing, ids };
+  const job: Job = { request, options, key, keyId, label, existing, ids };
   if (!hasBody || !ids.some((id) => id[0] === "content-digest")) return sign(job, null, given);
   // Covered: computed from the body, or, when the request carries one, signed
   // as is only once it matches the body (never a signature over another body's digest).
@@ -173,6 +174,8 @@ interface Job {
   request: Request;
   options: SignRequestOptions;
   key: SigningKey;
+  /** The checked key id. */
+  keyId: string;
   label: string;
   existing: { input: string | null; signature: string | null };
   ids: ComponentId[];
@@ -180,9 +183,9 @@ interface Job {
 
 /** Signs; `digestOf` is the body to compute Content-Digest from (null: not computed here), `body` the one signRequest sends. */
 function sign(job: Job, digestOf: Uint8Array | null, body: Uint8Array | null): MaybePromise<PreparedSignature> {
-  const { options, key, label, existing } = job;
+  const { options, key, keyId, label, existing } = job;
   const digest = digestOf === null ? undefined : computeContentDigest(digestOf, options.digestAlgorithms ?? ["sha-256"]);
-  const params = signatureParameters(signatureValues(options, key.alg), signatureOrder(options));
+  const params = signatureParameters(signatureValues(options, keyId, key.alg), signatureOrder(options));
   const paramsValue = serializeInnerList([job.ids, params]);
   const fields = digest === undefined ? undefined : { "content-digest": digest };
   const base = buildSignatureBase(job.request, job.ids, paramsValue, fields);
@@ -215,14 +218,14 @@ function existingFields(headers: Headers, label: string): { input: string | null
   return { input: field("signature-input"), signature: field("signature") };
 }
 
-function signatureValues(options: SignRequestOptions, alg: string): SignatureParams {
+function signatureValues(options: SignRequestOptions, keyId: string, alg: string): SignatureParams {
   let nonce = options.nonce;
   if (nonce === true) nonce = toBase64Url((options.random ?? secureRandom)(16));
   return {
     created: options.created ?? Math.floor((options.now ?? Date.now)() / 1000),
     expires: options.expires,
     nonce,
-    keyid: (options.keyId ?? options.keyid)!,
+    keyid: keyId,
     alg,
     tag: options.tag,
   };

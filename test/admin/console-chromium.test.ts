@@ -257,6 +257,26 @@ describe.skipIf(!haveChromium)("the console page in Chromium", () => {
     await viewer.close();
   });
 
+  it("shows no token that a name or metadata held before keyward refused one there, in the list or the edit form", async () => {
+    const { token, record: made } = await srv.kw.tokens.create({ owner: "acct_pasted", kind: "secret", name: "pasted" });
+    // Written as an earlier version did: the live secret in the name and metadata.
+    const stored = (await srv.store.get(made.id))!;
+    await srv.store.update({ ...stored, name: `pasted ${token}`, metadata: { note: token, [token]: 1 }, revision: stored.revision + 1 }, stored.revision);
+    const p = await context.newPage();
+    p.on("pageerror", (err) => problems.push(String(err)));
+    await context.addCookies([{ name: "session", value: srv.session("acct_pasted"), url: srv.origin }]);
+    await p.goto(`${srv.url}/`);
+    const pasted = p.locator("keyward-tokens tbody tr").filter({ hasText: "pasted" });
+    await pasted.waitFor();
+    expect(await pasted.locator("td").first().textContent()).toBe("pasted acme_sk_live_[redacted]");
+    await pasted.getByRole("button", { name: /^Edit / }).click();
+    await p.locator("keyward-tokens dialog[open] textarea").last().waitFor();
+    const state = await p.evaluate(pageState);
+    expect(state).toContain('"note": "acme_sk_live_[redacted]"');
+    expect(state).not.toContain(token);
+    await p.close();
+  });
+
   it("logged no errors and no warnings (CSP included)", () => {
     // The 409 (stale edit) and 404 (another's token) provoked on purpose are logged by Chromium as failed resources.
     const provoked = /^Failed to load resource: the server responded with a status of (409 \(Conflict\)|404 \(Not Found\))$/;

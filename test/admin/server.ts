@@ -8,11 +8,13 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type AdminHandlerOptions, createAdminHandler, toNodeHandler } from "../../src/admin/index.js";
-import { Keyward, type KeywardOptions } from "../../src/index.js";
+import { Keyward, type KeywardOptions, type TokenStore } from "../../src/index.js";
 import { sqliteStore } from "../../src/sqlite/index.js";
 
 export interface AdminServer {
   kw: Keyward;
+  /** The store under kw, to write rows as an earlier version did. */
+  store: TokenStore;
   /** The origin, e.g. http://127.0.0.1:40123 */
   origin: string;
   /** origin + basePath */
@@ -50,6 +52,7 @@ export async function startAdminServer(
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     kw,
+    store,
     origin,
     url: origin + basePath,
     session(owner) {

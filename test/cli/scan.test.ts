@@ -266,7 +266,7 @@ describe("keyward scan", () => {
     const secret = generateToken({ prefix: "acme", kind: "secret", env: "live" });
     const body = secret.slice("acme_sk_live_".length);
     // File names that set the terminal's title, clear the screen, or are a token.
-    write("names/evil\u001b]0;pwned\u0007kw_sk_live_AAAA.bin", new Uint8Array([0x61, 0, 0x62]));
+    write("names/evil\u001b]0;pwned\u0007kw_sk_live_AAAAA.bin", new Uint8Array([0x61, 0, 0x62]));
     write(`names/${secret}.env`, `KEY=${secret}\n`);
     write("names/x\u001b[2J\u202e.txt", `KEY=${secret}\n`);
     const r = cli("scan", "names");

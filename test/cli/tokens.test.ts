@@ -314,6 +314,37 @@ describe("keyward CLI: token lifecycle", () => {
     expect(out).not.toContain("\u001b");
   });
 
+  it("never prints a token that free text stored before keyward refused it: show, list, audit, billing, text and JSON", async () => {
+    cli("init");
+    const { store, kw } = await Keyward.open(join(cli.dir, "keyward.db"), "acme");
+    const { token, record } = await kw.tokens.create({ owner: "acct_leak", kind: "secret" });
+    // Written as an earlier version did: the live secret as owner, in the name and metadata, and as the actor.
+    const id = "tok_pasted0000000000000001";
+    const stored = (await store.get(record.id))!;
+    await store.insert(
+      { ...stored, id, hash: "c".repeat(64), owner: token, name: `prod ${token}`, metadata: { note: token, [token]: 1 } },
+      { id: "aud_pasted", at: Date.now(), actor: token, action: "create", tokenId: id, owner: token, changes: [] },
+    );
+    await kw.close();
+    await store.close();
+    const runs = [
+      ["show", id],
+      ["list", "--owner", token],
+      ["audit", "--token", id],
+      ["audit", "--owner", token],
+      ["billing", "--from", "30d", "--to", "0", "--owner", token],
+    ].flatMap((args) => [cli(...args), cli(...args, "--json")]);
+    for (const run of runs) {
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stdout + run.stderr).not.toContain(token);
+    }
+    expect(runs[0]!.stdout).toContain("owner            acme_sk_live_[redacted]");
+    expect(runs[0]!.stdout).toContain("name             prod acme_sk_live_[redacted]");
+    const shown = JSON.parse(runs[1]!.stdout);
+    expect([shown.owner, shown.name, shown.metadata]).toEqual(["acme_sk_live_[redacted]", "prod acme_sk_live_[redacted]", { note: "acme_sk_live_[redacted]", "acme_sk_live_[redacted]": 1 }]);
+    expect(JSON.parse(runs[5]!.stdout).items.map((e: { actor: string }) => e.actor)).toEqual(["acme_sk_live_[redacted]"]);
+  });
+
   it("keygen and sign: headers for curl that the server accepts", async () => {
     const pair = JSON.parse(cli("keygen", "--json").stdout);
     expect(pair.privateKey).toMatch(/^[A-Za-z0-9_-]{43}$/);
@@ -401,5 +432,8 @@ describe("keyward CLI: token lifecycle", () => {
     expect(signed.stdout).not.toContain(token);
     const headers = new Headers([...signed.stdout.matchAll(/-H '([^:]*): ([^']*)'/g)].map((m) => [m[1]!, m[2]!] as [string, string]));
     expect(await verifyRequestSignature(join(cli.dir, "keyward.db"), new Request(url, { headers }), sealingKey)).toBe("ok");
+    // The token given as --key-id would go out in Signature-Input: refused, and not echoed.
+    const pasted = cli.run(["sign", url, "--key-id", token, "--hmac"], { env: { KEYWARD_TOKEN: token } });
+    expect([pasted.code, pasted.stdout, pasted.stderr]).toEqual([2, "", "keyward sign: keyId looks like a token; pass the token's public id (tok_…), never the token\n"]);
   });
 });

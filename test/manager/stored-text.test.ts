@@ -4,7 +4,8 @@
 // issue 16 item 9). Every refusal happens before any store write.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type CreateTokenInput, escapeText, guardStore, isKeywardError, Keyward, type KeywardError, MemoryStore } from "keyward";
+import { type CreateTokenInput, escapeText, guardStore, isKeywardError, Keyward, type KeywardError, MemoryStore, type TokenStore } from "keyward";
+import { sqliteStore } from "keyward/sqlite";
 
 const T0 = Date.UTC(2026, 0, 1);
 /** The reproduction of issue 13: a forged log line, then "clear screen". */
@@ -172,5 +173,100 @@ describe("portable data: NUL and lone surrogates (issue 16 item 9)", () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+describe("a token pasted into stored text", () => {
+  const stores: [string, () => TokenStore][] = [
+    ["MemoryStore", () => new MemoryStore()],
+    ["SQLite", () => sqliteStore(":memory:")],
+  ];
+
+  /** A live secret of another instance's prefix too: the refusal is for any token, not this application's only. */
+  async function live(kw: Keyward): Promise<string> {
+    return (await kw.tokens.create({ owner: "o", kind: "secret" })).token;
+  }
+
+  /** Every token, account and audit entry of the owners involved. */
+  async function everything(store: TokenStore, owners: string[]): Promise<string> {
+    const s = guardStore(store);
+    const out = [];
+    for (const owner of owners) {
+      out.push(await s.list(owner, { limit: 1000 }), await s.listAudit({ owner }, { limit: 1000 }), await s.getAccount(owner));
+    }
+    return JSON.stringify(out);
+  }
+
+  describe.each(stores)("%s", (_name, make) => {
+    it("refuses it in owner, name, actor, member, metadata values and keys, naming the field, and stores nothing", async () => {
+      const store = make();
+      const kw = new Keyward({ store, prefix: "acme", now: () => T0 });
+      const other = new Keyward({ store: new MemoryStore(), prefix: "zeta", now: () => T0 });
+      const { record } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 5, refill: null } });
+      await kw.accounts.set("o", { credits: { limit: 10 } });
+      for (const secret of [await live(kw), await live(other), `Bearer ${await live(kw)}`]) {
+        const before = await everything(store, ["o", secret]);
+        const cases: [() => Promise<unknown>, string][] = [
+          [() => kw.tokens.create({ owner: secret, kind: "secret" }), "owner"],
+          [() => kw.tokens.create({ owner: "o", kind: "secret", name: secret }), "name"],
+          [() => kw.tokens.create({ owner: "o", kind: "secret" }, { actor: secret }), "actor"],
+          [() => kw.tokens.create({ owner: "o", kind: "secret", metadata: { note: secret } }), "metadata.note"],
+          [() => kw.tokens.create({ owner: "o", kind: "secret", metadata: { a: [{ b: `see ${secret}` }] } }), "metadata.a.0.b"],
+          [() => kw.tokens.create({ owner: "o", kind: "secret", metadata: { a: { [secret]: 1 } } }), "metadata.a"],
+          [() => kw.tokens.import({ hash: HASH, owner: secret, kind: "secret" }), "owner"],
+          [() => kw.tokens.import({ hash: HASH, owner: "o", kind: "secret", name: secret }), "name"],
+          [() => kw.tokens.update(record.id, { name: secret }), "name"],
+          [() => kw.tokens.update(record.id, { metadata: { note: secret } }), "metadata.note"],
+          [() => kw.tokens.update(record.id, { name: "n" }, { actor: secret }), "actor"],
+          [() => kw.tokens.revoke(record.id, { actor: secret }), "actor"],
+          [() => kw.tokens.disable(record.id, { actor: secret }), "actor"],
+          [() => kw.tokens.regenerate(record.id, { actor: secret }), "actor"],
+          [() => kw.tokens.delete(record.id, { actor: secret }), "actor"],
+          [() => kw.tokens.reportLeak(secret, { source: "github", actor: secret }), "actor"],
+          [() => kw.credits.topUp({ tokenId: record.id }, 1, { actor: secret }), "actor"],
+          [() => kw.accounts.set(secret, { credits: { limit: 10 } }), "owner"],
+          [() => kw.accounts.set("o", { credits: { limit: 20 } }, { actor: secret }), "actor"],
+          [() => kw.accounts.members.set(secret, "user:1", "owner"), "owner"],
+          [() => kw.accounts.members.set("o", secret, "owner"), "member"],
+          [() => kw.accounts.members.set("o", "user:1", "owner", { actor: secret }), "actor"],
+        ];
+        for (const [call, field] of cases) {
+          const err = await refusal(call());
+          expect(err.field, field).toBe(field);
+          expect(err.message).toContain("looks like a token");
+          expect((err as unknown as { hint: string }).hint).toBe("store its id (tok_…) instead");
+          // Neither the error nor what it serializes to holds the secret.
+          expect(JSON.stringify(err) + err.message + err.stack).not.toContain(secret.replace("Bearer ", ""));
+        }
+        expect(await everything(store, ["o", secret]), secret.slice(0, 5)).toBe(before);
+      }
+      await kw.close();
+    });
+  });
+
+  it("keeps text that only resembles a token, and a token's start and public id", async () => {
+    const { kw } = setup();
+    const secret = await live(kw);
+    const cut = secret.slice(0, -1);
+    const { record } = await kw.tokens.create({
+      owner: "o",
+      kind: "secret",
+      name: `${secret.slice(0, 16)}… (${"tok_1234"})`,
+      metadata: { typo: cut, doc: "acme_sk_live_xxxxxxxx" },
+    });
+    expect(record.metadata).toEqual({ typo: cut, doc: "acme_sk_live_xxxxxxxx" });
+  });
+
+  it("still finds, lists and cleans up what was stored before tokens were refused", async () => {
+    const store = new MemoryStore();
+    const kw = new Keyward({ store, prefix: "acme", now: () => T0 });
+    const secret = await live(kw);
+    // Written as an earlier version did: straight into the store.
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    const stored = (await store.get(record.id))!;
+    const old = "tok_old0000000000000000001";
+    await store.insert({ ...stored, id: old, hash: "b".repeat(64), owner: secret });
+    expect((await kw.tokens.list(secret)).items.map((t) => t.id)).toEqual([old]);
+    expect((await kw.tokens.revoke(old)).revokedAt).toBe(T0);
   });
 });

@@ -12,6 +12,7 @@ import {
   verifyRequest,
   type VerifyRequestResult,
 } from "../../src/signing/index.js";
+import { generateToken } from "../../src/token/format.js";
 import { ED25519_PUBLIC, ED25519_SEED, frozen, SHARED_SECRET } from "./helpers.js";
 
 const T = 1_700_000_000;
@@ -42,6 +43,26 @@ describe("signRequest", () => {
     expect(byKeyId["signature-input"]).toContain('keyid="tok_1"');
     await expect(signatureHeaders(request(), { keyId: "tok_1", keyid: "tok_2", key: ed, now })).rejects.toThrow(/keyId and its deprecated alias keyid differ/);
     await expect(signatureHeaders(request(), { keyId: "", key: ed, now })).rejects.toThrow(/keyId must be a non-empty string/);
+  });
+
+  it("refuses a token as the key id, as keyward/client does, without echoing it: it would be sent in the clear", async () => {
+    const request = () => new Request("https://api.example.com/v1/prices");
+    for (const token of [generateToken({ prefix: "acme", kind: "secret", env: "live" }), generateToken({ prefix: "kw", kind: "publishable", env: "test" })]) {
+      for (const options of [
+        { keyId: token, key: hmac },
+        { keyid: token, key: ed },
+      ] as SignRequestOptions[]) {
+        for (const sign of [signRequest, signatureHeaders] as const) {
+          const err = await sign(request(), options).then(
+            () => null,
+            (e: unknown) => e as Error,
+          );
+          expect(err).toBeInstanceOf(TypeError);
+          expect(err!.message).toBe("keyId looks like a token; pass the token's public id (tok_…), never the token");
+          expect(String(err) + err!.stack).not.toContain(token);
+        }
+      }
+    }
   });
 
   it("with a body: covers content-digest, computes it, keeps the body, leaves the original untouched", async () => {

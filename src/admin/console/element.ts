@@ -5,6 +5,7 @@
 // attribute value, so a name such as `<img onerror=…>` is shown, never run.
 // A new token or private key is shown once, in a modal dialog, and removed
 // from the page (and from this script's variables) when the dialog closes.
+import { redactTokens } from "../../lib/text.js";
 import { STYLES } from "./styles.js";
 
 type Json = Record<string, unknown>;
@@ -186,6 +187,15 @@ const turnedSwitches = (f: Controls, shown: Record<string, string>): Map<string,
   return new Map([...f.scopeBoxes].filter(([s, b]) => b.checked !== was.has(s)).map(([s, b]) => [s, b.checked]));
 };
 
+/**
+ * A record as the page shows it: a token pasted into its name or metadata
+ * before keyward refused one there is redacted (`kw_sk_live_[redacted]`), in
+ * the list and in the edit form alike (saving the form then drops it).
+ */
+function shownRecord(t: TokenRecord): TokenRecord {
+  return { ...t, name: redactTokens(t.name), metadata: JSON.parse(redactTokens(JSON.stringify(t.metadata))) as Json };
+}
+
 class KeywardTokens extends HTMLElement {
   #root = this.attachShadow({ mode: "open" });
   #config: Config | null = null;
@@ -281,7 +291,8 @@ class KeywardTokens extends HTMLElement {
       `/tokens?limit=50${more && this.#cursor ? `&cursor=${encodeURIComponent(this.#cursor)}` : ""}`,
     );
     if (!page) return;
-    this.#tokens = more ? [...this.#tokens, ...page.items] : page.items;
+    const items = page.items.map(shownRecord);
+    this.#tokens = more ? [...this.#tokens, ...items] : items;
     this.#cursor = page.nextCursor;
     this.#more.hidden = page.nextCursor === null;
     this.#render();
