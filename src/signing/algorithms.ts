@@ -18,6 +18,7 @@ import { hmac } from "@noble/hashes/hmac.js";
 import { sha256, sha512 } from "@noble/hashes/sha2.js";
 import { equalBytes, toBase64, toBase64Url, utf8 } from "../lib/bytes.js";
 import { nodeCrypto } from "../lib/crypto.js";
+import { isThenable } from "../lib/thenable.js";
 import { ed25519PublicCryptoKey, PKCS8_ED25519 } from "./key-formats.js";
 import { ed25519PublicPoint, isCryptoKey, nobleReady } from "./keys.js";
 import type { DigestAlgorithm, SigningKey, VerifyingKey } from "./types.js";
@@ -158,7 +159,12 @@ function asBytes(out: Uint8Array): Uint8Array {
   return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }
 
-/** A result now, or a Promise of it when the work is asynchronous (WebCrypto). */
+/**
+ * A result now, or a Promise of it when the work is asynchronous (WebCrypto).
+ * The Promises are this realm's: what the platform's `crypto.subtle` answers
+ * may come from another (edge-runtime and node:vm sandboxes hand in the
+ * host's WebCrypto), so it is only ever awaited or adopted, never returned.
+ */
 export type MaybePromise<T> = T | Promise<T>;
 
 // The node and noble backends answer synchronously; keeping them off the
@@ -173,7 +179,19 @@ export function signToBase64(key: SigningKey, base: string): MaybePromise<string
     return nodeHmac(nodeCrypto, key.secret).mac(base, "base64");
   }
   const signature = key.alg === "ed25519" ? ed25519SignNow(key.privateKey, utf8(base)) : hmacSignNow(key.secret, base);
-  return signature instanceof Promise ? signature.then(toBase64) : toBase64(signature);
+  return isThenable(signature) ? Promise.resolve(signature).then((s) => encodedSignature(key, s)) : encodedSignature(key, signature);
+}
+
+/**
+ * A signature in base64, after checking that it has its algorithm's length
+ * (64 bytes for Ed25519, 32 for HMAC-SHA256): anything else is a backend
+ * fault, never sent as a signature (an empty one would be, and fail late).
+ */
+function encodedSignature(key: SigningKey, signature: Uint8Array): string {
+  if (!(signature instanceof Uint8Array) || signature.length !== (key.alg === "ed25519" ? 64 : 32)) {
+    throw new Error(`the ${key.alg} backend returned no valid signature`);
+  }
+  return toBase64(signature);
 }
 
 /** Verifies `signature` over a signature base with a usable verifying key; false on any failure, never throws or rejects. */
@@ -449,7 +467,7 @@ function hmacVerifyNow(secret: Uint8Array | CryptoKey, message: Uint8Array | str
       return equalLatin1(nodeHmac(nodeCrypto, secret).mac(message, "binary"), signature);
     }
     const mac = hmacSignNow(secret, message);
-    return mac instanceof Promise ? mac.then((m) => equalBytes(m, signature), () => false) : equalBytes(mac, signature);
+    return isThenable(mac) ? Promise.resolve(mac).then((m) => equalBytes(m, signature), () => false) : equalBytes(mac, signature);
   } catch {
     return false;
   }
@@ -466,7 +484,8 @@ function equalLatin1(mac: string, signature: Uint8Array): boolean {
 function webHmacKey(secret: Uint8Array): Promise<CryptoKey> {
   let key = webHmacKeys.get(secret);
   if (key === undefined) {
-    key = crypto.subtle.importKey("raw", secret as BufferSource, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+    // Adopted: the platform's Promise may be another realm's (see MaybePromise).
+    key = Promise.resolve(crypto.subtle.importKey("raw", secret as BufferSource, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]));
     webHmacKeys.set(secret, key);
   }
   return key;
