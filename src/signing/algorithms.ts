@@ -10,9 +10,12 @@
 //
 // "auto" picks the first available. All three produce identical bytes
 // (Ed25519 and HMAC are deterministic) and identical verdicts; the test suite
-// checks that. Each backend checks an Ed25519 public key once, when it first
-// sees it (ed25519PublicPoint in keys.ts: no small-order point, which
-// OpenSSL 3.0, that of Node 22, accepts in verify and in WebCrypto alike).
+// checks that. Where the libraries differ, keyward decides before any
+// backend: an Ed25519 public key is checked once, when first seen
+// (ed25519PublicPoint in keys.ts: no small-order point, which OpenSSL 3.0,
+// that of Node 22, accepts in verify and in WebCrypto alike), and a
+// signature whose R is of small order is refused (isSmallOrderEncoding:
+// OpenSSL refuses R = identity, BoringSSL and noble accept it).
 import * as ed from "@noble/ed25519";
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256, sha512 } from "@noble/hashes/sha2.js";
@@ -20,7 +23,7 @@ import { equalBytes, toBase64, toBase64Url, utf8 } from "../lib/bytes.js";
 import { nodeCrypto } from "../lib/crypto.js";
 import { isThenable } from "../lib/thenable.js";
 import { ed25519PublicCryptoKey, PKCS8_ED25519 } from "./key-formats.js";
-import { ed25519PublicPoint, isCryptoKey, nobleReady } from "./keys.js";
+import { ed25519PublicPoint, isCryptoKey, isSmallOrderEncoding, nobleReady } from "./keys.js";
 import type { DigestAlgorithm, SigningKey, VerifyingKey } from "./types.js";
 
 /** A crypto implementation; `auto` = node:crypto, else WebCrypto, else noble. */
@@ -236,7 +239,8 @@ export async function ed25519Verify(
 
 function ed25519VerifyNow(publicKey: Uint8Array | CryptoKey, message: Uint8Array, signature: Uint8Array): MaybePromise<boolean> {
   try {
-    if (signature.length !== 64) return false;
+    // R of small order: refused before any backend, which would not agree (see isSmallOrderEncoding).
+    if (signature.length !== 64 || isSmallOrderEncoding(signature)) return false;
     if (isCryptoKey(publicKey)) {
       return webPublicKeyChecked(publicKey).then((ok) => ok && webVerify("Ed25519", publicKey, message, signature));
     }
