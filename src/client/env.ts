@@ -23,7 +23,11 @@ const PREFIX = /^[A-Za-z_][A-Za-z0-9_]*$/;
  * - `<prefix>_PRIVATE_KEY`: the Ed25519 32-byte seed, base64url (or base64);
  * - `<prefix>_TOKEN`: the token, for `hmac-sha256` (the signing secret is derived from it).
  *
- * Values are trimmed. Errors name the variable, never its value.
+ * Values are trimmed. Errors name the variable, never its value. Only the
+ * variables needed are read: with `<prefix>_ALG` set, not the other
+ * algorithm's key (a runtime that grants access per variable, as Deno's
+ * `--allow-env=…` does, need grant only those); a variable the runtime
+ * refuses to read is a `ConfigError` naming it ("cannot be read").
  *
  * @param options - Prefix, environment, and signer settings.
  * @returns A Signer.
@@ -50,8 +54,15 @@ export function signerFromEnv(options: SignerFromEnvOptions = {}): Signer {
     privateKey: `${prefix}_PRIVATE_KEY`,
     token: `${prefix}_TOKEN`,
   };
+  // Each variable is read only when needed (KEY_ID, ALG, then the key that ALG names), so a runtime
+  // that grants access per variable (Deno's --allow-env=…) needs only those; one it refuses is named.
   const read = (name: string): string | undefined => {
-    const value = env[name];
+    let value: unknown;
+    try {
+      value = env[name];
+    } catch (cause) {
+      throw new ConfigError(name, "cannot be read", { cause });
+    }
     if (value === undefined || value === null) return undefined;
     if (typeof value !== "string") throw new ConfigError(name, "must be a string");
     const trimmed = value.trim();
@@ -65,9 +76,13 @@ export function signerFromEnv(options: SignerFromEnvOptions = {}): Signer {
   } catch (err) {
     throw new ConfigError(names.keyId, (err as Error).message);
   }
-  const privateKey = read(names.privateKey);
-  const token = read(names.token);
-  const alg = read(names.alg) ?? inferAlg(names, privateKey, token);
+  const stated = read(names.alg);
+  if (stated !== undefined && stated !== "ed25519" && stated !== "hmac-sha256") {
+    throw new ConfigError(names.alg, 'must be "ed25519" or "hmac-sha256"');
+  }
+  const privateKey = stated === "hmac-sha256" ? undefined : read(names.privateKey);
+  const token = stated === "ed25519" ? undefined : read(names.token);
+  const alg = stated ?? inferAlg(names, privateKey, token);
 
   let key: CreateSignerOptions;
   if (alg === "ed25519") {
@@ -77,12 +92,10 @@ export function signerFromEnv(options: SignerFromEnvOptions = {}): Signer {
       throw new ConfigError(names.privateKey, "must be a 32-byte Ed25519 seed, base64url-encoded");
     }
     key = { keyId, alg, privateKey: seed };
-  } else if (alg === "hmac-sha256") {
+  } else {
     if (token === undefined) throw new ConfigError(names.token, `is not set (required when ${names.alg} is hmac-sha256)`);
     if (token === keyId) throw new ConfigError(names.keyId, `equals ${names.token}; set it to the token's public id (tok_…)`);
     key = { keyId, alg, token };
-  } else {
-    throw new ConfigError(names.alg, 'must be "ed25519" or "hmac-sha256"');
   }
 
   try {
@@ -93,7 +106,7 @@ export function signerFromEnv(options: SignerFromEnvOptions = {}): Signer {
   }
 }
 
-function inferAlg(names: { alg: string; privateKey: string; token: string }, privateKey?: string, token?: string): string {
+function inferAlg(names: { alg: string; privateKey: string; token: string }, privateKey?: string, token?: string): "ed25519" | "hmac-sha256" {
   if (privateKey !== undefined && token !== undefined) {
     throw new ConfigError(names.alg, `is not set and both ${names.privateKey} and ${names.token} are: set it to choose`);
   }

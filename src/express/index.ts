@@ -19,6 +19,7 @@ import type { NextFunction, Request, RequestHandler, Response } from "express";
 import type { Keyward } from "../keyward.js";
 import { allowHeaders, createEdge, createRoute, decide, denialParts, type EdgeOptions, mergedVary, preflightAnswer, type RouteOptions } from "../http/core.js";
 import { nodeEdgeRequest, type WithRawBody } from "../http/node.js";
+import { isThenable } from "../lib/thenable.js";
 import type { AllowedDecision, Decision } from "../verify/decision.js";
 
 declare module "express-serve-static-core" {
@@ -108,7 +109,7 @@ export function keywardExpress(kw: Keyward, options?: EdgeOptions): KeywardExpre
           };
           try {
             const handled: unknown = onError(err, req, res, proceed);
-            if (handled instanceof Promise) handled.then(unanswered, next);
+            if (isThenable(handled)) Promise.resolve(handled).then(unanswered, next);
             else unanswered();
           } catch (thrown) {
             next(thrown);
@@ -133,7 +134,7 @@ export function keywardExpress(kw: Keyward, options?: EdgeOptions): KeywardExpre
           else {
             const answered: unknown = answer(decided);
             // onDenied may answer asynchronously: its rejection goes where a thrown error would.
-            if (answered instanceof Promise) answered.catch(failed);
+            if (isThenable(answered)) Promise.resolve(answered).catch(failed);
           }
         } catch (err) {
           failed(err);

@@ -16,6 +16,7 @@
 import { ConfigError } from "../errors.js";
 import { allowHeaders, createEdge, createRoute, decide, denialParts, type EdgeOptions, preflightAnswer, type RouteOptions, withHeaders } from "../http/core.js";
 import { fetchEdgeRequest, incomingHeaders } from "../http/fetch-request.js";
+import { isThenable } from "../lib/thenable.js";
 import type { Keyward } from "../keyward.js";
 import type { AllowedDecision, Decision } from "../verify/decision.js";
 
@@ -81,7 +82,7 @@ export function keywardFetch<Rest extends unknown[] = unknown[]>(kw: Keyward, op
         const failed = (err: unknown): Response | Promise<Response> => {
           if (!onError) return Promise.reject(err);
           const answered: Response | undefined | Promise<Response | undefined> = onError(err, request);
-          return answered instanceof Promise ? answered.then((a) => a ?? Promise.reject(err)) : (answered ?? Promise.reject(err));
+          return isThenable(answered) ? Promise.resolve(answered).then((a) => a ?? Promise.reject(err)) : (answered ?? Promise.reject(err));
         };
         try {
           const pre = preflight(request);
@@ -94,13 +95,13 @@ export function keywardFetch<Rest extends unknown[] = unknown[]>(kw: Keyward, op
               return new Response(parts.body, parts);
             }
             const res = handler(request, decision, ...args);
-            return res instanceof Promise ? res.then((r) => withHeaders(r, allowHeaders(edge, decision, origin))) : withHeaders(res, allowHeaders(edge, decision, origin));
+            return isThenable(res) ? Promise.resolve(res).then((r) => withHeaders(r, allowHeaders(edge, decision, origin))) : withHeaders(res, allowHeaders(edge, decision, origin));
           };
           const decided = decide(edge, route, fetchEdgeRequest(request, request, getIp?.(request, ...args) ?? null, incomingHeaders(args[0])));
           // The warm path decides at once, and a synchronous handler's Response is returned as it is:
           // runtimes (@hono/node-server among them) answer a Response faster than a promise.
           const answered = decided instanceof Promise ? decided.then(answer) : answer(decided);
-          return answered instanceof Promise ? answered.catch(failed) : answered;
+          return isThenable(answered) ? Promise.resolve(answered).catch(failed) : answered;
         } catch (err) {
           return failed(err);
         }

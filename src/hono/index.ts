@@ -18,6 +18,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { ConfigError } from "../errors.js";
 import { allowHeaders, createEdge, createRoute, decide, denialParts, type EdgeOptions, preflightAnswer, type RouteOptions, withHeaders } from "../http/core.js";
 import { fetchEdgeRequest, incomingHeaders } from "../http/fetch-request.js";
+import { isThenable } from "../lib/thenable.js";
 import type { Keyward } from "../keyward.js";
 import type { AllowedDecision, Decision, DeniedDecision } from "../verify/decision.js";
 
@@ -126,7 +127,7 @@ export function keywardHono(kw: Keyward, options: KeywardHonoOptions = {}): Keyw
         if (onDenied) {
           try {
             const answered = onDenied(decision, c);
-            return answered instanceof Promise ? answered.catch(failed) : answered;
+            return isThenable(answered) ? Promise.resolve(answered).catch(failed) : answered;
           } catch (err) {
             return failed(err);
           }
@@ -156,7 +157,7 @@ export function keywardHono(kw: Keyward, options: KeywardHonoOptions = {}): Keyw
           const failed = (err: unknown): Response | Promise<Response> => {
             if (!onError) throw err;
             const answered: Response | undefined | Promise<Response | undefined> = onError(err, c);
-            return answered instanceof Promise ? answered.then((a) => answeredOr(c, a, err)) : answeredOr(c, answered, err);
+            return isThenable(answered) ? Promise.resolve(answered).then((a) => answeredOr(c, a, err)) : answeredOr(c, answered, err);
           };
           try {
             const pre = preflightOf(c);
@@ -167,7 +168,7 @@ export function keywardHono(kw: Keyward, options: KeywardHonoOptions = {}): Keyw
               if (!decision.ok) return refuse(c, decision, origin, rethrow);
               const fields = admit(c, decision, origin);
               const res = handler(c);
-              return res instanceof Promise ? res.then((r) => withHeaders(r, fields)) : withHeaders(res, fields);
+              return isThenable(res) ? Promise.resolve(res).then((r) => withHeaders(r, fields)) : withHeaders(res, fields);
             };
             const decided = decideFor(c);
             const answered = decided instanceof Promise ? decided.then(finish) : finish(decided);

@@ -10,16 +10,20 @@
 //
 // "auto" picks the first available. All three produce identical bytes
 // (Ed25519 and HMAC are deterministic) and identical verdicts; the test suite
-// checks that. Each backend checks an Ed25519 public key once, when it first
-// sees it (ed25519PublicPoint in keys.ts: no small-order point, which
-// OpenSSL 3.0, that of Node 22, accepts in verify and in WebCrypto alike).
+// checks that. Where the libraries differ, keyward decides before any
+// backend: an Ed25519 public key is checked once, when first seen
+// (ed25519PublicPoint in keys.ts: no small-order point, which OpenSSL 3.0,
+// that of Node 22, accepts in verify and in WebCrypto alike), and a
+// signature whose R is of small order is refused (isSmallOrderEncoding:
+// OpenSSL refuses R = identity, BoringSSL and noble accept it).
 import * as ed from "@noble/ed25519";
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256, sha512 } from "@noble/hashes/sha2.js";
 import { equalBytes, toBase64, toBase64Url, utf8 } from "../lib/bytes.js";
 import { nodeCrypto } from "../lib/crypto.js";
+import { isThenable } from "../lib/thenable.js";
 import { ed25519PublicCryptoKey, PKCS8_ED25519 } from "./key-formats.js";
-import { ed25519PublicPoint, isCryptoKey, nobleReady } from "./keys.js";
+import { ed25519PublicPoint, isCryptoKey, isSmallOrderEncoding, nobleReady } from "./keys.js";
 import type { DigestAlgorithm, SigningKey, VerifyingKey } from "./types.js";
 
 /** A crypto implementation; `auto` = node:crypto, else WebCrypto, else noble. */
@@ -158,7 +162,12 @@ function asBytes(out: Uint8Array): Uint8Array {
   return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }
 
-/** A result now, or a Promise of it when the work is asynchronous (WebCrypto). */
+/**
+ * A result now, or a Promise of it when the work is asynchronous (WebCrypto).
+ * The Promises are this realm's: what the platform's `crypto.subtle` answers
+ * may come from another (edge-runtime and node:vm sandboxes hand in the
+ * host's WebCrypto), so it is only ever awaited or adopted, never returned.
+ */
 export type MaybePromise<T> = T | Promise<T>;
 
 // The node and noble backends answer synchronously; keeping them off the
@@ -173,7 +182,19 @@ export function signToBase64(key: SigningKey, base: string): MaybePromise<string
     return nodeHmac(nodeCrypto, key.secret).mac(base, "base64");
   }
   const signature = key.alg === "ed25519" ? ed25519SignNow(key.privateKey, utf8(base)) : hmacSignNow(key.secret, base);
-  return signature instanceof Promise ? signature.then(toBase64) : toBase64(signature);
+  return isThenable(signature) ? Promise.resolve(signature).then((s) => encodedSignature(key, s)) : encodedSignature(key, signature);
+}
+
+/**
+ * A signature in base64, after checking that it has its algorithm's length
+ * (64 bytes for Ed25519, 32 for HMAC-SHA256): anything else is a backend
+ * fault, never sent as a signature (an empty one would be, and fail late).
+ */
+function encodedSignature(key: SigningKey, signature: Uint8Array): string {
+  if (!(signature instanceof Uint8Array) || signature.length !== (key.alg === "ed25519" ? 64 : 32)) {
+    throw new Error(`the ${key.alg} backend returned no valid signature`);
+  }
+  return toBase64(signature);
 }
 
 /** Verifies `signature` over a signature base with a usable verifying key; false on any failure, never throws or rejects. */
@@ -218,7 +239,8 @@ export async function ed25519Verify(
 
 function ed25519VerifyNow(publicKey: Uint8Array | CryptoKey, message: Uint8Array, signature: Uint8Array): MaybePromise<boolean> {
   try {
-    if (signature.length !== 64) return false;
+    // R of small order: refused before any backend, which would not agree (see isSmallOrderEncoding).
+    if (signature.length !== 64 || isSmallOrderEncoding(signature)) return false;
     if (isCryptoKey(publicKey)) {
       return webPublicKeyChecked(publicKey).then((ok) => ok && webVerify("Ed25519", publicKey, message, signature));
     }
@@ -449,7 +471,7 @@ function hmacVerifyNow(secret: Uint8Array | CryptoKey, message: Uint8Array | str
       return equalLatin1(nodeHmac(nodeCrypto, secret).mac(message, "binary"), signature);
     }
     const mac = hmacSignNow(secret, message);
-    return mac instanceof Promise ? mac.then((m) => equalBytes(m, signature), () => false) : equalBytes(mac, signature);
+    return isThenable(mac) ? Promise.resolve(mac).then((m) => equalBytes(m, signature), () => false) : equalBytes(mac, signature);
   } catch {
     return false;
   }
@@ -466,7 +488,8 @@ function equalLatin1(mac: string, signature: Uint8Array): boolean {
 function webHmacKey(secret: Uint8Array): Promise<CryptoKey> {
   let key = webHmacKeys.get(secret);
   if (key === undefined) {
-    key = crypto.subtle.importKey("raw", secret as BufferSource, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+    // Adopted: the platform's Promise may be another realm's (see MaybePromise).
+    key = Promise.resolve(crypto.subtle.importKey("raw", secret as BufferSource, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]));
     webHmacKeys.set(secret, key);
   }
   return key;

@@ -87,6 +87,9 @@ export function componentKey(id: ComponentId): string {
 export interface ComponentContext {
   readonly message: HttpMessage;
   readonly isRequest: boolean;
+  /** The target URI (RFC 9110 §7.1): the request's URL without its fragment, which fetch never sends. */
+  target(): string;
+  /** {@link target}, parsed. */
   url(): URL;
   /** The combined value of a header field (lowercase name), or null when absent. */
   field(name: string): string | null;
@@ -112,6 +115,7 @@ export function componentContext(message: HttpMessage, fields?: Readonly<Record<
 /** The component context of a message (see {@link componentContext}); the verifier extends it to count its work. */
 export class MessageContext implements ComponentContext {
   readonly isRequest: boolean;
+  #target: string | undefined;
   #url: URL | undefined;
   /** The parsed query (by {@link queryParam}) and Dictionary field values (by {@link dictionary}), once made. */
   queryMap: Map<string, string | null> | undefined;
@@ -122,8 +126,16 @@ export class MessageContext implements ComponentContext {
   ) {
     this.isRequest = typeof (message as Request).method === "string";
   }
+  target(): string {
+    if (this.#target === undefined) {
+      const url = (this.message as Request).url;
+      const hash = url.indexOf("#");
+      this.#target = hash < 0 ? url : url.slice(0, hash);
+    }
+    return this.#target;
+  }
   url(): URL {
-    this.#url ??= new URL((this.message as Request).url);
+    this.#url ??= new URL(this.target());
     return this.#url;
   }
   field(name: string): string | null {
@@ -191,8 +203,8 @@ function derivedValue(ctx: ComponentContext, name: string, id: ComponentId): str
   switch (name) {
     case "@method": // §2.2.1: as sent, no case change
       return request.method;
-    case "@target-uri": // §2.2.2: the absolute target URI
-      return request.url;
+    case "@target-uri": // §2.2.2: the absolute target URI (no fragment: RFC 9110 §7.1)
+      return ctx.target();
     case "@authority": // §2.2.3: host lowercased, default port omitted (WHATWG URL does both)
       return ctx.url().host;
     case "@scheme": // §2.2.4

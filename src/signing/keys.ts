@@ -46,6 +46,47 @@ export function ed25519PublicPoint(bytes: Uint8Array): ed.Point | string {
   return point.isSmallOrder() ? "is a point of small order, which can never be a legitimate public key" : point;
 }
 
+/** y of the 4 points of order 8 (RFC 8032 §5.1.2 encoding, sign bit clear). */
+const ORDER_8_Y = [
+  [
+    0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67, 0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc,
+    0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a,
+  ],
+  [
+    0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98, 0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33,
+    0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05,
+  ],
+];
+
+/**
+ * Whether the first 32 bytes of `bytes` are an encoding of one of the 8
+ * points of small order, those {@link ed25519PublicPoint} refuses, canonical
+ * or not: y = 0, 1, p - 1 or the two y of order 8, and y = p, p + 1 (0 and 1
+ * again), with either sign bit (libsodium's list). Byte comparisons only, no
+ * decoding: for a random R it stops after a byte or two. Verifying
+ * refuses a signature whose R is one, whatever the backend: with S = [k]a it
+ * satisfies the cofactorless equation (R = identity), which OpenSSL refuses
+ * and BoringSSL and noble accept.
+ */
+export function isSmallOrderEncoding(bytes: Uint8Array): boolean {
+  const first = bytes[0]!;
+  const last = bytes[31]! & 0x7f;
+  if (first <= 0x01 || (first >= 0xec && first <= 0xee)) {
+    // y = 0 or 1: zeros follow; y = p - 1, p or p + 1: 0xff, then 0x7f.
+    const fill = first <= 0x01 ? 0x00 : 0xff;
+    if (last !== (fill & 0x7f)) return false;
+    for (let i = 1; i < 31; i++) if (bytes[i] !== fill) return false;
+    return true;
+  }
+  for (const y of ORDER_8_Y) {
+    if (first !== y[0] || last !== y[31]) continue;
+    let i = 1;
+    while (i < 31 && bytes[i] === y[i]) i++;
+    if (i === 31) return true;
+  }
+  return false;
+}
+
 /**
  * Checks a signing key's shape.
  *

@@ -1,4 +1,5 @@
 // Verifying a signature (RFC 9421 §3.2) under an application policy (§3.2.1).
+import { isThenable } from "../lib/thenable.js";
 import { type MaybePromise, verifyWith } from "./algorithms.js";
 import { buildSignatureBase, DEFAULT_PARAM_ORDER } from "./base.js";
 import { readBody } from "./body.js";
@@ -266,7 +267,7 @@ export async function verifyRequest(request: Request, options: VerifyRequestOpti
   const config = readOptions(options);
   try {
     const pending = verify(request, config);
-    const outcome = pending instanceof Promise ? await pending : pending;
+    const outcome = isThenable(pending) ? await pending : pending;
     return "code" in outcome ? { ok: false, ...outcome } : outcome;
   } catch (cause) {
     return { ok: false, code: "SIGNATURE_INVALID", cause };
@@ -456,10 +457,11 @@ class Verification {
     for (let i = from; i < keys.length; i++) {
       const [key, index] = keys[i]!;
       const valid = verifyWith(key, base, signature);
-      if (valid instanceof Promise) {
-        return valid.then((v) => (v ? this.#verified(key.alg, index) : this.#tryKeys(keys, i + 1, base, signature)));
+      // Only `true` verifies: never a truthy non-boolean, such as a promise not recognised as one.
+      if (isThenable(valid)) {
+        return Promise.resolve(valid).then((v) => (v === true ? this.#verified(key.alg, index) : this.#tryKeys(keys, i + 1, base, signature)));
       }
-      if (valid) return this.#verified(key.alg, index);
+      if (valid === true) return this.#verified(key.alg, index);
     }
     return this.#fail("SIGNATURE_INVALID");
   }
@@ -578,10 +580,6 @@ function coveredFieldBytes(headers: Headers, ids: readonly ComponentId[]): { cop
     }
   }
   return sizes;
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return value !== null && (typeof value === "object" || typeof value === "function") && typeof (value as PromiseLike<unknown>).then === "function";
 }
 
 /**

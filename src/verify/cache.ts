@@ -8,6 +8,7 @@
 // default), so that a clock injected to drive time in tests expires entries
 // too. A wall clock stepped forward only expires entries early.
 import { PartedMap } from "../lib/parted-map.js";
+import { isThenable } from "../lib/thenable.js";
 import { clock, Deadlines, Waiting } from "./deadlines.js";
 
 /**
@@ -333,8 +334,4 @@ export class SharedLookup<V> {
   #forget(entry: InFlight<V>): void {
     if (this.#inflight.get(entry.key) === entry) this.#inflight.delete(entry.key);
   }
-}
-
-function isThenable<V>(v: Loaded<V>): v is PromiseLike<V | null> {
-  return typeof (v as PromiseLike<V> | null)?.then === "function";
 }

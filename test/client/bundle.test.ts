@@ -13,7 +13,9 @@ import { bundleClient } from "./helpers.js";
  * (each hop signed anew, never for another origin: 530 bytes); 21 727 bytes on 6 December 2026, once
  * keys were checked strictly (a JWK's x against its d, one PEM block, short HMAC CryptoKeys: 270
  * bytes) and a body read was bounded by the request's signal and a Content-Digest the caller set
- * checked against the body (450 bytes). The budget keeps about 800 bytes of room.
+ * checked against the body (450 bytes); 22 020 bytes once signing ran where WebCrypto answers with another
+ * realm's promises, refused an Ed25519 R of small order and signerFromEnv read only the variables it needs
+ * (125 bytes). The budget keeps about 500 bytes of room.
  */
 const BUDGET_GZIP_BYTES = 22 * 1024;
 
@@ -58,7 +60,7 @@ describe("keyward/client bundle", () => {
     expect(bad).toEqual([]);
     // Our own sources: the client, the signing module and the runtime-agnostic helpers only.
     const ours = inputs.filter((path) => path.startsWith("src/"));
-    const allowed = /^src\/(client\/|signing\/|lib\/(bytes|crypto|derive|read-stream|text)\.ts$|errors\.ts$)/;
+    const allowed = /^src\/(client\/|signing\/|lib\/(bytes|crypto|derive|read-stream|text|thenable)\.ts$|errors\.ts$)/;
     expect(ours.filter((path) => !allowed.test(path))).toEqual([]);
     const packages = new Set(inputs.filter((p) => p.includes("node_modules/")).map((p) => p.split("node_modules/")[1]!.split("/").slice(0, 2).join("/")));
     expect([...packages].map((p) => (p.startsWith("@") ? p : p.split("/")[0])).sort()).toEqual(

@@ -97,6 +97,40 @@ describe("signerFromEnv", () => {
     ).toThrow(RangeError);
   });
 
+  it("reads only the variables it needs; one the runtime refuses to read is a ConfigError naming it (Deno without --allow-env for it)", async () => {
+    /** An environment that grants `granted` (set or not) and throws, as Deno's NotCapable does, for any other variable. */
+    const guarded = (granted: Record<string, string | undefined>) => {
+      const reads: string[] = [];
+      const env = new Proxy({} as Record<string, string | undefined>, {
+        get(_target, name) {
+          reads.push(String(name));
+          if (typeof name === "string" && Object.hasOwn(granted, name)) return granted[name];
+          throw new Error(`Requires env access to "${String(name)}", run again with the --allow-env flag`);
+        },
+      });
+      return { env, reads };
+    };
+    const ed = guarded({ KEYWARD_KEY_ID: keys.ed.keyId, KEYWARD_ALG: "ed25519", KEYWARD_PRIVATE_KEY: seed64 });
+    const edSigner = signerFromEnv({ env: ed.env });
+    expect(ed.reads).toEqual(["KEYWARD_KEY_ID", "KEYWARD_ALG", "KEYWARD_PRIVATE_KEY"]);
+    expect((await verifyAll(await edSigner.sign(new Request("https://e.com/x")), keys.resolveKey)).ok).toBe(true);
+    const hmac = guarded({ KEYWARD_KEY_ID: keys.hmac.keyId, KEYWARD_ALG: "hmac-sha256", KEYWARD_TOKEN: keys.hmac.token });
+    const hmacSigner = signerFromEnv({ env: hmac.env });
+    expect(hmac.reads).toEqual(["KEYWARD_KEY_ID", "KEYWARD_ALG", "KEYWARD_TOKEN"]);
+    expect((await verifyAll(await hmacSigner.sign(new Request("https://e.com/x")), keys.resolveKey)).ok).toBe(true);
+    // Refused: the variable is named, as for any other problem with it; the value of none is in the message.
+    for (const [granted, field] of [
+      [{ KEYWARD_KEY_ID: keys.ed.keyId, KEYWARD_ALG: "ed25519" }, "KEYWARD_PRIVATE_KEY"],
+      [{ KEYWARD_KEY_ID: keys.ed.keyId, KEYWARD_PRIVATE_KEY: seed64 }, "KEYWARD_ALG"],
+      [{ KEYWARD_KEY_ID: keys.hmac.keyId, KEYWARD_ALG: undefined, KEYWARD_PRIVATE_KEY: seed64 }, "KEYWARD_TOKEN"], // inferring the alg reads both keys
+      [{}, "KEYWARD_KEY_ID"],
+    ] as const) {
+      const err = thrown(() => signerFromEnv({ env: guarded(granted).env }));
+      expect([err.field, err.message]).toEqual([field, `${field}: cannot be read`]);
+      expect(inspect(err)).not.toContain(seed64);
+    }
+  });
+
   it("without a process (as in a browser) it reports the missing variable", () => {
     vi.stubGlobal("process", undefined);
     try {

@@ -236,6 +236,18 @@ describe("signedFetch: over the network with Node's fetch", () => {
     });
   }
 
+  it("a URL with a fragment: the signature covers the target URI without it, as fetch sends it, and verifies", async () => {
+    for (const signer of [edSigner, hmacSigner]) {
+      const f = signedFetch(signer);
+      for (const url of [`${server.url}/api/prices?symbol=X#top`, `${server.url}/api/prices#`, `${server.url}/api/prices?#a?b=1`]) {
+        const res = await f(url);
+        expect([url, res.status, await res.json()]).toMatchObject([url, 200, { ok: true, url: url.slice(0, url.indexOf("#")) }]);
+      }
+      const post = await f(new Request(`${server.url}/api/orders#frag`, { method: "POST", body: json }));
+      expect(await post.json()).toMatchObject({ ok: true, body: json });
+    }
+  });
+
   it("a Content-Digest the caller set is signed only if it is the digest of the body sent; otherwise nothing is sent", async () => {
     const f = signedFetch(edSigner);
     const url = `${server.url}/api/orders`;

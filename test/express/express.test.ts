@@ -1,5 +1,6 @@
 // keyward/express on a real Express 5 server (the shared suite in test/http/scenarios.ts).
 import type { AddressInfo } from "node:net";
+import vm from "node:vm";
 import { gunzipSync, gzipSync } from "node:zlib";
 import express from "express";
 import { describe, expect, it } from "vitest";
@@ -97,6 +98,30 @@ describe("keyward/express: errors of the hooks reach onError or Express, never a
       const signedHeaders = { "signature-input": 'sig1=("@method");created=1;keyid="tok_x"', signature: "sig1=:AA==:" };
       const signed = await fetch(`${base}/failing`, { headers: signedHeaders, signal: AbortSignal.timeout(5_000) });
       expect([signed.status, await signed.text()]).toEqual([598, "onError failed after onDenied failed"]);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe("keyward/express and hooks answering with another realm's Promise", () => {
+  it("onDenied's rejection reaches onError, and onError's promise is waited for before Express's error handler", async () => {
+    const foreign = vm.runInNewContext("({ resolve: (v) => Promise.resolve(v), reject: (e) => Promise.reject(e) })") as {
+      resolve<T>(value: T): Promise<T>;
+      reject(err: unknown): Promise<never>;
+    };
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const app = express();
+    const guard = keywardExpress(kw);
+    const onError = (err: unknown, _req: unknown, res: express.Response) => foreign.resolve(null).then(() => void res.status(599).send((err as Error).message));
+    app.get("/denied", guard.requireToken({ onDenied: () => foreign.reject(new Error("onDenied failed")), onError }), (_req, res) => {
+      res.send("never");
+    });
+    app.use((err: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => void res.status(598).send(err.message));
+    const server = await listen(app);
+    try {
+      const denied = await fetch(`${server.url}/denied`, { signal: AbortSignal.timeout(5_000) });
+      expect([denied.status, await denied.text()]).toEqual([599, "onDenied failed"]);
     } finally {
       await server.close();
     }

@@ -2,6 +2,7 @@
 // @hono/node-server's Fetch bridge on a real socket (the shared suite in test/http/scenarios.ts).
 import type { IncomingMessage, Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import vm from "node:vm";
 import { serve } from "@hono/node-server";
 import { describe, expect, it } from "vitest";
 import { keywardFetch } from "../../src/fetch/index.js";
@@ -9,6 +10,12 @@ import { Keyward, MemoryStore } from "../../src/index.js";
 import { describeMiddleware, failingHooks } from "../http/scenarios.js";
 
 type Env = [{ incoming: IncomingMessage }];
+
+/** Promises of another realm, as an edge runtime's fetch and crypto.subtle answer with. */
+const foreign = vm.runInNewContext("({ resolve: (v) => Promise.resolve(v), reject: (e) => Promise.reject(e) })") as {
+  resolve<T>(value: T): Promise<T>;
+  reject(err: unknown): Promise<never>;
+};
 
 describeMiddleware(
   "Fetch API",
@@ -92,5 +99,22 @@ describe("keyward/fetch answers at once when it can", () => {
     const rescued = guard.requireToken({ onError: () => new Response("rescued", { status: 500 }), onDenied: async () => boom() }, () => new Response());
     const noToken = new Request("https://api.example.com/");
     expect(await (await rescued(noToken)).text()).toBe("rescued");
+  });
+});
+
+describe("keyward/fetch and hooks answering with another realm's Promise", () => {
+  it("a handler's promise (an edge runtime's fetch) gets the allowed request's fields; onDenied's rejection reaches onError", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret", rateLimit: { limit: 100, windowMs: 60_000 } });
+    expect(foreign.resolve(1)).not.toBeInstanceOf(Promise);
+    const guard = keywardFetch(kw);
+    const request = () => new Request("https://api.example.com/prices", { headers: { authorization: `Bearer ${token}` } });
+    const proxied = guard.requireToken({}, () => foreign.resolve(new Response("upstream")));
+    const answer = await proxied(request());
+    expect([answer.status, await answer.text(), answer.headers.has("ratelimit")]).toEqual([200, "upstream", true]);
+    const onError = (err: unknown) => new Response((err as Error).message, { status: 599 });
+    const denied = guard.requireToken({ scope: "admin:write", onDenied: () => foreign.reject(new Error("onDenied failed")), onError }, () => new Response());
+    const refused = await denied(request());
+    expect([refused.status, await refused.text()]).toEqual([599, "onDenied failed"]);
   });
 });

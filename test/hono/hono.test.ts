@@ -1,6 +1,7 @@
 // keyward/hono on a real Hono app served by @hono/node-server (the shared suite in test/http/scenarios.ts).
 import { createServer as createHttp2Server, type Http2Server } from "node:http2";
 import { type AddressInfo, connect as connectTcp } from "node:net";
+import vm from "node:vm";
 import { serve } from "@hono/node-server";
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
@@ -8,6 +9,12 @@ import { type HonoRouteOptions, type KeywardEnv, keywardHono } from "../../src/h
 import { Keyward, MemoryStore } from "../../src/index.js";
 import { describeHttp2 } from "../http/http2.js";
 import { describeMiddleware, failingHooks } from "../http/scenarios.js";
+
+/** Promises of another realm, as an edge runtime's fetch and crypto.subtle answer with. */
+const foreign = vm.runInNewContext("({ resolve: (v) => Promise.resolve(v), reject: (e) => Promise.reject(e) })") as {
+  resolve<T>(value: T): Promise<T>;
+  reject(err: unknown): Promise<never>;
+};
 
 /** GET /failing's options (see test/http/scenarios.ts). */
 const failingRoute: HonoRouteOptions = {
@@ -93,6 +100,24 @@ describe("keyward/hono, handler form: answers at once when it can; errors reach 
     expect(await (answer as Response).text()).toMatch(/^tok_/);
     const boom = await app.fetch(new Request("http://localhost/boom", { headers }));
     expect([boom.status, await boom.text()]).toEqual([500, "getToken failed"]);
+  });
+});
+
+describe("keyward/hono and hooks answering with another realm's Promise", () => {
+  it("a handler's promise (an edge runtime's fetch) gets the allowed request's fields; onDenied's rejection reaches the route's onError", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret", rateLimit: { limit: 100, windowMs: 60_000 } });
+    const app = new Hono<KeywardEnv>();
+    const guard = keywardHono(kw);
+    app.get("/proxied", guard.requireToken({}, () => foreign.resolve(new Response("upstream"))));
+    const onError = (err: unknown) => new Response((err as Error).message, { status: 599 });
+    app.get("/denied", guard.requireToken({ scope: "admin:write", onDenied: () => foreign.reject(new Error("onDenied failed")), onError }, (c) => c.text("never")));
+    app.onError((err, c) => c.text(`app.onError: ${err.message}`, 500));
+    const headers = { authorization: `Bearer ${token}` };
+    const answer = await app.fetch(new Request("http://localhost/proxied", { headers }));
+    expect([answer.status, await answer.text(), answer.headers.has("ratelimit")]).toEqual([200, "upstream", true]);
+    const refused = await app.fetch(new Request("http://localhost/denied", { headers }));
+    expect([refused.status, await refused.text()]).toEqual([599, "onDenied failed"]);
   });
 });
 

@@ -57,6 +57,23 @@ describe("signatureBase", () => {
     expect(other.split("\n")[0]).toBe('"@authority": [::1]:8080');
   });
 
+  it("the fragment is no part of the target URI (RFC 9110 §7.1), nor of any component derived from it", () => {
+    const components = ["@target-uri", "@authority", "@scheme", "@request-target", "@path", "@query", '@query-param;name="x"'];
+    for (const [withFragment, without] of [
+      ["https://Example.com:443/a/b?x=1&y=2#top?x=3", "https://example.com/a/b?x=1&y=2"],
+      ["https://example.com/a?x=1#", "https://example.com/a?x=1"],
+      ["https://example.com/a?x=1&#x=2", "https://example.com/a?x=1&"],
+    ]) {
+      const base = signatureBase(req(withFragment), { components, params: {} });
+      expect(base).toBe(signatureBase(req(without), { components, params: {} }));
+      expect(base.split("\n")[0]).toBe(`"@target-uri": ${without}`);
+    }
+    // "#" is the fragment's only delimiter: elsewhere in a URL it is percent-encoded.
+    expect(signatureBase(req("https://example.com/a%23b?q=%23#f"), { components: ["@target-uri"], params: {} }).split("\n")[0]).toBe(
+      '"@target-uri": https://example.com/a%23b?q=%23',
+    );
+  });
+
   it("@query is ? when the query is empty or absent", () => {
     for (const url of ["https://e.com/p", "https://e.com/p?"]) {
       expect(signatureBase(req(url), { components: ["@query"], params: {} }).split("\n")[0]).toBe('"@query": ?');

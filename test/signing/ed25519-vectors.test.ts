@@ -1,11 +1,12 @@
 // Ed25519 verification: the RFC 8032 §7.1 vectors and the edge cases where
-// implementations differ (small-order keys, non-canonical encodings, mixed-
-// order points: cofactored or cofactorless equation) give the same verdict on
-// every backend.
+// implementations differ (small-order keys and R, non-canonical encodings,
+// mixed-order points: cofactored or cofactorless equation) give the same
+// verdict on every backend.
 import { createHash } from "node:crypto";
 import { Point } from "@noble/ed25519";
 import { describe, expect, it } from "vitest";
 import { ed25519Sign, ed25519Verify } from "../../src/signing/algorithms.js";
+import { isSmallOrderEncoding } from "../../src/signing/keys.js";
 import { BACKENDS, withBackend } from "./helpers.js";
 
 const L = 2n ** 252n + 27742317777372353535851937790883648493n;
@@ -48,6 +49,9 @@ const RFC8032 = [
 const IDENTITY = Point.ZERO.toBytes(); // 01 00 … 00
 const ORDER_4 = new Uint8Array(32); // y = 0: (±√-1, 0), of order 4
 const ORDER_8 = hex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a");
+
+/** y of [i]T8 for a point T8 of order 8: i = 0..7 gives the 8 points of small order. */
+const T8y = (i: number) => le(Point.fromBytes(ORDER_8).multiply(BigInt(i), false).toBytes()) & ((1n << 255n) - 1n);
 
 /** The first message `${prefix}${i}` whose challenge under (R, A) satisfies `ok`. */
 function messageWhere(r: Uint8Array, a: Uint8Array, prefix: string, ok: (k: bigint) => boolean): Uint8Array {
@@ -114,6 +118,53 @@ describe("Ed25519 vectors on every backend", () => {
       const kA = Point.fromBytes(publicKey, true).multiply(challenge(IDENTITY, publicKey, message), false);
       expect(Point.fromBytes(IDENTITY).add(kA).is0()).toBe(true);
       expect(await verdicts(publicKey, message, sig)).toEqual([false, false, false]);
+    }
+  });
+
+  it("a signature whose R is of small order is refused everywhere, even where [S]B = R + [k]A holds", async () => {
+    const { seed, publicKey } = RFC8032[0]!;
+    const a = scalarOf(seed);
+    const message = utf8("keyward identity R");
+    // R = identity, S = [k]a: only the key's holder can make it, and it satisfies the cofactorless
+    // equation. OpenSSL (node:crypto, Node's WebCrypto) refuses it; BoringSSL (Bun, Deno, browsers) and noble accept it.
+    const identityR = signature(IDENTITY, (challenge(IDENTITY, publicKey, message) * a) % L);
+    expect(Point.BASE.multiply(le(identityR.subarray(32))).equals(Point.fromBytes(publicKey).multiply(challenge(IDENTITY, publicKey, message)))).toBe(true);
+    expect(await verdicts(publicKey, message, identityR)).toEqual([false, false, false]);
+    // A mixed-order key [a]B + T8 and R = [2]T8 (order 4), for a message where [-k]T8 = R: the equation holds too.
+    const T8 = Point.fromBytes(ORDER_8);
+    const mixedA = Point.BASE.multiply(a).add(T8).toBytes();
+    const order4 = T8.multiply(2n).toBytes();
+    const m4 = messageWhere(order4, mixedA, "order 4 ", (k) => k % 8n === 6n);
+    const order4R = signature(order4, (challenge(order4, mixedA, m4) * a) % L);
+    expect(await verdicts(mixedA, m4, order4R)).toEqual([false, false, false]);
+  });
+
+  it("isSmallOrderEncoding: exactly the encodings of the 8 small-order points, canonical or not, either sign", () => {
+    const encodings = new Set<string>();
+    for (let i = 0; i < 8; i++) {
+      const y = T8y(i);
+      for (const value of y < 19n ? [y, y + P] : [y]) {
+        for (const sign of [0n, 1n]) encodings.add(Buffer.from(toLE(value | (sign << 255n))).toString("hex"));
+      }
+    }
+    expect(encodings.size).toBe(14);
+    for (const e of encodings) {
+      expect(isSmallOrderEncoding(hex(e)), e).toBe(true);
+      // Each decodes (leniently, as ZIP 215 does) to a point of small order.
+      expect(Point.fromBytes(hex(e), true).isSmallOrder(), e).toBe(true);
+    }
+    // Anything else is not: real keys and R values, and one-bit changes of the list's entries.
+    for (const { publicKey, sig } of RFC8032) {
+      expect(isSmallOrderEncoding(publicKey)).toBe(false);
+      expect(isSmallOrderEncoding(sig)).toBe(false);
+    }
+    for (const e of encodings) {
+      for (const bit of [0, 8, 100, 247, 254]) {
+        const changed = hex(e);
+        changed[bit >> 3]! ^= 1 << (bit & 7);
+        const name = Buffer.from(changed).toString("hex");
+        if (!encodings.has(name)) expect(isSmallOrderEncoding(changed), name).toBe(false);
+      }
     }
   });
 
