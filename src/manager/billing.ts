@@ -7,9 +7,12 @@
 import type { ResolvedConfig } from "../config.js";
 import { InvalidInputError } from "../errors.js";
 import { toBase64Url } from "../lib/bytes.js";
+import { nextTurn } from "../lib/turn.js";
 import { accountAudit } from "../model/account.js";
 import { actorSchema, ownerQuerySchema, parseInput } from "../model/schemas.js";
-import type { BillingUsage } from "../store/kit/billing.js";
+import type { Page, PageOptions } from "../model/types.js";
+import type { BillingKey, BillingUsage } from "../store/kit/billing.js";
+import { decodeBillingCursor, encodeBillingCursor, MAX_PAGE_LIMIT, pageLimit, toPage } from "../store/kit/page.js";
 import { HOUR_MS } from "../store/kit/usage-buckets.js";
 import { toEpochMs } from "./time.js";
 
@@ -123,6 +126,10 @@ export class BillingManager {
   /**
    * Each owner's spend per pool over a period.
    *
+   * Read from the store 1 000 lines at a time (a turn of the event loop
+   * between two pages); every owner over a long period is many lines: page
+   * through them with {@link list} instead.
+   *
    * @param options the period (UTC hours, at most 400 days) and optionally one owner
    * @returns one line per owner and pool, by owner then pool
    * @throws {InvalidInputError} `INVALID_INPUT` naming `from` or `to` (not on an hour, inverted, too long) or `owner`
@@ -133,9 +140,58 @@ export class BillingManager {
    * ```
    */
   async usage(options: BillingQueryOptions): Promise<BillingLine[]> {
+    const query = this.#query(options);
+    const lines: BillingLine[] = [];
+    for await (const page of this.#pages(query)) lines.push(...page);
+    return lines;
+  }
+
+  /**
+   * A page of {@link usage}: at most `limit` lines (default 100, at most
+   * 1000), and `nextCursor` for the next page (null on the last). Pages
+   * follow one another by owner then pool (a keyset cursor: a line written
+   * meanwhile to an owner and pool already passed is not seen again), so an
+   * export of every owner over a long period never reads, holds or sends
+   * everything at once.
+   *
+   * @param options the period and optionally one owner, as {@link usage}; `limit` and `cursor` (from the previous page)
+   * @returns the page
+   * @throws {InvalidInputError} `INVALID_INPUT` as {@link usage}, or naming `limit` or `cursor`
+   * @throws {StoreUnsupportedError} `STORE_UNSUPPORTED` when the store has no billing part
+   * @example
+   * ```ts
+   * let cursor: string | null = null;
+   * do {
+   *   const page = await kw.billing.list({ from: "2026-11-01T00:00:00Z", to: "2026-12-01T00:00:00Z", limit: 1000, cursor });
+   *   for (const line of page.items) console.log(line.owner, line.pool, line.credits);
+   *   cursor = page.nextCursor;
+   * } while (cursor);
+   * ```
+   */
+  async list(options: BillingQueryOptions & PageOptions): Promise<Page<BillingLine>> {
     const { from, to, owner } = this.#query(options);
-    const rows = await this.#cfg.store.billingUsage({ owner, from, to });
-    return rows.map((r) => line(r, from, to));
+    const limit = pageLimit(options);
+    const cursor = options.cursor ?? undefined;
+    const after = cursor === undefined ? undefined : decodeBillingCursor(cursor);
+    const rows = await this.#cfg.store.billingUsage({ owner, from, to, after, limit: limit + 1 });
+    return toPage(
+      rows.map((r) => line(r, from, to)),
+      limit,
+      (last) => encodeBillingCursor(last),
+    );
+  }
+
+  /** Every line of a query, a page of the store at a time (each read bounded: see `BillingStore.billingUsage`). */
+  async *#pages(query: { from: number; to: number; owner: string | undefined }): AsyncGenerator<BillingLine[]> {
+    let after: BillingKey | undefined;
+    for (;;) {
+      const rows = await this.#cfg.store.billingUsage({ ...query, after, limit: MAX_PAGE_LIMIT });
+      yield rows.map((r) => line(r, query.from, query.to));
+      if (rows.length < MAX_PAGE_LIMIT) return;
+      after = rows[rows.length - 1]!;
+      // Other requests get a turn between pages, whatever the store.
+      await nextTurn();
+    }
   }
 
   /**
@@ -155,10 +211,16 @@ export class BillingManager {
   async export(options: BillingQueryOptions & { format?: "json" | "csv" }): Promise<string> {
     const format = options?.format ?? "json";
     if (format !== "json" && format !== "csv") throw new InvalidInputError("format", 'must be "json" or "csv"');
-    const lines = await this.usage(options);
-    if (format === "json") return JSON.stringify(lines);
-    const rows = lines.map((l) => [l.owner, l.pool, iso(l.from), iso(l.to), String(l.requests), String(l.credits)]);
-    return [CSV_HEADER, ...rows].map((r) => `${r.map(csvField).join(",")}\r\n`).join("");
+    const query = this.#query(options);
+    // Formatted a page at a time: no synchronous step formats more than a page of lines.
+    const chunks: string[] = [];
+    const [start, end] = [iso(query.from), iso(query.to)];
+    for await (const page of this.#pages(query)) {
+      if (format === "json") chunks.push(JSON.stringify(page).slice(1, -1));
+      else chunks.push(page.map((l) => csvLine([l.owner, l.pool, start, end, String(l.requests), String(l.credits)])).join(""));
+    }
+    const parts = chunks.filter((c) => c.length > 0);
+    return format === "json" ? `[${parts.join(",")}]` : csvLine(CSV_HEADER) + parts.join("");
   }
 
   /**
@@ -204,39 +266,47 @@ export class BillingManager {
     // Usage this instance still queues for the period would land in hours already billed: unless
     // the store took it, nothing is claimed (a later run bills the period whole).
     await this.#flushUsage(to);
-    const store = this.#cfg.store;
-    const byOwner = new Map<string, BillingLine[]>();
-    for (const r of await store.billingUsage({ owner, from, to })) {
-      if (r.requests === 0) continue;
-      const lines = byOwner.get(r.owner) ?? [];
-      lines.push(line(r, from, to));
-      byOwner.set(r.owner, lines);
-    }
     const result: BillingRunResult = { period, billed: [], alreadyBilled: [], busy: [], failed: [], overlapping: [] };
-    for (const [who, lines] of byOwner) {
-      const key = { owner: who, period, from, to };
-      const claim = toBase64Url(this.#cfg.random(12));
-      const at = this.#cfg.now();
-      const claimed = await store.claimBillingRun(key, claim, at, at - stale);
-      if (claimed === "done") result.alreadyBilled.push(who);
-      if (claimed === "busy") result.busy.push(who);
-      if (claimed === "overlap") result.overlapping.push(who);
-      if (claimed !== "claimed") continue;
-      const invoice: Invoice = { owner: who, period, from, to, lines, idempotencyKey: `keyward:${who}:${period}` };
-      try {
-        await options.onInvoice(structuredClone(invoice));
-      } catch (error) {
-        await store.finishBillingRun(key, claim, "failed");
-        result.failed.push({ owner: who, error });
-        continue;
+    // The lines come by owner, a page at a time: an owner is billed once all of its lines are read.
+    let lines: BillingLine[] = [];
+    for await (const page of this.#pages({ owner, from, to })) {
+      for (const l of page) {
+        if (lines.length > 0 && lines[0]!.owner !== l.owner) {
+          await this.#bill(lines, period, options, stale, actor, result);
+          lines = [];
+        }
+        if (l.requests > 0) lines.push(l);
       }
-      const done = this.#cfg.now();
-      const audit = accountAudit(done, this.#cfg.random, actor, "bill", who, [period]);
-      const recorded = await store.finishBillingRun(key, claim, "done", JSON.stringify(invoice), audit);
-      // A claim taken over meanwhile (this run was slower than staleAfterMs): the other run records it.
-      (recorded ? result.billed : result.busy).push(who);
     }
+    if (lines.length > 0) await this.#bill(lines, period, options, stale, actor, result);
     return result;
+  }
+
+  /** Claims, bills (the hook) and records one owner's period, into `result`. */
+  async #bill(lines: BillingLine[], period: string, options: BillingRunOptions, stale: number, actor: string, result: BillingRunResult): Promise<void> {
+    const store = this.#cfg.store;
+    const { owner: who, from, to } = lines[0]!;
+    const key = { owner: who, period, from, to };
+    const claim = toBase64Url(this.#cfg.random(12));
+    const at = this.#cfg.now();
+    const claimed = await store.claimBillingRun(key, claim, at, at - stale);
+    if (claimed === "done") result.alreadyBilled.push(who);
+    if (claimed === "busy") result.busy.push(who);
+    if (claimed === "overlap") result.overlapping.push(who);
+    if (claimed !== "claimed") return;
+    const invoice: Invoice = { owner: who, period, from, to, lines, idempotencyKey: `keyward:${who}:${period}` };
+    try {
+      await options.onInvoice(structuredClone(invoice));
+    } catch (error) {
+      await store.finishBillingRun(key, claim, "failed");
+      result.failed.push({ owner: who, error });
+      return;
+    }
+    const done = this.#cfg.now();
+    const audit = accountAudit(done, this.#cfg.random, actor, "bill", who, [period]);
+    const recorded = await store.finishBillingRun(key, claim, "done", JSON.stringify(invoice), audit);
+    // A claim taken over meanwhile (this run was slower than staleAfterMs): the other run records it.
+    (recorded ? result.billed : result.busy).push(who);
   }
 
   /** The query's period (on UTC hours, `from` ≤ `to`, at most 400 days) and owner, checked. */
@@ -285,6 +355,11 @@ function monthOf(from: number, to: number): string | null {
 
 function iso(t: number): string {
   return new Date(t).toISOString();
+}
+
+/** One CSV record with its line end. */
+function csvLine(fields: readonly string[]): string {
+  return `${fields.map(csvField).join(",")}\r\n`;
 }
 
 /** One CSV field (RFC 4180), defused for spreadsheets. */

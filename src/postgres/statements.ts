@@ -144,10 +144,12 @@ export const statements = (t: TableNames) => ({
     WHERE old.n > $3 AND s.token_id = old.token_id AND s.kind = old.kind AND s.value = old.value`,
   // Billing: spend summed per owner and pool; a run claimed by one statement (a pending claim
   // older than $5 is taken over), so of concurrent claims at most one gets its own claim back.
+  // A page of the sums ($5 of them at most; NULL: all), strictly after ($3, $4), in "C" order.
   billingOfOwner: `SELECT owner, pool, SUM(requests) AS requests, SUM(credits) AS credits FROM ${t.billingUsage}
-    WHERE owner = $1 AND hour >= $2 AND hour < $3 GROUP BY owner, pool`,
+    WHERE owner = $1 AND hour >= $2 AND hour < $3 AND pool COLLATE "C" > $4 GROUP BY owner, pool ORDER BY pool COLLATE "C" LIMIT $5`,
   billingOfAll: `SELECT owner, pool, SUM(requests) AS requests, SUM(credits) AS credits FROM ${t.billingUsage}
-    WHERE hour >= $1 AND hour < $2 GROUP BY owner, pool`,
+    WHERE hour >= $1 AND hour < $2 AND (owner COLLATE "C" > $3 OR (owner = $3 AND pool COLLATE "C" > $4))
+    GROUP BY owner, pool ORDER BY owner COLLATE "C", pool COLLATE "C" LIMIT $5`,
   billingRunOverlaps: `SELECT 1 FROM ${t.billingRuns} WHERE owner = $1 AND period <> $2 AND from_ms < $4 AND to_ms > $3 LIMIT 1`,
   claimBillingRun: `INSERT INTO ${t.billingRuns} (owner, period, status, claim, claimed_at, from_ms, to_ms) VALUES ($1, $2, 'pending', $3, $4, $6, $7)
     ON CONFLICT (owner, period) DO UPDATE SET claim = excluded.claim, claimed_at = excluded.claimed_at

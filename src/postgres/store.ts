@@ -13,7 +13,7 @@ import type { StoredAccount } from "../model/account.js";
 import { hashesOf } from "../model/record.js";
 import type { AuditEntry, StoredToken, UsageBucket, UsageEvent } from "../model/types.js";
 import { adjustCredits } from "../store/kit/account-credits.js";
-import { billingRowsOf, sumBilling } from "../store/kit/billing.js";
+import { billingRowsOf } from "../store/kit/billing.js";
 import { putAccountRecord } from "../store/kit/accounts.js";
 import { type CreditState, creditState, creditsLeft } from "../store/kit/credits.js";
 import { meterStep, poolKey, rateKey } from "../store/kit/meter.js";
@@ -712,19 +712,28 @@ export class PostgresStore implements TokenStore {
     ]);
   }
 
+  /**
+   * Spend per owner and pool, a page of it (see {@link BillingStore}): summed by the server,
+   * by owner then pool in "C" order of the stored keys; only the page's sums are sent.
+   */
   async billingUsage(query: BillingUsageQuery): Promise<BillingUsage[]> {
-    const rows =
-      query.owner === undefined
-        ? await this.#query(this.#s.billingOfAll, [query.from, query.to])
-        : await this.#query(this.#s.billingOfOwner, [pgKey(query.owner), query.from, query.to]);
-    return sumBilling(
-      (rows as { owner: string; pool: string; requests: number; credits: number }[]).map((r) => ({
-        owner: fromPgKey(r.owner),
-        pool: r.pool,
-        requests: Number(r.requests),
-        credits: Number(r.credits),
-      })),
-    );
+    const { from, to, limit = null } = query;
+    // The last owner and pool passed; ("", "") is before every key (owners are not empty).
+    const after = query.after === undefined ? { owner: "", pool: "" } : { owner: pgKey(query.after.owner), pool: query.after.pool };
+    let rows: unknown[];
+    if (query.owner === undefined) rows = await this.#query(this.#s.billingOfAll, [from, to, after.owner, after.pool, limit]);
+    else {
+      const owner = pgKey(query.owner);
+      const order = byText(after.owner, owner);
+      if (order > 0) return [];
+      rows = await this.#query(this.#s.billingOfOwner, [owner, from, to, order === 0 ? after.pool : "", limit]);
+    }
+    return (rows as { owner: string; pool: string; requests: number; credits: number }[]).map((r) => ({
+      owner: fromPgKey(r.owner),
+      pool: r.pool,
+      requests: Number(r.requests),
+      credits: Number(r.credits),
+    }));
   }
 
   async claimBillingRun(key: BillingRunKey, claim: string, now: number, staleBefore: number): Promise<BillingClaim> {

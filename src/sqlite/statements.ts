@@ -92,10 +92,12 @@ const sql = (t: TableNames) => ({
   // Billing.
   addBilling: `INSERT INTO ${t.billingUsage} (owner, pool, hour, requests, credits) VALUES (?, ?, ?, ?, ?)
     ON CONFLICT (owner, pool, hour) DO UPDATE SET requests = requests + excluded.requests, credits = credits + excluded.credits`,
-  billingOfOwner: `SELECT owner, pool, SUM(requests) AS requests, SUM(credits) AS credits FROM ${t.billingUsage}
-    WHERE owner = ? AND hour >= ? AND hour < ? GROUP BY owner, pool`,
-  billingOfAll: `SELECT owner, pool, SUM(requests) AS requests, SUM(credits) AS credits FROM ${t.billingUsage}
-    WHERE hour >= ? AND hour < ? GROUP BY owner, pool`,
+  // A keyset walk of the primary key (owner, pool, hour): a seek to the next owner and pool (of
+  // every owner, or of one), then a range of its hours summed; each reads no row of another page.
+  billingNextGroup: `SELECT owner, pool FROM ${t.billingUsage} WHERE (owner, pool) > (?, ?) ORDER BY owner, pool LIMIT 1`,
+  billingNextPoolOf: `SELECT owner, pool FROM ${t.billingUsage} WHERE owner = ? AND pool > ? ORDER BY pool LIMIT 1`,
+  billingSumOf: `SELECT COUNT(*) AS n, SUM(requests) AS requests, SUM(credits) AS credits FROM ${t.billingUsage}
+    WHERE owner = ? AND pool = ? AND hour >= ? AND hour < ?`,
   billingRunOf: `SELECT status, claim, claimed_at AS claimedAt FROM ${t.billingRuns} WHERE owner = ? AND period = ?`,
   billingRunOverlaps: `SELECT 1 FROM ${t.billingRuns} WHERE owner = ?1 AND period <> ?2 AND from_ms < ?4 AND to_ms > ?3 LIMIT 1`,
   claimBillingRun: `INSERT INTO ${t.billingRuns} (owner, period, status, claim, claimed_at, from_ms, to_ms) VALUES (?, ?, 'pending', ?, ?, ?, ?)

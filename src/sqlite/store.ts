@@ -11,11 +11,12 @@ import {
   TokenExistsError,
   TokenNotFoundError,
 } from "../errors.js";
+import { nextTurn } from "../lib/turn.js";
 import { hashesOf } from "../model/record.js";
 import type { StoredAccount } from "../model/account.js";
 import type { AuditEntry, StoredToken, UsageBucket, UsageEvent } from "../model/types.js";
 import { adjustCredits } from "../store/kit/account-credits.js";
-import { billingRowsOf, sumBilling } from "../store/kit/billing.js";
+import { type BillingKey, billingRowsOf } from "../store/kit/billing.js";
 import { putAccountRecord } from "../store/kit/accounts.js";
 import { type CreditState, creditState, creditsLeft } from "../store/kit/credits.js";
 import { meterStep, poolKey, rateKey } from "../store/kit/meter.js";
@@ -105,6 +106,12 @@ const BUSY_RETRIES = 3;
 /** Expired nonces deleted per purge; a purge runs every PURGE_EVERY nonce calls. */
 const PURGE_BATCH = 64;
 const PURGE_EVERY = 64;
+/**
+ * Rows a long read (billing, usage analytics) reads per synchronous step,
+ * about (a step ends after the first owner and pool past it), before the
+ * event loop gets a turn: a step is about a millisecond.
+ */
+const READ_STEP_ROWS = 2000;
 
 interface TokenRow {
   record: string;
@@ -595,13 +602,41 @@ export class SqliteStore implements TokenStore {
     );
   }
 
-  billingUsage(query: BillingUsageQuery): Promise<BillingUsage[]> {
+  /**
+   * Spend per owner and pool, a page of it (see {@link BillingStore}): a keyset walk of the
+   * primary key, in synchronous steps of about {@link READ_STEP_ROWS} rows each, with a turn
+   * of the event loop between two steps (each sum is one statement: a consistent read).
+   */
+  async billingUsage(query: BillingUsageQuery): Promise<BillingUsage[]> {
+    const { owner, from, to, after, limit = Number.POSITIVE_INFINITY } = query;
     const s = this.#s;
-    return this.#read(() => {
-      const rows =
-        query.owner === undefined ? s.billingOfAll.all(query.from, query.to) : s.billingOfOwner.all(query.owner, query.from, query.to);
-      return sumBilling((rows as BillingUsage[]).map((r) => ({ ...r, requests: Number(r.requests), credits: Number(r.credits) })));
-    });
+    const out: BillingUsage[] = [];
+    // The last owner and pool passed; ("", "") is before every key (owners are not empty).
+    let pos: BillingKey = after ?? { owner: "", pool: "" };
+    if (owner !== undefined && pos.owner !== owner) {
+      if (pos.owner > owner) return out;
+      pos = { owner, pool: "" };
+    }
+    for (;;) {
+      const done = await this.#read(() => {
+        for (let budget = READ_STEP_ROWS; budget > 0; ) {
+          if (out.length >= limit) return true;
+          const next = (
+            owner === undefined ? s.billingNextGroup.get(pos.owner, pos.pool) : s.billingNextPoolOf.get(owner, pos.pool)
+          ) as BillingKey | undefined;
+          if (next === undefined) return true;
+          const sum = s.billingSumOf.get(next.owner, next.pool, from, to) as { n: number; requests: number; credits: number };
+          const n = Number(sum.n);
+          // Only once read: a read retried (SQLITE_BUSY) goes on from the last sum taken.
+          if (n > 0) out.push({ owner: next.owner, pool: next.pool, requests: Number(sum.requests), credits: Number(sum.credits) });
+          pos = next;
+          budget -= 1 + n;
+        }
+        return false;
+      });
+      if (done) return out;
+      await nextTurn();
+    }
   }
 
   claimBillingRun(key: BillingRunKey, claim: string, now: number, staleBefore: number): Promise<BillingClaim> {

@@ -21,7 +21,7 @@ import {
 } from "../errors.js";
 import type { StoredAccount } from "../model/account.js";
 import type { AuditEntry, Page, PageOptions, StoredToken, UsageBucket, UsageEvent } from "../model/types.js";
-import { type CursorKind, type PageQuery, parsePage, type SortKey, toPage } from "./kit/page.js";
+import { type CursorKind, encodeCursor, type PageQuery, parsePage, type SortKey, toPage } from "./kit/page.js";
 import type { LastUsed, UsageAnalyticsQuery, UsageSeriesBucket } from "./kit/usage-analytics.js";
 import {
   checkAccount,
@@ -430,7 +430,7 @@ class Guard implements GuardedStore {
         q = parsePage(options, kind);
       },
       // One row more than asked says whether there is a next page.
-      () => read({ limit: q.limit + 1, after: q.after }).then((rows) => toPage(rows, q.limit, kind, keyOf)),
+      () => read({ limit: q.limit + 1, after: q.after }).then((rows) => toPage(rows, q.limit, (last) => encodeCursor(kind, keyOf(last)))),
       params,
     );
   }

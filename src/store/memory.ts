@@ -23,7 +23,7 @@ import { hashesOf } from "../model/record.js";
 import type { StoredAccount } from "../model/account.js";
 import type { AuditEntry, StoredToken, UsageBucket, UsageEvent } from "../model/types.js";
 import { adjustCredits } from "./kit/account-credits.js";
-import { type BillingHourRow, billingKey, isBilled, sumBilling } from "./kit/billing.js";
+import { type BillingHourRow, type BillingKey, billingKey, isBilled } from "./kit/billing.js";
 import { putAccountRecord } from "./kit/accounts.js";
 import type { CreditState } from "./kit/credits.js";
 import { meterStep, poolKey, rateKey } from "./kit/meter.js";
@@ -135,6 +135,13 @@ class TokenUsage {
   }
 }
 
+/** The billing rows of one owner and pool, by hour. */
+interface BillingGroup {
+  readonly owner: string;
+  readonly pool: string;
+  readonly rows: BillingHourRow[];
+}
+
 /** At most this many nonce / rate-limit entries are examined per call to purge expired ones. */
 export const MEMORY_STORE_SWEEP_BUDGET = 16;
 
@@ -228,7 +235,12 @@ export class MemoryStore implements TokenStore {
   // Anomaly state: per token, "<kind>U+0000<value>" to the time last seen.
   readonly #seen = new Map<string, Map<string, number>>();
   // Billing: spend per owner, pool and hour (`billingKey`), and runs per "<owner>U+0000<period>".
+  // The rows are also indexed per owner and pool (the same row objects, by
+  // hour), and those groups kept in (owner, pool) order: a query reads the
+  // rows of its period and its page only, never every row.
   readonly #billing = new Map<string, BillingHourRow>();
+  readonly #billingGroups = new Map<string, BillingGroup>();
+  readonly #billingOrder: BillingGroup[] = [];
   readonly #billingRuns = new Map<
     string,
     { owner: string; from: number; to: number; status: "pending" | "done"; claim: string; claimedAt: number; record: string | null }
@@ -482,16 +494,52 @@ export class MemoryStore implements TokenStore {
   }
 
   /**
-   * Spend per owner and pool over the hours in `[from, to)` (see {@link BillingStore}).
+   * Spend per owner and pool over the hours in `[from, to)` (see {@link BillingStore}):
+   * reads the rows of the period of each owner and pool of the page only.
    *
-   * @param query - the hours, and one owner or all.
-   * @returns the sums, by owner then pool.
+   * @param query - the hours, one owner or all, and the page (`after`, `limit`).
+   * @returns the sums, by owner then pool (code-unit order).
    */
   async billingUsage(query: BillingUsageQuery): Promise<BillingUsage[]> {
-    const rows = [...this.#billing.values()].filter(
-      (r) => r.hour >= query.from && r.hour < query.to && (query.owner === undefined || r.owner === query.owner),
-    );
-    return sumBilling(rows);
+    const { owner, after, from, to, limit = Number.POSITIVE_INFINITY } = query;
+    const order = this.#billingOrder;
+    let i = after === undefined ? 0 : partitionPoint(order, (g) => compareBillingKeys(g, after) <= 0);
+    if (owner !== undefined) i = Math.max(i, partitionPoint(order, (g) => g.owner < owner));
+    const out: BillingUsage[] = [];
+    for (; i < order.length && out.length < limit; i++) {
+      const g = order[i]!;
+      if (owner !== undefined && g.owner !== owner) break;
+      const start = partitionPoint(g.rows, (r) => r.hour < from);
+      const end = partitionPoint(g.rows, (r) => r.hour < to);
+      if (start === end) continue;
+      let requests = 0;
+      let credits = 0;
+      for (let j = start; j < end; j++) {
+        requests += g.rows[j]!.requests;
+        credits += g.rows[j]!.credits;
+      }
+      out.push({ owner: g.owner, pool: g.pool, requests, credits });
+    }
+    return out;
+  }
+
+  /** Adds a new billing row to the index of its owner and pool (in hour order; usually last). */
+  #indexBilling(row: BillingHourRow): void {
+    const k = `${row.owner}\u0000${row.pool}`;
+    let g = this.#billingGroups.get(k);
+    if (g === undefined) {
+      const group: BillingGroup = { owner: row.owner, pool: row.pool, rows: [] };
+      this.#billingGroups.set(k, group);
+      this.#billingOrder.splice(
+        partitionPoint(this.#billingOrder, (x) => compareBillingKeys(x, group) < 0),
+        0,
+        group,
+      );
+      g = group;
+    }
+    const rows = g.rows;
+    if (rows.length === 0 || rows[rows.length - 1]!.hour < row.hour) rows.push(row);
+    else rows.splice(partitionPoint(rows, (r) => r.hour < row.hour), 0, row);
   }
 
   /** Claims a billing run (see {@link BillingStore.claimBillingRun}). */
@@ -646,6 +694,7 @@ export class MemoryStore implements TokenStore {
           if (bill === null) {
             bill = { owner: e.owner, pool, hour: start, requests: 0, credits: 0 };
             this.#billing.set(key, bill);
+            this.#indexBilling(bill);
           }
           u.bill = bill;
         }
@@ -931,16 +980,27 @@ export class MemoryStore implements TokenStore {
 // ---------------------------------------------------------------------------
 // Sorted indexes (owner → tokens, token / owner → audit entries)
 
-/** Index of the first key strictly greater than `k`. */
-function upperBound(keys: SortKey[], k: SortKey): number {
+/** Index of the first item of sorted `items` that is not `before` (every item before it is). */
+function partitionPoint<T>(items: readonly T[], before: (item: T) => boolean): number {
   let lo = 0;
-  let hi = keys.length;
+  let hi = items.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (compareKeys(keys[mid]!, k) <= 0) lo = mid + 1;
+    if (before(items[mid]!)) lo = mid + 1;
     else hi = mid;
   }
   return lo;
+}
+
+/** Index of the first key strictly greater than `k`. */
+function upperBound(keys: SortKey[], k: SortKey): number {
+  return partitionPoint(keys, (x) => compareKeys(x, k) <= 0);
+}
+
+/** The order of billing sums: by owner, then pool, in code-unit order. */
+function compareBillingKeys(a: BillingKey, b: BillingKey): number {
+  if (a.owner !== b.owner) return a.owner < b.owner ? -1 : 1;
+  return a.pool < b.pool ? -1 : a.pool > b.pool ? 1 : 0;
 }
 
 function insertKey(index: Map<string, SortKey[]>, group: string, k: SortKey): void {

@@ -18,7 +18,7 @@ import type { BillingClaim, BillingRunKey, BillingUsage, BillingUsageQuery } fro
 import type { PageQuery } from "./kit/page.js";
 import type { LastUsed, UsageAnalyticsQuery, UsageSeriesBucket } from "./kit/usage-analytics.js";
 
-export type { BillingClaim, BillingRunKey, BillingUsage, BillingUsageQuery } from "./kit/billing.js";
+export type { BillingClaim, BillingKey, BillingRunKey, BillingUsage, BillingUsageQuery } from "./kit/billing.js";
 export type { PageQuery, SortKey } from "./kit/page.js";
 
 /** Credits part of a {@link MeterResult}. */
@@ -394,7 +394,16 @@ export interface AnomalyStateStore {
  * transaction; and runs bill each owner and period once.
  */
 export interface BillingStore {
-  /** Spend per owner and pool over the hours in `[from, to)`, summed (`sumBilling` order). */
+  /**
+   * Spend per owner and pool over the hours in `[from, to)`, summed, by
+   * owner then pool (the store's binary order of the two: a keyset
+   * cursor): only the sums strictly after `query.after`, and at most
+   * `query.limit` of them (fewer only at the end); an owner and pool with
+   * no row in the period has none. A page costs the store work in proportion to its sums and
+   * their rows, not to the whole period: keyward reads large answers page
+   * by page. A synchronous store also yields to the event loop within a
+   * page (`sqliteStore` reads at most about 2 000 rows per synchronous step).
+   */
   billingUsage(query: BillingUsageQuery): Promise<BillingUsage[]>;
   /**
    * Claims the run of `key` for `claim`, atomically: `"claimed"` when there

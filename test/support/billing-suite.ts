@@ -1,6 +1,6 @@
 // kw.billing: exports per account and pool, and runs that bill each period once;
 // run on MemoryStore and SQLite (test/manager) and on PostgreSQL (test/postgres).
-import { type Invoice, Keyward, type TokenStore } from "keyward";
+import { type BillingLine, type Invoice, Keyward, type Page, type TokenStore } from "keyward";
 import { describe, expect, it } from "vitest";
 
 const NOV = Date.UTC(2026, 10, 1);
@@ -40,6 +40,47 @@ export function describeBilling(name: string, make: () => TokenStore | Promise<T
           "acct_a,default,2026-11-01T00:00:00.000Z,2026-12-01T00:00:00.000Z,3,15\r\n" +
           "acct_a,premium,2026-11-01T00:00:00.000Z,2026-12-01T00:00:00.000Z,1,7\r\n",
       );
+    });
+
+    it("list pages the lines by owner then pool with a cursor; usage, export and a run read every page", async () => {
+      const store = await make();
+      // 334 owners of 3 pools each: 1002 lines, more than a page of the store (1000), the last owner's lines on both sides of it.
+      const owners = Array.from({ length: 334 }, (_, i) => `acct_${String(i).padStart(3, "0")}`);
+      const pools = ["default", "premium", "spare"];
+      await store.recordUsage(
+        owners.flatMap((owner, i) => pools.map((pool, j) => ({ tokenId: `tok_${i}`, owner, at: NOV + j, ok: true, cost: 1 + j, code: "OK", pool }))),
+      );
+      const kw = new Keyward({ store, prefix: "acme", now: () => DEC + HOUR });
+      const nov = { from: NOV, to: DEC };
+      const all = owners.flatMap((owner) => pools.map((pool, j) => ({ owner, pool, requests: 1, credits: 1 + j, from: NOV, to: DEC })));
+      expect(await kw.billing.usage(nov)).toEqual(all);
+      const first = await kw.billing.list(nov);
+      expect(first.items).toEqual(all.slice(0, 100)); // 100 by default
+      const walked = [];
+      let cursor: string | null = null;
+      do {
+        const page: Page<BillingLine> = await kw.billing.list({ ...nov, limit: 7, cursor });
+        walked.push(...page.items);
+        cursor = page.nextCursor;
+      } while (cursor);
+      expect(walked).toEqual(all);
+      const mid = await kw.billing.list({ ...nov, owner: "acct_005", limit: 2 });
+      expect(mid.items).toEqual(all.slice(15, 17));
+      expect(await kw.billing.list({ ...nov, owner: "acct_005", cursor: mid.nextCursor })).toEqual({ items: all.slice(17, 18), nextCursor: null });
+      expect(JSON.parse(await kw.billing.export(nov))).toEqual(all);
+      expect((await kw.billing.export({ ...nov, format: "csv" })).split("\r\n")).toHaveLength(1 + all.length + 1);
+      for (const [options, field] of [
+        [{ limit: 0 }, "limit"],
+        [{ limit: 1001 }, "limit"],
+        [{ cursor: "not a cursor" }, "cursor"],
+        [{ cursor: Buffer.from('{"k":"t","t":1,"i":"x"}').toString("base64url") }, "cursor"], // a token listing's
+      ] as const) {
+        await expect(kw.billing.list({ ...nov, ...options })).rejects.toMatchObject({ code: "INVALID_INPUT", field });
+      }
+      const invoices: Invoice[] = [];
+      const run = await kw.billing.run({ period: "2026-11", onInvoice: (inv) => void invoices.push(inv) });
+      expect(run.billed).toEqual(owners);
+      expect(invoices.map((i) => i.lines.map((l) => l.pool))).toEqual(owners.map(() => pools));
     });
 
     it("a run bills each owner once; a rerun bills nobody twice; a failed hook is retried", async () => {

@@ -23,13 +23,26 @@ export interface BillingUsage {
   credits: number;
 }
 
-/** A query of {@link BillingStore.billingUsage}: hours in `[from, to)`, one owner or all. */
+/** A position in the answer of {@link BillingStore.billingUsage}: an owner and a pool. */
+export interface BillingKey {
+  owner: string;
+  pool: string;
+}
+
+/**
+ * A query of {@link BillingStore.billingUsage}: hours in `[from, to)`, one
+ * owner or all; a page of the answer with `after` and `limit`.
+ */
 export interface BillingUsageQuery {
   owner?: string | undefined;
   /** Inclusive, epoch ms (a UTC hour start). */
   from: number;
   /** Exclusive, epoch ms (a UTC hour start). */
   to: number;
+  /** Only the sums strictly after this owner and pool (in the store's order of owner, then pool); from the first when absent. */
+  after?: BillingKey | undefined;
+  /** At most this many sums (fewer only at the end of the answer); all when absent. */
+  limit?: number | undefined;
 }
 
 /** Which run: an owner, a period key (`"2026-11"`, or `"<from>-<to>"` in epoch ms) and the hours it covers. */

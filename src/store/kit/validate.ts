@@ -393,6 +393,14 @@ export function checkBillingQuery(query: BillingUsageQuery): void {
   checkTime(query.from, "query.from");
   checkTime(query.to, "query.to");
   if (query.to < query.from) throw new InvalidInputError("query.to", "must not be before query.from");
+  if (query.after !== undefined) {
+    checkObject(query.after, "query.after");
+    checkString(query.after.owner, "query.after.owner");
+    checkString(query.after.pool, "query.after.pool");
+  }
+  if (query.limit !== undefined && (!Number.isSafeInteger(query.limit) || query.limit < 1)) {
+    throw new InvalidInputError("query.limit", "must be a positive integer");
+  }
 }
 
 export function checkBillingRunKey(key: BillingRunKey): void {

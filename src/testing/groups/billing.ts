@@ -44,6 +44,37 @@ export function billingGroup(ctx: SuiteContext): void {
     expect(await ctx.store.billingUsage({ owner: a, from: T + 3 * HOUR, to: T + 4 * HOUR })).toEqual([]);
   });
 
+  it("answers a page: the sums strictly after an owner and pool, at most limit, by owner then pool, skipping pools of no row in the period", async (test) => {
+    if (!on()) return test.skip();
+    const p = randomId("acct");
+    const [a, b, c] = [`${p}_a`, `${p}_b`, `${p}_c`];
+    await ctx.store.recordUsage([a, b, c].flatMap((o) => [ev(o, T + 1, true, 1), ev(o, T + 2, true, 2, "premium"), ev(o, T + 3, true, 3, "spare")]));
+    // Outside the period: a pool of b after its others, and an owner of its own.
+    await ctx.store.recordUsage([ev(b, T + 5 * HOUR, true, 9, "zzz"), ev(`${p}_d`, T + 5 * HOUR, true, 9)]);
+    const q = { from: T, to: T + HOUR };
+    const all = await ctx.store.billingUsage(q);
+    expect(all.filter((r) => r.owner.startsWith(p)).map((r) => `${r.owner.slice(p.length)}/${r.pool}`)).toEqual(
+      ["_a", "_b", "_c"].flatMap((o) => [`${o}/default`, `${o}/premium`, `${o}/spare`]),
+    );
+    // Pages of 2 walk the same sums, each after the last one of the page before; fewer than 2 only at the end.
+    const walked = [];
+    for (let after: { owner: string; pool: string } | undefined; ; ) {
+      const page = await ctx.store.billingUsage({ ...q, after, limit: 2 });
+      expect(page.length).toBeLessThanOrEqual(2);
+      walked.push(...page);
+      if (page.length < 2) break;
+      after = page[1]!;
+    }
+    expect(walked).toEqual(all);
+    expect(await ctx.store.billingUsage({ ...q, after: { owner: b, pool: "spare" }, limit: 1 })).toEqual([{ owner: c, pool: "default", requests: 1, credits: 1 }]);
+    // One owner: its page after one of its pools; after an owner before it, all of its sums; after one past it, none.
+    expect(await ctx.store.billingUsage({ ...q, owner: b, after: { owner: b, pool: "default" }, limit: 1 })).toEqual([
+      { owner: b, pool: "premium", requests: 1, credits: 2 },
+    ]);
+    expect(await ctx.store.billingUsage({ ...q, owner: b, after: { owner: a, pool: "spare" } })).toHaveLength(3);
+    expect(await ctx.store.billingUsage({ ...q, owner: b, after: { owner: c, pool: "default" } })).toEqual([]);
+  });
+
   it("a run is claimed once, billed once; a failed claim is released, a stale one taken over", async (test) => {
     if (!on()) return test.skip();
     const key = { owner: randomId("acct"), period: "2026-11", from: T, to: T + 30 * 24 * HOUR };
@@ -98,6 +129,8 @@ export function billingGroup(ctx: SuiteContext): void {
     const owner = randomId("acct");
     await expectCode(ctx.store.billingUsage({ from: T + HOUR, to: T }), "INVALID_INPUT");
     await expectCode(ctx.store.billingUsage({ from: Number.NaN, to: T }), "INVALID_INPUT");
+    await expectCode(ctx.store.billingUsage({ from: T, to: T + HOUR, limit: 0 }), "INVALID_INPUT");
+    await expectCode(ctx.store.billingUsage({ from: T, to: T + HOUR, after: { owner: "", pool: "default" } }), "INVALID_INPUT");
     await expectCode(ctx.store.claimBillingRun({ owner, period: "", from: T, to: T + HOUR }, "c", T, T), "INVALID_INPUT");
     await expectCode(ctx.store.claimBillingRun({ owner, period: "a b", from: T, to: T + HOUR }, "c", T, T), "INVALID_INPUT");
     await expectCode(ctx.store.finishBillingRun({ owner, period: "p", from: T, to: T + HOUR }, "c", "maybe" as never), "INVALID_INPUT");

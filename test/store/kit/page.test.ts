@@ -35,9 +35,9 @@ describe("page cursors", () => {
 
   it("a page of limit + 1 rows has a cursor after the last row kept", () => {
     const rows = [1, 2, 3].map((i) => ({ t: i, id: `r${i}` }));
-    const page = toPage(rows, 2, "t", (r) => r);
+    const page = toPage(rows, 2, (r) => encodeCursor("t", r));
     expect(page.items).toEqual(rows.slice(0, 2));
     expect(decodeCursor("t", page.nextCursor!)).toEqual({ t: 2, id: "r2" });
-    expect(toPage(rows, 3, "t", (r) => r).nextCursor).toBeNull();
+    expect(toPage(rows, 3, (r) => encodeCursor("t", r)).nextCursor).toBeNull();
   });
 });
