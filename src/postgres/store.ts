@@ -145,11 +145,13 @@ async function transaction<T>(pool: PostgresPool, body: (c: PostgresClient) => P
  * Applies every pending migration of keyward's schema, each in its own
  * transaction with the row that records it, under a transaction-level
  * advisory lock: idempotent, and safe when several processes run it at once.
+ * An up-to-date schema is only read (no DDL, no lock): a role with no right
+ * to create tables may run it.
  *
  * @param pool - a `pg` `Pool` or any {@link PostgresPool}.
  * @param options - `tablePrefix` (default `"keyward_"`).
  * @returns the schema version now in the database.
- * @throws {StoreUnavailableError} `STORE_UNAVAILABLE` naming both versions when the database's schema is newer than this library's, or when PostgreSQL cannot be reached.
+ * @throws {StoreUnavailableError} `STORE_UNAVAILABLE` naming both versions when the database's schema is newer than this library's, or when PostgreSQL cannot be reached (or refuses a statement: `driverCode` `42501` for a role that may not create the tables of a pending version).
  * @example
  * ```ts fragment
  * import pg from "pg";
@@ -160,7 +162,8 @@ async function transaction<T>(pool: PostgresPool, body: (c: PostgresClient) => P
 export async function migrate(pool: PostgresPool, options: Pick<PostgresStoreOptions, "tablePrefix"> = {}): Promise<number> {
   const t = tableNames(pgTablePrefix(options.tablePrefix));
   try {
-    let version = 0;
+    let version = await schemaVersion(pool, t);
+    if (version === SCHEMA_VERSION) return version;
     for (const m of MIGRATIONS) {
       version = await transaction(pool, async (c) => {
         await c.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [MIGRATION_LOCK]);
@@ -177,6 +180,17 @@ export async function migrate(pool: PostgresPool, options: Pick<PostgresStoreOpt
   } catch (err) {
     throw startupError(err);
   }
+}
+
+/**
+ * The schema version in the database (0 without keyward's migrations
+ * table), read without writing anything.
+ *
+ * @throws {StoreUnavailableError} when it is newer than this library's.
+ */
+async function schemaVersion(c: Pick<PostgresPool, "query">, t: TableNames): Promise<number> {
+  const { rows } = await c.query("SELECT to_regclass($1) IS NOT NULL AS present", [t.migrations]);
+  return (rows[0] as { present: boolean }).present ? readVersion(c, t) : 0;
 }
 
 /**
@@ -861,12 +875,9 @@ export class PostgresStore implements TokenStore {
 export async function openSchema(pool: PostgresPool, prefix: string, runMigrations: boolean): Promise<void> {
   const version = runMigrations
     ? await migrate(pool, { tablePrefix: prefix })
-    : await pool
-        .query("SELECT to_regclass($1) IS NOT NULL AS present", [tableNames(prefix).migrations])
-        .then(async ({ rows }) => ((rows[0] as { present: boolean }).present ? readVersion(pool, tableNames(prefix)) : 0))
-        .catch((err: unknown) => {
-          throw startupError(err);
-        });
+    : await schemaVersion(pool, tableNames(prefix)).catch((err: unknown) => {
+        throw startupError(err);
+      });
   if (version !== SCHEMA_VERSION) {
     throw new StoreUnavailableError(`database schema version ${version}, expected ${SCHEMA_VERSION}: run migrate()`);
   }

@@ -106,6 +106,48 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     await expect(postgresStore(pool, { tablePrefix: freshPrefix(), migrate: false })).rejects.toThrow(/schema version 0, expected/);
   });
 
+  it("a role with DML rights only opens an up-to-date schema, with migrate: true or false; an outdated one it refuses, changing nothing", async () => {
+    const tag = freshPrefix().slice(0, -1);
+    const [schema, role] = [`${tag}_s`, `${tag}_app`];
+    const prefix = freshPrefix();
+    const t = tableNames(prefix);
+    // The tables in a schema of their own, on which the role may not CREATE (as on `public` since PostgreSQL 15).
+    await pool.query(`CREATE SCHEMA ${schema}`);
+    await pool.query(`CREATE ROLE ${role} LOGIN PASSWORD 'app' NOSUPERUSER NOCREATEDB NOCREATEROLE`);
+    const url = Object.assign(new URL(PG_URL!), { username: role, password: "app" }).toString();
+    const owner = openPool({ options: `-c search_path=${schema}` });
+    const app = openPool({ connectionString: url, options: `-c search_path=${schema}` });
+    try {
+      await pool.query(`GRANT USAGE ON SCHEMA ${schema} TO ${role}`);
+      expect((await pool.query("SELECT has_schema_privilege($1, $2, 'CREATE') AS c", [role, schema])).rows).toEqual([{ c: false }]);
+      const grant = () => pool.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${schema} TO ${role}`);
+      // At version 6 (as an older keyward left it): the role cannot migrate, and nothing changes.
+      for (const sql of schemaAt(6, t, POSTGRES_DIALECT)) await owner.query(sql);
+      await grant();
+      for (const migrate of [true, false]) {
+        const err = await rejection(postgresStore(app, { tablePrefix: prefix, migrate, changeFeed: false }));
+        expect(err).toMatchObject(migrate ? { code: "STORE_UNAVAILABLE", driverCode: "42501" } : { code: "STORE_UNAVAILABLE" });
+        expect(err!.message).toMatch(migrate ? /permission denied/ : /schema version 6, expected/);
+      }
+      expect((await owner.query(`SELECT MAX(version) AS v FROM ${t.migrations}`)).rows).toEqual([{ v: 6 }]);
+      // Migrated by the owner: the role opens it either way, and writes and meters.
+      expect(await migrate(owner, { tablePrefix: prefix })).toBe(SCHEMA_VERSION);
+      await grant();
+      for (const migrate of [true, false]) {
+        const store = await postgresStore(app, { tablePrefix: prefix, migrate, changeFeed: false });
+        const token = makeStoredToken();
+        await store.insert(token);
+        expect((await store.meter({ tokenId: token.id, cost: 1, rateLimit: null, credits: { limit: 5, refill: null } }, 1)).granted).toBe(true);
+      }
+    } finally {
+      await app.end();
+      await owner.end();
+      await pool.query(`DROP SCHEMA ${schema} CASCADE`);
+      await pool.query(`DROP OWNED BY ${role}`);
+      await pool.query(`DROP ROLE ${role}`);
+    }
+  });
+
   it("rejects bad arguments: TypeError for the pool, INVALID_CONFIG for options", async () => {
     await expect(postgresStore({} as never)).rejects.toThrow(TypeError);
     await expect(postgresStore(pool, { tablePrefix: "x; DROP" })).rejects.toMatchObject({ code: "INVALID_CONFIG" });
