@@ -48,7 +48,9 @@ function leaseSettings(v: PostgresStoreOptions["creditLeases"]): LeaseSettings |
  * @param options - table prefix, migrations, change feed and its timings.
  * @returns the store, to give to `new Keyward({ store })`.
  * @throws {TypeError} when `pool` has no `query()` and `connect()`.
- * @throws {ConfigError} `INVALID_CONFIG` on a bad option.
+ * @throws {ConfigError} `INVALID_CONFIG` on a bad option, or (`field`
+ *   `tablePrefix`) when a table or index a pending version would create is
+ *   there and is not keyward's (another application's).
  * @throws {StoreUnavailableError} `STORE_UNAVAILABLE` (with the driver's code as
  *   `driverCode`, e.g. `28P01` for a wrong password, `3D000` for a missing
  *   database) when PostgreSQL cannot be reached, or the schema is older (with

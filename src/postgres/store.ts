@@ -25,8 +25,10 @@ import { addUsage, rollUpUsage, type UsageCounts } from "../store/kit/usage-buck
 import {
   checkSchemaVersion,
   checkTablePrefix,
+  createdAfter,
   MIGRATIONS,
   migrationsTable,
+  refuseForeignTables,
   SCHEMA_VERSION,
   type SqlDialect,
   type TableNames,
@@ -142,14 +144,17 @@ async function transaction<T>(pool: PostgresPool, body: (c: PostgresClient) => P
 }
 
 /**
- * Applies every pending migration of keyward's schema, each in its own
- * transaction with the row that records it, under a transaction-level
- * advisory lock: idempotent, and safe when several processes run it at once.
+ * Applies every pending migration of keyward's schema, all in one
+ * transaction with the rows that record them, under a transaction-level
+ * advisory lock: idempotent, safe when several processes run it at once, and
+ * a failure leaves the schema as it was. An up-to-date schema is only read
+ * (no DDL, no lock): a role with no right to create tables may run it.
  *
  * @param pool - a `pg` `Pool` or any {@link PostgresPool}.
  * @param options - `tablePrefix` (default `"keyward_"`).
  * @returns the schema version now in the database.
- * @throws {StoreUnavailableError} `STORE_UNAVAILABLE` naming both versions when the database's schema is newer than this library's, or when PostgreSQL cannot be reached.
+ * @throws {StoreUnavailableError} `STORE_UNAVAILABLE` naming both versions when the database's schema is newer than this library's, or when PostgreSQL cannot be reached (or refuses a statement: `driverCode` `42501` for a role that may not create the tables of a pending version).
+ * @throws {ConfigError} `INVALID_CONFIG` (`field` `tablePrefix`), with nothing written, when a table or index a pending version would create is there and is not keyward's.
  * @example
  * ```ts fragment
  * import pg from "pg";
@@ -160,23 +165,40 @@ async function transaction<T>(pool: PostgresPool, body: (c: PostgresClient) => P
 export async function migrate(pool: PostgresPool, options: Pick<PostgresStoreOptions, "tablePrefix"> = {}): Promise<number> {
   const t = tableNames(pgTablePrefix(options.tablePrefix));
   try {
-    let version = 0;
-    for (const m of MIGRATIONS) {
-      version = await transaction(pool, async (c) => {
-        await c.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [MIGRATION_LOCK]);
-        await c.query(migrationsTable(t, POSTGRES_DIALECT));
-        const found = await readVersion(c, t);
-        // Another process may have applied it meanwhile: read under the lock.
-        if (found >= m.version) return found;
+    if ((await schemaVersion(pool, t)) === SCHEMA_VERSION) return SCHEMA_VERSION;
+    return await transaction(pool, async (c) => {
+      await c.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [MIGRATION_LOCK]);
+      await c.query(migrationsTable(t, POSTGRES_DIALECT));
+      // Another process may have migrated meanwhile: read again under the lock.
+      const version = await schemaVersion(c, t);
+      for (const m of MIGRATIONS) {
+        if (m.version <= version) continue;
         for (const sql of m.up(t, POSTGRES_DIALECT)) await c.query(sql);
         await c.query(`INSERT INTO ${t.migrations} (version, name, applied_at) VALUES ($1, $2, $3)`, [m.version, m.name, Date.now()]);
-        return m.version;
-      });
-    }
-    return version;
+      }
+      return SCHEMA_VERSION;
+    });
   } catch (err) {
     throw startupError(err);
   }
+}
+
+/**
+ * The schema version in the database (0 without keyward's migrations
+ * table), read without writing anything.
+ *
+ * @throws {StoreUnavailableError} when it is newer than this library's.
+ * @throws {ConfigError} when a table or index that a pending version creates is there already.
+ */
+async function schemaVersion(c: Pick<PostgresPool, "query">, t: TableNames): Promise<number> {
+  const { rows } = await c.query("SELECT to_regclass($1) IS NOT NULL AS present", [t.migrations]);
+  const version = (rows[0] as { present: boolean }).present ? await readVersion(c, t) : 0;
+  const pending = createdAfter(version, t, POSTGRES_DIALECT);
+  if (pending.length > 0) {
+    const found = await c.query("SELECT n FROM unnest($1::text[]) WITH ORDINALITY AS p(n, i) WHERE to_regclass(n) IS NOT NULL ORDER BY i", [pending]);
+    refuseForeignTables(found.rows.map((r) => (r as { n: string }).n));
+  }
+  return version;
 }
 
 /**
@@ -870,12 +892,9 @@ export class PostgresStore implements TokenStore {
 export async function openSchema(pool: PostgresPool, prefix: string, runMigrations: boolean): Promise<void> {
   const version = runMigrations
     ? await migrate(pool, { tablePrefix: prefix })
-    : await pool
-        .query("SELECT to_regclass($1) IS NOT NULL AS present", [tableNames(prefix).migrations])
-        .then(async ({ rows }) => ((rows[0] as { present: boolean }).present ? readVersion(pool, tableNames(prefix)) : 0))
-        .catch((err: unknown) => {
-          throw startupError(err);
-        });
+    : await schemaVersion(pool, tableNames(prefix)).catch((err: unknown) => {
+        throw startupError(err);
+      });
   if (version !== SCHEMA_VERSION) {
     throw new StoreUnavailableError(`database schema version ${version}, expected ${SCHEMA_VERSION}: run migrate()`);
   }

@@ -23,15 +23,18 @@ export { migrate, SqliteStore, type SqliteStoreOptions } from "./store.js";
 
 /**
  * A {@link SqliteStore} over a connection, or over a file it opens with
- * `node:sqlite` (and closes on `store.close()`). Sets WAL mode, the busy
- * timeout and `synchronous`, and runs pending migrations (unless
- * `migrate: false`).
+ * `node:sqlite` (and closes on `store.close()`). Reads the schema version
+ * (a database refused is left as it was, not a byte written), then sets WAL
+ * mode, the busy timeout and `synchronous`, and runs pending migrations
+ * (unless `migrate: false`).
  *
  * @param db - a path (`":memory:"` for a private in-memory database), a
  *   `node:sqlite` `DatabaseSync`, or any better-sqlite3-shaped connection.
  * @param options - table prefix, `synchronous`, busy timeout, migrations.
  * @returns the store, to give to `new Keyward({ store })`.
- * @throws {ConfigError} `INVALID_CONFIG` on a bad option.
+ * @throws {ConfigError} `INVALID_CONFIG` on a bad option, or (`field`
+ *   `tablePrefix`) when a table or index a pending version would create is
+ *   there and is not keyward's (another application's).
  * @throws {StoreUnavailableError} `STORE_UNAVAILABLE` when the file cannot be
  *   opened or is not a database, or the schema is older (with `migrate: false`)
  *   or newer than this library's.

@@ -36,8 +36,10 @@ import { addUsage, rollUpUsage, type UsageCounts } from "../store/kit/usage-buck
 import {
   checkSchemaVersion,
   checkTablePrefix,
+  createdAfter,
   MIGRATIONS,
   migrationsTable,
+  refuseForeignTables,
   SCHEMA_VERSION,
   type SqlDialect,
   type TableNames,
@@ -118,14 +120,16 @@ interface TokenRow {
 }
 
 /**
- * Applies every pending migration of keyward's schema, each in its own
- * BEGIN IMMEDIATE transaction with the row that records it: idempotent, and
- * safe when several processes run it at once.
+ * Applies every pending migration of keyward's schema, all in one BEGIN
+ * IMMEDIATE transaction with the rows that record them: idempotent, safe when
+ * several processes run it at once, and a failure (or a crash) leaves the
+ * schema as it was. Writes nothing when the schema is up to date.
  *
  * @param db - a SQLite connection.
  * @param options - `tablePrefix` (default `"keyward_"`).
  * @returns the schema version now in the database.
  * @throws {StoreUnavailableError} `STORE_UNAVAILABLE` naming both versions when the database's schema is newer than this library's.
+ * @throws {ConfigError} `INVALID_CONFIG` (`field` `tablePrefix`), with nothing written, when a table or index a pending version would create is there and is not keyward's.
  * @example
  * ```ts
  * import { DatabaseSync } from "node:sqlite";
@@ -136,24 +140,36 @@ interface TokenRow {
 export function migrate(db: SqliteDatabase, options: Pick<SqliteStoreOptions, "tablePrefix"> = {}): number {
   const t = tableNames(checkTablePrefix(options.tablePrefix));
   return withBusyRetry(() => {
-    db.exec(migrationsTable(t, SQLITE_DIALECT));
-    let version = currentVersion(db, t);
-    for (const m of MIGRATIONS) {
-      if (m.version <= version) continue;
-      transaction(execControl(db), () => {
-        // Another process may have applied it meanwhile: re-read under the write lock.
-        if (currentVersion(db, t) >= m.version) return;
+    if (schemaVersion(db, t) === SCHEMA_VERSION) return SCHEMA_VERSION;
+    return transaction(execControl(db), () => {
+      db.exec(migrationsTable(t, SQLITE_DIALECT));
+      // Another process may have migrated meanwhile: read again under the write lock.
+      const version = schemaVersion(db, t);
+      for (const m of MIGRATIONS) {
+        if (m.version <= version) continue;
         for (const sql of m.up(t, SQLITE_DIALECT)) db.exec(sql);
-        db.prepare(`INSERT INTO ${t.migrations} (version, name, applied_at) VALUES (?, ?, ?)`).run(
-          m.version,
-          m.name,
-          Date.now(),
-        );
-      });
-      version = m.version;
-    }
-    return currentVersion(db, t);
+        db.prepare(`INSERT INTO ${t.migrations} (version, name, applied_at) VALUES (?, ?, ?)`).run(m.version, m.name, Date.now());
+      }
+      return SCHEMA_VERSION;
+    });
   });
+}
+
+/**
+ * The schema version in the database (0 without keyward's migrations
+ * table), read without writing anything.
+ *
+ * @throws {StoreUnavailableError} when it is newer than this library's.
+ * @throws {ConfigError} when a table or index that a pending version creates is there already.
+ */
+function schemaVersion(db: SqliteDatabase, t: TableNames): number {
+  // SQLite's names are case-insensitive (ASCII): "App_tokens" is "app_tokens".
+  const names = new Set(
+    (db.prepare("SELECT lower(name) AS name FROM sqlite_master").all() as { name: string }[]).map((r) => r.name),
+  );
+  const version = names.has(t.migrations.toLowerCase()) ? currentVersion(db, t) : 0;
+  refuseForeignTables(createdAfter(version, t, SQLITE_DIALECT).filter((name) => names.has(name.toLowerCase())));
+  return version;
 }
 
 function currentVersion(db: SqliteDatabase, t: TableNames): number {
@@ -251,12 +267,14 @@ export class SqliteStore implements TokenStore {
     this.#t = tableNames(prefix);
     try {
       db.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
-      withBusyRetry(() => db.exec("PRAGMA journal_mode = WAL"));
-      db.exec(`PRAGMA synchronous = ${synchronous}`);
-      const version = runMigrations ? migrate(db, { tablePrefix: prefix }) : this.#version();
-      if (version !== SCHEMA_VERSION) {
+      // Read before anything is written: a database refused is left as it was (WAL mode is a lasting change).
+      const version = withBusyRetry(() => schemaVersion(db, this.#t));
+      if (version !== SCHEMA_VERSION && !runMigrations) {
         throw new StoreUnavailableError(`database schema version ${version}, expected ${SCHEMA_VERSION}: run migrate()`);
       }
+      withBusyRetry(() => db.exec("PRAGMA journal_mode = WAL"));
+      db.exec(`PRAGMA synchronous = ${synchronous}`);
+      if (version !== SCHEMA_VERSION) migrate(db, { tablePrefix: prefix });
       this.#s = prepareStatements(db, this.#t);
       this.#adminWait = db.prepare(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
       this.#requestWait = db.prepare(`PRAGMA busy_timeout = ${requestBusyTimeoutMs}`);
@@ -269,13 +287,6 @@ export class SqliteStore implements TokenStore {
         ...(driverCode === undefined ? {} : { driverCode }),
       });
     }
-  }
-
-  #version(): number {
-    const exists = this.#db
-      .prepare("SELECT 1 AS x FROM sqlite_master WHERE type = 'table' AND name = ?")
-      .get(this.#t.migrations);
-    return exists ? currentVersion(this.#db, this.#t) : 0;
   }
 
   /** An admin write: a transaction that waits up to `busyTimeoutMs` for the write lock, retried. */

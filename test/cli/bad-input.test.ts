@@ -86,6 +86,22 @@ describe("keyward CLI: bad input", () => {
     expect(cli("list", "--owner", "a", "--database", "empty.db")).toMatchObject({ code: 0, stderr: "no tokens\n" });
   });
 
+  it("init on another application's database with a table of keyward's name: INVALID_CONFIG (exit 2), not a byte written; still not a keyward database", () => {
+    const path = join(cli.dir, "clash.db");
+    const other = new DatabaseSync(path);
+    other.exec("CREATE TABLE notes (body TEXT); CREATE TABLE keyward_anomaly_seen (x INTEGER)");
+    other.close();
+    const before = readFileSync(path);
+    expect(cli("init", "--database", "clash.db")).toMatchObject({
+      code: 2,
+      stdout: "",
+      stderr: "keyward init: INVALID_CONFIG: tablePrefix: table or index keyward_anomaly_seen exists and is not keyward's: use another tablePrefix\n",
+    });
+    expect(readFileSync(path).equals(before)).toBe(true);
+    expect(readdirSync(cli.dir).filter((f) => f.startsWith("clash.db-"))).toEqual([]);
+    expect(cli("list", "--owner", "a", "--database", "clash.db")).toMatchObject({ code: 5, stderr: expect.stringContaining("clash.db is not a keyward database") });
+  });
+
   it("missing or wrong arguments: exit 2 with the reason, nothing written", () => {
     cli("init");
     const cases: [string[], RegExp][] = [

@@ -1,6 +1,6 @@
 // postgresStore beyond the conformance suite: startup errors, migrations,
 // hostile input, decisions equal to MemoryStore's, locks and outages.
-import { guardStore, Keyward, MemoryStore, StoreUnavailableError, tokenPool } from "keyward";
+import { ConfigError, guardStore, Keyward, MemoryStore, StoreUnavailableError, tokenPool } from "keyward";
 import { migrate, postgresStore, SCHEMA_VERSION } from "keyward/postgres";
 import { makeAuditEntry, makeStoredToken } from "keyward/testing";
 import pg from "pg";
@@ -104,6 +104,99 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     expect(err!.message).toContain(`version ${SCHEMA_VERSION + 1}`);
     await expect(migrate(pool, { tablePrefix: prefix })).rejects.toBeInstanceOf(StoreUnavailableError);
     await expect(postgresStore(pool, { tablePrefix: freshPrefix(), migrate: false })).rejects.toThrow(/schema version 0, expected/);
+  });
+
+  it("a role with DML rights only opens an up-to-date schema, with migrate: true or false; an outdated one it refuses, changing nothing", async () => {
+    const tag = freshPrefix().slice(0, -1);
+    const [schema, role] = [`${tag}_s`, `${tag}_app`];
+    const prefix = freshPrefix();
+    const t = tableNames(prefix);
+    // The tables in a schema of their own, on which the role may not CREATE (as on `public` since PostgreSQL 15).
+    await pool.query(`CREATE SCHEMA ${schema}`);
+    await pool.query(`CREATE ROLE ${role} LOGIN PASSWORD 'app' NOSUPERUSER NOCREATEDB NOCREATEROLE`);
+    const url = Object.assign(new URL(PG_URL!), { username: role, password: "app" }).toString();
+    const owner = openPool({ options: `-c search_path=${schema}` });
+    const app = openPool({ connectionString: url, options: `-c search_path=${schema}` });
+    try {
+      await pool.query(`GRANT USAGE ON SCHEMA ${schema} TO ${role}`);
+      expect((await pool.query("SELECT has_schema_privilege($1, $2, 'CREATE') AS c", [role, schema])).rows).toEqual([{ c: false }]);
+      const grant = () => pool.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${schema} TO ${role}`);
+      // At version 6 (as an older keyward left it): the role cannot migrate, and nothing changes.
+      for (const sql of schemaAt(6, t, POSTGRES_DIALECT)) await owner.query(sql);
+      await grant();
+      for (const migrate of [true, false]) {
+        const err = await rejection(postgresStore(app, { tablePrefix: prefix, migrate, changeFeed: false }));
+        expect(err).toMatchObject(migrate ? { code: "STORE_UNAVAILABLE", driverCode: "42501" } : { code: "STORE_UNAVAILABLE" });
+        expect(err!.message).toMatch(migrate ? /permission denied/ : /schema version 6, expected/);
+      }
+      expect((await owner.query(`SELECT MAX(version) AS v FROM ${t.migrations}`)).rows).toEqual([{ v: 6 }]);
+      // Migrated by the owner: the role opens it either way, and writes and meters.
+      expect(await migrate(owner, { tablePrefix: prefix })).toBe(SCHEMA_VERSION);
+      await grant();
+      for (const migrate of [true, false]) {
+        const store = await postgresStore(app, { tablePrefix: prefix, migrate, changeFeed: false });
+        const token = makeStoredToken();
+        await store.insert(token);
+        expect((await store.meter({ tokenId: token.id, cost: 1, rateLimit: null, credits: { limit: 5, refill: null } }, 1)).granted).toBe(true);
+      }
+    } finally {
+      await app.end();
+      await owner.end();
+      await pool.query(`DROP SCHEMA ${schema} CASCADE`);
+      await pool.query(`DROP OWNED BY ${role}`);
+      await pool.query(`DROP ROLE ${role}`);
+    }
+  });
+
+  it("refuses another application's table of keyward's name before writing anything (INVALID_CONFIG naming it)", async () => {
+    // What the database holds under a prefix: every relation with its columns, and the foreign table's rows.
+    const catalog = async (prefix: string) =>
+      (
+        await pool.query(
+          `SELECT c.relname, c.relkind, string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum) AS columns
+           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema()
+           LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+           WHERE c.relname LIKE $1 GROUP BY c.relname, c.relkind ORDER BY c.relname`,
+          [`${prefix}%`],
+        )
+      ).rows;
+    // A table named as version 1's; as version 5's in a schema at 4 (versions 1-4 are keyward's); an index named as version 1's.
+    const cases: [string, (p: string) => string[]][] = [
+      ["tokens", (p) => [`CREATE TABLE ${p}tokens (x INTEGER)`, `INSERT INTO ${p}tokens VALUES (1)`]],
+      ["billing_runs", (p) => [...schemaAt(4, tableNames(p), POSTGRES_DIALECT), `CREATE TABLE ${p}billing_runs (x INTEGER)`]],
+      ["tokens_owner", (p) => [`CREATE TABLE ${p}app (x INTEGER)`, `CREATE INDEX ${p}tokens_owner ON ${p}app (x)`]],
+    ];
+    for (const [name, statements] of cases) {
+      const prefix = freshPrefix();
+      for (const sql of statements(prefix)) await pool.query(sql);
+      const before = await catalog(prefix);
+      const attempts = [
+        () => postgresStore(pool, { tablePrefix: prefix, changeFeed: false }),
+        () => postgresStore(pool, { tablePrefix: prefix, migrate: false, changeFeed: false }),
+        () => migrate(pool, { tablePrefix: prefix }),
+      ];
+      for (const attempt of attempts) {
+        const err = await rejection(attempt());
+        expect(err, name).toBeInstanceOf(ConfigError);
+        expect(err, name).toMatchObject({
+          code: "INVALID_CONFIG",
+          field: "tablePrefix",
+          message: `tablePrefix: table or index ${prefix}${name} exists and is not keyward's: use another tablePrefix`,
+        });
+      }
+      expect(await catalog(prefix), name).toEqual(before);
+    }
+  });
+
+  it("a migration that fails leaves the schema at its version: every pending version commits together, or none", async () => {
+    const prefix = freshPrefix();
+    const t = tableNames(prefix);
+    for (const sql of schemaAt(3, t, POSTGRES_DIALECT)) await pool.query(sql);
+    // Version 7 adds this column: it fails there, after 4, 5 and 6 ran in the same transaction.
+    await pool.query(`ALTER TABLE ${t.credits} ADD COLUMN bought DOUBLE PRECISION`);
+    expect(await rejection(migrate(pool, { tablePrefix: prefix }))).toMatchObject({ code: "STORE_UNAVAILABLE", driverCode: "42701" });
+    expect((await pool.query(`SELECT MAX(version) AS v FROM ${t.migrations}`)).rows).toEqual([{ v: 3 }]);
+    expect((await pool.query("SELECT to_regclass($1) AS a, to_regclass($2) AS b", [t.anomalySeen, t.billingRuns])).rows).toEqual([{ a: null, b: null }]);
   });
 
   it("rejects bad arguments: TypeError for the pool, INVALID_CONFIG for options", async () => {

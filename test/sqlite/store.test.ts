@@ -1,9 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { Worker } from "node:worker_threads";
-import { guardStore, hashToken, Keyward, StoreUnavailableError, tokenPool } from "keyward";
+import { ConfigError, guardStore, hashToken, Keyward, StoreUnavailableError, tokenPool } from "keyward";
 import { migrate, SCHEMA_VERSION, type SqliteStore, sqliteStore } from "keyward/sqlite";
 import { describeTokenStore, makeAuditEntry, makeStoredToken } from "keyward/testing";
 import { afterAll, describe, expect, it } from "vitest";
@@ -108,6 +108,46 @@ describe("sqliteStore", () => {
 
   it("with migrate: false, a database without the schema is refused", () => {
     expect(() => sqliteStore(new DatabaseSync(file()), { migrate: false })).toThrow(/schema version 0, expected/);
+  });
+
+  it("refuses another application's table of keyward's name before writing anything: the file is byte for byte as it was, journal mode included", () => {
+    // An application's database (rollback journal) with a table named as version 1's, or as version 4's (a
+    // schema at 3: versions 1-3 are keyward's), or as version 1's in other case (SQLite's names ignore case).
+    const cases: [string, string[], string][] = [
+      ["keyward_tokens", ["CREATE TABLE app_users (id INTEGER)", "CREATE TABLE keyward_tokens (x INTEGER)", "INSERT INTO keyward_tokens VALUES (1)"], "keyward_tokens"],
+      ["keyward_anomaly_seen", [...schemaAt(3, tableNames("keyward_"), SQLITE_DIALECT), "CREATE TABLE keyward_anomaly_seen (x INTEGER)"], "keyward_anomaly_seen"],
+      ["Keyward_Hashes", ["CREATE TABLE Keyward_Hashes (x INTEGER)"], "keyward_hashes"],
+    ];
+    for (const [table, statements, named] of cases) {
+      const path = file();
+      const app = new DatabaseSync(path);
+      for (const sql of statements) app.exec(sql);
+      app.close();
+      const before = readFileSync(path);
+      const open = [() => sqliteStore(path), () => sqliteStore(path, { migrate: false }), () => migrate(new DatabaseSync(path))];
+      for (const attempt of open) {
+        expect(attempt, table).toThrow(ConfigError);
+        expect(attempt, table).toThrow(`tablePrefix: table or index ${named} exists and is not keyward's: use another tablePrefix`);
+      }
+      expect(readFileSync(path).equals(before), table).toBe(true);
+      expect(existsSync(`${path}-wal`), table).toBe(false);
+      const check = new DatabaseSync(path, { readOnly: true });
+      expect(check.prepare("PRAGMA journal_mode").get(), table).toEqual({ journal_mode: "delete" });
+      check.close();
+    }
+  });
+
+  it("a migration that fails leaves the schema at its version: every pending version commits together, or none", () => {
+    const path = file();
+    const app = new DatabaseSync(path);
+    const t = tableNames("keyward_");
+    for (const sql of schemaAt(3, t, SQLITE_DIALECT)) app.exec(sql);
+    // Version 7 adds this column: it fails there, after 4, 5 and 6 ran in the same transaction.
+    app.exec(`ALTER TABLE ${t.credits} ADD COLUMN bought INTEGER`);
+    expect(() => migrate(app)).toThrow(/duplicate column name: bought/);
+    expect(app.isTransaction).toBe(false);
+    expect(app.prepare(`SELECT MAX(version) AS v FROM ${t.migrations}`).get()).toEqual({ v: 3 });
+    expect(app.prepare("SELECT name FROM sqlite_master WHERE name IN (?, ?)").all(t.anomalySeen, t.billingRuns)).toEqual([]);
   });
 
   it("a corrupt file is STORE_UNAVAILABLE at open", () => {

@@ -1,7 +1,8 @@
-// The SQL schema of keyward, written once for every SQL dialect (SQLite now,
-// PostgreSQL next). Migrations are versioned and forward-only; each runs in
-// one transaction with the row that records it, so running them twice, or
-// from two processes at once, applies each exactly once.
+// The SQL schema of keyward, written once for every SQL dialect (SQLite and
+// PostgreSQL). Migrations are versioned and forward-only; the pending ones run
+// in one transaction with the rows that record them, so running them twice,
+// or from two processes at once, applies each exactly once, and a failure
+// leaves the schema as it was.
 import { ConfigError, StoreUnavailableError } from "../../errors.js";
 
 /** What differs between SQL dialects in the schema. */
@@ -274,7 +275,31 @@ export function checkSchemaVersion(found: number): number {
   return found;
 }
 
-/** The table that records applied versions (created before any migration). */
+/**
+ * The tables and indexes that the migrations after `version` create, in
+ * order: none of them may be in the database before those migrations run.
+ */
+export function createdAfter(version: number, t: TableNames, d: SqlDialect): string[] {
+  return MIGRATIONS.filter((m) => m.version > version).flatMap((m) =>
+    m.up(t, d).flatMap((sql) => /^CREATE (?:TABLE|INDEX) (\w+)/.exec(sql)?.[1] ?? []),
+  );
+}
+
+/**
+ * Refuses a database that holds tables or indexes of keyward's names that
+ * no applied migration created: another application's, which a pending
+ * migration would fail on (after changing the database, were it not checked first).
+ *
+ * @param found - the names of {@link createdAfter} that the database has.
+ * @throws {ConfigError} `INVALID_CONFIG` (`field` `tablePrefix`) naming the first of them.
+ */
+export function refuseForeignTables(found: readonly string[]): void {
+  if (found.length > 0) {
+    throw new ConfigError("tablePrefix", `table or index ${found[0]} exists and is not keyward's: use another tablePrefix`);
+  }
+}
+
+/** The table that records applied versions (created in the transaction of the first migration). */
 export function migrationsTable(t: TableNames, d: SqlDialect): string {
   return `CREATE TABLE IF NOT EXISTS ${t.migrations} (version ${d.int} PRIMARY KEY, name TEXT NOT NULL, applied_at ${d.int} NOT NULL)`;
 }
