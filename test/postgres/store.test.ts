@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { POSTGRES_DIALECT } from "../../src/postgres/store.js";
 import { tableNames } from "../../src/store/sql/schema.js";
 import { meterOps, poolOps, poolRequest, topUpRequest } from "../support/meter-ops.js";
-import { schemaAt } from "../support/schema-at.js";
+import { expectCreditsMigratedFrom6, schemaAt } from "../support/schema-at.js";
 import { startProxy, viaProxy } from "./proxy.js";
 import { freshPrefix, hasPostgres, openPool, PG_URL, testPool } from "./server.js";
 
@@ -51,28 +51,8 @@ describe.runIf(hasPostgres)("postgresStore", () => {
 
   it("migrates a schema 6 database without losing a balance: a top-up beyond the plan (a negative used) becomes bought credits", async () => {
     const prefix = freshPrefix();
-    const t = tableNames(prefix);
-    for (const sql of schemaAt(6, t, POSTGRES_DIALECT)) await pool.query(sql);
-    const nov20 = Date.UTC(2026, 10, 20, 12);
-    // As keyward wrote them before: 5 topped up on a full pool of 10, 7 of 10 spent, and an account's pool topped up by 300.
-    await pool.query(`INSERT INTO ${t.credits} (token_id, used, period_start) VALUES ('tok_a', -5, NULL), ('tok_b', 7, $1)`, [nov20]);
-    await pool.query(`INSERT INTO ${t.accountCredits} (owner, used, period_start) VALUES ('acct_1', -300, $1)`, [nov20]);
-    const store = await postgresStore(pool, { tablePrefix: prefix, changeFeed: false });
-    expect((await pool.query(`SELECT MAX(version) AS v FROM ${t.migrations}`)).rows).toEqual([{ v: SCHEMA_VERSION }]);
-    expect((await pool.query(`SELECT token_id, used, bought FROM ${t.credits} ORDER BY token_id`)).rows).toEqual([
-      { token_id: "tok_a", used: 0, bought: 5 },
-      { token_id: "tok_b", used: 7, bought: 0 },
-    ]);
-    const monthly = { limit: 10, refill: null, reset: "month" as const };
-    const read = (key: { tokenId: string } | { owner: string }, limit: number) =>
-      store.adjustCredits({ key, policy: tokenPool({ ...monthly, limit }), change: { op: "read" } }, nov20).then((r) => r.remaining);
-    expect(await read({ tokenId: "tok_a" }, 10)).toBe(15);
-    expect(await read({ tokenId: "tok_b" }, 10)).toBe(3);
-    expect(await read({ owner: "acct_1" }, 1000)).toBe(1300);
-    // The plan's credits are spent first; the bought ones left are kept across the reset.
-    expect((await store.meter({ tokenId: "tok_a", cost: 12, rateLimit: null, credits: monthly }, nov20)).credits?.remaining).toBe(3);
-    expect((await store.meter({ tokenId: "tok_a", cost: 0, rateLimit: null, credits: monthly }, Date.UTC(2026, 11, 1))).credits?.remaining).toBe(13);
-    await store.close();
+    const db = { exec: (sql: string) => pool.query(sql), rows: async (sql: string) => (await pool.query(sql)).rows };
+    await expectCreditsMigratedFrom6(db, tableNames(prefix), POSTGRES_DIALECT, () => postgresStore(pool, { tablePrefix: prefix, changeFeed: false }));
   });
 
   it("a prefix with capitals is the same tables and change feed as in lower case (PostgreSQL folds unquoted names); errors keep their codes", async () => {

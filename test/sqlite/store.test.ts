@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { SQLITE_DIALECT } from "../../src/sqlite/store.js";
 import { tableNames } from "../../src/store/sql/schema.js";
 import { meterOps, poolOps, poolRequest, topUpRequest } from "../support/meter-ops.js";
-import { schemaAt } from "../support/schema-at.js";
+import { expectCreditsMigratedFrom6, schemaAt } from "../support/schema-at.js";
 
 const dir = mkdtempSync(join(tmpdir(), "keyward-sqlite-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -50,30 +50,8 @@ describe("sqliteStore", () => {
   });
 
   it("migrates a schema 6 database without losing a balance: a top-up beyond the plan (a negative used) becomes bought credits", async () => {
-    const path = file();
-    const db = new DatabaseSync(path);
-    const t = tableNames("keyward_");
-    for (const sql of schemaAt(6, t, SQLITE_DIALECT)) db.exec(sql);
-    const nov20 = Date.UTC(2026, 10, 20, 12);
-    // As keyward wrote them before: 5 topped up on a full pool of 10, 7 of 10 spent, and an account's pool topped up by 300.
-    db.prepare(`INSERT INTO ${t.credits} (token_id, used, period_start) VALUES ('tok_a', -5, NULL), ('tok_b', 7, ?)`).run(nov20);
-    db.prepare(`INSERT INTO ${t.accountCredits} (owner, used, period_start) VALUES ('acct_1', -300, ?)`).run(nov20);
-    const store = sqliteStore(db);
-    expect(db.prepare("SELECT MAX(version) AS v FROM keyward_migrations").get()).toEqual({ v: SCHEMA_VERSION });
-    expect(db.prepare(`SELECT token_id, used, bought FROM ${t.credits} ORDER BY token_id`).all()).toEqual([
-      { token_id: "tok_a", used: 0, bought: 5 },
-      { token_id: "tok_b", used: 7, bought: 0 },
-    ]);
-    const monthly = { limit: 10, refill: null, reset: "month" as const };
-    const read = (key: { tokenId: string } | { owner: string }, limit: number) =>
-      store.adjustCredits({ key, policy: tokenPool({ ...monthly, limit }), change: { op: "read" } }, nov20).then((r) => r.remaining);
-    expect(await read({ tokenId: "tok_a" }, 10)).toBe(15);
-    expect(await read({ tokenId: "tok_b" }, 10)).toBe(3);
-    expect(await read({ owner: "acct_1" }, 1000)).toBe(1300);
-    // The plan's credits are spent first; the bought ones left are kept across the reset.
-    expect((await store.meter({ tokenId: "tok_a", cost: 12, rateLimit: null, credits: monthly }, nov20)).credits?.remaining).toBe(3);
-    expect((await store.meter({ tokenId: "tok_a", cost: 0, rateLimit: null, credits: monthly }, Date.UTC(2026, 11, 1))).credits?.remaining).toBe(13);
-    await store.close();
+    const db = new DatabaseSync(file());
+    await expectCreditsMigratedFrom6({ exec: (sql) => db.exec(sql), rows: (sql) => db.prepare(sql).all() }, tableNames("keyward_"), SQLITE_DIALECT, () => sqliteStore(db));
   });
 
   it("looks tokens up by hash through the primary-key index", () => {

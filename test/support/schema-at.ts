@@ -1,5 +1,7 @@
 // A database as an older keyward left it: the schema's migrations up to a version, recorded as applied.
-import { MIGRATIONS, migrationsTable, type SqlDialect, type TableNames } from "../../src/store/sql/schema.js";
+import { type AccountStore, type TokenStore, tokenPool } from "keyward";
+import { expect } from "vitest";
+import { MIGRATIONS, migrationsTable, SCHEMA_VERSION, type SqlDialect, type TableNames } from "../../src/store/sql/schema.js";
 
 /** The statements that build the schema at `version` (and record its migrations), for a test to run in order. */
 export function schemaAt(version: number, t: TableNames, d: SqlDialect): string[] {
@@ -10,4 +12,47 @@ export function schemaAt(version: number, t: TableNames, d: SqlDialect): string[
       `INSERT INTO ${t.migrations} (version, name, applied_at) VALUES (${m.version}, '${m.name}', 0)`,
     ]),
   ];
+}
+
+/** A database a test writes to and reads from directly: SQLite's or PostgreSQL's. */
+export interface SqlAccess {
+  exec(sql: string): unknown;
+  rows(sql: string): unknown[] | Promise<unknown[]>;
+}
+
+/** The part of a SQL store the migration check drives. */
+interface CreditStore {
+  adjustCredits: AccountStore["adjustCredits"];
+  meter: TokenStore["meter"];
+  close(): Promise<void> | void;
+}
+
+/**
+ * Builds schema 6 with credit rows as keyward wrote them then (a top-up beyond
+ * the plan was a negative `used`), opens the store (which migrates), and checks
+ * that no balance is lost: the top-ups become bought credits, spent after the
+ * plan's and kept across a monthly reset.
+ */
+export async function expectCreditsMigratedFrom6(db: SqlAccess, t: TableNames, d: SqlDialect, open: () => Promise<CreditStore> | CreditStore): Promise<void> {
+  for (const sql of schemaAt(6, t, d)) await db.exec(sql);
+  const nov20 = Date.UTC(2026, 10, 20, 12);
+  // 5 topped up on a full pool of 10, 7 of 10 spent, and an account's pool topped up by 300.
+  await db.exec(`INSERT INTO ${t.credits} (token_id, used, period_start) VALUES ('tok_a', -5, NULL), ('tok_b', 7, ${nov20})`);
+  await db.exec(`INSERT INTO ${t.accountCredits} (owner, used, period_start) VALUES ('acct_1', -300, ${nov20})`);
+  const store = await open();
+  expect(await db.rows(`SELECT MAX(version) AS v FROM ${t.migrations}`)).toEqual([{ v: SCHEMA_VERSION }]);
+  expect(await db.rows(`SELECT token_id, used, bought FROM ${t.credits} ORDER BY token_id`)).toEqual([
+    { token_id: "tok_a", used: 0, bought: 5 },
+    { token_id: "tok_b", used: 7, bought: 0 },
+  ]);
+  const monthly = { limit: 10, refill: null, reset: "month" as const };
+  const read = (key: { tokenId: string } | { owner: string }, limit: number) =>
+    store.adjustCredits({ key, policy: tokenPool({ ...monthly, limit }), change: { op: "read" } }, nov20).then((r) => r.remaining);
+  expect(await read({ tokenId: "tok_a" }, 10)).toBe(15);
+  expect(await read({ tokenId: "tok_b" }, 10)).toBe(3);
+  expect(await read({ owner: "acct_1" }, 1000)).toBe(1300);
+  // The plan's credits are spent first; the bought ones left are kept across the reset.
+  expect((await store.meter({ tokenId: "tok_a", cost: 12, rateLimit: null, credits: monthly }, nov20)).credits?.remaining).toBe(3);
+  expect((await store.meter({ tokenId: "tok_a", cost: 0, rateLimit: null, credits: monthly }, Date.UTC(2026, 11, 1))).credits?.remaining).toBe(13);
+  await store.close();
 }
