@@ -67,3 +67,30 @@ describe("kw.usage: bad input and stores without analytics", () => {
     await expect(kw.usage.lastUsed(record.id)).rejects.toMatchObject({ code: "STORE_UNSUPPORTED" });
   });
 });
+
+describe("kw.usage over a large volume of rows", () => {
+  const MIN = 60_000;
+  const DAY = 86_400_000;
+  const D0 = Date.UTC(2026, 0, 1);
+
+  it("on MemoryStore, a day of an owner or a token reads the rows of that day, not every row of the owner or token", async () => {
+    const store = new MemoryStore();
+    // One token of one owner in 200 000 minutes (about 139 days), one row a minute.
+    const minutes = 200_000;
+    for (let m = 0; m < minutes; m += 10_000) {
+      await store.recordUsage(
+        Array.from({ length: 10_000 }, (_, i) => ({ tokenId: "tok_a", owner: "acct_1", at: D0 + (m + i) * MIN, ok: true, cost: 1, code: "OK", scope: null })),
+      );
+    }
+    const kw = new Keyward({ store, prefix: "acme", now: () => D0 + minutes * MIN });
+    const started = performance.now();
+    for (let d = 0; d < 50; d++) {
+      const day = { from: D0 + d * DAY, to: D0 + (d + 1) * DAY, granularity: "day" as const };
+      const bucket = { start: day.from, allowed: 1440, denied: 0, credits: 1440 };
+      expect(await kw.usage.get({ owner: "acct_1" }, day)).toEqual([bucket]);
+      expect(await kw.usage.get("tok_a", { ...day, granularity: "hour", groupBy: "code" })).toHaveLength(24);
+    }
+    // Before, each query read all 200 000 rows of the owner (several ms each); now a day's 1 440.
+    expect(performance.now() - started).toBeLessThan(100);
+  });
+});
