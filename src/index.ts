@@ -99,6 +99,7 @@ export {
   rowKey,
   type UsageAnalyticsQuery,
   type UsageDetailRow,
+  UsageRollUp,
   type UsageSeriesBucket,
 } from "./store/kit/usage-analytics.js";
 export { type CreditState, type CreditStep, creditState, creditsLeft, spendCredits } from "./store/kit/credits.js";

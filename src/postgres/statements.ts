@@ -24,6 +24,15 @@ const page = (key: string, time: string, filter: string) => ({
 const leased = (t: TableNames, key: string) =>
   `(SELECT COALESCE(SUM(GREATEST(0, granted - bought - reported)), 0) FROM ${t.leases} WHERE token_id = ${key}) AS leased`;
 
+// The usage rows of a token or an owner (`column`), summed per bucket and group on the server.
+const usageOf = (t: TableNames, column: "token_id" | "owner") =>
+  `SELECT MAX(minute) AS minute, CASE WHEN $5::boolean THEN token_id ELSE '' END AS token_id,
+      CASE WHEN $6::boolean THEN scope ELSE '' END AS scope, CASE WHEN $7::boolean OR code = 'OK' THEN code ELSE '' END AS code,
+      SUM(requests) AS requests, SUM(credits) AS credits
+    FROM ${t.usageDetail} WHERE ${column} = $1 AND minute >= $2 AND minute < $3
+      AND ($8::text IS NULL OR scope = $8::text) AND ($9::text IS NULL OR code = $9::text)
+    GROUP BY floor(minute / $4::float8), 2, 3, 4`;
+
 export const statements = (t: TableNames) => ({
   tokenById: `SELECT record FROM ${t.tokens} WHERE id = $1`,
   tokenForUpdate: `SELECT record FROM ${t.tokens} WHERE id = $1 FOR UPDATE`,
@@ -121,14 +130,12 @@ export const statements = (t: TableNames) => ({
       ON CONFLICT (owner, pool, hour) DO UPDATE SET requests = ${t.billingUsage}.requests + excluded.requests,
         credits = ${t.billingUsage}.credits + excluded.credits)
     SELECT 1`,
-  // A query's rows summed per bucket ($4: its length, ms) in the database: one row per bucket,
-  // token, scope and code reaches JavaScript, not one per minute (rollUpRows).
-  rowsOfToken: `SELECT token_id, MAX(minute) AS minute, scope, code, SUM(requests) AS requests, SUM(credits) AS credits
-    FROM ${t.usageDetail} WHERE token_id = $1 AND minute >= $2 AND minute < $3
-    GROUP BY token_id, floor(minute / $4::float8), scope, code`,
-  rowsOfOwner: `SELECT token_id, MAX(minute) AS minute, scope, code, SUM(requests) AS requests, SUM(credits) AS credits
-    FROM ${t.usageDetail} WHERE owner = $1 AND minute >= $2 AND minute < $3
-    GROUP BY token_id, floor(minute / $4::float8), scope, code`,
+  // A query's rows summed per bucket ($4: its length, ms) in the database, filtered by scope ($8)
+  // and code ($9) when not null, and split by token ($5), scope ($6) and code ($7) only when the
+  // query groups or filters by them (else '': allowed and denied requests apart, code 'OK' or ''):
+  // at most twice as many rows as the answer's buckets reach JavaScript (rollUpRows).
+  rowsOfToken: usageOf(t, "token_id"),
+  rowsOfOwner: usageOf(t, "owner"),
   lastUsedOf: `SELECT token_id, at, ip FROM ${t.lastUsed} WHERE token_id = ANY($1::text[])`,
   // Anomaly state: distinct sightings in key order; each row answers the time it held before
   // (prev_at, set under the row lock), null when this statement inserted it.

@@ -793,17 +793,25 @@ export class PostgresStore implements TokenStore {
     });
   }
 
+  /**
+   * Usage of a token or an owner (see {@link UsageAnalyticsStore}): the server sums the rows per
+   * bucket and per the query's group, filtered by its scope and code, and sends those sums only
+   * (at most twice as many rows as the answer has buckets: allowed and denied apart).
+   */
   async queryUsage(query: UsageAnalyticsQuery): Promise<UsageSeriesBucket[]> {
-    const f = query.filter;
+    const { filter: f, scope, code, groupBy } = query;
     const [statement, key, owner] = "tokenId" in f ? [this.#s.rowsOfToken, f.tokenId, ""] : [this.#s.rowsOfOwner, f.owner, f.owner];
-    const rows = (await this.#query(statement, [pgKey(key), query.from, query.to, bucketMsOf(query)])) as {
-      token_id: string;
-      minute: number;
-      scope: string;
-      code: string;
-      requests: number;
-      credits: number;
-    }[];
+    const rows = (await this.#query(statement, [
+      pgKey(key),
+      query.from,
+      query.to,
+      bucketMsOf(query),
+      groupBy === "token",
+      groupBy === "scope" || scope !== undefined,
+      groupBy === "code" || code !== undefined,
+      scope === undefined ? null : pgKey(scope),
+      code ?? null,
+    ])) as { token_id: string; minute: number; scope: string; code: string; requests: number; credits: number }[];
     return rollUpRows(
       rows.map((r) => ({ tokenId: fromPgKey(r.token_id), owner, minute: r.minute, scope: fromPgKey(r.scope), code: r.code, requests: r.requests, credits: r.credits })),
       query,

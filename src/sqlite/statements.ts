@@ -3,6 +3,22 @@
 import type { TableNames } from "../store/sql/schema.js";
 import type { SqliteDatabase, SqliteStatement } from "./driver.js";
 
+// The statements of a keyset walk of the usage rows of a token or an owner (`column`): the
+// rows strictly after a key (`?` for each of its columns), in key order.
+const usageWalk = (t: TableNames, column: "token_id" | "owner") => {
+  const key = column === "owner" ? "minute, token_id, scope, code" : "minute, scope, code";
+  const after = `${column} = ? AND (${key}) > (${key.replace(/\w+/g, "?")})`;
+  const sums = `SELECT token_id AS tokenId, MAX(minute) AS minute, scope, code, SUM(requests) AS requests, SUM(credits) AS credits
+    FROM ${t.usageDetail} WHERE ${after}`;
+  const group = "GROUP BY token_id, CAST(minute / ? AS INTEGER), scope, code";
+  return {
+    end: `SELECT minute, token_id AS tokenId, scope, code FROM ${t.usageDetail} WHERE ${after} AND minute < ?
+      ORDER BY ${key} LIMIT 1 OFFSET ?`,
+    step: `${sums} AND (${key}) <= (${key.replace(/\w+/g, "?")}) ${group}`,
+    rest: `${sums} AND minute < ? ${group}`,
+  };
+};
+
 const sql = (t: TableNames) => ({
   begin: "BEGIN IMMEDIATE",
   commit: "COMMIT",
@@ -67,14 +83,18 @@ const sql = (t: TableNames) => ({
   addUsageRow: `INSERT INTO ${t.usageDetail} (token_id, owner, minute, scope, code, requests, credits) VALUES (?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (token_id, minute, scope, code) DO UPDATE SET requests = requests + excluded.requests,
       credits = credits + excluded.credits`,
-  // A query's rows summed per bucket (the last parameter: its length, ms) in the database: one row
-  // per bucket, token, scope and code reaches JavaScript, not one per minute (rollUpRows).
-  rowsOfToken: `SELECT token_id AS tokenId, owner, MAX(minute) AS minute, scope, code, SUM(requests) AS requests,
-      SUM(credits) AS credits FROM ${t.usageDetail} WHERE token_id = ? AND minute >= ? AND minute < ?
-    GROUP BY token_id, owner, CAST(minute / ? AS INTEGER), scope, code`,
-  rowsOfOwner: `SELECT token_id AS tokenId, owner, MAX(minute) AS minute, scope, code, SUM(requests) AS requests,
-      SUM(credits) AS credits FROM ${t.usageDetail} WHERE owner = ? AND minute >= ? AND minute < ?
-    GROUP BY token_id, owner, CAST(minute / ? AS INTEGER), scope, code`,
+  // Usage analytics of a token or an owner, a step of rows at a time: a keyset walk of the primary
+  // key (token_id, minute, scope, code) or of the index (owner, minute), which holds the primary
+  // key too. A step: the key of the last of its rows, at most OFFSET + 1 past the last key read
+  // and before the end of the query (the index only), then the rows up to it summed per bucket
+  // (the last parameter: its length, ms), token, scope and code; the last step, the rows up to the
+  // end. No filter on scope or code here: a step reads its rows, not more.
+  usageEndOfToken: usageWalk(t, "token_id").end,
+  usageStepOfToken: usageWalk(t, "token_id").step,
+  usageRestOfToken: usageWalk(t, "token_id").rest,
+  usageEndOfOwner: usageWalk(t, "owner").end,
+  usageStepOfOwner: usageWalk(t, "owner").step,
+  usageRestOfOwner: usageWalk(t, "owner").rest,
   saveLastUsed: `INSERT INTO ${t.lastUsed} (token_id, at, ip) VALUES (?, ?, ?)
     ON CONFLICT (token_id) DO UPDATE SET at = excluded.at, ip = excluded.ip WHERE excluded.at >= ${t.lastUsed}.at`,
   lastUsedOf: `SELECT token_id AS tokenId, at, ip FROM ${t.lastUsed} WHERE token_id = ?`,

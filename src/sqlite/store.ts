@@ -27,9 +27,9 @@ import {
   analyticsOf,
   bucketMsOf,
   type LastUsed,
-  rollUpRows,
   type UsageAnalyticsQuery,
   type UsageDetailRow,
+  UsageRollUp,
   type UsageSeriesBucket,
 } from "../store/kit/usage-analytics.js";
 import { addUsage, rollUpUsage, type UsageCounts } from "../store/kit/usage-buckets.js";
@@ -109,9 +109,9 @@ const BUSY_RETRIES = 3;
 const PURGE_BATCH = 64;
 const PURGE_EVERY = 64;
 /**
- * Rows a long read (billing, usage analytics) reads per synchronous step,
- * about (a step ends after the first owner and pool past it), before the
- * event loop gets a turn: a step is about a millisecond.
+ * Rows a long read reads per synchronous step before the event loop gets a
+ * turn (a step is about a millisecond): usage analytics exactly that many at
+ * most, billing about as many (a step ends after the first owner and pool past it).
  */
 const READ_STEP_ROWS = 2000;
 
@@ -590,18 +590,41 @@ export class SqliteStore implements TokenStore {
     });
   }
 
-  queryUsage(query: UsageAnalyticsQuery): Promise<UsageSeriesBucket[]> {
-    const f = query.filter;
-    return this.#read(() => {
-      const rows =
-        "tokenId" in f
-          ? this.#s.rowsOfToken.all(f.tokenId, query.from, query.to, bucketMsOf(query))
-          : this.#s.rowsOfOwner.all(f.owner, query.from, query.to, bucketMsOf(query));
-      return rollUpRows(
-        (rows as UsageDetailRow[]).map((r) => ({ ...r, minute: Number(r.minute), requests: Number(r.requests), credits: Number(r.credits) })),
-        query,
+  /**
+   * Usage of a token or an owner (see {@link UsageAnalyticsStore}): a keyset walk of the
+   * primary key or the owner index over the query's minutes, {@link READ_STEP_ROWS} rows per
+   * synchronous step summed in the database and added up here (`UsageRollUp`), with a turn of
+   * the event loop between two steps: a long period of a busy owner never blocks the process
+   * for its whole read.
+   */
+  async queryUsage(query: UsageAnalyticsQuery): Promise<UsageSeriesBucket[]> {
+    const { filter, to } = query;
+    const s = this.#s;
+    const bucket = bucketMsOf(query);
+    const sums = new UsageRollUp(query);
+    const ofToken = "tokenId" in filter;
+    const [id, owner] = ofToken ? [filter.tokenId, ""] : [filter.owner, filter.owner];
+    const [end, step, rest] = ofToken
+      ? [s.usageEndOfToken, s.usageStepOfToken, s.usageRestOfToken]
+      : [s.usageEndOfOwner, s.usageStepOfOwner, s.usageRestOfOwner];
+    // The last key read (minute, the token of an owner's row, scope, code). Minutes are whole
+    // numbers: the first step starts after (ceil(from) - 0.5, …), before every row from `from` on.
+    let pos: SqliteValue[] = [Math.ceil(query.from) - 0.5, ...(ofToken ? ["", ""] : ["", "", ""])];
+    for (;;) {
+      // Nothing changes within a read retried (SQLITE_BUSY): `pos` moves once it is done.
+      const { rows, next } = await this.#read(() => {
+        const last = end.get(id, ...pos, to, READ_STEP_ROWS - 1) as { minute: number; tokenId: string; scope: string; code: string } | undefined;
+        if (last === undefined) return { rows: rest.all(id, ...pos, to, bucket), next: null };
+        const key = ofToken ? [last.minute, last.scope, last.code] : [last.minute, last.tokenId, last.scope, last.code];
+        return { rows: step.all(id, ...pos, ...key, bucket), next: key };
+      });
+      sums.add(
+        (rows as UsageDetailRow[]).map((r) => ({ ...r, owner, minute: Number(r.minute), requests: Number(r.requests), credits: Number(r.credits) })),
       );
-    });
+      if (next === null) return sums.buckets();
+      pos = next;
+      await nextTurn();
+    }
   }
 
   lastUsed(tokenIds: readonly string[]): Promise<LastUsed[]> {

@@ -99,7 +99,9 @@ export interface MemoryStoreStats {
 class TokenUsage {
   /** Every hour but `hour`. */
   readonly hours = new Map<number, UsageCounts>();
+  /** The analytics rows by `rowKey`, and the same rows by minute. */
   readonly rows = new Map<string, UsageDetailRow>();
+  readonly byMinute: UsageDetailRow[] = [];
   /** The hour counted in the fields below; NaN before the first event. */
   hour = Number.NaN;
   allowed = 0;
@@ -224,9 +226,10 @@ export class MemoryStore implements TokenStore {
   #nonceSweep: Iterator<[string, NonceGroup]> | null = null;
 
   // Usage of each token: hour buckets, analytics rows, last use. Rows are
-  // also indexed by owner (the same row objects).
+  // also indexed by owner (the same row objects); both lists by minute: a
+  // query reads the rows of its period only.
   readonly #usage = new Map<string, TokenUsage>();
-  readonly #rowsByOwner = new Map<string, Map<string, UsageDetailRow>>();
+  readonly #rowsByOwner = new Map<string, UsageDetailRow[]>();
 
   // Accounts, keyed by owner: one entry each at most, like the account records.
   readonly #accounts = new Map<string, StoredAccount>();
@@ -462,7 +465,13 @@ export class MemoryStore implements TokenStore {
     };
     this.#nonces.delete(id);
     // The analytics rows (indexed by token and by owner) and the last use go with the hour buckets.
-    for (const [k, r] of this.#usage.get(id)?.rows ?? []) this.#rowsByOwner.get(r.owner)?.delete(k);
+    const owners = new Set<string>();
+    for (const r of this.#usage.get(id)?.byMinute ?? []) owners.add(r.owner);
+    for (const owner of owners) {
+      const rows = this.#rowsByOwner.get(owner)!.filter((r) => r.tokenId !== id);
+      if (rows.length === 0) this.#rowsByOwner.delete(owner);
+      else this.#rowsByOwner.set(owner, rows);
+    }
     this.#usage.delete(id);
     this.#seen.delete(id);
     if (audit !== undefined) this.#writeAudit(audit);
@@ -711,9 +720,15 @@ export class MemoryStore implements TokenStore {
         r = u.rows.get(k) ?? null;
         if (r === null) {
           r = { tokenId: e.tokenId, owner: e.owner, minute, scope, code: e.code, requests: 0, credits: 0 };
-          // One row object, indexed twice: by its token and by its owner.
+          // One row object, indexed by its token and by minute of its token and of its owner.
           u.rows.set(k, r);
-          tableOf(this.#rowsByOwner, r.owner).set(k, r);
+          insertByMinute(u.byMinute, r);
+          let owned = this.#rowsByOwner.get(r.owner);
+          if (owned === undefined) {
+            owned = [];
+            this.#rowsByOwner.set(r.owner, owned);
+          }
+          insertByMinute(owned, r);
         }
         u.row = r;
       }
@@ -723,7 +738,8 @@ export class MemoryStore implements TokenStore {
   }
 
   /**
-   * Usage of a token or an owner per minute, hour or UTC day, filtered by scope or code, grouped or not.
+   * Usage of a token or an owner per minute, hour or UTC day, filtered by scope or code, grouped or not:
+   * reads the rows of the period only (binary searches of the token's or owner's rows by minute).
    *
    * @param query - see `UsageAnalyticsQuery`.
    * @returns buckets that have any usage, ascending.
@@ -734,8 +750,10 @@ export class MemoryStore implements TokenStore {
    */
   async queryUsage(query: UsageAnalyticsQuery): Promise<UsageSeriesBucket[]> {
     const f = query.filter;
-    const table = "tokenId" in f ? this.#usage.get(f.tokenId)?.rows : this.#rowsByOwner.get(f.owner);
-    return rollUpRows(table?.values() ?? [], query);
+    const rows = ("tokenId" in f ? this.#usage.get(f.tokenId)?.byMinute : this.#rowsByOwner.get(f.owner)) ?? [];
+    const start = partitionPoint(rows, (r) => r.minute < query.from);
+    const end = partitionPoint(rows, (r) => r.minute < query.to);
+    return rollUpRows(rows.slice(start, end), query);
   }
 
   /**
@@ -1031,13 +1049,10 @@ function namedPool(pool: string | undefined): string | undefined {
   return pool === DEFAULT_POOL ? undefined : pool;
 }
 
-function tableOf(map: Map<string, Map<string, UsageDetailRow>>, key: string): Map<string, UsageDetailRow> {
-  let t = map.get(key);
-  if (!t) {
-    t = new Map();
-    map.set(key, t);
-  }
-  return t;
+/** Adds a new analytics row to a list by minute (usually last: usage comes in time order). */
+function insertByMinute(rows: UsageDetailRow[], row: UsageDetailRow): void {
+  if (rows.length === 0 || rows[rows.length - 1]!.minute <= row.minute) rows.push(row);
+  else rows.splice(partitionPoint(rows, (r) => r.minute <= row.minute), 0, row);
 }
 
 /** Keeps the `max` most recently seen entries whose key starts with `prefix` (one kind of one token). */

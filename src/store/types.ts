@@ -305,7 +305,12 @@ export interface UsageStore {
  * transaction as the hour counters.
  */
 export interface UsageAnalyticsStore {
-  /** The rows of the query's token or owner in `[from, to)` rolled up with `rollUpRows` of the store kit. */
+  /**
+   * The rows of the query's token or owner in `[from, to)` rolled up with `rollUpRows` (or,
+   * a batch at a time, `UsageRollUp`) of the store kit. Its cost is the period's rows of that
+   * token or owner, not all of theirs; a synchronous store yields to the event loop between
+   * steps of a long read (`sqliteStore` every 2 000 rows).
+   */
   queryUsage(query: UsageAnalyticsQuery): Promise<UsageSeriesBucket[]>;
   /** The last use of each of these tokens that has one (the latest `at` ever recorded). */
   lastUsed(tokenIds: readonly string[]): Promise<LastUsed[]>;

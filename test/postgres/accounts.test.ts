@@ -1,11 +1,12 @@
 // Accounts on PostgreSQL through Keyward: the token and the account charged
 // together under real concurrency, named account pools, analytics, hard
 // delete, and account charges next to credit leases.
-import { Keyward } from "keyward";
+import { Keyward, type UsageAnalyticsQuery, type UsageEvent } from "keyward";
 import { postgresStore } from "keyward/postgres";
+import type pg from "pg";
 import { describe, expect, it } from "vitest";
 import { expectAccountRace, expectConcurrentAccountChanges } from "../support/account-race.js";
-import { freshPrefix, hasPostgres, testPool } from "./server.js";
+import { freshPrefix, hasPostgres, openPool, testPool } from "./server.js";
 
 const T0 = Date.UTC(2026, 0, 10, 12);
 
@@ -102,5 +103,51 @@ describe.runIf(hasPostgres)("PostgreSQL accounts through Keyward", () => {
     expect(await kw.usage.lastUsed(record.id)).toBeNull();
     await kw.close();
     await store.close();
+  });
+  it("an owner's usage is summed on the server per bucket and per the query's group: a few rows reach the process, not one per token, scope and code", async () => {
+    // A real pool, its answers to the analytics statements counted.
+    const counted = openPool();
+    const query = counted.query.bind(counted) as (text: string, values?: unknown[]) => Promise<pg.QueryResult>;
+    let received = 0;
+    counted.query = (async (text: string, values?: unknown[]) => {
+      const result = await query(text, values);
+      if (typeof text === "string" && text.includes("usage_detail") && text.includes("SUM(requests)")) received += result.rows.length;
+      return result;
+    }) as never;
+    const store = await postgresStore(counted, { tablePrefix: freshPrefix(), changeFeed: false });
+    try {
+      // 300 tokens, each with 3 scopes and 2 codes in each of 2 hours: 3 600 rows.
+      const events: UsageEvent[] = [];
+      for (let t = 0; t < 300; t++) {
+        for (const hour of [0, 1]) {
+          for (const scope of ["a:read", "b:read", "c:read"]) {
+            for (const code of ["OK", "RATE_LIMITED"]) events.push({ tokenId: `tok_${t}`, owner: "acct_1", at: T0 + hour * 3_600_000 + t, ok: code === "OK", cost: 1, code, scope });
+          }
+        }
+      }
+      await store.recordUsage(events);
+      const period = { filter: { owner: "acct_1" }, from: T0, to: T0 + 2 * 3_600_000 };
+      const count = async (q: Omit<UsageAnalyticsQuery, "filter" | "from" | "to">) => {
+        received = 0;
+        const buckets = await store.queryUsage({ ...period, ...q });
+        return { buckets, received };
+      };
+      const hours = await count({ granularity: "hour" });
+      expect(hours.buckets).toEqual([0, 1].map((h) => ({ start: T0 + h * 3_600_000, allowed: 900, denied: 900, credits: 1800 })));
+      // Allowed and denied apart: at most two rows per bucket (before, one per token, scope and code: 3 600).
+      expect(hours.received).toBeLessThanOrEqual(4);
+      const byCode = await count({ granularity: "day", scope: "b:read", groupBy: "code" });
+      expect(byCode.buckets).toEqual([
+        { start: T0 - (T0 % 86_400_000), key: "OK", allowed: 600, denied: 0, credits: 600 },
+        { start: T0 - (T0 % 86_400_000), key: "RATE_LIMITED", allowed: 0, denied: 600, credits: 600 },
+      ]);
+      expect(byCode.received).toBe(2);
+      const byToken = await count({ granularity: "day", code: "OK", groupBy: "token" });
+      expect(byToken.buckets).toHaveLength(300);
+      expect(byToken.received).toBe(300);
+    } finally {
+      await store.close();
+      await counted.end();
+    }
   });
 });

@@ -94,30 +94,73 @@ export function bucketMsOf(q: UsageAnalyticsQuery): number {
 }
 
 /**
+ * The buckets of a query summed from its rows a batch at a time: `add` each
+ * batch of rows of its token or owner (in any order, each row once), then
+ * read `buckets()`. A store that reads the rows in steps (a keyset walk of
+ * its index, a turn of the event loop between steps) sums each step here,
+ * holding the buckets, never the rows read. A row may be the sum of several
+ * rows of one bucket (token, owner, scope and code), with `minute` any of
+ * their minutes.
+ *
+ * @example
+ * ```ts
+ * const sums = new UsageRollUp({ filter: { owner: "acct_1" }, from: 0, to: Date.now(), granularity: "day" });
+ * sums.add([{ tokenId: "tok_1", owner: "acct_1", minute: 60_000, scope: "", code: "OK", requests: 2, credits: 5 }]);
+ * sums.add([{ tokenId: "tok_2", owner: "acct_1", minute: 120_000, scope: "", code: "RATE_LIMITED", requests: 1, credits: 0 }]);
+ * sums.buckets(); // [{ start: 0, allowed: 2, denied: 1, credits: 5 }]
+ * ```
+ */
+export class UsageRollUp {
+  readonly #q: UsageAnalyticsQuery;
+  readonly #size: number;
+  // Per bucket start, then group key ("" when not grouped).
+  readonly #out = new Map<string, UsageSeriesBucket>();
+
+  constructor(query: UsageAnalyticsQuery) {
+    this.#q = query;
+    this.#size = SIZE[query.granularity];
+  }
+
+  /** Adds rows: those outside `[from, to)` or not matching the query's scope or code are skipped. */
+  add(rows: Iterable<UsageDetailRow>): void {
+    const q = this.#q;
+    const size = this.#size;
+    const out = this.#out;
+    for (const r of rows) {
+      if (r.minute < q.from || r.minute >= q.to) continue;
+      if (q.scope !== undefined && r.scope !== q.scope) continue;
+      if (q.code !== undefined && r.code !== q.code) continue;
+      const start = Math.floor(r.minute / size) * size;
+      const key = q.groupBy === "scope" ? r.scope : q.groupBy === "code" ? r.code : q.groupBy === "token" ? r.tokenId : undefined;
+      // NUL never occurs in ids, scopes or codes.
+      const k = key === undefined ? String(start) : `${start}\u0000${key}`;
+      let b = out.get(k);
+      if (!b) {
+        b = { start, allowed: 0, denied: 0, credits: 0 };
+        if (key !== undefined) b.key = key;
+        out.set(k, b);
+      }
+      if (r.code === "OK") b.allowed += r.requests;
+      else b.denied += r.requests;
+      b.credits += r.credits;
+    }
+  }
+
+  /** The buckets summed so far that have any usage, ascending by start, then key. */
+  buckets(): UsageSeriesBucket[] {
+    return [...this.#out.values()].sort((a, b) => a.start - b.start || (a.key ?? "").localeCompare(b.key ?? ""));
+  }
+}
+
+/**
  * The buckets of a query from rows of its token or owner (in any order),
- * ascending by start, then key. A row may be the sum of several rows of one
- * bucket (token, owner, scope and code), with `minute` any of their minutes:
- * a SQL store sums in the database, so only one row per bucket is read.
+ * ascending by start, then key: {@link UsageRollUp} of all the rows at once.
+ * A row may be the sum of several rows of one bucket (token, owner, scope
+ * and code), with `minute` any of their minutes: a SQL store sums in the
+ * database, so only one row per bucket is read.
  */
 export function rollUpRows(rows: Iterable<UsageDetailRow>, q: UsageAnalyticsQuery): UsageSeriesBucket[] {
-  const size = SIZE[q.granularity];
-  const out = new Map<string, UsageSeriesBucket>();
-  for (const r of rows) {
-    if (r.minute < q.from || r.minute >= q.to) continue;
-    if (q.scope !== undefined && r.scope !== q.scope) continue;
-    if (q.code !== undefined && r.code !== q.code) continue;
-    const start = Math.floor(r.minute / size) * size;
-    const key = q.groupBy === "scope" ? r.scope : q.groupBy === "code" ? r.code : q.groupBy === "token" ? r.tokenId : undefined;
-    const k = key === undefined ? String(start) : JSON.stringify([start, key]);
-    let b = out.get(k);
-    if (!b) {
-      b = { start, allowed: 0, denied: 0, credits: 0 };
-      if (key !== undefined) b.key = key;
-      out.set(k, b);
-    }
-    if (r.code === "OK") b.allowed += r.requests;
-    else b.denied += r.requests;
-    b.credits += r.credits;
-  }
-  return [...out.values()].sort((a, b) => a.start - b.start || (a.key ?? "").localeCompare(b.key ?? ""));
+  const sums = new UsageRollUp(q);
+  sums.add(rows);
+  return sums.buckets();
 }

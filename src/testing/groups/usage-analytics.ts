@@ -3,6 +3,7 @@
 // `capabilities.usageAnalytics` is not true.
 import { expect, it } from "vitest";
 import type { UsageEvent } from "../../model/types.js";
+import type { UsageAnalyticsQuery, UsageSeriesBucket } from "../../store/kit/usage-analytics.js";
 import { randomId } from "../fixtures.js";
 import { expectCode, HOUR, type SuiteContext, T } from "../suite.js";
 
@@ -87,6 +88,59 @@ export function usageAnalyticsGroup(ctx: SuiteContext): void {
       { start: T, key: "OK", allowed: 20, denied: 0, credits: 20 },
       { start: T, key: "RATE_LIMITED", allowed: 0, denied: 10, credits: 10 },
     ]);
+  });
+
+  it("sums thousands of rows of many minutes, tokens, scopes and codes as they are: whatever steps or pages the store reads them in", async (test) => {
+    if (!on()) return test.skip();
+    const owner = randomId("acct");
+    const [a, b, c] = [randomId("tok"), randomId("tok"), randomId("tok")];
+    // 1 400 minutes: about 4 000 rows of the owner (several per minute, of two tokens), and
+    // another owner's token in the same minutes.
+    const events: UsageEvent[] = [];
+    for (let i = 0; i < 1400; i++) {
+      const at = T + i * MIN + (i % 50);
+      events.push(ev(a, owner, at, i % 5 === 0 ? "RATE_LIMITED" : "OK", i % 4, i % 2 ? "core:read" : "premium:read"));
+      if (i % 3 === 0) events.push(ev(a, owner, at + 1, "OK", 1, "core:read"));
+      events.push(ev(b, owner, at, i % 7 === 0 ? "SCOPE_DENIED" : "OK", 2, "premium:read"));
+      if (i % 2 === 0) events.push(ev(b, owner, at + 2, "OK", 1, null));
+      events.push(ev(c, randomId("acct"), at, "OK", 1, "core:read"));
+    }
+    for (let i = 0; i < events.length; i += 1000) await ctx.store.recordUsage(events.slice(i, i + 1000));
+    // The buckets of a query from the events themselves.
+    const expected = (q: UsageAnalyticsQuery): UsageSeriesBucket[] => {
+      const size = { minute: MIN, hour: HOUR, day: 24 * HOUR }[q.granularity];
+      const out = new Map<string, UsageSeriesBucket>();
+      for (const e of events) {
+        const minute = e.at - (e.at % MIN);
+        const scope = e.scope ?? "";
+        const of = "tokenId" in q.filter ? e.tokenId === q.filter.tokenId : e.owner === q.filter.owner;
+        if (!of || minute < q.from || minute >= q.to || (q.scope !== undefined && scope !== q.scope) || (q.code !== undefined && e.code !== q.code)) continue;
+        const start = minute - (minute % size);
+        const key = q.groupBy === "token" ? e.tokenId : q.groupBy === "scope" ? scope : q.groupBy === "code" ? e.code : undefined;
+        const k = `${start} ${key}`;
+        const bucket = out.get(k) ?? { start, allowed: 0, denied: 0, credits: 0, ...(key === undefined ? {} : { key }) };
+        out.set(k, bucket);
+        if (e.ok) bucket.allowed++;
+        else bucket.denied++;
+        bucket.credits += e.cost;
+      }
+      return [...out.values()].sort((x, y) => x.start - y.start || (x.key ?? "").localeCompare(y.key ?? ""));
+    };
+    const period = { from: T + 100 * MIN, to: T + 1300 * MIN };
+    const queries: UsageAnalyticsQuery[] = [
+      { filter: { owner }, ...period, granularity: "minute" },
+      { filter: { owner }, ...period, granularity: "hour", groupBy: "token" },
+      { filter: { owner }, ...period, granularity: "day", groupBy: "scope" },
+      { filter: { owner }, ...period, granularity: "hour", groupBy: "code", scope: "premium:read" },
+      { filter: { owner }, from: 0, to: T + 2 * 24 * HOUR, granularity: "day", code: "OK", groupBy: "token" },
+      { filter: { tokenId: a }, ...period, granularity: "minute", groupBy: "scope" },
+      { filter: { tokenId: b }, ...period, granularity: "hour" },
+      { filter: { tokenId: a }, ...period, granularity: "day", code: "RATE_LIMITED" },
+    ];
+    for (const q of queries) expect(await ctx.store.queryUsage(q)).toEqual(expected(q));
+    // A sanity check of the oracle: every request of the owner in the period, once.
+    const all = await ctx.store.queryUsage({ filter: { owner }, ...period, granularity: "day" });
+    expect(all.reduce((n, x) => n + x.allowed + x.denied, 0)).toBe(events.filter((e) => e.owner === owner && e.at >= period.from && e.at < period.to).length);
   });
 
   it("keeps each token's last use (latest allowed request, its IP), whatever the order of batches", async (test) => {
