@@ -17,17 +17,16 @@ import { Verifier } from "./verify/verifier.js";
 export let decideNow: (kw: Keyward, request: Request, options: VerifyOptions) => Decision | Promise<Decision>;
 
 /**
- * How much of a signed body `kw` reads, and for how long: what the
- * middleware reads of a body, so the limits never disagree; undefined for
+ * How much of a signed body `kw` reads: what the middleware keeps of a
+ * body, so the limits never disagree; undefined for
  * an instance of another copy of the package. Internal (not exported by any
  * entry point).
  */
 export let signedBodyLimits: (kw: Keyward) => SignedBodyLimits | undefined;
 
-/** How much of a signed body is read, and for how long (`signatures.maxBodyBytes`, `signatures.bodyTimeoutMs`). */
+/** How much of a signed body is read (`signatures.maxBodyBytes`). */
 export interface SignedBodyLimits {
   readonly maxBytes: number;
-  readonly timeoutMs: number;
 }
 
 /**
@@ -65,7 +64,7 @@ export class Keyward {
     const config = resolveConfig(options);
     const detector = config.anomalies === undefined ? null : new AnomalyDetector(config.anomalies, config.store);
     this.#verifier = new Verifier(config, detector);
-    this.#signedBody = Object.freeze({ maxBytes: config.signatures.maxBodyBytes, timeoutMs: config.signatures.bodyTimeoutMs });
+    this.#signedBody = Object.freeze({ maxBytes: config.signatures.maxBodyBytes });
     this.anomalies = { list: (filter) => detector?.list(filter) ?? [] };
     // This instance's own writes drop its cache entries at once, change feed or not.
     this.tokens = new TokenManager(

@@ -1,11 +1,20 @@
 // The body of a mutation: a JSON media type (so a cross-site form cannot send
 // it and a cross-site fetch needs a CORS preflight this API never grants),
-// at most `maxBodyBytes` read, then parsed.
-import { readStream } from "../lib/read-stream.js";
+// at most `maxBodyBytes` read, within `bodyTimeoutMs`, then parsed.
+import { readStream, withDeadline } from "../lib/read-stream.js";
 import { AdminAnswer } from "./problem.js";
 
 /** Default largest request body, bytes: room for 1 024 IPv6 ranges, 256 domains and 8 KiB of metadata. */
 export const DEFAULT_MAX_BODY_BYTES = 128 * 1024;
+
+/** Default longest wait for a request body to end, ms: 10 s, as for a signed body. */
+export const DEFAULT_BODY_TIMEOUT_MS = 10_000;
+
+/** How much of a body is read, and for how long. */
+export interface BodyLimits {
+  readonly maxBodyBytes: number;
+  readonly bodyTimeoutMs: number;
+}
 
 /** Whether a Content-Type is `application/json` (RFC 8259 §11), parameters such as charset aside (RFC 9110 §8.3.1). */
 export function isJsonMediaType(contentType: string | null): boolean {
@@ -17,32 +26,35 @@ const tooLarge = (max: number) =>
   new AdminAnswer(413, "BODY_TOO_LARGE", "Body too large", `The request body must be at most ${max} bytes.`);
 
 /**
- * Reads a request's body, stopping as soon as it passes `max` bytes (a
- * declared Content-Length above it is refused before any byte is read).
+ * Reads a request's body, stopping as soon as it passes `maxBodyBytes` (a
+ * declared Content-Length above it is refused before any byte is read), or
+ * when it has not ended within `bodyTimeoutMs`.
  *
- * @throws {AdminAnswer} 413 `BODY_TOO_LARGE`
+ * @throws {AdminAnswer} 413 `BODY_TOO_LARGE`, 408 `BODY_TIMEOUT`
  */
-async function readBody(request: Request, max: number): Promise<Uint8Array> {
+async function readBody(request: Request, { maxBodyBytes: max, bodyTimeoutMs }: BodyLimits): Promise<Uint8Array> {
   const declared = request.headers.get("content-length");
   if (declared !== null && /^\d+$/.test(declared) && Number(declared) > max) throw tooLarge(max);
-  if (request.body === null) return new Uint8Array(0);
-  const bytes = await readStream(request.body, max);
-  if (!bytes) throw tooLarge(max);
+  const { body } = request;
+  if (body === null) return new Uint8Array(0);
+  const bytes = await withDeadline(bodyTimeoutMs, (until) => readStream(body, max, until));
+  if (bytes === undefined) throw new AdminAnswer(408, "BODY_TIMEOUT", "Body too slow", `The request body did not arrive within ${bodyTimeoutMs} ms.`);
+  if (bytes === null) throw tooLarge(max);
   return bytes;
 }
 
 /**
  * The JSON value of a mutation's body; an empty body is `{}`.
  *
- * @throws {AdminAnswer} 415 `UNSUPPORTED_MEDIA_TYPE`, 413 `BODY_TOO_LARGE`, 400 `MALFORMED_JSON`
+ * @throws {AdminAnswer} 415 `UNSUPPORTED_MEDIA_TYPE`, 413 `BODY_TOO_LARGE`, 408 `BODY_TIMEOUT`, 400 `MALFORMED_JSON`
  */
-export async function readJson(request: Request, max: number): Promise<unknown> {
+export async function readJson(request: Request, limits: BodyLimits): Promise<unknown> {
   if (!isJsonMediaType(request.headers.get("content-type"))) {
     throw new AdminAnswer(415, "UNSUPPORTED_MEDIA_TYPE", "Unsupported media type", "Send the request body as application/json.", {
       "accept-patch": "application/json",
     });
   }
-  const bytes = await readBody(request, max);
+  const bytes = await readBody(request, limits);
   if (bytes.byteLength === 0) return {};
   try {
     // fatal: a body that is not UTF-8 (RFC 8259 §8.1) is malformed, not silently repaired.

@@ -135,7 +135,7 @@ const OPERATIONS: Record<Exclude<AdminOperation, "config">, Operation> = {
     return json(await cfg.kw.tokens.list(call.owner, pageOf(call.url)));
   },
   "tokens.create": async (cfg, call) => {
-    const body = await readJson(call.request, cfg.maxBodyBytes);
+    const body = await readJson(call.request, cfg);
     const data = parseInput(createBodySchema, body, "body");
     allow(call, data.kind === "secret" ? "tokens.create.secret" : "tokens.create.publishable");
     // A new token without limits has none to set: only a limit given is a change of limits.
@@ -149,7 +149,7 @@ const OPERATIONS: Record<Exclude<AdminOperation, "config">, Operation> = {
     return json(await own(cfg, call));
   },
   "tokens.update": async (cfg, call) => {
-    const body = await readJson(call.request, cfg.maxBodyBytes);
+    const body = await readJson(call.request, cfg);
     const data = parseInput(updateBodySchema, body, "body");
     allow(call, "tokens.update");
     if (LIMIT_FIELDS.some((f) => (data.patch as Record<string, unknown>)[f] !== undefined)) allow(call, "tokens.limits");
@@ -164,7 +164,7 @@ const OPERATIONS: Record<Exclude<AdminOperation, "config">, Operation> = {
     return json(await cfg.kw.tokens.update(call.id, patch, options));
   },
   "tokens.regenerate": async (cfg, call) => {
-    const data = parseInput(regenerateBodySchema, await readJson(call.request, cfg.maxBodyBytes), "body");
+    const data = parseInput(regenerateBodySchema, await readJson(call.request, cfg), "body");
     allow(call, "tokens.regenerate");
     // A new secret of a secret token is a secret token made: as for creating one.
     if ((await own(cfg, call)).kind === "secret") allow(call, "tokens.create.secret");
@@ -173,19 +173,19 @@ const OPERATIONS: Record<Exclude<AdminOperation, "config">, Operation> = {
     return json(issued(await cfg.kw.tokens.regenerate(call.id, options)));
   },
   "tokens.revoke": async (cfg, call) => {
-    parseInput(revokeBodySchema, await readJson(call.request, cfg.maxBodyBytes), "body");
+    parseInput(revokeBodySchema, await readJson(call.request, cfg), "body");
     allow(call, "tokens.revoke");
     await own(cfg, call);
     return json(await cfg.kw.tokens.revoke(call.id, by(call)));
   },
   "tokens.disable": async (cfg, call) => {
-    parseInput(revokeBodySchema, await readJson(call.request, cfg.maxBodyBytes), "body");
+    parseInput(revokeBodySchema, await readJson(call.request, cfg), "body");
     allow(call, "tokens.disable");
     await own(cfg, call);
     return json(await cfg.kw.tokens.disable(call.id, by(call)));
   },
   "tokens.enable": async (cfg, call) => {
-    parseInput(revokeBodySchema, await readJson(call.request, cfg.maxBodyBytes), "body");
+    parseInput(revokeBodySchema, await readJson(call.request, cfg), "body");
     allow(call, "tokens.disable");
     await own(cfg, call);
     return json(await cfg.kw.tokens.enable(call.id, by(call)));
@@ -220,7 +220,7 @@ const OPERATIONS: Record<Exclude<AdminOperation, "config">, Operation> = {
     return json({ members: await cfg.kw.accounts.members.list(call.owner) });
   },
   "members.set": async (cfg, call) => {
-    const data = parseInput(memberBodySchema, await readJson(call.request, cfg.maxBodyBytes), "body");
+    const data = parseInput(memberBodySchema, await readJson(call.request, cfg), "body");
     allow(call, "members.manage");
     const current = await cfg.kw.accounts.members.roleOf(call.owner, call.id);
     // Only an owner makes or unmakes owners; the change applies only to the role it was allowed on.

@@ -71,7 +71,7 @@ export function toNodeHandler(handler: AdminHandler, options: NodeHandlerOptions
       for (const [name, value] of response.headers) if (name !== "set-cookie") res.setHeader(name, value);
       const cookies = response.headers.getSetCookie();
       if (cookies.length > 0) res.setHeader("set-cookie", cookies);
-      // A body refused unread (413, 415) is still on the wire: the connection cannot carry another request (RFC 9112 §9.6).
+      // A body refused unread (413, 415, 408) is still on the wire: the connection cannot carry another request (RFC 9112 §9.6).
       if (!req.complete) res.setHeader("connection", "close");
       res.end(method === "HEAD" ? undefined : new Uint8Array(await response.arrayBuffer()));
     } catch {

@@ -58,7 +58,7 @@ const pageParams = [
   { name: "cursor", in: "query", schema: { type: "string" } },
 ];
 const READ = [401, 403, 404];
-const WRITE = [400, 401, 403, 404, 409, 413, 415];
+const WRITE = [400, 401, 403, 404, 408, 409, 413, 415];
 
 /** The OpenAPI 3.1 document of a handler's API. */
 export function openApiDocument(cfg: Pick<AdminConfig, "basePath" | "title">): JsonSchema {
@@ -67,6 +67,7 @@ export function openApiDocument(cfg: Pick<AdminConfig, "basePath" | "title">): J
     401: "Not signed in",
     403: "Not allowed (your role, a scope you may not grant, a cross-site request)",
     404: "No such token among yours",
+    408: "The body did not arrive within `bodyTimeoutMs`",
     409: "Stale revision (of the token, or of the member's role), or the token is revoked",
     413: "Body too large",
     415: "Not application/json",
@@ -91,7 +92,7 @@ export function openApiDocument(cfg: Pick<AdminConfig, "basePath" | "title">): J
           operationId: "tokens.create",
           summary: "Create a token: the token string is in this answer only",
           requestBody: body("CreateTokenBody"),
-          responses: { ...ok("IssuedToken", "Created", "201"), ...problems(400, 401, 403, 413, 415) },
+          responses: { ...ok("IssuedToken", "Created", "201"), ...problems(400, 401, 403, 408, 413, 415) },
         },
       },
       "/tokens/{id}": {
@@ -155,7 +156,7 @@ export function openApiDocument(cfg: Pick<AdminConfig, "basePath" | "title">): J
           operationId: "members.set",
           summary: "Add a member or change their role (owners only make or unmake owners)",
           requestBody: body("MemberBody"),
-          responses: { ...ok("Members", "The members after the change"), ...problems(400, 401, 403, 409, 413, 415, 501) },
+          responses: { ...ok("Members", "The members after the change"), ...problems(400, 401, 403, 408, 409, 413, 415, 501) },
         },
         delete: {
           operationId: "members.remove",

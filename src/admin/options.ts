@@ -3,7 +3,7 @@ import { ConfigError } from "../errors.js";
 import type { Keyward } from "../keyward.js";
 import type { Role } from "../model/roles.js";
 import { parseScope } from "../policy/scope.js";
-import { DEFAULT_MAX_BODY_BYTES } from "./body.js";
+import { DEFAULT_BODY_TIMEOUT_MS, DEFAULT_MAX_BODY_BYTES } from "./body.js";
 
 /** What a request asks for: `authorize` may refuse some operations to some callers (a read-only role). */
 export type AdminOperation =
@@ -71,6 +71,8 @@ export interface AdminHandlerOptions {
   grantableScopes?: readonly string[];
   /** Largest request body, bytes (default 131 072): a larger one is refused with 413 before it is read. */
   maxBodyBytes?: number;
+  /** Longest wait for a request body to end, ms (default 10 000): a slower one is refused with 408 `BODY_TIMEOUT`. */
+  bodyTimeoutMs?: number;
   /** Prefix of the problem `type` URIs (default `"urn:keyward:problem:"`), as for the middleware. */
   problemTypeBase?: string;
   /** Serve the console page at the base path (default true); false serves the API only. */
@@ -87,6 +89,7 @@ export interface AdminConfig {
   readonly datasets: readonly string[];
   readonly grantable: ReadonlySet<string>;
   readonly maxBodyBytes: number;
+  readonly bodyTimeoutMs: number;
   readonly problemTypeBase: string | undefined;
   readonly console: boolean;
   readonly title: string;
@@ -99,7 +102,7 @@ const DATASET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
  */
 export function parseAdminOptions(options: AdminHandlerOptions): AdminConfig {
   if (options === null || typeof options !== "object") throw new ConfigError("", "options must be an object");
-  const { keyward, authorize, basePath = "", datasets = [], grantableScopes, maxBodyBytes = DEFAULT_MAX_BODY_BYTES } = options;
+  const { keyward, authorize, basePath = "", datasets = [], grantableScopes, maxBodyBytes = DEFAULT_MAX_BODY_BYTES, bodyTimeoutMs = DEFAULT_BODY_TIMEOUT_MS } = options;
   if (keyward === null || typeof keyward !== "object" || typeof keyward.tokens?.list !== "function") {
     throw new ConfigError("keyward", "must be a Keyward instance");
   }
@@ -116,6 +119,7 @@ export function parseAdminOptions(options: AdminHandlerOptions): AdminConfig {
     if (parseScope(s) === null) throw new ConfigError(`grantableScopes[${i}]`, 'must be "resource[/name]:action", e.g. "core:read"');
   });
   if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 2) throw new ConfigError("maxBodyBytes", "must be an integer of at least 2");
+  if (!Number.isSafeInteger(bodyTimeoutMs) || bodyTimeoutMs < 1) throw new ConfigError("bodyTimeoutMs", "must be a positive integer (milliseconds)");
   const { problemTypeBase, title = "API tokens" } = options;
   if (problemTypeBase !== undefined && (typeof problemTypeBase !== "string" || !URL.canParse(`${problemTypeBase}x`))) {
     throw new ConfigError("problemTypeBase", "must be the start of an absolute URI");
@@ -128,6 +132,7 @@ export function parseAdminOptions(options: AdminHandlerOptions): AdminConfig {
     datasets: Object.freeze([...datasets]),
     grantable: new Set(scopes),
     maxBodyBytes,
+    bodyTimeoutMs,
     problemTypeBase,
     console: options.console ?? true,
     title,

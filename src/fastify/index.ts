@@ -5,7 +5,9 @@
  * plugin runs a route's `requireToken` before Fastify reads the body (in
  * the route's `preParsing` stage): a signed body is read only once the
  * signature verified, kept as the raw body for `Content-Digest`, and handed
- * on to Fastify's own parser.
+ * on to Fastify's own parser. For a guard in a later hook (an app-wide
+ * `preHandler`), the plugin keeps a copy of the bytes Fastify's parser
+ * reads: it never reads a body ahead of Fastify.
  *
  * @example
  * ```ts
@@ -35,7 +37,6 @@ import type {
 } from "fastify";
 import {
   allowHeaders,
-  bodyTimedOut,
   CORS_VARY,
   createEdge,
   createRoute,
@@ -46,7 +47,7 @@ import {
   preflightAnswer,
   type RouteOptions,
 } from "../http/core.js";
-import { hasBody, nodeEdgeRequest, readNodeBody, type WithRawBody } from "../http/node.js";
+import { hasBody, joined, nodeEdgeRequest, type WithRawBody } from "../http/node.js";
 import type { Keyward } from "../keyward.js";
 import type { AllowedDecision, Decision } from "../verify/decision.js";
 
@@ -72,8 +73,8 @@ export interface FastifyRouteOptions<Server extends RawServerBase = RawServerDef
    * time it returns (or its promise settles), and the default, throw the
    * error to Fastify's error handler: the route's handler never runs. (A signed upload aborted mid-body is a denial,
    * `SIGNATURE_INVALID`, on a route whose guard the plugin runs before
-   * parsing or in `onRequest`; in a later hook, it ends in the plugin's
-   * own read of the body, which Fastify answers itself.)
+   * parsing or in `onRequest`; in a later hook, it ends in Fastify's own
+   * read of the body, which Fastify answers itself.)
    */
   onError?: (err: unknown, request: FastifyRequest<RouteGenericInterface, Server>, reply: FastifyReply<RouteGenericInterface, Server>) => unknown;
 }
@@ -83,7 +84,7 @@ export interface KeywardFastify {
   /**
    * Register it (`await app.register(guard.plugin)`) before declaring the
    * routes: runs each route's `requireToken` before Fastify reads the body,
-   * decorates requests, keeps signed bodies, answers preflights. (Without
+   * decorates requests, keeps the bytes of signed bodies, answers preflights. (Without
    * `await`, Fastify loads it after the routes declared next: their guards
    * then run after the body was parsed, as an app-wide guard does.)
    */
@@ -124,26 +125,20 @@ export function keywardFastify(kw: Keyward, options?: EdgeOptions): KeywardFasti
       route.config = { ...route.config, [GUARDED_EARLY]: true };
     });
     // For a guard placed elsewhere (an app-wide hook), which runs after
-    // Fastify read the body: a signed body is read here first (within the
-    // instance's limits), kept as rawBody, and handed on to Fastify's own
-    // parser. GET and HEAD bodies are not verified (see toRequest): not read.
-    // A guard in an onRequest hook, which runs before, read it itself: Fastify
-    // parses the bytes it kept.
-    app.addHook("preParsing", async (request, reply, payload) => {
+    // Fastify read the body: a copy of a signed body's bytes is kept as
+    // rawBody while Fastify's own parser reads them, on its own terms. Nothing
+    // is read ahead: a body Fastify does not read (a route without a parser
+    // for it, an unguarded route answered early) is not read at all. GET and
+    // HEAD bodies are not verified (see toRequest): not kept. A guard in an
+    // onRequest hook, which runs before, read it itself: Fastify parses the
+    // bytes it kept.
+    app.addHook("preParsing", async (request, _reply, payload) => {
       const { method, headers } = request;
       if (method === "GET" || method === "HEAD" || headers["signature-input"] === undefined || !hasBody(request.raw)) return payload;
       if ((request.routeOptions.config as unknown as Record<symbol, unknown>)[GUARDED_EARLY] === true) return payload;
-      const kept = (request.raw as WithRawBody).rawBody;
-      if (kept !== undefined) return replay(kept, null);
-      // Stopping at the limit must leave the rest of the stream to Fastify.
-      const bytes = await readNodeBody(payload as Readable, edge.body);
-      if (bytes === "late") {
-        await refuse(reply, denialParts(edge, bodyTimedOut(), edge.cors ? header(request, "origin") : null));
-        return payload;
-      }
-      (request.raw as WithRawBody).rawBody = bytes;
-      // Fastify reads what keyward read, then the rest (past the limit keyward denies with 413 in preHandler).
-      return replay(bytes, payload);
+      const raw = request.raw as WithRawBody;
+      if (raw.rawBody !== undefined) return replay(raw.rawBody, null);
+      return copied(payload, raw, edge.body.maxBytes);
     });
     if (edge.cors) {
       app.addHook("onRequest", async (request, reply) => {
@@ -245,6 +240,30 @@ function replay(bytes: Uint8Array, rest: AsyncIterable<Buffer> | null): Readable
       stream.receivedEncodedLength += chunk.byteLength;
       yield chunk;
     }
+  }
+  return stream;
+}
+
+/**
+ * The payload as Fastify's parser reads it, pulled only as it reads (keyward
+ * reads nothing ahead), with a copy of its bytes kept as `req.rawBody` once
+ * it ended: all of them, or past `maxBytes`, those up to the first chunk
+ * past it (so at most one chunk more), which the verifier refuses as too large.
+ */
+function copied(payload: AsyncIterable<Buffer>, req: WithRawBody, maxBytes: number): Readable {
+  const stream = Object.assign(Readable.from(copy()), { receivedEncodedLength: 0 });
+  async function* copy() {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for await (const chunk of payload) {
+      stream.receivedEncodedLength += chunk.byteLength;
+      if (total <= maxBytes) {
+        chunks.push(chunk);
+        total += chunk.byteLength;
+      }
+      yield chunk;
+    }
+    req.rawBody = joined(chunks);
   }
   return stream;
 }

@@ -2,12 +2,12 @@
 // one request path to `kw.verify` / `kw.check`, and the answer's parts
 // (problem+json, rate-limit fields, CORS). Each adapter only converts its
 // framework's request and response.
-import { DEFAULT_SIGNED_BODY_BYTES, DEFAULT_SIGNED_BODY_TIMEOUT_MS } from "../config.js";
+import { DEFAULT_SIGNED_BODY_BYTES } from "../config.js";
 import { ConfigError } from "../errors.js";
 import { decideNow, type Keyward, type SignedBodyLimits, signedBodyLimits } from "../keyward.js";
 import { isPoolName } from "../model/pools.js";
 import { type RequiredScopes, requiredScopesProblem } from "../policy/scope.js";
-import { type Decision, denial } from "../verify/decision.js";
+import type { Decision } from "../verify/decision.js";
 import { type CheckOptions, isRouteCost, ROUTE_COST_RULE } from "../verify/options.js";
 import { type AnswerOptions, problemDetails, problemHeaders } from "./problem.js";
 
@@ -79,7 +79,7 @@ export interface Edge {
   readonly cors: boolean;
   /** `Access-Control-Allow-Headers` of a preflight's answer. */
   readonly allowHeaders: string;
-  /** How much of a signed body an adapter reads before the verifier (Fastify's plugin), and for how long: the instance's `signatures.maxBodyBytes` and `signatures.bodyTimeoutMs`. */
+  /** How much of a signed body an adapter keeps a copy of for the verifier (Fastify's plugin): the instance's `signatures.maxBodyBytes`. */
   readonly body: SignedBodyLimits;
 }
 
@@ -120,7 +120,7 @@ export function createEdge(kw: Keyward, options: EdgeOptions = {}): Edge {
     publicOrigin: publicOrigin === undefined ? null : parsePublicOrigin(publicOrigin),
     cors: cors !== false,
     allowHeaders,
-    body: limits ?? Object.freeze({ maxBytes: maxBodyBytes, timeoutMs: DEFAULT_SIGNED_BODY_TIMEOUT_MS }),
+    body: limits ?? Object.freeze({ maxBytes: maxBodyBytes }),
   });
 }
 
@@ -220,11 +220,6 @@ export interface EdgeRequest<Req> {
 
 /** What a URL that does not parse (a client's bad Host or path) is verified as: it matches no signature. */
 const UNPARSEABLE = "http://invalid.invalid/";
-
-/** The answer when a signed body the middleware reads does not end within `signatures.bodyTimeoutMs`, as `kw.verify` answers it (no token is named). */
-export function bodyTimedOut(): Decision {
-  return denial("BODY_TIMEOUT", Date.now());
-}
 
 /** The URL the request is verified at: the public origin and prefix joined with the path and query received. */
 export function publicUrl(edge: Edge, url: string): string {

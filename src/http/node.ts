@@ -3,7 +3,6 @@
 // at import time.
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import type { Readable } from "node:stream";
-import type { SignedBodyLimits } from "../keyward.js";
 import type { EdgeRequest } from "./core.js";
 
 /** A Node request that may carry the raw body captured before a parser read it. */
@@ -20,38 +19,6 @@ export type BodyFields = Pick<IncomingMessage, "headers"> & { stream?: { endAfte
 export function hasBody(req: BodyFields): boolean {
   if (req.stream !== undefined) return req.stream.endAfterHeaders !== true;
   return req.headers["transfer-encoding"] !== undefined || (req.headers["content-length"] ?? "0") !== "0";
-}
-
-/**
- * Reads a Node request's body (or Fastify's payload stream), stopping at the
- * first chunk that takes it past `limits.maxBytes` (so at most one chunk
- * more is buffered; keyward then refuses the body as too large), and
- * answering "late" if it has not ended within `limits.timeoutMs`. The rest
- * of the stream stays with the application. Rejects when the client aborts
- * mid-body.
- */
-export async function readNodeBody(source: Readable, limits: SignedBodyLimits): Promise<Uint8Array | "late"> {
-  const chunksOf = source.iterator({ destroyOnReturn: false });
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<"late">((resolve) => {
-    timer = setTimeout(resolve, limits.timeoutMs, "late");
-  });
-  const chunks: Buffer[] = [];
-  let total = 0;
-  try {
-    while (total <= limits.maxBytes) {
-      const next = await Promise.race([chunksOf.next(), late]);
-      if (next === "late") return next;
-      if (next.done) break;
-      const chunk = next.value as Buffer;
-      chunks.push(chunk);
-      total += chunk.byteLength;
-    }
-  } finally {
-    clearTimeout(timer);
-    chunksOf.return?.().catch(() => {});
-  }
-  return joined(chunks);
 }
 
 /**
@@ -129,7 +96,7 @@ function bodyStream(source: Readable, req: WithRawBody): { stream: ReadableStrea
 }
 
 /** Chunks as one plain Uint8Array view: keyward hands out no Buffers. */
-function joined(chunks: Buffer[]): Uint8Array {
+export function joined(chunks: Buffer[]): Uint8Array {
   const all = Buffer.concat(chunks);
   return new Uint8Array(all.buffer, all.byteOffset, all.byteLength);
 }

@@ -5,7 +5,7 @@
 // https://docs.github.com/en/code-security/secret-scanning/secret-scanning-partnership-program/secret-scanning-partner-program
 import { BoundedMap } from "../lib/bounded-map.js";
 import { fromBase64, fromUtf8, toHex } from "../lib/bytes.js";
-import { readStream } from "../lib/read-stream.js";
+import { readStream, withDeadline } from "../lib/read-stream.js";
 import type { Keyward } from "../keyward.js";
 import type { LeakReport } from "../manager/leaks.js";
 import { derToP1363, isP256PublicKey } from "./der.js";
@@ -31,6 +31,12 @@ export interface LeakReceiverOptions {
   /** Least time between two calls of a `publicKeys` function, ms (default 300 000: 5 minutes). */
   refreshIntervalMs?: number;
   /**
+   * Longest wait of an alert for a load of `publicKeys`, ms (default 5 000):
+   * later, the alert is answered 503 (GitHub retries it), and the load goes
+   * on for the alerts after it.
+   */
+  keyLoadTimeoutMs?: number;
+  /**
    * Called when a `publicKeys` function fails (its error; the keys loaded
    * before are kept) or gives a key this receiver cannot use (a TypeError
    * naming it; the key is left out). Errors are ignored.
@@ -44,6 +50,8 @@ export interface LeakReceiverOptions {
   onLeak?: (report: LeakReport & { url: string | null; source: string | null }) => void | Promise<void>;
   /** Largest accepted body, bytes (default 1 MiB). */
   maxBodyBytes?: number;
+  /** Longest wait for the body to end, ms (default 10 000): a slower one is refused with 408, unread past then. */
+  bodyTimeoutMs?: number;
   /** Most matches in one alert (default 1 000). */
   maxMatches?: number;
   /** Alerts remembered to answer a replay without acting again (default 10 000). */
@@ -65,7 +73,7 @@ interface Match {
   source: string | null;
 }
 
-const DEFAULTS = { maxBodyBytes: 1024 * 1024, maxMatches: 1000, maxRemembered: 10_000, refreshIntervalMs: 300_000 };
+const DEFAULTS = { maxBodyBytes: 1024 * 1024, bodyTimeoutMs: 10_000, maxMatches: 1000, maxRemembered: 10_000, refreshIntervalMs: 300_000, keyLoadTimeoutMs: 5000 };
 const MAX_FIELD = 2048;
 
 /**
@@ -99,7 +107,7 @@ export function createLeakReceiver(options: LeakReceiverOptions): (request: Requ
   }
   if (options.onKeyError !== undefined && typeof options.onKeyError !== "function") throw new TypeError("options.onKeyError must be a function");
   const limits = { ...DEFAULTS };
-  for (const name of ["maxBodyBytes", "maxMatches", "maxRemembered", "refreshIntervalMs"] as const) {
+  for (const name of ["maxBodyBytes", "bodyTimeoutMs", "maxMatches", "maxRemembered", "refreshIntervalMs", "keyLoadTimeoutMs"] as const) {
     const v = options[name];
     if (v !== undefined) {
       if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`options.${name} must be a positive integer`);
@@ -111,7 +119,7 @@ export function createLeakReceiver(options: LeakReceiverOptions): (request: Requ
   const tokenType = options.tokenType ?? "keyward_secret_token";
   const keyOf =
     typeof publicKeys === "function"
-      ? loadedKeys(publicKeys, limits.refreshIntervalMs, (error) => {
+      ? loadedKeys(publicKeys, limits, (error) => {
           try {
             options.onKeyError?.(error);
           } catch {}
@@ -130,8 +138,10 @@ export function createLeakReceiver(options: LeakReceiverOptions): (request: Requ
     const key = await keyOf(keyId);
     if (key === UNAVAILABLE) return answer(503, { error: "public keys unavailable" });
     if (key === null) return answer(401, { error: "key unknown" });
-    const read = await readStream(request.body, limits.maxBodyBytes).catch(() => null);
-    if (read == null) return answer(413, { error: "body too large or unreadable" });
+    const { body: stream } = request;
+    const read = await withDeadline(limits.bodyTimeoutMs, (until) => readStream(stream, limits.maxBodyBytes, until)).catch(() => null);
+    if (read === undefined) return answer(408, { error: "body too slow" });
+    if (read === null) return answer(413, { error: "body too large or unreadable" });
     const body = new Uint8Array(read);
     let valid = false;
     try {
@@ -187,10 +197,15 @@ function givenKeys(list: readonly GitHubPublicKey[]): KeyLookup {
  * Keys loaded by `load`: first when one is asked for, again when one not held
  * is asked for, never twice within `intervalMs` (random key ids in forged
  * alerts cost at most one load per interval; lookups made while a load runs
- * wait for it). A failed load, or one without a usable key, keeps the keys
- * loaded before; until a load succeeds, a key not held is UNAVAILABLE.
+ * wait for it, at most `keyLoadTimeoutMs`: then the key is UNAVAILABLE, and
+ * the load goes on). A failed load, or one without a usable key, keeps the
+ * keys loaded before; until a load succeeds, a key not held is UNAVAILABLE.
  */
-function loadedKeys(load: () => Promise<readonly GitHubPublicKey[]>, intervalMs: number, report: (error: unknown) => void): KeyLookup {
+function loadedKeys(
+  load: () => Promise<readonly GitHubPublicKey[]>,
+  { refreshIntervalMs, keyLoadTimeoutMs }: { refreshIntervalMs: number; keyLoadTimeoutMs: number },
+  report: (error: unknown) => void,
+): KeyLookup {
   let keys = new Map<string, Promise<CryptoKey | null>>();
   let loading: Promise<void> | null = null;
   let lastLoad = Number.NEGATIVE_INFINITY;
@@ -211,13 +226,15 @@ function loadedKeys(load: () => Promise<readonly GitHubPublicKey[]>, intervalMs:
   return async (keyId) => {
     const held = keys.get(keyId);
     if (held) return held;
-    if (loading === null && performance.now() - lastLoad >= intervalMs) {
+    if (loading === null && performance.now() - lastLoad >= refreshIntervalMs) {
       lastLoad = performance.now();
       loading = reload().finally(() => {
         loading = null;
       });
     }
-    if (loading !== null) await loading;
+    const pending = loading;
+    // A load that takes longer: GitHub retries the alert (503).
+    if (pending !== null && (await withDeadline(keyLoadTimeoutMs, () => pending.then(() => true))) === undefined) return UNAVAILABLE;
     // Until a load succeeds, an unknown key may be a new one: unavailable (503, GitHub retries), not forged.
     return (await keys.get(keyId)) ?? (loaded ? null : UNAVAILABLE);
   };

@@ -55,3 +55,21 @@ export async function readStream(
   }
   return out;
 }
+
+/**
+ * What `wait` gives, given a deadline `timeoutMs` from now: a promise that
+ * settles to undefined then (the `until` of readStream and readBody), or,
+ * if `wait` has not settled by then, undefined. The timer is cleared once
+ * either settled. How keyward bounds each wait on a client or a loader.
+ */
+export async function withDeadline<T>(timeoutMs: number, wait: (until: Promise<undefined>) => Promise<T>): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const until = new Promise<undefined>((resolve) => {
+    timer = setTimeout(resolve, timeoutMs, undefined);
+  });
+  try {
+    return await Promise.race([wait(until), until]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

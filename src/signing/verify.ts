@@ -1,4 +1,5 @@
 // Verifying a signature (RFC 9421 §3.2) under an application policy (§3.2.1).
+import { withDeadline } from "../lib/read-stream.js";
 import { isThenable } from "../lib/thenable.js";
 import { type MaybePromise, verifyWith } from "./algorithms.js";
 import { buildSignatureBase, DEFAULT_PARAM_ORDER } from "./base.js";
@@ -540,16 +541,8 @@ class Verification {
 
 /** The request's body, read through a clone with a size cap and a deadline (the read is cancelled when either is hit). */
 async function readWithin(request: Request, maxBytes: number, timeoutMs: number): Promise<BodyRead> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), timeoutMs);
-  });
-  try {
-    const bytes = await readBody(request, maxBytes, deadline);
-    return bytes === null ? "BODY_TOO_LARGE" : bytes === undefined ? "BODY_TIMEOUT" : bytes;
-  } finally {
-    clearTimeout(timer);
-  }
+  const bytes = await withDeadline(timeoutMs, (until) => readBody(request, maxBytes, until));
+  return bytes === null ? "BODY_TOO_LARGE" : bytes === undefined ? "BODY_TIMEOUT" : bytes;
 }
 
 

@@ -1,4 +1,5 @@
 // keyward/fastify on a real Fastify 5 server (the shared suite in test/http/scenarios.ts).
+import { connect } from "node:net";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { describe, expect, it } from "vitest";
 import { createSigner, signedFetch } from "../../src/client/index.js";
@@ -137,6 +138,75 @@ describe("keyward/fastify reading a signed body", () => {
         expect({ path, status: res.status, json: await res.json() }).toEqual({ path, status: 200, json: { body: { qty: 2 }, token: record.id } });
       }
       expect(order).toEqual(["route hook, after the guard"]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("a route keyward does not guard, and a 404: a Signature-Input header makes keyward read nothing of the body, and Fastify answers as without it", async () => {
+    // The deadline is far beyond the test's own timeout: an answer means nothing waited for the body.
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", signatures: { bodyTimeoutMs: 60_000 } });
+    // What keyward had read of each body when the app's own preParsing hook (after the plugin's) ran.
+    const seen: { url: string; bodyRead: boolean; kept: number | null }[] = [];
+    const server = await listen(kw, (app, guard) => {
+      app.addHook("preParsing", async (request, _reply, payload) => {
+        const raw = request.raw as typeof request.raw & { rawBody?: Uint8Array };
+        seen.push({ url: request.url, bodyRead: raw.readableDidRead, kept: raw.rawBody?.byteLength ?? null });
+        return payload;
+      });
+      app.post("/guarded", { preHandler: guard.requireToken() }, async () => "never");
+      app.post("/public", async () => "public");
+    });
+    const { port } = new URL(server.url);
+    /** Sends the headers and 256 KiB of a 1 MiB body, then nothing more: the answer's status line, if one comes within 2 s. */
+    const stalled = (path: string, contentType: string) =>
+      new Promise<string>((resolve) => {
+        const socket = connect(Number(port), "127.0.0.1");
+        let answer = "";
+        const done = () => {
+          clearTimeout(timer);
+          socket.destroy();
+          resolve(answer.split("\r\n", 1)[0] || "no answer");
+        };
+        const timer = setTimeout(done, 2000);
+        socket.on("error", () => {});
+        socket.on("data", (chunk) => {
+          answer += chunk;
+          if (answer.includes("\r\n\r\n")) done();
+        });
+        socket.write(`POST ${path} HTTP/1.1\r\nhost: x\r\ncontent-type: ${contentType}\r\ncontent-length: ${1 << 20}\r\nsignature-input: x\r\n\r\n`);
+        socket.write(Buffer.alloc(256 * 1024, 120));
+      });
+    try {
+      // A route without requireToken, which Fastify has no parser for, and no route at all.
+      expect(await stalled("/public", "application/x-unknown")).toBe("HTTP/1.1 415 Unsupported Media Type");
+      expect(await stalled("/nowhere", "application/x-unknown")).toBe("HTTP/1.1 404 Not Found");
+      expect(seen).toEqual([
+        { url: "/public", bodyRead: false, kept: null },
+        { url: "/nowhere", bodyRead: false, kept: null },
+      ]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("an app-wide guard, after Fastify parsed: the bytes Fastify read are verified; past signatures.maxBodyBytes, 413 BODY_TOO_LARGE", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", signatures: { maxBodyBytes: 1000 } });
+    const pair = ed25519KeyPair();
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: pair.publicKey } });
+    const server = await listen(kw, (app, guard) => {
+      app.register(async (child) => {
+        child.addHook("preHandler", guard.requireToken());
+        child.post("/app-wide", async (request) => ({ length: (request.body as string).length, token: request.keyward?.tokenId }));
+      });
+    });
+    try {
+      const send = signedFetch(createSigner({ keyId: record.id, alg: "ed25519", privateKey: pair.seed }));
+      const post = (body: string) => send(`${server.url}/app-wide`, { method: "POST", headers: { "content-type": "text/plain" }, body });
+      const small = await post("a".repeat(1000));
+      expect({ status: small.status, json: await small.json() }).toEqual({ status: 200, json: { length: 1000, token: record.id } });
+      const large = await post("a".repeat(1001));
+      expect({ status: large.status, code: (await large.json()).code }).toEqual({ status: 413, code: "BODY_TOO_LARGE" });
     } finally {
       await server.close();
     }

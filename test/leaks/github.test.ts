@@ -4,7 +4,8 @@ import { generateKeyPairSync, type KeyObject, randomBytes, sign } from "node:cry
 import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, connect as netConnect } from "node:net";
+import { Readable } from "node:stream";
 import { generateToken, Keyward, MemoryStore } from "keyward";
 import { createLeakReceiver, type GitHubPublicKey } from "keyward/leaks";
 import { describe, expect, it } from "vitest";
@@ -178,6 +179,55 @@ describe("createLeakReceiver (GitHub secret scanning)", () => {
     }
   });
 
+  it("forged alerts whose bodies never end are each answered 408 at bodyTimeoutMs: no receiver call is left waiting (real server)", async () => {
+    const { kw } = await setup();
+    const receiver = createLeakReceiver({ keyward: kw, publicKeys: [github.publicKey], bodyTimeoutMs: 200 });
+    // node:http handing the body on as it comes, as Hono's node adapter does.
+    let running = 0;
+    const server = createServer(async (req, res) => {
+      running++;
+      const headers = new Headers(req.headers as Record<string, string>);
+      const body = Readable.toWeb(req) as ReadableStream<Uint8Array>;
+      const answer = await receiver(new Request(`http://localhost${req.url}`, { method: req.method, headers, body, duplex: "half" } as RequestInit));
+      running--;
+      res.writeHead(answer.status, { "content-type": "application/json", connection: "close" }).end(await answer.text());
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const { port } = server.address() as AddressInfo;
+    // Only a known key id and a well-formed DER signature (of other bytes) are needed.
+    const signature = sign("sha256", Buffer.from("other"), other.privateKey).toString("base64");
+    /** An alert whose chunked body sends a byte now and then, never ending: its status line, if it comes within 3 s. */
+    const endless = () =>
+      new Promise<string>((resolve) => {
+        const socket = netConnect(port, "127.0.0.1");
+        let answer = "";
+        const drip = setInterval(() => socket.write("1\r\n \r\n"), 50);
+        const done = () => {
+          clearInterval(drip);
+          clearTimeout(timer);
+          socket.destroy();
+          resolve(answer.split("\r\n", 1)[0] || "no answer");
+        };
+        const timer = setTimeout(done, 3000);
+        socket.on("error", () => {});
+        socket.on("data", (chunk) => {
+          answer += chunk;
+          if (answer.includes("\r\n\r\n")) done();
+        });
+        socket.write(
+          `POST /leaks/github HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\ngithub-public-key-identifier: ${github.publicKey.key_identifier}\r\ngithub-public-key-signature: ${signature}\r\n\r\n1\r\n[\r\n`,
+        );
+      });
+    try {
+      const answers = await Promise.all(Array.from({ length: 20 }, endless));
+      expect(answers).toEqual(Array(20).fill("HTTP/1.1 408 Request Timeout"));
+      expect(running).toBe(0);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
   it("checks its options eagerly", () => {
     const { publicKey } = github;
     const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
@@ -185,6 +235,8 @@ describe("createLeakReceiver (GitHub secret scanning)", () => {
     expect(() => createLeakReceiver({ keyward: kw, publicKeys: [] })).toThrow(TypeError);
     expect(() => createLeakReceiver({ keyward: kw, publicKeys: [{ key_identifier: "x", key: "nope" }] })).toThrow(/x is not an ECDSA P-256 public key in PEM/);
     expect(() => createLeakReceiver({ keyward: kw, publicKeys: [publicKey], maxBodyBytes: 0 })).toThrow(RangeError);
+    expect(() => createLeakReceiver({ keyward: kw, publicKeys: [publicKey], bodyTimeoutMs: 0 })).toThrow(/options.bodyTimeoutMs must be a positive integer/);
+    expect(() => createLeakReceiver({ keyward: kw, publicKeys: async () => [publicKey], keyLoadTimeoutMs: 1.5 })).toThrow(/options.keyLoadTimeoutMs/);
     expect(() => createLeakReceiver({ keyward: kw, publicKeys: async () => [publicKey], refreshIntervalMs: 0 })).toThrow(RangeError);
     expect(() => createLeakReceiver({ keyward: kw, publicKeys: [publicKey], onKeyError: "log" as unknown as () => void })).toThrow(TypeError);
     expect(() => createLeakReceiver({ keyward: kw, publicKeys: [publicKey], action: "delete" as "flag" })).toThrow(TypeError);
@@ -308,6 +360,33 @@ describe("createLeakReceiver's keys", () => {
     ]);
     expect((await receiver(alert(body))).status).toBe(200);
     expect((await kw.check({ token: live.token })).code).toBe("TOKEN_REVOKED");
+  });
+
+  it("a load that does not answer: alerts waiting for it are answered 503 at keyLoadTimeoutMs, and the load goes on for later alerts", async () => {
+    const { kw, live } = await setup();
+    let loads = 0;
+    let answerLoad: (keys: GitHubPublicKey[]) => void = () => {};
+    const receiver = createLeakReceiver({
+      keyward: kw,
+      publicKeys: () => {
+        loads++;
+        return new Promise((resolve) => {
+          answerLoad = resolve;
+        });
+      },
+      keyLoadTimeoutMs: 100,
+    });
+    // 200 forged alerts under random key ids, and one real one, while the load hangs: each answered 503 (GitHub retries).
+    const forged = Array.from({ length: 200 }, () => receiver(alert("[]", github, { "github-public-key-identifier": randomBytes(32).toString("hex") })));
+    const body = JSON.stringify([match(live.token)]);
+    const statuses = (await Promise.all([...forged, receiver(alert(body))])).map((r) => r.status);
+    expect(new Set(statuses)).toEqual(new Set([503]));
+    expect(loads).toBe(1);
+    // The load answers at last: the retried alert is acted on, with no second load.
+    answerLoad([github.publicKey]);
+    const retried = await receiver(alert(body));
+    expect([retried.status, (await retried.json())[0].label]).toEqual([200, "true_positive"]);
+    expect(loads).toBe(1);
   });
 
   it("refuses at creation a key that cannot verify GitHub's signatures, naming it (not a silent 401 for every alert)", async () => {
