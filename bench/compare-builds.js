@@ -3,12 +3,16 @@
 // for changes whose effect is smaller than the drift between two runs; then
 // the checks while a full cache keeps evicting (bench/verify.js `churn`),
 // each build on a working set of its own, one after the other. With
-// COMPARE=signing, the worst verifyRequest cases of bench/signing.js instead.
+// COMPARE=signing, the worst verifyRequest cases of bench/signing.js instead;
+// with COMPARE=paths, the request path's everyday calls (warm and cold checks,
+// warm verify(Request), signing and verifying a request).
 //
 //   git worktree add /tmp/kw-old <rev> && (cd /tmp/kw-old && npm ci && npx tsup)
 //   npm run build && KEYWARD_OLD_DIST=/tmp/kw-old/dist BENCH_ROUNDS=5 node --expose-gc bench/compare-builds.js
+//   (COMPARE=paths or COMPARE=signing in front for the other comparisons)
 //
 // REVERSED=1 lists this build's rows first (the rounds alternate the order anyway).
+import { generateKeyPairSync } from "node:crypto";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { meteringShapes } from "./accounts.js";
@@ -19,9 +23,10 @@ import { worstCases } from "./signing.js";
 const oldDist = process.env.KEYWARD_OLD_DIST;
 if (!oldDist) throw new Error("set KEYWARD_OLD_DIST to the dist/ folder of the build to compare with");
 const entry = process.env.COMPARE === "signing" ? "signing.js" : "index.js";
+const load = (dir, file) => import(pathToFileURL(join(resolve(dir), file)).href);
 const builds = [
-  ["before: ", await import(pathToFileURL(join(resolve(oldDist), entry)).href)],
-  ["after: ", await import(`../dist/${entry}`)],
+  ["before: ", await load(oldDist, entry)],
+  ["after: ", await load("dist", entry)],
 ];
 if (process.env.REVERSED) builds.reverse();
 const ms = Number(process.env.BENCH_MS ?? 500);
@@ -37,6 +42,51 @@ if (process.env.COMPARE === "signing") {
   }
   await runGroup("verifyRequest: the worst requests within the defaults, two builds (hmac-sha256)", cases, { ms });
   process.exit(0);
+}
+
+const jwk = generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" });
+const [SEED, PUBLIC] = [jwk.d, jwk.x].map((b64) => new Uint8Array(Buffer.from(b64, "base64url")));
+const SECRET = crypto.getRandomValues(new Uint8Array(32));
+
+if (process.env.COMPARE === "paths") {
+  const cases = [];
+  for (const [[tag, lib], dir] of builds.map((b, i) => [b, i === 0 ? oldDist : "dist"])) {
+    cases.push(...(await everydayCalls(tag, lib, await load(dir, "sqlite.js"), await load(dir, "signing.js"))));
+  }
+  await runGroup("The request path's everyday calls, two builds (default options)", cases, { ms });
+  process.exit(0);
+}
+
+/** Warm and cold bearer checks, a warm verify(Request), and HMAC / Ed25519 signing and verifying, of one build. */
+async function everydayCalls(tag, lib, { sqliteStore }, signing) {
+  const kw = new lib.Keyward({ store: new lib.MemoryStore(), prefix: "acme" });
+  const { token } = await kw.tokens.create({ owner: "o", kind: "secret", scopes: ["core:read"] });
+  const request = new Request("https://api.example.com/v1/x", { headers: { authorization: `Bearer ${token}` } });
+  const cold = new lib.Keyward({ store: new lib.MemoryStore(), prefix: "acme", cache: { maxEntries: 0 } });
+  const { token: coldToken } = await cold.tokens.create({ owner: "o", kind: "secret", scopes: ["core:read"] });
+  const sq = new lib.Keyward({ store: sqliteStore(":memory:"), prefix: "acme", cache: { maxEntries: 0 } });
+  const { token: sqToken } = await sq.tokens.create({ owner: "o", kind: "secret", scopes: ["core:read"] });
+  const url = "https://api.example.com/v1/prices?symbol=X";
+  const body = JSON.stringify({ symbol: "X", side: "buy", quantity: 100 });
+  const post = () => new Request(url, { method: "POST", body, headers: { "content-type": "application/json" } });
+  const created = Math.floor(Date.now() / 1000);
+  const hmac = { alg: "hmac-sha256", secret: SECRET };
+  const ed = { alg: "ed25519", privateKey: SEED };
+  const get = new Request(url);
+  const hmacSigned = await signing.signRequest(get, { keyId: "tok_x", key: hmac, created });
+  const edSigned = await signing.signRequest(post(), { keyId: "tok_x", key: ed, created });
+  const edPublic = { alg: "ed25519", publicKey: PUBLIC };
+  const bytes = new TextEncoder().encode(body);
+  return [
+    { name: `${tag}warm check`, fn: () => kw.check({ token, scope: "core:read" }) },
+    { name: `${tag}warm verify(Request)`, fn: () => kw.verify(request, { scope: "core:read" }) },
+    { name: `${tag}cold check, MemoryStore`, fn: () => cold.check({ token: coldToken, scope: "core:read" }) },
+    { name: `${tag}cold check, SQLite`, fn: () => sq.check({ token: sqToken, scope: "core:read" }) },
+    { name: `${tag}hmac GET signatureHeaders`, fn: () => signing.signatureHeaders(get, { keyId: "tok_x", key: hmac, created }) },
+    { name: `${tag}hmac GET verifyRequest`, fn: () => signing.verifyRequest(hmacSigned, { resolveKey: () => hmac }) },
+    { name: `${tag}ed25519 POST verifyRequest, body given`, fn: () => signing.verifyRequest(edSigned, { resolveKey: () => edPublic, body: bytes }) },
+    { name: `${tag}ed25519 POST signRequest, body given`, fn: () => signing.signRequest(post(), { keyId: "tok_x", key: ed, created, body }) },
+  ];
 }
 
 const shapes = [];
