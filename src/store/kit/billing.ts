@@ -125,7 +125,7 @@ export function sumBilling(
   return [...out.values()].sort(compareBillingKeys).slice(0, limit);
 }
 
-/** The order of billing sums in code-unit order (`sumBilling`'s, `MemoryStore`'s, `sqliteStore`'s): by owner, then pool. */
+/** The order of billing sums of `sumBilling` and `MemoryStore`: by owner, then pool, in code-unit order. */
 export function compareBillingKeys(a: BillingKey, b: BillingKey): number {
   if (a.owner !== b.owner) return a.owner < b.owner ? -1 : 1;
   return a.pool < b.pool ? -1 : a.pool > b.pool ? 1 : 0;
