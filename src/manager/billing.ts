@@ -131,7 +131,7 @@ export class BillingManager {
    * through them with {@link list} instead.
    *
    * @param options the period (UTC hours, at most 400 days) and optionally one owner
-   * @returns one line per owner and pool, by owner then pool
+   * @returns one line per owner and pool, by owner then pool (in the store's order: code points, or PostgreSQL's collation)
    * @throws {InvalidInputError} `INVALID_INPUT` naming `from` or `to` (not on an hour, inverted, too long) or `owner`
    * @throws {StoreUnsupportedError} `STORE_UNSUPPORTED` when the store has no billing part
    * @example

@@ -1,6 +1,7 @@
 // Every statement of the PostgreSQL store. Values are always bound
 // parameters; only table names (a checked prefix) are in the text. Ids are
-// ordered with COLLATE "C" so listings do not depend on the database's locale.
+// ordered with COLLATE "C" so listings do not depend on the database's locale
+// (billing sums excepted: they page through the primary key, in its collation).
 import type { TableNames } from "../store/sql/schema.js";
 
 // Announces a change in the statement that makes it: delivered to listeners only if it commits.
@@ -151,12 +152,15 @@ export const statements = (t: TableNames) => ({
     WHERE old.n > $3 AND s.token_id = old.token_id AND s.kind = old.kind AND s.value = old.value`,
   // Billing: spend summed per owner and pool; a run claimed by one statement (a pending claim
   // older than $5 is taken over), so of concurrent claims at most one gets its own claim back.
-  // A page of the sums ($5 of them at most; NULL: all), strictly after ($3, $4), in "C" order.
+  // A page of the sums (at most the last parameter; NULL: all), strictly after an owner and pool, by
+  // owner then pool in the columns' own collation (the database's), not "C": a row comparison in it is
+  // a range of the primary key (owner, pool, hour), and the index is read from there, a page's rows only.
   billingOfOwner: `SELECT owner, pool, SUM(requests) AS requests, SUM(credits) AS credits FROM ${t.billingUsage}
-    WHERE owner = $1 AND hour >= $2 AND hour < $3 AND pool COLLATE "C" > $4 GROUP BY owner, pool ORDER BY pool COLLATE "C" LIMIT $5`,
+    WHERE owner = $1 AND (owner, pool) > ($4, $5) AND hour >= $2 AND hour < $3
+    GROUP BY owner, pool ORDER BY owner, pool LIMIT $6`,
   billingOfAll: `SELECT owner, pool, SUM(requests) AS requests, SUM(credits) AS credits FROM ${t.billingUsage}
-    WHERE hour >= $1 AND hour < $2 AND (owner COLLATE "C" > $3 OR (owner = $3 AND pool COLLATE "C" > $4))
-    GROUP BY owner, pool ORDER BY owner COLLATE "C", pool COLLATE "C" LIMIT $5`,
+    WHERE (owner, pool) > ($3, $4) AND hour >= $1 AND hour < $2
+    GROUP BY owner, pool ORDER BY owner, pool LIMIT $5`,
   billingRunOverlaps: `SELECT 1 FROM ${t.billingRuns} WHERE owner = $1 AND period <> $2 AND from_ms < $4 AND to_ms > $3 LIMIT 1`,
   claimBillingRun: `INSERT INTO ${t.billingRuns} (owner, period, status, claim, claimed_at, from_ms, to_ms) VALUES ($1, $2, 'pending', $3, $4, $6, $7)
     ON CONFLICT (owner, period) DO UPDATE SET claim = excluded.claim, claimed_at = excluded.claimed_at

@@ -736,20 +736,17 @@ export class PostgresStore implements TokenStore {
 
   /**
    * Spend per owner and pool, a page of it (see {@link BillingStore}): summed by the server,
-   * by owner then pool in "C" order of the stored keys; only the page's sums are sent.
+   * by owner then pool in the database's collation of the stored keys (the order of the
+   * primary key: a page reads only its own rows); only the page's sums are sent.
    */
   async billingUsage(query: BillingUsageQuery): Promise<BillingUsage[]> {
     const { from, to, limit = null } = query;
-    // The last owner and pool passed; ("", "") is before every key (owners are not empty).
+    // The last owner and pool passed; ("", "") is before every key in any collation (owners are not empty).
     const after = query.after === undefined ? { owner: "", pool: "" } : { owner: pgKey(query.after.owner), pool: query.after.pool };
-    let rows: unknown[];
-    if (query.owner === undefined) rows = await this.#query(this.#s.billingOfAll, [from, to, after.owner, after.pool, limit]);
-    else {
-      const owner = pgKey(query.owner);
-      const order = byText(after.owner, owner);
-      if (order > 0) return [];
-      rows = await this.#query(this.#s.billingOfOwner, [owner, from, to, order === 0 ? after.pool : "", limit]);
-    }
+    const rows =
+      query.owner === undefined
+        ? await this.#query(this.#s.billingOfAll, [from, to, after.owner, after.pool, limit])
+        : await this.#query(this.#s.billingOfOwner, [pgKey(query.owner), from, to, after.owner, after.pool, limit]);
     return (rows as { owner: string; pool: string; requests: number; credits: number }[]).map((r) => ({
       owner: fromPgKey(r.owner),
       pool: r.pool,

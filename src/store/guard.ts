@@ -354,6 +354,7 @@ class Guard implements GuardedStore {
       () => checkBillingQuery(query),
       () => this.#billing().billingUsage(query),
       [query],
+      (sums) => billingPage(sums, query),
     );
   }
 
@@ -471,6 +472,26 @@ function written(saved: StoredToken, id: string, method: string): StoredToken {
     // Reported below, as for a record of another token.
   }
   throw new StoreUnavailableError(`token store unavailable: ${method} answered no well-formed record of the token (it may have been written)`);
+}
+
+/**
+ * A billing answer that is a page of the query, as far as can be told without
+ * knowing the store's order: at most `limit` sums, not the `after` one again.
+ * A store that ignores `after` or `limit` (written to the contract before
+ * pages) would make every reader of all pages loop forever.
+ */
+function billingPage(sums: BillingUsage[], query: BillingUsageQuery): BillingUsage[] {
+  const broken = (what: string) =>
+    new StoreUnavailableError(
+      `token store unavailable: billingUsage ${what}; a store answers a page (only the sums after query.after, at most query.limit: see BillingStore.billingUsage)`,
+    );
+  if (!Array.isArray(sums)) throw broken("answered no array");
+  const { after, limit } = query;
+  if (limit !== undefined && sums.length > limit) throw broken(`answered ${sums.length} sums for a limit of ${limit}`);
+  if (after !== undefined && sums.some((s) => s?.owner === after.owner && s.pool === after.pool)) {
+    throw broken("answered the sum of query.after again");
+  }
+  return sums;
 }
 
 /** A string field of a foreign error, when it is one (cleaned by the error it goes into), else "". */

@@ -23,7 +23,7 @@ import { hashesOf } from "../model/record.js";
 import type { StoredAccount } from "../model/account.js";
 import type { AuditEntry, StoredToken, UsageBucket, UsageEvent } from "../model/types.js";
 import { adjustCredits } from "./kit/account-credits.js";
-import { type BillingHourRow, type BillingKey, billingKey, isBilled } from "./kit/billing.js";
+import { type BillingHourRow, billingKey, compareBillingKeys, isBilled } from "./kit/billing.js";
 import { putAccountRecord } from "./kit/accounts.js";
 import type { CreditState } from "./kit/credits.js";
 import { meterStep, poolKey, rateKey } from "./kit/meter.js";
@@ -1013,12 +1013,6 @@ function partitionPoint<T>(items: readonly T[], before: (item: T) => boolean): n
 /** Index of the first key strictly greater than `k`. */
 function upperBound(keys: SortKey[], k: SortKey): number {
   return partitionPoint(keys, (x) => compareKeys(x, k) <= 0);
-}
-
-/** The order of billing sums: by owner, then pool, in code-unit order. */
-function compareBillingKeys(a: BillingKey, b: BillingKey): number {
-  if (a.owner !== b.owner) return a.owner < b.owner ? -1 : 1;
-  return a.pool < b.pool ? -1 : a.pool > b.pool ? 1 : 0;
 }
 
 function insertKey(index: Map<string, SortKey[]>, group: string, k: SortKey): void {

@@ -401,8 +401,10 @@ export interface AnomalyStateStore {
 export interface BillingStore {
   /**
    * Spend per owner and pool over the hours in `[from, to)`, summed, by
-   * owner then pool (the store's binary order of the two: a keyset
-   * cursor): only the sums strictly after `query.after`, and at most
+   * owner then pool (in the store's order, one order for `after` and the
+   * answer: a keyset cursor; code-unit order in `MemoryStore` and
+   * `sumBilling`, the database's collation in `postgresStore`, that of its
+   * primary key's index): only the sums strictly after `query.after`, and at most
    * `query.limit` of them (fewer only at the end); an owner and pool with
    * no row in the period has none. A page costs the store work in proportion to its sums and
    * their rows, not to the whole period: keyward reads large answers page

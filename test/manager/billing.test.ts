@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { type Invoice, Keyward, MemoryStore } from "keyward";
+import { type BillingLine, type BillingUsage, type BillingUsageQuery, type Invoice, Keyward, MemoryStore, type Page, sumBilling } from "keyward";
 import { sqliteStore } from "keyward/sqlite";
 import { describe, expect, it } from "vitest";
 import { describeBilling } from "../support/billing-suite.js";
@@ -131,5 +131,75 @@ describe("kw.billing over a large volume of usage", () => {
     expect(performance.now() - started).toBeLessThan(60);
     // A page of every owner reads only its own owners' rows too.
     expect((await kw.billing.list({ from: NOV, to: DEC, limit: 10 })).items).toHaveLength(10);
+  });
+});
+
+describe("kw.billing on a store that does not answer a page", () => {
+  const NOV = Date.UTC(2026, 10, 1);
+  const DEC = Date.UTC(2026, 11, 1);
+  const period = { from: NOV, to: DEC };
+  const owners = Array.from({ length: 1200 }, (_, i) => `acct_${String(i).padStart(4, "0")}`);
+
+  /** Written to the contract before pages: every sum of the period, whatever `after` and `limit`. */
+  class WholeAnswer extends MemoryStore {
+    override billingUsage(query: BillingUsageQuery): Promise<BillingUsage[]> {
+      return super.billingUsage({ owner: query.owner, from: query.from, to: query.to });
+    }
+  }
+  /** Honours `limit` but not `after`: the first page, again and again. */
+  class IgnoresAfter extends MemoryStore {
+    override billingUsage(query: BillingUsageQuery): Promise<BillingUsage[]> {
+      return super.billingUsage({ ...query, after: undefined });
+    }
+  }
+  /** A third-party store over rows of its own, summed by the kit's sumBilling given the query. */
+  class KitSums extends MemoryStore {
+    rows = owners.map((owner) => ({ owner, pool: "default", hour: NOV, requests: 1, credits: 2 }));
+    override async billingUsage(query: BillingUsageQuery): Promise<BillingUsage[]> {
+      const rows = this.rows.filter((r) => r.hour >= query.from && r.hour < query.to && (query.owner === undefined || r.owner === query.owner));
+      return sumBilling(rows, query);
+    }
+  }
+
+  async function withKeyward(store: MemoryStore, body: (kw: Keyward) => Promise<void>): Promise<void> {
+    await store.recordUsage(owners.map((owner) => ({ tokenId: `tok_${owner}`, owner, at: NOV, ok: true, cost: 2 })));
+    const kw = new Keyward({ store, prefix: "acme", now: () => DEC + 3_600_000 });
+    try {
+      await body(kw);
+    } finally {
+      await kw.close();
+    }
+  }
+  const broken = { code: "STORE_UNAVAILABLE", message: expect.stringMatching(/billingUsage .*a store answers a page/) };
+
+  it("usage, export, run and list answer STORE_UNAVAILABLE naming the contract, rather than read the same sums forever", { timeout: 10_000 }, async () => {
+    for (const store of [new WholeAnswer(), new IgnoresAfter()]) {
+      await withKeyward(store, async (kw) => {
+        await expect(kw.billing.usage(period)).rejects.toMatchObject(broken);
+        await expect(kw.billing.export({ ...period, format: "csv" })).rejects.toMatchObject(broken);
+        const invoices: Invoice[] = [];
+        await expect(kw.billing.run({ period: "2026-11", onInvoice: (i) => void invoices.push(i) })).rejects.toMatchObject(broken);
+        // Nothing billed from an answer refused; an owner whose lines a good page held completely, once.
+        if (store instanceof WholeAnswer) expect(invoices).toEqual([]);
+        expect(new Set(invoices.map((i) => i.owner)).size).toBe(invoices.length);
+        const first = kw.billing.list({ ...period, limit: 100 });
+        if (store instanceof WholeAnswer) await expect(first).rejects.toMatchObject(broken);
+        else await expect(kw.billing.list({ ...period, limit: 100, cursor: (await first).nextCursor })).rejects.toMatchObject(broken);
+      });
+    }
+  });
+
+  it("a store summing with sumBilling(rows, query) answers pages: every line once", { timeout: 10_000 }, async () => {
+    await withKeyward(new KitSums(), async (kw) => {
+      expect((await kw.billing.usage(period)).map((l) => l.owner)).toEqual(owners);
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const page: Page<BillingLine> = await kw.billing.list({ ...period, limit: 500, cursor });
+        seen.push(...page.items.map((l) => l.owner));
+        cursor = page.nextCursor;
+      } while (cursor);
+      expect(seen).toEqual(owners);
+    });
   });
 });

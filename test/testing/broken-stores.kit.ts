@@ -2,6 +2,7 @@
 // the conformance suite against a correct adapter and against each broken one.
 import { describeTokenStore } from "keyward/testing";
 import {
+  BillingIgnoresAfter,
   Delegate,
   KeepsRefs,
   LazyFeed,
@@ -10,8 +11,9 @@ import {
   StaleMissCache,
   StaleReadCache,
   UpdateStoresRevokedAt,
+  WholeBilling,
 } from "./broken-stores.js";
 
-for (const Store of [Delegate, StaleReadCache, StaleMissCache, LazyFeed, SharedRefs, KeepsRefs, UpdateStoresRevokedAt, PrefixIndex]) {
+for (const Store of [Delegate, StaleReadCache, StaleMissCache, LazyFeed, SharedRefs, KeepsRefs, UpdateStoresRevokedAt, PrefixIndex, WholeBilling, BillingIgnoresAfter]) {
   describeTokenStore(Store.name, () => new Store(), { concurrency: 20 });
 }

@@ -3,7 +3,7 @@
 // suite must fail each of them (conformance-catches.test.ts runs it against them).
 import type { AuditEntry, StoredToken } from "../../src/model/types.js";
 import { MemoryStore } from "../../src/store/memory.js";
-import type { ChangeEvent, PageQuery, StoreCapabilities, TokenStore } from "../../src/store/types.js";
+import type { BillingUsageQuery, ChangeEvent, PageQuery, StoreCapabilities, TokenStore } from "../../src/store/types.js";
 
 type Args<K extends keyof MemoryStore> = MemoryStore[K] extends (...args: infer A) => unknown ? A : never;
 
@@ -222,5 +222,19 @@ export class PrefixIndex extends Delegate {
     const id = this.#index.get(hash.slice(0, 16));
     const t = id === undefined ? null : await this.inner.get(id);
     return t && hashesOf(t).some((h) => h.slice(0, 16) === hash.slice(0, 16)) ? t : null;
+  }
+}
+
+/** billingUsage to the contract before pages: every sum of the period, whatever `after` and `limit`. */
+export class WholeBilling extends Delegate {
+  override billingUsage(query: BillingUsageQuery) {
+    return this.inner.billingUsage({ owner: query.owner, from: query.from, to: query.to });
+  }
+}
+
+/** billingUsage honours `limit` but not `after`: the first page, again and again. */
+export class BillingIgnoresAfter extends Delegate {
+  override billingUsage(query: BillingUsageQuery) {
+    return this.inner.billingUsage({ ...query, after: undefined });
   }
 }

@@ -90,4 +90,10 @@ describe("the conformance suite (keyward/testing)", () => {
       "findByHash > matches the whole hash: a hash sharing all but its tail with a current or previous one finds nothing",
     ]);
   });
+
+  it("fails a billing store that answers every sum, or the first page again, rather than the page after `after`", () => {
+    const page = "billing > answers a page: the sums strictly after an owner and pool, at most limit, by owner then pool, skipping pools of no row in the period";
+    expect(failed.get("WholeBilling")).toEqual([page]);
+    expect(failed.get("BillingIgnoresAfter")).toEqual([page]);
+  });
 });

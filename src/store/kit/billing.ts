@@ -88,10 +88,33 @@ export function billingRowsOf(events: readonly UsageEvent[]): BillingHourRow[] {
   return [...rows.values()];
 }
 
-/** Sums rows per owner and pool, ordered by owner then pool. */
-export function sumBilling(rows: Iterable<Pick<BillingHourRow, "owner" | "pool" | "requests" | "credits">>): BillingUsage[] {
+/**
+ * Sums rows per owner and pool, ordered by owner then pool (code-unit
+ * order): the answer of {@link BillingStore.billingUsage} for the rows of
+ * its query's owner and hours. Pass the query: its page, only the sums
+ * strictly after `query.after` and at most `query.limit` of them, is
+ * answered (without it, every sum: not a page, which keyward refuses as
+ * soon as an answer is longer than the limit asked).
+ *
+ * @param rows - the billing rows of the query's owner (or all) and hours
+ * @param page - the query, or its `after` and `limit`
+ * @returns the page of sums
+ * @example
+ * ```ts
+ * billingUsage(query) {
+ *   const rows = this.rows.filter((r) => r.hour >= query.from && r.hour < query.to && (query.owner === undefined || r.owner === query.owner));
+ *   return Promise.resolve(sumBilling(rows, query));
+ * }
+ * ```
+ */
+export function sumBilling(
+  rows: Iterable<Pick<BillingHourRow, "owner" | "pool" | "requests" | "credits">>,
+  page: Pick<BillingUsageQuery, "after" | "limit"> = {},
+): BillingUsage[] {
+  const { after, limit = Number.POSITIVE_INFINITY } = page;
   const out = new Map<string, BillingUsage>();
   for (const r of rows) {
+    if (after !== undefined && compareBillingKeys(r, after) <= 0) continue;
     const k = `${r.owner}\u0000${r.pool}`;
     const had = out.get(k);
     if (had) {
@@ -99,5 +122,11 @@ export function sumBilling(rows: Iterable<Pick<BillingHourRow, "owner" | "pool" 
       had.credits += r.credits;
     } else out.set(k, { owner: r.owner, pool: r.pool, requests: r.requests, credits: r.credits });
   }
-  return [...out.values()].sort((a, b) => (a.owner < b.owner ? -1 : a.owner > b.owner ? 1 : a.pool < b.pool ? -1 : a.pool > b.pool ? 1 : 0));
+  return [...out.values()].sort(compareBillingKeys).slice(0, limit);
+}
+
+/** The order of billing sums of `sumBilling` and `MemoryStore`: by owner, then pool, in code-unit order. */
+export function compareBillingKeys(a: BillingKey, b: BillingKey): number {
+  if (a.owner !== b.owner) return a.owner < b.owner ? -1 : 1;
+  return a.pool < b.pool ? -1 : a.pool > b.pool ? 1 : 0;
 }
