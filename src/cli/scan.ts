@@ -93,7 +93,7 @@ function scanRoot(ctx: CommandContext, root: string, maxBytes: number | null, st
     if (skip) state.skipped.push({ path: shown(ctx.io, path), reason: skip });
     if (progress && state.scanned % PROGRESS_EVERY === 0) progress(state.scanned);
   };
-  scanFolder(ctx, root, ctx.values["no-gitignore"] !== true, visit);
+  scanFolder(ctx, root, ctx.values["no-gitignore"] !== true, visit, new Set());
 }
 
 function why(skip: Skip, maxBytes: number | null): string {
@@ -107,7 +107,11 @@ function why(skip: Skip, maxBytes: number | null): string {
  * as `git ls-files` lists them. Elsewhere, .gitignore files as git reads
  * them. With neither (`--no-gitignore`, or git unable to answer), every file.
  */
-function scanFolder(ctx: CommandContext, root: string, useGitignore: boolean, visit: (path: string) => void): void {
+function scanFolder(ctx: CommandContext, root: string, useGitignore: boolean, visit: (path: string) => void, seen: Set<string>): void {
+  // Each folder once (by device and inode), whatever path git gives for it: no input can make the scan loop.
+  const { dev, ino } = statSync(root);
+  if (seen.has(`${dev}:${ino}`)) return;
+  seen.add(`${dev}:${ino}`);
   if (!useGitignore || !inGitWorkTree(root)) {
     walk(ctx.io, root, useGitignore ? [] : null, visit);
     return;
@@ -130,9 +134,12 @@ function scanFolder(ctx: CommandContext, root: string, useGitignore: boolean, vi
       if ((err as { code?: string }).code === "ENOENT") continue;
       throw new CliError(`cannot read ${shown(ctx.io, path)}`, EXIT.IO);
     }
-    // A folder in the list is a submodule or a nested repository: scanned as its own git sees it.
-    if (stat.isDirectory()) scanFolder(ctx, path, true, visit);
-    else if (stat.isFile()) visit(path);
+    // A folder in the list is a submodule or a nested repository: scanned as its own git sees it. A
+    // submodule not checked out (`git clone` without --recurse-submodules: no `.git` in its folder) has
+    // nothing to scan, for git as for us; git run inside it lists it as `./`, the folder itself.
+    if (stat.isDirectory()) {
+      if (existsSync(join(path, ".git"))) scanFolder(ctx, path, true, visit, seen);
+    } else if (stat.isFile()) visit(path);
   }
 }
 

@@ -137,6 +137,43 @@ describe("keyward scan", () => {
     expect(JSON.parse(plain.stdout).findings.map((f: { path: string }) => f.path)).toEqual(["plain/deploy/build/out.txt", "plain/deploy/prod.env"]);
   });
 
+  it.skipIf(!gitInstalled && !inCI)("a clone whose submodule is not checked out, a worktree inside the tree: each folder scanned once, no loop", () => {
+    const secret = generateToken({ prefix: "acme", kind: "secret", env: "live" });
+    const git = (dir: string, ...args: string[]) => {
+      const r = spawnSync(
+        "git",
+        ["-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false", "-c", "protocol.file.allow=always", ...args],
+        { cwd: join(cli.dir, dir), encoding: "utf8" },
+      );
+      expect(r.status, r.stderr).toBe(0);
+    };
+    mkdirSync(join(cli.dir, "sm/lib"), { recursive: true });
+    mkdirSync(join(cli.dir, "sm/app"), { recursive: true });
+    write("sm/lib/key.txt", `KEY=${secret}\n`);
+    git("sm/lib", "init", "-q");
+    git("sm/lib", "add", "key.txt");
+    git("sm/lib", "commit", "-qm", "lib");
+    git("sm/app", "init", "-q");
+    write("sm/app/app.env", `KEY=${secret}\n`);
+    git("sm/app", "submodule", "add", "-q", "../lib", "vendor/lib");
+    git("sm/app", "add", "app.env");
+    git("sm/app", "commit", "-qm", "app");
+    // A fresh clone, as actions/checkout makes it: the submodule's folder is there, empty, without a `.git`.
+    git("sm", "clone", "-q", "app", "clone");
+    const r = cli("scan", "sm/clone");
+    expect([r.code, r.stdout.split("\n").filter(Boolean).map((l) => l.split(":")[0])]).toEqual([1, ["sm/clone/app.env"]]);
+    expect(r.stderr).toBe("scanned 2 files: 1 tokens found (1 secret)\n");
+    expect(cli("scan", "sm/clone/vendor/lib")).toEqual({ code: 0, stdout: "", stderr: "scanned 0 files: 0 tokens found (0 secret)\n" });
+    // Checked out, the submodule is scanned as its own git sees it.
+    git("sm/clone", "submodule", "update", "-q", "--init");
+    expect(cli("scan", "sm/clone").stdout.split("\n").filter(Boolean).map((l) => l.split(":")[0])).toEqual(["sm/clone/app.env", "sm/clone/vendor/lib/key.txt"]);
+    // A worktree inside the main tree (untracked there, so a nested repository), its submodule not checked out.
+    git("sm/app", "worktree", "add", "-q", "wt");
+    const wt = cli("scan", "sm/app", "--json");
+    expect(wt.code).toBe(1);
+    expect(JSON.parse(wt.stdout).findings.map((f: { path: string }) => f.path)).toEqual(["sm/app/app.env", "sm/app/vendor/lib/key.txt", "sm/app/wt/app.env"]);
+  });
+
   it("gives the line and column of every token in a file of many, on one line or many", () => {
     const tokens = Array.from({ length: 2000 }, (_, i) => generateToken({ prefix: "acme", kind: "publishable", env: i % 2 ? "live" : "test" }));
     // One per line (LF or CRLF), then a thousand on one line.
