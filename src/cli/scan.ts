@@ -1,8 +1,8 @@
 // keyward scan: finds keyward tokens in files and folders (findTokens: the
 // checksum rules out look-alikes), in what git would push (.gitignore as git
-// reads it), reads files of any size in chunks, skips binaries, and prints
-// only redacted forms.
-import { spawnSync } from "node:child_process";
+// reads it) or in what is staged for a commit, reads files of any size in
+// chunks, skips binaries, and prints only redacted forms.
+import { spawn, spawnSync } from "node:child_process";
 import { closeSync, existsSync, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import ignore, { type Ignore } from "ignore";
@@ -45,9 +45,10 @@ interface ScanState {
 }
 
 export const scan: Command = {
-  summary: "Find keyward tokens in files and folders; exit 1 when a secret token is found.",
+  summary: "Find keyward tokens in files and folders, or in what is staged for a commit; exit 1 when a secret token is found.",
   args: "[path…]",
   options: {
+    staged: { type: "boolean", description: "scan the files the next commit adds or changes, as staged (the pre-commit hook)" },
     "check-store": { type: "boolean", description: "say whether each token found is live, revoked, disabled, expired or unknown" },
     "max-bytes": { type: "string", value: "n", description: "skip larger files (default: none, every file is scanned whole)" },
     "no-gitignore": { type: "boolean", description: "scan files that .gitignore excludes too" },
@@ -57,9 +58,18 @@ export const scan: Command = {
   run: async (ctx) => {
     const maxBytes = typeof ctx.values["max-bytes"] === "string" ? parseCount(ctx.values["max-bytes"], "max-bytes") : null;
     const state: ScanState = { findings: [], tokens: [], scanned: 0, skipped: [], chunk: Buffer.alloc(CHUNK_BYTES) };
-    const roots = ctx.positionals.length > 0 ? ctx.positionals : ["."];
     const progress = ctx.io.errIsTTY ? (n: number) => ctx.io.err(`\rscanned ${n} files`) : null;
-    for (const root of roots) scanRoot(ctx, resolve(ctx.io.cwd, root), maxBytes, state, progress);
+    const scanned = (path: string, skip: Skip | null) => {
+      if (skip) state.skipped.push({ path: shown(ctx.io, path), reason: skip });
+      if (progress && state.scanned % PROGRESS_EVERY === 0) progress(state.scanned);
+    };
+    if (ctx.values.staged === true) {
+      if (ctx.positionals.length > 0) throw new CliError("--staged scans what is staged: no path", EXIT.USAGE);
+      await scanStaged(ctx, maxBytes, state, scanned);
+    } else {
+      const roots = ctx.positionals.length > 0 ? ctx.positionals : ["."];
+      for (const root of roots) await scanRoot(ctx, resolve(ctx.io.cwd, root), maxBytes, state, scanned);
+    }
     if (progress && state.scanned >= PROGRESS_EVERY) ctx.io.err("\n");
     if (ctx.values["check-store"] === true && state.findings.length > 0) {
       await withStore(ctx, { create: false }, ({ store }) => checkStore(store, state));
@@ -69,10 +79,13 @@ export const scan: Command = {
   },
 };
 
-function scanRoot(ctx: CommandContext, root: string, maxBytes: number | null, state: ScanState, progress: ((n: number) => void) | null): void {
+/** What the scan does after each file of a folder or of the staged ones: `skip`, why it was not scanned. */
+type Scanned = (path: string, skip: Skip | null) => void;
+
+async function scanRoot(ctx: CommandContext, root: string, maxBytes: number | null, state: ScanState, scanned: Scanned): Promise<void> {
   if (root === resolve(ctx.io.cwd, "-")) {
-    // `-`: standard input, e.g. the staged diff in a pre-commit hook.
-    const skip = scanStream(readStdin, "<stdin>", state, maxBytes);
+    // `-`: standard input, all of it (a diff, a log, …).
+    const skip = await scanStream(readStdin, "<stdin>", state, maxBytes);
     if (skip) throw new CliError(`cannot scan <stdin>: ${why(skip, maxBytes)}`, EXIT.IO);
     return;
   }
@@ -84,16 +97,12 @@ function scanRoot(ctx: CommandContext, root: string, maxBytes: number | null, st
   }
   if (stat.isFile()) {
     // A file named on the command line must be scanned: a binary or too large one is an error, not a skip.
-    const skip = scanFile(ctx.io, root, maxBytes, state);
+    const skip = await scanFile(ctx.io, root, maxBytes, state);
     if (skip) throw new CliError(`cannot scan ${shown(ctx.io, root)}: ${why(skip, maxBytes)}`, EXIT.IO);
     return;
   }
-  const visit = (path: string) => {
-    const skip = scanFile(ctx.io, path, maxBytes, state);
-    if (skip) state.skipped.push({ path: shown(ctx.io, path), reason: skip });
-    if (progress && state.scanned % PROGRESS_EVERY === 0) progress(state.scanned);
-  };
-  scanFolder(ctx, root, ctx.values["no-gitignore"] !== true, visit, new Set());
+  const visit = async (path: string) => scanned(path, await scanFile(ctx.io, path, maxBytes, state));
+  await scanFolder(ctx, root, ctx.values["no-gitignore"] !== true, visit, new Set());
 }
 
 function why(skip: Skip, maxBytes: number | null): string {
@@ -107,13 +116,13 @@ function why(skip: Skip, maxBytes: number | null): string {
  * as `git ls-files` lists them. Elsewhere, .gitignore files as git reads
  * them. With neither (`--no-gitignore`, or git unable to answer), every file.
  */
-function scanFolder(ctx: CommandContext, root: string, useGitignore: boolean, visit: (path: string) => void, seen: Set<string>): void {
+async function scanFolder(ctx: CommandContext, root: string, useGitignore: boolean, visit: Visit, seen: Set<string>): Promise<void> {
   // Each folder once (by device and inode), whatever path git gives for it: no input can make the scan loop.
   const { dev, ino } = statSync(root);
   if (seen.has(`${dev}:${ino}`)) return;
   seen.add(`${dev}:${ino}`);
   if (!useGitignore || !inGitWorkTree(root)) {
-    walk(ctx.io, root, useGitignore ? [] : null, visit);
+    await walk(ctx.io, root, useGitignore ? [] : null, visit);
     return;
   }
   const listed = gitFiles(root, ctx.io.env);
@@ -121,7 +130,7 @@ function scanFolder(ctx: CommandContext, root: string, useGitignore: boolean, vi
     // A folder git ignores (build output, say), named on the command line, is scanned whole, as a named file is.
     // Without git's answer, reading the .gitignore files alone would skip committed files that match them.
     if (listed !== "ignored") ctx.io.err(`keyward scan: ${listed.error}: scanning every file in ${shown(ctx.io, root)}, .gitignore not applied\n`);
-    walk(ctx.io, root, null, visit);
+    await walk(ctx.io, root, null, visit);
     return;
   }
   for (const rel of listed.paths) {
@@ -138,10 +147,13 @@ function scanFolder(ctx: CommandContext, root: string, useGitignore: boolean, vi
     // submodule not checked out (`git clone` without --recurse-submodules: no `.git` in its folder) has
     // nothing to scan, for git as for us; git run inside it lists it as `./`, the folder itself.
     if (stat.isDirectory()) {
-      if (existsSync(join(path, ".git"))) scanFolder(ctx, path, true, visit, seen);
-    } else if (stat.isFile()) visit(path);
+      if (existsSync(join(path, ".git"))) await scanFolder(ctx, path, true, visit, seen);
+    } else if (stat.isFile()) await visit(path);
   }
 }
+
+/** Scans one file of a folder. */
+type Visit = (path: string) => Promise<void>;
 
 /** Whether `dir` is in a git work tree: a `.git` (a folder, or a file in a worktree or submodule) in it or a folder above. */
 function inGitWorkTree(dir: string): boolean {
@@ -162,13 +174,7 @@ const GIT_LOCATION_ENV = new Set(["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", 
  * refused as another user's, …).
  */
 function gitFiles(dir: string, env: Io["env"]): "ignored" | { paths: string[] } | { error: string } {
-  const gitEnv = Object.fromEntries(Object.entries(env).filter(([name, value]) => value !== undefined && !GIT_LOCATION_ENV.has(name)));
-  const git = (...args: string[]): { status: number; stdout: string } | { error: string } => {
-    const r = spawnSync("git", ["-C", dir, ...args], { env: gitEnv, encoding: "utf8", maxBuffer: 1 << 30 });
-    if (r.error) return { error: (r.error as { code?: string }).code === "ENOENT" ? "git is not installed" : `git failed: ${r.error.message}` };
-    if (r.status === 0 || (r.status === 1 && args[0] === "check-ignore")) return { status: r.status, stdout: r.stdout };
-    return { error: `git failed: ${shownPath(r.stderr.trim().split("\n")[0] ?? "")}` };
-  };
+  const git = (...args: string[]) => runGit(dir, args, gitEnv(env, GIT_LOCATION_ENV));
   const ignored = git("check-ignore", "-q", ".");
   if ("error" in ignored) return ignored;
   if (ignored.status === 0) return "ignored";
@@ -177,6 +183,127 @@ function gitFiles(dir: string, env: Io["env"]): "ignored" | { paths: string[] } 
   if ("error" in listed) return listed;
   const paths = [...new Set(listed.stdout.split("\0"))].filter((p) => p !== "").map((p) => p.replace(/\/$/, ""));
   return { paths: paths.sort(byName) };
+}
+
+/** The environment git runs with: `env` without unset variables, nor those `drop` names. */
+function gitEnv(env: Io["env"], drop: ReadonlySet<string> = new Set()): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined && !drop.has(e[0])));
+}
+
+/**
+ * Runs git in `dir`: its output, or why it failed (not installed, the
+ * repository refused as another user's, …). `check-ignore` answers with its
+ * exit status: 1 (not ignored) is an answer too.
+ */
+function runGit(dir: string, args: string[], env: Record<string, string>): { status: number; stdout: string } | { error: string } {
+  const r = spawnSync("git", ["-C", dir, ...args], { env, encoding: "utf8", maxBuffer: 1 << 30 });
+  if (r.error) return { error: (r.error as { code?: string }).code === "ENOENT" ? "git is not installed" : `git failed: ${r.error.message}` };
+  if (r.status === 0 || (r.status === 1 && args[0] === "check-ignore")) return { status: r.status, stdout: r.stdout };
+  return { error: `git failed: ${shownPath(r.stderr.trim().split("\n")[0] ?? "")}` };
+}
+
+/**
+ * Scans, each whole, the files the next commit adds or changes, as staged:
+ * the blobs the index names, not the work tree. The index is the one git
+ * hands its pre-commit hook (GIT_DIR and GIT_INDEX_FILE are kept, unlike in
+ * {@link gitFiles}): `git commit -a` and `git commit <path>` commit a
+ * temporary one. Submodules (gitlinks) are not files: their own repository
+ * scans them. Paths are printed relative to the working folder.
+ */
+async function scanStaged(ctx: CommandContext, maxBytes: number | null, state: ScanState, scanned: Scanned): Promise<void> {
+  const env = gitEnv(ctx.io.env);
+  const fail = (error: string) => new CliError(`cannot read the staged files: ${error}`, EXIT.IO);
+  const top = runGit(ctx.io.cwd, ["rev-parse", "--show-toplevel"], env);
+  if ("error" in top) throw fail(top.error);
+  // One `:<old mode> <new mode> <old id> <new id> <status>` and one path per file, -z: the path as it is.
+  // A renamed file is an added one (--no-renames); a deleted one has nothing to scan.
+  const diff = runGit(ctx.io.cwd, ["diff", "--cached", "--raw", "-z", "--no-abbrev", "--no-renames", "--diff-filter=ACMT"], env);
+  if ("error" in diff) throw fail(diff.error);
+  const fields = diff.stdout.split("\0");
+  const blobs: { path: string; id: string }[] = [];
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const [, mode, , id] = fields[i]!.split(" ");
+    if (mode !== "160000") blobs.push({ path: join(top.stdout.replace(/\n$/, ""), fields[i + 1]!), id: id! });
+  }
+  if (blobs.length === 0) return;
+  // One git for every blob, each read as it comes, a chunk at a time: files of any size in bounded memory.
+  const git = spawn("git", ["-C", ctx.io.cwd, "cat-file", "--batch"], { env, stdio: ["pipe", "pipe", "pipe"] });
+  const exited = new Promise<number | null>((done) => git.on("close", done).on("error", () => done(null)));
+  let stderr = "";
+  git.stderr.setEncoding("utf8").on("data", (text: string) => {
+    stderr += text;
+  });
+  git.stdin.on("error", () => {}).end(blobs.map((b) => `${b.id}\n`).join(""));
+  const out = pull(git.stdout);
+  let done = 0;
+  try {
+    for (const blob of blobs) {
+      // `<id> blob <size>`, the content, a line feed.
+      const size = /^[0-9a-f]+ blob (\d+)$/.exec((await out.line()) ?? "")?.[1];
+      if (size === undefined) break;
+      let left = Number(size);
+      const read = async (into: Buffer, at: number) => {
+        const n = await out.read(into, at, left);
+        left -= n;
+        return n;
+      };
+      const skip = maxBytes !== null && left > maxBytes ? "too large" : await scanStream(read, shown(ctx.io, blob.path), state, null);
+      // What was not read (a binary's rest, a file too large) and the line feed.
+      if (!(await out.skip(left + 1))) break;
+      scanned(blob.path, skip);
+      done++;
+    }
+  } finally {
+    git.kill();
+  }
+  if (done < blobs.length) {
+    const status = await exited;
+    throw fail(status === null ? "git failed" : `git failed: ${shownPath(stderr.trim().split("\n")[0] || `exit ${status}`)}`);
+  }
+}
+
+/** Reads a stream as it is asked: a line, or bytes up to a count. */
+function pull(stream: AsyncIterable<Buffer>) {
+  const chunks = stream[Symbol.asyncIterator]();
+  let pending: Buffer = Buffer.alloc(0);
+  const more = async () => {
+    const next = await chunks.next();
+    if (next.done) return false;
+    pending = pending.length === 0 ? next.value : Buffer.concat([pending, next.value]);
+    return true;
+  };
+  return {
+    /** The next line, without its line feed; null at the end. */
+    async line(): Promise<string | null> {
+      for (let from = 0; ; ) {
+        const feed = pending.indexOf(10, from);
+        if (feed !== -1) {
+          const text = pending.toString("utf8", 0, feed);
+          pending = pending.subarray(feed + 1);
+          return text;
+        }
+        from = pending.length;
+        if (!(await more())) return null;
+      }
+    },
+    /** Up to `count` bytes into `into` from `at`: how many, 0 at the end. */
+    async read(into: Buffer, at: number, count: number): Promise<number> {
+      if (count === 0 || (pending.length === 0 && !(await more()))) return 0;
+      const n = pending.copy(into, at, 0, Math.min(count, into.length - at));
+      pending = pending.subarray(n);
+      return n;
+    },
+    /** Passes `count` bytes: whether there were as many. */
+    async skip(count: number): Promise<boolean> {
+      while (count > 0) {
+        if (pending.length === 0 && !(await more())) return false;
+        const n = Math.min(count, pending.length);
+        pending = pending.subarray(n);
+        count -= n;
+      }
+      return true;
+    },
+  };
 }
 
 /** Paths in the order the folder walk visits them: name by name, a folder's files right after its name. */
@@ -198,7 +325,7 @@ interface IgnoreLevel {
  * .gitignore rules of the folders above (null: none read). `.git` is never
  * entered, symbolic links never followed.
  */
-function walk(io: Io, dir: string, levels: IgnoreLevel[] | null, visit: (path: string) => void): void {
+async function walk(io: Io, dir: string, levels: IgnoreLevel[] | null, visit: Visit): Promise<void> {
   let entries: import("node:fs").Dirent[];
   try {
     entries = readdirSync(dir, { withFileTypes: true });
@@ -212,8 +339,8 @@ function walk(io: Io, dir: string, levels: IgnoreLevel[] | null, visit: (path: s
     const path = join(dir, entry.name);
     const isDir = entry.isDirectory();
     if (active && isIgnored(active, path, isDir)) continue;
-    if (isDir) walk(io, path, active, visit);
-    else if (entry.isFile()) visit(path);
+    if (isDir) await walk(io, path, active, visit);
+    else if (entry.isFile()) await visit(path);
   }
 }
 
@@ -251,7 +378,7 @@ function gitignoreOf(dir: string): Ignore | null {
 }
 
 /** Scans one file; returns why it was skipped, or null. */
-function scanFile(io: Io, path: string, maxBytes: number | null, state: ScanState): Skip | null {
+async function scanFile(io: Io, path: string, maxBytes: number | null, state: ScanState): Promise<Skip | null> {
   let fd: number;
   try {
     fd = openSync(path, "r");
@@ -262,7 +389,7 @@ function scanFile(io: Io, path: string, maxBytes: number | null, state: ScanStat
   }
   try {
     if (maxBytes !== null && fstatSync(fd).size > maxBytes) return "too large";
-    return scanStream((into, at) => readSync(fd, into, at, into.length - at, null), shown(io, path), state, null);
+    return await scanStream((into, at) => readSync(fd, into, at, into.length - at, null), shown(io, path), state, null);
   } catch (err) {
     if (err instanceof CliError) throw err;
     throw new CliError(`cannot read ${shown(io, path)}`, EXIT.IO);
@@ -270,6 +397,9 @@ function scanFile(io: Io, path: string, maxBytes: number | null, state: ScanStat
     closeSync(fd);
   }
 }
+
+/** Reads into `into` from `at`, up to its end: the number of bytes read, 0 at the end of what is read. */
+type Read = (into: Buffer, at: number) => number | Promise<number>;
 
 /** Reads standard input into `into` from `at`: the number of bytes read, 0 at its end. */
 function readStdin(into: Buffer, at: number): number {
@@ -292,14 +422,14 @@ function readStdin(into: Buffer, at: number): number {
  * UTF-16 text is decoded, other text read as UTF-8 (see {@link textEncoding}).
  * Returns why it was skipped, or null.
  */
-function scanStream(read: (into: Buffer, at: number) => number, path: string, state: ScanState, limit: number | null): Skip | null {
+async function scanStream(read: Read, path: string, state: ScanState, limit: number | null): Promise<Skip | null> {
   const chunk = state.chunk;
   let filled = 0;
   let ended = false;
-  const fill = () => {
+  const fill = async () => {
     filled = 0;
     while (filled < chunk.length) {
-      const n = read(chunk, filled);
+      const n = await read(chunk, filled);
       if (n === 0) {
         ended = true;
         return;
@@ -307,7 +437,7 @@ function scanStream(read: (into: Buffer, at: number) => number, path: string, st
       filled += n;
     }
   };
-  fill();
+  await fill();
   const encoding = textEncoding(chunk.subarray(0, filled));
   if (encoding === null) return "binary";
   const decoder = new TextDecoder(encoding);
@@ -346,7 +476,7 @@ function scanStream(read: (into: Buffer, at: number) => number, path: string, st
     }
     column = lastFeed === -1 ? column + cut : cut - lastFeed - 1;
     carry = text.slice(cut);
-    fill();
+    await fill();
   }
   state.scanned++;
   return null;

@@ -2,13 +2,13 @@
 // real git repository and outside one), binaries, UTF-16, files read in
 // chunks, --check-store, exit codes; progress through main().
 import { spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { generateToken, Keyward as KeywardClass } from "keyward";
 import { describe, expect, it } from "vitest";
 import { main } from "../../src/cli/main.js";
 import { lineFeeds, linePositions } from "../../src/cli/scan.js";
-import { useCli } from "./helpers.js";
+import { ROOT, useCli } from "./helpers.js";
 import { Keyward } from "./verify-helpers.js";
 
 const cli = useCli();
@@ -172,6 +172,76 @@ describe("keyward scan", () => {
     const wt = cli("scan", "sm/app", "--json");
     expect(wt.code).toBe(1);
     expect(JSON.parse(wt.stdout).findings.map((f: { path: string }) => f.path)).toEqual(["sm/app/app.env", "sm/app/vendor/lib/key.txt", "sm/app/wt/app.env"]);
+  });
+
+  it.skipIf(!gitInstalled && !inCI)("--staged, the pre-commit hook: scans the staged content of each file the commit adds or changes, whole, as files are read", () => {
+    const secret = generateToken({ prefix: "acme", kind: "secret", env: "live" });
+    const sk = secret.slice(0, "acme_sk_live_".length + 4);
+    const repo = join(cli.dir, "hooked");
+    mkdirSync(join(repo, "src"), { recursive: true });
+    const git = (...args: string[]) =>
+      spawnSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false", ...args], {
+        cwd: repo,
+        encoding: "utf8",
+        env: { PATH: process.env.PATH ?? "" },
+      });
+    const commit = (...args: string[]) => {
+      const r = git("commit", "-qm", "c", ...args);
+      return { code: r.status, stderr: r.stderr };
+    };
+    expect(git("init", "-q").status).toBe(0);
+    // The hook as docs/cli.md gives it, run with the bin under test.
+    const hook = /### Pre-commit hook[\s\S]*?```sh\n([\s\S]*?)```/.exec(readFileSync(join(ROOT, "docs/cli.md"), "utf8"))![1]!;
+    expect(hook).toBe("#!/bin/sh\nexec npx --no-install keyward scan --staged\n");
+    writeFileSync(join(repo, ".git/hooks/pre-commit"), hook.replace("npx --no-install keyward", `"${process.execPath}" "${join(cli.dir, "cli.mjs")}"`), { mode: 0o755 });
+    const put = (path: string, content: string | Uint8Array) => writeFileSync(join(repo, path), content);
+
+    // The first commit (no HEAD yet) with a secret: blocked, at the staged path, line and column.
+    put("src/config.ts", `// settings\nexport const key = "${secret}";\n`);
+    put("README.md", "hello\n");
+    git("add", ".");
+    expect(commit()).toEqual({ code: 1, stderr: `src/config.ts:2:21  ${sk}…[redacted]  secret live\nscanned 2 files: 1 tokens found (1 secret)\n` });
+    // The staged content, not the work tree's: the file fixed but not staged is still blocked.
+    put("src/config.ts", "export const key = process.env.KEY;\n");
+    expect(commit().code).toBe(1);
+    expect(commit("--no-verify").code).toBe(0);
+    // Removing the secret commits: a deleted line, a deleted file, are not scanned.
+    git("add", "src/config.ts");
+    expect(commit()).toEqual({ code: 0, stderr: "scanned 1 files: 0 tokens found (0 secret)\n" });
+    put("leaked.env", `KEY=${secret}\n`);
+    git("add", "leaked.env");
+    expect(commit("--no-verify").code).toBe(0);
+    git("rm", "-q", "leaked.env");
+    expect(commit()).toEqual({ code: 0, stderr: "scanned 0 files: 0 tokens found (0 secret)\n" });
+    // A file the commit changes is scanned whole: a secret committed earlier in it still blocks.
+    put("old.env", `KEY=${secret}\nA=1\n`);
+    git("add", "old.env");
+    expect(commit("--no-verify").code).toBe(0);
+    put("old.env", `KEY=${secret}\nA=2\n`);
+    expect(commit("-a")).toMatchObject({ code: 1, stderr: expect.stringContaining(`old.env:1:5  ${sk}…[redacted]`) });
+    git("checkout", "-q", "old.env");
+    // UTF-16, which git's diff shows as binary: decoded, blocked.
+    put("ps.env", Buffer.from(`\ufeffKEY=${secret}\r\n`, "utf16le"));
+    git("add", "ps.env");
+    expect(commit()).toMatchObject({ code: 1, stderr: expect.stringContaining(`ps.env:1:5  ${sk}…[redacted]  secret live\n`) });
+    git("rm", "-q", "--cached", "ps.env");
+    // A binary file (a NUL byte) is skipped, and said so: it does not block the commit.
+    put("data.bin", new Uint8Array([1, 0, 2, ...new TextEncoder().encode(secret)]));
+    git("add", "data.bin");
+    expect(commit()).toEqual({ code: 0, stderr: "skipped data.bin: binary\nscanned 0 files: 0 tokens found (0 secret)\n" });
+
+    // Run by hand: paths relative to the working folder; no path with --staged; outside git, exit 6.
+    // A staged file read in chunks (3 MiB), the next one after it.
+    put("src/big.txt", `${`${"x".repeat(1023)}\n`.repeat(3 * 1024)}KEY=${secret}\n`);
+    put("src/new.env", `KEY=${secret}\n`);
+    git("add", "src");
+    const inSrc = spawnSync(process.execPath, [join(cli.dir, "cli.mjs"), "scan", "--staged", "--json"], { cwd: join(repo, "src"), encoding: "utf8", env: { PATH: process.env.PATH ?? "" } });
+    expect(inSrc.status).toBe(1);
+    expect(JSON.parse(inSrc.stdout).findings.map((f: { path: string; line: number }) => `${f.path}:${f.line}`)).toEqual(["big.txt:3073", "new.env:1"]);
+    expect(cli("scan", "--staged", "hooked")).toEqual({ code: 2, stdout: "", stderr: "keyward scan: --staged scans what is staged: no path\n" });
+    mkdirSync(join(cli.dir, "no-git"));
+    const outside = cli.run(["scan", "--staged"], { env: { GIT_CEILING_DIRECTORIES: cli.dir } });
+    expect(outside).toMatchObject({ code: 6, stderr: expect.stringMatching(/^keyward scan: cannot read the staged files: git failed: fatal: not a git repository/) });
   });
 
   it("gives the line and column of every token in a file of many, on one line or many", () => {
