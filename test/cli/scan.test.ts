@@ -345,7 +345,7 @@ describe("keyward scan", () => {
     expect(one.pulled()).toBe(1);
   });
 
-  it("--check-store says live, revoked, disabled, expired or unknown", async () => {
+  it("--check-store says live, revoked, disabled, expired or unknown; an old secret the store no longer holds is unknown", async () => {
     expect(cli("init").code).toBe(0);
     const { store, kw } = await Keyward.open(join(cli.dir, "keyward.db"), "acme");
     const live = (await kw.tokens.create({ owner: "a", kind: "secret" })).token;
@@ -359,13 +359,19 @@ describe("keyward scan", () => {
     // Created by a clock two days back, expired a day ago.
     const past = new KeywardClass({ store, prefix: "acme", now: () => Date.now() - 2 * 86_400_000 });
     const expired = (await past.tokens.create({ owner: "a", kind: "secret", expiresAt: Date.now() - 86_400_000 })).token;
+    // Rotated out two days back with a day's grace: past its grace period, still held: revoked.
+    const pastGrace = await past.tokens.create({ owner: "a", kind: "secret" });
+    await past.tokens.regenerate(pastGrace.record.id, { graceMs: 86_400_000 });
     await past.close();
+    // Rotated out without a grace period (the default): the store drops its hash at once.
+    const dropped = await kw.tokens.create({ owner: "a", kind: "secret" });
+    await kw.tokens.regenerate(dropped.record.id);
     await store.close();
     const unknown = generateToken({ prefix: "acme", kind: "secret", env: "live" });
-    write("check/a.env", `A=${live}\nB=${gone.token}\nC=${unknown}\nD=${rotated.token}\nE=${disabled.token}\nF=${expired}\n`);
+    write("check/a.env", `A=${live}\nB=${gone.token}\nC=${unknown}\nD=${rotated.token}\nE=${disabled.token}\nF=${expired}\nG=${pastGrace.token}\nH=${dropped.token}\n`);
     const r = cli("scan", "check", "--check-store", "--json");
     expect(r.code).toBe(1);
-    expect(JSON.parse(r.stdout).findings.map((f: { status: string }) => f.status)).toEqual(["live", "revoked", "unknown", "live", "disabled", "expired"]);
+    expect(JSON.parse(r.stdout).findings.map((f: { status: string }) => f.status)).toEqual(["live", "revoked", "unknown", "live", "disabled", "expired", "revoked", "unknown"]);
     expect(cli("scan", "check", "--check-store").stdout.split("\n")[0]).toMatch(/secret live {2}live$/);
   });
 
