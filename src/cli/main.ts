@@ -67,7 +67,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
   if (!command) {
     // A command name is a short word: anything else may be a token pasted in the wrong place, and is not echoed.
     const shown = /^[a-z][a-z-]{0,31}$/i.test(name) ? `"${name}"` : "(not shown: it is not a command name)";
-    io.err(`keyward: unknown command ${shown}\n${mainHelp()}`);
+    io.err(`keyward: unknown command ${shown} (run keyward --help)\n`);
     return EXIT.USAGE;
   }
   let code: number;
