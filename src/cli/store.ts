@@ -84,7 +84,7 @@ const DRIVERS: Driver[] = [
  * as the driver does, up to the last `@` before the host; `?password=`) and
  * every parameter are left out. A URL that cannot be read so is not shown.
  */
-export function shownUrl(database: string): string {
+function shownUrl(database: string): string {
   const scheme = /^[a-z]+:/i.exec(database)?.[0] ?? "";
   try {
     const url = new URL(database);

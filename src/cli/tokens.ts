@@ -2,8 +2,8 @@
 // delete, regenerate, lifecycle, audit.
 import {
   type AuditEntry,
-  type Keyward,
   type CreditsInput,
+  type Keyward,
   type ListTokensOptions,
   policyAt,
   type TokenPolicy,
