@@ -1,20 +1,35 @@
 #!/usr/bin/env node
 // The `keyward` bin (Node only): see docs/cli.md.
+import { CliError, EXIT } from "./io.js";
 import { main } from "./main.js";
 
 /**
  * Writes to a stream whose reader may leave early (`keyward list … | head -1`):
  * EPIPE ends the output, quietly, not the command, which finishes and exits
- * with its own code (docs/cli.md, "Exit codes"). Any other error is thrown, as before.
+ * with its own code (docs/cli.md, "Exit codes"). Any other write error
+ * (ENOSPC: stdout on a full disk) ends the output too, and `flushed` rejects
+ * with it: the command reports it (exit 6), never a stack trace.
  */
-function writerTo(stream: NodeJS.WriteStream): (text: string) => void {
-  let closed = false;
+function writerTo(stream: NodeJS.WriteStream, name: string): { write: (text: string) => void; flushed: () => Promise<boolean> } {
+  let ended = false;
+  let failure: CliError | undefined;
   stream.on("error", (err: NodeJS.ErrnoException) => {
-    if (err.code === "EPIPE" || (closed && err.code === "ERR_STREAM_DESTROYED")) closed = true;
-    else throw err;
+    if (!(err.code === "EPIPE" || (ended && err.code === "ERR_STREAM_DESTROYED"))) {
+      failure ??= new CliError(`cannot write to ${name}: ${err.code ?? err.message}`, EXIT.IO);
+    }
+    ended = true;
   });
-  return (text) => {
-    if (!closed) stream.write(text);
+  return {
+    write: (text) => {
+      if (!ended) stream.write(text);
+    },
+    flushed: () =>
+      new Promise((resolve, reject) => {
+        const settle = () => (failure ? reject(failure) : resolve(!ended));
+        if (ended) return settle();
+        // Called once every earlier write is done; on a failure, before the stream's error event: settle after it.
+        stream.write("", (err) => (err ? setImmediate(settle) : resolve(true)));
+      }),
   };
 }
 
@@ -29,11 +44,13 @@ if (major < 22 || (major === 22 && minor < 13)) {
   process.removeAllListeners("warning").on("warning", (w) => {
     if (!(w.name === "ExperimentalWarning" && w.message.includes("SQLite"))) process.stderr.write(`${w.name}: ${w.message}\n`);
   });
+  const out = writerTo(process.stdout, "stdout");
   process.exitCode = await main(process.argv.slice(2), {
-    out: writerTo(process.stdout),
-    err: writerTo(process.stderr),
+    out: out.write,
+    err: writerTo(process.stderr, "stderr").write,
     errIsTTY: process.stderr.isTTY === true,
     env: process.env,
     cwd: process.cwd(),
+    flushOut: out.flushed,
   });
 }

@@ -11,6 +11,13 @@ export interface Io {
   errIsTTY: boolean;
   env: Record<string, string | undefined>;
   cwd: string;
+  /**
+   * Resolves once everything given to `out` so far is written (true), or
+   * dropped because its reader left (false: EPIPE); rejects with a
+   * {@link CliError} (`EXIT.IO`) when it could not be written (ENOSPC:
+   * stdout on a full disk). Without it, what `out` is given counts as written.
+   */
+  flushOut?: () => Promise<boolean>;
 }
 
 /** Exit codes, documented in docs/cli.md. */
@@ -26,7 +33,7 @@ export const EXIT = {
   REFUSED: 4,
   /** The database is missing, corrupt, newer than this version, or unavailable. */
   STORE: 5,
-  /** A file or folder cannot be read. */
+  /** A file or folder cannot be read, or the output cannot be written. */
   IO: 6,
 } as const;
 

@@ -61,28 +61,43 @@ export async function main(argv: string[], io: Io): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
     io.out(mainHelp());
-    return name === undefined ? EXIT.USAGE : EXIT.OK;
+    return finished(io, "keyward", name === undefined ? EXIT.USAGE : EXIT.OK);
   }
   const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (!command) {
     // A command name is a short word: anything else may be a token pasted in the wrong place, and is not echoed.
     const shown = /^[a-z][a-z-]{0,31}$/i.test(name) ? `"${name}"` : "(not shown: it is not a command name)";
-    io.err(`keyward: unknown command ${shown}\n${mainHelp()}`);
+    io.err(`keyward: unknown command ${shown} (run keyward --help)\n`);
     return EXIT.USAGE;
   }
+  let code: number;
   try {
     const { values, positionals } = parse(command, rest);
     if (values.help === true) {
       io.out(helpText(name, command));
-      return EXIT.OK;
-    }
-    return await command.run({ io, values, positionals });
+      code = EXIT.OK;
+    } else code = await command.run({ io, values, positionals });
   } catch (err) {
-    const { exitCode, message } = describeError(err);
-    // Messages may echo what was typed (an unknown option, a path): anything shaped like a token is redacted.
-    io.err(`keyward ${name}: ${cleanText(message, true)}\n`);
-    return exitCode;
+    code = report(io, `keyward ${name}`, err);
   }
+  return finished(io, `keyward ${name}`, code);
 }
 
+/** Reports an error in one line on stderr; returns its exit code. */
+function report(io: Io, label: string, err: unknown): number {
+  const { exitCode, message } = describeError(err);
+  // Messages may echo what was typed (an unknown option, a path): anything shaped like a token is redacted.
+  io.err(`${label}: ${cleanText(message, true)}\n`);
+  return exitCode;
+}
 
+/** A command that succeeded but whose output could not be written failed (exit 6); a failed one keeps its code. */
+async function finished(io: Io, label: string, code: number): Promise<number> {
+  if (code !== EXIT.OK) return code;
+  try {
+    await io.flushOut?.();
+    return code;
+  } catch (err) {
+    return report(io, label, err);
+  }
+}

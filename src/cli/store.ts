@@ -2,9 +2,10 @@
 // default; other databases plug in through DRIVERS, matched by URL.
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
-import { Keyward, type TokenLifetimeOptions, type TokenStore } from "../index.js";
+import { Keyward, StoreUnavailableError, type TokenLifetimeOptions, type TokenStore } from "../index.js";
 import { type PostgresPool, PostgresStore, postgresStore } from "../postgres/index.js";
 import { sqliteStore } from "../sqlite/index.js";
+import { sanitizeStoreError } from "../store/guard.js";
 import { checkTablePrefix, tableNames } from "../store/sql/schema.js";
 import { type CommandContext, STORE_OPTIONS } from "./command.js";
 import { CliError, EXIT, type Io, shownPath } from "./io.js";
@@ -15,29 +16,52 @@ export { STORE_OPTIONS };
 export interface OpenedStore {
   store: TokenStore & { close?: () => unknown };
   keyward: Keyward;
-  /** Where it is, for messages (a path, or a URL without its password), as {@link shownPath} prints it. */
+  /** Where it is, for messages: a path, or a URL as {@link shownUrl} names it; as {@link shownPath} prints it. */
   where: string;
   close: () => Promise<void>;
 }
 
 interface Driver {
   matches: (database: string) => boolean;
-  open: (database: string, options: { create: boolean }) => Promise<TokenStore & { close?: () => unknown }>;
+  open: (database: string, options: { create: boolean; timeoutMs: number }) => Promise<TokenStore & { close?: () => unknown }>;
+  /** The database as messages name it, without what may be secret in it. */
+  shown: (database: string) => string;
+}
+
+/** The options of a pg `Pool` the CLI sets (pg's names). */
+interface PoolConfig {
+  connectionString: string;
+  max: number;
+  connectionTimeoutMillis: number;
+  statement_timeout: number;
+  lock_timeout: number;
+  query_timeout: number;
 }
 
 // PostgreSQL through the `pg` driver (an optional peer: installed by the user).
 const DRIVERS: Driver[] = [
   {
     matches: (database) => /^postgres(ql)?:\/\//i.test(database),
-    open: async (database, { create }) => {
-      let pg: { default: { Pool: new (config: { connectionString: string; max: number }) => PostgresPool & { end(): Promise<void> } } };
+    open: async (database, { create, timeoutMs }) => {
+      let pg: { default: { Pool: new (config: PoolConfig) => PostgresPool & { end(): Promise<void> } } };
       try {
         pg = (await import("pg")) as typeof pg;
       } catch {
         throw new CliError("PostgreSQL needs the pg driver: npm install pg", EXIT.USAGE);
       }
-      const pool = new pg.default.Pool({ connectionString: database, max: 2 });
+      // A server that accepts and never answers, or a table another session holds locked, fails the command in
+      // about timeoutMs (0: no limit). The server cancels a statement (or a lock wait) at timeoutMs, with its own
+      // error; the driver gives up on an answer a second later (a server gone silent mid-statement).
+      const pool = new pg.default.Pool({
+        connectionString: database,
+        max: 2,
+        connectionTimeoutMillis: timeoutMs,
+        statement_timeout: timeoutMs,
+        lock_timeout: timeoutMs,
+        query_timeout: timeoutMs && timeoutMs + 1_000,
+      });
       try {
+        if (!create) await refuseUnmigrated(pool, shownUrl(database));
         const store = await postgresStore(pool, { migrate: create, changeFeed: false });
         return Object.assign(store, {
           close: async () => {
@@ -50,8 +74,42 @@ const DRIVERS: Driver[] = [
         throw err;
       }
     },
+    shown: shownUrl,
   },
 ];
+
+/**
+ * A database URL as the CLI names it: scheme, host, port and database only.
+ * The user, the password (wherever the URL has it: `user:p@ss@host`, parsed
+ * as the driver does, up to the last `@` before the host; `?password=`) and
+ * every parameter are left out. A URL that cannot be read so is not shown.
+ */
+function shownUrl(database: string): string {
+  const scheme = /^[a-z]+:/i.exec(database)?.[0] ?? "";
+  try {
+    const url = new URL(database);
+    const shown = `${url.protocol}//${url.host}${url.pathname}`;
+    // An `@` left means a password the URL does not delimit (an unescaped `/`, `?` or `#` in it).
+    if (!shown.includes("@")) return shown;
+  } catch {}
+  return `${scheme}//(not shown: not a URL the driver reads)`;
+}
+
+/**
+ * Refuses a PostgreSQL database without keyward's migrations table (none of
+ * keyward's tables, or another application's of the same name), as a SQLite
+ * file without them is refused: exit 5, and only `init` creates them.
+ */
+async function refuseUnmigrated(pool: PostgresPool, shown: string): Promise<void> {
+  let present: boolean;
+  try {
+    const { rows } = await pool.query("SELECT to_regclass($1) IS NOT NULL AS present", [tableNames(checkTablePrefix()).migrations]);
+    present = (rows[0] as { present: boolean }).present;
+  } catch (err) {
+    throw sanitizeStoreError(err, []);
+  }
+  if (!present) throw new CliError(`${shown} is not a keyward database (create its tables with: keyward init)`, EXIT.STORE);
+}
 
 /** The database the command names: `--database`, `$KEYWARD_DATABASE`, or `./keyward.db`. */
 export function databaseOf(ctx: CommandContext): string {
@@ -73,7 +131,16 @@ export interface StoreOpenOptions {
 export async function openStore(ctx: CommandContext, options: StoreOpenOptions): Promise<OpenedStore> {
   const database = databaseOf(ctx);
   const driver = DRIVERS.find((d) => d.matches(database));
-  const store = driver ? await driver.open(database, options) : openSqlite(ctx.io, database, options);
+  let store: TokenStore & { close?: () => unknown };
+  try {
+    store = driver ? await driver.open(database, { ...options, timeoutMs: databaseTimeoutOf(ctx.io) }) : openSqlite(ctx.io, database, options);
+  } catch (err) {
+    // The stores tell a program to call migrate(): the CLI names its own command.
+    if (err instanceof StoreUnavailableError && err.message.endsWith(": run migrate()")) {
+      throw new CliError(`${err.code}: ${err.message.slice(0, -"migrate()".length)}keyward migrate`, EXIT.STORE);
+    }
+    throw err;
+  }
   const keyward = new Keyward({
     store,
     prefix: prefixOf(ctx.io),
@@ -87,7 +154,7 @@ export async function openStore(ctx: CommandContext, options: StoreOpenOptions):
   return {
     store,
     keyward,
-    where: shownPath(driver ? database.replace(/\/\/[^@/]*@/, "//") : database),
+    where: shownPath(driver ? driver.shown(database) : database),
     close: async () => {
       await keyward.close();
       await store.close?.();
@@ -148,11 +215,26 @@ function envOf(io: Io): "live" | "test" {
  * is how long one of them may serve a cached copy.
  */
 function revocationBoundOf(io: Io): { revocationBoundMs?: number } {
-  const given = io.env.KEYWARD_REVOCATION_BOUND_MS;
-  if (given === undefined || given === "") return {};
+  const ms = msOf(io, "KEYWARD_REVOCATION_BOUND_MS");
+  return ms === undefined ? {} : { revocationBoundMs: ms };
+}
+
+/**
+ * How long a command waits for PostgreSQL to connect, for a lock, and for a
+ * statement: `$KEYWARD_DATABASE_TIMEOUT_MS`, default 10 000; 0 waits without
+ * limit. Past it, the command fails with STORE_UNAVAILABLE (exit 5).
+ */
+function databaseTimeoutOf(io: Io): number {
+  return msOf(io, "KEYWARD_DATABASE_TIMEOUT_MS") ?? 10_000;
+}
+
+/** A whole number of ms, at most a day, from the environment; undefined when not set. */
+function msOf(io: Io, name: string): number | undefined {
+  const given = io.env[name];
+  if (given === undefined || given === "") return undefined;
   const ms = /^\d{1,9}$/.test(given) ? Number(given) : Number.NaN;
-  if (!(ms <= 86_400_000)) throw new CliError("KEYWARD_REVOCATION_BOUND_MS must be a whole number of ms, at most 86400000", EXIT.USAGE);
-  return { revocationBoundMs: ms };
+  if (!(ms <= 86_400_000)) throw new CliError(`${name} must be a whole number of ms, at most 86400000`, EXIT.USAGE);
+  return ms;
 }
 
 /** Runs `fn` with the opened store and closes it, whatever happens. */

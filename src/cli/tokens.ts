@@ -3,6 +3,7 @@
 import {
   type AuditEntry,
   type CreditsInput,
+  type Keyward,
   type ListTokensOptions,
   policyAt,
   type TokenPolicy,
@@ -218,14 +219,39 @@ function printRecord(io: Io, r: TokenRecord): void {
   for (const [k, v] of rows) line(io, `${k.padEnd(17)}${v}`);
 }
 
-/** The new token, shown once: on stdout only, never in a log or an error. */
-function printIssued(ctx: CommandContext, issued: { token: string; record: TokenRecord }): void {
-  if (ctx.values.json) {
-    issuedJson(ctx.io, issued.token, issued.record);
-  } else {
-    ctx.io.out(`${issued.token}\n`);
-    ctx.io.err(`token ${issued.record.id} (${issued.record.kind}); this is the only time it is shown: store it now\n`);
+/**
+ * The new token, shown once: on stdout only, never in a log or an error.
+ * The note that it is shown once comes after it is written. When it could
+ * not be (stdout on a full disk, or closed before it), nobody has it:
+ * `create` revokes the new token; `regenerate` does not (that would also end
+ * the old secret's grace period, which clients may be using) and says how to
+ * recover. Either way the error names the token's id, exit 6.
+ */
+async function printIssued(
+  ctx: CommandContext,
+  keyward: Keyward,
+  issued: { token: string; record: TokenRecord },
+  lost: "revoke" | "keep",
+): Promise<void> {
+  const { id, kind } = issued.record;
+  if (ctx.values.json) issuedJson(ctx.io, issued.token, issued.record);
+  else ctx.io.out(`${issued.token}\n`);
+  const why = await (ctx.io.flushOut?.() ?? Promise.resolve(true)).then(
+    (written) => (written ? null : "stdout was closed"),
+    (err: unknown) => {
+      if (err instanceof CliError) return err.message;
+      throw err;
+    },
+  );
+  if (why !== null) {
+    if (lost === "keep") throw new CliError(`${why}: the new secret of ${id} was not shown and nobody has it (regenerate it again, or revoke it)`, EXIT.IO);
+    const revoked = await keyward.tokens.revoke(id, actorOf(ctx.values)).then(
+      () => "it is revoked",
+      () => `it could not be revoked: revoke it (keyward revoke ${id})`,
+    );
+    throw new CliError(`${why}: token ${id} was not shown and nobody has it; ${revoked}`, EXIT.IO);
   }
+  if (!ctx.values.json) ctx.io.err(`token ${id} (${kind}); this is the only time it is shown: store it now\n`);
 }
 
 const PAGE = {
@@ -273,7 +299,7 @@ export const create: Command = {
       const input = { owner, kind, ...settings(ctx.values, Date.now()) } as Parameters<typeof keyward.tokens.create>[0];
       if (credits) input.credits = credits;
       if (ctx.values.hmac === true) input.signing = { alg: "hmac-sha256" };
-      printIssued(ctx, await keyward.tokens.create(input, actorOf(ctx.values)));
+      await printIssued(ctx, keyward, await keyward.tokens.create(input, actorOf(ctx.values)), "revoke");
       return EXIT.OK;
     });
   },
@@ -443,7 +469,7 @@ export const regenerate: Command = {
     const [id] = positional(ctx, ["id"]);
     const graceMs = typeof ctx.values.grace === "string" ? parseDuration(ctx.values.grace, "grace") : 0;
     return withStore(ctx, { create: false }, async ({ keyward }) => {
-      printIssued(ctx, await keyward.tokens.regenerate(id!, { graceMs, ...actorOf(ctx.values) }));
+      await printIssued(ctx, keyward, await keyward.tokens.regenerate(id!, { graceMs, ...actorOf(ctx.values) }), "keep");
       return EXIT.OK;
     });
   },

@@ -22,7 +22,8 @@ describe("keyward CLI: bad input", () => {
     }
     expect(cli().code).toBe(2);
     const unknown = cli("frobnicate");
-    expect([unknown.code, unknown.stderr.split("\n")[0]]).toEqual([2, 'keyward: unknown command "frobnicate"']);
+    // One line, as every error: not the whole help.
+    expect([unknown.code, unknown.stdout, unknown.stderr]).toEqual([2, "", 'keyward: unknown command "frobnicate" (run keyward --help)\n']);
     const bad = cli("list", "--owner", "a", "--colour");
     expect([bad.code, bad.stderr]).toEqual([2, expect.stringMatching(/^keyward list: Unknown option '--colour'/)]);
   });
@@ -102,6 +103,15 @@ describe("keyward CLI: bad input", () => {
     expect(cli("list", "--owner", "a", "--database", "clash.db")).toMatchObject({ code: 5, stderr: expect.stringContaining("clash.db is not a keyward database") });
   });
 
+  it("a schema older than the CLI's: exit 5 naming the CLI's command (keyward migrate), not a library call", () => {
+    expect(cli("init", "--database", "old.db").code).toBe(0);
+    const db = new DatabaseSync(join(cli.dir, "old.db"));
+    db.exec("DELETE FROM keyward_migrations WHERE version = (SELECT MAX(version) FROM keyward_migrations)");
+    db.close();
+    const r = cli("list", "--owner", "a", "--database", "old.db");
+    expect([r.code, r.stderr]).toEqual([5, expect.stringMatching(/^keyward list: STORE_UNAVAILABLE: database schema version \d+, expected \d+: run keyward migrate\n$/)]);
+  });
+
   it("missing or wrong arguments: exit 2 with the reason, nothing written", () => {
     cli("init");
     const cases: [string[], RegExp][] = [
@@ -158,7 +168,7 @@ describe("keyward CLI: bad input", () => {
     const token = generateToken({ prefix: "kw", kind: "secret", env: "live" });
     const body = token.slice("kw_sk_live_".length);
     const unknown = cli(token);
-    expect([unknown.code, unknown.stderr.split("\n")[0]]).toEqual([2, "keyward: unknown command (not shown: it is not a command name)"]);
+    expect([unknown.code, unknown.stderr]).toEqual([2, "keyward: unknown command (not shown: it is not a command name) (run keyward --help)\n"]);
     for (const [args, message] of [
       [["list", "--owner", "a", `--${token}`], `keyward list: Unknown option '--kw_sk_live_[redacted]'`],
       [["scan", token], "keyward scan: cannot read kw_sk_live_[redacted]\n"],

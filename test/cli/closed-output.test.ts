@@ -1,8 +1,10 @@
 // A reader that leaves before the output ends (`keyward list … | head -1`):
 // the output stops there, quietly, and the command exits with its own code
-// (docs/cli.md, "Exit codes"), never with a stack trace.
+// (docs/cli.md, "Exit codes"), never with a stack trace. An output that
+// cannot be written (stdout on a full disk) is exit 6, in one line; a new
+// token nobody could be shown is not left working.
 import { spawn, spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { generateToken } from "keyward";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -54,5 +56,82 @@ describe("keyward CLI: a reader that closes early", () => {
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatch(/^tok_/);
     expect(lines[1]).toBe("status 0");
+  });
+});
+
+describe.runIf(existsSync("/dev/full"))("keyward CLI: an output that cannot be written (stdout on a full disk)", () => {
+  /** Runs the bin with stdout on /dev/full (every write fails with ENOSPC). */
+  const toFull = (...args: string[]) => {
+    const fd = openSync("/dev/full", "w");
+    try {
+      const r = spawnSync(process.execPath, [bin(), ...args], {
+        cwd: cli.dir,
+        encoding: "utf8",
+        env: { PATH: process.env.PATH ?? "", KEYWARD_PREFIX: "acme" },
+        stdio: ["ignore", fd, "pipe"],
+      });
+      return { code: r.status, stderr: r.stderr };
+    } finally {
+      closeSync(fd);
+    }
+  };
+  const idsOf = (owner: string) => JSON.parse(cli("list", "--owner", owner, "--json").stdout).items as { id: string; revokedAt: number | null }[];
+
+  beforeAll(() => {
+    expect(cli("init").code).toBe(0);
+  });
+
+  it("any command: one line on stderr and exit 6, not a stack trace and exit 1 (scan's code)", () => {
+    expect(cli("create", "--owner", "acct_full").code).toBe(0);
+    expect(toFull("list", "--owner", "acct_full")).toEqual({ code: 6, stderr: "keyward list: cannot write to stdout: ENOSPC\n" });
+    expect(toFull("list", "--owner", "acct_full", "--json")).toEqual({ code: 6, stderr: "keyward list: cannot write to stdout: ENOSPC\n" });
+    expect(toFull("--help")).toEqual({ code: 6, stderr: "keyward: cannot write to stdout: ENOSPC\n" });
+  });
+
+  it("create: the token nobody was shown is revoked, the error names its id, and no 'store it now' note", () => {
+    for (const [owner, json] of [["acct_full_text", []], ["acct_full_json", ["--json"]]] as const) {
+      const r = toFull("create", "--owner", owner, ...json);
+      const [token] = idsOf(owner);
+      expect(r).toEqual({ code: 6, stderr: `keyward create: cannot write to stdout: ENOSPC: token ${token!.id} was not shown and nobody has it; it is revoked\n` });
+      expect(token!.revokedAt).not.toBeNull();
+    }
+  });
+
+  it("create into a stdout closed before it: revoked as well (exit 6)", async () => {
+    const r = await withClosed("stdout", ["create", "--owner", "acct_closed"]);
+    const [token] = idsOf("acct_closed");
+    expect([r.code, r.stderr]).toEqual([6, `keyward create: stdout was closed: token ${token!.id} was not shown and nobody has it; it is revoked\n`]);
+    expect(token!.revokedAt).not.toBeNull();
+  });
+
+  it("regenerate: exit 6 naming the id; the token is not revoked (the old secret's grace period goes on)", () => {
+    const created = cli("create", "--owner", "acct_full_regen");
+    const old = created.stdout.trim();
+    const id = idsOf("acct_full_regen")[0]!.id;
+    const r = toFull("regenerate", id, "--grace", "1h");
+    expect(r).toEqual({
+      code: 6,
+      stderr: `keyward regenerate: cannot write to stdout: ENOSPC: the new secret of ${id} was not shown and nobody has it (regenerate it again, or revoke it)\n`,
+    });
+    expect(r.stderr).not.toContain(old);
+    const shown = JSON.parse(cli("show", id, "--json").stdout);
+    expect(shown.revokedAt).toBeNull();
+    expect(shown.graceUntil).toBeGreaterThan(Date.now());
+  });
+
+  it("a stderr that cannot be written does not fail a command whose output was written", () => {
+    const fd = openSync("/dev/full", "w");
+    try {
+      const r = spawnSync(process.execPath, [bin(), "create", "--owner", "acct_full_err"], {
+        cwd: cli.dir,
+        encoding: "utf8",
+        env: { PATH: process.env.PATH ?? "", KEYWARD_PREFIX: "acme" },
+        stdio: ["ignore", "pipe", fd],
+      });
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/^acme_sk_live_\w+\n$/);
+    } finally {
+      closeSync(fd);
+    }
   });
 });
