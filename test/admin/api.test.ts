@@ -274,6 +274,24 @@ describe("bad input", () => {
     expect(ok.record.policy.scopes).toEqual(["core:read", "premium:read", "datasets/news:delete"]);
   });
 
+  it("a token created without scopes gets the defaults only if customers may grant them all: else 403, and nothing is created", async () => {
+    const other = await startAdminServer({ keyward: { defaultScopes: ["core:read", "internal:admin"] }, grantableScopes: ["core:read", "premium:read"] });
+    try {
+      const carol = other.session("acct_carol");
+      const call = (json: unknown) =>
+        fetch(`${other.url}/tokens`, { method: "POST", headers: { authorization: `Bearer ${carol}`, "content-type": "application/json" }, body: JSON.stringify(json) });
+      expect(await problem(await call({ kind: "secret" }), 403)).toMatchObject({ code: "SCOPE_NOT_GRANTABLE", field: "scopes" });
+      expect((await other.kw.tokens.list("acct_carol")).items).toEqual([]);
+      const named = await call({ kind: "secret", scopes: ["premium:read"] });
+      expect(named.status).toBe(201);
+      expect(((await named.json()) as { record: TokenRecord }).record.policy.scopes).toEqual(["premium:read"]);
+    } finally {
+      await other.close();
+    }
+    // Defaults that are grantable (core:read here) are the new token's scopes, as without the admin API.
+    expect((await create(alice, { kind: "secret" })).record.policy.scopes).toEqual(["core:read"]);
+  });
+
   it("a scope the operator granted may be kept by an update, never added, nor kept past its scheduled removal", async () => {
     const { record } = await srv.kw.tokens.create({ owner: "acct_alice", kind: "secret", scopes: ["core:read", "internal:admin"] });
     const patch = (expectedRevision: number, scopes: string[], effectiveAt?: number) =>
