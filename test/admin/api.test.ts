@@ -312,6 +312,25 @@ describe("bad input", () => {
     expect((await patch(3, ["core:read"])).status).toBe(200);
   });
 
+  it("a live token pasted into allowed domains, bare or as a label, is refused (400 naming it) and never echoed; nothing is stored", async () => {
+    const { token } = await srv.kw.tokens.create({ owner: "acct_alice", kind: "secret", name: "the real one" });
+    const { record } = await create(alice, { kind: "publishable", name: "site", domains: ["example.com"] });
+    const before = JSON.stringify(await srv.kw.tokens.list("acct_alice", { limit: 1000 }));
+    const attempts: [string, RequestInit & { json?: unknown }, string][] = [
+      ["/tokens", { method: "POST", json: { kind: "publishable", domains: [token] } }, "domains.0"],
+      ["/tokens", { method: "POST", json: { kind: "publishable", domains: ["example.com", `${token}.example.com`] } }, "domains.1"],
+      [`/tokens/${record.id}`, { method: "PATCH", json: { expectedRevision: 1, patch: { domains: [`https://${token}.example.com`] } } }, "patch.domains.0"],
+    ];
+    for (const [path, init, field] of attempts) {
+      const res = await api(alice, path, init);
+      const text = await res.clone().text();
+      expect(await problem(res, 400)).toMatchObject({ code: "INVALID_INPUT", field });
+      expect(text).toContain("looks like a token");
+      expect(text).not.toContain(token);
+    }
+    expect(JSON.stringify(await srv.kw.tokens.list("acct_alice", { limit: 1000 }))).toBe(before);
+  });
+
   it("script in names and metadata is stored and answered as JSON text, never as markup", async () => {
     const name = '<img src=x onerror="alert(1)">';
     const { record } = await create(alice, { kind: "secret", name, metadata: { note: "<script>alert(1)</script>" } });

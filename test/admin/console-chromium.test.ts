@@ -257,22 +257,35 @@ describe.skipIf(!haveChromium)("the console page in Chromium", () => {
     await viewer.close();
   });
 
-  it("shows no token that a name or metadata held before keyward refused one there, in the list or the edit form", async () => {
-    const { token, record: made } = await srv.kw.tokens.create({ owner: "acct_pasted", kind: "secret", name: "pasted" });
-    // Written as an earlier version did: the live secret in the name and metadata.
+  it("shows no token that a name, metadata, domains or scopes held before keyward refused one there, in the list or the edit form", async () => {
+    const { token, record: made } = await srv.kw.tokens.create({ owner: "acct_pasted", kind: "publishable", name: "pasted" });
+    // Written as an earlier version did: the live secret in the name, metadata, allowed domains and scopes, in force and scheduled.
     const stored = (await srv.store.get(made.id))!;
-    await srv.store.update({ ...stored, name: `pasted ${token}`, metadata: { note: token, [token]: 1 }, revision: stored.revision + 1 }, stored.revision);
+    const policy = { ...stored.policy, scopes: ["core:read", `${token}:read`], domains: [token, `${token}.example.com`] };
+    await srv.store.update(
+      {
+        ...stored,
+        name: `pasted ${token}`,
+        metadata: { note: token, [token]: 1 },
+        policy,
+        scheduled: [{ effectiveAt: Date.now() + 3_600_000, policy: { ...policy, domains: [`*.${token}.example.com`] } }],
+        revision: stored.revision + 1,
+      },
+      stored.revision,
+    );
     const p = await context.newPage();
     p.on("pageerror", (err) => problems.push(String(err)));
     await context.addCookies([{ name: "session", value: srv.session("acct_pasted"), url: srv.origin }]);
     await p.goto(`${srv.url}/`);
     const pasted = p.locator("keyward-tokens tbody tr").filter({ hasText: "pasted" });
     await pasted.waitFor();
-    expect(await pasted.locator("td").first().textContent()).toBe("pasted acme_sk_live_[redacted]");
+    expect(await pasted.locator("td").first().textContent()).toBe("pasted acme_pk_live_[redacted]");
+    expect(await pasted.locator("td").nth(3).textContent()).toContain("Domains: acme_pk_live_[redacted], acme_pk_live_[redacted].example.com");
+    expect(await p.evaluate(pageState)).not.toContain(token);
     await pasted.getByRole("button", { name: /^Edit / }).click();
     await p.locator("keyward-tokens dialog[open] textarea").last().waitFor();
     const state = await p.evaluate(pageState);
-    expect(state).toContain('"note": "acme_sk_live_[redacted]"');
+    expect(state).toContain('"note": "acme_pk_live_[redacted]"');
     expect(state).not.toContain(token);
     await p.close();
   });

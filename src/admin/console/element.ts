@@ -188,13 +188,13 @@ const turnedSwitches = (f: Controls, shown: Record<string, string>): Map<string,
 };
 
 /**
- * A record as the page shows it: a token pasted into its name or metadata
- * before keyward refused one there is redacted (`kw_sk_live_[redacted]`), in
- * the list and in the edit form alike (saving the form then drops it).
+ * A record as the page shows it: a token pasted into any of its text (name,
+ * metadata, allowed domains, scopes, in force or scheduled) before keyward
+ * refused one there is redacted (`kw_sk_live_[redacted]`), in the list and
+ * in the edit form alike (saving the form then drops it from a name or
+ * metadata, and refuses a redacted domain until its line is removed).
  */
-function shownRecord(t: TokenRecord): TokenRecord {
-  return { ...t, name: redactTokens(t.name), metadata: JSON.parse(redactTokens(JSON.stringify(t.metadata))) as Json };
-}
+const shownRecord = (t: TokenRecord): TokenRecord => JSON.parse(redactTokens(JSON.stringify(t))) as TokenRecord;
 
 class KeywardTokens extends HTMLElement {
   #root = this.attachShadow({ mode: "open" });
