@@ -290,6 +290,46 @@ describe.skipIf(!haveChromium)("the console page in Chromium", () => {
     await p.close();
   });
 
+  it("with more tokens than a page, an action keeps every page shown, and a new token is shown (the newest: after the last)", async () => {
+    const owner = "acct_many";
+    for (let i = 1; i <= 55; i++) await srv.kw.tokens.create({ owner, kind: "publishable", name: `many ${String(i).padStart(2, "0")}` });
+    const p = await context.newPage();
+    p.on("pageerror", (err) => problems.push(String(err)));
+    await context.addCookies([{ name: "session", value: srv.session(owner), url: srv.origin }]);
+    await p.goto(`${srv.url}/`);
+    const rows = p.locator("keyward-tokens tbody tr");
+    const rowOf = (name: string) => rows.filter({ hasText: name });
+    await rowOf("many 50").waitFor();
+    expect(await rows.count()).toBe(50);
+    await p.getByRole("button", { name: "Show more" }).click();
+    await rowOf("many 55").waitFor();
+    expect(await rows.count()).toBe(55);
+    // Disable, enable and edit a token of the second page: it stays, changed in place, and so do the others.
+    await rowOf("many 53").getByRole("button", { name: "Disable many 53" }).click();
+    await expect.poll(() => rowOf("many 53").locator("td.state").textContent()).toBe("Disabled");
+    expect(await rows.count()).toBe(55);
+    await rowOf("many 53").getByRole("button", { name: "Enable many 53" }).click();
+    await expect.poll(() => rowOf("many 53").locator("td.state").textContent()).toBe("Active");
+    await rowOf("many 54").getByRole("button", { name: "Edit many 54" }).click();
+    const form = p.locator("keyward-tokens dialog[open]");
+    await form.getByLabel("Name").fill("many 54 renamed");
+    await form.getByRole("button", { name: "Save changes" }).click();
+    await form.waitFor({ state: "detached" });
+    await rowOf("many 54 renamed").waitFor();
+    expect(await rows.count()).toBe(55);
+    // Created: its row is there (last), and focus goes to its Edit button once the token is put away.
+    await p.getByRole("button", { name: "Create a token" }).click();
+    await form.getByLabel("Name").fill("many 56");
+    await form.getByRole("button", { name: "Create token" }).click();
+    const shown = p.locator("keyward-tokens dialog[open]").filter({ hasText: "Your new token" });
+    await shown.getByRole("button", { name: "Done" }).click();
+    await shown.waitFor({ state: "detached" });
+    expect(await p.evaluate(() => document.querySelector("keyward-tokens")?.shadowRoot?.activeElement?.getAttribute("aria-label"))).toBe("Edit many 56");
+    expect(await rows.count()).toBe(56);
+    expect(await rows.last().locator("td").first().textContent()).toBe("many 56");
+    await p.close();
+  });
+
   it("logged no errors and no warnings (CSP included)", () => {
     // The 409 (stale edit) and 404 (another's token) provoked on purpose are logged by Chromium as failed resources.
     const provoked = /^Failed to load resource: the server responded with a status of (409 \(Conflict\)|404 \(Not Found\))$/;

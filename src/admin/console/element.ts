@@ -265,6 +265,21 @@ class KeywardTokens extends HTMLElement {
   /** One API call; a problem is shown in `where` (the page's alert by default) and null returned. */
   async #call<T>(method: string, path: string, body?: unknown, where: HTMLElement = this.#error): Promise<T | null> {
     where.replaceChildren();
+    const res = await this.#request<T>(method, path, body);
+    if (res === null) {
+      where.append("The server could not be reached. Check your connection and try again.");
+      return null;
+    }
+    if (res.ok) return res.data;
+    // Someone changed the token meanwhile: show its current state, so trying again applies to it.
+    const id = res.status === 409 ? /^\/tokens\/([^/?]+)/.exec(path)?.[1] : undefined;
+    if (id !== undefined) await this.#reread(id);
+    where.append(res.data.detail ?? `Request failed (${res.status}).`, res.data.field ? ` (${res.data.field})` : "");
+    return null;
+  }
+
+  /** One API call, its status and JSON body; null when the server could not be reached. */
+  async #request<T>(method: string, path: string, body?: unknown): Promise<{ ok: boolean; status: number; data: T & Problem } | null> {
     const headers: Record<string, string> = { accept: "application/json", ...this.headers };
     const csrf = this.getAttribute("csrf-token");
     if (body !== undefined) headers["content-type"] = "application/json";
@@ -274,15 +289,34 @@ class KeywardTokens extends HTMLElement {
     try {
       res = await fetch(`${this.getAttribute("api") ?? ""}${path}`, { method, headers, credentials: "same-origin", ...(body !== undefined && { body: JSON.stringify(body) }) });
     } catch {
-      where.append("The server could not be reached. Check your connection and try again.");
       return null;
     }
     const data = (await res.json().catch(() => ({}))) as T & Problem;
-    if (res.ok) return data;
-    // Someone changed the token meanwhile: show the current state, so trying again applies to it.
-    if (res.status === 409) void this.#load(false);
-    where.append(data.detail ?? `Request failed (${res.status}).`, data.field ? ` (${data.field})` : "");
-    return null;
+    return { ok: res.ok, status: res.status, data };
+  }
+
+  /**
+   * Shows a token as the server answered it, in place; a token not shown
+   * yet (one just created: the newest, so the list's last) is appended. An
+   * action changes its token's row only: the pages shown stay.
+   */
+  #put(record: TokenRecord): void {
+    const shown = shownRecord(record);
+    const i = this.#tokens.findIndex((x) => x.id === record.id);
+    this.#tokens = i < 0 ? [...this.#tokens, shown] : this.#tokens.map((x, j) => (j === i ? shown : x));
+    this.#render();
+  }
+
+  /** Reads one token again, in place (gone, it leaves the list); a failure leaves the row as it was. */
+  async #reread(id: string): Promise<void> {
+    const res = await this.#request<TokenRecord>("GET", `/tokens/${id}`);
+    if (res?.ok) this.#put(res.data);
+    else if (res?.status === 404) this.#drop(id);
+  }
+
+  #drop(id: string): void {
+    this.#tokens = this.#tokens.filter((x) => x.id !== id);
+    this.#render();
   }
 
   async #load(more: boolean): Promise<void> {
@@ -292,17 +326,26 @@ class KeywardTokens extends HTMLElement {
     );
     if (!page) return;
     const items = page.items.map(shownRecord);
-    this.#tokens = more ? [...this.#tokens, ...items] : items;
+    // A token created since the first page was appended: in the next page, it moves to its place.
+    const ids = new Set(items.map((t) => t.id));
+    this.#tokens = more ? [...this.#tokens.filter((t) => !ids.has(t.id)), ...items] : items;
     this.#cursor = page.nextCursor;
     this.#more.hidden = page.nextCursor === null;
     this.#render();
   }
 
-  /** Reloads the list when the next pending change takes effect, so "pending" turns into the policy in force. */
+  /** Reads the tokens again when their next pending change takes effect, so "pending" turns into the policy in force. */
   #schedule(): void {
     clearTimeout(this.#timer);
     const next = Math.min(...this.#tokens.flatMap((t) => t.scheduled.map((s) => s.effectiveAt)));
-    if (Number.isFinite(next)) this.#timer = setTimeout(() => void this.#load(false), Math.max(0, next - Date.now()) + 250);
+    if (!Number.isFinite(next)) return;
+    this.#timer = setTimeout(
+      () => {
+        const now = Date.now();
+        for (const t of this.#tokens) if (t.scheduled.some((s) => s.effectiveAt <= now)) void this.#reread(t.id);
+      },
+      Math.max(0, next - Date.now()) + 250,
+    );
   }
 
   #render(): void {
@@ -457,7 +500,7 @@ class KeywardTokens extends HTMLElement {
       const ok = await this.#call<TokenRecord>("POST", `/tokens/${t.id}/revoke`, {}, error);
       if (ok) {
         this.#announce(`${name} was revoked.`);
-        await this.#load(false);
+        this.#put(ok);
       }
       return ok !== null;
     });
@@ -470,7 +513,7 @@ class KeywardTokens extends HTMLElement {
     const ok = await this.#call<TokenRecord>("POST", `/tokens/${t.id}/${enable ? "enable" : "disable"}`, {});
     if (ok) {
       this.#announce(`${name} was ${enable ? "enabled" : "disabled"}.`);
-      await this.#load(false);
+      this.#put(ok);
     }
   }
 
@@ -480,7 +523,7 @@ class KeywardTokens extends HTMLElement {
       const ok = await this.#call<Json>("DELETE", `/tokens/${t.id}`, undefined, error);
       if (ok) {
         this.#announce(`${name} was deleted.`);
-        await this.#load(false);
+        this.#drop(t.id);
       }
       return ok !== null;
     });
@@ -498,7 +541,7 @@ class KeywardTokens extends HTMLElement {
       async (error) => {
         const res = await this.#call<{ token: string; record: TokenRecord }>("POST", `/tokens/${t.id}/regenerate`, { expectedRevision: this.#latest(t).revision, graceMs: Number(grace.value) }, error);
         if (!res) return false;
-        await this.#load(false);
+        this.#put(res.record);
         this.#showOnce("Your new token", this.#rowButton(t.id, "Regenerate") ?? opener, [["Token", res.token]]);
         return true;
       },
@@ -702,7 +745,7 @@ class KeywardTokens extends HTMLElement {
       const res = await this.#call<{ token: string; record: TokenRecord }>("POST", "/tokens", { kind: f.kind.value, ...rest, ...(c === null ? {} : { credits: c }) }, error);
       if (!res) return;
       close();
-      await this.#load(false);
+      this.#put(res.record);
       const secrets: [string, string][] = [["Token", res.token]];
       if (privateKey) secrets.push(["Private key (KEYWARD_PRIVATE_KEY)", privateKey]);
       this.#showOnce("Your new token", this.#rowButton(res.record.id, "Edit") ?? opener, secrets);
@@ -718,7 +761,7 @@ class KeywardTokens extends HTMLElement {
     const saved = await this.#call<TokenRecord>("PATCH", `/tokens/${t.id}`, body, error);
     if (!saved) return;
     close();
-    await this.#load(false);
+    this.#put(saved);
     // The revision this change made, if it is still to come: a new instant, or the one asked for (a change already scheduled then is replaced).
     const pending = EDITED.some((k) => k in patch) && saved.scheduled.find((s) => s.effectiveAt === effectiveAt || !t.scheduled.some((o) => o.effectiveAt === s.effectiveAt));
     this.#announce(pending ? `Saved. The change takes effect at ${new Date(pending.effectiveAt).toLocaleString()}.` : "Saved.");
