@@ -171,6 +171,35 @@ describe.skipIf(!haveChromium)("the console page in Chromium", () => {
     await shot("console-usage.png");
   });
 
+  it("labels the usage chart's UTC buckets in UTC, in a browser west of UTC too", async () => {
+    const { token, record: used } = await srv.kw.tokens.create({ owner: "acct_west", kind: "secret", name: "west" });
+    await srv.kw.check({ token, scope: "core:read" });
+    await srv.kw.flush();
+    const [day] = await srv.kw.usage.get(used.id, { granularity: "day", from: Date.now() - 86_400_000 });
+    const [hour] = await srv.kw.usage.get(used.id, { granularity: "hour" });
+    const utc = (ms: number, o: Intl.DateTimeFormatOptions) => new Date(ms).toLocaleString("en-US", { ...o, timeZone: "UTC" });
+    const dir = await mkdtemp(join(tmpdir(), "keyward-console-west-"));
+    // Honolulu is UTC-10 all year: a UTC day's start is the evening before there.
+    const west = await launchChromium(dir, { timezoneId: "Pacific/Honolulu", locale: "en-US" });
+    try {
+      await west.addCookies([{ name: "session", value: srv.session("acct_west"), url: srv.origin }]);
+      const p = west.pages()[0] ?? (await west.newPage());
+      p.on("pageerror", (err) => problems.push(String(err)));
+      await p.goto(`${srv.url}/`);
+      await p.getByRole("button", { name: "Usage west" }).click();
+      const el = p.locator("keyward-tokens");
+      const bars = () => el.locator("svg.chart title").filter({ hasNotText: ": 0 allowed" }).allTextContents();
+      await el.getByRole("heading", { name: "Usage of west, last 24 hours (UTC)" }).waitFor();
+      expect(await bars()).toEqual([`${utc(hour!.start, { hour: "2-digit", minute: "2-digit" })}: 1 allowed, 0 denied`]);
+      await el.getByRole("button", { name: "Show 30 days" }).click();
+      await el.getByRole("heading", { name: "Usage of west, last 30 days (UTC)" }).waitFor();
+      expect(await bars()).toEqual([`${utc(day!.start, { month: "short", day: "numeric" })}: 1 allowed, 0 denied`]);
+    } finally {
+      await west.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it("regenerates with a grace period, copies the new token, and the dialog (closed with Escape) leaves nothing behind", async () => {
     await row().getByRole("button", { name: `Regenerate ${NAME}` }).click();
     const confirm = dialog();

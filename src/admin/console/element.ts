@@ -768,7 +768,12 @@ class KeywardTokens extends HTMLElement {
     if (privateKey) this.#showOnce("Your new private key", opener, [["Private key (KEYWARD_PRIVATE_KEY)", privateKey]]);
   }
 
-  /** Usage of one token as an inline SVG bar chart: allowed and denied requests per hour (24 h) or day (30 days). */
+  /**
+   * Usage of one token as an inline SVG bar chart: allowed and denied
+   * requests per hour (24 h) or day (30 days). The buckets are UTC hours and
+   * days, so they are labelled in UTC (a local date would put a request west
+   * of UTC under the day before), and the heading says so.
+   */
   async #usage(t: TokenRecord, granularity: "hour" | "day"): Promise<void> {
     const step = granularity === "hour" ? HOUR : 24 * HOUR;
     const slots = granularity === "hour" ? 24 : 30;
@@ -792,7 +797,10 @@ class KeywardTokens extends HTMLElement {
       const start = from + i * step;
       const b = by.get(start);
       const g = svg("g", {});
-      const label = new Date(start).toLocaleString(undefined, granularity === "hour" ? { hour: "2-digit", minute: "2-digit" } : { month: "short", day: "numeric" });
+      const label = new Date(start).toLocaleString(undefined, {
+        timeZone: "UTC",
+        ...(granularity === "hour" ? { hour: "2-digit", minute: "2-digit" } : { month: "short", day: "numeric" }),
+      });
       g.append(svg("title", {}, `${label}: ${b?.allowed ?? 0} allowed, ${b?.denied ?? 0} denied`));
       const ha = ((b?.allowed ?? 0) / max) * H;
       const hd = ((b?.denied ?? 0) / max) * H;
@@ -804,7 +812,7 @@ class KeywardTokens extends HTMLElement {
     const other = granularity === "hour" ? "day" : "hour";
     this.#detail.hidden = false;
     this.#detail.replaceChildren(
-      h("h2", {}, `Usage of ${t.name || t.start}, last ${granularity === "hour" ? "24 hours" : "30 days"}`),
+      h("h2", {}, `Usage of ${t.name || t.start}, last ${granularity === "hour" ? "24 hours" : "30 days"} (UTC)`),
       h("p", {}, summary),
       chart,
       h("p", { className: "legend" }, h("span", { className: "key allowed" }), " allowed ", h("span", { className: "key denied" }), " denied"),
