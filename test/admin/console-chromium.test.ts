@@ -361,6 +361,39 @@ describe.skipIf(!haveChromium)("the console page in Chromium", () => {
     await p.close();
   });
 
+  it("after a stale edit (another tab saved first), the form shows the token as it is, with the user's changes, and saving again applies them", async () => {
+    const { record: shared } = await srv.kw.tokens.create({ owner: "acct_tabs", kind: "publishable", name: "shared", domains: ["a.example.com"] });
+    await context.addCookies([{ name: "session", value: srv.session("acct_tabs"), url: srv.origin }]);
+    const [a, b] = [await context.newPage(), await context.newPage()];
+    for (const tab of [a, b]) {
+      tab.on("pageerror", (err) => problems.push(String(err)));
+      await tab.goto(`${srv.url}/`);
+    }
+    const formOf = async (tab: Page) => {
+      await tab.getByRole("button", { name: "Edit shared" }).click();
+      return tab.locator("keyward-tokens dialog[open]");
+    };
+    const formA = await formOf(a);
+    await formA.getByLabel("IP ranges").fill("203.0.113.0/24");
+    const formB = await formOf(b);
+    await formB.getByLabel("Name").fill("shared by b");
+    await formB.getByLabel("Allowed domains").fill("b.example.com");
+    await formB.getByRole("button", { name: "Save changes" }).click();
+    await formB.waitFor({ state: "detached" });
+    await formA.getByRole("button", { name: "Save changes" }).click();
+    await formA.getByRole("alert").getByText("The form now shows the token as it is, with your changes").waitFor();
+    // The fields left as shown follow the other tab's change; the one changed here keeps its value.
+    expect(await formA.getByLabel("Name").inputValue()).toBe("shared by b");
+    expect(await formA.getByLabel("Allowed domains").inputValue()).toBe("b.example.com");
+    expect(await formA.getByLabel("IP ranges").inputValue()).toBe("203.0.113.0/24");
+    expect((await srv.kw.tokens.get(shared.id))!.policy.ips).toEqual([]);
+    await formA.getByRole("button", { name: "Save changes" }).click();
+    await formA.waitFor({ state: "detached" });
+    expect((await srv.kw.tokens.get(shared.id))!).toMatchObject({ name: "shared by b", revision: 3, policy: { domains: ["b.example.com"], ips: ["203.0.113.0/24"] } });
+    await a.close();
+    await b.close();
+  });
+
   it("logged no errors and no warnings (CSP included)", () => {
     // The 409 (stale edit) and 404 (another's token) provoked on purpose are logged by Chromium as failed resources.
     const provoked = /^Failed to load resource: the server responded with a status of (409 \(Conflict\)|404 \(Not Found\))$/;

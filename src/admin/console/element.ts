@@ -636,7 +636,8 @@ class KeywardTokens extends HTMLElement {
     keyMode.addEventListener("change", () => {
       upload.hidden = keyMode.value !== "upload";
     });
-    const metadata = h("textarea", { rows: 2, value: t && Object.keys(t.metadata).length ? JSON.stringify(t.metadata, null, 2) : "" });
+    const metadataText = (r: TokenRecord | null) => (r && Object.keys(r.metadata).length ? JSON.stringify(r.metadata, null, 2) : "");
+    const metadata = h("textarea", { rows: 2, value: metadataText(t) });
     const effective = h("input", { type: "datetime-local", step: 1 });
     const error = h("p", { className: "error", role: "alert" });
     const submit = h("button", { type: "submit", className: "primary" }, t ? "Save changes" : "Create token");
@@ -666,6 +667,8 @@ class KeywardTokens extends HTMLElement {
     name.focus();
     const controls: Controls = { name, kind, scopeBoxes, domains, ips, credits, expires, signed, keyMode, publicKey, metadata, effective };
     const shown = formState(controls);
+    /** The token the form edits: the one opened, or the one read after a conflict. */
+    let current = t;
     const put: Record<Exclude<Edited, "scopes">, (q: Policy) => void> = {
       domains: (q) => (domains.value = q.domains.join("\n")),
       ips: (q) => (ips.value = q.ips.join("\n")),
@@ -676,7 +679,7 @@ class KeywardTokens extends HTMLElement {
     // Shows the token as it will be at the time the change takes effect: the fields (and scope switches) the user left as shown follow it.
     const refresh = () => {
       const at = fromLocalInput(effective.value) ?? Date.now();
-      const q = t ? policyAt(t, at) : NEW_POLICY;
+      const q = current ? policyAt(current, at) : NEW_POLICY;
       const before = formState(controls);
       const turned = turnedSwitches(controls, shown);
       for (const [s, b] of scopeBoxes) if (!turned.has(s)) b.checked = q.scopes.includes(s);
@@ -685,17 +688,46 @@ class KeywardTokens extends HTMLElement {
       const after = formState(controls);
       for (const k of Object.keys(after)) if (before[k] === shown[k]) shown[k] = after[k]!;
       shown.scopes = [...scopeBoxes].filter(([s, b]) => (turned.has(s) ? !b.checked : b.checked)).map(([s]) => s).join(" ");
-      if (t) for (const k of EDITED) pendingNote(notes[k], t, k, at);
+      if (current) for (const k of EDITED) pendingNote(notes[k], current, k, at);
     };
     refresh();
     effective.addEventListener("input", refresh);
+    /** The controls with a text value, by the formState key of what they hold. */
+    const typed = { name, domains, ips, credits, expiresAt: expires, metadata } as Record<string, HTMLInputElement | HTMLTextAreaElement>;
+    /**
+     * Moves the form onto `latest` (someone changed the token since it was
+     * shown): every field the user left as shown follows it, every field and
+     * switch they changed keeps their value, and a save applies to `latest`.
+     */
+    const rebase = (latest: TokenRecord) => {
+      const before = formState(controls);
+      const changed = Object.keys(before).filter((k) => before[k] !== shown[k]);
+      const turned = turnedSwitches(controls, shown);
+      const values = Object.fromEntries(Object.entries(typed).map(([k, el]) => [k, el.value]));
+      const wasSigned = signed.checked;
+      current = latest;
+      name.value = latest.name;
+      metadata.value = metadataText(latest);
+      keyMode.options[0]!.text = latest.signing ? `Keep the current ${latest.signing.alg} key` : "No signing key";
+      // Everything as shown, then shown as `latest` is.
+      Object.assign(shown, formState(controls));
+      refresh();
+      for (const k of changed) if (k in typed) typed[k]!.value = values[k]!;
+      if (changed.includes("requireSignedRequests")) signed.checked = wasSigned;
+      for (const [scope, on] of turned) scopeBoxes.get(scope)!.checked = on;
+    };
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       // One submit at a time: a double click sends one request.
       if (submit.disabled) return;
       submit.disabled = true;
       try {
-        await this.#submit(t, controls, shown, error, close, opener);
+        await this.#submit(current, controls, shown, error, close, opener);
+        const latest = current && this.#latest(current);
+        if (latest && latest.revision !== current!.revision && form.isConnected) {
+          rebase(latest);
+          error.append(" The form now shows the token as it is, with your changes: check them and save again.");
+        }
       } finally {
         submit.disabled = false;
       }
