@@ -140,8 +140,14 @@ const OPERATIONS: Record<Exclude<AdminOperation, "config">, Operation> = {
     allow(call, data.kind === "secret" ? "tokens.create.secret" : "tokens.create.publishable");
     // A new token without limits has none to set: only a limit given is a change of limits.
     if (LIMIT_FIELDS.some((f) => (data as Record<string, unknown>)[f] != null)) allow(call, "tokens.limits");
-    checkGrantable(cfg, data.scopes, "scopes");
-    const result = await cfg.kw.tokens.create({ ...(body as object), owner: call.owner } as Parameters<typeof cfg.kw.tokens.create>[0], by(call));
+    // A token without `scopes` gets the instance's defaults: they are granted as much as scopes named.
+    const scopes = data.scopes ?? cfg.kw.tokens.defaultScopes;
+    if (data.scopes === undefined && scopes.some((s) => !cfg.grantable.has(s))) {
+      throw new AdminAnswer(403, "SCOPE_NOT_GRANTABLE", "Scope not grantable", "You may not grant every default scope: name the scopes the token should hold.", {}, "scopes");
+    }
+    checkGrantable(cfg, scopes, "scopes");
+    const input = { ...(body as object), scopes, owner: call.owner } as Parameters<typeof cfg.kw.tokens.create>[0];
+    const result = await cfg.kw.tokens.create(input, by(call));
     return json(issued(result), 201, { location: `${cfg.basePath}/tokens/${result.record.id}` });
   },
   "tokens.get": async (cfg, call) => {

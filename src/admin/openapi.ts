@@ -57,6 +57,18 @@ const pageParams = [
   { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 1000, default: 100 } },
   { name: "cursor", in: "query", schema: { type: "string" } },
 ];
+/**
+ * The path items, each saying what a method it does not list gets: 405 with
+ * `Allow`. OpenAPI lists answers by operation, and a method a path does not
+ * take is no operation, so the path item's description says it.
+ */
+const withOtherMethods = (paths: Record<string, JsonSchema>) =>
+  Object.fromEntries(
+    Object.entries(paths).map(([path, item]) => [
+      path,
+      { description: "A method not listed here is answered 405 METHOD_NOT_ALLOWED (#/components/responses/Problem405), with `Allow` naming the ones listed.", ...item },
+    ]),
+  );
 const READ = [401, 403, 404];
 const WRITE = [400, 401, 403, 404, 408, 409, 413, 415];
 
@@ -66,7 +78,8 @@ export function openApiDocument(cfg: Pick<AdminConfig, "basePath" | "title">): J
     400: "Invalid input or malformed JSON",
     401: "Not signed in",
     403: "Not allowed (your role, a scope you may not grant, a cross-site request)",
-    404: "No such token among yours",
+    404: "No such token among yours, or nothing at this path (a member id that is not valid percent-encoding)",
+    405: "The path does not take this method: `Allow` names the ones it takes",
     408: "The body did not arrive within `bodyTimeoutMs`",
     409: "Stale revision (of the token, or of the member's role), or the token is revoked",
     413: "Body too large",
@@ -81,10 +94,10 @@ export function openApiDocument(cfg: Pick<AdminConfig, "basePath" | "title">): J
       title: cfg.title,
       version: "1",
       description:
-        "Your own API tokens. Every change is a JSON request (application/json); errors are RFC 9457 problem+json. Times are epoch milliseconds; inputs also accept ISO-8601 strings.",
+        "Your own API tokens. Every change is a JSON request (application/json); errors are RFC 9457 problem+json. Times are epoch milliseconds; inputs also accept ISO-8601 strings. A method a path does not list is answered 405 METHOD_NOT_ALLOWED, with `Allow`.",
     },
     servers: [{ url: cfg.basePath === "" ? "/" : cfg.basePath }],
-    paths: {
+    paths: withOtherMethods({
       "/config": { get: { operationId: "config", summary: "Who you are and what you may grant", responses: { ...ok("ConsoleConfig", "Settings"), ...problems(401, 403) } } },
       "/tokens": {
         get: { operationId: "tokens.list", summary: "Your tokens, oldest first", parameters: pageParams, responses: { ...ok("TokenPage", "A page"), ...problems(400, 401, 403) } },
@@ -156,15 +169,15 @@ export function openApiDocument(cfg: Pick<AdminConfig, "basePath" | "title">): J
           operationId: "members.set",
           summary: "Add a member or change their role (owners only make or unmake owners)",
           requestBody: body("MemberBody"),
-          responses: { ...ok("Members", "The members after the change"), ...problems(400, 401, 403, 408, 409, 413, 415, 501) },
+          responses: { ...ok("Members", "The members after the change"), ...problems(400, 401, 403, 404, 408, 409, 413, 415, 501) },
         },
         delete: {
           operationId: "members.remove",
           summary: "Remove a member (never the last owner)",
-          responses: { ...ok("Members", "The members after the change"), ...problems(400, 401, 403, 409, 501) },
+          responses: { ...ok("Members", "The members after the change"), ...problems(400, 401, 403, 404, 409, 501) },
         },
       },
-    },
+    }),
     components: {
       schemas: {
         CreateTokenBody: toSchema(createBodySchema),
@@ -185,7 +198,11 @@ export function openApiDocument(cfg: Pick<AdminConfig, "basePath" | "title">): J
       responses: Object.fromEntries(
         Object.entries(statusText).map(([s, description]) => [
           `Problem${s}`,
-          { description, content: { "application/problem+json": { schema: ref("Problem") } } },
+          {
+            description,
+            ...(s === "405" && { headers: { Allow: { description: "The methods the path takes, e.g. `GET, POST`", schema: { type: "string" } } } }),
+            content: { "application/problem+json": { schema: ref("Problem") } },
+          },
         ]),
       ),
     },

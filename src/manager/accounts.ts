@@ -7,7 +7,7 @@ import { InvalidInputError, RevisionConflictError, ScopeNotAllowedError } from "
 import { type AccountPolicy, accountAudit, type StoredAccount } from "../model/account.js";
 import { MAX_CREDIT_BALANCE } from "../model/pools.js";
 import { policyAt } from "../model/record.js";
-import { actorSchema, ownerQuerySchema, ownerSchema, parseInput, poolsSchema } from "../model/schemas.js";
+import { actorSchema, ownerQuerySchema, ownerSchema, parseInput, poolsSchema, scopeSchema } from "../model/schemas.js";
 import type { StoredToken } from "../model/types.js";
 import { parseScope, scopesGrant } from "../policy/scope.js";
 import { checkAccountRules } from "./lifecycle.js";
@@ -71,7 +71,7 @@ export const MAX_CEILING_CHECK_TOKENS = 10_000;
 
 const amount = (min: number) => z.number().int().min(min).max(MAX_CREDIT_BALANCE);
 const scopeList = z
-  .array(z.string().refine((s) => parseScope(s) !== null, "invalid scope (expected resource[/name…]:action)"))
+  .array(scopeSchema)
   .min(1, "must hold at least one scope: an empty ceiling leaves every token with no scope (null removes the ceiling)")
   .max(256, "at most 256 scopes");
 const creditsSchema = z

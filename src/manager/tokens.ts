@@ -132,6 +132,14 @@ export class TokenManager {
   }
 
   /**
+   * The scopes a token created without `scopes` holds: the instance's
+   * `defaultScopes` (frozen).
+   */
+  get defaultScopes(): readonly string[] {
+    return this.#cfg.defaultScopes;
+  }
+
+  /**
    * Issues a new token. The token string is in the result exactly once;
    * keyward stores only its SHA-256.
    *

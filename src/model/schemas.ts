@@ -109,15 +109,24 @@ const count = (min: number) => z.number().int().min(min).max(Number.MAX_SAFE_INT
 /** A credit amount (a limit, a refill): what every balance operation accepts, as an account's pools. */
 const creditAmount = (min: number) => z.number().int().min(min).max(MAX_CREDIT_BALANCE);
 
-const scopes = z
-  .array(z.string().refine((s) => parseScope(s) !== null, "invalid scope (expected resource[/name…]:action)"))
-  .max(256, "at most 256 scopes");
+/**
+ * A scope that is stored (a token's, an account ceiling's): of the scope
+ * grammar, and no token (a segment may be `acme_sk_live_…`).
+ */
+export const scopeSchema = z.string().superRefine((s, ctx) => {
+  if (holdsToken(s)) ctx.addIssue({ code: "custom", ...tokenInText() });
+  else if (parseScope(s) === null) ctx.addIssue({ code: "custom", message: "invalid scope (expected resource[/name…]:action)" });
+});
 
+const scopes = z.array(scopeSchema).max(256, "at most 256 scopes");
+
+/** Allowed domains: patterns (a host may hold `_`, so a token, bare or as a label: refused), none covering a public suffix. */
 const domains = z
   .array(
     z.string().superRefine((s, ctx) => {
       const p = parseDomainPattern(s);
-      if (p === null) ctx.addIssue({ code: "custom", message: "invalid domain pattern" });
+      if (holdsToken(s)) ctx.addIssue({ code: "custom", ...tokenInText() });
+      else if (p === null) ctx.addIssue({ code: "custom", message: "invalid domain pattern" });
       else if (coversPublicSuffix(p)) ctx.addIssue({ code: "custom", message: "covers a public suffix (publicsuffix.org): name your own domain" });
     }),
   )

@@ -274,6 +274,24 @@ describe("bad input", () => {
     expect(ok.record.policy.scopes).toEqual(["core:read", "premium:read", "datasets/news:delete"]);
   });
 
+  it("a token created without scopes gets the defaults only if customers may grant them all: else 403, and nothing is created", async () => {
+    const other = await startAdminServer({ keyward: { defaultScopes: ["core:read", "internal:admin"] }, grantableScopes: ["core:read", "premium:read"] });
+    try {
+      const carol = other.session("acct_carol");
+      const call = (json: unknown) =>
+        fetch(`${other.url}/tokens`, { method: "POST", headers: { authorization: `Bearer ${carol}`, "content-type": "application/json" }, body: JSON.stringify(json) });
+      expect(await problem(await call({ kind: "secret" }), 403)).toMatchObject({ code: "SCOPE_NOT_GRANTABLE", field: "scopes" });
+      expect((await other.kw.tokens.list("acct_carol")).items).toEqual([]);
+      const named = await call({ kind: "secret", scopes: ["premium:read"] });
+      expect(named.status).toBe(201);
+      expect(((await named.json()) as { record: TokenRecord }).record.policy.scopes).toEqual(["premium:read"]);
+    } finally {
+      await other.close();
+    }
+    // Defaults that are grantable (core:read here) are the new token's scopes, as without the admin API.
+    expect((await create(alice, { kind: "secret" })).record.policy.scopes).toEqual(["core:read"]);
+  });
+
   it("a scope the operator granted may be kept by an update, never added, nor kept past its scheduled removal", async () => {
     const { record } = await srv.kw.tokens.create({ owner: "acct_alice", kind: "secret", scopes: ["core:read", "internal:admin"] });
     const patch = (expectedRevision: number, scopes: string[], effectiveAt?: number) =>
@@ -292,6 +310,25 @@ describe("bad input", () => {
     expect([after.revision, after.policy.scopes, after.scheduled[0]?.policy.scopes]).toEqual([3, ["internal:admin", "core:read", "premium:read"], ["core:read"]]);
     // Removing it, as ever, is the customer's right.
     expect((await patch(3, ["core:read"])).status).toBe(200);
+  });
+
+  it("a live token pasted into allowed domains, bare or as a label, is refused (400 naming it) and never echoed; nothing is stored", async () => {
+    const { token } = await srv.kw.tokens.create({ owner: "acct_alice", kind: "secret", name: "the real one" });
+    const { record } = await create(alice, { kind: "publishable", name: "site", domains: ["example.com"] });
+    const before = JSON.stringify(await srv.kw.tokens.list("acct_alice", { limit: 1000 }));
+    const attempts: [string, RequestInit & { json?: unknown }, string][] = [
+      ["/tokens", { method: "POST", json: { kind: "publishable", domains: [token] } }, "domains.0"],
+      ["/tokens", { method: "POST", json: { kind: "publishable", domains: ["example.com", `${token}.example.com`] } }, "domains.1"],
+      [`/tokens/${record.id}`, { method: "PATCH", json: { expectedRevision: 1, patch: { domains: [`https://${token}.example.com`] } } }, "patch.domains.0"],
+    ];
+    for (const [path, init, field] of attempts) {
+      const res = await api(alice, path, init);
+      const text = await res.clone().text();
+      expect(await problem(res, 400)).toMatchObject({ code: "INVALID_INPUT", field });
+      expect(text).toContain("looks like a token");
+      expect(text).not.toContain(token);
+    }
+    expect(JSON.stringify(await srv.kw.tokens.list("acct_alice", { limit: 1000 }))).toBe(before);
   });
 
   it("script in names and metadata is stored and answered as JSON text, never as markup", async () => {

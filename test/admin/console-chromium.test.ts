@@ -171,6 +171,35 @@ describe.skipIf(!haveChromium)("the console page in Chromium", () => {
     await shot("console-usage.png");
   });
 
+  it("labels the usage chart's UTC buckets in UTC, in a browser west of UTC too", async () => {
+    const { token, record: used } = await srv.kw.tokens.create({ owner: "acct_west", kind: "secret", name: "west" });
+    await srv.kw.check({ token, scope: "core:read" });
+    await srv.kw.flush();
+    const [day] = await srv.kw.usage.get(used.id, { granularity: "day", from: Date.now() - 86_400_000 });
+    const [hour] = await srv.kw.usage.get(used.id, { granularity: "hour" });
+    const utc = (ms: number, o: Intl.DateTimeFormatOptions) => new Date(ms).toLocaleString("en-US", { ...o, timeZone: "UTC" });
+    const dir = await mkdtemp(join(tmpdir(), "keyward-console-west-"));
+    // Honolulu is UTC-10 all year: a UTC day's start is the evening before there.
+    const west = await launchChromium(dir, { timezoneId: "Pacific/Honolulu", locale: "en-US" });
+    try {
+      await west.addCookies([{ name: "session", value: srv.session("acct_west"), url: srv.origin }]);
+      const p = west.pages()[0] ?? (await west.newPage());
+      p.on("pageerror", (err) => problems.push(String(err)));
+      await p.goto(`${srv.url}/`);
+      await p.getByRole("button", { name: "Usage west" }).click();
+      const el = p.locator("keyward-tokens");
+      const bars = () => el.locator("svg.chart title").filter({ hasNotText: ": 0 allowed" }).allTextContents();
+      await el.getByRole("heading", { name: "Usage of west, last 24 hours (UTC)" }).waitFor();
+      expect(await bars()).toEqual([`${utc(hour!.start, { hour: "2-digit", minute: "2-digit" })}: 1 allowed, 0 denied`]);
+      await el.getByRole("button", { name: "Show 30 days" }).click();
+      await el.getByRole("heading", { name: "Usage of west, last 30 days (UTC)" }).waitFor();
+      expect(await bars()).toEqual([`${utc(day!.start, { month: "short", day: "numeric" })}: 1 allowed, 0 denied`]);
+    } finally {
+      await west.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it("regenerates with a grace period, copies the new token, and the dialog (closed with Escape) leaves nothing behind", async () => {
     await row().getByRole("button", { name: `Regenerate ${NAME}` }).click();
     const confirm = dialog();
@@ -257,24 +286,112 @@ describe.skipIf(!haveChromium)("the console page in Chromium", () => {
     await viewer.close();
   });
 
-  it("shows no token that a name or metadata held before keyward refused one there, in the list or the edit form", async () => {
-    const { token, record: made } = await srv.kw.tokens.create({ owner: "acct_pasted", kind: "secret", name: "pasted" });
-    // Written as an earlier version did: the live secret in the name and metadata.
+  it("shows no token that a name, metadata, domains or scopes held before keyward refused one there, in the list or the edit form", async () => {
+    const { token, record: made } = await srv.kw.tokens.create({ owner: "acct_pasted", kind: "publishable", name: "pasted" });
+    // Written as an earlier version did: the live secret in the name, metadata, allowed domains and scopes, in force and scheduled.
     const stored = (await srv.store.get(made.id))!;
-    await srv.store.update({ ...stored, name: `pasted ${token}`, metadata: { note: token, [token]: 1 }, revision: stored.revision + 1 }, stored.revision);
+    const policy = { ...stored.policy, scopes: ["core:read", `${token}:read`], domains: [token, `${token}.example.com`] };
+    await srv.store.update(
+      {
+        ...stored,
+        name: `pasted ${token}`,
+        metadata: { note: token, [token]: 1 },
+        policy,
+        scheduled: [{ effectiveAt: Date.now() + 3_600_000, policy: { ...policy, domains: [`*.${token}.example.com`] } }],
+        revision: stored.revision + 1,
+      },
+      stored.revision,
+    );
     const p = await context.newPage();
     p.on("pageerror", (err) => problems.push(String(err)));
     await context.addCookies([{ name: "session", value: srv.session("acct_pasted"), url: srv.origin }]);
     await p.goto(`${srv.url}/`);
     const pasted = p.locator("keyward-tokens tbody tr").filter({ hasText: "pasted" });
     await pasted.waitFor();
-    expect(await pasted.locator("td").first().textContent()).toBe("pasted acme_sk_live_[redacted]");
+    expect(await pasted.locator("td").first().textContent()).toBe("pasted acme_pk_live_[redacted]");
+    expect(await pasted.locator("td").nth(3).textContent()).toContain("Domains: acme_pk_live_[redacted], acme_pk_live_[redacted].example.com");
+    expect(await p.evaluate(pageState)).not.toContain(token);
     await pasted.getByRole("button", { name: /^Edit / }).click();
     await p.locator("keyward-tokens dialog[open] textarea").last().waitFor();
     const state = await p.evaluate(pageState);
-    expect(state).toContain('"note": "acme_sk_live_[redacted]"');
+    expect(state).toContain('"note": "acme_pk_live_[redacted]"');
     expect(state).not.toContain(token);
     await p.close();
+  });
+
+  it("with more tokens than a page, an action keeps every page shown, and a new token is shown (the newest: after the last)", async () => {
+    const owner = "acct_many";
+    for (let i = 1; i <= 55; i++) await srv.kw.tokens.create({ owner, kind: "publishable", name: `many ${String(i).padStart(2, "0")}` });
+    // Oldest first (tokens made in the same millisecond by id): the names of the second page.
+    const [endOfPage1, , onPage2, alsoOnPage2] = (await srv.kw.tokens.list(owner, { limit: 100 })).items.slice(49).map((t) => t.name);
+    const p = await context.newPage();
+    p.on("pageerror", (err) => problems.push(String(err)));
+    await context.addCookies([{ name: "session", value: srv.session(owner), url: srv.origin }]);
+    await p.goto(`${srv.url}/`);
+    const rows = p.locator("keyward-tokens tbody tr");
+    const rowOf = (name: string) => rows.filter({ hasText: name });
+    await rowOf(endOfPage1!).waitFor();
+    expect(await rows.count()).toBe(50);
+    await p.getByRole("button", { name: "Show more" }).click();
+    await rowOf(alsoOnPage2!).waitFor();
+    expect(await rows.count()).toBe(55);
+    // Disable, enable and edit a token of the second page: it stays, changed in place, and so do the others.
+    await rowOf(onPage2!).getByRole("button", { name: `Disable ${onPage2}` }).click();
+    await expect.poll(() => rowOf(onPage2!).locator("td.state").textContent()).toBe("Disabled");
+    expect(await rows.count()).toBe(55);
+    await rowOf(onPage2!).getByRole("button", { name: `Enable ${onPage2}` }).click();
+    await expect.poll(() => rowOf(onPage2!).locator("td.state").textContent()).toBe("Active");
+    await rowOf(alsoOnPage2!).getByRole("button", { name: `Edit ${alsoOnPage2}` }).click();
+    const form = p.locator("keyward-tokens dialog[open]");
+    await form.getByLabel("Name").fill("renamed");
+    await form.getByRole("button", { name: "Save changes" }).click();
+    await form.waitFor({ state: "detached" });
+    await rowOf("renamed").waitFor();
+    expect(await rows.count()).toBe(55);
+    // Created: its row is there (last), and focus goes to its Edit button once the token is put away.
+    await p.getByRole("button", { name: "Create a token" }).click();
+    await form.getByLabel("Name").fill("many 56");
+    await form.getByRole("button", { name: "Create token" }).click();
+    const shown = p.locator("keyward-tokens dialog[open]").filter({ hasText: "Your new token" });
+    await shown.getByRole("button", { name: "Done" }).click();
+    await shown.waitFor({ state: "detached" });
+    expect(await p.evaluate(() => document.querySelector("keyward-tokens")?.shadowRoot?.activeElement?.getAttribute("aria-label"))).toBe("Edit many 56");
+    expect(await rows.count()).toBe(56);
+    expect(await rows.last().locator("td").first().textContent()).toBe("many 56");
+    await p.close();
+  });
+
+  it("after a stale edit (another tab saved first), the form shows the token as it is, with the user's changes, and saving again applies them", async () => {
+    const { record: shared } = await srv.kw.tokens.create({ owner: "acct_tabs", kind: "publishable", name: "shared", domains: ["a.example.com"] });
+    await context.addCookies([{ name: "session", value: srv.session("acct_tabs"), url: srv.origin }]);
+    const [a, b] = [await context.newPage(), await context.newPage()];
+    for (const tab of [a, b]) {
+      tab.on("pageerror", (err) => problems.push(String(err)));
+      await tab.goto(`${srv.url}/`);
+    }
+    const formOf = async (tab: Page) => {
+      await tab.getByRole("button", { name: "Edit shared" }).click();
+      return tab.locator("keyward-tokens dialog[open]");
+    };
+    const formA = await formOf(a);
+    await formA.getByLabel("IP ranges").fill("203.0.113.0/24");
+    const formB = await formOf(b);
+    await formB.getByLabel("Name").fill("shared by b");
+    await formB.getByLabel("Allowed domains").fill("b.example.com");
+    await formB.getByRole("button", { name: "Save changes" }).click();
+    await formB.waitFor({ state: "detached" });
+    await formA.getByRole("button", { name: "Save changes" }).click();
+    await formA.getByRole("alert").getByText("The form now shows the token as it is, with your changes").waitFor();
+    // The fields left as shown follow the other tab's change; the one changed here keeps its value.
+    expect(await formA.getByLabel("Name").inputValue()).toBe("shared by b");
+    expect(await formA.getByLabel("Allowed domains").inputValue()).toBe("b.example.com");
+    expect(await formA.getByLabel("IP ranges").inputValue()).toBe("203.0.113.0/24");
+    expect((await srv.kw.tokens.get(shared.id))!.policy.ips).toEqual([]);
+    await formA.getByRole("button", { name: "Save changes" }).click();
+    await formA.waitFor({ state: "detached" });
+    expect((await srv.kw.tokens.get(shared.id))!).toMatchObject({ name: "shared by b", revision: 3, policy: { domains: ["b.example.com"], ips: ["203.0.113.0/24"] } });
+    await a.close();
+    await b.close();
   });
 
   it("logged no errors and no warnings (CSP included)", () => {

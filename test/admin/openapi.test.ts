@@ -111,10 +111,11 @@ describe("OpenAPI 3.1 document", () => {
     const who = srv.session(owner);
     const seen = new Set<string>();
     /** Calls an operation of the document and checks its answer against it; returns the body. */
-    const call = async (method: string, template: string, params: Record<string, string> = {}, init: { json?: unknown; auth?: boolean } = {}) => {
+    const call = async (method: string, template: string, params: Record<string, string> = {}, init: { json?: unknown; auth?: boolean; raw?: boolean } = {}) => {
       const operation = doc.paths[template]?.[method.toLowerCase()];
       expect(operation, `${method} ${template}`).toBeDefined();
-      const path = template.replace(/\{(\w+)\}/g, (_, name: string) => encodeURIComponent(params[name]!));
+      // `raw`: the parameters as they are, not percent-encoded (to send a malformed encoding).
+      const path = template.replace(/\{(\w+)\}/g, (_, name: string) => (init.raw ? params[name]! : encodeURIComponent(params[name]!)));
       const headers: Record<string, string> = init.auth === false ? {} : { authorization: `Bearer ${who}` };
       if (init.json !== undefined) headers["content-type"] = "application/json";
       const res = await fetch(srv.url + path, { method, headers, body: init.json === undefined ? null : JSON.stringify(init.json) });
@@ -152,6 +153,9 @@ describe("OpenAPI 3.1 document", () => {
     await call("PUT", "/members/{member}", { member: `user:${owner}` }, { json: { role: "owner" } });
     await call("PUT", "/members/{member}", { member: "user:2" }, { json: { role: "viewer" } });
     await call("PUT", "/members/{member}", { member: "user:3" }, { json: { role: "root" } });
+    // Not valid percent-encoding: nothing at this path.
+    expect((await call("PUT", "/members/{member}", { member: "%E0%A4%A" }, { json: { role: "viewer" }, raw: true })).code).toBe("NOT_FOUND");
+    expect((await call("DELETE", "/members/{member}", { member: "%E0%A4%A" }, { raw: true })).code).toBe("NOT_FOUND");
     await call("GET", "/members");
     await call("DELETE", "/members/{member}", { member: `user:${owner}` });
     await call("DELETE", "/members/{member}", { member: "user:2" });
@@ -168,5 +172,26 @@ describe("OpenAPI 3.1 document", () => {
     await call("GET", "/tokens", {}, { auth: false });
     const every = Object.values(doc.paths).flatMap((p) => Object.values(p).flatMap((o) => (o.operationId ? [o.operationId] : [])));
     expect([...seen].sort()).toEqual(every.sort());
+  });
+
+  it("every path answers a method it does not list with the documented 405, whose Allow names exactly the methods it lists", async () => {
+    const headers = { authorization: `Bearer ${session}`, "content-type": "application/json" };
+    const problem405 = doc.components.responses.Problem405 as unknown as { headers: Record<string, unknown>; content: Record<string, { schema: { $ref: string } }> };
+    expect(Object.keys(problem405.headers)).toEqual(["Allow"]);
+    const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+    for (const [template, item] of Object.entries(doc.paths)) {
+      expect(String((item as { description?: string }).description), template).toContain("#/components/responses/Problem405");
+      const listed = METHODS.filter((m) => m.toLowerCase() in item);
+      const path = template.replace("{id}", "tok_0000000000000000000000").replace("{member}", "user%3A9");
+      for (const method of METHODS.filter((m) => !listed.includes(m))) {
+        const res = await fetch(srv.url + path, { method, headers, body: method === "GET" || method === "OPTIONS" ? null : "{}" });
+        const label = `${method} ${template}`;
+        expect(res.status, label).toBe(405);
+        expect(res.headers.get("allow")?.split(", ").sort(), label).toEqual(listed.sort());
+        expect(res.headers.get("content-type"), label).toBe(Object.keys(problem405.content)[0]);
+        const ok = closed.validate({ $ref: `openapi${problem405.content["application/problem+json"]!.schema.$ref}` }, await res.json());
+        expect(ok, label).toBe(true);
+      }
+    }
   });
 });

@@ -198,7 +198,7 @@ describe("a token pasted into stored text", () => {
   }
 
   describe.each(stores)("%s", (_name, make) => {
-    it("refuses it in owner, name, actor, member, metadata values and keys, naming the field, and stores nothing", async () => {
+    it("refuses it in owner, name, actor, member, metadata values and keys, allowed domains, scopes and ceilings, naming the field, and stores nothing", async () => {
       const store = make();
       const kw = new Keyward({ store, prefix: "acme", now: () => T0 });
       const other = new Keyward({ store: new MemoryStore(), prefix: "zeta", now: () => T0 });
@@ -213,10 +213,16 @@ describe("a token pasted into stored text", () => {
           [() => kw.tokens.create({ owner: "o", kind: "secret", metadata: { note: secret } }), "metadata.note"],
           [() => kw.tokens.create({ owner: "o", kind: "secret", metadata: { a: [{ b: `see ${secret}` }] } }), "metadata.a.0.b"],
           [() => kw.tokens.create({ owner: "o", kind: "secret", metadata: { a: { [secret]: 1 } } }), "metadata.a"],
+          [() => kw.tokens.create({ owner: "o", kind: "publishable", domains: [secret] }), "domains.0"],
+          [() => kw.tokens.create({ owner: "o", kind: "publishable", domains: ["example.com", `${secret}.example.com`] }), "domains.1"],
+          [() => kw.tokens.create({ owner: "o", kind: "secret", scopes: ["core:read", `${secret}:read`] }), "scopes.1"],
+          [() => kw.tokens.create({ owner: "o", kind: "secret", scopes: [`datasets/${secret}:read`] }), "scopes.0"],
           [() => kw.tokens.import({ hash: HASH, owner: secret, kind: "secret" }), "owner"],
           [() => kw.tokens.import({ hash: HASH, owner: "o", kind: "secret", name: secret }), "name"],
           [() => kw.tokens.update(record.id, { name: secret }), "name"],
           [() => kw.tokens.update(record.id, { metadata: { note: secret } }), "metadata.note"],
+          [() => kw.tokens.update(record.id, { domains: [secret] }), "domains.0"],
+          [() => kw.tokens.update(record.id, { scopes: [`${secret}:read`] }), "scopes.0"],
           [() => kw.tokens.update(record.id, { name: "n" }, { actor: secret }), "actor"],
           [() => kw.tokens.revoke(record.id, { actor: secret }), "actor"],
           [() => kw.tokens.disable(record.id, { actor: secret }), "actor"],
@@ -226,6 +232,7 @@ describe("a token pasted into stored text", () => {
           [() => kw.credits.topUp({ tokenId: record.id }, 1, { actor: secret }), "actor"],
           [() => kw.accounts.set(secret, { credits: { limit: 10 } }), "owner"],
           [() => kw.accounts.set("o", { credits: { limit: 20 } }, { actor: secret }), "actor"],
+          [() => kw.accounts.set("o", { ceiling: ["core:read", `${secret}:read`] }), "ceiling.1"],
           [() => kw.accounts.members.set(secret, "user:1", "owner"), "owner"],
           [() => kw.accounts.members.set("o", secret, "owner"), "member"],
           [() => kw.accounts.members.set("o", "user:1", "owner", { actor: secret }), "actor"],

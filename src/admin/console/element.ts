@@ -188,13 +188,13 @@ const turnedSwitches = (f: Controls, shown: Record<string, string>): Map<string,
 };
 
 /**
- * A record as the page shows it: a token pasted into its name or metadata
- * before keyward refused one there is redacted (`kw_sk_live_[redacted]`), in
- * the list and in the edit form alike (saving the form then drops it).
+ * A record as the page shows it: a token pasted into any of its text (name,
+ * metadata, allowed domains, scopes, in force or scheduled) before keyward
+ * refused one there is redacted (`kw_sk_live_[redacted]`), in the list and
+ * in the edit form alike (saving the form then drops it from a name or
+ * metadata, and refuses a redacted domain until its line is removed).
  */
-function shownRecord(t: TokenRecord): TokenRecord {
-  return { ...t, name: redactTokens(t.name), metadata: JSON.parse(redactTokens(JSON.stringify(t.metadata))) as Json };
-}
+const shownRecord = (t: TokenRecord): TokenRecord => JSON.parse(redactTokens(JSON.stringify(t))) as TokenRecord;
 
 class KeywardTokens extends HTMLElement {
   #root = this.attachShadow({ mode: "open" });
@@ -265,6 +265,21 @@ class KeywardTokens extends HTMLElement {
   /** One API call; a problem is shown in `where` (the page's alert by default) and null returned. */
   async #call<T>(method: string, path: string, body?: unknown, where: HTMLElement = this.#error): Promise<T | null> {
     where.replaceChildren();
+    const res = await this.#request<T>(method, path, body);
+    if (res === null) {
+      where.append("The server could not be reached. Check your connection and try again.");
+      return null;
+    }
+    if (res.ok) return res.data;
+    // Someone changed the token meanwhile: show its current state, so trying again applies to it.
+    const id = res.status === 409 ? /^\/tokens\/([^/?]+)/.exec(path)?.[1] : undefined;
+    if (id !== undefined) await this.#reread(id);
+    where.append(res.data.detail ?? `Request failed (${res.status}).`, res.data.field ? ` (${res.data.field})` : "");
+    return null;
+  }
+
+  /** One API call, its status and JSON body; null when the server could not be reached. */
+  async #request<T>(method: string, path: string, body?: unknown): Promise<{ ok: boolean; status: number; data: T & Problem } | null> {
     const headers: Record<string, string> = { accept: "application/json", ...this.headers };
     const csrf = this.getAttribute("csrf-token");
     if (body !== undefined) headers["content-type"] = "application/json";
@@ -274,15 +289,34 @@ class KeywardTokens extends HTMLElement {
     try {
       res = await fetch(`${this.getAttribute("api") ?? ""}${path}`, { method, headers, credentials: "same-origin", ...(body !== undefined && { body: JSON.stringify(body) }) });
     } catch {
-      where.append("The server could not be reached. Check your connection and try again.");
       return null;
     }
     const data = (await res.json().catch(() => ({}))) as T & Problem;
-    if (res.ok) return data;
-    // Someone changed the token meanwhile: show the current state, so trying again applies to it.
-    if (res.status === 409) void this.#load(false);
-    where.append(data.detail ?? `Request failed (${res.status}).`, data.field ? ` (${data.field})` : "");
-    return null;
+    return { ok: res.ok, status: res.status, data };
+  }
+
+  /**
+   * Shows a token as the server answered it, in place; a token not shown
+   * yet (one just created: the newest, so the list's last) is appended. An
+   * action changes its token's row only: the pages shown stay.
+   */
+  #put(record: TokenRecord): void {
+    const shown = shownRecord(record);
+    const i = this.#tokens.findIndex((x) => x.id === record.id);
+    this.#tokens = i < 0 ? [...this.#tokens, shown] : this.#tokens.map((x, j) => (j === i ? shown : x));
+    this.#render();
+  }
+
+  /** Reads one token again, in place (gone, it leaves the list); a failure leaves the row as it was. */
+  async #reread(id: string): Promise<void> {
+    const res = await this.#request<TokenRecord>("GET", `/tokens/${id}`);
+    if (res?.ok) this.#put(res.data);
+    else if (res?.status === 404) this.#drop(id);
+  }
+
+  #drop(id: string): void {
+    this.#tokens = this.#tokens.filter((x) => x.id !== id);
+    this.#render();
   }
 
   async #load(more: boolean): Promise<void> {
@@ -292,17 +326,26 @@ class KeywardTokens extends HTMLElement {
     );
     if (!page) return;
     const items = page.items.map(shownRecord);
-    this.#tokens = more ? [...this.#tokens, ...items] : items;
+    // A token created since the first page was appended: in the next page, it moves to its place.
+    const ids = new Set(items.map((t) => t.id));
+    this.#tokens = more ? [...this.#tokens.filter((t) => !ids.has(t.id)), ...items] : items;
     this.#cursor = page.nextCursor;
     this.#more.hidden = page.nextCursor === null;
     this.#render();
   }
 
-  /** Reloads the list when the next pending change takes effect, so "pending" turns into the policy in force. */
+  /** Reads the tokens again when their next pending change takes effect, so "pending" turns into the policy in force. */
   #schedule(): void {
     clearTimeout(this.#timer);
     const next = Math.min(...this.#tokens.flatMap((t) => t.scheduled.map((s) => s.effectiveAt)));
-    if (Number.isFinite(next)) this.#timer = setTimeout(() => void this.#load(false), Math.max(0, next - Date.now()) + 250);
+    if (!Number.isFinite(next)) return;
+    this.#timer = setTimeout(
+      () => {
+        const now = Date.now();
+        for (const t of this.#tokens) if (t.scheduled.some((s) => s.effectiveAt <= now)) void this.#reread(t.id);
+      },
+      Math.max(0, next - Date.now()) + 250,
+    );
   }
 
   #render(): void {
@@ -457,7 +500,7 @@ class KeywardTokens extends HTMLElement {
       const ok = await this.#call<TokenRecord>("POST", `/tokens/${t.id}/revoke`, {}, error);
       if (ok) {
         this.#announce(`${name} was revoked.`);
-        await this.#load(false);
+        this.#put(ok);
       }
       return ok !== null;
     });
@@ -470,7 +513,7 @@ class KeywardTokens extends HTMLElement {
     const ok = await this.#call<TokenRecord>("POST", `/tokens/${t.id}/${enable ? "enable" : "disable"}`, {});
     if (ok) {
       this.#announce(`${name} was ${enable ? "enabled" : "disabled"}.`);
-      await this.#load(false);
+      this.#put(ok);
     }
   }
 
@@ -480,7 +523,7 @@ class KeywardTokens extends HTMLElement {
       const ok = await this.#call<Json>("DELETE", `/tokens/${t.id}`, undefined, error);
       if (ok) {
         this.#announce(`${name} was deleted.`);
-        await this.#load(false);
+        this.#drop(t.id);
       }
       return ok !== null;
     });
@@ -498,7 +541,7 @@ class KeywardTokens extends HTMLElement {
       async (error) => {
         const res = await this.#call<{ token: string; record: TokenRecord }>("POST", `/tokens/${t.id}/regenerate`, { expectedRevision: this.#latest(t).revision, graceMs: Number(grace.value) }, error);
         if (!res) return false;
-        await this.#load(false);
+        this.#put(res.record);
         this.#showOnce("Your new token", this.#rowButton(t.id, "Regenerate") ?? opener, [["Token", res.token]]);
         return true;
       },
@@ -593,7 +636,8 @@ class KeywardTokens extends HTMLElement {
     keyMode.addEventListener("change", () => {
       upload.hidden = keyMode.value !== "upload";
     });
-    const metadata = h("textarea", { rows: 2, value: t && Object.keys(t.metadata).length ? JSON.stringify(t.metadata, null, 2) : "" });
+    const metadataText = (r: TokenRecord | null) => (r && Object.keys(r.metadata).length ? JSON.stringify(r.metadata, null, 2) : "");
+    const metadata = h("textarea", { rows: 2, value: metadataText(t) });
     const effective = h("input", { type: "datetime-local", step: 1 });
     const error = h("p", { className: "error", role: "alert" });
     const submit = h("button", { type: "submit", className: "primary" }, t ? "Save changes" : "Create token");
@@ -623,6 +667,8 @@ class KeywardTokens extends HTMLElement {
     name.focus();
     const controls: Controls = { name, kind, scopeBoxes, domains, ips, credits, expires, signed, keyMode, publicKey, metadata, effective };
     const shown = formState(controls);
+    /** The token the form edits: the one opened, or the one read after a conflict. */
+    let current = t;
     const put: Record<Exclude<Edited, "scopes">, (q: Policy) => void> = {
       domains: (q) => (domains.value = q.domains.join("\n")),
       ips: (q) => (ips.value = q.ips.join("\n")),
@@ -633,7 +679,7 @@ class KeywardTokens extends HTMLElement {
     // Shows the token as it will be at the time the change takes effect: the fields (and scope switches) the user left as shown follow it.
     const refresh = () => {
       const at = fromLocalInput(effective.value) ?? Date.now();
-      const q = t ? policyAt(t, at) : NEW_POLICY;
+      const q = current ? policyAt(current, at) : NEW_POLICY;
       const before = formState(controls);
       const turned = turnedSwitches(controls, shown);
       for (const [s, b] of scopeBoxes) if (!turned.has(s)) b.checked = q.scopes.includes(s);
@@ -642,17 +688,46 @@ class KeywardTokens extends HTMLElement {
       const after = formState(controls);
       for (const k of Object.keys(after)) if (before[k] === shown[k]) shown[k] = after[k]!;
       shown.scopes = [...scopeBoxes].filter(([s, b]) => (turned.has(s) ? !b.checked : b.checked)).map(([s]) => s).join(" ");
-      if (t) for (const k of EDITED) pendingNote(notes[k], t, k, at);
+      if (current) for (const k of EDITED) pendingNote(notes[k], current, k, at);
     };
     refresh();
     effective.addEventListener("input", refresh);
+    /** The controls with a text value, by the formState key of what they hold. */
+    const typed = { name, domains, ips, credits, expiresAt: expires, metadata } as Record<string, HTMLInputElement | HTMLTextAreaElement>;
+    /**
+     * Moves the form onto `latest` (someone changed the token since it was
+     * shown): every field the user left as shown follows it, every field and
+     * switch they changed keeps their value, and a save applies to `latest`.
+     */
+    const rebase = (latest: TokenRecord) => {
+      const before = formState(controls);
+      const changed = Object.keys(before).filter((k) => before[k] !== shown[k]);
+      const turned = turnedSwitches(controls, shown);
+      const values = Object.fromEntries(Object.entries(typed).map(([k, el]) => [k, el.value]));
+      const wasSigned = signed.checked;
+      current = latest;
+      name.value = latest.name;
+      metadata.value = metadataText(latest);
+      keyMode.options[0]!.text = latest.signing ? `Keep the current ${latest.signing.alg} key` : "No signing key";
+      // Everything as shown, then shown as `latest` is.
+      Object.assign(shown, formState(controls));
+      refresh();
+      for (const k of changed) if (k in typed) typed[k]!.value = values[k]!;
+      if (changed.includes("requireSignedRequests")) signed.checked = wasSigned;
+      for (const [scope, on] of turned) scopeBoxes.get(scope)!.checked = on;
+    };
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       // One submit at a time: a double click sends one request.
       if (submit.disabled) return;
       submit.disabled = true;
       try {
-        await this.#submit(t, controls, shown, error, close, opener);
+        await this.#submit(current, controls, shown, error, close, opener);
+        const latest = current && this.#latest(current);
+        if (latest && latest.revision !== current!.revision && form.isConnected) {
+          rebase(latest);
+          error.append(" The form now shows the token as it is, with your changes: check them and save again.");
+        }
       } finally {
         submit.disabled = false;
       }
@@ -702,7 +777,7 @@ class KeywardTokens extends HTMLElement {
       const res = await this.#call<{ token: string; record: TokenRecord }>("POST", "/tokens", { kind: f.kind.value, ...rest, ...(c === null ? {} : { credits: c }) }, error);
       if (!res) return;
       close();
-      await this.#load(false);
+      this.#put(res.record);
       const secrets: [string, string][] = [["Token", res.token]];
       if (privateKey) secrets.push(["Private key (KEYWARD_PRIVATE_KEY)", privateKey]);
       this.#showOnce("Your new token", this.#rowButton(res.record.id, "Edit") ?? opener, secrets);
@@ -718,14 +793,19 @@ class KeywardTokens extends HTMLElement {
     const saved = await this.#call<TokenRecord>("PATCH", `/tokens/${t.id}`, body, error);
     if (!saved) return;
     close();
-    await this.#load(false);
+    this.#put(saved);
     // The revision this change made, if it is still to come: a new instant, or the one asked for (a change already scheduled then is replaced).
     const pending = EDITED.some((k) => k in patch) && saved.scheduled.find((s) => s.effectiveAt === effectiveAt || !t.scheduled.some((o) => o.effectiveAt === s.effectiveAt));
     this.#announce(pending ? `Saved. The change takes effect at ${new Date(pending.effectiveAt).toLocaleString()}.` : "Saved.");
     if (privateKey) this.#showOnce("Your new private key", opener, [["Private key (KEYWARD_PRIVATE_KEY)", privateKey]]);
   }
 
-  /** Usage of one token as an inline SVG bar chart: allowed and denied requests per hour (24 h) or day (30 days). */
+  /**
+   * Usage of one token as an inline SVG bar chart: allowed and denied
+   * requests per hour (24 h) or day (30 days). The buckets are UTC hours and
+   * days, so they are labelled in UTC (a local date would put a request west
+   * of UTC under the day before), and the heading says so.
+   */
   async #usage(t: TokenRecord, granularity: "hour" | "day"): Promise<void> {
     const step = granularity === "hour" ? HOUR : 24 * HOUR;
     const slots = granularity === "hour" ? 24 : 30;
@@ -749,7 +829,10 @@ class KeywardTokens extends HTMLElement {
       const start = from + i * step;
       const b = by.get(start);
       const g = svg("g", {});
-      const label = new Date(start).toLocaleString(undefined, granularity === "hour" ? { hour: "2-digit", minute: "2-digit" } : { month: "short", day: "numeric" });
+      const label = new Date(start).toLocaleString(undefined, {
+        timeZone: "UTC",
+        ...(granularity === "hour" ? { hour: "2-digit", minute: "2-digit" } : { month: "short", day: "numeric" }),
+      });
       g.append(svg("title", {}, `${label}: ${b?.allowed ?? 0} allowed, ${b?.denied ?? 0} denied`));
       const ha = ((b?.allowed ?? 0) / max) * H;
       const hd = ((b?.denied ?? 0) / max) * H;
@@ -761,7 +844,7 @@ class KeywardTokens extends HTMLElement {
     const other = granularity === "hour" ? "day" : "hour";
     this.#detail.hidden = false;
     this.#detail.replaceChildren(
-      h("h2", {}, `Usage of ${t.name || t.start}, last ${granularity === "hour" ? "24 hours" : "30 days"}`),
+      h("h2", {}, `Usage of ${t.name || t.start}, last ${granularity === "hour" ? "24 hours" : "30 days"} (UTC)`),
       h("p", {}, summary),
       chart,
       h("p", { className: "legend" }, h("span", { className: "key allowed" }), " allowed ", h("span", { className: "key denied" }), " denied"),
