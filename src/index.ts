@@ -103,7 +103,7 @@ export {
   type UsageSeriesBucket,
 } from "./store/kit/usage-analytics.js";
 export { type CreditState, type CreditStep, creditState, creditsLeft, spendCredits } from "./store/kit/credits.js";
-export { type BillingHourRow, billingKey, billingRowsOf, isBilled, sumBilling } from "./store/kit/billing.js";
+export { type BillingHourRow, billingKey, billingRowsOf, compareBillingKeys, isBilled, sumBilling } from "./store/kit/billing.js";
 export {
   type AccountCounters,
   COUNTER_KEY_SEPARATOR,

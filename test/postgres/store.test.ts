@@ -1,6 +1,6 @@
 // postgresStore beyond the conformance suite: startup errors, migrations,
 // hostile input, decisions equal to MemoryStore's, locks and outages.
-import { ConfigError, guardStore, Keyward, MemoryStore, StoreUnavailableError, tokenPool } from "keyward";
+import { ConfigError, guardStore, Keyward, MemoryStore, StoreUnavailableError, } from "keyward";
 import { migrate, postgresStore, SCHEMA_VERSION } from "keyward/postgres";
 import { makeAuditEntry, makeStoredToken } from "keyward/testing";
 import pg from "pg";

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { Worker } from "node:worker_threads";
-import { ConfigError, guardStore, hashToken, Keyward, StoreUnavailableError, tokenPool } from "keyward";
+import { ConfigError, guardStore, hashToken, Keyward, StoreUnavailableError, } from "keyward";
 import { migrate, SCHEMA_VERSION, type SqliteStore, sqliteStore } from "keyward/sqlite";
 import { describeTokenStore, makeAuditEntry, makeStoredToken } from "keyward/testing";
 import { afterAll, describe, expect, it } from "vitest";
