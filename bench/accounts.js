@@ -5,7 +5,7 @@
 // and metering with more rate-limit windows or a named pool, next to one window.
 import { MeterProvider } from "@opentelemetry/sdk-metrics";
 import { BasicTracerProvider } from "@opentelemetry/sdk-trace-base";
-import { Keyward, MemoryStore } from "../dist/index.js";
+import { Keyward, MAX_CREDIT_BALANCE, MemoryStore } from "../dist/index.js";
 import { runGroup } from "./harness.js";
 
 export async function benchAccounts({ ms }) {
@@ -19,7 +19,7 @@ export async function benchAccounts({ ms }) {
     owner: "acct_1",
     kind: "secret",
     scopes: ["core:read"],
-    credits: { limit: Number.MAX_SAFE_INTEGER },
+    credits: { limit: MAX_CREDIT_BALANCE },
   });
 
   const rows = await runGroup(
@@ -72,11 +72,11 @@ export async function benchAccounts({ ms }) {
  */
 export async function meteringShapes(lib, tag = "") {
   const kw = new lib.Keyward({ store: new lib.MemoryStore(), prefix: "acme" });
-  const big = { rateLimit: { limit: 1e12, windowMs: 1000 }, credits: { limit: Number.MAX_SAFE_INTEGER } };
+  const big = { rateLimit: { limit: 1e12, windowMs: 1000 }, credits: { limit: MAX_CREDIT_BALANCE } };
   const create = async (extra) => (await kw.tokens.create({ owner: "acct_1", kind: "secret", ...big, ...extra })).token;
   const one = await create({});
   const windows = await create({ rateLimits: [{ limit: 1e12, windowMs: 60_000 }, { limit: 1e12, windowMs: 3_600_000 }] });
-  const pooled = await create({ pools: { premium: { limit: Number.MAX_SAFE_INTEGER } } });
+  const pooled = await create({ pools: { premium: { limit: MAX_CREDIT_BALANCE } } });
   const cases = [
     { name: `${tag}kw.check, rate limit + credits (one window, default pool)`, fn: () => kw.check({ token: one }) },
     { name: `${tag}the same with two more windows (rateLimits)`, fn: () => kw.check({ token: windows }) },

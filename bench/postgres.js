@@ -4,7 +4,7 @@
 // a throwaway one and sets KEYWARD_PG_URL); skipped without it.
 import { hash } from "node:crypto";
 import pg from "pg";
-import { Keyward } from "../dist/index.js";
+import { Keyward, MAX_CREDIT_BALANCE } from "../dist/index.js";
 import { postgresStore } from "../dist/postgres.js";
 import { medianTable } from "./store.js";
 
@@ -22,7 +22,7 @@ export async function benchPostgres({ ms }) {
   const leased = new Keyward({ store: leasing, prefix: "acme" });
   const warm = new Keyward({ store, prefix: "acme" });
   const { token } = await cold.tokens.create({ owner: "acct_1", kind: "secret" });
-  const { token: limited, record } = await warm.tokens.create({ owner: "acct_1", kind: "secret", credits: { limit: Number.MAX_SAFE_INTEGER } });
+  const { token: limited, record } = await warm.tokens.create({ owner: "acct_1", kind: "secret", credits: { limit: MAX_CREDIT_BALANCE } });
   await warm.check({ token: limited }); // creates the credits row
   const hashed = hash("sha256", token, "hex");
   // The statements postgresStore runs (src/postgres/statements.ts).
@@ -31,7 +31,7 @@ export async function benchPostgres({ ms }) {
     ON CONFLICT (token_id) DO UPDATE SET used = ${tablePrefix}credits.used + excluded.used,
       period_start = COALESCE(${tablePrefix}credits.period_start, excluded.period_start)
     WHERE ${tablePrefix}credits.used + excluded.used <= $4::float8 RETURNING used`;
-  const max = Number.MAX_SAFE_INTEGER;
+  const max = MAX_CREDIT_BALANCE;
   for (const inFlight of [1, 16]) {
     const n = (fn) => (inFlight === 1 ? fn : () => Promise.all(Array.from({ length: inFlight }, fn)));
     await medianTable(

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { RateLimiterMemory } from "rate-limiter-flexible";
-import { Keyward, MemoryStore } from "../dist/index.js";
+import { Keyward, MAX_CREDIT_BALANCE, MemoryStore } from "../dist/index.js";
 import { sqliteStore } from "../dist/sqlite.js";
 import { throughput } from "./harness.js";
 
@@ -64,7 +64,7 @@ async function benchSqlite(dir, synchronous, ms) {
   const { token: limited, record } = await metered.tokens.create({
     owner: "acct_1",
     kind: "secret",
-    credits: { limit: Number.MAX_SAFE_INTEGER },
+    credits: { limit: MAX_CREDIT_BALANCE },
   });
 
   // The raw driver on the same file, same pragmas, running the statement each keyward call runs.
@@ -81,7 +81,7 @@ async function benchSqlite(dir, synchronous, ms) {
     ON CONFLICT (token_id) DO UPDATE SET used = used + excluded.used,
       period_start = COALESCE(period_start, excluded.period_start)
     WHERE used + excluded.used <= ? RETURNING used`);
-  const max = Number.MAX_SAFE_INTEGER;
+  const max = MAX_CREDIT_BALANCE;
   await metered.check({ token: limited }); // creates the credits row
   await medianTable(
     `SQLite (WAL, synchronous=${synchronous}), one process`,
