@@ -1,11 +1,9 @@
-// The admin REST API over a real node:http server on 127.0.0.1, on SQLite,
-// called with Node's fetch (undici): one customer's own tokens, and every
-// refusal as problem+json with its status and no state change.
-import { connect } from "node:net";
+
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tokenPageSchema, tokenRecordSchema } from "../../src/admin/schemas.js";
 import { combineStores, MemoryStore, type TokenRecord } from "../../src/index.js";
 import { type AdminServer, startAdminServer } from "./server.js";
+import { statusLine } from "../support/slow-clients.js";
 
 let srv: AdminServer;
 let alice: string;
@@ -365,29 +363,12 @@ describe("bad input", () => {
     expect(() => createAdminHandler({ keyward: srv.kw, authorize: () => "x", bodyTimeoutMs: 0 })).toThrow(expect.objectContaining({ code: "INVALID_CONFIG", field: "bodyTimeoutMs" }));
     const slow = await startAdminServer({ bodyTimeoutMs: 200 });
     const session = slow.session("acct_slow");
-    const { hostname, port } = new URL(slow.origin);
+    const { port } = new URL(slow.origin);
     /** POST /tokens whose chunked body sends a byte now and then, never ending: the status line, if one comes within 3 s. */
     const endless = () =>
-      new Promise<string>((resolve) => {
-        const socket = connect(Number(port), hostname);
-        let answer = "";
-        const drip = setInterval(() => socket.write("1\r\n \r\n"), 50);
-        const done = () => {
-          clearInterval(drip);
-          clearTimeout(timer);
-          socket.destroy();
-          resolve(answer.split("\r\n", 1)[0] || "no answer");
-        };
-        const timer = setTimeout(done, 3000);
-        socket.on("error", () => {});
-        socket.on("data", (chunk) => {
-          answer += chunk;
-          if (answer.includes("\r\n\r\n")) done();
-        });
-        socket.write(
-          `POST /account/tokens/tokens HTTP/1.1\r\nhost: ${slow.origin.slice(7)}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nauthorization: Bearer ${session}\r\n\r\n1\r\n{\r\n`,
-        );
-      });
+      statusLine(Number(port), [
+        `POST /account/tokens/tokens HTTP/1.1\r\nhost: ${slow.origin.slice(7)}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nauthorization: Bearer ${session}\r\n\r\n1\r\n{\r\n`,
+      ], { drip: "1\r\n \r\n", waitMs: 3000 });
     try {
       expect(await Promise.all(Array.from({ length: 10 }, endless))).toEqual(Array(10).fill("HTTP/1.1 408 Request Timeout"));
       expect((await slow.kw.tokens.list("acct_slow")).items).toEqual([]);

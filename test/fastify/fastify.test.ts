@@ -1,5 +1,4 @@
-// keyward/fastify on a real Fastify 5 server (the shared suite in test/http/scenarios.ts).
-import { connect } from "node:net";
+
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { describe, expect, it } from "vitest";
 import { createSigner, signedFetch } from "../../src/client/index.js";
@@ -8,6 +7,7 @@ import { type Decision, Keyward, MemoryStore } from "../../src/index.js";
 import { ed25519KeyPair } from "../client/helpers.js";
 import { describeHttp2 } from "../http/http2.js";
 import { abortedSignedUpload, describeMiddleware, failingHooks, oversizedSignedUploadLetThrough, stalledSignedUpload } from "../http/scenarios.js";
+import { statusLine } from "../support/slow-clients.js";
 
 describeMiddleware(
   "Fastify 5",
@@ -160,23 +160,7 @@ describe("keyward/fastify reading a signed body", () => {
     const { port } = new URL(server.url);
     /** Sends the headers and 256 KiB of a 1 MiB body, then nothing more: the answer's status line, if one comes within 2 s. */
     const stalled = (path: string, contentType: string) =>
-      new Promise<string>((resolve) => {
-        const socket = connect(Number(port), "127.0.0.1");
-        let answer = "";
-        const done = () => {
-          clearTimeout(timer);
-          socket.destroy();
-          resolve(answer.split("\r\n", 1)[0] || "no answer");
-        };
-        const timer = setTimeout(done, 2000);
-        socket.on("error", () => {});
-        socket.on("data", (chunk) => {
-          answer += chunk;
-          if (answer.includes("\r\n\r\n")) done();
-        });
-        socket.write(`POST ${path} HTTP/1.1\r\nhost: x\r\ncontent-type: ${contentType}\r\ncontent-length: ${1 << 20}\r\nsignature-input: x\r\n\r\n`);
-        socket.write(Buffer.alloc(256 * 1024, 120));
-      });
+      statusLine(Number(port), [`POST ${path} HTTP/1.1\r\nhost: x\r\ncontent-type: ${contentType}\r\ncontent-length: ${1 << 20}\r\nsignature-input: x\r\n\r\n`, Buffer.alloc(256 * 1024, 120)], { waitMs: 2000 });
     try {
       // A route without requireToken, which Fastify has no parser for, and no route at all.
       expect(await stalled("/public", "application/x-unknown")).toBe("HTTP/1.1 415 Unsupported Media Type");

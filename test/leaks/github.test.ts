@@ -4,12 +4,13 @@ import { generateKeyPairSync, type KeyObject, randomBytes, sign } from "node:cry
 import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
-import { type AddressInfo, connect as netConnect } from "node:net";
+import type { AddressInfo, } from "node:net";
 import { Readable } from "node:stream";
 import { generateToken, Keyward, MemoryStore } from "keyward";
 import { createLeakReceiver, type GitHubPublicKey } from "keyward/leaks";
 import { describe, expect, it } from "vitest";
 import { sha256Hex } from "../../src/lib/crypto.js";
+import { statusLine } from "../support/slow-clients.js";
 
 function keyPair(id: string): { publicKey: GitHubPublicKey; privateKey: KeyObject } {
   const { publicKey, privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
@@ -198,26 +199,9 @@ describe("createLeakReceiver (GitHub secret scanning)", () => {
     const signature = sign("sha256", Buffer.from("other"), other.privateKey).toString("base64");
     /** An alert whose chunked body sends a byte now and then, never ending: its status line, if it comes within 3 s. */
     const endless = () =>
-      new Promise<string>((resolve) => {
-        const socket = netConnect(port, "127.0.0.1");
-        let answer = "";
-        const drip = setInterval(() => socket.write("1\r\n \r\n"), 50);
-        const done = () => {
-          clearInterval(drip);
-          clearTimeout(timer);
-          socket.destroy();
-          resolve(answer.split("\r\n", 1)[0] || "no answer");
-        };
-        const timer = setTimeout(done, 3000);
-        socket.on("error", () => {});
-        socket.on("data", (chunk) => {
-          answer += chunk;
-          if (answer.includes("\r\n\r\n")) done();
-        });
-        socket.write(
-          `POST /leaks/github HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\ngithub-public-key-identifier: ${github.publicKey.key_identifier}\r\ngithub-public-key-signature: ${signature}\r\n\r\n1\r\n[\r\n`,
-        );
-      });
+      statusLine(port, [
+        `POST /leaks/github HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\ngithub-public-key-identifier: ${github.publicKey.key_identifier}\r\ngithub-public-key-signature: ${signature}\r\n\r\n1\r\n[\r\n`,
+      ], { drip: "1\r\n \r\n", waitMs: 3000 });
     try {
       const answers = await Promise.all(Array.from({ length: 20 }, endless));
       expect(answers).toEqual(Array(20).fill("HTTP/1.1 408 Request Timeout"));

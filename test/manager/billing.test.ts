@@ -7,6 +7,7 @@ import { type BillingLine, type BillingUsage, type BillingUsageQuery, type Invoi
 import { sqliteStore } from "keyward/sqlite";
 import { describe, expect, it } from "vitest";
 import { describeBilling } from "../support/billing-suite.js";
+import { watchEventLoop } from "../support/slow-clients.js";
 
 describeBilling("MemoryStore", () => new MemoryStore());
 describeBilling("SQLite", () => sqliteStore(":memory:"));
@@ -84,24 +85,10 @@ describe("kw.billing over a large volume of usage", () => {
     const kw = new Keyward({ store, prefix: "acme", now: () => DEC + HOUR });
     try {
       // Turns of the event loop during the reads, counted; and the longest wait of a 1 ms timer.
-      let turns = 0;
-      let reading = true;
-      const spin = () => {
-        turns++;
-        if (reading) setImmediate(spin);
-      };
-      let last = performance.now();
-      let gap = 0;
-      const beat = setInterval(() => {
-        gap = Math.max(gap, performance.now() - last);
-        last = performance.now();
-      }, 1);
-      setImmediate(spin);
+      const loop = watchEventLoop();
       const lines = await kw.billing.usage({ from: NOV, to: DEC });
       const csv = await kw.billing.export({ from: NOV, to: DEC, format: "csv" });
-      reading = false;
-      clearInterval(beat);
-      gap = Math.max(gap, performance.now() - last);
+      const { turns, gap } = loop.stop();
       expect(lines).toHaveLength(owners * 2);
       expect(csv.split("\r\n")).toHaveLength(owners * 2 + 2);
       // Before, each read was one synchronous step of every row (a turn or two in all).

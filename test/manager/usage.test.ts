@@ -5,6 +5,7 @@ import { DatabaseSync } from "node:sqlite";
 import { describe, expect, it } from "vitest";
 import { combineStores, Keyward, MemoryStore, type TokenStore } from "keyward";
 import { sqliteStore } from "keyward/sqlite";
+import { watchEventLoop } from "../support/slow-clients.js";
 
 const T0 = Date.UTC(2026, 0, 10, 12);
 
@@ -96,25 +97,11 @@ describe("kw.usage over a large volume of rows", () => {
     const kw = new Keyward({ store, prefix: "acme", now: () => to });
     try {
       // Turns of the event loop during the reads, counted; and the longest wait of a 1 ms timer.
-      let turns = 0;
-      let reading = true;
-      const spin = () => {
-        turns++;
-        if (reading) setImmediate(spin);
-      };
-      let last = performance.now();
-      let gap = 0;
-      const beat = setInterval(() => {
-        gap = Math.max(gap, performance.now() - last);
-        last = performance.now();
-      }, 1);
-      setImmediate(spin);
+      const loop = watchEventLoop();
       const days = await kw.usage.get({ owner: "acct_1" }, { from: D0, to, granularity: "day" });
       const top = await kw.usage.top("acct_1", { from: D0, to });
       const hours = await kw.usage.get("tok_a", { from: D0, to, granularity: "hour", groupBy: "code" });
-      reading = false;
-      clearInterval(beat);
-      gap = Math.max(gap, performance.now() - last);
+      const { turns, gap } = loop.stop();
       expect(days).toHaveLength(Math.ceil((minutes * MIN) / DAY));
       expect(days.reduce((n, d) => n + d.allowed + d.denied, 0)).toBe(2 * minutes * 2);
       expect(top).toEqual(
