@@ -8,7 +8,7 @@
 // (benchVerifyPeer).
 import { hash } from "node:crypto";
 import { PerformanceObserver } from "node:perf_hooks";
-import { Keyward, MemoryStore } from "../dist/index.js";
+import { Keyward, MAX_CREDIT_BALANCE, MemoryStore } from "../dist/index.js";
 import { runGroup } from "./harness.js";
 
 export async function benchVerify({ ms }) {
@@ -23,7 +23,7 @@ export async function benchVerify({ ms }) {
   const { token: limited } = await kw.tokens.create({
     owner: "acct_1",
     kind: "secret",
-    credits: { limit: Number.MAX_SAFE_INTEGER },
+    credits: { limit: MAX_CREDIT_BALANCE },
     rateLimit: { limit: 1e12, windowMs: 1000 },
   });
 
