@@ -735,7 +735,7 @@ export class PostgresStore implements TokenStore {
   }
 
   /**
-   * Spend per owner and pool, a page of it (see {@link BillingStore}): summed by the server,
+   * Spend per owner and pool, a page of it (see `BillingStore.billingUsage`): summed by the server,
    * by owner then pool in the database's collation of the stored keys (the order of the
    * primary key: a page reads only its own rows); only the page's sums are sent.
    */
@@ -791,7 +791,7 @@ export class PostgresStore implements TokenStore {
   }
 
   /**
-   * Usage of a token or an owner (see {@link UsageAnalyticsStore}): the server sums the rows per
+   * Usage of a token or an owner (see `UsageAnalyticsStore.queryUsage`): the server sums the rows per
    * bucket and per the query's group, filtered by its scope and code, and sends those sums only
    * (at most twice as many rows as the answer has buckets: allowed and denied apart).
    */

@@ -591,8 +591,8 @@ export class SqliteStore implements TokenStore {
   }
 
   /**
-   * Usage of a token or an owner (see {@link UsageAnalyticsStore}): a keyset walk of the
-   * primary key or the owner index over the query's minutes, {@link READ_STEP_ROWS} rows per
+   * Usage of a token or an owner (see `UsageAnalyticsStore.queryUsage`): a keyset walk of the
+   * primary key or the owner index over the query's minutes, `READ_STEP_ROWS` (2 000) rows per
    * synchronous step summed in the database and added up here (`UsageRollUp`), with a turn of
    * the event loop between two steps: a long period of a busy owner never blocks the process
    * for its whole read.
@@ -637,8 +637,8 @@ export class SqliteStore implements TokenStore {
   }
 
   /**
-   * Spend per owner and pool, a page of it (see {@link BillingStore}): a keyset walk of the
-   * primary key, in synchronous steps of about {@link READ_STEP_ROWS} rows each, with a turn
+   * Spend per owner and pool, a page of it (see `BillingStore.billingUsage`): a keyset walk of the
+   * primary key, in synchronous steps of about `READ_STEP_ROWS` (2 000) rows each, with a turn
    * of the event loop between two steps (each sum is one statement: a consistent read).
    */
   async billingUsage(query: BillingUsageQuery): Promise<BillingUsage[]> {
