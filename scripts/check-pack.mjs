@@ -8,7 +8,10 @@ import { fileURLToPath } from "node:url";
 // conformance groups of each (keyward/testing is 84 KB of it): 281 148 B packed, 1 011 806 B unpacked.
 // Measured 2026-12-05 after the review fixes (deadlines, signedFetch redirects, the OpenAPI answers,
 // the CHANGELOG's 14 KB of them): 320 283 B packed, 1 142 917 B unpacked; budget raised to match.
-export const BUDGET = { packed: 350_000, unpacked: 1_250_000 };
+// Measured 2026-12-06 after the second stop's review fixes (bought credits, billing and usage reads in
+// steps, scan --staged, the leak receiver's key loader, their conformance cases; the CHANGELOG is
+// 106 KB): 363 174 B packed, 1 286 098 B unpacked; budget raised to match.
+export const BUDGET = { packed: 400_000, unpacked: 1_400_000 };
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const npm = process.platform === "win32" ? "npm.cmd" : "npm";
