@@ -87,7 +87,11 @@ export function componentKey(id: ComponentId): string {
 export interface ComponentContext {
   readonly message: HttpMessage;
   readonly isRequest: boolean;
-  /** The target URI (RFC 9110 §7.1): the request's URL without its fragment, which fetch never sends. */
+  /**
+   * The target URI (RFC 9110 §7.1): the request's URL without its fragment,
+   * which fetch never sends, nor an empty query's "?", which some fetch
+   * implementations drop.
+   */
   target(): string;
   /** {@link target}, parsed. */
   url(): URL;
@@ -130,7 +134,11 @@ export class MessageContext implements ComponentContext {
     if (this.#target === undefined) {
       const url = (this.message as Request).url;
       const hash = url.indexOf("#");
-      this.#target = hash < 0 ? url : url.slice(0, hash);
+      const end = hash < 0 ? url.length : hash;
+      // An empty query ("…?") is no query, as @query and @request-target read it:
+      // Node 24's fetch sends the "?", Node 22's drops it, so neither side signs it.
+      const cut = url.charCodeAt(end - 1) === 0x3f /* ? */ ? end - 1 : end;
+      this.#target = cut === url.length ? url : url.slice(0, cut);
     }
     return this.#target;
   }

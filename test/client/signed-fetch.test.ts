@@ -241,7 +241,9 @@ describe("signedFetch: over the network with Node's fetch", () => {
       const f = signedFetch(signer);
       for (const url of [`${server.url}/api/prices?symbol=X#top`, `${server.url}/api/prices#`, `${server.url}/api/prices?#a?b=1`]) {
         const res = await f(url);
-        expect([url, res.status, await res.json()]).toMatchObject([url, 200, { ok: true, url: url.slice(0, url.indexOf("#")) }]);
+        // The server sees the URL without the fragment (and without an empty query's "?" under Node 22's fetch).
+        const sent = url.slice(0, url.indexOf("#"));
+        expect([url, res.status, await res.json()]).toMatchObject([url, 200, { ok: true, url: expect.toBeOneOf([sent, sent.replace(/\?$/, "")]) }]);
       }
       const post = await f(new Request(`${server.url}/api/orders#frag`, { method: "POST", body: json }));
       expect(await post.json()).toMatchObject({ ok: true, body: json });
