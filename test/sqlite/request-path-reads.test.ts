@@ -40,7 +40,10 @@ describe("SQLite reads on the request path", () => {
     const verifier = new Keyward({ store: sqliteStore(path), prefix: "acme", revocationBoundMs: 100, usage: { enabled: false } });
     expect((await verifier.check({ token })).ok).toBe(true); // holds revision 2
     // Restore in place (the backup API, as sqlite3 .restore does): back to revision 1.
-    await backup(new DatabaseSync(saved), path);
+    // The source held until the backup ends and then closed (Node 22's backup crashes the process when it is collected meanwhile).
+    const source = new DatabaseSync(saved);
+    await backup(source, path);
+    source.close();
     const revoked = await admin.tokens.revoke(record.id);
     expect(revoked.revision).toBe(2);
     await new Promise((r) => setTimeout(r, 150));
