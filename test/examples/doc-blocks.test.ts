@@ -1,9 +1,11 @@
 // Every ```ts block in README.md and docs/*.md is run by the suite, so the
-// documentation cannot drift from the API. Blocks marked ```ts fragment are
+// documentation cannot drift from the API, and prints what its comments say
+// it prints (see withOutputChecks). Blocks marked ```ts fragment are
 // excerpts (they use names defined elsewhere, such as `kw` or `app`): they
 // are type-checked against the API, with those names declared (see PRELUDE).
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
+import { formatWithOptions } from "node:util";
 import ts from "typescript";
 import { createAdminHandler } from "../../src/admin/index.js";
 import { Keyward, MemoryStore } from "../../src/index.js";
@@ -30,18 +32,68 @@ const fragments = await blocks("ts fragment");
 
 afterAll(() => rm(scratch, { recursive: true, force: true }));
 
+/**
+ * What a block says it prints: a `console.log(…)` line that ends in a
+ * `// comment`, or that is followed by lines of comments only, prints what
+ * the comment shows. Up to a `;` (what follows is prose), each word and
+ * number of the comment appears in the printed text, in that order; quotes,
+ * brackets and commas are layout, and `…` stands for whatever the run
+ * printed there (`tok_…`). Each such line must run at least once. The block
+ * is returned with those calls routed to `globalThis.__docLog(line, …)`.
+ */
+function withOutputChecks(code: string): { code: string; expected: Map<number, string> } {
+  const lines = code.split("\n");
+  const expected = new Map<number, string>();
+  lines.forEach((line, n) => {
+    if (!line.includes("console.log(")) return;
+    const end = line.lastIndexOf("); // ");
+    let comment = end === -1 ? "" : line.slice(end + 6);
+    for (let next = n + 1; end === -1 && /^\s*\/\/ /.test(lines[next] ?? ""); next++) comment += ` ${lines[next]!.trim().slice(3)}`;
+    if (comment === "") return;
+    expected.set(n + 1, comment.split(";")[0]!);
+    lines[n] = line.replace("console.log(", `__docLog(${n + 1}, `);
+  });
+  return { code: lines.join("\n"), expected };
+}
+
+/** The words of `comment` that `printed` does not show in order (see withOutputChecks). */
+function missingWords(comment: string, printed: string): string[] {
+  const missing: string[] = [];
+  let at = 0;
+  for (const word of comment.match(/[^\s"'`,[\]{}()…]+/g) ?? []) {
+    const found = printed.indexOf(word, at);
+    if (found === -1) missing.push(word);
+    else at = found + word.length;
+  }
+  return missing;
+}
+
 describe("documentation code blocks", () => {
   it("there are runnable blocks", () => {
     expect(all.length).toBeGreaterThanOrEqual(2);
   });
 
-  it.each(all.map((b) => [`${b.file} #${b.index}`, b] as const))("%s runs", async (_name, b) => {
+  it.each(all.map((b) => [`${b.file} #${b.index}`, b] as const))("%s runs and prints what it says", async (_name, b) => {
     await mkdir(scratch, { recursive: true });
     const path = new URL(`${b.file.replace(/[/.]/g, "_")}_${b.index}.ts`, scratch);
-    await writeFile(path, `${b.code}\nexport {};\n`);
+    const { code, expected } = withOutputChecks(b.code);
+    await writeFile(path, `${code}\nexport {};\n`);
+    const printed = new Map<number, string[]>();
+    const g = globalThis as { __docLog?: (line: number, ...args: unknown[]) => void };
+    g.__docLog = (line, ...args) => printed.set(line, [...(printed.get(line) ?? []), formatWithOptions({ breakLength: Infinity }, ...args)]);
     vi.spyOn(console, "log").mockImplementation(() => {});
-    await expect(import(path.href)).resolves.toBeDefined();
-    vi.restoreAllMocks();
+    try {
+      await expect(import(path.href)).resolves.toBeDefined();
+    } finally {
+      vi.restoreAllMocks();
+      delete g.__docLog;
+    }
+    const wrong = [...expected].flatMap(([line, comment]) => {
+      const runs = printed.get(line) ?? [];
+      if (runs.length === 0) return [`line ${line} never printed (says: ${comment})`];
+      return runs.filter((out) => missingWords(comment, out).length > 0).map((out) => `line ${line} says ${comment} but printed ${out}`);
+    });
+    expect(wrong).toEqual([]);
   });
 });
 
