@@ -18,8 +18,8 @@ export interface CheckOptions {
    * is unmetered, as ever.
    */
   pool?: string;
-  /** The client's IP as the server saw it (the socket address). */
-  ip?: string | null;
+  /** The client's IP as the server saw it: the socket address, as Node's `socket.remoteAddress` gives it (absent, null or undefined: not known). */
+  ip?: string | null | undefined;
   /**
    * The body of a signed request, when the application has already read it:
    * checked against Content-Digest instead of reading a clone of the stream.
@@ -45,11 +45,11 @@ export interface CheckInput extends CheckOptions {
   /** The token as presented (a string; anything else is `TOKEN_MALFORMED`). */
   token: unknown;
   /** The request's `Origin` header: for a token's allowed domains, and a sign of a browser (a secret token from one is `SECRET_IN_BROWSER`). */
-  origin?: string | null;
+  origin?: string | null | undefined;
   /** The request's `Referer` header: for allowed domains when there is no `Origin`. */
-  referer?: string | null;
+  referer?: string | null | undefined;
   /** The request's `Sec-Fetch-Site` header: a sign of a browser, like `origin`. */
-  secFetchSite?: string | null;
+  secFetchSite?: string | null | undefined;
   /**
    * @deprecated Ignored: `Sec-Fetch-Mode` is not a browser signal (Node's own
    * `fetch` sends `sec-fetch-mode: cors` on every request).
@@ -60,7 +60,7 @@ export interface CheckInput extends CheckOptions {
    * `req.protocol` behind `trust proxy`), for `requireHttps`. Absent: not
    * known, and `requireHttps` is not applied by `check` (`verify` reads the URL).
    */
-  protocol?: "http" | "https";
+  protocol?: "http" | "https" | undefined;
 }
 
 /** What a route charges: its cost and the pool it draws from. */

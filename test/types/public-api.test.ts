@@ -1,6 +1,8 @@
 // Type-level tests of the public API: checked by `tsc` (npm run lint), and
 // the expectTypeOf calls run as no-ops under vitest.
-import { describe, expectTypeOf, it } from "vitest";
+import { fileURLToPath } from "node:url";
+import ts from "typescript";
+import { describe, expect, expectTypeOf, it } from "vitest";
 import {
   Decision,
   type DenyCode,
@@ -59,4 +61,26 @@ describe("public types", () => {
     // @ts-expect-error: the store is required
     void (() => new Keyward({ prefix: "acme" }));
   });
+
+  it("take what Node's http gives for the request's IP and headers, under exactOptionalPropertyTypes too", () => {
+    // docs/security.md: kw.verify(request, { ip: socket.remoteAddress }); Node types it string | undefined.
+    const source = `import type { IncomingMessage } from "node:http";
+import type { Keyward } from "keyward";
+export async function handle(kw: Keyward, req: IncomingMessage, request: Request) {
+  await kw.verify(request, { ip: req.socket.remoteAddress });
+  await kw.check({ token: req.headers.authorization, ip: req.socket.remoteAddress, origin: req.headers.origin, referer: req.headers.referer });
+}
+`;
+    const root = fileURLToPath(new URL("../../", import.meta.url));
+    const config = ts.getParsedCommandLineOfConfigFile(`${root}tsconfig.json`, {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} })!;
+    const file = `${root}test/types/node-http-input.ts`;
+    const host = ts.createCompilerHost(config.options);
+    const read = host.getSourceFile.bind(host);
+    host.getSourceFile = (name, version, ...rest) => (name === file ? ts.createSourceFile(name, source, version) : read(name, version, ...rest));
+    for (const exactOptionalPropertyTypes of [false, true]) {
+      const program = ts.createProgram([file], { ...config.options, exactOptionalPropertyTypes, noEmit: true }, host);
+      const problems = ts.getPreEmitDiagnostics(program, program.getSourceFile(file)).map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n"));
+      expect(problems, `exactOptionalPropertyTypes: ${exactOptionalPropertyTypes}`).toEqual([]);
+    }
+  }, 60_000);
 });
