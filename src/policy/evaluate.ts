@@ -65,22 +65,34 @@ interface CompiledPolicy {
   ips: IpMatcher | null;
 }
 
-// Memoised per policy object: a cached token's matchers are compiled once.
-// Invisible to callers (same answers with or without it).
+/** The matchers of a policy's scope, domain and IP lists. */
+function compile(policy: TokenPolicy): CompiledPolicy {
+  const rule = (list: readonly string[]) => !Array.isArray(list) || list.length > 0;
+  return {
+    scopes: compileScopes(policy.scopes),
+    domains: rule(policy.domains) ? compileDomains(policy.domains) : null,
+    ips: rule(policy.ips) ? compileIpAllowlist(policy.ips) : null,
+  };
+}
+
+// Compiled once per policy object that never changes: the verifier's records
+// (never mutated once kept) and frozen policies. Invisible to callers (same
+// answers with or without it).
 const compiled = new WeakMap<TokenPolicy, CompiledPolicy>();
 
-function compile(policy: TokenPolicy): CompiledPolicy {
+/** The matchers of a policy that never changes, compiled on first use. */
+function compiledOnce(policy: TokenPolicy): CompiledPolicy {
   let c = compiled.get(policy);
   if (!c) {
-    const rule = (list: readonly string[]) => !Array.isArray(list) || list.length > 0;
-    c = {
-      scopes: compileScopes(policy.scopes),
-      domains: rule(policy.domains) ? compileDomains(policy.domains) : null,
-      ips: rule(policy.ips) ? compileIpAllowlist(policy.ips) : null,
-    };
+    c = compile(policy);
     compiled.set(policy, c);
   }
   return c;
+}
+
+/** Whether what {@link compile} reads can no longer change: the policy and its three lists are frozen. */
+function unchangeable(policy: TokenPolicy): boolean {
+  return Object.isFrozen(policy) && Object.isFrozen(policy.scopes) && Object.isFrozen(policy.domains) && Object.isFrozen(policy.ips);
 }
 
 /**
@@ -101,6 +113,9 @@ function fromBrowser(ctx: EvaluationContext): boolean {
  * Decides a request against a token's policy in force at `now`. Checks, in
  * order: revocation, disabled, environment, expiry, HTTPS, kind (secret tokens from browsers),
  * signature, IP, domain, scope. Never throws on untrusted context values.
+ * The matchers of a frozen policy (the policy and its `scopes`, `domains`
+ * and `ips` arrays) are compiled once and kept; any other policy's on each
+ * call, so a policy edited in place is decided as it is at that call.
  *
  * @param token the stored token (kind, env, revokedAt, disabledAt, policy, scheduled)
  * @param context what the request shows and needs
@@ -114,8 +129,11 @@ function fromBrowser(ctx: EvaluationContext): boolean {
  */
 export function evaluate(token: EvaluableToken, context: EvaluationContext, now: number): PolicyDecision {
   const policy = policyAt(token, now);
-  const checked = evaluatePolicy(token, policy, context, now);
-  const d = checked.ok ? evaluateScope(token, policy, context, null) : checked;
+  // The caller's policy may be edited in place between calls: compiled per
+  // call, unless frozen (then once).
+  const m = unchangeable(policy) ? compiledOnce(policy) : compile(policy);
+  const checked = evaluatePolicy(token, policy, context, now, m);
+  const d = checked.ok ? evaluateScope(token, policy, context, null, m.scopes) : checked;
   // The caller's own object: the request path shares one frozen allow.
   return d.ok ? allow({}) : d;
 }
@@ -124,7 +142,9 @@ export function evaluate(token: EvaluableToken, context: EvaluationContext, now:
  * {@link evaluate}'s checks but the scope's, with the policy in force already
  * known (the verifier computes it once per request and meters with it too).
  * The verifier checks the scope afterwards, with {@link evaluateScope}, once
- * it knows the account's plan ceiling.
+ * it knows the account's plan ceiling. `m`: the policy's matchers, by
+ * default compiled once per policy object (the verifier's records never
+ * change).
  *
  * @internal
  */
@@ -133,6 +153,7 @@ export function evaluatePolicy(
   policy: TokenPolicy,
   context: EvaluationContext,
   now: number,
+  m: CompiledPolicy = compiledOnce(policy),
 ): PolicyDecision {
   // Revocation is final whatever the clocks say: a revoked token is refused
   // even by a server whose clock is behind the one that revoked it.
@@ -146,7 +167,6 @@ export function evaluatePolicy(
   const sig = context.signature;
   if (sig && !sig.ok) return deny(sig.code);
   if (policy.requireSignedRequests && !sig) return deny("SIGNATURE_REQUIRED");
-  const m = compile(policy);
   if (m.ips && !m.ips(context.ip)) return deny("IP_DENIED");
   if (m.domains) {
     // Referer is read only when there is no Origin: the matcher would not look at it.
@@ -168,6 +188,7 @@ export function evaluatePolicy(
  * @param policy the token's policy in force
  * @param context the route's requirement and `allowPublishableWrites`
  * @param ceiling the account's compiled plan ceiling; null without one
+ * @param held the token's scopes, by default compiled once per policy object
  * @returns allow, or `SCOPE_DENIED` naming the scope missed
  * @internal
  */
@@ -176,18 +197,19 @@ export function evaluateScope(
   policy: TokenPolicy,
   context: Pick<EvaluationContext, "scope" | "allowPublishableWrites">,
   ceiling: ScopeMatcher | null,
+  held?: ScopeMatcher,
 ): PolicyDecision {
   const need = context.scope;
   if (need === undefined) return allow();
-  const held = compile(policy).scopes;
+  const scopes = held ?? compiledOnce(policy).scopes;
   const readOnly = token.kind === "publishable" && !context.allowPublishableWrites;
   // One required scope (the common route) is checked without building a closure.
   const missing =
     typeof need === "string"
-      ? usable(held, readOnly, ceiling, need)
+      ? usable(scopes, readOnly, ceiling, need)
         ? undefined
         : need
-      : missingScope(need, (scope) => usable(held, readOnly, ceiling, scope));
+      : missingScope(need, (scope) => usable(scopes, readOnly, ceiling, scope));
   return missing === undefined ? allow() : deny("SCOPE_DENIED", { scope: missing.slice(0, 128) });
 }
 

@@ -58,6 +58,25 @@ describe("evaluate", () => {
     expect(evaluate(t, { scope: "premium:read" }, NOW + 10).ok).toBe(true);
   });
 
+  it("decides a policy edited in place as it is now, not as it was compiled", () => {
+    const t = token({ scopes: ["core:read", "premium:read"], ips: ["203.0.113.0/24"] });
+    const ctx = { scope: "premium:read", ip: "203.0.113.7", origin: "https://evil.test" };
+    expect(evaluate(t, ctx, NOW).ok).toBe(true);
+    t.policy.ips = ["198.51.100.0/24"];
+    expect(evaluate(t, ctx, NOW).code).toBe("IP_DENIED");
+    t.policy.ips.push("203.0.113.0/24");
+    t.policy.domains.push("example.com");
+    expect(evaluate(t, ctx, NOW).code).toBe("DOMAIN_DENIED");
+    t.policy.domains = [];
+    t.policy.scopes.splice(1);
+    expect(evaluate(t, ctx, NOW)).toMatchObject({ code: "SCOPE_DENIED", scope: "premium:read" });
+    // A frozen policy cannot change: the same answers.
+    const frozen = token({ scopes: ["core:read"], ips: ["10.0.0.0/8"] });
+    for (const list of [frozen.policy.scopes, frozen.policy.domains, frozen.policy.ips, frozen.policy]) Object.freeze(list);
+    expect(evaluate(frozen, { scope: "core:read", ip: "10.1.2.3" }, NOW).ok).toBe(true);
+    expect(evaluate(frozen, { scope: "core:read", ip: "11.1.2.3" }, NOW).code).toBe("IP_DENIED");
+  });
+
   it("never throws and never allows a restricted token on garbage context (property)", () => {
     const t = token({ domains: ["example.com"], ips: ["10.0.0.0/8"], scopes: ["datasets/x:read"] });
     fc.assert(
