@@ -32,7 +32,11 @@ export interface LeaseStatements {
 
 /** Timings and sizes of credit leases. */
 export interface LeaseSettings {
-  /** How long a lease lives, ms; a holder stops granting from it at two thirds of that. */
+  /**
+   * How long a lease lives, ms, by the database's clock (so a process whose clock is off neither loses its
+   * lease early nor strands it late); its holder stops granting from it at two thirds of that, by its own
+   * monotonic clock.
+   */
   readonly ttlMs: number;
   /** Largest block, credits. */
   readonly maxBlock: number;
@@ -54,6 +58,7 @@ interface Lease {
   readonly granted: number;
   /** Credits left outside any lease when this one was taken (for `remaining`). */
   readonly free: number;
+  /** When it is replaced, on the monotonic clock (its expiry is on the database's: elapsed times agree, instants may not). */
   readonly renewAt: number;
   readonly takenAt: number;
   spent: number;
@@ -114,7 +119,7 @@ export class CreditLeases {
   async spend(key: string, lock: string, cost: number, limit: number, now: number): Promise<MeterResult | null> {
     for (;;) {
       let lease = this.#leases.get(key);
-      if (lease && (lease.limit !== limit || now >= lease.renewAt || lease.granted - lease.spent < cost)) {
+      if (lease && (lease.limit !== limit || performance.now() >= lease.renewAt || lease.granted - lease.spent < cost)) {
         this.#retire(lease);
         lease = undefined;
       }
@@ -146,7 +151,7 @@ export class CreditLeases {
     const lease = await this.#transaction(this.#pool, async (c) => {
       await c.query(this.#s.lockCounters, [lock]);
       // Expired leases of dead (or cut-off) processes give back what they never granted.
-      const reclaimed = (await c.query(this.#s.reclaimLeases, [key, now])).rows as Back[];
+      const reclaimed = (await c.query(this.#s.reclaimLeases, [key])).rows as Back[];
       const locked = (await c.query(this.#s.lockUsed, [key])).rows[0] as Pick<CreditState, "used" | "bought">;
       const state = giveBack(locked, reclaimed);
       // A block is the balance's next credits: the plan's first, then bought ones (as spendCredits spends).
@@ -159,7 +164,7 @@ export class CreditLeases {
       }
       const bought = block - Math.min(block, plan);
       await c.query(this.#s.saveUsed, [key, state.used + block - bought, state.bought - bought, now]);
-      await c.query(this.#s.insertLease, [id, key, block, bought, now + this.#settings.ttlMs]);
+      await c.query(this.#s.insertLease, [id, key, block, bought, this.#settings.ttlMs]);
       const l: Lease = {
         id,
         key,
@@ -167,7 +172,7 @@ export class CreditLeases {
         limit,
         granted: block,
         free: free - block,
-        renewAt: now + Math.floor((this.#settings.ttlMs * 2) / 3),
+        renewAt: performance.now() + Math.floor((this.#settings.ttlMs * 2) / 3),
         takenAt: Date.now(),
         spent: 0,
         batch: null,

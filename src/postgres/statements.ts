@@ -4,6 +4,8 @@
 // (billing sums excepted: they page through the primary key, in its collation).
 import type { TableNames } from "../store/sql/schema.js";
 
+// The database's clock, epoch ms (credit lease expiry).
+const DATABASE_NOW_MS = "(extract(epoch FROM clock_timestamp()) * 1000)::float8";
 // Announces a change in the statement that makes it: delivered to listeners only if it commits.
 const notify = (payloads: string) => `SELECT pg_notify($1, p) FROM unnest(${payloads}::text[]) p`;
 const auditInsert = (t: TableNames, first: number) => {
@@ -79,10 +81,12 @@ export const statements = (t: TableNames) => ({
     ON CONFLICT (token_id) DO UPDATE SET used = excluded.used, bought = excluded.bought,
       period_start = COALESCE(${t.credits}.period_start, excluded.period_start)`,
   // What a lease gives back (`back`), and of it what goes back to bought credits (`back_bought`: its
-  // block's bought part, spent last).
-  reclaimLeases: `DELETE FROM ${t.leases} WHERE token_id = $1 AND expires_at <= $2
+  // block's bought part, spent last). A lease expires by the database's clock, which every process
+  // shares: a process whose clock is behind would else see its lease reclaimed while it still uses it.
+  reclaimLeases: `DELETE FROM ${t.leases} WHERE token_id = $1 AND expires_at <= ${DATABASE_NOW_MS}
     RETURNING granted - reported AS back, LEAST(bought, granted - reported) AS back_bought`,
-  insertLease: `INSERT INTO ${t.leases} (id, token_id, granted, bought, reported, expires_at) VALUES ($1, $2, $3, $4, 0, $5)`,
+  // $5: the lease's time to live, ms.
+  insertLease: `INSERT INTO ${t.leases} (id, token_id, granted, bought, reported, expires_at) VALUES ($1, $2, $3, $4, 0, ${DATABASE_NOW_MS} + $5)`,
   reportLease: `UPDATE ${t.leases} SET reported = $2 WHERE id = $1`,
   returnLease: `DELETE FROM ${t.leases} WHERE id = $1 RETURNING granted - reported AS back, LEAST(bought, granted - reported) AS back_bought`,
   // One writer per token at a time, whether or not its counter rows exist yet (a row lock needs a row).

@@ -254,6 +254,31 @@ describe.runIf(hasPostgres)("credit leases", () => {
     await admin.close!();
   });
 
+  it("a lease lives by the database's clock: a process whose clock is behind keeps its lease, one whose clock stands still renews it", async () => {
+    const prefix = freshPrefix();
+    const open = () => postgresStore(pool, { tablePrefix: prefix, changeFeed: false, creditLeases: { ttlMs: 300 } });
+    const [behind, onTime, admin] = [await open(), await open(), guardStore(await postgresStore(pool, { tablePrefix: prefix, changeFeed: false }))];
+    const token = makeStoredToken();
+    await admin.insert(token);
+    const spend = (s: typeof behind, at: number) => s.meter({ tokenId: token.id, cost: 1, rateLimit: null, credits: flat }, at);
+    const now = Date.now();
+    // An hour behind: its lease's expiry is not an hour in the past for the others.
+    expect((await spend(behind, now - 3_600_000)).granted).toBe(true);
+    expect((await spend(onTime, now)).granted).toBe(true); // takes a lease, reclaiming only expired ones
+    expect((await spend(behind, now - 3_600_000)).granted).toBe(true); // reported on its own lease, still there
+    // Past the TTL by the real clock, the clock of `behind` standing still: it renews its lease instead of
+    // reporting on one that another process may have reclaimed.
+    await sleep(350);
+    expect((await spend(onTime, now)).granted).toBe(true);
+    expect((await spend(behind, now - 3_600_000)).granted).toBe(true);
+    await behind.close();
+    await onTime.close();
+    // Exactly what was granted stays spent.
+    const { rows } = await pool.query(`SELECT used FROM ${prefix}credits WHERE token_id = $1`, [token.id]);
+    expect(rows[0].used).toBe(5);
+    await admin.close!();
+  });
+
   it.each([
     ["a lease's return", "default"],
     ["an expired lease's reclaim", "gpu"],
@@ -262,8 +287,9 @@ describe.runIf(hasPostgres)("credit leases", () => {
     const returning = what === "a lease's return";
     const gate = holding(returning ? /^DELETE FROM \S+credit_leases WHERE id/ : /^DELETE FROM \S+credit_leases WHERE token_id/, "next");
     // The holder of the lease; for a reclaim, another process takes a lease after the first one expired.
-    const holder = await postgresStore(returning ? gate.held : pool, { tablePrefix: prefix, changeFeed: false, creditLeases: true });
-    const taker = returning ? holder : await postgresStore(gate.held, { tablePrefix: prefix, changeFeed: false, creditLeases: true });
+    const leases = { ttlMs: 200 };
+    const holder = await postgresStore(returning ? gate.held : pool, { tablePrefix: prefix, changeFeed: false, creditLeases: leases });
+    const taker = returning ? holder : await postgresStore(gate.held, { tablePrefix: prefix, changeFeed: false, creditLeases: leases });
     const admin = guardStore(await postgresStore(pool, { tablePrefix: prefix, changeFeed: false }));
     const token = makeStoredToken();
     await admin.insert(token);
@@ -273,7 +299,7 @@ describe.runIf(hasPostgres)("credit leases", () => {
     // The taker's grant is reported after its reservation commits: if the delete came first, it is not granted.
     const racing = returning
       ? holder.close()
-      : spend(taker, now + 60_000).then(
+      : sleep(250).then(() => spend(taker, now)).then(
           (r) => expect(r.granted).toBe(true),
           (err: { code: string }) => expect(err.code).toBe("STORE_UNAVAILABLE"),
         );

@@ -41,6 +41,18 @@ describe("clock skew", () => {
     expect((await server.check({ token })).code).toBe("TOKEN_REVOKED");
   });
 
+  it("a stopped clock does not keep a revoked token in the cache past the bound (the monotonic clock is read again)", async () => {
+    const store = new MemoryStore({ changeFeed: false });
+    // A clock that never moves: a frozen test clock, a stuck or coarse time source.
+    const admin = new Keyward({ store, prefix: "acme", now: () => T0 });
+    const server = new Keyward({ store, prefix: "acme", now: () => T0, revocationBoundMs: 100 });
+    const { token, record } = await admin.tokens.create({ owner: "o", kind: "secret" });
+    expect((await server.check({ token })).ok).toBe(true); // cached
+    await admin.tokens.revoke(record.id);
+    await new Promise((r) => setTimeout(r, 150)); // the bound passes on the monotonic clock
+    expect((await server.check({ token })).code).toBe("TOKEN_REVOKED");
+  });
+
   it("an expiry set to the writer's now does not come back to life on a slow clock", async () => {
     const { fast, slow, clock } = fleet();
     const { token, record } = await fast.tokens.create({ owner: "o", kind: "secret" });
