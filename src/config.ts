@@ -7,9 +7,9 @@ import type { LifecycleEvent } from "./manager/lifecycle.js";
 import type { AnomalyOptions } from "./monitor/anomalies.js";
 import type { DecisionEvent } from "./monitor/events.js";
 import type { TelemetryOptions } from "./monitor/telemetry.js";
+import { scopeSchema } from "./model/schemas.js";
 import type { UsageWriteError } from "./monitor/usage-queue.js";
 import type { ConfigWarning, ForwardingHeader } from "./policy/client-ip.js";
-import { parseScope } from "./policy/scope.js";
 import { parseComponentId } from "./signing/components.js";
 import { PARAM_NAMES } from "./signing/verify.js";
 import { type GuardedStore, guardStore } from "./store/guard.js";
@@ -39,7 +39,11 @@ export interface KeywardOptions {
   revocationBoundMs?: number;
   /** Default delay before permission changes apply, ms (default 0). */
   propagationDelayMs?: number;
-  /** Scopes a token gets when created without `scopes` (default `["core:read"]`). */
+  /**
+   * Scopes a token gets when created without `scopes` (default `["core:read"]`),
+   * checked as `scopes` given to `tokens.create` are: one holding a token is
+   * `INVALID_CONFIG`.
+   */
   defaultScopes?: readonly string[];
   /** Let publishable tokens hold scopes other than `…:read` (default false). */
   allowPublishableWrites?: boolean;
@@ -286,10 +290,8 @@ const schema = z.strictObject({
     .transform((v) => (v === undefined ? [] : typeof v === "string" ? [v] : v)),
   revocationBoundMs: z.number().int().min(0).max(DAY).default(10_000),
   propagationDelayMs: z.number().int().min(0).max(30 * DAY).default(0),
-  defaultScopes: z
-    .array(z.string().refine((s) => parseScope(s) !== null, "invalid scope"))
-    .max(256)
-    .default(["core:read"]),
+  // As a token's scopes are checked when given to `tokens.create`: stored with each token created without scopes.
+  defaultScopes: z.array(scopeSchema).max(256).default(["core:read"]),
   allowPublishableWrites: z.boolean().default(false),
   now: z.custom<() => number>((f) => typeof f === "function", "must be a function").default(() => Date.now),
   random: z.custom<RandomSource>((f) => typeof f === "function", "must be a function").default(() => secureRandom),

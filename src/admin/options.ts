@@ -2,6 +2,7 @@
 import { ConfigError } from "../errors.js";
 import type { Keyward } from "../keyward.js";
 import type { Role } from "../model/roles.js";
+import { holdsToken, TOKEN_IN_TEXT } from "../model/schemas.js";
 import { parseScope } from "../policy/scope.js";
 import { DEFAULT_BODY_TIMEOUT_MS, DEFAULT_MAX_BODY_BYTES } from "./body.js";
 
@@ -113,9 +114,15 @@ export function parseAdminOptions(options: AdminHandlerOptions): AdminConfig {
   if (!Array.isArray(datasets) || !datasets.every((d) => typeof d === "string" && DATASET_NAME.test(d))) {
     throw new ConfigError("datasets", "must be an array of dataset names (letters, digits, . _ -)");
   }
+  // Each makes scopes that are stored and shown to every caller (GET /config).
+  datasets.forEach((d, i) => {
+    if (holdsToken(d)) throw new ConfigError(`datasets[${i}]`, TOKEN_IN_TEXT);
+  });
   const scopes = grantableScopes ?? ["core:read", "premium:read", ...datasets.flatMap((d) => ["read", "write", "delete"].map((a) => `datasets/${d}:${a}`))];
   if (!Array.isArray(scopes)) throw new ConfigError("grantableScopes", "must be an array of scopes");
   scopes.forEach((s, i) => {
+    // Stored on the tokens that get it, and shown to every caller (GET /config).
+    if (typeof s === "string" && holdsToken(s)) throw new ConfigError(`grantableScopes[${i}]`, TOKEN_IN_TEXT);
     if (parseScope(s) === null) throw new ConfigError(`grantableScopes[${i}]`, 'must be "resource[/name]:action", e.g. "core:read"');
   });
   if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 2) throw new ConfigError("maxBodyBytes", "must be an integer of at least 2");
@@ -125,6 +132,8 @@ export function parseAdminOptions(options: AdminHandlerOptions): AdminConfig {
     throw new ConfigError("problemTypeBase", "must be the start of an absolute URI");
   }
   if (typeof title !== "string" || title.length === 0 || title.length > 200) throw new ConfigError("title", "must be 1 to 200 characters");
+  // Shown on the page to every caller.
+  if (holdsToken(title)) throw new ConfigError("title", TOKEN_IN_TEXT);
   return Object.freeze({
     kw: keyward,
     authorize,

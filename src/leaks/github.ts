@@ -25,21 +25,25 @@ export interface LeakReceiverOptions {
    * The keys that may sign alerts: a list (at least one key, used as is), or
    * a function that loads GitHub's list, called on the first alert and again
    * when an alert names a key it does not hold, at most once per
-   * `refreshIntervalMs`.
+   * `refreshIntervalMs` and one call at a time. A call that has not settled
+   * within `keyLoadTimeoutMs` is abandoned when the next one starts: its
+   * `signal` is aborted then (pass it to `fetch`), and its answer ignored.
    */
-  publicKeys: readonly GitHubPublicKey[] | (() => Promise<readonly GitHubPublicKey[]>);
+  publicKeys: readonly GitHubPublicKey[] | ((signal: AbortSignal) => Promise<readonly GitHubPublicKey[]>);
   /** Least time between two calls of a `publicKeys` function, ms (default 300 000: 5 minutes). */
   refreshIntervalMs?: number;
   /**
    * Longest wait of an alert for a load of `publicKeys`, ms (default 5 000):
    * later, the alert is answered 503 (GitHub retries it), and the load goes
-   * on for the alerts after it.
+   * on for the alerts after it, until `refreshIntervalMs` has passed since it
+   * started: then the next alert under a key not held starts another.
    */
   keyLoadTimeoutMs?: number;
   /**
    * Called when a `publicKeys` function fails (its error; the keys loaded
-   * before are kept) or gives a key this receiver cannot use (a TypeError
-   * naming it; the key is left out). Errors are ignored.
+   * before are kept), has not settled within `keyLoadTimeoutMs` (an Error
+   * saying so, once per call) or gives a key this receiver cannot use (a
+   * TypeError naming it; the key is left out). Errors are ignored.
    */
   onKeyError?: (error: unknown) => void;
   /** What to do with a live secret token found in public (default `"revoke"`). Publishable tokens are only flagged. */
@@ -200,41 +204,65 @@ function givenKeys(list: readonly GitHubPublicKey[]): KeyLookup {
  * wait for it, at most `keyLoadTimeoutMs`: then the key is UNAVAILABLE, and
  * the load goes on). A failed load, or one without a usable key, keeps the
  * keys loaded before; until a load succeeds, a key not held is UNAVAILABLE.
+ * One load runs at a time: one still running after `keyLoadTimeoutMs` is
+ * told to `report` once, and once the interval has passed since it started,
+ * the next lookup of a key not held abandons it (its signal is aborted, its
+ * answer ignored) and starts another.
  */
 function loadedKeys(
-  load: () => Promise<readonly GitHubPublicKey[]>,
+  load: (signal: AbortSignal) => Promise<readonly GitHubPublicKey[]>,
   { refreshIntervalMs, keyLoadTimeoutMs }: { refreshIntervalMs: number; keyLoadTimeoutMs: number },
   report: (error: unknown) => void,
 ): KeyLookup {
+  interface Load {
+    abort: AbortController;
+    done: Promise<void>;
+    /** Told to `report` as late already. */
+    late: boolean;
+  }
   let keys = new Map<string, Promise<CryptoKey | null>>();
-  let loading: Promise<void> | null = null;
+  /** The load running, if any: the only one whose answer is used. */
+  let running: Load | null = null;
   let lastLoad = Number.NEGATIVE_INFINITY;
   let loaded = true;
-  const reload = async (): Promise<void> => {
-    try {
-      const list = await load();
-      if (!Array.isArray(list)) throw new TypeError("options.publicKeys() must resolve to a list of keys");
-      const next = importKeys(list, report);
-      if (next.size === 0) throw new TypeError("options.publicKeys() gave no usable key");
-      keys = next;
-      loaded = true;
-    } catch (error) {
-      report(error);
-      loaded = false;
-    }
+  const start = (): void => {
+    running?.abort.abort(new DOMException(`options.publicKeys() did not settle within keyLoadTimeoutMs (${keyLoadTimeoutMs} ms)`, "TimeoutError"));
+    lastLoad = performance.now();
+    const current: Load = { abort: new AbortController(), done: Promise.resolve(), late: false };
+    running = current;
+    current.done = (async () => {
+      try {
+        const list = await load(current.abort.signal);
+        if (running !== current) return;
+        if (!Array.isArray(list)) throw new TypeError("options.publicKeys() must resolve to a list of keys");
+        const next = importKeys(list, report);
+        if (next.size === 0) throw new TypeError("options.publicKeys() gave no usable key");
+        keys = next;
+        loaded = true;
+      } catch (error) {
+        if (running !== current) return;
+        report(error);
+        loaded = false;
+      } finally {
+        if (running === current) running = null;
+      }
+    })();
   };
   return async (keyId) => {
     const held = keys.get(keyId);
     if (held) return held;
-    if (loading === null && performance.now() - lastLoad >= refreshIntervalMs) {
-      lastLoad = performance.now();
-      loading = reload().finally(() => {
-        loading = null;
-      });
-    }
-    const pending = loading;
+    const since = performance.now() - lastLoad;
+    // A load running past keyLoadTimeoutMs is hung: once the interval allows, a new one replaces it.
+    if (since >= refreshIntervalMs && (running === null || since >= keyLoadTimeoutMs)) start();
+    const pending = running;
     // A load that takes longer: GitHub retries the alert (503).
-    if (pending !== null && (await withDeadline(keyLoadTimeoutMs, () => pending.then(() => true))) === undefined) return UNAVAILABLE;
+    if (pending !== null && (await withDeadline(keyLoadTimeoutMs, () => pending.done.then(() => true))) === undefined) {
+      if (!pending.late && running === pending) {
+        pending.late = true;
+        report(new Error(`options.publicKeys() did not settle within keyLoadTimeoutMs (${keyLoadTimeoutMs} ms)`));
+      }
+      return UNAVAILABLE;
+    }
     // Until a load succeeds, an unknown key may be a new one: unavailable (503, GitHub retries), not forged.
     return (await keys.get(keyId)) ?? (loaded ? null : UNAVAILABLE);
   };

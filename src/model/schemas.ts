@@ -35,10 +35,12 @@ const issueCode = (code: InputErrorCode, hint?: string) => ({ params: { code, hi
  * field would sit in the record, the audit log and every display of them).
  * Any well-formed token, of any prefix, as leak scanners find it.
  */
-const holdsToken = (s: string) => findTokens(s).length > 0;
+export const holdsToken = (s: string) => findTokens(s).length > 0;
+/** Why text holding a token is refused (the text itself is never echoed). */
+export const TOKEN_IN_TEXT = "looks like a token, which keyward never stores in the clear";
 /** The issue of a token in stored text (a fresh object: zod's refine takes its params over). */
 const tokenInText = (what = "") => ({
-  message: `${what}looks like a token, which keyward never stores in the clear`,
+  message: `${what}${TOKEN_IN_TEXT}`,
   ...issueCode("INVALID_INPUT", "store its id (tok_…) instead"),
 });
 

@@ -19,14 +19,23 @@ const SPECIAL = /[\\\u0000]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBF
  * hash, which no escaped string can start with.
  */
 export function pgKey(s: string): string {
-  const escaped = s.replace(SPECIAL, (c) => (c === "\\" ? "\\\\" : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`));
-  return escaped.length <= KEY_MAX ? escaped : `\\h${sha256Hex(escaped)}`;
+  return pgKeyText(s).key;
+}
+
+/**
+ * {@link pgKey} of `s`, and the text it stands for: `s` escaped (valid as
+ * TEXT; {@link fromPgKey} reads it back), the key itself unless it is a hash.
+ */
+export function pgKeyText(s: string): { key: string; text: string } {
+  const text = s.replace(SPECIAL, (c) => (c === "\\" ? "\\\\" : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`));
+  return { key: text.length <= KEY_MAX ? text : `\\h${sha256Hex(text)}`, text };
 }
 
 /**
  * The string whose key is `key` ({@link pgKey}'s inverse), for key columns
- * read back; a hashed key (`\\h…`, from a string too long to keep) is
- * returned as it is.
+ * read back, or whose text is `key` ({@link pgKeyText}); a hashed key (`\\h…`,
+ * from a string too long to keep) is returned as it is: where the string must
+ * be given back (a billing sum's owner), its text is kept in `long_keys`.
  */
 export function fromPgKey(key: string): string {
   if (!key.includes("\\") || key.startsWith("\\h")) return key;

@@ -118,8 +118,9 @@ export const statements = (t: TableNames) => ({
     ON CONFLICT (token_id, hour) DO UPDATE SET allowed = ${t.usage}.allowed + excluded.allowed,
       denied = ${t.usage}.denied + excluded.denied, credits = ${t.usage}.credits + excluded.credits`,
   usageOf: `SELECT hour, allowed, denied, credits FROM ${t.usage} WHERE token_id = $1 AND hour >= $2 AND hour < $3`,
-  // Hour buckets ($1-$5), analytics rows ($6-$12), last uses ($13-$15) and billing rows ($16-$20) of one batch, in one
-  // statement; each array is sorted by key, so two concurrent batches lock rows in one order.
+  // Hour buckets ($1-$5), analytics rows ($6-$12), last uses ($13-$15), billing rows ($16-$20) and the text of the
+  // billing owners whose key is a hash ($21-$22) of one batch, in one statement; each array is sorted by key, so two
+  // concurrent batches lock rows in one order.
   addUsageBatch: `WITH u AS (INSERT INTO ${t.usage} (token_id, hour, allowed, denied, credits)
       SELECT * FROM unnest($1::text[], $2::float8[], $3::float8[], $4::float8[], $5::float8[])
       ON CONFLICT (token_id, hour) DO UPDATE SET allowed = ${t.usage}.allowed + excluded.allowed,
@@ -133,7 +134,8 @@ export const statements = (t: TableNames) => ({
     b AS (INSERT INTO ${t.billingUsage} (owner, pool, hour, requests, credits)
       SELECT * FROM unnest($16::text[], $17::text[], $18::float8[], $19::float8[], $20::float8[])
       ON CONFLICT (owner, pool, hour) DO UPDATE SET requests = ${t.billingUsage}.requests + excluded.requests,
-        credits = ${t.billingUsage}.credits + excluded.credits)
+        credits = ${t.billingUsage}.credits + excluded.credits),
+    k AS (INSERT INTO ${t.longKeys} (key, text) SELECT * FROM unnest($21::text[], $22::text[]) ON CONFLICT (key) DO NOTHING)
     SELECT 1`,
   // A query's rows summed per bucket ($4: its length, ms) in the database, filtered by scope ($8)
   // and code ($9) when not null, and split by token ($5), scope ($6) and code ($7) only when the
@@ -165,6 +167,7 @@ export const statements = (t: TableNames) => ({
   billingOfAll: `SELECT owner, pool, SUM(requests) AS requests, SUM(credits) AS credits FROM ${t.billingUsage}
     WHERE (owner, pool) > ($3, $4) AND hour >= $1 AND hour < $2
     GROUP BY owner, pool ORDER BY owner, pool LIMIT $5`,
+  longKeyTexts: `SELECT key, text FROM ${t.longKeys} WHERE key = ANY($1::text[])`,
   billingRunOverlaps: `SELECT 1 FROM ${t.billingRuns} WHERE owner = $1 AND period <> $2 AND from_ms < $4 AND to_ms > $3 LIMIT 1`,
   claimBillingRun: `INSERT INTO ${t.billingRuns} (owner, period, status, claim, claimed_at, from_ms, to_ms) VALUES ($1, $2, 'pending', $3, $4, $6, $7)
     ON CONFLICT (owner, period) DO UPDATE SET claim = excluded.claim, claimed_at = excluded.claimed_at

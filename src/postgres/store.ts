@@ -53,7 +53,7 @@ import type {
   UsageQuery,
 } from "../store/types.js";
 import { type PostgresClient, type PostgresPool, violatedConstraint } from "./driver.js";
-import { fromPgKey, pgKey } from "./keys.js";
+import { fromPgKey, pgKey, pgKeyText } from "./keys.js";
 import { CreditLeases, type LeaseSettings } from "./leases.js";
 import { ChangeListener, changePayloads, type ListenerTimings } from "./listener.js";
 import { type Statements, statements } from "./statements.js";
@@ -703,7 +703,14 @@ export class PostgresStore implements TokenStore {
     const analytics = analyticsOf(events);
     const rows = analytics.rows.map((r) => ({ ...r, tokenId: pgKey(r.tokenId), owner: pgKey(r.owner), scope: pgKey(r.scope) }));
     const lastUsed = analytics.lastUsed.map((l) => ({ ...l, tokenId: pgKey(l.tokenId) }));
-    const billing = billingRowsOf(events).map((b) => ({ ...b, owner: pgKey(b.owner) }));
+    const longKeys = new Map<string, string>();
+    const billing = billingRowsOf(events).map((b) => {
+      const { key, text } = pgKeyText(b.owner);
+      // A sum answers its owner: the text of a hashed key is kept.
+      if (key !== text) longKeys.set(key, text);
+      return { ...b, owner: key };
+    });
+    const long = [...longKeys].sort((a, b) => byText(a[0], b[0]));
     if (hours.length === 0 && rows.length === 0 && lastUsed.length === 0 && billing.length === 0) return;
     // One lock order for every batch, so two concurrent batches never deadlock.
     hours.sort((a, b) => byText(a[0], b[0]) || a[1] - b[1]);
@@ -731,6 +738,8 @@ export class PostgresStore implements TokenStore {
       billing.map((b) => b.hour),
       billing.map((b) => b.requests),
       billing.map((b) => b.credits),
+      long.map((k) => k[0]),
+      long.map((k) => k[1]),
     ]);
   }
 
@@ -747,8 +756,16 @@ export class PostgresStore implements TokenStore {
       query.owner === undefined
         ? await this.#query(this.#s.billingOfAll, [from, to, after.owner, after.pool, limit])
         : await this.#query(this.#s.billingOfOwner, [pgKey(query.owner), from, to, after.owner, after.pool, limit]);
-    return (rows as { owner: string; pool: string; requests: number; credits: number }[]).map((r) => ({
-      owner: fromPgKey(r.owner),
+    const sums = rows as { owner: string; pool: string; requests: number; credits: number }[];
+    // An owner whose key is a hash (rare: longer than 512 characters once escaped), by its text: the
+    // sum's owner, and so the next page's `after`, is the owner itself.
+    const hashed = [...new Set(sums.map((r) => r.owner).filter((o) => o.startsWith("\\h")))];
+    const texts = new Map<string, string>();
+    if (hashed.length > 0) {
+      for (const k of (await this.#query(this.#s.longKeyTexts, [hashed])) as { key: string; text: string }[]) texts.set(k.key, k.text);
+    }
+    return sums.map((r) => ({
+      owner: fromPgKey(texts.get(r.owner) ?? r.owner),
       pool: r.pool,
       requests: Number(r.requests),
       credits: Number(r.credits),

@@ -373,6 +373,48 @@ describe("createLeakReceiver's keys", () => {
     expect(loads).toBe(1);
   });
 
+  it("a load that never settles is abandoned once refreshIntervalMs has passed: the next alert loads again, one load at a time (real server, real signed alerts)", async () => {
+    const { kw, live } = await setup();
+    const interval = 300;
+    const signals: AbortSignal[] = [];
+    const errors: unknown[] = [];
+    let hang = true;
+    const receiver = createLeakReceiver({
+      keyward: kw,
+      // The first call never settles; the ones after it answer.
+      publicKeys: async (signal) => {
+        signals.push(signal);
+        if (hang) return new Promise<never>(() => {});
+        await sleep(50);
+        return [github.publicKey];
+      },
+      keyLoadTimeoutMs: 100,
+      refreshIntervalMs: interval,
+      onKeyError: (e) => void errors.push(e),
+    });
+    const server = await listen(receiver);
+    const post = (request: Request) => send(`${server.url}/leaks/github`, request);
+    const body = JSON.stringify([match(live.token)]);
+    try {
+      // The load hangs: the alert is answered 503 at keyLoadTimeoutMs, and the hang is told once.
+      expect((await post(alert(body))).status).toBe(503);
+      expect((await post(alert(body))).status).toBe(503);
+      expect(signals).toHaveLength(1);
+      expect(errors.map(String)).toEqual(["Error: options.publicKeys() did not settle within keyLoadTimeoutMs (100 ms)"]);
+      // Once the interval has passed: 20 retries at once start one new load (the hung one is aborted), and are acted on.
+      hang = false;
+      await sleep(interval);
+      const answers = await Promise.all(Array.from({ length: 20 }, () => post(alert(body))));
+      expect(answers.map((r) => r.status)).toEqual(Array(20).fill(200));
+      expect(signals).toHaveLength(2);
+      expect([signals[0]!.aborted, signals[0]!.reason?.name, signals[1]!.aborted]).toEqual([true, "TimeoutError", false]);
+      expect((await kw.check({ token: live.token })).code).toBe("TOKEN_REVOKED");
+      expect(errors).toHaveLength(1);
+    } finally {
+      await server.close();
+    }
+  });
+
   it("refuses at creation a key that cannot verify GitHub's signatures, naming it (not a silent 401 for every alert)", async () => {
     const unusable: [string, string][] = [
       ["p384", pem(spki(generateKeyPairSync("ec", { namedCurve: "P-384" }).publicKey))],

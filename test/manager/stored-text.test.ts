@@ -5,6 +5,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { type CreateTokenInput, escapeText, guardStore, isKeywardError, Keyward, type KeywardError, MemoryStore, type TokenStore } from "keyward";
+import { createAdminHandler } from "keyward/admin";
 import { sqliteStore } from "keyward/sqlite";
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -249,6 +250,38 @@ describe("a token pasted into stored text", () => {
       }
       await kw.close();
     });
+  });
+
+  it("refuses it in the operator's options: defaultScopes, and the admin handler's grantableScopes, datasets and title (INVALID_CONFIG naming the field)", async () => {
+    const { kw } = setup();
+    const other = new Keyward({ store: new MemoryStore(), prefix: "zeta", now: () => T0 });
+    for (const secret of [await live(kw), await live(other)]) {
+      const admin = (options: Partial<Parameters<typeof createAdminHandler>[0]>) => () => createAdminHandler({ keyward: kw, authorize: () => "o", ...options });
+      const cases: [() => unknown, string][] = [
+        // Stored with each token created without scopes: refused as the same scope given to tokens.create is.
+        [() => new Keyward({ store: new MemoryStore(), prefix: "acme", defaultScopes: ["core:read", `datasets/${secret}:read`] }), "defaultScopes.1"],
+        // Stored on the tokens that get them, and shown to every signed-in caller (GET /config).
+        [admin({ grantableScopes: ["core:read", `datasets/${secret}:read`] }), "grantableScopes[1]"],
+        [admin({ grantableScopes: [`${secret}:read`] }), "grantableScopes[0]"],
+        [admin({ datasets: ["web", secret] }), "datasets[1]"],
+        [admin({ title: `Keys ${secret}` }), "title"],
+      ];
+      for (const [build, field] of cases) {
+        let err: unknown;
+        try {
+          build();
+        } catch (e) {
+          err = e;
+        }
+        expect(isKeywardError(err, "INVALID_CONFIG"), `${field}: ${String(err)}`).toBe(true);
+        const e = err as KeywardError & { field: string };
+        expect(e.field).toBe(field);
+        expect(e.message).toContain("looks like a token");
+        expect(JSON.stringify(e) + e.message + e.stack).not.toContain(secret);
+      }
+    }
+    // What only resembles a token is kept.
+    expect(createAdminHandler({ keyward: kw, authorize: () => "o", datasets: ["acme_sk_live_xxxxxxxx"], title: "acme_sk_live_…" })).toBeTypeOf("function");
   });
 
   it("keeps text that only resembles a token, and a token's start and public id", async () => {

@@ -83,6 +83,33 @@ export function describeBilling(name: string, make: () => TokenStore | Promise<T
       expect(invoices.map((i) => i.lines.map((l) => l.pool))).toEqual(owners.map(() => pools));
     });
 
+    it("an owner longer than a key a SQL index takes (written by another writer) is listed, paged and billed under its own name", async () => {
+      const store = await make();
+      // 600 characters with backslashes: 700 once escaped, so PostgreSQL keys it by a hash.
+      const long = `acct_m${"\\x".repeat(297)}`;
+      const owners = ["acct_a", long, "acct_z"];
+      await store.recordUsage(owners.map((owner, i) => ({ tokenId: `tok_${i}`, owner, at: NOV + i, ok: true, cost: 1 + i, code: "OK" })));
+      const kw = new Keyward({ store, prefix: "acme", now: () => DEC + HOUR });
+      const nov = { from: NOV, to: DEC };
+      const all = await kw.billing.usage(nov);
+      expect(all.map((l) => l.owner).sort()).toEqual([...owners].sort());
+      // Pages of one line: the long owner ends one, and the page after it goes on.
+      const walked = [];
+      let cursor: string | null = null;
+      do {
+        const page: Page<BillingLine> = await kw.billing.list({ ...nov, limit: 1, cursor });
+        walked.push(...page.items);
+        cursor = page.nextCursor;
+      } while (cursor);
+      expect(walked).toEqual(all);
+      const invoices: Invoice[] = [];
+      const run = await kw.billing.run({ period: "2026-11", onInvoice: (inv) => void invoices.push(inv) });
+      expect(run.billed.sort()).toEqual([...owners].sort());
+      expect(invoices.find((i) => i.owner === long)?.lines).toMatchObject([{ owner: long, pool: "default", credits: 2 }]);
+      expect((await kw.billing.run({ period: "2026-11", onInvoice: () => {} })).alreadyBilled.sort()).toEqual([...owners].sort());
+      await kw.close();
+    });
+
     it("a run bills each owner once; a rerun bills nobody twice; a failed hook is retried", async () => {
       const { kw } = await setup(await make());
       const billed: Invoice[] = [];

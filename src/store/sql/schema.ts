@@ -32,6 +32,7 @@ export interface TableNames {
   readonly anomalySeen: string;
   readonly billingUsage: string;
   readonly billingRuns: string;
+  readonly longKeys: string;
 }
 
 /** Allowed table-name prefixes: an SQL identifier start, at most 32 characters. */
@@ -69,6 +70,7 @@ export function tableNames(prefix: string): TableNames {
     anomalySeen: `${prefix}anomaly_seen`,
     billingUsage: `${prefix}billing_usage`,
     billingRuns: `${prefix}billing_runs`,
+    longKeys: `${prefix}long_keys`,
   };
 }
 
@@ -255,6 +257,14 @@ export const MIGRATIONS: readonly Migration[] = [
       `UPDATE ${t.accountCredits} SET bought = -used, used = 0 WHERE used < 0`,
       `ALTER TABLE ${t.leases} ADD COLUMN bought ${d.int} NOT NULL DEFAULT 0`,
     ],
+  },
+  {
+    // Version 8. The string a hashed key stands for, where a store must give it back: PostgreSQL
+    // keeps a key longer than an index entry may be as its SHA-256 (`\h…`), and a billing sum
+    // answers its owner (SQLite keys every string as it is, and writes no row here).
+    version: 8,
+    name: "long keys",
+    up: (t, d) => [`CREATE TABLE ${t.longKeys} (key TEXT PRIMARY KEY, text TEXT NOT NULL)${d.keyTable}`],
   },
 ];
 

@@ -76,6 +76,37 @@ export function billingGroup(ctx: SuiteContext): void {
     expect(await ctx.store.billingUsage({ ...q, owner: b, after: { owner: c, pool: "default" } })).toEqual([]);
   });
 
+  it("an owner as long as a usage event's may be, with characters SQL stores escape, is answered as itself, and pages after it", async (test) => {
+    if (!on()) return test.skip();
+    const p = randomId("acct");
+    // 1 024 characters (a backslash and NUL among them): longer than a key an index takes, so a
+    // store may key it by a hash, but a sum answers the owner, and a page after it goes on.
+    const long = `${p}_b\\\u0000${"x".repeat(1024 - p.length - 4)}`;
+    const owners = [`${p}_a`, long, `${p}_c`];
+    await ctx.store.recordUsage(owners.flatMap((o, i) => [ev(o, T + i, true, 1 + i), ev(o, T + i, true, 1, "premium")]));
+    const q = { from: T, to: T + HOUR };
+    // In the store's order (a hashed key sorts by its hash), each owner's pools together.
+    const all = (await ctx.store.billingUsage(q)).filter((r) => r.owner.startsWith(p));
+    expect(all.map((r) => r.owner).filter((o, i, a) => o !== a[i - 1]).sort()).toEqual([...owners].sort());
+    expect(all.map((r) => r.pool)).toEqual(owners.flatMap(() => ["default", "premium"]));
+    expect(await ctx.store.billingUsage({ ...q, owner: long })).toEqual([
+      { owner: long, pool: "default", requests: 1, credits: 2 },
+      { owner: long, pool: "premium", requests: 1, credits: 1 },
+    ]);
+    // Pages of 1, each after the sum before: the long owner ends two of them.
+    const walked = [];
+    for (let after: { owner: string; pool: string } | undefined, n = 0; n < 100; n++) {
+      const page = await ctx.store.billingUsage({ ...q, after, limit: 1 });
+      walked.push(...page);
+      if (page.length < 1) break;
+      after = page[0]!;
+    }
+    expect(walked.filter((r) => r.owner.startsWith(p))).toEqual(all);
+    expect(await ctx.store.billingUsage({ ...q, owner: long, after: { owner: long, pool: "default" } })).toEqual([
+      { owner: long, pool: "premium", requests: 1, credits: 1 },
+    ]);
+  });
+
   it("a run is claimed once, billed once; a failed claim is released, a stale one taken over", async (test) => {
     if (!on()) return test.skip();
     const key = { owner: randomId("acct"), period: "2026-11", from: T, to: T + 30 * 24 * HOUR };
