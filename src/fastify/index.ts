@@ -249,10 +249,19 @@ function replay(bytes: Uint8Array, rest: AsyncIterable<Buffer> | null): Readable
  * reads nothing ahead), with a copy of its bytes kept as `req.rawBody` once
  * it ended: all of them, or past `maxBytes`, those up to the first chunk
  * past it (so at most one chunk more), which the verifier refuses as too large.
+ * A parser that hands the stream on unread (`done(null, payload)`, for the
+ * handler to read) lets a late guard run first: it read the body itself, to
+ * its end, and the stream gives those bytes.
  */
 function copied(payload: AsyncIterable<Buffer>, req: WithRawBody, maxBytes: number): Readable {
   const stream = Object.assign(Readable.from(copy()), { receivedEncodedLength: 0 });
   async function* copy() {
+    const read = req.rawBody;
+    if (read !== undefined) {
+      stream.receivedEncodedLength += read.byteLength;
+      yield Buffer.from(read.buffer, read.byteOffset, read.byteLength);
+      return;
+    }
     const chunks: Buffer[] = [];
     let total = 0;
     for await (const chunk of payload) {

@@ -196,6 +196,32 @@ describe("keyward/fastify reading a signed body", () => {
     }
   });
 
+  it("an app-wide guard on a route whose parser hands the payload stream on unread: the guard verifies the body, and the handler still reads it whole", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const pair = ed25519KeyPair();
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: pair.publicKey } });
+    const server = await listen(kw, (app, guard) => {
+      // A streaming parser: the handler reads the body (request.body is the payload stream).
+      app.addContentTypeParser("application/x-ndjson", (_request, payload, done) => done(null, payload));
+      app.register(async (child) => {
+        child.addHook("preHandler", guard.requireToken());
+        child.post("/stream", async (request) => {
+          const chunks: Buffer[] = [];
+          for await (const chunk of request.body as AsyncIterable<Buffer>) chunks.push(chunk);
+          return { body: Buffer.concat(chunks).toString(), token: request.keyward?.tokenId };
+        });
+      });
+    });
+    try {
+      const send = signedFetch(createSigner({ keyId: record.id, alg: "ed25519", privateKey: pair.seed }));
+      const body = '{"qty":1}\n{"qty":2}\n';
+      const res = await send(`${server.url}/stream`, { method: "POST", headers: { "content-type": "application/x-ndjson" }, body });
+      expect({ status: res.status, json: await res.json() }).toEqual({ status: 200, json: { body, token: record.id } });
+    } finally {
+      await server.close();
+    }
+  });
+
   it("a guard in an onRequest hook (route or app-wide) or in preValidation: a signed body is verified once, and Fastify parses the same bytes", async () => {
     const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
     const pair = ed25519KeyPair();
