@@ -251,9 +251,11 @@ function replay(bytes: Uint8Array, rest: AsyncIterable<Buffer> | null): Readable
  * past it (so at most one chunk more), which the verifier refuses as too large.
  * A parser that hands the stream on unread (`done(null, payload)`, for the
  * handler to read) lets a late guard run first: it read the body itself, to
- * its end, and the stream gives those bytes.
+ * its end, and the stream gives those bytes. The stream tells Fastify the
+ * encoded length the payload's own stream counted, if it counts one (a
+ * preParsing hook's stream before the plugin's), else the bytes it passed on.
  */
-function copied(payload: AsyncIterable<Buffer>, req: WithRawBody, maxBytes: number): Readable {
+function copied(payload: AsyncIterable<Buffer> & { receivedEncodedLength?: unknown }, req: WithRawBody, maxBytes: number): Readable {
   const stream = Object.assign(Readable.from(copy()), { receivedEncodedLength: 0 });
   async function* copy() {
     const read = req.rawBody;
@@ -265,7 +267,8 @@ function copied(payload: AsyncIterable<Buffer>, req: WithRawBody, maxBytes: numb
     const chunks: Buffer[] = [];
     let total = 0;
     for await (const chunk of payload) {
-      stream.receivedEncodedLength += chunk.byteLength;
+      const upstream = payload.receivedEncodedLength;
+      stream.receivedEncodedLength = typeof upstream === "number" ? upstream : stream.receivedEncodedLength + chunk.byteLength;
       if (total <= maxBytes) {
         chunks.push(chunk);
         total += chunk.byteLength;

@@ -1,4 +1,5 @@
 
+import { Transform } from "node:stream";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { describe, expect, it } from "vitest";
 import { createSigner, signedFetch } from "../../src/client/index.js";
@@ -219,6 +220,35 @@ describe("keyward/fastify reading a signed body", () => {
       expect({ status: res.status, json: await res.json() }).toEqual({ status: 200, json: { body, token: record.id } });
     } finally {
       await server.close();
+    }
+  });
+
+  it("a route keyward does not guard, behind an app-wide preParsing stream registered before the plugin: Signature-Input changes nothing (the stream's encoded length stands)", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const app = Fastify();
+    // A decoding stream as Fastify's docs ask of one: it tells the encoded length it read.
+    app.addHook("preParsing", async (_request, _reply, payload) => {
+      const decoded = Object.assign(
+        new Transform({
+          transform(chunk: Buffer, _encoding, callback) {
+            decoded.receivedEncodedLength += chunk.byteLength;
+            callback(null, Buffer.concat([chunk, chunk]));
+          },
+        }),
+        { receivedEncodedLength: 0 },
+      );
+      return payload.pipe(decoded);
+    });
+    await app.register(keywardFastify(kw).plugin);
+    app.post("/public", async (request) => ({ body: request.body }));
+    const url = await app.listen({ port: 0, host: "127.0.0.1" });
+    try {
+      for (const headers of [{}, { "signature-input": 'sig1=("@method");keyid="tok_x"', signature: "sig1=:AAAA:" }]) {
+        const res = await fetch(`${url}/public`, { method: "POST", headers: { "content-type": "text/plain", ...headers }, body: "ab" });
+        expect({ headers, status: res.status, json: await res.json() }).toEqual({ headers, status: 200, json: { body: "abab" } });
+      }
+    } finally {
+      await app.close();
     }
   });
 
