@@ -243,7 +243,8 @@ describe("keyward/fastify reading a signed body", () => {
     app.post("/public", async (request) => ({ body: request.body }));
     const url = await app.listen({ port: 0, host: "127.0.0.1" });
     try {
-      for (const headers of [{}, { "signature-input": 'sig1=("@method");keyid="tok_x"', signature: "sig1=:AAAA:" }]) {
+      const variants: Record<string, string>[] = [{}, { "signature-input": 'sig1=("@method");keyid="tok_x"', signature: "sig1=:AAAA:" }];
+      for (const headers of variants) {
         const res = await fetch(`${url}/public`, { method: "POST", headers: { "content-type": "text/plain", ...headers }, body: "ab" });
         expect({ headers, status: res.status, json: await res.json() }).toEqual({ headers, status: 200, json: { body: "abab" } });
       }
