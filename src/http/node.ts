@@ -95,6 +95,19 @@ function bodyStream(source: Readable, req: WithRawBody): { stream: ReadableStrea
   return { stream, release };
 }
 
+/**
+ * Whether an HTTP/1 request's body was read in part and left unread after:
+ * keyward stopped reading a signed body past `signatures.maxBodyBytes`, or
+ * when it stopped coming. Node reads on (and discards) only a body nobody
+ * read: the rest would stay on the connection, held open with a request
+ * pipelined after it never answered. The Node adapters close the
+ * connection with the denial of such a request (`Connection: close`), as
+ * Fastify answers its own errors of a body read in part.
+ */
+export function bodyLeftUnread(req: Pick<IncomingMessage, "httpVersionMajor" | "readableDidRead" | "readableEnded">): boolean {
+  return req.httpVersionMajor === 1 && req.readableDidRead && !req.readableEnded;
+}
+
 /** Chunks as one plain Uint8Array view: keyward hands out no Buffers. */
 export function joined(chunks: Buffer[]): Uint8Array {
   const all = Buffer.concat(chunks);

@@ -7,7 +7,14 @@ import { type KeywardFastify, keywardFastify } from "../../src/fastify/index.js"
 import { type Decision, Keyward, MemoryStore } from "../../src/index.js";
 import { ed25519KeyPair } from "../client/helpers.js";
 import { describeHttp2 } from "../http/http2.js";
-import { abortedSignedUpload, describeMiddleware, failingHooks, oversizedSignedUploadLetThrough, stalledSignedUpload } from "../http/scenarios.js";
+import {
+  abortedSignedUpload,
+  describeMiddleware,
+  failingHooks,
+  oversizedSignedUploadConnection,
+  oversizedSignedUploadLetThrough,
+  stalledSignedUpload,
+} from "../http/scenarios.js";
 import { statusLine } from "../support/slow-clients.js";
 
 describeMiddleware(
@@ -304,6 +311,15 @@ describe("keyward/fastify reading a signed body", () => {
       }),
     );
     expect(outcomes).toEqual(["denied SIGNATURE_INVALID"]);
+  });
+
+  it("a signed upload past the limit: 413 with Connection: close, and the connection closed, not held with the rest unread", async () => {
+    const seen = await oversizedSignedUploadConnection("/uploads", (kw) =>
+      listen(kw, (app, guard) => {
+        app.post("/uploads", { preHandler: guard.requireToken() }, async () => "never");
+      }),
+    );
+    expect(seen).toEqual({ statuses: ["413"], connection: "close", closed: true });
   });
 
   it("a signed upload past the limit that onDenied lets through reaches Fastify's parser whole: what the verifier read is put back", async () => {
