@@ -12,7 +12,7 @@ import {
   abortedSignedUpload,
   describeMiddleware,
   failingHooks,
-  oversizedSignedUploadConnection,
+  signedUploadOnOneConnection,
   oversizedSignedUploadLetThrough,
   stalledSignedUpload,
 } from "../http/scenarios.js";
@@ -274,12 +274,22 @@ describe("keyward/express and a body parser that keeps no copy of the body", () 
   });
 
   it("a signed upload past the limit, on a route that reads it itself: 413 with Connection: close, and the connection closed, not held with the rest unread", async () => {
-    const seen = await oversizedSignedUploadConnection("/uploads", (kw) => {
+    const seen = await signedUploadOnOneConnection("/uploads", (kw) => {
       const app = express();
       app.post("/uploads", keywardExpress(kw).requireToken(), (_req, res) => res.send("never"));
       return listen(app);
     });
     expect(seen).toEqual({ statuses: ["413"], connection: "close", closed: true });
+  });
+
+  it("a signed upload whose signature does not hold: keyward reads none of its body, and Node discards it as any unread body, the connection kept for the next request", async () => {
+    const seen = await signedUploadOnOneConnection("/uploads", (kw) => {
+      const app = express();
+      app.post("/uploads", keywardExpress(kw).requireToken(), (_req, res) => res.send("never"));
+      return listen(app);
+    }, { forged: true });
+    // The pipelined GET is read as a request of its own: no route answers it.
+    expect(seen).toEqual({ statuses: ["401", "404"], connection: "keep-alive", closed: false });
   });
 
   it("a signed upload past the limit that onDenied lets through reaches the parser whole: what the verifier read is put back", async () => {

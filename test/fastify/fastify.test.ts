@@ -11,7 +11,7 @@ import {
   abortedSignedUpload,
   describeMiddleware,
   failingHooks,
-  oversizedSignedUploadConnection,
+  signedUploadOnOneConnection,
   oversizedSignedUploadLetThrough,
   stalledSignedUpload,
 } from "../http/scenarios.js";
@@ -314,12 +314,21 @@ describe("keyward/fastify reading a signed body", () => {
   });
 
   it("a signed upload past the limit: 413 with Connection: close, and the connection closed, not held with the rest unread", async () => {
-    const seen = await oversizedSignedUploadConnection("/uploads", (kw) =>
+    const seen = await signedUploadOnOneConnection("/uploads", (kw) =>
       listen(kw, (app, guard) => {
         app.post("/uploads", { preHandler: guard.requireToken() }, async () => "never");
       }),
     );
     expect(seen).toEqual({ statuses: ["413"], connection: "close", closed: true });
+  });
+
+  it("a signed upload whose signature does not hold: keyward reads none of its body, and Node discards it as any unread body, the connection kept for the next request", async () => {
+    const seen = await signedUploadOnOneConnection("/uploads", (kw) =>
+      listen(kw, (app, guard) => {
+        app.post("/uploads", { preHandler: guard.requireToken() }, async () => "never");
+      }), { forged: true });
+    // The pipelined GET is read as a request of its own: no route answers it.
+    expect(seen).toEqual({ statuses: ["401", "404"], connection: "keep-alive", closed: false });
   });
 
   it("a signed upload past the limit that onDenied lets through reaches Fastify's parser whole: what the verifier read is put back", async () => {

@@ -227,16 +227,17 @@ export async function oversizedSignedUploadLetThrough(
 }
 
 /**
- * A validly signed upload of 4 MiB to `path`, past the 1000 bytes of signed
- * body the instance reads, sent whole on one raw connection with a request
- * pipelined after it, to a server that `start` builds over a fresh
- * Keyward. Resolves with the answers' status lines, the first one's
- * Connection field, and whether the server closed the connection within 2 s
- * (rather than hold it with the rest of the body unread).
+ * A signed upload of 4 MiB to `path`, past the 1000 bytes of signed body the
+ * instance reads, sent whole on one raw connection with a request pipelined
+ * after it, to a server that `start` builds over a fresh Keyward; signed
+ * with the token's key, or with another (`forged`). Resolves with the
+ * answers' status lines, the first one's Connection field, and whether the
+ * server closed the connection within 2 s (else it still held it).
  */
-export async function oversizedSignedUploadConnection(
+export async function signedUploadOnOneConnection(
   path: string,
   start: (kw: Keyward) => Promise<Started>,
+  { forged = false }: { forged?: boolean } = {},
 ): Promise<{ statuses: string[]; connection: string | undefined; closed: boolean }> {
   const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", signatures: { maxBodyBytes: 1000 } });
   const pair = ed25519KeyPair();
@@ -245,7 +246,7 @@ export async function oversizedSignedUploadConnection(
   try {
     const url = new URL(path, server.url);
     const body = Buffer.alloc(4 << 20, 97);
-    const signed = await createSigner({ keyId: record.id, alg: "ed25519", privateKey: pair.seed }).sign(
+    const signed = await createSigner({ keyId: record.id, alg: "ed25519", privateKey: forged ? ed25519KeyPair().seed : pair.seed }).sign(
       new Request(url, { method: "POST", headers: { "content-type": "text/plain" }, body }),
       { body },
     );
@@ -257,7 +258,7 @@ export async function oversizedSignedUploadConnection(
       const done = (closed: boolean) => {
         clearTimeout(timer);
         socket.destroy();
-        const statuses = [...text.matchAll(/^HTTP\/1\.1 (\d{3})/gm)].map((m) => m[1]!);
+        const statuses = [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1]!);
         resolve({ statuses, connection: /^connection: *(\S+)/im.exec(text)?.[1]?.toLowerCase(), closed });
       };
       const timer = setTimeout(() => done(false), 2000);
