@@ -47,7 +47,7 @@ import {
   preflightAnswer,
   type RouteOptions,
 } from "../http/core.js";
-import { hasBody, joined, nodeEdgeRequest, type WithRawBody } from "../http/node.js";
+import { closesConnection, hasBody, joined, nodeEdgeRequest, type WithRawBody } from "../http/node.js";
 import type { Keyward } from "../keyward.js";
 import type { AllowedDecision, Decision } from "../verify/decision.js";
 
@@ -178,6 +178,7 @@ export function keywardFastify(kw: Keyward, options?: EdgeOptions): KeywardFasti
           const decided = decide(edge, route, nodeEdgeRequest(request, raw, raw.url ?? "/", body));
           // The warm path decides at once: no promise step.
           decision = decided instanceof Promise ? await decided : decided;
+          if (!decision.ok && closesConnection(raw, decision)) reply.header("connection", "close");
           if (!decision.ok && onDenied) return void (await onDenied(decision, request, reply));
         } catch (err) {
           if (!onError) throw err;
@@ -249,14 +250,26 @@ function replay(bytes: Uint8Array, rest: AsyncIterable<Buffer> | null): Readable
  * reads nothing ahead), with a copy of its bytes kept as `req.rawBody` once
  * it ended: all of them, or past `maxBytes`, those up to the first chunk
  * past it (so at most one chunk more), which the verifier refuses as too large.
+ * A parser that hands the stream on unread (`done(null, payload)`, for the
+ * handler to read) lets a late guard run first: it read the body itself, to
+ * its end, and the stream gives those bytes. The stream tells Fastify the
+ * encoded length the payload's own stream counted, if it counts one (a
+ * preParsing hook's stream before the plugin's), else the bytes it passed on.
  */
-function copied(payload: AsyncIterable<Buffer>, req: WithRawBody, maxBytes: number): Readable {
+function copied(payload: AsyncIterable<Buffer> & { receivedEncodedLength?: unknown }, req: WithRawBody, maxBytes: number): Readable {
   const stream = Object.assign(Readable.from(copy()), { receivedEncodedLength: 0 });
   async function* copy() {
+    const read = req.rawBody;
+    if (read !== undefined) {
+      stream.receivedEncodedLength += read.byteLength;
+      yield Buffer.from(read.buffer, read.byteOffset, read.byteLength);
+      return;
+    }
     const chunks: Buffer[] = [];
     let total = 0;
     for await (const chunk of payload) {
-      stream.receivedEncodedLength += chunk.byteLength;
+      const upstream = payload.receivedEncodedLength;
+      stream.receivedEncodedLength = typeof upstream === "number" ? upstream : stream.receivedEncodedLength + chunk.byteLength;
       if (total <= maxBytes) {
         chunks.push(chunk);
         total += chunk.byteLength;

@@ -3,6 +3,7 @@
 // at import time.
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import type { Readable } from "node:stream";
+import type { DeniedDecision } from "../verify/decision.js";
 import type { EdgeRequest } from "./core.js";
 
 /** A Node request that may carry the raw body captured before a parser read it. */
@@ -53,8 +54,11 @@ function bodyStream(source: Readable, req: WithRawBody): { stream: ReadableStrea
   const stopListening = () => {
     source.off("readable", onChange).off("end", onChange).off("error", onError).off("close", onClose);
   };
-  const stream = new ReadableStream<Uint8Array>({
-    // No listener before the first read: a body the verifier never reads is left as it came.
+  // A high-water mark of 0: nothing is pulled before the verifier reads (the
+  // default, 1, pulls a chunk as the stream is made), so the body of a
+  // request refused before its body (a forged signature) is left as it came.
+  const stream = new ReadableStream<Uint8Array>(
+    {
     pull(controller) {
       if (!listening) {
         listening = true;
@@ -83,7 +87,9 @@ function bodyStream(source: Readable, req: WithRawBody): { stream: ReadableStrea
         step();
       });
     },
-  });
+  },
+    { highWaterMark: 0 },
+  );
   const release = () => {
     if (released || !listening || req.rawBody !== undefined) return;
     released = true;
@@ -93,6 +99,21 @@ function bodyStream(source: Readable, req: WithRawBody): { stream: ReadableStrea
     for (let i = kept.length - 1; i >= 0; i--) source.unshift(kept[i]);
   };
   return { stream, release };
+}
+
+/**
+ * Whether the denial of an HTTP/1 request closes the connection
+ * (`Connection: close`): when the request's body is not read to its end
+ * and keyward either began reading it (a signed body that stopped coming,
+ * or ran past `signatures.maxBodyBytes` without a Content-Length saying so)
+ * or refused it for its size (`BODY_TOO_LARGE`). Node reads on (and
+ * discards) only a body nobody read: the rest of one read in part would
+ * stay on the connection, held open with a request pipelined after it
+ * never answered; and discarding a body refused for its size would read it
+ * all the same. Fastify closes the connection on its own errors of a body.
+ */
+export function closesConnection(req: Pick<IncomingMessage, "httpVersionMajor" | "readableDidRead" | "readableEnded">, decision: DeniedDecision): boolean {
+  return req.httpVersionMajor === 1 && !req.readableEnded && (req.readableDidRead || decision.code === "BODY_TOO_LARGE");
 }
 
 /** Chunks as one plain Uint8Array view: keyward hands out no Buffers. */

@@ -8,7 +8,14 @@ import { createSigner, signedFetch } from "../../src/client/index.js";
 import { keywardExpress } from "../../src/express/index.js";
 import { ed25519KeyPair } from "../client/helpers.js";
 import { Keyward, MemoryStore } from "../../src/index.js";
-import { abortedSignedUpload, describeMiddleware, failingHooks, oversizedSignedUploadLetThrough, stalledSignedUpload } from "../http/scenarios.js";
+import {
+  abortedSignedUpload,
+  describeMiddleware,
+  failingHooks,
+  signedUploadOnOneConnection,
+  oversizedSignedUploadLetThrough,
+  stalledSignedUpload,
+} from "../http/scenarios.js";
 
 /** The app listening on 127.0.0.1: its base URL, and a close that drops open connections. */
 async function listen(app: express.Express): Promise<{ url: string; close(): Promise<void> }> {
@@ -264,6 +271,25 @@ describe("keyward/express and a body parser that keeps no copy of the body", () 
       return listen(app);
     });
     expect(outcomes).toEqual(["denied SIGNATURE_INVALID"]);
+  });
+
+  it("a signed upload past the limit, on a route that reads it itself: 413 with Connection: close, and the connection closed, not held with the rest unread", async () => {
+    const seen = await signedUploadOnOneConnection("/uploads", (kw) => {
+      const app = express();
+      app.post("/uploads", keywardExpress(kw).requireToken(), (_req, res) => res.send("never"));
+      return listen(app);
+    });
+    expect(seen).toEqual({ statuses: ["413"], connection: "close", closed: true });
+  });
+
+  it("a signed upload whose signature does not hold: keyward reads none of its body, and Node discards it as any unread body, the connection kept for the next request", async () => {
+    const seen = await signedUploadOnOneConnection("/uploads", (kw) => {
+      const app = express();
+      app.post("/uploads", keywardExpress(kw).requireToken(), (_req, res) => res.send("never"));
+      return listen(app);
+    }, { forged: true });
+    // The pipelined GET is read as a request of its own: no route answers it.
+    expect(seen).toEqual({ statuses: ["401", "404"], connection: "keep-alive", closed: false });
   });
 
   it("a signed upload past the limit that onDenied lets through reaches the parser whole: what the verifier read is put back", async () => {

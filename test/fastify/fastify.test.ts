@@ -1,4 +1,5 @@
 
+import { Transform } from "node:stream";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { describe, expect, it } from "vitest";
 import { createSigner, signedFetch } from "../../src/client/index.js";
@@ -6,7 +7,14 @@ import { type KeywardFastify, keywardFastify } from "../../src/fastify/index.js"
 import { type Decision, Keyward, MemoryStore } from "../../src/index.js";
 import { ed25519KeyPair } from "../client/helpers.js";
 import { describeHttp2 } from "../http/http2.js";
-import { abortedSignedUpload, describeMiddleware, failingHooks, oversizedSignedUploadLetThrough, stalledSignedUpload } from "../http/scenarios.js";
+import {
+  abortedSignedUpload,
+  describeMiddleware,
+  failingHooks,
+  signedUploadOnOneConnection,
+  oversizedSignedUploadLetThrough,
+  stalledSignedUpload,
+} from "../http/scenarios.js";
 import { statusLine } from "../support/slow-clients.js";
 
 describeMiddleware(
@@ -196,6 +204,62 @@ describe("keyward/fastify reading a signed body", () => {
     }
   });
 
+  it("an app-wide guard on a route whose parser hands the payload stream on unread: the guard verifies the body, and the handler still reads it whole", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const pair = ed25519KeyPair();
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: pair.publicKey } });
+    const server = await listen(kw, (app, guard) => {
+      // A streaming parser: the handler reads the body (request.body is the payload stream).
+      app.addContentTypeParser("application/x-ndjson", (_request, payload, done) => done(null, payload));
+      app.register(async (child) => {
+        child.addHook("preHandler", guard.requireToken());
+        child.post("/stream", async (request) => {
+          const chunks: Buffer[] = [];
+          for await (const chunk of request.body as AsyncIterable<Buffer>) chunks.push(chunk);
+          return { body: Buffer.concat(chunks).toString(), token: request.keyward?.tokenId };
+        });
+      });
+    });
+    try {
+      const send = signedFetch(createSigner({ keyId: record.id, alg: "ed25519", privateKey: pair.seed }));
+      const body = '{"qty":1}\n{"qty":2}\n';
+      const res = await send(`${server.url}/stream`, { method: "POST", headers: { "content-type": "application/x-ndjson" }, body });
+      expect({ status: res.status, json: await res.json() }).toEqual({ status: 200, json: { body, token: record.id } });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("a route keyward does not guard, behind an app-wide preParsing stream registered before the plugin: Signature-Input changes nothing (the stream's encoded length stands)", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const app = Fastify();
+    // A decoding stream as Fastify's docs ask of one: it tells the encoded length it read.
+    app.addHook("preParsing", async (_request, _reply, payload) => {
+      const decoded = Object.assign(
+        new Transform({
+          transform(chunk: Buffer, _encoding, callback) {
+            decoded.receivedEncodedLength += chunk.byteLength;
+            callback(null, Buffer.concat([chunk, chunk]));
+          },
+        }),
+        { receivedEncodedLength: 0 },
+      );
+      return payload.pipe(decoded);
+    });
+    await app.register(keywardFastify(kw).plugin);
+    app.post("/public", async (request) => ({ body: request.body }));
+    const url = await app.listen({ port: 0, host: "127.0.0.1" });
+    try {
+      const variants: Record<string, string>[] = [{}, { "signature-input": 'sig1=("@method");keyid="tok_x"', signature: "sig1=:AAAA:" }];
+      for (const headers of variants) {
+        const res = await fetch(`${url}/public`, { method: "POST", headers: { "content-type": "text/plain", ...headers }, body: "ab" });
+        expect({ headers, status: res.status, json: await res.json() }).toEqual({ headers, status: 200, json: { body: "abab" } });
+      }
+    } finally {
+      await app.close();
+    }
+  });
+
   it("a guard in an onRequest hook (route or app-wide) or in preValidation: a signed body is verified once, and Fastify parses the same bytes", async () => {
     const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
     const pair = ed25519KeyPair();
@@ -247,6 +311,24 @@ describe("keyward/fastify reading a signed body", () => {
       }),
     );
     expect(outcomes).toEqual(["denied SIGNATURE_INVALID"]);
+  });
+
+  it("a signed upload past the limit: 413 with Connection: close, and the connection closed, not held with the rest unread", async () => {
+    const seen = await signedUploadOnOneConnection("/uploads", (kw) =>
+      listen(kw, (app, guard) => {
+        app.post("/uploads", { preHandler: guard.requireToken() }, async () => "never");
+      }),
+    );
+    expect(seen).toEqual({ statuses: ["413"], connection: "close", closed: true });
+  });
+
+  it("a signed upload whose signature does not hold: keyward reads none of its body, and Node discards it as any unread body, the connection kept for the next request", async () => {
+    const seen = await signedUploadOnOneConnection("/uploads", (kw) =>
+      listen(kw, (app, guard) => {
+        app.post("/uploads", { preHandler: guard.requireToken() }, async () => "never");
+      }), { forged: true });
+    // The pipelined GET is read as a request of its own: no route answers it.
+    expect(seen).toEqual({ statuses: ["401", "404"], connection: "keep-alive", closed: false });
   });
 
   it("a signed upload past the limit that onDenied lets through reaches Fastify's parser whole: what the verifier read is put back", async () => {

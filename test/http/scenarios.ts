@@ -226,6 +226,56 @@ export async function oversizedSignedUploadLetThrough(
   }
 }
 
+/**
+ * A signed upload of 4 MiB to `path`, past the 1000 bytes of signed body the
+ * instance reads, sent whole on one raw connection with a request pipelined
+ * after it, to a server that `start` builds over a fresh Keyward; signed
+ * with the token's key, or with another (`forged`). Resolves with the
+ * answers' status lines, the first one's Connection field, and whether the
+ * server closed the connection within 2 s (else it still held it).
+ */
+export async function signedUploadOnOneConnection(
+  path: string,
+  start: (kw: Keyward) => Promise<Started>,
+  { forged = false }: { forged?: boolean } = {},
+): Promise<{ statuses: string[]; connection: string | undefined; closed: boolean }> {
+  const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", signatures: { maxBodyBytes: 1000 } });
+  const pair = ed25519KeyPair();
+  const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: pair.publicKey } });
+  const server = await start(kw);
+  try {
+    const url = new URL(path, server.url);
+    const body = Buffer.alloc(4 << 20, 97);
+    const signed = await createSigner({ keyId: record.id, alg: "ed25519", privateKey: forged ? ed25519KeyPair().seed : pair.seed }).sign(
+      new Request(url, { method: "POST", headers: { "content-type": "text/plain" }, body }),
+      { body },
+    );
+    let head = `POST ${url.pathname} HTTP/1.1\r\nhost: ${url.host}\r\ncontent-length: ${body.length}\r\n`;
+    for (const [name, value] of signed.headers) if (name !== "content-length") head += `${name}: ${value}\r\n`;
+    return await new Promise((resolve) => {
+      const socket = connectTcp(Number(url.port), url.hostname);
+      let text = "";
+      const done = (closed: boolean) => {
+        clearTimeout(timer);
+        socket.destroy();
+        const statuses = [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1]!);
+        resolve({ statuses, connection: /^connection: *(\S+)/im.exec(text)?.[1]?.toLowerCase(), closed });
+      };
+      const timer = setTimeout(() => done(false), 2000);
+      socket.on("data", (chunk: Buffer) => {
+        text += chunk.toString("latin1");
+      });
+      socket.on("close", () => done(true));
+      socket.on("error", () => {});
+      socket.write(`${head}\r\n`);
+      socket.write(body);
+      socket.write(`GET ${url.pathname} HTTP/1.1\r\nhost: ${url.host}\r\n\r\n`);
+    });
+  } finally {
+    await server.close();
+  }
+}
+
 export function describeMiddleware(name: string, start: StartServer, makeRoute: MakeRoute): void {
   describe(`${name} middleware on a real server`, () => {
     const kw = makeKeyward();
