@@ -6,7 +6,10 @@ import { DatabaseSync } from "node:sqlite";
 import { type ErrorCode, generateToken, KeywardError } from "keyward";
 import { describe, expect, it } from "vitest";
 import { describeError } from "../../src/cli/io.js";
+import { SQLITE_DIALECT } from "../../src/sqlite/store.js";
+import { SCHEMA_VERSION, tableNames } from "../../src/store/sql/schema.js";
 import { codeUnions, readRepoFile } from "../support/code-unions.js";
+import { schemaAt } from "../support/schema-at.js";
 import { useCli } from "./helpers.js";
 
 const cli = useCli();
@@ -104,9 +107,8 @@ describe("keyward CLI: bad input", () => {
   });
 
   it("a schema older than the CLI's: exit 5 naming the CLI's command (keyward migrate), not a library call", () => {
-    expect(cli("init", "--database", "old.db").code).toBe(0);
     const db = new DatabaseSync(join(cli.dir, "old.db"));
-    db.exec("DELETE FROM keyward_migrations WHERE version = (SELECT MAX(version) FROM keyward_migrations)");
+    for (const sql of schemaAt(SCHEMA_VERSION - 1, tableNames("keyward_"), SQLITE_DIALECT)) db.exec(sql);
     db.close();
     const r = cli("list", "--owner", "a", "--database", "old.db");
     expect([r.code, r.stderr]).toEqual([5, expect.stringMatching(/^keyward list: STORE_UNAVAILABLE: database schema version \d+, expected \d+: run keyward migrate\n$/)]);

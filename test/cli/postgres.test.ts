@@ -6,7 +6,10 @@ import fc from "fast-check";
 import { Keyward } from "keyward";
 import { postgresStore } from "keyward/postgres";
 import { afterAll, describe, expect, it } from "vitest";
+import { POSTGRES_DIALECT } from "../../src/postgres/store.js";
+import { SCHEMA_VERSION, tableNames } from "../../src/store/sql/schema.js";
 import { hasPostgres, openPool, PG_URL, testPool } from "../postgres/server.js";
+import { schemaAt } from "../support/schema-at.js";
 import { type Run, useCli } from "./helpers.js";
 
 const cli = useCli({ KEYWARD_PREFIX: "acme" });
@@ -204,10 +207,9 @@ describe.runIf(hasPostgres)("keyward CLI on PostgreSQL", () => {
 
   it("an older schema names the CLI's command (keyward migrate), not a library call", async () => {
     const db = await freshDatabase();
-    expect(cli("init", "--database", db).code).toBe(0);
     const admin = openPool({ connectionString: db, max: 1 });
     try {
-      await admin.query("DELETE FROM keyward_migrations WHERE version = (SELECT MAX(version) FROM keyward_migrations)");
+      for (const sql of schemaAt(SCHEMA_VERSION - 1, tableNames("keyward_"), POSTGRES_DIALECT)) await admin.query(sql);
     } finally {
       await admin.end();
     }

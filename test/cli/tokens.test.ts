@@ -7,11 +7,11 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
-import { describe, expect, it } from "vitest";
-import { Keyward, verifyRequestSignature } from "./verify-helpers.js";
 import { Keyward as KeywardClass } from "keyward";
 import { SCHEMA_VERSION, sqliteStore } from "keyward/sqlite";
+import { describe, expect, it } from "vitest";
 import { ROOT, useCli } from "./helpers.js";
+import { Keyward, verifyRequestSignature } from "./verify-helpers.js";
 
 const cli = useCli({ KEYWARD_PREFIX: "acme" });
 
@@ -295,7 +295,7 @@ describe("keyward CLI: token lifecycle", () => {
   it("docs/roles.md's members lines run as they are, on an account with no members yet", () => {
     cli("init");
     const doc = readFileSync(join(ROOT, "docs/roles.md"), "utf8");
-    const commands = [...doc.matchAll(/^keyward (members .*)$/gm)].map((m) => m[1]!.replaceAll("acct_1", "acct_roles_doc").split(" "));
+    const commands = [...doc.matchAll(/^npx keyward (members .*)$/gm)].map((m) => m[1]!.replaceAll("acct_1", "acct_roles_doc").split(" "));
     expect(commands.length).toBeGreaterThanOrEqual(2);
     const runs = commands.map((args) => cli(...args));
     expect(runs.map((r) => [r.code, r.stderr])).toEqual(commands.map(() => [0, ""]));
@@ -371,7 +371,8 @@ describe("keyward CLI: token lifecycle", () => {
     expect(curl, "curl not found: CI must run this test (apt-get install -y curl)").toBe(true);
     cli("init");
     const doc = readFileSync(join(ROOT, "docs/cli.md"), "utf8");
-    const block = doc.match(/### Signed requests with curl\n\n```sh\n([\s\S]*?)```/)?.[1];
+    // `npx keyward` of the page runs the installed CLI: here, the bin under test on the PATH.
+    const block = doc.match(/### Signed requests with curl\n\n```sh\n([\s\S]*?)```/)?.[1]?.replaceAll("npx keyward ", "keyward ");
     const at = block?.indexOf("keyward sign ") ?? -1;
     expect(at).toBeGreaterThan(0);
     const [setup, request] = [block!.slice(0, at).replaceAll("acct_1", "acct_curl"), block!.slice(at)];

@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { describe, expect, it } from "vitest";
 import { combineStores, Keyward, MemoryStore, type TokenStore } from "keyward";
 import { sqliteStore } from "keyward/sqlite";
+import { describe, expect, it } from "vitest";
 import { watchEventLoop } from "../support/slow-clients.js";
 
 const T0 = Date.UTC(2026, 0, 10, 12);
@@ -119,23 +119,34 @@ describe("kw.usage over a large volume of rows", () => {
   });
 
   it("on MemoryStore, a day of an owner or a token reads the rows of that day, not every row of the owner or token", async () => {
-    const store = new MemoryStore();
-    // One token of one owner in 200 000 minutes (about 139 days), one row a minute.
-    const minutes = 200_000;
-    for (let m = 0; m < minutes; m += 10_000) {
-      await store.recordUsage(
-        Array.from({ length: 10_000 }, (_, i) => ({ tokenId: "tok_a", owner: "acct_1", at: D0 + (m + i) * MIN, ok: true, cost: 1, code: "OK", scope: null })),
-      );
-    }
-    const kw = new Keyward({ store, prefix: "acme", now: () => D0 + minutes * MIN });
-    const started = performance.now();
-    for (let d = 0; d < 50; d++) {
-      const day = { from: D0 + d * DAY, to: D0 + (d + 1) * DAY, granularity: "day" as const };
-      const bucket = { start: day.from, allowed: 1440, denied: 0, credits: 1440 };
-      expect(await kw.usage.get({ owner: "acct_1" }, day)).toEqual([bucket]);
-      expect(await kw.usage.get("tok_a", { ...day, granularity: "hour", groupBy: "code" })).toHaveLength(24);
-    }
-    // Before, each query read all 200 000 rows of the owner (several ms each); now a day's 1 440.
-    expect(performance.now() - started).toBeLessThan(100);
+    // One token of one owner, one row a minute: 50 days, then 200 000 minutes (about 139 days).
+    const storeOf = async (minutes: number) => {
+      const store = new MemoryStore();
+      for (let m = 0; m < minutes; m += 10_000) {
+        const rows = Array.from({ length: Math.min(10_000, minutes - m) }, (_, i) => ({ tokenId: "tok_a", owner: "acct_1", at: D0 + (m + i) * MIN, ok: true, cost: 1, code: "OK", scope: null }));
+        await store.recordUsage(rows);
+      }
+      return new Keyward({ store, prefix: "acme", now: () => D0 + minutes * MIN });
+    };
+    // The same 100 reads of the first 50 days, the fastest of three runs.
+    const timed = async (kw: Keyward) => {
+      let best = Number.POSITIVE_INFINITY;
+      for (let run = 0; run < 3; run++) {
+        const started = performance.now();
+        for (let d = 0; d < 50; d++) {
+          const day = { from: D0 + d * DAY, to: D0 + (d + 1) * DAY, granularity: "day" as const };
+          const bucket = { start: day.from, allowed: 1440, denied: 0, credits: 1440 };
+          expect(await kw.usage.get({ owner: "acct_1" }, day)).toEqual([bucket]);
+          expect(await kw.usage.get("tok_a", { ...day, granularity: "hour", groupBy: "code" })).toHaveLength(24);
+        }
+        best = Math.min(best, performance.now() - started);
+      }
+      return best;
+    };
+    const small = await timed(await storeOf(50 * 1440));
+    const large = await timed(await storeOf(200_000));
+    // Reading every row of the owner, the reads of the larger store cost 2.8x as much (its rows
+    // against 72 000); reading a day's 1 440, as much. Both measured on the same machine, one after the other.
+    expect(large / small).toBeLessThan(2);
   });
 });
