@@ -358,7 +358,7 @@ export const importTokenSchema = createTokenSchema.extend({
 /** Input of `tokens.update`: any subset of the mutable fields (all but owner and kind), at least one. */
 export const updateTokenSchema = createTokenSchema
   .omit({ owner: true, kind: true })
-  .refine((p) => Object.values(p).some((v) => v !== undefined), "patch must change at least one field");
+  .refine((p) => Object.values(p).some((v) => v !== undefined), "must change at least one field (a field given as undefined changes nothing)");
 
 
 /** The names of the policy fields, which updates can schedule with an effective time. */

@@ -418,6 +418,13 @@ describe("audit of fields given as undefined", () => {
       ["update", ["name"]],
     ]);
     expect((await kw.tokens.get(record.id))!.policy.scopes).toEqual(["core:read"]);
+    // Nothing but undefined: nothing to change, a coded error that says so; nothing written.
+    await expect(kw.tokens.update(record.id, { name: none, scopes: none })).rejects.toMatchObject({
+      code: "INVALID_INPUT",
+      field: "patch",
+      message: "patch: must change at least one field (a field given as undefined changes nothing)",
+    });
+    expect((await kw.tokens.audit({ tokenId: record.id })).items).toHaveLength(2);
   });
 });
 
