@@ -6,9 +6,8 @@ import { createServer, type IncomingMessage, request as httpRequest, type Server
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import * as ed from "@noble/ed25519";
 import { type Decision, Keyward } from "keyward";
-import { createSigner } from "keyward/client";
+import { createSigner, generateKeyPair } from "keyward/client";
 import { sqliteStore } from "keyward/sqlite";
 
 const dir = mkdtempSync(join(tmpdir(), "keyward-demo-"));
@@ -88,14 +87,14 @@ const office = await kw.tokens.create({ owner: "acct_demo", kind: "secret", ips:
 await call("token allowed from 203.0.113.0/24, call from 127.0.0.1", "/v1/prices", bearer(office.token));
 
 // 3. Signed requests (RFC 9421): the private key stays with the client.
-const privateKey = ed.utils.randomSecretKey();
+const pair = await generateKeyPair();
 const signedToken = await kw.tokens.create({
   owner: "acct_demo",
   kind: "secret",
   requireSignedRequests: true,
-  signing: { alg: "ed25519", publicKey: await ed.getPublicKeyAsync(privateKey) },
+  signing: { alg: "ed25519", publicKey: pair.publicKey },
 });
-const signer = createSigner({ keyId: signedToken.record.id, alg: "ed25519", privateKey });
+const signer = createSigner({ keyId: signedToken.record.id, alg: "ed25519", privateKey: pair.privateKey });
 const signed = await signer.sign(new Request(`${base}/v1/prices`));
 const signedInit = { headers: Object.fromEntries(signed.headers) };
 await call("signed request (ed25519)", "/v1/prices", signedInit);

@@ -1,14 +1,12 @@
 // Signed requests (RFC 9421): the client keeps an Ed25519 private key, the
 // server stores only the public key, and no secret ever travels.
-import * as ed from "@noble/ed25519";
 import { Keyward, MemoryStore } from "keyward";
-import { createSigner, signedFetch } from "keyward/client";
+import { createSigner, generateKeyPair, signedFetch } from "keyward/client";
 
 const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
 
 // The customer generates a key pair and registers the public key.
-const privateKey = ed.utils.randomSecretKey();
-const publicKey = await ed.getPublicKeyAsync(privateKey);
+const { privateKey, publicKey } = await generateKeyPair();
 const { record } = await kw.tokens.create({
   owner: "acct_1",
   kind: "secret",

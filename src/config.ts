@@ -28,7 +28,7 @@ export interface KeywardOptions {
   /** Token prefix, `/^[a-z][a-z0-9]{0,15}$/`: tokens look like `acme_sk_live_…`. */
   prefix: string;
   /** Environment of the tokens this instance issues and accepts (default `"live"`). */
-  env?: TokenEnv;
+  env?: TokenEnv | undefined;
   /**
    * Sealing key(s) for HMAC signing keys at rest: 32 random bytes, base64 or
    * base64url (e.g. `openssl rand -base64 32`), from the environment. Give an
@@ -36,71 +36,71 @@ export interface KeywardOptions {
    */
   sealingKey?: string | readonly string[] | undefined;
   /** Maximum staleness of any cached lookup, ms (default 10 000; 0 disables the cache). */
-  revocationBoundMs?: number;
+  revocationBoundMs?: number | undefined;
   /** Default delay before permission changes apply, ms (default 0). */
-  propagationDelayMs?: number;
+  propagationDelayMs?: number | undefined;
   /**
    * Scopes a token gets when created without `scopes` (default `["core:read"]`),
    * checked as `scopes` given to `tokens.create` are: one holding a token is
    * `INVALID_CONFIG`.
    */
-  defaultScopes?: readonly string[];
+  defaultScopes?: readonly string[] | undefined;
   /** Let publishable tokens hold scopes other than `…:read` (default false). */
-  allowPublishableWrites?: boolean;
+  allowPublishableWrites?: boolean | undefined;
   /** Clock, epoch ms (default `Date.now`). Inject a frozen clock in tests. */
-  now?: () => number;
+  now?: (() => number) | undefined;
   /** Random source (default `crypto.getRandomValues`). Inject only in tests. */
-  random?: RandomSource;
+  random?: RandomSource | undefined;
   /** Lookup cache of the request path. Entries never outlive `revocationBoundMs`. */
   cache?: {
     /** Maximum entries, positive and negative (default 10 000; 0 disables the cache). */
-    maxEntries?: number;
+    maxEntries?: number | undefined;
     /** Age limit of "no such token" entries, ms (default 1 000, at most `revocationBoundMs`). */
-    negativeTtlMs?: number;
-  };
+    negativeTtlMs?: number | undefined;
+  } | undefined;
   /**
    * Proxies (CIDRs) whose forwarding header is believed. Default none: the
    * client IP is the socket address given to `verify`, and `X-Forwarded-For`
    * / `Forwarded` are ignored.
    */
-  trustedProxies?: readonly string[];
+  trustedProxies?: readonly string[] | undefined;
   /** Which forwarding header trusted proxies set (default `"x-forwarded-for"`). */
-  forwardedHeader?: ForwardingHeader;
+  forwardedHeader?: ForwardingHeader | undefined;
   /**
    * Accept `0.0.0.0/0` / `::/0` in `trustedProxies` (default false:
    * `INVALID_CONFIG`), so that every peer's forwarding header is believed.
    * Token `ips` never accept a /0.
    */
-  allowCatchAllRanges?: boolean;
+  allowCatchAllRanges?: boolean | undefined;
   /** Receives configuration warnings, such as a very wide trusted proxy block (default: `console.warn`). */
-  onWarning?: (warning: ConfigWarning) => void;
+  onWarning?: ((warning: ConfigWarning) => void) | undefined;
   /** Accept the token in this query parameter too (default null: header only; query strings end up in logs). */
-  queryParam?: string | null;
+  queryParam?: string | null | undefined;
   /** Accept secret tokens from browser contexts (default false: `SECRET_IN_BROWSER`). */
-  allowSecretInBrowser?: boolean;
+  allowSecretInBrowser?: boolean | undefined;
   /**
    * Refuse tokens sent over plain `http` with `INSECURE_TRANSPORT`: `"secret"`
    * tokens only, `"all"` tokens, or `false`. Default `"secret"` when `env` is
    * `"live"`, `false` for `"test"`. The loopback is exempt; behind proxies the
    * scheme comes from `X-Forwarded-Proto` / `Forwarded: proto=` of a trusted proxy.
    */
-  requireHttps?: "secret" | "all" | false;
+  requireHttps?: "secret" | "all" | false | undefined;
   /** Token lifetimes and rotation (see docs/lifecycle.md). Every field is optional; absent = no rule. */
-  tokens?: TokenLifetimeOptions;
+  tokens?: TokenLifetimeOptions | undefined;
   /**
    * A store call on the request path (a token or account lookup, `meter`,
    * a nonce) that takes longer is abandoned and the request denied with
    * STORE_UNAVAILABLE, ms (default 2 000). An abandoned `meter` call may
    * still be counted by the store when it recovers.
    */
-  lookupTimeoutMs?: number;
+  lookupTimeoutMs?: number | undefined;
   /**
    * Other application prefixes whose tokens this instance also accepts (for
    * example while renaming a prefix). Default none: a verifier accepts only
    * tokens with its own `prefix`, even from a store shared with another
    * application.
    */
-  acceptPrefixes?: readonly string[];
+  acceptPrefixes?: readonly string[] | undefined;
   /**
    * Accept tokens not in keyward's format, imported by the SHA-256 of their
    * string with `tokens.import` (a migration from a home-made key system).
@@ -109,57 +109,57 @@ export interface KeywardOptions {
    * looked up, so a short guess never reaches the store. See
    * docs/verifying-requests.md, "Imported keys", for the risks.
    */
-  acceptForeignTokens?: false | ForeignTokenPattern;
+  acceptForeignTokens?: false | ForeignTokenPattern | undefined;
   /** Verification of signed requests (RFC 9421). */
   signatures?: {
     /** Oldest acceptable `created`, seconds (default 300). Nonces are remembered this long. */
-    maxAgeSec?: number;
+    maxAgeSec?: number | undefined;
     /** Clock difference tolerated, seconds (default 30). */
-    clockSkewSec?: number;
+    clockSkewSec?: number | undefined;
     /** Refuse signatures without a nonce (default true: without one a request can be replayed within maxAgeSec). */
-    requireNonce?: boolean;
+    requireNonce?: boolean | undefined;
     /**
      * Components and parameters every signature must cover (default `@method`, `@target-uri`, `created`).
      * Whatever the list, `created` or `expires` stays required, and so does `content-digest` when the
      * request has a body, unless `unsafeAllowNoFreshness` / `unsafeAllowUncoveredBody` say otherwise.
      */
-    required?: readonly string[];
+    required?: readonly string[] | undefined;
     /** Accept signatures without `created` or `expires` (default false). Unsafe: they never expire, so their nonces are kept forever. */
-    unsafeAllowNoFreshness?: boolean;
+    unsafeAllowNoFreshness?: boolean | undefined;
     /** Accept a body not covered by `content-digest` (default false). Unsafe: the body can be swapped under the signature. */
-    unsafeAllowUncoveredBody?: boolean;
+    unsafeAllowUncoveredBody?: boolean | undefined;
     /** Largest body read to check `Content-Digest`, bytes (default 1 MiB). */
-    maxBodyBytes?: number;
+    maxBodyBytes?: number | undefined;
     /** Longest wait for the body, read only after the signature has verified, ms (default 10 000): slower is `BODY_TIMEOUT` (408). */
-    bodyTimeoutMs?: number;
-  };
+    bodyTimeoutMs?: number | undefined;
+  } | undefined;
   /**
    * Anomaly alerts (docs/monitoring.md): a never-seen IP or origin, a spike
    * over the learned rate, a burst of denials, use after a long idle, a secret
    * token from a browser. Default off; `{}` turns every detector on with its defaults.
    */
-  anomalies?: AnomalyOptions;
+  anomalies?: AnomalyOptions | undefined;
   /**
    * OpenTelemetry metrics and spans, and a logger hook (docs/monitoring.md):
    * pass `metrics.getMeter("keyward")` and `trace.getTracer("keyward")` from
    * `@opentelemetry/api`. Default none: a no-op.
    */
-  telemetry?: TelemetryOptions;
+  telemetry?: TelemetryOptions | undefined;
   /** Usage metering of verified requests. */
   usage?: {
     /** Record usage (default true). */
-    enabled?: boolean;
+    enabled?: boolean | undefined;
     /** Events buffered before a write (default 1 000). */
-    batchSize?: number;
+    batchSize?: number | undefined;
     /** Interval of the flush timer, ms (default 1 000; 0 writes after every event). `kw.close()` writes what is left. */
-    flushIntervalMs?: number;
+    flushIntervalMs?: number | undefined;
     /** Most events waiting to be written (default 100 000); beyond, events are dropped and counted (`kw.usage.stats()`). */
-    maxQueue?: number;
+    maxQueue?: number | undefined;
     /** Called with every decision (identified or not), after the request's tick, in batches, frozen (copy it to change it); a throw is ignored. */
-    onDecision?: (event: DecisionEvent) => void;
+    onDecision?: ((event: DecisionEvent) => void) | undefined;
     /** Called when a usage write fails (the events are queued again while there is room; on `kw.close()`, after one retry, dropped and counted). */
-    onError?: (error: UsageWriteError) => void;
-  };
+    onError?: ((error: UsageWriteError) => void) | undefined;
+  } | undefined;
 }
 
 /** The shape of legacy keys accepted by `acceptForeignTokens`. */
@@ -174,29 +174,29 @@ export interface ForeignTokenPattern {
 /** Lifetimes and rotation, for the whole application. */
 export interface TokenLifetimeOptions {
   /** Expiry given to a token created without `expiresAt`: now + this, ms (default none: no expiry). */
-  defaultLifetimeMs?: number | null;
+  defaultLifetimeMs?: number | null | undefined;
   /**
    * Latest expiry a create or update may set: now + this, ms (default none).
    * With it, a token without an expiry is refused (`LIFETIME_EXCEEDED`), so
    * set `defaultLifetimeMs` too (at most this).
    */
-  maxLifetimeMs?: number | null;
+  maxLifetimeMs?: number | null | undefined;
   /** A token is due for rotation this long after its secret was issued (created or regenerated), ms (default none). */
-  rotationPeriodMs?: number | null;
+  rotationPeriodMs?: number | null | undefined;
   /** How long before its expiry a token counts as expiring soon in `kw.tokens.scan`, ms (default 7 days). */
-  expiringSoonMs?: number;
+  expiringSoonMs?: number | undefined;
   /**
    * `kw.tokens.scan` reports a token with no allowed request for this long
    * (since its last use, or its creation) as `unused`, ms (default none; at
    * least a minute). Needs a store with `capabilities.usageAnalytics`.
    */
-  unusedAfterMs?: number | null;
+  unusedAfterMs?: number | null | undefined;
   /**
    * Called with each event `kw.tokens.scan` reports (expired, expiring soon,
    * rotation due, unused), as it yields it: one place to notify owners from,
    * whichever job or the CLI runs the scan. A throw is ignored.
    */
-  onLifecycle?: (event: LifecycleEvent) => void;
+  onLifecycle?: ((event: LifecycleEvent) => void) | undefined;
 }
 
 export interface ResolvedConfig {

@@ -97,7 +97,7 @@ export class KeywardError extends Error {
 /** Options of {@link InvalidInputError}. */
 export interface InvalidInputErrorOptions extends KeywardErrorOptions {
   /** How to fix it, when the mistake is a likely one (also appended to the message). */
-  hint?: string;
+  hint?: string | undefined;
 }
 
 /**
@@ -271,7 +271,7 @@ export class StoreUnavailableError extends KeywardError {
   declare readonly code: "STORE_UNAVAILABLE";
   /** The database driver's own error code, when it gave one (`SQLITE_BUSY` from better-sqlite3, `5` from node:sqlite). */
   declare readonly driverCode: string | undefined;
-  constructor(message = "token store unavailable", options?: KeywardErrorOptions & { driverCode?: string }) {
+  constructor(message = "token store unavailable", options?: KeywardErrorOptions & { driverCode?: string | undefined }) {
     super("STORE_UNAVAILABLE", message, options, { driverCode: options?.driverCode });
   }
 }

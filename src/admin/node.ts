@@ -14,9 +14,9 @@ export interface NodeHandlerOptions {
    * as the middleware's option, but an origin only, without the path prefix
    * the middleware's takes: `basePath` is the path the browser sees.
    */
-  publicOrigin?: string;
+  publicOrigin?: string | undefined;
   /** @deprecated Use `publicOrigin`, the same value (when both are given they must be equal). */
-  origin?: string;
+  origin?: string | undefined;
 }
 
 /** The public origin of the options, checked once. */

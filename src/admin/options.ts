@@ -34,8 +34,8 @@ export type AdminOperation =
  */
 export interface AdminPrincipal {
   owner: string;
-  actor?: string;
-  role?: Role;
+  actor?: string | undefined;
+  role?: Role | undefined;
 }
 
 /**
@@ -59,9 +59,9 @@ export interface AdminHandlerOptions {
    */
   authorize: (request: Request, context: { operation: AdminOperation }) => AuthorizeResult | Promise<AuthorizeResult>;
   /** The path the handler is mounted at, e.g. `"/account/api-tokens"` (default `""`: the root). */
-  basePath?: string;
+  basePath?: string | undefined;
   /** Dataset names whose read / write / delete scopes (`datasets/<name>:read`) customers may grant (default none). */
-  datasets?: readonly string[];
+  datasets?: readonly string[] | undefined;
   /**
    * Every scope a customer may put on a token (default `core:read`,
    * `premium:read` and the dataset scopes of `datasets`). Anything else is
@@ -69,17 +69,17 @@ export interface AdminHandlerOptions {
    * scope the token holds now and in every scheduled revision (one the
    * operator granted) may stay in the scopes of an update.
    */
-  grantableScopes?: readonly string[];
+  grantableScopes?: readonly string[] | undefined;
   /** Largest request body, bytes (default 131 072): a larger one is refused with 413 before it is read. */
-  maxBodyBytes?: number;
+  maxBodyBytes?: number | undefined;
   /** Longest wait for a request body to end, ms (default 10 000): a slower one is refused with 408 `BODY_TIMEOUT`. */
-  bodyTimeoutMs?: number;
+  bodyTimeoutMs?: number | undefined;
   /** Prefix of the problem `type` URIs (default `"urn:keyward:problem:"`), as for the middleware. */
-  problemTypeBase?: string;
+  problemTypeBase?: string | undefined;
   /** Serve the console page at the base path (default true); false serves the API only. */
-  console?: boolean;
+  console?: boolean | undefined;
   /** The console page's title (default `"API tokens"`). */
-  title?: string;
+  title?: string | undefined;
 }
 
 /** The options, parsed. */

@@ -17,19 +17,19 @@ export interface SignerSettings {
    * `content-digest` is added when a request has a body and left out when it
    * has none, so one list fits every request.
    */
-  components?: readonly string[];
+  components?: readonly string[] | undefined;
   /** Add a random 128-bit `nonce` to every signature, for the server's replay check (default true). */
-  nonce?: boolean;
+  nonce?: boolean | undefined;
   /** Lifetime of a signature: `expires` = `created` + this many seconds (default 300). */
-  expiresInSec?: number;
+  expiresInSec?: number | undefined;
   /** Content-Digest algorithms for bodies (default `["sha-256"]`), as in `signRequest`. */
-  digestAlgorithms?: readonly DigestAlgorithm[];
+  digestAlgorithms?: readonly DigestAlgorithm[] | undefined;
   /** @deprecated Use `digestAlgorithms`, the same value (when both are given they must be equal). */
-  digest?: readonly DigestAlgorithm[];
+  digest?: readonly DigestAlgorithm[] | undefined;
   /** Signature label (default `"sig1"`). */
-  label?: string;
+  label?: string | undefined;
   /** Clock in milliseconds (default `Date.now`). */
-  now?: () => number;
+  now?: (() => number) | undefined;
 }
 
 /**
@@ -50,7 +50,7 @@ export interface HmacTokenSignerKey {
   alg: "hmac-sha256";
   /** The token; only the secret derived from it is kept. */
   token: string;
-  secret?: never;
+  secret?: undefined;
 }
 
 /** An HMAC-SHA256 key given as the derived secret's bytes (at least 16) or an HMAC SHA-256 `CryptoKey` (at least 128 bits). */
@@ -59,7 +59,7 @@ export interface HmacSecretSignerKey {
   keyId: string;
   alg: "hmac-sha256";
   secret: Uint8Array | CryptoKey;
-  token?: never;
+  token?: undefined;
 }
 
 /** Options of {@link createSigner}: one key, plus settings. */
@@ -79,7 +79,7 @@ export interface SignerCallOptions {
    * sent as is, so the body stream is neither cloned nor read (see `body`
    * of `signRequest`).
    */
-  body?: string | Uint8Array;
+  body?: string | Uint8Array | undefined;
 }
 
 /** Signs requests with one key. Its key cannot be read back: JSON, inspection and String show only `keyId` and `alg`. */

@@ -8,9 +8,9 @@ import { type CreateSignerOptions, checkSignerKeyId, createSigner, type Signer, 
 /** Options of {@link signerFromEnv}: where to read, plus any {@link SignerSettings}. */
 export interface SignerFromEnvOptions extends SignerSettings {
   /** Variable name prefix (default `"KEYWARD"`): `<prefix>_KEY_ID`, `<prefix>_ALG`, … */
-  prefix?: string;
+  prefix?: string | undefined;
   /** The environment (default `globalThis.process?.env`). */
-  env?: Record<string, string | undefined>;
+  env?: Record<string, string | undefined> | undefined;
 }
 
 const PREFIX = /^[A-Za-z_][A-Za-z0-9_]*$/;

@@ -15,7 +15,7 @@ export interface SignedFetchOptions {
    * whole body is held in memory to compute Content-Digest; a larger one is
    * refused with a RangeError before anything is sent.
    */
-  maxBodyBytes?: number;
+  maxBodyBytes?: number | undefined;
   /**
    * What a followed redirect to another origin does (another scheme, host or
    * port than the first request's):
@@ -26,7 +26,7 @@ export interface SignedFetchOptions {
    *   `Authorization`; other headers and a 307 / 308 body go along, as with
    *   fetch. For an API that hands downloads over to a storage host.
    */
-  crossOriginRedirects?: "error" | "unsigned";
+  crossOriginRedirects?: "error" | "unsigned" | undefined;
 }
 
 const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;

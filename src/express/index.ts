@@ -34,7 +34,7 @@ declare module "express-serve-static-core" {
 /** Options of one `requireToken` route. */
 export interface ExpressRouteOptions extends RouteOptions<Request> {
   /** Answers a denial instead of the problem+json default. */
-  onDenied?: (decision: Decision, req: Request, res: Response, next: NextFunction) => void;
+  onDenied?: ((decision: Decision, req: Request, res: Response, next: NextFunction) => void) | undefined;
   /**
    * Handles an error of keyward's part of the request: `getToken` or
    * `onDenied` throwing or rejecting. (A signed upload aborted mid-body is
@@ -43,7 +43,7 @@ export interface ExpressRouteOptions extends RouteOptions<Request> {
    * `next` too, and so does the error when `onError` neither answered nor
    * called `next` by the time it returned (or its promise settled).
    */
-  onError?: (err: unknown, req: Request, res: Response, next: NextFunction) => void;
+  onError?: ((err: unknown, req: Request, res: Response, next: NextFunction) => void) | undefined;
 }
 
 /** What {@link keywardExpress} returns. */

@@ -65,7 +65,7 @@ export interface FastifyRouteOptions<Server extends RawServerBase = RawServerDef
    * (`return reply.code(…).send(…)`), as from any async Fastify hook that
    * answers. Answering nothing lets the request through.
    */
-  onDenied?: (decision: Decision, request: FastifyRequest<RouteGenericInterface, Server>, reply: FastifyReply<RouteGenericInterface, Server>) => unknown;
+  onDenied?: ((decision: Decision, request: FastifyRequest<RouteGenericInterface, Server>, reply: FastifyReply<RouteGenericInterface, Server>) => unknown) | undefined;
   /**
    * Answers an error of keyward's part of the request: `getToken` or
    * `onDenied` throwing or rejecting. Answer as `onDenied` does (`return
@@ -76,7 +76,7 @@ export interface FastifyRouteOptions<Server extends RawServerBase = RawServerDef
    * parsing or in `onRequest`; in a later hook, it ends in Fastify's own
    * read of the body, which Fastify answers itself.)
    */
-  onError?: (err: unknown, request: FastifyRequest<RouteGenericInterface, Server>, reply: FastifyReply<RouteGenericInterface, Server>) => unknown;
+  onError?: ((err: unknown, request: FastifyRequest<RouteGenericInterface, Server>, reply: FastifyReply<RouteGenericInterface, Server>) => unknown) | undefined;
 }
 
 /** What {@link keywardFastify} returns. */

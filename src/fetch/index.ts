@@ -28,19 +28,19 @@ export interface KeywardFetchOptions<Rest extends unknown[] = unknown[]> extends
    * `(req, server) => server.requestIP(req)?.address`. Default: none (a
    * token with IP rules is then denied).
    */
-  getIp?: (request: Request, ...rest: Rest) => string | null | undefined;
+  getIp?: ((request: Request, ...rest: Rest) => string | null | undefined) | undefined;
 }
 
 /** Options of one `requireToken` route. */
 export interface FetchRouteOptions extends RouteOptions<Request> {
   /** Answers a denial instead of the problem+json default. */
-  onDenied?: (decision: Decision, request: Request) => Response | Promise<Response>;
+  onDenied?: ((decision: Decision, request: Request) => Response | Promise<Response>) | undefined;
   /**
    * Answers an error: `getToken`, `onDenied` or the handler throwing or
    * rejecting. Default, and when it answers nothing (no `Response`): the
    * error, as a rejection, to the runtime.
    */
-  onError?: (err: unknown, request: Request) => Response | Promise<Response>;
+  onError?: ((err: unknown, request: Request) => Response | Promise<Response>) | undefined;
 }
 
 /** A handler behind `requireToken`: the request, the allowing decision (its `token` is set), and what the runtime passed after the request. */

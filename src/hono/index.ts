@@ -33,20 +33,20 @@ export interface KeywardHonoOptions extends EdgeOptions {
    * The client's socket address. Default: what @hono/node-server, Bun and
    * Deno put in `c.env`; null elsewhere (a token with IP rules is then denied).
    */
-  getIp?: (c: Context) => string | null | undefined;
+  getIp?: ((c: Context) => string | null | undefined) | undefined;
 }
 
 /** Options of one `requireToken` route. */
 export interface HonoRouteOptions extends RouteOptions<Context> {
   /** Answers a denial instead of the problem+json default. */
-  onDenied?: (decision: Decision, c: Context) => Response | Promise<Response>;
+  onDenied?: ((decision: Decision, c: Context) => Response | Promise<Response>) | undefined;
   /**
    * Answers an error of keyward's part of the request: `getToken` or
    * `onDenied` throwing or rejecting (and, in the handler form, the
    * handler's own errors). Default, and when it answers nothing (no
    * `Response`, nothing set as `c.res`): thrown to Hono's `onError`.
    */
-  onError?: (err: unknown, c: Context) => Response | Promise<Response>;
+  onError?: ((err: unknown, c: Context) => Response | Promise<Response>) | undefined;
 }
 
 /** A route handler that `requireToken(options, handler)` runs for allowed requests (`c.get("keyward")` is set). */

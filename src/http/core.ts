@@ -23,7 +23,7 @@ export interface EdgeOptions extends AnswerOptions {
    * request arrived (`requireHttps`) is always read from the URL the server
    * received, or a trusted proxy's forwarding header.
    */
-  publicOrigin?: string;
+  publicOrigin?: string | undefined;
   /**
    * Answer CORS preflights (`preflight`) and add `Access-Control-Allow-Origin`
    * to answers of requests with an `Origin` (default false). Which pages may
@@ -32,7 +32,7 @@ export interface EdgeOptions extends AnswerOptions {
    * header of your own `getToken`, such as `x-api-key`), besides
    * Authorization, Content-Type and the signature fields.
    */
-  cors?: boolean | { allowHeaders: readonly string[] };
+  cors?: boolean | { allowHeaders: readonly string[] } | undefined;
   /**
    * @deprecated The middleware reads a signed request's body up to the
    * Keyward instance's `signatures.maxBodyBytes`, the one limit: set it
@@ -41,27 +41,27 @@ export interface EdgeOptions extends AnswerOptions {
    * `DIGEST_MISMATCH`). It is used only with an instance of another copy of
    * the package, which does not tell its limit.
    */
-  maxBodyBytes?: number;
+  maxBodyBytes?: number | undefined;
 }
 
 /** What a route needs, checked once when the route is set up. */
 export interface RouteOptions<Req> {
   /** Scope(s) the route needs: a string or an array (all of them), `{ allOf: [...] }` or `{ anyOf: [...] }`. A malformed scope throws here. */
-  scope?: RequiredScopes;
+  scope?: RequiredScopes | undefined;
   /** Credits a call costs, an integer from 0 to 10^15 (default 1 when the token has a credit limit). */
-  cost?: number;
+  cost?: number | undefined;
   /**
    * The credit pool the route draws from (default `"default"`: the token's
    * `credits`), e.g. `"premium"`. A malformed name throws here; a token that
    * holds pools but not this one is denied with `POOL_UNKNOWN` (403).
    */
-  pool?: string;
+  pool?: string | undefined;
   /**
    * Where the token is, when not in `Authorization: Bearer` (e.g.
    * `(req) => req.headers["x-api-key"]`). Returning nothing falls back to
    * the Authorization header and signatures.
    */
-  getToken?: (req: Req) => string | null | undefined;
+  getToken?: ((req: Req) => string | null | undefined) | undefined;
 }
 
 /** The parsed options of one route. */

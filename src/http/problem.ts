@@ -7,13 +7,13 @@ import { CREDENTIAL_CODES, challengeOf, type DecisionStatus, type DenyCode } fro
 /** How a denial is answered. */
 export interface AnswerOptions {
   /** The realm of the `WWW-Authenticate` challenge (RFC 6750 §3; default `"api"`). */
-  realm?: string;
+  realm?: string | undefined;
   /**
    * Prefix of the problem `type` URIs (default `"urn:keyward:problem:"`): the
    * type is this followed by the code in kebab case, e.g.
    * `urn:keyward:problem:credits-exhausted`. Point it at your own docs page.
    */
-  problemTypeBase?: string;
+  problemTypeBase?: string | undefined;
 }
 
 /** The part of a `Decision` an answer is built from. */

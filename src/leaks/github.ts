@@ -31,35 +31,35 @@ export interface LeakReceiverOptions {
    */
   publicKeys: readonly GitHubPublicKey[] | ((signal: AbortSignal) => Promise<readonly GitHubPublicKey[]>);
   /** Least time between two calls of a `publicKeys` function, ms (default 300 000: 5 minutes). */
-  refreshIntervalMs?: number;
+  refreshIntervalMs?: number | undefined;
   /**
    * Longest wait of an alert for a load of `publicKeys`, ms (default 5 000):
    * later, the alert is answered 503 (GitHub retries it), and the load goes
    * on for the alerts after it, until `refreshIntervalMs` has passed since it
    * started: then the next alert under a key not held starts another.
    */
-  keyLoadTimeoutMs?: number;
+  keyLoadTimeoutMs?: number | undefined;
   /**
    * Called when a `publicKeys` function fails (its error; the keys loaded
    * before are kept), has not settled within `keyLoadTimeoutMs` (an Error
    * saying so, once per call) or gives a key this receiver cannot use (a
    * TypeError naming it; the key is left out). Errors are ignored.
    */
-  onKeyError?: (error: unknown) => void;
+  onKeyError?: ((error: unknown) => void) | undefined;
   /** What to do with a live secret token found in public (default `"revoke"`). Publishable tokens are only flagged. */
-  action?: "revoke" | "flag";
+  action?: "revoke" | "flag" | undefined;
   /** The `token_type` you registered with GitHub, echoed in answers (default `"keyward_secret_token"`). */
-  tokenType?: string;
+  tokenType?: string | undefined;
   /** Called once per token acted on (revoked or flagged), to notify its owner. Errors are ignored. */
-  onLeak?: (report: LeakReport & { url: string | null; source: string | null }) => void | Promise<void>;
+  onLeak?: ((report: LeakReport & { url: string | null; source: string | null }) => void | Promise<void>) | undefined;
   /** Largest accepted body, bytes (default 1 MiB). */
-  maxBodyBytes?: number;
+  maxBodyBytes?: number | undefined;
   /** Longest wait for the body to end, ms (default 10 000): a slower one is refused with 408, unread past then. */
-  bodyTimeoutMs?: number;
+  bodyTimeoutMs?: number | undefined;
   /** Most matches in one alert (default 1 000). */
-  maxMatches?: number;
+  maxMatches?: number | undefined;
   /** Alerts remembered to answer a replay without acting again (default 10 000). */
-  maxRemembered?: number;
+  maxRemembered?: number | undefined;
 }
 
 /** One entry of the answer (GitHub's documented feedback format). */

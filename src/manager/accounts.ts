@@ -21,49 +21,49 @@ export type AccountRecord = StoredAccount;
 /** What {@link AccountManager.set} changes; a field left out keeps its value, null removes it. */
 export interface AccountPatch {
   /** The scopes the account's tokens may hold and use (at least one), or null for no ceiling. */
-  ceiling?: string[] | null;
+  ceiling?: string[] | null | undefined;
   /** The account's credit pool, or null. `refill` and `reset` are exclusive; `overage` defaults to 0. */
   credits?: {
     limit: number;
-    refill?: { amount: number; intervalMs: number } | null;
-    reset?: "day" | "month" | null;
-    overage?: number;
-  } | null;
+    refill?: { amount: number; intervalMs: number } | null | undefined;
+    reset?: "day" | "month" | null | undefined;
+    overage?: number | undefined;
+  } | null | undefined;
   /**
    * More named pools (`"premium"`; same names as a token's `pools`, never
    * `"default"`), charged by routes that name them. Replaces every named
    * pool; null: none.
    */
-  pools?: Record<string, NonNullable<AccountPatch["credits"]>> | null;
+  pools?: Record<string, NonNullable<AccountPatch["credits"]>> | null | undefined;
   /** Requests of all the account's tokens together, or null. */
-  rateLimit?: { limit: number; windowMs: number } | null;
+  rateLimit?: { limit: number; windowMs: number } | null | undefined;
   /**
    * Lifetimes and rotation of the account's tokens (ms), each at most the
    * application's `tokens` option (a looser one is refused with
    * `LIFETIME_EXCEEDED`); a field left out or null follows the application.
    * Null: the application's rules only.
    */
-  tokens?: { defaultLifetimeMs?: number | null; maxLifetimeMs?: number | null; rotationPeriodMs?: number | null } | null;
+  tokens?: { defaultLifetimeMs?: number | null | undefined; maxLifetimeMs?: number | null | undefined; rotationPeriodMs?: number | null | undefined } | null | undefined;
 }
 
 /** Options of {@link AccountManager.set}. */
 export interface SetAccountOptions {
   /** Who makes the change, for the audit log (default `"system"`). */
-  actor?: string;
+  actor?: string | undefined;
   /**
    * When the change takes effect (epoch ms, Date or ISO-8601 string); default
    * `now + propagationDelayMs`. A future time earlier than
    * `now + revocationBoundMs` is moved to that bound: every server may hold
    * the account in its cache that long, and the fleet switches at one instant.
    */
-  effectiveAt?: number | Date | string;
+  effectiveAt?: number | Date | string | undefined;
   /**
    * Fail with `REVISION_CONFLICT` unless the account is at this revision (0:
    * it must not exist yet): a compare-and-set. Without it, the change is
    * applied to the account as it is when written (retried over changes
    * written meanwhile): the last call wins for the fields it names.
    */
-  expectedRevision?: number;
+  expectedRevision?: number | undefined;
 }
 
 /** Most tokens of an owner checked against a new ceiling; beyond, `set` refuses a ceiling (remove it in steps). */

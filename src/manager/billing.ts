@@ -31,7 +31,7 @@ export interface BillingRange {
 /** Options of {@link BillingManager.usage} and {@link BillingManager.export}. */
 export interface BillingQueryOptions extends BillingRange {
   /** One owner; default every owner with usage in the period. */
-  owner?: string;
+  owner?: string | undefined;
 }
 
 /** One line of a billing export: an owner's spend from one pool over the period. */
@@ -75,11 +75,11 @@ export interface BillingRunOptions {
    */
   period: string | BillingRange;
   /** One owner; default every owner with usage in the period. */
-  owner?: string;
+  owner?: string | undefined;
   /** Bills one owner's period; a throw leaves it unbilled (a later run retries it). */
   onInvoice: (invoice: Invoice) => Promise<void> | void;
   /** A claim older than this is taken over by a new run (default 1 hour, at least 1 minute). */
-  staleAfterMs?: number;
+  staleAfterMs?: number | undefined;
   /**
    * How long after the period's end a run may start, ms (default 5 minutes):
    * usage is written by each instance's queue every `usage.flushIntervalMs`
@@ -88,9 +88,9 @@ export interface BillingRunOptions {
    * it. The run flushes this instance's queue itself; keep this above the
    * longest flush interval of the fleet.
    */
-  settleMs?: number;
+  settleMs?: number | undefined;
   /** Who runs it, for the audit log (default `"system"`). */
-  actor?: string;
+  actor?: string | undefined;
 }
 
 /** What a run did, per owner. */
@@ -208,7 +208,7 @@ export class BillingManager {
    * const csv = await kw.billing.export({ from: "2026-11-01T00:00:00Z", to: "2026-12-01T00:00:00Z", format: "csv" });
    * ```
    */
-  async export(options: BillingQueryOptions & { format?: "json" | "csv" }): Promise<string> {
+  async export(options: BillingQueryOptions & { format?: "json" | "csv" | undefined }): Promise<string> {
     const format = options?.format ?? "json";
     if (format !== "json" && format !== "csv") throw new InvalidInputError("format", 'must be "json" or "csv"');
     const query = this.#query(options);

@@ -32,7 +32,7 @@ export interface CreditBalance {
 /** Options of the audited operations. */
 export interface CreditOptions {
   /** Who does it, for the audit log (default `"system"`). */
-  actor?: string;
+  actor?: string | undefined;
 }
 
 /** Credit administration; reached as `kw.credits`. */

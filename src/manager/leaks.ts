@@ -18,17 +18,17 @@ export interface ReportLeakOptions {
   /** Who found it, e.g. `"github"`, `"pastebin"`, `"support"`: 1 to 64 of `a-z 0-9 . _ : -`. */
   source: string;
   /** Where it was seen (kept in the audit entry, tokens in it redacted; at most 2 048 characters). */
-  url?: string;
+  url?: string | undefined;
   /** `"revoke"` (default): the token stops working; `"flag"`: audited only, for a person to decide. */
-  action?: "revoke" | "flag";
+  action?: "revoke" | "flag" | undefined;
   /**
    * What to do when the token found is publishable (default `action`). The
    * GitHub receiver passes `"flag"`: publishable tokens are public by design,
    * and an imported one's string does not say it is publishable.
    */
-  publishable?: "revoke" | "flag";
+  publishable?: "revoke" | "flag" | undefined;
   /** Who acts, for the audit log (default `leak:<source>`). */
-  actor?: string;
+  actor?: string | undefined;
 }
 
 /** What {@link TokenManager.reportLeak} did. */

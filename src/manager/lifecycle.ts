@@ -76,15 +76,15 @@ export interface LifecycleEvent {
 /** Filters of `kw.tokens.list`, applied to each page (a page may hold fewer than `limit` records; follow `nextCursor`). */
 export interface LifecycleFilter {
   /** Only tokens that expire before this time (epoch ms), never-expiring ones excluded. */
-  expiringBefore?: number;
+  expiringBefore?: number | undefined;
   /** Only tokens due for rotation now (needs a rotation period: `tokens.rotationPeriodMs`, or the account's). */
-  dueForRotation?: boolean;
+  dueForRotation?: boolean | undefined;
   /**
    * Only tokens not used since this time (epoch ms): last allowed request
    * before it, or never used and created before it. Needs a store with
    * `capabilities.usageAnalytics` (last uses are written with usage, not per request).
    */
-  unusedSince?: number;
+  unusedSince?: number | undefined;
 }
 
 /** When the token's current secret was issued: its last regeneration, else its creation. */

@@ -17,16 +17,16 @@ export interface Member {
 /** Who changes the members, for the audit log, and what the change was decided on. */
 export interface MemberChangeOptions {
   /** Default `"system"`. */
-  actor?: string;
+  actor?: string | undefined;
   /** The actor's own role, recorded with the entry (keyward/admin sets it). */
-  role?: Role;
+  role?: Role | undefined;
   /**
    * Fail with `REVISION_CONFLICT` unless the member's role is still this
    * (null: not a member) when the change is written: the role the caller
    * authorized the change on (keyward/admin sets it, so an admin who read
    * "developer" never overwrites an owner made meanwhile).
    */
-  expectedRole?: Role | null;
+  expectedRole?: Role | null | undefined;
   /**
    * Fail with `REVISION_CONFLICT` unless `actor` still has this role in the
    * account when the change is written (in an account without members, its
@@ -34,7 +34,7 @@ export interface MemberChangeOptions {
    * (keyward/admin sets it when it read the role from the members, so an
    * admin demoted meanwhile changes no one).
    */
-  expectedActorRole?: Role;
+  expectedActorRole?: Role | undefined;
 }
 
 /** Most members of one account. */

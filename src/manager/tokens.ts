@@ -65,9 +65,9 @@ import { isCryptoKey } from "../signing/keys.js";
 /** Who performs an admin action, recorded in the audit log. */
 export interface ActorOptions {
   /** e.g. `"user:42"`, `"cli"` (default `"system"`); no control or invisible characters, no token. */
-  actor?: string;
+  actor?: string | undefined;
   /** The actor's role in the token's account, recorded with the audit entry (keyward/admin sets it). */
-  role?: Role;
+  role?: Role | undefined;
 }
 
 /** Who acts, as the audit log records it. */
@@ -86,13 +86,13 @@ export interface UpdateTokenOptions extends ActorOptions {
    * may hold a cached copy that long); the returned record's `scheduled`
    * shows the time used.
    */
-  effectiveAt?: number | Date | string;
+  effectiveAt?: number | Date | string | undefined;
   /**
    * Fail with `REVISION_CONFLICT` unless the token is still at this revision
    * (the one an admin console displayed). Without it the update is checked
    * against the revision read just before writing.
    */
-  expectedRevision?: number;
+  expectedRevision?: number | undefined;
 }
 
 /** Options of {@link TokenManager.list}: a page, and lifecycle filters applied within it. */
@@ -101,13 +101,13 @@ export interface ListTokensOptions extends PageOptions, LifecycleFilter {}
 /** Options of {@link TokenManager.regenerate}. */
 export interface RegenerateTokenOptions extends ActorOptions {
   /** How long the old secret keeps working, ms (default 0: it stops at once). At most 30 days. */
-  graceMs?: number;
+  graceMs?: number | undefined;
   /**
    * Fail with `REVISION_CONFLICT` unless the token is still at this revision
    * (the one an admin console displayed): of two regenerations sent for the
    * same revision, one succeeds.
    */
-  expectedRevision?: number;
+  expectedRevision?: number | undefined;
 }
 
 const ID_CHARS = 22; // 131 bits
@@ -304,7 +304,7 @@ export class TokenManager {
    * for await (const e of kw.tokens.scan("acct_1")) console.log(e.type, e.tokenId, new Date(e.at));
    * ```
    */
-  async *scan(owner: string, options: { now?: number } = {}): AsyncGenerator<LifecycleEvent> {
+  async *scan(owner: string, options: { now?: number | undefined } = {}): AsyncGenerator<LifecycleEvent> {
     parseInput(ownerQuerySchema, owner, "owner");
     const now = options.now ?? this.#cfg.now();
     if (!Number.isSafeInteger(now)) throw new InvalidInputError("now", "must be a time in epoch ms");

@@ -9,17 +9,17 @@ import { toEpochMs } from "./time.js";
 /** Options of {@link UsageReader.get}. */
 export interface GetUsageOptions {
   /** Inclusive start (epoch ms or Date); default 24 hours before `to`. */
-  from?: number | Date;
+  from?: number | Date | undefined;
   /** Exclusive end (epoch ms or Date); default now. */
-  to?: number | Date;
+  to?: number | Date | undefined;
   /** Bucket size (default `"hour"`); `"minute"` spans at most 2 days. */
-  granularity?: AnalyticsGranularity;
+  granularity?: AnalyticsGranularity | undefined;
   /** Only requests that required exactly this scope (several: space-separated, in the route's order). */
-  scope?: string;
+  scope?: string | undefined;
   /** Only requests with this code: `"OK"` or a denial code. */
-  code?: string;
+  code?: string | undefined;
   /** One bucket per time and per scope, code or token (`key`). */
-  groupBy?: "scope" | "code" | "token";
+  groupBy?: "scope" | "code" | "token" | undefined;
 }
 
 /** Which usage: a token's (its id, or `{ tokenId }`) or an owner's, all tokens together (`{ owner }`). */
@@ -27,12 +27,12 @@ export type UsageTarget = string | { tokenId: string } | { owner: string };
 
 /** Options of {@link UsageReader.top}. */
 export interface TopConsumersOptions {
-  from?: number | Date;
-  to?: number | Date;
+  from?: number | Date | undefined;
+  to?: number | Date | undefined;
   /** How many tokens (1–100, default 10). */
-  limit?: number;
+  limit?: number | undefined;
   /** Ranked by credits spent (default) or by requests. */
-  by?: "credits" | "requests";
+  by?: "credits" | "requests" | undefined;
 }
 
 /** One token in {@link UsageReader.top}. */

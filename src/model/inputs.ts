@@ -15,12 +15,12 @@ export interface CreditsInput {
     amount: number;
     /** The interval in milliseconds, counted from the first use: at least 1 000. */
     intervalMs: number;
-  } | null;
+  } | null | undefined;
   /**
    * `"day"` / `"month"`: full again at 00:00 UTC of every calendar day / of
    * the first day of every month. Exclusive with `refill`. Null or absent: none.
    */
-  reset?: "day" | "month" | null;
+  reset?: "day" | "month" | null | undefined;
 }
 
 /** A rate limit as given to `create` / `update`. */
@@ -61,24 +61,24 @@ export interface TokenSettingsInput {
    * characters, and a token, are refused (`INVALID_INPUT`): names are printed
    * in consoles and logs.
    */
-  name?: string;
+  name?: string | undefined;
   /**
    * Granted scopes, `resource[/name…]:action` with `*` segment wildcards
    * (at most 256). Default: the instance's `defaultScopes`. Publishable
    * tokens hold read scopes only (`SCOPE_NOT_ALLOWED`) unless
    * `allowPublishableWrites`.
    */
-  scopes?: string[];
+  scopes?: string[] | undefined;
   /**
    * Allowed `Origin` / `Referer` hosts (`example.com`, `*.example.com`; at
    * most 256); empty: any. Browsers only: refused on a secret token
    * (`DOMAINS_ON_SECRET`) unless `allowSecretInBrowser`.
    */
-  domains?: string[];
+  domains?: string[] | undefined;
   /** Allowed client IPs, IPv4 / IPv6 addresses or CIDRs (at most 1 024); empty: any. */
-  ips?: string[];
+  ips?: string[] | undefined;
   /** Credit allowance, the default pool (routes that name no pool); null: unmetered. */
-  credits?: CreditsInput | null;
+  credits?: CreditsInput | null | undefined;
   /**
    * More credit pools by name (at most 16; a lowercase letter, then up to 31
    * of `a-z`, `0-9`, `_`, `-`; never `"default"`, which is `credits`), drawn
@@ -86,16 +86,16 @@ export interface TokenSettingsInput {
    * the token lacks is denied (`POOL_UNKNOWN`) unless the token has no pool
    * at all. An update replaces every named pool; null: none.
    */
-  pools?: Record<string, CreditsInput> | null;
+  pools?: Record<string, CreditsInput> | null | undefined;
   /** Rate limit; null: none. */
-  rateLimit?: RateLimitInput | null;
+  rateLimit?: RateLimitInput | null | undefined;
   /**
    * More rate limits (at most 8, each window different from the others and
    * from `rateLimit`'s), e.g. 10 per second and 10 000 per day: a request is
    * counted by every limit or, when one is full, by none. An update replaces
    * the list; null: none.
    */
-  rateLimits?: RateLimitInput[] | null;
+  rateLimits?: RateLimitInput[] | null | undefined;
   /**
    * When the token stops working: epoch **milliseconds**, a `Date`, or an
    * ISO-8601 date-time with a zone (`2027-01-01T00:00:00Z`) or a date
@@ -103,12 +103,12 @@ export interface TokenSettingsInput {
    * refused as most likely seconds (`TIME_IN_SECONDS`). Null: never. At
    * creation it must be in the future.
    */
-  expiresAt?: number | Date | string | null;
+  expiresAt?: number | Date | string | null | undefined;
   /**
    * Every request must carry a valid RFC 9421 signature. Needs `signing`
    * (`SIGNING_MISSING` without it).
    */
-  requireSignedRequests?: boolean;
+  requireSignedRequests?: boolean | undefined;
   /**
    * Application data kept with the token: a JSON object (at most 8 KiB
    * serialised, 8 levels deep). Keys must not be `__proto__`, `constructor`
@@ -117,7 +117,7 @@ export interface TokenSettingsInput {
    * (`INVALID_INPUT` naming the path).
    * Null: empty.
    */
-  metadata?: Record<string, JsonValue> | null;
+  metadata?: Record<string, JsonValue> | null | undefined;
 }
 
 /** Input of `tokens.create`. */
@@ -127,7 +127,7 @@ export interface CreateTokenInput extends TokenSettingsInput {
   /** `publishable` (safe in a web page; read scopes only by default) or `secret` (server-side only). */
   kind: TokenKind;
   /** How signed requests are verified; null or absent: the token is not set up for signing. */
-  signing?: SigningInput | null;
+  signing?: SigningInput | null | undefined;
 }
 
 /** Input of `tokens.import`: an existing key known only by the SHA-256 of its string. */
@@ -139,15 +139,15 @@ export interface ImportTokenInput extends TokenSettingsInput {
   /** `publishable` or `secret`. */
   kind: TokenKind;
   /** Displayable start of the key (up to 32 characters); default the first 8 hex characters of the hash. */
-  start?: string;
+  start?: string | undefined;
   /** Environment; default the instance's. */
-  env?: TokenEnv;
+  env?: TokenEnv | undefined;
   /** Imported keys cannot be set up for signing: absent or null. */
-  signing?: null;
+  signing?: null | undefined;
 }
 
 /** Input of `tokens.update`: any subset of the settings, at least one. Owner and kind never change. */
 export interface UpdateTokenInput extends TokenSettingsInput {
   /** New signing settings: an ed25519 public key, or null to stop signing. hmac-sha256 only at creation. */
-  signing?: SigningInput | null;
+  signing?: SigningInput | null | undefined;
 }

@@ -360,7 +360,7 @@ export const importTokenSchema = createTokenSchema.extend({
 /** Input of `tokens.update`: any subset of the mutable fields (all but owner and kind), at least one. */
 export const updateTokenSchema = createTokenSchema
   .omit({ owner: true, kind: true })
-  .refine((p) => Object.values(p).some((v) => v !== undefined), "patch must change at least one field");
+  .refine((p) => Object.values(p).some((v) => v !== undefined), "must change at least one field (a field given as undefined changes nothing)");
 
 
 /** The names of the policy fields, which updates can schedule with an effective time. */
@@ -380,11 +380,13 @@ const ERROR_CLASSES: Record<InputErrorCode, typeof InvalidInputError> = {
  * Parses `input` with `schema` or throws an {@link InvalidInputError} (or
  * the subclass an issue names) for the first offending field. Values are
  * never echoed: an unknown key is named as the field, which the error
- * redacts and escapes like every field.
+ * redacts and escapes like every field. A field given as `undefined` is
+ * left out of the result, as absent: a patch then changes, and an audit
+ * entry names, only the fields given a value.
  */
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
   const r = schema.safeParse(input);
-  if (r.success) return r.data;
+  if (r.success) return withoutUndefined(r.data);
   const issue = r.error.issues[0];
   if (!issue) throw new InvalidInputError(what, "invalid input");
   const unknownKey = issue.code === "unrecognized_keys" ? issue.keys[0] : undefined;
@@ -393,6 +395,12 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what:
   if (unknownKey !== undefined) throw new InvalidInputError(field, "unknown field");
   const params = issue.code === "custom" ? (issue.params as { code?: InputErrorCode; hint?: string } | undefined) : undefined;
   throw new (ERROR_CLASSES[params?.code ?? "INVALID_INPUT"])(field, issue.message, { hint: params?.hint });
+}
+
+/** A parsed object without its `undefined` fields (the object itself when it has none). */
+function withoutUndefined<T>(data: T): T {
+  if (data === null || typeof data !== "object" || Array.isArray(data) || !Object.values(data).includes(undefined)) return data;
+  return Object.fromEntries(Object.entries(data).filter(([, v]) => v !== undefined)) as T;
 }
 
 /**

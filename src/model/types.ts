@@ -172,8 +172,8 @@ export interface Page<T> {
 /** Options of paginated listings. */
 export interface PageOptions {
   /** Page size, 1 to 1000 (default 100). */
-  limit?: number;
-  cursor?: string | null;
+  limit?: number | undefined;
+  cursor?: string | null | undefined;
 }
 
 /**

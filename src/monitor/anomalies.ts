@@ -56,47 +56,47 @@ export interface Anomaly {
 /** Options of anomaly detection (`anomalies` in the Keyward options). Each detector can be turned off with `false`. */
 export interface AnomalyOptions {
   /** Called with each anomaly, after the request's tick; a throw is ignored. */
-  onAnomaly?: (anomaly: Anomaly) => void;
+  onAnomaly?: ((anomaly: Anomaly) => void) | undefined;
   /**
    * A request from an IP the token was never seen from (after its first
    * use); an IPv6 address counts as its /64. Default on.
    */
-  newIp?: boolean;
+  newIp?: boolean | undefined;
   /** A request with an Origin the token was never seen with (after its first use). Default on. */
-  newOrigin?: boolean;
+  newOrigin?: boolean | undefined;
   /**
    * Requests of a token in an interval above `factor` × the learned rate (an
    * EWMA over past intervals with weight `alpha`), and at least `minCount`,
    * once `warmupIntervals` intervals were seen. Defaults: `intervalMs` 60 000,
    * `alpha` 0.3, `factor` 3, `minCount` 20, `warmupIntervals` 5.
    */
-  spike?: false | { intervalMs?: number; alpha?: number; factor?: number; minCount?: number; warmupIntervals?: number };
+  spike?: false | { intervalMs?: number | undefined; alpha?: number | undefined; factor?: number | undefined; minCount?: number | undefined; warmupIntervals?: number | undefined } | undefined;
   /**
    * At least `count` denials of one token with one of `codes` within
    * `windowMs`. Defaults: 10 in 60 000 ms of `SIGNATURE_INVALID`,
    * `SIGNATURE_EXPIRED`, `DIGEST_MISMATCH`, `DOMAIN_DENIED`, `IP_DENIED`,
    * `SCOPE_DENIED`, `SECRET_IN_BROWSER`, `REPLAYED`.
    */
-  denialBurst?: false | { count?: number; windowMs?: number; codes?: readonly string[] };
+  denialBurst?: false | { count?: number | undefined; windowMs?: number | undefined; codes?: readonly string[] | undefined } | undefined;
   /** A token used again after at least `afterMs` without use (default 30 days). */
-  idle?: false | { afterMs?: number };
+  idle?: false | { afterMs?: number | undefined } | undefined;
   /** A secret token presented from a browser (`SECRET_IN_BROWSER`). Default on. */
-  secretFromBrowser?: boolean;
+  secretFromBrowser?: boolean | undefined;
   /** Tokens whose state is kept (default 10 000); the least recently seen is forgotten first. */
-  maxTokens?: number;
+  maxTokens?: number | undefined;
   /** IPs and origins remembered per token (default 64 each); the oldest is forgotten first. */
-  maxSeenPerToken?: number;
+  maxSeenPerToken?: number | undefined;
   /**
    * At most `count` alerts of one kind for one token within `windowMs` (from
    * the first of them); the rest are counted in the last one's `suppressed`,
    * not raised. Defaults: 10 per 3 600 000 ms (an hour). `false`: no limit.
    */
-  alertLimit?: false | { count?: number; windowMs?: number };
+  alertLimit?: false | { count?: number | undefined; windowMs?: number | undefined } | undefined;
   /**
    * Alerts kept for `kw.anomalies.list` (default 1 000); when full, the
    * oldest alert of the token holding the most is dropped.
    */
-  maxAlerts?: number;
+  maxAlerts?: number | undefined;
   /**
    * State shared across a fleet through the store, when it has
    * `capabilities.anomalyState` (MemoryStore, SQLite, PostgreSQL): the IPs
@@ -108,18 +108,18 @@ export interface AnomalyOptions {
    * waiting: beyond it, or when the store fails, a decision is made from
    * this process's own state. `false`: per process only.
    */
-  shared?: false | { flushIntervalMs?: number; maxPending?: number };
+  shared?: false | { flushIntervalMs?: number | undefined; maxPending?: number | undefined } | undefined;
   /** Called when a write of shared state fails (the alerts are then decided per process). */
-  onError?: (error: unknown) => void;
+  onError?: ((error: unknown) => void) | undefined;
 }
 
 /** Filter of `kw.anomalies.list`. */
 export interface AnomalyFilter {
-  tokenId?: string;
-  owner?: string;
-  kind?: AnomalyKind;
+  tokenId?: string | undefined;
+  owner?: string | undefined;
+  kind?: AnomalyKind | undefined;
   /** Only alerts at or after this time (epoch ms). */
-  since?: number;
+  since?: number | undefined;
 }
 
 const DEFAULT_CODES = [

@@ -51,17 +51,17 @@ export interface LogRecord {
 /** Options of telemetry (`telemetry` in the Keyward options). */
 export interface TelemetryOptions {
   /** `metrics.getMeter("keyward")` from `@opentelemetry/api`. */
-  meter?: MeterLike;
+  meter?: MeterLike | undefined;
   /** `trace.getTracer("keyward")` from `@opentelemetry/api`. */
-  tracer?: TracerLike;
+  tracer?: TracerLike | undefined;
   /** Receives log records; a throw is ignored (as is one of the meter or the tracer). */
-  logger?: (record: LogRecord) => void;
+  logger?: ((record: LogRecord) => void) | undefined;
   /**
    * Record the latency of one decision in this many (default 8; 1 records
    * every one): a histogram record costs about as much as a cached check, and
    * a systematic sample keeps the distribution.
    */
-  latencySampleEvery?: number;
+  latencySampleEvery?: number | undefined;
 }
 
 /** What the telemetry reads from the request path, by callback (observable instruments). */

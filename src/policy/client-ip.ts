@@ -40,9 +40,9 @@ export interface ClientIpOptions {
    * server. Empty or absent: headers are ignored and the socket address is
    * the client's.
    */
-  trustedProxies?: readonly string[];
+  trustedProxies?: readonly string[] | undefined;
   /** Header the proxies append to; `x-forwarded-for` unless set. */
-  header?: ForwardingHeader;
+  header?: ForwardingHeader | undefined;
   /**
    * Accept a `/0` block (`0.0.0.0/0`, `::/0`, `::ffff:0:0/96`) in
    * `trustedProxies`: every peer is then a trusted proxy and any client can
@@ -50,14 +50,14 @@ export interface ClientIpOptions {
    * block throws `INVALID_CONFIG`. Only for a server that nothing but your
    * proxies can reach (a private network, a platform that strips the header).
    */
-  allowCatchAllRanges?: boolean;
+  allowCatchAllRanges?: boolean | undefined;
   /**
    * Called once per trusted block wider than a /8 (IPv4) or a /32 (IPv6,
    * except inside fc00::/7 and fe80::/10), when the resolver is created.
    * Default: `console.warn` of the message. Pass `() => {}` to silence it,
    * or route it to your logger.
    */
-  onWarning?: (warning: ConfigWarning) => void;
+  onWarning?: ((warning: ConfigWarning) => void) | undefined;
 }
 
 /** A configuration that works but is probably not what was meant. */

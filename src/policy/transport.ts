@@ -109,7 +109,7 @@ function forwardedProtos(value: string, header: ForwardingHeader): string[] | nu
  * transport("http://127.0.0.1:3000/x", "127.0.0.1", new Headers({ "x-forwarded-for": "203.0.113.9" })); // "http"
  * ```
  */
-export function createTransportResolver(options: { trustedProxies?: readonly string[]; header?: ForwardingHeader } = {}): TransportResolver {
+export function createTransportResolver(options: { trustedProxies?: readonly string[] | undefined; header?: ForwardingHeader | undefined } = {}): TransportResolver {
   const { trustedProxies = [], header = "x-forwarded-for" } = options;
   const isTrusted = trustedProxies.length === 0 ? null : compileIpAllowlist([...trustedProxies]);
   const name = header === "x-forwarded-for" ? "x-forwarded-proto" : "forwarded";

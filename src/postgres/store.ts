@@ -66,9 +66,9 @@ export interface PostgresStoreOptions {
    * PostgreSQL takes unquoted names: `"App_"` and `"app_"` are the same tables
    * and the same change feed.
    */
-  tablePrefix?: string;
+  tablePrefix?: string | undefined;
   /** Run pending migrations when the store is created (default true). When false, an outdated schema is refused. */
-  migrate?: boolean;
+  migrate?: boolean | undefined;
   /**
    * LISTEN/NOTIFY change feed (default true): every committed insert, update
    * and revoke, in any process, drops the token from this process's caches
@@ -77,15 +77,15 @@ export interface PostgresStoreOptions {
    * `revocationBoundMs`), and its writes are still announced to the
    * processes that do (a CLI, a job).
    */
-  changeFeed?: boolean;
+  changeFeed?: boolean | undefined;
   /** First reconnect delay of the LISTEN connection, ms (default 100); doubles per failure up to `reconnectMaxMs`. */
-  reconnectMinMs?: number;
+  reconnectMinMs?: number | undefined;
   /** Largest reconnect delay of the LISTEN connection, ms (default 5 000). */
-  reconnectMaxMs?: number;
+  reconnectMaxMs?: number | undefined;
   /** How often the LISTEN connection is probed, ms (default 5 000): a silent connection is replaced. */
-  heartbeatMs?: number;
+  heartbeatMs?: number | undefined;
   /** Called with each error of the LISTEN connection (it reconnects by itself). Default: ignored. */
-  onChangeFeedError?: (error: StoreUnavailableError) => void;
+  onChangeFeedError?: ((error: StoreUnavailableError) => void) | undefined;
   /**
    * Credit leases for hot tokens (default false; docs/fleet.md): metered
    * requests of a token with flat credits (no refill, no rate limit) are
@@ -94,7 +94,7 @@ export interface PostgresStoreOptions {
    * after that long; `maxBlock` (default 1 000): the largest block. While a
    * lease is held, balance reads elsewhere count its credits as used.
    */
-  creditLeases?: boolean | { ttlMs?: number; maxBlock?: number };
+  creditLeases?: boolean | { ttlMs?: number | undefined; maxBlock?: number | undefined } | undefined;
 }
 
 /**

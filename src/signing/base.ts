@@ -32,7 +32,7 @@ export interface SignatureBaseOptions {
    * ones in the order created, expires, nonce, keyid, alg, tag (with only
    * created, keyid and alg that is DESIGN's `["created", "keyid", "alg"]`).
    */
-  order?: readonly SignatureParamName[];
+  order?: readonly SignatureParamName[] | undefined;
 }
 
 /**

@@ -16,12 +16,12 @@ const SPKI_ED25519 = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03
 export interface Ed25519Jwk {
   kty: "OKP";
   crv: "Ed25519";
-  x?: string;
-  d?: string;
+  x?: string | undefined;
+  d?: string | undefined;
   /** When present, `"sig"`: a JWK for encryption is refused, as WebCrypto refuses it. */
-  use?: string;
+  use?: string | undefined;
   /** When present, must name `"sign"` (a private key) or `"verify"` (a public key), as WebCrypto requires. */
-  key_ops?: string[];
+  key_ops?: string[] | undefined;
 }
 
 /** The part of a node:crypto `KeyObject` that is read. */

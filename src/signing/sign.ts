@@ -16,7 +16,7 @@ export type SignRequestOptions = SignOptions &
          */
         keyId: string;
         /** @deprecated Use `keyId` (when both are given they must be equal). */
-        keyid?: string;
+        keyid?: string | undefined;
       }
     | {
         keyId?: undefined;
@@ -31,34 +31,34 @@ export type SignRequestOptions = SignOptions &
 /** Options of {@link signRequest} besides the key id. */
 export interface SignOptions {
   /** Signature label, a structured-field key (default `"sig1"`); must not be in use on the request. */
-  label?: string;
+  label?: string | undefined;
   /**
    * Covered components in order. Default: `@method`, `@target-uri`, plus
    * `content-digest` when the request has a body.
    */
-  components?: readonly string[];
+  components?: readonly string[] | undefined;
   /** Creation time in seconds (default: `now()` rounded down). */
-  created?: number;
+  created?: number | undefined;
   /** Expiration time in seconds. */
-  expires?: number;
+  expires?: number | undefined;
   /** Nonce; `true` generates 128 random bits, base64url-encoded. */
-  nonce?: string | true;
+  nonce?: string | true | undefined;
   /** Application tag (`tag` parameter). */
-  tag?: string;
+  tag?: string | undefined;
   /**
    * Exactly the signature parameters to include, in order; each needs a value.
    * Default: those available in the order created, expires, nonce, keyid, alg,
    * tag, i.e. `["created", "keyid", "alg"]` unless expires, nonce or tag is given.
    */
-  params?: readonly SignatureParamName[];
+  params?: readonly SignatureParamName[] | undefined;
   /** The signing key; its `alg` is the signature algorithm. */
   key: SigningKey;
   /** Clock in milliseconds (default `Date.now`). */
-  now?: () => number;
+  now?: (() => number) | undefined;
   /** Algorithms for a Content-Digest computed here (default `["sha-256"]`). */
-  digestAlgorithms?: readonly DigestAlgorithm[];
+  digestAlgorithms?: readonly DigestAlgorithm[] | undefined;
   /** Randomness for `nonce: true` (default `crypto.getRandomValues`). */
-  random?: RandomSource;
+  random?: RandomSource | undefined;
   /**
    * The request's body, when you hold it (a string is sent as UTF-8): the
    * Content-Digest is computed from it, and `signRequest` sends these bytes,
@@ -66,7 +66,7 @@ export interface SignOptions {
    * It must be the body of the request; `INVALID_INPUT` when the request
    * has none. A Content-Digest the request carries is checked against it.
    */
-  body?: string | Uint8Array;
+  body?: string | Uint8Array | undefined;
 }
 
 /** Requests signRequest already copied once (held weakly). */

@@ -51,7 +51,7 @@ export interface VerifyRequestOptions {
    */
   resolveKey: (keyid: string, alg: string | undefined) => Promise<ResolvedKeys> | ResolvedKeys;
   /** The label of the signature to check. Default: the only one, or the first that satisfies `required`. */
-  label?: string;
+  label?: string | undefined;
   /**
    * What the signature must cover: component identifiers (`"@method"`,
    * `'@query-param;name="id"'`, `"content-digest"`) and signature parameter
@@ -65,26 +65,26 @@ export interface VerifyRequestOptions {
    * present (unless `unsafeAllowNoFreshness`), and a request with a non-empty
    * body must cover `content-digest` (unless `unsafeAllowUncoveredBody`).
    */
-  required?: readonly string[];
+  required?: readonly string[] | undefined;
   /**
    * Accept signatures with neither `created` nor `expires`. Unsafe: such a
    * signature never expires, so it can be replayed forever unless it carries a
    * nonce, which must then be remembered forever (the `nonce` callback gets
    * `expiresAtMs` = `Number.MAX_SAFE_INTEGER`). Default false.
    */
-  unsafeAllowNoFreshness?: boolean;
+  unsafeAllowNoFreshness?: boolean | undefined;
   /**
    * Accept a request with a body whose signature does not cover
    * `content-digest`. Unsafe: the body can be swapped under the signature.
    * Default false.
    */
-  unsafeAllowUncoveredBody?: boolean;
+  unsafeAllowUncoveredBody?: boolean | undefined;
   /** Oldest acceptable `created`, in seconds before now (default 300). */
-  maxAgeSec?: number;
+  maxAgeSec?: number | undefined;
   /** Clock difference tolerated in both directions, in seconds (default 30). */
-  clockSkewSec?: number;
+  clockSkewSec?: number | undefined;
   /** Clock in milliseconds (default `Date.now`). */
-  now?: () => number;
+  now?: (() => number) | undefined;
   /**
    * Replay check, called last, only for an otherwise valid signature that has
    * a nonce: return false if the nonce was seen before; otherwise remember it
@@ -92,48 +92,48 @@ export interface VerifyRequestOptions {
    * out to spend the nonce yourself after further checks: the result then
    * carries `nonce` and `nonceExpiresAtMs`.
    */
-  nonce?: (nonce: string, expiresAtMs: number) => Promise<boolean> | boolean;
+  nonce?: ((nonce: string, expiresAtMs: number) => Promise<boolean> | boolean) | undefined;
   /** Refuse signatures without a `nonce` parameter (`COMPONENT_MISSING`). Default false. */
-  requireNonce?: boolean;
+  requireNonce?: boolean | undefined;
   /** Longest `nonce` parameter accepted, in characters (default 128); longer is `SIGNATURE_MALFORMED`. */
-  maxNonceLength?: number;
+  maxNonceLength?: number | undefined;
   /** When `content-digest` is covered, recompute it from the body and compare (default true). */
-  verifyDigest?: boolean;
+  verifyDigest?: boolean | undefined;
   /** Largest body read to check Content-Digest (default 1 MiB); larger is `BODY_TOO_LARGE`. */
-  maxBodyBytes?: number;
+  maxBodyBytes?: number | undefined;
   /**
    * Longest time spent reading the body, in milliseconds from the start of
    * the read (default 10 000); slower is `BODY_TIMEOUT`, and the read is
    * cancelled. The body is read only after the signature has verified.
    */
-  bodyTimeoutMs?: number;
+  bodyTimeoutMs?: number | undefined;
   /**
    * The request's body, when the application has already read it (most
    * frameworks buffer bodies): checked against Content-Digest instead of
    * reading a clone of the body stream, which costs a stream tee. It must be
    * the very body the application then processes.
    */
-  body?: Uint8Array;
+  body?: Uint8Array | undefined;
   /** Largest Signature-Input and Signature field values, each, in characters (default 8 192); larger is `LIMIT_EXCEEDED`. */
-  maxHeaderBytes?: number;
+  maxHeaderBytes?: number | undefined;
   /** Most signatures (labels) in Signature-Input and in Signature, each (default 8); more is `LIMIT_EXCEEDED`. */
-  maxLabels?: number;
+  maxLabels?: number | undefined;
   /** Most covered components in one signature (default 32); more is `LIMIT_EXCEEDED`. */
-  maxComponents?: number;
+  maxComponents?: number | undefined;
   /**
    * Most parameters in one member of Signature-Input or Signature: a
    * signature's own (`created`, `keyid`…) and those of its covered components
    * (`;name`, `;key`…) together (default 96); more is `LIMIT_EXCEEDED`.
    */
-  maxParameters?: number;
+  maxParameters?: number | undefined;
   /** Longest request URL, in characters (default 8 192); longer is `LIMIT_EXCEEDED`. */
-  maxUrlBytes?: number;
+  maxUrlBytes?: number | undefined;
   /**
    * Largest total size of the header fields that the signature covers as
    * structured fields (`;key`, `;sf`: they are parsed), in characters (default
    * 1 024); larger is `LIMIT_EXCEEDED`.
    */
-  maxStructuredFieldBytes?: number;
+  maxStructuredFieldBytes?: number | undefined;
   /**
    * Largest total size of the header fields that the signature covers whole
    * (plain, `;bs` or `;sf`: copied into the signature base, which is
@@ -141,7 +141,7 @@ export interface VerifyRequestOptions {
    * it (default 8 192); larger is `LIMIT_EXCEEDED`. Fields covered by `;key`
    * count in `maxStructuredFieldBytes`.
    */
-  maxCoveredFieldBytes?: number;
+  maxCoveredFieldBytes?: number | undefined;
 }
 
 /** A verified signature. */

@@ -69,20 +69,20 @@ import { prepareStatements, type Statements } from "./statements.js";
 /** Options of {@link sqliteStore}. */
 export interface SqliteStoreOptions {
   /** Prefix of every table name (default `"keyward_"`), `/^[A-Za-z_][A-Za-z0-9_]{0,31}$/`. */
-  tablePrefix?: string;
+  tablePrefix?: string | undefined;
   /**
    * `PRAGMA synchronous` (default `"NORMAL"`): with WAL, a commit survives a
    * crash of the process, and a power loss may lose the last commits (never
    * corrupt the file). `"FULL"` syncs every commit to disk: durable across
    * power loss, and much slower (see docs/benchmarks.md).
    */
-  synchronous?: "NORMAL" | "FULL";
+  synchronous?: "NORMAL" | "FULL" | undefined;
   /**
    * How long an admin write (`insert`, `update`, `revoke`, accounts,
    * credits, billing…) waits for another process's write lock, ms (default
    * 5 000). A wait blocks the whole process (the driver is synchronous).
    */
-  busyTimeoutMs?: number;
+  busyTimeoutMs?: number | undefined;
   /**
    * How long a call of the request path waits for another process's write
    * lock, ms (default 100): lookups, `meter`, `rememberNonce`, and the writes
@@ -91,9 +91,9 @@ export interface SqliteStoreOptions {
    * (`STORE_UNAVAILABLE`: the request is denied, usage events stay queued
    * for the next flush). Keep it well below `lookupTimeoutMs`.
    */
-  requestBusyTimeoutMs?: number;
+  requestBusyTimeoutMs?: number | undefined;
   /** Run pending migrations when the store is created (default true). When false, an outdated schema throws. */
-  migrate?: boolean;
+  migrate?: boolean | undefined;
 }
 
 /** SQLite in keyward's schema. */

@@ -68,12 +68,12 @@ export interface MemoryStoreOptions {
    * Announce token writes to {@link MemoryStore.subscribe} listeners
    * (default true). When false, `subscribe` is absent.
    */
-  changeFeed?: boolean;
+  changeFeed?: boolean | undefined;
   /**
    * Called with the error when a change listener throws. The store is not
    * affected either way; by default the error is ignored.
    */
-  onListenerError?: (error: unknown, event: ChangeEvent) => void;
+  onListenerError?: ((error: unknown, event: ChangeEvent) => void) | undefined;
 }
 
 /** Entry counts of a {@link MemoryStore}, from {@link MemoryStore.stats}. */

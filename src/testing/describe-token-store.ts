@@ -118,7 +118,7 @@ export interface DescribeTokenStoreOptions {
    * (`{ changeFeed: "no LISTEN/NOTIFY here" }`), or a list of names. An
    * unknown name throws.
    */
-  skip?: Partial<Record<TokenStoreTestGroup, string>> | readonly TokenStoreTestGroup[];
+  skip?: Partial<Record<TokenStoreTestGroup, string>> | readonly TokenStoreTestGroup[] | undefined;
   /**
    * Reads the database behind the adapter directly and returns everything it
    * holds (tokens, indexes, counters, logs) as text, the same text for the
@@ -127,13 +127,13 @@ export interface DescribeTokenStoreOptions {
    * even in tables the API cannot see. (A store never receives a token, only
    * its hash, so there is no plaintext for the dump to leak.)
    */
-  raw?: (store: TokenStore) => string | Promise<string>;
+  raw?: ((store: TokenStore) => string | Promise<string>) | undefined;
   /**
    * Size of the races (default 1000, at least 2): credits and rate limits
    * race this many calls on a limit of half; updates, inserts and nonces race
    * min(this, 50 / 50 / 100) calls.
    */
-  concurrency?: number;
+  concurrency?: number | undefined;
 }
 
 /**

@@ -47,7 +47,7 @@ export interface GenerateTokenOptions {
   kind: TokenKind;
   env: TokenEnv;
   /** Random source; defaults to `crypto.getRandomValues`. Inject only in tests. */
-  random?: RandomSource;
+  random?: RandomSource | undefined;
 }
 
 /**
@@ -171,7 +171,7 @@ export interface FindTokensOptions {
    * then anchored on a known prefix, and rejected without a checksum when
    * none is there.
    */
-  prefixes?: readonly string[];
+  prefixes?: readonly string[] | undefined;
 }
 
 /** A token found in a text by {@link findTokens}. */

@@ -8,23 +8,23 @@ import { type RequiredScopes, requiredScopesProblem } from "../policy/scope.js";
 /** What the route needs, for `kw.check` and `kw.verify`. */
 export interface CheckOptions {
   /** Scope(s) the route needs: a string or an array (all of them), `{ allOf: [...] }` or `{ anyOf: [...] }`. */
-  scope?: RequiredScopes;
+  scope?: RequiredScopes | undefined;
   /** Credits the call costs, an integer from 0 to 10^15 (default 1 when the token has a credit limit; 0 reads without spending). */
-  cost?: number;
+  cost?: number | undefined;
   /**
    * The credit pool the route draws from (default `"default"`: the token's
    * and its account's `credits`). A token (or account) holding named pools
    * but not this one is denied with `POOL_UNKNOWN`; one with no pool at all
    * is unmetered, as ever.
    */
-  pool?: string;
+  pool?: string | undefined;
   /** The client's IP as the server saw it: the socket address, as Node's `socket.remoteAddress` gives it (absent, null or undefined: not known). */
   ip?: string | null | undefined;
   /**
    * The body of a signed request, when the application has already read it:
    * checked against Content-Digest instead of reading a clone of the stream.
    */
-  body?: Uint8Array;
+  body?: Uint8Array | undefined;
 }
 
 /** Options of `kw.verify`: what the route needs, and where the request arrived. */
@@ -37,7 +37,7 @@ export interface VerifyOptions extends CheckOptions {
    * does not make a request that came in over plain `http` secure. Absent:
    * the request's own URL.
    */
-  receivedUrl?: string;
+  receivedUrl?: string | undefined;
 }
 
 /** Input of `kw.check`: a token and what the request shows. */
@@ -54,7 +54,7 @@ export interface CheckInput extends CheckOptions {
    * @deprecated Ignored: `Sec-Fetch-Mode` is not a browser signal (Node's own
    * `fetch` sends `sec-fetch-mode: cors` on every request).
    */
-  secFetchMode?: string | null;
+  secFetchMode?: string | null | undefined;
   /**
    * The scheme the request arrived with (`"https"` or `"http"`, e.g. Express's
    * `req.protocol` behind `trust proxy`), for `requireHttps`. Absent: not

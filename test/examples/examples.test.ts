@@ -69,3 +69,17 @@ describe("examples/signed-requests", () => {
     expect(lines).toEqual(["200 prices", "401 REPLAYED"]);
   });
 });
+
+describe("examples: imports", () => {
+  it("import only keyward and node: modules, which an app that installs keyward has (not keyward's own dependencies)", async () => {
+    const { readdir, readFile } = await import("node:fs/promises");
+    const dir = new URL("../../examples/", import.meta.url);
+    const imported: string[] = [];
+    for (const name of await readdir(dir)) {
+      const text = await readFile(new URL(name, dir), "utf8");
+      for (const m of text.matchAll(/^import [^;]*?from "([^"]+)";/gms)) imported.push(`${name}: ${m[1]}`);
+    }
+    expect(imported.length).toBeGreaterThan(5);
+    expect(imported.filter((i) => !/: (keyward(\/[a-z]+)?|node:[a-z/]+)$/.test(i))).toEqual([]);
+  });
+});

@@ -137,6 +137,19 @@ describe("kw.accounts: plan ceiling", () => {
     expect((await kw.tokens.audit({ owner: "acct_1" })).items).toEqual([]);
   });
 
+  it("a field given as undefined is absent: kept as it is, not named in the audit (a value from an optional variable)", async () => {
+    const { kw } = setup();
+    await kw.accounts.set("acct_1", { ceiling: ["core:read"], credits: { limit: 100 }, rateLimit: { limit: 5, windowMs: 1000 } });
+    const before = (await kw.accounts.get("acct_1"))!.policy;
+    const none: undefined = process.env.KEYWARD_TEST_UNSET as undefined;
+    for (const field of ["ceiling", "credits", "pools", "rateLimit", "tokens"] as const) {
+      const account = await kw.accounts.set("acct_1", { [field]: none, ...(field === "credits" ? { ceiling: ["core:read"] } : { credits: { limit: 100 } }) });
+      expect(account.policy, field).toEqual(before);
+    }
+    const changes = (await kw.tokens.audit({ owner: "acct_1" })).items.filter((e) => e.action === "account").map((e) => e.changes);
+    expect(changes).toEqual([["ceiling", "credits", "rateLimit"], ["credits"], ["ceiling"], ["credits"], ["credits"], ["credits"]]);
+  });
+
   it("on a store without accounts: STORE_UNSUPPORTED, and tokens still work", async () => {
     const m = new MemoryStore();
     const store: TokenStore = { ...combineStores({ records: m, counters: m, usage: m }), capabilities: { changeFeed: false } };

@@ -406,6 +406,28 @@ describe("audit", () => {
   });
 });
 
+describe("audit of fields given as undefined", () => {
+  it("names only the fields given a value: one given as undefined is absent (a value from an optional variable)", async () => {
+    const { kw } = setup();
+    const none: undefined = process.env.KEYWARD_TEST_UNSET as undefined;
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret", name: none, scopes: ["core:read"], expiresAt: none, metadata: none });
+    await kw.tokens.update(record.id, { name: "n", scopes: none, signing: none });
+    const { items } = await kw.tokens.audit({ tokenId: record.id });
+    expect(items.map((e) => [e.action, e.changes])).toEqual([
+      ["create", ["scopes"]],
+      ["update", ["name"]],
+    ]);
+    expect((await kw.tokens.get(record.id))!.policy.scopes).toEqual(["core:read"]);
+    // Nothing but undefined: nothing to change, a coded error that says so; nothing written.
+    await expect(kw.tokens.update(record.id, { name: none, scopes: none })).rejects.toMatchObject({
+      code: "INVALID_INPUT",
+      field: "patch",
+      message: "patch: must change at least one field (a field given as undefined changes nothing)",
+    });
+    expect((await kw.tokens.audit({ tokenId: record.id })).items).toHaveLength(2);
+  });
+});
+
 describe("writes the store stores but answers without the record", () => {
   /** A MemoryStore without a change feed whose update and revoke commit, then answer `undefined` while `broken`. */
   class AnswersNothing extends MemoryStore {

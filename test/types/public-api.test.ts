@@ -71,16 +71,31 @@ export async function handle(kw: Keyward, req: IncomingMessage, request: Request
   await kw.check({ token: req.headers.authorization, ip: req.socket.remoteAddress, origin: req.headers.origin, referer: req.headers.referer });
 }
 `;
-    const root = fileURLToPath(new URL("../../", import.meta.url));
-    const config = ts.getParsedCommandLineOfConfigFile(`${root}tsconfig.json`, {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} })!;
-    const file = `${root}test/types/node-http-input.ts`;
-    const host = ts.createCompilerHost(config.options);
-    const read = host.getSourceFile.bind(host);
-    host.getSourceFile = (name, version, ...rest) => (name === file ? ts.createSourceFile(name, source, version) : read(name, version, ...rest));
-    for (const exactOptionalPropertyTypes of [false, true]) {
-      const program = ts.createProgram([file], { ...config.options, exactOptionalPropertyTypes, noEmit: true }, host);
-      const problems = ts.getPreEmitDiagnostics(program, program.getSourceFile(file)).map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n"));
-      expect(problems, `exactOptionalPropertyTypes: ${exactOptionalPropertyTypes}`).toEqual([]);
-    }
+    expectCompiles("test/types/node-http-input.ts", source);
+  }, 60_000);
+
+  it("take undefined for every optional input field of every entry point, as the runtime does, under exactOptionalPropertyTypes too", () => {
+    expectCompiles("test/types/optional-inputs.ts");
+    // The documented token inputs stay exactly what their zod schemas accept (`.optional()`: `T | undefined`).
+    expectCompiles("test/types/token-inputs.test.ts");
   }, 60_000);
 });
+
+/** Type-checks one file of the project (or `source` in its place), with exactOptionalPropertyTypes off and on: no problem either way. */
+function expectCompiles(path: string, source?: string): void {
+  const root = fileURLToPath(new URL("../../", import.meta.url));
+  const config = ts.getParsedCommandLineOfConfigFile(`${root}tsconfig.json`, {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} })!;
+  const file = `${root}${path}`;
+  const host = ts.createCompilerHost(config.options);
+  const read = host.getSourceFile.bind(host);
+  host.getSourceFile = (name, version, ...rest) =>
+    source !== undefined && name === file ? ts.createSourceFile(name, source, version) : read(name, version, ...rest);
+  for (const exactOptionalPropertyTypes of [false, true]) {
+    const program = ts.createProgram([file], { ...config.options, exactOptionalPropertyTypes, noEmit: true }, host);
+    const problems = ts.getPreEmitDiagnostics(program, program.getSourceFile(file)).map((d) => {
+      const at = d.start === undefined ? "" : `${d.file!.getLineAndCharacterOfPosition(d.start).line + 1}: `;
+      return at + ts.flattenDiagnosticMessageText(d.messageText, "\n");
+    });
+    expect(problems, `exactOptionalPropertyTypes: ${exactOptionalPropertyTypes}`).toEqual([]);
+  }
+}
