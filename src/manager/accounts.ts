@@ -162,7 +162,8 @@ export class AccountManager {
     }
     const now = this.#cfg.now();
     const requested = toEpochMs(options.effectiveAt, now + this.#cfg.propagationDelayMs, "effectiveAt");
-    // Verifiers cache accounts up to revocationBoundMs (there is no change feed for accounts).
+    // Verifiers cache accounts up to revocationBoundMs, and a store's change feed may not announce
+    // account changes (an adapter written before account events): every server switches at one instant.
     const effectiveAt = requested <= now ? requested : Math.max(requested, now + this.#cfg.revocationBoundMs);
     if (data.tokens) checkAccountRules(data.tokens, this.#cfg.tokens);
     if (data.ceiling) await this.#checkCeiling(owner, data.ceiling, Math.max(now, effectiveAt));

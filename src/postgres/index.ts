@@ -2,8 +2,8 @@
  * keyward/postgres: tokens in PostgreSQL, shared by a fleet of servers.
  * Takes a `pg` `Pool`, or anything with `query(text, values)` and
  * `connect()`: `pg` is an optional peer dependency, never a dependency.
- * Every write is announced with LISTEN/NOTIFY so every server's cache drops
- * the token at once.
+ * Every token and account write is announced with LISTEN/NOTIFY so every
+ * server's cache drops the token or account at once.
  *
  * @example
  * ```ts fragment

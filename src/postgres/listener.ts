@@ -1,9 +1,11 @@
 // The change feed: one dedicated connection LISTENs on the store's channel
 // and hands every notification to the subscribers. When the connection is
 // cut (or stops answering the heartbeat) it reconnects with exponential
-// backoff; notifications sent meanwhile are lost, and the verifier's cache
-// TTL (`revocationBoundMs`) is then the bound on staleness.
-import type { ChangeEvent } from "../store/types.js";
+// backoff; notifications sent meanwhile are lost, so each time it listens
+// again it tells the subscribers to drop everything (a reset event): a
+// cache is then stale no longer than the outage, and never longer than its
+// TTL (`revocationBoundMs`).
+import type { AccountChangeEvent, ChangeEvent, TokenChangeEvent } from "../store/types.js";
 import type { PostgresClient, PostgresNotification, PostgresPool } from "./driver.js";
 
 /** Timings of a {@link ChangeListener}. */
@@ -16,18 +18,20 @@ export interface ListenerTimings {
   readonly heartbeatMs: number;
 }
 
-/** A change as sent in a NOTIFY payload: the sending store, the token, hashes (chunked under 8 000 bytes). */
-interface Payload {
-  s: string;
-  t: string;
-  h: string[];
-}
+/**
+ * A change as sent in a NOTIFY payload: the sending store, and the token and
+ * its hashes (chunked under 8 000 bytes), or the account's owner (at most 256
+ * characters). An account's has no `t` nor `h`: a keyward that knows token
+ * changes only ignores it.
+ */
+type Payload = { s: string; t: string; h: string[] } | { s: string; o: string };
 
 /** Hashes per notification: keeps each payload under PostgreSQL's 8 000-byte limit. */
 const HASHES_PER_PAYLOAD = 64;
 
 /** The NOTIFY payloads announcing one change (several when the token has many hashes). */
-export function changePayloads(source: string, event: ChangeEvent): string[] {
+export function changePayloads(source: string, event: TokenChangeEvent | AccountChangeEvent): string[] {
+  if (event.kind === "account") return [JSON.stringify({ s: source, o: event.owner } satisfies Payload)];
   const out: string[] = [];
   for (let i = 0; i === 0 || i < event.hashes.length; i += HASHES_PER_PAYLOAD) {
     out.push(JSON.stringify({ s: source, t: event.tokenId, h: event.hashes.slice(i, i + HASHES_PER_PAYLOAD) } satisfies Payload));
@@ -35,12 +39,14 @@ export function changePayloads(source: string, event: ChangeEvent): string[] {
   return out;
 }
 
-function parsePayload(text: string | undefined): Payload | null {
+/** The change a payload announces, unless the sender is `self`; null for one that is not ours. */
+function parsePayload(text: string | undefined, self: string): ChangeEvent | null {
   try {
-    const p = JSON.parse(text ?? "") as Partial<Payload>;
-    if (typeof p.s === "string" && typeof p.t === "string" && Array.isArray(p.h) && p.h.every((h) => typeof h === "string")) {
-      return p as Payload;
-    }
+    const p = JSON.parse(text ?? "") as { s?: unknown; t?: unknown; h?: unknown; o?: unknown } | null;
+    // Our own writes were delivered at commit, in this process.
+    if (typeof p?.s !== "string" || p.s === self) return null;
+    if (typeof p.t === "string" && Array.isArray(p.h) && p.h.every((h) => typeof h === "string")) return { tokenId: p.t, hashes: p.h };
+    if (typeof p.o === "string" && p.t === undefined) return { kind: "account", owner: p.o, tokenId: "", hashes: [] };
   } catch {
     // Not ours: someone else NOTIFYing on the channel. Ignored.
   }
@@ -119,6 +125,9 @@ export class ChangeListener {
       this.connects++;
       this.#heartbeat = setInterval(() => this.#probe(), this.#timings.heartbeatMs);
       this.#heartbeat.unref?.();
+      // Listening from here on: what was written while no connection listened was not heard, so
+      // subscribers drop everything they hold (on a first connection that succeeds at once, nothing).
+      this.#deliver({ kind: "reset", tokenId: "", hashes: [] });
     } catch (err) {
       if (client) this.#drop(client, true);
       this.#onError(err);
@@ -129,9 +138,8 @@ export class ChangeListener {
   readonly #onNotification = (value: unknown): void => {
     const n = value as PostgresNotification;
     if (n.channel !== this.#channel) return;
-    const p = parsePayload(n.payload);
-    // Our own writes were delivered at commit, in this process.
-    if (p && p.s !== this.#source) this.#deliver({ tokenId: p.t, hashes: p.h });
+    const change = parsePayload(n.payload, this.#source);
+    if (change) this.#deliver(change);
   };
 
   #lose(client: PostgresClient, err?: unknown): void {

@@ -178,10 +178,11 @@ export const statements = (t: TableNames) => ({
   billingRunFailed: `DELETE FROM ${t.billingRuns} WHERE owner = $1 AND period = $2 AND claim = $3 AND status = 'pending'`,
   // Accounts: the record under an advisory lock per owner (a first put has no row to lock).
   accountOf: `SELECT record FROM ${t.accounts} WHERE owner = $1`,
-  saveAccount: `WITH a AS (INSERT INTO ${t.accounts} (owner, revision, record) VALUES ($1, $2, $3)
+  // $1 channel, $2 payloads, $3.. account, $6.. audit.
+  saveAccount: `WITH a AS (INSERT INTO ${t.accounts} (owner, revision, record) VALUES ($3, $4, $5)
       ON CONFLICT (owner) DO UPDATE SET revision = excluded.revision, record = excluded.record),
-    au AS (${auditInsert(t, 4)})
-    SELECT 1`,
+    au AS (${auditInsert(t, 6)})
+    ${notify("$2")}`,
   // Every counter of a metered request in one read, under the advisory locks: the token's credit row
   // ($1, locked against flat spends) with what its leases hold, its rate rows ($2), the account's
   // credit row ($3) and rate row ($4); JSON, null when absent.

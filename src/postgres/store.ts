@@ -35,6 +35,7 @@ import {
   tableNames,
 } from "../store/sql/schema.js";
 import type {
+  AccountChangeEvent,
   AuditFilter,
   ChangeEvent,
   CreditAdjustment,
@@ -49,6 +50,7 @@ import type {
   NonceKey,
   SeenEntry,
   StoreCapabilities,
+  TokenChangeEvent,
   TokenStore,
   UsageQuery,
 } from "../store/types.js";
@@ -70,9 +72,12 @@ export interface PostgresStoreOptions {
   /** Run pending migrations when the store is created (default true). When false, an outdated schema is refused. */
   migrate?: boolean | undefined;
   /**
-   * LISTEN/NOTIFY change feed (default true): every committed insert, update
-   * and revoke, in any process, drops the token from this process's caches
-   * at once. Holds one pooled connection for as long as the store is open.
+   * LISTEN/NOTIFY change feed (default true): every committed insert,
+   * update, revoke and delete of a token, and every account change, in any
+   * process, drops the token or account from this process's caches at once;
+   * when the LISTEN connection is re-established after a cut, they drop
+   * everything (what was written meanwhile was not heard). Holds one pooled
+   * connection for as long as the store is open.
    * With false, this process does not LISTEN (its caches rely on
    * `revocationBoundMs`), and its writes are still announced to the
    * processes that do (a CLI, a job).
@@ -312,7 +317,7 @@ export class PostgresStore implements TokenStore {
    * The change's NOTIFY payloads, sent whether or not this store listens
    * (the other processes do), and its local announcement after commit.
    */
-  #announce(event: ChangeEvent): { payloads: string[]; after: () => void } {
+  #announce(event: TokenChangeEvent | AccountChangeEvent): { payloads: string[]; after: () => void } {
     return { payloads: changePayloads(this.#source, event), after: () => this.#emit(event) };
   }
 
@@ -603,14 +608,19 @@ export class PostgresStore implements TokenStore {
 
   async putAccount(next: StoredAccount, expectedRevision: number, audit?: AuditEntry): Promise<StoredAccount> {
     const owner = pgKey(next.owner);
-    return transaction(this.#pool, async (c) => {
+    const change = this.#announce({ kind: "account", owner: next.owner, tokenId: "", hashes: [] });
+    const stored = await transaction(this.#pool, async (c) => {
       await c.query(this.#s.lockCounters, [`${this.#t.accounts}:${owner}`]);
       const n = putAccountRecord(parse((await c.query(this.#s.accountOf, [owner])).rows, "record"), next, expectedRevision);
-      await c.query(this.#s.saveAccount, [owner, n.revision, JSON.stringify(n), ...this.#auditValues(audit)]).catch((err: unknown) => {
-        throw this.#conflict(err);
-      });
+      await c
+        .query(this.#s.saveAccount, [this.#channel, change.payloads, owner, n.revision, JSON.stringify(n), ...this.#auditValues(audit)])
+        .catch((err: unknown) => {
+          throw this.#conflict(err);
+        });
       return n;
     });
+    change.after();
+    return stored;
   }
 
   /**

@@ -65,8 +65,9 @@ import type {
 /** Options of {@link MemoryStore}. */
 export interface MemoryStoreOptions {
   /**
-   * Announce token writes to {@link MemoryStore.subscribe} listeners
-   * (default true). When false, `subscribe` is absent.
+   * Announce token and account writes to {@link MemoryStore.subscribe}
+   * listeners (default true): every `Keyward` on this store drops what it
+   * cached at once. When false, `subscribe` is absent.
    */
   changeFeed?: boolean | undefined;
   /**
@@ -195,9 +196,11 @@ export class MemoryStore implements TokenStore {
 
   /**
    * Present when `capabilities.changeFeed` is true: calls `listener` after
-   * every committed insert, update or revoke (synchronously, see the class
-   * documentation) with the token id and every hash it had before or has
-   * after the change. Returns a function that unsubscribes (idempotent).
+   * every committed insert, update, revoke or delete (synchronously, see the
+   * class documentation) with the token id and every hash it had before or
+   * has after the change, and after every committed `putAccount` with the
+   * account's owner (`kind: "account"`). Returns a function that
+   * unsubscribes (idempotent).
    *
    * @param listener - called with each {@link ChangeEvent}; its own copy.
    * @returns unsubscribe
@@ -313,7 +316,7 @@ export class MemoryStore implements TokenStore {
     for (const h of hashes) this.#byHash.set(h, t.id);
     insertKey(this.#byOwner, t.owner, { t: t.createdAt, id: t.id });
     if (audit !== undefined) this.#writeAudit(audit);
-    this.#emit(t.id, hashes);
+    this.#emit({ tokenId: t.id, hashes });
   }
 
   /** Unique index on hashes: none held by a token other than `self`. */
@@ -406,7 +409,7 @@ export class MemoryStore implements TokenStore {
       insertKey(this.#byOwner, n.owner, { t: n.createdAt, id: n.id });
     }
     if (audit !== undefined) this.#writeAudit(audit);
-    this.#emit(n.id, [...new Set([...oldHashes, ...newHashes])]);
+    this.#emit({ tokenId: n.id, hashes: [...new Set([...oldHashes, ...newHashes])] });
     return structuredClone(n);
   }
 
@@ -431,7 +434,7 @@ export class MemoryStore implements TokenStore {
     this.#assertAuditFree(entry);
     this.#tokens.set(id, n);
     if (entry !== undefined) this.#writeAudit(entry);
-    this.#emit(id, hashesOf(n));
+    this.#emit({ tokenId: id, hashes: hashesOf(n) });
     return structuredClone(n);
   }
 
@@ -475,7 +478,7 @@ export class MemoryStore implements TokenStore {
     this.#usage.delete(id);
     this.#seen.delete(id);
     if (audit !== undefined) this.#writeAudit(audit);
-    this.#emit(id, hashes);
+    this.#emit({ tokenId: id, hashes });
     return { token: structuredClone(cur), removed };
   }
 
@@ -818,6 +821,7 @@ export class MemoryStore implements TokenStore {
     this.#assertAuditFree(audit);
     this.#accounts.set(n.owner, n);
     if (audit !== undefined) this.#writeAudit(audit);
+    this.#emit({ kind: "account", owner: n.owner, tokenId: "", hashes: [] });
     return structuredClone(n);
   }
 
@@ -978,15 +982,15 @@ export class MemoryStore implements TokenStore {
     });
   }
 
-  #emit(tokenId: string, hashes: string[]): void {
+  /** Calls each listener with its own copy of `change`. */
+  #emit(change: ChangeEvent): void {
     if (this.#subscriptions.size === 0) return;
     for (const sub of [...this.#subscriptions]) {
-      const event: ChangeEvent = { tokenId, hashes: [...hashes] };
       try {
-        sub.listener(event);
+        sub.listener({ ...change, hashes: [...change.hashes] });
       } catch (error) {
         try {
-          this.#onListenerError?.(error, { tokenId, hashes: [...hashes] });
+          this.#onListenerError?.(error, { ...change, hashes: [...change.hashes] });
         } catch {
           // An error handler that throws must not break the store either.
         }

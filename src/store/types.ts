@@ -105,10 +105,44 @@ export interface NonceKey {
   nonce: string;
 }
 
-/** A change the store announces so caches can drop what they hold. */
-export interface ChangeEvent {
+/**
+ * A change the store announces so caches can drop what they hold, told
+ * apart by `kind`: a token's ({@link TokenChangeEvent}, `kind` absent or
+ * `"token"`), an account's ({@link AccountChangeEvent}), or a gap in the
+ * feed ({@link ResetChangeEvent}). Every kind has `tokenId` and `hashes`,
+ * empty on the kinds that are not a token's, so a listener written for token
+ * events alone drops nothing on the others. A listener MUST treat a kind it
+ * does not know as a reset.
+ */
+export type ChangeEvent = TokenChangeEvent | AccountChangeEvent | ResetChangeEvent;
+
+/** A token was inserted, updated, revoked or deleted (`kind` absent: an adapter written before the other kinds). */
+export interface TokenChangeEvent {
+  kind?: "token";
   tokenId: string;
   /** Every lookup hash the token has or had before this change (current and previous secrets). */
+  hashes: string[];
+}
+
+/** The account of `owner` was written (`putAccount`: its plan, pools, limits or members). */
+export interface AccountChangeEvent {
+  kind: "account";
+  owner: string;
+  /** Always `""`: no token (so a listener that knows token events only drops nothing). */
+  tokenId: "";
+  /** Always empty. */
+  hashes: string[];
+}
+
+/**
+ * The feed may have missed changes (a PostgreSQL LISTEN connection was
+ * re-established after an outage): drop everything cached.
+ */
+export interface ResetChangeEvent {
+  kind: "reset";
+  /** Always `""`. */
+  tokenId: "";
+  /** Always empty. */
   hashes: string[];
 }
 
@@ -118,9 +152,10 @@ export interface ChangeEvent {
  */
 export interface StoreCapabilities {
   /**
-   * The store announces every token write to {@link TokenStore.subscribe}
-   * listeners, in every process that shares it. With it, caches drop entries
-   * at once; without it, the cache TTL (`revocationBoundMs`) bounds staleness.
+   * The store announces every token write, and every account write when it
+   * has `accounts`, to {@link TokenStore.subscribe} listeners, in every
+   * process that shares it. With it, caches drop entries at once; without
+   * it, the cache TTL (`revocationBoundMs`) bounds staleness.
    */
   readonly changeFeed: boolean;
   /**
@@ -454,10 +489,13 @@ export interface TokenStore
 
   /**
    * Present when `capabilities.changeFeed` is true: calls `listener` after
-   * every committed insert, update, revoke or delete, in every process
+   * every committed insert, update, revoke or delete (a token event), and
+   * every committed `putAccount` (an account event), in every process
    * sharing the store. Every update counts, not only one that changes a
    * hash: a cache must also drop a token renamed, disabled or given another
-   * policy. Returns an unsubscribe function.
+   * policy. A feed that may have missed changes (a connection to the
+   * database re-established) MUST say so with a reset event once it listens
+   * again. Returns an unsubscribe function.
    */
   subscribe?(listener: (event: ChangeEvent) => void): () => void;
 

@@ -47,7 +47,8 @@ import type { SuiteContext } from "./suite.js";
  * - `usage`: `recordUsage` / `getUsage`, hour and day buckets.
  * - `audit`: `appendAudit` / `listAudit`, written with the record, entries copied (not kept by reference).
  * - `changeFeed`: `subscribe` events for every insert, update (a hash changed or not), revoke and
- *   hard delete (tests skip themselves when `capabilities.changeFeed` is false).
+ *   hard delete, and for every account write when `capabilities.accounts` is true (tests skip
+ *   themselves when `capabilities.changeFeed` is false).
  * - `delete`: the optional hard delete (tests skip themselves when `capabilities.hardDelete` is not true).
  * - `races`: concurrent calls of every atomic operation.
  * - `raw`: checks through the {@link DescribeTokenStoreOptions.raw} hook (skipped without it).

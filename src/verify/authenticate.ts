@@ -103,6 +103,12 @@ export class Authenticator {
     this.#byHash.invalidate(hashes);
   }
 
+  /** Drops every cached lookup. */
+  reset(): void {
+    this.#byId.clear();
+    this.#byHash.clear();
+  }
+
   /**
    * The bearer token a Fetch request presents (null: none), or its denial:
    * a credential that is ambiguous, or (with query tokens off) a URL that

@@ -64,9 +64,14 @@ export class Authorizer {
       : null;
   }
 
-  /** Drops what the cache holds for an account (after this instance changed it). */
+  /** Drops what the cache holds for an account. */
   invalidateAccount(owner: string): void {
     this.#accounts?.invalidate([owner]);
+  }
+
+  /** Drops every cached account. */
+  reset(): void {
+    this.#accounts?.clear();
   }
 
   /** The token's policy, then its account's plan, applied to the request (`hasBody`: what a Fetch request's headers say). */

@@ -106,9 +106,9 @@ export const MAX_EVICTION_STEPS = 8;
  * invalidation is not cached after it.
  */
 export class LookupCache<V> {
-  readonly #map: PartedMap<Slot<V>>;
-  readonly #ring: (Slot<V> | undefined)[] = [];
-  readonly #free: number[] = [];
+  #map: PartedMap<Slot<V>>;
+  #ring: (Slot<V> | undefined)[] = [];
+  #free: number[] = [];
   readonly #opts: LookupCacheOptions;
   readonly #clock: () => number;
   #hand = 0;
@@ -199,6 +199,15 @@ export class LookupCache<V> {
       const slot = this.#map.get(k);
       if (slot !== undefined) this.#drop(slot);
     }
+  }
+
+  /** Drops every entry and makes in-flight lookups uncacheable. */
+  clear(): void {
+    this.#generation++;
+    this.#map = new PartedMap(this.#opts.maxEntries);
+    this.#ring = [];
+    this.#free = [];
+    this.#hand = 0;
   }
 
   get size(): number {
@@ -325,6 +334,12 @@ export class SharedLookup<V> {
   invalidate(keys: readonly string[]): void {
     this.#cache.invalidate(keys);
     for (const k of keys) this.#inflight.delete(k);
+  }
+
+  /** Drops everything, cached or in flight: a later request starts its own lookup. */
+  clear(): void {
+    this.#cache.clear();
+    this.#inflight.clear();
   }
 
   /** Lookups waiting for the store. */

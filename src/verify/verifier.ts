@@ -19,6 +19,7 @@ import { UsageQueue, type UsageQueueStats } from "../monitor/usage-queue.js";
 import { createClientIpResolver } from "../policy/client-ip.js";
 import type { EvaluationContext } from "../policy/evaluate.js";
 import { createTransportResolver } from "../policy/transport.js";
+import type { ChangeEvent } from "../store/types.js";
 import { Authenticator, type SignedNonce } from "./authenticate.js";
 import { type Authorized, Authorizer } from "./authorize.js";
 import { checkContext, NO_BODY, NO_HEADERS, RequestContext, type RequestResolvers } from "./context.js";
@@ -75,13 +76,30 @@ export class Verifier {
       usage: () => this.#usage.stats(),
     });
     if (store.capabilities.changeFeed && store.subscribe) {
-      this.#unsubscribe = store.subscribe((e) => this.invalidate(e.tokenId, e.hashes));
+      this.#unsubscribe = store.subscribe((e) => this.#changed(e));
     }
   }
 
-  /** Drops what the cache holds for an account (after this instance changed it). */
+  /**
+   * A change announced by the store: a token's (`kind` absent, from an
+   * adapter that knows no other kind), an account's, or a reset, which any
+   * kind this version does not know is taken for (dropping too much is safe).
+   */
+  #changed(e: ChangeEvent): void {
+    if (e.kind === undefined || e.kind === "token") this.invalidate(e.tokenId, e.hashes);
+    else if (e.kind === "account" && typeof e.owner === "string") this.invalidateAccount(e.owner);
+    else this.reset();
+  }
+
+  /** Drops what the cache holds for an account (after a change here, or announced by the store). */
   invalidateAccount(owner: string): void {
     this.#authorize.invalidateAccount(owner);
+  }
+
+  /** Drops every cached token and account (the store's feed may have missed changes). */
+  reset(): void {
+    this.#authenticate.reset();
+    this.#authorize.reset();
   }
 
   /** Drops what the caches hold for a token (its id and every hash it had). */

@@ -40,6 +40,33 @@ describe.runIf(hasPostgres)("PostgreSQL accounts through Keyward", () => {
     }
   });
 
+  it("an account change on one instance reaches another's cache through NOTIFY in milliseconds, not at revocationBoundMs", async () => {
+    const tablePrefix = freshPrefix();
+    const pools = [openPool(), openPool()];
+    const [storeA, storeB] = [await postgresStore(pools[0]!, { tablePrefix }), await postgresStore(pools[1]!, { tablePrefix })];
+    const a = new Keyward({ store: storeA, prefix: "acme", revocationBoundMs: 60_000 });
+    const b = new Keyward({ store: storeB, prefix: "acme", revocationBoundMs: 60_000 });
+    await b.accounts.set("acct_1", { ceiling: ["core:read", "premium:*"] });
+    const { token } = await b.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["core:read", "premium:read"] });
+    expect((await a.check({ token, scope: "premium:read" })).ok).toBe(true);
+    expect((await a.check({ token, scope: "premium:read" })).ok).toBe(true); // from a's cache
+    const changed = performance.now();
+    await b.accounts.set("acct_1", { ceiling: ["core:read"] });
+    let d = await a.check({ token, scope: "premium:read" });
+    while (d.ok && performance.now() - changed < 5_000) {
+      await new Promise((r) => setTimeout(r, 2));
+      d = await a.check({ token, scope: "premium:read" });
+    }
+    expect(d.code).toBe("SCOPE_DENIED");
+    expect(performance.now() - changed).toBeLessThan(5_000);
+    expect((await a.check({ token, scope: "core:read" })).ok).toBe(true);
+    await a.close();
+    await b.close();
+    await storeA.close();
+    await storeB.close();
+    for (const p of pools) await p.end();
+  });
+
   it("a named account pool is charged with the token's pool of the same name, and topped up alone", async () => {
     const { kw, store } = await open();
     await kw.accounts.set("acct_2", { credits: { limit: 100 }, pools: { premium: { limit: 3 } } });

@@ -327,6 +327,45 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     await readerPool.end();
   });
 
+  it("changes made while the LISTEN connection was down are dropped from the caches once it listens again (a reset), not at revocationBoundMs", async () => {
+    const prefix = freshPrefix();
+    const name = `kw-reset-${prefix}`;
+    const readerPool = openPool({ application_name: name });
+    // The reconnect waits 0.5 to 1 s, so the writes below fall in the outage; no heartbeat replaces the LISTEN query meanwhile.
+    const readerStore = await postgresStore(readerPool, { tablePrefix: prefix, reconnectMinMs: 1_000, heartbeatMs: 60_000 });
+    const writerStore = await postgresStore(pool, { tablePrefix: prefix });
+    const reader = new Keyward({ store: readerStore, prefix: "acme", revocationBoundMs: 60_000 });
+    const writer = new Keyward({ store: writerStore, prefix: "acme", revocationBoundMs: 60_000 });
+    await writer.accounts.set("acct_1", { ceiling: ["core:read", "premium:*"] });
+    const revoked = await writer.tokens.create({ owner: "acct_2", kind: "secret" });
+    const { token } = await writer.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["core:read", "premium:read"] });
+    await new Promise((r) => setTimeout(r, 100)); // the inserts' notifications have reached the reader
+    expect((await reader.check({ token: revoked.token })).ok).toBe(true);
+    expect((await reader.check({ token, scope: "premium:read" })).ok).toBe(true);
+    await pool.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN %'", [name]);
+    await waitFor(() => !readerStore.listening);
+    await writer.tokens.revoke(revoked.record.id);
+    await writer.accounts.set("acct_1", { ceiling: ["core:read"] });
+    expect(readerStore.listening).toBe(false);
+    // Not heard: the reader serves what it cached.
+    expect((await reader.check({ token: revoked.token })).ok).toBe(true);
+    expect((await reader.check({ token, scope: "premium:read" })).ok).toBe(true);
+    await waitFor(() => readerStore.listening);
+    const back = performance.now();
+    let revokedDecision = await reader.check({ token: revoked.token });
+    while (revokedDecision.ok && performance.now() - back < 2_000) {
+      await new Promise((r) => setTimeout(r, 2));
+      revokedDecision = await reader.check({ token: revoked.token });
+    }
+    expect(revokedDecision.code).toBe("TOKEN_REVOKED");
+    expect((await reader.check({ token, scope: "premium:read" })).code).toBe("SCOPE_DENIED");
+    await reader.close();
+    await writer.close();
+    await readerStore.close();
+    await writerStore.close();
+    await readerPool.end();
+  });
+
   it("PostgreSQL cut off mid-load: every check STORE_UNAVAILABLE, no unhandled rejection, no credit granted twice; recovers without restart", async () => {
     const proxy = await startProxy(new URL(PG_URL!));
     const cut = openPool({ connectionString: viaProxy(PG_URL!, proxy), connectionTimeoutMillis: 500 });

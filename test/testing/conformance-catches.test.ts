@@ -69,10 +69,11 @@ describe("the conformance suite (keyward/testing)", () => {
     );
   });
 
-  it("fails a change feed that misses updates that keep the hashes, and hard deletes", () => {
+  it("fails a change feed that misses updates that keep the hashes, hard deletes and account writes", () => {
     expect(failed.get("LazyFeed")).toEqual([
       "changeFeed > announces every update, not only those that change a hash: name, policy, metadata, disable, enable",
       "changeFeed > announces a hard delete with every hash the token had",
+      "changeFeed > announces every account write (putAccount) with its owner, and no token; a rejected one not at all",
     ]);
   });
 

@@ -66,6 +66,22 @@ describe("LookupCache", () => {
     expect(c.get("x", 1)?.value).toBe("fresh");
   });
 
+  it("clear drops every entry and makes lookups in flight uncacheable; it caches again after", () => {
+    const c = make(3);
+    c.set("x", "1", 0, c.generation);
+    c.set("y", null, 0, c.generation);
+    const gen = c.generation;
+    c.clear();
+    expect(c.size).toBe(0);
+    expect(c.get("x", 1)).toBeUndefined();
+    expect(c.get("y", 1)).toBeUndefined();
+    c.set("x", "stale", 0, gen);
+    expect(c.get("x", 1)).toBeUndefined();
+    for (const k of ["a", "b", "c", "d"]) c.set(k, k, 0, c.generation);
+    expect(c.size).toBe(3);
+    expect(c.get("d", 1)?.value).toBe("d");
+  });
+
   it("caches nothing when disabled", () => {
     const c = make(0);
     c.set("a", "A", 0, c.generation);
@@ -136,6 +152,21 @@ describe("SharedLookup", () => {
     expect(await first).toBe("stale");
     expect(await joined).toBe("stale");
     expect(lookup.peek("k", 1_600)?.value).toBe("fresh");
+  });
+
+  it("clear drops what is cached and in flight: a later request starts its own lookup, and the older answer is not cached", async () => {
+    const calls: ((v: string | null) => void)[] = [];
+    const lookup = new SharedLookup<string>(bounds, () => new Promise((resolve) => calls.push(resolve)), 60_000);
+    const first = lookup.fetch("k", 0);
+    lookup.clear();
+    const second = lookup.fetch("k", 1);
+    expect(calls).toHaveLength(2);
+    calls[0]!("stale");
+    expect(await first).toBe("stale");
+    expect(lookup.peek("k", 2)).toBeUndefined();
+    calls[1]!("fresh");
+    expect(await second).toBe("fresh");
+    expect(lookup.peek("k", 2)?.value).toBe("fresh");
   });
 });
 

@@ -1,7 +1,17 @@
 import { problemDetails } from "../../src/http/problem.js";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type Decision, generateToken, hashToken, isKeywardError, Keyward, type KeywardOptions, MemoryStore, type TokenStore } from "keyward";
+import {
+  type ChangeEvent,
+  type Decision,
+  generateToken,
+  hashToken,
+  isKeywardError,
+  Keyward,
+  type KeywardOptions,
+  MemoryStore,
+  type TokenStore,
+} from "keyward";
 
 const T0 = Date.UTC(2026, 0, 1);
 
@@ -327,6 +337,78 @@ describe("verify: cache and revocation bound", () => {
       await b.close();
     });
   }
+
+  for (const changeFeed of [false, true]) {
+    it(`an account change through one instance applies at once there, and elsewhere at once with a change feed (${changeFeed})`, async () => {
+      const store = new MemoryStore({ changeFeed });
+      const clock = { now: T0 };
+      const opts = { store, prefix: "acme", now: () => clock.now, revocationBoundMs: 10_000 };
+      const a = new Keyward(opts);
+      const b = new Keyward(opts);
+      await a.accounts.set("acct_1", { ceiling: ["core:read", "premium:*"] });
+      const { token } = await a.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["core:read", "premium:read"] });
+      expect((await b.check({ token, scope: "premium:read" })).ok).toBe(true); // b caches the account now
+      clock.now += 1;
+      await a.accounts.set("acct_1", { ceiling: ["core:read"] });
+      expect((await a.check({ token, scope: "premium:read" })).code).toBe("SCOPE_DENIED");
+      // Without a change feed b may serve its cached account, but never past the bound.
+      expect((await b.check({ token, scope: "premium:read" })).code).toBe(changeFeed ? "SCOPE_DENIED" : "OK");
+      clock.now = T0 + 10_000;
+      expect((await b.check({ token, scope: "premium:read" })).code).toBe("SCOPE_DENIED");
+      await a.close();
+      await b.close();
+    });
+  }
+
+  it("a reset from the store's feed (it may have missed changes) drops every cached token and account; so does a kind it does not know", async () => {
+    /** A MemoryStore whose feed can be cut (its events are lost, as over a dropped connection) and can announce a reset. */
+    class CutFeed extends MemoryStore {
+      cut = false;
+      readonly #listeners = new Set<(e: ChangeEvent) => void>();
+      constructor() {
+        super();
+        const subscribe = this.subscribe!;
+        (this as { subscribe?: TokenStore["subscribe"] }).subscribe = (listener) => {
+          this.#listeners.add(listener);
+          const off = subscribe((e) => {
+            if (!this.cut) listener(e);
+          });
+          return () => {
+            this.#listeners.delete(listener);
+            off();
+          };
+        };
+      }
+      announce(e: unknown): void {
+        for (const l of this.#listeners) l(e as ChangeEvent);
+      }
+    }
+    const store = new CutFeed();
+    const clock = { now: T0 };
+    const opts = { store, prefix: "acme", now: () => clock.now, revocationBoundMs: 10_000 };
+    const reader = new Keyward(opts);
+    const writer = new Keyward(opts);
+    await writer.accounts.set("acct_1", { ceiling: ["core:read", "premium:*"] });
+    for (const kind of ["reset", "some-later-kind"]) {
+      const revoked = await writer.tokens.create({ owner: "acct_2", kind: "secret" });
+      const { token } = await writer.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["core:read", "premium:read"] });
+      expect((await reader.check({ token: revoked.token })).ok).toBe(true);
+      expect((await reader.check({ token, scope: "premium:read" })).ok).toBe(true);
+      store.cut = true;
+      await writer.tokens.revoke(revoked.record.id);
+      await writer.accounts.set("acct_1", { ceiling: ["core:read"] });
+      // Not heard: the reader serves what it cached.
+      expect((await reader.check({ token: revoked.token })).ok).toBe(true);
+      expect((await reader.check({ token, scope: "premium:read" })).ok).toBe(true);
+      store.cut = false;
+      store.announce({ kind, tokenId: "", hashes: [] });
+      expect((await reader.check({ token: revoked.token })).code).toBe("TOKEN_REVOKED");
+      expect((await reader.check({ token, scope: "premium:read" })).code).toBe("SCOPE_DENIED");
+      await writer.accounts.set("acct_1", { ceiling: ["core:read", "premium:*"] });
+    }
+    await reader.close();
+    await writer.close();
+  });
 
   it("serves warm lookups from the cache", async () => {
     const store = new CountingStore();

@@ -1,9 +1,10 @@
 // Conformance group "changeFeed" of describeTokenStore.
 import { expect, it } from "vitest";
+import type { StoredAccount } from "../../model/account.js";
 import type { StoredToken } from "../../model/types.js";
 import type { ChangeEvent } from "../../store/types.js";
-import { makeStoredToken, randomHash } from "../fixtures.js";
-import { type SuiteContext, sleep, T, waitFor } from "../suite.js";
+import { makeStoredToken, randomHash, randomId } from "../fixtures.js";
+import { expectCode, type SuiteContext, sleep, T, waitFor } from "../suite.js";
 
 /** Registers the "changeFeed" tests; `ctx.store` is the store of the running test. */
 /**
@@ -79,6 +80,35 @@ export function changeFeedGroup(ctx: SuiteContext): void {
       await ctx.store.delete(t.id);
       await waitFor(() => events.some((e) => e.tokenId === t.id));
       expect(events.find((e) => e.tokenId === t.id)?.hashes).toEqual(expect.arrayContaining([t.hash, prev]));
+      off();
+    });
+
+    it("announces every account write (putAccount) with its owner, and no token; a rejected one not at all", async (test) => {
+      if (!ctx.store.capabilities.changeFeed || !ctx.store.subscribe || ctx.store.capabilities.accounts !== true) return test.skip();
+      const events: ChangeEvent[] = [];
+      const off = ctx.store.subscribe((e) => events.push(e));
+      const owner = randomId("acct");
+      const ofOwner = () => events.filter((e) => e.kind === "account" && e.owner === owner);
+      const account: StoredAccount = {
+        owner,
+        policy: { ceiling: ["core:read"], credits: null, rateLimit: null },
+        scheduled: [],
+        createdAt: T,
+        updatedAt: T,
+        revision: 1,
+      };
+      await ctx.store.putAccount(account, 0);
+      await waitFor(() => ofOwner().length === 1);
+      // A listener that knows token events only (`tokenId`, `hashes`) drops nothing on it.
+      expect(ofOwner()[0]).toEqual({ kind: "account", owner, tokenId: "", hashes: [] });
+      await ctx.store.putAccount({ ...account, policy: { ...account.policy, ceiling: null }, updatedAt: T + 1 }, 1);
+      await waitFor(() => ofOwner().length === 2);
+      await expectCode(ctx.store.putAccount({ ...account, updatedAt: T + 2 }, 1), "REVISION_CONFLICT");
+      // A later write's announcement arrives after any of the rejected one's would have.
+      const t = makeStoredToken();
+      await ctx.store.insert(t);
+      await waitFor(() => events.some((e) => e.tokenId === t.id));
+      expect(ofOwner()).toHaveLength(2);
       off();
     });
 
