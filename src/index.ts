@@ -118,7 +118,7 @@ export { nextPeriodStartUtc, periodStartUtc } from "./store/kit/calendar.js";
 export { compareKeys } from "./store/kit/page.js";
 export { RATE_WINDOW_BUCKETS, type RateWindowState } from "./store/kit/rate-window.js";
 export { revokeAudit, revokedRecord, updatedRecord } from "./store/kit/records.js";
-export { addUsage, hourOf, rollUpUsage, type UsageCounts } from "./store/kit/usage-buckets.js";
+export { addUsage, batchTime, hourOf, rollUpUsage, USAGE_WRITER_RETENTION_MS, type UsageCounts } from "./store/kit/usage-buckets.js";
 export { MemoryStore, type MemoryStoreOptions, type MemoryStoreStats } from "./store/memory.js";
 export type * from "./store/types.js";
 export {

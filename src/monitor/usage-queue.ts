@@ -2,12 +2,15 @@
 // handed to `onDecision` hooks after the request's tick, and written to the
 // store in batches by a real timer, when a batch is full, and on close.
 import { StoreUnavailableError } from "../errors.js";
+import { toBase64Url } from "../lib/bytes.js";
+import { secureRandom } from "../lib/crypto.js";
 import type { UsageEvent } from "../model/types.js";
+import type { UsageBatchKey } from "../store/types.js";
 import type { DecisionEvent } from "./events.js";
 
 /** Counters of the usage pipeline, from `kw.usage.stats()`. */
 export interface UsageQueueStats {
-  /** Events waiting to be written. */
+  /** Events waiting to be written (a failed batch's included). */
   queued: number;
   /** Events written to the store. */
   written: number;
@@ -38,12 +41,19 @@ interface FailedBatch {
   events: readonly UsageEvent[];
 }
 
+/** A batch that failed, written again before anything else under its number: the store adds it once. */
+interface RetryBatch {
+  events: UsageEvent[];
+  seq: number;
+}
+
 export interface UsageQueueOptions {
   batchSize: number;
   /** Interval of the flush timer, ms; 0 flushes after every event. */
   flushIntervalMs: number;
   maxQueue: number;
-  write: ((events: UsageEvent[]) => Promise<void>) | null;
+  /** Writes a batch; `batch` numbers it, so a store adds a batch written again (a lost reply) only once. */
+  write: ((events: UsageEvent[], batch: UsageBatchKey) => Promise<void>) | null;
   /** Each receives every decision after the request's tick (`onDecision`, anomaly detection). */
   observers: readonly ((event: DecisionEvent) => void)[];
   onError: ((error: UsageWriteError) => void) | undefined;
@@ -53,6 +63,15 @@ export interface UsageQueueOptions {
 export class UsageQueue {
   readonly #o: UsageQueueOptions;
   #queue: UsageEvent[] = [];
+  /** The batch that failed last, kept whole (or what there was room for) and written first. */
+  #retry: RetryBatch | null = null;
+  /**
+   * This queue's id as a usage writer: random (never the application's `random`, which a test
+   * may make repeat: a writer taken for another's would have its batches skipped).
+   */
+  readonly #writer = toBase64Url(secureRandom(12));
+  /** The number of the last batch taken from the queue. */
+  #seq = 0;
   #hooks: DecisionEvent[] = [];
   #hookTimer: ReturnType<typeof setTimeout> | null = null;
   #timer: ReturnType<typeof setInterval> | null = null;
@@ -87,7 +106,7 @@ export class UsageQueue {
     }
     if (o.write === null || event.tokenId === null) return;
     // After close() nothing writes it any more: dropped, and counted.
-    if (this.#closed || this.#queue.length >= o.maxQueue) {
+    if (this.#closed || this.#queue.length + (this.#retry?.events.length ?? 0) >= o.maxQueue) {
       this.#stats.dropped++;
       return;
     }
@@ -160,7 +179,7 @@ export class UsageQueue {
   async flushBefore(until: number): Promise<void> {
     const failed = await this.#flush();
     const before = (e: UsageEvent) => e.at < until;
-    if (failed?.events.some(before) || this.#queue.some(before)) {
+    if (failed?.events.some(before) || this.#queue.some(before) || this.#retry?.events.some(before)) {
       throw new StoreUnavailableError("the store did not take the queued usage events", failed ? { cause: failed.error } : undefined);
     }
   }
@@ -173,16 +192,20 @@ export class UsageQueue {
     return drained;
   }
 
-  /** Writes batches while any is queued (while a full one is, with `fullOnly`); stops at a batch that fails, and resolves it. */
+  /**
+   * Writes batches while any is queued (while a full one is, with `fullOnly`), the batch that
+   * failed last first; stops at a batch that fails, and resolves it.
+   */
   async #drain(fullOnly: boolean, kicked: boolean): Promise<FailedBatch | null> {
     const write = this.#o.write;
     // The flag drops in the same step as the last look at the queue: nothing pushed after it is left unscheduled.
     try {
       if (write === null) return null;
-      while (this.#queue.length > 0 && (!fullOnly || this.#queue.length >= this.#o.batchSize)) {
-        const batch = this.#queue.splice(0, this.#o.batchSize);
+      while (this.#retry !== null || (this.#queue.length > 0 && (!fullOnly || this.#queue.length >= this.#o.batchSize))) {
+        const { events: batch, seq } = this.#retry ?? { events: this.#queue.splice(0, this.#o.batchSize), seq: ++this.#seq };
+        this.#retry = null;
         try {
-          await write(batch);
+          await write(batch, { writer: this.#writer, seq });
           this.#stats.written += batch.length;
         } catch (error) {
           this.#stats.failedWrites++;
@@ -192,7 +215,8 @@ export class UsageQueue {
           // A batch the store refuses as invalid would be refused again: dropped, not retried.
           const retry = !this.#closed && (error as { code?: unknown })?.code !== "INVALID_INPUT";
           const requeued = retry ? Math.min(room, batch.length) : 0;
-          this.#queue.unshift(...batch.slice(0, requeued));
+          // Written again under its number (the store may have taken it: a reply lost), before anything else.
+          if (requeued > 0) this.#retry = { events: batch.slice(0, requeued), seq };
           this.#stats.dropped += batch.length - requeued;
           try {
             this.#o.onError?.({ error, events: batch.length, requeued });
@@ -209,7 +233,7 @@ export class UsageQueue {
   }
 
   stats(): UsageQueueStats {
-    return { queued: this.#queue.length, ...this.#stats };
+    return { queued: this.#queue.length + (this.#retry?.events.length ?? 0), ...this.#stats };
   }
 
   /**
@@ -223,6 +247,6 @@ export class UsageQueue {
     this.#timer = null;
     await this.flush();
     this.#closed = true;
-    if (this.#queue.length > 0) await this.flush();
+    if (this.#queue.length > 0 || this.#retry !== null) await this.flush();
   }
 }

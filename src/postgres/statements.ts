@@ -112,6 +112,7 @@ export const statements = (t: TableNames) => ({
   // Insert, or take over an expired entry; an unexpired one makes no change (rowCount 0).
   rememberNonce: `INSERT INTO ${t.nonces} (token_id, nonce, expires_at) VALUES ($1, $2, $3)
     ON CONFLICT (token_id, nonce) DO UPDATE SET expires_at = excluded.expires_at WHERE ${t.nonces}.expires_at <= $4`,
+  purgeWriters: `DELETE FROM ${t.usageWriters} WHERE writer = ANY(ARRAY(SELECT writer FROM ${t.usageWriters} WHERE at < $1 LIMIT $2))`,
   purgeNonces: `DELETE FROM ${t.nonces} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${t.nonces} WHERE expires_at <= $1 LIMIT $2))`,
   addUsage: `INSERT INTO ${t.usage} (token_id, hour, allowed, denied, credits)
     SELECT * FROM unnest($1::text[], $2::float8[], $3::float8[], $4::float8[], $5::float8[])
@@ -120,22 +121,26 @@ export const statements = (t: TableNames) => ({
   usageOf: `SELECT hour, allowed, denied, credits FROM ${t.usage} WHERE token_id = $1 AND hour >= $2 AND hour < $3`,
   // Hour buckets ($1-$5), analytics rows ($6-$12), last uses ($13-$15), billing rows ($16-$20) and the text of the
   // billing owners whose key is a hash ($21-$22) of one batch, in one statement; each array is sorted by key, so two
-  // concurrent batches lock rows in one order.
-  addUsageBatch: `WITH u AS (INSERT INTO ${t.usage} (token_id, hour, allowed, denied, credits)
-      SELECT * FROM unnest($1::text[], $2::float8[], $3::float8[], $4::float8[], $5::float8[])
+  // concurrent batches lock rows in one order. With a writer ($23, its batch $24 at $25: UsageBatchKey), only when
+  // that writer's last batch written is an earlier one: a batch written again (its reply lost) adds nothing.
+  addUsageBatch: `WITH w AS (INSERT INTO ${t.usageWriters} (writer, seq, at) SELECT $23::text, $24::float8, $25::float8 WHERE $23::text IS NOT NULL
+      ON CONFLICT (writer) DO UPDATE SET seq = excluded.seq, at = excluded.at WHERE ${t.usageWriters}.seq < excluded.seq RETURNING 1),
+    go AS (SELECT 1 WHERE $23::text IS NULL OR EXISTS (SELECT 1 FROM w)),
+    u AS (INSERT INTO ${t.usage} (token_id, hour, allowed, denied, credits)
+      SELECT * FROM unnest($1::text[], $2::float8[], $3::float8[], $4::float8[], $5::float8[]) WHERE EXISTS (SELECT 1 FROM go)
       ON CONFLICT (token_id, hour) DO UPDATE SET allowed = ${t.usage}.allowed + excluded.allowed,
         denied = ${t.usage}.denied + excluded.denied, credits = ${t.usage}.credits + excluded.credits),
     d AS (INSERT INTO ${t.usageDetail} (token_id, owner, minute, scope, code, requests, credits)
-      SELECT * FROM unnest($6::text[], $7::text[], $8::float8[], $9::text[], $10::text[], $11::float8[], $12::float8[])
+      SELECT * FROM unnest($6::text[], $7::text[], $8::float8[], $9::text[], $10::text[], $11::float8[], $12::float8[]) WHERE EXISTS (SELECT 1 FROM go)
       ON CONFLICT (token_id, minute, scope, code) DO UPDATE SET requests = ${t.usageDetail}.requests + excluded.requests,
         credits = ${t.usageDetail}.credits + excluded.credits),
-    l AS (INSERT INTO ${t.lastUsed} (token_id, at, ip) SELECT * FROM unnest($13::text[], $14::float8[], $15::text[])
+    l AS (INSERT INTO ${t.lastUsed} (token_id, at, ip) SELECT * FROM unnest($13::text[], $14::float8[], $15::text[]) WHERE EXISTS (SELECT 1 FROM go)
       ON CONFLICT (token_id) DO UPDATE SET at = excluded.at, ip = excluded.ip WHERE excluded.at >= ${t.lastUsed}.at),
     b AS (INSERT INTO ${t.billingUsage} (owner, pool, hour, requests, credits)
-      SELECT * FROM unnest($16::text[], $17::text[], $18::float8[], $19::float8[], $20::float8[])
+      SELECT * FROM unnest($16::text[], $17::text[], $18::float8[], $19::float8[], $20::float8[]) WHERE EXISTS (SELECT 1 FROM go)
       ON CONFLICT (owner, pool, hour) DO UPDATE SET requests = ${t.billingUsage}.requests + excluded.requests,
         credits = ${t.billingUsage}.credits + excluded.credits),
-    k AS (INSERT INTO ${t.longKeys} (key, text) SELECT * FROM unnest($21::text[], $22::text[]) ON CONFLICT (key) DO NOTHING)
+    k AS (INSERT INTO ${t.longKeys} (key, text) SELECT * FROM unnest($21::text[], $22::text[]) WHERE EXISTS (SELECT 1 FROM go) ON CONFLICT (key) DO NOTHING)
     SELECT 1`,
   // A query's rows summed per bucket ($4: its length, ms) in the database, filtered by scope ($8)
   // and code ($9) when not null, and split by token ($5), scope ($6) and code ($7) only when the

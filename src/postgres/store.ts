@@ -21,7 +21,7 @@ import type { PageQuery } from "../store/kit/page.js";
 import type { RateWindowState } from "../store/kit/rate-window.js";
 import { revokeAudit, revokedRecord, updatedRecord } from "../store/kit/records.js";
 import { analyticsOf, bucketMsOf, type LastUsed, rollUpRows, type UsageAnalyticsQuery, type UsageSeriesBucket } from "../store/kit/usage-analytics.js";
-import { addUsage, rollUpUsage, type UsageCounts } from "../store/kit/usage-buckets.js";
+import { addUsage, batchTime, rollUpUsage, USAGE_WRITER_RETENTION_MS, type UsageCounts } from "../store/kit/usage-buckets.js";
 import {
   checkSchemaVersion,
   checkTablePrefix,
@@ -52,6 +52,7 @@ import type {
   StoreCapabilities,
   TokenChangeEvent,
   TokenStore,
+  UsageBatchKey,
   UsageQuery,
 } from "../store/types.js";
 import { type PostgresClient, type PostgresPool, violatedConstraint } from "./driver.js";
@@ -109,7 +110,7 @@ export interface PostgresStoreOptions {
  */
 export const POSTGRES_DIALECT: SqlDialect = { int: "DOUBLE PRECISION", keyTable: "" };
 
-/** Expired nonces deleted per purge; a purge runs every PURGE_EVERY nonce calls. */
+/** Expired nonces (idle usage writers) deleted per purge; a purge runs every PURGE_EVERY nonce calls (usage batches). */
 const PURGE_BATCH = 64;
 const PURGE_EVERY = 64;
 /** Serializes migrations across processes (any constant shared by every keyward). */
@@ -249,6 +250,8 @@ export class PostgresStore implements TokenStore {
   readonly #listener: ChangeListener | null;
   readonly #leases: CreditLeases | null;
   #nonceCalls = 0;
+  /** Usage batches with a key written, for the purge of idle writers. */
+  #batches = 0;
   declare readonly subscribe?: (listener: (event: ChangeEvent) => void) => () => void;
 
   /** @internal Use {@link postgresStore}. */
@@ -705,7 +708,7 @@ export class PostgresStore implements TokenStore {
     return r.rowCount === 1;
   }
 
-  async recordUsage(events: readonly UsageEvent[]): Promise<void> {
+  async recordUsage(events: readonly UsageEvent[], batch?: UsageBatchKey): Promise<void> {
     const sums = new Map<string, Map<number, UsageCounts>>();
     addUsage(sums, events);
     const hours: [string, number, UsageCounts][] = [];
@@ -722,6 +725,7 @@ export class PostgresStore implements TokenStore {
     });
     const long = [...longKeys].sort((a, b) => byText(a[0], b[0]));
     if (hours.length === 0 && rows.length === 0 && lastUsed.length === 0 && billing.length === 0) return;
+    const at = batchTime(events);
     // One lock order for every batch, so two concurrent batches never deadlock.
     hours.sort((a, b) => byText(a[0], b[0]) || a[1] - b[1]);
     rows.sort((a, b) => byText(a.tokenId, b.tokenId) || a.minute - b.minute || byText(a.scope, b.scope) || byText(a.code, b.code));
@@ -750,7 +754,14 @@ export class PostgresStore implements TokenStore {
       billing.map((b) => b.credits),
       long.map((k) => k[0]),
       long.map((k) => k[1]),
+      batch ? pgKey(batch.writer) : null,
+      batch?.seq ?? null,
+      at,
     ]);
+    if (batch && ++this.#batches % PURGE_EVERY === 0) {
+      // Housekeeping, as for nonces: writers idle for USAGE_WRITER_RETENTION_MS; a failed purge is retried later.
+      this.#pool.query(this.#s.purgeWriters, [at - USAGE_WRITER_RETENTION_MS, PURGE_BATCH]).catch(() => {});
+    }
   }
 
   /**

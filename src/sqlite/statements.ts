@@ -68,6 +68,10 @@ const sql = (t: TableNames) => ({
     ON CONFLICT (token_id, nonce) DO UPDATE SET expires_at = excluded.expires_at WHERE ${t.nonces}.expires_at <= ?`,
   purgeNonces: `DELETE FROM ${t.nonces} WHERE (token_id, nonce) IN
     (SELECT token_id, nonce FROM ${t.nonces} WHERE expires_at <= ? LIMIT ?)`,
+  // A writer's batch (see UsageBatchKey): changes = 0 when it was written already.
+  advanceWriter: `INSERT INTO ${t.usageWriters} (writer, seq, at) VALUES (?, ?, ?)
+    ON CONFLICT (writer) DO UPDATE SET seq = excluded.seq, at = excluded.at WHERE seq < excluded.seq`,
+  purgeWriters: `DELETE FROM ${t.usageWriters} WHERE writer IN (SELECT writer FROM ${t.usageWriters} WHERE at < ? LIMIT ?)`,
   addUsage: `INSERT INTO ${t.usage} (token_id, hour, allowed, denied, credits) VALUES (?, ?, ?, ?, ?)
     ON CONFLICT (token_id, hour) DO UPDATE SET allowed = allowed + excluded.allowed,
       denied = denied + excluded.denied, credits = credits + excluded.credits`,

@@ -32,7 +32,7 @@ import {
   UsageRollUp,
   type UsageSeriesBucket,
 } from "../store/kit/usage-analytics.js";
-import { addUsage, rollUpUsage, type UsageCounts } from "../store/kit/usage-buckets.js";
+import { addUsage, batchTime, rollUpUsage, USAGE_WRITER_RETENTION_MS, type UsageCounts } from "../store/kit/usage-buckets.js";
 import {
   checkSchemaVersion,
   checkTablePrefix,
@@ -60,6 +60,7 @@ import type {
   SeenEntry,
   StoreCapabilities,
   TokenStore,
+  UsageBatchKey,
   UsageQuery,
 } from "../store/types.js";
 import { type DecodeRecord, SHARED_READS, type SharedReads } from "../store/shared-reads.js";
@@ -105,7 +106,7 @@ export const SQLITE_DIALECT: SqlDialect = { int: "INTEGER", keyTable: " WITHOUT 
  * while within its own (a busy answered at once, as a stale snapshot gets).
  */
 const BUSY_RETRIES = 3;
-/** Expired nonces deleted per purge; a purge runs every PURGE_EVERY nonce calls. */
+/** Expired nonces (idle usage writers) deleted per purge; a purge runs every PURGE_EVERY nonce calls (usage batches). */
 const PURGE_BATCH = 64;
 const PURGE_EVERY = 64;
 /**
@@ -246,6 +247,8 @@ export class SqliteStore implements TokenStore {
   #adminWait!: SqliteStatement;
   #requestWait!: SqliteStatement;
   #nonceCalls = 0;
+  /** Usage batches with a key written, for the purge of idle writers. */
+  #batches = 0;
   readonly #control: TransactionControl = {
     begin: () => this.#s.begin.run(),
     commit: () => this.#s.commit.run(),
@@ -576,13 +579,18 @@ export class SqliteStore implements TokenStore {
     });
   }
 
-  recordUsage(events: readonly UsageEvent[]): Promise<void> {
+  recordUsage(events: readonly UsageEvent[], batch?: UsageBatchKey): Promise<void> {
     const sums = new Map<string, Map<number, UsageCounts>>();
     addUsage(sums, events);
     const { rows, lastUsed } = analyticsOf(events);
     const billing = billingRowsOf(events);
+    const at = batchTime(events);
+    const purge = batch !== undefined && ++this.#batches % PURGE_EVERY === 0;
     return this.#quickTx(() => {
       const s = this.#s;
+      // A batch written already (its first write's reply lost) adds nothing.
+      if (batch && Number(s.advanceWriter.run(batch.writer, batch.seq, at).changes) === 0) return;
+      if (purge) s.purgeWriters.run(at - USAGE_WRITER_RETENTION_MS, PURGE_BATCH);
       for (const [id, hours] of sums) for (const [hour, c] of hours) s.addUsage.run(id, hour, c.allowed, c.denied, c.credits);
       for (const r of rows) s.addUsageRow.run(r.tokenId, r.owner, r.minute, r.scope, r.code, r.requests, r.credits);
       for (const l of lastUsed) s.saveLastUsed.run(l.tokenId, l.at, l.ip);

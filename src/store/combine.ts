@@ -70,7 +70,7 @@ export function combineStores(parts: StoreParts): TokenStore {
     listAudit: (filter, page) => r.listAudit(filter, page),
     meter: (request, now) => c.meter(request, now),
     rememberNonce: (key, expiresAt, now) => c.rememberNonce(key, expiresAt, now),
-    recordUsage: (events) => u.recordUsage(events),
+    recordUsage: (events, batch) => (batch === undefined ? u.recordUsage(events) : u.recordUsage(events, batch)),
     getUsage: (tokenId, query) => u.getUsage(tokenId, query),
     close: async () => {
       for (const part of new Set<object>([r, c, u])) await (part as { close?: () => Promise<void> }).close?.();

@@ -38,6 +38,7 @@ import {
   checkString,
   checkTime,
   checkToken,
+  checkUsageBatch,
   checkUsageEvents,
   checkUsageQuery,
 } from "./kit/validate.js";
@@ -60,6 +61,7 @@ import type {
   StoreCapabilities,
   TokenStore,
   UsageAnalyticsStore,
+  UsageBatchKey,
   UsageQuery,
 } from "./types.js";
 
@@ -81,7 +83,7 @@ export interface GuardedStore {
   listAudit(filter: AuditFilter, options?: PageOptions): Promise<Page<AuditEntry>>;
   meter(request: MeterRequest, now: number): Promise<MeterResult>;
   rememberNonce(key: NonceKey, expiresAt: number, now: number): Promise<boolean>;
-  recordUsage(events: readonly UsageEvent[]): Promise<void>;
+  recordUsage(events: readonly UsageEvent[], batch?: UsageBatchKey): Promise<void>;
   getUsage(tokenId: string, query: UsageQuery): Promise<UsageBucket[]>;
   /** Rejects with `STORE_UNSUPPORTED` unless `capabilities.accounts`. */
   getAccount(owner: string): Promise<StoredAccount | null>;
@@ -263,10 +265,14 @@ class Guard implements GuardedStore {
     );
   }
 
-  recordUsage(events: readonly UsageEvent[]): Promise<void> {
+  recordUsage(events: readonly UsageEvent[], batch?: UsageBatchKey): Promise<void> {
     return this.#call(
-      () => checkUsageEvents(events),
-      () => this.adapter.recordUsage(events),
+      () => {
+        checkUsageEvents(events);
+        checkUsageBatch(batch);
+      },
+      // Without a batch key, called as before: an adapter written before it sees one argument.
+      () => (batch === undefined ? this.adapter.recordUsage(events) : this.adapter.recordUsage(events, batch)),
       [events],
     );
   }

@@ -59,6 +59,7 @@ import type {
   SeenEntry,
   StoreCapabilities,
   TokenStore,
+  UsageBatchKey,
   UsageQuery,
 } from "./types.js";
 
@@ -227,6 +228,8 @@ export class MemoryStore implements TokenStore {
   #meterCalls = 0;
   readonly #nonces = new Map<string, NonceGroup>();
   #nonceSweep: Iterator<[string, NonceGroup]> | null = null;
+  /** The last batch written of each usage writer (`UsageBatchKey`). */
+  readonly #writers = new Map<string, number>();
 
   // Usage of each token: hour buckets, analytics rows, last use. Rows are
   // also indexed by owner (the same row objects); both lists by minute: a
@@ -671,12 +674,18 @@ export class MemoryStore implements TokenStore {
    * Adds events to the UTC hour buckets of their tokens.
    *
    * @param events - usage events.
+   * @param batch - the batch's writer and number: a batch written already adds nothing.
    * @example
    * ```ts
    * await store.recordUsage([{ tokenId: id, at: Date.now(), ok: true, cost: 1 }]);
    * ```
    */
-  async recordUsage(events: readonly UsageEvent[]): Promise<void> {
+  async recordUsage(events: readonly UsageEvent[], batch?: UsageBatchKey): Promise<void> {
+    if (batch) {
+      // A batch written already adds nothing (a process holds few writers: one per Keyward).
+      if ((this.#writers.get(batch.writer) ?? 0) >= batch.seq) return;
+      this.#writers.set(batch.writer, batch.seq);
+    }
     // What addUsage, analyticsOf and billingRowsOf of the store kit compute, in
     // one pass and in place: a token's events mostly repeat its last hour,
     // row and billing row, which are then counted with no key built and no

@@ -106,6 +106,20 @@ export interface NonceKey {
 }
 
 /**
+ * Which batch of a writer a `recordUsage` call writes: `writer` is one usage
+ * queue's random id, `seq` its batches' number, from 1, each batch written
+ * after the one before (a failed one is written again, with its number,
+ * before any later one). So a store that keeps each writer's last `seq`
+ * knows a batch it has already written.
+ */
+export interface UsageBatchKey {
+  /** The writer (a usage queue): a random id of 1 to 64 characters. */
+  writer: string;
+  /** The batch's number, a positive integer, higher than every earlier batch of the writer. */
+  seq: number;
+}
+
+/**
  * A change the store announces so caches can drop what they hold, told
  * apart by `kind`: a token's ({@link TokenChangeEvent}, `kind` absent or
  * `"token"`), an account's ({@link AccountChangeEvent}), or a gap in the
@@ -326,8 +340,15 @@ export interface CounterStore {
 
 /** Per-token usage counters (UTC hour buckets). */
 export interface UsageStore {
-  /** Adds metered requests to the per-token usage counters (UTC hour buckets), all or none. */
-  recordUsage(events: readonly UsageEvent[]): Promise<void>;
+  /**
+   * Adds metered requests to the per-token usage counters (UTC hour buckets), all or none.
+   * With `batch`, a batch the store has already written (a `seq` not above the
+   * last one written for its `writer`, kept in the same transaction as the
+   * counters) is not added again: the usage queue writes a batch again when a
+   * write failed, and a write whose commit's reply was lost (a connection cut)
+   * did commit. Without it, every call adds.
+   */
+  recordUsage(events: readonly UsageEvent[], batch?: UsageBatchKey): Promise<void>;
 
   /** Usage of one token in `[from, to)`, one bucket per hour or UTC day that has any, ascending. */
   getUsage(tokenId: string, query: UsageQuery): Promise<UsageBucket[]>;

@@ -63,7 +63,7 @@ export class Verifier {
       batchSize: u.batchSize,
       flushIntervalMs: u.flushIntervalMs,
       maxQueue: u.maxQueue,
-      write: u.enabled ? (events) => store.recordUsage(events) : null,
+      write: u.enabled ? (events, batch) => store.recordUsage(events, batch) : null,
       observers: [u.onDecision, detector && ((e: DecisionEvent) => detector.observe(e))].filter((f) => typeof f === "function"),
       onError: (e) => {
         this.#telemetry?.usageWriteFailed(e.events);

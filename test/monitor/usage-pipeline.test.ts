@@ -2,7 +2,7 @@ import { createServer, request } from "node:http";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
-import { type DecisionEvent, Keyward, MemoryStore, type UsageEvent, type UsageWriteError } from "keyward";
+import { type DecisionEvent, Keyward, MemoryStore, type UsageBatchKey, type UsageEvent, type UsageWriteError } from "keyward";
 
 const T0 = Date.UTC(2026, 0, 10, 12);
 
@@ -143,6 +143,36 @@ describe("usage pipeline", () => {
     await kw.close();
     const [bucket] = await store.getUsage(record.id, { from: 0, to: T0 + 3_600_000, granularity: "hour" });
     expect(bucket?.allowed).toBe(3);
+  });
+
+  it("a batch the store took but whose reply was lost is written again and counted once, with the events queued meanwhile after it", async () => {
+    // The store commits the batch, then the reply is lost (a connection cut after the commit): an error.
+    class LostReplyStore extends MemoryStore {
+      loseNext = false;
+      override async recordUsage(events: readonly UsageEvent[], batch?: UsageBatchKey): Promise<void> {
+        await super.recordUsage(events, batch);
+        if (this.loseNext) {
+          this.loseNext = false;
+          throw new Error("Connection terminated unexpectedly");
+        }
+      }
+    }
+    const store = new LostReplyStore();
+    const errors: UsageWriteError[] = [];
+    const kw = app(store, { flushIntervalMs: 60_000, onError: (e: UsageWriteError) => errors.push(e) });
+    const { token, record } = await kw.tokens.create({ owner: "acct_1", kind: "secret", credits: { limit: 100 } });
+    for (let i = 0; i < 3; i++) await kw.check({ token, cost: 2 });
+    store.loseNext = true;
+    await kw.flush();
+    expect(errors).toEqual([{ error: expect.objectContaining({ code: "STORE_UNAVAILABLE" }), events: 3, requeued: 3 }]);
+    expect(kw.usage.stats()).toMatchObject({ queued: 3, written: 0 });
+    await kw.check({ token, cost: 2 });
+    await kw.flush();
+    expect(kw.usage.stats()).toMatchObject({ queued: 0, written: 4, failedWrites: 1 });
+    const [bucket] = await store.getUsage(record.id, { from: 0, to: T0 + 3_600_000, granularity: "hour" });
+    expect(bucket).toMatchObject({ allowed: 4, credits: 8 });
+    expect(await kw.billing.usage({ from: T0, to: T0 + 3_600_000 })).toMatchObject([{ owner: "acct_1", requests: 4, credits: 8 }]);
+    await kw.close();
   });
 
   it("close() retries a failed write once, then counts what is left as dropped; a decision after close() is dropped and counted", async () => {

@@ -8,11 +8,18 @@ export interface Proxy {
   cut(): Promise<void>;
   /** Accepts connections again, on the same port. */
   restore(): Promise<void>;
+  /**
+   * The next query whose text holds `pattern` reaches the server, but its
+   * reply never reaches the client, whose connection is then reset (the
+   * server commits it all the same): a reply lost with its connection.
+   */
+  loseReplyTo(pattern: string): void;
   close(): Promise<void>;
 }
 
 export async function startProxy(target: URL): Promise<Proxy> {
   const sockets = new Set<Socket>();
+  let lose: string | null = null;
   const server: Server = createServer((client) => {
     const upstream = connect(Number(target.port), target.hostname);
     for (const s of [client, upstream]) {
@@ -24,7 +31,19 @@ export async function startProxy(target: URL): Promise<Proxy> {
         upstream.destroy();
       });
     }
-    client.pipe(upstream).pipe(client);
+    let muted = false;
+    client.on("data", (chunk: Buffer) => {
+      upstream.write(chunk);
+      if (lose !== null && chunk.toString("latin1").includes(lose)) {
+        lose = null;
+        muted = true;
+        // Long enough for the server to commit the statement.
+        setTimeout(() => client.resetAndDestroy(), 300);
+      }
+    });
+    upstream.on("data", (chunk: Buffer) => {
+      if (!muted) client.write(chunk);
+    });
   });
   const listen = (port: number) => new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
   await listen(0);
@@ -34,7 +53,10 @@ export async function startProxy(target: URL): Promise<Proxy> {
       for (const s of sockets) s.resetAndDestroy();
       server.close(() => resolve());
     });
-  return { port, cut: stop, restore: () => listen(port), close: stop };
+  const loseReplyTo = (pattern: string) => {
+    lose = pattern;
+  };
+  return { port, cut: stop, restore: () => listen(port), loseReplyTo, close: stop };
 }
 
 /** The URL of the test server, through the proxy. */

@@ -410,4 +410,29 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     await cut.end();
     await proxy.close();
   });
+
+  it("a usage batch whose commit's reply was lost with its connection is written again and counted once: billed once", async () => {
+    const proxy = await startProxy(new URL(PG_URL!));
+    const lossy = openPool({ connectionString: viaProxy(PG_URL!, proxy) });
+    const prefix = freshPrefix();
+    const store = await postgresStore(lossy, { tablePrefix: prefix, changeFeed: false });
+    const errors: unknown[] = [];
+    const kw = new Keyward({ store, prefix: "acme", usage: { flushIntervalMs: 60_000, onError: (e) => errors.push(e) } });
+    const { token, record } = await kw.tokens.create({ owner: "acct_lost", kind: "secret", credits: { limit: 1000 } });
+    for (let i = 0; i < 10; i++) expect((await kw.check({ token, cost: 3 })).ok).toBe(true);
+    proxy.loseReplyTo(`${prefix}billing_usage`);
+    await kw.flush();
+    expect(errors).toHaveLength(1);
+    expect(kw.usage.stats()).toMatchObject({ queued: 10, written: 0 });
+    await kw.flush();
+    expect(kw.usage.stats()).toMatchObject({ queued: 0, written: 10 });
+    const hour = Math.floor(Date.now() / 3_600_000) * 3_600_000;
+    expect(await kw.billing.usage({ from: hour - 3_600_000, to: hour + 3_600_000 })).toMatchObject([{ owner: "acct_lost", requests: 10, credits: 30 }]);
+    const [bucket] = await kw.usage.get(record.id, { granularity: "day" });
+    expect(bucket).toMatchObject({ allowed: 10, credits: 30 });
+    await kw.close();
+    await store.close();
+    await lossy.end();
+    await proxy.close();
+  });
 });

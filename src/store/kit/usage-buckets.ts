@@ -6,6 +6,21 @@ import type { UsageQuery } from "../types.js";
 export const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
 
+/**
+ * How long a store keeps the last batch of a usage writer that wrote nothing
+ * since (by its events' times): 30 days. A writer is one usage queue, so one
+ * per process; a batch is written again within a flush interval or two, or
+ * when the store is back after an outage.
+ */
+export const USAGE_WRITER_RETENTION_MS = 30 * DAY_MS;
+
+/** The time a store keeps with a writer's last batch: its latest event's. */
+export function batchTime(events: readonly UsageEvent[]): number {
+  let at = 0;
+  for (const e of events) if (e.at > at) at = e.at;
+  return at;
+}
+
 /** Counts of one bucket. */
 export interface UsageCounts {
   allowed: number;

@@ -13,7 +13,7 @@ import type {
   UsageEvent,
 } from "../../model/types.js";
 import type { AccountCreditsPolicy, AccountPolicy, StoredAccount } from "../../model/account.js";
-import type { AuditFilter, CreditAdjustment, MeterRequest, NonceKey, SeenEntry, UsageQuery } from "../types.js";
+import type { AuditFilter, CreditAdjustment, MeterRequest, NonceKey, SeenEntry, UsageBatchKey, UsageQuery } from "../types.js";
 import { DEFAULT_POOL, isPoolName, MAX_CREDIT_BALANCE, MAX_RATE_LIMITS } from "../../model/pools.js";
 import { isRole } from "../../model/roles.js";
 import type { BillingRunKey, BillingUsageQuery } from "./billing.js";
@@ -292,6 +292,17 @@ export function checkNonceKey(key: NonceKey): void {
   checkObject(key, "key");
   checkString(key.tokenId, "key.tokenId");
   checkString(key.nonce, "key.nonce");
+}
+
+/** The longest `writer` of a {@link UsageBatchKey}. */
+const MAX_WRITER_LENGTH = 64;
+
+export function checkUsageBatch(batch: UsageBatchKey | undefined): void {
+  if (batch === undefined) return;
+  checkObject(batch, "batch");
+  checkString(batch.writer, "batch.writer");
+  if (batch.writer.length > MAX_WRITER_LENGTH) throw new InvalidInputError("batch.writer", `must be at most ${MAX_WRITER_LENGTH} characters`);
+  if (!isCount(batch.seq) || batch.seq === 0) throw new InvalidInputError("batch.seq", "must be a positive integer");
 }
 
 export function checkUsageEvents(events: readonly UsageEvent[]): void {

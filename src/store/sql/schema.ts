@@ -33,6 +33,7 @@ export interface TableNames {
   readonly billingUsage: string;
   readonly billingRuns: string;
   readonly longKeys: string;
+  readonly usageWriters: string;
 }
 
 /** Allowed table-name prefixes: an SQL identifier start, at most 32 characters. */
@@ -71,6 +72,7 @@ export function tableNames(prefix: string): TableNames {
     billingUsage: `${prefix}billing_usage`,
     billingRuns: `${prefix}billing_runs`,
     longKeys: `${prefix}long_keys`,
+    usageWriters: `${prefix}usage_writers`,
   };
 }
 
@@ -265,6 +267,16 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 8,
     name: "long keys",
     up: (t, d) => [`CREATE TABLE ${t.longKeys} (key TEXT PRIMARY KEY, text TEXT NOT NULL)${d.keyTable}`],
+  },
+  {
+    // Version 9. The last batch each usage queue wrote (`seq`, with the time of its latest event),
+    // written with the batch: a batch written again (its first write's reply was lost) adds nothing.
+    version: 9,
+    name: "usage writers",
+    up: (t, d) => [
+      `CREATE TABLE ${t.usageWriters} (writer TEXT PRIMARY KEY, seq ${d.int} NOT NULL, at ${d.int} NOT NULL)${d.keyTable}`,
+      `CREATE INDEX ${t.usageWriters}_at ON ${t.usageWriters} (at)`,
+    ],
   },
 ];
 

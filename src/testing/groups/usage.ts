@@ -1,7 +1,7 @@
 // Conformance group "usage" of describeTokenStore.
 import { beforeEach, expect, it } from "vitest";
 import { makeStoredToken, randomId } from "../fixtures.js";
-import { DAY, HOUR, type SuiteContext, T } from "../suite.js";
+import { DAY, expectCode, HOUR, type SuiteContext, T } from "../suite.js";
 
 /** Registers the "usage" tests; `ctx.store` is the store of the running test. */
 export function usageGroup(ctx: SuiteContext): void {
@@ -57,5 +57,36 @@ export function usageGroup(ctx: SuiteContext): void {
         { start: T, allowed: 1, denied: 0, credits: 1 },
       ]);
       expect(await ctx.store.getUsage(randomId("tok"), { from: T, to: T + DAY, granularity: "hour" })).toEqual([]);
+    });
+
+    it("a batch written again under its number adds nothing (its first write's reply was lost); a later batch, or another writer's, adds", async () => {
+      const owner = randomId("acct");
+      const writer = randomId("w");
+      const batch = [
+        { tokenId: id, owner, at: T + 40 * 60_000, ok: true, cost: 4, code: "OK" },
+        { tokenId: id, owner, at: T + 41 * 60_000, ok: false, cost: 0, code: "RATE_LIMITED" },
+      ];
+      const hour = () => ctx.store.getUsage(id, { from: T, to: T + HOUR, granularity: "hour" });
+      await ctx.store.recordUsage(batch, { writer, seq: 1 });
+      await ctx.store.recordUsage(batch, { writer, seq: 1 });
+      // A part of it (the rest dropped: the queue had no room), and an older batch: nothing either.
+      await ctx.store.recordUsage(batch.slice(0, 1), { writer, seq: 1 });
+      await ctx.store.recordUsage(batch, { writer, seq: 1 });
+      expect(await hour()).toEqual([{ start: T, allowed: 2, denied: 2, credits: 6 }]);
+      if (ctx.store.capabilities.billing) {
+        expect(await ctx.store.billingUsage({ owner, from: T, to: T + HOUR })).toEqual([{ owner, pool: "default", requests: 1, credits: 4 }]);
+      }
+      await ctx.store.recordUsage(batch.slice(0, 1), { writer, seq: 3 });
+      await ctx.store.recordUsage(batch.slice(0, 1), { writer, seq: 2 });
+      await ctx.store.recordUsage(batch.slice(0, 1), { writer: randomId("w"), seq: 1 });
+      await ctx.store.recordUsage(batch.slice(0, 1));
+      expect(await hour()).toEqual([{ start: T, allowed: 5, denied: 2, credits: 18 }]);
+      if (ctx.store.capabilities.billing) {
+        expect(await ctx.store.billingUsage({ owner, from: T, to: T + HOUR })).toEqual([{ owner, pool: "default", requests: 4, credits: 16 }]);
+      }
+      await expectCode(ctx.store.recordUsage(batch, { writer: "", seq: 1 }), "INVALID_INPUT");
+      await expectCode(ctx.store.recordUsage(batch, { writer, seq: 0 }), "INVALID_INPUT");
+      await expectCode(ctx.store.recordUsage(batch, { writer: "w".repeat(65), seq: 9 }), "INVALID_INPUT");
+      expect(await hour()).toEqual([{ start: T, allowed: 5, denied: 2, credits: 18 }]);
     });
 }
