@@ -9,7 +9,7 @@ import { actorSchema, parseInput } from "../model/schemas.js";
 import type { AuditEntry, Page, StoredToken } from "../model/types.js";
 import type { GuardedStore } from "../store/guard.js";
 import { encodeCursor, MAX_PAGE_LIMIT } from "../store/kit/page.js";
-import { hashToken, type TokenKind } from "../token/format.js";
+import { hashToken, type TokenKind, wellFormedPrefixLength } from "../token/format.js";
 import { lookupable } from "../token/lookupable.js";
 import { type TokenChanged, written } from "./written.js";
 
@@ -17,7 +17,11 @@ import { type TokenChanged, written } from "./written.js";
 export interface ReportLeakOptions {
   /** Who found it, e.g. `"github"`, `"pastebin"`, `"support"`: 1 to 64 of `a-z 0-9 . _ : -`. */
   source: string;
-  /** Where it was seen (kept in the audit entry, tokens in it redacted; at most 2 048 characters). */
+  /**
+   * Where it was seen (kept in the audit entry with the reported token, an
+   * imported legacy key too, and anything shaped like a keyward token
+   * redacted; at most 2 048 characters).
+   */
   url?: string | undefined;
   /** `"revoke"` (default): the token stops working; `"flag"`: audited only, for a person to decide. */
   action?: "revoke" | "flag" | undefined;
@@ -95,8 +99,7 @@ export async function reportLeak(
     action: "leak",
     tokenId: stored.id,
     owner: stored.owner,
-    // Where it was seen; a token in the URL (the leaked one, say) is redacted.
-    changes: [...(act === "revoke" ? ["revokedAt"] : []), `source:${source}`, ...(url ? [`url:${cleanText(url, true)}`] : [])],
+    changes: [...(act === "revoke" ? ["revokedAt"] : []), `source:${source}`, ...(url ? [`url:${shownUrl(cfg, url, token)}`] : [])],
   };
   if (act === "flag") {
     await cfg.store.appendAudit(entry);
@@ -131,6 +134,23 @@ async function revokedHere(store: GuardedStore, read: StoredToken, saved: Stored
     cursor = page.nextCursor;
   }
   return false;
+}
+
+/**
+ * Where a leak was seen, as its audit entry keeps it: the reported token
+ * redacted wherever the URL has it, as it is or percent-encoded (an imported
+ * legacy key has no shape to be found by: it keeps only the prefix
+ * `acceptForeignTokens` gives), and so is anything shaped like a keyward
+ * token; unsafe characters escaped.
+ */
+function shownUrl(cfg: Pick<ResolvedConfig, "acceptForeignTokens">, url: string, token: string): string {
+  const foreign = cfg.acceptForeignTokens;
+  let shown = url;
+  // A keyward token is found by its shape, below (its kind and environment kept).
+  if (foreign !== false && wellFormedPrefixLength(token) < 0) {
+    for (const form of new Set([token, encodeURIComponent(token)])) shown = shown.replaceAll(form, `${foreign.prefix}[redacted]`);
+  }
+  return cleanText(shown, true);
 }
 
 /** The presented secret is the current one, or an old one still in its grace period. */

@@ -138,7 +138,11 @@ export interface ImportTokenInput extends TokenSettingsInput {
   owner: string;
   /** `publishable` or `secret`. */
   kind: TokenKind;
-  /** Displayable start of the key (up to 32 characters); default the first 8 hex characters of the hash. */
+  /**
+   * Displayable start of the key (up to 32 characters); default the first 8
+   * hex characters of the hash. Never the key itself: an import whose start,
+   * name, owner or metadata holds the key is refused (`INVALID_INPUT`).
+   */
   start?: string | undefined;
   /** Environment; default the instance's. */
   env?: TokenEnv | undefined;

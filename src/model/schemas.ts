@@ -12,6 +12,7 @@ import {
   TimeInSecondsError,
 } from "../errors.js";
 import { toBase64Url } from "../lib/bytes.js";
+import { sha256Hex } from "../lib/crypto.js";
 import { hasUnportableText, hasUnsafeText } from "../lib/text.js";
 import { parseDomainPattern } from "../policy/domain.js";
 import { parseCidr } from "../policy/ip.js";
@@ -346,16 +347,54 @@ export const createTokenSchema = z.strictObject({
   metadata: metadata.optional(),
 });
 
+/**
+ * Where an import's stored text holds the very key it imports (the string
+ * whose SHA-256 is `hash`): `start` (a short legacy key fits its 32
+ * characters), `name`, `owner`, or a metadata key or string. Null when none
+ * does. A legacy key has no shape to be refused by, as a keyward token is.
+ */
+function keyInText(data: { hash: string; owner: string; name?: string | undefined; start?: string | undefined; metadata?: Record<string, JsonValue> | undefined }): (string | number)[] | null {
+  const isKey = (s: string) => sha256Hex(s) === data.hash;
+  for (const field of ["start", "name", "owner"] as const) {
+    const s = data[field];
+    if (s !== undefined && isKey(s)) return [field];
+  }
+  const walk = (v: JsonValue, path: (string | number)[]): (string | number)[] | null => {
+    if (typeof v === "string") return isKey(v) ? path : null;
+    if (v === null || typeof v !== "object") return null;
+    for (const [k, x] of Array.isArray(v) ? v.entries() : Object.entries(v)) {
+      // A key is named by the object that holds it: the path is printed.
+      if (typeof k === "string" && isKey(k)) return path;
+      const found = walk(x, [...path, k]);
+      if (found) return found;
+    }
+    return null;
+  };
+  return data.metadata ? walk(data.metadata, ["metadata"]) : null;
+}
+
 /** Input of `tokens.import`: an existing key known only by the SHA-256 of its string. */
-export const importTokenSchema = createTokenSchema.extend({
-  hash: z
-    .string()
-    .regex(/^[0-9a-fA-F]{64}$/, "must be the SHA-256 of the key as 64 hex characters")
-    .transform((s) => s.toLowerCase()),
-  start: text(32).optional(),
-  env: z.enum(["live", "test"]).optional(),
-  signing: z.null().optional(),
-});
+export const importTokenSchema = createTokenSchema
+  .extend({
+    hash: z
+      .string()
+      .regex(/^[0-9a-fA-F]{64}$/, "must be the SHA-256 of the key as 64 hex characters")
+      .transform((s) => s.toLowerCase()),
+    start: text(32).optional(),
+    env: z.enum(["live", "test"]).optional(),
+    signing: z.null().optional(),
+  })
+  .superRefine((data, ctx) => {
+    const path = keyInText(data);
+    if (path) {
+      ctx.addIssue({
+        code: "custom",
+        path,
+        message: "is the key being imported, which keyward never stores in the clear",
+        ...issueCode("INVALID_INPUT", path[0] === "start" ? "give only its first characters, e.g. the prefix and 4 more" : undefined),
+      });
+    }
+  });
 
 /** Input of `tokens.update`: any subset of the mutable fields (all but owner and kind), at least one. */
 export const updateTokenSchema = createTokenSchema

@@ -112,6 +112,24 @@ describe("tokens.reportLeak", () => {
       await strict.close();
       await store.close();
     });
+
+    it("keeps the URL it was seen at without the key, as it is or percent-encoded, even when only flagged", async () => {
+      const store = makeStore();
+      const kw = new Keyward({ store, prefix: "acme", acceptForeignTokens: { prefix: "sk_", minLength: 32 } });
+      // A base64 legacy key: "+", "/" and "=" are percent-encoded in a query.
+      const key = "sk_Qm9vL+base64/legacy+key/0123456789abcdef==";
+      const record = await kw.tokens.import({ hash: legacyHash(key), owner: "acct_1", kind: "secret" });
+      const url = `https://paste.test/raw?k=${key}&e=${encodeURIComponent(key)}`;
+      expect((await kw.tokens.reportLeak(key, { source: "support", url, action: "flag" })).outcome).toBe("flagged");
+      const entries = (await kw.tokens.audit({ tokenId: record.id })).items;
+      expect(entries.at(-1)!.changes).toEqual(["source:support", "url:https://paste.test/raw?k=sk_[redacted]&e=sk_[redacted]"]);
+      // The key is still live (flagged, not revoked): nothing in the audit log may hold it.
+      expect((await kw.check({ token: key })).ok).toBe(true);
+      expect(JSON.stringify(entries)).not.toContain(key.slice(3));
+      expect(JSON.stringify(entries)).not.toContain(encodeURIComponent(key).slice(3));
+      await kw.close();
+      await store.close();
+    });
   });
 
   describe.each([

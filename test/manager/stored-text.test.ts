@@ -2,6 +2,7 @@
 // metadata keys) must not forge a log line or disguise itself on a terminal,
 // and nothing stored may be unportable between stores (issue 13 item 5,
 // issue 16 item 9). Every refusal happens before any store write.
+import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { type CreateTokenInput, escapeText, guardStore, isKeywardError, Keyward, type KeywardError, MemoryStore, type TokenStore } from "keyward";
@@ -282,6 +283,30 @@ describe("a token pasted into stored text", () => {
     }
     // What only resembles a token is kept.
     expect(createAdminHandler({ keyward: kw, authorize: () => "o", datasets: ["acme_sk_live_xxxxxxxx"], title: "acme_sk_live_…" })).toBeTypeOf("function");
+  });
+
+  it("refuses the legacy key an import adopts in its start, name, owner or metadata (it has no shape to be refused by), and stores nothing", async () => {
+    const { store, kw } = setup();
+    const legacy = "sk_Uuc2SDCpGcU52usZ0e4EOw"; // 25 characters: it fits start's 32
+    const hash = createHash("sha256").update(legacy).digest("hex");
+    const before = await snapshot(store);
+    const cases: [Partial<Parameters<Keyward["tokens"]["import"]>[0]>, string][] = [
+      [{ start: legacy }, "start"],
+      [{ name: legacy }, "name"],
+      [{ owner: legacy }, "owner"],
+      [{ metadata: { legacy: { key: legacy } } }, "metadata.legacy.key"],
+      [{ metadata: { keys: ["k", legacy] } }, "metadata.keys.1"],
+      [{ metadata: { by: { [legacy]: true } } }, "metadata.by"],
+    ];
+    for (const [input, field] of cases) {
+      const err = await refusal(kw.tokens.import({ hash: hash.toUpperCase(), owner: "o", kind: "secret", ...input }));
+      expect([err.field, err.message]).toEqual([field, expect.stringContaining("is the key being imported")]);
+      expect(JSON.stringify(err) + err.message + err.stack).not.toContain(legacy);
+    }
+    expect(await snapshot(store)).toBe(before);
+    // Its start, and text that merely holds part of it, are kept.
+    const record = await kw.tokens.import({ hash, owner: "o", kind: "secret", start: legacy.slice(0, 7), metadata: { note: legacy.slice(0, -1) } });
+    expect(record.start).toBe("sk_Uuc2");
   });
 
   it("keeps text that only resembles a token, and a token's start and public id", async () => {
