@@ -151,8 +151,10 @@ export class Verifier {
    * @throws {InvalidInputError} for bad options
    */
   decide(request: Request, options: VerifyOptions = {}): Decision | Promise<Decision> {
+    // Read once: on undici each read of `headers` is a getter call with a brand check.
+    const headers = (request as Partial<Request> | null)?.headers;
     // The application's mistake, not the client's: say what was expected.
-    if (typeof (request as Partial<Request> | null)?.headers?.get !== "function") {
+    if (typeof headers?.get !== "function") {
       throw new TypeError("kw.verify expects a Fetch API Request (for Express or Fastify, use keyward/express or keyward/fastify)");
     }
     checkVerifyOptions(options);
@@ -161,7 +163,6 @@ export class Verifier {
     let context: RequestContext;
     let decided: Decision | Promise<Decision>;
     try {
-      const headers = request.headers;
       const url = request.url;
       context = new RequestContext(headers, options.receivedUrl ?? url, request, options.scope, options.ip, this.#cfg, this.#resolvers);
       decided = this.#request(request, url, headers, options, context, now);
