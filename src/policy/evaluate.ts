@@ -58,7 +58,8 @@ export interface EvaluationContext {
 /** Which tokens must arrive over TLS: secret ones, every one, or none. */
 export type RequireHttps = "secret" | "all" | false;
 
-interface CompiledPolicy {
+/** @internal The matchers of a policy's lists. */
+export interface CompiledPolicy {
   scopes: ScopeMatcher;
   /** Null without a rule: the request's headers and address are then never read. */
   domains: DomainMatcher | null;
@@ -80,8 +81,14 @@ function compile(policy: TokenPolicy): CompiledPolicy {
 // answers with or without it).
 const compiled = new WeakMap<TokenPolicy, CompiledPolicy>();
 
-/** The matchers of a policy that never changes, compiled on first use. */
-function compiledOnce(policy: TokenPolicy): CompiledPolicy {
+/**
+ * The matchers of a policy that never changes, compiled on first use: the
+ * verifier reads them once per request and hands them to
+ * {@link evaluatePolicy} and {@link evaluateScope}.
+ *
+ * @internal
+ */
+export function compiledOnce(policy: TokenPolicy): CompiledPolicy {
   let c = compiled.get(policy);
   if (!c) {
     c = compile(policy);

@@ -8,7 +8,7 @@ import { acceptedComponents } from "../http/fields.js";
 import type { AccountPolicy, StoredAccount } from "../model/account.js";
 import { policyAt, readTime } from "../model/record.js";
 import type { StoredToken, TokenPolicy } from "../model/types.js";
-import { type EvaluationContext, evaluatePolicy, evaluateScope } from "../policy/evaluate.js";
+import { compiledOnce, type EvaluationContext, evaluatePolicy, evaluateScope } from "../policy/evaluate.js";
 import { compileScopes, type ScopeMatcher } from "../policy/scope.js";
 import { checkStoredAccount } from "../store/kit/validate.js";
 import { sharedReadsOf } from "../store/shared-reads.js";
@@ -79,7 +79,9 @@ export class Authorizer {
     // The decision's headers and token view read the record at the same time (readTime).
     const at = readTime(stored, now);
     const policy = policyAt(stored, at);
-    const verdict = evaluatePolicy(stored, policy, context, at);
+    // One lookup of the policy's matchers for both checks below (a WeakMap read each otherwise).
+    const m = compiledOnce(policy);
+    const verdict = evaluatePolicy(stored, policy, context, at, m);
     if (!verdict.ok) {
       const accept = verdict.code === "SIGNATURE_REQUIRED" ? this.#accept[context.hasBody ? 1 : 0] : undefined;
       return decision(verdict, stored, now, accept === undefined ? undefined : { accept });
@@ -87,7 +89,7 @@ export class Authorizer {
     // The scope as the token alone allows it, before the account: a plan
     // ceiling can only narrow it, so a scope the token cannot use is denied
     // without a store call (nor a wait on a slow or failing accounts store).
-    const own = evaluateScope(stored, policy, context, null);
+    const own = evaluateScope(stored, policy, context, null, m.scopes);
     if (!own.ok) return decision(own, stored, now);
     if (this.#accounts === null) return { stored, policy, account: null };
     const hit = this.#accounts.peek(stored.owner, now);
