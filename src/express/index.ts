@@ -18,7 +18,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import type { Keyward } from "../keyward.js";
 import { allowHeaders, createEdge, createRoute, decide, denialParts, type EdgeOptions, mergedVary, preflightAnswer, type RouteOptions } from "../http/core.js";
-import { closesConnection, nodeEdgeRequest, type WithRawBody } from "../http/node.js";
+import { closeUnreadBody, nodeEdgeRequest, type WithRawBody } from "../http/node.js";
 import { isThenable } from "../lib/thenable.js";
 import type { AllowedDecision, Decision } from "../verify/decision.js";
 
@@ -123,7 +123,7 @@ export function keywardExpress(kw: Keyward, options?: EdgeOptions): KeywardExpre
             if (fields.vary !== undefined) keepVary(res, fields.vary);
             return next();
           }
-          if (closesConnection(req, decision)) res.setHeader("connection", "close");
+          closeUnreadBody(req, decision, (name, value) => res.setHeader(name, value));
           if (onDenied) return onDenied(decision, req, res, next);
           const parts = denialParts(edge, decision, origin);
           res.status(parts.status).set(parts.headers).end(parts.body);

@@ -47,7 +47,7 @@ import {
   preflightAnswer,
   type RouteOptions,
 } from "../http/core.js";
-import { closesConnection, hasBody, joined, nodeEdgeRequest, type WithRawBody } from "../http/node.js";
+import { closeUnreadBody, hasBody, joined, nodeEdgeRequest, type WithRawBody } from "../http/node.js";
 import type { Keyward } from "../keyward.js";
 import type { AllowedDecision, Decision } from "../verify/decision.js";
 
@@ -178,7 +178,7 @@ export function keywardFastify(kw: Keyward, options?: EdgeOptions): KeywardFasti
           const decided = decide(edge, route, nodeEdgeRequest(request, raw, raw.url ?? "/", body));
           // The warm path decides at once: no promise step.
           decision = decided instanceof Promise ? await decided : decided;
-          if (!decision.ok && closesConnection(raw, decision)) reply.header("connection", "close");
+          if (!decision.ok) closeUnreadBody(raw, decision, (name, value) => reply.header(name, value));
           if (!decision.ok && onDenied) return void (await onDenied(decision, request, reply));
         } catch (err) {
           if (!onError) throw err;

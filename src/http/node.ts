@@ -101,19 +101,43 @@ function bodyStream(source: Readable, req: WithRawBody): { stream: ReadableStrea
   return { stream, release };
 }
 
+/** A Node request of either protocol whose denial may leave its body unread; over HTTP/2, with the stream it came on. */
+type UnreadBody = Pick<IncomingMessage, "httpVersionMajor" | "readableDidRead" | "readableEnded" | "resume"> & {
+  stream?: { close(code?: number): void; once(event: "finish", listener: () => void): unknown };
+};
+
 /**
- * Whether the denial of an HTTP/1 request closes the connection
- * (`Connection: close`): when the request's body is not read to its end
- * and keyward either began reading it (a signed body that stopped coming,
- * or ran past `signatures.maxBodyBytes` without a Content-Length saying so)
- * or refused it for its size (`BODY_TOO_LARGE`). Node reads on (and
- * discards) only a body nobody read: the rest of one read in part would
- * stay on the connection, held open with a request pipelined after it
- * never answered; and discarding a body refused for its size would read it
- * all the same. Fastify closes the connection on its own errors of a body.
+ * Ends what the denial of a request leaves of its body, when the body is
+ * not read to its end and keyward either began reading it (a signed body
+ * that stopped coming, or ran past `signatures.maxBodyBytes` without a
+ * Content-Length saying so) or refused it for its size (`BODY_TOO_LARGE`).
+ * Node reads on (and discards) or closes only a body nobody read: the rest
+ * of one read in part would stay, and discarding a body refused for its
+ * size would read it all the same. Over HTTP/1 the answer closes the
+ * connection (`setHeader("connection", "close")`), as Fastify answers its
+ * own errors of a body read in part: else a request pipelined after it is
+ * never answered. Over HTTP/2, which has no such field (RFC 9113 §8.2.2),
+ * the stream is closed once the answer is sent, with RST_STREAM NO_ERROR
+ * (RFC 9113 §8.1: the client stops sending, the answer stands), and what
+ * came before it (at most a flow-control window) is discarded, which lets
+ * Node release the stream: else it stays open, with what it buffered, for
+ * as long as the session does, and the client's upload never ends. Not
+ * when the application read the body by then (an `onDenied` that let the
+ * request through).
  */
-export function closesConnection(req: Pick<IncomingMessage, "httpVersionMajor" | "readableDidRead" | "readableEnded">, decision: DeniedDecision): boolean {
-  return req.httpVersionMajor === 1 && !req.readableEnded && (req.readableDidRead || decision.code === "BODY_TOO_LARGE");
+export function closeUnreadBody(req: UnreadBody, decision: DeniedDecision, setHeader: (name: "connection", value: "close") => void): void {
+  if (req.readableEnded || !(req.readableDidRead || decision.code === "BODY_TOO_LARGE")) return;
+  if (req.httpVersionMajor === 1) {
+    setHeader("connection", "close");
+    return;
+  }
+  const stream = req.stream;
+  stream?.once("finish", () => {
+    if (req.readableEnded) return;
+    // 0: NGHTTP2_NO_ERROR (node:http2 is not imported here).
+    stream.close(0);
+    req.resume();
+  });
 }
 
 /** Chunks as one plain Uint8Array view: keyward hands out no Buffers. */

@@ -136,6 +136,63 @@ export function describeHttp2(name: string, start: StartHttp2Server): void {
       expect(without.headers["accept-signature"]).toMatch(/^sig1=\("@method" "@target-uri"\);created;/);
     });
 
+    describe("a signed upload keyward stopped reading", () => {
+      // A deadline short enough for a test; 1 KiB of body at most (makeKeyward).
+      const quick = new Keyward({ store: new MemoryStore(), prefix: "acme", signatures: { maxBodyBytes: 1024, bodyTimeoutMs: 300 } });
+      let quickServer: Started;
+      let quickSession: ClientHttp2Session;
+      let quickKeyId: string;
+      beforeAll(async () => {
+        quickServer = await start(quick);
+        quickSession = connect(quickServer.url);
+        const created = await quick.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["orders:write"], signing: { alg: "ed25519", publicKey: new Uint8Array(pair.publicKey) } });
+        quickKeyId = created.record.id;
+      });
+      afterAll(async () => {
+        // Not close(): it waits for streams whose uploads the server cut short.
+        quickSession.destroy();
+        await quickServer.close();
+      });
+
+      /**
+       * Sends `sent` of a signed upload of `body` (all of it, ended, when not
+       * given), reads the answer, then waits up to 2 s for the server to close
+       * the stream (Node's client keeps a stream it still has bytes to send
+       * open, not closed, until the server resets it).
+       */
+      const upload = async (body: Buffer, sent?: Buffer) => {
+        const request = await createSigner({ keyId: quickKeyId, alg: "ed25519", privateKey: pair.seed }).sign(
+          new Request(`${quickServer.url}/orders`, { method: "POST", headers: json, body: new Uint8Array(body) }),
+        );
+        const stream = quickSession.request({ ":method": "POST", ":path": "/orders", ...Object.fromEntries(request.headers) }, { endStream: false });
+        stream.on("error", () => {});
+        let status = 0;
+        let text = "";
+        stream.on("response", (h) => {
+          status = Number(h[":status"]);
+        });
+        stream.on("data", (c: Buffer) => {
+          text += c.toString();
+        });
+        if (sent === undefined) stream.end(body);
+        else stream.write(sent);
+        await new Promise((resolve) => stream.once("end", resolve));
+        for (let waited = 0; !stream.closed && waited < 2000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+        return { status, code: (JSON.parse(text) as { code?: string }).code, closed: stream.closed, rstCode: stream.rstCode };
+      };
+
+      it("past signatures.maxBodyBytes (no Content-Length): 413, and the stream is closed with NO_ERROR once answered, so the client stops sending", async () => {
+        // Far more than the stream's flow-control window: unread, the upload could never end.
+        const body = Buffer.alloc(256 * 1024, 120);
+        expect(await upload(body)).toEqual({ status: 413, code: "BODY_TOO_LARGE", closed: true, rstCode: 0 });
+      });
+
+      it("a body that stops coming: 408 at signatures.bodyTimeoutMs, and the stream is closed with NO_ERROR", async () => {
+        const body = Buffer.alloc(800, 120);
+        expect(await upload(body, body.subarray(0, 400))).toEqual({ status: 408, code: "BODY_TIMEOUT", closed: true, rstCode: 0 });
+      });
+    });
+
     describe("a cleartext connection whose client claims :scheme https", () => {
       // env "live": HTTPS required for secret tokens; no trusted proxies.
       const live = new Keyward({ store: new MemoryStore(), prefix: "acme", env: "live" });
