@@ -98,6 +98,14 @@ export function describeHttp2(name: string, start: StartHttp2Server): void {
       expect(same).toMatchObject({ status: 200, json: { token: keyId } });
     });
 
+    it("a signature covering cookie holds when the client sends the cookie in crumbs (RFC 9113 §8.2.3: joined with \"; \")", async () => {
+      const request = await createSigner({ keyId, alg: "ed25519", privateKey: pair.seed, components: ["@method", "@target-uri", "cookie"] }).sign(
+        new Request(`${server.url}/prices`, { headers: { cookie: "a=1; b=2" } }),
+      );
+      const headers: OutgoingHttpHeaders = { ":path": "/prices", ...Object.fromEntries(request.headers), cookie: ["a=1", "b=2"] };
+      expect(await send(session, headers)).toMatchObject({ status: 200, json: { token: keyId } });
+    });
+
     it("a signed GET whose stream stays open after its headers is answered at once: a GET's body is not read", async () => {
       const stream = session.request(await signed(`${server.url}/prices`), { endStream: false });
       const status = await new Promise<number>((resolve, reject) => {
