@@ -85,7 +85,10 @@ export { combineStores, type StoreParts } from "./store/combine.js";
 export { type GuardedStore, guardStore, sanitizeStoreError } from "./store/guard.js";
 export {
   adjustCredits,
+  CREDIT_KEY_RETENTION_MS,
   type CreditChange,
+  creditKeyReplayed,
+  creditRequestText,
   monthStartUtc,
   spendAccountCredits,
   tokenPool,

@@ -61,6 +61,11 @@ export const credits: Command = {
     owner: { type: "string", value: "id", description: "an account's pool instead of a token's credits" },
     "top-up": { type: "string", value: "n", description: "add n credits (audited); they last until spent" },
     reset: { type: "boolean", description: "start the period afresh: the full limit, top-ups dropped (audited)" },
+    "idempotency-key": {
+      type: "string",
+      value: "key",
+      description: "with --top-up or --reset: apply it once for this key, such as the payment's id (run again, it changes nothing)",
+    },
     ...ACTOR,
     ...STORE_OPTIONS,
     ...COMMON,
@@ -72,14 +77,17 @@ export const credits: Command = {
     const [id] = owner === undefined ? positional(ctx, ["id"]) : [];
     const topUp = typeof ctx.values["top-up"] === "string" ? parseCount(ctx.values["top-up"], "top-up") : undefined;
     if (topUp !== undefined && ctx.values.reset) throw new CliError("give --top-up or --reset, not both", EXIT.USAGE);
+    const key = ctx.values["idempotency-key"];
+    if (typeof key === "string" && topUp === undefined && !ctx.values.reset) throw new CliError("--idempotency-key needs --top-up or --reset", EXIT.USAGE);
+    const options = { ...actorOf(ctx.values), ...(typeof key === "string" && { idempotencyKey: key }) };
     const target = owner === undefined ? { tokenId: id! } : { owner };
     return withStore(ctx, { create: false }, async ({ keyward }) => {
       // Reading goes through the store's one atomic primitive with cost 0: it spends nothing.
       const balance =
         topUp !== undefined
-          ? await keyward.credits.topUp(target, topUp, actorOf(ctx.values))
+          ? await keyward.credits.topUp(target, topUp, options)
           : ctx.values.reset
-            ? await keyward.credits.reset(target, actorOf(ctx.values))
+            ? await keyward.credits.reset(target, options)
             : await keyward.credits.get(target);
       const who = owner ?? id!;
       if (ctx.values.json) {

@@ -7,7 +7,7 @@ import { ACCOUNT_AUDIT_TARGET, type AccountCreditsPolicy } from "../model/accoun
 import { auditId } from "../model/audit-id.js";
 import { DEFAULT_POOL, isPoolName, MAX_CREDIT_BALANCE, poolOf } from "../model/pools.js";
 import { isTokenId, policyAt } from "../model/record.js";
-import { actorSchema, ownerQuerySchema, parseInput } from "../model/schemas.js";
+import { actorSchema, idempotencyKeySchema, ownerQuerySchema, parseInput } from "../model/schemas.js";
 import type { AuditEntry } from "../model/types.js";
 import { type CreditChange, tokenPool } from "../store/kit/account-credits.js";
 import type { CreditKey } from "../store/types.js";
@@ -33,6 +33,18 @@ export interface CreditBalance {
 export interface CreditOptions {
   /** Who does it, for the audit log (default `"system"`). */
   actor?: string | undefined;
+  /**
+   * Makes the call safe to retry (Stripe's semantics): a key of your choice,
+   * 1 to 255 characters of text (no token), such as the id of the payment
+   * event that pays for a top-up. The store keeps it with the operation, in
+   * the same transaction as the change, for 30 days
+   * (`CREDIT_KEY_RETENTION_MS`): a call with the same key, balance,
+   * operation and amount within them changes nothing, writes no audit
+   * entry, and returns the balance now; the same key with another balance,
+   * operation or amount is `INVALID_INPUT` on `idempotencyKey`. A call that
+   * fails keeps no key. Keys are shared by every balance of the store.
+   */
+  idempotencyKey?: string | undefined;
 }
 
 /** Credit administration; reached as `kw.credits`. */
@@ -68,12 +80,15 @@ export class CreditManager {
    *
    * @param target `{ tokenId }` or `{ owner }`
    * @param amount credits to add, an integer from 1 to 10^15
-   * @param options the actor
-   * @returns the balance after the top-up
-   * @throws {InvalidInputError} `INVALID_INPUT` naming `amount` (negative, fractional, NaN, infinite, too large), or the target as {@link get}
+   * @param options the actor, and an idempotency key that makes a retry safe ({@link CreditOptions.idempotencyKey})
+   * @returns the balance after the top-up (with a key used already: the balance now)
+   * @throws {InvalidInputError} `INVALID_INPUT` naming `amount` (negative, fractional, NaN, infinite, too large),
+   *   `idempotencyKey` (malformed, or used for another operation), or the target as {@link get}
    * @example
    * ```ts
    * await kw.credits.topUp({ tokenId: record.id }, 500, { actor: "user:42" });
+   * // A payment webhook, delivered at least once: the event's id applies it once.
+   * await kw.credits.topUp({ owner: "acct_1" }, 500, { actor: "stripe", idempotencyKey: event.id });
    * ```
    */
   topUp(target: CreditTarget, amount: number, options: CreditOptions = {}): Promise<CreditBalance> {
@@ -87,9 +102,9 @@ export class CreditManager {
    * Makes a balance full again (its limit) and starts a new period; top-ups left are dropped. Audited.
    *
    * @param target `{ tokenId }` or `{ owner }`
-   * @param options the actor
-   * @returns the balance after the reset
-   * @throws {InvalidInputError} `INVALID_INPUT` naming the target as {@link get}
+   * @param options the actor, and an idempotency key that makes a retry safe ({@link CreditOptions.idempotencyKey})
+   * @returns the balance after the reset (with a key used already: the balance now)
+   * @throws {InvalidInputError} `INVALID_INPUT` naming `idempotencyKey` (malformed, or used for another operation), or the target as {@link get}
    * @example
    * ```ts
    * await kw.credits.reset({ owner: "acct_1" });
@@ -102,9 +117,11 @@ export class CreditManager {
   async #apply(target: CreditTarget, change: CreditChange, options: CreditOptions | undefined): Promise<CreditBalance> {
     const key = creditKey(target);
     let actor = "system";
+    let idempotencyKey: string | undefined;
     if (options !== undefined) {
       if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
       actor = parseInput(actorSchema, options.actor ?? "system", "actor");
+      if (options.idempotencyKey !== undefined) idempotencyKey = parseInput(idempotencyKeySchema, options.idempotencyKey, "idempotencyKey");
     }
     const pool = key.pool ?? DEFAULT_POOL;
     const cfg = this.#cfg;
@@ -146,7 +163,7 @@ export class CreditManager {
       const m = await store.meter({ tokenId: key.tokenId, cost: 0, rateLimit: null, credits, pool: key.pool }, now);
       return { limit: p.limit, remaining: m.credits?.remaining ?? p.limit, nextRefillAt: m.credits?.nextRefillAt ?? null };
     }
-    const r = await store.adjustCredits({ key, policy: p, change }, now, audit);
+    const r = await store.adjustCredits({ key, policy: p, change, ...(idempotencyKey !== undefined && { idempotencyKey }) }, now, audit);
     return { limit: p.limit, remaining: r.remaining, nextRefillAt: r.nextRefillAt };
   }
 }

@@ -14,6 +14,8 @@ export const POOL_NAME_PATTERN = /^[a-z][a-z0-9_-]{0,31}$/;
  * refill, a top-up, a balance an admin operation leaves, a route's cost.
  */
 export const MAX_CREDIT_BALANCE = 1e15;
+/** The longest idempotency key of a credit top-up or reset (as Stripe's). */
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
 
 /** Most named pools besides the default one, and most rate limits besides `rateLimit`. */
 export const MAX_POOLS = 16;

@@ -21,7 +21,7 @@ import { parseScope } from "../policy/scope.js";
 import { type Ed25519PublicKeyInput, ed25519PublicKey } from "../signing/key-formats.js";
 import { ed25519PublicPoint } from "../signing/keys.js";
 import { findTokens } from "../token/format.js";
-import { DEFAULT_POOL, isPoolName, MAX_CREDIT_BALANCE, MAX_POOLS, MAX_RATE_LIMITS } from "./pools.js";
+import { DEFAULT_POOL, isPoolName, MAX_CREDIT_BALANCE, MAX_IDEMPOTENCY_KEY_LENGTH, MAX_POOLS, MAX_RATE_LIMITS } from "./pools.js";
 import type { CreditsPolicy, JsonValue, RateLimitPolicy } from "./types.js";
 
 export type { CreateTokenInput, ImportTokenInput, UpdateTokenInput } from "./inputs.js";
@@ -59,6 +59,11 @@ const text = (max: number) => safeText(max).refine((s) => !holdsToken(s), tokenI
 export const ownerSchema = text(256).min(1, "must not be empty");
 /** Who performs an admin action, as the audit log keeps it. */
 export const actorSchema = ownerSchema;
+/**
+ * A credit top-up's or reset's idempotency key, which the store keeps: 1 to
+ * 255 characters of safe text, no token.
+ */
+export const idempotencyKeySchema = text(MAX_IDEMPOTENCY_KEY_LENGTH).min(1, "must not be empty");
 /**
  * An owner or a member a call only looks up: as {@link ownerSchema}, but a
  * token is not refused, so what was stored before tokens were refused can

@@ -114,6 +114,12 @@ export const statements = (t: TableNames) => ({
     ON CONFLICT (token_id, nonce) DO UPDATE SET expires_at = excluded.expires_at WHERE ${t.nonces}.expires_at <= $4`,
   purgeWriters: `DELETE FROM ${t.usageWriters} WHERE writer = ANY(ARRAY(SELECT writer FROM ${t.usageWriters} WHERE at < $1 LIMIT $2))`,
   purgeNonces: `DELETE FROM ${t.nonces} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${t.nonces} WHERE expires_at <= $1 LIMIT $2))`,
+  // The idempotency key of a credit top-up or reset (see AccountStore.adjustCredits): taken when absent or
+  // expired ($4: the retention's start), else no row (it waits for a concurrent insert of the key to settle).
+  claimCreditKey: `INSERT INTO ${t.creditKeys} (key, request, at) VALUES ($1, $2, $3::float8)
+    ON CONFLICT (key) DO UPDATE SET request = excluded.request, at = excluded.at WHERE ${t.creditKeys}.at <= $4::float8 RETURNING 1`,
+  creditKeyOf: `SELECT request, at FROM ${t.creditKeys} WHERE key = $1`,
+  purgeCreditKeys: `DELETE FROM ${t.creditKeys} WHERE key = ANY(ARRAY(SELECT key FROM ${t.creditKeys} WHERE at <= $1 LIMIT $2))`,
   addUsage: `INSERT INTO ${t.usage} (token_id, hour, allowed, denied, credits)
     SELECT * FROM unnest($1::text[], $2::float8[], $3::float8[], $4::float8[], $5::float8[])
     ON CONFLICT (token_id, hour) DO UPDATE SET allowed = ${t.usage}.allowed + excluded.allowed,

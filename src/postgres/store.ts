@@ -12,7 +12,7 @@ import { secureRandom } from "../lib/crypto.js";
 import type { StoredAccount } from "../model/account.js";
 import { hashesOf } from "../model/record.js";
 import type { AuditEntry, StoredToken, UsageBucket, UsageEvent } from "../model/types.js";
-import { adjustCredits } from "../store/kit/account-credits.js";
+import { adjustCredits, CREDIT_KEY_RETENTION_MS, type CreditChange, creditKeyReplayed, creditRequestText } from "../store/kit/account-credits.js";
 import { billingRowsOf } from "../store/kit/billing.js";
 import { putAccountRecord } from "../store/kit/accounts.js";
 import { type CreditState, creditState, creditsLeft } from "../store/kit/credits.js";
@@ -110,7 +110,10 @@ export interface PostgresStoreOptions {
  */
 export const POSTGRES_DIALECT: SqlDialect = { int: "DOUBLE PRECISION", keyTable: "" };
 
-/** Expired nonces (idle usage writers) deleted per purge; a purge runs every PURGE_EVERY nonce calls (usage batches). */
+/**
+ * Expired nonces (idle usage writers, expired credit idempotency keys) deleted per purge; a purge runs every
+ * PURGE_EVERY nonce calls (usage batches; after every keyed credit top-up or reset).
+ */
 const PURGE_BATCH = 64;
 const PURGE_EVERY = 64;
 /** Serializes migrations across processes (any constant shared by every keyward). */
@@ -635,41 +638,72 @@ export class PostgresStore implements TokenStore {
    * lock), and writes the balance with its audit entry in one statement. A
    * token's credits held by leases are set aside (`setAside`): a reset leaves
    * them counted as used until they are reported or returned (docs/fleet.md).
+   * Its idempotency key, if any, is taken first under that lock, in the same
+   * transaction: one applied already makes it a read.
    */
   async adjustCredits(request: CreditAdjustment, now: number, audit?: AuditEntry): Promise<CreditResult> {
     const k = request.key;
     const read = request.change.op === "read";
+    const idem = request.idempotencyKey;
+    const readChange: CreditChange = { op: "read" };
+    let result: CreditResult;
     if ("owner" in k) {
       const key = pgKey(poolKey(k.owner, k.pool));
-      const step = (rows: unknown[]) =>
-        adjustCredits(creditRow(rows[0] as CreditRow | undefined), request.policy, request.change, now);
-      if (read) return step(await this.#query(this.#s.accountCreditOf, [key])).result;
-      return transaction(this.#pool, async (c) => {
+      const step = (rows: unknown[], change: CreditChange) => adjustCredits(creditRow(rows[0] as CreditRow | undefined), request.policy, change, now);
+      if (read) return step(await this.#query(this.#s.accountCreditOf, [key]), readChange).result;
+      result = await transaction(this.#pool, async (c) => {
         await c.query(this.#s.lockCounters, [this.#accountLock(k.owner)]);
-        const { result, next } = step((await c.query(this.#s.accountCreditOf, [key])).rows);
+        if (idem !== undefined && !(await this.#claimCreditKey(c, idem, request, now))) {
+          return step((await c.query(this.#s.accountCreditOf, [key])).rows, readChange).result;
+        }
+        const { result, next } = step((await c.query(this.#s.accountCreditOf, [key])).rows, request.change);
         // A top-up or a reset always has a next state.
         await c.query(this.#s.saveAccountCredit, [key, next!.used, next!.bought, next!.periodStart, ...this.#auditValues(audit)]).catch((err: unknown) => {
           throw this.#conflict(err);
         });
         return result;
       });
-    }
-    const key = pgKey(poolKey(k.tokenId, k.pool));
-    const step = (rows: unknown[]) => {
-      const found = rows[0] as (CreditRow & { leased: number; fresh?: boolean }) | undefined;
-      const aside = setAside(found?.leased ?? 0);
-      const kit = adjustCredits(aside.state(found && !found.fresh ? creditRow(found) : null), aside.policy(request.policy), request.change, now);
-      return { result: kit.result, next: aside.stored(kit.next) };
-    };
-    if (read) return step(await this.#query(this.#s.creditRow, [key])).result;
-    return transaction(this.#pool, async (c) => {
-      await c.query(this.#s.lockCounters, [this.#tokenLock(pgKey(k.tokenId))]);
-      const { result, next } = step((await c.query(this.#s.lockCreditRow, [key])).rows);
-      await c.query(this.#s.saveCreditAudited, [key, next!.used, next!.bought, next!.periodStart, ...this.#auditValues(audit)]).catch((err: unknown) => {
-        throw this.#conflict(err);
+    } else {
+      const key = pgKey(poolKey(k.tokenId, k.pool));
+      const step = (rows: unknown[], change: CreditChange) => {
+        const found = rows[0] as (CreditRow & { leased: number; fresh?: boolean }) | undefined;
+        const aside = setAside(found?.leased ?? 0);
+        const kit = adjustCredits(aside.state(found && !found.fresh ? creditRow(found) : null), aside.policy(request.policy), change, now);
+        return { result: kit.result, next: aside.stored(kit.next) };
+      };
+      if (read) return step(await this.#query(this.#s.creditRow, [key]), readChange).result;
+      result = await transaction(this.#pool, async (c) => {
+        await c.query(this.#s.lockCounters, [this.#tokenLock(pgKey(k.tokenId))]);
+        if (idem !== undefined && !(await this.#claimCreditKey(c, idem, request, now))) {
+          return step((await c.query(this.#s.creditRow, [key])).rows, readChange).result;
+        }
+        const { result, next } = step((await c.query(this.#s.lockCreditRow, [key])).rows, request.change);
+        await c.query(this.#s.saveCreditAudited, [key, next!.used, next!.bought, next!.periodStart, ...this.#auditValues(audit)]).catch((err: unknown) => {
+          throw this.#conflict(err);
+        });
+        return result;
       });
-      return result;
-    });
+    }
+    if (idem !== undefined) {
+      // Housekeeping, as for nonces (top-ups are few: after every keyed one); a failed purge is retried later.
+      this.#pool.query(this.#s.purgeCreditKeys, [now - CREDIT_KEY_RETENTION_MS, PURGE_BATCH]).catch(() => {});
+    }
+    return result;
+  }
+
+  /**
+   * Takes a top-up's or reset's idempotency key for `request` (true: apply
+   * it), or finds it taken by this very operation (false: applied already),
+   * in the transaction `c` that applies it; a key of another operation
+   * rejects (`creditKeyReplayed`). Of two transactions taking one key, the
+   * second waits for the first to commit or roll back.
+   */
+  async #claimCreditKey(c: PostgresClient, idem: string, request: CreditAdjustment, now: number): Promise<boolean> {
+    const key = pgKey(idem);
+    const claimed = await c.query(this.#s.claimCreditKey, [key, creditRequestText(request), now, now - CREDIT_KEY_RETENTION_MS]);
+    if (claimed.rows.length === 1) return true;
+    const found = (await c.query(this.#s.creditKeyOf, [key])).rows[0] as { request: string; at: number } | undefined;
+    return !creditKeyReplayed(found, request, now);
   }
 
   async delete(id: string, audit?: AuditEntry): Promise<DeletedToken> {

@@ -72,6 +72,11 @@ const sql = (t: TableNames) => ({
   advanceWriter: `INSERT INTO ${t.usageWriters} (writer, seq, at) VALUES (?, ?, ?)
     ON CONFLICT (writer) DO UPDATE SET seq = excluded.seq, at = excluded.at WHERE seq < excluded.seq`,
   purgeWriters: `DELETE FROM ${t.usageWriters} WHERE writer IN (SELECT writer FROM ${t.usageWriters} WHERE at < ? LIMIT ?)`,
+  // The idempotency key of a credit top-up or reset (see AccountStore.adjustCredits); an expired one is taken over.
+  creditKeyOf: `SELECT request, at FROM ${t.creditKeys} WHERE key = ?`,
+  saveCreditKey: `INSERT INTO ${t.creditKeys} (key, request, at) VALUES (?, ?, ?)
+    ON CONFLICT (key) DO UPDATE SET request = excluded.request, at = excluded.at`,
+  purgeCreditKeys: `DELETE FROM ${t.creditKeys} WHERE key IN (SELECT key FROM ${t.creditKeys} WHERE at <= ? LIMIT ?)`,
   addUsage: `INSERT INTO ${t.usage} (token_id, hour, allowed, denied, credits) VALUES (?, ?, ?, ?, ?)
     ON CONFLICT (token_id, hour) DO UPDATE SET allowed = allowed + excluded.allowed,
       denied = denied + excluded.denied, credits = credits + excluded.credits`,

@@ -15,7 +15,7 @@ import { nextTurn } from "../lib/turn.js";
 import { hashesOf } from "../model/record.js";
 import type { StoredAccount } from "../model/account.js";
 import type { AuditEntry, StoredToken, UsageBucket, UsageEvent } from "../model/types.js";
-import { adjustCredits } from "../store/kit/account-credits.js";
+import { adjustCredits, CREDIT_KEY_RETENTION_MS, type CreditChange, creditKeyReplayed, creditRequestText } from "../store/kit/account-credits.js";
 import { type BillingKey, billingRowsOf } from "../store/kit/billing.js";
 import { putAccountRecord } from "../store/kit/accounts.js";
 import { type CreditState, creditState, creditsLeft } from "../store/kit/credits.js";
@@ -106,7 +106,10 @@ export const SQLITE_DIALECT: SqlDialect = { int: "INTEGER", keyTable: " WITHOUT 
  * while within its own (a busy answered at once, as a stale snapshot gets).
  */
 const BUSY_RETRIES = 3;
-/** Expired nonces (idle usage writers) deleted per purge; a purge runs every PURGE_EVERY nonce calls (usage batches). */
+/**
+ * Expired nonces (idle usage writers, expired credit idempotency keys) deleted per purge; a purge runs every
+ * PURGE_EVERY nonce calls (usage batches; every keyed credit top-up or reset).
+ */
 const PURGE_BATCH = 64;
 const PURGE_EVERY = 64;
 /**
@@ -545,11 +548,20 @@ export class SqliteStore implements TokenStore {
     const byOwner = "owner" in request.key;
     const key = poolKey("owner" in request.key ? request.key.owner : request.key.tokenId, request.key.pool);
     const s = this.#s;
+    const idem = request.idempotencyKey;
     return this.#tx(() => {
-      const step = adjustCredits(creditRow((byOwner ? s.accountCreditsOf : s.creditsOf).get(key)), request.policy, request.change, now);
-      const write = request.change.op !== "read";
+      // A top-up or reset under a key applied already reads the balance (see AccountStore.adjustCredits).
+      const found = idem === undefined ? undefined : (s.creditKeyOf.get(idem) as { request: string; at: number } | undefined);
+      const change: CreditChange = idem !== undefined && creditKeyReplayed(found, request, now) ? { op: "read" } : request.change;
+      const step = adjustCredits(creditRow((byOwner ? s.accountCreditsOf : s.creditsOf).get(key)), request.policy, change, now);
+      const write = change.op !== "read";
       if (write) this.#assertAuditFree(audit);
       if (step.next) (byOwner ? s.saveAccountCredits : s.saveCredits).run(key, step.next.used, step.next.bought, step.next.periodStart);
+      if (write && idem !== undefined) {
+        s.saveCreditKey.run(idem, creditRequestText(request), now);
+        // Housekeeping, as for nonces: keys past their retention (top-ups are few: at every keyed one).
+        s.purgeCreditKeys.run(now - CREDIT_KEY_RETENTION_MS, PURGE_BATCH);
+      }
       if (write && audit) this.#writeAudit(audit);
       return step.result;
     });

@@ -22,7 +22,7 @@ import { DEFAULT_POOL } from "../model/pools.js";
 import { hashesOf } from "../model/record.js";
 import type { StoredAccount } from "../model/account.js";
 import type { AuditEntry, StoredToken, UsageBucket, UsageEvent } from "../model/types.js";
-import { adjustCredits } from "./kit/account-credits.js";
+import { adjustCredits, CREDIT_KEY_RETENTION_MS, type CreditChange, creditKeyReplayed, creditRequestText } from "./kit/account-credits.js";
 import { type BillingHourRow, billingKey, compareBillingKeys, isBilled } from "./kit/billing.js";
 import { putAccountRecord } from "./kit/accounts.js";
 import type { CreditState } from "./kit/credits.js";
@@ -228,6 +228,9 @@ export class MemoryStore implements TokenStore {
   #meterCalls = 0;
   readonly #nonces = new Map<string, NonceGroup>();
   #nonceSweep: Iterator<[string, NonceGroup]> | null = null;
+  /** The idempotency keys of credit top-ups and resets: the operation and when it was applied, oldest first. */
+  readonly #creditKeys = new Map<string, { request: string; at: number }>();
+  #creditKeySweep: Iterator<[string, { request: string; at: number }]> | null = null;
   /** The last batch written of each usage writer (`UsageBatchKey`). */
   readonly #writers = new Map<string, number>();
 
@@ -836,6 +839,10 @@ export class MemoryStore implements TokenStore {
 
   /**
    * Reads, tops up or resets a token's or an account's balance, with its audit entry.
+   * A top-up or reset with an idempotency key applied already (within
+   * `CREDIT_KEY_RETENTION_MS`) reads the balance instead. Each call also
+   * examines at most `MEMORY_STORE_SWEEP_BUDGET` (16) keys, forgetting the
+   * expired ones.
    *
    * @param request - the balance, its policy and the change.
    * @param now - epoch ms.
@@ -850,10 +857,19 @@ export class MemoryStore implements TokenStore {
     const map = "owner" in request.key ? this.#accountCredits : this.#credits;
     const base = "owner" in request.key ? request.key.owner : request.key.tokenId;
     const pool = namedPool(request.key.pool);
-    const step = adjustCredits(map.get(base, pool), request.policy, request.change, now);
-    if (request.change.op !== "read") this.#assertAuditFree(audit);
+    const key = request.idempotencyKey;
+    const keys = this.#creditKeys;
+    const change: CreditChange = key !== undefined && creditKeyReplayed(keys.get(key), request, now) ? { op: "read" } : request.change;
+    const step = adjustCredits(map.get(base, pool), request.policy, change, now);
+    const write = change.op !== "read";
+    if (write) this.#assertAuditFree(audit);
     if (step.next !== null) map.set(base, pool, step.next);
-    if (audit !== undefined && request.change.op !== "read") this.#writeAudit(audit);
+    if (key !== undefined && write) {
+      keys.delete(key); // re-inserted at the end (an expired key used again), so the sweep order follows time
+      keys.set(key, { request: creditRequestText(request), at: now });
+    }
+    if (audit !== undefined && write) this.#writeAudit(audit);
+    this.#creditKeySweep = sweep(keys, this.#creditKeySweep, MEMORY_STORE_SWEEP_BUDGET, (k) => k.at <= now - CREDIT_KEY_RETENTION_MS);
     return step.result;
   }
 

@@ -384,6 +384,11 @@ export interface CreditAdjustment {
   /** The balance's policy now (a token's credits as a pool: no reset, no overage). */
   policy: AccountCreditsPolicy;
   change: CreditChange;
+  /**
+   * A top-up's or a reset's idempotency key (1 to 255 characters, chosen by
+   * the caller, such as a payment event's id): see {@link AccountStore.adjustCredits}.
+   */
+  idempotencyKey?: string | undefined;
 }
 
 /**
@@ -414,6 +419,15 @@ export interface AccountStore {
    * the counter `meter` uses), atomically with `audit` (not written for a
    * read). A read writes nothing (not even a refill or reset it counts); a
    * rejected change writes nothing.
+   *
+   * With `idempotencyKey`, the store reads what it keeps with the key in the
+   * same transaction (`creditKeyReplayed` of the store kit): the same
+   * operation within `CREDIT_KEY_RETENTION_MS` is answered with the balance
+   * now and writes nothing (no audit entry); another operation under the key
+   * rejects with `INVALID_INPUT` on `idempotencyKey`; else the change is
+   * applied and `creditRequestText(request)` kept with the key and `now`, in
+   * the same transaction. Of concurrent calls with one key, one applies.
+   * Keys older than the retention MAY be purged at any time.
    */
   adjustCredits(request: CreditAdjustment, now: number, audit?: AuditEntry): Promise<CreditResult>;
 }

@@ -198,6 +198,11 @@ describe("keyward CLI: token lifecycle", () => {
     expect(JSON.parse(cli("credits", id, "--reset", "--json").stdout).remaining).toBe(100);
     expect(cli("credits", id, "--top-up", "5", "--reset").code).toBe(2);
     expect(cli("credits", id, "--top-up", "-5").code).toBe(2);
+    // With an idempotency key (a payment's id), run again after an unclear failure: applied once.
+    expect(cli("credits", id, "--top-up", "7", "--idempotency-key", "pay_81").stdout).toBe(`${id}: 107 of 100 credits left\n`);
+    expect(cli("credits", id, "--top-up", "7", "--idempotency-key", "pay_81").stdout).toBe(`${id}: 107 of 100 credits left\n`);
+    expect(cli("credits", id, "--top-up", "70", "--idempotency-key", "pay_81").stderr).toMatch(/INVALID_INPUT: idempotencyKey/);
+    expect(cli("credits", id, "--idempotency-key", "pay_81").code).toBe(2);
 
     const at = new Date(Date.now() + 3_600_000).toISOString();
     const updated = JSON.parse(cli("update", id, "--scope", "core:read", "--effective-at", at, "--json").stdout);
@@ -212,10 +217,10 @@ describe("keyward CLI: token lifecycle", () => {
 
     const audit = cli("audit", "--token", id);
     const lines = audit.stdout.trim().split("\n");
-    expect(lines.map((l) => l.split(/ +/)[1])).toEqual(["create", "credits", "credits", "update", "regenerate"]);
+    expect(lines.map((l) => l.split(/ +/)[1])).toEqual(["create", "credits", "credits", "credits", "update", "regenerate"]);
     expect(lines[0]).toContain("by ops:ann");
     expect(lines[1]).toContain("by ops:ann");
-    expect(lines[3]).toContain(`effective ${at}`);
+    expect(lines[4]).toContain(`effective ${at}`);
 
     const usage = cli("usage", id);
     expect(usage.code).toBe(0);

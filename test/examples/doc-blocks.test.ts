@@ -101,6 +101,12 @@ describe("documentation code blocks", () => {
 const PRELUDE = `import type { Hono } from "hono";
 import type { Keyward, TokenRecord, TokenStore } from "keyward";
 import type { KeywardHono } from "keyward/hono";
+/** The part of a Stripe event (the stripe package's Stripe.Event) that docs/accounts.md reads. */
+interface StripeEvent {
+  id: string;
+  type: string;
+  data: { object: { client_reference_id: string | null; metadata: Record<string, string> | null } };
+}
 declare global {
   const kw: Keyward;
   const store: TokenStore;
@@ -111,6 +117,8 @@ declare global {
   const app: Hono;
   const guard: KeywardHono;
   const sessions: { fromCookie(cookie: string | null): Promise<{ accountId: string; userId: string; csrfToken: string } | null> };
+  const stripe: { webhooks: { constructEventAsync(payload: string, signature: string, secret: string): Promise<StripeEvent> } };
+  const endpointSecret: string;
   function notifyOwner(...about: unknown[]): void;
   function connect(): unknown;
   namespace Deno { interface ServeHandlerInfo { remoteAddr: { hostname: string } } }

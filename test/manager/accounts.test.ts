@@ -279,6 +279,74 @@ describe("kw.credits: admin operations on tokens and accounts", () => {
     ]);
   });
 
+  it("a top-up or reset with an idempotency key is applied once (a webhook delivered twice, a retry): the balance now, no second audit entry", async () => {
+    const { kw, tick } = setup();
+    await kw.accounts.set("acct_1", { credits: { limit: 100 } });
+    const { token, record } = await kw.tokens.create({ owner: "acct_1", kind: "secret", credits: { limit: 10 } });
+    const event = { id: "evt_1NqL2b", amount: 500 };
+    expect(await kw.credits.topUp({ owner: "acct_1" }, event.amount, { actor: "stripe", idempotencyKey: event.id })).toMatchObject({ remaining: 600 });
+    expect((await kw.check({ token, cost: 5 })).ok).toBe(true);
+    tick(3 * 86_400_000);
+    // Delivered again three days later: nothing added; the balance now (the 5 spent since counted).
+    expect(await kw.credits.topUp({ owner: "acct_1" }, event.amount, { actor: "stripe", idempotencyKey: event.id })).toMatchObject({ remaining: 595 });
+    // The key is the operation's: another amount, another balance, a reset, refused and nothing changed.
+    for (const call of [
+      () => kw.credits.topUp({ owner: "acct_1" }, 50, { idempotencyKey: event.id }),
+      () => kw.credits.topUp({ tokenId: record.id }, 500, { idempotencyKey: event.id }),
+      () => kw.credits.reset({ owner: "acct_1" }, { idempotencyKey: event.id }),
+    ]) {
+      await expect(call()).rejects.toMatchObject({ code: "INVALID_INPUT", field: "idempotencyKey" });
+    }
+    expect((await kw.credits.get({ owner: "acct_1" })).remaining).toBe(595);
+    expect((await kw.credits.get({ tokenId: record.id })).remaining).toBe(5);
+    // A reset with a key: once, too.
+    expect((await kw.credits.reset({ tokenId: record.id }, { idempotencyKey: "reset:42" })).remaining).toBe(10);
+    expect((await kw.check({ token, cost: 4 })).ok).toBe(true);
+    expect((await kw.credits.reset({ tokenId: record.id }, { idempotencyKey: "reset:42" })).remaining).toBe(6);
+    const audit = (await kw.tokens.audit({ owner: "acct_1" })).items.filter((e) => e.action === "credits");
+    expect(audit.map((e) => [e.tokenId, e.changes[0], e.amount, e.actor])).toEqual([
+      ["*", "topUp", 500, "stripe"],
+      [record.id, "reset", undefined, "system"],
+    ]);
+    // Without a key, every call applies, as before.
+    await kw.credits.topUp({ owner: "acct_1" }, 1);
+    expect((await kw.credits.topUp({ owner: "acct_1" }, 1)).remaining).toBe(593); // 595, 4 spent by the check, 2 added
+  });
+
+  it("refuses an idempotency key that is empty, too long, not a string, a token or unsafe text, naming the field, before any write", async () => {
+    const { kw } = setup();
+    await kw.accounts.set("acct_1", { credits: { limit: 10 } });
+    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    for (const idempotencyKey of ["", "k".repeat(256), 42, null, token, `evt ${token}`, "evt_1\n2026-01-01 INFO forged", "a\u202eb"]) {
+      const err = await kw.credits.topUp({ owner: "acct_1" }, 5, { idempotencyKey: idempotencyKey as string }).then(
+        () => null,
+        (e: unknown) => e as Error,
+      );
+      expect(err).toMatchObject({ code: "INVALID_INPUT", field: "idempotencyKey" });
+      expect(err?.message).not.toContain(token);
+      await expect(kw.credits.reset({ owner: "acct_1" }, { idempotencyKey: idempotencyKey as string })).rejects.toMatchObject({ field: "idempotencyKey" });
+    }
+    expect((await kw.credits.topUp({ owner: "acct_1" }, 5, { idempotencyKey: "k".repeat(255) })).remaining).toBe(15);
+    expect((await kw.tokens.audit({ owner: "acct_1" })).items.filter((e) => e.action === "credits")).toHaveLength(1);
+  });
+
+  it("SQLite: top-ups with one idempotency key from two connections to one file, at once, apply once", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "keyward-credits-"));
+    const stores = [sqliteStore(join(dir, "kw.db")), sqliteStore(join(dir, "kw.db"))];
+    const [a, b] = stores.map((store) => setup(store).kw) as [Keyward, Keyward];
+    try {
+      await a.accounts.set("acct_1", { credits: { limit: 100 } });
+      const topUps = Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).credits.topUp({ owner: "acct_1" }, 500, { idempotencyKey: "evt_9" }));
+      expect((await Promise.all(topUps)).map((r) => r.remaining)).toEqual(Array(20).fill(600));
+      expect((await b.credits.get({ owner: "acct_1" })).remaining).toBe(600);
+      expect((await a.tokens.audit({ owner: "acct_1" })).items.filter((e) => e.action === "credits")).toHaveLength(1);
+    } finally {
+      for (const kw of [a, b]) await kw.close();
+      for (const store of stores) await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("refuses bad amounts, unknown owners and tokens without credits with coded errors; nothing changes", async () => {
     const { kw } = setup();
     await kw.accounts.set("acct_1", { credits: { limit: 10 } });

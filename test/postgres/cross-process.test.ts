@@ -57,6 +57,23 @@ describe.runIf(hasPostgres)("PostgreSQL across processes", () => {
     await store.close();
   });
 
+  it("top-ups with one idempotency key from 2 processes at once (10 each) apply once, with one audit entry", async () => {
+    const prefix = freshPrefix();
+    const store = await postgresStore(pool, { tablePrefix: prefix });
+    const kw = new Keyward({ store, prefix: "acme" });
+    await kw.accounts.set("acct_race", { credits: { limit: 100 } });
+    const startAt = Date.now() + 1500;
+    const runs = Array.from({ length: 2 }, () => run("topup", prefix, `acct_race@${startAt}`));
+    const results = await Promise.all(runs.map((r) => r.next<{ remaining?: number[]; error?: string }>((l) => "remaining" in l || "error" in l)));
+    expect(await Promise.all(runs.map((r) => r.done))).toEqual([0, 0]);
+    expect(results.map((r) => r.error)).toEqual([undefined, undefined]);
+    expect(results.flatMap((r) => r.remaining)).toEqual(Array(20).fill(600));
+    expect((await kw.credits.get({ owner: "acct_race" })).remaining).toBe(600);
+    expect((await kw.tokens.audit({ owner: "acct_race" })).items.filter((e) => e.action === "credits")).toHaveLength(1);
+    await kw.close();
+    await store.close();
+  });
+
   it("a process that dies holding a credit lease gives its unspent credits back once the lease expires", async () => {
     const prefix = freshPrefix();
     const store = await postgresStore(pool, { tablePrefix: prefix, creditLeases: { ttlMs: 500 } });

@@ -411,6 +411,33 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     await proxy.close();
   });
 
+  it("a top-up whose commit's reply was lost with its connection rejects, yet was applied: retried with its idempotency key, it is applied once", async () => {
+    const proxy = await startProxy(new URL(PG_URL!));
+    const lossy = openPool({ connectionString: viaProxy(PG_URL!, proxy) });
+    const store = await postgresStore(lossy, { tablePrefix: freshPrefix(), changeFeed: false });
+    const kw = new Keyward({ store, prefix: "acme" });
+    await kw.accounts.set("acct_paid", { credits: { limit: 100 } });
+    const { record } = await kw.tokens.create({ owner: "acct_paid", kind: "secret", credits: { limit: 10 } });
+    const pay = { idempotencyKey: "evt_3PqZ", actor: "stripe" };
+    for (const [target, after] of [
+      [{ owner: "acct_paid" }, 600],
+      [{ tokenId: record.id }, 510],
+    ] as const) {
+      proxy.loseReplyTo("COMMIT");
+      expect(await rejection(kw.credits.topUp(target, 500, pay))).toMatchObject({ code: "STORE_UNAVAILABLE" });
+      // It committed all the same; the retry with its key adds nothing (without one, it added 500 again).
+      expect((await kw.credits.get(target)).remaining).toBe(after);
+      expect(await kw.credits.topUp(target, 500, pay)).toMatchObject({ remaining: after });
+      expect((await kw.credits.get(target)).remaining).toBe(after);
+      pay.idempotencyKey = "evt_3PqY";
+    }
+    expect((await kw.tokens.audit({ owner: "acct_paid" })).items.filter((e) => e.action === "credits")).toHaveLength(2);
+    await kw.close();
+    await store.close();
+    await lossy.end();
+    await proxy.close();
+  });
+
   it("a usage batch whose commit's reply was lost with its connection is written again and counted once: billed once", async () => {
     const proxy = await startProxy(new URL(PG_URL!));
     const lossy = openPool({ connectionString: viaProxy(PG_URL!, proxy) });

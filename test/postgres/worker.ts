@@ -25,6 +25,18 @@ async function main(): Promise<void> {
       out(await raceCredits(store, arg));
       break;
     }
+    case "topup": {
+      // arg: "<owner>@<start ms>". At the start, 10 concurrent top-ups of 500 with one idempotency key.
+      const [owner, start] = arg.split("@");
+      const kw = new Keyward({ store, prefix: "acme" });
+      await new Promise((r) => setTimeout(r, Math.max(0, Number(start) - Date.now())));
+      const results = await Promise.all(
+        Array.from({ length: 10 }, () => kw.credits.topUp({ owner: owner! }, 500, { idempotencyKey: "evt_race", actor: "stripe" })),
+      );
+      out({ remaining: results.map((r) => r.remaining) });
+      await kw.close();
+      break;
+    }
     case "hold": {
       // arg: the token. Takes a lease, is granted 5 checks, says so, then waits to be killed.
       const kw = new Keyward({ store, prefix: "acme" });

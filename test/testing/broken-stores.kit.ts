@@ -4,6 +4,7 @@ import { describeTokenStore } from "keyward/testing";
 import {
   BillingIgnoresAfter,
   Delegate,
+  IgnoresCreditKeys,
   KeepsRefs,
   LazyFeed,
   PrefixIndex,
@@ -14,6 +15,6 @@ import {
   WholeBilling,
 } from "./broken-stores.js";
 
-for (const Store of [Delegate, StaleReadCache, StaleMissCache, LazyFeed, SharedRefs, KeepsRefs, UpdateStoresRevokedAt, PrefixIndex, WholeBilling, BillingIgnoresAfter]) {
+for (const Store of [Delegate, StaleReadCache, StaleMissCache, LazyFeed, SharedRefs, KeepsRefs, UpdateStoresRevokedAt, PrefixIndex, WholeBilling, BillingIgnoresAfter, IgnoresCreditKeys]) {
   describeTokenStore(Store.name, () => new Store(), { concurrency: 20 });
 }

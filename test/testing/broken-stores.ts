@@ -3,7 +3,7 @@
 // suite must fail each of them (conformance-catches.test.ts runs it against them).
 import type { AuditEntry, StoredToken } from "../../src/model/types.js";
 import { MemoryStore } from "../../src/store/memory.js";
-import type { BillingUsageQuery, ChangeEvent, PageQuery, StoreCapabilities, TokenStore } from "../../src/store/types.js";
+import type { BillingUsageQuery, ChangeEvent, CreditAdjustment, PageQuery, StoreCapabilities, TokenStore } from "../../src/store/types.js";
 
 type Args<K extends keyof MemoryStore> = MemoryStore[K] extends (...args: infer A) => unknown ? A : never;
 
@@ -236,5 +236,12 @@ export class WholeBilling extends Delegate {
 export class BillingIgnoresAfter extends Delegate {
   override billingUsage(query: BillingUsageQuery) {
     return this.inner.billingUsage({ ...query, after: undefined });
+  }
+}
+
+/** adjustCredits written before idempotency keys: a top-up retried with its key is applied again. */
+export class IgnoresCreditKeys extends Delegate {
+  override adjustCredits(request: CreditAdjustment, now: number, audit?: AuditEntry) {
+    return this.inner.adjustCredits({ key: request.key, policy: request.policy, change: request.change }, now, audit);
   }
 }

@@ -98,4 +98,11 @@ describe("the conformance suite (keyward/testing)", () => {
     expect(failed.get("WholeBilling")).toEqual([page, longOwner]);
     expect(failed.get("BillingIgnoresAfter")).toEqual([page, longOwner]);
   });
+
+  it("fails a store that ignores a top-up's idempotency key (applied again when retried)", () => {
+    expect(failed.get("IgnoresCreditKeys")).toEqual([
+      "accounts > a top-up or reset with an idempotency key is applied once: the same operation again reads the balance, with no audit entry; the key with another balance, operation or amount is INVALID_INPUT",
+      "accounts > 20 concurrent top-ups with one idempotency key apply once; with one key on several balances, one of them is topped up",
+    ]);
+  });
 });

@@ -4,8 +4,8 @@
 // calendar resets never touch (they give back plan credits only).
 import { InvalidInputError } from "../../errors.js";
 import type { AccountCreditsPolicy } from "../../model/account.js";
-import { MAX_CREDIT_BALANCE } from "../../model/pools.js";
-import type { CreditResult } from "../types.js";
+import { DEFAULT_POOL, MAX_CREDIT_BALANCE } from "../../model/pools.js";
+import type { CreditAdjustment, CreditResult } from "../types.js";
 import { nextPeriodStartUtc, periodStartUtc } from "./calendar.js";
 import { type CreditState, type CreditStep, creditState, spendCredits } from "./credits.js";
 
@@ -76,4 +76,45 @@ function balanceOf(state: CreditState, policy: AccountCreditsPolicy, now: number
 /** A token's credit policy as a pool (its calendar reset if any, no overage), for {@link adjustCredits}. */
 export function tokenPool(credits: { limit: number; refill: AccountCreditsPolicy["refill"]; reset?: AccountCreditsPolicy["reset"] | undefined }): AccountCreditsPolicy {
   return { limit: credits.limit, refill: credits.refill, reset: credits.reset ?? null, overage: 0 };
+}
+
+/**
+ * How long a store keeps the idempotency key of a top-up or a reset (30 days
+ * of `now`, the time of the call that used it first): a call with the key
+ * within it is answered without a change; after it, the key is new again
+ * (Stripe's semantics; Stripe retries a webhook for up to 3 days).
+ */
+export const CREDIT_KEY_RETENTION_MS = 30 * 86_400_000;
+
+/**
+ * What a store keeps with a credit operation's idempotency key: the
+ * operation as text (its balance, `op` and `amount`; the actor is not part
+ * of it), equal for the same operation only. JSON: valid UTF-8 without NUL
+ * whatever the strings hold.
+ */
+export function creditRequestText(request: CreditAdjustment): string {
+  const k = request.key;
+  const c = request.change;
+  const target = "owner" in k ? ["owner", k.owner] : ["tokenId", k.tokenId];
+  return JSON.stringify([...target, k.pool ?? DEFAULT_POOL, c.op, c.op === "topUp" ? c.amount : null]);
+}
+
+/**
+ * Whether a top-up or reset with an idempotency key was applied already:
+ * `found` is what the store keeps with the key (null when absent), read in
+ * the transaction that would apply it. True when it holds this very
+ * operation within {@link CREDIT_KEY_RETENTION_MS} of `now`: the store then
+ * answers the balance now (a read) and writes nothing, no audit entry
+ * either. False when there is none (or it is older): the store applies the
+ * change and keeps `creditRequestText(request)` and `now` with the key, in
+ * the same transaction.
+ *
+ * @throws {InvalidInputError} `INVALID_INPUT` on `idempotencyKey` when the key was used for another balance, operation or amount
+ */
+export function creditKeyReplayed(found: { request: string; at: number } | null | undefined, request: CreditAdjustment, now: number): boolean {
+  if (!found || found.at <= now - CREDIT_KEY_RETENTION_MS) return false;
+  if (found.request !== creditRequestText(request)) {
+    throw new InvalidInputError("idempotencyKey", "was used for another credit operation (balance, operation or amount): use a new key");
+  }
+  return true;
 }

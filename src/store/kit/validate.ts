@@ -14,7 +14,7 @@ import type {
 } from "../../model/types.js";
 import type { AccountCreditsPolicy, AccountPolicy, StoredAccount } from "../../model/account.js";
 import type { AuditFilter, CreditAdjustment, MeterRequest, NonceKey, SeenEntry, UsageBatchKey, UsageQuery } from "../types.js";
-import { DEFAULT_POOL, isPoolName, MAX_CREDIT_BALANCE, MAX_RATE_LIMITS } from "../../model/pools.js";
+import { DEFAULT_POOL, isPoolName, MAX_CREDIT_BALANCE, MAX_IDEMPOTENCY_KEY_LENGTH, MAX_RATE_LIMITS } from "../../model/pools.js";
 import { isRole } from "../../model/roles.js";
 import type { BillingRunKey, BillingUsageQuery } from "./billing.js";
 import type { UsageAnalyticsQuery } from "./usage-analytics.js";
@@ -286,6 +286,12 @@ export function checkCreditAdjustment(r: CreditAdjustment): void {
     checkCount(c.amount, "amount");
     if (c.amount === 0 || c.amount > MAX_CREDIT_BALANCE) throw new InvalidInputError("amount", `must be from 1 to ${MAX_CREDIT_BALANCE}`);
   } else if (c.op !== "read" && c.op !== "reset") throw new InvalidInputError("request.change.op", 'must be "read", "topUp" or "reset"');
+  const key = r.idempotencyKey;
+  if (key !== undefined) {
+    checkString(key, "idempotencyKey");
+    if (key.length > MAX_IDEMPOTENCY_KEY_LENGTH) throw new InvalidInputError("idempotencyKey", `must be at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`);
+    if (c.op === "read") throw new InvalidInputError("idempotencyKey", "is for a top-up or a reset, not a read");
+  }
 }
 
 export function checkNonceKey(key: NonceKey): void {

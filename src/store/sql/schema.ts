@@ -34,6 +34,7 @@ export interface TableNames {
   readonly billingRuns: string;
   readonly longKeys: string;
   readonly usageWriters: string;
+  readonly creditKeys: string;
 }
 
 /** Allowed table-name prefixes: an SQL identifier start, at most 32 characters. */
@@ -73,6 +74,7 @@ export function tableNames(prefix: string): TableNames {
     billingRuns: `${prefix}billing_runs`,
     longKeys: `${prefix}long_keys`,
     usageWriters: `${prefix}usage_writers`,
+    creditKeys: `${prefix}credit_keys`,
   };
 }
 
@@ -276,6 +278,17 @@ export const MIGRATIONS: readonly Migration[] = [
     up: (t, d) => [
       `CREATE TABLE ${t.usageWriters} (writer TEXT PRIMARY KEY, seq ${d.int} NOT NULL, at ${d.int} NOT NULL)${d.keyTable}`,
       `CREATE INDEX ${t.usageWriters}_at ON ${t.usageWriters} (at)`,
+    ],
+  },
+  {
+    // Version 10. The idempotency keys of credit top-ups and resets (`creditRequestText` of the
+    // operation, `at` when it was applied), written with the balance: the same operation under a
+    // key applied already changes nothing.
+    version: 10,
+    name: "credit keys",
+    up: (t, d) => [
+      `CREATE TABLE ${t.creditKeys} (key TEXT PRIMARY KEY, request TEXT NOT NULL, at ${d.int} NOT NULL)${d.keyTable}`,
+      `CREATE INDEX ${t.creditKeys}_at ON ${t.creditKeys} (at)`,
     ],
   },
 ];

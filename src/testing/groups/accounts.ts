@@ -3,7 +3,8 @@
 import { expect, it } from "vitest";
 import type { AccountCreditsPolicy, StoredAccount } from "../../model/account.js";
 import type { CreditsPolicy } from "../../model/types.js";
-import type { MeterRequest } from "../../store/types.js";
+import { CREDIT_KEY_RETENTION_MS, type CreditChange } from "../../store/kit/account-credits.js";
+import type { CreditKey, MeterRequest } from "../../store/types.js";
 import { makeAuditEntry, randomId } from "../fixtures.js";
 import { expectCode, HOUR, type SuiteContext, T } from "../suite.js";
 
@@ -264,6 +265,83 @@ export function accountsGroup(ctx: SuiteContext): void {
       .catch((e) => e);
     expect(err).toMatchObject({ code: "INVALID_INPUT", field: "amount" });
     expect((await ctx.store.adjustCredits({ key, policy: pool(10), change: { op: "read" } }, T)).remaining).toBe(6);
+  });
+
+  it("a top-up or reset with an idempotency key is applied once: the same operation again reads the balance, with no audit entry; the key with another balance, operation or amount is INVALID_INPUT", async (test) => {
+    if (!on()) return test.skip();
+    const owner = randomId("acct");
+    const tokenId = randomId("tok");
+    const p = pool(10);
+    const entry = (changes: string[]) => makeAuditEntry({ owner, tokenId: "*", action: "credits", changes });
+    const adjust = (key: CreditKey, change: CreditChange, idempotencyKey: string, at = T, audit = entry([change.op])) =>
+      ctx.store.adjustCredits({ key, policy: p, change, idempotencyKey }, at, audit);
+    const audited = async () => (await ctx.store.listAudit({ owner }, { limit: 100 })).items.length;
+    const paid = randomId("evt");
+    await charge(randomId("tok"), owner, 4, p);
+    expect((await adjust({ owner }, { op: "topUp", amount: 500 }, paid)).remaining).toBe(506);
+    // Delivered again (or retried after a lost reply): the balance now, nothing added, nothing audited.
+    await charge(randomId("tok"), owner, 1, p);
+    expect((await adjust({ owner }, { op: "topUp", amount: 500 }, paid, T + 1000)).remaining).toBe(505);
+    expect(await audited()).toBe(1);
+    // The default pool named or not is one balance, so one operation.
+    expect((await adjust({ owner, pool: "default" }, { op: "topUp", amount: 500 }, paid)).remaining).toBe(505);
+    // The key with another amount, operation, balance or pool: refused, and nothing is written.
+    for (const [key, change] of [
+      [{ owner }, { op: "topUp", amount: 501 }],
+      [{ owner }, { op: "reset" }],
+      [{ owner: randomId("acct") }, { op: "topUp", amount: 500 }],
+      [{ owner, pool: "premium" }, { op: "topUp", amount: 500 }],
+      [{ tokenId }, { op: "topUp", amount: 500 }],
+    ] as [CreditKey, CreditChange][]) {
+      const err = await adjust(key, change, paid).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: "INVALID_INPUT", field: "idempotencyKey" });
+    }
+    expect((await ctx.store.adjustCredits({ key: { tokenId }, policy: p, change: { op: "read" } }, T)).remaining).toBe(10);
+    expect((await ctx.store.adjustCredits({ key: { owner }, policy: p, change: { op: "read" } }, T)).remaining).toBe(505);
+    expect(await audited()).toBe(1);
+    // A reset, keyed: once.
+    const reset = randomId("req");
+    expect((await adjust({ owner }, { op: "reset" }, reset)).remaining).toBe(10);
+    await charge(randomId("tok"), owner, 3, p);
+    expect((await adjust({ owner }, { op: "reset" }, reset)).remaining).toBe(7);
+    expect(await audited()).toBe(2);
+    // A rejected change keeps no key: the same key then applies a valid one.
+    const refused = randomId("evt");
+    await expectCode(adjust({ tokenId }, { op: "topUp", amount: 1e15 }, refused), "INVALID_INPUT");
+    expect((await adjust({ tokenId }, { op: "topUp", amount: 5 }, refused, T, makeAuditEntry({ owner, tokenId, action: "credits", changes: ["topUp"] }))).remaining).toBe(15);
+    // A key is kept CREDIT_KEY_RETENTION_MS from its first use; after, it is new.
+    expect(await audited()).toBe(3);
+    expect((await adjust({ owner }, { op: "topUp", amount: 500 }, paid, T + CREDIT_KEY_RETENTION_MS - 1)).remaining).toBe(7);
+    expect(await audited()).toBe(3);
+    expect((await adjust({ owner }, { op: "topUp", amount: 7 }, paid, T + CREDIT_KEY_RETENTION_MS)).remaining).toBe(14);
+    expect((await adjust({ owner }, { op: "topUp", amount: 7 }, paid, T + CREDIT_KEY_RETENTION_MS + 1)).remaining).toBe(14);
+    expect(await audited()).toBe(4);
+    // Checked before the store: a key of 1 to 255 characters, with a top-up or a reset only.
+    for (const idempotencyKey of ["", "k".repeat(256), 42 as unknown as string]) {
+      const err = await adjust({ owner }, { op: "topUp", amount: 1 }, idempotencyKey).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: "INVALID_INPUT", field: "idempotencyKey" });
+    }
+    await expectCode(ctx.store.adjustCredits({ key: { owner }, policy: p, change: { op: "read" }, idempotencyKey: randomId("k") }, T), "INVALID_INPUT");
+    expect((await adjust({ owner }, { op: "topUp", amount: 1 }, "k".repeat(255), T + CREDIT_KEY_RETENTION_MS)).remaining).toBe(15);
+  });
+
+  it(`${ctx.concurrency} concurrent top-ups with one idempotency key apply once; with one key on several balances, one of them is topped up`, async (test) => {
+    if (!on()) return test.skip();
+    const owner = randomId("acct");
+    const p = pool(10);
+    const paid = randomId("evt");
+    const topUp = (key: CreditKey, idempotencyKey: string) =>
+      ctx.store.adjustCredits({ key, policy: p, change: { op: "topUp", amount: 100 }, idempotencyKey }, T, makeAuditEntry({ owner, tokenId: "*", action: "credits", changes: ["topUp"] }));
+    const same = await Promise.all(Array.from({ length: ctx.concurrency }, () => topUp({ owner }, paid)));
+    expect(same.every((r) => r.remaining === 110)).toBe(true);
+    expect((await ctx.store.listAudit({ owner }, { limit: 100 })).items).toHaveLength(1);
+    const owners = Array.from({ length: 8 }, () => randomId("acct"));
+    const shared = randomId("evt");
+    const outcomes = await Promise.allSettled(owners.map((o) => topUp({ owner: o }, shared)));
+    expect(outcomes.filter((o) => o.status === "fulfilled")).toHaveLength(1);
+    for (const o of outcomes) if (o.status === "rejected") expect(o.reason).toMatchObject({ code: "INVALID_INPUT", field: "idempotencyKey" });
+    const balances = await Promise.all(owners.map((o) => ctx.store.adjustCredits({ key: { owner: o }, policy: p, change: { op: "read" } }, T)));
+    expect(balances.map((b) => b.remaining).sort((a, b) => b - a)).toEqual([110, 10, 10, 10, 10, 10, 10, 10]);
   });
 
   it(`${ctx.concurrency} concurrent meter calls across 10 tokens of one account on a pool of ${Math.floor(ctx.concurrency / 2)} grant exactly the pool`, async (test) => {
