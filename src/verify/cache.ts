@@ -15,10 +15,11 @@ import { clock, Deadlines, Waiting } from "./deadlines.js";
  * The monotonic time of a decision made at `now`: read once per decision
  * ({@link newDecision} starts one), so that the caches of one check share a
  * reading (a clock read costs as much as a cache hit's other work), and a
- * reading is reused only while `now` keeps that value. No reading outlives
- * the decision after it: a clock that stands still (a frozen test clock, a
- * stuck time source) does not stop the monotonic clock too, and no timer is
- * armed to end a reuse.
+ * reading is reused only while `now` keeps that value: a check that waits
+ * for the store judges ages as of its start on both clocks. No reading is
+ * reused by a later decision, so a clock that stands still (a frozen test
+ * clock, a stuck time source) does not stop the monotonic clock too; and no
+ * timer is armed per check to end a reuse.
  */
 let readFor = Number.NaN;
 let readBy: (() => number) | null = null;
