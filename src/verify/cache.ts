@@ -12,37 +12,30 @@ import { isThenable } from "../lib/thenable.js";
 import { clock, Deadlines, Waiting } from "./deadlines.js";
 
 /**
- * The monotonic time of a decision made at `now`: read once per value of
- * `now`, so that the caches of one check, and the checks of one millisecond
- * of Date.now, share a reading (a clock read costs as much as a cache hit's
- * other work). A reading is reused only while `now` keeps that value, and
- * for at most about {@link REUSE_MS} after its first reuse: a clock that
- * stands still (a frozen test clock, a stuck or coarse time source) must not
- * stop the monotonic clock too, or cached entries would never expire.
+ * The monotonic time of a decision made at `now`: read once per decision
+ * ({@link newDecision} starts one), so that the caches of one check share a
+ * reading (a clock read costs as much as a cache hit's other work), and a
+ * reading is reused only while `now` keeps that value: a check that waits
+ * for the store judges ages as of its start on both clocks. No reading is
+ * reused by a later decision, so a clock that stands still (a frozen test
+ * clock, a stuck time source) does not stop the monotonic clock too; and no
+ * timer is armed per check to end a reuse.
  */
 let readFor = Number.NaN;
 let readBy: (() => number) | null = null;
 let reading = 0;
-/** Whether a timer will end the reuse of the current reading. */
-let ending = false;
-/** How long a reading may be reused while `now` keeps its value, ms. */
-const REUSE_MS = 1;
-function endReuse(): void {
-  readFor = Number.NaN;
-  ending = false;
-}
 function monotonicAt(now: number, read: () => number): number {
   if (now !== readFor || read !== readBy) {
     readFor = now;
     readBy = read;
     reading = read();
-  } else if (!ending) {
-    // Reused: by the checks of one millisecond, or by a clock that stands still. One timer per reading reused.
-    ending = true;
-    const timer = setTimeout(endReuse, REUSE_MS) as { unref?: () => void };
-    timer.unref?.();
   }
   return reading;
+}
+
+/** Starts a decision: the caches read the monotonic clock again (once) rather than reuse the last decision's reading. */
+export function newDecision(): void {
+  readFor = Number.NaN;
 }
 
 /** A cached lookup: the value, or null for "no such token". */

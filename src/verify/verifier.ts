@@ -22,6 +22,7 @@ import { createTransportResolver } from "../policy/transport.js";
 import type { ChangeEvent } from "../store/types.js";
 import { Authenticator, type SignedNonce } from "./authenticate.js";
 import { type Authorized, Authorizer } from "./authorize.js";
+import { newDecision } from "./cache.js";
 import { checkContext, NO_BODY, NO_HEADERS, RequestContext, type RequestResolvers } from "./context.js";
 import { type Decision, denial, isDecision, type Staged, storeUnavailable } from "./decision.js";
 import { Meter } from "./meter.js";
@@ -107,6 +108,12 @@ export class Verifier {
     this.#authenticate.invalidate(tokenId, hashes);
   }
 
+  /** The time of a new decision; its caches read the monotonic clock afresh (see newDecision). */
+  #now(): number {
+    newDecision();
+    return this.#cfg.now();
+  }
+
   /**
    * Checks a token presented by any means, with what the request shows.
    * Never throws on untrusted input (the token, IP, origin, headers).
@@ -118,7 +125,7 @@ export class Verifier {
       return Promise.reject(err);
     }
     const end = this.#telemetry?.start("keyward.check");
-    const now = this.#cfg.now();
+    const now = this.#now();
     const decided = this.#bearer(input.token, input, checkContext(input, this.#cfg), now);
     if (!end && !this.#usage.active) return decided instanceof Promise ? decided : Promise.resolve(decided);
     // The warm path decides synchronously: observed at once, no extra promise step.
@@ -159,7 +166,7 @@ export class Verifier {
     }
     checkVerifyOptions(options);
     const end = this.#telemetry?.start("keyward.verify");
-    const now = this.#cfg.now();
+    const now = this.#now();
     let context: RequestContext;
     let decided: Decision | Promise<Decision>;
     try {

@@ -3,6 +3,7 @@
 // store that answers later shares one deadline timer with every other
 // lookup (or meter call) instead of arming one each; a hung lookup or meter
 // call is still abandoned at its deadline.
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { Keyward, MemoryStore, type StoredToken } from "keyward";
 import { SharedLookup } from "../../src/verify/cache.js";
@@ -109,6 +110,21 @@ describe("meter calls on the request path", () => {
       return super.meter(request, now);
     }
   }
+
+  it("warm checks arm no timer, each in a turn of its own: the caches' ages read the monotonic clock once per check", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", usage: { enabled: false } });
+    await kw.accounts.set("acct_1", { ceiling: ["core:read"] });
+    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    expect((await kw.check({ token, scope: "core:read" })).ok).toBe(true);
+    // node:timers/promises' sleep goes through no global setTimeout: only keyward's timers are counted.
+    const timers = vi.spyOn(globalThis, "setTimeout");
+    for (let i = 0; i < 20; i++) {
+      await sleep(2); // a check at a time, as a server under light load makes them
+      expect((await kw.check({ token, scope: "core:read" })).ok).toBe(true);
+    }
+    expect(timers).not.toHaveBeenCalled();
+    await kw.close();
+  });
 
   it("metered checks on a database-like store share one deadline timer", async () => {
     const kw = new Keyward({ store: new AsyncMeter(), prefix: "acme", usage: { enabled: false } });
