@@ -12,14 +12,15 @@ import { isThenable } from "../lib/thenable.js";
 import { clock, Deadlines, Waiting } from "./deadlines.js";
 
 /**
- * The monotonic time of a decision made at `now`: read once per decision
- * ({@link newDecision} starts one), so that the caches of one check share a
- * reading (a clock read costs as much as a cache hit's other work), and a
- * reading is reused only while `now` keeps that value: a check that waits
- * for the store judges ages as of its start on both clocks. No reading is
- * reused by a later decision, so a clock that stands still (a frozen test
- * clock, a stuck time source) does not stop the monotonic clock too; and no
- * timer is armed per check to end a reuse.
+ * The monotonic time of a decision made at `now`: read once per value of
+ * `now`, so that the caches of one check, and the checks of one millisecond
+ * of Date.now, share a reading (a clock read costs as much as a cache hit's
+ * other work); a reading is reused only while `now` keeps that value. A
+ * clock the application injects may stand still (a frozen test clock, a
+ * stuck time source), and must not stop the monotonic clock too, or cached
+ * entries would never expire: each decision on such a clock starts afresh
+ * ({@link newDecision}), and its caches share one reading. No timer ends a
+ * reuse.
  */
 let readFor = Number.NaN;
 let readBy: (() => number) | null = null;
@@ -33,7 +34,7 @@ function monotonicAt(now: number, read: () => number): number {
   return reading;
 }
 
-/** Starts a decision: the caches read the monotonic clock again (once) rather than reuse the last decision's reading. */
+/** Starts a decision on an injected clock: the caches read the monotonic clock again (once) rather than reuse the last decision's reading. */
 export function newDecision(): void {
   readFor = Number.NaN;
 }
