@@ -679,6 +679,9 @@ export class SqliteStore implements TokenStore {
             owner === undefined ? s.billingNextGroup.get(pos.owner, pos.pool) : s.billingNextPoolOf.get(owner, pos.pool)
           ) as BillingKey | undefined;
           if (next === undefined) return true;
+          // A key read back other than it is stored (before Node 24, node:sqlite cut a string at
+          // NUL) would be found again and again: an answer, never a walk without end.
+          if (next.owner === pos.owner && next.pool === pos.pool) throw new StoreUnavailableError("a billing key read back is not the one stored");
           const sum = s.billingSumOf.get(next.owner, next.pool, from, to) as { n: number; requests: number; credits: number };
           const n = Number(sum.n);
           // Only once read: a read retried (SQLITE_BUSY) goes on from the last sum taken.

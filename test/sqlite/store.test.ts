@@ -179,6 +179,19 @@ describe("sqliteStore", () => {
     expect((await store.revoke(t.id, 6)).revokedAt).toBe(6);
   });
 
+  it("a billing owner stored with NUL (written past the guard) is answered as stored, or STORE_UNAVAILABLE where node:sqlite cuts it: never a walk without end", async () => {
+    const store = await sqliteStore(new DatabaseSync(":memory:"));
+    const T = Date.UTC(2026, 10, 1);
+    const owner = "acct_b\\\u0000xyz";
+    // The adapter itself, unguarded: the guard now refuses such an owner.
+    await store.recordUsage([owner, "acct_c"].map((o) => ({ tokenId: "tok_x", owner: o, at: T, ok: true, cost: 2, code: "OK", scope: null })));
+    // Node 24 reads the string back whole; Node 22's node:sqlite read it cut at NUL, and the walk found it again for ever.
+    const answer = await store.billingUsage({ from: T, to: T + 3_600_000 }).catch((err: { code?: string }) => String(err.code));
+    if (typeof answer === "string") expect(answer).toBe("STORE_UNAVAILABLE");
+    else expect(answer.map((r) => r.owner)).toEqual([owner, "acct_c"]);
+    await store.close();
+  });
+
   it("hostile strings are bound parameters: same decisions as MemoryStore", async () => {
     const store = guardStore(sqliteStore(file()));
     const odd = ["'; DROP TABLE keyward_tokens; --", "a\u0000b", "\u{1F600}\u202e\uFEFF", "x".repeat(1 << 20), "%_\\"];

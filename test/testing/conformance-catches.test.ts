@@ -94,7 +94,7 @@ describe("the conformance suite (keyward/testing)", () => {
 
   it("fails a billing store that answers every sum, or the first page again, rather than the page after `after`", () => {
     const page = "billing > answers a page: the sums strictly after an owner and pool, at most limit, by owner then pool, skipping pools of no row in the period";
-    const longOwner = "billing > an owner as long as a usage event's may be, with characters SQL stores escape, is answered as itself, and pages after it";
+    const longOwner = "billing > an owner as long as a usage event's may be, with a character SQL stores escape, is answered as itself, and pages after it";
     expect(failed.get("WholeBilling")).toEqual([page, longOwner]);
     expect(failed.get("BillingIgnoresAfter")).toEqual([page, longOwner]);
   });

@@ -346,6 +346,9 @@ function checkEventText(v: unknown, field: string, name: string, max: number, nu
 /** The optional fields the verifier sets on usage events: typed and bounded when present. */
 function checkEventDetails(e: UsageEvent, field: string): void {
   checkEventText(e.owner, field, "owner", 1024, false);
+  // A key of the billing and analytics tables: Node 22's node:sqlite reads a NUL back as the end
+  // of the string, and keyward's owners never hold one (its own refuse control characters).
+  if (e.owner?.includes("\u0000")) throw new InvalidInputError(`${field}.owner`, "must not contain NUL");
   checkEventText(e.code, field, "code", 64, false);
   checkEventText(e.scope, field, "scope", 8192, true);
   checkEventText(e.ip, field, "ip", 64, true);

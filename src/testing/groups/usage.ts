@@ -89,4 +89,14 @@ export function usageGroup(ctx: SuiteContext): void {
       await expectCode(ctx.store.recordUsage(batch, { writer: "w".repeat(65), seq: 9 }), "INVALID_INPUT");
       expect(await hour()).toEqual([{ start: T, allowed: 5, denied: 2, credits: 18 }]);
     });
+
+  it("refuses a usage event whose owner holds NUL, writing nothing of its batch", async () => {
+    const tokenId = randomId("tok");
+    const events = [
+      { tokenId, at: T, ok: true, cost: 1, owner: randomId("acct") },
+      { tokenId, at: T, ok: true, cost: 1, owner: `${randomId("acct")}\u0000x` },
+    ];
+    await expectCode(ctx.store.recordUsage(events), "INVALID_INPUT");
+    expect(await ctx.store.getUsage(tokenId, { from: T, to: T + HOUR, granularity: "hour" })).toEqual([]);
+  });
 }
