@@ -642,6 +642,8 @@ export class SqliteStore implements TokenStore {
         (rows as UsageDetailRow[]).map((r) => ({ ...r, owner, minute: Number(r.minute), requests: Number(r.requests), credits: Number(r.credits) })),
       );
       if (next === null) return sums.buckets();
+      // As in billingUsage: a key read back other than it is stored is an answer, not a walk without end.
+      if (next.every((v, i) => v === pos[i])) throw new StoreUnavailableError("a usage key read back is not the one stored");
       pos = next;
       await nextTurn();
     }
@@ -679,8 +681,8 @@ export class SqliteStore implements TokenStore {
             owner === undefined ? s.billingNextGroup.get(pos.owner, pos.pool) : s.billingNextPoolOf.get(owner, pos.pool)
           ) as BillingKey | undefined;
           if (next === undefined) return true;
-          // A key read back other than it is stored (before Node 24, node:sqlite cut a string at
-          // NUL) would be found again and again: an answer, never a walk without end.
+          // A key read back other than it is stored (Node 22's node:sqlite cuts a string at NUL)
+          // would be found again and again: an answer, never a walk without end.
           if (next.owner === pos.owner && next.pool === pos.pool) throw new StoreUnavailableError("a billing key read back is not the one stored");
           const sum = s.billingSumOf.get(next.owner, next.pool, from, to) as { n: number; requests: number; credits: number };
           const n = Number(sum.n);

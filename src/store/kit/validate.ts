@@ -346,13 +346,15 @@ function checkEventText(v: unknown, field: string, name: string, max: number, nu
 /** The optional fields the verifier sets on usage events: typed and bounded when present. */
 function checkEventDetails(e: UsageEvent, field: string): void {
   checkEventText(e.owner, field, "owner", 1024, false);
-  // A key of the billing and analytics tables: Node 22's node:sqlite reads a NUL back as the end
-  // of the string, and keyward's owners never hold one (its own refuse control characters).
-  if (e.owner?.includes("\u0000")) throw new InvalidInputError(`${field}.owner`, "must not contain NUL");
   checkEventText(e.code, field, "code", 64, false);
   checkEventText(e.scope, field, "scope", 8192, true);
   checkEventText(e.ip, field, "ip", 64, true);
   checkEventText(e.origin, field, "origin", 8192, true);
+  // Keys of the billing and analytics tables: Node 22's node:sqlite reads a NUL back as the end of
+  // the string, and keyward's owners, scopes and codes never hold one.
+  for (const name of ["owner", "scope", "code"] as const) {
+    if (e[name]?.includes("\u0000")) throw new InvalidInputError(`${field}.${name}`, "must not contain NUL");
+  }
   if (e.pool !== undefined && e.pool !== null && !isPoolName(e.pool)) throw new InvalidInputError(`${field}.pool`, "must be a pool name or null");
   if (e.status !== undefined && (!Number.isInteger(e.status) || e.status < 100 || e.status > 599)) {
     throw new InvalidInputError(`${field}.status`, "must be an HTTP status");

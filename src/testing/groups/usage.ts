@@ -90,13 +90,12 @@ export function usageGroup(ctx: SuiteContext): void {
       expect(await hour()).toEqual([{ start: T, allowed: 5, denied: 2, credits: 18 }]);
     });
 
-  it("refuses a usage event whose owner holds NUL, writing nothing of its batch", async () => {
+  it("refuses a usage event whose owner, scope or code holds NUL, writing nothing of its batch", async () => {
     const tokenId = randomId("tok");
-    const events = [
-      { tokenId, at: T, ok: true, cost: 1, owner: randomId("acct") },
-      { tokenId, at: T, ok: true, cost: 1, owner: `${randomId("acct")}\u0000x` },
-    ];
-    await expectCode(ctx.store.recordUsage(events), "INVALID_INPUT");
+    const ok = { tokenId, at: T, ok: true, cost: 1, owner: randomId("acct"), code: "OK", scope: "core:read" };
+    for (const bad of [{ owner: `${randomId("acct")}\u0000x` }, { scope: "core\u0000:read" }, { code: "O\u0000K" }]) {
+      await expectCode(ctx.store.recordUsage([ok, { ...ok, ...bad }]), "INVALID_INPUT");
+    }
     expect(await ctx.store.getUsage(tokenId, { from: T, to: T + HOUR, granularity: "hour" })).toEqual([]);
   });
 }
