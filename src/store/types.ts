@@ -385,8 +385,8 @@ export interface CreditAdjustment {
   policy: AccountCreditsPolicy;
   change: CreditChange;
   /**
-   * A top-up's or a reset's idempotency key (1 to 255 characters, chosen by
-   * the caller, such as a payment event's id): see {@link AccountStore.adjustCredits}.
+   * A top-up's or a reset's idempotency key (1 to 255 characters, no U+0000
+   * or lone surrogate, chosen by the caller, such as a payment event's id): see {@link AccountStore.adjustCredits}.
    */
   idempotencyKey?: string | undefined;
 }

@@ -1,6 +1,7 @@
 // Input checks every store shares. `guardStore` runs them once, before any
 // adapter sees a call, so an adapter receives valid input only.
 import { InvalidInputError, TokenExistsError } from "../../errors.js";
+import { hasUnportableText } from "../../lib/text.js";
 import type {
   AuditEntry,
   CreditsPolicy,
@@ -290,6 +291,9 @@ export function checkCreditAdjustment(r: CreditAdjustment): void {
   if (key !== undefined) {
     checkString(key, "idempotencyKey");
     if (key.length > MAX_IDEMPOTENCY_KEY_LENGTH) throw new InvalidInputError("idempotencyKey", `must be at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`);
+    // A key column: node:sqlite writes a lone surrogate as U+FFFD (Node 22 also cuts a string at NUL), so two
+    // keys would be one, and a second top-up read as a replay of the first.
+    if (hasUnportableText(key)) throw new InvalidInputError("idempotencyKey", "must not contain U+0000 or lone surrogates");
     if (c.op === "read") throw new InvalidInputError("idempotencyKey", "is for a top-up or a reset, not a read");
   }
 }
