@@ -29,7 +29,7 @@ export interface CreditBalance {
   nextRefillAt: number | null;
 }
 
-/** Options of the audited operations. */
+/** Options of the audited operations; a field of another name is refused (`INVALID_INPUT` on `options`). */
 export interface CreditOptions {
   /** Who does it, for the audit log (default `"system"`). */
   actor?: string | undefined;
@@ -120,6 +120,9 @@ export class CreditManager {
     let idempotencyKey: string | undefined;
     if (options !== undefined) {
       if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
+      // A misspelt key (`idempotency_key`) would turn the protection off without a word: refused.
+      const unknown = Object.keys(options).find((k) => k !== "actor" && k !== "idempotencyKey");
+      if (unknown !== undefined) throw new InvalidInputError("options", `has an unknown field (${JSON.stringify(unknown.slice(0, 40))}): actor and idempotencyKey are known`);
       actor = parseInput(actorSchema, options.actor ?? "system", "actor");
       if (options.idempotencyKey !== undefined) idempotencyKey = parseInput(idempotencyKeySchema, options.idempotencyKey, "idempotencyKey");
     }

@@ -313,6 +313,15 @@ describe("kw.credits: admin operations on tokens and accounts", () => {
     expect((await kw.credits.topUp({ owner: "acct_1" }, 1)).remaining).toBe(593); // 595, 4 spent by the check, 2 added
   });
 
+  it("refuses an unknown field in credit options: a misspelt idempotency key would turn the protection off without a word", async () => {
+    const { kw } = setup();
+    await kw.accounts.set("acct_1", { credits: { limit: 10 } });
+    const misspelt = { idempotency_key: "evt_1" } as never;
+    await expect(kw.credits.topUp({ owner: "acct_1" }, 5, misspelt)).rejects.toMatchObject({ code: "INVALID_INPUT", field: "options" });
+    await expect(kw.credits.reset({ owner: "acct_1" }, misspelt)).rejects.toMatchObject({ code: "INVALID_INPUT", field: "options" });
+    expect((await kw.credits.get({ owner: "acct_1" })).remaining).toBe(10);
+  });
+
   it("refuses an idempotency key that is empty, too long, not a string, a token or unsafe text, naming the field, before any write", async () => {
     const { kw } = setup();
     await kw.accounts.set("acct_1", { credits: { limit: 10 } });
