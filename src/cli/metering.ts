@@ -94,6 +94,8 @@ export const credits: Command = {
         json(ctx.io, { ...target, ...balance });
       } else {
         const refill = balance.nextRefillAt === null ? "" : `, next refill ${new Date(balance.nextRefillAt).toISOString()}`;
+        // A repeat of a keyed top-up or reset: said, so a rerun is not taken for a second payment.
+        if (balance.replayed) line(ctx.io, `${who}: already applied with this idempotency key: nothing changed`);
         line(ctx.io, `${who}: ${balance.remaining} of ${balance.limit} credits left${refill}`);
       }
       return EXIT.OK;

@@ -27,6 +27,14 @@ export interface CreditBalance {
   remaining: number;
   /** When credits next come back (refill, or the monthly reset of a pool), epoch ms, or null. */
   nextRefillAt: number | null;
+  /**
+   * True when a top-up or reset had an idempotency key applied already:
+   * nothing was changed, no audit entry written, and the balance is the one
+   * now (Stripe's `Idempotent-Replayed`); a webhook handler can send its
+   * receipt only when false. False otherwise: the first call with a key, a
+   * call without one, and {@link CreditManager.get}.
+   */
+  replayed: boolean;
 }
 
 /** Options of the audited operations; a field of another name is refused (`INVALID_INPUT` on `options`). */
@@ -40,9 +48,10 @@ export interface CreditOptions {
    * the same transaction as the change, for 30 days
    * (`CREDIT_KEY_RETENTION_MS`): a call with the same key, balance,
    * operation and amount within them changes nothing, writes no audit
-   * entry, and returns the balance now; the same key with another balance,
-   * operation or amount is `INVALID_INPUT` on `idempotencyKey`. A call that
-   * fails keeps no key. Keys are shared by every balance of the store.
+   * entry, and returns the balance now with `replayed: true`; the same key
+   * with another balance, operation or amount is `INVALID_INPUT` on
+   * `idempotencyKey`. A call that fails keeps no key. Keys are shared by
+   * every balance of the store.
    */
   idempotencyKey?: string | undefined;
 }
@@ -81,14 +90,15 @@ export class CreditManager {
    * @param target `{ tokenId }` or `{ owner }`
    * @param amount credits to add, an integer from 1 to 10^15
    * @param options the actor, and an idempotency key that makes a retry safe ({@link CreditOptions.idempotencyKey})
-   * @returns the balance after the top-up (with a key used already: the balance now)
+   * @returns the balance after the top-up (with a key used already: the balance now, `replayed: true`)
    * @throws {InvalidInputError} `INVALID_INPUT` naming `amount` (negative, fractional, NaN, infinite, too large),
    *   `idempotencyKey` (malformed, or used for another operation), or the target as {@link get}
    * @example
    * ```ts
    * await kw.credits.topUp({ tokenId: record.id }, 500, { actor: "user:42" });
    * // A payment webhook, delivered at least once: the event's id applies it once.
-   * await kw.credits.topUp({ owner: "acct_1" }, 500, { actor: "stripe", idempotencyKey: event.id });
+   * const { replayed } = await kw.credits.topUp({ owner: "acct_1" }, 500, { actor: "stripe", idempotencyKey: event.id });
+   * if (!replayed) await sendReceipt(event); // the "credits added" email: once, not at every delivery
    * ```
    */
   topUp(target: CreditTarget, amount: number, options: CreditOptions = {}): Promise<CreditBalance> {
@@ -103,7 +113,7 @@ export class CreditManager {
    *
    * @param target `{ tokenId }` or `{ owner }`
    * @param options the actor, and an idempotency key that makes a retry safe ({@link CreditOptions.idempotencyKey})
-   * @returns the balance after the reset (with a key used already: the balance now)
+   * @returns the balance after the reset (with a key used already: the balance now, `replayed: true`)
    * @throws {InvalidInputError} `INVALID_INPUT` naming `idempotencyKey` (malformed, or used for another operation), or the target as {@link get}
    * @example
    * ```ts
@@ -164,10 +174,11 @@ export class CreditManager {
       // A store without the accounts part still reads a token's balance: its meter with cost 0 spends nothing.
       const credits = p.reset === null ? { limit: p.limit, refill: p.refill } : { limit: p.limit, refill: p.refill, reset: p.reset };
       const m = await store.meter({ tokenId: key.tokenId, cost: 0, rateLimit: null, credits, pool: key.pool }, now);
-      return { limit: p.limit, remaining: m.credits?.remaining ?? p.limit, nextRefillAt: m.credits?.nextRefillAt ?? null };
+      return { limit: p.limit, remaining: m.credits?.remaining ?? p.limit, nextRefillAt: m.credits?.nextRefillAt ?? null, replayed: false };
     }
     const r = await store.adjustCredits({ key, policy: p, change, ...(idempotencyKey !== undefined && { idempotencyKey }) }, now, audit);
-    return { limit: p.limit, remaining: r.remaining, nextRefillAt: r.nextRefillAt };
+    // Only a keyed call can be a repeat, whatever an adapter answers.
+    return { limit: p.limit, remaining: r.remaining, nextRefillAt: r.nextRefillAt, replayed: idempotencyKey !== undefined && r.replayed === true };
   }
 }
 

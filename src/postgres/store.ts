@@ -639,7 +639,7 @@ export class PostgresStore implements TokenStore {
    * token's credits held by leases are set aside (`setAside`): a reset leaves
    * them counted as used until they are reported or returned (docs/fleet.md).
    * Its idempotency key, if any, is taken first under that lock, in the same
-   * transaction: one applied already makes it a read.
+   * transaction: one applied already makes it a read, answered with `replayed: true`.
    */
   async adjustCredits(request: CreditAdjustment, now: number, audit?: AuditEntry): Promise<CreditResult> {
     const k = request.key;
@@ -654,7 +654,7 @@ export class PostgresStore implements TokenStore {
       result = await transaction(this.#pool, async (c) => {
         await c.query(this.#s.lockCounters, [this.#accountLock(k.owner)]);
         if (idem !== undefined && !(await this.#claimCreditKey(c, idem, request, now))) {
-          return step((await c.query(this.#s.accountCreditOf, [key])).rows, readChange).result;
+          return { ...step((await c.query(this.#s.accountCreditOf, [key])).rows, readChange).result, replayed: true as const };
         }
         const { result, next } = step((await c.query(this.#s.accountCreditOf, [key])).rows, request.change);
         // A top-up or a reset always has a next state.
@@ -675,7 +675,7 @@ export class PostgresStore implements TokenStore {
       result = await transaction(this.#pool, async (c) => {
         await c.query(this.#s.lockCounters, [this.#tokenLock(pgKey(k.tokenId))]);
         if (idem !== undefined && !(await this.#claimCreditKey(c, idem, request, now))) {
-          return step((await c.query(this.#s.creditRow, [key])).rows, readChange).result;
+          return { ...step((await c.query(this.#s.creditRow, [key])).rows, readChange).result, replayed: true as const };
         }
         const { result, next } = step((await c.query(this.#s.lockCreditRow, [key])).rows, request.change);
         await c.query(this.#s.saveCreditAudited, [key, next!.used, next!.bought, next!.periodStart, ...this.#auditValues(audit)]).catch((err: unknown) => {

@@ -552,7 +552,8 @@ export class SqliteStore implements TokenStore {
     return this.#tx(() => {
       // A top-up or reset under a key applied already reads the balance (see AccountStore.adjustCredits).
       const found = idem === undefined ? undefined : (s.creditKeyOf.get(idem) as { request: string; at: number } | undefined);
-      const change: CreditChange = idem !== undefined && creditKeyReplayed(found, request, now) ? { op: "read" } : request.change;
+      const replayed = idem !== undefined && creditKeyReplayed(found, request, now);
+      const change: CreditChange = replayed ? { op: "read" } : request.change;
       const step = adjustCredits(creditRow((byOwner ? s.accountCreditsOf : s.creditsOf).get(key)), request.policy, change, now);
       const write = change.op !== "read";
       if (write) this.#assertAuditFree(audit);
@@ -563,7 +564,7 @@ export class SqliteStore implements TokenStore {
         s.purgeCreditKeys.run(now - CREDIT_KEY_RETENTION_MS, PURGE_BATCH);
       }
       if (write && audit) this.#writeAudit(audit);
-      return step.result;
+      return replayed ? { ...step.result, replayed } : step.result;
     });
   }
 

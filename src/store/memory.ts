@@ -840,14 +840,14 @@ export class MemoryStore implements TokenStore {
   /**
    * Reads, tops up or resets a token's or an account's balance, with its audit entry.
    * A top-up or reset with an idempotency key applied already (within
-   * `CREDIT_KEY_RETENTION_MS`) reads the balance instead. Each call also
+   * `CREDIT_KEY_RETENTION_MS`) reads the balance instead, with `replayed: true`. Each call also
    * examines at most `MEMORY_STORE_SWEEP_BUDGET` (16) keys, forgetting the
    * expired ones.
    *
    * @param request - the balance, its policy and the change.
    * @param now - epoch ms.
    * @param audit - appended with a top-up or reset.
-   * @returns the balance after the change.
+   * @returns the balance after the change (`replayed: true` when the key was applied already).
    * @example
    * ```ts
    * await store.adjustCredits({ key: { owner: "acct_1" }, policy, change: { op: "topUp", amount: 500 } }, Date.now());
@@ -859,7 +859,8 @@ export class MemoryStore implements TokenStore {
     const pool = namedPool(request.key.pool);
     const key = request.idempotencyKey;
     const keys = this.#creditKeys;
-    const change: CreditChange = key !== undefined && creditKeyReplayed(keys.get(key), request, now) ? { op: "read" } : request.change;
+    const replayed = key !== undefined && creditKeyReplayed(keys.get(key), request, now);
+    const change: CreditChange = replayed ? { op: "read" } : request.change;
     const step = adjustCredits(map.get(base, pool), request.policy, change, now);
     const write = change.op !== "read";
     if (write) this.#assertAuditFree(audit);
@@ -870,7 +871,7 @@ export class MemoryStore implements TokenStore {
     }
     if (audit !== undefined && write) this.#writeAudit(audit);
     this.#creditKeySweep = sweep(keys, this.#creditKeySweep, MEMORY_STORE_SWEEP_BUDGET, (k) => k.at <= now - CREDIT_KEY_RETENTION_MS);
-    return step.result;
+    return replayed ? { ...step.result, replayed } : step.result;
   }
 
   /**

@@ -29,6 +29,12 @@ export interface CreditResult {
   remaining: number;
   /** When the next refill happens (epoch ms), or null without refill. */
   nextRefillAt: number | null;
+  /**
+   * Set by {@link AccountStore.adjustCredits} (and only there) when the
+   * call's idempotency key was found applied already: nothing was changed
+   * and the balance is the one now. Absent otherwise.
+   */
+  replayed?: true;
 }
 
 /** Rate-limit part of a {@link MeterResult}. */
@@ -423,7 +429,7 @@ export interface AccountStore {
    * With `idempotencyKey`, the store reads what it keeps with the key in the
    * same transaction (`creditKeyReplayed` of the store kit): the same
    * operation within `CREDIT_KEY_RETENTION_MS` is answered with the balance
-   * now and writes nothing (no audit entry); another operation under the key
+   * now and `replayed: true`, and writes nothing (no audit entry); another operation under the key
    * rejects with `INVALID_INPUT` on `idempotencyKey`; else the change is
    * applied and `creditRequestText(request)` kept with the key and `now`, in
    * the same transaction. Of concurrent calls with one key, one applies.

@@ -195,12 +195,16 @@ describe("keyward CLI: token lifecycle", () => {
     expect(JSON.parse(cli("credits", id, "--json").stdout).remaining).toBe(70);
     // Top-up and reset are audited store operations.
     expect(cli("credits", id, "--top-up", "50", "--actor", "ops:ann").stdout).toBe(`${id}: 120 of 100 credits left\n`);
-    expect(JSON.parse(cli("credits", id, "--reset", "--json").stdout).remaining).toBe(100);
+    expect(JSON.parse(cli("credits", id, "--reset", "--json").stdout)).toMatchObject({ remaining: 100, replayed: false });
     expect(cli("credits", id, "--top-up", "5", "--reset").code).toBe(2);
     expect(cli("credits", id, "--top-up", "-5").code).toBe(2);
     // With an idempotency key (a payment's id), run again after an unclear failure: applied once.
     expect(cli("credits", id, "--top-up", "7", "--idempotency-key", "pay_81").stdout).toBe(`${id}: 107 of 100 credits left\n`);
-    expect(cli("credits", id, "--top-up", "7", "--idempotency-key", "pay_81").stdout).toBe(`${id}: 107 of 100 credits left\n`);
+    // Run again: said to be a repeat, so it is not taken for a second top-up.
+    expect(cli("credits", id, "--top-up", "7", "--idempotency-key", "pay_81").stdout).toBe(
+      `${id}: already applied with this idempotency key: nothing changed\n${id}: 107 of 100 credits left\n`,
+    );
+    expect(JSON.parse(cli("credits", id, "--top-up", "7", "--idempotency-key", "pay_81", "--json").stdout)).toMatchObject({ remaining: 107, replayed: true });
     expect(cli("credits", id, "--top-up", "70", "--idempotency-key", "pay_81").stderr).toMatch(/INVALID_INPUT: idempotencyKey/);
     expect(cli("credits", id, "--idempotency-key", "pay_81").code).toBe(2);
 

@@ -265,7 +265,7 @@ describe("kw.credits: admin operations on tokens and accounts", () => {
     await kw.check({ token });
     await kw.check({ token });
     expect((await kw.check({ token })).code).toBe("CREDITS_EXHAUSTED");
-    expect(await kw.credits.get({ tokenId: record.id })).toEqual({ limit: 2, remaining: 0, nextRefillAt: null });
+    expect(await kw.credits.get({ tokenId: record.id })).toEqual({ limit: 2, remaining: 0, nextRefillAt: null, replayed: false });
     expect((await kw.credits.topUp({ tokenId: record.id }, 5, { actor: "user:9" })).remaining).toBe(5);
     expect((await kw.check({ token })).ok).toBe(true);
     expect((await kw.credits.reset({ tokenId: record.id })).remaining).toBe(2);
@@ -284,11 +284,12 @@ describe("kw.credits: admin operations on tokens and accounts", () => {
     await kw.accounts.set("acct_1", { credits: { limit: 100 } });
     const { token, record } = await kw.tokens.create({ owner: "acct_1", kind: "secret", credits: { limit: 10 } });
     const event = { id: "evt_1NqL2b", amount: 500 };
-    expect(await kw.credits.topUp({ owner: "acct_1" }, event.amount, { actor: "stripe", idempotencyKey: event.id })).toMatchObject({ remaining: 600 });
+    // The first delivery applies it: not a repeat, so the webhook sends its receipt.
+    expect(await kw.credits.topUp({ owner: "acct_1" }, event.amount, { actor: "stripe", idempotencyKey: event.id })).toMatchObject({ remaining: 600, replayed: false });
     expect((await kw.check({ token, cost: 5 })).ok).toBe(true);
     tick(3 * 86_400_000);
-    // Delivered again three days later: nothing added; the balance now (the 5 spent since counted).
-    expect(await kw.credits.topUp({ owner: "acct_1" }, event.amount, { actor: "stripe", idempotencyKey: event.id })).toMatchObject({ remaining: 595 });
+    // Delivered again three days later: nothing added; the balance now (the 5 spent since counted), told as a repeat (no second receipt).
+    expect(await kw.credits.topUp({ owner: "acct_1" }, event.amount, { actor: "stripe", idempotencyKey: event.id })).toMatchObject({ remaining: 595, replayed: true });
     // The key is the operation's: another amount, another balance, a reset, refused and nothing changed.
     for (const call of [
       () => kw.credits.topUp({ owner: "acct_1" }, 50, { idempotencyKey: event.id }),
@@ -297,20 +298,20 @@ describe("kw.credits: admin operations on tokens and accounts", () => {
     ]) {
       await expect(call()).rejects.toMatchObject({ code: "INVALID_INPUT", field: "idempotencyKey" });
     }
-    expect((await kw.credits.get({ owner: "acct_1" })).remaining).toBe(595);
-    expect((await kw.credits.get({ tokenId: record.id })).remaining).toBe(5);
+    expect(await kw.credits.get({ owner: "acct_1" })).toMatchObject({ remaining: 595, replayed: false });
+    expect(await kw.credits.get({ tokenId: record.id })).toMatchObject({ remaining: 5, replayed: false });
     // A reset with a key: once, too.
-    expect((await kw.credits.reset({ tokenId: record.id }, { idempotencyKey: "reset:42" })).remaining).toBe(10);
+    expect(await kw.credits.reset({ tokenId: record.id }, { idempotencyKey: "reset:42" })).toMatchObject({ remaining: 10, replayed: false });
     expect((await kw.check({ token, cost: 4 })).ok).toBe(true);
-    expect((await kw.credits.reset({ tokenId: record.id }, { idempotencyKey: "reset:42" })).remaining).toBe(6);
+    expect(await kw.credits.reset({ tokenId: record.id }, { idempotencyKey: "reset:42" })).toMatchObject({ remaining: 6, replayed: true });
     const audit = (await kw.tokens.audit({ owner: "acct_1" })).items.filter((e) => e.action === "credits");
     expect(audit.map((e) => [e.tokenId, e.changes[0], e.amount, e.actor])).toEqual([
       ["*", "topUp", 500, "stripe"],
       [record.id, "reset", undefined, "system"],
     ]);
     // Without a key, every call applies, as before.
-    await kw.credits.topUp({ owner: "acct_1" }, 1);
-    expect((await kw.credits.topUp({ owner: "acct_1" }, 1)).remaining).toBe(593); // 595, 4 spent by the check, 2 added
+    expect(await kw.credits.topUp({ owner: "acct_1" }, 1)).toMatchObject({ replayed: false });
+    expect(await kw.credits.topUp({ owner: "acct_1" }, 1)).toEqual({ limit: 100, remaining: 593, nextRefillAt: null, replayed: false }); // 595, 4 spent by the check, 2 added
   });
 
   it("refuses an unknown field in credit options: a misspelt idempotency key would turn the protection off without a word", async () => {
@@ -346,7 +347,9 @@ describe("kw.credits: admin operations on tokens and accounts", () => {
     try {
       await a.accounts.set("acct_1", { credits: { limit: 100 } });
       const topUps = Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).credits.topUp({ owner: "acct_1" }, 500, { idempotencyKey: "evt_9" }));
-      expect((await Promise.all(topUps)).map((r) => r.remaining)).toEqual(Array(20).fill(600));
+      const answers = await Promise.all(topUps);
+      expect(answers.map((r) => r.remaining)).toEqual(Array(20).fill(600));
+      expect(answers.filter((r) => !r.replayed)).toHaveLength(1);
       expect((await b.credits.get({ owner: "acct_1" })).remaining).toBe(600);
       expect((await a.tokens.audit({ owner: "acct_1" })).items.filter((e) => e.action === "credits")).toHaveLength(1);
     } finally {

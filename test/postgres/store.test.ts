@@ -427,7 +427,8 @@ describe.runIf(hasPostgres)("postgresStore", () => {
       expect(await rejection(kw.credits.topUp(target, 500, pay))).toMatchObject({ code: "STORE_UNAVAILABLE" });
       // It committed all the same; the retry with its key adds nothing (without one, it added 500 again).
       expect((await kw.credits.get(target)).remaining).toBe(after);
-      expect(await kw.credits.topUp(target, 500, pay)).toMatchObject({ remaining: after });
+      // The retry is told it was applied already: the webhook sends no second receipt.
+      expect(await kw.credits.topUp(target, 500, pay)).toMatchObject({ remaining: after, replayed: true });
       expect((await kw.credits.get(target)).remaining).toBe(after);
       pay.idempotencyKey = "evt_3PqY";
     }

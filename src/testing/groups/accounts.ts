@@ -4,7 +4,7 @@ import { expect, it } from "vitest";
 import type { AccountCreditsPolicy, StoredAccount } from "../../model/account.js";
 import type { CreditsPolicy } from "../../model/types.js";
 import { CREDIT_KEY_RETENTION_MS, type CreditChange } from "../../store/kit/account-credits.js";
-import type { CreditKey, MeterRequest } from "../../store/types.js";
+import type { CreditKey, CreditResult, MeterRequest } from "../../store/types.js";
 import { makeAuditEntry, randomId } from "../fixtures.js";
 import { expectCode, HOUR, type SuiteContext, T } from "../suite.js";
 
@@ -275,16 +275,21 @@ export function accountsGroup(ctx: SuiteContext): void {
     const entry = (changes: string[]) => makeAuditEntry({ owner, tokenId: "*", action: "credits", changes });
     const adjust = (key: CreditKey, change: CreditChange, idempotencyKey: string, at = T, audit = entry([change.op])) =>
       ctx.store.adjustCredits({ key, policy: p, change, idempotencyKey }, at, audit);
+    // What a call answers: the balance, and whether it was a repeat (`replayed: true`, absent otherwise).
+    const answer = async (call: Promise<CreditResult>) => {
+      const r = await call;
+      return [r.remaining, r.replayed === true ? "replayed" : r.replayed === undefined ? "applied" : r.replayed];
+    };
     const audited = async () => (await ctx.store.listAudit({ owner }, { limit: 100 })).items.length;
     const paid = randomId("evt");
     await charge(randomId("tok"), owner, 4, p);
-    expect((await adjust({ owner }, { op: "topUp", amount: 500 }, paid)).remaining).toBe(506);
+    expect(await answer(adjust({ owner }, { op: "topUp", amount: 500 }, paid))).toEqual([506, "applied"]);
     // Delivered again (or retried after a lost reply): the balance now, nothing added, nothing audited.
     await charge(randomId("tok"), owner, 1, p);
-    expect((await adjust({ owner }, { op: "topUp", amount: 500 }, paid, T + 1000)).remaining).toBe(505);
+    expect(await answer(adjust({ owner }, { op: "topUp", amount: 500 }, paid, T + 1000))).toEqual([505, "replayed"]);
     expect(await audited()).toBe(1);
     // The default pool named or not is one balance, so one operation.
-    expect((await adjust({ owner, pool: "default" }, { op: "topUp", amount: 500 }, paid)).remaining).toBe(505);
+    expect(await answer(adjust({ owner, pool: "default" }, { op: "topUp", amount: 500 }, paid))).toEqual([505, "replayed"]);
     // The key with another amount, operation, balance or pool: refused, and nothing is written.
     for (const [key, change] of [
       [{ owner }, { op: "topUp", amount: 501 }],
@@ -296,25 +301,25 @@ export function accountsGroup(ctx: SuiteContext): void {
       const err = await adjust(key, change, paid).catch((e: unknown) => e);
       expect(err).toMatchObject({ code: "INVALID_INPUT", field: "idempotencyKey" });
     }
-    expect((await ctx.store.adjustCredits({ key: { tokenId }, policy: p, change: { op: "read" } }, T)).remaining).toBe(10);
-    expect((await ctx.store.adjustCredits({ key: { owner }, policy: p, change: { op: "read" } }, T)).remaining).toBe(505);
+    expect(await answer(ctx.store.adjustCredits({ key: { tokenId }, policy: p, change: { op: "read" } }, T))).toEqual([10, "applied"]);
+    expect(await answer(ctx.store.adjustCredits({ key: { owner }, policy: p, change: { op: "read" } }, T))).toEqual([505, "applied"]);
     expect(await audited()).toBe(1);
     // A reset, keyed: once.
     const reset = randomId("req");
-    expect((await adjust({ owner }, { op: "reset" }, reset)).remaining).toBe(10);
+    expect(await answer(adjust({ owner }, { op: "reset" }, reset))).toEqual([10, "applied"]);
     await charge(randomId("tok"), owner, 3, p);
-    expect((await adjust({ owner }, { op: "reset" }, reset)).remaining).toBe(7);
+    expect(await answer(adjust({ owner }, { op: "reset" }, reset))).toEqual([7, "replayed"]);
     expect(await audited()).toBe(2);
     // A rejected change keeps no key: the same key then applies a valid one.
     const refused = randomId("evt");
     await expectCode(adjust({ tokenId }, { op: "topUp", amount: 1e15 }, refused), "INVALID_INPUT");
-    expect((await adjust({ tokenId }, { op: "topUp", amount: 5 }, refused, T, makeAuditEntry({ owner, tokenId, action: "credits", changes: ["topUp"] }))).remaining).toBe(15);
+    expect(await answer(adjust({ tokenId }, { op: "topUp", amount: 5 }, refused, T, makeAuditEntry({ owner, tokenId, action: "credits", changes: ["topUp"] })))).toEqual([15, "applied"]);
     // A key is kept CREDIT_KEY_RETENTION_MS from its first use; after, it is new.
     expect(await audited()).toBe(3);
-    expect((await adjust({ owner }, { op: "topUp", amount: 500 }, paid, T + CREDIT_KEY_RETENTION_MS - 1)).remaining).toBe(7);
+    expect(await answer(adjust({ owner }, { op: "topUp", amount: 500 }, paid, T + CREDIT_KEY_RETENTION_MS - 1))).toEqual([7, "replayed"]);
     expect(await audited()).toBe(3);
-    expect((await adjust({ owner }, { op: "topUp", amount: 7 }, paid, T + CREDIT_KEY_RETENTION_MS)).remaining).toBe(14);
-    expect((await adjust({ owner }, { op: "topUp", amount: 7 }, paid, T + CREDIT_KEY_RETENTION_MS + 1)).remaining).toBe(14);
+    expect(await answer(adjust({ owner }, { op: "topUp", amount: 7 }, paid, T + CREDIT_KEY_RETENTION_MS))).toEqual([14, "applied"]);
+    expect(await answer(adjust({ owner }, { op: "topUp", amount: 7 }, paid, T + CREDIT_KEY_RETENTION_MS + 1))).toEqual([14, "replayed"]);
     expect(await audited()).toBe(4);
     // Checked before the store: a key of 1 to 255 characters, with a top-up or a reset only.
     // U+0000 and lone surrogates too: SQLite keeps "evt\uD800" and "evt\uDBFF" as one key, so the second top-up was not applied.
@@ -323,7 +328,7 @@ export function accountsGroup(ctx: SuiteContext): void {
       expect(err).toMatchObject({ code: "INVALID_INPUT", field: "idempotencyKey" });
     }
     await expectCode(ctx.store.adjustCredits({ key: { owner }, policy: p, change: { op: "read" }, idempotencyKey: randomId("k") }, T), "INVALID_INPUT");
-    expect((await adjust({ owner }, { op: "topUp", amount: 1 }, "k".repeat(255), T + CREDIT_KEY_RETENTION_MS)).remaining).toBe(15);
+    expect(await answer(adjust({ owner }, { op: "topUp", amount: 1 }, "k".repeat(255), T + CREDIT_KEY_RETENTION_MS))).toEqual([15, "applied"]);
   });
 
   it(`${ctx.concurrency} concurrent top-ups with one idempotency key apply once; with one key on several balances, one of them is topped up`, async (test) => {
@@ -335,6 +340,9 @@ export function accountsGroup(ctx: SuiteContext): void {
       ctx.store.adjustCredits({ key, policy: p, change: { op: "topUp", amount: 100 }, idempotencyKey }, T, makeAuditEntry({ owner, tokenId: "*", action: "credits", changes: ["topUp"] }));
     const same = await Promise.all(Array.from({ length: ctx.concurrency }, () => topUp({ owner }, paid)));
     expect(same.every((r) => r.remaining === 110)).toBe(true);
+    // The one that applied it is told apart from the repeats.
+    expect(same.filter((r) => r.replayed === undefined)).toHaveLength(1);
+    expect(same.filter((r) => r.replayed === true)).toHaveLength(ctx.concurrency - 1);
     expect((await ctx.store.listAudit({ owner }, { limit: 100 })).items).toHaveLength(1);
     const owners = Array.from({ length: 8 }, () => randomId("acct"));
     const shared = randomId("evt");
