@@ -13,6 +13,7 @@ import {
   describeMiddleware,
   failingHooks,
   signedUploadOnOneConnection,
+  signingToken,
   oversizedSignedUploadLetThrough,
   stalledSignedUpload,
 } from "../http/scenarios.js";
@@ -138,8 +139,7 @@ describe("keyward/express and hooks answering with another realm's Promise", () 
 describe("keyward/express and a body parser that keeps no copy of the body", () => {
   it("a signed JSON body express.json() consumed first: 500 problem+json BODY_ALREADY_READ, as kw.verify answers it", async () => {
     const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
-    const pair = ed25519KeyPair();
-    const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: pair.publicKey } });
+    const { pair, record } = await signingToken(kw);
     const app = express();
     const guard = keywardExpress(kw);
     app.use(express.json()); // without `verify: guard.rawBody`
@@ -166,8 +166,7 @@ describe("keyward/express and a body parser that keeps no copy of the body", () 
 
   it("a compressed signed body (Content-Encoding: gzip): the parser decodes it before the hook, so BODY_ALREADY_READ, not the client's DIGEST_MISMATCH; requireToken before the parser checks the bytes as sent", async () => {
     const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
-    const pair = ed25519KeyPair();
-    const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: pair.publicKey } });
+    const { pair, record } = await signingToken(kw);
     const app = express();
     const guard = keywardExpress(kw);
     app.post("/orders", express.json({ verify: guard.rawBody }), guard.requireToken(), (req, res) => res.json(req.body));
@@ -191,8 +190,7 @@ describe("keyward/express and a body parser that keeps no copy of the body", () 
 
   it("a signed upload whose body stops coming, on a route that reads it itself: 408 BODY_TIMEOUT at signatures.bodyTimeoutMs", async () => {
     const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", signatures: { bodyTimeoutMs: 100 } });
-    const pair = ed25519KeyPair();
-    const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: pair.publicKey } });
+    const { pair, record } = await signingToken(kw);
     const app = express();
     app.post("/uploads", keywardExpress(kw).requireToken(), (_req, res) => res.send("never"));
     const server = await listen(app);

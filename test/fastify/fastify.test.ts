@@ -12,6 +12,7 @@ import {
   describeMiddleware,
   failingHooks,
   signedUploadOnOneConnection,
+  signingToken,
   oversizedSignedUploadLetThrough,
   stalledSignedUpload,
 } from "../http/scenarios.js";
@@ -119,8 +120,7 @@ describe("keyward/fastify reading a signed body", () => {
 
   it("a route's own preParsing hooks run after the guard, and an app-wide guard still checks a signed body (the plugin reads it first)", async () => {
     const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
-    const pair = ed25519KeyPair();
-    const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: pair.publicKey } });
+    const { pair, record } = await signingToken(kw);
     const order: string[] = [];
     const server = await listen(kw, (app, guard) => {
       app.post(
@@ -184,8 +184,7 @@ describe("keyward/fastify reading a signed body", () => {
 
   it("an app-wide guard, after Fastify parsed: the bytes Fastify read are verified; past signatures.maxBodyBytes, 413 BODY_TOO_LARGE", async () => {
     const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", signatures: { maxBodyBytes: 1000 } });
-    const pair = ed25519KeyPair();
-    const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: pair.publicKey } });
+    const { pair, record } = await signingToken(kw);
     const server = await listen(kw, (app, guard) => {
       app.register(async (child) => {
         child.addHook("preHandler", guard.requireToken());
@@ -206,8 +205,7 @@ describe("keyward/fastify reading a signed body", () => {
 
   it("an app-wide guard on a route whose parser hands the payload stream on unread: the guard verifies the body, and the handler still reads it whole", async () => {
     const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
-    const pair = ed25519KeyPair();
-    const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: pair.publicKey } });
+    const { pair, record } = await signingToken(kw);
     const server = await listen(kw, (app, guard) => {
       // A streaming parser: the handler reads the body (request.body is the payload stream).
       app.addContentTypeParser("application/x-ndjson", (_request, payload, done) => done(null, payload));
@@ -262,8 +260,7 @@ describe("keyward/fastify reading a signed body", () => {
 
   it("a guard in an onRequest hook (route or app-wide) or in preValidation: a signed body is verified once, and Fastify parses the same bytes", async () => {
     const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
-    const pair = ed25519KeyPair();
-    const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: pair.publicKey } });
+    const { pair, record } = await signingToken(kw);
     const answer = async (request: FastifyRequest) => ({
       body: request.body,
       raw: Buffer.from((request.raw as { rawBody?: Uint8Array }).rawBody ?? []).toString(),
@@ -394,8 +391,7 @@ describe("keyward/fastify reading a signed body", () => {
 
   it("a signed upload whose body stops coming: 408 BODY_TIMEOUT at signatures.bodyTimeoutMs", async () => {
     const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", signatures: { bodyTimeoutMs: 100 } });
-    const pair = ed25519KeyPair();
-    const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: pair.publicKey } });
+    const { pair, record } = await signingToken(kw);
     const app = Fastify();
     const guard = keywardFastify(kw);
     await app.register(guard.plugin);

@@ -14,7 +14,7 @@ import { connect as connectTcp } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSigner, signedFetch } from "../../src/client/index.js";
 import type { EdgeOptions } from "../../src/http/core.js";
-import { ConfigError, Keyward, MemoryStore } from "../../src/index.js";
+import { ConfigError, Keyward, MemoryStore, type TokenRecord } from "../../src/index.js";
 import { ed25519KeyPair } from "../client/helpers.js";
 
 export interface Started {
@@ -51,6 +51,13 @@ export function failingHooks(url: string) {
       throw new Error("onDenied threw");
     },
   };
+}
+
+/** A secret token of `kw` that signs with a fresh Ed25519 key pair: its record and the pair. */
+export async function signingToken(kw: Keyward): Promise<{ pair: ReturnType<typeof ed25519KeyPair>; record: TokenRecord }> {
+  const pair = ed25519KeyPair();
+  const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: pair.publicKey } });
+  return { pair, record };
 }
 
 /** A fresh Keyward behind a proxy on 127.0.0.1, reading at most 1 KiB of signed bodies. */
@@ -161,8 +168,7 @@ export async function stalledSignedUpload(url: string, keyId: string, seed: Uint
  */
 export async function abortedSignedUpload(path: string, start: (kw: Keyward, seen: (outcome: string) => void) => Promise<Started>): Promise<string[]> {
   const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
-  const pair = ed25519KeyPair();
-  const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: pair.publicKey } });
+  const { pair, record } = await signingToken(kw);
   const outcomes: string[] = [];
   let done = () => {};
   const first = new Promise<void>((resolve) => {
@@ -201,8 +207,7 @@ export async function oversizedSignedUploadLetThrough(
   start: (kw: Keyward, denied: (code: string) => void) => Promise<Started>,
 ): Promise<{ status: number; body: string; denials: string[] }> {
   const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", signatures: { maxBodyBytes: 1000 } });
-  const pair = ed25519KeyPair();
-  const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: pair.publicKey } });
+  const { pair, record } = await signingToken(kw);
   const denials: string[] = [];
   const server = await start(kw, (code) => denials.push(code));
   try {
@@ -240,8 +245,7 @@ export async function signedUploadOnOneConnection(
   { forged = false }: { forged?: boolean } = {},
 ): Promise<{ statuses: string[]; connection: string | undefined; closed: boolean }> {
   const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", signatures: { maxBodyBytes: 1000 } });
-  const pair = ed25519KeyPair();
-  const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: pair.publicKey } });
+  const { pair, record } = await signingToken(kw);
   const server = await start(kw);
   try {
     const url = new URL(path, server.url);
