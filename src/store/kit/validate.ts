@@ -340,6 +340,11 @@ function checkUsageEvent(e: UsageEvent, f: ReturnType<typeof eventFields>): void
   checkEventDetails(e, f.at);
 }
 
+/** Whether a usage event's text holds NUL (checked on every event: no loop, no allocation). */
+function holdsNul(v: string | null | undefined): boolean {
+  return typeof v === "string" && v.indexOf("\u0000") !== -1;
+}
+
 function checkEventText(v: unknown, field: string, name: string, max: number, nullable: boolean): void {
   if (v === undefined || (nullable && v === null)) return;
   if (typeof v !== "string" || v.length === 0 || v.length > max) {
@@ -356,9 +361,9 @@ function checkEventDetails(e: UsageEvent, field: string): void {
   checkEventText(e.origin, field, "origin", 8192, true);
   // Keys of the billing and analytics tables: Node 22's node:sqlite reads a NUL back as the end of
   // the string, and keyward's owners, scopes and codes never hold one.
-  for (const name of ["owner", "scope", "code"] as const) {
-    if (e[name]?.includes("\u0000")) throw new InvalidInputError(`${field}.${name}`, "must not contain NUL");
-  }
+  if (holdsNul(e.owner)) throw new InvalidInputError(`${field}.owner`, "must not contain NUL");
+  if (holdsNul(e.scope)) throw new InvalidInputError(`${field}.scope`, "must not contain NUL");
+  if (holdsNul(e.code)) throw new InvalidInputError(`${field}.code`, "must not contain NUL");
   if (e.pool !== undefined && e.pool !== null && !isPoolName(e.pool)) throw new InvalidInputError(`${field}.pool`, "must be a pool name or null");
   if (e.status !== undefined && (!Number.isInteger(e.status) || e.status < 100 || e.status > 599)) {
     throw new InvalidInputError(`${field}.status`, "must be an HTTP status");
