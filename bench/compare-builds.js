@@ -5,7 +5,8 @@
 // each build on a working set of its own, one after the other. With
 // COMPARE=signing, the worst verifyRequest cases of bench/signing.js instead;
 // with COMPARE=paths, the request path's everyday calls (warm and cold checks,
-// warm verify(Request), signing and verifying a request).
+// warm verify(Request), signing and verifying a request); with COMPARE=warm,
+// the warm check and verify(Request) in many short rounds, with the floor.
 //
 //   git worktree add /tmp/kw-old <rev> && (cd /tmp/kw-old && npm ci && npx tsup)
 //   npm run build && KEYWARD_OLD_DIST=/tmp/kw-old/dist BENCH_ROUNDS=5 node --expose-gc bench/compare-builds.js
@@ -16,9 +17,9 @@ import { generateKeyPairSync } from "node:crypto";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { meteringShapes } from "./accounts.js";
-import { churn } from "./verify.js";
 import { runGroup } from "./harness.js";
 import { worstCases } from "./signing.js";
+import { churn } from "./verify.js";
 
 const oldDist = process.env.KEYWARD_OLD_DIST;
 if (!oldDist) throw new Error("set KEYWARD_OLD_DIST to the dist/ folder of the build to compare with");
@@ -48,6 +49,11 @@ const jwk = generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" });
 const [SEED, PUBLIC] = [jwk.d, jwk.x].map((b64) => new Uint8Array(Buffer.from(b64, "base64url")));
 const SECRET = crypto.getRandomValues(new Uint8Array(32));
 
+if (process.env.COMPARE === "warm") {
+  await warmRatios();
+  process.exit(0);
+}
+
 if (process.env.COMPARE === "paths") {
   const cases = [];
   for (const [[tag, lib], dir] of builds.map((b, i) => [b, i === 0 ? oldDist : "dist"])) {
@@ -55,6 +61,61 @@ if (process.env.COMPARE === "paths") {
   }
   await runGroup("The request path's everyday calls, two builds (default options)", cases, { ms });
   process.exit(0);
+}
+
+/**
+ * COMPARE=warm: the warm bearer check and the warm verify(Request) of both
+ * builds, for differences smaller than the drift of ordinary rounds: many
+ * short rounds (BENCH_ROUNDS, default 60, of 20 000 calls), the builds and
+ * the floor (one SHA-256 + Map.get, as in bench/verify.js) in alternating
+ * order within each round, and the median of the per-round ratios with its
+ * quartiles: after / before, and each build over the floor. A pause of the
+ * host lands in a few rounds, not in the median.
+ */
+async function warmRatios() {
+  const { hash } = await import("node:crypto");
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 60);
+  const calls = 20_000;
+  const rows = { floor: [] };
+  for (const [tag, lib] of builds) {
+    const kw = new lib.Keyward({ store: new lib.MemoryStore(), prefix: "acme" });
+    const { token } = await kw.tokens.create({ owner: "o", kind: "secret", scopes: ["core:read"] });
+    const request = new Request("https://api.example.com/v1/x", { headers: { authorization: `Bearer ${token}` } });
+    rows[`${tag}warm check`] = [() => kw.check({ token, scope: "core:read" })];
+    rows[`${tag}warm verify(Request)`] = [() => kw.verify(request, { scope: "core:read" })];
+    if (rows.floor.length === 0) {
+      const map = new Map([[hash("sha256", token, "hex"), { id: "tok_x" }]]);
+      let sink = 0;
+      rows.floor.push(() => {
+        if (map.get(hash("sha256", token, "hex"))) sink++;
+        return sink;
+      });
+    }
+  }
+  const time = async (fn, n) => {
+    const t = performance.now();
+    for (let i = 0; i < n; i++) await fn();
+    return (performance.now() - t) / n;
+  };
+  const names = Object.keys(rows);
+  for (const name of names) await time(rows[name][0], calls); // warm-up
+  const times = Object.fromEntries(names.map((n) => [n, []]));
+  for (let r = 0; r < rounds; r++) {
+    const order = r % 2 === 0 ? names : [...names].reverse();
+    for (const name of order) times[name].push(await time(rows[name][0], calls));
+  }
+  // The speed of `x` relative to `base`, per round: base's time over x's.
+  const ratio = (x, base) => {
+    const q = times[x].map((t, i) => times[base][i] / t).sort((a, b) => a - b);
+    const at = (f) => q[Math.min(q.length - 1, Math.floor(f * q.length))].toFixed(3);
+    return `${at(0.5)} (quartiles ${at(0.25)}–${at(0.75)})`;
+  };
+  console.log(`### Warm calls, two builds: median of ${rounds} per-round ratios of ${calls} calls (speed, higher is faster)\n`);
+  console.log("| call | after / before | before / floor | after / floor |\n| --- | ---: | ---: | ---: |");
+  for (const call of ["warm check", "warm verify(Request)"]) {
+    const [before, after] = [`before: ${call}`, `after: ${call}`];
+    console.log(`| ${call} | ${ratio(after, before)} | ${ratio(before, "floor")} | ${ratio(after, "floor")} |`);
+  }
 }
 
 /** Warm and cold bearer checks, a warm verify(Request), and HMAC / Ed25519 signing and verifying, of one build. */
