@@ -27,11 +27,12 @@ import type {
   FastifyReply,
   FastifyRequest,
   preHandlerAsyncHookHandler,
-  preParsingAsyncHookHandler,
+  preParsingHookHandler,
   RawReplyDefaultExpression,
   RawRequestDefaultExpression,
   RawServerBase,
   RawServerDefault,
+  RequestPayload,
   RouteGenericInterface,
   RouteOptions as FastifyRouteShape,
 } from "fastify";
@@ -132,13 +133,13 @@ export function keywardFastify(kw: Keyward, options?: EdgeOptions): KeywardFasti
     // HEAD bodies are not verified (see toRequest): not kept. A guard in an
     // onRequest hook, which runs before, read it itself: Fastify parses the
     // bytes it kept.
-    app.addHook("preParsing", async (request, _reply, payload) => {
+    // In the callback form: every route of the app runs it, and an async hook costs each request a promise.
+    app.addHook("preParsing", (request, _reply, payload, done) => {
       const { method, headers } = request;
-      if (method === "GET" || method === "HEAD" || headers["signature-input"] === undefined || !hasBody(request.raw)) return payload;
-      if ((request.routeOptions.config as unknown as Record<symbol, unknown>)[GUARDED_EARLY] === true) return payload;
+      if (method === "GET" || method === "HEAD" || headers["signature-input"] === undefined || !hasBody(request.raw)) return done(null, payload);
+      if ((request.routeOptions.config as unknown as Record<symbol, unknown>)[GUARDED_EARLY] === true) return done(null, payload);
       const raw = request.raw as WithRawBody;
-      if (raw.rawBody !== undefined) return replay(raw.rawBody, null);
-      return copied(payload, raw, edge.body.maxBytes);
+      done(null, raw.rawBody !== undefined ? replay(raw.rawBody, null) : copied(payload, raw, edge.body.maxBytes));
     });
     if (edge.cors) {
       app.addHook("onRequest", async (request, reply) => {
@@ -165,19 +166,28 @@ export function keywardFastify(kw: Keyward, options?: EdgeOptions): KeywardFasti
       const { onDenied, onError } = routeOptions;
       type Req = FastifyRequest<RouteGenericInterface, Server>;
       type Reply = FastifyReply<RouteGenericInterface, Server>;
+      /** The decision, at once when the warm path made it (no promise step); a throw is `getToken`'s. */
+      const decideOn = (request: Req, body: Readable | undefined): Decision | Promise<Decision> => {
+        // node:http2's compatibility request has every field of an IncomingMessage that keyward reads.
+        const raw = request.raw as WithRawBody;
+        return decide(edge, route, nodeEdgeRequest(request, raw, raw.url ?? "/", body));
+      };
+      const admit = (request: Req, reply: Reply, decision: AllowedDecision, origin: string | null): void => {
+        request.keyward = decision;
+        reply.headers(allowHeaders(edge, decision, origin));
+      };
       /**
        * Decides, then puts the decision on the request or answers the denial.
-       * `body`: the payload stream, when Fastify has not read it yet.
+       * `body`: the payload stream, when Fastify has not read it yet;
+       * `decided`: what {@link decideOn} already answered, if it was asked.
        */
-      const guard = async (request: Req, reply: Reply, body?: Readable): Promise<void> => {
+      const guard = async (request: Req, reply: Reply, body?: Readable, decided?: Decision | Promise<Decision>): Promise<void> => {
         const origin = edge.cors ? header(request, "origin") : null;
         let decision: Decision;
         try {
-          // node:http2's compatibility request has every field of an IncomingMessage that keyward reads.
+          const answer = decided ?? decideOn(request, body);
+          decision = answer instanceof Promise ? await answer : answer;
           const raw = request.raw as WithRawBody;
-          const decided = decide(edge, route, nodeEdgeRequest(request, raw, raw.url ?? "/", body));
-          // The warm path decides at once: no promise step.
-          decision = decided instanceof Promise ? await decided : decided;
           if (!decision.ok) closeUnreadBody(raw, decision, (name, value) => reply.header(name, value));
           if (!decision.ok && onDenied) return void (await onDenied(decision, request, reply));
         } catch (err) {
@@ -187,20 +197,31 @@ export function keywardFastify(kw: Keyward, options?: EdgeOptions): KeywardFasti
           if (!reply.sent) throw err;
           return;
         }
-        if (decision.ok) {
-          request.keyward = decision;
-          reply.headers(allowHeaders(edge, decision, origin));
-          return;
-        }
+        if (decision.ok) return admit(request, reply, decision, origin);
         await refuse(reply, denialParts(edge, decision, origin));
       };
       const preHandler = (request: Req, reply: Reply) => guard(request, reply);
-      const preParsing: preParsingAsyncHookHandler = async (request, reply, payload) => {
-        await guard(request as Req, reply as Reply, payload);
-        // A signed body the verifier read (to its end): Fastify parses those bytes. Once a
-        // reply was sent, Fastify goes no further.
-        const kept = (request.raw as WithRawBody).rawBody;
-        return kept === undefined || reply.sent ? payload : replay(kept, null);
+      const preParsing: EarlyGuard = (request, reply, payload, done) => {
+        const req = request as Req;
+        // A signed body the verifier read (to its end): Fastify parses those bytes.
+        const parsed = () => {
+          const kept = (request.raw as WithRawBody).rawBody;
+          return kept === undefined ? payload : replay(kept, null);
+        };
+        let decided: Decision | Promise<Decision>;
+        try {
+          decided = decideOn(req, payload);
+        } catch (err) {
+          // getToken threw: the guard answers the error its way (onError).
+          decided = Promise.reject(err);
+        }
+        if (!(decided instanceof Promise) && decided.ok) {
+          admit(req, reply as Reply, decided, edge.cors ? header(request, "origin") : null);
+          done(null, parsed());
+          return;
+        }
+        // Once a reply was sent, Fastify goes no further.
+        return guard(req, reply as Reply, payload, decided).then(() => (reply.sent ? payload : parsed()));
       };
       earlyForm.set(preHandler, preParsing);
       return preHandler;
@@ -208,8 +229,16 @@ export function keywardFastify(kw: Keyward, options?: EdgeOptions): KeywardFasti
   };
 }
 
+/**
+ * A route's guard before parsing: in Fastify's callback form (`done`) when
+ * the warm path allowed the request at once, so that no promise is made per
+ * request; otherwise the promise of the whole guard, which Fastify waits for
+ * instead of `done` (as for an async hook).
+ */
+type EarlyGuard = (...args: Parameters<preParsingHookHandler>) => undefined | Promise<RequestPayload>;
+
 /** The preParsing form of each guard `requireToken` made, which the plugin runs instead of the preHandler on the guard's routes. */
-const earlyForm = new WeakMap<object, preParsingAsyncHookHandler>();
+const earlyForm = new WeakMap<object, EarlyGuard>();
 
 /** Marks, in a route's config, a route whose guard runs before parsing: the plugin reads no signed body ahead of it. */
 const GUARDED_EARLY = Symbol("keyward.guardedEarly");
