@@ -182,6 +182,24 @@ export function parseIp(s: unknown): ParsedIp | null {
 }
 
 /**
+ * Whether `s` is a loopback address (127.0.0.0/8, `::1`, or an IPv4-mapped
+ * 127.x), as {@link parseIp} reads it, without building its bytes: asked on
+ * every plain-http request to a loopback host.
+ */
+export function isLoopbackText(s: unknown): boolean {
+  if (typeof s !== "string" || s.length > MAX_IP_LENGTH) return false;
+  if (s.indexOf(":") === -1) {
+    const v = parseV4Range(s, 0, s.length);
+    return v >= 0 && v >>> 24 === 127;
+  }
+  const groups = parseV6Groups(s);
+  if (groups === null) return false;
+  if (isMapped(groups)) return groups[6]! >>> 8 === 127;
+  for (let i = 0; i < 7; i++) if (groups[i] !== 0) return false;
+  return groups[7] === 1;
+}
+
+/**
  * Formats an address in its canonical text form: dotted quad for IPv4,
  * RFC 5952 §4 for IPv6 (lowercase, no leading zeros, the longest run of two
  * or more zero groups, the first one on a tie, written `::`).

@@ -29,7 +29,7 @@
  * @module keyward/policy
  */
 import { type ClientIpResolver, createClientIpResolver, type ForwardingHeader, type HeaderSource } from "./client-ip.js";
-import { compileIpAllowlist, parseIp } from "./ip.js";
+import { compileIpAllowlist, isLoopbackText } from "./ip.js";
 
 /** How a request arrived: over TLS, over plain http, or plain http on the loopback (exempt). */
 export type Transport = "https" | "http" | "loopback";
@@ -63,11 +63,7 @@ const MAX_HEADER_LENGTH = 8192;
  * @returns `true` for a loopback address; `false` for anything else, including garbage
  */
 export function isLoopbackIp(ip: unknown): boolean {
-  const p = parseIp(ip);
-  if (p === null) return false;
-  if (p.version === 4) return p.bytes[0] === 127;
-  for (let i = 0; i < 15; i++) if (p.bytes[i] !== 0) return false;
-  return p.bytes[15] === 1;
+  return isLoopbackText(ip);
 }
 
 function isLoopbackHost(hostname: string): boolean {
@@ -130,19 +126,22 @@ export function createTransportResolver(options: { trustedProxies?: readonly str
           if (protos !== null) return protos.every((p) => p === "https") ? "https" : "http";
         }
       }
-      // The common case without parsing: a Request's url is already normalised (lowercase scheme).
-      if (url.startsWith("https://")) return "https";
+      // The common case without parsing: a Request's url is already normalised
+      // (lowercase scheme). The character first: a startsWith costs more.
+      if (url.charCodeAt(4) === 115 /* s */ && url.startsWith("https://")) return "https";
       // The scheme and authority, remembered per URL up to its path, so that
       // plain http (local development, a proxy not listed in trustedProxies)
       // parses each origin once, not once per request. The last answer
-      // first, compared in place (a server mostly sees one origin).
+      // first, compared in place (a server mostly sees one origin): a URL
+      // that starts with its origin, which holds the "//" the authority
+      // follows, and ends its authority there, has that origin.
       let transport: Transport;
-      const end = authorityEnd(url);
-      if (last !== null && end === last.origin.length && url.startsWith(last.origin)) transport = last.transport;
+      if (last !== null && url.startsWith(last.origin) && isAuthorityEnd(url, last.origin.length)) transport = last.transport;
       else {
-        const origin = url.slice(0, end);
-        transport = plain.get(origin) ?? remember(plain, origin, plainTransport(url));
-        last = { origin, transport };
+        const origin = url.slice(0, authorityEnd(url));
+        const known = plain.get(origin);
+        transport = known ?? plainTransport(url);
+        last = known !== undefined || remember(plain, origin, transport) ? { origin, transport } : null;
       }
       if (transport !== "loopback") return transport;
       // A loopback host: exempt only for a client on this machine (unknown
@@ -178,11 +177,23 @@ function wasProxied(headers: HeaderSource): boolean {
   return false;
 }
 
-/** Remembers a transport (a bounded memory: cleared when full) and returns it. */
-function remember(plain: Map<string, Transport>, key: string, transport: Transport): Transport {
+/**
+ * An origin whose host the URL parser reads from it alone: a scheme, "//"
+ * and an authority of printable ASCII without a backslash. Of another
+ * origin (`http:///localhost/`, `http://\\`, `http:/host`, a space or a tab
+ * in it) the parser may read the host from the path after it.
+ */
+const SELF_CONTAINED_ORIGIN = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[\x21-\x5b\x5d-\x7e]+$/;
+
+/**
+ * Remembers the transport of a self-contained origin (a bounded memory:
+ * cleared when full); whether it was remembered.
+ */
+function remember(plain: Map<string, Transport>, origin: string, transport: Transport): boolean {
+  if (!SELF_CONTAINED_ORIGIN.test(origin)) return false;
   if (plain.size >= MAX_REMEMBERED) plain.clear();
-  plain.set(key, transport);
-  return transport;
+  plain.set(origin, transport);
+  return true;
 }
 
 /** Origins remembered by one resolver (the Host is the client's: bounded). */

@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { parseIp } from "../../src/policy/ip.js";
 import { createTransportResolver, isLoopbackIp } from "../../src/policy/transport.js";
 
 const none = new Headers();
@@ -17,6 +18,29 @@ describe("isLoopbackIp", () => {
     ["localhost", false],
     ["", false],
   ])("%s: %s", (ip, expected) => expect(isLoopbackIp(ip)).toBe(expected));
+
+  it("decides as the parsed address's bytes do, on any text (it builds no bytes itself)", () => {
+    // The definition: 127.0.0.0/8 (an IPv4-mapped one included, which parseIp reads as IPv4) or ::1.
+    const reference = (s: unknown) => {
+      const p = parseIp(s);
+      if (p === null) return false;
+      return p.version === 4 ? p.bytes[0] === 127 : p.bytes.slice(0, 15).every((b) => b === 0) && p.bytes[15] === 1;
+    };
+    const loopbackish = fc.oneof(
+      fc.tuple(fc.constantFrom(126, 127, 128), fc.nat(255), fc.nat(255), fc.nat(255)).map((o) => o.join(".")),
+      fc.tuple(fc.constantFrom("::ffff:", "::FFFF:", "0:0:0:0:0:ffff:", "::fffe:", "::"), fc.constantFrom(127, 128), fc.nat(255)).map(([p, a, b]) => `${p}${a}.0.0.${b}`),
+      fc.constantFrom("::1", "::01", "0:0:0:0:0:0:0:1", "::0:1", "::1:0", "1::", "::", "::2", "[::1]", " 127.0.0.1", "127.0.0.01", "127.1"),
+      fc.ipV4(),
+      fc.ipV6(),
+      fc.string(),
+    );
+    fc.assert(
+      fc.property(loopbackish, (s) => {
+        expect(isLoopbackIp(s)).toBe(reference(s));
+      }),
+      { numRuns: 5000 },
+    );
+  });
 });
 
 describe("createTransportResolver", () => {
@@ -194,6 +218,25 @@ describe("createTransportResolver", () => {
     // What is remembered is bounded (cleared when full): new origins keep being answered right.
     for (let i = 0; i < 5000; i++) expect(resolve(`http://h${i}.example/`, "203.0.113.9", none)).toBe("http");
     expect(resolve("http://localhost/", "::1", none)).toBe("loopback");
+  });
+
+  it("answers a sequence of URLs as a resolver that remembers nothing does, each in turn (http:///localhost/ after http:///x/ was 'http')", () => {
+    const url = fc
+      .tuple(
+        fc.constantFrom("http:", "https:", "HTTP:", "x:", "http:/", ""),
+        fc.constantFrom("//", "/", "", "///"),
+        fc.constantFrom("localhost", "127.0.0.1", "[::1]", "api.example.com", "localhost.example", "", "127.0.0.1:8080", "localhost:3000", "\t", " ", "\\", "local\thost", "localhost ", "u@localhost"),
+        fc.constantFrom("/", "?q", "#f", "//evil.example/", "/localhost/", "\\x", "/a//b", "", ":80/x", " /x"),
+      )
+      .map((parts) => parts.join(""));
+    const call = fc.tuple(url, fc.constantFrom("127.0.0.1", "203.0.113.9", undefined));
+    fc.assert(
+      fc.property(fc.array(call, { minLength: 1, maxLength: 12 }), (calls) => {
+        const remembering = createTransportResolver();
+        for (const [u, socket] of calls) expect(remembering(u, socket, none)).toBe(createTransportResolver()(u, socket, none));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
 
