@@ -19,7 +19,11 @@ export interface DecisionEvent {
   scope: string | null;
   /** Credits charged (0 when denied). */
   cost: number;
-  /** The client IP as the verifier resolved it, or null. */
+  /**
+   * The client IP as the verifier resolved it, in canonical form (`kw.check`'s
+   * `ip` too: `::ffff:203.0.113.9` is `203.0.113.9`, IPv6 is RFC 5952), or
+   * null when there is none or it does not parse.
+   */
   ip: string | null;
   /** The request's Origin, or null. */
   origin: string | null;

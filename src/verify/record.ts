@@ -16,8 +16,12 @@ export interface RequestShown {
   signed?: boolean;
 }
 
-/** The usage event of a decision. */
-export function usageEvent(d: Decision, shown: RequestShown): DecisionEvent {
+/**
+ * The usage event of a decision. `canonicalIp`: the form an address the
+ * application gave is recorded in (`kw.check`'s; the address `kw.verify`
+ * shows is canonical already), null for one that does not parse.
+ */
+export function usageEvent(d: Decision, shown: RequestShown, canonicalIp?: (ip: string) => string | null): DecisionEvent {
   const { scope, ip = null, origin = null } = shown;
   return {
     at: d.at,
@@ -31,7 +35,7 @@ export function usageEvent(d: Decision, shown: RequestShown): DecisionEvent {
     // The IP is the application's input and the Origin the client's (an
     // empty `Origin:` is a valid header): each a non-empty, bounded string
     // or null, so that one request can never make the store refuse a batch.
-    ip: typeof ip === "string" && ip.length > 0 && ip.length <= 64 ? ip : null,
+    ip: typeof ip === "string" && ip.length > 0 && ip.length <= 64 ? (canonicalIp === undefined ? ip : canonicalIp(ip)) : null,
     origin: typeof origin === "string" && origin.length > 0 ? origin.slice(0, MAX_EVENT_TEXT) : null,
     signed: shown.signed === true,
     pool: d.pool ?? null,

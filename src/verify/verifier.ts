@@ -38,6 +38,8 @@ export class Verifier {
   readonly #meter: Meter;
   readonly #usage: UsageQueue;
   readonly #resolvers: RequestResolvers;
+  /** An address `kw.check` was given, in canonical form (each distinct one parsed once, as a socket address is). */
+  readonly #canonicalIp: (ip: string) => string | null;
   readonly #detector: AnomalyDetector | null;
   readonly #telemetry: Telemetry | null;
   readonly #unsubscribe: (() => void) | undefined;
@@ -58,6 +60,8 @@ export class Verifier {
       clientIp: createClientIpResolver({ trustedProxies, header, allowCatchAllRanges, onWarning }),
       transport: createTransportResolver({ trustedProxies, header }),
     };
+    const canonical = createClientIpResolver();
+    this.#canonicalIp = (ip) => canonical(ip, NO_HEADERS);
     const store = config.store;
     const u = config.usage;
     this.#usage = new UsageQueue({
@@ -135,8 +139,9 @@ export class Verifier {
     const decided = this.#bearer(input.token, input, checkContext(input, this.#cfg), now);
     if (!end && !this.#usage.active) return decided instanceof Promise ? decided : Promise.resolve(decided);
     // The warm path decides synchronously: observed at once, no extra promise step.
-    if (decided instanceof Promise) return decided.then((d) => this.#observe(d, input, end));
-    return Promise.resolve(this.#observe(decided, input, end));
+    // The address is recorded in the canonical form kw.verify records.
+    if (decided instanceof Promise) return decided.then((d) => this.#observe(d, input, end, this.#canonicalIp));
+    return Promise.resolve(this.#observe(decided, input, end, this.#canonicalIp));
   }
 
   /**
@@ -250,10 +255,10 @@ export class Verifier {
     }
   }
 
-  /** Record: telemetry, and the decision's usage event. */
-  #observe(d: Decision, shown: RequestShown, end: ((d: Decision) => Decision) | undefined): Decision {
+  /** Record: telemetry, and the decision's usage event (`canonicalIp`: see usageEvent). */
+  #observe(d: Decision, shown: RequestShown, end: ((d: Decision) => Decision) | undefined, canonicalIp?: (ip: string) => string | null): Decision {
     if (end) end(d);
-    if (this.#usage.active) this.#usage.push(usageEvent(d, shown));
+    if (this.#usage.active) this.#usage.push(usageEvent(d, shown, canonicalIp));
     return d;
   }
 

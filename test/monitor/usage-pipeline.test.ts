@@ -96,6 +96,22 @@ describe("usage pipeline", () => {
     expect(events[1]).toMatchObject({ tokenId: null, signed: true, ok: false });
   });
 
+  it("kw.check records the address in the canonical form kw.verify records (one client, one usage row per address)", async () => {
+    const events: DecisionEvent[] = [];
+    const store = new MemoryStore();
+    const kw = app(store, { onDecision: (e: DecisionEvent) => events.push(e) });
+    const { token, record } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    const request = () => new Request("https://api.test/x", { headers: { authorization: `Bearer ${token}` } });
+    const given = ["::ffff:203.0.113.9", "2001:DB8:0:0:0:0:0:1", "not an address"];
+    for (const ip of given) {
+      await kw.check({ token, ip });
+      await kw.verify(request(), { ip });
+    }
+    await kw.close();
+    expect(events.map((e) => e.ip)).toEqual(["203.0.113.9", "203.0.113.9", "2001:db8::1", "2001:db8::1", null, null]);
+    expect(await kw.usage.lastUsed(record.id)).toEqual({ at: T0, ip: null });
+  });
+
   it("writes in batches on a real timer, without kw.flush()", async () => {
     const store = new MemoryStore();
     const kw = app(store, { flushIntervalMs: 20 });
