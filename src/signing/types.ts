@@ -7,17 +7,17 @@
  */
 export interface SignatureParams {
   /** Creation time, seconds since the epoch. */
-  created?: number;
+  created?: number | undefined;
   /** Expiration time, seconds since the epoch. */
-  expires?: number;
+  expires?: number | undefined;
   /** A random value, unique per signature (replay protection). */
-  nonce?: string;
+  nonce?: string | undefined;
   /** Identifies the key (keyward uses the token's public id). */
-  keyid?: string;
+  keyid?: string | undefined;
   /** Algorithm name from the HTTP Signature Algorithms registry, e.g. `ed25519`. */
-  alg?: string;
+  alg?: string | undefined;
   /** Application-specific tag. */
-  tag?: string;
+  tag?: string | undefined;
 }
 
 /** Names of the signature parameters keyward understands, in the order they may be serialised. */
