@@ -2,7 +2,7 @@
 // looks the token up in the store and compiles its rules) and warm ones, with
 // one rule against hundreds, and the compiled matchers on their own.
 import { Keyward, MemoryStore } from "../dist/index.js";
-import { compileDomains, compileIpAllowlist, compileScopes } from "../dist/policy.js";
+import { compileDomains, compileIpAllowlist, compileScopes, createTransportResolver, isLoopbackIp } from "../dist/policy.js";
 import { runGroup } from "./harness.js";
 
 const range = (n, f) => Array.from({ length: n }, (_, i) => f(i));
@@ -65,6 +65,11 @@ export async function benchPolicy({ ms }) {
   const scopes = compileScopes(SETS["100 wildcard scopes"].policy.scopes);
   const v6 = "2001:db8:3e7::1";
   const longHost = `https://${"a.".repeat(120)}site255.example`;
+  // How a request arrived, for requireHttps (the verifier's request context
+  // gives the header source and the resolved client: header reads not counted).
+  const transport = createTransportResolver();
+  const noHeaders = { get: () => null };
+  const loopbackClient = { ip: "127.0.0.1" };
   rows.push(
     ...(await runGroup(
       "Compiled matchers",
@@ -74,6 +79,13 @@ export async function benchPolicy({ ms }) {
         { name: "compileIpAllowlist(1 000) (IPv4 hit)", fn: () => ips(SETS["1 000 CIDRs"].ip) },
         { name: "compileIpAllowlist(1 000) (IPv6 hit)", fn: () => ips(v6) },
         { name: "compileScopes(100 wildcards) (hit)", fn: () => scopes(SETS["100 wildcard scopes"].scope) },
+        { name: "transport of an https URL", fn: () => transport("https://api.example.com/v1/x", "203.0.113.7", noHeaders) },
+        { name: "transport of plain http, remote client", fn: () => transport("http://api.example.com/v1/x", "203.0.113.7", noHeaders) },
+        {
+          name: "transport of plain http to a loopback host, loopback client (exempt)",
+          fn: () => transport("http://127.0.0.1:3000/v1/x", "127.0.0.1", noHeaders, loopbackClient),
+        },
+        { name: "isLoopbackIp", fn: () => isLoopbackIp("127.0.0.1") },
         { name: "compile 256 domains", fn: () => compileDomains(SETS["256 domains"].policy.domains) },
         { name: "compile 1 000 CIDRs", fn: () => compileIpAllowlist(SETS["1 000 CIDRs"].policy.ips) },
       ],
