@@ -194,6 +194,18 @@ describe("a token in the URL", () => {
     expect((await kw.tokens.audit({ tokenId: record.id })).items.map((e) => e.action)).toEqual(["create", "revoke"]);
   });
 
+  it("reports an old secret still in its grace period after regenerate: it is live", async () => {
+    const kw = app("acme", new MemoryStore());
+    const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    await kw.tokens.regenerate(record.id, { graceMs: 3_600_000 });
+    expect((await kw.check({ token })).ok).toBe(true);
+    expect((await kw.verify(new Request(`https://api.test/x?k=${token}`))).code).toBe("TOKEN_IN_URL");
+    await kw.flush();
+    expect((await kw.tokens.audit({ tokenId: record.id })).items.filter((e) => e.action === "leak")).toEqual([
+      expect.objectContaining({ actor: "keyward:verifier", changes: ["url"] }),
+    ]);
+  });
+
   it("is the query credential itself when query tokens are enabled", async () => {
     const kw = app("acme", new MemoryStore(), { queryParam: "api_key" });
     const { token } = await kw.tokens.create({ owner: "o", kind: "publishable" });
