@@ -217,8 +217,8 @@ export class Authenticator {
    * grace period) is reported once, as a `leak` audit entry. The
    * request shows no live key, so its work is bounded as a forged bearer
    * token's: one store lookup at most, in the background, and none while
-   * {@link MAX_LEAK_LOOKUPS_IN_FLIGHT} are; a token passed over is looked up
-   * when it is seen again.
+   * {@link MAX_LEAK_LOOKUPS_IN_FLIGHT} are; a token passed over, or whose
+   * lookup or entry failed, is looked up when it is seen again.
    */
   #reportTokensInUrl(url: string, now: number): boolean {
     let marked = false;
@@ -232,7 +232,11 @@ export class Authenticator {
       if (this.#leaksReported.has(hash) || this.#leaksChecked.has(hash)) continue;
       if (this.#leaksChecked.size >= MAX_LEAK_REPORTS) this.#leaksChecked.clear();
       this.#leaksChecked.add(hash);
-      const report = this.#reportLeak(hash, now).catch(() => {});
+      // A lookup or write that failed is tried again the next time the token is seen.
+      const report = this.#reportLeak(hash, now).catch(() => {
+        this.#leaksChecked.delete(hash);
+        this.#leaksReported.delete(hash);
+      });
       this.#pendingReports.add(report);
       report.finally(() => this.#pendingReports.delete(report));
       break;
