@@ -50,7 +50,12 @@ export interface LeakReceiverOptions {
   action?: "revoke" | "flag" | undefined;
   /** The `token_type` you registered with GitHub, echoed in answers (default `"keyward_secret_token"`). */
   tokenType?: string | undefined;
-  /** Called once per token acted on (revoked or flagged), to notify its owner. Errors are ignored. */
+  /**
+   * Called once per token acted on (revoked or flagged), to notify its owner.
+   * No revocation waits for it: the calls of an alert run as its tokens are
+   * acted on, and its answer waits for them all. Errors, thrown or rejected,
+   * are ignored.
+   */
   onLeak?: ((report: LeakReport & { url: string | null; source: string | null }) => void | Promise<void>) | undefined;
   /** Largest accepted body, bytes (default 1 MiB). */
   maxBodyBytes?: number | undefined;
@@ -130,6 +135,8 @@ export function createLeakReceiver(options: LeakReceiverOptions): (request: Requ
         })
       : givenKeys(publicKeys);
   const answered = new BoundedMap<LeakLabel[]>(limits.maxRemembered);
+  /** Alerts being processed, by the digest of their body. */
+  const processing = new Map<string, Promise<LeakLabel[] | null>>();
   const { keyward } = options;
 
   return async (request) => {
@@ -157,30 +164,50 @@ export function createLeakReceiver(options: LeakReceiverOptions): (request: Requ
     const matches = parseMatches(body, limits.maxMatches);
     if (!matches) return answer(400, { error: "malformed alert" });
 
-    // A replay of a processed alert (same body) gets the same answer and acts on nothing again.
+    // A replay of a processed alert (same body) gets the same answer and acts on nothing again; so does
+    // one that comes while the first is processed (GitHub retrying an alert it thinks timed out).
     const digest = await sha256(body);
-    const earlier = answered.get(digest);
-    if (earlier) return answer(200, earlier);
-    const labels: LeakLabel[] = [];
-    for (const m of matches) {
-      // Publishable tokens are public by design: a sighting is flagged, never revoked (by the stored
-      // kind: an imported key's string does not say it).
-      const report = await keyward.tokens
-        .reportLeak(m.token, { source: "github", ...(m.url !== null && { url: m.url }), action, publishable: "flag" })
-        .catch(() => null);
-      if (report === null) return answer(503, { error: "store unavailable" });
-      if (report.outcome === "revoked" || report.outcome === "flagged") {
-        await Promise.resolve(options.onLeak?.({ ...report, url: m.url, source: m.source })).catch(() => {});
-      }
-      labels.push({
-        token_hash: await sha256(new TextEncoder().encode(m.token)),
-        token_type: m.type || tokenType,
-        label: report.outcome === "unknown" ? "false_positive" : "true_positive",
-      });
-    }
-    answered.set(digest, labels);
-    return answer(200, labels);
+    const labels = answered.get(digest) ?? (await (processing.get(digest) ?? act(digest, matches)));
+    return labels === null ? answer(503, { error: "store unavailable" }) : answer(200, labels);
   };
+
+  /** Acts on each match of an alert: its labels, remembered, or null when the store failed (GitHub retries). */
+  function act(digest: string, matches: Match[]): Promise<LeakLabel[] | null> {
+    const done = (async () => {
+      const labels: LeakLabel[] = [];
+      // Owners are told as each token is acted on, but no revocation waits for a notification, nor
+      // fails with one: the calls are awaited together, before the answer, whether they throw or not.
+      const notified: Promise<void>[] = [];
+      try {
+        for (const m of matches) {
+          // Publishable tokens are public by design: a sighting is flagged, never revoked (by the stored
+          // kind: an imported key's string does not say it).
+          const report = await keyward.tokens
+            .reportLeak(m.token, { source: "github", ...(m.url !== null && { url: m.url }), action, publishable: "flag" })
+            .catch(() => null);
+          if (report === null) return null;
+          if (report.outcome === "revoked" || report.outcome === "flagged") notified.push(notify({ ...report, url: m.url, source: m.source }));
+          labels.push({
+            token_hash: await sha256(new TextEncoder().encode(m.token)),
+            token_type: m.type || tokenType,
+            label: report.outcome === "unknown" ? "false_positive" : "true_positive",
+          });
+        }
+        answered.set(digest, labels);
+        return labels;
+      } finally {
+        await Promise.all(notified);
+      }
+    })();
+    processing.set(digest, done);
+    return done.finally(() => processing.delete(digest));
+  }
+
+  async function notify(report: LeakReport & { url: string | null; source: string | null }): Promise<void> {
+    try {
+      await options.onLeak?.(report);
+    } catch {}
+  }
 }
 
 /** The answer of a key lookup when the keys could not be loaded. */

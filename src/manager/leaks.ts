@@ -2,7 +2,7 @@
 // revoked, or by policy flagged, and the action is audited as `leak`.
 import type { ResolvedConfig } from "../config.js";
 import { InvalidInputError } from "../errors.js";
-import { cleanText } from "../lib/text.js";
+import { cleanText, redactTokens } from "../lib/text.js";
 import { auditId } from "../model/audit-id.js";
 import { hashesOf } from "../model/record.js";
 import { actorSchema, parseInput } from "../model/schemas.js";
@@ -19,8 +19,8 @@ export interface ReportLeakOptions {
   source: string;
   /**
    * Where it was seen (kept in the audit entry with the reported token, an
-   * imported legacy key too, and anything shaped like a keyward token
-   * redacted; at most 2 048 characters).
+   * imported legacy key too, redacted as it is or percent-encoded, and so is
+   * anything shaped like a keyward token; at most 2 048 characters).
    */
   url?: string | undefined;
   /** `"revoke"` (default): the token stops working; `"flag"`: audited only, for a person to decide. */
@@ -138,19 +138,47 @@ async function revokedHere(store: GuardedStore, read: StoredToken, saved: Stored
 
 /**
  * Where a leak was seen, as its audit entry keeps it: the reported token
- * redacted wherever the URL has it, as it is or percent-encoded (an imported
- * legacy key has no shape to be found by: it keeps only the prefix
- * `acceptForeignTokens` gives), and so is anything shaped like a keyward
- * token; unsafe characters escaped.
+ * redacted wherever the URL has it, as it is or percent-encoded in any way
+ * (`%5F` or `%5f` for `_`, every character or some), keeping only its kind
+ * and environment (an imported legacy key, only the prefix
+ * `acceptForeignTokens` gives); anything else shaped like a keyward token
+ * redacted too; unsafe characters escaped.
  */
 function shownUrl(cfg: Pick<ResolvedConfig, "acceptForeignTokens">, url: string, token: string): string {
   const foreign = cfg.acceptForeignTokens;
-  let shown = url;
-  // A keyward token is found by its shape, below (its kind and environment kept).
-  if (foreign !== false && wellFormedPrefixLength(token) < 0) {
-    for (const form of new Set([token, encodeURIComponent(token)])) shown = shown.replaceAll(form, `${foreign.prefix}[redacted]`);
+  const replacement = foreign !== false && wellFormedPrefixLength(token) < 0 ? `${foreign.prefix}[redacted]` : redactTokens(token);
+  // The URL and the token compared as bytes: a %XX escape is its byte, any other character its UTF-8.
+  const { bytes, ends } = urlBytes(url);
+  const wanted = latin1(new TextEncoder().encode(token));
+  let shown = "";
+  let from = 0;
+  for (let at = bytes.indexOf(wanted); at >= 0; at = bytes.indexOf(wanted, at + wanted.length)) {
+    // The characters whose bytes start at `at` and end the match.
+    const start = at === 0 ? 0 : ends[at - 1]!;
+    shown += url.slice(from, start) + replacement;
+    from = ends[at + wanted.length - 1]!;
   }
-  return cleanText(shown, true);
+  return cleanText(shown + url.slice(from), true);
+}
+
+/** `url` as bytes (Latin-1 characters: a %XX escape its byte, any other character its UTF-8), and where each byte's character ends in `url`. */
+function urlBytes(url: string): { bytes: string; ends: number[] } {
+  const encoder = new TextEncoder();
+  let bytes = "";
+  const ends: number[] = [];
+  for (let i = 0; i < url.length; ) {
+    const escaped = url[i] === "%" && /^[0-9a-f]{2}$/i.test(url.slice(i + 1, i + 3));
+    const char = escaped ? url.slice(i, i + 3) : String.fromCodePoint(url.codePointAt(i)!);
+    const got = escaped ? String.fromCharCode(Number.parseInt(char.slice(1), 16)) : latin1(encoder.encode(char));
+    i += char.length;
+    bytes += got;
+    for (let k = 0; k < got.length; k++) ends.push(i);
+  }
+  return { bytes, ends };
+}
+
+function latin1(bytes: Uint8Array): string {
+  return String.fromCharCode(...bytes);
 }
 
 /** The presented secret is the current one, or an old one still in its grace period. */

@@ -213,11 +213,12 @@ export class Authenticator {
   /**
    * With query tokens off, a URL that carries one of this application's
    * tokens is refused: the token is now in every access log on the way. A
-   * live token found there is reported once, as a `leak` audit entry. The
+   * live token found there (its current secret, or an old one still in its
+   * grace period) is reported once, as a `leak` audit entry. The
    * request shows no live key, so its work is bounded as a forged bearer
    * token's: one store lookup at most, in the background, and none while
-   * {@link MAX_LEAK_LOOKUPS_IN_FLIGHT} are; a token passed over is looked up
-   * when it is seen again.
+   * {@link MAX_LEAK_LOOKUPS_IN_FLIGHT} are; a token passed over, or whose
+   * lookup or entry failed, is looked up when it is seen again.
    */
   #reportTokensInUrl(url: string, now: number): boolean {
     let marked = false;
@@ -231,7 +232,11 @@ export class Authenticator {
       if (this.#leaksReported.has(hash) || this.#leaksChecked.has(hash)) continue;
       if (this.#leaksChecked.size >= MAX_LEAK_REPORTS) this.#leaksChecked.clear();
       this.#leaksChecked.add(hash);
-      const report = this.#reportLeak(hash, now).catch(() => {});
+      // A lookup or write that failed is tried again the next time the token is seen.
+      const report = this.#reportLeak(hash, now).catch(() => {
+        this.#leaksChecked.delete(hash);
+        this.#leaksReported.delete(hash);
+      });
       this.#pendingReports.add(report);
       report.finally(() => this.#pendingReports.delete(report));
       break;
@@ -241,7 +246,8 @@ export class Authenticator {
 
   async #reportLeak(hash: string, now: number): Promise<void> {
     const stored = await this.#byHash.get(hash, now);
-    if (stored === null || stored.hash !== hash || stored.revokedAt !== null || this.#leaksReported.has(hash)) return;
+    // A live token: its current secret, or an old one still in its grace period.
+    if (stored === null || matched(stored, hash, now) !== stored || stored.revokedAt !== null || this.#leaksReported.has(hash)) return;
     if (this.#leaksReported.size >= MAX_LEAK_REPORTS) this.#leaksReported.clear();
     this.#leaksReported.add(hash);
     this.#detector?.leaked(now, stored.id, stored.owner, "url");

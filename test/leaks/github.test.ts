@@ -168,6 +168,51 @@ describe("createLeakReceiver (GitHub secret scanning)", () => {
     expect(notified).toHaveLength(2);
   });
 
+  it("the same alert twice at once (GitHub retrying one it thinks timed out) acts once: one answer, one notification, one entry per token (real server)", async () => {
+    const { kw, live, web, receiver, notified } = await setup();
+    const server = await listen(receiver);
+    try {
+      const body = JSON.stringify([match(web.token), match(live.token)]);
+      const answers = await Promise.all([1, 2].map(async () => (await send(`${server.url}/leaks/github`, alert(body))).json()));
+      expect(answers[1]).toEqual(answers[0]);
+      expect(notified.map((r) => (r as { outcome: string }).outcome)).toEqual(["flagged", "revoked"]);
+      expect((await kw.tokens.audit({ owner: "acct_1" })).items.filter((e) => e.action === "leak")).toHaveLength(2);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("an onLeak that throws or never settles holds back no revocation: every token of the alert is revoked, and a retry gets the answer", async () => {
+    const { kw } = await setup();
+    const owners = ["acct_a", "acct_b", "acct_c"];
+    const tokens = await Promise.all(owners.map(async (owner) => (await kw.tokens.create({ owner, kind: "secret" })).token));
+    const body = JSON.stringify(tokens.map((t) => match(t)));
+    const told: (string | null)[] = [];
+    const receiver = createLeakReceiver({
+      keyward: kw,
+      publicKeys: [github.publicKey],
+      onLeak: (r) => {
+        told.push(r.owner);
+        if (r.owner === "acct_a") throw new Error("mailer down"); // thrown, not rejected
+        if (r.owner === "acct_b") return new Promise<void>(() => {}); // a mail server that never answers
+      },
+    });
+    let settled = false;
+    void receiver(alert(body)).finally(() => (settled = true));
+    await expect.poll(() => told).toEqual(owners);
+    for (const t of tokens) expect((await kw.check({ token: t })).code).toBe("TOKEN_REVOKED");
+    expect(settled).toBe(false);
+    // GitHub gives up waiting and sends the alert again: the answer, at once, and nothing done twice.
+    const retry = await receiver(alert(body));
+    expect([retry.status, (await retry.json()).map((l: { label: string }) => l.label)]).toEqual([200, Array(3).fill("true_positive")]);
+    expect(told).toEqual(owners);
+
+    // Thrown errors are ignored: the alert is answered.
+    const throwing = createLeakReceiver({ keyward: kw, publicKeys: [github.publicKey], onLeak: () => { throw new Error("mailer down"); } });
+    const web = await kw.tokens.create({ owner: "acct_a", kind: "publishable" });
+    expect((await throwing(alert(JSON.stringify([match(web.token)])))).status).toBe(200);
+  });
+
   it("works over real HTTP (node:http server, fetch)", async () => {
     const { kw, live, receiver } = await setup();
     const server = await listen(receiver);

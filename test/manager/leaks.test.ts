@@ -34,6 +34,21 @@ describe("tokens.reportLeak", () => {
     expect((await kw.tokens.audit({ tokenId: issued.record.id })).items).toHaveLength(2);
   });
 
+  it("keeps the URL without the reported token however it is percent-encoded there (%5F or %5f for _, every character or some)", async () => {
+    const { kw, issued } = await setup();
+    const { token } = issued;
+    const hex = (c: string) => `%${c.charCodeAt(0).toString(16)}`;
+    const forms = [token.replaceAll("_", "%5F"), token.replaceAll("_", "%5f"), [...token].map(hex).join(""), `${token.slice(0, 20)}${[...token.slice(20)].map(hex).join("")}`];
+    const url = `https://paste.test/raw?${forms.map((f, i) => `k${i}=${f}`).join("&")}`;
+    expect((await kw.tokens.reportLeak(token, { source: "support", url, action: "flag" })).outcome).toBe("flagged");
+    const entries = (await kw.tokens.audit({ tokenId: issued.record.id })).items;
+    const redacted = "acme_sk_live_[redacted]";
+    expect(entries.at(-1)!.changes).toEqual(["source:support", `url:https://paste.test/raw?k0=${redacted}&k1=${redacted}&k2=${redacted}&k3=${redacted}`]);
+    // Still live (flagged): nothing in the audit log may hold its secret, in any form.
+    const secret = token.slice("acme_sk_live_".length);
+    for (const form of [secret, ...forms.map((f) => f.slice(-20))]) expect(JSON.stringify(entries)).not.toContain(form);
+  });
+
   it('action "flag" audits and leaves the token working', async () => {
     const { kw, issued } = await setup();
     const report = await kw.tokens.reportLeak(issued.token, { source: "support", action: "flag", actor: "user:7" });
@@ -119,10 +134,12 @@ describe("tokens.reportLeak", () => {
       // A base64 legacy key: "+", "/" and "=" are percent-encoded in a query.
       const key = "sk_Qm9vL+base64/legacy+key/0123456789abcdef==";
       const record = await kw.tokens.import({ hash: legacyHash(key), owner: "acct_1", kind: "secret" });
-      const url = `https://paste.test/raw?k=${key}&e=${encodeURIComponent(key)}`;
+      // As it is, percent-encoded, in lowercase hex, or only its "/" encoded.
+      const encoded = encodeURIComponent(key);
+      const url = `https://paste.test/raw?k=${key}&e=${encoded}&l=${encoded.replace(/%[0-9A-F]{2}/g, (e) => e.toLowerCase())}&p=${key.replaceAll("/", "%2F")}`;
       expect((await kw.tokens.reportLeak(key, { source: "support", url, action: "flag" })).outcome).toBe("flagged");
       const entries = (await kw.tokens.audit({ tokenId: record.id })).items;
-      expect(entries.at(-1)!.changes).toEqual(["source:support", "url:https://paste.test/raw?k=sk_[redacted]&e=sk_[redacted]"]);
+      expect(entries.at(-1)!.changes).toEqual(["source:support", "url:https://paste.test/raw?k=sk_[redacted]&e=sk_[redacted]&l=sk_[redacted]&p=sk_[redacted]"]);
       // The key is still live (flagged, not revoked): nothing in the audit log may hold it.
       expect((await kw.check({ token: key })).ok).toBe(true);
       expect(JSON.stringify(entries)).not.toContain(key.slice(3));

@@ -194,6 +194,47 @@ describe("a token in the URL", () => {
     expect((await kw.tokens.audit({ tokenId: record.id })).items.map((e) => e.action)).toEqual(["create", "revoke"]);
   });
 
+  it("reports an old secret still in its grace period after regenerate: it is live", async () => {
+    const kw = app("acme", new MemoryStore());
+    const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    await kw.tokens.regenerate(record.id, { graceMs: 3_600_000 });
+    expect((await kw.check({ token })).ok).toBe(true);
+    expect((await kw.verify(new Request(`https://api.test/x?k=${token}`))).code).toBe("TOKEN_IN_URL");
+    await kw.flush();
+    expect((await kw.tokens.audit({ tokenId: record.id })).items.filter((e) => e.action === "leak")).toEqual([
+      expect.objectContaining({ actor: "keyward:verifier", changes: ["url"] }),
+    ]);
+  });
+
+  it("looks a token up again the next time it is seen when its lookup, or its entry's write, failed (a store outage)", async () => {
+    class Outage extends MemoryStore {
+      down: "reads" | "writes" | null = null;
+      override async findByHash(hash: string): Promise<StoredToken | null> {
+        if (this.down === "reads") throw new Error("store down");
+        return super.findByHash(hash);
+      }
+      override async appendAudit(entry: Parameters<MemoryStore["appendAudit"]>[0]): Promise<void> {
+        if (this.down === "writes") throw new Error("store down");
+        return super.appendAudit(entry);
+      }
+    }
+    for (const down of ["reads", "writes"] as const) {
+      const store = new Outage();
+      const kw = app("acme", store, { cache: { maxEntries: 0 } });
+      const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret" });
+      const seen = async () => {
+        expect((await kw.verify(new Request(`https://api.test/x?k=${token}`))).code).toBe("TOKEN_IN_URL");
+        await kw.flush();
+      };
+      store.down = down;
+      await seen();
+      store.down = null;
+      await seen();
+      await seen();
+      expect([down, (await kw.tokens.audit({ tokenId: record.id })).items.filter((e) => e.action === "leak").length]).toEqual([down, 1]);
+    }
+  });
+
   it("is the query credential itself when query tokens are enabled", async () => {
     const kw = app("acme", new MemoryStore(), { queryParam: "api_key" });
     const { token } = await kw.tokens.create({ owner: "o", kind: "publishable" });
