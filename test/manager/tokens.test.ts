@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { inspect } from "node:util";
 import { describe, expect, it } from "vitest";
 import {
@@ -15,6 +18,7 @@ import { sqliteStore } from "keyward/sqlite";
 import { toBase64Url } from "../../src/lib/bytes.js";
 import { deriveSigningSecret } from "../../src/lib/derive.js";
 import { Keyring } from "../../src/lib/seal.js";
+import { holdable } from "../admin/server.js";
 import { ed25519KeyPair } from "../client/helpers.js";
 
 const SEALING_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
@@ -349,6 +353,31 @@ describe("tokens.revoke / regenerate", () => {
     expect((await kw.tokens.audit({ tokenId: record.id })).items.map((e) => e.action)).toEqual(["create", "revoke"]);
     await kw.close();
     await store.close();
+  });
+
+  it("a revoke stops at once on its instance the secret another instance regenerated after the revoke's read (SQLite file)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kw-revoke-race-"));
+    const [a, b] = [sqliteStore(join(dir, "k.db")), sqliteStore(join(dir, "k.db"))];
+    const held = holdable(a);
+    const revoker = new Keyward({ store: held.store, prefix: "acme" });
+    const other = new Keyward({ store: b, prefix: "acme" });
+    try {
+      const { token: first, record } = await revoker.tokens.create({ owner: "o", kind: "secret" });
+      const hold = held.hold("get");
+      const revoking = revoker.tokens.revoke(record.id, { actor: "user:console" });
+      await hold.reached;
+      const { token: second } = await other.tokens.regenerate(record.id, { graceMs: 60_000 });
+      expect((await revoker.check({ token: second })).ok).toBe(true); // cached here, live
+      hold.release();
+      expect((await revoking).revokedAt).not.toBeNull();
+      for (const token of [second, first]) expect((await revoker.check({ token })).code).toBe("TOKEN_REVOKED");
+    } finally {
+      await revoker.close();
+      await other.close();
+      await a.close();
+      await b.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("replaces the secret, keeps id and settings, and honours the grace period", async () => {
