@@ -14,7 +14,7 @@ import {
 import { randomBase62 } from "../lib/base62.js";
 import { deriveSigningSecret } from "../lib/derive.js";
 import { auditId } from "../model/audit-id.js";
-import { hashesOf, isTokenId, toRecord } from "../model/record.js";
+import { hashesOf, isTokenId, readTime, toRecord } from "../model/record.js";
 import {
   actorSchema,
   type CreateTokenInput,
@@ -346,10 +346,11 @@ export class TokenManager {
   async update(id: string, patch: UpdateTokenInput, options: UpdateTokenOptions = {}): Promise<TokenRecord> {
     const data = parseInput(updateTokenSchema, await withRawPublicKey(patch), "patch");
     const actor = parseActor(options);
-    const now = this.#cfg.now();
-    const effectiveAt = this.#cutover(toEpochMs(options.effectiveAt, now + this.#cfg.propagationDelayMs, "effectiveAt"), now);
+    const given = options.effectiveAt === undefined ? undefined : toEpochMs(options.effectiveAt, 0, "effectiveAt");
     const expected = parseExpectedRevision(options.expectedRevision);
     const current = await this.#load(id);
+    const now = this.#writeTime(current);
+    const effectiveAt = this.#cutover(given ?? now + this.#cfg.propagationDelayMs, now);
     // The patch applies to what was read: a console that displayed another revision must re-read.
     checkRevision(current, expected);
     if (data.scopes) this.#checkKindScopes(current.kind, data.scopes);
@@ -474,7 +475,7 @@ export class TokenManager {
   async #setDisabled(id: string, disabled: boolean, options: ActorOptions): Promise<TokenRecord> {
     const actor = parseActor(options);
     const current = await this.#load(id);
-    const now = this.#cfg.now();
+    const now = this.#writeTime(current);
     if ((current.disabledAt != null) === disabled) return toRecord(current, now);
     // A record write like any update: the revision moves, caches are dropped
     // here and, through the change feed or the cache bound, everywhere else.
@@ -511,8 +512,8 @@ export class TokenManager {
       throw new InvalidInputError("graceMs", `must be an integer from 0 to ${MAX_GRACE_MS}`);
     }
     const expected = parseExpectedRevision(options.expectedRevision);
-    const now = this.#cfg.now();
     const current = await this.#load(id);
+    const now = this.#writeTime(current);
     // Checked on the read the compare-and-set below is based on.
     checkRevision(current, expected);
     const token = generateToken({ prefix: this.#cfg.prefix, kind: current.kind, env: current.env, random: this.#cfg.random });
@@ -594,6 +595,18 @@ export class TokenManager {
     const current = await this.#read(id);
     if (current.revokedAt !== null) throw new TokenRevokedError(id);
     return current;
+  }
+
+  /**
+   * The time a write of `current` is made at: the clock, or the record's
+   * last write when that is later (the writer's clock was ahead of this
+   * instance's). Every server reads a record at no earlier than its
+   * `updatedAt`; a write judged, and stamped, earlier would move it back and
+   * bring to life again what the last writer held for past (an ended grace
+   * period, an expiry set to "now", a due revision).
+   */
+  #writeTime(current: StoredToken): number {
+    return readTime(current, this.#cfg.now());
   }
 
   /**
