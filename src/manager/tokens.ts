@@ -100,7 +100,10 @@ export interface ListTokensOptions extends PageOptions, LifecycleFilter {}
 
 /** Options of {@link TokenManager.regenerate}. */
 export interface RegenerateTokenOptions extends ActorOptions {
-  /** How long the old secret keeps working, ms (default 0: it stops at once). At most 30 days. */
+  /**
+   * How long the old secret keeps working, ms (default 0: it stops at once).
+   * At most 30 days; at most 4 old secrets may be in a grace period at a time.
+   */
   graceMs?: number | undefined;
   /**
    * Fail with `REVISION_CONFLICT` unless the token is still at this revision
@@ -496,7 +499,8 @@ export class TokenManager {
    * @param id the token's id
    * @param options grace period, expected revision and actor
    * @returns the new token (shown once) and the record
-   * @throws {InvalidInputError} `INVALID_INPUT` naming `graceMs` or `expectedRevision`
+   * @throws {InvalidInputError} `INVALID_INPUT` naming `graceMs` or `expectedRevision`; naming `graceMs` too
+   *   when 4 old secrets are still in their grace period (nothing written: a fifth would end one's grace early)
    * @throws {TokenNotFoundError} `TOKEN_NOT_FOUND`
    * @throws {TokenRevokedError} `TOKEN_REVOKED`
    * @throws {RevisionConflictError} `REVISION_CONFLICT` when changed concurrently, or no longer at `expectedRevision`
@@ -516,10 +520,17 @@ export class TokenManager {
     const now = this.#writeTime(current);
     // Checked on the read the compare-and-set below is based on.
     checkRevision(current, expected);
-    const token = generateToken({ prefix: this.#cfg.prefix, kind: current.kind, env: current.env, random: this.#cfg.random });
     // Without a grace period every old secret stops at once, including those
     // still in the grace period of an earlier regeneration (a leak response).
     const previous: PreviousSecret[] = graceMs > 0 ? current.previous.filter((p) => p.expiresAt > now) : [];
+    // The list is bounded (each entry is read on every request); a grace already given is never cut short.
+    if (previous.length >= MAX_PREVIOUS) {
+      throw new InvalidInputError(
+        "graceMs",
+        `at most ${MAX_PREVIOUS} old secrets may be in a grace period: regenerate without graceMs (every old secret stops at once), or when one's grace has ended`,
+      );
+    }
+    const token = generateToken({ prefix: this.#cfg.prefix, kind: current.kind, env: current.env, random: this.#cfg.random });
     if (graceMs > 0) {
       const old: PreviousSecret = { hash: current.hash, expiresAt: now + graceMs };
       if (current.signing?.alg === "hmac-sha256") old.sealed = current.signing.sealed;
@@ -533,7 +544,7 @@ export class TokenManager {
         current.signing?.alg === "hmac-sha256"
           ? await this.#signing({ alg: "hmac-sha256" }, token, current.id)
           : current.signing,
-      previous: previous.slice(0, MAX_PREVIOUS),
+      previous,
       updatedAt: now,
       rotatedAt: now,
     };

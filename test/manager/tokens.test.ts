@@ -380,6 +380,31 @@ describe("tokens.revoke / regenerate", () => {
     }
   });
 
+  it("never cuts short a grace already given: a fifth old secret in grace is refused, nothing written", async () => {
+    const { kw, store, advance } = setup();
+    const { token: first, record } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    const olds = [first];
+    for (let i = 0; i < 4; i++) {
+      advance(1_000);
+      olds.push((await kw.tokens.regenerate(record.id, { graceMs: 3_600_000 })).token);
+    }
+    const before = await store.get(record.id);
+    const err = await expectCode(kw.tokens.regenerate(record.id, { graceMs: 3_600_000 }), "INVALID_INPUT");
+    expect(err.field).toBe("graceMs");
+    expect(await store.get(record.id)).toEqual(before);
+    expect((await kw.tokens.audit({ tokenId: record.id })).items).toHaveLength(5);
+    for (const token of olds) expect((await kw.check({ token })).ok).toBe(true);
+    // Once a grace has ended there is room again; without a grace every old secret stops.
+    advance(3_600_000 - 3_000);
+    const fifth = await kw.tokens.regenerate(record.id, { graceMs: 60_000 });
+    expect(fifth.record.graceUntil).not.toBeNull();
+    expect((await kw.check({ token: first })).code).toBe("TOKEN_UNKNOWN");
+    for (const token of olds.slice(1)) expect((await kw.check({ token })).ok).toBe(true);
+    const leakResponse = await kw.tokens.regenerate(record.id);
+    expect(leakResponse.record.graceUntil).toBeNull();
+    for (const token of [...olds, fifth.token]) expect((await kw.check({ token })).ok).toBe(false);
+  });
+
   it("replaces the secret, keeps id and settings, and honours the grace period", async () => {
     const { kw, store, advance } = setup({ sealingKey: SEALING_KEY });
     const first = await kw.tokens.create({ owner: "o", kind: "secret", scopes: ["premium:read"], signing: { alg: "hmac-sha256" } });
