@@ -255,17 +255,17 @@ export class TokenManager {
    * @param owner the owner id
    * @param options page size (1–1000, default 100) and the cursor of the previous page
    * @returns a page of records and the next cursor (null on the last page)
-   * @throws {InvalidInputError} `INVALID_INPUT` for a bad limit or cursor
+   * @throws {InvalidInputError} `INVALID_INPUT` for a bad owner, options, limit, cursor or filter
    */
   async list(owner: string, options: ListTokensOptions = {}): Promise<Page<TokenRecord>> {
     parseInput(ownerQuerySchema, owner, "owner");
+    checkPageOptions(options);
     const { expiringBefore, dueForRotation, unusedSince, ...page } = options;
     const filter: LifecycleFilter = {};
     if (expiringBefore !== undefined) filter.expiringBefore = expiringBefore;
     if (dueForRotation !== undefined) filter.dueForRotation = dueForRotation;
     if (unusedSince !== undefined) filter.unusedSince = unusedSince;
     checkLifecycleFilter(filter);
-    checkPageOptions(page);
     const store = this.#cfg.store;
     if (unusedSince !== undefined && store.capabilities.usageAnalytics !== true) throw new StoreUnsupportedError("usageAnalytics");
     const now = this.#cfg.now();
@@ -301,7 +301,7 @@ export class TokenManager {
    * @param owner the owner id
    * @param options `now` (epoch ms, default the clock)
    * @returns the events, token by token in creation order
-   * @throws {InvalidInputError} `INVALID_INPUT` for a bad owner or time
+   * @throws {InvalidInputError} `INVALID_INPUT` for a bad owner, options or time
    * @example
    * ```ts
    * for await (const e of kw.tokens.scan("acct_1")) console.log(e.type, e.tokenId, new Date(e.at));
@@ -309,6 +309,7 @@ export class TokenManager {
    */
   async *scan(owner: string, options: { now?: number | undefined } = {}): AsyncGenerator<LifecycleEvent> {
     parseInput(ownerQuerySchema, owner, "owner");
+    checkOptions(options);
     const now = options.now ?? this.#cfg.now();
     if (!Number.isSafeInteger(now)) throw new InvalidInputError("now", "must be a time in epoch ms");
     const lifetimes = ownerLifetimes(this.#cfg.tokens, await accountOf(this.#cfg, owner), now);
@@ -721,8 +722,13 @@ export interface DeleteTokenResult {
   removed: DeletedToken["removed"];
 }
 
-function parseActor(options: ActorOptions): Actor {
+/** A method's options are an object (or left out). */
+function checkOptions(options: object): void {
   if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
+}
+
+function parseActor(options: ActorOptions): Actor {
+  checkOptions(options);
   if (options.role !== undefined && !isRole(options.role)) throw new InvalidInputError("role", "must be a role");
   // Stored verbatim and printed by audit readers: no control or invisible characters (log forging), no token.
   return { name: parseInput(actorSchema, options.actor ?? "system", "actor"), role: options.role };
@@ -739,7 +745,7 @@ function checkRevision(current: StoredToken, expected: number | undefined): void
 }
 
 function checkPageOptions(options: PageOptions): void {
-  if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
+  checkOptions(options);
   const { limit, cursor } = options;
   if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 1000)) {
     throw new InvalidInputError("limit", "must be an integer from 1 to 1000");
