@@ -246,7 +246,8 @@ export class TokenManager {
   async get(id: string): Promise<TokenRecord | null> {
     if (!isTokenId(id)) return null;
     const stored = await this.#cfg.store.get(id);
-    return stored && toRecord(stored, this.#cfg.now());
+    // As every server reads it: at no earlier than its last write.
+    return stored && toRecord(stored, readTime(stored, this.#cfg.now()));
   }
 
   /**
@@ -277,7 +278,7 @@ export class TokenManager {
     const lastUse = unusedSince === undefined ? null : await this.#lastUses(found.items);
     const items: TokenRecord[] = [];
     for (const t of found.items) {
-      const record = toRecord(t, now);
+      const record = toRecord(t, readTime(t, now));
       if (matchesLifecycle(t, record, filter, lifetimes, now, lastUse?.get(t.id) ?? null)) items.push(record);
     }
     return { items, nextCursor: found.nextCursor };

@@ -180,4 +180,15 @@ describe("effectiveAt", () => {
       expect((await kw.check({ token: regenerated.token })).ok).toBe(true);
     }
   });
+
+  it("an admin whose clock is behind is shown the record as the servers judge it", async () => {
+    const { fast, slow, clock } = fleet();
+    const old = await fast.tokens.create({ owner: "o", kind: "secret" });
+    await fast.tokens.regenerate(old.record.id, { graceMs: 1_000 });
+    clock.now += 2_000;
+    await fast.tokens.update(old.record.id, { name: "after grace" });
+    expect((await slow.check({ token: old.token })).code).toBe("TOKEN_UNKNOWN");
+    expect((await slow.tokens.get(old.record.id))?.graceUntil).toBeNull();
+    expect((await slow.tokens.list("o")).items[0]?.graceUntil).toBeNull();
+  });
 });
