@@ -14,7 +14,7 @@ import {
 import { randomBase62 } from "../lib/base62.js";
 import { deriveSigningSecret } from "../lib/derive.js";
 import { auditId } from "../model/audit-id.js";
-import { hashesOf, isTokenId, toRecord } from "../model/record.js";
+import { hashesOf, isTokenId, readTime, toRecord } from "../model/record.js";
 import {
   actorSchema,
   type CreateTokenInput,
@@ -100,7 +100,10 @@ export interface ListTokensOptions extends PageOptions, LifecycleFilter {}
 
 /** Options of {@link TokenManager.regenerate}. */
 export interface RegenerateTokenOptions extends ActorOptions {
-  /** How long the old secret keeps working, ms (default 0: it stops at once). At most 30 days. */
+  /**
+   * How long the old secret keeps working, ms (default 0: it stops at once).
+   * At most 30 days; at most 4 old secrets may be in a grace period at a time.
+   */
   graceMs?: number | undefined;
   /**
    * Fail with `REVISION_CONFLICT` unless the token is still at this revision
@@ -243,7 +246,8 @@ export class TokenManager {
   async get(id: string): Promise<TokenRecord | null> {
     if (!isTokenId(id)) return null;
     const stored = await this.#cfg.store.get(id);
-    return stored && toRecord(stored, this.#cfg.now());
+    // As every server reads it: at no earlier than its last write.
+    return stored && toRecord(stored, readTime(stored, this.#cfg.now()));
   }
 
   /**
@@ -252,17 +256,17 @@ export class TokenManager {
    * @param owner the owner id
    * @param options page size (1–1000, default 100) and the cursor of the previous page
    * @returns a page of records and the next cursor (null on the last page)
-   * @throws {InvalidInputError} `INVALID_INPUT` for a bad limit or cursor
+   * @throws {InvalidInputError} `INVALID_INPUT` for a bad owner, options, limit, cursor or filter
    */
   async list(owner: string, options: ListTokensOptions = {}): Promise<Page<TokenRecord>> {
     parseInput(ownerQuerySchema, owner, "owner");
+    checkPageOptions(options);
     const { expiringBefore, dueForRotation, unusedSince, ...page } = options;
     const filter: LifecycleFilter = {};
     if (expiringBefore !== undefined) filter.expiringBefore = expiringBefore;
     if (dueForRotation !== undefined) filter.dueForRotation = dueForRotation;
     if (unusedSince !== undefined) filter.unusedSince = unusedSince;
     checkLifecycleFilter(filter);
-    checkPageOptions(page);
     const store = this.#cfg.store;
     if (unusedSince !== undefined && store.capabilities.usageAnalytics !== true) throw new StoreUnsupportedError("usageAnalytics");
     const now = this.#cfg.now();
@@ -274,7 +278,7 @@ export class TokenManager {
     const lastUse = unusedSince === undefined ? null : await this.#lastUses(found.items);
     const items: TokenRecord[] = [];
     for (const t of found.items) {
-      const record = toRecord(t, now);
+      const record = toRecord(t, readTime(t, now));
       if (matchesLifecycle(t, record, filter, lifetimes, now, lastUse?.get(t.id) ?? null)) items.push(record);
     }
     return { items, nextCursor: found.nextCursor };
@@ -298,7 +302,7 @@ export class TokenManager {
    * @param owner the owner id
    * @param options `now` (epoch ms, default the clock)
    * @returns the events, token by token in creation order
-   * @throws {InvalidInputError} `INVALID_INPUT` for a bad owner or time
+   * @throws {InvalidInputError} `INVALID_INPUT` for a bad owner, options or time
    * @example
    * ```ts
    * for await (const e of kw.tokens.scan("acct_1")) console.log(e.type, e.tokenId, new Date(e.at));
@@ -306,6 +310,7 @@ export class TokenManager {
    */
   async *scan(owner: string, options: { now?: number | undefined } = {}): AsyncGenerator<LifecycleEvent> {
     parseInput(ownerQuerySchema, owner, "owner");
+    checkOptions(options);
     const now = options.now ?? this.#cfg.now();
     if (!Number.isSafeInteger(now)) throw new InvalidInputError("now", "must be a time in epoch ms");
     const lifetimes = ownerLifetimes(this.#cfg.tokens, await accountOf(this.#cfg, owner), now);
@@ -346,10 +351,11 @@ export class TokenManager {
   async update(id: string, patch: UpdateTokenInput, options: UpdateTokenOptions = {}): Promise<TokenRecord> {
     const data = parseInput(updateTokenSchema, await withRawPublicKey(patch), "patch");
     const actor = parseActor(options);
-    const now = this.#cfg.now();
-    const effectiveAt = this.#cutover(toEpochMs(options.effectiveAt, now + this.#cfg.propagationDelayMs, "effectiveAt"), now);
+    const given = options.effectiveAt === undefined ? undefined : toEpochMs(options.effectiveAt, 0, "effectiveAt");
     const expected = parseExpectedRevision(options.expectedRevision);
     const current = await this.#load(id);
+    const now = this.#writeTime(current);
+    const effectiveAt = this.#cutover(given ?? now + this.#cfg.propagationDelayMs, now);
     // The patch applies to what was read: a console that displayed another revision must re-read.
     checkRevision(current, expected);
     if (data.scopes) this.#checkKindScopes(current.kind, data.scopes);
@@ -474,7 +480,7 @@ export class TokenManager {
   async #setDisabled(id: string, disabled: boolean, options: ActorOptions): Promise<TokenRecord> {
     const actor = parseActor(options);
     const current = await this.#load(id);
-    const now = this.#cfg.now();
+    const now = this.#writeTime(current);
     if ((current.disabledAt != null) === disabled) return toRecord(current, now);
     // A record write like any update: the revision moves, caches are dropped
     // here and, through the change feed or the cache bound, everywhere else.
@@ -495,7 +501,8 @@ export class TokenManager {
    * @param id the token's id
    * @param options grace period, expected revision and actor
    * @returns the new token (shown once) and the record
-   * @throws {InvalidInputError} `INVALID_INPUT` naming `graceMs` or `expectedRevision`
+   * @throws {InvalidInputError} `INVALID_INPUT` naming `graceMs` or `expectedRevision`; naming `graceMs` too
+   *   when 4 old secrets are still in their grace period (nothing written: a fifth would end one's grace early)
    * @throws {TokenNotFoundError} `TOKEN_NOT_FOUND`
    * @throws {TokenRevokedError} `TOKEN_REVOKED`
    * @throws {RevisionConflictError} `REVISION_CONFLICT` when changed concurrently, or no longer at `expectedRevision`
@@ -511,14 +518,21 @@ export class TokenManager {
       throw new InvalidInputError("graceMs", `must be an integer from 0 to ${MAX_GRACE_MS}`);
     }
     const expected = parseExpectedRevision(options.expectedRevision);
-    const now = this.#cfg.now();
     const current = await this.#load(id);
+    const now = this.#writeTime(current);
     // Checked on the read the compare-and-set below is based on.
     checkRevision(current, expected);
-    const token = generateToken({ prefix: this.#cfg.prefix, kind: current.kind, env: current.env, random: this.#cfg.random });
     // Without a grace period every old secret stops at once, including those
     // still in the grace period of an earlier regeneration (a leak response).
     const previous: PreviousSecret[] = graceMs > 0 ? current.previous.filter((p) => p.expiresAt > now) : [];
+    // The list is bounded (each entry is read on every request); a grace already given is never cut short.
+    if (previous.length >= MAX_PREVIOUS) {
+      throw new InvalidInputError(
+        "graceMs",
+        `at most ${MAX_PREVIOUS} old secrets may be in a grace period: regenerate without graceMs (every old secret stops at once), or when one's grace has ended`,
+      );
+    }
+    const token = generateToken({ prefix: this.#cfg.prefix, kind: current.kind, env: current.env, random: this.#cfg.random });
     if (graceMs > 0) {
       const old: PreviousSecret = { hash: current.hash, expiresAt: now + graceMs };
       if (current.signing?.alg === "hmac-sha256") old.sealed = current.signing.sealed;
@@ -532,7 +546,7 @@ export class TokenManager {
         current.signing?.alg === "hmac-sha256"
           ? await this.#signing({ alg: "hmac-sha256" }, token, current.id)
           : current.signing,
-      previous: previous.slice(0, MAX_PREVIOUS),
+      previous,
       updatedAt: now,
       rotatedAt: now,
     };
@@ -594,6 +608,18 @@ export class TokenManager {
     const current = await this.#read(id);
     if (current.revokedAt !== null) throw new TokenRevokedError(id);
     return current;
+  }
+
+  /**
+   * The time a write of `current` is made at: the clock, or the record's
+   * last write when that is later (the writer's clock was ahead of this
+   * instance's). Every server reads a record at no earlier than its
+   * `updatedAt`; a write judged, and stamped, earlier would move it back and
+   * bring to life again what the last writer held for past (an ended grace
+   * period, an expiry set to "now", a due revision).
+   */
+  #writeTime(current: StoredToken): number {
+    return readTime(current, this.#cfg.now());
   }
 
   /**
@@ -697,8 +723,13 @@ export interface DeleteTokenResult {
   removed: DeletedToken["removed"];
 }
 
-function parseActor(options: ActorOptions): Actor {
+/** A method's options are an object (or left out). */
+function checkOptions(options: object): void {
   if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
+}
+
+function parseActor(options: ActorOptions): Actor {
+  checkOptions(options);
   if (options.role !== undefined && !isRole(options.role)) throw new InvalidInputError("role", "must be a role");
   // Stored verbatim and printed by audit readers: no control or invisible characters (log forging), no token.
   return { name: parseInput(actorSchema, options.actor ?? "system", "actor"), role: options.role };
@@ -715,7 +746,7 @@ function checkRevision(current: StoredToken, expected: number | undefined): void
 }
 
 function checkPageOptions(options: PageOptions): void {
-  if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
+  checkOptions(options);
   const { limit, cursor } = options;
   if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 1000)) {
     throw new InvalidInputError("limit", "must be an integer from 1 to 1000");

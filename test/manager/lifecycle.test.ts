@@ -96,6 +96,9 @@ describe("rotation and scans", () => {
     expect(events).toHaveLength(expected.length);
     expect(events).toEqual(expect.arrayContaining(expected));
     await expect(collect(kw.tokens.scan("o", { now: 1.5 }))).rejects.toMatchObject({ code: "INVALID_INPUT", field: "now" });
+    // Options that are not an object are refused with a code, like every other method's.
+    await expect(collect(kw.tokens.scan("o", null as never))).rejects.toMatchObject({ code: "INVALID_INPUT", field: "options" });
+    await expect(kw.tokens.list("o", null as never)).rejects.toMatchObject({ code: "INVALID_INPUT", field: "options" });
   });
 
   it("a scan reads each token once, a page of 1000 at a time (no timer, no per-token lookup)", async () => {

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { inspect } from "node:util";
 import { describe, expect, it } from "vitest";
 import {
@@ -15,6 +18,7 @@ import { sqliteStore } from "keyward/sqlite";
 import { toBase64Url } from "../../src/lib/bytes.js";
 import { deriveSigningSecret } from "../../src/lib/derive.js";
 import { Keyring } from "../../src/lib/seal.js";
+import { holdable } from "../admin/server.js";
 import { ed25519KeyPair } from "../client/helpers.js";
 
 const SEALING_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
@@ -349,6 +353,56 @@ describe("tokens.revoke / regenerate", () => {
     expect((await kw.tokens.audit({ tokenId: record.id })).items.map((e) => e.action)).toEqual(["create", "revoke"]);
     await kw.close();
     await store.close();
+  });
+
+  it("a revoke stops at once on its instance the secret another instance regenerated after the revoke's read (SQLite file)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kw-revoke-race-"));
+    const [a, b] = [sqliteStore(join(dir, "k.db")), sqliteStore(join(dir, "k.db"))];
+    const held = holdable(a);
+    const revoker = new Keyward({ store: held.store, prefix: "acme" });
+    const other = new Keyward({ store: b, prefix: "acme" });
+    try {
+      const { token: first, record } = await revoker.tokens.create({ owner: "o", kind: "secret" });
+      const hold = held.hold("get");
+      const revoking = revoker.tokens.revoke(record.id, { actor: "user:console" });
+      await hold.reached;
+      const { token: second } = await other.tokens.regenerate(record.id, { graceMs: 60_000 });
+      expect((await revoker.check({ token: second })).ok).toBe(true); // cached here, live
+      hold.release();
+      expect((await revoking).revokedAt).not.toBeNull();
+      for (const token of [second, first]) expect((await revoker.check({ token })).code).toBe("TOKEN_REVOKED");
+    } finally {
+      await revoker.close();
+      await other.close();
+      await a.close();
+      await b.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("never cuts short a grace already given: a fifth old secret in grace is refused, nothing written", async () => {
+    const { kw, store, advance } = setup();
+    const { token: first, record } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    const olds = [first];
+    for (let i = 0; i < 4; i++) {
+      advance(1_000);
+      olds.push((await kw.tokens.regenerate(record.id, { graceMs: 3_600_000 })).token);
+    }
+    const before = await store.get(record.id);
+    const err = await expectCode(kw.tokens.regenerate(record.id, { graceMs: 3_600_000 }), "INVALID_INPUT");
+    expect(err.field).toBe("graceMs");
+    expect(await store.get(record.id)).toEqual(before);
+    expect((await kw.tokens.audit({ tokenId: record.id })).items).toHaveLength(5);
+    for (const token of olds) expect((await kw.check({ token })).ok).toBe(true);
+    // Once a grace has ended there is room again; without a grace every old secret stops.
+    advance(3_600_000 - 3_000);
+    const fifth = await kw.tokens.regenerate(record.id, { graceMs: 60_000 });
+    expect(fifth.record.graceUntil).not.toBeNull();
+    expect((await kw.check({ token: first })).code).toBe("TOKEN_UNKNOWN");
+    for (const token of olds.slice(1)) expect((await kw.check({ token })).ok).toBe(true);
+    const leakResponse = await kw.tokens.regenerate(record.id);
+    expect(leakResponse.record.graceUntil).toBeNull();
+    for (const token of [...olds, fifth.token]) expect((await kw.check({ token })).ok).toBe(false);
   });
 
   it("replaces the secret, keeps id and settings, and honours the grace period", async () => {

@@ -152,4 +152,43 @@ describe("effectiveAt", () => {
       field: "effectiveAt",
     });
   });
+
+  it("a later write by an admin whose clock is behind keeps past what the last writer held for past", async () => {
+    const { fast, slow, clock } = fleet();
+    // An ended grace period: the fast admin renames the token after its grace; the slow one renames it again.
+    const old = await fast.tokens.create({ owner: "o", kind: "secret" });
+    await fast.tokens.regenerate(old.record.id, { graceMs: 1_000 });
+    clock.now += 2_000;
+    await fast.tokens.update(old.record.id, { name: "after grace" });
+    const renamed = await slow.tokens.update(old.record.id, { name: "renamed on the slow clock" });
+    expect(renamed.updatedAt).toBe(clock.now); // not moved back
+    expect(renamed.graceUntil).toBeNull();
+    // An expiry set to the fast admin's now; the slow one disables and enables the token.
+    const expired = await fast.tokens.create({ owner: "o", kind: "secret" });
+    await fast.tokens.update(expired.record.id, { expiresAt: clock.now }, { effectiveAt: clock.now });
+    await slow.tokens.disable(expired.record.id);
+    await slow.tokens.enable(expired.record.id);
+    // A regeneration with grace on the slow clock after the fast one's: the grace counts from the record's last write.
+    const regenerated = await fast.tokens.create({ owner: "o", kind: "secret" });
+    await fast.tokens.update(regenerated.record.id, { name: "touched" });
+    const next = await slow.tokens.regenerate(regenerated.record.id, { graceMs: 1_000 });
+    expect(next.record.graceUntil).toBe(clock.now + 1_000);
+    clock.now += 1;
+    for (const kw of [fast, slow]) {
+      expect((await kw.check({ token: old.token })).code).toBe("TOKEN_UNKNOWN");
+      expect((await kw.check({ token: expired.token })).code).toBe("TOKEN_EXPIRED");
+      expect((await kw.check({ token: regenerated.token })).ok).toBe(true);
+    }
+  });
+
+  it("an admin whose clock is behind is shown the record as the servers judge it", async () => {
+    const { fast, slow, clock } = fleet();
+    const old = await fast.tokens.create({ owner: "o", kind: "secret" });
+    await fast.tokens.regenerate(old.record.id, { graceMs: 1_000 });
+    clock.now += 2_000;
+    await fast.tokens.update(old.record.id, { name: "after grace" });
+    expect((await slow.check({ token: old.token })).code).toBe("TOKEN_UNKNOWN");
+    expect((await slow.tokens.get(old.record.id))?.graceUntil).toBeNull();
+    expect((await slow.tokens.list("o")).items[0]?.graceUntil).toBeNull();
+  });
 });
