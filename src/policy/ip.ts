@@ -182,17 +182,20 @@ export function parseIp(s: unknown): ParsedIp | null {
 }
 
 /**
- * Whether `s` is a loopback address (127.0.0.0/8, `::1`, or an IPv4-mapped
- * 127.x), as {@link parseIp} reads it, without building its bytes: asked on
- * every plain-http request to a loopback host.
+ * Tells whether an address is a loopback one (127.0.0.0/8, ::1, or an
+ * IPv4-mapped 127.x), as {@link parseIp} reads it (without building its
+ * bytes: asked on every plain-http request to a loopback host).
+ *
+ * @param ip an address in text form
+ * @returns `true` for a loopback address; `false` for anything else, including garbage
  */
-export function isLoopbackText(s: unknown): boolean {
-  if (typeof s !== "string" || s.length > MAX_IP_LENGTH) return false;
-  if (s.indexOf(":") === -1) {
-    const v = parseV4Range(s, 0, s.length);
+export function isLoopbackIp(ip: unknown): boolean {
+  if (typeof ip !== "string" || ip.length > MAX_IP_LENGTH) return false;
+  if (ip.indexOf(":") === -1) {
+    const v = parseV4Range(ip, 0, ip.length);
     return v >= 0 && v >>> 24 === 127;
   }
-  const groups = parseV6Groups(s);
+  const groups = parseV6Groups(ip);
   if (groups === null) return false;
   if (isMapped(groups)) return groups[6]! >>> 8 === 127;
   for (let i = 0; i < 7; i++) if (groups[i] !== 0) return false;

@@ -29,7 +29,7 @@
  * @module keyward/policy
  */
 import { type ClientIpResolver, createClientIpResolver, type ForwardingHeader, type HeaderSource } from "./client-ip.js";
-import { compileIpAllowlist, isLoopbackText } from "./ip.js";
+import { compileIpAllowlist, isLoopbackIp } from "./ip.js";
 
 /** How a request arrived: over TLS, over plain http, or plain http on the loopback (exempt). */
 export type Transport = "https" | "http" | "loopback";
@@ -55,16 +55,7 @@ const PROXY_HEADERS = ["x-forwarded-for", "forwarded", "x-forwarded-proto", "x-f
 // A forwarding header longer than this is not believed (the request counts as http).
 const MAX_HEADER_LENGTH = 8192;
 
-/**
- * Tells whether an address is a loopback one (127.0.0.0/8, ::1, or an
- * IPv4-mapped 127.x).
- *
- * @param ip an address in text form
- * @returns `true` for a loopback address; `false` for anything else, including garbage
- */
-export function isLoopbackIp(ip: unknown): boolean {
-  return isLoopbackText(ip);
-}
+export { isLoopbackIp };
 
 function isLoopbackHost(hostname: string): boolean {
   if (hostname === "localhost") return true;
