@@ -171,10 +171,15 @@ export function createLeakReceiver(options: LeakReceiverOptions): (request: Requ
     return labels === null ? answer(503, { error: "store unavailable" }) : answer(200, labels);
   };
 
-  /** Acts on each match of an alert: its labels, remembered, or null when the store failed (GitHub retries). */
+  /**
+   * Acts on each match of an alert: its labels, remembered, or null when the
+   * store failed on any (GitHub retries). A failure on one token holds back
+   * none of the others: each is revoked as soon as it can be.
+   */
   function act(digest: string, matches: Match[]): Promise<LeakLabel[] | null> {
     const done = (async () => {
       const labels: LeakLabel[] = [];
+      let failed = false;
       // Owners are told as each token is acted on, but no revocation waits for a notification, nor
       // fails with one: the calls are awaited together, before the answer, whether they throw or not.
       const notified: Promise<void>[] = [];
@@ -185,7 +190,10 @@ export function createLeakReceiver(options: LeakReceiverOptions): (request: Requ
           const report = await keyward.tokens
             .reportLeak(m.token, { source: "github", ...(m.url !== null && { url: m.url }), action, publishable: "flag" })
             .catch(() => null);
-          if (report === null) return null;
+          if (report === null) {
+            failed = true;
+            continue;
+          }
           if (report.outcome === "revoked" || report.outcome === "flagged") notified.push(notify({ ...report, url: m.url, source: m.source }));
           labels.push({
             token_hash: await sha256(new TextEncoder().encode(m.token)),
@@ -193,6 +201,7 @@ export function createLeakReceiver(options: LeakReceiverOptions): (request: Requ
             label: report.outcome === "unknown" ? "false_positive" : "true_positive",
           });
         }
+        if (failed) return null;
         answered.set(digest, labels);
         return labels;
       } finally {

@@ -105,6 +105,31 @@ describe("createLeakReceiver (GitHub secret scanning)", () => {
     ]);
   });
 
+  it("a store failure on one token of an alert holds back none of the others: they are revoked, the answer is 503, the retry 200", async () => {
+    // The store fails the revocation of one token (a lock timeout on its row, say) until it recovers.
+    let failing: string | null = null;
+    class Flaky extends MemoryStore {
+      override revoke(...args: Parameters<MemoryStore["revoke"]>) {
+        return args[0] === failing ? Promise.reject(new Error("lock timeout")) : super.revoke(...args);
+      }
+    }
+    const kw = new Keyward({ store: new Flaky(), prefix: "acme" });
+    const [first, second, third] = await Promise.all([1, 2, 3].map(() => kw.tokens.create({ owner: "acct_1", kind: "secret" })));
+    failing = first.record.id;
+    const receiver = createLeakReceiver({ keyward: kw, publicKeys: [github.publicKey] });
+    const body = JSON.stringify([match(first.token), match(second.token), match(third.token)]);
+    expect((await receiver(alert(body))).status).toBe(503);
+    expect((await kw.check({ token: first.token })).ok).toBe(true);
+    expect((await kw.check({ token: second.token })).code).toBe("TOKEN_REVOKED");
+    expect((await kw.check({ token: third.token })).code).toBe("TOKEN_REVOKED");
+    // GitHub retries once the store has recovered: the rest is done, and answered.
+    failing = null;
+    const retried = await receiver(alert(body));
+    expect(retried.status).toBe(200);
+    expect((await retried.json()).map((l: { label: string }) => l.label)).toEqual(["true_positive", "true_positive", "true_positive"]);
+    expect((await kw.check({ token: first.token })).code).toBe("TOKEN_REVOKED");
+  });
+
   it("acts on imported legacy keys the verifier accepts, by their stored kind", async () => {
     const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", acceptForeignTokens: { prefix: "sk_", minLength: 32 } });
     // Legacy strings say nothing reliable about the kind: this secret one even contains "_pk_".
