@@ -114,7 +114,8 @@ describe("createLeakReceiver (GitHub secret scanning)", () => {
       }
     }
     const kw = new Keyward({ store: new Flaky(), prefix: "acme" });
-    const [first, second, third] = await Promise.all([1, 2, 3].map(() => kw.tokens.create({ owner: "acct_1", kind: "secret" })));
+    const create = () => kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    const [first, second, third] = [await create(), await create(), await create()];
     failing = first.record.id;
     const receiver = createLeakReceiver({ keyward: kw, publicKeys: [github.publicKey] });
     const body = JSON.stringify([match(first.token), match(second.token), match(third.token)]);
