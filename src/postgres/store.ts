@@ -196,17 +196,19 @@ export async function migrate(pool: PostgresPool, options: Pick<PostgresStoreOpt
  * The schema version in the database (0 without keyward's migrations
  * table), read without writing anything.
  *
+ * The tables are listed before the version is read: a migration another
+ * process commits between the two reads then shows as a newer version, never
+ * as tables of versions still pending (refused as another application's).
+ *
  * @throws {StoreUnavailableError} when it is newer than this library's.
  * @throws {ConfigError} when a table or index that a pending version creates is there already.
  */
 async function schemaVersion(c: Pick<PostgresPool, "query">, t: TableNames): Promise<number> {
-  const { rows } = await c.query("SELECT to_regclass($1) IS NOT NULL AS present", [t.migrations]);
-  const version = (rows[0] as { present: boolean }).present ? await readVersion(c, t) : 0;
-  const pending = createdAfter(version, t, POSTGRES_DIALECT);
-  if (pending.length > 0) {
-    const found = await c.query("SELECT n FROM unnest($1::text[]) WITH ORDINALITY AS p(n, i) WHERE to_regclass(n) IS NOT NULL ORDER BY i", [pending]);
-    refuseForeignTables(found.rows.map((r) => (r as { n: string }).n));
-  }
+  const names = [t.migrations, ...createdAfter(0, t, POSTGRES_DIALECT)];
+  const { rows } = await c.query("SELECT n FROM unnest($1::text[]) AS p(n) WHERE to_regclass(n) IS NOT NULL", [names]);
+  const found = new Set(rows.map((r) => (r as { n: string }).n));
+  const version = found.has(t.migrations) ? await readVersion(c, t) : 0;
+  refuseForeignTables(createdAfter(version, t, POSTGRES_DIALECT).filter((name) => found.has(name)));
   return version;
 }
 

@@ -49,6 +49,28 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     expect(rows).toHaveLength(SCHEMA_VERSION);
   });
 
+  it("a server that read the schema version just before another server's migration committed is not refused as another application's tables (INVALID_CONFIG)", async () => {
+    for (const runMigrations of [true, false]) {
+      const prefix = freshPrefix();
+      for (const sql of schemaAt(SCHEMA_VERSION - 1, tableNames(prefix), POSTGRES_DIALECT)) await pool.query(sql);
+      // This server's pool: the other server's migration commits right after this one reads the version (one behind).
+      let migrated = false;
+      const racing = {
+        query: async (text: string, values?: unknown[]) => {
+          const result = await pool.query(text, values);
+          if (!migrated && text.includes("MAX(version)")) migrated = (await migrate(pool, { tablePrefix: prefix })) === SCHEMA_VERSION;
+          return result;
+        },
+        connect: () => pool.connect(),
+      };
+      const opened = postgresStore(racing, { tablePrefix: prefix, migrate: runMigrations, changeFeed: false });
+      if (runMigrations) await (await opened).close();
+      // Without migrating, what it read: an outdated schema.
+      else expect(await rejection(opened)).toMatchObject({ code: "STORE_UNAVAILABLE", message: `database schema version ${SCHEMA_VERSION - 1}, expected ${SCHEMA_VERSION}: run migrate()` });
+      expect(migrated).toBe(true);
+    }
+  });
+
   it("migrates a schema 6 database without losing a balance: a top-up beyond the plan (a negative used) becomes bought credits", async () => {
     const prefix = freshPrefix();
     const db = { exec: (sql: string) => pool.query(sql), rows: async (sql: string) => (await pool.query(sql)).rows };
