@@ -315,7 +315,8 @@ async function holdWriteLock(path: string, forMs?: number): Promise<{ release: (
      const db = new DatabaseSync(workerData.path);
      db.exec("BEGIN IMMEDIATE");
      parentPort.postMessage("locked");
-     const release = () => { if (db.isTransaction) { db.exec("ROLLBACK"); db.close(); } parentPort.postMessage("released"); };
+     let held = true;
+     const release = () => { if (held) { held = false; db.exec("ROLLBACK"); db.close(); } parentPort.postMessage("released"); };
      if (workerData.forMs !== undefined) setTimeout(release, workerData.forMs);
      parentPort.once("message", release);`,
     { eval: true, workerData: { path, forMs } },
