@@ -196,17 +196,19 @@ export async function migrate(pool: PostgresPool, options: Pick<PostgresStoreOpt
  * The schema version in the database (0 without keyward's migrations
  * table), read without writing anything.
  *
+ * The tables are listed before the version is read: a migration another
+ * process commits between the two reads then shows as a newer version, never
+ * as tables of versions still pending (refused as another application's).
+ *
  * @throws {StoreUnavailableError} when it is newer than this library's.
  * @throws {ConfigError} when a table or index that a pending version creates is there already.
  */
 async function schemaVersion(c: Pick<PostgresPool, "query">, t: TableNames): Promise<number> {
-  const { rows } = await c.query("SELECT to_regclass($1) IS NOT NULL AS present", [t.migrations]);
-  const version = (rows[0] as { present: boolean }).present ? await readVersion(c, t) : 0;
-  const pending = createdAfter(version, t, POSTGRES_DIALECT);
-  if (pending.length > 0) {
-    const found = await c.query("SELECT n FROM unnest($1::text[]) WITH ORDINALITY AS p(n, i) WHERE to_regclass(n) IS NOT NULL ORDER BY i", [pending]);
-    refuseForeignTables(found.rows.map((r) => (r as { n: string }).n));
-  }
+  const names = [t.migrations, ...createdAfter(0, t, POSTGRES_DIALECT)];
+  const { rows } = await c.query("SELECT n FROM unnest($1::text[]) AS p(n) WHERE to_regclass(n) IS NOT NULL", [names]);
+  const found = new Set(rows.map((r) => (r as { n: string }).n));
+  const version = found.has(t.migrations) ? await readVersion(c, t) : 0;
+  refuseForeignTables(createdAfter(version, t, POSTGRES_DIALECT).filter((name) => found.has(name)));
   return version;
 }
 
@@ -965,15 +967,35 @@ export class PostgresStore implements TokenStore {
   }
 }
 
-/** @internal Checks the connection and the schema (migrating unless told not to). */
+/**
+ * @internal Checks the connection and the schema (migrating unless told not to), and that the
+ * role's rights are the same on every table: a right it holds on some of keyward's tables and
+ * not on others (a table a migration by another role created, not granted yet) is refused
+ * here, not at the first usage flush or keyed top-up that writes there. A role with no right
+ * on any table to write (read-only) opens.
+ */
 export async function openSchema(pool: PostgresPool, prefix: string, runMigrations: boolean): Promise<void> {
-  const version = runMigrations
-    ? await migrate(pool, { tablePrefix: prefix })
-    : await schemaVersion(pool, tableNames(prefix)).catch((err: unknown) => {
-        throw startupError(err);
-      });
-  if (version !== SCHEMA_VERSION) {
-    throw new StoreUnavailableError(`database schema version ${version}, expected ${SCHEMA_VERSION}: run migrate()`);
+  const t = tableNames(prefix);
+  try {
+    const version = runMigrations ? await migrate(pool, { tablePrefix: prefix }) : await schemaVersion(pool, t);
+    if (version !== SCHEMA_VERSION) {
+      throw new StoreUnavailableError(`database schema version ${version}, expected ${SCHEMA_VERSION}: run migrate()`);
+    }
+    const { rows } = await pool.query(
+      `SELECT n, p FROM (SELECT n, i, p, has_table_privilege(n, p) AS held, bool_or(has_table_privilege(n, p)) OVER (PARTITION BY p) AS somewhere
+         FROM unnest($1::text[]) WITH ORDINALITY AS r(n, i), unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) AS p) x
+       WHERE somewhere AND NOT held ORDER BY i, p LIMIT 1`,
+      [Object.values(t).filter((name) => name !== t.migrations)],
+    );
+    const missing = rows[0] as { n: string; p: string } | undefined;
+    if (missing !== undefined) {
+      throw new StoreUnavailableError(
+        `the database role may ${missing.p} on some of keyward's tables but not on ${missing.n}: grant it there too (on the tables a migration creates as well)`,
+        { driverCode: "42501" },
+      );
+    }
+  } catch (err) {
+    throw startupError(err);
   }
 }
 

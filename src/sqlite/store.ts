@@ -80,8 +80,8 @@ export interface SqliteStoreOptions {
   synchronous?: "NORMAL" | "FULL" | undefined;
   /**
    * How long an admin write (`insert`, `update`, `revoke`, accounts,
-   * credits, billing…) waits for another process's write lock, ms (default
-   * 5 000). A wait blocks the whole process (the driver is synchronous).
+   * credits, billing…) or a migration waits for another process's write
+   * lock, ms (default 5 000). A wait blocks the whole process (the driver is synchronous).
    */
   busyTimeoutMs?: number | undefined;
   /**
@@ -126,13 +126,17 @@ interface TokenRow {
 /**
  * Applies every pending migration of keyward's schema, all in one BEGIN
  * IMMEDIATE transaction with the rows that record them: idempotent, safe when
- * several processes run it at once, and a failure (or a crash) leaves the
- * schema as it was. Writes nothing when the schema is up to date.
+ * several processes run it at once (it waits up to `busyTimeoutMs` for
+ * another's write lock, the connection's own busy timeout set back after),
+ * and a failure (or a crash) leaves the schema as it was. Writes nothing when
+ * the schema is up to date.
  *
  * @param db - a SQLite connection.
- * @param options - `tablePrefix` (default `"keyward_"`).
+ * @param options - `tablePrefix` (default `"keyward_"`), `busyTimeoutMs` (default 5 000).
  * @returns the schema version now in the database.
- * @throws {StoreUnavailableError} `STORE_UNAVAILABLE` naming both versions when the database's schema is newer than this library's.
+ * @throws {StoreUnavailableError} `STORE_UNAVAILABLE` naming both versions when the database's schema is newer than this library's;
+ *   with the driver's code (`driverCode`) when SQLite fails it (the write lock still held after `busyTimeoutMs`, a read-only
+ *   file, a full disk).
  * @throws {ConfigError} `INVALID_CONFIG` (`field` `tablePrefix`), with nothing written, when a table or index a pending version would create is there and is not keyward's.
  * @example
  * ```ts
@@ -141,22 +145,49 @@ interface TokenRow {
  * migrate(new DatabaseSync("keyward.db"));
  * ```
  */
-export function migrate(db: SqliteDatabase, options: Pick<SqliteStoreOptions, "tablePrefix"> = {}): number {
+export function migrate(db: SqliteDatabase, options: Pick<SqliteStoreOptions, "tablePrefix" | "busyTimeoutMs"> = {}): number {
   const t = tableNames(checkTablePrefix(options.tablePrefix));
-  return withBusyRetry(() => {
-    if (schemaVersion(db, t) === SCHEMA_VERSION) return SCHEMA_VERSION;
-    return transaction(execControl(db), () => {
-      db.exec(migrationsTable(t, SQLITE_DIALECT));
-      // Another process may have migrated meanwhile: read again under the write lock.
-      const version = schemaVersion(db, t);
-      for (const m of MIGRATIONS) {
-        if (m.version <= version) continue;
-        for (const sql of m.up(t, SQLITE_DIALECT)) db.exec(sql);
-        db.prepare(`INSERT INTO ${t.migrations} (version, name, applied_at) VALUES (?, ?, ?)`).run(m.version, m.name, Date.now());
-      }
-      return SCHEMA_VERSION;
-    });
-  });
+  const waitMs = checkWaitMs("busyTimeoutMs", options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS);
+  try {
+    const own = (db.prepare("PRAGMA busy_timeout").get() as { timeout: number }).timeout;
+    db.exec(`PRAGMA busy_timeout = ${waitMs}`);
+    try {
+      return withBusyRetry(() => {
+        if (schemaVersion(db, t) === SCHEMA_VERSION) return SCHEMA_VERSION;
+        return transaction(execControl(db), () => {
+          db.exec(migrationsTable(t, SQLITE_DIALECT));
+          // Another process may have migrated meanwhile: read again under the write lock.
+          const version = schemaVersion(db, t);
+          for (const m of MIGRATIONS) {
+            if (m.version <= version) continue;
+            for (const sql of m.up(t, SQLITE_DIALECT)) db.exec(sql);
+            db.prepare(`INSERT INTO ${t.migrations} (version, name, applied_at) VALUES (?, ?, ?)`).run(m.version, m.name, Date.now());
+          }
+          return SCHEMA_VERSION;
+        });
+      });
+    } finally {
+      db.exec(`PRAGMA busy_timeout = ${Number(own)}`);
+    }
+  } catch (err) {
+    throw startupError("cannot migrate the SQLite store", err);
+  }
+}
+
+const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
+
+/** A wait option, checked: a non-negative integer of milliseconds. */
+function checkWaitMs(name: string, ms: unknown): number {
+  if (!Number.isSafeInteger(ms) || (ms as number) < 0) throw new ConfigError(name, "must be a non-negative integer");
+  return ms as number;
+}
+
+/** What a failure to open or migrate says: keyward's own error as it is, a driver's as STORE_UNAVAILABLE with its code. */
+function startupError(what: string, err: unknown): KeywardError {
+  if (err instanceof KeywardError) return err;
+  const { code, errcode } = (err ?? {}) as { code?: unknown; errcode?: unknown };
+  const driverCode = typeof errcode === "number" ? String(errcode) : typeof code === "string" ? code : undefined;
+  return new StoreUnavailableError(`${what}: ${(err as Error)?.message ?? "unknown error"}`, driverCode === undefined ? undefined : { driverCode });
 }
 
 /**
@@ -261,11 +292,10 @@ export class SqliteStore implements TokenStore {
   /** @internal Use {@link sqliteStore}. */
   constructor(db: SqliteDatabase, options: SqliteStoreOptions, ownsDb: boolean) {
     const prefix = checkTablePrefix(options.tablePrefix);
-    const { synchronous = "NORMAL", busyTimeoutMs = 5_000, requestBusyTimeoutMs = 100, migrate: runMigrations = true } = options;
+    const { synchronous = "NORMAL", migrate: runMigrations = true } = options;
     if (synchronous !== "NORMAL" && synchronous !== "FULL") throw new ConfigError("synchronous", 'must be "NORMAL" or "FULL"');
-    for (const [name, ms] of [["busyTimeoutMs", busyTimeoutMs], ["requestBusyTimeoutMs", requestBusyTimeoutMs]] as const) {
-      if (!Number.isSafeInteger(ms) || ms < 0) throw new ConfigError(name, "must be a non-negative integer");
-    }
+    const busyTimeoutMs = checkWaitMs("busyTimeoutMs", options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS);
+    const requestBusyTimeoutMs = checkWaitMs("requestBusyTimeoutMs", options.requestBusyTimeoutMs ?? 100);
     this.#requestWaitMs = requestBusyTimeoutMs;
     if (typeof runMigrations !== "boolean") throw new ConfigError("migrate", "must be a boolean");
     this.#db = db;
@@ -280,18 +310,13 @@ export class SqliteStore implements TokenStore {
       }
       withBusyRetry(() => db.exec("PRAGMA journal_mode = WAL"));
       db.exec(`PRAGMA synchronous = ${synchronous}`);
-      if (version !== SCHEMA_VERSION) migrate(db, { tablePrefix: prefix });
+      if (version !== SCHEMA_VERSION) migrate(db, { tablePrefix: prefix, busyTimeoutMs });
       this.#s = prepareStatements(db, this.#t);
       this.#adminWait = db.prepare(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
       this.#requestWait = db.prepare(`PRAGMA busy_timeout = ${requestBusyTimeoutMs}`);
       this.#requestWait.run();
     } catch (err) {
-      if (err instanceof KeywardError) throw err;
-      const { code, errcode } = (err ?? {}) as { code?: unknown; errcode?: unknown };
-      const driverCode = typeof errcode === "number" ? String(errcode) : typeof code === "string" ? code : undefined;
-      throw new StoreUnavailableError(`cannot open the SQLite store: ${(err as Error)?.message ?? "unknown error"}`, {
-        ...(driverCode === undefined ? {} : { driverCode }),
-      });
+      throw startupError("cannot open the SQLite store", err);
     }
   }
 

@@ -49,6 +49,28 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     expect(rows).toHaveLength(SCHEMA_VERSION);
   });
 
+  it("a server that read the schema version just before another server's migration committed is not refused as another application's tables (INVALID_CONFIG)", async () => {
+    for (const runMigrations of [true, false]) {
+      const prefix = freshPrefix();
+      for (const sql of schemaAt(SCHEMA_VERSION - 1, tableNames(prefix), POSTGRES_DIALECT)) await pool.query(sql);
+      // This server's pool: the other server's migration commits right after this one reads the version (one behind).
+      let migrated = false;
+      const racing = {
+        query: async (text: string, values?: unknown[]) => {
+          const result = await pool.query(text, values);
+          if (!migrated && text.includes("MAX(version)")) migrated = (await migrate(pool, { tablePrefix: prefix })) === SCHEMA_VERSION;
+          return result;
+        },
+        connect: () => pool.connect(),
+      };
+      const opened = postgresStore(racing, { tablePrefix: prefix, migrate: runMigrations, changeFeed: false });
+      if (runMigrations) await (await opened).close();
+      // Without migrating, what it read: an outdated schema.
+      else expect(await rejection(opened)).toMatchObject({ code: "STORE_UNAVAILABLE", message: `database schema version ${SCHEMA_VERSION - 1}, expected ${SCHEMA_VERSION}: run migrate()` });
+      expect(migrated).toBe(true);
+    }
+  });
+
   it("migrates a schema 6 database without losing a balance: a top-up beyond the plan (a negative used) becomes bought credits", async () => {
     const prefix = freshPrefix();
     const db = { exec: (sql: string) => pool.query(sql), rows: async (sql: string) => (await pool.query(sql)).rows };
@@ -86,7 +108,7 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     await expect(postgresStore(pool, { tablePrefix: freshPrefix(), migrate: false })).rejects.toThrow(/schema version 0, expected/);
   });
 
-  it("a role with DML rights only opens an up-to-date schema, with migrate: true or false; an outdated one it refuses, changing nothing", async () => {
+  it("a role with DML rights only opens an up-to-date schema, with migrate: true or false; an outdated one, or tables a migration created without its rights, it refuses, changing nothing", async () => {
     const tag = freshPrefix().slice(0, -1);
     const [schema, role] = [`${tag}_s`, `${tag}_app`];
     const prefix = freshPrefix();
@@ -110,8 +132,15 @@ describe.runIf(hasPostgres)("postgresStore", () => {
         expect(err!.message).toMatch(migrate ? /permission denied/ : /schema version 6, expected/);
       }
       expect((await owner.query(`SELECT MAX(version) AS v FROM ${t.migrations}`)).rows).toEqual([{ v: 6 }]);
-      // Migrated by the owner: the role opens it either way, and writes and meters.
+      // Migrated by the owner: the tables versions 8 and later created are not the role's yet. It is refused at startup,
+      // naming the first (before, it opened, and its usage flushes and keyed top-ups failed on them).
       expect(await migrate(owner, { tablePrefix: prefix })).toBe(SCHEMA_VERSION);
+      for (const migrate of [true, false]) {
+        const err = await rejection(postgresStore(app, { tablePrefix: prefix, migrate, changeFeed: false }));
+        expect(err).toMatchObject({ code: "STORE_UNAVAILABLE", driverCode: "42501" });
+        expect(err!.message).toContain(`may DELETE on some of keyward's tables but not on ${t.longKeys}: grant it there too`);
+      }
+      // Granted: the role opens it either way, and writes and meters.
       await grant();
       for (const migrate of [true, false]) {
         const store = await postgresStore(app, { tablePrefix: prefix, migrate, changeFeed: false });

@@ -115,6 +115,47 @@ describe("sqliteStore", () => {
     }
   });
 
+  it("migrate() from several connections at once waits for the write lock (busyTimeoutMs), and sets the connection's busy timeout back", async () => {
+    const older = () => {
+      const path = file();
+      const app = new DatabaseSync(path);
+      for (const sql of schemaAt(SCHEMA_VERSION - 1, tableNames("keyward_"), SQLITE_DIALECT)) app.exec(sql);
+      app.close();
+      return path;
+    };
+    const path = older();
+    const lock = await holdWriteLock(path, 300); // another process, migrating or writing
+    const db = new DatabaseSync(path); // node:sqlite's own busy timeout: 0
+    expect(migrate(db)).toBe(SCHEMA_VERSION);
+    expect(db.prepare("PRAGMA busy_timeout").get()).toMatchObject({ timeout: 0 });
+    await lock.release();
+    // A lock held past busyTimeoutMs: SQLITE_BUSY, coded.
+    const heldPath = older();
+    const held = await holdWriteLock(heldPath);
+    try {
+      expect(() => migrate(new DatabaseSync(heldPath), { busyTimeoutMs: 20 })).toThrow(
+        expect.objectContaining({ code: "STORE_UNAVAILABLE", driverCode: "5" }),
+      );
+    } finally {
+      await held.release();
+    }
+  });
+
+  it("a migration SQLite fails (a full disk, a read-only file) is STORE_UNAVAILABLE with its driverCode, and leaves the schema at its version", () => {
+    const path = file();
+    const t = tableNames("keyward_");
+    const app = new DatabaseSync(path);
+    for (const sql of schemaAt(SCHEMA_VERSION - 1, t, SQLITE_DIALECT)) app.exec(sql);
+    const full = new DatabaseSync(path);
+    full.exec(`PRAGMA max_page_count = ${(full.prepare("PRAGMA page_count").get() as { page_count: number }).page_count}`);
+    const readOnly = new DatabaseSync(path, { readOnly: true });
+    for (const [db, driverCode] of [[full, "13"], [readOnly, "8"]] as const) {
+      expect(() => migrate(db)).toThrow(expect.objectContaining({ name: "StoreUnavailableError", code: "STORE_UNAVAILABLE", driverCode }));
+      expect(db.isTransaction).toBe(false);
+    }
+    expect(app.prepare(`SELECT MAX(version) AS v FROM ${t.migrations}`).get()).toEqual({ v: SCHEMA_VERSION - 1 });
+  });
+
   it("a migration that fails leaves the schema at its version: every pending version commits together, or none", () => {
     const path = file();
     const app = new DatabaseSync(path);
@@ -266,15 +307,19 @@ describe("SqliteStore decides like MemoryStore with pools", () => {
 });
 
 /** Another connection, in a worker thread, holding the write lock of `path` until `release()`. */
-async function holdWriteLock(path: string): Promise<{ release: () => Promise<void> }> {
+/** Holds the write lock of the file in another thread, until `release()`, or for `forMs` (while this thread is blocked). */
+async function holdWriteLock(path: string, forMs?: number): Promise<{ release: () => Promise<void> }> {
   const worker = new Worker(
     `const { parentPort, workerData } = require("node:worker_threads");
      const { DatabaseSync } = require("node:sqlite");
-     const db = new DatabaseSync(workerData);
+     const db = new DatabaseSync(workerData.path);
      db.exec("BEGIN IMMEDIATE");
      parentPort.postMessage("locked");
-     parentPort.once("message", () => { db.exec("ROLLBACK"); db.close(); parentPort.postMessage("released"); });`,
-    { eval: true, workerData: path },
+     let held = true;
+     const release = () => { if (held) { held = false; db.exec("ROLLBACK"); db.close(); } parentPort.postMessage("released"); };
+     if (workerData.forMs !== undefined) setTimeout(release, workerData.forMs);
+     parentPort.once("message", release);`,
+    { eval: true, workerData: { path, forMs } },
   );
   const next = () => new Promise<void>((resolve, reject) => {
     worker.once("message", () => resolve());
