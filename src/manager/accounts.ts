@@ -4,9 +4,9 @@
 import { z } from "zod";
 import type { ResolvedConfig } from "../config.js";
 import { InvalidInputError, RevisionConflictError, ScopeNotAllowedError } from "../errors.js";
-import { type AccountPolicy, accountAudit, type StoredAccount } from "../model/account.js";
+import { type AccountPolicy, accountAudit, accountPolicyAt, accountWriteTime, type StoredAccount } from "../model/account.js";
 import { MAX_CREDIT_BALANCE } from "../model/pools.js";
-import { policyAt } from "../model/record.js";
+import { policyAt, readTime } from "../model/record.js";
 import { actorSchema, ownerQuerySchema, ownerSchema, parseInput, poolsSchema, scopeSchema } from "../model/schemas.js";
 import type { StoredToken } from "../model/types.js";
 import { parseScope, scopesGrant } from "../policy/scope.js";
@@ -129,7 +129,8 @@ export class AccountManager {
   async get(owner: string): Promise<AccountRecord | null> {
     parseInput(ownerQuerySchema, owner, "owner");
     const stored = await this.#cfg.store.getAccount(owner);
-    return stored && view(stored, this.#cfg.now());
+    // As every server judges it: at no earlier than its last write.
+    return stored && view(stored, readTime(stored, this.#cfg.now()));
   }
 
   /**
@@ -160,19 +161,21 @@ export class AccountManager {
     if (expected !== undefined && (!Number.isSafeInteger(expected) || expected < 0)) {
       throw new InvalidInputError("expectedRevision", "must be a non-negative integer");
     }
-    const now = this.#cfg.now();
-    const requested = toEpochMs(options.effectiveAt, now + this.#cfg.propagationDelayMs, "effectiveAt");
-    // Verifiers cache accounts up to revocationBoundMs, and a store's change feed may not announce
-    // account changes (an adapter written before account events): every server switches at one instant.
-    const effectiveAt = requested <= now ? requested : Math.max(requested, now + this.#cfg.revocationBoundMs);
+    const given = options.effectiveAt === undefined ? undefined : toEpochMs(options.effectiveAt, 0, "effectiveAt");
     if (data.tokens) checkAccountRules(data.tokens, this.#cfg.tokens);
-    if (data.ceiling) await this.#checkCeiling(owner, data.ceiling, Math.max(now, effectiveAt));
-    const entry = accountAudit(now, this.#cfg.random, actor, "account", owner, Object.keys(data), effectiveAt !== now ? { effectiveAt } : undefined);
+    if (data.ceiling) {
+      const clock = this.#cfg.now();
+      await this.#checkCeiling(owner, data.ceiling, Math.max(clock, this.#cutover(given, clock)));
+    }
     const store = this.#cfg.store;
     for (let attempt = 1; ; attempt++) {
       const current = await store.getAccount(owner);
       const revision = current?.revision ?? 0;
       if (expected !== undefined && expected !== revision) throw new RevisionConflictError(owner, expected);
+      // Made at no earlier than the account's last write (SECURITY.md, "Clocks").
+      const now = accountWriteTime(current, this.#cfg.now());
+      const effectiveAt = this.#cutover(given, now);
+      const entry = accountAudit(now, this.#cfg.random, actor, "account", owner, Object.keys(data), effectiveAt !== now ? { effectiveAt } : undefined);
       const base = current ?? { owner, policy: EMPTY_POLICY, scheduled: [], createdAt: now, updatedAt: now, revision: 0 };
       const next: StoredAccount = { ...base, ...scheduleRevision(base, data, effectiveAt, now), updatedAt: now };
       try {
@@ -187,6 +190,18 @@ export class AccountManager {
     }
   }
 
+  /**
+   * When a change asked for `given` (default `now + propagationDelayMs`)
+   * takes effect: verifiers cache accounts up to revocationBoundMs, and a
+   * store's change feed may not announce account changes (an adapter written
+   * before account events), so a future time is moved to at least
+   * `now + revocationBoundMs`: every server switches at one instant.
+   */
+  #cutover(given: number | undefined, now: number): number {
+    const requested = given ?? now + this.#cfg.propagationDelayMs;
+    return requested <= now ? requested : Math.max(requested, now + this.#cfg.revocationBoundMs);
+  }
+
   /** Refuses a ceiling that would leave a live token of the owner with no scope. */
   async #checkCeiling(owner: string, ceiling: readonly string[], at: number): Promise<void> {
     const store = this.#cfg.store;
@@ -198,8 +213,10 @@ export class AccountManager {
         if (++seen > MAX_CEILING_CHECK_TOKENS) {
           throw new InvalidInputError("ceiling", `the owner has more than ${MAX_CEILING_CHECK_TOKENS} tokens to check`);
         }
-        if (!live(t, at)) continue;
-        const scopes = policyAt(t, at).scopes;
+        // Each token as every server judges it at `at` (no earlier than its last write).
+        const tokenAt = readTime(t, at);
+        if (!live(t, tokenAt)) continue;
+        const scopes = policyAt(t, tokenAt).scopes;
         if (!scopes.some((s) => ceiling.some((c) => scopesOverlap(s, c)))) {
           throw new InvalidInputError("ceiling", `would leave token ${t.id} with no scope`);
         }
@@ -216,12 +233,12 @@ export async function accountOf(cfg: ResolvedConfig, owner: string): Promise<Sto
 
 /**
  * The scopes a token may hold: each within the owner's plan ceiling in force
- * at `at` (no account, no ceiling).
+ * at `at`, or at the account's last write when later (no account, no ceiling).
  *
  * @throws {ScopeNotAllowedError} `SCOPE_NOT_ALLOWED` naming the first scope outside the ceiling
  */
 export function checkWithinCeiling(account: StoredAccount | null, scopes: readonly string[], at: number): void {
-  const ceiling = account && policyAt(account, at).ceiling;
+  const ceiling = account && accountPolicyAt(account, at).ceiling;
   if (!ceiling) return;
   const outside = scopes.find((s) => !scopesGrant(ceiling, s));
   if (outside !== undefined) throw new ScopeNotAllowedError(outside, "outside the account's plan ceiling");

@@ -3,10 +3,10 @@
 // transaction as the change.
 import type { ResolvedConfig } from "../config.js";
 import { AccountNotFoundError, InvalidInputError, TokenNotFoundError } from "../errors.js";
-import { ACCOUNT_AUDIT_TARGET, type AccountCreditsPolicy } from "../model/account.js";
+import { ACCOUNT_AUDIT_TARGET, type AccountCreditsPolicy, accountPolicyAt } from "../model/account.js";
 import { auditId } from "../model/audit-id.js";
 import { DEFAULT_POOL, isPoolName, MAX_CREDIT_BALANCE, poolOf } from "../model/pools.js";
-import { isTokenId, policyAt } from "../model/record.js";
+import { isTokenId, policyAt, readTime } from "../model/record.js";
 import { actorSchema, idempotencyKeySchema, ownerQuerySchema, parseInput } from "../model/schemas.js";
 import type { AuditEntry } from "../model/types.js";
 import { type CreditChange, tokenPool } from "../store/kit/account-credits.js";
@@ -146,14 +146,15 @@ export class CreditManager {
       const token = isTokenId(key.tokenId) ? await store.get(key.tokenId) : null;
       // A malformed id is not echoed (it may be a token passed by mistake).
       if (!token) throw new TokenNotFoundError(isTokenId(key.tokenId) ? key.tokenId : "");
-      const credits = poolOf(policyAt(token, now), pool) ?? null;
+      // Each record's policy as every server judges it: at no earlier than its last write.
+      const credits = poolOf(policyAt(token, readTime(token, now)), pool) ?? null;
       policy = credits && tokenPool(credits);
       owner = token.owner;
     } else {
       owner = key.owner;
       const account = await store.getAccount(owner);
       if (!account) throw new AccountNotFoundError(owner);
-      policy = poolOf(policyAt(account, now), pool) ?? null;
+      policy = poolOf(accountPolicyAt(account, now), pool) ?? null;
     }
     if (policy === null) throw new InvalidInputError(pool === DEFAULT_POOL ? "target" : "target.pool", "has no credit limit");
     let audit: AuditEntry | undefined;

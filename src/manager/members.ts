@@ -4,7 +4,7 @@
 // keeps them. keyward/admin enforces the role matrix (src/model/roles.ts).
 import type { ResolvedConfig } from "../config.js";
 import { InvalidInputError, LastOwnerError, RevisionConflictError } from "../errors.js";
-import { accountAudit, type StoredAccount } from "../model/account.js";
+import { accountAudit, accountWriteTime, type StoredAccount } from "../model/account.js";
 import { type AccountAction, isRole, ROLE_MATRIX, ROLES, type Role, roleCan } from "../model/roles.js";
 import { actorSchema, ownerQuerySchema, ownerSchema, parseInput } from "../model/schemas.js";
 
@@ -154,7 +154,8 @@ export class MemberManager {
       if ((hadMembers || ids.length > 0) && !ids.some((id) => members[id] === "owner")) {
         throw new LastOwnerError("role", hadMembers ? "the account would have no owner" : "the first member must be an owner");
       }
-      const now = this.#cfg.now();
+      // Made at no earlier than the account's last write (SECURITY.md, "Clocks").
+      const now = accountWriteTime(current, this.#cfg.now());
       const base: StoredAccount = current ?? { owner, policy: EMPTY_POLICY, scheduled: [], createdAt: now, updatedAt: now, revision: 0 };
       const next: StoredAccount = { ...base, members, updatedAt: now };
       const change = role === null ? `remove ${member}` : `${member}=${role}`;
