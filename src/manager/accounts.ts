@@ -7,7 +7,7 @@ import { InvalidInputError, RevisionConflictError, ScopeNotAllowedError } from "
 import { type AccountPolicy, accountAudit, accountPolicyAt, accountWriteTime, type StoredAccount } from "../model/account.js";
 import { MAX_CREDIT_BALANCE } from "../model/pools.js";
 import { policyAt, readTime } from "../model/record.js";
-import { actorSchema, ownerQuerySchema, ownerSchema, parseInput, poolsSchema, scopeSchema } from "../model/schemas.js";
+import { actorSchema, checkOptionFields, ownerQuerySchema, ownerSchema, parseInput, poolsSchema, scopeSchema } from "../model/schemas.js";
 import type { StoredToken } from "../model/types.js";
 import { parseScope, scopesGrant } from "../policy/scope.js";
 import { checkAccountRules } from "./lifecycle.js";
@@ -46,7 +46,7 @@ export interface AccountPatch {
   tokens?: { defaultLifetimeMs?: number | null | undefined; maxLifetimeMs?: number | null | undefined; rotationPeriodMs?: number | null | undefined } | null | undefined;
 }
 
-/** Options of {@link AccountManager.set}. */
+/** Options of {@link AccountManager.set}; a field of another name is refused (`INVALID_INPUT` on `options`). */
 export interface SetAccountOptions {
   /** Who makes the change, for the audit log (default `"system"`). */
   actor?: string | undefined;
@@ -101,6 +101,8 @@ const patchSchema = z.strictObject({
   rateLimit: z.strictObject({ limit: amount(1), windowMs: z.number().int().min(1).max(31 * 86_400_000) }).nullable().optional(),
 });
 
+const SET_OPTIONS = ["actor", "effectiveAt", "expectedRevision"] as const;
+
 const EMPTY_POLICY: AccountPolicy = { ceiling: null, credits: null, rateLimit: null };
 
 /** Account administration; reached as `kw.accounts`. */
@@ -142,7 +144,8 @@ export class AccountManager {
    * @param patch the fields to change
    * @param options actor, effective time, expected revision
    * @returns the account
-   * @throws {InvalidInputError} `INVALID_INPUT` naming the field: a bad amount, a ceiling that would leave one of the owner's tokens with no scope;
+   * @throws {InvalidInputError} `INVALID_INPUT` naming the field: a bad amount, a ceiling that would leave one of the owner's tokens with no scope,
+   *   `options` with a field of another name (a misspelt `effectiveAt` is not applied at once);
    *   `LIFETIME_EXCEEDED` for token rules looser than the application's
    * @throws {RevisionConflictError} `REVISION_CONFLICT` when it is not at `expectedRevision`; without it, when other
    *   writes kept changing it through every attempt (a change written meanwhile is read again and this one applied on top)
@@ -155,7 +158,7 @@ export class AccountManager {
   async set(owner: string, patch: AccountPatch, options: SetAccountOptions = {}): Promise<AccountRecord> {
     parseInput(ownerSchema, owner, "owner");
     const data = parseInput(patchSchema, patch, "patch") as Partial<AccountPolicy>;
-    if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
+    checkOptionFields(options, SET_OPTIONS);
     const actor = parseInput(actorSchema, options.actor ?? "system", "actor");
     const expected = options.expectedRevision;
     if (expected !== undefined && (!Number.isSafeInteger(expected) || expected < 0)) {

@@ -6,7 +6,7 @@ import type { ResolvedConfig } from "../config.js";
 import { InvalidInputError, LastOwnerError, RevisionConflictError } from "../errors.js";
 import { accountAudit, accountWriteTime, type StoredAccount } from "../model/account.js";
 import { type AccountAction, isRole, ROLE_MATRIX, ROLES, type Role, roleCan } from "../model/roles.js";
-import { actorSchema, ownerQuerySchema, ownerSchema, parseInput } from "../model/schemas.js";
+import { actorSchema, checkOptionFields, ownerQuerySchema, ownerSchema, parseInput } from "../model/schemas.js";
 
 /** A member of an account: their id (the `actor` of their actions) and role. */
 export interface Member {
@@ -14,7 +14,10 @@ export interface Member {
   role: Role;
 }
 
-/** Who changes the members, for the audit log, and what the change was decided on. */
+/**
+ * Who changes the members, for the audit log, and what the change was
+ * decided on; a field of another name is refused (`INVALID_INPUT` on `options`).
+ */
 export interface MemberChangeOptions {
   /** Default `"system"`. */
   actor?: string | undefined;
@@ -42,6 +45,8 @@ export const MAX_MEMBERS = 1000;
 
 /** Attempts of a change of an account that keeps meeting another's write (compare-and-set on its revision). */
 export const ACCOUNT_WRITE_ATTEMPTS = 5;
+
+const MEMBER_OPTIONS = ["actor", "role", "expectedRole", "expectedActorRole"] as const;
 
 const EMPTY_POLICY = { ceiling: null, credits: null, rateLimit: null };
 
@@ -95,7 +100,7 @@ export class MemberManager {
    * be an owner; the last owner cannot be given another role.
    *
    * @returns the members after the change
-   * @throws {InvalidInputError} `INVALID_INPUT` naming `member` or `role`; `LAST_OWNER`
+   * @throws {InvalidInputError} `INVALID_INPUT` naming `member`, `role` or `options` (a field of another name); `LAST_OWNER`
    * @throws {RevisionConflictError} `REVISION_CONFLICT` when the member's role is no longer `expectedRole`, or the actor's `expectedActorRole`
    * @throws {StoreUnsupportedError} `STORE_UNSUPPORTED` when the store has no accounts
    * @example
@@ -115,7 +120,7 @@ export class MemberManager {
    * becomes one by losing its members.
    *
    * @returns the members after the change
-   * @throws {InvalidInputError} `LAST_OWNER` for the only owner
+   * @throws {InvalidInputError} `LAST_OWNER` for the only owner; `INVALID_INPUT` naming `options` (a field of another name)
    * @throws {RevisionConflictError} `REVISION_CONFLICT` when the member's role is no longer `expectedRole`, or the actor's `expectedActorRole`
    */
   async remove(owner: string, member: string, options: MemberChangeOptions = {}): Promise<Member[]> {
@@ -127,7 +132,7 @@ export class MemberManager {
     const stored = role !== null;
     parseInput(stored ? ownerSchema : ownerQuerySchema, owner, "owner");
     parseMember(member, stored);
-    if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
+    checkOptionFields(options, MEMBER_OPTIONS);
     const actor = parseInput(actorSchema, options.actor ?? "system", "actor");
     if (options.role !== undefined && !isRole(options.role)) throw new InvalidInputError("role", "must be a role");
     const { expectedRole, expectedActorRole } = options;

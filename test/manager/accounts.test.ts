@@ -49,6 +49,17 @@ describe("kw.accounts: plan ceiling", () => {
     expect(audit.items.at(-1)).toMatchObject({ action: "account", tokenId: "*", actor: "user:1", changes: ["ceiling"], effectiveAt: at });
   });
 
+  it("refuses an unknown field in its options: a misspelt effectiveAt or expectedRevision is not applied at once, nothing written", async () => {
+    const { kw } = setup();
+    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["core:read", "premium:read"] });
+    await kw.accounts.set("acct_1", { rateLimit: null });
+    for (const misspelt of [{ effectivAt: T0 + 86_400_000 }, { expectedrevision: 1 }, { actor: "user:1", effective_at: "2026-02-01T00:00:00Z" }]) {
+      await expect(kw.accounts.set("acct_1", { ceiling: ["core:read"] }, misspelt as never)).rejects.toMatchObject({ code: "INVALID_INPUT", field: "options" });
+    }
+    expect((await kw.accounts.get("acct_1"))?.revision).toBe(1);
+    expect((await kw.check({ token, scope: "premium:read" })).ok).toBe(true);
+  });
+
   it("keeps at most MAX_SCHEDULED changes pending, like a token's policy", async () => {
     const { kw } = setup();
     for (let i = 0; i < MAX_SCHEDULED; i++) await kw.accounts.set("acct_s", { rateLimit: { limit: i + 1, windowMs: 1000 } }, { effectiveAt: T0 + 60_000 * (i + 1) });
