@@ -181,15 +181,19 @@ export class AccountManager {
       const entry = accountAudit(now, this.#cfg.random, actor, "account", owner, Object.keys(data), effectiveAt !== now ? { effectiveAt } : undefined);
       const base = current ?? { owner, policy: EMPTY_POLICY, scheduled: [], createdAt: now, updatedAt: now, revision: 0 };
       const next: StoredAccount = { ...base, ...scheduleRevision(base, data, effectiveAt, now), updatedAt: now };
+      let saved: StoredAccount;
       try {
-        const saved = await store.putAccount(next, revision, entry);
-        this.#changed(owner);
-        return view(saved, now);
+        saved = await store.putAccount(next, revision, entry);
       } catch (err) {
         // Without expectedRevision, a change written meanwhile (another field, members) is read again and this
         // one applied on top: last writer wins per call, never a change lost to a conflict it did not ask about.
         if (!(err instanceof RevisionConflictError) || expected !== undefined || attempt >= ACCOUNT_WRITE_ATTEMPTS) throw err;
+        continue;
+      } finally {
+        // Whatever the outcome: a write that failed may still have been stored (a reply lost after the commit).
+        this.#changed(owner);
       }
+      return view(saved, now);
     }
   }
 

@@ -216,6 +216,35 @@ describe("kw.accounts.set: concurrent changes", () => {
   });
 });
 
+describe("kw.accounts: writes the store stores but answers without the account", () => {
+  /** A MemoryStore without a change feed whose putAccount commits, then answers `undefined` or rejects (a reply lost after the commit). */
+  class Unanswered extends MemoryStore {
+    fault: "nothing" | "rejects" | null = null;
+    override async putAccount(...args: Parameters<MemoryStore["putAccount"]>) {
+      const saved = await super.putAccount(...args);
+      if (this.fault === "rejects") throw Object.assign(new Error("Connection terminated unexpectedly"), { code: "ECONNRESET" });
+      return this.fault === "nothing" ? (undefined as never) : saved;
+    }
+  }
+
+  for (const fault of ["nothing", "rejects"] as const) {
+    it(`reject with STORE_UNAVAILABLE, and this instance decides on the change at once (${fault})`, async () => {
+      const store = new Unanswered({ changeFeed: false });
+      const kw = new Keyward({ store, prefix: "acme" });
+      const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["core:read", "premium:read"] });
+      await kw.accounts.set("acct_1", { ceiling: ["core:read", "premium:read"] });
+      expect((await kw.check({ token, scope: "premium:read" })).ok).toBe(true); // the account cached here
+      store.fault = fault;
+      await expect(kw.accounts.set("acct_1", { ceiling: ["core:read"] })).rejects.toMatchObject({ code: "STORE_UNAVAILABLE" });
+      await expect(kw.accounts.members.set("acct_1", "user:1", "owner")).rejects.toMatchObject({ code: "STORE_UNAVAILABLE" });
+      // The change was stored: this instance, which has no change feed to learn of it, decides on it at once.
+      expect((await kw.check({ token, scope: "premium:read" })).code).toBe("SCOPE_DENIED");
+      store.fault = null;
+      expect((await kw.accounts.get("acct_1"))?.policy.ceiling).toEqual(["core:read"]);
+    });
+  }
+});
+
 describe("account metering: token and account charged together", () => {
   for (const [name, make] of [
     ["MemoryStore", () => new MemoryStore()],
