@@ -237,6 +237,18 @@ describe("clock skew and accounts", () => {
     for (const kw of [fast, slow]) expect((await kw.check({ token, scope: "premium:read" })).code).toBe("SCOPE_DENIED");
   });
 
+  it("an admin whose clock is behind reads and changes a token's balance under the credits in force", async () => {
+    const { fast, slow, clock } = fleet();
+    const { record } = await fast.tokens.create({ owner: "o", kind: "secret", credits: { limit: 1_000 } });
+    await fast.tokens.update(record.id, { credits: { limit: 100 } }, { effectiveAt: clock.now + 1 });
+    clock.now += 2;
+    // Writes after the cutover that keep the schedule as it is.
+    await fast.tokens.disable(record.id);
+    await fast.tokens.enable(record.id);
+    expect(await slow.credits.get({ tokenId: record.id })).toMatchObject({ limit: 100, remaining: 100 });
+    expect(await slow.credits.topUp({ tokenId: record.id }, 5)).toMatchObject({ limit: 100, remaining: 105 });
+  });
+
   it("an admin whose clock is behind checks a new ceiling against each token's scopes in force", async () => {
     const { fast, slow, clock } = fleet();
     const { record } = await fast.tokens.create({ owner: "o", kind: "secret", scopes: ["core:read", "premium:read"] });
