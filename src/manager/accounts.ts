@@ -11,7 +11,7 @@ import { actorSchema, checkOptionFields, ownerQuerySchema, ownerSchema, parseInp
 import type { StoredToken } from "../model/types.js";
 import { parseScope, scopesGrant } from "../policy/scope.js";
 import { checkAccountRules } from "./lifecycle.js";
-import { ACCOUNT_WRITE_ATTEMPTS, MemberManager } from "./members.js";
+import { ACCOUNT_WRITE_ATTEMPTS, AccountWrites, MemberManager } from "./members.js";
 import { scheduleRevision } from "./schedule.js";
 import { toEpochMs } from "./time.js";
 
@@ -60,8 +60,9 @@ export interface SetAccountOptions {
   /**
    * Fail with `REVISION_CONFLICT` unless the account is at this revision (0:
    * it must not exist yet): a compare-and-set. Without it, the change is
-   * applied to the account as it is when written (retried over changes
-   * written meanwhile): the last call wins for the fields it names.
+   * applied to the account as it is when written (after this instance's
+   * changes of it made before, and retried over other instances' written
+   * meanwhile): the last call wins for the fields it names.
    */
   expectedRevision?: number | undefined;
 }
@@ -109,6 +110,8 @@ const EMPTY_POLICY: AccountPolicy = { ceiling: null, credits: null, rateLimit: n
 export class AccountManager {
   readonly #cfg: ResolvedConfig;
   readonly #changed: (owner: string) => void;
+  /** This instance's changes of accounts, one at a time per owner (shared with the members'). */
+  readonly #writes = new AccountWrites();
   /** The account's team members and their roles (docs/roles.md). */
   readonly members: MemberManager;
 
@@ -116,7 +119,7 @@ export class AccountManager {
   constructor(config: ResolvedConfig, changed: (owner: string) => void = () => {}) {
     this.#cfg = config;
     this.#changed = changed;
-    this.members = new MemberManager(config);
+    this.members = new MemberManager(config, this.#writes);
   }
 
   /**
@@ -148,7 +151,8 @@ export class AccountManager {
    *   `options` with a field of another name (a misspelt `effectiveAt` is not applied at once);
    *   `LIFETIME_EXCEEDED` for token rules looser than the application's
    * @throws {RevisionConflictError} `REVISION_CONFLICT` when it is not at `expectedRevision`; without it, when other
-   *   writes kept changing it through every attempt (a change written meanwhile is read again and this one applied on top)
+   *   instances' writes kept changing it through every attempt (a change written meanwhile is read again and this one
+   *   applied on top; this instance's own changes of the account are written one at a time)
    * @throws {StoreUnsupportedError} `STORE_UNSUPPORTED` when the store has no accounts
    * @example
    * ```ts
@@ -171,30 +175,32 @@ export class AccountManager {
       await this.#checkCeiling(owner, data.ceiling, Math.max(clock, this.#cutover(given, clock)));
     }
     const store = this.#cfg.store;
-    for (let attempt = 1; ; attempt++) {
-      const current = await store.getAccount(owner);
-      const revision = current?.revision ?? 0;
-      if (expected !== undefined && expected !== revision) throw new RevisionConflictError(owner, expected);
-      // Made at no earlier than the account's last write (SECURITY.md, "Clocks").
-      const now = accountWriteTime(current, this.#cfg.now());
-      const effectiveAt = this.#cutover(given, now);
-      const entry = accountAudit(now, this.#cfg.random, actor, "account", owner, Object.keys(data), effectiveAt !== now ? { effectiveAt } : undefined);
-      const base = current ?? { owner, policy: EMPTY_POLICY, scheduled: [], createdAt: now, updatedAt: now, revision: 0 };
-      const next: StoredAccount = { ...base, ...scheduleRevision(base, data, effectiveAt, now), updatedAt: now };
-      let saved: StoredAccount;
-      try {
-        saved = await store.putAccount(next, revision, entry);
-      } catch (err) {
-        // Without expectedRevision, a change written meanwhile (another field, members) is read again and this
-        // one applied on top: last writer wins per call, never a change lost to a conflict it did not ask about.
-        if (!(err instanceof RevisionConflictError) || expected !== undefined || attempt >= ACCOUNT_WRITE_ATTEMPTS) throw err;
-        continue;
-      } finally {
-        // Whatever the outcome: a write that failed may still have been stored (a reply lost after the commit).
-        this.#changed(owner);
+    return this.#writes.run(owner, async () => {
+      for (let attempt = 1; ; attempt++) {
+        const current = await store.getAccount(owner);
+        const revision = current?.revision ?? 0;
+        if (expected !== undefined && expected !== revision) throw new RevisionConflictError(owner, expected);
+        // Made at no earlier than the account's last write (SECURITY.md, "Clocks").
+        const now = accountWriteTime(current, this.#cfg.now());
+        const effectiveAt = this.#cutover(given, now);
+        const entry = accountAudit(now, this.#cfg.random, actor, "account", owner, Object.keys(data), effectiveAt !== now ? { effectiveAt } : undefined);
+        const base = current ?? { owner, policy: EMPTY_POLICY, scheduled: [], createdAt: now, updatedAt: now, revision: 0 };
+        const next: StoredAccount = { ...base, ...scheduleRevision(base, data, effectiveAt, now), updatedAt: now };
+        let saved: StoredAccount;
+        try {
+          saved = await store.putAccount(next, revision, entry);
+        } catch (err) {
+          // Without expectedRevision, a change written meanwhile (another field, members) is read again and this
+          // one applied on top: last writer wins per call, never a change lost to a conflict it did not ask about.
+          if (!(err instanceof RevisionConflictError) || expected !== undefined || attempt >= ACCOUNT_WRITE_ATTEMPTS) throw err;
+          continue;
+        } finally {
+          // Whatever the outcome: a write that failed may still have been stored (a reply lost after the commit).
+          this.#changed(owner);
+        }
+        return view(saved, now);
       }
-      return view(saved, now);
-    }
+    });
   }
 
   /**

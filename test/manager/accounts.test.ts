@@ -214,6 +214,34 @@ describe("kw.accounts.set: concurrent changes", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it("many at once, through one instance or two on one SQLite file, all land (an instance writes an account's changes one at a time)", async () => {
+    /** 20 changes of one account per instance at once: fields and members; every one lands, each audited. */
+    const burst = async (instances: Keyward[]) => {
+      await instances[0]!.accounts.members.set("acct_burst", "user:root", "owner");
+      const changes = instances.flatMap((kw, k) =>
+        Array.from({ length: 20 }, (_, i) =>
+          i % 2 ? kw.accounts.members.set("acct_burst", `user:${k}-${i}`, "developer") : kw.accounts.set("acct_burst", { rateLimit: { limit: 1 + i, windowMs: 1000 } }),
+        ),
+      );
+      const results = await Promise.allSettled(changes);
+      expect(results.filter((r) => r.status === "rejected").map((r) => (r.reason as { code?: string }).code)).toEqual([]);
+      const account = (await instances[0]!.accounts.get("acct_burst"))!;
+      expect(Object.keys(account.members ?? {})).toHaveLength(1 + 10 * instances.length);
+      expect(account.revision).toBe(1 + 20 * instances.length);
+    };
+    await burst([setup().kw]);
+    const dir = mkdtempSync(join(tmpdir(), "keyward-accounts-"));
+    const stores = [sqliteStore(join(dir, "kw.db")), sqliteStore(join(dir, "kw.db"))];
+    const instances = stores.map((store) => setup(store).kw);
+    try {
+      await burst(instances);
+    } finally {
+      for (const kw of instances) await kw.close();
+      for (const store of stores) await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe("kw.accounts: writes the store stores but answers without the account", () => {
