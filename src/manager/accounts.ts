@@ -4,14 +4,14 @@
 import { z } from "zod";
 import type { ResolvedConfig } from "../config.js";
 import { InvalidInputError, RevisionConflictError, ScopeNotAllowedError } from "../errors.js";
-import { type AccountPolicy, accountAudit, type StoredAccount } from "../model/account.js";
+import { type AccountPolicy, accountAudit, accountPolicyAt, accountWriteTime, type StoredAccount } from "../model/account.js";
 import { MAX_CREDIT_BALANCE } from "../model/pools.js";
-import { policyAt } from "../model/record.js";
-import { actorSchema, ownerQuerySchema, ownerSchema, parseInput, poolsSchema, scopeSchema } from "../model/schemas.js";
+import { policyAt, readTime } from "../model/record.js";
+import { actorSchema, checkOptionFields, ownerQuerySchema, ownerSchema, parseInput, poolsSchema, scopeSchema } from "../model/schemas.js";
 import type { StoredToken } from "../model/types.js";
 import { parseScope, scopesGrant } from "../policy/scope.js";
 import { checkAccountRules } from "./lifecycle.js";
-import { ACCOUNT_WRITE_ATTEMPTS, MemberManager } from "./members.js";
+import { ACCOUNT_WRITE_ATTEMPTS, AccountWrites, MemberManager } from "./members.js";
 import { scheduleRevision } from "./schedule.js";
 import { toEpochMs } from "./time.js";
 
@@ -46,7 +46,7 @@ export interface AccountPatch {
   tokens?: { defaultLifetimeMs?: number | null | undefined; maxLifetimeMs?: number | null | undefined; rotationPeriodMs?: number | null | undefined } | null | undefined;
 }
 
-/** Options of {@link AccountManager.set}. */
+/** Options of {@link AccountManager.set}; a field of another name is refused (`INVALID_INPUT` on `options`). */
 export interface SetAccountOptions {
   /** Who makes the change, for the audit log (default `"system"`). */
   actor?: string | undefined;
@@ -60,8 +60,9 @@ export interface SetAccountOptions {
   /**
    * Fail with `REVISION_CONFLICT` unless the account is at this revision (0:
    * it must not exist yet): a compare-and-set. Without it, the change is
-   * applied to the account as it is when written (retried over changes
-   * written meanwhile): the last call wins for the fields it names.
+   * applied to the account as it is when written (after this instance's
+   * changes of it made before, and retried over other instances' written
+   * meanwhile): the last call wins for the fields it names.
    */
   expectedRevision?: number | undefined;
 }
@@ -101,12 +102,16 @@ const patchSchema = z.strictObject({
   rateLimit: z.strictObject({ limit: amount(1), windowMs: z.number().int().min(1).max(31 * 86_400_000) }).nullable().optional(),
 });
 
+const SET_OPTIONS = ["actor", "effectiveAt", "expectedRevision"] as const;
+
 const EMPTY_POLICY: AccountPolicy = { ceiling: null, credits: null, rateLimit: null };
 
 /** Account administration; reached as `kw.accounts`. */
 export class AccountManager {
   readonly #cfg: ResolvedConfig;
   readonly #changed: (owner: string) => void;
+  /** This instance's changes of accounts, one at a time per owner (shared with the members'). */
+  readonly #writes = new AccountWrites();
   /** The account's team members and their roles (docs/roles.md). */
   readonly members: MemberManager;
 
@@ -114,7 +119,7 @@ export class AccountManager {
   constructor(config: ResolvedConfig, changed: (owner: string) => void = () => {}) {
     this.#cfg = config;
     this.#changed = changed;
-    this.members = new MemberManager(config);
+    this.members = new MemberManager(config, this.#writes);
   }
 
   /**
@@ -129,7 +134,8 @@ export class AccountManager {
   async get(owner: string): Promise<AccountRecord | null> {
     parseInput(ownerQuerySchema, owner, "owner");
     const stored = await this.#cfg.store.getAccount(owner);
-    return stored && view(stored, this.#cfg.now());
+    // As every server judges it: at no earlier than its last write.
+    return stored && view(stored, readTime(stored, this.#cfg.now()));
   }
 
   /**
@@ -141,10 +147,12 @@ export class AccountManager {
    * @param patch the fields to change
    * @param options actor, effective time, expected revision
    * @returns the account
-   * @throws {InvalidInputError} `INVALID_INPUT` naming the field: a bad amount, a ceiling that would leave one of the owner's tokens with no scope;
+   * @throws {InvalidInputError} `INVALID_INPUT` naming the field: a bad amount, a ceiling that would leave one of the owner's tokens with no scope,
+   *   `options` with a field of another name (a misspelt `effectiveAt` is not applied at once);
    *   `LIFETIME_EXCEEDED` for token rules looser than the application's
    * @throws {RevisionConflictError} `REVISION_CONFLICT` when it is not at `expectedRevision`; without it, when other
-   *   writes kept changing it through every attempt (a change written meanwhile is read again and this one applied on top)
+   *   instances' writes kept changing it through every attempt (a change written meanwhile is read again and this one
+   *   applied on top; this instance's own changes of the account are written one at a time)
    * @throws {StoreUnsupportedError} `STORE_UNSUPPORTED` when the store has no accounts
    * @example
    * ```ts
@@ -154,37 +162,57 @@ export class AccountManager {
   async set(owner: string, patch: AccountPatch, options: SetAccountOptions = {}): Promise<AccountRecord> {
     parseInput(ownerSchema, owner, "owner");
     const data = parseInput(patchSchema, patch, "patch") as Partial<AccountPolicy>;
-    if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
+    checkOptionFields(options, SET_OPTIONS);
     const actor = parseInput(actorSchema, options.actor ?? "system", "actor");
     const expected = options.expectedRevision;
     if (expected !== undefined && (!Number.isSafeInteger(expected) || expected < 0)) {
       throw new InvalidInputError("expectedRevision", "must be a non-negative integer");
     }
-    const now = this.#cfg.now();
-    const requested = toEpochMs(options.effectiveAt, now + this.#cfg.propagationDelayMs, "effectiveAt");
-    // Verifiers cache accounts up to revocationBoundMs, and a store's change feed may not announce
-    // account changes (an adapter written before account events): every server switches at one instant.
-    const effectiveAt = requested <= now ? requested : Math.max(requested, now + this.#cfg.revocationBoundMs);
+    const given = options.effectiveAt === undefined ? undefined : toEpochMs(options.effectiveAt, 0, "effectiveAt");
     if (data.tokens) checkAccountRules(data.tokens, this.#cfg.tokens);
-    if (data.ceiling) await this.#checkCeiling(owner, data.ceiling, Math.max(now, effectiveAt));
-    const entry = accountAudit(now, this.#cfg.random, actor, "account", owner, Object.keys(data), effectiveAt !== now ? { effectiveAt } : undefined);
-    const store = this.#cfg.store;
-    for (let attempt = 1; ; attempt++) {
-      const current = await store.getAccount(owner);
-      const revision = current?.revision ?? 0;
-      if (expected !== undefined && expected !== revision) throw new RevisionConflictError(owner, expected);
-      const base = current ?? { owner, policy: EMPTY_POLICY, scheduled: [], createdAt: now, updatedAt: now, revision: 0 };
-      const next: StoredAccount = { ...base, ...scheduleRevision(base, data, effectiveAt, now), updatedAt: now };
-      try {
-        const saved = await store.putAccount(next, revision, entry);
-        this.#changed(owner);
-        return view(saved, now);
-      } catch (err) {
-        // Without expectedRevision, a change written meanwhile (another field, members) is read again and this
-        // one applied on top: last writer wins per call, never a change lost to a conflict it did not ask about.
-        if (!(err instanceof RevisionConflictError) || expected !== undefined || attempt >= ACCOUNT_WRITE_ATTEMPTS) throw err;
-      }
+    if (data.ceiling) {
+      const clock = this.#cfg.now();
+      await this.#checkCeiling(owner, data.ceiling, Math.max(clock, this.#cutover(given, clock)));
     }
+    const store = this.#cfg.store;
+    return this.#writes.run(owner, async () => {
+      for (let attempt = 1; ; attempt++) {
+        const current = await store.getAccount(owner);
+        const revision = current?.revision ?? 0;
+        if (expected !== undefined && expected !== revision) throw new RevisionConflictError(owner, expected);
+        // Made at no earlier than the account's last write (SECURITY.md, "Clocks").
+        const now = accountWriteTime(current, this.#cfg.now());
+        const effectiveAt = this.#cutover(given, now);
+        const entry = accountAudit(now, this.#cfg.random, actor, "account", owner, Object.keys(data), effectiveAt !== now ? { effectiveAt } : undefined);
+        const base = current ?? { owner, policy: EMPTY_POLICY, scheduled: [], createdAt: now, updatedAt: now, revision: 0 };
+        const next: StoredAccount = { ...base, ...scheduleRevision(base, data, effectiveAt, now), updatedAt: now };
+        let saved: StoredAccount;
+        try {
+          saved = await store.putAccount(next, revision, entry);
+        } catch (err) {
+          // Without expectedRevision, a change written meanwhile (another field, members) is read again and this
+          // one applied on top: last writer wins per call, never a change lost to a conflict it did not ask about.
+          if (!(err instanceof RevisionConflictError) || expected !== undefined || attempt >= ACCOUNT_WRITE_ATTEMPTS) throw err;
+          continue;
+        } finally {
+          // Whatever the outcome: a write that failed may still have been stored (a reply lost after the commit).
+          this.#changed(owner);
+        }
+        return view(saved, now);
+      }
+    });
+  }
+
+  /**
+   * When a change asked for `given` (default `now + propagationDelayMs`)
+   * takes effect: verifiers cache accounts up to revocationBoundMs, and a
+   * store's change feed may not announce account changes (an adapter written
+   * before account events), so a future time is moved to at least
+   * `now + revocationBoundMs`: every server switches at one instant.
+   */
+  #cutover(given: number | undefined, now: number): number {
+    const requested = given ?? now + this.#cfg.propagationDelayMs;
+    return requested <= now ? requested : Math.max(requested, now + this.#cfg.revocationBoundMs);
   }
 
   /** Refuses a ceiling that would leave a live token of the owner with no scope. */
@@ -198,8 +226,10 @@ export class AccountManager {
         if (++seen > MAX_CEILING_CHECK_TOKENS) {
           throw new InvalidInputError("ceiling", `the owner has more than ${MAX_CEILING_CHECK_TOKENS} tokens to check`);
         }
-        if (!live(t, at)) continue;
-        const scopes = policyAt(t, at).scopes;
+        // Each token as every server judges it at `at` (no earlier than its last write).
+        const tokenAt = readTime(t, at);
+        if (!live(t, tokenAt)) continue;
+        const scopes = policyAt(t, tokenAt).scopes;
         if (!scopes.some((s) => ceiling.some((c) => scopesOverlap(s, c)))) {
           throw new InvalidInputError("ceiling", `would leave token ${t.id} with no scope`);
         }
@@ -216,12 +246,12 @@ export async function accountOf(cfg: ResolvedConfig, owner: string): Promise<Sto
 
 /**
  * The scopes a token may hold: each within the owner's plan ceiling in force
- * at `at` (no account, no ceiling).
+ * at `at`, or at the account's last write when later (no account, no ceiling).
  *
  * @throws {ScopeNotAllowedError} `SCOPE_NOT_ALLOWED` naming the first scope outside the ceiling
  */
 export function checkWithinCeiling(account: StoredAccount | null, scopes: readonly string[], at: number): void {
-  const ceiling = account && policyAt(account, at).ceiling;
+  const ceiling = account && accountPolicyAt(account, at).ceiling;
   if (!ceiling) return;
   const outside = scopes.find((s) => !scopesGrant(ceiling, s));
   if (outside !== undefined) throw new ScopeNotAllowedError(outside, "outside the account's plan ceiling");

@@ -3,11 +3,11 @@
 // transaction as the change.
 import type { ResolvedConfig } from "../config.js";
 import { AccountNotFoundError, InvalidInputError, TokenNotFoundError } from "../errors.js";
-import { ACCOUNT_AUDIT_TARGET, type AccountCreditsPolicy } from "../model/account.js";
+import { ACCOUNT_AUDIT_TARGET, type AccountCreditsPolicy, accountPolicyAt } from "../model/account.js";
 import { auditId } from "../model/audit-id.js";
 import { DEFAULT_POOL, isPoolName, MAX_CREDIT_BALANCE, poolOf } from "../model/pools.js";
-import { isTokenId, policyAt } from "../model/record.js";
-import { actorSchema, idempotencyKeySchema, ownerQuerySchema, parseInput } from "../model/schemas.js";
+import { isTokenId, policyAt, readTime } from "../model/record.js";
+import { actorSchema, checkOptionFields, idempotencyKeySchema, ownerQuerySchema, parseInput } from "../model/schemas.js";
 import type { AuditEntry } from "../model/types.js";
 import { type CreditChange, tokenPool } from "../store/kit/account-credits.js";
 import type { CreditKey } from "../store/types.js";
@@ -129,10 +129,7 @@ export class CreditManager {
     let actor = "system";
     let idempotencyKey: string | undefined;
     if (options !== undefined) {
-      if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
-      // A misspelt key (`idempotency_key`) would turn the protection off without a word: refused.
-      const unknown = Object.keys(options).find((k) => k !== "actor" && k !== "idempotencyKey");
-      if (unknown !== undefined) throw new InvalidInputError("options", `has an unknown field (${JSON.stringify(unknown.slice(0, 40))}): actor and idempotencyKey are known`);
+      checkOptionFields(options, CREDIT_OPTIONS);
       actor = parseInput(actorSchema, options.actor ?? "system", "actor");
       if (options.idempotencyKey !== undefined) idempotencyKey = parseInput(idempotencyKeySchema, options.idempotencyKey, "idempotencyKey");
     }
@@ -146,14 +143,15 @@ export class CreditManager {
       const token = isTokenId(key.tokenId) ? await store.get(key.tokenId) : null;
       // A malformed id is not echoed (it may be a token passed by mistake).
       if (!token) throw new TokenNotFoundError(isTokenId(key.tokenId) ? key.tokenId : "");
-      const credits = poolOf(policyAt(token, now), pool) ?? null;
+      // Each record's policy as every server judges it: at no earlier than its last write.
+      const credits = poolOf(policyAt(token, readTime(token, now)), pool) ?? null;
       policy = credits && tokenPool(credits);
       owner = token.owner;
     } else {
       owner = key.owner;
       const account = await store.getAccount(owner);
       if (!account) throw new AccountNotFoundError(owner);
-      policy = poolOf(policyAt(account, now), pool) ?? null;
+      policy = poolOf(accountPolicyAt(account, now), pool) ?? null;
     }
     if (policy === null) throw new InvalidInputError(pool === DEFAULT_POOL ? "target" : "target.pool", "has no credit limit");
     let audit: AuditEntry | undefined;
@@ -181,6 +179,8 @@ export class CreditManager {
     return { limit: p.limit, remaining: r.remaining, nextRefillAt: r.nextRefillAt, replayed: idempotencyKey !== undefined && r.replayed === true };
   }
 }
+
+const CREDIT_OPTIONS = ["actor", "idempotencyKey"] as const;
 
 const TARGET_RULE = "must be { tokenId } or { owner } (one of them), with an optional pool";
 

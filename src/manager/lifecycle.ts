@@ -5,7 +5,7 @@
 // CLI runs `kw.tokens.scan` when it likes, e.g. once a day).
 import type { ResolvedConfig } from "../config.js";
 import { InvalidInputError, LifetimeExceededError } from "../errors.js";
-import type { AccountTokenRules, StoredAccount } from "../model/account.js";
+import { type AccountTokenRules, accountPolicyAt, type StoredAccount } from "../model/account.js";
 import { policyAt } from "../model/record.js";
 import type { StoredToken, TokenRecord } from "../model/types.js";
 
@@ -18,12 +18,13 @@ export type Lifetimes = ResolvedConfig["tokens"] & {
 const tighter = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : Math.min(a, b));
 
 /**
- * The rules for an owner's tokens at `at`: the application's, with the
+ * The rules for an owner's tokens at `at` (the account read at no earlier
+ * than its last write): the application's, with the
  * account's (when it has rules) where they are tighter; a default lifetime
  * longer than the maximum is cut to it.
  */
 export function ownerLifetimes(app: Lifetimes, account: StoredAccount | null, at: number): Lifetimes {
-  const rules = account && policyAt(account, at).tokens;
+  const rules = account && accountPolicyAt(account, at).tokens;
   if (!rules) return app;
   const maxLifetimeMs = tighter(app.maxLifetimeMs, rules.maxLifetimeMs);
   const wanted = rules.defaultLifetimeMs ?? app.defaultLifetimeMs;

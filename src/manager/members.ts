@@ -4,9 +4,9 @@
 // keeps them. keyward/admin enforces the role matrix (src/model/roles.ts).
 import type { ResolvedConfig } from "../config.js";
 import { InvalidInputError, LastOwnerError, RevisionConflictError } from "../errors.js";
-import { accountAudit, type StoredAccount } from "../model/account.js";
+import { accountAudit, accountWriteTime, type StoredAccount } from "../model/account.js";
 import { type AccountAction, isRole, ROLE_MATRIX, ROLES, type Role, roleCan } from "../model/roles.js";
-import { actorSchema, ownerQuerySchema, ownerSchema, parseInput } from "../model/schemas.js";
+import { actorSchema, checkOptionFields, ownerQuerySchema, ownerSchema, parseInput } from "../model/schemas.js";
 
 /** A member of an account: their id (the `actor` of their actions) and role. */
 export interface Member {
@@ -14,7 +14,10 @@ export interface Member {
   role: Role;
 }
 
-/** Who changes the members, for the audit log, and what the change was decided on. */
+/**
+ * Who changes the members, for the audit log, and what the change was
+ * decided on; a field of another name is refused (`INVALID_INPUT` on `options`).
+ */
 export interface MemberChangeOptions {
   /** Default `"system"`. */
   actor?: string | undefined;
@@ -40,18 +43,48 @@ export interface MemberChangeOptions {
 /** Most members of one account. */
 export const MAX_MEMBERS = 1000;
 
-/** Attempts of a change of an account that keeps meeting another's write (compare-and-set on its revision). */
+/** Attempts of a change of an account that keeps meeting another instance's write (compare-and-set on its revision). */
 export const ACCOUNT_WRITE_ATTEMPTS = 5;
+
+/**
+ * This instance's changes of accounts (`kw.accounts.set`, member changes),
+ * written one at a time per owner: each reads the account its
+ * compare-and-set is based on after the one before was written, so
+ * concurrent changes made here never conflict with each other (only with
+ * another instance's, which are retried) and all land. Other owners' changes
+ * are not held.
+ */
+export class AccountWrites {
+  readonly #tails = new Map<string, Promise<void>>();
+
+  /** Runs `change` after this instance's changes of `owner` started before it have settled. */
+  run<T>(owner: string, change: () => Promise<T>): Promise<T> {
+    const result = (this.#tails.get(owner) ?? Promise.resolve()).then(change);
+    const tail = result.then(
+      () => {},
+      () => {},
+    );
+    this.#tails.set(owner, tail);
+    void tail.then(() => {
+      if (this.#tails.get(owner) === tail) this.#tails.delete(owner);
+    });
+    return result;
+  }
+}
+
+const MEMBER_OPTIONS = ["actor", "role", "expectedRole", "expectedActorRole"] as const;
 
 const EMPTY_POLICY = { ceiling: null, credits: null, rateLimit: null };
 
 /** An account's team; reached as `kw.accounts.members`. */
 export class MemberManager {
   readonly #cfg: ResolvedConfig;
+  readonly #writes: AccountWrites;
 
   /** @internal */
-  constructor(config: ResolvedConfig) {
+  constructor(config: ResolvedConfig, writes: AccountWrites = new AccountWrites()) {
     this.#cfg = config;
+    this.#writes = writes;
   }
 
   /**
@@ -95,7 +128,7 @@ export class MemberManager {
    * be an owner; the last owner cannot be given another role.
    *
    * @returns the members after the change
-   * @throws {InvalidInputError} `INVALID_INPUT` naming `member` or `role`; `LAST_OWNER`
+   * @throws {InvalidInputError} `INVALID_INPUT` naming `member`, `role` or `options` (a field of another name); `LAST_OWNER`
    * @throws {RevisionConflictError} `REVISION_CONFLICT` when the member's role is no longer `expectedRole`, or the actor's `expectedActorRole`
    * @throws {StoreUnsupportedError} `STORE_UNSUPPORTED` when the store has no accounts
    * @example
@@ -115,7 +148,7 @@ export class MemberManager {
    * becomes one by losing its members.
    *
    * @returns the members after the change
-   * @throws {InvalidInputError} `LAST_OWNER` for the only owner
+   * @throws {InvalidInputError} `LAST_OWNER` for the only owner; `INVALID_INPUT` naming `options` (a field of another name)
    * @throws {RevisionConflictError} `REVISION_CONFLICT` when the member's role is no longer `expectedRole`, or the actor's `expectedActorRole`
    */
   async remove(owner: string, member: string, options: MemberChangeOptions = {}): Promise<Member[]> {
@@ -127,44 +160,47 @@ export class MemberManager {
     const stored = role !== null;
     parseInput(stored ? ownerSchema : ownerQuerySchema, owner, "owner");
     parseMember(member, stored);
-    if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
+    checkOptionFields(options, MEMBER_OPTIONS);
     const actor = parseInput(actorSchema, options.actor ?? "system", "actor");
     if (options.role !== undefined && !isRole(options.role)) throw new InvalidInputError("role", "must be a role");
     const { expectedRole, expectedActorRole } = options;
     if (expectedRole !== undefined && expectedRole !== null && !isRole(expectedRole)) throw new InvalidInputError("expectedRole", "must be a role or null");
     if (expectedActorRole !== undefined && !isRole(expectedActorRole)) throw new InvalidInputError("expectedActorRole", "must be a role");
     const store = this.#cfg.store;
-    for (let attempt = 1; ; attempt++) {
-      const current = await this.#account(owner);
-      const before = roleIn(current, member);
-      const hadMembers = Object.keys(current?.members ?? {}).length > 0;
-      // Checked on the read the compare-and-set below is based on: a change made meanwhile makes it retry and fail here.
-      const stale =
-        (expectedRole !== undefined && before !== expectedRole) ||
-        (expectedActorRole !== undefined && (hadMembers ? roleIn(current, actor) : "owner") !== expectedActorRole);
-      if (stale) throw new RevisionConflictError(owner, current?.revision ?? 0);
-      if (before === role) return membersOf(current);
-      const members = { ...current?.members };
-      if (role === null) delete members[member];
-      else members[member] = role;
-      const ids = Object.keys(members);
-      if (ids.length > MAX_MEMBERS) throw new InvalidInputError("member", `an account has at most ${MAX_MEMBERS} members`);
-      // An account without members is its single user's (keyward/admin makes anyone it maps to the account its
-      // owner): a team cannot become one by losing its last member, nor be without an owner.
-      if ((hadMembers || ids.length > 0) && !ids.some((id) => members[id] === "owner")) {
-        throw new LastOwnerError("role", hadMembers ? "the account would have no owner" : "the first member must be an owner");
+    return this.#writes.run(owner, async () => {
+      for (let attempt = 1; ; attempt++) {
+        const current = await this.#account(owner);
+        const before = roleIn(current, member);
+        const hadMembers = Object.keys(current?.members ?? {}).length > 0;
+        // Checked on the read the compare-and-set below is based on: a change made meanwhile makes it retry and fail here.
+        const stale =
+          (expectedRole !== undefined && before !== expectedRole) ||
+          (expectedActorRole !== undefined && (hadMembers ? roleIn(current, actor) : "owner") !== expectedActorRole);
+        if (stale) throw new RevisionConflictError(owner, current?.revision ?? 0);
+        if (before === role) return membersOf(current);
+        const members = { ...current?.members };
+        if (role === null) delete members[member];
+        else members[member] = role;
+        const ids = Object.keys(members);
+        if (ids.length > MAX_MEMBERS) throw new InvalidInputError("member", `an account has at most ${MAX_MEMBERS} members`);
+        // An account without members is its single user's (keyward/admin makes anyone it maps to the account its
+        // owner): a team cannot become one by losing its last member, nor be without an owner.
+        if ((hadMembers || ids.length > 0) && !ids.some((id) => members[id] === "owner")) {
+          throw new LastOwnerError("role", hadMembers ? "the account would have no owner" : "the first member must be an owner");
+        }
+        // Made at no earlier than the account's last write (SECURITY.md, "Clocks").
+        const now = accountWriteTime(current, this.#cfg.now());
+        const base: StoredAccount = current ?? { owner, policy: EMPTY_POLICY, scheduled: [], createdAt: now, updatedAt: now, revision: 0 };
+        const next: StoredAccount = { ...base, members, updatedAt: now };
+        const change = role === null ? `remove ${member}` : `${member}=${role}`;
+        const entry = accountAudit(now, this.#cfg.random, actor, "members", owner, [change], options.role !== undefined ? { role: options.role } : undefined);
+        try {
+          return membersOf(await store.putAccount(next, base.revision, entry));
+        } catch (err) {
+          if (!(err instanceof RevisionConflictError) || attempt >= ACCOUNT_WRITE_ATTEMPTS) throw err;
+        }
       }
-      const now = this.#cfg.now();
-      const base: StoredAccount = current ?? { owner, policy: EMPTY_POLICY, scheduled: [], createdAt: now, updatedAt: now, revision: 0 };
-      const next: StoredAccount = { ...base, members, updatedAt: now };
-      const change = role === null ? `remove ${member}` : `${member}=${role}`;
-      const entry = accountAudit(now, this.#cfg.random, actor, "members", owner, [change], options.role !== undefined ? { role: options.role } : undefined);
-      try {
-        return membersOf(await store.putAccount(next, base.revision, entry));
-      } catch (err) {
-        if (!(err instanceof RevisionConflictError) || attempt >= ACCOUNT_WRITE_ATTEMPTS) throw err;
-      }
-    }
+    });
   }
 
   #account(owner: string): Promise<StoredAccount | null> {

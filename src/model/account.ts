@@ -2,6 +2,7 @@
 // shared by the account manager, the stores and the verifier.
 import type { RandomSource } from "../lib/crypto.js";
 import { auditId } from "./audit-id.js";
+import { policyAt, readTime } from "./record.js";
 import type { Role } from "./roles.js";
 import type { AuditEntry, CalendarReset, CreditsPolicy, RateLimitPolicy } from "./types.js";
 
@@ -74,6 +75,26 @@ export interface StoredAccount {
   revision: number;
   /** Team members by id (the `actor` of their admin actions) and their role; absent: none. */
   members?: Record<string, Role>;
+}
+
+/**
+ * The account's policy in force on a server whose clock says `now`, read at
+ * no earlier than the account's last write ({@link readTime}): a revision
+ * the writer already held for due stays in force on a server whose clock is
+ * behind the writer's (SECURITY.md, "Clocks").
+ */
+export function accountPolicyAt(account: StoredAccount, now: number): AccountPolicy {
+  return policyAt(account, readTime(account, now));
+}
+
+/**
+ * The time a write of `current` (null: a new account) is made at: `clock`,
+ * or the account's last write when that is later. A write judged, and
+ * stamped, earlier would move the account back and bring a revision due for
+ * its last writer back to pending on every server whose clock is behind.
+ */
+export function accountWriteTime(current: StoredAccount | null, clock: number): number {
+  return current === null ? clock : readTime(current, clock);
 }
 
 /** The audit `tokenId` of an entry about a whole account (every token of the owner), not one token. */

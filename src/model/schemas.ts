@@ -441,6 +441,23 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what:
   throw new (ERROR_CLASSES[params?.code ?? "INVALID_INPUT"])(field, issue.message, { hint: params?.hint });
 }
 
+/**
+ * Checks a method's options: an object with no field but `known`. A
+ * misspelt field (`effectivAt`, `expectedrole`, `idempotency_key`) would
+ * turn off what it asks for (a cutover, a compare-and-set, a retry's
+ * protection) without a word: refused, named in the message (cleaned like
+ * every message), never echoed whole.
+ *
+ * @throws {InvalidInputError} `INVALID_INPUT` on `options`
+ */
+export function checkOptionFields(options: unknown, known: readonly string[]): void {
+  if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
+  const unknown = Object.keys(options).find((k) => !known.includes(k));
+  if (unknown !== undefined) {
+    throw new InvalidInputError("options", `has an unknown field (${JSON.stringify(unknown.slice(0, 40))}): ${known.join(", ")} are known`);
+  }
+}
+
 /** A parsed object without its `undefined` fields (the object itself when it has none). */
 function withoutUndefined<T>(data: T): T {
   if (data === null || typeof data !== "object" || Array.isArray(data) || !Object.values(data).includes(undefined)) return data;

@@ -34,6 +34,7 @@ import {
   checkMeterRequest,
   checkNonceKey,
   checkSeenEntries,
+  checkStoredAccount,
   checkStoredToken,
   checkString,
   checkTime,
@@ -307,6 +308,7 @@ class Guard implements GuardedStore {
       },
       () => this.#accounts().putAccount(next, expectedRevision, audit),
       [next, audit],
+      (saved) => accountWritten(saved, next.owner),
     );
   }
 
@@ -478,6 +480,20 @@ function written(saved: StoredToken, id: string, method: string): StoredToken {
     // Reported below, as for a record of another token.
   }
   throw new StoreUnavailableError(`token store unavailable: ${method} answered no well-formed record of the token (it may have been written)`);
+}
+
+/**
+ * The account a `putAccount` answered, when it is a well-formed account of
+ * that owner; else `STORE_UNAVAILABLE` (the write may have been stored).
+ */
+function accountWritten(saved: StoredAccount, owner: string): StoredAccount {
+  try {
+    checkStoredAccount(saved, "result");
+    if (saved.owner === owner) return saved;
+  } catch {
+    // Reported below, as for another owner's account.
+  }
+  throw new StoreUnavailableError("token store unavailable: putAccount answered no well-formed account of the owner (it may have been written)");
 }
 
 /**

@@ -415,8 +415,9 @@ export interface AccountStore {
   /**
    * Compare-and-set: stores `next` if the stored revision equals
    * `expectedRevision` (0: no account yet), with revision
-   * `expectedRevision + 1`, and `audit` in the same transaction. Rejects with
-   * `RevisionConflictError` (`REVISION_CONFLICT`) otherwise, writing nothing.
+   * `expectedRevision + 1`, and `audit` in the same transaction, and
+   * resolves with the account stored. Rejects with `RevisionConflictError`
+   * (`REVISION_CONFLICT`) otherwise, writing nothing.
    */
   putAccount(next: StoredAccount, expectedRevision: number, audit?: AuditEntry): Promise<StoredAccount>;
 

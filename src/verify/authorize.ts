@@ -5,7 +5,7 @@
 // with the token's. No store write happens here.
 import type { ResolvedConfig } from "../config.js";
 import { acceptedComponents } from "../http/fields.js";
-import type { AccountPolicy, StoredAccount } from "../model/account.js";
+import { type AccountPolicy, accountPolicyAt, type StoredAccount } from "../model/account.js";
 import { policyAt, readTime } from "../model/record.js";
 import type { StoredToken, TokenPolicy } from "../model/types.js";
 import { compiledOnce, type EvaluationContext, evaluatePolicy, evaluateScope } from "../policy/evaluate.js";
@@ -119,7 +119,8 @@ export class Authorizer {
     at: number,
   ): Authorized | Decision {
     if (account === null) return { stored, policy, account: null };
-    const plan = policyAt(account, at);
+    // The account read at no earlier than its own last write too (SECURITY.md, "Clocks").
+    const plan = accountPolicyAt(account, at);
     if (plan.ceiling !== null && context.scope !== undefined) {
       const scoped = evaluateScope(stored, policy, context, this.#ceiling(plan, plan.ceiling));
       if (!scoped.ok) return decision(scoped, stored, now);

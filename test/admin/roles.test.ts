@@ -221,6 +221,16 @@ describe("kw.accounts.members", () => {
     await expect(m.set("acct_exp", "user:new", "admin", { expectedRole: "root" as never })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "expectedRole" });
   });
 
+  it("refuses an unknown field in the options of a change: a misspelt expectedRole would turn the compare-and-set off; nothing written", async () => {
+    const m = kw.accounts.members;
+    await m.set("acct_opt", "user:o", "owner");
+    await m.set("acct_opt", "user:d", "owner", { actor: "user:o" });
+    const misspelt = { actor: "user:a", role: "admin", expected_role: "developer" } as never;
+    await expect(m.set("acct_opt", "user:d", "viewer", misspelt)).rejects.toMatchObject({ code: "INVALID_INPUT", field: "options" });
+    await expect(m.remove("acct_opt", "user:d", misspelt)).rejects.toMatchObject({ code: "INVALID_INPUT", field: "options" });
+    expect(await m.roleOf("acct_opt", "user:d")).toBe("owner");
+  });
+
   it("expectedActorRole: a change is written only while the actor has the role it was authorized on", async () => {
     const m = kw.accounts.members;
     // In an account without members, its single user is the owner.

@@ -49,6 +49,17 @@ describe("kw.accounts: plan ceiling", () => {
     expect(audit.items.at(-1)).toMatchObject({ action: "account", tokenId: "*", actor: "user:1", changes: ["ceiling"], effectiveAt: at });
   });
 
+  it("refuses an unknown field in its options: a misspelt effectiveAt or expectedRevision is not applied at once, nothing written", async () => {
+    const { kw } = setup();
+    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["core:read", "premium:read"] });
+    await kw.accounts.set("acct_1", { rateLimit: null });
+    for (const misspelt of [{ effectivAt: T0 + 86_400_000 }, { expectedrevision: 1 }, { actor: "user:1", effective_at: "2026-02-01T00:00:00Z" }]) {
+      await expect(kw.accounts.set("acct_1", { ceiling: ["core:read"] }, misspelt as never)).rejects.toMatchObject({ code: "INVALID_INPUT", field: "options" });
+    }
+    expect((await kw.accounts.get("acct_1"))?.revision).toBe(1);
+    expect((await kw.check({ token, scope: "premium:read" })).ok).toBe(true);
+  });
+
   it("keeps at most MAX_SCHEDULED changes pending, like a token's policy", async () => {
     const { kw } = setup();
     for (let i = 0; i < MAX_SCHEDULED; i++) await kw.accounts.set("acct_s", { rateLimit: { limit: i + 1, windowMs: 1000 } }, { effectiveAt: T0 + 60_000 * (i + 1) });
@@ -203,6 +214,63 @@ describe("kw.accounts.set: concurrent changes", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it("many at once, through one instance or two on one SQLite file, all land (an instance writes an account's changes one at a time)", async () => {
+    /** 20 changes of one account per instance at once: fields and members; every one lands, each audited. */
+    const burst = async (instances: Keyward[]) => {
+      await instances[0]!.accounts.members.set("acct_burst", "user:root", "owner");
+      const changes = instances.flatMap((kw, k) =>
+        Array.from({ length: 20 }, (_, i) =>
+          i % 2 ? kw.accounts.members.set("acct_burst", `user:${k}-${i}`, "developer") : kw.accounts.set("acct_burst", { rateLimit: { limit: 1 + i, windowMs: 1000 } }),
+        ),
+      );
+      const results = await Promise.allSettled(changes);
+      expect(results.filter((r) => r.status === "rejected").map((r) => (r.reason as { code?: string }).code)).toEqual([]);
+      const account = (await instances[0]!.accounts.get("acct_burst"))!;
+      expect(Object.keys(account.members ?? {})).toHaveLength(1 + 10 * instances.length);
+      expect(account.revision).toBe(1 + 20 * instances.length);
+    };
+    await burst([setup().kw]);
+    const dir = mkdtempSync(join(tmpdir(), "keyward-accounts-"));
+    const stores = [sqliteStore(join(dir, "kw.db")), sqliteStore(join(dir, "kw.db"))];
+    const instances = stores.map((store) => setup(store).kw);
+    try {
+      await burst(instances);
+    } finally {
+      for (const kw of instances) await kw.close();
+      for (const store of stores) await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("kw.accounts: writes the store stores but answers without the account", () => {
+  /** A MemoryStore without a change feed whose putAccount commits, then answers `undefined` or rejects (a reply lost after the commit). */
+  class Unanswered extends MemoryStore {
+    fault: "nothing" | "rejects" | null = null;
+    override async putAccount(...args: Parameters<MemoryStore["putAccount"]>) {
+      const saved = await super.putAccount(...args);
+      if (this.fault === "rejects") throw Object.assign(new Error("Connection terminated unexpectedly"), { code: "ECONNRESET" });
+      return this.fault === "nothing" ? (undefined as never) : saved;
+    }
+  }
+
+  for (const fault of ["nothing", "rejects"] as const) {
+    it(`reject with STORE_UNAVAILABLE, and this instance decides on the change at once (${fault})`, async () => {
+      const store = new Unanswered({ changeFeed: false });
+      const kw = new Keyward({ store, prefix: "acme" });
+      const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["core:read", "premium:read"] });
+      await kw.accounts.set("acct_1", { ceiling: ["core:read", "premium:read"] });
+      expect((await kw.check({ token, scope: "premium:read" })).ok).toBe(true); // the account cached here
+      store.fault = fault;
+      await expect(kw.accounts.set("acct_1", { ceiling: ["core:read"] })).rejects.toMatchObject({ code: "STORE_UNAVAILABLE" });
+      await expect(kw.accounts.members.set("acct_1", "user:1", "owner")).rejects.toMatchObject({ code: "STORE_UNAVAILABLE" });
+      // The change was stored: this instance, which has no change feed to learn of it, decides on it at once.
+      expect((await kw.check({ token, scope: "premium:read" })).code).toBe("SCOPE_DENIED");
+      store.fault = null;
+      expect((await kw.accounts.get("acct_1"))?.policy.ceiling).toEqual(["core:read"]);
+    });
+  }
 });
 
 describe("account metering: token and account charged together", () => {

@@ -192,3 +192,72 @@ describe("effectiveAt", () => {
     expect((await slow.tokens.list("o")).items[0]?.graceUntil).toBeNull();
   });
 });
+
+describe("clock skew and accounts", () => {
+  /**
+   * An account whose plan narrows at a cutover the fast admin then sees pass
+   * and touches the account after (a member change, which keeps the
+   * schedule as it is): the cutover is past for every server.
+   */
+  async function narrowedPlan(fast: Keyward, clock: { now: number }) {
+    const { token } = await fast.tokens.create({ owner: "o", kind: "secret", scopes: ["core:read", "premium:read"] });
+    await fast.accounts.set("o", { credits: { limit: 1_000 }, tokens: null });
+    const at = clock.now + 10_000;
+    await fast.accounts.set("o", { ceiling: ["core:read"], credits: { limit: 100 }, tokens: { maxLifetimeMs: 86_400_000 } }, { effectiveAt: at });
+    clock.now = at + 1;
+    await fast.accounts.members.set("o", "user:1", "owner");
+    return token;
+  }
+
+  it("a plan revision the writer saw come due is in force on a server whose clock is behind", async () => {
+    const { fast, slow, clock } = fleet();
+    const token = await narrowedPlan(fast, clock);
+    for (const kw of [fast, slow]) {
+      expect((await kw.check({ token, scope: "premium:read" })).code).toBe("SCOPE_DENIED");
+      expect((await kw.check({ token, scope: "core:read" })).ok).toBe(true);
+    }
+    // An admin whose clock is behind is shown, and applies, the plan in force too.
+    expect((await slow.accounts.get("o"))?.policy.ceiling).toEqual(["core:read"]);
+    expect((await slow.credits.get({ owner: "o" })).limit).toBe(100);
+    await expect(slow.tokens.create({ owner: "o", kind: "secret", scopes: ["premium:read"], expiresAt: clock.now + 3_600_000 })).rejects.toMatchObject({ code: "SCOPE_NOT_ALLOWED" });
+    await expect(slow.tokens.create({ owner: "o", kind: "secret", expiresAt: clock.now + 2 * 86_400_000 })).rejects.toMatchObject({
+      code: "LIFETIME_EXCEEDED",
+    });
+  });
+
+  it("an admin whose clock is behind does not move an account back: a due revision stays in force after its writes", async () => {
+    const { fast, slow, clock } = fleet();
+    const token = await narrowedPlan(fast, clock);
+    const members = await slow.accounts.members.set("o", "user:2", "viewer");
+    expect(members.map((m) => m.id)).toEqual(["user:1", "user:2"]);
+    const account = await slow.accounts.set("o", { rateLimit: { limit: 100, windowMs: 60_000 } });
+    expect(account.updatedAt).toBe(clock.now); // not moved back
+    expect(account.policy.ceiling).toEqual(["core:read"]);
+    expect(account.scheduled).toEqual([]);
+    for (const kw of [fast, slow]) expect((await kw.check({ token, scope: "premium:read" })).code).toBe("SCOPE_DENIED");
+  });
+
+  it("an admin whose clock is behind reads and changes a token's balance under the credits in force", async () => {
+    const { fast, slow, clock } = fleet();
+    const { record } = await fast.tokens.create({ owner: "o", kind: "secret", credits: { limit: 1_000 } });
+    await fast.tokens.update(record.id, { credits: { limit: 100 } }, { effectiveAt: clock.now + 1 });
+    clock.now += 2;
+    // Writes after the cutover that keep the schedule as it is.
+    await fast.tokens.disable(record.id);
+    await fast.tokens.enable(record.id);
+    expect(await slow.credits.get({ tokenId: record.id })).toMatchObject({ limit: 100, remaining: 100 });
+    expect(await slow.credits.topUp({ tokenId: record.id }, 5)).toMatchObject({ limit: 100, remaining: 105 });
+  });
+
+  it("an admin whose clock is behind checks a new ceiling against each token's scopes in force", async () => {
+    const { fast, slow, clock } = fleet();
+    const { record } = await fast.tokens.create({ owner: "o", kind: "secret", scopes: ["core:read", "premium:read"] });
+    await fast.tokens.update(record.id, { scopes: ["premium:read"] }, { effectiveAt: clock.now + 1 });
+    clock.now += 2;
+    // Writes after the cutover that keep the schedule as it is.
+    await fast.tokens.disable(record.id);
+    await fast.tokens.enable(record.id);
+    await expect(slow.accounts.set("o", { ceiling: ["core:read"] })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "ceiling" });
+    expect(await slow.accounts.get("o")).toBeNull();
+  });
+});
