@@ -5,7 +5,7 @@ import { InvalidInputError } from "../errors.js";
 import { cleanText, redactTokens } from "../lib/text.js";
 import { auditId } from "../model/audit-id.js";
 import { hashesOf } from "../model/record.js";
-import { actorSchema, parseInput } from "../model/schemas.js";
+import { actorSchema, checkOptionFields, parseInput } from "../model/schemas.js";
 import type { AuditEntry, Page, StoredToken } from "../model/types.js";
 import type { GuardedStore } from "../store/guard.js";
 import { encodeCursor, MAX_PAGE_LIMIT } from "../store/kit/page.js";
@@ -64,6 +64,9 @@ const MAX_URL = 2048;
 /** @internal Told of every live token reported as leaked (the anomaly detector's `leaked`). */
 export type LeakListener = (at: number, tokenId: string, owner: string, source: string) => void;
 
+/** The fields of {@link ReportLeakOptions}: a misspelt one (`publishabel`) is refused, never ignored. */
+const REPORT_OPTIONS = ["source", "url", "action", "publishable", "actor"] as const;
+
 export async function reportLeak(
   cfg: ResolvedConfig,
   changed: TokenChanged,
@@ -72,7 +75,7 @@ export async function reportLeak(
   leaked: LeakListener = () => {},
 ): Promise<LeakReport> {
   if (typeof token !== "string") throw new TypeError("token must be a string");
-  if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
+  checkOptionFields(options, REPORT_OPTIONS);
   const { source, url, action = "revoke", publishable = action } = options;
   if (typeof source !== "string" || !SOURCE.test(source)) throw new InvalidInputError("source", "must be 1 to 64 of a-z 0-9 . _ : -");
   if (url !== undefined && (typeof url !== "string" || url.length > MAX_URL)) {

@@ -2,7 +2,6 @@
 // tokens. Every write is a compare-and-set on the token's revision and is
 // followed by an audit entry that names what changed, never a secret.
 import type { ResolvedConfig } from "../config.js";
-import { isRole, type Role } from "../model/roles.js";
 import {
   InvalidInputError,
   RevisionConflictError,
@@ -15,9 +14,11 @@ import { randomBase62 } from "../lib/base62.js";
 import { deriveSigningSecret } from "../lib/derive.js";
 import { auditId } from "../model/audit-id.js";
 import { hashesOf, isTokenId, readTime, toRecord } from "../model/record.js";
+import { isRole, type Role } from "../model/roles.js";
 import {
   actorSchema,
   type CreateTokenInput,
+  checkOptionFields,
   checkPolicyConsistency,
   createTokenSchema,
   type ImportTokenInput,
@@ -40,11 +41,12 @@ import type {
   TokenRecord,
 } from "../model/types.js";
 import { isWriteOrDeleteScope } from "../policy/scope.js";
+import { ed25519PublicCryptoKey } from "../signing/key-formats.js";
+import { isCryptoKey } from "../signing/keys.js";
 import type { AuditFilter, DeletedToken } from "../store/types.js";
 import { generateToken, hashToken, type TokenKind, tokenStart } from "../token/format.js";
-import { IssuedToken } from "./issued.js";
 import { accountOf, checkWithinCeiling } from "./accounts.js";
-import { scheduleRevision } from "./schedule.js";
+import { IssuedToken } from "./issued.js";
 import { type LeakListener, type LeakReport, type ReportLeakOptions, reportLeak } from "./leaks.js";
 import {
   checkExpiry,
@@ -57,10 +59,9 @@ import {
   matchesLifecycle,
   ownerLifetimes,
 } from "./lifecycle.js";
+import { scheduleRevision } from "./schedule.js";
 import { toEpochMs } from "./time.js";
 import { type TokenChanged, written } from "./written.js";
-import { ed25519PublicCryptoKey } from "../signing/key-formats.js";
-import { isCryptoKey } from "../signing/keys.js";
 
 /** Who performs an admin action, recorded in the audit log. */
 export interface ActorOptions {
@@ -112,6 +113,13 @@ export interface RegenerateTokenOptions extends ActorOptions {
    */
   expectedRevision?: number | undefined;
 }
+
+/** The option names of each method: a misspelt one (`effectivAt`) is refused, never ignored. */
+const ACTOR_OPTIONS = ["actor", "role"] as const;
+const UPDATE_OPTIONS = [...ACTOR_OPTIONS, "effectiveAt", "expectedRevision"] as const;
+const REGENERATE_OPTIONS = [...ACTOR_OPTIONS, "graceMs", "expectedRevision"] as const;
+const PAGE_OPTIONS = ["limit", "cursor"] as const;
+const LIST_OPTIONS = [...PAGE_OPTIONS, "expiringBefore", "dueForRotation", "unusedSince"] as const;
 
 const ID_CHARS = 22; // 131 bits
 const MAX_GRACE_MS = 30 * 86_400_000;
@@ -260,7 +268,7 @@ export class TokenManager {
    */
   async list(owner: string, options: ListTokensOptions = {}): Promise<Page<TokenRecord>> {
     parseInput(ownerQuerySchema, owner, "owner");
-    checkPageOptions(options);
+    checkPageOptions(options, LIST_OPTIONS);
     const { expiringBefore, dueForRotation, unusedSince, ...page } = options;
     const filter: LifecycleFilter = {};
     if (expiringBefore !== undefined) filter.expiringBefore = expiringBefore;
@@ -310,7 +318,7 @@ export class TokenManager {
    */
   async *scan(owner: string, options: { now?: number | undefined } = {}): AsyncGenerator<LifecycleEvent> {
     parseInput(ownerQuerySchema, owner, "owner");
-    checkOptions(options);
+    checkOptionFields(options, ["now"]);
     const now = options.now ?? this.#cfg.now();
     if (!Number.isSafeInteger(now)) throw new InvalidInputError("now", "must be a time in epoch ms");
     const lifetimes = ownerLifetimes(this.#cfg.tokens, await accountOf(this.#cfg, owner), now);
@@ -350,7 +358,7 @@ export class TokenManager {
    */
   async update(id: string, patch: UpdateTokenInput, options: UpdateTokenOptions = {}): Promise<TokenRecord> {
     const data = parseInput(updateTokenSchema, await withRawPublicKey(patch), "patch");
-    const actor = parseActor(options);
+    const actor = parseActor(options, UPDATE_OPTIONS);
     const given = options.effectiveAt === undefined ? undefined : toEpochMs(options.effectiveAt, 0, "effectiveAt");
     const expected = parseExpectedRevision(options.expectedRevision);
     const current = await this.#load(id);
@@ -512,7 +520,7 @@ export class TokenManager {
    * ```
    */
   async regenerate(id: string, options: RegenerateTokenOptions = {}): Promise<IssuedToken> {
-    const actor = parseActor(options);
+    const actor = parseActor(options, REGENERATE_OPTIONS);
     const graceMs = options.graceMs ?? 0;
     if (!Number.isSafeInteger(graceMs) || graceMs < 0 || graceMs > MAX_GRACE_MS) {
       throw new InvalidInputError("graceMs", `must be an integer from 0 to ${MAX_GRACE_MS}`);
@@ -723,13 +731,9 @@ export interface DeleteTokenResult {
   removed: DeletedToken["removed"];
 }
 
-/** A method's options are an object (or left out). */
-function checkOptions(options: object): void {
-  if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
-}
-
-function parseActor(options: ActorOptions): Actor {
-  checkOptions(options);
+/** The actor of a method's options, after checking they name only `known` fields (default: the actor's). */
+function parseActor(options: ActorOptions, known: readonly string[] = ACTOR_OPTIONS): Actor {
+  checkOptionFields(options, known);
   if (options.role !== undefined && !isRole(options.role)) throw new InvalidInputError("role", "must be a role");
   // Stored verbatim and printed by audit readers: no control or invisible characters (log forging), no token.
   return { name: parseInput(actorSchema, options.actor ?? "system", "actor"), role: options.role };
@@ -745,8 +749,8 @@ function checkRevision(current: StoredToken, expected: number | undefined): void
   if (expected !== undefined && expected !== current.revision) throw new RevisionConflictError(current.id, expected);
 }
 
-function checkPageOptions(options: PageOptions): void {
-  checkOptions(options);
+function checkPageOptions(options: PageOptions, known: readonly string[] = PAGE_OPTIONS): void {
+  checkOptionFields(options, known);
   const { limit, cursor } = options;
   if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 1000)) {
     throw new InvalidInputError("limit", "must be an integer from 1 to 1000");

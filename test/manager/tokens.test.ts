@@ -227,6 +227,37 @@ describe("bad input", () => {
   });
 });
 
+describe("options of another name", () => {
+  it("are refused (INVALID_INPUT on options), never ignored: a misspelt effectiveAt, expectedRevision or graceMs changes nothing", async () => {
+    const { kw } = setup();
+    const { token, record } = await kw.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["core:read"] });
+    const later = Date.UTC(2026, 0, 2);
+    const misspelt: [string, () => Promise<unknown>][] = [
+      ["update effectivAt", () => kw.tokens.update(record.id, { scopes: ["core:write"] }, { effectivAt: later } as never)],
+      ["update expectedrevision", () => kw.tokens.update(record.id, { name: "x" }, { expectedrevision: 7 } as never)],
+      ["regenerate graceMS", () => kw.tokens.regenerate(record.id, { graceMS: 60_000 } as never)],
+      ["revoke actr", () => kw.tokens.revoke(record.id, { actr: "user:1" } as never)],
+      ["disable reason", () => kw.tokens.disable(record.id, { reason: "x" } as never)],
+      ["create expiresAt as an option", () => kw.tokens.create({ owner: "acct_1", kind: "secret" }, { expiresAt: later } as never)],
+      ["reportLeak publishabel", () => kw.tokens.reportLeak(token, { source: "support", publishabel: "flag" } as never)],
+      ["list expiringbefore", () => kw.tokens.list("acct_1", { expiringbefore: later } as never)],
+      ["scan nw", () => kw.tokens.scan("acct_1", { nw: later } as never).next()],
+      ["audit limt", () => kw.tokens.audit({ owner: "acct_1" }, { limt: 1 } as never)],
+    ];
+    for (const [name, call] of misspelt) {
+      const err = await expectCode(call, "INVALID_INPUT");
+      expect(err.field, name).toBe("options");
+    }
+    // Nothing was written: the token is as created, and still works.
+    const now = await kw.tokens.get(record.id);
+    expect(now?.revision).toBe(record.revision);
+    expect(now?.policy.scopes).toEqual(["core:read"]);
+    expect(now?.scheduled).toEqual([]);
+    expect((await kw.check({ token, scope: "core:read" })).ok).toBe(true);
+    expect((await kw.tokens.list("acct_1")).items).toHaveLength(1);
+  });
+});
+
 describe("tokens.get / list", () => {
   it("lists an owner's tokens oldest first with cursor pagination", async () => {
     const { kw, advance } = setup();
