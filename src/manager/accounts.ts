@@ -67,7 +67,11 @@ export interface SetAccountOptions {
   expectedRevision?: number | undefined;
 }
 
-/** Most tokens of an owner checked against a new ceiling; beyond, `set` refuses a ceiling (remove it in steps). */
+/**
+ * Most live tokens of an owner checked against a new ceiling; beyond, `set`
+ * refuses a ceiling (remove it in steps). Revoked and expired tokens are
+ * read past, not counted: an owner's history does not bar a ceiling.
+ */
 export const MAX_CEILING_CHECK_TOKENS = 10_000;
 
 const amount = (min: number) => z.number().int().min(min).max(MAX_CREDIT_BALANCE);
@@ -219,16 +223,16 @@ export class AccountManager {
   async #checkCeiling(owner: string, ceiling: readonly string[], at: number): Promise<void> {
     const store = this.#cfg.store;
     let cursor: string | null = null;
-    let seen = 0;
+    let checked = 0;
     do {
       const page = await store.list(owner, { limit: 1000, cursor });
       for (const t of page.items) {
-        if (++seen > MAX_CEILING_CHECK_TOKENS) {
-          throw new InvalidInputError("ceiling", `the owner has more than ${MAX_CEILING_CHECK_TOKENS} tokens to check`);
-        }
         // Each token as every server judges it at `at` (no earlier than its last write).
         const tokenAt = readTime(t, at);
         if (!live(t, tokenAt)) continue;
+        if (++checked > MAX_CEILING_CHECK_TOKENS) {
+          throw new InvalidInputError("ceiling", `the owner has more than ${MAX_CEILING_CHECK_TOKENS} live tokens to check`);
+        }
         const scopes = policyAt(t, tokenAt).scopes;
         if (!scopes.some((s) => ceiling.some((c) => scopesOverlap(s, c)))) {
           throw new InvalidInputError("ceiling", `would leave token ${t.id} with no scope`);

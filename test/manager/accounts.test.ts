@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { combineStores, Keyward, MAX_SCHEDULED, MemoryStore, type TokenStore } from "keyward";
+import { combineStores, Keyward, MAX_CEILING_CHECK_TOKENS, MAX_SCHEDULED, MemoryStore, type TokenStore } from "keyward";
 import { sqliteStore } from "keyward/sqlite";
 import { scopeGrants } from "keyward/policy";
 import { scopesOverlap } from "../../src/manager/accounts.js";
@@ -59,6 +59,18 @@ describe("kw.accounts: plan ceiling", () => {
     expect((await kw.accounts.get("acct_1"))?.revision).toBe(1);
     expect((await kw.check({ token, scope: "premium:read" })).ok).toBe(true);
   });
+
+  it("checks a new ceiling against the owner's live tokens: a history of more than MAX_CEILING_CHECK_TOKENS revoked ones does not bar it", async () => {
+    const { kw } = setup();
+    for (let i = 0; i < MAX_CEILING_CHECK_TOKENS; i++) {
+      const { record } = await kw.tokens.create({ owner: "acct_h", kind: "secret", scopes: ["premium:read"] });
+      await kw.tokens.revoke(record.id);
+    }
+    const { token } = await kw.tokens.create({ owner: "acct_h", kind: "secret", scopes: ["core:read", "premium:read"] });
+    await kw.accounts.set("acct_h", { ceiling: ["core:read"] });
+    expect((await kw.check({ token, scope: "core:read" })).ok).toBe(true);
+    expect((await kw.check({ token, scope: "premium:read" })).code).toBe("SCOPE_DENIED");
+  }, 30_000);
 
   it("keeps at most MAX_SCHEDULED changes pending, like a token's policy", async () => {
     const { kw } = setup();
