@@ -11,7 +11,7 @@ import { nextTurn } from "../lib/turn.js";
 import { accountAudit } from "../model/account.js";
 import { actorSchema, ownerQuerySchema, parseInput } from "../model/schemas.js";
 import type { Page, PageOptions } from "../model/types.js";
-import type { BillingKey, BillingUsage } from "../store/kit/billing.js";
+import { type BillingKey, type BillingUsage, MAX_BILLING_RECORD_LENGTH } from "../store/kit/billing.js";
 import { decodeBillingCursor, encodeBillingCursor, MAX_PAGE_LIMIT, pageLimit, toPage } from "../store/kit/page.js";
 import { HOUR_MS } from "../store/kit/usage-buckets.js";
 import { toEpochMs } from "./time.js";
@@ -102,7 +102,11 @@ export interface BillingRunResult {
   alreadyBilled: string[];
   /** Owners another run is billing now (skipped). */
   busy: string[];
-  /** Owners whose hook threw (unbilled; a later run retries them). */
+  /**
+   * Owners whose hook threw (unbilled; a later run retries them), or whose
+   * invoice is longer than a store records (`INVALID_INPUT` naming `lines`:
+   * its hook is not called).
+   */
   failed: { owner: string; error: unknown }[];
   /** Owners with another run (another period) over some of these hours: skipped, so no hour is billed twice. */
   overlapping: string[];
@@ -287,6 +291,15 @@ export class BillingManager {
     const store = this.#cfg.store;
     const { owner: who, from, to } = lines[0]!;
     const key = { owner: who, period, from, to };
+    const invoice: Invoice = { owner: who, period, from, to, lines, idempotencyKey: `keyward:${who}:${period}` };
+    // What the store records once the hook billed: the invoice, each line without the owner and
+    // period it shares with it. One the store could not take is refused before the hook, never after.
+    const record = JSON.stringify({ ...invoice, lines: lines.map(({ pool, requests, credits }) => ({ pool, requests, credits })) });
+    if (record.length > MAX_BILLING_RECORD_LENGTH) {
+      const error = new InvalidInputError("lines", `the invoice is longer than a store records (${MAX_BILLING_RECORD_LENGTH} characters of JSON)`);
+      result.failed.push({ owner: who, error });
+      return;
+    }
     const claim = toBase64Url(this.#cfg.random(12));
     const at = this.#cfg.now();
     const claimed = await store.claimBillingRun(key, claim, at, at - stale);
@@ -294,7 +307,6 @@ export class BillingManager {
     if (claimed === "busy") result.busy.push(who);
     if (claimed === "overlap") result.overlapping.push(who);
     if (claimed !== "claimed") return;
-    const invoice: Invoice = { owner: who, period, from, to, lines, idempotencyKey: `keyward:${who}:${period}` };
     try {
       await options.onInvoice(structuredClone(invoice));
     } catch (error) {
@@ -304,7 +316,7 @@ export class BillingManager {
     }
     const done = this.#cfg.now();
     const audit = accountAudit(done, this.#cfg.random, actor, "bill", who, [period]);
-    const recorded = await store.finishBillingRun(key, claim, "done", JSON.stringify(invoice), audit);
+    const recorded = await store.finishBillingRun(key, claim, "done", record, audit);
     // A claim taken over meanwhile (this run was slower than staleAfterMs): the other run records it.
     (recorded ? result.billed : result.busy).push(who);
   }
