@@ -52,6 +52,8 @@ export interface UsageQueueOptions {
   /** Interval of the flush timer, ms; 0 flushes after every event. */
   flushIntervalMs: number;
   maxQueue: number;
+  /** How long a write may wait for the store's answer, ms: then it fails (`STORE_UNAVAILABLE`) and its batch is written again. */
+  writeTimeoutMs: number;
   /** Writes a batch; `batch` numbers it, so a store adds a batch written again (a lost reply) only once. */
   write: ((events: UsageEvent[], batch: UsageBatchKey) => Promise<void>) | null;
   /** Each receives every decision after the request's tick (`onDecision`, anomaly detection). */
@@ -205,7 +207,7 @@ export class UsageQueue {
         const { events: batch, seq } = this.#retry ?? { events: this.#queue.splice(0, this.#o.batchSize), seq: ++this.#seq };
         this.#retry = null;
         try {
-          await write(batch, { writer: this.#writer, seq });
+          await answerWithin(write(batch, { writer: this.#writer, seq }), this.#o.writeTimeoutMs);
           this.#stats.written += batch.length;
         } catch (error) {
           this.#stats.failedWrites++;
@@ -249,4 +251,19 @@ export class UsageQueue {
     this.#closed = true;
     if (this.#queue.length > 0 || this.#retry !== null) await this.flush();
   }
+}
+
+/**
+ * A write's answer, or `STORE_UNAVAILABLE` once `ms` passed without it (a frozen server, a
+ * connection gone silent): the queue goes on, and the batch is written again under its number
+ * (a store adds it once, even when the abandoned write commits later).
+ */
+function answerWithin(write: Promise<void>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new StoreUnavailableError(`the store did not answer a usage write within ${ms} ms`)), ms);
+    // The write itself keeps the process alive as long as it needs to.
+    (timer as { unref?: () => void }).unref?.();
+  });
+  return Promise.race([write, late]).finally(() => clearTimeout(timer));
 }

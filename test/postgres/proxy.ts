@@ -14,12 +14,19 @@ export interface Proxy {
    * server commits it all the same): a reply lost with its connection.
    */
   loseReplyTo(pattern: string): void;
+  /**
+   * The next query whose text holds `pattern` reaches the server, but
+   * nothing more reaches the client on that connection, which stays open (a
+   * frozen server, a path gone silent): the client waits for the reply.
+   */
+  silenceReplyTo(pattern: string): void;
   close(): Promise<void>;
 }
 
 export async function startProxy(target: URL): Promise<Proxy> {
   const sockets = new Set<Socket>();
   let lose: string | null = null;
+  let silence: string | null = null;
   const server: Server = createServer((client) => {
     const upstream = connect(Number(target.port), target.hostname);
     for (const s of [client, upstream]) {
@@ -40,6 +47,10 @@ export async function startProxy(target: URL): Promise<Proxy> {
         // Long enough for the server to commit the statement.
         setTimeout(() => client.resetAndDestroy(), 300);
       }
+      if (silence !== null && chunk.toString("latin1").includes(silence)) {
+        silence = null;
+        muted = true;
+      }
     });
     upstream.on("data", (chunk: Buffer) => {
       if (!muted) client.write(chunk);
@@ -56,7 +67,10 @@ export async function startProxy(target: URL): Promise<Proxy> {
   const loseReplyTo = (pattern: string) => {
     lose = pattern;
   };
-  return { port, cut: stop, restore: () => listen(port), loseReplyTo, close: stop };
+  const silenceReplyTo = (pattern: string) => {
+    silence = pattern;
+  };
+  return { port, cut: stop, restore: () => listen(port), loseReplyTo, silenceReplyTo, close: stop };
 }
 
 /** The URL of the test server, through the proxy. */
