@@ -78,7 +78,11 @@ export interface BillingRunOptions {
   owner?: string | undefined;
   /** Bills one owner's period; a throw leaves it unbilled (a later run retries it). */
   onInvoice: (invoice: Invoice) => Promise<void> | void;
-  /** A claim older than this is taken over by a new run (default 1 hour, at least 1 minute). */
+  /**
+   * A claim older than this is taken over by a new run (default 1 hour, at
+   * least 1 minute), by the clock of the instance that runs: keep the fleet's
+   * clocks well within it of each other.
+   */
   staleAfterMs?: number | undefined;
   /**
    * How long after the period's end a run may start, ms (default 5 minutes):
@@ -86,7 +90,8 @@ export interface BillingRunOptions {
    * (and a failed batch is retried at the next flush), so an hour is
    * complete in the store only once every instance of the fleet has flushed
    * it. The run flushes this instance's queue itself; keep this above the
-   * longest flush interval of the fleet.
+   * longest flush interval of the fleet plus the largest difference between
+   * two instances' clocks (each stamps its events with its own).
    */
   settleMs?: number | undefined;
   /** Who runs it, for the audit log (default `"system"`). */
