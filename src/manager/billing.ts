@@ -296,15 +296,6 @@ export class BillingManager {
     const store = this.#cfg.store;
     const { owner: who, from, to } = lines[0]!;
     const key = { owner: who, period, from, to };
-    const invoice: Invoice = { owner: who, period, from, to, lines, idempotencyKey: `keyward:${who}:${period}` };
-    // What the store records once the hook billed: the invoice, each line without the owner and
-    // period it shares with it. One the store could not take is refused before the hook, never after.
-    const record = JSON.stringify({ ...invoice, lines: lines.map(({ pool, requests, credits }) => ({ pool, requests, credits })) });
-    if (record.length > MAX_BILLING_RECORD_LENGTH) {
-      const error = new InvalidInputError("lines", `the invoice is longer than a store records (${MAX_BILLING_RECORD_LENGTH} characters of JSON)`);
-      result.failed.push({ owner: who, error });
-      return;
-    }
     const claim = toBase64Url(this.#cfg.random(12));
     const at = this.#cfg.now();
     const claimed = await store.claimBillingRun(key, claim, at, at - stale);
@@ -312,7 +303,14 @@ export class BillingManager {
     if (claimed === "busy") result.busy.push(who);
     if (claimed === "overlap") result.overlapping.push(who);
     if (claimed !== "claimed") return;
+    const invoice: Invoice = { owner: who, period, from, to, lines, idempotencyKey: `keyward:${who}:${period}` };
+    // What the store records once the hook billed: the invoice, each line without the owner and
+    // period it shares with it. One the store could not take fails before the hook, never after it.
+    const record = JSON.stringify({ ...invoice, lines: lines.map(({ pool, requests, credits }) => ({ pool, requests, credits })) });
     try {
+      if (record.length > MAX_BILLING_RECORD_LENGTH) {
+        throw new InvalidInputError("lines", `the invoice is longer than a store records (${MAX_BILLING_RECORD_LENGTH} characters of JSON)`);
+      }
       await options.onInvoice(structuredClone(invoice));
     } catch (error) {
       await store.finishBillingRun(key, claim, "failed");
