@@ -20,6 +20,8 @@ export interface Proxy {
    * frozen server, a path gone silent): the client waits for the reply.
    */
   silenceReplyTo(pattern: string): void;
+  /** Every reply from now on reaches the client `ms` later (a server farther away). */
+  delayReplies(ms: number): void;
   close(): Promise<void>;
 }
 
@@ -27,6 +29,7 @@ export async function startProxy(target: URL): Promise<Proxy> {
   const sockets = new Set<Socket>();
   let lose: string | null = null;
   let silence: string | null = null;
+  let delay = 0;
   const server: Server = createServer((client) => {
     const upstream = connect(Number(target.port), target.hostname);
     for (const s of [client, upstream]) {
@@ -53,7 +56,9 @@ export async function startProxy(target: URL): Promise<Proxy> {
       }
     });
     upstream.on("data", (chunk: Buffer) => {
-      if (!muted) client.write(chunk);
+      if (muted) return;
+      if (delay > 0) setTimeout(() => client.write(chunk), delay);
+      else client.write(chunk);
     });
   });
   const listen = (port: number) => new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
@@ -70,7 +75,10 @@ export async function startProxy(target: URL): Promise<Proxy> {
   const silenceReplyTo = (pattern: string) => {
     silence = pattern;
   };
-  return { port, cut: stop, restore: () => listen(port), loseReplyTo, silenceReplyTo, close: stop };
+  const delayReplies = (ms: number) => {
+    delay = ms;
+  };
+  return { port, cut: stop, restore: () => listen(port), loseReplyTo, silenceReplyTo, delayReplies, close: stop };
 }
 
 /** The URL of the test server, through the proxy. */

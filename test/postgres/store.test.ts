@@ -468,6 +468,40 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     await proxy.close();
   });
 
+  it("under steady traffic to a store 20 ms away, kw.flush() and a billing run write what was queued when they began, and answer", async () => {
+    const proxy = await startProxy(new URL(PG_URL!));
+    const far = openPool({ connectionString: viaProxy(PG_URL!, proxy), max: 20 });
+    const store = await postgresStore(far, { tablePrefix: freshPrefix(), changeFeed: false });
+    const DEC = Date.UTC(2026, 11, 1);
+    const clock = { now: DEC - 60_000 };
+    const kw = new Keyward({ store, prefix: "acme", now: () => clock.now, usage: { flushIntervalMs: 3_600_000 } });
+    const { token } = await kw.tokens.create({ owner: "acct_far", kind: "secret", credits: { limit: 1e9 } });
+    for (let i = 0; i < 5; i++) expect((await kw.check({ token, cost: 2 })).ok).toBe(true); // November
+    clock.now = DEC + 600_000;
+    proxy.delayReplies(20);
+    // December's requests keep coming, each queued while the usage of the ones before is written.
+    let stop = false;
+    const traffic = Array.from({ length: 8 }, async () => {
+      while (!stop) await kw.check({ token, cost: 1 });
+    });
+    const waited = (p: Promise<unknown>) => Promise.race([p, new Promise((r) => setTimeout(() => r("still waiting"), 5_000))]);
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      expect(await waited(kw.flush())).toBeUndefined();
+      const invoices: Invoice[] = [];
+      const run = await waited(kw.billing.run({ period: "2026-11", onInvoice: (inv) => void invoices.push(inv) }));
+      expect(run).toMatchObject({ billed: ["acct_far"] });
+      expect(invoices.map((i) => i.lines.map((l) => [l.requests, l.credits]))).toEqual([[[5, 10]]]);
+    } finally {
+      stop = true;
+      await Promise.all(traffic);
+    }
+    await kw.close();
+    await store.close();
+    await far.end();
+    await proxy.close();
+  });
+
   it("a usage write whose reply never comes (the connection silent, not reset) fails after usage.writeTimeoutMs: a billing run and kw.close() answer, and the batch is billed once", async () => {
     const proxy = await startProxy(new URL(PG_URL!));
     const silent = openPool({ connectionString: viaProxy(PG_URL!, proxy) });
