@@ -155,6 +155,13 @@ export interface KeywardOptions {
     flushIntervalMs?: number | undefined;
     /** Most events waiting to be written (default 100 000); beyond, events are dropped and counted (`kw.usage.stats()`). */
     maxQueue?: number | undefined;
+    /**
+     * How long a usage write may wait for the store's answer, ms (default 10 000): one not answered
+     * by then (a frozen server, a connection gone silent) fails as `STORE_UNAVAILABLE` and its batch
+     * is written again under its number, so the queue, `kw.close()` and a billing run never wait for
+     * it forever, and a store adds the batch once even when the abandoned write commits later.
+     */
+    writeTimeoutMs?: number | undefined;
     /** Called with every decision (identified or not), after the request's tick, in batches, frozen (copy it to change it); a throw is ignored. */
     onDecision?: ((event: DecisionEvent) => void) | undefined;
     /** Called when a usage write fails (the events are queued again while there is room; on `kw.close()`, after one retry, dropped and counted). */
@@ -238,6 +245,7 @@ export interface ResolvedConfig {
     readonly batchSize: number;
     readonly flushIntervalMs: number;
     readonly maxQueue: number;
+    readonly writeTimeoutMs: number;
     readonly onDecision?: ((event: DecisionEvent) => void) | undefined;
     readonly onError?: ((error: UsageWriteError) => void) | undefined;
   };
@@ -377,10 +385,11 @@ const schema = z.strictObject({
       batchSize: z.number().int().min(1).max(100_000).default(1_000),
       flushIntervalMs: z.number().int().min(0).max(DAY).default(1_000),
       maxQueue: z.number().int().min(1).max(10_000_000).default(100_000),
+      writeTimeoutMs: z.number().int().min(1).max(600_000).default(10_000),
       onDecision: z.custom<(event: DecisionEvent) => void>((f) => typeof f === "function", "must be a function").optional(),
       onError: z.custom<(error: UsageWriteError) => void>((f) => typeof f === "function", "must be a function").optional(),
     })
-    .default({ enabled: true, batchSize: 1_000, flushIntervalMs: 1_000, maxQueue: 100_000 }),
+    .default({ enabled: true, batchSize: 1_000, flushIntervalMs: 1_000, maxQueue: 100_000, writeTimeoutMs: 10_000 }),
 });
 
 /**

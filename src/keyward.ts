@@ -112,7 +112,7 @@ export class Keyward {
     return this.#verifier.check(input);
   }
 
-  /** Writes buffered usage events to the store. Call it before shutdown. */
+  /** Writes the usage events buffered now to the store (not those requests add meanwhile: it answers under steady traffic). Call it before shutdown. */
   flush(): Promise<void> {
     return this.#verifier.flush();
   }

@@ -11,7 +11,7 @@ import { nextTurn } from "../lib/turn.js";
 import { accountAudit } from "../model/account.js";
 import { actorSchema, ownerQuerySchema, parseInput } from "../model/schemas.js";
 import type { Page, PageOptions } from "../model/types.js";
-import type { BillingKey, BillingUsage } from "../store/kit/billing.js";
+import { type BillingKey, type BillingUsage, MAX_BILLING_RECORD_LENGTH } from "../store/kit/billing.js";
 import { decodeBillingCursor, encodeBillingCursor, MAX_PAGE_LIMIT, pageLimit, toPage } from "../store/kit/page.js";
 import { HOUR_MS } from "../store/kit/usage-buckets.js";
 import { toEpochMs } from "./time.js";
@@ -78,7 +78,11 @@ export interface BillingRunOptions {
   owner?: string | undefined;
   /** Bills one owner's period; a throw leaves it unbilled (a later run retries it). */
   onInvoice: (invoice: Invoice) => Promise<void> | void;
-  /** A claim older than this is taken over by a new run (default 1 hour, at least 1 minute). */
+  /**
+   * A claim older than this is taken over by a new run (default 1 hour, at
+   * least 1 minute), by the clock of the instance that runs: keep the fleet's
+   * clocks well within it of each other.
+   */
   staleAfterMs?: number | undefined;
   /**
    * How long after the period's end a run may start, ms (default 5 minutes):
@@ -86,7 +90,8 @@ export interface BillingRunOptions {
    * (and a failed batch is retried at the next flush), so an hour is
    * complete in the store only once every instance of the fleet has flushed
    * it. The run flushes this instance's queue itself; keep this above the
-   * longest flush interval of the fleet.
+   * longest flush interval of the fleet plus the largest difference between
+   * two instances' clocks (each stamps its events with its own).
    */
   settleMs?: number | undefined;
   /** Who runs it, for the audit log (default `"system"`). */
@@ -102,7 +107,11 @@ export interface BillingRunResult {
   alreadyBilled: string[];
   /** Owners another run is billing now (skipped). */
   busy: string[];
-  /** Owners whose hook threw (unbilled; a later run retries them). */
+  /**
+   * Owners whose hook threw (unbilled; a later run retries them), or whose
+   * invoice is longer than a store records (`INVALID_INPUT` naming `lines`:
+   * its hook is not called).
+   */
   failed: { owner: string; error: unknown }[];
   /** Owners with another run (another period) over some of these hours: skipped, so no hour is billed twice. */
   overlapping: string[];
@@ -295,7 +304,13 @@ export class BillingManager {
     if (claimed === "overlap") result.overlapping.push(who);
     if (claimed !== "claimed") return;
     const invoice: Invoice = { owner: who, period, from, to, lines, idempotencyKey: `keyward:${who}:${period}` };
+    // What the store records once the hook billed: the invoice, each line without the owner and
+    // period it shares with it. One the store could not take fails before the hook, never after it.
+    const record = JSON.stringify({ ...invoice, lines: lines.map(({ pool, requests, credits }) => ({ pool, requests, credits })) });
     try {
+      if (record.length > MAX_BILLING_RECORD_LENGTH) {
+        throw new InvalidInputError("lines", `the invoice is longer than a store records (${MAX_BILLING_RECORD_LENGTH} characters of JSON)`);
+      }
       await options.onInvoice(structuredClone(invoice));
     } catch (error) {
       await store.finishBillingRun(key, claim, "failed");
@@ -304,7 +319,7 @@ export class BillingManager {
     }
     const done = this.#cfg.now();
     const audit = accountAudit(done, this.#cfg.random, actor, "bill", who, [period]);
-    const recorded = await store.finishBillingRun(key, claim, "done", JSON.stringify(invoice), audit);
+    const recorded = await store.finishBillingRun(key, claim, "done", record, audit);
     // A claim taken over meanwhile (this run was slower than staleAfterMs): the other run records it.
     (recorded ? result.billed : result.busy).push(who);
   }

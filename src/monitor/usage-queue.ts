@@ -52,6 +52,8 @@ export interface UsageQueueOptions {
   /** Interval of the flush timer, ms; 0 flushes after every event. */
   flushIntervalMs: number;
   maxQueue: number;
+  /** How long a write may wait for the store's answer, ms: then it fails (`STORE_UNAVAILABLE`) and its batch is written again. */
+  writeTimeoutMs: number;
   /** Writes a batch; `batch` numbers it, so a store adds a batch written again (a lost reply) only once. */
   write: ((events: UsageEvent[], batch: UsageBatchKey) => Promise<void>) | null;
   /** Each receives every decision after the request's tick (`onDecision`, anomaly detection). */
@@ -163,7 +165,11 @@ export class UsageQueue {
     }
   }
 
-  /** Hands pending decisions to the observers, then writes everything queued, one batch at a time; resolves when written (or failed and reported). */
+  /**
+   * Hands pending decisions to the observers, then writes what is queued, one batch at a time
+   * (not what requests queue meanwhile: the next flush writes it); resolves when written (or
+   * failed and reported).
+   */
   flush(): Promise<void> {
     return this.#flush().then(() => {});
   }
@@ -177,8 +183,11 @@ export class UsageQueue {
    * @throws {StoreUnavailableError} `STORE_UNAVAILABLE`, with the store's error as `cause`
    */
   async flushBefore(until: number): Promise<void> {
-    const failed = await this.#flush();
     const before = (e: UsageEvent) => e.at < until;
+    let failed = await this.#flush();
+    // An event before `until` queued once that flush had begun (its request was still metered then)
+    // is written by another; a few at most, so a clock that steps back cannot keep it going.
+    for (let pass = 0; pass < 3 && failed === null && this.#queue.some(before); pass++) failed = await this.#flush();
     if (failed?.events.some(before) || this.#queue.some(before) || this.#retry?.events.some(before)) {
       throw new StoreUnavailableError("the store did not take the queued usage events", failed ? { cause: failed.error } : undefined);
     }
@@ -193,19 +202,29 @@ export class UsageQueue {
   }
 
   /**
-   * Writes batches while any is queued (while a full one is, with `fullOnly`), the batch that
-   * failed last first; stops at a batch that fails, and resolves it.
+   * Writes the batches queued when it starts (the full ones, with `fullOnly`), the batch that
+   * failed last first; stops at a batch that fails, and resolves it. Only those: requests queue
+   * more while a batch is written, and a drain that took them too would never end under steady
+   * traffic (nor a flush, `kw.close()` or a billing run waiting for it).
    */
   async #drain(fullOnly: boolean, kicked: boolean): Promise<FailedBatch | null> {
     const write = this.#o.write;
-    // The flag drops in the same step as the last look at the queue: nothing pushed after it is left unscheduled.
+    let left = this.#queue.length;
+    let failed: FailedBatch | null = null;
     try {
       if (write === null) return null;
-      while (this.#retry !== null || (this.#queue.length > 0 && (!fullOnly || this.#queue.length >= this.#o.batchSize))) {
-        const { events: batch, seq } = this.#retry ?? { events: this.#queue.splice(0, this.#o.batchSize), seq: ++this.#seq };
+      while (this.#retry !== null || left >= (fullOnly ? this.#o.batchSize : 1)) {
+        let batch: UsageEvent[];
+        let seq: number;
+        if (this.#retry !== null) ({ events: batch, seq } = this.#retry);
+        else {
+          batch = this.#queue.splice(0, Math.min(this.#o.batchSize, left));
+          left -= batch.length;
+          seq = ++this.#seq;
+        }
         this.#retry = null;
         try {
-          await write(batch, { writer: this.#writer, seq });
+          await answerWithin(write(batch, { writer: this.#writer, seq }), this.#o.writeTimeoutMs);
           this.#stats.written += batch.length;
         } catch (error) {
           this.#stats.failedWrites++;
@@ -223,12 +242,18 @@ export class UsageQueue {
           } catch {
             // The error hook's own failure changes nothing.
           }
-          return { error, events: batch };
+          failed = { error, events: batch };
+          return failed;
         }
       }
       return null;
     } finally {
-      if (kicked) this.#kicked = false;
+      if (kicked) {
+        // The flag drops in the same step as the last look at the queue: what was pushed meanwhile
+        // gets a write of its own (after a failure, the next push or flush retries).
+        this.#kicked = false;
+        if (failed === null && this.#queue.length >= (this.#o.flushIntervalMs === 0 ? 1 : this.#o.batchSize)) this.#kick();
+      }
     }
   }
 
@@ -249,4 +274,19 @@ export class UsageQueue {
     this.#closed = true;
     if (this.#queue.length > 0 || this.#retry !== null) await this.flush();
   }
+}
+
+/**
+ * A write's answer, or `STORE_UNAVAILABLE` once `ms` passed without it (a frozen server, a
+ * connection gone silent): the queue goes on, and the batch is written again under its number
+ * (a store adds it once, even when the abandoned write commits later).
+ */
+function answerWithin(write: Promise<void>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new StoreUnavailableError(`the store did not answer a usage write within ${ms} ms`)), ms);
+    // The write itself keeps the process alive as long as it needs to.
+    (timer as { unref?: () => void }).unref?.();
+  });
+  return Promise.race([write, late]).finally(() => clearTimeout(timer));
 }

@@ -21,6 +21,7 @@ import {
 } from "../errors.js";
 import type { StoredAccount } from "../model/account.js";
 import type { AuditEntry, Page, PageOptions, StoredToken, UsageBucket, UsageEvent } from "../model/types.js";
+import { MAX_BILLING_RECORD_LENGTH } from "./kit/billing.js";
 import { type CursorKind, encodeCursor, type PageQuery, parsePage, type SortKey, toPage } from "./kit/page.js";
 import type { LastUsed, UsageAnalyticsQuery, UsageSeriesBucket } from "./kit/usage-analytics.js";
 import {
@@ -385,8 +386,8 @@ class Guard implements GuardedStore {
         checkBillingRunKey(key);
         checkString(claim, "claim");
         if (outcome !== "done" && outcome !== "failed") throw new InvalidInputError("outcome", 'must be "done" or "failed"');
-        if (record !== undefined && (typeof record !== "string" || record.length > 1_000_000)) {
-          throw new InvalidInputError("record", "must be a string of at most 1 000 000 characters");
+        if (record !== undefined && (typeof record !== "string" || record.length > MAX_BILLING_RECORD_LENGTH)) {
+          throw new InvalidInputError("record", `must be a string of at most ${MAX_BILLING_RECORD_LENGTH} characters`);
         }
         checkAudit(audit, "audit");
       },

@@ -500,7 +500,8 @@ export interface BillingStore {
   claimBillingRun(key: BillingRunKey, claim: string, now: number, staleBefore: number): Promise<BillingClaim>;
   /**
    * Ends a claimed run: `done` records it as billed (with `record`, JSON
-   * text, and `audit` in the same transaction); `failed` removes the claim so
+   * text of at most `MAX_BILLING_RECORD_LENGTH` (1 000 000) characters, and
+   * `audit` in the same transaction); `failed` removes the claim so
    * a later run retries. Does nothing unless `claim` still holds the run.
    * Resolves whether it did.
    */

@@ -68,6 +68,7 @@ export class Verifier {
       batchSize: u.batchSize,
       flushIntervalMs: u.flushIntervalMs,
       maxQueue: u.maxQueue,
+      writeTimeoutMs: u.writeTimeoutMs,
       write: u.enabled ? (events, batch) => store.recordUsage(events, batch) : null,
       observers: [u.onDecision, detector && ((e: DecisionEvent) => detector.observe(e))].filter((f) => typeof f === "function"),
       onError: (e) => {

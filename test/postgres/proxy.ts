@@ -14,12 +14,22 @@ export interface Proxy {
    * server commits it all the same): a reply lost with its connection.
    */
   loseReplyTo(pattern: string): void;
+  /**
+   * The next query whose text holds `pattern` reaches the server, but
+   * nothing more reaches the client on that connection, which stays open (a
+   * frozen server, a path gone silent): the client waits for the reply.
+   */
+  silenceReplyTo(pattern: string): void;
+  /** Every reply from now on reaches the client `ms` later (a server farther away). */
+  delayReplies(ms: number): void;
   close(): Promise<void>;
 }
 
 export async function startProxy(target: URL): Promise<Proxy> {
   const sockets = new Set<Socket>();
   let lose: string | null = null;
+  let silence: string | null = null;
+  let delay = 0;
   const server: Server = createServer((client) => {
     const upstream = connect(Number(target.port), target.hostname);
     for (const s of [client, upstream]) {
@@ -40,9 +50,15 @@ export async function startProxy(target: URL): Promise<Proxy> {
         // Long enough for the server to commit the statement.
         setTimeout(() => client.resetAndDestroy(), 300);
       }
+      if (silence !== null && chunk.toString("latin1").includes(silence)) {
+        silence = null;
+        muted = true;
+      }
     });
     upstream.on("data", (chunk: Buffer) => {
-      if (!muted) client.write(chunk);
+      if (muted) return;
+      if (delay > 0) setTimeout(() => client.write(chunk), delay);
+      else client.write(chunk);
     });
   });
   const listen = (port: number) => new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
@@ -56,7 +72,13 @@ export async function startProxy(target: URL): Promise<Proxy> {
   const loseReplyTo = (pattern: string) => {
     lose = pattern;
   };
-  return { port, cut: stop, restore: () => listen(port), loseReplyTo, close: stop };
+  const silenceReplyTo = (pattern: string) => {
+    silence = pattern;
+  };
+  const delayReplies = (ms: number) => {
+    delay = ms;
+  };
+  return { port, cut: stop, restore: () => listen(port), loseReplyTo, silenceReplyTo, delayReplies, close: stop };
 }
 
 /** The URL of the test server, through the proxy. */

@@ -1,6 +1,6 @@
 // postgresStore beyond the conformance suite: startup errors, migrations,
 // hostile input, decisions equal to MemoryStore's, locks and outages.
-import { ConfigError, guardStore, Keyward, MemoryStore, StoreUnavailableError, } from "keyward";
+import { ConfigError, guardStore, type Invoice, Keyward, MemoryStore, StoreUnavailableError } from "keyward";
 import { migrate, postgresStore, SCHEMA_VERSION } from "keyward/postgres";
 import { makeAuditEntry, makeStoredToken } from "keyward/testing";
 import pg from "pg";
@@ -466,6 +466,77 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     await store.close();
     await lossy.end();
     await proxy.close();
+  });
+
+  it("under steady traffic to a store 20 ms away, kw.flush() and a billing run write what was queued when they began, and answer", async () => {
+    const proxy = await startProxy(new URL(PG_URL!));
+    const far = openPool({ connectionString: viaProxy(PG_URL!, proxy), max: 20 });
+    const store = await postgresStore(far, { tablePrefix: freshPrefix(), changeFeed: false });
+    const DEC = Date.UTC(2026, 11, 1);
+    const clock = { now: DEC - 60_000 };
+    const kw = new Keyward({ store, prefix: "acme", now: () => clock.now, usage: { flushIntervalMs: 3_600_000 } });
+    const { token } = await kw.tokens.create({ owner: "acct_far", kind: "secret", credits: { limit: 1e9 } });
+    for (let i = 0; i < 5; i++) expect((await kw.check({ token, cost: 2 })).ok).toBe(true); // November
+    clock.now = DEC + 600_000;
+    proxy.delayReplies(20);
+    // December's requests keep coming, each queued while the usage of the ones before is written.
+    let stop = false;
+    const traffic = Array.from({ length: 8 }, async () => {
+      while (!stop) await kw.check({ token, cost: 1 });
+    });
+    const waited = (p: Promise<unknown>) => Promise.race([p, new Promise((r) => setTimeout(() => r("still waiting"), 5_000))]);
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      expect(await waited(kw.flush())).toBeUndefined();
+      const invoices: Invoice[] = [];
+      const run = await waited(kw.billing.run({ period: "2026-11", onInvoice: (inv) => void invoices.push(inv) }));
+      expect(run).toMatchObject({ billed: ["acct_far"] });
+      expect(invoices.map((i) => i.lines.map((l) => [l.requests, l.credits]))).toEqual([[[5, 10]]]);
+    } finally {
+      stop = true;
+      await Promise.all(traffic);
+    }
+    await kw.close();
+    await store.close();
+    await far.end();
+    await proxy.close();
+  });
+
+  it("a usage write whose reply never comes (the connection silent, not reset) fails after usage.writeTimeoutMs: a billing run and kw.close() answer, and the batch is billed once", async () => {
+    const proxy = await startProxy(new URL(PG_URL!));
+    const silent = openPool({ connectionString: viaProxy(PG_URL!, proxy) });
+    const prefix = freshPrefix();
+    const store = await postgresStore(silent, { tablePrefix: prefix, changeFeed: false });
+    const errors: { error: unknown; requeued: number }[] = [];
+    const DEC = Date.UTC(2026, 11, 1);
+    const clock = { now: DEC - 60_000 };
+    const kw = new Keyward({
+      store,
+      prefix: "acme",
+      now: () => clock.now,
+      usage: { flushIntervalMs: 3_600_000, writeTimeoutMs: 300, onError: (e) => errors.push(e) },
+    });
+    const { token } = await kw.tokens.create({ owner: "acct_silent", kind: "secret", credits: { limit: 1000 } });
+    for (let i = 0; i < 3; i++) expect((await kw.check({ token, cost: 4 })).ok).toBe(true);
+    proxy.silenceReplyTo(`${prefix}billing_usage`);
+    clock.now = DEC + 600_000;
+    const invoices: Invoice[] = [];
+    const onInvoice = (inv: Invoice) => void invoices.push(inv);
+    // The run's write waits in vain (the server committed it): the run rejects, billing nobody, rather than wait forever.
+    await expect(kw.billing.run({ period: "2026-11", onInvoice })).rejects.toMatchObject({ code: "STORE_UNAVAILABLE" });
+    expect(invoices).toEqual([]);
+    // The next writes the batch again, which adds nothing: billed once.
+    expect((await kw.billing.run({ period: "2026-11", onInvoice })).billed).toEqual(["acct_silent"]);
+    expect(invoices.map((i) => i.lines.map((l) => [l.requests, l.credits]))).toEqual([[[3, 12]]]);
+    expect(errors).toMatchObject([{ error: { code: "STORE_UNAVAILABLE" }, requeued: 3 }]);
+    expect(kw.usage.stats()).toMatchObject({ queued: 0, written: 3, failedWrites: 1 });
+    expect((await kw.check({ token, cost: 4 })).ok).toBe(true);
+    proxy.silenceReplyTo(`${prefix}billing_usage`);
+    await kw.close(); // the write that never answers is abandoned, and written again once
+    expect(await kw.billing.usage({ from: DEC, to: DEC + 3_600_000 })).toMatchObject([{ owner: "acct_silent", requests: 1, credits: 4 }]);
+    await store.close();
+    await proxy.close(); // resets the silent connections, so the pool can end
+    await silent.end();
   });
 
   it("a usage batch whose commit's reply was lost with its connection is written again and counted once: billed once", async () => {

@@ -110,6 +110,30 @@ export function describeBilling(name: string, make: () => TokenStore | Promise<T
       await kw.close();
     });
 
+    it("an invoice of thousands of pools is billed and recorded once; one longer than a store records fails before its hook, and the run goes on", async () => {
+      const store = await make();
+      const long = `acct_${"m".repeat(250)}`; // 3 000 lines of 255 characters of owner each: over 1 000 000 characters as whole lines
+      const huge = "acct_h"; // 16 000 pools of 32 characters: over 1 000 000 characters however written
+      const events = [
+        ...Array.from({ length: 3_000 }, (_, i) => ({ owner: long, pool: `p${String(i).padStart(31, "0")}` })),
+        ...Array.from({ length: 16_000 }, (_, i) => ({ owner: huge, pool: `p${String(i).padStart(31, "0")}` })),
+        { owner: "acct_z", pool: "default" },
+      ].map((e, i) => ({ ...e, tokenId: `tok_${i}`, at: NOV + HOUR, ok: true, cost: 1, code: "OK" }));
+      for (let i = 0; i < events.length; i += 5_000) await store.recordUsage(events.slice(i, i + 5_000));
+      const kw = new Keyward({ store, prefix: "acme", now: () => DEC + HOUR });
+      const hooks: string[] = [];
+      const onInvoice = (inv: Invoice) => void hooks.push(`${inv.owner.slice(0, 6)}:${inv.lines.length}`);
+      const first = await kw.billing.run({ period: "2026-11", onInvoice });
+      expect(first).toMatchObject({ billed: [long, "acct_z"], busy: [], alreadyBilled: [] });
+      expect(first.failed).toMatchObject([{ owner: huge, error: { code: "INVALID_INPUT", field: "lines" } }]);
+      expect(hooks).toEqual(["acct_m:3000", "acct_z:1"]);
+      const second = await kw.billing.run({ period: "2026-11", onInvoice });
+      expect(second).toMatchObject({ billed: [], alreadyBilled: [long, "acct_z"] });
+      expect(second.failed.map((f) => f.owner)).toEqual([huge]);
+      expect(hooks).toHaveLength(2);
+      await kw.close();
+    }, 30_000);
+
     it("a run bills each owner once; a rerun bills nobody twice; a failed hook is retried", async () => {
       const { kw } = await setup(await make());
       const billed: Invoice[] = [];

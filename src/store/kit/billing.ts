@@ -54,6 +54,9 @@ export interface BillingRunKey {
   to: number;
 }
 
+/** Longest `record` (JSON text of a billed invoice) a store is given by `finishBillingRun`, in characters. */
+export const MAX_BILLING_RECORD_LENGTH = 1_000_000;
+
 /** What {@link BillingStore.claimBillingRun} answers; `overlap`: another run of the owner covers some of these hours. */
 export type BillingClaim = "claimed" | "done" | "busy" | "overlap";
 
