@@ -131,6 +131,28 @@ describe("createLeakReceiver (GitHub secret scanning)", () => {
     expect((await kw.check({ token: first.token })).code).toBe("TOKEN_REVOKED");
   });
 
+  it("an alert whose store failure came with an onLeak that never settles is acted on again when GitHub retries: the token the store failed on is revoked", async () => {
+    let failing: string | null = null;
+    class Flaky extends MemoryStore {
+      override revoke(...args: Parameters<MemoryStore["revoke"]>) {
+        return args[0] === failing ? Promise.reject(new Error("lock timeout")) : super.revoke(...args);
+      }
+    }
+    const kw = new Keyward({ store: new Flaky(), prefix: "acme" });
+    const [first, second] = [await kw.tokens.create({ owner: "acct_a", kind: "secret" }), await kw.tokens.create({ owner: "acct_b", kind: "secret" })];
+    failing = first.record.id;
+    // The owner of the second is told by a mail server that never answers.
+    const receiver = createLeakReceiver({ keyward: kw, publicKeys: [github.publicKey], onLeak: () => new Promise<void>(() => {}) });
+    const body = JSON.stringify([match(first.token), match(second.token)]);
+    void receiver(alert(body)); // waits for its notification: never answered
+    await expect.poll(async () => (await kw.check({ token: second.token })).code).toBe("TOKEN_REVOKED");
+    // GitHub gives up waiting and retries once the store has recovered: the failed token is revoked (the retry's
+    // answer then waits for its owner to be told, which never settles either).
+    failing = null;
+    void receiver(alert(body));
+    await expect.poll(async () => (await kw.check({ token: first.token })).code).toBe("TOKEN_REVOKED");
+  });
+
   it("acts on imported legacy keys the verifier accepts, by their stored kind", async () => {
     const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", acceptForeignTokens: { prefix: "sk_", minLength: 32 } });
     // Legacy strings say nothing reliable about the kind: this secret one even contains "_pk_".
