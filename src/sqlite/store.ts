@@ -152,6 +152,7 @@ export function migrate(db: SqliteDatabase, options: Pick<SqliteStoreOptions, "t
     const own = (db.prepare("PRAGMA busy_timeout").get() as { timeout: number }).timeout;
     db.exec(`PRAGMA busy_timeout = ${waitMs}`);
     try {
+      // A busy answer SQLite gives without waiting is retried, only within the wait: an attempt may wait all of it.
       return withBusyRetry(() => {
         if (schemaVersion(db, t) === SCHEMA_VERSION) return SCHEMA_VERSION;
         return transaction(execControl(db), () => {
@@ -165,7 +166,7 @@ export function migrate(db: SqliteDatabase, options: Pick<SqliteStoreOptions, "t
           }
           return SCHEMA_VERSION;
         });
-      });
+      }, waitMs);
     } finally {
       db.exec(`PRAGMA busy_timeout = ${Number(own)}`);
     }
