@@ -53,8 +53,9 @@ export interface LeakReceiverOptions {
   /**
    * Called once per token acted on (revoked or flagged), to notify its owner.
    * No revocation waits for it: the calls of an alert run as its tokens are
-   * acted on, and its answer waits for them all. Errors, thrown or rejected,
-   * are ignored.
+   * acted on, and its answer waits for them all (the same alert sent again
+   * meanwhile is answered once its tokens are acted on). Errors, thrown or
+   * rejected, are ignored.
    */
   onLeak?: ((report: LeakReport & { url: string | null; source: string | null }) => void | Promise<void>) | undefined;
   /** Largest accepted body, bytes (default 1 MiB). */
@@ -135,7 +136,7 @@ export function createLeakReceiver(options: LeakReceiverOptions): (request: Requ
         })
       : givenKeys(publicKeys);
   const answered = new BoundedMap<LeakLabel[]>(limits.maxRemembered);
-  /** Alerts being processed, by the digest of their body. */
+  /** Alerts whose tokens are being acted on, by the digest of their body. */
   const processing = new Map<string, Promise<LeakLabel[] | null>>();
   const { keyward } = options;
 
@@ -165,7 +166,7 @@ export function createLeakReceiver(options: LeakReceiverOptions): (request: Requ
     if (!matches) return answer(400, { error: "malformed alert" });
 
     // A replay of a processed alert (same body) gets the same answer and acts on nothing again; so does
-    // one that comes while the first is processed (GitHub retrying an alert it thinks timed out).
+    // one that comes while the first acts on its tokens (GitHub retrying an alert it thinks timed out).
     const digest = await sha256(body);
     const labels = answered.get(digest) ?? (await (processing.get(digest) ?? act(digest, matches)));
     return labels === null ? answer(503, { error: "store unavailable" }) : answer(200, labels);
@@ -174,42 +175,43 @@ export function createLeakReceiver(options: LeakReceiverOptions): (request: Requ
   /**
    * Acts on each match of an alert: its labels, remembered, or null when the
    * store failed on any (GitHub retries). A failure on one token holds back
-   * none of the others: each is revoked as soon as it can be.
+   * none of the others: each is revoked as soon as it can be. The answer
+   * waits for the owners to be told too; the same alert sent meanwhile waits
+   * only for the tokens to be acted on, so a notification that never settles
+   * holds back no retry of an alert the store failed.
    */
   function act(digest: string, matches: Match[]): Promise<LeakLabel[] | null> {
-    const done = (async () => {
+    // Owners are told as each token is acted on, but no revocation waits for a notification, nor
+    // fails with one: the calls are awaited together, before the answer, whether they throw or not.
+    const notified: Promise<void>[] = [];
+    const acted = (async () => {
       const labels: LeakLabel[] = [];
       let failed = false;
-      // Owners are told as each token is acted on, but no revocation waits for a notification, nor
-      // fails with one: the calls are awaited together, before the answer, whether they throw or not.
-      const notified: Promise<void>[] = [];
-      try {
-        for (const m of matches) {
-          // Publishable tokens are public by design: a sighting is flagged, never revoked (by the stored
-          // kind: an imported key's string does not say it).
-          const report = await keyward.tokens
-            .reportLeak(m.token, { source: "github", ...(m.url !== null && { url: m.url }), action, publishable: "flag" })
-            .catch(() => null);
-          if (report === null) {
-            failed = true;
-            continue;
-          }
-          if (report.outcome === "revoked" || report.outcome === "flagged") notified.push(notify({ ...report, url: m.url, source: m.source }));
-          labels.push({
-            token_hash: await sha256(new TextEncoder().encode(m.token)),
-            token_type: m.type || tokenType,
-            label: report.outcome === "unknown" ? "false_positive" : "true_positive",
-          });
+      for (const m of matches) {
+        // Publishable tokens are public by design: a sighting is flagged, never revoked (by the stored
+        // kind: an imported key's string does not say it).
+        const report = await keyward.tokens
+          .reportLeak(m.token, { source: "github", ...(m.url !== null && { url: m.url }), action, publishable: "flag" })
+          .catch(() => null);
+        if (report === null) {
+          failed = true;
+          continue;
         }
-        if (failed) return null;
-        answered.set(digest, labels);
-        return labels;
-      } finally {
-        await Promise.all(notified);
+        if (report.outcome === "revoked" || report.outcome === "flagged") notified.push(notify({ ...report, url: m.url, source: m.source }));
+        labels.push({
+          token_hash: await sha256(new TextEncoder().encode(m.token)),
+          token_type: m.type || tokenType,
+          label: report.outcome === "unknown" ? "false_positive" : "true_positive",
+        });
       }
+      if (failed) return null;
+      answered.set(digest, labels);
+      return labels;
     })();
-    processing.set(digest, done);
-    return done.finally(() => processing.delete(digest));
+    processing.set(digest, acted);
+    const settled = () => void processing.delete(digest);
+    acted.then(settled, settled);
+    return acted.finally(() => Promise.all(notified));
   }
 
   async function notify(report: LeakReport & { url: string | null; source: string | null }): Promise<void> {

@@ -4,7 +4,7 @@ import type { ResolvedConfig } from "../config.js";
 import { InvalidInputError } from "../errors.js";
 import { cleanText, redactTokens } from "../lib/text.js";
 import { auditId } from "../model/audit-id.js";
-import { hashesOf } from "../model/record.js";
+import { hashesOf, readTime } from "../model/record.js";
 import { actorSchema, checkOptionFields, parseInput } from "../model/schemas.js";
 import type { AuditEntry, Page, StoredToken } from "../model/types.js";
 import type { GuardedStore } from "../store/guard.js";
@@ -92,7 +92,8 @@ export async function reportLeak(
   if (stored === null) return unknown();
   const now = cfg.now();
   const found = { tokenId: stored.id, owner: stored.owner, kind: stored.kind };
-  if (stored.revokedAt !== null || !worksNow(stored, hash, now)) return { outcome: "inactive", ...found };
+  // Judged as every server judges it: at no earlier than its last write (SECURITY.md, "Clocks").
+  if (stored.revokedAt !== null || !worksNow(stored, hash, readTime(stored, now))) return { outcome: "inactive", ...found };
   const act = stored.kind === "publishable" ? publishable : action;
 
   const entry: AuditEntry = {

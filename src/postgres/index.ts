@@ -55,8 +55,8 @@ function leaseSettings(v: PostgresStoreOptions["creditLeases"]): LeaseSettings |
  *   `driverCode`, e.g. `28P01` for a wrong password, `3D000` for a missing
  *   database) when PostgreSQL cannot be reached, or the schema is older (with
  *   `migrate: false`) or newer than this library's; `driverCode` `42501` when the
- *   role may not create a pending version's tables, or holds a right on some of
- *   keyward's tables and not on others (one a migration created, not granted yet).
+ *   role may not create a pending version's tables, or holds rights on some of
+ *   keyward's tables and none on another (one a migration created, not granted yet).
  * @example
  * ```ts fragment
  * import pg from "pg";

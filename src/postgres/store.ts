@@ -969,10 +969,11 @@ export class PostgresStore implements TokenStore {
 
 /**
  * @internal Checks the connection and the schema (migrating unless told not to), and that the
- * role's rights are the same on every table: a right it holds on some of keyward's tables and
- * not on others (a table a migration by another role created, not granted yet) is refused
- * here, not at the first usage flush or keyed top-up that writes there. A role with no right
- * on any table to write (read-only) opens.
+ * role holds a right on every one of keyward's tables when it holds one on any: a table a
+ * migration by another role created, not granted yet, is refused here, not at the first usage
+ * flush or keyed top-up that writes there. Which rights on which table is the operator's
+ * choice (an audit log the role may append to, not change); a role with no right on any table
+ * opens.
  */
 export async function openSchema(pool: PostgresPool, prefix: string, runMigrations: boolean): Promise<void> {
   const t = tableNames(prefix);
@@ -982,15 +983,15 @@ export async function openSchema(pool: PostgresPool, prefix: string, runMigratio
       throw new StoreUnavailableError(`database schema version ${version}, expected ${SCHEMA_VERSION}: run migrate()`);
     }
     const { rows } = await pool.query(
-      `SELECT n, p FROM (SELECT n, i, p, has_table_privilege(n, p) AS held, bool_or(has_table_privilege(n, p)) OVER (PARTITION BY p) AS somewhere
-         FROM unnest($1::text[]) WITH ORDINALITY AS r(n, i), unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) AS p) x
-       WHERE somewhere AND NOT held ORDER BY i, p LIMIT 1`,
+      `SELECT n FROM (SELECT n, i, held, bool_or(held) OVER () AS somewhere
+         FROM (SELECT n, i, has_table_privilege(n, 'SELECT, INSERT, UPDATE, DELETE') AS held FROM unnest($1::text[]) WITH ORDINALITY AS r(n, i)) h) x
+       WHERE somewhere AND NOT held ORDER BY i LIMIT 1`,
       [Object.values(t).filter((name) => name !== t.migrations)],
     );
-    const missing = rows[0] as { n: string; p: string } | undefined;
+    const missing = rows[0] as { n: string } | undefined;
     if (missing !== undefined) {
       throw new StoreUnavailableError(
-        `the database role may ${missing.p} on some of keyward's tables but not on ${missing.n}: grant it there too (on the tables a migration creates as well)`,
+        `the database role holds rights on some of keyward's tables but none on ${missing.n}: grant them there too (on the tables a migration creates as well)`,
         { driverCode: "42501" },
       );
     }

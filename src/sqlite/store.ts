@@ -152,6 +152,7 @@ export function migrate(db: SqliteDatabase, options: Pick<SqliteStoreOptions, "t
     const own = (db.prepare("PRAGMA busy_timeout").get() as { timeout: number }).timeout;
     db.exec(`PRAGMA busy_timeout = ${waitMs}`);
     try {
+      // A busy answer SQLite gives without waiting is retried, only within the wait: an attempt may wait all of it.
       return withBusyRetry(() => {
         if (schemaVersion(db, t) === SCHEMA_VERSION) return SCHEMA_VERSION;
         return transaction(execControl(db), () => {
@@ -165,7 +166,7 @@ export function migrate(db: SqliteDatabase, options: Pick<SqliteStoreOptions, "t
           }
           return SCHEMA_VERSION;
         });
-      });
+      }, waitMs);
     } finally {
       db.exec(`PRAGMA busy_timeout = ${Number(own)}`);
     }
@@ -277,9 +278,8 @@ export class SqliteStore implements TokenStore {
   readonly #ownsDb: boolean;
   /** The request path's busy timeout, ms: the connection's, but while an admin write runs. */
   readonly #requestWaitMs: number;
-  /** `PRAGMA busy_timeout` for an admin write, and back for the request path. */
-  #adminWait!: SqliteStatement;
-  #requestWait!: SqliteStatement;
+  /** An admin write's busy timeout, ms (`busyTimeoutMs`). */
+  readonly #adminWaitMs: number;
   #nonceCalls = 0;
   /** Usage batches with a key written, for the purge of idle writers. */
   #batches = 0;
@@ -297,6 +297,7 @@ export class SqliteStore implements TokenStore {
     const busyTimeoutMs = checkWaitMs("busyTimeoutMs", options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS);
     const requestBusyTimeoutMs = checkWaitMs("requestBusyTimeoutMs", options.requestBusyTimeoutMs ?? 100);
     this.#requestWaitMs = requestBusyTimeoutMs;
+    this.#adminWaitMs = busyTimeoutMs;
     if (typeof runMigrations !== "boolean") throw new ConfigError("migrate", "must be a boolean");
     this.#db = db;
     this.#ownsDb = ownsDb;
@@ -312,9 +313,7 @@ export class SqliteStore implements TokenStore {
       db.exec(`PRAGMA synchronous = ${synchronous}`);
       if (version !== SCHEMA_VERSION) migrate(db, { tablePrefix: prefix, busyTimeoutMs });
       this.#s = prepareStatements(db, this.#t);
-      this.#adminWait = db.prepare(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
-      this.#requestWait = db.prepare(`PRAGMA busy_timeout = ${requestBusyTimeoutMs}`);
-      this.#requestWait.run();
+      this.#setWait(requestBusyTimeoutMs);
     } catch (err) {
       throw startupError("cannot open the SQLite store", err);
     }
@@ -322,14 +321,24 @@ export class SqliteStore implements TokenStore {
 
   /** An admin write: a transaction that waits up to `busyTimeoutMs` for the write lock, retried. */
   #tx<T>(body: () => T): Promise<T> {
-    this.#adminWait.run();
+    this.#setWait(this.#adminWaitMs);
     try {
       return Promise.resolve(withBusyRetry(() => transaction(this.#control, body)));
     } catch (err) {
       return Promise.reject(err);
     } finally {
-      this.#requestWait.run();
+      this.#setWait(this.#requestWaitMs);
     }
+  }
+
+  /**
+   * Sets the connection's busy timeout, executed each time: SQLite applies
+   * `PRAGMA busy_timeout` when it compiles the statement, so the first run of
+   * one prepared earlier changes nothing (the first admin write after opening
+   * waited the request path's timeout).
+   */
+  #setWait(ms: number): void {
+    this.#db.exec(`PRAGMA busy_timeout = ${ms}`);
   }
 
   /** A transaction of the request path: within `requestBusyTimeoutMs`. */

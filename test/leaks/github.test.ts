@@ -74,6 +74,17 @@ const match = (token: string, extra = {}) => ({
   ...extra,
 });
 
+/** A Keyward whose store fails the revocation of the token `failing.id` names (a lock timeout on its row, say) until it is null. */
+function flaky() {
+  const failing: { id: string | null } = { id: null };
+  class Flaky extends MemoryStore {
+    override revoke(...args: Parameters<MemoryStore["revoke"]>) {
+      return args[0] === failing.id ? Promise.reject(new Error("lock timeout")) : super.revoke(...args);
+    }
+  }
+  return { kw: new Keyward({ store: new Flaky(), prefix: "acme" }), failing };
+}
+
 describe("createLeakReceiver (GitHub secret scanning)", () => {
   it("revokes a live secret token, flags a publishable one, labels unknown tokens false_positive", async () => {
     const { kw, live, web, receiver, notified } = await setup();
@@ -106,17 +117,10 @@ describe("createLeakReceiver (GitHub secret scanning)", () => {
   });
 
   it("a store failure on one token of an alert holds back none of the others: they are revoked, the answer is 503, the retry 200", async () => {
-    // The store fails the revocation of one token (a lock timeout on its row, say) until it recovers.
-    let failing: string | null = null;
-    class Flaky extends MemoryStore {
-      override revoke(...args: Parameters<MemoryStore["revoke"]>) {
-        return args[0] === failing ? Promise.reject(new Error("lock timeout")) : super.revoke(...args);
-      }
-    }
-    const kw = new Keyward({ store: new Flaky(), prefix: "acme" });
+    const { kw, failing } = flaky();
     const create = () => kw.tokens.create({ owner: "acct_1", kind: "secret" });
     const [first, second, third] = [await create(), await create(), await create()];
-    failing = first.record.id;
+    failing.id = first.record.id;
     const receiver = createLeakReceiver({ keyward: kw, publicKeys: [github.publicKey] });
     const body = JSON.stringify([match(first.token), match(second.token), match(third.token)]);
     expect((await receiver(alert(body))).status).toBe(503);
@@ -124,11 +128,27 @@ describe("createLeakReceiver (GitHub secret scanning)", () => {
     expect((await kw.check({ token: second.token })).code).toBe("TOKEN_REVOKED");
     expect((await kw.check({ token: third.token })).code).toBe("TOKEN_REVOKED");
     // GitHub retries once the store has recovered: the rest is done, and answered.
-    failing = null;
+    failing.id = null;
     const retried = await receiver(alert(body));
     expect(retried.status).toBe(200);
     expect((await retried.json()).map((l: { label: string }) => l.label)).toEqual(["true_positive", "true_positive", "true_positive"]);
     expect((await kw.check({ token: first.token })).code).toBe("TOKEN_REVOKED");
+  });
+
+  it("an alert whose store failure came with an onLeak that never settles is acted on again when GitHub retries: the token the store failed on is revoked", async () => {
+    const { kw, failing } = flaky();
+    const [first, second] = [await kw.tokens.create({ owner: "acct_a", kind: "secret" }), await kw.tokens.create({ owner: "acct_b", kind: "secret" })];
+    failing.id = first.record.id;
+    // The owner of the second is told by a mail server that never answers.
+    const receiver = createLeakReceiver({ keyward: kw, publicKeys: [github.publicKey], onLeak: () => new Promise<void>(() => {}) });
+    const body = JSON.stringify([match(first.token), match(second.token)]);
+    void receiver(alert(body)); // waits for its notification: never answered
+    await expect.poll(async () => (await kw.check({ token: second.token })).code).toBe("TOKEN_REVOKED");
+    // GitHub gives up waiting and retries once the store has recovered: the failed token is revoked (the retry's
+    // answer then waits for its owner to be told, which never settles either).
+    failing.id = null;
+    void receiver(alert(body));
+    await expect.poll(async () => (await kw.check({ token: first.token })).code).toBe("TOKEN_REVOKED");
   });
 
   it("acts on imported legacy keys the verifier accepts, by their stored kind", async () => {

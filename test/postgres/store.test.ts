@@ -138,15 +138,19 @@ describe.runIf(hasPostgres)("postgresStore", () => {
       for (const migrate of [true, false]) {
         const err = await rejection(postgresStore(app, { tablePrefix: prefix, migrate, changeFeed: false }));
         expect(err).toMatchObject({ code: "STORE_UNAVAILABLE", driverCode: "42501" });
-        expect(err!.message).toContain(`may DELETE on some of keyward's tables but not on ${t.longKeys}: grant it there too`);
+        expect(err!.message).toContain(`holds rights on some of keyward's tables but none on ${t.longKeys}: grant them there too`);
       }
       // Granted: the role opens it either way, and writes and meters.
       await grant();
+      // Which rights on which table is the operator's: an audit log the role may append to but not change opens.
+      await pool.query(`REVOKE UPDATE, DELETE ON ${schema}.${t.audit} FROM ${role}`);
       for (const migrate of [true, false]) {
         const store = await postgresStore(app, { tablePrefix: prefix, migrate, changeFeed: false });
         const token = makeStoredToken();
         await store.insert(token);
         expect((await store.meter({ tokenId: token.id, cost: 1, rateLimit: null, credits: { limit: 5, refill: null } }, 1)).granted).toBe(true);
+        await store.revoke(token.id, Date.now(), makeAuditEntry({ tokenId: token.id, owner: token.owner }));
+        expect(await store.listAudit({ tokenId: token.id }, { limit: 10, after: null })).toHaveLength(1);
       }
     } finally {
       await app.end();

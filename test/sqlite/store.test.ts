@@ -129,13 +129,15 @@ describe("sqliteStore", () => {
     expect(migrate(db)).toBe(SCHEMA_VERSION);
     expect(db.prepare("PRAGMA busy_timeout").get()).toMatchObject({ timeout: 0 });
     await lock.release();
-    // A lock held past busyTimeoutMs: SQLITE_BUSY, coded.
+    // A lock held past busyTimeoutMs: SQLITE_BUSY, coded, after busyTimeoutMs (not once per retry).
     const heldPath = older();
     const held = await holdWriteLock(heldPath);
     try {
-      expect(() => migrate(new DatabaseSync(heldPath), { busyTimeoutMs: 20 })).toThrow(
+      const started = performance.now();
+      expect(() => migrate(new DatabaseSync(heldPath), { busyTimeoutMs: 300 })).toThrow(
         expect.objectContaining({ code: "STORE_UNAVAILABLE", driverCode: "5" }),
       );
+      expect(performance.now() - started).toBeLessThan(900);
     } finally {
       await held.release();
     }
@@ -367,6 +369,30 @@ describe("SQLite locks", () => {
     expect(await kw.check({ token: metered })).toMatchObject({ ok: true, remaining: 99 });
   });
 
+
+  it("an admin write waits up to busyTimeoutMs for a write lock held elsewhere, the first after opening too, not the request path's wait; the request path then waits its own again", async () => {
+    const path = file();
+    const store = sqliteStore(path, { busyTimeoutMs: 3_000, requestBusyTimeoutMs: 50 });
+    const kw = new Keyward({ store, prefix: "acme" });
+    // Released after 600 ms (while this thread waits): within busyTimeoutMs, far past the request path's 4 x 50 ms.
+    for (let i = 0; i < 2; i++) {
+      const lock = await holdWriteLock(path, 600);
+      try {
+        expect((await kw.tokens.create({ owner: "o", kind: "secret" })).record.owner).toBe("o");
+      } finally {
+        await lock.release();
+      }
+    }
+    const { token } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 5 } });
+    const held = await holdWriteLock(path);
+    try {
+      const checked = performance.now();
+      expect(await kw.check({ token })).toMatchObject({ ok: false, code: "STORE_UNAVAILABLE" });
+      expect(performance.now() - checked).toBeLessThan(1_000);
+    } finally {
+      await held.release();
+    }
+  });
 
   it("a write lock held by another connection past the busy timeout answers STORE_UNAVAILABLE, never an allow; then service resumes", async () => {
     const path = file();

@@ -191,6 +191,17 @@ describe("effectiveAt", () => {
     expect((await slow.tokens.get(old.record.id))?.graceUntil).toBeNull();
     expect((await slow.tokens.list("o")).items[0]?.graceUntil).toBeNull();
   });
+
+  it("a leak report on an instance whose clock is behind finds an old secret whose grace the writer saw end inactive: the token stays live", async () => {
+    const { fast, slow, clock } = fleet();
+    const old = await fast.tokens.create({ owner: "o", kind: "secret" });
+    const current = await fast.tokens.regenerate(old.record.id, { graceMs: 1_000 });
+    clock.now += 2_000;
+    await fast.tokens.update(old.record.id, { name: "after grace" });
+    expect(await slow.tokens.reportLeak(old.token, { source: "github" })).toMatchObject({ outcome: "inactive", tokenId: old.record.id });
+    expect((await slow.check({ token: current.token })).ok).toBe(true);
+    expect((await fast.tokens.get(old.record.id))?.revokedAt).toBeNull();
+  });
 });
 
 describe("clock skew and accounts", () => {
