@@ -308,7 +308,7 @@ export class TokenManager {
    * tokens are skipped.
    *
    * @param owner the owner id
-   * @param options `now` (epoch ms, default the clock)
+   * @param options `now` (epoch ms; default the clock, each token then judged at no earlier than its last write, as servers judge it)
    * @returns the events, token by token in creation order
    * @throws {InvalidInputError} `INVALID_INPUT` for a bad owner, options or time
    * @example
@@ -327,7 +327,9 @@ export class TokenManager {
       const page: Page<StoredToken> = await this.#cfg.store.list(owner, { limit: 1000, cursor });
       const lastUse = lifetimes.unusedAfterMs === null ? null : await this.#lastUses(page.items);
       for (const t of page.items) {
-        for (const e of lifecycleEvents(t, lifetimes, now, lastUse && (lastUse.get(t.id) ?? null))) {
+        // Each token as every server judges it (no earlier than its last write), unless a time was asked about.
+        const at = options.now === undefined ? readTime(t, now) : now;
+        for (const e of lifecycleEvents(t, lifetimes, at, lastUse && (lastUse.get(t.id) ?? null))) {
           notify(this.#cfg.tokens.onLifecycle, e);
           yield e;
         }

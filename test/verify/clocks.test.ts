@@ -192,6 +192,16 @@ describe("effectiveAt", () => {
     expect((await slow.tokens.list("o")).items[0]?.graceUntil).toBeNull();
   });
 
+  it("an admin whose clock is behind scans a token as the servers judge it: an expiry the writer set to its now is expired", async () => {
+    const { fast, slow, clock } = fleet();
+    const { token, record } = await fast.tokens.create({ owner: "o", kind: "secret" });
+    await fast.tokens.update(record.id, { expiresAt: clock.now }, { effectiveAt: clock.now });
+    expect((await slow.check({ token })).code).toBe("TOKEN_EXPIRED");
+    const events = [];
+    for await (const e of slow.tokens.scan("o")) events.push(e);
+    expect(events).toEqual([{ type: "expired", tokenId: record.id, owner: "o", at: clock.now }]);
+  });
+
   it("a leak report on an instance whose clock is behind finds an old secret whose grace the writer saw end inactive: the token stays live", async () => {
     const { fast, slow, clock } = fleet();
     const old = await fast.tokens.create({ owner: "o", kind: "secret" });
