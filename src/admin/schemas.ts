@@ -98,6 +98,7 @@ export const auditEntrySchema = z.object({
   owner: z.string(),
   changes: z.array(z.string()),
   effectiveAt: epochMs.optional(),
+  graceUntil: epochMs.optional(),
   amount: z.number().optional(),
 });
 

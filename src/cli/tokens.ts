@@ -499,7 +499,8 @@ export const audit: Command = {
 
 function auditLine(e: AuditEntry): string {
   const when = e.effectiveAt !== undefined ? ` effective ${iso(e.effectiveAt)}` : "";
-  return `${iso(e.at)}  ${e.action.padEnd(10)} ${e.tokenId}  by ${e.actor}  ${e.changes.join(",")}${when}`;
+  const grace = e.graceUntil !== undefined ? ` old secret until ${iso(e.graceUntil)}` : "";
+  return `${iso(e.at)}  ${e.action.padEnd(10)} ${e.tokenId}  by ${e.actor}  ${e.changes.join(",")}${when}${grace}`;
 }
 
 export const lifecycle: Command = {

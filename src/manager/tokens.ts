@@ -561,6 +561,7 @@ export class TokenManager {
       rotatedAt: now,
     };
     const entry = this.#auditEntry("regenerate", current, actor, now, ["secret"]);
+    if (graceMs > 0) entry.graceUntil = now + graceMs;
     const saved = await written(this.#changed, current.id, [...hashesOf(current), next.hash], () =>
       this.#cfg.store.update(next, current.revision, entry),
     );

@@ -219,6 +219,8 @@ export interface AuditEntry {
   changes: string[];
   /** For updates with an effective time. */
   effectiveAt?: number;
+  /** For a `regenerate` with a grace period: until when the previous secret is still accepted. */
+  graceUntil?: number;
   /** For a `credits` top-up: the credits added. */
   amount?: number;
 }

@@ -225,6 +225,7 @@ describe("keyward CLI: token lifecycle", () => {
     expect(lines[0]).toContain("by ops:ann");
     expect(lines[1]).toContain("by ops:ann");
     expect(lines[4]).toContain(`effective ${at}`);
+    expect(lines[5]).toContain(`old secret until ${new Date(body.record.graceUntil).toISOString()}`);
 
     const usage = cli("usage", id);
     expect(usage.code).toBe(0);

@@ -434,6 +434,9 @@ describe("tokens.revoke / regenerate", () => {
     const leakResponse = await kw.tokens.regenerate(record.id);
     expect(leakResponse.record.graceUntil).toBeNull();
     for (const token of [...olds, fifth.token]) expect((await kw.check({ token })).ok).toBe(false);
+    // The audit log says how long each old secret was kept: the grace given, or none.
+    const regenerations = (await kw.tokens.audit({ tokenId: record.id })).items.filter((e) => e.action === "regenerate");
+    expect(regenerations.map((e) => (e.graceUntil === undefined ? null : e.graceUntil - e.at))).toEqual([3_600_000, 3_600_000, 3_600_000, 3_600_000, 60_000, null]);
   });
 
   it("replaces the secret, keeps id and settings, and honours the grace period", async () => {

@@ -58,7 +58,7 @@ export function auditGroup(ctx: SuiteContext): void {
       makeAuditEntry({ tokenId: tokA, owner, at: T + 2, action: "update", changes: ["name"], effectiveAt: T + 10 }),
       makeAuditEntry({ tokenId: tokB, owner, at: T + 3, action: "create", changes: [] }),
       makeAuditEntry({ tokenId: tokA, owner, at: T + 4, action: "revoke", changes: ["revokedAt"], actor: "user:42" }),
-      makeAuditEntry({ tokenId: tokB, owner, at: T + 5, action: "regenerate", changes: ["hash"] }),
+      makeAuditEntry({ tokenId: tokB, owner, at: T + 5, action: "regenerate", changes: ["secret"], graceUntil: T + 3_600_000 }),
     ];
     const elsewhere = makeAuditEntry({ at: T + 3 });
     beforeEach(async () => {
