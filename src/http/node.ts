@@ -247,10 +247,13 @@ class NodeEdgeRequest<Req> implements EdgeRequest<Req> {
     // HTTP/2's pseudo-header fields (`:method`, `:path`, …) are no header fields of a Fetch Request.
     for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.charCodeAt(0) !== 58) headers.append(raw[i]!, raw[i + 1]!);
     const method = this.method;
-    // GET and HEAD bodies are not verified (a Fetch Request has none).
-    if (method === "GET" || method === "HEAD" || !hasBody(req)) return { request: new Request(url, { method, headers }), body: undefined };
+    if (!hasBody(req)) return { request: new Request(url, { method, headers }), body: undefined };
     // The bytes a parser captured (or Fastify's plugin read) are checked as they are.
     const captured = req.rawBody;
+    // A Fetch Request of a GET or HEAD has no body. One that a parser read all the same
+    // (express.json() reads a GET's) reaches the application: checked as the body given.
+    // One nobody read is not read here.
+    if (method === "GET" || method === "HEAD") return { request: new Request(url, { method, headers }), body: captured };
     if (captured !== undefined) {
       return { request: new Request(url, { method, headers, body: captured.length > 0 ? (captured as Uint8Array<ArrayBuffer>) : null }), body: captured };
     }

@@ -111,7 +111,9 @@ export interface VerifyRequestOptions {
    * The request's body, when the application has already read it (most
    * frameworks buffer bodies): checked against Content-Digest instead of
    * reading a clone of the body stream, which costs a stream tee. It must be
-   * the very body the application then processes.
+   * the very body the application then processes. It counts for the safe
+   * minimum even when `request` has no body of its own (a GET or HEAD, which
+   * a Fetch Request cannot give one): a non-empty body must be covered.
    */
   body?: Uint8Array | undefined;
   /** Largest Signature-Input and Signature field values, each, in characters (default 8 192); larger is `LIMIT_EXCEEDED`. */
@@ -677,8 +679,9 @@ function policyFailure(request: Request, candidate: Candidate, config: Config): 
     const split = has(KEY.authority) && (has(KEY.requestTarget) || (has(KEY.path) && (!hasQuery || has(KEY.query))));
     if (!split) return "COMPONENT_MISSING";
   }
-  // ...and a body covered by Content-Digest (RFC 9530 §6.1), unless it is empty.
-  if (config.bodyCoverage && request.body !== null && !has(KEY.contentDigest)) {
+  // ...and a body covered by Content-Digest (RFC 9530 §6.1), unless it is empty: the request's,
+  // or the one the application read (`body`), which a GET or HEAD Request cannot carry.
+  if (config.bodyCoverage && (request.body !== null || config.body !== undefined) && !has(KEY.contentDigest)) {
     const given = config.body;
     if (given !== undefined) return given.length > 0 ? "COMPONENT_MISSING" : null;
     const declared = request.headers.get("content-length");

@@ -1,4 +1,5 @@
 // keyward/express on a real Express 5 server (the shared suite in test/http/scenarios.ts).
+import { request } from "node:http";
 import type { AddressInfo } from "node:net";
 import vm from "node:vm";
 import { gunzipSync, gzipSync } from "node:zlib";
@@ -6,6 +7,7 @@ import express from "express";
 import { describe, expect, it } from "vitest";
 import { createSigner, signedFetch } from "../../src/client/index.js";
 import { keywardExpress } from "../../src/express/index.js";
+import { computeContentDigest, signRequest } from "../../src/signing/index.js";
 import { ed25519KeyPair } from "../client/helpers.js";
 import { Keyward, MemoryStore } from "../../src/index.js";
 import {
@@ -183,6 +185,44 @@ describe("keyward/express and a body parser that keeps no copy of the body", () 
       expect([plain.status, await plain.json()]).toEqual([200, { symbol: "X" }]);
       const upload = await send(`${base}/uploads`, gzipped);
       expect([upload.status, await upload.json()]).toEqual([200, { symbol: "X" }]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("a signed GET whose body express.json() parses: a body the signature does not cover is refused, one it covers is checked", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const { pair, record } = await signingToken(kw);
+    const app = express();
+    const guard = keywardExpress(kw);
+    app.use(express.json({ verify: guard.rawBody }));
+    app.get("/orders", guard.requireToken(), (req, res) => res.json({ body: req.body ?? null }));
+    const server = await listen(app);
+    const signer = createSigner({ keyId: record.id, alg: "ed25519", privateKey: pair.seed });
+    // node:http sends a GET with a body, as a client (or anything on the way) may.
+    const get = (headers: Headers, body: string) =>
+      new Promise<{ status: number; json: unknown }>((resolve, reject) => {
+        const req = request(`${server.url}/orders`, { method: "GET", headers: { ...Object.fromEntries(headers), "content-type": "application/json", "content-length": String(Buffer.byteLength(body)) } }, (res) => {
+          let text = "";
+          res.setEncoding("utf8").on("data", (chunk) => (text += chunk)).on("end", () => resolve({ status: res.statusCode!, json: text === "" ? null : JSON.parse(text) }));
+        });
+        req.on("error", reject).end(body);
+      });
+    try {
+      // The signature of a GET without a body, a body added on the way.
+      const plain = await signer.sign(new Request(`${server.url}/orders`));
+      expect(await get(plain.headers, '{"amount":1000000}')).toMatchObject({ status: 401, json: { type: "urn:keyward:problem:invalid-token" } });
+      // A signature that covers the body's Content-Digest holds for that body only.
+      const body = '{"amount":1}';
+      const coverDigest = () =>
+        signRequest(new Request(`${server.url}/orders`, { headers: { "content-digest": computeContentDigest(body) } }), {
+          keyId: record.id,
+          key: { alg: "ed25519", privateKey: pair.seed },
+          components: ["@method", "@target-uri", "content-digest"],
+          nonce: true,
+        });
+      expect(await get((await coverDigest()).headers, body)).toEqual({ status: 200, json: { body: { amount: 1 } } });
+      expect(await get((await coverDigest()).headers, '{"amount":2}')).toMatchObject({ status: 401, json: { code: "DIGEST_MISMATCH" } });
     } finally {
       await server.close();
     }

@@ -4,6 +4,7 @@
 // the signature would be accepted.
 import { describe, expect, it } from "vitest";
 import {
+  computeContentDigest,
   nonceExpiresAtMs,
   type SignRequestOptions,
   type SigningKey,
@@ -87,6 +88,20 @@ describe("verifyRequest: a body stays covered", () => {
     expect(await verify(swapped, { required })).toMatchObject({ ok: false, code: "COMPONENT_MISSING" });
     const given = await verify(new Request(signed.clone(), { body: "x" }), { required, body: new TextEncoder().encode("x") });
     expect(given).toMatchObject({ ok: false, code: "COMPONENT_MISSING" });
+  });
+
+  it("a body the application read is covered even on a GET, whose Fetch Request carries none", async () => {
+    const body = new TextEncoder().encode('{"amount":1000000}');
+    const signed = await sign(new Request(URL_));
+    expect(await verify(signed.clone(), { body })).toMatchObject({ ok: false, code: "COMPONENT_MISSING" });
+    expect((await verify(signed.clone(), { body: new Uint8Array(0) })).ok).toBe(true);
+    expect((await verify(signed.clone(), { body, unsafeAllowUncoveredBody: true })).ok).toBe(true);
+    // Covered, it is checked against the Content-Digest.
+    const digest = await sign(new Request(URL_, { headers: { "content-digest": computeContentDigest(body) } }), {
+      components: ["@method", "@target-uri", "content-digest"],
+    });
+    expect((await verify(digest.clone(), { body })).ok).toBe(true);
+    expect(await verify(digest.clone(), { body: new TextEncoder().encode("{}") })).toMatchObject({ ok: false, code: "DIGEST_MISMATCH" });
   });
 
   it("unsafeAllowUncoveredBody opts out; an empty body never needed covering", async () => {
