@@ -211,11 +211,12 @@ export interface EdgeRequest<Req> {
    * The request as a Fetch `Request` at `url`, with its body: a stream that
    * the verifier reads only once the signature verified, within the
    * instance's limits; or bytes already read (by a parser), which are also
-   * passed as `body`. Called only for signed requests. `release`, called
-   * once the verifier decided, gives back what it read of a body it did not
-   * read to the end.
+   * passed as `body`. A GET or HEAD, whose Fetch Request carries none, has
+   * its body (bytes or stream) in `body` only. Called only for signed
+   * requests. `release`, called once the verifier decided, gives back what
+   * it read of a body it did not read to the end.
    */
-  toRequest(url: string): Promise<{ request: Request; body: Uint8Array | undefined; release?: () => void }>;
+  toRequest(url: string): Promise<{ request: Request; body: Uint8Array | ReadableStream<Uint8Array> | undefined; release?: () => void }>;
 }
 
 /** What a URL that does not parse (a client's bad Host or path) is verified as: it matches no signature. */

@@ -146,6 +146,13 @@ export function joined(chunks: Buffer[]): Uint8Array {
   return new Uint8Array(all.buffer, all.byteOffset, all.byteLength);
 }
 
+/** The body stream of a GET or HEAD something consumed unseen: the verifier answers `BODY_ALREADY_READ`. */
+function lockedStream(): ReadableStream<Uint8Array> {
+  const stream = new ReadableStream<Uint8Array>();
+  stream.getReader();
+  return stream;
+}
+
 /**
  * A Fetch `Request` whose body was read, as the Node request's was by a body
  * parser that kept no copy: `kw.verify` answers it as it answers any such
@@ -240,7 +247,7 @@ class NodeEdgeRequest<Req> implements EdgeRequest<Req> {
     return hasBody(this.req);
   }
 
-  async toRequest(url: string): Promise<{ request: Request; body: Uint8Array | undefined; release?: () => void }> {
+  async toRequest(url: string): Promise<{ request: Request; body: Uint8Array | ReadableStream<Uint8Array> | undefined; release?: () => void }> {
     const req = this.req;
     const headers = new Headers();
     const raw = req.rawHeaders;
@@ -248,18 +255,26 @@ class NodeEdgeRequest<Req> implements EdgeRequest<Req> {
     for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.charCodeAt(0) !== 58) headers.append(raw[i]!, raw[i + 1]!);
     const method = this.method;
     if (!hasBody(req)) return { request: new Request(url, { method, headers }), body: undefined };
+    // A Fetch Request of a GET or HEAD has no body, but a parser (express.json() reads a GET's)
+    // or the route may read it all the same: it is given to the verifier beside the Request.
+    const bodiless = method === "GET" || method === "HEAD";
     // The bytes a parser captured (or Fastify's plugin read) are checked as they are.
     const captured = req.rawBody;
-    // A Fetch Request of a GET or HEAD has no body. One that a parser read all the same
-    // (express.json() reads a GET's) reaches the application: checked as the body given.
-    // One nobody read is not read here.
-    if (method === "GET" || method === "HEAD") return { request: new Request(url, { method, headers }), body: captured };
     if (captured !== undefined) {
-      return { request: new Request(url, { method, headers, body: captured.length > 0 ? (captured as Uint8Array<ArrayBuffer>) : null }), body: captured };
+      const body = bodiless || captured.length === 0 ? null : (captured as Uint8Array<ArrayBuffer>);
+      return { request: new Request(url, { method, headers, body }), body: captured };
+    }
+    // An HTTP/2 GET or HEAD whose stream the client left open, announcing no body (no Content-Length),
+    // is answered without waiting for the end of its stream: not read.
+    if (bodiless && req.headers["content-length"] === undefined && req.headers["transfer-encoding"] === undefined) {
+      return { request: new Request(url, { method, headers }), body: undefined };
     }
     const source = this.body;
-    if (source.readableEnded || source.readableDidRead) return { request: await consumed(url, method, headers), body: undefined };
+    if (source.readableEnded || source.readableDidRead) {
+      return bodiless ? { request: new Request(url, { method, headers }), body: lockedStream() } : { request: await consumed(url, method, headers), body: undefined };
+    }
     const { stream, release } = bodyStream(source, req);
+    if (bodiless) return { request: new Request(url, { method, headers }), body: stream, release };
     return { request: new Request(url, { method, headers, body: stream, duplex: "half" } as RequestInit), body: undefined, release };
   }
 }

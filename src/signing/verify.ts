@@ -1,5 +1,5 @@
 // Verifying a signature (RFC 9421 §3.2) under an application policy (§3.2.1).
-import { withDeadline } from "../lib/read-stream.js";
+import { readStream, withDeadline } from "../lib/read-stream.js";
 import { isThenable } from "../lib/thenable.js";
 import { type MaybePromise, verifyWith } from "./algorithms.js";
 import { buildSignatureBase, DEFAULT_PARAM_ORDER } from "./base.js";
@@ -114,8 +114,11 @@ export interface VerifyRequestOptions {
    * the very body the application then processes. It counts for the safe
    * minimum even when `request` has no body of its own (a GET or HEAD, which
    * a Fetch Request cannot give one): a non-empty body must be covered.
+   * For such a request whose body nobody has read, give its stream instead:
+   * it is read as a Request's own body would be, only once the signature
+   * verified, within `maxBodyBytes` and `bodyTimeoutMs`.
    */
-  body?: Uint8Array | undefined;
+  body?: Uint8Array | ReadableStream<Uint8Array> | undefined;
   /** Largest Signature-Input and Signature field values, each, in characters (default 8 192); larger is `LIMIT_EXCEEDED`. */
   maxHeaderBytes?: number | undefined;
   /** Most signatures (labels) in Signature-Input and in Signature, each (default 8); more is `LIMIT_EXCEEDED`. */
@@ -210,7 +213,7 @@ interface Config {
   verifyDigest: boolean;
   maxBodyBytes: number;
   bodyTimeoutMs: number;
-  body: Uint8Array | undefined;
+  body: Uint8Array | ReadableStream<Uint8Array> | undefined;
   maxHeaderBytes: number;
   maxLabels: number;
   maxComponents: number;
@@ -472,14 +475,15 @@ class Verification {
   /** The body, given or read once (bounded in size and time); only ever called after the signature verified. */
   #readBody(): Promise<BodyRead> {
     const { body, maxBodyBytes, bodyTimeoutMs } = this.#config;
+    const request = this.#request;
     this.#body ??=
-      body !== undefined
+      body instanceof Uint8Array
         ? Promise.resolve(body.length > maxBodyBytes ? "BODY_TOO_LARGE" : body)
         : // The application consumed the stream first, or holds a reader of it:
           // say so, rather than failing the digest or the signature.
-          this.#request.bodyUsed || this.#request.body?.locked
+          (body === undefined ? request.bodyUsed || request.body?.locked : body.locked)
           ? Promise.resolve("BODY_ALREADY_READ")
-          : readWithin(this.#request, maxBodyBytes, bodyTimeoutMs);
+          : readWithin(body ?? request, maxBodyBytes, bodyTimeoutMs);
     return this.#body;
   }
 
@@ -541,9 +545,14 @@ class Verification {
   }
 }
 
-/** The request's body, read through a clone with a size cap and a deadline (the read is cancelled when either is hit). */
-async function readWithin(request: Request, maxBytes: number, timeoutMs: number): Promise<BodyRead> {
-  const bytes = await withDeadline(timeoutMs, (until) => readBody(request, maxBytes, until));
+/**
+ * The request's body, read through a clone (or the body stream given) with a
+ * size cap and a deadline (the read is cancelled when either is hit).
+ */
+async function readWithin(from: Request | ReadableStream<Uint8Array>, maxBytes: number, timeoutMs: number): Promise<BodyRead> {
+  const bytes = await withDeadline(timeoutMs, (until) =>
+    from instanceof ReadableStream ? readStream(from, maxBytes, until) : readBody(from, maxBytes, until),
+  );
   return bytes === null ? "BODY_TOO_LARGE" : bytes === undefined ? "BODY_TIMEOUT" : bytes;
 }
 
@@ -602,8 +611,10 @@ export function nonceExpiresAtMs(params: SignatureParams, maxAgeSec = 300, clock
   return limit;
 }
 
-function bodyOption(body: unknown): Uint8Array | undefined {
-  if (body !== undefined && !(body instanceof Uint8Array)) throw new TypeError("body must be a Uint8Array");
+function bodyOption(body: unknown): Uint8Array | ReadableStream<Uint8Array> | undefined {
+  if (body !== undefined && !(body instanceof Uint8Array) && !(body instanceof ReadableStream)) {
+    throw new TypeError("body must be a Uint8Array or a ReadableStream");
+  }
   return body;
 }
 
@@ -680,10 +691,10 @@ function policyFailure(request: Request, candidate: Candidate, config: Config): 
     if (!split) return "COMPONENT_MISSING";
   }
   // ...and a body covered by Content-Digest (RFC 9530 §6.1), unless it is empty: the request's,
-  // or the one the application read (`body`), which a GET or HEAD Request cannot carry.
+  // or the one given (`body`: read by the application, or a stream a GET or HEAD Request cannot carry).
   if (config.bodyCoverage && (request.body !== null || config.body !== undefined) && !has(KEY.contentDigest)) {
     const given = config.body;
-    if (given !== undefined) return given.length > 0 ? "COMPONENT_MISSING" : null;
+    if (given instanceof Uint8Array) return given.length > 0 ? "COMPONENT_MISSING" : null;
     const declared = request.headers.get("content-length");
     if (declared !== null && /^\d+$/.test(declared)) return Number(declared) > 0 ? "COMPONENT_MISSING" : null;
     candidate.emptyBodyRequired = true;

@@ -162,7 +162,7 @@ export class Authenticator {
    * A failed signature proves nothing about who sent it (token ids are
    * public): its denial names no token.
    */
-  async signed(request: Request, bearer: string | null, body: Uint8Array | undefined, now: number): Promise<SignedIdentity | Decision> {
+  async signed(request: Request, bearer: string | null, body: Uint8Array | ReadableStream<Uint8Array> | undefined, now: number): Promise<SignedIdentity | Decision> {
     const cfg = this.#cfg;
     let storeFailed = false;
     // Assigned in resolveKey (a closure: widened so the compiler does not narrow it to null).

@@ -23,8 +23,10 @@ export interface CheckOptions {
   /**
    * The body of a signed request, when the application has already read it:
    * checked against Content-Digest instead of reading a clone of the stream.
+   * For a GET or HEAD with a body nobody has read (a Fetch Request cannot
+   * carry one), its stream: read only once the signature verified.
    */
-  body?: Uint8Array | undefined;
+  body?: Uint8Array | ReadableStream<Uint8Array> | undefined;
 }
 
 /** Options of `kw.verify`: what the route needs, and where the request arrived. */
@@ -81,7 +83,9 @@ export function checkOptions(options: CheckOptions): void {
   if (pool !== undefined && !isPoolName(pool)) {
     throw new InvalidInputError("pool", "must be a pool name: a lowercase letter, then up to 31 of a-z, 0-9, _ or -");
   }
-  if (body !== undefined && !(body instanceof Uint8Array)) throw new InvalidInputError("body", "must be a Uint8Array");
+  if (body !== undefined && !(body instanceof Uint8Array) && !(body instanceof ReadableStream)) {
+    throw new InvalidInputError("body", "must be a Uint8Array or a ReadableStream");
+  }
   if (cost !== undefined && !isRouteCost(cost)) throw new InvalidInputError("cost", ROUTE_COST_RULE);
   if (scope !== undefined) checkRouteScope(scope);
 }

@@ -104,6 +104,52 @@ describe("verifyRequest: a body stays covered", () => {
     expect(await verify(digest.clone(), { body: new TextEncoder().encode("{}") })).toMatchObject({ ok: false, code: "DIGEST_MISMATCH" });
   });
 
+  it("a GET's body nobody read, given as a stream, is read only once the signature verified, and held to the same rules", async () => {
+    const bytes = new TextEncoder().encode('{"amount":1000000}');
+    /** The body as a stream, and how many times it was pulled. */
+    const streamed = (chunks: Uint8Array[] = [bytes]) => {
+      const pulled = { count: 0 };
+      const stream = new ReadableStream<Uint8Array>(
+        {
+          pull(controller) {
+            pulled.count++;
+            const next = chunks.shift();
+            if (next === undefined) controller.close();
+            else controller.enqueue(next);
+          },
+        },
+        { highWaterMark: 0 },
+      );
+      return { stream, pulled };
+    };
+    // Uncovered, of unknown length (no Content-Length): read after the signature, refused unless empty.
+    const plain = await sign(new Request(URL_));
+    const uncovered = streamed();
+    expect(await verify(plain.clone(), { body: uncovered.stream })).toMatchObject({ ok: false, code: "COMPONENT_MISSING" });
+    expect((await verify(plain.clone(), { body: streamed([]).stream })).ok).toBe(true);
+    // A Content-Length that announces a body is refused at once, nothing read.
+    const announced = await sign(new Request(URL_, { headers: { "content-length": String(bytes.length) } }));
+    const unread = streamed();
+    expect(await verify(announced, { body: unread.stream })).toMatchObject({ ok: false, code: "COMPONENT_MISSING" });
+    expect(unread.pulled.count).toBe(0);
+    // Covered: checked against the Content-Digest; a forged signature reads none of it.
+    const digest = await sign(new Request(URL_, { headers: { "content-digest": computeContentDigest(bytes) } }), {
+      components: ["@method", "@target-uri", "content-digest"],
+    });
+    expect((await verify(digest.clone(), { body: streamed().stream })).ok).toBe(true);
+    expect(await verify(digest.clone(), { body: streamed([new TextEncoder().encode("{}")]).stream })).toMatchObject({ ok: false, code: "DIGEST_MISMATCH" });
+    const forged = new Request(digest, { headers: new Headers(digest.headers) });
+    forged.headers.set("signature", `sig1=:${Buffer.alloc(64).toString("base64")}:`);
+    const untouched = streamed();
+    expect(await verify(forged, { body: untouched.stream })).toMatchObject({ ok: false, code: "SIGNATURE_INVALID" });
+    expect(untouched.pulled.count).toBe(0);
+    // One something else holds a reader of, and one past the size limit.
+    const locked = streamed();
+    locked.stream.getReader();
+    expect(await verify(digest.clone(), { body: locked.stream })).toMatchObject({ ok: false, code: "BODY_ALREADY_READ" });
+    expect(await verify(digest.clone(), { body: streamed().stream, maxBodyBytes: 4 })).toMatchObject({ ok: false, code: "BODY_TOO_LARGE" });
+  });
+
   it("unsafeAllowUncoveredBody opts out; an empty body never needed covering", async () => {
     const signed = await sign(new Request(URL_, { method: "POST", body: "x" }), { components: ["@method", "@target-uri"] });
     expect((await verify(signed, { required, unsafeAllowUncoveredBody: true })).ok).toBe(true);
