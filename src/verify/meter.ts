@@ -114,8 +114,14 @@ function roomAt(c: CreditResult, pool: CreditsPolicy & { overage?: number }, cos
   return c.nextRefillAt + (refills - 1) * pool.refill.intervalMs;
 }
 
+/** The denials a store's `meter` answers. */
+const METER_DENIALS: ReadonlySet<unknown> = new Set<MeterResult["deniedBy"]>(["rateLimit", "accountRateLimit", "credits", "accountCredits"]);
+
 /** The decision from the meter's answer. */
 function metered(stored: StoredToken, policy: TokenPolicy, account: AccountMeter | null, spend: number, m: MeterResult, now: number, pool: string): Decision {
+  // Only a grant allows: an answer that is neither a grant nor a denial this version knows (an
+  // adapter's bug, its own copy of another version of the kit) is never taken for one.
+  if (m.deniedBy === null ? m.granted !== true : !METER_DENIALS.has(m.deniedBy)) return storeUnavailable(now);
   const more = m.rateLimits;
   // The token's own counters, and the account's apart: each is shown under its own policy.
   const rateRemaining = m.rateLimit?.allowed === false ? 0 : m.rateLimit?.remaining;
