@@ -17,7 +17,7 @@
 import { StoreUnavailableError } from "../errors.js";
 import { toBase64Url } from "../lib/bytes.js";
 import { secureRandom } from "../lib/crypto.js";
-import { type CreditState, creditState } from "../store/kit/credits.js";
+import { type CreditState, creditState, creditsLeft } from "../store/kit/credits.js";
 import type { MeterResult } from "../store/types.js";
 import type { PostgresClient, PostgresPool } from "./driver.js";
 
@@ -58,8 +58,8 @@ interface Lease {
   readonly lock: string;
   readonly limit: number;
   readonly granted: number;
-  /** Credits left outside any lease when this one was taken (for `remaining`). */
-  readonly free: number;
+  /** Credits left outside any lease, as the last reservation or report found them (for `remaining`). */
+  free: number;
   /** When it is replaced, on the monotonic clock (its expiry is on the database's: elapsed times agree, instants may not). */
   readonly renewAt: number;
   readonly takenAt: number;
@@ -207,6 +207,9 @@ export class CreditLeases {
         throw new StoreUnavailableError("credit lease expired before its report");
       }
       lease.reported = reported;
+      // Other processes' grants since the reservation are counted (their leases' blocks in `used`).
+      const row = r.rows[0] as { used: number | null; bought: number | null } | undefined;
+      if (row?.used != null) lease.free = creditsLeft(creditState({ used: row.used, bought: row.bought ?? 0, periodStart: null }), lease.limit);
     });
     lease.batch = batch;
     lease.tail = batch.catch(() => {});

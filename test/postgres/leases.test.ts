@@ -146,6 +146,33 @@ describe.runIf(hasPostgres)("credit leases", () => {
     await proxy.close();
   });
 
+  it("remaining counts the grants of other processes: an answer from a lease shows the balance as its last report found it, never the one of its reservation", async () => {
+    const prefix = freshPrefix();
+    const [a, b] = await Promise.all([0, 1].map(() => postgresStore(pool, { tablePrefix: prefix, changeFeed: false, creditLeases: true })));
+    const kwA = new Keyward({ store: a!, prefix: "acme", usage: { enabled: false } });
+    const kwB = new Keyward({ store: b!, prefix: "acme", usage: { enabled: false } });
+    const { token, record } = await kwA.tokens.create({ owner: "o", kind: "secret", credits: { limit: 1000 } });
+    expect(await kwA.check({ token })).toMatchObject({ ok: true, remaining: 999 });
+    let granted = 1;
+    for (let wave = 0; wave < 40; wave++) {
+      granted += (await Promise.all(Array.from({ length: 20 }, () => kwB.check({ token })))).filter((d) => d.ok).length;
+    }
+    expect(granted).toBe(801);
+    // A grants from the lease it took first; what it answers is left of the balance now, at most.
+    const d = await kwA.check({ token });
+    granted++;
+    const outside = (await kwA.credits.get({ tokenId: record.id })).remaining; // the credits no lease holds
+    expect(d.ok).toBe(true);
+    expect(d.remaining).toBeLessThanOrEqual(1000 - granted);
+    expect(d.remaining).toBeGreaterThanOrEqual(outside);
+    expect(d.headers.ratelimit).toBe(`"credits";r=${d.remaining}`);
+    await kwA.close();
+    await kwB.close();
+    await a!.close();
+    await b!.close();
+    expect((await kwA.credits.get({ tokenId: record.id })).remaining).toBe(1000 - granted);
+  });
+
   /** A store with leases and an admin's without, on the same tables. */
   const pair = async () => {
     const prefix = freshPrefix();
