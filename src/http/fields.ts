@@ -13,7 +13,7 @@ export interface MeterState {
   rateRemaining?: number | undefined;
   /** Credits left, when credits were checked. */
   creditsRemaining?: number | undefined;
-  /** Wait before the next try, ms: for the rate limit when RATE_LIMITED, for the next refill when CREDITS_EXHAUSTED. */
+  /** Wait before the next try, ms: for the rate limit when RATE_LIMITED, until the pool can hold the cost when CREDITS_EXHAUSTED. */
   retryAfterMs?: number | undefined;
   /** Which counter denied the request, if one did: a rate limit, the token's credits or its account's pool. */
   denied?: "requests" | "credits" | "account-credits" | undefined;
@@ -58,7 +58,7 @@ const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 /** A rate limit's `RateLimit` item: what is left, or none left and when one more fits. */
 const rateItem = (name: string, r: RateAnswer) => (r.allowed ? `"${name}";r=${r.remaining}` : `"${name}";r=0;t=${seconds(r.retryAfterMs)}`);
 
-/** A pool's `RateLimit` item: what is left, and when it denied the request with a refill or reset to come, how long until then. */
+/** A pool's `RateLimit` item: what is left, and when it denied the request and a refill or reset can bring the cost back, how long until then. */
 const creditsItem = (name: string, remaining: number, waitMs: number | undefined) =>
   `"${name}";r=${remaining}${waitMs === undefined ? "" : `;t=${seconds(waitMs)}`}`;
 

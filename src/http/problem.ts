@@ -45,7 +45,7 @@ export interface ProblemDetails {
   remaining?: number;
   /** CREDITS_EXHAUSTED and POOL_UNKNOWN of a route that draws from a named pool: its name. */
   pool?: string;
-  /** CREDITS_EXHAUSTED with a refill: when credits come back (ISO 8601). */
+  /** CREDITS_EXHAUSTED with a refill or reset that can bring the cost back: the earliest time the balance holds it (ISO 8601). */
   refillAt?: string;
   /** RATE_LIMITED, STORE_UNAVAILABLE: seconds to wait, as in `Retry-After`. */
   retryAfter?: number;

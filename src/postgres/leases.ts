@@ -5,7 +5,9 @@
 // process can grant them), grants requests from the block in memory, and
 // reports what it granted to its own lease row, one UPDATE per batch of
 // requests (group commit): a request is answered only after the report
-// holding it committed. So a process that dies never answered a grant it
+// holding it committed, and the requests of a report that failed are
+// answered STORE_UNAVAILABLE and taken back (the next report does not count
+// them). So a process that dies never answered a grant it
 // had not reported, and whoever reclaims its expired lease returns exactly
 // `granted - reported`: never an overspend, and at most one block stranded
 // until expiry. The rest of a block goes back on close, when the lease is
@@ -15,7 +17,7 @@
 import { StoreUnavailableError } from "../errors.js";
 import { toBase64Url } from "../lib/bytes.js";
 import { secureRandom } from "../lib/crypto.js";
-import { type CreditState, creditState } from "../store/kit/credits.js";
+import { type CreditState, creditState, creditsLeft } from "../store/kit/credits.js";
 import type { MeterResult } from "../store/types.js";
 import type { PostgresClient, PostgresPool } from "./driver.js";
 
@@ -56,12 +58,14 @@ interface Lease {
   readonly lock: string;
   readonly limit: number;
   readonly granted: number;
-  /** Credits left outside any lease when this one was taken (for `remaining`). */
-  readonly free: number;
+  /** Credits left outside any lease, as the last reservation or report found them (for `remaining`). */
+  free: number;
   /** When it is replaced, on the monotonic clock (its expiry is on the database's: elapsed times agree, instants may not). */
   readonly renewAt: number;
   readonly takenAt: number;
   spent: number;
+  /** What the last report that committed counted (`spent` then). */
+  reported: number;
   /** The batch requests join until its report starts. */
   batch: Promise<void> | null;
   /** The last report (and, once retired, the return). */
@@ -175,6 +179,7 @@ export class CreditLeases {
         renewAt: performance.now() + Math.floor((this.#settings.ttlMs * 2) / 3),
         takenAt: Date.now(),
         spent: 0,
+        reported: 0,
         batch: null,
         tail: Promise.resolve(),
       };
@@ -190,12 +195,21 @@ export class CreditLeases {
     const batch = lease.tail.then(async () => {
       lease.batch = null; // later spends join the next batch
       const reported = lease.spent;
-      const r = await this.#pool.query(this.#s.reportLease, [lease.id, reported]);
+      const r = await this.#pool.query(this.#s.reportLease, [lease.id, reported]).catch((err: unknown) => {
+        // This batch's requests are answered STORE_UNAVAILABLE: their spends are taken back, so the
+        // next report does not count them (a report whose commit's reply was lost counts them until then).
+        lease.spent -= reported - lease.reported;
+        throw err;
+      });
       // Reclaimed after expiry by another process: these grants were not counted, so they are not granted.
       if (r.rowCount !== 1) {
         if (this.#leases.get(lease.key) === lease) this.#leases.delete(lease.key);
         throw new StoreUnavailableError("credit lease expired before its report");
       }
+      lease.reported = reported;
+      // Other processes' grants since the reservation are counted (their leases' blocks in `used`).
+      const row = r.rows[0] as { used: number | null; bought: number | null } | undefined;
+      if (row?.used != null) lease.free = creditsLeft(creditState({ used: row.used, bought: row.bought ?? 0, periodStart: null }), lease.limit);
     });
     lease.batch = batch;
     lease.tail = batch.catch(() => {});

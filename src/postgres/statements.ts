@@ -4,6 +4,13 @@
 // (billing sums excepted: they page through the primary key, in its collation).
 import type { TableNames } from "../store/sql/schema.js";
 
+/**
+ * How long a transaction holding one of the store's advisory locks may sit idle (waiting for the
+ * client's next statement) before PostgreSQL ends it, ms: its statements follow one another at once,
+ * so only a connection gone silent or a frozen process gets near it.
+ */
+export const LOCK_HOLDER_IDLE_MS = 5_000;
+
 // The database's clock, epoch ms (credit lease expiry).
 const DATABASE_NOW_MS = "(extract(epoch FROM clock_timestamp()) * 1000)::float8";
 // Announces a change in the statement that makes it: delivered to listeners only if it commits.
@@ -87,10 +94,16 @@ export const statements = (t: TableNames) => ({
     RETURNING granted - reported AS back, LEAST(bought, granted - reported) AS back_bought`,
   // $5: the lease's time to live, ms.
   insertLease: `INSERT INTO ${t.leases} (id, token_id, granted, bought, reported, expires_at) VALUES ($1, $2, $3, $4, 0, ${DATABASE_NOW_MS} + $5)`,
-  reportLease: `UPDATE ${t.leases} SET reported = $2 WHERE id = $1`,
+  // With the token's balance outside every lease as the statement found it (not locked), for `remaining`.
+  reportLease: `UPDATE ${t.leases} l SET reported = $2 WHERE id = $1
+    RETURNING (SELECT used FROM ${t.credits} WHERE token_id = l.token_id) AS used, (SELECT bought FROM ${t.credits} WHERE token_id = l.token_id) AS bought`,
   returnLease: `DELETE FROM ${t.leases} WHERE id = $1 RETURNING granted - reported AS back, LEAST(bought, granted - reported) AS back_bought`,
   // One writer per token at a time, whether or not its counter rows exist yet (a row lock needs a row).
-  lockCounters: `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`,
+  // A lock holder whose connection goes silent (a reply lost on the way, its process frozen) would keep
+  // the lock, and every instance's requests for that token or account waiting, for as long as the dead
+  // connection stays open: its transaction left idle that long is ended by the server, which rolls it
+  // back and releases the lock (only within this transaction: SET LOCAL).
+  lockCounters: `SELECT pg_advisory_xact_lock(hashtextextended($1, 0)), set_config('idle_in_transaction_session_timeout', '${LOCK_HOLDER_IDLE_MS}', true)`,
   // A token's counters, under its advisory lock: the credit row also locked, since flat spends take
   // only that lock; with what the pool's leases hold (store.ts, setAside).
   counters: `SELECT c.used, c.bought, c.period_start, r.window_ms, r.bucket, r.counts, ${leased(t, "$1")} FROM (SELECT 1) one

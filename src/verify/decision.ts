@@ -89,7 +89,7 @@ class VerifierDecision {
   readonly cost: number;
   /** Credits left after this request, when the token has a credit limit. */
   readonly remaining: number | undefined;
-  /** How long to wait before retrying: 429 and 503, and 402 until the next refill. */
+  /** How long to wait before retrying: 429 and 503, and 402 until the pool's refill or reset can hold the cost (absent when none can). */
   readonly retryAfterMs: number | undefined;
   /** When the decision was made (the verifier's clock), epoch ms. */
   readonly at: number;

@@ -4,10 +4,10 @@
 // account, all or nothing in one atomic store call.
 import type { ResolvedConfig } from "../config.js";
 import { DEFAULT_POOL, poolOf } from "../model/pools.js";
-import type { StoredToken, TokenPolicy } from "../model/types.js";
+import type { CreditsPolicy, StoredToken, TokenPolicy } from "../model/types.js";
 import { allow, deny } from "../policy/decision.js";
 import { hasLocalCounters } from "../store/shared-reads.js";
-import type { AccountMeter, MeterRequest, MeterResult } from "../store/types.js";
+import type { AccountMeter, CreditResult, MeterRequest, MeterResult } from "../store/types.js";
 import type { SignedNonce } from "./authenticate.js";
 import { type AccountPlanMeter, type Authorized, hasPools } from "./authorize.js";
 import { DeadlineRace } from "./deadlines.js";
@@ -99,8 +99,29 @@ export class Meter {
   }
 }
 
+/**
+ * The earliest time the pool that refused a request of `cost` could hold it
+ * again (epoch ms): the refill that brings enough back (each gives back at
+ * most `refill.amount`), or its next calendar reset; null when it has
+ * neither, or when none ever can: refills and resets give back plan credits
+ * only (`limit`, with an account pool's `overage`), so a cost above them and
+ * what is left now (bought credits included) needs a top-up.
+ */
+function roomAt(c: CreditResult, pool: CreditsPolicy & { overage?: number }, cost: number): number | null {
+  if (c.nextRefillAt === null || cost > pool.limit + (pool.overage ?? 0) + c.remaining) return null;
+  if (!pool.refill) return c.nextRefillAt;
+  const refills = Math.max(1, Math.ceil((cost - c.remaining) / pool.refill.amount));
+  return c.nextRefillAt + (refills - 1) * pool.refill.intervalMs;
+}
+
+/** The denials a store's `meter` answers. */
+const METER_DENIALS: ReadonlySet<unknown> = new Set<MeterResult["deniedBy"]>(["rateLimit", "accountRateLimit", "credits", "accountCredits"]);
+
 /** The decision from the meter's answer. */
 function metered(stored: StoredToken, policy: TokenPolicy, account: AccountMeter | null, spend: number, m: MeterResult, now: number, pool: string): Decision {
+  // Only a grant allows: an answer that is neither a grant nor a denial this version knows (an
+  // adapter's bug, its own copy of another version of the kit) is never taken for one.
+  if (m.deniedBy === null ? m.granted !== true : !METER_DENIALS.has(m.deniedBy)) return storeUnavailable(now);
   const more = m.rateLimits;
   // The token's own counters, and the account's apart: each is shown under its own policy.
   const rateRemaining = m.rateLimit?.allowed === false ? 0 : m.rateLimit?.remaining;
@@ -115,11 +136,13 @@ function metered(stored: StoredToken, policy: TokenPolicy, account: AccountMeter
   }
   const own = m.credits;
   if (m.deniedBy === "credits" || m.deniedBy === "accountCredits") {
-    const c = (m.deniedBy === "credits" ? own : m.account?.credits)!;
-    const wait = c.nextRefillAt === null ? undefined : Math.max(0, c.nextRefillAt - now);
+    const byToken = m.deniedBy === "credits";
+    const c = (byToken ? own : m.account?.credits)!;
+    const at = roomAt(c, (byToken ? poolOf(policy, pool) : account?.credits)!, spend);
+    const wait = at === null ? undefined : Math.max(0, at - now);
     const d = deny("CREDITS_EXHAUSTED", wait === undefined ? undefined : { retryAfterMs: wait });
     // Refused by the account's pool, the token was not charged: its balance is not shown.
-    const tokenRemaining = m.deniedBy === "credits" ? c.remaining : undefined;
+    const tokenRemaining = byToken ? c.remaining : undefined;
     return decision(d, stored, now, { ...base, remaining: c.remaining, tokenRemaining, retryAfterMs: wait });
   }
   const acctCredits = m.account?.credits ?? null;

@@ -314,6 +314,25 @@ describe("account metering: token and account charged together", () => {
     expect((await kw.check({ token: a.token })).ok).toBe(true);
   });
 
+  it("a token's rate limit and its account's both full: Retry-After is the longer wait, after which the request is allowed", async () => {
+    const { kw, tick } = setup();
+    await kw.accounts.set("acct_1", { rateLimit: { limit: 2, windowMs: 60_000 } });
+    const a = await kw.tokens.create({ owner: "acct_1", kind: "secret", rateLimit: { limit: 1, windowMs: 10_000 } });
+    const b = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    expect((await kw.check({ token: a.token })).ok).toBe(true);
+    expect((await kw.check({ token: b.token })).ok).toBe(true);
+    tick(1000);
+    const limited = await kw.check({ token: a.token });
+    expect(limited).toMatchObject({ ok: false, code: "RATE_LIMITED" });
+    // The account's window holds both hits until 66 s (ten buckets of 6 s after the one holding them).
+    expect(limited.retryAfterMs).toBe(65_000);
+    expect(limited.headers.ratelimit).toBe('"requests";r=0;t=65, "account-requests";r=0;t=65');
+    tick(limited.retryAfterMs! - 1);
+    expect((await kw.check({ token: a.token })).code).toBe("RATE_LIMITED");
+    tick(1);
+    expect((await kw.check({ token: a.token })).ok).toBe(true);
+  });
+
   it("RateLimit fields describe the account's limits as policies of their own: a denial names the one that denied it", async () => {
     const { kw } = setup();
     await kw.accounts.set("acct_1", { credits: { limit: 4, refill: { amount: 4, intervalMs: 60_000 }, overage: 1 }, rateLimit: { limit: 3, windowMs: 10_000 } });

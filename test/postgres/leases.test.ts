@@ -4,7 +4,8 @@ import { guardStore, Keyward, tokenPool } from "keyward";
 import { type PostgresPool, postgresStore } from "keyward/postgres";
 import { makeStoredToken } from "keyward/testing";
 import { describe, expect, it } from "vitest";
-import { freshPrefix, hasPostgres, testPool } from "./server.js";
+import { startProxy, viaProxy } from "./proxy.js";
+import { freshPrefix, hasPostgres, openPool, PG_URL, testPool } from "./server.js";
 
 describe.runIf(hasPostgres)("credit leases", () => {
   const pool = testPool({ max: 20 });
@@ -120,6 +121,56 @@ describe.runIf(hasPostgres)("credit leases", () => {
     await kw.close();
     await store.close();
     expect(await used()).toBe(3);
+  });
+
+  it("a report that fails (PostgreSQL cut off) charges nothing for the requests it answered STORE_UNAVAILABLE: the next report and the return do not count them", async () => {
+    const proxy = await startProxy(new URL(PG_URL!));
+    const cut = openPool({ connectionString: viaProxy(PG_URL!, proxy), connectionTimeoutMillis: 500 });
+    const prefix = freshPrefix();
+    const store = await postgresStore(cut, { tablePrefix: prefix, changeFeed: false, creditLeases: true });
+    const kw = new Keyward({ store, prefix: "acme", usage: { enabled: false } });
+    const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 1000 } });
+    const wave = async (n: number) => (await Promise.all(Array.from({ length: n }, () => kw.check({ token })))).map((d) => d.code);
+    // The first takes a lease of 8 credits: every request below is granted from it, none retires it.
+    expect(await wave(1)).toEqual(["OK"]);
+    await proxy.cut();
+    // Granted from the lease in memory, but their report never reaches the server.
+    expect(await wave(3)).toEqual(Array(3).fill("STORE_UNAVAILABLE"));
+    await proxy.restore();
+    expect(await wave(2)).toEqual(["OK", "OK"]);
+    await kw.close();
+    await store.close();
+    const { rows } = await pool.query(`SELECT used FROM ${prefix}credits WHERE token_id = $1`, [record.id]);
+    expect(rows[0].used).toBe(3);
+    await cut.end();
+    await proxy.close();
+  });
+
+  it("remaining counts the grants of other processes: an answer from a lease shows the balance as its last report found it, never the one of its reservation", async () => {
+    const prefix = freshPrefix();
+    const [a, b] = await Promise.all([0, 1].map(() => postgresStore(pool, { tablePrefix: prefix, changeFeed: false, creditLeases: true })));
+    const kwA = new Keyward({ store: a!, prefix: "acme", usage: { enabled: false } });
+    const kwB = new Keyward({ store: b!, prefix: "acme", usage: { enabled: false } });
+    const { token, record } = await kwA.tokens.create({ owner: "o", kind: "secret", credits: { limit: 1000 } });
+    expect(await kwA.check({ token })).toMatchObject({ ok: true, remaining: 999 });
+    let granted = 1;
+    for (let wave = 0; wave < 40; wave++) {
+      granted += (await Promise.all(Array.from({ length: 20 }, () => kwB.check({ token })))).filter((d) => d.ok).length;
+    }
+    expect(granted).toBe(801);
+    // A grants from the lease it took first; what it answers is left of the balance now, at most.
+    const d = await kwA.check({ token });
+    granted++;
+    const outside = (await kwA.credits.get({ tokenId: record.id })).remaining; // the credits no lease holds
+    expect(d.ok).toBe(true);
+    expect(d.remaining).toBeLessThanOrEqual(1000 - granted);
+    expect(d.remaining).toBeGreaterThanOrEqual(outside);
+    expect(d.headers.ratelimit).toBe(`"credits";r=${d.remaining}`);
+    await kwA.close();
+    await kwB.close();
+    await a!.close();
+    await b!.close();
+    expect((await kwA.credits.get({ tokenId: record.id })).remaining).toBe(1000 - granted);
   });
 
   /** A store with leases and an admin's without, on the same tables. */

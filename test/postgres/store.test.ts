@@ -5,6 +5,7 @@ import { migrate, postgresStore, SCHEMA_VERSION } from "keyward/postgres";
 import { makeAuditEntry, makeStoredToken } from "keyward/testing";
 import pg from "pg";
 import { describe, expect, it } from "vitest";
+import { LOCK_HOLDER_IDLE_MS } from "../../src/postgres/statements.js";
 import { POSTGRES_DIALECT } from "../../src/postgres/store.js";
 import { tableNames } from "../../src/store/sql/schema.js";
 import { meterOps, poolOps, poolRequest, topUpRequest } from "../support/meter-ops.js";
@@ -443,6 +444,41 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     await cut.end();
     await proxy.close();
   });
+
+  it("a meter call whose connection goes silent (reply swallowed, not reset) holds its token's and account's locks at most LOCK_HOLDER_IDLE_MS: another server meters them then, and the silent charge is rolled back", async () => {
+    const proxy = await startProxy(new URL(PG_URL!));
+    const silent = openPool({ connectionString: viaProxy(PG_URL!, proxy) });
+    const patient = openPool({ statement_timeout: 20_000 });
+    const prefix = freshPrefix();
+    const a = await postgresStore(silent, { tablePrefix: prefix, changeFeed: false });
+    const b = await postgresStore(patient, { tablePrefix: prefix, changeFeed: false });
+    const kwA = new Keyward({ store: a, prefix: "acme", usage: { enabled: false }, lookupTimeoutMs: 500 });
+    // B waits for the locks as long as it takes (its abandoned calls would be charged once they got them).
+    const kwB = new Keyward({ store: b, prefix: "acme", usage: { enabled: false }, lookupTimeoutMs: 20_000 });
+    await kwA.accounts.set("acct_lock", { credits: { limit: 1000 } });
+    const rateLimit = { limit: 1000, windowMs: 60_000 };
+    const one = await kwA.tokens.create({ owner: "acct_lock", kind: "secret", credits: { limit: 100 }, rateLimit });
+    const two = await kwA.tokens.create({ owner: "acct_lock", kind: "secret", rateLimit });
+    expect((await kwA.check({ token: one.token })).ok).toBe(true);
+    // The server runs the meter's read (the locks taken) and answers; the answer never arrives.
+    proxy.silenceReplyTo(`${prefix}account_credits`);
+    expect((await kwA.check({ token: one.token })).code).toBe("STORE_UNAVAILABLE");
+    const since = Date.now();
+    // Another server: the token, and another token of its account, wait for those locks, then are metered.
+    const [first, second] = await Promise.all([kwB.check({ token: one.token }), kwB.check({ token: two.token })]);
+    expect([first.code, second.code]).toEqual(["OK", "OK"]);
+    expect(Date.now() - since).toBeLessThan(LOCK_HOLDER_IDLE_MS + 3_000);
+    // Rolled back, the silent request (answered STORE_UNAVAILABLE) is not charged: one check of `one` on A, one of each on B.
+    expect((await kwB.credits.get({ tokenId: one.record.id })).remaining).toBe(98);
+    expect((await kwB.credits.get({ owner: "acct_lock" })).remaining).toBe(997);
+    await kwA.close();
+    await kwB.close();
+    await a.close();
+    await b.close();
+    await proxy.close();
+    await silent.end();
+    await patient.end();
+  }, 30_000);
 
   it("a top-up whose commit's reply was lost with its connection rejects, yet was applied: retried with its idempotency key, it is applied once", async () => {
     const proxy = await startProxy(new URL(PG_URL!));

@@ -168,6 +168,29 @@ describe("meter calls on the request path", () => {
     expect(await kw.check({ token })).toMatchObject({ ok: true, remaining: 8 });
   });
 
+  it("a meter answer that is neither a grant nor a denial this version knows is STORE_UNAVAILABLE, never an allow", async () => {
+    let answer: ((real: MeterResult) => MeterResult) | null = null;
+    class OddMeter extends MemoryStore {
+      override async meter(request: MeterRequest, now: number): Promise<MeterResult> {
+        const real = await super.meter(request, now);
+        return answer ? answer(real) : real;
+      }
+    }
+    const kw = new Keyward({ store: new OddMeter(), prefix: "acme", usage: { enabled: false } });
+    const { token } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 10 }, rateLimit: { limit: 100, windowMs: 1000 } });
+    const odd: ((real: MeterResult) => MeterResult)[] = [
+      (real) => ({ ...real, granted: false }), // refused, yet no check named
+      (real) => ({ ...real, granted: false, deniedBy: "accountPool" as MeterResult["deniedBy"] }), // a denial of another version
+      (real) => ({ ...real, granted: "yes" as unknown as boolean }),
+    ];
+    for (const f of odd) {
+      answer = f;
+      expect(await kw.check({ token })).toMatchObject({ ok: false, code: "STORE_UNAVAILABLE", status: 503 });
+    }
+    answer = null;
+    expect((await kw.check({ token })).ok).toBe(true);
+  });
+
   it("a race gives failed() when the call throws, rejects or its answer cannot be read, and ignores a late answer", async () => {
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
     const race = new DeadlineRace(100);

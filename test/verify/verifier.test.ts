@@ -271,6 +271,36 @@ describe("verify: policy", () => {
   });
 });
 
+describe("verify: when credits come back (402)", () => {
+  it("Retry-After and refillAt are when the balance can hold the cost: the refill that brings enough back, none when only a top-up can", async () => {
+    const { kw, clock } = setup();
+    const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 3, refill: { amount: 1, intervalMs: 10_000 } } });
+    expect((await kw.check({ token, cost: 3 })).ok).toBe(true);
+    clock.now += 1000;
+    // One credit comes back at +10 s, the second at +20 s: a request of 2 fits then, not before.
+    const two = await kw.check({ token, cost: 2 });
+    expect(two).toMatchObject({ ok: false, code: "CREDITS_EXHAUSTED", remaining: 0, retryAfterMs: 19_000 });
+    expect(two.headers["retry-after"]).toBe("19");
+    expect(two.headers.ratelimit).toBe('"credits";r=0;t=19');
+    expect((await problemDetails(two)).refillAt).toBe(new Date(clock.now + 19_000).toISOString());
+    clock.now += 9_000;
+    expect((await kw.check({ token, cost: 2 })).code).toBe("CREDITS_EXHAUSTED");
+    clock.now += 10_000;
+    expect(await kw.check({ token, cost: 2 })).toMatchObject({ ok: true, remaining: 0 });
+    // More than the plan holds: no refill ever brings it (a top-up does), so there is no wait to tell.
+    const never = await kw.check({ token, cost: 4 });
+    expect(never).toMatchObject({ ok: false, code: "CREDITS_EXHAUSTED", retryAfterMs: undefined });
+    expect(never.headers["retry-after"]).toBeUndefined();
+    expect(never.headers.ratelimit).toBe('"credits";r=0');
+    expect((await problemDetails(never)).refillAt).toBeUndefined();
+    // Bought credits count: 3 of the plan and 1 bought hold a cost of 4 after the refills.
+    await kw.credits.topUp({ tokenId: record.id }, 1);
+    expect((await kw.check({ token, cost: 4 })).retryAfterMs).toBe(30_000);
+    clock.now += 30_000;
+    expect(await kw.check({ token, cost: 4 })).toMatchObject({ ok: true, remaining: 0 });
+  });
+});
+
 describe("verify: time", () => {
   it("honours the grace window of a regenerated token", async () => {
     const { kw, clock } = setup();

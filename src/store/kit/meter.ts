@@ -1,8 +1,9 @@
 // Metering, all or nothing: a request is counted against its rate limits and
 // charged its credits together, or not at all. Checks run in this order:
-//   1. the token's rate limits (`rateLimit`, then every one of `rateLimits`:
-//      all are checked, so the answer knows the longest wait), then the
-//      account's (one hit per request): over a limit → RATE_LIMITED;
+//   1. the token's rate limits (`rateLimit`, then every one of `rateLimits`),
+//      then the account's (one hit per request): all are checked, so the
+//      answer knows the longest wait; over a limit → RATE_LIMITED (by the
+//      token's when one of them is full, else by the account's);
 //   2. the token's pool the request draws from, then the account's pool of
 //      the same name (`cost`): short → CREDITS_EXHAUSTED;
 // and only when every check passes is every counter written. So a request
@@ -99,9 +100,10 @@ export function meterStep(
     rateResults.push(r);
     if (!r.allowed) deniedBy = "rateLimit";
   }
-  if (deniedBy === null && acct?.rateLimit) {
+  // Checked too when a token's rate limit is full: the answer then knows every full limit's wait.
+  if ((deniedBy === null || deniedBy === "rateLimit") && acct?.rateLimit) {
     acctRate = checkHit(account?.rate, acct.rateLimit.windowMs, acct.rateLimit.limit, now, 1);
-    if (!acctRate.allowed) deniedBy = "accountRateLimit";
+    if (!acctRate.allowed && deniedBy === null) deniedBy = "accountRateLimit";
   }
   if (deniedBy === null && request.credits) {
     const step = spendCredits(credits, request.credits, request.cost, now);
