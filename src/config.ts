@@ -91,7 +91,8 @@ export interface KeywardOptions {
    * A store call on the request path (a token or account lookup, `meter`,
    * a nonce) that takes longer is abandoned and the request denied with
    * STORE_UNAVAILABLE, ms (default 2 000). An abandoned `meter` call may
-   * still be counted by the store when it recovers.
+   * still be counted by the store when it recovers (on PostgreSQL, not one
+   * that waited for a lock: see `requestLockTimeoutMs` of `postgresStore`).
    */
   lookupTimeoutMs?: number | undefined;
   /**

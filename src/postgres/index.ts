@@ -81,9 +81,10 @@ export async function postgresStore(pool: PostgresPool, options: PostgresStoreOp
   const reconnectMaxMs = checkMs(options.reconnectMaxMs, "reconnectMaxMs", 5_000);
   if (reconnectMaxMs < reconnectMinMs) throw new ConfigError("reconnectMaxMs", "must be at least reconnectMinMs");
   const heartbeatMs = checkMs(options.heartbeatMs, "heartbeatMs", 5_000);
+  const requestLockTimeoutMs = checkMs(options.requestLockTimeoutMs, "requestLockTimeoutMs", 1_000);
   const leases = leaseSettings(options.creditLeases);
   await openSchema(pool, prefix, migrate);
-  const store = new PostgresStore(pool, prefix, { changeFeed, reconnectMinMs, reconnectMaxMs, heartbeatMs, onChangeFeedError, leases });
+  const store = new PostgresStore(pool, prefix, { changeFeed, reconnectMinMs, reconnectMaxMs, heartbeatMs, requestLockTimeoutMs, onChangeFeedError, leases });
   await store.start();
   return store;
 }

@@ -104,6 +104,10 @@ export const statements = (t: TableNames) => ({
   // connection stays open: its transaction left idle that long is ended by the server, which rolls it
   // back and releases the lock (only within this transaction: SET LOCAL).
   lockCounters: `SELECT pg_advisory_xact_lock(hashtextextended($1, 0)), set_config('idle_in_transaction_session_timeout', '${LOCK_HOLDER_IDLE_MS}', true)`,
+  // The same for a request's meter call, which waits for the lock (and, for the rest of its transaction,
+  // for any row lock) at most $2 ms: `lock_timeout` is set first, by the subquery the lock is taken from.
+  meterLock: `SELECT pg_advisory_xact_lock(hashtextextended($1, 0)), set_config('idle_in_transaction_session_timeout', '${LOCK_HOLDER_IDLE_MS}', true)
+    FROM (SELECT set_config('lock_timeout', $2, true)) AS waited`,
   // A token's counters, under its advisory lock: the credit row also locked, since flat spends take
   // only that lock; with what the pool's leases hold (store.ts, setAside).
   counters: `SELECT c.used, c.bought, c.period_start, r.window_ms, r.bucket, r.counts, ${leased(t, "$1")} FROM (SELECT 1) one

@@ -101,6 +101,14 @@ export interface PostgresStoreOptions {
    * lease is held, balance reads elsewhere count its credits as used.
    */
   creditLeases?: boolean | { ttlMs?: number | undefined; maxBlock?: number | undefined } | undefined;
+  /**
+   * How long a `meter` call waits for a token's or account's counter lock,
+   * or a counter row another transaction holds, ms (default 1 000): then it
+   * fails (the request is `STORE_UNAVAILABLE`) and nothing is counted. Keep
+   * it below Keyward's `lookupTimeoutMs` (default 2 000), so that a call the
+   * verifier gave up on while it waited is never counted later.
+   */
+  requestLockTimeoutMs?: number | undefined;
 }
 
 /**
@@ -254,6 +262,8 @@ export class PostgresStore implements TokenStore {
   readonly #listeners = new Set<(event: ChangeEvent) => void>();
   readonly #listener: ChangeListener | null;
   readonly #leases: CreditLeases | null;
+  /** `requestLockTimeoutMs`, as `lock_timeout` takes it. */
+  readonly #meterLockWait: string;
   #nonceCalls = 0;
   /** Usage batches with a key written, for the purge of idle writers. */
   #batches = 0;
@@ -263,7 +273,7 @@ export class PostgresStore implements TokenStore {
   constructor(
     pool: PostgresPool,
     prefix: string,
-    options: Required<Pick<PostgresStoreOptions, "changeFeed" | "reconnectMinMs" | "reconnectMaxMs" | "heartbeatMs">> &
+    options: Required<Pick<PostgresStoreOptions, "changeFeed" | "reconnectMinMs" | "reconnectMaxMs" | "heartbeatMs" | "requestLockTimeoutMs">> &
       Pick<PostgresStoreOptions, "onChangeFeedError"> & { leases: LeaseSettings | null },
   ) {
     this.#pool = pool;
@@ -280,6 +290,7 @@ export class PostgresStore implements TokenStore {
       billing: true,
     });
     this.#leases = options.leases && new CreditLeases(pool, this.#s, options.leases, transaction);
+    this.#meterLockWait = String(options.requestLockTimeoutMs);
     if (options.changeFeed) {
       const report = options.onChangeFeedError;
       const timings: ListenerTimings = {
@@ -456,8 +467,9 @@ export class PostgresStore implements TokenStore {
       return leased || this.#spendFlat(creditKey, request.cost, policy.limit, now);
     }
     return transaction(this.#pool, async (c) => {
-      // Token first, then account: one lock order for every request.
-      await c.query(this.#s.lockCounters, [this.#tokenLock(id)]);
+      // Token first, then account: one lock order for every request. Each lock and row waited for
+      // within requestLockTimeoutMs (for the rest of the transaction).
+      await c.query(this.#s.meterLock, [this.#tokenLock(id), this.#meterLockWait]);
       if (account) await c.query(this.#s.lockCounters, [this.#accountLock(account.owner)]);
       const keys = account || creditKey !== id || rateLimits?.length;
       for (;;) {

@@ -451,7 +451,7 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     const patient = openPool({ statement_timeout: 20_000 });
     const prefix = freshPrefix();
     const a = await postgresStore(silent, { tablePrefix: prefix, changeFeed: false });
-    const b = await postgresStore(patient, { tablePrefix: prefix, changeFeed: false });
+    const b = await postgresStore(patient, { tablePrefix: prefix, changeFeed: false, requestLockTimeoutMs: 20_000 });
     const kwA = new Keyward({ store: a, prefix: "acme", usage: { enabled: false }, lookupTimeoutMs: 500 });
     // B waits for the locks as long as it takes (its abandoned calls would be charged once they got them).
     const kwB = new Keyward({ store: b, prefix: "acme", usage: { enabled: false }, lookupTimeoutMs: 20_000 });
@@ -479,6 +479,32 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     await silent.end();
     await patient.end();
   }, 30_000);
+
+  it("a meter call waiting for a lock held elsewhere gives up at requestLockTimeoutMs: a request the verifier abandoned is never charged later", async () => {
+    const prefix = freshPrefix();
+    const store = await postgresStore(pool, { tablePrefix: prefix, changeFeed: false, requestLockTimeoutMs: 300 });
+    const kw = new Keyward({ store, prefix: "acme", usage: { enabled: false }, lookupTimeoutMs: 600 });
+    const { token, record } = await kw.tokens.create({ owner: "acct_1", kind: "secret", credits: { limit: 100 }, rateLimit: { limit: 1000, windowMs: 60_000 } });
+    expect((await kw.check({ token })).ok).toBe(true);
+    // Another transaction holds the token's counter lock (a long admin change, a stuck connection).
+    const holder = await pool.connect();
+    await holder.query("BEGIN");
+    await holder.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [`${tableNames(prefix).credits}:${record.id}`]);
+    const since = Date.now();
+    expect((await kw.check({ token })).code).toBe("STORE_UNAVAILABLE");
+    expect(Date.now() - since).toBeLessThan(600);
+    // The lock comes free after the verifier gave up: the waiting call has ended, and counts nothing.
+    await new Promise((r) => setTimeout(r, 900));
+    await holder.query("COMMIT");
+    holder.release();
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await kw.credits.get({ tokenId: record.id })).remaining).toBe(99);
+    expect((await kw.check({ token })).ok).toBe(true);
+    expect((await kw.credits.get({ tokenId: record.id })).remaining).toBe(98);
+    await expect(postgresStore(pool, { tablePrefix: prefix, requestLockTimeoutMs: 0 })).rejects.toMatchObject({ code: "INVALID_CONFIG", field: "requestLockTimeoutMs" });
+    await kw.close();
+    await store.close();
+  });
 
   it("a top-up whose commit's reply was lost with its connection rejects, yet was applied: retried with its idempotency key, it is applied once", async () => {
     const proxy = await startProxy(new URL(PG_URL!));
