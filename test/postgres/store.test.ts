@@ -490,9 +490,7 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     const holder = await pool.connect();
     await holder.query("BEGIN");
     await holder.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [`${tableNames(prefix).credits}:${record.id}`]);
-    const since = Date.now();
     expect((await kw.check({ token })).code).toBe("STORE_UNAVAILABLE");
-    expect(Date.now() - since).toBeLessThan(600);
     // The lock comes free after the verifier gave up: the waiting call has ended, and counts nothing.
     await new Promise((r) => setTimeout(r, 900));
     await holder.query("COMMIT");
