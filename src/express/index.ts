@@ -66,7 +66,7 @@ export interface KeywardExpress {
  * @param kw the Keyward instance
  * @param options realm, publicOrigin, cors, problemTypeBase
  * @returns `requireToken`, `preflight` and `rawBody`
- * @throws {ConfigError} `INVALID_CONFIG` naming a bad option (and from `requireToken`, a malformed scope)
+ * @throws {ConfigError} `INVALID_CONFIG` naming a bad or unknown option (and from `requireToken`, a malformed scope)
  */
 export function keywardExpress(kw: Keyward, options?: EdgeOptions): KeywardExpress {
   const edge = createEdge(kw, options);

@@ -109,7 +109,7 @@ export interface KeywardFastify {
  * @param kw the Keyward instance
  * @param options realm, publicOrigin, cors, problemTypeBase
  * @returns the plugin and `requireToken`
- * @throws {ConfigError} `INVALID_CONFIG` naming a bad option (and from `requireToken`, a malformed scope)
+ * @throws {ConfigError} `INVALID_CONFIG` naming a bad or unknown option (and from `requireToken`, a malformed scope)
  */
 export function keywardFastify(kw: Keyward, options?: EdgeOptions): KeywardFastify {
   const edge = createEdge(kw, options);

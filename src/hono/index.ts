@@ -99,11 +99,12 @@ function runtimeIp(c: Context): string | null {
  * @param kw the Keyward instance
  * @param options realm, publicOrigin, cors, problemTypeBase, getIp
  * @returns `requireToken` and `preflight`
- * @throws {ConfigError} `INVALID_CONFIG` naming a bad option (and from `requireToken`, a malformed scope)
+ * @throws {ConfigError} `INVALID_CONFIG` naming a bad or unknown option (and from `requireToken`, a malformed scope)
  */
 export function keywardHono(kw: Keyward, options: KeywardHonoOptions = {}): KeywardHono {
   if (options === null || typeof options !== "object") throw new ConfigError("", "options must be an object");
   const { getIp = runtimeIp, ...rest } = options;
+  if (typeof getIp !== "function") throw new ConfigError("getIp", "must be a function");
   const edge = createEdge(kw, rest);
   const preflight: MiddlewareHandler = async (c, next) => {
     const answer = preflightAnswer(edge, c.req.method, (name) => c.req.header(name) ?? null);

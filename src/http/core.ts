@@ -86,13 +86,20 @@ export interface Edge {
 /**
  * Checks the options of a middleware instance.
  *
- * @throws {ConfigError} `INVALID_CONFIG` naming the bad option
+ * @throws {ConfigError} `INVALID_CONFIG` naming the bad option, or an unknown one (an option of the Keyward
+ *   instance given here, such as `requireHttps` or `trustedProxies`, would otherwise do nothing)
  */
 export function createEdge(kw: Keyward, options: EdgeOptions = {}): Edge {
   if (kw === null || typeof kw !== "object" || typeof (kw as Keyward).verify !== "function") {
     throw new ConfigError("keyward", "must be a Keyward instance");
   }
   if (options === null || typeof options !== "object") throw new ConfigError("", "options must be an object");
+  // A Keyward option given here (`requireHttps: "all"`, `trustedProxies`) or a misspelt one must not be ignored in silence.
+  for (const key of Object.keys(options)) {
+    if (!EDGE_OPTIONS.has(key)) {
+      throw new ConfigError(key, `is not a middleware option (${[...EDGE_OPTIONS].join(", ")}); the Keyward instance's (requireHttps, trustedProxies, …) go to new Keyward({ … })`);
+    }
+  }
   const { realm, problemTypeBase, publicOrigin, cors = false } = options;
   const given = options.maxBodyBytes;
   if (given !== undefined && (!Number.isSafeInteger(given) || given < 0)) throw new ConfigError("maxBodyBytes", "must be a non-negative integer");
@@ -123,6 +130,9 @@ export function createEdge(kw: Keyward, options: EdgeOptions = {}): Edge {
     body: limits ?? Object.freeze({ maxBytes: maxBodyBytes }),
   });
 }
+
+/** The options of every adapter's middleware (Hono's and the Fetch wrapper's `getIp` is their own). */
+const EDGE_OPTIONS: ReadonlySet<string> = new Set(["realm", "problemTypeBase", "publicOrigin", "cors", "maxBodyBytes"]);
 
 /** The request headers a preflight allows: keyward's, and those `cors.allowHeaders` adds (RFC 9110 field names). */
 function corsAllowHeaders(cors: unknown): string {
