@@ -140,11 +140,13 @@ export function keywardHono(kw: Keyward, options: KeywardHonoOptions = {}): Keyw
        * Sets the decision and its header fields on an allowed request, before
        * the handler, for the answers Hono builds (c.json, c.text); returns the
        * fields, which a Response of the handler's own gets after (withHeaders).
+       * Vary only after: c.header would replace one set before the guard
+       * (Accept-Language, say), withHeaders merges it.
        */
       const admit = (c: Context, decision: AllowedDecision, origin: string | null): Record<string, string> => {
         c.set("keyward", decision);
         const fields = allowHeaders(edge, decision, origin);
-        for (const [name, value] of Object.entries(fields)) c.header(name, value);
+        for (const name in fields) if (name !== "vary") c.header(name, fields[name]);
         return fields;
       };
       const preflightOf = (c: Context) => {

@@ -4,7 +4,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import type { Readable } from "node:stream";
 import type { DeniedDecision } from "../verify/decision.js";
-import type { EdgeRequest } from "./core.js";
+import { type EdgeRequest, mergedVary } from "./core.js";
 
 /** A Node request that may carry the raw body captured before a parser read it. */
 export type WithRawBody = IncomingMessage & { rawBody?: Uint8Array | undefined };
@@ -138,6 +138,11 @@ export function closeUnreadBody(req: UnreadBody, decision: DeniedDecision, setHe
     stream.close(0);
     req.resume();
   });
+}
+
+/** A Node response's Vary (as `getHeader` gives it: absent, a value or a list) with the names of `add` it lacks. */
+export function varyOf(present: number | string | readonly string[] | undefined, add: string): string {
+  return present === undefined ? add : mergedVary(Array.isArray(present) ? present.join(", ") : String(present), add);
 }
 
 /** Chunks as one plain Uint8Array view: keyward hands out no Buffers. */

@@ -55,6 +55,13 @@ describeMiddleware(
     app.get("/vary", guard.requireToken(), (req, res) => {
       res.set("Vary", "Accept-Encoding").json({ token: req.keyward?.tokenId });
     });
+    app.use("/vary-before", (_req, res, next) => {
+      res.setHeader("Vary", "Accept-Language");
+      next();
+    });
+    app.get("/vary-before", guard.requireToken(), (req, res) => {
+      res.json({ token: req.keyward?.tokenId });
+    });
     app.get(
       "/failing",
       guard.requireToken({

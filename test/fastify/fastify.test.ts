@@ -37,6 +37,8 @@ describeMiddleware(
       reply.header("vary", "Accept-Encoding");
       return { token: request.keyward?.tokenId };
     });
+    const varyBefore = async (_request: unknown, reply: { header(name: string, value: string): unknown }) => void reply.header("vary", "Accept-Language");
+    app.get("/vary-before", { onRequest: varyBefore, preHandler: guard.requireToken() }, async (request) => ({ token: request.keyward?.tokenId }));
     app.get(
       "/failing",
       {

@@ -40,6 +40,11 @@ describeMiddleware(
       c.header("Vary", "Accept-Encoding");
       return c.json({ token: c.get("keyward").tokenId });
     });
+    app.use("/vary-before", async (c, next) => {
+      c.header("Vary", "Accept-Language");
+      await next();
+    });
+    app.get("/vary-before", guard.requireToken(), (c) => c.json({ token: c.get("keyward").tokenId }));
     const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
     await new Promise((resolve) => server.once("listening", resolve));
     return {
@@ -75,6 +80,11 @@ describeMiddleware(
         return c.json({ token: c.get("keyward").tokenId });
       }),
     );
+    app.use("/vary-before", async (c, next) => {
+      c.header("Vary", "Accept-Language");
+      await next();
+    });
+    app.get("/vary-before", guard.requireToken({}, (c) => c.json({ token: c.get("keyward").tokenId })));
     const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
     await new Promise((resolve) => server.once("listening", resolve));
     return {

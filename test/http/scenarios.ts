@@ -8,6 +8,8 @@
 //   GET  /custom           requireToken({ onDenied: 418 + code })         → { token }
 //   GET  /failing?mode=…   requireToken({ getToken, onDenied: failingHooks(url), onError: 599 + message })
 //   GET  /vary             requireToken()                                 → { token }, with Vary: Accept-Encoding set by the handler
+//   GET  /vary-before      requireToken()                                 → { token }, with Vary: Accept-Language set before the guard
+//                          (a middleware or hook in front; the Fetch wrapper's handler, which has none in front)
 // An allowed handler answers the decision's token id as seen through the framework's typed attachment.
 import { type IncomingMessage, request as httpRequest } from "node:http";
 import { connect as connectTcp } from "node:net";
@@ -693,6 +695,9 @@ export function describeMiddleware(name: string, start: StartServer, makeRoute: 
       // A handler that sets its own Vary: Origin is kept in it, since Allow-Origin echoes the origin (RFC 9110 §12.5.5).
       const vary = await fetch(`${corsServer.url}/vary`, { headers: { ...bearer(publishable), origin: "https://app.example" } });
       expect([vary.status, vary.headers.get("vary"), vary.headers.get("access-control-allow-origin")]).toEqual([200, "Accept-Encoding, Origin", "https://app.example"]);
+      // So is a Vary set before the guard (a middleware in front): Origin joins it, never replaces it.
+      const before = await fetch(`${corsServer.url}/vary-before`, { headers: { ...bearer(publishable), origin: "https://app.example" } });
+      expect([before.status, before.headers.get("vary")]).toEqual([200, "Accept-Language, Origin"]);
       // Without cors: no preflight answer from keyward.
       const none = await fetch(`${server.url}/prices`, { method: "OPTIONS", headers: { origin: "https://app.example", "access-control-request-method": "GET" } });
       expect(none.headers.get("access-control-allow-origin")).toBeNull();
