@@ -157,8 +157,24 @@ export function joined(chunks: Buffer[]): Uint8Array {
  * request, `BODY_ALREADY_READ` (500) once the signature verified.
  */
 async function consumed(url: string, method: string, headers: Headers): Promise<Request> {
-  const request = new Request(url, { method, headers, body: new Uint8Array(0) });
+  const request = requestOf(url, method, { headers, body: new Uint8Array(0) });
   await request.arrayBuffer();
+  return request;
+}
+
+/** Methods a Fetch Request refuses (Fetch's forbidden methods), of which Node hands TRACE to the application. */
+const FORBIDDEN_METHODS: ReadonlySet<string> = new Set(["CONNECT", "TRACE", "TRACK"]);
+
+/**
+ * A Fetch `Request` of the Node request's method. One that a Request
+ * refuses (TRACE) is built as a POST that shows the method sent, so that
+ * the signature is verified against it (`@method`) instead of the
+ * constructor's TypeError escaping as an error of the application.
+ */
+function requestOf(url: string, method: string, init: RequestInit): Request {
+  if (!FORBIDDEN_METHODS.has(method)) return new Request(url, { ...init, method });
+  const request = new Request(url, { ...init, method: "POST" });
+  Object.defineProperty(request, "method", { value: method, enumerable: true });
   return request;
 }
 
@@ -253,15 +269,15 @@ class NodeEdgeRequest<Req> implements EdgeRequest<Req> {
     for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.charCodeAt(0) !== 58) headers.append(raw[i]!, raw[i + 1]!);
     const method = this.method;
     // GET and HEAD bodies are not verified (a Fetch Request has none).
-    if (method === "GET" || method === "HEAD" || !hasBody(req)) return { request: new Request(url, { method, headers }), body: undefined };
+    if (method === "GET" || method === "HEAD" || !hasBody(req)) return { request: requestOf(url, method, { headers }), body: undefined };
     // The bytes a parser captured (or Fastify's plugin read) are checked as they are.
     const captured = req.rawBody;
     if (captured !== undefined) {
-      return { request: new Request(url, { method, headers, body: captured.length > 0 ? (captured as Uint8Array<ArrayBuffer>) : null }), body: captured };
+      return { request: requestOf(url, method, { headers, body: captured.length > 0 ? (captured as Uint8Array<ArrayBuffer>) : null }), body: captured };
     }
     const source = this.body;
     if (source.readableEnded || source.readableDidRead) return { request: await consumed(url, method, headers), body: undefined };
     const { stream, release } = bodyStream(source, req);
-    return { request: new Request(url, { method, headers, body: stream, duplex: "half" } as RequestInit), body: undefined, release };
+    return { request: requestOf(url, method, { headers, body: stream, duplex: "half" } as RequestInit), body: undefined, release };
   }
 }

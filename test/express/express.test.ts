@@ -12,6 +12,7 @@ import {
   abortedSignedUpload,
   describeMiddleware,
   failingHooks,
+  signedTraces,
   signedUploadOnOneConnection,
   signingToken,
   oversizedSignedUploadLetThrough,
@@ -190,6 +191,22 @@ describe("keyward/express and a body parser that keeps no copy of the body", () 
       expect([plain.status, await plain.json()]).toEqual([200, { symbol: "X" }]);
       const upload = await send(`${base}/uploads`, gzipped);
       expect([upload.status, await upload.json()]).toEqual([200, { symbol: "X" }]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("a signed TRACE (a method no Fetch Request has) is verified against the method sent: a GET's signature is refused, TRACE's holds; never a 500", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const app = express();
+    app.all("/trace", keywardExpress(kw).requireToken(), (req, res) => {
+      res.json({ token: req.keyward?.tokenId });
+    });
+    const server = await listen(app);
+    try {
+      const [asGet, asTrace] = await signedTraces(kw, `${server.url}/trace`);
+      expect(asGet).toMatchObject({ status: 401, json: { type: "urn:keyward:problem:invalid-token" } });
+      expect(asTrace).toMatchObject({ status: 200, json: { token: expect.stringMatching(/^tok_/) } });
     } finally {
       await server.close();
     }

@@ -15,6 +15,7 @@ import { type IncomingMessage, request as httpRequest } from "node:http";
 import { connect as connectTcp } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSigner, signedFetch } from "../../src/client/index.js";
+import { signatureHeaders } from "../../src/signing/index.js";
 import type { EdgeOptions } from "../../src/http/core.js";
 import { ConfigError, Keyward, MemoryStore, type TokenRecord } from "../../src/index.js";
 import { ed25519KeyPair } from "../client/helpers.js";
@@ -60,6 +61,28 @@ export async function signingToken(kw: Keyward): Promise<{ pair: ReturnType<type
   const pair = ed25519KeyPair();
   const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: pair.publicKey } });
   return { pair, record };
+}
+
+/**
+ * Signed TRACE requests (a method no Fetch Request can have, which Node hands
+ * to the application) to `url`, a route that answers 200 when allowed: one
+ * signed for a GET of the URL, then one signed for TRACE itself. Their
+ * statuses and problem codes (or token ids): verified against the method
+ * sent, never an error of the application.
+ */
+export async function signedTraces(kw: Keyward, url: string): Promise<{ status: number; json: Record<string, unknown> }[]> {
+  const { pair, record } = await signingToken(kw);
+  const key = { alg: "ed25519", privateKey: pair.seed } as const;
+  const replies: { status: number; json: Record<string, unknown> }[] = [];
+  for (const signedAs of ["GET", "TRACE"]) {
+    // signatureHeaders takes a Request: one that shows TRACE as its method.
+    const request = new Request(url);
+    if (signedAs === "TRACE") Object.defineProperty(request, "method", { value: "TRACE" });
+    const fields = await signatureHeaders(request, { key, keyid: record.id, nonce: true });
+    const reply = await rawRequest(url, Object.entries(fields), "TRACE");
+    replies.push({ status: reply.status, json: reply.json });
+  }
+  return replies;
 }
 
 /** A fresh Keyward behind a proxy on 127.0.0.1, reading at most 1 KiB of signed bodies. */
