@@ -228,6 +228,23 @@ export interface EdgeRequest<Req> {
   toRequest(url: string): Promise<{ request: Request; body: Uint8Array | undefined; release?: () => void }>;
 }
 
+/** Methods a Fetch Request refuses (Fetch's forbidden methods), of which Node hands TRACE to the application. */
+const FORBIDDEN_METHODS: ReadonlySet<string> = new Set(["CONNECT", "TRACE", "TRACK"]);
+
+/**
+ * A Fetch `Request` of the method the client sent. One that a Request
+ * refuses (TRACE) is built as a POST that shows the method sent, as
+ * @hono/node-server builds it, so that a signature is verified against it
+ * (`@method`) instead of the constructor's TypeError escaping as an error
+ * of the application.
+ */
+export function requestOf(url: string, method: string, init: RequestInit): Request {
+  if (!FORBIDDEN_METHODS.has(method)) return new Request(url, { ...init, method });
+  const request = new Request(url, { ...init, method: "POST" });
+  Object.defineProperty(request, "method", { value: method, enumerable: true });
+  return request;
+}
+
 /** What a URL that does not parse (a client's bad Host or path) is verified as: it matches no signature. */
 const UNPARSEABLE = "http://invalid.invalid/";
 

@@ -4,7 +4,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import type { Readable } from "node:stream";
 import type { DeniedDecision } from "../verify/decision.js";
-import { type EdgeRequest, mergedVary } from "./core.js";
+import { type EdgeRequest, mergedVary, requestOf } from "./core.js";
 
 /** A Node request that may carry the raw body captured before a parser read it. */
 export type WithRawBody = IncomingMessage & { rawBody?: Uint8Array | undefined };
@@ -162,21 +162,6 @@ async function consumed(url: string, method: string, headers: Headers): Promise<
   return request;
 }
 
-/** Methods a Fetch Request refuses (Fetch's forbidden methods), of which Node hands TRACE to the application. */
-const FORBIDDEN_METHODS: ReadonlySet<string> = new Set(["CONNECT", "TRACE", "TRACK"]);
-
-/**
- * A Fetch `Request` of the Node request's method. One that a Request
- * refuses (TRACE) is built as a POST that shows the method sent, so that
- * the signature is verified against it (`@method`) instead of the
- * constructor's TypeError escaping as an error of the application.
- */
-function requestOf(url: string, method: string, init: RequestInit): Request {
-  if (!FORBIDDEN_METHODS.has(method)) return new Request(url, { ...init, method });
-  const request = new Request(url, { ...init, method: "POST" });
-  Object.defineProperty(request, "method", { value: method, enumerable: true });
-  return request;
-}
 
 /**
  * Whether a request names two different hosts, in `:authority` (HTTP/2) and

@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { type HonoRouteOptions, type KeywardEnv, keywardHono } from "../../src/hono/index.js";
 import { Keyward, MemoryStore } from "../../src/index.js";
 import { describeHttp2 } from "../http/http2.js";
-import { describeMiddleware, failingHooks } from "../http/scenarios.js";
+import { describeMiddleware, failingHooks, signedTraces } from "../http/scenarios.js";
 
 /** Promises of another realm, as an edge runtime's fetch and crypto.subtle answer with. */
 const foreign = vm.runInNewContext("({ resolve: (v) => Promise.resolve(v), reject: (e) => Promise.reject(e) })") as {
@@ -166,6 +166,24 @@ describe("keyward/hono on @hono/node-server: the scheme is the connection's", ()
       });
       expect(answer).toMatch(/^HTTP\/1\.1 403 /);
       expect(answer).toContain('"code":"INSECURE_TRANSPORT"');
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe("keyward/hono on @hono/node-server: a signed TRACE", () => {
+  it("verified at its public URL (publicOrigin), against the method sent: a GET's signature is refused, TRACE's holds; never a 500", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const app = new Hono<KeywardEnv>();
+    app.on("TRACE", "/trace", keywardHono(kw, { publicOrigin: "https://api.example.com" }).requireToken(), (c) => c.json({ token: c.get("keyward").tokenId }));
+    const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
+    await new Promise((resolve) => server.once("listening", resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/trace`;
+      const [asGet, asTrace] = await signedTraces(kw, url, "https://api.example.com/trace");
+      expect(asGet).toMatchObject({ status: 401, json: { type: "urn:keyward:problem:invalid-token" } });
+      expect(asTrace).toMatchObject({ status: 200, json: { token: expect.stringMatching(/^tok_/) } });
     } finally {
       server.close();
     }

@@ -66,17 +66,18 @@ export async function signingToken(kw: Keyward): Promise<{ pair: ReturnType<type
 /**
  * Signed TRACE requests (a method no Fetch Request can have, which Node hands
  * to the application) to `url`, a route that answers 200 when allowed: one
- * signed for a GET of the URL, then one signed for TRACE itself. Their
+ * signed for a GET of the URL (`signedUrl`, the public one behind
+ * `publicOrigin`), then one signed for TRACE itself. Their
  * statuses and problem codes (or token ids): verified against the method
  * sent, never an error of the application.
  */
-export async function signedTraces(kw: Keyward, url: string): Promise<{ status: number; json: Record<string, unknown> }[]> {
+export async function signedTraces(kw: Keyward, url: string, signedUrl = url): Promise<{ status: number; json: Record<string, unknown> }[]> {
   const { pair, record } = await signingToken(kw);
   const key = { alg: "ed25519", privateKey: pair.seed } as const;
   const replies: { status: number; json: Record<string, unknown> }[] = [];
   for (const signedAs of ["GET", "TRACE"]) {
     // signatureHeaders takes a Request: one that shows TRACE as its method.
-    const request = new Request(url);
+    const request = new Request(signedUrl);
     if (signedAs === "TRACE") Object.defineProperty(request, "method", { value: "TRACE" });
     const fields = await signatureHeaders(request, { key, keyid: record.id, nonce: true });
     const reply = await rawRequest(url, Object.entries(fields), "TRACE");
