@@ -200,7 +200,11 @@ export function keywardHono(kw: Keyward, options: KeywardHonoOptions = {}): Keyw
           // Hono applies c.header only to the answers it builds: a Response of the handler's own gets what it lacks.
           return next().then(() => {
             const res = withHeaders(c.res, fields);
-            if (res !== c.res) c.res = res;
+            if (res === c.res) return;
+            // A copy of a Response with immutable headers (a fetch() of an upstream): Hono's setter copies
+            // the fields of the one it replaces over it, Vary without Origin among them; its copy takes them again.
+            c.res = res;
+            withHeaders(c.res, fields);
           });
         };
         let decided: Decision | Promise<Decision>;

@@ -191,7 +191,7 @@ describe("keyward/hono on @hono/node-server: a signed TRACE", () => {
 });
 
 describe("keyward/hono: a handler's own Response keeps the allowed request's fields", () => {
-  it("RateLimit, RateLimit-Policy and CORS fields on new Response(...) and Response.redirect(...), in both forms, over HTTP", async () => {
+  it("RateLimit, RateLimit-Policy and CORS fields on new Response(...), Response.redirect(...) and an upstream's fetch() answer, in both forms, over HTTP", async () => {
     const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
     const { token } = await kw.tokens.create({ owner: "acct_1", kind: "publishable", domains: ["app.example"], rateLimit: { limit: 100, windowMs: 60_000 } });
     const app = new Hono<KeywardEnv>();
@@ -200,11 +200,15 @@ describe("keyward/hono: a handler's own Response keeps the allowed request's fie
     app.get("/redirect", guard.requireToken(), () => Response.redirect("https://app.example/next", 302));
     app.get("/handler", guard.requireToken({}, () => new Response("ok")));
     app.get("/handler-redirect", guard.requireToken({}, async () => Response.redirect("https://app.example/next", 302)));
+    // An upstream's answer passed on as it is (immutable headers, a Vary of its own), in both forms.
+    app.get("/upstream", () => new Response("up", { headers: { vary: "Accept-Encoding" } }));
+    app.get("/proxied", guard.requireToken(), () => fetch(`${base}/upstream`));
+    app.get("/handler-proxied", guard.requireToken({}, () => fetch(`${base}/upstream`)));
     const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
     await new Promise((resolve) => server.once("listening", resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     try {
-      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-      for (const path of ["/own", "/redirect", "/handler", "/handler-redirect"]) {
+      for (const path of ["/own", "/redirect", "/handler", "/handler-redirect", "/proxied", "/handler-proxied"]) {
         const res = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}`, origin: "https://app.example" }, redirect: "manual" });
         expect(res.status, path).toBe(path.includes("redirect") ? 302 : 200);
         expect(res.headers.get("ratelimit"), path).toMatch(/^"requests";r=\d+/);
@@ -212,8 +216,10 @@ describe("keyward/hono: a handler's own Response keeps the allowed request's fie
         expect(res.headers.get("access-control-allow-origin"), path).toBe("https://app.example");
         expect(res.headers.get("vary"), path).toMatch(/Origin/);
       }
-      const own = await fetch(`${base}/own`, { headers: { authorization: `Bearer ${token}`, origin: "https://app.example" } });
-      expect(own.headers.get("vary")).toBe("Accept-Encoding, Origin");
+      for (const path of ["/own", "/proxied", "/handler-proxied"]) {
+        const own = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}`, origin: "https://app.example" } });
+        expect(own.headers.get("vary"), path).toBe("Accept-Encoding, Origin");
+      }
     } finally {
       (server as import("node:http").Server).closeAllConnections();
       server.close();
