@@ -233,10 +233,10 @@ const FORBIDDEN_METHODS: ReadonlySet<string> = new Set(["CONNECT", "TRACE", "TRA
 
 /**
  * A Fetch `Request` of the method the client sent. One that a Request
- * refuses (TRACE) is built as a POST that shows the method sent, as
- * @hono/node-server builds it, so that a signature is verified against it
- * (`@method`) instead of the constructor's TypeError escaping as an error
- * of the application.
+ * refuses (TRACE) is built as a POST (which may carry the body) that shows
+ * the method sent, as @hono/node-server shows it, so that a signature is
+ * verified against it (`@method`) instead of the constructor's TypeError
+ * escaping as an error of the application.
  */
 export function requestOf(url: string, method: string, init: RequestInit): Request {
   if (!FORBIDDEN_METHODS.has(method)) return new Request(url, { ...init, method });

@@ -162,7 +162,6 @@ async function consumed(url: string, method: string, headers: Headers): Promise<
   return request;
 }
 
-
 /**
  * Whether a request names two different hosts, in `:authority` (HTTP/2) and
  * in a Host field: a malformed request (RFC 9113 §8.3.1), which the
