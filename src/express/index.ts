@@ -17,8 +17,8 @@
  */
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import type { Keyward } from "../keyward.js";
-import { allowHeaders, createEdge, createRoute, decide, denialParts, type EdgeOptions, mergedVary, preflightAnswer, type RouteOptions } from "../http/core.js";
-import { closeUnreadBody, nodeEdgeRequest, type WithRawBody } from "../http/node.js";
+import { allowHeaders, createEdge, createRoute, decide, denialParts, type EdgeOptions, preflightAnswer, type RouteOptions } from "../http/core.js";
+import { closeUnreadBody, nodeEdgeRequest, varyOf, type WithRawBody } from "../http/node.js";
 import { isThenable } from "../lib/thenable.js";
 import type { AllowedDecision, Decision } from "../verify/decision.js";
 
@@ -66,7 +66,7 @@ export interface KeywardExpress {
  * @param kw the Keyward instance
  * @param options realm, publicOrigin, cors, problemTypeBase
  * @returns `requireToken`, `preflight` and `rawBody`
- * @throws {ConfigError} `INVALID_CONFIG` naming a bad option (and from `requireToken`, a malformed scope)
+ * @throws {ConfigError} `INVALID_CONFIG` naming a bad or unknown option (and from `requireToken`, a malformed scope)
  */
 export function keywardExpress(kw: Keyward, options?: EdgeOptions): KeywardExpress {
   const edge = createEdge(kw, options);
@@ -119,8 +119,13 @@ export function keywardExpress(kw: Keyward, options?: EdgeOptions): KeywardExpre
           if (decision.ok) {
             req.keyward = decision;
             const fields = allowHeaders(edge, decision, origin);
-            res.set(fields);
-            if (fields.vary !== undefined) keepVary(res, fields.vary);
+            if (fields.vary === undefined) res.set(fields);
+            else {
+              // Not res.set: it would replace a Vary set before the guard (Accept-Language, say).
+              const { vary, ...rest } = fields;
+              res.set(rest);
+              keepVary(res, vary);
+            }
             return next();
           }
           closeUnreadBody(req, decision, (name, value) => res.setHeader(name, value));
@@ -146,16 +151,16 @@ export function keywardExpress(kw: Keyward, options?: EdgeOptions): KeywardExpre
 }
 
 /**
- * Keeps `names` in the answer's Vary when the handler sets a Vary of its
- * own (`res.set` replaces the field): merged as the head is written, the
- * way every Node answer is sent (`res.writeHead`, explicit or implicit).
+ * Adds `names` to the answer's Vary as the head is written, the way every
+ * Node answer is sent (`res.writeHead`, explicit or implicit): merged with
+ * the Vary set before the guard or by the handler (`res.set` replaces the
+ * field), whichever the answer has then.
  */
 function keepVary(res: Response, names: string): void {
   const writeHead = res.writeHead;
   res.writeHead = function (this: Response, ...args: unknown[]) {
     res.writeHead = writeHead;
-    const present = res.getHeader("vary");
-    res.setHeader("vary", present === undefined ? names : mergedVary(Array.isArray(present) ? present.join(", ") : String(present), names));
+    res.setHeader("vary", varyOf(res.getHeader("vary"), names));
     return writeHead.apply(this, args as Parameters<Response["writeHead"]>);
   } as Response["writeHead"];
 }

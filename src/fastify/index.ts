@@ -44,11 +44,10 @@ import {
   decide,
   denialParts,
   type EdgeOptions,
-  mergedVary,
   preflightAnswer,
   type RouteOptions,
 } from "../http/core.js";
-import { closeUnreadBody, hasBody, joined, nodeEdgeRequest, type WithRawBody } from "../http/node.js";
+import { closeUnreadBody, hasBody, joined, nodeEdgeRequest, varyOf, type WithRawBody } from "../http/node.js";
 import type { Keyward } from "../keyward.js";
 import type { AllowedDecision, Decision } from "../verify/decision.js";
 
@@ -109,7 +108,7 @@ export interface KeywardFastify {
  * @param kw the Keyward instance
  * @param options realm, publicOrigin, cors, problemTypeBase
  * @returns the plugin and `requireToken`
- * @throws {ConfigError} `INVALID_CONFIG` naming a bad option (and from `requireToken`, a malformed scope)
+ * @throws {ConfigError} `INVALID_CONFIG` naming a bad or unknown option (and from `requireToken`, a malformed scope)
  */
 export function keywardFastify(kw: Keyward, options?: EdgeOptions): KeywardFastify {
   const edge = createEdge(kw, options);
@@ -149,10 +148,7 @@ export function keywardFastify(kw: Keyward, options?: EdgeOptions): KeywardFasti
       // A handler's own Vary replaces the one requireToken set on an allowed
       // request from a page: Origin, which the echoed Allow-Origin varies on, is put back.
       app.addHook("onSend", (request, reply, payload, done) => {
-        if (request.keyward !== null && header(request, "origin") !== null) {
-          const present = reply.getHeader("vary");
-          reply.header("vary", present === undefined ? CORS_VARY : mergedVary(Array.isArray(present) ? present.join(", ") : String(present), CORS_VARY));
-        }
+        if (request.keyward !== null && header(request, "origin") !== null) reply.header("vary", varyOf(reply.getHeader("vary"), CORS_VARY));
         done(null, payload);
       });
     }
@@ -174,7 +170,13 @@ export function keywardFastify(kw: Keyward, options?: EdgeOptions): KeywardFasti
       };
       const admit = (request: Req, reply: Reply, decision: AllowedDecision, origin: string | null): void => {
         request.keyward = decision;
-        reply.headers(allowHeaders(edge, decision, origin));
+        const fields = allowHeaders(edge, decision, origin);
+        if (fields.vary === undefined) reply.headers(fields);
+        else {
+          // Merged: reply.headers would replace a Vary an earlier hook set (Accept-Language, say).
+          const { vary, ...rest } = fields;
+          reply.headers(rest).header("vary", varyOf(reply.getHeader("vary"), vary));
+        }
       };
       /**
        * Decides, then puts the decision on the request or answers the denial.

@@ -60,11 +60,12 @@ export interface KeywardFetch<Rest extends unknown[]> {
  * @param kw the Keyward instance
  * @param options realm, publicOrigin, cors, problemTypeBase, getIp
  * @returns `requireToken` and `preflight`
- * @throws {ConfigError} `INVALID_CONFIG` naming a bad option (and from `requireToken`, a malformed scope)
+ * @throws {ConfigError} `INVALID_CONFIG` naming a bad or unknown option (and from `requireToken`, a malformed scope)
  */
 export function keywardFetch<Rest extends unknown[] = unknown[]>(kw: Keyward, options: KeywardFetchOptions<Rest> = {}): KeywardFetch<Rest> {
   if (options === null || typeof options !== "object") throw new ConfigError("", "options must be an object");
   const { getIp, ...rest } = options;
+  if (getIp !== undefined && typeof getIp !== "function") throw new ConfigError("getIp", "must be a function");
   const edge = createEdge(kw, rest);
   const preflight = (request: Request): Response | null => {
     const answer = preflightAnswer(edge, request.method, (name) => request.headers.get(name));

@@ -99,11 +99,12 @@ function runtimeIp(c: Context): string | null {
  * @param kw the Keyward instance
  * @param options realm, publicOrigin, cors, problemTypeBase, getIp
  * @returns `requireToken` and `preflight`
- * @throws {ConfigError} `INVALID_CONFIG` naming a bad option (and from `requireToken`, a malformed scope)
+ * @throws {ConfigError} `INVALID_CONFIG` naming a bad or unknown option (and from `requireToken`, a malformed scope)
  */
 export function keywardHono(kw: Keyward, options: KeywardHonoOptions = {}): KeywardHono {
   if (options === null || typeof options !== "object") throw new ConfigError("", "options must be an object");
   const { getIp = runtimeIp, ...rest } = options;
+  if (typeof getIp !== "function") throw new ConfigError("getIp", "must be a function");
   const edge = createEdge(kw, rest);
   const preflight: MiddlewareHandler = async (c, next) => {
     const answer = preflightAnswer(edge, c.req.method, (name) => c.req.header(name) ?? null);
@@ -139,11 +140,13 @@ export function keywardHono(kw: Keyward, options: KeywardHonoOptions = {}): Keyw
        * Sets the decision and its header fields on an allowed request, before
        * the handler, for the answers Hono builds (c.json, c.text); returns the
        * fields, which a Response of the handler's own gets after (withHeaders).
+       * Vary only after: c.header would replace one set before the guard
+       * (Accept-Language, say), withHeaders merges it.
        */
       const admit = (c: Context, decision: AllowedDecision, origin: string | null): Record<string, string> => {
         c.set("keyward", decision);
         const fields = allowHeaders(edge, decision, origin);
-        for (const [name, value] of Object.entries(fields)) c.header(name, value);
+        for (const name in fields) if (name !== "vary") c.header(name, fields[name]);
         return fields;
       };
       const preflightOf = (c: Context) => {
@@ -197,7 +200,11 @@ export function keywardHono(kw: Keyward, options: KeywardHonoOptions = {}): Keyw
           // Hono applies c.header only to the answers it builds: a Response of the handler's own gets what it lacks.
           return next().then(() => {
             const res = withHeaders(c.res, fields);
-            if (res !== c.res) c.res = res;
+            if (res === c.res) return;
+            // A copy of a Response with immutable headers (a fetch() of an upstream): Hono's setter copies
+            // the fields of the one it replaces over it, Vary without Origin among them; its copy takes them again.
+            c.res = res;
+            withHeaders(c.res, fields);
           });
         };
         let decided: Decision | Promise<Decision>;

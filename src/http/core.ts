@@ -86,13 +86,20 @@ export interface Edge {
 /**
  * Checks the options of a middleware instance.
  *
- * @throws {ConfigError} `INVALID_CONFIG` naming the bad option
+ * @throws {ConfigError} `INVALID_CONFIG` naming the bad option, or an unknown one (an option of the Keyward
+ *   instance given here, such as `requireHttps` or `trustedProxies`, would otherwise do nothing)
  */
 export function createEdge(kw: Keyward, options: EdgeOptions = {}): Edge {
   if (kw === null || typeof kw !== "object" || typeof (kw as Keyward).verify !== "function") {
     throw new ConfigError("keyward", "must be a Keyward instance");
   }
   if (options === null || typeof options !== "object") throw new ConfigError("", "options must be an object");
+  // A Keyward option given here (`requireHttps: "all"`, `trustedProxies`) or a misspelt one must not be ignored in silence.
+  for (const key of Object.keys(options)) {
+    if (!EDGE_OPTIONS.has(key)) {
+      throw new ConfigError(key, `is not a middleware option (${[...EDGE_OPTIONS].join(", ")}); the Keyward instance's (requireHttps, trustedProxies, …) go to new Keyward({ … })`);
+    }
+  }
   const { realm, problemTypeBase, publicOrigin, cors = false } = options;
   const given = options.maxBodyBytes;
   if (given !== undefined && (!Number.isSafeInteger(given) || given < 0)) throw new ConfigError("maxBodyBytes", "must be a non-negative integer");
@@ -123,6 +130,9 @@ export function createEdge(kw: Keyward, options: EdgeOptions = {}): Edge {
     body: limits ?? Object.freeze({ maxBytes: maxBodyBytes }),
   });
 }
+
+/** The options of every adapter's middleware (Hono's and the Fetch wrapper's `getIp` is their own). */
+const EDGE_OPTIONS: ReadonlySet<string> = new Set(["realm", "problemTypeBase", "publicOrigin", "cors", "maxBodyBytes"]);
 
 /** The request headers a preflight allows: keyward's, and those `cors.allowHeaders` adds (RFC 9110 field names). */
 function corsAllowHeaders(cors: unknown): string {
@@ -217,6 +227,23 @@ export interface EdgeRequest<Req> {
    * it read of a body it did not read to the end.
    */
   toRequest(url: string): Promise<{ request: Request; body: Uint8Array | ReadableStream<Uint8Array> | undefined; release?: () => void }>;
+}
+
+/** Methods a Fetch Request refuses (Fetch's forbidden methods), of which Node hands TRACE to the application. */
+const FORBIDDEN_METHODS: ReadonlySet<string> = new Set(["CONNECT", "TRACE", "TRACK"]);
+
+/**
+ * A Fetch `Request` of the method the client sent. One that a Request
+ * refuses (TRACE) is built as a POST (which may carry the body) that shows
+ * the method sent, as @hono/node-server shows it, so that a signature is
+ * verified against it (`@method`) instead of the constructor's TypeError
+ * escaping as an error of the application.
+ */
+export function requestOf(url: string, method: string, init: RequestInit): Request {
+  if (!FORBIDDEN_METHODS.has(method)) return new Request(url, { ...init, method });
+  const request = new Request(url, { ...init, method: "POST" });
+  Object.defineProperty(request, "method", { value: method, enumerable: true });
+  return request;
 }
 
 /** What a URL that does not parse (a client's bad Host or path) is verified as: it matches no signature. */

@@ -1,7 +1,7 @@
 // A Fetch API Request as the core sees it: the Hono adapter and the Fetch
 // wrapper. Runtime-agnostic.
 import type { IncomingMessage } from "node:http";
-import type { EdgeRequest } from "./core.js";
+import { type EdgeRequest, requestOf } from "./core.js";
 import { type BodyFields, CONFLICTING_HOST, conflictingHosts, hasBody, headerOf } from "./node.js";
 
 /** The header fields of a Node request, and its connection (and HTTP/2 stream). */
@@ -60,7 +60,7 @@ class FetchEdgeRequest<Req> implements EdgeRequest<Req> {
     // Same URL: keyward reads a clone of the body, the application the original.
     if (url === request.url) return { request, body: undefined };
     const body = request.body === null ? null : request.clone().body;
-    return { request: new Request(url, { method: request.method, headers: request.headers, body, duplex: "half" } as RequestInit), body: undefined };
+    return { request: requestOf(url, request.method, { headers: request.headers, body, duplex: "half" } as RequestInit), body: undefined };
   }
 }
 

@@ -4,7 +4,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import type { Readable } from "node:stream";
 import type { DeniedDecision } from "../verify/decision.js";
-import type { EdgeRequest } from "./core.js";
+import { type EdgeRequest, mergedVary, requestOf } from "./core.js";
 
 /** A Node request that may carry the raw body captured before a parser read it. */
 export type WithRawBody = IncomingMessage & { rawBody?: Uint8Array | undefined };
@@ -140,6 +140,11 @@ export function closeUnreadBody(req: UnreadBody, decision: DeniedDecision, setHe
   });
 }
 
+/** A Node response's Vary (as `getHeader` gives it: absent, a value or a list) with the names of `add` it lacks. */
+export function varyOf(present: number | string | readonly string[] | undefined, add: string): string {
+  return present === undefined ? add : mergedVary(Array.isArray(present) ? present.join(", ") : String(present), add);
+}
+
 /** Chunks as one plain Uint8Array view: keyward hands out no Buffers. */
 export function joined(chunks: Buffer[]): Uint8Array {
   const all = Buffer.concat(chunks);
@@ -159,7 +164,7 @@ function lockedStream(): ReadableStream<Uint8Array> {
  * request, `BODY_ALREADY_READ` (500) once the signature verified.
  */
 async function consumed(url: string, method: string, headers: Headers): Promise<Request> {
-  const request = new Request(url, { method, headers, body: new Uint8Array(0) });
+  const request = requestOf(url, method, { headers, body: new Uint8Array(0) });
   await request.arrayBuffer();
   return request;
 }
@@ -254,7 +259,7 @@ class NodeEdgeRequest<Req> implements EdgeRequest<Req> {
     // HTTP/2's pseudo-header fields (`:method`, `:path`, …) are no header fields of a Fetch Request.
     for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.charCodeAt(0) !== 58) headers.append(raw[i]!, raw[i + 1]!);
     const method = this.method;
-    if (!hasBody(req)) return { request: new Request(url, { method, headers }), body: undefined };
+    if (!hasBody(req)) return { request: requestOf(url, method, { headers }), body: undefined };
     // A Fetch Request of a GET or HEAD has no body, but a parser (express.json() reads a GET's)
     // or the route may read it all the same: it is given to the verifier beside the Request.
     const bodiless = method === "GET" || method === "HEAD";
@@ -262,7 +267,7 @@ class NodeEdgeRequest<Req> implements EdgeRequest<Req> {
     const captured = req.rawBody;
     if (captured !== undefined) {
       const body = bodiless || captured.length === 0 ? null : (captured as Uint8Array<ArrayBuffer>);
-      return { request: new Request(url, { method, headers, body }), body: captured };
+      return { request: requestOf(url, method, { headers, body }), body: captured };
     }
     // An HTTP/2 GET or HEAD whose stream the client left open, announcing no body (no Content-Length),
     // is answered without waiting for the end of its stream: not read.
@@ -275,6 +280,6 @@ class NodeEdgeRequest<Req> implements EdgeRequest<Req> {
     }
     const { stream, release } = bodyStream(source, req);
     if (bodiless) return { request: new Request(url, { method, headers }), body: stream, release };
-    return { request: new Request(url, { method, headers, body: stream, duplex: "half" } as RequestInit), body: undefined, release };
+    return { request: requestOf(url, method, { headers, body: stream, duplex: "half" } as RequestInit), body: undefined, release };
   }
 }

@@ -14,6 +14,7 @@ import {
   abortedSignedUpload,
   describeMiddleware,
   failingHooks,
+  signedTraces,
   signedUploadOnOneConnection,
   signingToken,
   oversizedSignedUploadLetThrough,
@@ -56,6 +57,13 @@ describeMiddleware(
     });
     app.get("/vary", guard.requireToken(), (req, res) => {
       res.set("Vary", "Accept-Encoding").json({ token: req.keyward?.tokenId });
+    });
+    app.use("/vary-before", (_req, res, next) => {
+      res.setHeader("Vary", "Accept-Language");
+      next();
+    });
+    app.get("/vary-before", guard.requireToken(), (req, res) => {
+      res.json({ token: req.keyward?.tokenId });
     });
     app.get(
       "/failing",
@@ -229,6 +237,22 @@ describe("keyward/express and a body parser that keeps no copy of the body", () 
         expect(await get(path, (await coverDigest(path)).headers, body)).toEqual({ status: 200, json: { body: { amount: 1 } } });
         expect(await get(path, (await coverDigest(path)).headers, '{"amount":2}')).toMatchObject({ status: 401, json: { code: "DIGEST_MISMATCH" } });
       }
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("a signed TRACE (a method no Fetch Request has) is verified against the method sent: a GET's signature is refused, TRACE's holds; never a 500", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const app = express();
+    app.all("/trace", keywardExpress(kw).requireToken(), (req, res) => {
+      res.json({ token: req.keyward?.tokenId });
+    });
+    const server = await listen(app);
+    try {
+      const [asGet, asTrace] = await signedTraces(kw, `${server.url}/trace`);
+      expect(asGet).toMatchObject({ status: 401, json: { type: "urn:keyward:problem:invalid-token" } });
+      expect(asTrace).toMatchObject({ status: 200, json: { token: expect.stringMatching(/^tok_/) } });
     } finally {
       await server.close();
     }

@@ -11,6 +11,7 @@ import {
   abortedSignedUpload,
   describeMiddleware,
   failingHooks,
+  signedTraces,
   signedUploadOnOneConnection,
   signingToken,
   oversizedSignedUploadLetThrough,
@@ -37,6 +38,8 @@ describeMiddleware(
       reply.header("vary", "Accept-Encoding");
       return { token: request.keyward?.tokenId };
     });
+    const varyBefore = async (_request: unknown, reply: { header(name: string, value: string): unknown }) => void reply.header("vary", "Accept-Language");
+    app.get("/vary-before", { onRequest: varyBefore, preHandler: guard.requireToken() }, async (request) => ({ token: request.keyward?.tokenId }));
     app.get(
       "/failing",
       {
@@ -386,6 +389,22 @@ describe("keyward/fastify reading a signed body", () => {
       expect(ran).toEqual([]);
     } finally {
       await server.close();
+    }
+  });
+
+  it("a signed TRACE (a method no Fetch Request has) is verified against the method sent: a GET's signature is refused, TRACE's holds; never a 500", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const app = Fastify();
+    const guard = keywardFastify(kw);
+    await app.register(guard.plugin);
+    app.route({ method: "TRACE", url: "/trace", preHandler: guard.requireToken(), handler: async (request) => ({ token: request.keyward?.tokenId }) });
+    const url = await app.listen({ port: 0, host: "127.0.0.1" });
+    try {
+      const [asGet, asTrace] = await signedTraces(kw, `${url}/trace`);
+      expect(asGet).toMatchObject({ status: 401, json: { type: "urn:keyward:problem:invalid-token" } });
+      expect(asTrace).toMatchObject({ status: 200, json: { token: expect.stringMatching(/^tok_/) } });
+    } finally {
+      await app.close();
     }
   });
 

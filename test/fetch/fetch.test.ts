@@ -30,6 +30,7 @@ describeMiddleware(
         Response.json({ token: d.tokenId }),
       ),
       "GET /vary": guard.requireToken({}, (_req, d) => Response.json({ token: d.tokenId }, { headers: { vary: "Accept-Encoding" } })),
+      "GET /vary-before": guard.requireToken({}, (_req, d) => Response.json({ token: d.tokenId }, { headers: { vary: "Accept-Language" } })),
       "GET /failing": guard.requireToken(
         {
           getToken: (req) => failingHooks(req.url).getToken(),

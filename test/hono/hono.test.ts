@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { type HonoRouteOptions, type KeywardEnv, keywardHono } from "../../src/hono/index.js";
 import { Keyward, MemoryStore } from "../../src/index.js";
 import { describeHttp2 } from "../http/http2.js";
-import { describeMiddleware, failingHooks } from "../http/scenarios.js";
+import { describeMiddleware, failingHooks, signedTraces } from "../http/scenarios.js";
 
 /** Promises of another realm, as an edge runtime's fetch and crypto.subtle answer with. */
 const foreign = vm.runInNewContext("({ resolve: (v) => Promise.resolve(v), reject: (e) => Promise.reject(e) })") as {
@@ -40,6 +40,11 @@ describeMiddleware(
       c.header("Vary", "Accept-Encoding");
       return c.json({ token: c.get("keyward").tokenId });
     });
+    app.use("/vary-before", async (c, next) => {
+      c.header("Vary", "Accept-Language");
+      await next();
+    });
+    app.get("/vary-before", guard.requireToken(), (c) => c.json({ token: c.get("keyward").tokenId }));
     const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
     await new Promise((resolve) => server.once("listening", resolve));
     return {
@@ -75,6 +80,11 @@ describeMiddleware(
         return c.json({ token: c.get("keyward").tokenId });
       }),
     );
+    app.use("/vary-before", async (c, next) => {
+      c.header("Vary", "Accept-Language");
+      await next();
+    });
+    app.get("/vary-before", guard.requireToken({}, (c) => c.json({ token: c.get("keyward").tokenId })));
     const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
     await new Promise((resolve) => server.once("listening", resolve));
     return {
@@ -162,8 +172,26 @@ describe("keyward/hono on @hono/node-server: the scheme is the connection's", ()
   });
 });
 
+describe("keyward/hono on @hono/node-server: a signed TRACE", () => {
+  it("verified at its public URL (publicOrigin), against the method sent: a GET's signature is refused, TRACE's holds; never a 500", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const app = new Hono<KeywardEnv>();
+    app.on("TRACE", "/trace", keywardHono(kw, { publicOrigin: "https://api.example.com" }).requireToken(), (c) => c.json({ token: c.get("keyward").tokenId }));
+    const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
+    await new Promise((resolve) => server.once("listening", resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/trace`;
+      const [asGet, asTrace] = await signedTraces(kw, url, "https://api.example.com/trace");
+      expect(asGet).toMatchObject({ status: 401, json: { type: "urn:keyward:problem:invalid-token" } });
+      expect(asTrace).toMatchObject({ status: 200, json: { token: expect.stringMatching(/^tok_/) } });
+    } finally {
+      server.close();
+    }
+  });
+});
+
 describe("keyward/hono: a handler's own Response keeps the allowed request's fields", () => {
-  it("RateLimit, RateLimit-Policy and CORS fields on new Response(...) and Response.redirect(...), in both forms, over HTTP", async () => {
+  it("RateLimit, RateLimit-Policy and CORS fields on new Response(...), Response.redirect(...) and an upstream's fetch() answer, in both forms, over HTTP", async () => {
     const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
     const { token } = await kw.tokens.create({ owner: "acct_1", kind: "publishable", domains: ["app.example"], rateLimit: { limit: 100, windowMs: 60_000 } });
     const app = new Hono<KeywardEnv>();
@@ -172,11 +200,15 @@ describe("keyward/hono: a handler's own Response keeps the allowed request's fie
     app.get("/redirect", guard.requireToken(), () => Response.redirect("https://app.example/next", 302));
     app.get("/handler", guard.requireToken({}, () => new Response("ok")));
     app.get("/handler-redirect", guard.requireToken({}, async () => Response.redirect("https://app.example/next", 302)));
+    // An upstream's answer passed on as it is (immutable headers, a Vary of its own), in both forms.
+    app.get("/upstream", () => new Response("up", { headers: { vary: "Accept-Encoding" } }));
+    app.get("/proxied", guard.requireToken(), () => fetch(`${base}/upstream`));
+    app.get("/handler-proxied", guard.requireToken({}, () => fetch(`${base}/upstream`)));
     const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
     await new Promise((resolve) => server.once("listening", resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     try {
-      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-      for (const path of ["/own", "/redirect", "/handler", "/handler-redirect"]) {
+      for (const path of ["/own", "/redirect", "/handler", "/handler-redirect", "/proxied", "/handler-proxied"]) {
         const res = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}`, origin: "https://app.example" }, redirect: "manual" });
         expect(res.status, path).toBe(path.includes("redirect") ? 302 : 200);
         expect(res.headers.get("ratelimit"), path).toMatch(/^"requests";r=\d+/);
@@ -184,8 +216,10 @@ describe("keyward/hono: a handler's own Response keeps the allowed request's fie
         expect(res.headers.get("access-control-allow-origin"), path).toBe("https://app.example");
         expect(res.headers.get("vary"), path).toMatch(/Origin/);
       }
-      const own = await fetch(`${base}/own`, { headers: { authorization: `Bearer ${token}`, origin: "https://app.example" } });
-      expect(own.headers.get("vary")).toBe("Accept-Encoding, Origin");
+      for (const path of ["/own", "/proxied", "/handler-proxied"]) {
+        const own = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}`, origin: "https://app.example" } });
+        expect(own.headers.get("vary"), path).toBe("Accept-Encoding, Origin");
+      }
     } finally {
       (server as import("node:http").Server).closeAllConnections();
       server.close();

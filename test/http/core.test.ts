@@ -1,5 +1,7 @@
 // The shared middleware core and the answers, without a server.
 import { describe, expect, it } from "vitest";
+import { keywardExpress } from "../../src/express/index.js";
+import { keywardFastify } from "../../src/fastify/index.js";
 import { keywardFetch } from "../../src/fetch/index.js";
 import { keywardHono } from "../../src/hono/index.js";
 import { createEdge, createRoute, publicUrl, withHeaders } from "../../src/http/core.js";
@@ -21,6 +23,10 @@ describe("middleware options, checked at setup", () => {
       [{ cors: { allowHeaders: ["x api key"] } }, "cors"],
       [{ cors: { allowHeaders: "x-api-key" as unknown as string[] } }, "cors"],
       [{ cors: null as unknown as boolean }, "cors"],
+      // An option of the Keyward instance given to the middleware, or a misspelt one, would do nothing: requireHttps "all" would stay off.
+      [{ requireHttps: "all" } as never, "requireHttps"],
+      [{ trustedProxies: ["10.0.0.0/8"] } as never, "trustedProxies"],
+      [{ publicOrign: "https://api.example.com" } as never, "publicOrign"],
     ];
     for (const [options, field] of bad) {
       expect(() => createEdge(kw, options), field).toThrow(ConfigError);
@@ -68,7 +74,12 @@ describe("middleware options, checked at setup", () => {
     for (const make of [keywardHono, keywardFetch] as ((k: Keyward, o?: unknown) => unknown)[]) {
       expect(() => make(kw, null)).toThrow(expect.objectContaining({ code: "INVALID_CONFIG" }));
       expect(() => make(kw, "realm")).toThrow(expect.objectContaining({ code: "INVALID_CONFIG" }));
+      expect(() => make(kw, { getIp: "x-real-ip" })).toThrow(expect.objectContaining({ code: "INVALID_CONFIG", field: "getIp" }));
+      expect(() => make(kw, { requireHttps: "all" })).toThrow(expect.objectContaining({ code: "INVALID_CONFIG", field: "requireHttps" }));
     }
+    // Express and Fastify take the socket address from Node: a getIp given to them would be ignored.
+    expect(() => keywardExpress(kw, { getIp: () => "1.2.3.4" } as never)).toThrow(expect.objectContaining({ field: "getIp" }));
+    expect(() => keywardFastify(kw, { getIp: () => "1.2.3.4" } as never)).toThrow(expect.objectContaining({ field: "getIp" }));
     expect(() => keywardFetch(kw).requireToken({}, undefined as never)).toThrow(expect.objectContaining({ field: "handler" }));
     expect(() => keywardHono(kw).requireToken({}, "x" as never)).toThrow(expect.objectContaining({ field: "handler" }));
   });

@@ -8,11 +8,14 @@
 //   GET  /custom           requireToken({ onDenied: 418 + code })         → { token }
 //   GET  /failing?mode=…   requireToken({ getToken, onDenied: failingHooks(url), onError: 599 + message })
 //   GET  /vary             requireToken()                                 → { token }, with Vary: Accept-Encoding set by the handler
+//   GET  /vary-before      requireToken()                                 → { token }, with Vary: Accept-Language set before the guard
+//                          (a middleware or hook in front; the Fetch wrapper's handler, which has none in front)
 // An allowed handler answers the decision's token id as seen through the framework's typed attachment.
 import { type IncomingMessage, request as httpRequest } from "node:http";
 import { connect as connectTcp } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSigner, signedFetch } from "../../src/client/index.js";
+import { signatureHeaders } from "../../src/signing/index.js";
 import type { EdgeOptions } from "../../src/http/core.js";
 import { ConfigError, Keyward, MemoryStore, type TokenRecord } from "../../src/index.js";
 import { ed25519KeyPair } from "../client/helpers.js";
@@ -58,6 +61,29 @@ export async function signingToken(kw: Keyward): Promise<{ pair: ReturnType<type
   const pair = ed25519KeyPair();
   const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: pair.publicKey } });
   return { pair, record };
+}
+
+/**
+ * Signed TRACE requests (a method no Fetch Request can have, which Node hands
+ * to the application) to `url`, a route that answers 200 when allowed: one
+ * signed for a GET of the URL (`signedUrl`, the public one behind
+ * `publicOrigin`), then one signed for TRACE itself. Their
+ * statuses and problem codes (or token ids): verified against the method
+ * sent, never an error of the application.
+ */
+export async function signedTraces(kw: Keyward, url: string, signedUrl = url): Promise<{ status: number; json: Record<string, unknown> }[]> {
+  const { pair, record } = await signingToken(kw);
+  const key = { alg: "ed25519", privateKey: pair.seed } as const;
+  const replies: { status: number; json: Record<string, unknown> }[] = [];
+  for (const signedAs of ["GET", "TRACE"]) {
+    // signatureHeaders takes a Request: one that shows TRACE as its method.
+    const request = new Request(signedUrl);
+    if (signedAs === "TRACE") Object.defineProperty(request, "method", { value: "TRACE" });
+    const fields = await signatureHeaders(request, { key, keyid: record.id, nonce: true });
+    const reply = await rawRequest(url, Object.entries(fields), "TRACE");
+    replies.push({ status: reply.status, json: reply.json });
+  }
+  return replies;
 }
 
 /** A fresh Keyward behind a proxy on 127.0.0.1, reading at most 1 KiB of signed bodies. */
@@ -693,6 +719,9 @@ export function describeMiddleware(name: string, start: StartServer, makeRoute: 
       // A handler that sets its own Vary: Origin is kept in it, since Allow-Origin echoes the origin (RFC 9110 §12.5.5).
       const vary = await fetch(`${corsServer.url}/vary`, { headers: { ...bearer(publishable), origin: "https://app.example" } });
       expect([vary.status, vary.headers.get("vary"), vary.headers.get("access-control-allow-origin")]).toEqual([200, "Accept-Encoding, Origin", "https://app.example"]);
+      // So is a Vary set before the guard (a middleware in front): Origin joins it, never replaces it.
+      const before = await fetch(`${corsServer.url}/vary-before`, { headers: { ...bearer(publishable), origin: "https://app.example" } });
+      expect([before.status, before.headers.get("vary")]).toEqual([200, "Accept-Language, Origin"]);
       // Without cors: no preflight answer from keyward.
       const none = await fetch(`${server.url}/prices`, { method: "OPTIONS", headers: { origin: "https://app.example", "access-control-request-method": "GET" } });
       expect(none.headers.get("access-control-allow-origin")).toBeNull();
