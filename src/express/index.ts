@@ -154,13 +154,23 @@ export function keywardExpress(kw: Keyward, options?: EdgeOptions): KeywardExpre
  * Adds `names` to the answer's Vary as the head is written, the way every
  * Node answer is sent (`res.writeHead`, explicit or implicit): merged with
  * the Vary set before the guard or by the handler (`res.set` replaces the
- * field), whichever the answer has then.
+ * field), whichever the answer has then, and with one the handler gives
+ * `res.writeHead` itself (whose headers replace those set before).
  */
 function keepVary(res: Response, names: string): void {
   const writeHead = res.writeHead;
   res.writeHead = function (this: Response, ...args: unknown[]) {
     res.writeHead = writeHead;
     res.setHeader("vary", varyOf(res.getHeader("vary"), names));
+    // writeHead(status, [message], headers): an object, or a flat array of names and values.
+    const at = typeof args[1] === "string" ? 2 : 1;
+    const given = args[at];
+    if (Array.isArray(given)) {
+      args[at] = given.map((v, i) => (i % 2 === 1 && String(given[i - 1]).toLowerCase() === "vary" ? varyOf(v, names) : v));
+    } else if (given !== null && typeof given === "object") {
+      const name = Object.keys(given).find((k) => k.toLowerCase() === "vary");
+      if (name !== undefined) args[at] = { ...given, [name]: varyOf((given as Record<string, string>)[name], names) };
+    }
     return writeHead.apply(this, args as Parameters<Response["writeHead"]>);
   } as Response["writeHead"];
 }

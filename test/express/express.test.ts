@@ -122,6 +122,31 @@ describe("keyward/express: errors of the hooks reach onError or Express, never a
   });
 });
 
+describe("keyward/express: Vary of an allowed CORS answer", () => {
+  it("gains Origin when the handler gives its own Vary to res.writeHead (an object, or a flat array of names and values)", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "publishable", domains: ["app.example"] });
+    const app = express();
+    const guard = keywardExpress(kw, { cors: true });
+    app.get("/object", guard.requireToken(), (_req, res) => void res.writeHead(200, { Vary: "Accept-Encoding", "content-type": "text/plain" }).end("ok"));
+    app.get("/message", guard.requireToken(), (_req, res) => void res.writeHead(200, "Fine", { vary: "Accept-Language" }).end("ok"));
+    app.get("/array", guard.requireToken(), (_req, res) => void res.writeHead(200, ["content-type", "text/plain", "VARY", "Accept-Encoding"]).end("ok"));
+    const server = await listen(app);
+    try {
+      const headers = { authorization: `Bearer ${token}`, origin: "https://app.example" };
+      const varies: Record<string, string | null> = {};
+      for (const path of ["/object", "/message", "/array"]) {
+        const r = await fetch(`${server.url}${path}`, { headers });
+        expect([r.status, r.headers.get("access-control-allow-origin")]).toEqual([200, "https://app.example"]);
+        varies[path] = r.headers.get("vary");
+      }
+      expect(varies).toEqual({ "/object": "Accept-Encoding, Origin", "/message": "Accept-Language, Origin", "/array": "Accept-Encoding, Origin" });
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe("keyward/express and hooks answering with another realm's Promise", () => {
   it("onDenied's rejection reaches onError, and onError's promise is waited for before Express's error handler", async () => {
     const foreign = vm.runInNewContext("({ resolve: (v) => Promise.resolve(v), reject: (e) => Promise.reject(e) })") as {
