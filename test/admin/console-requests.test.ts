@@ -251,3 +251,58 @@ describe.skipIf(!haveChromium)("what the console sends to the admin API", () => 
     expect((await srv.kw.tokens.list(OWNER)).items.map((t) => t.name)).not.toContain("guarded");
   });
 });
+
+describe.skipIf(!haveChromium)("the console's headers property (bearer sessions, docs/console.md)", () => {
+  let srv: AdminServer;
+  let context: BrowserContext;
+  let page: Page;
+  let profile: string;
+  let bearer: string;
+  /** Each API request the server saw, and whether it carried the bearer session. */
+  const seen: string[] = [];
+
+  beforeAll(async () => {
+    srv = await startAdminServer();
+    bearer = srv.session("acct_bearer");
+    await srv.kw.tokens.create({ owner: "acct_bearer", kind: "publishable", name: "by bearer" });
+    profile = await mkdtemp(join(tmpdir(), "keyward-console-"));
+    context = await launchChromium(profile);
+    page = context.pages()[0] ?? (await context.newPage());
+    page.on("request", (r) => {
+      const path = new URL(r.url()).pathname;
+      if (path.startsWith("/account/tokens/") && !path.endsWith("/console.js")) seen.push(`${path} ${r.headers().authorization === `Bearer ${bearer}` ? "bearer" : "none"}`);
+    });
+    // The application's own page on the same origin, holding the element as docs/console.md shows: no cookie, a bearer session.
+    const setHeaders = `document.querySelector("keyward-tokens").headers = { authorization: "Bearer ${bearer}" };`;
+    const module = '<script type="module" src="/account/tokens/console.js"></script>';
+    const element = '<keyward-tokens api="/account/tokens"></keyward-tokens>';
+    const pages: Record<string, string> = {
+      "/app/before": `<!doctype html>${element}<script src="/app/headers.js"></script>${module}`,
+      "/app/after": `<!doctype html>${module}${element}<script type="module" src="/app/headers.js"></script>`,
+    };
+    await page.route(`${srv.origin}/app/**`, (route) => {
+      const path = new URL(route.request().url()).pathname;
+      return path === "/app/headers.js"
+        ? route.fulfill({ contentType: "text/javascript", body: setHeaders })
+        : route.fulfill({ contentType: "text/html", body: pages[path] ?? "" });
+    });
+  }, 90_000);
+
+  afterAll(async () => {
+    await context?.close();
+    await srv?.close();
+    if (profile) await rm(profile, { recursive: true, force: true });
+  });
+
+  it.each([
+    ["before the module defines the element", "/app/before", ["/account/tokens/config bearer", "/account/tokens/tokens bearer"]],
+    // The first load, made before the headers were set, was refused: setting them loads again, and its 401 is not shown.
+    ["after the element is in the page", "/app/after", ["/account/tokens/config none", "/account/tokens/config bearer", "/account/tokens/tokens bearer"]],
+  ])("headers set %s: the console loads the tokens with them", async (_, path, requests) => {
+    seen.length = 0;
+    await page.goto(srv.origin + path);
+    await page.locator("keyward-tokens tbody tr").filter({ hasText: "by bearer" }).waitFor({ timeout: 15_000 });
+    expect(await page.locator("keyward-tokens p.error").first().textContent()).toBe("");
+    expect(seen).toEqual(requests);
+  });
+});

@@ -209,8 +209,34 @@ class KeywardTokens extends HTMLElement {
   #who = h("p", { className: "note" });
   #create = h("button", { type: "button", className: "primary", hidden: true, onclick: (e: Event) => this.#openForm(null, e.currentTarget as HTMLElement) }, "Create a token");
   #timer: ReturnType<typeof setTimeout> | undefined;
-  /** Extra request headers, e.g. `{ authorization: "Bearer …" }` for bearer sessions. */
-  headers: Record<string, string> = {};
+  #headers: Record<string, string> = {};
+  /** Which load of the page is the latest: an earlier one, answered late, shows nothing. */
+  #loads = 0;
+
+  constructor() {
+    super();
+    // Set on the element before this module defined it: an own property, which would hide the accessor below.
+    if (Object.hasOwn(this, "headers")) {
+      const given = (this as { headers?: Record<string, string> }).headers;
+      delete (this as { headers?: Record<string, string> }).headers;
+      this.#headers = given ?? {};
+    }
+  }
+
+  /**
+   * Extra request headers, e.g. `{ authorization: "Bearer …" }` for bearer
+   * sessions. Set before or after the element is in the page: set on a
+   * connected element, it loads the page again with them (the first load,
+   * made without them, may have been refused).
+   */
+  get headers(): Record<string, string> {
+    return this.#headers;
+  }
+
+  set headers(value: Record<string, string>) {
+    this.#headers = value;
+    if (this.isConnected) void this.#start();
+  }
 
   connectedCallback(): void {
     const sheet = new CSSStyleSheet();
@@ -249,7 +275,12 @@ class KeywardTokens extends HTMLElement {
   }
 
   async #start(): Promise<void> {
-    const config = await this.#call<Config>("GET", "/config");
+    const load = ++this.#loads;
+    // Its problem is shown only if no later load started meanwhile (one with the headers given since).
+    const problem = h("p");
+    const config = await this.#call<Config>("GET", "/config", undefined, problem);
+    if (load !== this.#loads) return;
+    this.#error.replaceChildren(...problem.childNodes);
     if (!config) return;
     this.#config = config;
     this.#who.replaceChildren(`Signed in as ${config.actor} (${config.role})`);
