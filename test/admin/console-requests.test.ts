@@ -215,6 +215,28 @@ describe.skipIf(!haveChromium)("what the console sends to the admin API", () => 
     ]);
   });
 
+  it("a public key that is not valid JSON though it starts like a JWK is sent as typed: the server's refusal is shown in the form", async () => {
+    await open("s-owner");
+    const errors: string[] = [];
+    const onError = (err: Error) => errors.push(String(err));
+    page.on("pageerror", onError);
+    try {
+      await page.getByRole("button", { name: "Create a token" }).click();
+      const form = page.locator("keyward-tokens dialog[open]");
+      await form.getByLabel("Name").fill("uploaded key");
+      await form.getByLabel("Kind").selectOption("secret");
+      await form.getByLabel("Signing key").selectOption("upload");
+      await form.getByLabel("Public key").fill('{"kty": "OKP", "crv": "Ed25519",');
+      await form.getByRole("button", { name: "Create token" }).click();
+      await expect.poll(() => form.locator("p.error").textContent()).toMatch(/must be an Ed25519 public key.*\(signing\.publicKey\)$/);
+      expect(errors).toEqual([]);
+      await form.getByRole("button", { name: "Cancel" }).click();
+    } finally {
+      page.off("pageerror", onError);
+    }
+    expect((await srv.kw.tokens.list(OWNER)).items.map((t) => t.name)).not.toContain("uploaded key");
+  });
+
   it("with a CSRF token, every change the console makes carries it: create, edit, disable, enable, regenerate, revoke, delete", async () => {
     await open("s-owner");
     changes.length = 0;

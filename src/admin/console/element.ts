@@ -124,6 +124,16 @@ function pendingNote(note: HTMLElement, t: TokenRecord, k: Edited, ms: number): 
 const b64url = (b: ArrayBuffer | Uint8Array) =>
   btoa(String.fromCharCode(...new Uint8Array(b))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 
+/** A JWK typed or uploaded, as an object; anything else (a malformed JWK too) as typed, for the server to judge and name. */
+function jwkOr(text: string): unknown {
+  if (!text.startsWith("{")) return text;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
 /** A note, with an id to describe a control by. */
 const noteEl = () => h("small", { id: `kw${++uid}`, className: "pending" });
 
@@ -800,7 +810,7 @@ class KeywardTokens extends HTMLElement {
       privateKey = b64url(new Uint8Array(await crypto.subtle.exportKey("pkcs8", pair.privateKey)).slice(-32));
     } else if (f.keyMode.value === "upload") {
       const v = f.publicKey.value.trim();
-      next.signing = { alg: "ed25519", publicKey: v.startsWith("{") ? JSON.parse(v) : v };
+      next.signing = { alg: "ed25519", publicKey: jwkOr(v) };
     } else if (f.keyMode.value === "hmac") next.signing = { alg: "hmac-sha256" };
     if (t === null) {
       // No limit is the default of a new token: sent only when set.
