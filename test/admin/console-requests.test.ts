@@ -237,6 +237,34 @@ describe.skipIf(!haveChromium)("what the console sends to the admin API", () => 
     expect((await srv.kw.tokens.list(OWNER)).items.map((t) => t.name)).not.toContain("uploaded key");
   });
 
+  it("in a browser whose clock is ahead of the server's, a change the server still shows pending is asked about again after longer and longer waits, not four times a second", async () => {
+    const ids: string[] = [];
+    for (const name of ["ahead 1", "ahead 2", "ahead 3"]) {
+      const { record } = await srv.kw.tokens.create({ owner: OWNER, kind: "publishable", name });
+      await srv.kw.tokens.update(record.id, { domains: ["example.com"] }, { effectiveAt: Date.now() + 10 * 60_000 });
+      ids.push(record.id);
+    }
+    await context.addCookies([{ name: "session", value: "s-owner", url: srv.origin }]);
+    const ahead = await context.newPage();
+    try {
+      // 20 minutes ahead: each change is due by the browser's clock, and pending on the server's for 10 more minutes.
+      await ahead.clock.install({ time: Date.now() + 20 * 60_000 });
+      await ahead.clock.resume();
+      let rereads = 0;
+      ahead.on("request", (r) => {
+        if (ids.some((id) => new URL(r.url()).pathname.endsWith(`/tokens/${id}`))) rereads++;
+      });
+      await ahead.goto(`${srv.url}/`);
+      await ahead.locator("keyward-tokens tbody tr").filter({ hasText: "ahead 3" }).waitFor({ timeout: 15_000 });
+      await ahead.waitForTimeout(4000);
+      // After 1 s, then 2 s more (then 4, 8… up to a minute): twice each in 4 s, where every 250 ms made it about 15 times.
+      expect(rereads).toBeGreaterThan(0);
+      expect(rereads).toBeLessThanOrEqual(3 * ids.length);
+    } finally {
+      await ahead.close();
+    }
+  });
+
   it("with a CSRF token, every change the console makes carries it: create, edit, disable, enable, regenerate, revoke, delete", async () => {
     await open("s-owner");
     changes.length = 0;

@@ -57,6 +57,9 @@ interface Problem {
 type Child = Node | string | null | undefined | false;
 
 const HOUR = 3_600_000;
+/** The first and the longest wait before asking again about a change still pending after this browser's clock says it is due. */
+const LATE_WAIT_MS = 1000;
+const MAX_LATE_WAIT_MS = 60_000;
 const GRACE = [
   [0, "Stop the old token at once"],
   [HOUR, "Keep the old token working for 1 hour"],
@@ -219,6 +222,8 @@ class KeywardTokens extends HTMLElement {
   #who = h("p", { className: "note" });
   #create = h("button", { type: "button", className: "primary", hidden: true, onclick: (e: Event) => this.#openForm(null, e.currentTarget as HTMLElement) }, "Create a token");
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** The wait before asking again about a change that is due by this browser's clock but still pending on the server. */
+  #lateWait = LATE_WAIT_MS;
   #headers: Record<string, string> = {};
   /** Which load of the page is the latest: an earlier one, answered late, shows nothing. */
   #loads = 0;
@@ -375,18 +380,28 @@ class KeywardTokens extends HTMLElement {
     this.#render();
   }
 
-  /** Reads the tokens again when their next pending change takes effect, so "pending" turns into the policy in force. */
+  /**
+   * Reads the tokens again when their next pending change takes effect, so
+   * "pending" turns into the policy in force. A change this browser's clock
+   * says is due but the server still shows pending (the server's clock is
+   * behind) is asked about again after a wait that doubles each time, up to
+   * a minute: not four times a second per token for as long as the clocks differ.
+   */
   #schedule(): void {
     clearTimeout(this.#timer);
     const next = Math.min(...this.#tokens.flatMap((t) => t.scheduled.map((s) => s.effectiveAt)));
     if (!Number.isFinite(next)) return;
-    this.#timer = setTimeout(
-      () => {
-        const now = Date.now();
-        for (const t of this.#tokens) if (t.scheduled.some((s) => s.effectiveAt <= now)) void this.#reread(t.id);
-      },
-      Math.max(0, next - Date.now()) + 250,
-    );
+    const late = next <= Date.now();
+    if (!late) this.#lateWait = LATE_WAIT_MS;
+    // setTimeout takes at most 2^31 - 1 ms (about 24.8 days): a later change is scheduled again then.
+    const wait = Math.min(late ? this.#lateWait : next - Date.now() + 250, 2 ** 31 - 1);
+    this.#timer = setTimeout(() => {
+      if (late) this.#lateWait = Math.min(this.#lateWait * 2, MAX_LATE_WAIT_MS);
+      const now = Date.now();
+      const due = this.#tokens.filter((t) => t.scheduled.some((s) => s.effectiveAt <= now));
+      for (const t of due) void this.#reread(t.id);
+      if (due.length === 0) this.#schedule();
+    }, wait);
   }
 
   #render(): void {
