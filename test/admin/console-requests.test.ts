@@ -356,3 +356,46 @@ describe.skipIf(!haveChromium)("the console's headers property (bearer sessions,
     expect(seen).toEqual(requests);
   });
 });
+
+describe.skipIf(!haveChromium)("the console when authorize answers a redirect to a sign-in page (docs/console.md: the session ended)", () => {
+  let srv: AdminServer;
+  let context: BrowserContext;
+  let page: Page;
+  let profile: string;
+
+  beforeAll(async () => {
+    // The sign-in page stands in as the console page: an HTML page, answered 200.
+    srv = await startAdminServer({
+      authorize: (request) =>
+        /(?:^|;\s*)session=live(?:;|$)/.test(request.headers.get("cookie") ?? "") ? "acct_redirect" : Response.redirect(new URL("/account/tokens/", request.url), 302),
+    });
+    await srv.kw.tokens.create({ owner: "acct_redirect", kind: "publishable", name: "leaked" });
+    profile = await mkdtemp(join(tmpdir(), "keyward-console-"));
+    context = await launchChromium(profile);
+    page = context.pages()[0] ?? (await context.newPage());
+  }, 90_000);
+
+  afterAll(async () => {
+    await context?.close();
+    await srv?.close();
+    if (profile) await rm(profile, { recursive: true, force: true });
+  });
+
+  it("a revoke after the session ended is not reported as done: the dialog says what happened, and the page keeps working", async () => {
+    const errors: string[] = [];
+    page.on("pageerror", (err) => errors.push(String(err)));
+    await context.addCookies([{ name: "session", value: "live", url: srv.origin }]);
+    await page.goto(`${srv.url}/`);
+    const row = page.locator("keyward-tokens tbody tr").filter({ hasText: "leaked" });
+    await row.waitFor({ timeout: 15_000 });
+    await context.clearCookies();
+    await row.getByRole("button", { name: "Revoke leaked" }).click();
+    const dialog = page.locator("keyward-tokens dialog[open]");
+    await dialog.getByRole("button", { name: "Revoke" }).click();
+    await expect.poll(() => dialog.locator("p.error").textContent()).toMatch(/has your session ended\?/);
+    expect(await page.locator("keyward-tokens p.status").textContent()).toBe("");
+    expect(await row.locator("td.state").textContent()).toBe("Active");
+    expect(errors).toEqual([]);
+    expect((await srv.kw.tokens.list("acct_redirect")).items[0]!.revokedAt).toBeNull();
+  });
+});

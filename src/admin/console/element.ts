@@ -337,8 +337,15 @@ class KeywardTokens extends HTMLElement {
     } catch {
       return null;
     }
-    const data = (await res.json().catch(() => ({}))) as T & Problem;
-    return { ok: res.ok, status: res.status, data };
+    // Only the API's own JSON answers: a page a redirect led to (the sign-in page `authorize` may send a
+    // caller whose session ended) or an HTML error page of a proxy is no success, whatever its status.
+    const json = /^application\/(problem\+)?json\s*(;|$)/i.test(res.headers.get("content-type") ?? "");
+    if (res.redirected) {
+      const detail = "The server sent this request elsewhere (has your session ended?): nothing was done. Reload the page to sign in again.";
+      return { ok: false, status: res.status, data: { detail } as T & Problem };
+    }
+    const data = (json ? await res.json().catch(() => ({})) : {}) as T & Problem;
+    return { ok: res.ok && json, status: res.status, data };
   }
 
   /**
