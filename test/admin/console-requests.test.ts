@@ -265,6 +265,26 @@ describe.skipIf(!haveChromium)("what the console sends to the admin API", () => 
     }
   });
 
+  it("a change that takes effect while the network fails is shown in force once a later read succeeds", async () => {
+    const { record } = await srv.kw.tokens.create({ owner: OWNER, kind: "publishable", name: "offline" });
+    await srv.kw.tokens.update(record.id, { domains: ["offline.example"] }, { effectiveAt: Date.now() + 2000 });
+    await context.addCookies([{ name: "session", value: "s-owner", url: srv.origin }]);
+    const flaky = await context.newPage();
+    try {
+      let failed = 0;
+      // The first read of the token when its change takes effect fails, as a dropped connection does.
+      await flaky.route(`${srv.url}/tokens/${record.id}`, (route) => (failed++ === 0 ? route.abort("connectionreset") : route.continue()));
+      await flaky.goto(`${srv.url}/`);
+      const row = flaky.locator("keyward-tokens tbody tr").filter({ hasText: "offline" });
+      await row.getByText("Change pending").waitFor({ timeout: 15_000 });
+      await expect.poll(() => row.textContent(), { timeout: 8000 }).toContain("Domains: offline.example");
+      expect(await row.getByText("Change pending").count()).toBe(0);
+      expect(failed).toBeGreaterThanOrEqual(2);
+    } finally {
+      await flaky.close();
+    }
+  });
+
   it("with a CSRF token, every change the console makes carries it: create, edit, disable, enable, regenerate, revoke, delete", async () => {
     await open("s-owner");
     changes.length = 0;

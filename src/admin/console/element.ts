@@ -393,6 +393,7 @@ class KeywardTokens extends HTMLElement {
    * says is due but the server still shows pending (the server's clock is
    * behind) is asked about again after a wait that doubles each time, up to
    * a minute: not four times a second per token for as long as the clocks differ.
+   * A read that failed (the network, the server) is tried again the same way.
    */
   #schedule(): void {
     clearTimeout(this.#timer);
@@ -406,8 +407,8 @@ class KeywardTokens extends HTMLElement {
       if (late) this.#lateWait = Math.min(this.#lateWait * 2, MAX_LATE_WAIT_MS);
       const now = Date.now();
       const due = this.#tokens.filter((t) => t.scheduled.some((s) => s.effectiveAt <= now));
-      for (const t of due) void this.#reread(t.id);
-      if (due.length === 0) this.#schedule();
+      // Scheduled again once they are read, or not: a reread that failed (the network) is tried again.
+      void Promise.all(due.map((t) => this.#reread(t.id))).then(() => this.#schedule());
     }, wait);
   }
 
