@@ -375,6 +375,17 @@ describe.skipIf(!haveChromium)("the console's headers property (bearer sessions,
     expect(await page.locator("keyward-tokens p.error").first().textContent()).toBe("");
     expect(seen).toEqual(requests);
   });
+
+  it("the same headers set again (a framework setting the property at each render) load nothing again", async () => {
+    await page.goto(`${srv.origin}/app/after`);
+    await page.locator("keyward-tokens tbody tr").filter({ hasText: "by bearer" }).waitFor({ timeout: 15_000 });
+    seen.length = 0;
+    await page.locator("keyward-tokens").evaluate((el, auth) => {
+      (el as HTMLElement & { headers: Record<string, string> }).headers = { authorization: auth };
+    }, `Bearer ${bearer}`);
+    await page.waitForTimeout(500);
+    expect(seen).toEqual([]);
+  });
 });
 
 describe.skipIf(!haveChromium)("the console when authorize answers a redirect to a sign-in page (docs/console.md: the session ended)", () => {

@@ -241,16 +241,18 @@ class KeywardTokens extends HTMLElement {
   /**
    * Extra request headers, e.g. `{ authorization: "Bearer …" }` for bearer
    * sessions. Set before or after the element is in the page: set on a
-   * connected element, it loads the page again with them (the first load,
-   * made without them, may have been refused).
+   * connected element, other headers than before load the page again with
+   * them (the first load, made without them, may have been refused).
    */
   get headers(): Record<string, string> {
     return this.#headers;
   }
 
   set headers(value: Record<string, string>) {
-    this.#headers = value;
-    if (this.isConnected) void this.#start();
+    const same = JSON.stringify(Object.entries(value ?? {})) === JSON.stringify(Object.entries(this.#headers));
+    this.#headers = value ?? {};
+    // The same headers again (a framework setting the property at each render) load nothing again.
+    if (this.isConnected && !same) void this.#start();
   }
 
   connectedCallback(): void {
