@@ -2,7 +2,9 @@
 // Node request as a Fetch `Request`, the `Response` written back. Only
 // structural types: nothing Node-specific runs at import time.
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { ConfigError } from "../errors.js";
+import { endAfterAnswer, hasBody } from "../http/node.js";
 import type { AdminHandler } from "./handler.js";
 
 /** Options of {@link toNodeHandler}. */
@@ -38,8 +40,9 @@ function publicOriginOf(options: NodeHandlerOptions): string | undefined {
 /**
  * Wraps a Fetch handler for Node's `(req, res)`: Express `app.use(path, …)`
  * (the original URL is used, so the handler's `basePath` is the full mount
- * path), Fastify's `reply.hijack()`, or `http.createServer`. Mount it
- * before any body parser: it reads the body itself, up to `maxBodyBytes`.
+ * path), Fastify's `reply.hijack()` (over HTTP/2 too), `http.createServer`
+ * or `http2.createServer`. Mount it before any body parser: it reads the
+ * body itself, up to `maxBodyBytes`.
  *
  * @param handler the admin handler
  * @param options the public origin
@@ -55,15 +58,20 @@ function publicOriginOf(options: NodeHandlerOptions): string | undefined {
  * const server = createServer(toNodeHandler(createAdminHandler({ keyward: kw, authorize: () => null })));
  * ```
  */
-export function toNodeHandler(handler: AdminHandler, options: NodeHandlerOptions = {}): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+export function toNodeHandler(
+  handler: AdminHandler,
+  options: NodeHandlerOptions = {},
+): (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => Promise<void> {
   const publicOrigin = publicOriginOf(options);
   return async (req, res) => {
     try {
       const path = (req as { originalUrl?: string }).originalUrl ?? req.url ?? "/";
-      const origin = publicOrigin ?? `http://${req.headers.host ?? "localhost"}`;
+      // HTTP/2 names the authority in `:authority`, not in Host (RFC 9113 §8.3.1).
+      const origin = publicOrigin ?? `http://${req.headers.host ?? req.headers[":authority"] ?? "localhost"}`;
       const url = URL.canParse(path, origin) ? new URL(path, origin) : new URL("/", origin);
       const headers = new Headers();
-      for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+      // HTTP/2's pseudo-header fields (`:method`, `:path`, …) are no header fields of a Fetch Request.
+      for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.charCodeAt(0) !== 58) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
       const method = req.method ?? "GET";
       const body = method === "GET" || method === "HEAD" ? null : pullStream(req);
       const response = await handler(new Request(url, { method, headers, body, duplex: "half" } as RequestInit));
@@ -71,9 +79,11 @@ export function toNodeHandler(handler: AdminHandler, options: NodeHandlerOptions
       for (const [name, value] of response.headers) if (name !== "set-cookie") res.setHeader(name, value);
       const cookies = response.headers.getSetCookie();
       if (cookies.length > 0) res.setHeader("set-cookie", cookies);
-      // A body refused unread (413, 415, 408) is still on the wire: the connection cannot carry another request (RFC 9112 §9.6).
-      if (!req.complete) res.setHeader("connection", "close");
-      res.end(method === "HEAD" ? undefined : new Uint8Array(await response.arrayBuffer()));
+      // A body refused unread (413, 415, 408) is still on the wire: over HTTP/1 the connection cannot carry another
+      // request (RFC 9112 §9.6); HTTP/2 has no Connection field (setting one throws), its stream is closed instead.
+      if (req.httpVersionMajor === 1 ? !req.complete : hasBody(req) && !req.readableEnded) endAfterAnswer(req, (name, value) => res.setHeader(name, value));
+      if (method === "HEAD") res.end();
+      else res.end(new Uint8Array(await response.arrayBuffer()));
     } catch {
       if (!res.headersSent) res.statusCode = 500;
       res.end();

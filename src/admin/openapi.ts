@@ -31,8 +31,12 @@ type JsonSchema = Record<string, unknown>;
 function describe(ctx: { zodSchema: z.core.$ZodTypes; jsonSchema: JsonSchema; path: (string | number)[] }): void {
   const type = ctx.zodSchema._zod.def.type;
   const js = ctx.jsonSchema;
-  if (type === "date") Object.assign(js, { type: "string", format: "date-time" });
   if (type !== "custom") return;
+  // `z.instanceof(Date)` (a custom type, which zod leaves as `{}`: any value at all) in the times of `timestamp`.
+  if ((ctx.zodSchema._zod as { bag?: { Class?: unknown } }).bag?.Class === Date) {
+    Object.assign(js, { type: "string", format: "date-time" });
+    return;
+  }
   const last = ctx.path.filter((p) => p !== "properties").at(-1);
   if (last === "publicKey") {
     Object.assign(js, { type: ["string", "object"], description: "Ed25519 public key: 32 bytes in base64url or base64, SPKI PEM, or a JWK" });

@@ -102,7 +102,8 @@ function bodyStream(source: Readable, req: WithRawBody): { stream: ReadableStrea
 }
 
 /** A Node request of either protocol whose denial may leave its body unread; over HTTP/2, with the stream it came on. */
-type UnreadBody = Pick<IncomingMessage, "httpVersionMajor" | "readableDidRead" | "readableEnded" | "resume"> & {
+type UnreadBody = Pick<IncomingMessage, "httpVersionMajor" | "readableDidRead" | "readableEnded"> & {
+  resume(): unknown;
   stream?: { close(code?: number): void; once(event: "finish", listener: () => void): unknown };
 };
 
@@ -127,6 +128,16 @@ type UnreadBody = Pick<IncomingMessage, "httpVersionMajor" | "readableDidRead" |
  */
 export function closeUnreadBody(req: UnreadBody, decision: DeniedDecision, setHeader: (name: "connection", value: "close") => void): void {
   if (req.readableEnded || !(req.readableDidRead || decision.code === "BODY_TOO_LARGE")) return;
+  endAfterAnswer(req, setHeader);
+}
+
+/**
+ * Ends the rest of a body left unread, once the answer is sent: over HTTP/1
+ * the answer closes the connection; over HTTP/2 the stream is closed with
+ * RST_STREAM NO_ERROR and what came of the body is discarded (see
+ * {@link closeUnreadBody}, and keyward/admin's `toNodeHandler`).
+ */
+export function endAfterAnswer(req: UnreadBody, setHeader: (name: "connection", value: "close") => void): void {
   if (req.httpVersionMajor === 1) {
     setHeader("connection", "close");
     return;

@@ -377,6 +377,43 @@ describe("bad input", () => {
     }
   });
 
+  it("over HTTP/2 (node:http2, as under Fastify({ http2: true })): every answer as over HTTP/1, and a body refused unread ends its stream", async () => {
+    const http2 = await import("node:http2");
+    const { createAdminHandler, toNodeHandler } = await import("../../src/admin/index.js");
+    const handler = createAdminHandler({ keyward: srv.kw, authorize: (r) => (r.headers.get("authorization") === "Bearer h2" ? "acct_h2" : null), maxBodyBytes: 1000 });
+    const server = http2.createServer(toNodeHandler(handler));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const client = http2.connect(`http://127.0.0.1:${(server.address() as { port: number }).port}`);
+    /** One request: its status, JSON body and whether its stream closed; `body` sent, or (null) a body begun and never ended. */
+    const ask = (headers: Record<string, string>, body?: string | null) =>
+      new Promise<{ status: number; json: { code?: string }; closed: boolean }>((resolve) => {
+        const stream = client.request({ authorization: "Bearer h2", ...headers });
+        let status = 0;
+        let text = "";
+        stream.on("response", (h) => (status = Number(h[":status"])));
+        stream.on("data", (d: Buffer) => (text += d));
+        const done = (closed: boolean) => resolve({ status, json: text ? JSON.parse(text) : {}, closed });
+        const timer = setTimeout(() => done(false), 3000);
+        stream.on("close", () => {
+          clearTimeout(timer);
+          done(true);
+        });
+        if (body === null) stream.write("x".repeat(2000));
+        else stream.end(body);
+      });
+    try {
+      expect(await ask({ ":path": "/tokens" })).toMatchObject({ status: 200, json: { items: [] } });
+      expect((await ask({ ":path": "/tokens", ":method": "POST", "content-type": "application/json" }, '{"kind":"publishable"}')).status).toBe(201);
+      expect((await ask({ ":path": "/tokens", ":method": "POST", "content-type": "text/plain" }, "{}")).json.code).toBe("UNSUPPORTED_MEDIA_TYPE");
+      expect(await ask({ ":path": "/tokens", ":method": "POST", "content-type": "application/json" }, null)).toMatchObject({ status: 413, json: { code: "BODY_TOO_LARGE" }, closed: true });
+      expect(await ask({ ":path": "/tokens", ":method": "POST", "content-type": "application/json", "content-length": "5000" }, null)).toMatchObject({ status: 413, closed: true });
+      expect((await ask({ ":path": "/tokens" }, undefined)).json).toMatchObject({ items: [expect.objectContaining({ owner: "acct_h2" })] });
+    } finally {
+      client.close();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
   it("authorize decides: false is 403, a Response is sent as it is, a throw is a 500 that says nothing", async () => {
     const { createAdminHandler } = await import("../../src/admin/index.js");
     const req = (auth: string) => new Request("http://x/tokens", { headers: { authorization: auth } });

@@ -215,6 +215,76 @@ describe.skipIf(!haveChromium)("what the console sends to the admin API", () => 
     ]);
   });
 
+  it("a public key that is not valid JSON though it starts like a JWK is sent as typed: the server's refusal is shown in the form", async () => {
+    await open("s-owner");
+    const errors: string[] = [];
+    const onError = (err: Error) => errors.push(String(err));
+    page.on("pageerror", onError);
+    try {
+      await page.getByRole("button", { name: "Create a token" }).click();
+      const form = page.locator("keyward-tokens dialog[open]");
+      await form.getByLabel("Name").fill("uploaded key");
+      await form.getByLabel("Kind").selectOption("secret");
+      await form.getByLabel("Signing key").selectOption("upload");
+      await form.getByLabel("Public key").fill('{"kty": "OKP", "crv": "Ed25519",');
+      await form.getByRole("button", { name: "Create token" }).click();
+      await expect.poll(() => form.locator("p.error").textContent()).toMatch(/must be an Ed25519 public key.*\(signing\.publicKey\)$/);
+      expect(errors).toEqual([]);
+      await form.getByRole("button", { name: "Cancel" }).click();
+    } finally {
+      page.off("pageerror", onError);
+    }
+    expect((await srv.kw.tokens.list(OWNER)).items.map((t) => t.name)).not.toContain("uploaded key");
+  });
+
+  it("in a browser whose clock is ahead of the server's, a change the server still shows pending is asked about again after longer and longer waits, not four times a second", async () => {
+    const ids: string[] = [];
+    for (const name of ["ahead 1", "ahead 2", "ahead 3"]) {
+      const { record } = await srv.kw.tokens.create({ owner: OWNER, kind: "publishable", name });
+      await srv.kw.tokens.update(record.id, { domains: ["example.com"] }, { effectiveAt: Date.now() + 10 * 60_000 });
+      ids.push(record.id);
+    }
+    await context.addCookies([{ name: "session", value: "s-owner", url: srv.origin }]);
+    const ahead = await context.newPage();
+    try {
+      // 20 minutes ahead: each change is due by the browser's clock, and pending on the server's for 10 more minutes.
+      await ahead.clock.install({ time: Date.now() + 20 * 60_000 });
+      await ahead.clock.resume();
+      let rereads = 0;
+      ahead.on("request", (r) => {
+        if (ids.some((id) => new URL(r.url()).pathname.endsWith(`/tokens/${id}`))) rereads++;
+      });
+      await ahead.goto(`${srv.url}/`);
+      await ahead.locator("keyward-tokens tbody tr").filter({ hasText: "ahead 3" }).waitFor({ timeout: 15_000 });
+      await ahead.waitForTimeout(4000);
+      // After 1 s, then 2 s more (then 4, 8… up to a minute): twice each in 4 s, where every 250 ms made it about 15 times.
+      expect(rereads).toBeGreaterThan(0);
+      expect(rereads).toBeLessThanOrEqual(3 * ids.length);
+    } finally {
+      await ahead.close();
+    }
+  });
+
+  it("a change that takes effect while the network fails is shown in force once a later read succeeds", async () => {
+    const { record } = await srv.kw.tokens.create({ owner: OWNER, kind: "publishable", name: "offline" });
+    await srv.kw.tokens.update(record.id, { domains: ["offline.example"] }, { effectiveAt: Date.now() + 2000 });
+    await context.addCookies([{ name: "session", value: "s-owner", url: srv.origin }]);
+    const flaky = await context.newPage();
+    try {
+      let failed = 0;
+      // The first read of the token when its change takes effect fails, as a dropped connection does.
+      await flaky.route(`${srv.url}/tokens/${record.id}`, (route) => (failed++ === 0 ? route.abort("connectionreset") : route.continue()));
+      await flaky.goto(`${srv.url}/`);
+      const row = flaky.locator("keyward-tokens tbody tr").filter({ hasText: "offline" });
+      await row.getByText("Change pending").waitFor({ timeout: 15_000 });
+      await expect.poll(() => row.textContent(), { timeout: 8000 }).toContain("Domains: offline.example");
+      expect(await row.getByText("Change pending").count()).toBe(0);
+      expect(failed).toBeGreaterThanOrEqual(2);
+    } finally {
+      await flaky.close();
+    }
+  });
+
   it("with a CSRF token, every change the console makes carries it: create, edit, disable, enable, regenerate, revoke, delete", async () => {
     await open("s-owner");
     changes.length = 0;
@@ -249,5 +319,114 @@ describe.skipIf(!haveChromium)("what the console sends to the admin API", () => 
     ]);
     await expect.poll(() => row.count()).toBe(0);
     expect((await srv.kw.tokens.list(OWNER)).items.map((t) => t.name)).not.toContain("guarded");
+  });
+});
+
+describe.skipIf(!haveChromium)("the console's headers property (bearer sessions, docs/console.md)", () => {
+  let srv: AdminServer;
+  let context: BrowserContext;
+  let page: Page;
+  let profile: string;
+  let bearer: string;
+  /** Each API request the server saw, and whether it carried the bearer session. */
+  const seen: string[] = [];
+
+  beforeAll(async () => {
+    srv = await startAdminServer();
+    bearer = srv.session("acct_bearer");
+    await srv.kw.tokens.create({ owner: "acct_bearer", kind: "publishable", name: "by bearer" });
+    profile = await mkdtemp(join(tmpdir(), "keyward-console-"));
+    context = await launchChromium(profile);
+    page = context.pages()[0] ?? (await context.newPage());
+    page.on("request", (r) => {
+      const path = new URL(r.url()).pathname;
+      if (path.startsWith("/account/tokens/") && !path.endsWith("/console.js")) seen.push(`${path} ${r.headers().authorization === `Bearer ${bearer}` ? "bearer" : "none"}`);
+    });
+    // The application's own page on the same origin, holding the element as docs/console.md shows: no cookie, a bearer session.
+    const setHeaders = `document.querySelector("keyward-tokens").headers = { authorization: "Bearer ${bearer}" };`;
+    const module = '<script type="module" src="/account/tokens/console.js"></script>';
+    const element = '<keyward-tokens api="/account/tokens"></keyward-tokens>';
+    const pages: Record<string, string> = {
+      "/app/before": `<!doctype html>${element}<script src="/app/headers.js"></script>${module}`,
+      "/app/after": `<!doctype html>${module}${element}<script type="module" src="/app/headers.js"></script>`,
+    };
+    await page.route(`${srv.origin}/app/**`, (route) => {
+      const path = new URL(route.request().url()).pathname;
+      return path === "/app/headers.js"
+        ? route.fulfill({ contentType: "text/javascript", body: setHeaders })
+        : route.fulfill({ contentType: "text/html", body: pages[path] ?? "" });
+    });
+  }, 90_000);
+
+  afterAll(async () => {
+    await context?.close();
+    await srv?.close();
+    if (profile) await rm(profile, { recursive: true, force: true });
+  });
+
+  it.each([
+    ["before the module defines the element", "/app/before", ["/account/tokens/config bearer", "/account/tokens/tokens bearer"]],
+    // The first load, made before the headers were set, was refused: setting them loads again, and its 401 is not shown.
+    ["after the element is in the page", "/app/after", ["/account/tokens/config none", "/account/tokens/config bearer", "/account/tokens/tokens bearer"]],
+  ])("headers set %s: the console loads the tokens with them", async (_, path, requests) => {
+    seen.length = 0;
+    await page.goto(srv.origin + path);
+    await page.locator("keyward-tokens tbody tr").filter({ hasText: "by bearer" }).waitFor({ timeout: 15_000 });
+    expect(await page.locator("keyward-tokens p.error").first().textContent()).toBe("");
+    expect(seen).toEqual(requests);
+  });
+
+  it("the same headers set again (a framework setting the property at each render) load nothing again", async () => {
+    await page.goto(`${srv.origin}/app/after`);
+    await page.locator("keyward-tokens tbody tr").filter({ hasText: "by bearer" }).waitFor({ timeout: 15_000 });
+    seen.length = 0;
+    await page.locator("keyward-tokens").evaluate((el, auth) => {
+      (el as HTMLElement & { headers: Record<string, string> }).headers = { authorization: auth };
+    }, `Bearer ${bearer}`);
+    await page.waitForTimeout(500);
+    expect(seen).toEqual([]);
+  });
+});
+
+describe.skipIf(!haveChromium)("the console when authorize answers a redirect to a sign-in page (docs/console.md: the session ended)", () => {
+  let srv: AdminServer;
+  let context: BrowserContext;
+  let page: Page;
+  let profile: string;
+
+  beforeAll(async () => {
+    // The sign-in page stands in as the console page: an HTML page, answered 200.
+    srv = await startAdminServer({
+      authorize: (request) =>
+        /(?:^|;\s*)session=live(?:;|$)/.test(request.headers.get("cookie") ?? "") ? "acct_redirect" : Response.redirect(new URL("/account/tokens/", request.url), 302),
+    });
+    await srv.kw.tokens.create({ owner: "acct_redirect", kind: "publishable", name: "leaked" });
+    profile = await mkdtemp(join(tmpdir(), "keyward-console-"));
+    context = await launchChromium(profile);
+    page = context.pages()[0] ?? (await context.newPage());
+  }, 90_000);
+
+  afterAll(async () => {
+    await context?.close();
+    await srv?.close();
+    if (profile) await rm(profile, { recursive: true, force: true });
+  });
+
+  it("a revoke after the session ended is not reported as done: the dialog says what happened, and the page keeps working", async () => {
+    const errors: string[] = [];
+    page.on("pageerror", (err) => errors.push(String(err)));
+    await context.addCookies([{ name: "session", value: "live", url: srv.origin }]);
+    await page.goto(`${srv.url}/`);
+    const row = page.locator("keyward-tokens tbody tr").filter({ hasText: "leaked" });
+    await row.waitFor({ timeout: 15_000 });
+    await context.clearCookies();
+    await row.getByRole("button", { name: "Revoke leaked" }).click();
+    const dialog = page.locator("keyward-tokens dialog[open]");
+    await dialog.getByRole("button", { name: "Revoke" }).click();
+    await expect.poll(() => dialog.locator("p.error").textContent()).toMatch(/has your session ended\?/);
+    expect(await page.locator("keyward-tokens p.status").textContent()).toBe("");
+    expect(await row.locator("td.state").textContent()).toBe("Active");
+    expect(errors).toEqual([]);
+    expect((await srv.kw.tokens.list("acct_redirect")).items[0]!.revokedAt).toBeNull();
   });
 });

@@ -87,6 +87,18 @@ describe("OpenAPI 3.1 document", () => {
     expect(validate("RegenerateTokenBody", { graceMs: -1 })).not.toEqual([]);
   });
 
+  it("a time is epoch milliseconds or a string, as the handler takes it: any other value is refused by both", async () => {
+    const headers = { authorization: `Bearer ${session}`, "content-type": "application/json" };
+    for (const expiresAt of [true, {}, [1_900_000_000_000], { iso: "2030-01-01T00:00:00Z" }]) {
+      const res = await fetch(`${srv.url}/tokens`, { method: "POST", headers, body: JSON.stringify({ kind: "publishable", expiresAt }) });
+      expect([expiresAt, res.status, (await res.json()).field]).toEqual([expiresAt, 400, "expiresAt"]);
+      expect(validate("CreateTokenBody", { kind: "publishable", expiresAt }), JSON.stringify(expiresAt)).not.toEqual([]);
+      expect(validate("UpdateTokenBody", { expectedRevision: 1, effectiveAt: expiresAt, patch: { name: "x" } }), JSON.stringify(expiresAt)).not.toEqual([]);
+    }
+    expect(validate("CreateTokenBody", { kind: "publishable", expiresAt: 1_900_000_000_000 })).toEqual([]);
+    expect(validate("UpdateTokenBody", { expectedRevision: 1, effectiveAt: "2030-01-01T00:00:00Z", patch: { name: "x" } })).toEqual([]);
+  });
+
   it("real answers validate against their schemas", async () => {
     const headers = { authorization: `Bearer ${session}`, "content-type": "application/json" };
     const created = await (await fetch(`${srv.url}/tokens`, { method: "POST", headers, body: '{"kind":"secret","metadata":{"a":[1]}}' })).json();

@@ -57,6 +57,9 @@ interface Problem {
 type Child = Node | string | null | undefined | false;
 
 const HOUR = 3_600_000;
+/** The first and the longest wait before asking again about a change still pending after this browser's clock says it is due. */
+const LATE_WAIT_MS = 1000;
+const MAX_LATE_WAIT_MS = 60_000;
 const GRACE = [
   [0, "Stop the old token at once"],
   [HOUR, "Keep the old token working for 1 hour"],
@@ -123,6 +126,16 @@ function pendingNote(note: HTMLElement, t: TokenRecord, k: Edited, ms: number): 
 }
 const b64url = (b: ArrayBuffer | Uint8Array) =>
   btoa(String.fromCharCode(...new Uint8Array(b))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+
+/** A JWK typed or uploaded, as an object; anything else (a malformed JWK too) as typed, for the server to judge and name. */
+function jwkOr(text: string): unknown {
+  if (!text.startsWith("{")) return text;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
 
 /** A note, with an id to describe a control by. */
 const noteEl = () => h("small", { id: `kw${++uid}`, className: "pending" });
@@ -209,8 +222,38 @@ class KeywardTokens extends HTMLElement {
   #who = h("p", { className: "note" });
   #create = h("button", { type: "button", className: "primary", hidden: true, onclick: (e: Event) => this.#openForm(null, e.currentTarget as HTMLElement) }, "Create a token");
   #timer: ReturnType<typeof setTimeout> | undefined;
-  /** Extra request headers, e.g. `{ authorization: "Bearer …" }` for bearer sessions. */
-  headers: Record<string, string> = {};
+  /** The wait before asking again about a change that is due by this browser's clock but still pending on the server. */
+  #lateWait = LATE_WAIT_MS;
+  #headers: Record<string, string> = {};
+  /** Which load of the page is the latest: an earlier one, answered late, shows nothing. */
+  #loads = 0;
+
+  constructor() {
+    super();
+    // Set on the element before this module defined it: an own property, which would hide the accessor below.
+    if (Object.hasOwn(this, "headers")) {
+      const given = (this as { headers?: Record<string, string> }).headers;
+      delete (this as { headers?: Record<string, string> }).headers;
+      this.#headers = given ?? {};
+    }
+  }
+
+  /**
+   * Extra request headers, e.g. `{ authorization: "Bearer …" }` for bearer
+   * sessions. Set before or after the element is in the page: set on a
+   * connected element, other headers than before load the page again with
+   * them (the first load, made without them, may have been refused).
+   */
+  get headers(): Record<string, string> {
+    return this.#headers;
+  }
+
+  set headers(value: Record<string, string>) {
+    const same = JSON.stringify(Object.entries(value ?? {})) === JSON.stringify(Object.entries(this.#headers));
+    this.#headers = value ?? {};
+    // The same headers again (a framework setting the property at each render) load nothing again.
+    if (this.isConnected && !same) void this.#start();
+  }
 
   connectedCallback(): void {
     const sheet = new CSSStyleSheet();
@@ -249,7 +292,12 @@ class KeywardTokens extends HTMLElement {
   }
 
   async #start(): Promise<void> {
-    const config = await this.#call<Config>("GET", "/config");
+    const load = ++this.#loads;
+    // Its problem is shown only if no later load started meanwhile (one with the headers given since).
+    const problem = h("p");
+    const config = await this.#call<Config>("GET", "/config", undefined, problem);
+    if (load !== this.#loads) return;
+    this.#error.replaceChildren(...problem.childNodes);
     if (!config) return;
     this.#config = config;
     this.#who.replaceChildren(`Signed in as ${config.actor} (${config.role})`);
@@ -291,8 +339,15 @@ class KeywardTokens extends HTMLElement {
     } catch {
       return null;
     }
-    const data = (await res.json().catch(() => ({}))) as T & Problem;
-    return { ok: res.ok, status: res.status, data };
+    // Only the API's own JSON answers: a page a redirect led to (the sign-in page `authorize` may send a
+    // caller whose session ended) or an HTML error page of a proxy is no success, whatever its status.
+    const json = /^application\/(problem\+)?json\s*(;|$)/i.test(res.headers.get("content-type") ?? "");
+    if (res.redirected) {
+      const detail = "The server sent this request elsewhere (has your session ended?): nothing was done. Reload the page to sign in again.";
+      return { ok: false, status: res.status, data: { detail } as T & Problem };
+    }
+    const data = (json ? await res.json().catch(() => ({})) : {}) as T & Problem;
+    return { ok: res.ok && json, status: res.status, data };
   }
 
   /**
@@ -334,18 +389,29 @@ class KeywardTokens extends HTMLElement {
     this.#render();
   }
 
-  /** Reads the tokens again when their next pending change takes effect, so "pending" turns into the policy in force. */
+  /**
+   * Reads the tokens again when their next pending change takes effect, so
+   * "pending" turns into the policy in force. A change this browser's clock
+   * says is due but the server still shows pending (the server's clock is
+   * behind) is asked about again after a wait that doubles each time, up to
+   * a minute: not four times a second per token for as long as the clocks differ.
+   * A read that failed (the network, the server) is tried again the same way.
+   */
   #schedule(): void {
     clearTimeout(this.#timer);
     const next = Math.min(...this.#tokens.flatMap((t) => t.scheduled.map((s) => s.effectiveAt)));
     if (!Number.isFinite(next)) return;
-    this.#timer = setTimeout(
-      () => {
-        const now = Date.now();
-        for (const t of this.#tokens) if (t.scheduled.some((s) => s.effectiveAt <= now)) void this.#reread(t.id);
-      },
-      Math.max(0, next - Date.now()) + 250,
-    );
+    const late = next <= Date.now();
+    if (!late) this.#lateWait = LATE_WAIT_MS;
+    // setTimeout takes at most 2^31 - 1 ms (about 24.8 days): a later change is scheduled again then.
+    const wait = Math.min(late ? this.#lateWait : next - Date.now() + 250, 2 ** 31 - 1);
+    this.#timer = setTimeout(() => {
+      if (late) this.#lateWait = Math.min(this.#lateWait * 2, MAX_LATE_WAIT_MS);
+      const now = Date.now();
+      const due = this.#tokens.filter((t) => t.scheduled.some((s) => s.effectiveAt <= now));
+      // Scheduled again once they are read, or not: a reread that failed (the network) is tried again.
+      void Promise.all(due.map((t) => this.#reread(t.id))).then(() => this.#schedule());
+    }, wait);
   }
 
   #render(): void {
@@ -769,7 +835,7 @@ class KeywardTokens extends HTMLElement {
       privateKey = b64url(new Uint8Array(await crypto.subtle.exportKey("pkcs8", pair.privateKey)).slice(-32));
     } else if (f.keyMode.value === "upload") {
       const v = f.publicKey.value.trim();
-      next.signing = { alg: "ed25519", publicKey: v.startsWith("{") ? JSON.parse(v) : v };
+      next.signing = { alg: "ed25519", publicKey: jwkOr(v) };
     } else if (f.keyMode.value === "hmac") next.signing = { alg: "hmac-sha256" };
     if (t === null) {
       // No limit is the default of a new token: sent only when set.
