@@ -482,8 +482,8 @@ export class TokenManager {
     const current = await this.#read(id);
     const now = this.#cfg.now();
     const entry = this.#auditEntry("delete", current, actor, now, [...DELETED_PARTS]);
-    const deleted = await this.#cfg.store.delete(current.id, entry);
-    this.#changed(current.id, hashesOf(deleted.token));
+    // Dropped here whatever the outcome, as for a revoke: a delete that failed may have committed.
+    const deleted = await written(this.#changed, current.id, hashesOf(current), () => this.#cfg.store.delete(current.id, entry), (d) => d.token);
     return { id: deleted.token.id, owner: deleted.token.owner, removed: { ...deleted.removed } };
   }
 

@@ -122,6 +122,26 @@ describe.each(stores)("delete on %s", (_name, makeStore) => {
   });
 });
 
+describe("a delete the store commits but whose reply is lost", () => {
+  /** A MemoryStore without a change feed whose delete commits, then rejects as a connection cut after the commit would. */
+  class ReplyLost extends MemoryStore {
+    override async delete(...args: Parameters<MemoryStore["delete"]>) {
+      await super.delete(...args);
+      throw Object.assign(new Error("Connection terminated unexpectedly"), { code: "ECONNRESET" });
+    }
+  }
+
+  it("rejects with STORE_UNAVAILABLE, and this instance stops accepting the token at once", async () => {
+    const kw = new Keyward({ store: new ReplyLost({ changeFeed: false }), prefix: "acme", revocationBoundMs: 60_000 });
+    const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    expect((await kw.check({ token })).ok).toBe(true); // cached here, with no change feed to learn of writes
+    await expect(kw.tokens.delete(record.id)).rejects.toMatchObject({ code: "STORE_UNAVAILABLE" });
+    // The delete was stored: a retry finds nothing to delete, and this instance decides on it at once.
+    await expect(kw.tokens.delete(record.id)).rejects.toMatchObject({ code: "TOKEN_NOT_FOUND" });
+    expect((await kw.check({ token })).code).toBe("TOKEN_UNKNOWN");
+  });
+});
+
 describe("delete on a store without hardDelete", () => {
   it("throws STORE_UNSUPPORTED and changes nothing", async () => {
     const counters = new MemoryStore();
