@@ -35,7 +35,7 @@ export interface KeywardOptions {
    * array to rotate: the first seals, all unseal.
    */
   sealingKey?: string | readonly string[] | undefined;
-  /** Maximum staleness of any cached lookup, ms (default 10 000; 0 disables the cache). */
+  /** Maximum staleness of any cached lookup, or in-flight one a request shares, ms (default 10 000; 0 disables the cache). */
   revocationBoundMs?: number | undefined;
   /** Default delay before permission changes apply, ms (default 0). */
   propagationDelayMs?: number | undefined;
