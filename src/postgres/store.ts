@@ -88,7 +88,7 @@ export interface PostgresStoreOptions {
   reconnectMinMs?: number | undefined;
   /** Largest reconnect delay of the LISTEN connection, ms (default 5 000). */
   reconnectMaxMs?: number | undefined;
-  /** How often the LISTEN connection is probed, ms (default 5 000): a silent connection is replaced. */
+  /** How often the LISTEN connection is probed, ms (default 5 000), and how long a probe may wait: a silent connection is replaced (noticed within twice this). */
   heartbeatMs?: number | undefined;
   /** Called with each error of the LISTEN connection (it reconnects by itself). Default: ignored. */
   onChangeFeedError?: ((error: StoreUnavailableError) => void) | undefined;
