@@ -472,6 +472,23 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     await proxy.close();
   });
 
+  it("a delete whose commit's reply was lost rejects, yet this instance, which hears no notification of its own writes, stops accepting the token at once", async () => {
+    const proxy = await startProxy(new URL(PG_URL!));
+    const lossy = openPool({ connectionString: viaProxy(PG_URL!, proxy) });
+    const store = await postgresStore(lossy, { tablePrefix: freshPrefix() });
+    const kw = new Keyward({ store, prefix: "acme", revocationBoundMs: 60_000 });
+    const { token, record } = await kw.tokens.create({ owner: "acct_lost", kind: "secret" });
+    expect((await kw.check({ token })).ok).toBe(true);
+    proxy.loseReplyTo("COMMIT");
+    expect(await rejection(kw.tokens.delete(record.id))).toMatchObject({ code: "STORE_UNAVAILABLE" });
+    expect(await store.get(record.id)).toBeNull(); // it committed all the same
+    expect((await kw.check({ token })).code).toBe("TOKEN_UNKNOWN");
+    await kw.close();
+    await store.close();
+    await lossy.end();
+    await proxy.close();
+  });
+
   it("under steady traffic to a store 20 ms away, kw.flush() and a billing run write what was queued when they began, and answer", async () => {
     const proxy = await startProxy(new URL(PG_URL!));
     const far = openPool({ connectionString: viaProxy(PG_URL!, proxy), max: 20 });
