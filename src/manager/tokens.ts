@@ -414,7 +414,7 @@ export class TokenManager {
   async revoke(id: string, options: ActorOptions = {}): Promise<TokenRecord> {
     const actor = parseActor(options);
     const current = await this.#read(id);
-    const now = this.#cfg.now();
+    const now = this.#writeTime(current);
     if (current.revokedAt !== null) return toRecord(current, now);
     // Of revokes racing past this check, the store audits the one that revokes.
     const entry = this.#auditEntry("revoke", current, actor, now, ["revokedAt"]);
