@@ -35,7 +35,7 @@ export interface KeywardOptions {
    * array to rotate: the first seals, all unseal.
    */
   sealingKey?: string | readonly string[] | undefined;
-  /** Maximum staleness of any cached lookup, ms (default 10 000; 0 disables the cache). */
+  /** Maximum staleness of any cached lookup, or in-flight one a request shares, ms (default 10 000; 0 disables the cache). */
   revocationBoundMs?: number | undefined;
   /** Default delay before permission changes apply, ms (default 0). */
   propagationDelayMs?: number | undefined;
@@ -160,7 +160,8 @@ export interface KeywardOptions {
      * How long a usage write may wait for the store's answer, ms (default 10 000): one not answered
      * by then (a frozen server, a connection gone silent) fails as `STORE_UNAVAILABLE` and its batch
      * is written again under its number, so the queue, `kw.close()` and a billing run never wait for
-     * it forever, and a store adds the batch once even when the abandoned write commits later.
+     * it forever, and a store adds the batch once even when the abandoned write commits later. A write
+     * of shared anomaly state (`anomalies.shared`) waits as long at most.
      */
     writeTimeoutMs?: number | undefined;
     /** Called with every decision (identified or not), after the request's tick, in batches, frozen (copy it to change it); a throw is ignored. */

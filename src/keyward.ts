@@ -62,7 +62,7 @@ export class Keyward {
    */
   constructor(options: KeywardOptions) {
     const config = resolveConfig(options);
-    const detector = config.anomalies === undefined ? null : new AnomalyDetector(config.anomalies, config.store);
+    const detector = config.anomalies === undefined ? null : new AnomalyDetector(config.anomalies, config.store, config.usage.writeTimeoutMs);
     this.#verifier = new Verifier(config, detector);
     this.#signedBody = Object.freeze({ maxBytes: config.signatures.maxBodyBytes });
     this.anomalies = { list: (filter) => detector?.list(filter) ?? [] };

@@ -90,10 +90,10 @@ export async function reportLeak(
   const hash = hashToken(token);
   const stored = await cfg.store.findByHash(hash);
   if (stored === null) return unknown();
-  const now = cfg.now();
+  // Judged as every server judges it, and revoked, at no earlier than its last write (SECURITY.md, "Clocks").
+  const now = readTime(stored, cfg.now());
   const found = { tokenId: stored.id, owner: stored.owner, kind: stored.kind };
-  // Judged as every server judges it: at no earlier than its last write (SECURITY.md, "Clocks").
-  if (stored.revokedAt !== null || !worksNow(stored, hash, readTime(stored, now))) return { outcome: "inactive", ...found };
+  if (stored.revokedAt !== null || !worksNow(stored, hash, now)) return { outcome: "inactive", ...found };
   const act = stored.kind === "publishable" ? publishable : action;
 
   const entry: AuditEntry = {

@@ -414,7 +414,7 @@ export class TokenManager {
   async revoke(id: string, options: ActorOptions = {}): Promise<TokenRecord> {
     const actor = parseActor(options);
     const current = await this.#read(id);
-    const now = this.#cfg.now();
+    const now = this.#writeTime(current);
     if (current.revokedAt !== null) return toRecord(current, now);
     // Of revokes racing past this check, the store audits the one that revokes.
     const entry = this.#auditEntry("revoke", current, actor, now, ["revokedAt"]);
@@ -482,8 +482,8 @@ export class TokenManager {
     const current = await this.#read(id);
     const now = this.#cfg.now();
     const entry = this.#auditEntry("delete", current, actor, now, [...DELETED_PARTS]);
-    const deleted = await this.#cfg.store.delete(current.id, entry);
-    this.#changed(current.id, hashesOf(deleted.token));
+    // Dropped here whatever the outcome, as for a revoke: a delete that failed may have committed.
+    const deleted = await written(this.#changed, current.id, hashesOf(current), () => this.#cfg.store.delete(current.id, entry), (d) => d.token);
     return { id: deleted.token.id, owner: deleted.token.owner, removed: { ...deleted.removed } };
   }
 

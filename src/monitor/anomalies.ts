@@ -12,6 +12,7 @@
 // what another one saw.
 import { ConfigError } from "../errors.js";
 import { PartedMap } from "../lib/parted-map.js";
+import { answerWithin } from "../lib/within.js";
 import type { GuardedStore } from "../store/guard.js";
 import { formatIp, parseIp } from "../policy/ip.js";
 import { MAX_SEEN_BATCH, MAX_SEEN_VALUE } from "../store/kit/validate.js";
@@ -105,11 +106,12 @@ export interface AnomalyOptions {
    * process (spikes and denial bursts stay per process). Sightings are
    * written in batches, every `flushIntervalMs` (default 1 000) and on
    * `kw.flush()` / `kw.close()`, at most `maxPending` (default 10 000)
-   * waiting: beyond it, or when the store fails, a decision is made from
-   * this process's own state. `false`: per process only.
+   * waiting: beyond it, or when the store fails or has not answered a
+   * batch within `usage.writeTimeoutMs`, a decision is made from this
+   * process's own state. `false`: per process only.
    */
   shared?: false | { flushIntervalMs?: number | undefined; maxPending?: number | undefined } | undefined;
-  /** Called when a write of shared state fails (the alerts are then decided per process). */
+  /** Called when a write of shared state fails or times out (the alerts are then decided per process). */
   onError?: ((error: unknown) => void) | undefined;
 }
 
@@ -234,6 +236,7 @@ export class AnomalyDetector {
   readonly #alertsOf = new Map<string, number>();
   readonly #store: GuardedStore | null;
   readonly #flushMs: number;
+  readonly #writeTimeoutMs: number;
   readonly #maxPending: number;
   /** A use is told to the store at most this often per token and process. */
   readonly #touchEveryMs: number;
@@ -244,9 +247,11 @@ export class AnomalyDetector {
 
   /**
    * @param store - the store, used for shared state when it has `capabilities.anomalyState`
+   * @param writeTimeoutMs - how long a write of shared state may wait for the store (`usage.writeTimeoutMs`)
    * @throws {ConfigError} `INVALID_CONFIG` naming the option out of range
    */
-  constructor(options: AnomalyOptions, store: GuardedStore | null = null) {
+  constructor(options: AnomalyOptions, store: GuardedStore | null = null, writeTimeoutMs = 10_000) {
+    this.#writeTimeoutMs = writeTimeoutMs;
     if (typeof options !== "object" || options === null) throw new ConfigError("anomalies", "must be an object");
     const o = options;
     if (o.onAnomaly !== undefined && typeof o.onAnomaly !== "function") throw new ConfigError("anomalies.onAnomaly", "must be a function");
@@ -384,7 +389,8 @@ export class AnomalyDetector {
       const entries = batch.flatMap((p) => p.entries);
       let answers: (number | null)[];
       try {
-        answers = await store.touchSeen(entries, this.#maxSeen);
+        // Bounded: a store that hangs must not hold kw.flush() and kw.close() (nor later batches) forever.
+        answers = await answerWithin(store.touchSeen(entries, this.#maxSeen), this.#writeTimeoutMs, "a write of anomaly state");
       } catch (error) {
         for (const p of batch) this.#decideLocally(p);
         try {

@@ -4,6 +4,7 @@
 import { StoreUnavailableError } from "../errors.js";
 import { toBase64Url } from "../lib/bytes.js";
 import { secureRandom } from "../lib/crypto.js";
+import { answerWithin } from "../lib/within.js";
 import type { UsageEvent } from "../model/types.js";
 import type { UsageBatchKey } from "../store/types.js";
 import type { DecisionEvent } from "./events.js";
@@ -224,7 +225,9 @@ export class UsageQueue {
         }
         this.#retry = null;
         try {
-          await answerWithin(write(batch, { writer: this.#writer, seq }), this.#o.writeTimeoutMs);
+          // Unanswered in time, the queue goes on, and the batch is written again under its number
+          // (a store adds it once, even when the abandoned write commits later).
+          await answerWithin(write(batch, { writer: this.#writer, seq }), this.#o.writeTimeoutMs, "a usage write");
           this.#stats.written += batch.length;
         } catch (error) {
           this.#stats.failedWrites++;
@@ -276,17 +279,3 @@ export class UsageQueue {
   }
 }
 
-/**
- * A write's answer, or `STORE_UNAVAILABLE` once `ms` passed without it (a frozen server, a
- * connection gone silent): the queue goes on, and the batch is written again under its number
- * (a store adds it once, even when the abandoned write commits later).
- */
-function answerWithin(write: Promise<void>, ms: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new StoreUnavailableError(`the store did not answer a usage write within ${ms} ms`)), ms);
-    // The write itself keeps the process alive as long as it needs to.
-    (timer as { unref?: () => void }).unref?.();
-  });
-  return Promise.race([write, late]).finally(() => clearTimeout(timer));
-}

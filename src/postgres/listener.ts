@@ -43,7 +43,7 @@ export function changePayloads(source: string, event: TokenChangeEvent | Account
 function parsePayload(text: string | undefined, self: string): ChangeEvent | null {
   try {
     const p = JSON.parse(text ?? "") as { s?: unknown; t?: unknown; h?: unknown; o?: unknown } | null;
-    // Our own writes were delivered at commit, in this process.
+    // Our own writes were delivered in this process, at commit (or at their failure: outcome unknown).
     if (typeof p?.s !== "string" || p.s === self) return null;
     if (typeof p.t === "string" && Array.isArray(p.h) && p.h.every((h) => typeof h === "string")) return { tokenId: p.t, hashes: p.h };
     if (typeof p.o === "string" && p.t === undefined) return { kind: "account", owner: p.o, tokenId: "", hashes: [] };

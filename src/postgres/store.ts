@@ -88,7 +88,7 @@ export interface PostgresStoreOptions {
   reconnectMinMs?: number | undefined;
   /** Largest reconnect delay of the LISTEN connection, ms (default 5 000). */
   reconnectMaxMs?: number | undefined;
-  /** How often the LISTEN connection is probed, ms (default 5 000): a silent connection is replaced. */
+  /** How often the LISTEN connection is probed, ms (default 5 000), and how long a probe may wait: a silent connection is replaced (noticed within twice this). */
   heartbeatMs?: number | undefined;
   /** Called with each error of the LISTEN connection (it reconnects by itself). Default: ignored. */
   onChangeFeedError?: ((error: StoreUnavailableError) => void) | undefined;
@@ -257,7 +257,7 @@ export class PostgresStore implements TokenStore {
   readonly #t: TableNames;
   readonly #s: Statements;
   readonly #channel: string;
-  /** This store's id in its notifications: its own writes are announced locally, at commit. */
+  /** This store's id in its notifications: its own writes are announced locally, at commit (or failure: see #announcing). */
   readonly #source = toBase64Url(secureRandom(12));
   readonly #listeners = new Set<(event: ChangeEvent) => void>();
   readonly #listener: ChangeListener | null;
@@ -333,11 +333,27 @@ export class PostgresStore implements TokenStore {
   }
 
   /**
-   * The change's NOTIFY payloads, sent whether or not this store listens
-   * (the other processes do), and its local announcement after commit.
+   * Runs a write whose statement NOTIFYs the change it passes to `announce`
+   * (which gives the payloads: sent whether or not this store listens, the
+   * other processes do), and announces that change to this process's
+   * listeners once the write is over: after it commits, and also when it
+   * fails once its statement was sent. Its outcome is then unknown (a
+   * commit whose reply was lost with its connection), and this store's
+   * listener skips its own notifications: every instance on this store, not
+   * only the one that wrote, drops the change from its cache (a drop too
+   * many costs one lookup; one too few, a stale answer until
+   * `revocationBoundMs`).
    */
-  #announce(event: TokenChangeEvent | AccountChangeEvent): { payloads: string[]; after: () => void } {
-    return { payloads: changePayloads(this.#source, event), after: () => this.#emit(event) };
+  async #announcing<T>(write: (announce: (event: TokenChangeEvent | AccountChangeEvent) => string[]) => Promise<T>): Promise<T> {
+    let sent: TokenChangeEvent | AccountChangeEvent | undefined;
+    try {
+      return await write((event) => {
+        sent = event;
+        return changePayloads(this.#source, event);
+      });
+    } finally {
+      if (sent !== undefined) this.#emit(sent);
+    }
   }
 
   async #query(text: string, values: unknown[]): Promise<unknown[]> {
@@ -346,23 +362,23 @@ export class PostgresStore implements TokenStore {
 
   async insert(token: StoredToken, audit?: AuditEntry): Promise<void> {
     const hashes = hashesOf(token);
-    const change = this.#announce({ tokenId: token.id, hashes });
-    try {
-      await this.#pool.query(this.#s.insert, [
-        this.#channel,
-        change.payloads,
-        pgKey(token.id),
-        pgKey(token.owner),
-        token.createdAt,
-        token.revision,
-        JSON.stringify(token),
-        hashes.map(pgKey),
-        ...this.#auditValues(audit),
-      ]);
-    } catch (err) {
-      throw this.#conflict(err);
-    }
-    change.after();
+    await this.#announcing(async (announce) => {
+      await this.#pool
+        .query(this.#s.insert, [
+          this.#channel,
+          announce({ tokenId: token.id, hashes }),
+          pgKey(token.id),
+          pgKey(token.owner),
+          token.createdAt,
+          token.revision,
+          JSON.stringify(token),
+          hashes.map(pgKey),
+          ...this.#auditValues(audit),
+        ])
+        .catch((err: unknown) => {
+          throw this.#conflict(err);
+        });
+    });
   }
 
   #auditValues(e: AuditEntry | undefined): unknown[] {
@@ -397,50 +413,45 @@ export class PostgresStore implements TokenStore {
   }
 
   async update(next: StoredToken, expectedRevision: number, audit?: AuditEntry): Promise<StoredToken> {
-    let change!: { after: () => void };
-    const stored = await transaction(this.#pool, async (c) => {
-      const cur = parse<StoredToken>((await c.query(this.#s.tokenForUpdate, [pgKey(next.id)])).rows, "record");
-      const n = updatedRecord(cur, next, expectedRevision);
-      const hashes = hashesOf(n);
-      const announced = this.#announce({ tokenId: n.id, hashes: [...new Set([...hashesOf(cur!), ...hashes])] });
-      change = announced;
-      await c
-        .query(this.#s.update, [
-          this.#channel,
-          announced.payloads,
-          pgKey(n.id),
-          pgKey(n.owner),
-          n.createdAt,
-          n.revision,
-          JSON.stringify(n),
-          hashes.map(pgKey),
-          ...this.#auditValues(audit),
-        ])
-        .catch((err: unknown) => {
-          throw this.#conflict(err);
-        });
-      return n;
-    });
-    change.after();
-    return stored;
+    return this.#announcing((announce) =>
+      transaction(this.#pool, async (c) => {
+        const cur = parse<StoredToken>((await c.query(this.#s.tokenForUpdate, [pgKey(next.id)])).rows, "record");
+        const n = updatedRecord(cur, next, expectedRevision);
+        const hashes = hashesOf(n);
+        await c
+          .query(this.#s.update, [
+            this.#channel,
+            announce({ tokenId: n.id, hashes: [...new Set([...hashesOf(cur!), ...hashes])] }),
+            pgKey(n.id),
+            pgKey(n.owner),
+            n.createdAt,
+            n.revision,
+            JSON.stringify(n),
+            hashes.map(pgKey),
+            ...this.#auditValues(audit),
+          ])
+          .catch((err: unknown) => {
+            throw this.#conflict(err);
+          });
+        return n;
+      }),
+    );
   }
 
   async revoke(id: string, at: number, audit?: AuditEntry): Promise<StoredToken> {
-    let change!: { after: () => void };
-    const stored = await transaction(this.#pool, async (c) => {
-      const cur = parse<StoredToken>((await c.query(this.#s.tokenForUpdate, [pgKey(id)])).rows, "record");
-      const n = revokedRecord(cur, id, at);
-      const announced = this.#announce({ tokenId: id, hashes: hashesOf(n) });
-      change = announced;
-      await c
-        .query(this.#s.revoke, [this.#channel, announced.payloads, pgKey(id), n.revision, JSON.stringify(n), ...this.#auditValues(revokeAudit(cur, audit))])
-        .catch((err: unknown) => {
-          throw this.#conflict(err);
-        });
-      return n;
-    });
-    change.after();
-    return stored;
+    return this.#announcing((announce) =>
+      transaction(this.#pool, async (c) => {
+        const cur = parse<StoredToken>((await c.query(this.#s.tokenForUpdate, [pgKey(id)])).rows, "record");
+        const n = revokedRecord(cur, id, at);
+        const payloads = announce({ tokenId: id, hashes: hashesOf(n) });
+        await c
+          .query(this.#s.revoke, [this.#channel, payloads, pgKey(id), n.revision, JSON.stringify(n), ...this.#auditValues(revokeAudit(cur, audit))])
+          .catch((err: unknown) => {
+            throw this.#conflict(err);
+          });
+        return n;
+      }),
+    );
   }
 
   async appendAudit(entry: AuditEntry): Promise<void> {
@@ -628,19 +639,19 @@ export class PostgresStore implements TokenStore {
 
   async putAccount(next: StoredAccount, expectedRevision: number, audit?: AuditEntry): Promise<StoredAccount> {
     const owner = pgKey(next.owner);
-    const change = this.#announce({ kind: "account", owner: next.owner, tokenId: "", hashes: [] });
-    const stored = await transaction(this.#pool, async (c) => {
-      await c.query(this.#s.lockCounters, [`${this.#t.accounts}:${owner}`]);
-      const n = putAccountRecord(parse((await c.query(this.#s.accountOf, [owner])).rows, "record"), next, expectedRevision);
-      await c
-        .query(this.#s.saveAccount, [this.#channel, change.payloads, owner, n.revision, JSON.stringify(n), ...this.#auditValues(audit)])
-        .catch((err: unknown) => {
-          throw this.#conflict(err);
-        });
-      return n;
-    });
-    change.after();
-    return stored;
+    return this.#announcing((announce) =>
+      transaction(this.#pool, async (c) => {
+        await c.query(this.#s.lockCounters, [`${this.#t.accounts}:${owner}`]);
+        const n = putAccountRecord(parse((await c.query(this.#s.accountOf, [owner])).rows, "record"), next, expectedRevision);
+        const payloads = announce({ kind: "account", owner: next.owner, tokenId: "", hashes: [] });
+        await c
+          .query(this.#s.saveAccount, [this.#channel, payloads, owner, n.revision, JSON.stringify(n), ...this.#auditValues(audit)])
+          .catch((err: unknown) => {
+            throw this.#conflict(err);
+          });
+        return n;
+      }),
+    );
   }
 
   /**
@@ -721,30 +732,28 @@ export class PostgresStore implements TokenStore {
   }
 
   async delete(id: string, audit?: AuditEntry): Promise<DeletedToken> {
-    let change!: { after: () => void };
-    const deleted = await transaction(this.#pool, async (c) => {
-      const token = parse<StoredToken>((await c.query(this.#s.tokenForUpdate, [pgKey(id)])).rows, "record");
-      if (!token) throw new TokenNotFoundError(id);
-      // No lease reservation, return or reclaim of any pool of the token is under way meanwhile: they
-      // lock a lease row before the credit row, the statement below the credit rows first.
-      await c.query(this.#s.lockCounters, [this.#tokenLock(pgKey(id))]);
-      const announced = this.#announce({ tokenId: id, hashes: hashesOf(token) });
-      change = announced;
-      const counts = (
-        await c
-          .query(this.#s.deleteToken, [this.#channel, announced.payloads, pgKey(id), ...this.#auditValues(audit)])
-          .catch((err: unknown) => {
-            throw this.#conflict(err);
-          })
-      ).rows[0] as Record<"hashes" | "credits" | "rate_limits" | "nonces" | "usage", string | number>;
-      const n = (k: keyof typeof counts) => Number(counts[k]);
-      return {
-        token,
-        removed: { hashes: n("hashes"), credits: n("credits"), rateLimits: n("rate_limits"), nonces: n("nonces"), usage: n("usage") },
-      };
-    });
-    change.after();
-    return deleted;
+    return this.#announcing((announce) =>
+      transaction(this.#pool, async (c) => {
+        const token = parse<StoredToken>((await c.query(this.#s.tokenForUpdate, [pgKey(id)])).rows, "record");
+        if (!token) throw new TokenNotFoundError(id);
+        // No lease reservation, return or reclaim of any pool of the token is under way meanwhile: they
+        // lock a lease row before the credit row, the statement below the credit rows first.
+        await c.query(this.#s.lockCounters, [this.#tokenLock(pgKey(id))]);
+        const payloads = announce({ tokenId: id, hashes: hashesOf(token) });
+        const counts = (
+          await c
+            .query(this.#s.deleteToken, [this.#channel, payloads, pgKey(id), ...this.#auditValues(audit)])
+            .catch((err: unknown) => {
+              throw this.#conflict(err);
+            })
+        ).rows[0] as Record<"hashes" | "credits" | "rate_limits" | "nonces" | "usage", string | number>;
+        const n = (k: keyof typeof counts) => Number(counts[k]);
+        return {
+          token,
+          removed: { hashes: n("hashes"), credits: n("credits"), rateLimits: n("rate_limits"), nonces: n("nonces"), usage: n("usage") },
+        };
+      }),
+    );
   }
 
   async rememberNonce(key: NonceKey, expiresAt: number, now: number): Promise<boolean> {

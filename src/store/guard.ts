@@ -224,6 +224,7 @@ class Guard implements GuardedStore {
       },
       () => adapter.delete!(id, audit),
       [id, audit],
+      (deleted) => ({ ...deleted, token: written((deleted as Partial<DeletedToken> | null)?.token as StoredToken, id, "delete") }),
     );
   }
 
@@ -469,7 +470,7 @@ class Guard implements GuardedStore {
 }
 
 /**
- * The record an `update` or `revoke` answered, when it is a well-formed
+ * The record an `update`, `revoke` or `delete` answered, when it is a well-formed
  * record of that token; else `STORE_UNAVAILABLE` (the write may have been
  * stored: the caller's retry, or its re-read, tells).
  */

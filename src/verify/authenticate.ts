@@ -8,7 +8,7 @@ import { equalStrings } from "../lib/bytes.js";
 import { sha256Hex } from "../lib/crypto.js";
 import { auditId } from "../model/audit-id.js";
 import { isTokenId, readTime } from "../model/record.js";
-import type { StoredToken } from "../model/types.js";
+import type { AuditEntry, StoredToken } from "../model/types.js";
 import type { AnomalyDetector } from "../monitor/anomalies.js";
 import type { HeaderSource } from "../policy/client-ip.js";
 import { QueryIndex } from "../signing/query.js";
@@ -18,6 +18,7 @@ import { findTokens, MAX_TOKEN_LENGTH } from "../token/format.js";
 import { lookupable } from "../token/lookupable.js";
 import { type LookupCacheOptions, SharedLookup } from "./cache.js";
 import { findCredential } from "./credential.js";
+import { DeadlineRace } from "./deadlines.js";
 import { type Decision, denial, type Staged, storeUnavailable } from "./decision.js";
 import { RecordInterner } from "./intern.js";
 import { SIGNATURE_DENY_CODE, signingKeys } from "./signed.js";
@@ -64,6 +65,8 @@ export class Authenticator {
   readonly #leaksChecked = new Set<string>();
   readonly #leaksReported = new Set<string>();
   readonly #pendingReports = new Set<Promise<void>>();
+  /** The deadline of a leak report's audit write (`lookupTimeoutMs`, as its lookup). */
+  readonly #reportWrites: DeadlineRace;
   /** The instance's options of `verifyRequest`, built once. */
   readonly #signatureOptions: Omit<VerifyRequestOptions, "resolveKey" | "now">;
   /** Bearer token lookups answered by the cache, and those that went to the store (never a string refused by its format). */
@@ -74,6 +77,7 @@ export class Authenticator {
     this.#cfg = config;
     this.#detector = detector;
     this.#urlMarkers = config.prefixes.map((p) => `${p}_`);
+    this.#reportWrites = new DeadlineRace(config.lookupTimeoutMs);
     const store = config.store;
     const { intern, decode } = new RecordInterner(config.cache.maxEntries || 1024);
     // A store that keeps frozen records in this process answers at once, without a copy.
@@ -217,8 +221,11 @@ export class Authenticator {
    * grace period) is reported once, as a `leak` audit entry. The
    * request shows no live key, so its work is bounded as a forged bearer
    * token's: one store lookup at most, in the background, and none while
-   * {@link MAX_LEAK_LOOKUPS_IN_FLIGHT} are; a token passed over, or whose
-   * lookup or entry failed, is looked up when it is seen again.
+   * {@link MAX_LEAK_LOOKUPS_IN_FLIGHT} are; the lookup and the entry's write
+   * each wait at most `lookupTimeoutMs`. A token passed over, or whose
+   * lookup or entry failed or timed out, is looked up when it is seen again
+   * (an entry abandoned at its deadline may still be written: the token may
+   * then be reported twice).
    */
   #reportTokensInUrl(url: string, now: number): boolean {
     let marked = false;
@@ -251,7 +258,7 @@ export class Authenticator {
     if (this.#leaksReported.size >= MAX_LEAK_REPORTS) this.#leaksReported.clear();
     this.#leaksReported.add(hash);
     this.#detector?.leaked(now, stored.id, stored.owner, "url");
-    await this.#cfg.store.appendAudit({
+    const entry: AuditEntry = {
       id: auditId(now, this.#cfg.random),
       at: now,
       actor: "keyward:verifier",
@@ -259,7 +266,14 @@ export class Authenticator {
       tokenId: stored.id,
       owner: stored.owner,
       changes: ["url"],
-    });
+    };
+    // Bounded like its lookup: a store that hangs must not hold the report (and kw.flush, kw.close) forever.
+    const written = await this.#reportWrites.race(
+      () => this.#cfg.store.appendAudit(entry),
+      () => true,
+      () => false,
+    );
+    if (!written) throw new Error("leak report not written");
   }
 }
 

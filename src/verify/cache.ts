@@ -216,10 +216,11 @@ export class LookupCache<V> {
 
 /**
  * How long after it began a store lookup may still be joined by a new
- * request for the same key, ms. A later request starts its own lookup, so a
- * request never takes the answer of a lookup that began well before it (a
- * change written meanwhile by another instance is then seen at once, not
- * only at the revocation bound).
+ * request for the same key, ms (at most the TTL of a positive entry, the
+ * revocation bound, when that is shorter). A later request starts its own
+ * lookup, so a request never takes the answer of a lookup that began well
+ * before it (a change written meanwhile by another instance is then seen at
+ * once, not only at the revocation bound), nor one older than the bound.
  */
 export const JOIN_WINDOW_MS = 100;
 
@@ -249,7 +250,7 @@ class InFlight<V> extends Waiting {
 /**
  * A {@link LookupCache} in front of a store lookup: concurrent misses for one
  * key share one store call (when they arrive within {@link JOIN_WINDOW_MS} of
- * its start), a call slower than `timeoutMs` is abandoned (so a hung store
+ * its start, or the positive TTL when shorter), a call slower than `timeoutMs` is abandoned (so a hung store
  * denies instead of hanging requests), and invalidation also drops calls in
  * flight, so a request arriving after a change this instance knows of never
  * joins a lookup that began before it.
@@ -264,9 +265,12 @@ export class SharedLookup<V> {
   readonly #inflight = new Map<string, InFlight<V>>();
   readonly #load: (key: string) => Loaded<V>;
   readonly #deadlines: Deadlines<InFlight<V>>;
+  /** {@link JOIN_WINDOW_MS}, or the positive TTL when shorter: a joined answer is no older than a cached one may be. */
+  readonly #joinWindowMs: number;
 
   constructor(options: LookupCacheOptions, load: (key: string) => Loaded<V>, timeoutMs: number) {
     this.#cache = new LookupCache(options);
+    this.#joinWindowMs = Math.min(JOIN_WINDOW_MS, options.ttlMs);
     this.#load = load;
     this.#deadlines = new Deadlines<InFlight<V>>(timeoutMs, (e) => {
       this.#forget(e);
@@ -287,7 +291,8 @@ export class SharedLookup<V> {
   fetch(key: string, now: number): V | null | Promise<V | null> {
     const pending = this.#inflight.get(key);
     const startedAt = this.#cache.clockAt(now);
-    if (pending !== undefined && now - pending.fetchedAt <= JOIN_WINDOW_MS && startedAt - pending.startedAt <= JOIN_WINDOW_MS) {
+    const join = this.#joinWindowMs;
+    if (pending !== undefined && now - pending.fetchedAt <= join && startedAt - pending.startedAt <= join) {
       return pending.promise;
     }
     const generation = this.#cache.generation;

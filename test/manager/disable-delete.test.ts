@@ -122,6 +122,30 @@ describe.each(stores)("delete on %s", (_name, makeStore) => {
   });
 });
 
+describe("a delete the store commits but answers without the record", () => {
+  /** A MemoryStore without a change feed whose delete commits, then rejects as a connection cut after the commit would, or answers nothing. */
+  class ReplyLost extends MemoryStore {
+    constructor(readonly fault: "rejects" | "nothing") {
+      super({ changeFeed: false });
+    }
+    override async delete(...args: Parameters<MemoryStore["delete"]>) {
+      await super.delete(...args);
+      if (this.fault === "nothing") return undefined as never;
+      throw Object.assign(new Error("Connection terminated unexpectedly"), { code: "ECONNRESET" });
+    }
+  }
+
+  it.each(["rejects", "nothing"] as const)("rejects with STORE_UNAVAILABLE, and this instance stops accepting the token at once (%s)", async (fault) => {
+    const kw = new Keyward({ store: new ReplyLost(fault), prefix: "acme", revocationBoundMs: 60_000 });
+    const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    expect((await kw.check({ token })).ok).toBe(true); // cached here, with no change feed to learn of writes
+    await expect(kw.tokens.delete(record.id)).rejects.toMatchObject({ code: "STORE_UNAVAILABLE" });
+    // The delete was stored: a retry finds nothing to delete, and this instance decides on it at once.
+    await expect(kw.tokens.delete(record.id)).rejects.toMatchObject({ code: "TOKEN_NOT_FOUND" });
+    expect((await kw.check({ token })).code).toBe("TOKEN_UNKNOWN");
+  });
+});
+
 describe("delete on a store without hardDelete", () => {
   it("throws STORE_UNSUPPORTED and changes nothing", async () => {
     const counters = new MemoryStore();

@@ -71,6 +71,31 @@ describe("anomaly state shared across instances", () => {
     await kw.close();
   });
 
+  it("a store that hangs: a write of shared state fails after usage.writeTimeoutMs, kw.flush() and kw.close() answer, and alerts are decided per process", async () => {
+    class Hung extends MemoryStore {
+      override touchSeen(): Promise<(number | null)[]> {
+        return new Promise(() => {});
+      }
+    }
+    const errors: unknown[] = [];
+    const kinds: string[] = [];
+    const kw = new Keyward({
+      store: new Hung(),
+      prefix: "acme",
+      env: "test",
+      usage: { writeTimeoutMs: 50 },
+      anomalies: { shared: { flushIntervalMs: 60_000 }, onError: (e) => errors.push(e), onAnomaly: (a) => kinds.push(a.kind) },
+    });
+    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    await kw.check({ token, ip: "192.0.2.1" });
+    await kw.check({ token, ip: "192.0.2.2" });
+    const answered = (p: Promise<void>) => Promise.race([p.then(() => "answered"), new Promise((r) => setTimeout(() => r("still waiting"), 2_000))]);
+    expect(await answered(kw.flush())).toBe("answered");
+    expect(kinds).toEqual(["new-ip"]);
+    expect(errors).toMatchObject([{ code: "STORE_UNAVAILABLE" }]);
+    expect(await answered(kw.close())).toBe("answered");
+  });
+
   it("bounded: beyond maxPending, sightings are decided per process at once (nothing queued without bound)", async () => {
     const kinds: string[] = [];
     const kw = new Keyward({

@@ -532,6 +532,57 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     await proxy.close();
   });
 
+  it("a delete whose commit's reply was lost rejects, yet this instance, which hears no notification of its own writes, stops accepting the token at once", async () => {
+    const proxy = await startProxy(new URL(PG_URL!));
+    const lossy = openPool({ connectionString: viaProxy(PG_URL!, proxy) });
+    const store = await postgresStore(lossy, { tablePrefix: freshPrefix() });
+    const kw = new Keyward({ store, prefix: "acme", revocationBoundMs: 60_000 });
+    const { token, record } = await kw.tokens.create({ owner: "acct_lost", kind: "secret" });
+    expect((await kw.check({ token })).ok).toBe(true);
+    proxy.loseReplyTo("COMMIT");
+    expect(await rejection(kw.tokens.delete(record.id))).toMatchObject({ code: "STORE_UNAVAILABLE" });
+    expect(await store.get(record.id)).toBeNull(); // it committed all the same
+    expect((await kw.check({ token })).code).toBe("TOKEN_UNKNOWN");
+    await kw.close();
+    await store.close();
+    await lossy.end();
+    await proxy.close();
+  });
+
+  it("a write whose commit's reply was lost reaches every instance on the store at once, not only the writer (its own notification is skipped)", async () => {
+    const proxy = await startProxy(new URL(PG_URL!));
+    const lossy = openPool({ connectionString: viaProxy(PG_URL!, proxy) });
+    const store = await postgresStore(lossy, { tablePrefix: freshPrefix() });
+    // An admin API and the verifier in one process, on one store.
+    const admin = new Keyward({ store, prefix: "acme" });
+    const server = new Keyward({ store, prefix: "acme", revocationBoundMs: 60_000 });
+    const writes = {
+      revoke: (id: string) => admin.tokens.revoke(id),
+      disable: (id: string) => admin.tokens.disable(id),
+      delete: (id: string) => admin.tokens.delete(id),
+      narrow: (id: string) => admin.tokens.update(id, { scopes: ["core:read"] }),
+    };
+    const denied = { revoke: "TOKEN_REVOKED", disable: "TOKEN_DISABLED", delete: "TOKEN_UNKNOWN", narrow: "SCOPE_DENIED" };
+    for (const [name, write] of Object.entries(writes) as [keyof typeof writes, (id: string) => Promise<unknown>][]) {
+      const { token, record } = await admin.tokens.create({ owner: "acct_lost", kind: "secret", scopes: ["core:read", "core:write"] });
+      expect((await server.check({ token, scope: "core:write" })).ok).toBe(true);
+      proxy.loseReplyTo("COMMIT");
+      expect(await rejection(write(record.id))).toMatchObject({ code: "STORE_UNAVAILABLE" });
+      expect((await server.check({ token, scope: "core:write" })).code).toBe(denied[name]);
+    }
+    // An account change, the same way.
+    const { token } = await admin.tokens.create({ owner: "acct_plan", kind: "secret", scopes: ["core:read", "core:write"] });
+    expect((await server.check({ token, scope: "core:write" })).ok).toBe(true);
+    proxy.loseReplyTo("COMMIT");
+    expect(await rejection(admin.accounts.set("acct_plan", { ceiling: ["core:read"] }))).toMatchObject({ code: "STORE_UNAVAILABLE" });
+    expect((await server.check({ token, scope: "core:write" })).code).toBe("SCOPE_DENIED");
+    await admin.close();
+    await server.close();
+    await store.close();
+    await lossy.end();
+    await proxy.close();
+  });
+
   it("under steady traffic to a store 20 ms away, kw.flush() and a billing run write what was queued when they began, and answer", async () => {
     const proxy = await startProxy(new URL(PG_URL!));
     const far = openPool({ connectionString: viaProxy(PG_URL!, proxy), max: 20 });

@@ -154,6 +154,22 @@ describe("SharedLookup", () => {
     expect(lookup.peek("k", 1_600)?.value).toBe("fresh");
   });
 
+  it("with a revocation bound under the join window, a request joins no lookup older than the bound (0: only one begun in the same millisecond)", async () => {
+    for (const ttlMs of [0, 40]) {
+      const calls: ((v: string | null) => void)[] = [];
+      const lookup = new SharedLookup<string>({ maxEntries: 100, ttlMs, negativeTtlMs: 0 }, () => new Promise((resolve) => calls.push(resolve)), 60_000);
+      const first = lookup.fetch("k", 1_000);
+      const joined = lookup.fetch("k", 1_000 + ttlMs);
+      expect(calls).toHaveLength(1);
+      // A revocation elsewhere may have committed since the first lookup read: past the bound, no join.
+      const late = lookup.fetch("k", 1_000 + ttlMs + 1);
+      expect(calls).toHaveLength(2);
+      calls[0]!("stale");
+      calls[1]!("fresh");
+      expect([await first, await joined, await late]).toEqual(["stale", "stale", "fresh"]);
+    }
+  });
+
   it("clear drops what is cached and in flight: a later request starts its own lookup, and the older answer is not cached", async () => {
     const calls: ((v: string | null) => void)[] = [];
     const lookup = new SharedLookup<string>(bounds, () => new Promise((resolve) => calls.push(resolve)), 60_000);

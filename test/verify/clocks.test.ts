@@ -181,6 +181,22 @@ describe("effectiveAt", () => {
     }
   });
 
+  it("a revocation by an admin whose clock is behind, or by a leak report there, does not move the record back", async () => {
+    const { fast, slow, clock } = fleet();
+    for (const revoke of [(id: string) => slow.tokens.revoke(id), async (id: string, token: string) => (await slow.tokens.reportLeak(token, { source: "test" })) && slow.tokens.get(id)]) {
+      const { token, record } = await fast.tokens.create({ owner: "o", kind: "secret" });
+      const regenerated = await fast.tokens.regenerate(record.id, { graceMs: 1_000 });
+      clock.now += 2_000;
+      const last = await fast.tokens.update(record.id, { name: "after grace" });
+      const revoked = await revoke(record.id, regenerated.token);
+      expect(revoked?.revokedAt).toBe(last.updatedAt); // not before the last write
+      expect(revoked?.updatedAt).toBe(last.updatedAt);
+      // The grace the last writer saw end stays ended, on every instance.
+      for (const kw of [fast, slow]) expect((await kw.tokens.get(record.id))?.graceUntil).toBeNull();
+      expect((await slow.check({ token })).code).toBe("TOKEN_UNKNOWN");
+    }
+  });
+
   it("an admin whose clock is behind is shown the record as the servers judge it", async () => {
     const { fast, slow, clock } = fleet();
     const old = await fast.tokens.create({ owner: "o", kind: "secret" });

@@ -289,6 +289,33 @@ describe("slow and hung store lookups", () => {
     await before;
   });
 
+  it("a leak report's audit write that hangs is abandoned after lookupTimeoutMs: kw.flush() and kw.close() answer, and the token is reported when seen again", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
+    let hang = false;
+    class HungAudit extends MemoryStore {
+      override appendAudit(...args: Parameters<MemoryStore["appendAudit"]>): Promise<void> {
+        return hang ? new Promise(() => {}) : super.appendAudit(...args);
+      }
+    }
+    const kw = new Keyward({ store: new HungAudit(), prefix: "acme", lookupTimeoutMs: 1_000, usage: { enabled: false } });
+    const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    hang = true;
+    expect((await kw.verify(new Request(`https://api.test/x?key=${token}`))).code).toBe("TOKEN_IN_URL");
+    let flushed = false;
+    void kw.flush().then(() => {
+      flushed = true;
+    });
+    await vi.advanceTimersByTimeAsync(999);
+    expect(flushed).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(flushed).toBe(true);
+    hang = false;
+    // Not written: the next request that shows it reports it.
+    expect((await kw.verify(new Request(`https://api.test/x?key=${token}`))).code).toBe("TOKEN_IN_URL");
+    await kw.close();
+    expect((await kw.tokens.audit({ tokenId: record.id })).items.map((e) => e.action)).toEqual(["create", "leak"]);
+  });
+
   it("a hung store lookup is abandoned after lookupTimeoutMs and denied", async () => {
     const store = new SlowStore();
     const kw = new Keyward({ store, prefix: "acme", lookupTimeoutMs: 50 });

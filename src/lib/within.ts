@@ -1,0 +1,19 @@
+// A background write's answer, bounded in time.
+import { StoreUnavailableError } from "../errors.js";
+
+/**
+ * `call`'s answer, or `STORE_UNAVAILABLE` once `ms` passed without it (a
+ * frozen server, a connection gone silent): whoever waits goes on. The call
+ * itself is not cancelled (it may still be applied later), and its timer
+ * does not keep the process alive (the call does, as long as it needs to).
+ *
+ * @param what - the call, as the error names it ("a usage write")
+ */
+export function answerWithin<T>(call: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new StoreUnavailableError(`the store did not answer ${what} within ${ms} ms`)), ms);
+    (timer as { unref?: () => void }).unref?.();
+  });
+  return Promise.race([call, late]).finally(() => clearTimeout(timer));
+}
