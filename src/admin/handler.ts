@@ -3,7 +3,7 @@
 import { InvalidInputError, RevisionConflictError } from "../errors.js";
 import type { IssuedToken } from "../manager/issued.js";
 import { isTokenId } from "../model/record.js";
-import { parseInput, timestamp } from "../model/schemas.js";
+import { actorSchema, ownerSchema, parseInput, timestamp } from "../model/schemas.js";
 import { type AccountAction, actionsOf, isRole, type Role, roleCan } from "../model/roles.js";
 import type { TokenRecord } from "../model/types.js";
 import { readJson } from "./body.js";
@@ -288,8 +288,10 @@ async function principal(cfg: AdminConfig, request: Request, operation: AdminOpe
     });
   }
   const p = typeof result === "string" ? { owner: result } : result;
-  // The application's answer, not the client's: a malformed one is a bug on the server side (500).
-  if (typeof p.owner !== "string" || p.owner === "" || (p.actor !== undefined && typeof p.actor !== "string") || (p.role !== undefined && !isRole(p.role))) {
+  // The application's answer, not the client's: a malformed one (an owner or actor keyward would
+  // refuse: too long, control characters, a token) is a bug on the server side (500), not a 400
+  // naming a field the client never sent.
+  if (!ownerSchema.safeParse(p.owner).success || (p.actor !== undefined && !actorSchema.safeParse(p.actor).success) || (p.role !== undefined && !isRole(p.role))) {
     throw new TypeError("authorize must return an owner string or { owner, actor, role }");
   }
   return p;

@@ -4,6 +4,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { ConfigError } from "../errors.js";
+import { requestOf } from "../http/core.js";
 import { endAfterAnswer, hasBody } from "../http/node.js";
 import type { AdminHandler } from "./handler.js";
 
@@ -74,7 +75,8 @@ export function toNodeHandler(
       for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.charCodeAt(0) !== 58) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
       const method = req.method ?? "GET";
       const body = method === "GET" || method === "HEAD" ? null : pullStream(req);
-      const response = await handler(new Request(url, { method, headers, body, duplex: "half" } as RequestInit));
+      // A method no Fetch Request may have (TRACE, which Node hands on) reaches the handler too: 405.
+      const response = await handler(requestOf(url.href, method, { headers, body, duplex: "half" } as RequestInit));
       res.statusCode = response.status;
       for (const [name, value] of response.headers) if (name !== "set-cookie") res.setHeader(name, value);
       const cookies = response.headers.getSetCookie();

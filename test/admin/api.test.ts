@@ -1,4 +1,5 @@
 
+import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tokenPageSchema, tokenRecordSchema } from "../../src/admin/schemas.js";
 import { combineStores, MemoryStore, type TokenRecord } from "../../src/index.js";
@@ -358,6 +359,21 @@ describe("bad input", () => {
     expect((await srv.kw.tokens.list("acct_count")).items).toEqual([]);
   });
 
+  it("a method no Fetch Request has (TRACE, which Node hands on): 405 problem+json naming the allowed methods, not an empty 500 (real server)", async () => {
+    const { port, hostname } = new URL(srv.origin);
+    const answer = await new Promise<{ status: number; allow: string | undefined; type: string | undefined; json: { code?: string } }>((resolve, reject) => {
+      const req = request({ hostname, port, method: "TRACE", path: new URL(`${srv.url}/tokens`).pathname, headers: { authorization: `Bearer ${alice}` } }, (res) => {
+        let text = "";
+        res.setEncoding("utf8").on("data", (d) => (text += d)).on("end", () =>
+          resolve({ status: res.statusCode!, allow: res.headers.allow, type: res.headers["content-type"], json: text ? JSON.parse(text) : {} }),
+        );
+      });
+      req.on("error", reject).end();
+    });
+    expect(answer).toMatchObject({ status: 405, type: "application/problem+json", json: { code: "METHOD_NOT_ALLOWED" } });
+    expect(answer.allow).toMatch(/GET/);
+  });
+
   it("a signed-in caller's body that never ends: 408 BODY_TIMEOUT at bodyTimeoutMs, every request answered, nothing stored (real server)", async () => {
     const { createAdminHandler } = await import("../../src/admin/index.js");
     expect(() => createAdminHandler({ keyward: srv.kw, authorize: () => "x", bodyTimeoutMs: 0 })).toThrow(expect.objectContaining({ code: "INVALID_CONFIG", field: "bodyTimeoutMs" }));
@@ -423,9 +439,13 @@ describe("bad input", () => {
         const auth = request.headers.get("authorization");
         if (auth === "readonly") return operation === "tokens.list" ? "acct_ro" : false;
         if (auth === "login") return Response.redirect("http://x/login", 303);
+        if (auth === "long") return "o".repeat(257);
+        if (auth === "forged") return { owner: "acct_1", actor: "ann\n2026-01-01 revoke by admin" };
         throw new Error("session store down: secret detail");
       },
     });
+    // An owner or actor keyward refuses is the application's bug: a 500, not a 400 about a field the client never sent.
+    for (const auth of ["long", "forged"]) expect((await problem(await handler(req(auth)), 500)).code).toBe("INTERNAL_ERROR");
     expect((await handler(req("readonly"))).status).toBe(200);
     expect((await problem(await handler(new Request("http://x/tokens", { method: "POST", headers: { authorization: "readonly", "content-type": "application/json" }, body: "{}" })), 403)).code).toBe("FORBIDDEN");
     expect((await handler(req("login"))).status).toBe(303);
