@@ -89,11 +89,15 @@ export class Verifier {
   /**
    * A change announced by the store: a token's (`kind` absent, from an
    * adapter that knows no other kind), an account's, or a reset, which any
-   * kind this version does not know is taken for (dropping too much is safe).
+   * kind this version does not know, and any malformed event (an adapter's
+   * bug), is taken for (dropping too much is safe).
    */
   #changed(e: ChangeEvent): void {
-    if (e.kind === undefined || e.kind === "token") this.invalidate(e.tokenId, e.hashes);
-    else if (e.kind === "account" && typeof e.owner === "string") this.invalidateAccount(e.owner);
+    if (e === null || typeof e !== "object") return this.reset();
+    const kind = e.kind;
+    if ((kind === undefined || kind === "token") && typeof e.tokenId === "string" && Array.isArray(e.hashes) && e.hashes.every((h) => typeof h === "string")) {
+      this.invalidate(e.tokenId, e.hashes);
+    } else if (kind === "account" && typeof e.owner === "string") this.invalidateAccount(e.owner);
     else this.reset();
   }
 
