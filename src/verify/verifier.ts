@@ -93,11 +93,10 @@ export class Verifier {
    * bug), is taken for (dropping too much is safe).
    */
   #changed(e: ChangeEvent): void {
-    if (e === null || typeof e !== "object") return this.reset();
-    const kind = e.kind;
-    if ((kind === undefined || kind === "token") && typeof e.tokenId === "string" && Array.isArray(e.hashes) && e.hashes.every((h) => typeof h === "string")) {
+    if (e === null || typeof e !== "object") this.reset();
+    else if ((e.kind === undefined || e.kind === "token") && typeof e.tokenId === "string" && Array.isArray(e.hashes) && e.hashes.every((h) => typeof h === "string")) {
       this.invalidate(e.tokenId, e.hashes);
-    } else if (kind === "account" && typeof e.owner === "string") this.invalidateAccount(e.owner);
+    } else if (e.kind === "account" && typeof e.owner === "string") this.invalidateAccount(e.owner);
     else this.reset();
   }
 
