@@ -79,6 +79,8 @@ export class UsageQueue {
   #hookTimer: ReturnType<typeof setTimeout> | null = null;
   #timer: ReturnType<typeof setInterval> | null = null;
   #writing: Promise<void> = Promise.resolve();
+  /** Drains chained on #writing and not yet finished: the timer starts none while one waits. */
+  #pending = 0;
   /** A write started by push is scheduled or running: it takes what later pushes add. */
   #kicked = false;
   #closed = false;
@@ -130,16 +132,27 @@ export class UsageQueue {
   #kick(): void {
     if (this.#kicked) return;
     this.#kicked = true;
-    this.#writing = this.#writing.then(async () => {
-      await this.#drain(this.#o.flushIntervalMs !== 0, true);
-    });
-    this.#writing.catch(() => {});
+    this.#chain(() => this.#drain(this.#o.flushIntervalMs !== 0, true));
+  }
+
+  /** Runs `drain` after the writes chained before it; resolves what it resolves. */
+  #chain(drain: () => Promise<FailedBatch | null>): Promise<FailedBatch | null> {
+    this.#pending++;
+    const done = this.#writing.then(drain).finally(() => this.#pending--);
+    this.#writing = done.then(
+      () => {},
+      () => {},
+    );
+    return done;
   }
 
   #startTimer(): void {
     if (this.#timer !== null) return;
     this.#timer = setInterval(() => {
-      this.flush().catch(() => {});
+      // A tick while a write is scheduled or waiting starts none: on a store that answers slowly or
+      // not at all (each write waiting up to writeTimeoutMs), every tick would queue one more write
+      // behind it, and a flush, kw.close() or a billing run would wait for all of them.
+      if (this.#pending === 0) this.flush().catch(() => {});
     }, this.#o.flushIntervalMs);
     // A pending flush must not keep a process alive: close() writes what is left.
     (this.#timer as { unref?: () => void }).unref?.();
@@ -197,9 +210,7 @@ export class UsageQueue {
   /** Delivers pending hook events, then drains the queue after the writes before it; resolves the batch that failed, if one did. */
   #flush(): Promise<FailedBatch | null> {
     this.#deliverNow();
-    const drained = this.#writing.then(() => this.#drain(false, false));
-    this.#writing = drained.then(() => {});
-    return drained;
+    return this.#chain(() => this.#drain(false, false));
   }
 
   /**

@@ -191,6 +191,24 @@ describe("usage pipeline", () => {
     await kw.close();
   });
 
+  it("a store that answers nothing: the flush timer starts no write while one is waiting, so close() waits for a few writes, not for every tick of the outage", async () => {
+    const store = new GatedStore();
+    const kw = app(store, { flushIntervalMs: 5, writeTimeoutMs: 60, batchSize: 10 });
+    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    store.gate = new Promise(() => {});
+    // An outage of 40 ticks of the timer, with traffic throughout.
+    for (let i = 0; i < 20; i++) {
+      await kw.check({ token });
+      await sleep(10);
+    }
+    const before = store.writes;
+    await kw.close();
+    // What close() waited for: the write under way, its own, its retry (each failing at writeTimeoutMs).
+    // Before, each tick queued one more write behind the hung one, and close() waited for every one of them.
+    expect(store.writes - before).toBeLessThanOrEqual(3);
+    expect(kw.usage.stats()).toMatchObject({ queued: 0, written: 0, dropped: 20 });
+  });
+
   it("close() retries a failed write once, then counts what is left as dropped; a decision after close() is dropped and counted", async () => {
     const store = new GatedStore();
     const errors: UsageWriteError[] = [];
