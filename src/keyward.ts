@@ -86,7 +86,8 @@ export class Keyward {
    * @param request the incoming request
    * @param options what the route needs (`scope`, `cost`), the socket `ip`, and `receivedUrl` when `request` was rebuilt at its public URL
    * @returns the decision
-   * @throws {InvalidInputError} only for a bad `options` (the application's mistake)
+   * @throws {InvalidInputError} only for a bad `options` (the application's mistake), an option of another name included
+   *   (a misspelt `scopes` would check no scope)
    * @example
    * ```ts
    * const d = await kw.verify(request, { scope: "core:read", ip: socketAddress });
@@ -103,6 +104,7 @@ export class Keyward {
    *
    * @param input the token, scope, cost, ip, origin, referer
    * @returns the decision
+   * @throws {InvalidInputError} only for a bad option (the application's mistake), an option of another name included
    * @example
    * ```ts
    * const d = await kw.check({ token, scope: "datasets/prices:write", cost: 5, ip });
