@@ -64,8 +64,8 @@ export interface KeywardFetch<Rest extends unknown[]> {
  */
 export function keywardFetch<Rest extends unknown[] = unknown[]>(kw: Keyward, options: KeywardFetchOptions<Rest> = {}): KeywardFetch<Rest> {
   if (options === null || typeof options !== "object") throw new ConfigError("", "options must be an object");
-  const { getIp, ...rest } = options;
-  const edge = createEdge(kw, rest);
+  const edge = createEdge(kw, options, ["getIp"]);
+  const { getIp } = options;
   const preflight = (request: Request): Response | null => {
     const answer = preflightAnswer(edge, request.method, (name) => request.headers.get(name));
     return answer === null ? null : new Response(null, answer);

@@ -5,6 +5,7 @@
 import { DEFAULT_SIGNED_BODY_BYTES } from "../config.js";
 import { ConfigError } from "../errors.js";
 import { decideNow, type Keyward, type SignedBodyLimits, signedBodyLimits } from "../keyward.js";
+import { checkConfigFields } from "../lib/options.js";
 import { isPoolName } from "../model/pools.js";
 import { type RequiredScopes, requiredScopesProblem } from "../policy/scope.js";
 import type { Decision } from "../verify/decision.js";
@@ -83,16 +84,22 @@ export interface Edge {
   readonly body: SignedBodyLimits;
 }
 
+/** The options every middleware takes; an adapter adds its own (Hono's and Fetch's `getIp`). */
+const EDGE_OPTIONS = ["realm", "problemTypeBase", "publicOrigin", "cors", "maxBodyBytes"] as const;
+
 /**
- * Checks the options of a middleware instance.
+ * Checks the options of a middleware instance: those of every adapter, and
+ * the adapter's own `adapterOptions` (which it reads itself). Any other name
+ * is refused: a misspelt `publicOrigin` or `cors` would be ignored.
  *
  * @throws {ConfigError} `INVALID_CONFIG` naming the bad option
  */
-export function createEdge(kw: Keyward, options: EdgeOptions = {}): Edge {
+export function createEdge(kw: Keyward, options: EdgeOptions = {}, adapterOptions: readonly string[] = []): Edge {
   if (kw === null || typeof kw !== "object" || typeof (kw as Keyward).verify !== "function") {
     throw new ConfigError("keyward", "must be a Keyward instance");
   }
   if (options === null || typeof options !== "object") throw new ConfigError("", "options must be an object");
+  checkConfigFields(options, new Set([...EDGE_OPTIONS, ...adapterOptions]), "a middleware option");
   const { realm, problemTypeBase, publicOrigin, cors = false } = options;
   const given = options.maxBodyBytes;
   if (given !== undefined && (!Number.isSafeInteger(given) || given < 0)) throw new ConfigError("maxBodyBytes", "must be a non-negative integer");
@@ -170,9 +177,7 @@ export function createRoute<Req>(options: RouteOptions<Req> = {}): Route<Req> {
     throw new ConfigError("", "requireToken was given a request: call it where the route is set up, as requireToken() or requireToken({ scope })");
   }
   // A misspelt option (`scopes`) must not leave a route open to any token.
-  for (const key of Object.keys(options)) {
-    if (!ROUTE_OPTIONS.has(key)) throw new ConfigError(key, `is not a route option (${[...ROUTE_OPTIONS].join(", ")})`);
-  }
+  checkConfigFields(options, ROUTE_OPTIONS, "a route option");
   const { scope, cost, pool, getToken } = options;
   for (const hook of ["onDenied", "onError"] as const) {
     const given = (options as Record<string, unknown>)[hook];
