@@ -123,6 +123,9 @@ export interface AnomalyFilter {
   since?: number | undefined;
 }
 
+/** The fields of an {@link AnomalyFilter}: a misspelt `owner` would list every account's alerts. */
+export const ANOMALY_FILTER_FIELDS: readonly string[] = ["tokenId", "owner", "kind", "since"];
+
 const DEFAULT_CODES = [
   "SIGNATURE_INVALID",
   "SIGNATURE_EXPIRED",

@@ -53,6 +53,8 @@ describe("anomaly alerts", () => {
     ]);
     expect(kw.anomalies.list({ tokenId: record.id, kind: "new-ip" })).toHaveLength(1);
     expect(kw.anomalies.list({ owner: "acct_2" })).toEqual([]);
+    // A filter field of another name is refused: a misspelt owner would list every account's alerts.
+    expect(() => kw.anomalies.list({ ownr: "acct_2" } as never)).toThrow(expect.objectContaining({ code: "INVALID_INPUT", field: "options" }));
     expect(JSON.stringify(seen)).not.toContain(token);
     await kw.close();
   });
