@@ -1,4 +1,5 @@
 // Verifying a signature (RFC 9421 §3.2) under an application policy (§3.2.1).
+import { unknownOption } from "../lib/options.js";
 import { withDeadline } from "../lib/read-stream.js";
 import { isThenable } from "../lib/thenable.js";
 import { type MaybePromise, verifyWith } from "./algorithms.js";
@@ -255,7 +256,7 @@ type BodyRead = Uint8Array | "BODY_TOO_LARGE" | "BODY_TIMEOUT" | "BODY_ALREADY_R
  * @returns `{ ok: true, keyid, label, alg, keyIndex, params, components, nonce?, nonceExpiresAtMs? }`
  *   or `{ ok: false, code }`. Never throws and never rejects because of anything in the request.
  * @throws {TypeError} / {RangeError} (as a rejection) only on misuse: `resolveKey` not a function,
- *   negative limits, an invalid `required` entry.
+ *   negative limits, an invalid `required` entry, an option of another name (a misspelt `requireNonce`).
  * @example
  * ```ts
  * const result = await verifyRequest(request, {
@@ -746,8 +747,40 @@ function nonNegative(value: number | undefined, fallback: number, name: string):
   return value;
 }
 
+const VERIFY_REQUEST_OPTIONS: ReadonlySet<string> = new Set([
+  "resolveKey",
+  "label",
+  "required",
+  "unsafeAllowNoFreshness",
+  "unsafeAllowUncoveredBody",
+  "maxAgeSec",
+  "clockSkewSec",
+  "now",
+  "nonce",
+  "requireNonce",
+  "maxNonceLength",
+  "verifyDigest",
+  "maxBodyBytes",
+  "bodyTimeoutMs",
+  "body",
+  "maxHeaderBytes",
+  "maxLabels",
+  "maxComponents",
+  "maxParameters",
+  "maxUrlBytes",
+  "maxStructuredFieldBytes",
+  "maxCoveredFieldBytes",
+]);
+
 function readOptions(options: VerifyRequestOptions): Config {
   if (options === null || typeof options !== "object") throw new TypeError("options must be an object");
+  // A misspelt `requireNonce` or `required` would accept replays, or signatures covering less.
+  const unknown = unknownOption(options, VERIFY_REQUEST_OPTIONS);
+  if (unknown !== undefined) {
+    // Named when it is a plain identifier: a TypeError is not redacted, and every keyward token has a `_`.
+    const name = /^[A-Za-z][A-Za-z0-9]{0,63}$/.test(unknown) ? `"${unknown}"` : "a field";
+    throw new TypeError(`options: ${name} is not an option of verifyRequest (${[...VERIFY_REQUEST_OPTIONS].join(", ")})`);
+  }
   if (typeof options.resolveKey !== "function") throw new TypeError("resolveKey must be a function");
   if (options.nonce !== undefined && typeof options.nonce !== "function") throw new TypeError("nonce must be a function");
   if (options.now !== undefined && typeof options.now !== "function") throw new TypeError("now must be a function");
