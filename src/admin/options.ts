@@ -1,7 +1,7 @@
 // The options of createAdminHandler, checked once at setup.
 import { ConfigError } from "../errors.js";
 import type { Keyward } from "../keyward.js";
-import { checkConfigFields } from "../lib/options.js";
+import { checkConfigFields, optionNames } from "../lib/options.js";
 import type { Role } from "../model/roles.js";
 import { holdsToken, TOKEN_IN_TEXT } from "../model/schemas.js";
 import { parseScope } from "../policy/scope.js";
@@ -99,18 +99,7 @@ export interface AdminConfig {
 
 const DATASET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
-const ADMIN_OPTIONS: ReadonlySet<string> = new Set([
-  "keyward",
-  "authorize",
-  "basePath",
-  "datasets",
-  "grantableScopes",
-  "maxBodyBytes",
-  "bodyTimeoutMs",
-  "problemTypeBase",
-  "console",
-  "title",
-]);
+const ADMIN_OPTIONS = optionNames<AdminHandlerOptions>({ keyward: true, authorize: true, basePath: true, datasets: true, grantableScopes: true, maxBodyBytes: true, bodyTimeoutMs: true, problemTypeBase: true, console: true, title: true });
 
 /**
  * @throws {ConfigError} `INVALID_CONFIG` naming the bad option, or one of another name (a misspelt `grantableScopes`

@@ -5,7 +5,7 @@
 import { DEFAULT_SIGNED_BODY_BYTES } from "../config.js";
 import { ConfigError } from "../errors.js";
 import { decideNow, type Keyward, type SignedBodyLimits, signedBodyLimits } from "../keyward.js";
-import { checkConfigFields } from "../lib/options.js";
+import { checkConfigFields, optionNames } from "../lib/options.js";
 import { isPoolName } from "../model/pools.js";
 import { type RequiredScopes, requiredScopesProblem } from "../policy/scope.js";
 import type { Decision } from "../verify/decision.js";
@@ -85,7 +85,7 @@ export interface Edge {
 }
 
 /** The options every middleware takes; an adapter adds its own (Hono's and Fetch's `getIp`). */
-const EDGE_OPTIONS = ["realm", "problemTypeBase", "publicOrigin", "cors", "maxBodyBytes"] as const;
+const EDGE_OPTIONS = optionNames<EdgeOptions>({ realm: true, problemTypeBase: true, publicOrigin: true, cors: true, maxBodyBytes: true });
 
 /**
  * Checks the options of a middleware instance: those of every adapter, and
@@ -99,7 +99,7 @@ export function createEdge(kw: Keyward, options: EdgeOptions = {}, adapterOption
     throw new ConfigError("keyward", "must be a Keyward instance");
   }
   if (options === null || typeof options !== "object") throw new ConfigError("", "options must be an object");
-  checkConfigFields(options, new Set([...EDGE_OPTIONS, ...adapterOptions]), "a middleware option");
+  checkConfigFields(options, [...EDGE_OPTIONS, ...adapterOptions], "a middleware option");
   const { realm, problemTypeBase, publicOrigin, cors = false } = options;
   const given = options.maxBodyBytes;
   if (given !== undefined && (!Number.isSafeInteger(given) || given < 0)) throw new ConfigError("maxBodyBytes", "must be a non-negative integer");
@@ -162,7 +162,7 @@ function frozenScopes(scope: RequiredScopes): RequiredScopes {
 }
 
 /** The options of `requireToken` on every adapter. */
-const ROUTE_OPTIONS: ReadonlySet<string> = new Set(["scope", "cost", "pool", "getToken", "onDenied", "onError"]);
+const ROUTE_OPTIONS: readonly string[] = [...optionNames<RouteOptions<unknown>>({ scope: true, cost: true, pool: true, getToken: true }), "onDenied", "onError"];
 
 /**
  * Checks a route's options once, at setup.

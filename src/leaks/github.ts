@@ -5,7 +5,7 @@
 // https://docs.github.com/en/code-security/secret-scanning/secret-scanning-partnership-program/secret-scanning-partner-program
 import { BoundedMap } from "../lib/bounded-map.js";
 import { fromBase64, fromUtf8, toHex } from "../lib/bytes.js";
-import { unknownOption } from "../lib/options.js";
+import { optionNames, unknownOption } from "../lib/options.js";
 import { readStream, withDeadline } from "../lib/read-stream.js";
 import type { Keyward } from "../keyward.js";
 import type { LeakReport } from "../manager/leaks.js";
@@ -87,20 +87,7 @@ interface Match {
 const DEFAULTS = { maxBodyBytes: 1024 * 1024, bodyTimeoutMs: 10_000, maxMatches: 1000, maxRemembered: 10_000, refreshIntervalMs: 300_000, keyLoadTimeoutMs: 5000 };
 const MAX_FIELD = 2048;
 
-const LEAK_RECEIVER_OPTIONS: ReadonlySet<string> = new Set([
-  "keyward",
-  "publicKeys",
-  "refreshIntervalMs",
-  "keyLoadTimeoutMs",
-  "onKeyError",
-  "action",
-  "tokenType",
-  "onLeak",
-  "maxBodyBytes",
-  "bodyTimeoutMs",
-  "maxMatches",
-  "maxRemembered",
-]);
+const LEAK_RECEIVER_OPTIONS = optionNames<LeakReceiverOptions>({ keyward: true, publicKeys: true, refreshIntervalMs: true, keyLoadTimeoutMs: true, onKeyError: true, action: true, tokenType: true, onLeak: true, maxBodyBytes: true, bodyTimeoutMs: true, maxMatches: true, maxRemembered: true });
 
 /**
  * A Fetch API handler for GitHub secret scanning partner alerts. An alert is

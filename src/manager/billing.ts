@@ -7,6 +7,7 @@
 import type { ResolvedConfig } from "../config.js";
 import { InvalidInputError } from "../errors.js";
 import { toBase64Url } from "../lib/bytes.js";
+import { optionNames } from "../lib/options.js";
 import { nextTurn } from "../lib/turn.js";
 import { accountAudit } from "../model/account.js";
 import { actorSchema, checkOptionFields, ownerQuerySchema, parseInput } from "../model/schemas.js";
@@ -20,8 +21,11 @@ import { toEpochMs } from "./time.js";
 export const MAX_BILLING_SPAN_MS = 400 * 86_400_000;
 
 /** The fields of a billing query: a misspelt `owner` would read every account's spend. */
-const QUERY_FIELDS = ["from", "to", "owner"] as const;
-const RUN_FIELDS: readonly string[] = ["period", "owner", "onInvoice", "staleAfterMs", "settleMs", "actor"];
+const QUERY_FIELDS = optionNames<BillingQueryOptions>({ from: true, to: true, owner: true });
+const RUN_FIELDS = optionNames<BillingRunOptions>({ period: true, owner: true, onInvoice: true, staleAfterMs: true, settleMs: true, actor: true });
+
+const LIST_FIELDS = [...QUERY_FIELDS, ...optionNames<PageOptions>({ limit: true, cursor: true })];
+const EXPORT_FIELDS = [...QUERY_FIELDS, ...optionNames<Pick<Parameters<BillingManager["export"]>[0], "format">>({ format: true })];
 
 /** How long after a period's end a run waits by default (`settleMs`): 5 minutes. */
 const DEFAULT_BILLING_SETTLE_MS = 300_000;
@@ -183,7 +187,7 @@ export class BillingManager {
    * ```
    */
   async list(options: BillingQueryOptions & PageOptions): Promise<Page<BillingLine>> {
-    const { from, to, owner } = this.#query(options, [...QUERY_FIELDS, "limit", "cursor"]);
+    const { from, to, owner } = this.#query(options, LIST_FIELDS);
     const limit = pageLimit(options);
     const cursor = options.cursor ?? undefined;
     const after = cursor === undefined ? undefined : decodeBillingCursor(cursor);
@@ -223,7 +227,7 @@ export class BillingManager {
    * ```
    */
   async export(options: BillingQueryOptions & { format?: "json" | "csv" | undefined }): Promise<string> {
-    const query = this.#query(options, [...QUERY_FIELDS, "format"]);
+    const query = this.#query(options, EXPORT_FIELDS);
     const format = options.format ?? "json";
     if (format !== "json" && format !== "csv") throw new InvalidInputError("format", 'must be "json" or "csv"');
     // Formatted a page at a time: no synchronous step formats more than a page of lines.

@@ -1,6 +1,7 @@
 // Usage queries; reached as `kw.usage`.
 import type { ResolvedConfig } from "../config.js";
 import { InvalidInputError, StoreUnsupportedError } from "../errors.js";
+import { optionNames } from "../lib/options.js";
 import { checkOptionFields, ownerQuerySchema, parseInput } from "../model/schemas.js";
 import type { UsageQueueStats } from "../monitor/usage-queue.js";
 import type { AnalyticsGranularity, UsageAnalyticsQuery, UsageSeriesBucket } from "../store/kit/usage-analytics.js";
@@ -99,7 +100,7 @@ export class UsageReader {
   async get(target: UsageTarget, options: GetUsageOptions = {}): Promise<UsageSeriesBucket[]> {
     const filter = parseTarget(target);
     // A misspelt `scope` or `code` would widen the answer without a word.
-    checkOptionFields(options, ["from", "to", "granularity", "scope", "code", "groupBy"]);
+    checkOptionFields(options, GET_OPTIONS);
     const { granularity = "hour", scope, code, groupBy } = options;
     const [from, to] = this.#range(options, granularity === "minute" ? MAX_MINUTE_SPAN_MS : MAX_SPAN_MS);
     const store = this.#cfg.store;
@@ -126,7 +127,7 @@ export class UsageReader {
    */
   async top(owner: string, options: TopConsumersOptions = {}): Promise<TopConsumer[]> {
     parseInput(ownerQuerySchema, owner, "owner");
-    checkOptionFields(options, ["from", "to", "limit", "by"]);
+    checkOptionFields(options, TOP_OPTIONS);
     const { limit = 10, by = "credits" } = options;
     if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new InvalidInputError("limit", "must be an integer from 1 to 100");
     if (by !== "credits" && by !== "requests") throw new InvalidInputError("by", 'must be "credits" or "requests"');
@@ -173,6 +174,9 @@ export class UsageReader {
     return [from, to];
   }
 }
+
+const GET_OPTIONS = optionNames<GetUsageOptions>({ from: true, to: true, granularity: true, scope: true, code: true, groupBy: true });
+const TOP_OPTIONS = optionNames<TopConsumersOptions>({ from: true, to: true, limit: true, by: true });
 
 function parseTarget(target: UsageTarget): { tokenId: string } | { owner: string } {
   if (typeof target === "string") target = { tokenId: target };

@@ -18,7 +18,7 @@
  * @module keyward/postgres
  */
 import { ConfigError } from "../errors.js";
-import { checkConfigFields } from "../lib/options.js";
+import { checkConfigFields, optionNames } from "../lib/options.js";
 import type { PostgresPool } from "./driver.js";
 import type { LeaseSettings } from "./leases.js";
 import { openSchema, PostgresStore, type PostgresStoreOptions, pgTablePrefix } from "./store.js";
@@ -33,22 +33,14 @@ function checkMs(v: unknown, field: string, fallback: number): number {
   return v;
 }
 
-const POSTGRES_OPTIONS: ReadonlySet<string> = new Set([
-  "tablePrefix",
-  "migrate",
-  "changeFeed",
-  "reconnectMinMs",
-  "reconnectMaxMs",
-  "heartbeatMs",
-  "onChangeFeedError",
-  "creditLeases",
-]);
+const POSTGRES_OPTIONS = optionNames<PostgresStoreOptions>({ tablePrefix: true, migrate: true, changeFeed: true, reconnectMinMs: true, reconnectMaxMs: true, heartbeatMs: true, onChangeFeedError: true, creditLeases: true });
+const LEASE_OPTIONS = optionNames<Exclude<PostgresStoreOptions["creditLeases"], boolean | undefined>>({ ttlMs: true, maxBlock: true });
 
 function leaseSettings(v: PostgresStoreOptions["creditLeases"]): LeaseSettings | null {
   if (v === undefined || v === false) return null;
   if (v !== true && (v === null || typeof v !== "object")) throw new ConfigError("creditLeases", "must be a boolean or an object");
   const o = v === true ? {} : v;
-  checkConfigFields(o, new Set(["ttlMs", "maxBlock"]), "an option of creditLeases", "creditLeases.");
+  checkConfigFields(o, LEASE_OPTIONS, "an option of creditLeases", "creditLeases.");
   return { ttlMs: checkMs(o.ttlMs, "creditLeases.ttlMs", 30_000), maxBlock: checkMs(o.maxBlock, "creditLeases.maxBlock", 1_000) };
 }
 

@@ -1,5 +1,5 @@
 // Verifying a signature (RFC 9421 §3.2) under an application policy (§3.2.1).
-import { unknownOption } from "../lib/options.js";
+import { optionNames, unknownOption } from "../lib/options.js";
 import { withDeadline } from "../lib/read-stream.js";
 import { isThenable } from "../lib/thenable.js";
 import { type MaybePromise, verifyWith } from "./algorithms.js";
@@ -747,30 +747,7 @@ function nonNegative(value: number | undefined, fallback: number, name: string):
   return value;
 }
 
-const VERIFY_REQUEST_OPTIONS: ReadonlySet<string> = new Set([
-  "resolveKey",
-  "label",
-  "required",
-  "unsafeAllowNoFreshness",
-  "unsafeAllowUncoveredBody",
-  "maxAgeSec",
-  "clockSkewSec",
-  "now",
-  "nonce",
-  "requireNonce",
-  "maxNonceLength",
-  "verifyDigest",
-  "maxBodyBytes",
-  "bodyTimeoutMs",
-  "body",
-  "maxHeaderBytes",
-  "maxLabels",
-  "maxComponents",
-  "maxParameters",
-  "maxUrlBytes",
-  "maxStructuredFieldBytes",
-  "maxCoveredFieldBytes",
-]);
+const VERIFY_REQUEST_OPTIONS = optionNames<VerifyRequestOptions>({ resolveKey: true, label: true, required: true, unsafeAllowNoFreshness: true, unsafeAllowUncoveredBody: true, maxAgeSec: true, clockSkewSec: true, now: true, nonce: true, requireNonce: true, maxNonceLength: true, verifyDigest: true, maxBodyBytes: true, bodyTimeoutMs: true, body: true, maxHeaderBytes: true, maxLabels: true, maxComponents: true, maxParameters: true, maxUrlBytes: true, maxStructuredFieldBytes: true, maxCoveredFieldBytes: true });
 
 function readOptions(options: VerifyRequestOptions): Config {
   if (options === null || typeof options !== "object") throw new TypeError("options must be an object");
@@ -779,7 +756,7 @@ function readOptions(options: VerifyRequestOptions): Config {
   if (unknown !== undefined) {
     // Named when it is a plain identifier: a TypeError is not redacted, and every keyward token has a `_`.
     const name = /^[A-Za-z][A-Za-z0-9]{0,63}$/.test(unknown) ? `"${unknown}"` : "a field";
-    throw new TypeError(`options: ${name} is not an option of verifyRequest (${[...VERIFY_REQUEST_OPTIONS].join(", ")})`);
+    throw new TypeError(`options: ${name} is not an option of verifyRequest (${VERIFY_REQUEST_OPTIONS.join(", ")})`);
   }
   if (typeof options.resolveKey !== "function") throw new TypeError("resolveKey must be a function");
   if (options.nonce !== undefined && typeof options.nonce !== "function") throw new TypeError("nonce must be a function");

@@ -14,7 +14,7 @@
  * @module keyward/sqlite
  */
 import { ConfigError, StoreUnavailableError } from "../errors.js";
-import { checkConfigFields } from "../lib/options.js";
+import { checkConfigFields, optionNames } from "../lib/options.js";
 import type { SqliteDatabase } from "./driver.js";
 import { SqliteStore, type SqliteStoreOptions } from "./store.js";
 
@@ -22,7 +22,7 @@ export { SCHEMA_VERSION } from "../store/sql/schema.js";
 export type { SqliteDatabase, SqliteStatement, SqliteValue } from "./driver.js";
 export { migrate, SqliteStore, type SqliteStoreOptions } from "./store.js";
 
-const SQLITE_OPTIONS: ReadonlySet<string> = new Set(["tablePrefix", "synchronous", "busyTimeoutMs", "requestBusyTimeoutMs", "migrate"]);
+const SQLITE_OPTIONS = optionNames<SqliteStoreOptions>({ tablePrefix: true, synchronous: true, busyTimeoutMs: true, requestBusyTimeoutMs: true, migrate: true });
 
 /**
  * A {@link SqliteStore} over a connection, or over a file it opens with

@@ -3,6 +3,7 @@
 // error instead of deciding anything.
 import { InvalidInputError } from "../errors.js";
 import { isPoolName, MAX_CREDIT_BALANCE } from "../model/pools.js";
+import { optionNames } from "../lib/options.js";
 import { checkOptionFields } from "../model/schemas.js";
 import { type RequiredScopes, requiredScopesProblem } from "../policy/scope.js";
 
@@ -75,9 +76,12 @@ export function isRouteCost(cost: unknown): cost is number {
   return Number.isSafeInteger(cost) && (cost as number) >= 0 && (cost as number) <= MAX_CREDIT_BALANCE;
 }
 
-const CHECK_OPTIONS = ["scope", "cost", "pool", "ip", "body"] as const;
-const VERIFY_OPTIONS: readonly string[] = [...CHECK_OPTIONS, "receivedUrl"];
-const CHECK_INPUT: readonly string[] = ["token", ...CHECK_OPTIONS, "origin", "referer", "secFetchSite", "secFetchMode", "protocol"];
+const CHECK_OPTIONS = optionNames<CheckOptions>({ scope: true, cost: true, pool: true, ip: true, body: true });
+const VERIFY_OPTIONS = [...CHECK_OPTIONS, ...optionNames<Omit<VerifyOptions, keyof CheckOptions>>({ receivedUrl: true })];
+const CHECK_INPUT = [
+  ...CHECK_OPTIONS,
+  ...optionNames<Omit<CheckInput, keyof CheckOptions>>({ token: true, origin: true, referer: true, secFetchSite: true, secFetchMode: true, protocol: true }),
+];
 
 /**
  * Throws an {@link InvalidInputError} naming the first option that is not
