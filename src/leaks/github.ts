@@ -5,7 +5,7 @@
 // https://docs.github.com/en/code-security/secret-scanning/secret-scanning-partnership-program/secret-scanning-partner-program
 import { BoundedMap } from "../lib/bounded-map.js";
 import { fromBase64, fromUtf8, toHex } from "../lib/bytes.js";
-import { optionNames, unknownOption } from "../lib/options.js";
+import { checkOptionNames, optionNames } from "../lib/options.js";
 import { readStream, withDeadline } from "../lib/read-stream.js";
 import type { Keyward } from "../keyward.js";
 import type { LeakReport } from "../manager/leaks.js";
@@ -115,11 +115,7 @@ export function createLeakReceiver(options: LeakReceiverOptions): (request: Requ
     throw new TypeError("options.keyward must be a Keyward instance");
   }
   // A misspelt `action: "flag"` would revoke, a misspelt `onLeak` tell no one.
-  const unknown = unknownOption(options, LEAK_RECEIVER_OPTIONS);
-  if (unknown !== undefined) {
-    // Named when it is a plain identifier: a TypeError is not redacted, and every keyward token has a `_`.
-    throw new TypeError(`options.${/^[A-Za-z][A-Za-z0-9]{0,63}$/.test(unknown) ? unknown : "<field>"} is not an option of createLeakReceiver`);
-  }
+  checkOptionNames(options, LEAK_RECEIVER_OPTIONS, "createLeakReceiver");
   const { publicKeys } = options;
   if (typeof publicKeys !== "function" && (!Array.isArray(publicKeys) || publicKeys.length === 0)) {
     throw new TypeError("options.publicKeys must list at least one key, or be a function that loads them");

@@ -15,7 +15,7 @@ export function optionNames<T>(names: { readonly [K in keyof Required<T>]: true 
 }
 
 /** The first name of `options` that is not in `known`; undefined when there is none. */
-export function unknownOption(options: object, known: readonly string[]): string | undefined {
+function unknownOption(options: object, known: readonly string[]): string | undefined {
   for (const key of Object.keys(options)) if (!known.includes(key)) return key;
   return undefined;
 }
@@ -30,4 +30,20 @@ export function unknownOption(options: object, known: readonly string[]): string
 export function checkConfigFields(options: object, known: readonly string[], what: string, path = ""): void {
   const key = unknownOption(options, known);
   if (key !== undefined) throw new ConfigError(`${path}${key}`, `is not ${what} (${known.join(", ")})`);
+}
+
+/**
+ * Refuses an option of `options` whose name is not in `known`, for the
+ * functions whose misuse is a `TypeError` (`verifyRequest`,
+ * `createLeakReceiver`). The name is shown only when it is a plain
+ * identifier: a `TypeError` is not redacted, and every keyward token has a `_`.
+ *
+ * @param what the function, as in "is not an option of verifyRequest"
+ * @throws {TypeError} naming the unknown option
+ */
+export function checkOptionNames(options: object, known: readonly string[], what: string): void {
+  const key = unknownOption(options, known);
+  if (key === undefined) return;
+  const shown = /^[A-Za-z][A-Za-z0-9]{0,63}$/.test(key) ? key : "<field>";
+  throw new TypeError(`options.${shown} is not an option of ${what} (${known.join(", ")})`);
 }

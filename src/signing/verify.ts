@@ -1,5 +1,5 @@
 // Verifying a signature (RFC 9421 §3.2) under an application policy (§3.2.1).
-import { optionNames, unknownOption } from "../lib/options.js";
+import { checkOptionNames, optionNames } from "../lib/options.js";
 import { withDeadline } from "../lib/read-stream.js";
 import { isThenable } from "../lib/thenable.js";
 import { type MaybePromise, verifyWith } from "./algorithms.js";
@@ -752,12 +752,7 @@ const VERIFY_REQUEST_OPTIONS = optionNames<VerifyRequestOptions>({ resolveKey: t
 function readOptions(options: VerifyRequestOptions): Config {
   if (options === null || typeof options !== "object") throw new TypeError("options must be an object");
   // A misspelt `requireNonce` or `required` would accept replays, or signatures covering less.
-  const unknown = unknownOption(options, VERIFY_REQUEST_OPTIONS);
-  if (unknown !== undefined) {
-    // Named when it is a plain identifier: a TypeError is not redacted, and every keyward token has a `_`.
-    const name = /^[A-Za-z][A-Za-z0-9]{0,63}$/.test(unknown) ? `"${unknown}"` : "a field";
-    throw new TypeError(`options: ${name} is not an option of verifyRequest (${VERIFY_REQUEST_OPTIONS.join(", ")})`);
-  }
+  checkOptionNames(options, VERIFY_REQUEST_OPTIONS, "verifyRequest");
   if (typeof options.resolveKey !== "function") throw new TypeError("resolveKey must be a function");
   if (options.nonce !== undefined && typeof options.nonce !== "function") throw new TypeError("nonce must be a function");
   if (options.now !== undefined && typeof options.now !== "function") throw new TypeError("now must be a function");
