@@ -5,7 +5,8 @@ import { BillingManager } from "./manager/billing.js";
 import { CreditManager } from "./manager/credits.js";
 import { TokenManager } from "./manager/tokens.js";
 import { UsageReader } from "./manager/usage.js";
-import { type Anomaly, AnomalyDetector, type AnomalyFilter } from "./monitor/anomalies.js";
+import { ANOMALY_FILTER_FIELDS, type Anomaly, AnomalyDetector, type AnomalyFilter } from "./monitor/anomalies.js";
+import { checkOptionFields } from "./model/schemas.js";
 import type { Decision } from "./verify/decision.js";
 import type { CheckInput, VerifyOptions } from "./verify/options.js";
 import { Verifier } from "./verify/verifier.js";
@@ -50,7 +51,11 @@ export class Keyward {
   readonly credits: CreditManager;
   /** Spend per account and pool: exports (JSON, CSV) and runs that bill each period once (stores with `capabilities.billing`). */
   readonly billing: BillingManager;
-  /** Anomaly alerts raised by this instance (with the `anomalies` option). */
+  /**
+   * Anomaly alerts raised by this instance (with the `anomalies` option).
+   * `list` throws `INVALID_INPUT` (on `options`) for a filter field of another
+   * name: a misspelt `owner` would list every account's alerts.
+   */
   readonly anomalies: { list(filter?: AnomalyFilter): Anomaly[] };
   readonly #verifier: Verifier;
   /** Largest signed body the verifier reads (`signatures.maxBodyBytes`). */
@@ -65,7 +70,12 @@ export class Keyward {
     const detector = config.anomalies === undefined ? null : new AnomalyDetector(config.anomalies, config.store, config.usage.writeTimeoutMs);
     this.#verifier = new Verifier(config, detector);
     this.#signedBody = Object.freeze({ maxBytes: config.signatures.maxBodyBytes });
-    this.anomalies = { list: (filter) => detector?.list(filter) ?? [] };
+    this.anomalies = {
+      list: (filter = {}) => {
+        checkOptionFields(filter, ANOMALY_FILTER_FIELDS);
+        return detector?.list(filter) ?? [];
+      },
+    };
     // This instance's own writes drop its cache entries at once, change feed or not.
     this.tokens = new TokenManager(
       config,
@@ -86,7 +96,8 @@ export class Keyward {
    * @param request the incoming request
    * @param options what the route needs (`scope`, `cost`), the socket `ip`, and `receivedUrl` when `request` was rebuilt at its public URL
    * @returns the decision
-   * @throws {InvalidInputError} only for a bad `options` (the application's mistake)
+   * @throws {InvalidInputError} only for a bad `options` (the application's mistake), an option of another name included
+   *   (a misspelt `scopes` would check no scope)
    * @example
    * ```ts
    * const d = await kw.verify(request, { scope: "core:read", ip: socketAddress });
@@ -103,6 +114,7 @@ export class Keyward {
    *
    * @param input the token, scope, cost, ip, origin, referer
    * @returns the decision
+   * @throws {InvalidInputError} only for a bad option (the application's mistake), an option of another name included
    * @example
    * ```ts
    * const d = await kw.check({ token, scope: "datasets/prices:write", cost: 5, ip });

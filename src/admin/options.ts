@@ -1,6 +1,7 @@
 // The options of createAdminHandler, checked once at setup.
 import { ConfigError } from "../errors.js";
 import type { Keyward } from "../keyward.js";
+import { checkConfigFields, optionNames } from "../lib/options.js";
 import type { Role } from "../model/roles.js";
 import { holdsToken, TOKEN_IN_TEXT } from "../model/schemas.js";
 import { parseScope } from "../policy/scope.js";
@@ -98,11 +99,15 @@ export interface AdminConfig {
 
 const DATASET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
+const ADMIN_OPTIONS = optionNames<AdminHandlerOptions>({ keyward: true, authorize: true, basePath: true, datasets: true, grantableScopes: true, maxBodyBytes: true, bodyTimeoutMs: true, problemTypeBase: true, console: true, title: true });
+
 /**
- * @throws {ConfigError} `INVALID_CONFIG` naming the bad option
+ * @throws {ConfigError} `INVALID_CONFIG` naming the bad option, or one of another name (a misspelt `grantableScopes`
+ *   would grant the default scopes)
  */
 export function parseAdminOptions(options: AdminHandlerOptions): AdminConfig {
   if (options === null || typeof options !== "object") throw new ConfigError("", "options must be an object");
+  checkConfigFields(options, ADMIN_OPTIONS, "an option of createAdminHandler");
   const { keyward, authorize, basePath = "", datasets = [], grantableScopes, maxBodyBytes = DEFAULT_MAX_BODY_BYTES, bodyTimeoutMs = DEFAULT_BODY_TIMEOUT_MS } = options;
   if (keyward === null || typeof keyward !== "object" || typeof keyward.tokens?.list !== "function") {
     throw new ConfigError("keyward", "must be a Keyward instance");

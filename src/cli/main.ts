@@ -45,9 +45,12 @@ export const COMMANDS: Record<string, Command> = {
   scan,
 };
 
+/** Where the exit codes are documented: the page online (the package ships no docs/). */
+const EXIT_CODES_URL = "https://github.com/keyward/keyward/blob/main/docs/cli.md#exit-codes";
+
 function mainHelp(): string {
   const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(11)} ${c.summary}`);
-  return `usage: keyward <command> [options]\n\ncommands:\n${rows.join("\n")}\n\nkeyward <command> --help shows a command's options. Exit codes: docs/cli.md.\n`;
+  return `usage: keyward <command> [options]\n\ncommands:\n${rows.join("\n")}\n\nkeyward <command> --help shows a command's options. Exit codes: ${EXIT_CODES_URL}\n`;
 }
 
 /**

@@ -141,16 +141,7 @@ export async function openStore(ctx: CommandContext, options: StoreOpenOptions):
     }
     throw err;
   }
-  const keyward = new Keyward({
-    store,
-    prefix: prefixOf(ctx.io),
-    env: envOf(ctx.io),
-    ...revocationBoundOf(ctx.io),
-    sealingKey: ctx.io.env.KEYWARD_SEALING_KEY || undefined,
-    usage: { enabled: false },
-    onWarning: () => {},
-    ...(options.tokens && { tokens: options.tokens }),
-  });
+  const keyward = keywardOver(ctx, store, options);
   return {
     store,
     keyward,
@@ -160,6 +151,24 @@ export async function openStore(ctx: CommandContext, options: StoreOpenOptions):
       await store.close?.();
     },
   };
+}
+
+/**
+ * The `Keyward` a command acts through, over an opened store: its settings
+ * from the environment, and `prefix` for the tokens it issues (default
+ * `$KEYWARD_PREFIX`, else `kw`). Close it (not the store) when done.
+ */
+export function keywardOver(ctx: CommandContext, store: TokenStore, options: StoreOpenOptions, prefix: string = prefixOf(ctx.io)): Keyward {
+  return new Keyward({
+    store,
+    prefix,
+    env: envOf(ctx.io),
+    ...revocationBoundOf(ctx.io),
+    sealingKey: ctx.io.env.KEYWARD_SEALING_KEY || undefined,
+    usage: { enabled: false },
+    onWarning: () => {},
+    ...(options.tokens && { tokens: options.tokens }),
+  });
 }
 
 function openSqlite(io: Io, database: string, options: { create: boolean }) {

@@ -26,7 +26,7 @@ import {
   STORE_OPTIONS,
 } from "./command.js";
 import { CliError, EXIT, type Io, issuedJson, json, line } from "./io.js";
-import { withStore } from "./store.js";
+import { keywardOver, withStore } from "./store.js";
 
 export const ACTOR = { actor: { type: "string", value: "name", description: "who acts, for the audit log (default cli)" } } as const;
 
@@ -468,12 +468,37 @@ export const regenerate: Command = {
   run: async (ctx) => {
     const [id] = positional(ctx, ["id"]);
     const graceMs = typeof ctx.values.grace === "string" ? parseDuration(ctx.values.grace, "grace") : 0;
-    return withStore(ctx, { create: false }, async ({ keyward }) => {
-      await printIssued(ctx, keyward, await keyward.tokens.regenerate(id!, { graceMs, ...actorOf(ctx.values) }), "keep");
+    return withStore(ctx, { create: false }, async ({ store, keyward }) => {
+      const prefix = await regeneratedPrefix(ctx, keyward, id!);
+      const issuer = prefix === undefined ? keyward : keywardOver(ctx, store, { create: false }, prefix);
+      try {
+        await printIssued(ctx, issuer, await issuer.tokens.regenerate(id!, { graceMs, ...actorOf(ctx.values) }), "keep");
+      } finally {
+        if (issuer !== keyward) await issuer.close();
+      }
       return EXIT.OK;
     });
   },
 };
+
+/**
+ * The prefix a regenerated token keeps: its own, read from its start
+ * (`acme_sk_live_…`), unless `$KEYWARD_PREFIX` names one (a rename, as the
+ * library's instance prefix does). With the CLI's default `kw` instead, an
+ * `acme_` token came back as `kw_…`, which the application's verifier
+ * refuses, and its old secret was gone. Undefined: the CLI's own prefix.
+ */
+async function regeneratedPrefix(ctx: CommandContext, keyward: Keyward, id: string): Promise<string | undefined> {
+  if (ctx.io.env.KEYWARD_PREFIX) return undefined;
+  const record = await keyward.tokens.get(id);
+  // No such token: regenerate says so.
+  if (record === null) return undefined;
+  const own = /^([a-z][a-z0-9]{0,15})_(?:pk|sk)_(?:live|test)_/.exec(record.start)?.[1];
+  if (own === undefined) {
+    throw new CliError(`${id} is an imported key without a keyward prefix: set KEYWARD_PREFIX to the prefix your application accepts to regenerate it`, EXIT.USAGE);
+  }
+  return own;
+}
 
 export const audit: Command = {
   summary: "Print the audit log of a token or an owner (oldest first).",

@@ -64,9 +64,9 @@ export interface KeywardFetch<Rest extends unknown[]> {
  */
 export function keywardFetch<Rest extends unknown[] = unknown[]>(kw: Keyward, options: KeywardFetchOptions<Rest> = {}): KeywardFetch<Rest> {
   if (options === null || typeof options !== "object") throw new ConfigError("", "options must be an object");
-  const { getIp, ...rest } = options;
+  const edge = createEdge(kw, options, ["getIp"]);
+  const { getIp } = options;
   if (getIp !== undefined && typeof getIp !== "function") throw new ConfigError("getIp", "must be a function");
-  const edge = createEdge(kw, rest);
   const preflight = (request: Request): Response | null => {
     const answer = preflightAnswer(edge, request.method, (name) => request.headers.get(name));
     return answer === null ? null : new Response(null, answer);

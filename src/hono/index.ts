@@ -103,9 +103,9 @@ function runtimeIp(c: Context): string | null {
  */
 export function keywardHono(kw: Keyward, options: KeywardHonoOptions = {}): KeywardHono {
   if (options === null || typeof options !== "object") throw new ConfigError("", "options must be an object");
-  const { getIp = runtimeIp, ...rest } = options;
+  const edge = createEdge(kw, options, ["getIp"]);
+  const { getIp = runtimeIp } = options;
   if (typeof getIp !== "function") throw new ConfigError("getIp", "must be a function");
-  const edge = createEdge(kw, rest);
   const preflight: MiddlewareHandler = async (c, next) => {
     const answer = preflightAnswer(edge, c.req.method, (name) => c.req.header(name) ?? null);
     if (answer === null) return next();

@@ -5,6 +5,7 @@
 import { DEFAULT_SIGNED_BODY_BYTES } from "../config.js";
 import { ConfigError } from "../errors.js";
 import { decideNow, type Keyward, type SignedBodyLimits, signedBodyLimits } from "../keyward.js";
+import { checkConfigFields, optionNames } from "../lib/options.js";
 import { isPoolName } from "../model/pools.js";
 import { type RequiredScopes, requiredScopesProblem } from "../policy/scope.js";
 import type { Decision } from "../verify/decision.js";
@@ -83,23 +84,24 @@ export interface Edge {
   readonly body: SignedBodyLimits;
 }
 
+/** The options every middleware takes; an adapter adds its own (Hono's and Fetch's `getIp`). */
+const EDGE_OPTIONS = optionNames<EdgeOptions>({ realm: true, problemTypeBase: true, publicOrigin: true, cors: true, maxBodyBytes: true });
+
 /**
- * Checks the options of a middleware instance.
+ * Checks the options of a middleware instance: those of every adapter, and
+ * the adapter's own `adapterOptions` (which it reads itself). Any other name
+ * is refused: a misspelt `publicOrigin` or `cors` would be ignored.
  *
  * @throws {ConfigError} `INVALID_CONFIG` naming the bad option, or an unknown one (an option of the Keyward
  *   instance given here, such as `requireHttps` or `trustedProxies`, would otherwise do nothing)
  */
-export function createEdge(kw: Keyward, options: EdgeOptions = {}): Edge {
+export function createEdge(kw: Keyward, options: EdgeOptions = {}, adapterOptions: readonly string[] = []): Edge {
   if (kw === null || typeof kw !== "object" || typeof (kw as Keyward).verify !== "function") {
     throw new ConfigError("keyward", "must be a Keyward instance");
   }
   if (options === null || typeof options !== "object") throw new ConfigError("", "options must be an object");
   // A Keyward option given here (`requireHttps: "all"`, `trustedProxies`) or a misspelt one must not be ignored in silence.
-  for (const key of Object.keys(options)) {
-    if (!EDGE_OPTIONS.has(key)) {
-      throw new ConfigError(key, `is not a middleware option (${[...EDGE_OPTIONS].join(", ")}); the Keyward instance's (requireHttps, trustedProxies, …) go to new Keyward({ … })`);
-    }
-  }
+  checkConfigFields(options, [...EDGE_OPTIONS, ...adapterOptions], "a middleware option (those of the Keyward instance, such as requireHttps or trustedProxies, go to new Keyward)");
   const { realm, problemTypeBase, publicOrigin, cors = false } = options;
   const given = options.maxBodyBytes;
   if (given !== undefined && (!Number.isSafeInteger(given) || given < 0)) throw new ConfigError("maxBodyBytes", "must be a non-negative integer");
@@ -130,9 +132,6 @@ export function createEdge(kw: Keyward, options: EdgeOptions = {}): Edge {
     body: limits ?? Object.freeze({ maxBytes: maxBodyBytes }),
   });
 }
-
-/** The options of every adapter's middleware (Hono's and the Fetch wrapper's `getIp` is their own). */
-const EDGE_OPTIONS: ReadonlySet<string> = new Set(["realm", "problemTypeBase", "publicOrigin", "cors", "maxBodyBytes"]);
 
 /** The request headers a preflight allows: keyward's, and those `cors.allowHeaders` adds (RFC 9110 field names). */
 function corsAllowHeaders(cors: unknown): string {
@@ -165,7 +164,7 @@ function frozenScopes(scope: RequiredScopes): RequiredScopes {
 }
 
 /** The options of `requireToken` on every adapter. */
-const ROUTE_OPTIONS: ReadonlySet<string> = new Set(["scope", "cost", "pool", "getToken", "onDenied", "onError"]);
+const ROUTE_OPTIONS: readonly string[] = [...optionNames<RouteOptions<unknown>>({ scope: true, cost: true, pool: true, getToken: true }), "onDenied", "onError"];
 
 /**
  * Checks a route's options once, at setup.
@@ -180,9 +179,7 @@ export function createRoute<Req>(options: RouteOptions<Req> = {}): Route<Req> {
     throw new ConfigError("", "requireToken was given a request: call it where the route is set up, as requireToken() or requireToken({ scope })");
   }
   // A misspelt option (`scopes`) must not leave a route open to any token.
-  for (const key of Object.keys(options)) {
-    if (!ROUTE_OPTIONS.has(key)) throw new ConfigError(key, `is not a route option (${[...ROUTE_OPTIONS].join(", ")})`);
-  }
+  checkConfigFields(options, ROUTE_OPTIONS, "a route option");
   const { scope, cost, pool, getToken } = options;
   for (const hook of ["onDenied", "onError"] as const) {
     const given = (options as Record<string, unknown>)[hook];

@@ -5,6 +5,7 @@
 // https://docs.github.com/en/code-security/secret-scanning/secret-scanning-partnership-program/secret-scanning-partner-program
 import { BoundedMap } from "../lib/bounded-map.js";
 import { fromBase64, fromUtf8, toHex } from "../lib/bytes.js";
+import { checkOptionNames, optionNames } from "../lib/options.js";
 import { readStream, withDeadline } from "../lib/read-stream.js";
 import type { Keyward } from "../keyward.js";
 import type { LeakReport } from "../manager/leaks.js";
@@ -86,6 +87,8 @@ interface Match {
 const DEFAULTS = { maxBodyBytes: 1024 * 1024, bodyTimeoutMs: 10_000, maxMatches: 1000, maxRemembered: 10_000, refreshIntervalMs: 300_000, keyLoadTimeoutMs: 5000 };
 const MAX_FIELD = 2048;
 
+const LEAK_RECEIVER_OPTIONS = optionNames<LeakReceiverOptions>({ keyward: true, publicKeys: true, refreshIntervalMs: true, keyLoadTimeoutMs: true, onKeyError: true, action: true, tokenType: true, onLeak: true, maxBodyBytes: true, bodyTimeoutMs: true, maxMatches: true, maxRemembered: true });
+
 /**
  * A Fetch API handler for GitHub secret scanning partner alerts. An alert is
  * acted on only when its signature verifies against one of `publicKeys`; a
@@ -97,7 +100,7 @@ const MAX_FIELD = 2048;
  *
  * @param options the Keyward instance, GitHub's public keys (or how to load them), the action
  * @returns `(request) => Promise<Response>`
- * @throws {TypeError} for missing options or an unusable key (one that is not an ECDSA P-256 public key in PEM)
+ * @throws {TypeError} for missing options, an option of another name, or an unusable key (one that is not an ECDSA P-256 public key in PEM)
  * @example
  * ```ts fragment
  * const receiver = createLeakReceiver({
@@ -111,6 +114,8 @@ export function createLeakReceiver(options: LeakReceiverOptions): (request: Requ
   if (typeof options !== "object" || options === null || typeof options.keyward?.tokens?.reportLeak !== "function") {
     throw new TypeError("options.keyward must be a Keyward instance");
   }
+  // A misspelt `action: "flag"` would revoke, a misspelt `onLeak` tell no one.
+  checkOptionNames(options, LEAK_RECEIVER_OPTIONS, "createLeakReceiver");
   const { publicKeys } = options;
   if (typeof publicKeys !== "function" && (!Array.isArray(publicKeys) || publicKeys.length === 0)) {
     throw new TypeError("options.publicKeys must list at least one key, or be a function that loads them");

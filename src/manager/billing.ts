@@ -7,9 +7,10 @@
 import type { ResolvedConfig } from "../config.js";
 import { InvalidInputError } from "../errors.js";
 import { toBase64Url } from "../lib/bytes.js";
+import { optionNames } from "../lib/options.js";
 import { nextTurn } from "../lib/turn.js";
 import { accountAudit } from "../model/account.js";
-import { actorSchema, ownerQuerySchema, parseInput } from "../model/schemas.js";
+import { actorSchema, checkOptionFields, ownerQuerySchema, parseInput } from "../model/schemas.js";
 import type { Page, PageOptions } from "../model/types.js";
 import { type BillingKey, type BillingUsage, MAX_BILLING_RECORD_LENGTH } from "../store/kit/billing.js";
 import { decodeBillingCursor, encodeBillingCursor, MAX_PAGE_LIMIT, pageLimit, toPage } from "../store/kit/page.js";
@@ -18,6 +19,13 @@ import { toEpochMs } from "./time.js";
 
 /** Longest period a billing query or run covers: 400 days. */
 export const MAX_BILLING_SPAN_MS = 400 * 86_400_000;
+
+/** The fields of a billing query: a misspelt `owner` would read every account's spend. */
+const QUERY_FIELDS = optionNames<BillingQueryOptions>({ from: true, to: true, owner: true });
+const RUN_FIELDS = optionNames<BillingRunOptions>({ period: true, owner: true, onInvoice: true, staleAfterMs: true, settleMs: true, actor: true });
+
+const LIST_FIELDS = [...QUERY_FIELDS, ...optionNames<PageOptions>({ limit: true, cursor: true })];
+const EXPORT_FIELDS = [...QUERY_FIELDS, ...optionNames<Pick<Parameters<BillingManager["export"]>[0], "format">>({ format: true })];
 
 /** How long after a period's end a run waits by default (`settleMs`): 5 minutes. */
 const DEFAULT_BILLING_SETTLE_MS = 300_000;
@@ -141,7 +149,8 @@ export class BillingManager {
    *
    * @param options the period (UTC hours, at most 400 days) and optionally one owner
    * @returns one line per owner and pool, by owner then pool (in the store's order: code points, or PostgreSQL's collation)
-   * @throws {InvalidInputError} `INVALID_INPUT` naming `from` or `to` (not on an hour, inverted, too long) or `owner`
+   * @throws {InvalidInputError} `INVALID_INPUT` naming `from` or `to` (not on an hour, inverted, too long) or `owner`, or
+   *   `options` for a field of another name (a misspelt `owner` would read every account's spend)
    * @throws {StoreUnsupportedError} `STORE_UNSUPPORTED` when the store has no billing part
    * @example
    * ```ts
@@ -178,7 +187,7 @@ export class BillingManager {
    * ```
    */
   async list(options: BillingQueryOptions & PageOptions): Promise<Page<BillingLine>> {
-    const { from, to, owner } = this.#query(options);
+    const { from, to, owner } = this.#query(options, LIST_FIELDS);
     const limit = pageLimit(options);
     const cursor = options.cursor ?? undefined;
     const after = cursor === undefined ? undefined : decodeBillingCursor(cursor);
@@ -218,9 +227,9 @@ export class BillingManager {
    * ```
    */
   async export(options: BillingQueryOptions & { format?: "json" | "csv" | undefined }): Promise<string> {
-    const format = options?.format ?? "json";
+    const query = this.#query(options, EXPORT_FIELDS);
+    const format = options.format ?? "json";
     if (format !== "json" && format !== "csv") throw new InvalidInputError("format", 'must be "json" or "csv"');
-    const query = this.#query(options);
     // Formatted a page at a time: no synchronous step formats more than a page of lines.
     const chunks: string[] = [];
     const [start, end] = [iso(query.from), iso(query.to)];
@@ -258,7 +267,7 @@ export class BillingManager {
    * ```
    */
   async run(options: BillingRunOptions): Promise<BillingRunResult> {
-    if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
+    checkOptionFields(options, RUN_FIELDS);
     if (typeof options.onInvoice !== "function") throw new InvalidInputError("onInvoice", "must be a function");
     const stale = options.staleAfterMs ?? 3_600_000;
     if (!Number.isSafeInteger(stale) || stale < 60_000) throw new InvalidInputError("staleAfterMs", "must be an integer of at least 60000 (ms)");
@@ -324,9 +333,9 @@ export class BillingManager {
     (recorded ? result.billed : result.busy).push(who);
   }
 
-  /** The query's period (on UTC hours, `from` ≤ `to`, at most 400 days) and owner, checked. */
-  #query(options: BillingQueryOptions): { from: number; to: number; owner: string | undefined } {
-    if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
+  /** The query's period (on UTC hours, `from` ≤ `to`, at most 400 days) and owner, checked; no field but `known`. */
+  #query(options: BillingQueryOptions, known: readonly string[] = QUERY_FIELDS): { from: number; to: number; owner: string | undefined } {
+    checkOptionFields(options, known);
     const from = toEpochMs(options.from ?? Number.NaN, 0, "from");
     const to = toEpochMs(options.to ?? Number.NaN, 0, "to");
     for (const [field, t] of [

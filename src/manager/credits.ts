@@ -187,10 +187,12 @@ const TARGET_RULE = "must be { tokenId } or { owner } (one of them), with an opt
 /**
  * The balance a target names, checked: exactly one of `tokenId` (a string;
  * one that is no token id is `TOKEN_NOT_FOUND` when read) and `owner`, and
- * a pool name (absent for the default pool).
+ * a pool name (absent for the default pool); no other field.
  */
 function creditKey(target: CreditTarget): CreditKey {
   if (typeof target !== "object" || target === null) throw new InvalidInputError("target", TARGET_RULE);
+  // A misspelt `pool` would move the credits of a named pool's purchase into the default pool.
+  if (Object.keys(target).some((k) => k !== "tokenId" && k !== "owner" && k !== "pool")) throw new InvalidInputError("target", TARGET_RULE);
   const { tokenId, owner, pool } = target as { tokenId?: unknown; owner?: unknown; pool?: unknown };
   if ((tokenId === undefined) === (owner === undefined)) throw new InvalidInputError("target", TARGET_RULE);
   if (pool !== undefined && !isPoolName(pool)) throw new InvalidInputError("target.pool", "must be a pool name");

@@ -1,7 +1,8 @@
 // Usage queries; reached as `kw.usage`.
 import type { ResolvedConfig } from "../config.js";
 import { InvalidInputError, StoreUnsupportedError } from "../errors.js";
-import { ownerQuerySchema, parseInput } from "../model/schemas.js";
+import { optionNames } from "../lib/options.js";
+import { checkOptionFields, ownerQuerySchema, parseInput } from "../model/schemas.js";
 import type { UsageQueueStats } from "../monitor/usage-queue.js";
 import type { AnalyticsGranularity, UsageAnalyticsQuery, UsageSeriesBucket } from "../store/kit/usage-analytics.js";
 import { toEpochMs } from "./time.js";
@@ -98,7 +99,8 @@ export class UsageReader {
    */
   async get(target: UsageTarget, options: GetUsageOptions = {}): Promise<UsageSeriesBucket[]> {
     const filter = parseTarget(target);
-    if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
+    // A misspelt `scope` or `code` would widen the answer without a word.
+    checkOptionFields(options, GET_OPTIONS);
     const { granularity = "hour", scope, code, groupBy } = options;
     const [from, to] = this.#range(options, granularity === "minute" ? MAX_MINUTE_SPAN_MS : MAX_SPAN_MS);
     const store = this.#cfg.store;
@@ -125,7 +127,7 @@ export class UsageReader {
    */
   async top(owner: string, options: TopConsumersOptions = {}): Promise<TopConsumer[]> {
     parseInput(ownerQuerySchema, owner, "owner");
-    if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
+    checkOptionFields(options, TOP_OPTIONS);
     const { limit = 10, by = "credits" } = options;
     if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new InvalidInputError("limit", "must be an integer from 1 to 100");
     if (by !== "credits" && by !== "requests") throw new InvalidInputError("by", 'must be "credits" or "requests"');
@@ -173,9 +175,16 @@ export class UsageReader {
   }
 }
 
+const GET_OPTIONS = optionNames<GetUsageOptions>({ from: true, to: true, granularity: true, scope: true, code: true, groupBy: true });
+const TOP_OPTIONS = optionNames<TopConsumersOptions>({ from: true, to: true, limit: true, by: true });
+
 function parseTarget(target: UsageTarget): { tokenId: string } | { owner: string } {
   if (typeof target === "string") target = { tokenId: target };
-  if (typeof target !== "object" || target === null) throw new InvalidInputError("target", "must be a token id, { tokenId } or { owner }");
+  // One of the two, and nothing else: `{ ownr }` or `{ owner, tokenId }` would read other than what was asked.
+  const keys = typeof target === "object" && target !== null ? Object.keys(target) : [];
+  if (keys.length !== 1 || (keys[0] !== "tokenId" && keys[0] !== "owner")) {
+    throw new InvalidInputError("target", "must be a token id, { tokenId } or { owner }");
+  }
   if ("owner" in target) return { owner: parseInput(ownerQuerySchema, target.owner, "owner") };
   const id = (target as { tokenId?: unknown }).tokenId;
   if (typeof id !== "string" || id.length === 0 || id.length > 64) throw new InvalidInputError("tokenId", "must be a token id");

@@ -11,6 +11,7 @@
 // store, in batches written by a timer: a process does not report as new
 // what another one saw.
 import { ConfigError } from "../errors.js";
+import { checkConfigFields, optionNames } from "../lib/options.js";
 import { PartedMap } from "../lib/parted-map.js";
 import { answerWithin } from "../lib/within.js";
 import type { GuardedStore } from "../store/guard.js";
@@ -124,6 +125,9 @@ export interface AnomalyFilter {
   since?: number | undefined;
 }
 
+/** The fields of an {@link AnomalyFilter}: a misspelt `owner` would list every account's alerts. */
+export const ANOMALY_FILTER_FIELDS = optionNames<AnomalyFilter>({ tokenId: true, owner: true, kind: true, since: true });
+
 const DEFAULT_CODES = [
   "SIGNATURE_INVALID",
   "SIGNATURE_EXPIRED",
@@ -191,12 +195,16 @@ function flag(v: unknown, field: string): boolean {
   return v;
 }
 
-function section<T extends object>(v: unknown, field: string): T | null {
+/** A detector's options: `false` (off), absent (its defaults), or an object of the fields `known`. */
+function section<T extends object>(v: unknown, field: string, known: readonly string[]): T | null {
   if (v === false) return null;
   if (v === undefined) return {} as T;
   if (typeof v !== "object" || v === null) throw new ConfigError(`anomalies.${field}`, "must be an object or false");
+  checkConfigFields(v, known, "an option of this detector", `anomalies.${field}.`);
   return v as T;
 }
+
+const ANOMALY_OPTIONS = optionNames<AnomalyOptions>({ onAnomaly: true, newIp: true, newOrigin: true, spike: true, denialBurst: true, idle: true, secretFromBrowser: true, maxTokens: true, maxSeenPerToken: true, alertLimit: true, maxAlerts: true, shared: true, onError: true });
 
 const DAY = 86_400_000;
 
@@ -248,18 +256,20 @@ export class AnomalyDetector {
   /**
    * @param store - the store, used for shared state when it has `capabilities.anomalyState`
    * @param writeTimeoutMs - how long a write of shared state may wait for the store (`usage.writeTimeoutMs`)
-   * @throws {ConfigError} `INVALID_CONFIG` naming the option out of range
+   * @throws {ConfigError} `INVALID_CONFIG` naming the option out of range, or one of another name
    */
   constructor(options: AnomalyOptions, store: GuardedStore | null = null, writeTimeoutMs = 10_000) {
     this.#writeTimeoutMs = writeTimeoutMs;
     if (typeof options !== "object" || options === null) throw new ConfigError("anomalies", "must be an object");
+    // A misspelt option would leave its default in force without a word.
+    checkConfigFields(options, ANOMALY_OPTIONS, "an anomalies option", "anomalies.");
     const o = options;
     if (o.onAnomaly !== undefined && typeof o.onAnomaly !== "function") throw new ConfigError("anomalies.onAnomaly", "must be a function");
     this.#onAnomaly = o.onAnomaly;
     this.#newIp = flag(o.newIp, "newIp");
     this.#newOrigin = flag(o.newOrigin, "newOrigin");
     this.#secret = flag(o.secretFromBrowser, "secretFromBrowser");
-    const s = section<Exclude<AnomalyOptions["spike"], false | undefined>>(o.spike, "spike");
+    const s = section<Exclude<AnomalyOptions["spike"], false | undefined>>(o.spike, "spike", optionNames<Exclude<AnomalyOptions["spike"], false | undefined>>({ intervalMs: true, alpha: true, factor: true, minCount: true, warmupIntervals: true }));
     this.#spike = s && {
       intervalMs: int(s.intervalMs, "spike.intervalMs", 1000, DAY, 60_000),
       alpha: real(s.alpha, "spike.alpha", 0, 1, 0.3, true),
@@ -267,7 +277,7 @@ export class AnomalyDetector {
       minCount: int(s.minCount, "spike.minCount", 1, 1e9, 20),
       warmup: int(s.warmupIntervals, "spike.warmupIntervals", 1, 10_000, 5),
     };
-    const b = section<Exclude<AnomalyOptions["denialBurst"], false | undefined>>(o.denialBurst, "denialBurst");
+    const b = section<Exclude<AnomalyOptions["denialBurst"], false | undefined>>(o.denialBurst, "denialBurst", optionNames<Exclude<AnomalyOptions["denialBurst"], false | undefined>>({ count: true, windowMs: true, codes: true }));
     if (b && b.codes !== undefined && (!Array.isArray(b.codes) || b.codes.length === 0 || b.codes.some((c) => typeof c !== "string"))) {
       throw new ConfigError("anomalies.denialBurst.codes", "must be a non-empty array of denial codes");
     }
@@ -276,20 +286,20 @@ export class AnomalyDetector {
       windowMs: int(b.windowMs, "denialBurst.windowMs", 1000, DAY, 60_000),
       codes: new Set(b.codes ?? DEFAULT_CODES),
     };
-    const i = section<Exclude<AnomalyOptions["idle"], false | undefined>>(o.idle, "idle");
+    const i = section<Exclude<AnomalyOptions["idle"], false | undefined>>(o.idle, "idle", optionNames<Exclude<AnomalyOptions["idle"], false | undefined>>({ afterMs: true }));
     this.#idleMs = i && int(i.afterMs, "idle.afterMs", 60_000, 3650 * DAY, 30 * DAY);
     this.#maxTokens = int(o.maxTokens, "maxTokens", 1, 10_000_000, 10_000);
     this.#tokens = new PartedMap(this.#maxTokens);
     this.#maxSeen = int(o.maxSeenPerToken, "maxSeenPerToken", 1, 100_000, 64);
     this.#maxAlerts = int(o.maxAlerts, "maxAlerts", 1, 1_000_000, 1_000);
-    const l = section<Exclude<AnomalyOptions["alertLimit"], false | undefined>>(o.alertLimit, "alertLimit");
+    const l = section<Exclude<AnomalyOptions["alertLimit"], false | undefined>>(o.alertLimit, "alertLimit", optionNames<Exclude<AnomalyOptions["alertLimit"], false | undefined>>({ count: true, windowMs: true }));
     this.#limit = l && {
       count: int(l.count, "alertLimit.count", 1, 1_000_000, 10),
       windowMs: int(l.windowMs, "alertLimit.windowMs", 1000, 30 * DAY, 3_600_000),
     };
     if (o.onError !== undefined && typeof o.onError !== "function") throw new ConfigError("anomalies.onError", "must be a function");
     this.#onError = o.onError;
-    const sh = section<Exclude<AnomalyOptions["shared"], false | undefined>>(o.shared, "shared");
+    const sh = section<Exclude<AnomalyOptions["shared"], false | undefined>>(o.shared, "shared", optionNames<Exclude<AnomalyOptions["shared"], false | undefined>>({ flushIntervalMs: true, maxPending: true }));
     this.#flushMs = int(sh?.flushIntervalMs, "shared.flushIntervalMs", 10, 60_000, 1_000);
     this.#maxPending = int(sh?.maxPending, "shared.maxPending", 1, 1_000_000, 10_000);
     this.#store = sh && store?.capabilities.anomalyState === true ? store : null;

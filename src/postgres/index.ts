@@ -18,6 +18,7 @@
  * @module keyward/postgres
  */
 import { ConfigError } from "../errors.js";
+import { checkConfigFields, optionNames } from "../lib/options.js";
 import type { PostgresPool } from "./driver.js";
 import type { LeaseSettings } from "./leases.js";
 import { openSchema, PostgresStore, type PostgresStoreOptions, pgTablePrefix } from "./store.js";
@@ -32,10 +33,14 @@ function checkMs(v: unknown, field: string, fallback: number): number {
   return v;
 }
 
+const POSTGRES_OPTIONS = optionNames<PostgresStoreOptions>({ tablePrefix: true, migrate: true, changeFeed: true, reconnectMinMs: true, reconnectMaxMs: true, heartbeatMs: true, onChangeFeedError: true, creditLeases: true, requestLockTimeoutMs: true });
+const LEASE_OPTIONS = optionNames<Exclude<PostgresStoreOptions["creditLeases"], boolean | undefined>>({ ttlMs: true, maxBlock: true });
+
 function leaseSettings(v: PostgresStoreOptions["creditLeases"]): LeaseSettings | null {
   if (v === undefined || v === false) return null;
   if (v !== true && (v === null || typeof v !== "object")) throw new ConfigError("creditLeases", "must be a boolean or an object");
   const o = v === true ? {} : v;
+  checkConfigFields(o, LEASE_OPTIONS, "an option of creditLeases", "creditLeases.");
   return { ttlMs: checkMs(o.ttlMs, "creditLeases.ttlMs", 30_000), maxBlock: checkMs(o.maxBlock, "creditLeases.maxBlock", 1_000) };
 }
 
@@ -48,7 +53,7 @@ function leaseSettings(v: PostgresStoreOptions["creditLeases"]): LeaseSettings |
  * @param options - table prefix, migrations, change feed and its timings.
  * @returns the store, to give to `new Keyward({ store })`.
  * @throws {TypeError} when `pool` has no `query()` and `connect()`.
- * @throws {ConfigError} `INVALID_CONFIG` on a bad option, or (`field`
+ * @throws {ConfigError} `INVALID_CONFIG` on a bad option or one of another name, or (`field`
  *   `tablePrefix`) when a table or index a pending version would create is
  *   there and is not keyward's (another application's).
  * @throws {StoreUnavailableError} `STORE_UNAVAILABLE` (with the driver's code as
@@ -70,6 +75,7 @@ export async function postgresStore(pool: PostgresPool, options: PostgresStoreOp
     throw new TypeError("pool must have query() and connect(), like a pg Pool");
   }
   if (options === null || typeof options !== "object") throw new ConfigError("options", "must be an object");
+  checkConfigFields(options, POSTGRES_OPTIONS, "a postgresStore option");
   const prefix = pgTablePrefix(options.tablePrefix);
   const { migrate = true, changeFeed = true, onChangeFeedError } = options;
   if (typeof migrate !== "boolean") throw new ConfigError("migrate", "must be a boolean");

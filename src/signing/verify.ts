@@ -1,4 +1,5 @@
 // Verifying a signature (RFC 9421 §3.2) under an application policy (§3.2.1).
+import { checkOptionNames, optionNames } from "../lib/options.js";
 import { readStream, withDeadline } from "../lib/read-stream.js";
 import { isThenable } from "../lib/thenable.js";
 import { type MaybePromise, verifyWith } from "./algorithms.js";
@@ -260,7 +261,7 @@ type BodyRead = Uint8Array | "BODY_TOO_LARGE" | "BODY_TIMEOUT" | "BODY_ALREADY_R
  * @returns `{ ok: true, keyid, label, alg, keyIndex, params, components, nonce?, nonceExpiresAtMs? }`
  *   or `{ ok: false, code }`. Never throws and never rejects because of anything in the request.
  * @throws {TypeError} / {RangeError} (as a rejection) only on misuse: `resolveKey` not a function,
- *   negative limits, an invalid `required` entry.
+ *   negative limits, an invalid `required` entry, an option of another name (a misspelt `requireNonce`).
  * @example
  * ```ts
  * const result = await verifyRequest(request, {
@@ -760,8 +761,12 @@ function nonNegative(value: number | undefined, fallback: number, name: string):
   return value;
 }
 
+const VERIFY_REQUEST_OPTIONS = optionNames<VerifyRequestOptions>({ resolveKey: true, label: true, required: true, unsafeAllowNoFreshness: true, unsafeAllowUncoveredBody: true, maxAgeSec: true, clockSkewSec: true, now: true, nonce: true, requireNonce: true, maxNonceLength: true, verifyDigest: true, maxBodyBytes: true, bodyTimeoutMs: true, body: true, maxHeaderBytes: true, maxLabels: true, maxComponents: true, maxParameters: true, maxUrlBytes: true, maxStructuredFieldBytes: true, maxCoveredFieldBytes: true });
+
 function readOptions(options: VerifyRequestOptions): Config {
   if (options === null || typeof options !== "object") throw new TypeError("options must be an object");
+  // A misspelt `requireNonce` or `required` would accept replays, or signatures covering less.
+  checkOptionNames(options, VERIFY_REQUEST_OPTIONS, "verifyRequest");
   if (typeof options.resolveKey !== "function") throw new TypeError("resolveKey must be a function");
   if (options.nonce !== undefined && typeof options.nonce !== "function") throw new TypeError("nonce must be a function");
   if (options.now !== undefined && typeof options.now !== "function") throw new TypeError("now must be a function");

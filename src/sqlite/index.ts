@@ -14,12 +14,15 @@
  * @module keyward/sqlite
  */
 import { ConfigError, StoreUnavailableError } from "../errors.js";
+import { checkConfigFields, optionNames } from "../lib/options.js";
 import type { SqliteDatabase } from "./driver.js";
 import { SqliteStore, type SqliteStoreOptions } from "./store.js";
 
 export { SCHEMA_VERSION } from "../store/sql/schema.js";
 export type { SqliteDatabase, SqliteStatement, SqliteValue } from "./driver.js";
 export { migrate, SqliteStore, type SqliteStoreOptions } from "./store.js";
+
+const SQLITE_OPTIONS = optionNames<SqliteStoreOptions>({ tablePrefix: true, synchronous: true, busyTimeoutMs: true, requestBusyTimeoutMs: true, migrate: true });
 
 /**
  * A {@link SqliteStore} over a connection, or over a file it opens with
@@ -32,7 +35,7 @@ export { migrate, SqliteStore, type SqliteStoreOptions } from "./store.js";
  *   `node:sqlite` `DatabaseSync`, or any better-sqlite3-shaped connection.
  * @param options - table prefix, `synchronous`, busy timeout, migrations.
  * @returns the store, to give to `new Keyward({ store })`.
- * @throws {ConfigError} `INVALID_CONFIG` on a bad option, or (`field`
+ * @throws {ConfigError} `INVALID_CONFIG` on a bad option or one of another name (before a file is opened), or (`field`
  *   `tablePrefix`) when a table or index a pending version would create is
  *   there and is not keyward's (another application's).
  * @throws {StoreUnavailableError} `STORE_UNAVAILABLE` when the file cannot be
@@ -48,6 +51,8 @@ export { migrate, SqliteStore, type SqliteStoreOptions } from "./store.js";
  */
 export function sqliteStore(db: string | SqliteDatabase, options: SqliteStoreOptions = {}): SqliteStore {
   if (options === null || typeof options !== "object") throw new ConfigError("options", "must be an object");
+  // Before a file is opened: a misspelt `synchronous` or `migrate` would be ignored.
+  checkConfigFields(options, SQLITE_OPTIONS, "a sqliteStore option");
   if (typeof db === "string") {
     // Loaded on demand: importing keyward/sqlite never requires node:sqlite (Bun users pass their own db).
     const { DatabaseSync } = process.getBuiltinModule("node:sqlite") as typeof import("node:sqlite");

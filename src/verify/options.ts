@@ -3,6 +3,8 @@
 // error instead of deciding anything.
 import { InvalidInputError } from "../errors.js";
 import { isPoolName, MAX_CREDIT_BALANCE } from "../model/pools.js";
+import { optionNames } from "../lib/options.js";
+import { checkOptionFields } from "../model/schemas.js";
 import { type RequiredScopes, requiredScopesProblem } from "../policy/scope.js";
 
 /** What the route needs, for `kw.check` and `kw.verify`. */
@@ -76,9 +78,20 @@ export function isRouteCost(cost: unknown): cost is number {
   return Number.isSafeInteger(cost) && (cost as number) >= 0 && (cost as number) <= MAX_CREDIT_BALANCE;
 }
 
-/** Throws an {@link InvalidInputError} naming the first option that is not valid. */
-export function checkOptions(options: CheckOptions): void {
-  if (typeof options !== "object" || options === null) throw new InvalidInputError("options", "must be an object");
+const CHECK_OPTIONS = optionNames<CheckOptions>({ scope: true, cost: true, pool: true, ip: true, body: true });
+const VERIFY_OPTIONS = [...CHECK_OPTIONS, ...optionNames<Omit<VerifyOptions, keyof CheckOptions>>({ receivedUrl: true })];
+const CHECK_INPUT = [
+  ...CHECK_OPTIONS,
+  ...optionNames<Omit<CheckInput, keyof CheckOptions>>({ token: true, origin: true, referer: true, secFetchSite: true, secFetchMode: true, protocol: true }),
+];
+
+/**
+ * Throws an {@link InvalidInputError} naming the first option that is not
+ * valid: an option of another name too (`INVALID_INPUT` on `options`), since
+ * a misspelt `scopes` would check no scope and allow any token.
+ */
+function checkOptions(options: CheckOptions, known: readonly string[]): void {
+  checkOptionFields(options, known);
   const { cost, scope, body, pool } = options;
   if (pool !== undefined && !isPoolName(pool)) {
     throw new InvalidInputError("pool", "must be a pool name: a lowercase letter, then up to 31 of a-z, 0-9, _ or -");
@@ -92,7 +105,7 @@ export function checkOptions(options: CheckOptions): void {
 
 /** {@link checkOptions}, plus the field only `kw.verify` takes. */
 export function checkVerifyOptions(options: VerifyOptions): void {
-  checkOptions(options);
+  checkOptions(options, VERIFY_OPTIONS);
   if (options.receivedUrl !== undefined && typeof options.receivedUrl !== "string") {
     throw new InvalidInputError("receivedUrl", "must be a string: the URL the server received");
   }
@@ -100,7 +113,7 @@ export function checkVerifyOptions(options: VerifyOptions): void {
 
 /** {@link checkOptions}, plus the fields only `kw.check` takes. */
 export function checkInput(input: CheckInput): void {
-  checkOptions(input);
+  checkOptions(input, CHECK_INPUT);
   if (input.protocol !== undefined && input.protocol !== "http" && input.protocol !== "https") {
     throw new InvalidInputError("protocol", 'must be "http" or "https"');
   }

@@ -374,6 +374,15 @@ describe("bad input", () => {
     expect(answer.allow).toMatch(/GET/);
   });
 
+  it("an option of another name is refused: a misspelt grantableScopes would let customers grant the default scopes, a misspelt console serve the page", async () => {
+    const { createAdminHandler } = await import("../../src/admin/index.js");
+    for (const misspelt of ["grantableScope", "consol", "basepath"]) {
+      expect(() => createAdminHandler({ keyward: srv.kw, authorize: () => "x", [misspelt]: ["core:read"] } as never)).toThrow(
+        expect.objectContaining({ code: "INVALID_CONFIG", field: misspelt }),
+      );
+    }
+  });
+
   it("a signed-in caller's body that never ends: 408 BODY_TIMEOUT at bodyTimeoutMs, every request answered, nothing stored (real server)", async () => {
     const { createAdminHandler } = await import("../../src/admin/index.js");
     expect(() => createAdminHandler({ keyward: srv.kw, authorize: () => "x", bodyTimeoutMs: 0 })).toThrow(expect.objectContaining({ code: "INVALID_CONFIG", field: "bodyTimeoutMs" }));

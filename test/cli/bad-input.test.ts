@@ -24,6 +24,9 @@ describe("keyward CLI: bad input", () => {
       expect(r.stdout).toContain("--json");
     }
     expect(cli().code).toBe(2);
+    // The package ships no docs/: the help names the exit codes' page online, at a heading docs/cli.md has.
+    expect(cli("--help").stdout).toContain("Exit codes: https://github.com/keyward/keyward/blob/main/docs/cli.md#exit-codes\n");
+    expect(readRepoFile("docs/cli.md")).toMatch(/^## Exit codes$/m);
     const unknown = cli("frobnicate");
     // One line, as every error: not the whole help.
     expect([unknown.code, unknown.stdout, unknown.stderr]).toEqual([2, "", 'keyward: unknown command "frobnicate" (run keyward --help)\n']);

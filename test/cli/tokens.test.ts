@@ -39,6 +39,29 @@ describe("keyward CLI: token lifecycle", () => {
     }
   });
 
+  it("regenerate keeps the token's own prefix without KEYWARD_PREFIX (the application's verifier accepts the new secret); with it, renames", async () => {
+    cli("init");
+    const created = JSON.parse(cli("create", "--owner", "acct_prefix", "--json").stdout);
+    expect(created.token).toMatch(/^acme_sk_live_/);
+    const unset = { env: { KEYWARD_PREFIX: "" } };
+    const kept = cli.run(["regenerate", created.record.id], unset);
+    expect(kept.code, kept.stderr).toBe(0);
+    expect(kept.stdout.trim()).toMatch(/^acme_sk_live_/);
+    const store = sqliteStore(join(cli.dir, "keyward.db"));
+    const kw = new KeywardClass({ store, prefix: "acme", usage: { enabled: false } });
+    const decided = await kw.verify(new Request("https://api.example.com/", { headers: { authorization: `Bearer ${kept.stdout.trim()}` } }));
+    expect(decided.code).toBe("OK");
+    // An imported key has no keyward prefix to keep: the CLI asks for one, and changes nothing.
+    const imported = await kw.tokens.import({ hash: "a".repeat(64), owner: "acct_prefix", kind: "secret", start: "sk_legacy" });
+    await kw.close();
+    store.close();
+    const refused = cli.run(["regenerate", imported.id], unset);
+    expect([refused.code, refused.stderr]).toEqual([2, expect.stringContaining("set KEYWARD_PREFIX")]);
+    expect(JSON.parse(cli("show", imported.id, "--json").stdout).revision).toBe(imported.revision);
+    // KEYWARD_PREFIX names the prefix: a rename, as a Keyward instance of another prefix does.
+    expect(cli.run(["regenerate", created.record.id], { env: { KEYWARD_PREFIX: "other" } }).stdout).toMatch(/^other_sk_live_/);
+  });
+
   it("create with named pools, a daily reset and several rate limits; show lists them", () => {
     cli("init");
     const created = cli("create", "--owner", "acct_p", "--credits", "100", "--reset", "day", "--pool", "premium=5/month", "--pool", "batch=50",

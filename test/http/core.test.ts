@@ -46,6 +46,19 @@ describe("middleware options, checked at setup", () => {
     expect(() => createRoute({ getToken: "x-api-key" as never })).toThrow(/getToken/);
   });
 
+  it("an option of another name is refused by every adapter (a misspelt publicOrigin or cors would be ignored)", () => {
+    for (const make of [keywardHono, keywardFetch, keywardExpress, keywardFastify] as ((k: Keyward, o?: unknown) => unknown)[]) {
+      for (const misspelt of ["publicOrgin", "cros", "relm", "problemTypebase"]) {
+        expect(() => make(kw, { [misspelt]: "https://api.example.com" })).toThrow(expect.objectContaining({ code: "INVALID_CONFIG", field: misspelt }));
+      }
+      expect(() => make(kw, { realm: "api", problemTypeBase: "https://docs.example.com/e#", publicOrigin: "https://api.example.com", cors: true })).not.toThrow();
+    }
+    // getIp is Hono's and the Fetch wrapper's own option, and only theirs.
+    expect(() => keywardHono(kw, { getIp: () => null })).not.toThrow();
+    expect(() => keywardFetch(kw, { getIp: () => null })).not.toThrow();
+    expect(() => keywardExpress(kw, { getIp: () => null } as never)).toThrow(expect.objectContaining({ code: "INVALID_CONFIG", field: "getIp" }));
+  });
+
   it("route scopes: anyOf / allOf are checked at setup, naming the position, and copied frozen", () => {
     expect(() => createRoute({ scope: { anyOf: ["core:read", "x"] } })).toThrow(expect.objectContaining({ code: "INVALID_CONFIG", field: "scope.anyOf[1]" }));
     expect(() => createRoute({ scope: { allOf: [] } })).toThrow(expect.objectContaining({ field: "scope.allOf" }));

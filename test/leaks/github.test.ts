@@ -315,6 +315,9 @@ describe("createLeakReceiver (GitHub secret scanning)", () => {
     expect(() => createLeakReceiver({ keyward: kw, publicKeys: async () => [publicKey], refreshIntervalMs: 0 })).toThrow(RangeError);
     expect(() => createLeakReceiver({ keyward: kw, publicKeys: [publicKey], onKeyError: "log" as unknown as () => void })).toThrow(TypeError);
     expect(() => createLeakReceiver({ keyward: kw, publicKeys: [publicKey], action: "delete" as "flag" })).toThrow(TypeError);
+    // An option of another name: a misspelt action: "flag" would revoke, a misspelt onLeak tell no one.
+    expect(() => createLeakReceiver({ keyward: kw, publicKeys: [publicKey], acton: "flag" } as never)).toThrow(/options.acton is not an option of createLeakReceiver/);
+    expect(() => createLeakReceiver({ keyward: kw, publicKeys: [publicKey], onleak: () => {} } as never)).toThrow(TypeError);
   });
 });
 

@@ -485,6 +485,7 @@ describe("kw.credits: admin operations on tokens and accounts", () => {
       [{ owner: 5 }, "target.owner"],
       [{ owner: "" }, "target.owner"],
       [{ tokenId: record.id, pool: "Pro" }, "target.pool"],
+      [{ owner: "acct_1", pol: "premium" }, "target"], // was: the default pool topped up, the misspelt pool ignored
       ["acct_1", "target"],
       [null, "target"],
     ];

@@ -58,6 +58,11 @@ describe("kw.usage: bad input and stores without analytics", () => {
     await expect(kw.usage.get({ owner: "acct_1" }, { groupBy: "ip" as never })).rejects.toMatchObject({ field: "groupBy" });
     await expect(kw.usage.top("acct_1", { limit: 0 })).rejects.toMatchObject({ field: "limit" });
     await expect(kw.usage.top("acct_1", { by: "cost" as never })).rejects.toMatchObject({ field: "by" });
+    // Of another name, or both targets: a misspelt filter would widen the answer, a second target would be dropped.
+    await expect(kw.usage.get({ owner: "acct_1" }, { scopes: "core:read" } as never)).rejects.toMatchObject({ code: "INVALID_INPUT", field: "options" });
+    await expect(kw.usage.top("acct_1", { limt: 1 } as never)).rejects.toMatchObject({ code: "INVALID_INPUT", field: "options" });
+    await expect(kw.usage.get({ owner: "acct_1", tokenId: "tok_1" } as never)).rejects.toMatchObject({ code: "INVALID_INPUT", field: "target" });
+    await expect(kw.usage.get({ ownr: "acct_1" } as never)).rejects.toMatchObject({ code: "INVALID_INPUT", field: "target" });
   });
 
   it("a store without analytics answers a token's hours and days, and STORE_UNSUPPORTED for the rest", async () => {

@@ -53,6 +53,8 @@ describe("anomaly alerts", () => {
     ]);
     expect(kw.anomalies.list({ tokenId: record.id, kind: "new-ip" })).toHaveLength(1);
     expect(kw.anomalies.list({ owner: "acct_2" })).toEqual([]);
+    // A filter field of another name is refused: a misspelt owner would list every account's alerts.
+    expect(() => kw.anomalies.list({ ownr: "acct_2" } as never)).toThrow(expect.objectContaining({ code: "INVALID_INPUT", field: "options" }));
     expect(JSON.stringify(seen)).not.toContain(token);
     await kw.close();
   });
@@ -199,6 +201,13 @@ describe("anomaly alerts", () => {
       [{ alertLimit: { count: 0 } }, "anomalies.alertLimit.count"],
       [{ alertLimit: { windowMs: 10 } }, "anomalies.alertLimit.windowMs"],
       [{ newIp: "yes" as never }, "anomalies.newIp"],
+      // An option of another name would leave the default in force.
+      [{ spikes: { factor: 5 } } as never, "anomalies.spikes"],
+      [{ spike: { factr: 5 } } as never, "anomalies.spike.factr"],
+      [{ denialBurst: { code: ["SCOPE_DENIED"] } } as never, "anomalies.denialBurst.code"],
+      [{ idle: { after: 60_000 } } as never, "anomalies.idle.after"],
+      [{ alertLimit: { counts: 1 } } as never, "anomalies.alertLimit.counts"],
+      [{ shared: { flushInterval: 10 } } as never, "anomalies.shared.flushInterval"],
     ];
     for (const [anomalies, field] of bad) {
       expect(() => new Keyward({ store: new MemoryStore(), prefix: "acme", anomalies })).toThrow(

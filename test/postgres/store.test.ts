@@ -218,6 +218,9 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     await expect(postgresStore(pool, { tablePrefix: "x; DROP" })).rejects.toMatchObject({ code: "INVALID_CONFIG" });
     await expect(postgresStore(pool, { heartbeatMs: 0 })).rejects.toMatchObject({ code: "INVALID_CONFIG" });
     await expect(postgresStore(pool, { reconnectMinMs: 500, reconnectMaxMs: 100 })).rejects.toMatchObject({ code: "INVALID_CONFIG" });
+    // An option of another name: a misspelt changeFeed or migrate would be ignored.
+    await expect(postgresStore(pool, { changefeed: false } as never)).rejects.toMatchObject({ code: "INVALID_CONFIG", field: "changefeed" });
+    await expect(postgresStore(pool, { creditLeases: { ttl: 1000 } } as never)).rejects.toMatchObject({ code: "INVALID_CONFIG", field: "creditLeases.ttl" });
   });
 
   it("looks tokens up by hash through the primary-key index", async () => {

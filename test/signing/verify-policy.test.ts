@@ -401,6 +401,16 @@ describe("verifyRequest: structure and labels", () => {
       "maxCoveredFieldBytes must be a non-negative number",
     );
   });
+
+  it("an option of another name rejects (a misspelt requireNonce accepted a signature without a nonce), naming it only when it is a plain name", async () => {
+    const unsigned = await sign(get());
+    await expect(verify(unsigned, { requireNonces: true } as never)).rejects.toThrow("options.requireNonces is not an option of verifyRequest");
+    await expect(verify(unsigned, { requried: ["content-type"] } as never)).rejects.toThrow(TypeError);
+    const tokenShaped = "acme_sk_live_4qT9aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const err = await verify(unsigned, { [tokenShaped]: true } as never).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TypeError);
+    expect(String((err as Error).message)).not.toContain("acme_sk");
+  });
 });
 
 describe("verifyRequest: callbacks answering now, later, or failing", () => {

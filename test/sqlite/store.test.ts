@@ -254,6 +254,15 @@ describe("sqliteStore", () => {
     expect(() => sqliteStore(file(), { synchronous: "OFF" as never })).toThrow(/synchronous/);
     expect(() => sqliteStore({} as never)).toThrow(TypeError);
   });
+
+  it("an option of another name is refused before the file is opened (a misspelt synchronous would leave NORMAL in force)", () => {
+    const path = file();
+    expect(() => sqliteStore(path, { synchronus: "FULL" } as never)).toThrow(expect.objectContaining({ code: "INVALID_CONFIG", field: "synchronus" }));
+    expect(existsSync(path)).toBe(false);
+    const db = new DatabaseSync(":memory:");
+    expect(() => sqliteStore(db, { migrat: false } as never)).toThrow(expect.objectContaining({ code: "INVALID_CONFIG", field: "migrat" }));
+    db.close();
+  });
 });
 
 describe("SqliteStore decides like MemoryStore", () => {

@@ -225,6 +225,11 @@ export function describeBilling(name: string, make: () => TokenStore | Promise<T
         [() => kw.billing.run({ period: "2026-11", onInvoice: undefined as never }), "onInvoice"],
         [() => kw.billing.run({ period: "2026-11", onInvoice, staleAfterMs: 5 }), "staleAfterMs"],
         [() => kw.billing.run({ period: "2026-11", onInvoice, settleMs: -1 }), "settleMs"],
+        // A field of another name: a misspelt owner would read, or bill, every account.
+        [() => kw.billing.usage({ from: NOV, to: DEC, ownr: "acct_1" } as never), "options"],
+        [() => kw.billing.list({ from: NOV, to: DEC, ownr: "acct_1" } as never), "options"],
+        [() => kw.billing.export({ from: NOV, to: DEC, ownr: "acct_1", format: "csv" } as never), "options"],
+        [() => kw.billing.run({ period: "2026-11", onInvoice, ownr: "acct_1" } as never), "options"],
       ];
       for (const [call, field] of cases) await expect(call()).rejects.toMatchObject({ code: "INVALID_INPUT", field });
       clock.now = Date.UTC(2027, 0, 1);

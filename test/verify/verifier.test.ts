@@ -586,3 +586,24 @@ describe("route options given to check", () => {
     expect(isKeywardError(err, "INVALID_INPUT")).toBe(true);
   });
 });
+
+describe("route options of another name", () => {
+  it("a misspelt option of kw.verify or kw.check is refused, never an allow without the check it asked for", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const { token } = await kw.tokens.create({ owner: "o", kind: "secret", scopes: ["core:read"] });
+    // Options built at run time (a route table, JavaScript): no excess-property check at compile time.
+    const route: Record<string, unknown> = { scopes: "admin:write" };
+    const verified = await kw.verify(req(token), route).catch((e: unknown) => e);
+    expect(isKeywardError(verified, "INVALID_INPUT")).toBe(true);
+    expect(verified).toMatchObject({ field: "options", message: expect.stringContaining('"scopes"') });
+    const checked = await kw.check({ token, ...route }).catch((e: unknown) => e);
+    expect(isKeywardError(checked, "INVALID_INPUT")).toBe(true);
+    expect(checked).toMatchObject({ field: "options", message: expect.stringContaining('"scopes"') });
+    // Each takes its own fields, and only those.
+    expect((await kw.verify(req(token), { scope: "core:read", cost: 0, pool: "default", ip: "10.0.0.1", body: undefined, receivedUrl: "https://api.example.com/v1/prices" })).code).toBe("OK");
+    const input = { token, scope: "core:read", ip: null, origin: null, referer: null, secFetchSite: null, secFetchMode: null, protocol: "https" } as const;
+    expect((await kw.check(input)).code).toBe("OK");
+    expect(isKeywardError(await kw.check({ ...input, receivedUrl: "https://x" } as never).catch((e: unknown) => e), "INVALID_INPUT")).toBe(true);
+    expect(isKeywardError(await kw.verify(req(token), { token } as never).catch((e: unknown) => e), "INVALID_INPUT")).toBe(true);
+  });
+});
