@@ -11,6 +11,7 @@
 // store, in batches written by a timer: a process does not report as new
 // what another one saw.
 import { ConfigError } from "../errors.js";
+import { callHook } from "../lib/hook.js";
 import { PartedMap } from "../lib/parted-map.js";
 import { answerWithin } from "../lib/within.js";
 import type { GuardedStore } from "../store/guard.js";
@@ -56,7 +57,7 @@ export interface Anomaly {
 
 /** Options of anomaly detection (`anomalies` in the Keyward options). Each detector can be turned off with `false`. */
 export interface AnomalyOptions {
-  /** Called with each anomaly, after the request's tick; a throw is ignored. */
+  /** Called with each anomaly, after the request's tick; a throw, or a rejection of an async hook, is ignored. */
   onAnomaly?: ((anomaly: Anomaly) => void) | undefined;
   /**
    * A request from an IP the token was never seen from (after its first
@@ -393,11 +394,7 @@ export class AnomalyDetector {
         answers = await answerWithin(store.touchSeen(entries, this.#maxSeen), this.#writeTimeoutMs, "a write of anomaly state");
       } catch (error) {
         for (const p of batch) this.#decideLocally(p);
-        try {
-          this.#onError?.(error);
-        } catch {
-          // The hook's failure is its own.
-        }
+        callHook(this.#onError, error);
         continue;
       }
       let i = 0;
@@ -525,11 +522,7 @@ export class AnomalyDetector {
     this.#alerts.push(a);
     this.#alertsOf.set(a.tokenId, (this.#alertsOf.get(a.tokenId) ?? 0) + 1);
     if (this.#alerts.length > this.#maxAlerts) this.#evict();
-    try {
-      this.#onAnomaly?.(a);
-    } catch {
-      // The hook's failure is its own.
-    }
+    callHook(this.#onAnomaly, a);
   }
 
   /** Counts `a` in its token's window for its kind: false (and counted in the last alert's `suppressed`) beyond the limit. */
