@@ -15,6 +15,7 @@ import { callHook } from "../lib/hook.js";
 import { PartedMap } from "../lib/parted-map.js";
 import { answerWithin } from "../lib/within.js";
 import type { GuardedStore } from "../store/guard.js";
+import { isDenyCode } from "../policy/decision.js";
 import { formatIp, parseIp } from "../policy/ip.js";
 import { MAX_SEEN_BATCH, MAX_SEEN_VALUE } from "../store/kit/validate.js";
 import type { SeenEntry } from "../store/types.js";
@@ -77,7 +78,8 @@ export interface AnomalyOptions {
    * At least `count` denials of one token with one of `codes` within
    * `windowMs`. Defaults: 10 in 60 000 ms of `SIGNATURE_INVALID`,
    * `SIGNATURE_EXPIRED`, `DIGEST_MISMATCH`, `DOMAIN_DENIED`, `IP_DENIED`,
-   * `SCOPE_DENIED`, `SECRET_IN_BROWSER`, `REPLAYED`.
+   * `SCOPE_DENIED`, `SECRET_IN_BROWSER`, `REPLAYED`; any other `codes` must
+   * be denial codes keyward has (`INVALID_CONFIG` otherwise).
    */
   denialBurst?: false | { count?: number | undefined; windowMs?: number | undefined; codes?: readonly string[] | undefined } | undefined;
   /** A token used again after at least `afterMs` without use (default 30 days). */
@@ -269,8 +271,9 @@ export class AnomalyDetector {
       warmup: int(s.warmupIntervals, "spike.warmupIntervals", 1, 10_000, 5),
     };
     const b = section<Exclude<AnomalyOptions["denialBurst"], false | undefined>>(o.denialBurst, "denialBurst");
-    if (b && b.codes !== undefined && (!Array.isArray(b.codes) || b.codes.length === 0 || b.codes.some((c) => typeof c !== "string"))) {
-      throw new ConfigError("anomalies.denialBurst.codes", "must be a non-empty array of denial codes");
+    // A code keyward never denies with (a typo, "OK") would leave the detector silent: refused.
+    if (b && b.codes !== undefined && (!Array.isArray(b.codes) || b.codes.length === 0 || !b.codes.every(isDenyCode))) {
+      throw new ConfigError("anomalies.denialBurst.codes", "must be a non-empty array of denial codes (such as SCOPE_DENIED)");
     }
     this.#burst = b && {
       count: int(b.count, "denialBurst.count", 2, 100_000, 10),
