@@ -164,7 +164,7 @@ export interface KeywardOptions {
      * of shared anomaly state (`anomalies.shared`) waits as long at most.
      */
     writeTimeoutMs?: number | undefined;
-    /** Called with every decision (identified or not), after the request's tick, in batches, frozen (copy it to change it); a throw is ignored. */
+    /** Called with every decision (identified or not), after the request's tick, in batches, frozen (copy it to change it); a throw, or a rejection of an async hook, is ignored. */
     onDecision?: ((event: DecisionEvent) => void) | undefined;
     /** Called when a usage write fails (the events are queued again while there is room; on `kw.close()`, after one retry, dropped and counted). */
     onError?: ((error: UsageWriteError) => void) | undefined;
@@ -203,7 +203,7 @@ export interface TokenLifetimeOptions {
   /**
    * Called with each event `kw.tokens.scan` reports (expired, expiring soon,
    * rotation due, unused), as it yields it: one place to notify owners from,
-   * whichever job or the CLI runs the scan. A throw is ignored.
+   * whichever job or the CLI runs the scan. A throw, or a rejection of an async hook, is ignored.
    */
   onLifecycle?: ((event: LifecycleEvent) => void) | undefined;
 }

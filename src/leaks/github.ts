@@ -6,6 +6,7 @@
 import { BoundedMap } from "../lib/bounded-map.js";
 import { fromBase64, fromUtf8, toHex } from "../lib/bytes.js";
 import { checkOptionNames, optionNames } from "../lib/options.js";
+import { callHook } from "../lib/hook.js";
 import { readStream, withDeadline } from "../lib/read-stream.js";
 import type { Keyward } from "../keyward.js";
 import type { LeakReport } from "../manager/leaks.js";
@@ -134,11 +135,7 @@ export function createLeakReceiver(options: LeakReceiverOptions): (request: Requ
   const tokenType = options.tokenType ?? "keyward_secret_token";
   const keyOf =
     typeof publicKeys === "function"
-      ? loadedKeys(publicKeys, limits, (error) => {
-          try {
-            options.onKeyError?.(error);
-          } catch {}
-        })
+      ? loadedKeys(publicKeys, limits, (error) => callHook(options.onKeyError, error))
       : givenKeys(publicKeys);
   const answered = new BoundedMap<LeakLabel[]>(limits.maxRemembered);
   /** Alerts whose tokens are being acted on, by the digest of their body. */

@@ -12,6 +12,7 @@ import {
 } from "../errors.js";
 import { randomBase62 } from "../lib/base62.js";
 import { deriveSigningSecret } from "../lib/derive.js";
+import { callHook } from "../lib/hook.js";
 import { auditId } from "../model/audit-id.js";
 import { hashesOf, isTokenId, readTime, toRecord } from "../model/record.js";
 import { isRole, type Role } from "../model/roles.js";
@@ -765,11 +766,8 @@ function checkPageOptions(options: PageOptions, known: readonly string[] = PAGE_
 
 /** Hands a lifecycle event to the application's hook; its failure is its own. */
 function notify(hook: ((event: LifecycleEvent) => void) | undefined, event: LifecycleEvent): void {
-  try {
-    hook?.(structuredClone(event));
-  } catch {
-    // The hook's failure never stops the scan.
-  }
+  // The hook's failure never stops the scan.
+  if (hook !== undefined) callHook(hook, structuredClone(event));
 }
 
 /**

@@ -12,9 +12,11 @@
 // what another one saw.
 import { ConfigError } from "../errors.js";
 import { checkConfigFields, optionNames } from "../lib/options.js";
+import { callHook } from "../lib/hook.js";
 import { PartedMap } from "../lib/parted-map.js";
 import { answerWithin } from "../lib/within.js";
 import type { GuardedStore } from "../store/guard.js";
+import { isDenyCode } from "../policy/decision.js";
 import { formatIp, parseIp } from "../policy/ip.js";
 import { MAX_SEEN_BATCH, MAX_SEEN_VALUE } from "../store/kit/validate.js";
 import type { SeenEntry } from "../store/types.js";
@@ -57,7 +59,7 @@ export interface Anomaly {
 
 /** Options of anomaly detection (`anomalies` in the Keyward options). Each detector can be turned off with `false`. */
 export interface AnomalyOptions {
-  /** Called with each anomaly, after the request's tick; a throw is ignored. */
+  /** Called with each anomaly, after the request's tick; a throw, or a rejection of an async hook, is ignored. */
   onAnomaly?: ((anomaly: Anomaly) => void) | undefined;
   /**
    * A request from an IP the token was never seen from (after its first
@@ -77,7 +79,8 @@ export interface AnomalyOptions {
    * At least `count` denials of one token with one of `codes` within
    * `windowMs`. Defaults: 10 in 60 000 ms of `SIGNATURE_INVALID`,
    * `SIGNATURE_EXPIRED`, `DIGEST_MISMATCH`, `DOMAIN_DENIED`, `IP_DENIED`,
-   * `SCOPE_DENIED`, `SECRET_IN_BROWSER`, `REPLAYED`.
+   * `SCOPE_DENIED`, `SECRET_IN_BROWSER`, `REPLAYED`; any other `codes` must
+   * be denial codes keyward has (`INVALID_CONFIG` otherwise).
    */
   denialBurst?: false | { count?: number | undefined; windowMs?: number | undefined; codes?: readonly string[] | undefined } | undefined;
   /** A token used again after at least `afterMs` without use (default 30 days). */
@@ -278,8 +281,9 @@ export class AnomalyDetector {
       warmup: int(s.warmupIntervals, "spike.warmupIntervals", 1, 10_000, 5),
     };
     const b = section<Exclude<AnomalyOptions["denialBurst"], false | undefined>>(o.denialBurst, "denialBurst", optionNames<Exclude<AnomalyOptions["denialBurst"], false | undefined>>({ count: true, windowMs: true, codes: true }));
-    if (b && b.codes !== undefined && (!Array.isArray(b.codes) || b.codes.length === 0 || b.codes.some((c) => typeof c !== "string"))) {
-      throw new ConfigError("anomalies.denialBurst.codes", "must be a non-empty array of denial codes");
+    // A code keyward never denies with (a typo, "OK") would leave the detector silent: refused.
+    if (b && b.codes !== undefined && (!Array.isArray(b.codes) || b.codes.length === 0 || !b.codes.every(isDenyCode))) {
+      throw new ConfigError("anomalies.denialBurst.codes", "must be a non-empty array of denial codes (such as SCOPE_DENIED)");
     }
     this.#burst = b && {
       count: int(b.count, "denialBurst.count", 2, 100_000, 10),
@@ -403,11 +407,7 @@ export class AnomalyDetector {
         answers = await answerWithin(store.touchSeen(entries, this.#maxSeen), this.#writeTimeoutMs, "a write of anomaly state");
       } catch (error) {
         for (const p of batch) this.#decideLocally(p);
-        try {
-          this.#onError?.(error);
-        } catch {
-          // The hook's failure is its own.
-        }
+        callHook(this.#onError, error);
         continue;
       }
       let i = 0;
@@ -535,11 +535,7 @@ export class AnomalyDetector {
     this.#alerts.push(a);
     this.#alertsOf.set(a.tokenId, (this.#alertsOf.get(a.tokenId) ?? 0) + 1);
     if (this.#alerts.length > this.#maxAlerts) this.#evict();
-    try {
-      this.#onAnomaly?.(a);
-    } catch {
-      // The hook's failure is its own.
-    }
+    callHook(this.#onAnomaly, a);
   }
 
   /** Counts `a` in its token's window for its kind: false (and counted in the last alert's `suppressed`) beyond the limit. */

@@ -4,6 +4,7 @@
 // style), so without them telemetry is a no-op and costs nothing: no
 // Telemetry at all (createTelemetry answers null). What the application
 // passes may throw: a decision is never changed by it.
+import { callHook } from "../lib/hook.js";
 import type { Decision } from "../verify/decision.js";
 import type { UsageQueueStats } from "./usage-queue.js";
 
@@ -54,7 +55,7 @@ export interface TelemetryOptions {
   meter?: MeterLike | undefined;
   /** `trace.getTracer("keyward")` from `@opentelemetry/api`. */
   tracer?: TracerLike | undefined;
-  /** Receives log records; a throw is ignored (as is one of the meter or the tracer). */
+  /** Receives log records; a throw, or a rejection of an async logger, is ignored (as is a throw of the meter or the tracer). */
   logger?: ((record: LogRecord) => void) | undefined;
   /**
    * Record the latency of one decision in this many (default 8; 1 records
@@ -186,11 +187,7 @@ export class Telemetry {
   }
 
   log(record: LogRecord): void {
-    try {
-      this.#logger?.(record);
-    } catch {
-      // The logger's failure is its own.
-    }
+    callHook(this.#logger, record);
   }
 }
 

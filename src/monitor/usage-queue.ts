@@ -4,6 +4,7 @@
 import { StoreUnavailableError } from "../errors.js";
 import { toBase64Url } from "../lib/bytes.js";
 import { secureRandom } from "../lib/crypto.js";
+import { callHook } from "../lib/hook.js";
 import { answerWithin } from "../lib/within.js";
 import type { UsageEvent } from "../model/types.js";
 import type { UsageBatchKey } from "../store/types.js";
@@ -58,8 +59,9 @@ export interface UsageQueueOptions {
   /** Writes a batch; `batch` numbers it, so a store adds a batch written again (a lost reply) only once. */
   write: ((events: UsageEvent[], batch: UsageBatchKey) => Promise<void>) | null;
   /** Each receives every decision after the request's tick (`onDecision`, anomaly detection). */
-  observers: readonly ((event: DecisionEvent) => void)[];
-  onError: ((error: UsageWriteError) => void) | undefined;
+  observers: readonly ((event: DecisionEvent) => unknown)[];
+  /** Told of each failed write; a throw, or a rejection of the promise it answers, is its own. */
+  onError: ((error: UsageWriteError) => unknown) | undefined;
 }
 
 /** @internal */
@@ -169,13 +171,8 @@ export class UsageQueue {
     const batch = this.#hooks;
     this.#hooks = [];
     for (const e of batch) {
-      for (const observe of this.#o.observers) {
-        try {
-          observe(e);
-        } catch {
-          // A hook's failure is its own: it never reaches a request or the other hooks.
-        }
-      }
+      // A hook's failure is its own: it never reaches a request or the other hooks.
+      for (const observe of this.#o.observers) callHook(observe, e);
     }
   }
 
@@ -251,11 +248,7 @@ export class UsageQueue {
           // Written again under its number (the store may have taken it: a reply lost), before anything else.
           if (requeued > 0) this.#retry = { events: batch.slice(0, requeued), seq };
           this.#stats.dropped += batch.length - requeued;
-          try {
-            this.#o.onError?.({ error, events: batch.length, requeued });
-          } catch {
-            // The error hook's own failure changes nothing.
-          }
+          callHook(this.#o.onError, { error, events: batch.length, requeued });
           failed = { error, events: batch };
           return failed;
         }

@@ -89,6 +89,11 @@ const STATUS: Record<DenyCode, DecisionStatus> = {
   STORE_UNAVAILABLE: 503,
 };
 
+/** Whether `code` is one of keyward's denial codes. */
+export function isDenyCode(code: unknown): code is DenyCode {
+  return typeof code === "string" && Object.hasOwn(STATUS, code);
+}
+
 /** The HTTP status of a deny code. */
 export function statusOf(code: DenyCode): DecisionStatus {
   return STATUS[code];

@@ -18,6 +18,7 @@ import {
   TokenExistsError,
   TokenNotFoundError,
 } from "../errors.js";
+import { callHook } from "../lib/hook.js";
 import { DEFAULT_POOL } from "../model/pools.js";
 import { hashesOf } from "../model/record.js";
 import type { StoredAccount } from "../model/account.js";
@@ -1015,11 +1016,8 @@ export class MemoryStore implements TokenStore {
       try {
         sub.listener({ ...change, hashes: [...change.hashes] });
       } catch (error) {
-        try {
-          this.#onListenerError?.(error, { ...change, hashes: [...change.hashes] });
-        } catch {
-          // An error handler that throws must not break the store either.
-        }
+        // An error handler that throws (or rejects) must not break the store either.
+        callHook(this.#onListenerError, error, { ...change, hashes: [...change.hashes] });
       }
     }
   }

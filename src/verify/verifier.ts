@@ -73,7 +73,8 @@ export class Verifier {
       observers: [u.onDecision, detector && ((e: DecisionEvent) => detector.observe(e))].filter((f) => typeof f === "function"),
       onError: (e) => {
         this.#telemetry?.usageWriteFailed(e.events);
-        u.onError?.(e);
+        // Its promise, if it answers one, is the queue's to handle.
+        return u.onError?.(e);
       },
     });
     const authn = this.#authenticate;

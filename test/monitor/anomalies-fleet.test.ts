@@ -6,6 +6,7 @@ import { Keyward, MemoryStore, type SeenEntry } from "keyward";
 import { sqliteStore } from "keyward/sqlite";
 import { describe, expect, it } from "vitest";
 import { fleetScenario, PER_PROCESS_ALERTS, SHARED_ALERTS } from "../support/anomaly-fleet.js";
+import { unhandledRejectionsOf } from "../support/rejections.js";
 
 describe("anomaly state shared across instances", () => {
   it("MemoryStore: two instances on one store report each alert once", async () => {
@@ -68,6 +69,40 @@ describe("anomaly state shared across instances", () => {
     expect(kinds).toEqual(["new-ip"]);
     expect(errors.length).toBeGreaterThan(0);
     expect((errors[0] as { code?: string }).code).toBe("STORE_UNAVAILABLE");
+    await kw.close();
+  });
+
+  it("an async onAnomaly or onError hook that rejects changes nothing: no unhandled rejection (which would end the process)", async () => {
+    class Failing extends MemoryStore {
+      override async touchSeen(): Promise<(number | null)[]> {
+        throw new Error("disk on fire");
+      }
+    }
+    const called: string[] = [];
+    const kw = new Keyward({
+      store: new Failing(),
+      prefix: "acme",
+      env: "test",
+      anomalies: {
+        // A webhook that is down, say.
+        onAnomaly: async (a) => {
+          called.push(a.kind);
+          throw new Error("webhook down");
+        },
+        onError: async () => {
+          called.push("onError");
+          throw new Error("pager down");
+        },
+      },
+    });
+    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    const rejections = await unhandledRejectionsOf(async () => {
+      await kw.check({ token, ip: "192.0.2.1" });
+      await kw.check({ token, ip: "192.0.2.2" });
+      await kw.flush();
+    });
+    expect(called).toEqual(["new-ip", "onError"]);
+    expect(rejections).toEqual([]);
     await kw.close();
   });
 

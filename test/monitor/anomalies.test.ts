@@ -196,6 +196,11 @@ describe("anomaly alerts", () => {
       [{ spike: { intervalMs: 10 } }, "anomalies.spike.intervalMs"],
       [{ denialBurst: { count: 1 } }, "anomalies.denialBurst.count"],
       [{ denialBurst: { codes: [] } }, "anomalies.denialBurst.codes"],
+      // A code keyward never denies with would leave the detector silent.
+      [{ denialBurst: { codes: ["SCOPE_DENY"] } }, "anomalies.denialBurst.codes"],
+      [{ denialBurst: { codes: ["SCOPE_DENIED", "scope_denied"] } }, "anomalies.denialBurst.codes"],
+      [{ denialBurst: { codes: ["OK"] } }, "anomalies.denialBurst.codes"],
+      [{ denialBurst: { codes: ["toString"] } }, "anomalies.denialBurst.codes"],
       [{ idle: { afterMs: -1 } }, "anomalies.idle.afterMs"],
       [{ maxTokens: 0 }, "anomalies.maxTokens"],
       [{ alertLimit: { count: 0 } }, "anomalies.alertLimit.count"],

@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
+import { unhandledRejectionsOf } from "../support/rejections.js";
 import { Keyward, type KeywardOptions, type LogRecord, MemoryStore, type MeterLike, type StoredToken, type TracerLike } from "keyward";
 import { keywardHono } from "keyward/hono";
 
@@ -225,6 +226,19 @@ describe("telemetry (OpenTelemetry SDK in-memory exporters)", () => {
     ]) {
       expect(await decideThroughOutage(telemetry)).toEqual(["OK", "OK", "STORE_UNAVAILABLE", "STORE_UNAVAILABLE"]);
     }
+  });
+
+  it("an async logger that rejects changes nothing: no unhandled rejection (which would end the process)", async () => {
+    const events: string[] = [];
+    const logger = async (r: LogRecord) => {
+      events.push(r.event);
+      throw new Error("log shipper down");
+    };
+    const rejections = await unhandledRejectionsOf(async () => {
+      expect(await decideThroughOutage({ logger })).toEqual(["OK", "OK", "STORE_UNAVAILABLE", "STORE_UNAVAILABLE"]);
+    });
+    expect(events).toEqual(["decision", "decision", "store.unavailable", "store.unavailable"]);
+    expect(rejections).toEqual([]);
   });
 
   it("without telemetry nothing is measured (a no-op), and bad telemetry options are INVALID_CONFIG", async () => {

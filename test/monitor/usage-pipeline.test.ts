@@ -2,6 +2,7 @@ import { createServer, request } from "node:http";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
+import { unhandledRejectionsOf } from "../support/rejections.js";
 import { type DecisionEvent, Keyward, MemoryStore, type UsageBatchKey, type UsageEvent, type UsageWriteError } from "keyward";
 
 const T0 = Date.UTC(2026, 0, 10, 12);
@@ -159,6 +160,33 @@ describe("usage pipeline", () => {
     await kw.close();
     const [bucket] = await store.getUsage(record.id, { from: 0, to: T0 + 3_600_000, granularity: "hour" });
     expect(bucket?.allowed).toBe(3);
+  });
+
+  it("an async onDecision or onError hook that rejects changes nothing: no unhandled rejection (which would end the process)", async () => {
+    const store = new GatedStore();
+    const called: string[] = [];
+    const kw = app(store, {
+      flushIntervalMs: 60_000,
+      onDecision: async (e: DecisionEvent) => {
+        called.push(e.code);
+        throw new Error("analytics database down");
+      },
+      onError: async () => {
+        called.push("onError");
+        throw new Error("pager down");
+      },
+    });
+    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    store.fail = true;
+    const rejections = await unhandledRejectionsOf(async () => {
+      expect((await kw.check({ token })).ok).toBe(true);
+      await kw.flush();
+    });
+    expect(called).toEqual(["OK", "onError"]);
+    expect(rejections).toEqual([]);
+    store.fail = false;
+    await kw.close();
+    expect(kw.usage.stats()).toMatchObject({ written: 1, dropped: 0 });
   });
 
   it("a batch the store took but whose reply was lost is written again and counted once, with the events queued meanwhile after it", async () => {
