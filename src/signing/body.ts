@@ -20,5 +20,19 @@ export async function readBody(
   if (message.body === null) return new Uint8Array(0);
   const declared = message.headers.get("content-length");
   if (declared !== null && /^\d+$/.test(declared) && Number(declared) > maxBytes) return null;
-  return readStream(message.clone().body!, maxBytes, until);
+  const held = { message };
+  reading.add(held);
+  try {
+    return await readStream(message.clone().body!, maxBytes, until);
+  } finally {
+    reading.delete(held);
+  }
 }
+
+/**
+ * The messages whose body is being read, held until the read ends: undici's
+ * Request follows the signal it was given only while the Request itself
+ * lives (nodejs/undici#4068), so a read bounded by the signal of a Request
+ * that nothing else holds would wait for ever once it was collected.
+ */
+const reading = new Set<{ message: HttpMessage }>();

@@ -73,6 +73,13 @@ export interface SignOptions {
 const signedOnce = new WeakSet<Request>();
 
 /**
+ * Each signed copy's original, held as long as the copy lives: the copy's
+ * signal follows the original's, which undici keeps following the caller's
+ * signal only while the original Request lives (nodejs/undici#4068).
+ */
+const originals = new WeakMap<Request, Request>();
+
+/**
  * Signs a request (RFC 9421 §3.1) and returns a new Request carrying the
  * signature in `Signature-Input` and `Signature` (§4.1, §4.2), after any
  * signatures already present. When `content-digest` is covered and the
@@ -134,5 +141,6 @@ export async function signRequest(request: Request, options: SignRequestOptions)
   headers.set("signature-input", fields["signature-input"]);
   headers.set("signature", fields.signature);
   if (fields["content-digest"] !== undefined) headers.set("content-digest", fields["content-digest"]);
+  originals.set(signed, request);
   return signed;
 }

@@ -1,5 +1,7 @@
 // signRequest: defaults, digests, multiple signatures, argument checks.
 import { getEventListeners } from "node:events";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { describe, expect, expectTypeOf, it } from "vitest";
 import { isKeywardError } from "../../src/errors.js";
 import { utf8 } from "../../src/lib/bytes.js";
@@ -339,6 +341,35 @@ describe("signRequest", () => {
       const reason = new Error("gave up");
       await expect(sign(request(AbortSignal.abort(reason)), { keyId: "tok_1", key: ed })).rejects.toBe(reason);
     }
+  });
+
+  it("the signal still bounds the read, and reaches the signed copy, once the caller's Request is no longer held (undici follows a Request's signal only while the Request lives)", async () => {
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const settle = async () => {
+      for (let i = 0; i < 3; i++) {
+        gc();
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    const stalled = () =>
+      new ReadableStream<Uint8Array>({ start: (controller) => controller.enqueue(new TextEncoder().encode("part 1")) });
+    // The read of a body nobody else holds the Request of: aborted after a collection, it still rejects.
+    const reading = new AbortController();
+    const read = signatureHeaders(new Request("https://api.example.com/v1/upload", { method: "POST", body: stalled(), duplex: "half", signal: reading.signal } as RequestInit), {
+      keyId: "tok_1",
+      key: ed,
+    }).catch((e: unknown) => e);
+    await settle();
+    reading.abort();
+    const outcome = await Promise.race([read, new Promise((r) => setTimeout(() => r("still waiting"), 2000))]);
+    expect(outcome).toBe(reading.signal.reason);
+    // The signed copy of a Request the caller dropped follows the caller's signal all the same.
+    const following = new AbortController();
+    const signed = await signRequest(new Request("https://api.example.com/v1/prices", { signal: following.signal }), { keyId: "tok_1", key: ed });
+    await settle();
+    following.abort();
+    expect(signed.signal.aborted).toBe(true);
   });
 
   it("public types", () => {
