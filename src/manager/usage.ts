@@ -4,7 +4,7 @@ import { InvalidInputError, StoreUnsupportedError } from "../errors.js";
 import { optionNames } from "../lib/options.js";
 import { checkOptionFields, ownerQuerySchema, parseInput } from "../model/schemas.js";
 import type { UsageQueueStats } from "../monitor/usage-queue.js";
-import type { AnalyticsGranularity, UsageAnalyticsQuery, UsageSeriesBucket } from "../store/kit/usage-analytics.js";
+import { type AnalyticsGranularity, MAX_USAGE_SCOPE_LENGTH, type UsageAnalyticsQuery, type UsageSeriesBucket } from "../store/kit/usage-analytics.js";
 import { toEpochMs } from "./time.js";
 
 /** Options of {@link UsageReader.get}. */
@@ -15,7 +15,12 @@ export interface GetUsageOptions {
   to?: number | Date | undefined;
   /** Bucket size (default `"hour"`); `"minute"` spans at most 2 days. */
   granularity?: AnalyticsGranularity | undefined;
-  /** Only requests that required exactly this scope (several: space-separated, in the route's order). */
+  /**
+   * Only requests that required exactly this scope (several: space-separated,
+   * in the route's order); `""`: those that required none (the `key` of
+   * `groupBy: "scope"` for them). Compared as usage keeps it: its first 256
+   * characters.
+   */
   scope?: string | undefined;
   /** Only requests with this code: `"OK"` or a denial code. */
   code?: string | undefined;
@@ -110,7 +115,9 @@ export class UsageReader {
       const id = (filter as { tokenId: string }).tokenId;
       return store.getUsage(id, { from, to, granularity: granularity as "hour" | "day" });
     }
-    const query: UsageAnalyticsQuery = { filter, from, to, granularity, scope, code, groupBy };
+    // A scope is stored cut to its first MAX_USAGE_SCOPE_LENGTH characters: a longer filter is compared so too.
+    const stored = typeof scope === "string" ? scope.slice(0, MAX_USAGE_SCOPE_LENGTH) : scope;
+    const query: UsageAnalyticsQuery = { filter, from, to, granularity, scope: stored, code, groupBy };
     return store.queryUsage(query);
   }
 

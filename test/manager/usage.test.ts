@@ -24,12 +24,25 @@ for (const [name, make] of [
       await kw.check({ token: a.token, scope: "premium:read" });
       now += 61_000;
       await kw.check({ token: b.token, scope: "core:read", cost: 20, ip: "198.51.100.2" });
+      // A route that requires no scope, and one whose scope list is longer than usage keeps.
+      const long = Array.from({ length: 40 }, (_, i) => `datasets/set${i}:read`);
+      await kw.check({ token: b.token, cost: 0, ip: "198.51.100.2" });
+      await kw.check({ token: b.token, scope: { anyOf: long }, ip: "198.51.100.2" });
       await kw.flush();
 
       expect(await kw.usage.get({ owner: "acct_1" }, { from: T0, to: T0 + 3_600_000, granularity: "minute" })).toEqual([
         { start: T0, allowed: 3, denied: 1, credits: 15 },
-        { start: T0 + 60_000, allowed: 1, denied: 0, credits: 20 },
+        { start: T0 + 60_000, allowed: 2, denied: 1, credits: 20 },
       ]);
+      // "" is the requests that required no scope, as groupBy names them; a long scope is found by what usage keeps of it.
+      const minute = { from: T0 + 60_000, to: T0 + 120_000, granularity: "minute" } as const;
+      expect(await kw.usage.get(b.record.id, { ...minute, groupBy: "scope" })).toEqual([
+        { start: T0 + 60_000, key: "", allowed: 1, denied: 0, credits: 0 },
+        { start: T0 + 60_000, key: `anyOf(${long.join(" ")})`.slice(0, 256), allowed: 0, denied: 1, credits: 0 },
+        { start: T0 + 60_000, key: "core:read", allowed: 1, denied: 0, credits: 20 },
+      ]);
+      expect(await kw.usage.get(b.record.id, { ...minute, scope: "" })).toEqual([{ start: T0 + 60_000, allowed: 1, denied: 0, credits: 0 }]);
+      expect(await kw.usage.get(b.record.id, { ...minute, scope: `anyOf(${long.join(" ")})` })).toEqual([{ start: T0 + 60_000, allowed: 0, denied: 1, credits: 0 }]);
       expect(await kw.usage.get(a.record.id, { from: T0, to: T0 + 3_600_000, groupBy: "code" })).toEqual([
         { start: T0, key: "OK", allowed: 3, denied: 0, credits: 15 },
         { start: T0, key: "SCOPE_DENIED", allowed: 0, denied: 1, credits: 0 },
@@ -38,7 +51,7 @@ for (const [name, make] of [
         { start: T0, allowed: 0, denied: 1, credits: 0 },
       ]);
       expect(await kw.usage.top("acct_1", { from: T0, to: T0 + 3_600_000 })).toEqual([
-        { tokenId: b.record.id, requests: 1, allowed: 1, denied: 0, credits: 20 },
+        { tokenId: b.record.id, requests: 3, allowed: 2, denied: 1, credits: 20 },
         { tokenId: a.record.id, requests: 4, allowed: 3, denied: 1, credits: 15 },
       ]);
       expect((await kw.usage.top("acct_1", { from: T0, to: T0 + 3_600_000, by: "requests", limit: 1 }))[0]?.tokenId).toBe(a.record.id);

@@ -379,7 +379,8 @@ export function checkAnalyticsQuery(q: UsageAnalyticsQuery): void {
   if (q.granularity !== "minute" && q.granularity !== "hour" && q.granularity !== "day") {
     throw new InvalidInputError("granularity", 'must be "minute", "hour" or "day"');
   }
-  if (q.scope !== undefined) checkString(q.scope, "scope");
+  // "" is the requests that required no scope, as `groupBy: "scope"` names them.
+  if (q.scope !== undefined && typeof q.scope !== "string") throw new InvalidInputError("scope", "must be a string");
   if (q.code !== undefined) checkString(q.code, "code");
   if (q.groupBy !== undefined && q.groupBy !== "scope" && q.groupBy !== "code" && q.groupBy !== "token") {
     throw new InvalidInputError("groupBy", 'must be "scope", "code" or "token"');

@@ -65,6 +65,8 @@ export function usageAnalyticsGroup(ctx: SuiteContext): void {
     expect(await ctx.store.queryUsage({ filter: { owner }, ...q, granularity: "day", code: "RATE_LIMITED", groupBy: "scope" })).toEqual([
       { start: T, key: "", allowed: 0, denied: 1, credits: 0 },
     ]);
+    // The scope "" is the requests that required none: the group above, as a filter.
+    expect(await ctx.store.queryUsage({ filter: { owner }, ...q, granularity: "day", scope: "" })).toEqual([{ start: T, allowed: 0, denied: 1, credits: 0 }]);
     // The range is [from, to) on minute starts.
     expect(await ctx.store.queryUsage({ filter: { tokenId: a }, from: T + MIN, to: T + 2 * MIN, granularity: "minute" })).toHaveLength(1);
   });
