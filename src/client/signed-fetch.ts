@@ -46,7 +46,10 @@ const BODY_FIELDS = ["content-digest", "content-encoding", "content-language", "
  * accepts: a URL, a string (relative to the page in a browser) or a Request,
  * and bodies as string, Uint8Array, ArrayBuffer, Blob, URLSearchParams,
  * FormData or ReadableStream. A stream is read once and sent as bytes, so no
- * `duplex: "half"` is needed (it is added if missing, for Node's Request).
+ * `duplex: "half"` is needed (it is added if missing, for Node's Request);
+ * its chunks must be Uint8Arrays (another typed array or a DataView is taken
+ * as its bytes): a string or an ArrayBuffer rejects with a TypeError, as
+ * fetch refuses it, and nothing is sent.
  * The call's `signal` bounds the whole call, as with fetch, reading the body
  * included: aborted (or timed out) before a stream body has ended, the
  * stream is cancelled and the call rejects with the signal's reason.
@@ -75,7 +78,7 @@ const BODY_FIELDS = ["content-digest", "content-encoding", "content-language", "
  * @returns A function with fetch's signature.
  * @throws {TypeError} when `signer` has no `sign` method, `fetchImpl` is not a function, there is
  *   no global fetch, or `crossOriginRedirects` is not `"error"` or `"unsigned"`; calls reject with a
- *   TypeError for a request fetch would refuse, more than 20 redirects, a redirect to another origin
+ *   TypeError for a request fetch would refuse (a stream chunk that is not bytes too), more than 20 redirects, a redirect to another origin
  *   (by default) or to a URL that is not http(s), and a redirect whose target the runtime hides.
  * @throws {RangeError} for a negative or non-integer `maxBodyBytes`; calls reject with a RangeError
  *   when the body is larger than `maxBodyBytes`.

@@ -236,6 +236,29 @@ describe("signedFetch: over the network with Node's fetch", () => {
     });
   }
 
+  it("a stream whose chunks are not bytes (ArrayBuffer, string) rejects with a TypeError, cancelled and unsent, as fetch refuses it; other views are sent as their bytes", async () => {
+    const calls = server.calls.length;
+    const f = signedFetch(edSigner);
+    // Left open when a cancel is expected (a closed stream has nothing to cancel).
+    const of = (chunks: unknown[], onCancel?: () => void) =>
+      new ReadableStream({
+        start(c) {
+          for (const chunk of chunks) c.enqueue(chunk);
+          if (onCancel === undefined) c.close();
+        },
+        cancel: onCancel,
+      }) as ReadableStream<Uint8Array>;
+    for (const chunks of [[utf8("ab").buffer, utf8("c").buffer], ["ab", "c"], ["abc"]]) {
+      const cancel = vi.fn();
+      await expect(f(`${server.url}/api/upload`, { method: "PUT", body: of(chunks, cancel) })).rejects.toThrow(TypeError);
+      expect(cancel).toHaveBeenCalled();
+    }
+    expect(server.calls.length).toBe(calls);
+    const views = of([new DataView(utf8("xab").buffer, 1, 2), new Uint16Array(utf8("cd").buffer)]);
+    const res = await f(`${server.url}/api/upload`, { method: "PUT", body: views });
+    expect(await res.json()).toMatchObject({ ok: true, body: "abcd" });
+  });
+
   it("a URL with a fragment: the signature covers the target URI without it, as fetch sends it, and verifies", async () => {
     for (const signer of [edSigner, hmacSigner]) {
       const f = signedFetch(signer);
