@@ -21,10 +21,12 @@ export interface SignedFetchOptions {
    * port than the first request's):
    * - `"error"` (default): the call rejects with a TypeError and nothing is
    *   sent there;
-   * - `"unsigned"`: the request is sent there unsigned (only requests to the
-   *   first request's origin are signed) and, as fetch does, without
-   *   `Authorization`; other headers and a 307 / 308 body go along, as with
-   *   fetch. For an API that hands downloads over to a storage host.
+   * - `"unsigned"`: the request is sent there unsigned and, as fetch does,
+   *   without `Authorization`; other headers and a 307 / 308 body go along,
+   *   as with fetch. From then on nothing is signed, even a redirect back to
+   *   the first origin: the other origin chose where it leads (as fetch
+   *   never restores the `Authorization` it dropped). For an API that hands
+   *   downloads over to a storage host.
    */
   crossOriginRedirects?: "error" | "unsigned" | undefined;
 }
@@ -64,7 +66,8 @@ const BODY_FIELDS = ["content-digest", "content-encoding", "content-language", "
  * keep both, sent again from the buffered bytes). Each request to the
  * first request's origin is signed anew for its own URL (a new `created`
  * and nonce); a redirect to another origin rejects with a TypeError before
- * anything is sent there, unless `crossOriginRedirects` is `"unsigned"`.
+ * anything is sent there, unless `crossOriginRedirects` is `"unsigned"`
+ * (after which no hop is signed, not even one back to the first origin).
  * A browser hides a redirect's target from scripts: there, a redirect
  * rejects with a TypeError. The response is the last request's (its `url`
  * the final URL; `redirected` stays false). `redirect: "manual"` and
@@ -126,10 +129,13 @@ export function signedFetch(
     // body now as bytes, also handed to the signer so that it reads nothing again.
     const follow = request.redirect === "follow";
     let hop = new Request(request, { body: body as Uint8Array<ArrayBuffer> | null, redirect: follow ? "manual" : request.redirect });
-    // Each hop stays unsigned: a signed copy of it is sent, to the first request's origin only.
+    // Each hop stays unsigned: a signed copy of it is sent, to the first
+    // request's origin only, and only until a redirect has left it: where
+    // the chain goes after another origin is that origin's choice.
     const origin = new URL(request.url).origin;
+    let left = false;
     for (let redirects = 0; ; redirects++) {
-      const response = await send(new URL(hop.url).origin === origin ? await sign(hop, body) : hop);
+      const response = await send(left ? hop : await sign(hop, body));
       // redirect: "manual" or "error" as the caller asked: fetch's own answer.
       if (!follow) return response;
       if (response.type === "opaqueredirect") throw new TypeError("redirected, and the runtime hides where: cannot sign for it");
@@ -151,8 +157,11 @@ export function signedFetch(
         body = null;
         for (const name of BODY_FIELDS) headers.delete(name);
       }
-      // As fetch: no Authorization to another origin (and no signature: only same-origin hops are signed).
-      if (leaves) headers.delete("authorization");
+      // As fetch: no Authorization to another origin, nor any signature from then on.
+      if (leaves) {
+        left = true;
+        headers.delete("authorization");
+      }
       hop = new Request(next, { method: toGet ? "GET" : method, headers, body: body as Uint8Array<ArrayBuffer> | null, redirect: "manual", signal: hop.signal });
     }
   };

@@ -410,13 +410,19 @@ describe("signedFetch: redirects, against real servers with Node's fetch", () =>
   let keyId: string;
   let seed: Uint8Array;
   beforeAll(async () => {
-    other = await listen((_req, res) => void res.end("other"));
+    // The other origin answers "other", or, for /bounce/<path>, sends the client back to <path> on the API (307).
+    other = await listen((req, res) => {
+      if (!req.path.startsWith("/bounce/")) return void res.end("other");
+      res.writeHead(307, { location: `${api.url}${req.path.slice("/bounce".length)}` });
+      res.end();
+    });
     api = await listen(async (req, res) => {
       const [, route, status, ...rest] = req.path.split("/");
       const tail = `/${rest.join("/")}`;
       if (route === "redirect") {
-        // /redirect/<status>/<path>: to <path> on this origin; /redirect/<status>/away: to the other origin.
-        const location = tail === "/away" ? `${other.url}/capture` : tail === "/ftp" ? "ftp://127.0.0.1/x" : tail;
+        // /redirect/<status>/<path>: to <path> on this origin; /redirect/<status>/away: to the other origin;
+        // /redirect/<status>/bounce/<path>: to the other origin, which sends the client back to <path> here.
+        const location = tail === "/away" ? `${other.url}/capture` : tail === "/ftp" ? "ftp://127.0.0.1/x" : tail.startsWith("/bounce/") ? `${other.url}${tail}` : tail;
         res.writeHead(Number(status), { location });
         return void res.end("moved");
       }
@@ -487,6 +493,21 @@ describe("signedFetch: redirects, against real servers with Node's fetch", () =>
     const at = other.seen.at(-1)!;
     expect(at).toMatchObject({ method: "POST", path: "/capture", body: "the-body", headers: { "x-api-key": "k" } });
     for (const name of ["signature", "signature-input", "content-digest", "authorization"]) expect(at.headers[name], name).toBeUndefined();
+    other.seen.length = 0;
+  });
+
+  it('crossOriginRedirects: "unsigned": once the chain has left the origin, a redirect back to it is not signed (the other origin chose the URL)', async () => {
+    const before = api.seen.length;
+    const res = await client({ crossOriginRedirects: "unsigned" })(`${api.url}/redirect/307/bounce/v2/transfer?to=mallory`, {
+      method: "POST",
+      body: '{"amount":100}',
+    });
+    // The API's verifier saw no signature: kw.verify refuses the request (a token requiring signed requests; none sent).
+    expect(await res.json()).toMatchObject({ ok: false, code: "TOKEN_MISSING", method: "POST", path: "/v2/transfer?to=mallory" });
+    const back = api.seen.slice(before);
+    expect(back.map((r) => r.path)).toEqual(["/redirect/307/bounce/v2/transfer?to=mallory", "/v2/transfer?to=mallory"]);
+    expect(back[0]!.headers["signature"]).toBeDefined();
+    for (const name of ["signature", "signature-input", "content-digest"]) expect(back[1]!.headers[name], name).toBeUndefined();
     other.seen.length = 0;
   });
 
