@@ -22,11 +22,12 @@ export interface SignedFetchOptions {
    * - `"error"` (default): the call rejects with a TypeError and nothing is
    *   sent there;
    * - `"unsigned"`: the request is sent there unsigned and, as fetch does,
-   *   without `Authorization`; other headers and a 307 / 308 body go along,
-   *   as with fetch. From then on nothing is signed, even a redirect back to
-   *   the first origin: the other origin chose where it leads (as fetch
-   *   never restores the `Authorization` it dropped). For an API that hands
-   *   downloads over to a storage host.
+   *   without `Authorization`, `Cookie` or `Proxy-Authorization`; other
+   *   headers and a 307 / 308 body go along, as with fetch. From then on
+   *   nothing is signed, even a redirect back to the first origin: the
+   *   other origin chose where it leads (as fetch never restores the
+   *   credentials it dropped). For an API that hands downloads over to a
+   *   storage host.
    */
   crossOriginRedirects?: "error" | "unsigned" | undefined;
 }
@@ -42,6 +43,13 @@ const MAX_REDIRECTS = 20;
  * and Content-Digest, which would describe a body no longer sent.
  */
 const BODY_FIELDS = ["content-digest", "content-encoding", "content-language", "content-length", "content-location", "content-type"];
+
+/**
+ * Credentials dropped on a redirect to another origin: Authorization (Fetch
+ * §4.4, "HTTP-redirect fetch"), and Cookie and Proxy-Authorization, which
+ * Node's, Deno's and Bun's fetch drop there too.
+ */
+const CREDENTIAL_FIELDS = ["authorization", "cookie", "proxy-authorization"];
 
 /**
  * Wraps fetch so that every request is signed by `signer`. Accepts what fetch
@@ -157,10 +165,10 @@ export function signedFetch(
         body = null;
         for (const name of BODY_FIELDS) headers.delete(name);
       }
-      // As fetch: no Authorization to another origin, nor any signature from then on.
+      // As fetch: no credentials to another origin, nor any signature from then on.
       if (leaves) {
         left = true;
-        headers.delete("authorization");
+        for (const name of CREDENTIAL_FIELDS) headers.delete(name);
       }
       hop = new Request(next, { method: toGet ? "GET" : method, headers, body: body as Uint8Array<ArrayBuffer> | null, redirect: "manual", signal: hop.signal });
     }
