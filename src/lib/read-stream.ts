@@ -38,19 +38,20 @@ export async function readStream(
     for (;;) {
       const result = await (deadline ? Promise.race([reader.read(), deadline]) : reader.read());
       if (result?.done) break;
-      const chunk: unknown = result?.value;
-      if (result && !ArrayBuffer.isView(chunk)) {
+      // Bytes (any view of them), or, when the wait ended first, no result.
+      const view: unknown = result?.value;
+      if (result && !ArrayBuffer.isView(view)) {
         reader.cancel().catch(() => {});
         throw new TypeError("a body stream gave a chunk that is not bytes (a Uint8Array)");
       }
-      total += result?.value.byteLength ?? 0;
+      total += (view as ArrayBufferView | undefined)?.byteLength ?? 0;
       if (!result || total > maxBytes) {
         reader.cancel(result ? undefined : signal?.reason).catch(() => {});
         if (!result && signal !== undefined) throw signal.reason;
         return result && null;
       }
-      const view = result.value;
-      chunks.push(view instanceof Uint8Array ? view : new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+      const bytes = view as ArrayBufferView;
+      chunks.push(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     }
   } finally {
     // A long-lived signal (one controller for many calls) keeps no listener per read.

@@ -233,7 +233,10 @@ describe.skipIf(!haveChromium)("keyward/client in Chromium", () => {
       await insecure.waitForFunction(() => document.title === "ready", undefined, { timeout: 15_000 });
       const pair = await insecure.evaluate(async () => {
         const made = await (globalThis as PageGlobals).keyward.generateKeyPair().then(
-          (p) => ((globalThis as { pageSeed?: Uint8Array }).pageSeed = p.privateKey) && [...p.publicKey],
+          (p) => {
+            (globalThis as { pageSeed?: Uint8Array }).pageSeed = p.privateKey;
+            return [...p.publicKey];
+          },
           (err: Error) => `${err.name}: ${err.message}`,
         );
         return { secure: isSecureContext, subtle: typeof crypto.subtle, made };

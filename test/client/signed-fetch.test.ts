@@ -242,7 +242,7 @@ describe("signedFetch: over the network with Node's fetch", () => {
     // Left open when a cancel is expected (a closed stream has nothing to cancel).
     const of = (chunks: unknown[], onCancel?: () => void) =>
       new ReadableStream({
-        start(c) {
+        start(c: ReadableStreamDefaultController<unknown>) {
           for (const chunk of chunks) c.enqueue(chunk);
           if (onCancel === undefined) c.close();
         },
@@ -509,7 +509,7 @@ describe("signedFetch: redirects, against real servers with Node's fetch", () =>
     expect(await res.json()).toMatchObject({ ok: false, code: "TOKEN_MISSING", method: "POST", path: "/v2/transfer?to=mallory" });
     const back = api.seen.slice(before);
     expect(back.map((r) => r.path)).toEqual(["/redirect/307/bounce/v2/transfer?to=mallory", "/v2/transfer?to=mallory"]);
-    expect(back[0]!.headers["signature"]).toBeDefined();
+    expect(back[0]!.headers.signature).toBeDefined();
     for (const name of ["signature", "signature-input", "content-digest"]) expect(back[1]!.headers[name], name).toBeUndefined();
     other.seen.length = 0;
   });

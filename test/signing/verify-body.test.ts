@@ -117,7 +117,7 @@ describe("verifyRequest: a body stream whose chunks are not bytes", () => {
     streamed(
       await fieldsFor("hi!"),
       new ReadableStream({
-        start(c) {
+        start(c: ReadableStreamDefaultController<unknown>) {
           for (const chunk of chunks) c.enqueue(chunk);
           c.close();
         },
