@@ -1,6 +1,6 @@
 // A fresh Ed25519 key pair for signed requests (RFC 8032), in any runtime.
-import { getPublicKeyAsync } from "@noble/ed25519";
 import { toBase64Url } from "../lib/bytes.js";
+import { publicKeyOf } from "../signing/key-formats.js";
 
 /** An Ed25519 key pair as raw bytes. `toJSON` and `inspect` show the public key only. */
 export interface Ed25519KeyPair {
@@ -18,7 +18,9 @@ export interface Ed25519KeyPair {
 
 /**
  * Generates an Ed25519 key pair: 32 random bytes from
- * `crypto.getRandomValues` as the seed, and its public key.
+ * `crypto.getRandomValues` as the seed, and its public key (computed in
+ * JavaScript, so it needs no `crypto.subtle`, which a browser withholds
+ * from a page served over plain HTTP).
  *
  * @returns the key pair as raw bytes, with base64url helpers
  * @example
@@ -31,7 +33,7 @@ export interface Ed25519KeyPair {
  */
 export async function generateKeyPair(): Promise<Ed25519KeyPair> {
   const privateKey = crypto.getRandomValues(new Uint8Array(32));
-  const publicKey = await getPublicKeyAsync(privateKey);
+  const publicKey = publicKeyOf(privateKey);
   const pub = () => toBase64Url(publicKey);
   const pair = {
     alg: "ed25519" as const,

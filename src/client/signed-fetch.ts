@@ -21,10 +21,13 @@ export interface SignedFetchOptions {
    * port than the first request's):
    * - `"error"` (default): the call rejects with a TypeError and nothing is
    *   sent there;
-   * - `"unsigned"`: the request is sent there unsigned (only requests to the
-   *   first request's origin are signed) and, as fetch does, without
-   *   `Authorization`; other headers and a 307 / 308 body go along, as with
-   *   fetch. For an API that hands downloads over to a storage host.
+   * - `"unsigned"`: the request is sent there unsigned and, as fetch does,
+   *   without `Authorization`, `Cookie` or `Proxy-Authorization`; other
+   *   headers and a 307 / 308 body go along, as with fetch. From then on
+   *   nothing is signed, even a redirect back to the first origin: the
+   *   other origin chose where it leads (as fetch never restores the
+   *   credentials it dropped). For an API that hands downloads over to a
+   *   storage host.
    */
   crossOriginRedirects?: "error" | "unsigned" | undefined;
 }
@@ -42,11 +45,21 @@ const MAX_REDIRECTS = 20;
 const BODY_FIELDS = ["content-digest", "content-encoding", "content-language", "content-length", "content-location", "content-type"];
 
 /**
+ * Credentials dropped on a redirect to another origin: Authorization (Fetch
+ * §4.4, "HTTP-redirect fetch"), and Cookie and Proxy-Authorization, which
+ * Node's, Deno's and Bun's fetch drop there too.
+ */
+const CREDENTIAL_FIELDS = ["authorization", "cookie", "proxy-authorization"];
+
+/**
  * Wraps fetch so that every request is signed by `signer`. Accepts what fetch
  * accepts: a URL, a string (relative to the page in a browser) or a Request,
  * and bodies as string, Uint8Array, ArrayBuffer, Blob, URLSearchParams,
  * FormData or ReadableStream. A stream is read once and sent as bytes, so no
- * `duplex: "half"` is needed (it is added if missing, for Node's Request).
+ * `duplex: "half"` is needed (it is added if missing, for Node's Request);
+ * its chunks must be Uint8Arrays (another typed array or a DataView is taken
+ * as its bytes): a string or an ArrayBuffer rejects with a TypeError, as
+ * fetch refuses it, and nothing is sent.
  * The call's `signal` bounds the whole call, as with fetch, reading the body
  * included: aborted (or timed out) before a stream body has ended, the
  * stream is cancelled and the call rejects with the signal's reason.
@@ -61,7 +74,8 @@ const BODY_FIELDS = ["content-digest", "content-encoding", "content-language", "
  * keep both, sent again from the buffered bytes). Each request to the
  * first request's origin is signed anew for its own URL (a new `created`
  * and nonce); a redirect to another origin rejects with a TypeError before
- * anything is sent there, unless `crossOriginRedirects` is `"unsigned"`.
+ * anything is sent there, unless `crossOriginRedirects` is `"unsigned"`
+ * (after which no hop is signed, not even one back to the first origin).
  * A browser hides a redirect's target from scripts: there, a redirect
  * rejects with a TypeError. The response is the last request's (its `url`
  * the final URL; `redirected` stays false). `redirect: "manual"` and
@@ -75,7 +89,7 @@ const BODY_FIELDS = ["content-digest", "content-encoding", "content-language", "
  * @returns A function with fetch's signature.
  * @throws {TypeError} when `signer` has no `sign` method, `fetchImpl` is not a function, there is
  *   no global fetch, or `crossOriginRedirects` is not `"error"` or `"unsigned"`; calls reject with a
- *   TypeError for a request fetch would refuse, more than 20 redirects, a redirect to another origin
+ *   TypeError for a request fetch would refuse (a stream chunk that is not bytes too), more than 20 redirects, a redirect to another origin
  *   (by default) or to a URL that is not http(s), and a redirect whose target the runtime hides.
  * @throws {RangeError} for a negative or non-integer `maxBodyBytes`; calls reject with a RangeError
  *   when the body is larger than `maxBodyBytes`.
@@ -123,10 +137,13 @@ export function signedFetch(
     // body now as bytes, also handed to the signer so that it reads nothing again.
     const follow = request.redirect === "follow";
     let hop = new Request(request, { body: body as Uint8Array<ArrayBuffer> | null, redirect: follow ? "manual" : request.redirect });
-    // Each hop stays unsigned: a signed copy of it is sent, to the first request's origin only.
+    // Each hop stays unsigned: a signed copy of it is sent, to the first
+    // request's origin only, and only until a redirect has left it: where
+    // the chain goes after another origin is that origin's choice.
     const origin = new URL(request.url).origin;
+    let left = false;
     for (let redirects = 0; ; redirects++) {
-      const response = await send(new URL(hop.url).origin === origin ? await sign(hop, body) : hop);
+      const response = await send(left ? hop : await sign(hop, body));
       // redirect: "manual" or "error" as the caller asked: fetch's own answer.
       if (!follow) return response;
       if (response.type === "opaqueredirect") throw new TypeError("redirected, and the runtime hides where: cannot sign for it");
@@ -148,8 +165,11 @@ export function signedFetch(
         body = null;
         for (const name of BODY_FIELDS) headers.delete(name);
       }
-      // As fetch: no Authorization to another origin (and no signature: only same-origin hops are signed).
-      if (leaves) headers.delete("authorization");
+      // As fetch: no credentials to another origin, nor any signature from then on.
+      if (leaves) {
+        left = true;
+        for (const name of CREDENTIAL_FIELDS) headers.delete(name);
+      }
       hop = new Request(next, { method: toGet ? "GET" : method, headers, body: body as Uint8Array<ArrayBuffer> | null, redirect: "manual", signal: hop.signal });
     }
   };

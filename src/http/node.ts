@@ -67,8 +67,10 @@ function bodyStream(source: Readable, req: WithRawBody): { stream: ReadableStrea
       return new Promise<void>((resolve, reject) => {
         const step = () => {
           if (released) return resolve();
-          const chunk = source.read() as Buffer | null;
-          if (chunk !== null) {
+          const read = source.read() as Buffer | string | null;
+          if (read !== null) {
+            // A string once the application set an encoding (req.setEncoding): its bytes again.
+            const chunk = typeof read === "string" ? Buffer.from(read, source.readableEncoding ?? "utf8") : read;
             kept.push(chunk);
             controller.enqueue(chunk);
             return resolve();

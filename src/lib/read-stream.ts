@@ -2,7 +2,11 @@
 
 /**
  * All bytes of `stream`; null as soon as more than `maxBytes` arrive (the
- * rest is not buffered). `until` bounds the wait: a promise (undefined is
+ * rest is not buffered). Each chunk must be bytes (a Uint8Array, or another
+ * ArrayBufferView, taken as its bytes): anything else (a string, an
+ * ArrayBuffer) rejects with a TypeError and cancels the stream, as fetch
+ * refuses such a body, rather than be taken for bytes it is not. `until`
+ * bounds the wait: a promise (undefined is
  * returned if it settles first), or an AbortSignal (the promise rejects with
  * the signal's reason, as fetch does, if it is or becomes aborted before the
  * stream ends). In each case the stream is cancelled without waiting, since
@@ -34,13 +38,20 @@ export async function readStream(
     for (;;) {
       const result = await (deadline ? Promise.race([reader.read(), deadline]) : reader.read());
       if (result?.done) break;
-      total += result?.value.byteLength ?? 0;
+      // Bytes (any view of them), or, when the wait ended first, no result.
+      const view: unknown = result?.value;
+      if (result && !ArrayBuffer.isView(view)) {
+        reader.cancel().catch(() => {});
+        throw new TypeError("a body stream gave a chunk that is not bytes (a Uint8Array)");
+      }
+      total += (view as ArrayBufferView | undefined)?.byteLength ?? 0;
       if (!result || total > maxBytes) {
         reader.cancel(result ? undefined : signal?.reason).catch(() => {});
         if (!result && signal !== undefined) throw signal.reason;
         return result && null;
       }
-      chunks.push(result.value);
+      const bytes = view as ArrayBufferView;
+      chunks.push(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     }
   } finally {
     // A long-lived signal (one controller for many calls) keeps no listener per read.

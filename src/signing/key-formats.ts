@@ -121,7 +121,8 @@ export function ed25519Seed(input: Ed25519PrivateKeyInput, name = "privateKey"):
   return seed;
 }
 
-function publicKeyOf(seed: Uint8Array): Uint8Array {
+/** The Ed25519 public key of a 32-byte seed: synchronous, with noble's SHA-512, so it needs no WebCrypto (internal). */
+export function publicKeyOf(seed: Uint8Array): Uint8Array {
   nobleReady();
   return getPublicKey(seed);
 }

@@ -17,7 +17,7 @@ import type * as Client from "../../src/client/index.js";
 import { keywardFetch } from "../../src/fetch/index.js";
 import type { EdgeOptions } from "../../src/http/core.js";
 import { Keyward, MemoryStore } from "../../src/index.js";
-import { bundleClient, keyring } from "../client/helpers.js";
+import { bundleClient, keyring, verifyAll } from "../client/helpers.js";
 import { CHROMIUM, haveChromium, launchChromium } from "../support/chromium.js";
 import { type ApiServer, keywardVerifier, startApiServer } from "./server.js";
 
@@ -224,6 +224,39 @@ describe.skipIf(!haveChromium)("keyward/client in Chromium", () => {
       return { status: res.status, ...(await res.json()) };
     }, record.id);
     expect(reply).toMatchObject({ status: 200, ok: true, keyid: record.id });
+  });
+
+  it("a page served over plain HTTP from a host name (no secure context, no crypto.subtle): generateKeyPair works, and its key signs requests that verify", async () => {
+    const insecure = await context.newPage();
+    try {
+      await insecure.goto(server.url.replace("127.0.0.1", "insecure.test"));
+      await insecure.waitForFunction(() => document.title === "ready", undefined, { timeout: 15_000 });
+      const pair = await insecure.evaluate(async () => {
+        const made = await (globalThis as PageGlobals).keyward.generateKeyPair().then(
+          (p) => {
+            (globalThis as { pageSeed?: Uint8Array }).pageSeed = p.privateKey;
+            return [...p.publicKey];
+          },
+          (err: Error) => `${err.name}: ${err.message}`,
+        );
+        return { secure: isSecureContext, subtle: typeof crypto.subtle, made };
+      });
+      expect(pair).toMatchObject({ secure: false, subtle: "undefined" });
+      expect(pair.made).toHaveLength(32);
+      // The page signs (keyward refuses a secret token over plain HTTP, INSECURE_TRANSPORT); Node verifies the signature.
+      const url = "https://api.example.com/v1/orders";
+      const fields: Record<string, string> = await insecure.evaluate(async (url) => {
+        const g = globalThis as PageGlobals & { pageSeed: Uint8Array };
+        const signer = g.keyward.createSigner({ keyId: "tok_4qTz8Rk2mXbN7wLcP1dYeF", alg: "ed25519", privateKey: g.pageSeed });
+        const signed = await signer.sign(new Request(url, { method: "POST", body: '{"qty":2}' }));
+        return Object.fromEntries(signed.headers);
+      }, url);
+      const publicKey = new Uint8Array(pair.made as number[]);
+      const result = await verifyAll(new Request(url, { method: "POST", headers: fields, body: '{"qty":2}' }), () => ({ alg: "ed25519", publicKey }));
+      expect(result).toMatchObject({ ok: true, keyid: "tok_4qTz8Rk2mXbN7wLcP1dYeF" });
+    } finally {
+      await insecure.close();
+    }
   });
 
   it("a redirect: the page cannot see its target to sign for it, so signedFetch rejects and sends nothing there; redirect: \"manual\" is fetch's", async () => {

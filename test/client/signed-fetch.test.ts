@@ -236,6 +236,29 @@ describe("signedFetch: over the network with Node's fetch", () => {
     });
   }
 
+  it("a stream whose chunks are not bytes (ArrayBuffer, string) rejects with a TypeError, cancelled and unsent, as fetch refuses it; other views are sent as their bytes", async () => {
+    const calls = server.calls.length;
+    const f = signedFetch(edSigner);
+    // Left open when a cancel is expected (a closed stream has nothing to cancel).
+    const of = (chunks: unknown[], onCancel?: () => void) =>
+      new ReadableStream({
+        start(c: ReadableStreamDefaultController<unknown>) {
+          for (const chunk of chunks) c.enqueue(chunk);
+          if (onCancel === undefined) c.close();
+        },
+        cancel: onCancel,
+      }) as ReadableStream<Uint8Array>;
+    for (const chunks of [[utf8("ab").buffer, utf8("c").buffer], ["ab", "c"], ["abc"]]) {
+      const cancel = vi.fn();
+      await expect(f(`${server.url}/api/upload`, { method: "PUT", body: of(chunks, cancel) })).rejects.toThrow(TypeError);
+      expect(cancel).toHaveBeenCalled();
+    }
+    expect(server.calls.length).toBe(calls);
+    const views = of([new DataView(utf8("xab").buffer, 1, 2), new Uint16Array(utf8("cd").buffer)]);
+    const res = await f(`${server.url}/api/upload`, { method: "PUT", body: views });
+    expect(await res.json()).toMatchObject({ ok: true, body: "abcd" });
+  });
+
   it("a URL with a fragment: the signature covers the target URI without it, as fetch sends it, and verifies", async () => {
     for (const signer of [edSigner, hmacSigner]) {
       const f = signedFetch(signer);
@@ -387,13 +410,19 @@ describe("signedFetch: redirects, against real servers with Node's fetch", () =>
   let keyId: string;
   let seed: Uint8Array;
   beforeAll(async () => {
-    other = await listen((_req, res) => void res.end("other"));
+    // The other origin answers "other", or, for /bounce/<path>, sends the client back to <path> on the API (307).
+    other = await listen((req, res) => {
+      if (!req.path.startsWith("/bounce/")) return void res.end("other");
+      res.writeHead(307, { location: `${api.url}${req.path.slice("/bounce".length)}` });
+      res.end();
+    });
     api = await listen(async (req, res) => {
       const [, route, status, ...rest] = req.path.split("/");
       const tail = `/${rest.join("/")}`;
       if (route === "redirect") {
-        // /redirect/<status>/<path>: to <path> on this origin; /redirect/<status>/away: to the other origin.
-        const location = tail === "/away" ? `${other.url}/capture` : tail === "/ftp" ? "ftp://127.0.0.1/x" : tail;
+        // /redirect/<status>/<path>: to <path> on this origin; /redirect/<status>/away: to the other origin;
+        // /redirect/<status>/bounce/<path>: to the other origin, which sends the client back to <path> here.
+        const location = tail === "/away" ? `${other.url}/capture` : tail === "/ftp" ? "ftp://127.0.0.1/x" : tail.startsWith("/bounce/") ? `${other.url}${tail}` : tail;
         res.writeHead(Number(status), { location });
         return void res.end("moved");
       }
@@ -454,16 +483,34 @@ describe("signedFetch: redirects, against real servers with Node's fetch", () =>
     expect(other.seen).toEqual([]);
   });
 
-  it('another origin with crossOriginRedirects: "unsigned": sent as fetch would, without Signature, Signature-Input, Content-Digest or Authorization', async () => {
-    const res = await client({ crossOriginRedirects: "unsigned" })(`${api.url}/redirect/307/away`, {
-      method: "POST",
-      body: "the-body",
-      headers: { "x-api-key": "k", authorization: "Bearer acme_sk_test_x" },
-    });
+  it('another origin with crossOriginRedirects: "unsigned": sent as fetch would, without Signature, Signature-Input, Content-Digest, nor the credentials Node\'s fetch drops there', async () => {
+    const headers = { "x-api-key": "k", authorization: "Bearer acme_sk_test_x", cookie: "session=s3cr3t", "proxy-authorization": "Basic cHJveHk6cGFzcw==" };
+    // Node's own fetch, for comparison: Authorization, Cookie and Proxy-Authorization stay behind.
+    await (await fetch(`${api.url}/redirect/307/away`, { method: "POST", body: "the-body", headers })).text();
+    const res = await client({ crossOriginRedirects: "unsigned" })(`${api.url}/redirect/307/away`, { method: "POST", body: "the-body", headers });
     expect(await res.text()).toBe("other");
-    const at = other.seen.at(-1)!;
-    expect(at).toMatchObject({ method: "POST", path: "/capture", body: "the-body", headers: { "x-api-key": "k" } });
-    for (const name of ["signature", "signature-input", "content-digest", "authorization"]) expect(at.headers[name], name).toBeUndefined();
+    const [byFetch, bySignedFetch] = other.seen.slice(-2);
+    for (const at of [byFetch!, bySignedFetch!]) {
+      expect(at).toMatchObject({ method: "POST", path: "/capture", body: "the-body", headers: { "x-api-key": "k" } });
+      for (const name of ["signature", "signature-input", "content-digest", "authorization", "cookie", "proxy-authorization"]) {
+        expect(at.headers[name], name).toBeUndefined();
+      }
+    }
+    other.seen.length = 0;
+  });
+
+  it('crossOriginRedirects: "unsigned": once the chain has left the origin, a redirect back to it is not signed (the other origin chose the URL)', async () => {
+    const before = api.seen.length;
+    const res = await client({ crossOriginRedirects: "unsigned" })(`${api.url}/redirect/307/bounce/v2/transfer?to=mallory`, {
+      method: "POST",
+      body: '{"amount":100}',
+    });
+    // The API's verifier saw no signature: kw.verify refuses the request (a token requiring signed requests; none sent).
+    expect(await res.json()).toMatchObject({ ok: false, code: "TOKEN_MISSING", method: "POST", path: "/v2/transfer?to=mallory" });
+    const back = api.seen.slice(before);
+    expect(back.map((r) => r.path)).toEqual(["/redirect/307/bounce/v2/transfer?to=mallory", "/v2/transfer?to=mallory"]);
+    expect(back[0]!.headers.signature).toBeDefined();
+    for (const name of ["signature", "signature-input", "content-digest"]) expect(back[1]!.headers[name], name).toBeUndefined();
     other.seen.length = 0;
   });
 

@@ -399,4 +399,24 @@ describe("keyward/express and a body parser that keeps no copy of the body", () 
     });
     expect(seen).toEqual({ status: 200, body: JSON.stringify({ length: 2405, start: "HEAD-" }), denials: ["BODY_TOO_LARGE"] });
   });
+
+  it("a middleware in front set the request's encoding (req.setEncoding): the signed body is checked as its bytes, kept as rawBody, never a crash of the server", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const { pair, record } = await signingToken(kw);
+    const app = express();
+    app.use((req, _res, next) => {
+      req.setEncoding("utf8");
+      next();
+    });
+    app.post("/orders", keywardExpress(kw).requireToken(), (req, res) => res.json({ raw: Buffer.from(req.rawBody!).toString() }));
+    const server = await listen(app);
+    try {
+      const send = signedFetch(createSigner({ keyId: record.id, alg: "ed25519", privateKey: pair.seed }));
+      const body = '{"symbol":"Zürich €"}';
+      const res = await send(`${server.url}/orders`, { method: "POST", headers: { "content-type": "application/json" }, body });
+      expect([res.status, await res.json()]).toEqual([200, { raw: body }]);
+    } finally {
+      await server.close();
+    }
+  });
 });

@@ -111,6 +111,30 @@ describe("verifyRequest: a body given by the application", () => {
   });
 });
 
+describe("verifyRequest: a body stream whose chunks are not bytes", () => {
+  /** A POST signed over "hi!" whose body stream gives `chunks` (a Request an application built itself). */
+  const withChunks = async (chunks: unknown[]) =>
+    streamed(
+      await fieldsFor("hi!"),
+      new ReadableStream({
+        start(c: ReadableStreamDefaultController<unknown>) {
+          for (const chunk of chunks) c.enqueue(chunk);
+          c.close();
+        },
+      }) as ReadableStream<Uint8Array>,
+    );
+
+  it("a string or an ArrayBuffer is refused with a stable code (never the body's text as the code), other views are their bytes", async () => {
+    for (const chunks of [["hi!"], ["h", "i!"], [enc.encode("hi!").buffer]]) {
+      const result = await verify(await withChunks(chunks));
+      expect(result).toMatchObject({ ok: false, code: "SIGNATURE_INVALID" });
+      expect((result as { cause?: unknown }).cause).toBeInstanceOf(TypeError);
+    }
+    const bytes = enc.encode("hi!");
+    expect((await verify(await withChunks([new DataView(bytes.buffer, 0, 2), bytes.subarray(2)]))).ok).toBe(true);
+  });
+});
+
 describe("verifyRequest: bodyTimeoutMs", () => {
   it("a valid signature over a dripping body: BODY_TIMEOUT once the deadline passes, and the read stops", async () => {
     const { stream, state } = dripping(10);

@@ -10,7 +10,19 @@ export const haveChromium = existsSync(CHROMIUM);
 export async function launchChromium(profile: string, options: Parameters<typeof chromium.launchPersistentContext>[1] = {}): Promise<BrowserContext> {
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
-    args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    // insecure.test is 127.0.0.1 under a name that is not loopback's: a page served from it over plain
+    // HTTP is not a secure context (no crypto.subtle), as one on a LAN host.
+    args: [
+      "--headless=new",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--host-resolver-rules=MAP insecure.test 127.0.0.1",
+    ],
     timeout: 60_000,
     ...options,
   });
