@@ -1,6 +1,7 @@
 // A caller's request signer (DESIGN.md "Signed requests"): RFC 9421 signatures
 // with keyward's defaults (nonce, expires, Content-Digest), key held privately.
 import { deriveSigningSecret } from "../lib/derive.js";
+import { checkOptionNames, optionNames } from "../lib/options.js";
 import { componentContext, componentKey, componentValue, parseComponentId } from "../signing/components.js";
 import { SignatureBaseError } from "../signing/errors.js";
 import { checkKeyId } from "../signing/key-id.js";
@@ -103,6 +104,23 @@ const PARAM_ORDER: readonly SignatureParamName[] = ["created", "expires", "nonce
 const PRINTABLE = /^[\x20-\x7E]+$/;
 const INSPECT = Symbol.for("nodejs.util.inspect.custom");
 
+/** The options of createSigner, of every kind of key, and of one `sign` call. */
+const SIGNER_OPTIONS = optionNames<CreateSignerOptions>({
+  keyId: true,
+  alg: true,
+  privateKey: true,
+  token: true,
+  secret: true,
+  components: true,
+  nonce: true,
+  expiresInSec: true,
+  digestAlgorithms: true,
+  digest: true,
+  label: true,
+  now: true,
+});
+const CALL_OPTIONS = optionNames<SignerCallOptions>({ body: true });
+
 /**
  * Creates a request signer for a token: RFC 9421 signatures over `@method`,
  * `@target-uri` and, with a body, `content-digest` (RFC 9530), with the
@@ -125,6 +143,8 @@ const INSPECT = Symbol.for("nodejs.util.inspect.custom");
  */
 export function createSigner(options: CreateSignerOptions): Signer {
   if (options === null || typeof options !== "object") throw new TypeError("options must be an object");
+  // A misspelt `components` would sign the defaults, covering less than was asked.
+  checkOptionNames(options, SIGNER_OPTIONS, "createSigner");
   const keyId = checkSignerKeyId(options.keyId);
   const key = signingKey(options);
   const label = options.label ?? "sig1";
@@ -148,6 +168,7 @@ export function createSigner(options: CreateSignerOptions): Signer {
   const info: SignerInfo = { keyId, alg: key.alg };
   const sign = async (request: Request, call: SignerCallOptions = {}): Promise<Request> => {
     if (typeof Request === "undefined" || !(request instanceof Request)) throw new TypeError("request must be a Request");
+    if (call !== null && typeof call === "object") checkOptionNames(call, CALL_OPTIONS, "Signer.sign");
     const created = Math.floor(now() / 1000);
     return signRequest(request, {
       label,

@@ -2,6 +2,7 @@
 // its body once (a stream can be read only once, and the digest needs all of
 // it), sign, send. Redirects are followed here, not by fetch: a signature
 // covers one URL, so each hop is signed anew, and never for another origin.
+import { checkOptionNames, optionNames } from "../lib/options.js";
 import { readStream } from "../lib/read-stream.js";
 import type { Signer } from "./create-signer.js";
 
@@ -50,6 +51,8 @@ const BODY_FIELDS = ["content-digest", "content-encoding", "content-language", "
  * Node's, Deno's and Bun's fetch drop there too.
  */
 const CREDENTIAL_FIELDS = ["authorization", "cookie", "proxy-authorization"];
+
+const SIGNED_FETCH_OPTIONS = optionNames<SignedFetchOptions>({ maxBodyBytes: true, crossOriginRedirects: true });
 
 /**
  * Wraps fetch so that every request is signed by `signer`. Accepts what fetch
@@ -116,6 +119,8 @@ export function signedFetch(
     throw new TypeError("no global fetch in this runtime: pass fetchImpl");
   }
   if (options === null || typeof options !== "object") throw new TypeError("options must be an object");
+  // A misspelt `crossOriginRedirects: "unsigned"` would leave the default in force without a word.
+  checkOptionNames(options, SIGNED_FETCH_OPTIONS, "signedFetch");
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   if (typeof maxBodyBytes !== "number" || !Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 0) {
     throw new RangeError("maxBodyBytes must be a non-negative integer");

@@ -10,9 +10,12 @@ import { ConfigError } from "../errors.js";
  * have) fails to compile, so the refusal of unknown names never refuses a
  * real option.
  */
-export function optionNames<T>(names: { readonly [K in keyof Required<T>]: true }): readonly string[] {
+export function optionNames<T>(names: { readonly [K in KeysOf<Required<T>>]: true }): readonly string[] {
   return Object.keys(names);
 }
+
+/** Every field name of `T`, of each member of a union (`keyof` of a union gives only the names all members share). */
+type KeysOf<T> = T extends unknown ? keyof T : never;
 
 /** The first name of `options` that is not in `known`; undefined when there is none. */
 function unknownOption(options: object, known: readonly string[]): string | undefined {

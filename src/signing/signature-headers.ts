@@ -3,6 +3,7 @@
 // that assemble their own requests.
 import { InvalidInputError } from "../errors.js";
 import { toBase64Url, utf8 } from "../lib/bytes.js";
+import { checkOptionNames, optionNames } from "../lib/options.js";
 import { secureRandom } from "../lib/crypto.js";
 import { type MaybePromise, signToBase64 } from "./algorithms.js";
 import { buildSignatureBase, DEFAULT_PARAM_ORDER, signatureParameters } from "./base.js";
@@ -74,6 +75,24 @@ export async function signatureHeaders(request: Request, options: SignRequestOpt
   return (await prepareSignature(request, options)).headers;
 }
 
+/** The options of signRequest and signatureHeaders. */
+const SIGN_OPTIONS = optionNames<SignRequestOptions>({
+  keyId: true,
+  keyid: true,
+  label: true,
+  components: true,
+  created: true,
+  expires: true,
+  nonce: true,
+  tag: true,
+  params: true,
+  key: true,
+  now: true,
+  digestAlgorithms: true,
+  random: true,
+  body: true,
+});
+
 /**
  * Validates the options, reads the body if `content-digest` is covered and
  * it is not given, computes or checks the digest, and signs. Synchronous unless a body is read or the key signs asynchronously.
@@ -81,6 +100,8 @@ export async function signatureHeaders(request: Request, options: SignRequestOpt
 export function prepareSignature(request: Request, options: SignRequestOptions): MaybePromise<PreparedSignature> {
   if (typeof Request === "undefined" || !(request instanceof Request)) throw new TypeError("request must be a Request");
   if (options === null || typeof options !== "object") throw new TypeError("options must be an object");
+  // A misspelt `components` or `nonce` would sign less than was asked, without a word.
+  checkOptionNames(options, SIGN_OPTIONS, "signRequest");
   const key = checkSigningKey(options.key);
   const label = options.label ?? "sig1";
   if (typeof label !== "string" || !SF_KEY.test(label)) {

@@ -1,9 +1,9 @@
 // createSigner: signatures verify with keyward/signing, keyward's defaults, validation, no key leaks.
 import { inspect } from "node:util";
 import { describe, expect, expectTypeOf, it } from "vitest";
-import { type CreateSignerOptions, createSigner, type Signer } from "../../src/client/index.js";
+import { type CreateSignerOptions, createSigner, type Signer, signedFetch } from "../../src/client/index.js";
 import { toBase64, toBase64Url, toHex } from "../../src/lib/bytes.js";
-import { computeContentDigest, verifyRequest } from "../../src/signing/index.js";
+import { computeContentDigest, signatureHeaders, signRequest, verifyRequest } from "../../src/signing/index.js";
 import { bytesOf, ed25519KeyPair, fakeToken, keyring, verifyAll } from "./helpers.js";
 
 const T = 1_700_000_000;
@@ -211,6 +211,9 @@ describe("createSigner: validation", () => {
     ["digest and digestAlgorithms differ", { ...ed, digest: ["sha-512"], digestAlgorithms: ["sha-256"] }, TypeError, /deprecated alias digest/],
     ["digest md5", { ...ed, digest: ["md5"] }, RangeError, /^digest algorithms must be "sha-256" or "sha-512"$/],
     ["now not a function", { ...ed, now: 5 }, TypeError, /^now must be a function returning milliseconds$/],
+    // A misspelt option would leave the default in force: `component` would sign the default components.
+    ["component (misspelt)", { ...ed, component: ["@method", "@target-uri", "x-amount"] }, TypeError, /^options\.component is not an option of createSigner/],
+    ["a token as a field name", { ...ed, [token]: true }, TypeError, /^options\.<field> is not an option of createSigner/],
   ];
 
   for (const [name, options, type, message] of cases) {
@@ -228,6 +231,25 @@ describe("createSigner: validation", () => {
       for (const secret of [token, toBase64(seed), toBase64Url(seed), toHex(seed), seed.join(",")]) expect(text).not.toContain(secret);
     });
   }
+
+  it("a sign call, signedFetch, signRequest and signatureHeaders refuse an option of another name, and send nothing", async () => {
+    const signer = createSigner(ed);
+    await expect(signer.sign(new Request("https://api.example.com/x", { method: "POST", body: "{}" }), { bdy: "{}" } as never)).rejects.toThrow(
+      /^options\.bdy is not an option of Signer\.sign/,
+    );
+    let sent = 0;
+    const fetchImpl = async () => {
+      sent++;
+      return new Response("ok");
+    };
+    expect(() => signedFetch(signer, fetchImpl, { crossOriginRedirect: "unsigned" } as never)).toThrow(/^options\.crossOriginRedirect is not an option of signedFetch/);
+    for (const sign of [signRequest, signatureHeaders]) {
+      await expect(sign(new Request("https://api.example.com/x"), { keyId: "tok_1", key: { alg: "ed25519", privateKey: seed }, component: ["@method"] } as never)).rejects.toThrow(
+        /^options\.component is not an option of signRequest/,
+      );
+    }
+    expect(sent).toBe(0);
+  });
 
   it("CryptoKeys of the wrong kind are refused", async () => {
     const hmacKey = await crypto.subtle.generateKey({ name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
