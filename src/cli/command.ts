@@ -1,5 +1,6 @@
 // A command: its options for node:util parseArgs, its help, and what it does.
 import { parseArgs } from "node:util";
+import { isoToEpochMs } from "../model/schemas.js";
 import { CliError, EXIT, type Io } from "./io.js";
 
 type OptionSpec = { type: "string" | "boolean"; multiple?: boolean; short?: string; description: string; value?: string };
@@ -101,11 +102,18 @@ export function parseDuration(text: string, name: string): number {
   return Number(m[1]) * UNITS[m[2] ?? "ms"]!;
 }
 
-/** A time: an ISO-8601 date-time, or `+<duration>` from now. */
+/**
+ * A time: an ISO-8601 date-time with its zone or a date (midnight UTC), read
+ * as the library reads one (RFC 3339: a time without a zone would be another
+ * instant on every machine, and a day the month does not have is refused),
+ * or `+<duration>` from now.
+ */
 export function parseTime(text: string, name: string, now: number): number {
   if (text.startsWith("+")) return now + parseDuration(text.slice(1), name);
-  const t = /^\d{4}-\d{2}-\d{2}/.test(text) ? Date.parse(text) : Number.NaN;
-  if (!Number.isFinite(t)) throw new CliError(`--${name}: expected an ISO-8601 time or +<duration> (e.g. +10m)`, EXIT.USAGE);
+  const t = isoToEpochMs(text);
+  if (t === null) {
+    throw new CliError(`--${name}: expected an ISO-8601 time with its zone (2026-07-01T00:00:00Z), a date, or +<duration> (e.g. +10m)`, EXIT.USAGE);
+  }
   return t;
 }
 

@@ -78,8 +78,12 @@ const SECONDS_BOUND = Date.UTC(2001, 0, 1);
 // instant on every server) or a full-date, read as midnight UTC.
 const ISO_DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?(?:Z|[+-](\d{2}):(\d{2})))?$/;
 
-/** Epoch ms of an RFC 3339 date-time or full-date, or null when it is not one (including 2026-02-30). */
-function isoToEpochMs(s: string): number | null {
+/**
+ * Epoch ms of an RFC 3339 date-time (with its zone) or full-date (midnight
+ * UTC), or null when it is not one: 2026-02-30, a time without a zone, or any
+ * other text `Date.parse` would still read.
+ */
+export function isoToEpochMs(s: string): number | null {
   const m = ISO_DATE_TIME.exec(s);
   if (!m) return null;
   const [y, mo, d, h = 0, mi = 0, sec = 0, oh = 0, om = 0] = m.slice(1).map((v) => (v === undefined ? undefined : Number(v)));

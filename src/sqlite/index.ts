@@ -28,7 +28,8 @@ const SQLITE_OPTIONS = optionNames<SqliteStoreOptions>({ tablePrefix: true, sync
  * A {@link SqliteStore} over a connection, or over a file it opens with
  * `node:sqlite` (and closes on `store.close()`). Reads the schema version
  * (a database refused is left as it was, not a byte written), then sets WAL
- * mode, the busy timeout and `synchronous`, and runs pending migrations
+ * mode, the busy timeout, `synchronous` and (unless the connection has one)
+ * a WAL size limit of 16 MiB, and runs pending migrations
  * (unless `migrate: false`).
  *
  * @param db - a path (`":memory:"` for a private in-memory database), a

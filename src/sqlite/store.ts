@@ -177,6 +177,13 @@ export function migrate(db: SqliteDatabase, options: Pick<SqliteStoreOptions, "t
 
 const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
 
+/**
+ * `PRAGMA journal_size_limit`, bytes: the size a WAL file is cut back to when
+ * SQLite starts it over. Above what it reaches between two automatic
+ * checkpoints (1 000 pages, about 4 MiB), so a steady load never truncates it.
+ */
+const WAL_SIZE_LIMIT = 16 * 1024 * 1024;
+
 /** A wait option, checked: a non-negative integer of milliseconds. */
 function checkWaitMs(name: string, ms: unknown): number {
   if (!Number.isSafeInteger(ms) || (ms as number) < 0) throw new ConfigError(name, "must be a non-negative integer");
@@ -311,6 +318,10 @@ export class SqliteStore implements TokenStore {
       }
       withBusyRetry(() => db.exec("PRAGMA journal_mode = WAL"));
       db.exec(`PRAGMA synchronous = ${synchronous}`);
+      // A WAL grown while a reader held its snapshot is cut back once checkpointed, not kept at its largest for as long
+      // as the connection is open (SQLite's default); a limit the connection was given is kept.
+      const limit = db.prepare("PRAGMA journal_size_limit").get() as { journal_size_limit: number | bigint } | undefined;
+      if (Number(limit?.journal_size_limit ?? -1) < 0) db.exec(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT}`);
       if (version !== SCHEMA_VERSION) migrate(db, { tablePrefix: prefix, busyTimeoutMs });
       this.#s = prepareStatements(db, this.#t);
       this.#setWait(requestBusyTimeoutMs);

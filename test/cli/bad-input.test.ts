@@ -136,6 +136,13 @@ describe("keyward CLI: bad input", () => {
       [["create", "--owner", "a", "--pool", "premium=5/week"], /--pool: expected day or month/],
       [["create", "--owner", "a", "--rate-limit", "1/1s", "--rate-limit", "0/1d"], /INVALID_INPUT.*rateLimits\.0\.limit|--rate-limit: expected a whole number/],
       [["create", "--owner", "a", "--expires-at", "tomorrow"], /--expires-at: expected an ISO-8601 time/],
+      // Read as the library reads a time (RFC 3339), not as Date.parse: 2027-02-30 was taken for March 2, a time
+      // without a zone for the operator's local time (another instant on every machine), and other text it reads.
+      [["create", "--owner", "a", "--expires-at", "2027-02-30"], /--expires-at: expected an ISO-8601 time with its zone/],
+      [["update", "tok_x", "--name", "n", "--effective-at", "2027-07-01T00:00"], /--effective-at: expected an ISO-8601 time with its zone/],
+      [["list", "--owner", "a", "--expiring-before", "2027-01-01 12:00 PST"], /--expiring-before: expected an ISO-8601 time/],
+      [["billing", "--from", "2026-11-01T00:00", "--to", "2026-12-01T00:00"], /--from: expected an ISO-8601 time with its zone/],
+      [["usage", "tok_x", "--from", "2026-11-01(then)"], /--from: expected an ISO-8601 time/],
       [["create", "--owner", "a", "--scope", "not a scope"], /INVALID_INPUT/],
       [["create", "--owner", "a", "--kind", "publishable", "--scope", "datasets:write"], /SCOPE_NOT_ALLOWED/],
       [["create", "--owner", "a", "--hmac"], /SEALING_KEY_REQUIRED/],

@@ -277,7 +277,9 @@ describe("keyward CLI: token lifecycle", () => {
     expect(row).toMatchObject({ owner: "acct_1", requests: 1, credits: 30 });
     expect(row.to - row.from).toBe(30 * 86_400_000 + 3_600_000);
     expect([before, nextHour(Date.now())]).toContain(row.to);
-    // An ISO-8601 time is taken as given: off the hour, it is refused.
+    // An ISO-8601 time is taken as given, in its own zone (the machine's has no say): off the hour, it is refused.
+    const zoned = cli.run(["billing", "--from", "2026-01-01T01:00:00+01:00", "--to", "2026-01-02T00:00:00Z", "--json"], { env: { TZ: "Asia/Kolkata" } });
+    expect([zoned.code, zoned.stderr]).toEqual([0, ""]);
     expect(cli("billing", "--from", "2026-01-01T00:30:00Z", "--to", "2026-01-02T00:00:00Z").stderr).toMatch(/from: must be the start of a UTC hour/);
 
     // Lifecycle report: a rotation period of 0 days would be refused; 1 ms makes it due at once; unused after a minute is not yet.

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
@@ -35,6 +35,31 @@ describe("sqliteStore", () => {
     expect(db.prepare("PRAGMA journal_mode").get()).toEqual({ journal_mode: "wal" });
     expect(db.prepare("PRAGMA busy_timeout").get()).toMatchObject({ timeout: 56 });
     expect(db.prepare("PRAGMA synchronous").get()).toEqual({ synchronous: 2 });
+  });
+
+  it("cuts a WAL grown while a reader held its snapshot back to 16 MiB once checkpointed, not kept at its largest; keeps a limit the connection has", async () => {
+    const path = file();
+    const store = sqliteStore(path);
+    const t = makeStoredToken();
+    await store.insert(t);
+    // Another process's long read (a backup, a report): no checkpoint gets past its snapshot meanwhile.
+    const reader = new DatabaseSync(path);
+    reader.exec("BEGIN");
+    reader.prepare("SELECT count(*) FROM keyward_tokens").get();
+    const wal = () => statSync(`${path}-wal`).size;
+    const request = { tokenId: t.id, cost: 1, rateLimit: { limit: 1e9, windowMs: 1000 }, credits: { limit: 1e9, refill: null } };
+    let now = Date.now();
+    while (wal() < 24 * 2 ** 20) await store.meter(request, now++);
+    reader.exec("COMMIT");
+    for (let i = 0; i < 10; i++) await store.meter(request, now++);
+    expect(wal()).toBeLessThanOrEqual(16 * 2 ** 20);
+    reader.close();
+    await store.close();
+    const own = new DatabaseSync(file());
+    own.exec("PRAGMA journal_size_limit = 1048576");
+    sqliteStore(own);
+    expect(own.prepare("PRAGMA journal_size_limit").get()).toEqual({ journal_size_limit: 1048576 });
+    own.close();
   });
 
   it("migrate() is idempotent, versioned and prefix-aware", () => {
