@@ -36,12 +36,12 @@ function checkMs(v: unknown, field: string, fallback: number): number {
 const POSTGRES_OPTIONS = optionNames<PostgresStoreOptions>({ tablePrefix: true, migrate: true, changeFeed: true, reconnectMinMs: true, reconnectMaxMs: true, heartbeatMs: true, onChangeFeedError: true, creditLeases: true, requestLockTimeoutMs: true });
 const LEASE_OPTIONS = optionNames<Exclude<PostgresStoreOptions["creditLeases"], boolean | undefined>>({ ttlMs: true, maxBlock: true });
 
-function leaseSettings(v: PostgresStoreOptions["creditLeases"]): LeaseSettings | null {
+function leaseSettings(v: PostgresStoreOptions["creditLeases"], lockWait: number): LeaseSettings | null {
   if (v === undefined || v === false) return null;
   if (v !== true && (v === null || typeof v !== "object")) throw new ConfigError("creditLeases", "must be a boolean or an object");
   const o = v === true ? {} : v;
   checkConfigFields(o, LEASE_OPTIONS, "an option of creditLeases", "creditLeases.");
-  return { ttlMs: checkMs(o.ttlMs, "creditLeases.ttlMs", 30_000), maxBlock: checkMs(o.maxBlock, "creditLeases.maxBlock", 1_000) };
+  return { ttlMs: checkMs(o.ttlMs, "creditLeases.ttlMs", 30_000), maxBlock: checkMs(o.maxBlock, "creditLeases.maxBlock", 1_000), lockWait };
 }
 
 /**
@@ -88,7 +88,7 @@ export async function postgresStore(pool: PostgresPool, options: PostgresStoreOp
   if (reconnectMaxMs < reconnectMinMs) throw new ConfigError("reconnectMaxMs", "must be at least reconnectMinMs");
   const heartbeatMs = checkMs(options.heartbeatMs, "heartbeatMs", 5_000);
   const requestLockTimeoutMs = checkMs(options.requestLockTimeoutMs, "requestLockTimeoutMs", 1_000);
-  const leases = leaseSettings(options.creditLeases);
+  const leases = leaseSettings(options.creditLeases, requestLockTimeoutMs);
   await openSchema(pool, prefix, migrate);
   const store = new PostgresStore(pool, prefix, { changeFeed, reconnectMinMs, reconnectMaxMs, heartbeatMs, requestLockTimeoutMs, onChangeFeedError, leases });
   await store.start();

@@ -24,6 +24,7 @@ import type { PostgresClient, PostgresPool } from "./driver.js";
 /** The lease statements (src/postgres/statements.ts). */
 export interface LeaseStatements {
   lockCounters: string;
+  meterLock: string;
   reclaimLeases: string;
   lockUsed: string;
   saveUsed: string;
@@ -42,6 +43,11 @@ export interface LeaseSettings {
   readonly ttlMs: number;
   /** Largest block, credits. */
   readonly maxBlock: number;
+  /**
+   * How long a reservation, made for a request, waits for the token's lock, ms (`requestLockTimeoutMs`):
+   * a request the verifier abandoned behind the lock is never granted from the lease taken after.
+   */
+  readonly lockWait: number;
 }
 
 /** At or below this many credits left (not leased), requests are metered one by one. */
@@ -153,7 +159,7 @@ export class CreditLeases {
     const want = Math.max(cost, Math.min(this.#settings.maxBlock, this.#blocks.get(key) ?? FIRST_BLOCK));
     const id = toBase64Url(secureRandom(12));
     const lease = await this.#transaction(this.#pool, async (c) => {
-      await c.query(this.#s.lockCounters, [lock]);
+      await c.query(this.#s.meterLock, [lock, String(this.#settings.lockWait)]);
       // Expired leases of dead (or cut-off) processes give back what they never granted.
       const reclaimed = (await c.query(this.#s.reclaimLeases, [key])).rows as Back[];
       const locked = (await c.query(this.#s.lockUsed, [key])).rows[0] as Pick<CreditState, "used" | "bought">;

@@ -72,7 +72,10 @@ export const statements = (t: TableNames) => ({
   // the plan's credits left (limit - used) and the bought ones hold it, even a cost above the limit,
   // and taken from the plan's first (the row lock orders concurrent spends); a row comes back
   // exactly when granted.
+  // A request's spend: waits for the credit row (locked by a meter call or a lease's transaction) at most
+  // $5 ms, `lock_timeout` set (for this statement's own transaction) by the subquery the row comes from.
   spendFlat: `INSERT INTO ${t.credits} AS c (token_id, used, bought, period_start) SELECT $1, $2::float8, 0, $3::float8
+    FROM (SELECT set_config('lock_timeout', $5, true)) AS waited
     WHERE $2::float8 <= $4::float8 OR EXISTS (SELECT 1 FROM ${t.credits} WHERE token_id = $1)
     ON CONFLICT (token_id) DO UPDATE SET used = c.used + LEAST(excluded.used, GREATEST(0, $4::float8 - c.used)),
       bought = c.bought - (excluded.used - LEAST(excluded.used, GREATEST(0, $4::float8 - c.used))),

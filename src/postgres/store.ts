@@ -102,7 +102,8 @@ export interface PostgresStoreOptions {
    */
   creditLeases?: boolean | { ttlMs?: number | undefined; maxBlock?: number | undefined } | undefined;
   /**
-   * How long a `meter` call waits for a token's or account's counter lock,
+   * How long a `meter` call (a flat credit spend and a credit lease taken
+   * for the request included) waits for a token's or account's counter lock,
    * or a counter row another transaction holds, ms (default 1 000): then it
    * fails (the request is `STORE_UNAVAILABLE`) and nothing is counted. Keep
    * it below Keyward's `lookupTimeoutMs` (default 2 000), so that a call the
@@ -625,7 +626,7 @@ export class PostgresStore implements TokenStore {
    * the row as it would.
    */
   async #spendFlat(id: string, cost: number, limit: number, now: number): Promise<MeterResult> {
-    const spent = (await this.#query(this.#s.spendFlat, [id, cost, now, limit]))[0] as CreditRow | undefined;
+    const spent = (await this.#query(this.#s.spendFlat, [id, cost, now, limit, this.#meterLockWait]))[0] as CreditRow | undefined;
     const row = spent ?? ((await this.#query(this.#s.creditsUsed, [id]))[0] as CreditRow | undefined);
     const credits = { granted: spent !== undefined, remaining: creditsLeft(creditState(creditRow(row)), limit), nextRefillAt: null };
     return spent

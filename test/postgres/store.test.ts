@@ -507,6 +507,33 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     await store.close();
   });
 
+  it("a flat credit spend, and a credit lease taken for a request, wait for a lock held elsewhere at most requestLockTimeoutMs: a request the verifier abandoned is never charged later", async () => {
+    for (const creditLeases of [false, true]) {
+      const prefix = freshPrefix();
+      const t = tableNames(prefix);
+      const store = await postgresStore(pool, { tablePrefix: prefix, changeFeed: false, requestLockTimeoutMs: 300, creditLeases });
+      const kw = new Keyward({ store, prefix: "acme", usage: { enabled: false }, lookupTimeoutMs: 600 });
+      // Credits without refill or rate limit: one statement per request, or a lease's block.
+      const { token, record } = await kw.tokens.create({ owner: "acct_1", kind: "secret", credits: { limit: 10_000 } });
+      const holder = await pool.connect();
+      await holder.query("BEGIN");
+      // Another transaction holds the credit row (a meter call's, a top-up's) and the token's counter lock (a lease's).
+      await holder.query(`INSERT INTO ${t.credits} (token_id, used, bought, period_start) VALUES ($1, 0, 0, NULL)`, [record.id]);
+      await holder.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [`${t.credits}:${record.id}`]);
+      expect((await kw.check({ token })).code).toBe("STORE_UNAVAILABLE");
+      // The locks come free after the verifier gave up: the waiting call has ended, and counts nothing.
+      await new Promise((r) => setTimeout(r, 900));
+      await holder.query("COMMIT");
+      holder.release();
+      await new Promise((r) => setTimeout(r, 200));
+      expect((await pool.query(`SELECT used FROM ${t.credits} WHERE token_id = $1`, [record.id])).rows).toEqual([{ used: 0 }]);
+      expect(await pool.query(`SELECT 1 FROM ${t.leases}`)).toMatchObject({ rowCount: 0 });
+      expect((await kw.check({ token })).ok).toBe(true);
+      await kw.close();
+      await store.close();
+    }
+  });
+
   it("a top-up whose commit's reply was lost with its connection rejects, yet was applied: retried with its idempotency key, it is applied once", async () => {
     const proxy = await startProxy(new URL(PG_URL!));
     const lossy = openPool({ connectionString: viaProxy(PG_URL!, proxy) });
