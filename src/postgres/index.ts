@@ -27,9 +27,14 @@ export { SCHEMA_VERSION } from "../store/sql/schema.js";
 export type { PostgresClient, PostgresNotification, PostgresPool, PostgresQueryResult } from "./driver.js";
 export { migrate, PostgresStore, type PostgresStoreOptions } from "./store.js";
 
+/** The longest wait a timer (and PostgreSQL's `lock_timeout`) takes: 2^31 - 1 ms, about 24.8 days. */
+const MAX_WAIT_MS = 2_147_483_647;
+
 function checkMs(v: unknown, field: string, fallback: number): number {
   if (v === undefined) return fallback;
-  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1) throw new ConfigError(field, "must be a positive integer");
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1 || v > MAX_WAIT_MS) {
+    throw new ConfigError(field, `must be a positive integer of milliseconds, at most ${MAX_WAIT_MS}`);
+  }
   return v;
 }
 

@@ -502,7 +502,10 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     expect((await kw.credits.get({ tokenId: record.id })).remaining).toBe(99);
     expect((await kw.check({ token })).ok).toBe(true);
     expect((await kw.credits.get({ tokenId: record.id })).remaining).toBe(98);
-    await expect(postgresStore(pool, { tablePrefix: prefix, requestLockTimeoutMs: 0 })).rejects.toMatchObject({ code: "INVALID_CONFIG", field: "requestLockTimeoutMs" });
+    // PostgreSQL's lock_timeout (and a timer) takes at most 2^31 - 1 ms: more would fail every meter call, not the setup.
+    for (const wait of [0, 2 ** 31]) {
+      await expect(postgresStore(pool, { tablePrefix: prefix, requestLockTimeoutMs: wait })).rejects.toMatchObject({ code: "INVALID_CONFIG", field: "requestLockTimeoutMs" });
+    }
     await kw.close();
     await store.close();
   });
