@@ -11,7 +11,10 @@ import { fileURLToPath } from "node:url";
 // Measured 2026-12-06 after the second stop's review fixes (bought credits, billing and usage reads in
 // steps, scan --staged, the leak receiver's key loader, their conformance cases; the CHANGELOG is
 // 106 KB): 363 174 B packed, 1 286 098 B unpacked; budget raised to match.
-export const BUDGET = { packed: 400_000, unpacked: 1_400_000 };
+// Measured 2026-12-06 after the fifth stop's eleven reviews (options of another name refused everywhere,
+// signed GET bodies, lock timeouts, hooks, the console; the CHANGELOG is 141 KB, 10 % of the package):
+// 398 634 B packed, 1 404 096 B unpacked; budget raised to 440 000 / 1 550 000.
+export const BUDGET = { packed: 440_000, unpacked: 1_550_000 };
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const npm = process.platform === "win32" ? "npm.cmd" : "npm";
