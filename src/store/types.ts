@@ -30,6 +30,13 @@ export interface CreditResult {
   /** When the next refill happens (epoch ms), or null without refill. */
   nextRefillAt: number | null;
   /**
+   * Of `remaining`, the credits bought (top-ups), which refills and resets
+   * keep, when a refill or reset comes (`nextRefillAt`); absent when none
+   * (`spendCredits` of the store kit sets it). A 402 names a retry time only
+   * when some refill can make room for the cost: the plan's credits and these.
+   */
+  bought?: number;
+  /**
    * Set by {@link AccountStore.adjustCredits} (and only there) when the
    * call's idempotency key was found applied already: nothing was changed
    * and the balance is the one now. Absent otherwise.

@@ -105,10 +105,10 @@ export class Meter {
  * most `refill.amount`), or its next calendar reset; null when it has
  * neither, or when none ever can: refills and resets give back plan credits
  * only (`limit`, with an account pool's `overage`), so a cost above them and
- * what is left now (bought credits included) needs a top-up.
+ * the bought credits left needs a top-up.
  */
 function roomAt(c: CreditResult, pool: CreditsPolicy & { overage?: number }, cost: number): number | null {
-  if (c.nextRefillAt === null || cost > pool.limit + (pool.overage ?? 0) + c.remaining) return null;
+  if (c.nextRefillAt === null || cost > pool.limit + (pool.overage ?? 0) + (c.bought ?? 0)) return null;
   if (!pool.refill) return c.nextRefillAt;
   const refills = Math.max(1, Math.ceil((cost - c.remaining) / pool.refill.amount));
   return c.nextRefillAt + (refills - 1) * pool.refill.intervalMs;

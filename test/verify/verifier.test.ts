@@ -293,10 +293,15 @@ describe("verify: when credits come back (402)", () => {
     expect(never.headers["retry-after"]).toBeUndefined();
     expect(never.headers.ratelimit).toBe('"credits";r=0');
     expect((await problemDetails(never)).refillAt).toBeUndefined();
-    // Bought credits count: 3 of the plan and 1 bought hold a cost of 4 after the refills.
+    // What is left of the plan is no extra room: with 1 of its 3 credits back, a cost of 4 still never fits.
+    clock.now += 10_000;
+    const partly = await kw.check({ token, cost: 4 });
+    expect(partly).toMatchObject({ ok: false, code: "CREDITS_EXHAUSTED", remaining: 1, retryAfterMs: undefined });
+    expect(partly.headers["retry-after"]).toBeUndefined();
+    // Bought credits count: 3 of the plan and 1 bought hold a cost of 4 after two more refills.
     await kw.credits.topUp({ tokenId: record.id }, 1);
-    expect((await kw.check({ token, cost: 4 })).retryAfterMs).toBe(30_000);
-    clock.now += 30_000;
+    expect((await kw.check({ token, cost: 4 })).retryAfterMs).toBe(20_000);
+    clock.now += 20_000;
     expect(await kw.check({ token, cost: 4 })).toMatchObject({ ok: true, remaining: 0 });
   });
 });

@@ -108,11 +108,14 @@ export function spendCredits(
     periodStart ??= now;
     changed = true;
   }
+  const nextRefillAt = reset !== null ? nextPeriodStartUtc(now, reset) : refill && periodStart !== null ? periodStart + refill.intervalMs : null;
   return {
     result: {
       granted,
       remaining: creditsLeft({ used, bought }, limit, overage),
-      nextRefillAt: reset !== null ? nextPeriodStartUtc(now, reset) : refill && periodStart !== null ? periodStart + refill.intervalMs : null,
+      nextRefillAt,
+      // Only where a refill or reset comes: what it can make room for is the plan's credits and these.
+      ...(nextRefillAt !== null && bought > 0 && { bought }),
     },
     next: changed ? { used, bought, periodStart } : null,
   };
