@@ -272,7 +272,8 @@ class NodeEdgeRequest<Req> implements EdgeRequest<Req> {
     // HTTP/2's pseudo-header fields (`:method`, `:path`, …) are no header fields of a Fetch Request.
     for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.charCodeAt(0) !== 58) headers.append(raw[i]!, raw[i + 1]!);
     const method = this.method;
-    if (!hasBody(req)) return { request: requestOf(url, method, { headers }), body: undefined };
+    const bare = () => requestOf(url, method, { headers });
+    if (!hasBody(req)) return { request: bare(), body: undefined };
     // A Fetch Request of a GET or HEAD has no body, but a parser (express.json() reads a GET's)
     // or the route may read it all the same: it is given to the verifier beside the Request.
     const bodiless = method === "GET" || method === "HEAD";
@@ -285,14 +286,14 @@ class NodeEdgeRequest<Req> implements EdgeRequest<Req> {
     // An HTTP/2 GET or HEAD whose stream the client left open, announcing no body (no Content-Length),
     // is answered without waiting for the end of its stream: not read.
     if (bodiless && req.headers["content-length"] === undefined && req.headers["transfer-encoding"] === undefined) {
-      return { request: new Request(url, { method, headers }), body: undefined };
+      return { request: bare(), body: undefined };
     }
     const source = this.body;
     if (source.readableEnded || source.readableDidRead) {
-      return bodiless ? { request: new Request(url, { method, headers }), body: lockedStream() } : { request: await consumed(url, method, headers), body: undefined };
+      return bodiless ? { request: bare(), body: lockedStream() } : { request: await consumed(url, method, headers), body: undefined };
     }
     const { stream, release } = bodyStream(source, req);
-    if (bodiless) return { request: new Request(url, { method, headers }), body: stream, release };
+    if (bodiless) return { request: bare(), body: stream, release };
     return { request: requestOf(url, method, { headers, body: stream, duplex: "half" } as RequestInit), body: undefined, release };
   }
 }
