@@ -167,7 +167,12 @@ export class UsageReader {
    * ```
    */
   async lastUsed(tokenId: string): Promise<LastUse | null> {
-    const { tokenId: id } = parseTarget(tokenId) as { tokenId: string };
+    // Per token only: an owner, or anything but an id or `{ tokenId }`, is refused naming the argument.
+    const given: unknown = tokenId;
+    if (typeof given !== "string" && !(typeof given === "object" && given !== null && "tokenId" in given)) {
+      throw new InvalidInputError("tokenId", "must be a token id (lastUsed is per token)");
+    }
+    const { tokenId: id } = parseTarget(given as UsageTarget) as { tokenId: string };
     const [found] = await this.#cfg.store.lastUsed([id]);
     return found ? { at: found.at, ip: found.ip } : null;
   }

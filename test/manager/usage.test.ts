@@ -76,6 +76,10 @@ describe("kw.usage: bad input and stores without analytics", () => {
     await expect(kw.usage.top("acct_1", { limt: 1 } as never)).rejects.toMatchObject({ code: "INVALID_INPUT", field: "options" });
     await expect(kw.usage.get({ owner: "acct_1", tokenId: "tok_1" } as never)).rejects.toMatchObject({ code: "INVALID_INPUT", field: "target" });
     await expect(kw.usage.get({ ownr: "acct_1" } as never)).rejects.toMatchObject({ code: "INVALID_INPUT", field: "target" });
+    // lastUsed is per token: an owner is refused naming what was given, not a store-internal list.
+    await expect(kw.usage.lastUsed({ owner: "acct_1" } as never)).rejects.toMatchObject({ code: "INVALID_INPUT", field: "tokenId" });
+    await expect(kw.usage.lastUsed(42 as never)).rejects.toMatchObject({ code: "INVALID_INPUT", field: "tokenId" });
+    expect(await kw.usage.lastUsed({ tokenId: "tok_1" } as never)).toBeNull();
   });
 
   it("a store without analytics answers a token's hours and days, and STORE_UNSUPPORTED for the rest", async () => {
