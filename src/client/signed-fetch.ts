@@ -4,6 +4,7 @@
 // covers one URL, so each hop is signed anew, and never for another origin.
 import { checkOptionNames, optionNames } from "../lib/options.js";
 import { readStream } from "../lib/read-stream.js";
+import { referrerOf } from "../signing/referrer.js";
 import type { Signer } from "./create-signer.js";
 
 /** A fetch-compatible function, as returned by {@link signedFetch}. */
@@ -79,6 +80,8 @@ const SIGNED_FETCH_OPTIONS = optionNames<SignedFetchOptions>({ maxBodyBytes: tru
  * and nonce); a redirect to another origin rejects with a TypeError before
  * anything is sent there, unless `crossOriginRedirects` is `"unsigned"`
  * (after which no hop is signed, not even one back to the first origin).
+ * Every hop keeps the request's `cache`, `credentials`, `keepalive`,
+ * `mode`, `referrer`, `referrerPolicy` and `signal`, as fetch does.
  * A browser hides a redirect's target from scripts: there, a redirect
  * rejects with a TypeError. The response is the last request's (its `url`
  * the final URL; `redirected` stays false). `redirect: "manual"` and
@@ -141,7 +144,7 @@ export function signedFetch(
     // Same URL, method, headers (incl. a multipart boundary) and options; the
     // body now as bytes, also handed to the signer so that it reads nothing again.
     const follow = request.redirect === "follow";
-    let hop = new Request(request, { body: body as Uint8Array<ArrayBuffer> | null, redirect: follow ? "manual" : request.redirect });
+    let hop = new Request(request, { body: body as Uint8Array<ArrayBuffer> | null, redirect: follow ? "manual" : request.redirect, ...referrerOf(request) });
     // Each hop stays unsigned: a signed copy of it is sent, to the first
     // request's origin only, and only until a redirect has left it: where
     // the chain goes after another origin is that origin's choice.
@@ -175,7 +178,10 @@ export function signedFetch(
         left = true;
         for (const name of CREDENTIAL_FIELDS) headers.delete(name);
       }
-      hop = new Request(next, { method: toGet ? "GET" : method, headers, body: body as Uint8Array<ArrayBuffer> | null, redirect: "manual", signal: hop.signal });
+      // The request's options go on, as fetch keeps them across a redirect (an integrity, checked on the 3xx, has failed already).
+      const { cache, credentials, keepalive, mode, signal } = hop;
+      const kept = { cache, credentials, keepalive, mode, signal, ...referrerOf(hop) };
+      hop = new Request(next, { ...kept, method: toGet ? "GET" : method, headers, body: body as Uint8Array<ArrayBuffer> | null, redirect: "manual" });
     }
   };
 }

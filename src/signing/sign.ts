@@ -1,5 +1,6 @@
 // Creating a signature (RFC 9421 §3.1) and attaching it (§4).
 import type { RandomSource } from "../lib/crypto.js";
+import { referrerOf } from "./referrer.js";
 import { bodyToSign, prepareSignature } from "./signature-headers.js";
 import type { DigestAlgorithm, SignatureParamName, SigningKey } from "./types.js";
 
@@ -126,8 +127,8 @@ export async function signRequest(request: Request, options: SignRequestOptions)
   // (a Request built from another takes its body; the caller's stays readable).
   // A clone tees the caller's stream: a Request signed again is read once
   // instead (bodyToSign), so its body does not nest deeper with every call.
-  // The copy's headers are the caller's (init must name some member anyway, as
-  // before, or the Request constructor would also keep referrer and origin).
+  // The copy's headers are the caller's; its referrer and referrer policy too,
+  // which the Request constructor resets when init names any member.
   if (body === null && request.body !== null && again) body = await bodyToSign(request);
   const from = body === null && request.body !== null ? request.clone() : request;
   // The copy follows the caller's signal. The first copy of a Request follows
@@ -136,7 +137,9 @@ export async function signRequest(request: Request, options: SignRequestOptions)
   // follower on the caller's signal and scans them on each construction, so
   // signing one Request again and again grew slower with every call.
   const signal = again ? (AbortSignal.any?.([request.signal]) ?? request.signal) : request.signal;
-  const signed = new Request(from, body === null ? { headers: request.headers, signal } : { headers: request.headers, signal, body: body as BodyInit });
+  const init: RequestInit = { headers: request.headers, signal, ...referrerOf(request) };
+  if (body !== null) init.body = body as BodyInit;
+  const signed = new Request(from, init);
   const headers = signed.headers;
   headers.set("signature-input", fields["signature-input"]);
   headers.set("signature", fields.signature);

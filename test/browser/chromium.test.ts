@@ -155,6 +155,23 @@ describe.skipIf(!haveChromium)("keyward/client in Chromium", () => {
     });
   }
 
+  it("signedFetch keeps the page's referrer policy: no-referrer sends no Referer (the signed copy reset it to the default before)", async () => {
+    const before = server.calls.length;
+    await page.evaluate(async (k) => {
+      const { createSigner, signedFetch } = (globalThis as PageGlobals).keyward;
+      const api = signedFetch(createSigner({ keyId: k.ed.keyId, alg: "ed25519", privateKey: new Uint8Array(k.ed.seed) }));
+      await (await api("/api/prices?via=default")).text();
+      await (await api("/api/prices?via=no-referrer", { referrerPolicy: "no-referrer" })).text();
+      await (await api("/api/orders?via=no-referrer", { method: "POST", body: "{}", referrerPolicy: "no-referrer" })).text();
+    }, pageKeys);
+    const calls = server.calls.slice(before);
+    expect(calls.map((c) => [new URL(c.url).search, c.verdict.ok, c.referer])).toEqual([
+      ["?via=default", true, page.url()],
+      ["?via=no-referrer", true, null],
+      ["?via=no-referrer", true, null],
+    ]);
+  });
+
   it("a non-extractable Ed25519 CryptoKey made in the page signs requests the server verifies", async () => {
     const publicKey: number[] = await page.evaluate(async () => {
       const pair = (await crypto.subtle.generateKey("Ed25519", false, ["sign", "verify"])) as CryptoKeyPair;

@@ -26,6 +26,8 @@ export interface ApiCall {
   method: string;
   url: string;
   body: string;
+  /** The Referer field the request carried (null: none). */
+  referer: string | null;
   verdict: ApiVerdict;
 }
 
@@ -117,7 +119,7 @@ export async function startApiServer(options: { verify: VerifyApiRequest; bundle
       const request = await toFetchRequest(req);
       const body = request.body === null ? "" : await request.clone().text();
       const verdict = await options.verify(request);
-      calls.push({ method: request.method, url: request.url, body, verdict });
+      calls.push({ method: request.method, url: request.url, body, referer: request.headers.get("referer"), verdict });
       const status = verdict.ok ? 200 : 401;
       return send(res, status, "application/json", JSON.stringify({ ...verdict, method: request.method, url: request.url, body }));
     }

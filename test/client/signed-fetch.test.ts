@@ -514,6 +514,22 @@ describe("signedFetch: redirects, against real servers with Node's fetch", () =>
     other.seen.length = 0;
   });
 
+  it("a followed redirect keeps the request's options, as fetch does: cache, credentials, keepalive, mode, referrer, referrer policy", async () => {
+    const sent: Request[] = [];
+    const f = signedFetch(createSigner({ keyId, alg: "ed25519", privateKey: seed }), (r) => {
+      sent.push(r);
+      return fetch(r);
+    });
+    const options = { cache: "no-store", credentials: "omit", keepalive: true, mode: "same-origin", referrer: `${api.url}/page`, referrerPolicy: "no-referrer" } as const;
+    const res = await f(`${api.url}/redirect/307/redirect/302/v2/x`, { method: "PUT", body: "kept", ...options });
+    expect(await res.json()).toMatchObject({ ok: true, method: "PUT", path: "/v2/x", body: "kept" });
+    expect(sent.map((r) => new URL(r.url).pathname)).toEqual(["/redirect/307/redirect/302/v2/x", "/redirect/302/v2/x", "/v2/x"]);
+    for (const r of sent) {
+      const { cache, credentials, keepalive, mode, referrer, referrerPolicy } = r;
+      expect({ cache, credentials, keepalive, mode, referrer, referrerPolicy }, r.url).toEqual(options);
+    }
+  });
+
   it("follows 20 redirects, as fetch does, and rejects the 21st; a Location that is not http(s) rejects", async () => {
     expect(await (await client()(`${api.url}/chain/19`)).json()).toMatchObject({ ok: true, path: "/v2/end" });
     const before = api.seen.length;

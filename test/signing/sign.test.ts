@@ -80,6 +80,24 @@ describe("signRequest", () => {
     expect(await signed.text()).toBe('{"a":1}');
   });
 
+  it("the signed copy keeps the request's options, its referrer and referrer policy too (a Request built with an init resets those: a browser would send the Referer its caller turned off)", async () => {
+    const url = "https://api.example.com/v1/items";
+    const options = { cache: "no-store", credentials: "omit", keepalive: true, mode: "same-origin", redirect: "manual" } as const;
+    for (const policy of ["unsafe-url", "no-referrer"] as const) {
+      for (const body of [undefined, '{"a":1}']) {
+        const init = { ...options, method: body === undefined ? "GET" : "POST", body, referrer: `${url}?from=page`, referrerPolicy: policy };
+        for (const given of body === undefined ? [undefined] : [undefined, body]) {
+          const signed = await signRequest(new Request(url, init), { keyId: "tok_1", key: ed, body: given });
+          const { cache, credentials, keepalive, mode, redirect, referrer, referrerPolicy } = signed;
+          expect({ cache, credentials, keepalive, mode, redirect, referrer, referrerPolicy }, `${policy} ${body} ${given}`).toEqual({ ...options, referrer: init.referrer, referrerPolicy: policy });
+        }
+      }
+    }
+    // The defaults stay the defaults.
+    const plain = await signRequest(new Request(url), { keyId: "tok_1", key: ed });
+    expect([plain.referrer, plain.referrerPolicy]).toEqual(["about:client", ""]);
+  });
+
   it("body given: the digest comes from it and the stream is never read or cloned; the result verifies", async () => {
     let pulls = 0;
     const stream = new ReadableStream<Uint8Array>({
