@@ -21,6 +21,7 @@ export type {
   DeleteTokenResult,
   ListTokensOptions,
   RegenerateTokenOptions,
+  ResealResult,
   TokenManager,
   UpdateTokenOptions,
 } from "./manager/tokens.js";

@@ -60,6 +60,17 @@ export class Keyring {
   }
 
   /**
+   * `sealed`, sealed anew under the current key; null when it is sealed
+   * under the current key already (or no key is configured).
+   *
+   * @throws {SealingKeyError} as {@link open}
+   */
+  async reseal(sealed: SealedSecret, tokenId: string): Promise<SealedSecret | null> {
+    if (this.#keys.length === 0 || sealed.kid === this.#keys[0]!.kid) return null;
+    return this.seal(await this.open(sealed, tokenId), tokenId);
+  }
+
+  /**
    * Opens a sealed secret. Throws `SealingKeyError` (`SEALING_KEY_UNKNOWN`)
    * when its key is not configured, and on a failed authentication.
    */

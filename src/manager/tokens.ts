@@ -36,6 +36,7 @@ import type {
   Page,
   PageOptions,
   PreviousSecret,
+  SealedSecret,
   StoredSigning,
   StoredToken,
   TokenPolicy,
@@ -570,6 +571,51 @@ export class TokenManager {
   }
 
   /**
+   * Seals the token's HMAC signing keys anew under the first `sealingKey`:
+   * the current secret's, and those of old secrets still in a grace
+   * period. It is how an old sealing key is retired: put the new key first
+   * in `sealingKey` on every server, reseal every token, then remove the
+   * old key. Neither the secret nor its signatures change. Writes (with an
+   * `update` audit entry naming `sealingKey`) only when a key was sealed
+   * under another sealing key; a revoked token, or one without an HMAC key,
+   * is left as it is (`resealed: 0`).
+   *
+   * @param id the token's id
+   * @param options actor
+   * @returns the record, and how many keys were sealed anew
+   * @throws {TokenNotFoundError} `TOKEN_NOT_FOUND`
+   * @throws {SealingKeyError} `SEALING_KEY_UNKNOWN` when a key is sealed under a sealing key no longer configured
+   * @throws {RevisionConflictError} `REVISION_CONFLICT` when changed concurrently (nothing written: call it again)
+   * @example
+   * ```ts
+   * for await (const record of everyToken()) await kw.tokens.reseal(record.id, { actor: "ops" });
+   * ```
+   */
+  async reseal(id: string, options: ActorOptions = {}): Promise<ResealResult> {
+    const actor = parseActor(options);
+    const current = await this.#read(id);
+    const now = this.#writeTime(current);
+    if (current.revokedAt !== null) return { record: toRecord(current, now), resealed: 0 };
+    const keyring = this.#cfg.keyring;
+    let resealed = 0;
+    const again = async (sealed: SealedSecret): Promise<SealedSecret> => {
+      const next = await keyring.reseal(sealed, current.id);
+      if (next === null) return sealed;
+      resealed++;
+      return next;
+    };
+    const signing = current.signing?.alg === "hmac-sha256" ? { alg: "hmac-sha256" as const, sealed: await again(current.signing.sealed) } : current.signing;
+    // An old secret whose grace has ended is never opened again: left as it is.
+    const previous: PreviousSecret[] = [];
+    for (const p of current.previous) previous.push(p.sealed === undefined || p.expiresAt <= now ? p : { ...p, sealed: await again(p.sealed) });
+    if (resealed === 0) return { record: toRecord(current, now), resealed };
+    const next: StoredToken = { ...current, signing, previous, updatedAt: now };
+    const entry = this.#auditEntry("update", current, actor, now, ["sealingKey"]);
+    const saved = await written(this.#changed, current.id, hashesOf(current), () => this.#cfg.store.update(next, current.revision, entry));
+    return { record: toRecord(saved, now), resealed };
+  }
+
+  /**
    * Reports a token seen in public: revokes it (or, with `action: "flag"`,
    * only audits it) with an audit entry of action `leak` naming the source and
    * URL, in the same transaction (when another revoke revoked it since the
@@ -729,6 +775,14 @@ export class TokenManager {
 const DELETED_PARTS = ["record", "hashes", "credits", "rateLimits", "nonces", "usage"] as const;
 
 /** The result of `kw.tokens.delete`: which token, and how many rows of each kind went with it. */
+/** What {@link TokenManager.reseal} did. */
+export interface ResealResult {
+  /** The token's record (unchanged but for `updatedAt` and `revision`). */
+  record: TokenRecord;
+  /** How many HMAC signing keys were sealed anew under the first sealing key (0: nothing was written). */
+  resealed: number;
+}
+
 export interface DeleteTokenResult {
   id: string;
   owner: string;

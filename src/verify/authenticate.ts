@@ -186,8 +186,14 @@ export class Authenticator {
             return null;
           }
           if (token === null || !this.#ownRecord(token)) return null;
-          // One signature base, checked against the current key and any grace-period keys.
-          return signingKeys(token, cfg.keyring, readTime(token, now));
+          // One signature base, checked against the current key and any grace-period keys. A key
+          // the sealing keys cannot open (one removed too early) is the server's fault: 503, not 401.
+          try {
+            return await signingKeys(token, cfg.keyring, readTime(token, now));
+          } catch {
+            storeFailed = true;
+            return null;
+          }
         },
       });
     } catch {

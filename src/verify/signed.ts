@@ -48,8 +48,10 @@ function opened(holder: object, open: () => Promise<VerifyingKey | null>): Promi
 /**
  * The keys a signature of this token may be made with at `now`: the current
  * secret's, then those of previous secrets still in their grace period
- * (HMAC only: ed25519 keys do not rotate with the secret). Keys that cannot
- * be opened (a missing sealing key) are left out.
+ * (HMAC only: ed25519 keys do not rotate with the secret). Rejects with a
+ * SealingKeyError when an HMAC key cannot be opened (sealed under a
+ * sealing key not configured, or corrupt): a fault of the server, not of
+ * the caller.
  */
 export function signingKeys(token: StoredToken, keyring: Keyring, now: number): Promise<ResolvedKeys> {
   const current = opened(token, () => keyOf(token.signing, token.id, keyring));
@@ -65,9 +67,5 @@ async function keyOf(signing: StoredToken["signing"], tokenId: string, keyring: 
     const publicKey = fromBase64(signing.publicKey);
     return publicKey && publicKey.length === 32 ? { alg: "ed25519", publicKey } : null;
   }
-  try {
-    return { alg: "hmac-sha256", secret: await keyring.open(signing.sealed, tokenId) };
-  } catch {
-    return null;
-  }
+  return { alg: "hmac-sha256", secret: await keyring.open(signing.sealed, tokenId) };
 }

@@ -2,19 +2,20 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inspect } from "node:util";
-import { describe, expect, it } from "vitest";
 import {
   type CreateTokenInput,
+  guardStore,
   hashToken,
   isKeywardError,
-  MAX_SCHEDULED,
-  guardStore,
   Keyward,
   type KeywardOptions,
+  MAX_SCHEDULED,
   MemoryStore,
   parseToken,
 } from "keyward";
+import { signRequest } from "keyward/signing";
 import { sqliteStore } from "keyward/sqlite";
+import { describe, expect, it } from "vitest";
 import { toBase64Url } from "../../src/lib/bytes.js";
 import { deriveSigningSecret } from "../../src/lib/derive.js";
 import { Keyring } from "../../src/lib/seal.js";
@@ -458,6 +459,80 @@ describe("tokens.revoke / regenerate", () => {
     advance(60_001);
     expect((await kw.tokens.get(first.record.id))?.graceUntil).toBeNull();
   });
+});
+
+describe("tokens.reseal: retiring a sealing key", () => {
+  const OLD = SEALING_KEY;
+  const NEW = toBase64Url(new Uint8Array(32).fill(9));
+  const T = Date.UTC(2026, 0, 1);
+  const stores: [string, () => { store: KeywardOptions["store"]; close: () => void }][] = [
+    ["MemoryStore", () => ({ store: new MemoryStore(), close: () => {} })],
+    [
+      "a SQLite file",
+      () => {
+        const dir = mkdtempSync(join(tmpdir(), "kw-reseal-"));
+        const store = sqliteStore(join(dir, "k.db"));
+        const close = () => {
+          store.close();
+          rmSync(dir, { recursive: true, force: true });
+        };
+        return { store, close };
+      },
+    ],
+  ];
+  for (const [name, open] of stores) {
+    it(`on ${name}: the HMAC keys of a token, its old secret in grace too, sealed anew; then the old sealing key can go`, async () => {
+      const { store, close } = open();
+      const at = (sealingKey: string[]) => new Keyward({ store, prefix: "acme", now: () => T + 1_000, sealingKey });
+      const signed = (token: string, id: string) =>
+        signRequest(new Request("https://api.example.com/v1/x"), { keyId: id, key: { alg: "hmac-sha256", secret: deriveSigningSecret(token) }, created: (T + 1_000) / 1000, nonce: true });
+      try {
+        const before = at([OLD]);
+        const { token: first, record } = await before.tokens.create({ owner: "o", kind: "secret", signing: { alg: "hmac-sha256" } });
+        const { token: second } = await before.tokens.regenerate(record.id, { graceMs: 3_600_000 });
+        const { record: ed } = await before.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: ed25519KeyPair().publicKey } });
+        const { token: gone, record: revoked } = await before.tokens.create({ owner: "o", kind: "secret", signing: { alg: "hmac-sha256" } });
+        await before.tokens.revoke(revoked.id);
+        const { record: other } = await before.tokens.create({ owner: "o", kind: "secret", signing: { alg: "hmac-sha256" } });
+        await before.close();
+
+        // Without the old key, nothing sealed under it verifies: the step reseal makes unnecessary.
+        const newOnly = at([NEW]);
+        expect((await newOnly.verify(await signed(second, record.id))).code).toBe("STORE_UNAVAILABLE");
+        await newOnly.close();
+
+        const both = at([NEW, OLD]);
+        const revision = (await store.get(record.id))!.revision;
+        const result = await both.tokens.reseal(record.id, { actor: "ops" });
+        expect(result.resealed).toBe(2);
+        expect(result.record.revision).toBe(revision + 1);
+        const audit = (await both.tokens.audit({ tokenId: record.id })).items.at(-1)!;
+        expect(audit).toMatchObject({ action: "update", actor: "ops", changes: ["sealingKey"] });
+        expect(JSON.stringify(audit)).not.toContain(toBase64Url(deriveSigningSecret(second)));
+        // Idempotent: nothing left to seal, nothing written.
+        expect(await both.tokens.reseal(record.id)).toMatchObject({ resealed: 0, record: { revision: revision + 1 } });
+        expect((await both.tokens.audit({ tokenId: record.id })).items).toHaveLength(3);
+        // No HMAC key, or revoked: nothing to do.
+        expect((await both.tokens.reseal(ed.id)).resealed).toBe(0);
+        expect((await both.tokens.reseal(revoked.id)).resealed).toBe(0);
+        await expectCode(both.tokens.reseal("tok_nonexistent000000000"), "TOKEN_NOT_FOUND");
+        await both.close();
+
+        // The old sealing key removed: the new secret and the old one (in its grace period) still verify.
+        const after = at([NEW]);
+        expect((await after.verify(await signed(second, record.id))).ok).toBe(true);
+        expect((await after.verify(await signed(first, record.id))).ok).toBe(true);
+        expect((await after.verify(await signed(gone, revoked.id))).ok).toBe(false);
+        // A token left sealed under the removed key: SEALING_KEY_UNKNOWN, and nothing written.
+        const untouched = (await store.get(other.id))!;
+        await expectCode(after.tokens.reseal(other.id), "SEALING_KEY_UNKNOWN");
+        expect(await store.get(other.id)).toEqual(untouched);
+        await after.close();
+      } finally {
+        close();
+      }
+    });
+  }
 });
 
 describe("tokens.import", () => {
