@@ -593,18 +593,15 @@ export class TokenManager {
   /**
    * The audit log of a token (`{ tokenId }`) or an owner (`{ owner }`), oldest first.
    *
-   * @param filter which entries
+   * @param filter which entries: one token or one owner, never both (they are not combined)
    * @param options page size and cursor
    * @returns a page of entries
+   * @throws {InvalidInputError} `INVALID_INPUT` naming `filter` (both fields, neither, or another one) or `filter.owner`
    */
   async audit(filter: AuditFilter, options: PageOptions = {}): Promise<Page<AuditEntry>> {
-    const ok =
-      typeof filter === "object" &&
-      filter !== null &&
-      ("tokenId" in filter ? typeof filter.tokenId === "string" : typeof filter.owner === "string");
-    if (!ok) throw new InvalidInputError("filter", "must be { tokenId } or { owner }");
+    const checked = auditFilter(filter);
     checkPageOptions(options);
-    return this.#cfg.store.listAudit(filter, options);
+    return this.#cfg.store.listAudit(checked, options);
   }
 
   /** The stored token; a malformed id is not echoed (it may be a token passed by mistake). */
@@ -741,6 +738,27 @@ function parseActor(options: ActorOptions, known: readonly string[] = ACTOR_OPTI
   if (options.role !== undefined && !isRole(options.role)) throw new InvalidInputError("role", "must be a role");
   // Stored verbatim and printed by audit readers: no control or invisible characters (log forging), no token.
   return { name: parseInput(actorSchema, options.actor ?? "system", "actor"), role: options.role };
+}
+
+const AUDIT_FILTER_RULE = "must be { tokenId } or { owner }, one of them (they are not combined)";
+
+/**
+ * The entries a filter names: one token's or one owner's. Both, or a field of
+ * another name, is refused rather than read as one of them: `{ owner, tokenId }`
+ * scoping a tenant's read would otherwise hand it any token's log.
+ *
+ * @throws {InvalidInputError} `INVALID_INPUT` naming `filter` or `filter.owner`
+ */
+function auditFilter(filter: AuditFilter): AuditFilter {
+  if (typeof filter !== "object" || filter === null) throw new InvalidInputError("filter", AUDIT_FILTER_RULE);
+  if (Object.keys(filter).some((k) => k !== "tokenId" && k !== "owner")) throw new InvalidInputError("filter", AUDIT_FILTER_RULE);
+  const { tokenId, owner } = filter as { tokenId?: unknown; owner?: unknown };
+  if ((tokenId === undefined) === (owner === undefined)) throw new InvalidInputError("filter", AUDIT_FILTER_RULE);
+  if (tokenId !== undefined) {
+    if (typeof tokenId !== "string") throw new InvalidInputError("filter", AUDIT_FILTER_RULE);
+    return { tokenId };
+  }
+  return { owner: parseInput(ownerQuerySchema, owner, "filter.owner") };
 }
 
 function parseExpectedRevision(expected: number | undefined): number | undefined {
