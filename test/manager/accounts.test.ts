@@ -458,6 +458,20 @@ describe("kw.credits: admin operations on tokens and accounts", () => {
     }
   });
 
+  it("a revoked token's balance is read, never topped up or reset (TOKEN_REVOKED): a paid top-up would go to a dead token and be receipted", async () => {
+    const { kw } = setup();
+    const { record } = await kw.tokens.create({ owner: "acct_1", kind: "secret", credits: { limit: 10 } });
+    await kw.tokens.revoke(record.id);
+    const keyed = { actor: "stripe", idempotencyKey: "stripe:evt_revoked" };
+    await expect(kw.credits.topUp({ tokenId: record.id }, 500, keyed)).rejects.toMatchObject({ code: "TOKEN_REVOKED" });
+    await expect(kw.credits.reset({ tokenId: record.id })).rejects.toMatchObject({ code: "TOKEN_REVOKED" });
+    expect(await kw.credits.get({ tokenId: record.id })).toEqual({ limit: 10, remaining: 10, nextRefillAt: null, replayed: false });
+    expect((await kw.tokens.audit({ tokenId: record.id })).items.map((e) => e.action)).toEqual(["create", "revoke"]);
+    // The refused call kept no key: the event, paid for, can still be applied to a live balance.
+    await kw.accounts.set("acct_1", { credits: { limit: 100 } });
+    expect(await kw.credits.topUp({ owner: "acct_1" }, 500, keyed)).toMatchObject({ remaining: 600, replayed: false });
+  });
+
   it("refuses bad amounts, unknown owners and tokens without credits with coded errors; nothing changes", async () => {
     const { kw } = setup();
     await kw.accounts.set("acct_1", { credits: { limit: 10 } });
