@@ -61,6 +61,7 @@ import {
   parseLifecycleFilter,
 } from "./lifecycle.js";
 import { scheduleRevision } from "./schedule.js";
+import { parseTokenOrOwner } from "./target.js";
 import { toEpochMs } from "./time.js";
 import { type TokenChanged, written } from "./written.js";
 
@@ -593,10 +594,10 @@ export class TokenManager {
    * @param filter which entries: one token or one owner, never both (they are not combined)
    * @param options page size and cursor
    * @returns a page of entries
-   * @throws {InvalidInputError} `INVALID_INPUT` naming `filter` (both fields, neither, or another one) or `filter.owner`
+   * @throws {InvalidInputError} `INVALID_INPUT` naming `filter` (both fields, neither, or another one), `owner` or `tokenId`
    */
   async audit(filter: AuditFilter, options: PageOptions = {}): Promise<Page<AuditEntry>> {
-    const checked = auditFilter(filter);
+    const checked = parseTokenOrOwner(filter, "filter");
     checkPageOptions(options);
     return this.#cfg.store.listAudit(checked, options);
   }
@@ -735,27 +736,6 @@ function parseActor(options: ActorOptions, known: readonly string[] = ACTOR_OPTI
   if (options.role !== undefined && !isRole(options.role)) throw new InvalidInputError("role", "must be a role");
   // Stored verbatim and printed by audit readers: no control or invisible characters (log forging), no token.
   return { name: parseInput(actorSchema, options.actor ?? "system", "actor"), role: options.role };
-}
-
-const AUDIT_FILTER_RULE = "must be { tokenId } or { owner }, one of them (they are not combined)";
-
-/**
- * The entries a filter names: one token's or one owner's. Both, or a field of
- * another name, is refused rather than read as one of them: `{ owner, tokenId }`
- * scoping a tenant's read would otherwise hand it any token's log.
- *
- * @throws {InvalidInputError} `INVALID_INPUT` naming `filter` or `filter.owner`
- */
-function auditFilter(filter: AuditFilter): AuditFilter {
-  if (typeof filter !== "object" || filter === null) throw new InvalidInputError("filter", AUDIT_FILTER_RULE);
-  if (Object.keys(filter).some((k) => k !== "tokenId" && k !== "owner")) throw new InvalidInputError("filter", AUDIT_FILTER_RULE);
-  const { tokenId, owner } = filter as { tokenId?: unknown; owner?: unknown };
-  if ((tokenId === undefined) === (owner === undefined)) throw new InvalidInputError("filter", AUDIT_FILTER_RULE);
-  if (tokenId !== undefined) {
-    if (typeof tokenId !== "string") throw new InvalidInputError("filter", AUDIT_FILTER_RULE);
-    return { tokenId };
-  }
-  return { owner: parseInput(ownerQuerySchema, owner, "filter.owner") };
 }
 
 function parseExpectedRevision(expected: number | undefined): number | undefined {
