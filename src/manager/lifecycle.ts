@@ -82,13 +82,13 @@ export interface LifecycleEvent {
  * like seconds is refused with `TIME_IN_SECONDS`).
  */
 export interface LifecycleFilter {
-  /** Only tokens that expire before this time, never-expiring ones excluded. */
+  /** Only tokens that expire before this time, never-expiring and revoked ones excluded. */
   expiringBefore?: number | Date | string | undefined;
   /** Only tokens due for rotation now (needs a rotation period: `tokens.rotationPeriodMs`, or the account's). */
   dueForRotation?: boolean | undefined;
   /**
    * Only tokens not used since this time: last allowed request
-   * before it, or never used and created before it. Needs a store with
+   * before it, or never used and created before it; revoked ones excluded. Needs a store with
    * `capabilities.usageAnalytics` (last uses are written with usage, not per request).
    */
   unusedSince?: number | Date | string | undefined;
@@ -178,7 +178,12 @@ export function parseLifecycleFilter(filter: LifecycleFilter): ParsedLifecycleFi
   return parsed;
 }
 
-/** Whether a record passes the list filters at `now`; `lastUse` (null: never) is needed for `unusedSince`. */
+/**
+ * Whether a record passes the list filters at `now`; `lastUse` (null: never)
+ * is needed for `unusedSince`. A revoked token is never expiring, unused or
+ * due for rotation, as a scan skips it: it has ended, nothing is left to
+ * renew, rotate or clean up.
+ */
 export function matchesLifecycle(
   t: StoredToken,
   record: TokenRecord,
@@ -187,6 +192,7 @@ export function matchesLifecycle(
   now: number,
   lastUse?: number | null,
 ): boolean {
+  if ((filter.expiringBefore !== undefined || filter.unusedSince !== undefined) && t.revokedAt !== null) return false;
   if (filter.unusedSince !== undefined && (lastUse ?? t.createdAt) >= filter.unusedSince) return false;
   if (filter.expiringBefore !== undefined && (record.policy.expiresAt === null || record.policy.expiresAt >= filter.expiringBefore)) return false;
   if (filter.dueForRotation !== undefined) {

@@ -97,6 +97,20 @@ describe("rotation and scans", () => {
     expect(events.map((e) => e.type)).toEqual(["expiring-soon"]);
   });
 
+  it("list filters pass revoked tokens over, as the scan and dueForRotation do: a hygiene job is not told of tokens already ended", async () => {
+    const clock = { now: T0 };
+    const kw = app({ rotationPeriodMs: 30 * DAY }, clock);
+    const live = await kw.tokens.create({ owner: "o", kind: "secret", expiresAt: T0 + 10 * DAY });
+    const revoked = await kw.tokens.create({ owner: "o", kind: "secret", expiresAt: T0 + 10 * DAY });
+    await kw.tokens.revoke(revoked.record.id);
+    clock.now = T0 + 40 * DAY;
+    const ids = async (o: Parameters<typeof kw.tokens.list>[1]) => (await kw.tokens.list("o", o)).items.map((r) => r.id);
+    expect(await ids({ expiringBefore: T0 + 20 * DAY })).toEqual([live.record.id]);
+    expect(await ids({ unusedSince: T0 + 20 * DAY })).toEqual([live.record.id]);
+    expect((await collect(kw.tokens.scan("o"))).map((e) => e.tokenId)).toEqual([live.record.id]);
+    expect((await ids({})).sort()).toEqual([live.record.id, revoked.record.id].sort());
+  });
+
   it("scan yields expired, expiring-soon and rotation-due events from the records alone, revoked tokens skipped", async () => {
     const clock = { now: T0 };
     const kw = app({ rotationPeriodMs: 30 * DAY, expiringSoonMs: 7 * DAY }, clock);
