@@ -72,6 +72,26 @@ describe("kw.accounts: plan ceiling", () => {
     expect((await kw.check({ token, scope: "premium:read" })).code).toBe("SCOPE_DENIED");
   }, 30_000);
 
+  it("an owner with more than MAX_CEILING_CHECK_TOKENS live tokens cannot hold its plan: checkTokens: false cuts it unchecked", async () => {
+    const { kw } = setup();
+    await kw.accounts.set("acct_big", { ceiling: ["core:read", "premium:*"] });
+    // What a developer may do through keyward/admin: publishable tokens, as many as they like.
+    for (let i = 0; i < MAX_CEILING_CHECK_TOKENS; i++) await kw.tokens.create({ owner: "acct_big", kind: "publishable", scopes: ["core:read"] });
+    const { token } = await kw.tokens.create({ owner: "acct_big", kind: "secret", scopes: ["premium:read"] });
+    const before = await kw.accounts.get("acct_big");
+    await expect(kw.accounts.set("acct_big", { ceiling: ["core:read"] })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "ceiling" });
+    await expect(kw.accounts.set("acct_big", { ceiling: ["core:read"] }, { checkTokens: "no" as never })).rejects.toMatchObject({
+      code: "INVALID_INPUT",
+      field: "checkTokens",
+    });
+    expect(await kw.accounts.get("acct_big")).toEqual(before);
+    expect((await kw.check({ token, scope: "premium:read" })).ok).toBe(true);
+    // The plan is cut all the same; the token left with no scope is denied, fail closed.
+    await kw.accounts.set("acct_big", { ceiling: ["core:read"] }, { checkTokens: false, actor: "billing" });
+    expect((await kw.check({ token, scope: "premium:read" })).code).toBe("SCOPE_DENIED");
+    expect((await kw.accounts.get("acct_big"))?.policy.ceiling).toEqual(["core:read"]);
+  }, 60_000);
+
   it("keeps at most MAX_SCHEDULED changes pending, like a token's policy", async () => {
     const { kw } = setup();
     for (let i = 0; i < MAX_SCHEDULED; i++) await kw.accounts.set("acct_s", { rateLimit: { limit: i + 1, windowMs: 1000 } }, { effectiveAt: T0 + 60_000 * (i + 1) });
