@@ -65,12 +65,22 @@ export interface SetAccountOptions {
    * meanwhile): the last call wins for the fields it names.
    */
   expectedRevision?: number | undefined;
+  /**
+   * Whether a new ceiling is checked against the owner's live tokens (default
+   * true): one it would leave with no scope is refused, and so is any ceiling
+   * of an owner with more than {@link MAX_CEILING_CHECK_TOKENS} live tokens.
+   * False sets the ceiling unchecked: a plan can always be cut, also for an
+   * owner whose tokens are too many to check (a token left with no scope
+   * within it is denied every request, until the ceiling covers it again).
+   */
+  checkTokens?: boolean | undefined;
 }
 
 /**
  * Most live tokens of an owner checked against a new ceiling; beyond, `set`
- * refuses a ceiling (remove it in steps). Revoked and expired tokens are
- * read past, not counted: an owner's history does not bar a ceiling.
+ * refuses a ceiling unless it is told not to check (`checkTokens: false`).
+ * Revoked and expired tokens are read past, not counted: an owner's history
+ * does not bar a ceiling.
  */
 export const MAX_CEILING_CHECK_TOKENS = 10_000;
 
@@ -106,7 +116,7 @@ const patchSchema = z.strictObject({
   rateLimit: z.strictObject({ limit: amount(1), windowMs: z.number().int().min(1).max(31 * 86_400_000) }).nullable().optional(),
 });
 
-const SET_OPTIONS = ["actor", "effectiveAt", "expectedRevision"] as const;
+const SET_OPTIONS = ["actor", "effectiveAt", "expectedRevision", "checkTokens"] as const;
 
 const EMPTY_POLICY: AccountPolicy = { ceiling: null, credits: null, rateLimit: null };
 
@@ -149,9 +159,10 @@ export class AccountManager {
    *
    * @param owner the owner id
    * @param patch the fields to change
-   * @param options actor, effective time, expected revision
+   * @param options actor, effective time, expected revision, whether a ceiling is checked against the tokens
    * @returns the account
-   * @throws {InvalidInputError} `INVALID_INPUT` naming the field: a bad amount, a ceiling that would leave one of the owner's tokens with no scope,
+   * @throws {InvalidInputError} `INVALID_INPUT` naming the field: a bad amount, a ceiling that would leave one of the owner's tokens with no scope
+   *   or of an owner with more than {@link MAX_CEILING_CHECK_TOKENS} live tokens (unless `checkTokens: false`),
    *   `options` with a field of another name (a misspelt `effectiveAt` is not applied at once);
    *   `LIFETIME_EXCEEDED` for token rules looser than the application's
    * @throws {RevisionConflictError} `REVISION_CONFLICT` when it is not at `expectedRevision`; without it, when other
@@ -173,8 +184,10 @@ export class AccountManager {
       throw new InvalidInputError("expectedRevision", "must be a non-negative integer");
     }
     const given = options.effectiveAt === undefined ? undefined : toEpochMs(options.effectiveAt, 0, "effectiveAt");
+    const checkTokens = options.checkTokens ?? true;
+    if (typeof checkTokens !== "boolean") throw new InvalidInputError("checkTokens", "must be a boolean");
     if (data.tokens) checkAccountRules(data.tokens, this.#cfg.tokens);
-    if (data.ceiling) {
+    if (data.ceiling && checkTokens) {
       const clock = this.#cfg.now();
       await this.#checkCeiling(owner, data.ceiling, Math.max(clock, this.#cutover(given, clock)));
     }
@@ -231,7 +244,10 @@ export class AccountManager {
         const tokenAt = readTime(t, at);
         if (!live(t, tokenAt)) continue;
         if (++checked > MAX_CEILING_CHECK_TOKENS) {
-          throw new InvalidInputError("ceiling", `the owner has more than ${MAX_CEILING_CHECK_TOKENS} live tokens to check`);
+          throw new InvalidInputError(
+            "ceiling",
+            `the owner has more than ${MAX_CEILING_CHECK_TOKENS} live tokens to check (checkTokens: false sets the ceiling unchecked)`,
+          );
         }
         const scopes = policyAt(t, tokenAt).scopes;
         if (!scopes.some((s) => ceiling.some((c) => scopesOverlap(s, c)))) {

@@ -2,7 +2,7 @@
 // reached as `kw.credits`. Top-ups and resets are audited in the same
 // transaction as the change.
 import type { ResolvedConfig } from "../config.js";
-import { AccountNotFoundError, InvalidInputError, TokenNotFoundError } from "../errors.js";
+import { AccountNotFoundError, InvalidInputError, TokenNotFoundError, TokenRevokedError } from "../errors.js";
 import { ACCOUNT_AUDIT_TARGET, type AccountCreditsPolicy, accountPolicyAt } from "../model/account.js";
 import { auditId } from "../model/audit-id.js";
 import { DEFAULT_POOL, isPoolName, MAX_CREDIT_BALANCE, poolOf } from "../model/pools.js";
@@ -93,6 +93,7 @@ export class CreditManager {
    * @returns the balance after the top-up (with a key used already: the balance now, `replayed: true`)
    * @throws {InvalidInputError} `INVALID_INPUT` naming `amount` (negative, fractional, NaN, infinite, too large),
    *   `idempotencyKey` (malformed, or used for another operation), or the target as {@link get}
+   * @throws {TokenRevokedError} `TOKEN_REVOKED` for a revoked token (nothing changes, no key kept)
    * @example
    * ```ts
    * await kw.credits.topUp({ tokenId: record.id }, 500, { actor: "user:42" });
@@ -115,6 +116,7 @@ export class CreditManager {
    * @param options the actor, and an idempotency key that makes a retry safe ({@link CreditOptions.idempotencyKey})
    * @returns the balance after the reset (with a key used already: the balance now, `replayed: true`)
    * @throws {InvalidInputError} `INVALID_INPUT` naming `idempotencyKey` (malformed, or used for another operation), or the target as {@link get}
+   * @throws {TokenRevokedError} `TOKEN_REVOKED` for a revoked token (nothing changes, no key kept)
    * @example
    * ```ts
    * await kw.credits.reset({ owner: "acct_1" });
@@ -143,6 +145,8 @@ export class CreditManager {
       const token = isTokenId(key.tokenId) ? await store.get(key.tokenId) : null;
       // A malformed id is not echoed (it may be a token passed by mistake).
       if (!token) throw new TokenNotFoundError(isTokenId(key.tokenId) ? key.tokenId : "");
+      // Revocation is final: credits added to a revoked token (a paid top-up) could never be spent.
+      if (change.op !== "read" && token.revokedAt !== null) throw new TokenRevokedError(token.id);
       // Each record's policy as every server judges it: at no earlier than its last write.
       const credits = poolOf(policyAt(token, readTime(token, now)), pool) ?? null;
       policy = credits && tokenPool(credits);

@@ -7,6 +7,7 @@ import type { ResolvedConfig } from "../config.js";
 import { InvalidInputError, LifetimeExceededError } from "../errors.js";
 import { type AccountTokenRules, accountPolicyAt, type StoredAccount } from "../model/account.js";
 import { policyAt } from "../model/record.js";
+import { parseInput, timestamp } from "../model/schemas.js";
 import type { StoredToken, TokenRecord } from "../model/types.js";
 
 /** The rules for one owner's tokens: the application's, tightened by the account's. */
@@ -74,18 +75,30 @@ export interface LifecycleEvent {
   at: number;
 }
 
-/** Filters of `kw.tokens.list`, applied to each page (a page may hold fewer than `limit` records; follow `nextCursor`). */
+/**
+ * Filters of `kw.tokens.list`, applied to each page (a page may hold fewer
+ * than `limit` records; follow `nextCursor`). Times are read like
+ * `expiresAt`: epoch ms, a Date or an ISO-8601 string (a number that looks
+ * like seconds is refused with `TIME_IN_SECONDS`).
+ */
 export interface LifecycleFilter {
-  /** Only tokens that expire before this time (epoch ms), never-expiring ones excluded. */
-  expiringBefore?: number | undefined;
+  /** Only tokens that expire before this time, never-expiring and revoked ones excluded. */
+  expiringBefore?: number | Date | string | undefined;
   /** Only tokens due for rotation now (needs a rotation period: `tokens.rotationPeriodMs`, or the account's). */
   dueForRotation?: boolean | undefined;
   /**
-   * Only tokens not used since this time (epoch ms): last allowed request
-   * before it, or never used and created before it. Needs a store with
+   * Only tokens not used since this time: last allowed request
+   * before it, or never used and created before it; revoked ones excluded. Needs a store with
    * `capabilities.usageAnalytics` (last uses are written with usage, not per request).
    */
-  unusedSince?: number | undefined;
+  unusedSince?: number | Date | string | undefined;
+}
+
+/** The list filters, checked: times as epoch ms. */
+export interface ParsedLifecycleFilter {
+  expiringBefore?: number;
+  dueForRotation?: boolean;
+  unusedSince?: number;
 }
 
 /** When the token's current secret was issued: its last regeneration, else its creation. */
@@ -148,28 +161,38 @@ export function lifecycleEvents(t: StoredToken, lifetimes: Lifetimes, now: numbe
 }
 
 /**
- * Checks list filters once.
+ * Checks list filters once; a time in seconds would silently match no token
+ * (it is in January 1970), so it is refused like an `expiresAt` in seconds.
  *
- * @throws {InvalidInputError} `INVALID_INPUT` naming the filter
+ * @throws {InvalidInputError} `INVALID_INPUT` or `TIME_IN_SECONDS` naming the filter
  */
-export function checkLifecycleFilter(filter: LifecycleFilter): void {
+export function parseLifecycleFilter(filter: LifecycleFilter): ParsedLifecycleFilter {
   const { expiringBefore, dueForRotation, unusedSince } = filter;
-  if (expiringBefore !== undefined && !Number.isSafeInteger(expiringBefore)) {
-    throw new InvalidInputError("expiringBefore", "must be a time in epoch ms");
+  const parsed: ParsedLifecycleFilter = {};
+  if (expiringBefore !== undefined) parsed.expiringBefore = parseInput(timestamp, expiringBefore, "expiringBefore");
+  if (unusedSince !== undefined) parsed.unusedSince = parseInput(timestamp, unusedSince, "unusedSince");
+  if (dueForRotation !== undefined) {
+    if (typeof dueForRotation !== "boolean") throw new InvalidInputError("dueForRotation", "must be a boolean");
+    parsed.dueForRotation = dueForRotation;
   }
-  if (unusedSince !== undefined && !Number.isSafeInteger(unusedSince)) throw new InvalidInputError("unusedSince", "must be a time in epoch ms");
-  if (dueForRotation !== undefined && typeof dueForRotation !== "boolean") throw new InvalidInputError("dueForRotation", "must be a boolean");
+  return parsed;
 }
 
-/** Whether a record passes the list filters at `now`; `lastUse` (null: never) is needed for `unusedSince`. */
+/**
+ * Whether a record passes the list filters at `now`; `lastUse` (null: never)
+ * is needed for `unusedSince`. A revoked token is never expiring, unused or
+ * due for rotation, as a scan skips it: it has ended, nothing is left to
+ * renew, rotate or clean up.
+ */
 export function matchesLifecycle(
   t: StoredToken,
   record: TokenRecord,
-  filter: LifecycleFilter,
+  filter: ParsedLifecycleFilter,
   lifetimes: Lifetimes,
   now: number,
   lastUse?: number | null,
 ): boolean {
+  if ((filter.expiringBefore !== undefined || filter.unusedSince !== undefined) && t.revokedAt !== null) return false;
   if (filter.unusedSince !== undefined && (lastUse ?? t.createdAt) >= filter.unusedSince) return false;
   if (filter.expiringBefore !== undefined && (record.policy.expiresAt === null || record.policy.expiresAt >= filter.expiringBefore)) return false;
   if (filter.dueForRotation !== undefined) {

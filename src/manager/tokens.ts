@@ -52,7 +52,6 @@ import { IssuedToken } from "./issued.js";
 import { type LeakListener, type LeakReport, type ReportLeakOptions, reportLeak } from "./leaks.js";
 import {
   checkExpiry,
-  checkLifecycleFilter,
   expiryOnCreate,
   type LifecycleEvent,
   type LifecycleFilter,
@@ -60,8 +59,10 @@ import {
   lifecycleEvents,
   matchesLifecycle,
   ownerLifetimes,
+  parseLifecycleFilter,
 } from "./lifecycle.js";
 import { scheduleRevision } from "./schedule.js";
+import { parseTokenOrOwner } from "./target.js";
 import { toEpochMs } from "./time.js";
 import { type TokenChanged, written } from "./written.js";
 
@@ -266,26 +267,23 @@ export class TokenManager {
    * @param owner the owner id
    * @param options page size (1–1000, default 100) and the cursor of the previous page
    * @returns a page of records and the next cursor (null on the last page)
-   * @throws {InvalidInputError} `INVALID_INPUT` for a bad owner, options, limit, cursor or filter
+   * @throws {InvalidInputError} `INVALID_INPUT` for a bad owner, options, limit, cursor or filter; `TIME_IN_SECONDS`
+   *   for a filter's time in seconds
    */
   async list(owner: string, options: ListTokensOptions = {}): Promise<Page<TokenRecord>> {
     parseInput(ownerQuerySchema, owner, "owner");
     checkPageOptions(options, LIST_OPTIONS);
     const { expiringBefore, dueForRotation, unusedSince, ...page } = options;
-    const filter: LifecycleFilter = {};
-    if (expiringBefore !== undefined) filter.expiringBefore = expiringBefore;
-    if (dueForRotation !== undefined) filter.dueForRotation = dueForRotation;
-    if (unusedSince !== undefined) filter.unusedSince = unusedSince;
-    checkLifecycleFilter(filter);
+    const filter = parseLifecycleFilter({ expiringBefore, dueForRotation, unusedSince });
     const store = this.#cfg.store;
-    if (unusedSince !== undefined && store.capabilities.usageAnalytics !== true) throw new StoreUnsupportedError("usageAnalytics");
+    if (filter.unusedSince !== undefined && store.capabilities.usageAnalytics !== true) throw new StoreUnsupportedError("usageAnalytics");
     const now = this.#cfg.now();
     const lifetimes = dueForRotation ? ownerLifetimes(this.#cfg.tokens, await accountOf(this.#cfg, owner), now) : this.#cfg.tokens;
     if (dueForRotation && lifetimes.rotationPeriodMs === null) {
       throw new InvalidInputError("dueForRotation", "needs a rotation period: tokens.rotationPeriodMs in the options of new Keyward, or the account's");
     }
     const found = await store.list(owner, page);
-    const lastUse = unusedSince === undefined ? null : await this.#lastUses(found.items);
+    const lastUse = filter.unusedSince === undefined ? null : await this.#lastUses(found.items);
     const items: TokenRecord[] = [];
     for (const t of found.items) {
       const record = toRecord(t, readTime(t, now));
@@ -310,19 +308,19 @@ export class TokenManager {
    * tokens are skipped.
    *
    * @param owner the owner id
-   * @param options `now` (epoch ms; default the clock, each token then judged at no earlier than its last write, as servers judge it)
+   * @param options `now` (epoch ms, Date or ISO-8601 string, read like `expiresAt`; default the clock, each token then
+   *   judged at no earlier than its last write, as servers judge it)
    * @returns the events, token by token in creation order
-   * @throws {InvalidInputError} `INVALID_INPUT` for a bad owner, options or time
+   * @throws {InvalidInputError} `INVALID_INPUT` for a bad owner, options or time; `TIME_IN_SECONDS` for a `now` in seconds
    * @example
    * ```ts
    * for await (const e of kw.tokens.scan("acct_1")) console.log(e.type, e.tokenId, new Date(e.at));
    * ```
    */
-  async *scan(owner: string, options: { now?: number | undefined } = {}): AsyncGenerator<LifecycleEvent> {
+  async *scan(owner: string, options: { now?: number | Date | string | undefined } = {}): AsyncGenerator<LifecycleEvent> {
     parseInput(ownerQuerySchema, owner, "owner");
     checkOptionFields(options, ["now"]);
-    const now = options.now ?? this.#cfg.now();
-    if (!Number.isSafeInteger(now)) throw new InvalidInputError("now", "must be a time in epoch ms");
+    const now = options.now === undefined ? this.#cfg.now() : toEpochMs(options.now, 0, "now");
     const lifetimes = ownerLifetimes(this.#cfg.tokens, await accountOf(this.#cfg, owner), now);
     let cursor: string | null = null;
     do {
@@ -639,18 +637,15 @@ export class TokenManager {
   /**
    * The audit log of a token (`{ tokenId }`) or an owner (`{ owner }`), oldest first.
    *
-   * @param filter which entries
+   * @param filter which entries: one token or one owner, never both (they are not combined)
    * @param options page size and cursor
    * @returns a page of entries
+   * @throws {InvalidInputError} `INVALID_INPUT` naming `filter` (both fields, neither, or another one), `owner` or `tokenId`
    */
   async audit(filter: AuditFilter, options: PageOptions = {}): Promise<Page<AuditEntry>> {
-    const ok =
-      typeof filter === "object" &&
-      filter !== null &&
-      ("tokenId" in filter ? typeof filter.tokenId === "string" : typeof filter.owner === "string");
-    if (!ok) throw new InvalidInputError("filter", "must be { tokenId } or { owner }");
+    const checked = parseTokenOrOwner(filter, "filter");
     checkPageOptions(options);
-    return this.#cfg.store.listAudit(filter, options);
+    return this.#cfg.store.listAudit(checked, options);
   }
 
   /** The stored token; a malformed id is not echoed (it may be a token passed by mistake). */

@@ -5,6 +5,7 @@ import { optionNames } from "../lib/options.js";
 import { checkOptionFields, ownerQuerySchema, parseInput } from "../model/schemas.js";
 import type { UsageQueueStats } from "../monitor/usage-queue.js";
 import { type AnalyticsGranularity, MAX_USAGE_SCOPE_LENGTH, type UsageAnalyticsQuery, type UsageSeriesBucket } from "../store/kit/usage-analytics.js";
+import { parseTokenOrOwner, type TokenOrOwner } from "./target.js";
 import { toEpochMs } from "./time.js";
 
 /** Options of {@link UsageReader.get}. */
@@ -29,7 +30,7 @@ export interface GetUsageOptions {
 }
 
 /** Which usage: a token's (its id, or `{ tokenId }`) or an owner's, all tokens together (`{ owner }`). */
-export type UsageTarget = string | { tokenId: string } | { owner: string };
+export type UsageTarget = TokenOrOwner;
 
 /** Options of {@link UsageReader.top}. */
 export interface TopConsumersOptions {
@@ -103,7 +104,7 @@ export class UsageReader {
    * ```
    */
   async get(target: UsageTarget, options: GetUsageOptions = {}): Promise<UsageSeriesBucket[]> {
-    const filter = parseTarget(target);
+    const filter = parseTokenOrOwner(target, "target");
     // A misspelt `scope` or `code` would widen the answer without a word.
     checkOptionFields(options, GET_OPTIONS);
     const { granularity = "hour", scope, code, groupBy } = options;
@@ -172,7 +173,7 @@ export class UsageReader {
     if (typeof given !== "string" && !(typeof given === "object" && given !== null && "tokenId" in given)) {
       throw new InvalidInputError("tokenId", "must be a token id (lastUsed is per token)");
     }
-    const { tokenId: id } = parseTarget(given as UsageTarget) as { tokenId: string };
+    const { tokenId: id } = parseTokenOrOwner(given as TokenOrOwner, "target") as { tokenId: string };
     const [found] = await this.#cfg.store.lastUsed([id]);
     return found ? { at: found.at, ip: found.ip } : null;
   }
@@ -189,16 +190,3 @@ export class UsageReader {
 
 const GET_OPTIONS = optionNames<GetUsageOptions>({ from: true, to: true, granularity: true, scope: true, code: true, groupBy: true });
 const TOP_OPTIONS = optionNames<TopConsumersOptions>({ from: true, to: true, limit: true, by: true });
-
-function parseTarget(target: UsageTarget): { tokenId: string } | { owner: string } {
-  if (typeof target === "string") target = { tokenId: target };
-  // One of the two, and nothing else: `{ ownr }` or `{ owner, tokenId }` would read other than what was asked.
-  const keys = typeof target === "object" && target !== null ? Object.keys(target) : [];
-  if (keys.length !== 1 || (keys[0] !== "tokenId" && keys[0] !== "owner")) {
-    throw new InvalidInputError("target", "must be a token id, { tokenId } or { owner }");
-  }
-  if ("owner" in target) return { owner: parseInput(ownerQuerySchema, target.owner, "owner") };
-  const id = (target as { tokenId?: unknown }).tokenId;
-  if (typeof id !== "string" || id.length === 0 || id.length > 64) throw new InvalidInputError("tokenId", "must be a token id");
-  return { tokenId: id };
-}

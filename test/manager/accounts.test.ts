@@ -72,6 +72,26 @@ describe("kw.accounts: plan ceiling", () => {
     expect((await kw.check({ token, scope: "premium:read" })).code).toBe("SCOPE_DENIED");
   }, 30_000);
 
+  it("an owner with more than MAX_CEILING_CHECK_TOKENS live tokens cannot hold its plan: checkTokens: false cuts it unchecked", async () => {
+    const { kw } = setup();
+    await kw.accounts.set("acct_big", { ceiling: ["core:read", "premium:*"] });
+    // What a developer may do through keyward/admin: publishable tokens, as many as they like.
+    for (let i = 0; i < MAX_CEILING_CHECK_TOKENS; i++) await kw.tokens.create({ owner: "acct_big", kind: "publishable", scopes: ["core:read"] });
+    const { token } = await kw.tokens.create({ owner: "acct_big", kind: "secret", scopes: ["premium:read"] });
+    const before = await kw.accounts.get("acct_big");
+    await expect(kw.accounts.set("acct_big", { ceiling: ["core:read"] })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "ceiling" });
+    await expect(kw.accounts.set("acct_big", { ceiling: ["core:read"] }, { checkTokens: "no" as never })).rejects.toMatchObject({
+      code: "INVALID_INPUT",
+      field: "checkTokens",
+    });
+    expect(await kw.accounts.get("acct_big")).toEqual(before);
+    expect((await kw.check({ token, scope: "premium:read" })).ok).toBe(true);
+    // The plan is cut all the same; the token left with no scope is denied, fail closed.
+    await kw.accounts.set("acct_big", { ceiling: ["core:read"] }, { checkTokens: false, actor: "billing" });
+    expect((await kw.check({ token, scope: "premium:read" })).code).toBe("SCOPE_DENIED");
+    expect((await kw.accounts.get("acct_big"))?.policy.ceiling).toEqual(["core:read"]);
+  }, 60_000);
+
   it("keeps at most MAX_SCHEDULED changes pending, like a token's policy", async () => {
     const { kw } = setup();
     for (let i = 0; i < MAX_SCHEDULED; i++) await kw.accounts.set("acct_s", { rateLimit: { limit: i + 1, windowMs: 1000 } }, { effectiveAt: T0 + 60_000 * (i + 1) });
@@ -456,6 +476,20 @@ describe("kw.credits: admin operations on tokens and accounts", () => {
       for (const store of stores) await store.close();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it("a revoked token's balance is read, never topped up or reset (TOKEN_REVOKED): a paid top-up would go to a dead token and be receipted", async () => {
+    const { kw } = setup();
+    const { record } = await kw.tokens.create({ owner: "acct_1", kind: "secret", credits: { limit: 10 } });
+    await kw.tokens.revoke(record.id);
+    const keyed = { actor: "stripe", idempotencyKey: "stripe:evt_revoked" };
+    await expect(kw.credits.topUp({ tokenId: record.id }, 500, keyed)).rejects.toMatchObject({ code: "TOKEN_REVOKED" });
+    await expect(kw.credits.reset({ tokenId: record.id })).rejects.toMatchObject({ code: "TOKEN_REVOKED" });
+    expect(await kw.credits.get({ tokenId: record.id })).toEqual({ limit: 10, remaining: 10, nextRefillAt: null, replayed: false });
+    expect((await kw.tokens.audit({ tokenId: record.id })).items.map((e) => e.action)).toEqual(["create", "revoke"]);
+    // The refused call kept no key: the event, paid for, can still be applied to a live balance.
+    await kw.accounts.set("acct_1", { credits: { limit: 100 } });
+    expect(await kw.credits.topUp({ owner: "acct_1" }, 500, keyed)).toMatchObject({ remaining: 600, replayed: false });
   });
 
   it("refuses bad amounts, unknown owners and tokens without credits with coded errors; nothing changes", async () => {

@@ -75,6 +75,42 @@ describe("rotation and scans", () => {
     await expect(app({}).tokens.list("o", { dueForRotation: true })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "dueForRotation" });
   });
 
+  it("the times of list filters and of a scan are read like every admin time: seconds refused (TIME_IN_SECONDS), a Date or ISO string taken", async () => {
+    const clock = { now: T0 };
+    const kw = app({ rotationPeriodMs: 30 * DAY }, clock);
+    const soon = await kw.tokens.create({ owner: "o", kind: "secret", expiresAt: T0 + 10 * DAY });
+    clock.now = T0 + 31 * DAY;
+    // In seconds, each would silently match nothing (January 1970): a nightly job would report no token at all.
+    const inSeconds = Math.floor((T0 + 20 * DAY) / 1000);
+    for (const [field, call] of [
+      ["expiringBefore", () => kw.tokens.list("o", { expiringBefore: inSeconds })],
+      ["unusedSince", () => kw.tokens.list("o", { unusedSince: inSeconds })],
+      ["now", () => collect(kw.tokens.scan("o", { now: inSeconds }))],
+    ] as const) {
+      await expect(call(), field).rejects.toMatchObject({ code: "TIME_IN_SECONDS", field, hint: expect.stringContaining("1000") });
+    }
+    const ids = async (o: Parameters<typeof kw.tokens.list>[1]) => (await kw.tokens.list("o", o)).items.map((r) => r.id);
+    expect(await ids({ expiringBefore: new Date(T0 + 20 * DAY) })).toEqual([soon.record.id]);
+    expect(await ids({ expiringBefore: new Date(T0 + 20 * DAY).toISOString() })).toEqual([soon.record.id]);
+    expect(await ids({ expiringBefore: new Date(T0 + 5 * DAY).toISOString() })).toEqual([]);
+    const events = await collect(kw.tokens.scan("o", { now: new Date(T0 + 9 * DAY) }));
+    expect(events.map((e) => e.type)).toEqual(["expiring-soon"]);
+  });
+
+  it("list filters pass revoked tokens over, as the scan and dueForRotation do: a hygiene job is not told of tokens already ended", async () => {
+    const clock = { now: T0 };
+    const kw = app({ rotationPeriodMs: 30 * DAY }, clock);
+    const live = await kw.tokens.create({ owner: "o", kind: "secret", expiresAt: T0 + 10 * DAY });
+    const revoked = await kw.tokens.create({ owner: "o", kind: "secret", expiresAt: T0 + 10 * DAY });
+    await kw.tokens.revoke(revoked.record.id);
+    clock.now = T0 + 40 * DAY;
+    const ids = async (o: Parameters<typeof kw.tokens.list>[1]) => (await kw.tokens.list("o", o)).items.map((r) => r.id);
+    expect(await ids({ expiringBefore: T0 + 20 * DAY })).toEqual([live.record.id]);
+    expect(await ids({ unusedSince: T0 + 20 * DAY })).toEqual([live.record.id]);
+    expect((await collect(kw.tokens.scan("o"))).map((e) => e.tokenId)).toEqual([live.record.id]);
+    expect((await ids({})).sort()).toEqual([live.record.id, revoked.record.id].sort());
+  });
+
   it("scan yields expired, expiring-soon and rotation-due events from the records alone, revoked tokens skipped", async () => {
     const clock = { now: T0 };
     const kw = app({ rotationPeriodMs: 30 * DAY, expiringSoonMs: 7 * DAY }, clock);

@@ -228,6 +228,25 @@ describe("bad input", () => {
   });
 });
 
+describe("the audit filter", () => {
+  it("names one token or one owner: both, another field, or an owner that is no owner id is INVALID_INPUT on filter, never another owner's log", async () => {
+    const { kw } = setup();
+    const mine = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    const theirs = await kw.tokens.create({ owner: "acct_2", kind: "secret" });
+    // An application scoping a tenant's read as { owner, tokenId } would be handed another tenant's log.
+    for (const [filter, field] of [
+      [{ owner: "acct_1", tokenId: theirs.record.id }, "filter"],
+      [{ owner: "acct_1", tokenid: theirs.record.id }, "filter"],
+      [{ tokenId: mine.record.id, actor: "user:1" }, "filter"],
+      [{ owner: "o".repeat(100_000) }, "owner"],
+    ] as const) {
+      await expect(kw.tokens.audit(filter as never), field).rejects.toMatchObject({ code: "INVALID_INPUT", field });
+    }
+    expect((await kw.tokens.audit({ owner: "acct_1" })).items.map((e) => e.tokenId)).toEqual([mine.record.id]);
+    expect((await kw.tokens.audit({ tokenId: theirs.record.id })).items.map((e) => e.owner)).toEqual(["acct_2"]);
+  });
+});
+
 describe("options of another name", () => {
   it("are refused (INVALID_INPUT on options), never ignored: a misspelt effectiveAt, expectedRevision or graceMs changes nothing", async () => {
     const { kw } = setup();
