@@ -50,6 +50,27 @@ async function main(): Promise<void> {
       }
       break;
     }
+    case "saturate": {
+      // arg: "<token>@<checks>@<walCheckpointBytes>". Metered checks of the token (credits with a refill and a rate
+      // limit: a transaction each), 16 at a time, usage written every 20 ms, and an admin write every 48 checks, on
+      // a store with the default request wait; prints how many checks were denied.
+      const [token, count, walBytes] = arg.split("@");
+      await store.close();
+      const own = sqliteStore(path!, { walCheckpointBytes: Number(walBytes) });
+      const kw = new Keyward({ store: own, prefix: "acme", usage: { flushIntervalMs: 20 } });
+      const { record } = await kw.tokens.create({ owner: "acct_admin", kind: "secret" });
+      const denied: Record<string, number> = {};
+      for (let checks = 0; checks < Number(count); ) {
+        const ds = await Promise.all(Array.from({ length: 16 }, () => kw.check({ token: token!, cost: 1 })));
+        checks += ds.length;
+        for (const d of ds) if (!d.ok) denied[d.code] = (denied[d.code] ?? 0) + 1;
+        if (checks % 48 === 0) await kw.tokens.update(record.id, { name: `n${checks}` });
+      }
+      await kw.close();
+      await own.close();
+      out({ denied });
+      return;
+    }
     case "load": {
       // Creates tokens and meters them until killed; prints each token once its write has committed.
       const kw = new Keyward({ store, prefix: "acme" });
