@@ -645,7 +645,9 @@ export class SqliteStore implements TokenStore {
    * the row as it would.
    */
   #spendFlat(id: string, cost: number, limit: number, now: number): MeterResult {
-    const row = this.#s.spendFlat.get(id, cost, now, limit);
+    // all(), not get(): the statement commits when it is stepped to its end, and node:sqlite's get() resets it after
+    // the first row, ignoring what the COMMIT says (a full disk): the spend rolled back would come back as a grant.
+    const row = this.#s.spendFlat.all(id, cost, now, limit)[0];
     const left = creditsLeft(creditState(creditRow(row ?? this.#s.creditsOf.get(id))), limit);
     const credits = { granted: row !== undefined, remaining: left, nextRefillAt: null };
     return row ? { granted: true, deniedBy: null, rateLimit: null, credits } : { granted: false, deniedBy: "credits", rateLimit: null, credits };

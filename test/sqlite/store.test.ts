@@ -276,6 +276,26 @@ describe("sqliteStore", () => {
     expect((await store.revoke(t.id, 6)).revokedAt).toBe(6);
   });
 
+  it("a one-statement spend whose COMMIT fails (a full disk) is STORE_UNAVAILABLE, never a grant of credits not spent", async () => {
+    const db = new DatabaseSync(file());
+    const kw = new Keyward({ store: sqliteStore(db), prefix: "acme", usage: { enabled: false } });
+    const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 10 } });
+    expect(await kw.check({ token })).toMatchObject({ ok: true, remaining: 9 });
+    // A write the autocommit COMMIT refuses, as SQLite's COMMIT of a WAL frame on a full disk (SQLITE_FULL): a
+    // deferred foreign key broken by every change of the credits row. node:sqlite's get() ignores what the COMMIT
+    // said: the spend is rolled back, and the row RETURNING gave came back as a grant.
+    db.exec(`PRAGMA foreign_keys = ON;
+      CREATE TABLE parent (id INTEGER PRIMARY KEY);
+      CREATE TABLE child (parent INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);
+      CREATE TRIGGER broken AFTER UPDATE ON keyward_credits BEGIN INSERT INTO child VALUES (1); END`);
+    for (let i = 0; i < 12; i++) expect(await kw.check({ token })).toMatchObject({ ok: false, code: "STORE_UNAVAILABLE" });
+    expect(db.isTransaction).toBe(false);
+    db.exec("DROP TRIGGER broken");
+    expect(await kw.check({ token })).toMatchObject({ ok: true, remaining: 8 });
+    expect((await kw.tokens.get(record.id))?.id).toBe(record.id);
+    await kw.close();
+  });
+
   it("a billing owner stored with NUL (written past the guard) is answered as stored, or STORE_UNAVAILABLE where node:sqlite cuts it: never a walk without end", async () => {
     const store = await sqliteStore(new DatabaseSync(":memory:"));
     const T = Date.UTC(2026, 10, 1);
