@@ -6,8 +6,8 @@ import { DatabaseSync } from "node:sqlite";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { guardStore, hashToken, Keyward } from "keyward";
-import { sqliteStore } from "keyward/sqlite";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SCHEMA_VERSION, sqliteStore } from "keyward/sqlite";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { runScript } from "../support/processes.js";
 
 const dir = mkdtempSync(join(tmpdir(), "keyward-xproc-"));
@@ -150,4 +150,49 @@ describe("SQLite across processes", () => {
     expect(db.prepare("PRAGMA integrity_check").get()).toEqual({ integrity_check: "ok" });
     db.close();
   }, 60_000);
+
+  it("6 processes creating and migrating the same new file at once: each opens it, one schema, every token there", async () => {
+    const path = file();
+    const startAt = Date.now() + 3000;
+    const runs = Array.from({ length: 6 }, () => run("open", path, String(startAt)));
+    const results = await Promise.all(runs.map((r) => r.next<{ ok?: boolean; error?: string }>((l) => "ok" in l || "error" in l)));
+    expect(results).toEqual(Array.from({ length: 6 }, () => ({ ok: true })));
+    expect(await Promise.all(runs.map((r) => r.done))).toEqual([0, 0, 0, 0, 0, 0]);
+    const db = new DatabaseSync(path);
+    expect(db.prepare("SELECT version, count(*) AS n FROM keyward_migrations GROUP BY version HAVING n > 1").all()).toEqual([]);
+    expect(db.prepare("SELECT MAX(version) AS v FROM keyward_migrations").get()).toEqual({ v: SCHEMA_VERSION });
+    expect(db.prepare("SELECT count(*) AS n FROM keyward_tokens").get()).toEqual({ n: 6 });
+    expect(db.prepare("PRAGMA journal_mode").get()).toEqual({ journal_mode: "wal" });
+    db.close();
+  });
+
+  it("a process killed (SIGKILL) inside a write transaction: the others wait within their bound, then go on; nothing of it is there", async () => {
+    const path = file();
+    const store = sqliteStore(path);
+    const kw = new Keyward({ store, prefix: "acme", revocationBoundMs: 0 });
+    const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 100 } });
+    const plain = await kw.tokens.create({ owner: "o", kind: "secret" });
+    const wal = () => statSync(`${path}-wal`).size;
+    const walBefore = wal();
+    const holder = run("hold", path, record.id);
+    onTestFinished(() => void holder.child.kill("SIGKILL"));
+    await holder.next((l) => l.holding === true);
+    // Its pages are in the WAL already, uncommitted. Reads see the last commit; a metered check fails closed.
+    expect(wal()).toBeGreaterThan(walBefore + 2 ** 20);
+    expect(await kw.check({ token: plain.token })).toMatchObject({ ok: true });
+    expect((await kw.tokens.get(record.id))?.revokedAt).toBeNull();
+    expect(await kw.check({ token })).toMatchObject({ ok: false, code: "STORE_UNAVAILABLE" });
+    holder.child.kill("SIGKILL");
+    expect(await holder.done).toBeNull();
+    // The lock went with the process: the next write goes on, over frames that were never committed.
+    expect(await kw.check({ token })).toMatchObject({ ok: true, remaining: 99 });
+    await kw.tokens.update(record.id, { name: "after" });
+    expect((await kw.tokens.get(record.id))?.revokedAt).toBeNull();
+    await kw.close();
+    await store.close();
+    const db = new DatabaseSync(path);
+    expect(db.prepare("PRAGMA integrity_check").get()).toEqual({ integrity_check: "ok" });
+    expect(db.prepare("SELECT count(*) AS n FROM keyward_nonces").get()).toEqual({ n: 0 });
+    db.close();
+  });
 });
