@@ -71,32 +71,38 @@ export class WalBound {
    * not wait for the checkpoint lock (every commit past 1 000 pages of WAL
    * takes it for an automatic checkpoint): it is tried again every
    * millisecond for up to `waitMs`, until the WAL is under the bound. A
-   * checkpoint that got the lock and could not finish (a reader stayed
-   * inside the WAL past the busy timeout) pauses the looks; housekeeping
-   * never fails the call.
+   * checkpoint that got the lock and could not empty the WAL (a reader
+   * stayed inside it past the busy timeout), or that failed, pauses the
+   * looks; housekeeping never fails the call.
    */
   notice(): void {
     if (++this.#calls % CHECK_EVERY !== 0) return;
     const start = performance.now();
     if (start < this.#pausedUntil) return;
+    let outcome: "under" | "failed" | "contended";
     try {
-      if (this.#sizeOf(this.#walPath) <= this.#limitBytes || this.#checkpointed(start)) {
-        this.#pauseMs = FIRST_PAUSE_MS;
-        return;
-      }
+      outcome = this.#bound(start);
     } catch {
       // A read-only file, a full disk, a file gone: the WAL stays as SQLite keeps it, and the calls go on.
+      outcome = "failed";
     }
+    if (outcome === "under") this.#pauseMs = FIRST_PAUSE_MS;
+    if (outcome !== "failed") return;
     this.#pausedUntil = performance.now() + this.#pauseMs;
     this.#pauseMs = Math.min(this.#pauseMs * 2, MAX_PAUSE_MS);
   }
 
-  /** Whether a checkpoint (or another process's) brought the WAL under the bound within `waitMs` of `start`. */
-  #checkpointed(start: number): boolean {
+  /**
+   * Checkpoints until the WAL is under the bound (this one or another
+   * process's): "failed" when one got the lock and left it over, "contended"
+   * when another connection held the lock all of `waitMs` from `start`.
+   */
+  #bound(start: number): "under" | "failed" | "contended" {
     for (;;) {
+      if (this.#sizeOf(this.#walPath) <= this.#limitBytes) return "under";
       const row = this.#checkpoint.get() as CheckpointRow;
-      if (this.#sizeOf(this.#walPath) <= this.#limitBytes) return true;
-      if (Number(row.log) !== -1 || performance.now() - start >= this.#waitMs) return false;
+      if (Number(row.log) !== -1) return this.#sizeOf(this.#walPath) <= this.#limitBytes ? "under" : "failed";
+      if (performance.now() - start >= this.#waitMs) return "contended";
       Atomics.wait(this.#pause, 0, 0, 1);
     }
   }
