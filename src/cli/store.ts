@@ -111,10 +111,14 @@ async function refuseUnmigrated(pool: PostgresPool, shown: string): Promise<void
   if (!present) throw new CliError(`${shown} is not a keyward database (create its tables with: keyward init)`, EXIT.STORE);
 }
 
-/** The database the command names: `--database`, `$KEYWARD_DATABASE`, or `./keyward.db`. */
+/**
+ * The database the command names: `--database`, `$KEYWARD_DATABASE`, or
+ * `./keyward.db`. Empty is not set, for the option and the variable, as for
+ * every other `KEYWARD_` variable (`KEYWARD_DATABASE=` is not a path).
+ */
 export function databaseOf(ctx: CommandContext): string {
   const given = ctx.values.database;
-  return typeof given === "string" && given !== "" ? given : (ctx.io.env.KEYWARD_DATABASE ?? "keyward.db");
+  return (typeof given === "string" && given) || ctx.io.env.KEYWARD_DATABASE || "keyward.db";
 }
 
 /** How a command opens the store: `create` for init / migrate; the lifetime rules a command applies. */

@@ -22,7 +22,7 @@ export { SCHEMA_VERSION } from "../store/sql/schema.js";
 export type { SqliteDatabase, SqliteStatement, SqliteValue } from "./driver.js";
 export { migrate, SqliteStore, type SqliteStoreOptions } from "./store.js";
 
-const SQLITE_OPTIONS = optionNames<SqliteStoreOptions>({ tablePrefix: true, synchronous: true, busyTimeoutMs: true, requestBusyTimeoutMs: true, migrate: true });
+const SQLITE_OPTIONS = optionNames<SqliteStoreOptions>({ tablePrefix: true, synchronous: true, busyTimeoutMs: true, requestBusyTimeoutMs: true, migrate: true, walCheckpointBytes: true });
 
 /**
  * A {@link SqliteStore} over a connection, or over a file it opens with
@@ -34,7 +34,7 @@ const SQLITE_OPTIONS = optionNames<SqliteStoreOptions>({ tablePrefix: true, sync
  *
  * @param db - a path (`":memory:"` for a private in-memory database), a
  *   `node:sqlite` `DatabaseSync`, or any better-sqlite3-shaped connection.
- * @param options - table prefix, `synchronous`, busy timeout, migrations.
+ * @param options - table prefix, `synchronous`, busy timeouts, migrations, the WAL bound (`walCheckpointBytes`).
  * @returns the store, to give to `new Keyward({ store })`.
  * @throws {ConfigError} `INVALID_CONFIG` on a bad option or one of another name (before a file is opened), or (`field`
  *   `tablePrefix`) when a table or index a pending version would create is

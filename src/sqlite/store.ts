@@ -66,6 +66,7 @@ import type {
 import { type DecodeRecord, SHARED_READS, type SharedReads } from "../store/shared-reads.js";
 import { isBusy, type SqliteDatabase, type SqliteStatement, type SqliteValue } from "./driver.js";
 import { prepareStatements, type Statements } from "./statements.js";
+import { WalBound } from "./wal.js";
 
 /** Options of {@link sqliteStore}. */
 export interface SqliteStoreOptions {
@@ -95,6 +96,20 @@ export interface SqliteStoreOptions {
   requestBusyTimeoutMs?: number | undefined;
   /** Run pending migrations when the store is created (default true). When false, an outdated schema throws. */
   migrate?: boolean | undefined;
+  /**
+   * The WAL file's bound, bytes (default 64 MiB; 0 turns it off). SQLite
+   * starts `keyward.db-wal` over only when no read is inside it, and with
+   * several processes busy on the file there nearly always is one: the WAL
+   * grows with every write. Every 32 calls of the store, this process looks
+   * at its size; past the bound, it runs `PRAGMA wal_checkpoint(TRUNCATE)`,
+   * which holds the write lock, copies the WAL into the database and empties
+   * it once the reads inside it end. That blocks the process at most about
+   * twice `requestBusyTimeoutMs` (the checkpoint lock, then the readers),
+   * plus the copy; one that cannot empty the WAL (a read held open: a
+   * backup, a report) is tried again 1 s later, then 2 s… up to 32 s, and
+   * never fails a call. One process at a time runs it (SQLite's checkpoint lock).
+   */
+  walCheckpointBytes?: number | undefined;
 }
 
 /** SQLite in keyward's schema. */
@@ -147,7 +162,7 @@ interface TokenRow {
  */
 export function migrate(db: SqliteDatabase, options: Pick<SqliteStoreOptions, "tablePrefix" | "busyTimeoutMs"> = {}): number {
   const t = tableNames(checkTablePrefix(options.tablePrefix));
-  const waitMs = checkWaitMs("busyTimeoutMs", options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS);
+  const waitMs = checkWhole("busyTimeoutMs", options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS);
   try {
     const own = (db.prepare("PRAGMA busy_timeout").get() as { timeout: number }).timeout;
     db.exec(`PRAGMA busy_timeout = ${waitMs}`);
@@ -177,6 +192,9 @@ export function migrate(db: SqliteDatabase, options: Pick<SqliteStoreOptions, "t
 
 const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
 
+/** Default `walCheckpointBytes`: past `journal_size_limit`, where a WAL SQLite restarts is cut back to. */
+const DEFAULT_WAL_CHECKPOINT_BYTES = 64 * 1024 * 1024;
+
 /**
  * `PRAGMA journal_size_limit`, bytes: the size a WAL file is cut back to when
  * SQLite starts it over. Above what it reaches between two automatic
@@ -184,10 +202,10 @@ const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
  */
 const WAL_SIZE_LIMIT = 16 * 1024 * 1024;
 
-/** A wait option, checked: a non-negative integer of milliseconds. */
-function checkWaitMs(name: string, ms: unknown): number {
-  if (!Number.isSafeInteger(ms) || (ms as number) < 0) throw new ConfigError(name, "must be a non-negative integer");
-  return ms as number;
+/** A wait (ms) or size (bytes) option, checked: a non-negative integer. */
+function checkWhole(name: string, value: unknown): number {
+  if (!Number.isSafeInteger(value) || (value as number) < 0) throw new ConfigError(name, "must be a non-negative integer");
+  return value as number;
 }
 
 /** What a failure to open or migrate says: keyward's own error as it is, a driver's as STORE_UNAVAILABLE with its code. */
@@ -287,6 +305,8 @@ export class SqliteStore implements TokenStore {
   readonly #requestWaitMs: number;
   /** An admin write's busy timeout, ms (`busyTimeoutMs`). */
   readonly #adminWaitMs: number;
+  /** The WAL's bound; null for a database without a WAL file or with `walCheckpointBytes: 0`. */
+  #wal: WalBound | null = null;
   #nonceCalls = 0;
   /** Usage batches with a key written, for the purge of idle writers. */
   #batches = 0;
@@ -301,8 +321,9 @@ export class SqliteStore implements TokenStore {
     const prefix = checkTablePrefix(options.tablePrefix);
     const { synchronous = "NORMAL", migrate: runMigrations = true } = options;
     if (synchronous !== "NORMAL" && synchronous !== "FULL") throw new ConfigError("synchronous", 'must be "NORMAL" or "FULL"');
-    const busyTimeoutMs = checkWaitMs("busyTimeoutMs", options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS);
-    const requestBusyTimeoutMs = checkWaitMs("requestBusyTimeoutMs", options.requestBusyTimeoutMs ?? 100);
+    const busyTimeoutMs = checkWhole("busyTimeoutMs", options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS);
+    const requestBusyTimeoutMs = checkWhole("requestBusyTimeoutMs", options.requestBusyTimeoutMs ?? 100);
+    const walCheckpointBytes = checkWhole("walCheckpointBytes", options.walCheckpointBytes ?? DEFAULT_WAL_CHECKPOINT_BYTES);
     this.#requestWaitMs = requestBusyTimeoutMs;
     this.#adminWaitMs = busyTimeoutMs;
     if (typeof runMigrations !== "boolean") throw new ConfigError("migrate", "must be a boolean");
@@ -324,6 +345,7 @@ export class SqliteStore implements TokenStore {
       if (Number(limit?.journal_size_limit ?? -1) < 0) db.exec(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT}`);
       if (version !== SCHEMA_VERSION) migrate(db, { tablePrefix: prefix, busyTimeoutMs });
       this.#s = prepareStatements(db, this.#t);
+      this.#wal = WalBound.of(db, walCheckpointBytes, requestBusyTimeoutMs);
       this.#setWait(requestBusyTimeoutMs);
     } catch (err) {
       throw startupError("cannot open the SQLite store", err);
@@ -339,6 +361,7 @@ export class SqliteStore implements TokenStore {
       return Promise.reject(err);
     } finally {
       this.#setWait(this.#requestWaitMs);
+      this.#wal?.notice();
     }
   }
 
@@ -363,6 +386,8 @@ export class SqliteStore implements TokenStore {
       return Promise.resolve(withBusyRetry(body, this.#requestWaitMs));
     } catch (err) {
       return Promise.reject(err);
+    } finally {
+      this.#wal?.notice();
     }
   }
 
@@ -620,7 +645,9 @@ export class SqliteStore implements TokenStore {
    * the row as it would.
    */
   #spendFlat(id: string, cost: number, limit: number, now: number): MeterResult {
-    const row = this.#s.spendFlat.get(id, cost, now, limit);
+    // all(), not get(): the statement commits when it is stepped to its end, and node:sqlite's get() resets it after
+    // the first row, ignoring what the COMMIT says (a full disk): the spend rolled back would come back as a grant.
+    const row = this.#s.spendFlat.all(id, cost, now, limit)[0];
     const left = creditsLeft(creditState(creditRow(row ?? this.#s.creditsOf.get(id))), limit);
     const credits = { granted: row !== undefined, remaining: left, nextRefillAt: null };
     return row ? { granted: true, deniedBy: null, rateLimit: null, credits } : { granted: false, deniedBy: "credits", rateLimit: null, credits };

@@ -10,7 +10,7 @@ import { SQLITE_DIALECT } from "../../src/sqlite/store.js";
 import { SCHEMA_VERSION, tableNames } from "../../src/store/sql/schema.js";
 import { codeUnions, readRepoFile } from "../support/code-unions.js";
 import { schemaAt } from "../support/schema-at.js";
-import { useCli } from "./helpers.js";
+import { makeCli, tempDir, useCli } from "./helpers.js";
 
 const cli = useCli();
 
@@ -55,6 +55,23 @@ describe("keyward CLI: bad input", () => {
     expect(cli("list", "--owner", "a", "--database", "other.db").stderr).toBe("no tokens\n");
     // KEYWARD_DATABASE names the default.
     expect(cli.run(["list", "--owner", "a"], { env: { KEYWARD_DATABASE: "other.db" } }).code).toBe(0);
+  });
+
+  it("an empty KEYWARD_DATABASE is not set, as every other KEYWARD_ variable: ./keyward.db", async () => {
+    const t = tempDir();
+    try {
+      const own = await makeCli(t.dir, { KEYWARD_DATABASE: "" });
+      const missing = own("list", "--owner", "a");
+      expect([missing.code, missing.stderr]).toEqual([5, "keyward list: no database at keyward.db (create it with: keyward init --database keyward.db)\n"]);
+      const init = own("init");
+      expect([init.code, init.stderr]).toEqual([0, ""]);
+      expect(existsSync(join(t.dir, "keyward.db"))).toBe(true);
+      const created = own("create", "--owner", "a", "--json");
+      expect(created.code).toBe(0);
+      expect(own("list", "--owner", "a", "--json").stdout).toContain(JSON.parse(created.stdout).record.id);
+    } finally {
+      t.cleanup();
+    }
   });
 
   it("a corrupt database file is STORE_UNAVAILABLE (exit 5) and left as it was", () => {

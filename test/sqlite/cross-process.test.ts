@@ -1,13 +1,13 @@
 // Several real processes on one SQLite file (issue 7 item 6).
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { guardStore, hashToken, Keyward } from "keyward";
-import { sqliteStore } from "keyward/sqlite";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SCHEMA_VERSION, sqliteStore } from "keyward/sqlite";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { runScript } from "../support/processes.js";
 
 const dir = mkdtempSync(join(tmpdir(), "keyward-xproc-"));
@@ -117,5 +117,82 @@ describe("SQLite across processes", () => {
     // Still writable and consistent.
     const kw = new Keyward({ store: store.adapter, prefix: "acme" });
     expect((await kw.check({ token: committed[0]!.token })).ok).toBe(true);
+  });
+
+  it("4 processes saturating the file keep its WAL under walCheckpointBytes", async () => {
+    // Without the bound, this load (32 000 metered checks, their usage and 664 admin writes) grew the WAL to 46-98 MiB:
+    // there is nearly always a reader inside it, so SQLite never starts it over.
+    const path = file();
+    const store = sqliteStore(path);
+    const kw = new Keyward({ store, prefix: "acme" });
+    const refill = { amount: 1e9, intervalMs: 86_400_000 };
+    const { token } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 1e9, refill }, rateLimit: { limit: 1e9, windowMs: 1000 } });
+    await store.close();
+    const bound = 8 * 1024 * 1024;
+    let largest = 0;
+    const sample = setInterval(() => {
+      largest = Math.max(largest, statSync(`${path}-wal`, { throwIfNoEntry: false })?.size ?? 0);
+    }, 5);
+    const runs = Array.from({ length: 4 }, () => run("saturate", path, `${token}@8000@${bound}`));
+    const results = await Promise.all(runs.map((r) => r.next<{ denied: Record<string, number> }>((l) => "denied" in l)));
+    clearInterval(sample);
+    expect(await Promise.all(runs.map((r) => r.done))).toEqual([0, 0, 0, 0]);
+    console.info(`largest WAL ${(largest / 1048576).toFixed(1)} MiB (bound ${bound / 1048576} MiB)`);
+    // What is written between two looks (every 32 calls of each process) comes on top of the bound.
+    expect(largest).toBeGreaterThan(0);
+    expect(largest).toBeLessThan(bound + 4 * 1024 * 1024);
+    // A check waits for a checkpoint no longer than for any write lock: a busy answer now and then, nothing else.
+    for (const { denied } of results) {
+      expect(Object.keys(denied).filter((code) => code !== "STORE_UNAVAILABLE")).toEqual([]);
+      expect(denied.STORE_UNAVAILABLE ?? 0).toBeLessThan(120);
+    }
+    const db = new DatabaseSync(path);
+    expect(db.prepare("PRAGMA integrity_check").get()).toEqual({ integrity_check: "ok" });
+    db.close();
+  }, 60_000);
+
+  it("6 processes creating and migrating the same new file at once: each opens it, one schema, every token there", async () => {
+    const path = file();
+    const startAt = Date.now() + 3000;
+    const runs = Array.from({ length: 6 }, () => run("open", path, String(startAt)));
+    const results = await Promise.all(runs.map((r) => r.next<{ ok?: boolean; error?: string }>((l) => "ok" in l || "error" in l)));
+    expect(results).toEqual(Array.from({ length: 6 }, () => ({ ok: true })));
+    expect(await Promise.all(runs.map((r) => r.done))).toEqual([0, 0, 0, 0, 0, 0]);
+    const db = new DatabaseSync(path);
+    expect(db.prepare("SELECT version, count(*) AS n FROM keyward_migrations GROUP BY version HAVING n > 1").all()).toEqual([]);
+    expect(db.prepare("SELECT MAX(version) AS v FROM keyward_migrations").get()).toEqual({ v: SCHEMA_VERSION });
+    expect(db.prepare("SELECT count(*) AS n FROM keyward_tokens").get()).toEqual({ n: 6 });
+    expect(db.prepare("PRAGMA journal_mode").get()).toEqual({ journal_mode: "wal" });
+    db.close();
+  });
+
+  it("a process killed (SIGKILL) inside a write transaction: the others wait within their bound, then go on; nothing of it is there", async () => {
+    const path = file();
+    const store = sqliteStore(path);
+    const kw = new Keyward({ store, prefix: "acme", revocationBoundMs: 0 });
+    const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 100 } });
+    const plain = await kw.tokens.create({ owner: "o", kind: "secret" });
+    const wal = () => statSync(`${path}-wal`).size;
+    const walBefore = wal();
+    const holder = run("hold", path, record.id);
+    onTestFinished(() => void holder.child.kill("SIGKILL"));
+    await holder.next((l) => l.holding === true);
+    // Its pages are in the WAL already, uncommitted. Reads see the last commit; a metered check fails closed.
+    expect(wal()).toBeGreaterThan(walBefore + 2 ** 20);
+    expect(await kw.check({ token: plain.token })).toMatchObject({ ok: true });
+    expect((await kw.tokens.get(record.id))?.revokedAt).toBeNull();
+    expect(await kw.check({ token })).toMatchObject({ ok: false, code: "STORE_UNAVAILABLE" });
+    holder.child.kill("SIGKILL");
+    expect(await holder.done).toBeNull();
+    // The lock went with the process: the next write goes on, over frames that were never committed.
+    expect(await kw.check({ token })).toMatchObject({ ok: true, remaining: 99 });
+    await kw.tokens.update(record.id, { name: "after" });
+    expect((await kw.tokens.get(record.id))?.revokedAt).toBeNull();
+    await kw.close();
+    await store.close();
+    const db = new DatabaseSync(path);
+    expect(db.prepare("PRAGMA integrity_check").get()).toEqual({ integrity_check: "ok" });
+    expect(db.prepare("SELECT count(*) AS n FROM keyward_nonces").get()).toEqual({ n: 0 });
+    db.close();
   });
 });

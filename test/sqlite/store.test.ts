@@ -62,6 +62,35 @@ describe("sqliteStore", () => {
     own.close();
   });
 
+  it("a reader that holds its snapshot in the WAL past walCheckpointBytes costs a checkpoint wait now and then, not one every 32 calls", async () => {
+    const path = file();
+    const store = sqliteStore(path, { walCheckpointBytes: 2 ** 20, requestBusyTimeoutMs: 50 });
+    const t = makeStoredToken();
+    await store.insert(t);
+    const reader = new DatabaseSync(path);
+    reader.exec("BEGIN");
+    reader.prepare("SELECT count(*) FROM keyward_tokens").get();
+    const wal = () => statSync(`${path}-wal`).size;
+    const request = { tokenId: t.id, cost: 1, rateLimit: { limit: 1e9, windowMs: 1000 }, credits: { limit: 1e9, refill: null } };
+    let now = Date.now();
+    while (wal() <= 2 ** 20) await store.meter(request, now++);
+    // 3 200 calls, 100 looks at the WAL: a checkpoint waiting up to 2 × 50 ms for the reader at each would take 5-10 s.
+    const start = performance.now();
+    for (let i = 0; i < 3200; i++) await store.meter(request, now++);
+    expect(performance.now() - start).toBeLessThan(2500);
+    expect(wal()).toBeGreaterThan(2 ** 20);
+    // Once the read ends, a later look (after its pause) empties the WAL.
+    reader.exec("COMMIT");
+    reader.close();
+    const deadline = performance.now() + 8000;
+    while (wal() > 2 ** 20 && performance.now() < deadline) {
+      await store.meter(request, now++);
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    expect(wal()).toBeLessThanOrEqual(2 ** 20);
+    await store.close();
+  });
+
   it("migrate() is idempotent, versioned and prefix-aware", () => {
     const db = new DatabaseSync(file());
     expect(migrate(db)).toBe(SCHEMA_VERSION);
@@ -247,6 +276,26 @@ describe("sqliteStore", () => {
     expect((await store.revoke(t.id, 6)).revokedAt).toBe(6);
   });
 
+  it("a one-statement spend whose COMMIT fails (a full disk) is STORE_UNAVAILABLE, never a grant of credits not spent", async () => {
+    const db = new DatabaseSync(file());
+    const kw = new Keyward({ store: sqliteStore(db), prefix: "acme", usage: { enabled: false } });
+    const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 10 } });
+    expect(await kw.check({ token })).toMatchObject({ ok: true, remaining: 9 });
+    // A write the autocommit COMMIT refuses, as SQLite's COMMIT of a WAL frame on a full disk (SQLITE_FULL): a
+    // deferred foreign key broken by every change of the credits row. node:sqlite's get() ignores what the COMMIT
+    // said: the spend is rolled back, and the row RETURNING gave came back as a grant.
+    db.exec(`PRAGMA foreign_keys = ON;
+      CREATE TABLE parent (id INTEGER PRIMARY KEY);
+      CREATE TABLE child (parent INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);
+      CREATE TRIGGER broken AFTER UPDATE ON keyward_credits BEGIN INSERT INTO child VALUES (1); END`);
+    for (let i = 0; i < 12; i++) expect(await kw.check({ token })).toMatchObject({ ok: false, code: "STORE_UNAVAILABLE" });
+    expect(db.isTransaction).toBe(false);
+    db.exec("DROP TRIGGER broken");
+    expect(await kw.check({ token })).toMatchObject({ ok: true, remaining: 8 });
+    expect((await kw.tokens.get(record.id))?.id).toBe(record.id);
+    await kw.close();
+  });
+
   it("a billing owner stored with NUL (written past the guard) is answered as stored, or STORE_UNAVAILABLE where node:sqlite cuts it: never a walk without end", async () => {
     const store = await sqliteStore(new DatabaseSync(":memory:"));
     const T = Date.UTC(2026, 10, 1);
@@ -277,6 +326,7 @@ describe("sqliteStore", () => {
   it("rejects bad options with INVALID_CONFIG", () => {
     expect(() => sqliteStore(file(), { tablePrefix: "x; DROP" })).toThrow(/tablePrefix/);
     expect(() => sqliteStore(file(), { synchronous: "OFF" as never })).toThrow(/synchronous/);
+    expect(() => sqliteStore(file(), { walCheckpointBytes: -1 })).toThrow(expect.objectContaining({ code: "INVALID_CONFIG", field: "walCheckpointBytes" }));
     expect(() => sqliteStore({} as never)).toThrow(TypeError);
   });
 

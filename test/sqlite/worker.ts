@@ -12,6 +12,30 @@ async function main(): Promise<void> {
   // (thousands of writes at once on a busy machine), not the bound on a lock
   // wait (test/sqlite/store.test.ts): a request-path call waits as long as an
   // admin write, so a call starved for 100 ms is not a spurious failure here.
+  if (mode === "hold") {
+    // arg: a token id. Revokes it and remembers 20 000 nonces in one transaction, a cache small enough that pages
+    // spill to the WAL before the COMMIT, and says so without committing: the test kills it there.
+    const { DatabaseSync } = await import("node:sqlite");
+    const db = new DatabaseSync(path!);
+    db.exec("PRAGMA cache_size = 8; BEGIN IMMEDIATE");
+    db.prepare("UPDATE keyward_tokens SET record = json_set(record, '$.revokedAt', 1) WHERE id = ?").run(arg);
+    const nonce = db.prepare("INSERT INTO keyward_nonces (token_id, nonce, expires_at) VALUES (?, ?, ?)");
+    for (let i = 0; i < 20_000; i++) nonce.run(arg, `n${i}-${"x".repeat(64)}`, Date.now() + 60_000);
+    out({ holding: true });
+    setInterval(() => {}, 1000);
+    return;
+  }
+  if (mode === "open") {
+    // arg: the common start. Opens (creates and migrates) the file at that instant, then issues and checks a token.
+    await new Promise((r) => setTimeout(r, Math.max(0, Number(arg) - Date.now())));
+    const opened = sqliteStore(path!);
+    const kw = new Keyward({ store: opened, prefix: "acme" });
+    const { token } = await kw.tokens.create({ owner: "acct_open", kind: "secret" });
+    out({ ok: (await kw.check({ token })).ok });
+    await kw.close();
+    await opened.close();
+    return;
+  }
   const store = sqliteStore(path!, { requestBusyTimeoutMs: 5_000 });
   switch (mode) {
     case "credits": {
@@ -49,6 +73,27 @@ async function main(): Promise<void> {
         await new Promise((r) => setTimeout(r, 5));
       }
       break;
+    }
+    case "saturate": {
+      // arg: "<token>@<checks>@<walCheckpointBytes>". Metered checks of the token (credits with a refill and a rate
+      // limit: a transaction each), 16 at a time, usage written every 20 ms, and an admin write every 48 checks, on
+      // a store with the default request wait; prints how many checks were denied.
+      const [token, count, walBytes] = arg.split("@");
+      await store.close();
+      const own = sqliteStore(path!, { walCheckpointBytes: Number(walBytes) });
+      const kw = new Keyward({ store: own, prefix: "acme", usage: { flushIntervalMs: 20 } });
+      const { record } = await kw.tokens.create({ owner: "acct_admin", kind: "secret" });
+      const denied: Record<string, number> = {};
+      for (let checks = 0; checks < Number(count); ) {
+        const ds = await Promise.all(Array.from({ length: 16 }, () => kw.check({ token: token!, cost: 1 })));
+        checks += ds.length;
+        for (const d of ds) if (!d.ok) denied[d.code] = (denied[d.code] ?? 0) + 1;
+        if (checks % 48 === 0) await kw.tokens.update(record.id, { name: `n${checks}` });
+      }
+      await kw.close();
+      await own.close();
+      out({ denied });
+      return;
     }
     case "load": {
       // Creates tokens and meters them until killed; prints each token once its write has committed.
