@@ -23,6 +23,7 @@ import type { StoredAccount } from "../model/account.js";
 import type { AuditEntry, Page, PageOptions, StoredToken, UsageBucket, UsageEvent } from "../model/types.js";
 import { MAX_BILLING_RECORD_LENGTH } from "./kit/billing.js";
 import { type CursorKind, encodeCursor, type PageQuery, parsePage, type SortKey, toPage } from "./kit/page.js";
+import { storeShapeError } from "./shape.js";
 import type { LastUsed, UsageAnalyticsQuery, UsageSeriesBucket } from "./kit/usage-analytics.js";
 import {
   checkAccount,
@@ -123,7 +124,7 @@ const auditKey = (e: AuditEntry): SortKey => ({ t: e.at, id: e.id });
  *
  * @param store - any {@link TokenStore}.
  * @returns the guarded store.
- * @throws {TypeError} when `store` does not look like a TokenStore.
+ * @throws {TypeError} when `store` lacks a method of the contract, or of a part its `capabilities` declare (named in the message).
  * @example
  * ```ts
  * import { guardStore, MemoryStore } from "keyward";
@@ -133,9 +134,8 @@ const auditKey = (e: AuditEntry): SortKey => ({ t: e.at, id: e.id });
  */
 export function guardStore(store: TokenStore | GuardedStore): GuardedStore {
   if (store instanceof Guard) return store;
-  if (store === null || typeof store !== "object" || typeof store.findByHash !== "function") {
-    throw new TypeError("store must implement TokenStore");
-  }
+  const defect = storeShapeError(store);
+  if (defect !== null) throw new TypeError(`${defect.field}: ${defect.message}`);
   return new Guard(store as TokenStore);
 }
 

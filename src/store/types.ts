@@ -176,6 +176,9 @@ export interface ResetChangeEvent {
 /**
  * Readonly flags describing what a store can do, each false unless the store
  * says otherwise (Kysely style: never an `instanceof` check on an adapter).
+ * A flag set without the methods of its part (`changeFeed` without
+ * `subscribe`, `accounts` without `adjustCredits`, …) is refused at setup:
+ * `new Keyward` throws `INVALID_CONFIG` naming it.
  */
 export interface StoreCapabilities {
   /**
