@@ -346,8 +346,8 @@ export interface CounterStore {
   meter(request: MeterRequest, now: number): Promise<MeterResult>;
 
   /**
-   * Inserts `key` if absent (or present but expired at `now`) with expiry
-   * `expiresAt` and returns true; returns false when an unexpired entry
+   * Inserts `key` if absent (or present but expired at `now`: its expiry
+   * ≤ `now`) with expiry `expiresAt` and returns true; returns false when an unexpired entry
    * exists. Atomic: of concurrent calls with one key, exactly one gets true.
    * Expired entries MAY be purged at any time.
    */
