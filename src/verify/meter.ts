@@ -124,12 +124,13 @@ const METER_DENIALS: ReadonlySet<unknown> = new Set<MeterResult["deniedBy"]>(["r
  * hand and got the top level wrong) says the store did not do what was asked.
  */
 function grantAnswers(request: MeterRequest, m: MeterResult): boolean {
-  if (request.rateLimit !== null && m.rateLimit?.allowed !== true) return false;
-  if (request.credits !== null && m.credits?.granted !== true) return false;
+  // Truthiness, as meterStep asks: a limit absent (null or undefined) is not checked.
+  if (request.rateLimit && m.rateLimit?.allowed !== true) return false;
+  if (request.credits && m.credits?.granted !== true) return false;
   const more = request.rateLimits;
   if (more?.length && (m.rateLimits?.length !== more.length || !m.rateLimits.every((r) => r?.allowed === true))) return false;
   const a = request.account;
-  return !a || ((a.rateLimit === null || m.account?.rateLimit?.allowed === true) && (a.credits === null || m.account?.credits?.granted === true));
+  return !a || ((!a.rateLimit || m.account?.rateLimit?.allowed === true) && (!a.credits || m.account?.credits?.granted === true));
 }
 
 /** The decision from the meter's answer. */
