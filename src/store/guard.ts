@@ -172,7 +172,7 @@ class Guard implements GuardedStore {
       () => checkString(id, "id"),
       () => this.adapter.get(id),
       [id],
-      (found) => readOf(found, id, "get"),
+      (found) => readOf(found, id),
     );
   }
 
@@ -479,9 +479,9 @@ class Guard implements GuardedStore {
  * another token (a cache or an index keyed wrongly) would be shown, and
  * written back by an update, as this one's. Else `STORE_UNAVAILABLE`.
  */
-function readOf(found: StoredToken | null, id: string, method: string): StoredToken | null {
+function readOf(found: StoredToken | null, id: string): StoredToken | null {
   if (found === null || (typeof found === "object" && found.id === id)) return found;
-  throw new StoreUnavailableError(`token store unavailable: ${method} answered no record of the token`);
+  throw new StoreUnavailableError("token store unavailable: get answered no record of the token");
 }
 
 /**
