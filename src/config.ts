@@ -13,6 +13,7 @@ import type { ConfigWarning, ForwardingHeader } from "./policy/client-ip.js";
 import { parseComponentId } from "./signing/components.js";
 import { PARAM_NAMES } from "./signing/verify.js";
 import { type GuardedStore, guardStore } from "./store/guard.js";
+import { storeShapeError } from "./store/shape.js";
 import type { TokenStore } from "./store/types.js";
 import { PREFIX_PATTERN, type TokenEnv } from "./token/format.js";
 
@@ -284,14 +285,8 @@ function isCoverable(entry: string): boolean {
 }
 
 const schema = z.strictObject({
-  store: z.custom<TokenStore>(
-    (s) =>
-      typeof s === "object" &&
-      s !== null &&
-      typeof (s as TokenStore).findByHash === "function" &&
-      typeof (s as TokenStore).capabilities === "object",
-    "must implement TokenStore",
-  ),
+  // Its methods and capabilities are checked after, naming what is missing (storeShapeError).
+  store: z.custom<TokenStore>((s) => typeof s === "object" && s !== null, "must implement TokenStore"),
   prefix: z.string().regex(PREFIX_PATTERN, "must match /^[a-z][a-z0-9]{0,15}$/"),
   env: z.enum(["live", "test"]).default("live"),
   sealingKey: z
@@ -410,6 +405,8 @@ export function resolveConfig(options: KeywardOptions): ResolvedConfig {
   }
   const { sealingKey: _, acceptPrefixes, ...rest } = r.data;
   const prefixes = Object.freeze([...new Set([rest.prefix, ...acceptPrefixes])]);
+  const defect = storeShapeError(rest.store);
+  if (defect !== null) throw new ConfigError(defect.field, defect.message);
   const store = guardStore(rest.store);
   if (rest.tokens.unusedAfterMs !== null && store.capabilities.usageAnalytics !== true) {
     throw new ConfigError("tokens.unusedAfterMs", "needs a store with capabilities.usageAnalytics (last uses)");

@@ -1,8 +1,9 @@
 /**
  * `guardStore`: what `Keyward` puts around any {@link TokenStore}. It
  * validates every call's input once (so adapters receive valid input only),
- * checks that `update` and `revoke` answer the token's record, turns
- * `list` / `listAudit` pages into opaque cursors, and reports adapter
+ * checks that `get`, `update` and `revoke` answer the token's record and
+ * that `list` / `listAudit` answer the listing's rows in order after the
+ * cursor, turns their pages into opaque cursors, and reports adapter
  * and driver failures as `StoreUnavailableError` without their parameters
  * (statement values such as a token hash or a sealed key never reach
  * `message`, `cause` or `util.inspect`).
@@ -22,7 +23,8 @@ import {
 import type { StoredAccount } from "../model/account.js";
 import type { AuditEntry, Page, PageOptions, StoredToken, UsageBucket, UsageEvent } from "../model/types.js";
 import { MAX_BILLING_RECORD_LENGTH } from "./kit/billing.js";
-import { type CursorKind, encodeCursor, type PageQuery, parsePage, type SortKey, toPage } from "./kit/page.js";
+import { compareKeys, type CursorKind, encodeCursor, type PageQuery, parsePage, type SortKey, toPage } from "./kit/page.js";
+import { storeShapeError } from "./shape.js";
 import type { LastUsed, UsageAnalyticsQuery, UsageSeriesBucket } from "./kit/usage-analytics.js";
 import {
   checkAccount,
@@ -123,7 +125,7 @@ const auditKey = (e: AuditEntry): SortKey => ({ t: e.at, id: e.id });
  *
  * @param store - any {@link TokenStore}.
  * @returns the guarded store.
- * @throws {TypeError} when `store` does not look like a TokenStore.
+ * @throws {TypeError} when `store` lacks a method of the contract, or of a part its `capabilities` declare (named in the message).
  * @example
  * ```ts
  * import { guardStore, MemoryStore } from "keyward";
@@ -133,9 +135,8 @@ const auditKey = (e: AuditEntry): SortKey => ({ t: e.at, id: e.id });
  */
 export function guardStore(store: TokenStore | GuardedStore): GuardedStore {
   if (store instanceof Guard) return store;
-  if (store === null || typeof store !== "object" || typeof store.findByHash !== "function") {
-    throw new TypeError("store must implement TokenStore");
-  }
+  const defect = storeShapeError(store);
+  if (defect !== null) throw new TypeError(`${defect.field}: ${defect.message}`);
   return new Guard(store as TokenStore);
 }
 
@@ -171,6 +172,7 @@ class Guard implements GuardedStore {
       () => checkString(id, "id"),
       () => this.adapter.get(id),
       [id],
+      (found) => readOf(found, id),
     );
   }
 
@@ -183,7 +185,7 @@ class Guard implements GuardedStore {
   }
 
   list(owner: string, options?: PageOptions): Promise<Page<StoredToken>> {
-    return this.#page("t", tokenKey, options, () => checkString(owner, "owner"), (q) => this.adapter.list(owner, q), [owner]);
+    return this.#page("t", tokenKey, (t) => t.owner === owner, options, () => checkString(owner, "owner"), (q) => this.adapter.list(owner, q), [owner]);
   }
 
   update(next: StoredToken, expectedRevision: number, audit?: AuditEntry): Promise<StoredToken> {
@@ -240,7 +242,8 @@ class Guard implements GuardedStore {
   }
 
   listAudit(filter: AuditFilter, options?: PageOptions): Promise<Page<AuditEntry>> {
-    return this.#page("a", auditKey, options, () => checkAuditFilter(filter), (q) => this.adapter.listAudit(filter, q), [filter]);
+    const of = "tokenId" in filter ? (e: AuditEntry) => e.tokenId === filter.tokenId : (e: AuditEntry) => e.owner === filter.owner;
+    return this.#page("a", auditKey, of, options, () => checkAuditFilter(filter), (q) => this.adapter.listAudit(filter, q), [filter]);
   }
 
   meter(request: MeterRequest, now: number): Promise<MeterResult> {
@@ -429,6 +432,7 @@ class Guard implements GuardedStore {
   #page<T>(
     kind: CursorKind,
     keyOf: (row: T) => SortKey,
+    belongs: (row: T) => boolean,
     options: PageOptions | undefined,
     check: () => void,
     read: (q: PageQuery) => Promise<T[]>,
@@ -441,8 +445,9 @@ class Guard implements GuardedStore {
         q = parsePage(options, kind);
       },
       // One row more than asked says whether there is a next page.
-      () => read({ limit: q.limit + 1, after: q.after }).then((rows) => toPage(rows, q.limit, (last) => encodeCursor(kind, keyOf(last)))),
+      () => read({ limit: q.limit + 1, after: q.after }),
       params,
+      (rows) => toPage(pageRows(rows, q, keyOf, belongs), q.limit, (last) => encodeCursor(kind, keyOf(last))),
     );
   }
 
@@ -450,7 +455,7 @@ class Guard implements GuardedStore {
    * Validates (a throw rejects), then calls the adapter and sanitizes what it
    * rejects with; `answered` checks what it resolves with (a throw rejects).
    */
-  #call<T>(check: () => void, call: () => Promise<T>, params: unknown[], answered?: (value: T) => T): Promise<T> {
+  #call<T, R = T>(check: () => void, call: () => Promise<T>, params: unknown[], answered?: (value: T) => R): Promise<R> {
     try {
       check();
     } catch (err) {
@@ -465,8 +470,41 @@ class Guard implements GuardedStore {
     const settled = Promise.resolve(promise).catch((err: unknown) => {
       throw sanitizeStoreError(err, params);
     });
-    return answered === undefined ? settled : settled.then(answered);
+    return answered === undefined ? (settled as Promise<unknown> as Promise<R>) : settled.then(answered);
   }
+}
+
+/**
+ * What a `get` answered, when it is null or a record of that id: a record of
+ * another token (a cache or an index keyed wrongly) would be shown, and
+ * written back by an update, as this one's. Else `STORE_UNAVAILABLE`.
+ */
+function readOf(found: StoredToken | null, id: string): StoredToken | null {
+  if (found === null || (typeof found === "object" && found.id === id)) return found;
+  throw new StoreUnavailableError("token store unavailable: get answered no record of the token");
+}
+
+/**
+ * The rows of a listing, when every one is of the listing (the owner's token,
+ * the filter's audit entry) and they come in order, each after `q.after` and
+ * the one before: a row of another owner would reach its caller (a customer's
+ * console), and a page not after its cursor would be read again forever.
+ * Else `STORE_UNAVAILABLE`.
+ */
+function pageRows<T>(rows: T[], q: PageQuery, keyOf: (row: T) => SortKey, belongs: (row: T) => boolean): T[] {
+  if (!Array.isArray(rows) || rows.length > q.limit + 1) throw badPage();
+  let before = q.after;
+  for (const row of rows) {
+    if (row === null || typeof row !== "object" || !belongs(row)) throw badPage();
+    const key = keyOf(row);
+    if (before !== null && !(compareKeys(key, before) > 0)) throw badPage();
+    before = key;
+  }
+  return rows;
+}
+
+function badPage(): StoreUnavailableError {
+  return new StoreUnavailableError("token store unavailable: a listing answered rows of another owner or token, or not in order after the cursor, or more than asked");
 }
 
 /**

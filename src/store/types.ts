@@ -176,6 +176,9 @@ export interface ResetChangeEvent {
 /**
  * Readonly flags describing what a store can do, each false unless the store
  * says otherwise (Kysely style: never an `instanceof` check on an adapter).
+ * A flag set without the methods of its part (`changeFeed` without
+ * `subscribe`, `accounts` without `adjustCredits`, …) is refused at setup:
+ * `new Keyward` throws `INVALID_CONFIG` naming it.
  */
 export interface StoreCapabilities {
   /**
@@ -343,8 +346,8 @@ export interface CounterStore {
   meter(request: MeterRequest, now: number): Promise<MeterResult>;
 
   /**
-   * Inserts `key` if absent (or present but expired at `now`) with expiry
-   * `expiresAt` and returns true; returns false when an unexpired entry
+   * Inserts `key` if absent (or present but expired at `now`: its expiry
+   * ≤ `now`) with expiry `expiresAt` and returns true; returns false when an unexpired entry
    * exists. Atomic: of concurrent calls with one key, exactly one gets true.
    * Expired entries MAY be purged at any time.
    */

@@ -32,9 +32,9 @@ import type { SuiteContext } from "./suite.js";
  * `src/testing/groups/` and each exported on its own, usable in
  * {@link DescribeTokenStoreOptions.skip}:
  *
- * - `insert`: new tokens, duplicate id / hash / previous hash rejected with nothing written.
+ * - `insert`: new tokens, the longest owners kept as given, duplicate id / hash / previous hash rejected with nothing written.
  * - `get`: lookup by id, copies.
- * - `findByHash`: lookup by current and previous hashes (the whole hash), copies, nested fields included.
+ * - `findByHash`: lookup by current and previous hashes (the whole hash, and nothing else), copies, nested fields included.
  * - `list`: owner listing, order, pagination, copies.
  * - `update`: compare-and-set, hash changes, conflicts, reads after it; `next.revokedAt` ignored, `next` not kept.
  * - `revoke`: revocation, idempotence, revision, reads after it.
@@ -43,7 +43,7 @@ import type { SuiteContext } from "./suite.js";
  * - `meter`: rate limit and credits together, all or nothing.
  * - `pools`: named credit pools, several rate limits and calendar resets (through `meter`), all or
  *   nothing under races; account pools when `capabilities.accounts` is true.
- * - `nonces`: replay protection with expiry, per token.
+ * - `nonces`: replay protection with expiry (expired at `now ≥ expiresAt`), per token.
  * - `usage`: `recordUsage` / `getUsage`, hour and day buckets.
  * - `audit`: `appendAudit` / `listAudit`, written with the record, entries copied (not kept by reference).
  * - `changeFeed`: `subscribe` events for every insert, update (a hash changed or not), revoke and

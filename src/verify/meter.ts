@@ -7,7 +7,7 @@ import { DEFAULT_POOL, poolOf } from "../model/pools.js";
 import type { CreditsPolicy, StoredToken, TokenPolicy } from "../model/types.js";
 import { allow, deny } from "../policy/decision.js";
 import { hasLocalCounters } from "../store/shared-reads.js";
-import type { AccountMeter, CreditResult, MeterRequest, MeterResult } from "../store/types.js";
+import type { CreditResult, MeterRequest, MeterResult } from "../store/types.js";
 import type { SignedNonce } from "./authenticate.js";
 import { type AccountPlanMeter, type Authorized, hasPools } from "./authorize.js";
 import { DeadlineRace } from "./deadlines.js";
@@ -93,7 +93,7 @@ export class Meter {
     }
     return this.#call(
       () => this.#cfg.store.meter(request, now),
-      (m) => metered(stored, policy, request.account ?? null, spend, m, now, pool),
+      (m) => metered(stored, policy, request, spend, m, now, pool),
       () => storeUnavailable(now),
     );
   }
@@ -117,11 +117,28 @@ function roomAt(c: CreditResult, pool: CreditsPolicy & { overage?: number }, cos
 /** The denials a store's `meter` answers. */
 const METER_DENIALS: ReadonlySet<unknown> = new Set<MeterResult["deniedBy"]>(["rateLimit", "accountRateLimit", "credits", "accountCredits"]);
 
+/**
+ * Whether a grant answers every check the request asked for, each passed: a rate limit
+ * allowed for each of the request's, credits granted from each pool it draws from. A grant
+ * with a part missing or refused (an adapter that skipped a check, or built its answer by
+ * hand and got the top level wrong) says the store did not do what was asked.
+ */
+function grantAnswers(request: MeterRequest, m: MeterResult): boolean {
+  // Truthiness, as meterStep asks: a limit absent (null or undefined) is not checked.
+  if (request.rateLimit && m.rateLimit?.allowed !== true) return false;
+  if (request.credits && m.credits?.granted !== true) return false;
+  const more = request.rateLimits;
+  if (more?.length && (m.rateLimits?.length !== more.length || !m.rateLimits.every((r) => r?.allowed === true))) return false;
+  const a = request.account;
+  return !a || ((!a.rateLimit || m.account?.rateLimit?.allowed === true) && (!a.credits || m.account?.credits?.granted === true));
+}
+
 /** The decision from the meter's answer. */
-function metered(stored: StoredToken, policy: TokenPolicy, account: AccountMeter | null, spend: number, m: MeterResult, now: number, pool: string): Decision {
-  // Only a grant allows: an answer that is neither a grant nor a denial this version knows (an
-  // adapter's bug, its own copy of another version of the kit) is never taken for one.
-  if (m.deniedBy === null ? m.granted !== true : !METER_DENIALS.has(m.deniedBy)) return storeUnavailable(now);
+function metered(stored: StoredToken, policy: TokenPolicy, request: MeterRequest, spend: number, m: MeterResult, now: number, pool: string): Decision {
+  // Only a grant allows: an answer that is neither a grant of every check asked for nor a denial
+  // this version knows (an adapter's bug, its own copy of another version of the kit) is never taken for one.
+  if (m.deniedBy === null ? m.granted !== true || !grantAnswers(request, m) : !METER_DENIALS.has(m.deniedBy)) return storeUnavailable(now);
+  const account = request.account ?? null;
   const more = m.rateLimits;
   // The token's own counters, and the account's apart: each is shown under its own policy.
   const rateRemaining = m.rateLimit?.allowed === false ? 0 : m.rateLimit?.remaining;

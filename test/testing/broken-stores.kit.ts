@@ -4,17 +4,20 @@ import { describeTokenStore } from "keyward/testing";
 import {
   BillingIgnoresAfter,
   Delegate,
+  FindsByAnyKey,
   IgnoresCreditKeys,
   KeepsRefs,
   LazyFeed,
+  NonceLivesAtExpiry,
   PrefixIndex,
   SharedRefs,
+  ShortOwnerColumn,
   StaleMissCache,
   StaleReadCache,
   UpdateStoresRevokedAt,
   WholeBilling,
 } from "./broken-stores.js";
 
-for (const Store of [Delegate, StaleReadCache, StaleMissCache, LazyFeed, SharedRefs, KeepsRefs, UpdateStoresRevokedAt, PrefixIndex, WholeBilling, BillingIgnoresAfter, IgnoresCreditKeys]) {
+for (const Store of [Delegate, StaleReadCache, StaleMissCache, LazyFeed, SharedRefs, KeepsRefs, UpdateStoresRevokedAt, PrefixIndex, WholeBilling, BillingIgnoresAfter, IgnoresCreditKeys, FindsByAnyKey, NonceLivesAtExpiry, ShortOwnerColumn]) {
   describeTokenStore(Store.name, () => new Store(), { concurrency: 20 });
 }

@@ -245,3 +245,32 @@ export class IgnoresCreditKeys extends Delegate {
     return this.inner.adjustCredits({ key: request.key, policy: request.policy, change: request.change }, now, audit);
   }
 }
+
+/** findByHash as `WHERE hash = ? OR id = ? OR owner = ?`: a token found by something else than its hash. */
+export class FindsByAnyKey extends Delegate {
+  override async findByHash(hash: string) {
+    return (await this.inner.findByHash(hash)) ?? (await this.inner.get(hash)) ?? (await this.inner.list(hash, { limit: 1, after: null }))[0] ?? null;
+  }
+}
+
+/** A nonce still lives at its expiry time (`expires_at < now` taken for expired). */
+export class NonceLivesAtExpiry extends Delegate {
+  override rememberNonce(key: Parameters<MemoryStore["rememberNonce"]>[0], expiresAt: number, now: number) {
+    return this.inner.rememberNonce(key, expiresAt + 1, now);
+  }
+}
+
+/** An owner column of 255 characters that truncates (MySQL without strict mode). */
+export class ShortOwnerColumn extends Delegate {
+  static #cut = (owner: string): string => [...owner].slice(0, 255).join("");
+  override insert(t: StoredToken, audit?: AuditEntry) {
+    const cut = ShortOwnerColumn.#cut;
+    return this.inner.insert({ ...t, owner: cut(t.owner) }, audit && { ...audit, owner: cut(audit.owner) });
+  }
+  override list(owner: string, page: PageQuery) {
+    return this.inner.list(ShortOwnerColumn.#cut(owner), page);
+  }
+  override listAudit(filter: Parameters<MemoryStore["listAudit"]>[0], page: PageQuery) {
+    return this.inner.listAudit("owner" in filter ? { owner: ShortOwnerColumn.#cut(filter.owner) } : filter, page);
+  }
+}

@@ -99,6 +99,14 @@ describe("the conformance suite (keyward/testing)", () => {
     expect(failed.get("BillingIgnoresAfter")).toEqual([page, longOwner]);
   });
 
+  it("fails a lookup by anything but the hash, a nonce alive at its expiry, and an owner column that truncates", () => {
+    expect(failed.get("FindsByAnyKey")).toEqual(["findByHash > finds by hash only: the token's id, owner or display start finds nothing"]);
+    expect(failed.get("NonceLivesAtExpiry")).toEqual(["nonces > returns true again from its expiry on (an entry is expired at now ≥ expiresAt), with the new expiry"]);
+    expect(failed.get("ShortOwnerColumn")).toEqual([
+      "insert > stores the longest owners keyward writes as given (256 UTF-16 code units, astral characters included), and lists and audits by them",
+    ]);
+  });
+
   it("fails a store that ignores a top-up's idempotency key (applied again when retried)", () => {
     expect(failed.get("IgnoresCreditKeys")).toEqual([
       "accounts > a top-up or reset with an idempotency key is applied once: the same operation again reads the balance, with no audit entry; the key with another balance, operation or amount is INVALID_INPUT",

@@ -191,6 +191,45 @@ describe("meter calls on the request path", () => {
     expect((await kw.check({ token })).ok).toBe(true);
   });
 
+  it("a grant that does not answer every check asked for, each passed, is STORE_UNAVAILABLE, never an allow", async () => {
+    let answer: ((real: MeterResult) => MeterResult) | null = null;
+    class HandBuiltMeter extends MemoryStore {
+      override async meter(request: MeterRequest, now: number): Promise<MeterResult> {
+        const real = await super.meter(request, now);
+        return answer ? answer(real) : real;
+      }
+    }
+    const kw = new Keyward({ store: new HandBuiltMeter(), prefix: "acme", usage: { enabled: false } });
+    await kw.accounts.set("o", { credits: { limit: 1000 }, rateLimit: { limit: 1000, windowMs: 1000 } });
+    const { token } = await kw.tokens.create({
+      owner: "o",
+      kind: "secret",
+      credits: { limit: 100 },
+      rateLimit: { limit: 100, windowMs: 1000 },
+      rateLimits: [{ limit: 100, windowMs: 60_000 }],
+    });
+    const refused = { granted: false, remaining: 0, nextRefillAt: null };
+    const full = { allowed: false, remaining: 0, retryAfterMs: 500 };
+    const hand: ((real: MeterResult) => MeterResult)[] = [
+      (real) => ({ ...real, credits: refused }), // the credits' answer ignored when building the top level
+      (real) => ({ ...real, credits: null }), // credits never charged
+      (real) => ({ ...real, rateLimit: full }),
+      (real) => ({ ...real, rateLimit: null }), // the rate limit never counted
+      (real) => ({ ...real, rateLimits: [full] }),
+      (real) => ({ ...real, rateLimits: [] }), // the more rate limits skipped
+      (real) => ({ ...real, rateLimits: undefined }),
+      (real) => ({ ...real, account: { rateLimit: real.account!.rateLimit, credits: refused } }),
+      (real) => ({ ...real, account: { rateLimit: full, credits: real.account!.credits } }),
+      (real) => ({ ...real, account: undefined }), // the account never charged
+    ];
+    for (const f of hand) {
+      answer = f;
+      expect(await kw.check({ token })).toMatchObject({ ok: false, code: "STORE_UNAVAILABLE", status: 503 });
+    }
+    answer = null;
+    expect(await kw.check({ token })).toMatchObject({ ok: true, remaining: 100 - hand.length - 1 });
+  });
+
   it("a race gives failed() when the call throws, rejects or its answer cannot be read, and ignores a late answer", async () => {
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
     const race = new DeadlineRace(100);

@@ -47,6 +47,12 @@ export function findByHashGroup(ctx: SuiteContext): void {
       }
     });
 
+    it("finds by hash only: the token's id, owner or display start finds nothing", async () => {
+      const t = makeStoredToken();
+      await ctx.store.insert(t);
+      for (const other of [t.id, t.owner, t.start]) expect(await ctx.store.findByHash(other)).toBeNull();
+    });
+
     it("a hash not found is found once a token takes it: an insert, or an update as current or previous hash", async () => {
       const [h1, h2, p2] = [randomHash(), randomHash(), randomHash()];
       for (const h of [h1, h2, p2]) expect(await ctx.store.findByHash(h)).toBeNull();

@@ -1,6 +1,6 @@
 // Conformance group "insert" of describeTokenStore.
 import { expect, it } from "vitest";
-import { makeStoredToken, randomHash, randomId } from "../fixtures.js";
+import { makeAuditEntry, makeStoredToken, randomHash, randomId } from "../fixtures.js";
 import { deepFreeze, expectCode, type SuiteContext, T } from "../suite.js";
 
 /** Registers the "insert" tests; `ctx.store` is the store of the running test. */
@@ -9,6 +9,19 @@ export function insertGroup(ctx: SuiteContext): void {
       const t = makeStoredToken({ revision: 7, metadata: { plan: "pro", tags: ["a"] } });
       await ctx.store.insert(t);
       expect(await ctx.store.get(t.id)).toEqual(t);
+    });
+
+    it("stores the longest owners keyward writes as given (256 UTF-16 code units, astral characters included), and lists and audits by them", async () => {
+      // 256 characters (a VARCHAR(255) column truncates or refuses it), and 256 code units of which 130 are astral pairs (a byte-sized column too).
+      for (const owner of [`o${"é".repeat(255)}`, `o${"é".repeat(125)}${"\u{1F600}".repeat(65)}`]) {
+        const t = makeStoredToken({ owner });
+        await ctx.store.insert(t, makeAuditEntry({ tokenId: t.id, owner }));
+        expect(await ctx.store.get(t.id)).toEqual(t);
+        expect(await ctx.store.findByHash(t.hash)).toEqual(t);
+        expect((await ctx.store.list(owner)).items).toEqual([t]);
+        expect((await ctx.store.listAudit({ owner })).items.map((e) => e.tokenId)).toEqual([t.id]);
+        expect((await ctx.store.list(owner.slice(0, 254))).items).toEqual([]);
+      }
     });
 
     it("does not mutate its argument, nor keep a reference to it", async () => {

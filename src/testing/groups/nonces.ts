@@ -13,12 +13,13 @@ export function noncesGroup(ctx: SuiteContext): void {
     expect(await ctx.store.rememberNonce({ ...key, nonce: randomId("nonce") }, T + 1000, T)).toBe(true);
   });
 
-  it("returns true again after expiry, with the new expiry", async () => {
+  it("returns true again from its expiry on (an entry is expired at now ≥ expiresAt), with the new expiry", async () => {
     const key = { tokenId: randomId("tok"), nonce: randomId("nonce") };
     expect(await ctx.store.rememberNonce(key, T + 1000, T)).toBe(true);
-    expect(await ctx.store.rememberNonce(key, T + 5000, T + 1001)).toBe(true);
+    expect(await ctx.store.rememberNonce(key, T + 5000, T + 999)).toBe(false);
+    expect(await ctx.store.rememberNonce(key, T + 5000, T + 1000)).toBe(true);
     expect(await ctx.store.rememberNonce(key, T + 9000, T + 4999)).toBe(false);
-    expect(await ctx.store.rememberNonce(key, T + 9000, T + 5001)).toBe(true);
+    expect(await ctx.store.rememberNonce(key, T + 9000, T + 5000)).toBe(true);
   });
 
   it("keys nonces per token: the same nonce of two tokens is two entries", async () => {
