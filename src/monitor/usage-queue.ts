@@ -72,9 +72,11 @@ export class UsageQueue {
   #retry: RetryBatch | null = null;
   /**
    * This queue's id as a usage writer: random (never the application's `random`, which a test
-   * may make repeat: a writer taken for another's would have its batches skipped).
+   * may make repeat: a writer taken for another's would have its batches skipped). Drawn at the
+   * first write, not on construction: a Cloudflare Worker refuses random values in its global
+   * scope, where an application builds its Keyward.
    */
-  readonly #writer = toBase64Url(secureRandom(12));
+  #writer: string | null = null;
   /** The number of the last batch taken from the queue. */
   #seq = 0;
   #hooks: DecisionEvent[] = [];
@@ -90,6 +92,11 @@ export class UsageQueue {
 
   constructor(options: UsageQueueOptions) {
     this.#o = options;
+  }
+
+  #writerId(): string {
+    this.#writer ??= toBase64Url(secureRandom(12));
+    return this.#writer;
   }
 
   /** Whether anything listens: when false, the request path builds no event. */
@@ -235,7 +242,7 @@ export class UsageQueue {
         try {
           // Unanswered in time, the queue goes on, and the batch is written again under its number
           // (a store adds it once, even when the abandoned write commits later).
-          await answerWithin(write(batch, { writer: this.#writer, seq }), this.#o.writeTimeoutMs, "a usage write");
+          await answerWithin(write(batch, { writer: this.#writerId(), seq }), this.#o.writeTimeoutMs, "a usage write");
           this.#stats.written += batch.length;
         } catch (error) {
           this.#stats.failedWrites++;

@@ -1,0 +1,229 @@
+// The server-side core where there is no Node: `keyward`, `/policy`, `/signing`,
+// `/hono`, `/fetch` and `/admin`, bundled for the browser platform as an
+// application ships them to an edge runtime (no Node polyfills), run in a
+// node:vm context that has Web APIs only. The context is shaped like a
+// Cloudflare Worker: no `process`, `Buffer` or `setImmediate`; timers are
+// numeric ids without `unref`; and while the module's top level runs (where an
+// application builds its Keyward, its middleware and its admin handler), random
+// values and timers are refused, as workerd refuses them in a Worker's global
+// scope. Then each request runs in a "handler" as the Worker's fetch does.
+import vm from "node:vm";
+import { build, type Metafile } from "esbuild";
+import { beforeAll, describe, expect, it } from "vitest";
+
+/** What the application module hands its fetch handler and the test. */
+interface App {
+  /** The Worker's fetch: /hono (keyward/hono), /admin/* (keyward/admin), anything else keyward/fetch. */
+  fetch(request: Request): Promise<Response>;
+  kw: {
+    tokens: {
+      create(input: unknown): Promise<{ token: string; record: { id: string } }>;
+      revoke(id: string): Promise<unknown>;
+    };
+    verify(request: Request, options: unknown): Promise<{ ok: boolean; code?: string; status: number; retryAfterMs?: number }>;
+    usage: { get(id: string, query: unknown): Promise<{ allowed: number; credits: number }[]> };
+    flush(): Promise<void>;
+    close(): Promise<void>;
+  };
+  /** A request signed with keyward/client by a new ed25519 token's key. */
+  signedEd25519(): Promise<Request>;
+  /** A request signed with keyward/client by the hmac-sha256 key derived from `token`. */
+  signedHmac(keyId: string, token: string): Promise<Request>;
+  /** keyward/signing and keyward/policy on their own. */
+  lowLevel(): Promise<{ signed: boolean; scope: boolean }>;
+  globals: Record<string, string>;
+}
+
+const ENTRIES = `
+  import { Hono } from "hono";
+  import { Keyward, MemoryStore } from "./src/index.ts";
+  import { createAdminHandler } from "./src/admin/index.ts";
+  import { createSigner, generateKeyPair } from "./src/client/index.ts";
+  import { keywardFetch } from "./src/fetch/index.ts";
+  import { keywardHono } from "./src/hono/index.ts";
+  import { scopesGrant } from "./src/policy/index.ts";
+  import { signRequest, verifyRequest } from "./src/signing/index.ts";
+
+  // Module scope: what an application builds once, before any request.
+  export const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", sealingKey: "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8" });
+  const hono = new Hono();
+  hono.get("/hono", keywardHono(kw).requireToken({ scope: "core:read" }), (c) => c.json({ token: c.get("keyward").tokenId }));
+  const guarded = keywardFetch(kw).requireToken({ scope: "core:read", cost: 1 }, (_request, d) => Response.json({ token: d.tokenId, remaining: d.remaining }));
+  const admin = createAdminHandler({ keyward: kw, basePath: "/admin", authorize: (r) => (r.headers.get("authorization") === "Bearer session" ? "acct_1" : null) });
+
+  export async function fetch(request) {
+    const path = new URL(request.url).pathname;
+    if (path === "/hono") return hono.fetch(request);
+    if (path.startsWith("/admin/")) return admin(request);
+    return guarded(request);
+  }
+  export async function signedEd25519() {
+    const pair = await generateKeyPair();
+    const { record } = await kw.tokens.create({ owner: "acct_1", kind: "secret", requireSignedRequests: true, signing: { alg: "ed25519", publicKey: pair.publicKey } });
+    const signer = createSigner({ keyId: record.id, alg: "ed25519", privateKey: pair.privateKey });
+    return signer.sign(new Request("https://api.example.com/v1/x", { method: "POST", body: "hello" }));
+  }
+  export function signedHmac(keyId, token) {
+    return createSigner({ keyId, alg: "hmac-sha256", token }).sign(new Request("https://api.example.com/v1/x"));
+  }
+  export async function lowLevel() {
+    const key = { alg: "hmac-sha256", secret: new Uint8Array(32).fill(7) };
+    const signed = await signRequest(new Request("https://api.example.com/v1/y"), { keyid: "k1", key });
+    return { signed: (await verifyRequest(signed, { resolveKey: () => key })).ok, scope: scopesGrant(["core:*"], "core:read") };
+  }
+  export const globals = { process: typeof process, Buffer: typeof Buffer, setImmediate: typeof setImmediate };
+`;
+
+let metafile: Metafile;
+let app: App;
+/** Whether the context is running its "global scope" (random values and timers refused). */
+let globalScope = true;
+/** Timers the context armed and has not cleared, or that have not fired. */
+const live = new Map<number, ReturnType<typeof setTimeout>>();
+
+/** A Worker's timers: numeric ids (no unref, no ref), refused in the global scope. */
+function workerTimers() {
+  let next = 1;
+  const refuse = () => {
+    if (globalScope) throw new Error("Disallowed operation called within global scope: setting a timeout");
+  };
+  const clear = (id: number) => {
+    const handle = live.get(id);
+    clearTimeout(handle); // Node clears an interval with either
+    live.delete(id);
+  };
+  return {
+    setTimeout: (fn: () => void, ms?: number) => {
+      refuse();
+      const id = next++;
+      live.set(
+        id,
+        setTimeout(() => {
+          live.delete(id);
+          fn();
+        }, ms),
+      );
+      return id;
+    },
+    setInterval: (fn: () => void, ms?: number) => {
+      refuse();
+      const id = next++;
+      live.set(id, setInterval(fn, ms));
+      return id;
+    },
+    clearTimeout: clear,
+    clearInterval: clear,
+  };
+}
+
+beforeAll(async () => {
+  const result = await build({
+    stdin: { contents: ENTRIES, resolveDir: new URL("../../", import.meta.url).pathname, loader: "ts" },
+    bundle: true,
+    format: "iife",
+    globalName: "app",
+    platform: "browser",
+    target: "es2022",
+    write: false,
+    metafile: true,
+    logLevel: "silent",
+  });
+  metafile = result.metafile;
+  const crypto = {
+    subtle: globalThis.crypto.subtle,
+    getRandomValues<T extends ArrayBufferView>(array: T): T {
+      if (globalScope) throw new Error("Disallowed operation called within global scope: generating random values");
+      return globalThis.crypto.getRandomValues(array as never);
+    },
+    randomUUID: () => globalThis.crypto.randomUUID(),
+  };
+  const context = vm.createContext({
+    ...workerTimers(),
+    crypto,
+    CryptoKey,
+    Request,
+    Response,
+    Headers,
+    URL,
+    URLSearchParams,
+    TextEncoder,
+    TextDecoder,
+    ReadableStream,
+    WritableStream,
+    TransformStream,
+    AbortController,
+    AbortSignal,
+    Blob,
+    FormData,
+    DOMException,
+    Event,
+    EventTarget,
+    atob,
+    btoa,
+    structuredClone,
+    queueMicrotask,
+    performance,
+    console,
+  });
+  vm.runInContext(result.outputFiles[0]!.text, context);
+  globalScope = false;
+  app = vm.runInContext("app", context) as App;
+}, 30_000);
+
+const bearer = (token: string, path = "/v1/x") => new Request(`https://api.example.com${path}`, { headers: { authorization: `Bearer ${token}` } });
+
+describe("the core in a Web-API-only context shaped like a Worker", () => {
+  it("bundles for the browser platform with no node: import and no external", () => {
+    for (const [path, input] of Object.entries(metafile.inputs)) {
+      for (const imp of input.imports) expect(imp.path.startsWith("node:") || (imp.external ?? false), `${path} imports ${imp.path}`).toBe(false);
+    }
+    expect(app.globals).toEqual({ process: "undefined", Buffer: "undefined", setImmediate: "undefined" });
+  });
+
+  it("builds Keyward, the middleware and the admin handler in the global scope (no random value, no timer)", () => {
+    // beforeAll ran the module's top level with both refused; reaching here means it threw nothing.
+    expect(typeof app.fetch).toBe("function");
+    expect(live.size).toBe(0);
+  });
+
+  it("issues, verifies (bearer, ed25519, hmac-sha256), revokes; meters credits and a rate limit", async () => {
+    const { kw } = app;
+    const { token, record } = await kw.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["core:read"], credits: { limit: 3 } });
+    expect(await kw.verify(bearer(token), { scope: "core:read" })).toMatchObject({ ok: true });
+    expect(await kw.verify(bearer(token), { scope: "premium:read" })).toMatchObject({ ok: false, code: "SCOPE_DENIED" });
+    expect(await kw.verify(bearer(token), { scope: "core:read", cost: 5 })).toMatchObject({ ok: false, code: "CREDITS_EXHAUSTED", status: 402 });
+    expect(await kw.verify(await app.signedEd25519(), {})).toMatchObject({ ok: true });
+    const hmac = await kw.tokens.create({ owner: "acct_1", kind: "secret", requireSignedRequests: true, signing: { alg: "hmac-sha256" } });
+    expect(await kw.verify(await app.signedHmac(hmac.record.id, hmac.token), {})).toMatchObject({ ok: true });
+    expect(await kw.verify(bearer(hmac.token), {})).toMatchObject({ ok: false, code: "SIGNATURE_REQUIRED" });
+    const limited = await kw.tokens.create({ owner: "acct_1", kind: "secret", rateLimit: { limit: 2, windowMs: 60_000 } });
+    const codes = [];
+    for (let i = 0; i < 3; i++) codes.push((await kw.verify(bearer(limited.token), {})).code);
+    expect(codes).toEqual(["OK", "OK", "RATE_LIMITED"]);
+    await kw.tokens.revoke(record.id);
+    expect(await kw.verify(bearer(token), { scope: "core:read" })).toMatchObject({ ok: false, code: "TOKEN_REVOKED" });
+    expect(await app.lowLevel()).toEqual({ signed: true, scope: true });
+  });
+
+  it("answers through keyward/hono, keyward/fetch and keyward/admin; writes usage; close() leaves no timer", async () => {
+    const { kw } = app;
+    const { token, record } = await kw.tokens.create({ owner: "acct_1", kind: "secret", credits: { limit: 2 } });
+    const hono = await app.fetch(bearer(token, "/hono"));
+    expect(hono.status).toBe(200);
+    expect(await hono.json()).toEqual({ token: record.id });
+    const fetched = await app.fetch(bearer(token, "/v1/prices"));
+    expect(await fetched.json()).toEqual({ token: record.id, remaining: 0 });
+    const exhausted = await app.fetch(bearer(token, "/v1/prices"));
+    expect(exhausted.status).toBe(402);
+    expect(exhausted.headers.get("content-type")).toBe("application/problem+json");
+    expect((await app.fetch(bearer("acme_sk_live_nope", "/hono"))).status).toBe(401);
+    const list = await app.fetch(new Request("https://api.example.com/admin/tokens", { headers: { authorization: "Bearer session" } }));
+    expect(list.status).toBe(200);
+    expect(((await list.json()) as { items: { id: string }[] }).items.map((t) => t.id)).toContain(record.id);
+    await kw.flush();
+    const usage = await kw.usage.get(record.id, { from: Date.now() - 86_400_000, granularity: "hour" });
+    expect(usage.reduce((n, b) => n + b.allowed, 0)).toBe(2);
+    await kw.close();
+    expect(live.size).toBe(0);
+  });
+});
