@@ -5,6 +5,7 @@ import { StoreUnavailableError } from "../errors.js";
 import { toBase64Url } from "../lib/bytes.js";
 import { secureRandom } from "../lib/crypto.js";
 import { callHook } from "../lib/hook.js";
+import { clock, DROPPED_AFTER_MS, Ticker } from "../lib/timers.js";
 import { answerWithin } from "../lib/within.js";
 import type { UsageEvent } from "../model/types.js";
 import type { UsageBatchKey } from "../store/types.js";
@@ -81,7 +82,15 @@ export class UsageQueue {
   #seq = 0;
   #hooks: DecisionEvent[] = [];
   #hookTimer: ReturnType<typeof setTimeout> | null = null;
-  #timer: ReturnType<typeof setInterval> | null = null;
+  /** When the hook timer was armed ({@link clock}). */
+  #hookArmedAt = 0;
+  /**
+   * Writes what is queued every `flushIntervalMs`. A tick while a write is scheduled or waiting
+   * starts none: on a store that answers slowly or not at all (each write waiting up to
+   * writeTimeoutMs), every tick would queue one more write behind it, and a flush, kw.close() or a
+   * billing run would wait for all of them. It keeps no process alive: close() writes what is left.
+   */
+  readonly #ticker: Ticker;
   #writing: Promise<void> = Promise.resolve();
   /** Drains chained on #writing and not yet finished: the timer starts none while one waits. */
   #pending = 0;
@@ -92,6 +101,9 @@ export class UsageQueue {
 
   constructor(options: UsageQueueOptions) {
     this.#o = options;
+    this.#ticker = new Ticker(options.flushIntervalMs, () => {
+      if (this.#pending === 0) this.flush().catch(() => {});
+    });
   }
 
   #writerId(): string {
@@ -112,10 +124,16 @@ export class UsageQueue {
       // edits what it is given (formats `at`, renames `owner`) changes neither
       // the usage, the bill nor what the next observer sees.
       Object.freeze(event);
+      // A hook timer still armed long after it was due was dropped by the runtime (a Worker's
+      // request answered first): the decisions it waited for are delivered now, before this one.
+      if (this.#hookTimer !== null && clock() - this.#hookArmedAt > DROPPED_AFTER_MS) this.#deliverNow();
       if (this.#hooks.length >= o.maxQueue) this.#stats.droppedHookEvents++;
       else {
         this.#hooks.push(event);
-        this.#hookTimer ??= setTimeout(() => this.#deliver(), 0);
+        if (this.#hookTimer === null) {
+          this.#hookArmedAt = clock();
+          this.#hookTimer = setTimeout(() => this.#deliver(), 0);
+        }
       }
     }
     if (o.write === null || event.tokenId === null) return;
@@ -127,7 +145,7 @@ export class UsageQueue {
     // A decision event of an identified token is a usage event: queued as is, no copy.
     this.#queue.push(event as UsageEvent);
     if (o.flushIntervalMs === 0 || this.#queue.length >= o.batchSize) this.#kick();
-    else this.#startTimer();
+    else this.#ticker.ensure();
   }
 
   /**
@@ -153,18 +171,6 @@ export class UsageQueue {
       () => {},
     );
     return done;
-  }
-
-  #startTimer(): void {
-    if (this.#timer !== null) return;
-    this.#timer = setInterval(() => {
-      // A tick while a write is scheduled or waiting starts none: on a store that answers slowly or
-      // not at all (each write waiting up to writeTimeoutMs), every tick would queue one more write
-      // behind it, and a flush, kw.close() or a billing run would wait for all of them.
-      if (this.#pending === 0) this.flush().catch(() => {});
-    }, this.#o.flushIntervalMs);
-    // A pending flush must not keep a process alive: close() writes what is left.
-    (this.#timer as { unref?: () => void }).unref?.();
   }
 
   #deliverNow(): void {
@@ -282,8 +288,7 @@ export class UsageQueue {
    * dropped and counted.
    */
   async close(): Promise<void> {
-    if (this.#timer !== null) clearInterval(this.#timer);
-    this.#timer = null;
+    this.#ticker.stop();
     await this.flush();
     this.#closed = true;
     if (this.#queue.length > 0 || this.#retry !== null) await this.flush();
