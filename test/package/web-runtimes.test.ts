@@ -39,6 +39,8 @@ interface App {
   signedEd25519(): Promise<Request>;
   /** A request signed with keyward/client by the hmac-sha256 key derived from `token`. */
   signedHmac(keyId: string, token: string): Promise<Request>;
+  /** A Keyward whose logger pushes each event's name to `logged`. */
+  timed(logged: string[]): Kw;
   /** keyward/signing and keyward/policy on their own. */
   lowLevel(): Promise<{ signed: boolean; scope: boolean }>;
   globals: Record<string, string>;
@@ -97,11 +99,17 @@ const ENTRIES = `
     const signed = await signRequest(new Request("https://api.example.com/v1/y"), { keyid: "k1", key });
     return { signed: (await verifyRequest(signed, { resolveKey: () => key })).ok, scope: scopesGrant(["core:*"], "core:read") };
   }
+  /** A Keyward that times its decisions for a logger. */
+  export function timed(logged) {
+    return new Keyward({ store: new MemoryStore(), prefix: "acme", telemetry: { logger: (e) => logged.push(e.event) } });
+  }
   export const globals = { process: typeof process, Buffer: typeof Buffer, setImmediate: typeof setImmediate };
 `;
 
 let metafile: Metafile;
 let app: App;
+/** The same module, in a context without `performance`. */
+let withoutPerformance: App;
 /** Whether the context is running its "global scope" (random values and timers refused). */
 let globalScope = true;
 /** Timers the context armed and has not cleared, or that have not fired. */
@@ -187,7 +195,7 @@ beforeAll(async () => {
     },
     randomUUID: () => globalThis.crypto.randomUUID(),
   };
-  const context = vm.createContext({
+  const webApis = {
     ...workerTimers(),
     crypto,
     CryptoKey,
@@ -212,12 +220,16 @@ beforeAll(async () => {
     btoa,
     structuredClone,
     queueMicrotask,
-    performance: { now: () => performance.now() + skewMs },
     console,
-  });
+  };
+  const context = vm.createContext({ ...webApis, performance: { now: () => performance.now() + skewMs } });
   vm.runInContext(result.outputFiles[0]!.text, context);
+  // A sandbox with no `performance` at all (node:vm as some hosts set it up).
+  const bare = vm.createContext({ ...webApis });
+  vm.runInContext(result.outputFiles[0]!.text, bare);
   globalScope = false;
   app = vm.runInContext("app", context) as App;
+  withoutPerformance = vm.runInContext("app", bare) as App;
 }, 30_000);
 
 const bearer = (token: string, path = "/v1/x") => new Request(`https://api.example.com${path}`, { headers: { authorization: `Bearer ${token}` } });
@@ -287,6 +299,16 @@ describe("the core in a Web-API-only context shaped like a Worker", () => {
     lateStore.hang = false;
     await request(() => late.close());
   });
+
+  it("times decisions with the wall clock where there is no performance.now", () =>
+    request(async () => {
+      const logged: string[] = [];
+      const kw = withoutPerformance.timed(logged);
+      const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+      expect(await kw.verify(bearer(token), {})).toMatchObject({ ok: true });
+      expect(logged).toContain("decision");
+      await kw.close();
+    }));
 
   it("answers through keyward/hono, keyward/fetch and keyward/admin; writes usage; close() leaves no timer", () =>
     request(async () => {
