@@ -1,5 +1,6 @@
 // A background write's answer, bounded in time.
 import { StoreUnavailableError } from "../errors.js";
+import { unref } from "./timers.js";
 
 /**
  * `call`'s answer, or `STORE_UNAVAILABLE` once `ms` passed without it (a
@@ -13,7 +14,7 @@ export function answerWithin<T>(call: Promise<T>, ms: number, what: string): Pro
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new StoreUnavailableError(`the store did not answer ${what} within ${ms} ms`)), ms);
-    (timer as { unref?: () => void }).unref?.();
+    unref(timer);
   });
   return Promise.race([call, late]).finally(() => clearTimeout(timer));
 }

@@ -14,6 +14,7 @@ import { ConfigError } from "../errors.js";
 import { checkConfigFields, optionNames } from "../lib/options.js";
 import { callHook } from "../lib/hook.js";
 import { PartedMap } from "../lib/parted-map.js";
+import { Ticker } from "../lib/timers.js";
 import { answerWithin } from "../lib/within.js";
 import type { GuardedStore } from "../store/guard.js";
 import { isDenyCode } from "../policy/decision.js";
@@ -246,7 +247,6 @@ export class AnomalyDetector {
   /** Alerts in `#alerts` per token (at most `maxAlerts` entries). */
   readonly #alertsOf = new Map<string, number>();
   readonly #store: GuardedStore | null;
-  readonly #flushMs: number;
   readonly #writeTimeoutMs: number;
   readonly #maxPending: number;
   /** A use is told to the store at most this often per token and process. */
@@ -254,7 +254,8 @@ export class AnomalyDetector {
   readonly #onError: ((error: unknown) => void) | undefined;
   #pending: Pending[] = [];
   #writing: Promise<void> = Promise.resolve();
-  #timer: ReturnType<typeof setInterval> | null = null;
+  /** Writes pending sightings every `shared.flushIntervalMs`; keeps no process alive (close() writes them). */
+  readonly #ticker: Ticker;
 
   /**
    * @param store - the store, used for shared state when it has `capabilities.anomalyState`
@@ -304,7 +305,9 @@ export class AnomalyDetector {
     if (o.onError !== undefined && typeof o.onError !== "function") throw new ConfigError("anomalies.onError", "must be a function");
     this.#onError = o.onError;
     const sh = section<Exclude<AnomalyOptions["shared"], false | undefined>>(o.shared, "shared", optionNames<Exclude<AnomalyOptions["shared"], false | undefined>>({ flushIntervalMs: true, maxPending: true }));
-    this.#flushMs = int(sh?.flushIntervalMs, "shared.flushIntervalMs", 10, 60_000, 1_000);
+    this.#ticker = new Ticker(int(sh?.flushIntervalMs, "shared.flushIntervalMs", 10, 60_000, 1_000), () => {
+      this.flush().catch(() => {});
+    });
     this.#maxPending = int(sh?.maxPending, "shared.maxPending", 1, 1_000_000, 10_000);
     this.#store = sh && store?.capabilities.anomalyState === true ? store : null;
     // The store's last use lags the fleet's by less than this: a tenth of the idle time, at most a minute.
@@ -373,13 +376,7 @@ export class AnomalyDetector {
       return;
     }
     this.#pending.push(p);
-    if (this.#timer === null) {
-      this.#timer = setInterval(() => {
-        this.flush().catch(() => {});
-      }, this.#flushMs);
-      // Pending sightings must not keep a process alive: close() writes them.
-      (this.#timer as { unref?: () => void }).unref?.();
-    }
+    this.#ticker.ensure();
   }
 
   /** Writes pending sightings to the store and raises what its answers show; resolves when done. */
@@ -390,8 +387,7 @@ export class AnomalyDetector {
 
   /** Stops the timer and writes what is pending. */
   async close(): Promise<void> {
-    if (this.#timer !== null) clearInterval(this.#timer);
-    this.#timer = null;
+    this.#ticker.stop();
     await this.flush();
   }
 

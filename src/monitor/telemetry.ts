@@ -5,6 +5,7 @@
 // Telemetry at all (createTelemetry answers null). What the application
 // passes may throw: a decision is never changed by it.
 import { callHook } from "../lib/hook.js";
+import { clock } from "../lib/timers.js";
 import type { Decision } from "../verify/decision.js";
 import type { UsageQueueStats } from "./usage-queue.js";
 
@@ -149,9 +150,9 @@ export class Telemetry {
     const timed = span !== undefined || this.#logger !== undefined || (this.#metrics && ++this.#n % this.#sampleEvery === 0);
     // Most requests with metrics only: no clock read, no closure.
     if (!timed) return this.#metrics ? this.#count : undefined;
-    const t0 = performance.now();
+    const t0 = clock();
     return (d) => {
-      const ms = performance.now() - t0;
+      const ms = clock() - t0;
       if (this.#metrics) {
         this.#count(d);
         try {

@@ -5,6 +5,7 @@ import { StoreUnavailableError } from "../errors.js";
 import { toBase64Url } from "../lib/bytes.js";
 import { secureRandom } from "../lib/crypto.js";
 import { callHook } from "../lib/hook.js";
+import { clock, DROPPED_AFTER_MS, Ticker } from "../lib/timers.js";
 import { answerWithin } from "../lib/within.js";
 import type { UsageEvent } from "../model/types.js";
 import type { UsageBatchKey } from "../store/types.js";
@@ -72,14 +73,24 @@ export class UsageQueue {
   #retry: RetryBatch | null = null;
   /**
    * This queue's id as a usage writer: random (never the application's `random`, which a test
-   * may make repeat: a writer taken for another's would have its batches skipped).
+   * may make repeat: a writer taken for another's would have its batches skipped). Drawn at the
+   * first write, not on construction: a Cloudflare Worker refuses random values in its global
+   * scope, where an application builds its Keyward.
    */
-  readonly #writer = toBase64Url(secureRandom(12));
+  #writer: string | null = null;
   /** The number of the last batch taken from the queue. */
   #seq = 0;
   #hooks: DecisionEvent[] = [];
   #hookTimer: ReturnType<typeof setTimeout> | null = null;
-  #timer: ReturnType<typeof setInterval> | null = null;
+  /** When the hook timer was armed ({@link clock}). */
+  #hookArmedAt = 0;
+  /**
+   * Writes what is queued every `flushIntervalMs`. A tick while a write is scheduled or waiting
+   * starts none: on a store that answers slowly or not at all (each write waiting up to
+   * writeTimeoutMs), every tick would queue one more write behind it, and a flush, kw.close() or a
+   * billing run would wait for all of them. It keeps no process alive: close() writes what is left.
+   */
+  readonly #ticker: Ticker;
   #writing: Promise<void> = Promise.resolve();
   /** Drains chained on #writing and not yet finished: the timer starts none while one waits. */
   #pending = 0;
@@ -90,6 +101,14 @@ export class UsageQueue {
 
   constructor(options: UsageQueueOptions) {
     this.#o = options;
+    this.#ticker = new Ticker(options.flushIntervalMs, () => {
+      if (this.#pending === 0) this.flush().catch(() => {});
+    });
+  }
+
+  #writerId(): string {
+    this.#writer ??= toBase64Url(secureRandom(12));
+    return this.#writer;
   }
 
   /** Whether anything listens: when false, the request path builds no event. */
@@ -105,10 +124,16 @@ export class UsageQueue {
       // edits what it is given (formats `at`, renames `owner`) changes neither
       // the usage, the bill nor what the next observer sees.
       Object.freeze(event);
+      // A hook timer still armed long after it was due was dropped by the runtime (a Worker's
+      // request answered first): the decisions it waited for are delivered now, before this one.
+      if (this.#hookTimer !== null && clock() - this.#hookArmedAt > DROPPED_AFTER_MS) this.#deliverNow();
       if (this.#hooks.length >= o.maxQueue) this.#stats.droppedHookEvents++;
       else {
         this.#hooks.push(event);
-        this.#hookTimer ??= setTimeout(() => this.#deliver(), 0);
+        if (this.#hookTimer === null) {
+          this.#hookArmedAt = clock();
+          this.#hookTimer = setTimeout(() => this.#deliver(), 0);
+        }
       }
     }
     if (o.write === null || event.tokenId === null) return;
@@ -120,7 +145,7 @@ export class UsageQueue {
     // A decision event of an identified token is a usage event: queued as is, no copy.
     this.#queue.push(event as UsageEvent);
     if (o.flushIntervalMs === 0 || this.#queue.length >= o.batchSize) this.#kick();
-    else this.#startTimer();
+    else this.#ticker.ensure();
   }
 
   /**
@@ -146,18 +171,6 @@ export class UsageQueue {
       () => {},
     );
     return done;
-  }
-
-  #startTimer(): void {
-    if (this.#timer !== null) return;
-    this.#timer = setInterval(() => {
-      // A tick while a write is scheduled or waiting starts none: on a store that answers slowly or
-      // not at all (each write waiting up to writeTimeoutMs), every tick would queue one more write
-      // behind it, and a flush, kw.close() or a billing run would wait for all of them.
-      if (this.#pending === 0) this.flush().catch(() => {});
-    }, this.#o.flushIntervalMs);
-    // A pending flush must not keep a process alive: close() writes what is left.
-    (this.#timer as { unref?: () => void }).unref?.();
   }
 
   #deliverNow(): void {
@@ -235,7 +248,7 @@ export class UsageQueue {
         try {
           // Unanswered in time, the queue goes on, and the batch is written again under its number
           // (a store adds it once, even when the abandoned write commits later).
-          await answerWithin(write(batch, { writer: this.#writer, seq }), this.#o.writeTimeoutMs, "a usage write");
+          await answerWithin(write(batch, { writer: this.#writerId(), seq }), this.#o.writeTimeoutMs, "a usage write");
           this.#stats.written += batch.length;
         } catch (error) {
           this.#stats.failedWrites++;
@@ -275,8 +288,7 @@ export class UsageQueue {
    * dropped and counted.
    */
   async close(): Promise<void> {
-    if (this.#timer !== null) clearInterval(this.#timer);
-    this.#timer = null;
+    this.#ticker.stop();
     await this.flush();
     this.#closed = true;
     if (this.#queue.length > 0 || this.#retry !== null) await this.flush();

@@ -9,7 +9,8 @@
 // too. A wall clock stepped forward only expires entries early.
 import { PartedMap } from "../lib/parted-map.js";
 import { isThenable } from "../lib/thenable.js";
-import { clock, Deadlines, Waiting } from "./deadlines.js";
+import { clock } from "../lib/timers.js";
+import { Deadlines, Waiting } from "./deadlines.js";
 
 /**
  * The monotonic time of a decision made at `now`: read once per value of

@@ -6,6 +6,7 @@
 // the oldest deadline; when it fires it abandons what is overdue and re-arms
 // for the next one. A steady stream of quick calls costs one timer per
 // timeout, not one per call.
+import { clock, DROPPED_AFTER_MS } from "../lib/timers.js";
 
 /** A call in the list: its deadline and its neighbours. */
 export class Waiting {
@@ -27,14 +28,6 @@ class Raced<R> extends Waiting {
   }
 }
 
-/**
- * Monotonic ms, for deadlines and the ages of cached entries (the wall clock
- * where there is no `performance`): a wall clock stepped back (NTP, a VM
- * resumed) does not stretch them.
- */
-export const clock: () => number =
-  typeof globalThis.performance?.now === "function" ? () => globalThis.performance.now() : () => Date.now();
-
 type Timer = ReturnType<typeof setTimeout>;
 const ref = (t: Timer | null, on: boolean) => {
   const h = t as { ref?: () => void; unref?: () => void } | null;
@@ -48,6 +41,8 @@ export class Deadlines<E extends Waiting = Waiting> {
   #head: E | null = null;
   #tail: E | null = null;
   #timer: Timer | null = null;
+  /** When the armed timer is due ({@link clock}). */
+  #due = 0;
   /** Timers armed since creation (for tests). */
   timersArmed = 0;
 
@@ -62,16 +57,18 @@ export class Deadlines<E extends Waiting = Waiting> {
 
   /** Starts the clock of a call. */
   add(entry: E): void {
-    entry.deadline = clock() + this.#timeoutMs;
+    const t = clock();
+    // A timer this late was dropped by the runtime (a Worker drops a request's timers once it
+    // answers): without this, no call would ever be abandoned again.
+    if (this.#timer !== null && t - this.#due > DROPPED_AFTER_MS) this.#expire();
+    entry.deadline = t + this.#timeoutMs;
     const tail = this.#tail;
     entry.prev = tail;
     if (tail === null) this.#head = entry;
     else tail.next = entry;
     this.#tail = entry;
-    if (this.#timer === null) {
-      this.timersArmed++;
-      this.#timer = setTimeout(() => this.#expire(), this.#timeoutMs);
-    } else if (tail === null) ref(this.#timer, true);
+    if (this.#timer === null) this.#arm(t, this.#timeoutMs);
+    else if (tail === null) ref(this.#timer, true);
   }
 
   /** Unlinks a call that settled; false when it was already settled or abandoned. */
@@ -99,16 +96,20 @@ export class Deadlines<E extends Waiting = Waiting> {
 
   /** The timer: abandons every overdue call, then re-arms for the oldest one left. */
   #expire(): void {
+    if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
     const t = clock();
     for (let e = this.#head; e !== null && e.deadline <= t; e = this.#head) {
       this.settle(e);
       this.#abandon(e);
     }
-    if (this.#head !== null) {
-      this.timersArmed++;
-      this.#timer = setTimeout(() => this.#expire(), Math.max(1, Math.ceil(this.#head.deadline - t)));
-    }
+    if (this.#head !== null) this.#arm(t, Math.max(1, Math.ceil(this.#head.deadline - t)));
+  }
+
+  #arm(t: number, ms: number): void {
+    this.timersArmed++;
+    this.#due = t + ms;
+    this.#timer = setTimeout(() => this.#expire(), ms);
   }
 }
 

@@ -1,0 +1,73 @@
+// Timers for work off the request path (usage writes, shared anomaly state,
+// store deadlines), in every runtime keyward runs in.
+//
+// Two runtimes differ from Node here. Browsers and Workers hand out numeric
+// timer ids, with no `unref`: nothing there is kept alive by a timer anyway.
+// And a Cloudflare Worker drops the timers a request armed once that request
+// has answered (unless `ctx.waitUntil` keeps it open): such a timer never
+// fires, and code that waits for it to re-arm waits forever. So whoever arms a
+// timer also notes when it is due, and takes one that is later than
+// DROPPED_AFTER_MS as dropped: it does the timer's work itself and arms anew.
+
+/**
+ * Monotonic ms, for deadlines, the ages of cached entries and timers (the
+ * wall clock where there is no `performance`): a wall clock stepped back
+ * (NTP, a VM resumed) does not stretch them.
+ */
+export const clock: () => number =
+  typeof globalThis.performance?.now === "function" ? () => globalThis.performance.now() : () => Date.now();
+
+/**
+ * How late past its due time a timer may be before it is taken as dropped by
+ * the runtime. A Node event loop is never this late on a live process.
+ */
+export const DROPPED_AFTER_MS = 1_000;
+
+/** Lets the process exit while the timer is armed, where the runtime can (Node, Deno, Bun). */
+export function unref(timer: ReturnType<typeof setTimeout>): void {
+  (timer as { unref?: () => void }).unref?.();
+}
+
+/**
+ * A repeating timer that keeps no process alive and survives a runtime that
+ * drops it: {@link ensure}, called whenever there is work for it, arms it,
+ * or, when it missed its ticks, ticks at once and arms it anew (so the work of
+ * a Worker's earlier request is done during a later one).
+ */
+export class Ticker {
+  readonly #ms: number;
+  readonly #tick: () => void;
+  #timer: ReturnType<typeof setInterval> | null = null;
+  /** When the timer is next due ({@link clock}). */
+  #due = 0;
+
+  /**
+   * @param ms - the interval
+   * @param tick - the work; never throws
+   */
+  constructor(ms: number, tick: () => void) {
+    this.#ms = ms;
+    this.#tick = tick;
+  }
+
+  /** Arms the timer unless it is armed; one dropped by the runtime ticks now and is armed anew. */
+  ensure(): void {
+    if (this.#timer !== null) {
+      if (clock() - this.#due <= DROPPED_AFTER_MS) return;
+      this.stop();
+      this.#tick();
+    }
+    this.#due = clock() + this.#ms;
+    this.#timer = setInterval(() => {
+      this.#due = clock() + this.#ms;
+      this.#tick();
+    }, this.#ms);
+    unref(this.#timer);
+  }
+
+  /** Disarms the timer. */
+  stop(): void {
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#timer = null;
+  }
+}
