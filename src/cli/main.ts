@@ -1,14 +1,15 @@
 // The `keyward` bin: one parseArgs-driven subcommand per admin task.
-import { COMMON, type Command, helpText, parse, STORE_OPTIONS } from "./command.js";
+
 import { cleanText } from "../lib/text.js";
+import { SCHEMA_VERSION } from "../sqlite/index.js";
+import { COMMON, type Command, helpText, parse, STORE_OPTIONS } from "./command.js";
 import { describeError, EXIT, type Io, json, line } from "./io.js";
 import { keygen, sign } from "./keys.js";
 import { members } from "./members.js";
 import { billing, credits, usage } from "./metering.js";
 import { scan } from "./scan.js";
 import { withStore } from "./store.js";
-import { audit, create, disable, enable, lifecycle, list, regenerate, remove, revoke, show, update } from "./tokens.js";
-import { SCHEMA_VERSION } from "../sqlite/index.js";
+import { audit, create, disable, enable, lifecycle, list, regenerate, remove, reseal, revoke, show, update } from "./tokens.js";
 
 const init: Command = {
   summary: "Create the database (default ./keyward.db) or bring its schema up to date.",
@@ -34,6 +35,7 @@ export const COMMANDS: Record<string, Command> = {
   enable,
   delete: remove,
   regenerate,
+  reseal,
   lifecycle,
   credits,
   usage,

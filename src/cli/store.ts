@@ -168,7 +168,8 @@ export function keywardOver(ctx: CommandContext, store: TokenStore, options: Sto
     prefix,
     env: envOf(ctx.io),
     ...revocationBoundOf(ctx.io),
-    sealingKey: ctx.io.env.KEYWARD_SEALING_KEY || undefined,
+    // Several keys, comma-separated (base64 has no comma): the first seals, each one unseals.
+    sealingKey: ctx.io.env.KEYWARD_SEALING_KEY?.split(",").filter((k) => k.trim() !== ""),
     usage: { enabled: false },
     onWarning: () => {},
     ...(options.tokens && { tokens: options.tokens }),

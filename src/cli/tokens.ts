@@ -6,9 +6,9 @@ import {
   type Keyward,
   type ListTokensOptions,
   policyAt,
+  TokenNotFoundError,
   type TokenPolicy,
   type TokenRecord,
-  TokenNotFoundError,
   type UpdateTokenInput,
   type UpdateTokenOptions,
 } from "../index.js";
@@ -476,6 +476,40 @@ export const regenerate: Command = {
       } finally {
         if (issuer !== keyward) await issuer.close();
       }
+      return EXIT.OK;
+    });
+  },
+};
+
+export const reseal: Command = {
+  summary: "Seal HMAC signing keys anew under the first KEYWARD_SEALING_KEY: one token, or every token of an owner.",
+  args: "[<id>]",
+  options: { owner: { type: "string", value: "id", description: "every token of this owner" }, ...ACTOR, ...STORE_OPTIONS, ...COMMON },
+  run: async (ctx) => {
+    if (ctx.positionals.length > 1) throw new CliError(`expected [<id>], got ${ctx.positionals.length} arguments`, EXIT.USAGE);
+    const id = ctx.positionals[0];
+    const owner = typeof ctx.values.owner === "string" ? ctx.values.owner : undefined;
+    if ((id === undefined) === (owner === undefined)) throw new CliError("reseal takes a token id or --owner, one of the two", EXIT.USAGE);
+    return withStore(ctx, { create: false }, async ({ keyward }) => {
+      const ids: string[] = [];
+      if (id !== undefined) ids.push(id);
+      else {
+        let cursor: string | null = null;
+        do {
+          const page = await keyward.tokens.list(owner!, { cursor, limit: 100 });
+          for (const r of page.items) ids.push(r.id);
+          cursor = page.nextCursor;
+        } while (cursor !== null);
+      }
+      let keys = 0;
+      let tokens = 0;
+      for (const each of ids) {
+        const { resealed } = await keyward.tokens.reseal(each, actorOf(ctx.values));
+        keys += resealed;
+        if (resealed > 0) tokens++;
+      }
+      if (ctx.values.json) json(ctx.io, { tokens: ids.length, resealedTokens: tokens, resealedKeys: keys });
+      else line(ctx.io, `resealed ${keys} key${keys === 1 ? "" : "s"} of ${tokens} of ${ids.length} token${ids.length === 1 ? "" : "s"}`);
       return EXIT.OK;
     });
   },

@@ -30,7 +30,7 @@ export interface GetUsageOptions {
 }
 
 /** Which usage: a token's (its id, or `{ tokenId }`) or an owner's, all tokens together (`{ owner }`). */
-export type UsageTarget = TokenOrOwner;
+export type UsageTarget = string | { tokenId: string } | { owner: string };
 
 /** Options of {@link UsageReader.top}. */
 export interface TopConsumersOptions {

@@ -458,6 +458,27 @@ describe("keyward CLI: token lifecycle", () => {
     expect([forgot.code, forgot.stderr]).toEqual([2, expect.stringMatching(/^keyward create: Option '--owner' argument is ambiguous/)]);
   });
 
+  it("reseal --owner: every HMAC key of the owner sealed under the first of NEW,OLD; then NEW alone verifies their signatures", async () => {
+    const [OLD, NEW] = [Buffer.alloc(32, 7).toString("base64"), Buffer.alloc(32, 8).toString("base64")];
+    const made = [0, 1].map(() => JSON.parse(cli.run(["create", "--owner", "acct_7", "--hmac", "--json"], { env: { KEYWARD_SEALING_KEY: OLD } }).stdout));
+    cli.run(["create", "--owner", "acct_7", "--json"]);
+    const url = "https://api.example.com/v1/prices";
+    const signedBy = ({ token, record }: { token: string; record: { id: string } }) => {
+      const out = cli.run(["sign", url, "--key-id", record.id, "--hmac"], { env: { KEYWARD_TOKEN: token } }).stdout;
+      return new Request(url, { headers: new Headers([...out.matchAll(/-H '([^:]*): ([^']*)'/g)].map((m) => [m[1]!, m[2]!] as [string, string])) });
+    };
+    const db = join(cli.dir, "keyward.db");
+    // Not yet: under NEW alone the keys sealed under OLD do not open.
+    expect(await verifyRequestSignature(db, signedBy(made[0]), NEW)).not.toBe("ok");
+    const both = { env: { KEYWARD_SEALING_KEY: `${NEW},${OLD}` } };
+    expect([cli.run(["reseal", "--owner", "acct_7"], both).stdout]).toEqual(["resealed 2 keys of 2 of 3 tokens\n"]);
+    expect(JSON.parse(cli.run(["reseal", "--owner", "acct_7", "--json"], both).stdout)).toEqual({ tokens: 3, resealedTokens: 0, resealedKeys: 0 });
+    for (const m of made) expect(await verifyRequestSignature(db, signedBy(m), NEW)).toBe("ok");
+    expect(cli.run(["reseal", made[0].record.id], both).stdout).toBe("resealed 0 keys of 0 of 1 token\n");
+    expect(cli.run(["reseal"], both).code).toBe(2);
+    expect(cli.run(["reseal", made[0].record.id, "--owner", "acct_7"], both).code).toBe(2);
+  });
+
   it("sign --hmac: the key derived from the token in KEYWARD_TOKEN", async () => {
     const sealingKey = Buffer.alloc(32, 7).toString("base64");
     const created = cli.run(["create", "--owner", "acct_4", "--hmac", "--require-signed", "--json"], { env: { KEYWARD_SEALING_KEY: sealingKey } });
