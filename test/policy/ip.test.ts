@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { buildRanges, type Cidr, compileIpAllowlist, formatIp, inRanges, isValidCidr, parseCidr, parseIp } from "../../src/policy/ip.js";
 import * as reference from "./reference/ip.js";
+import { cpuClock } from "../support/cpu.js";
 
 const bytes = (...b: number[]) => Uint8Array.from(b);
 
@@ -361,11 +362,11 @@ describe("ip properties", () => {
 
   it("long input is refused quickly", () => {
     const long = "1:".repeat(1_000_000);
-    const t = performance.now();
+    const cpu = cpuClock();
     expect(parseIp(long)).toBeNull();
     expect(parseCidr(long)).toBeNull();
     expect(compileIpAllowlist(["::/0"])(long)).toBe(false);
-    expect(performance.now() - t).toBeLessThan(50);
+    expect(cpu()).toBeLessThan(50);
   });
 });
 

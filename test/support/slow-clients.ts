@@ -1,5 +1,6 @@
 // Clients that hold a server up, and a watch on the event loop while one works.
 import { connect } from "node:net";
+import { cpuClock } from "./cpu.js";
 
 /**
  * Sends `chunks` on a raw connection to 127.0.0.1:`port`, then keeps it open
@@ -28,28 +29,32 @@ export function statusLine(port: number, chunks: (string | Buffer)[], { drip, wa
 }
 
 /**
- * Counts turns of the event loop (setImmediate callbacks) and the longest wait
- * of a 1 ms timer until `stop()`: what a long read lets other requests do.
+ * Counts turns of the event loop (setImmediate callbacks) until `stop()`, and
+ * the most CPU time spent between two of them (ms): what a long read lets other
+ * requests do, and the longest step of work that holds them up. CPU time, not
+ * wall time, so that a loaded machine's pauses do not count as work.
  */
 export function watchEventLoop(): { stop(): { turns: number; gap: number } } {
+  const cpu = cpuClock();
   let turns = 0;
   let watching = true;
+  let last = 0;
+  let gap = 0;
+  const lap = () => {
+    const now = cpu();
+    gap = Math.max(gap, now - last);
+    last = now;
+  };
   const spin = () => {
     turns++;
+    lap();
     if (watching) setImmediate(spin);
   };
-  let last = performance.now();
-  let gap = 0;
-  const beat = setInterval(() => {
-    gap = Math.max(gap, performance.now() - last);
-    last = performance.now();
-  }, 1);
   setImmediate(spin);
   return {
     stop() {
       watching = false;
-      clearInterval(beat);
-      gap = Math.max(gap, performance.now() - last);
+      lap();
       return { turns, gap };
     },
   };

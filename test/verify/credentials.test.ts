@@ -6,6 +6,7 @@ import { describe, expect, it, vi } from "vitest";
 import { crc } from "../support/crc-steps.js";
 import { generateToken, hashToken, Keyward, type KeywardOptions, MemoryStore, type StoredToken } from "keyward";
 import { findCredential, MAX_AUTHORIZATION_LENGTH } from "../../src/verify/credential.js";
+import { cpuClock } from "../support/cpu.js";
 
 // The real CRC-32, counting its steps (test/support/crc-steps.ts).
 vi.mock("../../src/lib/crc32.js", async (real) => (await import("../support/crc-steps.js")).countingCrc32(await real()));
@@ -276,9 +277,9 @@ describe("a token in the URL", () => {
     const request = new Request(`https://api.test/x?${"%FF%FE=%FF&".repeat(1400)}`);
     expect(request.url.length).toBeGreaterThan(15_000);
     await kw.verify(request); // warm
-    const started = performance.now();
+    const cpu = cpuClock();
     for (let i = 0; i < 10; i++) expect(await kw.verify(request)).toMatchObject({ ok: false, code: "TOKEN_MISSING" });
-    expect(performance.now() - started).toBeLessThan(100);
+    expect(cpu()).toBeLessThan(100);
   });
 });
 

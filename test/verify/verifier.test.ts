@@ -12,6 +12,7 @@ import {
   MemoryStore,
   type TokenStore,
 } from "keyward";
+import { cpuClock } from "../support/cpu.js";
 
 const T0 = Date.UTC(2026, 0, 1);
 
@@ -539,10 +540,11 @@ describe("verify: untrusted input (fuzz)", () => {
   it("answers oversized headers fast", async () => {
     const { kw } = setup();
     const huge = "a".repeat(1_000_000);
-    const t0 = performance.now();
-    const d = await kw.verify(req(huge, { headers: { origin: huge, referer: huge, "x-forwarded-for": huge } }), { ip: huge });
+    const request = req(huge, { headers: { origin: huge, referer: huge, "x-forwarded-for": huge } });
+    const cpu = cpuClock();
+    const d = await kw.verify(request, { ip: huge });
     expect(d.code).toBe("TOKEN_MALFORMED");
-    expect(performance.now() - t0).toBeLessThan(200);
+    expect(cpu()).toBeLessThan(200);
   });
 });
 
