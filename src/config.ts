@@ -7,7 +7,7 @@ import type { LifecycleEvent } from "./manager/lifecycle.js";
 import type { AnomalyOptions } from "./monitor/anomalies.js";
 import type { DecisionEvent } from "./monitor/events.js";
 import type { TelemetryOptions } from "./monitor/telemetry.js";
-import { scopeSchema } from "./model/schemas.js";
+import { scopeListSchema } from "./model/schemas.js";
 import type { UsageWriteError } from "./monitor/usage-queue.js";
 import type { ConfigWarning, ForwardingHeader } from "./policy/client-ip.js";
 import { parseComponentId } from "./signing/components.js";
@@ -296,7 +296,7 @@ const schema = z.strictObject({
   revocationBoundMs: z.number().int().min(0).max(DAY).default(10_000),
   propagationDelayMs: z.number().int().min(0).max(30 * DAY).default(0),
   // As a token's scopes are checked when given to `tokens.create`: stored with each token created without scopes.
-  defaultScopes: z.array(scopeSchema).max(256).default(["core:read"]),
+  defaultScopes: scopeListSchema.default(["core:read"]),
   allowPublishableWrites: z.boolean().default(false),
   now: z.custom<() => number>((f) => typeof f === "function", "must be a function").default(() => Date.now),
   random: z.custom<RandomSource>((f) => typeof f === "function", "must be a function").default(() => secureRandom),

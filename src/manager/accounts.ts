@@ -7,7 +7,7 @@ import { InvalidInputError, RevisionConflictError, ScopeNotAllowedError } from "
 import { type AccountPolicy, accountAudit, accountPolicyAt, accountWriteTime, type StoredAccount } from "../model/account.js";
 import { MAX_CREDIT_BALANCE } from "../model/pools.js";
 import { policyAt, readTime } from "../model/record.js";
-import { actorSchema, checkOptionFields, ownerQuerySchema, ownerSchema, parseInput, poolsSchema, scopeSchema } from "../model/schemas.js";
+import { actorSchema, checkOptionFields, distinct, ownerQuerySchema, ownerSchema, parseInput, poolsSchema, scopeSchema } from "../model/schemas.js";
 import type { StoredToken } from "../model/types.js";
 import { parseScope, scopesGrant } from "../policy/scope.js";
 import { checkAccountRules } from "./lifecycle.js";
@@ -88,7 +88,8 @@ const amount = (min: number) => z.number().int().min(min).max(MAX_CREDIT_BALANCE
 const scopeList = z
   .array(scopeSchema)
   .min(1, "must hold at least one scope: an empty ceiling leaves every token with no scope (null removes the ceiling)")
-  .max(256, "at most 256 scopes");
+  .max(256, "at most 256 scopes")
+  .transform(distinct);
 const creditsSchema = z
   .strictObject({
     limit: amount(0),

@@ -706,7 +706,7 @@ export class TokenManager {
       throw new InvalidInputError("expiresAt", "must be in the future");
     }
     return {
-      scopes: [...new Set(scopes)],
+      scopes,
       domains: data.domains ?? [],
       ips: data.ips ?? [],
       credits: data.credits ?? null,

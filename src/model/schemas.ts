@@ -130,7 +130,11 @@ export const scopeSchema = z.string().superRefine((s, ctx) => {
   else if (parseScope(s) === null) ctx.addIssue({ code: "custom", message: "invalid scope (expected resource[/name…]:action)" });
 });
 
-const scopes = z.array(scopeSchema).max(256, "at most 256 scopes");
+/** A list kept as a set: the first of each repeated entry, in the order given. */
+export const distinct = <T>(list: T[]): T[] => [...new Set(list)];
+
+/** A token's scopes (and the application's default ones): at most 256, each kept once. */
+export const scopeListSchema = z.array(scopeSchema).max(256, "at most 256 scopes").transform(distinct);
 
 /** Allowed domains: patterns (a host may hold `_`, so a token, bare or as a label: refused), none covering a public suffix. */
 const domains = z
@@ -142,7 +146,8 @@ const domains = z
       else if (coversPublicSuffix(p)) ctx.addIssue({ code: "custom", message: "covers a public suffix (publicsuffix.org): name your own domain" });
     }),
   )
-  .max(256, "at most 256 domains");
+  .max(256, "at most 256 domains")
+  .transform(distinct);
 
 const ips = z
   .array(
@@ -153,7 +158,8 @@ const ips = z
       else if (c.prefix === 0) ctx.addIssue({ code: "custom", message: "a /0 range allows every address: leave ips empty for no restriction" });
     }),
   )
-  .max(1024, "at most 1024 IP ranges");
+  .max(1024, "at most 1024 IP ranges")
+  .transform(distinct);
 
 const creditsObject = z
   .strictObject({
@@ -327,7 +333,7 @@ const metadata = z.custom<Record<string, JsonValue> | null>(() => true).transfor
 });
 
 const policyFields = {
-  scopes,
+  scopes: scopeListSchema,
   domains,
   ips,
   credits,

@@ -310,6 +310,17 @@ describe("tokens.update", () => {
     expect(updated.revision).toBe(record.revision + 1);
   });
 
+  it("keeps each scope, domain, IP range and ceiling scope once, in the order first given, on create, update and accounts.set", async () => {
+    const { kw } = setup({ defaultScopes: ["core:read", "core:read"] });
+    const twice = { scopes: ["b:read", "a:read", "b:read"], domains: ["x.test", "*.x.test", "x.test"], ips: ["10.0.0.0/8", "10.0.0.0/8"] };
+    const { record } = await kw.tokens.create({ owner: "o", kind: "publishable", ...twice });
+    const once = { scopes: ["b:read", "a:read"], domains: ["x.test", "*.x.test"], ips: ["10.0.0.0/8"] };
+    expect(record.policy).toMatchObject(once);
+    expect((await kw.tokens.update(record.id, { scopes: ["c:read", "c:read"], ips: ["::1", "::1"] })).policy).toMatchObject({ scopes: ["c:read"], ips: ["::1"] });
+    expect((await kw.tokens.create({ owner: "o", kind: "secret" })).record.policy.scopes).toEqual(["core:read"]);
+    expect((await kw.accounts.set("o", { ceiling: ["c:read", "core:read", "c:read"] })).policy.ceiling).toEqual(["c:read", "core:read"]);
+  });
+
   it("schedules policy changes at effectiveAt; later changes override earlier-scheduled ones", async () => {
     const { kw, advance } = setup({ propagationDelayMs: 5_000 });
     const { record } = await kw.tokens.create({ owner: "o", kind: "secret", scopes: ["core:read"] });
