@@ -1,5 +1,6 @@
 // What a read names: one token's records or one owner's (`kw.usage`, the audit log).
 import { InvalidInputError } from "../errors.js";
+import { ACCOUNT_AUDIT_TARGET } from "../model/account.js";
 import { ownerQuerySchema, parseInput } from "../model/schemas.js";
 
 /** One token (its id, or `{ tokenId }`) or one owner (`{ owner }`). */
@@ -21,6 +22,10 @@ export function parseTokenOrOwner(target: TokenOrOwner, field: string): { tokenI
   }
   if ("owner" in target) return { owner: parseInput(ownerQuerySchema, target.owner, "owner") };
   const id = (target as { tokenId?: unknown }).tokenId;
-  if (typeof id !== "string" || id.length === 0 || id.length > 64) throw new InvalidInputError("tokenId", "must be a token id");
+  // Not "*" either: the audit log files an account's entries under it, and read
+  // as a token it would hand over every account's entries, whatever the owner.
+  if (typeof id !== "string" || id.length === 0 || id.length > 64 || id === ACCOUNT_AUDIT_TARGET) {
+    throw new InvalidInputError("tokenId", "must be a token id");
+  }
   return { tokenId: id };
 }

@@ -245,6 +245,18 @@ describe("the audit filter", () => {
     expect((await kw.tokens.audit({ owner: "acct_1" })).items.map((e) => e.tokenId)).toEqual([mine.record.id]);
     expect((await kw.tokens.audit({ tokenId: theirs.record.id })).items.map((e) => e.owner)).toEqual(["acct_2"]);
   });
+
+  it("never reads '*', where account entries are filed, as a token: INVALID_INPUT, not every account's log", async () => {
+    const { kw } = setup();
+    await kw.accounts.set("acct_1", { rateLimit: { limit: 5, windowMs: 1000 } }, { actor: "ops:alice" });
+    await kw.accounts.set("acct_2", { rateLimit: { limit: 5, windowMs: 1000 } });
+    expect((await kw.tokens.audit({ owner: "acct_1" })).items.map((e) => e.actor)).toEqual(["ops:alice"]);
+    for (const target of ["*", { tokenId: "*" }]) {
+      await expect(kw.tokens.audit(target as never), String(target)).rejects.toMatchObject({ code: "INVALID_INPUT", field: "tokenId" });
+      await expect(kw.usage.get(target as never)).rejects.toMatchObject({ code: "INVALID_INPUT", field: "tokenId" });
+      await expect(kw.usage.lastUsed(target as never)).rejects.toMatchObject({ code: "INVALID_INPUT", field: "tokenId" });
+    }
+  });
 });
 
 describe("options of another name", () => {
