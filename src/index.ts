@@ -55,7 +55,7 @@ export {
   MAX_BILLING_SPAN_MS,
 } from "./manager/billing.js";
 export { ACCOUNT_AUDIT_TARGET } from "./model/account.js";
-export type { AccountCreditsPolicy, AccountPolicy, AccountTokenRules, ScheduledAccountPolicy, StoredAccount } from "./model/account.js";
+export type { AccountCreditsPolicy, AccountPolicy, AccountSuspension, AccountTokenRules, ScheduledAccountPolicy, StoredAccount } from "./model/account.js";
 export type { LifecycleEvent, LifecycleFilter } from "./manager/lifecycle.js";
 export { policyAt } from "./model/record.js";
 export { DEFAULT_POOL, MAX_CREDIT_BALANCE, MAX_POOLS, MAX_RATE_LIMITS, POOL_NAME_PATTERN, poolOf, rateLimitsOf } from "./model/pools.js";

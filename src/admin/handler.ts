@@ -1,11 +1,12 @@
 // The admin handler: routes, the CSRF rules of mutations, authorization by
 // owner, and each operation as a few lines over `kw.tokens` / `kw.usage`.
 import { InvalidInputError, RevisionConflictError } from "../errors.js";
+import type { AccountRecord } from "../manager/accounts.js";
 import type { IssuedToken } from "../manager/issued.js";
 import { isTokenId } from "../model/record.js";
 import { actorSchema, ownerSchema, parseInput, timestamp } from "../model/schemas.js";
 import { type AccountAction, actionsOf, isRole, type Role, roleCan } from "../model/roles.js";
-import type { TokenRecord } from "../model/types.js";
+import type { AuditEntry, Page, TokenRecord } from "../model/types.js";
 import { readJson } from "./body.js";
 import { CONSOLE_JS } from "./console/asset.js";
 import { openApiDocument } from "./openapi.js";
@@ -29,6 +30,44 @@ interface Call {
   readonly roleOfMembers: boolean;
   /** The token id of `/tokens/{id}/…` routes. */
   readonly id: string;
+}
+
+/**
+ * What a member may still do while the account is suspended: read, and take
+ * access away (revoke, disable or delete a token, remove a member). What
+ * would issue a secret, widen a token or bring one back (create, update,
+ * regenerate, enable, a member's role) waits until the operator lifts the
+ * suspension (403 ACCOUNT_SUSPENDED).
+ */
+const WHILE_SUSPENDED: ReadonlySet<AdminOperation> = new Set<AdminOperation>([
+  "config",
+  "tokens.list",
+  "tokens.get",
+  "tokens.usage",
+  "tokens.audit",
+  "audit",
+  "members.list",
+  "tokens.revoke",
+  "tokens.disable",
+  "tokens.delete",
+  "members.remove",
+]);
+
+/** The actions the console offers that a suspended account refuses (`config.actions` leaves them out). */
+const REFUSED_WHILE_SUSPENDED: ReadonlySet<AccountAction> = new Set<AccountAction>([
+  "tokens.create.publishable",
+  "tokens.create.secret",
+  "tokens.update",
+  "tokens.limits",
+  "tokens.regenerate",
+]);
+
+const suspendedAnswer = () =>
+  new AdminAnswer(403, "ACCOUNT_SUSPENDED", "Account suspended", "This account is suspended: its tokens can be read, revoked, disabled or deleted, not created or changed.");
+
+/** An audit page as members see it: without the operator's reason for a suspension. */
+function forMembers(page: Page<AuditEntry>): Page<Omit<AuditEntry, "reason">> {
+  return { ...page, items: page.items.map(({ reason: _, ...entry }) => entry) };
 }
 
 type Operation = (cfg: AdminConfig, call: Call) => Promise<Response>;
@@ -215,11 +254,11 @@ const OPERATIONS: Record<Exclude<AdminOperation, "config">, Operation> = {
   "tokens.audit": async (cfg, call) => {
     allow(call, "tokens.read");
     await own(cfg, call);
-    return json(await cfg.kw.tokens.audit({ tokenId: call.id }, pageOf(call.url)));
+    return json(forMembers(await cfg.kw.tokens.audit({ tokenId: call.id }, pageOf(call.url))));
   },
   audit: async (cfg, call) => {
     allow(call, "tokens.read");
-    return json(await cfg.kw.tokens.audit({ owner: call.owner }, pageOf(call.url)));
+    return json(forMembers(await cfg.kw.tokens.audit({ owner: call.owner }, pageOf(call.url))));
   },
   "members.list": async (cfg, call) => {
     allow(call, "members.read");
@@ -297,20 +336,25 @@ async function principal(cfg: AdminConfig, request: Request, operation: AdminOpe
   return p;
 }
 
+/** The owner's account as it is now, or null (none, or a store without accounts). */
+async function accountOf(cfg: AdminConfig, owner: string): Promise<AccountRecord | null> {
+  return cfg.kw.accounts.get(owner).catch((err: unknown) => {
+    if ((err as { code?: string })?.code === "STORE_UNSUPPORTED") return null;
+    throw err;
+  });
+}
+
 /**
  * The actor's role in the owner's account: its members' say; an account
  * without members (or a store without accounts) has one user, its owner. A
  * caller who is not among the members may do nothing.
  */
-async function roleIn(cfg: AdminConfig, owner: string, actor: string): Promise<Role> {
-  const members = await cfg.kw.accounts.members.list(owner).catch((err: unknown) => {
-    if ((err as { code?: string })?.code === "STORE_UNSUPPORTED") return [];
-    throw err;
-  });
-  if (members.length === 0) return "owner";
-  const me = members.find((m) => m.id === actor);
-  if (!me) throw new AdminAnswer(403, "ROLE_FORBIDDEN", "Not a member", "You are not a member of this account.");
-  return me.role;
+function roleIn(account: AccountRecord | null, actor: string): Role {
+  const members = account?.members ?? {};
+  if (Object.keys(members).length === 0) return "owner";
+  const role = Object.hasOwn(members, actor) ? members[actor] : undefined;
+  if (role === undefined) throw new AdminAnswer(403, "ROLE_FORBIDDEN", "Not a member", "You are not a member of this account.");
+  return role;
 }
 
 /** A member id from the path (percent-decoded; a malformed one is 404). */
@@ -357,14 +401,19 @@ function handlerOf(cfg: AdminConfig): AdminHandler {
       const who = await principal(cfg, request, op);
       if (who instanceof Response) return who;
       const actor = who.actor ?? who.owner;
-      const role = who.role ?? (await roleIn(cfg, who.owner, actor));
+      const account = await accountOf(cfg, who.owner);
+      const role = who.role ?? roleIn(account, actor);
       const call: Call = { request, url, owner: who.owner, actor, role, roleOfMembers: who.role === undefined, id: found.id };
+      // Only the operator suspends and lifts (kw.accounts.set): members can do nothing here that works around it.
+      const suspended = account?.policy.suspended != null;
+      if (suspended && !WHILE_SUSPENDED.has(op)) throw suspendedAnswer();
       if (op === "config") {
         return json({
           owner: call.owner,
           actor: call.actor,
           role,
-          actions: actionsOf(role),
+          suspended,
+          actions: actionsOf(role).filter((a) => !(suspended && REFUSED_WHILE_SUSPENDED.has(a))),
           grantableScopes: [...cfg.grantable],
           datasets: cfg.datasets,
           maxGraceMs: MAX_GRACE_MS,

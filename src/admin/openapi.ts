@@ -81,7 +81,7 @@ export function openApiDocument(cfg: Pick<AdminConfig, "basePath" | "title">): J
   const statusText: Record<number, string> = {
     400: "Invalid input or malformed JSON",
     401: "Not signed in",
-    403: "Not allowed (your role, a scope you may not grant, a cross-site request)",
+    403: "Not allowed (your role, a scope you may not grant, a cross-site request, a change while the account is suspended)",
     404: "No such token among yours, or nothing at this path (a member id that is not valid percent-encoding)",
     405: "The path does not take this method: `Allow` names the ones it takes",
     408: "The body did not arrive within `bodyTimeoutMs`",

@@ -19,6 +19,8 @@ export type AdminProblemCode =
   | "BODY_TIMEOUT"
   | "MALFORMED_JSON"
   | "SCOPE_NOT_GRANTABLE"
+  /** The account is suspended by the operator: a change other than taking access away is refused. */
+  | "ACCOUNT_SUSPENDED"
   | "INTERNAL_ERROR";
 
 /** The problem+json body of an admin answer. */

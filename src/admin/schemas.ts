@@ -125,6 +125,8 @@ export const consoleConfigSchema = z.object({
   owner: z.string(),
   actor: z.string(),
   role,
+  /** The account is suspended: its tokens are denied every request, and only reads and taking access away are accepted. */
+  suspended: z.boolean(),
   actions: z.array(z.enum(Object.keys(ROLE_MATRIX) as AccountAction[])),
   grantableScopes: z.array(z.string()),
   datasets: z.array(z.string()),

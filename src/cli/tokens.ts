@@ -559,7 +559,8 @@ export const audit: Command = {
 function auditLine(e: AuditEntry): string {
   const when = e.effectiveAt !== undefined ? ` effective ${iso(e.effectiveAt)}` : "";
   const grace = e.graceUntil !== undefined ? ` old secret until ${iso(e.graceUntil)}` : "";
-  return `${iso(e.at)}  ${e.action.padEnd(10)} ${e.tokenId}  by ${e.actor}  ${e.changes.join(",")}${when}${grace}`;
+  const reason = e.reason !== undefined ? ` reason ${JSON.stringify(e.reason)}` : "";
+  return `${iso(e.at)}  ${e.action.padEnd(10)} ${e.tokenId}  by ${e.actor}  ${e.changes.join(",")}${when}${grace}${reason}`;
 }
 
 export const lifecycle: Command = {

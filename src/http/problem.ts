@@ -75,6 +75,8 @@ const TEXT: Record<
   TOKEN_IN_URL: ["Token in the URL", "Send tokens in the Authorization header, never in the URL; this token must now be rotated."],
   CREDITS_EXHAUSTED: ["Credits exhausted", "The token has no credits left for this request."],
   POOL_UNKNOWN: ["Pool not available", "The token's plan holds no credits of the pool this operation draws from."],
+  // Fixed text: the operator's reason for the suspension is never shown to the caller.
+  ACCOUNT_SUSPENDED: ["Account suspended", "The account this token belongs to is suspended; its owner can contact the API provider."],
   RATE_LIMITED: ["Rate limited", "Too many requests with this token; retry later."],
   STORE_UNAVAILABLE: ["Service unavailable", "The token could not be checked; retry later."],
 };

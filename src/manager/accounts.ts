@@ -7,7 +7,7 @@ import { InvalidInputError, RevisionConflictError, ScopeNotAllowedError } from "
 import { type AccountPolicy, accountAudit, accountPolicyAt, accountWriteTime, type StoredAccount } from "../model/account.js";
 import { MAX_CREDIT_BALANCE } from "../model/pools.js";
 import { policyAt, readTime } from "../model/record.js";
-import { actorSchema, checkOptionFields, distinct, ownerQuerySchema, ownerSchema, parseInput, poolsSchema, scopeSchema } from "../model/schemas.js";
+import { actorSchema, checkOptionFields, distinct, ownerQuerySchema, ownerSchema, parseInput, poolsSchema, scopeSchema, suspensionReasonSchema } from "../model/schemas.js";
 import type { StoredToken } from "../model/types.js";
 import { parseScope, scopesGrant } from "../policy/scope.js";
 import { checkAccountRules } from "./lifecycle.js";
@@ -44,6 +44,15 @@ export interface AccountPatch {
    * Null: the application's rules only.
    */
   tokens?: { defaultLifetimeMs?: number | null | undefined; maxLifetimeMs?: number | null | undefined; rotationPeriodMs?: number | null | undefined } | null | undefined;
+  /**
+   * Suspends the account (`{ reason }`, 1 to 500 characters of text, kept
+   * with the account and in the audit entry) or lifts a suspension (null).
+   * While suspended, every request of each of the account's tokens is
+   * denied with `ACCOUNT_SUSPENDED` (403); the tokens, their limits and
+   * balances are kept as they are. The reason is the operator's: no API
+   * caller and no member of the account is shown it (docs/accounts.md).
+   */
+  suspended?: { reason: string } | null | undefined;
 }
 
 /** Options of {@link AccountManager.set}; a field of another name is refused (`INVALID_INPUT` on `options`). */
@@ -115,6 +124,7 @@ const patchSchema = z.strictObject({
   credits: creditsSchema.nullable().optional(),
   pools: poolsSchema(creditsSchema).optional(),
   rateLimit: z.strictObject({ limit: amount(1), windowMs: z.number().int().min(1).max(31 * 86_400_000) }).nullable().optional(),
+  suspended: z.strictObject({ reason: suspensionReasonSchema }).nullable().optional(),
 });
 
 const SET_OPTIONS = ["actor", "effectiveAt", "expectedRevision", "checkTokens"] as const;
@@ -173,6 +183,8 @@ export class AccountManager {
    * @example
    * ```ts
    * await kw.accounts.set("acct_1", { ceiling: ["core:read"], credits: { limit: 100_000, reset: "month" } });
+   * await kw.accounts.set("acct_1", { suspended: { reason: "invoice 2026-11 unpaid" } }, { actor: "billing" });
+   * await kw.accounts.set("acct_1", { suspended: null }, { actor: "billing" }); // lifted: the tokens work again
    * ```
    */
   async set(owner: string, patch: AccountPatch, options: SetAccountOptions = {}): Promise<AccountRecord> {
@@ -201,7 +213,9 @@ export class AccountManager {
         // Made at no earlier than the account's last write (SECURITY.md, "Clocks").
         const now = accountWriteTime(current, this.#cfg.now());
         const effectiveAt = this.#cutover(given, now);
-        const entry = accountAudit(now, this.#cfg.random, actor, "account", owner, Object.keys(data), effectiveAt !== now ? { effectiveAt } : undefined);
+        const reason = data.suspended?.reason;
+        const extra = { ...(effectiveAt !== now && { effectiveAt }), ...(reason !== undefined && { reason }) };
+        const entry = accountAudit(now, this.#cfg.random, actor, "account", owner, Object.keys(data), extra);
         const base = current ?? { owner, policy: EMPTY_POLICY, scheduled: [], createdAt: now, updatedAt: now, revision: 0 };
         const next: StoredAccount = { ...base, ...scheduleRevision(base, data, effectiveAt, now), updatedAt: now };
         let saved: StoredAccount;

@@ -44,6 +44,18 @@ export interface AccountPolicy {
    * application's. Absent in records written before: the application's.
    */
   tokens?: AccountTokenRules;
+  /**
+   * The account is suspended: every request of each of its tokens is denied
+   * with `ACCOUNT_SUSPENDED` (403), its tokens kept as they are for when it
+   * is lifted (null). Absent in records written before: not suspended.
+   */
+  suspended?: AccountSuspension | null;
+}
+
+/** Why an account is suspended: the operator's words, never shown to an API caller nor to the account's members. */
+export interface AccountSuspension {
+  /** The operator's reason (an invoice, a ticket), kept here and in the audit entry of the suspension. */
+  reason: string;
 }
 
 /** An account's rules for its tokens' lifetimes (ms; null: the application's rule). */
@@ -100,7 +112,7 @@ export function accountWriteTime(current: StoredAccount | null, clock: number): 
 /** The audit `tokenId` of an entry about a whole account (every token of the owner), not one token. */
 export const ACCOUNT_AUDIT_TARGET = "*";
 
-/** An audit entry about a whole account, at `at`; `extra` adds the optional fields (role, effectiveAt). */
+/** An audit entry about a whole account, at `at`; `extra` adds the optional fields (role, effectiveAt, reason). */
 export function accountAudit(
   at: number,
   random: RandomSource,
@@ -108,7 +120,7 @@ export function accountAudit(
   action: AuditEntry["action"],
   owner: string,
   changes: string[],
-  extra?: Pick<AuditEntry, "role" | "effectiveAt">,
+  extra?: Pick<AuditEntry, "role" | "effectiveAt" | "reason">,
 ): AuditEntry {
   return { id: auditId(at, random), at, actor, action, tokenId: ACCOUNT_AUDIT_TARGET, owner, changes, ...extra };
 }

@@ -223,6 +223,8 @@ export interface AuditEntry {
   graceUntil?: number;
   /** For a `credits` top-up: the credits added. */
   amount?: number;
+  /** For an `account` change that suspends the account: the operator's reason (never shown to the account's members). */
+  reason?: string;
 }
 
 /** One metered request. The fields after `cost` are set by the verifier; a store may keep them. */

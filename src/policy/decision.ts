@@ -39,6 +39,8 @@ export type DenyCode =
   | "CREDITS_EXHAUSTED"
   /** The route draws from a credit pool that the token (or its account) does not hold, though it holds others. */
   | "POOL_UNKNOWN"
+  /** The token's account is suspended by the application (`kw.accounts.set(owner, { suspended })`), works again once lifted. */
+  | "ACCOUNT_SUSPENDED"
   | "RATE_LIMITED"
   /** The store failed: denied, never allowed (fail closed). */
   | "STORE_UNAVAILABLE";
@@ -85,6 +87,9 @@ const STATUS: Record<DenyCode, DecisionStatus> = {
   CREDITS_EXHAUSTED: 402,
   // The token's plan does not include what the route draws from: like a missing scope.
   POOL_UNKNOWN: 403,
+  // The token is valid and the account known: refused, not unauthenticated, and not a credential failure
+  // (the caller holds the token: its own account's state is not a secret from it).
+  ACCOUNT_SUSPENDED: 403,
   RATE_LIMITED: 429,
   STORE_UNAVAILABLE: 503,
 };

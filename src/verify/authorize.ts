@@ -1,14 +1,15 @@
 // Stage 2, authorize: may this token make this request. The policy in force
 // (computed once per request), the pure policy evaluation and the scope
-// check, then the account: under a plan ceiling the scope check again, in
-// one test per scope with the ceiling, and its limits, handed to the meter
-// with the token's. No store write happens here.
+// check, then the account: a suspension denies; under a plan ceiling the
+// scope check again, in one test per scope with the ceiling, and its
+// limits, handed to the meter with the token's. No store write happens here.
 import type { ResolvedConfig } from "../config.js";
 import { acceptedComponents } from "../http/fields.js";
 import { type AccountPolicy, accountPolicyAt, type StoredAccount } from "../model/account.js";
 import { policyAt, readTime } from "../model/record.js";
 import type { StoredToken, TokenPolicy } from "../model/types.js";
 import { compiledOnce, type EvaluationContext, evaluatePolicy, evaluateScope } from "../policy/evaluate.js";
+import { deny } from "../policy/decision.js";
 import { compileScopes, type ScopeMatcher } from "../policy/scope.js";
 import { checkStoredAccount } from "../store/kit/validate.js";
 import { sharedReadsOf } from "../store/shared-reads.js";
@@ -103,7 +104,8 @@ export class Authorizer {
   }
 
   /**
-   * The account's part (`account` null: none): under a plan ceiling, the
+   * The account's part (`account` null: none): a suspended account denies
+   * every request (`ACCOUNT_SUSPENDED`); under a plan ceiling, the
    * scope check again, each required scope tested once for all that must
    * hold of it (held by the token, allowed for its kind, within the
    * ceiling: the token's effective scopes are its own within the ceiling,
@@ -121,6 +123,8 @@ export class Authorizer {
     if (account === null) return { stored, policy, account: null };
     // The account read at no earlier than its own last write too (SECURITY.md, "Clocks").
     const plan = accountPolicyAt(account, at);
+    // Before the ceiling and the meter: a suspended account's requests spend nothing and write nothing.
+    if (plan.suspended != null) return decision(deny("ACCOUNT_SUSPENDED"), stored, now);
     if (plan.ceiling !== null && context.scope !== undefined) {
       const scoped = evaluateScope(stored, policy, context, this.#ceiling(plan, plan.ceiling));
       if (!scoped.ok) return decision(scoped, stored, now);

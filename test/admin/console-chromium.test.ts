@@ -286,6 +286,28 @@ describe.skipIf(!haveChromium)("the console page in Chromium", () => {
     await viewer.close();
   });
 
+  it("a suspended account: the page says so, offers revoke and disable but no create, edit, regenerate or enable, and never the reason", async () => {
+    const owner = "acct_suspended";
+    await srv.kw.tokens.create({ owner, kind: "secret", name: "live-one" });
+    const off = await srv.kw.tokens.create({ owner, kind: "secret", name: "off-one" });
+    await srv.kw.tokens.disable(off.record.id);
+    await srv.kw.accounts.set(owner, { suspended: { reason: "abuse ticket 4711" } }, { actor: "operator" });
+    const held = await context.newPage();
+    held.on("pageerror", (err) => problems.push(String(err)));
+    await context.addCookies([{ name: "session", value: srv.session(owner), url: srv.origin }]);
+    await held.goto(`${srv.url}/`);
+    const live = held.locator("keyward-tokens tbody tr").filter({ hasText: "live-one" });
+    await live.waitFor();
+    await held.getByText("This account is suspended").waitFor();
+    expect(await live.getByRole("button").allTextContents()).toEqual(["Usage", "Disable", "Revoke", "Delete"]);
+    const disabled = held.locator("keyward-tokens tbody tr").filter({ hasText: "off-one" });
+    expect(await disabled.getByRole("button").allTextContents()).toEqual(["Usage", "Revoke", "Delete"]);
+    expect(await held.getByRole("button", { name: "Create a token" }).isHidden()).toBe(true);
+    expect(await held.evaluate(pageState)).not.toContain("4711");
+    await held.close();
+    await srv.kw.accounts.set(owner, { suspended: null }, { actor: "operator" });
+  });
+
   it("shows no token that a name, metadata, domains or scopes held before keyward refused one there, in the list or the edit form", async () => {
     const { token, record: made } = await srv.kw.tokens.create({ owner: "acct_pasted", kind: "publishable", name: "pasted" });
     // Written as an earlier version did: the live secret in the name, metadata, allowed domains and scopes, in force and scheduled.

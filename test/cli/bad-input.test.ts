@@ -14,7 +14,7 @@ import { makeCli, tempDir, useCli } from "./helpers.js";
 
 const cli = useCli();
 
-const COMMANDS = ["init", "migrate", "create", "list", "show", "update", "revoke", "regenerate", "credits", "usage", "billing", "members", "lifecycle", "disable", "enable", "delete", "audit", "keygen", "sign", "scan"];
+const COMMANDS = ["init", "migrate", "create", "list", "show", "update", "revoke", "regenerate", "credits", "usage", "billing", "members", "suspend", "lifecycle", "disable", "enable", "delete", "audit", "keygen", "sign", "scan"];
 
 describe("keyward CLI: bad input", () => {
   it("--help on every command; no command, an unknown command or option is exit 2", () => {

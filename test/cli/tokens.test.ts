@@ -177,6 +177,27 @@ describe("keyward CLI: token lifecycle", () => {
     });
   });
 
+  it("suspend --reason / --lift: every token of the account denied meanwhile; the reason in the operator's audit output", async () => {
+    cli("init");
+    const { token } = JSON.parse(cli("create", "--owner", "acct_susp", "--json").stdout);
+    expect(cli("suspend", "--owner", "acct_susp").code).toBe(2);
+    expect(cli("suspend", "--owner", "acct_susp", "--reason", "x", "--lift").code).toBe(2);
+    expect(cli("suspend", "--owner", "acct_susp", "--reason", "").code).toBe(2);
+    expect(cli("suspend", "--owner", "acct_susp", "--reason", "invoice 2026-11 unpaid", "--actor", "billing").stdout).toBe("acct_susp: suspended now\n");
+    const check = async () => {
+      const { store, kw } = await Keyward.open(join(cli.dir, "keyward.db"), "acme");
+      const code = (await kw.check({ token })).code;
+      await store.close();
+      return code;
+    };
+    expect(await check()).toBe("ACCOUNT_SUSPENDED");
+    expect(cli("audit", "--owner", "acct_susp").stdout).toMatch(/account +\* +by billing +suspended reason "invoice 2026-11 unpaid"\n$/);
+    expect(cli("suspend", "--owner", "acct_susp", "--lift").stdout).toBe("acct_susp: suspension lifted now\n");
+    expect(await check()).toBe("OK");
+    expect(cli("suspend", "--owner", "acct_susp", "--reason", "later", "--effective-at", "+1d").stdout).toMatch(/^acct_susp: suspended from \d{4}-/);
+    expect(JSON.parse(cli("suspend", "--owner", "acct_susp", "--lift", "--json").stdout).policy.suspended).toBeNull();
+  });
+
   it("init, create, list, show, credits, update, regenerate, audit, usage, revoke", async () => {
     const init = cli("init", "--json");
     expect(init.code).toBe(0);

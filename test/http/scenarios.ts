@@ -518,6 +518,24 @@ export function describeMiddleware(name: string, start: StartServer, makeRoute: 
       expect(denied.headers.get("ratelimit")).toBe(`"account-credits";r=0;t=${denied.headers.get("retry-after")}`);
     });
 
+    it("a suspended account: 403 ACCOUNT_SUSPENDED problem+json, no challenge, never the operator's reason; lifted, allowed again", async () => {
+      const reason = "abuse ticket 4711: internal note";
+      const { token } = await kw.tokens.create({ owner: "acct_suspended", kind: "secret", scopes: ["core:read"] });
+      await kw.accounts.set("acct_suspended", { suspended: { reason } });
+      const r = await read(await fetch(`${server.url}/prices`, { headers: bearer(token) }));
+      expect(r).toMatchObject({
+        status: 403,
+        json: { type: "urn:keyward:problem:account-suspended", title: "Account suspended", status: 403, code: "ACCOUNT_SUSPENDED" },
+      });
+      expect(r.headers.get("content-type")).toBe("application/problem+json");
+      expect(r.headers.get("www-authenticate")).toBeNull();
+      expect(JSON.stringify(r.json)).not.toContain("4711");
+      const viaHttp = await rawRequest(`${server.url}/prices`, [["authorization", `Bearer ${token}`]]);
+      expect(viaHttp).toMatchObject({ status: 403, json: { code: "ACCOUNT_SUSPENDED" } });
+      await kw.accounts.set("acct_suspended", { suspended: null });
+      expect((await read(await fetch(`${server.url}/prices`, { headers: bearer(token) }))).status).toBe(200);
+    });
+
     it("the store down: 503 with Retry-After, and the same wait as retryAfter in the problem body", async () => {
       const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["core:read"] });
       const down = await start(new Keyward({ store: new DownStore(), prefix: "acme" }), {});

@@ -67,6 +67,46 @@ describe.runIf(hasPostgres)("PostgreSQL accounts through Keyward", () => {
     for (const p of pools) await p.end();
   });
 
+  it("a suspension reaches another instance: through NOTIFY in milliseconds, without a feed within revocationBoundMs; no counter written", async () => {
+    const tablePrefix = freshPrefix();
+    const pools = [openPool(), openPool(), openPool()];
+    const [storeA, storeB, storeC] = [
+      await postgresStore(pools[0]!, { tablePrefix }),
+      await postgresStore(pools[1]!, { tablePrefix }),
+      await postgresStore(pools[2]!, { tablePrefix, changeFeed: false }),
+    ];
+    let now = Date.now();
+    const a = new Keyward({ store: storeA, prefix: "acme", revocationBoundMs: 60_000 });
+    const b = new Keyward({ store: storeB, prefix: "acme", revocationBoundMs: 60_000 });
+    const c = new Keyward({ store: storeC, prefix: "acme", revocationBoundMs: 5_000, now: () => now });
+    await b.accounts.set("acct_s", { credits: { limit: 10 } });
+    // No token credits: a token's are spent from leases, which a read on another instance sees as spent.
+    const { token } = await b.tokens.create({ owner: "acct_s", kind: "secret" });
+    expect((await a.check({ token })).ok).toBe(true);
+    expect((await c.check({ token })).ok).toBe(true); // cached on a and c
+    const changed = performance.now();
+    await b.accounts.set("acct_s", { suspended: { reason: "ticket 4711" } });
+    // Polled at cost 0: a check allowed before the notification arrives spends nothing either.
+    let d = await a.check({ token, cost: 0 });
+    while (d.ok && performance.now() - changed < 5_000) {
+      await new Promise((r) => setTimeout(r, 2));
+      d = await a.check({ token, cost: 0 });
+    }
+    expect([d.code, d.status]).toEqual(["ACCOUNT_SUSPENDED", 403]);
+    expect(performance.now() - changed).toBeLessThan(5_000);
+    now += 5_001;
+    for (let i = 0; i < 10; i++) expect((await c.check({ token, cost: 1 })).code).toBe("ACCOUNT_SUSPENDED");
+    // Two allowed checks (a and c) spent 2 of the account's pool; the denials spent nothing.
+    expect(await b.credits.get({ owner: "acct_s" })).toMatchObject({ remaining: 8 });
+    expect((await b.accounts.get("acct_s"))?.policy.suspended).toEqual({ reason: "ticket 4711" });
+    await b.accounts.set("acct_s", { suspended: null });
+    now += 5_001;
+    expect((await c.check({ token })).ok).toBe(true);
+    for (const kw of [a, b, c]) await kw.close();
+    for (const store of [storeA, storeB, storeC]) await store.close();
+    for (const p of pools) await p.end();
+  });
+
   it("a named account pool is charged with the token's pool of the same name, and topped up alone", async () => {
     const { kw, store } = await open();
     await kw.accounts.set("acct_2", { credits: { limit: 100 }, pools: { premium: { limit: 3 } } });

@@ -20,7 +20,8 @@ type Out<S extends z.ZodType> = z.output<S>;
 describe("admin answer schemas", () => {
   it("describe exactly the records, audit entries, members and usage the handler answers", () => {
     expectTypeOf<Out<typeof tokenRecordSchema>>().toEqualTypeOf<TokenRecord>();
-    expectTypeOf<Out<typeof auditEntrySchema>>().toEqualTypeOf<AuditEntry>();
+    // Members are never shown the operator's reason for a suspension.
+    expectTypeOf<Out<typeof auditEntrySchema>>().toEqualTypeOf<Omit<AuditEntry, "reason">>();
     expectTypeOf<Out<typeof membersSchema>>().toEqualTypeOf<{ members: Member[] }>();
     expectTypeOf<Out<typeof usageSchema>["buckets"][number]>().toEqualTypeOf<UsageBucket>();
     expectTypeOf<Out<typeof deletedTokenSchema>["removed"]>().toEqualTypeOf<DeletedToken["removed"]>();

@@ -126,6 +126,19 @@ describe("a malformed account from the store", () => {
     ["a number, not a promise", () => 42],
     ["an account without a policy", () => Promise.resolve({ owner: "acct_1", policy: null, scheduled: [], createdAt: T0, updatedAt: T0, revision: 1 })],
     ["an account with a revision as a string", () => Promise.resolve({ owner: "acct_1", policy: { ceiling: null, credits: null, rateLimit: null }, scheduled: [], createdAt: T0, updatedAt: T0, revision: "1" })],
+    ["a suspension as true, not { reason }", () => Promise.resolve({ owner: "acct_1", policy: { ceiling: null, credits: null, rateLimit: null, suspended: true }, scheduled: [], createdAt: T0, updatedAt: T0, revision: 1 })],
+    [
+      "a scheduled suspension without a reason",
+      () =>
+        Promise.resolve({
+          owner: "acct_1",
+          policy: { ceiling: null, credits: null, rateLimit: null },
+          scheduled: [{ effectiveAt: T0 + 1, policy: { ceiling: null, credits: null, rateLimit: null, suspended: {} } }],
+          createdAt: T0,
+          updatedAt: T0,
+          revision: 1,
+        }),
+    ],
   ];
 
   it.each(answers)("%s: STORE_UNAVAILABLE, not cached", async (_name, answer) => {

@@ -44,6 +44,8 @@ interface Config {
   owner: string;
   actor: string;
   role: string;
+  /** The operator suspended the account: its tokens are refused every request; `actions` holds no change but taking access away. */
+  suspended: boolean;
   /** What the caller's role may do (the admin API refuses the rest). */
   actions: string[];
   grantableScopes: string[];
@@ -301,6 +303,11 @@ class KeywardTokens extends HTMLElement {
     if (!config) return;
     this.#config = config;
     this.#who.replaceChildren(`Signed in as ${config.actor} (${config.role})`);
+    if (config.suspended) {
+      this.#who.append(
+        h("strong", { className: "error" }, "This account is suspended: every request with its tokens is refused. Tokens can be revoked or disabled, not created or changed, until it is lifted."),
+      );
+    }
     this.#create.hidden = !this.#can("tokens.create.publishable") && !this.#can("tokens.create.secret");
     await this.#load(false);
   }
@@ -469,7 +476,8 @@ class KeywardTokens extends HTMLElement {
           this.#can("tokens.regenerate") &&
           (t.kind !== "secret" || this.#can("tokens.create.secret")) &&
           action("Regenerate", (o) => this.#regenerate(t, o)),
-        live && this.#can("tokens.disable") && action(t.disabledAt === null ? "Disable" : "Enable", () => void this.#toggle(t)),
+        // Enabling waits for the end of a suspension: the API refuses it meanwhile.
+        live && this.#can("tokens.disable") && (t.disabledAt === null || !this.#config?.suspended) && action(t.disabledAt === null ? "Disable" : "Enable", () => void this.#toggle(t)),
         live && this.#can("tokens.revoke") && action("Revoke", (o) => this.#revoke(t, o), true),
         this.#can("tokens.delete") && action("Delete", (o) => this.#delete(t, o), true),
       ),

@@ -244,6 +244,10 @@ function checkAccountPolicy(p: AccountPolicy, field: string): void {
       if (v !== null && (!Number.isSafeInteger(v) || v < 1)) throw new InvalidInputError(`${field}.tokens.${k}`, "must be a positive integer (ms) or null");
     }
   }
+  if (p.suspended != null) {
+    checkObject(p.suspended, `${field}.suspended`);
+    checkString(p.suspended.reason, `${field}.suspended.reason`);
+  }
 }
 
 export function checkAccount(a: StoredAccount, field: string): void {

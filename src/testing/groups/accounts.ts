@@ -67,6 +67,22 @@ export function accountsGroup(ctx: SuiteContext): void {
     expect(second).toMatchObject({ revision: 2, createdAt: T, updatedAt: T + 2 });
   });
 
+  it("keeps a suspension (now and scheduled) and its audit entry's reason as given", async (test) => {
+    if (!on()) return test.skip();
+    const owner = randomId("acct");
+    const suspended = { ceiling: null, credits: null, rateLimit: null, suspended: { reason: "invoice 2026-11 unpaid" } };
+    const a = makeAccount(owner, {
+      policy: suspended,
+      scheduled: [{ effectiveAt: T + HOUR, policy: { ...suspended, suspended: null } }],
+    });
+    const audit = makeAuditEntry({ owner, tokenId: "*", action: "account", changes: ["suspended"], reason: "invoice 2026-11 unpaid" });
+    const saved = await ctx.store.putAccount(a, 0, structuredClone(audit));
+    expect(await ctx.store.getAccount(owner)).toEqual(saved);
+    expect(saved.policy.suspended).toEqual({ reason: "invoice 2026-11 unpaid" });
+    expect(saved.scheduled[0]!.policy.suspended).toBeNull();
+    expect((await ctx.store.listAudit({ owner }, { limit: 10 })).items).toEqual([audit]);
+  });
+
   it("charges the token and the account together: both or neither", async (test) => {
     if (!on()) return test.skip();
     const owner = randomId("acct");

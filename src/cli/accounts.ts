@@ -1,0 +1,42 @@
+// keyward suspend: stop every token of an account, or lift it (docs/accounts.md).
+import { COMMON, type Command, parseTime, positional, required, STORE_OPTIONS } from "./command.js";
+import { CliError, EXIT, json, line } from "./io.js";
+import { withStore } from "./store.js";
+import { ACTOR, actorOf } from "./tokens.js";
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export const suspend: Command = {
+  summary: "Suspend an account (--reason: every token denied ACCOUNT_SUSPENDED), or --lift it; at --effective-at (audited).",
+  options: {
+    owner: { type: "string", value: "id", description: "the account, required" },
+    reason: { type: "string", value: "text", description: "why, kept in the audit log (never shown to the account)" },
+    lift: { type: "boolean", description: "lift the suspension: the tokens work again" },
+    "effective-at": { type: "string", value: "time", description: "when it applies: ISO-8601 or +duration (default now)" },
+    ...ACTOR,
+    ...STORE_OPTIONS,
+    ...COMMON,
+  },
+  run: async (ctx) => {
+    positional(ctx, []);
+    const owner = required(ctx.values, "owner");
+    const lift = ctx.values.lift === true;
+    if (lift === (typeof ctx.values.reason === "string")) throw new CliError("give --reason <text> to suspend, or --lift, not both", EXIT.USAGE);
+    const now = Date.now();
+    const effectiveAt = typeof ctx.values["effective-at"] === "string" ? parseTime(ctx.values["effective-at"], "effective-at", now) : undefined;
+    const suspended = lift ? null : { reason: ctx.values.reason as string };
+    return withStore(ctx, { create: false }, async ({ keyward }) => {
+      const options = { ...actorOf(ctx.values), ...(effectiveAt !== undefined && { effectiveAt }) };
+      const account = await keyward.accounts.set(owner, { suspended }, options);
+      if (ctx.values.json) json(ctx.io, account);
+      else {
+        // In force now, or from the first revision to come that holds it (moved to the fleet's bound, if asked sooner).
+        const holds = (p: typeof account.policy) => (p.suspended != null) !== lift;
+        const from = holds(account.policy) ? undefined : account.scheduled.find((r) => holds(r.policy))?.effectiveAt;
+        const when = from === undefined ? "now" : `from ${iso(from)}`;
+        line(ctx.io, lift ? `${owner}: suspension lifted ${when}` : `${owner}: suspended ${when}`);
+      }
+      return EXIT.OK;
+    });
+  },
+};
