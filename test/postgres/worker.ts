@@ -22,6 +22,9 @@ async function main(): Promise<void> {
     reconnectMaxMs: offline ? 8_000 : 400,
     heartbeatMs: 60_000,
     creditLeases: variant === "leases" && { ttlMs: 500 },
+    // 4 processes' checks queue for one token's lock: past the default 1 s on a loaded machine (seen with leases),
+    // a check would be denied STORE_UNAVAILABLE. The races count grants: each waits as long as the queue takes.
+    requestLockTimeoutMs: 60_000,
   });
   switch (base) {
     case "credits": {
