@@ -29,7 +29,7 @@ describe("keyward CLI: a reader that closes early", () => {
   beforeAll(() => {
     expect(cli("init").code).toBe(0);
     for (let i = 0; i < 40; i++) expect(cli("create", "--owner", "acct_pipe").code).toBe(0);
-  }, 60_000);
+  });
 
   it("list into a closed pipe: no stack trace, exit 0", async () => {
     const r = await withClosed("stdout", ["list", "--owner", "acct_pipe"]);

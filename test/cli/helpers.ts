@@ -6,9 +6,23 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
-import { afterAll, beforeAll } from "vitest";
+import { afterAll, beforeAll, vi } from "vitest";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+/**
+ * How long one run of the bin may take before it is killed and fails as a hang. A run costs about 0.3 s of CPU
+ * (Node's start and the bundle's load); on a loaded 2-core CI machine, waiting for a core, 1 to 5 s of wall time.
+ * The test's own timeout cannot end a run: spawnSync blocks the event loop its timer would fire on.
+ */
+export const CLI_RUN_TIMEOUT_MS = 30_000;
+
+/**
+ * The timeout of a test (or hook) of a file that runs the bin: up to 40 runs one after the other, each up to 5 s
+ * on a loaded CI machine (53 s seen for one test under two CPU hogs, against the default 20 s). A run that hangs
+ * fails at {@link CLI_RUN_TIMEOUT_MS}, so this bound guards nothing the runs' own does not.
+ */
+export const CLI_TEST_TIMEOUT_MS = 200_000;
 
 /** A temp folder removed by the returned `cleanup`. */
 export function tempDir(): { dir: string; cleanup: () => void } {
@@ -48,14 +62,21 @@ export async function makeCli(dir: string, env: Record<string, string> = {}) {
       encoding: "utf8",
       env: { PATH: process.env.PATH ?? "", ...env, ...options.env },
       ...(options.input !== undefined && { input: options.input }),
+      timeout: CLI_RUN_TIMEOUT_MS,
+      killSignal: "SIGKILL",
     });
-    return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+    const hung = (r.error as NodeJS.ErrnoException | undefined)?.code === "ETIMEDOUT" ? `\n(killed: still running after ${CLI_RUN_TIMEOUT_MS} ms)` : "";
+    return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr + hung };
   };
   return Object.assign((...args: string[]) => run(args), { run, bin });
 }
 
-/** A runner over a fresh temp folder for the current test file (made in beforeAll, removed in afterAll). */
+/**
+ * A runner over a fresh temp folder for the current test file (made in beforeAll, removed in afterAll). The file's
+ * tests and hooks get {@link CLI_TEST_TIMEOUT_MS}.
+ */
 export function useCli(env: Record<string, string> = {}) {
+  vi.setConfig({ testTimeout: CLI_TEST_TIMEOUT_MS, hookTimeout: CLI_TEST_TIMEOUT_MS });
   let t: ReturnType<typeof tempDir> | undefined;
   let bound: Awaited<ReturnType<typeof makeCli>>;
   beforeAll(async () => {

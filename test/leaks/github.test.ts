@@ -332,17 +332,19 @@ describe("createLeakReceiver's keys", () => {
 
   it("loads GitHub's keys itself and again for an unknown key id, at most once per refreshIntervalMs (real servers, a key rotated mid-run)", async () => {
     const interval = 1000;
-    // GitHub's key endpoint, on 127.0.0.1: the time of each load, and the keys it lists now.
+    // GitHub's key endpoint, on 127.0.0.1: the keys it lists now.
     let listed = [github.publicKey];
-    const loads: number[] = [];
-    const meta = await listen(async () => {
-      loads.push(performance.now());
-      return Response.json({ public_keys: listed.map((k) => ({ ...k, is_current: true })) });
-    });
+    const meta = await listen(async () => Response.json({ public_keys: listed.map((k) => ({ ...k, is_current: true })) }));
     const { kw, live, web } = await setup();
+    // The time of each load, when the receiver starts it (what the interval bounds; the request may reach the
+    // endpoint later on a loaded machine, each after its own delay).
+    const loads: number[] = [];
     const receiver = createLeakReceiver({
       keyward: kw,
-      publicKeys: async () => (await (await fetch(`${meta.url}/meta/public_keys/secret_scanning`)).json()).public_keys,
+      publicKeys: async () => {
+        loads.push(performance.now());
+        return (await (await fetch(`${meta.url}/meta/public_keys/secret_scanning`)).json()).public_keys;
+      },
       refreshIntervalMs: interval,
     });
     const server = await listen(receiver);

@@ -310,7 +310,7 @@ describe("account metering: token and account charged together", () => {
     ["MemoryStore", () => new MemoryStore()],
     ["SQLite", () => sqliteStore(":memory:")],
   ] as const) {
-    it(`${name}: 10 000 concurrent checks across 10 tokens of one account on a pool of 1 000 grant exactly 1 000`, async () => {
+    it(`${name}: 10 000 checks, 2 500 at a time, across 10 tokens of one account on a pool of 1 000 grant exactly 1 000`, async () => {
       const store = make();
       const { kw } = setup(store);
       await expectAccountRace(kw);

@@ -13,8 +13,8 @@ import { watchEventLoop } from "../support/slow-clients.js";
 describeBilling("MemoryStore", () => new MemoryStore());
 describeBilling("SQLite", () => sqliteStore(":memory:"));
 
-/** Another process holding the write lock of the SQLite file `path` for `ms`; resolves once it holds it, with its exit. */
-async function holdWriteLock(path: string, ms: number): Promise<{ released: Promise<void> }> {
+/** Another process holding the write lock of the SQLite file `path` until `release()`; resolves once it holds it. */
+async function holdWriteLock(path: string): Promise<{ release: () => Promise<void> }> {
   const holder = spawn(
     process.execPath,
     [
@@ -23,16 +23,21 @@ async function holdWriteLock(path: string, ms: number): Promise<{ released: Prom
        const db = new DatabaseSync(${JSON.stringify(path)});
        db.exec("BEGIN IMMEDIATE");
        console.log("locked");
-       setTimeout(() => { db.exec("COMMIT"); db.close(); }, ${ms});`,
+       process.stdin.once("data", () => { db.exec("COMMIT"); db.close(); process.exit(0); });`,
     ],
-    { stdio: ["ignore", "pipe", "inherit"] },
+    { stdio: ["pipe", "pipe", "inherit"] },
   );
-  const released = new Promise<void>((resolve) => holder.once("exit", () => resolve()));
+  const exited = new Promise<void>((resolve) => holder.once("exit", () => resolve()));
   await new Promise((resolve, reject) => {
     holder.stdout.once("data", resolve);
     holder.once("error", reject);
   });
-  return { released };
+  return {
+    release: () => {
+      holder.stdin.end("release\n");
+      return exited;
+    },
+  };
 }
 
 describe("kw.billing on a SQLite file", () => {
@@ -41,7 +46,9 @@ describe("kw.billing on a SQLite file", () => {
     const path = join(dir, "kw.db");
     const clock = { now: Date.UTC(2026, 10, 10, 9) };
     // Usage writes wait 100 ms for the lock (requestBusyTimeoutMs), a run's claim 5 s (busyTimeoutMs).
-    const kw = new Keyward({ store: sqliteStore(path), prefix: "acme", now: () => clock.now, usage: { flushIntervalMs: 3_600_000 } });
+    let onWriteError = () => {};
+    const usage = { flushIntervalMs: 3_600_000, onError: () => onWriteError() };
+    const kw = new Keyward({ store: sqliteStore(path), prefix: "acme", now: () => clock.now, usage });
     try {
       const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret", credits: { limit: 1000 } });
       await kw.check({ token, cost: 10 });
@@ -53,10 +60,17 @@ describe("kw.billing on a SQLite file", () => {
       const onInvoice = (inv: Invoice) => {
         invoices.push(inv);
       };
-      const lock = await holdWriteLock(path, 1_500);
+      // The lock comes free as soon as the usage write has failed: a run that went on to claim would get it then
+      // (within its 5 s), whatever the machine's load, rather than whenever a timer in the other process fired.
+      const lock = await holdWriteLock(path);
+      let released: Promise<void> | undefined;
+      onWriteError = () => {
+        released ??= lock.release();
+      };
       await expect(kw.billing.run({ period: "2026-11", onInvoice })).rejects.toMatchObject({ code: "STORE_UNAVAILABLE" });
       expect(invoices).toEqual([]);
-      await lock.released;
+      expect(released).toBeDefined();
+      await released;
       expect((await kw.billing.run({ period: "2026-11", onInvoice })).billed).toEqual(["acct_1"]);
       expect(invoices.map((i) => i.lines.map((l) => [l.requests, l.credits]))).toEqual([[[4, 310]]]);
     } finally {

@@ -13,21 +13,23 @@ const T0 = Date.UTC(2026, 0, 10, 12);
 describe.runIf(hasPostgres)("PostgreSQL accounts through Keyward", () => {
   const pool = testPool({ max: 20 });
   const open = async (options: { creditLeases?: boolean; tablePrefix?: string } = {}) => {
-    const store = await postgresStore(pool, { tablePrefix: freshPrefix(), changeFeed: false, ...options });
+    // Waits for the token's and the account's locks, too, as long as the queue takes (not the request path's 1 s).
+    const store = await postgresStore(pool, { tablePrefix: freshPrefix(), changeFeed: false, requestLockTimeoutMs: 60_000, ...options });
     let now = T0;
-    // 10 000 checks queued on 20 connections wait longer than the default deadline of a store
+    // 2 500 checks queued on 20 connections wait longer than the default deadline of a store
     // call (lookupTimeoutMs, 2 s), which would deny the last ones STORE_UNAVAILABLE: these
     // tests count grants, so they wait as long as the queue takes.
     const kw = new Keyward({ store, prefix: "acme", env: "test", now: () => now, lookupTimeoutMs: 60_000 });
     return { store, kw, tick: (ms: number) => (now += ms) };
   };
 
-  it("10 000 concurrent checks across 10 tokens of one account on a pool of 1 000 grant exactly 1 000", async () => {
+  it("10 000 checks, 2 500 at a time, across 10 tokens of one account on a pool of 1 000 grant exactly 1 000", async () => {
     const { kw, store } = await open();
     await expectAccountRace(kw);
     await kw.close();
     await store.close();
-  }, 60_000);
+    // 57 s seen under two CPU hogs on 2 cores: the test counts grants; a hang still fails.
+  }, 180_000);
 
   it("concurrent changes of one account from five instances: all land without expectedRevision; with it, one of two", async () => {
     const tablePrefix = freshPrefix();

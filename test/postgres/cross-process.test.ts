@@ -55,7 +55,8 @@ describe.runIf(hasPostgres)("PostgreSQL across processes", () => {
     expect(balance.credits?.remaining).toBe(0);
     await kw.close();
     await store.close();
-  });
+    // 10 000 metered checks through one token's lock: 20 s seen under two CPU hogs. What the test guards is a count.
+  }, 60_000);
 
   it("top-ups with one idempotency key from 2 processes at once (10 each) apply once, with one audit entry", async () => {
     const prefix = freshPrefix();
@@ -94,13 +95,17 @@ describe.runIf(hasPostgres)("PostgreSQL across processes", () => {
     expect(await used()).toBe(6);
   });
 
-  /** Revokes `count` tokens one by one while 4 processes watch them; returns every process's delay per token, ms. */
-  async function revocationDelays(count: number, boundMs: number, beforeEach?: () => Promise<void>): Promise<number[]> {
+  /**
+   * Revokes `count` tokens one by one while 4 processes watch them. Returns, for every process and token, how long
+   * after the revocation the process said it was denied (`told`), and how long after it the last check that allowed
+   * it started (`allowed`: what a cache's bound bounds; a process waiting for a core delays `told`, not `allowed`), ms.
+   */
+  async function revocationDelays(count: number, boundMs: number, mode = "watch", beforeEach?: () => Promise<void>): Promise<{ told: number[]; allowed: number[] }> {
     const prefix = freshPrefix();
     const store = await postgresStore(pool, { tablePrefix: prefix });
     const kw = new Keyward({ store, prefix: "acme" });
     const created = await Promise.all(Array.from({ length: count }, () => kw.tokens.create({ owner: "o", kind: "secret" })));
-    const watchers = Array.from({ length: 4 }, () => run("watch", prefix, [boundMs, ...created.map((c) => c.token)].join(",")));
+    const watchers = Array.from({ length: 4 }, () => run(mode, prefix, [boundMs, ...created.map((c) => c.token)].join(",")));
     await Promise.all(watchers.map((w) => w.next((l) => l.ready === true || "error" in l)));
     const revokedAt: number[] = [];
     for (const [i, c] of created.entries()) {
@@ -110,35 +115,41 @@ describe.runIf(hasPostgres)("PostgreSQL across processes", () => {
       await sleep(30);
     }
     expect(await Promise.all(watchers.map((w) => w.done))).toEqual([0, 0, 0, 0]);
-    const delays: number[] = [];
+    const told: number[] = [];
+    const allowed: number[] = [];
     for (const w of watchers) {
-      for (const l of w.lines.filter((x) => "deniedAt" in x) as { i: number; deniedAt: number; code: string }[]) {
+      for (const l of w.lines.filter((x) => "deniedAt" in x) as { i: number; deniedAt: number; allowedAt: number; code: string }[]) {
         expect(l.code).toBe("TOKEN_REVOKED");
-        delays.push(l.deniedAt - revokedAt[l.i]!);
+        told.push(l.deniedAt - revokedAt[l.i]!);
+        allowed.push(l.allowedAt - revokedAt[l.i]!);
       }
     }
-    expect(delays).toHaveLength(4 * count);
+    expect(told).toHaveLength(4 * count);
     await kw.close();
     await store.close();
-    return delays;
+    return { told, allowed };
   }
 
-  const report = (label: string, d: number[]) =>
-    console.info(`revocation delay across 4 processes, ${label}: p50 ${quantile(d, 0.5)} ms, p99 ${quantile(d, 0.99)} ms, max ${Math.max(...d)} ms (n=${d.length})`);
+  const report = (label: string, { told, allowed }: { told: number[]; allowed: number[] }) => {
+    const stats = (d: number[]) => `p50 ${quantile(d, 0.5)} ms, p99 ${quantile(d, 0.99)} ms, max ${Math.max(...d)} ms`;
+    console.info(`revocation across 4 processes, ${label} (n=${told.length}): denied after ${stats(told)}; last allowed ${stats(allowed)}`);
+  };
 
   it("with LISTEN/NOTIFY, a revocation reaches 4 other processes' caches at once (revocationBoundMs 10 000)", async () => {
     const d = await revocationDelays(25, 10_000);
     report("with notifications", d);
     // Far below the 10 s cache TTL: the notification, not the TTL, dropped the entries.
-    expect(quantile(d, 0.99)).toBeLessThan(500);
+    expect(quantile(d.allowed, 0.99)).toBeLessThan(500);
   });
 
   it("with the LISTEN connections killed before each revocation, the cache TTL (revocationBoundMs 1 000) still bounds it", async () => {
     const kill = async () => {
       await pool.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'keyward-worker' AND query LIKE 'LISTEN %'");
     };
-    const d = await revocationDelays(8, 1000, kill);
+    // The watchers listen again only after 4 s: the TTL, not the reset of a reconnect, has to drop the entries.
+    const d = await revocationDelays(8, 1000, "watch+offline", kill);
     report("LISTEN connections killed", d);
-    expect(Math.max(...d)).toBeLessThanOrEqual(1000 + 150);
+    // No check that started 1 000 ms after a revocation allowed the token: exact on any machine, not within a margin.
+    expect(Math.max(...d.allowed)).toBeLessThan(1000);
   });
 });

@@ -373,10 +373,13 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     const writerStore = await postgresStore(pool, { tablePrefix: prefix });
     const reader = new Keyward({ store: readerStore, prefix: "acme", revocationBoundMs: 60_000 });
     const writer = new Keyward({ store: writerStore, prefix: "acme", revocationBoundMs: 60_000 });
+    const heard: string[] = [];
+    const off = readerStore.subscribe!((e) => heard.push(e.tokenId));
     await writer.accounts.set("acct_1", { ceiling: ["core:read", "premium:*"] });
     const revoked = await writer.tokens.create({ owner: "acct_2", kind: "secret" });
-    const { token } = await writer.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["core:read", "premium:read"] });
-    await new Promise((r) => setTimeout(r, 100)); // the inserts' notifications have reached the reader
+    const { token, record } = await writer.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["core:read", "premium:read"] });
+    // The writes' notifications have reached the reader (in commit order: the last one last), so none drops what it caches next.
+    await waitFor(() => heard.includes(record.id));
     expect((await reader.check({ token: revoked.token })).ok).toBe(true);
     expect((await reader.check({ token, scope: "premium:read" })).ok).toBe(true);
     await pool.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN %'", [name]);
@@ -396,6 +399,7 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     }
     expect(revokedDecision.code).toBe("TOKEN_REVOKED");
     expect((await reader.check({ token, scope: "premium:read" })).code).toBe("SCOPE_DENIED");
+    off();
     await reader.close();
     await writer.close();
     await readerStore.close();

@@ -12,13 +12,19 @@ async function main(): Promise<void> {
   const pool = new pg.Pool({ connectionString: url, max: 8, application_name: "keyward-worker" });
   pool.on("error", () => {});
   // "<mode>+leases": the same with credit leases (a short lease TTL, for the expiry test).
-  const [base, leases] = mode!.split("+");
+  // "<mode>+offline": a lost LISTEN connection comes back after 4 to 8 s, so for seconds only the cache's TTL bounds
+  // what it serves (coming back, it drops every entry).
+  const [base, variant] = mode!.split("+");
+  const offline = variant === "offline";
   const store = await postgresStore(pool, {
     tablePrefix: prefix,
-    reconnectMinMs: 200,
-    reconnectMaxMs: 400,
+    reconnectMinMs: offline ? 8_000 : 200,
+    reconnectMaxMs: offline ? 8_000 : 400,
     heartbeatMs: 60_000,
-    creditLeases: leases === "leases" && { ttlMs: 500 },
+    creditLeases: variant === "leases" && { ttlMs: 500 },
+    // 4 processes' checks queue for one token's lock: past the default 1 s on a loaded machine (seen with leases),
+    // a check would be denied STORE_UNAVAILABLE. The races count grants: each waits as long as the queue takes.
+    requestLockTimeoutMs: 60_000,
   });
   switch (base) {
     case "credits": {
@@ -48,17 +54,21 @@ async function main(): Promise<void> {
     }
     case "watch": {
       // arg: "<revocationBoundMs>,<token>,<token>…". Checks every token every 2 ms (served from
-      // the cache between lookups); says when all work, then when each first stops working.
+      // the cache between lookups); says when all work, then when each first stops working, and
+      // when the last check that allowed it started (the time that bounds a cache, whatever the scheduler).
       const [bound, ...tokens] = arg.split(",");
       const kw = new Keyward({ store, prefix: "acme", revocationBoundMs: Number(bound) });
       const denied = new Set<number>();
+      const allowedAt = tokens.map(() => 0);
       let ready = false;
       while (denied.size < tokens.length) {
+        const started = Date.now();
         const ds = await Promise.all(tokens.map((token) => kw.check({ token })));
         ds.forEach((d, i) => {
-          if (ready && !d.ok && !denied.has(i)) {
+          if (d.ok) allowedAt[i] = started;
+          else if (ready && !denied.has(i)) {
             denied.add(i);
-            out({ i, deniedAt: Date.now(), code: d.code });
+            out({ i, deniedAt: Date.now(), allowedAt: allowedAt[i], code: d.code });
           }
         });
         if (!ready && ds.every((d) => d.ok)) {

@@ -79,11 +79,12 @@ describe("SQLite across processes", () => {
     await new Promise((r) => setTimeout(r, 200)); // B's cache holds the token now
     await kw.tokens.revoke(record.id);
     const revokedAt = Date.now();
-    const { deniedAt, code } = await b.next<{ deniedAt: number; code: string }>((l) => "deniedAt" in l);
-    const delay = deniedAt - revokedAt;
-    console.info(`revocation reached process B after ${delay} ms (revocationBoundMs 1000, polling every 5 ms)`);
+    const { deniedAt, allowedAt, code } = await b.next<{ deniedAt: number; allowedAt: number; code: string }>((l) => "deniedAt" in l);
+    console.info(`revocation reached process B after ${deniedAt - revokedAt} ms (revocationBoundMs 1000, polling every 5 ms)`);
     expect(code).toBe("TOKEN_REVOKED");
-    expect(delay).toBeLessThanOrEqual(1000 + 100);
+    // The bound holds for when a check starts: none started 1 000 ms after the revocation allowed the token. (When B
+    // was told is no measure of it on a loaded machine: B may wait for a core between its checks and before it writes.)
+    expect(allowedAt - revokedAt).toBeLessThan(1000);
     expect(await b.done).toBe(0);
     await store.close();
   });

@@ -57,17 +57,21 @@ async function main(): Promise<void> {
       break;
     }
     case "watch": {
-      // arg: the token. Checks it every 5 ms; says when it first works and when it first stops working.
+      // arg: the token. Checks it every 5 ms; says when it first works and when it first stops working,
+      // and when the last check that allowed it started (the time that bounds a cache, whatever the scheduler).
       const kw = new Keyward({ store, prefix: "acme", revocationBoundMs: 1000 });
       let ready = false;
+      let allowedAt = 0;
       for (;;) {
+        const started = Date.now();
         const d = await kw.check({ token: arg });
+        if (d.ok) allowedAt = started;
         if (d.ok && !ready) {
           ready = true;
           out({ ready: true });
         }
         if (!d.ok && ready) {
-          out({ deniedAt: Date.now(), code: d.code });
+          out({ deniedAt: Date.now(), allowedAt, code: d.code });
           break;
         }
         await new Promise((r) => setTimeout(r, 5));
