@@ -135,6 +135,12 @@ export interface DescribeTokenStoreOptions {
    * min(this, 50 / 50 / 100) calls.
    */
   concurrency?: number | undefined;
+  /**
+   * Longest a test of the suite may take, ms (default 60 000, at least 1):
+   * vitest's default of 5 s (or your `testTimeout`) is too short for the
+   * races of 1 000 calls on a database, on a loaded CI machine.
+   */
+  timeoutMs?: number | undefined;
 }
 
 /**
@@ -147,9 +153,9 @@ export interface DescribeTokenStoreOptions {
  *
  * @param name - shown in the test report.
  * @param makeStore - returns a new, empty store (or one whose data no other test sees).
- * @param options - groups to skip (with reasons), the `raw` hook, race sizes.
+ * @param options - groups to skip (with reasons), the `raw` hook, race sizes, the timeout of each test.
  * @throws {TypeError} on an unknown group name in `skip`.
- * @throws {RangeError} when `concurrency` is not an integer of at least 2.
+ * @throws {RangeError} when `concurrency` is not an integer of at least 2, or `timeoutMs` not a positive integer.
  * @example
  * ```ts
  * // test/my-store.test.ts
@@ -181,10 +187,12 @@ export function describeTokenStore(
   if (!Number.isInteger(concurrency) || concurrency < 2) {
     throw new RangeError("describeTokenStore: concurrency must be an integer of at least 2");
   }
+  const timeout = options.timeoutMs ?? 60_000;
+  if (!Number.isInteger(timeout) || timeout < 1) throw new RangeError("describeTokenStore: timeoutMs must be a positive integer (ms)");
   const raw = options.raw;
   if (!raw && !skip.has("raw")) skip.set("raw", "no raw hook given");
 
-  describe(`TokenStore: ${name}`, () => {
+  describe(`TokenStore: ${name}`, { timeout }, () => {
     let adapter!: TokenStore;
     let store!: GuardedStore;
     const ctx: SuiteContext = {
