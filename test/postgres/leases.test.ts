@@ -5,7 +5,7 @@ import { type PostgresPool, postgresStore } from "keyward/postgres";
 import { makeStoredToken } from "keyward/testing";
 import { describe, expect, it } from "vitest";
 import { startProxy, viaProxy } from "./proxy.js";
-import { freshPrefix, hasPostgres, openPool, PG_URL, testPool } from "./server.js";
+import { freshPrefix, hasPostgres, lockWaitOn, openPool, PG_URL, testPool } from "./server.js";
 
 describe.runIf(hasPostgres)("credit leases", () => {
   const pool = testPool({ max: 20 });
@@ -283,7 +283,7 @@ describe.runIf(hasPostgres)("credit leases", () => {
       what === "an admin reset"
         ? admin.adjustCredits({ key: { tokenId }, policy, change: { op: "reset" } }, now)
         : admin.meter({ tokenId, cost: 0, rateLimit: null, credits: { ...flat, reset: "month" } }, Date.UTC(2026, 1, 2)).then((r) => r.credits!);
-    await sleep(300);
+    await lockWaitOn(pool, prefix); // the reset waits for the lease's transaction
     gate.release();
     if (racing === "reservation") {
       expect((await leased).granted).toBe(true);
@@ -359,7 +359,7 @@ describe.runIf(hasPostgres)("credit leases", () => {
       (d) => d.token.id,
       (err: { code: string; driverCode?: string }) => `${err.code} ${err.driverCode}`,
     );
-    await sleep(300);
+    await lockWaitOn(pool, prefix); // the delete waits for the held transaction
     gate.release();
     await racing;
     expect(await deleted).toBe(token.id);

@@ -32,3 +32,24 @@ export function testPool(config: pg.PoolConfig = {}): pg.Pool {
   afterAll(() => pool.end());
   return pool;
 }
+
+/**
+ * Resolves once a statement waits on a lock held by a transaction whose last
+ * statement named a table of `prefix`: a test's race has reached the wait it
+ * is about (a fixed sleep could end before it, and the test pass without the
+ * race). Throws after `ms`.
+ */
+export async function lockWaitOn(pool: pg.Pool, prefix: string, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const { rows } = await pool.query(
+      `SELECT count(*)::int AS n FROM pg_stat_activity w
+        WHERE w.wait_event_type = 'Lock'
+          AND EXISTS (SELECT 1 FROM pg_stat_activity h WHERE h.pid = ANY (pg_blocking_pids(w.pid)) AND strpos(h.query, $1) > 0)`,
+      [prefix],
+    );
+    if (rows[0].n > 0) return;
+    if (Date.now() > deadline) throw new Error(`no statement waited on a lock of ${prefix} within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
