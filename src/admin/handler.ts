@@ -5,7 +5,7 @@ import type { AccountRecord } from "../manager/accounts.js";
 import type { IssuedToken } from "../manager/issued.js";
 import { isTokenId } from "../model/record.js";
 import { actorSchema, ownerSchema, parseInput, timestamp } from "../model/schemas.js";
-import { type AccountAction, actionsOf, isRole, type Role, roleCan } from "../model/roles.js";
+import { type AccountAction, actionsOf, isRole, REFUSED_WHILE_SUSPENDED, type Role, roleCan } from "../model/roles.js";
 import type { AuditEntry, Page, TokenRecord } from "../model/types.js";
 import { readJson } from "./body.js";
 import { CONSOLE_JS } from "./console/asset.js";
@@ -52,15 +52,6 @@ const WHILE_SUSPENDED: ReadonlySet<AdminOperation> = new Set<AdminOperation>([
   "tokens.disable",
   "tokens.delete",
   "members.remove",
-]);
-
-/** The actions the console offers that a suspended account refuses (`config.actions` leaves them out). */
-const REFUSED_WHILE_SUSPENDED: ReadonlySet<AccountAction> = new Set<AccountAction>([
-  "tokens.create.publishable",
-  "tokens.create.secret",
-  "tokens.update",
-  "tokens.limits",
-  "tokens.regenerate",
 ]);
 
 const suspendedAnswer = () =>
@@ -417,6 +408,7 @@ function handlerOf(cfg: AdminConfig): AdminHandler {
           actor: call.actor,
           role,
           suspended,
+          // The actions the console offers: none a suspension refuses.
           actions: actionsOf(role).filter((a) => !(suspended && REFUSED_WHILE_SUSPENDED.has(a))),
           grantableScopes: [...cfg.grantable],
           datasets: cfg.datasets,
