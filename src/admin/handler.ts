@@ -5,7 +5,7 @@ import type { AccountRecord } from "../manager/accounts.js";
 import type { IssuedToken } from "../manager/issued.js";
 import { isTokenId } from "../model/record.js";
 import { actorSchema, ownerSchema, parseInput, timestamp } from "../model/schemas.js";
-import { type AccountAction, actionsOf, isRole, type Role, roleCan } from "../model/roles.js";
+import { type AccountAction, actionsOf, isRole, REFUSED_WHILE_SUSPENDED, type Role, roleCan } from "../model/roles.js";
 import type { AuditEntry, Page, TokenRecord } from "../model/types.js";
 import { readJson } from "./body.js";
 import { CONSOLE_JS } from "./console/asset.js";
@@ -20,8 +20,9 @@ export type AdminHandler = (request: Request) => Promise<Response>;
 
 /** One request, once routed and authorized. */
 interface Call {
-  readonly request: Request;
   readonly url: URL;
+  /** The JSON body of a POST, PUT or PATCH (read before the account, see handlerOf); undefined for the other methods. */
+  readonly body: unknown;
   readonly owner: string;
   readonly actor: string;
   /** The caller's role in the account: every operation checks it (docs/roles.md). */
@@ -51,15 +52,6 @@ const WHILE_SUSPENDED: ReadonlySet<AdminOperation> = new Set<AdminOperation>([
   "tokens.disable",
   "tokens.delete",
   "members.remove",
-]);
-
-/** The actions the console offers that a suspended account refuses (`config.actions` leaves them out). */
-const REFUSED_WHILE_SUSPENDED: ReadonlySet<AccountAction> = new Set<AccountAction>([
-  "tokens.create.publishable",
-  "tokens.create.secret",
-  "tokens.update",
-  "tokens.limits",
-  "tokens.regenerate",
 ]);
 
 const suspendedAnswer = () =>
@@ -174,7 +166,7 @@ const OPERATIONS: Record<Exclude<AdminOperation, "config">, Operation> = {
     return json(await cfg.kw.tokens.list(call.owner, pageOf(call.url)));
   },
   "tokens.create": async (cfg, call) => {
-    const body = await readJson(call.request, cfg);
+    const { body } = call;
     const data = parseInput(createBodySchema, body, "body");
     allow(call, data.kind === "secret" ? "tokens.create.secret" : "tokens.create.publishable");
     // A new token without limits has none to set: only a limit given is a change of limits.
@@ -194,7 +186,7 @@ const OPERATIONS: Record<Exclude<AdminOperation, "config">, Operation> = {
     return json(await own(cfg, call));
   },
   "tokens.update": async (cfg, call) => {
-    const body = await readJson(call.request, cfg);
+    const { body } = call;
     const data = parseInput(updateBodySchema, body, "body");
     allow(call, "tokens.update");
     if (LIMIT_FIELDS.some((f) => (data.patch as Record<string, unknown>)[f] !== undefined)) allow(call, "tokens.limits");
@@ -209,7 +201,7 @@ const OPERATIONS: Record<Exclude<AdminOperation, "config">, Operation> = {
     return json(await cfg.kw.tokens.update(call.id, patch, options));
   },
   "tokens.regenerate": async (cfg, call) => {
-    const data = parseInput(regenerateBodySchema, await readJson(call.request, cfg), "body");
+    const data = parseInput(regenerateBodySchema, call.body, "body");
     allow(call, "tokens.regenerate");
     // A new secret of a secret token is a secret token made: as for creating one.
     if ((await own(cfg, call)).kind === "secret") allow(call, "tokens.create.secret");
@@ -218,19 +210,19 @@ const OPERATIONS: Record<Exclude<AdminOperation, "config">, Operation> = {
     return json(issued(await cfg.kw.tokens.regenerate(call.id, options)));
   },
   "tokens.revoke": async (cfg, call) => {
-    parseInput(revokeBodySchema, await readJson(call.request, cfg), "body");
+    parseInput(revokeBodySchema, call.body, "body");
     allow(call, "tokens.revoke");
     await own(cfg, call);
     return json(await cfg.kw.tokens.revoke(call.id, by(call)));
   },
   "tokens.disable": async (cfg, call) => {
-    parseInput(revokeBodySchema, await readJson(call.request, cfg), "body");
+    parseInput(revokeBodySchema, call.body, "body");
     allow(call, "tokens.disable");
     await own(cfg, call);
     return json(await cfg.kw.tokens.disable(call.id, by(call)));
   },
   "tokens.enable": async (cfg, call) => {
-    parseInput(revokeBodySchema, await readJson(call.request, cfg), "body");
+    parseInput(revokeBodySchema, call.body, "body");
     allow(call, "tokens.disable");
     await own(cfg, call);
     return json(await cfg.kw.tokens.enable(call.id, by(call)));
@@ -265,7 +257,7 @@ const OPERATIONS: Record<Exclude<AdminOperation, "config">, Operation> = {
     return json({ members: await cfg.kw.accounts.members.list(call.owner) });
   },
   "members.set": async (cfg, call) => {
-    const data = parseInput(memberBodySchema, await readJson(call.request, cfg), "body");
+    const data = parseInput(memberBodySchema, call.body, "body");
     allow(call, "members.manage");
     const current = await cfg.kw.accounts.members.roleOf(call.owner, call.id);
     // Only an owner makes or unmakes owners; the change applies only to the role it was allowed on.
@@ -401,9 +393,12 @@ function handlerOf(cfg: AdminConfig): AdminHandler {
       const who = await principal(cfg, request, op);
       if (who instanceof Response) return who;
       const actor = who.actor ?? who.owner;
+      // The body first, then the account: a change is judged on the role and suspension in force once its body is
+      // in, not before a body that took up to bodyTimeoutMs to arrive.
+      const body = method === "POST" || method === "PUT" || method === "PATCH" ? await readJson(request, cfg) : undefined;
       const account = await accountOf(cfg, who.owner);
       const role = who.role ?? roleIn(account, actor);
-      const call: Call = { request, url, owner: who.owner, actor, role, roleOfMembers: who.role === undefined, id: found.id };
+      const call: Call = { url, body, owner: who.owner, actor, role, roleOfMembers: who.role === undefined, id: found.id };
       // Only the operator suspends and lifts (kw.accounts.set): members can do nothing here that works around it.
       const suspended = account?.policy.suspended != null;
       if (suspended && !WHILE_SUSPENDED.has(op)) throw suspendedAnswer();
@@ -413,6 +408,7 @@ function handlerOf(cfg: AdminConfig): AdminHandler {
           actor: call.actor,
           role,
           suspended,
+          // The actions the console offers: none a suspension refuses.
           actions: actionsOf(role).filter((a) => !(suspended && REFUSED_WHILE_SUSPENDED.has(a))),
           grantableScopes: [...cfg.grantable],
           datasets: cfg.datasets,

@@ -4,8 +4,8 @@
 // keeps them. keyward/admin enforces the role matrix (src/model/roles.ts).
 import type { ResolvedConfig } from "../config.js";
 import { InvalidInputError, LastOwnerError, RevisionConflictError } from "../errors.js";
-import { accountAudit, accountWriteTime, type StoredAccount } from "../model/account.js";
-import { type AccountAction, isRole, ROLE_MATRIX, ROLES, type Role, roleCan } from "../model/roles.js";
+import { accountAudit, accountPolicyAt, accountWriteTime, type StoredAccount } from "../model/account.js";
+import { type AccountAction, isRole, REFUSED_WHILE_SUSPENDED, ROLE_MATRIX, ROLES, type Role, roleCan } from "../model/roles.js";
 import { actorSchema, checkOptionFields, ownerQuerySchema, ownerSchema, parseInput } from "../model/schemas.js";
 
 /** A member of an account: their id (the `actor` of their actions) and role. */
@@ -103,14 +103,15 @@ export class MemberManager {
    * @returns their role, or null when they are not a member
    */
   async roleOf(owner: string, member: string): Promise<Role | null> {
-    parseInput(ownerQuerySchema, owner, "owner");
-    parseMember(member, false);
-    return roleIn(await this.#account(owner), member);
+    return roleIn(await this.#lookup(owner, member), member);
   }
 
   /**
    * Whether `member` may do `action` on the account's tokens (the matrix of
-   * docs/roles.md); false for someone who is not a member.
+   * docs/roles.md); false for someone who is not a member, and, while the
+   * account is suspended, for what a suspension refuses whatever the role
+   * (creating, updating, regenerating a token, changing its limits), as
+   * keyward/admin answers.
    *
    * @example
    * ```ts fragment
@@ -119,8 +120,11 @@ export class MemberManager {
    */
   async can(owner: string, member: string, action: AccountAction): Promise<boolean> {
     if (!Object.hasOwn(ROLE_MATRIX, action)) throw new InvalidInputError("action", "must be an action of the role matrix");
-    const role = await this.roleOf(owner, member);
-    return role !== null && roleCan(role, action);
+    const account = await this.#lookup(owner, member);
+    const role = roleIn(account, member);
+    if (role === null || !roleCan(role, action)) return false;
+    // As every server judges it: at no earlier than the account's last write.
+    return !(account !== null && accountPolicyAt(account, this.#cfg.now()).suspended != null && REFUSED_WHILE_SUSPENDED.has(action));
   }
 
   /**
@@ -201,6 +205,13 @@ export class MemberManager {
         }
       }
     });
+  }
+
+  /** The owner's account, to look `member` up in (both checked as ids that are only looked up). */
+  #lookup(owner: string, member: string): Promise<StoredAccount | null> {
+    parseInput(ownerQuerySchema, owner, "owner");
+    parseMember(member, false);
+    return this.#account(owner);
   }
 
   #account(owner: string): Promise<StoredAccount | null> {

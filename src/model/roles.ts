@@ -1,6 +1,7 @@
 // Team roles: who may do what with an account's tokens. One matrix, read by
 // `kw.accounts.members.can`, by keyward/admin (which enforces it) and by the
-// console (which hides what a role cannot do).
+// console (which hides what a role cannot do); and what a suspension refuses
+// whatever the role.
 
 /** A member's role in an account, most rights first. */
 export type Role = "owner" | "admin" | "developer" | "viewer";
@@ -49,6 +50,19 @@ export const ROLE_MATRIX: Readonly<Record<AccountAction, readonly Role[]>> = Obj
   "tokens.delete": ["owner"],
   "members.manage.owner": ["owner"],
 });
+
+/**
+ * What a suspended account's members may not do, whatever their role: issue
+ * a secret, widen a token or change its limits (docs/accounts.md,
+ * "Suspending an account"). Reading and taking access away stay open.
+ */
+export const REFUSED_WHILE_SUSPENDED: ReadonlySet<AccountAction> = new Set<AccountAction>([
+  "tokens.create.publishable",
+  "tokens.create.secret",
+  "tokens.update",
+  "tokens.limits",
+  "tokens.regenerate",
+]);
 
 /** Whether `role` may do `action`. */
 export function roleCan(role: Role, action: AccountAction): boolean {

@@ -82,6 +82,44 @@ describe("keyward/admin: a suspended account", () => {
     expect((await api(`/tokens/${third.record.id}/enable`, "POST", {})).status).toBe(200);
   });
 
+  it("a change whose body is still arriving when the suspension lands is refused: judged on the account as it is once the body is in", async () => {
+    const owner = "acct_susp_race";
+    const member = admin.session(owner);
+    const { token, record } = await admin.kw.tokens.create({ owner, kind: "secret", scopes: ["core:read"] });
+    await admin.kw.tokens.disable(record.id);
+    /** A request whose JSON body is sent in two parts: the second once `rest` is called. */
+    const slow = (path: string, method: string, json: unknown) => {
+      const text = new TextEncoder().encode(JSON.stringify(json));
+      let rest!: () => void;
+      const held = new Promise<void>((resolve) => (rest = resolve));
+      const body = new ReadableStream<Uint8Array>({
+        async start(controller) {
+          controller.enqueue(text.subarray(0, 1));
+          await held;
+          controller.enqueue(text.subarray(1));
+          controller.close();
+        },
+      });
+      const init = { method, headers: { authorization: `Bearer ${member}`, "content-type": "application/json" }, body, duplex: "half" };
+      return { answer: fetch(`${admin.url}${path}`, init as RequestInit), rest };
+    };
+    const create = slow("/tokens", "POST", { kind: "secret", scopes: ["core:read"] });
+    const enable = slow(`/tokens/${record.id}/enable`, "POST", {});
+    // Both requests are in the handler, waiting for the rest of their bodies, when the operator suspends the account.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await admin.kw.accounts.set(owner, { suspended: { reason: REASON } }, { actor: "operator" });
+    create.rest();
+    enable.rest();
+    for (const res of [await create.answer, await enable.answer]) {
+      expect(res.status).toBe(403);
+      expect(((await res.json()) as { code: string }).code).toBe(SUSPENDED);
+    }
+    expect((await admin.kw.tokens.list(owner)).items.map((t) => t.id)).toEqual([record.id]);
+    expect((await admin.kw.tokens.get(record.id))?.disabledAt).not.toBeNull();
+    await admin.kw.accounts.set(owner, { suspended: null }, { actor: "operator" });
+    expect((await admin.kw.check({ token })).code).toBe("TOKEN_DISABLED");
+  });
+
   it("the audit log the members read never carries the operator's reason; the operator's does", async () => {
     await admin.kw.accounts.set(OWNER, { suspended: { reason: REASON } }, { actor: "operator" });
     const res = await api("/audit?limit=1000");

@@ -127,6 +127,38 @@ describe.each(stores)("account suspension on %s", (_name, makeStore) => {
     expect((await kw.check({ token, scope: "core:read" })).ok).toBe(true);
     expect((await kw.check({ token, scope: "premium:read" })).code).toBe("SCOPE_DENIED");
   });
+
+  it("members.can answers as keyward/admin does: no create, update, limits or regenerate while suspended (scheduled too); reads and taking access away still", async () => {
+    const { kw, tick } = setup(makeStore());
+    await kw.accounts.members.set("acct_1", "user:1", "owner");
+    const can = (action: Parameters<typeof kw.accounts.members.can>[2]) => kw.accounts.members.can("acct_1", "user:1", action);
+    await kw.accounts.set("acct_1", { suspended: { reason: REASON } }, { effectiveAt: T0 + 60_000 });
+    expect(await can("tokens.create.secret")).toBe(true);
+    tick(60_000);
+    for (const action of ["tokens.create.publishable", "tokens.create.secret", "tokens.update", "tokens.limits", "tokens.regenerate"] as const) {
+      expect([action, await can(action)]).toEqual([action, false]);
+    }
+    for (const action of ["tokens.read", "tokens.revoke", "tokens.disable", "tokens.delete", "members.manage"] as const) {
+      expect([action, await can(action)]).toEqual([action, true]);
+    }
+    await kw.accounts.set("acct_1", { suspended: null });
+    expect(await can("tokens.create.secret")).toBe(true);
+  });
+
+  it("a suspension or lift at once applies to the revisions scheduled after it too: the answer's `scheduled` shows what is left", async () => {
+    const { kw, tick } = setup(makeStore());
+    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    const due = T0 + 86_400_000;
+    await kw.accounts.set("acct_1", { suspended: { reason: "invoice unpaid" }, credits: { limit: 5 } }, { effectiveAt: due });
+    // Suspended at once: the revision scheduled later is suspended too, its other fields kept.
+    const abuse = await kw.accounts.set("acct_1", { suspended: { reason: REASON } });
+    expect(abuse.scheduled).toEqual([{ effectiveAt: due, policy: expect.objectContaining({ suspended: { reason: REASON }, credits: expect.objectContaining({ limit: 5 }) }) }]);
+    // Lifted at once: the suspension scheduled for later is lifted with it, and must be scheduled again.
+    const lifted = await kw.accounts.set("acct_1", { suspended: null });
+    expect(lifted.scheduled).toEqual([{ effectiveAt: due, policy: expect.objectContaining({ suspended: null, credits: expect.objectContaining({ limit: 5 }) }) }]);
+    tick(due - T0);
+    expect((await kw.check({ token })).ok).toBe(true);
+  });
 });
 
 describe("account suspension spends and writes nothing", () => {
