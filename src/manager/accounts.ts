@@ -45,7 +45,7 @@ export interface AccountPatch {
    */
   tokens?: { defaultLifetimeMs?: number | null | undefined; maxLifetimeMs?: number | null | undefined; rotationPeriodMs?: number | null | undefined } | null | undefined;
   /**
-   * Suspends the account (`{ reason }`, 1 to 500 characters of text, kept
+   * Suspends the account (`{ reason }`, up to 500 characters of text, not only spaces, kept
    * with the account and in the audit entry) or lifts a suspension (null).
    * While suspended, every request of each of the account's tokens is
    * denied with `ACCOUNT_SUSPENDED` (403); the tokens, their limits and

@@ -64,8 +64,8 @@ export const actorSchema = ownerSchema;
  * 255 characters of safe text, no token.
  */
 export const idempotencyKeySchema = text(MAX_IDEMPOTENCY_KEY_LENGTH).min(1, "must not be empty");
-/** Why an account is suspended, as the operator says it: 1 to 500 characters of safe text, no token. */
-export const suspensionReasonSchema = text(500).min(1, "must not be empty");
+/** Why an account is suspended, as the operator says it: up to 500 characters of safe text, not only spaces, no token. */
+export const suspensionReasonSchema = text(500).refine((s) => s.trim() !== "", "must say why (not empty, not only spaces)");
 /**
  * An owner or a member a call only looks up: as {@link ownerSchema}, but a
  * token is not refused, so what was stored before tokens were refused can

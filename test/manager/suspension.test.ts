@@ -89,7 +89,7 @@ describe.each(stores)("account suspension on %s", (_name, makeStore) => {
     ]);
     const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
     const revision = (await kw.accounts.get("acct_1"))?.revision;
-    for (const reason of ["", "x".repeat(501), "line\nbreak", "a\u202Eb", `see ${token}`, 42, null]) {
+    for (const reason of ["", "   ", "x".repeat(501), "line\nbreak", "a\u202Eb", `see ${token}`, 42, null]) {
       await expect(kw.accounts.set("acct_1", { suspended: { reason } as never })).rejects.toMatchObject({ code: "INVALID_INPUT" });
     }
     for (const bad of [true, "yes", {}, { reason: "x", note: "y" }]) {
