@@ -35,10 +35,10 @@ interface Call {
 
 /**
  * What a member may still do while the account is suspended: read, and take
- * access away (revoke, disable or delete a token, remove a member). What
- * would issue a secret, widen a token or bring one back (create, update,
- * regenerate, enable, a member's role) waits until the operator lifts the
- * suspension (403 ACCOUNT_SUSPENDED).
+ * access away (revoke or disable a token, remove a member). What would issue
+ * a secret, widen a token, bring one back or erase it with its usage
+ * (create, update, regenerate, enable, delete, a member's role) waits until
+ * the operator lifts the suspension (403 ACCOUNT_SUSPENDED).
  */
 const WHILE_SUSPENDED: ReadonlySet<AdminOperation> = new Set<AdminOperation>([
   "config",
@@ -50,12 +50,11 @@ const WHILE_SUSPENDED: ReadonlySet<AdminOperation> = new Set<AdminOperation>([
   "members.list",
   "tokens.revoke",
   "tokens.disable",
-  "tokens.delete",
   "members.remove",
 ]);
 
 const suspendedAnswer = () =>
-  new AdminAnswer(403, "ACCOUNT_SUSPENDED", "Account suspended", "This account is suspended: its tokens can be read, revoked, disabled or deleted, not created or changed.");
+  new AdminAnswer(403, "ACCOUNT_SUSPENDED", "Account suspended", "This account is suspended: its tokens can be read, revoked or disabled, not created, changed or deleted.");
 
 /** An audit page as members see it: without the operator's reason for a suspension. */
 function forMembers(page: Page<AuditEntry>): Page<Omit<AuditEntry, "reason">> {

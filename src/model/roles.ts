@@ -53,8 +53,10 @@ export const ROLE_MATRIX: Readonly<Record<AccountAction, readonly Role[]>> = Obj
 
 /**
  * What a suspended account's members may not do, whatever their role: issue
- * a secret, widen a token or change its limits (docs/accounts.md,
- * "Suspending an account"). Reading and taking access away stay open.
+ * a secret, widen a token or change its limits, or erase a token with its
+ * usage (what the operator may be looking into; docs/accounts.md,
+ * "Suspending an account"). Reading and taking access away (revoke,
+ * disable) stay open.
  */
 export const REFUSED_WHILE_SUSPENDED: ReadonlySet<AccountAction> = new Set<AccountAction>([
   "tokens.create.publishable",
@@ -62,6 +64,7 @@ export const REFUSED_WHILE_SUSPENDED: ReadonlySet<AccountAction> = new Set<Accou
   "tokens.update",
   "tokens.limits",
   "tokens.regenerate",
+  "tokens.delete",
 ]);
 
 /** Whether `role` may do `action`. */

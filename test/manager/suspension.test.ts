@@ -128,17 +128,17 @@ describe.each(stores)("account suspension on %s", (_name, makeStore) => {
     expect((await kw.check({ token, scope: "premium:read" })).code).toBe("SCOPE_DENIED");
   });
 
-  it("members.can answers as keyward/admin does: no create, update, limits or regenerate while suspended (scheduled too); reads and taking access away still", async () => {
+  it("members.can answers as keyward/admin does: no create, update, limits, regenerate or delete while suspended (scheduled too); reads and taking access away still", async () => {
     const { kw, tick } = setup(makeStore());
     await kw.accounts.members.set("acct_1", "user:1", "owner");
     const can = (action: Parameters<typeof kw.accounts.members.can>[2]) => kw.accounts.members.can("acct_1", "user:1", action);
     await kw.accounts.set("acct_1", { suspended: { reason: REASON } }, { effectiveAt: T0 + 60_000 });
     expect(await can("tokens.create.secret")).toBe(true);
     tick(60_000);
-    for (const action of ["tokens.create.publishable", "tokens.create.secret", "tokens.update", "tokens.limits", "tokens.regenerate"] as const) {
+    for (const action of ["tokens.create.publishable", "tokens.create.secret", "tokens.update", "tokens.limits", "tokens.regenerate", "tokens.delete"] as const) {
       expect([action, await can(action)]).toEqual([action, false]);
     }
-    for (const action of ["tokens.read", "tokens.revoke", "tokens.disable", "tokens.delete", "members.manage"] as const) {
+    for (const action of ["tokens.read", "tokens.revoke", "tokens.disable", "members.manage"] as const) {
       expect([action, await can(action)]).toEqual([action, true]);
     }
     await kw.accounts.set("acct_1", { suspended: null });

@@ -305,7 +305,7 @@ class KeywardTokens extends HTMLElement {
     this.#who.replaceChildren(`Signed in as ${config.actor} (${config.role})`);
     if (config.suspended) {
       this.#who.append(
-        h("strong", { className: "error" }, "This account is suspended: every request with its tokens is refused. Tokens can be revoked or disabled, not created or changed, until it is lifted."),
+        h("strong", { className: "error" }, "This account is suspended: every request with its tokens is refused. Tokens can be revoked or disabled, not created, changed or deleted, until it is lifted."),
       );
     }
     this.#create.hidden = !this.#can("tokens.create.publishable") && !this.#can("tokens.create.secret");
