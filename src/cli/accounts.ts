@@ -30,9 +30,13 @@ export const suspend: Command = {
       const account = await keyward.accounts.set(owner, { suspended }, options);
       if (ctx.values.json) json(ctx.io, account);
       else {
-        // In force now, or from the first revision to come that holds it (moved to the fleet's bound, if asked sooner).
+        // From the first revision to come that holds it, at or after --effective-at (moved to the fleet's bound, if
+        // asked sooner): the state now may hold it already, before the change (a lift after a suspension to come).
+        // Without a revision to come that holds it, in force now.
         const holds = (p: typeof account.policy) => (p.suspended != null) !== lift;
-        const from = holds(account.policy) ? undefined : account.scheduled.find((r) => holds(r.policy))?.effectiveAt;
+        const after = effectiveAt !== undefined && effectiveAt > now ? effectiveAt : Number.NEGATIVE_INFINITY;
+        const due = account.scheduled.find((r) => r.effectiveAt >= after && holds(r.policy));
+        const from = holds(account.policy) && after === Number.NEGATIVE_INFINITY ? undefined : due?.effectiveAt;
         const when = from === undefined ? "now" : `from ${iso(from)}`;
         line(ctx.io, lift ? `${owner}: suspension lifted ${when}` : `${owner}: suspended ${when}`);
       }

@@ -195,6 +195,10 @@ describe("keyward CLI: token lifecycle", () => {
     expect(cli("suspend", "--owner", "acct_susp", "--lift").stdout).toBe("acct_susp: suspension lifted now\n");
     expect(await check()).toBe("OK");
     expect(cli("suspend", "--owner", "acct_susp", "--reason", "later", "--effective-at", "+1d").stdout).toMatch(/^acct_susp: suspended from \d{4}-/);
+    // Not suspended now, suspended from +1d: a lift at +2d is from then, not "now" (the state now already holds it).
+    const lifted = cli("suspend", "--owner", "acct_susp", "--lift", "--effective-at", "+2d").stdout;
+    expect(lifted).toMatch(/^acct_susp: suspension lifted from \d{4}-/);
+    expect(Date.parse(lifted.slice("acct_susp: suspension lifted from ".length).trim()) - Date.now()).toBeGreaterThan(86_400_000 * 1.9);
     expect(JSON.parse(cli("suspend", "--owner", "acct_susp", "--lift", "--json").stdout).policy.suspended).toBeNull();
   });
 
