@@ -110,8 +110,8 @@ export class MemberManager {
    * Whether `member` may do `action` on the account's tokens (the matrix of
    * docs/roles.md); false for someone who is not a member, and, while the
    * account is suspended, for what a suspension refuses whatever the role
-   * (creating, updating, regenerating a token, changing its limits), as
-   * keyward/admin answers.
+   * (creating, updating, regenerating or deleting a token, changing its
+   * limits), as keyward/admin answers.
    *
    * @example
    * ```ts fragment
