@@ -31,6 +31,15 @@ class SlowStore extends MemoryStore {
   }
 }
 
+/** A real MemoryStore whose meter answers are rewritten by `answer` when set: a store answering what it should not. */
+class RewrittenMeter extends MemoryStore {
+  answer: ((real: MeterResult) => MeterResult) | null = null;
+  override async meter(request: MeterRequest, now: number): Promise<MeterResult> {
+    const real = await super.meter(request, now);
+    return this.answer ? this.answer(real) : real;
+  }
+}
+
 afterEach(() => {
   vi.useRealTimers();
   vi.restoreAllMocks();
@@ -169,14 +178,8 @@ describe("meter calls on the request path", () => {
   });
 
   it("a meter answer that is neither a grant nor a denial this version knows is STORE_UNAVAILABLE, never an allow", async () => {
-    let answer: ((real: MeterResult) => MeterResult) | null = null;
-    class OddMeter extends MemoryStore {
-      override async meter(request: MeterRequest, now: number): Promise<MeterResult> {
-        const real = await super.meter(request, now);
-        return answer ? answer(real) : real;
-      }
-    }
-    const kw = new Keyward({ store: new OddMeter(), prefix: "acme", usage: { enabled: false } });
+    const store = new RewrittenMeter();
+    const kw = new Keyward({ store, prefix: "acme", usage: { enabled: false } });
     const { token } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 10 }, rateLimit: { limit: 100, windowMs: 1000 } });
     const odd: ((real: MeterResult) => MeterResult)[] = [
       (real) => ({ ...real, granted: false }), // refused, yet no check named
@@ -184,22 +187,16 @@ describe("meter calls on the request path", () => {
       (real) => ({ ...real, granted: "yes" as unknown as boolean }),
     ];
     for (const f of odd) {
-      answer = f;
+      store.answer = f;
       expect(await kw.check({ token })).toMatchObject({ ok: false, code: "STORE_UNAVAILABLE", status: 503 });
     }
-    answer = null;
+    store.answer = null;
     expect((await kw.check({ token })).ok).toBe(true);
   });
 
   it("a grant that does not answer every check asked for, each passed, is STORE_UNAVAILABLE, never an allow", async () => {
-    let answer: ((real: MeterResult) => MeterResult) | null = null;
-    class HandBuiltMeter extends MemoryStore {
-      override async meter(request: MeterRequest, now: number): Promise<MeterResult> {
-        const real = await super.meter(request, now);
-        return answer ? answer(real) : real;
-      }
-    }
-    const kw = new Keyward({ store: new HandBuiltMeter(), prefix: "acme", usage: { enabled: false } });
+    const store = new RewrittenMeter();
+    const kw = new Keyward({ store, prefix: "acme", usage: { enabled: false } });
     await kw.accounts.set("o", { credits: { limit: 1000 }, rateLimit: { limit: 1000, windowMs: 1000 } });
     const { token } = await kw.tokens.create({
       owner: "o",
@@ -223,10 +220,10 @@ describe("meter calls on the request path", () => {
       (real) => ({ ...real, account: undefined }), // the account never charged
     ];
     for (const f of hand) {
-      answer = f;
+      store.answer = f;
       expect(await kw.check({ token })).toMatchObject({ ok: false, code: "STORE_UNAVAILABLE", status: 503 });
     }
-    answer = null;
+    store.answer = null;
     expect(await kw.check({ token })).toMatchObject({ ok: true, remaining: 100 - hand.length - 1 });
   });
 
