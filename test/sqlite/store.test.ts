@@ -28,6 +28,22 @@ describeTokenStore(
   { raw: (s) => (s as SqliteStore).dump(), concurrency: 100, skip: { changeFeed: "no change feed" } },
 );
 
+/**
+ * A token of `store` (a database file at `path`) and another connection's long read holding its snapshot in
+ * the WAL (a backup, a report: no checkpoint gets past it meanwhile); `meter` spends on the token, each call a
+ * millisecond later.
+ */
+async function readerInWal(store: ReturnType<typeof sqliteStore>, path: string) {
+  const t = makeStoredToken();
+  await store.insert(t);
+  const reader = new DatabaseSync(path);
+  reader.exec("BEGIN");
+  reader.prepare("SELECT count(*) FROM keyward_tokens").get();
+  const request = { tokenId: t.id, cost: 1, rateLimit: { limit: 1e9, windowMs: 1000 }, credits: { limit: 1e9, refill: null } };
+  let now = Date.now();
+  return { reader, wal: () => statSync(`${path}-wal`).size, meter: () => store.meter(request, now++) };
+}
+
 describe("sqliteStore", () => {
   it("sets WAL, the busy timeout (the request path's, between admin writes) and synchronous", () => {
     const db = new DatabaseSync(file());
@@ -40,18 +56,10 @@ describe("sqliteStore", () => {
   it("cuts a WAL grown while a reader held its snapshot back to 16 MiB once checkpointed, not kept at its largest; keeps a limit the connection has", async () => {
     const path = file();
     const store = sqliteStore(path);
-    const t = makeStoredToken();
-    await store.insert(t);
-    // Another process's long read (a backup, a report): no checkpoint gets past its snapshot meanwhile.
-    const reader = new DatabaseSync(path);
-    reader.exec("BEGIN");
-    reader.prepare("SELECT count(*) FROM keyward_tokens").get();
-    const wal = () => statSync(`${path}-wal`).size;
-    const request = { tokenId: t.id, cost: 1, rateLimit: { limit: 1e9, windowMs: 1000 }, credits: { limit: 1e9, refill: null } };
-    let now = Date.now();
-    while (wal() < 24 * 2 ** 20) await store.meter(request, now++);
+    const { reader, wal, meter } = await readerInWal(store, path);
+    while (wal() < 24 * 2 ** 20) await meter();
     reader.exec("COMMIT");
-    for (let i = 0; i < 10; i++) await store.meter(request, now++);
+    for (let i = 0; i < 10; i++) await meter();
     expect(wal()).toBeLessThanOrEqual(16 * 2 ** 20);
     reader.close();
     await store.close();
@@ -80,19 +88,12 @@ describe("sqliteStore", () => {
       return statement;
     };
     const store = sqliteStore(db, { walCheckpointBytes: 2 ** 20, requestBusyTimeoutMs: 50 });
-    const t = makeStoredToken();
-    await store.insert(t);
-    const reader = new DatabaseSync(path);
-    reader.exec("BEGIN");
-    reader.prepare("SELECT count(*) FROM keyward_tokens").get();
-    const wal = () => statSync(`${path}-wal`).size;
-    const request = { tokenId: t.id, cost: 1, rateLimit: { limit: 1e9, windowMs: 1000 }, credits: { limit: 1e9, refill: null } };
-    let now = Date.now();
-    while (wal() <= 2 ** 20) await store.meter(request, now++);
+    const { reader, wal, meter } = await readerInWal(store, path);
+    while (wal() <= 2 ** 20) await meter();
     // 3 200 calls, 100 looks at the WAL: a checkpoint at each would wait 5-10 s for the reader. After one that
     // failed, the looks pause 1 s, then 2, 4, 8…: five looks at most within the test's 20 s, however slow the machine.
     const before = checkpoints;
-    for (let i = 0; i < 3200; i++) await store.meter(request, now++);
+    for (let i = 0; i < 3200; i++) await meter();
     expect(checkpoints - before).toBeLessThanOrEqual(5);
     expect(wal()).toBeGreaterThan(2 ** 20);
     // Once the read ends, a later look (after its pause) empties the WAL. The pause is at most 4 s unless
@@ -101,7 +102,7 @@ describe("sqliteStore", () => {
     reader.close();
     const deadline = performance.now() + 8000;
     while (wal() > 2 ** 20 && performance.now() < deadline) {
-      await store.meter(request, now++);
+      await meter();
       await new Promise((r) => setTimeout(r, 1));
     }
     expect(wal()).toBeLessThanOrEqual(2 ** 20);
