@@ -1,5 +1,8 @@
 // Runs every example in examples/ against src/ (vitest maps "keyward" to src/)
 // and checks what it prints.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { SCHEMA_VERSION } from "keyward/sqlite";
 import { afterEach, describe, expect, it, vi } from "vitest";
 
@@ -14,7 +17,17 @@ afterEach(() => vi.restoreAllMocks());
 describe("examples", () => {
   it("quickstart runs end to end", async () => {
     const lines = captureLog();
-    const mod = await import("../../examples/quickstart.js");
+    // Its keyward.db goes where it runs, as a reader's would: a folder of the test's own, not the repository.
+    const cwd = process.cwd();
+    const dir = mkdtempSync(join(tmpdir(), "keyward-quickstart-"));
+    process.chdir(dir);
+    let mod: typeof import("../../examples/quickstart.js");
+    try {
+      mod = await import("../../examples/quickstart.js");
+    } finally {
+      process.chdir(cwd);
+    }
+    rmSync(dir, { recursive: true, force: true });
     expect(lines[0]).toMatch(/^issued tok_[0-9A-Za-z]{22} acme_sk_live_[0-9A-Za-z]{4}$/);
     expect(lines[1]).toMatch(/^rotated; old secret valid until \d{4}-/);
     expect(lines[2]).toBe("audit: create, update, regenerate");
