@@ -1,12 +1,13 @@
 // The part of a SQLite driver keyward calls, as a structural type: node:sqlite
 // `DatabaseSync`, better-sqlite3 `Database` and `bun:sqlite` `Database` all fit,
-// and none is a dependency.
+// and none is a dependency. Where they differ, `noRowAsUndefined` evens it out.
 
 /** A value bound to a statement parameter. */
 export type SqliteValue = string | number | bigint | null | Uint8Array;
 
 /** A prepared statement: `get` / `all` / `run` with positional parameters. */
 export interface SqliteStatement {
+  /** The first row, or (no row) `undefined`; `null` as bun:sqlite answers is read as `undefined`. */
   get(...params: SqliteValue[]): unknown;
   all(...params: SqliteValue[]): unknown[];
   run(...params: SqliteValue[]): { changes: number | bigint };
@@ -28,4 +29,22 @@ export function isBusy(err: unknown): boolean {
   const { errcode, code } = err as { errcode?: unknown; code?: unknown };
   if (typeof errcode === "number") return BUSY.has(errcode);
   return typeof code === "string" && (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED"));
+}
+
+/**
+ * The connection as the store reads it: `get` answers `undefined` when there
+ * is no row, as node:sqlite and better-sqlite3 do. bun:sqlite answers `null`,
+ * which the store would take for a row: its statements are wrapped (once, a
+ * probe of the driver decides); the others are used as they are, at no cost.
+ */
+export function noRowAsUndefined(db: SqliteDatabase): SqliteDatabase {
+  if (db.prepare("SELECT 1 WHERE 0").get() !== null) return db;
+  return {
+    exec: (sql) => db.exec(sql),
+    close: () => db.close?.(),
+    prepare(sql) {
+      const s = db.prepare(sql);
+      return { get: (...params) => s.get(...params) ?? undefined, all: (...params) => s.all(...params), run: (...params) => s.run(...params) };
+    },
+  };
 }

@@ -64,7 +64,7 @@ import type {
   UsageQuery,
 } from "../store/types.js";
 import { type DecodeRecord, SHARED_READS, type SharedReads } from "../store/shared-reads.js";
-import { isBusy, type SqliteDatabase, type SqliteStatement, type SqliteValue } from "./driver.js";
+import { isBusy, noRowAsUndefined, type SqliteDatabase, type SqliteStatement, type SqliteValue } from "./driver.js";
 import { prepareStatements, type Statements } from "./statements.js";
 import { WalBound } from "./wal.js";
 
@@ -327,11 +327,14 @@ export class SqliteStore implements TokenStore {
     this.#requestWaitMs = requestBusyTimeoutMs;
     this.#adminWaitMs = busyTimeoutMs;
     if (typeof runMigrations !== "boolean") throw new ConfigError("migrate", "must be a boolean");
-    this.#db = db;
     this.#ownsDb = ownsDb;
     this.#t = tableNames(prefix);
     try {
       db.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
+      // The probe reads the schema: it may wait for another process's migration, as the next read does.
+      const given = db;
+      db = withBusyRetry(() => noRowAsUndefined(given));
+      this.#db = db;
       // Read before anything is written: a database refused is left as it was (WAL mode is a lasting change).
       const version = withBusyRetry(() => schemaVersion(db, this.#t));
       if (version !== SCHEMA_VERSION && !runMigrations) {

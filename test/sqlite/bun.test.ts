@@ -1,0 +1,92 @@
+// keyward/sqlite on Bun, over a bun:sqlite Database, as docs/stores.md says
+// it runs: the whole TokenStore conformance suite (keyward/testing), run by
+// Bun's own test runner in a real Bun. bun:sqlite answers `null` where
+// node:sqlite and better-sqlite3 answer `undefined` (no row): before the
+// store read it as they do, usage analytics, billing, anomaly state and
+// usage batches failed there (17 of the suite's tests).
+//
+// The Bun binary: KEYWARD_BUN (.ci/run installs Bun from the npm registry and
+// sets it). Without it the test skips with the reason printed, except under
+// CI=true, where a missing Bun is a failure.
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+import { afterAll, describe, expect, it } from "vitest";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+const BUN = process.env.KEYWARD_BUN;
+if (!BUN) {
+  if (process.env.CI === "true") throw new Error("CI=true but KEYWARD_BUN is unset: .ci/run installs Bun and sets it");
+  console.warn("Bun tests skipped: KEYWARD_BUN is unset (npm i --prefix /tmp/bun bun, then KEYWARD_BUN=/tmp/bun/node_modules/.bin/bun)");
+}
+
+/** How long Bun may take for the whole suite (about 12 s here), before it is killed as a hang. */
+const RUN_TIMEOUT_MS = 150_000;
+
+const dir = mkdtempSync(join(tmpdir(), "keyward-bun-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Runs `bun test` on `file`; resolves with its exit code and output (bun:test reports on stderr). */
+function bunTest(file: string): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(BUN!, ["test", "--timeout", "60000", file], { cwd: dir, env: { PATH: process.env.PATH ?? "", NO_COLOR: "1" } });
+    let output = "";
+    child.stdout.on("data", (b) => (output += b));
+    child.stderr.on("data", (b) => (output += b));
+    const timer = setTimeout(() => child.kill("SIGKILL"), RUN_TIMEOUT_MS);
+    child.on("error", reject);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
+}
+
+describe.runIf(BUN)("keyward/sqlite on Bun (bun:sqlite)", () => {
+  it(
+    "passes the TokenStore conformance suite over a bun:sqlite Database",
+    async () => {
+      const entry = join(dir, "entry.ts");
+      writeFileSync(
+        entry,
+        [
+          'import { Database } from "bun:sqlite";',
+          `import { sqliteStore } from ${JSON.stringify(join(ROOT, "src/sqlite/index.ts"))};`,
+          `import { describeTokenStore } from ${JSON.stringify(join(ROOT, "src/testing/index.ts"))};`,
+          "let n = 0;",
+          `describeTokenStore("SqliteStore (bun:sqlite)", () => sqliteStore(new Database(${JSON.stringify(dir)} + "/db-" + n++ + ".sqlite")), {`,
+          "  raw: (s) => s.dump(),",
+          '  skip: { changeFeed: "SQLite has no cross-process notifications" },',
+          "});",
+        ].join("\n"),
+      );
+      const bundle = join(dir, "conformance.test.mjs");
+      await build({
+        entryPoints: [entry],
+        outfile: bundle,
+        bundle: true,
+        platform: "node",
+        format: "esm",
+        logLevel: "error",
+        alias: { vitest: join(ROOT, "test/sqlite/bun/vitest-on-bun.ts") },
+        external: ["bun:test", "bun:sqlite"],
+      });
+      const { code, output } = await bunTest(bundle);
+      const count = (what: string) => Number(new RegExp(`^\\s*(\\d+) ${what}$`, "m").exec(output)?.[1] ?? Number.NaN);
+      const failed = output.split("\n").filter((l) => l.startsWith("(fail)"));
+      expect(failed, output.slice(-4000)).toEqual([]);
+      expect(code).toBe(0);
+      expect(count("fail")).toBe(0);
+      // Every group but the change feed ran (the suite has about 140 tests; a group lost would show here).
+      expect(count("pass")).toBeGreaterThanOrEqual(130);
+      for (const group of ["usageAnalytics", "billing", "anomalyState", "usage", "delete", "races"]) {
+        expect(output, group).toMatch(new RegExp(`^\\(pass\\) TokenStore: SqliteStore \\(bun:sqlite\\) > ${group} > `, "m"));
+      }
+    },
+    RUN_TIMEOUT_MS + 10_000,
+  );
+});
