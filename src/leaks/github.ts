@@ -85,7 +85,8 @@ interface Match {
   source: string | null;
 }
 
-const DEFAULTS = { maxBodyBytes: 1024 * 1024, bodyTimeoutMs: 10_000, maxMatches: 1000, maxRemembered: 10_000, refreshIntervalMs: 300_000, keyLoadTimeoutMs: 5000 };
+/** @internal The limits of {@link LeakReceiverOptions} when not given. */
+export const LEAK_RECEIVER_DEFAULTS = Object.freeze({ maxBodyBytes: 1024 * 1024, bodyTimeoutMs: 10_000, maxMatches: 1000, maxRemembered: 10_000, refreshIntervalMs: 300_000, keyLoadTimeoutMs: 5000 });
 const MAX_FIELD = 2048;
 
 const LEAK_RECEIVER_OPTIONS = optionNames<LeakReceiverOptions>({ keyward: true, publicKeys: true, refreshIntervalMs: true, keyLoadTimeoutMs: true, onKeyError: true, action: true, tokenType: true, onLeak: true, maxBodyBytes: true, bodyTimeoutMs: true, maxMatches: true, maxRemembered: true });
@@ -122,7 +123,7 @@ export function createLeakReceiver(options: LeakReceiverOptions): (request: Requ
     throw new TypeError("options.publicKeys must list at least one key, or be a function that loads them");
   }
   if (options.onKeyError !== undefined && typeof options.onKeyError !== "function") throw new TypeError("options.onKeyError must be a function");
-  const limits = { ...DEFAULTS };
+  const limits: Record<keyof typeof LEAK_RECEIVER_DEFAULTS, number> = { ...LEAK_RECEIVER_DEFAULTS };
   for (const name of ["maxBodyBytes", "bodyTimeoutMs", "maxMatches", "maxRemembered", "refreshIntervalMs", "keyLoadTimeoutMs"] as const) {
     const v = options[name];
     if (v !== undefined) {

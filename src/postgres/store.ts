@@ -106,7 +106,7 @@ export interface PostgresStoreOptions {
    * for the request included) waits for a token's or account's counter lock,
    * or a counter row another transaction holds, ms (default 1 000): then it
    * fails (the request is `STORE_UNAVAILABLE`) and nothing is counted. Keep
-   * it below Keyward's `lookupTimeoutMs` (default 2 000), so that a call the
+   * it below Keyward's `lookupTimeoutMs` (2 000 unless set), so that a call the
    * verifier gave up on while it waited is never counted later.
    */
   requestLockTimeoutMs?: number | undefined;
