@@ -21,6 +21,7 @@ import { Keyward, MemoryStore } from "../../src/index.js";
 import { LEAK_RECEIVER_DEFAULTS } from "../../src/leaks/github.js";
 import { secureRandom } from "../../src/lib/crypto.js";
 import { DEFAULT_POOL } from "../../src/model/pools.js";
+import { ANOMALY_DEFAULTS, DEFAULT_CODES } from "../../src/monitor/anomalies.js";
 import { DEFAULT_REALM } from "../../src/policy/decision.js";
 import { pgTablePrefix } from "../../src/postgres/store.js";
 import { DEFAULT_REQUIRED, VERIFY_REQUEST_DEFAULTS } from "../../src/signing/verify.js";
@@ -158,6 +159,26 @@ const APPLIED: Record<string, () => unknown> = {
 
   "SignedFetchOptions.maxBodyBytes": () => SIGNED_FETCH_MAX_BODY_BYTES,
 
+  "AnomalyOptions.newIp": () => ANOMALY_DEFAULTS.newIp,
+  "AnomalyOptions.newOrigin": () => ANOMALY_DEFAULTS.newOrigin,
+  "AnomalyOptions.secretFromBrowser": () => ANOMALY_DEFAULTS.secretFromBrowser,
+  "AnomalyOptions.spike.intervalMs": () => ANOMALY_DEFAULTS.spike.intervalMs,
+  "AnomalyOptions.spike.alpha": () => ANOMALY_DEFAULTS.spike.alpha,
+  "AnomalyOptions.spike.factor": () => ANOMALY_DEFAULTS.spike.factor,
+  "AnomalyOptions.spike.minCount": () => ANOMALY_DEFAULTS.spike.minCount,
+  "AnomalyOptions.spike.warmupIntervals": () => ANOMALY_DEFAULTS.spike.warmupIntervals,
+  "AnomalyOptions.denialBurst.count": () => ANOMALY_DEFAULTS.denialBurst.count,
+  "AnomalyOptions.denialBurst.windowMs": () => ANOMALY_DEFAULTS.denialBurst.windowMs,
+  "AnomalyOptions.denialBurst.codes": () => DEFAULT_CODES,
+  "AnomalyOptions.idle": () => ANOMALY_DEFAULTS.idle.afterMs,
+  "AnomalyOptions.maxTokens": () => ANOMALY_DEFAULTS.maxTokens,
+  "AnomalyOptions.maxSeenPerToken": () => ANOMALY_DEFAULTS.maxSeenPerToken,
+  "AnomalyOptions.alertLimit.count": () => ANOMALY_DEFAULTS.alertLimit.count,
+  "AnomalyOptions.alertLimit.windowMs": () => ANOMALY_DEFAULTS.alertLimit.windowMs,
+  "AnomalyOptions.maxAlerts": () => ANOMALY_DEFAULTS.maxAlerts,
+  "AnomalyOptions.shared.flushIntervalMs": () => ANOMALY_DEFAULTS.shared.flushIntervalMs,
+  "AnomalyOptions.shared.maxPending": () => ANOMALY_DEFAULTS.shared.maxPending,
+
   "LeakReceiverOptions.refreshIntervalMs": () => LEAK_RECEIVER_DEFAULTS.refreshIntervalMs,
   "LeakReceiverOptions.keyLoadTimeoutMs": () => LEAK_RECEIVER_DEFAULTS.keyLoadTimeoutMs,
   "LeakReceiverOptions.maxBodyBytes": () => LEAK_RECEIVER_DEFAULTS.maxBodyBytes,
@@ -206,18 +227,6 @@ const NOT_CHECKED: Record<string, string> = {
   "SignerSettings.now": "a clock, applied inline",
   "SignerFromEnvOptions.prefix": "applied inline by signerFromEnv",
   "SignerFromEnvOptions.env": "prose: the process's environment",
-  "AnomalyOptions.newIp": "applied inline by the AnomalyDetector constructor",
-  "AnomalyOptions.newOrigin": "applied inline by the AnomalyDetector constructor",
-  "AnomalyOptions.spike": "several fields in one sentence; applied inline by the AnomalyDetector constructor",
-  "AnomalyOptions.denialBurst": "several fields in one sentence; applied inline by the AnomalyDetector constructor",
-  "AnomalyOptions.idle": "applied inline by the AnomalyDetector constructor",
-  "AnomalyOptions.secretFromBrowser": "applied inline by the AnomalyDetector constructor",
-  "AnomalyOptions.maxTokens": "applied inline by the AnomalyDetector constructor",
-  "AnomalyOptions.maxSeenPerToken": "applied inline by the AnomalyDetector constructor",
-  "AnomalyOptions.alertLimit": "several fields in one sentence; applied inline by the AnomalyDetector constructor",
-  "AnomalyOptions.maxAlerts": "applied inline by the AnomalyDetector constructor",
-  "AnomalyOptions.shared.flushIntervalMs": "applied inline by the AnomalyDetector constructor",
-  "AnomalyOptions.shared.maxPending": "applied inline by the AnomalyDetector constructor",
   "TelemetryOptions.latencySampleEvery": "applied inline by the Telemetry constructor",
   "LeakReceiverOptions.action": "applied inline by createLeakReceiver",
   "LeakReceiverOptions.tokenType": "applied inline by createLeakReceiver",
@@ -303,6 +312,7 @@ describe("parseDefault reads the forms the comments use", () => {
     ["10 000", 10_000],
     ["10\u2009000", 10_000],
     ["131 072", 131_072],
+    ["0.3", 0.3],
     ["1 MiB", 1024 ** 2],
     ["64 MiB", 64 * 1024 ** 2],
     ["7 days", 7 * 86_400_000],
@@ -312,6 +322,7 @@ describe("parseDefault reads the forms the comments use", () => {
     ['`"live"`', "live"],
     ['`["core:read"]`', ["core:read"]],
     ["`Date.now`", "Date.now"],
+    ["`@method`, `@target-uri`, `created`", ["@method", "@target-uri", "created"]],
     ["true", true],
     ["on", true],
     ["false", false],
@@ -322,6 +333,6 @@ describe("parseDefault reads the forms the comments use", () => {
   });
 
   it("refuses what it cannot read as one value", () => {
-    for (const words of ["the URL the server received", "`@method`, `@target-uri`", "10 apples", ""]) expect(parseDefault(words), words).toBe(UNPARSED);
+    for (const words of ["the URL the server received", "`@method` and more", "10 apples", ""]) expect(parseDefault(words), words).toBe(UNPARSED);
   });
 });

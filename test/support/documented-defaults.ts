@@ -26,7 +26,7 @@ const BYTES = { KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
 const UNITS: Record<string, number> = { ...MS, ...BYTES };
 
 // A number as the docs write it: thousands separated by a space, a thin space or a narrow no-break space.
-const NUMBER = /^(\d{1,3}(?:[ \u2009\u202f]\d{3})*|\d+)(?:\s*(ms|s|seconds?|minutes?|hours?|days?|KiB|MiB|GiB))?$/;
+const NUMBER = /^(\d{1,3}(?:[ \u2009\u202f]\d{3})*(?:\.\d+)?|\d+(?:\.\d+)?)(?:\s*(ms|s|seconds?|minutes?|hours?|days?|KiB|MiB|GiB))?$/;
 
 /**
  * The value the words after "default" state:
@@ -34,6 +34,7 @@ const NUMBER = /^(\d{1,3}(?:[ \u2009\u202f]\d{3})*|\d+)(?:\s*(ms|s|seconds?|minu
  *   (`10 000`, `1 MiB` = 1 048 576, `7 days` and `10 s` in ms);
  * - `true` / `false`, `on` (true);
  * - `none`, `null`, `off` (null: the option is absent, or an empty list);
+ * - code spans separated by commas, a list of their texts (`@method`, `@target-uri`);
  * - a code span holding a JSON value (`"live"`, `["core:read"]`), else one word, as its text
  *   (`Date.now`, `urn:keyward:problem:`).
  * Anything else is {@link UNPARSED}.
@@ -45,6 +46,7 @@ export function parseDefault(words: string): unknown {
   if (w === "true" || w === "on") return true;
   if (w === "false") return false;
   if (w === "none" || w === "null" || w === "off") return null;
+  if (/^`[^`]+`(?:,\s*`[^`]+`)+$/.test(w)) return [...w.matchAll(/`([^`]+)`/g)].map((m) => m[1]);
   const code = /^`([^`]+)`$/.exec(w);
   if (code) {
     try {
@@ -62,7 +64,7 @@ export function parseDefault(words: string): unknown {
 // sentence, a parenthesis or a clause. A code span just before it may name the field of the
 // option's object it is the default of: "`ttlMs` (default 30 000)".
 const STATEMENT =
-  /(?:(`\w+`)\s+\(|^|(?<=\()|(?<=[.;:,]\s))[Dd]efaults?(?::|\s+to)?\s+((?:`[^`]*`|[^.;:,()])+?)\s*(?=[.;:,()]|$|\s(?:when|unless|of|for|each)\b)/g;
+  /(?:(`\w+`)\s+\(|^|(?<=\()|(?<=[.;:,]\s))[Dd]efaults?(?::|\s+to)?\s+((?:`[^`]*`(?:,\s*`[^`]*`)+|`[^`]*`|\.(?=\d)|[^.;:,()])+?)\s*(?=[;:,()]|\.(?!\d)|$|\s(?:when|unless|of|for|each)\b)/g;
 
 /** The statements of a default in a doc comment: the field a code span before it names, and the value. */
 export function defaultsIn(comment: string): { field: string | undefined; statement: string; value: unknown }[] {
