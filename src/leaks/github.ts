@@ -87,6 +87,10 @@ interface Match {
 
 /** @internal The limits of {@link LeakReceiverOptions} when not given. */
 export const LEAK_RECEIVER_DEFAULTS = Object.freeze({ maxBodyBytes: 1024 * 1024, bodyTimeoutMs: 10_000, maxMatches: 1000, maxRemembered: 10_000, refreshIntervalMs: 300_000, keyLoadTimeoutMs: 5000 });
+/** @internal Default `action`: a live secret token found in public is revoked. */
+export const DEFAULT_LEAK_ACTION = "revoke";
+/** @internal Default `tokenType`, echoed in answers. */
+export const DEFAULT_TOKEN_TYPE = "keyward_secret_token";
 const MAX_FIELD = 2048;
 
 const LEAK_RECEIVER_OPTIONS = optionNames<LeakReceiverOptions>({ keyward: true, publicKeys: true, refreshIntervalMs: true, keyLoadTimeoutMs: true, onKeyError: true, action: true, tokenType: true, onLeak: true, maxBodyBytes: true, bodyTimeoutMs: true, maxMatches: true, maxRemembered: true });
@@ -131,9 +135,9 @@ export function createLeakReceiver(options: LeakReceiverOptions): (request: Requ
       limits[name] = v;
     }
   }
-  const action = options.action ?? "revoke";
+  const action = options.action ?? DEFAULT_LEAK_ACTION;
   if (action !== "revoke" && action !== "flag") throw new TypeError('options.action must be "revoke" or "flag"');
-  const tokenType = options.tokenType ?? "keyward_secret_token";
+  const tokenType = options.tokenType ?? DEFAULT_TOKEN_TYPE;
   const keyOf =
     typeof publicKeys === "function"
       ? loadedKeys(publicKeys, limits, (error) => callHook(options.onKeyError, error))

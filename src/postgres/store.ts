@@ -61,6 +61,18 @@ import { CreditLeases, type LeaseSettings } from "./leases.js";
 import { ChangeListener, changePayloads, type ListenerTimings } from "./listener.js";
 import { type Statements, statements } from "./statements.js";
 
+/** @internal What each option of `postgresStore` is when not given. */
+export const POSTGRES_DEFAULTS = Object.freeze({
+  migrate: true,
+  changeFeed: true,
+  reconnectMinMs: 100,
+  reconnectMaxMs: 5_000,
+  heartbeatMs: 5_000,
+  requestLockTimeoutMs: 1_000,
+  creditLeases: false,
+  leases: Object.freeze({ ttlMs: 30_000, maxBlock: 1_000 }),
+});
+
 /** Options of {@link postgresStore}. */
 export interface PostgresStoreOptions {
   /**

@@ -13,21 +13,27 @@ import { readFileSync } from "node:fs";
 import { DatabaseSync } from "node:sqlite";
 import { describe, expect, it } from "vitest";
 import { parseAdminOptions } from "../../src/admin/options.js";
+import { createSigner } from "../../src/client/create-signer.js";
+import { signerFromEnv } from "../../src/client/env.js";
 import { DEFAULT_MAX_BODY_BYTES as SIGNED_FETCH_MAX_BODY_BYTES } from "../../src/client/signed-fetch.js";
 import { type ResolvedConfig, resolveConfig } from "../../src/config.js";
 import { createEdge } from "../../src/http/core.js";
 import { DEFAULT_PROBLEM_TYPE_BASE } from "../../src/http/problem.js";
 import { Keyward, MemoryStore } from "../../src/index.js";
-import { LEAK_RECEIVER_DEFAULTS } from "../../src/leaks/github.js";
+import { DEFAULT_LEAK_ACTION, DEFAULT_TOKEN_TYPE, LEAK_RECEIVER_DEFAULTS } from "../../src/leaks/github.js";
+import { toBase64Url } from "../../src/lib/bytes.js";
 import { secureRandom } from "../../src/lib/crypto.js";
 import { DEFAULT_POOL } from "../../src/model/pools.js";
 import { ANOMALY_DEFAULTS, DEFAULT_CODES } from "../../src/monitor/anomalies.js";
+import { DEFAULT_LATENCY_SAMPLE_EVERY } from "../../src/monitor/telemetry.js";
 import { DEFAULT_REALM } from "../../src/policy/decision.js";
-import { pgTablePrefix } from "../../src/postgres/store.js";
+import { POSTGRES_DEFAULTS, pgTablePrefix } from "../../src/postgres/store.js";
+import { signRequest } from "../../src/signing/sign.js";
 import { DEFAULT_REQUIRED, VERIFY_REQUEST_DEFAULTS } from "../../src/signing/verify.js";
 import { sqliteStore } from "../../src/sqlite/index.js";
 import { DEFAULT_BUSY_TIMEOUT_MS, DEFAULT_REQUEST_BUSY_TIMEOUT_MS, DEFAULT_WAL_CHECKPOINT_BYTES } from "../../src/sqlite/store.js";
 import { checkTablePrefix, tableNames } from "../../src/store/sql/schema.js";
+import { SUITE_DEFAULTS } from "../../src/testing/describe-token-store.js";
 import { type DocumentedDefault, documentedDefaults, parseDefault, UNPARSED } from "../support/documented-defaults.js";
 
 /** The public option interfaces: the Keyward options, middleware, stores, admin handler, signing, client, monitoring, leaks, testing. */
@@ -76,6 +82,30 @@ function sqliteDefaults() {
   db.close();
   return { synchronous: ["OFF", "NORMAL", "FULL", "EXTRA"][synchronous], migrate: migrated };
 }
+
+/** What a signature made with `options` shows of them: label, components, parameters, Content-Digest algorithms. */
+async function signatureOf(sign: (request: Request) => Promise<Request>) {
+  const before = Math.floor(Date.now() / 1000);
+  const signed = await sign(new Request("https://api.example.com/v1/prices", { method: "POST", body: "{}" }));
+  const [, label, components, params] = /^([\w-]+)=\(([^)]*)\)(.*)$/.exec(signed.headers.get("signature-input")!)!;
+  const param = (name: string) => new RegExp(`;${name}=([^;]+)`).exec(params!)?.[1];
+  const created = Number(param("created"));
+  return {
+    label,
+    components: [...components!.matchAll(/"([^"]+)"/g)].map((m) => m[1]),
+    nonce: param("nonce") !== undefined,
+    lifetimeSec: param("expires") === undefined ? undefined : Number(param("expires")) - created,
+    // The clock it read: the signature's `created` is this second.
+    clock: created >= before && created <= Math.floor(Date.now() / 1000) ? "Date.now" : created,
+    digestAlgorithms: [...signed.headers.get("content-digest")!.matchAll(/(?:^|,\s*)([\w-]+)=:/g)].map((m) => m[1]),
+  };
+}
+
+const KEY_ID = "tok_4qTz8Rk2mXbN7wLcP1dYeF";
+const SEED = new Uint8Array(32).fill(7);
+const signed = await signatureOf((r) => signRequest(r, { keyId: KEY_ID, key: { alg: "ed25519", privateKey: SEED } }));
+const signer = await signatureOf((r) => createSigner({ keyId: KEY_ID, alg: "ed25519", privateKey: SEED }).sign(r));
+const fromEnv = signerFromEnv({ env: { KEYWARD_KEY_ID: KEY_ID, KEYWARD_PRIVATE_KEY: toBase64Url(SEED) } });
 
 /** Each documented default, with the value the code applies when the option is not given. */
 const APPLIED: Record<string, () => unknown> = {
@@ -133,6 +163,15 @@ const APPLIED: Record<string, () => unknown> = {
   "SqliteStoreOptions.walCheckpointBytes": () => DEFAULT_WAL_CHECKPOINT_BYTES,
 
   "PostgresStoreOptions.tablePrefix": () => pgTablePrefix(undefined),
+  "PostgresStoreOptions.migrate": () => POSTGRES_DEFAULTS.migrate,
+  "PostgresStoreOptions.changeFeed": () => POSTGRES_DEFAULTS.changeFeed,
+  "PostgresStoreOptions.reconnectMinMs": () => POSTGRES_DEFAULTS.reconnectMinMs,
+  "PostgresStoreOptions.reconnectMaxMs": () => POSTGRES_DEFAULTS.reconnectMaxMs,
+  "PostgresStoreOptions.heartbeatMs": () => POSTGRES_DEFAULTS.heartbeatMs,
+  "PostgresStoreOptions.creditLeases": () => POSTGRES_DEFAULTS.creditLeases,
+  "PostgresStoreOptions.creditLeases.ttlMs": () => POSTGRES_DEFAULTS.leases.ttlMs,
+  "PostgresStoreOptions.creditLeases.maxBlock": () => POSTGRES_DEFAULTS.leases.maxBlock,
+  "PostgresStoreOptions.requestLockTimeoutMs": () => POSTGRES_DEFAULTS.requestLockTimeoutMs,
 
   "AdminHandlerOptions.basePath": () => admin.basePath,
   "AdminHandlerOptions.datasets": () => none(admin.datasets),
@@ -157,7 +196,19 @@ const APPLIED: Record<string, () => unknown> = {
   "VerifyRequestOptions.maxStructuredFieldBytes": () => VERIFY_REQUEST_DEFAULTS.maxStructuredFieldBytes,
   "VerifyRequestOptions.maxCoveredFieldBytes": () => VERIFY_REQUEST_DEFAULTS.maxCoveredFieldBytes,
 
+  "SignOptions.label": () => signed.label,
+  "SignOptions.now": () => signed.clock,
+  "SignOptions.digestAlgorithms": () => signed.digestAlgorithms,
+  // A request with a body: createSigner adds content-digest to its components.
+  "SignerSettings.components": () => signer.components.filter((c) => c !== "content-digest"),
+  "SignerSettings.nonce": () => signer.nonce,
+  "SignerSettings.expiresInSec": () => signer.lifetimeSec,
+  "SignerSettings.digestAlgorithms": () => signer.digestAlgorithms,
+  "SignerSettings.label": () => signer.label,
+  "SignerSettings.now": () => signer.clock,
   "SignedFetchOptions.maxBodyBytes": () => SIGNED_FETCH_MAX_BODY_BYTES,
+  // It read the KEYWARD_ variables.
+  "SignerFromEnvOptions.prefix": () => (fromEnv.keyId === KEY_ID ? "KEYWARD" : undefined),
 
   "AnomalyOptions.newIp": () => ANOMALY_DEFAULTS.newIp,
   "AnomalyOptions.newOrigin": () => ANOMALY_DEFAULTS.newOrigin,
@@ -179,12 +230,19 @@ const APPLIED: Record<string, () => unknown> = {
   "AnomalyOptions.shared.flushIntervalMs": () => ANOMALY_DEFAULTS.shared.flushIntervalMs,
   "AnomalyOptions.shared.maxPending": () => ANOMALY_DEFAULTS.shared.maxPending,
 
+  "TelemetryOptions.latencySampleEvery": () => DEFAULT_LATENCY_SAMPLE_EVERY,
+
+  "LeakReceiverOptions.action": () => DEFAULT_LEAK_ACTION,
+  "LeakReceiverOptions.tokenType": () => DEFAULT_TOKEN_TYPE,
   "LeakReceiverOptions.refreshIntervalMs": () => LEAK_RECEIVER_DEFAULTS.refreshIntervalMs,
   "LeakReceiverOptions.keyLoadTimeoutMs": () => LEAK_RECEIVER_DEFAULTS.keyLoadTimeoutMs,
   "LeakReceiverOptions.maxBodyBytes": () => LEAK_RECEIVER_DEFAULTS.maxBodyBytes,
   "LeakReceiverOptions.bodyTimeoutMs": () => LEAK_RECEIVER_DEFAULTS.bodyTimeoutMs,
   "LeakReceiverOptions.maxMatches": () => LEAK_RECEIVER_DEFAULTS.maxMatches,
   "LeakReceiverOptions.maxRemembered": () => LEAK_RECEIVER_DEFAULTS.maxRemembered,
+
+  "DescribeTokenStoreOptions.concurrency": () => SUITE_DEFAULTS.concurrency,
+  "DescribeTokenStoreOptions.timeoutMs": () => SUITE_DEFAULTS.timeoutMs,
 };
 
 /** Documented defaults this test does not compare with the code, each with the reason. */
@@ -195,16 +253,7 @@ const NOT_CHECKED: Record<string, string> = {
   "EdgeOptions.publicOrigin": "prose: the URL the server received",
   "KeywardHonoOptions.getIp": "prose: what each runtime's adapter tells",
   "KeywardFetchOptions.getIp": "a hook of the application: without one, no socket address",
-  "PostgresStoreOptions.migrate": "needs PostgreSQL: postgresStore applies it inline (src/postgres/index.ts)",
-  "PostgresStoreOptions.changeFeed": "needs PostgreSQL: postgresStore applies it inline (src/postgres/index.ts)",
-  "PostgresStoreOptions.reconnectMinMs": "needs PostgreSQL: postgresStore applies it inline (src/postgres/index.ts)",
-  "PostgresStoreOptions.reconnectMaxMs": "needs PostgreSQL: postgresStore applies it inline (src/postgres/index.ts)",
-  "PostgresStoreOptions.heartbeatMs": "needs PostgreSQL: postgresStore applies it inline (src/postgres/index.ts)",
   "PostgresStoreOptions.onChangeFeedError": "prose: errors are ignored",
-  "PostgresStoreOptions.creditLeases": "needs PostgreSQL: postgresStore applies it inline (src/postgres/index.ts)",
-  "PostgresStoreOptions.creditLeases.ttlMs": "needs PostgreSQL: postgresStore applies it inline (src/postgres/index.ts)",
-  "PostgresStoreOptions.creditLeases.maxBlock": "needs PostgreSQL: postgresStore applies it inline (src/postgres/index.ts)",
-  "PostgresStoreOptions.requestLockTimeoutMs": "needs PostgreSQL: postgresStore applies it inline (src/postgres/index.ts)",
   "AdminHandlerOptions.grantableScopes": "prose: core:read, premium:read and the scopes of `datasets`",
   "NodeHandlerOptions.publicOrigin": "prose: http:// and the Host header",
   "VerifyRequestOptions.label": "prose: the only signature, or the first that satisfies `required`",
@@ -212,26 +261,11 @@ const NOT_CHECKED: Record<string, string> = {
   "VerifyRequestOptions.unsafeAllowUncoveredBody": "a switch that only `true` turns on (readOptions in src/signing/verify.ts)",
   "VerifyRequestOptions.requireNonce": "a switch that only `true` turns on (readOptions in src/signing/verify.ts)",
   "VerifyRequestOptions.now": "a clock, `options.now ?? Date.now` inline",
-  "SignOptions.label": "applied inline by signRequest",
   "SignOptions.components": "prose: depends on whether the request has a body",
   "SignOptions.created": "prose: the clock's second",
   "SignOptions.params": "prose: depends on the parameters given",
-  "SignOptions.now": "a clock, applied inline",
-  "SignOptions.digestAlgorithms": "applied inline by signRequest",
   "SignOptions.random": "a random source, applied inline",
-  "SignerSettings.components": "applied inline by createSigner",
-  "SignerSettings.nonce": "applied inline by createSigner",
-  "SignerSettings.expiresInSec": "applied inline by createSigner",
-  "SignerSettings.digestAlgorithms": "applied inline by createSigner",
-  "SignerSettings.label": "applied inline by createSigner",
-  "SignerSettings.now": "a clock, applied inline",
-  "SignerFromEnvOptions.prefix": "applied inline by signerFromEnv",
   "SignerFromEnvOptions.env": "prose: the process's environment",
-  "TelemetryOptions.latencySampleEvery": "applied inline by the Telemetry constructor",
-  "LeakReceiverOptions.action": "applied inline by createLeakReceiver",
-  "LeakReceiverOptions.tokenType": "applied inline by createLeakReceiver",
-  "DescribeTokenStoreOptions.concurrency": "applied inline by describeTokenStore",
-  "DescribeTokenStoreOptions.timeoutMs": "applied inline by describeTokenStore",
 };
 
 describe("documented defaults", () => {
