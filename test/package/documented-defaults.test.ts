@@ -9,7 +9,7 @@
 // reason, as one this test cannot check (NOT_CHECKED). A new option whose
 // comment states a default therefore fails here until it is in one of them.
 // The guides' tables of options are compared with the same values.
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { DatabaseSync } from "node:sqlite";
 import { describe, expect, it } from "vitest";
 import { parseAdminOptions } from "../../src/admin/options.js";
@@ -23,44 +23,28 @@ import { Keyward, MemoryStore } from "../../src/index.js";
 import { DEFAULT_LEAK_ACTION, DEFAULT_TOKEN_TYPE, LEAK_RECEIVER_DEFAULTS } from "../../src/leaks/github.js";
 import { toBase64Url } from "../../src/lib/bytes.js";
 import { secureRandom } from "../../src/lib/crypto.js";
+import { DEFAULT_BILLING_SETTLE_MS, DEFAULT_BILLING_STALE_MS } from "../../src/manager/billing.js";
+import { USAGE_DEFAULTS } from "../../src/manager/usage.js";
 import { DEFAULT_POOL } from "../../src/model/pools.js";
+import { DEFAULT_ACTOR } from "../../src/model/schemas.js";
 import { ANOMALY_DEFAULTS, DEFAULT_CODES } from "../../src/monitor/anomalies.js";
 import { DEFAULT_LATENCY_SAMPLE_EVERY } from "../../src/monitor/telemetry.js";
 import { DEFAULT_REALM } from "../../src/policy/decision.js";
 import { POSTGRES_DEFAULTS, pgTablePrefix } from "../../src/postgres/store.js";
-import { signRequest } from "../../src/signing/sign.js";
-import { DEFAULT_REQUIRED, VERIFY_REQUEST_DEFAULTS } from "../../src/signing/verify.js";
+import { type SignRequestOptions, signRequest } from "../../src/signing/sign.js";
+import { DEFAULT_REQUIRED, VERIFY_REQUEST_DEFAULTS, type VerifyRequestOptions, verifyRequest } from "../../src/signing/verify.js";
 import { sqliteStore } from "../../src/sqlite/index.js";
 import { DEFAULT_BUSY_TIMEOUT_MS, DEFAULT_REQUEST_BUSY_TIMEOUT_MS, DEFAULT_WAL_CHECKPOINT_BYTES } from "../../src/sqlite/store.js";
+import { DEFAULT_PAGE_LIMIT } from "../../src/store/kit/page.js";
 import { checkTablePrefix, tableNames } from "../../src/store/sql/schema.js";
 import { SUITE_DEFAULTS } from "../../src/testing/describe-token-store.js";
 import { type DocumentedDefault, documentedDefaults, parseDefault, UNPARSED } from "../support/documented-defaults.js";
 
-/** The public option interfaces: the Keyward options, middleware, stores, admin handler, signing, client, monitoring, leaks, testing. */
-const FILES = [
-  "src/config.ts",
-  "src/verify/options.ts",
-  "src/http/core.ts",
-  "src/http/problem.ts",
-  "src/hono/index.ts",
-  "src/express/index.ts",
-  "src/fastify/index.ts",
-  "src/fetch/index.ts",
-  "src/store/memory.ts",
-  "src/sqlite/store.ts",
-  "src/postgres/store.ts",
-  "src/admin/options.ts",
-  "src/admin/node.ts",
-  "src/signing/verify.ts",
-  "src/signing/sign.ts",
-  "src/client/create-signer.ts",
-  "src/client/signed-fetch.ts",
-  "src/client/env.ts",
-  "src/monitor/anomalies.ts",
-  "src/monitor/telemetry.ts",
-  "src/leaks/github.ts",
-  "src/testing/describe-token-store.ts",
-];
+/** Every source file: an option interface added anywhere is read. */
+const FILES = readdirSync(new URL("../../src", import.meta.url), { recursive: true, encoding: "utf8" })
+  .filter((f) => f.endsWith(".ts"))
+  .sort()
+  .map((f) => `src/${f}`);
 
 /** "none": the option is absent, null, or an empty list. */
 const none = (v: unknown) => (v === undefined || v === null || (Array.isArray(v) && v.length === 0) ? null : v);
@@ -106,6 +90,24 @@ const SEED = new Uint8Array(32).fill(7);
 const signed = await signatureOf((r) => signRequest(r, { keyId: KEY_ID, key: { alg: "ed25519", privateKey: SEED } }));
 const signer = await signatureOf((r) => createSigner({ keyId: KEY_ID, alg: "ed25519", privateKey: SEED }).sign(r));
 const fromEnv = signerFromEnv({ env: { KEYWARD_KEY_ID: KEY_ID, KEYWARD_PRIVATE_KEY: toBase64Url(SEED) } });
+
+// What verifyRequest given only `resolveKey` (and `required`) accepts: a switch that is off refuses.
+const HMAC = { alg: "hmac-sha256", secret: new Uint8Array(32).fill(9) } as const;
+async function accepts(sign: Partial<SignRequestOptions>, body?: string, verify: Partial<VerifyRequestOptions> = {}): Promise<boolean> {
+  const request = new Request("https://api.example.com/v1/prices", body === undefined ? {} : { method: "POST", body });
+  const signedRequest = await signRequest(request, { keyId: KEY_ID, key: HMAC, ...sign });
+  return (await verifyRequest(signedRequest, { resolveKey: () => HMAC, ...verify })).ok;
+}
+// Each probe turns with its switch, so it tells the switch's default.
+expect(await accepts({}), "an ordinary signature verifies").toBe(true);
+expect(await accepts({}, undefined, { requireNonce: true })).toBe(false);
+expect(await accepts({ params: ["keyid", "alg"] }, undefined, { required: ["@method", "@target-uri"], unsafeAllowNoFreshness: true })).toBe(true);
+expect(await accepts({ components: ["@method", "@target-uri"] }, "{}", { unsafeAllowUncoveredBody: true })).toBe(true);
+const verifier = {
+  requireNonce: !(await accepts({})), // signRequest adds no nonce unless asked
+  unsafeAllowNoFreshness: await accepts({ params: ["keyid", "alg"] }, undefined, { required: ["@method", "@target-uri"] }),
+  unsafeAllowUncoveredBody: await accepts({ components: ["@method", "@target-uri"] }, "{}"),
+};
 
 /** Each documented default, with the value the code applies when the option is not given. */
 const APPLIED: Record<string, () => unknown> = {
@@ -182,6 +184,9 @@ const APPLIED: Record<string, () => unknown> = {
   "AdminHandlerOptions.title": () => admin.title,
 
   "VerifyRequestOptions.required": () => DEFAULT_REQUIRED,
+  "VerifyRequestOptions.requireNonce": () => verifier.requireNonce,
+  "VerifyRequestOptions.unsafeAllowNoFreshness": () => verifier.unsafeAllowNoFreshness,
+  "VerifyRequestOptions.unsafeAllowUncoveredBody": () => verifier.unsafeAllowUncoveredBody,
   "VerifyRequestOptions.maxAgeSec": () => VERIFY_REQUEST_DEFAULTS.maxAgeSec,
   "VerifyRequestOptions.clockSkewSec": () => VERIFY_REQUEST_DEFAULTS.clockSkewSec,
   "VerifyRequestOptions.maxNonceLength": () => VERIFY_REQUEST_DEFAULTS.maxNonceLength,
@@ -197,6 +202,8 @@ const APPLIED: Record<string, () => unknown> = {
   "VerifyRequestOptions.maxCoveredFieldBytes": () => VERIFY_REQUEST_DEFAULTS.maxCoveredFieldBytes,
 
   "SignOptions.label": () => signed.label,
+  // A request with a body: content-digest is added to the components.
+  "SignOptions.components": () => signed.components.filter((c) => c !== "content-digest"),
   "SignOptions.now": () => signed.clock,
   "SignOptions.digestAlgorithms": () => signed.digestAlgorithms,
   // A request with a body: createSigner adds content-digest to its components.
@@ -241,6 +248,17 @@ const APPLIED: Record<string, () => unknown> = {
   "LeakReceiverOptions.maxMatches": () => LEAK_RECEIVER_DEFAULTS.maxMatches,
   "LeakReceiverOptions.maxRemembered": () => LEAK_RECEIVER_DEFAULTS.maxRemembered,
 
+  "ActorOptions.actor": () => DEFAULT_ACTOR,
+  "SetAccountOptions.actor": () => DEFAULT_ACTOR,
+  "MemberChangeOptions.actor": () => DEFAULT_ACTOR,
+  "CreditOptions.actor": () => DEFAULT_ACTOR,
+  "BillingRunOptions.actor": () => DEFAULT_ACTOR,
+  "BillingRunOptions.settleMs": () => DEFAULT_BILLING_SETTLE_MS,
+  "BillingRunOptions.staleAfterMs": () => DEFAULT_BILLING_STALE_MS,
+  "PageOptions.limit": () => DEFAULT_PAGE_LIMIT,
+  "TopConsumersOptions.limit": () => USAGE_DEFAULTS.topLimit,
+  "GetUsageOptions.granularity": () => USAGE_DEFAULTS.granularity,
+
   "DescribeTokenStoreOptions.concurrency": () => SUITE_DEFAULTS.concurrency,
   "DescribeTokenStoreOptions.timeoutMs": () => SUITE_DEFAULTS.timeoutMs,
 };
@@ -257,15 +275,32 @@ const NOT_CHECKED: Record<string, string> = {
   "AdminHandlerOptions.grantableScopes": "prose: core:read, premium:read and the scopes of `datasets`",
   "NodeHandlerOptions.publicOrigin": "prose: http:// and the Host header",
   "VerifyRequestOptions.label": "prose: the only signature, or the first that satisfies `required`",
-  "VerifyRequestOptions.unsafeAllowNoFreshness": "a switch that only `true` turns on (readOptions in src/signing/verify.ts)",
-  "VerifyRequestOptions.unsafeAllowUncoveredBody": "a switch that only `true` turns on (readOptions in src/signing/verify.ts)",
-  "VerifyRequestOptions.requireNonce": "a switch that only `true` turns on (readOptions in src/signing/verify.ts)",
   "VerifyRequestOptions.now": "a clock, `options.now ?? Date.now` inline",
-  "SignOptions.components": "prose: depends on whether the request has a body",
   "SignOptions.created": "prose: the clock's second",
   "SignOptions.params": "prose: depends on the parameters given",
   "SignOptions.random": "a random source, applied inline",
   "SignerFromEnvOptions.env": "prose: the process's environment",
+  "SetAccountOptions.effectiveAt": "prose: now + propagationDelayMs",
+  "UpdateTokenOptions.effectiveAt": "prose: now + propagationDelayMs",
+  "SetAccountOptions.checkTokens": "applied inline (`options.checkTokens ?? true`, src/manager/accounts.ts)",
+  "BillingQueryOptions.owner": "prose: every owner with usage in the period",
+  "BillingRunOptions.owner": "prose: every owner with usage in the period",
+  "ReportLeakOptions.publishable": "names another option: the value of `action`",
+  "ReportLeakOptions.actor": "prose: leak:<source>",
+  "RegenerateTokenOptions.graceMs": "applied inline (`options.graceMs ?? 0`, src/manager/tokens.ts)",
+  "GetUsageOptions.from": "prose: 24 hours before `to`",
+  "GetUsageOptions.to": "prose: now",
+  "AccountCreditsPolicy.overage": "applied inline by the account patch schema (`c.overage ?? 0`, src/manager/accounts.ts)",
+  "TokenSettingsInput.scopes": "prose: the instance's `defaultScopes` (compared as KeywardOptions.defaultScopes)",
+  "ImportTokenInput.start": "prose: the first 8 hex characters of the hash",
+  "ImportTokenInput.env": "prose: the instance's `env`",
+  "ClientIpOptions.allowCatchAllRanges": "applied inline by clientIpResolver (src/policy/client-ip.ts); the Keyward option is compared as KeywardOptions.allowCatchAllRanges",
+  "ClientIpOptions.onWarning": "prose: console.warn of the message",
+  "EvaluationContext.allowSecretInBrowser": "a switch of the pure evaluator that only `true` turns on; the Keyward option is compared as KeywardOptions.allowSecretInBrowser",
+  "EvaluationContext.allowPublishableWrites": "a switch of the pure evaluator that only `true` turns on; the Keyward option is compared as KeywardOptions.allowPublishableWrites",
+  "EvaluationContext.requireHttps": "the pure evaluator's; the Keyward option (\"secret\" with env live) is compared as KeywardOptions.requireHttps",
+  "SignatureBaseOptions.order": "prose: the present parameters in the order created, expires, nonce, keyid, alg, tag",
+  "GenerateTokenOptions.random": "a random source, applied inline",
 };
 
 describe("documented defaults", () => {
