@@ -109,8 +109,14 @@ export interface AnomalyOptions {
         codes?: readonly string[] | undefined;
       }
     | undefined;
-  /** A token used again after at least `afterMs` without use (default 30 days). */
-  idle?: false | { afterMs?: number | undefined } | undefined;
+  /** A token used again after at least `afterMs` without use. */
+  idle?:
+    | false
+    | {
+        /** The least time without use that makes a use an alert, ms (default 30 days). */
+        afterMs?: number | undefined;
+      }
+    | undefined;
   /** A secret token presented from a browser (`SECRET_IN_BROWSER`). Default on. */
   secretFromBrowser?: boolean | undefined;
   /** Tokens whose state is kept (default 10 000); the least recently seen is forgotten first. */

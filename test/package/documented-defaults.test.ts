@@ -38,7 +38,7 @@ import { DEFAULT_BUSY_TIMEOUT_MS, DEFAULT_REQUEST_BUSY_TIMEOUT_MS, DEFAULT_WAL_C
 import { DEFAULT_PAGE_LIMIT } from "../../src/store/kit/page.js";
 import { checkTablePrefix, tableNames } from "../../src/store/sql/schema.js";
 import { SUITE_DEFAULTS } from "../../src/testing/describe-token-store.js";
-import { type DocumentedDefault, documentedDefaults, parseDefault, UNPARSED } from "../support/documented-defaults.js";
+import { type DocumentedDefault, documentedDefaults, parseDefault, proseDefaults, UNPARSED } from "../support/documented-defaults.js";
 
 /** Every source file: an option interface added anywhere is read. */
 const FILES = readdirSync(new URL("../../src", import.meta.url), { recursive: true, encoding: "utf8" })
@@ -228,7 +228,7 @@ const APPLIED: Record<string, () => unknown> = {
   "AnomalyOptions.denialBurst.count": () => ANOMALY_DEFAULTS.denialBurst.count,
   "AnomalyOptions.denialBurst.windowMs": () => ANOMALY_DEFAULTS.denialBurst.windowMs,
   "AnomalyOptions.denialBurst.codes": () => DEFAULT_CODES,
-  "AnomalyOptions.idle": () => ANOMALY_DEFAULTS.idle.afterMs,
+  "AnomalyOptions.idle.afterMs": () => ANOMALY_DEFAULTS.idle.afterMs,
   "AnomalyOptions.maxTokens": () => ANOMALY_DEFAULTS.maxTokens,
   "AnomalyOptions.maxSeenPerToken": () => ANOMALY_DEFAULTS.maxSeenPerToken,
   "AnomalyOptions.alertLimit.count": () => ANOMALY_DEFAULTS.alertLimit.count,
@@ -373,6 +373,36 @@ describe("the guides' tables of options state the defaults the code applies", ()
       const applied = APPLIED[path];
       if (applied !== undefined) expect(none(value), `${file}: ${name} "${words}" against the code`).toEqual(none(applied()));
     }
+  });
+});
+
+/** The guides: README.md, SECURITY.md and docs/ (benchmarks.md states measurements, not defaults). */
+const GUIDES = ["README.md", "SECURITY.md", ...readdirSync(new URL("../../docs", import.meta.url)).filter((f) => f.endsWith(".md") && f !== "benchmarks.md").map((f) => `docs/${f}`)];
+
+describe("the guides' prose states the defaults the options have", () => {
+  const documented = documentedDefaults(FILES);
+  // An option's name says which interfaces it may be of (`maxBodyBytes` is the admin handler's, the verifier's, …):
+  // the value must be the documented default of one of them. Other names (`KEYWARD_DATABASE_TIMEOUT_MS`, Fastify's `bodyLimit`) are not options.
+  it.each(GUIDES)("%s", (file) => {
+    for (const { name, words, value } of proseDefaults(readFileSync(new URL(`../../${file}`, import.meta.url), "utf8"))) {
+      const options = documented.filter((d) => d.path.endsWith(`.${name}`));
+      if (options.length === 0 || value === UNPARSED) continue;
+      expect(options.map((d) => d.value), `${file}: "${words}"`).toContainEqual(value);
+    }
+  });
+
+  it("finds the statements (the reader works)", () => {
+    const named = new Set(documented.map((d) => d.path.split(".").at(-1)));
+    const stated = GUIDES.flatMap((file) => proseDefaults(readFileSync(new URL(`../../${file}`, import.meta.url), "utf8")));
+    expect(stated.filter((p) => named.has(p.name.split(".").at(-1)) && p.value !== UNPARSED).length).toBeGreaterThan(40);
+  });
+
+  it("reads the prose's forms", () => {
+    expect(proseDefaults("`usage.maxQueue` (100 000) events; `signatures.clockSkewSec` (default 30 s) and `title` (default `\"API tokens\"`)")).toEqual([
+      { name: "usage.maxQueue", words: "`usage.maxQueue` (100 000)", value: 100_000 },
+      { name: "signatures.clockSkewSec", words: "`signatures.clockSkewSec` (default 30 s)", value: 30 },
+      { name: "title", words: '`title` (default `"API tokens"`)', value: "API tokens" },
+    ]);
   });
 });
 

@@ -31,7 +31,8 @@ const NUMBER = /^(\d{1,3}(?:[ \u2009\u202f]\d{3})*(?:\.\d+)?|\d+(?:\.\d+)?)(?:\s
 /**
  * The value the words after "default" state:
  * - a number, with its thousands separated by spaces and an optional unit
- *   (`10 000`, `1 MiB` = 1 048 576, `7 days` and `10 s` in ms);
+ *   (`10 000`, `1 MiB` = 1 048 576, `7 days` and `10 s` in ms, or in seconds
+ *   for an option whose name ends in `Sec`);
  * - `true` / `false`, `on` (true);
  * - `none`, `null`, `off` (null: the option is absent, or an empty list);
  * - code spans separated by commas, a list of their texts (`@method`, `@target-uri`);
@@ -39,10 +40,13 @@ const NUMBER = /^(\d{1,3}(?:[ \u2009\u202f]\d{3})*(?:\.\d+)?|\d+(?:\.\d+)?)(?:\s
  *   (`Date.now`, `urn:keyward:problem:`).
  * Anything else is {@link UNPARSED}.
  */
-export function parseDefault(words: string): unknown {
+export function parseDefault(words: string, option = ""): unknown {
   const w = words.trim();
   const number = NUMBER.exec(w);
-  if (number) return Number(number[1]!.replace(/[ \u2009\u202f]/g, "")) * (number[2] === undefined ? 1 : UNITS[number[2]]!);
+  if (number) {
+    const unit = number[2] === undefined ? 1 : UNITS[number[2]]! / (option.endsWith("Sec") && number[2] in MS ? 1000 : 1);
+    return Number(number[1]!.replace(/[ \u2009\u202f]/g, "")) * unit;
+  }
   if (w === "true" || w === "on") return true;
   if (w === "false") return false;
   if (w === "none" || w === "null" || w === "off") return null;
@@ -67,8 +71,8 @@ const STATEMENT =
   /(?:(`\w+`)\s+\(|^|(?<=\()|(?<=[.;:,]\s))[Dd]efaults?(?::|\s+to)?\s+((?:`[^`]*`(?:,\s*`[^`]*`)+|`[^`]*`|\.(?=\d)|[^.;:,()])+?)\s*(?=[;:,()]|\.(?!\d)|$|\s(?:when|unless|of|for|each)\b)/g;
 
 /** The statements of a default in a doc comment: the field a code span before it names, and the value. */
-export function defaultsIn(comment: string): { field: string | undefined; statement: string; value: unknown }[] {
-  return [...comment.matchAll(STATEMENT)].map((m) => ({ field: m[1]?.slice(1, -1), statement: m[0], value: parseDefault(m[2]!) }));
+export function defaultsIn(comment: string, option = ""): { field: string | undefined; statement: string; value: unknown }[] {
+  return [...comment.matchAll(STATEMENT)].map((m) => ({ field: m[1]?.slice(1, -1), statement: m[0], value: parseDefault(m[2]!, m[1]?.slice(1, -1) ?? option) }));
 }
 
 function docOf(node: ts.Node): string {
@@ -96,7 +100,7 @@ export function documentedDefaults(files: readonly string[]): DocumentedDefault[
         const type = member.type && ts.isUnionTypeNode(member.type) ? member.type.types.find(ts.isTypeLiteralNode) : member.type;
         const fields = type && ts.isTypeLiteralNode(type) ? type.members : undefined;
         const isField = (field: string | undefined) => fields?.some((f) => f.name?.getText(source) === field) === true;
-        for (const { field, statement, value } of defaultsIn(docOf(member))) {
+        for (const { field, statement, value } of defaultsIn(docOf(member), member.name.getText(source))) {
           out.push({ path: isField(field) ? `${name}.${field}` : name, file, statement, value });
         }
         if (fields) visit(fields, name);
@@ -107,4 +111,21 @@ export function documentedDefaults(files: readonly string[]): DocumentedDefault[
     }
   }
   return out;
+}
+
+// A default stated in a guide's prose: "`lookupTimeoutMs` (default 2 000 ms)", "`maxLabels` (8)", "`newIp` (true)".
+const PROSE = /`([\w.]+)`,? \((default:? [^;:,()]+?|[\d \u2009\u202f.]+(?:\s*\w+)?|true|false)\s*[;:,)]/g;
+// The defaults of an option's fields, as an object in a code span: "`spike: { intervalMs: 60 000, alpha: 0.3 }`".
+const OBJECT = /`(\w+): \{ ([^`}]*) \}`/g;
+
+/** The defaults a guide's prose states next to an option's name: the name (`spike.alpha` for a field), the words, and the value. */
+export function proseDefaults(text: string): { name: string; words: string; value: unknown }[] {
+  const flat = text.replace(/\s+/g, " ");
+  const stated = [...flat.matchAll(PROSE)].map((m) => ({ name: m[1]!, words: m[0], value: parseDefault(m[2]!.replace(/^default:? /, ""), m[1]) }));
+  for (const m of flat.matchAll(OBJECT)) {
+    for (const field of m[2]!.matchAll(/(\w+): ([^,]+)/g)) {
+      stated.push({ name: `${m[1]}.${field[1]}`, words: m[0], value: parseDefault(field[2]!, field[1]) });
+    }
+  }
+  return stated;
 }
