@@ -14,6 +14,7 @@ import { DatabaseSync } from "node:sqlite";
 import { describe, expect, it } from "vitest";
 import { parseAdminOptions } from "../../src/admin/options.js";
 import { createSigner } from "../../src/client/create-signer.js";
+import { parseDuration } from "../../src/cli/command.js";
 import { signerFromEnv } from "../../src/client/env.js";
 import { DEFAULT_MAX_BODY_BYTES as SIGNED_FETCH_MAX_BODY_BYTES } from "../../src/client/signed-fetch.js";
 import { type ResolvedConfig, resolveConfig } from "../../src/config.js";
@@ -403,6 +404,56 @@ describe("the guides' prose states the defaults the options have", () => {
       { name: "signatures.clockSkewSec", words: "`signatures.clockSkewSec` (default 30 s)", value: 30 },
       { name: "title", words: '`title` (default `"API tokens"`)', value: "API tokens" },
     ]);
+  });
+});
+
+// The CLI's flags state their defaults in their help text ("page size, 1 to 1000 (default 100)"). A flag
+// left out passes nothing, so the library's default applies: the help must state that one.
+const FLAG = /(?:"([\w-]+)"|(\w+)): \{\s*type: "(?:string|boolean)"[^}]*?description:\s*"([^"]*)"/g;
+const PASSED_THROUGH: Record<string, string> = {
+  limit: "PageOptions.limit",
+  granularity: "GetUsageOptions.granularity",
+  "expiring-within": "TokenLifetimeOptions.expiringSoonMs",
+};
+/** Flags whose default the CLI itself applies or describes in prose, each with the reason it is not compared. */
+const CLI_NOT_CHECKED: Record<string, string> = {
+  "effective-at": "prose: now",
+  database: "prose: $KEYWARD_DATABASE or ./keyward.db",
+  "key-file": "prose: $KEYWARD_SIGNING_KEY",
+  method: "prose: GET, or POST with --data",
+  from: "prose: 24 h before --to",
+  to: "prose: now",
+  owner: "prose: every account with usage",
+  format: "the CLI's own (csv), applied in src/cli/metering.ts",
+  "max-bytes": "prose: no limit",
+  actor: "the CLI's own (cli), applied by actorOf in src/cli/tokens.ts",
+  kind: "the CLI's own (secret), applied in src/cli/tokens.ts",
+  grace: "the CLI's own (0), as RegenerateTokenOptions.graceMs",
+  "rotation-period": "prose: the account's",
+};
+
+describe("the CLI's flags state the defaults that apply", () => {
+  const documented = documentedDefaults(FILES);
+  const flags = readdirSync(new URL("../../src/cli", import.meta.url))
+    .flatMap((f) => [...readFileSync(new URL(`../../src/cli/${f}`, import.meta.url), "utf8").matchAll(FLAG)])
+    .map((m) => ({ flag: (m[1] ?? m[2])!, help: m[3]! }))
+    .filter((f) => /\(default/.test(f.help));
+
+  it.each(flags.map((f) => [f.flag, f] as const))("--%s", (flag, { help }) => {
+    const path = PASSED_THROUGH[flag];
+    if (path === undefined) {
+      expect(CLI_NOT_CHECKED[flag], `--${flag}: "${help}" is compared with nothing`).toBeDefined();
+      return;
+    }
+    const words = /\(default:? ([^;)]+)/.exec(help)![1]!;
+    // The CLI's own forms: a duration (7d) as it parses one, else a word.
+    const stated = /^\d+(?:ms|s|m|h|d)?$/.test(words) ? parseDuration(words, flag) : parseDefault(`\`${words}\``);
+    expect(documented.find((d) => d.path === path)?.value, `--${flag}: "${help}"`).toEqual(stated);
+  });
+
+  it("lists only flags that state a default", () => {
+    expect(flags.length).toBeGreaterThan(10);
+    for (const flag of [...Object.keys(PASSED_THROUGH), ...Object.keys(CLI_NOT_CHECKED)]) expect(flags.map((f) => f.flag), flag).toContain(flag);
   });
 });
 
