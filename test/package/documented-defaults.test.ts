@@ -1,17 +1,22 @@
 // "Every limit has a documented default": this file holds the docs to the code.
 //
-// A documented default is a doc comment on a property of an exported options
+// A documented default is a doc comment on a property of an exported
 // interface that states one: "(default 10 000)", "(default 1 MiB; …)",
 // "Default false.", "(default `\"live\"`)", "`ttlMs` (default 30 000)" (the
 // default of the field `ttlMs` inside the option). documentedDefaults() reads
-// them with the TypeScript compiler API from the files below; each must be
-// compared with the value the code applies (APPLIED) or listed, with the
-// reason, as one this test cannot check (NOT_CHECKED). A new option whose
-// comment states a default therefore fails here until it is in one of them.
-// The guides' tables of options are compared with the same values.
+// them with the TypeScript compiler API from every source file; each must be
+// compared with the value the code applies (APPLIED: the resolved
+// configuration, the constant the code applies, or what the code does) or
+// listed, with the reason, as one this test cannot check (NOT_CHECKED). A new
+// option whose comment states a default therefore fails here until it is in
+// one of them.
+//
+// Then the same values are held against the guides: their tables of options
+// (`| option | default |`), their prose ("`maxLabels` (8)"), and the CLI's
+// help texts.
 import { readdirSync, readFileSync } from "node:fs";
 import { DatabaseSync } from "node:sqlite";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { parseAdminOptions } from "../../src/admin/options.js";
 import { createSigner } from "../../src/client/create-signer.js";
 import { parseDuration } from "../../src/cli/command.js";
@@ -30,6 +35,7 @@ import { DEFAULT_POOL } from "../../src/model/pools.js";
 import { DEFAULT_ACTOR } from "../../src/model/schemas.js";
 import { ANOMALY_DEFAULTS, DEFAULT_CODES } from "../../src/monitor/anomalies.js";
 import { DEFAULT_LATENCY_SAMPLE_EVERY } from "../../src/monitor/telemetry.js";
+import { createClientIpResolver } from "../../src/policy/client-ip.js";
 import { DEFAULT_REALM } from "../../src/policy/decision.js";
 import { POSTGRES_DEFAULTS, pgTablePrefix } from "../../src/postgres/store.js";
 import { type SignRequestOptions, signRequest } from "../../src/signing/sign.js";
@@ -99,16 +105,38 @@ async function accepts(sign: Partial<SignRequestOptions>, body?: string, verify:
   const signedRequest = await signRequest(request, { keyId: KEY_ID, key: HMAC, ...sign });
   return (await verifyRequest(signedRequest, { resolveKey: () => HMAC, ...verify })).ok;
 }
-// Each probe turns with its switch, so it tells the switch's default.
-expect(await accepts({}), "an ordinary signature verifies").toBe(true);
-expect(await accepts({}, undefined, { requireNonce: true })).toBe(false);
-expect(await accepts({ params: ["keyid", "alg"] }, undefined, { required: ["@method", "@target-uri"], unsafeAllowNoFreshness: true })).toBe(true);
-expect(await accepts({ components: ["@method", "@target-uri"] }, "{}", { unsafeAllowUncoveredBody: true })).toBe(true);
 const verifier = {
   requireNonce: !(await accepts({})), // signRequest adds no nonce unless asked
   unsafeAllowNoFreshness: await accepts({ params: ["keyid", "alg"] }, undefined, { required: ["@method", "@target-uri"] }),
   unsafeAllowUncoveredBody: await accepts({ components: ["@method", "@target-uri"] }, "{}"),
 };
+
+// Where a very wide trusted proxy block is reported, and whether a catch-all one is refused.
+const WIDE = ["0.0.0.0/1"];
+function warnsOnConsole(make: () => unknown): boolean {
+  const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+  try {
+    make();
+    return warn.mock.calls.some(([message]) => String(message).startsWith("keyward: "));
+  } finally {
+    warn.mockRestore();
+  }
+}
+const refusesCatchAll = (() => {
+  try {
+    createClientIpResolver({ trustedProxies: ["0.0.0.0/0"] });
+    return false;
+  } catch {
+    return true;
+  }
+})();
+
+// A token regenerated, and an account given credits, without the options in question.
+const managed = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+const issued = await managed.tokens.create({ owner: "acct_1", kind: "secret" });
+const rotated = await managed.tokens.regenerate(issued.record.id);
+const oldSecretWorks = (await managed.check({ token: issued.token })).ok;
+const account = await managed.accounts.set("acct_1", { credits: { limit: 10, reset: "month" } });
 
 /** Each documented default, with the value the code applies when the option is not given. */
 const APPLIED: Record<string, () => unknown> = {
@@ -118,7 +146,7 @@ const APPLIED: Record<string, () => unknown> = {
   "KeywardOptions.defaultScopes": () => config.defaultScopes,
   "KeywardOptions.allowPublishableWrites": () => config.allowPublishableWrites,
   "KeywardOptions.now": () => named(config.now, "Date.now", Date.now),
-  "KeywardOptions.random": () => named(config.random, "crypto.getRandomValues", secureRandom),
+  "KeywardOptions.random": () => named(config.random, "crypto.getRandomValues", secureRandom), // its wrapper, in chunks
   "KeywardOptions.cache.maxEntries": () => config.cache.maxEntries,
   "KeywardOptions.cache.negativeTtlMs": () => config.cache.negativeTtlMs,
   "KeywardOptions.trustedProxies": () => none(config.trustedProxies),
@@ -126,6 +154,9 @@ const APPLIED: Record<string, () => unknown> = {
   "KeywardOptions.allowCatchAllRanges": () => config.allowCatchAllRanges,
   "KeywardOptions.queryParam": () => config.queryParam,
   "KeywardOptions.allowSecretInBrowser": () => config.allowSecretInBrowser,
+  "KeywardOptions.onWarning": () => (warnsOnConsole(() => new Keyward({ store: new MemoryStore(), prefix: "acme", trustedProxies: WIDE })) ? "console.warn" : "not console.warn"),
+  "ClientIpOptions.allowCatchAllRanges": () => !refusesCatchAll,
+  "ClientIpOptions.onWarning": () => (warnsOnConsole(() => createClientIpResolver({ trustedProxies: WIDE })) ? "console.warn" : "not console.warn"),
   "KeywardOptions.requireHttps": () => config.requireHttps, // with the default env, "live"
   "KeywardOptions.lookupTimeoutMs": () => config.lookupTimeoutMs,
   "KeywardOptions.acceptPrefixes": () => none(config.prefixes.slice(1)),
@@ -259,6 +290,8 @@ const APPLIED: Record<string, () => unknown> = {
   "PageOptions.limit": () => DEFAULT_PAGE_LIMIT,
   "TopConsumersOptions.limit": () => USAGE_DEFAULTS.topLimit,
   "GetUsageOptions.granularity": () => USAGE_DEFAULTS.granularity,
+  "RegenerateTokenOptions.graceMs": () => (oldSecretWorks ? "a grace period" : 0),
+  "AccountCreditsPolicy.overage": () => account.policy.credits?.overage,
 
   "DescribeTokenStoreOptions.concurrency": () => SUITE_DEFAULTS.concurrency,
   "DescribeTokenStoreOptions.timeoutMs": () => SUITE_DEFAULTS.timeoutMs,
@@ -266,7 +299,6 @@ const APPLIED: Record<string, () => unknown> = {
 
 /** Documented defaults this test does not compare with the code, each with the reason. */
 const NOT_CHECKED: Record<string, string> = {
-  "KeywardOptions.onWarning": "applied where a warning is raised (src/policy/client-ip.ts), not kept in the configuration",
   "CheckOptions.cost": "a default under a condition (a token with a credit limit), not one value",
   "RouteOptions.cost": "a default under a condition (a token with a credit limit), not one value",
   "EdgeOptions.publicOrigin": "prose: the URL the server received",
@@ -288,15 +320,11 @@ const NOT_CHECKED: Record<string, string> = {
   "BillingRunOptions.owner": "prose: every owner with usage in the period",
   "ReportLeakOptions.publishable": "names another option: the value of `action`",
   "ReportLeakOptions.actor": "prose: leak:<source>",
-  "RegenerateTokenOptions.graceMs": "applied inline (`options.graceMs ?? 0`, src/manager/tokens.ts)",
   "GetUsageOptions.from": "prose: 24 hours before `to`",
   "GetUsageOptions.to": "prose: now",
-  "AccountCreditsPolicy.overage": "applied inline by the account patch schema (`c.overage ?? 0`, src/manager/accounts.ts)",
   "TokenSettingsInput.scopes": "prose: the instance's `defaultScopes` (compared as KeywardOptions.defaultScopes)",
   "ImportTokenInput.start": "prose: the first 8 hex characters of the hash",
   "ImportTokenInput.env": "prose: the instance's `env`",
-  "ClientIpOptions.allowCatchAllRanges": "applied inline by clientIpResolver (src/policy/client-ip.ts); the Keyward option is compared as KeywardOptions.allowCatchAllRanges",
-  "ClientIpOptions.onWarning": "prose: console.warn of the message",
   "EvaluationContext.allowSecretInBrowser": "a switch of the pure evaluator that only `true` turns on; the Keyward option is compared as KeywardOptions.allowSecretInBrowser",
   "EvaluationContext.allowPublishableWrites": "a switch of the pure evaluator that only `true` turns on; the Keyward option is compared as KeywardOptions.allowPublishableWrites",
   "EvaluationContext.requireHttps": "the pure evaluator's; the Keyward option (\"secret\" with env live) is compared as KeywardOptions.requireHttps",
@@ -310,6 +338,22 @@ describe("documented defaults", () => {
   it("finds the defaults of the option interfaces (the reader works)", () => {
     expect(documented.length).toBeGreaterThan(100);
     expect(documented.find((d) => d.path === "KeywardOptions.cache.maxEntries")?.value).toBe(10_000);
+  });
+
+  it("probes verifyRequest's switches with requests that turn with them", async () => {
+    expect(await accepts({}), "an ordinary signature verifies").toBe(true);
+    expect(await accepts({}, undefined, { requireNonce: true })).toBe(false);
+    expect(await accepts({ params: ["keyid", "alg"] }, undefined, { required: ["@method", "@target-uri"], unsafeAllowNoFreshness: true })).toBe(true);
+    expect(await accepts({ components: ["@method", "@target-uri"] }, "{}", { unsafeAllowUncoveredBody: true })).toBe(true);
+  });
+
+  it("probes the managers and the IP resolver with calls that turn with the option", async () => {
+    expect((await managed.check({ token: rotated.token })).ok, "the new secret works").toBe(true);
+    const graced = await managed.tokens.regenerate(issued.record.id, { graceMs: 60_000 });
+    expect((await managed.check({ token: rotated.token })).ok, "with graceMs, the old secret works").toBe(true);
+    expect((await managed.check({ token: graced.token })).ok).toBe(true);
+    expect(createClientIpResolver({ trustedProxies: ["0.0.0.0/0"], allowCatchAllRanges: true })).toBeTypeOf("function");
+    expect(warnsOnConsole(() => createClientIpResolver({ trustedProxies: WIDE, onWarning: () => {} })), "onWarning given").toBe(false);
   });
 
   it.each(documented.map((d) => [d.path, d] as const))("%s", (path, d: DocumentedDefault) => {
