@@ -9,7 +9,7 @@ import { checkOptionNames, optionNames } from "../lib/options.js";
 import { callHook } from "../lib/hook.js";
 import { readStream, withDeadline } from "../lib/read-stream.js";
 import type { Keyward } from "../keyward.js";
-import type { LeakReport } from "../manager/leaks.js";
+import { DEFAULT_LEAK_ACTION, type LeakReport } from "../manager/leaks.js";
 import { derToP1363, isP256PublicKey } from "./der.js";
 
 /** One of GitHub's signing keys, as https://api.github.com/meta/public_keys/secret_scanning lists them. */
@@ -87,8 +87,6 @@ interface Match {
 
 /** @internal The limits of {@link LeakReceiverOptions} when not given. */
 export const LEAK_RECEIVER_DEFAULTS = Object.freeze({ maxBodyBytes: 1024 * 1024, bodyTimeoutMs: 10_000, maxMatches: 1000, maxRemembered: 10_000, refreshIntervalMs: 300_000, keyLoadTimeoutMs: 5000 });
-/** @internal Default `action`: a live secret token found in public is revoked. */
-export const DEFAULT_LEAK_ACTION = "revoke";
 /** @internal Default `tokenType`, echoed in answers. */
 export const DEFAULT_TOKEN_TYPE = "keyward_secret_token";
 const MAX_FIELD = 2048;

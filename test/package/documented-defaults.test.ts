@@ -18,18 +18,19 @@ import { readdirSync, readFileSync } from "node:fs";
 import { DatabaseSync } from "node:sqlite";
 import { describe, expect, it, vi } from "vitest";
 import { parseAdminOptions } from "../../src/admin/options.js";
-import { createSigner } from "../../src/client/create-signer.js";
 import { parseDuration } from "../../src/cli/command.js";
+import { createSigner } from "../../src/client/create-signer.js";
 import { signerFromEnv } from "../../src/client/env.js";
-import { DEFAULT_MAX_BODY_BYTES as SIGNED_FETCH_MAX_BODY_BYTES } from "../../src/client/signed-fetch.js";
+import { DEFAULT_MAX_BODY_BYTES as SIGNED_FETCH_MAX_BODY_BYTES, type SignedFetchOptions, signedFetch } from "../../src/client/signed-fetch.js";
 import { type ResolvedConfig, resolveConfig } from "../../src/config.js";
 import { createEdge } from "../../src/http/core.js";
 import { DEFAULT_PROBLEM_TYPE_BASE } from "../../src/http/problem.js";
 import { Keyward, MemoryStore } from "../../src/index.js";
-import { DEFAULT_LEAK_ACTION, DEFAULT_TOKEN_TYPE, LEAK_RECEIVER_DEFAULTS } from "../../src/leaks/github.js";
+import { DEFAULT_TOKEN_TYPE, LEAK_RECEIVER_DEFAULTS } from "../../src/leaks/github.js";
 import { toBase64Url } from "../../src/lib/bytes.js";
 import { secureRandom } from "../../src/lib/crypto.js";
 import { DEFAULT_BILLING_SETTLE_MS, DEFAULT_BILLING_STALE_MS } from "../../src/manager/billing.js";
+import { DEFAULT_LEAK_ACTION } from "../../src/manager/leaks.js";
 import { USAGE_DEFAULTS } from "../../src/manager/usage.js";
 import { DEFAULT_POOL } from "../../src/model/pools.js";
 import { DEFAULT_ACTOR } from "../../src/model/schemas.js";
@@ -96,6 +97,17 @@ const KEY_ID = "tok_4qTz8Rk2mXbN7wLcP1dYeF";
 const SEED = new Uint8Array(32).fill(7);
 const signed = await signatureOf((r) => signRequest(r, { keyId: KEY_ID, key: { alg: "ed25519", privateKey: SEED } }));
 const signer = await signatureOf((r) => createSigner({ keyId: KEY_ID, alg: "ed25519", privateKey: SEED }).sign(r));
+// What signedFetch does when the API redirects to another origin: "error" rejects, "unsigned" follows.
+async function crossOriginRedirect(options?: SignedFetchOptions): Promise<string> {
+  const api = (request: Request) =>
+    Promise.resolve(request.url.startsWith("https://api.example.com/") ? new Response(null, { status: 302, headers: { location: "https://files.example.net/x" } }) : new Response("followed"));
+  const fetchSigned = signedFetch(createSigner({ keyId: KEY_ID, alg: "ed25519", privateKey: SEED }), api, options);
+  return fetchSigned("https://api.example.com/v1/export").then(
+    () => "unsigned",
+    (error) => (error instanceof TypeError ? "error" : String(error)),
+  );
+}
+const crossOriginRedirectDefault = await crossOriginRedirect();
 const fromEnv = signerFromEnv({ env: { KEYWARD_KEY_ID: KEY_ID, KEYWARD_PRIVATE_KEY: toBase64Url(SEED) } });
 
 // What verifyRequest given only `resolveKey` (and `required`) accepts: a switch that is off refuses.
@@ -246,6 +258,7 @@ const APPLIED: Record<string, () => unknown> = {
   "SignerSettings.label": () => signer.label,
   "SignerSettings.now": () => signer.clock,
   "SignedFetchOptions.maxBodyBytes": () => SIGNED_FETCH_MAX_BODY_BYTES,
+  "SignedFetchOptions.crossOriginRedirects": () => crossOriginRedirectDefault,
   // It read the KEYWARD_ variables.
   "SignerFromEnvOptions.prefix": () => (fromEnv.keyId === KEY_ID ? "KEYWARD" : undefined),
 
@@ -289,6 +302,8 @@ const APPLIED: Record<string, () => unknown> = {
   "BillingRunOptions.staleAfterMs": () => DEFAULT_BILLING_STALE_MS,
   "PageOptions.limit": () => DEFAULT_PAGE_LIMIT,
   "TopConsumersOptions.limit": () => USAGE_DEFAULTS.topLimit,
+  "TopConsumersOptions.by": () => USAGE_DEFAULTS.topBy,
+  "ReportLeakOptions.action": () => DEFAULT_LEAK_ACTION,
   "GetUsageOptions.granularity": () => USAGE_DEFAULTS.granularity,
   "RegenerateTokenOptions.graceMs": () => (oldSecretWorks ? "a grace period" : 0),
   "AccountCreditsPolicy.overage": () => account.policy.credits?.overage,
@@ -347,12 +362,14 @@ describe("documented defaults", () => {
     expect(await accepts({ components: ["@method", "@target-uri"] }, "{}", { unsafeAllowUncoveredBody: true })).toBe(true);
   });
 
-  it("probes the managers and the IP resolver with calls that turn with the option", async () => {
+  it("probes the managers, the IP resolver and signedFetch with calls that turn with the option", async () => {
     expect((await managed.check({ token: rotated.token })).ok, "the new secret works").toBe(true);
     const graced = await managed.tokens.regenerate(issued.record.id, { graceMs: 60_000 });
     expect((await managed.check({ token: rotated.token })).ok, "with graceMs, the old secret works").toBe(true);
     expect((await managed.check({ token: graced.token })).ok).toBe(true);
     expect(createClientIpResolver({ trustedProxies: ["0.0.0.0/0"], allowCatchAllRanges: true })).toBeTypeOf("function");
+    expect(await crossOriginRedirect({ crossOriginRedirects: "unsigned" })).toBe("unsigned");
+    expect(await crossOriginRedirect({ crossOriginRedirects: "error" })).toBe("error");
     expect(warnsOnConsole(() => createClientIpResolver({ trustedProxies: WIDE, onWarning: () => {} })), "onWarning given").toBe(false);
   });
 

@@ -1,6 +1,9 @@
 // The defaults that option interfaces state in their doc comments, read with
-// the TypeScript compiler API: test/package/documented-defaults.test.ts
-// compares each with the value the code applies.
+// the TypeScript compiler API, and those the guides state in prose:
+// test/package/documented-defaults.test.ts compares each with the value the
+// code applies. A statement must open a sentence, a parenthesis or a clause
+// ("(default 1 000)", "Default false."), or mark a value ("`\"error\"` (default)"):
+// "1 000 by default" is not read.
 import { readFileSync } from "node:fs";
 import ts from "typescript";
 
@@ -70,9 +73,15 @@ export function parseDefault(words: string, option = ""): unknown {
 const STATEMENT =
   /(?:(`\w+`)\s+\(|^|(?<=\()|(?<=[.;:,]\s))[Dd]efaults?(?::|\s+to)?\s+((?:`[^`]*`(?:,\s*`[^`]*`)+|`[^`]*`|\.(?=\d)|[^.;:,()])+?)\s*(?=[;:,()]|\.(?!\d)|$|\s(?:when|unless|of|for|each)\b)/g;
 
+// One of the values listed, marked as the default: "`\"error\"` (default): the call rejects …".
+const MARKED = /(`[^`]+`) \(default\)/g;
+
 /** The statements of a default in a doc comment: the field a code span before it names, and the value. */
 export function defaultsIn(comment: string, option = ""): { field: string | undefined; statement: string; value: unknown }[] {
-  return [...comment.matchAll(STATEMENT)].map((m) => ({ field: m[1]?.slice(1, -1), statement: m[0], value: parseDefault(m[2]!, m[1]?.slice(1, -1) ?? option) }));
+  return [
+    ...[...comment.matchAll(STATEMENT)].map((m) => ({ field: m[1]?.slice(1, -1), statement: m[0], value: parseDefault(m[2]!, m[1]?.slice(1, -1) ?? option) })),
+    ...[...comment.matchAll(MARKED)].map((m) => ({ field: undefined, statement: m[0], value: parseDefault(m[1]!) })),
+  ];
 }
 
 function docOf(node: ts.Node): string {
