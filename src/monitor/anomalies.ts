@@ -187,7 +187,7 @@ export const ANOMALY_DEFAULTS = Object.freeze({
 });
 
 /** @internal The codes `denialBurst` counts unless `codes` says otherwise. */
-export const DEFAULT_CODES = [
+export const DEFAULT_BURST_CODES = [
   "SIGNATURE_INVALID",
   "SIGNATURE_EXPIRED",
   "DIGEST_MISMATCH",
@@ -344,7 +344,7 @@ export class AnomalyDetector {
     this.#burst = b && {
       count: int(b.count, "denialBurst.count", 2, 100_000, ANOMALY_DEFAULTS.denialBurst.count),
       windowMs: int(b.windowMs, "denialBurst.windowMs", 1000, DAY, ANOMALY_DEFAULTS.denialBurst.windowMs),
-      codes: new Set(b.codes ?? DEFAULT_CODES),
+      codes: new Set(b.codes ?? DEFAULT_BURST_CODES),
     };
     const i = section<Exclude<AnomalyOptions["idle"], false | undefined>>(o.idle, "idle", optionNames<Exclude<AnomalyOptions["idle"], false | undefined>>({ afterMs: true }));
     this.#idleMs = i && int(i.afterMs, "idle.afterMs", 60_000, 3650 * DAY, ANOMALY_DEFAULTS.idle.afterMs);

@@ -34,7 +34,7 @@ import { DEFAULT_LEAK_ACTION } from "../../src/manager/leaks.js";
 import { USAGE_DEFAULTS } from "../../src/manager/usage.js";
 import { DEFAULT_POOL } from "../../src/model/pools.js";
 import { DEFAULT_ACTOR } from "../../src/model/schemas.js";
-import { ANOMALY_DEFAULTS, DEFAULT_CODES } from "../../src/monitor/anomalies.js";
+import { ANOMALY_DEFAULTS, DEFAULT_BURST_CODES } from "../../src/monitor/anomalies.js";
 import { DEFAULT_LATENCY_SAMPLE_EVERY } from "../../src/monitor/telemetry.js";
 import { createClientIpResolver } from "../../src/policy/client-ip.js";
 import { DEFAULT_REALM } from "../../src/policy/decision.js";
@@ -272,7 +272,7 @@ const APPLIED: Record<string, () => unknown> = {
   "AnomalyOptions.spike.warmupIntervals": () => ANOMALY_DEFAULTS.spike.warmupIntervals,
   "AnomalyOptions.denialBurst.count": () => ANOMALY_DEFAULTS.denialBurst.count,
   "AnomalyOptions.denialBurst.windowMs": () => ANOMALY_DEFAULTS.denialBurst.windowMs,
-  "AnomalyOptions.denialBurst.codes": () => DEFAULT_CODES,
+  "AnomalyOptions.denialBurst.codes": () => DEFAULT_BURST_CODES,
   "AnomalyOptions.idle.afterMs": () => ANOMALY_DEFAULTS.idle.afterMs,
   "AnomalyOptions.maxTokens": () => ANOMALY_DEFAULTS.maxTokens,
   "AnomalyOptions.maxSeenPerToken": () => ANOMALY_DEFAULTS.maxSeenPerToken,
