@@ -38,7 +38,7 @@ export interface KeywardOptions {
   sealingKey?: string | readonly string[] | undefined;
   /** Maximum staleness of any cached lookup, or in-flight one a request shares, ms (default 10 000; 0 disables the cache). */
   revocationBoundMs?: number | undefined;
-  /** Default delay before permission changes apply, ms (default 0). */
+  /** Delay before a permission change applies when it names no `effectiveAt`, ms (default 0). */
   propagationDelayMs?: number | undefined;
   /**
    * Scopes a token gets when created without `scopes` (default `["core:read"]`),
@@ -121,7 +121,7 @@ export interface KeywardOptions {
     /** Refuse signatures without a nonce (default true: without one a request can be replayed within maxAgeSec). */
     requireNonce?: boolean | undefined;
     /**
-     * Components and parameters every signature must cover (default `@method`, `@target-uri`, `created`).
+     * Components and parameters every signature must cover (default `["@method", "@target-uri", "created"]`).
      * Whatever the list, `created` or `expires` stays required, and so does `content-digest` when the
      * request has a body, unless `unsafeAllowNoFreshness` / `unsafeAllowUncoveredBody` say otherwise.
      */

@@ -34,7 +34,8 @@ export interface SignedFetchOptions {
   crossOriginRedirects?: "error" | "unsigned" | undefined;
 }
 
-const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
+/** @internal Default of `maxBodyBytes`: 10 MiB. */
+export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
 
 /** Most redirects one call follows, as fetch (Fetch §4.4 "HTTP-redirect fetch", step 5). */
 const MAX_REDIRECTS = 20;

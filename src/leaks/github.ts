@@ -9,7 +9,7 @@ import { checkOptionNames, optionNames } from "../lib/options.js";
 import { callHook } from "../lib/hook.js";
 import { readStream, withDeadline } from "../lib/read-stream.js";
 import type { Keyward } from "../keyward.js";
-import type { LeakReport } from "../manager/leaks.js";
+import { DEFAULT_LEAK_ACTION, type LeakReport } from "../manager/leaks.js";
 import { derToP1363, isP256PublicKey } from "./der.js";
 
 /** One of GitHub's signing keys, as https://api.github.com/meta/public_keys/secret_scanning lists them. */
@@ -85,7 +85,10 @@ interface Match {
   source: string | null;
 }
 
-const DEFAULTS = { maxBodyBytes: 1024 * 1024, bodyTimeoutMs: 10_000, maxMatches: 1000, maxRemembered: 10_000, refreshIntervalMs: 300_000, keyLoadTimeoutMs: 5000 };
+/** @internal The limits of {@link LeakReceiverOptions} when not given. */
+export const LEAK_RECEIVER_DEFAULTS = Object.freeze({ maxBodyBytes: 1024 * 1024, bodyTimeoutMs: 10_000, maxMatches: 1000, maxRemembered: 10_000, refreshIntervalMs: 300_000, keyLoadTimeoutMs: 5000 });
+/** @internal Default `tokenType`, echoed in answers. */
+export const DEFAULT_TOKEN_TYPE = "keyward_secret_token";
 const MAX_FIELD = 2048;
 
 const LEAK_RECEIVER_OPTIONS = optionNames<LeakReceiverOptions>({ keyward: true, publicKeys: true, refreshIntervalMs: true, keyLoadTimeoutMs: true, onKeyError: true, action: true, tokenType: true, onLeak: true, maxBodyBytes: true, bodyTimeoutMs: true, maxMatches: true, maxRemembered: true });
@@ -122,7 +125,7 @@ export function createLeakReceiver(options: LeakReceiverOptions): (request: Requ
     throw new TypeError("options.publicKeys must list at least one key, or be a function that loads them");
   }
   if (options.onKeyError !== undefined && typeof options.onKeyError !== "function") throw new TypeError("options.onKeyError must be a function");
-  const limits = { ...DEFAULTS };
+  const limits: Record<keyof typeof LEAK_RECEIVER_DEFAULTS, number> = { ...LEAK_RECEIVER_DEFAULTS };
   for (const name of ["maxBodyBytes", "bodyTimeoutMs", "maxMatches", "maxRemembered", "refreshIntervalMs", "keyLoadTimeoutMs"] as const) {
     const v = options[name];
     if (v !== undefined) {
@@ -130,9 +133,9 @@ export function createLeakReceiver(options: LeakReceiverOptions): (request: Requ
       limits[name] = v;
     }
   }
-  const action = options.action ?? "revoke";
+  const action = options.action ?? DEFAULT_LEAK_ACTION;
   if (action !== "revoke" && action !== "flag") throw new TypeError('options.action must be "revoke" or "flag"');
-  const tokenType = options.tokenType ?? "keyward_secret_token";
+  const tokenType = options.tokenType ?? DEFAULT_TOKEN_TYPE;
   const keyOf =
     typeof publicKeys === "function"
       ? loadedKeys(publicKeys, limits, (error) => callHook(options.onKeyError, error))

@@ -7,7 +7,7 @@ import { InvalidInputError, RevisionConflictError, ScopeNotAllowedError } from "
 import { type AccountPolicy, accountAudit, accountPolicyAt, accountWriteTime, type StoredAccount } from "../model/account.js";
 import { MAX_CREDIT_BALANCE } from "../model/pools.js";
 import { policyAt, readTime } from "../model/record.js";
-import { actorSchema, checkOptionFields, distinct, ownerQuerySchema, ownerSchema, parseInput, poolsSchema, scopeSchema, suspensionReasonSchema } from "../model/schemas.js";
+import { actorSchema, checkOptionFields, DEFAULT_ACTOR, distinct, ownerQuerySchema, ownerSchema, parseInput, poolsSchema, scopeSchema, suspensionReasonSchema } from "../model/schemas.js";
 import type { StoredToken } from "../model/types.js";
 import { parseScope, scopesGrant } from "../policy/scope.js";
 import { checkAccountRules } from "./lifecycle.js";
@@ -191,7 +191,7 @@ export class AccountManager {
     parseInput(ownerSchema, owner, "owner");
     const data = parseInput(patchSchema, patch, "patch") as Partial<AccountPolicy>;
     checkOptionFields(options, SET_OPTIONS);
-    const actor = parseInput(actorSchema, options.actor ?? "system", "actor");
+    const actor = parseInput(actorSchema, options.actor ?? DEFAULT_ACTOR, "actor");
     const expected = options.expectedRevision;
     if (expected !== undefined && (!Number.isSafeInteger(expected) || expected < 0)) {
       throw new InvalidInputError("expectedRevision", "must be a non-negative integer");

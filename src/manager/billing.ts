@@ -10,7 +10,7 @@ import { toBase64Url } from "../lib/bytes.js";
 import { optionNames } from "../lib/options.js";
 import { nextTurn } from "../lib/turn.js";
 import { accountAudit } from "../model/account.js";
-import { actorSchema, checkOptionFields, ownerQuerySchema, parseInput } from "../model/schemas.js";
+import { actorSchema, checkOptionFields, DEFAULT_ACTOR, ownerQuerySchema, parseInput } from "../model/schemas.js";
 import type { Page, PageOptions } from "../model/types.js";
 import { type BillingKey, type BillingUsage, MAX_BILLING_RECORD_LENGTH } from "../store/kit/billing.js";
 import { decodeBillingCursor, encodeBillingCursor, MAX_PAGE_LIMIT, pageLimit, toPage } from "../store/kit/page.js";
@@ -27,8 +27,10 @@ const RUN_FIELDS = optionNames<BillingRunOptions>({ period: true, owner: true, o
 const LIST_FIELDS = [...QUERY_FIELDS, ...optionNames<PageOptions>({ limit: true, cursor: true })];
 const EXPORT_FIELDS = [...QUERY_FIELDS, ...optionNames<Pick<Parameters<BillingManager["export"]>[0], "format">>({ format: true })];
 
-/** How long after a period's end a run waits by default (`settleMs`): 5 minutes. */
-const DEFAULT_BILLING_SETTLE_MS = 300_000;
+/** @internal How long after a period's end a run waits by default (`settleMs`): 5 minutes. */
+export const DEFAULT_BILLING_SETTLE_MS = 300_000;
+/** @internal How old a claim is before a new run takes it over by default (`staleAfterMs`): 1 hour. */
+export const DEFAULT_BILLING_STALE_MS = 3_600_000;
 
 /** A period: `[from, to)`, each on a UTC hour (epoch ms, Date or ISO-8601 string). */
 export interface BillingRange {
@@ -269,11 +271,11 @@ export class BillingManager {
   async run(options: BillingRunOptions): Promise<BillingRunResult> {
     checkOptionFields(options, RUN_FIELDS);
     if (typeof options.onInvoice !== "function") throw new InvalidInputError("onInvoice", "must be a function");
-    const stale = options.staleAfterMs ?? 3_600_000;
+    const stale = options.staleAfterMs ?? DEFAULT_BILLING_STALE_MS;
     if (!Number.isSafeInteger(stale) || stale < 60_000) throw new InvalidInputError("staleAfterMs", "must be an integer of at least 60000 (ms)");
     const settle = options.settleMs ?? DEFAULT_BILLING_SETTLE_MS;
     if (!Number.isSafeInteger(settle) || settle < 0) throw new InvalidInputError("settleMs", "must be a non-negative integer (ms)");
-    const actor = parseInput(actorSchema, options.actor ?? "system", "actor");
+    const actor = parseInput(actorSchema, options.actor ?? DEFAULT_ACTOR, "actor");
     const { period, range } = periodOf(options.period);
     const { from, to, owner } = this.#query({ ...range, ...(options.owner === undefined ? {} : { owner: options.owner }) });
     const now = this.#cfg.now();

@@ -7,7 +7,7 @@ import { ACCOUNT_AUDIT_TARGET, type AccountCreditsPolicy, accountPolicyAt } from
 import { auditId } from "../model/audit-id.js";
 import { DEFAULT_POOL, isPoolName, MAX_CREDIT_BALANCE, poolOf } from "../model/pools.js";
 import { isTokenId, policyAt, readTime } from "../model/record.js";
-import { actorSchema, checkOptionFields, idempotencyKeySchema, ownerQuerySchema, parseInput } from "../model/schemas.js";
+import { actorSchema, checkOptionFields, DEFAULT_ACTOR, idempotencyKeySchema, ownerQuerySchema, parseInput } from "../model/schemas.js";
 import type { AuditEntry } from "../model/types.js";
 import { type CreditChange, tokenPool } from "../store/kit/account-credits.js";
 import type { CreditKey } from "../store/types.js";
@@ -128,11 +128,11 @@ export class CreditManager {
 
   async #apply(target: CreditTarget, change: CreditChange, options: CreditOptions | undefined): Promise<CreditBalance> {
     const key = creditKey(target);
-    let actor = "system";
+    let actor = DEFAULT_ACTOR;
     let idempotencyKey: string | undefined;
     if (options !== undefined) {
       checkOptionFields(options, CREDIT_OPTIONS);
-      actor = parseInput(actorSchema, options.actor ?? "system", "actor");
+      actor = parseInput(actorSchema, options.actor ?? DEFAULT_ACTOR, "actor");
       if (options.idempotencyKey !== undefined) idempotencyKey = parseInput(idempotencyKeySchema, options.idempotencyKey, "idempotencyKey");
     }
     const pool = key.pool ?? DEFAULT_POOL;

@@ -65,6 +65,9 @@ const MAX_URL = 2048;
 export type LeakListener = (at: number, tokenId: string, owner: string, source: string) => void;
 
 /** The fields of {@link ReportLeakOptions}: a misspelt one (`publishabel`) is refused, never ignored. */
+/** What a leaked token is given when the report names no `action`: revoked. */
+export const DEFAULT_LEAK_ACTION = "revoke";
+
 const REPORT_OPTIONS = ["source", "url", "action", "publishable", "actor"] as const;
 
 export async function reportLeak(
@@ -76,7 +79,7 @@ export async function reportLeak(
 ): Promise<LeakReport> {
   if (typeof token !== "string") throw new TypeError("token must be a string");
   checkOptionFields(options, REPORT_OPTIONS);
-  const { source, url, action = "revoke", publishable = action } = options;
+  const { source, url, action = DEFAULT_LEAK_ACTION, publishable = action } = options;
   if (typeof source !== "string" || !SOURCE.test(source)) throw new InvalidInputError("source", "must be 1 to 64 of a-z 0-9 . _ : -");
   if (url !== undefined && (typeof url !== "string" || url.length > MAX_URL)) {
     throw new InvalidInputError("url", `must be a string of at most ${MAX_URL} characters`);

@@ -6,7 +6,7 @@ import type { ResolvedConfig } from "../config.js";
 import { InvalidInputError, LastOwnerError, RevisionConflictError } from "../errors.js";
 import { accountAudit, accountPolicyAt, accountWriteTime, type StoredAccount } from "../model/account.js";
 import { type AccountAction, isRole, REFUSED_WHILE_SUSPENDED, ROLE_MATRIX, ROLES, type Role, roleCan } from "../model/roles.js";
-import { actorSchema, checkOptionFields, ownerQuerySchema, ownerSchema, parseInput } from "../model/schemas.js";
+import { actorSchema, checkOptionFields, DEFAULT_ACTOR, ownerQuerySchema, ownerSchema, parseInput } from "../model/schemas.js";
 
 /** A member of an account: their id (the `actor` of their actions) and role. */
 export interface Member {
@@ -165,7 +165,7 @@ export class MemberManager {
     parseInput(stored ? ownerSchema : ownerQuerySchema, owner, "owner");
     parseMember(member, stored);
     checkOptionFields(options, MEMBER_OPTIONS);
-    const actor = parseInput(actorSchema, options.actor ?? "system", "actor");
+    const actor = parseInput(actorSchema, options.actor ?? DEFAULT_ACTOR, "actor");
     if (options.role !== undefined && !isRole(options.role)) throw new InvalidInputError("role", "must be a role");
     const { expectedRole, expectedActorRole } = options;
     if (expectedRole !== undefined && expectedRole !== null && !isRole(expectedRole)) throw new InvalidInputError("expectedRole", "must be a role or null");

@@ -22,6 +22,7 @@ import {
   checkOptionFields,
   checkPolicyConsistency,
   createTokenSchema,
+  DEFAULT_ACTOR,
   type ImportTokenInput,
   importTokenSchema,
   ownerQuerySchema,
@@ -789,7 +790,7 @@ function parseActor(options: ActorOptions, known: readonly string[] = ACTOR_OPTI
   checkOptionFields(options, known);
   if (options.role !== undefined && !isRole(options.role)) throw new InvalidInputError("role", "must be a role");
   // Stored verbatim and printed by audit readers: no control or invisible characters (log forging), no token.
-  return { name: parseInput(actorSchema, options.actor ?? "system", "actor"), role: options.role };
+  return { name: parseInput(actorSchema, options.actor ?? DEFAULT_ACTOR, "actor"), role: options.role };
 }
 
 function parseExpectedRevision(expected: number | undefined): number | undefined {

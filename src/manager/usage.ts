@@ -38,7 +38,7 @@ export interface TopConsumersOptions {
   to?: number | Date | undefined;
   /** How many tokens (1–100, default 10). */
   limit?: number | undefined;
-  /** Ranked by credits spent (default) or by requests. */
+  /** `"credits"` (default): ranked by credits spent; `"requests"`: by requests. */
   by?: "credits" | "requests" | undefined;
 }
 
@@ -58,6 +58,8 @@ export interface LastUse {
 }
 
 const DAY_MS = 86_400_000;
+/** @internal Defaults of `top`'s `limit` and `by`, and of `get`'s `granularity`. */
+export const USAGE_DEFAULTS = Object.freeze({ topLimit: 10, topBy: "credits", granularity: "hour" });
 const MAX_SPAN_MS = 400 * DAY_MS;
 const MAX_MINUTE_SPAN_MS = 2 * DAY_MS;
 
@@ -107,7 +109,7 @@ export class UsageReader {
     const filter = parseTokenOrOwner(target, "target");
     // A misspelt `scope` or `code` would widen the answer without a word.
     checkOptionFields(options, GET_OPTIONS);
-    const { granularity = "hour", scope, code, groupBy } = options;
+    const { granularity = USAGE_DEFAULTS.granularity, scope, code, groupBy } = options;
     const [from, to] = this.#range(options, granularity === "minute" ? MAX_MINUTE_SPAN_MS : MAX_SPAN_MS);
     const store = this.#cfg.store;
     const plain = "tokenId" in filter && granularity !== "minute" && scope === undefined && code === undefined && groupBy === undefined;
@@ -136,7 +138,7 @@ export class UsageReader {
   async top(owner: string, options: TopConsumersOptions = {}): Promise<TopConsumer[]> {
     parseInput(ownerQuerySchema, owner, "owner");
     checkOptionFields(options, TOP_OPTIONS);
-    const { limit = 10, by = "credits" } = options;
+    const { limit = USAGE_DEFAULTS.topLimit, by = USAGE_DEFAULTS.topBy } = options;
     if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new InvalidInputError("limit", "must be an integer from 1 to 100");
     if (by !== "credits" && by !== "requests") throw new InvalidInputError("by", 'must be "credits" or "requests"');
     const [from, to] = this.#range(options, MAX_SPAN_MS);

@@ -59,6 +59,9 @@ const text = (max: number) => safeText(max).refine((s) => !holdsToken(s), tokenI
 export const ownerSchema = text(256).min(1, "must not be empty");
 /** Who performs an admin action, as the audit log keeps it. */
 export const actorSchema = ownerSchema;
+
+/** The actor an admin call that names none is audited as. */
+export const DEFAULT_ACTOR = "system";
 /**
  * A credit top-up's or reset's idempotency key, which the store keeps: 1 to
  * 255 characters of safe text, no token.

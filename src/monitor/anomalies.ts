@@ -72,20 +72,51 @@ export interface AnomalyOptions {
   /**
    * Requests of a token in an interval above `factor` × the learned rate (an
    * EWMA over past intervals with weight `alpha`), and at least `minCount`,
-   * once `warmupIntervals` intervals were seen. Defaults: `intervalMs` 60 000,
-   * `alpha` 0.3, `factor` 3, `minCount` 20, `warmupIntervals` 5.
+   * once `warmupIntervals` intervals were seen.
    */
-  spike?: false | { intervalMs?: number | undefined; alpha?: number | undefined; factor?: number | undefined; minCount?: number | undefined; warmupIntervals?: number | undefined } | undefined;
+  spike?:
+    | false
+    | {
+        /** Length of an interval, ms (default 60 000). */
+        intervalMs?: number | undefined;
+        /** Weight of the last interval in the learned rate (default 0.3). */
+        alpha?: number | undefined;
+        /** How many times the learned rate is a spike (default 3). */
+        factor?: number | undefined;
+        /** Fewest requests in an interval that can be a spike (default 20). */
+        minCount?: number | undefined;
+        /** Intervals seen before a spike is reported (default 5). */
+        warmupIntervals?: number | undefined;
+      }
+    | undefined;
   /**
    * At least `count` denials of one token with one of `codes` within
-   * `windowMs`. Defaults: 10 in 60 000 ms of `SIGNATURE_INVALID`,
-   * `SIGNATURE_EXPIRED`, `DIGEST_MISMATCH`, `DOMAIN_DENIED`, `IP_DENIED`,
-   * `SCOPE_DENIED`, `SECRET_IN_BROWSER`, `REPLAYED`; any other `codes` must
-   * be denial codes keyward has (`INVALID_CONFIG` otherwise).
+   * `windowMs`. Any other `codes` must be denial codes keyward has
+   * (`INVALID_CONFIG` otherwise).
    */
-  denialBurst?: false | { count?: number | undefined; windowMs?: number | undefined; codes?: readonly string[] | undefined } | undefined;
-  /** A token used again after at least `afterMs` without use (default 30 days). */
-  idle?: false | { afterMs?: number | undefined } | undefined;
+  denialBurst?:
+    | false
+    | {
+        /** Denials that make a burst (default 10). */
+        count?: number | undefined;
+        /** Window they fall in, ms (default 60 000). */
+        windowMs?: number | undefined;
+        /**
+         * Denial codes counted. Default: `SIGNATURE_INVALID`, `SIGNATURE_EXPIRED`,
+         * `DIGEST_MISMATCH`, `DOMAIN_DENIED`, `IP_DENIED`, `SCOPE_DENIED`,
+         * `SECRET_IN_BROWSER`, `REPLAYED`.
+         */
+        codes?: readonly string[] | undefined;
+      }
+    | undefined;
+  /** A token used again after at least `afterMs` without use. */
+  idle?:
+    | false
+    | {
+        /** The least time without use that makes a use an alert, ms (default 30 days). */
+        afterMs?: number | undefined;
+      }
+    | undefined;
   /** A secret token presented from a browser (`SECRET_IN_BROWSER`). Default on. */
   secretFromBrowser?: boolean | undefined;
   /** Tokens whose state is kept (default 10 000); the least recently seen is forgotten first. */
@@ -95,9 +126,17 @@ export interface AnomalyOptions {
   /**
    * At most `count` alerts of one kind for one token within `windowMs` (from
    * the first of them); the rest are counted in the last one's `suppressed`,
-   * not raised. Defaults: 10 per 3 600 000 ms (an hour). `false`: no limit.
+   * not raised. `false`: no limit.
    */
-  alertLimit?: false | { count?: number | undefined; windowMs?: number | undefined } | undefined;
+  alertLimit?:
+    | false
+    | {
+        /** Alerts of one kind per token and window (default 10). */
+        count?: number | undefined;
+        /** The window, ms (default 3 600 000: an hour). */
+        windowMs?: number | undefined;
+      }
+    | undefined;
   /**
    * Alerts kept for `kw.anomalies.list` (default 1 000); when full, the
    * oldest alert of the token holding the most is dropped.
@@ -132,7 +171,23 @@ export interface AnomalyFilter {
 /** The fields of an {@link AnomalyFilter}: a misspelt `owner` would list every account's alerts. */
 export const ANOMALY_FILTER_FIELDS = optionNames<AnomalyFilter>({ tokenId: true, owner: true, kind: true, since: true });
 
-const DEFAULT_CODES = [
+/** @internal What each option is when not given (`idle.afterMs` is 30 days). */
+export const ANOMALY_DEFAULTS = Object.freeze({
+  newIp: true,
+  newOrigin: true,
+  secretFromBrowser: true,
+  spike: Object.freeze({ intervalMs: 60_000, alpha: 0.3, factor: 3, minCount: 20, warmupIntervals: 5 }),
+  denialBurst: Object.freeze({ count: 10, windowMs: 60_000 }),
+  idle: Object.freeze({ afterMs: 30 * 86_400_000 }),
+  maxTokens: 10_000,
+  maxSeenPerToken: 64,
+  alertLimit: Object.freeze({ count: 10, windowMs: 3_600_000 }),
+  maxAlerts: 1_000,
+  shared: Object.freeze({ flushIntervalMs: 1_000, maxPending: 10_000 }),
+});
+
+/** @internal The codes `denialBurst` counts unless `codes` says otherwise. */
+export const DEFAULT_BURST_CODES = [
   "SIGNATURE_INVALID",
   "SIGNATURE_EXPIRED",
   "DIGEST_MISMATCH",
@@ -193,8 +248,8 @@ function real(v: unknown, field: string, min: number, max: number, fallback: num
   return v;
 }
 
-function flag(v: unknown, field: string): boolean {
-  if (v === undefined) return true;
+function flag(v: unknown, field: "newIp" | "newOrigin" | "secretFromBrowser"): boolean {
+  if (v === undefined) return ANOMALY_DEFAULTS[field];
   if (typeof v !== "boolean") throw new ConfigError(`anomalies.${field}`, "must be a boolean");
   return v;
 }
@@ -275,11 +330,11 @@ export class AnomalyDetector {
     this.#secret = flag(o.secretFromBrowser, "secretFromBrowser");
     const s = section<Exclude<AnomalyOptions["spike"], false | undefined>>(o.spike, "spike", optionNames<Exclude<AnomalyOptions["spike"], false | undefined>>({ intervalMs: true, alpha: true, factor: true, minCount: true, warmupIntervals: true }));
     this.#spike = s && {
-      intervalMs: int(s.intervalMs, "spike.intervalMs", 1000, DAY, 60_000),
-      alpha: real(s.alpha, "spike.alpha", 0, 1, 0.3, true),
-      factor: real(s.factor, "spike.factor", 1, 1e6, 3, true),
-      minCount: int(s.minCount, "spike.minCount", 1, 1e9, 20),
-      warmup: int(s.warmupIntervals, "spike.warmupIntervals", 1, 10_000, 5),
+      intervalMs: int(s.intervalMs, "spike.intervalMs", 1000, DAY, ANOMALY_DEFAULTS.spike.intervalMs),
+      alpha: real(s.alpha, "spike.alpha", 0, 1, ANOMALY_DEFAULTS.spike.alpha, true),
+      factor: real(s.factor, "spike.factor", 1, 1e6, ANOMALY_DEFAULTS.spike.factor, true),
+      minCount: int(s.minCount, "spike.minCount", 1, 1e9, ANOMALY_DEFAULTS.spike.minCount),
+      warmup: int(s.warmupIntervals, "spike.warmupIntervals", 1, 10_000, ANOMALY_DEFAULTS.spike.warmupIntervals),
     };
     const b = section<Exclude<AnomalyOptions["denialBurst"], false | undefined>>(o.denialBurst, "denialBurst", optionNames<Exclude<AnomalyOptions["denialBurst"], false | undefined>>({ count: true, windowMs: true, codes: true }));
     // A code keyward never denies with (a typo, "OK") would leave the detector silent: refused.
@@ -287,28 +342,28 @@ export class AnomalyDetector {
       throw new ConfigError("anomalies.denialBurst.codes", "must be a non-empty array of denial codes (such as SCOPE_DENIED)");
     }
     this.#burst = b && {
-      count: int(b.count, "denialBurst.count", 2, 100_000, 10),
-      windowMs: int(b.windowMs, "denialBurst.windowMs", 1000, DAY, 60_000),
-      codes: new Set(b.codes ?? DEFAULT_CODES),
+      count: int(b.count, "denialBurst.count", 2, 100_000, ANOMALY_DEFAULTS.denialBurst.count),
+      windowMs: int(b.windowMs, "denialBurst.windowMs", 1000, DAY, ANOMALY_DEFAULTS.denialBurst.windowMs),
+      codes: new Set(b.codes ?? DEFAULT_BURST_CODES),
     };
     const i = section<Exclude<AnomalyOptions["idle"], false | undefined>>(o.idle, "idle", optionNames<Exclude<AnomalyOptions["idle"], false | undefined>>({ afterMs: true }));
-    this.#idleMs = i && int(i.afterMs, "idle.afterMs", 60_000, 3650 * DAY, 30 * DAY);
-    this.#maxTokens = int(o.maxTokens, "maxTokens", 1, 10_000_000, 10_000);
+    this.#idleMs = i && int(i.afterMs, "idle.afterMs", 60_000, 3650 * DAY, ANOMALY_DEFAULTS.idle.afterMs);
+    this.#maxTokens = int(o.maxTokens, "maxTokens", 1, 10_000_000, ANOMALY_DEFAULTS.maxTokens);
     this.#tokens = new PartedMap(this.#maxTokens);
-    this.#maxSeen = int(o.maxSeenPerToken, "maxSeenPerToken", 1, 100_000, 64);
-    this.#maxAlerts = int(o.maxAlerts, "maxAlerts", 1, 1_000_000, 1_000);
+    this.#maxSeen = int(o.maxSeenPerToken, "maxSeenPerToken", 1, 100_000, ANOMALY_DEFAULTS.maxSeenPerToken);
+    this.#maxAlerts = int(o.maxAlerts, "maxAlerts", 1, 1_000_000, ANOMALY_DEFAULTS.maxAlerts);
     const l = section<Exclude<AnomalyOptions["alertLimit"], false | undefined>>(o.alertLimit, "alertLimit", optionNames<Exclude<AnomalyOptions["alertLimit"], false | undefined>>({ count: true, windowMs: true }));
     this.#limit = l && {
-      count: int(l.count, "alertLimit.count", 1, 1_000_000, 10),
-      windowMs: int(l.windowMs, "alertLimit.windowMs", 1000, 30 * DAY, 3_600_000),
+      count: int(l.count, "alertLimit.count", 1, 1_000_000, ANOMALY_DEFAULTS.alertLimit.count),
+      windowMs: int(l.windowMs, "alertLimit.windowMs", 1000, 30 * DAY, ANOMALY_DEFAULTS.alertLimit.windowMs),
     };
     if (o.onError !== undefined && typeof o.onError !== "function") throw new ConfigError("anomalies.onError", "must be a function");
     this.#onError = o.onError;
     const sh = section<Exclude<AnomalyOptions["shared"], false | undefined>>(o.shared, "shared", optionNames<Exclude<AnomalyOptions["shared"], false | undefined>>({ flushIntervalMs: true, maxPending: true }));
-    this.#ticker = new Ticker(int(sh?.flushIntervalMs, "shared.flushIntervalMs", 10, 60_000, 1_000), () => {
+    this.#ticker = new Ticker(int(sh?.flushIntervalMs, "shared.flushIntervalMs", 10, 60_000, ANOMALY_DEFAULTS.shared.flushIntervalMs), () => {
       this.flush().catch(() => {});
     });
-    this.#maxPending = int(sh?.maxPending, "shared.maxPending", 1, 1_000_000, 10_000);
+    this.#maxPending = int(sh?.maxPending, "shared.maxPending", 1, 1_000_000, ANOMALY_DEFAULTS.shared.maxPending);
     this.#store = sh && store?.capabilities.anomalyState === true ? store : null;
     // The store's last use lags the fleet's by less than this: a tenth of the idle time, at most a minute.
     this.#touchEveryMs = this.#idleMs === null ? Number.POSITIVE_INFINITY : Math.min(this.#idleMs / 10, 60_000);

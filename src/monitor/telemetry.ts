@@ -73,6 +73,8 @@ export interface TelemetrySources {
 }
 
 // OpenTelemetry SpanStatusCode: OK = 1, ERROR = 2.
+/** @internal Default `latencySampleEvery`: one decision in 8 is timed. */
+export const DEFAULT_LATENCY_SAMPLE_EVERY = 8;
 const STATUS_OK = 1;
 const STATUS_ERROR = 2;
 
@@ -102,7 +104,7 @@ export class Telemetry {
   readonly #storeErrors: ReturnType<MeterLike["createCounter"]> | undefined;
 
   constructor(options: TelemetryOptions, sources: TelemetrySources) {
-    const { meter, tracer, logger, latencySampleEvery = 8 } = options;
+    const { meter, tracer, logger, latencySampleEvery = DEFAULT_LATENCY_SAMPLE_EVERY } = options;
     this.#sampleEvery = latencySampleEvery;
     this.#tracer = tracer;
     this.#logger = logger;

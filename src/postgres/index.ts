@@ -21,7 +21,7 @@ import { ConfigError } from "../errors.js";
 import { checkConfigFields, optionNames } from "../lib/options.js";
 import type { PostgresPool } from "./driver.js";
 import type { LeaseSettings } from "./leases.js";
-import { openSchema, PostgresStore, type PostgresStoreOptions, pgTablePrefix } from "./store.js";
+import { openSchema, POSTGRES_DEFAULTS, PostgresStore, type PostgresStoreOptions, pgTablePrefix } from "./store.js";
 
 export { SCHEMA_VERSION } from "../store/sql/schema.js";
 export type { PostgresClient, PostgresNotification, PostgresPool, PostgresQueryResult } from "./driver.js";
@@ -42,11 +42,11 @@ const POSTGRES_OPTIONS = optionNames<PostgresStoreOptions>({ tablePrefix: true, 
 const LEASE_OPTIONS = optionNames<Exclude<PostgresStoreOptions["creditLeases"], boolean | undefined>>({ ttlMs: true, maxBlock: true });
 
 function leaseSettings(v: PostgresStoreOptions["creditLeases"], lockWait: number): LeaseSettings | null {
-  if (v === undefined || v === false) return null;
+  if ((v ?? POSTGRES_DEFAULTS.creditLeases) === false) return null;
   if (v !== true && (v === null || typeof v !== "object")) throw new ConfigError("creditLeases", "must be a boolean or an object");
   const o = v === true ? {} : v;
   checkConfigFields(o, LEASE_OPTIONS, "an option of creditLeases", "creditLeases.");
-  return { ttlMs: checkMs(o.ttlMs, "creditLeases.ttlMs", 30_000), maxBlock: checkMs(o.maxBlock, "creditLeases.maxBlock", 1_000), lockWait };
+  return { ttlMs: checkMs(o.ttlMs, "creditLeases.ttlMs", POSTGRES_DEFAULTS.leases.ttlMs), maxBlock: checkMs(o.maxBlock, "creditLeases.maxBlock", POSTGRES_DEFAULTS.leases.maxBlock), lockWait };
 }
 
 /**
@@ -82,17 +82,17 @@ export async function postgresStore(pool: PostgresPool, options: PostgresStoreOp
   if (options === null || typeof options !== "object") throw new ConfigError("options", "must be an object");
   checkConfigFields(options, POSTGRES_OPTIONS, "a postgresStore option");
   const prefix = pgTablePrefix(options.tablePrefix);
-  const { migrate = true, changeFeed = true, onChangeFeedError } = options;
+  const { migrate = POSTGRES_DEFAULTS.migrate, changeFeed = POSTGRES_DEFAULTS.changeFeed, onChangeFeedError } = options;
   if (typeof migrate !== "boolean") throw new ConfigError("migrate", "must be a boolean");
   if (typeof changeFeed !== "boolean") throw new ConfigError("changeFeed", "must be a boolean");
   if (onChangeFeedError !== undefined && typeof onChangeFeedError !== "function") {
     throw new ConfigError("onChangeFeedError", "must be a function");
   }
-  const reconnectMinMs = checkMs(options.reconnectMinMs, "reconnectMinMs", 100);
-  const reconnectMaxMs = checkMs(options.reconnectMaxMs, "reconnectMaxMs", 5_000);
+  const reconnectMinMs = checkMs(options.reconnectMinMs, "reconnectMinMs", POSTGRES_DEFAULTS.reconnectMinMs);
+  const reconnectMaxMs = checkMs(options.reconnectMaxMs, "reconnectMaxMs", POSTGRES_DEFAULTS.reconnectMaxMs);
   if (reconnectMaxMs < reconnectMinMs) throw new ConfigError("reconnectMaxMs", "must be at least reconnectMinMs");
-  const heartbeatMs = checkMs(options.heartbeatMs, "heartbeatMs", 5_000);
-  const requestLockTimeoutMs = checkMs(options.requestLockTimeoutMs, "requestLockTimeoutMs", 1_000);
+  const heartbeatMs = checkMs(options.heartbeatMs, "heartbeatMs", POSTGRES_DEFAULTS.heartbeatMs);
+  const requestLockTimeoutMs = checkMs(options.requestLockTimeoutMs, "requestLockTimeoutMs", POSTGRES_DEFAULTS.requestLockTimeoutMs);
   const leases = leaseSettings(options.creditLeases, requestLockTimeoutMs);
   await openSchema(pool, prefix, migrate);
   const store = new PostgresStore(pool, prefix, { changeFeed, reconnectMinMs, reconnectMaxMs, heartbeatMs, requestLockTimeoutMs, onChangeFeedError, leases });

@@ -61,6 +61,18 @@ import { CreditLeases, type LeaseSettings } from "./leases.js";
 import { ChangeListener, changePayloads, type ListenerTimings } from "./listener.js";
 import { type Statements, statements } from "./statements.js";
 
+/** @internal What each option of `postgresStore` is when not given. */
+export const POSTGRES_DEFAULTS = Object.freeze({
+  migrate: true,
+  changeFeed: true,
+  reconnectMinMs: 100,
+  reconnectMaxMs: 5_000,
+  heartbeatMs: 5_000,
+  requestLockTimeoutMs: 1_000,
+  creditLeases: false,
+  leases: Object.freeze({ ttlMs: 30_000, maxBlock: 1_000 }),
+});
+
 /** Options of {@link postgresStore}. */
 export interface PostgresStoreOptions {
   /**
@@ -106,7 +118,7 @@ export interface PostgresStoreOptions {
    * for the request included) waits for a token's or account's counter lock,
    * or a counter row another transaction holds, ms (default 1 000): then it
    * fails (the request is `STORE_UNAVAILABLE`) and nothing is counted. Keep
-   * it below Keyward's `lookupTimeoutMs` (default 2 000), so that a call the
+   * it below Keyward's `lookupTimeoutMs` (2 000 unless set), so that a call the
    * verifier gave up on while it waited is never counted later.
    */
   requestLockTimeoutMs?: number | undefined;

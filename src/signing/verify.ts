@@ -185,6 +185,23 @@ export const PARAM_NAMES: ReadonlySet<string> = new Set<SignatureParamName>(DEFA
 /** @internal What a signature must cover unless `required` says otherwise. */
 export const DEFAULT_REQUIRED = ["@method", "@target-uri", "created"] as const;
 
+/** @internal The limits and switches of {@link VerifyRequestOptions} when not given. */
+export const VERIFY_REQUEST_DEFAULTS = Object.freeze({
+  maxAgeSec: 300,
+  clockSkewSec: 30,
+  maxNonceLength: 128,
+  verifyDigest: true,
+  maxBodyBytes: 1024 * 1024,
+  bodyTimeoutMs: 10_000,
+  maxHeaderBytes: 8 * 1024,
+  maxLabels: 8,
+  maxComponents: 32,
+  maxParameters: 96,
+  maxUrlBytes: 8 * 1024,
+  maxStructuredFieldBytes: 1024,
+  maxCoveredFieldBytes: 8 * 1024,
+});
+
 /** A nonce kept "forever": for a signature with neither `created` nor `expires` (unsafeAllowNoFreshness). */
 const FOREVER_MS = Number.MAX_SAFE_INTEGER;
 
@@ -605,7 +622,7 @@ function coveredFieldBytes(headers: Headers, ids: readonly ComponentId[]): { cop
  * nonceExpiresAtMs({ created: 1700000000 }, 300, 30); // 1700000330001
  * ```
  */
-export function nonceExpiresAtMs(params: SignatureParams, maxAgeSec = 300, clockSkewSec = 30): number {
+export function nonceExpiresAtMs(params: SignatureParams, maxAgeSec: number = VERIFY_REQUEST_DEFAULTS.maxAgeSec, clockSkewSec: number = VERIFY_REQUEST_DEFAULTS.clockSkewSec): number {
   let limit = FOREVER_MS;
   if (params.created !== undefined) limit = Math.min(limit, (params.created + maxAgeSec + clockSkewSec) * 1000 + 1);
   if (params.expires !== undefined) limit = Math.min(limit, (params.expires + clockSkewSec) * 1000 + 1);
@@ -779,21 +796,21 @@ function readOptions(options: VerifyRequestOptions): Config {
     requirement: options.requireNonce ? withNonce(requirement) : requirement,
     freshness: options.unsafeAllowNoFreshness !== true,
     bodyCoverage: options.unsafeAllowUncoveredBody !== true,
-    maxAgeSec: nonNegative(options.maxAgeSec, 300, "maxAgeSec"),
-    clockSkewSec: nonNegative(options.clockSkewSec, 30, "clockSkewSec"),
+    maxAgeSec: nonNegative(options.maxAgeSec, VERIFY_REQUEST_DEFAULTS.maxAgeSec, "maxAgeSec"),
+    clockSkewSec: nonNegative(options.clockSkewSec, VERIFY_REQUEST_DEFAULTS.clockSkewSec, "clockSkewSec"),
     now: options.now ?? Date.now,
     nonce: options.nonce,
-    maxNonceLength: nonNegative(options.maxNonceLength, 128, "maxNonceLength"),
-    verifyDigest: options.verifyDigest ?? true,
-    maxBodyBytes: nonNegative(options.maxBodyBytes, 1024 * 1024, "maxBodyBytes"),
-    bodyTimeoutMs: nonNegative(options.bodyTimeoutMs, 10_000, "bodyTimeoutMs"),
+    maxNonceLength: nonNegative(options.maxNonceLength, VERIFY_REQUEST_DEFAULTS.maxNonceLength, "maxNonceLength"),
+    verifyDigest: options.verifyDigest ?? VERIFY_REQUEST_DEFAULTS.verifyDigest,
+    maxBodyBytes: nonNegative(options.maxBodyBytes, VERIFY_REQUEST_DEFAULTS.maxBodyBytes, "maxBodyBytes"),
+    bodyTimeoutMs: nonNegative(options.bodyTimeoutMs, VERIFY_REQUEST_DEFAULTS.bodyTimeoutMs, "bodyTimeoutMs"),
     body: bodyOption(options.body),
-    maxHeaderBytes: nonNegative(options.maxHeaderBytes, 8 * 1024, "maxHeaderBytes"),
-    maxLabels: nonNegative(options.maxLabels, 8, "maxLabels"),
-    maxComponents: nonNegative(options.maxComponents, 32, "maxComponents"),
-    maxParameters: nonNegative(options.maxParameters, 96, "maxParameters"),
-    maxUrlBytes: nonNegative(options.maxUrlBytes, 8 * 1024, "maxUrlBytes"),
-    maxStructuredFieldBytes: nonNegative(options.maxStructuredFieldBytes, 1024, "maxStructuredFieldBytes"),
-    maxCoveredFieldBytes: nonNegative(options.maxCoveredFieldBytes, 8 * 1024, "maxCoveredFieldBytes"),
+    maxHeaderBytes: nonNegative(options.maxHeaderBytes, VERIFY_REQUEST_DEFAULTS.maxHeaderBytes, "maxHeaderBytes"),
+    maxLabels: nonNegative(options.maxLabels, VERIFY_REQUEST_DEFAULTS.maxLabels, "maxLabels"),
+    maxComponents: nonNegative(options.maxComponents, VERIFY_REQUEST_DEFAULTS.maxComponents, "maxComponents"),
+    maxParameters: nonNegative(options.maxParameters, VERIFY_REQUEST_DEFAULTS.maxParameters, "maxParameters"),
+    maxUrlBytes: nonNegative(options.maxUrlBytes, VERIFY_REQUEST_DEFAULTS.maxUrlBytes, "maxUrlBytes"),
+    maxStructuredFieldBytes: nonNegative(options.maxStructuredFieldBytes, VERIFY_REQUEST_DEFAULTS.maxStructuredFieldBytes, "maxStructuredFieldBytes"),
+    maxCoveredFieldBytes: nonNegative(options.maxCoveredFieldBytes, VERIFY_REQUEST_DEFAULTS.maxCoveredFieldBytes, "maxCoveredFieldBytes"),
   };
 }

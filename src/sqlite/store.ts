@@ -190,10 +190,14 @@ export function migrate(db: SqliteDatabase, options: Pick<SqliteStoreOptions, "t
   }
 }
 
-const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
+/** @internal Default `busyTimeoutMs`: how long an admin write waits for the write lock. */
+export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
 
-/** Default `walCheckpointBytes`: past `journal_size_limit`, where a WAL SQLite restarts is cut back to. */
-const DEFAULT_WAL_CHECKPOINT_BYTES = 64 * 1024 * 1024;
+/** @internal Default `requestBusyTimeoutMs`: how long a call of the request path waits for the write lock. */
+export const DEFAULT_REQUEST_BUSY_TIMEOUT_MS = 100;
+
+/** @internal Default `walCheckpointBytes`: past `journal_size_limit`, where a WAL SQLite restarts is cut back to. */
+export const DEFAULT_WAL_CHECKPOINT_BYTES = 64 * 1024 * 1024;
 
 /**
  * `PRAGMA journal_size_limit`, bytes: the size a WAL file is cut back to when
@@ -322,7 +326,7 @@ export class SqliteStore implements TokenStore {
     const { synchronous = "NORMAL", migrate: runMigrations = true } = options;
     if (synchronous !== "NORMAL" && synchronous !== "FULL") throw new ConfigError("synchronous", 'must be "NORMAL" or "FULL"');
     const busyTimeoutMs = checkWhole("busyTimeoutMs", options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS);
-    const requestBusyTimeoutMs = checkWhole("requestBusyTimeoutMs", options.requestBusyTimeoutMs ?? 100);
+    const requestBusyTimeoutMs = checkWhole("requestBusyTimeoutMs", options.requestBusyTimeoutMs ?? DEFAULT_REQUEST_BUSY_TIMEOUT_MS);
     const walCheckpointBytes = checkWhole("walCheckpointBytes", options.walCheckpointBytes ?? DEFAULT_WAL_CHECKPOINT_BYTES);
     this.#requestWaitMs = requestBusyTimeoutMs;
     this.#adminWaitMs = busyTimeoutMs;

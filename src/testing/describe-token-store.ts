@@ -88,6 +88,9 @@ export const TOKEN_STORE_TEST_GROUPS = [
 /** One of {@link TOKEN_STORE_TEST_GROUPS}. */
 export type TokenStoreTestGroup = (typeof TOKEN_STORE_TEST_GROUPS)[number];
 
+/** @internal What `concurrency` and `timeoutMs` are when not given. */
+export const SUITE_DEFAULTS = Object.freeze({ concurrency: 1000, timeoutMs: 60_000 });
+
 const GROUPS: Record<TokenStoreTestGroup, (ctx: SuiteContext) => void> = {
   insert: insertGroup,
   get: getGroup,
@@ -183,11 +186,11 @@ export function describeTokenStore(
       throw new TypeError(`describeTokenStore: unknown test group "${g}" in skip`);
     }
   }
-  const concurrency = options.concurrency ?? 1000;
+  const concurrency = options.concurrency ?? SUITE_DEFAULTS.concurrency;
   if (!Number.isInteger(concurrency) || concurrency < 2) {
     throw new RangeError("describeTokenStore: concurrency must be an integer of at least 2");
   }
-  const timeout = options.timeoutMs ?? 60_000;
+  const timeout = options.timeoutMs ?? SUITE_DEFAULTS.timeoutMs;
   if (!Number.isInteger(timeout) || timeout < 1) throw new RangeError("describeTokenStore: timeoutMs must be a positive integer (ms)");
   const raw = options.raw;
   if (!raw && !skip.has("raw")) skip.set("raw", "no raw hook given");
