@@ -55,21 +55,21 @@ export interface LeakReport {
 const SOURCE = /^[a-z0-9._:-]{1,64}$/;
 const MAX_URL = 2048;
 
+/** @internal Told of every live token reported as leaked (the anomaly detector's `leaked`). */
+export type LeakListener = (at: number, tokenId: string, owner: string, source: string) => void;
+
+/** What a leaked token is given when the report names no `action`: revoked. */
+export const DEFAULT_LEAK_ACTION = "revoke";
+
+/** The fields of {@link ReportLeakOptions}: a misspelt one (`publishabel`) is refused, never ignored. */
+const REPORT_OPTIONS = ["source", "url", "action", "publishable", "actor"] as const;
+
 /**
  * Reports a leaked token. Untrusted input (the token string) never throws:
  * anything that is not a live token of this store is `unknown` or `inactive`.
  *
  * @internal reached as `kw.tokens.reportLeak`
  */
-/** @internal Told of every live token reported as leaked (the anomaly detector's `leaked`). */
-export type LeakListener = (at: number, tokenId: string, owner: string, source: string) => void;
-
-/** The fields of {@link ReportLeakOptions}: a misspelt one (`publishabel`) is refused, never ignored. */
-/** What a leaked token is given when the report names no `action`: revoked. */
-export const DEFAULT_LEAK_ACTION = "revoke";
-
-const REPORT_OPTIONS = ["source", "url", "action", "publishable", "actor"] as const;
-
 export async function reportLeak(
   cfg: ResolvedConfig,
   changed: TokenChanged,
