@@ -1,12 +1,15 @@
-// keyward/sqlite on Bun, over a bun:sqlite Database, as docs/stores.md says
-// it runs: the whole TokenStore conformance suite (keyward/testing), run by
-// Bun's own test runner in a real Bun. bun:sqlite answers `null` where
-// node:sqlite and better-sqlite3 answer `undefined` (no row): before the
-// store read it as they do, usage analytics, billing, anomaly state and
-// usage batches failed there (17 of the suite's tests).
+// keyward on Bun, in a real Bun (docs/stores.md, DESIGN.md: the core and
+// keyward/sqlite run there):
+// - keyward/sqlite over a bun:sqlite Database passes the whole TokenStore
+//   conformance suite (keyward/testing), run by Bun's own test runner.
+//   bun:sqlite answers `null` where node:sqlite and better-sqlite3 answer
+//   `undefined` (no row): before the store read both alike, usage analytics,
+//   billing, anomaly state and usage batches failed there (17 tests).
+// - A Bun.serve route guarded by keyward/fetch answers Bun's fetch: a bearer
+//   token, none, one revoked, a request signed by keyward/client (serve.ts).
 //
 // The Bun binary: KEYWARD_BUN (.ci/run installs Bun from the npm registry and
-// sets it). Without it the test skips with the reason printed, except under
+// sets it). Without it the tests skip with the reason printed, except under
 // CI=true, where a missing Bun is a failure.
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -30,10 +33,10 @@ const RUN_TIMEOUT_MS = 150_000;
 const dir = mkdtempSync(join(tmpdir(), "keyward-bun-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Runs `bun test` on `file`; resolves with its exit code and output (bun:test reports on stderr). */
-function bunTest(file: string): Promise<{ code: number | null; output: string }> {
+/** Runs Bun with `args`; resolves with its exit code and output (stdout, then stderr, where bun:test reports). */
+function bun(args: string[]): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(BUN!, ["test", "--timeout", "60000", file], { cwd: dir, env: { PATH: process.env.PATH ?? "", NO_COLOR: "1" } });
+    const child = spawn(BUN!, args, { cwd: dir, env: { PATH: process.env.PATH ?? "", NO_COLOR: "1" } });
     let output = "";
     child.stdout.on("data", (b) => (output += b));
     child.stderr.on("data", (b) => (output += b));
@@ -46,7 +49,7 @@ function bunTest(file: string): Promise<{ code: number | null; output: string }>
   });
 }
 
-describe.runIf(BUN)("keyward/sqlite on Bun (bun:sqlite)", () => {
+describe.runIf(BUN)("keyward on Bun", () => {
   it(
     "passes the TokenStore conformance suite over a bun:sqlite Database",
     async () => {
@@ -72,10 +75,10 @@ describe.runIf(BUN)("keyward/sqlite on Bun (bun:sqlite)", () => {
         platform: "node",
         format: "esm",
         logLevel: "error",
-        alias: { vitest: join(ROOT, "test/sqlite/bun/vitest-on-bun.ts") },
+        alias: { vitest: join(ROOT, "test/bun/vitest-on-bun.ts") },
         external: ["bun:test", "bun:sqlite"],
       });
-      const { code, output } = await bunTest(bundle);
+      const { code, output } = await bun(["test", "--timeout", "60000", bundle]);
       const count = (what: string) => Number(new RegExp(`^\\s*(\\d+) ${what}$`, "m").exec(output)?.[1] ?? Number.NaN);
       const failed = output.split("\n").filter((l) => l.startsWith("(fail)"));
       expect(failed, output.slice(-4000)).toEqual([]);
@@ -89,4 +92,16 @@ describe.runIf(BUN)("keyward/sqlite on Bun (bun:sqlite)", () => {
     },
     RUN_TIMEOUT_MS + 10_000,
   );
+
+  it("guards a Bun.serve route with keyward/fetch: bearer, none, revoked, signed by keyward/client", async () => {
+    const { code, output } = await bun([join(ROOT, "test/bun/serve.ts")]);
+    expect(code, output).toBe(0);
+    const seen = JSON.parse(output.trim().split("\n").at(-1)!);
+    expect(seen.bearer).toEqual({ status: 200, type: "application/json;charset=utf-8", body: { token: seen.ids.bearer } });
+    expect(seen.none).toMatchObject({ status: 401, type: "application/problem+json", body: { code: "TOKEN_MISSING" } });
+    expect(seen.signed).toEqual({ status: 200, type: "application/json;charset=utf-8", body: { token: seen.ids.signing } });
+    expect(seen.revoked).toMatchObject({ status: 401, type: "application/problem+json", body: { status: 401 } });
+    // Written to the bun:sqlite database and read back.
+    expect(seen.usage).toEqual([{ allowed: 1, denied: 0 }]);
+  }, 60_000);
 });

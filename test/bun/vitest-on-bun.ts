@@ -1,6 +1,6 @@
 // The part of vitest's API the conformance kit (keyward/testing) calls, on
 // bun:test, so that the kit runs in Bun as it is: bundled with "vitest"
-// aliased to this file (test/sqlite/bun.test.ts). Two differences are evened
+// aliased to this file (test/bun/bun.test.ts). Two differences are evened
 // out: vitest's `describe(name, options, fn)`, and the test context's
 // `skip()`, with which a kit test skips a group the store lacks (bun:test has
 // no context, and would take a test function with a parameter for one

@@ -1,0 +1,20 @@
+// The modules of Bun that the files Bun runs here import (vitest-on-bun.ts,
+// serve.ts): Bun's own types are not a dependency of this project, and only
+// Bun runs those files.
+declare module "bun:test" {
+  type Body = () => unknown;
+  export const describe: ((name: string, fn: () => void) => void) & { skip(name: string, fn: () => void): void };
+  export const it: (name: string, fn: Body) => void;
+  export const beforeEach: (fn: Body) => void;
+  export const afterEach: (fn: Body) => void;
+  export const expect: unknown;
+}
+
+declare module "bun:sqlite" {
+  export class Database {
+    constructor(path: string);
+    prepare(sql: string): import("keyward/sqlite").SqliteStatement;
+    exec(sql: string): unknown;
+    close(): void;
+  }
+}
