@@ -27,13 +27,13 @@ if (!BUN) {
   console.warn("Bun tests skipped: KEYWARD_BUN is unset (npm i --prefix /tmp/bun bun, then KEYWARD_BUN=/tmp/bun/node_modules/.bin/bun)");
 }
 
-/** How long Bun may take for the whole suite (about 12 s here), before it is killed as a hang. */
+/** How long a Bun run may take (the conformance suite: 3 to 12 s here) before it is killed as a hang. */
 const RUN_TIMEOUT_MS = 150_000;
 
 const dir = mkdtempSync(join(tmpdir(), "keyward-bun-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Runs Bun with `args`; resolves with its exit code and output (stdout, then stderr, where bun:test reports). */
+/** Runs Bun with `args`; resolves with its exit code and output (stdout and stderr, where bun:test reports). */
 function bun(args: string[]): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(BUN!, args, { cwd: dir, env: { PATH: process.env.PATH ?? "", NO_COLOR: "1" } });

@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe as bunDescribe, it as bunIt, expect } f
 
 export { afterEach, beforeEach, expect };
 
-/** Thrown by `skip()`: the test ends there, as vitest's skip ends it. */
+/** Thrown by `skip()`: the test ends there, as vitest's skip ends it (Bun counts it as passed). */
 const SKIPPED = Symbol("skipped");
 const context = { skip: (): never => { throw SKIPPED; } };
 
