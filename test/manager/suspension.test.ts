@@ -8,8 +8,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { Keyward, MemoryStore, problemDetails, type TokenStore } from "keyward";
+import { signRequest } from "keyward/signing";
 import { sqliteStore } from "keyward/sqlite";
-import type { MeterRequest, MeterResult } from "../../src/store/types.js";
+import type { MeterRequest, MeterResult, NonceKey } from "../../src/store/types.js";
+import { ed25519KeyPair } from "../client/helpers.js";
 
 const T0 = Date.UTC(2026, 0, 10);
 const REASON = "invoice 2026-11 unpaid (ticket 81)";
@@ -174,7 +176,32 @@ describe("account suspension spends and writes nothing", () => {
       this.usage.push(...args[0].map((e) => ({ code: e.code, cost: e.cost })));
       return super.recordUsage(...args);
     }
+    nonces = 0;
+    override rememberNonce(key: NonceKey, expiresAt: number, now: number): Promise<boolean> {
+      this.nonces++;
+      return super.rememberNonce(key, expiresAt, now);
+    }
   }
+
+  it("a signed request stores no nonce (SECURITY.md: a refused request stores none): once lifted, the same request passes", async () => {
+    const store = new Counting();
+    const { kw, at } = setup(store);
+    const { seed, publicKey } = ed25519KeyPair();
+    const { record } = await kw.tokens.create({ owner: "acct_1", kind: "secret", signing: { alg: "ed25519", publicKey } });
+    await kw.accounts.set("acct_1", { suspended: { reason: REASON } });
+    const signed = await signRequest(new Request("https://api.example.com/v1/prices"), {
+      keyId: record.id,
+      key: { alg: "ed25519", privateKey: seed },
+      created: Math.floor(at() / 1000),
+      nonce: true,
+    });
+    expect((await kw.verify(signed)).code).toBe("ACCOUNT_SUSPENDED");
+    expect(store.nonces).toBe(0);
+    await kw.accounts.set("acct_1", { suspended: null });
+    expect((await kw.verify(signed)).ok).toBe(true);
+    expect(store.nonces).toBe(1);
+    expect((await kw.verify(signed)).code).toBe("REPLAYED");
+  });
 
   it("no meter call, no credit or rate spent, only the decision's usage event (cost 0)", async () => {
     const store = new Counting();
