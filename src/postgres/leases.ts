@@ -57,6 +57,9 @@ const FIRST_BLOCK = 8;
 /** A block should last about this long at the current spend rate. */
 const TARGET_MS = 1_000;
 
+/** Thrown out of a reservation's transaction that leased nothing and reclaimed nothing, to roll it back. */
+class NothingReserved extends Error {}
+
 interface Lease {
   readonly id: string;
   readonly key: string;
@@ -169,6 +172,9 @@ export class CreditLeases {
       const free = plan + state.bought;
       const block = Math.min(want, Math.floor(free / 2));
       if (free <= LOW_BALANCE || block < cost) {
+        // No lease: with no expired lease reclaimed there is nothing to keep, so the transaction rolls back, and
+        // with it the credit row `lockUsed` created to lock (a request then denied for credits writes no counter).
+        if (reclaimed.length === 0) throw new NothingReserved();
         if (reclaimed.some((r) => r.back > 0)) await c.query(this.#s.saveUsed, [key, state.used, state.bought, now]);
         return null;
       }
@@ -190,6 +196,9 @@ export class CreditLeases {
         tail: Promise.resolve(),
       };
       return l;
+    }).catch((err: unknown) => {
+      if (err instanceof NothingReserved) return null;
+      throw err;
     });
     if (lease) this.#leases.set(key, lease);
     return lease;

@@ -19,6 +19,11 @@ describe.runIf(hasPostgres)("MemoryStore and PostgreSQL meter alike", () => {
     const stores = [
       { name: "MemoryStore", open: async () => new MemoryStore() },
       { name: "PostgresStore", open: () => postgresStore(pool, { tablePrefix: freshPrefix(), changeFeed: false }) },
+      {
+        name: "PostgresStore (credit leases)",
+        open: () => postgresStore(pool, { tablePrefix: freshPrefix(), changeFeed: false, creditLeases: true }),
+        holdsBlocks: true,
+      },
     ];
     await fc.assert(
       fc.asyncProperty(runs(30), (run) => runDifferential(stores, run)),

@@ -123,6 +123,23 @@ describe.runIf(hasPostgres)("credit leases", () => {
     expect(await used()).toBe(3);
   });
 
+  it("a request denied for credits writes no counter: no credit row, and a hard delete removes none (as without leases)", async () => {
+    // The differential test's shrunk case: a token of limit 0 checked once (its reservation,
+    // too low to lease, kept the credit row it created to lock), then deleted.
+    for (const leases of [false, true]) {
+      const prefix = freshPrefix();
+      const store = await postgresStore(pool, { tablePrefix: prefix, changeFeed: false, creditLeases: leases });
+      const kw = new Keyward({ store, prefix: "acme", usage: { enabled: false } });
+      const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 0 } });
+      expect(await kw.check({ token })).toMatchObject({ code: "CREDITS_EXHAUSTED", remaining: 0 });
+      const { rows } = await pool.query(`SELECT used FROM ${prefix}credits WHERE token_id = $1`, [record.id]);
+      expect(rows, leases ? "with leases" : "without").toEqual([]);
+      expect((await kw.tokens.delete(record.id)).removed.credits).toBe(0);
+      await kw.close();
+      await store.close();
+    }
+  });
+
   it("a report that fails (PostgreSQL cut off) charges nothing for the requests it answered STORE_UNAVAILABLE: the next report and the return do not count them", async () => {
     const proxy = await startProxy(new URL(PG_URL!));
     const cut = openPool({ connectionString: viaProxy(PG_URL!, proxy), connectionTimeoutMillis: 500 });
