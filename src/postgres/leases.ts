@@ -15,6 +15,7 @@
 // balance is spent per request (no lease), so the last credits are not
 // stranded in one process.
 import { StoreUnavailableError } from "../errors.js";
+import { BoundedMap } from "../lib/bounded-map.js";
 import { toBase64Url } from "../lib/bytes.js";
 import { secureRandom } from "../lib/crypto.js";
 import { type CreditState, creditState, creditsLeft } from "../store/kit/credits.js";
@@ -56,6 +57,11 @@ const LOW_BALANCE = 16;
 const FIRST_BLOCK = 8;
 /** A block should last about this long at the current spend rate. */
 const TARGET_MS = 1_000;
+/** Most credit keys remembered as too low to lease (a key forgotten costs one reservation that finds it so again). */
+const LOW_KEYS = 10_000;
+
+/** Thrown out of a reservation's transaction that leased nothing and reclaimed nothing, to roll it back. */
+class NothingReserved extends Error {}
 
 interface Lease {
   readonly id: string;
@@ -108,6 +114,14 @@ export class CreditLeases {
   readonly #taking = new Map<string, Promise<Lease | null>>();
   /** Next block size per token, adapted to its spend rate. */
   readonly #blocks = new Map<string, number>();
+  /**
+   * Credit keys whose balance outside every lease was too low to lease at a spend metered on its own,
+   * with the limit then and until when (`ttlMs` after, by the monotonic clock): their requests skip
+   * the reservation, a transaction of 5 statements that would find so again, until a spend finds more
+   * (see {@link settled}) or that time, when one is tried again: a reservation also reclaims what the
+   * expired leases of dead processes hold, which no spend metered on its own would ever see come back.
+   */
+  readonly #low = new BoundedMap<{ limit: number; until: number }>(LOW_KEYS);
   readonly #returns = new Set<Promise<void>>();
 
   constructor(pool: PostgresPool, statements: LeaseStatements, settings: LeaseSettings, transaction: Transaction) {
@@ -134,6 +148,8 @@ export class CreditLeases {
         lease = undefined;
       }
       if (!lease) {
+        const low = this.#low.get(key);
+        if (low && low.limit === limit && performance.now() < low.until) return null;
         const taken = await this.#take(key, lock, cost, limit, now);
         if (taken === null) return null;
         continue;
@@ -142,6 +158,22 @@ export class CreditLeases {
       await this.#report(lease);
       const remaining = Math.max(0, lease.free + lease.granted - lease.spent);
       return { granted: true, deniedBy: null, rateLimit: null, credits: { granted: true, remaining, nextRefillAt: null } };
+    }
+  }
+
+  /**
+   * What a spend metered on its own (after {@link spend} answered null) left of the balance outside
+   * every lease: at most `LOW_BALANCE`, the key's next requests under this limit are metered on their
+   * own without trying a reservation, for `ttlMs` at most (one is tried then, and reclaims any expired
+   * lease); more (a top-up, an admin reset, a block returned, a higher limit), they try one again.
+   */
+  settled(key: string, limit: number, remaining: number): void {
+    const low = this.#low.get(key);
+    const now = performance.now();
+    if (remaining > LOW_BALANCE) {
+      if (low) this.#low.set(key, { limit: -1, until: 0 });
+    } else if (!low || low.limit !== limit || now >= low.until) {
+      this.#low.set(key, { limit, until: now + this.#settings.ttlMs });
     }
   }
 
@@ -169,6 +201,9 @@ export class CreditLeases {
       const free = plan + state.bought;
       const block = Math.min(want, Math.floor(free / 2));
       if (free <= LOW_BALANCE || block < cost) {
+        // No lease: with no expired lease reclaimed there is nothing to keep, so the transaction rolls back, and
+        // with it the credit row `lockUsed` created to lock (a request then denied for credits writes no counter).
+        if (reclaimed.length === 0) throw new NothingReserved();
         if (reclaimed.some((r) => r.back > 0)) await c.query(this.#s.saveUsed, [key, state.used, state.bought, now]);
         return null;
       }
@@ -190,6 +225,9 @@ export class CreditLeases {
         tail: Promise.resolve(),
       };
       return l;
+    }).catch((err: unknown) => {
+      if (err instanceof NothingReserved) return null;
+      throw err;
     });
     if (lease) this.#leases.set(key, lease);
     return lease;

@@ -123,6 +123,80 @@ describe.runIf(hasPostgres)("credit leases", () => {
     expect(await used()).toBe(3);
   });
 
+  it("a request denied for credits writes no counter: no credit row, and a hard delete removes none (as without leases)", async () => {
+    // The differential test's shrunk case: a token of limit 0 checked once (its reservation,
+    // too low to lease, kept the credit row it created to lock), then deleted.
+    for (const leases of [false, true]) {
+      const prefix = freshPrefix();
+      const store = await postgresStore(pool, { tablePrefix: prefix, changeFeed: false, creditLeases: leases });
+      const kw = new Keyward({ store, prefix: "acme", usage: { enabled: false } });
+      const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 0 } });
+      expect(await kw.check({ token })).toMatchObject({ code: "CREDITS_EXHAUSTED", remaining: 0 });
+      const { rows } = await pool.query(`SELECT used FROM ${prefix}credits WHERE token_id = $1`, [record.id]);
+      expect(rows, leases ? "with leases" : "without").toEqual([]);
+      expect((await kw.tokens.delete(record.id)).removed.credits).toBe(0);
+      await kw.close();
+      await store.close();
+    }
+  });
+
+  it("a token with few credits left, or none, is metered request by request as without leases: no reservation tried for each (5 statements more per check)", async () => {
+    const perCheck: number[] = [];
+    for (const leases of [false, true]) {
+      const { counter, counted } = counting();
+      const store = await postgresStore(counted, { tablePrefix: freshPrefix(), changeFeed: false, creditLeases: leases });
+      const kw = new Keyward({ store, prefix: "acme", usage: { enabled: false } });
+      const { token } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 10 } });
+      await kw.check({ token }); // with leases: a reservation tried, which finds 10 credits too few
+      const before = counter.statements;
+      const codes = new Set<string>();
+      for (let i = 0; i < 100; i++) codes.add((await kw.check({ token })).code);
+      perCheck.push((counter.statements - before) / 100);
+      expect([...codes]).toEqual(["OK", "CREDITS_EXHAUSTED"]);
+      await kw.close();
+      await store.close();
+    }
+    // Before: 1.91 without leases, 6.91 with (a reservation's BEGIN, lock, reclaim, credit row, ROLLBACK first).
+    expect(perCheck[1]).toBe(perCheck[0]);
+  });
+
+  it("a token found too low to lease leases again once a spend finds more: after a top-up", async () => {
+    const prefix = freshPrefix();
+    const store = await postgresStore(pool, { tablePrefix: prefix, changeFeed: false, creditLeases: true });
+    const kw = new Keyward({ store, prefix: "acme", usage: { enabled: false } });
+    const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 3 } });
+    const leased = async () => Number((await pool.query(`SELECT count(*) AS n FROM ${prefix}credit_leases`)).rows[0].n);
+    for (let i = 0; i < 4; i++) await kw.check({ token });
+    await kw.credits.topUp({ tokenId: record.id }, 1000);
+    // The first check after it is metered on its own (and finds 999), the next from a lease.
+    expect(await kw.check({ token })).toMatchObject({ ok: true, remaining: 999 });
+    expect(await kw.check({ token })).toMatchObject({ ok: true, remaining: 998 });
+    expect(await leased()).toBe(1);
+    await kw.close();
+    await store.close();
+    // The rest of the block given back: 3 plan credits spent, 998 bought left.
+    const { rows } = await pool.query(`SELECT used, bought FROM ${prefix}credits WHERE token_id = $1`, [record.id]);
+    expect(rows).toEqual([{ used: 3, bought: 998 }]);
+  });
+
+  it("credits held by an expired lease come back to a process that found the balance too low to lease: it tries a reservation again after ttlMs", async () => {
+    const prefix = freshPrefix();
+    const options = { tablePrefix: prefix, changeFeed: false, creditLeases: { ttlMs: 300 } };
+    const [deadStore, store] = [await postgresStore(pool, options), await postgresStore(pool, options)];
+    const [dead, kw] = [new Keyward({ store: deadStore, prefix: "acme" }), new Keyward({ store, prefix: "acme" })];
+    const { token } = await dead.tokens.create({ owner: "o", kind: "secret", credits: { limit: 20 } });
+    expect((await dead.check({ token })).ok).toBe(true); // a block of 8 leased, 1 granted: then gone silent
+    const codes: string[] = [];
+    for (let i = 0; i < 13; i++) codes.push((await kw.check({ token })).code);
+    expect(codes).toEqual([...Array(12).fill("OK"), "CREDITS_EXHAUSTED"]); // the 12 outside the lease, too few to lease
+    await sleep(400); // past the lease's expiry
+    for (let i = 0; i < 8; i++) codes.push((await kw.check({ token })).code);
+    expect(codes.slice(13)).toEqual([...Array(7).fill("OK"), "CREDITS_EXHAUSTED"]); // its 7 not granted, reclaimed
+    await kw.close();
+    await store.close();
+    await deadStore.close(); // its lease was reclaimed: nothing to return
+  });
+
   it("a report that fails (PostgreSQL cut off) charges nothing for the requests it answered STORE_UNAVAILABLE: the next report and the return do not count them", async () => {
     const proxy = await startProxy(new URL(PG_URL!));
     const cut = openPool({ connectionString: viaProxy(PG_URL!, proxy), connectionTimeoutMillis: 500 });
