@@ -709,8 +709,9 @@ export class PostgresStore implements TokenStore {
       const key = pgKey(poolKey(k.tokenId, k.pool));
       const step = (rows: unknown[], change: CreditChange) => {
         const found = rows[0] as (CreditRow & { leased: number; fresh?: boolean }) | undefined;
-        const aside = setAside(found?.leased ?? 0);
-        const kit = adjustCredits(aside.state(found && !found.fresh ? creditRow(found) : null), aside.policy(request.policy), change, now);
+        const leased = found?.leased ?? 0;
+        const aside = setAside(leased);
+        const kit = adjustCredits(aside.state(found && !found.fresh ? creditRow(found) : null), aside.policy(request.policy), change, now, leased);
         return { result: kit.result, next: aside.stored(kit.next) };
       };
       if (read) return step(await this.#query(this.#s.creditRow, [key]), readChange).result;

@@ -1,6 +1,6 @@
 // Credit leases: exact grants, work per request, return on close; a reset, a read and a hard delete
 // racing a reservation or a return; table prefixes that share a database.
-import { guardStore, Keyward, tokenPool } from "keyward";
+import { guardStore, Keyward, MAX_CREDIT_BALANCE, tokenPool } from "keyward";
 import { type PostgresPool, postgresStore } from "keyward/postgres";
 import { makeStoredToken } from "keyward/testing";
 import { describe, expect, it } from "vitest";
@@ -177,6 +177,21 @@ describe.runIf(hasPostgres)("credit leases", () => {
     // The rest of the block given back: 3 plan credits spent, 998 bought left.
     const { rows } = await pool.query(`SELECT used, bought FROM ${prefix}credits WHERE token_id = $1`, [record.id]);
     expect(rows).toEqual([{ used: 3, bought: 998 }]);
+  });
+
+  it("a top-up counts a leased block against the balance cap: one that would pass 10^15 with the block is refused, as without leases", async () => {
+    const prefix = freshPrefix();
+    const store = await postgresStore(pool, { tablePrefix: prefix, changeFeed: false, creditLeases: true });
+    const kw = new Keyward({ store, prefix: "acme", usage: { enabled: false } });
+    const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 1000 } });
+    // A block leased (8 credits), one of them granted: 999 left in all, 992 outside the lease.
+    expect(await kw.check({ token })).toMatchObject({ ok: true });
+    expect(Number((await pool.query(`SELECT count(*) AS n FROM ${prefix}credit_leases`)).rows[0].n)).toBe(1);
+    await expect(kw.credits.topUp({ tokenId: record.id }, MAX_CREDIT_BALANCE - 998)).rejects.toMatchObject({ code: "INVALID_INPUT", field: "amount" });
+    // Within the cap with the block counted: taken.
+    expect((await kw.credits.topUp({ tokenId: record.id }, MAX_CREDIT_BALANCE - 1000)).remaining).toBe(MAX_CREDIT_BALANCE - 8);
+    await kw.close();
+    await store.close();
   });
 
   it("credits held by an expired lease come back to a process that found the balance too low to lease: it tries a reservation again after ttlMs", async () => {

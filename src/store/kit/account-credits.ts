@@ -44,7 +44,8 @@ export function spendAccountCredits(
  * later policy change finds the balance as if it never ran), `topUp` (adds
  * `amount` bought credits, kept across refills and resets until spent),
  * `reset` (a full balance and a fresh period: bought credits left are
- * dropped). Pure.
+ * dropped). Pure. `heldAside`: credits of the balance that `state` and
+ * `policy` leave out (PostgreSQL's leased blocks), counted toward the cap.
  *
  * @throws {InvalidInputError} `INVALID_INPUT` on `amount` when the balance would exceed {@link MAX_CREDIT_BALANCE}
  */
@@ -53,6 +54,7 @@ export function adjustCredits(
   policy: AccountCreditsPolicy,
   change: CreditChange,
   now: number,
+  heldAside = 0,
 ): CreditStep {
   if (change.op === "reset") {
     const next: CreditState = { used: 0, bought: 0, periodStart: null };
@@ -63,7 +65,7 @@ export function adjustCredits(
   const base = step.next ?? creditState(state);
   const next: CreditState = { ...base, bought: base.bought + change.amount };
   const result = balanceOf(next, policy, now);
-  if (result.remaining > MAX_CREDIT_BALANCE) {
+  if (result.remaining + heldAside > MAX_CREDIT_BALANCE) {
     throw new InvalidInputError("amount", `would leave a balance above ${MAX_CREDIT_BALANCE}`);
   }
   return { result, next };
