@@ -59,6 +59,8 @@ const FIRST_BLOCK = 8;
 const TARGET_MS = 1_000;
 /** Most credit keys remembered as too low to lease (a key forgotten costs one reservation that finds it so again). */
 const LOW_KEYS = 10_000;
+/** Most credit keys whose block size is remembered: a process leasing for ever more tokens keeps a bounded memory. */
+const LEASE_KEYS = 10_000;
 
 /** Thrown out of a reservation's transaction that leased nothing and reclaimed nothing, to roll it back. */
 class NothingReserved extends Error {}
@@ -112,8 +114,8 @@ export class CreditLeases {
   readonly #transaction: Transaction;
   readonly #leases = new Map<string, Lease>();
   readonly #taking = new Map<string, Promise<Lease | null>>();
-  /** Next block size per token, adapted to its spend rate. */
-  readonly #blocks = new Map<string, number>();
+  /** Next block size per token, adapted to its spend rate (for the last LEASE_KEYS tokens leased; another starts at FIRST_BLOCK). */
+  readonly #blocks = new BoundedMap<number>(LEASE_KEYS);
   /**
    * Credit keys whose balance outside every lease was too low to lease at a spend metered on its own,
    * with the limit then and until when (`ttlMs` after, by the monotonic clock): their requests skip
