@@ -194,7 +194,7 @@ describe.runIf(hasPostgres)("credit leases", () => {
     await store.close();
   });
 
-  it("credits held by an expired lease come back to a process that found the balance too low to lease: it tries a reservation again after ttlMs", async () => {
+  it("credits held by an expired lease come back to a process that found the balance too low to lease: it tries a reservation again once the lease has expired", async () => {
     const prefix = freshPrefix();
     const options = { tablePrefix: prefix, changeFeed: false, creditLeases: { ttlMs: 300 } };
     const [deadStore, store] = [await postgresStore(pool, options), await postgresStore(pool, options)];
