@@ -117,11 +117,12 @@ export class CreditLeases {
   /** Next block size per token, adapted to its spend rate (for the last LEASE_KEYS tokens leased; another starts at FIRST_BLOCK). */
   readonly #blocks = new BoundedMap<number>(LEASE_KEYS);
   /**
-   * Credit keys whose balance outside every lease was too low to lease at a spend metered on its own,
-   * with the limit then and until when (`ttlMs` after, by the monotonic clock): their requests skip
-   * the reservation, a transaction of 5 statements that would find so again, until a spend finds more
-   * (see {@link settled}) or that time, when one is tried again: a reservation also reclaims what the
-   * expired leases of dead processes hold, which no spend metered on its own would ever see come back.
+   * Credit keys a reservation found too low to lease, with the limit then and until when (by the
+   * monotonic clock): their requests skip the reservation, a transaction of 5 statements that would
+   * find so again, until a spend metered on its own finds more (see {@link settled}) or that time,
+   * when one is tried again. That time is when the first lease of the key then held expires (`ttlMs`
+   * at most): a reservation reclaims what the expired leases of dead processes hold, which no spend
+   * metered on its own would ever see come back.
    */
   readonly #low = new BoundedMap<{ limit: number; until: number }>(LOW_KEYS);
   readonly #returns = new Set<Promise<void>>();
@@ -165,18 +166,11 @@ export class CreditLeases {
 
   /**
    * What a spend metered on its own (after {@link spend} answered null) left of the balance outside
-   * every lease: at most `LOW_BALANCE`, the key's next requests under this limit are metered on their
-   * own without trying a reservation, for `ttlMs` at most (one is tried then, and reclaims any expired
-   * lease); more (a top-up, an admin reset, a block returned, a higher limit), they try one again.
+   * every lease: more than `LOW_BALANCE` (a top-up, an admin reset, a block returned), the key's next
+   * request tries a reservation again, though one found the balance too low.
    */
-  settled(key: string, limit: number, remaining: number): void {
-    const low = this.#low.get(key);
-    const now = performance.now();
-    if (remaining > LOW_BALANCE) {
-      if (low) this.#low.set(key, { limit: -1, until: 0 });
-    } else if (!low || low.limit !== limit || now >= low.until) {
-      this.#low.set(key, { limit, until: now + this.#settings.ttlMs });
-    }
+  settled(key: string, remaining: number): void {
+    if (remaining > LOW_BALANCE && this.#low.get(key)) this.#low.set(key, { limit: -1, until: 0 });
   }
 
   /** One lease taken at a time per token; concurrent requests wait for it. */
@@ -196,13 +190,15 @@ export class CreditLeases {
       await c.query(this.#s.meterLock, [lock, String(this.#settings.lockWait)]);
       // Expired leases of dead (or cut-off) processes give back what they never granted.
       const reclaimed = (await c.query(this.#s.reclaimLeases, [key])).rows as Back[];
-      const locked = (await c.query(this.#s.lockUsed, [key])).rows[0] as Pick<CreditState, "used" | "bought">;
+      const locked = (await c.query(this.#s.lockUsed, [key])).rows[0] as Pick<CreditState, "used" | "bought"> & { expires_in: number | null };
       const state = giveBack(locked, reclaimed);
       // A block is the balance's next credits: the plan's first, then bought ones (as spendCredits spends).
       const plan = Math.max(0, limit - state.used);
       const free = plan + state.bought;
       const block = Math.min(want, Math.floor(free / 2));
       if (free <= LOW_BALANCE || block < cost) {
+        const wait = Math.min(this.#settings.ttlMs, locked.expires_in ?? Number.POSITIVE_INFINITY);
+        this.#low.set(key, { limit, until: performance.now() + wait });
         // No lease: with no expired lease reclaimed there is nothing to keep, so the transaction rolls back, and
         // with it the credit row `lockUsed` created to lock (a request then denied for credits writes no counter).
         if (reclaimed.length === 0) throw new NothingReserved();

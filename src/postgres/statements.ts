@@ -83,9 +83,10 @@ export const statements = (t: TableNames) => ({
     WHERE excluded.used <= GREATEST(0, $4::float8 - c.used) + c.bought RETURNING used, bought`,
   creditsUsed: `SELECT used, bought FROM ${t.credits} WHERE token_id = $1`,
   // Leases, under the token's advisory lock: its credit row, created if absent and locked until commit
-  // (a flat spend may run meanwhile).
+  // (a flat spend may run meanwhile), and `expires_in`: ms until the first of the token's leases expires by the database's clock (null: none).
   lockUsed: `INSERT INTO ${t.credits} (token_id, used, bought, period_start) VALUES ($1, 0, 0, NULL)
-    ON CONFLICT (token_id) DO UPDATE SET used = ${t.credits}.used RETURNING used, bought`,
+    ON CONFLICT (token_id) DO UPDATE SET used = ${t.credits}.used RETURNING used, bought,
+      (SELECT MIN(expires_at) FROM ${t.leases} WHERE token_id = $1)::float8 - ${DATABASE_NOW_MS} AS expires_in`,
   // Under lockUsed: the period start is kept unless none was set yet.
   saveUsed: `INSERT INTO ${t.credits} (token_id, used, bought, period_start) VALUES ($1, $2, $3, $4)
     ON CONFLICT (token_id) DO UPDATE SET used = excluded.used, bought = excluded.bought,

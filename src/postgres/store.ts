@@ -486,12 +486,12 @@ export class PostgresStore implements TokenStore {
     // The default pool's row is the token id's, as before pools; a named pool's is `poolKey`.
     const creditKey = pgKey(poolKey(request.tokenId, request.pool));
     if (!account && !request.rateLimit && !rateLimits?.length && policy && policy.refill === null && !policy.reset && request.cost > 0) {
-      // A lease answers null when the balance is low (or was at the last spend metered on its own, see
+      // A lease answers null when the balance is low (or was at the last reservation, see
       // CreditLeases.settled): then this request is metered on its own.
       const leased = this.#leases && (await this.#leases.spend(creditKey, this.#tokenLock(id), request.cost, policy.limit, now));
       if (leased) return leased;
       const flat = await this.#spendFlat(creditKey, request.cost, policy.limit, now);
-      this.#leases?.settled(creditKey, policy.limit, flat.credits!.remaining);
+      this.#leases?.settled(creditKey, flat.credits!.remaining);
       return flat;
     }
     return transaction(this.#pool, async (c) => {
