@@ -36,6 +36,8 @@ export function isBusy(err: unknown): boolean {
  * is no row, as node:sqlite and better-sqlite3 do. bun:sqlite answers `null`,
  * which the store would take for a row: its statements are wrapped (once, a
  * probe of the driver decides); the others are used as they are, at no cost.
+ * The wrapper has the methods of {@link SqliteDatabase} only: the store must
+ * call no other.
  */
 export function noRowAsUndefined(db: SqliteDatabase): SqliteDatabase {
   if (db.prepare("SELECT 1 WHERE 0").get() !== null) return db;

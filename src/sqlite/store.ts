@@ -335,7 +335,7 @@ export class SqliteStore implements TokenStore {
     this.#t = tableNames(prefix);
     try {
       db.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
-      // The probe reads the schema: it may wait for another process's migration, as the next read does.
+      // Preparing the probe reads the schema: it may wait for another process's migration, as the next read does.
       const given = db;
       db = withBusyRetry(() => noRowAsUndefined(given));
       this.#db = db;

@@ -9,7 +9,10 @@ import { afterEach, beforeEach, describe as bunDescribe, it as bunIt, expect } f
 
 export { afterEach, beforeEach, expect };
 
-/** Thrown by `skip()`: the test ends there, as vitest's skip ends it (Bun counts it as passed). */
+/**
+ * Thrown by `skip()`: the test ends there, as vitest's skip ends it. Bun counts it as passed, so a
+ * line `(kit skip) <name>` says it was skipped (bun.test.ts checks which were).
+ */
 const SKIPPED = Symbol("skipped");
 const context = { skip: (): never => { throw SKIPPED; } };
 
@@ -26,6 +29,7 @@ export function it(name: string, fn: (ctx: typeof context) => unknown): void {
       await fn(context);
     } catch (err) {
       if (err !== SKIPPED) throw err;
+      console.log(`(kit skip) ${name}`);
     }
   });
 }
