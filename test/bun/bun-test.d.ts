@@ -2,11 +2,8 @@
 // serve.ts): Bun's own types are not a dependency of this project, and only
 // Bun runs those files.
 declare module "bun:test" {
-  type Body = () => unknown;
-  export const describe: ((name: string, fn: () => void) => void) & { skip(name: string, fn: () => void): void };
-  export const it: (name: string, fn: Body) => void;
-  export const beforeEach: (fn: Body) => void;
-  export const afterEach: (fn: Body) => void;
+  type Test = (name: string, fn: () => Promise<void>) => void;
+  export const test: Test & { skip: Test };
   export const expect: unknown;
 }
 
