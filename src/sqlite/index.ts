@@ -63,7 +63,13 @@ export function sqliteStore(db: string | SqliteDatabase, options: SqliteStoreOpt
     } catch (err) {
       throw new StoreUnavailableError(`cannot open the SQLite store: ${(err as Error)?.message ?? "unknown error"}`);
     }
-    return new SqliteStore(opened, options, true);
+    try {
+      return new SqliteStore(opened, options, true);
+    } catch (err) {
+      // A store refused at startup (an invalid option, a newer schema) leaves no connection open on the file.
+      opened.close?.();
+      throw err;
+    }
   }
   if (db === null || typeof db !== "object" || typeof db.prepare !== "function" || typeof db.exec !== "function") {
     throw new TypeError("db must be a path or a SQLite connection with prepare() and exec()");

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
@@ -16,6 +16,14 @@ const dir = mkdtempSync(join(tmpdir(), "keyward-sqlite-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 const file = () => join(dir, `db-${process.pid}-${n++}.sqlite`);
+/** Where a link points, or "" (a descriptor closed meanwhile). */
+const readlinkOr = (link: string) => {
+  try {
+    return readlinkSync(link);
+  } catch {
+    return "";
+  }
+};
 
 describeTokenStore("SqliteStore (file, node:sqlite)", () => sqliteStore(file()), {
   raw: (s) => (s as SqliteStore).dump(),
@@ -347,6 +355,20 @@ describe("sqliteStore", () => {
     expect(() => sqliteStore(file(), { synchronous: "OFF" as never })).toThrow(/synchronous/);
     expect(() => sqliteStore(file(), { walCheckpointBytes: -1 })).toThrow(expect.objectContaining({ code: "INVALID_CONFIG", field: "walCheckpointBytes" }));
     expect(() => sqliteStore({} as never)).toThrow(TypeError);
+  });
+
+  it.runIf(existsSync("/proc/self/fd"))("a store refused at startup closes the file it opened: an invalid option, a newer schema", async () => {
+    const path = file();
+    await sqliteStore(path).close();
+    /** This process's descriptors open on the database (or its -wal and -shm). */
+    const open = () => readdirSync("/proc/self/fd").filter((fd) => readlinkOr(`/proc/self/fd/${fd}`).startsWith(path)).length;
+    expect(open()).toBe(0);
+    expect(() => sqliteStore(path, { tablePrefix: "x; DROP" })).toThrow(expect.objectContaining({ code: "INVALID_CONFIG" }));
+    const newer = new DatabaseSync(path);
+    newer.exec(`INSERT INTO keyward_migrations (version, name, applied_at) VALUES (${SCHEMA_VERSION + 1}, 'from a newer keyward', 0)`);
+    newer.close();
+    expect(() => sqliteStore(path)).toThrow(StoreUnavailableError);
+    expect(open()).toBe(0);
   });
 
   it("an option of another name is refused before the file is opened (a misspelt synchronous would leave NORMAL in force)", () => {
