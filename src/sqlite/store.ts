@@ -108,6 +108,10 @@ export interface SqliteStoreOptions {
    * plus the copy; one that cannot empty the WAL (a read held open: a
    * backup, a report) is tried again 1 s later, then 2 s… up to 32 s, and
    * never fails a call. One process at a time runs it (SQLite's checkpoint lock).
+   * A store that may not read the WAL file (a permission model that granted
+   * the database file only: Deno's `--allow-read=keyward.db`, Node's
+   * `--permission`) cannot keep the bound and refuses to start
+   * (`INVALID_CONFIG` naming this option) unless it is 0.
    */
   walCheckpointBytes?: number | undefined;
 }
@@ -350,9 +354,10 @@ export class SqliteStore implements TokenStore {
       // as the connection is open (SQLite's default); a limit the connection was given is kept.
       const limit = db.prepare("PRAGMA journal_size_limit").get() as { journal_size_limit: number | bigint } | undefined;
       if (Number(limit?.journal_size_limit ?? -1) < 0) db.exec(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT}`);
+      // Before the migrations: a bound it cannot keep is refused with no table written.
+      this.#wal = WalBound.of(db, walCheckpointBytes, requestBusyTimeoutMs);
       if (version !== SCHEMA_VERSION) migrate(db, { tablePrefix: prefix, busyTimeoutMs });
       this.#s = prepareStatements(db, this.#t);
-      this.#wal = WalBound.of(db, walCheckpointBytes, requestBusyTimeoutMs);
       this.#setWait(requestBusyTimeoutMs);
     } catch (err) {
       throw startupError("cannot open the SQLite store", err);

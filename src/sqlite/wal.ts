@@ -4,6 +4,7 @@
 // the WAL grows with every write. A TRUNCATE checkpoint holds the write lock
 // (no new frames), copies what is left, waits for the readers inside the WAL
 // to finish (new ones read the database) and empties the file.
+import { ConfigError } from "../errors.js";
 import type { SqliteDatabase, SqliteStatement } from "./driver.js";
 
 /** Calls of the store between two looks at the WAL's size (a `stat` each). */
@@ -55,6 +56,12 @@ export class WalBound {
    * checkpoint lock for up to `waitMs`; null when there is nothing to bound
    * (`limitBytes` 0, an in-memory or temporary database) or no `node:fs`
    * to measure the file with.
+   *
+   * @throws {ConfigError} (`walCheckpointBytes`) when the WAL file cannot be
+   *   measured: a permission model (Deno's `--allow-read`, Node's
+   *   `--permission`) that granted the database file lets SQLite write the
+   *   WAL beside it, but not keyward look at it, and the bound would be off
+   *   without a word.
    */
   static of(db: SqliteDatabase, limitBytes: number, waitMs: number): WalBound | null {
     const fs = globalThis.process?.getBuiltinModule?.("node:fs") as typeof import("node:fs") | undefined;
@@ -63,7 +70,13 @@ export class WalBound {
     if (mode?.journal_mode?.toLowerCase() !== "wal") return null;
     const main = (db.prepare("PRAGMA database_list").all() as { name: string; file: string | null }[]).find((d) => d.name === "main");
     if (!main?.file) return null;
-    return new WalBound(`${main.file}-wal`, limitBytes, waitMs, db.prepare("PRAGMA wal_checkpoint(TRUNCATE)"), fs.statSync);
+    const walPath = `${main.file}-wal`;
+    try {
+      fs.statSync(walPath, { throwIfNoEntry: false });
+    } catch (cause) {
+      throw new ConfigError("walCheckpointBytes", "cannot be kept: the database's -wal file cannot be read (grant read access to it, or set 0 to turn the bound off)", { cause });
+    }
+    return new WalBound(walPath, limitBytes, waitMs, db.prepare("PRAGMA wal_checkpoint(TRUNCATE)"), fs.statSync);
   }
 
   /**
