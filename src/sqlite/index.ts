@@ -1,6 +1,6 @@
 /**
  * keyward/sqlite: tokens in a SQLite database, shared by every process on
- * the machine. `node:sqlite` by default (no native build), or any
+ * the machine. `node:sqlite` by default (Node, Deno; no native build), or any
  * better-sqlite3-shaped connection (better-sqlite3, `bun:sqlite`).
  *
  * @example
