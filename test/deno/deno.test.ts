@@ -10,6 +10,8 @@
 //   backend and every runtime").
 // - keyward/sqlite granted its database file only (test/sqlite/permissions.test.ts
 //   on Node's permission model): the WAL bound is refused, not silently off.
+// - Deno and Node processes racing on one node:sqlite file (test/sqlite/worker.ts):
+//   the credits are granted exactly once, whichever runtime asks.
 // - A Deno.serve route guarded by keyward/fetch, a Hono app guarded by
 //   keyward/hono, the admin handler as
 //   Deno.serve(admin), and keyward/client's signers, driven by Deno's fetch
@@ -21,6 +23,8 @@
 // and sets it). Without it the tests skip with the reason printed, except
 // under CI=true, where a missing Deno is a failure.
 import { join } from "node:path";
+import { Keyward } from "keyward";
+import { sqliteStore } from "keyward/sqlite";
 import { beforeAll, describe, expect, it } from "vitest";
 import { bundle, ROOT, RUN_TIMEOUT_MS, type RunResult, run, runtimeBinary, scratchDir } from "../support/runtime.js";
 
@@ -128,6 +132,25 @@ describe.runIf(DENO)("keyward on Deno", () => {
     // Refused before any table was written.
     expect(JSON.parse(stdout)).toEqual({ bounded: { code: "INVALID_CONFIG", field: "walCheckpointBytes" }, tables: 0, unbounded: "opened" });
   });
+
+  it("shares a node:sqlite file with Node: 2 Deno and 2 Node processes × 2 500 concurrent checks on 1 000 credits grant exactly 1 000", async () => {
+    const worker = await bundle(dir, "worker", { path: join(ROOT, "test/sqlite/worker.ts") });
+    const path = join(dir, "race.sqlite");
+    const store = sqliteStore(path);
+    const { token } = await new Keyward({ store, prefix: "acme" }).tokens.create({ owner: "o", kind: "secret", credits: { limit: 1000 } });
+    await store.close();
+    const args = [worker, "credits", path, `${token}@${Date.now() + 2500}`]; // a common start once all four have loaded
+    const runs = await Promise.all([
+      ...[1, 2].map(() => deno(["run", ...ISOLATED, ...FILES, ...args])),
+      ...[1, 2].map(() => run(process.execPath, ["--no-warnings", ...args], dir)),
+    ]);
+    expect(runs.map((r) => r.code), runs.map((r) => r.output).join("\n")).toEqual([0, 0, 0, 0]);
+    const results = runs.map((r) => JSON.parse(r.stdout) as { granted: number; codes: string[]; start: number; end: number });
+    // The four runs overlapped: each started before every other ended.
+    for (const a of results) for (const b of results) expect(a.start).toBeLessThanOrEqual(b.end);
+    expect(results.reduce((sum, r) => sum + r.granted, 0)).toBe(1000);
+    expect(results.every((r) => r.granted > 0 && r.codes.every((c) => c === "OK" || c === "CREDITS_EXHAUSTED"))).toBe(true);
+  }, 60_000);
 
   it("guards Deno.serve routes with keyward/fetch and keyward/hono, serves Deno.serve(admin), signs with keyward/client", async () => {
     const script = await bundle(dir, "serve", { path: join(ROOT, "test/deno/serve.ts") });
