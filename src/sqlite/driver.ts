@@ -23,11 +23,16 @@ export interface SqliteDatabase {
 /** SQLite result codes (https://sqlite.org/rescode.html) that say "try again". */
 const BUSY = new Set([5, 6, 261, 517, 262]);
 
-/** Whether a driver error is SQLITE_BUSY / SQLITE_LOCKED (node:sqlite: `errcode`; better-sqlite3 / bun: `code`). */
+/**
+ * Whether a driver error is SQLITE_BUSY / SQLITE_LOCKED (node:sqlite: `errcode`; better-sqlite3 / bun:
+ * `code`). Deno's node:sqlite (2.9) gives the errors of `exec` no `errcode`, only `code`
+ * "ERR_SQLITE_ERROR" and SQLite's message, whose text for these two codes is fixed (sqlite3_errstr).
+ */
 export function isBusy(err: unknown): boolean {
   if (typeof err !== "object" || err === null) return false;
-  const { errcode, code } = err as { errcode?: unknown; code?: unknown };
+  const { errcode, code, message } = err as { errcode?: unknown; code?: unknown; message?: unknown };
   if (typeof errcode === "number") return BUSY.has(errcode);
+  if (code === "ERR_SQLITE_ERROR") return typeof message === "string" && (message === "database is locked" || message.startsWith("database table is locked"));
   return typeof code === "string" && (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED"));
 }
 
