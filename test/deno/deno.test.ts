@@ -15,9 +15,8 @@
 // - Deno and Node processes racing on one node:sqlite file (test/sqlite/worker.ts):
 //   the credits are granted exactly once, whichever runtime asks.
 // - A Deno.serve route guarded by keyward/fetch, a Hono app guarded by
-//   keyward/hono, the admin handler as
-//   Deno.serve(admin), and keyward/client's signers, driven by Deno's fetch
-//   (serve.ts).
+//   keyward/hono, the admin handler as Deno.serve(admin), keyward/leaks'
+//   receiver, and keyward/client's signers, driven by Deno's fetch (serve.ts).
 //
 // Deno runs bundles (../support/runtime.ts), with permissions granted one by
 // one and --no-prompt (a permission missing is an error, never a question).
@@ -176,7 +175,7 @@ describe.runIf(DENO)("keyward on Deno", () => {
     }
   });
 
-  it("guards Deno.serve routes with keyward/fetch and keyward/hono, serves Deno.serve(admin), signs with keyward/client", async () => {
+  it("guards Deno.serve routes with keyward/fetch and keyward/hono, serves Deno.serve(admin) and the leak receiver, signs with keyward/client", async () => {
     const script = await bundle(dir, "serve", { path: join(ROOT, "test/deno/serve.ts") });
     const { code, stdout, stderr } = await deno([
       "run",
@@ -208,6 +207,8 @@ describe.runIf(DENO)("keyward on Deno", () => {
     // Written to the node:sqlite file and read back.
     expect(seen.usage).toEqual({ bearer: [{ allowed: 2, denied: 0 }], ed25519: [{ allowed: 2, denied: 1 }], hmac: [{ allowed: 1, denied: 0 }] });
     expect(seen.admin).toEqual({ created: 201, listed: true, anonymous: 401, page: "text/html; charset=utf-8", check: true });
+    // keyward/leaks: a forged alert changes nothing; GitHub's revokes the token.
+    expect(seen.leaks).toEqual({ forged: 401, checkAfterForged: "OK", alerted: 200, check: "TOKEN_REVOKED" });
     // Nothing on stderr but Deno's notice that a handler read request.signal (docs/frameworks.md).
     expect(stderr.split("\n").filter((l) => l !== "" && !l.startsWith("Deno.serve: request.signal aborts on successful responses"))).toEqual([]);
   }, 60_000);

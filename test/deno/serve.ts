@@ -8,13 +8,16 @@
 // generateKeyPair, hmac-sha256 from the token, ed25519 from signerFromEnv
 // under Deno's per-variable env permission); a Hono app guarded by
 // keyward/hono as Deno.serve(app.fetch) (the IP from c.env, which is Deno's
-// info); then the admin handler as Deno.serve(admin). Prints one JSON line
-// of what it saw.
+// info); the admin handler as Deno.serve(admin); the GitHub secret scanning
+// receiver of keyward/leaks, sent an alert signed with a P-256 key made
+// here. Prints one JSON line of what it saw.
+import { generateKeyPairSync, sign } from "node:crypto";
 import { Hono } from "hono";
 import { createAdminHandler } from "../../src/admin/index.js";
 import { createSigner, generateKeyPair, signedFetch, signerFromEnv } from "../../src/client/index.js";
 import { keywardFetch } from "../../src/fetch/index.js";
 import { type KeywardEnv, keywardHono } from "../../src/hono/index.js";
+import { createLeakReceiver } from "../../src/leaks/index.js";
 import { Keyward } from "../../src/index.js";
 import { sqliteStore } from "../../src/sqlite/index.js";
 
@@ -111,7 +114,29 @@ const adminSeen = {
   check: (await kw.check({ token: made.token })).ok,
 };
 
-await Promise.all([server.shutdown(), hono.shutdown(), admin.shutdown()]);
-console.log(JSON.stringify({ ...seen, usage: { bearer: await usage(bearer.record.id), ed25519: await usage(ed25519.record.id), hmac: await usage(hmac.record.id) }, admin: adminSeen }));
+// docs/leaks.md: the receiver runs in any Fetch runtime. An alert as GitHub sends it: the body signed with
+// ECDSA P-256 / SHA-256, DER, base64.
+const github = generateKeyPairSync("ec", { namedCurve: "P-256" });
+const keyId = "90a421169f0a406205f1563a953312f0be898d3c7b6c06b681aa86a874555f4a";
+const publicKeys = [{ key_identifier: keyId, key: github.publicKey.export({ type: "spki", format: "pem" }).toString() }];
+const leaks = Deno.serve(quiet, createLeakReceiver({ keyward: kw, publicKeys }));
+const leaked = await kw.tokens.create({ owner: "acct_1", kind: "secret", scopes });
+const alertOf = (body: string, signature: string) => ({
+  method: "POST",
+  headers: { "content-type": "application/json", "github-public-key-identifier": keyId, "github-public-key-signature": signature },
+  body,
+});
+const body = JSON.stringify([{ token: leaked.token, type: "acme_secret_token", url: "https://github.com/octocat/hello/blob/main/.env", source: "commit" }]);
+const signature = sign("sha256", new TextEncoder().encode(body), github.privateKey).toString("base64");
+const forged = (await fetch(`http://127.0.0.1:${leaks.addr.port}/`, alertOf(body.replace("main", "dev"), signature))).status;
+const leaksSeen = {
+  forged,
+  checkAfterForged: (await kw.check({ token: leaked.token })).code,
+  alerted: (await fetch(`http://127.0.0.1:${leaks.addr.port}/`, alertOf(body, signature))).status,
+  check: (await kw.check({ token: leaked.token })).code,
+};
+
+await Promise.all([server.shutdown(), hono.shutdown(), admin.shutdown(), leaks.shutdown()]);
+console.log(JSON.stringify({ ...seen, usage: { bearer: await usage(bearer.record.id), ed25519: await usage(ed25519.record.id), hmac: await usage(hmac.record.id) }, admin: adminSeen, leaks: leaksSeen }));
 await kw.close();
 await store.close();
