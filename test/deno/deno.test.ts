@@ -135,20 +135,20 @@ describe.runIf(DENO)("keyward on Deno", () => {
     expect(JSON.parse(stdout)).toEqual({ bounded: { code: "INVALID_CONFIG", field: "walCheckpointBytes" }, tables: 0, unbounded: "opened" });
   });
 
-  it("shares a node:sqlite file with Node: 2 Deno and 2 Node processes × 2 500 concurrent checks on 1 000 credits grant exactly 1 000", async () => {
+  it("shares a node:sqlite file with Node: a Deno and a Node process × 2 500 concurrent checks on 1 000 credits grant exactly 1 000", async () => {
     const worker = await bundle(dir, "worker", { path: join(ROOT, "test/sqlite/worker.ts") });
     const path = join(dir, "race.sqlite");
     const store = sqliteStore(path);
     const { token } = await new Keyward({ store, prefix: "acme" }).tokens.create({ owner: "o", kind: "secret", credits: { limit: 1000 } });
     await store.close();
-    const args = [worker, "credits", path, `${token}@${Date.now() + 2500}`]; // a common start once all four have loaded
+    const args = [worker, "credits", path, `${token}@${Date.now() + 2000}`]; // a common start once both have loaded
     const runs = await Promise.all([
-      ...[1, 2].map(() => deno(["run", ...ISOLATED, ...FILES, ...args])),
-      ...[1, 2].map(() => run(process.execPath, ["--no-warnings", ...args], dir)),
+      deno(["run", ...ISOLATED, ...FILES, ...args]),
+      run(process.execPath, ["--no-warnings", ...args], dir),
     ]);
-    expect(runs.map((r) => r.code), runs.map((r) => r.output).join("\n")).toEqual([0, 0, 0, 0]);
+    expect(runs.map((r) => r.code), runs.map((r) => r.output).join("\n")).toEqual([0, 0]);
     const results = runs.map((r) => JSON.parse(r.stdout) as { granted: number; codes: string[]; start: number; end: number });
-    // The four runs overlapped: each started before every other ended.
+    // The two runs overlapped: each started before the other ended.
     for (const a of results) for (const b of results) expect(a.start).toBeLessThanOrEqual(b.end);
     expect(results.reduce((sum, r) => sum + r.granted, 0)).toBe(1000);
     expect(results.every((r) => r.codes.every((c) => c === "OK" || c === "CREDITS_EXHAUSTED"))).toBe(true);
@@ -163,7 +163,7 @@ describe.runIf(DENO)("keyward on Deno", () => {
     reader.exec("CREATE TABLE theirs (x); BEGIN");
     reader.prepare("SELECT count(*) FROM theirs").get();
     // Deno opens at `at` (once loaded), waits 400 ms for the lock, is answered busy, waits again: the read ends meanwhile.
-    const at = Date.now() + 2000;
+    const at = Date.now() + 1200;
     const release = setTimeout(() => reader.exec("COMMIT"), at + 600 - Date.now());
     try {
       const { code, stdout, stderr } = await deno(["run", ...ISOLATED, ...FILES, script, path, "400", String(at)]);
