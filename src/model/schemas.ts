@@ -349,7 +349,12 @@ const policyFields = {
   requireSignedRequests: z.boolean(),
 };
 
-/** Input of `tokens.create`. */
+/**
+ * Input of `tokens.create`. Like every exported schema, a `zod/mini` one:
+ * build on it with zod's functions (`z.extend(createTokenSchema, {…})`), and
+ * give a parse of your own a locale (`{ error: en().localeError }` from
+ * `zod/locales`), as zod/mini has no messages of its own.
+ */
 export const createTokenSchema = z.strictObject({
   owner: ownerSchema,
   kind: z.enum(["publishable", "secret"]),
