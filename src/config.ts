@@ -1,7 +1,8 @@
 // Options of `new Keyward(…)`: parsed with zod once, copied and frozen.
-import { z } from "zod";
+import * as z from "zod/mini";
 import { ConfigError } from "./errors.js";
 import { type RandomSource, secureRandom } from "./lib/crypto.js";
+import { ENGLISH, integer } from "./lib/zod.js";
 import { Keyring } from "./lib/seal.js";
 import type { LifecycleEvent } from "./manager/lifecycle.js";
 import type { AnomalyOptions } from "./monitor/anomalies.js";
@@ -284,80 +285,89 @@ function isCoverable(entry: string): boolean {
   }
 }
 
+/** A function given as an option (a clock, a hook). */
+const aFunction = <F>() => z.custom<F>((f) => typeof f === "function", "must be a function");
+const PREFIX_MESSAGE = "must match /^[a-z][a-z0-9]{0,15}$/";
+
 const schema = z.strictObject({
   // Its methods and capabilities are checked after, naming what is missing (storeShapeError).
   store: z.custom<TokenStore>((s) => typeof s === "object" && s !== null, "must implement TokenStore"),
-  prefix: z.string().regex(PREFIX_PATTERN, "must match /^[a-z][a-z0-9]{0,15}$/"),
-  env: z.enum(["live", "test"]).default("live"),
-  sealingKey: z
-    .union([z.string(), z.array(z.string()).max(16)])
-    .optional()
-    .transform((v) => (v === undefined ? [] : typeof v === "string" ? [v] : v)),
-  revocationBoundMs: z.number().int().min(0).max(DAY).default(10_000),
-  propagationDelayMs: z.number().int().min(0).max(30 * DAY).default(0),
+  prefix: z.string().check(z.regex(PREFIX_PATTERN, PREFIX_MESSAGE)),
+  env: z._default(z.enum(["live", "test"]), "live"),
+  sealingKey: z.pipe(
+    z.optional(z.union([z.string(), z.array(z.string()).check(z.maxLength(16))])),
+    z.transform((v) => (v === undefined ? [] : typeof v === "string" ? [v] : v)),
+  ),
+  revocationBoundMs: z._default(integer(0, DAY), 10_000),
+  propagationDelayMs: z._default(integer(0, 30 * DAY), 0),
   // As a token's scopes are checked when given to `tokens.create`: stored with each token created without scopes.
-  defaultScopes: scopeListSchema.default(["core:read"]),
-  allowPublishableWrites: z.boolean().default(false),
-  now: z.custom<() => number>((f) => typeof f === "function", "must be a function").default(() => Date.now),
-  random: z.custom<RandomSource>((f) => typeof f === "function", "must be a function").default(() => secureRandom),
-  cache: z
-    .strictObject({
-      maxEntries: z.number().int().min(0).max(10_000_000).default(10_000),
-      negativeTtlMs: z.number().int().min(0).max(DAY).default(1_000),
-    })
-    .default({ maxEntries: 10_000, negativeTtlMs: 1_000 }),
-  trustedProxies: z.array(z.string()).max(1024).default([]),
-  forwardedHeader: z.enum(["x-forwarded-for", "forwarded"]).default("x-forwarded-for"),
-  allowCatchAllRanges: z.boolean().default(false),
-  onWarning: z.custom<(warning: ConfigWarning) => void>((f) => typeof f === "function", "must be a function").optional(),
-  queryParam: z
-    .string()
-    .regex(/^[A-Za-z0-9_.-]{1,64}$/, "must be a query parameter name")
-    .nullable()
-    .default(null),
-  allowSecretInBrowser: z.boolean().default(false),
-  tokens: z
-    .strictObject({
-      defaultLifetimeMs: z.number().int().min(1).max(LIFETIME_CAP).nullable().default(null),
-      maxLifetimeMs: z.number().int().min(1).max(LIFETIME_CAP).nullable().default(null),
-      rotationPeriodMs: z.number().int().min(1).max(LIFETIME_CAP).nullable().default(null),
-      expiringSoonMs: z.number().int().min(0).max(LIFETIME_CAP).default(7 * DAY),
-      unusedAfterMs: z.number().int().min(60_000).max(LIFETIME_CAP).nullable().default(null),
-      onLifecycle: z.custom<(event: LifecycleEvent) => void>((f) => typeof f === "function", "must be a function").optional(),
-    })
-    .refine((t) => t.maxLifetimeMs === null || t.defaultLifetimeMs === null || t.defaultLifetimeMs <= t.maxLifetimeMs, {
-      message: "defaultLifetimeMs must not exceed maxLifetimeMs",
-      path: ["defaultLifetimeMs"],
-    })
-    .default({ defaultLifetimeMs: null, maxLifetimeMs: null, rotationPeriodMs: null, expiringSoonMs: 7 * DAY, unusedAfterMs: null }),
-  requireHttps: z.union([z.literal("secret"), z.literal("all"), z.literal(false)], { error: 'must be "secret", "all" or false' }).optional(),
-  acceptPrefixes: z.array(z.string().regex(PREFIX_PATTERN, "must match /^[a-z][a-z0-9]{0,15}$/")).max(16).default([]),
-  acceptForeignTokens: z
-    .union([
-      z.literal(false),
-      z.strictObject({
-        prefix: z.string().min(1).max(64),
-        minLength: z.number().int().min(20).max(MAX_FOREIGN_TOKEN_LENGTH),
-      }),
-    ], { error: "must be false or { prefix, minLength }: say what legacy keys look like" })
-    .default(false),
-  lookupTimeoutMs: z.number().int().min(1).max(60_000).default(2_000),
-  signatures: z
-    .strictObject({
-      maxAgeSec: z.number().int().min(1).max(86_400).default(300),
-      clockSkewSec: z.number().int().min(0).max(3_600).default(30),
-      requireNonce: z.boolean().default(true),
-      required: z
-        .array(z.string().max(256).refine(isCoverable, "not a signature parameter or a component keyward can verify"))
-        .min(1)
-        .max(64)
-        .optional(),
-      unsafeAllowNoFreshness: z.boolean().default(false),
-      unsafeAllowUncoveredBody: z.boolean().default(false),
-      maxBodyBytes: z.number().int().min(0).max(1 << 30).default(DEFAULT_SIGNED_BODY_BYTES),
-      bodyTimeoutMs: z.number().int().min(1).max(600_000).default(DEFAULT_SIGNED_BODY_TIMEOUT_MS),
-    })
-    .default({
+  defaultScopes: z._default(scopeListSchema, ["core:read"]),
+  allowPublishableWrites: z._default(z.boolean(), false),
+  now: z._default(aFunction<() => number>(), () => Date.now),
+  random: z._default(aFunction<RandomSource>(), () => secureRandom),
+  cache: z._default(
+    z.strictObject({
+      maxEntries: z._default(integer(0, 10_000_000), 10_000),
+      negativeTtlMs: z._default(integer(0, DAY), 1_000),
+    }),
+    { maxEntries: 10_000, negativeTtlMs: 1_000 },
+  ),
+  trustedProxies: z._default(z.array(z.string()).check(z.maxLength(1024)), []),
+  forwardedHeader: z._default(z.enum(["x-forwarded-for", "forwarded"]), "x-forwarded-for"),
+  allowCatchAllRanges: z._default(z.boolean(), false),
+  onWarning: z.optional(aFunction<(warning: ConfigWarning) => void>()),
+  queryParam: z._default(z.nullable(z.string().check(z.regex(/^[A-Za-z0-9_.-]{1,64}$/, "must be a query parameter name"))), null),
+  allowSecretInBrowser: z._default(z.boolean(), false),
+  tokens: z._default(
+    z
+      .strictObject({
+        defaultLifetimeMs: z._default(z.nullable(integer(1, LIFETIME_CAP)), null),
+        maxLifetimeMs: z._default(z.nullable(integer(1, LIFETIME_CAP)), null),
+        rotationPeriodMs: z._default(z.nullable(integer(1, LIFETIME_CAP)), null),
+        expiringSoonMs: z._default(integer(0, LIFETIME_CAP), 7 * DAY),
+        unusedAfterMs: z._default(z.nullable(integer(60_000, LIFETIME_CAP)), null),
+        onLifecycle: z.optional(aFunction<(event: LifecycleEvent) => void>()),
+      })
+      .check(
+        z.refine((t) => t.maxLifetimeMs === null || t.defaultLifetimeMs === null || t.defaultLifetimeMs <= t.maxLifetimeMs, {
+          message: "defaultLifetimeMs must not exceed maxLifetimeMs",
+          path: ["defaultLifetimeMs"],
+        }),
+      ),
+    { defaultLifetimeMs: null, maxLifetimeMs: null, rotationPeriodMs: null, expiringSoonMs: 7 * DAY, unusedAfterMs: null },
+  ),
+  requireHttps: z.optional(z.union([z.literal("secret"), z.literal("all"), z.literal(false)], { error: 'must be "secret", "all" or false' })),
+  acceptPrefixes: z._default(z.array(z.string().check(z.regex(PREFIX_PATTERN, PREFIX_MESSAGE))).check(z.maxLength(16)), []),
+  acceptForeignTokens: z._default(
+    z.union(
+      [
+        z.literal(false),
+        z.strictObject({
+          prefix: z.string().check(z.minLength(1), z.maxLength(64)),
+          minLength: integer(20, MAX_FOREIGN_TOKEN_LENGTH),
+        }),
+      ],
+      { error: "must be false or { prefix, minLength }: say what legacy keys look like" },
+    ),
+    false,
+  ),
+  lookupTimeoutMs: z._default(integer(1, 60_000), 2_000),
+  signatures: z._default(
+    z.strictObject({
+      maxAgeSec: z._default(integer(1, 86_400), 300),
+      clockSkewSec: z._default(integer(0, 3_600), 30),
+      requireNonce: z._default(z.boolean(), true),
+      required: z.optional(
+        z
+          .array(z.string().check(z.maxLength(256), z.refine(isCoverable, "not a signature parameter or a component keyward can verify")))
+          .check(z.minLength(1), z.maxLength(64)),
+      ),
+      unsafeAllowNoFreshness: z._default(z.boolean(), false),
+      unsafeAllowUncoveredBody: z._default(z.boolean(), false),
+      maxBodyBytes: z._default(integer(0, 1 << 30), DEFAULT_SIGNED_BODY_BYTES),
+      bodyTimeoutMs: z._default(integer(1, 600_000), DEFAULT_SIGNED_BODY_TIMEOUT_MS),
+    }),
+    {
       maxAgeSec: 300,
       clockSkewSec: 30,
       requireNonce: true,
@@ -365,28 +375,30 @@ const schema = z.strictObject({
       unsafeAllowUncoveredBody: false,
       maxBodyBytes: DEFAULT_SIGNED_BODY_BYTES,
       bodyTimeoutMs: DEFAULT_SIGNED_BODY_TIMEOUT_MS,
-    }),
+    },
+  ),
   // Checked field by field (ranges named) by the AnomalyDetector constructor.
-  anomalies: z.custom<AnomalyOptions>((v) => typeof v === "object" && v !== null, "must be an object").optional(),
-  telemetry: z
-    .strictObject({
-      meter: z.custom<TelemetryOptions["meter"]>((m) => typeof (m as { createCounter?: unknown })?.createCounter === "function", "must be an OpenTelemetry Meter").optional(),
-      tracer: z.custom<TelemetryOptions["tracer"]>((t) => typeof (t as { startSpan?: unknown })?.startSpan === "function", "must be an OpenTelemetry Tracer").optional(),
-      logger: z.custom<TelemetryOptions["logger"]>((f) => typeof f === "function", "must be a function").optional(),
-      latencySampleEvery: z.number().int().min(1).max(1_000_000).optional(),
-    })
-    .optional(),
-  usage: z
-    .strictObject({
-      enabled: z.boolean().default(true),
-      batchSize: z.number().int().min(1).max(100_000).default(1_000),
-      flushIntervalMs: z.number().int().min(0).max(DAY).default(1_000),
-      maxQueue: z.number().int().min(1).max(10_000_000).default(100_000),
-      writeTimeoutMs: z.number().int().min(1).max(600_000).default(10_000),
-      onDecision: z.custom<(event: DecisionEvent) => void>((f) => typeof f === "function", "must be a function").optional(),
-      onError: z.custom<(error: UsageWriteError) => void>((f) => typeof f === "function", "must be a function").optional(),
-    })
-    .default({ enabled: true, batchSize: 1_000, flushIntervalMs: 1_000, maxQueue: 100_000, writeTimeoutMs: 10_000 }),
+  anomalies: z.optional(z.custom<AnomalyOptions>((v) => typeof v === "object" && v !== null, "must be an object")),
+  telemetry: z.optional(
+    z.strictObject({
+      meter: z.optional(z.custom<TelemetryOptions["meter"]>((m) => typeof (m as { createCounter?: unknown })?.createCounter === "function", "must be an OpenTelemetry Meter")),
+      tracer: z.optional(z.custom<TelemetryOptions["tracer"]>((t) => typeof (t as { startSpan?: unknown })?.startSpan === "function", "must be an OpenTelemetry Tracer")),
+      logger: z.optional(aFunction<TelemetryOptions["logger"]>()),
+      latencySampleEvery: z.optional(integer(1, 1_000_000)),
+    }),
+  ),
+  usage: z._default(
+    z.strictObject({
+      enabled: z._default(z.boolean(), true),
+      batchSize: z._default(integer(1, 100_000), 1_000),
+      flushIntervalMs: z._default(integer(0, DAY), 1_000),
+      maxQueue: z._default(integer(1, 10_000_000), 100_000),
+      writeTimeoutMs: z._default(integer(1, 600_000), 10_000),
+      onDecision: z.optional(aFunction<(event: DecisionEvent) => void>()),
+      onError: z.optional(aFunction<(error: UsageWriteError) => void>()),
+    }),
+    { enabled: true, batchSize: 1_000, flushIntervalMs: 1_000, maxQueue: 100_000, writeTimeoutMs: 10_000 },
+  ),
 });
 
 /**
@@ -394,7 +406,7 @@ const schema = z.strictObject({
  * @throws {ConfigError} `INVALID_CONFIG`, naming the option
  */
 export function resolveConfig(options: KeywardOptions): ResolvedConfig {
-  const r = schema.safeParse(options);
+  const r = schema.safeParse(options, ENGLISH);
   if (!r.success) {
     const issue = r.error.issues[0];
     throw new ConfigError(issue?.path.map(String).join(".") ?? "", issue?.message ?? "invalid options");

@@ -2,7 +2,7 @@
 // JSON Schema 2020-12), generated from the zod schemas that validate its
 // input with zod's own `z.toJSONSchema`, read as input (`io: "input"`: what a
 // client sends, before transforms).
-import { z } from "zod";
+import * as z from "zod/mini";
 import type { AdminConfig } from "./options.js";
 import {
   auditPageSchema,
@@ -45,7 +45,7 @@ function describe(ctx: { zodSchema: z.core.$ZodTypes; jsonSchema: JsonSchema; pa
   }
 }
 
-const toSchema = (schema: z.ZodType): JsonSchema => {
+const toSchema = (schema: z.ZodMiniType): JsonSchema => {
   const { $schema: _, ...out } = z.toJSONSchema(schema, { io: "input", unrepresentable: "any", override: describe }) as JsonSchema;
   return out;
 };

@@ -5,13 +5,14 @@
 // role matrix); test/types/admin-answers.test.ts checks each answer schema
 // against its TypeScript type, and test/admin/openapi.test.ts every route's
 // real answers against the served document.
-import { z } from "zod";
+import * as z from "zod/mini";
+import { integer } from "../lib/zod.js";
 import { type AccountAction, ROLE_MATRIX, ROLES } from "../model/roles.js";
 import { createTokenSchema, timestamp } from "../model/schemas.js";
 import { AUDIT_ACTIONS, type JsonValue } from "../model/types.js";
 
 const MAX_GRACE_MS = 30 * 86_400_000;
-const revision = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+const revision = integer(1, Number.MAX_SAFE_INTEGER);
 
 /**
  * What a customer may set on a token: every setting but the owner (the one
@@ -20,7 +21,7 @@ const revision = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
  * be set, as limits of the customer's own tokens. An unknown field, these
  * three included, is refused.
  */
-const settings = createTokenSchema.omit({ owner: true, rateLimit: true, rateLimits: true });
+const settings = z.omit(createTokenSchema, { owner: true, rateLimit: true, rateLimits: true });
 
 /** `POST /tokens`. */
 export const createBodySchema = settings;
@@ -28,36 +29,36 @@ export const createBodySchema = settings;
 /** `PATCH /tokens/{id}`: the changes, the revision they apply to, and when the policy fields take effect. */
 export const updateBodySchema = z.strictObject({
   expectedRevision: revision,
-  effectiveAt: timestamp.optional(),
-  patch: settings.omit({ kind: true }),
+  effectiveAt: z.optional(timestamp),
+  patch: z.omit(settings, { kind: true }),
 });
 
 /** `POST /tokens/{id}/regenerate`. */
 export const regenerateBodySchema = z.strictObject({
-  expectedRevision: revision.optional(),
-  graceMs: z.number().int().min(0).max(MAX_GRACE_MS).optional(),
+  expectedRevision: z.optional(revision),
+  graceMs: z.optional(integer(0, MAX_GRACE_MS)),
 });
 
 /** `POST /tokens/{id}/revoke`. */
 export const revokeBodySchema = z.strictObject({});
 
-const epochMs = z.number().int();
+const epochMs = z.int();
 const creditsOut = z.object({
-  limit: z.number().int(),
-  refill: z.object({ amount: z.number().int(), intervalMs: z.number().int() }).nullable(),
-  reset: z.enum(["day", "month"]).nullable().optional(),
+  limit: z.int(),
+  refill: z.nullable(z.object({ amount: z.int(), intervalMs: z.int() })),
+  reset: z.optional(z.nullable(z.enum(["day", "month"]))),
 });
 const role = z.enum(ROLES);
-const rateLimitOut = z.object({ limit: z.number().int(), windowMs: z.number().int() });
+const rateLimitOut = z.object({ limit: z.int(), windowMs: z.int() });
 const policySchema = z.object({
   scopes: z.array(z.string()),
   domains: z.array(z.string()),
   ips: z.array(z.string()),
-  credits: creditsOut.nullable(),
-  pools: z.record(z.string(), creditsOut).optional(),
-  rateLimit: rateLimitOut.nullable(),
-  rateLimits: z.array(rateLimitOut).optional(),
-  expiresAt: epochMs.nullable(),
+  credits: z.nullable(creditsOut),
+  pools: z.optional(z.record(z.string(), creditsOut)),
+  rateLimit: z.nullable(rateLimitOut),
+  rateLimits: z.optional(z.array(rateLimitOut)),
+  expiresAt: z.nullable(epochMs),
   requireSignedRequests: z.boolean(),
 });
 
@@ -72,19 +73,19 @@ export const tokenRecordSchema = z.object({
   metadata: z.custom<Record<string, JsonValue>>(),
   policy: policySchema,
   scheduled: z.array(z.object({ effectiveAt: epochMs, policy: policySchema })),
-  signing: z.union([z.object({ alg: z.literal("ed25519"), publicKey: z.string() }), z.object({ alg: z.literal("hmac-sha256") })]).nullable(),
-  graceUntil: epochMs.nullable(),
+  signing: z.nullable(z.union([z.object({ alg: z.literal("ed25519"), publicKey: z.string() }), z.object({ alg: z.literal("hmac-sha256") })])),
+  graceUntil: z.nullable(epochMs),
   createdAt: epochMs,
   updatedAt: epochMs,
-  revokedAt: epochMs.nullable(),
-  disabledAt: epochMs.nullable(),
-  revision: z.number().int(),
+  revokedAt: z.nullable(epochMs),
+  disabledAt: z.nullable(epochMs),
+  revision: z.int(),
 });
 
 /** A new or regenerated token: the only answer that holds the token string. */
 export const issuedTokenSchema = z.object({ token: z.string(), record: tokenRecordSchema });
 
-const page = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), nextCursor: z.string().nullable() });
+const page = <T extends z.ZodMiniType>(item: T) => z.object({ items: z.array(item), nextCursor: z.nullable(z.string()) });
 
 export const tokenPageSchema = page(tokenRecordSchema);
 
@@ -92,28 +93,28 @@ export const auditEntrySchema = z.object({
   id: z.string(),
   at: epochMs,
   actor: z.string(),
-  role: role.optional(),
+  role: z.optional(role),
   action: z.enum(AUDIT_ACTIONS),
   tokenId: z.string(),
   owner: z.string(),
   changes: z.array(z.string()),
-  effectiveAt: epochMs.optional(),
-  graceUntil: epochMs.optional(),
-  amount: z.number().optional(),
+  effectiveAt: z.optional(epochMs),
+  graceUntil: z.optional(epochMs),
+  amount: z.optional(z.number()),
 });
 
 export const auditPageSchema = page(auditEntrySchema);
 
 export const usageSchema = z.object({
   granularity: z.enum(["hour", "day"]),
-  buckets: z.array(z.object({ start: epochMs, allowed: z.number().int(), denied: z.number().int(), credits: z.number().int() })),
+  buckets: z.array(z.object({ start: epochMs, allowed: z.int(), denied: z.int(), credits: z.int() })),
 });
 
 /** `DELETE /tokens/{id}`: what was removed. */
 export const deletedTokenSchema = z.object({
   id: z.string(),
   owner: z.string(),
-  removed: z.object({ hashes: z.number().int(), credits: z.number().int(), rateLimits: z.number().int(), nonces: z.number().int(), usage: z.number().int() }),
+  removed: z.object({ hashes: z.int(), credits: z.int(), rateLimits: z.int(), nonces: z.int(), usage: z.int() }),
 });
 
 export const memberBodySchema = z.strictObject({ role });
@@ -130,16 +131,16 @@ export const consoleConfigSchema = z.object({
   actions: z.array(z.enum(Object.keys(ROLE_MATRIX) as AccountAction[])),
   grantableScopes: z.array(z.string()),
   datasets: z.array(z.string()),
-  maxGraceMs: z.number().int(),
+  maxGraceMs: z.int(),
 });
 
 export const problemSchema = z.object({
   type: z.string(),
   title: z.string(),
-  status: z.number().int(),
+  status: z.int(),
   detail: z.string(),
   code: z.string(),
-  field: z.string().optional(),
+  field: z.optional(z.string()),
 });
 
 export { MAX_GRACE_MS };

@@ -1,10 +1,11 @@
 // Accounts: an owner's plan ceiling, credit pool and rate limit; reached as
 // `kw.accounts`. Every change is a compare-and-set on the account's revision,
 // audited, and can be effective-dated like a token's policy.
-import { z } from "zod";
+import * as z from "zod/mini";
 import type { ResolvedConfig } from "../config.js";
 import { InvalidInputError, RevisionConflictError, ScopeNotAllowedError } from "../errors.js";
 import { type AccountPolicy, accountAudit, accountPolicyAt, accountWriteTime, type StoredAccount } from "../model/account.js";
+import { integer } from "../lib/zod.js";
 import { MAX_CREDIT_BALANCE } from "../model/pools.js";
 import { policyAt, readTime } from "../model/record.js";
 import { actorSchema, checkOptionFields, DEFAULT_ACTOR, distinct, ownerQuerySchema, ownerSchema, parseInput, poolsSchema, scopeSchema, suspensionReasonSchema } from "../model/schemas.js";
@@ -93,38 +94,46 @@ export interface SetAccountOptions {
  */
 export const MAX_CEILING_CHECK_TOKENS = 10_000;
 
-const amount = (min: number) => z.number().int().min(min).max(MAX_CREDIT_BALANCE);
-const scopeList = z
-  .array(scopeSchema)
-  .min(1, "must hold at least one scope: an empty ceiling leaves every token with no scope (null removes the ceiling)")
-  .max(256, "at most 256 scopes")
-  .transform(distinct);
-const creditsSchema = z
-  .strictObject({
-    limit: amount(0),
-    refill: z.strictObject({ amount: amount(1), intervalMs: z.number().int().min(1000).max(Number.MAX_SAFE_INTEGER) }).nullish(),
-    reset: z.enum(["day", "month"]).nullish(),
-    overage: amount(0).optional(),
-  })
-  .superRefine((c, ctx) => {
-    if (c.refill != null && c.reset != null) ctx.addIssue({ code: "custom", path: ["reset"], message: "cannot be combined with refill" });
-    if (c.limit + (c.overage ?? 0) > MAX_CREDIT_BALANCE) {
-      ctx.addIssue({ code: "custom", path: ["overage"], message: `limit + overage must be at most ${MAX_CREDIT_BALANCE}` });
-    }
-  })
-  .transform((c) => ({ limit: c.limit, refill: c.refill ?? null, reset: c.reset ?? null, overage: c.overage ?? 0 }));
-const lifetime = z.number().int().min(1).max(100 * 366 * 86_400_000).nullish().transform((v) => v ?? null);
-const tokenRulesSchema = z
-  .strictObject({ defaultLifetimeMs: lifetime, maxLifetimeMs: lifetime, rotationPeriodMs: lifetime })
-  .nullable()
-  .transform((r) => r ?? { defaultLifetimeMs: null, maxLifetimeMs: null, rotationPeriodMs: null });
+const amount = (min: number) => integer(min, MAX_CREDIT_BALANCE);
+const scopeList = z.pipe(
+  z
+    .array(scopeSchema)
+    .check(
+      z.minLength(1, "must hold at least one scope: an empty ceiling leaves every token with no scope (null removes the ceiling)"),
+      z.maxLength(256, "at most 256 scopes"),
+    ),
+  z.transform(distinct),
+);
+const creditsSchema = z.pipe(
+  z
+    .strictObject({
+      limit: amount(0),
+      refill: z.nullish(z.strictObject({ amount: amount(1), intervalMs: integer(1000, Number.MAX_SAFE_INTEGER) })),
+      reset: z.nullish(z.enum(["day", "month"])),
+      overage: z.optional(amount(0)),
+    })
+    .check(
+      z.superRefine((c, ctx) => {
+        if (c.refill != null && c.reset != null) ctx.addIssue({ code: "custom", path: ["reset"], message: "cannot be combined with refill" });
+        if (c.limit + (c.overage ?? 0) > MAX_CREDIT_BALANCE) {
+          ctx.addIssue({ code: "custom", path: ["overage"], message: `limit + overage must be at most ${MAX_CREDIT_BALANCE}` });
+        }
+      }),
+    ),
+  z.transform((c) => ({ limit: c.limit, refill: c.refill ?? null, reset: c.reset ?? null, overage: c.overage ?? 0 })),
+);
+const lifetime = z.pipe(z.nullish(integer(1, 100 * 366 * 86_400_000)), z.transform((v) => v ?? null));
+const tokenRulesSchema = z.pipe(
+  z.nullable(z.strictObject({ defaultLifetimeMs: lifetime, maxLifetimeMs: lifetime, rotationPeriodMs: lifetime })),
+  z.transform((r) => r ?? { defaultLifetimeMs: null, maxLifetimeMs: null, rotationPeriodMs: null }),
+);
 const patchSchema = z.strictObject({
-  ceiling: scopeList.nullable().optional(),
-  tokens: tokenRulesSchema.optional(),
-  credits: creditsSchema.nullable().optional(),
-  pools: poolsSchema(creditsSchema).optional(),
-  rateLimit: z.strictObject({ limit: amount(1), windowMs: z.number().int().min(1).max(31 * 86_400_000) }).nullable().optional(),
-  suspended: z.strictObject({ reason: suspensionReasonSchema }).nullable().optional(),
+  ceiling: z.optional(z.nullable(scopeList)),
+  tokens: z.optional(tokenRulesSchema),
+  credits: z.optional(z.nullable(creditsSchema)),
+  pools: z.optional(poolsSchema(creditsSchema)),
+  rateLimit: z.optional(z.nullable(z.strictObject({ limit: amount(1), windowMs: integer(1, 31 * 86_400_000) }))),
+  suspended: z.optional(z.nullable(z.strictObject({ reason: suspensionReasonSchema }))),
 });
 
 const SET_OPTIONS = ["actor", "effectiveAt", "expectedRevision", "checkTokens"] as const;

@@ -1,6 +1,6 @@
 // zod schemas of the admin API's inputs. Parsed once per admin call, never on
 // the request path. Every failure becomes an InvalidInputError naming the field.
-import { z } from "zod";
+import * as z from "zod/mini";
 import {
   DomainsOnSecretError,
   type InputErrorCode,
@@ -14,6 +14,7 @@ import {
 import { toBase64Url } from "../lib/bytes.js";
 import { sha256Hex } from "../lib/crypto.js";
 import { hasUnportableText, hasUnsafeText } from "../lib/text.js";
+import { ENGLISH, integer } from "../lib/zod.js";
 import { parseDomainPattern } from "../policy/domain.js";
 import { parseCidr } from "../policy/ip.js";
 import { coversPublicSuffix } from "../policy/public-suffix.js";
@@ -45,18 +46,27 @@ const tokenInText = (what = "") => ({
   ...issueCode("INVALID_INPUT", "store its id (tok_…) instead"),
 });
 
+/**
+ * Fails a transform with an issue, as the classic API's `ctx.addIssue` did
+ * (a `zod/mini` transform is handed the bare payload).
+ */
+function fail(ctx: z.core.ParsePayload, issue: { message: string; path?: (string | number)[]; params?: Record<string, unknown> | undefined }): never {
+  ctx.issues.push({ code: "custom", input: ctx.value, ...issue });
+  return z.NEVER;
+}
+
 /** Text as a look-up key: no character that could forge a log line or disguise text on a terminal. */
 const safeText = (max: number) =>
-  z.string().max(max, `must be at most ${max} characters`).refine((s) => !hasUnsafeText(s), UNSAFE_TEXT_MESSAGE);
+  z.string().check(z.maxLength(max, `must be at most ${max} characters`), z.refine((s) => !hasUnsafeText(s), UNSAFE_TEXT_MESSAGE));
 
 /**
  * Free text that is stored and later printed (names, owners, actors): safe
  * text, and no token.
  */
-const text = (max: number) => safeText(max).refine((s) => !holdsToken(s), tokenInText());
+const text = (max: number) => safeText(max).check(z.refine((s) => !holdsToken(s), tokenInText()));
 
 /** An owner or an actor that a call stores: 1 to 256 characters of safe text, no token. */
-export const ownerSchema = text(256).min(1, "must not be empty");
+export const ownerSchema = text(256).check(z.minLength(1, "must not be empty"));
 /** Who performs an admin action, as the audit log keeps it. */
 export const actorSchema = ownerSchema;
 
@@ -66,15 +76,15 @@ export const DEFAULT_ACTOR = "system";
  * A credit top-up's or reset's idempotency key, which the store keeps: 1 to
  * 255 characters of safe text, no token.
  */
-export const idempotencyKeySchema = text(MAX_IDEMPOTENCY_KEY_LENGTH).min(1, "must not be empty");
+export const idempotencyKeySchema = text(MAX_IDEMPOTENCY_KEY_LENGTH).check(z.minLength(1, "must not be empty"));
 /** Why an account is suspended, as the operator says it: up to 500 characters of safe text, not only spaces, no token. */
-export const suspensionReasonSchema = text(500).refine((s) => s.trim() !== "", "must say why (not empty, not only spaces)");
+export const suspensionReasonSchema = text(500).check(z.refine((s) => s.trim() !== "", "must say why (not empty, not only spaces)"));
 /**
  * An owner or a member a call only looks up: as {@link ownerSchema}, but a
  * token is not refused, so what was stored before tokens were refused can
  * still be found (and cleaned up).
  */
-export const ownerQuerySchema = safeText(256).min(1, "must not be empty");
+export const ownerQuerySchema = safeText(256).check(z.minLength(1, "must not be empty"));
 
 /** 2001-01-01 in epoch ms: a smaller "millisecond" time is far more likely seconds (1.9e9 s is 2030). */
 const SECONDS_BOUND = Date.UTC(2001, 0, 1);
@@ -104,84 +114,82 @@ export function isoToEpochMs(s: string): number | null {
  */
 const VALID_TIME = "must be a valid time (epoch ms, Date or ISO-8601 string such as 2027-01-01T00:00:00Z)";
 
-export const timestamp = z.union([z.number(), z.instanceof(Date), z.string().max(64)], { error: VALID_TIME }).transform((v, ctx) => {
-  const ms = v instanceof Date ? v.getTime() : typeof v === "string" ? isoToEpochMs(v) : v;
-  if (ms === null || !Number.isSafeInteger(ms) || ms < 0 || ms > 8.64e15) {
-    ctx.addIssue({ code: "custom", message: VALID_TIME });
-    return z.NEVER;
-  }
-  // A number, or a Date made from one (`new Date(seconds)` is in January 1970); an ISO string says what it means.
-  if (typeof v !== "string" && ms < SECONDS_BOUND) {
-    ctx.addIssue({
-      code: "custom",
-      message: "looks like seconds, not milliseconds",
-      ...issueCode("TIME_IN_SECONDS", "times are epoch milliseconds: multiply by 1000, or pass a Date or an ISO string"),
-    });
-    return z.NEVER;
-  }
-  return ms;
-});
+export const timestamp = z.pipe(
+  z.union([z.number(), z.instanceof(Date), z.string().check(z.maxLength(64))], { error: VALID_TIME }),
+  z.transform((v, ctx) => {
+    const ms = v instanceof Date ? v.getTime() : typeof v === "string" ? isoToEpochMs(v) : v;
+    if (ms === null || !Number.isSafeInteger(ms) || ms < 0 || ms > 8.64e15) return fail(ctx, { message: VALID_TIME });
+    // A number, or a Date made from one (`new Date(seconds)` is in January 1970); an ISO string says what it means.
+    if (typeof v !== "string" && ms < SECONDS_BOUND) {
+      return fail(ctx, {
+        message: "looks like seconds, not milliseconds",
+        ...issueCode("TIME_IN_SECONDS", "times are epoch milliseconds: multiply by 1000, or pass a Date or an ISO string"),
+      });
+    }
+    return ms;
+  }),
+);
 
-const count = (min: number) => z.number().int().min(min).max(Number.MAX_SAFE_INTEGER);
+const count = (min: number) => integer(min, Number.MAX_SAFE_INTEGER);
 /** A credit amount (a limit, a refill): what every balance operation accepts, as an account's pools. */
-const creditAmount = (min: number) => z.number().int().min(min).max(MAX_CREDIT_BALANCE);
+const creditAmount = (min: number) => integer(min, MAX_CREDIT_BALANCE);
 
 /**
  * A scope that is stored (a token's, an account ceiling's): of the scope
  * grammar, and no token (a segment may be `acme_sk_live_…`).
  */
-export const scopeSchema = z.string().superRefine((s, ctx) => {
-  if (holdsToken(s)) ctx.addIssue({ code: "custom", ...tokenInText() });
-  else if (parseScope(s) === null) ctx.addIssue({ code: "custom", message: "invalid scope (expected resource[/name…]:action)" });
-});
+export const scopeSchema = z.string().check(
+  z.superRefine((s, ctx) => {
+    if (holdsToken(s)) ctx.addIssue({ code: "custom", ...tokenInText() });
+    else if (parseScope(s) === null) ctx.addIssue({ code: "custom", message: "invalid scope (expected resource[/name…]:action)" });
+  }),
+);
 
 /** A list kept as a set: the first of each repeated entry, in the order given. */
 export const distinct = <T>(list: T[]): T[] => [...new Set(list)];
 
 /** A token's scopes (and the application's default ones): at most 256, each kept once. */
-export const scopeListSchema = z.array(scopeSchema).max(256, "at most 256 scopes").transform(distinct);
+export const scopeListSchema = z.pipe(z.array(scopeSchema).check(z.maxLength(256, "at most 256 scopes")), z.transform(distinct));
 
 /** Allowed domains: patterns (a host may hold `_`, so a token, bare or as a label: refused), none covering a public suffix. */
-const domains = z
-  .array(
-    z.string().superRefine((s, ctx) => {
-      const p = parseDomainPattern(s);
-      if (holdsToken(s)) ctx.addIssue({ code: "custom", ...tokenInText() });
-      else if (p === null) ctx.addIssue({ code: "custom", message: "invalid domain pattern" });
-      else if (coversPublicSuffix(p)) ctx.addIssue({ code: "custom", message: "covers a public suffix (publicsuffix.org): name your own domain" });
-    }),
-  )
-  .max(256, "at most 256 domains")
-  .transform(distinct);
+/** A list of strings, each checked by `check`, at most `max` (`message` beyond), each kept once. */
+const stringSet = (max: number, message: string, check: (s: string, ctx: z.core.$RefinementCtx<string>) => void) =>
+  z.pipe(z.array(z.string().check(z.superRefine(check))).check(z.maxLength(max, message)), z.transform(distinct));
 
-const ips = z
-  .array(
-    z.string().superRefine((s, ctx) => {
-      const c = parseCidr(s);
-      if (c === null) ctx.addIssue({ code: "custom", message: "invalid IP address or CIDR" });
-      // A /0 allows every address of its family: an empty list is the way to say "no restriction".
-      else if (c.prefix === 0) ctx.addIssue({ code: "custom", message: "a /0 range allows every address: leave ips empty for no restriction" });
-    }),
-  )
-  .max(1024, "at most 1024 IP ranges")
-  .transform(distinct);
+const domains = stringSet(256, "at most 256 domains", (s, ctx) => {
+  const p = parseDomainPattern(s);
+  if (holdsToken(s)) ctx.addIssue({ code: "custom", ...tokenInText() });
+  else if (p === null) ctx.addIssue({ code: "custom", message: "invalid domain pattern" });
+  else if (coversPublicSuffix(p)) ctx.addIssue({ code: "custom", message: "covers a public suffix (publicsuffix.org): name your own domain" });
+});
 
-const creditsObject = z
-  .strictObject({
-    limit: creditAmount(0),
-    refill: z
-      .strictObject({ amount: creditAmount(1), intervalMs: count(1000) })
-      .nullish()
-      .transform((v) => v ?? null),
-    reset: z.enum(["day", "month"]).nullish(),
-  })
-  .superRefine((c, ctx) => {
-    if (c.refill !== null && c.reset != null) ctx.addIssue({ code: "custom", path: ["reset"], message: "cannot be combined with refill" });
-  })
+const ips = stringSet(1024, "at most 1024 IP ranges", (s, ctx) => {
+  const c = parseCidr(s);
+  if (c === null) ctx.addIssue({ code: "custom", message: "invalid IP address or CIDR" });
+  // A /0 allows every address of its family: an empty list is the way to say "no restriction".
+  else if (c.prefix === 0) ctx.addIssue({ code: "custom", message: "a /0 range allows every address: leave ips empty for no restriction" });
+});
+
+const creditsObject = z.pipe(
+  z
+    .strictObject({
+      limit: creditAmount(0),
+      refill: z.pipe(
+        z.nullish(z.strictObject({ amount: creditAmount(1), intervalMs: count(1000) })),
+        z.transform((v) => v ?? null),
+      ),
+      reset: z.nullish(z.enum(["day", "month"])),
+    })
+    .check(
+      z.superRefine((c, ctx) => {
+        if (c.refill !== null && c.reset != null) ctx.addIssue({ code: "custom", path: ["reset"], message: "cannot be combined with refill" });
+      }),
+    ),
   // A pool without a calendar reset is stored as before resets existed (no `reset` key).
-  .transform((c): CreditsPolicy => (c.reset == null ? { limit: c.limit, refill: c.refill } : { limit: c.limit, refill: c.refill, reset: c.reset }));
+  z.transform((c): CreditsPolicy => (c.reset == null ? { limit: c.limit, refill: c.refill } : { limit: c.limit, refill: c.refill, reset: c.reset })),
+);
 
-const credits = creditsObject.nullable();
+const credits = z.nullable(creditsObject);
 
 /**
  * Every `pools` record (a token's, an account's), null for none: at most
@@ -190,17 +198,18 @@ const credits = creditsObject.nullable();
  * (an own key of JSON.parse'd input) would set the new record's prototype
  * and vanish, and a change would silently drop every pool.
  */
-export function poolsSchema<V extends z.ZodType>(pool: V) {
-  const record = z.record(z.string(), pool).nullable();
-  return z
-    .preprocess((input: z.input<typeof record>, ctx) => {
-      if (typeof input !== "object" || input === null || Array.isArray(input)) return input;
-      const issues = poolNameIssues(Object.keys(input));
-      if (issues.length === 0) return input;
-      for (const issue of issues) ctx.addIssue({ code: "custom", input, ...issue });
-      return z.NEVER;
-    }, record)
-    .transform((p) => p ?? {});
+export function poolsSchema<V extends z.ZodMiniType>(pool: V) {
+  const record = z.nullable(z.record(z.string(), pool));
+  // A pipe from a transform is what the classic API's `z.preprocess` builds (and JSON Schema reads as `record`).
+  type Input = z.input<typeof record>;
+  const names: z.ZodMiniTransform<Input, Input> = z.transform((input: Input, ctx) => {
+    if (typeof input !== "object" || input === null || Array.isArray(input)) return input;
+    const issues = poolNameIssues(Object.keys(input));
+    if (issues.length === 0) return input;
+    for (const issue of issues) ctx.issues.push({ code: "custom", input, ...issue });
+    return z.NEVER;
+  });
+  return z.pipe(z.pipe(names, record), z.transform((p) => p ?? ({} as NonNullable<typeof p>)));
 }
 
 function poolNameIssues(names: readonly string[]): { path?: string[]; message: string }[] {
@@ -215,22 +224,22 @@ function poolNameIssues(names: readonly string[]): { path?: string[]; message: s
 
 const pools = poolsSchema(creditsObject);
 
-const rateLimitObject = z.strictObject({ limit: count(1), windowMs: count(1).max(31 * 86_400_000) });
+const rateLimitObject = z.strictObject({ limit: count(1), windowMs: count(1).check(z.maximum(31 * 86_400_000)) });
 
-const rateLimit = rateLimitObject.nullable();
+const rateLimit = z.nullable(rateLimitObject);
 
-const rateLimits = z
-  .array(rateLimitObject)
-  .max(MAX_RATE_LIMITS, `at most ${MAX_RATE_LIMITS} rate limits`)
-  .nullable()
-  .superRefine((l, ctx) => {
-    const seen = new Set<number>();
-    l?.forEach((r, i) => {
-      if (seen.has(r.windowMs)) ctx.addIssue({ code: "custom", path: [i, "windowMs"], message: "must differ from every other limit's window" });
-      seen.add(r.windowMs);
-    });
-  })
-  .transform((l) => l ?? []);
+const rateLimits = z.pipe(
+  z.nullable(z.array(rateLimitObject).check(z.maxLength(MAX_RATE_LIMITS, `at most ${MAX_RATE_LIMITS} rate limits`))).check(
+    z.superRefine((l, ctx) => {
+      const seen = new Set<number>();
+      l?.forEach((r, i) => {
+        if (seen.has(r.windowMs)) ctx.addIssue({ code: "custom", path: [i, "windowMs"], message: "must differ from every other limit's window" });
+        seen.add(r.windowMs);
+      });
+    }),
+  ),
+  z.transform((l) => l ?? []),
+);
 
 const ED25519_KEY_BYTES = 32;
 
@@ -248,29 +257,26 @@ function ed25519KeyProblem(bytes: Uint8Array): string | null {
   return point.isTorsionFree() ? null : "is not in the prime-order subgroup (a mixed-order point), which no Ed25519 key generation gives";
 }
 
-const publicKey = z
+const publicKey = z.pipe(
   // A CryptoKey was exported to its bytes before parsing (an asynchronous step).
-  .custom<Ed25519PublicKeyInput | CryptoKey>((v) => v !== undefined && v !== null)
-  .transform((v, ctx) => {
+  z.custom<Ed25519PublicKeyInput | CryptoKey>((v) => v !== undefined && v !== null),
+  z.transform((v, ctx) => {
     const bytes = ed25519PublicKey(v);
     if (!bytes || bytes.length !== ED25519_KEY_BYTES) {
-      ctx.addIssue({ code: "custom", message: "must be an Ed25519 public key: 32 bytes (Uint8Array or base64url), SPKI PEM, JWK, KeyObject or CryptoKey" });
-      return z.NEVER;
+      return fail(ctx, { message: "must be an Ed25519 public key: 32 bytes (Uint8Array or base64url), SPKI PEM, JWK, KeyObject or CryptoKey" });
     }
     const problem = ed25519KeyProblem(bytes);
-    if (problem) {
-      ctx.addIssue({ code: "custom", message: problem, ...issueCode("INVALID_KEY") });
-      return z.NEVER;
-    }
+    if (problem) return fail(ctx, { message: problem, ...issueCode("INVALID_KEY") });
     return toBase64Url(bytes);
-  });
+  }),
+);
 
-const signing = z
-  .discriminatedUnion("alg", [
+const signing = z.nullable(
+  z.discriminatedUnion("alg", [
     z.strictObject({ alg: z.literal("ed25519"), publicKey }),
     z.strictObject({ alg: z.literal("hmac-sha256") }),
-  ])
-  .nullable();
+  ]),
+);
 
 const FORBIDDEN_KEYS = new Set(["__proto__", "constructor", "prototype"]);
 const METADATA_MAX_BYTES = 8192;
@@ -317,25 +323,19 @@ function metadataProblem(value: unknown, path: (string | number)[]): Problem | n
   return at("must be JSON (string, number, boolean, null, array or object)");
 }
 
-const metadata = z.custom<Record<string, JsonValue> | null>(() => true).transform((v, ctx) => {
-  if (v === undefined || v === null) return {} as Record<string, JsonValue>;
-  if (typeof v !== "object" || Array.isArray(v)) {
-    ctx.addIssue({ code: "custom", message: "must be an object" });
-    return z.NEVER;
-  }
-  const problem = metadataProblem(v, []);
-  if (problem) {
-    ctx.addIssue({ code: "custom", message: problem.message, path: problem.path, params: problem.params });
-    return z.NEVER;
-  }
-  const json = JSON.stringify(v);
-  if (json.length > METADATA_MAX_BYTES) {
-    ctx.addIssue({ code: "custom", message: `must serialize to at most ${METADATA_MAX_BYTES} bytes` });
-    return z.NEVER;
-  }
-  // A fresh copy: the caller keeps no reference into what is stored.
-  return JSON.parse(json) as Record<string, JsonValue>;
-});
+const metadata = z.pipe(
+  z.custom<Record<string, JsonValue> | null>(() => true),
+  z.transform((v, ctx) => {
+    if (v === undefined || v === null) return {} as Record<string, JsonValue>;
+    if (typeof v !== "object" || Array.isArray(v)) return fail(ctx, { message: "must be an object" });
+    const problem = metadataProblem(v, []);
+    if (problem) return fail(ctx, { message: problem.message, path: problem.path, params: problem.params });
+    const json = JSON.stringify(v);
+    if (json.length > METADATA_MAX_BYTES) return fail(ctx, { message: `must serialize to at most ${METADATA_MAX_BYTES} bytes` });
+    // A fresh copy: the caller keeps no reference into what is stored.
+    return JSON.parse(json) as Record<string, JsonValue>;
+  }),
+);
 
 const policyFields = {
   scopes: scopeListSchema,
@@ -345,26 +345,31 @@ const policyFields = {
   pools,
   rateLimit,
   rateLimits,
-  expiresAt: timestamp.nullable(),
+  expiresAt: z.nullable(timestamp),
   requireSignedRequests: z.boolean(),
 };
 
-/** Input of `tokens.create`. */
+/**
+ * Input of `tokens.create`. Like every exported schema, a `zod/mini` one:
+ * build on it with zod's functions (`z.extend(createTokenSchema, {…})`), and
+ * give a parse of your own a locale (`{ error: en().localeError }` from
+ * `zod/locales`), as zod/mini has no messages of its own.
+ */
 export const createTokenSchema = z.strictObject({
   owner: ownerSchema,
   kind: z.enum(["publishable", "secret"]),
-  name: text(256).optional(),
-  scopes: policyFields.scopes.optional(),
-  domains: policyFields.domains.optional(),
-  ips: policyFields.ips.optional(),
-  credits: policyFields.credits.optional(),
-  pools: policyFields.pools.optional(),
-  rateLimit: policyFields.rateLimit.optional(),
-  rateLimits: policyFields.rateLimits.optional(),
-  expiresAt: policyFields.expiresAt.optional(),
-  requireSignedRequests: policyFields.requireSignedRequests.optional(),
-  signing: signing.optional(),
-  metadata: metadata.optional(),
+  name: z.optional(text(256)),
+  scopes: z.optional(policyFields.scopes),
+  domains: z.optional(policyFields.domains),
+  ips: z.optional(policyFields.ips),
+  credits: z.optional(policyFields.credits),
+  pools: z.optional(policyFields.pools),
+  rateLimit: z.optional(policyFields.rateLimit),
+  rateLimits: z.optional(policyFields.rateLimits),
+  expiresAt: z.optional(policyFields.expiresAt),
+  requireSignedRequests: z.optional(policyFields.requireSignedRequests),
+  signing: z.optional(signing),
+  metadata: z.optional(metadata),
 });
 
 /**
@@ -394,32 +399,34 @@ function keyInText(data: { hash: string; owner: string; name?: string | undefine
 }
 
 /** Input of `tokens.import`: an existing key known only by the SHA-256 of its string. */
-export const importTokenSchema = createTokenSchema
-  .extend({
-    hash: z
-      .string()
-      .regex(/^[0-9a-fA-F]{64}$/, "must be the SHA-256 of the key as 64 hex characters")
-      .transform((s) => s.toLowerCase()),
-    start: text(32).optional(),
-    env: z.enum(["live", "test"]).optional(),
-    signing: z.null().optional(),
+export const importTokenSchema = z
+  .extend(createTokenSchema, {
+    hash: z.pipe(
+      z.string().check(z.regex(/^[0-9a-fA-F]{64}$/, "must be the SHA-256 of the key as 64 hex characters")),
+      z.transform((s) => s.toLowerCase()),
+    ),
+    start: z.optional(text(32)),
+    env: z.optional(z.enum(["live", "test"])),
+    signing: z.optional(z.null()),
   })
-  .superRefine((data, ctx) => {
-    const path = keyInText(data);
-    if (path) {
-      ctx.addIssue({
-        code: "custom",
-        path,
-        message: "is the key being imported, which keyward never stores in the clear",
-        ...issueCode("INVALID_INPUT", path[0] === "start" ? "give only its first characters, e.g. the prefix and 4 more" : undefined),
-      });
-    }
-  });
+  .check(
+    z.superRefine((data, ctx) => {
+      const path = keyInText(data);
+      if (path) {
+        ctx.addIssue({
+          code: "custom",
+          path,
+          message: "is the key being imported, which keyward never stores in the clear",
+          ...issueCode("INVALID_INPUT", path[0] === "start" ? "give only its first characters, e.g. the prefix and 4 more" : undefined),
+        });
+      }
+    }),
+  );
 
 /** Input of `tokens.update`: any subset of the mutable fields (all but owner and kind), at least one. */
-export const updateTokenSchema = createTokenSchema
-  .omit({ owner: true, kind: true })
-  .refine((p) => Object.values(p).some((v) => v !== undefined), "must change at least one field (a field given as undefined changes nothing)");
+export const updateTokenSchema = z
+  .omit(createTokenSchema, { owner: true, kind: true })
+  .check(z.refine((p) => Object.values(p).some((v) => v !== undefined), "must change at least one field (a field given as undefined changes nothing)"));
 
 
 /** The names of the policy fields, which updates can schedule with an effective time. */
@@ -443,8 +450,8 @@ const ERROR_CLASSES: Record<InputErrorCode, typeof InvalidInputError> = {
  * left out of the result, as absent: a patch then changes, and an audit
  * entry names, only the fields given a value.
  */
-export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
-  const r = schema.safeParse(input);
+export function parseInput<S extends z.ZodMiniType>(schema: S, input: unknown, what: string): z.output<S> {
+  const r = schema.safeParse(input, ENGLISH);
   if (r.success) return withoutUndefined(r.data);
   const issue = r.error.issues[0];
   if (!issue) throw new InvalidInputError(what, "invalid input");

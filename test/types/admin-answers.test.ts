@@ -3,7 +3,7 @@
 // with, field for field: checked by `tsc` (npm run lint), so a field added to
 // a record or an action added to the audit log cannot be left out of the document.
 import { describe, expectTypeOf, it } from "vitest";
-import type { z } from "zod";
+import type * as z from "zod/mini";
 import type { DeletedToken } from "../../src/store/types.js";
 import type {
   auditEntrySchema,
@@ -15,7 +15,7 @@ import type {
 } from "../../src/admin/schemas.js";
 import type { AccountAction, AuditEntry, Member, Role, TokenRecord, UsageBucket } from "keyward";
 
-type Out<S extends z.ZodType> = z.output<S>;
+type Out<S extends z.ZodMiniType> = z.output<S>;
 
 describe("admin answer schemas", () => {
   it("describe exactly the records, audit entries, members and usage the handler answers", () => {
