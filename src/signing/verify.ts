@@ -1,4 +1,5 @@
 // Verifying a signature (RFC 9421 §3.2) under an application policy (§3.2.1).
+import { detach } from "../lib/detach.js";
 import { checkOptionNames, optionNames } from "../lib/options.js";
 import { readStream, withDeadline } from "../lib/read-stream.js";
 import { isThenable } from "../lib/thenable.js";
@@ -162,7 +163,11 @@ export interface VerifyRequestSuccess {
   params: SignatureParams;
   /** Covered components in order, in readable form (`@method`, `@query-param;name="id"`). */
   components: string[];
-  /** The signature's nonce, when it has one (already spent if a `nonce` callback was given). */
+  /**
+   * The signature's nonce, when it has one (already spent if a `nonce` callback was given). It and
+   * `keyid`, as `resolveKey` and `nonce` receive them, are strings of their own: remembering them
+   * keeps nothing else of the request alive.
+   */
   nonce?: string;
   /** Until when that nonce must be remembered: after it, the signature is refused anyway (ms since the epoch). */
   nonceExpiresAtMs?: number;
@@ -674,7 +679,9 @@ function toCandidate(label: string, member: Item | InnerList, config: Config): C
       params[name] = value;
     } else if (PARAM_NAMES.has(name)) {
       if (typeof value !== "string") return null;
-      params[name as "nonce" | "keyid" | "alg" | "tag"] = value;
+      // Handed out (the nonce to be remembered for the signature's lifetime, the keyid to be looked
+      // up and cached): a copy, not a view of the whole Signature-Input value the parser cut it from.
+      params[name as "nonce" | "keyid" | "alg" | "tag"] = detach(value);
     }
     // Other (extension) parameters stay in the base (§2.3) but are not interpreted.
   }

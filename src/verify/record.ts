@@ -1,6 +1,7 @@
 // Stage 4, record: every decision, allowed or not, becomes one usage event
 // for the usage pipeline (queued; written and handed to hooks off the
 // request path). Valid by construction, so a batch always stores.
+import { detach } from "../lib/detach.js";
 import type { DecisionEvent } from "../monitor/events.js";
 import type { RequiredScopes } from "../policy/scope.js";
 import type { Decision } from "./decision.js";
@@ -36,10 +37,20 @@ export function usageEvent(d: Decision, shown: RequestShown, canonicalIp?: (ip: 
     // empty `Origin:` is a valid header): each a non-empty, bounded string
     // or null, so that one request can never make the store refuse a batch.
     ip: typeof ip === "string" && ip.length > 0 && ip.length <= 64 ? (canonicalIp === undefined ? ip : canonicalIp(ip)) : null,
-    origin: typeof origin === "string" && origin.length > 0 ? origin.slice(0, MAX_EVENT_TEXT) : null,
+    origin: typeof origin === "string" && origin.length > 0 ? cut(origin) : null,
     signed: shown.signed === true,
     pool: d.pool ?? null,
   };
+}
+
+/**
+ * An Origin as an event keeps it: its first {@link MAX_EVENT_TEXT}
+ * characters, as a string of their own. A queued event must not keep the
+ * whole header alive (a view of it is what `slice` gives): the queue would
+ * then hold `usage.maxQueue` headers of whatever size the client sent.
+ */
+function cut(origin: string): string {
+  return origin.length > MAX_EVENT_TEXT ? detach(origin.slice(0, MAX_EVENT_TEXT)) : origin;
 }
 
 /** A route's scope requirement as one line of text, for usage events. */

@@ -2,6 +2,7 @@ import { createServer, request } from "node:http";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
+import { liveStrings } from "../support/heap.js";
 import { unhandledRejectionsOf } from "../support/rejections.js";
 import { type DecisionEvent, Keyward, MemoryStore, type UsageBatchKey, type UsageEvent, type UsageWriteError } from "keyward";
 
@@ -289,6 +290,26 @@ describe("usage pipeline", () => {
     expect(events[0]!.origin).toHaveLength(2048);
     expect(kw.usage.stats()).toMatchObject({ written: 1, failedWrites: 0 });
     expect(await kw.usage.lastUsed(record.id)).toEqual({ at: T0, ip: null });
+  });
+
+  it("a queued event keeps the Origin it records, not the header it was cut from", async () => {
+    // V8 keeps a cut string as a view of the whole: 100 000 queued events (usage.maxQueue) of a
+    // token denied for its domains would each hold a whole Origin header instead of 2 048 characters.
+    const store = new GatedStore();
+    store.gate = new Promise(() => {}); // a store that does not answer: events stay queued
+    const kw = app(store, { flushIntervalMs: 60_000 });
+    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "publishable", domains: ["example.org"] });
+    const tag = `origin${Math.random().toString(36).slice(2, 10)}`;
+    // A function of its own, so that the test's frame holds none of the requests.
+    const deniedWithOrigin = async (i: number) => {
+      const origin = `https://${tag}-${i}-${"a".repeat(3000)}.example`;
+      return (await kw.verify(new Request("https://api.example.com/v1/x", { headers: { authorization: `Bearer ${token}`, origin } }))).code;
+    };
+    for (let i = 0; i < 20; i++) expect(await deniedWithOrigin(i)).toBe("DOMAIN_DENIED");
+    expect(kw.usage.stats()).toMatchObject({ queued: 20, written: 0 });
+    // Each event's Origin, cut at 2 048 characters, is alive; no 3 000-character header is.
+    expect(await liveStrings(`https://${tag}-`, 2_048)).toBe(20);
+    expect(await liveStrings(`https://${tag}-`, 3_000)).toBe(0);
   });
 
   it("an empty Origin or IP, or one of the wrong type, cannot make the store refuse a batch (real server)", async () => {

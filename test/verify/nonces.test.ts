@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { Keyward, MemoryStore } from "keyward";
 import { signRequest } from "keyward/signing";
 import { ed25519KeyPair } from "../client/helpers.js";
+import { liveStrings } from "../support/heap.js";
 
 async function setup(settings: Record<string, unknown> = {}) {
   const store = new MemoryStore();
@@ -62,6 +63,28 @@ describe("nonces", () => {
     expect((await kw.verify(first.clone())).code).toBe("REPLAYED");
     const second = await kw.verify(await sign("b"));
     expect(second).toMatchObject({ ok: true, remaining: 0 });
+  });
+
+  it("a remembered nonce, and a cached key id, keep nothing else of the request alive", async () => {
+    // The parser hands out slices of the Signature-Input value, and V8 keeps a slice as a view of the
+    // whole string: a remembered nonce (and the key id cached for the lookup) would each hold the whole
+    // field, up to 8 KB, for the signature's lifetime instead of its few characters.
+    const { store, kw, sign } = await setup();
+    const tag = `pad${Math.random().toString(36).slice(2, 10)}`;
+    // A function of its own, so that the test's frame holds none of the requests.
+    const verifyPadded = async (i: number) => {
+      const signed = await sign(`nonce-${tag}-${i}`);
+      const headers = new Headers(signed.headers);
+      // Another member of the Dictionary: parsed with the signature's, covered by no signature.
+      headers.set("signature-input", `${headers.get("signature-input")}, pad=();p="${tag}-${i}-${"x".repeat(2000)}"`);
+      return (await kw.verify(new Request(signed.url, { headers }))).ok;
+    };
+    for (let i = 0; i < 20; i++) expect(await verifyPadded(i)).toBe(true);
+    expect(store.stats().nonces).toBe(20);
+    // The count sees a string this test holds (its control), and no Signature-Input value.
+    const held = [tag, "held", "x".repeat(2000)].join("-"); // joined: one flat string
+    expect(await liveStrings(`${tag}-`, 2_000)).toBe(1);
+    expect(held).toContain(tag);
   });
 
   it("verifies against the current and the grace-period HMAC keys with one lookup", async () => {
