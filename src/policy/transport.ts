@@ -28,6 +28,7 @@
  *
  * @module keyward/policy
  */
+import { detach } from "../lib/detach.js";
 import { type ClientIpResolver, createClientIpResolver, type ForwardingHeader, type HeaderSource } from "./client-ip.js";
 import { compileIpAllowlist, isLoopbackIp } from "./ip.js";
 
@@ -183,7 +184,8 @@ const SELF_CONTAINED_ORIGIN = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[\x21-\x5b\x5d-\x7e]
 function remember(plain: Map<string, Transport>, origin: string, transport: Transport): boolean {
   if (!SELF_CONTAINED_ORIGIN.test(origin)) return false;
   if (plain.size >= MAX_REMEMBERED) plain.clear();
-  plain.set(origin, transport);
+  // A copy: the origin was cut from the request's URL, whose whole text a view would keep.
+  plain.set(detach(origin), transport);
   return true;
 }
 

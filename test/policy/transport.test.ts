@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parseIp } from "../../src/policy/ip.js";
 import { createTransportResolver, isLoopbackIp } from "../../src/policy/transport.js";
+import { liveStrings } from "../support/heap.js";
 
 const none = new Headers();
 const h = (init: Record<string, string>) => new Headers(init);
@@ -218,6 +219,15 @@ describe("createTransportResolver", () => {
     // What is remembered is bounded (cleared when full): new origins keep being answered right.
     for (let i = 0; i < 5000; i++) expect(resolve(`http://h${i}.example/`, "203.0.113.9", none)).toBe("http");
     expect(resolve("http://localhost/", "::1", none)).toBe("loopback");
+  });
+
+  it("an origin it remembers keeps nothing else of its URL alive (a 4 000-character path each)", async () => {
+    const resolve = createTransportResolver();
+    const tag = `transport-${Math.random().toString(36).slice(2)}`;
+    // Each URL built here and dropped at once: only the resolver's memory could keep one alive.
+    for (let i = 0; i < 20; i++) expect(resolve(`http://h${i}.example/${tag}-${"x".repeat(4000)}`, "203.0.113.9", none)).toBe("http");
+    // The last URL is compared in place with the next request's (one, whatever came before).
+    expect(await liveStrings(`${tag}-`, 2_000)).toBeLessThanOrEqual(1);
   });
 
   it("answers a sequence of URLs as a resolver that remembers nothing does, each in turn (http:///localhost/ after http:///x/ was 'http')", () => {
