@@ -65,6 +65,9 @@ export interface UsageQueueOptions {
   onError: ((error: UsageWriteError) => unknown) | undefined;
 }
 
+/** How often writes are retried after one failed, when `flushIntervalMs` is 0 (else once per `flushIntervalMs`). */
+export const FAILED_WRITE_RETRY_MS = 1_000;
+
 /** @internal */
 export class UsageQueue {
   readonly #o: UsageQueueOptions;
@@ -96,12 +99,19 @@ export class UsageQueue {
   #pending = 0;
   /** A write started by push is scheduled or running: it takes what later pushes add. */
   #kicked = false;
+  /**
+   * The last write failed: until one succeeds, pushes start no write (the
+   * timer retries, once per `flushIntervalMs`, or per {@link FAILED_WRITE_RETRY_MS}
+   * when it is 0), so a store that fails at once is not sent a write every
+   * few requests, nor `onError` called as often.
+   */
+  #failing = false;
   #closed = false;
   readonly #stats = { written: 0, dropped: 0, failedWrites: 0, droppedHookEvents: 0 };
 
   constructor(options: UsageQueueOptions) {
     this.#o = options;
-    this.#ticker = new Ticker(options.flushIntervalMs, () => {
+    this.#ticker = new Ticker(options.flushIntervalMs || FAILED_WRITE_RETRY_MS, () => {
       if (this.#pending === 0) this.flush().catch(() => {});
     });
   }
@@ -144,7 +154,7 @@ export class UsageQueue {
     }
     // A decision event of an identified token is a usage event: queued as is, no copy.
     this.#queue.push(event as UsageEvent);
-    if (o.flushIntervalMs === 0 || this.#queue.length >= o.batchSize) this.#kick();
+    if (!this.#failing && (o.flushIntervalMs === 0 || this.#queue.length >= o.batchSize)) this.#kick();
     else this.#ticker.ensure();
   }
 
@@ -250,6 +260,7 @@ export class UsageQueue {
           // (a store adds it once, even when the abandoned write commits later).
           await answerWithin(write(batch, { writer: this.#writerId(), seq }), this.#o.writeTimeoutMs, "a usage write");
           this.#stats.written += batch.length;
+          this.#failing = false;
         } catch (error) {
           this.#stats.failedWrites++;
           // The final write of close(): no later flush would take what is left, so all of it is dropped.
@@ -258,6 +269,8 @@ export class UsageQueue {
           // A batch the store refuses as invalid would be refused again: dropped, not retried.
           const retry = !this.#closed && (error as { code?: unknown })?.code !== "INVALID_INPUT";
           const requeued = retry ? Math.min(room, batch.length) : 0;
+          // A batch refused as invalid says nothing of the store: the next one is written as usual.
+          this.#failing = retry;
           // Written again under its number (the store may have taken it: a reply lost), before anything else.
           if (requeued > 0) this.#retry = { events: batch.slice(0, requeued), seq };
           this.#stats.dropped += batch.length - requeued;

@@ -163,6 +163,41 @@ describe("usage pipeline", () => {
     expect(bucket?.allowed).toBe(3);
   });
 
+  it("a store that fails at once is not sent a write every batch: after a failure, requests start none; the timer (or a flush) retries", async () => {
+    const store = new GatedStore();
+    const errors: UsageWriteError[] = [];
+    const kw = app(store, { flushIntervalMs: 60_000, batchSize: 10, onError: (e: UsageWriteError) => errors.push(e) });
+    const { token, record } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    store.fail = true;
+    for (let i = 0; i < 500; i++) await kw.check({ token });
+    // The first full batch was written and failed; the 49 batches after it started no write (one each before).
+    expect(store.writes).toBe(1);
+    expect(errors).toHaveLength(1);
+    store.fail = false;
+    await kw.flush();
+    expect(kw.usage.stats()).toMatchObject({ queued: 0, written: 500, dropped: 0, failedWrites: 1 });
+    // Written again, requests start writes of full batches as before.
+    for (let i = 0; i < 10; i++) await kw.check({ token });
+    await sleep(0);
+    expect(kw.usage.stats()).toMatchObject({ queued: 0, written: 510 });
+    await kw.close();
+    const [bucket] = await store.getUsage(record.id, { from: 0, to: T0 + 3_600_000, granularity: "hour" });
+    expect(bucket?.allowed).toBe(510);
+  });
+
+  it("with flushIntervalMs 0, a failed write is retried once a second, not on every request", async () => {
+    const store = new GatedStore();
+    const kw = app(store, { flushIntervalMs: 0 });
+    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    store.fail = true;
+    for (let i = 0; i < 200; i++) await kw.check({ token });
+    expect(store.writes).toBe(1);
+    store.fail = false;
+    // The retry timer (FAILED_WRITE_RETRY_MS) writes what was queued, with no flush.
+    await expect.poll(() => kw.usage.stats().written, { timeout: 5_000, interval: 50 }).toBe(200);
+    await kw.close();
+  });
+
   it("an async onDecision or onError hook that rejects changes nothing: no unhandled rejection (which would end the process)", async () => {
     const store = new GatedStore();
     const called: string[] = [];
