@@ -350,10 +350,14 @@ const policyFields = {
 };
 
 /**
- * Input of `tokens.create`. Like every exported schema, a `zod/mini` one:
- * build on it with zod's functions (`z.extend(createTokenSchema, {…})`), and
- * give a parse of your own a locale (`{ error: en().localeError }` from
- * `zod/locales`), as zod/mini has no messages of its own.
+ * Input of `tokens.create`. Like every exported schema, a `zod/mini` one,
+ * without the classic API's methods (`.extend`, `.omit`): build on it with
+ * `zod/mini`'s functions (`z.extend(createTokenSchema, {…})`, `z` from
+ * `zod/mini`: the classic `z` has no `extend`), or from its shape with either
+ * API (`z.object({ ...createTokenSchema.shape, … })`). A parse of your own
+ * gets English messages when the classic API is loaded (it sets them for
+ * all of zod); with `zod/mini` alone, give it a locale
+ * (`{ error: en().localeError }` from `zod/locales`).
  */
 export const createTokenSchema = z.strictObject({
   owner: ownerSchema,
