@@ -2,13 +2,13 @@
 import * as z from "zod/mini";
 import { ConfigError } from "./errors.js";
 import { type RandomSource, secureRandom } from "./lib/crypto.js";
-import { ENGLISH, integer } from "./lib/zod.js";
 import { Keyring } from "./lib/seal.js";
+import { ENGLISH, integer } from "./lib/zod.js";
 import type { LifecycleEvent } from "./manager/lifecycle.js";
+import { scopeListSchema } from "./model/schemas.js";
 import type { AnomalyOptions } from "./monitor/anomalies.js";
 import type { DecisionEvent } from "./monitor/events.js";
 import type { TelemetryOptions } from "./monitor/telemetry.js";
-import { scopeListSchema } from "./model/schemas.js";
 import type { UsageWriteError } from "./monitor/usage-queue.js";
 import type { ConfigWarning, ForwardingHeader } from "./policy/client-ip.js";
 import { parseComponentId } from "./signing/components.js";
@@ -295,7 +295,11 @@ const schema = z.strictObject({
   prefix: z.string().check(z.regex(PREFIX_PATTERN, PREFIX_MESSAGE)),
   env: z._default(z.enum(["live", "test"]), "live"),
   sealingKey: z.pipe(
-    z.optional(z.union([z.string(), z.array(z.string()).check(z.maxLength(16))])),
+    z.optional(
+      z.union([z.string(), z.array(z.string()).check(z.maxLength(16))], {
+        error: "must be a sealing key (32 bytes, base64 or base64url) or a list of at most 16, the first sealing",
+      }),
+    ),
     z.transform((v) => (v === undefined ? [] : typeof v === "string" ? [v] : v)),
   ),
   revocationBoundMs: z._default(integer(0, DAY), 10_000),

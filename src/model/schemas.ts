@@ -257,14 +257,14 @@ function ed25519KeyProblem(bytes: Uint8Array): string | null {
   return point.isTorsionFree() ? null : "is not in the prime-order subgroup (a mixed-order point), which no Ed25519 key generation gives";
 }
 
+const PUBLIC_KEY_FORMS = "must be an Ed25519 public key: 32 bytes (Uint8Array or base64url), SPKI PEM, JWK, KeyObject or CryptoKey";
+
 const publicKey = z.pipe(
   // A CryptoKey was exported to its bytes before parsing (an asynchronous step).
-  z.custom<Ed25519PublicKeyInput | CryptoKey>((v) => v !== undefined && v !== null),
+  z.custom<Ed25519PublicKeyInput | CryptoKey>((v) => v !== undefined && v !== null, PUBLIC_KEY_FORMS),
   z.transform((v, ctx) => {
     const bytes = ed25519PublicKey(v);
-    if (!bytes || bytes.length !== ED25519_KEY_BYTES) {
-      return fail(ctx, { message: "must be an Ed25519 public key: 32 bytes (Uint8Array or base64url), SPKI PEM, JWK, KeyObject or CryptoKey" });
-    }
+    if (!bytes || bytes.length !== ED25519_KEY_BYTES) return fail(ctx, { message: PUBLIC_KEY_FORMS });
     const problem = ed25519KeyProblem(bytes);
     if (problem) return fail(ctx, { message: problem, ...issueCode("INVALID_KEY") });
     return toBase64Url(bytes);

@@ -52,6 +52,14 @@ describe("Keyward config", () => {
     await expectCode(() => new Keyward({ store, prefix: "acme", sealingKey: "short" }), "INVALID_CONFIG");
     await expectCode(() => new Keyward({ store, prefix: "acme", unknown: 1 } as never), "INVALID_CONFIG");
   });
+
+  it("says what a sealingKey must be when it is neither a key nor a list of at most 16 (not zod's bare 'Invalid input')", async () => {
+    const store = new MemoryStore();
+    for (const sealingKey of [Array(17).fill(SEALING_KEY), 5, [5]]) {
+      const e = await expectCode(() => new Keyward({ store, prefix: "acme", sealingKey: sealingKey as never }), "INVALID_CONFIG");
+      expect(e.message).toBe("sealingKey: must be a sealing key (32 bytes, base64 or base64url) or a list of at most 16, the first sealing");
+    }
+  });
 });
 
 describe("tokens.create", () => {
@@ -185,6 +193,14 @@ describe("bad input", () => {
     ["pool __proto__", { owner: "o", kind: "secret", pools: JSON.parse('{"__proto__":{"limit":5}}') }, "pools.__proto__"],
     ["pools __proto__ among others", { owner: "o", kind: "secret", pools: JSON.parse('{"search":{"limit":5},"__proto__":{"limit":5}}') }, "pools.__proto__"],
   ];
+
+  it("a missing Ed25519 public key is told which forms a key may take (not zod's bare 'Invalid input')", async () => {
+    const { kw } = setup();
+    for (const signing of [{ alg: "ed25519", publicKey: null }, { alg: "ed25519" }]) {
+      const e = await expectCode(kw.tokens.create({ owner: "o", kind: "secret", signing } as never), "INVALID_INPUT");
+      expect(e.message).toMatch(/^signing\.publicKey: must be an Ed25519 public key: 32 bytes/);
+    }
+  });
 
   it.each(cases)("create: %s → INVALID_INPUT, nothing stored", async (_label, input, field) => {
     const { kw, store } = setup();
