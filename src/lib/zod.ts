@@ -3,8 +3,9 @@
 // 450 KB in every bundle). Two small helpers for what the classic API said
 // with a method: `zod/mini` has no English messages of its own, and an
 // integer in a range is three checks.
-import * as z from "zod/mini";
+
 import { en } from "zod/locales";
+import * as z from "zod/mini";
 
 /**
  * The options of every keyward parse: zod's English messages, as the

@@ -4,8 +4,8 @@
 import * as z from "zod/mini";
 import type { ResolvedConfig } from "../config.js";
 import { InvalidInputError, RevisionConflictError, ScopeNotAllowedError } from "../errors.js";
-import { type AccountPolicy, accountAudit, accountPolicyAt, accountWriteTime, type StoredAccount } from "../model/account.js";
 import { integer } from "../lib/zod.js";
+import { type AccountPolicy, accountAudit, accountPolicyAt, accountWriteTime, type StoredAccount } from "../model/account.js";
 import { MAX_CREDIT_BALANCE } from "../model/pools.js";
 import { policyAt, readTime } from "../model/record.js";
 import { actorSchema, checkOptionFields, DEFAULT_ACTOR, distinct, ownerQuerySchema, ownerSchema, parseInput, poolsSchema, scopeSchema, suspensionReasonSchema } from "../model/schemas.js";

@@ -6,8 +6,6 @@ import { isThenable } from "../lib/thenable.js";
 import { type MaybePromise, verifyWith } from "./algorithms.js";
 import { buildSignatureBase, DEFAULT_PARAM_ORDER } from "./base.js";
 import { readBody } from "./body.js";
-import { QueryIndex } from "./query.js";
-import { shapeFailure } from "./shape.js";
 import {
   type ComponentId,
   componentIdToString,
@@ -20,13 +18,14 @@ import {
 import { verifyContentDigest } from "./digest.js";
 import { SignatureBaseError } from "./errors.js";
 import { usableVerifyingKey } from "./keys.js";
-import { work } from "./work.js";
+import { QueryIndex } from "./query.js";
+import { shapeFailure } from "./shape.js";
 import {
   byteSequenceBytes,
   type Dictionary,
   type InnerList,
-  isInnerList,
   type Item,
+  isInnerList,
   parseDictionary,
   serializeInnerList,
 } from "./structured.js";
@@ -37,6 +36,7 @@ import type {
   SignatureParams,
   VerifyingKey,
 } from "./types.js";
+import { work } from "./work.js";
 
 /**
  * Keys to try for a signature: one, several in order (the current key, then

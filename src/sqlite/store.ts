@@ -12,12 +12,12 @@ import {
   TokenNotFoundError,
 } from "../errors.js";
 import { nextTurn } from "../lib/turn.js";
-import { hashesOf } from "../model/record.js";
 import type { StoredAccount } from "../model/account.js";
+import { hashesOf } from "../model/record.js";
 import type { AuditEntry, StoredToken, UsageBucket, UsageEvent } from "../model/types.js";
 import { adjustCredits, CREDIT_KEY_RETENTION_MS, type CreditChange, creditKeyReplayed, creditRequestText } from "../store/kit/account-credits.js";
-import { type BillingKey, billingRowsOf } from "../store/kit/billing.js";
 import { putAccountRecord } from "../store/kit/accounts.js";
+import { type BillingKey, billingRowsOf } from "../store/kit/billing.js";
 import { type CreditState, creditState, creditsLeft } from "../store/kit/credits.js";
 import { meterStep, poolKey, rateKey } from "../store/kit/meter.js";
 import type { PageQuery } from "../store/kit/page.js";
@@ -33,6 +33,7 @@ import {
   type UsageSeriesBucket,
 } from "../store/kit/usage-analytics.js";
 import { addUsage, batchTime, rollUpUsage, USAGE_WRITER_RETENTION_MS, type UsageCounts } from "../store/kit/usage-buckets.js";
+import { type DecodeRecord, SHARED_READS, type SharedReads } from "../store/shared-reads.js";
 import {
   checkSchemaVersion,
   checkTablePrefix,
@@ -47,15 +48,15 @@ import {
 } from "../store/sql/schema.js";
 import type {
   AuditFilter,
+  BillingClaim,
+  BillingRunKey,
+  BillingUsage,
+  BillingUsageQuery,
   CreditAdjustment,
   CreditResult,
   DeletedToken,
   MeterRequest,
   MeterResult,
-  BillingClaim,
-  BillingRunKey,
-  BillingUsage,
-  BillingUsageQuery,
   NonceKey,
   SeenEntry,
   StoreCapabilities,
@@ -63,7 +64,6 @@ import type {
   UsageBatchKey,
   UsageQuery,
 } from "../store/types.js";
-import { type DecodeRecord, SHARED_READS, type SharedReads } from "../store/shared-reads.js";
 import { isBusy, noRowAsUndefined, type SqliteDatabase, type SqliteStatement, type SqliteValue } from "./driver.js";
 import { prepareStatements, type Statements } from "./statements.js";
 import { WalBound } from "./wal.js";

@@ -17,8 +17,8 @@ import { createAdminHandler } from "../../src/admin/index.js";
 import { createSigner, generateKeyPair, signedFetch, signerFromEnv } from "../../src/client/index.js";
 import { keywardFetch } from "../../src/fetch/index.js";
 import { type KeywardEnv, keywardHono } from "../../src/hono/index.js";
-import { createLeakReceiver } from "../../src/leaks/index.js";
 import { Keyward } from "../../src/index.js";
+import { createLeakReceiver } from "../../src/leaks/index.js";
 import { sqliteStore } from "../../src/sqlite/index.js";
 
 /** The part of Deno's global this file calls (Deno's types are not a dependency of this project). */

@@ -2,10 +2,11 @@
 // of its own (`z.config`: a locale, an error map). keyward's messages are its
 // own and in English whatever the application set, and keyward sets nothing:
 // zod's English is given to each of keyward's parses, never made global.
-import { afterEach, describe, expect, it } from "vitest";
-import * as z from "zod/mini";
-import { de } from "zod/locales";
+
 import { ConfigError, InvalidInputError, Keyward, MemoryStore } from "keyward";
+import { afterEach, describe, expect, it } from "vitest";
+import { de } from "zod/locales";
+import * as z from "zod/mini";
 
 /** keyward is imported (above, hoisted): what zod's settings were before this file changed them. */
 const settingsOnImport = { ...z.config() };

@@ -1,10 +1,10 @@
 import { createServer, request } from "node:http";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
+import { type DecisionEvent, Keyward, MemoryStore, type UsageBatchKey, type UsageEvent, type UsageWriteError } from "keyward";
 import { describe, expect, it } from "vitest";
 import { liveStrings } from "../support/heap.js";
 import { unhandledRejectionsOf } from "../support/rejections.js";
-import { type DecisionEvent, Keyward, MemoryStore, type UsageBatchKey, type UsageEvent, type UsageWriteError } from "keyward";
 
 const T0 = Date.UTC(2026, 0, 10, 12);
 

@@ -4,8 +4,9 @@
 // with `zod/mini`, whose functions a bundler keeps only when used: zod's
 // classic API (`import { z } from "zod"`) cannot be tree-shaken and alone
 // weighed 454 KB of this bundle (824 KB in all).
-import { build, type Metafile } from "esbuild";
+
 import { fileURLToPath } from "node:url";
+import { build, type Metafile } from "esbuild";
 import { beforeAll, describe, expect, it } from "vitest";
 
 /**

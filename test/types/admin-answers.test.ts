@@ -2,9 +2,10 @@
 // OpenAPI document is generated, must describe the types the handler answers
 // with, field for field: checked by `tsc` (npm run lint), so a field added to
 // a record or an action added to the audit log cannot be left out of the document.
+
+import type { AccountAction, AuditEntry, Member, Role, TokenRecord, UsageBucket } from "keyward";
 import { describe, expectTypeOf, it } from "vitest";
 import type * as z from "zod/mini";
-import type { DeletedToken } from "../../src/store/types.js";
 import type {
   auditEntrySchema,
   consoleConfigSchema,
@@ -13,7 +14,7 @@ import type {
   tokenRecordSchema,
   usageSchema,
 } from "../../src/admin/schemas.js";
-import type { AccountAction, AuditEntry, Member, Role, TokenRecord, UsageBucket } from "keyward";
+import type { DeletedToken } from "../../src/store/types.js";
 
 type Out<S extends z.ZodMiniType> = z.output<S>;
 

@@ -2,9 +2,9 @@
 // not depend on the nonce: a live token, a valid signature, a policy that
 // allows it. Refused requests store nothing.
 import * as ed from "@noble/ed25519";
-import { describe, expect, it } from "vitest";
 import { Keyward, MemoryStore } from "keyward";
 import { signRequest } from "keyward/signing";
+import { describe, expect, it } from "vitest";
 import { ed25519KeyPair } from "../client/helpers.js";
 import { liveStrings } from "../support/heap.js";
 
