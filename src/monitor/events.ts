@@ -25,7 +25,7 @@ export interface DecisionEvent {
    * null when there is none or it does not parse.
    */
   ip: string | null;
-  /** The request's Origin (its first 2 048 characters), or null. */
+  /** The request's Origin (its first 300 characters: any real origin is shorter), or null. */
   origin: string | null;
   /** Whether the request carried an HTTP Message Signature (RFC 9421). */
   signed: boolean;

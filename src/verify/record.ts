@@ -6,8 +6,16 @@ import type { DecisionEvent } from "../monitor/events.js";
 import type { RequiredScopes } from "../policy/scope.js";
 import type { Decision } from "./decision.js";
 
-/** Longest scope list or Origin kept in a decision event. */
+/** Longest scope list kept in a decision event (the route's, the application's text). */
 const MAX_EVENT_TEXT = 2048;
+
+/**
+ * Longest Origin kept in a decision event: longer than any origin there is
+ * (`https://`, a 253-character host and `:65535` make 267), so only what a
+ * client made up is cut. The client's text: what a full usage queue, and
+ * the origins anomaly detection remembers per token, hold of it.
+ */
+const MAX_EVENT_ORIGIN = 300;
 
 /** What the request showed, as the event keeps it (`kw.check`'s input is one: absent fields are null, and it is not signed). */
 export interface RequestShown {
@@ -44,13 +52,13 @@ export function usageEvent(d: Decision, shown: RequestShown, canonicalIp?: (ip: 
 }
 
 /**
- * An Origin as an event keeps it: its first {@link MAX_EVENT_TEXT}
+ * An Origin as an event keeps it: its first {@link MAX_EVENT_ORIGIN}
  * characters, as a string of their own. A queued event must not keep the
  * whole header alive (a view of it is what `slice` gives): the queue would
  * then hold `usage.maxQueue` headers of whatever size the client sent.
  */
 function cut(origin: string): string {
-  return origin.length > MAX_EVENT_TEXT ? detach(origin.slice(0, MAX_EVENT_TEXT)) : origin;
+  return origin.length > MAX_EVENT_ORIGIN ? detach(origin.slice(0, MAX_EVENT_ORIGIN)) : origin;
 }
 
 /** A route's scope requirement as one line of text, for usage events. */
