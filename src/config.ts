@@ -154,7 +154,10 @@ export interface KeywardOptions {
     enabled?: boolean | undefined;
     /** Events buffered before a write (default 1 000). */
     batchSize?: number | undefined;
-    /** Interval of the flush timer, ms (default 1 000; 0 writes after every event). `kw.close()` writes what is left. */
+    /**
+     * Interval of the flush timer, ms (default 1 000; 0 writes after every event). `kw.close()` writes what is left.
+     * After a failed write, requests start no write until one succeeds: the timer retries once per interval (once a second with 0).
+     */
     flushIntervalMs?: number | undefined;
     /** Most events waiting to be written (default 100 000); beyond, events are dropped and counted (`kw.usage.stats()`). */
     maxQueue?: number | undefined;

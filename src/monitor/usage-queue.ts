@@ -66,7 +66,7 @@ export interface UsageQueueOptions {
 }
 
 /** How often writes are retried after one failed, when `flushIntervalMs` is 0 (else once per `flushIntervalMs`). */
-export const FAILED_WRITE_RETRY_MS = 1_000;
+const FAILED_WRITE_RETRY_MS = 1_000;
 
 /** @internal */
 export class UsageQueue {
