@@ -1,7 +1,7 @@
 // Every statement of the SQLite store, prepared once per connection. Values
 // are always bound parameters; only table names (checked prefix) are in the text.
 import type { TableNames } from "../store/sql/schema.js";
-import type { SqliteDatabase, SqliteStatement } from "./driver.js";
+import type { SqliteDatabase, SqliteStatement, SqliteValue } from "./driver.js";
 
 // The statements of a keyset walk of the usage rows of a token or an owner (`column`): the
 // rows strictly after a key (`?` for each of its columns), in key order.
@@ -148,6 +148,26 @@ export type Statements = Record<keyof ReturnType<typeof sql>, SqliteStatement>;
 /** Prepares every statement on `db` for the tables `t`. */
 export function prepareStatements(db: SqliteDatabase, t: TableNames): Statements {
   const out = {} as Statements;
-  for (const [name, text] of Object.entries(sql(t))) out[name as keyof Statements] = db.prepare(text);
+  for (const [name, text] of Object.entries(sql(t))) out[name as keyof Statements] = prepare(db, text);
   return out;
+}
+
+/**
+ * A statement prepared with anonymous parameters only, which every driver
+ * binds from positional arguments. The text above may number its parameters
+ * (`?1`, to use a value twice): better-sqlite3 takes `?1` for a parameter
+ * named "1" and refuses positional values for it. Numbered ones become `?`,
+ * and the statement is given its arguments in the order they appear.
+ */
+function prepare(db: SqliteDatabase, text: string): SqliteStatement {
+  const order: number[] = [];
+  const anonymous = text.replace(/\?(\d+)/g, (_, n: string) => {
+    order.push(Number(n) - 1);
+    return "?";
+  });
+  if (order.length === 0) return db.prepare(text);
+  if (anonymous.split("?").length - 1 !== order.length) throw new Error(`numbered and anonymous parameters mixed: ${text}`);
+  const s = db.prepare(anonymous);
+  const args = (params: SqliteValue[]) => order.map((i) => params[i] as SqliteValue);
+  return { get: (...p) => s.get(...args(p)), all: (...p) => s.all(...args(p)), run: (...p) => s.run(...args(p)) };
 }

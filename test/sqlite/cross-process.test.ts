@@ -1,5 +1,6 @@
 // Several real processes on one SQLite file (issue 7 item 6).
 import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
@@ -28,17 +29,19 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const run = (mode: string, path: string, arg = "") => runScript(worker, [mode, path, arg]);
+const run = (mode: string, path: string, arg = "", driver = "") => runScript(worker, [mode, path, arg, driver]);
+/** better-sqlite3's module: a process opens the file with it instead of node:sqlite. */
+const betterSqlite3 = createRequire(import.meta.url).resolve("better-sqlite3");
 
 describe("SQLite across processes", () => {
-  it("4 processes × 2 500 concurrent checks on 1 000 credits grant exactly 1 000", async () => {
+  it("4 processes × 2 500 concurrent checks on 1 000 credits grant exactly 1 000 (two on node:sqlite, two on better-sqlite3)", async () => {
     const path = file();
     const store = sqliteStore(path);
     const kw = new Keyward({ store, prefix: "acme" });
     const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 1000 } });
     await store.close();
     const startAt = Date.now() + 3000; // a common start after four processes have loaded on a busy machine
-    const runs = Array.from({ length: 4 }, () => run("credits", path, `${token}@${startAt}`));
+    const runs = Array.from({ length: 4 }, (_, i) => run("credits", path, `${token}@${startAt}`, i % 2 === 0 ? "" : betterSqlite3));
     type Result = { granted: number; codes: unknown[]; start: number; end: number };
     const results = await Promise.all(runs.map((r) => r.next<Result>((l) => "granted" in l)));
     // The four runs overlapped: each started before every other ended.

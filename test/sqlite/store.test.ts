@@ -2,7 +2,6 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { Worker } from "node:worker_threads";
 import { ConfigError, guardStore, hashToken, Keyward, StoreUnavailableError, } from "keyward";
 import { migrate, SCHEMA_VERSION, type SqliteStore, sqliteStore } from "keyward/sqlite";
 import { describeTokenStore, makeAuditEntry, makeStoredToken } from "keyward/testing";
@@ -11,6 +10,7 @@ import { SQLITE_DIALECT } from "../../src/sqlite/store.js";
 import { tableNames } from "../../src/store/sql/schema.js";
 import { meterOps, poolOps, poolRequest, topUpRequest } from "../support/meter-ops.js";
 import { expectCreditsMigratedFrom6, schemaAt } from "../support/schema-at.js";
+import { holdWriteLock } from "../support/sqlite-lock.js";
 
 const dir = mkdtempSync(join(tmpdir(), "keyward-sqlite-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -432,36 +432,6 @@ describe("SqliteStore decides like MemoryStore with pools", () => {
     );
   });
 });
-
-/** Another connection, in a worker thread, holding the write lock of `path` until `release()`. */
-/** Holds the write lock of the file in another thread, until `release()`, or for `forMs` (while this thread is blocked). */
-async function holdWriteLock(path: string, forMs?: number): Promise<{ release: () => Promise<void> }> {
-  const worker = new Worker(
-    `const { parentPort, workerData } = require("node:worker_threads");
-     const { DatabaseSync } = require("node:sqlite");
-     const db = new DatabaseSync(workerData.path);
-     db.exec("BEGIN IMMEDIATE");
-     parentPort.postMessage("locked");
-     let held = true;
-     const release = () => { if (held) { held = false; db.exec("ROLLBACK"); db.close(); } parentPort.postMessage("released"); };
-     if (workerData.forMs !== undefined) setTimeout(release, workerData.forMs);
-     parentPort.once("message", release);`,
-    { eval: true, workerData: { path, forMs } },
-  );
-  const next = () => new Promise<void>((resolve, reject) => {
-    worker.once("message", () => resolve());
-    worker.once("error", reject);
-  });
-  await next();
-  return {
-    release: async () => {
-      const released = next();
-      worker.postMessage("release");
-      await released;
-      await worker.terminate();
-    },
-  };
-}
 
 describe("SQLite locks", () => {
   it("a write lock held elsewhere fails a metered check within the request path's wait, and holds up no other request for longer", async () => {

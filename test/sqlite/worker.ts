@@ -4,7 +4,8 @@ import { guardStore, Keyward } from "../../src/index.js";
 import { sqliteStore } from "../../src/sqlite/index.js";
 import { raceCredits } from "../support/credit-race.js";
 
-const [mode, path, arg = ""] = process.argv.slice(2);
+// driver: the module path of better-sqlite3 to open the file with, or "" for node:sqlite.
+const [mode, path, arg = "", driver = ""] = process.argv.slice(2);
 const out = (v: unknown) => process.stdout.write(`${JSON.stringify(v)}\n`);
 
 async function main(): Promise<void> {
@@ -36,7 +37,8 @@ async function main(): Promise<void> {
     await opened.close();
     return;
   }
-  const store = sqliteStore(path!, { requestBusyTimeoutMs: 5_000 });
+  const db = driver === "" ? path! : new (await import(driver)).default(path!);
+  const store = sqliteStore(db, { requestBusyTimeoutMs: 5_000 });
   switch (mode) {
     case "credits": {
       out(await raceCredits(store, arg));
