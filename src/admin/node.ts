@@ -13,7 +13,8 @@ export interface NodeHandlerOptions {
   /**
    * The origin the browser sees, when the server sits behind a TLS-terminating
    * proxy (e.g. `"https://example.com"`); default `http://` + the Host
-   * header. The handler only uses it to build URLs, never to decide. Named
+   * header (`http://invalid.invalid` when a client's Host makes no URL).
+   * The handler only uses it to build URLs, never to decide. Named
    * as the middleware's option, but an origin only, without the path prefix
    * the middleware's takes: `basePath` is the path the browser sees.
    */
