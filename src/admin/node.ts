@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { ConfigError } from "../errors.js";
 import { requestOf } from "../http/core.js";
-import { endAfterAnswer, hasBody } from "../http/node.js";
+import { endAfterAnswer, hasBody, INVALID_HOST } from "../http/node.js";
 import type { AdminHandler } from "./handler.js";
 
 /** Options of {@link toNodeHandler}. */
@@ -13,7 +13,8 @@ export interface NodeHandlerOptions {
   /**
    * The origin the browser sees, when the server sits behind a TLS-terminating
    * proxy (e.g. `"https://example.com"`); default `http://` + the Host
-   * header. The handler only uses it to build URLs, never to decide. Named
+   * header (`http://invalid.invalid` when a client's Host makes no URL).
+   * The handler only uses it to build URLs, never to decide. Named
    * as the middleware's option, but an origin only, without the path prefix
    * the middleware's takes: `basePath` is the path the browser sees.
    */
@@ -68,7 +69,9 @@ export function toNodeHandler(
     try {
       const path = (req as { originalUrl?: string }).originalUrl ?? req.url ?? "/";
       // HTTP/2 names the authority in `:authority`, not in Host (RFC 9113 §8.3.1).
-      const origin = publicOrigin ?? `http://${req.headers.host ?? req.headers[":authority"] ?? "localhost"}`;
+      const received = publicOrigin ?? `http://${req.headers.host ?? req.headers[":authority"] ?? "localhost"}`;
+      // A client's Host that makes no URL ("a b", a port over 65535) is served at a host that names none, not a 500.
+      const origin = URL.canParse(received) ? received : `http://${INVALID_HOST}`;
       const url = URL.canParse(path, origin) ? new URL(path, origin) : new URL("/", origin);
       const headers = new Headers();
       // HTTP/2's pseudo-header fields (`:method`, `:path`, …) are no header fields of a Fetch Request.

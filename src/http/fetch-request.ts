@@ -2,7 +2,7 @@
 // wrapper. Runtime-agnostic.
 import type { IncomingMessage } from "node:http";
 import { type EdgeRequest, requestOf } from "./core.js";
-import { type BodyFields, CONFLICTING_HOST, conflictingHosts, hasBody, headerOf } from "./node.js";
+import { type BodyFields, INVALID_HOST, conflictingHosts, hasBody, headerOf } from "./node.js";
 
 /** The header fields of a Node request, and its connection (and HTTP/2 stream). */
 type NodeFields = Pick<IncomingMessage, "headers" | "rawHeaders" | "socket"> & BodyFields;
@@ -76,7 +76,7 @@ function onConnection(url: string, node: NodeFields): string {
   const scheme = (node.socket as { encrypted?: boolean } | undefined)?.encrypted ? "https:" : "http:";
   if (conflictingHosts(node.headers)) {
     const { pathname, search } = new URL(url);
-    return `${scheme}//${CONFLICTING_HOST}${pathname}${search}`;
+    return `${scheme}//${INVALID_HOST}${pathname}${search}`;
   }
   return url.startsWith(scheme) ? url : scheme + url.slice(url.indexOf(":") + 1);
 }

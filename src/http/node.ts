@@ -192,8 +192,12 @@ export function conflictingHosts(headers: IncomingHttpHeaders): boolean {
   return host !== undefined && authority !== undefined && host.toLowerCase() !== authority.toLowerCase();
 }
 
-/** The host a request with {@link conflictingHosts} is verified at: no signature holds for it. */
-export const CONFLICTING_HOST = "invalid.invalid";
+/**
+ * The host of a request whose host is malformed (two different ones, see
+ * {@link conflictingHosts}, or one that makes no URL): it is verified, or
+ * served, at this reserved name (RFC 2606), for which no signature holds.
+ */
+export const INVALID_HOST = "invalid.invalid";
 
 /**
  * A header of a Node request. Node keeps only the first of repeated
@@ -253,7 +257,7 @@ class NodeEdgeRequest<Req> implements EdgeRequest<Req> {
     }
     // HTTP/2 names the target's authority in `:authority`, before any Host field (RFC 9113 §8.3.1).
     const headers = this.req.headers;
-    const authority = conflictingHosts(headers) ? CONFLICTING_HOST : (headers[":authority"] ?? headers.host ?? "localhost");
+    const authority = conflictingHosts(headers) ? INVALID_HOST : (headers[":authority"] ?? headers.host ?? "localhost");
     return `${scheme}://${authority}${path}`;
   }
 
