@@ -1,11 +1,12 @@
 // The admin handler: routes, the CSRF rules of mutations, authorization by
 // owner, and each operation as a few lines over `kw.tokens` / `kw.usage`.
 import { InvalidInputError, RevisionConflictError } from "../errors.js";
+import { answerWithin } from "../lib/within.js";
 import type { AccountRecord } from "../manager/accounts.js";
 import type { IssuedToken } from "../manager/issued.js";
 import { isTokenId } from "../model/record.js";
-import { actorSchema, ownerSchema, parseInput, timestamp } from "../model/schemas.js";
 import { type AccountAction, actionsOf, isRole, REFUSED_WHILE_SUSPENDED, type Role, roleCan } from "../model/roles.js";
+import { actorSchema, ownerSchema, parseInput, timestamp } from "../model/schemas.js";
 import type { AuditEntry, Page, TokenRecord } from "../model/types.js";
 import { readJson } from "./body.js";
 import { CONSOLE_JS } from "./console/asset.js";
@@ -391,34 +392,50 @@ function handlerOf(cfg: AdminConfig): AdminHandler {
       if (!isGet) checkFetchSite(request);
       const who = await principal(cfg, request, op);
       if (who instanceof Response) return who;
-      const actor = who.actor ?? who.owner;
       // The body first, then the account: a change is judged on the role and suspension in force once its body is
       // in, not before a body that took up to bodyTimeoutMs to arrive.
       const body = method === "POST" || method === "PUT" || method === "PATCH" ? await readJson(request, cfg) : undefined;
-      const account = await accountOf(cfg, who.owner);
-      const role = who.role ?? roleIn(account, actor);
-      const call: Call = { url, body, owner: who.owner, actor, role, roleOfMembers: who.role === undefined, id: found.id };
-      // Only the operator suspends and lifts (kw.accounts.set): members can do nothing here that works around it.
-      const suspended = account?.policy.suspended != null;
-      if (suspended && !WHILE_SUSPENDED.has(op)) throw suspendedAnswer();
-      if (op === "config") {
-        return json({
-          owner: call.owner,
-          actor: call.actor,
-          role,
-          suspended,
-          // The actions the console offers: none a suspension refuses.
-          actions: actionsOf(role).filter((a) => !(suspended && REFUSED_WHILE_SUSPENDED.has(a))),
-          grantableScopes: [...cfg.grantable],
-          datasets: cfg.datasets,
-          maxGraceMs: MAX_GRACE_MS,
-        });
-      }
-      return await OPERATIONS[op](cfg, call);
+      return await answerWithin(served(cfg, op, who, { url, body, id: found.id }), cfg.storeTimeoutMs, "an admin request", () => lateAnswer(isGet));
     } catch (err) {
       return problemOf(answerOf(err), cfg.problemTypeBase);
     }
   };
+}
+
+/** The answer to an authorized request whose body is in: every store call of a request is made here. */
+async function served(cfg: AdminConfig, op: AdminOperation, who: AdminPrincipal, request: Pick<Call, "url" | "body" | "id">): Promise<Response> {
+  const actor = who.actor ?? who.owner;
+  const account = await accountOf(cfg, who.owner);
+  const role = who.role ?? roleIn(account, actor);
+  const call: Call = { ...request, owner: who.owner, actor, role, roleOfMembers: who.role === undefined };
+  // Only the operator suspends and lifts (kw.accounts.set): members can do nothing here that works around it.
+  const suspended = account?.policy.suspended != null;
+  if (suspended && !WHILE_SUSPENDED.has(op)) throw suspendedAnswer();
+  if (op === "config") {
+    return json({
+      owner: call.owner,
+      actor: call.actor,
+      role,
+      suspended,
+      // The actions the console offers: none a suspension refuses.
+      actions: actionsOf(role).filter((a) => !(suspended && REFUSED_WHILE_SUSPENDED.has(a))),
+      grantableScopes: [...cfg.grantable],
+      datasets: cfg.datasets,
+      maxGraceMs: MAX_GRACE_MS,
+    });
+  }
+  return OPERATIONS[op](cfg, call);
+}
+
+/**
+ * The answer to a request whose store calls outlived `storeTimeoutMs`. They
+ * go on: a change among them may still be made after this answer.
+ */
+function lateAnswer(read: boolean): AdminAnswer {
+  const detail = read
+    ? "The token store did not answer in time; retry later."
+    : "The token store did not answer in time. The change may still be made: reload before you try it again.";
+  return new AdminAnswer(503, "STORE_UNAVAILABLE", "Service unavailable", detail, { "retry-after": "1" });
 }
 
 /**

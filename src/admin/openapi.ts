@@ -90,7 +90,7 @@ export function openApiDocument(cfg: Pick<AdminConfig, "basePath" | "title">): J
     415: "Not application/json",
     500: "Internal error (nothing about the cause)",
     501: "The server's store lacks the feature (STORE_UNSUPPORTED): deleting tokens, or accounts and their members",
-    503: "The token store is unavailable: retry after `Retry-After`",
+    503: "The token store is unavailable, or did not answer within `storeTimeoutMs`: retry after `Retry-After` (after a change, reload first: it may still have been made)",
   };
   return {
     openapi: "3.1.1",

@@ -75,6 +75,13 @@ export interface AdminHandlerOptions {
   maxBodyBytes?: number | undefined;
   /** Longest wait for a request body to end, ms (default 10 000): a slower one is refused with 408 `BODY_TIMEOUT`. */
   bodyTimeoutMs?: number | undefined;
+  /**
+   * Longest wait for the store's answers to one request once its body is
+   * in, ms (default 10 000): then 503 `STORE_UNAVAILABLE` with
+   * `Retry-After`. The store's call goes on: a change may still be made
+   * after that answer, which says so (reload before trying again).
+   */
+  storeTimeoutMs?: number | undefined;
   /** Prefix of the problem `type` URIs (default `"urn:keyward:problem:"`), as for the middleware. */
   problemTypeBase?: string | undefined;
   /** Serve the console page at the base path (default true); false serves the API only. */
@@ -92,14 +99,18 @@ export interface AdminConfig {
   readonly grantable: ReadonlySet<string>;
   readonly maxBodyBytes: number;
   readonly bodyTimeoutMs: number;
+  readonly storeTimeoutMs: number;
   readonly problemTypeBase: string | undefined;
   readonly console: boolean;
   readonly title: string;
 }
 
+/** The default of {@link AdminHandlerOptions.storeTimeoutMs}. */
+const DEFAULT_STORE_TIMEOUT_MS = 10_000;
+
 const DATASET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
-const ADMIN_OPTIONS = optionNames<AdminHandlerOptions>({ keyward: true, authorize: true, basePath: true, datasets: true, grantableScopes: true, maxBodyBytes: true, bodyTimeoutMs: true, problemTypeBase: true, console: true, title: true });
+const ADMIN_OPTIONS = optionNames<AdminHandlerOptions>({ keyward: true, authorize: true, basePath: true, datasets: true, grantableScopes: true, maxBodyBytes: true, bodyTimeoutMs: true, storeTimeoutMs: true, problemTypeBase: true, console: true, title: true });
 
 /**
  * @throws {ConfigError} `INVALID_CONFIG` naming the bad option, or one of another name (a misspelt `grantableScopes`
@@ -109,6 +120,7 @@ export function parseAdminOptions(options: AdminHandlerOptions): AdminConfig {
   if (options === null || typeof options !== "object") throw new ConfigError("", "options must be an object");
   checkConfigFields(options, ADMIN_OPTIONS, "an option of createAdminHandler");
   const { keyward, authorize, basePath = "", datasets = [], grantableScopes, maxBodyBytes = DEFAULT_MAX_BODY_BYTES, bodyTimeoutMs = DEFAULT_BODY_TIMEOUT_MS } = options;
+  const { storeTimeoutMs = DEFAULT_STORE_TIMEOUT_MS } = options;
   if (keyward === null || typeof keyward !== "object" || typeof keyward.tokens?.list !== "function") {
     throw new ConfigError("keyward", "must be a Keyward instance");
   }
@@ -132,6 +144,7 @@ export function parseAdminOptions(options: AdminHandlerOptions): AdminConfig {
   });
   if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 2) throw new ConfigError("maxBodyBytes", "must be an integer of at least 2");
   if (!Number.isSafeInteger(bodyTimeoutMs) || bodyTimeoutMs < 1) throw new ConfigError("bodyTimeoutMs", "must be a positive integer (milliseconds)");
+  if (!Number.isSafeInteger(storeTimeoutMs) || storeTimeoutMs < 1) throw new ConfigError("storeTimeoutMs", "must be a positive integer (milliseconds)");
   const { problemTypeBase, title = "API tokens" } = options;
   if (problemTypeBase !== undefined && (typeof problemTypeBase !== "string" || !URL.canParse(`${problemTypeBase}x`))) {
     throw new ConfigError("problemTypeBase", "must be the start of an absolute URI");
@@ -147,6 +160,7 @@ export function parseAdminOptions(options: AdminHandlerOptions): AdminConfig {
     grantable: new Set(scopes),
     maxBodyBytes,
     bodyTimeoutMs,
+    storeTimeoutMs,
     problemTypeBase,
     console: options.console ?? true,
     title,

@@ -9,11 +9,12 @@ import { unref } from "./timers.js";
  * does not keep the process alive (the call does, as long as it needs to).
  *
  * @param what - the call, as the error names it ("a usage write")
+ * @param lateError - the error to reject with instead, when the caller has its own
  */
-export function answerWithin<T>(call: Promise<T>, ms: number, what: string): Promise<T> {
+export function answerWithin<T>(call: Promise<T>, ms: number, what: string, lateError?: () => unknown): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new StoreUnavailableError(`the store did not answer ${what} within ${ms} ms`)), ms);
+    timer = setTimeout(() => reject(lateError?.() ?? new StoreUnavailableError(`the store did not answer ${what} within ${ms} ms`)), ms);
     unref(timer);
   });
   return Promise.race([call, late]).finally(() => clearTimeout(timer));

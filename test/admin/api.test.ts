@@ -3,8 +3,8 @@ import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tokenPageSchema, tokenRecordSchema } from "../../src/admin/schemas.js";
 import { combineStores, MemoryStore, type TokenRecord } from "../../src/index.js";
-import { type AdminServer, startAdminServer } from "./server.js";
 import { statusLine } from "../support/slow-clients.js";
+import { type AdminServer, startAdminServer } from "./server.js";
 
 let srv: AdminServer;
 let alice: string;
@@ -402,6 +402,7 @@ describe("bad input", () => {
   it("a signed-in caller's body that never ends: 408 BODY_TIMEOUT at bodyTimeoutMs, every request answered, nothing stored (real server)", async () => {
     const { createAdminHandler } = await import("../../src/admin/index.js");
     expect(() => createAdminHandler({ keyward: srv.kw, authorize: () => "x", bodyTimeoutMs: 0 })).toThrow(expect.objectContaining({ code: "INVALID_CONFIG", field: "bodyTimeoutMs" }));
+    expect(() => createAdminHandler({ keyward: srv.kw, authorize: () => "x", storeTimeoutMs: 1.5 })).toThrow(expect.objectContaining({ code: "INVALID_CONFIG", field: "storeTimeoutMs" }));
     const slow = await startAdminServer({ bodyTimeoutMs: 200 });
     const session = slow.session("acct_slow");
     const { port } = new URL(slow.origin);
@@ -516,6 +517,40 @@ describe("a store without a feature", () => {
       expect(await bare.kw.tokens.get(record.id)).toMatchObject({ id: record.id, revokedAt: null });
     } finally {
       await bare.close();
+    }
+  });
+});
+
+describe("a store that does not answer", () => {
+  it("is answered 503 STORE_UNAVAILABLE after storeTimeoutMs, not never; for a change, the answer says it may still be made, and it is", async () => {
+    const late = await startAdminServer({ storeTimeoutMs: 300 });
+    try {
+      const session = late.session("acct_late");
+      const call = (method: string, path: string, json?: unknown) =>
+        fetch(late.url + path, {
+          method,
+          headers: { authorization: `Bearer ${session}`, ...(json === undefined ? {} : { "content-type": "application/json" }) },
+          body: json === undefined ? null : JSON.stringify(json),
+        });
+      const { record } = await late.kw.tokens.create({ owner: "acct_late", kind: "secret", name: "before" });
+      // A read: the account's answer held (every request reads it first).
+      const readHold = late.hold("getAccount");
+      let started = performance.now();
+      const read = await call("GET", "/tokens");
+      expect(performance.now() - started).toBeGreaterThanOrEqual(290);
+      expect(read.headers.get("retry-after")).toBe("1");
+      expect(await problem(read, 503)).toMatchObject({ code: "STORE_UNAVAILABLE", detail: "The token store did not answer in time; retry later." });
+      readHold.release();
+      // A change: the store wrote it, its answer came after the handler's.
+      const writeHold = late.hold("update");
+      started = performance.now();
+      const change = await call("PATCH", `/tokens/${record.id}`, { expectedRevision: 1, patch: { name: "after" } });
+      expect(performance.now() - started).toBeLessThan(5_000);
+      expect((await problem(change, 503)).detail).toMatch(/may still be made: reload before you try it again/);
+      writeHold.release();
+      expect(((await (await call("GET", `/tokens/${record.id}`)).json()) as TokenRecord).name).toBe("after");
+    } finally {
+      await late.close();
     }
   });
 });

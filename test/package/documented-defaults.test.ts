@@ -223,6 +223,7 @@ const APPLIED: Record<string, () => unknown> = {
   "AdminHandlerOptions.datasets": () => none(admin.datasets),
   "AdminHandlerOptions.maxBodyBytes": () => admin.maxBodyBytes,
   "AdminHandlerOptions.bodyTimeoutMs": () => admin.bodyTimeoutMs,
+  "AdminHandlerOptions.storeTimeoutMs": () => admin.storeTimeoutMs,
   "AdminHandlerOptions.problemTypeBase": () => admin.problemTypeBase ?? DEFAULT_PROBLEM_TYPE_BASE,
   "AdminHandlerOptions.console": () => admin.console,
   "AdminHandlerOptions.title": () => admin.title,
