@@ -35,8 +35,13 @@ export interface AdminProblem {
   field?: string;
 }
 
-/** Headers of every JSON answer: never cached (records and secrets), never sniffed as HTML. */
-export const JSON_HEADERS = { "cache-control": "no-store", "x-content-type-options": "nosniff" } as const;
+/**
+ * Headers of every JSON answer: never cached (records and secrets), never
+ * sniffed as HTML, and never loaded into another origin's page: a
+ * `<script>` or `<img>` there (sent with the customer's cookies) is
+ * refused the answer, whose bytes never reach that page's process.
+ */
+export const JSON_HEADERS = { "cache-control": "no-store", "x-content-type-options": "nosniff", "cross-origin-resource-policy": "same-origin" } as const;
 
 const kebab = (code: string) => code.toLowerCase().replace(/_/g, "-");
 

@@ -23,6 +23,7 @@ async function problem(res: Response, status: number): Promise<Record<string, un
   expect(res.status).toBe(status);
   expect(res.headers.get("content-type")).toBe("application/problem+json");
   expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+  expect(res.headers.get("cross-origin-resource-policy")).toBe("same-origin");
   const body = (await res.json()) as Record<string, unknown>;
   expect(body.status).toBe(status);
   expect(body.type).toBe(`urn:keyward:problem:${String(body.code).toLowerCase().replace(/_/g, "-")}`);
@@ -47,6 +48,7 @@ describe("keyward/admin API", () => {
     const res = await api(alice, "/tokens", { method: "POST", json: { kind: "publishable", name: "website", domains: ["example.com"] } });
     expect(res.status).toBe(201);
     expect(res.headers.get("cache-control")).toBe("no-store");
+    expect(res.headers.get("cross-origin-resource-policy")).toBe("same-origin");
     const { token, record } = (await res.json()) as { token: string; record: TokenRecord };
     expect(token).toMatch(/^acme_pk_live_/);
     expect(res.headers.get("location")).toBe(`/account/tokens/tokens/${record.id}`);
