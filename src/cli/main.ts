@@ -65,6 +65,8 @@ function mainHelp(): string {
  * @returns the exit code
  */
 export async function main(argv: string[], io: Io): Promise<number> {
+  // `help <command>` is `<command> --help`.
+  if (argv[0] === "help" && argv.length === 2 && Object.hasOwn(COMMANDS, argv[1]!)) return main([argv[1]!, "--help"], io);
   const [name, ...rest] = argv;
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
     io.out(mainHelp());

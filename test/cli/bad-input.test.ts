@@ -29,6 +29,8 @@ describe("keyward CLI: bad input", () => {
     // The package ships no docs/: the help names the exit codes' page online, at a heading docs/cli.md has.
     expect(cli("--help").stdout).toContain("Exit codes: https://github.com/keyward/keyward/blob/main/docs/cli.md#exit-codes\n");
     expect(readRepoFile("docs/cli.md")).toMatch(/^## Exit codes$/m);
+    // `help <command>` is that command's help, as `<command> --help`.
+    expect([cli("help", "list").code, cli("help", "list").stdout]).toEqual([0, cli("list", "--help").stdout]);
     const unknown = cli("frobnicate");
     // One line, as every error: not the whole help.
     expect([unknown.code, unknown.stdout, unknown.stderr]).toEqual([2, "", 'keyward: unknown command "frobnicate" (run keyward --help)\n']);
