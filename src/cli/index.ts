@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The `keyward` bin (Node only): see docs/cli.md.
+import { fstatSync, statSync } from "node:fs";
 import { CliError, EXIT } from "./io.js";
 import { main } from "./main.js";
 
@@ -33,6 +34,16 @@ function writerTo(stream: NodeJS.WriteStream, name: string): { write: (text: str
   };
 }
 
+/** Whether the file descriptor is the null device (where Node also reopens one the shell closed). */
+function isNullDevice(fd: number): boolean {
+  try {
+    const stat = fstatSync(fd);
+    return stat.isCharacterDevice() && stat.rdev === statSync("/dev/null").rdev;
+  } catch {
+    return false;
+  }
+}
+
 // node:sqlite, the default store, is in Node 22.13 and later.
 const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
 if (major < 22 || (major === 22 && minor < 13)) {
@@ -49,6 +60,7 @@ if (major < 22 || (major === 22 && minor < 13)) {
     out: out.write,
     err: writerTo(process.stderr, "stderr").write,
     errIsTTY: process.stderr.isTTY === true,
+    outIsNull: isNullDevice(1),
     env: process.env,
     cwd: process.cwd(),
     flushOut: out.flushed,

@@ -9,6 +9,12 @@ export interface Io {
   err: (text: string) => void;
   /** Whether stderr is a terminal (progress lines only there). */
   errIsTTY: boolean;
+  /**
+   * Whether stdout is the null device: `> /dev/null`, or a stdout the shell
+   * closed (`>&-`), which Node reopens there. A token printed there is shown
+   * to nobody.
+   */
+  outIsNull?: boolean;
   env: Record<string, string | undefined>;
   cwd: string;
   /**

@@ -65,6 +65,8 @@ function mainHelp(): string {
  * @returns the exit code
  */
 export async function main(argv: string[], io: Io): Promise<number> {
+  // `help <command>` is `<command> --help`.
+  if (argv[0] === "help" && argv.length === 2 && Object.hasOwn(COMMANDS, argv[1]!)) return main([argv[1]!, "--help"], io);
   const [name, ...rest] = argv;
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
     io.out(mainHelp());
@@ -72,6 +74,10 @@ export async function main(argv: string[], io: Io): Promise<number> {
   }
   const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (!command) {
+    if (name.startsWith("-")) {
+      io.err("keyward: options go after the command: keyward <command> [options] (run keyward --help)\n");
+      return EXIT.USAGE;
+    }
     // A command name is a short word: anything else may be a token pasted in the wrong place, and is not echoed.
     const shown = /^[a-z][a-z-]{0,31}$/i.test(name) ? `"${name}"` : "(not shown: it is not a command name)";
     io.err(`keyward: unknown command ${shown} (run keyward --help)\n`);

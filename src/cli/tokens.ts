@@ -254,6 +254,11 @@ async function printIssued(
   if (!ctx.values.json) ctx.io.err(`token ${id} (${kind}); this is the only time it is shown: store it now\n`);
 }
 
+/** Refuses to issue a token onto a stdout that is the null device, before anything is done: nobody would have it. */
+function refuseNullOut(io: Io): void {
+  if (io.outIsNull) throw new CliError("stdout is /dev/null (or closed): the token would be shown to nobody; nothing was done", EXIT.IO);
+}
+
 const PAGE = {
   limit: { type: "string", value: "n", description: "page size, 1 to 1000 (default 100)" },
   cursor: { type: "string", value: "cursor", description: "next page, from the previous output" },
@@ -295,6 +300,7 @@ export const create: Command = {
     const owner = required(ctx.values, "owner");
     const flags = creditsFlags(ctx.values);
     const credits = flags && creditsInput(flags, null);
+    refuseNullOut(ctx.io);
     return withStore(ctx, { create: false }, async ({ keyward }) => {
       const input = { owner, kind, ...settings(ctx.values, Date.now()) } as Parameters<typeof keyward.tokens.create>[0];
       if (credits) input.credits = credits;
@@ -468,6 +474,7 @@ export const regenerate: Command = {
   run: async (ctx) => {
     const [id] = positional(ctx, ["id"]);
     const graceMs = typeof ctx.values.grace === "string" ? parseDuration(ctx.values.grace, "grace") : 0;
+    refuseNullOut(ctx.io);
     return withStore(ctx, { create: false }, async ({ store, keyward }) => {
       const prefix = await regeneratedPrefix(ctx, keyward, id!);
       const issuer = prefix === undefined ? keyward : keywardOver(ctx, store, { create: false }, prefix);

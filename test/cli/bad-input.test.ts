@@ -1,9 +1,11 @@
 // Every command given wrong arguments or a bad database: a clear error, a
 // documented non-zero exit code, and nothing changed.
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { type ErrorCode, generateToken, KeywardError } from "keyward";
+import { sqliteStore } from "keyward/sqlite";
 import { describe, expect, it } from "vitest";
 import { describeError } from "../../src/cli/io.js";
 import { SQLITE_DIALECT } from "../../src/sqlite/store.js";
@@ -27,9 +29,16 @@ describe("keyward CLI: bad input", () => {
     // The package ships no docs/: the help names the exit codes' page online, at a heading docs/cli.md has.
     expect(cli("--help").stdout).toContain("Exit codes: https://github.com/keyward/keyward/blob/main/docs/cli.md#exit-codes\n");
     expect(readRepoFile("docs/cli.md")).toMatch(/^## Exit codes$/m);
+    // `help <command>` is that command's help, as `<command> --help`.
+    expect([cli("help", "list").code, cli("help", "list").stdout]).toEqual([0, cli("list", "--help").stdout]);
     const unknown = cli("frobnicate");
     // One line, as every error: not the whole help.
     expect([unknown.code, unknown.stdout, unknown.stderr]).toEqual([2, "", 'keyward: unknown command "frobnicate" (run keyward --help)\n']);
+    // An option before the command (as other tools take --database first) is said to be one, and not echoed.
+    for (const args of [["--database", "x.db", "list"], ["--json", "list"], ["-v"], ["--version"]]) {
+      const first = cli(...args);
+      expect([args[0], first.code, first.stdout, first.stderr]).toEqual([args[0], 2, "", "keyward: options go after the command: keyward <command> [options] (run keyward --help)\n"]);
+    }
     const bad = cli("list", "--owner", "a", "--colour");
     expect([bad.code, bad.stderr]).toEqual([2, expect.stringMatching(/^keyward list: Unknown option '--colour'/)]);
   });
@@ -55,6 +64,24 @@ describe("keyward CLI: bad input", () => {
     expect(cli("list", "--owner", "a", "--database", "other.db").stderr).toBe("no tokens\n");
     // KEYWARD_DATABASE names the default.
     expect(cli.run(["list", "--owner", "a"], { env: { KEYWARD_DATABASE: "other.db" } }).code).toBe(0);
+  });
+
+  it("init creates the database readable by its owner only (0600), whatever the umask; an existing file keeps its mode", () => {
+    // Under the usual umask (022) the file was 0644: every local user could read the owners, metadata and audit log.
+    const run = (file: string) =>
+      spawnSync("/bin/sh", ["-c", `umask 022 && exec "$0" "$1" init --database "$2"`, process.execPath, cli.bin, file], { cwd: cli.dir, encoding: "utf8" });
+    expect(run("private.db").status).toBe(0);
+    // The server's WAL and shared-memory files take the database's mode, as SQLite gives them.
+    const store = sqliteStore(join(cli.dir, "private.db"));
+    try {
+      for (const f of ["private.db", "private.db-wal", "private.db-shm"]) expect([f, statSync(join(cli.dir, f)).mode & 0o777]).toEqual([f, 0o600]);
+    } finally {
+      store.close();
+    }
+    writeFileSync(join(cli.dir, "shared.db"), "");
+    chmodSync(join(cli.dir, "shared.db"), 0o640);
+    expect(run("shared.db").status).toBe(0);
+    expect(statSync(join(cli.dir, "shared.db")).mode & 0o777).toBe(0o640);
   });
 
   it("an empty KEYWARD_DATABASE is not set, as every other KEYWARD_ variable: ./keyward.db", async () => {

@@ -2,7 +2,8 @@
 // the output stops there, quietly, and the command exits with its own code
 // (docs/cli.md, "Exit codes"), never with a stack trace. An output that
 // cannot be written (stdout on a full disk) is exit 6, in one line; a new
-// token nobody could be shown is not left working.
+// token nobody could be shown is not left working, and none is made to be
+// printed to /dev/null.
 import { spawn, spawnSync } from "node:child_process";
 import { closeSync, existsSync, openSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -133,5 +134,36 @@ describe.runIf(existsSync("/dev/full"))("keyward CLI: an output that cannot be w
     } finally {
       closeSync(fd);
     }
+  });
+});
+
+describe("keyward CLI: a new token printed to nobody (stdout on /dev/null, or closed by the shell's >&-)", () => {
+  beforeAll(() => {
+    expect(cli("init").code).toBe(0);
+  });
+
+  /** Runs the bin under sh with stdout redirected as `redirect` says (`>/dev/null`, `>&-`). */
+  const redirected = (redirect: string, ...args: string[]) => {
+    const r = spawnSync("/bin/sh", ["-c", `"$0" "$@" ${redirect}`, process.execPath, bin(), ...args], {
+      cwd: cli.dir,
+      encoding: "utf8",
+      env: { PATH: process.env.PATH ?? "", KEYWARD_PREFIX: "acme" },
+    });
+    return { code: r.status, stderr: r.stderr };
+  };
+
+  it("create and regenerate refuse before doing anything (exit 6): no token nobody has, no secret replaced", () => {
+    // Node reopens a closed stdout on /dev/null: the token went there, exit 0, and was shown to nobody.
+    for (const redirect of [">/dev/null", ">&-"]) {
+      const r = redirected(redirect, "create", "--owner", "acct_null");
+      expect([redirect, r]).toEqual([redirect, { code: 6, stderr: "keyward create: stdout is /dev/null (or closed): the token would be shown to nobody; nothing was done\n" }]);
+      expect(JSON.parse(cli("list", "--owner", "acct_null", "--json").stdout).items).toEqual([]);
+    }
+    const created = JSON.parse(cli("create", "--owner", "acct_null_regen", "--json").stdout);
+    const r = redirected(">/dev/null", "regenerate", created.record.id);
+    expect(r).toEqual({ code: 6, stderr: "keyward regenerate: stdout is /dev/null (or closed): the token would be shown to nobody; nothing was done\n" });
+    expect(JSON.parse(cli("show", created.record.id, "--json").stdout).revision).toBe(created.record.revision);
+    // Other commands print there as asked.
+    expect(redirected(">/dev/null", "list", "--owner", "acct_null_regen").code).toBe(0);
   });
 });

@@ -87,5 +87,6 @@ export function useCli(env: Record<string, string> = {}) {
   const cli = Object.assign((...args: string[]) => bound(...args), {
     run: (args: string[], options?: Parameters<typeof bound.run>[1]) => bound.run(args, options),
   });
-  return Object.defineProperty(cli, "dir", { get: () => t!.dir }) as typeof cli & { readonly dir: string };
+  Object.defineProperty(cli, "bin", { get: () => bound.bin });
+  return Object.defineProperty(cli, "dir", { get: () => t!.dir }) as typeof cli & { readonly dir: string; readonly bin: string };
 }

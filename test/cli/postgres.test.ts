@@ -117,6 +117,17 @@ describe.runIf(hasPostgres)("keyward CLI on PostgreSQL", () => {
     }
   });
 
+  it("the password from PGPASSWORD or KEYWARD_DATABASE, as docs/cli.md advises: never on the command line", () => {
+    const url = new URL(PG_URL!);
+    const password = decodeURIComponent(url.password);
+    url.password = "";
+    const owner = `acct_${Date.now()}`;
+    const viaPgPassword = cli.run(["create", "--owner", owner, "--database", url.href], { env: { KEYWARD_PREFIX: "acme", PGPASSWORD: password } });
+    expect([viaPgPassword.code, viaPgPassword.stderr]).toEqual([0, expect.stringMatching(/^token tok_/)]);
+    const viaEnv = cli.run(["list", "--owner", owner, "--json"], { env: { KEYWARD_DATABASE: PG_URL! } });
+    expect([viaEnv.code, JSON.parse(viaEnv.stdout).items.length]).toEqual([0, 1]);
+  });
+
   it("a wrong password is a store error with no password in it", () => {
     const wrong = PG_URL!.replace(/:[^:@/]*@/, ":not-the-password@");
     const r = cli("list", "--database", wrong, "--owner", "o");

@@ -2,7 +2,7 @@
 import { execFile } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
 import { once } from "node:events";
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { dirname, join } from "node:path";
@@ -443,7 +443,11 @@ describe("keyward CLI: token lifecycle", () => {
     chmodSync(bin, 0o755);
     const sh = (script: string) =>
       promisify(execFile)("/bin/sh", ["-c", script], { cwd: cli.dir, env: { PATH: `${dirname(bin)}:${dirname(process.execPath)}:${process.env.PATH}`, KEYWARD_PREFIX: "acme" } });
-    await sh(setup);
+    // From the usual umask: the private key the page writes to files is readable by its owner alone (files it
+    // makes: an earlier test's client.key, truncated by `>`, would keep its mode).
+    for (const f of ["pair.json", "client.key"]) rmSync(join(cli.dir, f), { force: true });
+    await sh(`umask 022\n${setup}`);
+    for (const f of ["pair.json", "client.key"]) expect([f, statSync(join(cli.dir, f)).mode & 0o777]).toEqual([f, 0o600]);
     const id = JSON.parse(cli("list", "--owner", "acct_curl", "--json").stdout).items[0].id;
 
     const { store, kw } = await Keyward.open(join(cli.dir, "keyward.db"), "acme");
