@@ -123,6 +123,11 @@ export function parseTime(text: string, name: string, now: number): number {
  * bare duration or `+<duration>`), not an ISO-8601 time.
  */
 export function parseSince(text: string, name: string, now: number): { at: number; relative: boolean } {
+  // A bare number of 10 digits or more is a Unix time given where milliseconds ago were expected (11.6 days or more
+  // written without a unit): 1780000000 (seconds) would be 20 days ago.
+  if (/^\d{10,}$/.test(text)) {
+    throw new CliError(`--${name}: ${text} looks like a Unix time: give an ISO-8601 time (2026-07-01T00:00:00Z), or a duration with its unit (90d)`, EXIT.USAGE);
+  }
   if (/^\d+[a-z]*$/.test(text)) return { at: now - parseDuration(text, name), relative: true };
   return { at: parseTime(text, name, now), relative: text.startsWith("+") };
 }

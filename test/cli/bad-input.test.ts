@@ -187,6 +187,10 @@ describe("keyward CLI: bad input", () => {
       [["list", "--owner", "a", "--expiring-before", "2027-01-01 12:00 PST"], /--expiring-before: expected an ISO-8601 time/],
       [["billing", "--from", "2026-11-01T00:00", "--to", "2026-12-01T00:00"], /--from: expected an ISO-8601 time with its zone/],
       [["usage", "tok_x", "--from", "2026-11-01(then)"], /--from: expected an ISO-8601 time/],
+      // A Unix time is not a count of milliseconds ago: 1780000000 (seconds) was read as 20 days ago, and a cleanup
+      // by --unused-since took tokens used within the last months for unused ones.
+      [["list", "--owner", "a", "--unused-since", "1780000000"], /--unused-since: 1780000000 looks like a Unix time: give an ISO-8601 time/],
+      [["usage", "tok_x", "--from", "1780000000"], /--from: 1780000000 looks like a Unix time/],
       [["create", "--owner", "a", "--scope", "not a scope"], /INVALID_INPUT/],
       [["create", "--owner", "a", "--kind", "publishable", "--scope", "datasets:write"], /SCOPE_NOT_ALLOWED/],
       [["create", "--owner", "a", "--hmac"], /SEALING_KEY_REQUIRED/],
