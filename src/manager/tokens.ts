@@ -353,7 +353,8 @@ export class TokenManager {
    * @throws {InvalidInputError} `INVALID_INPUT`
    * @throws {TokenNotFoundError} `TOKEN_NOT_FOUND`
    * @throws {TokenRevokedError} `TOKEN_REVOKED`
-   * @throws {RevisionConflictError} `REVISION_CONFLICT` when another admin changed it meanwhile
+   * @throws {RevisionConflictError} `REVISION_CONFLICT` when it is no longer at `expectedRevision` (without
+   *   one, a change written meanwhile is read again and this one applied on top of it)
    * @example
    * ```ts
    * await kw.tokens.update(record.id, { scopes: ["core:read"] }, { effectiveAt: Date.now() + 60_000 });
@@ -364,38 +365,40 @@ export class TokenManager {
     const actor = parseActor(options, UPDATE_OPTIONS);
     const given = options.effectiveAt === undefined ? undefined : toEpochMs(options.effectiveAt, 0, "effectiveAt");
     const expected = parseExpectedRevision(options.expectedRevision);
-    const current = await this.#load(id);
-    const now = this.#writeTime(current);
-    const effectiveAt = this.#cutover(given ?? now + this.#cfg.propagationDelayMs, now);
-    // The patch applies to what was read: a console that displayed another revision must re-read.
-    checkRevision(current, expected);
-    if (data.scopes) this.#checkKindScopes(current.kind, data.scopes);
-    const account = data.scopes || data.expiresAt !== undefined ? await accountOf(this.#cfg, current.owner) : null;
-    if (data.scopes) checkWithinCeiling(account, data.scopes, Math.max(now, effectiveAt));
-    if (data.expiresAt !== undefined) checkExpiry(data.expiresAt, ownerLifetimes(this.#cfg.tokens, account, now), now);
+    return onLatest(expected, async () => {
+      const current = await this.#load(id);
+      const now = this.#writeTime(current);
+      const effectiveAt = this.#cutover(given ?? now + this.#cfg.propagationDelayMs, now);
+      // The patch applies to what was read: a console that displayed another revision must re-read.
+      checkRevision(current, expected);
+      if (data.scopes) this.#checkKindScopes(current.kind, data.scopes);
+      const account = data.scopes || data.expiresAt !== undefined ? await accountOf(this.#cfg, current.owner) : null;
+      if (data.scopes) checkWithinCeiling(account, data.scopes, Math.max(now, effectiveAt));
+      if (data.expiresAt !== undefined) checkExpiry(data.expiresAt, ownerLifetimes(this.#cfg.tokens, account, now), now);
 
-    const policyPatch: Partial<TokenPolicy> = {};
-    for (const field of POLICY_FIELDS) {
-      if (data[field] !== undefined) (policyPatch as Record<string, unknown>)[field] = data[field];
-    }
-    const next: StoredToken = { ...current, updatedAt: now, ...scheduleRevision(current, policyPatch, effectiveAt, now) };
-    if (data.name !== undefined) next.name = data.name;
-    if (data.metadata !== undefined) next.metadata = data.metadata;
-    if (data.signing !== undefined) {
-      if (data.signing?.alg === "hmac-sha256") {
-        // The HMAC key is derived from the token string, which exists only when a token is issued.
-        throw new InvalidInputError("signing", "hmac-sha256 signing can only be chosen when the token is created");
+      const policyPatch: Partial<TokenPolicy> = {};
+      for (const field of POLICY_FIELDS) {
+        if (data[field] !== undefined) (policyPatch as Record<string, unknown>)[field] = data[field];
       }
-      next.signing = data.signing;
-      // Old HMAC keys of a grace period must not outlive a change of signing settings.
-      next.previous = current.previous.map(({ hash, expiresAt }) => ({ hash, expiresAt }));
-    }
-    const policies = [next.policy, ...next.scheduled.map((s) => s.policy)];
-    checkPolicyConsistency({ kind: current.kind, signing: next.signing, policies }, data, this.#cfg.allowSecretInBrowser);
-    const changes = Object.keys(data).filter((k) => (data as Record<string, unknown>)[k] !== undefined);
-    const entry = this.#auditEntry("update", current, actor, now, changes, Object.keys(policyPatch).length ? effectiveAt : undefined);
-    const saved = await written(this.#changed, current.id, hashesOf(current), () => this.#cfg.store.update(next, current.revision, entry));
-    return toRecord(saved, now);
+      const next: StoredToken = { ...current, updatedAt: now, ...scheduleRevision(current, policyPatch, effectiveAt, now) };
+      if (data.name !== undefined) next.name = data.name;
+      if (data.metadata !== undefined) next.metadata = data.metadata;
+      if (data.signing !== undefined) {
+        if (data.signing?.alg === "hmac-sha256") {
+          // The HMAC key is derived from the token string, which exists only when a token is issued.
+          throw new InvalidInputError("signing", "hmac-sha256 signing can only be chosen when the token is created");
+        }
+        next.signing = data.signing;
+        // Old HMAC keys of a grace period must not outlive a change of signing settings.
+        next.previous = current.previous.map(({ hash, expiresAt }) => ({ hash, expiresAt }));
+      }
+      const policies = [next.policy, ...next.scheduled.map((s) => s.policy)];
+      checkPolicyConsistency({ kind: current.kind, signing: next.signing, policies }, data, this.#cfg.allowSecretInBrowser);
+      const changes = Object.keys(data).filter((k) => (data as Record<string, unknown>)[k] !== undefined);
+      const entry = this.#auditEntry("update", current, actor, now, changes, Object.keys(policyPatch).length ? effectiveAt : undefined);
+      const saved = await written(this.#changed, current.id, hashesOf(current), () => this.#cfg.store.update(next, current.revision, entry));
+      return toRecord(saved, now);
+    });
   }
 
   /**
@@ -433,7 +436,7 @@ export class TokenManager {
    * @returns the disabled record
    * @throws {TokenNotFoundError} `TOKEN_NOT_FOUND`
    * @throws {TokenRevokedError} `TOKEN_REVOKED`: a revoked token is final, there is nothing to disable
-   * @throws {RevisionConflictError} `REVISION_CONFLICT` when changed concurrently
+   * @throws {RevisionConflictError} `REVISION_CONFLICT` when it keeps being changed concurrently (retried 4 times)
    * @example
    * ```ts
    * await kw.tokens.disable(record.id, { actor: "user:42" });
@@ -450,7 +453,7 @@ export class TokenManager {
    * @returns the enabled record
    * @throws {TokenNotFoundError} `TOKEN_NOT_FOUND`
    * @throws {TokenRevokedError} `TOKEN_REVOKED`
-   * @throws {RevisionConflictError} `REVISION_CONFLICT` when changed concurrently
+   * @throws {RevisionConflictError} `REVISION_CONFLICT` when it keeps being changed concurrently (retried 4 times)
    * @example
    * ```ts
    * await kw.tokens.enable(record.id, { actor: "user:42" });
@@ -490,15 +493,17 @@ export class TokenManager {
 
   async #setDisabled(id: string, disabled: boolean, options: ActorOptions): Promise<TokenRecord> {
     const actor = parseActor(options);
-    const current = await this.#load(id);
-    const now = this.#writeTime(current);
-    if ((current.disabledAt != null) === disabled) return toRecord(current, now);
-    // A record write like any update: the revision moves, caches are dropped
-    // here and, through the change feed or the cache bound, everywhere else.
-    const next: StoredToken = { ...current, disabledAt: disabled ? now : null, updatedAt: now };
-    const entry = this.#auditEntry(disabled ? "disable" : "enable", current, actor, now, ["disabledAt"]);
-    const saved = await written(this.#changed, current.id, hashesOf(current), () => this.#cfg.store.update(next, current.revision, entry));
-    return toRecord(saved, now);
+    return onLatest(undefined, async () => {
+      const current = await this.#load(id);
+      const now = this.#writeTime(current);
+      if ((current.disabledAt != null) === disabled) return toRecord(current, now);
+      // A record write like any update: the revision moves, caches are dropped
+      // here and, through the change feed or the cache bound, everywhere else.
+      const next: StoredToken = { ...current, disabledAt: disabled ? now : null, updatedAt: now };
+      const entry = this.#auditEntry(disabled ? "disable" : "enable", current, actor, now, ["disabledAt"]);
+      const saved = await written(this.#changed, current.id, hashesOf(current), () => this.#cfg.store.update(next, current.revision, entry));
+      return toRecord(saved, now);
+    });
   }
 
   /**
@@ -592,26 +597,28 @@ export class TokenManager {
    */
   async reseal(id: string, options: ActorOptions = {}): Promise<ResealResult> {
     const actor = parseActor(options);
-    const current = await this.#read(id);
-    const now = this.#writeTime(current);
-    if (current.revokedAt !== null) return { record: toRecord(current, now), resealed: 0 };
-    const keyring = this.#cfg.keyring;
-    let resealed = 0;
-    const again = async (sealed: SealedSecret): Promise<SealedSecret> => {
-      const next = await keyring.reseal(sealed, current.id);
-      if (next === null) return sealed;
-      resealed++;
-      return next;
-    };
-    const signing = current.signing?.alg === "hmac-sha256" ? { alg: "hmac-sha256" as const, sealed: await again(current.signing.sealed) } : current.signing;
-    // An old secret whose grace has ended is never opened again: left as it is.
-    const previous: PreviousSecret[] = [];
-    for (const p of current.previous) previous.push(p.sealed === undefined || p.expiresAt <= now ? p : { ...p, sealed: await again(p.sealed) });
-    if (resealed === 0) return { record: toRecord(current, now), resealed };
-    const next: StoredToken = { ...current, signing, previous, updatedAt: now };
-    const entry = this.#auditEntry("update", current, actor, now, ["sealingKey"]);
-    const saved = await written(this.#changed, current.id, hashesOf(current), () => this.#cfg.store.update(next, current.revision, entry));
-    return { record: toRecord(saved, now), resealed };
+    return onLatest(undefined, async () => {
+      const current = await this.#read(id);
+      const now = this.#writeTime(current);
+      if (current.revokedAt !== null) return { record: toRecord(current, now), resealed: 0 };
+      const keyring = this.#cfg.keyring;
+      let resealed = 0;
+      const again = async (sealed: SealedSecret): Promise<SealedSecret> => {
+        const next = await keyring.reseal(sealed, current.id);
+        if (next === null) return sealed;
+        resealed++;
+        return next;
+      };
+      const signing = current.signing?.alg === "hmac-sha256" ? { alg: "hmac-sha256" as const, sealed: await again(current.signing.sealed) } : current.signing;
+      // An old secret whose grace has ended is never opened again: left as it is.
+      const previous: PreviousSecret[] = [];
+      for (const p of current.previous) previous.push(p.sealed === undefined || p.expiresAt <= now ? p : { ...p, sealed: await again(p.sealed) });
+      if (resealed === 0) return { record: toRecord(current, now), resealed };
+      const next: StoredToken = { ...current, signing, previous, updatedAt: now };
+      const entry = this.#auditEntry("update", current, actor, now, ["sealingKey"]);
+      const saved = await written(this.#changed, current.id, hashesOf(current), () => this.#cfg.store.update(next, current.revision, entry));
+      return { record: toRecord(saved, now), resealed };
+    });
   }
 
   /**
@@ -768,6 +775,26 @@ export class TokenManager {
 }
 
 /** What a hard delete removes, as its audit entry names it. */
+/** Attempts of a token write made without `expectedRevision` that keeps meeting another write. */
+const TOKEN_WRITE_ATTEMPTS = 5;
+
+/**
+ * A read-modify-write of a token, run again from a fresh read when another
+ * write came between its read and its write (`REVISION_CONFLICT`), unless
+ * the caller named the revision it read (`expected`): a change made without
+ * one is applied on top of the other (the last writer wins per field, as in
+ * `kw.accounts.set`), never lost to a conflict the caller did not ask about.
+ */
+async function onLatest<T>(expected: number | undefined, write: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (err) {
+      if (!(err instanceof RevisionConflictError) || expected !== undefined || attempt >= TOKEN_WRITE_ATTEMPTS) throw err;
+    }
+  }
+}
+
 const DELETED_PARTS = ["record", "hashes", "credits", "rateLimits", "nonces", "usage"] as const;
 
 /** The result of `kw.tokens.delete`: which token, and how many rows of each kind went with it. */

@@ -394,13 +394,11 @@ describe("tokens.update", () => {
     expect((await kw.tokens.update(record.id, { ips: ["10.4.0.0/24"] }, { effectiveAt: t0 + 99_000 })).scheduled).toHaveLength(MAX_SCHEDULED);
   });
 
-  it("makes the loser of two concurrent admins get REVISION_CONFLICT", async () => {
+  it("of two concurrent admins at one expectedRevision, the loser gets REVISION_CONFLICT", async () => {
     const { kw, store } = setup();
     const { record } = await kw.tokens.create({ owner: "o", kind: "secret" });
-    const results = await Promise.allSettled([
-      kw.tokens.update(record.id, { name: "alice" }),
-      kw.tokens.update(record.id, { name: "bob" }),
-    ]);
+    const at = { expectedRevision: record.revision };
+    const results = await Promise.allSettled([kw.tokens.update(record.id, { name: "alice" }, at), kw.tokens.update(record.id, { name: "bob" }, at)]);
     const ok = results.filter((r) => r.status === "fulfilled");
     const failed = results.filter((r) => r.status === "rejected");
     expect(ok).toHaveLength(1);
@@ -411,6 +409,22 @@ describe("tokens.update", () => {
     // An admin console sends the revision it displayed.
     await expectCode(kw.tokens.update(record.id, { name: "stale" }, { expectedRevision: record.revision }), "REVISION_CONFLICT");
     expect((await store.get(record.id))?.name).toBe(winner);
+  });
+
+  it("concurrent changes without expectedRevision are each applied on top of the others, none lost to a conflict it did not ask about", async () => {
+    const { kw, store, now } = setup();
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    const [named, tagged, disabled, reIpd] = await Promise.all([
+      kw.tokens.update(record.id, { name: "renamed" }),
+      kw.tokens.update(record.id, { metadata: { team: "ops" } }),
+      kw.tokens.disable(record.id),
+      kw.tokens.update(record.id, { ips: ["203.0.113.0/24"] }, { effectiveAt: now() }),
+    ]);
+    expect(new Set([named, tagged, disabled, reIpd].map((r) => r.revision)).size).toBe(4);
+    const stored = (await store.get(record.id))!;
+    expect(stored).toMatchObject({ revision: record.revision + 4, name: "renamed", metadata: { team: "ops" }, policy: { ips: ["203.0.113.0/24"] } });
+    expect(stored.disabledAt).not.toBeNull();
+    expect((await kw.tokens.audit({ tokenId: record.id })).items.map((e) => e.action).sort()).toEqual(["create", "disable", "update", "update", "update"]);
   });
 });
 
