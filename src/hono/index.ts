@@ -39,7 +39,7 @@ export interface KeywardHonoOptions extends EdgeOptions {
 /** Options of one `requireToken` route. */
 export interface HonoRouteOptions extends RouteOptions<Context> {
   /** Answers a denial instead of the problem+json default. */
-  onDenied?: ((decision: Decision, c: Context) => Response | Promise<Response>) | undefined;
+  onDenied?: ((decision: DeniedDecision, c: Context) => Response | Promise<Response>) | undefined;
   /**
    * Answers an error of keyward's part of the request: `getToken` or
    * `onDenied` throwing or rejecting (and, in the handler form, the

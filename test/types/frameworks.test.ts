@@ -2,7 +2,7 @@
 import type { Http2Server, Http2ServerRequest } from "node:http2";
 import Fastify from "fastify";
 import { type Context, Hono } from "hono";
-import type { AllowedDecision, TokenRecord } from "keyward";
+import type { AllowedDecision, DeniedDecision, DenyCode, TokenRecord } from "keyward";
 import { Keyward, MemoryStore } from "keyward";
 import { keywardExpress } from "keyward/express";
 import { keywardFastify } from "keyward/fastify";
@@ -36,6 +36,21 @@ describe("framework types", () => {
     // Made apart from its route, it names the server type.
     const apart = keywardFastify(kw).requireToken<Http2Server>({ scope: "core:read" });
     h2.get("/apart", { preHandler: apart }, async () => "ok");
+    // onDenied is called with denied decisions only: typed so, a hook needs no check of `ok` to use a DenyCode.
+    keywardHono(kw).requireToken({
+      onDenied: (d) => {
+        expectTypeOf(d).toEqualTypeOf<DeniedDecision>();
+        return d.toResponse();
+      },
+    });
+    keywardExpress(kw).requireToken({ onDenied: (d) => expectTypeOf(d.code).toEqualTypeOf<DenyCode>() });
+    keywardFastify(kw).requireToken({ onDenied: (d) => expectTypeOf(d).toEqualTypeOf<DeniedDecision>() });
+    keywardFetch(kw).requireToken({
+      onDenied: (d) => {
+        expectTypeOf(d).toEqualTypeOf<DeniedDecision>();
+        return d.toResponse();
+      },
+    }, () => new Response());
     type HonoGetToken = NonNullable<NonNullable<Parameters<ReturnType<typeof keywardHono>["requireToken"]>[0]>["getToken"]>;
     expectTypeOf<Parameters<HonoGetToken>[0]>().toEqualTypeOf<Context>();
   });
