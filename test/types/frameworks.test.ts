@@ -51,6 +51,17 @@ describe("framework types", () => {
         return d.toResponse();
       },
     }, () => new Response());
+    // The handler form on an app with an environment of its own (Bindings, Variables): named once, the handler sees
+    // it with the decision, as a handler after the middleware form does.
+    type AppEnv = { Bindings: { DB: { prepare(sql: string): unknown } }; Variables: { requestId: string } };
+    const withEnv = new Hono<AppEnv>();
+    withEnv.get("/h", keywardHono(kw).requireToken<AppEnv>({ scope: "core:read" }, (c) => {
+      expectTypeOf(c.env.DB.prepare).toEqualTypeOf<(sql: string) => unknown>();
+      expectTypeOf(c.get("requestId")).toEqualTypeOf<string>();
+      expectTypeOf(c.get("keyward")).toEqualTypeOf<AllowedDecision>();
+      return c.text("ok");
+    }));
+    withEnv.get("/p/:id", keywardHono(kw).requireToken({}, (c) => c.text(c.req.param("id") ?? "")));
     type HonoGetToken = NonNullable<NonNullable<Parameters<ReturnType<typeof keywardHono>["requireToken"]>[0]>["getToken"]>;
     expectTypeOf<Parameters<HonoGetToken>[0]>().toEqualTypeOf<Context>();
   });
