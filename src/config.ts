@@ -416,7 +416,10 @@ export function resolveConfig(options: KeywardOptions): ResolvedConfig {
   const r = schema.safeParse(options, ENGLISH);
   if (!r.success) {
     const issue = r.error.issues[0];
-    throw new ConfigError(issue?.path.map(String).join(".") ?? "", issue?.message ?? "invalid options");
+    // A misspelt option is named as the field (as tokens.create names an unknown field), not as zod's "Unrecognized key".
+    const unknownKey = issue?.code === "unrecognized_keys" ? issue.keys[0] : undefined;
+    const field = [...(issue?.path ?? []), ...(unknownKey === undefined ? [] : [unknownKey])].map(String).join(".");
+    throw new ConfigError(field, unknownKey === undefined ? (issue?.message ?? "invalid options") : "unknown option");
   }
   const keyring = Keyring.parse(r.data.sealingKey);
   if (!(keyring instanceof Keyring)) {

@@ -53,6 +53,14 @@ describe("Keyward config", () => {
     await expectCode(() => new Keyward({ store, prefix: "acme", unknown: 1 } as never), "INVALID_CONFIG");
   });
 
+  it("names a misspelt option as the field, at the top and nested, as tokens.create names an unknown field", async () => {
+    const store = new MemoryStore();
+    const top = await expectCode(() => new Keyward({ store, prefix: "acme", revocationBound: 5_000 } as never), "INVALID_CONFIG");
+    expect([top.field, top.message]).toEqual(["revocationBound", "revocationBound: unknown option"]);
+    const nested = await expectCode(() => new Keyward({ store, prefix: "acme", usage: { flushInterval: 5 } } as never), "INVALID_CONFIG");
+    expect([nested.field, nested.message]).toEqual(["usage.flushInterval", "usage.flushInterval: unknown option"]);
+  });
+
   it("says what a sealingKey must be when it is neither a key nor a list of at most 16 (not zod's bare 'Invalid input')", async () => {
     const store = new MemoryStore();
     // 32 random bytes as bytes, not as the base64 string the option takes, too: the message says it is a string.
