@@ -2,7 +2,7 @@
 import * as z from "zod/mini";
 import { ConfigError } from "./errors.js";
 import { type RandomSource, secureRandom } from "./lib/crypto.js";
-import { Keyring } from "./lib/seal.js";
+import { Keyring, MAKE_SEALING_KEY } from "./lib/seal.js";
 import { ENGLISH, integer } from "./lib/zod.js";
 import type { LifecycleEvent } from "./manager/lifecycle.js";
 import { scopeListSchema } from "./model/schemas.js";
@@ -300,7 +300,7 @@ const schema = z.strictObject({
   sealingKey: z.pipe(
     z.optional(
       z.union([z.string(), z.array(z.string()).check(z.maxLength(16))], {
-        error: "must be a sealing key (32 bytes, base64 or base64url) or a list of at most 16, the first sealing",
+        error: `must be a sealing key (a string: 32 random bytes in base64 or base64url, as ${MAKE_SEALING_KEY} prints) or a list of at most 16, the first sealing`,
       }),
     ),
     z.transform((v) => (v === undefined ? [] : typeof v === "string" ? [v] : v)),
@@ -416,11 +416,15 @@ export function resolveConfig(options: KeywardOptions): ResolvedConfig {
   const r = schema.safeParse(options, ENGLISH);
   if (!r.success) {
     const issue = r.error.issues[0];
-    throw new ConfigError(issue?.path.map(String).join(".") ?? "", issue?.message ?? "invalid options");
+    // A misspelt option is named as the field (as tokens.create names an unknown field), not as zod's "Unrecognized key".
+    const unknownKey = issue?.code === "unrecognized_keys" ? issue.keys[0] : undefined;
+    const field = [...(issue?.path ?? []), ...(unknownKey === undefined ? [] : [unknownKey])].map(String).join(".");
+    throw new ConfigError(field, unknownKey === undefined ? (issue?.message ?? "invalid options") : "unknown option");
   }
   const keyring = Keyring.parse(r.data.sealingKey);
   if (!(keyring instanceof Keyring)) {
-    throw new ConfigError(`sealingKey.${keyring.invalid}`, "must be 32 bytes, base64 or base64url");
+    const field = typeof options.sealingKey === "string" ? "sealingKey" : `sealingKey.${keyring.invalid}`;
+    throw new ConfigError(field, `must be 32 bytes in base64 or base64url (${MAKE_SEALING_KEY})`);
   }
   const { sealingKey: _, acceptPrefixes, ...rest } = r.data;
   const prefixes = Object.freeze([...new Set([rest.prefix, ...acceptPrefixes])]);

@@ -78,11 +78,14 @@ function fromKeywardError(err: KeywardError): AdminAnswer {
     case "STORE_UNSUPPORTED":
       // The server's missing capability, not the client's mistake: the message names the feature.
       return new AdminAnswer(501, err.code, "Not supported", err.message);
+    case "SEALING_KEY_REQUIRED":
+      // The server's choice, which its customer cannot change: what they can choose instead, not how to configure it.
+      return new AdminAnswer(400, err.code, "Invalid request", "This server does not offer HMAC-SHA256 signing: sign with Ed25519.", {}, "signing.alg");
     case "SEALING_KEY_UNKNOWN":
     case "INVALID_CONFIG":
       return internal();
     default:
-      // INVALID_INPUT and its subclasses, SCOPE_NOT_ALLOWED, SEALING_KEY_REQUIRED, ACCOUNT_NOT_FOUND: the request asks for something this server refuses.
+      // INVALID_INPUT and its subclasses, SCOPE_NOT_ALLOWED, ACCOUNT_NOT_FOUND: the request asks for something this server refuses.
       return new AdminAnswer(400, err.code, "Invalid request", err.message, {}, typeof field === "string" ? field : undefined);
   }
 }

@@ -1,6 +1,7 @@
 // What a command reads and writes: streams, environment and working folder,
 // injected so the commands are plain functions (the bin passes the process's).
 import { isKeywardError } from "../index.js";
+import { MAKE_SEALING_KEY } from "../lib/seal.js";
 import { cleanText, redactTokens } from "../lib/text.js";
 
 /** The process a command runs in. */
@@ -60,12 +61,17 @@ const CODE_EXITS: Record<string, number> = {
   STORE_UNAVAILABLE: EXIT.STORE,
 };
 
+/** What the CLI says instead of the library's message, where that names an option of `new Keyward` the CLI reads from the environment. */
+const CODE_MESSAGES: Record<string, string> = {
+  SEALING_KEY_REQUIRED: `HMAC signing keys need KEYWARD_SEALING_KEY, 32 random bytes in base64 (${MAKE_SEALING_KEY})`,
+};
+
 /** The exit code and the one-line message of any error a command throws. */
 export function describeError(err: unknown): { exitCode: number; message: string } {
   if (err instanceof CliError) return { exitCode: err.exitCode, message: err.message };
   if (isKeywardError(err)) {
     // keyward's messages never hold a secret; escaped all the same, as they may echo input.
-    return { exitCode: CODE_EXITS[err.code] ?? EXIT.USAGE, message: `${err.code}: ${err.message}` };
+    return { exitCode: CODE_EXITS[err.code] ?? EXIT.USAGE, message: `${err.code}: ${CODE_MESSAGES[err.code] ?? err.message}` };
   }
   const code = (err as { code?: unknown })?.code;
   if (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS")) {

@@ -5,8 +5,10 @@ import { resolve } from "node:path";
 import { Keyward, StoreUnavailableError, type TokenLifetimeOptions, type TokenStore } from "../index.js";
 import { type PostgresPool, PostgresStore, postgresStore } from "../postgres/index.js";
 import { sqliteStore } from "../sqlite/index.js";
+import { Keyring, MAKE_SEALING_KEY } from "../lib/seal.js";
 import { sanitizeStoreError } from "../store/guard.js";
 import { checkTablePrefix, tableNames } from "../store/sql/schema.js";
+import { PREFIX_PATTERN } from "../token/format.js";
 import { type CommandContext, STORE_OPTIONS } from "./command.js";
 import { CliError, EXIT, type Io, shownPath } from "./io.js";
 
@@ -168,8 +170,7 @@ export function keywardOver(ctx: CommandContext, store: TokenStore, options: Sto
     prefix,
     env: envOf(ctx.io),
     ...revocationBoundOf(ctx.io),
-    // Several keys, comma-separated (base64 has no comma): the first seals, each one unseals.
-    sealingKey: ctx.io.env.KEYWARD_SEALING_KEY?.split(",").filter((k) => k.trim() !== ""),
+    sealingKey: sealingKeysOf(ctx.io),
     usage: { enabled: false },
     onWarning: () => {},
     ...(options.tokens && { tokens: options.tokens }),
@@ -226,7 +227,24 @@ function lacksKeywardSchema(path: string): boolean {
 
 /** Token prefix of issued tokens: `$KEYWARD_PREFIX`, default `kw`. */
 function prefixOf(io: Io): string {
-  return io.env.KEYWARD_PREFIX || "kw";
+  const prefix = io.env.KEYWARD_PREFIX || "kw";
+  if (!PREFIX_PATTERN.test(prefix)) throw new CliError(`KEYWARD_PREFIX must match ${PREFIX_PATTERN}`, EXIT.USAGE);
+  return prefix;
+}
+
+/**
+ * `$KEYWARD_SEALING_KEY`: several keys, comma-separated (base64 has no
+ * comma), the first sealing, each one unsealing. Checked here so that a
+ * malformed one is named by the variable, not by `new Keyward`'s option.
+ */
+function sealingKeysOf(io: Io): string[] | undefined {
+  const keys = io.env.KEYWARD_SEALING_KEY?.split(",").filter((k) => k.trim() !== "");
+  const parsed = keys === undefined ? undefined : Keyring.parse(keys);
+  if (parsed !== undefined && !(parsed instanceof Keyring)) {
+    const which = keys!.length === 1 ? "" : `: key ${parsed.invalid + 1}`;
+    throw new CliError(`KEYWARD_SEALING_KEY${which} must be 32 bytes in base64 or base64url (${MAKE_SEALING_KEY})`, EXIT.USAGE);
+  }
+  return keys;
 }
 
 function envOf(io: Io): "live" | "test" {

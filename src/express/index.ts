@@ -20,7 +20,7 @@ import type { Keyward } from "../keyward.js";
 import { allowHeaders, createEdge, createRoute, decide, denialParts, type EdgeOptions, preflightAnswer, type RouteOptions } from "../http/core.js";
 import { closeUnreadBody, nodeEdgeRequest, varyOf, type WithRawBody } from "../http/node.js";
 import { isThenable } from "../lib/thenable.js";
-import type { AllowedDecision, Decision } from "../verify/decision.js";
+import type { AllowedDecision, Decision, DeniedDecision } from "../verify/decision.js";
 
 declare module "express-serve-static-core" {
   interface Request {
@@ -34,7 +34,7 @@ declare module "express-serve-static-core" {
 /** Options of one `requireToken` route. */
 export interface ExpressRouteOptions extends RouteOptions<Request> {
   /** Answers a denial instead of the problem+json default. */
-  onDenied?: ((decision: Decision, req: Request, res: Response, next: NextFunction) => void) | undefined;
+  onDenied?: ((decision: DeniedDecision, req: Request, res: Response, next: NextFunction) => void) | undefined;
   /**
    * Handles an error of keyward's part of the request: `getToken` or
    * `onDenied` throwing or rejecting. (A signed upload aborted mid-body is

@@ -49,7 +49,7 @@ import {
 } from "../http/core.js";
 import { closeUnreadBody, hasBody, joined, nodeEdgeRequest, varyOf, type WithRawBody } from "../http/node.js";
 import type { Keyward } from "../keyward.js";
-import type { AllowedDecision, Decision } from "../verify/decision.js";
+import type { AllowedDecision, Decision, DeniedDecision } from "../verify/decision.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -65,7 +65,7 @@ export interface FastifyRouteOptions<Server extends RawServerBase = RawServerDef
    * (`return reply.code(…).send(…)`), as from any async Fastify hook that
    * answers. Answering nothing lets the request through.
    */
-  onDenied?: ((decision: Decision, request: FastifyRequest<RouteGenericInterface, Server>, reply: FastifyReply<RouteGenericInterface, Server>) => unknown) | undefined;
+  onDenied?: ((decision: DeniedDecision, request: FastifyRequest<RouteGenericInterface, Server>, reply: FastifyReply<RouteGenericInterface, Server>) => unknown) | undefined;
   /**
    * Answers an error of keyward's part of the request: `getToken` or
    * `onDenied` throwing or rejecting. Answer as `onDenied` does (`return

@@ -18,7 +18,7 @@ import { allowHeaders, createEdge, createRoute, decide, denialParts, type EdgeOp
 import { fetchEdgeRequest, incomingHeaders } from "../http/fetch-request.js";
 import { isThenable } from "../lib/thenable.js";
 import type { Keyward } from "../keyward.js";
-import type { AllowedDecision, Decision } from "../verify/decision.js";
+import type { AllowedDecision, Decision, DeniedDecision } from "../verify/decision.js";
 
 /** Options of {@link keywardFetch}. */
 export interface KeywardFetchOptions<Rest extends unknown[] = unknown[]> extends EdgeOptions {
@@ -34,7 +34,7 @@ export interface KeywardFetchOptions<Rest extends unknown[] = unknown[]> extends
 /** Options of one `requireToken` route. */
 export interface FetchRouteOptions extends RouteOptions<Request> {
   /** Answers a denial instead of the problem+json default. */
-  onDenied?: ((decision: Decision, request: Request) => Response | Promise<Response>) | undefined;
+  onDenied?: ((decision: DeniedDecision, request: Request) => Response | Promise<Response>) | undefined;
   /**
    * Answers an error: `getToken`, `onDenied` or the handler throwing or
    * rejecting. Default, and when it answers nothing (no `Response`): the

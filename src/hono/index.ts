@@ -14,7 +14,7 @@
  *
  * @module keyward/hono
  */
-import type { Context, MiddlewareHandler } from "hono";
+import type { Context, Env, MiddlewareHandler } from "hono";
 import { ConfigError } from "../errors.js";
 import { allowHeaders, createEdge, createRoute, decide, denialParts, type EdgeOptions, preflightAnswer, type RouteOptions, withHeaders } from "../http/core.js";
 import { fetchEdgeRequest, incomingHeaders } from "../http/fetch-request.js";
@@ -39,7 +39,7 @@ export interface KeywardHonoOptions extends EdgeOptions {
 /** Options of one `requireToken` route. */
 export interface HonoRouteOptions extends RouteOptions<Context> {
   /** Answers a denial instead of the problem+json default. */
-  onDenied?: ((decision: Decision, c: Context) => Response | Promise<Response>) | undefined;
+  onDenied?: ((decision: DeniedDecision, c: Context) => Response | Promise<Response>) | undefined;
   /**
    * Answers an error of keyward's part of the request: `getToken` or
    * `onDenied` throwing or rejecting (and, in the handler form, the
@@ -49,8 +49,12 @@ export interface HonoRouteOptions extends RouteOptions<Context> {
   onError?: ((err: unknown, c: Context) => Response | Promise<Response>) | undefined;
 }
 
-/** A route handler that `requireToken(options, handler)` runs for allowed requests (`c.get("keyward")` is set). */
-export type GuardedHonoHandler = (c: Context<KeywardEnv>) => Response | Promise<Response>;
+/**
+ * A route handler that `requireToken(options, handler)` runs for allowed
+ * requests (`c.get("keyward")` is set), in the app's environment `E` (its
+ * `Bindings` and `Variables`) with the decision.
+ */
+export type GuardedHonoHandler<E extends Env = Env> = (c: Context<E & KeywardEnv>) => Response | Promise<Response>;
 
 /** What {@link keywardHono} returns. */
 export interface KeywardHono {
@@ -60,14 +64,16 @@ export interface KeywardHono {
    * The route handler itself, run only for requests with a token allowed for
    * the route: the same checks as the middleware, without Hono's middleware
    * chain, so a warm check with a synchronous handler answers at once (the
-   * faster form on @hono/node-server).
+   * faster form on @hono/node-server). Name the app's environment (`E`)
+   * for the handler to see its `Bindings` and `Variables`:
+   * `guard.requireToken<AppEnv>(options, (c) => … c.env.DB …)`.
    *
    * @example
    * ```ts
    * app.get("/v1/prices", guard.requireToken({ scope: "core:read" }, (c) => c.json({ token: c.get("keyward").tokenId })));
    * ```
    */
-  requireToken(options: HonoRouteOptions, handler: GuardedHonoHandler): (c: Context<KeywardEnv>) => Response | Promise<Response>;
+  requireToken<E extends Env = Env>(options: HonoRouteOptions, handler: GuardedHonoHandler<E>): (c: Context<E>) => Response | Promise<Response>;
   /** Answers CORS preflights (with `cors: true`); other requests go on. */
   preflight: MiddlewareHandler;
 }
@@ -154,7 +160,7 @@ export function keywardHono(kw: Keyward, options: KeywardHonoOptions = {}): Keyw
         return pre === null ? null : c.body(null, pre.status, pre.headers);
       };
       if (handler !== undefined) {
-        return (c: Context<KeywardEnv>): Response | Promise<Response> => {
+        return (c: Context<Env & KeywardEnv>): Response | Promise<Response> => {
           // Hono answers a throw and a rejection alike (its onError). What the
           // handler throws or rejects goes to onError too, as in keyward/fetch.
           const failed = (err: unknown): Response | Promise<Response> => {

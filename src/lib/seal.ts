@@ -10,6 +10,8 @@ import { secureRandom, sha256Hex } from "./crypto.js";
 
 const KEY_BYTES = 32;
 const IV_BYTES = 12;
+/** How to make a sealing key (32 random bytes, base64), as messages about a missing or malformed one say. */
+export const MAKE_SEALING_KEY = "openssl rand -base64 32";
 
 /** A parsed sealing key: raw bytes, fingerprint, and the WebCrypto key imported on first use. */
 interface SealingKey {
@@ -49,7 +51,12 @@ export class Keyring {
   /** Seals `secret` under the current key, bound to `tokenId`. */
   async seal(secret: Uint8Array, tokenId: string): Promise<SealedSecret> {
     const k = this.#keys[0];
-    if (!k) throw new SealingKeyError("SEALING_KEY_REQUIRED", "a sealingKey is required to store HMAC signing keys");
+    if (!k) {
+      throw new SealingKeyError(
+        "SEALING_KEY_REQUIRED",
+        `a sealingKey is required to store HMAC signing keys: give new Keyward({ sealingKey }) 32 random bytes in base64 (${MAKE_SEALING_KEY}), or sign with ed25519`,
+      );
+    }
     const iv = secureRandom(IV_BYTES);
     const ct = await globalThis.crypto.subtle.encrypt(
       { name: "AES-GCM", iv: iv as BufferSource, additionalData: utf8(tokenId) as BufferSource },

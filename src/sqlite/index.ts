@@ -38,7 +38,8 @@ const SQLITE_OPTIONS = optionNames<SqliteStoreOptions>({ tablePrefix: true, sync
  * @returns the store, to give to `new Keyward({ store })`.
  * @throws {ConfigError} `INVALID_CONFIG` on a bad option or one of another name (before a file is opened), or (`field`
  *   `tablePrefix`) when a table or index a pending version would create is
- *   there and is not keyward's (another application's).
+ *   there and is not keyward's (another application's), or (`field` `db`) for a path on a runtime without
+ *   `node:sqlite` (Node before 22.13 without `--experimental-sqlite`).
  * @throws {StoreUnavailableError} `STORE_UNAVAILABLE` when the file cannot be
  *   opened or is not a database, or the schema is older (with `migrate: false`)
  *   or newer than this library's.
@@ -55,8 +56,7 @@ export function sqliteStore(db: string | SqliteDatabase, options: SqliteStoreOpt
   // Before a file is opened: a misspelt `synchronous` or `migrate` would be ignored.
   checkConfigFields(options, SQLITE_OPTIONS, "a sqliteStore option");
   if (typeof db === "string") {
-    // Loaded on demand: importing keyward/sqlite never requires node:sqlite (Bun users pass their own db).
-    const { DatabaseSync } = process.getBuiltinModule("node:sqlite") as typeof import("node:sqlite");
+    const { DatabaseSync } = nodeSqlite();
     let opened: SqliteDatabase;
     try {
       opened = new DatabaseSync(db);
@@ -75,4 +75,21 @@ export function sqliteStore(db: string | SqliteDatabase, options: SqliteStoreOpt
     throw new TypeError("db must be a path or a SQLite connection with prepare() and exec()");
   }
   return new SqliteStore(db, options, false);
+}
+
+/**
+ * `node:sqlite`, loaded on demand: importing keyward/sqlite never requires it
+ * (Bun users pass their own db). Node 22.13 and later, and Deno, have it;
+ * Node 22.5 to 22.12 only under `--experimental-sqlite`, and before 22.3
+ * there is no `process.getBuiltinModule` to ask.
+ */
+function nodeSqlite(): typeof import("node:sqlite") {
+  const sqlite = globalThis.process?.getBuiltinModule?.("node:sqlite") as typeof import("node:sqlite") | undefined;
+  if (sqlite === undefined) {
+    throw new ConfigError(
+      "db",
+      "a path is opened with node:sqlite, which this runtime does not have: use Node 22.13 or later (22.5 to 22.12 with --experimental-sqlite), or pass a better-sqlite3-shaped connection",
+    );
+  }
+  return sqlite;
 }

@@ -481,6 +481,19 @@ describe("bad input", () => {
     expect(await problem(boom, 500)).toMatchObject({ code: "INTERNAL_ERROR", detail: "The request could not be completed." });
   });
 
+  it("HMAC signing on a server without a sealing key: a 400 that tells the customer what to choose, not the server's configuration", async () => {
+    const { createAdminHandler } = await import("../../src/admin/index.js");
+    const { Keyward } = await import("../../src/index.js");
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const handler = createAdminHandler({ keyward: kw, authorize: () => "acct_1" });
+    const json = JSON.stringify({ kind: "secret", requireSignedRequests: true, signing: { alg: "hmac-sha256" } });
+    const res = await handler(new Request("http://x/tokens", { method: "POST", headers: { "content-type": "application/json" }, body: json }));
+    expect(await problem(res, 400)).toMatchObject({
+      code: "SEALING_KEY_REQUIRED",
+      detail: "This server does not offer HMAC-SHA256 signing: sign with Ed25519.",
+    });
+  });
+
   it("unknown paths are 404; paths outside basePath too", async () => {
     expect((await problem(await api(alice, "/nope"), 404)).code).toBe("NOT_FOUND");
     expect((await problem(await api(alice, "/tokens/tok_0000000000000000000000/secret"), 404)).code).toBe("NOT_FOUND");

@@ -15,6 +15,7 @@ import { schemaAt } from "../support/schema-at.js";
 import { makeCli, tempDir, useCli } from "./helpers.js";
 
 const cli = useCli();
+const SEALING_KEY = Buffer.alloc(32, 7).toString("base64");
 
 const COMMANDS = ["init", "migrate", "create", "list", "show", "update", "revoke", "regenerate", "credits", "usage", "billing", "members", "suspend", "lifecycle", "disable", "enable", "delete", "audit", "keygen", "sign", "scan"];
 
@@ -82,6 +83,21 @@ describe("keyward CLI: bad input", () => {
     chmodSync(join(cli.dir, "shared.db"), 0o640);
     expect(run("shared.db").status).toBe(0);
     expect(statSync(join(cli.dir, "shared.db")).mode & 0o777).toBe(0o640);
+  });
+
+  it("a bad or missing setting from the environment is named by its variable, with what it must be, and changes nothing", () => {
+    cli("init");
+    const before = readFileSync(join(cli.dir, "keyward.db"));
+    for (const [args, env, stderr] of [
+      [["create", "--owner", "a"], { KEYWARD_PREFIX: "Acme" }, "keyward create: KEYWARD_PREFIX must match /^[a-z][a-z0-9]{0,15}$/\n"],
+      [["create", "--owner", "a"], { KEYWARD_SEALING_KEY: "short" }, "keyward create: KEYWARD_SEALING_KEY must be 32 bytes in base64 or base64url (openssl rand -base64 32)\n"],
+      [["create", "--owner", "a"], { KEYWARD_SEALING_KEY: `${SEALING_KEY},short` }, "keyward create: KEYWARD_SEALING_KEY: key 2 must be 32 bytes in base64 or base64url (openssl rand -base64 32)\n"],
+      [["create", "--owner", "a", "--hmac"], {}, "keyward create: SEALING_KEY_REQUIRED: HMAC signing keys need KEYWARD_SEALING_KEY, 32 random bytes in base64 (openssl rand -base64 32)\n"],
+    ] as const) {
+      const r = cli.run([...args], { env });
+      expect([args, env, r.code, r.stdout, r.stderr]).toEqual([args, env, 2, "", stderr]);
+    }
+    expect(readFileSync(join(cli.dir, "keyward.db")).equals(before)).toBe(true);
   });
 
   it("an empty KEYWARD_DATABASE is not set, as every other KEYWARD_ variable: ./keyward.db", async () => {

@@ -458,9 +458,11 @@ describe("keyward CLI: token lifecycle", () => {
       const headers = new Headers();
       for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
       const body = chunks.length > 0 ? Buffer.concat(chunks) : undefined;
-      const d = await kw.verify(new Request(`http://${req.headers.host}${req.url}`, { method: req.method!, headers, body }));
-      seen.push(`${req.method} ${req.url} ${body}`);
-      res.writeHead(d.ok ? 200 : d.status).end(d.ok ? "accepted" : d.code);
+      // As an API route would take it: the scope of an order, and a JSON body (express.json() and Fastify parse nothing else).
+      const d = await kw.verify(new Request(`http://${req.headers.host}${req.url}`, { method: req.method!, headers, body }), { scope: "orders:write" });
+      seen.push(`${req.method} ${req.url} ${req.headers["content-type"]} ${body}`);
+      if (d.ok && req.headers["content-type"] !== "application/json") res.writeHead(415).end("not JSON");
+      else res.writeHead(d.ok ? 200 : d.status).end(d.ok ? "accepted" : d.code);
     });
     try {
       server.listen(0, "127.0.0.1");
@@ -468,7 +470,7 @@ describe("keyward CLI: token lifecycle", () => {
       const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
       const run = await sh(`${request.replaceAll("https://api.example.com", origin).replaceAll("tok_…", id)}`);
       expect(run.stdout).toBe("accepted");
-      expect(seen).toEqual(['POST /v1/orders {"qty":1}']);
+      expect(seen).toEqual(['POST /v1/orders application/json {"qty":1}']);
     } finally {
       server.close();
       await kw.close();

@@ -53,12 +53,31 @@ describe("Keyward config", () => {
     await expectCode(() => new Keyward({ store, prefix: "acme", unknown: 1 } as never), "INVALID_CONFIG");
   });
 
+  it("names a misspelt option as the field, at the top and nested, as tokens.create names an unknown field", async () => {
+    const store = new MemoryStore();
+    const top = await expectCode(() => new Keyward({ store, prefix: "acme", revocationBound: 5_000 } as never), "INVALID_CONFIG");
+    expect([top.field, top.message]).toEqual(["revocationBound", "revocationBound: unknown option"]);
+    const nested = await expectCode(() => new Keyward({ store, prefix: "acme", usage: { flushInterval: 5 } } as never), "INVALID_CONFIG");
+    expect([nested.field, nested.message]).toEqual(["usage.flushInterval", "usage.flushInterval: unknown option"]);
+  });
+
   it("says what a sealingKey must be when it is neither a key nor a list of at most 16 (not zod's bare 'Invalid input')", async () => {
     const store = new MemoryStore();
-    for (const sealingKey of [Array(17).fill(SEALING_KEY), 5, [5]]) {
+    // 32 random bytes as bytes, not as the base64 string the option takes, too: the message says it is a string.
+    for (const sealingKey of [Array(17).fill(SEALING_KEY), 5, [5], new Uint8Array(32)]) {
       const e = await expectCode(() => new Keyward({ store, prefix: "acme", sealingKey: sealingKey as never }), "INVALID_CONFIG");
-      expect(e.message).toBe("sealingKey: must be a sealing key (32 bytes, base64 or base64url) or a list of at most 16, the first sealing");
+      expect(e.message).toBe(
+        "sealingKey: must be a sealing key (a string: 32 random bytes in base64 or base64url, as openssl rand -base64 32 prints) or a list of at most 16, the first sealing",
+      );
     }
+  });
+
+  it("names a malformed sealing key as given (the option for one string, its index in a list) and how to make one", async () => {
+    const store = new MemoryStore();
+    const one = await expectCode(() => new Keyward({ store, prefix: "acme", sealingKey: "short" }), "INVALID_CONFIG");
+    expect([one.field, one.message]).toEqual(["sealingKey", "sealingKey: must be 32 bytes in base64 or base64url (openssl rand -base64 32)"]);
+    const listed = await expectCode(() => new Keyward({ store, prefix: "acme", sealingKey: [SEALING_KEY, "short"] }), "INVALID_CONFIG");
+    expect([listed.field, listed.message]).toEqual(["sealingKey.1", "sealingKey.1: must be 32 bytes in base64 or base64url (openssl rand -base64 32)"]);
   });
 });
 
@@ -141,9 +160,13 @@ describe("tokens.create", () => {
     await expectCode(keyring.open(sealed!, "tok_other"), "SEALING_KEY_UNKNOWN");
 
     const bare = setup();
-    await expectCode(
+    const missing = await expectCode(
       bare.kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "hmac-sha256" } }),
       "SEALING_KEY_REQUIRED",
+    );
+    // Says what to do: which option, and what a sealing key is.
+    expect(missing.message).toBe(
+      "a sealingKey is required to store HMAC signing keys: give new Keyward({ sealingKey }) 32 random bytes in base64 (openssl rand -base64 32), or sign with ed25519",
     );
     expect((await bare.kw.tokens.list("o")).items).toEqual([]);
   });

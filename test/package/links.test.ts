@@ -27,6 +27,16 @@ describe("links on the npm page", () => {
       if (link.startsWith(BLOB)) expect(existsSync(new URL(link.slice(BLOB.length).split("#")[0]!, root)), link).toBe(true);
     }
   });
+
+  it("README.md: every example it points a reader to is a link (the package ships no examples/)", () => {
+    const text = readFileSync(new URL("README.md", root), "utf8");
+    const named = [...text.matchAll(/(\[?)`(examples\/[^`]+)`(\]\(([^)]+)\))?/g)];
+    expect(named.length).toBeGreaterThan(0);
+    for (const [, open, path, , link] of named) {
+      expect([path, open, link], path).toEqual([path, "[", BLOB + path]);
+      expect(existsSync(new URL(path!, root)), path).toBe(true);
+    }
+  });
 });
 
 describe("docs/comparison.md", () => {

@@ -379,6 +379,22 @@ describe("sqliteStore", () => {
     expect(() => sqliteStore(db, { migrat: false } as never)).toThrow(expect.objectContaining({ code: "INVALID_CONFIG", field: "migrat" }));
     db.close();
   });
+
+  // Node 22.5 to 22.12 hand out node:sqlite only under --experimental-sqlite (getBuiltinModule answers undefined), and
+  // Node 22.0 to 22.2 have no getBuiltinModule: the README's quickstart failed there with "Cannot destructure property
+  // 'DatabaseSync'" or "process.getBuiltinModule is not a function".
+  it("a path on a runtime without node:sqlite is INVALID_CONFIG naming db and what to do, not a TypeError", () => {
+    const message = "db: a path is opened with node:sqlite, which this runtime does not have: use Node 22.13 or later (22.5 to 22.12 with --experimental-sqlite), or pass a better-sqlite3-shaped connection";
+    const real = process.getBuiltinModule;
+    try {
+      process.getBuiltinModule = ((id: string) => (id === "node:sqlite" ? undefined : real(id))) as typeof real;
+      expect(() => sqliteStore(file())).toThrow(expect.objectContaining({ code: "INVALID_CONFIG", field: "db", message }));
+      (process as { getBuiltinModule?: unknown }).getBuiltinModule = undefined;
+      expect(() => sqliteStore(file())).toThrow(expect.objectContaining({ code: "INVALID_CONFIG", field: "db", message }));
+    } finally {
+      process.getBuiltinModule = real;
+    }
+  });
 });
 
 describe("SqliteStore decides like MemoryStore", () => {

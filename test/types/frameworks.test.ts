@@ -2,7 +2,7 @@
 import type { Http2Server, Http2ServerRequest } from "node:http2";
 import Fastify from "fastify";
 import { type Context, Hono } from "hono";
-import type { AllowedDecision, TokenRecord } from "keyward";
+import type { AllowedDecision, DeniedDecision, DenyCode, TokenRecord } from "keyward";
 import { Keyward, MemoryStore } from "keyward";
 import { keywardExpress } from "keyward/express";
 import { keywardFastify } from "keyward/fastify";
@@ -36,6 +36,32 @@ describe("framework types", () => {
     // Made apart from its route, it names the server type.
     const apart = keywardFastify(kw).requireToken<Http2Server>({ scope: "core:read" });
     h2.get("/apart", { preHandler: apart }, async () => "ok");
+    // onDenied is called with denied decisions only: typed so, a hook needs no check of `ok` to use a DenyCode.
+    keywardHono(kw).requireToken({
+      onDenied: (d) => {
+        expectTypeOf(d).toEqualTypeOf<DeniedDecision>();
+        return d.toResponse();
+      },
+    });
+    keywardExpress(kw).requireToken({ onDenied: (d) => expectTypeOf(d.code).toEqualTypeOf<DenyCode>() });
+    keywardFastify(kw).requireToken({ onDenied: (d) => expectTypeOf(d).toEqualTypeOf<DeniedDecision>() });
+    keywardFetch(kw).requireToken({
+      onDenied: (d) => {
+        expectTypeOf(d).toEqualTypeOf<DeniedDecision>();
+        return d.toResponse();
+      },
+    }, () => new Response());
+    // The handler form on an app with an environment of its own (Bindings, Variables): named once, the handler sees
+    // it with the decision, as a handler after the middleware form does.
+    type AppEnv = { Bindings: { DB: { prepare(sql: string): unknown } }; Variables: { requestId: string } };
+    const withEnv = new Hono<AppEnv>();
+    withEnv.get("/h", keywardHono(kw).requireToken<AppEnv>({ scope: "core:read" }, (c) => {
+      expectTypeOf(c.env.DB.prepare).toEqualTypeOf<(sql: string) => unknown>();
+      expectTypeOf(c.get("requestId")).toEqualTypeOf<string>();
+      expectTypeOf(c.get("keyward")).toEqualTypeOf<AllowedDecision>();
+      return c.text("ok");
+    }));
+    withEnv.get("/p/:id", keywardHono(kw).requireToken({}, (c) => c.text(c.req.param("id") ?? "")));
     type HonoGetToken = NonNullable<NonNullable<Parameters<ReturnType<typeof keywardHono>["requireToken"]>[0]>["getToken"]>;
     expectTypeOf<Parameters<HonoGetToken>[0]>().toEqualTypeOf<Context>();
   });
