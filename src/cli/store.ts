@@ -1,6 +1,6 @@
 // Opening the store a command works on. SQLite (keyward/sqlite) is the
 // default; other databases plug in through DRIVERS, matched by URL.
-import { closeSync, existsSync, openSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { Keyward, StoreUnavailableError, type TokenLifetimeOptions, type TokenStore } from "../index.js";
 import { type PostgresPool, PostgresStore, postgresStore } from "../postgres/index.js";
@@ -186,21 +186,7 @@ function openSqlite(io: Io, database: string, options: { create: boolean }) {
   if (!options.create && lacksKeywardSchema(path)) {
     throw new CliError(`${database} is not a keyward database (create one with: keyward init --database ${database})`, EXIT.STORE);
   }
-  if (options.create) createPrivately(path);
   return sqliteStore(path, { migrate: options.create });
-}
-
-/**
- * Creates a missing database file readable and writable by its owner only
- * (0600, whatever the umask): it holds every owner, name, metadata and audit
- * entry, which other local users have no need to read. SQLite gives the WAL
- * and shared-memory files the database's mode. An existing file keeps its
- * own; a file that cannot be created is left for the store to report.
- */
-function createPrivately(path: string): void {
-  try {
-    closeSync(openSync(path, "wx", 0o600));
-  } catch {}
 }
 
 /**

@@ -57,6 +57,7 @@ export function sqliteStore(db: string | SqliteDatabase, options: SqliteStoreOpt
   checkConfigFields(options, SQLITE_OPTIONS, "a sqliteStore option");
   if (typeof db === "string") {
     const { DatabaseSync } = nodeSqlite();
+    createPrivately(db);
     let opened: SqliteDatabase;
     try {
       opened = new DatabaseSync(db);
@@ -75,6 +76,23 @@ export function sqliteStore(db: string | SqliteDatabase, options: SqliteStoreOpt
     throw new TypeError("db must be a path or a SQLite connection with prepare() and exec()");
   }
   return new SqliteStore(db, options, false);
+}
+
+/**
+ * Creates a missing database file readable and writable by its owner only
+ * (0600, whatever the umask): it holds every owner, name, metadata, usage
+ * row and audit entry, which other local users have no need to read. SQLite
+ * gives the WAL and shared-memory files the database's mode. An existing
+ * file keeps its own; `:memory:`, `""` (a temporary database) and `file:`
+ * URIs are left to SQLite, as is a file that cannot be made here (a missing
+ * folder, a permission model): SQLite reports it.
+ */
+function createPrivately(path: string): void {
+  if (path === "" || path === ":memory:" || path.startsWith("file:")) return;
+  const fs = globalThis.process?.getBuiltinModule?.("node:fs") as typeof import("node:fs") | undefined;
+  try {
+    fs?.closeSync(fs.openSync(path, "wx", 0o600));
+  } catch {}
 }
 
 /**

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
@@ -116,6 +116,24 @@ describe("sqliteStore", () => {
     expect(wal()).toBeLessThanOrEqual(2 ** 20);
     await store.close();
     db.close();
+  });
+
+  it("creates a new database file readable by its owner only (0600; the WAL and shm files too), whatever the umask; an existing file keeps its mode", () => {
+    const before = process.umask(0o022);
+    try {
+      // Under the usual umask the file was 0644: every local user could read the owners, metadata, usage and audit log.
+      const path = file();
+      const store = sqliteStore(path);
+      for (const f of [path, `${path}-wal`, `${path}-shm`]) expect([f, statSync(f).mode & 0o777]).toEqual([f, 0o600]);
+      store.close();
+      const shared = file();
+      writeFileSync(shared, "");
+      chmodSync(shared, 0o640);
+      sqliteStore(shared).close();
+      expect(statSync(shared).mode & 0o777).toBe(0o640);
+    } finally {
+      process.umask(before);
+    }
   });
 
   it("migrate() is idempotent, versioned and prefix-aware", () => {
