@@ -147,19 +147,31 @@ export type Statements = Record<keyof ReturnType<typeof sql>, SqliteStatement>;
 
 /** Prepares every statement on `db` for the tables `t`. */
 export function prepareStatements(db: SqliteDatabase, t: TableNames): Statements {
+  const prepare = bindsNumbered(db) ? (text: string) => db.prepare(text) : (text: string) => withAnonymousParameters(db, text);
   const out = {} as Statements;
-  for (const [name, text] of Object.entries(sql(t))) out[name as keyof Statements] = prepare(db, text);
+  for (const [name, text] of Object.entries(sql(t))) out[name as keyof Statements] = prepare(text);
   return out;
 }
 
 /**
- * A statement prepared with anonymous parameters only, which every driver
- * binds from positional arguments. The text above may number its parameters
- * (`?1`, to use a value twice): better-sqlite3 takes `?1` for a parameter
- * named "1" and refuses positional values for it. Numbered ones become `?`,
- * and the statement is given its arguments in the order they appear.
+ * Whether the driver binds positional values to numbered parameters (`?1`,
+ * which the statements above use to give a value twice): node:sqlite and
+ * bun:sqlite do; better-sqlite3 takes `?1` for a parameter named "1" and
+ * refuses positional values for it.
  */
-function prepare(db: SqliteDatabase, text: string): SqliteStatement {
+function bindsNumbered(db: SqliteDatabase): boolean {
+  try {
+    return (db.prepare("SELECT ?1 AS v").get(1) as { v?: unknown } | undefined)?.v === 1;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A statement of numbered parameters prepared with anonymous ones (`?`),
+ * given its arguments in the order their numbers appear.
+ */
+function withAnonymousParameters(db: SqliteDatabase, text: string): SqliteStatement {
   const order: number[] = [];
   const anonymous = text.replace(/\?(\d+)/g, (_, n: string) => {
     order.push(Number(n) - 1);
