@@ -14,7 +14,7 @@ import type { ConfigWarning, ForwardingHeader } from "./policy/client-ip.js";
 import { parseComponentId } from "./signing/components.js";
 import { PARAM_NAMES } from "./signing/verify.js";
 import { type GuardedStore, guardStore } from "./store/guard.js";
-import { storeShapeError } from "./store/shape.js";
+import { STORE_MESSAGE, storeShapeError } from "./store/shape.js";
 import type { TokenStore } from "./store/types.js";
 import { PREFIX_PATTERN, type TokenEnv } from "./token/format.js";
 
@@ -294,7 +294,7 @@ const PREFIX_MESSAGE = "must match /^[a-z][a-z0-9]{0,15}$/";
 
 const schema = z.strictObject({
   // Its methods and capabilities are checked after, naming what is missing (storeShapeError).
-  store: z.custom<TokenStore>((s) => typeof s === "object" && s !== null, "must implement TokenStore"),
+  store: z.custom<TokenStore>((s) => typeof s === "object" && s !== null, STORE_MESSAGE),
   prefix: z.string().check(z.regex(PREFIX_PATTERN, PREFIX_MESSAGE)),
   env: z._default(z.enum(["live", "test"]), "live"),
   sealingKey: z.pipe(

@@ -20,9 +20,12 @@ const BY_CAPABILITY: Readonly<Partial<Record<keyof StoreCapabilities, readonly (
   billing: ["billingUsage", "claimBillingRun", "finishBillingRun"],
 };
 
+/** What a `store` that is no object is told (a class given where an instance is expected, say). */
+export const STORE_MESSAGE = 'must be a store object implementing TokenStore, e.g. new MemoryStore() or sqliteStore("keyward.db")';
+
 /** Why `store` cannot be used as a {@link TokenStore}: the option path (under `store`) and the problem; null when it can. */
 export function storeShapeError(store: unknown): { field: string; message: string } | null {
-  if (store === null || typeof store !== "object") return { field: "store", message: "must implement TokenStore" };
+  if (store === null || typeof store !== "object") return { field: "store", message: STORE_MESSAGE };
   const s = store as Record<string, unknown>;
   for (const m of REQUIRED) {
     if (typeof s[m] !== "function") return { field: `store.${m}`, message: "must be a function: every store implements it (TokenStore)" };

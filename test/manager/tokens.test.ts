@@ -48,6 +48,9 @@ describe("Keyward config", () => {
     const e = await expectCode(() => new Keyward({ store, prefix: "Acme" }), "INVALID_CONFIG");
     expect(e.field).toBe("prefix");
     await expectCode(() => new Keyward({ store: {} as never, prefix: "acme" }), "INVALID_CONFIG");
+    // The class given for an instance: the message shows what to pass.
+    const cls = await expectCode(() => new Keyward({ store: MemoryStore as never, prefix: "acme" }), "INVALID_CONFIG");
+    expect([cls.field, cls.message]).toEqual(["store", expect.stringContaining("new MemoryStore()")]);
     await expectCode(() => new Keyward({ store, prefix: "acme", revocationBoundMs: -1 }), "INVALID_CONFIG");
     await expectCode(() => new Keyward({ store, prefix: "acme", sealingKey: "short" }), "INVALID_CONFIG");
     await expectCode(() => new Keyward({ store, prefix: "acme", unknown: 1 } as never), "INVALID_CONFIG");
