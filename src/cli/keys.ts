@@ -39,7 +39,8 @@ export const sign: Command = {
     "key-file": { type: "string", value: "path", description: "file holding the ed25519 private key (default $KEYWARD_SIGNING_KEY)" },
     hmac: { type: "boolean", description: "sign with the key derived from the token in $KEYWARD_TOKEN instead" },
     method: { type: "string", short: "X", value: "method", description: "HTTP method (default GET, or POST with --data)" },
-    data: { type: "string", short: "d", value: "body", description: "request body" },
+    data: { type: "string", short: "d", value: "body", description: "request body, as curl -d sends it: @file reads a file without its line breaks" },
+    "data-binary": { type: "string", value: "body", description: "request body, as curl --data-binary sends it: @file reads a file as it is" },
     header: { type: "string", short: "H", multiple: true, value: "name: value", description: "request header" },
     "curl-config": { type: "boolean", description: "print a curl config (header = \"…\" lines): keyward sign … | curl -K - <url> …" },
     ...COMMON,
@@ -55,7 +56,7 @@ export const sign: Command = {
       throw new CliError("<url> must be an absolute URL", EXIT.USAGE);
     }
     const key = signingKey(ctx.values, ctx.io);
-    const body = typeof ctx.values.data === "string" ? ctx.values.data : undefined;
+    const body = bodyOf(ctx.values, ctx.io.cwd);
     const headers = new Headers();
     for (const h of (ctx.values.header as string[] | undefined) ?? []) {
       const i = h.indexOf(":");
@@ -76,6 +77,29 @@ export const sign: Command = {
     return EXIT.OK;
   },
 };
+
+/**
+ * The body the signature covers: the bytes curl sends for the same option, so
+ * that `keyward sign … -d @order.json | curl -K - … -d @order.json` verifies.
+ * `-d @file` is the file without its carriage returns and line feeds, as curl
+ * strips them; `--data-binary @file` the file as it is; text without `@` is
+ * sent as given. Bytes, so that a file that is not UTF-8 is signed as sent.
+ */
+function bodyOf(values: Record<string, unknown>, cwd: string): Uint8Array<ArrayBuffer> | string | undefined {
+  const { data, "data-binary": binary } = values as { data?: string; "data-binary"?: string };
+  if (data !== undefined && binary !== undefined) throw new CliError("--data and --data-binary exclude each other", EXIT.USAGE);
+  const given = data ?? binary;
+  if (given === undefined || !given.startsWith("@")) return given;
+  const name = given.slice(1);
+  if (name === "-" || name === "") throw new CliError(`${data !== undefined ? "--data" : "--data-binary"}: give a file after @ (standard input is not read)`, EXIT.USAGE);
+  let bytes: Uint8Array<ArrayBuffer>;
+  try {
+    bytes = new Uint8Array(readFileSync(resolve(cwd, name)));
+  } catch (err) {
+    throw new CliError(`cannot read ${name}: ${(err as NodeJS.ErrnoException).code ?? "unreadable"}`, EXIT.IO);
+  }
+  return data === undefined ? bytes : bytes.filter((b) => b !== 0x0d && b !== 0x0a);
+}
 
 /** The key from a file or the environment, never from argv (which other users can read in ps). */
 function signingKey(values: Record<string, unknown>, io: { env: Record<string, string | undefined>; cwd: string }): SigningKey {

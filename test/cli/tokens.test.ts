@@ -450,32 +450,45 @@ describe("keyward CLI: token lifecycle", () => {
     for (const f of ["pair.json", "client.key"]) expect([f, statSync(join(cli.dir, f)).mode & 0o777]).toEqual([f, 0o600]);
     const id = JSON.parse(cli("list", "--owner", "acct_curl", "--json").stdout).items[0].id;
 
-    const { store, kw } = await Keyward.open(join(cli.dir, "keyward.db"), "acme");
-    const seen: string[] = [];
-    const server = createServer(async (req, res) => {
-      const chunks: Buffer[] = [];
-      for await (const c of req) chunks.push(c);
-      const headers = new Headers();
-      for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
-      const body = chunks.length > 0 ? Buffer.concat(chunks) : undefined;
-      // As an API route would take it: the scope of an order, and a JSON body (express.json() and Fastify parse nothing else).
-      const d = await kw.verify(new Request(`http://${req.headers.host}${req.url}`, { method: req.method!, headers, body }), { scope: "orders:write" });
-      seen.push(`${req.method} ${req.url} ${req.headers["content-type"]} ${body}`);
-      if (d.ok && req.headers["content-type"] !== "application/json") res.writeHead(415).end("not JSON");
-      else res.writeHead(d.ok ? 200 : d.status).end(d.ok ? "accepted" : d.code);
-    });
+    const server = await ordersServer();
     try {
-      server.listen(0, "127.0.0.1");
-      await once(server, "listening");
-      const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-      const run = await sh(`${request.replaceAll("https://api.example.com", origin).replaceAll("tok_…", id)}`);
+      const run = await sh(`${request.replaceAll("https://api.example.com", server.origin).replaceAll("tok_…", id)}`);
       expect(run.stdout).toBe("accepted");
-      expect(seen).toEqual(['POST /v1/orders application/json {"qty":1}']);
+      expect(server.seen).toEqual(['POST /v1/orders application/json {"qty":1}']);
     } finally {
-      server.close();
-      await kw.close();
-      await store.close();
+      await server.close();
     }
+  });
+
+  it.skipIf(!curl && !inCI)("sign -d @file and --data-binary @file sign the body curl sends for the same option: a file with line breaks, real curl", async () => {
+    expect(curl, "curl not found: CI must run this test (apt-get install -y curl)").toBe(true);
+    cli("init");
+    const pair = JSON.parse(cli("keygen", "--json").stdout);
+    const { record } = JSON.parse(cli("create", "--owner", "acct_file", "--scope", "orders:write", "--require-signed", "--ed25519-public-key", pair.publicKey, "--json").stdout);
+    writeFileSync(join(cli.dir, "client.key"), pair.privateKey, { mode: 0o600 });
+    // curl -d @file strips carriage returns and line feeds; --data-binary @file sends the file as it is.
+    writeFileSync(join(cli.dir, "order.json"), '{\r\n  "qty": 1\n}\n');
+    const server = await ordersServer();
+    try {
+      const url = `${server.origin}/v1/orders`;
+      for (const option of ["-d", "--data-binary"]) {
+        const config = cli("sign", url, "--key-id", record.id, "--key-file", "client.key", option, "@order.json", "-H", "content-type: application/json", "--curl-config");
+        expect([option, config.code, config.stderr]).toEqual([option, 0, ""]);
+        const sent = execFile("curl", ["-sS", "-K", "-", url, option, "@order.json", "-H", "content-type: application/json"], { cwd: cli.dir });
+        let out = "";
+        sent.stdout!.on("data", (chunk: string) => (out += chunk));
+        sent.stdin!.end(config.stdout);
+        await once(sent, "close");
+        expect([option, out]).toEqual([option, "accepted"]);
+      }
+      expect(server.seen).toEqual(['POST /v1/orders application/json {  "qty": 1}', 'POST /v1/orders application/json {\r\n  "qty": 1\n}\n']);
+    } finally {
+      await server.close();
+    }
+    const both = cli("sign", "https://x.test/", "--key-id", record.id, "--key-file", "client.key", "-d", "a", "--data-binary", "b");
+    expect([both.code, both.stderr]).toEqual([2, "keyward sign: --data and --data-binary exclude each other\n"]);
+    const missing = cli("sign", "https://x.test/", "--key-id", record.id, "--key-file", "client.key", "-d", "@nope.json");
+    expect([missing.code, missing.stderr]).toEqual([6, "keyward sign: cannot read nope.json: ENOENT\n"]);
   });
 
   it("a key that starts with a dash is a value, not an option; a forgotten value is still a usage error", () => {
@@ -525,3 +538,35 @@ describe("keyward CLI: token lifecycle", () => {
     expect([pasted.code, pasted.stdout, pasted.stderr]).toEqual([2, "", "keyward sign: keyId looks like a token; pass the token's public id (tok_…), never the token\n"]);
   });
 });
+
+/**
+ * An API route on 127.0.0.1 over the CLI's database, as an application would
+ * take a signed order: the scope of an order, and a JSON body (express.json()
+ * and Fastify parse nothing else). `seen`: each request as it came.
+ */
+async function ordersServer() {
+  const { store, kw } = await Keyward.open(join(cli.dir, "keyward.db"), "acme");
+  const seen: string[] = [];
+  const server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c);
+    const headers = new Headers();
+    for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+    const body = chunks.length > 0 ? Buffer.concat(chunks) : undefined;
+    const d = await kw.verify(new Request(`http://${req.headers.host}${req.url}`, { method: req.method!, headers, body }), { scope: "orders:write" });
+    seen.push(`${req.method} ${req.url} ${req.headers["content-type"]} ${body}`);
+    if (d.ok && req.headers["content-type"] !== "application/json") res.writeHead(415).end("not JSON");
+    else res.writeHead(d.ok ? 200 : d.status).end(d.ok ? "accepted" : d.code);
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  return {
+    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    seen,
+    async close() {
+      server.close();
+      await kw.close();
+      await store.close();
+    },
+  };
+}
