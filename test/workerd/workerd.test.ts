@@ -272,4 +272,31 @@ describe.runIf(WORKERD).each([
     expect(after.decisions.length).toBeGreaterThanOrEqual(decided + 2);
     expect(wd.output()).not.toMatch(/error|uncaught|exception/i);
   });
+
+  // /remote/*: a Keyward over a store whose answers come after a round trip (its usage writes 50 ms).
+  const remote = {
+    setup: async () => (await (await at("/remote/setup", { method: "POST", body: JSON.stringify({ owner: "acct_1", kind: "secret" }) })).json()) as Made,
+    state: async () => ((await (await at("/remote/state")).json()) as { usage: { queued: number; written: number; failedWrites: number } }).usage,
+    usage: async (id: string) => ((await (await at(`/remote/usage?id=${id}`)).json()) as { allowed: number }).allowed,
+    call: async (token: string, waitUntil: boolean) => {
+      const started = performance.now();
+      const res = await at("/remote/prices", bearer(token, waitUntil ? {} : { "x-wait-until": "no" }));
+      return { status: res.status, code: ((await res.json()) as { code?: string }).code, ms: performance.now() - started };
+    },
+  };
+
+  it("bounds a store lookup by lookupTimeoutMs in a request that came while an earlier request's deadline timer was pending", async () => {
+    const quick = await remote.setup();
+    const slow = await remote.setup();
+    // The earlier request's lookup arms the deadline timer (300 ms), and answers: workerd drops the timer.
+    expect((await remote.call(quick.token, true)).status).toBe(200);
+    await at("/remote/slow?ms=3000");
+    try {
+      const late = await remote.call(slow.token, true);
+      expect(late).toMatchObject({ status: 503, code: "STORE_UNAVAILABLE" });
+      expect(late.ms).toBeLessThan(1_500);
+    } finally {
+      await at("/remote/slow?ms=0");
+    }
+  });
 });
