@@ -33,6 +33,9 @@ interface App {
   /** Another Keyward, over `lateStore`, whose lookups wait at most 50 ms. */
   late: Kw;
   lateStore: { hang: boolean };
+  /** Another Keyward, over `stuckStore`, which writes usage after each decision and waits 50 ms at most for it. */
+  stuck: Kw;
+  stuckStore: { hang: boolean };
   /** The codes of the decisions kw's onDecision hook received. */
   decisions: string[];
   /** A request signed with keyward/client by a new ed25519 token's key. */
@@ -74,6 +77,16 @@ const ENTRIES = `
   }
   export const lateStore = new LateStore();
   export const late = new Keyward({ store: lateStore, prefix: "acme", lookupTimeoutMs: 50 });
+  // A store whose usage writes answer on a later tick, as a database does, or never once told to hang.
+  class StuckStore extends MemoryStore {
+    hang = false;
+    async recordUsage(events, batch) {
+      await null;
+      return this.hang ? new Promise(() => {}) : super.recordUsage(events, batch);
+    }
+  }
+  export const stuckStore = new StuckStore();
+  export const stuck = new Keyward({ store: stuckStore, prefix: "acme", usage: { flushIntervalMs: 0, writeTimeoutMs: 50 } });
   const hono = new Hono();
   hono.get("/hono", keywardHono(kw).requireToken({ scope: "core:read" }), (c) => c.json({ token: c.get("keyward").tokenId }));
   const guarded = keywardFetch(kw).requireToken({ scope: "core:read", cost: 1 }, (_request, d) => Response.json({ token: d.tokenId, remaining: d.remaining }));
@@ -314,6 +327,23 @@ describe("the core in a Web-API-only context shaped like a Worker", () => {
     expect(await Promise.race([decided, hung])).toBe("STORE_UNAVAILABLE");
     lateStore.hang = false;
     await request(() => late.close());
+  });
+
+  it("a usage write whose answer and deadline were dropped with its request is written again by a later request", async () => {
+    const { stuck, stuckStore } = app;
+    const { token, record } = await request(() => stuck.tokens.create({ owner: "acct_1", kind: "secret" }));
+    stuckStore.hang = true;
+    // The decision's write starts during the request; the request answers first, and its timers are dropped.
+    expect(await request(() => stuck.verify(bearer(token), {}))).toMatchObject({ ok: true });
+    stuckStore.hang = false;
+    skewMs += 5_000;
+    expect(await request(() => stuck.verify(bearer(token), {}))).toMatchObject({ ok: true });
+    const written = new Promise<string>((resolve) => setTimeout(() => resolve("flush still waiting after 2 s"), 2_000));
+    expect(await Promise.race([request(() => stuck.flush()).then(() => "flushed"), written])).toBe("flushed");
+    const usage = await request(() => stuck.usage.get(record.id, { from: Date.now() - 86_400_000, granularity: "hour" }));
+    expect(usage.reduce((n, b) => n + b.allowed, 0)).toBe(2);
+    expect(stuck.usage.stats()).toMatchObject({ queued: 0, written: 2, failedWrites: 1, dropped: 0 });
+    await request(() => stuck.close());
   });
 
   it("times decisions with the wall clock where there is no performance.now", () =>

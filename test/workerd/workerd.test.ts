@@ -273,7 +273,8 @@ describe.runIf(WORKERD).each([
     expect(wd.output()).not.toMatch(/error|uncaught|exception/i);
   });
 
-  // /remote/*: a Keyward over a store whose answers come after a round trip (its usage writes 50 ms).
+  // /remote/*: a Keyward over a store whose answers come after a round trip (its usage writes 50 ms),
+  // flushIntervalMs 100, writeTimeoutMs 200, lookupTimeoutMs 300.
   const remote = {
     setup: async () => (await (await at("/remote/setup", { method: "POST", body: JSON.stringify({ owner: "acct_1", kind: "secret" }) })).json()) as Made,
     state: async () => ((await (await at("/remote/state")).json()) as { usage: { queued: number; written: number; failedWrites: number } }).usage,
@@ -284,6 +285,25 @@ describe.runIf(WORKERD).each([
       return { status: res.status, code: ((await res.json()) as { code?: string }).code, ms: performance.now() - started };
     },
   };
+
+  it("a usage write cut off with the request that started it (no ctx.waitUntil) is written again by a later request", async () => {
+    const { token, record } = await remote.setup();
+    expect((await remote.call(token, false)).status).toBe(200);
+    // The flush timer that request armed (100 ms) was dropped: the next request starts the write, and
+    // answers before the store does. workerd drops the write's answer and its deadline with that request.
+    await new Promise((resolve) => setTimeout(resolve, 1_300));
+    expect((await remote.call(token, false)).status).toBe(200);
+    // Past the write's deadline (writeTimeoutMs 200 ms here) and keyward's margin for a dropped timer (1 s).
+    await new Promise((resolve) => setTimeout(resolve, 1_400));
+    // A request that hands kw.flush() to ctx.waitUntil, as docs/frameworks.md says: all three are written.
+    expect((await remote.call(token, true)).status).toBe(200);
+    let allowed = 0;
+    for (let tries = 0; tries < 20 && allowed < 3; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      allowed = await remote.usage(record.id);
+    }
+    expect({ allowed, ...(await remote.state()) }).toMatchObject({ allowed: 3, queued: 0, written: 3, failedWrites: 1 });
+  });
 
   it("bounds a store lookup by lookupTimeoutMs in a request that came while an earlier request's deadline timer was pending", async () => {
     const quick = await remote.setup();
