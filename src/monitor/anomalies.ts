@@ -434,9 +434,15 @@ export class AnomalyDetector {
     this.#ticker.ensure();
   }
 
-  /** Writes pending sightings to the store and raises what its answers show; resolves when done. */
+  /**
+   * Writes pending sightings to the store and raises what its answers show; resolves when done.
+   * #drain never rejects, but in a Cloudflare Worker a write cut off with the request that started
+   * it (answered without `ctx.waitUntil`) rejects where another request waits for it: the next
+   * drain goes on all the same.
+   */
   flush(): Promise<void> {
-    this.#writing = this.#writing.then(() => this.#drain());
+    const drain = () => this.#drain();
+    this.#writing = this.#writing.then(drain, drain);
     return this.#writing;
   }
 

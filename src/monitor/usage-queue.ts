@@ -185,18 +185,28 @@ export class UsageQueue {
 
   /**
    * Runs `drain` after the writes chained before it; resolves what it resolves. While a write is
-   * under way, it waits for it at most until that write can be taken back (a Worker cut it off):
-   * then, or when that happened meanwhile, it runs in the new chain.
+   * under way, it waits for it at most until that write can be taken back (a Worker cut it off);
+   * and in a Worker, a promise of a request that has ended rejects where another request waits
+   * for it: the writes before were cut off with it, and are taken back at once. Then, or when that
+   * happened meanwhile, it runs in the new chain.
    */
   #chain(drain: () => Promise<FailedBatch | null>): Promise<FailedBatch | null> {
     this.#reclaim();
     const generation = this.#generation;
     const cut = this.#inflight;
-    const before =
-      cut === null ? this.#writing : answerWithin(this.#writing, Math.max(0, cut.due + DROPPED_AFTER_MS - clock()) + 1, "a usage write").catch(() => this.#reclaim());
+    // #writing itself never rejects: true when the runtime cut it off.
+    const chained = this.#writing.then(
+      () => false,
+      () => true,
+    );
+    const before = cut === null ? chained : answerWithin(chained, Math.max(0, cut.due + DROPPED_AFTER_MS - clock()) + 1, "a usage write").catch(() => false);
     this.#pending++;
     const done = before
-      .then(() => (generation === this.#generation ? drain() : this.#chain(drain)))
+      .then((cutOff) => {
+        if (cutOff && generation === this.#generation) this.#restart();
+        else this.#reclaim();
+        return generation === this.#generation ? drain() : this.#chain(drain);
+      })
       .finally(() => {
         if (generation === this.#generation) this.#pending--;
       });
@@ -333,13 +343,18 @@ export class UsageQueue {
    */
   #reclaim(): void {
     const cut = this.#inflight;
-    if (cut === null || clock() - cut.due <= DROPPED_AFTER_MS) return;
+    if (cut !== null && clock() - cut.due > DROPPED_AFTER_MS) this.#restart();
+  }
+
+  /** Leaves the chain of writes behind for a new one; the write under way, cut off, fails and is written again first. */
+  #restart(): void {
+    const cut = this.#inflight;
     this.#inflight = null;
     this.#generation++;
     this.#writing = Promise.resolve();
     this.#pending = 0;
     this.#kicked = false;
-    this.#failed(cut.events, cut.seq, new StoreUnavailableError(`the store did not answer a usage write within ${this.#o.writeTimeoutMs} ms`));
+    if (cut !== null) this.#failed(cut.events, cut.seq, new StoreUnavailableError(`the store did not answer a usage write within ${this.#o.writeTimeoutMs} ms`));
   }
 
   stats(): UsageQueueStats {

@@ -64,7 +64,8 @@ export class Authenticator {
   readonly #urlMarkers: readonly string[];
   readonly #leaksChecked = new Set<string>();
   readonly #leaksReported = new Set<string>();
-  readonly #pendingReports = new Set<Promise<void>>();
+  /** Leak reports under way, with the hash of the token each reports. */
+  readonly #pendingReports = new Map<Promise<void>, string>();
   /** The deadline of a leak report's audit write (`lookupTimeoutMs`, as its lookup). */
   readonly #reportWrites: DeadlineRace;
   /** The instance's options of `verifyRequest`, built once. */
@@ -210,9 +211,22 @@ export class Authenticator {
     return { stored, nonce: result.nonce === undefined ? undefined : { nonce: result.nonce, expiresAtMs: result.nonceExpiresAtMs! } };
   }
 
-  /** Waits for the leak reports this instance has started. */
+  /**
+   * Waits for the leak reports this instance has started. A report never rejects, but in a
+   * Cloudflare Worker one cut off with the request that started it (answered without
+   * `ctx.waitUntil`) rejects where another request waits for it: it is forgotten, and the token
+   * reported again the next time it is seen.
+   */
   async settled(): Promise<void> {
-    await Promise.all(this.#pendingReports);
+    await Promise.all(
+      Array.from(this.#pendingReports, ([report, hash]) =>
+        report.catch(() => {
+          this.#pendingReports.delete(report);
+          this.#leaksChecked.delete(hash);
+          this.#leaksReported.delete(hash);
+        }),
+      ),
+    );
   }
 
   /** Whether a record is one of this application's tokens (its displayed start carries the prefix). */
@@ -250,7 +264,7 @@ export class Authenticator {
         this.#leaksChecked.delete(hash);
         this.#leaksReported.delete(hash);
       });
-      this.#pendingReports.add(report);
+      this.#pendingReports.set(report, hash);
       report.finally(() => this.#pendingReports.delete(report));
       break;
     }

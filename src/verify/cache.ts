@@ -294,7 +294,13 @@ export class SharedLookup<V> {
     const startedAt = this.#cache.clockAt(now);
     const join = this.#joinWindowMs;
     if (pending !== undefined && now - pending.fetchedAt <= join && startedAt - pending.startedAt <= join) {
-      return pending.promise;
+      // Rejected though it neither answered nor timed out: in a Cloudflare Worker, a lookup of a
+      // request that answered first (a leak report's, in the background) is cut off with it, and
+      // rejects where another request waits for it. This caller then looks up on its own.
+      return pending.promise.catch((err: unknown) => {
+        if (!this.#settle(pending)) throw err;
+        return this.fetch(key, now);
+      });
     }
     const generation = this.#cache.generation;
     let loaded: Loaded<V>;

@@ -15,10 +15,11 @@
 //   an IP allowlist: what a customer's admin call may not set);
 // - /remote/*: the same over a second Keyward whose store answers after a
 //   round trip, as a Worker's lasting stores do (/remote/slow?ms=… makes its
-//   lookups that slow);
-// - /state, /usage?id=…: what the module saw (the hooks' decisions, the
-//   usage queue, the runtime's globals; a token's usage), read without
-//   verifying anything.
+//   lookups that slow), sharing anomaly state through it; /remote/flushed
+//   says whether its kw.flush() ends within a second;
+// - /state, /usage?id=…, /remote/leaks?id=…: what the module saw (the
+//   hooks' decisions, the usage queue, the runtime's globals; a token's
+//   usage; its leak reports), read without verifying anything.
 import { Hono } from "hono";
 import { createAdminHandler } from "../../src/admin/index.js";
 import { createSigner, generateKeyPair, signedFetch } from "../../src/client/index.js";
@@ -58,9 +59,20 @@ class RemoteStore extends MemoryStore {
     await wait(50);
     return super.recordUsage(...args);
   }
+  override async touchSeen(...args: Parameters<MemoryStore["touchSeen"]>): ReturnType<MemoryStore["touchSeen"]> {
+    await wait(50);
+    return super.touchSeen(...args);
+  }
 }
 const remoteStore = new RemoteStore();
-const remote = new Keyward({ store: remoteStore, prefix: "acme", lookupTimeoutMs: 300, usage: { flushIntervalMs: 100, writeTimeoutMs: 200 } });
+const remote = new Keyward({
+  store: remoteStore,
+  prefix: "acme",
+  lookupTimeoutMs: 300,
+  usage: { flushIntervalMs: 100, writeTimeoutMs: 200 },
+  // Sightings of new IPs shared through the store, written every 100 ms.
+  anomalies: { newIp: true, shared: { flushIntervalMs: 100 } },
+});
 const remoteGuard = keywardFetch<[unknown, ExecutionContext]>(remote, { getIp }).requireToken({}, (_request, decision) => Response.json({ token: decision.tokenId }));
 /** The Keyward a route of /remote/* (else /*) uses. */
 const which = (url: URL) => (url.pathname.startsWith("/remote/") ? remote : kw);
@@ -132,6 +144,14 @@ export default {
     if (url.pathname === "/remote/slow") {
       remoteStore.lookupMs = Number(url.searchParams.get("ms"));
       return new Response(null, { status: 204 });
+    }
+    if (url.pathname === "/remote/flushed") {
+      const within = wait(1_000).then(() => "still waiting after 1 s");
+      return Response.json(await Promise.race([remote.flush().then(() => "flushed"), within]));
+    }
+    if (url.pathname === "/remote/leaks") {
+      const { items } = await remote.tokens.audit({ tokenId: url.searchParams.get("id")! });
+      return Response.json(items.filter((e) => e.action === "leak").length);
     }
     if (url.pathname.endsWith("/usage")) {
       const id = url.searchParams.get("id")!;

@@ -276,33 +276,66 @@ describe.runIf(WORKERD).each([
   // /remote/*: a Keyward over a store whose answers come after a round trip (its usage writes 50 ms),
   // flushIntervalMs 100, writeTimeoutMs 200, lookupTimeoutMs 300.
   const remote = {
+    calls: 0,
     setup: async () => (await (await at("/remote/setup", { method: "POST", body: JSON.stringify({ owner: "acct_1", kind: "secret" }) })).json()) as Made,
     state: async () => ((await (await at("/remote/state")).json()) as { usage: { queued: number; written: number; failedWrites: number } }).usage,
     usage: async (id: string) => ((await (await at(`/remote/usage?id=${id}`)).json()) as { allowed: number }).allowed,
     call: async (token: string, waitUntil: boolean) => {
       const started = performance.now();
-      const res = await at("/remote/prices", bearer(token, waitUntil ? {} : { "x-wait-until": "no" }));
+      // Each from an address of its own (over https, as behind Cloudflare): a sighting, anomaly state to write.
+      const from = { "x-forwarded-proto": "https", "cf-connecting-ip": `203.0.113.${++remote.calls}` };
+      const res = await at("/remote/prices", bearer(token, waitUntil ? from : { ...from, "x-wait-until": "no" }));
       return { status: res.status, code: ((await res.json()) as { code?: string }).code, ms: performance.now() - started };
     },
   };
 
-  it("a usage write cut off with the request that started it (no ctx.waitUntil) is written again by a later request", async () => {
+  it("usage and anomaly state writes cut off with the request that started them (no ctx.waitUntil) are written again by a later request", async () => {
     const { token, record } = await remote.setup();
+    const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
     expect((await remote.call(token, false)).status).toBe(200);
-    // The flush timer that request armed (100 ms) was dropped: the next request starts the write, and
-    // answers before the store does. workerd drops the write's answer and its deadline with that request.
-    await new Promise((resolve) => setTimeout(resolve, 1_300));
-    expect((await remote.call(token, false)).status).toBe(200);
-    // Past the write's deadline (writeTimeoutMs 200 ms here) and keyward's margin for a dropped timer (1 s).
-    await new Promise((resolve) => setTimeout(resolve, 1_400));
-    // A request that hands kw.flush() to ctx.waitUntil, as docs/frameworks.md says: all three are written.
+    // The flush timers that request armed (100 ms) were dropped: each of the next two requests starts
+    // the writes, and answers before the store does. workerd drops the writes' answers and their
+    // deadlines with the request.
+    for (let i = 0; i < 2; i++) {
+      await pause(1_300);
+      expect((await remote.call(token, false)).status).toBe(200);
+    }
+    // At once, well before the writes' deadline (writeTimeoutMs 200 ms here): workerd rejects a promise of
+    // the request that ended where another request waits for it, so keyward knows the writes were cut off.
+    // A request that hands kw.flush() to ctx.waitUntil, as docs/frameworks.md says: all four are written.
     expect((await remote.call(token, true)).status).toBe(200);
     let allowed = 0;
-    for (let tries = 0; tries < 20 && allowed < 3; tries++) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
+    for (let tries = 0; tries < 20 && allowed < 4; tries++) {
+      await pause(100);
       allowed = await remote.usage(record.id);
     }
-    expect({ allowed, ...(await remote.state()) }).toMatchObject({ allowed: 3, queued: 0, written: 3, failedWrites: 1 });
+    expect({ allowed, ...(await remote.state()) }).toMatchObject({ allowed: 4, queued: 0, written: 4, failedWrites: 2 });
+    // And kw.flush() waits for no write of anomaly state that was cut off.
+    expect(await (await at("/remote/flushed")).json()).toBe("flushed");
+  });
+
+  it("a leak report cut off with its request (a token in a URL, no ctx.waitUntil) leaves kw.flush() free, and the token is reported when seen again", async () => {
+    const leaked = await remote.setup();
+    const inUrl = (headers: Record<string, string>) => at(`/remote/prices?api_key=${leaked.token}`, { headers });
+    // The report's lookup takes 100 ms; the request is answered (TOKEN_IN_URL) before it.
+    await at("/remote/slow?ms=100");
+    try {
+      expect(await answer(await inUrl({ "x-wait-until": "no" }))).toMatchObject({ status: 400, body: { code: "TOKEN_IN_URL" } });
+    } finally {
+      await at("/remote/slow?ms=0");
+    }
+    // Used at once, within the 100 ms a lookup under way is shared: not the cut-off lookup's answer.
+    expect(await remote.call(leaked.token, true)).toMatchObject({ status: 200 });
+    expect(await (await at("/remote/flushed")).json()).toBe("flushed");
+    expect(await (await at(`/remote/leaks?id=${leaked.record.id}`)).json()).toBe(0);
+    // Seen again (the report kept open by ctx.waitUntil(kw.flush()) this time): reported.
+    expect((await inUrl({})).status).toBe(400);
+    let reports = 0;
+    for (let tries = 0; tries < 20 && reports === 0; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      reports = (await (await at(`/remote/leaks?id=${leaked.record.id}`)).json()) as number;
+    }
+    expect(reports).toBe(1);
   });
 
   it("bounds a store lookup by lookupTimeoutMs in a request that came while an earlier request's deadline timer was pending", async () => {
