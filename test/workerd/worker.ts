@@ -16,7 +16,7 @@
 // - /remote/*: the same over a second Keyward whose store answers after a
 //   round trip, as a Worker's lasting stores do (/remote/slow?ms=… makes its
 //   lookups that slow), sharing anomaly state through it; /remote/flushed
-//   says whether its kw.flush() ends within a second;
+//   says whether its kw.flush() ends within 3 s;
 // - /state, /usage?id=…, /remote/leaks?id=…: what the module saw (the
 //   hooks' decisions, the usage queue, the runtime's globals; a token's
 //   usage; its leak reports), read without verifying anything.
@@ -146,7 +146,7 @@ export default {
       return new Response(null, { status: 204 });
     }
     if (url.pathname === "/remote/flushed") {
-      const within = wait(1_000).then(() => "still waiting after 1 s");
+      const within = wait(3_000).then(() => "still waiting after 3 s");
       return Response.json(await Promise.race([remote.flush().then(() => "flushed"), within]));
     }
     if (url.pathname === "/remote/leaks") {
