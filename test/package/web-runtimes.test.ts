@@ -346,6 +346,19 @@ describe("the core in a Web-API-only context shaped like a Worker", () => {
     await request(() => stuck.close());
   });
 
+  it("kw.flush() waits for a leak report cut off with its request no longer than a second past its deadlines", async () => {
+    const { late, lateStore } = app;
+    const { token } = await request(() => late.tokens.create({ owner: "acct_1", kind: "secret" }));
+    // The request is answered at once; the report's lookup in the background hangs, and its deadline timer is dropped.
+    lateStore.hang = true;
+    const inUrl = new Request(`https://api.example.com/v1/x?api_key=${token}`);
+    expect(await request(() => late.verify(inUrl, {}))).toMatchObject({ ok: false, code: "TOKEN_IN_URL" });
+    lateStore.hang = false;
+    skewMs += 5_000;
+    const waiting = new Promise<string>((resolve) => setTimeout(() => resolve("flush still waiting after 2 s"), 2_000));
+    expect(await Promise.race([request(() => late.flush()).then(() => "flushed"), waiting])).toBe("flushed");
+  });
+
   it("times decisions with the wall clock where there is no performance.now", () =>
     request(async () => {
       const logged: string[] = [];
