@@ -3,12 +3,13 @@
 // application ships them to an edge runtime (no Node polyfills), run in a
 // node:vm context that has Web APIs only. The context is shaped like a
 // Cloudflare Worker: no `process`, `Buffer` or `setImmediate`; timers are
-// numeric ids without `unref`; and while the module's top level runs (where an
-// application builds its Keyward, its middleware and its admin handler), random
-// values and timers are refused, as workerd refuses them in a Worker's global
-// scope. Then each request runs in a "handler" as the Worker's fetch does, and
-// the timers it armed are dropped once it has answered, as workerd drops them
-// (without `ctx.waitUntil`): they never fire.
+// numeric ids without `unref`; `navigator.userAgent` is workerd's; and while
+// the module's top level runs (where an application builds its Keyward, its
+// middleware and its admin handler), random values and timers are refused, as
+// workerd refuses them in a Worker's global scope. Then each request runs in a
+// "handler" as the Worker's fetch does, and the timers it armed are dropped
+// once it has answered, as workerd drops them (without `ctx.waitUntil`): they
+// never fire. test/workerd runs the same in a real workerd.
 import vm from "node:vm";
 import { build, type Metafile } from "esbuild";
 import { beforeAll, describe, expect, it } from "vitest";
