@@ -23,6 +23,15 @@ export const clock: () => number =
  */
 export const DROPPED_AFTER_MS = 1_000;
 
+/**
+ * Whether a timer dies with the request that armed it: in a Cloudflare Worker
+ * (workerd, whose `navigator.userAgent` says so) a timer armed by a request
+ * that has answered never fires, even while later requests wait for it. There
+ * a deadline is a timer of the request that waits, never one shared with
+ * another request.
+ */
+export const TIMERS_DIE_WITH_REQUEST: boolean = globalThis.navigator?.userAgent === "Cloudflare-Workers";
+
 /** Lets the process exit while the timer is armed, where the runtime can (Node, Deno, Bun). */
 export function unref(timer: ReturnType<typeof setTimeout>): void {
   (timer as { unref?: () => void }).unref?.();

@@ -19,3 +19,22 @@ export function answerWithin<T>(call: Promise<T>, ms: number, what: string, late
   });
   return Promise.race([call, late]).finally(() => clearTimeout(timer));
 }
+
+/**
+ * How `work` ended, if it did within `ms`: `"late"` once `ms` passed first. For work a Cloudflare
+ * Worker may have cut off with the request that started it, answered first: such a promise
+ * rejects where another request waits for it (at older compatibility dates, it never settles).
+ * Its timer does not keep the process alive.
+ */
+export function outcomeWithin(work: Promise<unknown>, ms: number): Promise<"resolved" | "rejected" | "late"> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((resolve) => {
+    timer = setTimeout(resolve, ms, "late");
+    unref(timer);
+  });
+  const ended = work.then(
+    () => "resolved" as const,
+    () => "rejected" as const,
+  );
+  return Promise.race([ended, late]).finally(() => clearTimeout(timer));
+}

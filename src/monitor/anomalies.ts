@@ -14,8 +14,8 @@ import { ConfigError } from "../errors.js";
 import { checkConfigFields, optionNames } from "../lib/options.js";
 import { callHook } from "../lib/hook.js";
 import { PartedMap } from "../lib/parted-map.js";
-import { Ticker } from "../lib/timers.js";
-import { answerWithin } from "../lib/within.js";
+import { clock, DROPPED_AFTER_MS, Ticker } from "../lib/timers.js";
+import { answerWithin, outcomeWithin } from "../lib/within.js";
 import type { GuardedStore } from "../store/guard.js";
 import { isDenyCode } from "../policy/decision.js";
 import { formatIp, parseIp } from "../policy/ip.js";
@@ -309,6 +309,8 @@ export class AnomalyDetector {
   readonly #onError: ((error: unknown) => void) | undefined;
   #pending: Pending[] = [];
   #writing: Promise<void> = Promise.resolve();
+  /** When the write under way is due to have answered ({@link clock}); null when none is. */
+  #writeDue: number | null = null;
   /** Writes pending sightings every `shared.flushIntervalMs`; keeps no process alive (close() writes them). */
   readonly #ticker: Ticker;
 
@@ -436,8 +438,24 @@ export class AnomalyDetector {
 
   /** Writes pending sightings to the store and raises what its answers show; resolves when done. */
   flush(): Promise<void> {
-    this.#writing = this.#writing.then(() => this.#drain());
+    this.#writing = this.#after(this.#writing).then(() => this.#drain());
     return this.#writing;
+  }
+
+  /**
+   * Resolves when the drains before have ended. #drain never rejects, and each of its writes ends
+   * by its deadline; but a Cloudflare Worker cuts a write off with the request that started it,
+   * answered without `ctx.waitUntil`: its promise rejects where another request waits for it (at
+   * older compatibility dates, it never settles). Then, or a second past that write's deadline,
+   * the next drain goes on without it (the sightings it held are not judged).
+   */
+  async #after(previous: Promise<void>): Promise<void> {
+    for (;;) {
+      const due = this.#writeDue;
+      // With no write under way, the drains before are about to end: looked at again in a second.
+      const ended = await outcomeWithin(previous, due === null ? DROPPED_AFTER_MS : Math.max(0, due + DROPPED_AFTER_MS - clock()) + 1);
+      if (ended !== "late" || (this.#writeDue !== null && clock() - this.#writeDue > DROPPED_AFTER_MS)) return;
+    }
   }
 
   /** Stops the timer and writes what is pending. */
@@ -455,11 +473,14 @@ export class AnomalyDetector {
       let answers: (number | null)[];
       try {
         // Bounded: a store that hangs must not hold kw.flush() and kw.close() (nor later batches) forever.
+        this.#writeDue = clock() + this.#writeTimeoutMs;
         answers = await answerWithin(store.touchSeen(entries, this.#maxSeen), this.#writeTimeoutMs, "a write of anomaly state");
       } catch (error) {
         for (const p of batch) this.#decideLocally(p);
         callHook(this.#onError, error);
         continue;
+      } finally {
+        this.#writeDue = null;
       }
       let i = 0;
       for (const p of batch) {

@@ -97,6 +97,16 @@ export class UsageQueue {
   #writing: Promise<void> = Promise.resolve();
   /** Drains chained on #writing and not yet finished: the timer starts none while one waits. */
   #pending = 0;
+  /**
+   * The batch being written, and when its write is due to have answered ({@link clock}). A
+   * Cloudflare Worker drops the store's answer and the write's deadline with the request that
+   * started the write, once that request has answered (without `ctx.waitUntil`): the write never
+   * settles, and every write chained after it would wait for ever. A later call that finds it long
+   * past due ({@link DROPPED_AFTER_MS}) takes it back ({@link #reclaim}).
+   */
+  #inflight: { events: UsageEvent[]; seq: number; due: number } | null = null;
+  /** Bumped by {@link #reclaim}: drains and chained writes of an earlier generation are left behind. */
+  #generation = 0;
   /** A write started by push is scheduled or running: it takes what later pushes add. */
   #kicked = false;
   /**
@@ -112,6 +122,7 @@ export class UsageQueue {
   constructor(options: UsageQueueOptions) {
     this.#o = options;
     this.#ticker = new Ticker(options.flushIntervalMs || FAILED_WRITE_RETRY_MS, () => {
+      this.#reclaim();
       if (this.#pending === 0) this.flush().catch(() => {});
     });
   }
@@ -172,10 +183,33 @@ export class UsageQueue {
     this.#chain(() => this.#drain(this.#o.flushIntervalMs !== 0, true));
   }
 
-  /** Runs `drain` after the writes chained before it; resolves what it resolves. */
+  /**
+   * Runs `drain` after the writes chained before it; resolves what it resolves. While a write is
+   * under way, it waits for it at most until that write can be taken back (a Worker cut it off);
+   * and in a Worker, a promise of a request that has ended rejects where another request waits
+   * for it: the writes before were cut off with it, and are taken back at once. Then, or when that
+   * happened meanwhile, it runs in the new chain.
+   */
   #chain(drain: () => Promise<FailedBatch | null>): Promise<FailedBatch | null> {
+    this.#reclaim();
+    const generation = this.#generation;
+    const cut = this.#inflight;
+    // #writing itself never rejects: true when the runtime cut it off.
+    const chained = this.#writing.then(
+      () => false,
+      () => true,
+    );
+    const before = cut === null ? chained : answerWithin(chained, Math.max(0, cut.due + DROPPED_AFTER_MS - clock()) + 1, "a usage write").catch(() => false);
     this.#pending++;
-    const done = this.#writing.then(drain).finally(() => this.#pending--);
+    const done = before
+      .then((cutOff) => {
+        if (cutOff && generation === this.#generation) this.#restart();
+        else this.#reclaim();
+        return generation === this.#generation ? drain() : this.#chain(drain);
+      })
+      .finally(() => {
+        if (generation === this.#generation) this.#pending--;
+      });
     this.#writing = done.then(
       () => {},
       () => {},
@@ -240,6 +274,7 @@ export class UsageQueue {
    * traffic (nor a flush, `kw.close()` or a billing run waiting for it).
    */
   async #drain(fullOnly: boolean, kicked: boolean): Promise<FailedBatch | null> {
+    const generation = this.#generation;
     const write = this.#o.write;
     let left = this.#queue.length;
     let failed: FailedBatch | null = null;
@@ -255,39 +290,71 @@ export class UsageQueue {
           seq = ++this.#seq;
         }
         this.#retry = null;
+        this.#inflight = { events: batch, seq, due: clock() + this.#o.writeTimeoutMs };
         try {
           // Unanswered in time, the queue goes on, and the batch is written again under its number
           // (a store adds it once, even when the abandoned write commits later).
           await answerWithin(write(batch, { writer: this.#writerId(), seq }), this.#o.writeTimeoutMs, "a usage write");
+          // Taken back meanwhile (an event loop stalled past the deadline): the new chain has the batch.
+          if (generation !== this.#generation) return null;
           this.#stats.written += batch.length;
           this.#failing = false;
         } catch (error) {
-          this.#stats.failedWrites++;
-          // The final write of close(): no later flush would take what is left, so all of it is dropped.
-          if (this.#closed) batch.push(...this.#queue.splice(0));
-          const room = Math.max(0, this.#o.maxQueue - this.#queue.length);
-          // A batch the store refuses as invalid would be refused again: dropped, not retried.
-          const retry = !this.#closed && (error as { code?: unknown })?.code !== "INVALID_INPUT";
-          const requeued = retry ? Math.min(room, batch.length) : 0;
-          // A batch refused as invalid says nothing of the store: the next one is written as usual.
-          this.#failing = retry;
-          // Written again under its number (the store may have taken it: a reply lost), before anything else.
-          if (requeued > 0) this.#retry = { events: batch.slice(0, requeued), seq };
-          this.#stats.dropped += batch.length - requeued;
-          callHook(this.#o.onError, { error, events: batch.length, requeued });
-          failed = { error, events: batch };
+          if (generation !== this.#generation) return null;
+          failed = this.#failed(batch, seq, error);
           return failed;
+        } finally {
+          if (generation === this.#generation) this.#inflight = null;
         }
       }
       return null;
     } finally {
-      if (kicked) {
+      if (kicked && generation === this.#generation) {
         // The flag drops in the same step as the last look at the queue: what was pushed meanwhile
         // gets a write of its own (after a failure, the next push or flush retries).
         this.#kicked = false;
         if (failed === null && this.#queue.length >= (this.#o.flushIntervalMs === 0 ? 1 : this.#o.batchSize)) this.#kick();
       }
     }
+  }
+
+  /** Counts a failed write of `batch`, queues it again first (where there is room) and tells onError. */
+  #failed(batch: UsageEvent[], seq: number, error: unknown): FailedBatch {
+    this.#stats.failedWrites++;
+    // The final write of close(): no later flush would take what is left, so all of it is dropped.
+    if (this.#closed) batch.push(...this.#queue.splice(0));
+    const room = Math.max(0, this.#o.maxQueue - this.#queue.length);
+    // A batch the store refuses as invalid would be refused again: dropped, not retried.
+    const retry = !this.#closed && (error as { code?: unknown })?.code !== "INVALID_INPUT";
+    const requeued = retry ? Math.min(room, batch.length) : 0;
+    // A batch refused as invalid says nothing of the store: the next one is written as usual.
+    this.#failing = retry;
+    // Written again under its number (the store may have taken it: a reply lost), before anything else.
+    if (requeued > 0) this.#retry = { events: batch.slice(0, requeued), seq };
+    this.#stats.dropped += batch.length - requeued;
+    callHook(this.#o.onError, { error, events: batch.length, requeued });
+    return { error, events: batch };
+  }
+
+  /**
+   * Takes back a write long past its deadline, whose answer and deadline timer the runtime dropped
+   * (see {@link #inflight}): failed as one unanswered in time, its batch written again first under
+   * its number, and the chain it held up left behind.
+   */
+  #reclaim(): void {
+    const cut = this.#inflight;
+    if (cut !== null && clock() - cut.due > DROPPED_AFTER_MS) this.#restart();
+  }
+
+  /** Leaves the chain of writes behind for a new one; the write under way, cut off, fails and is written again first. */
+  #restart(): void {
+    const cut = this.#inflight;
+    this.#inflight = null;
+    this.#generation++;
+    this.#writing = Promise.resolve();
+    this.#pending = 0;
+    this.#kicked = false;
+    if (cut !== null) this.#failed(cut.events, cut.seq, new StoreUnavailableError(`the store did not answer a usage write within ${this.#o.writeTimeoutMs} ms`));
   }
 
   stats(): UsageQueueStats {

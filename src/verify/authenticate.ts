@@ -6,6 +6,8 @@
 import { MAX_FOREIGN_TOKEN_LENGTH, type ResolvedConfig } from "../config.js";
 import { equalStrings } from "../lib/bytes.js";
 import { sha256Hex } from "../lib/crypto.js";
+import { clock, DROPPED_AFTER_MS } from "../lib/timers.js";
+import { outcomeWithin } from "../lib/within.js";
 import { auditId } from "../model/audit-id.js";
 import { isTokenId, readTime } from "../model/record.js";
 import type { AuditEntry, StoredToken } from "../model/types.js";
@@ -64,7 +66,8 @@ export class Authenticator {
   readonly #urlMarkers: readonly string[];
   readonly #leaksChecked = new Set<string>();
   readonly #leaksReported = new Set<string>();
-  readonly #pendingReports = new Set<Promise<void>>();
+  /** Leak reports under way: the hash of the token each reports, and when it is due to have ended ({@link clock}). */
+  readonly #pendingReports = new Map<Promise<void>, { hash: string; due: number }>();
   /** The deadline of a leak report's audit write (`lookupTimeoutMs`, as its lookup). */
   readonly #reportWrites: DeadlineRace;
   /** The instance's options of `verifyRequest`, built once. */
@@ -210,9 +213,22 @@ export class Authenticator {
     return { stored, nonce: result.nonce === undefined ? undefined : { nonce: result.nonce, expiresAtMs: result.nonceExpiresAtMs! } };
   }
 
-  /** Waits for the leak reports this instance has started. */
+  /**
+   * Waits for the leak reports this instance has started. A report never rejects, and ends by
+   * its deadline (its lookup's and its write's); one that rejects, or has not ended a second
+   * after it, was cut off by a Cloudflare Worker with the request that started it (answered
+   * without `ctx.waitUntil`): it is forgotten, and the token reported the next time it is seen.
+   */
   async settled(): Promise<void> {
-    await Promise.all(this.#pendingReports);
+    const now = clock();
+    await Promise.all(
+      Array.from(this.#pendingReports, async ([report, { hash, due }]) => {
+        if ((await outcomeWithin(report, Math.max(0, due + DROPPED_AFTER_MS - now))) === "resolved") return;
+        this.#pendingReports.delete(report);
+        this.#leaksChecked.delete(hash);
+        this.#leaksReported.delete(hash);
+      }),
+    );
   }
 
   /** Whether a record is one of this application's tokens (its displayed start carries the prefix). */
@@ -250,7 +266,7 @@ export class Authenticator {
         this.#leaksChecked.delete(hash);
         this.#leaksReported.delete(hash);
       });
-      this.#pendingReports.add(report);
+      this.#pendingReports.set(report, { hash, due: clock() + 2 * this.#cfg.lookupTimeoutMs });
       report.finally(() => this.#pendingReports.delete(report));
       break;
     }

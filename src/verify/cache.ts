@@ -9,7 +9,8 @@
 // too. A wall clock stepped forward only expires entries early.
 import { PartedMap } from "../lib/parted-map.js";
 import { isThenable } from "../lib/thenable.js";
-import { clock } from "../lib/timers.js";
+import { clock, TIMERS_DIE_WITH_REQUEST } from "../lib/timers.js";
+import { outcomeWithin } from "../lib/within.js";
 import { Deadlines, Waiting } from "./deadlines.js";
 
 /**
@@ -294,7 +295,7 @@ export class SharedLookup<V> {
     const startedAt = this.#cache.clockAt(now);
     const join = this.#joinWindowMs;
     if (pending !== undefined && now - pending.fetchedAt <= join && startedAt - pending.startedAt <= join) {
-      return pending.promise;
+      return this.#join(pending, key, now);
     }
     const generation = this.#cache.generation;
     let loaded: Loaded<V>;
@@ -350,6 +351,25 @@ export class SharedLookup<V> {
   /** Timers armed since creation (for tests). */
   get timersArmed(): number {
     return this.#deadlines.timersArmed;
+  }
+
+  /**
+   * The answer of a lookup under way. A Cloudflare Worker cuts a lookup off with the request that
+   * started it, once that request has answered (a leak report's, in the background): its promise
+   * rejects where another request waits for it, though it neither answered nor timed out (this
+   * caller then looks up on its own), or, at older compatibility dates, never settles, and the
+   * timer that was to abandon it was dropped with that request (this caller abandons it then).
+   */
+  async #join(pending: InFlight<V>, key: string, now: number): Promise<V | null> {
+    if (TIMERS_DIE_WITH_REQUEST && (await outcomeWithin(pending.promise, Math.max(0, pending.deadline - clock()) + 1)) === "late" && this.#settle(pending)) {
+      throw new Error("store lookup timed out");
+    }
+    try {
+      return await pending.promise;
+    } catch (err) {
+      if (!this.#settle(pending)) throw err;
+      return this.fetch(key, now);
+    }
   }
 
   /** Unlinks a lookup that settled; false when it was already abandoned. */

@@ -5,8 +5,11 @@
 // linked list, a settled one is unlinked in O(1), and one timer is armed for
 // the oldest deadline; when it fires it abandons what is overdue and re-arms
 // for the next one. A steady stream of quick calls costs one timer per
-// timeout, not one per call.
-import { clock, DROPPED_AFTER_MS } from "../lib/timers.js";
+// timeout, not one per call. Except in a Cloudflare Worker, where a timer
+// dies with the request that armed it: a call that came while the timer of an
+// earlier request was pending would wait for a timer that never fires. There
+// each call has a timer of its own, cleared when it settles.
+import { clock, DROPPED_AFTER_MS, TIMERS_DIE_WITH_REQUEST } from "../lib/timers.js";
 
 /** A call in the list: its deadline and its neighbours. */
 export class Waiting {
@@ -16,6 +19,8 @@ export class Waiting {
   next: Waiting | null = null;
   /** False once settled or abandoned. */
   pending = true;
+  /** Its own timer, where timers die with their request ({@link TIMERS_DIE_WITH_REQUEST}). */
+  timer: ReturnType<typeof setTimeout> | null = null;
 }
 
 /** A call of {@link Deadlines.race}: it resolves its caller's promise once. */
@@ -67,7 +72,12 @@ export class Deadlines<E extends Waiting = Waiting> {
     if (tail === null) this.#head = entry;
     else tail.next = entry;
     this.#tail = entry;
-    if (this.#timer === null) this.#arm(t, this.#timeoutMs);
+    if (TIMERS_DIE_WITH_REQUEST) {
+      this.timersArmed++;
+      entry.timer = setTimeout(() => {
+        if (this.settle(entry)) this.#abandon(entry);
+      }, this.#timeoutMs);
+    } else if (this.#timer === null) this.#arm(t, this.#timeoutMs);
     else if (tail === null) ref(this.#timer, true);
   }
 
@@ -82,6 +92,8 @@ export class Deadlines<E extends Waiting = Waiting> {
     if (next === null) this.#tail = prev;
     else next.prev = prev;
     entry.prev = entry.next = null;
+    if (entry.timer !== null) clearTimeout(entry.timer);
+    entry.timer = null;
     // Nothing waits: the armed timer no longer keeps the process alive.
     if (this.#head === null) ref(this.#timer, false);
     return true;

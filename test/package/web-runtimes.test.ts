@@ -3,12 +3,13 @@
 // application ships them to an edge runtime (no Node polyfills), run in a
 // node:vm context that has Web APIs only. The context is shaped like a
 // Cloudflare Worker: no `process`, `Buffer` or `setImmediate`; timers are
-// numeric ids without `unref`; and while the module's top level runs (where an
-// application builds its Keyward, its middleware and its admin handler), random
-// values and timers are refused, as workerd refuses them in a Worker's global
-// scope. Then each request runs in a "handler" as the Worker's fetch does, and
-// the timers it armed are dropped once it has answered, as workerd drops them
-// (without `ctx.waitUntil`): they never fire.
+// numeric ids without `unref`; `navigator.userAgent` is workerd's; and while
+// the module's top level runs (where an application builds its Keyward, its
+// middleware and its admin handler), random values and timers are refused, as
+// workerd refuses them in a Worker's global scope. Then each request runs in a
+// "handler" as the Worker's fetch does, and the timers it armed are dropped
+// once it has answered, as workerd drops them (without `ctx.waitUntil`): they
+// never fire. test/workerd runs the same in a real workerd.
 import vm from "node:vm";
 import { build, type Metafile } from "esbuild";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -33,6 +34,9 @@ interface App {
   /** Another Keyward, over `lateStore`, whose lookups wait at most 50 ms. */
   late: Kw;
   lateStore: { hang: boolean };
+  /** Another Keyward, over `stuckStore`, which writes usage after each decision and waits 50 ms at most for it. */
+  stuck: Kw;
+  stuckStore: { hang: boolean };
   /** The codes of the decisions kw's onDecision hook received. */
   decisions: string[];
   /** A request signed with keyward/client by a new ed25519 token's key. */
@@ -74,6 +78,16 @@ const ENTRIES = `
   }
   export const lateStore = new LateStore();
   export const late = new Keyward({ store: lateStore, prefix: "acme", lookupTimeoutMs: 50 });
+  // A store whose usage writes answer on a later tick, as a database does, or never once told to hang.
+  class StuckStore extends MemoryStore {
+    hang = false;
+    async recordUsage(events, batch) {
+      await null;
+      return this.hang ? new Promise(() => {}) : super.recordUsage(events, batch);
+    }
+  }
+  export const stuckStore = new StuckStore();
+  export const stuck = new Keyward({ store: stuckStore, prefix: "acme", usage: { flushIntervalMs: 0, writeTimeoutMs: 50 } });
   const hono = new Hono();
   hono.get("/hono", keywardHono(kw).requireToken({ scope: "core:read" }), (c) => c.json({ token: c.get("keyward").tokenId }));
   const guarded = keywardFetch(kw).requireToken({ scope: "core:read", cost: 1 }, (_request, d) => Response.json({ token: d.tokenId, remaining: d.remaining }));
@@ -222,7 +236,8 @@ beforeAll(async () => {
     queueMicrotask,
     console,
   };
-  const context = vm.createContext({ ...webApis, performance: { now: () => performance.now() + skewMs } });
+  // workerd's navigator.userAgent: keyward knows there that a request's timers die with it.
+  const context = vm.createContext({ ...webApis, navigator: { userAgent: "Cloudflare-Workers" }, performance: { now: () => performance.now() + skewMs } });
   vm.runInContext(result.outputFiles[0]!.text, context);
   // A sandbox with no `performance` at all (node:vm as some hosts set it up).
   const bare = vm.createContext({ ...webApis });
@@ -298,6 +313,51 @@ describe("the core in a Web-API-only context shaped like a Worker", () => {
     expect(await Promise.race([decided, hung])).toBe("STORE_UNAVAILABLE");
     lateStore.hang = false;
     await request(() => late.close());
+  });
+
+  it("a store call is abandoned when the deadline timer an earlier request armed is dropped before it is due", async () => {
+    const { late, lateStore } = app;
+    const a = await request(() => late.tokens.create({ owner: "acct_1", kind: "secret" }));
+    const b = await request(() => late.tokens.create({ owner: "acct_1", kind: "secret" }));
+    // A quick lookup arms the deadline timer (50 ms), dropped once the request answers; the next
+    // request comes at once, while that timer would still be pending: its lookup needs a timer of its own.
+    expect(await request(() => late.verify(bearer(a.token), {}))).toMatchObject({ ok: true });
+    lateStore.hang = true;
+    const hung = new Promise<string>((resolve) => setTimeout(() => resolve("still waiting after 2 s"), 2_000));
+    const decided = request(() => late.verify(bearer(b.token), {})).then((d) => d.code ?? "ok");
+    expect(await Promise.race([decided, hung])).toBe("STORE_UNAVAILABLE");
+    lateStore.hang = false;
+    await request(() => late.close());
+  });
+
+  it("a usage write whose answer and deadline were dropped with its request is written again by a later request", async () => {
+    const { stuck, stuckStore } = app;
+    const { token, record } = await request(() => stuck.tokens.create({ owner: "acct_1", kind: "secret" }));
+    stuckStore.hang = true;
+    // The decision's write starts during the request; the request answers first, and its timers are dropped.
+    expect(await request(() => stuck.verify(bearer(token), {}))).toMatchObject({ ok: true });
+    stuckStore.hang = false;
+    skewMs += 5_000;
+    expect(await request(() => stuck.verify(bearer(token), {}))).toMatchObject({ ok: true });
+    const written = new Promise<string>((resolve) => setTimeout(() => resolve("flush still waiting after 2 s"), 2_000));
+    expect(await Promise.race([request(() => stuck.flush()).then(() => "flushed"), written])).toBe("flushed");
+    const usage = await request(() => stuck.usage.get(record.id, { from: Date.now() - 86_400_000, granularity: "hour" }));
+    expect(usage.reduce((n, b) => n + b.allowed, 0)).toBe(2);
+    expect(stuck.usage.stats()).toMatchObject({ queued: 0, written: 2, failedWrites: 1, dropped: 0 });
+    await request(() => stuck.close());
+  });
+
+  it("kw.flush() waits for a leak report cut off with its request no longer than a second past its deadlines", async () => {
+    const { late, lateStore } = app;
+    const { token } = await request(() => late.tokens.create({ owner: "acct_1", kind: "secret" }));
+    // The request is answered at once; the report's lookup in the background hangs, and its deadline timer is dropped.
+    lateStore.hang = true;
+    const inUrl = new Request(`https://api.example.com/v1/x?api_key=${token}`);
+    expect(await request(() => late.verify(inUrl, {}))).toMatchObject({ ok: false, code: "TOKEN_IN_URL" });
+    lateStore.hang = false;
+    skewMs += 5_000;
+    const waiting = new Promise<string>((resolve) => setTimeout(() => resolve("flush still waiting after 2 s"), 2_000));
+    expect(await Promise.race([request(() => late.flush()).then(() => "flushed"), waiting])).toBe("flushed");
   });
 
   it("times decisions with the wall clock where there is no performance.now", () =>
