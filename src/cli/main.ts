@@ -2,9 +2,9 @@
 
 import { cleanText } from "../lib/text.js";
 import { SCHEMA_VERSION } from "../sqlite/index.js";
+import { suspend } from "./accounts.js";
 import { COMMON, type Command, helpText, parse, STORE_OPTIONS } from "./command.js";
 import { describeError, EXIT, type Io, json, line } from "./io.js";
-import { suspend } from "./accounts.js";
 import { keygen, sign } from "./keys.js";
 import { members } from "./members.js";
 import { billing, credits, usage } from "./metering.js";

@@ -3,9 +3,9 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { Keyward, StoreUnavailableError, type TokenLifetimeOptions, type TokenStore } from "../index.js";
+import { Keyring, MAKE_SEALING_KEY } from "../lib/seal.js";
 import { type PostgresPool, PostgresStore, postgresStore } from "../postgres/index.js";
 import { sqliteStore } from "../sqlite/index.js";
-import { Keyring, MAKE_SEALING_KEY } from "../lib/seal.js";
 import { sanitizeStoreError } from "../store/guard.js";
 import { checkTablePrefix, tableNames } from "../store/sql/schema.js";
 import { PREFIX_PATTERN } from "../token/format.js";

@@ -16,9 +16,9 @@
  * @module keyward/express
  */
 import type { NextFunction, Request, RequestHandler, Response } from "express";
-import type { Keyward } from "../keyward.js";
 import { allowHeaders, createEdge, createRoute, decide, denialParts, type EdgeOptions, preflightAnswer, type RouteOptions } from "../http/core.js";
 import { closeUnreadBody, nodeEdgeRequest, varyOf, type WithRawBody } from "../http/node.js";
+import type { Keyward } from "../keyward.js";
 import { isThenable } from "../lib/thenable.js";
 import type { AllowedDecision, Decision, DeniedDecision } from "../verify/decision.js";
 

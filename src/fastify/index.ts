@@ -26,6 +26,7 @@ import type {
   FastifyInstance,
   FastifyReply,
   FastifyRequest,
+  RouteOptions as FastifyRouteShape,
   preHandlerAsyncHookHandler,
   preParsingHookHandler,
   RawReplyDefaultExpression,
@@ -34,7 +35,6 @@ import type {
   RawServerDefault,
   RequestPayload,
   RouteGenericInterface,
-  RouteOptions as FastifyRouteShape,
 } from "fastify";
 import {
   allowHeaders,

@@ -16,8 +16,8 @@
 import { ConfigError } from "../errors.js";
 import { allowHeaders, createEdge, createRoute, decide, denialParts, type EdgeOptions, preflightAnswer, type RouteOptions, withHeaders } from "../http/core.js";
 import { fetchEdgeRequest, incomingHeaders } from "../http/fetch-request.js";
-import { isThenable } from "../lib/thenable.js";
 import type { Keyward } from "../keyward.js";
+import { isThenable } from "../lib/thenable.js";
 import type { AllowedDecision, Decision, DeniedDecision } from "../verify/decision.js";
 
 /** Options of {@link keywardFetch}. */
@@ -111,4 +111,4 @@ export function keywardFetch<Rest extends unknown[] = unknown[]>(kw: Keyward, op
   };
 }
 
-export { problemResponse, type ProblemDetails } from "../http/problem.js";
+export { type ProblemDetails, problemResponse } from "../http/problem.js";

@@ -18,8 +18,8 @@ import type { Context, Env, MiddlewareHandler } from "hono";
 import { ConfigError } from "../errors.js";
 import { allowHeaders, createEdge, createRoute, decide, denialParts, type EdgeOptions, preflightAnswer, type RouteOptions, withHeaders } from "../http/core.js";
 import { fetchEdgeRequest, incomingHeaders } from "../http/fetch-request.js";
-import { isThenable } from "../lib/thenable.js";
 import type { Keyward } from "../keyward.js";
+import { isThenable } from "../lib/thenable.js";
 import type { AllowedDecision, Decision, DeniedDecision } from "../verify/decision.js";
 
 /** The Hono environment `requireToken` sets: `c.get("keyward")` is the decision, an allowed one (its `token` is set). */

@@ -2,7 +2,7 @@
 // wrapper. Runtime-agnostic.
 import type { IncomingMessage } from "node:http";
 import { type EdgeRequest, requestOf } from "./core.js";
-import { type BodyFields, INVALID_HOST, conflictingHosts, hasBody, headerOf } from "./node.js";
+import { type BodyFields, conflictingHosts, hasBody, headerOf, INVALID_HOST } from "./node.js";
 
 /** The header fields of a Node request, and its connection (and HTTP/2 stream). */
 type NodeFields = Pick<IncomingMessage, "headers" | "rawHeaders" | "socket"> & BodyFields;

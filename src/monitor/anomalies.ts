@@ -11,14 +11,14 @@
 // store, in batches written by a timer: a process does not report as new
 // what another one saw.
 import { ConfigError } from "../errors.js";
-import { checkConfigFields, optionNames } from "../lib/options.js";
 import { callHook } from "../lib/hook.js";
+import { checkConfigFields, optionNames } from "../lib/options.js";
 import { PartedMap } from "../lib/parted-map.js";
 import { clock, DROPPED_AFTER_MS, Ticker } from "../lib/timers.js";
 import { answerWithin, outcomeWithin } from "../lib/within.js";
-import type { GuardedStore } from "../store/guard.js";
 import { isDenyCode } from "../policy/decision.js";
 import { formatIp, parseIp } from "../policy/ip.js";
+import type { GuardedStore } from "../store/guard.js";
 import { MAX_SEEN_BATCH, MAX_SEEN_VALUE } from "../store/kit/validate.js";
 import type { SeenEntry } from "../store/types.js";
 import type { DecisionEvent } from "./events.js";
