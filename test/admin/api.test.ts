@@ -30,6 +30,14 @@ async function problem(res: Response, status: number): Promise<Record<string, un
   return body;
 }
 
+/** Calls a server of its own (not `srv`) as `session`, with a JSON body when one is given. */
+const caller = (server: AdminServer, session: string) => (method: string, path: string, json?: unknown) =>
+  fetch(server.url + path, {
+    method,
+    headers: { authorization: `Bearer ${session}`, ...(json === undefined ? {} : { "content-type": "application/json" }) },
+    body: json === undefined ? null : JSON.stringify(json),
+  });
+
 const create = async (session: string, json: unknown) => {
   const res = await api(session, "/tokens", { method: "POST", json });
   expect(res.status).toBe(201);
@@ -508,13 +516,7 @@ describe("a store without a feature", () => {
     const store = combineStores({ records: new MemoryStore(), counters, usage: counters });
     const bare = await startAdminServer({ keyward: { store } });
     try {
-      const session = bare.session("acct_bare");
-      const call = (method: string, path: string, json?: unknown) =>
-        fetch(bare.url + path, {
-          method,
-          headers: { authorization: `Bearer ${session}`, ...(json === undefined ? {} : { "content-type": "application/json" }) },
-          body: json === undefined ? null : JSON.stringify(json),
-        });
+      const call = caller(bare, bare.session("acct_bare"));
       const { record } = await bare.kw.tokens.create({ owner: "acct_bare", kind: "secret" });
       const doc = (await (await fetch(`${bare.url}/openapi.json`)).json()) as { paths: Record<string, Record<string, { responses: object }>> };
       const cases: [string, string, string, string, unknown?][] = [
@@ -540,13 +542,7 @@ describe("a store that does not answer", () => {
   it("is answered 503 STORE_UNAVAILABLE after storeTimeoutMs, not never; for a change, the answer says it may still be made, and it is", async () => {
     const late = await startAdminServer({ storeTimeoutMs: 300 });
     try {
-      const session = late.session("acct_late");
-      const call = (method: string, path: string, json?: unknown) =>
-        fetch(late.url + path, {
-          method,
-          headers: { authorization: `Bearer ${session}`, ...(json === undefined ? {} : { "content-type": "application/json" }) },
-          body: json === undefined ? null : JSON.stringify(json),
-        });
+      const call = caller(late, late.session("acct_late"));
       const { record } = await late.kw.tokens.create({ owner: "acct_late", kind: "secret", name: "before" });
       // A read: the account's answer held (every request reads it first).
       const readHold = late.hold("getAccount");
