@@ -73,6 +73,12 @@ export class Deadlines<E extends Waiting = Waiting> {
     else tail.next = entry;
     this.#tail = entry;
     if (TIMERS_DIE_WITH_REQUEST) {
+      // A call this long past its deadline lost its timer with its request (one cancelled
+      // mid-lookup, whose answer never comes): abandoned now, not kept in the list for ever.
+      for (let e = this.#head; e !== null && t - e.deadline > DROPPED_AFTER_MS; e = this.#head) {
+        this.settle(e);
+        this.#abandon(e);
+      }
       this.timersArmed++;
       entry.timer = setTimeout(() => {
         if (this.settle(entry)) this.#abandon(entry);
