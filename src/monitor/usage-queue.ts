@@ -6,7 +6,7 @@ import { toBase64Url } from "../lib/bytes.js";
 import { secureRandom } from "../lib/crypto.js";
 import { callHook } from "../lib/hook.js";
 import { clock, DROPPED_AFTER_MS, Ticker } from "../lib/timers.js";
-import { answerWithin } from "../lib/within.js";
+import { answerWithin, outcomeWithin } from "../lib/within.js";
 import type { UsageEvent } from "../model/types.js";
 import type { UsageBatchKey } from "../store/types.js";
 import type { DecisionEvent } from "./events.js";
@@ -184,24 +184,15 @@ export class UsageQueue {
   }
 
   /**
-   * Runs `drain` after the writes chained before it; resolves what it resolves. While a write is
-   * under way, it waits for it at most until that write can be taken back (a Worker cut it off);
-   * and in a Worker, a promise of a request that has ended rejects where another request waits
-   * for it: the writes before were cut off with it, and are taken back at once. Then, or when that
-   * happened meanwhile, it runs in the new chain.
+   * Runs `drain` after the writes chained before it; resolves what it resolves. When those were
+   * cut off by a Worker (see {@link #after}), it runs in a new chain, the write under way taken
+   * back; when that happened meanwhile, too.
    */
   #chain(drain: () => Promise<FailedBatch | null>): Promise<FailedBatch | null> {
     this.#reclaim();
     const generation = this.#generation;
-    const cut = this.#inflight;
-    // #writing itself never rejects: true when the runtime cut it off.
-    const chained = this.#writing.then(
-      () => false,
-      () => true,
-    );
-    const before = cut === null ? chained : answerWithin(chained, Math.max(0, cut.due + DROPPED_AFTER_MS - clock()) + 1, "a usage write").catch(() => false);
     this.#pending++;
-    const done = before
+    const done = this.#after(this.#writing, generation)
       .then((cutOff) => {
         if (cutOff && generation === this.#generation) this.#restart();
         else this.#reclaim();
@@ -215,6 +206,30 @@ export class UsageQueue {
       () => {},
     );
     return done;
+  }
+
+  /**
+   * Resolves when the writes chained before have ended (`#writing` itself never rejects), however
+   * long a drain of many batches takes: true when the runtime cut them off. In a Worker, a promise
+   * of a request that has ended rejects where another request waits for it (at older
+   * compatibility dates, it never settles): it resolves then too, once the write under way is
+   * long past its deadline and can be taken back, or when the chain was left behind meanwhile.
+   */
+  #after(previous: Promise<void>, generation: number): Promise<boolean> {
+    const cut = this.#inflight;
+    if (cut === null) {
+      return previous.then(
+        () => false,
+        () => true,
+      );
+    }
+    return outcomeWithin(previous, Math.max(0, cut.due + DROPPED_AFTER_MS - clock()) + 1).then((ended) => {
+      if (ended !== "late") return ended === "rejected";
+      const now = this.#inflight;
+      if (generation !== this.#generation || (now !== null && clock() - now.due > DROPPED_AFTER_MS)) return false;
+      // A later batch of the same drain is under way, in time: waited for in turn.
+      return this.#after(previous, generation);
+    });
   }
 
   #deliverNow(): void {

@@ -255,6 +255,32 @@ describe("usage pipeline", () => {
     await kw.close();
   });
 
+  it("a flush during a long drain of a slow store that answers waits for it: no second write at once, nothing written after close() resolves", async () => {
+    // Each write answers in 60 ms, within writeTimeoutMs: only the drain as a whole (30 batches) is long.
+    class SlowStore extends MemoryStore {
+      writing = 0;
+      mostAtOnce = 0;
+      override async recordUsage(events: readonly UsageEvent[], batch?: UsageBatchKey): Promise<void> {
+        this.mostAtOnce = Math.max(this.mostAtOnce, ++this.writing);
+        await sleep(60);
+        await super.recordUsage(events, batch);
+        this.writing--;
+      }
+    }
+    const store = new SlowStore();
+    const kw = app(store, { batchSize: 1, flushIntervalMs: 60_000, writeTimeoutMs: 100 });
+    const { token, record } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    for (let i = 0; i < 30; i++) await kw.check({ token });
+    // The first drain took the first event; the one after it takes the other 29 (1.7 s of writes).
+    await sleep(150);
+    await kw.close();
+    expect(store.writing).toBe(0);
+    expect(store.mostAtOnce).toBe(1);
+    expect(kw.usage.stats()).toMatchObject({ queued: 0, written: 30, dropped: 0, failedWrites: 0 });
+    const [bucket] = await store.getUsage(record.id, { from: 0, to: T0 + 3_600_000, granularity: "hour" });
+    expect(bucket).toMatchObject({ allowed: 30 });
+  });
+
   it("a store that answers nothing: the flush timer starts no write while one is waiting, so close() waits for a few writes, not for every tick of the outage", async () => {
     const store = new GatedStore();
     const kw = app(store, { flushIntervalMs: 5, writeTimeoutMs: 60, batchSize: 10 });
