@@ -2,6 +2,7 @@
 import { ConfigError } from "../errors.js";
 import type { Keyward } from "../keyward.js";
 import { checkConfigFields, optionNames } from "../lib/options.js";
+import { MAX_TIMER_MS } from "../lib/timers.js";
 import type { Role } from "../model/roles.js";
 import { holdsToken, TOKEN_IN_TEXT } from "../model/schemas.js";
 import { parseScope } from "../policy/scope.js";
@@ -108,6 +109,11 @@ export interface AdminConfig {
 /** The default of {@link AdminHandlerOptions.storeTimeoutMs}. */
 const DEFAULT_STORE_TIMEOUT_MS = 10_000;
 
+/** A wait of a timer: past {@link MAX_TIMER_MS}, a timer fires at once. */
+function checkWait(ms: number, field: string): void {
+  if (!Number.isSafeInteger(ms) || ms < 1 || ms > MAX_TIMER_MS) throw new ConfigError(field, `must be a positive integer (milliseconds), at most ${MAX_TIMER_MS}`);
+}
+
 const DATASET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 const ADMIN_OPTIONS = optionNames<AdminHandlerOptions>({ keyward: true, authorize: true, basePath: true, datasets: true, grantableScopes: true, maxBodyBytes: true, bodyTimeoutMs: true, storeTimeoutMs: true, problemTypeBase: true, console: true, title: true });
@@ -143,8 +149,8 @@ export function parseAdminOptions(options: AdminHandlerOptions): AdminConfig {
     if (parseScope(s) === null) throw new ConfigError(`grantableScopes[${i}]`, 'must be "resource[/name]:action", e.g. "core:read"');
   });
   if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 2) throw new ConfigError("maxBodyBytes", "must be an integer of at least 2");
-  if (!Number.isSafeInteger(bodyTimeoutMs) || bodyTimeoutMs < 1) throw new ConfigError("bodyTimeoutMs", "must be a positive integer (milliseconds)");
-  if (!Number.isSafeInteger(storeTimeoutMs) || storeTimeoutMs < 1) throw new ConfigError("storeTimeoutMs", "must be a positive integer (milliseconds)");
+  checkWait(bodyTimeoutMs, "bodyTimeoutMs");
+  checkWait(storeTimeoutMs, "storeTimeoutMs");
   const { problemTypeBase, title = "API tokens" } = options;
   if (problemTypeBase !== undefined && (typeof problemTypeBase !== "string" || !URL.canParse(`${problemTypeBase}x`))) {
     throw new ConfigError("problemTypeBase", "must be the start of an absolute URI");

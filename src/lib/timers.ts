@@ -23,6 +23,9 @@ export const clock: () => number =
  */
 export const DROPPED_AFTER_MS = 1_000;
 
+/** The longest wait a timer takes: 2^31 - 1 ms, about 24.8 days (a longer one fires at once). */
+export const MAX_TIMER_MS = 2_147_483_647;
+
 /**
  * Whether a timer dies with the request that armed it: in a Cloudflare Worker
  * (workerd, whose `navigator.userAgent` says so) a timer armed by a request

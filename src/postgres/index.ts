@@ -19,6 +19,7 @@
  */
 import { ConfigError } from "../errors.js";
 import { checkConfigFields, optionNames } from "../lib/options.js";
+import { MAX_TIMER_MS } from "../lib/timers.js";
 import type { PostgresPool } from "./driver.js";
 import type { LeaseSettings } from "./leases.js";
 import { openSchema, POSTGRES_DEFAULTS, PostgresStore, type PostgresStoreOptions, pgTablePrefix } from "./store.js";
@@ -27,13 +28,11 @@ export { SCHEMA_VERSION } from "../store/sql/schema.js";
 export type { PostgresClient, PostgresNotification, PostgresPool, PostgresQueryResult } from "./driver.js";
 export { migrate, PostgresStore, type PostgresStoreOptions } from "./store.js";
 
-/** The longest wait a timer (and PostgreSQL's `lock_timeout`) takes: 2^31 - 1 ms, about 24.8 days. */
-const MAX_WAIT_MS = 2_147_483_647;
-
+/** A wait of milliseconds: at most the longest a timer (and PostgreSQL's `lock_timeout`) takes. */
 function checkMs(v: unknown, field: string, fallback: number): number {
   if (v === undefined) return fallback;
-  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1 || v > MAX_WAIT_MS) {
-    throw new ConfigError(field, `must be a positive integer of milliseconds, at most ${MAX_WAIT_MS}`);
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1 || v > MAX_TIMER_MS) {
+    throw new ConfigError(field, `must be a positive integer of milliseconds, at most ${MAX_TIMER_MS}`);
   }
   return v;
 }

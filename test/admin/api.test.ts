@@ -413,6 +413,11 @@ describe("bad input", () => {
     const { createAdminHandler } = await import("../../src/admin/index.js");
     expect(() => createAdminHandler({ keyward: srv.kw, authorize: () => "x", bodyTimeoutMs: 0 })).toThrow(expect.objectContaining({ code: "INVALID_CONFIG", field: "bodyTimeoutMs" }));
     expect(() => createAdminHandler({ keyward: srv.kw, authorize: () => "x", storeTimeoutMs: 1.5 })).toThrow(expect.objectContaining({ code: "INVALID_CONFIG", field: "storeTimeoutMs" }));
+    // Past the longest timer (2^31 - 1 ms), a timer fires at once: every request would be answered 503, every body 408.
+    for (const field of ["bodyTimeoutMs", "storeTimeoutMs"]) {
+      expect(() => createAdminHandler({ keyward: srv.kw, authorize: () => "x", [field]: 2 ** 31 })).toThrow(expect.objectContaining({ code: "INVALID_CONFIG", field }));
+      expect(() => createAdminHandler({ keyward: srv.kw, authorize: () => "x", [field]: 2 ** 31 - 1 })).not.toThrow();
+    }
     const slow = await startAdminServer({ bodyTimeoutMs: 200 });
     const session = slow.session("acct_slow");
     const { port } = new URL(slow.origin);
