@@ -774,7 +774,6 @@ export class TokenManager {
   }
 }
 
-/** What a hard delete removes, as its audit entry names it. */
 /** Attempts of a token write made without `expectedRevision` that keeps meeting another write. */
 const TOKEN_WRITE_ATTEMPTS = 5;
 
@@ -795,6 +794,7 @@ async function onLatest<T>(expected: number | undefined, write: () => Promise<T>
   }
 }
 
+/** What a hard delete removes, as its audit entry names it. */
 const DELETED_PARTS = ["record", "hashes", "credits", "rateLimits", "nonces", "usage"] as const;
 
 /** The result of `kw.tokens.delete`: which token, and how many rows of each kind went with it. */
