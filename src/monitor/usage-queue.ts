@@ -178,6 +178,8 @@ export class UsageQueue {
    * `flushIntervalMs: 0`); the timer writes the rest.
    */
   #kick(): void {
+    // A kicked write cut off by a Worker leaves the flag set: taken back first, or no push would start one again.
+    this.#reclaim();
     if (this.#kicked) return;
     this.#kicked = true;
     this.#chain(() => this.#drain(this.#o.flushIntervalMs !== 0, true));

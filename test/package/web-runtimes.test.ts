@@ -328,6 +328,8 @@ describe("the core in a Web-API-only context shaped like a Worker", () => {
     stuckStore.hang = false;
     skewMs += 5_000;
     expect(await request(() => stuck.verify(bearer(token), {}))).toMatchObject({ ok: true });
+    // That decision took the cut-off write back, and wrote its batch again with its own (docs/monitoring.md).
+    expect(stuck.usage.stats()).toMatchObject({ queued: 0, written: 2, failedWrites: 1 });
     const written = new Promise<string>((resolve) => setTimeout(() => resolve("flush still waiting after 2 s"), 2_000));
     expect(await Promise.race([request(() => stuck.flush()).then(() => "flushed"), written])).toBe("flushed");
     const usage = await request(() => stuck.usage.get(record.id, { from: Date.now() - 86_400_000, granularity: "hour" }));
