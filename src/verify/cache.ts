@@ -234,6 +234,8 @@ class InFlight<V> extends Waiting {
   readonly promise: Promise<V | null>;
   resolve!: (value: V | null) => void;
   reject!: (reason: unknown) => void;
+  /** Rejected where a joiner waits for it: cut off with the request that started it (a Worker). */
+  cutOff = false;
 
   constructor(
     readonly key: string,
@@ -356,18 +358,22 @@ export class SharedLookup<V> {
   /**
    * The answer of a lookup under way. A Cloudflare Worker cuts a lookup off with the request that
    * started it, once that request has answered (a leak report's, in the background): its promise
-   * rejects where another request waits for it, though it neither answered nor timed out (this
-   * caller then looks up on its own), or, at older compatibility dates, never settles, and the
-   * timer that was to abandon it was dropped with that request (this caller abandons it then).
+   * rejects where another request waits for it, though it neither answered nor timed out (every
+   * joiner then looks up anew), or, at older compatibility dates, never settles, and the timer
+   * that was to abandon it was dropped with that request (each joiner abandons it at its deadline).
    */
   async #join(pending: InFlight<V>, key: string, now: number): Promise<V | null> {
-    if (TIMERS_DIE_WITH_REQUEST && (await outcomeWithin(pending.promise, Math.max(0, pending.deadline - clock()) + 1)) === "late" && this.#settle(pending)) {
+    if (TIMERS_DIE_WITH_REQUEST && (await outcomeWithin(pending.promise, Math.max(0, pending.deadline - clock()) + 1)) === "late") {
+      // Rejected for a caller still waiting on it; this one does not wait on a promise that may never settle.
+      if (this.#settle(pending)) pending.reject(new Error("store lookup timed out"));
       throw new Error("store lookup timed out");
     }
     try {
       return await pending.promise;
     } catch (err) {
-      if (!this.#settle(pending)) throw err;
+      // Rejected by neither its store nor its deadline (both settle it first): cut off, for every joiner.
+      if (this.#settle(pending)) pending.cutOff = true;
+      if (!pending.cutOff) throw err;
       return this.fetch(key, now);
     }
   }

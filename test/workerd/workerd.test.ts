@@ -334,10 +334,14 @@ describe.runIf(WORKERD).each([
     }
     // Used at once, within the 100 ms a lookup under way is shared, the token is looked up anew; at older
     // compatibility dates, where the cut-off lookup never settles, it is abandoned at its deadline (300 ms).
-    const used = await remote.call(leaked.token, true);
-    if (date === undefined) expect(used).toMatchObject({ status: 200 });
-    else expect(used).toMatchObject({ status: 503, code: "STORE_UNAVAILABLE" });
-    expect(used.ms).toBeLessThan(1_000);
+    // Two requests join it: each is answered as the first is.
+    const pair = await Promise.race([Promise.all([remote.call(leaked.token, true), remote.call(leaked.token, true)]), new Promise<string>((resolve) => setTimeout(resolve, 5_000, "a joiner still waiting after 5 s"))]);
+    expect(typeof pair).not.toBe("string");
+    for (const used of pair as { status: number; ms: number }[]) {
+      if (date === undefined) expect(used).toMatchObject({ status: 200 });
+      else expect(used).toMatchObject({ status: 503, code: "STORE_UNAVAILABLE" });
+      expect(used.ms).toBeLessThan(1_000);
+    }
     expect(await (await at("/remote/flushed")).json()).toBe("flushed");
     expect(await (await at(`/remote/leaks?id=${leaked.record.id}`)).json()).toBe(0);
     // Seen again (the report kept open by ctx.waitUntil(kw.flush()) this time): reported.
