@@ -267,7 +267,9 @@ export class Authenticator {
         this.#leaksReported.delete(hash);
       });
       this.#pendingReports.set(report, { hash, due: clock() + 2 * this.#cfg.lookupTimeoutMs });
-      report.finally(() => this.#pendingReports.delete(report));
+      // Not `finally`: where a Worker rejects a report cut off with its request, a promise made here would reject unhandled.
+      const done = () => this.#pendingReports.delete(report);
+      report.then(done, done);
       break;
     }
     return true;
