@@ -25,6 +25,14 @@ function app(store: MemoryStore, usage: Record<string, unknown> = {}) {
   return new Keyward({ store, prefix: "acme", env: "test", now: () => T0, usage });
 }
 
+/** A Keyward over `store` (usage written every minute unless told) collecting its usage write errors, and a secret token of acct_1. */
+async function watched(store: MemoryStore, usage: Record<string, unknown> = {}, token: Record<string, unknown> = {}) {
+  const errors: UsageWriteError[] = [];
+  const kw = app(store, { flushIntervalMs: 60_000, ...usage, onError: (e: UsageWriteError) => errors.push(e) });
+  const { token: issued, record } = await kw.tokens.create({ owner: "acct_1", kind: "secret", ...token });
+  return { kw, errors, token: issued, record };
+}
+
 describe("usage pipeline", () => {
   it("every decision yields an event, handed to onDecision after the request's tick", async () => {
     const events: DecisionEvent[] = [];
@@ -149,9 +157,7 @@ describe("usage pipeline", () => {
 
   it("reports store errors to onError, keeps the events and writes them once the store is back", async () => {
     const store = new GatedStore();
-    const errors: UsageWriteError[] = [];
-    const kw = app(store, { flushIntervalMs: 60_000, onError: (e: UsageWriteError) => errors.push(e) });
-    const { token, record } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    const { kw, errors, token, record } = await watched(store);
     store.fail = true;
     for (let i = 0; i < 3; i++) await kw.check({ token });
     await kw.flush();
@@ -165,9 +171,7 @@ describe("usage pipeline", () => {
 
   it("a store that fails at once is not sent a write every batch: after a failure, requests start none; the timer (or a flush) retries", async () => {
     const store = new GatedStore();
-    const errors: UsageWriteError[] = [];
-    const kw = app(store, { flushIntervalMs: 60_000, batchSize: 10, onError: (e: UsageWriteError) => errors.push(e) });
-    const { token, record } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    const { kw, errors, token, record } = await watched(store, { batchSize: 10 });
     store.fail = true;
     for (let i = 0; i < 500; i++) await kw.check({ token });
     // The first full batch was written and failed; the 49 batches after it started no write (one each before).
@@ -238,9 +242,7 @@ describe("usage pipeline", () => {
       }
     }
     const store = new LostReplyStore();
-    const errors: UsageWriteError[] = [];
-    const kw = app(store, { flushIntervalMs: 60_000, onError: (e: UsageWriteError) => errors.push(e) });
-    const { token, record } = await kw.tokens.create({ owner: "acct_1", kind: "secret", credits: { limit: 100 } });
+    const { kw, errors, token, record } = await watched(store, {}, { credits: { limit: 100 } });
     for (let i = 0; i < 3; i++) await kw.check({ token, cost: 2 });
     store.loseNext = true;
     await kw.flush();
@@ -301,9 +303,7 @@ describe("usage pipeline", () => {
 
   it("close() retries a failed write once, then counts what is left as dropped; a decision after close() is dropped and counted", async () => {
     const store = new GatedStore();
-    const errors: UsageWriteError[] = [];
-    const kw = app(store, { batchSize: 2, flushIntervalMs: 60_000, onError: (e: UsageWriteError) => errors.push(e) });
-    const { token, record } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    const { kw, errors, token, record } = await watched(store, { batchSize: 2 });
     store.fail = true;
     await kw.check({ token });
     await kw.close();
@@ -322,9 +322,7 @@ describe("usage pipeline", () => {
 
   it("close() drops every event left when its last write fails, not only the failed batch", async () => {
     const store = new GatedStore();
-    const errors: UsageWriteError[] = [];
-    const kw = app(store, { batchSize: 2, flushIntervalMs: 60_000, onError: (e: UsageWriteError) => errors.push(e) });
-    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    const { kw, errors, token } = await watched(store, { batchSize: 2 });
     let open!: () => void;
     store.gate = new Promise((r) => {
       open = r;
@@ -375,9 +373,7 @@ describe("usage pipeline", () => {
 
   it("an empty Origin or IP, or one of the wrong type, cannot make the store refuse a batch (real server)", async () => {
     const store = new MemoryStore();
-    const errors: UsageWriteError[] = [];
-    const kw = app(store, { flushIntervalMs: 60_000, onError: (e: UsageWriteError) => errors.push(e) });
-    const { token, record } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    const { kw, errors, token, record } = await watched(store);
     const server = createServer(async (req, res) => {
       const headers = new Headers();
       for (const [name, value] of Object.entries(req.headers)) if (typeof value === "string") headers.set(name, value);
