@@ -405,6 +405,27 @@ describe("keyward CLI: token lifecycle", () => {
     expect(JSON.parse(runs[5]!.stdout).items.map((e: { actor: string }) => e.actor)).toEqual(["acme_sk_live_[redacted]"]);
   });
 
+  // Five: each conflict a process meets is another's write that landed, so none meets more than four, within the
+  // five attempts of an update without expectedRevision.
+  it("5 update processes at once on one token's SQLite file each apply their change: none refused for a write it did not ask to check", async () => {
+    cli("init");
+    const { record } = JSON.parse(cli("create", "--owner", "acct_race", "--json").stdout);
+    const env = { PATH: process.env.PATH ?? "", KEYWARD_PREFIX: "acme" };
+    const exits = await Promise.all(
+      Array.from({ length: 5 }, (_, i) =>
+        promisify(execFile)(process.execPath, [cli.bin, "update", record.id, "--name", `n${i}`], { cwd: cli.dir, env }).then(
+          () => 0,
+          (e: { code?: number; stderr?: string }) => `${e.code}: ${e.stderr}`,
+        ),
+      ),
+    );
+    expect(exits).toEqual(Array(5).fill(0));
+    const shown = JSON.parse(cli("show", record.id, "--json").stdout);
+    expect(shown.revision).toBe(record.revision + 5);
+    const actions = JSON.parse(cli("audit", "--token", record.id, "--json").stdout).items.map((e: { action: string }) => e.action);
+    expect(actions.filter((a: string) => a === "update")).toHaveLength(5);
+  });
+
   it("keygen and sign: headers for curl that the server accepts", async () => {
     const pair = JSON.parse(cli("keygen", "--json").stdout);
     expect(pair.privateKey).toMatch(/^[A-Za-z0-9_-]{43}$/);
