@@ -11,7 +11,7 @@ const out = (v: unknown) => process.stdout.write(`${JSON.stringify(v)}\n`);
 async function main(): Promise<void> {
   const pool = new pg.Pool({ connectionString: url, max: 8, application_name: "keyward-worker" });
   pool.on("error", () => {});
-  // "<mode>+leases": the same with credit leases (a short lease TTL, for the expiry test).
+  // "<mode>+leases": the same with credit leases (with a short lease TTL for "hold", the expiry test).
   // "<mode>+offline": a lost LISTEN connection comes back after 4 to 8 s, so for seconds only the cache's TTL bounds
   // what it serves (coming back, it drops every entry).
   const [base, variant] = mode!.split("+");
@@ -21,7 +21,9 @@ async function main(): Promise<void> {
     reconnectMinMs: offline ? 8_000 : 200,
     reconnectMaxMs: offline ? 8_000 : 400,
     heartbeatMs: 60_000,
-    creditLeases: variant === "leases" && { ttlMs: 500 },
+    // A short lease TTL for the expiry test only: in the credit race, a report that came after 500 ms on a loaded
+    // machine found its lease reclaimed, and its batch was denied STORE_UNAVAILABLE (as it must be: never an overspend).
+    creditLeases: variant === "leases" && (base === "hold" ? { ttlMs: 500 } : true),
     // 4 processes' checks queue for one token's lock: past the default 1 s on a loaded machine (seen with leases),
     // a check would be denied STORE_UNAVAILABLE. The races count grants: each waits as long as the queue takes.
     requestLockTimeoutMs: 60_000,
