@@ -125,7 +125,12 @@ export class CreditLeases {
    * metered on its own would ever see come back.
    */
   readonly #low = new BoundedMap<{ limit: number; until: number }>(LOW_KEYS);
-  readonly #returns = new Set<Promise<void>>();
+  /**
+   * Per credit key, until the returns of its retired leases are in: a reservation, or a spend metered
+   * on its own, reads the balance after them (before, it found a retired block's rest still used: a
+   * request that block could not cover was denied though the balance held it).
+   */
+  readonly #returning = new Map<string, Promise<void>>();
 
   constructor(pool: PostgresPool, statements: LeaseStatements, settings: LeaseSettings, transaction: Transaction) {
     this.#pool = pool;
@@ -151,6 +156,11 @@ export class CreditLeases {
         lease = undefined;
       }
       if (!lease) {
+        const returning = this.#returning.get(key);
+        if (returning) {
+          await returning;
+          continue; // another request may have leased meanwhile
+        }
         const low = this.#low.get(key);
         if (low && low.limit === limit && performance.now() < low.until) return null;
         const taken = await this.#take(key, lock, cost, limit, now);
@@ -264,12 +274,16 @@ export class CreditLeases {
     const elapsed = Math.max(1, Date.now() - lease.takenAt);
     const rate = (lease.spent * TARGET_MS) / elapsed;
     this.#blocks.set(lease.key, Math.max(1, Math.min(this.#settings.maxBlock, Math.ceil(rate))));
-    const done = lease.tail
+    const returned = lease.tail
       .then(() => this.#return(lease))
       // A failed return strands the rest until expiry, when any process reclaims it.
-      .catch(() => {})
-      .finally(() => this.#returns.delete(done));
-    this.#returns.add(done);
+      .catch(() => {});
+    const before = this.#returning.get(lease.key);
+    const all = before ? Promise.all([before, returned]).then(() => {}) : returned;
+    this.#returning.set(lease.key, all);
+    void all.then(() => {
+      if (this.#returning.get(lease.key) === all) this.#returning.delete(lease.key);
+    });
   }
 
   async #return(lease: Lease): Promise<void> {
@@ -286,6 +300,6 @@ export class CreditLeases {
   /** Returns every lease's rest (after its last report). */
   async close(): Promise<void> {
     for (const lease of [...this.#leases.values()]) this.#retire(lease);
-    await Promise.all([...this.#returns]);
+    await Promise.all([...this.#returning.values()]);
   }
 }
