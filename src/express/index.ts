@@ -33,8 +33,13 @@ declare module "express-serve-static-core" {
 
 /** Options of one `requireToken` route. */
 export interface ExpressRouteOptions extends RouteOptions<Request> {
-  /** Answers a denial instead of the problem+json default. */
-  onDenied?: ((decision: DeniedDecision, req: Request, res: Response, next: NextFunction) => void) | undefined;
+  /**
+   * Answers a denial instead of the problem+json default. One that neither
+   * answered nor called `next` by the time it returned (or its promise
+   * settled), a hook that only logs, gets the default answer; `next()` lets
+   * the denied request on (`req.keyward` stays unset).
+   */
+  onDenied?: ((decision: DeniedDecision, req: Request, res: Response, next: NextFunction) => unknown) | undefined;
   /**
    * Handles an error of keyward's part of the request: `getToken` or
    * `onDenied` throwing or rejecting. (A signed upload aborted mid-body is
@@ -43,7 +48,7 @@ export interface ExpressRouteOptions extends RouteOptions<Request> {
    * `next` too, and so does the error when `onError` neither answered nor
    * called `next` by the time it returned (or its promise settled).
    */
-  onError?: ((err: unknown, req: Request, res: Response, next: NextFunction) => void) | undefined;
+  onError?: ((err: unknown, req: Request, res: Response, next: NextFunction) => unknown) | undefined;
 }
 
 /** What {@link keywardExpress} returns. */
@@ -99,18 +104,9 @@ export function keywardExpress(kw: Keyward, options?: EdgeOptions): KeywardExpre
             next(err);
             return;
           }
-          let onward = false;
-          const proceed = (given?: unknown) => {
-            onward = true;
-            next(given);
-          };
-          const unanswered = () => {
-            if (!onward && !res.headersSent) next(err);
-          };
           try {
-            const handled: unknown = onError(err, req, res, proceed);
-            if (isThenable(handled)) Promise.resolve(handled).then(unanswered, next);
-            else unanswered();
+            const handled = unlessAnswered(res, next, (proceed) => onError(err, req, res, proceed), () => next(err));
+            if (handled) handled.catch(next);
           } catch (thrown) {
             next(thrown);
           }
@@ -129,18 +125,20 @@ export function keywardExpress(kw: Keyward, options?: EdgeOptions): KeywardExpre
             return next();
           }
           closeUnreadBody(req, decision, (name, value) => res.setHeader(name, value));
-          if (onDenied) return onDenied(decision, req, res, next);
-          const parts = denialParts(edge, decision, origin);
-          res.status(parts.status).set(parts.headers).end(parts.body);
+          const refuse = () => {
+            const parts = denialParts(edge, decision, origin);
+            res.status(parts.status).set(parts.headers).end(parts.body);
+          };
+          if (onDenied) return unlessAnswered(res, next, (proceed) => onDenied(decision, req, res, proceed), refuse);
+          refuse();
         };
         try {
           const decided = decide(edge, route, nodeEdgeRequest(req, req, req.originalUrl));
           // The warm path decides at once: answered in this tick.
           if (decided instanceof Promise) decided.then(answer).catch(failed);
           else {
-            const answered: unknown = answer(decided);
             // onDenied may answer asynchronously: its rejection goes where a thrown error would.
-            if (isThenable(answered)) Promise.resolve(answered).catch(failed);
+            answer(decided)?.catch(failed);
           }
         } catch (err) {
           failed(err);
@@ -173,6 +171,26 @@ function keepVary(res: Response, names: string): void {
     }
     return writeHead.apply(this, args as Parameters<Response["writeHead"]>);
   } as Response["writeHead"];
+}
+
+/**
+ * Calls a hook (`onDenied`, `onError`) with a `next` of its own, then
+ * `otherwise` if it neither answered nor called that `next` by the time it
+ * returned (or its promise settled). A promise when the hook gave one,
+ * rejected as the hook's was.
+ */
+function unlessAnswered(res: Response, next: NextFunction, hook: (proceed: NextFunction) => unknown, otherwise: () => void): Promise<void> | undefined {
+  let onward = false;
+  const proceed = (given?: unknown) => {
+    onward = true;
+    next(given);
+  };
+  const after = () => {
+    if (!onward && !res.headersSent) otherwise();
+  };
+  const handled = hook(proceed);
+  if (isThenable(handled)) return Promise.resolve(handled).then(after);
+  after();
 }
 
 /** Whether a request's content is compressed (any Content-Encoding but `identity`). */

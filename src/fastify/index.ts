@@ -63,9 +63,19 @@ export interface FastifyRouteOptions<Server extends RawServerBase = RawServerDef
   /**
    * Answers a denial instead of the problem+json default: return the reply
    * (`return reply.code(…).send(…)`), as from any async Fastify hook that
-   * answers. Answering nothing lets the request through.
+   * answers. One that has not sent the reply by the time it returns (or its
+   * promise settles), a hook that only logs, gets the default answer; to
+   * let the denied request on to the handler (`request.keyward` stays
+   * null), it calls `proceed()`.
    */
-  onDenied?: ((decision: DeniedDecision, request: FastifyRequest<RouteGenericInterface, Server>, reply: FastifyReply<RouteGenericInterface, Server>) => unknown) | undefined;
+  onDenied?:
+    | ((
+        decision: DeniedDecision,
+        request: FastifyRequest<RouteGenericInterface, Server>,
+        reply: FastifyReply<RouteGenericInterface, Server>,
+        proceed: () => void,
+      ) => unknown)
+    | undefined;
   /**
    * Answers an error of keyward's part of the request: `getToken` or
    * `onDenied` throwing or rejecting. Answer as `onDenied` does (`return
@@ -191,7 +201,14 @@ export function keywardFastify(kw: Keyward, options?: EdgeOptions): KeywardFasti
           decision = answer instanceof Promise ? await answer : answer;
           const raw = request.raw as WithRawBody;
           if (!decision.ok) closeUnreadBody(raw, decision, (name, value) => reply.header(name, value));
-          if (!decision.ok && onDenied) return void (await onDenied(decision, request, reply));
+          if (!decision.ok && onDenied) {
+            let onward = false;
+            await onDenied(decision, request, reply, () => {
+              onward = true;
+            });
+            // Answered, or let on; a hook that did neither (it only logs) lets nothing through.
+            if (onward || reply.sent) return;
+          }
         } catch (err) {
           if (!onError) throw err;
           await onError(err, request, reply);

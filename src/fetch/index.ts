@@ -33,8 +33,12 @@ export interface KeywardFetchOptions<Rest extends unknown[] = unknown[]> extends
 
 /** Options of one `requireToken` route. */
 export interface FetchRouteOptions extends RouteOptions<Request> {
-  /** Answers a denial instead of the problem+json default. */
-  onDenied?: ((decision: DeniedDecision, request: Request) => Response | Promise<Response>) | undefined;
+  /**
+   * Answers a denial instead of the problem+json default. One that answers
+   * nothing (no `Response`: it only logs) gets the default answer.
+   */
+  // biome-ignore lint/suspicious/noConfusingVoidType: a hook that only logs returns void.
+  onDenied?: ((decision: DeniedDecision, request: Request) => Response | void | Promise<Response | void>) | undefined;
   /**
    * Answers an error: `getToken`, `onDenied` or the handler throwing or
    * rejecting. Default, and when it answers nothing (no `Response`): the
@@ -91,9 +95,13 @@ export function keywardFetch<Rest extends unknown[] = unknown[]>(kw: Keyward, op
           const origin = edge.cors ? request.headers.get("origin") : null;
           const answer = (decision: Decision): Response | Promise<Response> => {
             if (!decision.ok) {
-              if (onDenied) return onDenied(decision, request);
-              const parts = denialParts(edge, decision, origin);
-              return new Response(parts.body, parts);
+              const problem = () => {
+                const parts = denialParts(edge, decision, origin);
+                return new Response(parts.body, parts);
+              };
+              if (!onDenied) return problem();
+              const answered = onDenied(decision, request);
+              return isThenable(answered) ? Promise.resolve(answered).then((a) => a ?? problem()) : (answered ?? problem());
             }
             const res = handler(request, decision, ...args);
             return isThenable(res) ? Promise.resolve(res).then((r) => withHeaders(r, allowHeaders(edge, decision, origin))) : withHeaders(res, allowHeaders(edge, decision, origin));

@@ -38,8 +38,13 @@ export interface KeywardHonoOptions extends EdgeOptions {
 
 /** Options of one `requireToken` route. */
 export interface HonoRouteOptions extends RouteOptions<Context> {
-  /** Answers a denial instead of the problem+json default. */
-  onDenied?: ((decision: DeniedDecision, c: Context) => Response | Promise<Response>) | undefined;
+  /**
+   * Answers a denial instead of the problem+json default. One that answers
+   * nothing (it only logs: no `Response`, nothing set as `c.res`) gets the
+   * default answer.
+   */
+  // biome-ignore lint/suspicious/noConfusingVoidType: a hook that only logs returns void.
+  onDenied?: ((decision: DeniedDecision, c: Context) => Response | void | Promise<Response | void>) | undefined;
   /**
    * Answers an error of keyward's part of the request: `getToken` or
    * `onDenied` throwing or rejecting (and, in the handler form, the
@@ -131,16 +136,18 @@ export function keywardHono(kw: Keyward, options: KeywardHonoOptions = {}): Keyw
         origin: string | null,
         failed: (err: unknown) => Response | Promise<Response>,
       ): Response | Promise<Response> => {
-        if (onDenied) {
-          try {
-            const answered = onDenied(decision, c);
-            return isThenable(answered) ? Promise.resolve(answered).catch(failed) : answered;
-          } catch (err) {
-            return failed(err);
-          }
+        const problem = () => {
+          const answer = denialParts(edge, decision, origin);
+          return c.body(answer.body, answer.status as 401, answer.headers);
+        };
+        if (!onDenied) return problem();
+        const or = (answered: unknown) => (answered ?? (c.finalized ? c.res : problem())) as Response;
+        try {
+          const answered = onDenied(decision, c);
+          return isThenable(answered) ? Promise.resolve(answered).then(or).catch(failed) : or(answered);
+        } catch (err) {
+          return failed(err);
         }
-        const answer = denialParts(edge, decision, origin);
-        return c.body(answer.body, answer.status as 401, answer.headers);
       };
       /**
        * Sets the decision and its header fields on an allowed request, before

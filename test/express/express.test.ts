@@ -7,17 +7,17 @@ import express from "express";
 import { describe, expect, it } from "vitest";
 import { createSigner, signedFetch } from "../../src/client/index.js";
 import { keywardExpress } from "../../src/express/index.js";
+import { Keyward, MemoryStore } from "../../src/index.js";
 import { computeContentDigest, signRequest } from "../../src/signing/index.js";
 import { ed25519KeyPair } from "../client/helpers.js";
-import { Keyward, MemoryStore } from "../../src/index.js";
 import {
   abortedSignedUpload,
   describeMiddleware,
   failingHooks,
+  oversizedSignedUploadLetThrough,
   signedTraces,
   signedUploadOnOneConnection,
   signingToken,
-  oversizedSignedUploadLetThrough,
   stalledSignedUpload,
 } from "../http/scenarios.js";
 
@@ -383,6 +383,32 @@ describe("keyward/express and a body parser that keeps no copy of the body", () 
     }, { forged: true });
     // The pipelined GET is read as a request of its own: no route answers it.
     expect(seen).toEqual({ statuses: ["401", "404"], connection: "keep-alive", closed: false });
+  });
+
+  it("an onDenied that answers nothing and does not call next (it only logs) lets nothing through and leaves nothing hanging: the default answer goes out", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const logged: string[] = [];
+    let ran = 0;
+    const app = express();
+    const guard = keywardExpress(kw);
+    app.get("/sync", guard.requireToken({ onDenied: (d) => void logged.push(d.code) }), (_req, res) => res.json({ secret: ++ran }));
+    const later = async (d: { code: string }) => {
+      await new Promise((r) => setTimeout(r, 5));
+      logged.push(d.code);
+    };
+    app.get("/async", guard.requireToken({ onDenied: later }), (_req, res) => res.json({ secret: ++ran }));
+    const server = await listen(app);
+    try {
+      for (const path of ["/sync", "/async"]) {
+        const res = await fetch(`${server.url}${path}`, { signal: AbortSignal.timeout(5_000) });
+        expect([path, res.status, res.headers.get("content-type")]).toEqual([path, 401, "application/problem+json"]);
+        expect(await res.json()).toMatchObject({ code: "TOKEN_MISSING" });
+      }
+      expect(logged).toEqual(["TOKEN_MISSING", "TOKEN_MISSING"]);
+      expect(ran).toBe(0);
+    } finally {
+      await server.close();
+    }
   });
 
   it("a signed upload past the limit that onDenied lets through reaches the parser whole: what the verifier read is put back", async () => {

@@ -11,10 +11,10 @@ import {
   abortedSignedUpload,
   describeMiddleware,
   failingHooks,
+  oversizedSignedUploadLetThrough,
   signedTraces,
   signedUploadOnOneConnection,
   signingToken,
-  oversizedSignedUploadLetThrough,
   stalledSignedUpload,
 } from "../http/scenarios.js";
 import { statusLine } from "../support/slow-clients.js";
@@ -331,11 +331,40 @@ describe("keyward/fastify reading a signed body", () => {
     expect(seen).toEqual({ statuses: ["401", "404"], connection: "keep-alive", closed: false });
   });
 
+  it("an onDenied that answers nothing (it only logs) lets nothing through: the default answer goes out, early guard or late, and the handler never runs", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const logged: string[] = [];
+    let ran = 0;
+    const server = await listen(kw, (app, guard) => {
+      const onDenied = async (d: Decision) => {
+        await new Promise((r) => setTimeout(r, 5));
+        logged.push(d.code);
+      };
+      app.get("/early", { preHandler: guard.requireToken({ onDenied }) }, async () => ({ secret: ++ran }));
+      app.register(async (child) => {
+        child.addHook("preHandler", guard.requireToken({ onDenied: (d) => void logged.push(d.code) }));
+        child.get("/late", async () => ({ secret: ++ran }));
+      });
+    });
+    try {
+      for (const path of ["/early", "/late"]) {
+        const res = await fetch(`${server.url}${path}`);
+        expect([path, res.status, res.headers.get("content-type")]).toEqual([path, 401, "application/problem+json"]);
+        expect(await res.json()).toMatchObject({ code: "TOKEN_MISSING" });
+      }
+      expect(logged).toEqual(["TOKEN_MISSING", "TOKEN_MISSING"]);
+      expect(ran).toBe(0);
+    } finally {
+      await server.close();
+    }
+  });
+
   it("a signed upload past the limit that onDenied lets through reaches Fastify's parser whole: what the verifier read is put back", async () => {
     const seen = await oversizedSignedUploadLetThrough("/uploads", (kw, denied) =>
       listen(kw, (app, guard) => {
-        const onDenied = (d: Decision) => {
+        const onDenied = (d: Decision, _request: unknown, _reply: unknown, proceed: () => void) => {
           denied(d.code);
+          proceed();
         };
         app.post("/uploads", { preHandler: guard.requireToken({ onDenied }) }, async (request) => ({
           length: (request.body as string).length,

@@ -103,6 +103,39 @@ describe("keyward/fetch answers at once when it can", () => {
   });
 });
 
+describe("keyward/fetch: an onDenied that answers nothing", () => {
+  it("(it only logs) lets nothing through, sync or async: the default answer goes out over HTTP, the handler never runs", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const logged: string[] = [];
+    let ran = 0;
+    const guard = keywardFetch(kw);
+    const handler = () => Response.json({ secret: ++ran });
+    const routes: Record<string, (request: Request) => Response | Promise<Response>> = {
+      "/sync": guard.requireToken({ onDenied: (d) => void logged.push(d.code) }, handler),
+      "/async": guard.requireToken({
+        onDenied: async (d) => {
+          await new Promise((r) => setTimeout(r, 5));
+          logged.push(d.code);
+        },
+      }, handler),
+    };
+    const server = serve({ fetch: (request) => routes[new URL(request.url).pathname]!(request), port: 0, hostname: "127.0.0.1" }) as Server;
+    await new Promise((resolve) => server.once("listening", resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      for (const path of ["/sync", "/async"]) {
+        const res = await fetch(`${url}${path}`);
+        expect([path, res.status, res.headers.get("content-type")]).toEqual([path, 401, "application/problem+json"]);
+        expect(await res.json()).toMatchObject({ code: "TOKEN_MISSING" });
+      }
+      expect(logged).toEqual(["TOKEN_MISSING", "TOKEN_MISSING"]);
+      expect(ran).toBe(0);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
+
 describe("keyward/fetch and hooks answering with another realm's Promise", () => {
   it("a handler's promise (an edge runtime's fetch) gets the allowed request's fields; onDenied's rejection reaches onError", async () => {
     const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });

@@ -113,6 +113,39 @@ describe("keyward/hono, handler form: answers at once when it can; errors reach 
   });
 });
 
+describe("keyward/hono: an onDenied that answers nothing", () => {
+  it("(it only logs) lets nothing through, in both forms, sync or async: the default answer goes out over HTTP, the handler never runs", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const logged: string[] = [];
+    let ran = 0;
+    const app = new Hono<KeywardEnv>();
+    const guard = keywardHono(kw);
+    const sync = (d: { code: string }) => void logged.push(d.code);
+    const later = async (d: { code: string }) => {
+      await new Promise((r) => setTimeout(r, 5));
+      logged.push(d.code);
+    };
+    app.get("/middleware", guard.requireToken({ onDenied: sync }), (c) => c.json({ secret: ++ran }));
+    app.get("/middleware-async", guard.requireToken({ onDenied: later }), (c) => c.json({ secret: ++ran }));
+    app.get("/handler", guard.requireToken({ onDenied: sync }, (c) => c.json({ secret: ++ran })));
+    app.get("/handler-async", guard.requireToken({ onDenied: later }, (c) => c.json({ secret: ++ran })));
+    const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
+    await new Promise((resolve) => server.once("listening", resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      for (const path of ["/middleware", "/middleware-async", "/handler", "/handler-async"]) {
+        const res = await fetch(`${url}${path}`);
+        expect([path, res.status, res.headers.get("content-type")]).toEqual([path, 401, "application/problem+json"]);
+        expect(await res.json()).toMatchObject({ code: "TOKEN_MISSING" });
+      }
+      expect(logged).toEqual(Array(4).fill("TOKEN_MISSING"));
+      expect(ran).toBe(0);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
+
 describe("keyward/hono and hooks answering with another realm's Promise", () => {
   it("a handler's promise (an edge runtime's fetch) gets the allowed request's fields; onDenied's rejection reaches the route's onError", async () => {
     const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
