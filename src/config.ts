@@ -171,7 +171,10 @@ export interface KeywardOptions {
     writeTimeoutMs?: number | undefined;
     /** Called with every decision (identified or not), after the request's tick, in batches, frozen (copy it to change it); a throw, or a rejection of an async hook, is ignored. */
     onDecision?: ((event: DecisionEvent) => void) | undefined;
-    /** Called when a usage write fails (the events are queued again while there is room; on `kw.close()`, after one retry, dropped and counted). */
+    /**
+     * Called when a usage write fails (the events are queued again while there is room; on `kw.close()`, after one retry, dropped and counted).
+     * Default, without `telemetry.logger` either: a `console.warn` at the first failure of each outage and for what `kw.close()` drops.
+     */
     onError?: ((error: UsageWriteError) => void) | undefined;
   } | undefined;
 }

@@ -63,6 +63,12 @@ export interface UsageQueueOptions {
   observers: readonly ((event: DecisionEvent) => unknown)[];
   /** Told of each failed write; a throw, or a rejection of the promise it answers, is its own. */
   onError: ((error: UsageWriteError) => unknown) | undefined;
+  /**
+   * Whether `console.warn` tells of the first failed write of each outage (after one that
+   * succeeded) and of the events the final write of `close()` dropped: when the application
+   * handles none itself (no `usage.onError`, no `telemetry.logger`), so that it is not silent.
+   */
+  warn: boolean;
 }
 
 /** How often writes are retried after one failed, when `flushIntervalMs` is 0 (else once per `flushIntervalMs`). */
@@ -342,8 +348,17 @@ export class UsageQueue {
     if (this.#closed) batch.push(...this.#queue.splice(0));
     const room = Math.max(0, this.#o.maxQueue - this.#queue.length);
     // A batch the store refuses as invalid would be refused again: dropped, not retried.
-    const retry = !this.#closed && (error as { code?: unknown })?.code !== "INVALID_INPUT";
+    const code = (error as { code?: unknown })?.code;
+    const retry = !this.#closed && code !== "INVALID_INPUT";
     const requeued = retry ? Math.min(room, batch.length) : 0;
+    if (this.#o.warn && (!this.#failing || this.#closed)) {
+      // Only the code: a driver's message may quote what the application stored.
+      console.warn(
+        `keyward: a usage write failed (${typeof code === "string" ? code : "no code"}; events: ${batch.length}, queued again: ${requeued}, ` +
+          `dropped: ${batch.length - requeued}). Usage is not recorded while the store fails writes. Set usage.onError (or ` +
+          "telemetry.logger) to handle this; without them, this warning shows once per outage.",
+      );
+    }
     // A batch refused as invalid says nothing of the store: the next one is written as usual.
     this.#failing = retry;
     // Written again under its number (the store may have taken it: a reply lost), before anything else.

@@ -76,6 +76,7 @@ export class Verifier {
         // Its promise, if it answers one, is the queue's to handle.
         return u.onError?.(e);
       },
+      warn: u.onError === undefined && config.telemetry?.logger === undefined,
     });
     const authn = this.#authenticate;
     this.#telemetry = createTelemetry(config.telemetry, {

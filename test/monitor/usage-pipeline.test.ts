@@ -2,7 +2,7 @@ import { createServer, request } from "node:http";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type DecisionEvent, Keyward, MemoryStore, type UsageBatchKey, type UsageEvent, type UsageWriteError } from "keyward";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { liveStrings } from "../support/heap.js";
 import { unhandledRejectionsOf } from "../support/rejections.js";
 
@@ -34,6 +34,43 @@ async function watched(store: MemoryStore, usage: Record<string, unknown> = {}, 
 }
 
 describe("usage pipeline", () => {
+  it("without usage.onError, a store failing writes is not silent: one console warning per outage (the code, counts, no error text), and one for what close() drops", async () => {
+    const warnings: string[] = [];
+    const warn = vi.spyOn(console, "warn").mockImplementation((...args: unknown[]) => void warnings.push(args.join(" ")));
+    try {
+      const store = new GatedStore();
+      const kw = app(store, { flushIntervalMs: 60_000 });
+      const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+      store.fail = true;
+      for (let i = 0; i < 3; i++) {
+        await kw.check({ token });
+        await kw.flush().catch(() => {});
+      }
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(/^keyward: a usage write failed \(STORE_UNAVAILABLE; events: 1, queued again: 1, dropped: 0\)\. .*usage\.onError/);
+      store.fail = false;
+      await kw.flush();
+      store.fail = true;
+      await kw.check({ token });
+      await kw.flush().catch(() => {});
+      expect(warnings).toHaveLength(2); // a new outage
+      await kw.check({ token });
+      await kw.close();
+      expect(warnings).toHaveLength(3);
+      expect(warnings[2]).toMatch(/events: 2, queued again: 0, dropped: 2\)/);
+      expect(warnings.join("\n")).not.toMatch(/disk full|acct_1|tok_/);
+      // Handled by the application: no warning.
+      for (const handled of [{ usage: { onError: () => {} } }, { telemetry: { logger: () => {} } }]) {
+        const kw2 = new Keyward({ store, prefix: "acme", ...handled });
+        await kw2.check({ token });
+        await kw2.close();
+      }
+      expect(warnings).toHaveLength(3);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
   it("every decision yields an event, handed to onDecision after the request's tick", async () => {
     const events: DecisionEvent[] = [];
     const kw = app(new MemoryStore(), { onDecision: (e: DecisionEvent) => events.push(e) });
