@@ -571,12 +571,17 @@ function auditLine(e: AuditEntry): string {
 }
 
 export const lifecycle: Command = {
-  summary: "Report an owner's tokens that expired, expire soon, are due for rotation or unused (no timer: run it daily).",
+  summary: "Report an owner's tokens that expired, expire soon, are due for rotation, unused or beyond a maximum lifetime (no timer: run it daily).",
   options: {
     owner: { type: "string", value: "id", description: "owner id, required" },
     "expiring-within": { type: "string", value: "duration", description: "how far ahead counts as expiring soon (default 7d)" },
     "rotation-period": { type: "string", value: "duration", description: "a secret older than this is due for rotation (default: the account's, if any)" },
     "unused-after": { type: "string", value: "duration", description: "no allowed request for this long is unused (e.g. 90d)" },
+    "max-lifetime": {
+      type: "string",
+      value: "duration",
+      description: "a token that never expires, or expires later than this from now, exceeds it (default: the account's, if any)",
+    },
     ...STORE_OPTIONS,
     ...COMMON,
   },
@@ -590,7 +595,9 @@ export const lifecycle: Command = {
     const soon = duration("expiring-within");
     const rotation = duration("rotation-period");
     const unused = duration("unused-after");
+    const max = duration("max-lifetime");
     const tokens = {
+      ...(max !== undefined && { maxLifetimeMs: max }),
       ...(soon !== undefined && { expiringSoonMs: soon }),
       ...(rotation !== undefined && { rotationPeriodMs: rotation }),
       ...(unused !== undefined && { unusedAfterMs: unused }),
@@ -600,7 +607,7 @@ export const lifecycle: Command = {
       for await (const e of keyward.tokens.scan(owner)) events.push(e);
       if (ctx.values.json) json(ctx.io, events);
       else if (events.length === 0) line(ctx.io, "nothing to report");
-      else for (const e of events) line(ctx.io, `${e.type.padEnd(14)} ${e.tokenId}  ${new Date(e.at).toISOString()}`);
+      else for (const e of events) line(ctx.io, `${e.type.padEnd(17)} ${e.tokenId}  ${new Date(e.at).toISOString()}`);
       return EXIT.OK;
     });
   },

@@ -66,12 +66,19 @@ export interface LifecycleEvent {
    * `expired`: past its expiry (and not revoked); `expiring-soon`: expires
    * within `tokens.expiringSoonMs`; `rotation-due`: its secret is older than
    * the rotation period; `unused`: no allowed request for
-   * `tokens.unusedAfterMs` (since its last use, or its creation).
+   * `tokens.unusedAfterMs` (since its last use, or its creation);
+   * `lifetime-exceeded`: it never expires, or expires later than the
+   * maximum lifetime in force allows from now (`tokens.maxLifetimeMs`, or
+   * the account's, set after it was written): a write would be refused
+   * with `LIFETIME_EXCEEDED`.
    */
-  type: "expired" | "expiring-soon" | "rotation-due" | "unused";
+  type: "expired" | "expiring-soon" | "rotation-due" | "unused" | "lifetime-exceeded";
   tokenId: string;
   owner: string;
-  /** When it expires / expired, when rotation became due, or when it was last used (created, if never), epoch ms. */
+  /**
+   * When it expires / expired, when rotation became due, or when it was last used (created, if never),
+   * epoch ms; for `lifetime-exceeded`, the latest expiry the maximum allows now (an update may set it).
+   */
   at: number;
 }
 
@@ -153,6 +160,8 @@ export function lifecycleEvents(t: StoredToken, lifetimes: Lifetimes, now: numbe
     if (expiresAt <= now) return [{ type: "expired", ...base, at: expiresAt }];
     if (expiresAt - now <= lifetimes.expiringSoonMs) out.push({ type: "expiring-soon", ...base, at: expiresAt });
   }
+  const max = lifetimes.maxLifetimeMs;
+  if (max !== null && (expiresAt === null || expiresAt > now + max)) out.push({ type: "lifetime-exceeded", ...base, at: now + max });
   const due = rotationDueAt(t, lifetimes);
   if (due !== null && due <= now) out.push({ type: "rotation-due", ...base, at: due });
   const used = lastUse === undefined ? undefined : (lastUse ?? t.createdAt);

@@ -312,6 +312,11 @@ describe("keyward CLI: token lifecycle", () => {
     expect(cli("lifecycle", "--owner", "acct_1", "--unused-after", "1m").stdout).toBe("nothing to report\n");
     expect(JSON.parse(cli("lifecycle", "--owner", "acct_1", "--json").stdout)).toEqual([]);
     expect(cli("lifecycle", "--owner", "acct_1", "--unused-after", "soon").code).toBe(2);
+    // A maximum lifetime set after the token was written (it never expires): reported with the latest expiry allowed.
+    const exceeded = cli("lifecycle", "--owner", "acct_1", "--max-lifetime", "30d", "--json");
+    expect(exceeded.code, exceeded.stderr).toBe(0);
+    expect(JSON.parse(exceeded.stdout)).toEqual([{ type: "lifetime-exceeded", tokenId: id, owner: "acct_1", at: expect.any(Number) }]);
+    expect(cli("lifecycle", "--owner", "acct_1", "--max-lifetime", "30d").stdout).toMatch(new RegExp(`^lifetime-exceeded +${id}  \\d{4}-`));
 
     // Disable and enable: denied meanwhile; delete needs --yes.
     expect(cli("disable", id).stdout).toBe(`disabled ${id}\n`);

@@ -492,6 +492,7 @@ const CLI_NOT_CHECKED: Record<string, string> = {
   kind: "the CLI's own (secret), applied in src/cli/tokens.ts",
   grace: "the CLI's own (0), as RegenerateTokenOptions.graceMs",
   "rotation-period": "prose: the account's",
+  "max-lifetime": "prose: the account's",
 };
 
 describe("the CLI's flags state the defaults that apply", () => {

@@ -43,6 +43,33 @@ export function describeAccountLifecycle(name: string, make: () => TokenStore | 
       expect((await collect(kw.tokens.scan("strict"))).map((e) => e.type)).toEqual(["rotation-due"]);
     });
 
+    it("a maximum lifetime set after tokens were written: the scan reports those it would refuse now (lifetime-exceeded, with the latest expiry allowed), the account's tighter one too", async () => {
+      const store = await make();
+      const clock = { now: T0 };
+      const before = new Keyward({ store, prefix: "acme", now: () => clock.now });
+      const never = await before.tokens.create({ owner: "o", kind: "secret" });
+      const far = await before.tokens.create({ owner: "o", kind: "secret", expiresAt: T0 + 200 * DAY });
+      const fine = await before.tokens.create({ owner: "o", kind: "secret", expiresAt: T0 + 60 * DAY });
+      const strict = await before.tokens.create({ owner: "strict", kind: "secret", expiresAt: T0 + 60 * DAY });
+      await before.close();
+      clock.now = T0 + DAY;
+      const kw = new Keyward({ store, prefix: "acme", now: () => clock.now, tokens: { maxLifetimeMs: 90 * DAY } });
+      await kw.accounts.set("strict", { tokens: { maxLifetimeMs: 30 * DAY } }, { effectiveAt: clock.now });
+      const exceeded = async (owner: string) =>
+        (await collect(kw.tokens.scan(owner))).filter((e) => e.type === "lifetime-exceeded").sort((a, b) => a.tokenId.localeCompare(b.tokenId));
+      const at = clock.now + 90 * DAY;
+      expect(await exceeded("o")).toEqual(
+        [never, far].map((t) => ({ type: "lifetime-exceeded", tokenId: t.record.id, owner: "o", at })).sort((a, b) => a.tokenId.localeCompare(b.tokenId)),
+      );
+      expect(await exceeded("strict")).toEqual([{ type: "lifetime-exceeded", tokenId: strict.record.id, owner: "strict", at: clock.now + 30 * DAY }]);
+      // Renewed to the latest expiry allowed: no longer reported.
+      await kw.tokens.update(never.record.id, { expiresAt: at });
+      await kw.tokens.update(far.record.id, { expiresAt: at });
+      expect(await exceeded("o")).toEqual([]);
+      expect(fine.record.policy.expiresAt).toBe(T0 + 60 * DAY);
+      await kw.close();
+    });
+
     it("list filters unusedSince and the scan reports unused tokens, from the last uses written with usage", async () => {
       const clock = { now: T0 };
       const kw = new Keyward({ store: await make(), prefix: "acme", now: () => clock.now, tokens: { unusedAfterMs: 30 * DAY } });
