@@ -26,18 +26,33 @@ const tooLarge = (max: number) =>
   new AdminAnswer(413, "BODY_TOO_LARGE", "Body too large", `The request body must be at most ${max} bytes.`);
 
 /**
+ * What a body stream failing to give its bytes says: the connection it came
+ * on ended before the body did (the client went, reset its stream, or a
+ * proxy cut it). The client's doing, not the server's: nginx's 499, which
+ * no client receives, for logs and metrics to count apart from 5xx. A
+ * TypeError is the server's own (a body already read, or not of bytes): it
+ * stays an error, a 500.
+ *
+ * @throws {AdminAnswer} 499 `CLIENT_CLOSED_REQUEST`
+ */
+function closedRequest(err: unknown): never {
+  if (err instanceof TypeError) throw err;
+  throw new AdminAnswer(499, "CLIENT_CLOSED_REQUEST", "Client closed request", "The request ended before its body was complete: nothing was done.");
+}
+
+/**
  * Reads a request's body, stopping as soon as it passes `maxBodyBytes` (a
  * declared Content-Length above it is refused before any byte is read), or
  * when it has not ended within `bodyTimeoutMs`.
  *
- * @throws {AdminAnswer} 413 `BODY_TOO_LARGE`, 408 `BODY_TIMEOUT`
+ * @throws {AdminAnswer} 413 `BODY_TOO_LARGE`, 408 `BODY_TIMEOUT`, 499 `CLIENT_CLOSED_REQUEST`
  */
 async function readBody(request: Request, { maxBodyBytes: max, bodyTimeoutMs }: BodyLimits): Promise<Uint8Array> {
   const declared = request.headers.get("content-length");
   if (declared !== null && /^\d+$/.test(declared) && Number(declared) > max) throw tooLarge(max);
   const { body } = request;
   if (body === null) return new Uint8Array(0);
-  const bytes = await withDeadline(bodyTimeoutMs, (until) => readStream(body, max, until));
+  const bytes = await withDeadline(bodyTimeoutMs, (until) => readStream(body, max, until)).catch(closedRequest);
   if (bytes === undefined) throw new AdminAnswer(408, "BODY_TIMEOUT", "Body too slow", `The request body did not arrive within ${bodyTimeoutMs} ms.`);
   if (bytes === null) throw tooLarge(max);
   return bytes;
@@ -46,7 +61,7 @@ async function readBody(request: Request, { maxBodyBytes: max, bodyTimeoutMs }: 
 /**
  * The JSON value of a mutation's body; an empty body is `{}`.
  *
- * @throws {AdminAnswer} 415 `UNSUPPORTED_MEDIA_TYPE`, 413 `BODY_TOO_LARGE`, 408 `BODY_TIMEOUT`, 400 `MALFORMED_JSON`
+ * @throws {AdminAnswer} 415 `UNSUPPORTED_MEDIA_TYPE`, 413 `BODY_TOO_LARGE`, 408 `BODY_TIMEOUT`, 499 `CLIENT_CLOSED_REQUEST`, 400 `MALFORMED_JSON`
  */
 export async function readJson(request: Request, limits: BodyLimits): Promise<unknown> {
   if (!isJsonMediaType(request.headers.get("content-type"))) {

@@ -69,6 +69,12 @@ const json = (value: unknown, status = 200, headers: Record<string, string> = {}
 
 const notFound = () => new AdminAnswer(404, "NOT_FOUND", "Not found", "There is nothing at this path.");
 
+/** 405 for a path that takes `methods`: its `Allow` names HEAD wherever GET is (RFC 9110 §9.3.2, §10.2.1). */
+const methodNotAllowed = (methods: readonly string[]) =>
+  new AdminAnswer(405, "METHOD_NOT_ALLOWED", "Method not allowed", "This path does not accept this method.", {
+    allow: methods.flatMap((m) => (m === "GET" ? ["GET", "HEAD"] : [m])).join(", "),
+  });
+
 /** The token, if it is the caller's: another owner's token is answered exactly like an unknown id. */
 async function own(cfg: AdminConfig, call: Call): Promise<TokenRecord> {
   const record = isTokenId(call.id) ? await cfg.kw.tokens.get(call.id) : null;
@@ -364,7 +370,21 @@ function decodeMember(segment: string): string {
  */
 function handlerOf(cfg: AdminConfig): AdminHandler {
   let openapi: string | undefined;
-  return async (request) => {
+  /** The document, the page or its module at `rest`, or null: each is read only (GET, HEAD). */
+  const resourceAt = (rest: string): (() => Response) | null => {
+    if (rest === "/openapi.json") {
+      return () => {
+        openapi ??= JSON.stringify(openApiDocument(cfg));
+        return new Response(openapi, { headers: { ...JSON_HEADERS, "content-type": "application/json" } });
+      };
+    }
+    if (cfg.console && (rest === "" || rest === "/")) return () => new Response(consolePage(cfg), { headers: PAGE_HEADERS });
+    if (cfg.console && rest === "/console.js") {
+      return () => new Response(CONSOLE_JS, { headers: { "content-type": "text/javascript; charset=utf-8", "cache-control": "no-cache", "x-content-type-options": "nosniff" } });
+    }
+    return null;
+  };
+  const answer = async (request: Request): Promise<Response> => {
     try {
       const url = new URL(request.url);
       const { pathname } = url;
@@ -372,23 +392,17 @@ function handlerOf(cfg: AdminConfig): AdminHandler {
       const rest = pathname.slice(cfg.basePath.length);
       const method = request.method;
       const isGet = method === "GET" || method === "HEAD";
-      if (rest === "/openapi.json" && isGet) {
-        openapi ??= JSON.stringify(openApiDocument(cfg));
-        return new Response(openapi, { headers: { ...JSON_HEADERS, "content-type": "application/json" } });
-      }
-      if (cfg.console && (rest === "" || rest === "/") && isGet) return new Response(consolePage(cfg), { headers: PAGE_HEADERS });
-      if (cfg.console && rest === "/console.js" && isGet) {
-        return new Response(CONSOLE_JS, { headers: { "content-type": "text/javascript; charset=utf-8", "cache-control": "no-cache", "x-content-type-options": "nosniff" } });
+      const resource = resourceAt(rest);
+      if (resource !== null) {
+        if (!isGet) throw methodNotAllowed(["GET"]);
+        return resource();
       }
       const parts = rest.split("/").slice(1);
       const found = route(parts);
       if (found === null) throw notFound();
       const verb = isGet ? "GET" : method;
       const op = Object.hasOwn(found.methods, verb) ? found.methods[verb] : undefined;
-      if (op === undefined) {
-        const allow = Object.keys(found.methods).join(", ");
-        throw new AdminAnswer(405, "METHOD_NOT_ALLOWED", "Method not allowed", "This path does not accept this method.", { allow });
-      }
+      if (op === undefined) throw methodNotAllowed(Object.keys(found.methods));
       if (!isGet) checkFetchSite(request);
       const who = await principal(cfg, request, op);
       if (who instanceof Response) return who;
@@ -399,6 +413,11 @@ function handlerOf(cfg: AdminConfig): AdminHandler {
     } catch (err) {
       return problemOf(answerOf(err), cfg.problemTypeBase);
     }
+  };
+  return async (request) => {
+    const response = await answer(request);
+    // HEAD is answered as GET, without its content (RFC 9110 §9.3.2), whatever serves this Response.
+    return request.method === "HEAD" ? new Response(null, { status: response.status, headers: response.headers }) : response;
   };
 }
 

@@ -70,7 +70,7 @@ const withOtherMethods = (paths: Record<string, JsonSchema>) =>
   Object.fromEntries(
     Object.entries(paths).map(([path, item]) => [
       path,
-      { description: "A method not listed here is answered 405 METHOD_NOT_ALLOWED (#/components/responses/Problem405), with `Allow` naming the ones listed.", ...item },
+      { description: "A method not listed here is answered 405 METHOD_NOT_ALLOWED (#/components/responses/Problem405), with `Allow` naming the ones listed, and HEAD wherever GET is (answered as GET, without a body).", ...item },
     ]),
   );
 const READ = [401, 403, 404];
@@ -98,7 +98,7 @@ export function openApiDocument(cfg: Pick<AdminConfig, "basePath" | "title">): J
       title: cfg.title,
       version: "1",
       description:
-        "Your own API tokens. Every change is a JSON request (application/json); errors are RFC 9457 problem+json. Times are epoch milliseconds; inputs also accept ISO-8601 strings. A method a path does not list is answered 405 METHOD_NOT_ALLOWED, with `Allow`.",
+        "Your own API tokens. Every change is a JSON request (application/json); errors are RFC 9457 problem+json. Times are epoch milliseconds; inputs also accept ISO-8601 strings. A method a path does not list is answered 405 METHOD_NOT_ALLOWED, with `Allow`; HEAD is answered wherever GET is, as GET without a body.",
     },
     servers: [{ url: cfg.basePath === "" ? "/" : cfg.basePath }],
     paths: withOtherMethods({
@@ -204,7 +204,7 @@ export function openApiDocument(cfg: Pick<AdminConfig, "basePath" | "title">): J
           `Problem${s}`,
           {
             description,
-            ...(s === "405" && { headers: { Allow: { description: "The methods the path takes, e.g. `GET, POST`", schema: { type: "string" } } } }),
+            ...(s === "405" && { headers: { Allow: { description: "The methods the path takes, HEAD wherever GET is, e.g. `GET, HEAD, POST`", schema: { type: "string" } } } }),
             content: { "application/problem+json": { schema: ref("Problem") } },
           },
         ]),

@@ -18,6 +18,8 @@ export type AdminProblemCode =
   | "BODY_TOO_LARGE"
   | "BODY_TIMEOUT"
   | "MALFORMED_JSON"
+  /** The client closed the request before its body was in (499): recorded for logs, received by no one. */
+  | "CLIENT_CLOSED_REQUEST"
   | "SCOPE_NOT_GRANTABLE"
   /** The account is suspended by the operator: a change other than taking access away is refused. */
   | "ACCOUNT_SUSPENDED"

@@ -101,6 +101,9 @@ export const auditEntrySchema = z.object({
   effectiveAt: z.optional(epochMs),
   graceUntil: z.optional(epochMs),
   amount: z.optional(z.number()),
+  /** A `members` change: whose role, and the role after it (null: removed); entries written before have the text only. */
+  member: z.optional(z.string()),
+  memberRole: z.optional(z.nullable(role)),
 });
 
 export const auditPageSchema = page(auditEntrySchema);

@@ -567,7 +567,9 @@ function auditLine(e: AuditEntry): string {
   const when = e.effectiveAt !== undefined ? ` effective ${iso(e.effectiveAt)}` : "";
   const grace = e.graceUntil !== undefined ? ` old secret until ${iso(e.graceUntil)}` : "";
   const reason = e.reason !== undefined ? ` reason ${JSON.stringify(e.reason)}` : "";
-  return `${iso(e.at)}  ${e.action.padEnd(10)} ${e.tokenId}  by ${e.actor}  ${e.changes.join(",")}${when}${grace}${reason}`;
+  // A member's id may hold "=", "," or spaces: quoted, it names one member (entries written before `member` have the text only).
+  const changes = e.member === undefined ? e.changes.join(",") : e.memberRole == null ? `remove ${JSON.stringify(e.member)}` : `${JSON.stringify(e.member)}=${e.memberRole}`;
+  return `${iso(e.at)}  ${e.action.padEnd(10)} ${e.tokenId}  by ${e.actor}  ${changes}${when}${grace}${reason}`;
 }
 
 export const lifecycle: Command = {

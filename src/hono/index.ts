@@ -27,31 +27,45 @@ export interface KeywardEnv {
   Variables: { keyward: AllowedDecision };
 }
 
-/** Options of {@link keywardHono}. */
-export interface KeywardHonoOptions extends EdgeOptions {
+/**
+ * The environment of a hook whose app named none: Hono's own default for a
+ * `Context` (so a hook typed `(c: Context) => …` fits, as before hooks were
+ * typed with the app's environment).
+ */
+// biome-ignore lint/suspicious/noExplicitAny: Hono's Context defaults its environment to any
+type AnyEnv = any;
+
+/**
+ * Options of {@link keywardHono}; `E` is the app's environment (its
+ * `Bindings` and `Variables`), as `getIp` sees it: `keywardHono<AppEnv>(kw, …)`.
+ */
+export interface KeywardHonoOptions<E extends Env = AnyEnv> extends EdgeOptions {
   /**
    * The client's socket address. Default: what @hono/node-server, Bun and
    * Deno put in `c.env`; null elsewhere (a token with IP rules is then denied).
    */
-  getIp?: ((c: Context) => string | null | undefined) | undefined;
+  getIp?: ((c: Context<E>) => string | null | undefined) | undefined;
 }
 
-/** Options of one `requireToken` route. */
-export interface HonoRouteOptions extends RouteOptions<Context> {
+/**
+ * Options of one `requireToken` route; `E` is the app's environment as its
+ * hooks (`getToken`, `onDenied`, `onError`) see it: `requireToken<AppEnv>(…)`.
+ */
+export interface HonoRouteOptions<E extends Env = AnyEnv> extends RouteOptions<Context<E>> {
   /**
    * Answers a denial instead of the problem+json default. One that answers
    * nothing (it only logs: no `Response`, nothing set as `c.res`) gets the
    * default answer.
    */
   // biome-ignore lint/suspicious/noConfusingVoidType: a hook that only logs returns void.
-  onDenied?: ((decision: DeniedDecision, c: Context) => Response | void | Promise<Response | void>) | undefined;
+  onDenied?: ((decision: DeniedDecision, c: Context<E>) => Response | void | Promise<Response | void>) | undefined;
   /**
    * Answers an error of keyward's part of the request: `getToken` or
    * `onDenied` throwing or rejecting (and, in the handler form, the
    * handler's own errors). Default, and when it answers nothing (no
    * `Response`, nothing set as `c.res`): thrown to Hono's `onError`.
    */
-  onError?: ((err: unknown, c: Context) => Response | Promise<Response>) | undefined;
+  onError?: ((err: unknown, c: Context<E>) => Response | Promise<Response>) | undefined;
 }
 
 /**
@@ -63,22 +77,26 @@ export type GuardedHonoHandler<E extends Env = Env> = (c: Context<E & KeywardEnv
 
 /** What {@link keywardHono} returns. */
 export interface KeywardHono {
-  /** Middleware that lets a request through only with a token allowed for the route. */
-  requireToken(options?: HonoRouteOptions): MiddlewareHandler<KeywardEnv>;
+  /**
+   * Middleware that lets a request through only with a token allowed for the
+   * route. Name the app's environment (`E`) for the hooks to see its
+   * `Bindings` and `Variables`: `guard.requireToken<AppEnv>({ onDenied: (d, c) => … c.get("requestId") … })`.
+   */
+  requireToken<E extends Env = AnyEnv>(options?: HonoRouteOptions<E>): MiddlewareHandler<KeywardEnv>;
   /**
    * The route handler itself, run only for requests with a token allowed for
    * the route: the same checks as the middleware, without Hono's middleware
    * chain, so a warm check with a synchronous handler answers at once (the
    * faster form on @hono/node-server). Name the app's environment (`E`)
-   * for the handler to see its `Bindings` and `Variables`:
-   * `guard.requireToken<AppEnv>(options, (c) => … c.env.DB …)`.
+   * for the handler and the hooks of `options` to see its `Bindings` and
+   * `Variables`: `guard.requireToken<AppEnv>(options, (c) => … c.env.DB …)`.
    *
    * @example
    * ```ts
    * app.get("/v1/prices", guard.requireToken({ scope: "core:read" }, (c) => c.json({ token: c.get("keyward").tokenId })));
    * ```
    */
-  requireToken<E extends Env = Env>(options: HonoRouteOptions, handler: GuardedHonoHandler<E>): (c: Context<E>) => Response | Promise<Response>;
+  requireToken<E extends Env = Env>(options: HonoRouteOptions<E>, handler: GuardedHonoHandler<E>): (c: Context<E>) => Response | Promise<Response>;
   /** Answers CORS preflights (with `cors: true`); other requests go on. */
   preflight: MiddlewareHandler;
 }
@@ -108,14 +126,15 @@ function runtimeIp(c: Context): string | null {
  * Hono middleware over one {@link Keyward}.
  *
  * @param kw the Keyward instance
- * @param options realm, publicOrigin, cors, problemTypeBase, getIp
+ * @param options realm, publicOrigin, cors, problemTypeBase, getIp (name the app's environment, `keywardHono<AppEnv>`, for `getIp` to see it)
  * @returns `requireToken` and `preflight`
  * @throws {ConfigError} `INVALID_CONFIG` naming a bad or unknown option (and from `requireToken`, a malformed scope)
  */
-export function keywardHono(kw: Keyward, options: KeywardHonoOptions = {}): KeywardHono {
+export function keywardHono<E extends Env = AnyEnv>(kw: Keyward, options: KeywardHonoOptions<E> = {}): KeywardHono {
   if (options === null || typeof options !== "object") throw new ConfigError("", "options must be an object");
   const edge = createEdge(kw, options, ["getIp"]);
-  const { getIp = runtimeIp } = options;
+  // E types the hook for the app; every Context the middleware is called with is the app's.
+  const { getIp = runtimeIp } = options as KeywardHonoOptions;
   if (typeof getIp !== "function") throw new ConfigError("getIp", "must be a function");
   const preflight: MiddlewareHandler = async (c, next) => {
     const answer = preflightAnswer(edge, c.req.method, (name) => c.req.header(name) ?? null);

@@ -196,8 +196,10 @@ export class MemberManager {
         const now = accountWriteTime(current, this.#cfg.now());
         const base: StoredAccount = current ?? { owner, policy: EMPTY_POLICY, scheduled: [], createdAt: now, updatedAt: now, revision: 0 };
         const next: StoredAccount = { ...base, members, updatedAt: now };
+        // The text as before, for whoever reads it; which member and which role are fields of their own.
         const change = role === null ? `remove ${member}` : `${member}=${role}`;
-        const entry = accountAudit(now, this.#cfg.random, actor, "members", owner, [change], options.role !== undefined ? { role: options.role } : undefined);
+        const extra = { ...(options.role !== undefined && { role: options.role }), member, memberRole: role };
+        const entry = accountAudit(now, this.#cfg.random, actor, "members", owner, [change], extra);
         try {
           return membersOf(await store.putAccount(next, base.revision, entry));
         } catch (err) {

@@ -112,7 +112,7 @@ export function accountWriteTime(current: StoredAccount | null, clock: number): 
 /** The audit `tokenId` of an entry about a whole account (every token of the owner), not one token. */
 export const ACCOUNT_AUDIT_TARGET = "*";
 
-/** An audit entry about a whole account, at `at`; `extra` adds the optional fields (role, effectiveAt, reason). */
+/** An audit entry about a whole account, at `at`; `extra` adds the optional fields (role, effectiveAt, reason, member and memberRole). */
 export function accountAudit(
   at: number,
   random: RandomSource,
@@ -120,7 +120,7 @@ export function accountAudit(
   action: AuditEntry["action"],
   owner: string,
   changes: string[],
-  extra?: Pick<AuditEntry, "role" | "effectiveAt" | "reason">,
+  extra?: Pick<AuditEntry, "role" | "effectiveAt" | "reason" | "member" | "memberRole">,
 ): AuditEntry {
   return { id: auditId(at, random), at, actor, action, tokenId: ACCOUNT_AUDIT_TARGET, owner, changes, ...extra };
 }

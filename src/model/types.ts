@@ -225,6 +225,16 @@ export interface AuditEntry {
   amount?: number;
   /** For an `account` change that suspends the account: the operator's reason (never shown to the account's members). */
   reason?: string;
+  /**
+   * For a `members` change: the member whose role it changes, their id as
+   * given (whatever it holds: `=`, spaces). Read it here, not out of
+   * `changes`, whose text (`"user:2=developer"`, `"remove user:2"`) an id
+   * holding those separators makes ambiguous. Entries written before this
+   * field existed have the text only.
+   */
+  member?: string;
+  /** For a `members` change: the member's role after it; null when they were removed. Set with `member`. */
+  memberRole?: Role | null;
 }
 
 /** One metered request. The fields after `cost` are set by the verifier; a store may keep them. */

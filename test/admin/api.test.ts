@@ -217,7 +217,7 @@ describe("bad input", () => {
     expect(get.headers.get("allow")).toBe("POST");
     const put = await api(alice, "/tokens", { method: "PUT", json: {} });
     expect((await problem(put, 405)).code).toBe("METHOD_NOT_ALLOWED");
-    expect(put.headers.get("allow")).toBe("GET, POST");
+    expect(put.headers.get("allow")).toBe("GET, HEAD, POST");
     // A method named like an Object.prototype member (Node's parser refuses it; other runtimes may not).
     const { createAdminHandler } = await import("../../src/admin/index.js");
     const direct = createAdminHandler({ keyward: srv.kw, authorize: () => "acct_alice" });

@@ -4,6 +4,7 @@
 // that the server maps to an owner.
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:http";
+import { createServer as createH2cServer } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,23 +24,39 @@ export interface AdminServer {
   session(owner: string): string;
   /** Holds the `nth` next call of a store method (see {@link holdable}): to interleave requests where a race would. */
   hold(method: "get" | "getAccount" | "update" | "revoke", nth?: number): StoreHold;
+  /** Settles once `authorize` is next called: the request's head is in, its body not read yet. */
+  nextAuthorize(): Promise<void>;
+  /** The next request's answer, once the Node server is done with it: as the handler made it, and as Node has it (one request at a time). */
+  nextAnswer(): Promise<Answered>;
   close(): Promise<void>;
 }
 
+/** An answer as a log would record it: the handler's status and code, the Node response's status, and whether any of it was written. */
+export interface Answered {
+  method: string;
+  status: number;
+  code: string | undefined;
+  nodeStatus: number;
+  written: boolean;
+}
+
 export async function startAdminServer(
-  options: { basePath?: string; keyward?: Partial<KeywardOptions> } & Partial<Omit<AdminHandlerOptions, "keyward">> = {},
+  options: { basePath?: string; keyward?: Partial<KeywardOptions>; http2?: boolean } & Partial<Omit<AdminHandlerOptions, "keyward">> = {},
 ): Promise<AdminServer> {
   const dir = await mkdtemp(join(tmpdir(), "keyward-admin-"));
   const store = sqliteStore(join(dir, "keyward.db"));
   const held = holdable(store);
   const kw = new Keyward({ store: held.store, prefix: "acme", revocationBoundMs: 1000, ...options.keyward });
   const sessions = new Map<string, string>();
-  const { keyward: _, basePath = "/account/tokens", ...rest } = options;
+  const { keyward: _, basePath = "/account/tokens", http2 = false, ...rest } = options;
+  const authorizing: (() => void)[] = [];
+  const answering: ((answer: Answered) => void)[] = [];
   const handler = createAdminHandler({
     keyward: kw,
     basePath,
     datasets: ["prices", "news"],
     authorize: (request) => {
+      authorizing.shift()?.();
       const cookie = /(?:^|;\s*)session=([A-Za-z0-9_-]+)/.exec(request.headers.get("cookie") ?? "")?.[1];
       const bearer = /^Bearer ([A-Za-z0-9_-]+)$/.exec(request.headers.get("authorization") ?? "")?.[1];
       const owner = sessions.get(cookie ?? bearer ?? "");
@@ -47,7 +64,22 @@ export async function startAdminServer(
     },
     ...rest,
   });
-  const server = createServer(toNodeHandler(handler));
+  // The handler's answer to the request the Node server is serving (nextAnswer is for one request at a time).
+  const last: { made?: { status: number; code: string | undefined } | undefined } = {};
+  const node = toNodeHandler(async (request) => {
+    const response = await handler(request);
+    const problem = response.body !== null && response.headers.get("content-type") === "application/problem+json" ? ((await response.clone().json()) as { code?: string }) : undefined;
+    last.made = { status: response.status, code: problem?.code };
+    return response;
+  });
+  const listener = async (req: Parameters<typeof node>[0], res: Parameters<typeof node>[1]) => {
+    await node(req, res);
+    const { made } = last;
+    last.made = undefined;
+    answering.shift()?.({ method: req.method ?? "", status: made?.status ?? 0, code: made?.code, nodeStatus: res.statusCode, written: res.headersSent });
+  };
+  // Cleartext HTTP/2 (h2c, as under Fastify({ http2: true }) without TLS), or HTTP/1.1.
+  const server = http2 ? createH2cServer(listener) : createServer(listener);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
@@ -61,6 +93,8 @@ export async function startAdminServer(
       return id;
     },
     hold: (method, nth) => held.hold(method, nth),
+    nextAuthorize: () => new Promise<void>((resolve) => authorizing.push(resolve)),
+    nextAnswer: () => new Promise<Answered>((resolve) => answering.push(resolve)),
     async close() {
       await new Promise((resolve) => server.close(resolve));
       await kw.close();

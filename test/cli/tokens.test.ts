@@ -338,6 +338,11 @@ describe("keyward CLI: token lifecycle", () => {
       { id: "user:ann", role: "developer" },
     ]);
     expect(cli("members", "--owner", "acct_1", "--set", "user:ann=root").code).toBe(2);
+    // A member id holding "=" (the last "=" of --set names the role): the audit names it quoted, one member only.
+    expect(cli("members", "--owner", "acct_1", "--set", "x=y=viewer").code).toBe(0);
+    expect(cli("members", "--owner", "acct_1", "--remove", "x=y").code).toBe(0);
+    const memberLines = cli("audit", "--owner", "acct_1").stdout.split("\n").filter((l) => / members /.test(l));
+    expect(memberLines.map((l) => l.replace(/^.* by cli {2}/, ""))).toEqual(['"user:bob"=owner', '"user:ann"=developer', '"x=y"=viewer', 'remove "x=y"']);
     expect(cli("billing").code).toBe(2);
 
     expect(cli("revoke", id).stdout).toMatch(new RegExp(`^revoked ${id} at \\d{4}-`));

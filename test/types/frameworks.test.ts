@@ -7,7 +7,7 @@ import { Keyward, MemoryStore } from "keyward";
 import { keywardExpress } from "keyward/express";
 import { keywardFastify } from "keyward/fastify";
 import { keywardFetch } from "keyward/fetch";
-import { type KeywardEnv, keywardHono } from "keyward/hono";
+import { type HonoRouteOptions, type KeywardEnv, keywardHono } from "keyward/hono";
 import { describe, expectTypeOf, it } from "vitest";
 
 describe("framework types", () => {
@@ -62,7 +62,60 @@ describe("framework types", () => {
       return c.text("ok");
     }));
     withEnv.get("/p/:id", keywardHono(kw).requireToken({}, (c) => c.text(c.req.param("id") ?? "")));
-    type HonoGetToken = NonNullable<NonNullable<Parameters<ReturnType<typeof keywardHono>["requireToken"]>[0]>["getToken"]>;
+    type HonoGetToken = NonNullable<HonoRouteOptions["getToken"]>;
     expectTypeOf<Parameters<HonoGetToken>[0]>().toEqualTypeOf<Context>();
+  });
+
+  it("keyward/hono's hooks see the app's environment, named as for the handler: getIp, getToken, onDenied, onError", () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    type AppEnv = { Bindings: { CLIENT_IP: string }; Variables: { requestId: string } };
+    const app = new Hono<AppEnv>();
+    // The instance's getIp, in the app's environment named once.
+    const guard = keywardHono<AppEnv>(kw, {
+      getIp: (c) => {
+        expectTypeOf(c).toEqualTypeOf<Context<AppEnv>>();
+        expectTypeOf(c.env.CLIENT_IP).toEqualTypeOf<string>();
+        return c.env.CLIENT_IP;
+      },
+    });
+    // The handler form: the E named for the handler types the route's hooks too.
+    app.get(
+      "/h",
+      guard.requireToken<AppEnv>(
+        {
+          getToken: (c) => {
+            expectTypeOf(c).toEqualTypeOf<Context<AppEnv>>();
+            return c.req.header("x-api-key");
+          },
+          onDenied: (d, c) => {
+            expectTypeOf(c.get("requestId")).toEqualTypeOf<string>();
+            return c.json({ code: d.code, requestId: c.get("requestId") }, 401);
+          },
+          onError: (_err, c) => {
+            expectTypeOf(c.env.CLIENT_IP).toEqualTypeOf<string>();
+            return c.text("unavailable", 503);
+          },
+        },
+        (c) => c.text(c.get("requestId")),
+      ),
+    );
+    // The middleware form: named as for the handler form.
+    app.use(
+      "/m/*",
+      guard.requireToken<AppEnv>({
+        onDenied: (d, c) => c.json({ code: d.code, requestId: c.get("requestId") }, 401),
+        onError: (_err, c) => {
+          expectTypeOf(c).toEqualTypeOf<Context<AppEnv>>();
+          return c.text("unavailable", 503);
+        },
+      }),
+    );
+    // A hook that reads what the environment does not have is refused.
+    // @ts-expect-error Bindings of AppEnv have no DB
+    guard.requireToken<AppEnv>({ onError: (_err, c) => c.json(c.env.DB) });
+    // @ts-expect-error Bindings of AppEnv have no DB
+    keywardHono<AppEnv>(kw, { getIp: (c) => c.env.DB });
+    // Unnamed, the hooks take any Context, as before.
+    keywardHono(kw, { getIp: (c: Context) => c.req.header("x-real-ip") }).requireToken({ onDenied: (d, c: Context) => c.json({ code: d.code }, 401) });
   });
 });

@@ -185,6 +185,8 @@ export function checkAudit(entry: AuditEntry | undefined, field: string): void {
   checkString(entry.owner, `${field}.owner`);
   if (!Array.isArray(entry.changes)) throw new InvalidInputError(`${field}.changes`, "must be an array");
   if (entry.role !== undefined && !isRole(entry.role)) throw new InvalidInputError(`${field}.role`, "must be a role");
+  if (entry.member !== undefined) checkString(entry.member, `${field}.member`);
+  if (entry.memberRole !== undefined && entry.memberRole !== null && !isRole(entry.memberRole)) throw new InvalidInputError(`${field}.memberRole`, "must be a role or null");
 }
 
 export function checkAuditFilter(filter: AuditFilter): void {

@@ -59,6 +59,9 @@ export function auditGroup(ctx: SuiteContext): void {
       makeAuditEntry({ tokenId: tokB, owner, at: T + 3, action: "create", changes: [] }),
       makeAuditEntry({ tokenId: tokA, owner, at: T + 4, action: "revoke", changes: ["revokedAt"], actor: "user:42" }),
       makeAuditEntry({ tokenId: tokB, owner, at: T + 5, action: "regenerate", changes: ["secret"], graceUntil: T + 3_600_000 }),
+      // Entries about the whole account, with every field a members change writes (a role of null: removed).
+      makeAuditEntry({ tokenId: "*", owner, at: T + 6, action: "members", changes: ["x=y=admin"], role: "owner", member: "x=y", memberRole: "admin" }),
+      makeAuditEntry({ tokenId: "*", owner, at: T + 7, action: "members", changes: ["remove x=y"], member: "x=y", memberRole: null }),
     ];
     const elsewhere = makeAuditEntry({ at: T + 3 });
     beforeEach(async () => {
