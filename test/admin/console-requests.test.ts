@@ -267,7 +267,8 @@ describe.skipIf(!haveChromium)("what the console sends to the admin API", () => 
 
   it("a change that takes effect while the network fails is shown in force once a later read succeeds", async () => {
     const { record } = await srv.kw.tokens.create({ owner: OWNER, kind: "publishable", name: "offline" });
-    await srv.kw.tokens.update(record.id, { domains: ["offline.example"] }, { effectiveAt: Date.now() + 2000 });
+    // Far enough ahead that the page shows it pending first, on a loaded machine too (2 s was not, once).
+    await srv.kw.tokens.update(record.id, { domains: ["offline.example"] }, { effectiveAt: Date.now() + 5000 });
     await context.addCookies([{ name: "session", value: "s-owner", url: srv.origin }]);
     const flaky = await context.newPage();
     try {
@@ -277,7 +278,7 @@ describe.skipIf(!haveChromium)("what the console sends to the admin API", () => 
       await flaky.goto(`${srv.url}/`);
       const row = flaky.locator("keyward-tokens tbody tr").filter({ hasText: "offline" });
       await row.getByText("Change pending").waitFor({ timeout: 15_000 });
-      await expect.poll(() => row.textContent(), { timeout: 8000 }).toContain("Domains: offline.example");
+      await expect.poll(() => row.textContent(), { timeout: 12_000 }).toContain("Domains: offline.example");
       expect(await row.getByText("Change pending").count()).toBe(0);
       expect(failed).toBeGreaterThanOrEqual(2);
     } finally {
