@@ -77,7 +77,7 @@ describe("keyward CLI: token lifecycle", () => {
     const shown = cli("show", record.id).stdout;
     expect(shown).toContain("credits          100 (full every day, UTC)");
     expect(shown).toContain("pool premium     5 (full every month, UTC)");
-    expect(shown).toContain("rate limit       1000 per 86400000 ms");
+    expect(shown).toContain("rate limit       1000 per 1d");
     // `__proto__` is a pool name the library refuses, not a prototype silently set: the pools stay.
     const proto = cli("update", record.id, "--pool", "__proto__=5");
     expect([proto.code, proto.stderr]).toEqual([2, expect.stringMatching(/^keyward update: INVALID_INPUT: .*pools\.__proto__/)]);
@@ -96,6 +96,13 @@ describe("keyward CLI: token lifecycle", () => {
     expect(policy("--name", "n").credits).toEqual({ limit: 200, refill: null, reset: "month" });
     // A refill and a calendar reset exclude each other: giving one drops the other; none drops it.
     expect(policy("--refill", "50/1d").credits).toEqual({ limit: 200, refill: { amount: 50, intervalMs: 86_400_000 } });
+    // Text shows durations as they are typed (--json keeps the milliseconds); mixed units read largest first.
+    const shown = cli("update", record.id, "--refill", "50/5400000", "--rate-limit", "7/90061001").stdout;
+    expect(shown).toContain("credits          200 (+50 every 1h 30m)\n");
+    expect(shown).toContain("rate limit       7 per 1d 1h 1m 1s 1ms\n");
+    expect(policy("--refill", "50/30d").credits.refill).toEqual({ amount: 50, intervalMs: 2_592_000_000 });
+    expect(cli("show", record.id).stdout).toContain("credits          200 (+50 every 30d)\n");
+    expect(policy("--refill", "50/1d").credits.refill).toEqual({ amount: 50, intervalMs: 86_400_000 });
     expect(policy("--credits", "300").credits).toEqual({ limit: 300, refill: { amount: 50, intervalMs: 86_400_000 } });
     expect(policy("--reset", "day").credits).toEqual({ limit: 300, refill: null, reset: "day" });
     expect(policy("--reset", "none").credits).toEqual({ limit: 300, refill: null });
@@ -120,7 +127,7 @@ describe("keyward CLI: token lifecycle", () => {
     const scheduled = cli("show", record.id).stdout.split("\n").filter((l) => l.startsWith("scheduled"));
     expect(scheduled).toEqual([
       `scheduled        ${inOneHour}: credits 5`,
-      `scheduled        ${inTwoHours}: pool batch 50; rate limit 10 per 1000 ms, 100 per 86400000 ms; pool premium none`,
+      `scheduled        ${inTwoHours}: pool batch 50; rate limit 10 per 1s, 100 per 1d; pool premium none`,
     ]);
     // Nothing but the effective time: nothing changes.
     const same = cli("update", record.id, "--scope", "core:read", "--effective-at", "+3h").stdout;
@@ -229,7 +236,7 @@ describe("keyward CLI: token lifecycle", () => {
 
     const shown = cli("show", id);
     expect(shown.stdout).toContain("scopes           core:read premium:read");
-    expect(shown.stdout).toContain("rate limit       10 per 1000 ms");
+    expect(shown.stdout).toContain("rate limit       10 per 1s");
     expect(shown.stdout).not.toContain(token);
 
     // The token really works against the same database, and is metered there.
