@@ -143,7 +143,7 @@ export async function openStore(ctx: CommandContext, options: StoreOpenOptions):
   } catch (err) {
     // The stores tell a program to call migrate(): the CLI names its own command.
     if (err instanceof StoreUnavailableError && err.message.endsWith(": run migrate()")) {
-      throw new CliError(`${err.code}: ${err.message.slice(0, -"migrate()".length)}keyward migrate`, EXIT.STORE);
+      throw new CliError(`${err.message.slice(0, -"migrate()".length)}keyward migrate`, EXIT.STORE, { code: err.code });
     }
     throw err;
   }

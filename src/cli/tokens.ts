@@ -245,12 +245,14 @@ async function printIssued(
     },
   );
   if (why !== null) {
-    if (lost === "keep") throw new CliError(`${why}: the new secret of ${id} was not shown and nobody has it (regenerate it again, or revoke it)`, EXIT.IO);
+    if (lost === "keep") {
+      throw new CliError(`${why}: the new secret of ${id} was not shown and nobody has it (regenerate it again, or revoke it)`, EXIT.IO, { details: { tokenId: id } });
+    }
     const revoked = await keyward.tokens.revoke(id, actorOf(ctx.values)).then(
       () => "it is revoked",
       () => `it could not be revoked: revoke it (keyward revoke ${id})`,
     );
-    throw new CliError(`${why}: token ${id} was not shown and nobody has it; ${revoked}`, EXIT.IO);
+    throw new CliError(`${why}: token ${id} was not shown and nobody has it; ${revoked}`, EXIT.IO, { details: { tokenId: id } });
   }
   if (!ctx.values.json) ctx.io.err(`token ${id} (${kind}); this is the only time it is shown: store it now\n`);
 }

@@ -451,7 +451,7 @@ describe("keyward CLI: token lifecycle", () => {
     const tampered = new Request(url, { method: "POST", headers, body: '{"qty":9}' });
     expect(await verifyRequestSignature(join(cli.dir, "keyward.db"), tampered)).not.toBe("ok");
     const both = cli("sign", url, "--key-id", created.record.id, "--key-file", "client.key", "--json", "--curl-config");
-    expect([both.code, both.stderr]).toEqual([2, "keyward sign: --json and --curl-config exclude each other\n"]);
+    expect([both.code, JSON.parse(both.stderr)]).toEqual([2, { code: "USAGE", message: "--json and --curl-config exclude each other" }]);
   });
 
   // The documented lines, run by /bin/sh with the real curl against a server that verifies with keyward.
@@ -527,7 +527,7 @@ describe("keyward CLI: token lifecycle", () => {
     expect(created.code).toBe(0);
     expect(JSON.parse(created.stdout).record.owner).toBe("acct_5");
     const forgot = cli("create", "--owner", "--json");
-    expect([forgot.code, forgot.stderr]).toEqual([2, expect.stringMatching(/^keyward create: Option '--owner' argument is ambiguous/)]);
+    expect([forgot.code, JSON.parse(forgot.stderr)]).toEqual([2, { code: "USAGE", message: expect.stringMatching(/^Option '--owner' argument is ambiguous/) }]);
   });
 
   it("reseal --owner: every HMAC key of the owner sealed under the first of NEW,OLD; then NEW alone verifies their signatures", async () => {
