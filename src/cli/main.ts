@@ -10,6 +10,7 @@ import { billing, credits, usage } from "./metering.js";
 import { scan } from "./scan.js";
 import { withStore } from "./store.js";
 import { audit, create, disable, enable, lifecycle, list, regenerate, remove, reseal, revoke, show, update } from "./tokens.js";
+import { packageVersion } from "./version.js";
 
 const init: Command = {
   summary: "Create the database (default ./keyward.db) or bring its schema up to date.",
@@ -53,7 +54,12 @@ const EXIT_CODES_URL = "https://github.com/keyward/keyward/blob/main/docs/cli.md
 
 function mainHelp(): string {
   const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(11)} ${c.summary}`);
-  return `usage: keyward <command> [options]\n\ncommands:\n${rows.join("\n")}\n\nkeyward <command> --help shows a command's options. Exit codes: ${EXIT_CODES_URL}\n`;
+  return `usage: keyward <command> [options]\n\ncommands:\n${rows.join("\n")}\n\nkeyward <command> --help shows a command's options; keyward --version prints the version. Exit codes: ${EXIT_CODES_URL}\n`;
+}
+
+/** `keyward --version` / `-V` (curl's spelling, as `sign` takes curl's `-X`, `-d`, `-H`), alone or with `--json`. */
+function isVersion(argv: string[]): boolean {
+  return (argv[0] === "--version" || argv[0] === "-V") && (argv.length === 1 || (argv.length === 2 && argv[1] === "--json"));
 }
 
 /**
@@ -72,6 +78,16 @@ export async function main(argv: string[], io: Io): Promise<number> {
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
     io.out(mainHelp());
     return finished(io, "keyward", name === undefined ? EXIT.USAGE : EXIT.OK, asJson);
+  }
+  if (isVersion(argv)) {
+    try {
+      const version = packageVersion();
+      if (asJson) json(io, { name: "keyward", version });
+      else io.out(`${version}\n`);
+    } catch (err) {
+      return reportError(io, "keyward", err, asJson);
+    }
+    return finished(io, "keyward", EXIT.OK, asJson);
   }
   const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (!command) {
