@@ -129,6 +129,19 @@ export function reportError(io: Io, label: string, err: unknown, asJson: boolean
 }
 
 /**
+ * Why a file could not be read or written, as the system says it, with its
+ * code: `no such file or directory (ENOENT)`, `permission denied (EACCES)`.
+ */
+export function systemReason(err: unknown): string {
+  const { code, errno } = err as NodeJS.ErrnoException;
+  if (typeof errno !== "number") return code ?? "unreadable";
+  // Loaded when called, as node:sqlite is: a static import would fail to link on a Node too old for the bin,
+  // before index.ts can say which Node it needs.
+  const { getSystemErrorMessage } = process.getBuiltinModule("node:util") as typeof import("node:util");
+  return `${getSystemErrorMessage(errno)}${code ? ` (${code})` : ""}`;
+}
+
+/**
  * Writes one line of text that came (even partly) from stored or user data:
  * escaped, and anything shaped like a token redacted (`kw_sk_live_[redacted]`),
  * so text stored before keyward refused tokens in it shows no secret.

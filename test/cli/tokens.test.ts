@@ -437,7 +437,7 @@ describe("keyward CLI: token lifecycle", () => {
     const pair = JSON.parse(cli("keygen", "--json").stdout);
     expect(pair.privateKey).toMatch(/^[A-Za-z0-9_-]{43}$/);
     const created = JSON.parse(cli("create", "--owner", "acct_3", "--require-signed", "--ed25519-public-key", pair.publicKey, "--json").stdout);
-    writeFileSync(join(cli.dir, "client.key"), pair.privateKey);
+    writeFileSync(join(cli.dir, "client.key"), pair.privateKey, { mode: 0o600 });
     const url = "https://api.example.com/v1/orders?x=1";
     const signed = cli("sign", url, "--key-id", created.record.id, "--key-file", "client.key", "-d", '{"qty":1}', "-H", "content-type: application/json");
     expect(signed.code).toBe(0);
@@ -516,7 +516,7 @@ describe("keyward CLI: token lifecycle", () => {
     const both = cli("sign", "https://x.test/", "--key-id", record.id, "--key-file", "client.key", "-d", "a", "--data-binary", "b");
     expect([both.code, both.stderr]).toEqual([2, "keyward sign: --data and --data-binary exclude each other\n"]);
     const missing = cli("sign", "https://x.test/", "--key-id", record.id, "--key-file", "client.key", "-d", "@nope.json");
-    expect([missing.code, missing.stderr]).toEqual([6, "keyward sign: cannot read nope.json: ENOENT\n"]);
+    expect([missing.code, missing.stderr]).toEqual([6, "keyward sign: cannot read nope.json: no such file or directory (ENOENT)\n"]);
   });
 
   it("a key that starts with a dash is a value, not an option; a forgotten value is still a usage error", () => {
