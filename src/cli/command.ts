@@ -102,6 +102,18 @@ export function parseDuration(text: string, name: string): number {
   return Number(m[1]) * UNITS[m[2] ?? "ms"]!;
 }
 
+/** A duration as {@link parseDuration} reads each of its parts, largest first: `30d`, `1h 30m`, `1s 500ms`; none is `0ms`. */
+export function formatDuration(ms: number): string {
+  let rest = ms;
+  const parts: string[] = [];
+  for (const [unit, size] of Object.entries(UNITS).reverse()) {
+    const n = Math.floor(rest / size);
+    if (n > 0) parts.push(`${n}${unit}`);
+    rest -= n * size;
+  }
+  return parts.join(" ") || "0ms";
+}
+
 /**
  * A time: an ISO-8601 date-time with its zone or a date (midnight UTC), read
  * as the library reads one (RFC 3339: a time without a zone would be another

@@ -1,6 +1,6 @@
 // What a command reads and writes: streams, environment and working folder,
 // injected so the commands are plain functions (the bin passes the process's).
-import { isKeywardError } from "../index.js";
+import { type ErrorCode, isKeywardError } from "../index.js";
 import { MAKE_SEALING_KEY } from "../lib/seal.js";
 import { cleanText, redactTokens } from "../lib/text.js";
 
@@ -44,12 +44,27 @@ export const EXIT = {
   IO: 6,
 } as const;
 
+/**
+ * The codes of the CLI's own errors (docs/cli.md, "Errors"); with --json,
+ * every error has a code: these, or a library error's.
+ */
+export type CliErrorCode = "USAGE" | "IO_ERROR" | "UNEXPECTED_ERROR" | "MEMBER_NOT_FOUND" | "DATABASE_NOT_A_FILE";
+
+/** The code of a CLI error made without one, by its exit code: shown with --json only. */
+const EXIT_CODES: Partial<Record<number, CliErrorCode | ErrorCode>> = { [EXIT.STORE]: "STORE_UNAVAILABLE", [EXIT.IO]: "IO_ERROR" };
+
 /** A failure the CLI reports in one line, with its exit code. */
 export class CliError extends Error {
   readonly exitCode: number;
-  constructor(message: string, exitCode: number) {
+  /** Given: shown in text too (`CODE: message`), as a library error's is. */
+  readonly code: CliErrorCode | ErrorCode | undefined;
+  /** Structured fields, for --json. */
+  readonly details: Record<string, string>;
+  constructor(message: string, exitCode: number, options: { code?: CliErrorCode | ErrorCode; details?: Record<string, string> } = {}) {
     super(message);
     this.exitCode = exitCode;
+    this.code = options.code;
+    this.details = options.details ?? {};
   }
 }
 
@@ -66,19 +81,64 @@ const CODE_MESSAGES: Record<string, string> = {
   SEALING_KEY_REQUIRED: `HMAC signing keys need KEYWARD_SEALING_KEY, 32 random bytes in base64 (${MAKE_SEALING_KEY})`,
 };
 
-/** The exit code and the one-line message of any error a command throws. */
-export function describeError(err: unknown): { exitCode: number; message: string } {
-  if (err instanceof CliError) return { exitCode: err.exitCode, message: err.message };
+/** What the CLI reports of an error: its exit code, its code, its message and structured fields. */
+export interface ErrorReport {
+  exitCode: number;
+  code: CliErrorCode | ErrorCode;
+  /** Whether the text line names the code (`CODE: message`): a library error, or a CLI error given one. */
+  named: boolean;
+  message: string;
+  fields: Record<string, unknown>;
+}
+
+/** What the CLI reports of any error a command throws. */
+export function describeError(err: unknown): ErrorReport {
+  if (err instanceof CliError) {
+    const code = err.code ?? EXIT_CODES[err.exitCode] ?? "USAGE";
+    return { exitCode: err.exitCode, code, named: err.code !== undefined, message: err.message, fields: err.details };
+  }
   if (isKeywardError(err)) {
-    // keyward's messages never hold a secret; escaped all the same, as they may echo input.
-    return { exitCode: CODE_EXITS[err.code] ?? EXIT.USAGE, message: `${err.code}: ${CODE_MESSAGES[err.code] ?? err.message}` };
+    // keyward's messages and fields never hold a secret; escaped all the same, as they may echo input.
+    const { name: _, code, message: __, ...fields } = err.toJSON();
+    return { exitCode: CODE_EXITS[err.code] ?? EXIT.USAGE, code: err.code, named: true, message: CODE_MESSAGES[err.code] ?? err.message, fields };
   }
   const code = (err as { code?: unknown })?.code;
-  if (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS")) {
-    return { exitCode: EXIT.USAGE, message: (err as Error).message };
+  if ((typeof code === "string" && code.startsWith("ERR_PARSE_ARGS")) || err instanceof TypeError || err instanceof RangeError) {
+    return { exitCode: EXIT.USAGE, code: "USAGE", named: false, message: (err as Error).message, fields: {} };
   }
-  if (err instanceof TypeError || err instanceof RangeError) return { exitCode: EXIT.USAGE, message: err.message };
-  return { exitCode: EXIT.STORE, message: `unexpected error: ${(err as Error)?.message ?? String(err)}` };
+  const message = `unexpected error: ${(err as Error)?.message ?? String(err)}`;
+  return { exitCode: EXIT.STORE, code: "UNEXPECTED_ERROR", named: false, message, fields: {} };
+}
+
+/**
+ * Reports an error on stderr: one line of text, `<label>: [CODE: ]message`,
+ * or with `asJson` one line of JSON, `{"code", "message", …fields}`.
+ * Messages may echo what was typed (an unknown option, a path): escaped, and
+ * anything shaped like a token redacted, in both.
+ *
+ * @returns its exit code
+ */
+export function reportError(io: Io, label: string, err: unknown, asJson: boolean): number {
+  const { exitCode, code, named, message, fields } = describeError(err);
+  const text = cleanText(message, true);
+  if (asJson) {
+    const clean = Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, typeof v === "string" ? cleanText(v, true) : v]));
+    io.err(`${redactTokens(JSON.stringify({ code, message: text, ...clean }))}\n`);
+  } else io.err(`${label}: ${named ? `${code}: ` : ""}${text}\n`);
+  return exitCode;
+}
+
+/**
+ * Why a file could not be read or written, as the system says it, with its
+ * code: `no such file or directory (ENOENT)`, `permission denied (EACCES)`.
+ */
+export function systemReason(err: unknown): string {
+  const { code, errno } = err as NodeJS.ErrnoException;
+  if (typeof errno !== "number") return code ?? "unreadable";
+  // Loaded when called, as node:sqlite is: a static import would fail to link on a Node too old for the bin,
+  // before index.ts can say which Node it needs.
+  const { getSystemErrorMessage } = process.getBuiltinModule("node:util") as typeof import("node:util");
+  return `${getSystemErrorMessage(errno)}${code ? ` (${code})` : ""}`;
 }
 
 /**

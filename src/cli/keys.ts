@@ -1,14 +1,14 @@
 // keygen (an ed25519 key pair for signed requests) and sign (the header
 // fields of a signed request, ready for curl: as a curl config for `curl -K -`,
 // or as shell-quoted -H arguments to paste).
-import { readFileSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import * as ed from "@noble/ed25519";
 import { deriveSigningSecret } from "../index.js";
 import { fromBase64, toBase64Url } from "../lib/bytes.js";
 import { type SigningKey, signatureHeaders } from "../signing/index.js";
 import { COMMON, type Command, positional, required } from "./command.js";
-import { CliError, EXIT, json, line } from "./io.js";
+import { CliError, EXIT, type Io, json, line, shownPath, systemReason } from "./io.js";
 
 export const keygen: Command = {
   summary: "Generate an ed25519 key pair: the private key for the client, the public key for create --ed25519-public-key.",
@@ -96,28 +96,48 @@ function bodyOf(values: Record<string, unknown>, cwd: string): Uint8Array<ArrayB
   try {
     bytes = new Uint8Array(readFileSync(resolve(cwd, name)));
   } catch (err) {
-    throw new CliError(`cannot read ${name}: ${(err as NodeJS.ErrnoException).code ?? "unreadable"}`, EXIT.IO);
+    throw new CliError(`cannot read ${name}: ${systemReason(err)}`, EXIT.IO);
   }
   return data === undefined ? bytes : bytes.filter((b) => b !== 0x0d && b !== 0x0a);
 }
 
 /** The key from a file or the environment, never from argv (which other users can read in ps). */
-function signingKey(values: Record<string, unknown>, io: { env: Record<string, string | undefined>; cwd: string }): SigningKey {
+function signingKey(values: Record<string, unknown>, io: Io): SigningKey {
   if (values.hmac === true) {
     const token = io.env.KEYWARD_TOKEN;
     if (!token) throw new CliError("--hmac reads the token from $KEYWARD_TOKEN, which is not set", EXIT.USAGE);
     return { alg: "hmac-sha256", secret: deriveSigningSecret(token) };
   }
   let text: string | undefined = io.env.KEYWARD_SIGNING_KEY;
-  if (typeof values["key-file"] === "string") {
-    try {
-      text = readFileSync(resolve(io.cwd, values["key-file"]), "utf8");
-    } catch {
-      throw new CliError("cannot read --key-file", EXIT.IO);
-    }
-  }
+  if (typeof values["key-file"] === "string") text = readKeyFile(io, values["key-file"]);
   if (!text) throw new CliError("no signing key: give --key-file, set $KEYWARD_SIGNING_KEY, or use --hmac", EXIT.USAGE);
   const privateKey = fromBase64(text.trim());
   if (privateKey?.length !== 32) throw new CliError("the signing key must be 32 bytes, base64url (see keyward keygen)", EXIT.USAGE);
   return { alg: "ed25519", privateKey };
+}
+
+/**
+ * The text of `--key-file`. A file other users may read or change (any
+ * group or other bit, as ssh refuses a private key) is used with a warning
+ * on stderr naming its mode and the fix; a pipe (`--key-file <(pass show
+ * key)`) is not a file to fix. A file that cannot be read fails with the
+ * system's reason, never with what it holds.
+ */
+function readKeyFile(io: Io, file: string): string {
+  const shown = shownPath(file);
+  try {
+    const fd = openSync(resolve(io.cwd, file), "r");
+    try {
+      const stat = fstatSync(fd);
+      if (stat.isFile() && (stat.mode & 0o077) !== 0 && process.platform !== "win32") {
+        const octal = `0${(stat.mode & 0o777).toString(8)}`;
+        io.err(`keyward sign: warning: --key-file ${shown} can be read or changed by other users (mode ${octal}; ssh refuses such a key): chmod 600 ${shown}\n`);
+      }
+      return readFileSync(fd, "utf8");
+    } finally {
+      closeSync(fd);
+    }
+  } catch (err) {
+    throw new CliError(`cannot read --key-file ${shown}: ${systemReason(err)}`, EXIT.IO);
+  }
 }

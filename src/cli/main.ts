@@ -1,16 +1,16 @@
 // The `keyward` bin: one parseArgs-driven subcommand per admin task.
 
-import { cleanText } from "../lib/text.js";
 import { SCHEMA_VERSION } from "../sqlite/index.js";
 import { suspend } from "./accounts.js";
 import { COMMON, type Command, helpText, parse, STORE_OPTIONS } from "./command.js";
-import { describeError, EXIT, type Io, json, line } from "./io.js";
+import { CliError, EXIT, type Io, json, line, reportError } from "./io.js";
 import { keygen, sign } from "./keys.js";
 import { members } from "./members.js";
 import { billing, credits, usage } from "./metering.js";
 import { scan } from "./scan.js";
 import { withStore } from "./store.js";
 import { audit, create, disable, enable, lifecycle, list, regenerate, remove, reseal, revoke, show, update } from "./tokens.js";
+import { packageVersion } from "./version.js";
 
 const init: Command = {
   summary: "Create the database (default ./keyward.db) or bring its schema up to date.",
@@ -54,7 +54,12 @@ const EXIT_CODES_URL = "https://github.com/keyward/keyward/blob/main/docs/cli.md
 
 function mainHelp(): string {
   const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(11)} ${c.summary}`);
-  return `usage: keyward <command> [options]\n\ncommands:\n${rows.join("\n")}\n\nkeyward <command> --help shows a command's options. Exit codes: ${EXIT_CODES_URL}\n`;
+  return `usage: keyward <command> [options]\n\ncommands:\n${rows.join("\n")}\n\nkeyward <command> --help shows a command's options; keyward --version prints the version. Exit codes: ${EXIT_CODES_URL}\n`;
+}
+
+/** `keyward --version` / `-V` (curl's spelling, as `sign` takes curl's `-X`, `-d`, `-H`), alone or with `--json`. */
+function isVersion(argv: string[]): boolean {
+  return (argv[0] === "--version" || argv[0] === "-V") && (argv.length === 1 || (argv.length === 2 && argv[1] === "--json"));
 }
 
 /**
@@ -67,21 +72,31 @@ function mainHelp(): string {
 export async function main(argv: string[], io: Io): Promise<number> {
   // `help <command>` is `<command> --help`.
   if (argv[0] === "help" && argv.length === 2 && Object.hasOwn(COMMANDS, argv[1]!)) return main([argv[1]!, "--help"], io);
+  // `--json` anywhere before `--` asks for JSON errors, even those found before the command is parsed.
+  const asJson = (argv.includes("--") ? argv.slice(0, argv.indexOf("--")) : argv).includes("--json");
   const [name, ...rest] = argv;
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
     io.out(mainHelp());
-    return finished(io, "keyward", name === undefined ? EXIT.USAGE : EXIT.OK);
+    return finished(io, "keyward", name === undefined ? EXIT.USAGE : EXIT.OK, asJson);
+  }
+  if (isVersion(argv)) {
+    try {
+      const version = packageVersion();
+      if (asJson) json(io, { name: "keyward", version });
+      else io.out(`${version}\n`);
+    } catch (err) {
+      return reportError(io, "keyward", err, asJson);
+    }
+    return finished(io, "keyward", EXIT.OK, asJson);
   }
   const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (!command) {
-    if (name.startsWith("-")) {
-      io.err("keyward: options go after the command: keyward <command> [options] (run keyward --help)\n");
-      return EXIT.USAGE;
-    }
     // A command name is a short word: anything else may be a token pasted in the wrong place, and is not echoed.
     const shown = /^[a-z][a-z-]{0,31}$/i.test(name) ? `"${name}"` : "(not shown: it is not a command name)";
-    io.err(`keyward: unknown command ${shown} (run keyward --help)\n`);
-    return EXIT.USAGE;
+    const message = name.startsWith("-")
+      ? "options go after the command: keyward <command> [options] (run keyward --help)"
+      : `unknown command ${shown} (run keyward --help)`;
+    return reportError(io, "keyward", new CliError(message, EXIT.USAGE), asJson);
   }
   let code: number;
   try {
@@ -91,26 +106,18 @@ export async function main(argv: string[], io: Io): Promise<number> {
       code = EXIT.OK;
     } else code = await command.run({ io, values, positionals });
   } catch (err) {
-    code = report(io, `keyward ${name}`, err);
+    code = reportError(io, `keyward ${name}`, err, asJson);
   }
-  return finished(io, `keyward ${name}`, code);
-}
-
-/** Reports an error in one line on stderr; returns its exit code. */
-function report(io: Io, label: string, err: unknown): number {
-  const { exitCode, message } = describeError(err);
-  // Messages may echo what was typed (an unknown option, a path): anything shaped like a token is redacted.
-  io.err(`${label}: ${cleanText(message, true)}\n`);
-  return exitCode;
+  return finished(io, `keyward ${name}`, code, asJson);
 }
 
 /** A command that succeeded but whose output could not be written failed (exit 6); a failed one keeps its code. */
-async function finished(io: Io, label: string, code: number): Promise<number> {
+async function finished(io: Io, label: string, code: number, asJson: boolean): Promise<number> {
   if (code !== EXIT.OK) return code;
   try {
     await io.flushOut?.();
     return code;
   } catch (err) {
-    return report(io, label, err);
+    return reportError(io, label, err, asJson);
   }
 }

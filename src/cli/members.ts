@@ -1,4 +1,5 @@
 // keyward members: an account's team and their roles (docs/roles.md).
+import type { Keyward, Member } from "../index.js";
 import { isRole, ROLES } from "../model/roles.js";
 import { COMMON, type Command, positional, required, STORE_OPTIONS } from "./command.js";
 import { CliError, EXIT, json, line } from "./io.js";
@@ -33,7 +34,7 @@ export const members: Command = {
       const list = change
         ? await team.set(owner, change[0], change[1], actorOf(ctx.values))
         : remove !== undefined
-          ? await team.remove(owner, remove, actorOf(ctx.values))
+          ? await removeMember(keyward, owner, remove, actorOf(ctx.values))
           : await team.list(owner);
       if (ctx.values.json) json(ctx.io, list);
       else if (list.length === 0) line(ctx.io, "no members (the account's single user is its owner)");
@@ -42,3 +43,17 @@ export const members: Command = {
     });
   },
 };
+
+/**
+ * Removes a member, or fails with MEMBER_NOT_FOUND (exit 3) when they are
+ * not one: the library's removal of a non-member changes nothing, silently,
+ * and a mistyped id would pass for done. Removed on the role read, so that a
+ * change made meanwhile is REVISION_CONFLICT (exit 4), not a removal of
+ * someone already gone reported as done.
+ */
+async function removeMember(keyward: Keyward, owner: string, member: string, actor: { actor: string }): Promise<Member[]> {
+  const team = keyward.accounts.members;
+  const role = await team.roleOf(owner, member);
+  if (role === null) throw new CliError(`${member} is not a member of ${owner}`, EXIT.NOT_FOUND, { code: "MEMBER_NOT_FOUND", details: { owner, member } });
+  return team.remove(owner, member, { ...actor, expectedRole: role });
+}

@@ -1,6 +1,6 @@
 // Opening the store a command works on. SQLite (keyward/sqlite) is the
 // default; other databases plug in through DRIVERS, matched by URL.
-import { existsSync } from "node:fs";
+import { type Stats, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { Keyward, StoreUnavailableError, type TokenLifetimeOptions, type TokenStore } from "../index.js";
 import { Keyring, MAKE_SEALING_KEY } from "../lib/seal.js";
@@ -143,7 +143,7 @@ export async function openStore(ctx: CommandContext, options: StoreOpenOptions):
   } catch (err) {
     // The stores tell a program to call migrate(): the CLI names its own command.
     if (err instanceof StoreUnavailableError && err.message.endsWith(": run migrate()")) {
-      throw new CliError(`${err.code}: ${err.message.slice(0, -"migrate()".length)}keyward migrate`, EXIT.STORE);
+      throw new CliError(`${err.message.slice(0, -"migrate()".length)}keyward migrate`, EXIT.STORE, { code: err.code });
     }
     throw err;
   }
@@ -179,14 +179,41 @@ export function keywardOver(ctx: CommandContext, store: TokenStore, options: Sto
 
 function openSqlite(io: Io, database: string, options: { create: boolean }) {
   const path = resolve(io.cwd, database);
-  if (!options.create && !existsSync(path)) {
+  const stat = statOf(path);
+  if (!options.create && stat === undefined) {
     throw new CliError(`no database at ${database} (create it with: keyward init --database ${database})`, EXIT.STORE);
+  }
+  // SQLite's first read of a FIFO waits for a writer, for good; a folder or a device is no database either.
+  if (stat !== undefined && !stat.isFile()) {
+    throw new CliError(`${database} is ${fileKind(stat)}, not a SQLite database file`, EXIT.STORE, {
+      code: "DATABASE_NOT_A_FILE",
+      details: { database: shownPath(database) },
+    });
   }
   // Opening for writing writes (WAL mode; an empty file becomes a database): a failing command must change nothing.
   if (!options.create && lacksKeywardSchema(path)) {
     throw new CliError(`${database} is not a keyward database (create one with: keyward init --database ${database})`, EXIT.STORE);
   }
   return sqliteStore(path, { migrate: options.create });
+}
+
+/** What a file that is not a regular file is, for messages. */
+function fileKind(stat: Stats): string {
+  if (stat.isDirectory()) return "a folder";
+  if (stat.isFIFO()) return "a FIFO";
+  if (stat.isCharacterDevice()) return "a character device";
+  if (stat.isBlockDevice()) return "a block device";
+  if (stat.isSocket()) return "a socket";
+  return "a special file";
+}
+
+/** The file's status, following links; undefined when there is none or it cannot be reached (as existsSync says false). */
+function statOf(path: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
+  }
 }
 
 /**

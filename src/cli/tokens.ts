@@ -17,6 +17,7 @@ import {
   COMMON,
   type Command,
   type CommandContext,
+  formatDuration,
   parseCount,
   parseDuration,
   parseSince,
@@ -130,7 +131,7 @@ function calendarReset(text: string | undefined, name: string): "day" | "month" 
 
 type CreditsView = { limit: number; refill: { amount: number; intervalMs: number } | null; reset?: "day" | "month" | null };
 const creditsText = (c: CreditsView) =>
-  `${c.limit}${c.refill ? ` (+${c.refill.amount} every ${c.refill.intervalMs} ms)` : ""}${c.reset ? ` (full every ${c.reset}, UTC)` : ""}`;
+  `${c.limit}${c.refill ? ` (+${c.refill.amount} every ${formatDuration(c.refill.intervalMs)})` : ""}${c.reset ? ` (full every ${c.reset}, UTC)` : ""}`;
 
 const creditsRow = (c: CreditsView | null) => (c ? creditsText(c) : "unmetered");
 
@@ -166,8 +167,8 @@ function policyRows(p: TokenPolicy, signing: TokenRecord["signing"]): [string, s
     ["ips", p.ips.join(" ") || "any"],
     ["credits", creditsRow(p.credits)],
     ...Object.entries(p.pools ?? {}).map(([name, c]): [string, string] => [`pool ${name}`, creditsText(c)]),
-    ["rate limit", p.rateLimit ? `${p.rateLimit.limit} per ${p.rateLimit.windowMs} ms` : "none"],
-    ...(p.rateLimits ?? []).map((l): [string, string] => ["rate limit", `${l.limit} per ${l.windowMs} ms`]),
+    ["rate limit", p.rateLimit ? `${p.rateLimit.limit} per ${formatDuration(p.rateLimit.windowMs)}` : "none"],
+    ...(p.rateLimits ?? []).map((l): [string, string] => ["rate limit", `${l.limit} per ${formatDuration(l.windowMs)}`]),
     ["expires", iso(p.expiresAt)],
     ["signed requests", p.requireSignedRequests ? `required (${signing?.alg ?? "no key"})` : "optional"],
   ];
@@ -244,12 +245,14 @@ async function printIssued(
     },
   );
   if (why !== null) {
-    if (lost === "keep") throw new CliError(`${why}: the new secret of ${id} was not shown and nobody has it (regenerate it again, or revoke it)`, EXIT.IO);
+    if (lost === "keep") {
+      throw new CliError(`${why}: the new secret of ${id} was not shown and nobody has it (regenerate it again, or revoke it)`, EXIT.IO, { details: { tokenId: id } });
+    }
     const revoked = await keyward.tokens.revoke(id, actorOf(ctx.values)).then(
       () => "it is revoked",
       () => `it could not be revoked: revoke it (keyward revoke ${id})`,
     );
-    throw new CliError(`${why}: token ${id} was not shown and nobody has it; ${revoked}`, EXIT.IO);
+    throw new CliError(`${why}: token ${id} was not shown and nobody has it; ${revoked}`, EXIT.IO, { details: { tokenId: id } });
   }
   if (!ctx.values.json) ctx.io.err(`token ${id} (${kind}); this is the only time it is shown: store it now\n`);
 }

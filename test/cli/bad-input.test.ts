@@ -1,7 +1,7 @@
 // Every command given wrong arguments or a bad database: a clear error, a
 // documented non-zero exit code, and nothing changed.
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { type ErrorCode, generateToken, KeywardError } from "keyward";
@@ -36,7 +36,7 @@ describe("keyward CLI: bad input", () => {
     // One line, as every error: not the whole help.
     expect([unknown.code, unknown.stdout, unknown.stderr]).toEqual([2, "", 'keyward: unknown command "frobnicate" (run keyward --help)\n']);
     // An option before the command (as other tools take --database first) is said to be one, and not echoed.
-    for (const args of [["--database", "x.db", "list"], ["--json", "list"], ["-v"], ["--version"]]) {
+    for (const args of [["--database", "x.db", "list"], ["-v"]]) {
       const first = cli(...args);
       expect([args[0], first.code, first.stdout, first.stderr]).toEqual([args[0], 2, "", "keyward: options go after the command: keyward <command> [options] (run keyward --help)\n"]);
     }
@@ -167,6 +167,27 @@ describe("keyward CLI: bad input", () => {
     expect(readFileSync(path).equals(before)).toBe(true);
     expect(readdirSync(cli.dir).filter((f) => f.startsWith("clash.db-"))).toEqual([]);
     expect(cli("list", "--owner", "a", "--database", "clash.db")).toMatchObject({ code: 5, stderr: expect.stringContaining("clash.db is not a keyward database") });
+  });
+
+  it("a FIFO, a folder or a device as --database: DATABASE_NOT_A_FILE (exit 5) at once, never opened", () => {
+    // A FIFO blocked the command for good: SQLite's first read waits for a writer that never comes.
+    spawnSync("mkfifo", [join(cli.dir, "fifo.db")]);
+    mkdirSync(join(cli.dir, "folder.db"), { recursive: true });
+    for (const [database, kind] of [["fifo.db", "a FIFO"], ["folder.db", "a folder"], ["/dev/null", "a character device"]] as const) {
+      for (const args of [["list", "--owner", "a"], ["init"]]) {
+        const r = cli(...args, "--database", database);
+        expect([args[0], database, r.code, r.stderr]).toEqual([
+          args[0],
+          database,
+          5,
+          `keyward ${args[0]}: DATABASE_NOT_A_FILE: ${database} is ${kind}, not a SQLite database file\n`,
+        ]);
+      }
+    }
+    // Through a symbolic link too, and named by KEYWARD_DATABASE.
+    symlinkSync("fifo.db", join(cli.dir, "link.db"));
+    expect(cli.run(["list", "--owner", "a"], { env: { KEYWARD_DATABASE: "link.db" } }).code).toBe(5);
+    expect(statSync(join(cli.dir, "fifo.db")).isFIFO()).toBe(true);
   });
 
   it("a schema older than the CLI's: exit 5 naming the CLI's command (keyward migrate), not a library call", () => {

@@ -85,7 +85,7 @@ describe.runIf(existsSync("/dev/full"))("keyward CLI: an output that cannot be w
   it("any command: one line on stderr and exit 6, not a stack trace and exit 1 (scan's code)", () => {
     expect(cli("create", "--owner", "acct_full").code).toBe(0);
     expect(toFull("list", "--owner", "acct_full")).toEqual({ code: 6, stderr: "keyward list: cannot write to stdout: ENOSPC\n" });
-    expect(toFull("list", "--owner", "acct_full", "--json")).toEqual({ code: 6, stderr: "keyward list: cannot write to stdout: ENOSPC\n" });
+    expect(toFull("list", "--owner", "acct_full", "--json")).toEqual({ code: 6, stderr: '{"code":"IO_ERROR","message":"cannot write to stdout: ENOSPC"}\n' });
     expect(toFull("--help")).toEqual({ code: 6, stderr: "keyward: cannot write to stdout: ENOSPC\n" });
   });
 
@@ -93,7 +93,10 @@ describe.runIf(existsSync("/dev/full"))("keyward CLI: an output that cannot be w
     for (const [owner, json] of [["acct_full_text", []], ["acct_full_json", ["--json"]]] as const) {
       const r = toFull("create", "--owner", owner, ...json);
       const [token] = idsOf(owner);
-      expect(r).toEqual({ code: 6, stderr: `keyward create: cannot write to stdout: ENOSPC: token ${token!.id} was not shown and nobody has it; it is revoked\n` });
+      const message = `cannot write to stdout: ENOSPC: token ${token!.id} was not shown and nobody has it; it is revoked`;
+      // With --json, the error names the token's id in a field too.
+      const stderr = json.length > 0 ? `${JSON.stringify({ code: "IO_ERROR", message, tokenId: token!.id })}\n` : `keyward create: ${message}\n`;
+      expect(r).toEqual({ code: 6, stderr });
       expect(token!.revokedAt).not.toBeNull();
     }
   });

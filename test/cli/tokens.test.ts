@@ -77,7 +77,7 @@ describe("keyward CLI: token lifecycle", () => {
     const shown = cli("show", record.id).stdout;
     expect(shown).toContain("credits          100 (full every day, UTC)");
     expect(shown).toContain("pool premium     5 (full every month, UTC)");
-    expect(shown).toContain("rate limit       1000 per 86400000 ms");
+    expect(shown).toContain("rate limit       1000 per 1d");
     // `__proto__` is a pool name the library refuses, not a prototype silently set: the pools stay.
     const proto = cli("update", record.id, "--pool", "__proto__=5");
     expect([proto.code, proto.stderr]).toEqual([2, expect.stringMatching(/^keyward update: INVALID_INPUT: .*pools\.__proto__/)]);
@@ -96,6 +96,13 @@ describe("keyward CLI: token lifecycle", () => {
     expect(policy("--name", "n").credits).toEqual({ limit: 200, refill: null, reset: "month" });
     // A refill and a calendar reset exclude each other: giving one drops the other; none drops it.
     expect(policy("--refill", "50/1d").credits).toEqual({ limit: 200, refill: { amount: 50, intervalMs: 86_400_000 } });
+    // Text shows durations as they are typed (--json keeps the milliseconds); mixed units read largest first.
+    const shown = cli("update", record.id, "--refill", "50/5400000", "--rate-limit", "7/90061001").stdout;
+    expect(shown).toContain("credits          200 (+50 every 1h 30m)\n");
+    expect(shown).toContain("rate limit       7 per 1d 1h 1m 1s 1ms\n");
+    expect(policy("--refill", "50/30d").credits.refill).toEqual({ amount: 50, intervalMs: 2_592_000_000 });
+    expect(cli("show", record.id).stdout).toContain("credits          200 (+50 every 30d)\n");
+    expect(policy("--refill", "50/1d").credits.refill).toEqual({ amount: 50, intervalMs: 86_400_000 });
     expect(policy("--credits", "300").credits).toEqual({ limit: 300, refill: { amount: 50, intervalMs: 86_400_000 } });
     expect(policy("--reset", "day").credits).toEqual({ limit: 300, refill: null, reset: "day" });
     expect(policy("--reset", "none").credits).toEqual({ limit: 300, refill: null });
@@ -120,7 +127,7 @@ describe("keyward CLI: token lifecycle", () => {
     const scheduled = cli("show", record.id).stdout.split("\n").filter((l) => l.startsWith("scheduled"));
     expect(scheduled).toEqual([
       `scheduled        ${inOneHour}: credits 5`,
-      `scheduled        ${inTwoHours}: pool batch 50; rate limit 10 per 1000 ms, 100 per 86400000 ms; pool premium none`,
+      `scheduled        ${inTwoHours}: pool batch 50; rate limit 10 per 1s, 100 per 1d; pool premium none`,
     ]);
     // Nothing but the effective time: nothing changes.
     const same = cli("update", record.id, "--scope", "core:read", "--effective-at", "+3h").stdout;
@@ -229,7 +236,7 @@ describe("keyward CLI: token lifecycle", () => {
 
     const shown = cli("show", id);
     expect(shown.stdout).toContain("scopes           core:read premium:read");
-    expect(shown.stdout).toContain("rate limit       10 per 1000 ms");
+    expect(shown.stdout).toContain("rate limit       10 per 1s");
     expect(shown.stdout).not.toContain(token);
 
     // The token really works against the same database, and is metered there.
@@ -440,7 +447,7 @@ describe("keyward CLI: token lifecycle", () => {
     const pair = JSON.parse(cli("keygen", "--json").stdout);
     expect(pair.privateKey).toMatch(/^[A-Za-z0-9_-]{43}$/);
     const created = JSON.parse(cli("create", "--owner", "acct_3", "--require-signed", "--ed25519-public-key", pair.publicKey, "--json").stdout);
-    writeFileSync(join(cli.dir, "client.key"), pair.privateKey);
+    writeFileSync(join(cli.dir, "client.key"), pair.privateKey, { mode: 0o600 });
     const url = "https://api.example.com/v1/orders?x=1";
     const signed = cli("sign", url, "--key-id", created.record.id, "--key-file", "client.key", "-d", '{"qty":1}', "-H", "content-type: application/json");
     expect(signed.code).toBe(0);
@@ -454,7 +461,7 @@ describe("keyward CLI: token lifecycle", () => {
     const tampered = new Request(url, { method: "POST", headers, body: '{"qty":9}' });
     expect(await verifyRequestSignature(join(cli.dir, "keyward.db"), tampered)).not.toBe("ok");
     const both = cli("sign", url, "--key-id", created.record.id, "--key-file", "client.key", "--json", "--curl-config");
-    expect([both.code, both.stderr]).toEqual([2, "keyward sign: --json and --curl-config exclude each other\n"]);
+    expect([both.code, JSON.parse(both.stderr)]).toEqual([2, { code: "USAGE", message: "--json and --curl-config exclude each other" }]);
   });
 
   // The documented lines, run by /bin/sh with the real curl against a server that verifies with keyward.
@@ -519,7 +526,7 @@ describe("keyward CLI: token lifecycle", () => {
     const both = cli("sign", "https://x.test/", "--key-id", record.id, "--key-file", "client.key", "-d", "a", "--data-binary", "b");
     expect([both.code, both.stderr]).toEqual([2, "keyward sign: --data and --data-binary exclude each other\n"]);
     const missing = cli("sign", "https://x.test/", "--key-id", record.id, "--key-file", "client.key", "-d", "@nope.json");
-    expect([missing.code, missing.stderr]).toEqual([6, "keyward sign: cannot read nope.json: ENOENT\n"]);
+    expect([missing.code, missing.stderr]).toEqual([6, "keyward sign: cannot read nope.json: no such file or directory (ENOENT)\n"]);
   });
 
   it("a key that starts with a dash is a value, not an option; a forgotten value is still a usage error", () => {
@@ -530,7 +537,7 @@ describe("keyward CLI: token lifecycle", () => {
     expect(created.code).toBe(0);
     expect(JSON.parse(created.stdout).record.owner).toBe("acct_5");
     const forgot = cli("create", "--owner", "--json");
-    expect([forgot.code, forgot.stderr]).toEqual([2, expect.stringMatching(/^keyward create: Option '--owner' argument is ambiguous/)]);
+    expect([forgot.code, JSON.parse(forgot.stderr)]).toEqual([2, { code: "USAGE", message: expect.stringMatching(/^Option '--owner' argument is ambiguous/) }]);
   });
 
   it("reseal --owner: every HMAC key of the owner sealed under the first of NEW,OLD; then NEW alone verifies their signatures", async () => {
