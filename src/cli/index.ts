@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `keyward` bin (Node only): see docs/cli.md.
 import { fstatSync, statSync } from "node:fs";
-import { CliError, EXIT } from "./io.js";
+import { CliError, EXIT, systemReason } from "./io.js";
 import { main } from "./main.js";
 
 /**
@@ -16,7 +16,7 @@ function writerTo(stream: NodeJS.WriteStream, name: string): { write: (text: str
   let failure: CliError | undefined;
   stream.on("error", (err: NodeJS.ErrnoException) => {
     if (!(err.code === "EPIPE" || (ended && err.code === "ERR_STREAM_DESTROYED"))) {
-      failure ??= new CliError(`cannot write to ${name}: ${err.code ?? err.message}`, EXIT.IO);
+      failure ??= new CliError(`cannot write to ${name}: ${typeof err.errno === "number" ? systemReason(err) : (err.code ?? err.message)}`, EXIT.IO);
     }
     ended = true;
   });

@@ -9,7 +9,7 @@ import ignore, { type Ignore } from "ignore";
 import { findTokens, guardStore, hashToken, policyAt, type TokenStore } from "../index.js";
 import { MAX_TOKEN_LENGTH } from "../token/format.js";
 import { COMMON, type Command, type CommandContext, parseCount, STORE_OPTIONS } from "./command.js";
-import { CliError, EXIT, type Io, json, line, shownPath } from "./io.js";
+import { CliError, EXIT, type Io, json, line, shownPath, systemReason } from "./io.js";
 import { withStore } from "./store.js";
 import { statusOf, type TokenStatus } from "./tokens.js";
 
@@ -92,8 +92,8 @@ async function scanRoot(ctx: CommandContext, root: string, maxBytes: number | nu
   let stat: ReturnType<typeof statSync>;
   try {
     stat = statSync(root);
-  } catch {
-    throw new CliError(`cannot read ${shown(ctx.io, root)}`, EXIT.IO);
+  } catch (err) {
+    throw new CliError(`cannot read ${shown(ctx.io, root)}: ${systemReason(err)}`, EXIT.IO);
   }
   if (stat.isFile()) {
     // A file named on the command line must be scanned: a binary or too large one is an error, not a skip.
@@ -141,7 +141,7 @@ async function scanFolder(ctx: CommandContext, root: string, useGitignore: boole
     } catch (err) {
       // Tracked but deleted from the work tree: nothing on disk to scan.
       if ((err as { code?: string }).code === "ENOENT") continue;
-      throw new CliError(`cannot read ${shown(ctx.io, path)}`, EXIT.IO);
+      throw new CliError(`cannot read ${shown(ctx.io, path)}: ${systemReason(err)}`, EXIT.IO);
     }
     // A folder in the list is a submodule or a nested repository: scanned as its own git sees it. A
     // submodule not checked out (`git clone` without --recurse-submodules: no `.git` in its folder) has
@@ -329,8 +329,8 @@ async function walk(io: Io, dir: string, levels: IgnoreLevel[] | null, visit: Vi
   let entries: import("node:fs").Dirent[];
   try {
     entries = readdirSync(dir, { withFileTypes: true });
-  } catch {
-    throw new CliError(`cannot read folder ${shown(io, dir)}`, EXIT.IO);
+  } catch (err) {
+    throw new CliError(`cannot read folder ${shown(io, dir)}: ${systemReason(err)}`, EXIT.IO);
   }
   const here = levels && gitignoreOf(dir);
   const active = here ? [...levels, { base: dir, ig: here }] : levels;
@@ -385,14 +385,14 @@ async function scanFile(io: Io, path: string, maxBytes: number | null, state: Sc
   } catch (err) {
     // Gone since the folder was listed: nothing to scan.
     if ((err as { code?: string }).code === "ENOENT") return null;
-    throw new CliError(`cannot read ${shown(io, path)}`, EXIT.IO);
+    throw new CliError(`cannot read ${shown(io, path)}: ${systemReason(err)}`, EXIT.IO);
   }
   try {
     if (maxBytes !== null && fstatSync(fd).size > maxBytes) return "too large";
     return await scanStream((into, at) => readSync(fd, into, at, into.length - at, null), shown(io, path), state, null);
   } catch (err) {
     if (err instanceof CliError) throw err;
-    throw new CliError(`cannot read ${shown(io, path)}`, EXIT.IO);
+    throw new CliError(`cannot read ${shown(io, path)}: ${systemReason(err)}`, EXIT.IO);
   } finally {
     closeSync(fd);
   }
@@ -409,7 +409,7 @@ function readStdin(into: Buffer, at: number): number {
     } catch (err) {
       if ((err as { code?: string }).code === "EAGAIN") continue;
       if ((err as { code?: string }).code === "EOF") return 0;
-      throw new CliError("cannot read standard input", EXIT.IO);
+      throw new CliError(`cannot read standard input: ${systemReason(err)}`, EXIT.IO);
     }
   }
 }

@@ -268,8 +268,8 @@ describe("keyward CLI: bad input", () => {
     expect([unknown.code, unknown.stderr]).toEqual([2, "keyward: unknown command (not shown: it is not a command name) (run keyward --help)\n"]);
     for (const [args, message] of [
       [["list", "--owner", "a", `--${token}`], `keyward list: Unknown option '--kw_sk_live_[redacted]'`],
-      [["scan", token], "keyward scan: cannot read kw_sk_live_[redacted]\n"],
-      [["scan", `dir/${token.slice(0, 30)}`], "keyward scan: cannot read dir/kw_sk_live_[redacted]\n"],
+      [["scan", token], "keyward scan: cannot read kw_sk_live_[redacted]: no such file or directory (ENOENT)\n"],
+      [["scan", `dir/${token.slice(0, 30)}`], "keyward scan: cannot read dir/kw_sk_live_[redacted]: no such file or directory (ENOENT)\n"],
       [["create", "--owner", "a", "--credits", token], "keyward create: --credits: expected a whole number\n"],
     ] as const) {
       const r = cli(...args);

@@ -84,16 +84,16 @@ describe.runIf(existsSync("/dev/full"))("keyward CLI: an output that cannot be w
 
   it("any command: one line on stderr and exit 6, not a stack trace and exit 1 (scan's code)", () => {
     expect(cli("create", "--owner", "acct_full").code).toBe(0);
-    expect(toFull("list", "--owner", "acct_full")).toEqual({ code: 6, stderr: "keyward list: cannot write to stdout: ENOSPC\n" });
-    expect(toFull("list", "--owner", "acct_full", "--json")).toEqual({ code: 6, stderr: '{"code":"IO_ERROR","message":"cannot write to stdout: ENOSPC"}\n' });
-    expect(toFull("--help")).toEqual({ code: 6, stderr: "keyward: cannot write to stdout: ENOSPC\n" });
+    expect(toFull("list", "--owner", "acct_full")).toEqual({ code: 6, stderr: "keyward list: cannot write to stdout: no space left on device (ENOSPC)\n" });
+    expect(toFull("list", "--owner", "acct_full", "--json")).toEqual({ code: 6, stderr: '{"code":"IO_ERROR","message":"cannot write to stdout: no space left on device (ENOSPC)"}\n' });
+    expect(toFull("--help")).toEqual({ code: 6, stderr: "keyward: cannot write to stdout: no space left on device (ENOSPC)\n" });
   });
 
   it("create: the token nobody was shown is revoked, the error names its id, and no 'store it now' note", () => {
     for (const [owner, json] of [["acct_full_text", []], ["acct_full_json", ["--json"]]] as const) {
       const r = toFull("create", "--owner", owner, ...json);
       const [token] = idsOf(owner);
-      const message = `cannot write to stdout: ENOSPC: token ${token!.id} was not shown and nobody has it; it is revoked`;
+      const message = `cannot write to stdout: no space left on device (ENOSPC): token ${token!.id} was not shown and nobody has it; it is revoked`;
       // With --json, the error names the token's id in a field too.
       const stderr = json.length > 0 ? `${JSON.stringify({ code: "IO_ERROR", message, tokenId: token!.id })}\n` : `keyward create: ${message}\n`;
       expect(r).toEqual({ code: 6, stderr });
@@ -115,7 +115,7 @@ describe.runIf(existsSync("/dev/full"))("keyward CLI: an output that cannot be w
     const r = toFull("regenerate", id, "--grace", "1h");
     expect(r).toEqual({
       code: 6,
-      stderr: `keyward regenerate: cannot write to stdout: ENOSPC: the new secret of ${id} was not shown and nobody has it (regenerate it again, or revoke it)\n`,
+      stderr: `keyward regenerate: cannot write to stdout: no space left on device (ENOSPC): the new secret of ${id} was not shown and nobody has it (regenerate it again, or revoke it)\n`,
     });
     expect(r.stderr).not.toContain(old);
     const shown = JSON.parse(cli("show", id, "--json").stdout);

@@ -31,7 +31,7 @@ describe("keyward CLI: errors with --json", () => {
       [["list", "--json"], 2, "USAGE", "missing --owner"],
       [["list", "--owner", "a", "--colour", "--json"], 2, "USAGE", expect.stringMatching(/^Unknown option '--colour'/)],
       [["list", "--owner", "a", "--database", "missing.db", "--json"], 5, "STORE_UNAVAILABLE", "no database at missing.db (create it with: keyward init --database missing.db)"],
-      [["scan", "nope", "--json"], 6, "IO_ERROR", "cannot read nope"],
+      [["scan", "nope", "--json"], 6, "IO_ERROR", "cannot read nope: no such file or directory (ENOENT)"],
       // Before a command is found: --json anywhere asks for JSON.
       [["lst", "--json"], 2, "USAGE", 'unknown command "lst" (run keyward --help)'],
       [["--json", "list"], 2, "USAGE", "options go after the command: keyward <command> [options] (run keyward --help)"],

@@ -401,7 +401,7 @@ describe("keyward scan", () => {
   });
 
   it("a missing path, an unreadable folder, a binary or huge file named on the command line: exit 6", () => {
-    expect(cli("scan", "nope")).toEqual({ code: 6, stdout: "", stderr: "keyward scan: cannot read nope\n" });
+    expect(cli("scan", "nope")).toEqual({ code: 6, stdout: "", stderr: "keyward scan: cannot read nope: no such file or directory (ENOENT)\n" });
     write("one/bin.dat", new Uint8Array([1, 0, 2]));
     expect(cli("scan", "one/bin.dat").stderr).toBe("keyward scan: cannot scan one/bin.dat: binary\n");
     write("one/huge.txt", "y".repeat(50));
@@ -415,13 +415,13 @@ describe("keyward scan", () => {
     write("locked/inner/a.txt", "x");
     chmodSync(join(cli.dir, "locked/inner"), 0o000);
     try {
-      expect(cli("scan", "locked")).toMatchObject({ code: 6, stderr: "keyward scan: cannot read folder locked/inner\n" });
+      expect(cli("scan", "locked")).toMatchObject({ code: 6, stderr: "keyward scan: cannot read folder locked/inner: permission denied (EACCES)\n" });
     } finally {
       chmodSync(join(cli.dir, "locked/inner"), 0o755);
     }
     write("locked-file/a.txt", "x");
     chmodSync(join(cli.dir, "locked-file/a.txt"), 0o000);
-    expect(cli("scan", "locked-file")).toEqual({ code: 6, stdout: "", stderr: "keyward scan: cannot read locked-file/a.txt\n" });
+    expect(cli("scan", "locked-file")).toEqual({ code: 6, stdout: "", stderr: "keyward scan: cannot read locked-file/a.txt: permission denied (EACCES)\n" });
   });
 
   it("shows progress on stderr on a terminal only, every 500 files", async () => {
