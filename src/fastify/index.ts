@@ -203,17 +203,19 @@ export function keywardFastify(kw: Keyward, options?: EdgeOptions): KeywardFasti
           if (!decision.ok) closeUnreadBody(raw, decision, (name, value) => reply.header(name, value));
           if (!decision.ok && onDenied) {
             let onward = false;
-            await onDenied(decision, request, reply, () => {
-              onward = true;
-            });
+            const denied = decision;
+            const sent = await answers(reply, () =>
+              onDenied(denied, request, reply, () => {
+                onward = true;
+              }),
+            );
             // Answered, or let on; a hook that did neither (it only logs) lets nothing through.
-            if (onward || reply.sent) return;
+            if (onward || sent) return;
           }
         } catch (err) {
           if (!onError) throw err;
-          await onError(err, request, reply);
           // An onError that answered nothing lets nothing through: the error goes on to Fastify's error handler.
-          if (!reply.sent) throw err;
+          if (!(await answers(reply, () => onError(err, request, reply)))) throw err;
           return;
         }
         if (decision.ok) return admit(request, reply, decision, origin);
@@ -261,6 +263,31 @@ const earlyForm = new WeakMap<object, EarlyGuard>();
 
 /** Marks, in a route's config, a route whose guard runs before parsing: the plugin reads no signed body ahead of it. */
 const GUARDED_EARLY = Symbol("keyward.guardedEarly");
+
+/**
+ * Runs a hook that may answer (`onDenied`, `onError`); whether it did. One
+ * that sent the reply without returning it (`reply.send(…)`, not `return
+ * reply.send(…)`) answered too: its reply is waited for, as {@link refuse}
+ * waits for its own. Before, `reply.sent`, false while an async onSend hook
+ * runs, had the default answer sent after it (401 over the hook's status,
+ * Fastify warning "Reply was already sent").
+ */
+async function answers<Server extends RawServerBase>(reply: FastifyReply<RouteGenericInterface, Server>, hook: () => unknown): Promise<boolean> {
+  let sending = false;
+  const send = reply.send;
+  // Own property for the hook's run, over the prototype's (redirect and view plugins send through it too).
+  reply.send = function (this: typeof reply, payload?: unknown) {
+    sending = true;
+    return send.call(this, payload);
+  };
+  try {
+    await hook();
+  } finally {
+    delete (reply as { send?: unknown }).send;
+  }
+  if (sending && !reply.sent) await reply;
+  return sending || reply.sent;
+}
 
 /**
  * Sends a denial and waits until it has gone out, as Fastify asks of an

@@ -122,6 +122,11 @@ export class UsageQueue {
    * few requests, nor `onError` called as often.
    */
   #failing = false;
+  /**
+   * Whether the default warning told of a failed write since the last one that succeeded: a store
+   * refusing every batch as INVALID_INPUT (each dropped, none retried) warns once, not per batch.
+   */
+  #warned = false;
   #closed = false;
   readonly #stats = { written: 0, dropped: 0, failedWrites: 0, droppedHookEvents: 0 };
 
@@ -322,6 +327,7 @@ export class UsageQueue {
           if (generation !== this.#generation) return null;
           this.#stats.written += batch.length;
           this.#failing = false;
+          this.#warned = false;
         } catch (error) {
           if (generation !== this.#generation) return null;
           failed = this.#failed(batch, seq, error);
@@ -351,7 +357,8 @@ export class UsageQueue {
     const code = (error as { code?: unknown })?.code;
     const retry = !this.#closed && code !== "INVALID_INPUT";
     const requeued = retry ? Math.min(room, batch.length) : 0;
-    if (this.#o.warn && (!this.#failing || this.#closed)) {
+    if (this.#o.warn && (!this.#warned || this.#closed)) {
+      this.#warned = true;
       // Only the code: a driver's message may quote what the application stored.
       console.warn(
         `keyward: a usage write failed (${typeof code === "string" ? code : "no code"}; events: ${batch.length}, queued again: ${requeued}, ` +

@@ -106,6 +106,23 @@ function giveBack(row: Pick<CreditState, "used" | "bought">, backs: Back[]): Cre
   return creditState({ used, bought, periodStart: null });
 }
 
+/**
+ * What `promise` answers, or STORE_UNAVAILABLE at `until` (monotonic clock): a request that waited its
+ * `lockWait` for a lease change fails, and nothing is counted for it (the verifier may have given up on
+ * it: a return held behind the token's lock once kept it waiting, then granted it).
+ */
+async function within<T>(promise: Promise<T>, until: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new StoreUnavailableError("credit lease change took longer than requestLockTimeoutMs")), Math.max(0, until - performance.now()));
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** @internal The leases of one store, per token. */
 export class CreditLeases {
   readonly #pool: PostgresPool;
@@ -149,6 +166,8 @@ export class CreditLeases {
    * way.
    */
   async spend(key: string, lock: string, cost: number, limit: number, now: number): Promise<MeterResult | null> {
+    // What it waits for before a lease covers it (a return, a reservation) is a lock wait: at most `lockWait`.
+    const until = performance.now() + this.#settings.lockWait;
     for (;;) {
       let lease = this.#leases.get(key);
       if (lease && (lease.limit !== limit || performance.now() >= lease.renewAt || lease.granted - lease.spent < cost)) {
@@ -158,12 +177,12 @@ export class CreditLeases {
       if (!lease) {
         const returning = this.#returning.get(key);
         if (returning) {
-          await returning;
+          await within(returning, until);
           continue; // another request may have leased meanwhile
         }
         const low = this.#low.get(key);
         if (low && low.limit === limit && performance.now() < low.until) return null;
-        const taken = await this.#take(key, lock, cost, limit, now);
+        const taken = await within(this.#take(key, lock, cost, limit, now), until);
         if (taken === null) return null;
         continue;
       }

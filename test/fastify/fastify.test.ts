@@ -359,6 +359,40 @@ describe("keyward/fastify reading a signed body", () => {
     }
   });
 
+  it("an onDenied that sends its reply without returning it is answered once, though an async onSend hook has not ended the response when it returns", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const warned: string[] = [];
+    let ran = 0;
+    const app = Fastify({ logger: { level: "warn", stream: { write: (line: string) => void warned.push(line) } } });
+    const guard = keywardFastify(kw);
+    await app.register(guard.plugin);
+    // Any async onSend (compression, a header from a store): the send ends the response a few ticks later.
+    app.addHook("onSend", async (_request, _reply, payload) => {
+      await new Promise((r) => setTimeout(r, 5));
+      return payload;
+    });
+    const onDenied = (d: Decision, _request: FastifyRequest, reply: FastifyReply) => {
+      reply.code(418).send({ denied: d.code });
+    };
+    app.get("/early", { preHandler: guard.requireToken({ onDenied }) }, async () => ({ secret: ++ran }));
+    app.register(async (child) => {
+      child.addHook("preHandler", guard.requireToken({ onDenied }));
+      child.get("/late", async () => ({ secret: ++ran }));
+    });
+    const url = await app.listen({ port: 0, host: "127.0.0.1" });
+    try {
+      for (const path of ["/early", "/late"]) {
+        const res = await fetch(`${url}${path}`);
+        expect([path, res.status, await res.json()]).toEqual([path, 418, { denied: "TOKEN_MISSING" }]);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+      expect(warned).toEqual([]);
+      expect(ran).toBe(0);
+    } finally {
+      await app.close();
+    }
+  });
+
   it("a signed upload past the limit that onDenied lets through reaches Fastify's parser whole: what the verifier read is put back", async () => {
     const seen = await oversizedSignedUploadLetThrough("/uploads", (kw, denied) =>
       listen(kw, (app, guard) => {

@@ -1,7 +1,7 @@
 import { createServer, request } from "node:http";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
-import { type DecisionEvent, Keyward, MemoryStore, type UsageBatchKey, type UsageEvent, type UsageWriteError } from "keyward";
+import { type DecisionEvent, InvalidInputError, Keyward, MemoryStore, type UsageBatchKey, type UsageEvent, type UsageWriteError } from "keyward";
 import { describe, expect, it, vi } from "vitest";
 import { liveStrings } from "../support/heap.js";
 import { unhandledRejectionsOf } from "../support/rejections.js";
@@ -66,6 +66,40 @@ describe("usage pipeline", () => {
         await kw2.close();
       }
       expect(warnings).toHaveLength(3);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it("without usage.onError, a store refusing every batch as INVALID_INPUT warns once until a write succeeds, not once per batch", async () => {
+    const warnings: string[] = [];
+    const warn = vi.spyOn(console, "warn").mockImplementation((...args: unknown[]) => void warnings.push(args.join(" ")));
+    try {
+      const store = new GatedStore();
+      let invalid = true;
+      const write = store.recordUsage.bind(store);
+      store.recordUsage = async (events) => {
+        if (invalid) throw new InvalidInputError("events", "refused");
+        return write(events);
+      };
+      const kw = app(store, { flushIntervalMs: 60_000 });
+      const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+      for (let i = 0; i < 3; i++) {
+        await kw.check({ token });
+        await kw.flush().catch(() => {});
+      }
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(/\(INVALID_INPUT; events: 1, queued again: 0, dropped: 1\)/);
+      // A write that succeeds ends it: the next refusal is told again.
+      invalid = false;
+      await kw.check({ token });
+      await kw.flush();
+      invalid = true;
+      await kw.check({ token });
+      await kw.flush().catch(() => {});
+      expect(warnings).toHaveLength(2);
+      await kw.close();
+      expect(warnings).toHaveLength(2); // nothing left to drop
     } finally {
       warn.mockRestore();
     }

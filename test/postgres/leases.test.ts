@@ -157,6 +157,36 @@ describe.runIf(hasPostgres)("credit leases", () => {
     }
   });
 
+  it("a request that waits for a lease's return waits at most requestLockTimeoutMs, then fails and is never counted: the return held behind the token's lock", async () => {
+    const prefix = freshPrefix();
+    const gate = holding(/pg_advisory_xact_lock/, "commit");
+    const leasing = guardStore(await postgresStore(pool, { tablePrefix: prefix, changeFeed: false, creditLeases: true, requestLockTimeoutMs: 300 }));
+    const admin = guardStore(await postgresStore(gate.held, { tablePrefix: prefix, changeFeed: false }));
+    const tokenId = "tok_return_held";
+    const now = Date.now();
+    const used = async () => (await pool.query(`SELECT used FROM ${prefix}credits WHERE token_id = $1`, [tokenId])).rows[0].used;
+    // A block of 8 leased, 1 granted from it (7 held).
+    expect((await leasing.meter({ tokenId, cost: 1, rateLimit: null, credits: flat }, now)).granted).toBe(true);
+    // A top-up holds the token's lock (to its COMMIT): the lease's return waits behind it.
+    const topUp = admin.adjustCredits({ key: { tokenId }, policy, change: { op: "topUp", amount: 100 } }, now);
+    await gate.reached();
+    const started = performance.now();
+    const big = leasing.meter({ tokenId, cost: 10, rateLimit: null, credits: flat }, now).then(
+      (r) => ({ r, ms: performance.now() - started }),
+      (err: { code?: string }) => ({ err: err.code, ms: performance.now() - started }),
+    );
+    const settled = await Promise.race([big, sleep(2_000).then(() => null)]);
+    gate.release();
+    await topUp;
+    // Not left waiting (the verifier would have given up on it, and it would then be counted).
+    expect(settled).toMatchObject({ err: "STORE_UNAVAILABLE" });
+    expect(settled!.ms).toBeLessThan(1_500);
+    await leasing.close!();
+    // The top-up stays, the lease's 7 came back, and the abandoned 10 were never spent.
+    expect(await used()).toBe(1);
+    await admin.close!();
+  });
+
   it("a request denied for credits writes no counter: no credit row, and a hard delete removes none (as without leases)", async () => {
     // The differential test's shrunk case: a token of limit 0 checked once (its reservation,
     // too low to lease, kept the credit row it created to lock), then deleted.
