@@ -34,12 +34,14 @@ declare module "express-serve-static-core" {
 /** Options of one `requireToken` route. */
 export interface ExpressRouteOptions extends RouteOptions<Request> {
   /**
-   * Answers a denial instead of the problem+json default. One that neither
-   * answered nor called `next` by the time it returned (or its promise
-   * settled), a hook that only logs, gets the default answer; `next()` lets
-   * the denied request on (`req.keyward` stays unset).
+   * Answers a denial instead of the problem+json default, as any Express
+   * middleware: it answers, now or later (a callback, `res.render`, a piped
+   * stream), or calls `next()`, which lets the denied request on
+   * (`req.keyward` stays unset). One that does neither leaves the request
+   * unanswered: keyward cannot tell a hook that only logs from one that
+   * answers later, and answering for it would make the later answer throw.
    */
-  onDenied?: ((decision: DeniedDecision, req: Request, res: Response, next: NextFunction) => unknown) | undefined;
+  onDenied?: ((decision: DeniedDecision, req: Request, res: Response, next: NextFunction) => void) | undefined;
   /**
    * Handles an error of keyward's part of the request: `getToken` or
    * `onDenied` throwing or rejecting. (A signed upload aborted mid-body is
@@ -48,7 +50,7 @@ export interface ExpressRouteOptions extends RouteOptions<Request> {
    * `next` too, and so does the error when `onError` neither answered nor
    * called `next` by the time it returned (or its promise settled).
    */
-  onError?: ((err: unknown, req: Request, res: Response, next: NextFunction) => unknown) | undefined;
+  onError?: ((err: unknown, req: Request, res: Response, next: NextFunction) => void) | undefined;
 }
 
 /** What {@link keywardExpress} returns. */
@@ -104,9 +106,18 @@ export function keywardExpress(kw: Keyward, options?: EdgeOptions): KeywardExpre
             next(err);
             return;
           }
+          let onward = false;
+          const proceed = (given?: unknown) => {
+            onward = true;
+            next(given);
+          };
+          const unanswered = () => {
+            if (!onward && !res.headersSent) next(err);
+          };
           try {
-            const handled = unlessAnswered(res, next, (proceed) => onError(err, req, res, proceed), () => next(err));
-            if (handled) handled.catch(next);
+            const handled: unknown = onError(err, req, res, proceed);
+            if (isThenable(handled)) Promise.resolve(handled).then(unanswered, next);
+            else unanswered();
           } catch (thrown) {
             next(thrown);
           }
@@ -125,20 +136,18 @@ export function keywardExpress(kw: Keyward, options?: EdgeOptions): KeywardExpre
             return next();
           }
           closeUnreadBody(req, decision, (name, value) => res.setHeader(name, value));
-          const refuse = () => {
-            const parts = denialParts(edge, decision, origin);
-            res.status(parts.status).set(parts.headers).end(parts.body);
-          };
-          if (onDenied) return unlessAnswered(res, next, (proceed) => onDenied(decision, req, res, proceed), refuse);
-          refuse();
+          if (onDenied) return onDenied(decision, req, res, next);
+          const parts = denialParts(edge, decision, origin);
+          res.status(parts.status).set(parts.headers).end(parts.body);
         };
         try {
           const decided = decide(edge, route, nodeEdgeRequest(req, req, req.originalUrl));
           // The warm path decides at once: answered in this tick.
           if (decided instanceof Promise) decided.then(answer).catch(failed);
           else {
+            const answered: unknown = answer(decided);
             // onDenied may answer asynchronously: its rejection goes where a thrown error would.
-            answer(decided)?.catch(failed);
+            if (isThenable(answered)) Promise.resolve(answered).catch(failed);
           }
         } catch (err) {
           failed(err);
@@ -171,26 +180,6 @@ function keepVary(res: Response, names: string): void {
     }
     return writeHead.apply(this, args as Parameters<Response["writeHead"]>);
   } as Response["writeHead"];
-}
-
-/**
- * Calls a hook (`onDenied`, `onError`) with a `next` of its own, then
- * `otherwise` if it neither answered nor called that `next` by the time it
- * returned (or its promise settled). A promise when the hook gave one,
- * rejected as the hook's was.
- */
-function unlessAnswered(res: Response, next: NextFunction, hook: (proceed: NextFunction) => unknown, otherwise: () => void): Promise<void> | undefined {
-  let onward = false;
-  const proceed = (given?: unknown) => {
-    onward = true;
-    next(given);
-  };
-  const after = () => {
-    if (!onward && !res.headersSent) otherwise();
-  };
-  const handled = hook(proceed);
-  if (isThenable(handled)) return Promise.resolve(handled).then(after);
-  after();
 }
 
 /** Whether a request's content is compressed (any Content-Encoding but `identity`). */

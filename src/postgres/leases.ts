@@ -18,6 +18,7 @@ import { StoreUnavailableError } from "../errors.js";
 import { BoundedMap } from "../lib/bounded-map.js";
 import { toBase64Url } from "../lib/bytes.js";
 import { secureRandom } from "../lib/crypto.js";
+import { answerWithin } from "../lib/within.js";
 import { type CreditState, creditState, creditsLeft } from "../store/kit/credits.js";
 import type { MeterResult } from "../store/types.js";
 import type { PostgresClient, PostgresPool } from "./driver.js";
@@ -111,16 +112,8 @@ function giveBack(row: Pick<CreditState, "used" | "bought">, backs: Back[]): Cre
  * `lockWait` for a lease change fails, and nothing is counted for it (the verifier may have given up on
  * it: a return held behind the token's lock once kept it waiting, then granted it).
  */
-async function within<T>(promise: Promise<T>, until: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new StoreUnavailableError("credit lease change took longer than requestLockTimeoutMs")), Math.max(0, until - performance.now()));
-  });
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
+function within<T>(promise: Promise<T>, until: number): Promise<T> {
+  return answerWithin(promise, Math.max(0, until - performance.now()), "a credit lease change", () => new StoreUnavailableError("credit lease change took longer than requestLockTimeoutMs"));
 }
 
 /** @internal The leases of one store, per token. */

@@ -1,6 +1,9 @@
 // keyward/express on a real Express 5 server (the shared suite in test/http/scenarios.ts).
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import vm from "node:vm";
 import { gunzipSync, gzipSync } from "node:zlib";
 import express from "express";
@@ -385,29 +388,40 @@ describe("keyward/express and a body parser that keeps no copy of the body", () 
     expect(seen).toEqual({ statuses: ["401", "404"], connection: "keep-alive", closed: false });
   });
 
-  it("an onDenied that answers nothing and does not call next (it only logs) lets nothing through and leaves nothing hanging: the default answer goes out", async () => {
+  it("an onDenied that answers later (a callback, res.render) is answered by it alone: no default answer first, no throw of its late answer", async () => {
     const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
-    const logged: string[] = [];
     let ran = 0;
     const app = express();
+    const views = mkdtempSync(join(tmpdir(), "kw-views-"));
+    writeFileSync(join(views, "denied.txt"), "");
+    app.set("views", views);
+    app.engine("txt", (_path: string, options: object, done: (err: unknown, out?: string) => void) =>
+      setTimeout(() => done(null, `rendered ${(options as { code: string }).code}`), 20),
+    );
     const guard = keywardExpress(kw);
-    app.get("/sync", guard.requireToken({ onDenied: (d) => void logged.push(d.code) }), (_req, res) => res.json({ secret: ++ran }));
-    const later = async (d: { code: string }) => {
-      await new Promise((r) => setTimeout(r, 5));
-      logged.push(d.code);
+    const later = (d: { code: string }, _req: unknown, res: express.Response) => {
+      setTimeout(() => res.status(403).json({ denied: d.code }), 20);
     };
-    app.get("/async", guard.requireToken({ onDenied: later }), (_req, res) => res.json({ secret: ++ran }));
+    app.get("/callback", guard.requireToken({ onDenied: later }), (_req, res) => res.json({ secret: ++ran }));
+    app.get("/render", guard.requireToken({ onDenied: (d, _req, res) => res.status(403).render("denied.txt", { code: d.code }) }), (_req, res) =>
+      res.json({ secret: ++ran }),
+    );
+    const thrown: unknown[] = [];
+    const onThrow = (err: unknown) => thrown.push(err);
+    process.on("uncaughtException", onThrow);
     const server = await listen(app);
     try {
-      for (const path of ["/sync", "/async"]) {
-        const res = await fetch(`${server.url}${path}`, { signal: AbortSignal.timeout(5_000) });
-        expect([path, res.status, res.headers.get("content-type")]).toEqual([path, 401, "application/problem+json"]);
-        expect(await res.json()).toMatchObject({ code: "TOKEN_MISSING" });
-      }
-      expect(logged).toEqual(["TOKEN_MISSING", "TOKEN_MISSING"]);
+      const callback = await fetch(`${server.url}/callback`);
+      expect([callback.status, await callback.json()]).toEqual([403, { denied: "TOKEN_MISSING" }]);
+      const render = await fetch(`${server.url}/render`);
+      expect([render.status, await render.text()]).toEqual([403, "rendered TOKEN_MISSING"]);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(thrown).toEqual([]);
       expect(ran).toBe(0);
     } finally {
+      process.off("uncaughtException", onThrow);
       await server.close();
+      rmSync(views, { recursive: true });
     }
   });
 
