@@ -30,10 +30,11 @@ export interface KeywardEnv {
 /**
  * The environment of a hook whose app named none: Hono's own default for a
  * `Context` (so a hook typed `(c: Context) => …` fits, as before hooks were
- * typed with the app's environment).
+ * typed with the app's environment). Name yours instead:
+ * `requireToken<AppEnv>(…)`.
  */
 // biome-ignore lint/suspicious/noExplicitAny: Hono's Context defaults its environment to any
-type AnyEnv = any;
+export type AnyEnv = any;
 
 /**
  * Options of {@link keywardHono}; `E` is the app's environment (its
