@@ -11,9 +11,10 @@
 // had not reported, and whoever reclaims its expired lease returns exactly
 // `granted - reported`: never an overspend, and at most one block stranded
 // until expiry. The rest of a block goes back on close, when the lease is
-// replaced, or when it expires; blocks adapt to the spend rate; a low
-// balance is spent per request (no lease), so the last credits are not
-// stranded in one process.
+// replaced, before the token is spent without a lease (a rate limit, a
+// refill or an account limit added), or when it expires; blocks adapt to
+// the spend rate; a low balance is spent per request (no lease), so the
+// last credits are not stranded in one process.
 import { StoreUnavailableError } from "../errors.js";
 import { BoundedMap } from "../lib/bounded-map.js";
 import { toBase64Url } from "../lib/bytes.js";
@@ -193,6 +194,20 @@ export class CreditLeases {
    */
   settled(key: string, remaining: number): void {
     if (remaining > LOW_BALANCE && this.#low.get(key)) this.#low.set(key, { limit: -1, until: 0 });
+  }
+
+  /**
+   * Before a spend of `key` that `meter` charges in its transaction (the token's policy gained a rate limit or
+   * a refill, its owner an account limit): stops granting from this process's lease of it and waits until
+   * its rest is given back, so the spend reads that rest as the balance it is, not as leased (before, a
+   * request the balance covered was denied, and the block stayed out until close).
+   */
+  async release(key: string): Promise<void> {
+    const lease = this.#leases.get(key);
+    if (lease) this.#retire(lease);
+    const returning = this.#returning.get(key);
+    // A lock wait, as in spend: at most `lockWait`.
+    if (returning) await within(returning, performance.now() + this.#settings.lockWait);
   }
 
   /** One lease taken at a time per token; concurrent requests wait for it. */

@@ -494,6 +494,8 @@ export class PostgresStore implements TokenStore {
       this.#leases?.settled(creditKey, flat.credits!.remaining);
       return flat;
     }
+    // A spend of credits this process holds a lease of: the lease's rest given back first (a read, cost 0, keeps it).
+    if (this.#leases && request.cost > 0) await this.#leases.release(creditKey);
     return transaction(this.#pool, async (c) => {
       // Token first, then account: one lock order for every request. Each lock and row waited for
       // within requestLockTimeoutMs (for the rest of the transaction).

@@ -187,6 +187,27 @@ describe.runIf(hasPostgres)("credit leases", () => {
     await admin.close!();
   });
 
+  it("a request metered without a lease (a rate limit, a refill or an account limit added) sees the process's own lease given back first: 1 000 credits, 1 spent from a block of 8, then 995 are granted", async () => {
+    // Before, the block's unspent 7 stayed counted as used: the check was denied CREDITS_EXHAUSTED with remaining 992
+    // (MemoryStore and SQLite grant it, remaining 4), and the block stayed out until close.
+    const changes = {
+      rateLimit: (kw: Keyward, id: string) => kw.tokens.update(id, { rateLimit: { limit: 100, windowMs: 60_000 } }),
+      refill: (kw: Keyward, id: string) => kw.tokens.update(id, { credits: { limit: 1000, refill: { amount: 5, intervalMs: 86_400_000 } } }),
+      account: (kw: Keyward) => kw.accounts.set("o", { rateLimit: { limit: 100, windowMs: 60_000 } }),
+    };
+    for (const [name, change] of Object.entries(changes)) {
+      const store = await postgresStore(pool, { tablePrefix: freshPrefix(), changeFeed: false, creditLeases: true });
+      const kw = new Keyward({ store, prefix: "acme", usage: { enabled: false } });
+      const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 1000 } });
+      expect(await kw.check({ token })).toMatchObject({ ok: true, remaining: 999 });
+      await change(kw, record.id);
+      expect(await kw.check({ token, cost: 995 }), name).toMatchObject({ ok: true, remaining: 4 });
+      expect(await kw.check({ token, cost: 5 }), name).toMatchObject({ code: "CREDITS_EXHAUSTED", remaining: 4 });
+      await kw.close();
+      await store.close();
+    }
+  });
+
   it("a request denied for credits writes no counter: no credit row, and a hard delete removes none (as without leases)", async () => {
     // The differential test's shrunk case: a token of limit 0 checked once (its reservation,
     // too low to lease, kept the credit row it created to lock), then deleted.
