@@ -15,9 +15,14 @@ const OWNERS = ["acct_a", "acct_b"] as const;
 const POOL = "premium";
 const DAY = 86_400_000;
 
-/** Amounts where arithmetic drifts: 0, 1, small, and next to the balance cap. */
+/**
+ * Amounts where arithmetic drifts: 0, 1, small, and next to the balance cap; and mid-size ones, over
+ * the 16 credits below which PostgreSQL's credit leases lease nothing (so that leases are taken, spent
+ * and given back while policies change).
+ */
 const amount = fc.oneof(
   { arbitrary: fc.integer({ min: 0, max: 12 }), weight: 4 },
+  { arbitrary: fc.integer({ min: 17, max: 60 }), weight: 1 },
   { arbitrary: fc.constantFrom(MAX - 1, MAX, Math.floor(MAX / 2), MAX - 12), weight: 1 },
 );
 const windowMs = fc.constantFrom(1_000, 60_000, DAY);
