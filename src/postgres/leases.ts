@@ -160,8 +160,9 @@ export class CreditLeases {
    * way.
    */
   async spend(key: string, lock: string, cost: number, limit: number, now: number): Promise<MeterResult | null> {
-    // What it waits for before a lease covers it (a return, a reservation) is a lock wait: at most `lockWait`.
-    const until = performance.now() + this.#settings.lockWait;
+    // What it waits for before a lease covers it (a return, a reservation) is a lock wait: at most
+    // `lockWait` from its first wait (a grant from the lease in hand reads no clock for it).
+    let until: number | undefined;
     for (;;) {
       let lease = this.#leases.get(key);
       if (lease && (lease.limit !== limit || performance.now() >= lease.renewAt || lease.granted - lease.spent < cost)) {
@@ -171,11 +172,13 @@ export class CreditLeases {
       if (!lease) {
         const returning = this.#returning.get(key);
         if (returning) {
+          until ??= performance.now() + this.#settings.lockWait;
           await within(returning, until);
           continue; // another request may have leased meanwhile
         }
         const low = this.#low.get(key);
         if (low && low.limit === limit && performance.now() < low.until) return null;
+        until ??= performance.now() + this.#settings.lockWait;
         const taken = await within(this.#take(key, lock, cost, limit, now), until);
         if (taken === null) return null;
         continue;
