@@ -142,6 +142,8 @@ export class CreditLeases {
    * request that block could not cover was denied though the balance held it).
    */
   readonly #returning = new Map<string, Promise<void>>();
+  /** Set by {@link close}: no lease is reserved after it, and none is granted from. */
+  #closed = false;
 
   constructor(pool: PostgresPool, statements: LeaseStatements, settings: LeaseSettings, transaction: Transaction) {
     this.#pool = pool;
@@ -157,7 +159,8 @@ export class CreditLeases {
    * advisory lock key, the one `meter` and `adjustCredits` take: a
    * reservation or a return holds it for its whole transaction, so they
    * never read the credit row and what the leases hold while one is under
-   * way.
+   * way. After {@link close} it answers null (once the returns of `key`'s
+   * leases are in): the store still meters, without leases.
    */
   async spend(key: string, lock: string, cost: number, limit: number, now: number): Promise<MeterResult | null> {
     // What it waits for before a lease covers it (a return, a reservation) is a lock wait: at most
@@ -165,7 +168,7 @@ export class CreditLeases {
     let until: number | undefined;
     for (;;) {
       let lease = this.#leases.get(key);
-      if (lease && (lease.limit !== limit || performance.now() >= lease.renewAt || lease.granted - lease.spent < cost)) {
+      if (lease && (this.#closed || lease.limit !== limit || performance.now() >= lease.renewAt || lease.granted - lease.spent < cost)) {
         this.#retire(lease);
         lease = undefined;
       }
@@ -176,6 +179,8 @@ export class CreditLeases {
           await within(returning, until);
           continue; // another request may have leased meanwhile
         }
+        // Checked here, with no await before the reservation: close() gives back every lease reserved before it.
+        if (this.#closed) return null;
         const low = this.#low.get(key);
         if (low && low.limit === limit && performance.now() < low.until) return null;
         until ??= performance.now() + this.#settings.lockWait;
@@ -327,8 +332,15 @@ export class CreditLeases {
     });
   }
 
-  /** Returns every lease's rest (after its last report). */
+  /**
+   * Returns every lease's rest (after its last report), those of reservations under way included; no
+   * lease is reserved after it (before, a request waiting for a return reserved one once the return
+   * was in, and its block stayed counted as used until it expired).
+   */
   async close(): Promise<void> {
+    this.#closed = true;
+    // A reservation that fails leases nothing: its error is its request's.
+    await Promise.allSettled([...this.#taking.values()]);
     for (const lease of [...this.#leases.values()]) this.#retire(lease);
     await Promise.all([...this.#returning.values()]);
   }

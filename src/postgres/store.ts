@@ -1000,7 +1000,11 @@ export class PostgresStore implements TokenStore {
     return JSON.stringify(out);
   }
 
-  /** Returns the rest of every credit lease, stops the change feed and returns its connection. The pool is yours: end it yourself. */
+  /**
+   * Returns the rest of every credit lease (a reservation under way included), stops the change feed and
+   * returns its connection. The pool is yours: end it yourself. Calls after it still run on the pool; a
+   * metered request is then metered on its own (no lease is reserved after close).
+   */
   async close(): Promise<void> {
     await this.#leases?.close();
     this.#listeners.clear();

@@ -187,6 +187,64 @@ describe.runIf(hasPostgres)("credit leases", () => {
     await admin.close!();
   });
 
+  it("close() reserves no lease for a request that was waiting for a return, and leaves none out: that request is metered on its own, as after close", async () => {
+    // Before, the waiting request reserved a block once the return was in, after close had given
+    // every lease back: the block stayed counted as used (the balance short for every process) until it expired.
+    const prefix = freshPrefix();
+    const gate = holding(/pg_advisory_xact_lock/, "commit");
+    const leasing = guardStore(await postgresStore(pool, { tablePrefix: prefix, changeFeed: false, creditLeases: true, requestLockTimeoutMs: 5_000 }));
+    const admin = guardStore(await postgresStore(gate.held, { tablePrefix: prefix, changeFeed: false }));
+    const tokenId = "tok_close_waiting";
+    const now = Date.now();
+    const used = async () => (await pool.query(`SELECT used FROM ${prefix}credits WHERE token_id = $1`, [tokenId])).rows[0].used;
+    const leases = async () => (await pool.query(`SELECT count(*)::int AS n FROM ${prefix}credit_leases WHERE token_id = $1`, [tokenId])).rows[0].n;
+    expect((await leasing.meter({ tokenId, cost: 1, rateLimit: null, credits: flat }, now)).granted).toBe(true);
+    expect(await leases()).toBe(1);
+    // The lease's return waits behind a top-up holding the token's lock; a request of 10 (more than the 7 left) waits for it.
+    const topUp = admin.adjustCredits({ key: { tokenId }, policy, change: { op: "topUp", amount: 100 } }, now);
+    await gate.reached();
+    const big = leasing.meter({ tokenId, cost: 10, rateLimit: null, credits: flat }, now);
+    await sleep(50);
+    const closed = leasing.close!();
+    gate.release();
+    await topUp;
+    expect(await big).toMatchObject({ granted: true, credits: { remaining: 1000 - 11 + 100 } });
+    await closed;
+    // The 7 came back, the 10 were spent without a lease, and no lease is out.
+    expect(await leases()).toBe(0);
+    expect(await used()).toBe(11);
+    // After close, requests are metered one by one (the pool is the caller's: the store still answers).
+    expect(await leasing.meter({ tokenId, cost: 1, rateLimit: null, credits: flat }, now)).toMatchObject({ granted: true, credits: { remaining: 1000 - 12 + 100 } });
+    expect(await leases()).toBe(0);
+    expect(await used()).toBe(12);
+    await admin.close!();
+  });
+
+  it("a reservation under way when close() is called is given back by close(): its request is answered, and no lease is out once close() resolves", async () => {
+    const prefix = freshPrefix();
+    // Reservations held at their COMMIT (the INSERT of the lease row done).
+    const gate = holding(/INSERT INTO \S+credit_leases/, "commit");
+    const leasing = guardStore(await postgresStore(gate.held, { tablePrefix: prefix, changeFeed: false, creditLeases: true, requestLockTimeoutMs: 5_000 }));
+    const tokenId = "tok_close_reserving";
+    const now = Date.now();
+    const used = async () => (await pool.query(`SELECT used FROM ${prefix}credits WHERE token_id = $1`, [tokenId])).rows[0].used;
+    const leases = async () => (await pool.query(`SELECT count(*)::int AS n FROM ${prefix}credit_leases WHERE token_id = $1`, [tokenId])).rows[0].n;
+    const first = leasing.meter({ tokenId, cost: 1, rateLimit: null, credits: flat }, now);
+    await gate.reached();
+    let closedAt = 0;
+    const closed = leasing.close!().then(() => {
+      closedAt = performance.now();
+    });
+    await sleep(50);
+    const waited = closedAt === 0;
+    gate.release();
+    expect((await first).granted).toBe(true);
+    await closed;
+    expect(waited, "close() waits for the reservation under way").toBe(true);
+    expect(await leases()).toBe(0);
+    expect(await used()).toBe(1);
+  });
+
   it("a request metered without a lease (a rate limit, a refill or an account limit added) sees the process's own lease given back first: 1 000 credits, 1 spent from a block of 8, then 995 are granted", async () => {
     // Before, the block's unspent 7 stayed counted as used: the check was denied CREDITS_EXHAUSTED with remaining 992
     // (MemoryStore and SQLite grant it, remaining 4), and the block stayed out until close.
