@@ -612,7 +612,10 @@ export const lifecycle: Command = {
       for await (const e of keyward.tokens.scan(owner)) events.push(e);
       if (ctx.values.json) json(ctx.io, events);
       else if (events.length === 0) line(ctx.io, "nothing to report");
-      else for (const e of events) line(ctx.io, `${e.type.padEnd(17)} ${e.tokenId}  ${new Date(e.at).toISOString()}`);
+      else {
+        // An event that follows from a scheduled change names it: the record's expiry in force says otherwise.
+        for (const e of events) line(ctx.io, `${e.type.padEnd(17)} ${e.tokenId}  ${iso(e.at)}${e.effectiveAt === undefined ? "" : `  by the change effective ${iso(e.effectiveAt)}`}`);
+      }
       return EXIT.OK;
     });
   },

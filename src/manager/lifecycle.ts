@@ -6,9 +6,9 @@
 import type { ResolvedConfig } from "../config.js";
 import { InvalidInputError, LifetimeExceededError } from "../errors.js";
 import { type AccountTokenRules, accountPolicyAt, type StoredAccount } from "../model/account.js";
-import { policyAt } from "../model/record.js";
+import { pendingAt, policyAt, readTime } from "../model/record.js";
 import { parseInput, timestamp } from "../model/schemas.js";
-import type { StoredToken, TokenRecord } from "../model/types.js";
+import type { StoredToken } from "../model/types.js";
 
 /** The rules for one owner's tokens: the application's, tightened by the account's. */
 export type Lifetimes = ResolvedConfig["tokens"] & {
@@ -60,17 +60,24 @@ export function checkAccountRules(rules: AccountTokenRules, app: Lifetimes): voi
   }
 }
 
-/** What `kw.tokens.scan` reports about one token. */
+/**
+ * What `kw.tokens.scan` reports about one token. Expiries are judged as
+ * servers will apply them: the policy in force and the changes scheduled
+ * after it (`kw.tokens.update` with a later `effectiveAt`), each from its
+ * `effectiveAt`.
+ */
 export interface LifecycleEvent {
   /**
-   * `expired`: past its expiry (and not revoked); `expiring-soon`: expires
-   * within `tokens.expiringSoonMs`; `rotation-due`: its secret is older than
-   * the rotation period; `unused`: no allowed request for
-   * `tokens.unusedAfterMs` (since its last use, or its creation);
-   * `lifetime-exceeded`: it never expires, or expires later than the
-   * maximum lifetime in force allows from now (`tokens.maxLifetimeMs`, or
-   * the account's, set after it was written): a write would be refused
-   * with `LIFETIME_EXCEEDED`.
+   * `expired`: past its expiry in force (and not revoked); `expiring-soon`:
+   * stops working by an expiry within `tokens.expiringSoonMs` (a scheduled
+   * change that renews it before then counts, one that shortens its expiry
+   * too); `rotation-due`: its secret is older than the rotation period;
+   * `unused`: no allowed request for `tokens.unusedAfterMs` (since its last
+   * use, or its creation); `lifetime-exceeded`: it will still work later
+   * than the maximum lifetime in force allows from now
+   * (`tokens.maxLifetimeMs`, or the account's, set after it was written),
+   * because its expiry, or a scheduled change's, is beyond it or absent:
+   * a write would be refused with `LIFETIME_EXCEEDED`.
    */
   type: "expired" | "expiring-soon" | "rotation-due" | "unused" | "lifetime-exceeded";
   tokenId: string;
@@ -80,6 +87,11 @@ export interface LifecycleEvent {
    * epoch ms; for `lifetime-exceeded`, the latest expiry the maximum allows now (an update may set it).
    */
   at: number;
+  /**
+   * For `expiring-soon` and `lifetime-exceeded`, when the expiry they follow from is a scheduled
+   * change's, not the one in force: when that change takes effect, epoch ms (its `effectiveAt`).
+   */
+  effectiveAt?: number;
 }
 
 /**
@@ -89,7 +101,11 @@ export interface LifecycleEvent {
  * like seconds is refused with `TIME_IN_SECONDS`).
  */
 export interface LifecycleFilter {
-  /** Only tokens that expire before this time, never-expiring and revoked ones excluded. */
+  /**
+   * Only tokens that expire before this time, never-expiring and revoked ones excluded. The expiry is
+   * the next one servers will apply, as the scan reads it: a scheduled change that renews the token
+   * first, or shortens its expiry, counts.
+   */
   expiringBefore?: number | Date | string | undefined;
   /** Only tokens due for rotation now (needs a rotation period: `tokens.rotationPeriodMs`, or the account's). */
   dueForRotation?: boolean | undefined;
@@ -148,20 +164,64 @@ export function rotationDueAt(t: Pick<StoredToken, "createdAt" | "rotatedAt">, l
 }
 
 /**
- * The events of one token at `now`; a revoked token has none. `lastUse`:
- * its last allowed request (null: never), when `tokens.unusedAfterMs` is set.
+ * A stretch of a token's future under one expiry: from `from` (the first: `now`) to `to` (the next
+ * scheduled change's `effectiveAt`, or never); `setAt`, the `effectiveAt` of the scheduled change that
+ * set this expiry (null: the one in force at `now`).
+ */
+interface ExpiryStretch {
+  from: number;
+  to: number;
+  expiresAt: number | null;
+  setAt: number | null;
+}
+
+/** The token's expiries from `now` on: the one in force, then each scheduled change's, in order. */
+function expiryStretches(t: StoredToken, now: number): ExpiryStretch[] {
+  const pending = pendingAt(t.scheduled, now);
+  const out: ExpiryStretch[] = [{ from: now, to: pending[0]?.effectiveAt ?? Number.POSITIVE_INFINITY, expiresAt: policyAt(t, now).expiresAt, setAt: null }];
+  pending.forEach((s, i) => {
+    const prev = out[out.length - 1]!;
+    const setAt = s.policy.expiresAt === prev.expiresAt ? prev.setAt : s.effectiveAt;
+    out.push({ from: s.effectiveAt, to: pending[i + 1]?.effectiveAt ?? Number.POSITIVE_INFINITY, expiresAt: s.policy.expiresAt, setAt });
+  });
+  return out;
+}
+
+/**
+ * When the token stops working by an expiry next, as servers will apply its policy and its scheduled
+ * changes at and after `now`: the expiry in force (past if it has expired), else the first a scheduled
+ * change brings on before the next change (no earlier than that change's `effectiveAt`). Null: none.
+ */
+function nextExpiry(stretches: readonly ExpiryStretch[]): { at: number; setAt: number | null } | null {
+  for (const [i, s] of stretches.entries()) {
+    if (s.expiresAt !== null && s.expiresAt < s.to) return { at: i === 0 ? s.expiresAt : Math.max(s.from, s.expiresAt), setAt: s.setAt };
+  }
+  return null;
+}
+
+/**
+ * The events of one token at `now`; a revoked token has none, an expired
+ * one only `expired`. `lastUse`: its last allowed request (null: never),
+ * when `tokens.unusedAfterMs` is set. Expiries as servers will apply them,
+ * scheduled changes included (see {@link LifecycleEvent}).
  */
 export function lifecycleEvents(t: StoredToken, lifetimes: Lifetimes, now: number, lastUse?: number | null): LifecycleEvent[] {
   if (t.revokedAt !== null) return [];
   const out: LifecycleEvent[] = [];
   const base = { tokenId: t.id, owner: t.owner };
-  const expiresAt = policyAt(t, now).expiresAt;
-  if (expiresAt !== null) {
-    if (expiresAt <= now) return [{ type: "expired", ...base, at: expiresAt }];
-    if (expiresAt - now <= lifetimes.expiringSoonMs) out.push({ type: "expiring-soon", ...base, at: expiresAt });
+  const stretches = expiryStretches(t, now);
+  const expiry = nextExpiry(stretches);
+  const named = (setAt: number | null) => (setAt === null ? {} : { effectiveAt: setAt });
+  if (expiry !== null) {
+    if (expiry.at <= now) return [{ type: "expired", ...base, at: expiry.at }];
+    if (expiry.at - now <= lifetimes.expiringSoonMs) out.push({ type: "expiring-soon", ...base, at: expiry.at, ...named(expiry.setAt) });
   }
   const max = lifetimes.maxLifetimeMs;
-  if (max !== null && (expiresAt === null || expiresAt > now + max)) out.push({ type: "lifetime-exceeded", ...base, at: now + max });
+  if (max !== null) {
+    // Still working at some time after `now + max`, under the expiry in force or a scheduled one.
+    const beyond = stretches.find((s) => Math.min(s.to, s.expiresAt ?? Number.POSITIVE_INFINITY) > Math.max(s.from, now + max));
+    if (beyond) out.push({ type: "lifetime-exceeded", ...base, at: now + max, ...named(beyond.setAt) });
+  }
   const due = rotationDueAt(t, lifetimes);
   if (due !== null && due <= now) out.push({ type: "rotation-due", ...base, at: due });
   const used = lastUse === undefined ? undefined : (lastUse ?? t.createdAt);
@@ -195,7 +255,6 @@ export function parseLifecycleFilter(filter: LifecycleFilter): ParsedLifecycleFi
  */
 export function matchesLifecycle(
   t: StoredToken,
-  record: TokenRecord,
   filter: ParsedLifecycleFilter,
   lifetimes: Lifetimes,
   now: number,
@@ -203,7 +262,11 @@ export function matchesLifecycle(
 ): boolean {
   if ((filter.expiringBefore !== undefined || filter.unusedSince !== undefined) && t.revokedAt !== null) return false;
   if (filter.unusedSince !== undefined && (lastUse ?? t.createdAt) >= filter.unusedSince) return false;
-  if (filter.expiringBefore !== undefined && (record.policy.expiresAt === null || record.policy.expiresAt >= filter.expiringBefore)) return false;
+  if (filter.expiringBefore !== undefined) {
+    // Read, as its record is, at no earlier than its last write.
+    const expiry = nextExpiry(expiryStretches(t, readTime(t, now)));
+    if (expiry === null || expiry.at >= filter.expiringBefore) return false;
+  }
   if (filter.dueForRotation !== undefined) {
     const due = rotationDueAt(t, lifetimes);
     if ((due !== null && due <= now && t.revokedAt === null) !== filter.dueForRotation) return false;

@@ -287,8 +287,7 @@ export class TokenManager {
     const lastUse = filter.unusedSince === undefined ? null : await this.#lastUses(found.items);
     const items: TokenRecord[] = [];
     for (const t of found.items) {
-      const record = toRecord(t, readTime(t, now));
-      if (matchesLifecycle(t, record, filter, lifetimes, now, lastUse?.get(t.id) ?? null)) items.push(record);
+      if (matchesLifecycle(t, filter, lifetimes, now, lastUse?.get(t.id) ?? null)) items.push(toRecord(t, readTime(t, now)));
     }
     return { items, nextCursor: found.nextCursor };
   }
@@ -303,10 +302,14 @@ export class TokenManager {
   /**
    * Reports an owner's tokens that have expired, expire within
    * `tokens.expiringSoonMs`, are due for rotation (`tokens.rotationPeriodMs`,
-   * or the account's), or were not used for `tokens.unusedAfterMs`, computed
-   * from the records (and last uses) at `now`: no timer per token. Run it
-   * when you like (a daily job, the CLI) and notify the owner. Revoked
-   * tokens are skipped.
+   * or the account's), were not used for `tokens.unusedAfterMs`, or will
+   * work beyond the maximum lifetime, computed from the records (and last
+   * uses) at `now`: no timer per token. Expiries are judged as servers will
+   * apply them: a scheduled change (an update with a later `effectiveAt`)
+   * that renews, shortens, removes or sets an expiry counts from its
+   * `effectiveAt`, and an event that follows from one names it
+   * (`effectiveAt`). Run it when you like (a daily job, the CLI) and notify
+   * the owner. Revoked tokens are skipped.
    *
    * @param owner the owner id
    * @param options `now` (epoch ms, Date or ISO-8601 string, read like `expiresAt`; default the clock, each token then

@@ -134,6 +134,20 @@ describe("keyward CLI: token lifecycle", () => {
     expect(same).toMatch(/\nscheduled {8}\S+: no change\n/);
   });
 
+  it("lifecycle reports a token by the expiry a scheduled change sets, naming the change", () => {
+    cli("init");
+    const { record } = JSON.parse(cli("create", "--owner", "acct_soon", "--expires-at", "+60d", "--json").stdout);
+    expect(cli("lifecycle", "--owner", "acct_soon").stdout).toBe("nothing to report\n");
+    const inOneHour = new Date(Math.ceil(Date.now() / 1000) * 1000 + 3_600_000).toISOString();
+    const inThreeDays = new Date(Date.parse(inOneHour) + 3 * 86_400_000).toISOString();
+    const r = cli("update", record.id, "--expires-at", inThreeDays, "--effective-at", inOneHour);
+    expect(r.code, r.stderr).toBe(0);
+    expect(cli("lifecycle", "--owner", "acct_soon").stdout).toBe(`expiring-soon     ${record.id}  ${inThreeDays}  by the change effective ${inOneHour}\n`);
+    expect(JSON.parse(cli("lifecycle", "--owner", "acct_soon", "--json").stdout)).toEqual([
+      { type: "expiring-soon", tokenId: record.id, owner: "acct_soon", at: Date.parse(inThreeDays), effectiveAt: Date.parse(inOneHour) },
+    ]);
+  });
+
   it("update refuses a credits change that would cancel a scheduled one; at or after it, it merges with it", () => {
     cli("init");
     const { record } = JSON.parse(cli("create", "--owner", "acct_later", "--credits", "10000", "--json").stdout);

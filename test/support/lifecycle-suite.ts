@@ -70,6 +70,58 @@ export function describeAccountLifecycle(name: string, make: () => TokenStore | 
       await kw.close();
     });
 
+    it("a scheduled change of the expiry counts: the scan reports what servers will do (the change named by effectiveAt), and list's expiringBefore agrees", async () => {
+      const store = await make();
+      const clock = { now: T0 };
+      const before = new Keyward({ store, prefix: "acme", now: () => clock.now });
+      const token = async (expiresAt: number | null, scheduled: number | null, effectiveAt: number) => {
+        const { record } = await before.tokens.create({ owner: "o", kind: "secret", expiresAt });
+        await before.tokens.update(record.id, { expiresAt: scheduled }, { effectiveAt });
+        return record.id;
+      };
+      // Renewed before it expires: not expiring soon.
+      const renewed = await token(T0 + 3 * DAY, T0 + 60 * DAY, T0 + DAY);
+      // Shortened: expires in 5 days, by the change.
+      const shortened = await token(T0 + 60 * DAY, T0 + 5 * DAY, T0 + DAY);
+      // Its expiry removed: it will never expire, beyond the maximum.
+      const unbounded = await token(T0 + 30 * DAY, null, T0 + DAY);
+      // No expiry yet, one within the maximum scheduled: not beyond it.
+      const bounded = await token(null, T0 + 30 * DAY, T0 + DAY);
+      // Expires in 2 days, its expiry removed 3 days later: both reported.
+      const lapsing = await token(T0 + 2 * DAY, null, T0 + 5 * DAY);
+      await before.close();
+      const kw = new Keyward({ store, prefix: "acme", now: () => clock.now, tokens: { maxLifetimeMs: 90 * DAY } });
+      const scan = async () => {
+        const events = await collect(kw.tokens.scan("o"));
+        return new Map([renewed, shortened, unbounded, bounded, lapsing].map((id) => [id, events.filter((e) => e.tokenId === id).map(({ tokenId, owner, ...e }) => e)]));
+      };
+      const max = (now: number) => ({ type: "lifetime-exceeded", at: now + 90 * DAY });
+      expect(await scan()).toEqual(
+        new Map([
+          [renewed, []],
+          [shortened, [{ type: "expiring-soon", at: T0 + 5 * DAY, effectiveAt: T0 + DAY }]],
+          [unbounded, [{ ...max(T0), effectiveAt: T0 + DAY }]],
+          [bounded, []],
+          [lapsing, [{ type: "expiring-soon", at: T0 + 2 * DAY }, { ...max(T0), effectiveAt: T0 + 5 * DAY }]],
+        ]),
+      );
+      const expiring = async (before: number) => (await kw.tokens.list("o", { expiringBefore: before })).items.map((t) => t.id).sort();
+      expect(await expiring(T0 + 7 * DAY)).toEqual([shortened, lapsing].sort());
+      // Once the changes are in force, the same verdicts, from the policy in force.
+      clock.now = T0 + DAY;
+      expect(await scan()).toEqual(
+        new Map([
+          [renewed, []],
+          [shortened, [{ type: "expiring-soon", at: T0 + 5 * DAY }]],
+          [unbounded, [max(clock.now)]],
+          [bounded, []],
+          [lapsing, [{ type: "expiring-soon", at: T0 + 2 * DAY }, { ...max(clock.now), effectiveAt: T0 + 5 * DAY }]],
+        ]),
+      );
+      expect(await expiring(T0 + 7 * DAY)).toEqual([shortened, lapsing].sort());
+      await kw.close();
+    });
+
     it("list filters unusedSince and the scan reports unused tokens, from the last uses written with usage", async () => {
       const clock = { now: T0 };
       const kw = new Keyward({ store: await make(), prefix: "acme", now: () => clock.now, tokens: { unusedAfterMs: 30 * DAY } });
