@@ -118,14 +118,40 @@ export function describeError(err: unknown): ErrorReport {
  *
  * @returns its exit code
  */
-export function reportError(io: Io, label: string, err: unknown, asJson: boolean): number {
+export function reportError(io: Pick<Io, "err">, label: string, err: unknown, asJson: boolean): number {
   const { exitCode, code, named, message, fields } = describeError(err);
-  const text = cleanText(message, true);
-  if (asJson) {
-    const clean = Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, typeof v === "string" ? cleanText(v, true) : v]));
-    io.err(`${redactTokens(JSON.stringify({ code, message: text, ...clean }))}\n`);
-  } else io.err(`${label}: ${named ? `${code}: ` : ""}${text}\n`);
+  reportLine(io, `${label}: ${named ? `${code}: ` : ""}`, { code, message, ...fields }, asJson);
   return exitCode;
+}
+
+/**
+ * The codes of the CLI's warnings (docs/cli.md, "Warnings"): what a command
+ * goes on despite; with --json, each is a line of JSON on stderr.
+ */
+export type CliWarningCode = "KEY_FILE_PERMISSIONS" | "GITIGNORE_NOT_APPLIED" | "NODE_WARNING";
+
+/** A warning: its code, its message (the text line's, without the label) and structured fields. */
+export interface CliWarning {
+  code: CliWarningCode;
+  message: string;
+  fields: Record<string, string>;
+}
+
+/**
+ * Reports a warning on stderr, as {@link reportError} reports an error: one
+ * line of text, `<label>: warning: message`, or with `asJson` one line of
+ * JSON, `{"level": "warning", "code", "message", …fields}`.
+ */
+export function reportWarning(io: Pick<Io, "err">, label: string, warning: CliWarning, asJson: boolean): void {
+  reportLine(io, `${label}: warning: `, { level: "warning", code: warning.code, message: warning.message, ...warning.fields }, asJson);
+}
+
+/** One line on stderr: `<prefix>message`, or the entry as JSON; every string escaped, anything shaped like a token redacted. */
+function reportLine(io: Pick<Io, "err">, prefix: string, entry: { message: string } & Record<string, unknown>, asJson: boolean): void {
+  if (asJson) {
+    const clean = Object.fromEntries(Object.entries(entry).map(([k, v]) => [k, typeof v === "string" ? cleanText(v, true) : v]));
+    io.err(`${redactTokens(JSON.stringify(clean))}\n`);
+  } else io.err(`${prefix}${cleanText(entry.message, true)}\n`);
 }
 
 /**
