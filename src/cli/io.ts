@@ -91,8 +91,13 @@ export interface ErrorReport {
   fields: Record<string, unknown>;
 }
 
-/** What the CLI reports of any error a command throws. */
-export function describeError(err: unknown): ErrorReport {
+/**
+ * What the CLI reports of any error a command throws. A library error about
+ * a setting that `settings` maps to an option (`{ graceMs: "grace" }`), or
+ * about a part of one (`rateLimit.windowMs` of `rateLimit`), names the
+ * option in its message (`--grace: …`), and in an `option` field.
+ */
+export function describeError(err: unknown, settings: Readonly<Record<string, string>> = {}): ErrorReport {
   if (err instanceof CliError) {
     const code = err.code ?? EXIT_CODES[err.exitCode] ?? "USAGE";
     return { exitCode: err.exitCode, code, named: err.code !== undefined, message: err.message, fields: err.details };
@@ -100,7 +105,15 @@ export function describeError(err: unknown): ErrorReport {
   if (isKeywardError(err)) {
     // keyward's messages and fields never hold a secret; escaped all the same, as they may echo input.
     const { name: _, code, message: __, ...fields } = err.toJSON();
-    return { exitCode: CODE_EXITS[err.code] ?? EXIT.USAGE, code: err.code, named: true, message: CODE_MESSAGES[err.code] ?? err.message, fields };
+    const exitCode = CODE_EXITS[err.code] ?? EXIT.USAGE;
+    const { field } = fields;
+    // The setting, or a part of it (`rateLimit.windowMs` of `rateLimit`).
+    const setting = typeof field === "string" ? Object.keys(settings).find((s) => field === s || field.startsWith(`${s}.`)) : undefined;
+    if (setting !== undefined && err.message.startsWith(`${field}: `)) {
+      const option = `--${settings[setting]}`;
+      return { exitCode, code: err.code, named: true, message: `${option}: ${err.message.slice(`${field}: `.length)}`, fields: { ...fields, option } };
+    }
+    return { exitCode, code: err.code, named: true, message: CODE_MESSAGES[err.code] ?? err.message, fields };
   }
   const code = (err as { code?: unknown })?.code;
   if ((typeof code === "string" && code.startsWith("ERR_PARSE_ARGS")) || err instanceof TypeError || err instanceof RangeError) {
@@ -114,12 +127,13 @@ export function describeError(err: unknown): ErrorReport {
  * Reports an error on stderr: one line of text, `<label>: [CODE: ]message`,
  * or with `asJson` one line of JSON, `{"code", "message", …fields}`.
  * Messages may echo what was typed (an unknown option, a path): escaped, and
- * anything shaped like a token redacted, in both.
+ * anything shaped like a token redacted, in both. `settings`: the command's
+ * (see {@link describeError}).
  *
  * @returns its exit code
  */
-export function reportError(io: Pick<Io, "err">, label: string, err: unknown, asJson: boolean): number {
-  const { exitCode, code, named, message, fields } = describeError(err);
+export function reportError(io: Pick<Io, "err">, label: string, err: unknown, asJson: boolean, settings?: Readonly<Record<string, string>>): number {
+  const { exitCode, code, named, message, fields } = describeError(err, settings);
   reportLine(io, `${label}: ${named ? `${code}: ` : ""}`, { code, message, ...fields }, asJson);
   return exitCode;
 }

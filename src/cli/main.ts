@@ -110,7 +110,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
       code = EXIT.OK;
     } else code = await command.run({ io, values, positionals });
   } catch (err) {
-    code = reportError(io, `keyward ${name}`, err, asJson);
+    code = reportError(io, `keyward ${name}`, err, asJson, command.settings);
   }
   return finished(io, `keyward ${name}`, code, asJson);
 }
