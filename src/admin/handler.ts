@@ -1,6 +1,7 @@
 // The admin handler: routes, the CSRF rules of mutations, authorization by
 // owner, and each operation as a few lines over `kw.tokens` / `kw.usage`.
 import { InvalidInputError, RevisionConflictError } from "../errors.js";
+import { answerFor } from "../http/head.js";
 import { answerWithin } from "../lib/within.js";
 import type { AccountRecord } from "../manager/accounts.js";
 import type { IssuedToken } from "../manager/issued.js";
@@ -415,9 +416,8 @@ function handlerOf(cfg: AdminConfig): AdminHandler {
     }
   };
   return async (request) => {
-    const response = await answer(request);
-    // HEAD is answered as GET, without its content (RFC 9110 §9.3.2), whatever serves this Response.
-    return request.method === "HEAD" ? new Response(null, { status: response.status, headers: response.headers }) : response;
+    // HEAD is answered as GET, without its content, whatever serves this Response.
+    return answerFor(request.method, await answer(request));
   };
 }
 

@@ -66,6 +66,12 @@ export function toNodeHandler(
 ): (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => Promise<void> {
   const publicOrigin = publicOriginOf(options);
   return async (req, res) => {
+    // A client that goes before its body is in is answered 499 CLIENT_CLOSED_REQUEST once the handler reads that body;
+    // a logger that reads the status as the connection closes (pino-http's res "close", morgan's on-finished) reads it
+    // first, before the handler hears of it: the status is set then, before any listener a middleware added.
+    res.prependListener("close", () => {
+      if (!res.headersSent && bodyPending(req)) res.statusCode = 499;
+    });
     try {
       const path = (req as { originalUrl?: string }).originalUrl ?? req.url ?? "/";
       // HTTP/2 names the authority in `:authority`, not in Host (RFC 9113 §8.3.1).
@@ -86,7 +92,7 @@ export function toNodeHandler(
       if (cookies.length > 0) res.setHeader("set-cookie", cookies);
       // A body refused unread (413, 415, 408) is still on the wire: over HTTP/1 the connection cannot carry another
       // request (RFC 9112 §9.6); HTTP/2 has no Connection field (setting one throws), its stream is closed instead.
-      if (req.httpVersionMajor === 1 ? !req.complete : hasBody(req) && !req.readableEnded) endAfterAnswer(req, (name, value) => res.setHeader(name, value));
+      if (bodyPending(req)) endAfterAnswer(req, (name, value) => res.setHeader(name, value));
       if (method === "HEAD") res.end();
       else res.end(new Uint8Array(await response.arrayBuffer()));
     } catch {
@@ -94,6 +100,11 @@ export function toNodeHandler(
       res.end();
     }
   };
+}
+
+/** Whether some of the request's body is still to come: over HTTP/1 until the message is complete, over HTTP/2 until its stream ends. */
+function bodyPending(req: IncomingMessage | Http2ServerRequest): boolean {
+  return req.httpVersionMajor === 1 ? !req.complete : hasBody(req) && !req.readableEnded;
 }
 
 /** A pull stream over a Node request: nothing is read before the handler asks, and cancelling stops the socket's reading. */

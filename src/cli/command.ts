@@ -11,6 +11,12 @@ export interface Command<O extends Record<string, OptionSpec> = Record<string, O
   /** Positional arguments, for the help line (e.g. `<id>`). */
   args?: string;
   options: O;
+  /**
+   * The option that gives each setting of the library's its value, by the
+   * setting's name (`{ graceMs: "grace" }`): an error the library reports
+   * about that setting, or a part of it, names the option instead.
+   */
+  settings?: Readonly<Record<string, string>>;
   run: (ctx: CommandContext) => Promise<number>;
 }
 

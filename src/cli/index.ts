@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // The `keyward` bin (Node only): see docs/cli.md.
 import { fstatSync, statSync } from "node:fs";
-import { CliError, EXIT, systemReason } from "./io.js";
-import { main } from "./main.js";
+import { CliError, EXIT, reportWarning, systemReason } from "./io.js";
+import { main, wantsJson } from "./main.js";
 
 /**
  * Writes to a stream whose reader may leave early (`keyward list … | head -1`):
@@ -50,15 +50,18 @@ if (major < 22 || (major === 22 && minor < 13)) {
   process.stderr.write(`keyward: Node 22.13 or later is required (this is ${process.versions.node})\n`);
   process.exitCode = 5;
 } else {
-  // node:sqlite is flagged experimental on Node 22 and says so on every run;
-  // the CLI's users did not choose it. Every other warning is still printed.
-  process.removeAllListeners("warning").on("warning", (w) => {
-    if (!(w.name === "ExperimentalWarning" && w.message.includes("SQLite"))) process.stderr.write(`${w.name}: ${w.message}\n`);
-  });
+  const argv = process.argv.slice(2);
   const out = writerTo(process.stdout, "stdout");
-  process.exitCode = await main(process.argv.slice(2), {
+  const err = writerTo(process.stderr, "stderr").write;
+  // node:sqlite is flagged experimental on Node 22 and says so on every run;
+  // the CLI's users did not choose it. Every other warning is still reported, as the CLI's own are.
+  process.removeAllListeners("warning").on("warning", (w) => {
+    if (w.name === "ExperimentalWarning" && w.message.includes("SQLite")) return;
+    reportWarning({ err }, "keyward", { code: "NODE_WARNING", message: `${w.name}: ${w.message}`, fields: { name: w.name } }, wantsJson(argv));
+  });
+  process.exitCode = await main(argv, {
     out: out.write,
-    err: writerTo(process.stderr, "stderr").write,
+    err,
     errIsTTY: process.stderr.isTTY === true,
     outIsNull: isNullDevice(1),
     env: process.env,

@@ -91,8 +91,13 @@ export interface ErrorReport {
   fields: Record<string, unknown>;
 }
 
-/** What the CLI reports of any error a command throws. */
-export function describeError(err: unknown): ErrorReport {
+/**
+ * What the CLI reports of any error a command throws. A library error about
+ * a setting that `settings` maps to an option (`{ graceMs: "grace" }`), or
+ * about a part of one (`rateLimit.windowMs` of `rateLimit`), names the
+ * option in its message (`--grace: …`), and in an `option` field.
+ */
+export function describeError(err: unknown, settings: Readonly<Record<string, string>> = {}): ErrorReport {
   if (err instanceof CliError) {
     const code = err.code ?? EXIT_CODES[err.exitCode] ?? "USAGE";
     return { exitCode: err.exitCode, code, named: err.code !== undefined, message: err.message, fields: err.details };
@@ -100,7 +105,15 @@ export function describeError(err: unknown): ErrorReport {
   if (isKeywardError(err)) {
     // keyward's messages and fields never hold a secret; escaped all the same, as they may echo input.
     const { name: _, code, message: __, ...fields } = err.toJSON();
-    return { exitCode: CODE_EXITS[err.code] ?? EXIT.USAGE, code: err.code, named: true, message: CODE_MESSAGES[err.code] ?? err.message, fields };
+    const exitCode = CODE_EXITS[err.code] ?? EXIT.USAGE;
+    const { field } = fields;
+    // The setting, or a part of it (`rateLimit.windowMs` of `rateLimit`).
+    const setting = typeof field === "string" ? Object.keys(settings).find((s) => field === s || field.startsWith(`${s}.`)) : undefined;
+    if (setting !== undefined && err.message.startsWith(`${field}: `)) {
+      const option = `--${settings[setting]}`;
+      return { exitCode, code: err.code, named: true, message: `${option}: ${err.message.slice(`${field}: `.length)}`, fields: { ...fields, option } };
+    }
+    return { exitCode, code: err.code, named: true, message: CODE_MESSAGES[err.code] ?? err.message, fields };
   }
   const code = (err as { code?: unknown })?.code;
   if ((typeof code === "string" && code.startsWith("ERR_PARSE_ARGS")) || err instanceof TypeError || err instanceof RangeError) {
@@ -114,18 +127,45 @@ export function describeError(err: unknown): ErrorReport {
  * Reports an error on stderr: one line of text, `<label>: [CODE: ]message`,
  * or with `asJson` one line of JSON, `{"code", "message", …fields}`.
  * Messages may echo what was typed (an unknown option, a path): escaped, and
- * anything shaped like a token redacted, in both.
+ * anything shaped like a token redacted, in both. `settings`: the command's
+ * (see {@link describeError}).
  *
  * @returns its exit code
  */
-export function reportError(io: Io, label: string, err: unknown, asJson: boolean): number {
-  const { exitCode, code, named, message, fields } = describeError(err);
-  const text = cleanText(message, true);
-  if (asJson) {
-    const clean = Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, typeof v === "string" ? cleanText(v, true) : v]));
-    io.err(`${redactTokens(JSON.stringify({ code, message: text, ...clean }))}\n`);
-  } else io.err(`${label}: ${named ? `${code}: ` : ""}${text}\n`);
+export function reportError(io: Pick<Io, "err">, label: string, err: unknown, asJson: boolean, settings?: Readonly<Record<string, string>>): number {
+  const { exitCode, code, named, message, fields } = describeError(err, settings);
+  reportLine(io, `${label}: ${named ? `${code}: ` : ""}`, { code, message, ...fields }, asJson);
   return exitCode;
+}
+
+/**
+ * The codes of the CLI's warnings (docs/cli.md, "Warnings"): what a command
+ * goes on despite; with --json, each is a line of JSON on stderr.
+ */
+export type CliWarningCode = "KEY_FILE_PERMISSIONS" | "GITIGNORE_NOT_APPLIED" | "NODE_WARNING";
+
+/** A warning: its code, its message (the text line's, without the label) and structured fields. */
+export interface CliWarning {
+  code: CliWarningCode;
+  message: string;
+  fields: Record<string, string>;
+}
+
+/**
+ * Reports a warning on stderr, as {@link reportError} reports an error: one
+ * line of text, `<label>: warning: message`, or with `asJson` one line of
+ * JSON, `{"level": "warning", "code", "message", …fields}`.
+ */
+export function reportWarning(io: Pick<Io, "err">, label: string, warning: CliWarning, asJson: boolean): void {
+  reportLine(io, `${label}: warning: `, { level: "warning", code: warning.code, message: warning.message, ...warning.fields }, asJson);
+}
+
+/** One line on stderr: `<prefix>message`, or the entry as JSON; every string escaped, anything shaped like a token redacted. */
+function reportLine(io: Pick<Io, "err">, prefix: string, entry: { message: string } & Record<string, unknown>, asJson: boolean): void {
+  if (asJson) {
+    const clean = Object.fromEntries(Object.entries(entry).map(([k, v]) => [k, typeof v === "string" ? cleanText(v, true) : v]));
+    io.err(`${redactTokens(JSON.stringify(clean))}\n`);
+  } else io.err(`${prefix}${cleanText(entry.message, true)}\n`);
 }
 
 /**

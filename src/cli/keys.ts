@@ -8,7 +8,7 @@ import { deriveSigningSecret } from "../index.js";
 import { fromBase64, toBase64Url } from "../lib/bytes.js";
 import { type SigningKey, signatureHeaders } from "../signing/index.js";
 import { COMMON, type Command, positional, required } from "./command.js";
-import { CliError, EXIT, type Io, json, line, shownPath, systemReason } from "./io.js";
+import { CliError, EXIT, type Io, json, line, reportWarning, shownPath, systemReason } from "./io.js";
 
 export const keygen: Command = {
   summary: "Generate an ed25519 key pair: the private key for the client, the public key for create --ed25519-public-key.",
@@ -109,7 +109,7 @@ function signingKey(values: Record<string, unknown>, io: Io): SigningKey {
     return { alg: "hmac-sha256", secret: deriveSigningSecret(token) };
   }
   let text: string | undefined = io.env.KEYWARD_SIGNING_KEY;
-  if (typeof values["key-file"] === "string") text = readKeyFile(io, values["key-file"]);
+  if (typeof values["key-file"] === "string") text = readKeyFile(io, values["key-file"], values.json === true);
   if (!text) throw new CliError("no signing key: give --key-file, set $KEYWARD_SIGNING_KEY, or use --hmac", EXIT.USAGE);
   const privateKey = fromBase64(text.trim());
   if (privateKey?.length !== 32) throw new CliError("the signing key must be 32 bytes, base64url (see keyward keygen)", EXIT.USAGE);
@@ -119,11 +119,11 @@ function signingKey(values: Record<string, unknown>, io: Io): SigningKey {
 /**
  * The text of `--key-file`. A file other users may read or change (any
  * group or other bit, as ssh refuses a private key) is used with a warning
- * on stderr naming its mode and the fix; a pipe (`--key-file <(pass show
+ * on stderr naming its mode and the fix (`KEY_FILE_PERMISSIONS`); a pipe (`--key-file <(pass show
  * key)`) is not a file to fix. A file that cannot be read fails with the
  * system's reason, never with what it holds.
  */
-function readKeyFile(io: Io, file: string): string {
+function readKeyFile(io: Io, file: string, asJson: boolean): string {
   const shown = shownPath(file);
   try {
     const fd = openSync(resolve(io.cwd, file), "r");
@@ -131,7 +131,8 @@ function readKeyFile(io: Io, file: string): string {
       const stat = fstatSync(fd);
       if (stat.isFile() && (stat.mode & 0o077) !== 0 && process.platform !== "win32") {
         const octal = `0${(stat.mode & 0o777).toString(8)}`;
-        io.err(`keyward sign: warning: --key-file ${shown} can be read or changed by other users (mode ${octal}; ssh refuses such a key): chmod 600 ${shown}\n`);
+        const message = `--key-file ${shown} can be read or changed by other users (mode ${octal}; ssh refuses such a key): chmod 600 ${shown}`;
+        reportWarning(io, "keyward sign", { code: "KEY_FILE_PERMISSIONS", message, fields: { path: shown, mode: octal } }, asJson);
       }
       return readFileSync(fd, "utf8");
     } finally {

@@ -62,6 +62,11 @@ function isVersion(argv: string[]): boolean {
   return (argv[0] === "--version" || argv[0] === "-V") && (argv.length === 1 || (argv.length === 2 && argv[1] === "--json"));
 }
 
+/** `--json` anywhere before `--`: JSON errors and warnings, even those found before the command is parsed. */
+export function wantsJson(argv: string[]): boolean {
+  return (argv.includes("--") ? argv.slice(0, argv.indexOf("--")) : argv).includes("--json");
+}
+
 /**
  * Runs the CLI.
  *
@@ -72,8 +77,7 @@ function isVersion(argv: string[]): boolean {
 export async function main(argv: string[], io: Io): Promise<number> {
   // `help <command>` is `<command> --help`.
   if (argv[0] === "help" && argv.length === 2 && Object.hasOwn(COMMANDS, argv[1]!)) return main([argv[1]!, "--help"], io);
-  // `--json` anywhere before `--` asks for JSON errors, even those found before the command is parsed.
-  const asJson = (argv.includes("--") ? argv.slice(0, argv.indexOf("--")) : argv).includes("--json");
+  const asJson = wantsJson(argv);
   const [name, ...rest] = argv;
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
     io.out(mainHelp());
@@ -106,7 +110,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
       code = EXIT.OK;
     } else code = await command.run({ io, values, positionals });
   } catch (err) {
-    code = reportError(io, `keyward ${name}`, err, asJson);
+    code = reportError(io, `keyward ${name}`, err, asJson, command.settings);
   }
   return finished(io, `keyward ${name}`, code, asJson);
 }

@@ -9,7 +9,7 @@ import ignore, { type Ignore } from "ignore";
 import { findTokens, guardStore, hashToken, policyAt, type TokenStore } from "../index.js";
 import { MAX_TOKEN_LENGTH } from "../token/format.js";
 import { COMMON, type Command, type CommandContext, parseCount, STORE_OPTIONS } from "./command.js";
-import { CliError, EXIT, type Io, json, line, shownPath, systemReason } from "./io.js";
+import { CliError, EXIT, type Io, json, line, reportWarning, shownPath, systemReason } from "./io.js";
 import { withStore } from "./store.js";
 import { statusOf, type TokenStatus } from "./tokens.js";
 
@@ -129,7 +129,11 @@ async function scanFolder(ctx: CommandContext, root: string, useGitignore: boole
   if (listed === "ignored" || "error" in listed) {
     // A folder git ignores (build output, say), named on the command line, is scanned whole, as a named file is.
     // Without git's answer, reading the .gitignore files alone would skip committed files that match them.
-    if (listed !== "ignored") ctx.io.err(`keyward scan: ${listed.error}: scanning every file in ${shown(ctx.io, root)}, .gitignore not applied\n`);
+    if (listed !== "ignored") {
+      const path = shown(ctx.io, root);
+      const message = `${listed.error}: scanning every file in ${path}, .gitignore not applied`;
+      reportWarning(ctx.io, "keyward scan", { code: "GITIGNORE_NOT_APPLIED", message, fields: { path, reason: listed.error } }, ctx.values.json === true);
+    }
     await walk(ctx.io, root, null, visit);
     return;
   }

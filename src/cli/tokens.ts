@@ -46,6 +46,9 @@ const SETTINGS = {
   "ed25519-public-key": { type: "string", value: "base64url", description: "the client's signing key (see keygen)" },
 } as const;
 
+/** The library's settings that {@link SETTINGS} give, with their options: an error about one names its option. */
+const SETTING_OPTIONS = { rateLimit: "rate-limit", rateLimits: "rate-limit", "credits.refill": "refill" } as const;
+
 type Values = CommandContext["values"];
 
 function ratio(text: string, name: string): { n: number; ms: number } {
@@ -296,6 +299,7 @@ export const create: Command = {
     ...STORE_OPTIONS,
     ...COMMON,
   },
+  settings: SETTING_OPTIONS,
   run: async (ctx) => {
     positional(ctx, []);
     const kind = ctx.values.kind ?? "secret";
@@ -375,6 +379,7 @@ export const update: Command = {
     ...STORE_OPTIONS,
     ...COMMON,
   },
+  settings: SETTING_OPTIONS,
   run: async (ctx) => {
     const [id] = positional(ctx, ["id"]);
     const now = Date.now();
@@ -474,6 +479,7 @@ export const regenerate: Command = {
     ...STORE_OPTIONS,
     ...COMMON,
   },
+  settings: { graceMs: "grace" },
   run: async (ctx) => {
     const [id] = positional(ctx, ["id"]);
     const graceMs = typeof ctx.values.grace === "string" ? parseDuration(ctx.values.grace, "grace") : 0;
@@ -589,6 +595,12 @@ export const lifecycle: Command = {
     },
     ...STORE_OPTIONS,
     ...COMMON,
+  },
+  settings: {
+    "tokens.maxLifetimeMs": "max-lifetime",
+    "tokens.expiringSoonMs": "expiring-within",
+    "tokens.rotationPeriodMs": "rotation-period",
+    "tokens.unusedAfterMs": "unused-after",
   },
   run: async (ctx) => {
     positional(ctx, []);

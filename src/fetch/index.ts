@@ -16,6 +16,7 @@
 import { ConfigError } from "../errors.js";
 import { allowHeaders, createEdge, createRoute, decide, denialParts, type EdgeOptions, preflightAnswer, type RouteOptions, withHeaders } from "../http/core.js";
 import { fetchEdgeRequest, incomingHeaders } from "../http/fetch-request.js";
+import { answerFor } from "../http/head.js";
 import type { Keyward } from "../keyward.js";
 import { isThenable } from "../lib/thenable.js";
 import type { AllowedDecision, Decision, DeniedDecision } from "../verify/decision.js";
@@ -97,7 +98,7 @@ export function keywardFetch<Rest extends unknown[] = unknown[]>(kw: Keyward, op
             if (!decision.ok) {
               const problem = () => {
                 const parts = denialParts(edge, decision, origin);
-                return new Response(parts.body, parts);
+                return answerFor(request.method, new Response(parts.body, parts));
               };
               if (!onDenied) return problem();
               const answered = onDenied(decision, request);

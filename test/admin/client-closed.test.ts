@@ -1,9 +1,12 @@
 // A client that goes before its body is in: the request is recorded as what
 // it is (499, the client closed it), not as a 500 of the server's that nobody
 // receives, and nothing is written to the connection it left.
-import { connect as connectH2, constants } from "node:http2";
-import { connect } from "node:net";
+import { createServer } from "node:http";
+import { connect as connectH2, constants, createServer as createH2cServer } from "node:http2";
+import { type AddressInfo, connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createAdminHandler, toNodeHandler } from "../../src/admin/index.js";
+import { Keyward, MemoryStore } from "../../src/index.js";
 import { type AdminServer, startAdminServer } from "./server.js";
 
 let srv: AdminServer;
@@ -93,6 +96,92 @@ describe("a client that closes its request mid-body (real server)", () => {
     } finally {
       client.close();
       await h2.close();
+    }
+  });
+});
+
+describe("a logger that reads the status when the connection closes (pino-http's res 'close', morgan's on-finished socket 'close')", () => {
+  /** A node:http server whose request listener, as a logging middleware does, listens before the admin handler runs. */
+  async function loggedServer(
+    http2 = false,
+  ): Promise<{ port: number; kw: Keyward; logged: Promise<{ res: number; socket: number | undefined; after: number }>; authorized: Promise<void>; close(): Promise<void> }> {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    let authorized!: () => void;
+    const authorizing = new Promise<void>((resolve) => (authorized = resolve));
+    const admin = toNodeHandler(
+      createAdminHandler({
+        keyward: kw,
+        authorize: () => {
+          authorized();
+          return { owner: "acct_logged" };
+        },
+      }),
+    );
+    let logged!: (seen: { res: number; socket: number | undefined; after: number }) => void;
+    const seen = new Promise<{ res: number; socket: number | undefined; after: number }>((resolve) => (logged = resolve));
+    const listener = async (req: Parameters<typeof admin>[0], res: Parameters<typeof admin>[1]) => {
+      const at: { socket?: number } = {};
+      const closed = new Promise<number>((resolve) => res.on("close", () => resolve(res.statusCode)));
+      // HTTP/2 shares the socket between streams: a stream's logger listens on the response (its stream) only.
+      if (!http2) req.socket.on("close", () => (at.socket = res.statusCode));
+      await admin(req, res);
+      logged({ res: await closed, socket: at.socket, after: res.statusCode });
+    };
+    const server = http2 ? createH2cServer(listener) : createServer(listener);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return {
+      port: (server.address() as AddressInfo).port,
+      kw,
+      logged: seen,
+      authorized: authorizing,
+      close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    };
+  }
+
+  it("over HTTP/2, a stream the client resets mid-body: the logger sees 499 when the response closes", async () => {
+    const srv = await loggedServer(true);
+    const client = connectH2(`http://127.0.0.1:${srv.port}`);
+    client.on("error", () => {});
+    try {
+      const stream = client.request({ ":method": "POST", ":path": "/tokens", "content-type": "application/json", "content-length": "100" });
+      stream.on("error", () => {});
+      stream.write('{"kind":');
+      await srv.authorized;
+      stream.close(constants.NGHTTP2_CANCEL);
+      expect(await srv.logged).toEqual({ res: 499, socket: undefined, after: 499 });
+      expect((await srv.kw.tokens.list("acct_logged")).items).toEqual([]);
+    } finally {
+      client.close();
+      await srv.close();
+    }
+  });
+
+  it("a request whose body is in is logged with the status it is answered, not 499", async () => {
+    const srv = await loggedServer();
+    try {
+      const res = await fetch(`http://127.0.0.1:${srv.port}/tokens`, { method: "POST", headers: { "content-type": "application/json" }, body: '{"kind":"publishable"}' });
+      expect(res.status).toBe(201);
+      await res.arrayBuffer();
+      // The connection stays open (keep-alive): the response's close is the logger's.
+      expect(await srv.logged).toEqual({ res: 201, socket: undefined, after: 201 });
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it("over HTTP/1.1, a client that goes mid-body: the logger sees 499, the status keyward records, when the connection closes", async () => {
+    const srv = await loggedServer();
+    try {
+      const socket = connect(srv.port, "127.0.0.1");
+      socket.on("error", () => {});
+      await new Promise((resolve) => socket.once("connect", resolve));
+      socket.write(`POST /tokens HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"kind":`);
+      await srv.authorized;
+      socket.destroy();
+      expect(await srv.logged).toEqual({ res: 499, socket: 499, after: 499 });
+      expect((await srv.kw.tokens.list("acct_logged")).items).toEqual([]);
+    } finally {
+      await srv.close();
     }
   });
 });

@@ -1,5 +1,7 @@
 // With --json, an error is one JSON object on stderr (its code, its message,
 // its structured fields), with the exit code it has in text.
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { useCli } from "./helpers.js";
 
@@ -51,5 +53,26 @@ describe("keyward CLI: errors with --json", () => {
     expect(jsonError(r).code).toBe("TOKEN_NOT_FOUND");
     // `--json` after `--` is a positional: the error is text, as without --json.
     expect(cli("scan", "--", "--json").stderr).toMatch(/^keyward scan: /);
+  });
+});
+
+describe("keyward CLI: warnings with --json", () => {
+  it("a Node warning (from a preloaded module, say) is a line of JSON before the output's error, as the CLI's own warnings are", () => {
+    // A module preloaded as an APM agent is (NODE_OPTIONS=--import), warning once the command has run.
+    writeFileSync(
+      join(cli.dir, "warns.mjs"),
+      `let once = false;\nprocess.on("beforeExit", () => { if (!once) { once = true; process.emitWarning("the agent's \\u001b[31mwarning", "AgentWarning"); } });\n`,
+    );
+    const env = { NODE_OPTIONS: "--import ./warns.mjs" };
+    const text = cli.run(["list"], { env });
+    expect([text.code, text.stderr]).toEqual([2, "keyward list: missing --owner\nkeyward: warning: AgentWarning: the agent's \\u{1b}[31mwarning\n"]);
+    const json = cli.run(["list", "--json"], { env });
+    expect(json.code).toBe(2);
+    const lines = json.stderr.split("\n");
+    expect(lines.map((l) => (l === "" ? l : JSON.parse(l)))).toEqual([
+      { code: "USAGE", message: "missing --owner" },
+      { level: "warning", code: "NODE_WARNING", message: "AgentWarning: the agent's \\u{1b}[31mwarning", name: "AgentWarning" },
+      "",
+    ]);
   });
 });

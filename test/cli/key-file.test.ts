@@ -11,7 +11,7 @@ const URL = "https://api.example.com/v1/orders";
 const isRoot = process.getuid?.() === 0;
 
 describe("keyward CLI: sign --key-file", () => {
-  it("a key file group or others can access is used, with a warning on stderr naming its mode and chmod 600", () => {
+  it("a key file group or others can access is used, with a warning on stderr naming its mode and chmod 600 (JSON with --json)", () => {
     const { privateKey } = JSON.parse(cli("keygen", "--json").stdout);
     for (const mode of [0o644, 0o640, 0o604, 0o660, 0o600, 0o400]) {
       const file = `key-${mode.toString(8)}`;
@@ -21,10 +21,13 @@ describe("keyward CLI: sign --key-file", () => {
         const r = cli("sign", URL, "--key-id", "tok_1", "--key-file", file, ...json);
         expect([file, r.code]).toEqual([file, 0]);
         expect(r.stdout).toContain("signature");
-        const warning =
-          mode & 0o077
-            ? `keyward sign: warning: --key-file ${file} can be read or changed by other users (mode 0${mode.toString(8)}; ssh refuses such a key): chmod 600 ${file}\n`
-            : "";
+        const message = `--key-file ${file} can be read or changed by other users (mode 0${mode.toString(8)}; ssh refuses such a key): chmod 600 ${file}`;
+        // With --json, the warning is one line of JSON too, as an error is (docs/cli.md, "Warnings").
+        const warning = !(mode & 0o077)
+          ? ""
+          : json.length === 0
+            ? `keyward sign: warning: ${message}\n`
+            : `${JSON.stringify({ level: "warning", code: "KEY_FILE_PERMISSIONS", message, path: file, mode: `0${mode.toString(8)}` })}\n`;
         expect([file, json, r.stderr]).toEqual([file, json, warning]);
         expect(r.stderr).not.toContain(privateKey);
       }

@@ -120,8 +120,15 @@ describe("keyward scan", () => {
     expect(noGit.code).toBe(1);
     expect(noGit.stdout.split("\n").filter(Boolean).map((l) => l.split(":")[0])).toEqual(everything);
     expect(noGit.stderr).toBe(
-      "keyward scan: git is not installed: scanning every file in git, .gitignore not applied\nscanned 10 files: 7 tokens found (7 secret)\n",
+      "keyward scan: warning: git is not installed: scanning every file in git, .gitignore not applied\nscanned 10 files: 7 tokens found (7 secret)\n",
     );
+    // With --json, that warning is a line of JSON on stderr, with a code.
+    const noGitJson = cli.run(["scan", "git", "--json"], { env: { PATH: "/nonexistent" } });
+    expect([noGitJson.code, JSON.parse(noGitJson.stdout).findings.length]).toEqual([1, 7]);
+    expect(noGitJson.stderr.split("\n").map((l) => (l === "" ? l : JSON.parse(l)))).toEqual([
+      { level: "warning", code: "GITIGNORE_NOT_APPLIED", message: "git is not installed: scanning every file in git, .gitignore not applied", path: "git", reason: "git is not installed" },
+      "",
+    ]);
     // --no-gitignore: every file too, git or not.
     expect(JSON.parse(cli("scan", "git", "--no-gitignore", "--json").stdout).findings.map((f: { path: string }) => f.path)).toEqual(everything);
 

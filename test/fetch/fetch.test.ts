@@ -152,3 +152,40 @@ describe("keyward/fetch and hooks answering with another realm's Promise", () =>
     expect([refused.status, await refused.text()]).toEqual([599, "onDenied failed"]);
   });
 });
+
+describe("keyward/fetch answers HEAD without content (RFC 9110 §9.3.2), as Deno.serve, Bun.serve and workers call it", () => {
+  it("a denial keeps its status and fields (Content-Type, WWW-Authenticate, RateLimit, Retry-After, CORS) and has no body", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret", rateLimit: { limit: 1, windowMs: 60_000 } });
+    const guard = keywardFetch(kw, { realm: "api", cors: true });
+    const route = guard.requireToken({}, () => new Response("allowed"));
+    const head = (headers: Record<string, string>) => new Request("https://api.example.com/prices", { method: "HEAD", headers });
+    const missing = await route(head({ origin: "https://app.example.com" }));
+    expect([missing.status, missing.headers.get("content-type"), missing.headers.get("www-authenticate"), missing.headers.get("access-control-allow-origin")]).toEqual([
+      401,
+      "application/problem+json",
+      'Bearer realm="api"',
+      "https://app.example.com",
+    ]);
+    expect(await missing.text()).toBe("");
+    const auth = { authorization: `Bearer ${token}` };
+    expect((await route(head(auth))).status).toBe(200);
+    const limited = await route(head(auth));
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get("content-type")).toBe("application/problem+json");
+    expect(limited.headers.get("retry-after")).toMatch(/^\d+$/);
+    expect(limited.headers.get("ratelimit")).toContain("r=0");
+    expect(limited.headers.get("ratelimit-policy")).not.toBeNull();
+    expect(await limited.text()).toBe("");
+    // A GET's denial still carries its problem+json.
+    const get = await route(new Request("https://api.example.com/prices"));
+    expect((await get.json()) as { code: string }).toMatchObject({ code: "TOKEN_MISSING" });
+  });
+
+  it("the preflight answer has no body either, and a HEAD is no preflight", async () => {
+    const guard = keywardFetch(new Keyward({ store: new MemoryStore(), prefix: "acme" }), { cors: true });
+    const pre = guard.preflight(new Request("https://api.example.com/prices", { method: "OPTIONS", headers: { origin: "https://app.example.com", "access-control-request-method": "HEAD" } }));
+    expect([pre?.status, await pre?.text()]).toEqual([204, ""]);
+    expect(guard.preflight(new Request("https://api.example.com/prices", { method: "HEAD", headers: { origin: "https://app.example.com" } }))).toBeNull();
+  });
+});
