@@ -47,7 +47,7 @@ const SETTINGS = {
 } as const;
 
 /** The library's settings that {@link SETTINGS} give, with their options: an error about one names its option. */
-const SETTING_OPTIONS = { rateLimit: "rate-limit", rateLimits: "rate-limit", "credits.refill": "refill" } as const;
+const SETTING_OPTIONS = { rateLimit: "rate-limit", rateLimits: "rate-limit", "credits.refill": "refill", expiresAt: "expires-at" } as const;
 
 type Values = CommandContext["values"];
 

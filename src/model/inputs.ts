@@ -99,8 +99,8 @@ export interface TokenSettingsInput {
   /**
    * When the token stops working: epoch **milliseconds**, a `Date`, or an
    * ISO-8601 date-time with a zone (`2027-01-01T00:00:00Z`) or a date
-   * (`2027-01-01`, midnight UTC). A number before 2001 in milliseconds is
-   * refused as most likely seconds (`TIME_IN_SECONDS`). Null: never. At
+   * (`2027-01-01`, midnight UTC). A number before 3 March 1973 in milliseconds
+   * (1e11) is refused as seconds (`TIME_IN_SECONDS`). Null: never. At
    * creation it must be in the future.
    */
   expiresAt?: number | Date | string | null | undefined;

@@ -86,8 +86,13 @@ export const suspensionReasonSchema = text(500).check(z.refine((s) => s.trim() !
  */
 export const ownerQuerySchema = safeText(256).check(z.minLength(1, "must not be empty"));
 
-/** 2001-01-01 in epoch ms: a smaller "millisecond" time is far more likely seconds (1.9e9 s is 2030). */
-const SECONDS_BOUND = Date.UTC(2001, 0, 1);
+/**
+ * 3 March 1973 in epoch ms (1e11): a smaller "millisecond" time is seconds
+ * (seconds of any year up to 5138 are below it; 1.9e9 s is 2030), while a
+ * real time after it, even one long past, is taken as the time it is: a
+ * 1999 expiry is refused as past, not as seconds.
+ */
+const SECONDS_BOUND = 1e11;
 
 // RFC 3339 §5.6 date-time (a zone is required: a local time means a different
 // instant on every server) or a full-date, read as midnight UTC.

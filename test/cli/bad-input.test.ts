@@ -220,6 +220,8 @@ describe("keyward CLI: bad input", () => {
       // Read as the library reads a time (RFC 3339), not as Date.parse: 2027-02-30 was taken for March 2, a time
       // without a zone for the operator's local time (another instant on every machine), and other text it reads.
       [["create", "--owner", "a", "--expires-at", "2027-02-30"], /--expires-at: expected an ISO-8601 time with its zone/],
+      // A past date typed as a date is past, not seconds (it said TIME_IN_SECONDS: "multiply by 1000").
+      [["create", "--owner", "a", "--expires-at", "1999-01-01"], /INVALID_INPUT: --expires-at: must be in the future/],
       [["update", "tok_x", "--name", "n", "--effective-at", "2027-07-01T00:00"], /--effective-at: expected an ISO-8601 time with its zone/],
       [["list", "--owner", "a", "--expiring-before", "2027-01-01 12:00 PST"], /--expiring-before: expected an ISO-8601 time/],
       [["billing", "--from", "2026-11-01T00:00", "--to", "2026-12-01T00:00"], /--from: expected an ISO-8601 time with its zone/],

@@ -147,6 +147,20 @@ describe("expiresAt", () => {
     expect(await store.get(record.id)).toEqual(before);
   });
 
+  it("a real past time is no seconds: refused as in the past at create, taken where past times are valid", async () => {
+    const { kw } = setup();
+    // 1999 and 1980 in ms, as numbers and Dates (and what the CLI hands on for --expires-at 1999-01-01):
+    // as seconds these would be the years 30970 and 12150, which nobody means; the mistake is the date.
+    for (const expiresAt of [Date.UTC(1999, 0, 1), new Date(Date.UTC(1999, 0, 1)), Date.UTC(1980, 5, 1)]) {
+      const err = await refused(kw.tokens.create({ owner: "o", kind: "secret", expiresAt }), "INVALID_INPUT");
+      expect(err.message).toContain("in the future");
+    }
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    await expect(kw.usage.get(record.id, { from: Date.UTC(1999, 0, 1), to: new Date(Date.UTC(1999, 1, 1)) })).resolves.toBeDefined();
+    // Seconds of any year up to 5138 are still refused; 3 March 1973 in ms is the bound.
+    await refused(kw.tokens.update(record.id, { expiresAt: 99_999_999_999 }), "TIME_IN_SECONDS");
+  });
+
   it("accepts epoch ms, a Date, and ISO-8601 date-times with a zone or dates", async () => {
     const { kw } = setup();
     const expected = Date.UTC(2027, 0, 1);
