@@ -196,11 +196,14 @@ export class BillingManager {
     const cursor = options.cursor ?? undefined;
     const after = cursor === undefined ? undefined : decodeBillingCursor(cursor);
     const rows = await this.#cfg.store.billingUsage({ owner, from, to, after, limit: limit + 1 });
-    return toPage(
-      rows.map((r) => exactLine(line(r, from, to))),
+    const page = toPage(
+      rows.map((r) => line(r, from, to)),
       limit,
       (last) => encodeBillingCursor(last),
     );
+    // The lines of this page only: the one read past it (for nextCursor) is the next page's.
+    page.items.forEach(exactLine);
+    return page;
   }
 
   /** Every line of a query, a page of the store at a time (each read bounded: see `BillingStore.billingUsage`). */

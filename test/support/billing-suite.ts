@@ -154,6 +154,8 @@ export function describeBilling(name: string, make: () => TokenStore | Promise<T
       ]) {
         await expect(read()).rejects.toMatchObject(refused);
       }
+      // A page before that line is answered: the line read past it (for its cursor) is not on it.
+      expect(await kw.billing.list({ ...nov, limit: 1 })).toMatchObject({ items: [max], nextCursor: expect.any(String) });
       const invoiced: BillingLine[][] = [];
       const run = await kw.billing.run({ period: "2026-11", onInvoice: (inv) => void invoiced.push(inv.lines) });
       expect(run).toMatchObject({ billed: ["acct_max"], alreadyBilled: [], busy: [] });
