@@ -119,8 +119,9 @@ export interface BillingRunResult {
   busy: string[];
   /**
    * Owners whose hook threw (unbilled; a later run retries them), or whose
-   * invoice is longer than a store records (`INVALID_INPUT` naming `lines`:
-   * its hook is not called).
+   * invoice is longer than a store records (`INVALID_INPUT` naming `lines`)
+   * or has a line above `Number.MAX_SAFE_INTEGER` credits (`INVALID_INPUT`
+   * naming `to`: bill it over shorter periods); for those, the hook is not called.
    */
   failed: { owner: string; error: unknown }[];
   /** Owners with another run (another period) over some of these hours: skipped, so no hour is billed twice. */
@@ -151,7 +152,8 @@ export class BillingManager {
    *
    * @param options the period (UTC hours, at most 400 days) and optionally one owner
    * @returns one line per owner and pool, by owner then pool (in the store's order: code points, or PostgreSQL's collation)
-   * @throws {InvalidInputError} `INVALID_INPUT` naming `from` or `to` (not on an hour, inverted, too long) or `owner`, or
+   * @throws {InvalidInputError} `INVALID_INPUT` naming `from` or `to` (not on an hour, inverted, too long; `to` too for a
+   *   line whose sums are above `Number.MAX_SAFE_INTEGER`, with its `owner` and `pool`) or `owner`, or
    *   `options` for a field of another name (a misspelt `owner` would read every account's spend)
    * @throws {StoreUnsupportedError} `STORE_UNSUPPORTED` when the store has no billing part
    * @example
@@ -162,7 +164,7 @@ export class BillingManager {
   async usage(options: BillingQueryOptions): Promise<BillingLine[]> {
     const query = this.#query(options);
     const lines: BillingLine[] = [];
-    for await (const page of this.#pages(query)) lines.push(...page);
+    for await (const page of this.#pages(query)) lines.push(...page.map(exactLine));
     return lines;
   }
 
@@ -194,11 +196,14 @@ export class BillingManager {
     const cursor = options.cursor ?? undefined;
     const after = cursor === undefined ? undefined : decodeBillingCursor(cursor);
     const rows = await this.#cfg.store.billingUsage({ owner, from, to, after, limit: limit + 1 });
-    return toPage(
+    const page = toPage(
       rows.map((r) => line(r, from, to)),
       limit,
       (last) => encodeBillingCursor(last),
     );
+    // The lines of this page only: the one read past it (for nextCursor) is the next page's.
+    page.items.forEach(exactLine);
+    return page;
   }
 
   /** Every line of a query, a page of the store at a time (each read bounded: see `BillingStore.billingUsage`). */
@@ -236,6 +241,7 @@ export class BillingManager {
     const chunks: string[] = [];
     const [start, end] = [iso(query.from), iso(query.to)];
     for await (const page of this.#pages(query)) {
+      page.forEach(exactLine);
       if (format === "json") chunks.push(JSON.stringify(page).slice(1, -1));
       else chunks.push(page.map((l) => csvLine([l.owner, l.pool, start, end, String(l.requests), String(l.credits)])).join(""));
     }
@@ -319,6 +325,7 @@ export class BillingManager {
     // period it shares with it. One the store could not take fails before the hook, never after it.
     const record = JSON.stringify({ ...invoice, lines: lines.map(({ pool, requests, credits }) => ({ pool, requests, credits })) });
     try {
+      lines.forEach(exactLine);
       if (record.length > MAX_BILLING_RECORD_LENGTH) {
         throw new InvalidInputError("lines", `the invoice is longer than a store records (${MAX_BILLING_RECORD_LENGTH} characters of JSON)`);
       }
@@ -357,12 +364,30 @@ function line(r: BillingUsage, from: number, to: number): BillingLine {
   return { owner: r.owner, pool: r.pool, requests: r.requests, credits: r.credits, from, to };
 }
 
+/**
+ * The line, when its sums are exact: above `Number.MAX_SAFE_INTEGER` a number (and a store's
+ * answer read into one) holds a sum rounded, which is never exported or billed.
+ *
+ * @throws {InvalidInputError} `INVALID_INPUT` naming `to`, with the line's `owner` and `pool`
+ */
+function exactLine(l: BillingLine): BillingLine {
+  if (Number.isSafeInteger(l.requests) && Number.isSafeInteger(l.credits)) return l;
+  throw new InvalidInputError(
+    "to",
+    `an owner's spend from a pool over the period is above ${Number.MAX_SAFE_INTEGER} credits (Number.MAX_SAFE_INTEGER), which a number holds rounded`,
+    { hint: "read and bill that owner's spend over shorter periods" },
+    { owner: l.owner, pool: l.pool },
+  );
+}
+
 /** A month `"YYYY-MM"` (UTC) or a range, with its run key. */
 function periodOf(p: BillingRunOptions["period"]): { period: string; range: BillingRange } {
   if (typeof p === "string") {
     const m = MONTH.exec(p);
     if (!m) throw new InvalidInputError("period", 'must be a month "YYYY-MM" or { from, to }');
     const [y, mo] = [Number(m[1]), Number(m[2])];
+    // Times before 2001 look like seconds and are refused (toEpochMs); by its year, as Date.UTC reads "0099" as 1999.
+    if (y < 2001) throw new InvalidInputError("period", 'must be a month from "2001-01" on');
     return { period: p, range: { from: Date.UTC(y, mo - 1, 1), to: Date.UTC(y, mo, 1) } };
   }
   if (typeof p !== "object" || p === null) throw new InvalidInputError("period", 'must be a month "YYYY-MM" or { from, to }');

@@ -125,7 +125,9 @@ const sql = (t: TableNames) => ({
   // every owner, or of one), then a range of its hours summed; each reads no row of another page.
   billingNextGroup: `SELECT owner, pool FROM ${t.billingUsage} WHERE (owner, pool) > (?, ?) ORDER BY owner, pool LIMIT 1`,
   billingNextPoolOf: `SELECT owner, pool FROM ${t.billingUsage} WHERE owner = ? AND pool > ? ORDER BY pool LIMIT 1`,
-  billingSumOf: `SELECT COUNT(*) AS n, SUM(requests) AS requests, SUM(credits) AS credits FROM ${t.billingUsage}
+  // TOTAL, not SUM: a sum above 2^53 is answered (as a float, which billing refuses as inexact), not a driver's
+  // error (node:sqlite cannot read it as a number) nor SQLite's integer overflow.
+  billingSumOf: `SELECT COUNT(*) AS n, TOTAL(requests) AS requests, TOTAL(credits) AS credits FROM ${t.billingUsage}
     WHERE owner = ? AND pool = ? AND hour >= ? AND hour < ?`,
   billingRunOf: `SELECT status, claim, claimed_at AS claimedAt FROM ${t.billingRuns} WHERE owner = ? AND period = ?`,
   billingRunOverlaps: `SELECT 1 FROM ${t.billingRuns} WHERE owner = ?1 AND period <> ?2 AND from_ms < ?4 AND to_ms > ?3 LIMIT 1`,

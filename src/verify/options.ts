@@ -73,7 +73,7 @@ export type RouteCharge = Pick<CheckOptions, "cost" | "pool">;
 /** What a route's `cost` must be. */
 export const ROUTE_COST_RULE = `must be an integer from 0 to ${MAX_CREDIT_BALANCE}`;
 
-/** Whether `cost` is a valid route cost: no balance holds more than {@link MAX_CREDIT_BALANCE}, so a larger cost could never be granted. */
+/** Whether `cost` is a valid route cost: at most {@link MAX_CREDIT_BALANCE}, the largest limit and the most a top-up brings a balance to. */
 export function isRouteCost(cost: unknown): cost is number {
   return Number.isSafeInteger(cost) && (cost as number) >= 0 && (cost as number) <= MAX_CREDIT_BALANCE;
 }

@@ -134,6 +134,40 @@ export function describeBilling(name: string, make: () => TokenStore | Promise<T
       await kw.close();
     }, 30_000);
 
+    it("a spend above Number.MAX_SAFE_INTEGER credits is never exported or billed rounded: refused naming the owner and pool, the other owners billed", async () => {
+      const store = await make();
+      // Ten hours of requests of the largest cost (MAX_CREDIT_BALANCE), each hour's row exact: 2^53 - 1 credits
+      // for acct_max (a number holds it), 2^53 + 1 for acct_over (a number holds 2^53: one credit off).
+      const spend = (owner: string, last: number) =>
+        Array.from({ length: 10 }, (_, i) => ({ tokenId: `tok_${owner}`, owner, at: NOV + i * HOUR, ok: true, cost: i < 9 ? 1e15 : last, code: "OK" }));
+      await store.recordUsage([...spend("acct_max", 7_199_254_740_991), ...spend("acct_over", 7_199_254_740_993)]);
+      const kw = new Keyward({ store, prefix: "acme", now: () => DEC + HOUR });
+      const nov = { from: NOV, to: DEC };
+      const max = { owner: "acct_max", pool: "default", requests: 10, credits: Number.MAX_SAFE_INTEGER, from: NOV, to: DEC };
+      expect(await kw.billing.usage({ ...nov, owner: "acct_max" })).toEqual([max]);
+      const refused = { code: "INVALID_INPUT", field: "to", owner: "acct_over", pool: "default" };
+      for (const read of [
+        () => kw.billing.usage(nov),
+        () => kw.billing.usage({ ...nov, owner: "acct_over" }),
+        () => kw.billing.list(nov),
+        () => kw.billing.export({ ...nov, format: "csv" }),
+      ]) {
+        await expect(read()).rejects.toMatchObject(refused);
+      }
+      // A page before that line is answered: the line read past it (for its cursor) is not on it.
+      expect(await kw.billing.list({ ...nov, limit: 1 })).toMatchObject({ items: [max], nextCursor: expect.any(String) });
+      const invoiced: BillingLine[][] = [];
+      const run = await kw.billing.run({ period: "2026-11", onInvoice: (inv) => void invoiced.push(inv.lines) });
+      expect(run).toMatchObject({ billed: ["acct_max"], alreadyBilled: [], busy: [] });
+      expect(run.failed).toMatchObject([{ owner: "acct_over", error: refused }]);
+      expect(invoiced).toEqual([[max]]);
+      // Released: that owner's spend is billed over shorter periods.
+      const half = await kw.billing.run({ period: { from: NOV, to: NOV + 5 * HOUR }, owner: "acct_over", onInvoice: (inv) => void invoiced.push(inv.lines) });
+      expect(half.billed).toEqual(["acct_over"]);
+      expect(invoiced[1]).toMatchObject([{ owner: "acct_over", requests: 5, credits: 5e15 }]);
+      await kw.close();
+    });
+
     it("a run bills each owner once; a rerun bills nobody twice; a failed hook is retried", async () => {
       const { kw } = await setup(await make());
       const billed: Invoice[] = [];
@@ -221,6 +255,9 @@ export function describeBilling(name: string, make: () => TokenStore | Promise<T
         [() => kw.billing.usage({ from: "yesterday", to: DEC }), "from"],
         [() => kw.billing.export({ from: NOV, to: DEC, format: "xml" as never }), "format"],
         [() => kw.billing.run({ period: "2026-13", onInvoice }), "period"],
+        // Before any time keyward takes (2001: earlier looks like seconds); "0099" is no 1999 (Date.UTC's two-digit years).
+        [() => kw.billing.run({ period: "1999-01", onInvoice }), "period"],
+        [() => kw.billing.run({ period: "0099-01", onInvoice }), "period"],
         [() => kw.billing.run({ period: "2026-12", onInvoice }), "period"], // not over yet
         [() => kw.billing.run({ period: "2026-11", onInvoice: undefined as never }), "onInvoice"],
         [() => kw.billing.run({ period: "2026-11", onInvoice, staleAfterMs: 5 }), "staleAfterMs"],
