@@ -386,8 +386,8 @@ function periodOf(p: BillingRunOptions["period"]): { period: string; range: Bill
     const m = MONTH.exec(p);
     if (!m) throw new InvalidInputError("period", 'must be a month "YYYY-MM" or { from, to }');
     const [y, mo] = [Number(m[1]), Number(m[2])];
-    // Times before 2001 look like seconds and are refused (toEpochMs); by its year, as Date.UTC reads "0099" as 1999.
-    if (y < 2001) throw new InvalidInputError("period", 'must be a month from "2001-01" on');
+    // Times before March 1973 are read as seconds and refused (toEpochMs); by its year, as Date.UTC reads "0099" as 1999.
+    if (y < 1974) throw new InvalidInputError("period", 'must be a month from "1974-01" on');
     return { period: p, range: { from: Date.UTC(y, mo - 1, 1), to: Date.UTC(y, mo, 1) } };
   }
   if (typeof p !== "object" || p === null) throw new InvalidInputError("period", 'must be a month "YYYY-MM" or { from, to }');

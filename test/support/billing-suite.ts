@@ -255,8 +255,8 @@ export function describeBilling(name: string, make: () => TokenStore | Promise<T
         [() => kw.billing.usage({ from: "yesterday", to: DEC }), "from"],
         [() => kw.billing.export({ from: NOV, to: DEC, format: "xml" as never }), "format"],
         [() => kw.billing.run({ period: "2026-13", onInvoice }), "period"],
-        // Before any time keyward takes (2001: earlier looks like seconds); "0099" is no 1999 (Date.UTC's two-digit years).
-        [() => kw.billing.run({ period: "1999-01", onInvoice }), "period"],
+        // Before any time keyward takes (March 1973: earlier is read as seconds); "0099" is no 1999 (Date.UTC's two-digit years).
+        [() => kw.billing.run({ period: "1973-01", onInvoice }), "period"],
         [() => kw.billing.run({ period: "0099-01", onInvoice }), "period"],
         [() => kw.billing.run({ period: "2026-12", onInvoice }), "period"], // not over yet
         [() => kw.billing.run({ period: "2026-11", onInvoice: undefined as never }), "onInvoice"],
