@@ -48,7 +48,8 @@ export interface LeaseSettings {
   readonly maxBlock: number;
   /**
    * How long a reservation, made for a request, waits for the token's lock, ms (`requestLockTimeoutMs`):
-   * a request the verifier abandoned behind the lock is never granted from the lease taken after.
+   * a request the verifier abandoned behind the lock is never granted from the lease taken after. And how
+   * long a report waits for its answer.
    */
   readonly lockWait: number;
 }
@@ -86,6 +87,11 @@ interface Lease {
   batch: Promise<void> | null;
   /** The last report (and, once retired, the return). */
   tail: Promise<void>;
+  /**
+   * A report got no answer within `lockWait` (its connection gone silent): it may still be applied,
+   * after any later one, so none is sent; the lease is retired.
+   */
+  unanswered: boolean;
 }
 
 type Transaction = <T>(pool: PostgresPool, body: (c: PostgresClient) => Promise<T>) => Promise<T>;
@@ -266,6 +272,7 @@ export class CreditLeases {
         reported: 0,
         batch: null,
         tail: Promise.resolve(),
+        unanswered: false,
       };
       return l;
     }).catch((err: unknown) => {
@@ -282,10 +289,22 @@ export class CreditLeases {
     const batch = lease.tail.then(async () => {
       lease.batch = null; // later spends join the next batch
       const reported = lease.spent;
-      const r = await this.#pool.query(this.#s.reportLease, [lease.id, reported]).catch((err: unknown) => {
+      // A report may wait for the lease's row (a reclaim holding it) no longer than a reservation waits for its
+      // lock; one whose connection went silent would otherwise hold every later grant of the lease, and its
+      // return, for as long as the connection stays open (a query outside a transaction is ended by no server timeout).
+      const query = lease.unanswered
+        ? Promise.reject(new StoreUnavailableError("credit lease retired: a report got no answer"))
+        : answerWithin(this.#pool.query(this.#s.reportLease, [lease.id, reported]), this.#settings.lockWait, "a credit lease report", () => {
+            lease.unanswered = true;
+            return new StoreUnavailableError("credit lease report took longer than requestLockTimeoutMs");
+          });
+      const r = await query.catch((err: unknown) => {
         // This batch's requests are answered STORE_UNAVAILABLE: their spends are taken back, so the
         // next report does not count them (a report whose commit's reply was lost counts them until then).
         lease.spent -= reported - lease.reported;
+        // Retired: its return gives back what the database holds as reported, the unanswered report's spends
+        // too if it was applied (charged, never granted), and the next request leases anew.
+        if (lease.unanswered && this.#leases.get(lease.key) === lease) this.#retire(lease);
         throw err;
       });
       // Reclaimed after expiry by another process: these grants were not counted, so they are not granted.

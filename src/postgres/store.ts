@@ -119,7 +119,9 @@ export interface PostgresStoreOptions {
    * or a counter row another transaction holds, ms (default 1 000): then it
    * fails (the request is `STORE_UNAVAILABLE`) and nothing is counted. Keep
    * it below Keyward's `lookupTimeoutMs` (2 000 unless set), so that a call the
-   * verifier gave up on while it waited is never counted later.
+   * verifier gave up on while it waited is never counted later. A credit
+   * lease's report waits for its answer as long: one that gets none (its
+   * connection gone silent) fails its requests and retires the lease.
    */
   requestLockTimeoutMs?: number | undefined;
 }

@@ -385,6 +385,36 @@ describe.runIf(hasPostgres)("credit leases", () => {
     await proxy.close();
   });
 
+  it("a report whose reply never comes (its connection silent, not reset) is given up at requestLockTimeoutMs: its lease is granted from no more, the token is served from a new one, close() answers", async () => {
+    const proxy = await startProxy(new URL(PG_URL!));
+    const silent = openPool({ connectionString: viaProxy(PG_URL!, proxy) });
+    const prefix = freshPrefix();
+    const store = await postgresStore(silent, { tablePrefix: prefix, changeFeed: false, creditLeases: true, requestLockTimeoutMs: 300 });
+    const kw = new Keyward({ store, prefix: "acme", usage: { enabled: false } });
+    const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 1000 } });
+    // The first takes a lease of 8 credits.
+    expect((await kw.check({ token })).code).toBe("OK");
+    // The server runs the next report (and commits it: not in a transaction, no idle timeout ends it); its reply never comes.
+    proxy.silenceReplyTo("SET reported");
+    const since = performance.now();
+    expect((await kw.check({ token })).code).toBe("STORE_UNAVAILABLE");
+    // Given up by the store, not by the verifier's lookupTimeoutMs (2 s).
+    expect(performance.now() - since).toBeLessThan(1_500);
+    // Before: every later check of the token waited for that report, and was STORE_UNAVAILABLE for as long as the connection stayed open.
+    const codes: string[] = [];
+    for (let i = 0; i < 3; i++) codes.push((await kw.check({ token })).code);
+    expect(codes).toEqual(["OK", "OK", "OK"]);
+    await kw.close();
+    const closed = await Promise.race([store.close().then(() => "closed"), sleep(3_000).then(() => "hung")]);
+    expect(closed).toBe("closed");
+    // 4 granted; and the silent report's request, answered STORE_UNAVAILABLE, is charged (its report was applied), as a reply lost.
+    const { rows } = await pool.query(`SELECT used FROM ${prefix}credits WHERE token_id = $1`, [record.id]);
+    expect(rows[0].used).toBe(5);
+    expect((await pool.query(`SELECT count(*)::int AS n FROM ${prefix}credit_leases`)).rows[0].n).toBe(0);
+    await proxy.close();
+    await silent.end();
+  });
+
   it("remaining counts the grants of other processes: an answer from a lease shows the balance as its last report found it, never the one of its reservation", async () => {
     const prefix = freshPrefix();
     const [a, b] = await Promise.all([0, 1].map(() => postgresStore(pool, { tablePrefix: prefix, changeFeed: false, creditLeases: true })));
