@@ -364,6 +364,22 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     await readerPool.end();
   });
 
+  it("store.close() answers when the LISTEN connection has gone silent (a partition at shutdown): its UNLISTEN is awaited at most heartbeatMs", async () => {
+    const proxy = await startProxy(new URL(PG_URL!));
+    const silent = openPool({ connectionString: viaProxy(PG_URL!, proxy) });
+    const store = await postgresStore(silent, { tablePrefix: freshPrefix(), heartbeatMs: 500 });
+    expect(store.listening).toBe(true);
+    proxy.silenceReplyTo("UNLISTEN");
+    const since = performance.now();
+    // Before: it waited for the answer for as long as the connection stayed open.
+    expect(await Promise.race([store.close().then(() => "closed"), new Promise((r) => setTimeout(r, 5_000, "hung"))])).toBe("closed");
+    expect(performance.now() - since).toBeLessThan(2_000);
+    expect(store.listening).toBe(false);
+    // The connection is not returned to the pool for reuse: ending the pool does not wait for it either.
+    expect(await Promise.race([silent.end().then(() => "ended"), new Promise((r) => setTimeout(r, 5_000, "hung"))])).toBe("ended");
+    await proxy.close();
+  });
+
   it("changes made while the LISTEN connection was down are dropped from the caches once it listens again (a reset), not at revocationBoundMs", async () => {
     const prefix = freshPrefix();
     const name = `kw-reset-${prefix}`;
