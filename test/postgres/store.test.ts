@@ -468,6 +468,37 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     await proxy.close();
   });
 
+  it("connections whose path went silent are destroyed at the pool's query_timeout (fleet.md's pool): once max of them were stuck, service resumes without restart", async () => {
+    const proxy = await startProxy(new URL(PG_URL!));
+    // As fleet.md configures the pool, with shorter times; without query_timeout the pool stayed exhausted for good.
+    const silent = openPool({ connectionString: viaProxy(PG_URL!, proxy), max: 3, statement_timeout: 1_000, query_timeout: 1_500, connectionTimeoutMillis: 500 });
+    const prefix = freshPrefix();
+    const store = await postgresStore(silent, { tablePrefix: prefix, changeFeed: false });
+    const kw = new Keyward({ store, prefix: "acme", usage: { enabled: false } });
+    const flat = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 1000 } });
+    const limited = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 1000 }, rateLimit: { limit: 1000, windowMs: 60_000 } });
+    // Every connection of the pool goes silent in turn: a flat spend (one statement), a meter transaction, and one more.
+    for (const token of [flat.token, limited.token, flat.token]) {
+      proxy.silenceReplyTo(`${prefix}credits`);
+      expect((await kw.check({ token })).code).toBe("STORE_UNAVAILABLE");
+    }
+    const since = performance.now();
+    const codes = new Set<string>();
+    let d = await kw.check({ token: limited.token });
+    while (!d.ok && performance.now() - since < 8_000) {
+      codes.add(d.code);
+      await new Promise((r) => setTimeout(r, 100));
+      d = await kw.check({ token: limited.token });
+    }
+    expect(d.code).toBe("OK");
+    expect([...codes].every((c) => c === "STORE_UNAVAILABLE")).toBe(true);
+    expect((await kw.check({ token: flat.token })).code).toBe("OK");
+    await kw.close();
+    await store.close();
+    await proxy.close();
+    await silent.end();
+  }, 20_000);
+
   it("a meter call whose connection goes silent (reply swallowed, not reset) holds its token's and account's locks at most LOCK_HOLDER_IDLE_MS: another server meters them then, and the silent charge is rolled back", async () => {
     const proxy = await startProxy(new URL(PG_URL!));
     const silent = openPool({ connectionString: viaProxy(PG_URL!, proxy) });
