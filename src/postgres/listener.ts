@@ -116,7 +116,8 @@ export class ChangeListener {
       client.on("notification", this.#onNotification);
       client.on("error", lost);
       client.on("end", lost);
-      await client.query(`LISTEN "${this.#channel}"`);
+      // Given `heartbeatMs` to answer, as a probe: over a path gone silent the reconnect would wait for ever, and try no more.
+      await answerWithin(client.query(`LISTEN "${this.#channel}"`), this.#timings.heartbeatMs, "LISTEN");
       if (this.#closed) {
         this.#drop(client, false);
         return;

@@ -100,7 +100,10 @@ export interface PostgresStoreOptions {
   reconnectMinMs?: number | undefined;
   /** Largest reconnect delay of the LISTEN connection, ms (default 5 000). */
   reconnectMaxMs?: number | undefined;
-  /** How often the LISTEN connection is probed, ms (default 5 000), and how long a probe may wait: a silent connection is replaced (noticed within twice this). */
+  /**
+   * How often the LISTEN connection is probed, ms (default 5 000), and how long a probe, a `LISTEN` or an
+   * `UNLISTEN` may wait: a silent connection is replaced (noticed within twice this), and `close()` never hangs on it.
+   */
   heartbeatMs?: number | undefined;
   /** Called with each error of the LISTEN connection (it reconnects by itself). Default: ignored. */
   onChangeFeedError?: ((error: StoreUnavailableError) => void) | undefined;

@@ -364,6 +364,23 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     await readerPool.end();
   });
 
+  it("a LISTEN that gets no answer as the feed reconnects (a path gone silent) is given up after heartbeatMs and tried again: the feed listens once the path answers", async () => {
+    const proxy = await startProxy(new URL(PG_URL!));
+    const prefix = freshPrefix();
+    const name = `kw-relisten-${prefix}`;
+    const silent = openPool({ connectionString: viaProxy(PG_URL!, proxy), application_name: name });
+    const store = await postgresStore(silent, { tablePrefix: prefix, heartbeatMs: 500, reconnectMinMs: 20, reconnectMaxMs: 50 });
+    expect(store.listening).toBe(true);
+    proxy.silenceReplyTo(`LISTEN "${prefix}changes"`);
+    await pool.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN %'", [name]);
+    await waitFor(() => !store.listening);
+    // Before: the reconnect waited for that LISTEN's answer for as long as the connection stayed open, and never tried again.
+    await waitFor(() => store.listening, 5_000);
+    await store.close();
+    await proxy.close();
+    await silent.end();
+  });
+
   it("store.close() answers when the LISTEN connection has gone silent (a partition at shutdown): its UNLISTEN is awaited at most heartbeatMs", async () => {
     const proxy = await startProxy(new URL(PG_URL!));
     const silent = openPool({ connectionString: viaProxy(PG_URL!, proxy) });
