@@ -11,7 +11,7 @@
  * import { Keyward } from "keyward";
  * import { postgresStore } from "keyward/postgres";
  *
- * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, statement_timeout: 5_000 });
+ * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, statement_timeout: 5_000, query_timeout: 6_000 });
  * const kw = new Keyward({ store: await postgresStore(pool), prefix: "acme" });
  * ```
  *

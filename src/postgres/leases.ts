@@ -48,7 +48,8 @@ export interface LeaseSettings {
   readonly maxBlock: number;
   /**
    * How long a reservation, made for a request, waits for the token's lock, ms (`requestLockTimeoutMs`):
-   * a request the verifier abandoned behind the lock is never granted from the lease taken after.
+   * a request the verifier abandoned behind the lock is never granted from the lease taken after. And how
+   * long a report waits for its answer.
    */
   readonly lockWait: number;
 }
@@ -63,6 +64,12 @@ const TARGET_MS = 1_000;
 const LOW_KEYS = 10_000;
 /** Most credit keys whose block size is remembered: a process leasing for ever more tokens keeps a bounded memory. */
 const LEASE_KEYS = 10_000;
+
+/**
+ * How long `close()` waits for the returns under way, ms: one whose connection went silent would hold it
+ * for as long as that stays open (its rest is then reclaimed at the lease's expiry).
+ */
+const CLOSE_WAIT_MS = 10_000;
 
 /** Thrown out of a reservation's transaction that leased nothing and reclaimed nothing, to roll it back. */
 class NothingReserved extends Error {}
@@ -86,6 +93,11 @@ interface Lease {
   batch: Promise<void> | null;
   /** The last report (and, once retired, the return). */
   tail: Promise<void>;
+  /**
+   * A report got no answer within `lockWait` (its connection gone silent): it may still be applied,
+   * after any later one, so none is sent; the lease is retired.
+   */
+  unanswered: boolean;
 }
 
 type Transaction = <T>(pool: PostgresPool, body: (c: PostgresClient) => Promise<T>) => Promise<T>;
@@ -144,6 +156,8 @@ export class CreditLeases {
   readonly #returning = new Map<string, Promise<void>>();
   /** Set by {@link close}: no lease is reserved after it, and none is granted from. */
   #closed = false;
+  /** Every return under way (the requests of its token stop waiting for one after `lockWait`; `close` waits longer). */
+  readonly #returns = new Set<Promise<void>>();
 
   constructor(pool: PostgresPool, statements: LeaseStatements, settings: LeaseSettings, transaction: Transaction) {
     this.#pool = pool;
@@ -218,11 +232,15 @@ export class CreditLeases {
     if (returning) await within(returning, performance.now() + this.#settings.lockWait);
   }
 
-  /** One lease taken at a time per token; concurrent requests wait for it. */
+  /**
+   * One lease taken at a time per token; concurrent requests wait for it, and later ones no longer than
+   * `lockWait` after it began: a reservation whose connection went silent (its process may never hear
+   * that the server ended it) would otherwise hold every request of the token for as long as it stays open.
+   */
   #take(key: string, lock: string, cost: number, limit: number, now: number): Promise<Lease | null> {
     let taking = this.#taking.get(key);
     if (!taking) {
-      taking = this.#reserve(key, lock, cost, limit, now).finally(() => this.#taking.delete(key));
+      taking = within(this.#reserve(key, lock, cost, limit, now), performance.now() + this.#settings.lockWait).finally(() => this.#taking.delete(key));
       this.#taking.set(key, taking);
     }
     return taking;
@@ -266,13 +284,17 @@ export class CreditLeases {
         reported: 0,
         batch: null,
         tail: Promise.resolve(),
+        unanswered: false,
       };
       return l;
     }).catch((err: unknown) => {
       if (err instanceof NothingReserved) return null;
       throw err;
     });
-    if (lease) this.#leases.set(key, lease);
+    // One that commits after it was given up (see #take) is returned if another lease was taken meanwhile, or
+    // the leases closed.
+    if (lease && (this.#closed || this.#leases.has(key))) this.#retire(lease);
+    else if (lease) this.#leases.set(key, lease);
     return lease;
   }
 
@@ -282,10 +304,22 @@ export class CreditLeases {
     const batch = lease.tail.then(async () => {
       lease.batch = null; // later spends join the next batch
       const reported = lease.spent;
-      const r = await this.#pool.query(this.#s.reportLease, [lease.id, reported]).catch((err: unknown) => {
+      // A report may wait for the lease's row (a reclaim holding it) no longer than a reservation waits for its
+      // lock; one whose connection went silent would otherwise hold every later grant of the lease, and its
+      // return, for as long as the connection stays open (a query outside a transaction is ended by no server timeout).
+      const query = lease.unanswered
+        ? Promise.reject(new StoreUnavailableError("credit lease retired: a report got no answer"))
+        : answerWithin(this.#pool.query(this.#s.reportLease, [lease.id, reported]), this.#settings.lockWait, "a credit lease report", () => {
+            lease.unanswered = true;
+            return new StoreUnavailableError("credit lease report took longer than requestLockTimeoutMs");
+          });
+      const r = await query.catch((err: unknown) => {
         // This batch's requests are answered STORE_UNAVAILABLE: their spends are taken back, so the
         // next report does not count them (a report whose commit's reply was lost counts them until then).
         lease.spent -= reported - lease.reported;
+        // Retired: its return gives back what the database holds as reported, the unanswered report's spends
+        // too if it was applied (charged, never granted), and the next request leases anew.
+        if (lease.unanswered && this.#leases.get(lease.key) === lease) this.#retire(lease);
         throw err;
       });
       // Reclaimed after expiry by another process: these grants were not counted, so they are not granted.
@@ -313,8 +347,14 @@ export class CreditLeases {
       .then(() => this.#return(lease))
       // A failed return strands the rest until expiry, when any process reclaims it.
       .catch(() => {});
+    this.#returns.add(returned);
+    void returned.then(() => this.#returns.delete(returned));
+    // The token's requests wait for it at most `lockWait`, as for a reservation: one whose connection went
+    // silent would hold them for as long as that stays open. A later change of the token's counters takes
+    // the token's lock after it anyway.
+    const awaited = answerWithin(returned, this.#settings.lockWait, "a credit lease return").catch(() => {});
     const before = this.#returning.get(lease.key);
-    const all = before ? Promise.all([before, returned]).then(() => {}) : returned;
+    const all = before ? Promise.all([before, awaited]).then(() => {}) : awaited;
     this.#returning.set(lease.key, all);
     void all.then(() => {
       if (this.#returning.get(lease.key) === all) this.#returning.delete(lease.key);
@@ -333,15 +373,17 @@ export class CreditLeases {
   }
 
   /**
-   * Returns every lease's rest (after its last report), those of reservations under way included; no
-   * lease is reserved after it (before, a request waiting for a return reserved one once the return
-   * was in, and its block stayed counted as used until it expired).
+   * Returns every lease's rest (after its last report), those of reservations under way included (each
+   * awaited as a request awaits it: at most `lockWait`; one that commits later is returned at once), and
+   * waits for the returns at most {@link CLOSE_WAIT_MS}; no lease is reserved after it (before, a request
+   * waiting for a return reserved one once the return was in, and its block stayed counted as used until
+   * it expired).
    */
   async close(): Promise<void> {
     this.#closed = true;
     // A reservation that fails leases nothing: its error is its request's.
     await Promise.allSettled([...this.#taking.values()]);
     for (const lease of [...this.#leases.values()]) this.#retire(lease);
-    await Promise.all([...this.#returning.values()]);
+    await answerWithin(Promise.all([...this.#returns]), CLOSE_WAIT_MS, "the credit lease returns").catch(() => {});
   }
 }

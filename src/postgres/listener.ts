@@ -5,6 +5,7 @@
 // again it tells the subscribers to drop everything (a reset event): a
 // cache is then stale no longer than the outage, and never longer than its
 // TTL (`revocationBoundMs`).
+import { answerWithin, outcomeWithin } from "../lib/within.js";
 import type { AccountChangeEvent, ChangeEvent, TokenChangeEvent } from "../store/types.js";
 import type { PostgresClient, PostgresNotification, PostgresPool } from "./driver.js";
 
@@ -115,7 +116,8 @@ export class ChangeListener {
       client.on("notification", this.#onNotification);
       client.on("error", lost);
       client.on("end", lost);
-      await client.query(`LISTEN "${this.#channel}"`);
+      // Given `heartbeatMs` to answer, as a probe: over a path gone silent the reconnect would wait for ever, and try no more.
+      await answerWithin(client.query(`LISTEN "${this.#channel}"`), this.#timings.heartbeatMs, "LISTEN");
       if (this.#closed) {
         this.#drop(client, false);
         return;
@@ -185,24 +187,30 @@ export class ChangeListener {
     if (!broken && lost) {
       client.removeListener?.("error", lost);
       client.removeListener?.("end", lost);
-    }    try {
+    }
+    try {
       client.release(broken ? true : undefined);
     } catch {
       // Released already (the pool saw the error first).
     }
   }
 
-  /** Stops listening and returns the connection. */
+  /**
+   * Stops listening and returns the connection. A connection attempt, or an UNLISTEN, that gets no
+   * answer (a path gone silent) is awaited at most `heartbeatMs`, as a probe: closing never hangs. The
+   * connection is then destroyed, and an attempt that completes later drops its own.
+   */
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#retry);
     clearInterval(this.#heartbeat);
-    await this.#connecting;
+    const { heartbeatMs } = this.#timings;
+    if (this.#connecting) await outcomeWithin(this.#connecting, heartbeatMs);
     const client = this.#client;
     this.#client = null;
     if (!client) return;
     try {
-      await client.query(`UNLISTEN "${this.#channel}"`);
+      await answerWithin(client.query(`UNLISTEN "${this.#channel}"`), heartbeatMs, "UNLISTEN");
       this.#drop(client, false);
     } catch {
       this.#drop(client, true);

@@ -100,7 +100,10 @@ export interface PostgresStoreOptions {
   reconnectMinMs?: number | undefined;
   /** Largest reconnect delay of the LISTEN connection, ms (default 5 000). */
   reconnectMaxMs?: number | undefined;
-  /** How often the LISTEN connection is probed, ms (default 5 000), and how long a probe may wait: a silent connection is replaced (noticed within twice this). */
+  /**
+   * How often the LISTEN connection is probed, ms (default 5 000), and how long a probe, a `LISTEN` or an
+   * `UNLISTEN` may wait: a silent connection is replaced (noticed within twice this), and `close()` never hangs on it.
+   */
   heartbeatMs?: number | undefined;
   /** Called with each error of the LISTEN connection (it reconnects by itself). Default: ignored. */
   onChangeFeedError?: ((error: StoreUnavailableError) => void) | undefined;
@@ -119,7 +122,9 @@ export interface PostgresStoreOptions {
    * or a counter row another transaction holds, ms (default 1 000): then it
    * fails (the request is `STORE_UNAVAILABLE`) and nothing is counted. Keep
    * it below Keyward's `lookupTimeoutMs` (2 000 unless set), so that a call the
-   * verifier gave up on while it waited is never counted later.
+   * verifier gave up on while it waited is never counted later. A credit
+   * lease's report waits for its answer as long: one that gets none (its
+   * connection gone silent) fails its requests and retires the lease.
    */
   requestLockTimeoutMs?: number | undefined;
 }
@@ -1001,8 +1006,9 @@ export class PostgresStore implements TokenStore {
   }
 
   /**
-   * Returns the rest of every credit lease (a reservation under way included), stops the change feed and
-   * returns its connection. The pool is yours: end it yourself. Calls after it still run on the pool; a
+   * Returns the rest of every credit lease (a reservation under way included; waiting at most 10 s for the
+   * returns), stops the change feed and returns its connection (one whose `UNLISTEN` gets no answer within
+   * `heartbeatMs` is destroyed). The pool is yours: end it yourself. Calls after it still run on the pool; a
    * metered request is then metered on its own (no lease is reserved after close).
    */
   async close(): Promise<void> {

@@ -4,6 +4,7 @@ import { guardStore, Keyward, MAX_CREDIT_BALANCE, tokenPool } from "keyward";
 import { type PostgresPool, postgresStore } from "keyward/postgres";
 import { makeStoredToken } from "keyward/testing";
 import { describe, expect, it } from "vitest";
+import { LOCK_HOLDER_IDLE_MS } from "../../src/postgres/statements.js";
 import { startProxy, viaProxy } from "./proxy.js";
 import { freshPrefix, hasPostgres, lockWaitOn, openPool, PG_URL, testPool } from "./server.js";
 
@@ -384,6 +385,69 @@ describe.runIf(hasPostgres)("credit leases", () => {
     await cut.end();
     await proxy.close();
   });
+
+  it("a report whose reply never comes (its connection silent, not reset) is given up at requestLockTimeoutMs: its lease is granted from no more, the token is served from a new one, close() answers", async () => {
+    const proxy = await startProxy(new URL(PG_URL!));
+    const silent = openPool({ connectionString: viaProxy(PG_URL!, proxy) });
+    const prefix = freshPrefix();
+    const store = await postgresStore(silent, { tablePrefix: prefix, changeFeed: false, creditLeases: true });
+    const kw = new Keyward({ store, prefix: "acme", usage: { enabled: false }, lookupTimeoutMs: 5_000 });
+    const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 1000 } });
+    // The first takes a lease of 8 credits.
+    expect((await kw.check({ token })).code).toBe("OK");
+    // The server runs the next report (and commits it: not in a transaction, no idle timeout ends it); its reply never comes.
+    proxy.silenceReplyTo("SET reported");
+    const since = performance.now();
+    expect((await kw.check({ token })).code).toBe("STORE_UNAVAILABLE");
+    // Given up by the store (requestLockTimeoutMs, 1 s), not by the verifier (lookupTimeoutMs, 5 s here).
+    expect(performance.now() - since).toBeLessThan(3_000);
+    // Before: every later check of the token waited for that report, and was STORE_UNAVAILABLE for as long as the connection stayed open.
+    const codes: string[] = [];
+    for (let i = 0; i < 3; i++) codes.push((await kw.check({ token })).code);
+    expect(codes).toEqual(["OK", "OK", "OK"]);
+    await kw.close();
+    const closed = await Promise.race([store.close().then(() => "closed"), sleep(3_000).then(() => "hung")]);
+    expect(closed).toBe("closed");
+    // 4 granted; and the silent report's request, answered STORE_UNAVAILABLE, is charged (its report was applied), as a reply lost.
+    const { rows } = await pool.query(`SELECT used FROM ${prefix}credits WHERE token_id = $1`, [record.id]);
+    expect(rows[0].used).toBe(5);
+    expect((await pool.query(`SELECT count(*)::int AS n FROM ${prefix}credit_leases`)).rows[0].n).toBe(0);
+    await proxy.close();
+    await silent.end();
+  });
+
+  it.each(["reservation", "return"])(
+    "a lease %s whose connection goes silent (the server ends it, the client never hears) holds the token's requests in that process no longer than the server holds its lock",
+    async (change) => {
+      const proxy = await startProxy(new URL(PG_URL!));
+      const silent = openPool({ connectionString: viaProxy(PG_URL!, proxy) });
+      const prefix = freshPrefix();
+      const store = await postgresStore(silent, { tablePrefix: prefix, changeFeed: false, creditLeases: true, requestLockTimeoutMs: 300 });
+      const kw = new Keyward({ store, prefix: "acme", usage: { enabled: false } });
+      const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 1000 } });
+      if (change === "return") {
+        expect((await kw.check({ token })).code).toBe("OK");
+        // A new limit retires the lease (a block of 8, 1 granted): the next check waits for its return.
+        await kw.tokens.update(record.id, { credits: { limit: 2000 } });
+        proxy.silenceReplyTo(`DELETE FROM ${prefix}credit_leases WHERE id`);
+      } else proxy.silenceReplyTo(`DELETE FROM ${prefix}credit_leases WHERE token_id`);
+      expect((await kw.check({ token })).code).toBe("STORE_UNAVAILABLE");
+      // Its transaction holds the token's lock until the server ends it, idle, after LOCK_HOLDER_IDLE_MS; then
+      // the token is metered again. Before, every check waited for that change, which never answered.
+      const since = performance.now();
+      let d = await kw.check({ token });
+      while (!d.ok && performance.now() - since < LOCK_HOLDER_IDLE_MS + 3_000) {
+        await sleep(100);
+        d = await kw.check({ token });
+      }
+      expect(d.code).toBe("OK");
+      await kw.close();
+      await proxy.close();
+      await store.close();
+      await silent.end();
+    },
+    20_000,
+  );
 
   it("remaining counts the grants of other processes: an answer from a lease shows the balance as its last report found it, never the one of its reservation", async () => {
     const prefix = freshPrefix();

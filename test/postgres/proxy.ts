@@ -17,7 +17,9 @@ export interface Proxy {
   /**
    * The next query whose text holds `pattern` reaches the server, but
    * nothing more reaches the client on that connection, which stays open (a
-   * frozen server, a path gone silent): the client waits for the reply.
+   * frozen server, a path gone silent): the client waits for the reply, and
+   * learns nothing of the server closing its end (as the server ends a
+   * transaction left idle) either.
    */
   silenceReplyTo(pattern: string): void;
   /** Every reply from now on reaches the client `ms` later (a server farther away). */
@@ -32,16 +34,19 @@ export async function startProxy(target: URL): Promise<Proxy> {
   let delay = 0;
   const server: Server = createServer((client) => {
     const upstream = connect(Number(target.port), target.hostname);
+    let muted = false;
+    let silent = false;
     for (const s of [client, upstream]) {
       sockets.add(s);
       s.on("error", () => {});
       s.on("close", () => {
         sockets.delete(s);
+        // A silent path: the server's end closed, the client hears nothing of it.
+        if (s === upstream && silent) return;
         client.destroy();
         upstream.destroy();
       });
     }
-    let muted = false;
     client.on("data", (chunk: Buffer) => {
       upstream.write(chunk);
       if (lose !== null && chunk.toString("latin1").includes(lose)) {
@@ -53,6 +58,7 @@ export async function startProxy(target: URL): Promise<Proxy> {
       if (silence !== null && chunk.toString("latin1").includes(silence)) {
         silence = null;
         muted = true;
+        silent = true;
       }
     });
     upstream.on("data", (chunk: Buffer) => {

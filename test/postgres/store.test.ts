@@ -364,6 +364,39 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     await readerPool.end();
   });
 
+  it("a LISTEN that gets no answer as the feed reconnects (a path gone silent) is given up after heartbeatMs and tried again: the feed listens once the path answers", async () => {
+    const proxy = await startProxy(new URL(PG_URL!));
+    const prefix = freshPrefix();
+    const name = `kw-relisten-${prefix}`;
+    const silent = openPool({ connectionString: viaProxy(PG_URL!, proxy), application_name: name });
+    const store = await postgresStore(silent, { tablePrefix: prefix, heartbeatMs: 500, reconnectMinMs: 20, reconnectMaxMs: 50 });
+    expect(store.listening).toBe(true);
+    proxy.silenceReplyTo(`LISTEN "${prefix}changes"`);
+    await pool.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN %'", [name]);
+    await waitFor(() => !store.listening);
+    // Before: the reconnect waited for that LISTEN's answer for as long as the connection stayed open, and never tried again.
+    await waitFor(() => store.listening, 5_000);
+    await store.close();
+    await proxy.close();
+    await silent.end();
+  });
+
+  it("store.close() answers when the LISTEN connection has gone silent (a partition at shutdown): its UNLISTEN is awaited at most heartbeatMs", async () => {
+    const proxy = await startProxy(new URL(PG_URL!));
+    const silent = openPool({ connectionString: viaProxy(PG_URL!, proxy) });
+    const store = await postgresStore(silent, { tablePrefix: freshPrefix(), heartbeatMs: 500 });
+    expect(store.listening).toBe(true);
+    proxy.silenceReplyTo("UNLISTEN");
+    const since = performance.now();
+    // Before: it waited for the answer for as long as the connection stayed open.
+    expect(await Promise.race([store.close().then(() => "closed"), new Promise((r) => setTimeout(r, 5_000, "hung"))])).toBe("closed");
+    expect(performance.now() - since).toBeLessThan(2_000);
+    expect(store.listening).toBe(false);
+    // The connection is not returned to the pool for reuse: ending the pool does not wait for it either.
+    expect(await Promise.race([silent.end().then(() => "ended"), new Promise((r) => setTimeout(r, 5_000, "hung"))])).toBe("ended");
+    await proxy.close();
+  });
+
   it("changes made while the LISTEN connection was down are dropped from the caches once it listens again (a reset), not at revocationBoundMs", async () => {
     const prefix = freshPrefix();
     const name = `kw-reset-${prefix}`;
@@ -451,6 +484,37 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     await cut.end();
     await proxy.close();
   });
+
+  it("connections whose path went silent are destroyed at the pool's query_timeout (fleet.md's pool): once max of them were stuck, service resumes without restart", async () => {
+    const proxy = await startProxy(new URL(PG_URL!));
+    // As fleet.md configures the pool, with shorter times; without query_timeout the pool stayed exhausted for good.
+    const silent = openPool({ connectionString: viaProxy(PG_URL!, proxy), max: 3, statement_timeout: 1_000, query_timeout: 1_500, connectionTimeoutMillis: 500 });
+    const prefix = freshPrefix();
+    const store = await postgresStore(silent, { tablePrefix: prefix, changeFeed: false });
+    const kw = new Keyward({ store, prefix: "acme", usage: { enabled: false } });
+    const flat = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 1000 } });
+    const limited = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 1000 }, rateLimit: { limit: 1000, windowMs: 60_000 } });
+    // Every connection of the pool goes silent in turn: a flat spend (one statement), a meter transaction, and one more.
+    for (const token of [flat.token, limited.token, flat.token]) {
+      proxy.silenceReplyTo(`${prefix}credits`);
+      expect((await kw.check({ token })).code).toBe("STORE_UNAVAILABLE");
+    }
+    const since = performance.now();
+    const codes = new Set<string>();
+    let d = await kw.check({ token: limited.token });
+    while (!d.ok && performance.now() - since < 8_000) {
+      codes.add(d.code);
+      await new Promise((r) => setTimeout(r, 100));
+      d = await kw.check({ token: limited.token });
+    }
+    expect(d.code).toBe("OK");
+    expect([...codes].every((c) => c === "STORE_UNAVAILABLE")).toBe(true);
+    expect((await kw.check({ token: flat.token })).code).toBe("OK");
+    await kw.close();
+    await store.close();
+    await proxy.close();
+    await silent.end();
+  }, 20_000);
 
   it("a meter call whose connection goes silent (reply swallowed, not reset) holds its token's and account's locks at most LOCK_HOLDER_IDLE_MS: another server meters them then, and the silent charge is rolled back", async () => {
     const proxy = await startProxy(new URL(PG_URL!));
