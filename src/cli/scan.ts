@@ -95,8 +95,9 @@ async function scanRoot(ctx: CommandContext, root: string, maxBytes: number | nu
   } catch (err) {
     throw new CliError(`cannot read ${shown(ctx.io, root)}: ${systemReason(err)}`, EXIT.IO);
   }
-  if (stat.isFile()) {
+  if (!stat.isDirectory()) {
     // A file named on the command line must be scanned: a binary or too large one is an error, not a skip.
+    // So is a pipe (`keyward scan <(git log -p)`) or a device, read as a file is.
     const skip = await scanFile(ctx.io, root, maxBytes, state);
     if (skip) throw new CliError(`cannot scan ${shown(ctx.io, root)}: ${why(skip, maxBytes)}`, EXIT.IO);
     return;
@@ -137,16 +138,30 @@ async function scanFolder(ctx: CommandContext, root: string, useGitignore: boole
     await walk(ctx.io, root, null, visit);
     return;
   }
-  for (const rel of listed.paths) {
-    const path = join(root, rel);
-    let stat: ReturnType<typeof lstatSync>;
+  const lstat = (path: string) => {
     try {
-      stat = lstatSync(path);
+      return lstatSync(path);
     } catch (err) {
       // Tracked but deleted from the work tree: nothing on disk to scan.
-      if ((err as { code?: string }).code === "ENOENT") continue;
+      if ((err as { code?: string }).code === "ENOENT") return null;
       throw new CliError(`cannot read ${shown(ctx.io, path)}: ${systemReason(err)}`, EXIT.IO);
     }
+  };
+  // Git lists what its index names: a tracked file whose folder was since replaced by a symbolic link is
+  // listed all the same, and reached through the link (outside the tree). Each folder checked once.
+  const folders = new Map<string, boolean>([[".", true]]);
+  const inTree = (rel: string): boolean => {
+    let known = folders.get(rel);
+    if (known === undefined) {
+      known = inTree(dirname(rel)) && lstat(join(root, rel))?.isDirectory() === true;
+      folders.set(rel, known);
+    }
+    return known;
+  };
+  for (const rel of listed.paths) {
+    const path = join(root, rel);
+    const stat = inTree(dirname(rel)) ? lstat(path) : null;
+    if (stat === null) continue;
     // A folder in the list is a submodule or a nested repository: scanned as its own git sees it. A
     // submodule not checked out (`git clone` without --recurse-submodules: no `.git` in its folder) has
     // nothing to scan, for git as for us; git run inside it lists it as `./`, the folder itself.
@@ -195,12 +210,21 @@ function gitEnv(env: Io["env"], drop: ReadonlySet<string> = new Set()): Record<s
 }
 
 /**
+ * How git is run, in `dir`: with no command of the repository's own config
+ * (a folder scanned may come from an archive or anyone's disk, its
+ * `.git/config` too). `core.fsmonitor` is the one git runs for the commands
+ * scan gives (any that reads the index): off, as the command line overrides
+ * any config file.
+ */
+const gitArgs = (dir: string, args: string[]) => ["-c", "core.fsmonitor=false", "-C", dir, ...args];
+
+/**
  * Runs git in `dir`: its output, or why it failed (not installed, the
  * repository refused as another user's, …). `check-ignore` answers with its
  * exit status: 1 (not ignored) is an answer too.
  */
 function runGit(dir: string, args: string[], env: Record<string, string>): { status: number; stdout: string } | { error: string } {
-  const r = spawnSync("git", ["-C", dir, ...args], { env, encoding: "utf8", maxBuffer: 1 << 30 });
+  const r = spawnSync("git", gitArgs(dir, args), { env, encoding: "utf8", maxBuffer: 1 << 30 });
   if (r.error) return { error: (r.error as { code?: string }).code === "ENOENT" ? "git is not installed" : `git failed: ${r.error.message}` };
   if (r.status === 0 || (r.status === 1 && args[0] === "check-ignore")) return { status: r.status, stdout: r.stdout };
   return { error: `git failed: ${shownPath(r.stderr.trim().split("\n")[0] ?? "")}` };
@@ -231,7 +255,7 @@ async function scanStaged(ctx: CommandContext, maxBytes: number | null, state: S
   }
   if (blobs.length === 0) return;
   // One git for every blob, each read as it comes, a chunk at a time: files of any size in bounded memory.
-  const git = spawn("git", ["-C", ctx.io.cwd, "cat-file", "--batch"], { env, stdio: ["pipe", "pipe", "pipe"] });
+  const git = spawn("git", gitArgs(ctx.io.cwd, ["cat-file", "--batch"]), { env, stdio: ["pipe", "pipe", "pipe"] });
   const exited = new Promise<number | null>((done) => git.on("close", done).on("error", () => done(null)));
   let stderr = "";
   git.stderr.setEncoding("utf8").on("data", (text: string) => {

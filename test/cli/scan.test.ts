@@ -1,8 +1,8 @@
 // keyward scan through the real bin: findings, redaction, .gitignore (in a
 // real git repository and outside one), binaries, UTF-16, files read in
 // chunks, --check-store, exit codes; progress through main().
-import { spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { generateToken, Keyward as KeywardClass } from "keyward";
 import { describe, expect, it } from "vitest";
@@ -179,6 +179,58 @@ describe("keyward scan", () => {
     const wt = cli("scan", "sm/app", "--json");
     expect(wt.code).toBe(1);
     expect(JSON.parse(wt.stdout).findings.map((f: { path: string }) => f.path)).toEqual(["sm/app/app.env", "sm/app/vendor/lib/key.txt", "sm/app/wt/app.env"]);
+  });
+
+  it.skipIf(!gitInstalled && !inCI)("a folder from elsewhere (an archive, a clone) runs none of its repository's commands: core.fsmonitor is not run", () => {
+    const secret = generateToken({ prefix: "acme", kind: "secret", env: "live" });
+    const git = (...args: string[]) => {
+      const r = spawnSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false", ...args], { cwd: join(cli.dir, "untrusted"), encoding: "utf8" });
+      expect(r.status, r.stderr).toBe(0);
+    };
+    write("untrusted/key.env", `KEY=${secret}\n`);
+    git("init", "-q");
+    git("add", "key.env");
+    git("commit", "-qm", "key");
+    // What an archive's .git/config may say: git runs the "fsmonitor" for any command that reads the index.
+    const marker = join(cli.dir, "fsmonitor-ran");
+    git("config", "core.fsmonitor", `touch '${marker}'; false`);
+    const r = cli("scan", "untrusted");
+    expect([r.code, r.stdout.split(":")[0]]).toEqual([1, "untrusted/key.env"]);
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it.skipIf(!gitInstalled && !inCI)("in a git work tree, a tracked file behind a folder turned into a symbolic link is not read: nothing outside the tree", () => {
+    const secret = generateToken({ prefix: "acme", kind: "secret", env: "live" });
+    const git = (...args: string[]) => {
+      const r = spawnSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false", ...args], { cwd: join(cli.dir, "linked"), encoding: "utf8" });
+      expect(r.status, r.stderr).toBe(0);
+    };
+    write("linked/conf/app.txt", "clean\n");
+    write("linked/top.txt", "clean\n");
+    git("init", "-q");
+    git("add", ".");
+    git("commit", "-qm", "conf");
+    // git still lists conf/app.txt (its index says so); on disk, conf now leads out of the tree.
+    write("elsewhere/app.txt", `KEY=${secret}\n`);
+    rmSync(join(cli.dir, "linked/conf"), { recursive: true });
+    symlinkSync(join(cli.dir, "elsewhere"), join(cli.dir, "linked/conf"));
+    expect(cli("scan", "linked")).toEqual({ code: 0, stdout: "", stderr: "scanned 1 files: 0 tokens found (0 secret)\n" });
+  });
+
+  it("a FIFO or a device in a folder is passed over (no hang); one named on the command line, as `<(command)` gives it, is read as a file", async () => {
+    const secret = generateToken({ prefix: "acme", kind: "secret", env: "live" });
+    const sk = secret.slice(0, "acme_sk_live_".length + 4);
+    write("pipes/a.txt", "clean\n");
+    expect(spawnSync("mkfifo", [join(cli.dir, "pipes/fifo")]).status).toBe(0);
+    symlinkSync("/dev/zero", join(cli.dir, "pipes/zero"));
+    expect(cli("scan", "pipes")).toEqual({ code: 0, stdout: "", stderr: "scanned 1 files: 0 tokens found (0 secret)\n" });
+    // A writer in another process, as the shell runs the command of `keyward scan <(git log -p)`.
+    const writer = spawn("sh", ["-c", `printf 'KEY=%s\\n' '${secret}' > pipes/fifo`], { cwd: cli.dir });
+    const written = new Promise((done) => writer.on("close", done));
+    const r = cli("scan", "pipes/fifo");
+    writer.kill("SIGKILL"); // still waiting for a reader, when the scan did not read it
+    await written;
+    expect(r).toEqual({ code: 1, stdout: `pipes/fifo:1:5  ${sk}…[redacted]  secret live\n`, stderr: "scanned 1 files: 1 tokens found (1 secret)\n" });
   });
 
   it.skipIf(!gitInstalled && !inCI)("--staged, the pre-commit hook: scans the staged content of each file the commit adds or changes, whole, as files are read", () => {
