@@ -40,6 +40,8 @@ interface ScanState {
   tokens: string[];
   scanned: number;
   skipped: { path: string; reason: Skip }[];
+  /** Files and folders that could not be read, and why: the scan goes on, and does not pass. */
+  unreadable: { path: string; reason: string }[];
   /** The buffer every file is read through. */
   chunk: Buffer;
 }
@@ -57,7 +59,7 @@ export const scan: Command = {
   },
   run: async (ctx) => {
     const maxBytes = typeof ctx.values["max-bytes"] === "string" ? parseCount(ctx.values["max-bytes"], "max-bytes") : null;
-    const state: ScanState = { findings: [], tokens: [], scanned: 0, skipped: [], chunk: Buffer.alloc(CHUNK_BYTES) };
+    const state: ScanState = { findings: [], tokens: [], scanned: 0, skipped: [], unreadable: [], chunk: Buffer.alloc(CHUNK_BYTES) };
     const progress = ctx.io.errIsTTY ? (n: number) => ctx.io.err(`\rscanned ${n} files`) : null;
     const scanned = (path: string, skip: Skip | null) => {
       if (skip) state.skipped.push({ path: shown(ctx.io, path), reason: skip });
@@ -75,7 +77,8 @@ export const scan: Command = {
       await withStore(ctx, { create: false }, ({ store }) => checkStore(store, state));
     }
     report(ctx, state);
-    return state.findings.some((f) => f.kind === "secret") ? EXIT.FOUND : EXIT.OK;
+    if (state.findings.some((f) => f.kind === "secret")) return EXIT.FOUND;
+    return state.unreadable.length > 0 ? EXIT.IO : EXIT.OK;
   },
 };
 
@@ -103,7 +106,7 @@ async function scanRoot(ctx: CommandContext, root: string, maxBytes: number | nu
     return;
   }
   const visit = async (path: string) => scanned(path, await scanFile(ctx.io, path, maxBytes, state));
-  await scanFolder(ctx, root, ctx.values["no-gitignore"] !== true, visit, new Set());
+  await scanFolder(ctx, root, ctx.values["no-gitignore"] !== true, visit, state, new Set());
 }
 
 function why(skip: Skip, maxBytes: number | null): string {
@@ -117,13 +120,13 @@ function why(skip: Skip, maxBytes: number | null): string {
  * as `git ls-files` lists them. Elsewhere, .gitignore files as git reads
  * them. With neither (`--no-gitignore`, or git unable to answer), every file.
  */
-async function scanFolder(ctx: CommandContext, root: string, useGitignore: boolean, visit: Visit, seen: Set<string>): Promise<void> {
+async function scanFolder(ctx: CommandContext, root: string, useGitignore: boolean, visit: Visit, state: ScanState, seen: Set<string>): Promise<void> {
   // Each folder once (by device and inode), whatever path git gives for it: no input can make the scan loop.
   const { dev, ino } = statSync(root);
   if (seen.has(`${dev}:${ino}`)) return;
   seen.add(`${dev}:${ino}`);
   if (!useGitignore || !inGitWorkTree(root)) {
-    await walk(ctx.io, root, useGitignore ? [] : null, visit);
+    await walk(ctx.io, root, useGitignore ? [] : null, visit, state);
     return;
   }
   const listed = gitFiles(root, ctx.io.env);
@@ -135,7 +138,7 @@ async function scanFolder(ctx: CommandContext, root: string, useGitignore: boole
       const message = `${listed.error}: scanning every file in ${path}, .gitignore not applied`;
       reportWarning(ctx.io, "keyward scan", { code: "GITIGNORE_NOT_APPLIED", message, fields: { path, reason: listed.error } }, ctx.values.json === true);
     }
-    await walk(ctx.io, root, null, visit);
+    await walk(ctx.io, root, null, visit, state);
     return;
   }
   const lstat = (path: string) => {
@@ -143,8 +146,8 @@ async function scanFolder(ctx: CommandContext, root: string, useGitignore: boole
       return lstatSync(path);
     } catch (err) {
       // Tracked but deleted from the work tree: nothing on disk to scan.
-      if ((err as { code?: string }).code === "ENOENT") return null;
-      throw new CliError(`cannot read ${shown(ctx.io, path)}: ${systemReason(err)}`, EXIT.IO);
+      if ((err as { code?: string }).code !== "ENOENT") cannotRead(ctx.io, state, path, err);
+      return null;
     }
   };
   // Git lists what its index names: a tracked file whose folder was since replaced by a symbolic link is
@@ -166,7 +169,7 @@ async function scanFolder(ctx: CommandContext, root: string, useGitignore: boole
     // submodule not checked out (`git clone` without --recurse-submodules: no `.git` in its folder) has
     // nothing to scan, for git as for us; git run inside it lists it as `./`, the folder itself.
     if (stat.isDirectory()) {
-      if (existsSync(join(path, ".git"))) await scanFolder(ctx, path, true, visit, seen);
+      if (existsSync(join(path, ".git"))) await scanFolder(ctx, path, true, visit, state, seen);
     } else if (stat.isFile()) await visit(path);
   }
 }
@@ -353,12 +356,13 @@ interface IgnoreLevel {
  * .gitignore rules of the folders above (null: none read). `.git` is never
  * entered, symbolic links never followed.
  */
-async function walk(io: Io, dir: string, levels: IgnoreLevel[] | null, visit: Visit): Promise<void> {
+async function walk(io: Io, dir: string, levels: IgnoreLevel[] | null, visit: Visit, state: ScanState): Promise<void> {
   let entries: import("node:fs").Dirent[];
   try {
     entries = readdirSync(dir, { withFileTypes: true });
   } catch (err) {
-    throw new CliError(`cannot read folder ${shown(io, dir)}: ${systemReason(err)}`, EXIT.IO);
+    cannotRead(io, state, dir, err);
+    return;
   }
   const here = levels && gitignoreOf(dir);
   const active = here ? [...levels, { base: dir, ig: here }] : levels;
@@ -367,7 +371,7 @@ async function walk(io: Io, dir: string, levels: IgnoreLevel[] | null, visit: Vi
     const path = join(dir, entry.name);
     const isDir = entry.isDirectory();
     if (active && isIgnored(active, path, isDir)) continue;
-    if (isDir) await walk(io, path, active, visit);
+    if (isDir) await walk(io, path, active, visit, state);
     else if (entry.isFile()) await visit(path);
   }
 }
@@ -405,7 +409,7 @@ function gitignoreOf(dir: string): Ignore | null {
   return ignore().add(text);
 }
 
-/** Scans one file; returns why it was skipped, or null. */
+/** Scans one file; returns why it was skipped, or null (a file that cannot be read is noted in `state.unreadable`). */
 async function scanFile(io: Io, path: string, maxBytes: number | null, state: ScanState): Promise<Skip | null> {
   let fd: number;
   try {
@@ -413,17 +417,23 @@ async function scanFile(io: Io, path: string, maxBytes: number | null, state: Sc
   } catch (err) {
     // Gone since the folder was listed: nothing to scan.
     if ((err as { code?: string }).code === "ENOENT") return null;
-    throw new CliError(`cannot read ${shown(io, path)}: ${systemReason(err)}`, EXIT.IO);
+    cannotRead(io, state, path, err);
+    return null;
   }
   try {
     if (maxBytes !== null && fstatSync(fd).size > maxBytes) return "too large";
     return await scanStream((into, at) => readSync(fd, into, at, into.length - at, null), shown(io, path), state, null);
   } catch (err) {
-    if (err instanceof CliError) throw err;
-    throw new CliError(`cannot read ${shown(io, path)}: ${systemReason(err)}`, EXIT.IO);
+    cannotRead(io, state, path, err);
+    return null;
   } finally {
     closeSync(fd);
   }
+}
+
+/** Notes a file or folder that could not be read: the scan goes on, and then fails (exit 6) unless a secret fails it (exit 1). */
+function cannotRead(io: Io, state: ScanState, path: string, err: unknown): void {
+  state.unreadable.push({ path: shown(io, path), reason: systemReason(err) });
 }
 
 /** Reads into `into` from `at`, up to its end: the number of bytes read, 0 at the end of what is read. */
@@ -577,15 +587,17 @@ async function checkStore(store: TokenStore, state: ScanState): Promise<void> {
 
 function report(ctx: CommandContext, state: ScanState): void {
   if (ctx.values.json) {
-    json(ctx.io, { findings: state.findings, scanned: state.scanned, skipped: state.skipped });
+    json(ctx.io, { findings: state.findings, scanned: state.scanned, skipped: state.skipped, unreadable: state.unreadable });
     return;
   }
   for (const f of state.findings) {
     line(ctx.io, `${f.path}:${f.line}:${f.column}  ${f.token}  ${f.kind} ${f.env}${f.status ? `  ${f.status}` : ""}`);
   }
   for (const s of state.skipped) ctx.io.err(`skipped ${s.path}: ${s.reason}\n`);
+  for (const u of state.unreadable) ctx.io.err(`cannot read ${u.path}: ${u.reason}\n`);
   const secrets = state.findings.filter((f) => f.kind === "secret").length;
-  ctx.io.err(`scanned ${state.scanned} files: ${state.findings.length} tokens found (${secrets} secret)\n`);
+  const unreadable = state.unreadable.length > 0 ? `, ${state.unreadable.length} unreadable` : "";
+  ctx.io.err(`scanned ${state.scanned} files: ${state.findings.length} tokens found (${secrets} secret)${unreadable}\n`);
 }
 
 /** A path relative to the working folder, as every path is printed (escaped and redacted, see {@link shownPath}). */

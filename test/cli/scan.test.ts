@@ -470,17 +470,35 @@ describe("keyward scan", () => {
     expect(cli("scan", "check", "--check-store", "--database", "missing.db").code).toBe(5);
   });
 
-  it.skipIf(process.getuid?.() === 0)("an unreadable folder or file is exit 6: a scan that could not read the tree does not pass", () => {
+  it.skipIf(process.getuid?.() === 0)("an unreadable folder or file is listed and the scan goes on; then exit 6 (1 when a secret is found): a scan that could not read the tree does not pass", () => {
+    const secret = generateToken({ prefix: "acme", kind: "secret", env: "live" });
+    const sk = secret.slice(0, "acme_sk_live_".length + 4);
     write("locked/inner/a.txt", "x");
+    write("locked/b.txt", "clean");
+    write("locked/c.txt", "x");
+    write("locked/d.txt", "clean");
     chmodSync(join(cli.dir, "locked/inner"), 0o000);
+    chmodSync(join(cli.dir, "locked/c.txt"), 0o000);
     try {
-      expect(cli("scan", "locked")).toMatchObject({ code: 6, stderr: "keyward scan: cannot read folder locked/inner: permission denied (EACCES)\n" });
+      expect(cli("scan", "locked")).toEqual({
+        code: 6,
+        stdout: "",
+        stderr: "cannot read locked/c.txt: permission denied (EACCES)\ncannot read locked/inner: permission denied (EACCES)\nscanned 2 files: 0 tokens found (0 secret), 2 unreadable\n",
+      });
+      // A file named on the command line too; the files after it are scanned, and a secret found is exit 1.
+      write("locked/e.txt", `KEY=${secret}\n`);
+      const r = cli("scan", "locked/c.txt", "locked/e.txt", "--json");
+      expect(r.code).toBe(1);
+      expect(JSON.parse(r.stdout)).toEqual({
+        findings: [{ path: "locked/e.txt", line: 1, column: 5, token: `${sk}…[redacted]`, prefix: "acme", kind: "secret", env: "live" }],
+        scanned: 1,
+        skipped: [],
+        unreadable: [{ path: "locked/c.txt", reason: "permission denied (EACCES)" }],
+      });
     } finally {
       chmodSync(join(cli.dir, "locked/inner"), 0o755);
+      chmodSync(join(cli.dir, "locked/c.txt"), 0o644);
     }
-    write("locked-file/a.txt", "x");
-    chmodSync(join(cli.dir, "locked-file/a.txt"), 0o000);
-    expect(cli("scan", "locked-file")).toEqual({ code: 6, stdout: "", stderr: "keyward scan: cannot read locked-file/a.txt: permission denied (EACCES)\n" });
   });
 
   it("shows progress on stderr on a terminal only, every 500 files", async () => {
