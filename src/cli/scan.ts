@@ -70,7 +70,7 @@ export const scan: Command = {
       await scanStaged(ctx, maxBytes, state, scanned);
     } else {
       const roots = ctx.positionals.length > 0 ? ctx.positionals : ["."];
-      for (const root of roots) await scanRoot(ctx, resolve(ctx.io.cwd, root), maxBytes, state, scanned);
+      for (const root of roots) await scanRoot(ctx, byteString(resolve(ctx.io.cwd, root)), maxBytes, state, scanned);
     }
     if (progress && state.scanned >= PROGRESS_EVERY) ctx.io.err("\n");
     if (ctx.values["check-store"] === true && state.findings.length > 0) {
@@ -86,7 +86,7 @@ export const scan: Command = {
 type Scanned = (path: string, skip: Skip | null) => void;
 
 async function scanRoot(ctx: CommandContext, root: string, maxBytes: number | null, state: ScanState, scanned: Scanned): Promise<void> {
-  if (root === resolve(ctx.io.cwd, "-")) {
+  if (root === byteString(resolve(ctx.io.cwd, "-"))) {
     // `-`: standard input, all of it (a diff, a log, …).
     const skip = await scanStream(readStdin, "<stdin>", state, maxBytes);
     if (skip) throw new CliError(`cannot scan <stdin>: ${why(skip, maxBytes)}`, EXIT.IO);
@@ -94,7 +94,7 @@ async function scanRoot(ctx: CommandContext, root: string, maxBytes: number | nu
   }
   let stat: ReturnType<typeof statSync>;
   try {
-    stat = statSync(root);
+    stat = statSync(fsPath(root));
   } catch (err) {
     throw new CliError(`cannot read ${shown(ctx.io, root)}: ${systemReason(err)}`, EXIT.IO);
   }
@@ -122,7 +122,7 @@ function why(skip: Skip, maxBytes: number | null): string {
  */
 async function scanFolder(ctx: CommandContext, root: string, useGitignore: boolean, visit: Visit, state: ScanState, seen: Set<string>): Promise<void> {
   // Each folder once (by device and inode), whatever path git gives for it: no input can make the scan loop.
-  const { dev, ino } = statSync(root);
+  const { dev, ino } = statSync(fsPath(root));
   if (seen.has(`${dev}:${ino}`)) return;
   seen.add(`${dev}:${ino}`);
   if (!useGitignore || !inGitWorkTree(root)) {
@@ -143,7 +143,7 @@ async function scanFolder(ctx: CommandContext, root: string, useGitignore: boole
   }
   const lstat = (path: string) => {
     try {
-      return lstatSync(path);
+      return lstatSync(fsPath(path));
     } catch (err) {
       // Tracked but deleted from the work tree: nothing on disk to scan.
       if ((err as { code?: string }).code !== "ENOENT") cannotRead(ctx.io, state, path, err);
@@ -169,7 +169,7 @@ async function scanFolder(ctx: CommandContext, root: string, useGitignore: boole
     // submodule not checked out (`git clone` without --recurse-submodules: no `.git` in its folder) has
     // nothing to scan, for git as for us; git run inside it lists it as `./`, the folder itself.
     if (stat.isDirectory()) {
-      if (existsSync(join(path, ".git"))) await scanFolder(ctx, path, true, visit, state, seen);
+      if (existsSync(fsPath(join(path, ".git")))) await scanFolder(ctx, path, true, visit, state, seen);
     } else if (stat.isFile()) await visit(path);
   }
 }
@@ -180,7 +180,7 @@ type Visit = (path: string) => Promise<void>;
 /** Whether `dir` is in a git work tree: a `.git` (a folder, or a file in a worktree or submodule) in it or a folder above. */
 function inGitWorkTree(dir: string): boolean {
   for (let at = dir; ; at = dirname(at)) {
-    if (existsSync(join(at, ".git"))) return true;
+    if (existsSync(fsPath(join(at, ".git")))) return true;
     if (dirname(at) === at) return false;
   }
 }
@@ -222,15 +222,16 @@ function gitEnv(env: Io["env"], drop: ReadonlySet<string> = new Set()): Record<s
 const gitArgs = (dir: string, args: string[]) => ["-c", "core.fsmonitor=false", "-C", dir, ...args];
 
 /**
- * Runs git in `dir`: its output, or why it failed (not installed, the
+ * Runs git in `dir`: its output (a byte string, see {@link byteString}), or why it failed (not installed, the
  * repository refused as another user's, …). `check-ignore` answers with its
  * exit status: 1 (not ignored) is an answer too.
  */
 function runGit(dir: string, args: string[], env: Record<string, string>): { status: number; stdout: string } | { error: string } {
-  const r = spawnSync("git", gitArgs(dir, args), { env, encoding: "utf8", maxBuffer: 1 << 30 });
+  const r = spawnSync("git", gitArgs(textOf(dir), args), { env, maxBuffer: 1 << 30 });
   if (r.error) return { error: (r.error as { code?: string }).code === "ENOENT" ? "git is not installed" : `git failed: ${r.error.message}` };
-  if (r.status === 0 || (r.status === 1 && args[0] === "check-ignore")) return { status: r.status, stdout: r.stdout };
-  return { error: `git failed: ${shownPath(r.stderr.trim().split("\n")[0] ?? "")}` };
+  // Paths as byte strings, as the folder walk keeps them.
+  if (r.status === 0 || (r.status === 1 && args[0] === "check-ignore")) return { status: r.status, stdout: r.stdout.toString("latin1") };
+  return { error: `git failed: ${shownPath(r.stderr.toString().trim().split("\n")[0] ?? "")}` };
 }
 
 /**
@@ -244,11 +245,11 @@ function runGit(dir: string, args: string[], env: Record<string, string>): { sta
 async function scanStaged(ctx: CommandContext, maxBytes: number | null, state: ScanState, scanned: Scanned): Promise<void> {
   const env = gitEnv(ctx.io.env);
   const fail = (error: string) => new CliError(`cannot read the staged files: ${error}`, EXIT.IO);
-  const top = runGit(ctx.io.cwd, ["rev-parse", "--show-toplevel"], env);
+  const top = runGit(byteString(ctx.io.cwd), ["rev-parse", "--show-toplevel"], env);
   if ("error" in top) throw fail(top.error);
   // One `:<old mode> <new mode> <old id> <new id> <status>` and one path per file, -z: the path as it is.
   // A renamed file is an added one (--no-renames); a deleted one has nothing to scan.
-  const diff = runGit(ctx.io.cwd, ["diff", "--cached", "--raw", "-z", "--no-abbrev", "--no-renames", "--diff-filter=ACMT"], env);
+  const diff = runGit(byteString(ctx.io.cwd), ["diff", "--cached", "--raw", "-z", "--no-abbrev", "--no-renames", "--diff-filter=ACMT"], env);
   if ("error" in diff) throw fail(diff.error);
   const fields = diff.stdout.split("\0");
   const blobs: { path: string; id: string }[] = [];
@@ -359,7 +360,7 @@ interface IgnoreLevel {
 async function walk(io: Io, dir: string, levels: IgnoreLevel[] | null, visit: Visit, state: ScanState): Promise<void> {
   let entries: import("node:fs").Dirent[];
   try {
-    entries = readdirSync(dir, { withFileTypes: true });
+    entries = readdirSync(fsPath(dir), { withFileTypes: true, encoding: "latin1" });
   } catch (err) {
     cannotRead(io, state, dir, err);
     return;
@@ -385,7 +386,7 @@ async function walk(io: Io, dir: string, levels: IgnoreLevel[] | null, visit: Vi
 function isIgnored(levels: IgnoreLevel[], path: string, isDir: boolean): boolean {
   for (let i = levels.length - 1; i >= 0; i--) {
     const { base, ig } = levels[i]!;
-    const rel = relative(base, path);
+    const rel = textOf(relative(base, path));
     const { ignored, unignored } = ig.test(isDir ? `${rel}/` : rel);
     if (unignored) return false;
     if (ignored) {
@@ -402,7 +403,7 @@ function isIgnored(levels: IgnoreLevel[], path: string, isDir: boolean): boolean
 function gitignoreOf(dir: string): Ignore | null {
   let text: string;
   try {
-    text = readFileSync(join(dir, ".gitignore"), "utf8");
+    text = readFileSync(fsPath(join(dir, ".gitignore")), "utf8");
   } catch {
     return null;
   }
@@ -413,7 +414,7 @@ function gitignoreOf(dir: string): Ignore | null {
 async function scanFile(io: Io, path: string, maxBytes: number | null, state: ScanState): Promise<Skip | null> {
   let fd: number;
   try {
-    fd = openSync(path, "r");
+    fd = openSync(fsPath(path), "r");
   } catch (err) {
     // Gone since the folder was listed: nothing to scan.
     if ((err as { code?: string }).code === "ENOENT") return null;
@@ -600,7 +601,27 @@ function report(ctx: CommandContext, state: ScanState): void {
   ctx.io.err(`scanned ${state.scanned} files: ${state.findings.length} tokens found (${secrets} secret)${unreadable}\n`);
 }
 
-/** A path relative to the working folder, as every path is printed (escaped and redacted, see {@link shownPath}). */
+/** A path (a byte string) relative to the working folder, as every path is printed (escaped and redacted, see {@link shownPath}). */
 function shown(io: Io, path: string): string {
-  return shownPath(relative(io.cwd, path) || ".");
+  return shownPath(textOf(relative(byteString(io.cwd), path)) || ".");
+}
+
+// Paths are kept as byte strings, one character (Latin-1) per byte of the
+// name: a name that is not UTF-8 (`caf\xe9.env`, as Latin-1 systems write
+// it) is opened as it is on disk, where its decoded form would name no file
+// and the file would go unscanned.
+
+/** A path (text) as a byte string. */
+function byteString(path: string): string {
+  return Buffer.from(path).toString("latin1");
+}
+
+/** A byte string as the file system takes it: the bytes. */
+function fsPath(path: string): Buffer {
+  return Buffer.from(path, "latin1");
+}
+
+/** A byte string as text (bytes that are not UTF-8 as U+FFFD), to print or match against .gitignore rules. */
+function textOf(path: string): string {
+  return fsPath(path).toString();
 }

@@ -217,6 +217,21 @@ describe("keyward scan", () => {
     expect(cli("scan", "linked")).toEqual({ code: 0, stdout: "", stderr: "scanned 1 files: 0 tokens found (0 secret)\n" });
   });
 
+  it("scans a file whose name is not UTF-8 (Latin-1 `café.env`), in a folder and in a git work tree", () => {
+    const secret = generateToken({ prefix: "acme", kind: "secret", env: "live" });
+    const sk = secret.slice(0, "acme_sk_live_".length + 4);
+    mkdirSync(join(cli.dir, "latin1/sub"), { recursive: true });
+    // é as Latin-1 writes it, one byte (0xe9): not UTF-8.
+    writeFileSync(Buffer.concat([Buffer.from(join(cli.dir, "latin1/sub/caf")), Buffer.from([0xe9]), Buffer.from(".env")]), `KEY=${secret}\n`);
+    const found = { code: 1, stdout: `latin1/sub/caf\u{fffd}.env:1:5  ${sk}…[redacted]  secret live\n`, stderr: "scanned 1 files: 1 tokens found (1 secret)\n" };
+    expect(cli("scan", "latin1")).toEqual(found);
+    if (!gitInstalled) return;
+    for (const args of [["init", "-q"], ["add", "."], ["-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false", "commit", "-qm", "c"]]) {
+      expect(spawnSync("git", args, { cwd: join(cli.dir, "latin1") }).status).toBe(0);
+    }
+    expect(cli("scan", "latin1")).toEqual(found);
+  });
+
   it("a FIFO or a device in a folder is passed over (no hang); one named on the command line, as `<(command)` gives it, is read as a file", async () => {
     const secret = generateToken({ prefix: "acme", kind: "secret", env: "live" });
     const sk = secret.slice(0, "acme_sk_live_".length + 4);
