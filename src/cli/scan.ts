@@ -40,6 +40,8 @@ interface ScanState {
   tokens: string[];
   scanned: number;
   skipped: { path: string; reason: Skip }[];
+  /** Files and folders that could not be read, and why: the scan goes on, and does not pass. */
+  unreadable: { path: string; reason: string }[];
   /** The buffer every file is read through. */
   chunk: Buffer;
 }
@@ -57,7 +59,7 @@ export const scan: Command = {
   },
   run: async (ctx) => {
     const maxBytes = typeof ctx.values["max-bytes"] === "string" ? parseCount(ctx.values["max-bytes"], "max-bytes") : null;
-    const state: ScanState = { findings: [], tokens: [], scanned: 0, skipped: [], chunk: Buffer.alloc(CHUNK_BYTES) };
+    const state: ScanState = { findings: [], tokens: [], scanned: 0, skipped: [], unreadable: [], chunk: Buffer.alloc(CHUNK_BYTES) };
     const progress = ctx.io.errIsTTY ? (n: number) => ctx.io.err(`\rscanned ${n} files`) : null;
     const scanned = (path: string, skip: Skip | null) => {
       if (skip) state.skipped.push({ path: shown(ctx.io, path), reason: skip });
@@ -68,14 +70,15 @@ export const scan: Command = {
       await scanStaged(ctx, maxBytes, state, scanned);
     } else {
       const roots = ctx.positionals.length > 0 ? ctx.positionals : ["."];
-      for (const root of roots) await scanRoot(ctx, resolve(ctx.io.cwd, root), maxBytes, state, scanned);
+      for (const root of roots) await scanRoot(ctx, byteString(resolve(ctx.io.cwd, root)), maxBytes, state, scanned);
     }
     if (progress && state.scanned >= PROGRESS_EVERY) ctx.io.err("\n");
     if (ctx.values["check-store"] === true && state.findings.length > 0) {
       await withStore(ctx, { create: false }, ({ store }) => checkStore(store, state));
     }
     report(ctx, state);
-    return state.findings.some((f) => f.kind === "secret") ? EXIT.FOUND : EXIT.OK;
+    if (state.findings.some((f) => f.kind === "secret")) return EXIT.FOUND;
+    return state.unreadable.length > 0 ? EXIT.IO : EXIT.OK;
   },
 };
 
@@ -83,7 +86,7 @@ export const scan: Command = {
 type Scanned = (path: string, skip: Skip | null) => void;
 
 async function scanRoot(ctx: CommandContext, root: string, maxBytes: number | null, state: ScanState, scanned: Scanned): Promise<void> {
-  if (root === resolve(ctx.io.cwd, "-")) {
+  if (root === byteString(resolve(ctx.io.cwd, "-"))) {
     // `-`: standard input, all of it (a diff, a log, …).
     const skip = await scanStream(readStdin, "<stdin>", state, maxBytes);
     if (skip) throw new CliError(`cannot scan <stdin>: ${why(skip, maxBytes)}`, EXIT.IO);
@@ -91,18 +94,19 @@ async function scanRoot(ctx: CommandContext, root: string, maxBytes: number | nu
   }
   let stat: ReturnType<typeof statSync>;
   try {
-    stat = statSync(root);
+    stat = statSync(fsPath(root));
   } catch (err) {
     throw new CliError(`cannot read ${shown(ctx.io, root)}: ${systemReason(err)}`, EXIT.IO);
   }
-  if (stat.isFile()) {
+  if (!stat.isDirectory()) {
     // A file named on the command line must be scanned: a binary or too large one is an error, not a skip.
+    // So is a pipe (`keyward scan <(git log -p)`) or a device, read as a file is.
     const skip = await scanFile(ctx.io, root, maxBytes, state);
     if (skip) throw new CliError(`cannot scan ${shown(ctx.io, root)}: ${why(skip, maxBytes)}`, EXIT.IO);
     return;
   }
   const visit = async (path: string) => scanned(path, await scanFile(ctx.io, path, maxBytes, state));
-  await scanFolder(ctx, root, ctx.values["no-gitignore"] !== true, visit, new Set());
+  await scanFolder(ctx, root, ctx.values["no-gitignore"] !== true, visit, state, new Set());
 }
 
 function why(skip: Skip, maxBytes: number | null): string {
@@ -116,13 +120,13 @@ function why(skip: Skip, maxBytes: number | null): string {
  * as `git ls-files` lists them. Elsewhere, .gitignore files as git reads
  * them. With neither (`--no-gitignore`, or git unable to answer), every file.
  */
-async function scanFolder(ctx: CommandContext, root: string, useGitignore: boolean, visit: Visit, seen: Set<string>): Promise<void> {
+async function scanFolder(ctx: CommandContext, root: string, useGitignore: boolean, visit: Visit, state: ScanState, seen: Set<string>): Promise<void> {
   // Each folder once (by device and inode), whatever path git gives for it: no input can make the scan loop.
-  const { dev, ino } = statSync(root);
+  const { dev, ino } = statSync(fsPath(root));
   if (seen.has(`${dev}:${ino}`)) return;
   seen.add(`${dev}:${ino}`);
   if (!useGitignore || !inGitWorkTree(root)) {
-    await walk(ctx.io, root, useGitignore ? [] : null, visit);
+    await walk(ctx.io, root, useGitignore ? [] : null, visit, state);
     return;
   }
   const listed = gitFiles(root, ctx.io.env);
@@ -134,24 +138,38 @@ async function scanFolder(ctx: CommandContext, root: string, useGitignore: boole
       const message = `${listed.error}: scanning every file in ${path}, .gitignore not applied`;
       reportWarning(ctx.io, "keyward scan", { code: "GITIGNORE_NOT_APPLIED", message, fields: { path, reason: listed.error } }, ctx.values.json === true);
     }
-    await walk(ctx.io, root, null, visit);
+    await walk(ctx.io, root, null, visit, state);
     return;
   }
-  for (const rel of listed.paths) {
-    const path = join(root, rel);
-    let stat: ReturnType<typeof lstatSync>;
+  const lstat = (path: string) => {
     try {
-      stat = lstatSync(path);
+      return lstatSync(fsPath(path));
     } catch (err) {
       // Tracked but deleted from the work tree: nothing on disk to scan.
-      if ((err as { code?: string }).code === "ENOENT") continue;
-      throw new CliError(`cannot read ${shown(ctx.io, path)}: ${systemReason(err)}`, EXIT.IO);
+      if ((err as { code?: string }).code !== "ENOENT") cannotRead(ctx.io, state, path, err);
+      return null;
     }
+  };
+  // Git lists what its index names: a tracked file whose folder was since replaced by a symbolic link is
+  // listed all the same, and reached through the link (outside the tree). Each folder checked once.
+  const folders = new Map<string, boolean>([[".", true]]);
+  const inTree = (rel: string): boolean => {
+    let known = folders.get(rel);
+    if (known === undefined) {
+      known = inTree(dirname(rel)) && lstat(join(root, rel))?.isDirectory() === true;
+      folders.set(rel, known);
+    }
+    return known;
+  };
+  for (const rel of listed.paths) {
+    const path = join(root, rel);
+    const stat = inTree(dirname(rel)) ? lstat(path) : null;
+    if (stat === null) continue;
     // A folder in the list is a submodule or a nested repository: scanned as its own git sees it. A
     // submodule not checked out (`git clone` without --recurse-submodules: no `.git` in its folder) has
     // nothing to scan, for git as for us; git run inside it lists it as `./`, the folder itself.
     if (stat.isDirectory()) {
-      if (existsSync(join(path, ".git"))) await scanFolder(ctx, path, true, visit, seen);
+      if (existsSync(fsPath(join(path, ".git")))) await scanFolder(ctx, path, true, visit, state, seen);
     } else if (stat.isFile()) await visit(path);
   }
 }
@@ -162,7 +180,7 @@ type Visit = (path: string) => Promise<void>;
 /** Whether `dir` is in a git work tree: a `.git` (a folder, or a file in a worktree or submodule) in it or a folder above. */
 function inGitWorkTree(dir: string): boolean {
   for (let at = dir; ; at = dirname(at)) {
-    if (existsSync(join(at, ".git"))) return true;
+    if (existsSync(fsPath(join(at, ".git")))) return true;
     if (dirname(at) === at) return false;
   }
 }
@@ -195,15 +213,25 @@ function gitEnv(env: Io["env"], drop: ReadonlySet<string> = new Set()): Record<s
 }
 
 /**
- * Runs git in `dir`: its output, or why it failed (not installed, the
+ * How git is run, in `dir`: with no command of the repository's own config
+ * (a folder scanned may come from an archive or anyone's disk, its
+ * `.git/config` too). `core.fsmonitor` is the one git runs for the commands
+ * scan gives (any that reads the index): off, as the command line overrides
+ * any config file.
+ */
+const gitArgs = (dir: string, args: string[]) => ["-c", "core.fsmonitor=false", "-C", dir, ...args];
+
+/**
+ * Runs git in `dir`: its output (a byte string, see {@link byteString}), or why it failed (not installed, the
  * repository refused as another user's, …). `check-ignore` answers with its
  * exit status: 1 (not ignored) is an answer too.
  */
 function runGit(dir: string, args: string[], env: Record<string, string>): { status: number; stdout: string } | { error: string } {
-  const r = spawnSync("git", ["-C", dir, ...args], { env, encoding: "utf8", maxBuffer: 1 << 30 });
+  const r = spawnSync("git", gitArgs(textOf(dir), args), { env, maxBuffer: 1 << 30 });
   if (r.error) return { error: (r.error as { code?: string }).code === "ENOENT" ? "git is not installed" : `git failed: ${r.error.message}` };
-  if (r.status === 0 || (r.status === 1 && args[0] === "check-ignore")) return { status: r.status, stdout: r.stdout };
-  return { error: `git failed: ${shownPath(r.stderr.trim().split("\n")[0] ?? "")}` };
+  // Paths as byte strings, as the folder walk keeps them.
+  if (r.status === 0 || (r.status === 1 && args[0] === "check-ignore")) return { status: r.status, stdout: r.stdout.toString("latin1") };
+  return { error: `git failed: ${shownPath(r.stderr.toString().trim().split("\n")[0] ?? "")}` };
 }
 
 /**
@@ -217,11 +245,11 @@ function runGit(dir: string, args: string[], env: Record<string, string>): { sta
 async function scanStaged(ctx: CommandContext, maxBytes: number | null, state: ScanState, scanned: Scanned): Promise<void> {
   const env = gitEnv(ctx.io.env);
   const fail = (error: string) => new CliError(`cannot read the staged files: ${error}`, EXIT.IO);
-  const top = runGit(ctx.io.cwd, ["rev-parse", "--show-toplevel"], env);
+  const top = runGit(byteString(ctx.io.cwd), ["rev-parse", "--show-toplevel"], env);
   if ("error" in top) throw fail(top.error);
   // One `:<old mode> <new mode> <old id> <new id> <status>` and one path per file, -z: the path as it is.
   // A renamed file is an added one (--no-renames); a deleted one has nothing to scan.
-  const diff = runGit(ctx.io.cwd, ["diff", "--cached", "--raw", "-z", "--no-abbrev", "--no-renames", "--diff-filter=ACMT"], env);
+  const diff = runGit(byteString(ctx.io.cwd), ["diff", "--cached", "--raw", "-z", "--no-abbrev", "--no-renames", "--diff-filter=ACMT"], env);
   if ("error" in diff) throw fail(diff.error);
   const fields = diff.stdout.split("\0");
   const blobs: { path: string; id: string }[] = [];
@@ -231,7 +259,7 @@ async function scanStaged(ctx: CommandContext, maxBytes: number | null, state: S
   }
   if (blobs.length === 0) return;
   // One git for every blob, each read as it comes, a chunk at a time: files of any size in bounded memory.
-  const git = spawn("git", ["-C", ctx.io.cwd, "cat-file", "--batch"], { env, stdio: ["pipe", "pipe", "pipe"] });
+  const git = spawn("git", gitArgs(ctx.io.cwd, ["cat-file", "--batch"]), { env, stdio: ["pipe", "pipe", "pipe"] });
   const exited = new Promise<number | null>((done) => git.on("close", done).on("error", () => done(null)));
   let stderr = "";
   git.stderr.setEncoding("utf8").on("data", (text: string) => {
@@ -329,12 +357,13 @@ interface IgnoreLevel {
  * .gitignore rules of the folders above (null: none read). `.git` is never
  * entered, symbolic links never followed.
  */
-async function walk(io: Io, dir: string, levels: IgnoreLevel[] | null, visit: Visit): Promise<void> {
+async function walk(io: Io, dir: string, levels: IgnoreLevel[] | null, visit: Visit, state: ScanState): Promise<void> {
   let entries: import("node:fs").Dirent[];
   try {
-    entries = readdirSync(dir, { withFileTypes: true });
+    entries = readdirSync(fsPath(dir), { withFileTypes: true, encoding: "latin1" });
   } catch (err) {
-    throw new CliError(`cannot read folder ${shown(io, dir)}: ${systemReason(err)}`, EXIT.IO);
+    cannotRead(io, state, dir, err);
+    return;
   }
   const here = levels && gitignoreOf(dir);
   const active = here ? [...levels, { base: dir, ig: here }] : levels;
@@ -343,7 +372,7 @@ async function walk(io: Io, dir: string, levels: IgnoreLevel[] | null, visit: Vi
     const path = join(dir, entry.name);
     const isDir = entry.isDirectory();
     if (active && isIgnored(active, path, isDir)) continue;
-    if (isDir) await walk(io, path, active, visit);
+    if (isDir) await walk(io, path, active, visit, state);
     else if (entry.isFile()) await visit(path);
   }
 }
@@ -357,7 +386,7 @@ async function walk(io: Io, dir: string, levels: IgnoreLevel[] | null, visit: Vi
 function isIgnored(levels: IgnoreLevel[], path: string, isDir: boolean): boolean {
   for (let i = levels.length - 1; i >= 0; i--) {
     const { base, ig } = levels[i]!;
-    const rel = relative(base, path);
+    const rel = textOf(relative(base, path));
     const { ignored, unignored } = ig.test(isDir ? `${rel}/` : rel);
     if (unignored) return false;
     if (ignored) {
@@ -374,32 +403,38 @@ function isIgnored(levels: IgnoreLevel[], path: string, isDir: boolean): boolean
 function gitignoreOf(dir: string): Ignore | null {
   let text: string;
   try {
-    text = readFileSync(join(dir, ".gitignore"), "utf8");
+    text = readFileSync(fsPath(join(dir, ".gitignore")), "utf8");
   } catch {
     return null;
   }
   return ignore().add(text);
 }
 
-/** Scans one file; returns why it was skipped, or null. */
+/** Scans one file; returns why it was skipped, or null (a file that cannot be read is noted in `state.unreadable`). */
 async function scanFile(io: Io, path: string, maxBytes: number | null, state: ScanState): Promise<Skip | null> {
   let fd: number;
   try {
-    fd = openSync(path, "r");
+    fd = openSync(fsPath(path), "r");
   } catch (err) {
     // Gone since the folder was listed: nothing to scan.
     if ((err as { code?: string }).code === "ENOENT") return null;
-    throw new CliError(`cannot read ${shown(io, path)}: ${systemReason(err)}`, EXIT.IO);
+    cannotRead(io, state, path, err);
+    return null;
   }
   try {
     if (maxBytes !== null && fstatSync(fd).size > maxBytes) return "too large";
     return await scanStream((into, at) => readSync(fd, into, at, into.length - at, null), shown(io, path), state, null);
   } catch (err) {
-    if (err instanceof CliError) throw err;
-    throw new CliError(`cannot read ${shown(io, path)}: ${systemReason(err)}`, EXIT.IO);
+    cannotRead(io, state, path, err);
+    return null;
   } finally {
     closeSync(fd);
   }
+}
+
+/** Notes a file or folder that could not be read: the scan goes on, and then fails (exit 6) unless a secret fails it (exit 1). */
+function cannotRead(io: Io, state: ScanState, path: string, err: unknown): void {
+  state.unreadable.push({ path: shown(io, path), reason: systemReason(err) });
 }
 
 /** Reads into `into` from `at`, up to its end: the number of bytes read, 0 at the end of what is read. */
@@ -553,18 +588,40 @@ async function checkStore(store: TokenStore, state: ScanState): Promise<void> {
 
 function report(ctx: CommandContext, state: ScanState): void {
   if (ctx.values.json) {
-    json(ctx.io, { findings: state.findings, scanned: state.scanned, skipped: state.skipped });
+    json(ctx.io, { findings: state.findings, scanned: state.scanned, skipped: state.skipped, unreadable: state.unreadable });
     return;
   }
   for (const f of state.findings) {
     line(ctx.io, `${f.path}:${f.line}:${f.column}  ${f.token}  ${f.kind} ${f.env}${f.status ? `  ${f.status}` : ""}`);
   }
   for (const s of state.skipped) ctx.io.err(`skipped ${s.path}: ${s.reason}\n`);
+  for (const u of state.unreadable) ctx.io.err(`cannot read ${u.path}: ${u.reason}\n`);
   const secrets = state.findings.filter((f) => f.kind === "secret").length;
-  ctx.io.err(`scanned ${state.scanned} files: ${state.findings.length} tokens found (${secrets} secret)\n`);
+  const unreadable = state.unreadable.length > 0 ? `, ${state.unreadable.length} unreadable` : "";
+  ctx.io.err(`scanned ${state.scanned} files: ${state.findings.length} tokens found (${secrets} secret)${unreadable}\n`);
 }
 
-/** A path relative to the working folder, as every path is printed (escaped and redacted, see {@link shownPath}). */
+/** A path (a byte string) relative to the working folder, as every path is printed (escaped and redacted, see {@link shownPath}). */
 function shown(io: Io, path: string): string {
-  return shownPath(relative(io.cwd, path) || ".");
+  return shownPath(textOf(relative(byteString(io.cwd), path)) || ".");
+}
+
+// Paths are kept as byte strings, one character (Latin-1) per byte of the
+// name: a name that is not UTF-8 (`caf\xe9.env`, as Latin-1 systems write
+// it) is opened as it is on disk, where its decoded form would name no file
+// and the file would go unscanned.
+
+/** A path (text) as a byte string. */
+function byteString(path: string): string {
+  return Buffer.from(path).toString("latin1");
+}
+
+/** A byte string as the file system takes it: the bytes. */
+function fsPath(path: string): Buffer {
+  return Buffer.from(path, "latin1");
+}
+
+/** A byte string as text (bytes that are not UTF-8 as U+FFFD), to print or match against .gitignore rules. */
+function textOf(path: string): string {
+  return fsPath(path).toString();
 }

@@ -79,3 +79,8 @@ export function cleanText(text: string, redact: boolean): string {
 export function redactTokens(text: string): string {
   return text.replace(TOKEN_SHAPED, redacted);
 }
+
+/** Where {@link redactTokens} redacts (`start` to `end`, in order) and what it writes there. */
+export function* tokenShapedSpans(text: string): Generator<{ start: number; end: number; redacted: string }, void, undefined> {
+  for (const m of text.matchAll(TOKEN_SHAPED)) yield { start: m.index, end: m.index + m[0].length, redacted: redacted(m[0]) };
+}

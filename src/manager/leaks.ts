@@ -2,7 +2,7 @@
 // revoked, or by policy flagged, and the action is audited as `leak`.
 import type { ResolvedConfig } from "../config.js";
 import { InvalidInputError } from "../errors.js";
-import { cleanText, redactTokens } from "../lib/text.js";
+import { cleanText, redactTokens, tokenShapedSpans } from "../lib/text.js";
 import { auditId } from "../model/audit-id.js";
 import { hashesOf, readTime } from "../model/record.js";
 import { actorSchema, checkOptionFields, parseInput } from "../model/schemas.js";
@@ -19,8 +19,8 @@ export interface ReportLeakOptions {
   source: string;
   /**
    * Where it was seen (kept in the audit entry with the reported token, an
-   * imported legacy key too, redacted as it is or percent-encoded, and so is
-   * anything shaped like a keyward token; at most 2 048 characters).
+   * imported legacy key too, and anything shaped like a keyward token
+   * redacted, as it is or percent-encoded; at most 2 048 characters).
    */
   url?: string | undefined;
   /** `"revoke"` (default): the token stops working; `"flag"`: audited only, for a person to decide. */
@@ -145,25 +145,36 @@ async function revokedHere(store: GuardedStore, read: StoredToken, saved: Stored
 
 /**
  * Where a leak was seen, as its audit entry keeps it: the reported token
- * redacted wherever the URL has it, as it is or percent-encoded in any way
- * (`%5F` or `%5f` for `_`, every character or some), keeping only its kind
- * and environment (an imported legacy key, only the prefix
- * `acceptForeignTokens` gives); anything else shaped like a keyward token
- * redacted too; unsafe characters escaped.
+ * redacted wherever the URL has it, keeping only its kind and environment
+ * (an imported legacy key, only the prefix `acceptForeignTokens` gives),
+ * and anything else shaped like a keyward token too (another token in the
+ * same URL may be live), each as it is or percent-encoded in any way
+ * (`%5F` or `%5f` for `_`, every character or some); unsafe characters
+ * escaped.
  */
 function shownUrl(cfg: Pick<ResolvedConfig, "acceptForeignTokens">, url: string, token: string): string {
   const foreign = cfg.acceptForeignTokens;
   const replacement = foreign !== false && wellFormedPrefixLength(token) < 0 ? `${foreign.prefix}[redacted]` : redactTokens(token);
-  // The URL and the token compared as bytes: a %XX escape is its byte, any other character its UTF-8.
+  // The URL and the tokens compared as bytes: a %XX escape is its byte, any other character its UTF-8.
   const { bytes, ends } = urlBytes(url);
   const wanted = latin1(new TextEncoder().encode(token));
+  const spans = [...tokenShapedSpans(bytes)];
+  for (let at = bytes.indexOf(wanted); at >= 0; at = bytes.indexOf(wanted, at + wanted.length)) {
+    spans.push({ start: at, end: at + wanted.length, redacted: replacement });
+  }
+  // In order; a span that overlaps the one before (the reported token is token-shaped too) widens it.
+  spans.sort((a, b) => a.start - b.start || b.end - a.end);
   let shown = "";
   let from = 0;
-  for (let at = bytes.indexOf(wanted); at >= 0; at = bytes.indexOf(wanted, at + wanted.length)) {
-    // The characters whose bytes start at `at` and end the match.
-    const start = at === 0 ? 0 : ends[at - 1]!;
-    shown += url.slice(from, start) + replacement;
-    from = ends[at + wanted.length - 1]!;
+  for (const span of spans) {
+    // The characters whose bytes start at `span.start` and end the span.
+    const start = span.start === 0 ? 0 : ends[span.start - 1]!;
+    const end = ends[span.end - 1]!;
+    if (start < from) from = Math.max(from, end);
+    else {
+      shown += url.slice(from, start) + span.redacted;
+      from = end;
+    }
   }
   return cleanText(shown + url.slice(from), true);
 }

@@ -1,8 +1,8 @@
 // keyward scan through the real bin: findings, redaction, .gitignore (in a
 // real git repository and outside one), binaries, UTF-16, files read in
 // chunks, --check-store, exit codes; progress through main().
-import { spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { generateToken, Keyward as KeywardClass } from "keyward";
 import { describe, expect, it } from "vitest";
@@ -179,6 +179,73 @@ describe("keyward scan", () => {
     const wt = cli("scan", "sm/app", "--json");
     expect(wt.code).toBe(1);
     expect(JSON.parse(wt.stdout).findings.map((f: { path: string }) => f.path)).toEqual(["sm/app/app.env", "sm/app/vendor/lib/key.txt", "sm/app/wt/app.env"]);
+  });
+
+  it.skipIf(!gitInstalled && !inCI)("a folder from elsewhere (an archive, a clone) runs none of its repository's commands: core.fsmonitor is not run", () => {
+    const secret = generateToken({ prefix: "acme", kind: "secret", env: "live" });
+    const git = (...args: string[]) => {
+      const r = spawnSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false", ...args], { cwd: join(cli.dir, "untrusted"), encoding: "utf8" });
+      expect(r.status, r.stderr).toBe(0);
+    };
+    write("untrusted/key.env", `KEY=${secret}\n`);
+    git("init", "-q");
+    git("add", "key.env");
+    git("commit", "-qm", "key");
+    // What an archive's .git/config may say: git runs the "fsmonitor" for any command that reads the index.
+    const marker = join(cli.dir, "fsmonitor-ran");
+    git("config", "core.fsmonitor", `touch '${marker}'; false`);
+    const r = cli("scan", "untrusted");
+    expect([r.code, r.stdout.split(":")[0]]).toEqual([1, "untrusted/key.env"]);
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it.skipIf(!gitInstalled && !inCI)("in a git work tree, a tracked file behind a folder turned into a symbolic link is not read: nothing outside the tree", () => {
+    const secret = generateToken({ prefix: "acme", kind: "secret", env: "live" });
+    const git = (...args: string[]) => {
+      const r = spawnSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false", ...args], { cwd: join(cli.dir, "linked"), encoding: "utf8" });
+      expect(r.status, r.stderr).toBe(0);
+    };
+    write("linked/conf/app.txt", "clean\n");
+    write("linked/top.txt", "clean\n");
+    git("init", "-q");
+    git("add", ".");
+    git("commit", "-qm", "conf");
+    // git still lists conf/app.txt (its index says so); on disk, conf now leads out of the tree.
+    write("elsewhere/app.txt", `KEY=${secret}\n`);
+    rmSync(join(cli.dir, "linked/conf"), { recursive: true });
+    symlinkSync(join(cli.dir, "elsewhere"), join(cli.dir, "linked/conf"));
+    expect(cli("scan", "linked")).toEqual({ code: 0, stdout: "", stderr: "scanned 1 files: 0 tokens found (0 secret)\n" });
+  });
+
+  it("scans a file whose name is not UTF-8 (Latin-1 `café.env`), in a folder and in a git work tree", () => {
+    const secret = generateToken({ prefix: "acme", kind: "secret", env: "live" });
+    const sk = secret.slice(0, "acme_sk_live_".length + 4);
+    mkdirSync(join(cli.dir, "latin1/sub"), { recursive: true });
+    // é as Latin-1 writes it, one byte (0xe9): not UTF-8.
+    writeFileSync(Buffer.concat([Buffer.from(join(cli.dir, "latin1/sub/caf")), Buffer.from([0xe9]), Buffer.from(".env")]), `KEY=${secret}\n`);
+    const found = { code: 1, stdout: `latin1/sub/caf\u{fffd}.env:1:5  ${sk}…[redacted]  secret live\n`, stderr: "scanned 1 files: 1 tokens found (1 secret)\n" };
+    expect(cli("scan", "latin1")).toEqual(found);
+    if (!gitInstalled) return;
+    for (const args of [["init", "-q"], ["add", "."], ["-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false", "commit", "-qm", "c"]]) {
+      expect(spawnSync("git", args, { cwd: join(cli.dir, "latin1") }).status).toBe(0);
+    }
+    expect(cli("scan", "latin1")).toEqual(found);
+  });
+
+  it("a FIFO or a device in a folder is passed over (no hang); one named on the command line, as `<(command)` gives it, is read as a file", async () => {
+    const secret = generateToken({ prefix: "acme", kind: "secret", env: "live" });
+    const sk = secret.slice(0, "acme_sk_live_".length + 4);
+    write("pipes/a.txt", "clean\n");
+    expect(spawnSync("mkfifo", [join(cli.dir, "pipes/fifo")]).status).toBe(0);
+    symlinkSync("/dev/zero", join(cli.dir, "pipes/zero"));
+    expect(cli("scan", "pipes")).toEqual({ code: 0, stdout: "", stderr: "scanned 1 files: 0 tokens found (0 secret)\n" });
+    // A writer in another process, as the shell runs the command of `keyward scan <(git log -p)`.
+    const writer = spawn("sh", ["-c", `printf 'KEY=%s\\n' '${secret}' > pipes/fifo`], { cwd: cli.dir });
+    const written = new Promise((done) => writer.on("close", done));
+    const r = cli("scan", "pipes/fifo");
+    writer.kill("SIGKILL"); // still waiting for a reader, when the scan did not read it
+    await written;
+    expect(r).toEqual({ code: 1, stdout: `pipes/fifo:1:5  ${sk}…[redacted]  secret live\n`, stderr: "scanned 1 files: 1 tokens found (1 secret)\n" });
   });
 
   it.skipIf(!gitInstalled && !inCI)("--staged, the pre-commit hook: scans the staged content of each file the commit adds or changes, whole, as files are read", () => {
@@ -418,17 +485,35 @@ describe("keyward scan", () => {
     expect(cli("scan", "check", "--check-store", "--database", "missing.db").code).toBe(5);
   });
 
-  it.skipIf(process.getuid?.() === 0)("an unreadable folder or file is exit 6: a scan that could not read the tree does not pass", () => {
+  it.skipIf(process.getuid?.() === 0)("an unreadable folder or file is listed and the scan goes on; then exit 6 (1 when a secret is found): a scan that could not read the tree does not pass", () => {
+    const secret = generateToken({ prefix: "acme", kind: "secret", env: "live" });
+    const sk = secret.slice(0, "acme_sk_live_".length + 4);
     write("locked/inner/a.txt", "x");
+    write("locked/b.txt", "clean");
+    write("locked/c.txt", "x");
+    write("locked/d.txt", "clean");
     chmodSync(join(cli.dir, "locked/inner"), 0o000);
+    chmodSync(join(cli.dir, "locked/c.txt"), 0o000);
     try {
-      expect(cli("scan", "locked")).toMatchObject({ code: 6, stderr: "keyward scan: cannot read folder locked/inner: permission denied (EACCES)\n" });
+      expect(cli("scan", "locked")).toEqual({
+        code: 6,
+        stdout: "",
+        stderr: "cannot read locked/c.txt: permission denied (EACCES)\ncannot read locked/inner: permission denied (EACCES)\nscanned 2 files: 0 tokens found (0 secret), 2 unreadable\n",
+      });
+      // A file named on the command line too; the files after it are scanned, and a secret found is exit 1.
+      write("locked/e.txt", `KEY=${secret}\n`);
+      const r = cli("scan", "locked/c.txt", "locked/e.txt", "--json");
+      expect(r.code).toBe(1);
+      expect(JSON.parse(r.stdout)).toEqual({
+        findings: [{ path: "locked/e.txt", line: 1, column: 5, token: `${sk}…[redacted]`, prefix: "acme", kind: "secret", env: "live" }],
+        scanned: 1,
+        skipped: [],
+        unreadable: [{ path: "locked/c.txt", reason: "permission denied (EACCES)" }],
+      });
     } finally {
       chmodSync(join(cli.dir, "locked/inner"), 0o755);
+      chmodSync(join(cli.dir, "locked/c.txt"), 0o644);
     }
-    write("locked-file/a.txt", "x");
-    chmodSync(join(cli.dir, "locked-file/a.txt"), 0o000);
-    expect(cli("scan", "locked-file")).toEqual({ code: 6, stdout: "", stderr: "keyward scan: cannot read locked-file/a.txt: permission denied (EACCES)\n" });
   });
 
   it("shows progress on stderr on a terminal only, every 500 files", async () => {

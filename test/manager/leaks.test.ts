@@ -49,6 +49,23 @@ describe("tokens.reportLeak", () => {
     for (const form of [secret, ...forms.map((f) => f.slice(-20))]) expect(JSON.stringify(entries)).not.toContain(form);
   });
 
+  it("keeps the URL without any other token either, percent-encoded or not (another token of the store, another application's)", async () => {
+    const { kw, issued } = await setup();
+    const other = await kw.tokens.create({ owner: "acct_2", kind: "secret" });
+    const foreign = generateToken({ prefix: "zed", kind: "publishable", env: "test" });
+    const hex = (c: string) => `%${c.charCodeAt(0).toString(16)}`;
+    const forms = [other.token, other.token.replaceAll("_", "%5F"), [...other.token].map(hex).join(""), foreign.replaceAll("_", "%5f")];
+    const url = `https://paste.test/raw?k=${issued.token}&${forms.map((f, i) => `o${i}=${f}`).join("&")}`;
+    expect((await kw.tokens.reportLeak(issued.token, { source: "support", url })).outcome).toBe("revoked");
+    const changes = (await kw.tokens.audit({ tokenId: issued.record.id })).items.at(-1)!.changes;
+    const [sk, pk] = ["acme_sk_live_[redacted]", "zed_pk_test_[redacted]"];
+    expect(changes).toEqual(["revokedAt", "source:support", `url:https://paste.test/raw?k=${sk}&o0=${sk}&o1=${sk}&o2=${sk}&o3=${pk}`]);
+    // The other token works still: no part of its secret may be in the log.
+    for (const secret of [other.token, foreign].map((t) => t.slice(t.lastIndexOf("_") + 1))) {
+      for (const part of [secret.slice(0, 10), secret.slice(-10), [...secret.slice(-10)].map(hex).join("")]) expect(JSON.stringify(changes)).not.toContain(part);
+    }
+  });
+
   it('action "flag" audits and leaves the token working', async () => {
     const { kw, issued } = await setup();
     const report = await kw.tokens.reportLeak(issued.token, { source: "support", action: "flag", actor: "user:7" });
