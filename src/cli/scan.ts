@@ -3,7 +3,7 @@
 // reads it) or in what is staged for a commit, reads files of any size in
 // chunks, skips binaries, and prints only redacted forms.
 import { spawn, spawnSync } from "node:child_process";
-import { closeSync, existsSync, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readSync, realpathSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import ignore, { type Ignore } from "ignore";
 import { findTokens, guardStore, hashToken, policyAt, type TokenStore } from "../index.js";
@@ -44,6 +44,8 @@ interface ScanState {
   unreadable: { path: string; reason: string }[];
   /** The buffer every file is read through. */
   chunk: Buffer;
+  /** The real path of every file read: one that two paths given reach (`scan . .`, a link) is scanned once. */
+  files: Set<string>;
 }
 
 export const scan: Command = {
@@ -59,7 +61,7 @@ export const scan: Command = {
   },
   run: async (ctx) => {
     const maxBytes = typeof ctx.values["max-bytes"] === "string" ? parseCount(ctx.values["max-bytes"], "max-bytes") : null;
-    const state: ScanState = { findings: [], tokens: [], scanned: 0, skipped: [], unreadable: [], chunk: Buffer.alloc(CHUNK_BYTES) };
+    const state: ScanState = { findings: [], tokens: [], scanned: 0, skipped: [], unreadable: [], chunk: Buffer.alloc(CHUNK_BYTES), files: new Set() };
     const progress = ctx.io.errIsTTY ? (n: number) => ctx.io.err(`\rscanned ${n} files`) : null;
     const scanned = (path: string, skip: Skip | null) => {
       if (skip) state.skipped.push({ path: shown(ctx.io, path), reason: skip });
@@ -412,6 +414,7 @@ function gitignoreOf(dir: string): Ignore | null {
 
 /** Scans one file; returns why it was skipped, or null (a file that cannot be read is noted in `state.unreadable`). */
 async function scanFile(io: Io, path: string, maxBytes: number | null, state: ScanState): Promise<Skip | null> {
+  if (scannedBefore(state, path)) return null;
   let fd: number;
   try {
     fd = openSync(fsPath(path), "r");
@@ -430,6 +433,22 @@ async function scanFile(io: Io, path: string, maxBytes: number | null, state: Sc
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Whether a file was scanned already, reached by another path given (`scan . .`, `scan repo repo/src`, a link named
+ * on the command line): by its real path. Notes it when not. One without a real path (a pipe) is scanned.
+ */
+function scannedBefore(state: ScanState, path: string): boolean {
+  let real: string;
+  try {
+    real = realpathSync.native(fsPath(path), "latin1");
+  } catch {
+    return false;
+  }
+  if (state.files.has(real)) return true;
+  state.files.add(real);
+  return false;
 }
 
 /** Notes a file or folder that could not be read: the scan goes on, and then fails (exit 6) unless a secret fails it (exit 1). */

@@ -248,6 +248,27 @@ describe("keyward scan", () => {
     expect(r).toEqual({ code: 1, stdout: `pipes/fifo:1:5  ${sk}…[redacted]  secret live\n`, stderr: "scanned 1 files: 1 tokens found (1 secret)\n" });
   });
 
+  it("paths given twice or overlapping (a folder and a folder or file in it, a link to a file) report each file once, at the first path that reaches it, in text and --json", () => {
+    const secret = generateToken({ prefix: "acme", kind: "secret", env: "live" });
+    const publishable = generateToken({ prefix: "acme", kind: "publishable", env: "live" });
+    const sk = secret.slice(0, "acme_sk_live_".length + 4);
+    const pk = publishable.slice(0, "acme_pk_live_".length + 4);
+    write("twice/b.env", publishable);
+    write("twice/src/a.env", `KEY=${secret}\n`);
+    write("twice/src/data.bin", new Uint8Array([0, 1, 2]));
+    symlinkSync("src/a.env", join(cli.dir, "twice/link.env"));
+    const paths = ["twice", "twice/src/a.env", "twice", "twice/src", "twice/link.env", "twice/src/../src/a.env"];
+    // Before: each finding once per path that reached its file (four times for a.env).
+    expect(cli("scan", ...paths)).toEqual({
+      code: 1,
+      stdout: `twice/b.env:1:1  ${pk}…[redacted]  publishable live\ntwice/src/a.env:1:5  ${sk}…[redacted]  secret live\n`,
+      stderr: "skipped twice/src/data.bin: binary\nscanned 2 files: 2 tokens found (1 secret)\n",
+    });
+    const out = JSON.parse(cli("scan", ...paths, "--json").stdout);
+    expect(out.findings.map((f: { path: string }) => f.path)).toEqual(["twice/b.env", "twice/src/a.env"]);
+    expect([out.scanned, out.skipped]).toEqual([2, [{ path: "twice/src/data.bin", reason: "binary" }]]);
+  });
+
   it.skipIf(!gitInstalled && !inCI)("--staged, the pre-commit hook: scans the staged content of each file the commit adds or changes, whole, as files are read", () => {
     const secret = generateToken({ prefix: "acme", kind: "secret", env: "live" });
     const sk = secret.slice(0, "acme_sk_live_".length + 4);
