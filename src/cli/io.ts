@@ -209,6 +209,36 @@ export function json(io: Io, value: unknown): void {
   io.out(`${redactTokens(JSON.stringify(value, null, 2))}\n`);
 }
 
+/** A JSON object written a member at a time, see {@link jsonStream}. */
+export interface JsonStream {
+  /** Writes the next item of the list. */
+  item: (value: unknown) => void;
+  /** Closes the list, writes the other members (at least one) and closes the object. */
+  end: (rest: Record<string, unknown>) => void;
+}
+
+/**
+ * Writes a JSON object whose first member, `key`, is a list given an item at
+ * a time, as it comes: output of any length in bounded memory, and the same
+ * text, byte for byte, as {@link json} gives of the whole object (escaped and
+ * redacted as it is). Nothing is written before the first item or `end`: a
+ * command that fails before either prints nothing on stdout.
+ */
+export function jsonStream(io: Io, key: string): JsonStream {
+  let items = 0;
+  const open = `{\n  ${JSON.stringify(key)}: [`;
+  return {
+    item: (value) => {
+      const text = redactTokens(JSON.stringify(value, null, 2)).replaceAll("\n", "\n    ");
+      io.out(`${items++ === 0 ? open : ","}\n    ${text}`);
+    },
+    end: (rest) => {
+      // `{\n  "a": 1\n}` without its opening brace: the members, then the closing brace.
+      io.out(`${items === 0 ? `${open}]` : "\n  ]"},\n${redactTokens(JSON.stringify(rest, null, 2)).slice(2)}\n`);
+    },
+  };
+}
+
 /** As {@link json}, with `token` as is: the new token that `create` and `regenerate` print once. */
 export function issuedJson(io: Io, token: string, record: unknown): void {
   io.out(`${JSON.stringify({ token, record: JSON.parse(redactTokens(JSON.stringify(record))) }, null, 2)}\n`);

@@ -1,16 +1,16 @@
 // keyward scan: finds keyward tokens in files and folders (findTokens: the
 // checksum rules out look-alikes), in what git would push (.gitignore as git
 // reads it) or in what is staged for a commit, reads files of any size in
-// chunks, skips binaries, and prints only redacted forms.
+// chunks, skips binaries, and prints only redacted forms, each as it is found.
 import { spawn, spawnSync } from "node:child_process";
-import { closeSync, existsSync, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readSync, realpathSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import ignore, { type Ignore } from "ignore";
-import { findTokens, guardStore, hashToken, policyAt, type TokenStore } from "../index.js";
+import { findTokens, type GuardedStore, guardStore, hashToken, policyAt } from "../index.js";
 import { MAX_TOKEN_LENGTH } from "../token/format.js";
 import { COMMON, type Command, type CommandContext, parseCount, STORE_OPTIONS } from "./command.js";
-import { CliError, EXIT, type Io, json, line, reportWarning, shownPath, systemReason } from "./io.js";
-import { withStore } from "./store.js";
+import { CliError, EXIT, type Io, type JsonStream, jsonStream, line, reportWarning, shownPath, systemReason } from "./io.js";
+import { type OpenedStore, openStore } from "./store.js";
 import { statusOf, type TokenStatus } from "./tokens.js";
 
 /** Bytes read at a time: a file of any size is scanned in this much memory. */
@@ -18,6 +18,8 @@ const CHUNK_BYTES = 1024 * 1024;
 // Git's own test: a NUL byte in the first 8 000 bytes makes a file binary.
 const BINARY_SNIFF_BYTES = 8000;
 const PROGRESS_EVERY = 500;
+/** Findings printed between two waits for stdout to take them: what a slow reader leaves buffered. */
+const FLUSH_EVERY = 1000;
 
 interface Finding {
   path: string;
@@ -36,14 +38,19 @@ interface Finding {
 type Skip = "binary" | "too large";
 
 interface ScanState {
-  findings: Finding[];
-  tokens: string[];
+  /** Prints a finding as soon as it is found (its status first, with --check-store): none is kept. */
+  found: (finding: Finding, token: string) => Promise<void>;
+  /** Tokens found, and how many of them secret. */
+  tokens: number;
+  secrets: number;
   scanned: number;
   skipped: { path: string; reason: Skip }[];
   /** Files and folders that could not be read, and why: the scan goes on, and does not pass. */
   unreadable: { path: string; reason: string }[];
   /** The buffer every file is read through. */
   chunk: Buffer;
+  /** The real path of every file read: one that two paths given reach (`scan . .`, a link) is scanned once. */
+  files: Set<string>;
 }
 
 export const scan: Command = {
@@ -59,25 +66,50 @@ export const scan: Command = {
   },
   run: async (ctx) => {
     const maxBytes = typeof ctx.values["max-bytes"] === "string" ? parseCount(ctx.values["max-bytes"], "max-bytes") : null;
-    const state: ScanState = { findings: [], tokens: [], scanned: 0, skipped: [], unreadable: [], chunk: Buffer.alloc(CHUNK_BYTES) };
-    const progress = ctx.io.errIsTTY ? (n: number) => ctx.io.err(`\rscanned ${n} files`) : null;
+    const out = ctx.values.json === true ? jsonStream(ctx.io, "findings") : null;
+    const status = ctx.values["check-store"] === true ? storeStatus(ctx) : null;
+    let unflushed = 0;
+    // A progress line on stderr (a terminal) ends with no line feed: erased before a finding, so as not to run into it.
+    let progressShown = false;
+    const found = async (finding: Finding, token: string) => {
+      if (status) finding.status = await status.of(token);
+      if (progressShown) ctx.io.err("\r\x1b[K");
+      progressShown = false;
+      if (out) out.item(finding);
+      else line(ctx.io, `${finding.path}:${finding.line}:${finding.column}  ${finding.token}  ${finding.kind} ${finding.env}${finding.status ? `  ${finding.status}` : ""}`);
+      state.tokens++;
+      if (finding.kind === "secret") state.secrets++;
+      if (++unflushed === FLUSH_EVERY) {
+        unflushed = 0;
+        await ctx.io.flushOut?.();
+      }
+    };
+    const state: ScanState = { found, tokens: 0, secrets: 0, scanned: 0, skipped: [], unreadable: [], chunk: Buffer.alloc(CHUNK_BYTES), files: new Set() };
     const scanned = (path: string, skip: Skip | null) => {
       if (skip) state.skipped.push({ path: shown(ctx.io, path), reason: skip });
-      if (progress && state.scanned % PROGRESS_EVERY === 0) progress(state.scanned);
+      if (ctx.io.errIsTTY && state.scanned % PROGRESS_EVERY === 0 && state.scanned > 0) {
+        ctx.io.err(`\rscanned ${state.scanned} files`);
+        progressShown = true;
+      }
     };
-    if (ctx.values.staged === true) {
-      if (ctx.positionals.length > 0) throw new CliError("--staged scans what is staged: no path", EXIT.USAGE);
-      await scanStaged(ctx, maxBytes, state, scanned);
-    } else {
-      const roots = ctx.positionals.length > 0 ? ctx.positionals : ["."];
-      for (const root of roots) await scanRoot(ctx, byteString(resolve(ctx.io.cwd, root)), maxBytes, state, scanned);
+    try {
+      if (ctx.values.staged === true) {
+        if (ctx.positionals.length > 0) throw new CliError("--staged scans what is staged: no path", EXIT.USAGE);
+        await scanStaged(ctx, maxBytes, state, scanned);
+      } else {
+        const roots = ctx.positionals.length > 0 ? ctx.positionals : ["."];
+        for (const root of roots) await scanRoot(ctx, byteString(resolve(ctx.io.cwd, root)), maxBytes, state, scanned);
+      }
+    } catch (err) {
+      // Findings printed make one JSON document all the same (none printed: nothing on stdout, as before any scan).
+      if (state.tokens > 0) out?.end(totals(state));
+      throw err;
+    } finally {
+      await status?.close();
     }
-    if (progress && state.scanned >= PROGRESS_EVERY) ctx.io.err("\n");
-    if (ctx.values["check-store"] === true && state.findings.length > 0) {
-      await withStore(ctx, { create: false }, ({ store }) => checkStore(store, state));
-    }
-    report(ctx, state);
-    if (state.findings.some((f) => f.kind === "secret")) return EXIT.FOUND;
+    if (progressShown) ctx.io.err("\n");
+    report(ctx, state, out);
+    if (state.secrets > 0) return EXIT.FOUND;
     return state.unreadable.length > 0 ? EXIT.IO : EXIT.OK;
   },
 };
@@ -412,6 +444,7 @@ function gitignoreOf(dir: string): Ignore | null {
 
 /** Scans one file; returns why it was skipped, or null (a file that cannot be read is noted in `state.unreadable`). */
 async function scanFile(io: Io, path: string, maxBytes: number | null, state: ScanState): Promise<Skip | null> {
+  if (scannedBefore(state, path)) return null;
   let fd: number;
   try {
     fd = openSync(fsPath(path), "r");
@@ -421,15 +454,42 @@ async function scanFile(io: Io, path: string, maxBytes: number | null, state: Sc
     cannotRead(io, state, path, err);
     return null;
   }
+  // The file's own failure (EIO, say) is noted and the scan goes on; a finding's (its store lookup, stdout) ends the scan.
+  let failed = false;
+  const own = <T>(op: () => T): T => {
+    try {
+      return op();
+    } catch (err) {
+      failed = true;
+      throw err;
+    }
+  };
   try {
-    if (maxBytes !== null && fstatSync(fd).size > maxBytes) return "too large";
-    return await scanStream((into, at) => readSync(fd, into, at, into.length - at, null), shown(io, path), state, null);
+    if (maxBytes !== null && own(() => fstatSync(fd).size) > maxBytes) return "too large";
+    return await scanStream((into, at) => own(() => readSync(fd, into, at, into.length - at, null)), shown(io, path), state, null);
   } catch (err) {
+    if (!failed) throw err;
     cannotRead(io, state, path, err);
     return null;
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Whether a file was scanned already, reached by another path given (`scan . .`, `scan repo repo/src`, a link named
+ * on the command line): by its real path. Notes it when not. One without a real path (a pipe) is scanned.
+ */
+function scannedBefore(state: ScanState, path: string): boolean {
+  let real: string;
+  try {
+    real = realpathSync.native(fsPath(path), "latin1");
+  } catch {
+    return false;
+  }
+  if (state.files.has(real)) return true;
+  state.files.add(real);
+  return false;
 }
 
 /** Notes a file or folder that could not be read: the scan goes on, and then fails (exit 6) unless a secret fails it (exit 1). */
@@ -493,7 +553,7 @@ async function scanStream(read: Read, path: string, state: ScanState, limit: num
     const at = linePositions(lineFeeds(text), found.map((t) => t.index));
     for (const t of found) {
       const p = at.next().value!;
-      state.findings.push({
+      const finding: Finding = {
         path,
         line: line + p.line - 1,
         column: p.line === 1 ? column + p.column : p.column,
@@ -501,8 +561,8 @@ async function scanStream(read: Read, path: string, state: ScanState, limit: num
         prefix: t.prefix,
         kind: t.kind,
         env: t.env,
-      });
-      state.tokens.push(t.token);
+      };
+      await state.found(finding, t.token);
     }
     if (ended) break;
     const kept = Math.min(text.length, MAX_TOKEN_LENGTH - 1);
@@ -568,37 +628,47 @@ export function* linePositions(feeds: Iterator<number>, offsets: Iterable<number
   }
 }
 
-async function checkStore(store: TokenStore, state: ScanState): Promise<void> {
-  const guarded = guardStore(store);
-  const now = Date.now();
-  for (const [i, token] of state.tokens.entries()) {
-    const hash = hashToken(token);
-    const stored = await guarded.findByHash(hash);
-    const finding = state.findings[i]!;
-    if (stored === null) finding.status = "unknown";
-    else if (stored.hash !== hash && !stored.previous.some((p) => p.hash === hash && p.expiresAt > now)) {
+/**
+ * With --check-store: each token's status in the store, opened at the first token (a scan that finds none
+ * needs no store), and closed by `close`.
+ */
+function storeStatus(ctx: CommandContext): { of: (token: string) => Promise<NonNullable<Finding["status"]>>; close: () => Promise<void> } {
+  let opened: Promise<{ opened: OpenedStore; store: GuardedStore }> | undefined;
+  return {
+    of: async (token) => {
+      opened ??= openStore(ctx, { create: false }).then((o) => ({ opened: o, store: guardStore(o.store) }));
+      const { store } = await opened;
+      const hash = hashToken(token);
+      const stored = await store.findByHash(hash);
+      const now = Date.now();
+      if (stored === null) return "unknown";
       // An old secret past its grace period: rotated out, as good as revoked.
-      finding.status = "revoked";
-    } else {
+      if (stored.hash !== hash && !stored.previous.some((p) => p.hash === hash && p.expiresAt > now)) return "revoked";
       const status = statusOf({ revokedAt: stored.revokedAt, disabledAt: stored.disabledAt ?? null, policy: policyAt(stored, now) }, now);
-      finding.status = status === "active" ? "live" : status;
-    }
-  }
+      return status === "active" ? "live" : status;
+    },
+    close: async () => {
+      const o = await opened?.catch(() => null);
+      await o?.opened.close();
+    },
+  };
 }
 
-function report(ctx: CommandContext, state: ScanState): void {
-  if (ctx.values.json) {
-    json(ctx.io, { findings: state.findings, scanned: state.scanned, skipped: state.skipped, unreadable: state.unreadable });
+/** The members of `--json`'s document after its findings. */
+function totals(state: ScanState) {
+  return { scanned: state.scanned, skipped: state.skipped, unreadable: state.unreadable };
+}
+
+/** Ends the output: with --json, the document's other members; else what was skipped or not read, and the counts, on stderr. */
+function report(ctx: CommandContext, state: ScanState, out: JsonStream | null): void {
+  if (out) {
+    out.end(totals(state));
     return;
-  }
-  for (const f of state.findings) {
-    line(ctx.io, `${f.path}:${f.line}:${f.column}  ${f.token}  ${f.kind} ${f.env}${f.status ? `  ${f.status}` : ""}`);
   }
   for (const s of state.skipped) ctx.io.err(`skipped ${s.path}: ${s.reason}\n`);
   for (const u of state.unreadable) ctx.io.err(`cannot read ${u.path}: ${u.reason}\n`);
-  const secrets = state.findings.filter((f) => f.kind === "secret").length;
   const unreadable = state.unreadable.length > 0 ? `, ${state.unreadable.length} unreadable` : "";
-  ctx.io.err(`scanned ${state.scanned} files: ${state.findings.length} tokens found (${secrets} secret)${unreadable}\n`);
+  ctx.io.err(`scanned ${state.scanned} files: ${state.tokens} tokens found (${state.secrets} secret)${unreadable}\n`);
 }
 
 /** A path (a byte string) relative to the working folder, as every path is printed (escaped and redacted, see {@link shownPath}). */

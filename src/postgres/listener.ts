@@ -105,7 +105,7 @@ export class ChangeListener {
     if (this.#closed || this.#client) return;
     let client: PostgresClient | undefined;
     try {
-      client = await this.#pool.connect();
+      client = await this.#checkout();
       if (typeof client.on !== "function") throw new TypeError("the pool's connections have no on(): no change feed");
       const c = client;
       // Per connection: a late event of a dropped connection never touches its successor.
@@ -134,6 +134,25 @@ export class ChangeListener {
       if (client) this.#drop(client, true);
       this.#onError(err);
       this.#schedule();
+    }
+  }
+
+  /**
+   * A connection from the pool, waited for `heartbeatMs` at most, as a probe: a pool without
+   * `connectionTimeoutMillis` waits for ever for a slot (every connection stuck) or for a new
+   * connection over a path gone silent, and the feed would try no more. One that comes after the
+   * wait was given up goes back to the pool at once, or its slot would be held for good.
+   */
+  async #checkout(): Promise<PostgresClient> {
+    const checkout = this.#pool.connect();
+    try {
+      return await answerWithin(checkout, this.#timings.heartbeatMs, "a connection for the change feed");
+    } catch (err) {
+      checkout.then(
+        (late) => late.release(),
+        () => {},
+      );
+      throw err;
     }
   }
 

@@ -101,8 +101,10 @@ export interface PostgresStoreOptions {
   /** Largest reconnect delay of the LISTEN connection, ms (default 5 000). */
   reconnectMaxMs?: number | undefined;
   /**
-   * How often the LISTEN connection is probed, ms (default 5 000), and how long a probe, a `LISTEN` or an
-   * `UNLISTEN` may wait: a silent connection is replaced (noticed within twice this), and `close()` never hangs on it.
+   * How often the LISTEN connection is probed, ms (default 5 000), and how long a probe, a connection from
+   * the pool (for a reconnect: one that comes later goes back to the pool), a `LISTEN` or an `UNLISTEN` may
+   * wait: a silent connection is replaced (noticed within twice this), an exhausted pool or a silent path
+   * does not stop the reconnects, and `close()` never hangs on it.
    */
   heartbeatMs?: number | undefined;
   /** Called with each error of the LISTEN connection (it reconnects by itself). Default: ignored. */

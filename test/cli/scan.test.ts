@@ -5,7 +5,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { generateToken, Keyward as KeywardClass } from "keyward";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { main } from "../../src/cli/main.js";
 import { lineFeeds, linePositions } from "../../src/cli/scan.js";
 import { ROOT, useCli } from "./helpers.js";
@@ -246,6 +246,69 @@ describe("keyward scan", () => {
     writer.kill("SIGKILL"); // still waiting for a reader, when the scan did not read it
     await written;
     expect(r).toEqual({ code: 1, stdout: `pipes/fifo:1:5  ${sk}…[redacted]  secret live\n`, stderr: "scanned 1 files: 1 tokens found (1 secret)\n" });
+  });
+
+  it("paths given twice or overlapping (a folder and a folder or file in it, a link to a file) report each file once, at the first path that reaches it, in text and --json", () => {
+    const secret = generateToken({ prefix: "acme", kind: "secret", env: "live" });
+    const publishable = generateToken({ prefix: "acme", kind: "publishable", env: "live" });
+    const sk = secret.slice(0, "acme_sk_live_".length + 4);
+    const pk = publishable.slice(0, "acme_pk_live_".length + 4);
+    write("twice/b.env", publishable);
+    write("twice/src/a.env", `KEY=${secret}\n`);
+    write("twice/src/data.bin", new Uint8Array([0, 1, 2]));
+    symlinkSync("src/a.env", join(cli.dir, "twice/link.env"));
+    const paths = ["twice", "twice/src/a.env", "twice", "twice/src", "twice/link.env", "twice/src/../src/a.env"];
+    // Before: each finding once per path that reached its file (four times for a.env).
+    expect(cli("scan", ...paths)).toEqual({
+      code: 1,
+      stdout: `twice/b.env:1:1  ${pk}…[redacted]  publishable live\ntwice/src/a.env:1:5  ${sk}…[redacted]  secret live\n`,
+      stderr: "skipped twice/src/data.bin: binary\nscanned 2 files: 2 tokens found (1 secret)\n",
+    });
+    const out = JSON.parse(cli("scan", ...paths, "--json").stdout);
+    expect(out.findings.map((f: { path: string }) => f.path)).toEqual(["twice/b.env", "twice/src/a.env"]);
+    expect([out.scanned, out.skipped]).toEqual([2, [{ path: "twice/src/data.bin", reason: "binary" }]]);
+  });
+
+  it("prints each finding as it is found, in text and --json (one JSON document, valid even when the scan then fails)", async () => {
+    const secret = generateToken({ prefix: "acme", kind: "secret", env: "live" });
+    const sk = secret.slice(0, "acme_sk_live_".length + 4);
+    const fifo = join(cli.dir, "stream.fifo");
+    expect(spawnSync("mkfifo", [fifo]).status).toBe(0);
+    for (const args of [[], ["--json"]]) {
+      // The scan reads the FIFO, whose writer (this test) holds it open after the first token: the scan is not over.
+      const scan = spawn(process.execPath, [cli.bin, "scan", "stream.fifo", ...args], { cwd: cli.dir });
+      let stdout = "";
+      scan.stdout.setEncoding("utf8").on("data", (text: string) => {
+        stdout += text;
+      });
+      const exited = new Promise<number | null>((done) => scan.on("close", done));
+      onTestFinished(() => void scan.kill());
+      const { createWriteStream } = await import("node:fs");
+      const writer = createWriteStream(fifo);
+      writer.write(`KEY=${secret}\n${"x".repeat(2 * 1024 * 1024)}\n`);
+      // Before: nothing was printed until every file was read.
+      const deadline = Date.now() + 10_000;
+      while (!stdout.includes(`${sk}…[redacted]`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(stdout).toContain(`${sk}…[redacted]`);
+      expect(scan.exitCode).toBe(null);
+      writer.end(`OTHER=${secret}\n`);
+      expect(await exited).toBe(1);
+      if (args.length === 0) expect(stdout).toBe(`stream.fifo:1:5  ${sk}…[redacted]  secret live\nstream.fifo:3:7  ${sk}…[redacted]  secret live\n`);
+      else expect(JSON.parse(stdout).findings.map((f: { line: number }) => f.line)).toEqual([1, 3]);
+      expect(stdout).not.toContain(secret);
+    }
+    // A binary file named after a file with a token: exit 6, and stdout is one JSON document all the same, with what was found.
+    write("then-binary/a.env", `KEY=${secret}\n`);
+    write("then-binary/b.bin", new Uint8Array([0, 1, 2]));
+    const failed = cli("scan", "then-binary/a.env", "then-binary/b.bin", "--json");
+    expect(failed.code).toBe(6);
+    expect(JSON.parse(failed.stdout)).toEqual({
+      findings: [{ path: "then-binary/a.env", line: 1, column: 5, token: `${sk}…[redacted]`, prefix: "acme", kind: "secret", env: "live" }],
+      scanned: 1,
+      skipped: [],
+      unreadable: [],
+    });
+    expect(JSON.parse(failed.stderr)).toMatchObject({ code: "IO_ERROR" });
   });
 
   it.skipIf(!gitInstalled && !inCI)("--staged, the pre-commit hook: scans the staged content of each file the commit adds or changes, whole, as files are read", () => {
@@ -527,5 +590,11 @@ describe("keyward scan", () => {
     expect(tty.code).toBe(0);
     expect(tty.err).toEqual(["\rscanned 500 files", "\rscanned 1000 files", "\n", "scanned 1100 files: 0 tokens found (0 secret)\n"]);
     expect((await run(false)).err).toEqual(["scanned 1100 files: 0 tokens found (0 secret)\n"]);
+    // A finding, printed as it is found, erases the progress line first: on a terminal, it does not run into it.
+    write("many/z.env", generateToken({ prefix: "acme", kind: "secret", env: "live" }));
+    const lines: string[] = [];
+    const code = await main(["scan", "many"], { out: (s) => void lines.push(`out ${s}`), err: (s) => void lines.push(s), errIsTTY: true, env: {}, cwd: cli.dir });
+    expect(code).toBe(1);
+    expect(lines).toEqual(["\rscanned 500 files", "\rscanned 1000 files", "\r\x1b[K", expect.stringMatching(/^out many\/z\.env:1:1 /), "scanned 1101 files: 1 tokens found (1 secret)\n"]);
   });
 });

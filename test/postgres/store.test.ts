@@ -381,6 +381,53 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     await silent.end();
   });
 
+  it("a reconnection whose new connection gets no answer (a path gone silent, a pool without connectionTimeoutMillis) is given up after heartbeatMs and tried again", async () => {
+    const proxy = await startProxy(new URL(PG_URL!));
+    const prefix = freshPrefix();
+    const name = `kw-reconnect-${prefix}`;
+    const silent = openPool({ connectionString: viaProxy(PG_URL!, proxy), application_name: name });
+    const errors: unknown[] = [];
+    const store = await postgresStore(silent, { tablePrefix: prefix, heartbeatMs: 500, reconnectMinMs: 20, reconnectMaxMs: 50, onChangeFeedError: (e) => errors.push(e) });
+    expect(store.listening).toBe(true);
+    // The next connection's start-up message names the application: the server's answer to it never comes.
+    proxy.silenceReplyTo(name);
+    // Every connection of the pool ends (the idle ones leave it): the reconnect opens a new one.
+    await pool.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", [name]);
+    await waitFor(() => !store.listening);
+    // Before: the reconnect waited for that connection for as long as the path stayed open, and never tried again.
+    await waitFor(() => store.listening, 5_000);
+    expect(errors.some((e) => e instanceof StoreUnavailableError && /within 500 ms/.test(e.message))).toBe(true);
+    await store.close();
+    await proxy.close();
+    await silent.end();
+  });
+
+  it("a reconnection that waits for a connection of an exhausted pool gives up after heartbeatMs, reports it, and returns a connection that comes later to the pool", async () => {
+    const prefix = freshPrefix();
+    const name = `kw-exhausted-${prefix}`;
+    const small = openPool({ application_name: name, max: 2 });
+    const errors: unknown[] = [];
+    const store = await postgresStore(small, { tablePrefix: prefix, heartbeatMs: 300, reconnectMinMs: 200, reconnectMaxMs: 200, onChangeFeedError: (e) => errors.push(e) });
+    expect(store.listening).toBe(true);
+    const held = [await small.connect()];
+    await pool.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN %'", [name]);
+    await waitFor(() => !store.listening);
+    // The slot the LISTEN connection freed, taken before the reconnect (100 to 200 ms later): the pool is exhausted.
+    held.push(await small.connect());
+    errors.length = 0;
+    // Before: no error, the feed down without a word for as long as the pool stayed exhausted.
+    await waitFor(() => errors.length >= 2, 3_000);
+    expect(errors.every((e) => e instanceof StoreUnavailableError)).toBe(true);
+    expect(store.listening).toBe(false);
+    for (const c of held) c.release();
+    await waitFor(() => store.listening, 3_000);
+    // The connections that came after their wait was given up went back to the pool: only the LISTEN one is out.
+    await waitFor(() => small.waitingCount === 0 && small.totalCount - small.idleCount === 1, 3_000);
+    await store.close();
+    expect(small.totalCount - small.idleCount).toBe(0);
+    await small.end();
+  });
+
   it("store.close() answers when the LISTEN connection has gone silent (a partition at shutdown): its UNLISTEN is awaited at most heartbeatMs", async () => {
     const proxy = await startProxy(new URL(PG_URL!));
     const silent = openPool({ connectionString: viaProxy(PG_URL!, proxy) });
