@@ -7,7 +7,10 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AdminProblemCode, createAdminHandler, toNodeHandler } from "../../src/admin/index.js";
 import { Keyward, type Role, type TokenRecord } from "../../src/index.js";
+import { toBase64Url } from "../../src/lib/bytes.js";
+import { signRequest } from "../../src/signing/index.js";
 import { sqliteStore } from "../../src/sqlite/index.js";
+import { ed25519KeyPair } from "../client/helpers.js";
 import { holdable } from "./server.js";
 
 const store = sqliteStore(":memory:");
@@ -106,6 +109,36 @@ describe("keyward/admin team roles", () => {
       ["regenerate", "user:u3", "developer"],
       ["revoke", "user:u2", "admin"],
     ]);
+  });
+
+  it("a developer may not put a signing key of their own on a secret token: a key that signs for it is a secret token made", async () => {
+    const { record } = (await (await api("u2", "/tokens", { method: "POST", json: { kind: "secret", scopes: ["premium:read"] } })).json()) as { record: TokenRecord };
+    const { seed, publicKey } = ed25519KeyPair();
+    const key = toBase64Url(publicKey);
+    const signed = () =>
+      signRequest(new Request("https://api.test/v1/prices"), {
+        keyid: record.id,
+        created: Math.floor(Date.now() / 1000),
+        nonce: crypto.randomUUID(),
+        components: ["@method", "@target-uri"],
+        key: { alg: "ed25519", privateKey: seed },
+      });
+    // Changing a key or adding one, with or without requiring signatures: refused, nothing written.
+    for (const patch of [{ signing: { alg: "ed25519", publicKey: key } }, { signing: { alg: "ed25519", publicKey: key }, requireSignedRequests: true }]) {
+      await forbidden(await api("u3", `/tokens/${record.id}`, { method: "PATCH", json: { expectedRevision: 1, patch } }));
+    }
+    expect(await kw.tokens.get(record.id)).toMatchObject({ revision: 1, signing: null });
+    expect((await kw.verify(await signed(), { scope: "premium:read" })).ok).toBe(false);
+    // Taking signing off, or other settings of a secret token, stay the developer's; a publishable token's key too.
+    expect((await api("u3", `/tokens/${record.id}`, { method: "PATCH", json: { expectedRevision: 1, patch: { signing: null, name: "server" } } })).status).toBe(200);
+    const pk = (await (await api("u3", "/tokens", { method: "POST", json: { kind: "publishable" } })).json()) as { record: TokenRecord };
+    expect((await api("u3", `/tokens/${pk.record.id}`, { method: "PATCH", json: { expectedRevision: 1, patch: { signing: { alg: "ed25519", publicKey: key } } } })).status).toBe(200);
+    // An admin may: as they may regenerate it.
+    expect((await api("u2", `/tokens/${record.id}`, { method: "PATCH", json: { expectedRevision: 2, patch: { signing: { alg: "ed25519", publicKey: key } } } })).status).toBe(200);
+    expect((await kw.verify(await signed(), { scope: "premium:read" })).ok).toBe(true);
+    // The key the token has, sent again with other settings, is no new key.
+    const same = { expectedRevision: 3, patch: { name: "signed", signing: { alg: "ed25519", publicKey: key } } };
+    expect((await api("u3", `/tokens/${record.id}`, { method: "PATCH", json: same })).status).toBe(200);
   });
 
   it("disable and enable are the owner's and admins'; delete for good the owner's alone", async () => {
