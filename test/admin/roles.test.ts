@@ -2,8 +2,11 @@
 // Node's fetch: each role may do what the matrix says (docs/roles.md) and is
 // answered 403 ROLE_FORBIDDEN beyond it, with nothing changed; every action
 // is audited with the actor and the role.
+import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AdminProblemCode, createAdminHandler, toNodeHandler } from "../../src/admin/index.js";
 import { Keyward, type Role, type TokenRecord } from "../../src/index.js";
@@ -296,12 +299,12 @@ describe("kw.accounts.members", () => {
 
 describe("keyward/admin member changes under concurrency", () => {
   /**
-   * acct_race on its own SQLite store, whose calls can be held, behind a real
-   * HTTP server: `x-user` names the actor, and `x-role` the role when the
-   * application answers it itself.
+   * acct_race on its own SQLite store (or one more over a `file`, as another
+   * instance), whose calls can be held, behind a real HTTP server: `x-user`
+   * names the actor, and `x-role` the role when the application answers it itself.
    */
-  async function raceServer() {
-    const inner = sqliteStore(":memory:");
+  async function raceServer(file = ":memory:") {
+    const inner = sqliteStore(file);
     const held = holdable(inner);
     const team = new Keyward({ store: held.store, prefix: "acme" });
     const handler = createAdminHandler({
@@ -388,6 +391,27 @@ describe("keyward/admin member changes under concurrency", () => {
     expect(await m.roleOf("acct_race", "user:a")).toBe("viewer");
     expect(await m.roleOf("acct_race", "user:b")).toBe("admin");
     await close();
+  });
+
+  it("two owners on two instances over one SQLite file demoting each other: the write that meets the other's reads again and is refused", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "keyward-roles-"));
+    const one = await raceServer(join(dir, "keyward.db"));
+    const two = await raceServer(join(dir, "keyward.db"));
+    await one.m.set("acct_race", "user:a", "owner", { actor: "user:o" });
+    // The third read of o's request is the one its change is written over (its role, a's, then the write's).
+    const hold = one.held.hold("getAccount", 3);
+    const byO = one.change("user:o", "user:a", "admin");
+    await hold.reached;
+    expect((await two.change("user:a", "user:o", "admin")).status).toBe(200);
+    hold.release();
+    await conflict(await byO);
+    expect(await one.m.list("acct_race")).toEqual([
+      { id: "user:a", role: "owner" },
+      { id: "user:o", role: "admin" },
+    ]);
+    await one.close();
+    await two.close();
+    await rm(dir, { recursive: true, force: true });
   });
 
   it("a role the application answers itself is its own to check: a member change does not look for the actor among the members", async () => {
