@@ -198,11 +198,15 @@ const OPERATIONS: Record<Exclude<AdminOperation, "config">, Operation> = {
     allow(call, "tokens.update");
     if (LIMIT_FIELDS.some((f) => (data.patch as Record<string, unknown>)[f] !== undefined)) allow(call, "tokens.limits");
     const record = await own(cfg, call);
-    if (data.patch.scopes?.some((s) => !cfg.grantable.has(s))) {
-      // Only a scope the patch adds must be grantable, judged on the revision the patch applies to (kw refuses any other).
-      if (record.revision !== data.expectedRevision) throw new RevisionConflictError(record.id, data.expectedRevision);
-      checkGrantable(cfg, data.patch.scopes, "patch.scopes", heldThroughout(record));
-    }
+    const key = data.patch.signing?.alg === "ed25519" ? data.patch.signing.publicKey : null;
+    const newKey = key !== null && !(record.signing?.alg === "ed25519" && record.signing.publicKey === key);
+    // What is judged on the token as it is (the scopes it keeps, its key) is judged on the revision the patch applies to (kw refuses any other).
+    const addsScopes = data.patch.scopes?.some((s) => !cfg.grantable.has(s)) ?? false;
+    if ((addsScopes || newKey) && record.revision !== data.expectedRevision) throw new RevisionConflictError(record.id, data.expectedRevision);
+    // A new signing key works without the token string (its id is the keyid): for a secret token, a secret token made, as a regeneration.
+    if (newKey && record.kind === "secret") allow(call, "tokens.create.secret");
+    // Only a scope the patch adds must be grantable.
+    if (addsScopes) checkGrantable(cfg, data.patch.scopes, "patch.scopes", heldThroughout(record));
     const { patch, expectedRevision, effectiveAt } = body as { patch: object; expectedRevision: number; effectiveAt?: number | string };
     const options = { ...by(call), expectedRevision, ...(effectiveAt !== undefined && { effectiveAt }) };
     return json(await cfg.kw.tokens.update(call.id, patch, options));

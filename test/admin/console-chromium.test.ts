@@ -286,6 +286,29 @@ describe.skipIf(!haveChromium)("the console page in Chromium", () => {
     await viewer.close();
   });
 
+  it("a developer editing a secret token is offered no new signing key (one signs for the token, as a regeneration), editing a publishable one is", async () => {
+    await srv.kw.accounts.members.set("acct_devs", "user:boss", "owner");
+    await srv.kw.accounts.members.set("acct_devs", "user:acct_devs", "developer");
+    await srv.kw.tokens.create({ owner: "acct_devs", kind: "secret", name: "svc" });
+    await srv.kw.tokens.create({ owner: "acct_devs", kind: "publishable", name: "site" });
+    const dev = await context.newPage();
+    dev.on("pageerror", (err) => problems.push(String(err)));
+    await context.addCookies([{ name: "session", value: srv.session("acct_devs"), url: srv.origin }]);
+    await dev.goto(`${srv.url}/`);
+    await dev.getByText("Signed in as user:acct_devs (developer)").waitFor();
+    const offered = async (name: string) => {
+      await dev.locator("keyward-tokens tbody tr").filter({ hasText: name }).getByRole("button", { name: "Edit" }).click();
+      const form = dev.locator("keyward-tokens dialog[open]");
+      const options = await form.getByLabel("Signing key").locator("option:not([disabled])").evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
+      await dev.keyboard.press("Escape");
+      await form.waitFor({ state: "detached" });
+      return options;
+    };
+    expect(await offered("svc")).toEqual([""]);
+    expect(await offered("site")).toEqual(["", "generate", "upload"]);
+    await dev.close();
+  });
+
   it("a suspended account: the page says so, offers revoke and disable but no create, edit, regenerate or enable, and never the reason", async () => {
     const owner = "acct_suspended";
     await srv.kw.tokens.create({ owner, kind: "secret", name: "live-one" });

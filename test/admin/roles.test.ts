@@ -2,12 +2,18 @@
 // Node's fetch: each role may do what the matrix says (docs/roles.md) and is
 // answered 403 ROLE_FORBIDDEN beyond it, with nothing changed; every action
 // is audited with the actor and the role.
+import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AdminProblemCode, createAdminHandler, toNodeHandler } from "../../src/admin/index.js";
 import { Keyward, type Role, type TokenRecord } from "../../src/index.js";
+import { toBase64Url } from "../../src/lib/bytes.js";
+import { signRequest } from "../../src/signing/index.js";
 import { sqliteStore } from "../../src/sqlite/index.js";
+import { ed25519KeyPair } from "../client/helpers.js";
 import { holdable } from "./server.js";
 
 const store = sqliteStore(":memory:");
@@ -106,6 +112,36 @@ describe("keyward/admin team roles", () => {
       ["regenerate", "user:u3", "developer"],
       ["revoke", "user:u2", "admin"],
     ]);
+  });
+
+  it("a developer may not put a signing key of their own on a secret token: a key that signs for it is a secret token made", async () => {
+    const { record } = (await (await api("u2", "/tokens", { method: "POST", json: { kind: "secret", scopes: ["premium:read"] } })).json()) as { record: TokenRecord };
+    const { seed, publicKey } = ed25519KeyPair();
+    const key = toBase64Url(publicKey);
+    const signed = () =>
+      signRequest(new Request("https://api.test/v1/prices"), {
+        keyid: record.id,
+        created: Math.floor(Date.now() / 1000),
+        nonce: crypto.randomUUID(),
+        components: ["@method", "@target-uri"],
+        key: { alg: "ed25519", privateKey: seed },
+      });
+    // Changing a key or adding one, with or without requiring signatures: refused, nothing written.
+    for (const patch of [{ signing: { alg: "ed25519", publicKey: key } }, { signing: { alg: "ed25519", publicKey: key }, requireSignedRequests: true }]) {
+      await forbidden(await api("u3", `/tokens/${record.id}`, { method: "PATCH", json: { expectedRevision: 1, patch } }));
+    }
+    expect(await kw.tokens.get(record.id)).toMatchObject({ revision: 1, signing: null });
+    expect((await kw.verify(await signed(), { scope: "premium:read" })).ok).toBe(false);
+    // Taking signing off, or other settings of a secret token, stay the developer's; a publishable token's key too.
+    expect((await api("u3", `/tokens/${record.id}`, { method: "PATCH", json: { expectedRevision: 1, patch: { signing: null, name: "server" } } })).status).toBe(200);
+    const pk = (await (await api("u3", "/tokens", { method: "POST", json: { kind: "publishable" } })).json()) as { record: TokenRecord };
+    expect((await api("u3", `/tokens/${pk.record.id}`, { method: "PATCH", json: { expectedRevision: 1, patch: { signing: { alg: "ed25519", publicKey: key } } } })).status).toBe(200);
+    // An admin may: as they may regenerate it.
+    expect((await api("u2", `/tokens/${record.id}`, { method: "PATCH", json: { expectedRevision: 2, patch: { signing: { alg: "ed25519", publicKey: key } } } })).status).toBe(200);
+    expect((await kw.verify(await signed(), { scope: "premium:read" })).ok).toBe(true);
+    // The key the token has, sent again with other settings, is no new key.
+    const same = { expectedRevision: 3, patch: { name: "signed", signing: { alg: "ed25519", publicKey: key } } };
+    expect((await api("u3", `/tokens/${record.id}`, { method: "PATCH", json: same })).status).toBe(200);
   });
 
   it("disable and enable are the owner's and admins'; delete for good the owner's alone", async () => {
@@ -263,12 +299,12 @@ describe("kw.accounts.members", () => {
 
 describe("keyward/admin member changes under concurrency", () => {
   /**
-   * acct_race on its own SQLite store, whose calls can be held, behind a real
-   * HTTP server: `x-user` names the actor, and `x-role` the role when the
-   * application answers it itself.
+   * acct_race on its own SQLite store (or one more over a `file`, as another
+   * instance), whose calls can be held, behind a real HTTP server: `x-user`
+   * names the actor, and `x-role` the role when the application answers it itself.
    */
-  async function raceServer() {
-    const inner = sqliteStore(":memory:");
+  async function raceServer(file = ":memory:") {
+    const inner = sqliteStore(file);
     const held = holdable(inner);
     const team = new Keyward({ store: held.store, prefix: "acme" });
     const handler = createAdminHandler({
@@ -355,6 +391,27 @@ describe("keyward/admin member changes under concurrency", () => {
     expect(await m.roleOf("acct_race", "user:a")).toBe("viewer");
     expect(await m.roleOf("acct_race", "user:b")).toBe("admin");
     await close();
+  });
+
+  it("two owners on two instances over one SQLite file demoting each other: the write that meets the other's reads again and is refused", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "keyward-roles-"));
+    const one = await raceServer(join(dir, "keyward.db"));
+    const two = await raceServer(join(dir, "keyward.db"));
+    await one.m.set("acct_race", "user:a", "owner", { actor: "user:o" });
+    // The third read of o's request is the one its change is written over (its role, a's, then the write's).
+    const hold = one.held.hold("getAccount", 3);
+    const byO = one.change("user:o", "user:a", "admin");
+    await hold.reached;
+    expect((await two.change("user:a", "user:o", "admin")).status).toBe(200);
+    hold.release();
+    await conflict(await byO);
+    expect(await one.m.list("acct_race")).toEqual([
+      { id: "user:a", role: "owner" },
+      { id: "user:o", role: "admin" },
+    ]);
+    await one.close();
+    await two.close();
+    await rm(dir, { recursive: true, force: true });
   });
 
   it("a role the application answers itself is its own to check: a member change does not look for the actor among the members", async () => {

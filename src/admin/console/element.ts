@@ -693,12 +693,14 @@ class KeywardTokens extends HTMLElement {
     const expires = h("input", { type: "datetime-local", step: 1 });
     const [signedEl, signed] = toggle("Require signed requests (HTTP Message Signatures)", false);
     signed.setAttribute("aria-describedby", notes.requireSignedRequests.id);
+    // A new key of a secret token signs for it: the right to make secret tokens (the API refuses it to other roles).
+    const newKey = t?.kind !== "secret" || this.#can("tokens.create.secret");
     const keyMode = h(
       "select",
       {},
       h("option", { value: "" }, t?.signing ? `Keep the current ${t.signing.alg} key` : "No signing key"),
-      h("option", { value: "generate" }, "Generate an Ed25519 key pair in this browser"),
-      h("option", { value: "upload" }, "Use my Ed25519 public key"),
+      h("option", { value: "generate", disabled: !newKey }, "Generate an Ed25519 key pair in this browser"),
+      h("option", { value: "upload", disabled: !newKey }, "Use my Ed25519 public key"),
       !t && h("option", { value: "hmac" }, "HMAC-SHA256, derived from the token"),
     );
     const publicKey = h("textarea", { rows: 2, placeholder: "base64url, SPKI PEM or JWK" });
