@@ -207,9 +207,18 @@ function gitFiles(dir: string, env: Io["env"]): "ignored" | { paths: string[] } 
   return { paths: paths.sort(byName) };
 }
 
-/** The environment git runs with: `env` without unset variables, nor those `drop` names. */
+/**
+ * The environment git runs with: `env` without unset variables, nor those
+ * `drop` names, and with no transport allowed. Scan reads what is on disk:
+ * an object missing there (a partial clone, a sparse index whose tree is
+ * gone) is not fetched, as git would from the repository's promisor remote,
+ * running the upload-pack, ssh command or credential helper its config
+ * names. `GIT_ALLOW_PROTOCOL` (empty: no protocol) overrides any config
+ * file's `protocol.*.allow`, which `-c protocol.allow=never` would not.
+ */
 function gitEnv(env: Io["env"], drop: ReadonlySet<string> = new Set()): Record<string, string> {
-  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined && !drop.has(e[0])));
+  const kept = Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined && !drop.has(e[0]));
+  return { ...Object.fromEntries(kept), GIT_ALLOW_PROTOCOL: "" };
 }
 
 /**
@@ -217,7 +226,7 @@ function gitEnv(env: Io["env"], drop: ReadonlySet<string> = new Set()): Record<s
  * (a folder scanned may come from an archive or anyone's disk, its
  * `.git/config` too). `core.fsmonitor` is the one git runs for the commands
  * scan gives (any that reads the index): off, as the command line overrides
- * any config file.
+ * any config file. The others are a fetch's, which {@link gitEnv} refuses.
  */
 const gitArgs = (dir: string, args: string[]) => ["-c", "core.fsmonitor=false", "-C", dir, ...args];
 

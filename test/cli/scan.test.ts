@@ -199,6 +199,36 @@ describe("keyward scan", () => {
     expect(existsSync(marker)).toBe(false);
   });
 
+  it.skipIf(!gitInstalled && !inCI)("a folder from elsewhere runs none of its repository's commands: no lazy fetch, whose upload-pack its config names", () => {
+    const secret = generateToken({ prefix: "acme", kind: "secret", env: "live" });
+    const git = (...args: string[]) => {
+      const r = spawnSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false", ...args], { cwd: join(cli.dir, "partial"), encoding: "utf8" });
+      expect(r.status, r.stderr).toBe(0);
+      return r.stdout;
+    };
+    write("partial/key.env", `KEY=${secret}\n`);
+    write("partial/far/away.txt", "clean\n");
+    git("init", "-q");
+    git("add", ".");
+    git("commit", "-qm", "c");
+    // A sparse index names the folder not checked out by its tree; the tree is gone, as in a partial clone.
+    git("sparse-checkout", "set", "--cone", "near");
+    git("config", "index.sparse", "true");
+    git("sparse-checkout", "reapply");
+    const tree = git("rev-parse", "HEAD:far").trim();
+    rmSync(join(cli.dir, "partial/.git/objects", tree.slice(0, 2), tree.slice(2)));
+    // Its promisor remote: git fetches what is missing from it, running the upload-pack its config names.
+    // protocol.file.allow=always: a repository's own config cannot turn the refusal off.
+    const marker = join(cli.dir, "upload-pack-ran");
+    git("config", "remote.origin.url", join(cli.dir, "nowhere"));
+    git("config", "remote.origin.promisor", "true");
+    git("config", "remote.origin.uploadpack", `touch '${marker}'; false`);
+    git("config", "protocol.file.allow", "always");
+    const r = cli("scan", "partial");
+    expect([r.code, r.stdout.split(":")[0]]).toEqual([1, "partial/key.env"]);
+    expect(existsSync(marker)).toBe(false);
+  });
+
   it.skipIf(!gitInstalled && !inCI)("in a git work tree, a tracked file behind a folder turned into a symbolic link is not read: nothing outside the tree", () => {
     const secret = generateToken({ prefix: "acme", kind: "secret", env: "live" });
     const git = (...args: string[]) => {
