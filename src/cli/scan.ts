@@ -3,7 +3,7 @@
 // reads it) or in what is staged for a commit, reads files of any size in
 // chunks, skips binaries, and prints only redacted forms.
 import { spawn, spawnSync } from "node:child_process";
-import { closeSync, existsSync, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
+import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import ignore, { type Ignore } from "ignore";
 import { findTokens, guardStore, hashToken, policyAt, type TokenStore } from "../index.js";
@@ -409,10 +409,21 @@ function isIgnored(levels: IgnoreLevel[], path: string, isDir: boolean): boolean
   return false;
 }
 
+/**
+ * The rules of `dir`'s .gitignore, or null: none, or one that is not a file.
+ * Opened without waiting: a FIFO so named (or a link to one, or to a
+ * device) would hold the scan for good, as it holds git.
+ */
 function gitignoreOf(dir: string): Ignore | null {
   let text: string;
   try {
-    text = readFileSync(fsPath(join(dir, ".gitignore")), "utf8");
+    const fd = openSync(fsPath(join(dir, ".gitignore")), constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+    try {
+      if (!fstatSync(fd).isFile()) return null;
+      text = readFileSync(fd, "utf8");
+    } finally {
+      closeSync(fd);
+    }
   } catch {
     return null;
   }

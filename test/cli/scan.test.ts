@@ -278,6 +278,16 @@ describe("keyward scan", () => {
     expect(r).toEqual({ code: 1, stdout: `pipes/fifo:1:5  ${sk}…[redacted]  secret live\n`, stderr: "scanned 1 files: 1 tokens found (1 secret)\n" });
   });
 
+  it("a FIFO named .gitignore (outside git) is no rules, not waited on: before, the scan hung on it for good", () => {
+    const secret = generateToken({ prefix: "acme", kind: "secret", env: "live" });
+    write("piped/sub/key.env", `KEY=${secret}\n`);
+    expect(spawnSync("mkfifo", [join(cli.dir, "piped/sub/.gitignore")]).status).toBe(0);
+    // A link to one too (read through, as git's rules outside git are).
+    symlinkSync(join(cli.dir, "piped/sub/.gitignore"), join(cli.dir, "piped/.gitignore"));
+    const r = cli("scan", "piped");
+    expect([r.code, r.stdout.split(":")[0], r.stderr]).toEqual([1, "piped/sub/key.env", "scanned 1 files: 1 tokens found (1 secret)\n"]);
+  });
+
   it.skipIf(!gitInstalled && !inCI)("--staged, the pre-commit hook: scans the staged content of each file the commit adds or changes, whole, as files are read", () => {
     const secret = generateToken({ prefix: "acme", kind: "secret", env: "live" });
     const sk = secret.slice(0, "acme_sk_live_".length + 4);
