@@ -196,7 +196,11 @@ const GIT_LOCATION_ENV = new Set(["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", 
  * refused as another user's, …).
  */
 function gitFiles(dir: string, env: Io["env"]): "ignored" | { paths: string[] } | { error: string } {
-  const git = (...args: string[]) => runGit(dir, args, gitEnv(env, GIT_LOCATION_ENV));
+  // No transport allowed: the listing reads what is on disk. An object missing there (a partial clone, a sparse
+  // index whose tree is gone) is not fetched, as git would from the repository's promisor remote, running the
+  // upload-pack, ssh command or credential helper its config names. GIT_ALLOW_PROTOCOL (empty: no protocol)
+  // overrides any config file's protocol.*.allow, which `-c protocol.allow=never` would not.
+  const git = (...args: string[]) => runGit(dir, args, { ...gitEnv(env, GIT_LOCATION_ENV), GIT_ALLOW_PROTOCOL: "" });
   const ignored = git("check-ignore", "-q", ".");
   if ("error" in ignored) return ignored;
   if (ignored.status === 0) return "ignored";
@@ -207,18 +211,9 @@ function gitFiles(dir: string, env: Io["env"]): "ignored" | { paths: string[] } 
   return { paths: paths.sort(byName) };
 }
 
-/**
- * The environment git runs with: `env` without unset variables, nor those
- * `drop` names, and with no transport allowed. Scan reads what is on disk:
- * an object missing there (a partial clone, a sparse index whose tree is
- * gone) is not fetched, as git would from the repository's promisor remote,
- * running the upload-pack, ssh command or credential helper its config
- * names. `GIT_ALLOW_PROTOCOL` (empty: no protocol) overrides any config
- * file's `protocol.*.allow`, which `-c protocol.allow=never` would not.
- */
+/** The environment git runs with: `env` without unset variables, nor those `drop` names. */
 function gitEnv(env: Io["env"], drop: ReadonlySet<string> = new Set()): Record<string, string> {
-  const kept = Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined && !drop.has(e[0]));
-  return { ...Object.fromEntries(kept), GIT_ALLOW_PROTOCOL: "" };
+  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined && !drop.has(e[0])));
 }
 
 /**
@@ -226,7 +221,9 @@ function gitEnv(env: Io["env"], drop: ReadonlySet<string> = new Set()): Record<s
  * (a folder scanned may come from an archive or anyone's disk, its
  * `.git/config` too). `core.fsmonitor` is the one git runs for the commands
  * scan gives (any that reads the index): off, as the command line overrides
- * any config file. The others are a fetch's, which {@link gitEnv} refuses.
+ * any config file. The others are a fetch's, which a folder's listing
+ * refuses (see {@link gitFiles}); `--staged` reads the repository being
+ * committed, whose own hooks run the scan.
  */
 const gitArgs = (dir: string, args: string[]) => ["-c", "core.fsmonitor=false", "-C", dir, ...args];
 
