@@ -190,17 +190,26 @@ function inGitWorkTree(dir: string): boolean {
 const GIT_LOCATION_ENV = new Set(["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY", "GIT_PREFIX"]);
 
 /**
+ * How long git may take to answer, ms: a repository's config may make it wait
+ * for good (an `include.path`, or a .gitignore, that is a FIFO git opens).
+ * A folder git did not list in time is then scanned whole.
+ */
+const GIT_WAIT_MS = 60_000;
+
+/**
  * What git says of a folder in a work tree: `ignored` (the folder itself),
  * its files relative to it (tracked, then untracked and not ignored, in
  * name order), or why git could not tell (not installed, the repository
- * refused as another user's, …).
+ * refused as another user's, no answer within `waitMs`, …).
+ *
+ * @internal exported for tests
  */
-function gitFiles(dir: string, env: Io["env"]): "ignored" | { paths: string[] } | { error: string } {
+export function gitFiles(dir: string, env: Io["env"], waitMs = GIT_WAIT_MS): "ignored" | { paths: string[] } | { error: string } {
   // No transport allowed: the listing reads what is on disk. An object missing there (a partial clone, a sparse
   // index whose tree is gone) is not fetched, as git would from the repository's promisor remote, running the
   // upload-pack, ssh command or credential helper its config names. GIT_ALLOW_PROTOCOL (empty: no protocol)
   // overrides any config file's protocol.*.allow, which `-c protocol.allow=never` would not.
-  const git = (...args: string[]) => runGit(dir, args, { ...gitEnv(env, GIT_LOCATION_ENV), GIT_ALLOW_PROTOCOL: "" });
+  const git = (...args: string[]) => runGit(dir, args, { ...gitEnv(env, GIT_LOCATION_ENV), GIT_ALLOW_PROTOCOL: "" }, waitMs);
   const ignored = git("check-ignore", "-q", ".");
   if ("error" in ignored) return ignored;
   if (ignored.status === 0) return "ignored";
@@ -229,12 +238,16 @@ const gitArgs = (dir: string, args: string[]) => ["-c", "core.fsmonitor=false", 
 
 /**
  * Runs git in `dir`: its output (a byte string, see {@link byteString}), or why it failed (not installed, the
- * repository refused as another user's, …). `check-ignore` answers with its
+ * repository refused as another user's, no answer within `waitMs`, …). `check-ignore` answers with its
  * exit status: 1 (not ignored) is an answer too.
  */
-function runGit(dir: string, args: string[], env: Record<string, string>): { status: number; stdout: string } | { error: string } {
-  const r = spawnSync("git", gitArgs(textOf(dir), args), { env, maxBuffer: 1 << 30 });
-  if (r.error) return { error: (r.error as { code?: string }).code === "ENOENT" ? "git is not installed" : `git failed: ${r.error.message}` };
+function runGit(dir: string, args: string[], env: Record<string, string>, waitMs = GIT_WAIT_MS): { status: number; stdout: string } | { error: string } {
+  const r = spawnSync("git", gitArgs(textOf(dir), args), { env, maxBuffer: 1 << 30, timeout: waitMs, killSignal: "SIGKILL" });
+  if (r.error) {
+    const code = (r.error as { code?: string }).code;
+    if (code === "ENOENT") return { error: "git is not installed" };
+    return { error: code === "ETIMEDOUT" ? `git did not answer within ${waitMs / 1000} s` : `git failed: ${r.error.message}` };
+  }
   // Paths as byte strings, as the folder walk keeps them.
   if (r.status === 0 || (r.status === 1 && args[0] === "check-ignore")) return { status: r.status, stdout: r.stdout.toString("latin1") };
   return { error: `git failed: ${shownPath(r.stderr.toString().trim().split("\n")[0] ?? "")}` };

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { generateToken, Keyward as KeywardClass } from "keyward";
 import { describe, expect, it } from "vitest";
 import { main } from "../../src/cli/main.js";
-import { lineFeeds, linePositions } from "../../src/cli/scan.js";
+import { gitFiles, lineFeeds, linePositions } from "../../src/cli/scan.js";
 import { ROOT, useCli } from "./helpers.js";
 import { Keyward } from "./verify-helpers.js";
 
@@ -227,6 +227,23 @@ describe("keyward scan", () => {
     const r = cli("scan", "partial");
     expect([r.code, r.stdout.split(":")[0]]).toEqual([1, "partial/key.env"]);
     expect(existsSync(marker)).toBe(false);
+  });
+
+  it.skipIf(!gitInstalled && !inCI)("git held for good by a folder's repository (a FIFO its config includes, or its .gitignore) is given up: the folder is then scanned whole", () => {
+    for (const [name, fifo, config] of [
+      ["included", ".git/more", ["include.path", "more"]],
+      ["fifoignore", ".gitignore", null],
+    ] as const) {
+      const dir = join(cli.dir, name);
+      mkdirSync(dir, { recursive: true });
+      expect(spawnSync("git", ["init", "-q"], { cwd: dir }).status).toBe(0);
+      if (config) expect(spawnSync("git", ["config", ...config], { cwd: dir }).status).toBe(0);
+      expect(spawnSync("mkfifo", [join(dir, fifo)]).status).toBe(0);
+      // Before, git waited on the FIFO for a writer, and the scan with it, for good.
+      const since = performance.now();
+      expect(gitFiles(dir, { PATH: process.env.PATH }, 500)).toEqual({ error: "git did not answer within 0.5 s" });
+      expect(performance.now() - since).toBeLessThan(5_000);
+    }
   });
 
   it.skipIf(!gitInstalled && !inCI)("in a git work tree, a tracked file behind a folder turned into a symbolic link is not read: nothing outside the tree", () => {
