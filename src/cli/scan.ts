@@ -3,7 +3,7 @@
 // reads it) or in what is staged for a commit, reads files of any size in
 // chunks, skips binaries, and prints only redacted forms, each as it is found.
 import { spawn, spawnSync } from "node:child_process";
-import { closeSync, existsSync, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readSync, realpathSync, statSync } from "node:fs";
+import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readSync, realpathSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import ignore, { type Ignore } from "ignore";
 import { findTokens, type GuardedStore, guardStore, hashToken, policyAt } from "../index.js";
@@ -222,13 +222,26 @@ function inGitWorkTree(dir: string): boolean {
 const GIT_LOCATION_ENV = new Set(["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY", "GIT_PREFIX"]);
 
 /**
+ * How long git may take to answer, ms: a repository's config may make it wait
+ * for good (an `include.path`, or a .gitignore, that is a FIFO git opens).
+ * A folder git did not list in time is then scanned whole.
+ */
+const GIT_WAIT_MS = 60_000;
+
+/**
  * What git says of a folder in a work tree: `ignored` (the folder itself),
  * its files relative to it (tracked, then untracked and not ignored, in
  * name order), or why git could not tell (not installed, the repository
- * refused as another user's, …).
+ * refused as another user's, no answer within `waitMs`, …).
+ *
+ * @internal exported for tests
  */
-function gitFiles(dir: string, env: Io["env"]): "ignored" | { paths: string[] } | { error: string } {
-  const git = (...args: string[]) => runGit(dir, args, gitEnv(env, GIT_LOCATION_ENV));
+export function gitFiles(dir: string, env: Io["env"], waitMs = GIT_WAIT_MS): "ignored" | { paths: string[] } | { error: string } {
+  // No transport allowed: the listing reads what is on disk. An object missing there (a partial clone, a sparse
+  // index whose tree is gone) is not fetched, as git would from the repository's promisor remote, running the
+  // upload-pack, ssh command or credential helper its config names. GIT_ALLOW_PROTOCOL (empty: no protocol)
+  // overrides any config file's protocol.*.allow, which `-c protocol.allow=never` would not.
+  const git = (...args: string[]) => runGit(dir, args, { ...gitEnv(env, GIT_LOCATION_ENV), GIT_ALLOW_PROTOCOL: "" }, waitMs);
   const ignored = git("check-ignore", "-q", ".");
   if ("error" in ignored) return ignored;
   if (ignored.status === 0) return "ignored";
@@ -249,18 +262,24 @@ function gitEnv(env: Io["env"], drop: ReadonlySet<string> = new Set()): Record<s
  * (a folder scanned may come from an archive or anyone's disk, its
  * `.git/config` too). `core.fsmonitor` is the one git runs for the commands
  * scan gives (any that reads the index): off, as the command line overrides
- * any config file.
+ * any config file. The others are a fetch's, which a folder's listing
+ * refuses (see {@link gitFiles}); `--staged` reads the repository being
+ * committed, whose own hooks run the scan.
  */
 const gitArgs = (dir: string, args: string[]) => ["-c", "core.fsmonitor=false", "-C", dir, ...args];
 
 /**
  * Runs git in `dir`: its output (a byte string, see {@link byteString}), or why it failed (not installed, the
- * repository refused as another user's, …). `check-ignore` answers with its
+ * repository refused as another user's, no answer within `waitMs`, …). `check-ignore` answers with its
  * exit status: 1 (not ignored) is an answer too.
  */
-function runGit(dir: string, args: string[], env: Record<string, string>): { status: number; stdout: string } | { error: string } {
-  const r = spawnSync("git", gitArgs(textOf(dir), args), { env, maxBuffer: 1 << 30 });
-  if (r.error) return { error: (r.error as { code?: string }).code === "ENOENT" ? "git is not installed" : `git failed: ${r.error.message}` };
+function runGit(dir: string, args: string[], env: Record<string, string>, waitMs = GIT_WAIT_MS): { status: number; stdout: string } | { error: string } {
+  const r = spawnSync("git", gitArgs(textOf(dir), args), { env, maxBuffer: 1 << 30, timeout: waitMs, killSignal: "SIGKILL" });
+  if (r.error) {
+    const code = (r.error as { code?: string }).code;
+    if (code === "ENOENT") return { error: "git is not installed" };
+    return { error: code === "ETIMEDOUT" ? `git did not answer within ${waitMs / 1000} s` : `git failed: ${r.error.message}` };
+  }
   // Paths as byte strings, as the folder walk keeps them.
   if (r.status === 0 || (r.status === 1 && args[0] === "check-ignore")) return { status: r.status, stdout: r.stdout.toString("latin1") };
   return { error: `git failed: ${shownPath(r.stderr.toString().trim().split("\n")[0] ?? "")}` };
@@ -432,10 +451,21 @@ function isIgnored(levels: IgnoreLevel[], path: string, isDir: boolean): boolean
   return false;
 }
 
+/**
+ * The rules of `dir`'s .gitignore, or null: none, or one that is not a file.
+ * Opened without waiting: a FIFO so named (or a link to one, or to a
+ * device) would hold the scan for good, as it holds git.
+ */
 function gitignoreOf(dir: string): Ignore | null {
   let text: string;
   try {
-    text = readFileSync(fsPath(join(dir, ".gitignore")), "utf8");
+    const fd = openSync(fsPath(join(dir, ".gitignore")), constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+    try {
+      if (!fstatSync(fd).isFile()) return null;
+      text = readFileSync(fd, "utf8");
+    } finally {
+      closeSync(fd);
+    }
   } catch {
     return null;
   }

@@ -22,7 +22,7 @@ import { secureRandom } from "../lib/crypto.js";
 import { answerWithin } from "../lib/within.js";
 import { type CreditState, creditState, creditsLeft } from "../store/kit/credits.js";
 import type { MeterResult } from "../store/types.js";
-import type { PostgresClient, PostgresPool } from "./driver.js";
+import type { PostgresClient, PostgresPool, PostgresQueryResult } from "./driver.js";
 
 /** The lease statements (src/postgres/statements.ts). */
 export interface LeaseStatements {
@@ -49,7 +49,7 @@ export interface LeaseSettings {
   /**
    * How long a reservation, made for a request, waits for the token's lock, ms (`requestLockTimeoutMs`):
    * a request the verifier abandoned behind the lock is never granted from the lease taken after. And how
-   * long a report waits for its answer.
+   * long a report waits for its answer, once it has a connection.
    */
   readonly lockWait: number;
 }
@@ -304,15 +304,9 @@ export class CreditLeases {
     const batch = lease.tail.then(async () => {
       lease.batch = null; // later spends join the next batch
       const reported = lease.spent;
-      // A report may wait for the lease's row (a reclaim holding it) no longer than a reservation waits for its
-      // lock; one whose connection went silent would otherwise hold every later grant of the lease, and its
-      // return, for as long as the connection stays open (a query outside a transaction is ended by no server timeout).
       const query = lease.unanswered
         ? Promise.reject(new StoreUnavailableError("credit lease retired: a report got no answer"))
-        : answerWithin(this.#pool.query(this.#s.reportLease, [lease.id, reported]), this.#settings.lockWait, "a credit lease report", () => {
-            lease.unanswered = true;
-            return new StoreUnavailableError("credit lease report took longer than requestLockTimeoutMs");
-          });
+        : this.#reportQuery(lease, reported);
       const r = await query.catch((err: unknown) => {
         // This batch's requests are answered STORE_UNAVAILABLE: their spends are taken back, so the
         // next report does not count them (a report whose commit's reply was lost counts them until then).
@@ -335,6 +329,33 @@ export class CreditLeases {
     lease.batch = batch;
     lease.tail = batch.catch(() => {});
     return batch;
+  }
+
+  /**
+   * The report's statement. Once it has a connection (waiting for one is the pool's, as for a meter call), it
+   * may wait for the lease's row (a reclaim holding it) no longer than a reservation waits for its lock: one
+   * whose connection went silent would otherwise hold every later grant of the lease, and its return, for as
+   * long as the connection stays open (a statement outside a transaction is ended by no server timeout). That
+   * connection is then destroyed, not left checked out of the pool.
+   */
+  async #reportQuery(lease: Lease, reported: number): Promise<PostgresQueryResult> {
+    const c = await this.#pool.connect();
+    // A connection lost while checked out emits 'error' on the client; unhandled, it would crash the process.
+    const ignore = () => {};
+    c.on?.("error", ignore);
+    let broken = false;
+    try {
+      return await answerWithin(c.query(this.#s.reportLease, [lease.id, reported]), this.#settings.lockWait, "a credit lease report", () => {
+        lease.unanswered = true;
+        return new StoreUnavailableError("credit lease report took longer than requestLockTimeoutMs");
+      });
+    } catch (err) {
+      broken = true;
+      throw err;
+    } finally {
+      c.removeListener?.("error", ignore);
+      c.release(broken ? true : undefined);
+    }
   }
 
   /** Stops granting from a lease; once its last report is in, returns the rest and sizes the next block. */

@@ -125,8 +125,9 @@ export interface PostgresStoreOptions {
    * fails (the request is `STORE_UNAVAILABLE`) and nothing is counted. Keep
    * it below Keyward's `lookupTimeoutMs` (2 000 unless set), so that a call the
    * verifier gave up on while it waited is never counted later. A credit
-   * lease's report waits for its answer as long: one that gets none (its
-   * connection gone silent) fails its requests and retires the lease.
+   * lease's report waits for its answer as long, once it has a connection:
+   * one that gets none (its connection gone silent) fails its requests,
+   * destroys that connection and retires the lease.
    */
   requestLockTimeoutMs?: number | undefined;
 }

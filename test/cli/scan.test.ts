@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { generateToken, Keyward as KeywardClass } from "keyward";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { main } from "../../src/cli/main.js";
-import { lineFeeds, linePositions } from "../../src/cli/scan.js";
+import { gitFiles, lineFeeds, linePositions } from "../../src/cli/scan.js";
 import { ROOT, useCli } from "./helpers.js";
 import { Keyward } from "./verify-helpers.js";
 
@@ -199,6 +199,53 @@ describe("keyward scan", () => {
     expect(existsSync(marker)).toBe(false);
   });
 
+  it.skipIf(!gitInstalled && !inCI)("a folder from elsewhere runs none of its repository's commands: no lazy fetch, whose upload-pack its config names", () => {
+    const secret = generateToken({ prefix: "acme", kind: "secret", env: "live" });
+    const git = (...args: string[]) => {
+      const r = spawnSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false", ...args], { cwd: join(cli.dir, "partial"), encoding: "utf8" });
+      expect(r.status, r.stderr).toBe(0);
+      return r.stdout;
+    };
+    write("partial/key.env", `KEY=${secret}\n`);
+    write("partial/far/away.txt", "clean\n");
+    git("init", "-q");
+    git("add", ".");
+    git("commit", "-qm", "c");
+    // A sparse index names the folder not checked out by its tree; the tree is gone, as in a partial clone.
+    git("sparse-checkout", "set", "--cone", "near");
+    git("config", "index.sparse", "true");
+    git("sparse-checkout", "reapply");
+    const tree = git("rev-parse", "HEAD:far").trim();
+    rmSync(join(cli.dir, "partial/.git/objects", tree.slice(0, 2), tree.slice(2)));
+    // Its promisor remote: git fetches what is missing from it, running the upload-pack its config names.
+    // protocol.file.allow=always: a repository's own config cannot turn the refusal off.
+    const marker = join(cli.dir, "upload-pack-ran");
+    git("config", "remote.origin.url", join(cli.dir, "nowhere"));
+    git("config", "remote.origin.promisor", "true");
+    git("config", "remote.origin.uploadpack", `touch '${marker}'; false`);
+    git("config", "protocol.file.allow", "always");
+    const r = cli("scan", "partial");
+    expect([r.code, r.stdout.split(":")[0]]).toEqual([1, "partial/key.env"]);
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it.skipIf(!gitInstalled && !inCI)("git held for good by a folder's repository (a FIFO its config includes, or its .gitignore) is given up: the folder is then scanned whole", () => {
+    for (const [name, fifo, config] of [
+      ["included", ".git/more", ["include.path", "more"]],
+      ["fifoignore", ".gitignore", null],
+    ] as const) {
+      const dir = join(cli.dir, name);
+      mkdirSync(dir, { recursive: true });
+      expect(spawnSync("git", ["init", "-q"], { cwd: dir }).status).toBe(0);
+      if (config) expect(spawnSync("git", ["config", ...config], { cwd: dir }).status).toBe(0);
+      expect(spawnSync("mkfifo", [join(dir, fifo)]).status).toBe(0);
+      // Before, git waited on the FIFO for a writer, and the scan with it, for good.
+      const since = performance.now();
+      expect(gitFiles(dir, { PATH: process.env.PATH }, 500)).toEqual({ error: "git did not answer within 0.5 s" });
+      expect(performance.now() - since).toBeLessThan(5_000);
+    }
+  });
+
   it.skipIf(!gitInstalled && !inCI)("in a git work tree, a tracked file behind a folder turned into a symbolic link is not read: nothing outside the tree", () => {
     const secret = generateToken({ prefix: "acme", kind: "secret", env: "live" });
     const git = (...args: string[]) => {
@@ -309,6 +356,16 @@ describe("keyward scan", () => {
       unreadable: [],
     });
     expect(JSON.parse(failed.stderr)).toMatchObject({ code: "IO_ERROR" });
+  });
+
+  it("a FIFO named .gitignore (outside git) is no rules, not waited on: before, the scan hung on it for good", () => {
+    const secret = generateToken({ prefix: "acme", kind: "secret", env: "live" });
+    write("piped/sub/key.env", `KEY=${secret}\n`);
+    expect(spawnSync("mkfifo", [join(cli.dir, "piped/sub/.gitignore")]).status).toBe(0);
+    // A link to one too (read through, as git's rules outside git are).
+    symlinkSync(join(cli.dir, "piped/sub/.gitignore"), join(cli.dir, "piped/.gitignore"));
+    const r = cli("scan", "piped");
+    expect([r.code, r.stdout.split(":")[0], r.stderr]).toEqual([1, "piped/sub/key.env", "scanned 1 files: 1 tokens found (1 secret)\n"]);
   });
 
   it.skipIf(!gitInstalled && !inCI)("--staged, the pre-commit hook: scans the staged content of each file the commit adds or changes, whole, as files are read", () => {

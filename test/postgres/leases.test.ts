@@ -405,6 +405,8 @@ describe.runIf(hasPostgres)("credit leases", () => {
     const codes: string[] = [];
     for (let i = 0; i < 3; i++) codes.push((await kw.check({ token })).code);
     expect(codes).toEqual(["OK", "OK", "OK"]);
+    // The silent connection is destroyed, not left checked out of the pool for as long as it stays open.
+    expect(silent.totalCount - silent.idleCount).toBe(0);
     await kw.close();
     const closed = await Promise.race([store.close().then(() => "closed"), sleep(3_000).then(() => "hung")]);
     expect(closed).toBe("closed");
@@ -414,6 +416,28 @@ describe.runIf(hasPostgres)("credit leases", () => {
     expect((await pool.query(`SELECT count(*)::int AS n FROM ${prefix}credit_leases`)).rows[0].n).toBe(0);
     await proxy.close();
     await silent.end();
+  });
+
+  it("a report that waits for a connection of a busy pool is not given up: requestLockTimeoutMs counts from when it has one, as a meter call's lock wait does", async () => {
+    const busy = openPool({ max: 1 });
+    const prefix = freshPrefix();
+    const store = await postgresStore(busy, { tablePrefix: prefix, changeFeed: false, creditLeases: true, requestLockTimeoutMs: 300 });
+    const kw = new Keyward({ store, prefix: "acme", usage: { enabled: false }, lookupTimeoutMs: 5_000 });
+    const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 1000 } });
+    expect((await kw.check({ token })).code).toBe("OK");
+    // The pool's one connection is another call's for 1 s: the next report waits for it, then is answered at once.
+    const other = busy.query("SELECT pg_sleep(1)");
+    const codes: string[] = [(await kw.check({ token })).code];
+    await other;
+    for (let i = 0; i < 2; i++) codes.push((await kw.check({ token })).code);
+    // Before: the report was given up after 300 ms of waiting for the pool (STORE_UNAVAILABLE), its lease retired,
+    // and its spend, applied once the connection was free, charged though never granted.
+    expect(codes).toEqual(["OK", "OK", "OK"]);
+    await kw.close();
+    await store.close();
+    const { rows } = await pool.query(`SELECT used FROM ${prefix}credits WHERE token_id = $1`, [record.id]);
+    expect(rows[0].used).toBe(4);
+    await busy.end();
   });
 
   it.each(["reservation", "return"])(
