@@ -174,15 +174,9 @@ export class ChangeListener {
   #probe(): void {
     const client = this.#client;
     if (!client) return;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error("change feed heartbeat timed out")), this.#timings.heartbeatMs);
+    answerWithin(client.query("SELECT 1"), this.#timings.heartbeatMs, "the change feed's heartbeat").catch((err: unknown) => {
+      if (this.#client === client) this.#lose(client, err);
     });
-    Promise.race([client.query("SELECT 1"), timeout])
-      .catch((err: unknown) => {
-        if (this.#client === client) this.#lose(client, err);
-      })
-      .finally(() => clearTimeout(timer));
   }
 
   #schedule(): void {
