@@ -39,7 +39,7 @@ export interface LeakReceiverOptions {
    * 1 hour): an alert after then waits for the list to be loaded again (as
    * for a key not held), so a key GitHub no longer lists (rotated out,
    * revoked) is refused. Should that load fail or be late, the keys held
-   * are used.
+   * are used (once it is late, at once).
    */
   keyMaxAgeMs?: number | undefined;
   /**
@@ -312,7 +312,9 @@ function loadedKeys(
     // A load running past keyLoadTimeoutMs is hung: once the interval allows, a new one replaces it.
     if (since >= refreshIntervalMs && (running === null || since >= keyLoadTimeoutMs)) start();
     const pending = running;
-    // A load that takes longer: GitHub retries the alert (503).
+    // An expired key is used while its load is late: each alert would otherwise wait keyLoadTimeoutMs for it.
+    if (held && pending?.late) return held;
+    // A load that takes longer: GitHub retries the alert (503), or the expired key is used.
     if (pending !== null && (await withDeadline(keyLoadTimeoutMs, () => pending.done.then(() => true))) === undefined) {
       if (!pending.late && running === pending) {
         pending.late = true;
