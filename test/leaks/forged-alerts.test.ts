@@ -199,4 +199,46 @@ describe("createLeakReceiver under attack", () => {
     expect(notified).toHaveLength(1);
     expect((await kw.tokens.audit({ owner: "acct_1" })).items.filter((e) => e.action === "leak")).toHaveLength(1);
   });
+
+  it("a key endpoint answering garbage: forged alerts under random key ids are 503 (never acted on) and cost one fetch per refreshIntervalMs (real key endpoint)", async () => {
+    const { kw, live, calls } = await setup();
+    const garbage = [
+      () => new Response("<html>rate limited</html>", { status: 200 }),
+      () => Response.json({ public_keys: "x" }),
+      () => Response.json({ public_keys: Array.from({ length: 2000 }, (_, i) => ({ key_identifier: `k${i}`, key: "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----" })) }),
+    ];
+    for (const endpoint of garbage) {
+      let fetches = 0;
+      const meta = await listen(async () => {
+        fetches++;
+        return endpoint();
+      });
+      const errors: unknown[] = [];
+      const receiver = createLeakReceiver({
+        keyward: kw,
+        // As docs/leaks.md loads them.
+        publicKeys: async (signal) => {
+          const res = await fetch(`${meta.url}/meta/public_keys/secret_scanning`, { signal: AbortSignal.any([signal, AbortSignal.timeout(5_000)]) });
+          if (!res.ok) throw new Error(`GitHub keys: ${res.status}`);
+          return (await res.json()).public_keys;
+        },
+        onKeyError: (e) => void errors.push(e),
+      });
+      const server = await listen(receiver);
+      try {
+        const body = JSON.stringify([match(live.token)]);
+        const forged = (i: number) => send(`${server.url}/leaks/github`, alert(body, github, { "github-public-key-identifier": `attacker-${i}` }));
+        const statuses = (await Promise.all(Array.from({ length: 100 }, (_, i) => forged(i)))).map((r) => r.status);
+        expect(new Set(statuses)).toEqual(new Set([503]));
+        for (let i = 0; i < 50; i++) expect((await forged(i)).status).toBe(503);
+        expect(fetches).toBe(1);
+        expect(errors.length).toBeGreaterThanOrEqual(1);
+      } finally {
+        await server.close();
+        await meta.close();
+      }
+    }
+    expect(calls).toEqual([]);
+    expect((await kw.check({ token: live.token })).ok).toBe(true);
+  });
 });
