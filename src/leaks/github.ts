@@ -26,14 +26,22 @@ export interface LeakReceiverOptions {
   /**
    * The keys that may sign alerts: a list (at least one key, used as is), or
    * a function that loads GitHub's list, called on the first alert and again
-   * when an alert names a key it does not hold, at most once per
-   * `refreshIntervalMs` and one call at a time. A call that has not settled
+   * when an alert names a key it does not hold or the list is older than
+   * `keyMaxAgeMs`, at most once per `refreshIntervalMs` and one call at a time. A call that has not settled
    * within `keyLoadTimeoutMs` is abandoned when the next one starts: its
    * `signal` is aborted then (pass it to `fetch`), and its answer ignored.
    */
   publicKeys: readonly GitHubPublicKey[] | ((signal: AbortSignal) => Promise<readonly GitHubPublicKey[]>);
   /** Least time between two calls of a `publicKeys` function, ms (default 300 000: 5 minutes). */
   refreshIntervalMs?: number | undefined;
+  /**
+   * Longest trust in a list a `publicKeys` function gave, ms (default 3 600 000:
+   * 1 hour): an alert after then waits for the list to be loaded again (as
+   * for a key not held), so a key GitHub no longer lists (rotated out,
+   * revoked) is refused. Should that load fail or be late, the keys held
+   * are used (once it is late, at once).
+   */
+  keyMaxAgeMs?: number | undefined;
   /**
    * Longest wait of an alert for a load of `publicKeys`, ms (default 5 000):
    * later, the alert is answered 503 (GitHub retries it), and the load goes
@@ -86,12 +94,12 @@ interface Match {
 }
 
 /** @internal The limits of {@link LeakReceiverOptions} when not given. */
-export const LEAK_RECEIVER_DEFAULTS = Object.freeze({ maxBodyBytes: 1024 * 1024, bodyTimeoutMs: 10_000, maxMatches: 1000, maxRemembered: 10_000, refreshIntervalMs: 300_000, keyLoadTimeoutMs: 5000 });
+export const LEAK_RECEIVER_DEFAULTS = Object.freeze({ maxBodyBytes: 1024 * 1024, bodyTimeoutMs: 10_000, maxMatches: 1000, maxRemembered: 10_000, refreshIntervalMs: 300_000, keyMaxAgeMs: 3_600_000, keyLoadTimeoutMs: 5000 });
 /** @internal Default `tokenType`, echoed in answers. */
 export const DEFAULT_TOKEN_TYPE = "keyward_secret_token";
 const MAX_FIELD = 2048;
 
-const LEAK_RECEIVER_OPTIONS = optionNames<LeakReceiverOptions>({ keyward: true, publicKeys: true, refreshIntervalMs: true, keyLoadTimeoutMs: true, onKeyError: true, action: true, tokenType: true, onLeak: true, maxBodyBytes: true, bodyTimeoutMs: true, maxMatches: true, maxRemembered: true });
+const LEAK_RECEIVER_OPTIONS = optionNames<LeakReceiverOptions>({ keyward: true, publicKeys: true, refreshIntervalMs: true, keyMaxAgeMs: true, keyLoadTimeoutMs: true, onKeyError: true, action: true, tokenType: true, onLeak: true, maxBodyBytes: true, bodyTimeoutMs: true, maxMatches: true, maxRemembered: true });
 
 /**
  * A Fetch API handler for GitHub secret scanning partner alerts. An alert is
@@ -100,7 +108,8 @@ const LEAK_RECEIVER_OPTIONS = optionNames<LeakReceiverOptions>({ keyward: true, 
  * nothing. A replay of an alert already processed gets the same answer and
  * changes nothing more. Given a function, the receiver loads the keys itself,
  * and again (at most once per `refreshIntervalMs`) for an alert signed with a
- * key it does not hold: a rotation needs no restart.
+ * key it does not hold, or once the keys are older than `keyMaxAgeMs`: a
+ * rotation needs no restart, and a key GitHub drops stops being trusted.
  *
  * @param options the Keyward instance, GitHub's public keys (or how to load them), the action
  * @returns `(request) => Promise<Response>`
@@ -126,7 +135,7 @@ export function createLeakReceiver(options: LeakReceiverOptions): (request: Requ
   }
   if (options.onKeyError !== undefined && typeof options.onKeyError !== "function") throw new TypeError("options.onKeyError must be a function");
   const limits: Record<keyof typeof LEAK_RECEIVER_DEFAULTS, number> = { ...LEAK_RECEIVER_DEFAULTS };
-  for (const name of ["maxBodyBytes", "bodyTimeoutMs", "maxMatches", "maxRemembered", "refreshIntervalMs", "keyLoadTimeoutMs"] as const) {
+  for (const name of ["maxBodyBytes", "bodyTimeoutMs", "maxMatches", "maxRemembered", "refreshIntervalMs", "keyMaxAgeMs", "keyLoadTimeoutMs"] as const) {
     const v = options[name];
     if (v !== undefined) {
       if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`options.${name} must be a positive integer`);
@@ -242,7 +251,9 @@ function givenKeys(list: readonly GitHubPublicKey[]): KeyLookup {
 
 /**
  * Keys loaded by `load`: first when one is asked for, again when one not held
- * is asked for, never twice within `intervalMs` (random key ids in forged
+ * is asked for or the keys held were loaded `keyMaxAgeMs` ago or more (a held
+ * key is then used only if that load fails or is late: a key dropped from the
+ * list is refused), never twice within `intervalMs` (random key ids in forged
  * alerts cost at most one load per interval; lookups made while a load runs
  * wait for it, at most `keyLoadTimeoutMs`: then the key is UNAVAILABLE, and
  * the load goes on). A failed load, or one without a usable key, keeps the
@@ -254,7 +265,7 @@ function givenKeys(list: readonly GitHubPublicKey[]): KeyLookup {
  */
 function loadedKeys(
   load: (signal: AbortSignal) => Promise<readonly GitHubPublicKey[]>,
-  { refreshIntervalMs, keyLoadTimeoutMs }: { refreshIntervalMs: number; keyLoadTimeoutMs: number },
+  { refreshIntervalMs, keyMaxAgeMs, keyLoadTimeoutMs }: { refreshIntervalMs: number; keyMaxAgeMs: number; keyLoadTimeoutMs: number },
   report: (error: unknown) => void,
 ): KeyLookup {
   interface Load {
@@ -264,6 +275,8 @@ function loadedKeys(
     late: boolean;
   }
   let keys = new Map<string, Promise<CryptoKey | null>>();
+  /** When the load that gave `keys` started. */
+  let keysLoadedAt = Number.NEGATIVE_INFINITY;
   /** The load running, if any: the only one whose answer is used. */
   let running: Load | null = null;
   let lastLoad = Number.NEGATIVE_INFINITY;
@@ -281,6 +294,7 @@ function loadedKeys(
         const next = importKeys(list, report);
         if (next.size === 0) throw new TypeError("options.publicKeys() gave no usable key");
         keys = next;
+        keysLoadedAt = lastLoad;
         loaded = true;
       } catch (error) {
         if (running !== current) return;
@@ -293,18 +307,20 @@ function loadedKeys(
   };
   return async (keyId) => {
     const held = keys.get(keyId);
-    if (held) return held;
+    if (held && performance.now() - keysLoadedAt < keyMaxAgeMs) return held;
     const since = performance.now() - lastLoad;
     // A load running past keyLoadTimeoutMs is hung: once the interval allows, a new one replaces it.
     if (since >= refreshIntervalMs && (running === null || since >= keyLoadTimeoutMs)) start();
     const pending = running;
-    // A load that takes longer: GitHub retries the alert (503).
+    // An expired key is used while its load is late: each alert would otherwise wait keyLoadTimeoutMs for it.
+    if (held && pending?.late) return held;
+    // A load that takes longer: GitHub retries the alert (503), or the expired key is used.
     if (pending !== null && (await withDeadline(keyLoadTimeoutMs, () => pending.done.then(() => true))) === undefined) {
       if (!pending.late && running === pending) {
         pending.late = true;
         report(new Error(`options.publicKeys() did not settle within keyLoadTimeoutMs (${keyLoadTimeoutMs} ms)`));
       }
-      return UNAVAILABLE;
+      return held ?? UNAVAILABLE;
     }
     // Until a load succeeds, an unknown key may be a new one: unavailable (503, GitHub retries), not forged.
     return (await keys.get(keyId)) ?? (loaded ? null : UNAVAILABLE);

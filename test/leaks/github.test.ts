@@ -10,50 +10,8 @@ import { generateToken, Keyward, MemoryStore } from "keyward";
 import { createLeakReceiver, type GitHubPublicKey } from "keyward/leaks";
 import { describe, expect, it } from "vitest";
 import { sha256Hex } from "../../src/lib/crypto.js";
+import { alert, github, keyPair, listen, match, other, send } from "../support/github-alerts.js";
 import { statusLine } from "../support/slow-clients.js";
-
-function keyPair(id: string): { publicKey: GitHubPublicKey; privateKey: KeyObject } {
-  const { publicKey, privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  return { publicKey: { key_identifier: id, key: publicKey.export({ type: "spki", format: "pem" }).toString() }, privateKey };
-}
-
-const github = keyPair("90a421169f0a406205f1563a953312f0be898d3c7b6c06b681aa86a874555f4a");
-const other = keyPair("f9525bf080f75b3506ca1ead061add62b8633a346606dc5fe544e29231c6ee0d");
-
-/** An alert as GitHub sends it: the body signed with ECDSA P-256 / SHA-256, DER, base64. */
-function alert(body: string, key = github, headers: Record<string, string> = {}): Request {
-  return new Request("https://api.acme.test/leaks/github", {
-    method: "POST",
-    headers: {
-      "content-type": "application/json",
-      "github-public-key-identifier": key.publicKey.key_identifier,
-      "github-public-key-signature": sign("sha256", Buffer.from(body), key.privateKey).toString("base64"),
-      ...headers,
-    },
-    body,
-  });
-}
-
-/** A Fetch handler served by node:http on 127.0.0.1. */
-async function listen(handler: (request: Request) => Promise<Response>): Promise<{ url: string; close: () => Promise<unknown> }> {
-  const server = createServer(async (req, res) => {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const headers = new Headers();
-    for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string") headers.set(k, v);
-    const method = req.method ?? "GET";
-    const body = method === "GET" || method === "HEAD" ? null : Buffer.concat(chunks);
-    const answer = await handler(new Request(`http://localhost${req.url}`, { method, headers, body }));
-    res.writeHead(answer.status, { "content-type": "application/json" }).end(await answer.text());
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise((r) => server.close(r)) };
-}
-
-/** Sends `request` (built for another origin) to `url`. */
-async function send(url: string, request: Request): Promise<Response> {
-  return fetch(url, { method: request.method, headers: request.headers, body: await request.text() });
-}
 
 async function setup() {
   const store = new MemoryStore();
@@ -65,14 +23,6 @@ async function setup() {
   const auditCount = async () => (await kw.tokens.audit({ owner: "acct_1" })).items.length;
   return { kw, live, web, receiver, notified, auditCount };
 }
-
-const match = (token: string, extra = {}) => ({
-  token,
-  type: "acme_secret_token",
-  url: "https://github.com/octocat/hello/blob/12345600b9cbe38a219f39a9941c9319b600c002/.env",
-  source: "content",
-  ...extra,
-});
 
 /** A Keyward whose store fails the revocation of the token `failing.id` names (a lock timeout on its row, say) until it is null. */
 function flaky() {

@@ -288,6 +288,7 @@ const APPLIED: Record<string, () => unknown> = {
   "LeakReceiverOptions.action": () => DEFAULT_LEAK_ACTION,
   "LeakReceiverOptions.tokenType": () => DEFAULT_TOKEN_TYPE,
   "LeakReceiverOptions.refreshIntervalMs": () => LEAK_RECEIVER_DEFAULTS.refreshIntervalMs,
+  "LeakReceiverOptions.keyMaxAgeMs": () => LEAK_RECEIVER_DEFAULTS.keyMaxAgeMs,
   "LeakReceiverOptions.keyLoadTimeoutMs": () => LEAK_RECEIVER_DEFAULTS.keyLoadTimeoutMs,
   "LeakReceiverOptions.maxBodyBytes": () => LEAK_RECEIVER_DEFAULTS.maxBodyBytes,
   "LeakReceiverOptions.bodyTimeoutMs": () => LEAK_RECEIVER_DEFAULTS.bodyTimeoutMs,
