@@ -56,7 +56,10 @@ export class Keyward {
    * `list` throws `INVALID_INPUT` (on `options`) for a filter field of another
    * name: a misspelt `owner` would list every account's alerts.
    */
-  readonly anomalies: { list(filter?: AnomalyFilter): Anomaly[] };
+  readonly anomalies: {
+    /** The alerts kept (the latest `maxAlerts`) that match `filter` (every field optional), oldest first. */
+    list(filter?: AnomalyFilter): Anomaly[];
+  };
   readonly #verifier: Verifier;
   /** Largest signed body the verifier reads (`signatures.maxBodyBytes`). */
   readonly #signedBody: SignedBodyLimits;

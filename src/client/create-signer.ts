@@ -96,6 +96,7 @@ export interface Signer {
    * with `INVALID_INPUT` (`field` `"body"`), as `signRequest`.
    */
   sign(request: Request, options?: SignerCallOptions): Promise<Request>;
+  /** `keyId` and `alg` only. */
   toJSON(): SignerInfo;
 }
 

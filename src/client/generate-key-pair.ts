@@ -13,6 +13,7 @@ export interface Ed25519KeyPair {
   privateKeyBase64url(): string;
   /** The public key in base64url, as the token record shows it. */
   publicKeyBase64url(): string;
+  /** The public key only, in base64url. */
   toJSON(): { alg: "ed25519"; publicKey: string };
 }
 

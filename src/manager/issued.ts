@@ -27,10 +27,12 @@ export class IssuedToken {
     return { token: redacted(this.record.start), record: this.record };
   }
 
+  /** Redacted: `IssuedToken(acme_sk_live_4qT9…[redacted])`. */
   toString(): string {
     return `IssuedToken(${redacted(this.record.start)})`;
   }
 
+  /** Redacted, for `console.log` and `util.inspect`: the token's start and id. */
   [INSPECT](): string {
     return `IssuedToken { token: '${redacted(this.record.start)}', id: '${this.record.id}' }`;
   }

@@ -809,9 +809,13 @@ export interface ResealResult {
   resealed: number;
 }
 
+/** What {@link TokenManager.delete} removed. */
 export interface DeleteTokenResult {
+  /** The deleted token's id. */
   id: string;
+  /** The account it belonged to. */
   owner: string;
+  /** How many rows of each kind were removed besides the record. */
   removed: DeletedToken["removed"];
 }
 

@@ -17,8 +17,9 @@ export const MAX_CREDIT_BALANCE = 1e15;
 /** The longest idempotency key of a credit top-up or reset (as Stripe's). */
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
 
-/** Most named pools besides the default one, and most rate limits besides `rateLimit`. */
+/** Most named pools besides the default one. */
 export const MAX_POOLS = 16;
+/** Most rate limits besides `rateLimit` (`rateLimits`). */
 export const MAX_RATE_LIMITS = 8;
 
 /** Whether `name` is a well-formed pool name. */

@@ -14,29 +14,47 @@ export type TelemetryAttributes = Record<string, string | number | boolean>;
 
 /** The part of an OpenTelemetry `Span` keyward calls. */
 export interface SpanLike {
+  /** Adds the decision's attributes (code, status, token id, …). */
   setAttributes(attributes: TelemetryAttributes): unknown;
+  /** Sets the span's status (`code` 2, ERROR, for a store failure). */
   setStatus(status: { code: number; message?: string }): unknown;
+  /** Ends the span. */
   end(): void;
 }
 
 /** The part of an OpenTelemetry `Tracer` keyward calls (`trace.getTracer("keyward")`). */
 export interface TracerLike {
+  /** Starts a span (`keyward.verify`, …). */
   startSpan(name: string, options?: { attributes?: TelemetryAttributes }): SpanLike;
 }
 
 /** The part of an OpenTelemetry `Meter` keyward calls (`metrics.getMeter("keyward")`). */
 export interface MeterLike {
-  createCounter(name: string, options?: { description?: string; unit?: string }): { add(value: number, attributes?: TelemetryAttributes): void };
+  /** A counter (decisions by code, …). */
+  createCounter(
+    name: string,
+    options?: { description?: string; unit?: string },
+  ): {
+    /** Adds `value` to the counter. */
+    add(value: number, attributes?: TelemetryAttributes): void;
+  };
+  /** A histogram (decision latency, …). */
   createHistogram(
     name: string,
     options?: { description?: string; unit?: string },
-  ): { record(value: number, attributes?: TelemetryAttributes): void };
+  ): {
+    /** Records one value. */
+    record(value: number, attributes?: TelemetryAttributes): void;
+  };
+  /** A gauge read when the meter collects. */
   createObservableGauge(name: string, options?: { description?: string; unit?: string }): Observable;
+  /** A counter read when the meter collects. */
   createObservableCounter(name: string, options?: { description?: string; unit?: string }): Observable;
 }
 
 /** The part of an OpenTelemetry observable instrument keyward calls. */
 export interface Observable {
+  /** Registers the callback that observes the instrument's values when the meter collects. */
   addCallback(callback: (result: { observe(value: number, attributes?: TelemetryAttributes): void }) => void): void;
 }
 

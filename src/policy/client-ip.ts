@@ -72,6 +72,7 @@ export interface ConfigWarning {
 
 /** The part of a Fetch API `Headers` object a resolver calls. */
 export interface HeaderSource {
+  /** The field's value (several lines joined with `, `), or null when absent. */
   get(name: string): string | null;
 }
 

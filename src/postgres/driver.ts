@@ -16,17 +16,21 @@ export interface PostgresNotification {
 
 /** One connection checked out of a pool (`pg`'s `PoolClient`). */
 export interface PostgresClient {
+  /** Runs one parameterized statement on this connection. */
   query(text: string, values?: unknown[]): Promise<PostgresQueryResult>;
   /** Returns the connection to the pool; with an error (or true), the pool destroys it. */
   release(err?: Error | boolean): void;
   /** Needed for the change feed only: `notification`, `error` and `end` events. */
   on?(event: "notification" | "error" | "end", listener: (value: unknown) => void): unknown;
+  /** Needed for the change feed only: removes a listener `on` added. */
   removeListener?(event: "notification" | "error" | "end", listener: (value: unknown) => void): unknown;
 }
 
 /** A connection pool (`pg`'s `Pool`): one-shot queries and checked-out connections for transactions. */
 export interface PostgresPool {
+  /** Runs one parameterized statement on any connection of the pool. */
   query(text: string, values?: unknown[]): Promise<PostgresQueryResult>;
+  /** Checks a connection out, for a transaction or the change feed's `LISTEN`. */
   connect(): Promise<PostgresClient>;
 }
 

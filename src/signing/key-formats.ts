@@ -28,6 +28,7 @@ export interface Ed25519Jwk {
 export interface KeyObjectLike {
   readonly type: string;
   readonly asymmetricKeyType?: string | undefined;
+  /** The key as a JWK (`KeyObject.export({ format: "jwk" })`). */
   export(options: { format: "jwk" }): unknown;
 }
 

@@ -9,14 +9,19 @@ export type SqliteValue = string | number | bigint | null | Uint8Array;
 export interface SqliteStatement {
   /** The first row, or (no row) `undefined`; `null` as bun:sqlite answers is read as `undefined`. */
   get(...params: SqliteValue[]): unknown;
+  /** Every row. */
   all(...params: SqliteValue[]): unknown[];
+  /** Runs a write; `changes` is the number of rows it changed. */
   run(...params: SqliteValue[]): { changes: number | bigint };
 }
 
 /** A synchronous SQLite connection (better-sqlite3-style API). */
 export interface SqliteDatabase {
+  /** Compiles one statement. */
   prepare(sql: string): SqliteStatement;
+  /** Runs statements that bind no parameters (pragmas, migrations, `BEGIN`). */
   exec(sql: string): unknown;
+  /** Closes the connection (`store.close()` calls it). */
   close?(): unknown;
 }
 

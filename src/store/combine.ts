@@ -22,7 +22,11 @@ import type {
 /** The parts of {@link combineStores}; a full store can serve as any part. */
 export interface StoreParts {
   /** Records and audit; its change feed (when it has one) is the combined store's. */
-  records: RecordStore & { readonly capabilities?: StoreCapabilities; subscribe?(listener: (e: ChangeEvent) => void): () => void };
+  records: RecordStore & {
+    readonly capabilities?: StoreCapabilities;
+    /** Its change feed, as {@link TokenStore.subscribe}. */
+    subscribe?(listener: (e: ChangeEvent) => void): () => void;
+  };
   /**
    * Counters. When it is the records part too and implements
    * {@link AccountStore} (`capabilities.accounts`), the combined store has

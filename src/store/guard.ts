@@ -74,20 +74,31 @@ export interface GuardedStore {
   readonly capabilities: StoreCapabilities;
   /** The adapter inside. */
   readonly adapter: TokenStore;
+  /** {@link RecordStore.insert}, validated. */
   insert(token: StoredToken, audit?: AuditEntry): Promise<void>;
+  /** {@link RecordStore.get}. */
   get(id: string): Promise<StoredToken | null>;
+  /** {@link RecordStore.findByHash}. */
   findByHash(hash: string): Promise<StoredToken | null>;
   /** An owner's tokens, oldest first; `limit` 1..1000 (default 100); `nextCursor` is null on the last page. */
   list(owner: string, options?: PageOptions): Promise<Page<StoredToken>>;
+  /** {@link RecordStore.update}, validated. */
   update(next: StoredToken, expectedRevision: number, audit?: AuditEntry): Promise<StoredToken>;
+  /** {@link RecordStore.revoke}. */
   revoke(id: string, at: number, audit?: AuditEntry): Promise<StoredToken>;
   /** Hard delete; throws `STORE_UNSUPPORTED` (writing nothing) without `capabilities.hardDelete`. */
   delete(id: string, audit?: AuditEntry): Promise<DeletedToken>;
+  /** {@link RecordStore.appendAudit}, validated. */
   appendAudit(entry: AuditEntry): Promise<void>;
+  /** {@link RecordStore.listAudit}, in cursor pages as `list`. */
   listAudit(filter: AuditFilter, options?: PageOptions): Promise<Page<AuditEntry>>;
+  /** {@link CounterStore.meter}, validated. */
   meter(request: MeterRequest, now: number): Promise<MeterResult>;
+  /** {@link CounterStore.rememberNonce}. */
   rememberNonce(key: NonceKey, expiresAt: number, now: number): Promise<boolean>;
+  /** {@link UsageStore.recordUsage}, validated. */
   recordUsage(events: readonly UsageEvent[], batch?: UsageBatchKey): Promise<void>;
+  /** {@link UsageStore.getUsage}. */
   getUsage(tokenId: string, query: UsageQuery): Promise<UsageBucket[]>;
   /** Rejects with `STORE_UNSUPPORTED` unless `capabilities.accounts`. */
   getAccount(owner: string): Promise<StoredAccount | null>;
@@ -107,7 +118,9 @@ export interface GuardedStore {
   claimBillingRun(key: BillingRunKey, claim: string, now: number, staleBefore: number): Promise<BillingClaim>;
   /** Rejects with `STORE_UNSUPPORTED` unless `capabilities.billing`. */
   finishBillingRun(key: BillingRunKey, claim: string, outcome: "done" | "failed", record?: string, audit?: AuditEntry): Promise<boolean>;
+  /** {@link TokenStore.subscribe}: present when the adapter has it. */
   subscribe?(listener: (event: ChangeEvent) => void): () => void;
+  /** Closes the adapter. */
   close(): Promise<void>;
 }
 

@@ -12,6 +12,7 @@ export interface SuiteContext {
   readonly store: GuardedStore;
   /** The adapter itself, as `makeStore` returned it. */
   readonly adapter: TokenStore;
+  /** The suite's `raw` option: the database behind the adapter as text (undefined: the `raw` group skips). */
   readonly raw: ((store: TokenStore) => string | Promise<string>) | undefined;
   readonly concurrency: number;
 }

@@ -6,7 +6,6 @@ import type { ChangeEvent } from "../../store/types.js";
 import { makeStoredToken, randomHash, randomId } from "../fixtures.js";
 import { expectCode, type SuiteContext, sleep, T, waitFor } from "../suite.js";
 
-/** Registers the "changeFeed" tests; `ctx.store` is the store of the running test. */
 /**
  * A listener on the feed and a token inserted after it, with one previous
  * hash, once its insert was announced (the store's feed must be on).
@@ -21,6 +20,7 @@ async function subscribedToNewToken(ctx: SuiteContext) {
   return { events, off, t, prev };
 }
 
+/** Registers the "changeFeed" tests; `ctx.store` is the store of the running test. */
 export function changeFeedGroup(ctx: SuiteContext): void {
     it("announces the capability consistently", async () => {
       expect(typeof ctx.store.capabilities.changeFeed).toBe("boolean");
