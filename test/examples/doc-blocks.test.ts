@@ -97,6 +97,22 @@ describe("documentation code blocks", () => {
   });
 });
 
+describe("documentation installs", () => {
+  it("each package a runnable block imports, besides keyward and Node's own, is installed by an `npm i` of its guide", async () => {
+    const missing: string[] = [];
+    for (const b of all) {
+      const text = await readFile(new URL(b.file, root), "utf8");
+      const installed = new Set([...text.matchAll(/\bnpm i(?:nstall)? ([^`\n]+)/g)].flatMap((m) => m[1]!.split(" ")));
+      for (const [, specifier] of b.code.matchAll(/^import [^;]*?from "([^"]+)";/gms)) {
+        if (specifier!.startsWith("node:")) continue;
+        const name = specifier!.split("/").slice(0, specifier!.startsWith("@") ? 2 : 1).join("/");
+        if (name !== "keyward" && !installed.has(name)) missing.push(`${b.file} #${b.index}: ${name}`);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+});
+
 /** The names fragments use without defining them, as an application would have them. */
 const PRELUDE = `import type { Hono } from "hono";
 import type { Keyward, TokenRecord, TokenStore } from "keyward";
