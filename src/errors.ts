@@ -219,6 +219,7 @@ export class TokenExistsError extends KeywardError {
 export class TokenRevokedError extends KeywardError {
   static override readonly code = "TOKEN_REVOKED" as const;
   declare readonly code: "TOKEN_REVOKED";
+  /** The revoked token's id. */
   declare readonly tokenId: string;
   constructor(tokenId: string) {
     super("TOKEN_REVOKED", "token is revoked", undefined, { tokenId });
@@ -232,7 +233,9 @@ export class TokenRevokedError extends KeywardError {
 export class RevisionConflictError extends KeywardError {
   static override readonly code = "REVISION_CONFLICT" as const;
   declare readonly code: "REVISION_CONFLICT";
+  /** The token's id. */
   declare readonly tokenId: string;
+  /** The revision the write expected; the token is at another now: read it again. */
   declare readonly expectedRevision: number;
   constructor(tokenId: string, expectedRevision: number) {
     super("REVISION_CONFLICT", "token was modified concurrently; re-read and retry", undefined, {
@@ -246,6 +249,7 @@ export class RevisionConflictError extends KeywardError {
 export class ScopeNotAllowedError extends KeywardError {
   static override readonly code = "SCOPE_NOT_ALLOWED" as const;
   declare readonly code: "SCOPE_NOT_ALLOWED";
+  /** The scope refused. */
   declare readonly scope: string;
   constructor(scope: string, message: string) {
     super("SCOPE_NOT_ALLOWED", message, undefined, { scope });
@@ -295,6 +299,7 @@ export class StoreUnsupportedError extends KeywardError {
 export class AccountNotFoundError extends KeywardError {
   static override readonly code = "ACCOUNT_NOT_FOUND" as const;
   declare readonly code: "ACCOUNT_NOT_FOUND";
+  /** The owner asked for. */
   declare readonly owner: string;
   constructor(owner: string) {
     super("ACCOUNT_NOT_FOUND", "account not found", undefined, { owner });

@@ -15,7 +15,12 @@ export interface CreditsPolicy {
   /** Credits available (the cap the balance never exceeds). */
   limit: number;
   /** Every `intervalMs` since the first use, `amount` credits come back (up to `limit`); exclusive with `reset`. */
-  refill: { amount: number; intervalMs: number } | null;
+  refill: {
+    /** Credits that come back each interval. */
+    amount: number;
+    /** The interval, ms. */
+    intervalMs: number;
+  } | null;
   /**
    * `"day"` / `"month"`: the pool is full again at 00:00 UTC of every calendar
    * day / first day of every month; exclusive with `refill`. Absent (records
@@ -33,7 +38,9 @@ export type CalendarReset = "day" | "month";
  * see about one request in eleven denied.
  */
 export interface RateLimitPolicy {
+  /** Most requests in any span of `windowMs`. */
   limit: number;
+  /** The window, ms. */
   windowMs: number;
 }
 
@@ -56,6 +63,7 @@ export interface TokenPolicy {
    * written before pools: none. Never holds `"default"` (that is `credits`).
    */
   pools?: Record<string, CreditsPolicy>;
+  /** The token's rate limit, or null: none. */
   rateLimit: RateLimitPolicy | null;
   /**
    * More rate limits (per second and per day, say), each counting every
@@ -71,12 +79,15 @@ export interface TokenPolicy {
 
 /** A policy revision that applies from `effectiveAt` (epoch ms) on. */
 export interface ScheduledPolicy {
+  /** When it applies, epoch ms. */
   effectiveAt: number;
+  /** The whole policy in force from then on. */
   policy: TokenPolicy;
 }
 
 /** An HMAC signing key sealed with AES-256-GCM under the application's sealing key `kid`. */
 export interface SealedSecret {
+  /** The id of the sealing key that sealed it. */
   kid: string;
   /** base64url of the 12-byte nonce. */
   iv: string;
@@ -86,12 +97,24 @@ export interface SealedSecret {
 
 /** How a token's signed requests are verified (as stored). */
 export type StoredSigning =
-  | { alg: "ed25519"; publicKey: string /* base64url, 32 bytes */ }
-  | { alg: "hmac-sha256"; sealed: SealedSecret };
+  | {
+      /** Ed25519: the client signs with its private key. */
+      alg: "ed25519";
+      /** The public key, base64url of 32 bytes. */
+      publicKey: string;
+    }
+  | {
+      /** HMAC-SHA256 with a key derived from the token. */
+      alg: "hmac-sha256";
+      /** That key, sealed. */
+      sealed: SealedSecret;
+    };
 
 /** An old secret that stays valid until `expiresAt` after a regeneration. */
 export interface PreviousSecret {
+  /** SHA-256 of the old token, 64 lowercase hex characters. */
   hash: string;
+  /** Epoch ms from which the old token is refused. */
   expiresAt: number;
   /** The old secret's sealed HMAC signing key, so its signatures verify during the grace period too. */
   sealed?: SealedSecret;
@@ -108,20 +131,29 @@ export interface StoredToken {
   hash: string;
   /** Displayable start of the token, e.g. `acme_sk_live_4qT9`. */
   start: string;
+  /** `"publishable"` (for browsers, bound to `domains`) or `"secret"` (servers only). */
   kind: TokenKind;
+  /** `"live"` or `"test"`, the environment in the token's text. */
   env: TokenEnv;
+  /** The account the token belongs to (your id for it). */
   owner: string;
+  /** A label for people ("backend"); may be empty. */
   name: string;
+  /** The application's own JSON data about the token. */
   metadata: Record<string, JsonValue>;
   /** The policy in force before the first scheduled revision. */
   policy: TokenPolicy;
   /** Future revisions, ascending by effectiveAt. */
   scheduled: ScheduledPolicy[];
+  /** How its signed requests are verified, or null: it has no signing key. */
   signing: StoredSigning | null;
   /** Old secrets still accepted during a regeneration grace period. Their hashes are unique too. */
   previous: PreviousSecret[];
+  /** When it was issued, epoch ms. */
   createdAt: number;
+  /** When it was last written, epoch ms. */
   updatedAt: number;
+  /** When it was revoked, or null. */
   revokedAt: number | null;
   /**
    * When the token was disabled (`kw.tokens.disable`), or null / absent when
@@ -135,7 +167,17 @@ export interface StoredToken {
 }
 
 /** The public signing settings of a token (no key material beyond an ed25519 public key). */
-export type SigningInfo = { alg: "ed25519"; publicKey: string } | { alg: "hmac-sha256" };
+export type SigningInfo =
+  | {
+      /** Ed25519. */
+      alg: "ed25519";
+      /** The public key, base64url of 32 bytes. */
+      publicKey: string;
+    }
+  | {
+      /** HMAC-SHA256 with a key derived from the token. */
+      alg: "hmac-sha256";
+    };
 
 /**
  * A token as the API returns it: what an admin console shows. No hash, no
@@ -143,29 +185,45 @@ export type SigningInfo = { alg: "ed25519"; publicKey: string } | { alg: "hmac-s
  * `scheduled` only the revisions still to come.
  */
 export interface TokenRecord {
+  /** Public id, `tok_…`. */
   id: string;
+  /** Displayable start of the token, e.g. `acme_sk_live_4qT9`. */
   start: string;
+  /** `"publishable"` (for browsers, bound to `domains`) or `"secret"` (servers only). */
   kind: TokenKind;
+  /** `"live"` or `"test"`, the environment in the token's text. */
   env: TokenEnv;
+  /** The account the token belongs to (your id for it). */
   owner: string;
+  /** A label for people ("backend"); may be empty. */
   name: string;
+  /** The application's own JSON data about the token. */
   metadata: Record<string, JsonValue>;
+  /** The policy in force now. */
   policy: TokenPolicy;
+  /** The revisions still to come, ascending by `effectiveAt`. */
   scheduled: ScheduledPolicy[];
+  /** Its signing settings (no secret), or null. */
   signing: SigningInfo | null;
   /** Until when the previous secret of a regenerated token is still accepted, or null. */
   graceUntil: number | null;
+  /** When it was issued, epoch ms. */
   createdAt: number;
+  /** When it was last written, epoch ms. */
   updatedAt: number;
+  /** When it was revoked, or null. */
   revokedAt: number | null;
   /** When the token was disabled, or null: denied with `TOKEN_DISABLED` until enabled again. */
   disabledAt: number | null;
+  /** Incremented by every write: pass it as `expectedRevision` to update only what you read. */
   revision: number;
 }
 
 /** One page of a listing; pass `nextCursor` back to get the next page. */
 export interface Page<T> {
+  /** This page's items. */
   items: T[];
+  /** The cursor of the next page, or null on the last one. */
   nextCursor: string | null;
 }
 
@@ -173,6 +231,7 @@ export interface Page<T> {
 export interface PageOptions {
   /** Page size, 1 to 1000 (default 100). */
   limit?: number | undefined;
+  /** The `nextCursor` of the previous page; absent or null: the first page. */
   cursor?: string | null | undefined;
 }
 
@@ -203,14 +262,17 @@ export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 export interface AuditEntry {
   /** Unique, sortable id. */
   id: string;
+  /** When, epoch ms. */
   at: number;
   /** Who did it, as the application says (`"user:42"`, `"cli"`); `"system"` when not given. */
   actor: string;
   /** The actor's role in the account, when the action was taken as a member (keyward/admin). */
   role?: Role;
+  /** What was done. */
   action: AuditAction;
   /** The token, or `"*"` for an entry about the whole account (`account`, and `credits` of the account's pool). */
   tokenId: string;
+  /** The account. */
   owner: string;
   /**
    * Names of the fields that changed; for `leak`, where the token was seen
@@ -239,7 +301,9 @@ export interface AuditEntry {
 
 /** One metered request. The fields after `cost` are set by the verifier; a store may keep them. */
 export interface UsageEvent {
+  /** The token's id. */
   tokenId: string;
+  /** When, epoch ms. */
   at: number;
   /** Whether the request was allowed. */
   ok: boolean;
@@ -267,8 +331,11 @@ export interface UsageEvent {
 export interface UsageBucket {
   /** Bucket start, epoch ms (UTC hour or day). */
   start: number;
+  /** Requests allowed. */
   allowed: number;
+  /** Requests denied. */
   denied: number;
+  /** Credits spent. */
   credits: number;
 }
 
