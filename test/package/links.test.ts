@@ -1,7 +1,7 @@
 // README.md and SECURITY.md are shown on the npm page, where the repository's
 // files are not: every link is absolute, and each link into the repository
-// names a file that exists.
-import { existsSync, readFileSync } from "node:fs";
+// names a file that exists. Links between the guides name files and headings that exist.
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 
 const root = new URL("../../", import.meta.url);
@@ -50,5 +50,44 @@ describe("docs/comparison.md", () => {
       expect(links.length, row).toBeGreaterThan(0);
       for (const link of links) expect(existsSync(new URL(link, new URL("docs/", root))), link).toBe(true);
     }
+  });
+});
+
+describe("links between the guides", () => {
+  /** The anchors GitHub gives a file's headings (lowercased, punctuation dropped, spaces as `-`, repeats numbered). */
+  function anchors(file: string): Set<string> {
+    const text = readFileSync(new URL(file, root), "utf8").replace(/^```[\s\S]*?^```$/gm, "");
+    const seen = new Map<string, number>();
+    const out = new Set<string>();
+    for (const [, heading] of text.matchAll(/^#{1,6} (.+)$/gm)) {
+      const slug = heading!
+        .trim()
+        .toLowerCase()
+        .replace(/[^\p{L}\p{N}\s_-]/gu, "")
+        .replace(/\s/g, "-");
+      const n = seen.get(slug) ?? 0;
+      seen.set(slug, n + 1);
+      out.add(n === 0 ? slug : `${slug}-${n}`);
+    }
+    return out;
+  }
+
+  it("each relative link of README.md, SECURITY.md and docs/ names a file that exists, and each #anchor one of its headings", () => {
+    const files = ["README.md", "SECURITY.md", ...readdirSync(new URL("docs/", root)).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
+    const broken: string[] = [];
+    let checked = 0;
+    for (const file of files) {
+      const text = readFileSync(new URL(file, root), "utf8").replace(/^```[\s\S]*?^```$/gm, "");
+      for (const [, link] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+        if (/^[a-z]+:/.test(link!) && !link!.startsWith(BLOB)) continue;
+        const [path, hash] = link!.startsWith(BLOB) ? link!.slice(BLOB.length).split("#") : link!.split("#");
+        const target = path === "" ? file : new URL(path!, new URL(file, root)).href.slice(root.href.length);
+        checked++;
+        if (!existsSync(new URL(target, root))) broken.push(`${file}: ${link} (no ${target})`);
+        else if (hash !== undefined && target.endsWith(".md") && !anchors(target).has(hash)) broken.push(`${file}: ${link} (no heading #${hash})`);
+      }
+    }
+    expect(checked).toBeGreaterThan(100);
+    expect(broken).toEqual([]);
   });
 });
