@@ -40,7 +40,9 @@ export interface SignerSettings {
 export interface Ed25519SignerKey {
   /** The token's public id (`tok_…`), sent as `keyid`. */
   keyId: string;
+  /** Ed25519. */
   alg: "ed25519";
+  /** The private key, in one of the forms above; it cannot be read back from the signer. */
   privateKey: Ed25519PrivateKeyInput | CryptoKey;
 }
 
@@ -48,9 +50,11 @@ export interface Ed25519SignerKey {
 export interface HmacTokenSignerKey {
   /** The token's public id (`tok_…`), sent as `keyid`; never the token. */
   keyId: string;
+  /** HMAC-SHA256. */
   alg: "hmac-sha256";
   /** The token; only the secret derived from it is kept. */
   token: string;
+  /** Not with `token`. */
   secret?: undefined;
 }
 
@@ -58,8 +62,11 @@ export interface HmacTokenSignerKey {
 export interface HmacSecretSignerKey {
   /** The token's public id (`tok_…`), sent as `keyid`. */
   keyId: string;
+  /** HMAC-SHA256. */
   alg: "hmac-sha256";
+  /** The derived secret, as bytes or a `CryptoKey`. */
   secret: Uint8Array | CryptoKey;
+  /** Not with `secret`. */
   token?: undefined;
 }
 
@@ -68,7 +75,9 @@ export type CreateSignerOptions = (Ed25519SignerKey | HmacTokenSignerKey | HmacS
 
 /** What a Signer shows of itself: never key material. */
 export interface SignerInfo {
+  /** The token's public id (`tok_…`), sent as `keyid`. */
   keyId: string;
+  /** The signature algorithm. */
   alg: SignatureAlgorithm;
 }
 
@@ -85,7 +94,9 @@ export interface SignerCallOptions {
 
 /** Signs requests with one key. Its key cannot be read back: JSON, inspection and String show only `keyId` and `alg`. */
 export interface Signer {
+  /** The token's public id (`tok_…`), sent as `keyid`. */
   readonly keyId: string;
+  /** The signature algorithm. */
   readonly alg: SignatureAlgorithm;
   /**
    * Returns a new, signed Request (the given one stays readable), with

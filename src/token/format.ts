@@ -14,7 +14,9 @@ export type TokenEnv = "live" | "test";
 export interface ParsedToken {
   /** Application prefix, e.g. `acme`. */
   prefix: string;
+  /** `publishable` (`pk`) or `secret` (`sk`). */
   kind: TokenKind;
+  /** `live` or `test`. */
   env: TokenEnv;
   /** The 43 random characters. */
   body: string;
@@ -26,7 +28,19 @@ export interface ParsedToken {
 export type TokenFormatCode = "TOKEN_MALFORMED" | "TOKEN_CHECKSUM";
 
 /** Result of {@link parseToken}: never throws, whatever it is given. */
-export type ParseTokenResult = { ok: true; token: ParsedToken } | { ok: false; code: TokenFormatCode };
+export type ParseTokenResult =
+  | {
+      /** A token. */
+      ok: true;
+      /** Its parts. */
+      token: ParsedToken;
+    }
+  | {
+      /** Not a token. */
+      ok: false;
+      /** Why. */
+      code: TokenFormatCode;
+    };
 
 /** Number of random base62 characters: 62^43 > 2^256. */
 export const TOKEN_RANDOM_LENGTH = 43;
@@ -43,8 +57,11 @@ const KIND_TAG = { publishable: "pk", secret: "sk" } as const;
 
 /** Options of {@link generateToken}. */
 export interface GenerateTokenOptions {
+  /** Application prefix: a lowercase letter then up to 15 lowercase letters or digits. */
   prefix: string;
+  /** `publishable` or `secret`. */
   kind: TokenKind;
+  /** `live` or `test`. */
   env: TokenEnv;
   /** Random source; defaults to `crypto.getRandomValues`. Inject only in tests. */
   random?: RandomSource | undefined;
