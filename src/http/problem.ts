@@ -18,12 +18,19 @@ export interface AnswerOptions {
 
 /** The part of a `Decision` an answer is built from. */
 export interface AnswerableDecision {
+  /** Whether the request is allowed. */
   readonly ok: boolean;
+  /** `"OK"` or the deny code. */
   readonly code: "OK" | DenyCode;
+  /** The HTTP status to answer with. */
   readonly status: DecisionStatus;
+  /** The header fields to answer with (`RateLimit`, `Retry-After`, `WWW-Authenticate`, …). */
   readonly headers: Record<string, string>;
+  /** Credits left after this request, when the token has a credit limit. */
   readonly remaining: number | undefined;
+  /** How long to wait before retrying, ms, when waiting helps. */
   readonly retryAfterMs: number | undefined;
+  /** The missing scope, for SCOPE_DENIED. */
   readonly scope: string | undefined;
   /** The credit pool the route drew from (absent or `"default"`: the default pool). */
   readonly pool?: string | undefined;
@@ -33,9 +40,13 @@ export interface AnswerableDecision {
 
 /** An RFC 9457 §3 problem details object, with keyward's extension members. */
 export interface ProblemDetails {
+  /** A URI naming the kind of problem: {@link AnswerOptions.problemTypeBase} and the code in kebab case, or `invalid-token` for every credential failure. */
   type: string;
+  /** A short summary of the kind of problem, the same for every occurrence. */
   title: string;
+  /** The HTTP status. */
   status: number;
+  /** What went wrong with this request, for people. */
   detail: string;
   /** The deny code; absent for credential failures and failed signatures, which all look the same. */
   code?: DenyCode;
