@@ -309,6 +309,8 @@ export class AnomalyDetector {
   readonly #onError: ((error: unknown) => void) | undefined;
   #pending: Pending[] = [];
   #writing: Promise<void> = Promise.resolve();
+  /** Set by close(): sightings are judged here from then on, never written to the store. */
+  #closed = false;
   /** Flushes waiting for the drains before them to end (their own not begun): the timer chains none while one does. */
   #waiting = 0;
   /** When the write under way is due to have answered ({@link clock}); null when none is. */
@@ -432,7 +434,8 @@ export class AnomalyDetector {
   }
 
   #enqueue(p: Pending): void {
-    if (this.#pending.length >= this.#maxPending) {
+    // After close() no timer writes them (nor should anything write to a store the application may have closed).
+    if (this.#closed || this.#pending.length >= this.#maxPending) {
       this.#decideLocally(p);
       return;
     }
@@ -469,8 +472,9 @@ export class AnomalyDetector {
     }
   }
 
-  /** Stops the timer and writes what is pending. */
+  /** Stops the timer and writes what is pending; decisions after it are judged from this process's state only. */
   async close(): Promise<void> {
+    this.#closed = true;
     this.#ticker.stop();
     await this.flush();
   }

@@ -175,6 +175,27 @@ describe("anomaly state shared across instances", () => {
     await d.close();
   });
 
+  it("after kw.close(), decisions are judged per process: nothing more is written to the store (which the application may have closed)", async () => {
+    let writes = 0;
+    class Counting extends MemoryStore {
+      override touchSeen(entries: readonly SeenEntry[], max: number) {
+        writes++;
+        return super.touchSeen(entries, max);
+      }
+    }
+    const kinds: string[] = [];
+    const kw = new Keyward({ store: new Counting(), prefix: "acme", env: "test", anomalies: { shared: { flushIntervalMs: 10 }, onAnomaly: (a) => kinds.push(a.kind) } });
+    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    await kw.check({ token, ip: "192.0.2.1" });
+    await kw.close();
+    const written = writes;
+    await kw.check({ token, ip: "192.0.2.2" });
+    await sleep(100); // ten ticks of the flush timer, had it been armed again
+    await kw.flush();
+    expect(writes).toBe(written);
+    expect(kinds).toEqual(["new-ip"]);
+  });
+
   it("bounded: beyond maxPending, sightings are decided per process at once (nothing queued without bound)", async () => {
     const kinds: string[] = [];
     const kw = new Keyward({
