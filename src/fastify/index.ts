@@ -175,8 +175,9 @@ export function keywardFastify(kw: Keyward, options?: EdgeOptions): KeywardFasti
       /** The decision, at once when the warm path made it (no promise step); a throw is `getToken`'s. */
       const decideOn = (request: Req, body: Readable | undefined): Decision | Promise<Decision> => {
         // node:http2's compatibility request has every field of an IncomingMessage that keyward reads.
-        const raw = request.raw as WithRawBody;
-        return decide(edge, route, nodeEdgeRequest(request, raw, raw.url ?? "/", body));
+        const raw = request.raw as WithRawBody & { originalUrl?: string };
+        // The target the client sent: Fastify's `rewriteUrl` routes by another, and keeps this one as `originalUrl`.
+        return decide(edge, route, nodeEdgeRequest(request, raw, raw.originalUrl ?? raw.url ?? "/", body));
       };
       const admit = (request: Req, reply: Reply, decision: AllowedDecision, origin: string | null): void => {
         request.keyward = decision;

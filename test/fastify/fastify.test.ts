@@ -487,3 +487,30 @@ describe("keyward/fastify reading a signed body", () => {
     }
   });
 });
+
+describe("keyward/fastify behind Fastify's rewriteUrl", () => {
+  it("a signed request is verified at the URL the client sent, not the one rewriteUrl routed it by; a token in the rewritten-away query is still seen", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", requireHttps: false });
+    // The app serves its old paths (/v2/…) under the new ones (/v1/…), and drops the query it no longer reads.
+    const app = Fastify({ rewriteUrl: (req) => (req.url ?? "/").replace(/^\/v2\//, "/v1/").replace(/\?.*$/, "") });
+    const guard = keywardFastify(kw);
+    await app.register(guard.plugin);
+    app.get("/v1/prices", { preHandler: guard.requireToken() }, async (request) => ({ token: request.keyward?.tokenId, url: request.url }));
+    const base = await app.listen({ port: 0, host: "127.0.0.1" });
+    try {
+      const { pair, record } = await signingToken(kw);
+      const signed = signedFetch(createSigner({ keyId: record.id, alg: "ed25519", privateKey: pair.seed }));
+      for (const path of ["/v1/prices", "/v2/prices?symbol=X"]) {
+        const res = await signed(`${base}${path}`);
+        expect([path, res.status]).toEqual([path, 200]);
+        expect(await res.json()).toEqual({ token: record.id, url: "/v1/prices" });
+      }
+      const { token } = await kw.tokens.create({ owner: "o", kind: "secret" });
+      const leaked = await fetch(`${base}/v2/prices?api_key=${token}`, { headers: { authorization: `Bearer ${token}` } });
+      expect(leaked.status).toBe(400);
+      expect((await leaked.json()).code).toBe("TOKEN_IN_URL");
+    } finally {
+      await app.close();
+    }
+  });
+});
