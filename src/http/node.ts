@@ -200,6 +200,26 @@ export function conflictingHosts(headers: IncomingHttpHeaders): boolean {
 export const INVALID_HOST = "invalid.invalid";
 
 /**
+ * A path segment the URL parser removes or merges (RFC 3986 §5.2.4 dot
+ * segments, `%2e` among them) and the backslash WHATWG URL reads as a slash.
+ */
+const RESHAPED_PATH = /\\|(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
+
+/**
+ * Whether the URL parser would reshape the path of a request target
+ * (`/files/../admin`, `/files/%2e%2e/admin`, `/files/..\\admin` → `/admin`).
+ * Express and Fastify route such a target as received, while a Fetch
+ * Request at it shows the verifier the reshaped path: the signature of a
+ * request for `/admin` would hold at the route `/files/*`. A client that
+ * signs what it sends sends no such target (Fetch reshapes it before), so
+ * none is verified.
+ */
+export function reshapedPath(target: string): boolean {
+  const query = target.indexOf("?");
+  return RESHAPED_PATH.test(query === -1 ? target : target.slice(0, query));
+}
+
+/**
  * A header of a Node request. Node keeps only the first of repeated
  * `Authorization` lines; Fetch `Headers` join them with ", ", which keyward
  * refuses as ambiguous. Read from the raw lines so the answer is the same.
@@ -269,8 +289,10 @@ class NodeEdgeRequest<Req> implements EdgeRequest<Req> {
     return hasBody(this.req);
   }
 
-  async toRequest(url: string): Promise<{ request: Request; body: Uint8Array | ReadableStream<Uint8Array> | undefined; release?: () => void }> {
+  async toRequest(at: string): Promise<{ request: Request; body: Uint8Array | ReadableStream<Uint8Array> | undefined; release?: () => void }> {
     const req = this.req;
+    // Verified at a URL no signature holds for: the framework serves another path than the Request would show.
+    const url = reshapedPath(this.path) ? `http://${INVALID_HOST}/` : at;
     const headers = new Headers();
     const raw = req.rawHeaders;
     // HTTP/2's pseudo-header fields (`:method`, `:path`, …) are no header fields of a Fetch Request.

@@ -12,6 +12,8 @@ import {
   describeMiddleware,
   failingHooks,
   oversizedSignedUploadLetThrough,
+  SIGNED_FOR_ANOTHER_ROUTE,
+  signedForAnotherRoute,
   signedTraces,
   signedUploadOnOneConnection,
   signingToken,
@@ -509,6 +511,25 @@ describe("keyward/fastify behind Fastify's rewriteUrl", () => {
       const leaked = await fetch(`${base}/v2/prices?api_key=${token}`, { headers: { authorization: `Bearer ${token}` } });
       expect(leaked.status).toBe(400);
       expect((await leaked.json()).code).toBe("TOKEN_IN_URL");
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe("keyward/fastify and request targets the URL parser reshapes", () => {
+  it("a signature for /admin/stats does not hold at /files/../admin/stats (or %2e, ./, backslashes), which Fastify routes to /files/*", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", requireHttps: false });
+    const app = Fastify();
+    const guard = keywardFastify(kw);
+    await app.register(guard.plugin);
+    app.get("/files/*", { preHandler: guard.requireToken() }, async () => "files");
+    app.get("/admin/stats", { preHandler: guard.requireToken() }, async () => "admin");
+    const base = await app.listen({ port: 0, host: "127.0.0.1" });
+    try {
+      const replies = await signedForAnotherRoute(kw, base);
+      expect(replies.map(([target, status]) => [target, status])).toEqual(SIGNED_FOR_ANOTHER_ROUTE);
+      expect(replies.slice(-2).map(([, , text]) => text)).toEqual(["files", "admin"]);
     } finally {
       await app.close();
     }

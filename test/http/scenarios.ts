@@ -86,6 +86,52 @@ export async function signedTraces(kw: Keyward, url: string, signedUrl = url): P
   return replies;
 }
 
+/**
+ * Requests signed for `GET /admin/stats` of the server at `base`, each sent
+ * once (its own nonce) to a request target that the URL parser reshapes
+ * into that path (dot segments, `%2e`, backslashes), which a framework that
+ * routes the target as received serves at `/files/*`; then honest signed
+ * GETs of `/files/a.txt` and `/admin/stats`. Each target and its answer's
+ * status and text: a signature must hold only for the request served.
+ */
+export async function signedForAnotherRoute(kw: Keyward, base: string): Promise<[string, number, string][]> {
+  const { pair, record } = await signingToken(kw);
+  const key = { alg: "ed25519", privateKey: pair.seed } as const;
+  const sent: [string, string][] = [
+    ["/files/../admin/stats", "/admin/stats"],
+    ["/files/%2e%2E/admin/stats", "/admin/stats"],
+    ["/files/./../admin/stats?x=1", "/admin/stats?x=1"],
+    ["/files/..\\admin\\stats", "/admin/stats"],
+    ["/files/a.txt", "/files/a.txt"],
+    ["/admin/stats", "/admin/stats"],
+  ];
+  const replies: [string, number, string][] = [];
+  for (const [target, signedPath] of sent) {
+    const fields = await signatureHeaders(new Request(`${base}${signedPath}`), { key, keyid: record.id, nonce: true });
+    // node:http sends the path as given, unnormalised.
+    const { hostname, port } = new URL(base);
+    const reply = await new Promise<[number, string]>((resolve, reject) => {
+      const req = httpRequest({ hostname, port, path: target, headers: { ...fields } }, (res) => {
+        textOf(res).then((text) => resolve([res.statusCode ?? 0, text]), reject);
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    replies.push([target, ...reply]);
+  }
+  return replies;
+}
+
+/** What {@link signedForAnotherRoute} must answer: only the honest requests reach a handler. */
+export const SIGNED_FOR_ANOTHER_ROUTE = [
+  ["/files/../admin/stats", 401],
+  ["/files/%2e%2E/admin/stats", 401],
+  ["/files/./../admin/stats?x=1", 401],
+  ["/files/..\\admin\\stats", 401],
+  ["/files/a.txt", 200],
+  ["/admin/stats", 200],
+] as const;
+
 /** A fresh Keyward behind a proxy on 127.0.0.1, reading at most 1 KiB of signed bodies. */
 export function makeKeyward(): Keyward {
   return new Keyward({
