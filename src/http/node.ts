@@ -205,6 +205,9 @@ export const INVALID_HOST = "invalid.invalid";
  */
 const RESHAPED_PATH = /\\|(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
 
+/** What a Host (or `:authority`) that is a host and port holds none of (RFC 3986 §3.2): it is empty, or ends its authority early. */
+const NO_AUTHORITY = /^$|[/\\?#@%\s]/;
+
 /**
  * Whether the URL parser would reshape the path of a request target
  * (`/files/../admin`, `/files/%2e%2e/admin`, `/files/..\\admin` → `/admin`).
@@ -272,12 +275,16 @@ class NodeEdgeRequest<Req> implements EdgeRequest<Req> {
     // An absolute-form target (RFC 9112 §3.2.2) names the authority in place
     // of Host; the scheme stays the connection's, as on @hono/node-server.
     if (path.charCodeAt(0) !== 47 && (path.startsWith("http://") || path.startsWith("https://")) && URL.canParse(path)) {
-      const href = new URL(path).href;
-      return scheme + href.slice(href.indexOf(":"));
+      const { username, password, host, pathname, search } = new URL(path);
+      // Userinfo (RFC 9110 §4.2.4 forbids it here), which a Fetch Request refuses: no authority.
+      return `${scheme}://${username === "" && password === "" ? host : INVALID_HOST}${pathname}${search}`;
     }
     // HTTP/2 names the target's authority in `:authority`, before any Host field (RFC 9113 §8.3.1).
     const headers = this.req.headers;
-    const authority = conflictingHosts(headers) ? INVALID_HOST : (headers[":authority"] ?? headers.host ?? "localhost");
+    const given = conflictingHosts(headers) ? INVALID_HOST : (headers[":authority"] ?? headers.host ?? "localhost");
+    // A Host that is no authority would move the path a URL reads (`api.example.com/admin#` + `/files/x`
+    // reads `/admin`), or give it userinfo, which a Fetch Request refuses.
+    const authority = typeof given === "string" && !NO_AUTHORITY.test(given) ? given : INVALID_HOST;
     return `${scheme}://${authority}${path}`;
   }
 

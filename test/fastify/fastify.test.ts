@@ -518,7 +518,7 @@ describe("keyward/fastify behind Fastify's rewriteUrl", () => {
 });
 
 describe("keyward/fastify and request targets the URL parser reshapes", () => {
-  it("a signature for /admin/stats does not hold at /files/../admin/stats (or %2e, ./, backslashes), which Fastify routes to /files/*", async () => {
+  it("a signature for /admin/stats does not hold at /files/../admin/stats (or %2e, ./, backslashes, a Host carrying a path), which Fastify routes to /files/*; userinfo is a denial, not a 500", async () => {
     const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", requireHttps: false });
     const app = Fastify();
     const guard = keywardFastify(kw);
