@@ -1,5 +1,6 @@
 
 import { Transform } from "node:stream";
+import { createGunzip, gzipSync } from "node:zlib";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { describe, expect, it } from "vitest";
 import { createSigner, signedFetch } from "../../src/client/index.js";
@@ -530,6 +531,40 @@ describe("keyward/fastify and request targets the URL parser reshapes", () => {
       const replies = await signedForAnotherRoute(kw, base);
       expect(replies.map(([target, status]) => [target, status])).toEqual(SIGNED_FOR_ANOTHER_ROUTE);
       expect(replies.slice(-2).map(([, , text]) => text)).toEqual(["files", "admin"]);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe("keyward/fastify and an app-wide preParsing hook that decodes the body", () => {
+  it("registered after the plugin (as @fastify/compress decompresses uploads), it runs after a route's guard: a signed gzip upload is checked as sent, then decoded and parsed", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", requireHttps: false });
+    const app = Fastify();
+    const guard = keywardFastify(kw);
+    await app.register(guard.plugin);
+    app.addHook("preParsing", async (request, _reply, payload) => {
+      if (request.headers["content-encoding"] !== "gzip") return payload;
+      // Fastify compares the encoded length a decoding stream counts with Content-Length.
+      let encoded = 0;
+      payload.on("data", (chunk: Buffer) => {
+        encoded += chunk.byteLength;
+      });
+      return Object.defineProperty(payload.pipe(createGunzip()), "receivedEncodedLength", { get: () => encoded });
+    });
+    app.post("/orders", { preHandler: guard.requireToken() }, async (request) => ({ token: request.keyward?.tokenId, body: request.body }));
+    const base = await app.listen({ port: 0, host: "127.0.0.1" });
+    try {
+      const { pair, record } = await signingToken(kw);
+      const signer = createSigner({ keyId: record.id, alg: "ed25519", privateKey: pair.seed });
+      const upload = (body: Uint8Array<ArrayBuffer>) =>
+        signer.sign(new Request(`${base}/orders`, { method: "POST", headers: { "content-type": "application/json", "content-encoding": "gzip" }, body }));
+      const res = await fetch(await upload(gzipSync('{"qty":1}')));
+      expect([res.status, await res.json()]).toEqual([200, { token: record.id, body: { qty: 1 } }]);
+      // The digest covers the bytes as sent: other bytes than those signed are still refused.
+      const signed = await upload(gzipSync('{"qty":1}'));
+      const tampered = await fetch(new Request(signed, { body: gzipSync('{"qty":9}') }));
+      expect([tampered.status, (await tampered.json()).code]).toEqual([401, "DIGEST_MISMATCH"]);
     } finally {
       await app.close();
     }
