@@ -203,7 +203,8 @@ async function signInit(input: string | URL, init: RequestInit | undefined, opti
   if (typeof Request !== "undefined" && input instanceof Request) {
     throw new TypeError("signRequest(input, init, options) takes a URL: sign a Request with signRequest(request, options)");
   }
-  // Read once: the value the Request is built from is the one digested.
+  // The Request reads init.body too: an init whose body getter answered each read differently
+  // would be signed for another body than it sends (and fail verification), never the reverse.
   const body = init?.body;
   const request = new Request(input, init);
   // Digested at once (synchronously, in prepareSignature): the bytes the Request copied.
