@@ -12,6 +12,11 @@ export interface SuiteContext {
   readonly store: GuardedStore;
   /** The adapter itself, as `makeStore` returned it. */
   readonly adapter: TokenStore;
+  /**
+   * The stores a race splits its calls between: the store under test, and its peer over the same data
+   * (opened once per test, guarded) when `describeTokenStore` was given one.
+   */
+  stores(): Promise<readonly GuardedStore[]>;
   readonly raw: ((store: TokenStore) => string | Promise<string>) | undefined;
   readonly concurrency: number;
 }

@@ -25,8 +25,15 @@ const readlinkOr = (link: string) => {
   }
 };
 
-describeTokenStore("SqliteStore (file, node:sqlite)", () => sqliteStore(file()), {
+/** The file of the running conformance test's store: its peer (the races' second process) opens it again. */
+let suiteFile = "";
+const openSuiteFile = () => {
+  suiteFile = file();
+  return sqliteStore(suiteFile);
+};
+describeTokenStore("SqliteStore (file, node:sqlite)", openSuiteFile, {
   raw: (s) => (s as SqliteStore).dump(),
+  peer: () => sqliteStore(suiteFile),
   skip: { changeFeed: "SQLite has no cross-process notifications; the cache TTL bounds staleness" },
 });
 

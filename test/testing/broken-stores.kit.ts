@@ -6,6 +6,7 @@ import {
   Delegate,
   FindsByAnyKey,
   IgnoresCreditKeys,
+  InstanceLockedNonces,
   KeepsRefs,
   LazyFeed,
   NonceLivesAtExpiry,
@@ -21,3 +22,11 @@ import {
 for (const Store of [Delegate, StaleReadCache, StaleMissCache, LazyFeed, SharedRefs, KeepsRefs, UpdateStoresRevokedAt, PrefixIndex, WholeBilling, BillingIgnoresAfter, IgnoresCreditKeys, FindsByAnyKey, NonceLivesAtExpiry, ShortOwnerColumn]) {
   describeTokenStore(Store.name, () => new Store(), { concurrency: 20 });
 }
+
+// Each with a peer over the same data, as a second process: the races run across the two.
+describeTokenStore("Delegate with a peer", () => new Delegate(), { concurrency: 20, peer: (s) => new Delegate({ inner: (s as Delegate).inner }) });
+describeTokenStore("InstanceLockedNonces", () => new InstanceLockedNonces(), { concurrency: 20 });
+describeTokenStore("InstanceLockedNonces with a peer", () => new InstanceLockedNonces(), {
+  concurrency: 20,
+  peer: (s) => new InstanceLockedNonces(s as InstanceLockedNonces),
+});

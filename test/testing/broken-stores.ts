@@ -19,8 +19,10 @@ export class Delegate implements TokenStore {
   capabilities: StoreCapabilities;
   subscribe?: (listener: (event: ChangeEvent) => void) => () => void;
 
-  constructor(options: { changeFeed?: boolean } = {}) {
-    this.inner = new MemoryStore(options);
+  /** `inner`: the data of another Delegate, for a peer over the same data (as a second process's connection). */
+  constructor(options: { changeFeed?: boolean; inner?: MemoryStore | undefined } = {}) {
+    const { inner, ...memory } = options;
+    this.inner = inner ?? new MemoryStore(memory);
     this.capabilities = { ...this.inner.capabilities };
     if (this.inner.subscribe) this.subscribe = (l) => this.inner.subscribe!(l);
   }
@@ -272,5 +274,40 @@ export class ShortOwnerColumn extends Delegate {
   }
   override listAudit(filter: Parameters<MemoryStore["listAudit"]>[0], page: PageQuery) {
     return this.inner.listAudit("owner" in filter ? { owner: ShortOwnerColumn.#cut(filter.owner) } : filter, page);
+  }
+}
+
+/**
+ * Nonces in a table of their own, read and then written (two round trips to a key-value database without
+ * transactions) behind a lock of the instance: atomic within one process, and two processes accept one nonce twice.
+ */
+export class InstanceLockedNonces extends Delegate {
+  /** The nonce table, shared with the peers made from this store: expiry by nonce key. */
+  readonly nonces: Map<string, number>;
+  #lock: Promise<unknown> = Promise.resolve();
+  /** `of`: a store whose data this one shares, as another process's connection to the database. */
+  constructor(of?: InstanceLockedNonces) {
+    super({ inner: of?.inner });
+    this.nonces = of?.nonces ?? new Map();
+  }
+  override rememberNonce(key: Parameters<MemoryStore["rememberNonce"]>[0], expiresAt: number, now: number): Promise<boolean> {
+    const call = this.#lock.then(async () => {
+      const k = JSON.stringify([key.tokenId, key.nonce]);
+      const held = this.nonces.get(k);
+      await new Promise((r) => setImmediate(r)); // the round trip between the read and the write
+      if (held !== undefined && held > now) return false;
+      this.nonces.set(k, expiresAt);
+      return true;
+    });
+    this.#lock = call.catch(() => {});
+    return call;
+  }
+  override async delete(...a: Args<"delete">) {
+    const deleted = await this.inner.delete(...a);
+    let nonces = 0;
+    for (const k of this.nonces.keys()) {
+      if ((JSON.parse(k) as string[])[0] === a[0] && this.nonces.delete(k)) nonces++;
+    }
+    return { ...deleted, removed: { ...deleted.removed, nonces: deleted.removed.nonces + nonces } };
   }
 }
