@@ -83,12 +83,14 @@ export interface SqliteStoreOptions {
    * How long an admin write (`insert`, `update`, `revoke`, accounts,
    * credits, billing…) or a migration waits for another process's write
    * lock, ms (default 5 000). A wait blocks the whole process (the driver is synchronous).
+   * An audit entry appended alone (`appendAudit`) waits `requestBusyTimeoutMs`.
    */
   busyTimeoutMs?: number | undefined;
   /**
    * How long a call of the request path waits for another process's write
    * lock, ms (default 100): lookups, `meter`, `rememberNonce`, and the writes
-   * of the usage flush and the anomaly detector. A wait blocks the whole
+   * of the usage flush, the anomaly detector and `appendAudit` (the verifier's
+   * report of a token seen in a URL). A wait blocks the whole
    * process, every other request with it; past this the call fails
    * (`STORE_UNAVAILABLE`: the request is denied, usage events stay queued
    * for the next flush). Keep it well below `lookupTimeoutMs`.
@@ -580,8 +582,13 @@ export class SqliteStore implements TokenStore {
     });
   }
 
+  /**
+   * An entry alone, within the request path's wait: the verifier appends one for a live token it finds in a
+   * request's URL, and an admin write's wait would block the process, every request with it (the driver is
+   * synchronous: `lookupTimeoutMs` cannot cut it short). A report that fails is made again the next time.
+   */
   appendAudit(entry: AuditEntry): Promise<void> {
-    return this.#tx(() => {
+    return this.#quickTx(() => {
       this.#assertAuditFree(entry);
       this.#writeAudit(entry);
     });
