@@ -37,7 +37,7 @@ import type { SuiteContext } from "./suite.js";
  * - `findByHash`: lookup by current and previous hashes (the whole hash, and nothing else), copies, nested fields included.
  * - `list`: owner listing, order, pagination, copies.
  * - `update`: compare-and-set, hash changes, conflicts, reads after it; `next.revokedAt` ignored, `next` not kept.
- * - `revoke`: revocation, idempotence, revision, reads after it.
+ * - `revoke`: revocation, idempotence, revision, reads after it (after one written through the peer too).
  * - `credits`: balances, refill, limit changes (through `meter`).
  * - `rateLimit`: at most `limit` hits in any `windowMs`, Retry-After (through `meter`).
  * - `meter`: rate limit and credits together, all or nothing.
@@ -140,7 +140,9 @@ export interface DescribeTokenStoreOptions {
    * stores. An adapter whose atomicity is a lock of its own process (a
    * mutex, a queue, the one connection of a synchronous driver) passes
    * every race on one store, and spends credits twice or accepts a nonce
-   * twice when two processes share the database: only this catches it.
+   * twice when two processes share the database: only this catches it. The
+   * `revoke` group revokes through it too: a cache of the adapter that only
+   * its own writes drop never sees another process's revocation.
    * Closed after the test, before `store`.
    */
   peer?: ((store: TokenStore) => TokenStore | Promise<TokenStore>) | undefined;

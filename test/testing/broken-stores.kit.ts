@@ -10,6 +10,7 @@ import {
   KeepsRefs,
   LazyFeed,
   NonceLivesAtExpiry,
+  OwnWritesCache,
   PrefixIndex,
   SharedRefs,
   ShortOwnerColumn,
@@ -30,3 +31,5 @@ describeTokenStore("InstanceLockedNonces with a peer", () => new InstanceLockedN
   concurrency: 20,
   peer: (s) => new InstanceLockedNonces(s as InstanceLockedNonces),
 });
+describeTokenStore("OwnWritesCache", () => new OwnWritesCache(), { concurrency: 20 });
+describeTokenStore("OwnWritesCache with a peer", () => new OwnWritesCache(), { concurrency: 20, peer: (s) => new OwnWritesCache(s as OwnWritesCache) });

@@ -72,6 +72,45 @@ export class StaleReadCache extends Delegate {
   }
 }
 
+/**
+ * A read-through cache on get and findByHash that the store's own writes drop, as a write-through cache
+ * would: right within one process, and blind to another process's revocation.
+ */
+export class OwnWritesCache extends Delegate {
+  #byId = new Map<string, StoredToken>();
+  #byHash = new Map<string, StoredToken>();
+  /** `of`: a store whose data this one shares, as another process's connection to the database. */
+  constructor(of?: OwnWritesCache) {
+    super({ inner: of?.inner });
+  }
+  override async get(id: string) {
+    const t = this.#byId.get(id) ?? (await this.inner.get(id));
+    if (t) this.#byId.set(id, t);
+    return t && clone(t);
+  }
+  override async findByHash(hash: string) {
+    const t = this.#byHash.get(hash) ?? (await this.inner.findByHash(hash));
+    if (t) this.#byHash.set(hash, t);
+    return t && clone(t);
+  }
+  #drop(): void {
+    this.#byId.clear();
+    this.#byHash.clear();
+  }
+  override async update(...a: Args<"update">) {
+    this.#drop();
+    return this.inner.update(...a);
+  }
+  override async revoke(...a: Args<"revoke">) {
+    this.#drop();
+    return this.inner.revoke(...a);
+  }
+  override async delete(...a: Args<"delete">) {
+    this.#drop();
+    return this.inner.delete(...a);
+  }
+}
+
 /** A cache of negative lookups ("no such hash") that inserts and updates never drop. */
 export class StaleMissCache extends Delegate {
   #missing = new Set<string>();
