@@ -2,15 +2,11 @@
 import { expect, it } from "vitest";
 import type { GuardedStore } from "../../store/guard.js";
 import { makeStoredToken, randomHash, randomId } from "../fixtures.js";
-import { consume, hit, type SuiteContext, T } from "../suite.js";
+import { callsAcross, consume, hit, type SuiteContext, T } from "../suite.js";
 
 /** Registers the "races" tests; `ctx.store` is the store of the running test. */
 export function racesGroup(ctx: SuiteContext): void {
-    /** `n` calls at once, call `i` on store `i % count` (the store under test, and its peer when there is one). */
-    const settle = async <R>(n: number, f: (i: number, store: GuardedStore) => Promise<R>) => {
-      const stores = await ctx.stores();
-      return Promise.allSettled(Array.from({ length: n }, (_, i) => f(i, stores[i % stores.length]!)));
-    };
+    const settle = async <R>(n: number, f: (i: number, store: GuardedStore) => Promise<R>) => Promise.allSettled(await callsAcross(ctx, n, f));
     const fulfilled = <R>(rs: PromiseSettledResult<R>[]) =>
       rs.filter((r): r is PromiseFulfilledResult<R> => r.status === "fulfilled").map((r) => r.value);
     const codes = (rs: PromiseSettledResult<unknown>[]) =>
