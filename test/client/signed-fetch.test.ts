@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest
 import { createSigner, type Signer, signedFetch } from "../../src/client/index.js";
 import { InvalidInputError, Keyward, MemoryStore } from "../../src/index.js";
 import { utf8 } from "../../src/lib/bytes.js";
-import { computeContentDigest } from "../../src/signing/index.js";
+import { computeContentDigest, signatureHeaders } from "../../src/signing/index.js";
 import { type ApiServer, signatureVerifier, startApiServer } from "../browser/server.js";
 import { bytesOf, ed25519KeyPair, keyring, verifyAll } from "./helpers.js";
 
@@ -311,6 +311,21 @@ describe("signedFetch: over the network with Node's fetch", () => {
     const tampered = new Request(signed.url, { method: "POST", headers: signed.headers, body: json.replace("3", "4") });
     expect(await (await fetch(tampered)).json()).toMatchObject({ ok: false, code: "DIGEST_MISMATCH" });
     expect(server.calls.at(-1)!.verdict).toEqual({ ok: false, code: "DIGEST_MISMATCH" });
+  });
+
+  it("signatureHeaders (docs): the fields fit the Request they were computed from; a FormData serialized again by fetch(url, init) does not", async () => {
+    const key = { alg: "hmac-sha256", secret: keys.hmac.secret } as const;
+    const fieldsOf = (request: Request) =>
+      signatureHeaders(request, { keyId: keys.hmac.keyId, key, expires: Math.floor(Date.now() / 1000) + 60, nonce: true, params: ["created", "expires", "nonce", "keyid", "alg"] });
+    const url = `${server.url}/api/upload`;
+    for (const body of [() => formData(), () => streamOf(["a", "b"])]) {
+      const request = new Request(url, { method: "POST", body: body(), duplex: "half" } as RequestInit);
+      for (const [name, value] of Object.entries(await fieldsOf(request))) request.headers.set(name, value);
+      expect(await (await fetch(request)).json()).toMatchObject({ ok: true });
+    }
+    const init = { method: "POST", headers: new Headers(), body: formData() };
+    for (const [name, value] of Object.entries(await fieldsOf(new Request(url, init)))) init.headers.set(name, value);
+    expect(await (await fetch(url, init)).json()).toMatchObject({ ok: false, code: "DIGEST_MISMATCH" });
   });
 });
 
