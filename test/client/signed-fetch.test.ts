@@ -441,6 +441,11 @@ describe("signedFetch: redirects, against real servers with Node's fetch", () =>
         res.writeHead(Number(status), { location });
         return void res.end("moved");
       }
+      if (route === "utf8") {
+        // A Location in raw UTF-8, not percent-encoded, as some servers send it (Node writes a header's string as Latin-1).
+        res.writeHead(302, { location: status === "latin1" ? "/v2/\u00e9" : Buffer.from("/v2/é ü?q=ß").toString("latin1") });
+        return void res.end();
+      }
       if (route === "chain") {
         const n = Number(status);
         res.writeHead(302, { location: n === 0 ? "/v2/end" : `/chain/${n - 1}` });
@@ -474,6 +479,16 @@ describe("signedFetch: redirects, against real servers with Node's fetch", () =>
       const [first, second] = api.seen.slice(before);
       expect(nonceOf(first!)).not.toBe(nonceOf(second!));
     }
+  });
+
+  it("a Location in raw UTF-8 is followed where Node's fetch (and browsers) follow it, read as UTF-8, not Latin-1", async () => {
+    const expected = `${api.url}/v2/%C3%A9%20%C3%BC?q=%C3%9F`;
+    expect((await fetch(`${api.url}/utf8`)).url).toBe(expected);
+    const res = await client()(`${api.url}/utf8`);
+    expect(res.url).toBe(expected);
+    expect(await res.json()).toMatchObject({ ok: true, path: "/v2/%C3%A9%20%C3%BC?q=%C3%9F" });
+    // Bytes that are not UTF-8 (é in Latin-1): read as Latin-1.
+    expect(await (await client()(`${api.url}/utf8/latin1`)).json()).toMatchObject({ ok: true, path: "/v2/%C3%A9" });
   });
 
   it("303, and 301 / 302 after a POST: a GET without the body or its fields (a caller's Content-Digest and Content-Length too); 302 after a PUT keeps both", async () => {
