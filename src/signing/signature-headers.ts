@@ -47,6 +47,13 @@ const WITHOUT_BODY: readonly string[] = ["@method", "@target-uri"];
  * `content-digest` is covered and the `body` option does not give it, and
  * that read is bounded by the request's `signal`. A Content-Digest the
  * request carries is checked against the body, as in signRequest.
+ * The fields fit the bytes of that request's body: send the same bytes.
+ * A string, bytes, a Blob or URLSearchParams serialize alike every time, so
+ * `fetch(url, init)` with the init the request was built from sends them;
+ * a FormData gets a new multipart boundary each time it is serialized (its
+ * digest no longer matches: `DIGEST_MISMATCH`) and a stream is read by the
+ * signing: for those, send the request itself (`fetch(request)`, with the
+ * fields set on its headers), or use {@link signRequest}.
  *
  * @param request - The request to sign.
  * @param options - Key, key id, covered components and parameters.
