@@ -6,11 +6,13 @@
 // COMPARE=signing, the worst verifyRequest cases of bench/signing.js instead;
 // with COMPARE=paths, the request path's everyday calls (warm and cold checks,
 // warm verify(Request), signing and verifying a request); with COMPARE=warm,
-// the warm check and verify(Request) in many short rounds, with the floor.
+// the warm check and verify(Request) in many short rounds, with the floor;
+// with COMPARE=sign, signRequest (Ed25519 and HMAC, both builds, the URL form
+// too) against the peer's signMessage, likewise.
 //
 //   git worktree add /tmp/kw-old <rev> && (cd /tmp/kw-old && npm ci && npx tsup)
 //   npm run build && KEYWARD_OLD_DIST=/tmp/kw-old/dist BENCH_ROUNDS=5 node --expose-gc bench/compare-builds.js
-//   (COMPARE=paths or COMPARE=signing in front for the other comparisons)
+//   (COMPARE=paths, COMPARE=signing, COMPARE=warm or COMPARE=sign in front for the other comparisons)
 //
 // REVERSED=1 lists this build's rows first (the rounds alternate the order anyway).
 import { generateKeyPairSync } from "node:crypto";
@@ -23,7 +25,7 @@ import { churn } from "./verify.js";
 
 const oldDist = process.env.KEYWARD_OLD_DIST;
 if (!oldDist) throw new Error("set KEYWARD_OLD_DIST to the dist/ folder of the build to compare with");
-const entry = process.env.COMPARE === "signing" ? "signing.js" : "index.js";
+const entry = process.env.COMPARE === "signing" || process.env.COMPARE === "sign" ? "signing.js" : "index.js";
 const load = (dir, file) => import(pathToFileURL(join(resolve(dir), file)).href);
 const builds = [
   ["before: ", await load(oldDist, entry)],
@@ -48,6 +50,11 @@ if (process.env.COMPARE === "signing") {
 const jwk = generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" });
 const [SEED, PUBLIC] = [jwk.d, jwk.x].map((b64) => new Uint8Array(Buffer.from(b64, "base64url")));
 const SECRET = crypto.getRandomValues(new Uint8Array(32));
+
+if (process.env.COMPARE === "sign") {
+  await signRatios();
+  process.exit(0);
+}
 
 if (process.env.COMPARE === "warm") {
   await warmRatios();
@@ -92,29 +99,106 @@ async function warmRatios() {
       });
     }
   }
+  const ratio = await alternatingRounds(Object.fromEntries(Object.entries(rows).map(([name, [fn]]) => [name, fn])), rounds, calls);
+  console.log(`### Warm calls, two builds: median of ${rounds} per-round ratios of ${calls} calls (speed, higher is faster)\n`);
+  console.log("| call | after / before | before / floor | after / floor |\n| --- | ---: | ---: | ---: |");
+  for (const call of ["warm check", "warm verify(Request)"]) {
+    const [before, after] = [`before: ${call}`, `after: ${call}`];
+    console.log(`| ${call} | ${ratio(after, before)} | ${ratio(before, "floor")} | ${ratio(after, "floor")} |`);
+  }
+}
+
+/**
+ * Times each of `rows` (name → function) for `calls` calls per round, over
+ * `rounds` rounds, in alternating order within each round (forward, then
+ * backward), after one warm-up round; with `gc` (and --expose-gc), a
+ * collection before each, so that the garbage of one row (the streams of a
+ * Request) is not collected in another's time. Returns `ratio(x, base)`: the speed of
+ * row `x` relative to row `base` per round (base's time over x's), as the
+ * median of the rounds with its quartiles, so a pause of the host lands in a
+ * few rounds, not in the median.
+ */
+async function alternatingRounds(rows, rounds, calls, { gc = false } = {}) {
   const time = async (fn, n) => {
     const t = performance.now();
     for (let i = 0; i < n; i++) await fn();
     return (performance.now() - t) / n;
   };
   const names = Object.keys(rows);
-  for (const name of names) await time(rows[name][0], calls); // warm-up
+  for (const name of names) await time(rows[name], calls); // warm-up
   const times = Object.fromEntries(names.map((n) => [n, []]));
   for (let r = 0; r < rounds; r++) {
     const order = r % 2 === 0 ? names : [...names].reverse();
-    for (const name of order) times[name].push(await time(rows[name][0], calls));
+    for (const name of order) {
+      if (gc) globalThis.gc?.();
+      times[name].push(await time(rows[name], calls));
+    }
   }
-  // The speed of `x` relative to `base`, per round: base's time over x's.
-  const ratio = (x, base) => {
+  return (x, base) => {
     const q = times[x].map((t, i) => times[base][i] / t).sort((a, b) => a - b);
     const at = (f) => q[Math.min(q.length - 1, Math.floor(f * q.length))].toFixed(3);
     return `${at(0.5)} (quartiles ${at(0.25)}–${at(0.75)})`;
   };
-  console.log(`### Warm calls, two builds: median of ${rounds} per-round ratios of ${calls} calls (speed, higher is faster)\n`);
-  console.log("| call | after / before | before / floor | after / floor |\n| --- | ---: | ---: | ---: |");
-  for (const call of ["warm check", "warm verify(Request)"]) {
-    const [before, after] = [`before: ${call}`, `after: ${call}`];
-    console.log(`| ${call} | ${ratio(after, before)} | ${ratio(before, "floor")} | ${ratio(after, "floor")} |`);
+}
+
+/**
+ * COMPARE=sign: signRequest with an Ed25519 key and with HMAC, both builds,
+ * against http-message-signatures' signMessage, on bench/signing.js's POST
+ * (a JSON body; @method @target-uri content-digest; created, keyid, alg): the
+ * Request form, the caller building the Request in the timed function, of
+ * both builds, and this build's URL form, signRequest(url, init, options).
+ * Many short rounds (BENCH_ROUNDS, default 30, of BENCH_CALLS, default
+ * 2 000, calls) in alternating order; the median of the per-round speed
+ * ratios, with their quartiles.
+ */
+async function signRatios() {
+  const { createPrivateKey } = await import("node:crypto");
+  const { createSigner: peerSigner, httpbis } = await import("http-message-signatures");
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 30);
+  const calls = Number(process.env.BENCH_CALLS ?? 2_000);
+  const url = "https://api.example.com/v1/prices?symbol=X";
+  const body = JSON.stringify({ symbol: "X", side: "buy", quantity: 100, limit: 101.25, tif: "gtc", clientOrderId: "ord_7f3a9c2e41b8" });
+  const init = () => ({ method: "POST", body, headers: { "content-type": "application/json" } });
+  const components = ["@method", "@target-uri", "content-digest"];
+  const created = Math.floor(Date.now() / 1000);
+  const keys = { ed25519: { alg: "ed25519", privateKey: SEED }, hmac: { alg: "hmac-sha256", secret: SECRET } };
+  // The peer's key as its README gives it (a KeyObject for Ed25519, a Buffer for HMAC), as in bench/signing.js.
+  const peerKeys = { ed25519: createPrivateKey({ key: jwk, format: "jwk" }), hmac: Buffer.from(SECRET) };
+  const before = builds.find(([tag]) => tag === "before: ")[1];
+  const after = builds.find(([tag]) => tag === "after: ")[1];
+  const rows = {};
+  for (const [name, key] of Object.entries(keys)) {
+    const options = { keyId: "tok_2Qx7mK9pLr", key, components, created };
+    const peer = {
+      key: peerSigner(peerKeys[name], key.alg, "tok_2Qx7mK9pLr"),
+      name: "sig1",
+      fields: components,
+      params: ["created", "keyid", "alg"],
+      paramValues: { created: new Date(created * 1000) },
+    };
+    const plain = { method: "POST", url, headers: { "content-type": "application/json", "content-digest": before.computeContentDigest(body) } };
+    // The same fields from both builds, both forms and the peer, or the comparison is void.
+    const expected = [...(await before.signRequest(new Request(url, init()), options)).headers].filter(([n]) => n !== "content-type");
+    for (const signed of [await after.signRequest(new Request(url, init()), options), await after.signRequest(url, init(), options)]) {
+      if (JSON.stringify([...signed.headers].filter(([n]) => n !== "content-type")) !== JSON.stringify(expected)) {
+        throw new Error("benchmark setup: the builds sign differently");
+      }
+    }
+    const theirs = (await httpbis.signMessage(peer, plain)).headers;
+    if (theirs.Signature !== Object.fromEntries(expected).signature) throw new Error("benchmark setup: the peer signs differently");
+    rows[`${name} peer signMessage`] = () => httpbis.signMessage(peer, plain);
+    rows[`${name} before: signRequest(new Request)`] = () => before.signRequest(new Request(url, init()), options);
+    rows[`${name} after: signRequest(new Request)`] = () => after.signRequest(new Request(url, init()), options);
+    rows[`${name} after: signRequest(url, init)`] = () => after.signRequest(url, init(), options);
+  }
+  const ratio = await alternatingRounds(rows, rounds, calls, { gc: true });
+  console.log(`### signRequest, two builds and the peer: median of ${rounds} per-round ratios of ${calls} calls (speed, higher is faster)\n`);
+  console.log("| key | before / peer | after, Request / peer | after, url + init / peer | after, url + init / before |");
+  console.log("| --- | ---: | ---: | ---: | ---: |");
+  for (const name of Object.keys(keys)) {
+    const peer = `${name} peer signMessage`;
+    const [b, r, u] = ["before: signRequest(new Request)", "after: signRequest(new Request)", "after: signRequest(url, init)"].map((n) => `${name} ${n}`);
+    console.log(`| ${name} | ${ratio(b, peer)} | ${ratio(r, peer)} | ${ratio(u, peer)} | ${ratio(u, b)} |`);
   }
 }
 

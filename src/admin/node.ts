@@ -78,7 +78,9 @@ export function toNodeHandler(
       const received = publicOrigin ?? `http://${req.headers.host ?? req.headers[":authority"] ?? "localhost"}`;
       // A client's Host that makes no URL ("a b", a port over 65535) is served at a host that names none, not a 500.
       const origin = URL.canParse(received) ? received : `http://${INVALID_HOST}`;
-      const url = URL.canParse(path, origin) ? new URL(path, origin) : new URL("/", origin);
+      let url = URL.canParse(path, origin) ? new URL(path, origin) : new URL("/", origin);
+      // Userinfo (a Host `u@host`, or an absolute-form target's), which a Fetch Request refuses: served there too.
+      if (url.username !== "" || url.password !== "") url = new URL(url.pathname + url.search, `http://${INVALID_HOST}`);
       const headers = new Headers();
       // HTTP/2's pseudo-header fields (`:method`, `:path`, …) are no header fields of a Fetch Request.
       for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.charCodeAt(0) !== 58) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);

@@ -8,6 +8,7 @@ import { checkKeyId } from "../signing/key-id.js";
 import { hmacSecretBytes, isCryptoKey, MIN_HMAC_SECRET_BYTES } from "../signing/keys.js";
 import { signRequest } from "../signing/sign.js";
 import { SF_KEY } from "../signing/structured.js";
+import { MAX_SF_INTEGER } from "../signing/structured-serialize.js";
 import type { DigestAlgorithm, SignatureAlgorithm, SignatureParamName, SigningKey } from "../signing/types.js";
 import { type Ed25519PrivateKeyInput, ed25519Seed } from "../signing/key-formats.js";
 
@@ -21,7 +22,7 @@ export interface SignerSettings {
   components?: readonly string[] | undefined;
   /** Add a random 128-bit `nonce` to every signature, for the server's replay check (default true). */
   nonce?: boolean | undefined;
-  /** Lifetime of a signature: `expires` = `created` + this many seconds (default 300). */
+  /** Lifetime of a signature: `expires` = `created` + this many seconds (default 300, at most 999 999 999). */
   expiresInSec?: number | undefined;
   /** Content-Digest algorithms for bodies (default `["sha-256"]`), as in `signRequest`. */
   digestAlgorithms?: readonly DigestAlgorithm[] | undefined;
@@ -29,7 +30,7 @@ export interface SignerSettings {
   digest?: readonly DigestAlgorithm[] | undefined;
   /** Signature label (default `"sig1"`). */
   label?: string | undefined;
-  /** Clock in milliseconds (default `Date.now`). */
+  /** Clock in milliseconds since 1970 (default `Date.now`); a sign call rejects with a TypeError when it returns anything else. */
   now?: (() => number) | undefined;
 }
 
@@ -104,7 +105,8 @@ export interface Signer {
    * read for the digest is bounded by the request's `signal`: aborted first,
    * the call rejects with its reason. A Content-Digest the request already
    * carries is kept only if it is the body's; otherwise the call rejects
-   * with `INVALID_INPUT` (`field` `"body"`), as `signRequest`.
+   * with `INVALID_INPUT` (`field` `"body"`), as `signRequest`. A clock
+   * (`now`) that returns no time since 1970 rejects it with a TypeError.
    */
   sign(request: Request, options?: SignerCallOptions): Promise<Request>;
   /** `keyId` and `alg` only. */
@@ -115,6 +117,8 @@ const DEFAULT_COMPONENTS = ["@method", "@target-uri"] as const;
 const PARAM_ORDER: readonly SignatureParamName[] = ["created", "expires", "nonce", "keyid", "alg"];
 const PRINTABLE = /^[\x20-\x7E]+$/;
 const INSPECT = Symbol.for("nodejs.util.inspect.custom");
+/** Largest `expiresInSec`: `created` + it stays within {@link MAX_SF_INTEGER} for any clock before the year 31 million. */
+const MAX_EXPIRES_IN_SEC = 999_999_999;
 
 /** The options of createSigner, of every kind of key, and of one `sign` call. */
 const SIGNER_OPTIONS = optionNames<CreateSignerOptions>({
@@ -144,7 +148,7 @@ const CALL_OPTIONS = optionNames<SignerCallOptions>({ body: true });
  * @throws {TypeError} when an option has the wrong type, `keyId` is not printable ASCII or looks
  *   like a token, both `token` and `secret` are given, or a component identifier is invalid.
  * @throws {RangeError} for a seed that is not 32 bytes, an HMAC secret (bytes or CryptoKey) under 16 bytes, an empty
- *   component list, a non-positive `expiresInSec` or an unknown digest algorithm.
+ *   component list, an `expiresInSec` that is not positive or is over 999 999 999, or an unknown digest algorithm.
  * @example
  * ```ts
  * const signer = createSigner({ keyId: "tok_4qTz8Rk2mXbN7wLcP1dYeF", alg: "ed25519", privateKey: seed });
@@ -170,6 +174,8 @@ export function createSigner(options: CreateSignerOptions): Signer {
   if (typeof expiresInSec !== "number" || !Number.isSafeInteger(expiresInSec) || expiresInSec <= 0) {
     throw new RangeError("expiresInSec must be a positive integer (seconds)");
   }
+  // `expires` must stay a Structured Field Integer (15 digits), or every sign call would throw.
+  if (expiresInSec > MAX_EXPIRES_IN_SEC) throw new RangeError(`expiresInSec must be at most ${MAX_EXPIRES_IN_SEC} (seconds, about 31 years)`);
   if (options.digestAlgorithms !== undefined && options.digest !== undefined && String(options.digestAlgorithms) !== String(options.digest)) {
     throw new TypeError("digestAlgorithms and its deprecated alias digest differ: give digestAlgorithms only");
   }
@@ -181,7 +187,11 @@ export function createSigner(options: CreateSignerOptions): Signer {
   const sign = async (request: Request, call: SignerCallOptions = {}): Promise<Request> => {
     if (typeof Request === "undefined" || !(request instanceof Request)) throw new TypeError("request must be a Request");
     if (call !== null && typeof call === "object") checkOptionNames(call, CALL_OPTIONS, "Signer.sign");
-    const created = Math.floor(now() / 1000);
+    const ms: unknown = now();
+    const created = typeof ms === "number" ? Math.floor(ms / 1000) : Number.NaN;
+    if (!Number.isSafeInteger(created) || created < 0 || created + expiresInSec > MAX_SF_INTEGER) {
+      throw new TypeError("now must return milliseconds since 1970 (a number)");
+    }
     return signRequest(request, {
       label,
       keyId,

@@ -2,6 +2,7 @@
 // its body once (a stream can be read only once, and the digest needs all of
 // it), sign, send. Redirects are followed here, not by fetch: a signature
 // covers one URL, so each hop is signed anew, and never for another origin.
+import { fromUtf8 } from "../lib/bytes.js";
 import { checkOptionNames, optionNames } from "../lib/options.js";
 import { readStream } from "../lib/read-stream.js";
 import { referrerOf } from "../signing/referrer.js";
@@ -162,7 +163,7 @@ export function signedFetch(
       // The redirect's own body is not read: let its connection go.
       response.body?.cancel().catch(() => {});
       if (redirects === MAX_REDIRECTS) throw new TypeError("too many redirects");
-      const next = new URL(location, hop.url);
+      const next = new URL(locationText(location), hop.url);
       if (!/^https?:$/.test(next.protocol)) throw new TypeError("redirect to a URL that is not http(s)");
       const leaves = next.origin !== origin;
       if (leaves && crossOrigin === "error") throw new TypeError(`redirect to another origin (${next.origin}) not followed: see crossOriginRedirects`);
@@ -185,6 +186,22 @@ export function signedFetch(
       hop = new Request(next, { ...kept, method: toGet ? "GET" : method, headers, body: body as Uint8Array<ArrayBuffer> | null, redirect: "manual" });
     }
   };
+}
+
+/**
+ * A Location field's value as a URL string. Header values are bytes (each
+ * a character up to U+00FF); a server that sends a URL in raw UTF-8, not
+ * percent-encoded, means its UTF-8, and browsers and Node's fetch follow it
+ * so (undici's responseLocationURL): read as Latin-1, each such character
+ * would be encoded again, to another URL. Bytes that are not UTF-8 stay
+ * Latin-1 (where undici would put U+FFFD).
+ */
+function locationText(value: string): string {
+  try {
+    return fromUtf8(Uint8Array.from(value, (c) => c.charCodeAt(0)));
+  } catch {
+    return value;
+  }
 }
 
 /** Node's Request (like Chromium's) wants `duplex: "half"` with a stream body; callers often omit it. */

@@ -3,7 +3,8 @@
  * `preHandler`, checks the request with `kw.verify` and puts the decision on
  * `request.keyward`; denials are answered with RFC 9457 problem+json. The
  * plugin runs a route's `requireToken` before Fastify reads the body (in
- * the route's `preParsing` stage): a signed body is read only once the
+ * its own `preParsing` hook, ahead of the route's and of the app-wide ones
+ * registered after it, which may decode the body): a signed body is read only once the
  * signature verified, kept as the raw body for `Content-Digest`, and handed
  * on to Fastify's own parser. For a guard in a later hook (an app-wide
  * `preHandler`), the plugin keeps a copy of the bytes Fastify's parser
@@ -93,7 +94,7 @@ export interface FastifyRouteOptions<Server extends RawServerBase = RawServerDef
 export interface KeywardFastify {
   /**
    * Register it (`await app.register(guard.plugin)`) before declaring the
-   * routes: runs each route's `requireToken` before Fastify reads the body,
+   * routes, and before app-wide hooks that decode bodies: runs each route's `requireToken` before Fastify reads the body,
    * decorates requests, keeps the bytes of signed bodies, answers preflights. (Without
    * `await`, Fastify loads it after the routes declared next: their guards
    * then run after the body was parsed, as an app-wide guard does.)
@@ -124,17 +125,18 @@ export function keywardFastify(kw: Keyward, options?: EdgeOptions): KeywardFasti
   const edge = createEdge(kw, options);
   const plugin = async (app: FastifyInstance) => {
     app.decorateRequest("keyward", null);
-    // A route's guard runs before Fastify reads the body, ahead of the
-    // route's own preParsing hooks (which may decode what Content-Digest covers).
+    // A route's guard runs before Fastify reads the body, in the plugin's own
+    // preParsing hook below: ahead of the route's preParsing hooks and of the
+    // app-wide ones registered after the plugin (@fastify/compress's decoding
+    // of uploads, say), which may decode what Content-Digest covers.
     app.addHook("onRoute", (route) => {
       const handlers = hooksOf(route.preHandler);
       if (!handlers.some((h) => earlyForm.has(h))) return;
       route.preHandler = handlers.filter((h) => !earlyForm.has(h)) as FastifyRouteShape["preHandler"];
       const early = handlers.flatMap((h) => earlyForm.get(h) ?? []);
-      route.preParsing = [...early, ...hooksOf(route.preParsing)] as FastifyRouteShape["preParsing"];
-      route.config = { ...route.config, [GUARDED_EARLY]: true };
+      route.config = { ...route.config, [GUARDED_EARLY]: early };
     });
-    // For a guard placed elsewhere (an app-wide hook), which runs after
+    // A route's early guards (above) run here. For a guard placed elsewhere (an app-wide hook), which runs after
     // Fastify read the body: a copy of a signed body's bytes is kept as
     // rawBody while Fastify's own parser reads them, on its own terms. Nothing
     // is read ahead: a body Fastify does not read (a route without a parser
@@ -143,10 +145,11 @@ export function keywardFastify(kw: Keyward, options?: EdgeOptions): KeywardFasti
     // onRequest hook, which runs before, read it itself: Fastify parses the
     // bytes it kept.
     // In the callback form: every route of the app runs it, and an async hook costs each request a promise.
-    app.addHook("preParsing", (request, _reply, payload, done) => {
+    app.addHook("preParsing", (request, reply, payload, done) => {
+      const early = (request.routeOptions.config as unknown as Record<symbol, readonly EarlyGuard[] | undefined>)[GUARDED_EARLY];
+      if (early !== undefined) return runEarly(early, request, reply, payload, done);
       const { method, headers } = request;
       if (method === "GET" || method === "HEAD" || headers["signature-input"] === undefined || !hasBody(request.raw)) return done(null, payload);
-      if ((request.routeOptions.config as unknown as Record<symbol, unknown>)[GUARDED_EARLY] === true) return done(null, payload);
       const raw = request.raw as WithRawBody;
       done(null, raw.rawBody !== undefined ? replay(raw.rawBody, null) : copied(payload, raw, edge.body.maxBytes));
     });
@@ -175,8 +178,9 @@ export function keywardFastify(kw: Keyward, options?: EdgeOptions): KeywardFasti
       /** The decision, at once when the warm path made it (no promise step); a throw is `getToken`'s. */
       const decideOn = (request: Req, body: Readable | undefined): Decision | Promise<Decision> => {
         // node:http2's compatibility request has every field of an IncomingMessage that keyward reads.
-        const raw = request.raw as WithRawBody;
-        return decide(edge, route, nodeEdgeRequest(request, raw, raw.url ?? "/", body));
+        const raw = request.raw as WithRawBody & { originalUrl?: string };
+        // The target the client sent: Fastify's `rewriteUrl` routes by another, and keeps this one as `originalUrl`.
+        return decide(edge, route, nodeEdgeRequest(request, raw, raw.originalUrl ?? raw.url ?? "/", body));
       };
       const admit = (request: Req, reply: Reply, decision: AllowedDecision, origin: string | null): void => {
         request.keyward = decision;
@@ -261,8 +265,29 @@ type EarlyGuard = (...args: Parameters<preParsingHookHandler>) => undefined | Pr
 /** The preParsing form of each guard `requireToken` made, which the plugin runs instead of the preHandler on the guard's routes. */
 const earlyForm = new WeakMap<object, EarlyGuard>();
 
-/** Marks, in a route's config, a route whose guard runs before parsing: the plugin reads no signed body ahead of it. */
+/** A route's guards that run before parsing, in its config: the plugin runs them, and reads no signed body ahead of them. */
 const GUARDED_EARLY = Symbol("keyward.guardedEarly");
+
+/**
+ * Runs a route's early guards from the plugin's preParsing hook: the one a
+ * route has, as a rule, in the hook's own form; several one after another,
+ * each with the payload the one before handed on, as Fastify runs hooks.
+ */
+function runEarly(guards: readonly EarlyGuard[], ...[request, reply, payload, done]: Parameters<preParsingHookHandler>): undefined | Promise<RequestPayload> {
+  if (guards.length === 1) return guards[0]!(request, reply, payload, done);
+  return guards.reduce<Promise<RequestPayload>>(
+    (previous, guard) =>
+      previous.then((given) =>
+        reply.sent
+          ? given
+          : new Promise<RequestPayload>((resolve, reject) => {
+              const answered = guard(request, reply, given, (err, next) => (err ? reject(err) : resolve(next ?? given)));
+              answered?.then(resolve, reject);
+            }),
+      ),
+    Promise.resolve(payload),
+  );
+}
 
 /**
  * Runs a hook that may answer (`onDenied`, `onError`); whether it did. One

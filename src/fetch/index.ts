@@ -43,7 +43,8 @@ export interface FetchRouteOptions extends RouteOptions<Request> {
   /**
    * Answers an error: `getToken`, `onDenied` or the handler throwing or
    * rejecting. Default, and when it answers nothing (no `Response`): the
-   * error, as a rejection, to the runtime.
+   * error, as a rejection, to the runtime; what it throws itself is a
+   * rejection too.
    */
   onError?: ((err: unknown, request: Request) => Response | Promise<Response>) | undefined;
 }
@@ -87,7 +88,13 @@ export function keywardFetch<Rest extends unknown[] = unknown[]>(kw: Keyward, op
         // an onError that answered nothing lets nothing through.
         const failed = (err: unknown): Response | Promise<Response> => {
           if (!onError) return Promise.reject(err);
-          const answered: Response | undefined | Promise<Response | undefined> = onError(err, request);
+          let answered: Response | undefined | Promise<Response | undefined>;
+          try {
+            answered = onError(err, request);
+          } catch (thrown) {
+            // One that logs and rethrows: a rejection too, not a throw out of the runtime's (or a bridge's) listener.
+            return Promise.reject(thrown);
+          }
           return isThenable(answered) ? Promise.resolve(answered).then((a) => a ?? Promise.reject(err)) : (answered ?? Promise.reject(err));
         };
         try {

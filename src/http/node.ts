@@ -200,6 +200,29 @@ export function conflictingHosts(headers: IncomingHttpHeaders): boolean {
 export const INVALID_HOST = "invalid.invalid";
 
 /**
+ * A path segment the URL parser removes or merges (RFC 3986 §5.2.4 dot
+ * segments, `%2e` among them) and the backslash WHATWG URL reads as a slash.
+ */
+const RESHAPED_PATH = /\\|(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
+
+/** What a Host (or `:authority`) that is a host and port holds none of (RFC 3986 §3.2): it is empty, or ends its authority early. */
+const NO_AUTHORITY = /^$|[/\\?#@%\s]/;
+
+/**
+ * Whether the URL parser would reshape the path of a request target
+ * (`/files/../admin`, `/files/%2e%2e/admin`, `/files/..\\admin` → `/admin`).
+ * Express and Fastify route such a target as received, while a Fetch
+ * Request at it shows the verifier the reshaped path: the signature of a
+ * request for `/admin` would hold at the route `/files/*`. A client that
+ * signs what it sends sends no such target (Fetch reshapes it before), so
+ * none is verified.
+ */
+function reshapedPath(target: string): boolean {
+  const query = target.indexOf("?");
+  return RESHAPED_PATH.test(query === -1 ? target : target.slice(0, query));
+}
+
+/**
  * A header of a Node request. Node keeps only the first of repeated
  * `Authorization` lines; Fetch `Headers` join them with ", ", which keyward
  * refuses as ambiguous. Read from the raw lines so the answer is the same.
@@ -252,12 +275,16 @@ class NodeEdgeRequest<Req> implements EdgeRequest<Req> {
     // An absolute-form target (RFC 9112 §3.2.2) names the authority in place
     // of Host; the scheme stays the connection's, as on @hono/node-server.
     if (path.charCodeAt(0) !== 47 && (path.startsWith("http://") || path.startsWith("https://")) && URL.canParse(path)) {
-      const href = new URL(path).href;
-      return scheme + href.slice(href.indexOf(":"));
+      const { username, password, host, pathname, search } = new URL(path);
+      // Userinfo (RFC 9110 §4.2.4 forbids it here), which a Fetch Request refuses: no authority.
+      return `${scheme}://${username === "" && password === "" ? host : INVALID_HOST}${pathname}${search}`;
     }
     // HTTP/2 names the target's authority in `:authority`, before any Host field (RFC 9113 §8.3.1).
     const headers = this.req.headers;
-    const authority = conflictingHosts(headers) ? INVALID_HOST : (headers[":authority"] ?? headers.host ?? "localhost");
+    const given = conflictingHosts(headers) ? INVALID_HOST : (headers[":authority"] ?? headers.host ?? "localhost");
+    // A Host that is no authority would move the path a URL reads (`api.example.com/admin#` + `/files/x`
+    // reads `/admin`), or give it userinfo, which a Fetch Request refuses.
+    const authority = typeof given === "string" && !NO_AUTHORITY.test(given) ? given : INVALID_HOST;
     return `${scheme}://${authority}${path}`;
   }
 
@@ -269,8 +296,10 @@ class NodeEdgeRequest<Req> implements EdgeRequest<Req> {
     return hasBody(this.req);
   }
 
-  async toRequest(url: string): Promise<{ request: Request; body: Uint8Array | ReadableStream<Uint8Array> | undefined; release?: () => void }> {
+  async toRequest(at: string): Promise<{ request: Request; body: Uint8Array | ReadableStream<Uint8Array> | undefined; release?: () => void }> {
     const req = this.req;
+    // Verified at a URL no signature holds for: the framework serves another path than the Request would show.
+    const url = reshapedPath(this.path) ? `http://${INVALID_HOST}/` : at;
     const headers = new Headers();
     const raw = req.rawHeaders;
     // HTTP/2's pseudo-header fields (`:method`, `:path`, …) are no header fields of a Fetch Request.

@@ -309,6 +309,10 @@ export class AnomalyDetector {
   readonly #onError: ((error: unknown) => void) | undefined;
   #pending: Pending[] = [];
   #writing: Promise<void> = Promise.resolve();
+  /** Set by close(): sightings are judged here from then on, never written to the store. */
+  #closed = false;
+  /** Flushes waiting for the drains before them to end (their own not begun): the timer chains none while one does. */
+  #waiting = 0;
   /** When the write under way is due to have answered ({@link clock}); null when none is. */
   #writeDue: number | null = null;
   /** Writes pending sightings every `shared.flushIntervalMs`; keeps no process alive (close() writes them). */
@@ -363,7 +367,9 @@ export class AnomalyDetector {
     this.#onError = o.onError;
     const sh = section<Exclude<AnomalyOptions["shared"], false | undefined>>(o.shared, "shared", optionNames<Exclude<AnomalyOptions["shared"], false | undefined>>({ flushIntervalMs: true, maxPending: true }));
     this.#ticker = new Ticker(int(sh?.flushIntervalMs, "shared.flushIntervalMs", 10, 60_000, ANOMALY_DEFAULTS.shared.flushIntervalMs), () => {
-      this.flush().catch(() => {});
+      // One flush waiting behind a write is enough (it takes what is pending when it begins): on a store that
+      // answers slowly or not at all, a flush per tick would pile up for as long as the outage lasts.
+      if (this.#waiting === 0) this.flush().catch(() => {});
     });
     this.#maxPending = int(sh?.maxPending, "shared.maxPending", 1, 1_000_000, ANOMALY_DEFAULTS.shared.maxPending);
     this.#store = sh && store?.capabilities.anomalyState === true ? store : null;
@@ -428,7 +434,8 @@ export class AnomalyDetector {
   }
 
   #enqueue(p: Pending): void {
-    if (this.#pending.length >= this.#maxPending) {
+    // After close() no timer writes them (nor should anything write to a store the application may have closed).
+    if (this.#closed || this.#pending.length >= this.#maxPending) {
       this.#decideLocally(p);
       return;
     }
@@ -436,9 +443,16 @@ export class AnomalyDetector {
     this.#ticker.ensure();
   }
 
-  /** Writes pending sightings to the store and raises what its answers show; resolves when done. */
+  /**
+   * Writes the sightings pending when its turn comes (not those that decisions add meanwhile: the
+   * next flush writes them) and raises what the store's answers show; resolves when done.
+   */
   flush(): Promise<void> {
-    this.#writing = this.#after(this.#writing).then(() => this.#drain());
+    this.#waiting++;
+    this.#writing = this.#after(this.#writing).then(() => {
+      this.#waiting--;
+      return this.#drain();
+    });
     return this.#writing;
   }
 
@@ -458,17 +472,23 @@ export class AnomalyDetector {
     }
   }
 
-  /** Stops the timer and writes what is pending. */
+  /** Stops the timer and writes what is pending; decisions after it are judged from this process's state only. */
   async close(): Promise<void> {
+    this.#closed = true;
     this.#ticker.stop();
     await this.flush();
   }
 
   async #drain(): Promise<void> {
     const store = this.#store!;
-    while (this.#pending.length > 0) {
+    // Only what is pending now: under steady traffic, a drain that took what requests add while it
+    // writes would never end, nor kw.flush() and kw.close() waiting for it.
+    let left = this.#pending.length;
+    while (left > 0) {
       // Each decision has at most 3 sightings.
-      const batch = this.#pending.splice(0, Math.floor(MAX_SEEN_BATCH / 3));
+      const batch = this.#pending.splice(0, Math.min(left, Math.floor(MAX_SEEN_BATCH / 3)));
+      if (batch.length === 0) return;
+      left -= batch.length;
       const entries = batch.flatMap((p) => p.entries);
       let answers: (number | null)[];
       try {
@@ -672,10 +692,10 @@ export class AnomalyDetector {
   }
 
   /** Entries held, for tests that count memory. */
-  size(): { tokens: number; alerts: number; seen: number; pending: number } {
+  size(): { tokens: number; alerts: number; seen: number; pending: number; flushes: number } {
     let seen = 0;
     for (let st = this.#oldest; st !== null; st = st.newer) seen += st.ips.size + st.origins.size;
-    return { tokens: this.#tokens.size, alerts: this.#alerts.length, seen, pending: this.#pending.length };
+    return { tokens: this.#tokens.size, alerts: this.#alerts.length, seen, pending: this.#pending.length, flushes: this.#waiting };
   }
 }
 

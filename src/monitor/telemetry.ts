@@ -106,6 +106,80 @@ export function createTelemetry(options: TelemetryOptions | undefined, sources: 
   return new Telemetry(options, sources);
 }
 
+/** What closed instances counted, kept so that a cumulative counter never goes back. */
+interface Totals {
+  hits: number;
+  misses: number;
+  dropped: number;
+  droppedHookEvents: number;
+}
+
+/**
+ * The instruments of one Meter, created once, whatever the number of
+ * instances that report to it (two prefixes or environments in one process,
+ * instances made and closed over its life): their observable instruments
+ * report the sum of the live instances and of what the closed ones counted,
+ * so that one instance's observation does not replace another's (the SDK
+ * keeps one value per series), and a closed instance is not kept alive by
+ * the meter's callbacks.
+ */
+class MeterInstruments {
+  /** Decisions per code since the first instance, reported by an observable counter: a Map increment per request. */
+  readonly byCode = new Map<string, number>();
+  readonly latency: ReturnType<MeterLike["createHistogram"]>;
+  readonly storeErrors: ReturnType<MeterLike["createCounter"]>;
+  /** The sources of the instances not closed yet. */
+  readonly live = new Set<TelemetrySources>();
+  readonly closed: Totals = { hits: 0, misses: 0, dropped: 0, droppedHookEvents: 0 };
+
+  constructor(meter: MeterLike) {
+    // Counted here and observed at collection: attributes are not hashed per request.
+    meter.createObservableCounter("keyward.decisions", { description: "Decisions by code" }).addCallback((r) => {
+      for (const [code, n] of this.byCode) r.observe(n, { "keyward.code": code, "keyward.ok": code === "OK" });
+    });
+    this.latency = meter.createHistogram("keyward.decision.duration", { description: "Time to decide a request", unit: "ms" });
+    this.storeErrors = meter.createCounter("keyward.store.errors", { description: "Store failures on the request path and usage writes" });
+    meter.createObservableGauge("keyward.cache.hit_ratio", { description: "Token lookups answered by the cache, of all lookups" }).addCallback((r) => {
+      const { hits, misses } = this.#totals();
+      if (hits + misses > 0) r.observe(hits / (hits + misses));
+    });
+    meter.createObservableGauge("keyward.usage.queue_depth", { description: "Usage events waiting to be written" }).addCallback((r) => {
+      let queued = 0;
+      for (const s of this.live) queued += s.usage().queued;
+      r.observe(queued);
+    });
+    meter.createObservableCounter("keyward.usage.dropped", { description: "Usage events and hook decisions dropped" }).addCallback((r) => {
+      const { dropped, droppedHookEvents } = this.#totals();
+      r.observe(dropped, { "keyward.queue": "usage" });
+      r.observe(droppedHookEvents, { "keyward.queue": "hooks" });
+    });
+  }
+
+  /** The counts of the closed instances and of the live ones. */
+  #totals(): Totals {
+    const t = { ...this.closed };
+    for (const s of this.live) add(t, s);
+    return t;
+  }
+
+  /** An instance closed: what it counted is kept, its sources are let go. */
+  close(sources: TelemetrySources): void {
+    if (this.live.delete(sources)) add(this.closed, sources);
+  }
+}
+
+function add(into: Totals, s: TelemetrySources): void {
+  const { hits, misses } = s.cache();
+  const { dropped, droppedHookEvents } = s.usage();
+  into.hits += hits;
+  into.misses += misses;
+  into.dropped += dropped;
+  into.droppedHookEvents += droppedHookEvents;
+}
+
+/** The instruments of each Meter keyward reports to. */
+const instrumentsOf = new WeakMap<MeterLike, MeterInstruments>();
+
 /**
  * @internal Never throws on the request path: a meter, tracer or logger that
  * throws loses its own record, never the decision (nor the other records).
@@ -113,45 +187,38 @@ export function createTelemetry(options: TelemetryOptions | undefined, sources: 
 export class Telemetry {
   readonly #tracer: TracerLike | undefined;
   readonly #logger: ((r: LogRecord) => void) | undefined;
-  /** Decisions per code since creation, reported by an observable counter: a Map increment per request. */
-  readonly #byCode = new Map<string, number>();
-  readonly #metrics: boolean;
+  /** The meter's instruments, shared with the other instances that report to it; null without a meter. */
+  readonly #meter: MeterInstruments | null = null;
+  readonly #sources: TelemetrySources;
   readonly #sampleEvery: number;
   #n = 0;
-  readonly #latency: ReturnType<MeterLike["createHistogram"]> | undefined;
-  readonly #storeErrors: ReturnType<MeterLike["createCounter"]> | undefined;
 
   constructor(options: TelemetryOptions, sources: TelemetrySources) {
     const { meter, tracer, logger, latencySampleEvery = DEFAULT_LATENCY_SAMPLE_EVERY } = options;
     this.#sampleEvery = latencySampleEvery;
     this.#tracer = tracer;
     this.#logger = logger;
-    this.#metrics = meter !== undefined;
+    this.#sources = sources;
     if (meter) {
-      // Counted here and observed at collection: attributes are not hashed per request.
-      meter.createObservableCounter("keyward.decisions", { description: "Decisions by code" }).addCallback((r) => {
-        for (const [code, n] of this.#byCode) r.observe(n, { "keyward.code": code, "keyward.ok": code === "OK" });
-      });
-      this.#latency = meter.createHistogram("keyward.decision.duration", { description: "Time to decide a request", unit: "ms" });
-      this.#storeErrors = meter.createCounter("keyward.store.errors", { description: "Store failures on the request path and usage writes" });
-      meter.createObservableGauge("keyward.cache.hit_ratio", { description: "Token lookups answered by the cache, of all lookups" }).addCallback((r) => {
-        const { hits, misses } = sources.cache();
-        if (hits + misses > 0) r.observe(hits / (hits + misses));
-      });
-      meter.createObservableGauge("keyward.usage.queue_depth", { description: "Usage events waiting to be written" }).addCallback((r) => {
-        r.observe(sources.usage().queued);
-      });
-      meter.createObservableCounter("keyward.usage.dropped", { description: "Usage events and hook decisions dropped" }).addCallback((r) => {
-        const { dropped, droppedHookEvents } = sources.usage();
-        r.observe(dropped, { "keyward.queue": "usage" });
-        r.observe(droppedHookEvents, { "keyward.queue": "hooks" });
-      });
+      let instruments = instrumentsOf.get(meter);
+      if (instruments === undefined) {
+        instruments = new MeterInstruments(meter);
+        instrumentsOf.set(meter, instruments);
+      }
+      instruments.live.add(sources);
+      this.#meter = instruments;
     }
+  }
+
+  /** The instance closed: the meter keeps what it counted, and no longer reads its sources. */
+  close(): void {
+    this.#meter?.close(this.#sources);
   }
 
   /** Counts a decision by code (and a store error): the whole cost of an untimed request with metrics only. */
   readonly #count = (d: Decision): Decision => {
-    this.#byCode.set(d.code, (this.#byCode.get(d.code) ?? 0) + 1);
+    const byCode = this.#meter!.byCode;
+    byCode.set(d.code, (byCode.get(d.code) ?? 0) + 1);
     if (d.code === "STORE_UNAVAILABLE") this.#storeError("request");
     return d;
   };
@@ -167,16 +234,16 @@ export class Telemetry {
     } catch {
       // The tracer's failure is its own: this request has no span.
     }
-    const timed = span !== undefined || this.#logger !== undefined || (this.#metrics && ++this.#n % this.#sampleEvery === 0);
+    const timed = span !== undefined || this.#logger !== undefined || (this.#meter !== null && ++this.#n % this.#sampleEvery === 0);
     // Most requests with metrics only: no clock read, no closure.
-    if (!timed) return this.#metrics ? this.#count : undefined;
+    if (!timed) return this.#meter !== null ? this.#count : undefined;
     const t0 = clock();
     return (d) => {
       const ms = clock() - t0;
-      if (this.#metrics) {
+      if (this.#meter !== null) {
         this.#count(d);
         try {
-          this.#latency!.record(ms);
+          this.#meter!.latency.record(ms);
         } catch {
           // The meter's failure is its own.
         }
@@ -201,7 +268,7 @@ export class Telemetry {
 
   #storeError(source: "request" | "usage"): void {
     try {
-      this.#storeErrors?.add(1, { "keyward.source": source });
+      this.#meter?.storeErrors.add(1, { "keyward.source": source });
     } catch {
       // The meter's failure is its own.
     }

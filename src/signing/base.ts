@@ -120,7 +120,8 @@ export function buildSignatureBase(
 ): string {
   const seen = new Set<string>();
   let base = "";
-  let ascii = true;
+  /** The first component whose value is not ASCII, if any. */
+  let nonAscii: ComponentId | undefined;
   for (let i = 0; i < ids.length; i++) {
     const id = ids[i]!;
     const item = serializeItem(id);
@@ -136,12 +137,17 @@ export function buildSignatureBase(
     const value = componentValue(ctx, id);
     // §2.5 step 4 (checked below): serialised identifiers and the serialised
     // Inner List in `paramsValue` are ASCII by construction; values may not be.
-    if (ascii && !BASE_TEXT.test(value)) ascii = false;
+    if (nonAscii === undefined && !BASE_TEXT.test(value)) nonAscii = id;
     // §2.5 steps 2.1-2.6: identifier as serialised in the inner list, ": ", value, LF.
     base += `${item}: ${value}\n`;
   }
   base += `"@signature-params": ${paramsValue}`;
   // §2.5 step 4: ASCII only. Field values may hold HTAB; nothing else outside printable ASCII.
-  if (!ascii) throw new SignatureBaseError("NON_ASCII", "signature base is not ASCII");
+  if (nonAscii !== undefined) {
+    // Derived components are ASCII as built; a field's value may not be: with ;bs its bytes are signed (§2.1.3).
+    const name = componentIdToString(nonAscii);
+    const message = name.startsWith("@") ? "value is not ASCII" : `field value is not ASCII; cover it as "${name};bs" to sign its bytes`;
+    throw new SignatureBaseError("NON_ASCII", message, name);
+  }
   return base;
 }

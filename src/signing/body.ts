@@ -1,4 +1,5 @@
 // Reading a message body without consuming it, with a size cap.
+import { utf8 } from "../lib/bytes.js";
 import { readStream } from "../lib/read-stream.js";
 import type { HttpMessage } from "./components.js";
 
@@ -36,3 +37,24 @@ export async function readBody(
  * that nothing else holds would wait for ever once it was collected.
  */
 const reading = new Set<{ message: HttpMessage }>();
+
+/**
+ * The bytes a Request built from `init.body` sends, computed from the value
+ * itself, without a Request or a stream (Fetch, "extract a body"): a string
+ * as UTF-8 (lone surrogates as U+FFFD, as the USVString conversion does),
+ * URLSearchParams as its `application/x-www-form-urlencoded` serialisation
+ * (`toString()`) in UTF-8, an ArrayBuffer or a view of one as its bytes (a
+ * view, not a copy: read them before the caller can change them); an empty
+ * array for no body. Undefined for the bodies that need reading (Blob,
+ * FormData, whose boundary the Request chooses, ReadableStream, anything
+ * else the Request converts).
+ */
+export function initBodyBytes(body: BodyInit | null | undefined): Uint8Array | undefined {
+  if (body === null || body === undefined) return new Uint8Array(0);
+  if (typeof body === "string") return utf8(body);
+  if (body instanceof Uint8Array) return body;
+  if (body instanceof ArrayBuffer) return new Uint8Array(body);
+  if (ArrayBuffer.isView(body)) return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+  if (typeof URLSearchParams !== "undefined" && body instanceof URLSearchParams) return utf8(body.toString());
+  return undefined;
+}

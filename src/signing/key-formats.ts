@@ -47,16 +47,16 @@ const PEM = /^\s*-----BEGIN ([A-Z0-9 ]+)-----([A-Za-z0-9+/=\s]*)-----END \1-----
 
 /**
  * The 32 bytes of an Ed25519 key in any accepted form other than raw bytes:
- * a single PEM block labelled `label` whose DER is `prefix` + 32 bytes, or
- * member `name` of an Ed25519 JWK, or of a KeyObject's JWK. Null for
- * anything else (a KeyObject that has no JWK form too).
+ * a single PEM block labelled `label` whose DER `fromDer` reads, or member
+ * `name` of an Ed25519 JWK, or of a KeyObject's JWK. Null for anything else
+ * (a KeyObject that has no JWK form too).
  */
-function keyBytes(input: unknown, label: string, prefix: readonly number[], name: "x" | "d"): Uint8Array | null {
+function keyBytes(input: unknown, label: string, fromDer: (der: Uint8Array) => Uint8Array | null, name: "x" | "d"): Uint8Array | null {
   let out: Uint8Array | null | undefined;
   if (typeof input === "string") {
     const pem = input.length > MAX_PEM_LENGTH ? null : PEM.exec(input);
     const der = pem?.[1] === label ? fromBase64(pem[2]!.replace(/\s/g, "")) : null;
-    if (der?.length === prefix.length + 32 && prefix.every((b, i) => der[i] === b)) out = der.slice(prefix.length);
+    if (der !== null) out = fromDer(der);
   } else if (typeof input === "object" && input !== null) {
     let k: Partial<Ed25519Jwk> | undefined;
     try {
@@ -67,6 +67,44 @@ function keyBytes(input: unknown, label: string, prefix: readonly number[], name
     if (k?.kty === "OKP" && k.crv === "Ed25519" && typeof k[name] === "string" && forSignatures(k, name)) out = fromBase64(k[name]);
   }
   return out?.length === 32 ? out : null;
+}
+
+/** The 32-byte public key of an SPKI Ed25519 key (RFC 8410 §4), or null. */
+function spkiKey(der: Uint8Array): Uint8Array | null {
+  if (der.length !== SPKI_ED25519.length + 32 || !SPKI_ED25519.every((b, i) => der[i] === b)) return null;
+  return der.slice(SPKI_ED25519.length);
+}
+
+/** What may follow the seed: the public key as RFC 8410 §10.3 writes it (\[1\] IMPLICIT BIT STRING), or as Rust's ring does (a BIT STRING in \[1\]). */
+const PUBLIC_KEY_TAGS = [
+  [0x81, 0x21, 0x00],
+  [0xa1, 0x23, 0x03, 0x21, 0x00],
+];
+
+/**
+ * The seed of a PKCS #8 Ed25519 private key (RFC 8410 §7), of either version
+ * of RFC 5958 §2 as Node and WebCrypto read them: attributes (\[0\], under
+ * 128 bytes) are skipped, and a version 2 key's public key must be the
+ * seed's. Null for anything else.
+ *
+ * @throws {TypeError} when the public key is not the seed's
+ */
+function pkcs8Seed(der: Uint8Array, name: string): Uint8Array | null {
+  // SEQUENCE (short length: all of it), INTEGER 0 or 1, the algorithm, OCTET STRING { OCTET STRING (32) }.
+  const version = der[4]!;
+  let at = PKCS8_ED25519.length + 32;
+  if (der.length < at || der[1] !== der.length - 2 || version > 1 || !PKCS8_ED25519.every((b, i) => i === 1 || i === 4 || der[i] === b)) return null;
+  if (der[at] === 0xa0 && der[at + 1]! < 0x80) at += 2 + der[at + 1]!;
+  const rest = der.subarray(at);
+  // The public key, after a version 1 only; nothing else.
+  const tag = version === 1 ? PUBLIC_KEY_TAGS.find((t) => rest.length === t.length + 32 && t.every((b, i) => rest[i] === b)) : undefined;
+  if (at > der.length || (tag === undefined && rest.length > 0)) return null;
+  const seed = der.slice(PKCS8_ED25519.length, PKCS8_ED25519.length + 32);
+  if (tag !== undefined && !equalBytes(rest.subarray(tag.length), publicKeyOf(seed))) {
+    seed.fill(0);
+    throw new TypeError(`${name} is a PKCS #8 key whose public key is not the one of its seed`);
+  }
+  return seed;
 }
 
 /**
@@ -84,14 +122,16 @@ function forSignatures(jwk: { use?: unknown; key_ops?: unknown; d?: unknown }, n
 
 /**
  * The 32-byte Ed25519 seed of a private key given as raw bytes, PKCS #8 PEM
- * (one `-----BEGIN PRIVATE KEY-----` block, nothing else but whitespace), a
- * JWK with `d`, or a node:crypto KeyObject.
+ * (one `-----BEGIN PRIVATE KEY-----` block, nothing else but whitespace;
+ * version 1 or 2 of RFC 5958, with attributes or the public key), a JWK
+ * with `d`, or a node:crypto KeyObject.
  *
  * @param input the private key
  * @param name the option's name, for error messages
  * @returns a fresh copy of the seed
- * @throws {TypeError} when the input is none of these forms or not an Ed25519 private key, or is a JWK whose `x` is not
- *   the public key of its `d` or whose `use` / `key_ops` do not allow signing (the message never shows key material)
+ * @throws {TypeError} when the input is none of these forms or not an Ed25519 private key, is a JWK whose `x` is not
+ *   the public key of its `d` or whose `use` / `key_ops` do not allow signing, or a PKCS #8 key whose public key is
+ *   not its seed's (the message never shows key material)
  * @throws {RangeError} for raw bytes that are not 32 long
  * @example
  * ```ts
@@ -105,7 +145,7 @@ export function ed25519Seed(input: Ed25519PrivateKeyInput, name = "privateKey"):
     if (input.length !== 32) throw new RangeError(`${name} must be a 32-byte Ed25519 seed, got ${input.length} bytes`);
     return new Uint8Array(input);
   }
-  const seed = keyBytes(input, "PRIVATE KEY", PKCS8_ED25519, "d");
+  const seed = keyBytes(input, "PRIVATE KEY", (der) => pkcs8Seed(der, name), "d");
   if (seed === null) {
     const jwk = input as Partial<Ed25519Jwk>;
     if (jwk?.kty === "OKP" && jwk.crv === "Ed25519" && !forSignatures(jwk, "d")) {
@@ -168,7 +208,7 @@ export function ed25519PublicKey(input: unknown): Uint8Array | null {
       const raw = fromBase64(input);
       return raw?.length === 32 ? raw : null;
     }
-    return keyBytes(input, "PUBLIC KEY", SPKI_ED25519, "x");
+    return keyBytes(input, "PUBLIC KEY", spkiKey, "x");
   } catch {
     return null;
   }

@@ -1,5 +1,6 @@
 // Creating a signature (RFC 9421 §3.1) and attaching it (§4).
 import type { RandomSource } from "../lib/crypto.js";
+import { initBodyBytes } from "./body.js";
 import { referrerOf } from "./referrer.js";
 import { bodyToSign, prepareSignature } from "./signature-headers.js";
 import type { DigestAlgorithm, SignatureParamName, SigningKey } from "./types.js";
@@ -81,6 +82,38 @@ const signedOnce = new WeakSet<Request>();
 const originals = new WeakMap<Request, Request>();
 
 /**
+ * Builds the request `fetch(input, init)` would send, and signs it, as
+ * {@link signRequest} signs a Request but cheaper: the body, when `init.body`
+ * is a string, a Uint8Array (or another view), an ArrayBuffer or
+ * URLSearchParams, is digested from that value, encoded as fetch encodes it
+ * (UTF-8; URLSearchParams serialised), so no stream is cloned or read, and
+ * the Request built here is the one returned (with the Content-Type fetch
+ * adds for a string or URLSearchParams body, which a covered `content-type`
+ * signs). Other bodies (Blob, FormData, ReadableStream) are read from the
+ * built Request, as signRequest reads a Request's. The signature is the one
+ * `signRequest(new Request(input, init), options)` makes.
+ *
+ * @param input - The URL (relative URLs as the Request constructor resolves them).
+ * @param init - As for fetch: method, headers, body, signal, …
+ * @param options - As for {@link signRequest}, without `body` (the body is `init.body`).
+ * @returns A new, signed Request.
+ * @throws {TypeError} as `new Request(input, init)` (a GET with a body, a bad method or URL), for
+ *   a `body` option, and as {@link signRequest}.
+ * @throws {SignatureBaseError} / {InvalidInputError} as {@link signRequest}.
+ * @example
+ * ```ts
+ * const signed = await signRequest("https://api.example.com/v1/orders", { method: "POST", body: '{"symbol":"X"}' }, {
+ *   keyId: "tok_123",
+ *   key: { alg: "ed25519", privateKey: seed }, // 32-byte Uint8Array
+ *   created: 1700000000, // default: now
+ * });
+ * signed.headers.get("signature-input");
+ * // 'sig1=("@method" "@target-uri" "content-digest");created=1700000000;keyid="tok_123";alg="ed25519"'
+ * ```
+ */
+export function signRequest(input: string | URL, init: RequestInit | undefined, options: SignRequestOptions): Promise<Request>;
+// The Request form last: `Parameters<typeof signRequest>` reads the last overload.
+/**
  * Signs a request (RFC 9421 §3.1) and returns a new Request carrying the
  * signature in `Signature-Input` and `Signature` (§4.1, §4.2), after any
  * signatures already present. When `content-digest` is covered and the
@@ -92,7 +125,9 @@ const originals = new WeakMap<Request, Request>();
  * The given request is left untouched and readable. Signing the same
  * Request again reads its body into memory once (a clone's tee would buffer
  * it anyway), and later signings of it reuse those bytes. To set the fields
- * on a request you build yourself, without a new Request, use {@link signatureHeaders}.
+ * on a request you build yourself, without a new Request, use {@link signatureHeaders};
+ * for one not built yet, `signRequest(url, init, options)` builds it once and
+ * digests the body from `init.body`, without reading a stream.
  * Reading the body is bounded by the request's `signal`, as fetch's would
  * be: aborted before the body has ended, the call rejects with its reason.
  *
@@ -117,7 +152,15 @@ const originals = new WeakMap<Request, Request>();
  * // 'sig1=("@method" "@target-uri");created=1700000000;keyid="tok_123";alg="ed25519"'
  * ```
  */
-export async function signRequest(request: Request, options: SignRequestOptions): Promise<Request> {
+export function signRequest(request: Request, options: SignRequestOptions): Promise<Request>;
+export async function signRequest(
+  input: Request | string | URL,
+  initOrOptions: RequestInit | SignRequestOptions | undefined,
+  maybeOptions?: SignRequestOptions,
+): Promise<Request> {
+  if (maybeOptions !== undefined) return signInit(input as string | URL, initOrOptions as RequestInit | undefined, maybeOptions);
+  const request = input as Request;
+  const options = initOrOptions as SignRequestOptions;
   const again = signedOnce.has(request);
   const prepared = await prepareSignature(request, options);
   signedOnce.add(request);
@@ -146,4 +189,32 @@ export async function signRequest(request: Request, options: SignRequestOptions)
   if (fields["content-digest"] !== undefined) headers.set("content-digest", fields["content-digest"]);
   originals.set(signed, request);
   return signed;
+}
+
+/**
+ * The URL form of signRequest: one Request, built by the platform (method,
+ * URL, headers and Content-Type as fetch makes them), signed in place with
+ * the body bytes taken from `init.body` itself (see initBodyBytes).
+ */
+async function signInit(input: string | URL, init: RequestInit | undefined, options: SignRequestOptions): Promise<Request> {
+  if (options !== null && typeof options === "object" && options.body !== undefined) {
+    throw new TypeError("the body option is for signRequest(request, options): here the body is init.body");
+  }
+  if (typeof Request !== "undefined" && input instanceof Request) {
+    throw new TypeError("signRequest(input, init, options) takes a URL: sign a Request with signRequest(request, options)");
+  }
+  // The Request reads init.body too: an init whose body getter answered each read differently
+  // would be signed for another body than it sends (and fail verification), never the reverse.
+  const body = init?.body;
+  const request = new Request(input, init);
+  // Digested at once (synchronously, in prepareSignature): the bytes the Request copied.
+  const bytes = request.body === null ? undefined : initBodyBytes(body);
+  // A body to read (Blob, FormData, stream): the general path, from the Request built here.
+  if (bytes === undefined && request.body !== null) return signRequest(request, options);
+  const { headers: fields } = await prepareSignature(request, options, bytes);
+  const headers = request.headers;
+  headers.set("signature-input", fields["signature-input"]);
+  headers.set("signature", fields.signature);
+  if (fields["content-digest"] !== undefined) headers.set("content-digest", fields["content-digest"]);
+  return request;
 }

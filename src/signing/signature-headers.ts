@@ -47,6 +47,13 @@ const WITHOUT_BODY: readonly string[] = ["@method", "@target-uri"];
  * `content-digest` is covered and the `body` option does not give it, and
  * that read is bounded by the request's `signal`. A Content-Digest the
  * request carries is checked against the body, as in signRequest.
+ * The fields fit the bytes of that request's body: send the same bytes.
+ * A string, bytes, a Blob or URLSearchParams serialize alike every time, so
+ * `fetch(url, init)` with the init the request was built from sends them;
+ * a FormData gets a new multipart boundary each time it is serialized (its
+ * digest no longer matches: `DIGEST_MISMATCH`) and a stream is read by the
+ * signing: for those, send the request itself (`fetch(request)`, with the
+ * fields set on its headers), or use {@link signRequest}.
  *
  * @param request - The request to sign.
  * @param options - Key, key id, covered components and parameters.
@@ -96,8 +103,10 @@ const SIGN_OPTIONS = optionNames<SignRequestOptions>({
 /**
  * Validates the options, reads the body if `content-digest` is covered and
  * it is not given, computes or checks the digest, and signs. Synchronous unless a body is read or the key signs asynchronously.
+ * `body`: the request's body bytes when the caller computed them (signRequest's
+ * URL form), in place of the `body` option.
  */
-export function prepareSignature(request: Request, options: SignRequestOptions): MaybePromise<PreparedSignature> {
+export function prepareSignature(request: Request, options: SignRequestOptions, body?: Uint8Array): MaybePromise<PreparedSignature> {
   if (typeof Request === "undefined" || !(request instanceof Request)) throw new TypeError("request must be a Request");
   if (options === null || typeof options !== "object") throw new TypeError("options must be an object");
   // A misspelt `components` or `nonce` would sign less than was asked, without a word.
@@ -120,7 +129,7 @@ export function prepareSignature(request: Request, options: SignRequestOptions):
   }
   const ids: ComponentId[] = components.map(parseComponentId);
 
-  const given = givenBody(options.body, hasBody);
+  const given = body ?? givenBody(options.body, hasBody);
   const job: Job = { request, options, key, keyId, label, existing, ids };
   if (!hasBody || !ids.some((id) => id[0] === "content-digest")) return sign(job, null, given);
   // Covered: computed from the body, or, when the request carries one, signed

@@ -42,7 +42,10 @@ const SQLITE_OPTIONS = optionNames<SqliteStoreOptions>({ tablePrefix: true, sync
  *   `node:sqlite` (Node before 22.13 without `--experimental-sqlite`).
  * @throws {StoreUnavailableError} `STORE_UNAVAILABLE` when the file cannot be
  *   opened or is not a database, or the schema is older (with `migrate: false`)
- *   or newer than this library's.
+ *   or newer than this library's; for a path, also when the file cannot be
+ *   written (another user's: SQLite would open it read-only, `driverCode`
+ *   `"8"`) unless a `file:` URI asks for that (`?mode=ro`). A connection you
+ *   give is used as it was opened: a read-only one serves reads.
  * @example
  * ```ts
  * import { DatabaseSync } from "node:sqlite";
@@ -65,7 +68,7 @@ export function sqliteStore(db: string | SqliteDatabase, options: SqliteStoreOpt
       throw new StoreUnavailableError(`cannot open the SQLite store: ${(err as Error)?.message ?? "unknown error"}`);
     }
     try {
-      return new SqliteStore(opened, options, true);
+      return new SqliteStore(opened, options, true, !asksReadOnly(db));
     } catch (err) {
       // A store refused at startup (an invalid option, a newer schema) leaves no connection open on the file.
       opened.close?.();
@@ -93,6 +96,11 @@ function createPrivately(path: string): void {
   try {
     fs?.closeSync(fs.openSync(path, "wx", 0o600));
   } catch {}
+}
+
+/** Whether a `file:` URI asks SQLite for a read-only database (`mode=ro`, `immutable=1`). */
+function asksReadOnly(path: string): boolean {
+  return /^file:[^?#]*\?(?:[^#]*&)?(?:mode=ro|immutable=1)(?:[&#]|$)/.test(path);
 }
 
 /**

@@ -83,12 +83,14 @@ export interface SqliteStoreOptions {
    * How long an admin write (`insert`, `update`, `revoke`, accounts,
    * credits, billing…) or a migration waits for another process's write
    * lock, ms (default 5 000). A wait blocks the whole process (the driver is synchronous).
+   * An audit entry appended alone (`appendAudit`) waits `requestBusyTimeoutMs`.
    */
   busyTimeoutMs?: number | undefined;
   /**
    * How long a call of the request path waits for another process's write
    * lock, ms (default 100): lookups, `meter`, `rememberNonce`, and the writes
-   * of the usage flush and the anomaly detector. A wait blocks the whole
+   * of the usage flush, the anomaly detector and `appendAudit` (the verifier's
+   * report of a token seen in a URL). A wait blocks the whole
    * process, every other request with it; past this the call fails
    * (`STORE_UNAVAILABLE`: the request is denied, usage events stay queued
    * for the next flush). Keep it well below `lookupTimeoutMs`.
@@ -246,6 +248,23 @@ function currentVersion(db: SqliteDatabase, t: TableNames): number {
   return checkSchemaVersion(Number(row?.v ?? 0));
 }
 
+/**
+ * Throws when the connection cannot write: SQLite opens a file this user may
+ * read and not write (another user's, a read-only mount) read-only without a
+ * word, and every write after it would fail, each metered request denied.
+ * A write of no row tells at once: SQLite refuses it (SQLITE_READONLY) before
+ * it asks for the write lock, so a busy answer (another process writing)
+ * means a file this one can write too, and the probe does not wait for it.
+ */
+function assertWritable(db: SqliteDatabase, t: TableNames): void {
+  db.exec("PRAGMA busy_timeout = 0");
+  try {
+    db.exec(`DELETE FROM ${t.migrations} WHERE 0`);
+  } catch (err) {
+    if (!isBusy(err)) throw err;
+  }
+}
+
 /** How a transaction is begun, committed and rolled back: prepared statements, or `exec` for migrations. */
 interface TransactionControl {
   begin(): unknown;
@@ -324,8 +343,11 @@ export class SqliteStore implements TokenStore {
     rollback: () => this.#s.rollback.run(),
   };
 
-  /** @internal Use {@link sqliteStore}. */
-  constructor(db: SqliteDatabase, options: SqliteStoreOptions, ownsDb: boolean) {
+  /**
+   * @internal Use {@link sqliteStore}. `mustWrite`: refuse a file SQLite could open read-only only (a path that did
+   * not ask for read-only); a connection given is used as it was opened, a read-only one for reads.
+   */
+  constructor(db: SqliteDatabase, options: SqliteStoreOptions, ownsDb: boolean, mustWrite = false) {
     const prefix = checkTablePrefix(options.tablePrefix);
     const { synchronous = "NORMAL", migrate: runMigrations = true } = options;
     if (synchronous !== "NORMAL" && synchronous !== "FULL") throw new ConfigError("synchronous", 'must be "NORMAL" or "FULL"');
@@ -357,6 +379,7 @@ export class SqliteStore implements TokenStore {
       // Before the migrations: a bound it cannot keep is refused with no table written.
       this.#wal = WalBound.of(db, walCheckpointBytes, requestBusyTimeoutMs);
       if (version !== SCHEMA_VERSION) migrate(db, { tablePrefix: prefix, busyTimeoutMs });
+      if (mustWrite) assertWritable(db, this.#t);
       this.#s = prepareStatements(db, this.#t);
       this.#setWait(requestBusyTimeoutMs);
     } catch (err) {
@@ -559,8 +582,13 @@ export class SqliteStore implements TokenStore {
     });
   }
 
+  /**
+   * An entry alone, within the request path's wait: the verifier appends one for a live token it finds in a
+   * request's URL, and an admin write's wait would block the process, every request with it (the driver is
+   * synchronous: `lookupTimeoutMs` cannot cut it short). A report that fails is made again the next time.
+   */
   appendAudit(entry: AuditEntry): Promise<void> {
-    return this.#tx(() => {
+    return this.#quickTx(() => {
       this.#assertAuditFree(entry);
       this.#writeAudit(entry);
     });

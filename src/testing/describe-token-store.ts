@@ -37,7 +37,7 @@ import type { SuiteContext } from "./suite.js";
  * - `findByHash`: lookup by current and previous hashes (the whole hash, and nothing else), copies, nested fields included.
  * - `list`: owner listing, order, pagination, copies.
  * - `update`: compare-and-set, hash changes, conflicts, reads after it; `next.revokedAt` ignored, `next` not kept.
- * - `revoke`: revocation, idempotence, revision, reads after it.
+ * - `revoke`: revocation, idempotence, revision, reads after it (after one written through the peer too).
  * - `credits`: balances, refill, limit changes (through `meter`).
  * - `rateLimit`: at most `limit` hits in any `windowMs`, Retry-After (through `meter`).
  * - `meter`: rate limit and credits together, all or nothing.
@@ -50,7 +50,8 @@ import type { SuiteContext } from "./suite.js";
  *   hard delete, and for every account write when `capabilities.accounts` is true (tests skip
  *   themselves when `capabilities.changeFeed` is false).
  * - `delete`: the optional hard delete (tests skip themselves when `capabilities.hardDelete` is not true).
- * - `races`: concurrent calls of every atomic operation.
+ * - `races`: concurrent calls of every atomic operation, split between the store and its
+ *   {@link DescribeTokenStoreOptions.peer} when one is given.
  * - `raw`: checks through the {@link DescribeTokenStoreOptions.raw} hook (skipped without it).
  * - `accounts`: the optional account part: records, account counters in `meter` (both or neither),
  *   admin credit operations (tests skip themselves when `capabilities.accounts` is not true).
@@ -133,6 +134,19 @@ export interface DescribeTokenStoreOptions {
    */
   raw?: ((store: TokenStore) => string | Promise<string>) | undefined;
   /**
+   * Opens another store over the same data as `store` (a new one from
+   * `makeStore`), as a second process would: its own connection, pool or
+   * client. With it, the `races` group splits each race between the two
+   * stores. An adapter whose atomicity is a lock of its own process (a
+   * mutex, a queue, the one connection of a synchronous driver) passes
+   * every race on one store, and spends credits twice or accepts a nonce
+   * twice when two processes share the database: only this catches it. The
+   * `revoke` group revokes through it too: a cache of the adapter that only
+   * its own writes drop never sees another process's revocation.
+   * Closed after the test, before `store`.
+   */
+  peer?: ((store: TokenStore) => TokenStore | Promise<TokenStore>) | undefined;
+  /**
    * Size of the races (default 1000, at least 2): credits and rate limits
    * race this many calls on a limit of half; updates, inserts and nonces race
    * min(this, 50 / 50 / 100) calls.
@@ -156,7 +170,7 @@ export interface DescribeTokenStoreOptions {
  *
  * @param name - shown in the test report.
  * @param makeStore - returns a new, empty store (or one whose data no other test sees).
- * @param options - groups to skip (with reasons), the `raw` hook, race sizes, the timeout of each test.
+ * @param options - groups to skip (with reasons), the `raw` hook, a `peer` store over the same data for the races, race sizes, the timeout of each test.
  * @throws {TypeError} on an unknown group name in `skip`.
  * @throws {RangeError} when `concurrency` is not an integer of at least 2, or `timeoutMs` not a positive integer.
  * @example
@@ -168,6 +182,8 @@ export interface DescribeTokenStoreOptions {
  * describeTokenStore("MyStore", async () => MyStore.connect(process.env.DB_URL!), {
  *   skip: { changeFeed: "MyStore has no change feed yet" },
  *   raw: async (store) => (store as MyStore).dumpAllTables(),
+ *   // A second connection to the same database: the races run across the two, as across processes.
+ *   peer: () => MyStore.connect(process.env.DB_URL!),
  * });
  * ```
  */
@@ -193,17 +209,25 @@ export function describeTokenStore(
   const timeout = options.timeoutMs ?? SUITE_DEFAULTS.timeoutMs;
   if (!Number.isInteger(timeout) || timeout < 1) throw new RangeError("describeTokenStore: timeoutMs must be a positive integer (ms)");
   const raw = options.raw;
+  const openPeer = options.peer;
   if (!raw && !skip.has("raw")) skip.set("raw", "no raw hook given");
 
   describe(`TokenStore: ${name}`, { timeout }, () => {
     let adapter!: TokenStore;
     let store!: GuardedStore;
+    /** The running test's peer, once a test asked for it. */
+    let peer: TokenStore | undefined;
     const ctx: SuiteContext = {
       get store() {
         return store;
       },
       get adapter() {
         return adapter;
+      },
+      async stores() {
+        if (openPeer === undefined) return [store];
+        peer ??= await openPeer(adapter);
+        return [store, guardStore(peer)];
       },
       raw,
       concurrency,
@@ -213,6 +237,9 @@ export function describeTokenStore(
       store = guardStore(adapter);
     });
     afterEach(async () => {
+      const opened = peer;
+      peer = undefined;
+      await opened?.close?.();
       await adapter.close?.();
     });
 

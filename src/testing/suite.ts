@@ -12,6 +12,11 @@ export interface SuiteContext {
   readonly store: GuardedStore;
   /** The adapter itself, as `makeStore` returned it. */
   readonly adapter: TokenStore;
+  /**
+   * The stores a race splits its calls between: the store under test, and its peer over the same data
+   * (opened once per test, guarded) when `describeTokenStore` was given one.
+   */
+  stores(): Promise<readonly GuardedStore[]>;
   /** The suite's `raw` option: the database behind the adapter as text (undefined: the `raw` group skips). */
   readonly raw: ((store: TokenStore) => string | Promise<string>) | undefined;
   readonly concurrency: number;
@@ -21,6 +26,15 @@ export interface SuiteContext {
 export const T = FIXTURE_TIME;
 export const HOUR = 3_600_000;
 export const DAY = 86_400_000;
+
+/**
+ * `n` calls started at once, call `i` on store `i % count`: the store under test, and its peer over the
+ * same data when there is one (as two processes), so that an atomicity of one process only is seen.
+ */
+export async function callsAcross<R>(ctx: SuiteContext, n: number, f: (i: number, store: GuardedStore) => Promise<R>): Promise<Promise<R>[]> {
+  const stores = await ctx.stores();
+  return Array.from({ length: n }, (_, i) => f(i, stores[i % stores.length]!));
+}
 
 /** Spends credits through `meter` alone (no rate limit). */
 export async function consume(

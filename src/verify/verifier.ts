@@ -296,5 +296,6 @@ export class Verifier {
     await this.#authenticate.settled();
     await this.#usage.close();
     await this.#detector?.close();
+    this.#telemetry?.close();
   }
 }

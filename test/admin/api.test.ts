@@ -384,20 +384,24 @@ describe("bad input", () => {
     expect(answer.allow).toMatch(/GET/);
   });
 
-  it("a Host that makes no URL (a client's, Node hands it on): answered as any request (served at invalid.invalid), not an empty 500 (real server)", async () => {
+  it("a Host that makes no URL, or one a Fetch Request refuses (userinfo, in Host or an absolute-form target): answered as any request (served at invalid.invalid), not an empty 500 (real server)", async () => {
     const { port, hostname } = new URL(srv.origin);
-    const ask = (host: string, headers: Record<string, string>) =>
+    const tokens = new URL(`${srv.url}/tokens`).pathname;
+    const ask = (host: string, headers: Record<string, string>, path = tokens) =>
       new Promise<{ status: number; type: string | undefined; json: { code?: string; items?: unknown[] } }>((resolve, reject) => {
-        const req = request({ hostname, port, path: new URL(`${srv.url}/tokens`).pathname, headers: { host, ...headers } }, (res) => {
+        const req = request({ hostname, port, path, headers: { host, ...headers } }, (res) => {
           let text = "";
           res.setEncoding("utf8").on("data", (d) => (text += d)).on("end", () => resolve({ status: res.statusCode!, type: res.headers["content-type"], json: text ? JSON.parse(text) : {} }));
         });
         req.on("error", reject).end();
       });
-    for (const host of ["a b", "example.com:99999", "[::1"]) {
+    for (const host of ["a b", "example.com:99999", "[::1", "u@example.com", "u:p@example.com"]) {
       expect(await ask(host, {})).toMatchObject({ status: 401, type: "application/problem+json", json: { code: "UNAUTHORIZED" } });
       expect(await ask(host, { authorization: `Bearer ${alice}` })).toMatchObject({ status: 200, json: { items: expect.any(Array) } });
     }
+    const absolute = `http://u@example.com${tokens}`;
+    expect(await ask("example.com", {}, absolute)).toMatchObject({ status: 401, type: "application/problem+json", json: { code: "UNAUTHORIZED" } });
+    expect(await ask("example.com", { authorization: `Bearer ${alice}` }, absolute)).toMatchObject({ status: 200, json: { items: expect.any(Array) } });
   });
 
   it("an option of another name is refused: a misspelt grantableScopes would let customers grant the default scopes, a misspelt console serve the page", async () => {

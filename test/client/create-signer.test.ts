@@ -206,6 +206,8 @@ describe("createSigner: validation", () => {
     ["nonce not boolean", { ...ed, nonce: "yes" }, TypeError, /^nonce must be a boolean$/],
     ["expiresInSec 0", { ...ed, expiresInSec: 0 }, RangeError, /^expiresInSec must be a positive integer \(seconds\)$/],
     ["expiresInSec 1.5", { ...ed, expiresInSec: 1.5 }, RangeError, /^expiresInSec must be a positive integer/],
+    // created + expiresInSec would be no Structured Field Integer: every sign call would throw.
+    ["expiresInSec 1e15", { ...ed, expiresInSec: 1e15 }, RangeError, /^expiresInSec must be at most 999999999 \(seconds, about 31 years\)$/],
     ["digestAlgorithms empty", { ...ed, digestAlgorithms: [] }, TypeError, /^digestAlgorithms must be a non-empty array$/],
     ["digest (deprecated) empty", { ...ed, digest: [] }, TypeError, /^digestAlgorithms must be a non-empty array$/],
     ["digest and digestAlgorithms differ", { ...ed, digest: ["sha-512"], digestAlgorithms: ["sha-256"] }, TypeError, /deprecated alias digest/],
@@ -231,6 +233,18 @@ describe("createSigner: validation", () => {
       for (const secret of [token, toBase64(seed), toBase64Url(seed), toHex(seed), seed.join(",")]) expect(text).not.toContain(secret);
     });
   }
+
+  it("a clock that gives no time a signature can carry rejects the sign call with a TypeError that says so", async () => {
+    expect(createSigner({ ...ed, expiresInSec: 999_999_999 }).keyId).toBe(ed.keyId);
+    for (const now of [() => Number.NaN, () => -1000, () => 1e20, () => "1700000000000", () => new Date()]) {
+      await expect(createSigner({ ...ed, now: now as never }).sign(new Request("https://api.example.com/x"))).rejects.toThrow(
+        new TypeError("now must return milliseconds since 1970 (a number)"),
+      );
+    }
+    // Milliseconds with a fraction (performance.timeOrigin + performance.now()) are fine.
+    const signed = await createSigner({ ...ed, now: () => 1_700_000_000_123.75 }).sign(new Request("https://api.example.com/x"));
+    expect(signed.headers.get("signature-input")).toContain("created=1700000000;expires=1700000300;");
+  });
 
   it("a sign call, signedFetch, signRequest and signatureHeaders refuse an option of another name, and send nothing", async () => {
     const signer = createSigner(ed);

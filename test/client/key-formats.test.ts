@@ -71,6 +71,60 @@ describe("Ed25519 key formats", () => {
     }
   });
 
+  it("a PKCS #8 v2 PEM (RFC 5958: attributes, the public key) is read as Node and WebCrypto read it; its public key must be the seed's", async () => {
+    const der = (hex: string) => Buffer.from(hex.replace(/\s/g, ""), "hex");
+    const pemOf = (bytes: Buffer) => `-----BEGIN PRIVATE KEY-----\n${bytes.toString("base64").replace(/.{64}/g, "$&\n")}\n-----END PRIVATE KEY-----\n`;
+    const seedHex = Buffer.from(seed).toString("hex");
+    const pubHex = Buffer.from(pub).toString("hex");
+    const otherPub = Buffer.from(ed25519PublicKey(generateKeyPairSync("ed25519").publicKey)!).toString("hex");
+    // RFC 8410 §10.3, as printed: version 1, an attribute, the public key ([1] IMPLICIT BIT STRING).
+    const rfc = [
+      "-----BEGIN PRIVATE KEY-----",
+      "MHICAQEwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC",
+      "oB8wHQYKKoZIhvcNAQkJFDEPDA1DdXJkbGUgQ2hhaXJzgSEAGb9ECWmEzf6FQbrB",
+      "Z9w7lshQhqowtrbLDFw4rXAxZuE=",
+      "-----END PRIVATE KEY-----",
+    ].join("\n");
+    expect(toBase64Url(ed25519Seed(rfc))).toBe(createPrivateKey(rfc).export({ format: "jwk" }).d);
+    const accepted = [
+      der(`3051 020101 300506032b6570 04220420${seedHex} 812100${pubHex}`), // the public key, no attributes
+      der(`3053 020101 300506032b6570 04220420${seedHex} a123032100${pubHex}`), // the same as ring writes it ([1] around a BIT STRING)
+      der(`303e 020100 300506032b6570 04220420${seedHex} a00e300c06032a0304310504036f6b21`), // version 0 with an attribute
+    ];
+    for (const bytes of accepted) {
+      expect(createPrivateKey({ key: bytes, format: "der", type: "pkcs8" }).export({ format: "jwk" }).d).toBe(toBase64Url(seed));
+      await expect(crypto.subtle.importKey("pkcs8", bytes, "Ed25519", false, ["sign"])).resolves.toBeDefined();
+      expect(ed25519Seed(pemOf(bytes))).toEqual(seed);
+    }
+    const refused = [
+      der(`3051 020101 300506032b6570 04220420${seedHex} 812100${otherPub}`), // another key's public key
+      der(`3051 020102 300506032b6570 04220420${seedHex} 812100${pubHex}`), // version 2
+      der(`3052 020101 300506032b6570 04220420${seedHex} 812100${pubHex} 00`), // a byte after the key
+      der(`3053 020101 300506032b6570 04220420${seedHex} 812100${pubHex} 8100`), // the public key twice
+      der(`3051 020100 300506032b6570 04220420${seedHex} 812100${pubHex}`), // the public key after a version 0
+      der(`3031 020100 300506032b6570 04220420${seedHex} a01000`), // attributes that run past the end
+    ];
+    for (const bytes of refused) expect(() => ed25519Seed(pemOf(bytes))).toThrow(TypeError);
+    expect(() => createSigner({ keyId: "tok_x", alg: "ed25519", privateKey: pemOf(refused[0]!) })).toThrow(
+      new TypeError("privateKey is a PKCS #8 key whose public key is not the one of its seed"),
+    );
+    // Any DER in the block: a seed, or the documented TypeError.
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 120 }), (bytes) => {
+        try {
+          return ed25519Seed(pemOf(Buffer.from(bytes))).length === 32;
+        } catch (err) {
+          return err instanceof TypeError;
+        }
+      }),
+    );
+    // End to end: the token's requests verify when signed with the v2 PEM.
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: pub } });
+    const signed = await createSigner({ keyId: record.id, alg: "ed25519", privateKey: pemOf(accepted[0]!) }).sign(new Request("https://api.example.com/v1/x"));
+    expect((await kw.verify(signed)).ok).toBe(true);
+  });
+
   it("refuses a private JWK whose x is not the public key of its d, as WebCrypto does", async () => {
     const jwk = privateKey.export({ format: "jwk" });
     const other = generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" });

@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest
 import { createSigner, type Signer, signedFetch } from "../../src/client/index.js";
 import { InvalidInputError, Keyward, MemoryStore } from "../../src/index.js";
 import { utf8 } from "../../src/lib/bytes.js";
-import { computeContentDigest } from "../../src/signing/index.js";
+import { computeContentDigest, signatureHeaders } from "../../src/signing/index.js";
 import { type ApiServer, signatureVerifier, startApiServer } from "../browser/server.js";
 import { bytesOf, ed25519KeyPair, keyring, verifyAll } from "./helpers.js";
 
@@ -312,6 +312,21 @@ describe("signedFetch: over the network with Node's fetch", () => {
     expect(await (await fetch(tampered)).json()).toMatchObject({ ok: false, code: "DIGEST_MISMATCH" });
     expect(server.calls.at(-1)!.verdict).toEqual({ ok: false, code: "DIGEST_MISMATCH" });
   });
+
+  it("signatureHeaders (docs): the fields fit the Request they were computed from; a FormData serialized again by fetch(url, init) does not", async () => {
+    const key = { alg: "hmac-sha256", secret: keys.hmac.secret } as const;
+    const fieldsOf = (request: Request) =>
+      signatureHeaders(request, { keyId: keys.hmac.keyId, key, expires: Math.floor(Date.now() / 1000) + 60, nonce: true, params: ["created", "expires", "nonce", "keyid", "alg"] });
+    const url = `${server.url}/api/upload`;
+    for (const body of [() => formData(), () => streamOf(["a", "b"])]) {
+      const request = new Request(url, { method: "POST", body: body(), duplex: "half" } as RequestInit);
+      for (const [name, value] of Object.entries(await fieldsOf(request))) request.headers.set(name, value);
+      expect(await (await fetch(request)).json()).toMatchObject({ ok: true });
+    }
+    const init = { method: "POST", headers: new Headers(), body: formData() };
+    for (const [name, value] of Object.entries(await fieldsOf(new Request(url, init)))) init.headers.set(name, value);
+    expect(await (await fetch(url, init)).json()).toMatchObject({ ok: false, code: "DIGEST_MISMATCH" });
+  });
 });
 
 /** A stream body that sends one chunk, then stalls; `cancelled` resolves with the reason it is cancelled with. */
@@ -426,6 +441,11 @@ describe("signedFetch: redirects, against real servers with Node's fetch", () =>
         res.writeHead(Number(status), { location });
         return void res.end("moved");
       }
+      if (route === "utf8") {
+        // A Location in raw UTF-8, not percent-encoded, as some servers send it (Node writes a header's string as Latin-1).
+        res.writeHead(302, { location: status === "latin1" ? "/v2/\u00e9" : Buffer.from("/v2/é ü?q=ß").toString("latin1") });
+        return void res.end();
+      }
       if (route === "chain") {
         const n = Number(status);
         res.writeHead(302, { location: n === 0 ? "/v2/end" : `/chain/${n - 1}` });
@@ -459,6 +479,16 @@ describe("signedFetch: redirects, against real servers with Node's fetch", () =>
       const [first, second] = api.seen.slice(before);
       expect(nonceOf(first!)).not.toBe(nonceOf(second!));
     }
+  });
+
+  it("a Location in raw UTF-8 is followed where Node's fetch (and browsers) follow it, read as UTF-8, not Latin-1", async () => {
+    const expected = `${api.url}/v2/%C3%A9%20%C3%BC?q=%C3%9F`;
+    expect((await fetch(`${api.url}/utf8`)).url).toBe(expected);
+    const res = await client()(`${api.url}/utf8`);
+    expect(res.url).toBe(expected);
+    expect(await res.json()).toMatchObject({ ok: true, path: "/v2/%C3%A9%20%C3%BC?q=%C3%9F" });
+    // Bytes that are not UTF-8 (é in Latin-1): read as Latin-1.
+    expect(await (await client()(`${api.url}/utf8/latin1`)).json()).toMatchObject({ ok: true, path: "/v2/%C3%A9" });
   });
 
   it("303, and 301 / 302 after a POST: a GET without the body or its fields (a caller's Content-Digest and Content-Length too); 302 after a PUT keeps both", async () => {

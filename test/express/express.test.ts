@@ -18,6 +18,8 @@ import {
   describeMiddleware,
   failingHooks,
   oversizedSignedUploadLetThrough,
+  SIGNED_FOR_ANOTHER_ROUTE,
+  signedForAnotherRoute,
   signedTraces,
   signedUploadOnOneConnection,
   signingToken,
@@ -455,6 +457,24 @@ describe("keyward/express and a body parser that keeps no copy of the body", () 
       const body = '{"symbol":"Zürich €"}';
       const res = await send(`${server.url}/orders`, { method: "POST", headers: { "content-type": "application/json" }, body });
       expect([res.status, await res.json()]).toEqual([200, { raw: body }]);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe("keyward/express and request targets the URL parser reshapes", () => {
+  it("a signature for /admin/stats does not hold at /files/../admin/stats (or %2e, ./, backslashes, a Host carrying a path), which Express routes to /files/*; userinfo is a denial, not a 500", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", requireHttps: false });
+    const app = express();
+    const guard = keywardExpress(kw);
+    app.get("/files/{*path}", guard.requireToken(), (_req, res) => void res.send("files"));
+    app.get("/admin/stats", guard.requireToken(), (_req, res) => void res.send("admin"));
+    const server = await listen(app);
+    try {
+      const replies = await signedForAnotherRoute(kw, server.url);
+      expect(replies.map(([target, status]) => [target, status])).toEqual(SIGNED_FOR_ANOTHER_ROUTE);
+      expect(replies.slice(-2).map(([, , text]) => text)).toEqual(["files", "admin"]);
     } finally {
       await server.close();
     }

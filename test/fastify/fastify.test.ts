@@ -1,5 +1,6 @@
 
 import { Transform } from "node:stream";
+import { createGunzip, gzipSync } from "node:zlib";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { describe, expect, it } from "vitest";
 import { createSigner, signedFetch } from "../../src/client/index.js";
@@ -12,6 +13,8 @@ import {
   describeMiddleware,
   failingHooks,
   oversizedSignedUploadLetThrough,
+  SIGNED_FOR_ANOTHER_ROUTE,
+  signedForAnotherRoute,
   signedTraces,
   signedUploadOnOneConnection,
   signingToken,
@@ -482,6 +485,86 @@ describe("keyward/fastify reading a signed body", () => {
     try {
       const r = await stalledSignedUpload(`${url}/orders`, record.id, pair.seed);
       expect(r).toMatchObject({ status: 408, json: { code: "BODY_TIMEOUT", type: "urn:keyward:problem:body-timeout" } });
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe("keyward/fastify behind Fastify's rewriteUrl", () => {
+  it("a signed request is verified at the URL the client sent, not the one rewriteUrl routed it by; a token in the rewritten-away query is still seen", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", requireHttps: false });
+    // The app serves its old paths (/v2/…) under the new ones (/v1/…), and drops the query it no longer reads.
+    const app = Fastify({ rewriteUrl: (req) => (req.url ?? "/").replace(/^\/v2\//, "/v1/").replace(/\?.*$/, "") });
+    const guard = keywardFastify(kw);
+    await app.register(guard.plugin);
+    app.get("/v1/prices", { preHandler: guard.requireToken() }, async (request) => ({ token: request.keyward?.tokenId, url: request.url }));
+    const base = await app.listen({ port: 0, host: "127.0.0.1" });
+    try {
+      const { pair, record } = await signingToken(kw);
+      const signed = signedFetch(createSigner({ keyId: record.id, alg: "ed25519", privateKey: pair.seed }));
+      for (const path of ["/v1/prices", "/v2/prices?symbol=X"]) {
+        const res = await signed(`${base}${path}`);
+        expect([path, res.status]).toEqual([path, 200]);
+        expect(await res.json()).toEqual({ token: record.id, url: "/v1/prices" });
+      }
+      const { token } = await kw.tokens.create({ owner: "o", kind: "secret" });
+      const leaked = await fetch(`${base}/v2/prices?api_key=${token}`, { headers: { authorization: `Bearer ${token}` } });
+      expect(leaked.status).toBe(400);
+      expect((await leaked.json()).code).toBe("TOKEN_IN_URL");
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe("keyward/fastify and request targets the URL parser reshapes", () => {
+  it("a signature for /admin/stats does not hold at /files/../admin/stats (or %2e, ./, backslashes, a Host carrying a path), which Fastify routes to /files/*; userinfo is a denial, not a 500", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", requireHttps: false });
+    const app = Fastify();
+    const guard = keywardFastify(kw);
+    await app.register(guard.plugin);
+    app.get("/files/*", { preHandler: guard.requireToken() }, async () => "files");
+    app.get("/admin/stats", { preHandler: guard.requireToken() }, async () => "admin");
+    const base = await app.listen({ port: 0, host: "127.0.0.1" });
+    try {
+      const replies = await signedForAnotherRoute(kw, base);
+      expect(replies.map(([target, status]) => [target, status])).toEqual(SIGNED_FOR_ANOTHER_ROUTE);
+      expect(replies.slice(-2).map(([, , text]) => text)).toEqual(["files", "admin"]);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe("keyward/fastify and an app-wide preParsing hook that decodes the body", () => {
+  it("registered after the plugin (as @fastify/compress decompresses uploads), it runs after a route's guard: a signed gzip upload is checked as sent, then decoded and parsed", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", requireHttps: false });
+    const app = Fastify();
+    const guard = keywardFastify(kw);
+    await app.register(guard.plugin);
+    app.addHook("preParsing", async (request, _reply, payload) => {
+      if (request.headers["content-encoding"] !== "gzip") return payload;
+      // Fastify compares the encoded length a decoding stream counts with Content-Length.
+      let encoded = 0;
+      payload.on("data", (chunk: Buffer) => {
+        encoded += chunk.byteLength;
+      });
+      return Object.defineProperty(payload.pipe(createGunzip()), "receivedEncodedLength", { get: () => encoded });
+    });
+    app.post("/orders", { preHandler: guard.requireToken() }, async (request) => ({ token: request.keyward?.tokenId, body: request.body }));
+    const base = await app.listen({ port: 0, host: "127.0.0.1" });
+    try {
+      const { pair, record } = await signingToken(kw);
+      const signer = createSigner({ keyId: record.id, alg: "ed25519", privateKey: pair.seed });
+      const upload = (body: Uint8Array<ArrayBuffer>) =>
+        signer.sign(new Request(`${base}/orders`, { method: "POST", headers: { "content-type": "application/json", "content-encoding": "gzip" }, body }));
+      const res = await fetch(await upload(gzipSync('{"qty":1}')));
+      expect([res.status, await res.json()]).toEqual([200, { token: record.id, body: { qty: 1 } }]);
+      // The digest covers the bytes as sent: other bytes than those signed are still refused.
+      const signed = await upload(gzipSync('{"qty":1}'));
+      const tampered = await fetch(new Request(signed, { body: gzipSync('{"qty":9}') }));
+      expect([tampered.status, (await tampered.json()).code]).toEqual([401, "DIGEST_MISMATCH"]);
     } finally {
       await app.close();
     }

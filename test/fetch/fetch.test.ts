@@ -1,6 +1,6 @@
 // keyward/fetch: Fetch handlers (as Next.js, Deno, Bun and workers call them) served by
 // @hono/node-server's Fetch bridge on a real socket (the shared suite in test/http/scenarios.ts).
-import type { IncomingMessage, Server } from "node:http";
+import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import vm from "node:vm";
 import { serve } from "@hono/node-server";
@@ -187,5 +187,49 @@ describe("keyward/fetch answers HEAD without content (RFC 9110 §9.3.2), as Deno
     const pre = guard.preflight(new Request("https://api.example.com/prices", { method: "OPTIONS", headers: { origin: "https://app.example.com", "access-control-request-method": "HEAD" } }));
     expect([pre?.status, await pre?.text()]).toEqual([204, ""]);
     expect(guard.preflight(new Request("https://api.example.com/prices", { method: "HEAD", headers: { origin: "https://app.example.com" } }))).toBeNull();
+  });
+});
+
+describe("keyward/fetch under a node:http server of its own", () => {
+  it("an onError that logs and rethrows synchronously: a rejection the server's .catch answers, never a throw out of its request listener", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const logged: string[] = [];
+    const handler = keywardFetch(kw).requireToken(
+      {
+        onDenied: () => {
+          throw new Error("onDenied failed");
+        },
+        onError: (err) => {
+          logged.push((err as Error).message);
+          throw err;
+        },
+      },
+      () => new Response("never"),
+    );
+    // The usual bridge: the Fetch handler's promise, answered in .then / .catch; a synchronous throw would escape
+    // the listener (an uncaught exception: the process ends). It is caught here only to tell it apart.
+    const server = createServer((req, res) => {
+      let answer: Response | Promise<Response>;
+      try {
+        answer = handler(new Request(`http://127.0.0.1${req.url}`, { headers: req.headers as Record<string, string> }));
+      } catch {
+        res.writeHead(599).end("thrown out of the listener");
+        return;
+      }
+      Promise.resolve(answer).then(
+        (r) => void r.text().then((text) => res.writeHead(r.status).end(text)),
+        (err: Error) => void res.writeHead(500).end(err.message),
+      );
+    });
+    server.listen(0, "127.0.0.1");
+    await new Promise((resolve) => server.once("listening", resolve));
+    try {
+      const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/prices`);
+      expect([res.status, await res.text()]).toEqual([500, "onDenied failed"]);
+      expect(logged).toEqual(["onDenied failed"]);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 });

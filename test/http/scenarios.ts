@@ -86,6 +86,67 @@ export async function signedTraces(kw: Keyward, url: string, signedUrl = url): P
   return replies;
 }
 
+/**
+ * Requests signed for `GET /admin/stats` of the server at `base`, each sent
+ * once (its own nonce) with a request target, or a Host, that a URL reads
+ * as that path (dot segments, `%2e`, backslashes; a Host that carries a
+ * path, `api.example.com/admin/stats#`), which a framework that routes the
+ * target as received serves at `/files/*`; one whose Host or absolute-form
+ * target carries userinfo, which a Fetch Request refuses; then honest
+ * signed GETs of `/files/a.txt` and `/admin/stats`. Each case and its
+ * answer's status and text: a signature holds only for the request served,
+ * and a malformed request is a denial, never a 500.
+ */
+export async function signedForAnotherRoute(kw: Keyward, base: string): Promise<[string, number, string][]> {
+  const { pair, record } = await signingToken(kw);
+  const key = { alg: "ed25519", privateKey: pair.seed } as const;
+  const { hostname, port, host: here } = new URL(base);
+  const elsewhere = "http://api.example.com/admin/stats";
+  // [target, Host, the URL the request was signed for]
+  const sent: [string, string, string][] = [
+    ["/files/../admin/stats", here, `${base}/admin/stats`],
+    ["/files/%2e%2E/admin/stats", here, `${base}/admin/stats`],
+    ["/files/./../admin/stats?x=1", here, `${base}/admin/stats?x=1`],
+    ["/files/..\\admin\\stats", here, `${base}/admin/stats`],
+    ["/files/x", "api.example.com/admin/stats#", elsewhere],
+    ["/files/x", "api.example.com\\admin\\stats#", elsewhere],
+    ["/files/x", "", "http://files/x"],
+    ["/files/x", "u@api.example.com/admin/stats#", elsewhere],
+    ["http://u@api.example.com/admin/stats", "api.example.com", elsewhere],
+    ["/files/a.txt", here, `${base}/files/a.txt`],
+    ["/admin/stats", here, `${base}/admin/stats`],
+  ];
+  const replies: [string, number, string][] = [];
+  for (const [target, host, signedUrl] of sent) {
+    const fields = await signatureHeaders(new Request(signedUrl), { key, keyid: record.id, nonce: true });
+    // node:http sends the target and the Host as given, unnormalised.
+    const reply = await new Promise<[number, string]>((resolve, reject) => {
+      const req = httpRequest({ hostname, port, path: target, headers: { ...fields, host } }, (res) => {
+        textOf(res).then((text) => resolve([res.statusCode ?? 0, text]), reject);
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    replies.push([`${target} (Host: ${host === here ? "the server" : host})`, ...reply]);
+  }
+  return replies;
+}
+
+/** What {@link signedForAnotherRoute} must answer: only the honest requests reach a handler. */
+export const SIGNED_FOR_ANOTHER_ROUTE = [
+  ["/files/../admin/stats (Host: the server)", 401],
+  ["/files/%2e%2E/admin/stats (Host: the server)", 401],
+  ["/files/./../admin/stats?x=1 (Host: the server)", 401],
+  ["/files/..\\admin\\stats (Host: the server)", 401],
+  ["/files/x (Host: api.example.com/admin/stats#)", 401],
+  ["/files/x (Host: api.example.com\\admin\\stats#)", 401],
+  ["/files/x (Host: )", 401],
+  ["/files/x (Host: u@api.example.com/admin/stats#)", 401],
+  ["http://u@api.example.com/admin/stats (Host: api.example.com)", 401],
+  ["/files/a.txt (Host: the server)", 200],
+  ["/admin/stats (Host: the server)", 200],
+] as const;
+
 /** A fresh Keyward behind a proxy on 127.0.0.1, reading at most 1 KiB of signed bodies. */
 export function makeKeyward(): Keyward {
   return new Keyward({

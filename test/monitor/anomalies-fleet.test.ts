@@ -2,9 +2,11 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Keyward, MemoryStore, type SeenEntry } from "keyward";
+import { setTimeout as sleep } from "node:timers/promises";
+import { guardStore, Keyward, MemoryStore, type SeenEntry } from "keyward";
 import { sqliteStore } from "keyward/sqlite";
 import { describe, expect, it } from "vitest";
+import { AnomalyDetector } from "../../src/monitor/anomalies.js";
 import { fleetScenario, PER_PROCESS_ALERTS, SHARED_ALERTS } from "../support/anomaly-fleet.js";
 import { unhandledRejectionsOf } from "../support/rejections.js";
 
@@ -129,6 +131,69 @@ describe("anomaly state shared across instances", () => {
     expect(kinds).toEqual(["new-ip"]);
     expect(errors).toMatchObject([{ code: "STORE_UNAVAILABLE" }]);
     expect(await answered(kw.close())).toBe("answered");
+  });
+
+  it("kw.flush() writes the sightings pending when it began, not those that traffic adds meanwhile: it answers under steady traffic", async () => {
+    let kw: Keyward | undefined;
+    let token = "";
+    let writes = 0;
+    // Each write of shared state sees one more decision with a new IP arrive (as under steady traffic), 30 at most.
+    class Busy extends MemoryStore {
+      override async touchSeen(entries: readonly SeenEntry[], max: number) {
+        if (++writes <= 30) {
+          await kw!.check({ token, ip: `192.0.2.${writes + 1}` });
+          await sleep(1); // the decision reaches the detector after the request's tick
+        }
+        return super.touchSeen(entries, max);
+      }
+    }
+    kw = new Keyward({ store: new Busy(), prefix: "acme", env: "test", anomalies: { shared: { flushIntervalMs: 60_000 } } });
+    ({ token } = await kw.tokens.create({ owner: "acct_1", kind: "secret" }));
+    await kw.check({ token, ip: "192.0.2.1" });
+    await kw.flush();
+    // One write, of the one decision pending when the flush began; the one it brought is the next flush's.
+    expect(writes).toBe(1);
+    await kw.flush();
+    expect(writes).toBe(2);
+    await kw.close();
+  });
+
+  it("a store that hangs: the flush timer chains no flush behind one that waits (work counted, not piled up for the outage)", async () => {
+    class Hung extends MemoryStore {
+      override touchSeen(): Promise<(number | null)[]> {
+        return new Promise(() => {});
+      }
+    }
+    const d = new AnomalyDetector({ shared: { flushIntervalMs: 10 }, onError: () => {} }, guardStore(new Hung()), 200);
+    const ev = (i: number) => ({ at: Date.now(), tokenId: "tok_a", owner: "acct_1", ok: true, code: "OK" as const, status: 200, scope: null, cost: 0, ip: `192.0.2.${i}`, origin: null, signed: false, pool: null });
+    // About 40 ticks while the first write waits out its 200 ms, and the next.
+    for (let i = 1; i <= 40; i++) {
+      d.observe(ev(i));
+      await sleep(10);
+    }
+    expect(d.size().flushes).toBeLessThanOrEqual(1);
+    await d.close();
+  });
+
+  it("after kw.close(), decisions are judged per process: nothing more is written to the store (which the application may have closed)", async () => {
+    let writes = 0;
+    class Counting extends MemoryStore {
+      override touchSeen(entries: readonly SeenEntry[], max: number) {
+        writes++;
+        return super.touchSeen(entries, max);
+      }
+    }
+    const kinds: string[] = [];
+    const kw = new Keyward({ store: new Counting(), prefix: "acme", env: "test", anomalies: { shared: { flushIntervalMs: 10 }, onAnomaly: (a) => kinds.push(a.kind) } });
+    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    await kw.check({ token, ip: "192.0.2.1" });
+    await kw.close();
+    const written = writes;
+    await kw.check({ token, ip: "192.0.2.2" });
+    await sleep(100); // ten ticks of the flush timer, had it been armed again
+    await kw.flush();
+    expect(writes).toBe(written);
+    expect(kinds).toEqual(["new-ip"]);
   });
 
   it("bounded: beyond maxPending, sightings are decided per process at once (nothing queued without bound)", async () => {

@@ -252,4 +252,39 @@ describe("telemetry (OpenTelemetry SDK in-memory exporters)", () => {
       expect.objectContaining({ field: "telemetry.latencySampleEvery" }),
     );
   });
+  it("instances sharing one meter report their sum, a closed one's counts kept (a cumulative counter never goes back), one callback per instrument", async () => {
+    const o = otel();
+    // The callbacks the meter holds: each keeps what it reads alive, and runs at every collection.
+    let callbacks = 0;
+    const meter: MeterLike = {
+      createCounter: (n, opts) => o.meter.createCounter(n, opts),
+      createHistogram: (n, opts) => o.meter.createHistogram(n, opts),
+      createObservableGauge: (n, opts) => counted(o.meter.createObservableGauge(n, opts)),
+      createObservableCounter: (n, opts) => counted(o.meter.createObservableCounter(n, opts)),
+    };
+    const counted = (instrument: ReturnType<MeterLike["createObservableGauge"]>) => ({
+      addCallback: (cb: Parameters<ReturnType<MeterLike["createObservableGauge"]>["addCallback"]>[0]) => {
+        callbacks++;
+        instrument.addCallback(cb);
+      },
+    });
+    const decisions = async () => ((await o.metrics()).get("keyward.decisions") ?? []).filter((p) => p.attributes["keyward.code"] === "OK").map((p) => p.value);
+    const open = async (n: number) => {
+      const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", telemetry: { meter } });
+      const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+      for (let i = 0; i < n; i++) await kw.check({ token });
+      return kw;
+    };
+    const a = await open(5);
+    const b = await open(3);
+    // Two live instances (two prefixes, two environments in one process): one series, both counted.
+    expect(await decisions()).toEqual([8]);
+    await a.close();
+    await b.close();
+    const c = await open(2);
+    expect(await decisions()).toEqual([10]);
+    // One callback per observable instrument (4), not per instance made.
+    expect(callbacks).toBe(4);
+    await c.close();
+  });
 });

@@ -12,8 +12,16 @@ describe.runIf(hasPostgres)("PostgreSQL", () => {
   // The races group puts 1 000 meter calls on one row through 20 connections: on a loaded machine a
   // call's wait for the row passed the default lock timeout of 1 s (STORE_UNAVAILABLE, a deadline working
   // as documented, not a miscount). The suite counts grants; the deadline has tests of its own.
-  const store = () => postgresStore(pool, { tablePrefix: freshPrefix(), requestLockTimeoutMs: 20_000 });
-  describeTokenStore("PostgresStore", store, {
+  // The races' peer: the same tables through a pool of its own, as another process of the fleet.
+  const peerPool = testPool({ max: 20 });
+  let prefix = "";
+  const store = (on = pool) => postgresStore(on, { tablePrefix: prefix, requestLockTimeoutMs: 20_000 });
+  const fresh = () => {
+    prefix = freshPrefix();
+    return store();
+  };
+  describeTokenStore("PostgresStore", fresh, {
     raw: (s) => (s as PostgresStore).dump(),
+    peer: () => store(peerPool),
   });
 });

@@ -1,6 +1,7 @@
 // signatureBase: errors of RFC 9421 §2.5 and edge cases of component derivation.
 import fc from "fast-check";
 import { describe, expect, expectTypeOf, it } from "vitest";
+import { createSigner } from "../../src/client/index.js";
 import { isKeywardError } from "../../src/errors.js";
 import { SignatureBaseError, type SignatureBaseErrorReason, signatureBase } from "../../src/signing/index.js";
 
@@ -106,6 +107,17 @@ describe("signatureBase", () => {
     ["non-ASCII field value", ["x-d"], { headers: { "x-d": "caf\u00e9" } }, "NON_ASCII"],
   ])("%s -> %s", (_name, components, init, reason) => {
     expect(reasonOf(() => signatureBase(req("https://example.com/a?x=1", init), { components, params: {} }))).toBe(reason);
+  });
+
+  it("a non-ASCII field value: the error names the component and the way out (;bs), and ;bs signs it", async () => {
+    const r = req("https://example.com/a", { headers: { "x-a": "ok", "x-d": "caf\u00e9" } });
+    expect(() => signatureBase(r, { components: ["x-a", "x-d"], params: {} })).toThrow(
+      'x-d: field value is not ASCII; cover it as "x-d;bs" to sign its bytes',
+    );
+    expect(signatureBase(r, { components: ["x-a", "x-d;bs"], params: {} })).toContain('"x-d";bs: :Y2Fm6Q==:');
+    // The client's signer says so too, before anything is sent.
+    const signer = createSigner({ keyId: "tok_x", alg: "hmac-sha256", secret: new Uint8Array(32), components: ["@method", "x-d"] });
+    await expect(signer.sign(r)).rejects.toThrow(/^components: x-d: field value is not ASCII; cover it as "x-d;bs"/);
   });
 
   it("a query parameter that occurs twice cannot be signed (§2.2.8)", () => {

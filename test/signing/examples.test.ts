@@ -43,6 +43,19 @@ describe("JSDoc examples", () => {
     expect(result.ok).toBe(true);
   });
 
+  it("signRequest(url, init, options)", async () => {
+    const signed = await signRequest("https://api.example.com/v1/orders", { method: "POST", body: '{"symbol":"X"}' }, {
+      keyId: "tok_123",
+      key: { alg: "ed25519", privateKey: seed }, // 32-byte Uint8Array
+      created: 1700000000, // default: now
+    });
+    expect(signed.headers.get("signature-input")).toBe(
+      'sig1=("@method" "@target-uri" "content-digest");created=1700000000;keyid="tok_123";alg="ed25519"',
+    );
+    const result = await verifyRequest(signed, { resolveKey: () => ({ alg: "ed25519", publicKey }), now: () => 1700000000_000 });
+    expect(result.ok).toBe(true);
+  });
+
   it("signatureHeaders", async () => {
     const url = "https://api.example.com/v1/orders";
     const init = { method: "POST", headers: new Headers({ "content-type": "application/json" }), body: '{"symbol":"X"}' };

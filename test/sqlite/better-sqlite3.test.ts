@@ -19,8 +19,15 @@ const file = () => join(dir, `db-${n++}.sqlite`);
 /** better-sqlite3's module, for a lock held in another thread: node:sqlite's locks are not its locks. */
 const driver = createRequire(import.meta.url).resolve("better-sqlite3");
 
-describeTokenStore("SqliteStore (better-sqlite3)", () => sqliteStore(new Database(file())), {
+/** The file of the running conformance test's store: its peer opens it with node:sqlite, as another process may. */
+let suiteFile = "";
+const openSuiteFile = () => {
+  suiteFile = file();
+  return sqliteStore(new Database(suiteFile));
+};
+describeTokenStore("SqliteStore (better-sqlite3)", openSuiteFile, {
   raw: (s) => (s as SqliteStore).dump(),
+  peer: () => sqliteStore(suiteFile),
   skip: { changeFeed: "SQLite has no cross-process notifications; the cache TTL bounds staleness" },
 });
 

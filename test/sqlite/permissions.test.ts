@@ -4,7 +4,10 @@
 // keyward measures that -wal file to bound it (walCheckpointBytes): refused
 // a look at it, the bound was off without a word (every look failed, and the
 // WAL grew). The store now refuses to start instead, naming the option.
+import { execFileSync } from "node:child_process";
+import { chmodSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { sqliteStore } from "keyward/sqlite";
 import { describe, expect, it } from "vitest";
 import { bundle, ROOT, run, scratchDir } from "../support/runtime.js";
 
@@ -18,5 +21,31 @@ describe("sqliteStore under Node's permission model", () => {
     expect(code, stderr).toBe(0);
     // Refused before any table was written.
     expect(JSON.parse(stdout)).toEqual({ bounded: { code: "INVALID_CONFIG", field: "walCheckpointBytes" }, tables: 0, unbounded: "opened" });
+  });
+});
+
+describe("sqliteStore on a database file this process may not write", () => {
+  it("refuses to open it unless asked for read-only (STORE_UNAVAILABLE, SQLite's SQLITE_READONLY as driverCode) rather than serve it and deny every metered check", async () => {
+    // SQLite opens a file it may read but not write read-only, without a word: the store opened, and then every
+    // write of the request path (a credit, a nonce, usage) was STORE_UNAVAILABLE, request after request. As when
+    // a server runs as another user than the one that created the file (an operator's CLI run, a deploy).
+    const source = `import { sqliteStore } from ${JSON.stringify(join(ROOT, "src/sqlite/index.js"))};
+      try { await sqliteStore(process.argv[2]).close(); console.log(JSON.stringify("opened")); }
+      catch (err) { console.log(JSON.stringify({ code: err.code, driverCode: err.driverCode })); }`;
+    const script = await bundle(dir, "open-read-only", { source });
+    const shared = join(dir, "not-mine");
+    mkdirSync(shared, { mode: 0o777 });
+    chmodSync(shared, 0o777);
+    const db = join(shared, "keyward.sqlite");
+    await sqliteStore(db).close();
+    // Root writes whatever the mode: the script then runs as nobody, to whom the file is another user's.
+    chmodSync(db, 0o444);
+    chmodSync(script, 0o444);
+    chmodSync(dir, 0o755);
+    const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+    const open = (path: string) => JSON.parse(execFileSync(process.execPath, [script, path], { cwd: shared, encoding: "utf8", ...asNobody }));
+    expect(open(db)).toEqual({ code: "STORE_UNAVAILABLE", driverCode: "8" });
+    // Read-only when asked for: a file: URI with mode=ro opens, for reads.
+    expect(open(`file:${db}?mode=ro`)).toBe("opened");
   });
 });

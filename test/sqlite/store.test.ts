@@ -25,8 +25,15 @@ const readlinkOr = (link: string) => {
   }
 };
 
-describeTokenStore("SqliteStore (file, node:sqlite)", () => sqliteStore(file()), {
+/** The file of the running conformance test's store: its peer (the races' second process) opens it again. */
+let suiteFile = "";
+const openSuiteFile = () => {
+  suiteFile = file();
+  return sqliteStore(suiteFile);
+};
+describeTokenStore("SqliteStore (file, node:sqlite)", openSuiteFile, {
   raw: (s) => (s as SqliteStore).dump(),
+  peer: () => sqliteStore(suiteFile),
   skip: { changeFeed: "SQLite has no cross-process notifications; the cache TTL bounds staleness" },
 });
 
@@ -498,6 +505,32 @@ describe("SQLite locks", () => {
     expect(await kw.check({ token: metered })).toMatchObject({ ok: true, remaining: 99 });
   });
 
+
+  it("a token seen in a request's URL is reported within the request path's wait while a write lock is held elsewhere: the process is not blocked for the admin's", async () => {
+    // The verifier writes a `leak` audit entry for a live token it finds in a URL (anyone holding a token can send
+    // one). appendAudit waited as an admin write, busyTimeoutMs at each of its 4 tries, the process blocked all along
+    // (the driver is synchronous, so lookupTimeoutMs cannot cut the wait short): every request stalled.
+    const path = file();
+    const store = sqliteStore(path, { busyTimeoutMs: 1_500 });
+    const kw = new Keyward({ store, prefix: "acme", usage: { flushIntervalMs: 60_000 } });
+    const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret" });
+    const inUrl = () => new Request(`https://api.test/v1/prices?key=${token}`);
+    const lock = await holdWriteLock(path);
+    try {
+      const started = performance.now();
+      expect(await kw.verify(inUrl())).toMatchObject({ ok: false, code: "TOKEN_IN_URL" });
+      await kw.flush(); // the report, and its write, done
+      // 100 ms, retried only within it; before, 1.5 s × 4.
+      expect(performance.now() - started).toBeLessThan(1_000);
+    } finally {
+      await lock.release();
+    }
+    // A report that could not be written is made the next time the token is seen.
+    expect(await kw.verify(inUrl())).toMatchObject({ ok: false, code: "TOKEN_IN_URL" });
+    await kw.flush();
+    expect((await kw.tokens.audit({ tokenId: record.id })).items.filter((e) => e.action === "leak")).toHaveLength(1);
+    await kw.close();
+  });
 
   it("an admin write waits up to busyTimeoutMs for a write lock held elsewhere, the first after opening too, not the request path's wait; the request path then waits its own again", async () => {
     const path = file();

@@ -6,9 +6,11 @@ import {
   Delegate,
   FindsByAnyKey,
   IgnoresCreditKeys,
+  InstanceLockedNonces,
   KeepsRefs,
   LazyFeed,
   NonceLivesAtExpiry,
+  OwnWritesCache,
   PrefixIndex,
   SharedRefs,
   ShortOwnerColumn,
@@ -21,3 +23,13 @@ import {
 for (const Store of [Delegate, StaleReadCache, StaleMissCache, LazyFeed, SharedRefs, KeepsRefs, UpdateStoresRevokedAt, PrefixIndex, WholeBilling, BillingIgnoresAfter, IgnoresCreditKeys, FindsByAnyKey, NonceLivesAtExpiry, ShortOwnerColumn]) {
   describeTokenStore(Store.name, () => new Store(), { concurrency: 20 });
 }
+
+// Each with a peer over the same data, as a second process: the races run across the two.
+describeTokenStore("Delegate with a peer", () => new Delegate(), { concurrency: 20, peer: (s) => new Delegate({ inner: (s as Delegate).inner }) });
+describeTokenStore("InstanceLockedNonces", () => new InstanceLockedNonces(), { concurrency: 20 });
+describeTokenStore("InstanceLockedNonces with a peer", () => new InstanceLockedNonces(), {
+  concurrency: 20,
+  peer: (s) => new InstanceLockedNonces(s as InstanceLockedNonces),
+});
+describeTokenStore("OwnWritesCache", () => new OwnWritesCache(), { concurrency: 20 });
+describeTokenStore("OwnWritesCache with a peer", () => new OwnWritesCache(), { concurrency: 20, peer: (s) => new OwnWritesCache(s as OwnWritesCache) });

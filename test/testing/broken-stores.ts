@@ -19,8 +19,10 @@ export class Delegate implements TokenStore {
   capabilities: StoreCapabilities;
   subscribe?: (listener: (event: ChangeEvent) => void) => () => void;
 
-  constructor(options: { changeFeed?: boolean } = {}) {
-    this.inner = new MemoryStore(options);
+  /** `inner`: the data of another Delegate, for a peer over the same data (as a second process's connection). */
+  constructor(options: { changeFeed?: boolean; inner?: MemoryStore | undefined } = {}) {
+    const { inner, ...memory } = options;
+    this.inner = inner ?? new MemoryStore(memory);
     this.capabilities = { ...this.inner.capabilities };
     if (this.inner.subscribe) this.subscribe = (l) => this.inner.subscribe!(l);
   }
@@ -67,6 +69,45 @@ export class StaleReadCache extends Delegate {
     const t = await this.inner.findByHash(hash);
     if (t) this.#byHash.set(hash, clone(t));
     return t;
+  }
+}
+
+/**
+ * A read-through cache on get and findByHash that the store's own writes drop, as a write-through cache
+ * would: right within one process, and blind to another process's revocation.
+ */
+export class OwnWritesCache extends Delegate {
+  #byId = new Map<string, StoredToken>();
+  #byHash = new Map<string, StoredToken>();
+  /** `of`: a store whose data this one shares, as another process's connection to the database. */
+  constructor(of?: OwnWritesCache) {
+    super({ inner: of?.inner });
+  }
+  override async get(id: string) {
+    const t = this.#byId.get(id) ?? (await this.inner.get(id));
+    if (t) this.#byId.set(id, t);
+    return t && clone(t);
+  }
+  override async findByHash(hash: string) {
+    const t = this.#byHash.get(hash) ?? (await this.inner.findByHash(hash));
+    if (t) this.#byHash.set(hash, t);
+    return t && clone(t);
+  }
+  #drop(): void {
+    this.#byId.clear();
+    this.#byHash.clear();
+  }
+  override async update(...a: Args<"update">) {
+    this.#drop();
+    return this.inner.update(...a);
+  }
+  override async revoke(...a: Args<"revoke">) {
+    this.#drop();
+    return this.inner.revoke(...a);
+  }
+  override async delete(...a: Args<"delete">) {
+    this.#drop();
+    return this.inner.delete(...a);
   }
 }
 
@@ -272,5 +313,40 @@ export class ShortOwnerColumn extends Delegate {
   }
   override listAudit(filter: Parameters<MemoryStore["listAudit"]>[0], page: PageQuery) {
     return this.inner.listAudit("owner" in filter ? { owner: ShortOwnerColumn.#cut(filter.owner) } : filter, page);
+  }
+}
+
+/**
+ * Nonces in a table of their own, read and then written (two round trips to a key-value database without
+ * transactions) behind a lock of the instance: atomic within one process, and two processes accept one nonce twice.
+ */
+export class InstanceLockedNonces extends Delegate {
+  /** The nonce table, shared with the peers made from this store: expiry by nonce key. */
+  readonly nonces: Map<string, number>;
+  #lock: Promise<unknown> = Promise.resolve();
+  /** `of`: a store whose data this one shares, as another process's connection to the database. */
+  constructor(of?: InstanceLockedNonces) {
+    super({ inner: of?.inner });
+    this.nonces = of?.nonces ?? new Map();
+  }
+  override rememberNonce(key: Parameters<MemoryStore["rememberNonce"]>[0], expiresAt: number, now: number): Promise<boolean> {
+    const call = this.#lock.then(async () => {
+      const k = JSON.stringify([key.tokenId, key.nonce]);
+      const held = this.nonces.get(k);
+      await new Promise((r) => setImmediate(r)); // the round trip between the read and the write
+      if (held !== undefined && held > now) return false;
+      this.nonces.set(k, expiresAt);
+      return true;
+    });
+    this.#lock = call.catch(() => {});
+    return call;
+  }
+  override async delete(...a: Args<"delete">) {
+    const deleted = await this.inner.delete(...a);
+    let nonces = 0;
+    for (const k of this.nonces.keys()) {
+      if ((JSON.parse(k) as string[])[0] === a[0] && this.nonces.delete(k)) nonces++;
+    }
+    return { ...deleted, removed: { ...deleted.removed, nonces: deleted.removed.nonces + nonces } };
   }
 }

@@ -107,6 +107,18 @@ describe("the conformance suite (keyward/testing)", () => {
     ]);
   });
 
+  it("fails a store atomic only within its own process (a lock of the instance) when given a peer over the same data; a correct one passes with its peer", () => {
+    expect(failed.get("Delegate with a peer")).toEqual([]);
+    // On one store, its lock hides the race: a second process's connection is the only way to see it.
+    expect(failed.get("InstanceLockedNonces")).toEqual([]);
+    expect(failed.get("InstanceLockedNonces with a peer")).toEqual(["races > concurrent rememberNonce of one key: exactly one true"]);
+  });
+
+  it("fails a cache of the adapter that only its own writes drop when given a peer: another process's revocation is never seen", () => {
+    expect(failed.get("OwnWritesCache")).toEqual([]);
+    expect(failed.get("OwnWritesCache with a peer")).toEqual(["revoke > reads made before a revoke written through the peer (another process) see it after"]);
+  });
+
   it("fails a store that ignores a top-up's idempotency key (applied again when retried)", () => {
     expect(failed.get("IgnoresCreditKeys")).toEqual([
       "accounts > a top-up or reset with an idempotency key is applied once: the same operation again reads the balance, with no audit entry; the key with another balance, operation or amount is INVALID_INPUT",

@@ -6,7 +6,7 @@ import type { CreditsPolicy } from "../../model/types.js";
 import { CREDIT_KEY_RETENTION_MS, type CreditChange } from "../../store/kit/account-credits.js";
 import type { CreditKey, CreditResult, MeterRequest } from "../../store/types.js";
 import { makeAuditEntry, randomId } from "../fixtures.js";
-import { expectCode, HOUR, type SuiteContext, T } from "../suite.js";
+import { callsAcross, expectCode, HOUR, type SuiteContext, T } from "../suite.js";
 
 const pool = (limit: number, over: Partial<AccountCreditsPolicy> = {}): AccountCreditsPolicy => ({
   limit,
@@ -352,9 +352,9 @@ export function accountsGroup(ctx: SuiteContext): void {
     const owner = randomId("acct");
     const p = pool(10);
     const paid = randomId("evt");
-    const topUp = (key: CreditKey, idempotencyKey: string) =>
-      ctx.store.adjustCredits({ key, policy: p, change: { op: "topUp", amount: 100 }, idempotencyKey }, T, makeAuditEntry({ owner, tokenId: "*", action: "credits", changes: ["topUp"] }));
-    const same = await Promise.all(Array.from({ length: ctx.concurrency }, () => topUp({ owner }, paid)));
+    const topUp = (key: CreditKey, idempotencyKey: string, store = ctx.store) =>
+      store.adjustCredits({ key, policy: p, change: { op: "topUp", amount: 100 }, idempotencyKey }, T, makeAuditEntry({ owner, tokenId: "*", action: "credits", changes: ["topUp"] }));
+    const same = await Promise.all(await callsAcross(ctx, ctx.concurrency, (_, store) => topUp({ owner }, paid, store)));
     expect(same.every((r) => r.remaining === 110)).toBe(true);
     // The one that applied it is told apart from the repeats.
     expect(same.filter((r) => r.replayed === undefined)).toHaveLength(1);

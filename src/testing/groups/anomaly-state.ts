@@ -4,7 +4,7 @@
 import { expect, it } from "vitest";
 import type { SeenEntry } from "../../store/types.js";
 import { makeStoredToken, randomId } from "../fixtures.js";
-import { expectCode, type SuiteContext, T } from "../suite.js";
+import { callsAcross, expectCode, type SuiteContext, T } from "../suite.js";
 
 /** Registers the "anomalyState" tests; `ctx.store` is the store of the running test. */
 export function anomalyStateGroup(ctx: SuiteContext): void {
@@ -54,7 +54,7 @@ export function anomalyStateGroup(ctx: SuiteContext): void {
   it("of concurrent touches of one new value exactly one answers null", async (test) => {
     if (!on()) return test.skip();
     const a = randomId("tok");
-    const answers = await Promise.all(Array.from({ length: ctx.concurrency }, (_, i) => ctx.store.touchSeen([ip(a, "192.0.2.1", T + i)], 8)));
+    const answers = await Promise.all(await callsAcross(ctx, ctx.concurrency, (i, store) => store.touchSeen([ip(a, "192.0.2.1", T + i)], 8)));
     expect(answers.filter(([p]) => p === null)).toHaveLength(1);
   });
 

@@ -4,7 +4,7 @@
 import { expect, it } from "vitest";
 import type { UsageEvent } from "../../model/types.js";
 import { makeAuditEntry, randomId } from "../fixtures.js";
-import { expectCode, HOUR, type SuiteContext, T } from "../suite.js";
+import { callsAcross, expectCode, HOUR, type SuiteContext, T } from "../suite.js";
 
 /** Registers the "billing" tests; `ctx.store` is the store of the running test. */
 export function billingGroup(ctx: SuiteContext): void {
@@ -141,8 +141,8 @@ export function billingGroup(ctx: SuiteContext): void {
     // Of concurrent claims of periods that all share an hour, one wins.
     const other = randomId("acct");
     const answers = await Promise.all(
-      Array.from({ length: ctx.concurrency }, (_, i) =>
-        ctx.store.claimBillingRun({ owner: other, period: `p${i}`, from: T + i * HOUR, to: T + (ctx.concurrency + 1) * HOUR }, `c${i}`, T, T - HOUR),
+      await callsAcross(ctx, ctx.concurrency, (i, store) =>
+        store.claimBillingRun({ owner: other, period: `p${i}`, from: T + i * HOUR, to: T + (ctx.concurrency + 1) * HOUR }, `c${i}`, T, T - HOUR),
       ),
     );
     expect(answers.filter((a) => a === "claimed")).toHaveLength(1);
@@ -151,7 +151,7 @@ export function billingGroup(ctx: SuiteContext): void {
   it("of concurrent claims of one run exactly one is claimed", async (test) => {
     if (!on()) return test.skip();
     const key = { owner: randomId("acct"), period: "1000-2000", from: 1000, to: 2000 };
-    const answers = await Promise.all(Array.from({ length: ctx.concurrency }, (_, i) => ctx.store.claimBillingRun(key, `c${i}`, T, T - HOUR)));
+    const answers = await Promise.all(await callsAcross(ctx, ctx.concurrency, (i, store) => store.claimBillingRun(key, `c${i}`, T, T - HOUR)));
     expect(answers.filter((a) => a === "claimed")).toHaveLength(1);
     expect(answers.filter((a) => a === "busy")).toHaveLength(ctx.concurrency - 1);
   });

@@ -6,7 +6,7 @@ import type { AccountCreditsPolicy } from "../../model/account.js";
 import type { CreditsPolicy, RateLimitPolicy } from "../../model/types.js";
 import type { MeterRequest } from "../../store/types.js";
 import { makeStoredToken, randomId } from "../fixtures.js";
-import { type SuiteContext, T } from "../suite.js";
+import { callsAcross, type SuiteContext, T } from "../suite.js";
 
 const SECOND = 1000;
 const MINUTE = 60_000;
@@ -92,7 +92,7 @@ export function poolsGroup(ctx: SuiteContext): void {
       pool: "premium",
     };
     const other: MeterRequest = { ...req, credits: flat(25), pool: "core", rateLimit: null, rateLimits: [] };
-    const rs = await Promise.all(Array.from({ length: n }, (_, i) => ctx.store.meter(i % 2 === 0 ? req : other, T)));
+    const rs = await Promise.all(await callsAcross(ctx, n, (i, store) => store.meter(i % 2 === 0 ? req : other, T)));
     const granted = (pool: string) => rs.filter((r, i) => r.granted && (i % 2 === 0 ? "premium" : "core") === pool).length;
     expect(granted("premium")).toBe(Math.min(20, Math.ceil(n / 2)));
     expect(granted("core")).toBe(Math.min(25, Math.floor(n / 2)));
@@ -130,8 +130,8 @@ export function poolsGroup(ctx: SuiteContext): void {
     const tokens = Array.from({ length: 5 }, () => randomId("tok"));
     const n = Math.min(ctx.concurrency, 200);
     const rs = await Promise.all(
-      Array.from({ length: n }, (_, i) =>
-        ctx.store.meter(
+      await callsAcross(ctx, n, (i, store) =>
+        store.meter(
           {
             tokenId: tokens[i % tokens.length]!,
             cost: 1,

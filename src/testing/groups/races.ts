@@ -1,12 +1,12 @@
 // Conformance group "races" of describeTokenStore.
 import { expect, it } from "vitest";
+import type { GuardedStore } from "../../store/guard.js";
 import { makeStoredToken, randomHash, randomId } from "../fixtures.js";
-import { consume, hit, type SuiteContext, T } from "../suite.js";
+import { callsAcross, consume, hit, type SuiteContext, T } from "../suite.js";
 
 /** Registers the "races" tests; `ctx.store` is the store of the running test. */
 export function racesGroup(ctx: SuiteContext): void {
-    const settle = <R>(n: number, f: (i: number) => Promise<R>) =>
-      Promise.allSettled(Array.from({ length: n }, (_, i) => f(i)));
+    const settle = async <R>(n: number, f: (i: number, store: GuardedStore) => Promise<R>) => Promise.allSettled(await callsAcross(ctx, n, f));
     const fulfilled = <R>(rs: PromiseSettledResult<R>[]) =>
       rs.filter((r): r is PromiseFulfilledResult<R> => r.status === "fulfilled").map((r) => r.value);
     const codes = (rs: PromiseSettledResult<unknown>[]) =>
@@ -16,7 +16,7 @@ export function racesGroup(ctx: SuiteContext): void {
       const t = makeStoredToken();
       await ctx.store.insert(t);
       const limit = Math.floor(ctx.concurrency / 2);
-      const rs = await settle(ctx.concurrency, () => consume(ctx.store, t.id, 1, { limit, refill: null }, T));
+      const rs = await settle(ctx.concurrency, (_, store) => consume(store, t.id, 1, { limit, refill: null }, T));
       expect(codes(rs)).toEqual([]);
       const results = fulfilled(rs);
       expect(results.filter((r) => r.granted)).toHaveLength(limit);
@@ -32,8 +32,8 @@ export function racesGroup(ctx: SuiteContext): void {
       for (const pool of [undefined, "premium"]) {
         const t = makeStoredToken();
         await ctx.store.insert(t);
-        const rs = await settle(ctx.concurrency, (i) =>
-          ctx.store.meter({ tokenId: t.id, cost: 1, rateLimit: i % 2 ? { limit: 1e6, windowMs: 60_000 } : null, credits, pool }, T),
+        const rs = await settle(ctx.concurrency, (i, store) =>
+          store.meter({ tokenId: t.id, cost: 1, rateLimit: i % 2 ? { limit: 1e6, windowMs: 60_000 } : null, credits, pool }, T),
         );
         expect(codes(rs)).toEqual([]);
         expect(fulfilled(rs).filter((r) => r.granted)).toHaveLength(limit);
@@ -45,7 +45,7 @@ export function racesGroup(ctx: SuiteContext): void {
       const n = Math.min(ctx.concurrency, 50);
       const t = makeStoredToken({ revision: 1 });
       await ctx.store.insert(t);
-      const rs = await settle(n, (i) => ctx.store.update({ ...t, name: `writer-${i}` }, 1));
+      const rs = await settle(n, (i, store) => store.update({ ...t, name: `writer-${i}` }, 1));
       const wins = fulfilled(rs);
       expect(wins).toHaveLength(1);
       expect(codes(rs)).toEqual(Array(n - 1).fill("REVISION_CONFLICT"));
@@ -57,7 +57,7 @@ export function racesGroup(ctx: SuiteContext): void {
     it("concurrent rememberNonce of one key: exactly one true", async () => {
       const n = Math.min(ctx.concurrency, 100);
       const key = { tokenId: randomId("tok"), nonce: randomId("nonce") };
-      const rs = await settle(n, () => ctx.store.rememberNonce(key, T + 60_000, T));
+      const rs = await settle(n, (_, store) => store.rememberNonce(key, T + 60_000, T));
       expect(codes(rs)).toEqual([]);
       expect(fulfilled(rs).filter((x) => x)).toHaveLength(1);
     });
@@ -66,7 +66,7 @@ export function racesGroup(ctx: SuiteContext): void {
       const n = Math.min(ctx.concurrency, 50);
       const id = randomId("tok");
       const ts = Array.from({ length: n }, () => makeStoredToken({ id }));
-      const rs = await settle(n, (i) => ctx.store.insert(ts[i]!));
+      const rs = await settle(n, (i, store) => store.insert(ts[i]!));
       expect(fulfilled(rs)).toHaveLength(1);
       expect(codes(rs)).toEqual(Array(n - 1).fill("TOKEN_ALREADY_EXISTS"));
       const winner = ts[rs.findIndex((r) => r.status === "fulfilled")]!;
@@ -78,7 +78,7 @@ export function racesGroup(ctx: SuiteContext): void {
       const n = Math.min(ctx.concurrency, 50);
       const hash = randomHash();
       const ts = Array.from({ length: n }, () => makeStoredToken({ hash }));
-      const rs = await settle(n, (i) => ctx.store.insert(ts[i]!));
+      const rs = await settle(n, (i, store) => store.insert(ts[i]!));
       expect(fulfilled(rs)).toHaveLength(1);
       expect(codes(rs)).toEqual(Array(n - 1).fill("TOKEN_ALREADY_EXISTS"));
       const winner = ts[rs.findIndex((r) => r.status === "fulfilled")]!;
@@ -89,17 +89,18 @@ export function racesGroup(ctx: SuiteContext): void {
     it(`${ctx.concurrency} concurrent rate-limited meter calls on a limit of ${Math.floor(ctx.concurrency / 2)} allow exactly the limit`, async () => {
       const limit = Math.floor(ctx.concurrency / 2);
       const key = randomId("rl");
-      const rs = await settle(ctx.concurrency, () => hit(ctx.store, key, limit, 60_000, T + 1));
+      const rs = await settle(ctx.concurrency, (_, store) => hit(store, key, limit, 60_000, T + 1));
       expect(codes(rs)).toEqual([]);
       expect(fulfilled(rs).filter((r) => r.allowed)).toHaveLength(limit);
     });
 
     it("a revocation never loses against a concurrent update", async () => {
+      const [store, peer = store] = await ctx.stores();
       for (let round = 0; round < 10; round++) {
         const t = makeStoredToken();
         await ctx.store.insert(t);
-        const update = () => ctx.store.update({ ...t, name: "concurrent" }, t.revision);
-        const revoke = () => ctx.store.revoke(t.id, T + 7);
+        const update = () => peer!.update({ ...t, name: "concurrent" }, t.revision);
+        const revoke = () => store!.revoke(t.id, T + 7);
         const rs = await Promise.allSettled(round % 2 ? [update(), revoke()] : [revoke(), update()]);
         const rev = rs[round % 2 ? 1 : 0]!;
         expect(rev.status).toBe("fulfilled");

@@ -29,6 +29,17 @@ export function revokeGroup(ctx: SuiteContext): void {
       expect(await lookups(ctx.store, t.id, [t.hash, prev])).toEqual([again, again, again]);
     });
 
+    it("reads made before a revoke written through the peer (another process) see it after", async () => {
+      // A cache of the adapter that only its own writes drop passes the test above, and never sees another
+      // process's revocation: the verifier's bound (revocationBoundMs) assumes the store answers what is stored.
+      const [store, peer = store] = await ctx.stores();
+      const t = makeStoredToken();
+      await store!.insert(t);
+      expect(await lookups(store!, t.id, [t.hash])).toEqual([t, t]);
+      const r = await peer!.revoke(t.id, T + 500);
+      expect(await lookups(store!, t.id, [t.hash])).toEqual([r, r]);
+    });
+
     it("is idempotent: a second revoke keeps the first time and still bumps the revision", async () => {
       const t = makeStoredToken({ revision: 1 });
       await ctx.store.insert(t);
