@@ -368,6 +368,26 @@ const hostname = fc
   .map(([l, t]) => [...l, t].join("."));
 
 describe("domain properties", () => {
+  it("an accepted pattern names the host written: a character inserted anywhere is refused or kept as written", () => {
+    // Non-ASCII characters (IDNA drops some and maps others to ASCII), and digits, dots and x (IPv4 spellings).
+    const inserted = fc.oneof(
+      fc.integer({ min: 0x80, max: 0x10ffff }).map((c) => String.fromCodePoint(c)),
+      fc.constantFrom("\u00ad", "\u200b", "\u200d", "\u3002", "\uff0e", "\uff45", "\u24d4", "\u0301", "0", "x", ".", "0x"),
+    );
+    fc.assert(
+      fc.property(fc.oneof(hostname, fc.constantFrom("127.0.0.1", "10.1.2.3")), fc.nat(), inserted, fc.boolean(), (host, at, ch, wildcard) => {
+        const i = at % (host.length + 1);
+        const written = `${host.slice(0, i)}${ch}${host.slice(i)}`;
+        const p = parseDomainPattern(`${wildcard ? "*." : ""}${written}`);
+        if (p === null) return;
+        const labels = written.toLowerCase().replace(/\.$/, "").split(".");
+        const decoded = p.host.split(".").map((part) => (part.startsWith("xn--") ? domainToUnicode(part) : part));
+        expect(decoded).toEqual(labels.map((l) => l.normalize("NFC")));
+      }),
+      { numRuns: NUM_RUNS },
+    );
+  });
+
   it("random origins and referers never throw", () => {
     const m = compileDomains(["example.com", "*.example.com", "https://x.test:8443"]);
     const urlish = fc.oneof(
