@@ -144,9 +144,11 @@ function parsePort(s: string): number {
  * parseDomainPattern("https://*.Example.com:8443");
  * // { scheme: "https", host: "example.com", wildcard: true, port: 8443 }
  * parseDomainPattern("example.com/path"); // null
+ * parseDomainPattern("127.1");            // null (the URL parser reads 127.0.0.1: another host than written)
  * ```
  *
- * Hosts longer than {@link MAX_HOST_LENGTH} are refused. Whether a pattern
+ * Hosts longer than {@link MAX_HOST_LENGTH} are refused, and so is a host
+ * the URL parser would rewrite into another one (see the module comment). Whether a pattern
  * covers a public suffix (`*.com`) is checked where tokens are created, with
  * the Public Suffix List, not here: this parser stays small enough for a
  * browser.
