@@ -171,6 +171,11 @@ const domains = stringSet(256, "at most 256 domains", (s, ctx) => {
 const ips = stringSet(1024, "at most 1024 IP ranges", (s, ctx) => {
   const c = parseCidr(s);
   if (c === null) ctx.addIssue({ code: "custom", message: "invalid IP address or CIDR" });
+  // `::a.b.c.d` (RFC 4291 §2.5.5.1, deprecated) is the IPv6 address ::w:x, which no
+  // client has: an IPv4 client is `a.b.c.d`, or `::ffff:a.b.c.d` when mapped.
+  else if (c.version === 6 && s.includes(".") && c.bytes.subarray(0, 12).every((b) => b === 0)) {
+    ctx.addIssue({ code: "custom", message: "an IPv4-compatible address (::a.b.c.d) is not the IPv4 client a.b.c.d: write a.b.c.d" });
+  }
   // A /0 allows every address of its family: an empty list is the way to say "no restriction".
   else if (c.prefix === 0) ctx.addIssue({ code: "custom", message: "a /0 range allows every address: leave ips empty for no restriction" });
 });

@@ -18,8 +18,11 @@
  * punycode (UTS #46, so `bücher.example` is `xn--bcher-kva.example`), IPv4
  * in dotted decimal, IPv6 in brackets. A trailing dot (the DNS root,
  * RFC 1034 §3.1) is ignored on both sides. A pattern may be written in
- * Unicode; a header must hold its host in ASCII, as browsers send it (a
- * non-ASCII character there is denied). Patterns are normalised with the
+ * Unicode, but only as the host it names: a pattern that the URL parser
+ * would turn into another host (a character IDNA drops or maps, such as a
+ * soft hyphen or a fullwidth letter; an IPv4 address in a short, octal or hex
+ * form such as `127.1`) is refused. A header must hold its host in ASCII, as
+ * browsers send it (a non-ASCII character there is denied). Patterns are normalised with the
  * `URL` global, which every runtime has; request headers are split by hand
  * (see {@link compileDomains}) and go through `URL` only when their host is
  * not already in that serialised form.
@@ -33,6 +36,7 @@
  * @module keyward/policy
  */
 
+import { decodePunycode } from "../lib/punycode.js";
 import { parseIp } from "./ip.js";
 
 /** A parsed allowed-domain pattern. */
@@ -90,6 +94,33 @@ function stripDot(hostname: string): string | null {
   return h;
 }
 
+/**
+ * Whether the URL parser's `host` is the host that was `written` (lowercase,
+ * with at most a trailing dot more), not another one it was rewritten into:
+ * - an IPv4 address only in dotted decimal without leading zeros, as
+ *   {@link parseIp} reads it: `127.1`, `0x7f.0.0.1`, `1.2.3.04` and
+ *   `2130706433` are read by the URL parser (as by `inet_aton`) as an
+ *   address that no one wrote;
+ * - an IDN label in Unicode only when it is exactly what its punycode
+ *   decodes to (in NFC): UTS #46 drops a soft hyphen or a zero-width joiner
+ *   and maps fullwidth and circled letters and `。`, so `ｅｘａｍｐｌｅ．ｃｏｍ`
+ *   or `exam\u00adple.com` would allow `example.com`.
+ * An IPv6 literal is only respelled (RFC 5952): the same address.
+ */
+function namesWrittenHost(written: string, host: string): boolean {
+  if (host.startsWith("[")) return true;
+  const labels = (written.endsWith(".") ? written.slice(0, -1) : written).split(".");
+  const parts = host.split(".");
+  if (labels.length !== parts.length) return false;
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i]!;
+    const label = labels[i]!;
+    if (part === label) continue;
+    if (!part.startsWith("xn--") || decodePunycode(part.slice(4)) !== label.normalize("NFC")) return false;
+  }
+  return true;
+}
+
 /** Port 1–65535 in decimal without leading zeros, or -1. */
 function parsePort(s: string): number {
   if (s.length === 0 || s.length > 5 || s.charCodeAt(0) === 48) return -1;
@@ -113,9 +144,11 @@ function parsePort(s: string): number {
  * parseDomainPattern("https://*.Example.com:8443");
  * // { scheme: "https", host: "example.com", wildcard: true, port: 8443 }
  * parseDomainPattern("example.com/path"); // null
+ * parseDomainPattern("127.1");            // null (the URL parser reads 127.0.0.1: another host than written)
  * ```
  *
- * Hosts longer than {@link MAX_HOST_LENGTH} are refused. Whether a pattern
+ * Hosts longer than {@link MAX_HOST_LENGTH} are refused, and so is a host
+ * the URL parser would rewrite into another one (see the module comment). Whether a pattern
  * covers a public suffix (`*.com`) is checked where tokens are created, with
  * the Public Suffix List, not here: this parser stays small enough for a
  * browser.
@@ -157,7 +190,7 @@ export function parseDomainPattern(s: unknown): DomainPattern | null {
   if (hostText === "" || (close !== -1 && !hostText.startsWith("["))) return null;
   // A host already in serialised form (what tokens store once normalised) needs no URL parser.
   const host = isSerializedDomain(hostText) ? stripDot(hostText) : normalizeHost(hostText);
-  if (host === null) return null;
+  if (host === null || !namesWrittenHost(hostText, host)) return null;
   // A wildcard only makes sense over a domain name, not an IP literal.
   if (wildcard && (host.startsWith("[") || parseIp(host) !== null)) return null;
   return { scheme, host, wildcard, port };

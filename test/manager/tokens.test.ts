@@ -197,7 +197,15 @@ describe("bad input", () => {
     ["bad scope", { owner: "o", kind: "secret", scopes: ["core"] }, "scopes.0"],
     ["unicode scope", { owner: "o", kind: "secret", scopes: ["cöre:read"] }, "scopes.0"],
     ["bad domain", { owner: "o", kind: "secret", domains: ["https://example.com/path"] }, "domains.0"],
+    ["domain in a short IPv4 form (read as 127.0.0.1)", { owner: "o", kind: "publishable", domains: ["127.1:3000"] }, "domains.0"],
+    ["domain in hex IPv4 (read as 127.0.0.1)", { owner: "o", kind: "publishable", domains: ["0x7f.0.0.1"] }, "domains.0"],
+    ["domain with a soft hyphen (read as example.com)", { owner: "o", kind: "publishable", domains: ["app.exam\u00adple.com"] }, "domains.0"],
+    ["domain in fullwidth letters (read as example.com)", { owner: "o", kind: "publishable", domains: ["*.\uff45xample.com"] }, "domains.0"],
     ["bad ip", { owner: "o", kind: "secret", ips: ["010.0.0.1"] }, "ips.0"],
+    ["ip block with host bits set", { owner: "o", kind: "secret", ips: ["203.0.113.7/24"] }, "ips.0"],
+    ["ip with a zone id", { owner: "o", kind: "secret", ips: ["fe80::1%eth0"] }, "ips.0"],
+    ["ip in the IPv4-compatible form (an IPv6 address, not 1.2.3.4)", { owner: "o", kind: "secret", ips: ["::1.2.3.4"] }, "ips.0"],
+    ["ip block in the IPv4-compatible form", { owner: "o", kind: "secret", ips: ["10.0.0.1", "::1.2.3.0/120"] }, "ips.1"],
     ["negative credits", { owner: "o", kind: "secret", credits: { limit: -1 } }, "credits.limit"],
     ["NaN credits", { owner: "o", kind: "secret", credits: { limit: Number.NaN } }, "credits.limit"],
     ["fractional rate", { owner: "o", kind: "secret", rateLimit: { limit: 1.5, windowMs: 1000 } }, "rateLimit.limit"],
@@ -219,6 +227,12 @@ describe("bad input", () => {
     ["pool __proto__", { owner: "o", kind: "secret", pools: JSON.parse('{"__proto__":{"limit":5}}') }, "pools.__proto__"],
     ["pools __proto__ among others", { owner: "o", kind: "secret", pools: JSON.parse('{"search":{"limit":5},"__proto__":{"limit":5}}') }, "pools.__proto__"],
   ];
+
+  it("ips in a dotted IPv6 form that names an IPv4 client or a NAT64 one are kept", async () => {
+    const { kw } = setup();
+    const ips = ["::ffff:203.0.113.7", "::ffff:198.51.100.0/120", "64:ff9b::203.0.113.7", "::1", "::/96"];
+    expect((await kw.tokens.create({ owner: "o", kind: "secret", ips })).record.policy.ips).toEqual(ips);
+  });
 
   it("a missing Ed25519 public key is told which forms a key may take (not zod's bare 'Invalid input')", async () => {
     const { kw } = setup();
