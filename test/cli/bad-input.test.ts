@@ -263,6 +263,34 @@ describe("keyward CLI: bad input", () => {
     expect(cli("list", "--owner", "a").stdout).toBe("");
   });
 
+  it("update --expires-at at or before now (+0s, a past date) or before its --effective-at is INVALID_INPUT, exit 2, nothing written: disable or revoke stop a token now", () => {
+    // Before: exit 0, the token expired at once (or from the change on) without a word; create refused the same.
+    cli("init");
+    const { record } = JSON.parse(cli("create", "--owner", "acct_expiry", "--json").stdout);
+    const shown = () => cli("show", record.id, "--json").stdout;
+    const before = shown();
+    const future = /^keyward update: INVALID_INPUT: --expires-at: must be in the future \(hint: to stop a token now, disable it \(enable undoes it\) or revoke it\)\n$/;
+    for (const [args, message] of [
+      [["--expires-at", "+0s"], future],
+      [["--expires-at", "+0"], future],
+      [["--expires-at", "2020-01-01"], future],
+      [["--expires-at", "+30m", "--effective-at", "+1h"], /^keyward update: INVALID_INPUT: --expires-at: must be after --effective-at\n$/],
+      [["--expires-at", "+1h", "--effective-at", "+1h"], /^keyward update: INVALID_INPUT: --expires-at: must be after --effective-at\n$/],
+      // A negative duration is none.
+      [["--expires-at", "+-5s"], /^keyward update: --expires-at: expected a duration/],
+    ] as const) {
+      const r = cli("update", record.id, ...args);
+      expect([args.join(" "), r.code, r.stdout]).toEqual([args.join(" "), 2, ""]);
+      expect(r.stderr).toMatch(message);
+    }
+    const asJson = cli("update", record.id, "--expires-at", "+0s", "--json");
+    expect(JSON.parse(asJson.stderr)).toMatchObject({ code: "INVALID_INPUT", field: "expiresAt", option: "--expires-at" });
+    expect(shown()).toBe(before);
+    // An expiry later than now (and than the change) is set.
+    expect(cli("update", record.id, "--expires-at", "+2h", "--effective-at", "+1h").code).toBe(0);
+    expect(cli("update", record.id, "--expires-at", "+1h").code).toBe(0);
+  });
+
   it("a token typed as the command, an option or a path is never echoed, not even in part", () => {
     const token = generateToken({ prefix: "kw", kind: "secret", env: "live" });
     const body = token.slice("kw_sk_live_".length);
