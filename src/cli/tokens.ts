@@ -18,7 +18,6 @@ import {
   COMMON,
   type Command,
   type CommandContext,
-  formatDuration,
   parseCount,
   parseDuration,
   parseSince,
@@ -27,6 +26,7 @@ import {
   required,
   STORE_OPTIONS,
 } from "./command.js";
+import { formatDuration } from "./duration.js";
 import { CliError, EXIT, type Io, issuedJson, json, line } from "./io.js";
 import { keywardOver, withStore } from "./store.js";
 
