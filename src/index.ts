@@ -10,7 +10,14 @@
 export type { ForeignTokenPattern, KeywardOptions, TokenLifetimeOptions } from "./config.js";
 export * from "./errors.js";
 export { Keyward } from "./keyward.js";
-export { type AnswerOptions, type AnswerableDecision, type ProblemDetails, problemDetails, problemResponse } from "./http/problem.js";
+export {
+  type AnswerOptions,
+  type AnswerableDecision,
+  type ProblemDetails,
+  type ProblemResponseOptions,
+  problemDetails,
+  problemResponse,
+} from "./http/problem.js";
 export type { RandomSource } from "./lib/crypto.js";
 export { deriveSigningSecret } from "./lib/derive.js";
 export { escapeText } from "./lib/text.js";

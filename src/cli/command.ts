@@ -1,6 +1,7 @@
 // A command: its options for node:util parseArgs, its help, and what it does.
 import { parseArgs } from "node:util";
 import { isoToEpochMs } from "../model/schemas.js";
+import { UNITS } from "./duration.js";
 import { CliError, EXIT, type Io } from "./io.js";
 
 type OptionSpec = { type: "string" | "boolean"; multiple?: boolean; short?: string; description: string; value?: string };
@@ -99,25 +100,11 @@ export function positional(ctx: CommandContext, names: string[]): string[] {
   return ctx.positionals;
 }
 
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
 /** A duration: `500ms`, `30s`, `5m`, `1h`, `7d`, or plain milliseconds. */
 export function parseDuration(text: string, name: string): number {
   const m = /^(\d{1,12})(ms|s|m|h|d)?$/.exec(text);
   if (!m) throw new CliError(`--${name}: expected a duration like 30s, 5m, 1h, 7d or milliseconds`, EXIT.USAGE);
   return Number(m[1]) * UNITS[m[2] ?? "ms"]!;
-}
-
-/** A duration as {@link parseDuration} reads each of its parts, largest first: `30d`, `1h 30m`, `1s 500ms`; none is `0ms`. */
-export function formatDuration(ms: number): string {
-  let rest = ms;
-  const parts: string[] = [];
-  for (const [unit, size] of Object.entries(UNITS).reverse()) {
-    const n = Math.floor(rest / size);
-    if (n > 0) parts.push(`${n}${unit}`);
-    rest -= n * size;
-  }
-  return parts.join(" ") || "0ms";
 }
 
 /**

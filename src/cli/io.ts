@@ -3,6 +3,7 @@
 import { type ErrorCode, isKeywardError } from "../index.js";
 import { MAKE_SEALING_KEY } from "../lib/seal.js";
 import { cleanText, redactTokens } from "../lib/text.js";
+import { inTypedUnit } from "./duration.js";
 
 /** The process a command runs in. */
 export interface Io {
@@ -95,9 +96,11 @@ export interface ErrorReport {
  * What the CLI reports of any error a command throws. A library error about
  * a setting that `settings` maps to an option (`{ graceMs: "grace" }`), or
  * about a part of one (`rateLimit.windowMs` of `rateLimit`), names the
- * option in its message (`--grace: …`), and in an `option` field.
+ * option in its message (`--grace: …`), and in an `option` field; when the
+ * setting is in milliseconds, the limits the message states are in the unit
+ * of the option's value in `values` (the command's options as parsed).
  */
-export function describeError(err: unknown, settings: Readonly<Record<string, string>> = {}): ErrorReport {
+export function describeError(err: unknown, settings: Readonly<Record<string, string>> = {}, values: Readonly<Record<string, unknown>> = {}): ErrorReport {
   if (err instanceof CliError) {
     const code = err.code ?? EXIT_CODES[err.exitCode] ?? "USAGE";
     return { exitCode: err.exitCode, code, named: err.code !== undefined, message: err.message, fields: err.details };
@@ -110,8 +113,12 @@ export function describeError(err: unknown, settings: Readonly<Record<string, st
     // The setting, or a part of it (`rateLimit.windowMs` of `rateLimit`).
     const setting = typeof field === "string" ? Object.keys(settings).find((s) => field === s || field.startsWith(`${s}.`)) : undefined;
     if (setting !== undefined && err.message.startsWith(`${field}: `)) {
-      const option = `--${settings[setting]}`;
-      return { exitCode, code: err.code, named: true, message: `${option}: ${err.message.slice(`${field}: `.length)}`, fields: { ...fields, option } };
+      const name = settings[setting]!;
+      const option = `--${name}`;
+      const said = err.message.slice(`${field}: `.length);
+      // A setting in milliseconds (`windowMs`, `graceMs`): its limits in the unit the option was typed in.
+      const message = typeof field === "string" && field.endsWith("Ms") ? inTypedUnit(said, values[name]) : said;
+      return { exitCode, code: err.code, named: true, message: `${option}: ${message}`, fields: { ...fields, option } };
     }
     return { exitCode, code: err.code, named: true, message: CODE_MESSAGES[err.code] ?? err.message, fields };
   }
@@ -132,8 +139,15 @@ export function describeError(err: unknown, settings: Readonly<Record<string, st
  *
  * @returns its exit code
  */
-export function reportError(io: Pick<Io, "err">, label: string, err: unknown, asJson: boolean, settings?: Readonly<Record<string, string>>): number {
-  const { exitCode, code, named, message, fields } = describeError(err, settings);
+export function reportError(
+  io: Pick<Io, "err">,
+  label: string,
+  err: unknown,
+  asJson: boolean,
+  settings?: Readonly<Record<string, string>>,
+  values?: Readonly<Record<string, unknown>>,
+): number {
+  const { exitCode, code, named, message, fields } = describeError(err, settings, values);
   reportLine(io, `${label}: ${named ? `${code}: ` : ""}`, { code, message, ...fields }, asJson);
   return exitCode;
 }

@@ -2,7 +2,7 @@
 
 import { SCHEMA_VERSION } from "../sqlite/index.js";
 import { suspend } from "./accounts.js";
-import { COMMON, type Command, helpText, parse, STORE_OPTIONS } from "./command.js";
+import { COMMON, type Command, type CommandContext, helpText, parse, STORE_OPTIONS } from "./command.js";
 import { CliError, EXIT, type Io, json, line, reportError } from "./io.js";
 import { keygen, sign } from "./keys.js";
 import { members } from "./members.js";
@@ -103,14 +103,17 @@ export async function main(argv: string[], io: Io): Promise<number> {
     return reportError(io, "keyward", new CliError(message, EXIT.USAGE), asJson);
   }
   let code: number;
+  let values: CommandContext["values"] | undefined;
   try {
-    const { values, positionals } = parse(command, rest);
+    const parsed = parse(command, rest);
+    values = parsed.values;
+    const { positionals } = parsed;
     if (values.help === true) {
       io.out(helpText(name, command));
       code = EXIT.OK;
     } else code = await command.run({ io, values, positionals });
   } catch (err) {
-    code = reportError(io, `keyward ${name}`, err, asJson, command.settings);
+    code = reportError(io, `keyward ${name}`, err, asJson, command.settings, values);
   }
   return finished(io, `keyward ${name}`, code, asJson);
 }

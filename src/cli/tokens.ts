@@ -3,6 +3,7 @@
 import {
   type AuditEntry,
   type CreditsInput,
+  InvalidInputError,
   type Keyward,
   type ListTokensOptions,
   policyAt,
@@ -17,7 +18,6 @@ import {
   COMMON,
   type Command,
   type CommandContext,
-  formatDuration,
   parseCount,
   parseDuration,
   parseSince,
@@ -26,6 +26,7 @@ import {
   required,
   STORE_OPTIONS,
 } from "./command.js";
+import { formatDuration } from "./duration.js";
 import { CliError, EXIT, type Io, issuedJson, json, line } from "./io.js";
 import { keywardOver, withStore } from "./store.js";
 
@@ -369,6 +370,18 @@ export const show: Command = {
   },
 };
 
+/**
+ * An expiry that an update sets must come after now and after the change applies. The library takes an
+ * earlier one (an application may expire a token now), but typed here it is likelier a slip (`+0s`, a
+ * past date) that would stop a working token without a word, exit 0; `create` refuses it too. A token
+ * is stopped now by `disable` (undone by `enable`) or `revoke`.
+ */
+function checkExpiry(expiresAt: UpdateTokenInput["expiresAt"], effectiveAt: number | undefined, now: number): void {
+  if (typeof expiresAt !== "number") return;
+  if (effectiveAt !== undefined && effectiveAt > now && expiresAt <= effectiveAt) throw new InvalidInputError("expiresAt", "must be after --effective-at");
+  if (expiresAt <= now) throw new InvalidInputError("expiresAt", "must be in the future", { hint: "to stop a token now, disable it (enable undoes it) or revoke it" });
+}
+
 export const update: Command = {
   summary: "Change a token's settings; policy changes apply at --effective-at.",
   args: "<id>",
@@ -387,6 +400,7 @@ export const update: Command = {
     const credits = creditsFlags(ctx.values);
     if (Object.keys(patch).length === 0 && !credits) throw new CliError("nothing to change: give at least one setting", EXIT.USAGE);
     const effectiveAt = typeof ctx.values["effective-at"] === "string" ? parseTime(ctx.values["effective-at"], "effective-at", now) : undefined;
+    checkExpiry(patch.expiresAt, effectiveAt, now);
     return withStore(ctx, { create: false }, async ({ keyward }) => {
       const options: UpdateTokenOptions = { ...actorOf(ctx.values), ...(effectiveAt !== undefined && { effectiveAt }) };
       if (credits) {

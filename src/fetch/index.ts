@@ -127,4 +127,4 @@ export function keywardFetch<Rest extends unknown[] = unknown[]>(kw: Keyward, op
   };
 }
 
-export { type ProblemDetails, problemResponse } from "../http/problem.js";
+export { type ProblemDetails, type ProblemResponseOptions, problemResponse } from "../http/problem.js";

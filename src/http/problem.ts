@@ -3,6 +3,7 @@
 // failed), and the members a client acts on (the missing scope, the credits
 // left and when they come back, when to retry).
 import { CREDENTIAL_CODES, challengeOf, type DecisionStatus, type DenyCode } from "../policy/decision.js";
+import { answerFor } from "./head.js";
 
 /** How a denial is answered. */
 export interface AnswerOptions {
@@ -14,6 +15,18 @@ export interface AnswerOptions {
    * `urn:keyward:problem:credits-exhausted`. Point it at your own docs page.
    */
   problemTypeBase?: string | undefined;
+}
+
+/** Options of {@link problemResponse}: those of every answer, and the request's method. */
+export interface ProblemResponseOptions extends AnswerOptions {
+  /**
+   * The method of the request answered: a `HEAD`'s answer has the status and
+   * fields and no content (RFC 9110 §9.3.2), as the middleware answers it.
+   * Give it where the runtime sends what the handler returns as it is (a
+   * body after a HEAD's fields would be read as the next answer on the
+   * connection); Node's server drops it itself. Without it, the answer has its content.
+   */
+  method?: string | undefined;
 }
 
 /** The part of a `Decision` an answer is built from. */
@@ -157,7 +170,7 @@ export function problemHeaders(decision: AnswerableDecision, options: AnswerOpti
  * without a framework.
  *
  * @param decision a denied decision (`decision.ok === false`)
- * @param options realm and type URI prefix
+ * @param options realm, type URI prefix, and the request's method (a HEAD's answer has no content)
  * @returns the response
  * @throws {TypeError} when the decision allows the request
  * @example
@@ -166,10 +179,11 @@ export function problemHeaders(decision: AnswerableDecision, options: AnswerOpti
  * if (!d.ok) return problemResponse(d, { realm: "prices" });
  * ```
  */
-export function problemResponse(decision: AnswerableDecision, options: AnswerOptions = {}): Response {
+export function problemResponse(decision: AnswerableDecision, options: ProblemResponseOptions = {}): Response {
   if (decision.ok) throw new TypeError("problemResponse answers denials: this decision allows the request");
-  return new Response(JSON.stringify(problemDetails(decision, options)), {
+  const response = new Response(JSON.stringify(problemDetails(decision, options)), {
     status: decision.status,
     headers: problemHeaders(decision, options),
   });
+  return options.method === undefined ? response : answerFor(options.method, response);
 }

@@ -21,7 +21,7 @@ import { ConfigError } from "../errors.js";
 import { checkConfigFields, optionNames } from "../lib/options.js";
 import { MAX_TIMER_MS } from "../lib/timers.js";
 import type { PostgresPool } from "./driver.js";
-import type { LeaseSettings } from "./leases.js";
+import { CLOSE_WAIT_MS, type LeaseSettings } from "./leases.js";
 import { openSchema, POSTGRES_DEFAULTS, PostgresStore, type PostgresStoreOptions, pgTablePrefix } from "./store.js";
 
 export { SCHEMA_VERSION } from "../store/sql/schema.js";
@@ -45,7 +45,7 @@ function leaseSettings(v: PostgresStoreOptions["creditLeases"], lockWait: number
   if (v !== true && (v === null || typeof v !== "object")) throw new ConfigError("creditLeases", "must be a boolean or an object");
   const o = v === true ? {} : v;
   checkConfigFields(o, LEASE_OPTIONS, "an option of creditLeases", "creditLeases.");
-  return { ttlMs: checkMs(o.ttlMs, "creditLeases.ttlMs", POSTGRES_DEFAULTS.leases.ttlMs), maxBlock: checkMs(o.maxBlock, "creditLeases.maxBlock", POSTGRES_DEFAULTS.leases.maxBlock), lockWait };
+  return { ttlMs: checkMs(o.ttlMs, "creditLeases.ttlMs", POSTGRES_DEFAULTS.leases.ttlMs), maxBlock: checkMs(o.maxBlock, "creditLeases.maxBlock", POSTGRES_DEFAULTS.leases.maxBlock), lockWait, closeWaitMs: CLOSE_WAIT_MS };
 }
 
 /**

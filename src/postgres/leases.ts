@@ -52,6 +52,12 @@ export interface LeaseSettings {
    * long a report waits for its answer, once it has a connection.
    */
   readonly lockWait: number;
+  /**
+   * How long `close()` waits for the reservations under way and the returns, ms ({@link CLOSE_WAIT_MS}):
+   * one whose connection went silent would hold it for as long as that stays open (its rest is then
+   * reclaimed at the lease's expiry).
+   */
+  readonly closeWaitMs: number;
 }
 
 /** At or below this many credits left (not leased), requests are metered one by one. */
@@ -65,11 +71,8 @@ const LOW_KEYS = 10_000;
 /** Most credit keys whose block size is remembered: a process leasing for ever more tokens keeps a bounded memory. */
 const LEASE_KEYS = 10_000;
 
-/**
- * How long `close()` waits for the returns under way, ms: one whose connection went silent would hold it
- * for as long as that stays open (its rest is then reclaimed at the lease's expiry).
- */
-const CLOSE_WAIT_MS = 10_000;
+/** How long `close()` waits for the reservations and returns under way, ms (`closeWaitMs`, fixed outside tests). */
+export const CLOSE_WAIT_MS = 10_000;
 
 /** Thrown out of a reservation's transaction that leased nothing and reclaimed nothing, to roll it back. */
 class NothingReserved extends Error {}
@@ -137,6 +140,11 @@ export class CreditLeases {
   readonly #transaction: Transaction;
   readonly #leases = new Map<string, Lease>();
   readonly #taking = new Map<string, Promise<Lease | null>>();
+  /**
+   * Every reservation under way, as the transaction goes (a request stops waiting for it after
+   * `lockWait`; one that commits later is returned, and `close` waits for that).
+   */
+  readonly #reserving = new Set<Promise<unknown>>();
   /** Next block size per token, adapted to its spend rate (for the last LEASE_KEYS tokens leased; another starts at FIRST_BLOCK). */
   readonly #blocks = new BoundedMap<number>(LEASE_KEYS);
   /**
@@ -240,7 +248,14 @@ export class CreditLeases {
   #take(key: string, lock: string, cost: number, limit: number, now: number): Promise<Lease | null> {
     let taking = this.#taking.get(key);
     if (!taking) {
-      taking = within(this.#reserve(key, lock, cost, limit, now), performance.now() + this.#settings.lockWait).finally(() => this.#taking.delete(key));
+      const reserving = this.#reserve(key, lock, cost, limit, now);
+      const settled = reserving.then(
+        () => {},
+        () => {},
+      );
+      this.#reserving.add(settled);
+      void settled.then(() => this.#reserving.delete(settled));
+      taking = within(reserving, performance.now() + this.#settings.lockWait).finally(() => this.#taking.delete(key));
       this.#taking.set(key, taking);
     }
     return taking;
@@ -394,17 +409,21 @@ export class CreditLeases {
   }
 
   /**
-   * Returns every lease's rest (after its last report), those of reservations under way included (each
-   * awaited as a request awaits it: at most `lockWait`; one that commits later is returned at once), and
-   * waits for the returns at most {@link CLOSE_WAIT_MS}; no lease is reserved after it (before, a request
-   * waiting for a return reserved one once the return was in, and its block stayed counted as used until
-   * it expired).
+   * Returns every lease's rest (after its last report), those of reservations under way included, and
+   * waits for those reservations and the returns at most `closeWaitMs` in all; no lease is reserved after
+   * it (before, a request waiting for a return reserved one once the return was in, and its block stayed
+   * counted as used until it expired). A reservation that commits after close began is returned at once
+   * (see {@link #reserve}), even one its request gave up on (before, close waited for it only as long as
+   * its request did, and its block stayed counted as used until it expired if the process exited then).
    */
   async close(): Promise<void> {
     this.#closed = true;
-    // A reservation that fails leases nothing: its error is its request's.
-    await Promise.allSettled([...this.#taking.values()]);
     for (const lease of [...this.#leases.values()]) this.#retire(lease);
-    await answerWithin(Promise.all([...this.#returns]), CLOSE_WAIT_MS, "the credit lease returns").catch(() => {});
+    const settled = (async () => {
+      // A reservation that fails leases nothing: its error is its request's.
+      await Promise.all([...this.#reserving]);
+      await Promise.all([...this.#returns]);
+    })();
+    await answerWithin(settled, this.#settings.closeWaitMs, "the credit lease returns").catch(() => {});
   }
 }

@@ -106,6 +106,11 @@ export class ChangeListener {
     let client: PostgresClient | undefined;
     try {
       client = await this.#checkout();
+      // Closed while it waited for the connection: nothing is sent on it, it goes back as it came.
+      if (this.#closed) {
+        client.release();
+        return;
+      }
       if (typeof client.on !== "function") throw new TypeError("the pool's connections have no on(): no change feed");
       const c = client;
       // Per connection: a late event of a dropped connection never touches its successor.
@@ -118,8 +123,10 @@ export class ChangeListener {
       client.on("end", lost);
       // Given `heartbeatMs` to answer, as a probe: over a path gone silent the reconnect would wait for ever, and try no more.
       await answerWithin(client.query(`LISTEN "${this.#channel}"`), this.#timings.heartbeatMs, "LISTEN");
+      // Closed while the LISTEN ran: the connection listens, and an UNLISTEN would be sent after close, so it
+      // is destroyed (released, it would go on listening for whoever takes it from the pool next).
       if (this.#closed) {
-        this.#drop(client, false);
+        this.#drop(client, true);
         return;
       }
       this.#client = client;
@@ -211,7 +218,8 @@ export class ChangeListener {
   /**
    * Stops listening and returns the connection. A connection attempt, or an UNLISTEN, that gets no
    * answer (a path gone silent) is awaited at most `heartbeatMs`, as a probe: closing never hangs. The
-   * connection is then destroyed, and an attempt that completes later drops its own.
+   * connection is then destroyed. An attempt under way sends nothing more: a connection it gets after
+   * close goes back to the pool untouched, and one whose LISTEN is answered after close is destroyed.
    */
   async close(): Promise<void> {
     this.#closed = true;

@@ -1009,8 +1009,8 @@ export class PostgresStore implements TokenStore {
   }
 
   /**
-   * Returns the rest of every credit lease (a reservation under way included; waiting at most 10 s for the
-   * returns), stops the change feed and returns its connection (one whose `UNLISTEN` gets no answer within
+   * Returns the rest of every credit lease (a reservation under way included; waiting at most 10 s in all for
+   * the reservations and the returns), stops the change feed and returns its connection (one whose `UNLISTEN` gets no answer within
    * `heartbeatMs` is destroyed). The pool is yours: end it yourself. Calls after it still run on the pool; a
    * metered request is then metered on its own (no lease is reserved after close).
    */

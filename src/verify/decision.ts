@@ -1,7 +1,7 @@
 // The verifier's answer: the pure evaluator's decision plus what the request
 // path learned (which token, credits left, when to retry).
 import { acceptSignature, limitFields, type MeterState } from "../http/fields.js";
-import { type AnswerOptions, problemResponse } from "../http/problem.js";
+import { type ProblemResponseOptions, problemResponse } from "../http/problem.js";
 import { DEFAULT_POOL, poolOf } from "../model/pools.js";
 import { policyAt, readTime, toRecord } from "../model/record.js";
 import type { StoredToken, TokenPolicy, TokenRecord } from "../model/types.js";
@@ -146,7 +146,8 @@ class VerifierDecision {
    * `application/problem+json` body. Credential failures all get the same
    * body. Any Fetch runtime, no framework needed.
    *
-   * @param options the challenge's realm and the problem type URI prefix
+   * @param options the challenge's realm, the problem type URI prefix, and the request's method (a HEAD's
+   *   answer has no content: see {@link ProblemResponseOptions.method})
    * @returns the response
    * @throws {TypeError} when the decision allows the request (`ok` is true)
    * @example
@@ -155,7 +156,7 @@ class VerifierDecision {
    * if (!d.ok) return d.toResponse({ realm: "prices" });
    * ```
    */
-  toResponse(options?: AnswerOptions): Response {
+  toResponse(options?: ProblemResponseOptions): Response {
     return problemResponse(this, options);
   }
 

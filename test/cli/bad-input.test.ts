@@ -263,6 +263,57 @@ describe("keyward CLI: bad input", () => {
     expect(cli("list", "--owner", "a").stdout).toBe("");
   });
 
+  it("update --expires-at at or before now (+0s, a past date) or before its --effective-at is INVALID_INPUT, exit 2, nothing written: disable or revoke stop a token now", () => {
+    // Before: exit 0, the token expired at once (or from the change on) without a word; create refused the same.
+    cli("init");
+    const { record } = JSON.parse(cli("create", "--owner", "acct_expiry", "--json").stdout);
+    const shown = () => cli("show", record.id, "--json").stdout;
+    const before = shown();
+    const future = /^keyward update: INVALID_INPUT: --expires-at: must be in the future \(hint: to stop a token now, disable it \(enable undoes it\) or revoke it\)\n$/;
+    for (const [args, message] of [
+      [["--expires-at", "+0s"], future],
+      [["--expires-at", "+0"], future],
+      [["--expires-at", "2020-01-01"], future],
+      [["--expires-at", "+30m", "--effective-at", "+1h"], /^keyward update: INVALID_INPUT: --expires-at: must be after --effective-at\n$/],
+      [["--expires-at", "+1h", "--effective-at", "+1h"], /^keyward update: INVALID_INPUT: --expires-at: must be after --effective-at\n$/],
+      // A negative duration is none.
+      [["--expires-at", "+-5s"], /^keyward update: --expires-at: expected a duration/],
+    ] as const) {
+      const r = cli("update", record.id, ...args);
+      expect([args.join(" "), r.code, r.stdout]).toEqual([args.join(" "), 2, ""]);
+      expect(r.stderr).toMatch(message);
+    }
+    const asJson = cli("update", record.id, "--expires-at", "+0s", "--json");
+    expect(JSON.parse(asJson.stderr)).toMatchObject({ code: "INVALID_INPUT", field: "expiresAt", option: "--expires-at" });
+    expect(shown()).toBe(before);
+    // An expiry later than now (and than the change) is set.
+    expect(cli("update", record.id, "--expires-at", "+2h", "--effective-at", "+1h").code).toBe(0);
+    expect(cli("update", record.id, "--expires-at", "+1h").code).toBe(0);
+  });
+
+  it("a duration refused for its size names the limit in the unit it was typed in (or in units as show writes them), never in milliseconds", () => {
+    // Before: `--grace 40d` said "from 0 to 2592000000", `--rate-limit 1/3000000s` "<=2678400000".
+    cli("init");
+    const { record } = JSON.parse(cli("create", "--owner", "acct_units", "--json").stdout);
+    for (const [args, message] of [
+      [["create", "--owner", "a", "--rate-limit", "1/100d"], "keyward create: INVALID_INPUT: --rate-limit: Too big: expected number to be <=31d\n"],
+      [["create", "--owner", "a", "--rate-limit", "1/3000000s"], "keyward create: INVALID_INPUT: --rate-limit: Too big: expected number to be <=2678400s\n"],
+      [["create", "--owner", "a", "--rate-limit", "1/1h", "--rate-limit", "5/800h"], "keyward create: INVALID_INPUT: --rate-limit: Too big: expected number to be <=744h\n"],
+      // Typed in two units: as show writes a duration.
+      [["create", "--owner", "a", "--rate-limit", "1/1s", "--rate-limit", "5/800h"], "keyward create: INVALID_INPUT: --rate-limit: Too big: expected number to be <=31d\n"],
+      // Not a whole number of minutes: as show writes it.
+      [["create", "--owner", "a", "--credits", "5", "--refill", "5/0m"], "keyward create: INVALID_INPUT: --refill: Too small: expected number to be >=1s\n"],
+      [["regenerate", record.id, "--grace", "40d"], "keyward regenerate: INVALID_INPUT: --grace: must be an integer from 0d to 30d\n"],
+      [["regenerate", record.id, "--grace", "50000m"], "keyward regenerate: INVALID_INPUT: --grace: must be an integer from 0m to 43200m\n"],
+      [["lifecycle", "--owner", "a", "--max-lifetime", "0s"], "keyward lifecycle: INVALID_CONFIG: --max-lifetime: Too small: expected number to be >=1ms\n"],
+    ] as const) {
+      const r = cli(...args);
+      expect([args.join(" "), r.code, r.stderr]).toEqual([args.join(" "), 2, message]);
+    }
+    // Plain milliseconds stay milliseconds, with their unit.
+    expect(cli("regenerate", record.id, "--grace", "2592000001").stderr).toBe("keyward regenerate: INVALID_INPUT: --grace: must be an integer from 0ms to 2592000000ms\n");
+  });
+
   it("a token typed as the command, an option or a path is never echoed, not even in part", () => {
     const token = generateToken({ prefix: "kw", kind: "secret", env: "live" });
     const body = token.slice("kw_sk_live_".length);

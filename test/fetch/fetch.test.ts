@@ -43,7 +43,8 @@ describeMiddleware(
     const fetchHandler = (request: Request, env: Env[0]) => {
       const pre = guard.preflight(request);
       if (pre !== null) return pre;
-      const route = routes[`${request.method} ${new URL(request.url).pathname}`];
+      // HEAD is routed as GET, as frameworks route it.
+      const route = routes[`${request.method === "HEAD" ? "GET" : request.method} ${new URL(request.url).pathname}`];
       return route ? route(request, env) : new Response(null, { status: 404 });
     };
     const server = serve({ fetch: fetchHandler as never, port: 0, hostname: "127.0.0.1" }) as Server;

@@ -137,6 +137,19 @@ describe("answers", () => {
     expect(problemResponse(denied).headers.get("content-type")).toBe("application/problem+json");
   });
 
+  it("a HEAD's problem answer, given its method, has the GET's status and fields and no content, as a Fetch handler served by Deno, Bun or a worker must answer", async () => {
+    const request = new Request("https://x.test/", { method: "HEAD" });
+    const denied = await kw.verify(request);
+    const get = problemResponse(denied, { realm: "prices" });
+    // Before: the option was not there, and the body was sent whatever the method.
+    for (const head of [problemResponse(denied, { realm: "prices", method: request.method }), denied.toResponse({ realm: "prices", method: "HEAD" })]) {
+      expect(head.body).toBeNull();
+      expect(await head.text()).toBe("");
+      expect([head.status, [...head.headers]]).toEqual([get.status, [...get.headers]]);
+    }
+    expect((await problemResponse(denied, { method: "GET" }).json()).status).toBe(401);
+  });
+
   it("RateLimit fields: only the counters the request reached", () => {
     const rate = { limit: 10, windowMs: 500 };
     const credits = { limit: 5, refill: null };

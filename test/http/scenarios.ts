@@ -11,7 +11,7 @@
 //   GET  /vary-before      requireToken()                                 → { token }, with Vary: Accept-Language set before the guard
 //                          (a middleware or hook in front; the Fetch wrapper's handler, which has none in front)
 // An allowed handler answers the decision's token id as seen through the framework's typed attachment.
-import { type IncomingMessage, request as httpRequest } from "node:http";
+import { Agent, type IncomingMessage, request as httpRequest } from "node:http";
 import { connect as connectTcp } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSigner, signedFetch } from "../../src/client/index.js";
@@ -436,6 +436,48 @@ export function describeMiddleware(name: string, start: StartServer, makeRoute: 
         detail: "Send a token in the Authorization header as a Bearer token, or sign the request.",
         code: "TOKEN_MISSING",
       });
+    });
+
+    it("a denied HEAD is answered as its GET without content: the next request on the keep-alive connection is read as sent (node:http, and the bytes on the wire)", async () => {
+      const { hostname, port } = new URL(server.url);
+      // node:http with one kept-alive connection: a body after the HEAD's fields would be read as the next answer.
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      const ask = (method: string, headers: Record<string, string> = {}) =>
+        new Promise<{ status: number; body: string }>((resolve, reject) => {
+          const req = httpRequest(`${server.url}/prices`, { method, headers, agent }, (res) => {
+            let body = "";
+            res.on("data", (c: Buffer) => {
+              body += c.toString();
+            });
+            res.on("end", () => resolve({ status: res.statusCode!, body }));
+          });
+          req.on("error", reject);
+          req.end();
+        });
+      try {
+        const head = await ask("HEAD");
+        const get = await ask("GET", bearer(secret));
+        expect([head.status, head.body]).toEqual([401, ""]);
+        expect([get.status, JSON.parse(get.body)]).toEqual([200, { token: tokenId }]);
+      } finally {
+        agent.destroy();
+      }
+      // On the wire: the HEAD's answer ends with its fields; the next bytes are the GET's status line.
+      const wire = await new Promise<string>((resolve, reject) => {
+        const socket = connectTcp(Number(port), hostname, () => {
+          socket.write(`HEAD /prices HTTP/1.1\r\nHost: ${hostname}\r\n\r\nGET /prices HTTP/1.1\r\nHost: ${hostname}\r\nAuthorization: Bearer ${secret}\r\nConnection: close\r\n\r\n`);
+        });
+        let text = "";
+        socket.on("data", (c: Buffer) => {
+          text += c.toString("latin1");
+        });
+        socket.on("end", () => resolve(text));
+        socket.on("error", reject);
+      });
+      const [headFields = "", afterHead = ""] = wire.split(/\r\n\r\n(.*)/s);
+      expect(headFields).toMatch(/^HTTP\/1\.1 401 /);
+      expect(headFields.toLowerCase()).toContain("content-type: application/problem+json");
+      expect(afterHead).toMatch(/^HTTP\/1\.1 200 /);
     });
 
     it("credential failures are indistinguishable; no secret in the answer", async () => {

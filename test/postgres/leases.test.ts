@@ -5,6 +5,7 @@ import { type PostgresPool, postgresStore } from "keyward/postgres";
 import { makeStoredToken } from "keyward/testing";
 import { describe, expect, it } from "vitest";
 import { LOCK_HOLDER_IDLE_MS } from "../../src/postgres/statements.js";
+import { openSchema, POSTGRES_DEFAULTS, PostgresStore } from "../../src/postgres/store.js";
 import { startProxy, viaProxy } from "./proxy.js";
 import { freshPrefix, hasPostgres, lockWaitOn, openPool, PG_URL, testPool } from "./server.js";
 
@@ -244,6 +245,53 @@ describe.runIf(hasPostgres)("credit leases", () => {
     expect(waited, "close() waits for the reservation under way").toBe(true);
     expect(await leases()).toBe(0);
     expect(await used()).toBe(1);
+  });
+
+  it("a reservation that commits after its request gave up on it, and after close() began, is returned before close() resolves: no lease is out, no credit counted", async () => {
+    const proxy = await startProxy(new URL(PG_URL!));
+    const far = openPool({ connectionString: viaProxy(PG_URL!, proxy) });
+    const prefix = freshPrefix();
+    const leasing = guardStore(await postgresStore(far, { tablePrefix: prefix, changeFeed: false, creditLeases: true, requestLockTimeoutMs: 300 }));
+    const tokenId = "tok_close_late";
+    const now = Date.now();
+    const leases = async () => (await pool.query(`SELECT count(*)::int AS n FROM ${prefix}credit_leases`)).rows[0].n;
+    const used = async () => (await pool.query(`SELECT used FROM ${prefix}credits WHERE token_id = $1`, [tokenId])).rows[0]?.used;
+    // Every reply 150 ms later: the reservation's 7 statements take about 1 s, past the request's 300 ms.
+    proxy.delayReplies(150);
+    const first = leasing.meter({ tokenId, cost: 1, rateLimit: null, credits: flat }, now).catch((err: { code?: string }) => err.code);
+    const closed = leasing.close!();
+    expect(await first).toBe("STORE_UNAVAILABLE");
+    await closed;
+    // Before: close() answered once the request gave up (300 ms), and the reservation committed after it: its
+    // block, returned later still, stayed counted as used until expiry if the process exited after close().
+    expect(await leases()).toBe(0);
+    expect(await used()).toBe(0);
+    await proxy.close();
+    await far.end();
+  });
+
+  it("close() waits for a return that never answers (its connection silent) no longer than its bound, then answers: the rest is left to the reclaim at expiry", async () => {
+    const proxy = await startProxy(new URL(PG_URL!));
+    const silent = openPool({ connectionString: viaProxy(PG_URL!, proxy) });
+    const prefix = freshPrefix();
+    await openSchema(silent, prefix, true);
+    // The store postgresStore makes, but close() waits 500 ms, not CLOSE_WAIT_MS (10 s).
+    const closeWaitMs = 500;
+    const leases = { ...POSTGRES_DEFAULTS.leases, lockWait: POSTGRES_DEFAULTS.requestLockTimeoutMs, closeWaitMs };
+    const store = guardStore(new PostgresStore(silent, prefix, { ...POSTGRES_DEFAULTS, changeFeed: false, leases }));
+    const tokenId = "tok_close_silent_return";
+    const now = Date.now();
+    expect((await store.meter({ tokenId, cost: 1, rateLimit: null, credits: flat }, now)).granted).toBe(true);
+    proxy.silenceReplyTo(`DELETE FROM ${prefix}credit_leases WHERE id`);
+    const since = performance.now();
+    expect(await Promise.race([store.close!().then(() => "closed"), sleep(5_000).then(() => "hung")])).toBe("closed");
+    const took = performance.now() - since;
+    expect(took).toBeGreaterThanOrEqual(closeWaitMs - 10);
+    expect(took).toBeLessThan(closeWaitMs + 1_500);
+    // The return never committed (the server rolls it back when its connection ends): the lease is out until it expires.
+    await proxy.close();
+    await silent.end();
+    expect((await pool.query(`SELECT count(*)::int AS n FROM ${prefix}credit_leases`)).rows[0].n).toBe(1);
   });
 
   it("a request metered without a lease (a rate limit, a refill or an account limit added) sees the process's own lease given back first: 1 000 credits, 1 spent from a block of 8, then 995 are granted", async () => {

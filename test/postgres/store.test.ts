@@ -1,7 +1,7 @@
 // postgresStore beyond the conformance suite: startup errors, migrations,
 // hostile input, decisions equal to MemoryStore's, locks and outages.
 import { ConfigError, guardStore, type Invoice, Keyward, MemoryStore, StoreUnavailableError } from "keyward";
-import { migrate, postgresStore, SCHEMA_VERSION } from "keyward/postgres";
+import { migrate, type PostgresPool, postgresStore, SCHEMA_VERSION } from "keyward/postgres";
 import { makeAuditEntry, makeStoredToken } from "keyward/testing";
 import pg from "pg";
 import { describe, expect, it } from "vitest";
@@ -443,6 +443,72 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     expect(await Promise.race([silent.end().then(() => "ended"), new Promise((r) => setTimeout(r, 5_000, "hung"))])).toBe("ended");
     await proxy.close();
   });
+
+  it.each(["its connection", "its LISTEN's answer"])(
+    "a reconnection under way when store.close() is called, whose %s comes after, sends nothing more and leaves no pooled connection listening",
+    async (late) => {
+      const prefix = freshPrefix();
+      const name = `kw-closing-${prefix}`;
+      const small = openPool({ application_name: name, max: 1 });
+      // The LISTENs of the reconnection held until `answer()` (their statement run: the connection listens).
+      let hold = false;
+      let answer!: () => void;
+      const answered = new Promise<void>((r) => {
+        answer = r;
+      });
+      const sent: string[] = [];
+      let closing = false;
+      const gated: PostgresPool = {
+        query: (text, values) => small.query(text, values),
+        connect: async () => {
+          const c = await small.connect();
+          return {
+            query: async (text: string, values?: unknown[]) => {
+              if (closing) sent.push(text);
+              const r = await c.query(text, values);
+              if (hold && text.startsWith("LISTEN")) await answered;
+              return r;
+            },
+            release: (err?: Error | boolean) => c.release(err),
+            on: (event: "notification" | "error" | "end", l: (value: unknown) => void) => c.on(event as "error", l),
+            removeListener: (event: "notification" | "error" | "end", l: (value: unknown) => void) => c.removeListener(event, l),
+          };
+        },
+      };
+      const store = await postgresStore(gated, { tablePrefix: prefix, heartbeatMs: 2_000, reconnectMinMs: 200, reconnectMaxMs: 200 });
+      expect(store.listening).toBe(true);
+      hold = late === "its LISTEN's answer";
+      await pool.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN %'", [name]);
+      await waitFor(() => !store.listening);
+      let held: pg.PoolClient | undefined;
+      if (hold) {
+        await waitFor(() => small.totalCount - small.idleCount === 1 && small.waitingCount === 0);
+        // The LISTEN has run; its answer waits.
+        await new Promise((r) => setTimeout(r, 100));
+      } else {
+        // The slot the LISTEN connection freed, taken before the reconnect (100 to 200 ms later): it waits for it.
+        held = await small.connect();
+        await waitFor(() => small.waitingCount === 1);
+      }
+      closing = true;
+      const closed = store.close();
+      held?.release();
+      answer();
+      await closed;
+      // Before: the LISTEN was sent on the connection that came after close(), and that connection (or the one
+      // whose LISTEN was answered after it) went back to the pool listening, for whoever took it next.
+      expect(sent.filter((t) => t.startsWith("LISTEN"))).toEqual([]);
+      const listening = async () =>
+        (await pool.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN %'", [name])).rows[0].n;
+      // A destroyed connection's backend leaves pg_stat_activity a moment after its socket closed.
+      const deadline = Date.now() + 2_000;
+      while ((await listening()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(await listening()).toBe(0);
+      expect(store.listening).toBe(false);
+      expect(small.totalCount - small.idleCount).toBe(0);
+      await small.end();
+    },
+  );
 
   it("changes made while the LISTEN connection was down are dropped from the caches once it listens again (a reset), not at revocationBoundMs", async () => {
     const prefix = freshPrefix();
