@@ -19,9 +19,13 @@ import { bundleClient } from "./helpers.js";
  * worked without WebCrypto; 22 411 bytes once createSigner, signRequest, signatureHeaders,
  * Signer.sign and signedFetch refused an option of another name (293 bytes); 22 520 bytes once
  * signed copies kept the request's referrer and referrer policy, and signedFetch its options across
- * redirects (109 bytes). The budget keeps about 500 bytes of room.
+ * redirects (109 bytes); 23 094 bytes on 7 December 2026, once PKCS #8 v2 private keys were read
+ * (about 190 bytes), a redirect's raw UTF-8 Location was decoded, a non-ASCII covered field was named
+ * in its error, createSigner checked expiresInSec and its clock, and signRequest took a URL and init
+ * (digesting init.body without a Request clone): 576 bytes in all. The budget keeps about 1 000 bytes
+ * of room.
  */
-const BUDGET_GZIP_BYTES = 22.5 * 1024;
+const BUDGET_GZIP_BYTES = 23.5 * 1024;
 
 const FORBIDDEN = [
   /^src\/store\//,
