@@ -57,65 +57,30 @@ const reading = new Set<{ message: HttpMessage }>();
 export function initBodyBytes(body: BodyInit | null | undefined): Uint8Array | undefined {
   if (body === null || body === undefined) return new Uint8Array(0);
   if (typeof body === "string") return utf8(body);
+  const proto: unknown = Object.getPrototypeOf(body);
   if (ArrayBuffer.isView(body)) {
-    if (!PLAIN_VIEWS.has(Object.getPrototypeOf(body)) || VIEW_FIELDS.some((name) => Object.hasOwn(body, name))) return undefined;
-    // The slots themselves (a plain view's getters are these).
-    const view = body instanceof DataView ? DATA_VIEW : TYPED_ARRAY;
-    const buffer: unknown = view.buffer.call(body);
-    if (!plainArrayBuffer(buffer)) return undefined;
-    return new Uint8Array(buffer, view.byteOffset.call(body) as number, view.byteLength.call(body) as number);
+    // A plain view's getters are the intrinsic ones: they read its slots.
+    const plain = PLAIN_VIEWS.has(proto) && !["buffer", "byteOffset", "byteLength"].some((name) => Object.hasOwn(body, name));
+    return plain && plainArrayBuffer(body.buffer) ? new Uint8Array(body.buffer, body.byteOffset, body.byteLength) : undefined;
   }
   if (plainArrayBuffer(body)) return new Uint8Array(body);
-  if (
-    typeof URLSearchParams !== "undefined" &&
-    Object.getPrototypeOf(body) === URLSearchParams.prototype &&
-    !Object.hasOwn(body, "toString")
-  ) {
-    return utf8(body.toString());
-  }
-  return undefined;
+  return proto === globalThis.URLSearchParams?.prototype && !Object.hasOwn(body, "toString") ? utf8(body.toString()) : undefined;
 }
 
 /** The prototypes of the views whose bytes initBodyBytes reads (Node's Buffer among them), not their subclasses'. */
-const PLAIN_VIEWS = new Set<unknown>(
-  [
-    Int8Array,
-    Uint8Array,
-    Uint8ClampedArray,
-    Int16Array,
-    Uint16Array,
-    Int32Array,
-    Uint32Array,
-    Float32Array,
-    Float64Array,
-    BigInt64Array,
-    BigUint64Array,
-    DataView,
-    (globalThis as { Float16Array?: unknown }).Float16Array,
-    (globalThis as { Buffer?: unknown }).Buffer,
-  ].map((type) => (type as { prototype?: unknown } | undefined)?.prototype),
+const PLAIN_VIEWS = new Set(
+  [DataView, (globalThis as { Buffer?: unknown }).Buffer, ...["Int8", "Uint8", "Uint8Clamped", "Int16", "Uint16", "Int32", "Uint32", "Float16", "Float32", "Float64", "BigInt64", "BigUint64"].map((t) => (globalThis as Record<string, unknown>)[`${t}Array`])].map(
+    (type) => (type as { prototype?: unknown } | undefined)?.prototype,
+  ),
 );
-const VIEW_FIELDS = ["buffer", "byteOffset", "byteLength"] as const;
-
-/** A view's intrinsic getters, which read its slots whatever properties it was given. */
-function getters(proto: object): Record<(typeof VIEW_FIELDS)[number], (this: unknown) => unknown> {
-  const get = (name: string) => Object.getOwnPropertyDescriptor(proto, name)!.get!;
-  return { buffer: get("buffer"), byteOffset: get("byteOffset"), byteLength: get("byteLength") };
-}
-const TYPED_ARRAY = getters(Object.getPrototypeOf(Uint8Array.prototype) as object);
-const DATA_VIEW = getters(DataView.prototype);
 const AB_BYTE_LENGTH = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, "byteLength")!.get!;
 
-/**
- * Whether `value` is an ArrayBuffer (not shared memory, which a SharedArrayBuffer
- * given ArrayBuffer's prototype would pass for) with ArrayBuffer's own `slice`.
- */
+/** Whether `value` is an ArrayBuffer (not shared memory, nor a proxy: ArrayBuffer's byteLength getter throws for them) with ArrayBuffer's own `slice`. */
 function plainArrayBuffer(value: unknown): value is ArrayBuffer {
-  if (Object.getPrototypeOf(value) !== ArrayBuffer.prototype || Object.hasOwn(value as object, "slice")) return false;
   try {
     AB_BYTE_LENGTH.call(value);
-    return true;
   } catch {
     return false;
   }
+  return Object.getPrototypeOf(value) === ArrayBuffer.prototype && !Object.hasOwn(value as object, "slice");
 }
