@@ -2,7 +2,6 @@
 // its body once (a stream can be read only once, and the digest needs all of
 // it), sign, send. Redirects are followed here, not by fetch: a signature
 // covers one URL, so each hop is signed anew, and never for another origin.
-import { fromUtf8 } from "../lib/bytes.js";
 import { checkOptionNames, optionNames } from "../lib/options.js";
 import { readStream } from "../lib/read-stream.js";
 import { referrerOf } from "../signing/referrer.js";
@@ -194,15 +193,19 @@ export function signedFetch(
  * percent-encoded, means its UTF-8, and browsers and Node's fetch follow it
  * so (undici's responseLocationURL): read as Latin-1, each such character
  * would be encoded again, to another URL. Bytes that are not UTF-8 stay
- * Latin-1 (where undici would put U+FFFD).
+ * Latin-1 (where undici would put U+FFFD). A leading U+FEFF is kept, as
+ * undici keeps it: a URL character (percent-encoded), no byte order mark.
  */
 function locationText(value: string): string {
   try {
-    return fromUtf8(Uint8Array.from(value, (c) => c.charCodeAt(0)));
+    return locationDecoder.decode(Uint8Array.from(value, (c) => c.charCodeAt(0)));
   } catch {
     return value;
   }
 }
+
+/** Strict UTF-8 that keeps a leading U+FEFF (lib/bytes' fromUtf8 drops it, as a byte order mark). */
+const locationDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** Node's Request (like Chromium's) wants `duplex: "half"` with a stream body; callers often omit it. */
 function withDuplex(init: RequestInit | undefined): RequestInit | undefined {

@@ -43,18 +43,44 @@ const reading = new Set<{ message: HttpMessage }>();
  * itself, without a Request or a stream (Fetch, "extract a body"): a string
  * as UTF-8 (lone surrogates as U+FFFD, as the USVString conversion does),
  * URLSearchParams as its `application/x-www-form-urlencoded` serialisation
- * (`toString()`) in UTF-8, an ArrayBuffer or a view of one as its bytes (a
- * view, not a copy: read them before the caller can change them); an empty
- * array for no body. Undefined for the bodies that need reading (Blob,
- * FormData, whose boundary the Request chooses, ReadableStream, anything
- * else the Request converts).
+ * in UTF-8, an ArrayBuffer or a view of one as its bytes (a view, not a
+ * copy: read them before the caller can change them); an empty array for no
+ * body. Undefined for the bodies that need reading (Blob, FormData, whose
+ * boundary the Request chooses, ReadableStream, anything else the Request
+ * converts), and for those a Request may read otherwise than their own
+ * bytes: undici reads a view's `buffer`, `byteOffset`, `byteLength` and its
+ * buffer's `slice`, and URLSearchParams' `toString`, as properties, which a
+ * subclass or an own property answers (perhaps differently on each read),
+ * and turns a view of shared memory into the text of its numbers, where a
+ * browser refuses it.
  */
 export function initBodyBytes(body: BodyInit | null | undefined): Uint8Array | undefined {
   if (body === null || body === undefined) return new Uint8Array(0);
   if (typeof body === "string") return utf8(body);
-  if (body instanceof Uint8Array) return body;
-  if (body instanceof ArrayBuffer) return new Uint8Array(body);
-  if (ArrayBuffer.isView(body)) return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
-  if (typeof URLSearchParams !== "undefined" && body instanceof URLSearchParams) return utf8(body.toString());
-  return undefined;
+  const proto: unknown = Object.getPrototypeOf(body);
+  if (ArrayBuffer.isView(body)) {
+    // A plain view's getters are the intrinsic ones: they read its slots.
+    const plain = PLAIN_VIEWS.has(proto) && !["buffer", "byteOffset", "byteLength"].some((name) => Object.hasOwn(body, name));
+    return plain && plainArrayBuffer(body.buffer) ? new Uint8Array(body.buffer, body.byteOffset, body.byteLength) : undefined;
+  }
+  if (plainArrayBuffer(body)) return new Uint8Array(body);
+  return proto === globalThis.URLSearchParams?.prototype && !Object.hasOwn(body, "toString") ? utf8(body.toString()) : undefined;
+}
+
+/** The prototypes of the views whose bytes initBodyBytes reads (Node's Buffer among them), not their subclasses'. */
+const PLAIN_VIEWS = new Set(
+  [DataView, (globalThis as { Buffer?: unknown }).Buffer, ...["Int8", "Uint8", "Uint8Clamped", "Int16", "Uint16", "Int32", "Uint32", "Float16", "Float32", "Float64", "BigInt64", "BigUint64"].map((t) => (globalThis as Record<string, unknown>)[`${t}Array`])].map(
+    (type) => (type as { prototype?: unknown } | undefined)?.prototype,
+  ),
+);
+const AB_BYTE_LENGTH = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, "byteLength")!.get!;
+
+/** Whether `value` is an ArrayBuffer (not shared memory, nor a proxy: ArrayBuffer's byteLength getter throws for them) with ArrayBuffer's own `slice`. */
+function plainArrayBuffer(value: unknown): value is ArrayBuffer {
+  try {
+    AB_BYTE_LENGTH.call(value);
+  } catch {
+    return false;
+  }
+  return Object.getPrototypeOf(value) === ArrayBuffer.prototype && !Object.hasOwn(value as object, "slice");
 }

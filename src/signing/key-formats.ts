@@ -75,32 +75,89 @@ function spkiKey(der: Uint8Array): Uint8Array | null {
   return der.slice(SPKI_ED25519.length);
 }
 
-/** What may follow the seed: the public key as RFC 8410 §10.3 writes it (\[1\] IMPLICIT BIT STRING), or as Rust's ring does (a BIT STRING in \[1\]). */
-const PUBLIC_KEY_TAGS = [
-  [0x81, 0x21, 0x00],
-  [0xa1, 0x23, 0x03, 0x21, 0x00],
-];
+/** A DER element: its tag, and where its content starts and ends. */
+interface DerElement {
+  tag: number;
+  start: number;
+  end: number;
+}
+
+/**
+ * The DER element at `at`, which must end by `end`: null for anything else,
+ * such as a tag of several bytes, the indefinite-length byte (0x80, BER
+ * only) or a length not in its shortest form (X.690 §10.1).
+ */
+function derElement(der: Uint8Array, at: number, end: number): DerElement | null {
+  if (at + 2 > end || (der[at]! & 0x1f) === 0x1f) return null;
+  let start = at + 2;
+  let length = der[at + 1]!;
+  if (length >= 0x80) {
+    const bytes = length - 0x80;
+    // One or two bytes: a key is under MAX_PEM_LENGTH.
+    if (bytes < 1 || bytes > 2 || start + bytes > end || der[start] === 0) return null;
+    length = bytes === 1 ? der[start]! : der[start]! * 256 + der[start + 1]!;
+    if (length < 0x80) return null;
+    start += bytes;
+  }
+  return start + length > end ? null : { tag: der[at]!, start, end: start + length };
+}
+
+/** Whether an attributes element (\[0\]) holds Attributes (RFC 5958 §2): SEQUENCEs of an OBJECT IDENTIFIER and a SET of values, end to end. */
+function attributes(der: Uint8Array, { start, end }: DerElement): boolean {
+  for (let at = start; at < end; ) {
+    const attribute = derElement(der, at, end);
+    if (attribute?.tag !== 0x30) return false;
+    const type = derElement(der, attribute.start, attribute.end);
+    const values = type?.tag === 0x06 ? derElement(der, type.end, attribute.end) : null;
+    if (values?.tag !== 0x31 || values.end !== attribute.end || values.start === values.end) return false;
+    for (let v = values.start; v < values.end; ) {
+      const value = derElement(der, v, values.end);
+      if (value === null) return false;
+      v = value.end;
+    }
+    at = attribute.end;
+  }
+  return true;
+}
+
+/**
+ * The 32 bytes of the public key that may follow the seed, as RFC 8410 §10.3
+ * writes it (\[1\] IMPLICIT BIT STRING), or as Rust's ring does (a BIT STRING
+ * in \[1\]); undefined for another element.
+ */
+function publicKeyIn(der: Uint8Array, element: DerElement): Uint8Array | undefined {
+  let bits: DerElement | null = element;
+  if (element.tag === 0xa1) {
+    bits = derElement(der, element.start, element.end);
+    if (bits?.tag !== 0x03 || bits.end !== element.end) return undefined;
+  } else if (element.tag !== 0x81) return undefined;
+  return bits.end - bits.start === 33 && der[bits.start] === 0 ? der.subarray(bits.start + 1, bits.end) : undefined;
+}
 
 /**
  * The seed of a PKCS #8 Ed25519 private key (RFC 8410 §7), of either version
- * of RFC 5958 §2 as Node and WebCrypto read them: attributes (\[0\], under
- * 128 bytes) are skipped, and a version 2 key's public key must be the
+ * of RFC 5958 §2 as Node and WebCrypto read them, read as DER (definite
+ * lengths in their shortest form, nothing after the key): attributes (\[0\])
+ * are checked and skipped, and a version 2 key's public key must be the
  * seed's. Null for anything else.
  *
  * @throws {TypeError} when the public key is not the seed's
  */
 function pkcs8Seed(der: Uint8Array, name: string): Uint8Array | null {
-  // SEQUENCE (short length: all of it), INTEGER 0 or 1, the algorithm, OCTET STRING { OCTET STRING (32) }.
-  const version = der[4]!;
-  let at = PKCS8_ED25519.length + 32;
-  if (der.length < at || der[1] !== der.length - 2 || version > 1 || !PKCS8_ED25519.every((b, i) => i === 1 || i === 4 || der[i] === b)) return null;
-  if (der[at] === 0xa0 && der[at + 1]! < 0x80) at += 2 + der[at + 1]!;
-  const rest = der.subarray(at);
+  const key = derElement(der, 0, der.length);
+  if (key?.tag !== 0x30 || key.end !== der.length) return null;
+  // INTEGER 0 or 1, the algorithm, OCTET STRING { OCTET STRING (32) }: PKCS8_ED25519 after its SEQUENCE's tag and length, but for the version.
+  const version = der[key.start + 2]!;
+  const seedAt = key.start + PKCS8_ED25519.length - 2;
+  if (seedAt + 32 > der.length || version > 1 || !PKCS8_ED25519.every((b, i) => i < 2 || i === 4 || der[key.start + i - 2] === b)) return null;
+  const after = (at: number) => (at === der.length ? undefined : derElement(der, at, der.length));
+  let next = after(seedAt + 32);
+  if (next?.tag === 0xa0) next = attributes(der, next) ? after(next.end) : null;
   // The public key, after a version 1 only; nothing else.
-  const tag = version === 1 ? PUBLIC_KEY_TAGS.find((t) => rest.length === t.length + 32 && t.every((b, i) => rest[i] === b)) : undefined;
-  if (at > der.length || (tag === undefined && rest.length > 0)) return null;
-  const seed = der.slice(PKCS8_ED25519.length, PKCS8_ED25519.length + 32);
-  if (tag !== undefined && !equalBytes(rest.subarray(tag.length), publicKeyOf(seed))) {
+  const publicKey = next === undefined || next === null || version !== 1 ? undefined : publicKeyIn(der, next);
+  if (next === null || (next !== undefined && (publicKey === undefined || next.end !== der.length))) return null;
+  const seed = der.slice(seedAt, seedAt + 32);
+  if (publicKey !== undefined && !equalBytes(publicKey, publicKeyOf(seed))) {
     seed.fill(0);
     throw new TypeError(`${name} is a PKCS #8 key whose public key is not the one of its seed`);
   }

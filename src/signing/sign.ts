@@ -86,7 +86,9 @@ const originals = new WeakMap<Request, Request>();
  * {@link signRequest} signs a Request but cheaper: the body, when `init.body`
  * is a string, a Uint8Array (or another view), an ArrayBuffer or
  * URLSearchParams, is digested from that value, encoded as fetch encodes it
- * (UTF-8; URLSearchParams serialised), so no stream is cloned or read, and
+ * (UTF-8; URLSearchParams serialised), so no stream is cloned or read (a
+ * subclass, a view of shared memory, or a value with its own `byteLength`,
+ * `slice` or `toString`, is read from the Request built instead), and
  * the Request built here is the one returned (with the Content-Type fetch
  * adds for a string or URLSearchParams body, which a covered `content-type`
  * signs). Other bodies (Blob, FormData, ReadableStream) are read from the

@@ -125,6 +125,56 @@ describe("Ed25519 key formats", () => {
     expect((await kw.verify(signed)).ok).toBe(true);
   });
 
+  it("a PKCS #8 key is read as DER: long-form lengths where they are due, never the indefinite-length byte, attributes that are attributes", async () => {
+    const der = (hex: string) => Buffer.from(hex.replace(/\s/g, ""), "hex");
+    const pemOf = (bytes: Buffer) => `-----BEGIN PRIVATE KEY-----\n${bytes.toString("base64")}\n-----END PRIVATE KEY-----\n`;
+    const seedHex = Buffer.from(seed).toString("hex");
+    const pubHex = Buffer.from(pub).toString("hex");
+    // An attribute (SEQUENCE { OID 2.5.4.3, SET { UTF8String of n "a" } }) in [0], as hex.
+    const attributes = (n: number) => {
+      const value = `0c${n.toString(16).padStart(2, "0")}${"61".repeat(n)}`;
+      const set = `31${(value.length / 2).toString(16).padStart(2, "0")}${value}`;
+      const seq = `30${(5 + set.length / 2).toString(16).padStart(2, "0")}0603550403${set}`;
+      const length = seq.length / 2;
+      return `a0${length < 0x80 ? "" : "81"}${length.toString(16).padStart(2, "0")}${seq}`;
+    };
+    const key = (version: number, tail: string, form: "short" | "long" = "short") => {
+      const body = `0201${version.toString(16).padStart(2, "0")} 300506032b6570 04220420${seedHex} ${tail}`.replace(/\s/g, "");
+      const length = body.length / 2;
+      return der(`30${form === "long" ? "81" : ""}${length.toString(16).padStart(2, "0")}${body}`);
+    };
+    // Over 127 bytes, the lengths are in long form: Node and WebCrypto read these keys.
+    const accepted = [key(0, attributes(100), "long"), key(1, `${attributes(60)} 812100${pubHex}`, "long")];
+    for (const bytes of accepted) {
+      expect(createPrivateKey({ key: bytes, format: "der", type: "pkcs8" }).export({ format: "jwk" }).d).toBe(toBase64Url(seed));
+      expect(ed25519Seed(pemOf(bytes))).toEqual(seed);
+    }
+    const refused = [
+      key(0, attributes(69)), // 128 bytes of content under the indefinite-length byte 0x80, read as a length before
+      key(0, "a003010203"), // attributes that are no Attribute
+      key(0, "a0053003060155"), // an Attribute without values
+    ];
+    expect(key(0, attributes(69))[1]).toBe(0x80);
+    for (const bytes of refused) {
+      expect(() => createPrivateKey({ key: bytes, format: "der", type: "pkcs8" })).toThrow();
+      expect(() => ed25519Seed(pemOf(bytes))).toThrow(TypeError);
+    }
+    // Not DER either (OpenSSL reads it): the long form of a length under 128.
+    expect(() => ed25519Seed(pemOf(key(0, "", "long")))).toThrow(TypeError);
+    // Anything after the seed, under any length byte: a seed, or the documented TypeError (no RangeError, no other throw).
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 1 }), fc.uint8Array({ maxLength: 300 }), fc.boolean(), (version, tail, long) => {
+        const hex = Buffer.from(tail).toString("hex");
+        try {
+          return ed25519Seed(pemOf(key(version, hex, long || tail.length > 80 ? "long" : "short"))).length === 32;
+        } catch (err) {
+          return err instanceof TypeError;
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it("refuses a private JWK whose x is not the public key of its d, as WebCrypto does", async () => {
     const jwk = privateKey.export({ format: "jwk" });
     const other = generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" });

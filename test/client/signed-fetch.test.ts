@@ -446,6 +446,11 @@ describe("signedFetch: redirects, against real servers with Node's fetch", () =>
         res.writeHead(302, { location: status === "latin1" ? "/v2/\u00e9" : Buffer.from("/v2/é ü?q=ß").toString("latin1") });
         return void res.end();
       }
+      if (route === "bom") {
+        // A Location whose raw UTF-8 starts with a byte order mark, which is no BOM to a URL parser.
+        res.writeHead(302, { location: Buffer.from("\ufeff/v2/x").toString("latin1") });
+        return void res.end();
+      }
       if (route === "chain") {
         const n = Number(status);
         res.writeHead(302, { location: n === 0 ? "/v2/end" : `/chain/${n - 1}` });
@@ -489,6 +494,10 @@ describe("signedFetch: redirects, against real servers with Node's fetch", () =>
     expect(await res.json()).toMatchObject({ ok: true, path: "/v2/%C3%A9%20%C3%BC?q=%C3%9F" });
     // Bytes that are not UTF-8 (é in Latin-1): read as Latin-1.
     expect(await (await client()(`${api.url}/utf8/latin1`)).json()).toMatchObject({ ok: true, path: "/v2/%C3%A9" });
+    // A leading U+FEFF is part of the URL (percent-encoded), not a byte order mark to drop.
+    const bom = `${api.url}/%EF%BB%BF/v2/x`;
+    expect((await fetch(`${api.url}/bom`)).url).toBe(bom);
+    expect((await client()(`${api.url}/bom`)).url).toBe(bom);
   });
 
   it("303, and 301 / 302 after a POST: a GET without the body or its fields (a caller's Content-Digest and Content-Length too); 302 after a PUT keeps both", async () => {

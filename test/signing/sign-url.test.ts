@@ -7,7 +7,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { keywardFetch } from "../../src/fetch/index.js";
 import { Keyward, MemoryStore } from "../../src/index.js";
-import { type SignRequestOptions, type SigningKey, signRequest, verifyRequest } from "../../src/signing/index.js";
+import { computeContentDigest, type SigningKey, type SignRequestOptions, signRequest, verifyRequest } from "../../src/signing/index.js";
 import { ED25519_PUBLIC, ED25519_SEED, ed25519KeyPair, frozen, SHARED_SECRET } from "./helpers.js";
 
 const T = 1_700_000_000;
@@ -130,6 +130,48 @@ describe("signRequest(url, init, options)", () => {
       const signed = await signRequest("https://api.example.com/v1/x", init, { keyId: "tok_1", key: ed, created: T });
       expect(signed.headers.get("content-digest")).toMatch(/^sha-256=:/);
       expect(await verifyRequest(signed, { resolveKey, now: frozen(T) })).toMatchObject({ ok: true });
+    }
+  });
+
+  it("a body the Request reads otherwise than its internal bytes (shared memory, subclasses, own properties, proxies) is signed for what it sends", async () => {
+    const shared = () => {
+      const view = new Uint8Array(new SharedArrayBuffer(4));
+      view.set([9, 8, 7, 6]);
+      return view;
+    };
+    class Shorter extends Uint8Array {
+      override get byteLength() {
+        return 1;
+      }
+    }
+    class OtherSlice extends ArrayBuffer {
+      override slice() {
+        return new Uint8Array([42]).buffer;
+      }
+    }
+    class Counted extends URLSearchParams {
+      calls = 0;
+      override toString() {
+        return `n=${++this.calls}`;
+      }
+    }
+    const bodies: [string, () => unknown][] = [
+      ["a view of a SharedArrayBuffer", shared],
+      ["a SharedArrayBuffer", () => shared().buffer],
+      ["a Uint8Array subclass with its own byteLength", () => new Shorter([1, 2, 3])],
+      ["a Uint8Array with an own byteLength", () => Object.defineProperty(new Uint8Array([1, 2, 3]), "byteLength", { get: () => 1 })],
+      ["an ArrayBuffer subclass with its own slice", () => new OtherSlice(3)],
+      ["an ArrayBuffer with an own slice", () => Object.defineProperty(new ArrayBuffer(3), "slice", { value: () => new ArrayBuffer(1) })],
+      ["a URLSearchParams whose toString answers each call differently", () => new Counted()],
+      ["a String object", () => new String("héllo")],
+      ["a Buffer", () => Buffer.from("buffered")],
+    ];
+    for (const [name, make] of bodies) {
+      const init = { method: "POST", body: make() } as RequestInit;
+      const signed = await signRequest("https://api.example.com/v1/x", init, { keyId: "tok_1", key: ed, created: T });
+      const sent = new Uint8Array(await signed.clone().arrayBuffer());
+      expect({ name, digest: signed.headers.get("content-digest") }).toEqual({ name, digest: computeContentDigest(sent) });
+      expect({ name, result: await verifyRequest(signed, { resolveKey, now: frozen(T) }) }).toMatchObject({ name, result: { ok: true } });
     }
   });
 
