@@ -205,6 +205,9 @@ export const INVALID_HOST = "invalid.invalid";
  */
 const RESHAPED_PATH = /\\|(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
 
+/** An absolute-form target's start (RFC 9112 §3.2.2): the scheme in any case (RFC 9110 §4.2.3), as Express and Fastify route it. */
+const ABSOLUTE_FORM = /^https?:\/\//i;
+
 /** What a Host (or `:authority`) that is a host and port holds none of (RFC 3986 §3.2): it is empty, or ends its authority early. */
 const NO_AUTHORITY = /^$|[/\\?#@%\s]/;
 
@@ -274,7 +277,7 @@ class NodeEdgeRequest<Req> implements EdgeRequest<Req> {
     const path = this.path;
     // An absolute-form target (RFC 9112 §3.2.2) names the authority in place
     // of Host; the scheme stays the connection's, as on @hono/node-server.
-    if (path.charCodeAt(0) !== 47 && (path.startsWith("http://") || path.startsWith("https://")) && URL.canParse(path)) {
+    if (path.charCodeAt(0) !== 47 && ABSOLUTE_FORM.test(path) && URL.canParse(path)) {
       const { username, password, host, pathname, search } = new URL(path);
       // Userinfo (RFC 9110 §4.2.4 forbids it here), which a Fetch Request refuses: no authority.
       return `${scheme}://${username === "" && password === "" ? host : INVALID_HOST}${pathname}${search}`;

@@ -155,7 +155,8 @@ function parsePort(s: string): number {
  */
 export function parseDomainPattern(s: unknown): DomainPattern | null {
   if (typeof s !== "string" || s.length === 0 || s.length > MAX_PATTERN_LENGTH) return null;
-  let rest = s.toLowerCase();
+  // A capital sigma as IDNA maps it, to σ: toLowerCase writes the final ς at a word's end (`example.ΟΔΟΣ`), another host.
+  let rest = s.replaceAll("\u03a3", "\u03c3").toLowerCase();
   let scheme: DomainPattern["scheme"] = null;
   if (rest.startsWith("https://")) {
     scheme = "https";

@@ -44,7 +44,7 @@ const SQLITE_OPTIONS = optionNames<SqliteStoreOptions>({ tablePrefix: true, sync
  *   opened or is not a database, or the schema is older (with `migrate: false`)
  *   or newer than this library's; for a path, also when the file cannot be
  *   written (another user's: SQLite would open it read-only, `driverCode`
- *   `"8"`) unless a `file:` URI asks for that (`?mode=ro`). A connection you
+ *   `"8"`) unless a `file:` URI asks for that (`?mode=ro`, `?immutable=1`). A connection you
  *   give is used as it was opened: a read-only one serves reads.
  * @example
  * ```ts
@@ -98,9 +98,29 @@ function createPrivately(path: string): void {
   } catch {}
 }
 
-/** Whether a `file:` URI asks SQLite for a read-only database (`mode=ro`, `immutable=1`). */
+/**
+ * Whether a `file:` URI asks SQLite for a read-only database, read as SQLite
+ * reads its query (sqlite3ParseUri): up to a `#`, `&`-separated `key=value`
+ * pairs with `%HH` escapes decoded; `mode=ro` anywhere, or the first
+ * `immutable` true as `sqlite3_uri_boolean` reads it (a number not 0, or
+ * `yes`, `true`, `on` in any case).
+ */
 function asksReadOnly(path: string): boolean {
-  return /^file:[^?#]*\?(?:[^#]*&)?(?:mode=ro|immutable=1)(?:[&#]|$)/.test(path);
+  if (!path.startsWith("file:")) return false;
+  const end = path.indexOf("#");
+  const query = path.slice(0, end === -1 ? path.length : end).split("?").slice(1).join("?");
+  const params = query.split("&").map((pair) => {
+    const eq = pair.indexOf("=");
+    return eq === -1 ? [unescapeUri(pair), ""] : [unescapeUri(pair.slice(0, eq)), unescapeUri(pair.slice(eq + 1))];
+  });
+  const immutable = params.find(([key]) => key === "immutable")?.[1];
+  const truthy = immutable !== undefined && (/^[0-9]/.test(immutable) ? Number.parseInt(immutable, 10) !== 0 : /^(?:yes|true|on)$/i.test(immutable));
+  return truthy || params.some(([key, value]) => key === "mode" && value === "ro");
+}
+
+/** A URI part with its `%HH` escapes decoded, byte by byte, as SQLite does (other `%` kept as they are). */
+function unescapeUri(s: string): string {
+  return s.replace(/%([0-9a-f]{2})/gi, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
 }
 
 /**

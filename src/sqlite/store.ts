@@ -81,7 +81,7 @@ export interface SqliteStoreOptions {
   synchronous?: "NORMAL" | "FULL" | undefined;
   /**
    * How long an admin write (`insert`, `update`, `revoke`, accounts,
-   * credits, billing…) or a migration waits for another process's write
+   * credits, billing…) or the opening (the switch to WAL, a migration) waits for another process's write
    * lock, ms (default 5 000). A wait blocks the whole process (the driver is synchronous).
    * An audit entry appended alone (`appendAudit`) waits `requestBusyTimeoutMs`.
    */
@@ -265,6 +265,28 @@ function assertWritable(db: SqliteDatabase, t: TableNames): void {
   }
 }
 
+/** A pause of 5 ms between tries of the switch to WAL (`Atomics.wait` on a buffer of its own). */
+const WAL_SWITCH_PAUSE = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Sets WAL mode. From rollback-journal mode (a new file, another program's)
+ * the switch needs the file's exclusive lock, which SQLite asks for without
+ * its busy handler: a connection holding the write lock elsewhere failed it
+ * at once. Tried again every 5 ms until `waitMs` has passed.
+ */
+function toWal(db: SqliteDatabase, waitMs: number): void {
+  const start = performance.now();
+  for (;;) {
+    try {
+      db.exec("PRAGMA journal_mode = WAL");
+      return;
+    } catch (err) {
+      if (!isBusy(err) || performance.now() - start >= waitMs) throw err;
+    }
+    Atomics.wait(WAL_SWITCH_PAUSE, 0, 0, 5);
+  }
+}
+
 /** How a transaction is begun, committed and rolled back: prepared statements, or `exec` for migrations. */
 interface TransactionControl {
   begin(): unknown;
@@ -370,7 +392,7 @@ export class SqliteStore implements TokenStore {
       if (version !== SCHEMA_VERSION && !runMigrations) {
         throw new StoreUnavailableError(`database schema version ${version}, expected ${SCHEMA_VERSION}: run migrate()`);
       }
-      withBusyRetry(() => db.exec("PRAGMA journal_mode = WAL"));
+      toWal(db, busyTimeoutMs);
       db.exec(`PRAGMA synchronous = ${synchronous}`);
       // A WAL grown while a reader held its snapshot is cut back once checkpointed, not kept at its largest for as long
       // as the connection is open (SQLite's default); a limit the connection was given is kept.

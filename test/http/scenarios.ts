@@ -93,7 +93,8 @@ export async function signedTraces(kw: Keyward, url: string, signedUrl = url): P
  * path, `api.example.com/admin/stats#`), which a framework that routes the
  * target as received serves at `/files/*`; one whose Host or absolute-form
  * target carries userinfo, which a Fetch Request refuses; then honest
- * signed GETs of `/files/a.txt` and `/admin/stats`. Each case and its
+ * signed GETs of `/admin/stats` in absolute form with the scheme in
+ * capitals, `/files/a.txt` and `/admin/stats`. Each case and its
  * answer's status and text: a signature holds only for the request served,
  * and a malformed request is a denial, never a 500.
  */
@@ -113,6 +114,9 @@ export async function signedForAnotherRoute(kw: Keyward, base: string): Promise<
     ["/files/x", "", "http://files/x"],
     ["/files/x", "u@api.example.com/admin/stats#", elsewhere],
     ["http://u@api.example.com/admin/stats", "api.example.com", elsewhere],
+    [`HTTP://${here}/files/../admin/stats`, here, `${base}/admin/stats`],
+    // An absolute-form target's scheme in capitals (RFC 9110 §4.2.3: case-insensitive) names the same URL.
+    [`HTTP://${here}/admin/stats`, here, `${base}/admin/stats`],
     ["/files/a.txt", here, `${base}/files/a.txt`],
     ["/admin/stats", here, `${base}/admin/stats`],
   ];
@@ -127,7 +131,7 @@ export async function signedForAnotherRoute(kw: Keyward, base: string): Promise<
       req.on("error", reject);
       req.end();
     });
-    replies.push([`${target} (Host: ${host === here ? "the server" : host})`, ...reply]);
+    replies.push([`${target.replace(here, "the server")} (Host: ${host === here ? "the server" : host})`, ...reply]);
   }
   return replies;
 }
@@ -143,6 +147,8 @@ export const SIGNED_FOR_ANOTHER_ROUTE = [
   ["/files/x (Host: )", 401],
   ["/files/x (Host: u@api.example.com/admin/stats#)", 401],
   ["http://u@api.example.com/admin/stats (Host: api.example.com)", 401],
+  ["HTTP://the server/files/../admin/stats (Host: the server)", 401],
+  ["HTTP://the server/admin/stats (Host: the server)", 200],
   ["/files/a.txt (Host: the server)", 200],
   ["/admin/stats (Host: the server)", 200],
 ] as const;

@@ -45,7 +45,14 @@ describe("sqliteStore on a database file this process may not write", () => {
     const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
     const open = (path: string) => JSON.parse(execFileSync(process.execPath, [script, path], { cwd: shared, encoding: "utf8", ...asNobody }));
     expect(open(db)).toEqual({ code: "STORE_UNAVAILABLE", driverCode: "8" });
-    // Read-only when asked for: a file: URI with mode=ro opens, for reads.
-    expect(open(`file:${db}?mode=ro`)).toBe("opened");
+    // Read-only when asked for: a file: URI with mode=ro, or immutable, opens, for reads. In every writing SQLite
+    // reads as such: a percent-escape, a boolean as yes, true, on or a number, one parameter among others.
+    for (const query of ["mode=ro", "immutable=1", "immutable=true", "immutable=YES", "immutable=on", "immutable=2", "mode=r%6F", "cache=shared&mode=ro", "mode=rw&mode=ro", "im%6dutable=1"]) {
+      expect(open(`file:${db}?${query}`), query).toBe("opened");
+    }
+    // Not asked for: SQLite's false booleans, a misspelt parameter, one after the fragment, read-write asked.
+    for (const query of ["immutable=0", "immutable=no", "immutable=off", "immutable=maybe", "Mode=ro", "immutable", "x=1#&mode=ro", "mode=rw"]) {
+      expect(open(`file:${db}?${query}`), query).toEqual({ code: "STORE_UNAVAILABLE", driverCode: "8" });
+    }
   });
 });

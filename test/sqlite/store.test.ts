@@ -475,6 +475,39 @@ describe("SqliteStore decides like MemoryStore with pools", () => {
 });
 
 describe("SQLite locks", () => {
+  it("opens a database in rollback-journal mode (another program's) while another connection holds its write lock: the switch to WAL waits within busyTimeoutMs", async () => {
+    // PRAGMA journal_mode = WAL needs the file's exclusive lock, which SQLite asks for without calling the busy
+    // handler: the store was refused at once (STORE_UNAVAILABLE, "database is locked"), whatever busyTimeoutMs.
+    const path = file();
+    const other = new DatabaseSync(path);
+    other.exec("CREATE TABLE theirs (a)");
+    other.close();
+    const lock = await holdWriteLock(path, 300);
+    const started = performance.now();
+    const store = sqliteStore(path, { busyTimeoutMs: 3_000 });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(250);
+    await lock.release();
+    const db = new DatabaseSync(path);
+    expect(db.prepare("PRAGMA journal_mode").get()).toEqual({ journal_mode: "wal" });
+    db.close();
+    await store.close();
+  });
+
+  it("a database in rollback-journal mode whose write lock is held longer than busyTimeoutMs is refused after that wait (STORE_UNAVAILABLE)", async () => {
+    const path = file();
+    const other = new DatabaseSync(path);
+    other.exec("CREATE TABLE theirs (a)");
+    other.close();
+    const lock = await holdWriteLock(path);
+    try {
+      const started = performance.now();
+      expect(() => sqliteStore(path, { busyTimeoutMs: 200 })).toThrow(StoreUnavailableError);
+      expect(performance.now() - started).toBeGreaterThanOrEqual(190);
+    } finally {
+      await lock.release();
+    }
+  });
+
   it("a write lock held elsewhere fails a metered check within the request path's wait, and holds up no other request for longer", async () => {
     const path = file();
     const store = sqliteStore(path); // admin writes wait 5 s, the request path 100 ms
