@@ -2,7 +2,7 @@
 // sqliteStore(path) refuses such a file (it would open read-only and deny every metered request), so the CLI
 // opens it read-only itself for a command that only reads, and --read-only asks for that whatever the file.
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, readFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { sqliteStore } from "keyward/sqlite";
 import { describe, expect, it } from "vitest";
@@ -91,5 +91,15 @@ describe("keyward CLI on a database this user may read and not write", () => {
     expect(error).toMatchObject({ code: "STORE_UNAVAILABLE", driverCode: "1544" });
     expect(error.message).toContain("-wal and -shm");
     expect(existsSync(`${db}-wal`) || existsSync(`${db}-shm`)).toBe(false);
+  });
+
+  it("--read-only opens a path SQLite's URI syntax would misread (?, #, %, a space) as the file it names", () => {
+    mkdirSync(join(cli.dir, "we ird?#%25"));
+    const db = ["--database", "we ird?#%25/k ey?x#y%41.db"];
+    expect(cli("init", ...db).code).toBe(0);
+    const { record } = JSON.parse(cli("create", ...db, "--owner", "acct_path", "--json").stdout);
+    const r = cli("list", ...db, "--owner", "acct_path", "--read-only", "--json");
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).items.map((t: { id: string }) => t.id)).toEqual([record.id]);
   });
 });
