@@ -214,22 +214,34 @@ function openSqlite(io: Io, database: string, options: { create: boolean; readOn
   }
   // sqliteStore(path) refuses a file it may not write (it would serve it read-only, every metered request denied);
   // a command that only reads asks for read-only with a file: URI, percent-encoded as SQLite reads it.
-  if (!(options.readOnly || (options.readsOnly && !isWritable(path)))) return sqliteStore(path, { migrate: options.create });
+  const readOnly = options.readOnly || (options.readsOnly && !isWritable(path));
   try {
-    return sqliteStore(`${pathToFileURL(path).href}?mode=ro`, { migrate: false });
+    return readOnly ? sqliteStore(`${pathToFileURL(path).href}?mode=ro`, { migrate: false }) : sqliteStore(path, { migrate: options.create });
   } catch (err) {
-    // SQLITE_READONLY_DIRECTORY: a WAL database read read-only needs its -wal and -shm files, which only a
-    // process that may write the folder can create (they are there while a process has the database open).
-    if (err instanceof StoreUnavailableError && err.driverCode === String(SQLITE_READONLY_DIRECTORY)) {
-      throw new CliError(
-        `${database} cannot be read read-only while no process has it open: SQLite needs its -wal and -shm files and may not create them in its folder (run the command while your service has it open, or as a user who may write the folder)`,
-        EXIT.STORE,
-        { code: err.code, details: { driverCode: err.driverCode } },
-      );
-    }
-    throw err;
+    throw explained(err, database, readOnly);
   }
 }
+
+/** SQLite's answers to a file this user may not write, or a read-only read it cannot begin, in the CLI's words. */
+function explained(err: unknown, database: string, readOnly: boolean): unknown {
+  const driverCode = err instanceof StoreUnavailableError ? err.driverCode : undefined;
+  if (driverCode === undefined) return err;
+  const fail = (message: string) => new CliError(message, EXIT.STORE, { code: "STORE_UNAVAILABLE", details: { driverCode } });
+  // SQLITE_READONLY_DIRECTORY: a WAL database read read-only needs its -wal and -shm files, which only a
+  // process that may write the folder can create (they are there while a process has the database open).
+  if (readOnly && driverCode === String(SQLITE_READONLY_DIRECTORY)) {
+    return fail(
+      `${database} cannot be read read-only while no process has it open: SQLite needs its -wal and -shm files and may not create them in its folder (run the command while your service has it open, or as a user who may write the folder)`,
+    );
+  }
+  if (!readOnly && driverCode === String(SQLITE_READONLY)) {
+    return fail(`this command writes, and this user may not write ${database} (the commands that only read, such as list, show or audit, open it read-only)`);
+  }
+  return err;
+}
+
+/** SQLite's code for a write to a database opened read-only: the file this user may not write. */
+const SQLITE_READONLY = 8;
 
 /** SQLite's extended code for a read-only connection that needs a file created in a folder it may not write. */
 const SQLITE_READONLY_DIRECTORY = 1544;

@@ -60,7 +60,9 @@ describe("keyward CLI on a database this user may read and not write", () => {
       // A command that writes opens for writing, and SQLite refuses the file: exit 5, as before.
       const revoke = other("revoke", record.id, "--json");
       expect(revoke.code).toBe(5);
-      expect(JSON.parse(revoke.stderr)).toMatchObject({ code: "STORE_UNAVAILABLE", driverCode: "8" });
+      const refused = JSON.parse(revoke.stderr);
+      expect(refused).toMatchObject({ code: "STORE_UNAVAILABLE", driverCode: "8" });
+      expect(refused.message).toBe("this command writes, and this user may not write keyward.db (the commands that only read, such as list, show or audit, open it read-only)");
       // With --read-only, refused before the database is opened, whoever runs it.
       for (const run of [other, cli]) {
         for (const args of [
