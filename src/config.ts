@@ -74,7 +74,13 @@ export interface KeywardOptions {
    * Token `ips` never accept a /0.
    */
   allowCatchAllRanges?: boolean | undefined;
-  /** Receives configuration warnings, such as a very wide trusted proxy block (default: `console.warn`). */
+  /**
+   * Receives configuration warnings, when the `Keyward` is built (default:
+   * `console.warn`): a very wide trusted proxy block (`WIDE_TRUSTED_RANGE`),
+   * a store whose request-path wait blocks the thread as long as
+   * `lookupTimeoutMs` or longer, which that timeout cannot cut off
+   * (`STORE_WAIT_EXCEEDS_LOOKUP_TIMEOUT`: SQLite's `requestBusyTimeoutMs`).
+   */
   onWarning?: ((warning: ConfigWarning) => void) | undefined;
   /** Accept the token in this query parameter too (default null: header only; query strings end up in logs). */
   queryParam?: string | null | undefined;

@@ -41,6 +41,10 @@ export const STORE_OPTIONS = {
     value: "path|url",
     description: "SQLite file or postgres:// URL (default $KEYWARD_DATABASE or ./keyward.db)",
   },
+  "read-only": {
+    type: "boolean",
+    description: "open the database read-only; a command that writes is refused (READ_ONLY)",
+  },
 } satisfies Record<string, OptionSpec>;
 
 /** Parses a command's argv strictly: an unknown option or a missing value is a usage error. */

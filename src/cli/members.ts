@@ -29,7 +29,7 @@ export const members: Command = {
       if (at <= 0 || !isRole(role)) throw new CliError(`--set: expected id=role, role one of ${ROLES.join(", ")}`, EXIT.USAGE);
       change = [set.slice(0, at), role];
     }
-    return withStore(ctx, { create: false }, async ({ keyward }) => {
+    return withStore(ctx, { create: false, readsOnly: change === undefined && remove === undefined }, async ({ keyward }) => {
       const team = keyward.accounts.members;
       const list = change
         ? await team.set(owner, change[0], change[1], actorOf(ctx.values))

@@ -28,7 +28,7 @@ export const usage: Command = {
     if (granularity !== "hour" && granularity !== "day") throw new CliError("--granularity must be hour or day", EXIT.USAGE);
     const from = time("from");
     const to = time("to");
-    return withStore(ctx, { create: false }, async ({ keyward }) => {
+    return withStore(ctx, { create: false, readsOnly: true }, async ({ keyward }) => {
       await load(keyward, id!);
       const buckets = await keyward.usage.get(id!, { granularity, ...(from !== undefined && { from }), ...(to !== undefined && { to }) });
       if (ctx.values.json) {
@@ -81,7 +81,7 @@ export const credits: Command = {
     if (typeof key === "string" && topUp === undefined && !ctx.values.reset) throw new CliError("--idempotency-key needs --top-up or --reset", EXIT.USAGE);
     const options = { ...actorOf(ctx.values), ...(typeof key === "string" && { idempotencyKey: key }) };
     const target = owner === undefined ? { tokenId: id! } : { owner };
-    return withStore(ctx, { create: false }, async ({ keyward }) => {
+    return withStore(ctx, { create: false, readsOnly: topUp === undefined && !ctx.values.reset }, async ({ keyward }) => {
       // Reading goes through the store's one atomic primitive with cost 0: it spends nothing.
       const balance =
         topUp !== undefined
@@ -140,7 +140,7 @@ export const billing: Command = {
     } else throw new CliError("give --month, or --from and --to", EXIT.USAGE);
     const format = v.json ? "json" : (v.format ?? "csv");
     if (format !== "csv" && format !== "json") throw new CliError("--format must be csv or json", EXIT.USAGE);
-    return withStore(ctx, { create: false }, async ({ keyward }) => {
+    return withStore(ctx, { create: false, readsOnly: true }, async ({ keyward }) => {
       const text = await keyward.billing.export({ ...range, ...(typeof v.owner === "string" ? { owner: v.owner } : {}), format });
       // An owner stored before keyward refused tokens in it shows no secret (redacting keeps CSV and JSON valid).
       const shown = redactTokens(text);

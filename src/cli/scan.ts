@@ -666,7 +666,7 @@ function storeStatus(ctx: CommandContext): { of: (token: string) => Promise<NonN
   let opened: Promise<{ opened: OpenedStore; store: GuardedStore }> | undefined;
   return {
     of: async (token) => {
-      opened ??= openStore(ctx, { create: false }).then((o) => ({ opened: o, store: guardStore(o.store) }));
+      opened ??= openStore(ctx, { create: false, readsOnly: true }).then((o) => ({ opened: o, store: guardStore(o.store) }));
       const { store } = await opened;
       const hash = hashToken(token);
       const stored = await store.findByHash(hash);

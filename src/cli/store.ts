@@ -1,7 +1,8 @@
 // Opening the store a command works on. SQLite (keyward/sqlite) is the
 // default; other databases plug in through DRIVERS, matched by URL.
-import { type Stats, statSync } from "node:fs";
+import { accessSync, constants, type Stats, statSync } from "node:fs";
 import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { Keyward, StoreUnavailableError, type TokenLifetimeOptions, type TokenStore } from "../index.js";
 import { Keyring, MAKE_SEALING_KEY } from "../lib/seal.js";
 import { type PostgresPool, PostgresStore, postgresStore } from "../postgres/index.js";
@@ -25,7 +26,7 @@ export interface OpenedStore {
 
 interface Driver {
   matches: (database: string) => boolean;
-  open: (database: string, options: { create: boolean; timeoutMs: number }) => Promise<TokenStore & { close?: () => unknown }>;
+  open: (database: string, options: { create: boolean; readOnly: boolean; timeoutMs: number }) => Promise<TokenStore & { close?: () => unknown }>;
   /** The database as messages name it, without what may be secret in it. */
   shown: (database: string) => string;
 }
@@ -38,13 +39,14 @@ interface PoolConfig {
   statement_timeout: number;
   lock_timeout: number;
   query_timeout: number;
+  options?: string;
 }
 
 // PostgreSQL through the `pg` driver (an optional peer: installed by the user).
 const DRIVERS: Driver[] = [
   {
     matches: (database) => /^postgres(ql)?:\/\//i.test(database),
-    open: async (database, { create, timeoutMs }) => {
+    open: async (database, { create, readOnly, timeoutMs }) => {
       let pg: { default: { Pool: new (config: PoolConfig) => PostgresPool & { end(): Promise<void> } } };
       try {
         pg = (await import("pg")) as typeof pg;
@@ -61,6 +63,8 @@ const DRIVERS: Driver[] = [
         statement_timeout: timeoutMs,
         lock_timeout: timeoutMs,
         query_timeout: timeoutMs && timeoutMs + 1_000,
+        // --read-only: every transaction of the session is read-only, whatever the role may do.
+        ...(readOnly && { options: "-c default_transaction_read_only=on" }),
       });
       try {
         if (!create) await refuseUnmigrated(pool, shownUrl(database));
@@ -123,23 +127,37 @@ export function databaseOf(ctx: CommandContext): string {
   return (typeof given === "string" && given) || ctx.io.env.KEYWARD_DATABASE || "keyward.db";
 }
 
-/** How a command opens the store: `create` for init / migrate; the lifetime rules a command applies. */
+/**
+ * How a command opens the store: `create` for init / migrate; `readsOnly`
+ * when this run of the command writes nothing (`credits` without
+ * `--top-up` or `--reset`); the lifetime rules a command applies.
+ */
 export interface StoreOpenOptions {
   create: boolean;
+  readsOnly?: boolean;
   tokens?: TokenLifetimeOptions;
 }
 
 /**
  * Opens the store. Only `init` / `migrate` (`create: true`) create a missing
  * SQLite file or migrate an older schema: any other command given a missing
- * file fails without creating it.
+ * file fails without creating it. `--read-only` opens it read-only, and
+ * refuses a command that writes (`READ_ONLY`, exit 2) before the database is
+ * opened; a command that only reads opens a SQLite file this user may not
+ * write read-only without being asked.
  */
 export async function openStore(ctx: CommandContext, options: StoreOpenOptions): Promise<OpenedStore> {
+  const readOnly = ctx.values["read-only"] === true;
+  if (readOnly && (options.create || !options.readsOnly)) {
+    throw new CliError("this command writes to the database: --read-only refuses it", EXIT.USAGE, { code: "READ_ONLY" });
+  }
   const database = databaseOf(ctx);
   const driver = DRIVERS.find((d) => d.matches(database));
   let store: TokenStore & { close?: () => unknown };
   try {
-    store = driver ? await driver.open(database, { ...options, timeoutMs: databaseTimeoutOf(ctx.io) }) : openSqlite(ctx.io, database, options);
+    store = driver
+      ? await driver.open(database, { create: options.create, readOnly, timeoutMs: databaseTimeoutOf(ctx.io) })
+      : openSqlite(ctx.io, database, { create: options.create, readOnly, readsOnly: options.readsOnly === true });
   } catch (err) {
     // The stores tell a program to call migrate(): the CLI names its own command.
     if (err instanceof StoreUnavailableError && err.message.endsWith(": run migrate()")) {
@@ -177,7 +195,7 @@ export function keywardOver(ctx: CommandContext, store: TokenStore, options: Sto
   });
 }
 
-function openSqlite(io: Io, database: string, options: { create: boolean }) {
+function openSqlite(io: Io, database: string, options: { create: boolean; readOnly: boolean; readsOnly: boolean }) {
   const path = resolve(io.cwd, database);
   const stat = statOf(path);
   if (!options.create && stat === undefined) {
@@ -194,7 +212,48 @@ function openSqlite(io: Io, database: string, options: { create: boolean }) {
   if (!options.create && lacksKeywardSchema(path)) {
     throw new CliError(`${database} is not a keyward database (create one with: keyward init --database ${database})`, EXIT.STORE);
   }
-  return sqliteStore(path, { migrate: options.create });
+  // sqliteStore(path) refuses a file it may not write (it would serve it read-only, every metered request denied);
+  // a command that only reads asks for read-only with a file: URI, percent-encoded as SQLite reads it.
+  const readOnly = options.readOnly || (options.readsOnly && !isWritable(path));
+  try {
+    return readOnly ? sqliteStore(`${pathToFileURL(path).href}?mode=ro`, { migrate: false }) : sqliteStore(path, { migrate: options.create });
+  } catch (err) {
+    throw explained(err, database, readOnly);
+  }
+}
+
+/** SQLite's answers to a file this user may not write, or a read-only read it cannot begin, in the CLI's words. */
+function explained(err: unknown, database: string, readOnly: boolean): unknown {
+  const driverCode = err instanceof StoreUnavailableError ? err.driverCode : undefined;
+  if (driverCode === undefined) return err;
+  const fail = (message: string) => new CliError(message, EXIT.STORE, { code: "STORE_UNAVAILABLE", details: { driverCode } });
+  // SQLITE_READONLY_DIRECTORY: a WAL database read read-only needs its -wal and -shm files, which only a
+  // process that may write the folder can create (they are there while a process has the database open).
+  if (readOnly && driverCode === String(SQLITE_READONLY_DIRECTORY)) {
+    return fail(
+      `${database} cannot be read read-only while no process has it open: SQLite needs its -wal and -shm files and may not create them in its folder (run the command while your service has it open, or as a user who may write the folder)`,
+    );
+  }
+  if (!readOnly && driverCode === String(SQLITE_READONLY)) {
+    return fail(`this command writes, and this user may not write ${database} (the commands that only read, such as list, show or audit, open it read-only)`);
+  }
+  return err;
+}
+
+/** SQLite's code for a write to a database opened read-only: the file this user may not write. */
+const SQLITE_READONLY = 8;
+
+/** SQLite's extended code for a read-only connection that needs a file created in a folder it may not write. */
+const SQLITE_READONLY_DIRECTORY = 1544;
+
+/** Whether this process may write the file (root may, but for a read-only mount). */
+function isWritable(path: string): boolean {
+  try {
+    accessSync(path, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** What a file that is not a regular file is, for messages. */

@@ -338,7 +338,7 @@ export const list: Command = {
     if (typeof before === "string") options.expiringBefore = parseTime(before, "expiring-before", now);
     const since = ctx.values["unused-since"];
     if (typeof since === "string") options.unusedSince = parseSince(since, "unused-since", now).at;
-    return withStore(ctx, { create: false }, async ({ keyward }) => {
+    return withStore(ctx, { create: false, readsOnly: true }, async ({ keyward }) => {
       const page = await keyward.tokens.list(owner, options);
       const at = Date.now();
       printPage(ctx, page, (r) => `${r.id}  ${`${r.start}…`.padEnd(18)} ${r.kind.padEnd(11)} ${statusOf(r, at).padEnd(8)}  ${r.name}`);
@@ -361,7 +361,7 @@ export const show: Command = {
   options: { ...STORE_OPTIONS, ...COMMON },
   run: async (ctx) => {
     const [id] = positional(ctx, ["id"]);
-    return withStore(ctx, { create: false }, async ({ keyward }) => {
+    return withStore(ctx, { create: false, readsOnly: true }, async ({ keyward }) => {
       const record = await load(keyward, id!);
       if (ctx.values.json) json(ctx.io, record);
       else printRecord(ctx.io, record);
@@ -579,7 +579,7 @@ export const audit: Command = {
     if ((typeof token === "string") === (typeof owner === "string")) throw new CliError("give exactly one of --token or --owner", EXIT.USAGE);
     const filter = typeof token === "string" ? { tokenId: token } : { owner: owner as string };
     const options = pageOf(ctx.values);
-    return withStore(ctx, { create: false }, async ({ keyward }) => {
+    return withStore(ctx, { create: false, readsOnly: true }, async ({ keyward }) => {
       printPage(ctx, await keyward.tokens.audit(filter, options), auditLine);
       return EXIT.OK;
     });
@@ -633,7 +633,7 @@ export const lifecycle: Command = {
       ...(rotation !== undefined && { rotationPeriodMs: rotation }),
       ...(unused !== undefined && { unusedAfterMs: unused }),
     };
-    return withStore(ctx, { create: false, tokens }, async ({ keyward }) => {
+    return withStore(ctx, { create: false, readsOnly: true, tokens }, async ({ keyward }) => {
       const events = [];
       for await (const e of keyward.tokens.scan(owner)) events.push(e);
       if (ctx.values.json) json(ctx.io, events);

@@ -62,8 +62,13 @@ export interface ClientIpOptions {
 
 /** A configuration that works but is probably not what was meant. */
 export interface ConfigWarning {
-  /** Stable code: `WIDE_TRUSTED_RANGE`, a trusted proxy block wider than a /8 or a /32. */
-  readonly code: "WIDE_TRUSTED_RANGE";
+  /**
+   * Stable code: `WIDE_TRUSTED_RANGE`, a trusted proxy block wider than a /8
+   * or a /32; `STORE_WAIT_EXCEEDS_LOOKUP_TIMEOUT` (from `new Keyward`), a
+   * store whose calls block the thread for as long as `lookupTimeoutMs` or
+   * longer (SQLite's `requestBusyTimeoutMs`), which that timeout cannot cut off.
+   */
+  readonly code: "WIDE_TRUSTED_RANGE" | "STORE_WAIT_EXCEEDS_LOOKUP_TIMEOUT";
   /** The option, e.g. `trustedProxies[2]`. */
   readonly field: string;
   /** A fixed description naming the option and the block. */
@@ -225,7 +230,8 @@ function splitForwarded(value: string): string[] | null {
   }
 }
 
-function warnOnConsole(warning: ConfigWarning): void {
+/** The default `onWarning`: `console.warn` of the message. */
+export function warnOnConsole(warning: ConfigWarning): void {
   console.warn(`keyward: ${warning.message}`);
 }
 

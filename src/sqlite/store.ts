@@ -93,7 +93,10 @@ export interface SqliteStoreOptions {
    * report of a token seen in a URL). A wait blocks the whole
    * process, every other request with it; past this the call fails
    * (`STORE_UNAVAILABLE`: the request is denied, usage events stay queued
-   * for the next flush). Keep it well below `lookupTimeoutMs`.
+   * for the next flush). Keep it well below `lookupTimeoutMs`, which cannot
+   * cut this wait off (its clock runs once the synchronous call returns):
+   * `new Keyward` warns through `onWarning`
+   * (`STORE_WAIT_EXCEEDS_LOOKUP_TIMEOUT`) when it is not below.
    */
   requestBusyTimeoutMs?: number | undefined;
   /** Run pending migrations when the store is created (default true). When false, an outdated schema throws. */
@@ -336,16 +339,8 @@ function withBusyRetry<T>(body: () => T, budgetMs = Number.POSITIVE_INFINITY): T
  * within `revocationBoundMs`.
  */
 export class SqliteStore implements TokenStore {
-  /** `changeFeed` and `creditLeases` false, every optional part true. */
-  readonly capabilities: StoreCapabilities = Object.freeze({
-    changeFeed: false,
-    creditLeases: false,
-    accounts: true,
-    usageAnalytics: true,
-    hardDelete: true,
-    anomalyState: true,
-    billing: true,
-  });
+  /** `changeFeed` and `creditLeases` false, every optional part true; `blockingWaitMs`: `requestBusyTimeoutMs`. */
+  readonly capabilities: StoreCapabilities;
   readonly #db: SqliteDatabase;
   readonly #t: TableNames;
   #s!: Statements;
@@ -377,6 +372,16 @@ export class SqliteStore implements TokenStore {
     const requestBusyTimeoutMs = checkWhole("requestBusyTimeoutMs", options.requestBusyTimeoutMs ?? DEFAULT_REQUEST_BUSY_TIMEOUT_MS);
     const walCheckpointBytes = checkWhole("walCheckpointBytes", options.walCheckpointBytes ?? DEFAULT_WAL_CHECKPOINT_BYTES);
     this.#requestWaitMs = requestBusyTimeoutMs;
+    this.capabilities = Object.freeze({
+      changeFeed: false,
+      creditLeases: false,
+      accounts: true,
+      usageAnalytics: true,
+      hardDelete: true,
+      anomalyState: true,
+      billing: true,
+      blockingWaitMs: requestBusyTimeoutMs,
+    });
     this.#adminWaitMs = busyTimeoutMs;
     if (typeof runMigrations !== "boolean") throw new ConfigError("migrate", "must be a boolean");
     this.#ownsDb = ownsDb;

@@ -221,6 +221,18 @@ export interface StoreCapabilities {
    * Optional; absent means false.
    */
   readonly billing?: boolean;
+  /**
+   * For a store whose calls run synchronously (a SQLite driver): the
+   * longest, ms, that one call of the request path (a lookup, `meter`, a
+   * nonce) may block the thread waiting for another process's lock
+   * (`requestBusyTimeoutMs` of keyward/sqlite). The verifier's
+   * `lookupTimeoutMs` cannot cut such a wait off (its clock runs only once
+   * the call returns), so `Keyward` warns through `onWarning`
+   * (`STORE_WAIT_EXCEEDS_LOOKUP_TIMEOUT`) when it is not below
+   * `lookupTimeoutMs`. Optional; absent for a store whose calls return a
+   * promise at once (PostgreSQL, memory): their waits are cut off.
+   */
+  readonly blockingWaitMs?: number;
 }
 
 /** What {@link TokenStore.delete} removed: the record, and how many rows of each kind with it. */

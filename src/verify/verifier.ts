@@ -16,7 +16,7 @@ import type { AnomalyDetector } from "../monitor/anomalies.js";
 import type { DecisionEvent } from "../monitor/events.js";
 import { createTelemetry, type Telemetry } from "../monitor/telemetry.js";
 import { UsageQueue, type UsageQueueStats } from "../monitor/usage-queue.js";
-import { createClientIpResolver } from "../policy/client-ip.js";
+import { type ConfigWarning, createClientIpResolver, warnOnConsole } from "../policy/client-ip.js";
 import type { EvaluationContext } from "../policy/evaluate.js";
 import { createTransportResolver } from "../policy/transport.js";
 import type { ChangeEvent } from "../store/types.js";
@@ -60,6 +60,8 @@ export class Verifier {
       clientIp: createClientIpResolver({ trustedProxies, header, allowCatchAllRanges, onWarning }),
       transport: createTransportResolver({ trustedProxies, header }),
     };
+    const unbounded = unboundedWait(config);
+    if (unbounded !== null) (onWarning ?? warnOnConsole)(unbounded);
     const canonical = createClientIpResolver();
     this.#canonicalIp = (ip) => canonical(ip, NO_HEADERS);
     const store = config.store;
@@ -298,4 +300,20 @@ export class Verifier {
     await this.#detector?.close();
     this.#telemetry?.close();
   }
+}
+
+/**
+ * A store whose request-path calls block the thread (SQLite) as long as
+ * `lookupTimeoutMs` or longer: that timeout's clock runs only once such a
+ * call returns, so it cannot cut the wait off. Legal (the wait is bounded,
+ * by the store), and probably not what was meant: a warning.
+ */
+function unboundedWait({ store, lookupTimeoutMs }: ResolvedConfig): ConfigWarning | null {
+  const wait = store.capabilities.blockingWaitMs;
+  if (typeof wait !== "number" || !(wait >= lookupTimeoutMs)) return null;
+  return {
+    code: "STORE_WAIT_EXCEEDS_LOOKUP_TIMEOUT",
+    field: "lookupTimeoutMs",
+    message: `lookupTimeoutMs (${lookupTimeoutMs} ms) cannot cut off the store's wait for a lock on the request path, which blocks the thread: its requestBusyTimeoutMs (${wait} ms) is not below it; keep requestBusyTimeoutMs well below lookupTimeoutMs`,
+  };
 }

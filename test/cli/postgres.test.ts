@@ -91,6 +91,12 @@ describe.runIf(hasPostgres)("keyward CLI on PostgreSQL", () => {
     expect(JSON.parse(cli("list", ...db, "--owner", owner, "--json").stdout).items.map((r: { id: string }) => r.id)).toEqual([record.id]);
     // The PostgreSQL store has no accounts part: a token's balance is still read (through its meter).
     expect(JSON.parse(cli("credits", record.id, ...db, "--json").stdout).remaining).toBe(10);
+    // --read-only: the commands that read run in read-only transactions; one that writes is refused unopened.
+    for (const args of [["list", "--owner", owner], ["show", record.id], ["credits", record.id], ["audit", "--token", record.id]]) {
+      const r = cli(...args, ...db, "--read-only", "--json");
+      expect({ args, code: r.code, stderr: r.stderr }).toEqual({ args, code: 0, stderr: "" });
+    }
+    expect(JSON.parse(cli("revoke", record.id, ...db, "--read-only", "--json").stderr)).toMatchObject({ code: "READ_ONLY" });
     expect(cli("revoke", record.id, ...db).code).toBe(0);
     expect(JSON.parse(cli("show", record.id, ...db, "--json").stdout).revokedAt).not.toBeNull();
   });
