@@ -72,6 +72,12 @@ const SIGNED_FETCH_OPTIONS = optionNames<SignedFetchOptions>({ maxBodyBytes: tru
  * A Content-Digest among the request's headers (e.g. of a forwarded Request
  * whose body `init` replaces) is sent only if it is the digest of the body
  * sent; otherwise the call rejects before sending (see `signRequest`).
+ * With a signer from {@link createSigner}, a URL (string or URL object) and
+ * `init` a plain object whose body is a string, bytes or URLSearchParams (or
+ * none), the first request is the one Request `fetch(url, init)` would build,
+ * signed in place with its body digested from `init.body`, as
+ * `signRequest(url, init, options)` does: no copy of it, no read of its body.
+ * The fields and signature are those of any other path.
  *
  * Redirects: with `redirect: "follow"` (fetch's default) the function
  * follows them itself, up to 20, with fetch's rules for the method and body
@@ -133,6 +139,7 @@ export function signedFetch(
   const crossOrigin = options.crossOriginRedirects ?? "error";
   if (crossOrigin !== "error" && crossOrigin !== "unsigned") throw new TypeError('crossOriginRedirects must be "error" or "unsigned"');
   const send = fetchImpl ?? ((request: Request) => globalThis.fetch(request));
+  const tooLarge = () => new RangeError(`request body is larger than maxBodyBytes (${maxBodyBytes} bytes)`);
   const sign = (request: Request, body: Uint8Array | null) => (body === null ? signer.sign(request) : signer.sign(request, { body }));
 
   return async (input, init) => {
@@ -153,12 +160,12 @@ export function signedFetch(
       // As the read below: the signal first, then the size. Kept for a redirect's hops as bytes
       // of its own: a view of the caller's may change.
       hop.signal.throwIfAborted();
-      if (bytes.length > maxBodyBytes) throw new RangeError(`request body is larger than maxBodyBytes (${maxBodyBytes} bytes)`);
+      if (bytes.length > maxBodyBytes) throw tooLarge();
       body = follow && typeof value !== "string" ? bytes.slice() : bytes;
     } else if (hop.body !== null) {
       // As fetch: the call's signal bounds the read (a stalled stream is cancelled, the call rejects with the reason).
       body = (await readStream(hop.body, maxBodyBytes, hop.signal)) ?? null;
-      if (body === null) throw new RangeError(`request body is larger than maxBodyBytes (${maxBodyBytes} bytes)`);
+      if (body === null) throw tooLarge();
     }
     // Otherwise the same URL, method, headers (incl. a multipart boundary) and options; the
     // body now as bytes, also handed to the signer so that it reads nothing again.
