@@ -8,7 +8,8 @@
 // warm verify(Request), signing and verifying a request); with COMPARE=warm,
 // the warm check and verify(Request) in many short rounds, with the floor;
 // with COMPARE=sign, signRequest (Ed25519 and HMAC, both builds, the URL form
-// too) against the peer's signMessage, likewise.
+// too) against the peer's signMessage, likewise, and signedFetch of both builds
+// with a fetch that answers at once (a 204 Response).
 //
 //   git worktree add /tmp/kw-old <rev> && (cd /tmp/kw-old && npm ci && npx tsup)
 //   npm run build && KEYWARD_OLD_DIST=/tmp/kw-old/dist BENCH_ROUNDS=5 node --expose-gc bench/compare-builds.js
@@ -146,8 +147,10 @@ async function alternatingRounds(rows, rounds, calls, { gc = false } = {}) {
  * against http-message-signatures' signMessage, on bench/signing.js's POST
  * (a JSON body; @method @target-uri content-digest; created, keyid, alg): the
  * Request form, the caller building the Request in the timed function, of
- * both builds, and this build's URL form, signRequest(url, init, options).
- * Many short rounds (BENCH_ROUNDS, default 30, of BENCH_CALLS, default
+ * both builds, and this build's URL form, signRequest(url, init, options);
+ * and signedFetch(createSigner(…), stub)(url, init) of both builds, the
+ * stub a fetch answering a 204 at once (the signing path of a call, without
+ * the network). Many short rounds (BENCH_ROUNDS, default 30, of BENCH_CALLS, default
  * 2 000, calls) in alternating order; the median of the per-round speed
  * ratios, with their quartiles.
  */
@@ -166,6 +169,11 @@ async function signRatios() {
   const peerKeys = { ed25519: createPrivateKey({ key: jwk, format: "jwk" }), hmac: Buffer.from(SECRET) };
   const before = builds.find(([tag]) => tag === "before: ")[1];
   const after = builds.find(([tag]) => tag === "after: ")[1];
+  // signedFetch as a caller uses it (createSigner's defaults: nonce, expires, content-digest), with a
+  // fetch that answers at once: the signing path of a call without the network.
+  const clients = { before: await load(oldDist, "client.js"), after: await load("dist", "client.js") };
+  const stub = () => Promise.resolve(new Response(null, { status: 204 }));
+  const signerKeys = { ed25519: { alg: "ed25519", privateKey: SEED }, hmac: { alg: "hmac-sha256", secret: SECRET } };
   const rows = {};
   for (const [name, key] of Object.entries(keys)) {
     const options = { keyId: "tok_2Qx7mK9pLr", key, components, created };
@@ -190,15 +198,30 @@ async function signRatios() {
     rows[`${name} before: signRequest(new Request)`] = () => before.signRequest(new Request(url, init()), options);
     rows[`${name} after: signRequest(new Request)`] = () => after.signRequest(new Request(url, init()), options);
     rows[`${name} after: signRequest(url, init)`] = () => after.signRequest(url, init(), options);
+    const fetches = {};
+    for (const [tag, client] of Object.entries(clients)) {
+      // Without a nonce and with one clock, both builds must send the same Request.
+      const sent = [];
+      const fixed = client.createSigner({ keyId: "tok_2Qx7mK9pLr", ...signerKeys[name], nonce: false, now: () => created * 1000 });
+      await client.signedFetch(fixed, (r) => {
+        sent.push(r);
+        return stub();
+      })(url, init());
+      fetches[tag] = JSON.stringify([sent[0].url, sent[0].method, [...sent[0].headers], await sent[0].text()]);
+      const f = client.signedFetch(client.createSigner({ keyId: "tok_2Qx7mK9pLr", ...signerKeys[name] }), stub);
+      rows[`${name} ${tag}: signedFetch`] = () => f(url, init());
+    }
+    if (fetches.before !== fetches.after) throw new Error("benchmark setup: the builds' signedFetch send different requests");
   }
   const ratio = await alternatingRounds(rows, rounds, calls, { gc: true });
   console.log(`### signRequest, two builds and the peer: median of ${rounds} per-round ratios of ${calls} calls (speed, higher is faster)\n`);
-  console.log("| key | before / peer | after, Request / peer | after, url + init / peer | after, url + init / before |");
-  console.log("| --- | ---: | ---: | ---: | ---: |");
+  console.log("| key | before / peer | after, Request / peer | after, url + init / peer | after, url + init / before | signedFetch, after / before |");
+  console.log("| --- | ---: | ---: | ---: | ---: | ---: |");
   for (const name of Object.keys(keys)) {
     const peer = `${name} peer signMessage`;
     const [b, r, u] = ["before: signRequest(new Request)", "after: signRequest(new Request)", "after: signRequest(url, init)"].map((n) => `${name} ${n}`);
-    console.log(`| ${name} | ${ratio(b, peer)} | ${ratio(r, peer)} | ${ratio(u, peer)} | ${ratio(u, b)} |`);
+    const fetched = ratio(`${name} after: signedFetch`, `${name} before: signedFetch`);
+    console.log(`| ${name} | ${ratio(b, peer)} | ${ratio(r, peer)} | ${ratio(u, peer)} | ${ratio(u, b)} | ${fetched} |`);
   }
 }
 

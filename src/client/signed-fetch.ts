@@ -4,8 +4,9 @@
 // covers one URL, so each hop is signed anew, and never for another origin.
 import { checkOptionNames, optionNames } from "../lib/options.js";
 import { readStream } from "../lib/read-stream.js";
+import { initBodyBytes } from "../signing/body.js";
 import { referrerOf } from "../signing/referrer.js";
-import type { Signer } from "./create-signer.js";
+import { type Signer, signersInPlace } from "./create-signer.js";
 
 /** A fetch-compatible function, as returned by {@link signedFetch}. */
 export type FetchFunction = (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
@@ -71,6 +72,12 @@ const SIGNED_FETCH_OPTIONS = optionNames<SignedFetchOptions>({ maxBodyBytes: tru
  * A Content-Digest among the request's headers (e.g. of a forwarded Request
  * whose body `init` replaces) is sent only if it is the digest of the body
  * sent; otherwise the call rejects before sending (see `signRequest`).
+ * With a signer from {@link createSigner}, a URL (string or URL object) and
+ * `init` a plain object whose body is a string, bytes or URLSearchParams (or
+ * none), the first request is the one Request `fetch(url, init)` would build,
+ * signed in place with its body digested from `init.body`, as
+ * `signRequest(url, init, options)` does: no copy of it, no read of its body.
+ * The fields and signature are those of any other path.
  *
  * Redirects: with `redirect: "follow"` (fetch's default) the function
  * follows them itself, up to 20, with fetch's rules for the method and body
@@ -132,27 +139,46 @@ export function signedFetch(
   const crossOrigin = options.crossOriginRedirects ?? "error";
   if (crossOrigin !== "error" && crossOrigin !== "unsigned") throw new TypeError('crossOriginRedirects must be "error" or "unsigned"');
   const send = fetchImpl ?? ((request: Request) => globalThis.fetch(request));
+  const tooLarge = () => new RangeError(`request body is larger than maxBodyBytes (${maxBodyBytes} bytes)`);
   const sign = (request: Request, body: Uint8Array | null) => (body === null ? signer.sign(request) : signer.sign(request, { body }));
 
   return async (input, init) => {
-    const request = new Request(input, withDuplex(init));
+    // A URL and a plain init, with createSigner's signer: the one Request fetch would build (but
+    // redirect "manual" when followed here), signed in place when fetch takes init.body as it is
+    // (string, bytes, URLSearchParams), digested from that value, as signRequest(url, init, options).
+    const inPlace = signersInPlace.get(signer);
+    const byUrl = inPlace !== undefined && (typeof input === "string" || input instanceof URL) && isPlainInit(init);
+    const value = byUrl ? init?.body : undefined;
+    const manual = byUrl && (init?.redirect ?? "follow") === "follow";
+    const given = withDuplex(init);
+    let hop = new Request(input, manual ? (Object.create(given ?? null, { redirect: { value: "manual" } }) as RequestInit) : given);
+    const follow = manual || hop.redirect === "follow";
+    const bytes = byUrl && hop.body !== null ? initBodyBytes(value) : undefined;
+    const first = byUrl && (hop.body === null || bytes !== undefined) ? inPlace : undefined;
     let body: Uint8Array | null = null;
-    if (request.body !== null) {
+    if (bytes !== undefined) {
+      // As the read below: the signal first, then the size. Kept for a redirect's hops as bytes
+      // of its own: a view of the caller's may change.
+      hop.signal.throwIfAborted();
+      if (bytes.length > maxBodyBytes) throw tooLarge();
+      body = follow && typeof value !== "string" ? bytes.slice() : bytes;
+    } else if (hop.body !== null) {
       // As fetch: the call's signal bounds the read (a stalled stream is cancelled, the call rejects with the reason).
-      body = (await readStream(request.body, maxBodyBytes, request.signal)) ?? null;
-      if (body === null) throw new RangeError(`request body is larger than maxBodyBytes (${maxBodyBytes} bytes)`);
+      body = (await readStream(hop.body, maxBodyBytes, hop.signal)) ?? null;
+      if (body === null) throw tooLarge();
     }
-    // Same URL, method, headers (incl. a multipart boundary) and options; the
+    // Otherwise the same URL, method, headers (incl. a multipart boundary) and options; the
     // body now as bytes, also handed to the signer so that it reads nothing again.
-    const follow = request.redirect === "follow";
-    let hop = new Request(request, { body: body as Uint8Array<ArrayBuffer> | null, redirect: follow ? "manual" : request.redirect, ...referrerOf(request) });
-    // Each hop stays unsigned: a signed copy of it is sent, to the first
+    if (first === undefined) hop = new Request(hop, { body: body as Uint8Array<ArrayBuffer> | null, redirect: follow ? "manual" : hop.redirect, ...referrerOf(hop) });
+    // Each later hop stays unsigned: a signed copy of it is sent, to the first
     // request's origin only, and only until a redirect has left it: where
-    // the chain goes after another origin is that origin's choice.
-    const origin = new URL(request.url).origin;
+    // the chain goes after another origin is that origin's choice. The first
+    // hop signed in place leaves its headers before signing to the next.
+    let unsigned = first !== undefined && follow ? new Headers(hop.headers) : undefined;
+    const origin = new URL(hop.url).origin;
     let left = false;
     for (let redirects = 0; ; redirects++) {
-      const response = await send(left ? hop : await sign(hop, body));
+      const response = await send(left ? hop : redirects === 0 && first ? await first(hop, body ?? undefined) : await sign(hop, body));
       // redirect: "manual" or "error" as the caller asked: fetch's own answer.
       if (!follow) return response;
       if (response.type === "opaqueredirect") throw new TypeError("redirected, and the runtime hides where: cannot sign for it");
@@ -169,7 +195,8 @@ export function signedFetch(
       // Fetch §4.4 step 12: 303 (but after HEAD), and 301 / 302 after a POST, become a GET without body.
       const method = hop.method;
       const toGet = (status === 303 && method !== "GET" && method !== "HEAD") || (status < 303 && method === "POST");
-      const headers = new Headers(hop.headers);
+      const headers = new Headers(unsigned ?? hop.headers);
+      unsigned = undefined;
       if (toGet) {
         body = null;
         for (const name of BODY_FIELDS) headers.delete(name);
@@ -206,6 +233,13 @@ function locationText(value: string): string {
 
 /** Strict UTF-8 that keeps a leading U+FEFF (lib/bytes' fromUtf8 drops it, as a byte order mark). */
 const locationDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** Whether `init` is absent or a plain object, whose members a derived object reads as they are. */
+function isPlainInit(init: RequestInit | undefined): boolean {
+  if (init === undefined) return true;
+  const proto: unknown = init !== null && typeof init === "object" ? Object.getPrototypeOf(init) : undefined;
+  return proto === Object.prototype || proto === null;
+}
 
 /** Node's Request (like Chromium's) wants `duplex: "half"` with a stream body; callers often omit it. */
 function withDuplex(init: RequestInit | undefined): RequestInit | undefined {

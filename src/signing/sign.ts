@@ -212,8 +212,17 @@ async function signInit(input: string | URL, init: RequestInit | undefined, opti
   // Digested at once (synchronously, in prepareSignature): the bytes the Request copied.
   const bytes = request.body === null ? undefined : initBodyBytes(body);
   // A body to read (Blob, FormData, stream): the general path, from the Request built here.
-  if (bytes === undefined && request.body !== null) return signRequest(request, options);
-  const { headers: fields } = await prepareSignature(request, options, bytes);
+  return bytes === undefined && request.body !== null ? signRequest(request, options) : signInPlace(request, options, bytes);
+}
+
+/**
+ * @internal Signs `request` itself, not a copy: for a Request built by the
+ * caller and seen by no one else (signRequest's URL form, signedFetch), whose
+ * body bytes the caller holds (`body`, undefined when it has none). The
+ * digest is computed synchronously, before the first await.
+ */
+export async function signInPlace(request: Request, options: SignRequestOptions, body?: Uint8Array): Promise<Request> {
+  const { headers: fields } = await prepareSignature(request, options, body);
   const headers = request.headers;
   headers.set("signature-input", fields["signature-input"]);
   headers.set("signature", fields.signature);

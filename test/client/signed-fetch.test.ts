@@ -577,6 +577,133 @@ describe("signedFetch: redirects, against real servers with Node's fetch", () =>
     await expect(client()(`${api.url}/redirect/302/ftp`)).rejects.toThrow(new TypeError("redirect to a URL that is not http(s)"));
   });
 
+  // URL-form bodies (signed in place, digested from init.body) and those read from the Request, as sent by the caller.
+  const KINDS: [string, () => BodyInit, string | null][] = [
+    ["string", () => '{"qty":1}', '{"qty":1}'],
+    ["Uint8Array", () => new Uint8Array(bytes), new TextDecoder().decode(bytes)],
+    ["ArrayBuffer", () => bytes.slice().buffer, new TextDecoder().decode(bytes)],
+    ["DataView", () => new DataView(bytes.slice().buffer, 1, 6), "binary"],
+    ["URLSearchParams", () => new URLSearchParams({ a: "1", b: "x y" }), "a=1&b=x+y"],
+    ["Blob", () => new Blob(["blob-body"]), "blob-body"],
+    ["FormData", () => formData(), null],
+    ["ReadableStream", () => streamOf(["str", "eam"]), "stream"],
+  ];
+
+  it("every body kind, sent directly, after a 307 and a 308 (body kept, signed anew) and a 303 (a GET without it), verifies on the server", async () => {
+    for (const [kind, body, text] of KINDS) {
+      for (const route of ["", "/redirect/307", "/redirect/308", "/redirect/303"]) {
+        const res = await client()(`${api.url}${route}/v2/x?k=${kind}`, { method: "POST", body: body() });
+        const got = (await res.json()) as { ok: boolean; method: string; path: string; body: string };
+        const toGet = route.endsWith("303");
+        expect({ ...got, body: undefined }, `${kind} ${route}`).toMatchObject({ ok: true, method: toGet ? "GET" : "POST", path: `/v2/x?k=${kind}` });
+        if (toGet) expect(got.body).toBe("");
+        else if (text === null) expect(got.body).toContain('name="file"; filename="prices.csv"');
+        else expect(got.body, `${kind} ${route}`).toBe(text);
+      }
+    }
+  });
+
+  it("a URL with a string, bytes, URLSearchParams or no body is sent as the one Request built from it, signed in place; other bodies and signers as before", async () => {
+    const signer = createSigner({ keyId, alg: "ed25519", privateKey: seed });
+    let built = 0;
+    vi.stubGlobal(
+      "Request",
+      class extends Request {
+        constructor(input: RequestInfo | URL, init?: RequestInit) {
+          super(input, init);
+          built++;
+        }
+      },
+    );
+    try {
+      const counts: number[] = [];
+      const count = (s: Pick<Signer, "sign">) =>
+        signedFetch(s, (r: Request) => {
+          counts.push(built);
+          return fetch(r);
+        });
+      const calls: [Pick<Signer, "sign">, RequestInit | undefined][] = [
+        [signer, { method: "POST", body: '{"qty":1}' }],
+        [signer, { method: "PUT", body: new Uint8Array(bytes) }],
+        [signer, { method: "POST", body: new URLSearchParams({ a: "1" }) }],
+        [signer, undefined],
+        [signer, { method: "POST", body: formData() }],
+        [{ sign: (r, o) => signer.sign(r, o) }, { method: "POST", body: '{"qty":1}' }],
+      ];
+      const oks: boolean[] = [];
+      for (const [s, init] of calls) {
+        built = 0;
+        oks.push(((await (await count(s)(`${api.url}/v2/x`, init)).json()) as { ok: boolean }).ok);
+      }
+      expect(oks).toEqual(calls.map(() => true));
+      // Each call's Requests when its first (and only) hop is sent: the one built; three for a body read, or another signer.
+      expect(counts).toEqual([1, 1, 1, 1, 3, 3]);
+    } finally {
+      vi.unstubAllGlobals();
+    }
+  });
+
+  it("the first hop signed in place equals the one signed as before (a signer wrapped in another object): URL, method, fields, signature, body, options", async () => {
+    const now = Date.now();
+    const options = { cache: "no-store", credentials: "omit", keepalive: true, mode: "same-origin", referrer: `${api.url}/page`, referrerPolicy: "no-referrer" } as const;
+    const signal = new AbortController().signal;
+    const inits: (() => RequestInit | undefined)[] = [
+      () => undefined,
+      () => ({ headers: { accept: "application/json", "x-trace": "t1" }, ...options, signal }),
+      () => ({ method: "POST", body: '{"qty":1}', headers: { "content-type": "application/json" }, ...options }),
+      () => ({ method: "PUT", body: new Uint8Array(bytes), redirect: "manual" }),
+      () => ({ method: "PATCH", body: new DataView(bytes.slice().buffer, 1, 6), redirect: "error", integrity: "" }),
+      () => ({ method: "POST", body: bytes.slice().buffer, headers: { "content-digest": computeContentDigest(bytes) } }),
+      () => ({ method: "POST", body: new URLSearchParams({ a: "1", b: "x y" }), referrerPolicy: "origin" }),
+      () => ({ method: "DELETE", body: "" }),
+    ];
+    const view = async (r: Request) => {
+      const { url, method, redirect, cache, credentials, mode, referrer, referrerPolicy, keepalive, integrity } = r;
+      const body = r.body === null ? null : new TextDecoder().decode(await r.clone().arrayBuffer());
+      return { url, method, headers: [...r.headers], body, redirect, cache, credentials, mode, referrer, referrerPolicy, keepalive, integrity, aborted: r.signal.aborted };
+    };
+    const nonceOrSignature = /nonce="[^"]+"|sig1=:[^:]+:/g;
+    // With a nonce, as the server requires: both verify, and differ in the nonce and signature only.
+    // Without (one clock): the same fields, signature bytes included (the server refuses both alike).
+    for (const nonce of [true, false]) {
+      const signer = createSigner({ keyId, alg: "ed25519", privateKey: seed, nonce, now: () => now });
+      const wrapped: Pick<Signer, "sign"> = { sign: (r, o) => signer.sign(r, o) };
+      for (const [i, init] of inits.entries()) {
+        const sent: Awaited<ReturnType<typeof view>>[] = [];
+        const answers: unknown[] = [];
+        for (const s of [signer, wrapped]) {
+          const f = signedFetch(s, async (r: Request) => {
+            sent.push(await view(r));
+            return fetch(r);
+          });
+          answers.push(await (await f(`${api.url}/v2/x?case=${i}`, init())).json());
+        }
+        const [url, request] = nonce ? sent.map((v) => ({ ...v, headers: v.headers.map(([n, value]) => [n, value.replace(nonceOrSignature, "…")]) })) : sent;
+        expect(url!.headers.map(([n]) => n), `case ${i}`).toContain("signature");
+        expect(url, `case ${i}, nonce ${nonce}`).toEqual(request);
+        expect(answers[0], `case ${i}, nonce ${nonce}`).toEqual(answers[1]);
+        expect(answers[0], `case ${i}, nonce ${nonce}`).toMatchObject(nonce ? { ok: true } : { ok: false, code: "SIGNATURE_INVALID" });
+      }
+    }
+  });
+
+  it("bytes the caller changes after the call are not what a 307 sends again: the body as it was when the call began", async () => {
+    const body = new Uint8Array(bytes);
+    const call = client()(`${api.url}/redirect/307/v2/x`, { method: "POST", body });
+    body.fill(0x41);
+    expect(await (await call).json()).toMatchObject({ ok: true, method: "POST", body: new TextDecoder().decode(bytes) });
+  });
+
+  it("a signal already aborted, with a string body: rejects with its reason before the size limit, and nothing is sent", async () => {
+    const before = api.seen.length;
+    const reason = new Error("caller gave up");
+    const signal = AbortSignal.abort(reason);
+    await expect(client({ maxBodyBytes: 1 })(`${api.url}/v2/x`, { method: "POST", body: "too long", signal })).rejects.toBe(reason);
+    await expect(client()(`${api.url}/v2/x`, { method: "POST", body: new Uint8Array(bytes), signal })).rejects.toBe(reason);
+    await expect(client()(`${api.url}/v2/x`, { signal })).rejects.toBe(reason);
+    expect(api.seen.length).toBe(before);
+  });
+
   it('redirect: "manual" answers the 3xx as fetch does, and "error" rejects; neither goes further', async () => {
     const before = api.seen.length;
     const manual = await client()(`${api.url}/redirect/307/v2/x`, { redirect: "manual" });
