@@ -24,6 +24,7 @@ import {
   signedUploadOnOneConnection,
   signingToken,
   stalledSignedUpload,
+  tokenInReshapedTarget,
 } from "../http/scenarios.js";
 
 /** The app listening on 127.0.0.1: its base URL, and a close that drops open connections. */
@@ -475,6 +476,22 @@ describe("keyward/express and request targets the URL parser reshapes", () => {
       const replies = await signedForAnotherRoute(kw, server.url);
       expect(replies.map(([target, status]) => [target, status])).toEqual(SIGNED_FOR_ANOTHER_ROUTE);
       expect(replies.slice(-2).map(([, , text]) => text)).toEqual(["files", "admin"]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("a token in the query of a target whose path the URL parser reshapes is still refused as TOKEN_IN_URL (read from the URL received, not the one verified)", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", requireHttps: false });
+    const app = express();
+    const guard = keywardExpress(kw);
+    app.get("/files/{*path}", guard.requireToken(), (_req, res) => void res.send("files"));
+    const server = await listen(app);
+    try {
+      expect(await tokenInReshapedTarget(kw, server.url)).toEqual([
+        [400, "TOKEN_IN_URL"],
+        [400, "TOKEN_IN_URL"],
+      ]);
     } finally {
       await server.close();
     }

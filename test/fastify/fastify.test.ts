@@ -19,6 +19,7 @@ import {
   signedUploadOnOneConnection,
   signingToken,
   stalledSignedUpload,
+  tokenInReshapedTarget,
 } from "../http/scenarios.js";
 import { statusLine } from "../support/slow-clients.js";
 
@@ -531,6 +532,23 @@ describe("keyward/fastify and request targets the URL parser reshapes", () => {
       const replies = await signedForAnotherRoute(kw, base);
       expect(replies.map(([target, status]) => [target, status])).toEqual(SIGNED_FOR_ANOTHER_ROUTE);
       expect(replies.slice(-2).map(([, , text]) => text)).toEqual(["files", "admin"]);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("a token in the query of a target whose path the URL parser reshapes is still refused as TOKEN_IN_URL (read from the URL received, not the one verified)", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", requireHttps: false });
+    const app = Fastify();
+    const guard = keywardFastify(kw);
+    await app.register(guard.plugin);
+    app.get("/files/*", { preHandler: guard.requireToken() }, async () => "files");
+    const base = await app.listen({ port: 0, host: "127.0.0.1" });
+    try {
+      expect(await tokenInReshapedTarget(kw, base)).toEqual([
+        [400, "TOKEN_IN_URL"],
+        [400, "TOKEN_IN_URL"],
+      ]);
     } finally {
       await app.close();
     }

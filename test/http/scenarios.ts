@@ -11,13 +11,13 @@
 //   GET  /vary-before      requireToken()                                 → { token }, with Vary: Accept-Language set before the guard
 //                          (a middleware or hook in front; the Fetch wrapper's handler, which has none in front)
 // An allowed handler answers the decision's token id as seen through the framework's typed attachment.
-import { Agent, type IncomingMessage, request as httpRequest } from "node:http";
+import { Agent, request as httpRequest, type IncomingMessage } from "node:http";
 import { connect as connectTcp } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSigner, signedFetch } from "../../src/client/index.js";
-import { signatureHeaders } from "../../src/signing/index.js";
 import type { EdgeOptions } from "../../src/http/core.js";
 import { ConfigError, Keyward, MemoryStore, type TokenRecord } from "../../src/index.js";
+import { signatureHeaders } from "../../src/signing/index.js";
 import { ed25519KeyPair } from "../client/helpers.js";
 
 export interface Started {
@@ -132,6 +132,29 @@ export async function signedForAnotherRoute(kw: Keyward, base: string): Promise<
       req.end();
     });
     replies.push([`${target.replace(here, "the server")} (Host: ${host === here ? "the server" : host})`, ...reply]);
+  }
+  return replies;
+}
+
+/**
+ * A bearer request at a target whose path the URL parser reshapes, the live token in its query too:
+ * [status, code] of each target, sent with node:http as given (`/files/../x?…`, `/files/%2e%2e/x?…`).
+ * The request is verified at a URL no signature holds for; the URL received is still read for tokens.
+ */
+export async function tokenInReshapedTarget(kw: Keyward, base: string): Promise<[number, string][]> {
+  const { token } = await kw.tokens.create({ owner: "o", kind: "secret" });
+  const { hostname, port } = new URL(base);
+  const replies: [number, string][] = [];
+  for (const target of [`/files/../x?api_key=${token}`, `/files/%2e%2e/x?api_key=${token}`]) {
+    replies.push(
+      await new Promise<[number, string]>((resolve, reject) => {
+        const req = httpRequest({ hostname, port, path: target, headers: { authorization: `Bearer ${token}` } }, (res) => {
+          textOf(res).then((text) => resolve([res.statusCode ?? 0, (JSON.parse(text) as { code: string }).code]), reject);
+        });
+        req.on("error", reject);
+        req.end();
+      }),
+    );
   }
   return replies;
 }
