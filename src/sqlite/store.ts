@@ -273,18 +273,20 @@ const WAL_SWITCH_PAUSE = new Int32Array(new SharedArrayBuffer(4));
 
 /**
  * Sets WAL mode. From rollback-journal mode (a new file, another program's)
- * the switch needs the file's exclusive lock, which SQLite asks for without
- * its busy handler: a connection holding the write lock elsewhere failed it
- * at once. Tried again every 5 ms until `waitMs` has passed.
+ * the switch needs the file's exclusive lock. SQLite asks for it without
+ * its busy handler when another connection holds the write lock (it failed
+ * at once), with it when another only reads (each try waits the busy
+ * timeout). Tried again, every 5 ms, until `waitMs` has passed and at least
+ * as often as {@link withBusyRetry} tries a transaction.
  */
 function toWal(db: SqliteDatabase, waitMs: number): void {
   const start = performance.now();
-  for (;;) {
+  for (let attempt = 0; ; attempt++) {
     try {
       db.exec("PRAGMA journal_mode = WAL");
       return;
     } catch (err) {
-      if (!isBusy(err) || performance.now() - start >= waitMs) throw err;
+      if (!isBusy(err) || (attempt >= BUSY_RETRIES && performance.now() - start >= waitMs)) throw err;
     }
     Atomics.wait(WAL_SWITCH_PAUSE, 0, 0, 5);
   }

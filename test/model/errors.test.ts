@@ -26,7 +26,7 @@ import { signatureBase } from "keyward/signing";
 const TOKEN = generateToken({ prefix: "acme", kind: "secret", env: "live" });
 const BODY = TOKEN.slice("acme_sk_live_".length);
 /** Token-shaped strings findTokens does not report (bad checksum, cut short, other case): redacted too. */
-const LOOKALIKES = [`${TOKEN.slice(0, -1)}x`, TOKEN.slice(0, 30), TOKEN.toUpperCase(), `other_pk_test_${BODY}`];
+const LOOKALIKES = [`${TOKEN.slice(0, -1)}${TOKEN.endsWith("x") ? "y" : "x"}`, TOKEN.slice(0, 30), TOKEN.toUpperCase(), `other_pk_test_${BODY}`];
 
 /** Every way an error reaches a log: message, stack, toString, JSON, util.inspect, each own property. */
 function surfaces(err: unknown): string[] {

@@ -192,7 +192,8 @@ describe.runIf(WORKERD).each([
 
     expect(await answer(await at("/fetch/prices"))).toMatchObject({ status: 401, type: "application/problem+json", challenge: 'Bearer realm="api"', body: { code: "TOKEN_MISSING" } });
     expect(await answer(await at("/hono/premium", bearer(token)))).toMatchObject({ status: 403, type: "application/problem+json", body: { code: "SCOPE_DENIED", scope: "premium:read" } });
-    expect(await answer(await at("/fetch/prices", bearer(`${token.slice(0, -1)}x`)))).toMatchObject({ status: 401, challenge: 'Bearer realm="api", error="invalid_token"', body: { type: "urn:keyward:problem:invalid-token" } });
+    // Its last character changed (for a token ending in "x", "x" gave the token itself: a 402, about one run in 62).
+    expect(await answer(await at("/fetch/prices", bearer(`${token.slice(0, -1)}${token.endsWith("x") ? "y" : "x"}`)))).toMatchObject({ status: 401, challenge: 'Bearer realm="api", error="invalid_token"', body: { type: "urn:keyward:problem:invalid-token" } });
 
     const revoked = await at(`/admin/tokens/${record.id}/revoke`, asCustomer({}));
     expect(revoked.status).toBe(200);
