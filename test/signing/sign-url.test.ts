@@ -168,6 +168,18 @@ describe("signRequest(url, init, options)", () => {
     ];
     for (const [name, make] of bodies) {
       const init = { method: "POST", body: make() } as RequestInit;
+      let refused: Error | undefined;
+      try {
+        new Request("https://api.example.com/v1/x", { method: "POST", body: make() } as RequestInit);
+      } catch (err) {
+        refused = err as Error;
+      }
+      if (refused !== undefined) {
+        // Node 22's Request, as a browser's, refuses shared memory (Node 24's sends the text of its numbers):
+        // signRequest throws as the Request it builds does.
+        await expect(signRequest("https://api.example.com/v1/x", init, { keyId: "tok_1", key: ed, created: T }), name).rejects.toThrow(refused.message);
+        continue;
+      }
       const signed = await signRequest("https://api.example.com/v1/x", init, { keyId: "tok_1", key: ed, created: T });
       const sent = new Uint8Array(await signed.clone().arrayBuffer());
       expect({ name, digest: signed.headers.get("content-digest") }).toEqual({ name, digest: computeContentDigest(sent) });
