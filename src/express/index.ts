@@ -137,7 +137,7 @@ export function keywardExpress(kw: Keyward, options?: EdgeOptions): KeywardExpre
           }
           closeUnreadBody(req, decision, (name, value) => res.setHeader(name, value));
           if (onDenied) return onDenied(decision, req, res, next);
-          const parts = denialParts(edge, decision, origin);
+          const parts = denialParts(edge, decision, origin, req.method);
           res.status(parts.status).set(parts.headers).end(parts.body);
         };
         try {

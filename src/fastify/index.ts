@@ -223,7 +223,7 @@ export function keywardFastify(kw: Keyward, options?: EdgeOptions): KeywardFasti
           return;
         }
         if (decision.ok) return admit(request, reply, decision, origin);
-        await refuse(reply, denialParts(edge, decision, origin));
+        await refuse(reply, denialParts(edge, decision, origin, request.method));
       };
       const preHandler = (request: Req, reply: Reply) => guard(request, reply);
       const preParsing: EarlyGuard = (request, reply, payload, done) => {

@@ -104,7 +104,7 @@ export function keywardFetch<Rest extends unknown[] = unknown[]>(kw: Keyward, op
           const answer = (decision: Decision): Response | Promise<Response> => {
             if (!decision.ok) {
               const problem = () => {
-                const parts = denialParts(edge, decision, origin);
+                const parts = denialParts(edge, decision, origin, request.method);
                 return answerFor(request.method, new Response(parts.body, parts));
               };
               if (!onDenied) return problem();

@@ -157,7 +157,7 @@ export function keywardHono<E extends Env = AnyEnv>(kw: Keyward, options: Keywar
         failed: (err: unknown) => Response | Promise<Response>,
       ): Response | Promise<Response> => {
         const problem = () => {
-          const answer = denialParts(edge, decision, origin);
+          const answer = denialParts(edge, decision, origin, c.req.method);
           return c.body(answer.body, answer.status as 401, answer.headers);
         };
         if (!onDenied) return problem();

@@ -10,6 +10,7 @@ import { isPoolName } from "../model/pools.js";
 import { type RequiredScopes, requiredScopesProblem } from "../policy/scope.js";
 import type { Decision } from "../verify/decision.js";
 import { type CheckOptions, isRouteCost, ROUTE_COST_RULE } from "../verify/options.js";
+import { fieldsFor } from "./head.js";
 import { type AnswerOptions, problemDetails, problemHeaders } from "./problem.js";
 
 /** Options shared by every route of one middleware instance. */
@@ -364,13 +365,14 @@ export function preflightAnswer(edge: Edge, method: string, header: (name: strin
   };
 }
 
-/** The parts of a denial's answer: status, headers (with CORS) and the problem+json body text. */
-export function denialParts(edge: Edge, decision: Decision, origin: string | null): { status: number; headers: Record<string, string>; body: string } {
-  return {
-    status: decision.status,
-    headers: { ...problemHeaders(decision, edge.answer), ...corsHeaders(edge, origin) },
-    body: JSON.stringify(problemDetails(decision, edge.answer)),
-  };
+/**
+ * The parts of a denial's answer to a request of `method`: status, headers
+ * (with CORS, and a HEAD's `Content-Length`: see {@link fieldsFor}) and the
+ * problem+json body text, which the adapter or the server leaves out of a HEAD's answer.
+ */
+export function denialParts(edge: Edge, decision: Decision, origin: string | null, method: string): { status: number; headers: Record<string, string>; body: string } {
+  const body = JSON.stringify(problemDetails(decision, edge.answer));
+  return { status: decision.status, headers: fieldsFor(method, body, { ...problemHeaders(decision, edge.answer), ...corsHeaders(edge, origin) }), body };
 }
 
 /** Headers to add to an allowed request's answer: rate-limit fields and CORS. */

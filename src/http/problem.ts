@@ -3,7 +3,7 @@
 // failed), and the members a client acts on (the missing scope, the credits
 // left and when they come back, when to retry).
 import { CREDENTIAL_CODES, challengeOf, type DecisionStatus, type DenyCode } from "../policy/decision.js";
-import { answerFor } from "./head.js";
+import { answeredMethod, textAnswer } from "./head.js";
 
 /** How a denial is answered. */
 export interface AnswerOptions {
@@ -21,10 +21,12 @@ export interface AnswerOptions {
 export interface ProblemResponseOptions extends AnswerOptions {
   /**
    * The method of the request answered: a `HEAD`'s answer has the status and
-   * fields and no content (RFC 9110 §9.3.2), as the middleware answers it.
-   * Give it where the runtime sends what the handler returns as it is (a
-   * body after a HEAD's fields would be read as the next answer on the
-   * connection); Node's server drops it itself. Without it, the answer has its content.
+   * fields (with the `Content-Length` the GET's content has) and no content
+   * (RFC 9110 §9.3.2), as the middleware answers it: a body after a HEAD's
+   * fields would be read as the next answer on the connection where the
+   * runtime sends what the handler returns as it is (Deno, Bun, workers).
+   * Default: the method of the request `kw.verify` decided on (a decision
+   * of `kw.check`, which saw no request, is answered with its content).
    */
   method?: string | undefined;
 }
@@ -170,7 +172,8 @@ export function problemHeaders(decision: AnswerableDecision, options: AnswerOpti
  * without a framework.
  *
  * @param decision a denied decision (`decision.ok === false`)
- * @param options realm, type URI prefix, and the request's method (a HEAD's answer has no content)
+ * @param options realm, type URI prefix, and the request's method (a HEAD's answer has no content; default:
+ *   the method of the request `kw.verify` decided on)
  * @returns the response
  * @throws {TypeError} when the decision allows the request
  * @example
@@ -181,9 +184,6 @@ export function problemHeaders(decision: AnswerableDecision, options: AnswerOpti
  */
 export function problemResponse(decision: AnswerableDecision, options: ProblemResponseOptions = {}): Response {
   if (decision.ok) throw new TypeError("problemResponse answers denials: this decision allows the request");
-  const response = new Response(JSON.stringify(problemDetails(decision, options)), {
-    status: decision.status,
-    headers: problemHeaders(decision, options),
-  });
-  return options.method === undefined ? response : answerFor(options.method, response);
+  const body = JSON.stringify(problemDetails(decision, options));
+  return textAnswer(answeredMethod(decision, options.method), body, { status: decision.status, headers: problemHeaders(decision, options) });
 }

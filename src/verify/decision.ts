@@ -147,7 +147,8 @@ class VerifierDecision {
    * body. Any Fetch runtime, no framework needed.
    *
    * @param options the challenge's realm, the problem type URI prefix, and the request's method (a HEAD's
-   *   answer has no content: see {@link ProblemResponseOptions.method})
+   *   answer has no content; default: the method of the request `kw.verify` decided on, see
+   *   {@link ProblemResponseOptions.method})
    * @returns the response
    * @throws {TypeError} when the decision allows the request (`ok` is true)
    * @example

@@ -11,6 +11,7 @@
 // synchronous up to the returned promise: no await unless a store call is
 // needed.
 import type { ResolvedConfig } from "../config.js";
+import { onHead } from "../http/head.js";
 import type { StoredToken } from "../model/types.js";
 import type { AnomalyDetector } from "../monitor/anomalies.js";
 import type { DecisionEvent } from "../monitor/events.js";
@@ -190,8 +191,11 @@ export class Verifier {
     let decided: Decision | Promise<Decision>;
     try {
       const url = request.url;
+      const head = request.method === "HEAD";
       context = new RequestContext(headers, options.receivedUrl ?? url, request, options.scope, options.ip, this.#cfg, this.#resolvers);
       decided = this.#request(request, url, headers, options, context, now);
+      // The answer of a HEAD's decision has no content (toResponse, problemResponse): no promise step for other methods.
+      if (head) decided = decided instanceof Promise ? decided.then(onHead) : onHead(decided);
     } catch {
       // Header names here are constants, valid by construction: a request whose
       // fields cannot be read (a stand-in with throwing getters) gets here, and

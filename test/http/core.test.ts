@@ -1,4 +1,6 @@
 // The shared middleware core and the answers, without a server.
+import { createServer, request as httpRequest } from "node:http";
+import type { AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
 import { keywardExpress } from "../../src/express/index.js";
 import { keywardFastify } from "../../src/fastify/index.js";
@@ -137,17 +139,52 @@ describe("answers", () => {
     expect(problemResponse(denied).headers.get("content-type")).toBe("application/problem+json");
   });
 
-  it("a HEAD's problem answer, given its method, has the GET's status and fields and no content, as a Fetch handler served by Deno, Bun or a worker must answer", async () => {
+  it("a HEAD's problem answer has the GET's status and fields, with the GET's Content-Length, and no content, as a Fetch handler served by a worker must answer", async () => {
     const request = new Request("https://x.test/", { method: "HEAD" });
     const denied = await kw.verify(request);
-    const get = problemResponse(denied, { realm: "prices" });
-    // Before: the option was not there, and the body was sent whatever the method.
-    for (const head of [problemResponse(denied, { realm: "prices", method: request.method }), denied.toResponse({ realm: "prices", method: "HEAD" })]) {
+    const get = problemResponse(denied, { realm: "prices", method: "GET" });
+    const length = (await get.clone().arrayBuffer()).byteLength;
+    // The decision remembers the HEAD it was made on: no method to pass (before, these two had the body and no Content-Length).
+    const answers = [denied.toResponse({ realm: "prices" }), problemResponse(denied, { realm: "prices" })];
+    answers.push(problemResponse(denied, { realm: "prices", method: request.method }), denied.toResponse({ realm: "prices", method: "HEAD" }));
+    for (const head of answers) {
       expect(head.body).toBeNull();
       expect(await head.text()).toBe("");
-      expect([head.status, [...head.headers]]).toEqual([get.status, [...get.headers]]);
+      expect([head.status, [...head.headers]]).toEqual([get.status, [...get.headers, ["content-length", String(length)]].sort()]);
     }
-    expect((await problemResponse(denied, { method: "GET" }).json()).status).toBe(401);
+    // The method given wins: a GET's answer, with its content.
+    expect((await denied.toResponse({ method: "GET" }).json()).status).toBe(401);
+    // A GET's decision, and kw.check's (which saw no request), answer with their content.
+    expect((await (await kw.verify(new Request("https://x.test/"))).toResponse().json()).status).toBe(401);
+    expect((await (await kw.check({ token: "nope" })).toResponse().json()).status).toBe(401);
+  });
+
+  it("the decision on a HEAD made by a plain node:http server (docs/verifying-requests.md) is answered with the GET's Content-Length and no content", async () => {
+    const server = createServer(async (req, res) => {
+      const d = await kw.verify(new Request(`http://${req.headers.host}${req.url}`, { method: req.method }));
+      const answer = d.toResponse();
+      res.writeHead(answer.status, Object.fromEntries(answer.headers)).end(answer.body === null ? undefined : await answer.text());
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/prices`;
+    const ask = (method: string) =>
+      new Promise<[number, string | undefined, string]>((resolve, reject) => {
+        const req = httpRequest(url, { method }, (res) => {
+          let text = "";
+          res.on("data", (c: Buffer) => {
+            text += c.toString();
+          });
+          res.on("end", () => resolve([res.statusCode ?? 0, res.headers["content-length"], text]));
+        });
+        req.on("error", reject);
+        req.end();
+      });
+    try {
+      const [status, , text] = await ask("GET");
+      expect(await ask("HEAD")).toEqual([status, String(Buffer.byteLength(text)), ""]);
+    } finally {
+      server.close();
+    }
   });
 
   it("RateLimit fields: only the counters the request reached", () => {

@@ -509,6 +509,47 @@ export function describeMiddleware(name: string, start: StartServer, makeRoute: 
       expect(afterHead).toMatch(/^HTTP\/1\.1 200 /);
     });
 
+    it("every denial answers a HEAD with its GET's status and fields, Content-Length included, and no content (node:http)", async () => {
+      const scoped = (await kw.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["orders:write"] })).token;
+      const limited = (await kw.tokens.create({ owner: "acct_1", kind: "secret", rateLimit: { limit: 1, windowMs: 60_000 } })).token;
+      const spent = (await kw.tokens.create({ owner: "acct_1", kind: "secret", credits: { limit: 1, refill: { amount: 1, intervalMs: 3_600_000 } } })).token;
+      for (const token of [limited, spent]) expect((await rawRequest(`${server.url}/prices`, [["authorization", `Bearer ${token}`]])).status).toBe(200);
+      const down = await start(new Keyward({ store: new DownStore(), prefix: "acme" }), {});
+      /** Status, fields (but the connection's, and a wait that may tick between the two) and content length. */
+      const answer = (url: string, method: string, headers: [string, string][]) =>
+        new Promise<[number, Record<string, unknown>, number]>((resolve, reject) => {
+          const req = httpRequest(url, { method, headers: Object.fromEntries(headers) }, (res) => {
+            textOf(res).then((text) => {
+              const { date: _d, connection: _c, "keep-alive": _k, ...fields } = res.headers;
+              for (const name of ["retry-after", "ratelimit"]) if (typeof fields[name] === "string") fields[name] = (fields[name] as string).replace(/\d+$/, "N");
+              resolve([res.statusCode ?? 0, fields, Buffer.byteLength(text)]);
+            }, reject);
+          });
+          req.on("error", reject);
+          req.end();
+        });
+      const cases: [number, string, [string, string][]][] = [
+        [401, `${server.url}/prices`, []],
+        [401, `${server.url}/prices`, [["authorization", `Bearer ${secret}x`]]],
+        [403, `${server.url}/prices`, [["authorization", `Bearer ${scoped}`]]],
+        [429, `${server.url}/prices`, [["authorization", `Bearer ${limited}`]]],
+        [402, `${server.url}/prices`, [["authorization", `Bearer ${spent}`]]],
+        [403, `${corsServer.url}/prices`, [["authorization", `Bearer ${publishable}`], ["origin", "https://evil.example"]]],
+        [503, `${down.url}/prices`, [["authorization", `Bearer ${secret}`]]],
+      ];
+      try {
+        for (const [status, url, headers] of cases) {
+          const [getStatus, getFields, length] = await answer(url, "GET", headers);
+          const head = await answer(url, "HEAD", headers);
+          expect([getStatus, getFields["content-type"], getFields["cache-control"], getFields["content-length"]]).toEqual([status, "application/problem+json", "no-store", String(length)]);
+          // Before: Express's HEAD answers had no Content-Length.
+          expect(head).toEqual([getStatus, getFields, 0]);
+        }
+      } finally {
+        await down.close();
+      }
+    });
+
     it("credential failures are indistinguishable; no secret in the answer", async () => {
       const unknown = `${secret.slice(0, 20)}${"A".repeat(secret.length - 20)}`;
       const revoked = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
