@@ -23,7 +23,7 @@ import { findCredential } from "./credential.js";
 import { DeadlineRace } from "./deadlines.js";
 import { type Decision, denial, type Staged, storeUnavailable } from "./decision.js";
 import { RecordInterner } from "./intern.js";
-import { SIGNATURE_DENY_CODE, signingKeys } from "./signed.js";
+import { overridesSignedMethod, SIGNATURE_DENY_CODE, signingKeys } from "./signed.js";
 
 /** A verified signature's nonce, spent once the request is allowed. */
 export interface SignedNonce {
@@ -205,6 +205,7 @@ export class Authenticator {
     }
     if (storeFailed) return storeUnavailable(now);
     if (!result.ok) return denial(SIGNATURE_DENY_CODE[result.code], now);
+    if (overridesSignedMethod(request, result.components)) return denial("SIGNATURE_INVALID", now);
     // A verified signature means resolveKey found this application's token.
     const stored = token!;
     if (bearer !== null && !matchSecret(stored, sha256Hex(bearer), readTime(stored, now))) {

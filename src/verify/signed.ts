@@ -29,6 +29,33 @@ export const SIGNATURE_DENY_CODE: Record<SignatureFailureCode, DenyCode> = {
   LIMIT_EXCEEDED: "SIGNATURE_INVALID",
 };
 
+/**
+ * The fields by which method-override middleware (Express's
+ * `method-override`, Hono's `methodOverride`, and most others) serves a
+ * request as another method than the one it came with.
+ */
+const METHOD_OVERRIDE_FIELDS = ["x-http-method-override", "x-http-method", "x-method-override"] as const;
+
+/**
+ * Whether a verified request names, in a method-override field its
+ * signature does not cover, a method other than the one verified
+ * (`@method`): a server that applies the override after keyward's guard
+ * would serve a method the client never signed (a GET signed for reading,
+ * served as a DELETE by whoever added the field on the way). An override
+ * applied before the guard shows the verifier the method it names.
+ *
+ * @param covered the signature's covered components, in readable form
+ */
+export function overridesSignedMethod(request: Pick<Request, "method" | "headers">, covered: readonly string[]): boolean {
+  for (const name of METHOD_OVERRIDE_FIELDS) {
+    const value = request.headers.get(name);
+    if (value === null || value.trim().toUpperCase() === request.method.toUpperCase()) continue;
+    // Covered as it is, or serialized (`;sf`) or wrapped (`;bs`): the signature holds its whole value.
+    if (!covered.some((c) => c === name || c === `${name};sf` || c === `${name};bs`)) return true;
+  }
+  return false;
+}
+
 // Keys derived from a cached record are kept with it: the current key with
 // the record, each grace-period key with its entry of `previous`. Unsealing
 // runs once per cache entry, not once per request (a forged signature with a

@@ -497,3 +497,69 @@ describe("keyward/express and request targets the URL parser reshapes", () => {
     }
   });
 });
+
+/**
+ * Method override as the `method-override` package (v3) does it: a request
+ * whose method is in `methods` (the package's default: POST; null: any) is
+ * served as the method its X-HTTP-Method-Override field names, the
+ * original kept as `req.originalMethod`.
+ */
+function methodOverride(methods: readonly string[] | null = ["POST"]): express.RequestHandler {
+  return (req, _res, next) => {
+    const kept = req as { originalMethod?: string };
+    kept.originalMethod ??= req.method;
+    const original = kept.originalMethod;
+    const named = req.get("x-http-method-override");
+    if ((methods === null || methods.includes(original)) && named !== undefined && ["GET", "POST", "PUT", "PATCH", "DELETE"].includes(named.toUpperCase())) {
+      req.method = named.toUpperCase();
+    }
+    next();
+  };
+}
+
+describe("keyward/express and method override (X-HTTP-Method-Override)", () => {
+  /** An app whose items answer the method served, behind `setup`'s guard and override. */
+  async function itemsApp(setup: (app: express.Express, guard: ReturnType<typeof keywardExpress>) => express.RequestHandler[]) {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const app = express();
+    const guarded = setup(app, keywardExpress(kw));
+    for (const method of ["get", "post", "delete"] as const) app[method]("/items/1", ...guarded, (req, res) => void res.json({ served: req.method }));
+    const { pair, record } = await signingToken(kw);
+    const server = await listen(app);
+    const sign = (components?: string[]) => signedFetch(createSigner({ keyId: record.id, alg: "ed25519", privateKey: pair.seed, ...(components && { components }) }));
+    return { server, sign, url: `${server.url}/items/1` };
+  }
+  const answer = async (res: Response) => [res.status, ((await res.json()) as { served?: string; code?: string }).served ?? "denied"];
+
+  it("the guard before the override: a signed GET or POST with the field added on the way is denied, never served as DELETE; covered by the signature, it is served as asked", async () => {
+    const { server, sign, url } = await itemsApp((app, guard) => {
+      app.use(guard.requireToken(), methodOverride(null));
+      return [];
+    });
+    try {
+      const signed = sign();
+      // Before: 200 DELETE for both, the signatures verified over the method sent.
+      expect(await answer(await signed(url, { headers: { "x-http-method-override": "DELETE" } }))).toEqual([401, "denied"]);
+      expect(await answer(await signed(url, { method: "POST", headers: { "x-http-method-override": "DELETE" } }))).toEqual([401, "denied"]);
+      expect(await answer(await signed(url))).toEqual([200, "GET"]);
+      const covering = sign(["@method", "@target-uri", "x-http-method-override"]);
+      expect(await answer(await covering(url, { method: "POST", headers: { "x-http-method-override": "DELETE" } }))).toEqual([200, "DELETE"]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("the override before the route's guard: the verifier sees the method served, which the client did not sign: denied (fails closed)", async () => {
+    const { server, sign, url } = await itemsApp((app, guard) => {
+      app.use(methodOverride());
+      return [guard.requireToken()];
+    });
+    try {
+      const signed = sign();
+      expect(await answer(await signed(url, { method: "POST", headers: { "x-http-method-override": "DELETE" } }))).toEqual([401, "denied"]);
+      expect(await answer(await signed(url, { method: "POST" }))).toEqual([200, "POST"]);
+    } finally {
+      await server.close();
+    }
+  });
+});

@@ -293,3 +293,36 @@ describe("verify: forged signatures and required components", () => {
     expect(() => new Keyward({ store, prefix: "acme", signatures: { required: ["@method", "@authority", "@path", "content-digest", "created"] } })).not.toThrow();
   });
 });
+
+describe("verify: a method-override field (X-HTTP-Method-Override) on a signed request", () => {
+  const get = (headers: Record<string, string> = {}) => new Request("https://api.example.com/v1/items/1", { headers });
+
+  it("naming another method than the one signed, uncovered, is SIGNATURE_INVALID: a server applying it after the guard would serve a method nobody signed", async () => {
+    const { kw, clock } = setup();
+    const { record, key } = await ed25519Token(kw);
+    for (const name of ["X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"]) {
+      // Added on the way, after the client signed its GET (the nonce is fresh: the GET never arrived).
+      const signed = await sign(get(), record.id, key, clock.now);
+      signed.headers.set(name, "DELETE");
+      expect((await kw.verify(signed)).code).toBe("SIGNATURE_INVALID");
+    }
+    const post = await sign(new Request("https://api.example.com/v1/items/1", { method: "POST" }), record.id, key, clock.now);
+    post.headers.set("x-http-method-override", "delete");
+    expect((await kw.verify(post)).code).toBe("SIGNATURE_INVALID");
+  });
+
+  it("covered by the signature, or naming the method verified (an override applied before the guard), it stands", async () => {
+    const { kw, clock } = setup();
+    const { record, key } = await ed25519Token(kw);
+    const components = ["@method", "@target-uri", "x-http-method-override"];
+    const covered = await sign(get({ "x-http-method-override": "DELETE" }), record.id, key, clock.now, { components });
+    expect(await kw.verify(covered)).toMatchObject({ ok: true, tokenId: record.id });
+    // The field covered, then changed: the signature fails as for any covered field.
+    const changed = await sign(get({ "x-http-method-override": "PATCH" }), record.id, key, clock.now, { components });
+    changed.headers.set("x-http-method-override", "DELETE");
+    expect((await kw.verify(changed)).code).toBe("SIGNATURE_INVALID");
+    // The request as served after the override (its method is the one named), signed so by the client.
+    const served = await sign(new Request("https://api.example.com/v1/items/1", { method: "DELETE", headers: { "x-http-method-override": "delete" } }), record.id, key, clock.now);
+    expect((await kw.verify(served)).ok).toBe(true);
+  });
+});
