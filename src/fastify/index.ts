@@ -159,9 +159,9 @@ export function keywardFastify(kw: Keyward, options?: EdgeOptions): KeywardFasti
         if (answer !== null) return reply.code(answer.status).headers(answer.headers).send();
       });
       // A handler's own Vary replaces the one requireToken set on an allowed
-      // request from a page: Origin, which the echoed Allow-Origin varies on, is put back.
+      // request: Origin, which the echoed Allow-Origin varies on, is put back.
       app.addHook("onSend", (request, reply, payload, done) => {
-        if (request.keyward !== null && header(request, "origin") !== null) reply.header("vary", varyOf(reply.getHeader("vary"), CORS_VARY));
+        if (request.keyward !== null) reply.header("vary", varyOf(reply.getHeader("vary"), CORS_VARY));
         done(null, payload);
       });
     }

@@ -326,9 +326,17 @@ class RequestView<Req> {
 /** What {@link RequestView} shows as the body of a request that has one. */
 const BODY_NOT_READ = Object.freeze({});
 
-/** CORS fields for an answer to a request with an `Origin` (Fetch §3.2.3), when enabled. */
+/**
+ * CORS fields for an answer (Fetch §3.2.3), when enabled: to a request with
+ * an `Origin`, the echoed origin; to any, `Vary: Origin`, which the echo
+ * depends on. Without it on the answer to a request without `Origin`, a
+ * cache (the browser's) could serve that answer, which allows no origin,
+ * to a page's CORS request for the same URL (Fetch §3.2.5, "CORS protocol
+ * and HTTP caches").
+ */
 export function corsHeaders(edge: Edge, origin: string | null): Record<string, string> {
-  if (!edge.cors || origin === null) return {};
+  if (!edge.cors) return {};
+  if (origin === null) return NO_ORIGIN;
   return {
     "access-control-allow-origin": origin,
     "access-control-expose-headers": "ratelimit, ratelimit-policy, retry-after, www-authenticate, accept-signature",
@@ -338,6 +346,9 @@ export function corsHeaders(edge: Edge, origin: string | null): Record<string, s
 
 /** What an answer with CORS fields varies on: the Allow-Origin echoes the request's Origin. */
 export const CORS_VARY = "Origin";
+
+/** The CORS fields of an answer to a request without `Origin`. */
+const NO_ORIGIN: Readonly<Record<string, string>> = Object.freeze({ vary: CORS_VARY });
 
 /** Request headers a page may send to a keyward-protected route. */
 const ALLOWED_HEADERS = "authorization, content-type, content-digest, signature, signature-input";
@@ -377,7 +388,7 @@ export function denialParts(edge: Edge, decision: Decision, origin: string | nul
 
 /** Headers to add to an allowed request's answer: rate-limit fields and CORS. */
 export function allowHeaders(edge: Edge, decision: Decision, origin: string | null): Record<string, string> {
-  if (!edge.cors || origin === null) return decision.headers;
+  if (!edge.cors) return decision.headers;
   return { ...decision.headers, ...corsHeaders(edge, origin) };
 }
 

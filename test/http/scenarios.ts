@@ -918,6 +918,18 @@ export function describeMiddleware(name: string, start: StartServer, makeRoute: 
       expect(none.headers.get("access-control-allow-origin")).toBeNull();
     });
 
+    it("CORS, when enabled: answers to requests without Origin vary on Origin too, so no cache serves one to a page (Fetch §3.2.5)", async () => {
+      // Before: no Vary on these, while the same URL asked with an Origin gets Access-Control-Allow-Origin.
+      const ok = await fetch(`${corsServer.url}/prices`, { headers: bearer(secret) });
+      expect([ok.status, ok.headers.get("vary"), ok.headers.get("access-control-allow-origin")]).toEqual([200, "Origin", null]);
+      const vary = await fetch(`${corsServer.url}/vary`, { headers: bearer(secret) });
+      expect([vary.status, vary.headers.get("vary")]).toEqual([200, "Accept-Encoding, Origin"]);
+      const denied = await fetch(`${corsServer.url}/prices`);
+      expect([denied.status, denied.headers.get("vary"), denied.headers.get("access-control-allow-origin")]).toEqual([401, "Origin", null]);
+      // Without cors, no Vary of keyward's.
+      expect((await fetch(`${server.url}/prices`, { headers: bearer(secret) })).headers.get("vary")).toBeNull();
+    });
+
     it("a Host that does not make a URL: decided (or refused by the framework), never a 500, never an allow", async () => {
       const host = "exa mple";
       const viaBearer = await rawRequest(`${server.url}/prices`, [["authorization", `Bearer ${secret}`]], "GET", undefined, host);
