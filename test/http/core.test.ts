@@ -152,6 +152,10 @@ describe("answers", () => {
       expect(await head.text()).toBe("");
       expect([head.status, [...head.headers]]).toEqual([get.status, [...get.headers, ["content-length", String(length)]].sort()]);
     }
+    // Decided after a store call (the promise path): remembered too.
+    const down = new Keyward({ store: Object.assign(new MemoryStore(), { findByHash: () => new Promise((_, reject) => setTimeout(() => reject(new Error("down")), 5)) }), prefix: "acme" });
+    const late = await down.verify(new Request("https://x.test/", { method: "HEAD", headers: { authorization: `Bearer ${(await kw.tokens.create({ owner: "o", kind: "secret" })).token}` } }));
+    expect([late.code, late.toResponse().body, late.toResponse().headers.get("retry-after")]).toEqual(["STORE_UNAVAILABLE", null, "1"]);
     // The method given wins: a GET's answer, with its content.
     expect((await denied.toResponse({ method: "GET" }).json()).status).toBe(401);
     // A GET's decision, and kw.check's (which saw no request), answer with their content.
