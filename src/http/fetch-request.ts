@@ -39,20 +39,31 @@ class FetchEdgeRequest<Req> implements EdgeRequest<Req> {
     readonly raw: Req,
     private readonly fetchRequest: Request,
     readonly ip: string | null,
-    private readonly node: NodeFields | null,
+    node: NodeFields | null,
   ) {
     this.method = fetchRequest.method;
     this.url = node === null ? fetchRequest.url : onConnection(fetchRequest.url, node);
     this.request = node === null ? fetchRequest : undefined;
+    this.fields = node !== null && !madeByConstructor(fetchRequest) ? node : null;
   }
 
+  /**
+   * The Node request whose fields are the Fetch request's: when it is
+   * @hono/node-server's own request of it. Not a Request the application
+   * made (`app.fetch(new Request(…), c.env)`: a sub-request, Hono's
+   * `methodOverride` and `app.mount`), which comes with the same `env` and
+   * fields of its own: it is checked on those, never on the token of the
+   * request it was made in. (Its URL still takes the connection's scheme.)
+   */
+  private readonly fields: NodeFields | null;
+
   header(name: string): string | null {
-    return this.node === null ? this.fetchRequest.headers.get(name) : headerOf(this.node, name);
+    return this.fields === null ? this.fetchRequest.headers.get(name) : headerOf(this.fields, name);
   }
 
   hasBody(): boolean {
     // The Node request says it without building the Fetch one (whose body @hono/node-server sets for every POST).
-    return this.node === null ? this.fetchRequest.body !== null : hasBody(this.node);
+    return this.fields === null ? this.fetchRequest.body !== null : hasBody(this.fields);
   }
 
   async toRequest(url: string): Promise<{ request: Request; body: undefined }> {
@@ -62,6 +73,17 @@ class FetchEdgeRequest<Req> implements EdgeRequest<Req> {
     const body = request.body === null ? null : request.clone().body;
     return { request: requestOf(url, request.method, { headers: request.headers, body, duplex: "half" } as RequestInit), body: undefined };
   }
+}
+
+/**
+ * Whether a Request was built by a Request constructor: the global one
+ * (which @hono/node-server may have replaced with a subclass of its own) or
+ * the one it replaced; not @hono/node-server's request of an incoming
+ * message, an object of another prototype that reads that message.
+ */
+function madeByConstructor(request: Request): boolean {
+  const proto: unknown = Object.getPrototypeOf(request);
+  return proto === Request.prototype || proto === Object.getPrototypeOf(Request.prototype);
 }
 
 /**

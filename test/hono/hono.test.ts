@@ -205,6 +205,45 @@ describe("keyward/hono on @hono/node-server: the scheme is the connection's", ()
   });
 });
 
+describe("keyward/hono on @hono/node-server: a request the app makes and serves itself (app.fetch(new Request(…), c.env))", () => {
+  it("is checked on its own headers, not those of the request it was made in: a sub-request without a token, or with a revoked one, is denied (before: allowed as the outer request's token)", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const outer = await kw.tokens.create({ owner: "service", kind: "secret" });
+    const revoked = await kw.tokens.create({ owner: "user", kind: "secret" });
+    await kw.tokens.revoke(revoked.record.id);
+    const app = new Hono<KeywardEnv>();
+    const guard = keywardHono(kw);
+    app.get("/items", guard.requireToken(), (c) => c.json({ owner: c.get("keyward").token.owner }));
+    // A batch route, itself guarded: each sub-request carries the token it was given (or none).
+    app.post("/batch", guard.requireToken(), async (c) => {
+      const tokens = (await c.req.json()) as (string | null)[];
+      const answers = [];
+      for (const token of tokens) {
+        const headers: Record<string, string> = token === null ? {} : { authorization: `Bearer ${token}` };
+        const res = await app.fetch(new Request(new URL("/items", c.req.url), { headers }), c.env);
+        answers.push([res.status, ((await res.json()) as { owner?: string; code?: string }).owner ?? "denied"]);
+      }
+      return c.json(answers);
+    });
+    const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
+    await new Promise((resolve) => server.once("listening", resolve));
+    try {
+      const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/batch`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${outer.token}`, "content-type": "application/json" },
+        body: JSON.stringify([null, revoked.token, outer.token]),
+      });
+      expect(await res.json()).toEqual([
+        [401, "denied"],
+        [401, "denied"],
+        [200, "service"],
+      ]);
+    } finally {
+      server.close();
+    }
+  });
+});
+
 describe("keyward/hono on @hono/node-server: a signed TRACE", () => {
   it("verified at its public URL (publicOrigin), against the method sent: a GET's signature is refused, TRACE's holds; never a 500", async () => {
     const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
