@@ -61,7 +61,10 @@ export interface Observable {
 /** One log record of the logger hook: plain data, never a token or a secret. */
 export interface LogRecord {
   level: "debug" | "warn" | "error";
-  /** `"decision"` (debug, every decision), `"store.unavailable"` (warn), `"usage.write_failed"` (error). */
+  /**
+   * `"decision"` (debug, every decision), `"store.unavailable"` (warn), `"usage.write_failed"` (error),
+   * `"usage.scopes_capped"` (warn: the first token of a minute past `usage.maxScopesPerMinute`).
+   */
   event: string;
   message: string;
   /** Decision code, status, token id, owner, duration; or the failed batch's size. */
