@@ -428,6 +428,27 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     await small.end();
   });
 
+  it("close() during a reconnection waiting for a connection is silent: the attempt it cancelled reports no timeout, then or later", async () => {
+    const prefix = freshPrefix();
+    const name = `kw-close-reconnect-${prefix}`;
+    const small = openPool({ application_name: name, max: 2 });
+    const errors: unknown[] = [];
+    const store = await postgresStore(small, { tablePrefix: prefix, heartbeatMs: 400, reconnectMinMs: 20, reconnectMaxMs: 20, onChangeFeedError: (e) => errors.push(e) });
+    const held = [await small.connect()];
+    await pool.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN %'", [name]);
+    await waitFor(() => !store.listening);
+    held.push(await small.connect());
+    // The reconnect (20 ms after the loss at most) now waits for a connection of the exhausted pool.
+    await waitFor(() => small.waitingCount === 1, 2_000);
+    errors.length = 0;
+    await store.close();
+    await new Promise((r) => setTimeout(r, 600));
+    // Before: the cancelled attempt's wait ran out (heartbeatMs) during or after close(), and was reported as a timeout.
+    expect(errors).toEqual([]);
+    for (const c of held) c.release();
+    await small.end();
+  });
+
   it("store.close() answers when the LISTEN connection has gone silent (a partition at shutdown): its UNLISTEN is awaited at most heartbeatMs", async () => {
     const proxy = await startProxy(new URL(PG_URL!));
     const silent = openPool({ connectionString: viaProxy(PG_URL!, proxy) });
