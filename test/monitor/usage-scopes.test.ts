@@ -54,6 +54,8 @@ describe("usage rows per token and minute", () => {
     expect(await keys(id, T0)).toEqual({ "datasets/a:read": 2, "datasets/b:read": 1, "datasets/c:read": 2, "(other)": 2 });
     expect(await keys(id, T0 + MIN)).toEqual({ "datasets/d:read": 1, "datasets/e:read": 1 });
     expect(await keys(record.id, T0)).toEqual({ "datasets/x:read": 1, "datasets/y:read": 1 });
+    // The overflow row is read like any other, by its scope.
+    expect(await kw.usage.get(id, { from: T0, to: T0 + 2 * MIN, granularity: "minute", scope: "(other)" })).toEqual([{ start: T0, allowed: 2, denied: 0, credits: 0 }]);
     await kw.close();
   });
 
