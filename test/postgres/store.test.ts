@@ -767,6 +767,22 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     await proxy.close();
   });
 
+  it("usage still queued when a token is deleted goes with it: no usage row, minute row or last use comes back; the owner's billing keeps it", async () => {
+    const prefix = freshPrefix();
+    const store = await postgresStore(pool, { tablePrefix: prefix, changeFeed: false });
+    const kw = new Keyward({ store, prefix: "acme", usage: { flushIntervalMs: 60_000 } });
+    const { token, record } = await kw.tokens.create({ owner: "acct_orphan", kind: "secret", credits: { limit: 10 } });
+    expect((await kw.check({ token, cost: 2, ip: "203.0.113.9" })).ok).toBe(true);
+    await kw.tokens.delete(record.id);
+    await kw.flush();
+    const count = async (table: string) => (await pool.query(`SELECT count(*)::int AS n FROM ${prefix}${table} WHERE token_id = $1`, [record.id])).rows[0].n;
+    // Before: the queued event was written after the delete and made each of them again.
+    expect([await count("usage"), await count("usage_detail"), await count("last_used")]).toEqual([0, 0, 0]);
+    expect((await pool.query(`SELECT sum(credits)::int AS c FROM ${prefix}billing_usage WHERE owner = 'acct_orphan'`)).rows[0].c).toBe(2);
+    await kw.close();
+    await store.close();
+  });
+
   it("a delete whose commit's reply was lost rejects, yet this instance, which hears no notification of its own writes, stops accepting the token at once", async () => {
     const proxy = await startProxy(new URL(PG_URL!));
     const lossy = openPool({ connectionString: viaProxy(PG_URL!, proxy) });
