@@ -94,12 +94,6 @@ export class Verifier {
     }
   }
 
-  /**
-   * A change announced by the store: a token's (`kind` absent, from an
-   * adapter that knows no other kind), an account's, or a reset, which any
-   * kind this version does not know, and any malformed event (an adapter's
-   * bug), is taken for (dropping too much is safe).
-   */
   /** The first token past `usage.maxScopesPerMinute` in a minute: told to the logger, else once to the console. */
   #scopesCapped(tokenId: string): void {
     const maxScopesPerMinute = this.#cfg.usage.maxScopesPerMinute;
@@ -113,6 +107,12 @@ export class Verifier {
     }
   }
 
+  /**
+   * A change announced by the store: a token's (`kind` absent, from an
+   * adapter that knows no other kind), an account's, or a reset, which any
+   * kind this version does not know, and any malformed event (an adapter's
+   * bug), is taken for (dropping too much is safe).
+   */
   #changed(e: ChangeEvent): void {
     if (e === null || typeof e !== "object") this.reset();
     else if ((e.kind === undefined || e.kind === "token") && typeof e.tokenId === "string" && Array.isArray(e.hashes) && e.hashes.every((h) => typeof h === "string")) {
