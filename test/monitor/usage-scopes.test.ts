@@ -42,7 +42,8 @@ describe("usage rows per token and minute", () => {
 
   it("a scope seen before the bound keeps its row; the next minute starts afresh; another token has a bound of its own", async () => {
     const store = new MemoryStore();
-    const { kw, token, id, set } = await app(store, { maxScopesPerMinute: 3 });
+    const seen: (string | null)[] = [];
+    const { kw, token, id, set } = await app(store, { maxScopesPerMinute: 3, onDecision: (e: { scope: string | null }) => seen.push(e.scope) });
     const { token: other, record } = await kw.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["datasets/*:read"] });
     for (const s of ["a", "b", "c", "d", "a", "e", "c"]) await kw.check({ token, scope: `datasets/${s}:read` });
     for (const s of ["x", "y"]) await kw.check({ token: other, scope: `datasets/${s}:read` });
@@ -54,6 +55,8 @@ describe("usage rows per token and minute", () => {
     expect(await keys(id, T0)).toEqual({ "datasets/a:read": 2, "datasets/b:read": 1, "datasets/c:read": 2, "(other)": 2 });
     expect(await keys(id, T0 + MIN)).toEqual({ "datasets/d:read": 1, "datasets/e:read": 1 });
     expect(await keys(record.id, T0)).toEqual({ "datasets/x:read": 1, "datasets/y:read": 1 });
+    // Only the stored row is (other): the hooks saw the route's scope.
+    expect(seen.slice(0, 7)).toEqual(["a", "b", "c", "d", "a", "e", "c"].map((s) => `datasets/${s}:read`));
     // The overflow row is read like any other, by its scope.
     expect(await kw.usage.get(id, { from: T0, to: T0 + 2 * MIN, granularity: "minute", scope: "(other)" })).toEqual([{ start: T0, allowed: 2, denied: 0, credits: 0 }]);
     await kw.close();
