@@ -168,6 +168,14 @@ export interface KeywardOptions {
     /** Most events waiting to be written (default 100 000); beyond, events are dropped and counted (`kw.usage.stats()`). */
     maxQueue?: number | undefined;
     /**
+     * Distinct scopes a token's usage rows have per UTC minute, per instance (default 100): its requests
+     * of that minute past them are counted under the scope `"(other)"`, and the first such token of each
+     * minute is told to `telemetry.logger` (`usage.scopes_capped`; without a logger, one `console.warn`).
+     * A row is kept per token, minute, scope and code: an application that builds a route's scope from
+     * the client's input would otherwise let any token holder add a row per value per minute.
+     */
+    maxScopesPerMinute?: number | undefined;
+    /**
      * How long a usage write may wait for the store's answer, ms (default 10 000): one not answered
      * by then (a frozen server, a connection gone silent) fails as `STORE_UNAVAILABLE` and its batch
      * is written again under its number, so the queue, `kw.close()` and a billing run never wait for
@@ -261,6 +269,7 @@ export interface ResolvedConfig {
     readonly batchSize: number;
     readonly flushIntervalMs: number;
     readonly maxQueue: number;
+    readonly maxScopesPerMinute: number;
     readonly writeTimeoutMs: number;
     readonly onDecision?: ((event: DecisionEvent) => void) | undefined;
     readonly onError?: ((error: UsageWriteError) => void) | undefined;
@@ -409,11 +418,12 @@ const schema = z.strictObject({
       batchSize: z._default(integer(1, 100_000), 1_000),
       flushIntervalMs: z._default(integer(0, DAY), 1_000),
       maxQueue: z._default(integer(1, 10_000_000), 100_000),
+      maxScopesPerMinute: z._default(integer(1, 1_000_000), 100),
       writeTimeoutMs: z._default(integer(1, 600_000), 10_000),
       onDecision: z.optional(aFunction<(event: DecisionEvent) => void>()),
       onError: z.optional(aFunction<(error: UsageWriteError) => void>()),
     }),
-    { enabled: true, batchSize: 1_000, flushIntervalMs: 1_000, maxQueue: 100_000, writeTimeoutMs: 10_000 },
+    { enabled: true, batchSize: 1_000, flushIntervalMs: 1_000, maxQueue: 100_000, maxScopesPerMinute: 100, writeTimeoutMs: 10_000 },
   ),
 });
 

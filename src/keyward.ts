@@ -84,6 +84,7 @@ export class Keyward {
       config,
       (id, hashes) => this.#verifier.invalidate(id, hashes),
       (at, id, owner, source) => detector?.leaked(at, id, owner, source),
+      () => this.#verifier.flush(),
     );
     this.usage = new UsageReader(config, () => this.#verifier.usageStats());
     this.accounts = new AccountManager(config, (owner) => this.#verifier.invalidateAccount(owner));

@@ -134,16 +134,20 @@ export class TokenManager {
   readonly #cfg: ResolvedConfig;
   readonly #changed: TokenChanged;
   readonly #leaked: LeakListener;
+  /** Writes this instance's queued usage and anomaly sightings (`kw.flush()`): before a delete, so they go with the token. */
+  readonly #flush: () => Promise<void>;
 
   /** @internal */
   constructor(
     config: ResolvedConfig,
     changed: TokenChanged = () => {},
     leaked: LeakListener = () => {},
+    flush: () => Promise<void> = async () => {},
   ) {
     this.#cfg = config;
     this.#changed = changed;
     this.#leaked = leaked;
+    this.#flush = flush;
   }
 
   /**
@@ -469,7 +473,10 @@ export class TokenManager {
   /**
    * Deletes a token for good: its record, hashes, credit balance, rate-limit
    * window, nonces and usage, in one store transaction with a `delete` audit
-   * entry naming what was removed (never the secret). The audit log is kept.
+   * entry naming what was removed (never the secret). The audit log is kept,
+   * and so is its owner's billing (per owner and pool, not per token). The
+   * usage this instance still queues is written first, so that it goes with
+   * the token (see docs/lifecycle.md for other instances').
    * Caches are dropped like for a revoke: this instance at once, others at
    * once with a change feed, else within `revocationBoundMs`. Revoked tokens
    * can be deleted too.
@@ -487,6 +494,9 @@ export class TokenManager {
     const actor = parseActor(options);
     if (this.#cfg.store.capabilities.hardDelete !== true) throw new StoreUnsupportedError("delete");
     const current = await this.#read(id);
+    // Written first, or the token's queued events would make its usage rows again after the delete (still billed
+    // either way). A failed write leaves them queued: the delete is not held up by the usage store.
+    await this.#flush().catch(() => {});
     const now = this.#cfg.now();
     const entry = this.#auditEntry("delete", current, actor, now, [...DELETED_PARTS]);
     // Dropped here whatever the outcome, as for a revoke: a delete that failed may have committed.

@@ -138,8 +138,8 @@ export interface AnomalyOptions {
       }
     | undefined;
   /**
-   * Alerts kept for `kw.anomalies.list` (default 1 000); when full, the
-   * oldest alert of the token holding the most is dropped.
+   * Alerts kept for `kw.anomalies.list` (default 1 000, at most 1 000 000); when full, the
+   * oldest alert of the token holding the most is dropped, in a few steps however large the list.
    */
   maxAlerts?: number | undefined;
   /**
@@ -298,9 +298,16 @@ export class AnomalyDetector {
   /** Ends of the list of token states by last use: reordering one touches no map. */
   #oldest: TokenState | null = null;
   #newest: TokenState | null = null;
-  #alerts: Anomaly[] = [];
-  /** Alerts in `#alerts` per token (at most `maxAlerts` entries). */
-  readonly #alertsOf = new Map<string, number>();
+  /** Alerts kept, oldest first (a Set: the one dropped when full leaves it in one step, wherever it is). */
+  readonly #alerts = new Set<Anomaly>();
+  /** Alerts in `#alerts` per token, oldest first (at most `maxAlerts` entries). */
+  readonly #alertsOf = new Map<string, Set<Anomaly>>();
+  /**
+   * Tokens per number of alerts they hold in `#alerts`, in the order they reached it, and the highest
+   * such number: when full, the token holding the most is found in one step, not by a scan of them all.
+   */
+  readonly #holding = new Map<number, Set<string>>();
+  #most = 0;
   readonly #store: GuardedStore | null;
   readonly #writeTimeoutMs: number;
   readonly #maxPending: number;
@@ -624,9 +631,15 @@ export class AnomalyDetector {
   /** Raises `a` for the token of `st`, within its alert limit; keeps it, dropping an alert of the token holding the most when full. */
   #raise(st: TokenState, a: Anomaly): void {
     if (this.#limit !== null && !this.#admit(st, a)) return;
-    this.#alerts.push(a);
-    this.#alertsOf.set(a.tokenId, (this.#alertsOf.get(a.tokenId) ?? 0) + 1);
-    if (this.#alerts.length > this.#maxAlerts) this.#evict();
+    this.#alerts.add(a);
+    let held = this.#alertsOf.get(a.tokenId);
+    if (held === undefined) {
+      held = new Set();
+      this.#alertsOf.set(a.tokenId, held);
+    }
+    held.add(a);
+    this.#moveHolder(a.tokenId, held.size - 1, held.size);
+    if (this.#alerts.size > this.#maxAlerts) this.#evict();
     callHook(this.#onAnomaly, a);
   }
 
@@ -651,22 +664,38 @@ export class AnomalyDetector {
     return true;
   }
 
-  /** Drops the oldest alert of the token holding the most (the first such token on a tie): one token cannot push the others' out. */
+  /**
+   * Drops the oldest alert of the token holding the most (of those tied, the first to hold that many):
+   * one token cannot push the others' out. A few steps, however many alerts and tokens are kept.
+   */
   #evict(): void {
-    let top = "";
-    let most = 0;
-    for (const [id, n] of this.#alertsOf) {
-      if (n > most) {
-        top = id;
-        most = n;
+    const top = this.#holding.get(this.#most)!.values().next().value!;
+    const held = this.#alertsOf.get(top)!;
+    const oldest = held.values().next().value!;
+    held.delete(oldest);
+    this.#alerts.delete(oldest);
+    if (held.size === 0) this.#alertsOf.delete(top);
+    this.#moveHolder(top, held.size + 1, held.size);
+  }
+
+  /** Files `tokenId` under the number of alerts it now holds (`to`), from `from`; keeps `#most` the highest. */
+  #moveHolder(tokenId: string, from: number, to: number): void {
+    const before = this.#holding.get(from);
+    if (before !== undefined) {
+      before.delete(tokenId);
+      if (before.size === 0) {
+        this.#holding.delete(from);
+        if (this.#most === from) this.#most = to;
       }
     }
-    this.#alerts.splice(
-      this.#alerts.findIndex((x) => x.tokenId === top),
-      1,
-    );
-    if (most === 1) this.#alertsOf.delete(top);
-    else this.#alertsOf.set(top, most - 1);
+    if (to === 0) return;
+    let after = this.#holding.get(to);
+    if (after === undefined) {
+      after = new Set();
+      this.#holding.set(to, after);
+    }
+    after.add(tokenId);
+    if (to > this.#most) this.#most = to;
   }
 
   /**
@@ -680,7 +709,7 @@ export class AnomalyDetector {
 
   /** Alerts kept, oldest first, filtered. */
   list(filter: AnomalyFilter = {}): Anomaly[] {
-    return this.#alerts
+    return [...this.#alerts]
       .filter(
         (a) =>
           (filter.tokenId === undefined || a.tokenId === filter.tokenId) &&
@@ -695,7 +724,7 @@ export class AnomalyDetector {
   size(): { tokens: number; alerts: number; seen: number; pending: number; flushes: number } {
     let seen = 0;
     for (let st = this.#oldest; st !== null; st = st.newer) seen += st.ips.size + st.origins.size;
-    return { tokens: this.#tokens.size, alerts: this.#alerts.length, seen, pending: this.#pending.length, flushes: this.#waiting };
+    return { tokens: this.#tokens.size, alerts: this.#alerts.size, seen, pending: this.#pending.length, flushes: this.#waiting };
   }
 }
 

@@ -61,7 +61,10 @@ export interface Observable {
 /** One log record of the logger hook: plain data, never a token or a secret. */
 export interface LogRecord {
   level: "debug" | "warn" | "error";
-  /** `"decision"` (debug, every decision), `"store.unavailable"` (warn), `"usage.write_failed"` (error). */
+  /**
+   * `"decision"` (debug, every decision), `"store.unavailable"` (warn), `"usage.write_failed"` (error),
+   * `"usage.scopes_capped"` (warn: the first token of a minute past `usage.maxScopesPerMinute`).
+   */
   event: string;
   message: string;
   /** Decision code, status, token id, owner, duration; or the failed batch's size. */
@@ -115,21 +118,36 @@ interface Totals {
 }
 
 /**
+ * The instances reporting to a Meter, held weakly: an application that makes
+ * instances and drops them without `close()` (one per request, per tenant)
+ * does not have every one kept alive, with its caches, queue and store, by
+ * the meter's callbacks for the life of the meter. Each is read at every
+ * collection, and what it counted then is kept: once collected, it counts
+ * as closed with that (what it counted after the last collection is lost
+ * with it; a cumulative counter never goes back).
+ */
+interface LiveSources {
+  readonly ref: WeakRef<TelemetrySources>;
+  /** What it counted at the last collection (or when it was added). */
+  last: Totals;
+}
+
+/**
  * The instruments of one Meter, created once, whatever the number of
  * instances that report to it (two prefixes or environments in one process,
  * instances made and closed over its life): their observable instruments
  * report the sum of the live instances and of what the closed ones counted,
  * so that one instance's observation does not replace another's (the SDK
- * keeps one value per series), and a closed instance is not kept alive by
- * the meter's callbacks.
+ * keeps one value per series), and no instance, closed or not, is kept alive
+ * by the meter's callbacks.
  */
 class MeterInstruments {
   /** Decisions per code since the first instance, reported by an observable counter: a Map increment per request. */
   readonly byCode = new Map<string, number>();
   readonly latency: ReturnType<MeterLike["createHistogram"]>;
   readonly storeErrors: ReturnType<MeterLike["createCounter"]>;
-  /** The sources of the instances not closed yet. */
-  readonly live = new Set<TelemetrySources>();
+  /** The instances not closed yet (see {@link LiveSources}). */
+  readonly #live = new Set<LiveSources>();
   readonly closed: Totals = { hits: 0, misses: 0, dropped: 0, droppedHookEvents: 0 };
 
   constructor(meter: MeterLike) {
@@ -145,7 +163,7 @@ class MeterInstruments {
     });
     meter.createObservableGauge("keyward.usage.queue_depth", { description: "Usage events waiting to be written" }).addCallback((r) => {
       let queued = 0;
-      for (const s of this.live) queued += s.usage().queued;
+      for (const live of this.#live) queued += live.ref.deref()?.usage().queued ?? 0;
       r.observe(queued);
     });
     meter.createObservableCounter("keyward.usage.dropped", { description: "Usage events and hook decisions dropped" }).addCallback((r) => {
@@ -155,26 +173,44 @@ class MeterInstruments {
     });
   }
 
-  /** The counts of the closed instances and of the live ones. */
+  /** Adds an instance's sources; the returned entry is given back to {@link close}. */
+  open(sources: TelemetrySources): LiveSources {
+    const live = { ref: new WeakRef(sources), last: totalsOf(sources) };
+    this.#live.add(live);
+    return live;
+  }
+
+  /** The counts of the closed instances and of the live ones; an instance collected meanwhile counts as closed. */
   #totals(): Totals {
     const t = { ...this.closed };
-    for (const s of this.live) add(t, s);
+    for (const live of this.#live) {
+      const sources = live.ref.deref();
+      if (sources === undefined) {
+        this.#live.delete(live);
+        add(this.closed, live.last);
+      } else live.last = totalsOf(sources);
+      add(t, live.last);
+    }
     return t;
   }
 
   /** An instance closed: what it counted is kept, its sources are let go. */
-  close(sources: TelemetrySources): void {
-    if (this.live.delete(sources)) add(this.closed, sources);
+  close(live: LiveSources, sources: TelemetrySources): void {
+    if (this.#live.delete(live)) add(this.closed, totalsOf(sources));
   }
 }
 
-function add(into: Totals, s: TelemetrySources): void {
+function totalsOf(s: TelemetrySources): Totals {
   const { hits, misses } = s.cache();
   const { dropped, droppedHookEvents } = s.usage();
-  into.hits += hits;
-  into.misses += misses;
-  into.dropped += dropped;
-  into.droppedHookEvents += droppedHookEvents;
+  return { hits, misses, dropped, droppedHookEvents };
+}
+
+function add(into: Totals, t: Totals): void {
+  into.hits += t.hits;
+  into.misses += t.misses;
+  into.dropped += t.dropped;
+  into.droppedHookEvents += t.droppedHookEvents;
 }
 
 /** The instruments of each Meter keyward reports to. */
@@ -189,6 +225,9 @@ export class Telemetry {
   readonly #logger: ((r: LogRecord) => void) | undefined;
   /** The meter's instruments, shared with the other instances that report to it; null without a meter. */
   readonly #meter: MeterInstruments | null = null;
+  /** This instance's entry in the meter's instances. */
+  readonly #live: LiveSources | null = null;
+  /** Held here for as long as this instance lives: the meter holds it weakly only. */
   readonly #sources: TelemetrySources;
   readonly #sampleEvery: number;
   #n = 0;
@@ -205,14 +244,14 @@ export class Telemetry {
         instruments = new MeterInstruments(meter);
         instrumentsOf.set(meter, instruments);
       }
-      instruments.live.add(sources);
+      this.#live = instruments.open(sources);
       this.#meter = instruments;
     }
   }
 
   /** The instance closed: the meter keeps what it counted, and no longer reads its sources. */
   close(): void {
-    this.#meter?.close(this.#sources);
+    if (this.#live !== null) this.#meter?.close(this.#live, this.#sources);
   }
 
   /** Counts a decision by code (and a store error): the whole cost of an untimed request with metrics only. */

@@ -10,6 +10,7 @@ import { answerWithin, outcomeWithin } from "../lib/within.js";
 import type { UsageEvent } from "../model/types.js";
 import type { UsageBatchKey } from "../store/types.js";
 import type { DecisionEvent } from "./events.js";
+import { ScopeBound } from "./scope-bound.js";
 
 /** Counters of the usage pipeline, from `kw.usage.stats()`. */
 export interface UsageQueueStats {
@@ -27,6 +28,11 @@ export interface UsageQueueStats {
   failedWrites: number;
   /** Decisions dropped before reaching `onDecision` hooks (their queue was full). */
   droppedHookEvents: number;
+  /**
+   * Events recorded under the scope `"(other)"`: their token had `usage.maxScopesPerMinute` distinct
+   * scopes in their minute already.
+   */
+  scopesCapped: number;
 }
 
 /** What the usage pipeline is told when a store write fails. */
@@ -55,6 +61,10 @@ export interface UsageQueueOptions {
   /** Interval of the flush timer, ms; 0 flushes after every event. */
   flushIntervalMs: number;
   maxQueue: number;
+  /** Distinct scopes a token's events are recorded under per UTC minute; its other events, under `"(other)"`. */
+  maxScopesPerMinute: number;
+  /** Told of the first token past `maxScopesPerMinute` in each minute. */
+  onScopesCapped: (tokenId: string) => void;
   /** How long a write may wait for the store's answer, ms: then it fails (`STORE_UNAVAILABLE`) and its batch is written again. */
   writeTimeoutMs: number;
   /** Writes a batch; `batch` numbers it, so a store adds a batch written again (a lost reply) only once. */
@@ -128,10 +138,12 @@ export class UsageQueue {
    */
   #warned = false;
   #closed = false;
-  readonly #stats = { written: 0, dropped: 0, failedWrites: 0, droppedHookEvents: 0 };
+  readonly #stats = { written: 0, dropped: 0, failedWrites: 0, droppedHookEvents: 0, scopesCapped: 0 };
+  readonly #scopes: ScopeBound;
 
   constructor(options: UsageQueueOptions) {
     this.#o = options;
+    this.#scopes = new ScopeBound(options.maxScopesPerMinute);
     this.#ticker = new Ticker(options.flushIntervalMs || FAILED_WRITE_RETRY_MS, () => {
       this.#reclaim();
       if (this.#pending === 0) this.flush().catch(() => {});
@@ -174,8 +186,14 @@ export class UsageQueue {
       this.#stats.dropped++;
       return;
     }
-    // A decision event of an identified token is a usage event: queued as is, no copy.
-    this.#queue.push(event as UsageEvent);
+    // A decision event of an identified token is a usage event: queued as is, no copy (but for one whose
+    // token is past its bound of scopes this minute: a copy under "(other)", the hooks' event left as it is).
+    const scope = this.#scopes.scopeOf(event.tokenId, event.at, event.scope, o.onScopesCapped);
+    if (scope === event.scope) this.#queue.push(event as UsageEvent);
+    else {
+      this.#stats.scopesCapped++;
+      this.#queue.push({ ...(event as UsageEvent), scope });
+    }
     if (!this.#failing && (o.flushIntervalMs === 0 || this.#queue.length >= o.batchSize)) this.#kick();
     else this.#ticker.ensure();
   }

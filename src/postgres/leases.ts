@@ -19,7 +19,7 @@ import { StoreUnavailableError } from "../errors.js";
 import { BoundedMap } from "../lib/bounded-map.js";
 import { toBase64Url } from "../lib/bytes.js";
 import { secureRandom } from "../lib/crypto.js";
-import { answerWithin } from "../lib/within.js";
+import { answerWithin, outcomeWithin } from "../lib/within.js";
 import { type CreditState, creditState, creditsLeft } from "../store/kit/credits.js";
 import type { MeterResult } from "../store/types.js";
 import type { PostgresClient, PostgresPool, PostgresQueryResult } from "./driver.js";
@@ -55,7 +55,8 @@ export interface LeaseSettings {
   /**
    * How long `close()` waits for the reservations under way and the returns, ms ({@link CLOSE_WAIT_MS}):
    * one whose connection went silent would hold it for as long as that stays open (its rest is then
-   * reclaimed at the lease's expiry).
+   * reclaimed at the lease's expiry). A reservation is waited for only while the database answers it
+   * (see {@link QUIET_LOCK_WAITS}).
    */
   readonly closeWaitMs: number;
 }
@@ -73,6 +74,14 @@ const LEASE_KEYS = 10_000;
 
 /** How long `close()` waits for the reservations and returns under way, ms (`closeWaitMs`, fixed outside tests). */
 export const CLOSE_WAIT_MS = 10_000;
+
+/**
+ * `close()` stops waiting for a reservation that had no answer for this many `lockWait`s: each of its
+ * statements answers at once but the lock's, which the server ends after `lockWait` (`lock_timeout`), so
+ * one that long quiet has a connection gone silent, and would hold close() for all of `closeWaitMs`. A slow
+ * one that is answered goes on being waited for (and its lease returned), up to `closeWaitMs`.
+ */
+const QUIET_LOCK_WAITS = 2;
 
 /** Thrown out of a reservation's transaction that leased nothing and reclaimed nothing, to roll it back. */
 class NothingReserved extends Error {}
@@ -142,9 +151,10 @@ export class CreditLeases {
   readonly #taking = new Map<string, Promise<Lease | null>>();
   /**
    * Every reservation under way, as the transaction goes (a request stops waiting for it after
-   * `lockWait`; one that commits later is returned, and `close` waits for that).
+   * `lockWait`; one that commits later is returned, and `close` waits for that), and when the database
+   * last answered it (monotonic clock).
    */
-  readonly #reserving = new Set<Promise<unknown>>();
+  readonly #reserving = new Map<Promise<unknown>, { answeredAt: number }>();
   /** Next block size per token, adapted to its spend rate (for the last LEASE_KEYS tokens leased; another starts at FIRST_BLOCK). */
   readonly #blocks = new BoundedMap<number>(LEASE_KEYS);
   /**
@@ -248,12 +258,13 @@ export class CreditLeases {
   #take(key: string, lock: string, cost: number, limit: number, now: number): Promise<Lease | null> {
     let taking = this.#taking.get(key);
     if (!taking) {
-      const reserving = this.#reserve(key, lock, cost, limit, now);
+      const progress = { answeredAt: performance.now() };
+      const reserving = this.#reserve(key, lock, cost, limit, now, progress);
       const settled = reserving.then(
         () => {},
         () => {},
       );
-      this.#reserving.add(settled);
+      this.#reserving.set(settled, progress);
       void settled.then(() => this.#reserving.delete(settled));
       taking = within(reserving, performance.now() + this.#settings.lockWait).finally(() => this.#taking.delete(key));
       this.#taking.set(key, taking);
@@ -261,10 +272,18 @@ export class CreditLeases {
     return taking;
   }
 
-  async #reserve(key: string, lock: string, cost: number, limit: number, now: number): Promise<Lease | null> {
+  async #reserve(key: string, lock: string, cost: number, limit: number, now: number, progress: { answeredAt: number }): Promise<Lease | null> {
     const want = Math.max(cost, Math.min(this.#settings.maxBlock, this.#blocks.get(key) ?? FIRST_BLOCK));
     const id = toBase64Url(secureRandom(12));
-    const lease = await this.#transaction(this.#pool, async (c) => {
+    const lease = await this.#transaction(this.#pool, async (client) => {
+      progress.answeredAt = performance.now();
+      // Each answer is progress: close() waits for a reservation the database answers (see QUIET_LOCK_WAITS).
+      const c = {
+        query: (text: string, values?: unknown[]) =>
+          client.query(text, values).finally(() => {
+            progress.answeredAt = performance.now();
+          }),
+      };
       await c.query(this.#s.meterLock, [lock, String(this.#settings.lockWait)]);
       // Expired leases of dead (or cut-off) processes give back what they never granted.
       const reclaimed = (await c.query(this.#s.reclaimLeases, [key])).rows as Back[];
@@ -421,9 +440,18 @@ export class CreditLeases {
     for (const lease of [...this.#leases.values()]) this.#retire(lease);
     const settled = (async () => {
       // A reservation that fails leases nothing: its error is its request's.
-      await Promise.all([...this.#reserving]);
+      await Promise.all([...this.#reserving].map(([reserving, progress]) => this.#whileAnswered(reserving, progress)));
       await Promise.all([...this.#returns]);
     })();
     await answerWithin(settled, this.#settings.closeWaitMs, "the credit lease returns").catch(() => {});
+  }
+
+  /** Waits for a reservation until it ends, or until the database has not answered it for {@link QUIET_LOCK_WAITS} `lockWait`s. */
+  async #whileAnswered(reserving: Promise<unknown>, progress: { answeredAt: number }): Promise<void> {
+    const quietMs = QUIET_LOCK_WAITS * this.#settings.lockWait;
+    for (;;) {
+      const left = progress.answeredAt + quietMs - performance.now();
+      if (left <= 0 || (await outcomeWithin(reserving, left)) !== "late") return;
+    }
   }
 }

@@ -139,7 +139,8 @@ export class ChangeListener {
       this.#deliver({ kind: "reset", tokenId: "", hashes: [] });
     } catch (err) {
       if (client) this.#drop(client, true);
-      this.#onError(err);
+      // An attempt close() cancelled fails silently: its wait running out (or its connection cut) is close()'s doing.
+      if (!this.#closed) this.#onError(err);
       this.#schedule();
     }
   }
@@ -219,7 +220,8 @@ export class ChangeListener {
    * Stops listening and returns the connection. A connection attempt, or an UNLISTEN, that gets no
    * answer (a path gone silent) is awaited at most `heartbeatMs`, as a probe: closing never hangs. The
    * connection is then destroyed. An attempt under way sends nothing more: a connection it gets after
-   * close goes back to the pool untouched, and one whose LISTEN is answered after close is destroyed.
+   * close goes back to the pool untouched, and one whose LISTEN is answered after close is destroyed;
+   * it reports nothing to `onError` from then on (its wait running out is not an outage).
    */
   async close(): Promise<void> {
     this.#closed = true;

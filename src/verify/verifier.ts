@@ -44,6 +44,8 @@ export class Verifier {
   readonly #detector: AnomalyDetector | null;
   readonly #telemetry: Telemetry | null;
   readonly #unsubscribe: (() => void) | undefined;
+  /** Whether the console was told of a token past `usage.maxScopesPerMinute` (once, without a logger). */
+  #scopesWarned = false;
 
   constructor(config: ResolvedConfig, detector: AnomalyDetector | null = null) {
     this.#cfg = config;
@@ -71,6 +73,8 @@ export class Verifier {
       batchSize: u.batchSize,
       flushIntervalMs: u.flushIntervalMs,
       maxQueue: u.maxQueue,
+      maxScopesPerMinute: u.maxScopesPerMinute,
+      onScopesCapped: (tokenId) => this.#scopesCapped(tokenId),
       writeTimeoutMs: u.writeTimeoutMs,
       write: u.enabled ? (events, batch) => store.recordUsage(events, batch) : null,
       observers: [u.onDecision, detector && ((e: DecisionEvent) => detector.observe(e))].filter((f) => typeof f === "function"),
@@ -88,6 +92,19 @@ export class Verifier {
     });
     if (store.capabilities.changeFeed && store.subscribe) {
       this.#unsubscribe = store.subscribe((e) => this.#changed(e));
+    }
+  }
+
+  /** The first token past `usage.maxScopesPerMinute` in a minute: told to the logger, else once to the console. */
+  #scopesCapped(tokenId: string): void {
+    const maxScopesPerMinute = this.#cfg.usage.maxScopesPerMinute;
+    const message = `a token's requests named more than usage.maxScopesPerMinute (${maxScopesPerMinute}) distinct scopes this minute: the rest are recorded under the scope "(other)"`;
+    if (this.#cfg.telemetry?.logger !== undefined) {
+      this.#telemetry?.log({ level: "warn", event: "usage.scopes_capped", message, fields: { tokenId, maxScopesPerMinute } });
+    } else if (!this.#scopesWarned) {
+      this.#scopesWarned = true;
+      // The token's public id only; the scopes are the client's text.
+      console.warn(`keyward: ${message} (first: ${tokenId}; told once: set telemetry.logger to hear of each minute).`);
     }
   }
 

@@ -95,6 +95,27 @@ describe.each(stores)("delete on %s", (_name, makeStore) => {
     await expect(kw.tokens.disable(record.id)).rejects.toMatchObject({ code: "TOKEN_NOT_FOUND" });
   });
 
+  it("usage still queued when the token is deleted goes with it (no row, no last use, no token in the owner's usage), and stays billed to its owner", async () => {
+    const now = 1_800_000_000_000;
+    const hour = now - (now % 3_600_000);
+    const kw = new Keyward({ store: makeStore(), prefix: "acme", now: () => now, usage: { flushIntervalMs: 60_000 } });
+    const { token, record } = await kw.tokens.create({ owner: "o", kind: "secret", credits: { limit: 10, refill: null } });
+    expect((await kw.check({ token, cost: 3, ip: "203.0.113.7" })).ok).toBe(true);
+    await kw.flush();
+    // Made before the delete, still in the queue when it runs.
+    expect((await kw.check({ token, cost: 2, ip: "203.0.113.8" })).ok).toBe(true);
+    await kw.tokens.delete(record.id);
+    await kw.flush();
+    const range = { from: now - 3_600_000, to: now + 3_600_000 };
+    // Before: the queued event was written after the delete and made the token's rows (hour, minute, last use: its IP) again.
+    expect(await kw.usage.get(record.id, range)).toEqual([]);
+    expect(await kw.usage.lastUsed(record.id)).toBeNull();
+    expect(await kw.usage.get({ owner: "o" }, { ...range, groupBy: "token" })).toEqual([]);
+    // Billing is per owner and kept: both requests' credits are billed.
+    expect(await kw.billing.usage({ from: hour, to: hour + 3_600_000 })).toMatchObject([{ owner: "o", requests: 2, credits: 5 }]);
+    await kw.close();
+  });
+
   it("a revoked token can be deleted; another instance stops within revocationBoundMs", async () => {
     let now = 1_800_000_000_000;
     const store = makeStore();

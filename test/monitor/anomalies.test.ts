@@ -20,6 +20,44 @@ function app(anomalies: AnomalyOptions) {
   return { kw, seen, set: (t: number) => (now = t) };
 }
 
+/**
+ * Steps of the built-in iterations `run` makes (a Map's or Set's iterator, an array's search or splice):
+ * the work of a call, counted, not timed.
+ */
+function countingSteps(run: () => void): number {
+  let steps = 0;
+  const protos = [Object.getPrototypeOf(new Map().entries()), Object.getPrototypeOf(new Set().values()), Object.getPrototypeOf([].values())];
+  const nexts = protos.map((p) => p.next);
+  const { findIndex, splice, indexOf } = Array.prototype;
+  for (const [i, p] of protos.entries()) {
+    p.next = function (this: unknown) {
+      steps++;
+      return nexts[i].call(this);
+    };
+  }
+  Array.prototype.findIndex = function (this: unknown[], ...args: Parameters<typeof findIndex>) {
+    const at = findIndex.apply(this, args);
+    steps += at === -1 ? this.length : at + 1;
+    return at;
+  };
+  Array.prototype.indexOf = function (this: unknown[], ...args: Parameters<typeof indexOf>) {
+    const at = indexOf.apply(this, args);
+    steps += at === -1 ? this.length : at + 1;
+    return at;
+  };
+  Array.prototype.splice = function (this: unknown[], ...args: Parameters<typeof splice>) {
+    steps += Math.max(0, this.length - (args[0] ?? 0));
+    return splice.apply(this, args);
+  } as typeof splice;
+  try {
+    run();
+  } finally {
+    for (const [i, p] of protos.entries()) p.next = nexts[i];
+    Object.assign(Array.prototype, { findIndex, splice, indexOf });
+  }
+  return steps;
+}
+
 const ev = (over: Partial<DecisionEvent>): DecisionEvent => ({
   at: T0,
   tokenId: "tok_a",
@@ -168,6 +206,24 @@ describe("anomaly alerts", () => {
       ["tok_a", "10.0.0.49"],
       ["tok_b", "10.1.0.2"],
     ]);
+  });
+
+  it("a full list drops one alert per new one with constant work, not a scan of the list or of its tokens (counted)", () => {
+    const max = 100_000;
+    const d = new AnomalyDetector({ maxAlerts: max, maxTokens: 10, alertLimit: false, spike: false });
+    for (let i = 0; i < max; i++) d.leaked(T0, `tok_${i}`, "acct_1", "scanner");
+    const raises = 1_000;
+    const steps = countingSteps(() => {
+      for (let i = 0; i < raises; i++) d.leaked(T0 + i, `tok_new_${i % 10}`, "acct_2", "scanner");
+    });
+    // Before: each insert scanned every token's count and searched the list (400 million steps for these 1 000).
+    expect(steps).toBeLessThan(raises * 20);
+    expect(d.size().alerts).toBe(max);
+    // The first 10 new alerts each pushed out one of the oldest tokens' (all tied at one alert); from then on a
+    // new token held the most (two) and lost its oldest: each keeps its latest.
+    expect(d.list({ tokenId: "tok_9" })).toEqual([]);
+    expect(d.list({ tokenId: "tok_10" }).length).toBe(1);
+    expect(d.list({ owner: "acct_2" }).map((a) => a.at - T0)).toEqual([990, 991, 992, 993, 994, 995, 996, 997, 998, 999]);
   });
 
   it("keeps bounded state: tokens, IPs per token and alerts (counted)", () => {

@@ -1,6 +1,8 @@
 import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics";
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import type { AddressInfo } from "node:net";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { serve } from "@hono/node-server";
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
@@ -286,5 +288,43 @@ describe("telemetry (OpenTelemetry SDK in-memory exporters)", () => {
     // One callback per observable instrument (4), not per instance made.
     expect(callbacks).toBe(4);
     await c.close();
+  });
+
+  it("an instance never closed is not kept alive by the meter it shares; what it counted until the last collection stays counted", async () => {
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const o = otel();
+    const stats = async () => {
+      const m = await o.metrics();
+      const ok = (m.get("keyward.decisions") ?? []).find((p) => p.attributes["keyward.code"] === "OK")?.value;
+      return { ok, queued: (m.get("keyward.usage.queue_depth") ?? [])[0]?.value };
+    };
+    const gone = new FinalizationRegistry<string>((name) => collected.push(name));
+    const collected: string[] = [];
+    const kept = new Keyward({ store: new MemoryStore(), prefix: "acme", telemetry: { meter: o.meter }, usage: { flushIntervalMs: 0 } });
+    // Instances made and dropped without close(), each with its own store (nothing else holds them).
+    await (async () => {
+      for (let i = 0; i < 5; i++) {
+        const store = new MemoryStore();
+        const kw = new Keyward({ store, prefix: "acme", telemetry: { meter: o.meter }, usage: { flushIntervalMs: 0 } });
+        const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+        await kw.check({ token });
+        await kw.flush();
+        // The store, which the instance's verifier holds (its caches, its queue): gone with it, or kept with it.
+        gone.register(store, `kw${i}`);
+      }
+    })();
+    expect((await stats()).ok).toBe(5);
+    for (let i = 0; i < 10 && collected.length < 5; i++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // Before: none was collected (the meter's callbacks read each instance's counters through it).
+    expect(collected.sort()).toEqual(["kw0", "kw1", "kw2", "kw3", "kw4"]);
+    const { token } = await kept.tokens.create({ owner: "acct_1", kind: "secret" });
+    await kept.check({ token });
+    // A cumulative counter never goes back: the collected instances' decisions are still counted.
+    expect(await stats()).toMatchObject({ ok: 6, queued: 0 });
+    await kept.close();
   });
 });

@@ -187,6 +187,7 @@ const APPLIED: Record<string, () => unknown> = {
   "KeywardOptions.usage.batchSize": () => config.usage.batchSize,
   "KeywardOptions.usage.flushIntervalMs": () => config.usage.flushIntervalMs,
   "KeywardOptions.usage.maxQueue": () => config.usage.maxQueue,
+  "KeywardOptions.usage.maxScopesPerMinute": () => config.usage.maxScopesPerMinute,
   "KeywardOptions.usage.writeTimeoutMs": () => config.usage.writeTimeoutMs,
   "TokenLifetimeOptions.defaultLifetimeMs": () => config.tokens.defaultLifetimeMs,
   "TokenLifetimeOptions.maxLifetimeMs": () => config.tokens.maxLifetimeMs,

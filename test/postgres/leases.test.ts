@@ -272,6 +272,23 @@ describe.runIf(hasPostgres)("credit leases", () => {
     await far.end();
   });
 
+  it("close() waits for a reservation whose connection went silent about requestLockTimeoutMs, not closeWaitMs: one that makes no progress is left to the reclaim at expiry", async () => {
+    const proxy = await startProxy(new URL(PG_URL!));
+    const silent = openPool({ connectionString: viaProxy(PG_URL!, proxy) });
+    const prefix = freshPrefix();
+    const leasing = guardStore(await postgresStore(silent, { tablePrefix: prefix, changeFeed: false, creditLeases: true, requestLockTimeoutMs: 300 }));
+    // The reservation's lease row is inserted, and its answer never comes (nor any after it on that connection).
+    proxy.silenceReplyTo(`INSERT INTO ${prefix}credit_leases`);
+    const first = leasing.meter({ tokenId: "tok_close_silent_reservation", cost: 1, rateLimit: null, credits: flat }, Date.now()).catch((err: { code?: string }) => err.code);
+    const since = performance.now();
+    expect(await first).toBe("STORE_UNAVAILABLE");
+    expect(await Promise.race([leasing.close!().then(() => "closed"), sleep(15_000).then(() => "hung")])).toBe("closed");
+    // Before: close() waited CLOSE_WAIT_MS (10 s) for it, where it once waited as long as its request (300 ms).
+    expect(performance.now() - since).toBeLessThan(2_500);
+    await proxy.close();
+    await silent.end();
+  });
+
   it("close() waits for a return that never answers (its connection silent) no longer than its bound, then answers: the rest is left to the reclaim at expiry", async () => {
     const proxy = await startProxy(new URL(PG_URL!));
     const silent = openPool({ connectionString: viaProxy(PG_URL!, proxy) });

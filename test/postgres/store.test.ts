@@ -428,6 +428,27 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     await small.end();
   });
 
+  it("close() during a reconnection waiting for a connection is silent: the attempt it cancelled reports no timeout, then or later", async () => {
+    const prefix = freshPrefix();
+    const name = `kw-close-reconnect-${prefix}`;
+    const small = openPool({ application_name: name, max: 2 });
+    const errors: unknown[] = [];
+    const store = await postgresStore(small, { tablePrefix: prefix, heartbeatMs: 400, reconnectMinMs: 20, reconnectMaxMs: 20, onChangeFeedError: (e) => errors.push(e) });
+    const held = [await small.connect()];
+    await pool.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN %'", [name]);
+    await waitFor(() => !store.listening);
+    held.push(await small.connect());
+    // The reconnect (20 ms after the loss at most) now waits for a connection of the exhausted pool.
+    await waitFor(() => small.waitingCount === 1, 2_000);
+    errors.length = 0;
+    await store.close();
+    await new Promise((r) => setTimeout(r, 600));
+    // Before: the cancelled attempt's wait ran out (heartbeatMs) during or after close(), and was reported as a timeout.
+    expect(errors).toEqual([]);
+    for (const c of held) c.release();
+    await small.end();
+  });
+
   it("store.close() answers when the LISTEN connection has gone silent (a partition at shutdown): its UNLISTEN is awaited at most heartbeatMs", async () => {
     const proxy = await startProxy(new URL(PG_URL!));
     const silent = openPool({ connectionString: viaProxy(PG_URL!, proxy) });
@@ -744,6 +765,22 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     await store.close();
     await lossy.end();
     await proxy.close();
+  });
+
+  it("usage still queued when a token is deleted goes with it: no usage row, minute row or last use comes back; the owner's billing keeps it", async () => {
+    const prefix = freshPrefix();
+    const store = await postgresStore(pool, { tablePrefix: prefix, changeFeed: false });
+    const kw = new Keyward({ store, prefix: "acme", usage: { flushIntervalMs: 60_000 } });
+    const { token, record } = await kw.tokens.create({ owner: "acct_orphan", kind: "secret", credits: { limit: 10 } });
+    expect((await kw.check({ token, cost: 2, ip: "203.0.113.9" })).ok).toBe(true);
+    await kw.tokens.delete(record.id);
+    await kw.flush();
+    const count = async (table: string) => (await pool.query(`SELECT count(*)::int AS n FROM ${prefix}${table} WHERE token_id = $1`, [record.id])).rows[0].n;
+    // Before: the queued event was written after the delete and made each of them again.
+    expect([await count("usage"), await count("usage_detail"), await count("last_used")]).toEqual([0, 0, 0]);
+    expect((await pool.query(`SELECT sum(credits)::int AS c FROM ${prefix}billing_usage WHERE owner = 'acct_orphan'`)).rows[0].c).toBe(2);
+    await kw.close();
+    await store.close();
   });
 
   it("a delete whose commit's reply was lost rejects, yet this instance, which hears no notification of its own writes, stops accepting the token at once", async () => {

@@ -1,0 +1,62 @@
+// A bound on the usage rows one token adds per minute. A row is kept per
+// token, UTC minute, scope and code, and the scope is the route's: the
+// application's text, but one that an application may build from what the
+// client sends (`datasets/${name}:read`). Past `usage.maxScopesPerMinute`
+// distinct scopes of a token in a minute, its requests are recorded under
+// one scope, OTHER_SCOPES, so a token holder adds a bounded number of rows
+// whatever they send.
+import { detach } from "../lib/detach.js";
+import { MAX_USAGE_SCOPE_LENGTH, MINUTE_MS } from "../store/kit/usage-analytics.js";
+
+/**
+ * The scope under which a token's requests are recorded past its bound of the minute. No route's scope
+ * reads so (a scope starts with a letter, a digit or one of `_.-`), so it never mixes with one.
+ */
+export const OTHER_SCOPES = "(other)";
+
+/** @internal The distinct scopes of each token in the latest minute, per instance. */
+export class ScopeBound {
+  readonly #max: number;
+  /** The latest UTC minute seen; an event of an earlier one (a clock stepped back) counts in it. */
+  #minute = Number.NEGATIVE_INFINITY;
+  /** Per token, the scopes (as a row keeps them) it was recorded under this minute: at most `max` each. */
+  #scopes = new Map<string, Set<string>>();
+  /** Whether a token went past the bound this minute (the application is told once a minute). */
+  #told = false;
+
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  /**
+   * The scope `tokenId`'s request at `at` is recorded under: its own (`scope`), or
+   * {@link OTHER_SCOPES} once the token has `max` others this minute. `capped` is told of the first
+   * token past its bound in each minute.
+   */
+  scopeOf(tokenId: string, at: number, scope: string | null, capped: (tokenId: string) => void): string | null {
+    const minute = at - (at % MINUTE_MS);
+    if (minute > this.#minute) {
+      this.#minute = minute;
+      this.#scopes = new Map();
+      this.#told = false;
+    }
+    // The row's identity: a scope is kept by its first MAX_USAGE_SCOPE_LENGTH characters (a copy of them:
+    // a view would keep the whole text alive for the minute).
+    const key = scope === null ? "" : scope.length > MAX_USAGE_SCOPE_LENGTH ? detach(scope.slice(0, MAX_USAGE_SCOPE_LENGTH)) : scope;
+    let seen = this.#scopes.get(tokenId);
+    if (seen === undefined) {
+      seen = new Set();
+      this.#scopes.set(tokenId, seen);
+    }
+    if (seen.has(key)) return scope;
+    if (seen.size < this.#max) {
+      seen.add(key);
+      return scope;
+    }
+    if (!this.#told) {
+      this.#told = true;
+      capped(tokenId);
+    }
+    return OTHER_SCOPES;
+  }
+}
