@@ -43,11 +43,16 @@ function closedRequest(err: unknown): never {
 /**
  * Reads a request's body, stopping as soon as it passes `maxBodyBytes` (a
  * declared Content-Length above it is refused before any byte is read), or
- * when it has not ended within `bodyTimeoutMs`.
+ * when it has not ended within `bodyTimeoutMs`. A body the server read
+ * before (a body parser mounted ahead of the handler) is the server's
+ * mistake, never taken for an empty one.
  *
- * @throws {AdminAnswer} 413 `BODY_TOO_LARGE`, 408 `BODY_TIMEOUT`, 499 `CLIENT_CLOSED_REQUEST`
+ * @throws {AdminAnswer} 500 `BODY_ALREADY_READ`, 413 `BODY_TOO_LARGE`, 408 `BODY_TIMEOUT`, 499 `CLIENT_CLOSED_REQUEST`
  */
 async function readBody(request: Request, { maxBodyBytes: max, bodyTimeoutMs }: BodyLimits): Promise<Uint8Array> {
+  if (request.bodyUsed) {
+    throw new AdminAnswer(500, "BODY_ALREADY_READ", "Server error", "The server read this request's body before the admin handler could: nothing was done.");
+  }
   const declared = request.headers.get("content-length");
   if (declared !== null && /^\d+$/.test(declared) && Number(declared) > max) throw tooLarge(max);
   const { body } = request;
@@ -61,7 +66,7 @@ async function readBody(request: Request, { maxBodyBytes: max, bodyTimeoutMs }: 
 /**
  * The JSON value of a mutation's body; an empty body is `{}`.
  *
- * @throws {AdminAnswer} 415 `UNSUPPORTED_MEDIA_TYPE`, 413 `BODY_TOO_LARGE`, 408 `BODY_TIMEOUT`, 499 `CLIENT_CLOSED_REQUEST`, 400 `MALFORMED_JSON`
+ * @throws {AdminAnswer} 415 `UNSUPPORTED_MEDIA_TYPE`, 500 `BODY_ALREADY_READ`, 413 `BODY_TOO_LARGE`, 408 `BODY_TIMEOUT`, 499 `CLIENT_CLOSED_REQUEST`, 400 `MALFORMED_JSON`
  */
 export async function readJson(request: Request, limits: BodyLimits): Promise<unknown> {
   if (!isJsonMediaType(request.headers.get("content-type"))) {

@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { ConfigError } from "../errors.js";
 import { requestOf } from "../http/core.js";
-import { endAfterAnswer, hasBody, INVALID_HOST } from "../http/node.js";
+import { consumed, endAfterAnswer, hasBody, INVALID_HOST } from "../http/node.js";
 import type { AdminHandler } from "./handler.js";
 
 /** Options of {@link toNodeHandler}. */
@@ -44,7 +44,8 @@ function publicOriginOf(options: NodeHandlerOptions): string | undefined {
  * (the original URL is used, so the handler's `basePath` is the full mount
  * path), Fastify's `reply.hijack()` (over HTTP/2 too), `http.createServer`
  * or `http2.createServer`. Mount it before any body parser: it reads the
- * body itself, up to `maxBodyBytes`.
+ * body itself, up to `maxBodyBytes` (a body a parser read first is answered
+ * 500 `BODY_ALREADY_READ`, nothing done).
  *
  * @param handler the admin handler
  * @param options the public origin
@@ -85,9 +86,15 @@ export function toNodeHandler(
       // HTTP/2's pseudo-header fields (`:method`, `:path`, …) are no header fields of a Fetch Request.
       for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.charCodeAt(0) !== 58) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
       const method = req.method ?? "GET";
-      const body = method === "GET" || method === "HEAD" ? null : pullStream(req);
+      const bodiless = method === "GET" || method === "HEAD";
+      // A body a parser mounted before this one read (express.json(), Fastify's own) is no empty body, which would
+      // regenerate a token at once without the compare-and-set asked for: a Request whose body was read (500 BODY_ALREADY_READ).
       // A method no Fetch Request may have (TRACE, which Node hands on) reaches the handler too: 405.
-      const response = await handler(requestOf(url.href, method, { headers, body, duplex: "half" } as RequestInit));
+      const request =
+        !bodiless && hasBody(req) && (req.readableEnded || req.readableDidRead)
+          ? await consumed(url.href, method, headers)
+          : requestOf(url.href, method, { headers, body: bodiless ? null : pullStream(req), duplex: "half" } as RequestInit);
+      const response = await handler(request);
       res.statusCode = response.status;
       for (const [name, value] of response.headers) if (name !== "set-cookie") res.setHeader(name, value);
       const cookies = response.headers.getSetCookie();

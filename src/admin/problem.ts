@@ -20,6 +20,8 @@ export type AdminProblemCode =
   | "MALFORMED_JSON"
   /** The client closed the request before its body was in (499): recorded for logs, received by no one. */
   | "CLIENT_CLOSED_REQUEST"
+  /** The server read the body before the handler (a body parser mounted ahead of it): 500, nothing done. */
+  | "BODY_ALREADY_READ"
   | "SCOPE_NOT_GRANTABLE"
   /** The account is suspended by the operator: a change other than taking access away is refused. */
   | "ACCOUNT_SUSPENDED"

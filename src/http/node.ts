@@ -174,9 +174,10 @@ function lockedStream(): ReadableStream<Uint8Array> {
 /**
  * A Fetch `Request` whose body was read, as the Node request's was by a body
  * parser that kept no copy: `kw.verify` answers it as it answers any such
- * request, `BODY_ALREADY_READ` (500) once the signature verified.
+ * request, `BODY_ALREADY_READ` (500) once the signature verified, and so
+ * does keyward/admin's handler.
  */
-async function consumed(url: string, method: string, headers: Headers): Promise<Request> {
+export async function consumed(url: string, method: string, headers: Headers): Promise<Request> {
   const request = requestOf(url, method, { headers, body: new Uint8Array(0) });
   await request.arrayBuffer();
   return request;
