@@ -5,8 +5,11 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { ConfigError } from "../errors.js";
 import { requestOf } from "../http/core.js";
-import { consumed, endAfterAnswer, hasBody, INVALID_HOST } from "../http/node.js";
+import { consumed, endAfterAnswer, hasBody, INVALID_HOST, reshapedPath } from "../http/node.js";
 import type { AdminHandler } from "./handler.js";
+
+/** A URL the handler serves nothing at, whatever its base path: an empty path segment, which no base path holds (404 NOT_FOUND). */
+const NOWHERE = `http://${INVALID_HOST}//`;
 
 /** Options of {@link toNodeHandler}. */
 export interface NodeHandlerOptions {
@@ -79,7 +82,9 @@ export function toNodeHandler(
       const received = publicOrigin ?? `http://${req.headers.host ?? req.headers[":authority"] ?? "localhost"}`;
       // A client's Host that makes no URL ("a b", a port over 65535) is served at a host that names none, not a 500.
       const origin = URL.canParse(received) ? received : `http://${INVALID_HOST}`;
-      let url = URL.canParse(path, origin) ? new URL(path, origin) : new URL("/", origin);
+      // A target whose path the URL parser reshapes (`/tokens/../members/x`, `%2e`, a backslash) is routed by Express and
+      // Fastify as received, past any guard the application mounted on the path it becomes: served where nothing is (404).
+      let url = reshapedPath(path) ? new URL(NOWHERE) : URL.canParse(path, origin) ? new URL(path, origin) : new URL("/", origin);
       // Userinfo (a Host `u@host`, or an absolute-form target's), which a Fetch Request refuses: served there too.
       if (url.username !== "" || url.password !== "") url = new URL(url.pathname + url.search, `http://${INVALID_HOST}`);
       const headers = new Headers();

@@ -221,7 +221,7 @@ const NO_AUTHORITY = /^$|[/\\?#@%\s]/;
  * signs what it sends sends no such target (Fetch reshapes it before), so
  * none is verified.
  */
-function reshapedPath(target: string): boolean {
+export function reshapedPath(target: string): boolean {
   const query = target.indexOf("?");
   return RESHAPED_PATH.test(query === -1 ? target : target.slice(0, query));
 }
