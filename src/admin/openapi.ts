@@ -39,7 +39,7 @@ function describe(ctx: { zodSchema: z.core.$ZodTypes; jsonSchema: JsonSchema; pa
   }
   const last = ctx.path.filter((p) => p !== "properties").at(-1);
   if (last === "publicKey") {
-    Object.assign(js, { type: ["string", "object"], description: "Ed25519 public key: 32 bytes in base64url or base64, SPKI PEM, or a JWK" });
+    Object.assign(js, { type: ["string", "object"], description: "Ed25519 public key: 32 bytes in base64url or base64, SPKI PEM, or a JWK; a private key (a JWK with d, a PRIVATE KEY PEM) is refused" });
   } else if (last === "metadata") {
     Object.assign(js, { type: ["object", "null"], description: "JSON object, at most 8 KiB serialised and 8 levels deep" });
   }

@@ -511,6 +511,29 @@ describe("bad input", () => {
     });
   });
 
+  it("a private key sent where the public key goes (a JWK with d, a PKCS #8 PEM) is refused, named as what it is; nothing stored", async () => {
+    const { generateKeyPairSync } = await import("node:crypto");
+    const { privateKey, publicKey } = generateKeyPairSync("ed25519");
+    const privateJwk = privateKey.export({ format: "jwk" });
+    const privatePem = privateKey.export({ format: "pem", type: "pkcs8" }) as string;
+    const owner = srv.session("acct_keys");
+    const { record } = await create(owner, { kind: "secret", name: "signed" });
+    for (const key of [privateJwk, privatePem]) {
+      const created = await api(owner, "/tokens", { method: "POST", json: { kind: "secret", signing: { alg: "ed25519", publicKey: key } } });
+      const patched = await api(owner, `/tokens/${record.id}`, { method: "PATCH", json: { expectedRevision: 1, patch: { signing: { alg: "ed25519", publicKey: key } } } });
+      for (const [res, field] of [[created, "signing.publicKey"], [patched, "patch.signing.publicKey"]] as const) {
+        const body = await problem(res, 400);
+        expect(body).toMatchObject({ code: "INVALID_INPUT", field });
+        expect(body.detail).toBe(`${field}: is a private key, which never leaves its holder (hint: send its public key only, and replace this key pair)`);
+      }
+    }
+    expect((await srv.kw.tokens.list("acct_keys")).items.map((t) => [t.id, t.revision, t.signing])).toEqual([[record.id, 1, null]]);
+    // The public half, in any of its forms, is taken.
+    const publicJwk = publicKey.export({ format: "jwk" });
+    expect((await api(owner, `/tokens/${record.id}`, { method: "PATCH", json: { expectedRevision: 1, patch: { signing: { alg: "ed25519", publicKey: publicJwk } } } })).status).toBe(200);
+    expect((await api(owner, "/tokens", { method: "POST", json: { kind: "secret", signing: { alg: "ed25519", publicKey: publicKey.export({ format: "pem", type: "spki" }) } } })).status).toBe(201);
+  });
+
   it("unknown paths are 404; paths outside basePath too", async () => {
     expect((await problem(await api(alice, "/nope"), 404)).code).toBe("NOT_FOUND");
     expect((await problem(await api(alice, "/tokens/tok_0000000000000000000000/secret"), 404)).code).toBe("NOT_FOUND");
