@@ -226,6 +226,25 @@ describe("bad input", () => {
     expect((await srv.kw.tokens.list("acct_alice")).items.length).toBe(before + 1);
   });
 
+  it("a compressed body (any Content-Encoding but identity) is refused, 415 with Accept-Encoding: identity, not read as JSON it is not", async () => {
+    const { gzipSync } = await import("node:zlib");
+    const before = (await srv.kw.tokens.list("acct_alice")).items.length;
+    const json = '{"kind":"secret","name":"zipped"}';
+    for (const [coding, body] of [["gzip", gzipSync(json)], ["gzip", json], ["br", json], ["identity, gzip", json]] as const) {
+      const res = await api(alice, "/tokens", { method: "POST", headers: { "content-type": "application/json", "content-encoding": coding }, body });
+      const answer = await problem(res, 415);
+      expect([coding, answer.code, answer.detail, res.headers.get("accept-encoding")]).toEqual([
+        coding,
+        "UNSUPPORTED_MEDIA_TYPE",
+        "Send the request body uncompressed: no Content-Encoding.",
+        "identity",
+      ]);
+    }
+    expect((await srv.kw.tokens.list("acct_alice")).items.length).toBe(before);
+    const identity = await api(alice, "/tokens", { method: "POST", headers: { "content-type": "application/json", "content-encoding": "Identity" }, body: json });
+    expect(identity.status).toBe(201);
+  });
+
   it("a browser's cross-site or same-site request cannot change anything (Fetch Metadata)", async () => {
     for (const site of ["cross-site", "same-site"]) {
       const res = await api(alice, "/tokens", { method: "POST", headers: { "sec-fetch-site": site }, json: { kind: "secret" } });
