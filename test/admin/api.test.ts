@@ -297,9 +297,21 @@ describe("bad input", () => {
     const res = await api(alice, "/tokens", { method: "POST", json: { kind: "secret", scopes: ["core:read", "admin:write"] } });
     expect(await problem(res, 403)).toMatchObject({ code: "SCOPE_NOT_GRANTABLE", field: "scopes.1" });
     const pk = await api(alice, "/tokens", { method: "POST", json: { kind: "publishable", scopes: ["datasets/prices:write"] } });
-    expect((await problem(pk, 400)).code).toBe("SCOPE_NOT_ALLOWED");
+    // Said to the customer, who cannot change the server's options (allowPublishableWrites), naming the scope refused.
+    expect(await problem(pk, 400)).toMatchObject({
+      code: "SCOPE_NOT_ALLOWED",
+      detail: "This token may not hold datasets/prices:write: a publishable token holds read scopes only, and no token holds a scope beyond your account's plan.",
+    });
     const ok = await create(alice, { kind: "secret", scopes: ["core:read", "premium:read", "datasets/news:delete"] });
     expect(ok.record.policy.scopes).toEqual(["core:read", "premium:read", "datasets/news:delete"]);
+    // A scope beyond the account's plan (the operator's ceiling): the same answer, naming it.
+    const planned = srv.session("acct_planned");
+    await srv.kw.accounts.set("acct_planned", { ceiling: ["core:read"] }, { actor: "billing" });
+    const beyond = await api(planned, "/tokens", { method: "POST", json: { kind: "secret", scopes: ["core:read", "premium:read"] } });
+    expect(await problem(beyond, 400)).toMatchObject({
+      code: "SCOPE_NOT_ALLOWED",
+      detail: "This token may not hold premium:read: a publishable token holds read scopes only, and no token holds a scope beyond your account's plan.",
+    });
   });
 
   it("a token created without scopes gets the defaults only if customers may grant them all: else 403, and nothing is created", async () => {
