@@ -9,6 +9,7 @@ import express from "express";
 import Fastify, { type FastifyReply, type FastifyRequest } from "fastify";
 import { afterEach, describe, expect, it } from "vitest";
 import { createAdminHandler, toNodeHandler } from "../../src/admin/index.js";
+import { keywardExpress } from "../../src/express/index.js";
 import { Keyward, MemoryStore } from "../../src/index.js";
 
 const closers: (() => Promise<unknown>)[] = [];
@@ -49,6 +50,27 @@ describe("a body parser before the admin handler", () => {
     closers.push(() => new Promise((resolve) => server.close(resolve)));
     await new Promise((resolve) => server.once("listening", resolve));
     await regenerateAfterParser(kw, `http://127.0.0.1:${(server.address() as AddressInfo).port}/account/tokens`);
+  });
+
+  it("Express: express.json({ verify: guard.rawBody }) first (docs/frameworks.md), then toNodeHandler: the bytes it kept are the body", async () => {
+    const { kw, admin } = setup();
+    const app = express();
+    app.use(express.json({ verify: keywardExpress(kw).rawBody }));
+    app.use("/account/tokens", toNodeHandler(admin));
+    const server = app.listen(0, "127.0.0.1");
+    closers.push(() => new Promise((resolve) => server.close(resolve)));
+    await new Promise((resolve) => server.once("listening", resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/account/tokens`;
+    const post = (path: string, json: unknown) => fetch(base + path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(json) });
+    const { token, record } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    const stale = await post(`/tokens/${record.id}/regenerate`, { expectedRevision: 99, graceMs: 86_400_000 });
+    expect([stale.status, ((await stale.json()) as { code: string }).code]).toEqual([409, "REVISION_CONFLICT"]);
+    expect((await kw.check({ token, scope: "core:read" })).ok).toBe(true);
+    const rotated = await post(`/tokens/${record.id}/regenerate`, { expectedRevision: record.revision, graceMs: 86_400_000 });
+    expect(rotated.status).toBe(200);
+    expect((await kw.check({ token, scope: "core:read" })).ok).toBe(true);
+    const created = await post("/tokens", { kind: "publishable", name: "kept" });
+    expect([created.status, ((await created.json()) as { record: { name: string } }).record.name]).toEqual([201, "kept"]);
   });
 
   it("Fastify: its JSON parser kept, the raw request hijacked: 500 BODY_ALREADY_READ", async () => {
