@@ -113,7 +113,7 @@ export function toNodeHandler(
 /**
  * The Fetch Request of a Node request. A body a parser mounted before the
  * handler read (express.json(), Fastify's own) is the bytes it kept on
- * `req.rawBody` (keyward's `guard.rawBody` hook, keyward/fastify), or else a
+ * `req.rawBody` (as keyward/express's `guard.rawBody` hook keeps them), or else a
  * body already read (500 BODY_ALREADY_READ): never an empty body, which would
  * regenerate a token at once without the compare-and-set asked for. A method
  * no Fetch Request may have (TRACE, which Node hands on) reaches the handler
