@@ -1,6 +1,7 @@
 // The body of a mutation: a JSON media type (so a cross-site form cannot send
 // it and a cross-site fetch needs a CORS preflight this API never grants),
-// at most `maxBodyBytes` read, within `bodyTimeoutMs`, then parsed.
+// uncompressed, at most `maxBodyBytes` read, within `bodyTimeoutMs`, then parsed.
+import { isEncoded } from "../http/content-coding.js";
 import { readStream, withDeadline } from "../lib/read-stream.js";
 import { AdminAnswer } from "./problem.js";
 
@@ -43,11 +44,16 @@ function closedRequest(err: unknown): never {
 /**
  * Reads a request's body, stopping as soon as it passes `maxBodyBytes` (a
  * declared Content-Length above it is refused before any byte is read), or
- * when it has not ended within `bodyTimeoutMs`.
+ * when it has not ended within `bodyTimeoutMs`. A body the server read
+ * before (a body parser mounted ahead of the handler) is the server's
+ * mistake, never taken for an empty one.
  *
- * @throws {AdminAnswer} 413 `BODY_TOO_LARGE`, 408 `BODY_TIMEOUT`, 499 `CLIENT_CLOSED_REQUEST`
+ * @throws {AdminAnswer} 500 `BODY_ALREADY_READ`, 413 `BODY_TOO_LARGE`, 408 `BODY_TIMEOUT`, 499 `CLIENT_CLOSED_REQUEST`
  */
 async function readBody(request: Request, { maxBodyBytes: max, bodyTimeoutMs }: BodyLimits): Promise<Uint8Array> {
+  if (request.bodyUsed) {
+    throw new AdminAnswer(500, "BODY_ALREADY_READ", "Server error", "The server read this request's body before the admin handler could: nothing was done.");
+  }
   const declared = request.headers.get("content-length");
   if (declared !== null && /^\d+$/.test(declared) && Number(declared) > max) throw tooLarge(max);
   const { body } = request;
@@ -61,12 +67,18 @@ async function readBody(request: Request, { maxBodyBytes: max, bodyTimeoutMs }: 
 /**
  * The JSON value of a mutation's body; an empty body is `{}`.
  *
- * @throws {AdminAnswer} 415 `UNSUPPORTED_MEDIA_TYPE`, 413 `BODY_TOO_LARGE`, 408 `BODY_TIMEOUT`, 499 `CLIENT_CLOSED_REQUEST`, 400 `MALFORMED_JSON`
+ * @throws {AdminAnswer} 415 `UNSUPPORTED_MEDIA_TYPE` (not JSON, or compressed), 500 `BODY_ALREADY_READ`, 413 `BODY_TOO_LARGE`, 408 `BODY_TIMEOUT`, 499 `CLIENT_CLOSED_REQUEST`, 400 `MALFORMED_JSON`
  */
 export async function readJson(request: Request, limits: BodyLimits): Promise<unknown> {
   if (!isJsonMediaType(request.headers.get("content-type"))) {
     throw new AdminAnswer(415, "UNSUPPORTED_MEDIA_TYPE", "Unsupported media type", "Send the request body as application/json.", {
       "accept-patch": "application/json",
+    });
+  }
+  // A compressed body is not the JSON its bytes would be read as (RFC 9110 §15.5.16: name the codings taken).
+  if (isEncoded(request.headers.get("content-encoding"))) {
+    throw new AdminAnswer(415, "UNSUPPORTED_MEDIA_TYPE", "Unsupported media type", "Send the request body uncompressed: no Content-Encoding.", {
+      "accept-encoding": "identity",
     });
   }
   const bytes = await readBody(request, limits);

@@ -130,6 +130,21 @@ function heldThroughout(record: TokenRecord): Set<string> {
   return held;
 }
 
+/**
+ * A private key sent where the public key goes (a JWK with `d`, a PEM of a
+ * private key): the model would take the public key out of the JWK, and the
+ * customer go on signing with a private key that crossed the network and is
+ * in every log on the way. Judged on the body as sent, before the model
+ * turns the key into its public bytes.
+ */
+function refusePrivateKey(signing: unknown, field: string): void {
+  const key = (signing as { publicKey?: unknown } | null | undefined)?.publicKey;
+  const isPrivate = typeof key === "string" ? /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(key) : typeof key === "object" && key !== null && Object.hasOwn(key, "d");
+  if (isPrivate) {
+    throw new InvalidInputError(field, "is a private key, which never leaves its holder", { hint: "send its public key only, and replace this key pair" });
+  }
+}
+
 /** `limit` and `cursor` from the query. */
 function pageOf(url: URL): { limit?: number; cursor?: string } {
   const limit = url.searchParams.get("limit");
@@ -174,6 +189,7 @@ const OPERATIONS: Record<Exclude<AdminOperation, "config">, Operation> = {
   },
   "tokens.create": async (cfg, call) => {
     const { body } = call;
+    refusePrivateKey((body as { signing?: unknown } | null)?.signing, "signing.publicKey");
     const data = parseInput(createBodySchema, body, "body");
     allow(call, data.kind === "secret" ? "tokens.create.secret" : "tokens.create.publishable");
     // A new token without limits has none to set: only a limit given is a change of limits.
@@ -194,6 +210,7 @@ const OPERATIONS: Record<Exclude<AdminOperation, "config">, Operation> = {
   },
   "tokens.update": async (cfg, call) => {
     const { body } = call;
+    refusePrivateKey((body as { patch?: { signing?: unknown } | null } | null)?.patch?.signing, "patch.signing.publicKey");
     const data = parseInput(updateBodySchema, body, "body");
     allow(call, "tokens.update");
     if (LIMIT_FIELDS.some((f) => (data.patch as Record<string, unknown>)[f] !== undefined)) allow(call, "tokens.limits");

@@ -5,8 +5,11 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { ConfigError } from "../errors.js";
 import { requestOf } from "../http/core.js";
-import { endAfterAnswer, hasBody, INVALID_HOST } from "../http/node.js";
+import { consumed, endAfterAnswer, hasBody, INVALID_HOST, reshapedPath, type WithRawBody } from "../http/node.js";
 import type { AdminHandler } from "./handler.js";
+
+/** A URL the handler serves nothing at, whatever its base path: an empty path segment, which no base path holds (404 NOT_FOUND). */
+const NOWHERE = `http://${INVALID_HOST}//`;
 
 /** Options of {@link toNodeHandler}. */
 export interface NodeHandlerOptions {
@@ -44,7 +47,9 @@ function publicOriginOf(options: NodeHandlerOptions): string | undefined {
  * (the original URL is used, so the handler's `basePath` is the full mount
  * path), Fastify's `reply.hijack()` (over HTTP/2 too), `http.createServer`
  * or `http2.createServer`. Mount it before any body parser: it reads the
- * body itself, up to `maxBodyBytes`.
+ * body itself, up to `maxBodyBytes` (a body a parser read first is the
+ * bytes it kept on `req.rawBody`, as keyward/express's `guard.rawBody` keeps
+ * them, or else answered 500 `BODY_ALREADY_READ`, nothing done).
  *
  * @param handler the admin handler
  * @param options the public origin
@@ -78,16 +83,17 @@ export function toNodeHandler(
       const received = publicOrigin ?? `http://${req.headers.host ?? req.headers[":authority"] ?? "localhost"}`;
       // A client's Host that makes no URL ("a b", a port over 65535) is served at a host that names none, not a 500.
       const origin = URL.canParse(received) ? received : `http://${INVALID_HOST}`;
-      let url = URL.canParse(path, origin) ? new URL(path, origin) : new URL("/", origin);
+      // A target whose path the URL parser reshapes (`/tokens/../members/x`, `%2e`, a backslash) is routed by Express and
+      // Fastify as received, past any guard the application mounted on the path it becomes: served where nothing is (404).
+      let url = reshapedPath(path) ? new URL(NOWHERE) : URL.canParse(path, origin) ? new URL(path, origin) : new URL("/", origin);
       // Userinfo (a Host `u@host`, or an absolute-form target's), which a Fetch Request refuses: served there too.
       if (url.username !== "" || url.password !== "") url = new URL(url.pathname + url.search, `http://${INVALID_HOST}`);
       const headers = new Headers();
       // HTTP/2's pseudo-header fields (`:method`, `:path`, …) are no header fields of a Fetch Request.
       for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.charCodeAt(0) !== 58) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
       const method = req.method ?? "GET";
-      const body = method === "GET" || method === "HEAD" ? null : pullStream(req);
-      // A method no Fetch Request may have (TRACE, which Node hands on) reaches the handler too: 405.
-      const response = await handler(requestOf(url.href, method, { headers, body, duplex: "half" } as RequestInit));
+      const request = await requestFor(req, url.href, method, headers);
+      const response = await handler(request);
       res.statusCode = response.status;
       for (const [name, value] of response.headers) if (name !== "set-cookie") res.setHeader(name, value);
       const cookies = response.headers.getSetCookie();
@@ -102,6 +108,22 @@ export function toNodeHandler(
       res.end();
     }
   };
+}
+
+/**
+ * The Fetch Request of a Node request. A body a parser mounted before the
+ * handler read (express.json(), Fastify's own) is the bytes it kept on
+ * `req.rawBody` (as keyward/express's `guard.rawBody` hook keeps them), or else a
+ * body already read (500 BODY_ALREADY_READ): never an empty body, which would
+ * regenerate a token at once without the compare-and-set asked for. A method
+ * no Fetch Request may have (TRACE, which Node hands on) reaches the handler
+ * too: 405.
+ */
+async function requestFor(req: IncomingMessage | Http2ServerRequest, url: string, method: string, headers: Headers): Promise<Request> {
+  if (method === "GET" || method === "HEAD") return requestOf(url, method, { headers });
+  if (!hasBody(req) || !(req.readableEnded || req.readableDidRead)) return requestOf(url, method, { headers, body: pullStream(req), duplex: "half" } as RequestInit);
+  const kept = (req as WithRawBody).rawBody;
+  return kept instanceof Uint8Array ? requestOf(url, method, { headers, body: kept as Uint8Array<ArrayBuffer> }) : consumed(url, method, headers);
 }
 
 /** Whether some of the request's body is still to come: over HTTP/1 until the message is complete, over HTTP/2 until its stream ends. */

@@ -39,7 +39,7 @@ function describe(ctx: { zodSchema: z.core.$ZodTypes; jsonSchema: JsonSchema; pa
   }
   const last = ctx.path.filter((p) => p !== "properties").at(-1);
   if (last === "publicKey") {
-    Object.assign(js, { type: ["string", "object"], description: "Ed25519 public key: 32 bytes in base64url or base64, SPKI PEM, or a JWK" });
+    Object.assign(js, { type: ["string", "object"], description: "Ed25519 public key: 32 bytes in base64url or base64, SPKI PEM, or a JWK; a private key (a JWK with d, a PRIVATE KEY PEM) is refused" });
   } else if (last === "metadata") {
     Object.assign(js, { type: ["object", "null"], description: "JSON object, at most 8 KiB serialised and 8 levels deep" });
   }
@@ -87,8 +87,8 @@ export function openApiDocument(cfg: Pick<AdminConfig, "basePath" | "title">): J
     408: "The body did not arrive within `bodyTimeoutMs`",
     409: "Stale revision (of the token, or of the member's role), or the token is revoked",
     413: "Body too large",
-    415: "Not application/json",
-    500: "Internal error (nothing about the cause)",
+    415: "Not application/json, or compressed (a Content-Encoding other than identity: `Accept-Encoding: identity` says so)",
+    500: "Internal error (nothing about the cause), or BODY_ALREADY_READ: the server read the body before the handler (a body parser mounted ahead of it); nothing was done",
     501: "The server's store lacks the feature (STORE_UNSUPPORTED): deleting tokens, or accounts and their members",
     503: "The token store is unavailable, or did not answer within `storeTimeoutMs`: retry after `Retry-After` (after a change, reload first: it may still have been made)",
   };

@@ -1,16 +1,18 @@
 // The console page: a host document for the <keyward-tokens> element. The
-// page holds no data (the element fetches it) and forbids every script,
-// style and connection that is not this origin's (CSP Level 3), so text
-// that slipped past every other guard still could not run.
+// page holds no data (the element fetches it), forbids every script, style
+// and connection that is not this origin's (CSP Level 3), and gives no
+// HTML or script sink a string (Trusted Types, with no policy: the element
+// writes text nodes only), so text that slipped past every other guard
+// still could not run.
 
 const ESCAPES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
 
-/** Headers of the page: no inline script or style, no framing (clickjacking), no referrer, never cached. */
+/** Headers of the page: no inline script or style, no HTML from strings (Trusted Types), no framing (clickjacking), no referrer, never cached. */
 export const PAGE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   "content-type": "text/html; charset=utf-8",
   "content-security-policy":
-    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; require-trusted-types-for 'script'; trusted-types 'none'",
   "cache-control": "no-store",
   "x-content-type-options": "nosniff",
   "referrer-policy": "no-referrer",

@@ -3,7 +3,7 @@
 // and a detail that is either fixed or a KeywardError's message, which is
 // already bounded, escaped and redacted (src/errors.ts). Answers are JSON,
 // never HTML, and carry `nosniff`, so nothing in them is ever rendered.
-import { type ErrorCode, isKeywardError, type KeywardError } from "../errors.js";
+import { type ErrorCode, isKeywardError, type KeywardError, type ScopeNotAllowedError } from "../errors.js";
 import { DEFAULT_PROBLEM_TYPE_BASE, PROBLEM_JSON } from "../http/problem.js";
 
 /** Codes of the admin API's own answers, on top of the {@link KeywardError} codes it passes on. */
@@ -20,6 +20,8 @@ export type AdminProblemCode =
   | "MALFORMED_JSON"
   /** The client closed the request before its body was in (499): recorded for logs, received by no one. */
   | "CLIENT_CLOSED_REQUEST"
+  /** The server read the body before the handler (a body parser mounted ahead of it): 500, nothing done. */
+  | "BODY_ALREADY_READ"
   | "SCOPE_NOT_GRANTABLE"
   /** The account is suspended by the operator: a change other than taking access away is refused. */
   | "ACCOUNT_SUSPENDED"
@@ -83,11 +85,20 @@ function fromKeywardError(err: KeywardError): AdminAnswer {
     case "SEALING_KEY_REQUIRED":
       // The server's choice, which its customer cannot change: what they can choose instead, not how to configure it.
       return new AdminAnswer(400, err.code, "Invalid request", "This server does not offer HMAC-SHA256 signing: sign with Ed25519.", {}, "signing.alg");
+    case "SCOPE_NOT_ALLOWED":
+      // Said to the customer, who cannot change the server's options (the message names allowPublishableWrites) and
+      // was not told which scope their plan's ceiling left out: the scope, and both rules it may break.
+      return new AdminAnswer(
+        400,
+        err.code,
+        "Invalid request",
+        `This token may not hold ${(err as ScopeNotAllowedError).scope}: a publishable token holds read scopes only, and no token holds a scope beyond your account's plan.`,
+      );
     case "SEALING_KEY_UNKNOWN":
     case "INVALID_CONFIG":
       return internal();
     default:
-      // INVALID_INPUT and its subclasses, SCOPE_NOT_ALLOWED, ACCOUNT_NOT_FOUND: the request asks for something this server refuses.
+      // INVALID_INPUT and its subclasses, ACCOUNT_NOT_FOUND: the request asks for something this server refuses.
       return new AdminAnswer(400, err.code, "Invalid request", err.message, {}, typeof field === "string" ? field : undefined);
   }
 }

@@ -16,6 +16,7 @@
  * @module keyward/express
  */
 import type { NextFunction, Request, RequestHandler, Response } from "express";
+import { isEncoded } from "../http/content-coding.js";
 import { allowHeaders, createEdge, createRoute, decide, denialParts, type EdgeOptions, preflightAnswer, type RouteOptions } from "../http/core.js";
 import { closeUnreadBody, nodeEdgeRequest, varyOf, type WithRawBody } from "../http/node.js";
 import type { Keyward } from "../keyward.js";
@@ -180,12 +181,6 @@ function keepVary(res: Response, names: string): void {
     }
     return writeHead.apply(this, args as Parameters<Response["writeHead"]>);
   } as Response["writeHead"];
-}
-
-/** Whether a request's content is compressed (any Content-Encoding but `identity`). */
-function isEncoded(contentEncoding: string | undefined): boolean {
-  const coding = contentEncoding?.trim().toLowerCase() ?? "";
-  return coding !== "" && coding !== "identity";
 }
 
 export type { EdgeOptions as KeywardExpressOptions } from "../http/core.js";

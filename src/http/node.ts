@@ -174,9 +174,10 @@ function lockedStream(): ReadableStream<Uint8Array> {
 /**
  * A Fetch `Request` whose body was read, as the Node request's was by a body
  * parser that kept no copy: `kw.verify` answers it as it answers any such
- * request, `BODY_ALREADY_READ` (500) once the signature verified.
+ * request, `BODY_ALREADY_READ` (500) once the signature verified, and so
+ * does keyward/admin's handler.
  */
-async function consumed(url: string, method: string, headers: Headers): Promise<Request> {
+export async function consumed(url: string, method: string, headers: Headers): Promise<Request> {
   const request = requestOf(url, method, { headers, body: new Uint8Array(0) });
   await request.arrayBuffer();
   return request;
@@ -220,7 +221,7 @@ const NO_AUTHORITY = /^$|[/\\?#@%\s]/;
  * signs what it sends sends no such target (Fetch reshapes it before), so
  * none is verified.
  */
-function reshapedPath(target: string): boolean {
+export function reshapedPath(target: string): boolean {
   const query = target.indexOf("?");
   return RESHAPED_PATH.test(query === -1 ? target : target.slice(0, query));
 }

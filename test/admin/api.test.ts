@@ -226,6 +226,25 @@ describe("bad input", () => {
     expect((await srv.kw.tokens.list("acct_alice")).items.length).toBe(before + 1);
   });
 
+  it("a compressed body (any Content-Encoding but identity) is refused, 415 with Accept-Encoding: identity, not read as JSON it is not", async () => {
+    const { gzipSync } = await import("node:zlib");
+    const before = (await srv.kw.tokens.list("acct_alice")).items.length;
+    const json = '{"kind":"secret","name":"zipped"}';
+    for (const [coding, body] of [["gzip", gzipSync(json)], ["gzip", json], ["br", json], ["identity, gzip", json]] as const) {
+      const res = await api(alice, "/tokens", { method: "POST", headers: { "content-type": "application/json", "content-encoding": coding }, body });
+      const answer = await problem(res, 415);
+      expect([coding, answer.code, answer.detail, res.headers.get("accept-encoding")]).toEqual([
+        coding,
+        "UNSUPPORTED_MEDIA_TYPE",
+        "Send the request body uncompressed: no Content-Encoding.",
+        "identity",
+      ]);
+    }
+    expect((await srv.kw.tokens.list("acct_alice")).items.length).toBe(before);
+    const identity = await api(alice, "/tokens", { method: "POST", headers: { "content-type": "application/json", "content-encoding": "Identity" }, body: json });
+    expect(identity.status).toBe(201);
+  });
+
   it("a browser's cross-site or same-site request cannot change anything (Fetch Metadata)", async () => {
     for (const site of ["cross-site", "same-site"]) {
       const res = await api(alice, "/tokens", { method: "POST", headers: { "sec-fetch-site": site }, json: { kind: "secret" } });
@@ -278,9 +297,21 @@ describe("bad input", () => {
     const res = await api(alice, "/tokens", { method: "POST", json: { kind: "secret", scopes: ["core:read", "admin:write"] } });
     expect(await problem(res, 403)).toMatchObject({ code: "SCOPE_NOT_GRANTABLE", field: "scopes.1" });
     const pk = await api(alice, "/tokens", { method: "POST", json: { kind: "publishable", scopes: ["datasets/prices:write"] } });
-    expect((await problem(pk, 400)).code).toBe("SCOPE_NOT_ALLOWED");
+    // Said to the customer, who cannot change the server's options (allowPublishableWrites), naming the scope refused.
+    expect(await problem(pk, 400)).toMatchObject({
+      code: "SCOPE_NOT_ALLOWED",
+      detail: "This token may not hold datasets/prices:write: a publishable token holds read scopes only, and no token holds a scope beyond your account's plan.",
+    });
     const ok = await create(alice, { kind: "secret", scopes: ["core:read", "premium:read", "datasets/news:delete"] });
     expect(ok.record.policy.scopes).toEqual(["core:read", "premium:read", "datasets/news:delete"]);
+    // A scope beyond the account's plan (the operator's ceiling): the same answer, naming it.
+    const planned = srv.session("acct_planned");
+    await srv.kw.accounts.set("acct_planned", { ceiling: ["core:read"] }, { actor: "billing" });
+    const beyond = await api(planned, "/tokens", { method: "POST", json: { kind: "secret", scopes: ["core:read", "premium:read"] } });
+    expect(await problem(beyond, 400)).toMatchObject({
+      code: "SCOPE_NOT_ALLOWED",
+      detail: "This token may not hold premium:read: a publishable token holds read scopes only, and no token holds a scope beyond your account's plan.",
+    });
   });
 
   it("a token created without scopes gets the defaults only if customers may grant them all: else 403, and nothing is created", async () => {
@@ -509,6 +540,29 @@ describe("bad input", () => {
       code: "SEALING_KEY_REQUIRED",
       detail: "This server does not offer HMAC-SHA256 signing: sign with Ed25519.",
     });
+  });
+
+  it("a private key sent where the public key goes (a JWK with d, a PKCS #8 PEM) is refused, named as what it is; nothing stored", async () => {
+    const { generateKeyPairSync } = await import("node:crypto");
+    const { privateKey, publicKey } = generateKeyPairSync("ed25519");
+    const privateJwk = privateKey.export({ format: "jwk" });
+    const privatePem = privateKey.export({ format: "pem", type: "pkcs8" }) as string;
+    const owner = srv.session("acct_keys");
+    const { record } = await create(owner, { kind: "secret", name: "signed" });
+    for (const key of [privateJwk, privatePem]) {
+      const created = await api(owner, "/tokens", { method: "POST", json: { kind: "secret", signing: { alg: "ed25519", publicKey: key } } });
+      const patched = await api(owner, `/tokens/${record.id}`, { method: "PATCH", json: { expectedRevision: 1, patch: { signing: { alg: "ed25519", publicKey: key } } } });
+      for (const [res, field] of [[created, "signing.publicKey"], [patched, "patch.signing.publicKey"]] as const) {
+        const body = await problem(res, 400);
+        expect(body).toMatchObject({ code: "INVALID_INPUT", field });
+        expect(body.detail).toBe(`${field}: is a private key, which never leaves its holder (hint: send its public key only, and replace this key pair)`);
+      }
+    }
+    expect((await srv.kw.tokens.list("acct_keys")).items.map((t) => [t.id, t.revision, t.signing])).toEqual([[record.id, 1, null]]);
+    // The public half, in any of its forms, is taken.
+    const publicJwk = publicKey.export({ format: "jwk" });
+    expect((await api(owner, `/tokens/${record.id}`, { method: "PATCH", json: { expectedRevision: 1, patch: { signing: { alg: "ed25519", publicKey: publicJwk } } } })).status).toBe(200);
+    expect((await api(owner, "/tokens", { method: "POST", json: { kind: "secret", signing: { alg: "ed25519", publicKey: publicKey.export({ format: "pem", type: "spki" }) } } })).status).toBe(201);
   });
 
   it("unknown paths are 404; paths outside basePath too", async () => {

@@ -50,7 +50,7 @@ describe("a client that closes its request mid-body (real server)", () => {
     const request = new Request("http://x/tokens", { method: "POST", headers: { "content-type": "application/json" }, body: '{"kind":"publishable"}' });
     await request.text();
     const res = await handler(request);
-    expect([res.status, ((await res.json()) as { code: string }).code]).toEqual([500, "INTERNAL_ERROR"]);
+    expect([res.status, ((await res.json()) as { code: string }).code]).toEqual([500, "BODY_ALREADY_READ"]);
   });
 
   it("a client that goes once its body is in: its change is made, and recorded with the status it was answered", async () => {

@@ -47,6 +47,7 @@ describe("the console page", () => {
     const res = await admin(new Request("http://x/t/"));
     expect(res.status).toBe(200);
     expect(res.headers.get("content-security-policy")).toContain("script-src 'self'");
+    expect(res.headers.get("content-security-policy")).toContain("require-trusted-types-for 'script'; trusted-types 'none'");
     expect(res.headers.get("x-frame-options")).toBe("DENY");
     const html = await res.text();
     expect(html).toContain("<title>Tokens &lt;/title&gt;&lt;script&gt;alert(1)&lt;/script&gt;</title>");

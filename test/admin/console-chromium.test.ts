@@ -439,6 +439,39 @@ describe.skipIf(!haveChromium)("the console page in Chromium", () => {
     await b.close();
   });
 
+  it("the page enforces Trusted Types: an HTML or script sink given a string throws, so no later change can render stored text as markup", async () => {
+    // In a page of its own: the violations it provokes on purpose are logged, and the main page's log must stay clean.
+    const other = await context.newPage();
+    try {
+      await other.goto(`${srv.url}/`);
+      await other.locator("keyward-tokens tbody tr").first().waitFor();
+      const sinks = await other.evaluate(() => {
+        const tryIt = (f: () => void) => {
+          try {
+            f();
+            return "ran";
+          } catch (err) {
+            return (err as Error).name;
+          }
+        };
+        const root = document.querySelector("keyward-tokens")!.shadowRoot!;
+        return [
+          tryIt(() => {
+            root.querySelector("td")!.innerHTML = '<img src=x onerror="document.title=1">';
+          }),
+          tryIt(() => root.querySelector("td")!.insertAdjacentHTML("beforeend", "<b>x</b>")),
+          tryIt(() => {
+            document.createElement("script").textContent = "document.title=1";
+          }),
+        ];
+      });
+      expect(sinks).toEqual(["TypeError", "TypeError", "TypeError"]);
+      expect(await other.evaluate(() => document.querySelector("keyward-tokens")!.shadowRoot!.querySelectorAll("img, b").length)).toBe(0);
+    } finally {
+      await other.close();
+    }
+  });
+
   it("logged no errors and no warnings (CSP included)", () => {
     // The 409 (stale edit) and 404 (another's token) provoked on purpose are logged by Chromium as failed resources.
     const provoked = /^Failed to load resource: the server responded with a status of (409 \(Conflict\)|404 \(Not Found\))$/;
