@@ -165,9 +165,12 @@ describe.runIf(canStartCluster)("PostgreSQL restarted under load", () => {
     const revokedAt = performance.now();
     await kwB.tokens.revoke(victim.record.id);
     await until(revokedAt + feedBound, "A denies the token B revoked", async () => (await kwA.check({ token: victim.token })).code === "TOKEN_REVOKED");
-    // The feed's errors were reported, coded.
+    // The feed's errors were reported, coded, as what they are: not as a store that cannot be opened.
     expect(feedErrors.length).toBeGreaterThan(0);
-    for (const err of feedErrors) expect(err).toBeInstanceOf(StoreUnavailableError);
+    for (const err of feedErrors) {
+      expect(err).toBeInstanceOf(StoreUnavailableError);
+      expect((err as Error).message).toMatch(/^the change feed's connection failed: /);
+    }
     // A fast shutdown tells the listening backend why: admin_shutdown.
     if (mode === "fast") expect(feedErrors).toContainEqual(expect.objectContaining({ driverCode: "57P01" }));
 
