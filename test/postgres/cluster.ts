@@ -6,7 +6,7 @@
 // port, fsync off; as the postgres user when run as root (initdb refuses root).
 // Without KEYWARD_PG_BIN the tests that need one skip with the reason printed,
 // except under CI=true, where it is a failure.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir, userInfo } from "node:os";
@@ -52,10 +52,13 @@ function exec(cmd: string, argv: string[]): Promise<void> {
   });
 }
 
-/** Runs one of PostgreSQL's programs, as the postgres user when root. */
-function run(program: string, args: string[]): Promise<void> {
-  return root ? exec("runuser", ["-u", "postgres", "--", join(PG_BIN!, program), ...args]) : exec(join(PG_BIN!, program), args);
+/** The command line of one of PostgreSQL's programs, as the postgres user when root. */
+function command(program: string, args: string[]): [string, string[]] {
+  return root ? ["runuser", ["-u", "postgres", "--", join(PG_BIN!, program), ...args]] : [join(PG_BIN!, program), args];
 }
+
+/** Runs one of PostgreSQL's programs, as the postgres user when root. */
+const run = (program: string, args: string[]) => exec(...command(program, args));
 
 /** A TCP port nothing listens on now on 127.0.0.1 (another process may take it before the server does: start retries). */
 function freePort(): Promise<number> {
@@ -80,7 +83,15 @@ export async function startCluster(): Promise<Cluster> {
     await exec("id", ["postgres"]).catch(() => exec("useradd", ["--system", "--no-create-home", "postgres"]));
     await exec("chown", ["postgres", dir, pw]);
   }
+  // A test process that ends without its afterAll (killed at a timeout, a crash) leaves no server running.
+  const onExit = () => {
+    const [cmd, argv] = command("pg_ctl", ["stop", "-D", data, "-m", "immediate"]);
+    spawnSync(cmd, argv, { stdio: "ignore" });
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once("exit", onExit);
   const destroy = async () => {
+    process.off("exit", onExit);
     await run("pg_ctl", ["stop", "-D", data, "-m", "immediate"]).catch(() => {});
     rmSync(dir, { recursive: true, force: true });
   };
