@@ -107,7 +107,11 @@ export interface PostgresStoreOptions {
    * does not stop the reconnects, and `close()` never hangs on it.
    */
   heartbeatMs?: number | undefined;
-  /** Called with each error of the LISTEN connection (it reconnects by itself). Default: ignored. */
+  /**
+   * Called with each error of the LISTEN connection (it reconnects by itself): a `StoreUnavailableError`
+   * whose message says the change feed's connection failed, with the driver's code as `driverCode`
+   * (`57P01` when PostgreSQL shuts down or restarts). Default: ignored.
+   */
   onChangeFeedError?: ((error: StoreUnavailableError) => void) | undefined;
   /**
    * Credit leases for hot tokens (default false; docs/fleet.md): metered
@@ -257,14 +261,20 @@ async function readVersion(c: Pick<PostgresPool, "query">, t: TableNames): Promi
   return checkSchemaVersion(Number((rows[0] as { v: number | null } | undefined)?.v ?? 0));
 }
 
-/** What a failure to start says: keyward's own error as it is, a driver's as STORE_UNAVAILABLE with its code. */
-function startupError(err: unknown): KeywardError {
+/**
+ * A failure of the store's own (at startup, of the change feed): keyward's own error as it is, a driver's
+ * as STORE_UNAVAILABLE with its code, its message after `what` failed.
+ */
+function driverError(err: unknown, what: string): KeywardError {
   if (err instanceof KeywardError) return err;
   const o = (err ?? {}) as { code?: unknown; message?: unknown };
   const code = typeof o.code === "string" && /^[A-Za-z0-9_]{1,32}$/.test(o.code) ? o.code : undefined;
   const detail = typeof o.message === "string" ? o.message.slice(0, 200) : "unknown error";
-  return new StoreUnavailableError(`cannot open the PostgreSQL store: ${detail}`, code === undefined ? undefined : { driverCode: code });
+  return new StoreUnavailableError(`${what}: ${detail}`, code === undefined ? undefined : { driverCode: code });
 }
+
+/** What a failure to start says. */
+const startupError = (err: unknown) => driverError(err, "cannot open the PostgreSQL store");
 
 /**
  * A {@link TokenStore} in PostgreSQL, shared by a fleet of servers (see
@@ -320,7 +330,8 @@ export class PostgresStore implements TokenStore {
         heartbeatMs: options.heartbeatMs,
       };
       this.#listener = new ChangeListener(pool, this.#channel, this.#source, timings, (e) => this.#emit(e), (err) => {
-        if (report) report(startupError(err) as StoreUnavailableError);
+        // A running store's feed, not its opening: a server restarted (57P01), a connection refused meanwhile.
+        if (report) report(driverError(err, "the change feed's connection failed") as StoreUnavailableError);
       });
       (this as { subscribe?: PostgresStore["subscribe"] }).subscribe = (listener) => {
         this.#listeners.add(listener);
