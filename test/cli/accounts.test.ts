@@ -1,0 +1,45 @@
+// The account commands (suspend, credits, billing) given what an operator types by mistake: a clear error that
+// names the option typed, a documented exit code, and nothing written.
+import { join } from "node:path";
+import { sqliteStore } from "keyward/sqlite";
+import { describe, expect, it } from "vitest";
+import { useCli } from "./helpers.js";
+
+const cli = useCli({ KEYWARD_PREFIX: "acme" });
+
+/** The account and the audit log of `owner`, read from the database. */
+async function stored(owner: string) {
+  const store = sqliteStore(join(cli.dir, "keyward.db"));
+  try {
+    return { account: await store.getAccount(owner), audit: await store.listAudit({ owner }, { limit: 100, after: null }) };
+  } finally {
+    store.close();
+  }
+}
+
+/** The error line of a run with --json, parsed. */
+const errorOf = (...args: string[]) => {
+  const r = cli(...args, "--json");
+  return { code: r.code, stdout: r.stdout, error: r.stderr === "" ? null : JSON.parse(r.stderr) };
+};
+
+describe("keyward CLI: accounts", () => {
+  it("suspend of an owner with neither an account nor a token (a mistyped id) is ACCOUNT_NOT_FOUND, and writes nothing", async () => {
+    expect(cli("init").code).toBe(0);
+    // Before: `suspend --owner acct_l --lift` said "suspension lifted now", exit 0, made an account "acct_l",
+    // and acct_1 stayed suspended; `--reason` "suspended" an account no token belongs to.
+    for (const args of [["--lift"], ["--reason", "abuse"], ["--reason", "abuse", "--effective-at", "+1d"]]) {
+      const r = errorOf("suspend", "--owner", "acct_typo", ...args);
+      expect([args, r.code, r.stdout, r.error]).toEqual([args, 2, "", { code: "ACCOUNT_NOT_FOUND", message: "account not found", owner: "acct_typo" }]);
+      expect(cli("suspend", "--owner", "acct_typo", ...args).stderr).toBe("keyward suspend: ACCOUNT_NOT_FOUND: account not found\n");
+    }
+    expect(await stored("acct_typo")).toEqual({ account: null, audit: [] });
+    // An owner with tokens and no account yet is suspended (the account is made), and lifted.
+    expect(cli("create", "--owner", "acct_tokens").code).toBe(0);
+    expect(cli("suspend", "--owner", "acct_tokens", "--reason", "abuse").stdout).toBe("acct_tokens: suspended now\n");
+    expect(cli("suspend", "--owner", "acct_tokens", "--lift").stdout).toBe("acct_tokens: suspension lifted now\n");
+    // An account without tokens (a team set up first) is one too.
+    expect(cli("members", "--owner", "acct_team", "--set", "user:1=owner").code).toBe(0);
+    expect(cli("suspend", "--owner", "acct_team", "--reason", "abuse").code).toBe(0);
+  });
+});
