@@ -42,4 +42,21 @@ describe("keyward CLI: accounts", () => {
     expect(cli("members", "--owner", "acct_team", "--set", "user:1=owner").code).toBe(0);
     expect(cli("suspend", "--owner", "acct_team", "--reason", "abuse").code).toBe(0);
   });
+
+  it("billing: --month with --from or --to is refused, not one of them silently ignored; a month before 1974 names --month", () => {
+    cli("init");
+    for (const args of [
+      ["--month", "2026-02", "--from", "7d", "--to", "0"],
+      ["--month", "2026-02", "--from", "7d"],
+    ]) {
+      const r = errorOf("billing", ...args);
+      expect([args, r.code, r.stdout, r.error]).toEqual([args, 2, "", { code: "USAGE", message: "give --month, or --from and --to, not both" }]);
+    }
+    // Before: Date.UTC read the year 0026 as 1926, and the error named the library's `from`.
+    for (const month of ["0026-02", "1969-12"]) {
+      const r = errorOf("billing", "--month", month);
+      expect([month, r.code, r.error.code, r.error.option, r.error.message]).toEqual([month, 2, "INVALID_INPUT", "--month", '--month: must be a month from "1974-01" on']);
+    }
+    expect(cli("billing", "--month", "2024-02").stdout).toBe("owner,pool,from,to,requests,credits\r\n");
+  });
 });
