@@ -18,6 +18,7 @@ export const suspend: Command = {
     ...STORE_OPTIONS,
     ...COMMON,
   },
+  settings: { "suspended.reason": "reason", effectiveAt: "effective-at", actor: "actor", owner: "owner" },
   run: async (ctx) => {
     positional(ctx, []);
     const owner = required(ctx.values, "owner");

@@ -18,6 +18,7 @@ export const usage: Command = {
     ...STORE_OPTIONS,
     ...COMMON,
   },
+  settings: { from: "from", to: "to" },
   run: async (ctx) => {
     const [id] = positional(ctx, ["id"]);
     const now = Date.now();
@@ -71,6 +72,7 @@ export const credits: Command = {
     ...STORE_OPTIONS,
     ...COMMON,
   },
+  settings: { amount: "top-up", idempotencyKey: "idempotency-key", actor: "actor", "target.owner": "owner" },
   run: async (ctx) => {
     const owner = typeof ctx.values.owner === "string" ? ctx.values.owner : undefined;
     // Both named: acting on one of them would top up or reset what the user did not mean.

@@ -43,6 +43,40 @@ describe("keyward CLI: accounts", () => {
     expect(cli("suspend", "--owner", "acct_team", "--reason", "abuse").code).toBe(0);
   });
 
+  it("a value the library refuses names the option typed, not the library's field", () => {
+    cli("init");
+    const { record } = JSON.parse(cli("create", "--owner", "acct_opt", "--credits", "10", "--json").stdout);
+    const cases: [string[], string, string][] = [
+      [["credits", record.id, "--top-up", "0"], "INVALID_INPUT", "--top-up"],
+      [["credits", record.id, "--top-up", "5", "--idempotency-key", "a\u0007b"], "INVALID_INPUT", "--idempotency-key"],
+      [["credits", record.id, "--top-up", "5", "--actor", ""], "INVALID_INPUT", "--actor"],
+      [["members", "--owner", "acct_opt", "--set", "user:1=owner", "--actor", "a\u0007"], "INVALID_INPUT", "--actor"],
+      [["suspend", "--owner", "acct_opt", "--reason", " "], "INVALID_INPUT", "--reason"],
+      [["update", record.id, "--name", "x", "--effective-at", "+99999999999d"], "INVALID_INPUT", "--effective-at"],
+      [["usage", record.id, "--from", "1d", "--to", "2d"], "INVALID_INPUT", "--from"],
+      [["billing", "--from", "2026-02-01T00:30:00Z", "--to", "2026-03-01"], "INVALID_INPUT", "--from"],
+    ];
+    for (const [args, code, option] of cases) {
+      const r = errorOf(...args);
+      expect([args, r.code, r.error.code, r.error.option, r.error.message.startsWith(`${option}: `)]).toEqual([args, 2, code, option, true]);
+    }
+  });
+
+  it("a time before 1973-03-03 (which the library reads as seconds) is a usage error naming the option, not TIME_IN_SECONDS", () => {
+    cli("init");
+    const { record } = JSON.parse(cli("create", "--owner", "acct_old", "--json").stdout);
+    for (const args of [
+      ["suspend", "--owner", "acct_old", "--reason", "x", "--effective-at", "1970-01-01"],
+      ["update", record.id, "--name", "x", "--effective-at", "1972-12-31T00:00:00Z"],
+      ["billing", "--from", "1970-01-01", "--to", "2026-01-01"],
+      ["usage", record.id, "--from", "20000d"],
+    ]) {
+      const r = errorOf(...args);
+      const option = args.find((a) => a === "--effective-at" || a === "--from")!;
+      expect([args, r.code, r.error]).toEqual([args, 2, { code: "USAGE", message: `${option}: must be a time from 1973-03-03T09:46:40.000Z on` }]);
+    }
+  });
+
   it("billing: --month with --from or --to is refused, not one of them silently ignored; a month before 1974 names --month", () => {
     cli("init");
     for (const args of [
