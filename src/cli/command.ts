@@ -151,8 +151,12 @@ export function parseSince(text: string, name: string, now: number): { at: numbe
   return { at: parseTime(text, name, now), relative: text.startsWith("+") };
 }
 
-/** A non-negative integer option. */
+/**
+ * A non-negative integer option, any a number holds exactly (the library
+ * states its own limit, such as 10^15 credits, naming the option).
+ */
 export function parseCount(text: string, name: string): number {
-  if (!/^\d{1,15}$/.test(text)) throw new CliError(`--${name}: expected a whole number`, EXIT.USAGE);
-  return Number(text);
+  const n = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(n)) throw new CliError(`--${name}: expected a whole number from 0 to ${Number.MAX_SAFE_INTEGER}`, EXIT.USAGE);
+  return n;
 }

@@ -77,6 +77,30 @@ describe("keyward CLI: accounts", () => {
     }
   });
 
+  it("credits, create and update take every amount up to the documented 10^15; a larger one is refused naming its option", () => {
+    cli("init");
+    // Before: `--credits 1000000000000000` (the maximum, 16 digits) was "expected a whole number".
+    const created = cli("create", "--owner", "acct_max", "--credits", "1000000000000000", "--pool", "premium=1000000000000000/month", "--json");
+    expect(created.code).toBe(0);
+    const { record } = JSON.parse(created.stdout);
+    expect(record.policy.credits.limit).toBe(1e15);
+    const low = JSON.parse(cli("create", "--owner", "acct_max", "--credits", "0", "--json").stdout).record;
+    expect(JSON.parse(cli("credits", low.id, "--top-up", "1000000000000000", "--json").stdout).remaining).toBe(1e15);
+    // (A pool's is named by its field, `pools.premium.limit`: the pool, which --pool alone would not say.)
+    for (const [args, option] of [
+      [["credits", low.id, "--top-up", "1"], "--top-up"],
+      [["update", record.id, "--credits", "1000000000000001"], "--credits"],
+    ] as const) {
+      const r = errorOf(...args);
+      expect([args, r.code, r.error.code, r.error.message.startsWith(`${option}: `)]).toEqual([args, 2, "INVALID_INPUT", true]);
+    }
+    // Past what a number holds exactly: refused before the library, never rounded.
+    for (const n of ["9007199254740993", "99999999999999999999"]) {
+      const r = errorOf("credits", low.id, "--top-up", n);
+      expect([n, r.code, r.error]).toEqual([n, 2, { code: "USAGE", message: `--top-up: expected a whole number from 0 to ${Number.MAX_SAFE_INTEGER}` }]);
+    }
+  });
+
   it("billing: --month with --from or --to is refused, not one of them silently ignored; a month before 1974 names --month", () => {
     cli("init");
     for (const args of [
