@@ -1,4 +1,5 @@
 // keyward suspend: stop every token of an account, or lift it (docs/accounts.md).
+import { AccountNotFoundError } from "../index.js";
 import { COMMON, type Command, parseTime, positional, required, STORE_OPTIONS } from "./command.js";
 import { CliError, EXIT, json, line } from "./io.js";
 import { withStore } from "./store.js";
@@ -17,6 +18,7 @@ export const suspend: Command = {
     ...STORE_OPTIONS,
     ...COMMON,
   },
+  settings: { "suspended.reason": "reason", effectiveAt: "effective-at", actor: "actor", owner: "owner" },
   run: async (ctx) => {
     positional(ctx, []);
     const owner = required(ctx.values, "owner");
@@ -26,6 +28,11 @@ export const suspend: Command = {
     const effectiveAt = typeof ctx.values["effective-at"] === "string" ? parseTime(ctx.values["effective-at"], "effective-at", now) : undefined;
     const suspended = lift ? null : { reason: ctx.values.reason as string };
     return withStore(ctx, { create: false }, async ({ keyward }) => {
+      // An owner with neither an account nor a token is a mistyped id: set() would make it an account, and report
+      // a suspension (or a lift) of the owner meant that never happened.
+      if ((await keyward.accounts.get(owner)) === null && (await keyward.tokens.list(owner, { limit: 1 })).items.length === 0) {
+        throw new AccountNotFoundError(owner);
+      }
       const options = { ...actorOf(ctx.values), ...(effectiveAt !== undefined && { effectiveAt }) };
       const account = await keyward.accounts.set(owner, { suspended }, options);
       if (ctx.values.json) json(ctx.io, account);

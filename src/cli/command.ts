@@ -1,6 +1,6 @@
 // A command: its options for node:util parseArgs, its help, and what it does.
 import { parseArgs } from "node:util";
-import { isoToEpochMs } from "../model/schemas.js";
+import { isoToEpochMs, SECONDS_BOUND } from "../model/schemas.js";
 import { UNITS } from "./duration.js";
 import { CliError, EXIT, type Io } from "./io.js";
 
@@ -123,6 +123,16 @@ export function parseTime(text: string, name: string, now: number): number {
   if (t === null) {
     throw new CliError(`--${name}: expected an ISO-8601 time with its zone (2026-07-01T00:00:00Z), a date, or +<duration> (e.g. +10m)`, EXIT.USAGE);
   }
+  return sinceSecondsBound(t, name);
+}
+
+/**
+ * A time the library takes as one: it reads a number of milliseconds before
+ * 3 March 1973 as seconds (`TIME_IN_SECONDS`, "multiply by 1000"), which says
+ * nothing to whoever typed `1970-01-01` or `20000d` ago.
+ */
+function sinceSecondsBound(t: number, name: string): number {
+  if (t < SECONDS_BOUND) throw new CliError(`--${name}: must be a time from ${new Date(SECONDS_BOUND).toISOString()} on`, EXIT.USAGE);
   return t;
 }
 
@@ -137,12 +147,16 @@ export function parseSince(text: string, name: string, now: number): { at: numbe
   if (/^\d{10,}$/.test(text)) {
     throw new CliError(`--${name}: ${text} looks like a Unix time: give an ISO-8601 time (2026-07-01T00:00:00Z), or a duration with its unit (90d)`, EXIT.USAGE);
   }
-  if (/^\d+[a-z]*$/.test(text)) return { at: now - parseDuration(text, name), relative: true };
+  if (/^\d+[a-z]*$/.test(text)) return { at: sinceSecondsBound(now - parseDuration(text, name), name), relative: true };
   return { at: parseTime(text, name, now), relative: text.startsWith("+") };
 }
 
-/** A non-negative integer option. */
+/**
+ * A non-negative integer option, any a number holds exactly (the library
+ * states its own limit, such as 10^15 credits, naming the option).
+ */
 export function parseCount(text: string, name: string): number {
-  if (!/^\d{1,15}$/.test(text)) throw new CliError(`--${name}: expected a whole number`, EXIT.USAGE);
-  return Number(text);
+  const n = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(n)) throw new CliError(`--${name}: expected a whole number from 0 to ${Number.MAX_SAFE_INTEGER}`, EXIT.USAGE);
+  return n;
 }

@@ -16,6 +16,7 @@ export const members: Command = {
     ...STORE_OPTIONS,
     ...COMMON,
   },
+  settings: { actor: "actor", owner: "owner" },
   run: async (ctx) => {
     positional(ctx, []);
     const owner = required(ctx.values, "owner");

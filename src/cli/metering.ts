@@ -1,5 +1,6 @@
 // Reading metered data: usage (a table and a bar chart) and the credit balance.
 import { redactTokens } from "../lib/text.js";
+import { monthRange } from "../manager/billing.js";
 import { COMMON, type Command, parseCount, parseSince, positional, STORE_OPTIONS } from "./command.js";
 import { CliError, EXIT, json, line } from "./io.js";
 import { withStore } from "./store.js";
@@ -17,6 +18,7 @@ export const usage: Command = {
     ...STORE_OPTIONS,
     ...COMMON,
   },
+  settings: { from: "from", to: "to" },
   run: async (ctx) => {
     const [id] = positional(ctx, ["id"]);
     const now = Date.now();
@@ -70,6 +72,7 @@ export const credits: Command = {
     ...STORE_OPTIONS,
     ...COMMON,
   },
+  settings: { amount: "top-up", idempotencyKey: "idempotency-key", actor: "actor", "target.owner": "owner" },
   run: async (ctx) => {
     const owner = typeof ctx.values.owner === "string" ? ctx.values.owner : undefined;
     // Both named: acting on one of them would top up or reset what the user did not mean.
@@ -126,15 +129,16 @@ export const billing: Command = {
     ...STORE_OPTIONS,
     ...COMMON,
   },
+  settings: { period: "month", from: "from", to: "to", owner: "owner" },
   run: async (ctx) => {
     positional(ctx, []);
     const now = Date.now();
     const v = ctx.values;
     let range: { from: number; to: number };
     if (typeof v.month === "string") {
-      const m = /^(\d{4})-(0[1-9]|1[0-2])$/.exec(v.month);
-      if (!m) throw new CliError("--month: expected YYYY-MM", EXIT.USAGE);
-      range = { from: Date.UTC(Number(m[1]), Number(m[2]) - 1, 1), to: Date.UTC(Number(m[1]), Number(m[2]), 1) };
+      // Both given: one of them would be billed without a word.
+      if (v.from !== undefined || v.to !== undefined) throw new CliError("give --month, or --from and --to, not both", EXIT.USAGE);
+      range = monthRange(v.month, "period");
     } else if (typeof v.from === "string" && typeof v.to === "string") {
       range = { from: onTheHour(v.from, "from", now), to: onTheHour(v.to, "to", now) };
     } else throw new CliError("give --month, or --from and --to", EXIT.USAGE);

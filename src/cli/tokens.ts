@@ -48,7 +48,16 @@ const SETTINGS = {
 } as const;
 
 /** The library's settings that {@link SETTINGS} give, with their options: an error about one names its option. */
-const SETTING_OPTIONS = { rateLimit: "rate-limit", rateLimits: "rate-limit", "credits.refill": "refill", expiresAt: "expires-at" } as const;
+const SETTING_OPTIONS = {
+  rateLimit: "rate-limit",
+  rateLimits: "rate-limit",
+  // Before `credits`: the first setting a field is of names it. Not `pools`: their fields name the pool (`pools.premium`).
+  "credits.refill": "refill",
+  "credits.reset": "reset",
+  credits: "credits",
+  expiresAt: "expires-at",
+  actor: "actor",
+} as const;
 
 type Values = CommandContext["values"];
 
@@ -392,7 +401,7 @@ export const update: Command = {
     ...STORE_OPTIONS,
     ...COMMON,
   },
-  settings: SETTING_OPTIONS,
+  settings: { ...SETTING_OPTIONS, effectiveAt: "effective-at" },
   run: async (ctx) => {
     const [id] = positional(ctx, ["id"]);
     const now = Date.now();

@@ -382,18 +382,30 @@ function exactLine(l: BillingLine): BillingLine {
 
 /** A month `"YYYY-MM"` (UTC) or a range, with its run key. */
 function periodOf(p: BillingRunOptions["period"]): { period: string; range: BillingRange } {
-  if (typeof p === "string") {
-    const m = MONTH.exec(p);
-    if (!m) throw new InvalidInputError("period", 'must be a month "YYYY-MM" or { from, to }');
-    const [y, mo] = [Number(m[1]), Number(m[2])];
-    // Times before March 1973 are read as seconds and refused (toEpochMs); by its year, as Date.UTC reads "0099" as 1999.
-    if (y < 1974) throw new InvalidInputError("period", 'must be a month from "1974-01" on');
-    return { period: p, range: { from: Date.UTC(y, mo - 1, 1), to: Date.UTC(y, mo, 1) } };
-  }
+  if (typeof p === "string") return { period: p, range: monthRange(p, "period", 'must be a month "YYYY-MM" or { from, to }') };
   if (typeof p !== "object" || p === null) throw new InvalidInputError("period", 'must be a month "YYYY-MM" or { from, to }');
   const from = toEpochMs(p.from ?? Number.NaN, 0, "period.from");
   const to = toEpochMs(p.to ?? Number.NaN, 0, "period.to");
   return { period: monthOf(from, to) ?? `${from}-${to}`, range: { from, to } };
+}
+
+/**
+ * The period of a UTC calendar month `"YYYY-MM"` (a billing run's `period`,
+ * `keyward billing --month`): `[first hour, first hour of the next month)`.
+ *
+ * @param month the month
+ * @param field the field an error names
+ * @param expected what the error says `month` must be when it is no `"YYYY-MM"`
+ * @returns the period, epoch ms
+ * @throws {InvalidInputError} `INVALID_INPUT` naming `field`: not `"YYYY-MM"`, or before 1974
+ */
+export function monthRange(month: string, field: string, expected = 'must be a month "YYYY-MM"'): { from: number; to: number } {
+  const m = MONTH.exec(month);
+  if (!m) throw new InvalidInputError(field, expected);
+  const [y, mo] = [Number(m[1]), Number(m[2])];
+  // Times before March 1973 are read as seconds and refused (toEpochMs); by its year, as Date.UTC reads "0099" as 1999.
+  if (y < 1974) throw new InvalidInputError(field, 'must be a month from "1974-01" on');
+  return { from: Date.UTC(y, mo - 1, 1), to: Date.UTC(y, mo, 1) };
 }
 
 /** `"YYYY-MM"` when `[from, to)` is exactly one UTC calendar month: the same run key as the month itself. */

@@ -92,7 +92,7 @@ export const ownerQuerySchema = safeText(256).check(z.minLength(1, "must not be 
  * real time after it, even one long past, is taken as the time it is: a
  * 1999 expiry is refused as past, not as seconds.
  */
-const SECONDS_BOUND = 1e11;
+export const SECONDS_BOUND = 1e11;
 
 // RFC 3339 §5.6 date-time (a zone is required: a local time means a different
 // instant on every server) or a full-date, read as midnight UTC.

@@ -323,7 +323,7 @@ describe("keyward CLI: bad input", () => {
       [["list", "--owner", "a", `--${token}`], `keyward list: Unknown option '--kw_sk_live_[redacted]'`],
       [["scan", token], "keyward scan: cannot read kw_sk_live_[redacted]: no such file or directory (ENOENT)\n"],
       [["scan", `dir/${token.slice(0, 30)}`], "keyward scan: cannot read dir/kw_sk_live_[redacted]: no such file or directory (ENOENT)\n"],
-      [["create", "--owner", "a", "--credits", token], "keyward create: --credits: expected a whole number\n"],
+      [["create", "--owner", "a", "--credits", token], `keyward create: --credits: expected a whole number from 0 to ${Number.MAX_SAFE_INTEGER}\n`],
     ] as const) {
       const r = cli(...args);
       expect(r.code).not.toBe(0);

@@ -274,7 +274,7 @@ describe("keyward CLI: token lifecycle", () => {
       `${id}: already applied with this idempotency key: nothing changed\n${id}: 107 of 100 credits left\n`,
     );
     expect(JSON.parse(cli("credits", id, "--top-up", "7", "--idempotency-key", "pay_81", "--json").stdout)).toMatchObject({ remaining: 107, replayed: true });
-    expect(cli("credits", id, "--top-up", "70", "--idempotency-key", "pay_81").stderr).toMatch(/INVALID_INPUT: idempotencyKey/);
+    expect(cli("credits", id, "--top-up", "70", "--idempotency-key", "pay_81").stderr).toMatch(/INVALID_INPUT: --idempotency-key: was used for another credit operation/);
     expect(cli("credits", id, "--idempotency-key", "pay_81").code).toBe(2);
 
     const at = new Date(Date.now() + 3_600_000).toISOString();
