@@ -322,6 +322,7 @@ const NOT_CHECKED: Record<string, string> = {
   "EdgeOptions.publicOrigin": "prose: the URL the server received",
   "KeywardHonoOptions.getIp": "prose: what each runtime's adapter tells",
   "KeywardFetchOptions.getIp": "a hook of the application: without one, no socket address",
+  "ProblemResponseOptions.method": "prose: the method of the request `kw.verify` decided on (test/http/core.test.ts answers a HEAD's decision)",
   "PostgresStoreOptions.onChangeFeedError": "prose: errors are ignored",
   "AdminHandlerOptions.grantableScopes": "prose: core:read, premium:read and the scopes of `datasets`",
   "NodeHandlerOptions.publicOrigin": "prose: http:// and the Host header",
