@@ -3,9 +3,9 @@
 import { generateKeyPairSync, type KeyObject, randomBytes, sign } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
-import { setTimeout as sleep } from "node:timers/promises";
-import type { AddressInfo, } from "node:net";
+import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
 import { generateToken, Keyward, MemoryStore } from "keyward";
 import { createLeakReceiver, type GitHubPublicKey } from "keyward/leaks";
 import { describe, expect, it } from "vitest";
