@@ -329,7 +329,9 @@ describe("usage pipeline", () => {
   });
 
   it("a flush during a long drain of a slow store that answers waits for it: no second write at once, nothing written after close() resolves", async () => {
-    // Each write answers in 60 ms, within writeTimeoutMs: only the drain as a whole (30 batches) is long.
+    // Each write answers in 60 ms, well within writeTimeoutMs (2 s: a loaded machine's stalls stay within it; with 100 ms
+    // a write's deadline fired before its answer after one, and close() wrote its batch again beside it): only the
+    // drain as a whole (70 batches, 4.2 s) is long, past the first write's deadline and a second.
     class SlowStore extends MemoryStore {
       writing = 0;
       mostAtOnce = 0;
@@ -341,17 +343,17 @@ describe("usage pipeline", () => {
       }
     }
     const store = new SlowStore();
-    const kw = app(store, { batchSize: 1, flushIntervalMs: 60_000, writeTimeoutMs: 100 });
+    const kw = app(store, { batchSize: 1, flushIntervalMs: 60_000, writeTimeoutMs: 2_000 });
     const { token, record } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
-    for (let i = 0; i < 30; i++) await kw.check({ token });
-    // The first drain took the first event; the one after it takes the other 29 (1.7 s of writes).
+    for (let i = 0; i < 70; i++) await kw.check({ token });
+    // The first drain took the first event; the one after it takes the other 69 (4.1 s of writes).
     await sleep(150);
     await kw.close();
     expect(store.writing).toBe(0);
     expect(store.mostAtOnce).toBe(1);
-    expect(kw.usage.stats()).toMatchObject({ queued: 0, written: 30, dropped: 0, failedWrites: 0 });
+    expect(kw.usage.stats()).toMatchObject({ queued: 0, written: 70, dropped: 0, failedWrites: 0 });
     const [bucket] = await store.getUsage(record.id, { from: 0, to: T0 + 3_600_000, granularity: "hour" });
-    expect(bucket).toMatchObject({ allowed: 30 });
+    expect(bucket).toMatchObject({ allowed: 70 });
   });
 
   it("a store that answers nothing: the flush timer starts no write while one is waiting, so close() waits for a few writes, not for every tick of the outage", async () => {
