@@ -347,7 +347,7 @@ describe("createLeakReceiver's keys", () => {
       await server.close();
       await meta.close();
     }
-  });
+  }, 60_000); // 600 alerts over HTTP, each verified: over 20 s under load (3 busy processes besides the suite)
 
   it("a load that fails, or lists no usable key, keeps the keys it had and is told to onKeyError; an unusable key is left out", async () => {
     const { kw, live } = await setup();
