@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parseIp } from "../../src/policy/ip.js";
 import { createTransportResolver, isLoopbackIp } from "../../src/policy/transport.js";
-import { liveStrings } from "../support/heap.js";
+import { liveStrings, SNAPSHOT_TEST_TIMEOUT_MS } from "../support/heap.js";
 
 const none = new Headers();
 const h = (init: Record<string, string>) => new Headers(init);
@@ -228,7 +228,7 @@ describe("createTransportResolver", () => {
     for (let i = 0; i < 20; i++) expect(resolve(`http://h${i}.example/${tag}-${"x".repeat(4000)}`, "203.0.113.9", none)).toBe("http");
     // The last URL is compared in place with the next request's (one, whatever came before).
     expect(await liveStrings(`${tag}-`, 2_000)).toBeLessThanOrEqual(1);
-  });
+  }, SNAPSHOT_TEST_TIMEOUT_MS);
 
   it("answers a sequence of URLs as a resolver that remembers nothing does, each in turn (http:///localhost/ after http:///x/ was 'http')", () => {
     const url = fc

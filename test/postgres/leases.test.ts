@@ -35,7 +35,8 @@ describe.runIf(hasPostgres)("credit leases", () => {
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   /**
    * A token of 20 credits whose first check leased a block of 8 (1 granted) in a process then gone
-   * silent (`leasedAt`: just before), and `kw`, a second process on the same tables; leases live `ttlMs`. `close` ends both
+   * silent (`pastExpiry()` waits until `ttlMs` after that check was answered: the lease, made before on the database's
+   * clock, has expired then), and `kw`, a second process on the same tables. `close` ends both
    * (the silent one's lease, once reclaimed, has nothing to return).
    */
   const deadLease = async (ttlMs: number) => {
@@ -43,14 +44,15 @@ describe.runIf(hasPostgres)("credit leases", () => {
     const [deadStore, store] = [await postgresStore(pool, options), await postgresStore(pool, options)];
     const [dead, kw] = [new Keyward({ store: deadStore, prefix: "acme" }), new Keyward({ store, prefix: "acme" })];
     const { token } = await dead.tokens.create({ owner: "o", kind: "secret", credits: { limit: 20 } });
-    const leasedAt = performance.now();
     expect((await dead.check({ token })).ok).toBe(true);
+    const leasedBy = performance.now();
+    const pastExpiry = () => sleep(ttlMs + 50 - (performance.now() - leasedBy));
     const close = async () => {
       await kw.close();
       await store.close();
       await deadStore.close();
     };
-    return { kw, token, leasedAt, close };
+    return { kw, token, pastExpiry, close };
   };
   /**
    * The pool, holding transactions that ran a statement matching `pattern`
@@ -406,11 +408,12 @@ describe.runIf(hasPostgres)("credit leases", () => {
   });
 
   it("credits held by an expired lease come back to a process that found the balance too low to lease: it tries a reservation again once the lease has expired", async () => {
-    const { kw, token, close } = await deadLease(300);
+    // The 13 checks below come while the lease is out: 3 s (300 ms was too short for them on a loaded machine).
+    const { kw, token, pastExpiry, close } = await deadLease(3_000);
     const codes: string[] = [];
     for (let i = 0; i < 13; i++) codes.push((await kw.check({ token })).code);
     expect(codes).toEqual([...Array(12).fill("OK"), "CREDITS_EXHAUSTED"]); // the 12 outside the lease, too few to lease
-    await sleep(400); // past the lease's expiry
+    await pastExpiry();
     for (let i = 0; i < 8; i++) codes.push((await kw.check({ token })).code);
     expect(codes.slice(13)).toEqual([...Array(7).fill("OK"), "CREDITS_EXHAUSTED"]); // its 7 not granted, reclaimed
     await close();
@@ -419,12 +422,12 @@ describe.runIf(hasPostgres)("credit leases", () => {
   it("credits held by a dead process's lease come back when the lease expires, not up to ttlMs later: a process that found the balance too low tries a reservation then", async () => {
     // The reviewed case: the low memory lasted ttlMs from the spend that found the balance low, so a
     // process that found so half a ttl after the dead one leased denied for half a ttl past its expiry.
-    const { kw, token, leasedAt, close } = await deadLease(2_000);
-    await sleep(1_000);
+    const { kw, token, pastExpiry, close } = await deadLease(4_000);
+    await sleep(2_000);
     const codes: string[] = [];
     for (let i = 0; i < 13; i++) codes.push((await kw.check({ token })).code);
     expect(codes).toEqual([...Array(12).fill("OK"), "CREDITS_EXHAUSTED"]); // the 12 outside the lease, too few to lease
-    await sleep(2_500 - (performance.now() - leasedAt)); // past the lease's expiry, well within ttlMs of the spends above
+    await pastExpiry(); // well within ttlMs of the spends above
     for (let i = 0; i < 8; i++) codes.push((await kw.check({ token })).code);
     expect(codes.slice(13)).toEqual([...Array(7).fill("OK"), "CREDITS_EXHAUSTED"]); // its 7 not granted, reclaimed
     await close();

@@ -9,7 +9,7 @@ describe.runIf(hasPostgres)("usage counts on PostgreSQL", () => {
     const tablePrefix = freshPrefix();
     await countUsageAcrossRestarts(async () => {
       const pool = openPool();
-      const store = await postgresStore(pool, { tablePrefix });
+      const store = await postgresStore(pool, { tablePrefix, requestLockTimeoutMs: 30_000 });
       return {
         store,
         close: async () => {
@@ -18,5 +18,5 @@ describe.runIf(hasPostgres)("usage counts on PostgreSQL", () => {
         },
       };
     });
-  }, 60_000);
+  }, 120_000); // 40 s under load (3 busy processes besides the suite)
 });

@@ -13,7 +13,10 @@ export interface OpenedStore {
  * `rounds` times, `instances` Keyward instances on stores `open` gives
  * check one token concurrently (`perInstance` checks each, 4 at a time, with
  * small batches, a fast timer and flushes in between), then close: every
- * allowed request and credit is counted once, per hour and per minute.
+ * allowed request and credit is counted once, per hour and per minute. What is
+ * checked is the count, not how long a check waits for the token's row: the
+ * checks get 30 s for their lookups (a loaded machine took longer than the
+ * default 2 s), and `open` gives the store as long for its locks.
  */
 export async function countUsageAcrossRestarts(open: () => Promise<OpenedStore>, rounds = 3, instances = 3, perInstance = 400): Promise<void> {
   const first = await open();
@@ -22,7 +25,7 @@ export async function countUsageAcrossRestarts(open: () => Promise<OpenedStore>,
   let total = 0;
   for (let round = 0; round < rounds; round++) {
     const opened = await Promise.all(Array.from({ length: instances }, open));
-    const kws = opened.map((o) => new Keyward({ store: o.store, prefix: "acme", usage: { batchSize: 37, flushIntervalMs: 5 } }));
+    const kws = opened.map((o) => new Keyward({ store: o.store, prefix: "acme", lookupTimeoutMs: 30_000, usage: { batchSize: 37, flushIntervalMs: 5 } }));
     await Promise.all(
       kws.map((kw, i) =>
         Promise.all(

@@ -6,7 +6,7 @@ import { Keyward, MemoryStore } from "keyward";
 import { signRequest } from "keyward/signing";
 import { describe, expect, it } from "vitest";
 import { ed25519KeyPair } from "../client/helpers.js";
-import { liveStrings } from "../support/heap.js";
+import { liveStrings, SNAPSHOT_TEST_TIMEOUT_MS } from "../support/heap.js";
 
 async function setup(settings: Record<string, unknown> = {}) {
   const store = new MemoryStore();
@@ -85,7 +85,7 @@ describe("nonces", () => {
     const held = [tag, "held", "x".repeat(2000)].join("-"); // joined: one flat string
     expect(await liveStrings(`${tag}-`, 2_000)).toBe(1);
     expect(held).toContain(tag);
-  });
+  }, SNAPSHOT_TEST_TIMEOUT_MS);
 
   it("verifies against the current and the grace-period HMAC keys with one lookup", async () => {
     const { createSigner } = await import("keyward/client");

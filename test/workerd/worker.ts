@@ -16,7 +16,9 @@
 // - /remote/*: the same over a second Keyward whose store answers after a
 //   round trip, as a Worker's lasting stores do (/remote/slow?ms=… makes its
 //   lookups that slow), sharing anomaly state through it; /remote/flushed
-//   says whether its kw.flush() ends within 3 s;
+//   says whether its kw.flush() ends within 3 s; /remote/instants, when (on
+//   the Worker's clock, the one keyward reads) its store lookups started and
+//   its /remote/prices requests came and were answered;
 // - /state, /usage?id=…, /remote/leaks?id=…: what the module saw (the
 //   hooks' decisions, the usage queue, the runtime's globals; a token's
 //   usage; its leak reports), read without verifying anything.
@@ -51,7 +53,10 @@ const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  */
 class RemoteStore extends MemoryStore {
   lookupMs = 0;
+  /** When each lookup started. */
+  readonly lookups: number[] = [];
   override async findByHash(...args: Parameters<MemoryStore["findByHash"]>): ReturnType<MemoryStore["findByHash"]> {
+    this.lookups.push(Date.now());
     await wait(this.lookupMs);
     return super.findByHash(...args);
   }
@@ -65,6 +70,8 @@ class RemoteStore extends MemoryStore {
   }
 }
 const remoteStore = new RemoteStore();
+/** When each /remote/prices request came, and when it was answered. */
+const remoteRequests: { came: number; answered?: number }[] = [];
 const remote = new Keyward({
   store: remoteStore,
   prefix: "acme",
@@ -145,6 +152,8 @@ export default {
       remoteStore.lookupMs = Number(url.searchParams.get("ms"));
       return new Response(null, { status: 204 });
     }
+    if (url.pathname === "/remote/instants") return Response.json({ lookups: remoteStore.lookups, requests: remoteRequests });
+    const timed = url.pathname === "/remote/prices" ? remoteRequests[remoteRequests.push({ came: Date.now() }) - 1] : undefined;
     if (url.pathname === "/remote/flushed") {
       const within = wait(3_000).then(() => "still waiting after 3 s");
       return Response.json(await Promise.race([remote.flush().then(() => "flushed"), within]));
@@ -159,6 +168,7 @@ export default {
       return Response.json({ allowed: buckets.reduce((n, b) => n + b.allowed, 0) });
     }
     const response = await (url.pathname.startsWith("/remote/") ? remoteGuard : guarded)(request, env, ctx);
+    if (timed) timed.answered = Date.now();
     if (request.headers.get("x-wait-until") !== "no") ctx.waitUntil(which(url).flush());
     return response;
   },

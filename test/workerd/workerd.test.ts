@@ -27,6 +27,7 @@ import { join } from "node:path";
 import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSigner, generateKeyPair } from "../../src/client/index.js";
+import { JOIN_WINDOW_MS } from "../../src/verify/cache.js";
 import { ROOT, runtimeBinary, scratchDir } from "../support/runtime.js";
 
 const WORKERD = runtimeBinary("KEYWARD_WORKERD", "workerd", "npm i --prefix /tmp/workerd workerd@1");
@@ -264,9 +265,21 @@ describe.runIf(WORKERD).each([
     expect(await usage(waited.record.id)).toBe(1);
     expect((await state()).usage.queued).toBe(0);
 
-    const left = await setup({ owner: "acct_1", kind: "secret", scopes: ["core:read"] });
     const decided = (await state()).decisions.length;
-    expect((await at("/fetch/prices", bearer(left.token, { "x-wait-until": "no" }))).status).toBe(200);
+    // The flush timer is armed by a decision, and dies with its request. A decision more than a second past the
+    // timer's due time takes it as dropped and writes the queue, its own event too: so the request below comes
+    // within 2 s of the one that armed it (2.2 s after the requests before, whose timers are then long past due).
+    // On a loaded machine it may come later: then it is tried again, with a new token.
+    let left: Made | undefined;
+    for (let tries = 1; left === undefined; tries++) {
+      const made = await setup({ owner: "acct_1", kind: "secret", scopes: ["core:read"] });
+      await new Promise((resolve) => setTimeout(resolve, 2_200));
+      const armedFrom = performance.now();
+      expect((await at("/fetch/prices", bearer(waited.token))).status).toBe(200);
+      expect((await at("/fetch/prices", bearer(made.token, { "x-wait-until": "no" }))).status).toBe(200);
+      if (performance.now() - armedFrom < 2_000) left = made;
+      else expect(tries, "the request never came within 2 s of the one that armed the timer").toBeLessThan(5);
+    }
     // Past the flush interval (1 s) and keyward's margin for a dropped timer (1 s): the timer armed by
     // that request never fired, as docs/frameworks.md says.
     await new Promise((resolve) => setTimeout(resolve, 2_200));
@@ -324,25 +337,42 @@ describe.runIf(WORKERD).each([
   });
 
   it("a leak report cut off with its request (a token in a URL, no ctx.waitUntil) leaves kw.flush() free, and the token is reported when seen again", async () => {
-    const leaked = await remote.setup();
+    const instants = async () => (await (await at("/remote/instants")).json()) as { lookups: number[]; requests: { came: number; answered: number }[] };
+    // The two requests below join the report's lookup only if they come within JOIN_WINDOW_MS of its start, on the
+    // Worker's clock; on a loaded machine they may come later, and look up anew: then it is tried again, with a new token.
+    let leaked: Made | undefined;
+    for (let tries = 1; leaked === undefined; tries++) {
+      const made = await remote.setup();
+      const inUrl = (headers: Record<string, string>) => at(`/remote/prices?api_key=${made.token}`, { headers });
+      const lookedUp = (await instants()).lookups.length;
+      // The report's lookup takes 100 ms; the request is answered (TOKEN_IN_URL) before it.
+      await at("/remote/slow?ms=100");
+      let pair: { status: number; ms: number }[] | string;
+      try {
+        expect(await answer(await inUrl({ "x-wait-until": "no" }))).toMatchObject({ status: 400, body: { code: "TOKEN_IN_URL" } });
+        // Used at once, within the 100 ms a lookup under way is shared, the token is looked up anew; at older
+        // compatibility dates, where the cut-off lookup never settles, it is abandoned at its deadline (300 ms).
+        // Two requests join it: each is answered as the first is.
+        pair = await Promise.race([Promise.all([remote.call(made.token, true), remote.call(made.token, true)]), new Promise<string>((resolve) => setTimeout(resolve, 5_000, "a joiner still waiting after 5 s"))]);
+      } finally {
+        await at("/remote/slow?ms=0");
+      }
+      expect(typeof pair).not.toBe("string");
+      const { lookups, requests } = await instants();
+      const joiners = requests.slice(-2);
+      if (joiners.some(({ came }) => came - lookups[lookedUp]! > JOIN_WINDOW_MS)) {
+        expect(tries, "the two requests never came within JOIN_WINDOW_MS of the report's lookup").toBeLessThan(5);
+        continue;
+      }
+      for (const used of pair as { status: number; ms: number }[]) {
+        if (date === undefined) expect(used).toMatchObject({ status: 200 });
+        else expect(used).toMatchObject({ status: 503, code: "STORE_UNAVAILABLE" });
+      }
+      // Each answered within 1 s, on the Worker's clock (the client's counts the machine's load too: over 1 s once).
+      for (const { came, answered } of joiners) expect(answered - came).toBeLessThan(1_000);
+      leaked = made;
+    }
     const inUrl = (headers: Record<string, string>) => at(`/remote/prices?api_key=${leaked.token}`, { headers });
-    // The report's lookup takes 100 ms; the request is answered (TOKEN_IN_URL) before it.
-    await at("/remote/slow?ms=100");
-    try {
-      expect(await answer(await inUrl({ "x-wait-until": "no" }))).toMatchObject({ status: 400, body: { code: "TOKEN_IN_URL" } });
-    } finally {
-      await at("/remote/slow?ms=0");
-    }
-    // Used at once, within the 100 ms a lookup under way is shared, the token is looked up anew; at older
-    // compatibility dates, where the cut-off lookup never settles, it is abandoned at its deadline (300 ms).
-    // Two requests join it: each is answered as the first is.
-    const pair = await Promise.race([Promise.all([remote.call(leaked.token, true), remote.call(leaked.token, true)]), new Promise<string>((resolve) => setTimeout(resolve, 5_000, "a joiner still waiting after 5 s"))]);
-    expect(typeof pair).not.toBe("string");
-    for (const used of pair as { status: number; ms: number }[]) {
-      if (date === undefined) expect(used).toMatchObject({ status: 200 });
-      else expect(used).toMatchObject({ status: 503, code: "STORE_UNAVAILABLE" });
-      expect(used.ms).toBeLessThan(1_000);
-    }
     expect(await (await at("/remote/flushed")).json()).toBe("flushed");
     expect(await (await at(`/remote/leaks?id=${leaked.record.id}`)).json()).toBe(0);
     // Seen again (the report kept open by ctx.waitUntil(kw.flush()) this time): reported.
