@@ -44,14 +44,14 @@ class FetchEdgeRequest<Req> implements EdgeRequest<Req> {
     this.method = fetchRequest.method;
     this.url = node === null ? fetchRequest.url : onConnection(fetchRequest.url, node);
     this.request = node === null ? fetchRequest : undefined;
-    this.fields = node !== null && !madeByConstructor(fetchRequest) ? node : null;
+    this.fields = node !== null && readsMessage(fetchRequest, node) ? node : null;
   }
 
   /**
    * The Node request whose fields are the Fetch request's: when it is
-   * @hono/node-server's own request of it. Not a Request the application
-   * made (`app.fetch(new Request(…), c.env)`: a sub-request, Hono's
-   * `methodOverride` and `app.mount`), which comes with the same `env` and
+   * @hono/node-server's own request of it, which holds it. Not a Request the
+   * application made, of any class (`app.fetch(new Request(…), c.env)`: a
+   * sub-request, Hono's `methodOverride` and `app.mount`), which comes with the same `env` and
    * fields of its own: it is checked on those, never on the token of the
    * request it was made in. (Its URL still takes the connection's scheme.)
    */
@@ -76,15 +76,27 @@ class FetchEdgeRequest<Req> implements EdgeRequest<Req> {
 }
 
 /**
- * Whether a Request was built by a Request constructor: the global one
- * (which @hono/node-server may have replaced with a subclass of its own) or
- * the one it replaced; not @hono/node-server's request of an incoming
- * message, an object of another prototype that reads that message.
+ * Whether `request` is @hono/node-server's request of the Node message
+ * `node`: it holds that message (in a field under a symbol of its own, found
+ * once and then read directly). Any other Request, whatever its class (the
+ * global one, a subclass, another copy of undici's), does not, and is read
+ * on its own fields.
  */
-function madeByConstructor(request: Request): boolean {
-  const proto: unknown = Object.getPrototypeOf(request);
-  return proto === Request.prototype || proto === Object.getPrototypeOf(Request.prototype);
+function readsMessage(request: Request, node: NodeFields): boolean {
+  const fields = request as unknown as Record<symbol, unknown>;
+  if (messageKey !== undefined && fields[messageKey] === node) return true;
+  for (const key of Object.getOwnPropertySymbols(request)) {
+    // A data field only: no getter of an unknown class is called.
+    if (Object.getOwnPropertyDescriptor(request, key)?.value === node) {
+      messageKey = key;
+      return true;
+    }
+  }
+  return false;
 }
+
+/** The symbol under which @hono/node-server's request holds its Node message, once seen. */
+let messageKey: symbol | undefined;
 
 /**
  * The URL with the scheme of the connection the request came on, as the

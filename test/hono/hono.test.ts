@@ -244,6 +244,38 @@ describe("keyward/hono on @hono/node-server: a request the app makes and serves 
   });
 });
 
+describe("keyward/hono on @hono/node-server: a sub-request made with a Request subclass", () => {
+  it("is checked on its own headers too (before: a subclass's Request was read as @hono/node-server's own, on the outer request's token)", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const outer = await kw.tokens.create({ owner: "service", kind: "secret" });
+    const app = new Hono<KeywardEnv>();
+    const guard = keywardHono(kw);
+    // An application's own Request class (tracing, a framework's request type): not @hono/node-server's request of the message.
+    class AppRequest extends Request {}
+    app.get("/items", guard.requireToken(), (c) => c.json({ owner: c.get("keyward").token.owner }));
+    let built: string[] = [];
+    app.post("/batch", guard.requireToken(), async (c) => {
+      // The outer request, @hono/node-server's own, was checked on the Node message: its Fetch headers are not built.
+      built = Object.getOwnPropertySymbols(c.req.raw).map((s) => s.description ?? "");
+      const res = await app.fetch(new AppRequest(new URL("/items", c.req.url)), c.env);
+      return c.json([res.status, ((await res.json()) as { owner?: string }).owner ?? "denied"]);
+    });
+    const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
+    await new Promise((resolve) => server.once("listening", resolve));
+    try {
+      const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/batch`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${outer.token}` },
+      });
+      expect(await res.json()).toEqual([401, "denied"]);
+      expect(built).toContain("incomingKey");
+      expect(built).not.toContain("headersKey");
+    } finally {
+      server.close();
+    }
+  });
+});
+
 describe("keyward/hono on @hono/node-server: a signed TRACE", () => {
   it("verified at its public URL (publicOrigin), against the method sent: a GET's signature is refused, TRACE's holds; never a 500", async () => {
     const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
