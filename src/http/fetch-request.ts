@@ -22,7 +22,7 @@ export function incomingHeaders(env: unknown): NodeFields | null {
  * @param raw the framework's request, for `getToken`
  * @param request the Fetch request
  * @param ip the client's socket address, when the runtime tells it
- * @param node the same request as Node holds it ({@link incomingHeaders}), whose headers are read instead of `request.headers` when given
+ * @param node the same request as Node holds it ({@link incomingHeaders}), whose headers are read instead of `request.headers` while they are the request's (see readsMessage)
  */
 export function fetchEdgeRequest<Req>(raw: Req, request: Request, ip: string | null, node: NodeFields | null = null): EdgeRequest<Req> {
   return new FetchEdgeRequest(raw, request, ip, node);
@@ -54,6 +54,7 @@ class FetchEdgeRequest<Req> implements EdgeRequest<Req> {
    * sub-request, Hono's `methodOverride` and `app.mount`), which comes with the same `env` and
    * fields of its own: it is checked on those, never on the token of the
    * request it was made in. (Its URL still takes the connection's scheme.)
+   * Nor once its Fetch fields are built, which a middleware may have changed.
    */
   private readonly fields: NodeFields | null;
 
@@ -76,27 +77,33 @@ class FetchEdgeRequest<Req> implements EdgeRequest<Req> {
 }
 
 /**
- * Whether `request` is @hono/node-server's request of the Node message
- * `node`: it holds that message (in a field under a symbol of its own, found
- * once and then read directly). Any other Request, whatever its class (the
- * global one, a subclass, another copy of undici's), does not, and is read
- * on its own fields.
+ * Whether the header fields of `request` are those of the Node message
+ * `node`: it is @hono/node-server's request of that message (it holds it, in
+ * a field under a symbol of its own) and its Fetch `Headers`, which a
+ * middleware may have changed (`c.req.raw.headers.set(…)`), are not built.
+ * Any other Request, whatever its class (the global one, a subclass, another
+ * copy of undici's), does not hold the message, and is read on its own fields.
  */
 function readsMessage(request: Request, node: NodeFields): boolean {
   const fields = request as unknown as Record<symbol, unknown>;
-  if (messageKey !== undefined && fields[messageKey] === node) return true;
-  for (const key of Object.getOwnPropertySymbols(request)) {
-    // A data field only: no getter of an unknown class is called.
-    if (Object.getOwnPropertyDescriptor(request, key)?.value === node) {
-      messageKey = key;
-      return true;
-    }
+  if (keys === undefined) {
+    const message = ownSymbolHolding(request, (value) => value === node);
+    if (message === undefined) return false;
+    // Built once, on the first such request, to learn where they are kept.
+    void request.headers;
+    keys = { message, headers: ownSymbolHolding(request, (value) => value instanceof Headers) };
   }
-  return false;
+  // Where the Headers are kept is not known (another layout): they are read, always right.
+  return fields[keys.message] === node && keys.headers !== undefined && fields[keys.headers] === undefined;
 }
 
-/** The symbol under which @hono/node-server's request holds its Node message, once seen. */
-let messageKey: symbol | undefined;
+/** The symbols under which @hono/node-server's request holds its Node message and its built Headers: learnt from the first one. */
+let keys: { message: symbol; headers: symbol | undefined } | undefined;
+
+/** The symbol of an own data field of `request` whose value passes `test` (no getter of an unknown class is called). */
+function ownSymbolHolding(request: Request, test: (value: unknown) => boolean): symbol | undefined {
+  return Object.getOwnPropertySymbols(request).find((key) => test(Object.getOwnPropertyDescriptor(request, key)?.value));
+}
 
 /**
  * The URL with the scheme of the connection the request came on, as the
