@@ -17,7 +17,11 @@ export const OTHER_SCOPES = "(other)";
 /** @internal The distinct scopes of each token in the latest minute, per instance. */
 export class ScopeBound {
   readonly #max: number;
-  /** The latest UTC minute seen; an event of an earlier one (a clock stepped back) counts in it. */
+  /**
+   * The UTC minute counted: the latest seen. An event of the minute before (decided then, queued now)
+   * counts in it; one of an earlier minute (a clock stepped back) starts a minute afresh, or the scopes
+   * of a minute ahead would hold its tokens' bound until the clock caught up.
+   */
   #minute = Number.NEGATIVE_INFINITY;
   /**
    * Per token, the scopes (as a row keeps them) it was recorded under this minute: at most `max` each; the
@@ -38,7 +42,7 @@ export class ScopeBound {
    */
   scopeOf(tokenId: string, at: number, scope: string | null, capped: (tokenId: string) => void): string | null {
     const minute = at - (at % MINUTE_MS);
-    if (minute > this.#minute) {
+    if (minute > this.#minute || minute < this.#minute - MINUTE_MS) {
       this.#minute = minute;
       this.#scopes = new Map();
       this.#told = false;

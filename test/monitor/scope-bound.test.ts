@@ -39,4 +39,20 @@ describe("ScopeBound", () => {
     const one = new ScopeBound(1);
     expect([one.scopeOf("tok_a", T0, null, never), one.scopeOf("tok_a", T0, null, never), one.scopeOf("tok_a", T0, "a", () => {})]).toEqual([null, null, OTHER_SCOPES]);
   });
+
+  it("a clock stepped back by more than a minute starts a minute afresh: the scopes of the minute it came from do not hold the token's bound until the clock catches up (before: (other) for the hour a clock an hour ahead was set back)", () => {
+    const bound = new ScopeBound(2);
+    const told: string[] = [];
+    const capped = (id: string) => told.push(id);
+    // An hour ahead (a clock wrong at boot), then set right.
+    expect([bound.scopeOf("tok_a", T0 + 3_600_000, "x", capped), bound.scopeOf("tok_a", T0 + 3_600_000, "y", capped)]).toEqual(["x", "y"]);
+    expect([bound.scopeOf("tok_a", T0, "a", capped), bound.scopeOf("tok_a", T0, "b", capped)]).toEqual(["a", "b"]);
+    expect(told).toEqual([]);
+    // The bound holds in that minute as in any.
+    expect(bound.scopeOf("tok_a", T0 + 1_000, "c", capped)).toBe(OTHER_SCOPES);
+    // An event a few ms late from the minute before (decided then, queued now) counts in the current one: no new minute.
+    expect(bound.scopeOf("tok_a", T0 + 60_000, "d", capped)).toBe("d");
+    expect(bound.scopeOf("tok_a", T0 + 59_999, "e", capped)).toBe("e");
+    expect(bound.scopeOf("tok_a", T0 + 60_001, "f", capped)).toBe(OTHER_SCOPES);
+  });
 });
