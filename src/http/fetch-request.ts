@@ -22,7 +22,7 @@ export function incomingHeaders(env: unknown): NodeFields | null {
  * @param raw the framework's request, for `getToken`
  * @param request the Fetch request
  * @param ip the client's socket address, when the runtime tells it
- * @param node the same request as Node holds it ({@link incomingHeaders}), whose headers are read instead of `request.headers` when given
+ * @param node the same request as Node holds it ({@link incomingHeaders}), whose headers are read instead of `request.headers` while they are the request's (see readsMessage)
  */
 export function fetchEdgeRequest<Req>(raw: Req, request: Request, ip: string | null, node: NodeFields | null = null): EdgeRequest<Req> {
   return new FetchEdgeRequest(raw, request, ip, node);
@@ -44,16 +44,17 @@ class FetchEdgeRequest<Req> implements EdgeRequest<Req> {
     this.method = fetchRequest.method;
     this.url = node === null ? fetchRequest.url : onConnection(fetchRequest.url, node);
     this.request = node === null ? fetchRequest : undefined;
-    this.fields = node !== null && !madeByConstructor(fetchRequest) ? node : null;
+    this.fields = node !== null && readsMessage(fetchRequest, node) ? node : null;
   }
 
   /**
    * The Node request whose fields are the Fetch request's: when it is
-   * @hono/node-server's own request of it. Not a Request the application
-   * made (`app.fetch(new Request(…), c.env)`: a sub-request, Hono's
-   * `methodOverride` and `app.mount`), which comes with the same `env` and
+   * @hono/node-server's own request of it, which holds it. Not a Request the
+   * application made, of any class (`app.fetch(new Request(…), c.env)`: a
+   * sub-request, Hono's `methodOverride` and `app.mount`), which comes with the same `env` and
    * fields of its own: it is checked on those, never on the token of the
    * request it was made in. (Its URL still takes the connection's scheme.)
+   * Nor once its Fetch fields are built, which a middleware may have changed.
    */
   private readonly fields: NodeFields | null;
 
@@ -76,14 +77,32 @@ class FetchEdgeRequest<Req> implements EdgeRequest<Req> {
 }
 
 /**
- * Whether a Request was built by a Request constructor: the global one
- * (which @hono/node-server may have replaced with a subclass of its own) or
- * the one it replaced; not @hono/node-server's request of an incoming
- * message, an object of another prototype that reads that message.
+ * Whether the header fields of `request` are those of the Node message
+ * `node`: it is @hono/node-server's request of that message (it holds it, in
+ * a field under a symbol of its own) and its Fetch `Headers`, which a
+ * middleware may have changed (`c.req.raw.headers.set(…)`), are not built.
+ * Any other Request, whatever its class (the global one, a subclass, another
+ * copy of undici's), does not hold the message, and is read on its own fields.
  */
-function madeByConstructor(request: Request): boolean {
-  const proto: unknown = Object.getPrototypeOf(request);
-  return proto === Request.prototype || proto === Object.getPrototypeOf(Request.prototype);
+function readsMessage(request: Request, node: NodeFields): boolean {
+  const fields = request as unknown as Record<symbol, unknown>;
+  if (keys === undefined) {
+    const message = ownSymbolHolding(request, (value) => value === node);
+    if (message === undefined) return false;
+    // Built once, on the first such request, to learn where they are kept.
+    void request.headers;
+    keys = { message, headers: ownSymbolHolding(request, (value) => value instanceof Headers) };
+  }
+  // Where the Headers are kept is not known (another layout): they are read, always right.
+  return fields[keys.message] === node && keys.headers !== undefined && fields[keys.headers] === undefined;
+}
+
+/** The symbols under which @hono/node-server's request holds its Node message and its built Headers: learnt from the first one. */
+let keys: { message: symbol; headers: symbol | undefined } | undefined;
+
+/** The symbol of an own data field of `request` whose value passes `test` (no getter of an unknown class is called). */
+function ownSymbolHolding(request: Request, test: (value: unknown) => boolean): symbol | undefined {
+  return Object.getOwnPropertySymbols(request).find((key) => test(Object.getOwnPropertyDescriptor(request, key)?.value));
 }
 
 /**

@@ -17,10 +17,17 @@ export const OTHER_SCOPES = "(other)";
 /** @internal The distinct scopes of each token in the latest minute, per instance. */
 export class ScopeBound {
   readonly #max: number;
-  /** The latest UTC minute seen; an event of an earlier one (a clock stepped back) counts in it. */
+  /**
+   * The UTC minute counted: the latest seen. An event of the minute before (decided then, queued now)
+   * counts in it; one of an earlier minute (a clock stepped back) starts a minute afresh, or the scopes
+   * of a minute ahead would hold its tokens' bound until the clock caught up.
+   */
   #minute = Number.NEGATIVE_INFINITY;
-  /** Per token, the scopes (as a row keeps them) it was recorded under this minute: at most `max` each. */
-  #scopes = new Map<string, Set<string>>();
+  /**
+   * Per token, the scopes (as a row keeps them) it was recorded under this minute: at most `max` each; the
+   * one scope of a token that called one (most tokens) as it is, a Set only from its second.
+   */
+  #scopes = new Map<string, string | Set<string>>();
   /** Whether a token went past the bound this minute (the application is told once a minute). */
   #told = false;
 
@@ -35,7 +42,7 @@ export class ScopeBound {
    */
   scopeOf(tokenId: string, at: number, scope: string | null, capped: (tokenId: string) => void): string | null {
     const minute = at - (at % MINUTE_MS);
-    if (minute > this.#minute) {
+    if (minute > this.#minute || minute < this.#minute - MINUTE_MS) {
       this.#minute = minute;
       this.#scopes = new Map();
       this.#told = false;
@@ -43,15 +50,23 @@ export class ScopeBound {
     // The row's identity: a scope is kept by its first MAX_USAGE_SCOPE_LENGTH characters (a copy of them:
     // a view would keep the whole text alive for the minute).
     const key = scope === null ? "" : scope.length > MAX_USAGE_SCOPE_LENGTH ? detach(scope.slice(0, MAX_USAGE_SCOPE_LENGTH)) : scope;
-    let seen = this.#scopes.get(tokenId);
+    const seen = this.#scopes.get(tokenId);
     if (seen === undefined) {
-      seen = new Set();
-      this.#scopes.set(tokenId, seen);
-    }
-    if (seen.has(key)) return scope;
-    if (seen.size < this.#max) {
-      seen.add(key);
+      this.#scopes.set(tokenId, key);
       return scope;
+    }
+    if (typeof seen === "string") {
+      if (seen === key) return scope;
+      if (this.#max > 1) {
+        this.#scopes.set(tokenId, new Set([seen, key]));
+        return scope;
+      }
+    } else {
+      if (seen.has(key)) return scope;
+      if (seen.size < this.#max) {
+        seen.add(key);
+        return scope;
+      }
     }
     if (!this.#told) {
       this.#told = true;

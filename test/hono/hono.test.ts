@@ -244,6 +244,71 @@ describe("keyward/hono on @hono/node-server: a request the app makes and serves 
   });
 });
 
+describe("keyward/hono on @hono/node-server: a sub-request made with a Request subclass", () => {
+  it("is checked on its own headers too (before: a subclass's Request was read as @hono/node-server's own, on the outer request's token)", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const outer = await kw.tokens.create({ owner: "service", kind: "secret" });
+    const app = new Hono<KeywardEnv>();
+    const guard = keywardHono(kw);
+    // An application's own Request class (tracing, a framework's request type): not @hono/node-server's request of the message.
+    class AppRequest extends Request {}
+    app.get("/items", guard.requireToken(), (c) => c.json({ owner: c.get("keyward").token.owner }));
+    let built: string[] = [];
+    app.post("/batch", guard.requireToken(), async (c) => {
+      // The outer request, @hono/node-server's own, was checked on the Node message: its Fetch headers are not built.
+      built = Object.getOwnPropertySymbols(c.req.raw).map((s) => s.description ?? "");
+      const res = await app.fetch(new AppRequest(new URL("/items", c.req.url)), c.env);
+      return c.json([res.status, ((await res.json()) as { owner?: string }).owner ?? "denied"]);
+    });
+    const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
+    await new Promise((resolve) => server.once("listening", resolve));
+    try {
+      // Twice: keyward learns where @hono/node-server keeps a request's fields on the first request it sees.
+      for (let i = 0; i < 2; i++) {
+        const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/batch`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${outer.token}` },
+        });
+        expect(await res.json()).toEqual([401, "denied"]);
+      }
+      expect(built).toContain("incomingKey");
+      expect(built).not.toContain("headersKey");
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe("keyward/hono on @hono/node-server: header fields a middleware changed before the guard", () => {
+  it("are the ones checked, as on any other runtime: a token set from a cookie is seen, one removed is not", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const { token } = await kw.tokens.create({ owner: "service", kind: "secret" });
+    const app = new Hono<KeywardEnv>();
+    const guard = keywardHono(kw);
+    // A session cookie becomes the bearer token; an Authorization sent from outside is dropped.
+    app.use("/from-cookie", async (c, next) => {
+      const cookie = /(?:^|; )tok=([^;]+)/.exec(c.req.header("cookie") ?? "")?.[1];
+      if (cookie) c.req.raw.headers.set("authorization", `Bearer ${cookie}`);
+      await next();
+    });
+    app.use("/internal", async (c, next) => {
+      c.req.raw.headers.delete("authorization");
+      await next();
+    });
+    app.get("/from-cookie", guard.requireToken(), (c) => c.text("ok"));
+    app.get("/internal", guard.requireToken(), (c) => c.text("ok"));
+    const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
+    await new Promise((resolve) => server.once("listening", resolve));
+    try {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      expect((await fetch(`${base}/from-cookie`, { headers: { cookie: `tok=${token}` } })).status).toBe(200);
+      expect((await fetch(`${base}/internal`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(401);
+    } finally {
+      server.close();
+    }
+  });
+});
+
 describe("keyward/hono on @hono/node-server: a signed TRACE", () => {
   it("verified at its public URL (publicOrigin), against the method sent: a GET's signature is refused, TRACE's holds; never a 500", async () => {
     const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
