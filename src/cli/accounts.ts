@@ -5,7 +5,7 @@ import { AccountNotFoundError } from "../index.js";
 import { DEFAULT_POOL } from "../model/pools.js";
 import { COMMON, type Command, parseTime, positional, required, STORE_OPTIONS } from "./command.js";
 import { formatDuration } from "./duration.js";
-import { CliError, EXIT, json, line } from "./io.js";
+import { CliError, EXIT, type Io, json, line } from "./io.js";
 import { withStore } from "./store.js";
 import { ACTOR, actorOf, creditsText, policyChanges } from "./tokens.js";
 
@@ -88,11 +88,12 @@ export const account: Command = {
       const record = await keyward.accounts.get(owner);
       // An owner with neither an account nor a token is a mistyped id, as for suspend.
       if (record === null && (await keyward.tokens.list(owner, { limit: 1 })).items.length === 0) throw new AccountNotFoundError(owner);
-      const now = Date.now();
+      // The account's policy is read at no earlier than its last write (a writer's clock ahead of this one's): so is its log.
+      const at = Math.max(Date.now(), record?.updatedAt ?? 0);
       const view: AccountView = {
         owner,
         account: record,
-        suspended: record?.policy.suspended == null ? null : { reason: record.policy.suspended.reason, since: await suspendedSince(keyward, owner, now) },
+        suspended: record?.policy.suspended == null ? null : { reason: record.policy.suspended.reason, since: await suspendedSince(keyward, owner, at) },
         balances: record === null ? {} : await balancesOf(keyward, owner, record.policy),
       };
       if (ctx.values.json) json(ctx.io, view);
@@ -158,7 +159,7 @@ function accountRows(p: AccountPolicy): [string, string][] {
 }
 
 /** An account as readable lines (stored text is escaped by `line`). */
-function printAccount(io: Parameters<typeof line>[0], view: AccountView): void {
+function printAccount(io: Io, view: AccountView): void {
   const a = view.account;
   const current = accountRows(a?.policy ?? { ceiling: null, credits: null, rateLimit: null });
   const rows: [string, string][] = [["owner", view.owner]];
