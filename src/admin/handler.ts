@@ -1,7 +1,7 @@
 // The admin handler: routes, the CSRF rules of mutations, authorization by
 // owner, and each operation as a few lines over `kw.tokens` / `kw.usage`.
 import { InvalidInputError, RevisionConflictError } from "../errors.js";
-import { answerFor } from "../http/head.js";
+import { headAnswerOf } from "../http/head.js";
 import { answerWithin } from "../lib/within.js";
 import type { AccountRecord } from "../manager/accounts.js";
 import type { IssuedToken } from "../manager/issued.js";
@@ -437,8 +437,9 @@ function handlerOf(cfg: AdminConfig): AdminHandler {
     }
   };
   return async (request) => {
-    // HEAD is answered as GET, without its content, whatever serves this Response.
-    return answerFor(request.method, await answer(request));
+    // HEAD is answered as GET, with its Content-Length and without its content, whatever serves this Response.
+    const response = await answer(request);
+    return request.method === "HEAD" ? headAnswerOf(response) : response;
   };
 }
 

@@ -1,9 +1,13 @@
-// keyward suspend: stop every token of an account, or lift it (docs/accounts.md).
+// keyward account: an account as it stands, read only; keyward suspend: stop
+// every token of an account, or lift it (docs/accounts.md).
+import type { AccountCreditsPolicy, AccountPolicy, AccountRecord, CreditBalance, Keyward } from "../index.js";
 import { AccountNotFoundError } from "../index.js";
+import { DEFAULT_POOL } from "../model/pools.js";
 import { COMMON, type Command, parseTime, positional, required, STORE_OPTIONS } from "./command.js";
-import { CliError, EXIT, json, line } from "./io.js";
+import { formatDuration } from "./duration.js";
+import { CliError, EXIT, type Io, json, line } from "./io.js";
 import { withStore } from "./store.js";
-import { ACTOR, actorOf } from "./tokens.js";
+import { ACTOR, actorOf, creditsText, policyChanges } from "./tokens.js";
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -51,3 +55,135 @@ export const suspend: Command = {
     });
   },
 };
+
+/** An account's balance of one pool, as `credits --owner` reads it. */
+type PoolBalance = Omit<CreditBalance, "replayed">;
+
+/** What `account --json` prints: stable for scripts (docs/cli.md). */
+interface AccountView {
+  owner: string;
+  /** As `kw.accounts.get` returns it (`suspend --json` prints the same); null for an owner with tokens and no account. */
+  account: AccountRecord | null;
+  /**
+   * The suspension in force, or null: the operator's reason, and when it began (epoch ms) as the audit log has
+   * it (null when the log does not have it).
+   */
+  suspended: { reason: string; since: number | null } | null;
+  /** Each pool in force now, the default one as `default`: what is left, read as `credits --owner` does (nothing spent). */
+  balances: Record<string, PoolBalance>;
+}
+
+export const account: Command = {
+  summary: "Show an account: plan ceiling, credit pools and balances, rate limit, suspension (why, since when), members (reads only).",
+  options: {
+    owner: { type: "string", value: "id", description: "the account, required" },
+    ...STORE_OPTIONS,
+    ...COMMON,
+  },
+  settings: { owner: "owner" },
+  run: async (ctx) => {
+    positional(ctx, []);
+    const owner = required(ctx.values, "owner");
+    return withStore(ctx, { create: false, readsOnly: true }, async ({ keyward }) => {
+      const record = await keyward.accounts.get(owner);
+      // An owner with neither an account nor a token is a mistyped id, as for suspend.
+      if (record === null && (await keyward.tokens.list(owner, { limit: 1 })).items.length === 0) throw new AccountNotFoundError(owner);
+      // The account's policy is read at no earlier than its last write (a writer's clock ahead of this one's): so is its log.
+      const at = Math.max(Date.now(), record?.updatedAt ?? 0);
+      const view: AccountView = {
+        owner,
+        account: record,
+        suspended: record?.policy.suspended == null ? null : { reason: record.policy.suspended.reason, since: await suspendedSince(keyward, owner, at) },
+        balances: record === null ? {} : await balancesOf(keyward, owner, record.policy),
+      };
+      if (ctx.values.json) json(ctx.io, view);
+      else printAccount(ctx.io, view);
+      return EXIT.OK;
+    });
+  },
+};
+
+/** The balance of each pool in force: read through the store's credit operation with nothing spent. */
+async function balancesOf(keyward: Keyward, owner: string, policy: AccountPolicy): Promise<Record<string, PoolBalance>> {
+  const names = [...(policy.credits ? [DEFAULT_POOL] : []), ...Object.keys(policy.pools ?? {})];
+  const balances: Record<string, PoolBalance> = {};
+  for (const pool of names) {
+    const { replayed: _, ...balance } = await keyward.credits.get(pool === DEFAULT_POOL ? { owner } : { owner, pool });
+    balances[pool] = balance;
+  }
+  return balances;
+}
+
+/**
+ * When the suspension in force at `now` began, from the account's changes of
+ * `suspended` in the audit log. Replayed in the order they were written, each
+ * from its effective time on, as the account applies them: a change replaces
+ * those effective at or after its own time (a suspension made at once cancels
+ * a lift scheduled for later). Of the changes in force at `now`, the first
+ * suspension after the last lift; null when the log has none (a suspension
+ * written by other means, or a log cut short).
+ */
+async function suspendedSince(keyward: Keyward, owner: string, now: number): Promise<number | null> {
+  /** Effective time, and whether it suspends (a suspension keeps its reason in the entry; a lift has none). */
+  let timeline: { at: number; suspends: boolean }[] = [];
+  let cursor: string | null = null;
+  do {
+    const page = await keyward.tokens.audit({ owner }, { limit: 1000, cursor });
+    for (const e of page.items) {
+      if (e.action !== "account" || !e.changes.includes("suspended")) continue;
+      const at = e.effectiveAt ?? e.at;
+      timeline = timeline.filter((c) => c.at < at);
+      timeline.push({ at, suspends: e.reason !== undefined });
+    }
+    cursor = page.nextCursor;
+  } while (cursor !== null);
+  let since: number | null = null;
+  for (const c of timeline) if (c.at <= now) since = c.suspends ? (since ?? c.at) : null;
+  return since;
+}
+
+const poolText = (c: AccountCreditsPolicy) => `${creditsText(c)}${c.overage > 0 ? `, overage ${c.overage}` : ""}`;
+
+/** An account policy as readable rows (the same labels as `show` where they mean the same). */
+function accountRows(p: AccountPolicy): [string, string][] {
+  const rules = p.tokens;
+  const rule = (ms: number | null | undefined) => (ms == null ? "the application's" : formatDuration(ms));
+  return [
+    ["status", p.suspended == null ? "active" : `suspended: ${JSON.stringify(p.suspended.reason)}`],
+    ["ceiling", p.ceiling === null ? "none" : p.ceiling.join(" ")],
+    ["credits", p.credits === null ? "none" : poolText(p.credits)],
+    ...Object.entries(p.pools ?? {}).map(([name, c]): [string, string] => [`pool ${name}`, poolText(c)]),
+    ["rate limit", p.rateLimit ? `${p.rateLimit.limit} per ${formatDuration(p.rateLimit.windowMs)}` : "none"],
+    ["token lifetime", `default ${rule(rules?.defaultLifetimeMs)}, max ${rule(rules?.maxLifetimeMs)}, rotation ${rule(rules?.rotationPeriodMs)}`],
+  ];
+}
+
+/** An account as readable lines (stored text is escaped by `line`). */
+function printAccount(io: Io, view: AccountView): void {
+  const a = view.account;
+  const current = accountRows(a?.policy ?? { ceiling: null, credits: null, rateLimit: null });
+  const rows: [string, string][] = [["owner", view.owner]];
+  for (const [label, value] of current) {
+    const s = view.suspended;
+    if (label === "status" && s !== null) {
+      rows.push([label, `suspended ${s.since === null ? "(since not in the audit log)" : `since ${iso(s.since)}`}: ${JSON.stringify(s.reason)}`]);
+      continue;
+    }
+    rows.push([label, value]);
+    const pool = label === "credits" ? DEFAULT_POOL : label.startsWith("pool ") ? label.slice(5) : undefined;
+    const b = pool === undefined ? undefined : view.balances[pool];
+    if (b !== undefined) rows.push(["  balance", `${b.remaining} of ${b.limit} left${b.nextRefillAt === null ? "" : `, next refill ${iso(b.nextRefillAt)}`}`]);
+  }
+  const members = Object.entries(a?.members ?? {});
+  rows.push(["members", members.length === 0 ? "none" : members.map(([id, role]) => `${role} ${JSON.stringify(id)}`).join(", ")]);
+  if (a === null) rows.push(["account", "none yet: the owner has tokens and no plan, pool or member set"]);
+  else rows.push(["created", iso(a.createdAt)], ["updated", iso(a.updatedAt)], ["revision", String(a.revision)]);
+  // Each scheduled change shows what it changes from the policy in force before it.
+  let before = current;
+  for (const s of a?.scheduled ?? []) {
+    const after = accountRows(s.policy);
+    rows.push(["scheduled", `${iso(s.effectiveAt)}: ${policyChanges(before, after)}`]);
+    before = after;
+  }
+  for (const [k, v] of rows) line(io, `${k.padEnd(17)}${v}`);
+}

@@ -1,7 +1,7 @@
 // The `keyward` bin: one parseArgs-driven subcommand per admin task.
 
 import { SCHEMA_VERSION } from "../sqlite/index.js";
-import { suspend } from "./accounts.js";
+import { account, suspend } from "./accounts.js";
 import { COMMON, type Command, type CommandContext, helpText, parse, STORE_OPTIONS } from "./command.js";
 import { CliError, EXIT, type Io, json, line, reportError } from "./io.js";
 import { keygen, sign } from "./keys.js";
@@ -41,6 +41,7 @@ export const COMMANDS: Record<string, Command> = {
   credits,
   usage,
   billing,
+  account,
   members,
   suspend,
   audit,

@@ -1,4 +1,5 @@
 // Reading metered data: usage (a table and a bar chart) and the credit balance.
+import { InvalidInputError } from "../index.js";
 import { redactTokens } from "../lib/text.js";
 import { monthRange } from "../manager/billing.js";
 import { COMMON, type Command, parseCount, parseSince, positional, STORE_OPTIONS } from "./command.js";
@@ -85,14 +86,13 @@ export const credits: Command = {
     const options = { ...actorOf(ctx.values), ...(typeof key === "string" && { idempotencyKey: key }) };
     const target = owner === undefined ? { tokenId: id! } : { owner };
     return withStore(ctx, { create: false, readsOnly: topUp === undefined && !ctx.values.reset }, async ({ keyward }) => {
-      // Reading goes through the store's one atomic primitive with cost 0: it spends nothing.
-      const balance =
-        topUp !== undefined
-          ? await keyward.credits.topUp(target, topUp, options)
-          : ctx.values.reset
-            ? await keyward.credits.reset(target, options)
-            : await keyward.credits.get(target);
       const who = owner ?? id!;
+      // Reading goes through the store's one atomic primitive with cost 0: it spends nothing.
+      const balance = await (
+        topUp !== undefined ? keyward.credits.topUp(target, topUp, options) : ctx.values.reset ? keyward.credits.reset(target, options) : keyward.credits.get(target)
+      ).catch((err: unknown) => {
+        throw isNoLimit(err) ? noLimitError(owner, who) : err;
+      });
       if (ctx.values.json) {
         json(ctx.io, { ...target, ...balance });
       } else {
@@ -105,6 +105,19 @@ export const credits: Command = {
     });
   },
 };
+
+/** The library's refusal of a target without credits: `target: has no credit limit`, naming its argument. */
+const isNoLimit = (err: unknown) => err instanceof InvalidInputError && err.field === "target" && err.message === "target: has no credit limit";
+
+/** That refusal said of what was typed: the account (`--owner`) or the token, and how to give it credits. */
+function noLimitError(owner: string | undefined, who: string): CliError {
+  const message =
+    owner === undefined
+      ? `${who}: the token has no credit limit (give it one: keyward update ${who} --credits <n>)`
+      : `--owner ${who}: the account has no credit pool (give it one with kw.accounts.set, docs/accounts.md)`;
+  const details: Record<string, string> = owner === undefined ? { field: "target", tokenId: who } : { field: "target", option: "--owner", owner };
+  return new CliError(message, EXIT.USAGE, { code: "INVALID_INPUT", details });
+}
 
 const HOUR_MS = 3_600_000;
 

@@ -143,7 +143,8 @@ function calendarReset(text: string | undefined, name: string): "day" | "month" 
 }
 
 type CreditsView = { limit: number; refill: { amount: number; intervalMs: number } | null; reset?: "day" | "month" | null };
-const creditsText = (c: CreditsView) =>
+/** An allowance as `show` writes it: `1000 (+1000 every 30d)`, `500 (full every month, UTC)`. */
+export const creditsText = (c: CreditsView) =>
   `${c.limit}${c.refill ? ` (+${c.refill.amount} every ${formatDuration(c.refill.intervalMs)})` : ""}${c.reset ? ` (full every ${c.reset}, UTC)` : ""}`;
 
 const creditsRow = (c: CreditsView | null) => (c ? creditsText(c) : "unmetered");
@@ -192,7 +193,7 @@ function policyRows(p: TokenPolicy, signing: TokenRecord["signing"]): [string, s
  * rate limit none`: each setting that differs with its new value (a pool
  * the change removes: `pool <name> none`).
  */
-function policyChanges(before: [string, string][], after: [string, string][]): string {
+export function policyChanges(before: [string, string][], after: [string, string][]): string {
   const byLabel = (rows: [string, string][]) => {
     const map = new Map<string, string[]>();
     for (const [k, v] of rows) map.set(k, [...(map.get(k) ?? []), v]);

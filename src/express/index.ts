@@ -139,7 +139,11 @@ export function keywardExpress(kw: Keyward, options?: EdgeOptions): KeywardExpre
           closeUnreadBody(req, decision, (name, value) => res.setHeader(name, value));
           if (onDenied) return onDenied(decision, req, res, next);
           const parts = denialParts(edge, decision, origin, req.method);
-          res.status(parts.status).set(parts.headers).end(parts.body);
+          const { vary, ...fields } = parts.headers;
+          res.status(parts.status).set(fields);
+          // Merged, as on an allowed answer: res.set would replace a Vary set before the guard (Accept-Language, say).
+          if (vary !== undefined) res.setHeader("vary", varyOf(res.getHeader("vary"), vary));
+          res.end(parts.body);
         };
         try {
           const decided = decide(edge, route, nodeEdgeRequest(req, req, req.originalUrl));

@@ -184,13 +184,7 @@ export function keywardFastify(kw: Keyward, options?: EdgeOptions): KeywardFasti
       };
       const admit = (request: Req, reply: Reply, decision: AllowedDecision, origin: string | null): void => {
         request.keyward = decision;
-        const fields = allowHeaders(edge, decision, origin);
-        if (fields.vary === undefined) reply.headers(fields);
-        else {
-          // Merged: reply.headers would replace a Vary an earlier hook set (Accept-Language, say).
-          const { vary, ...rest } = fields;
-          reply.headers(rest).header("vary", varyOf(reply.getHeader("vary"), vary));
-        }
+        setFields(reply, allowHeaders(edge, decision, origin));
       };
       /**
        * Decides, then puts the decision on the request or answers the denial.
@@ -322,7 +316,14 @@ async function answers<Server extends RawServerBase>(reply: FastifyReply<RouteGe
  * content type of a string, which the other adapters do not send.
  */
 async function refuse<Server extends RawServerBase>(reply: FastifyReply<RouteGenericInterface, Server>, answer: ReturnType<typeof denialParts>): Promise<void> {
-  await reply.code(answer.status).headers(answer.headers).send(Buffer.from(answer.body));
+  await setFields(reply.code(answer.status), answer.headers).send(Buffer.from(answer.body));
+}
+
+/** Sets an answer's fields, allowed or denied; Vary merged: reply.headers would replace one an earlier hook set (Accept-Language, say). */
+function setFields<Server extends RawServerBase>(reply: FastifyReply<RouteGenericInterface, Server>, fields: Record<string, string>): FastifyReply<RouteGenericInterface, Server> {
+  const { vary, ...rest } = fields;
+  reply.headers(rest);
+  return vary === undefined ? reply : reply.header("vary", varyOf(reply.getHeader("vary"), vary));
 }
 
 /** A route's hooks of one stage, as a list. */

@@ -158,7 +158,10 @@ export function keywardHono<E extends Env = AnyEnv>(kw: Keyward, options: Keywar
       ): Response | Promise<Response> => {
         const problem = () => {
           const answer = denialParts(edge, decision, origin, c.req.method);
-          return c.body(answer.body, answer.status as 401, answer.headers);
+          // Vary merged, as on an allowed answer: given to c.body, it would replace one set before the guard (Accept-Language, say).
+          const { vary, ...fields } = answer.headers;
+          const res = c.body(answer.body, answer.status as 401, fields);
+          return vary === undefined ? res : withHeaders(res, { vary });
         };
         if (!onDenied) return problem();
         const or = (answered: unknown) => (answered ?? (c.finalized ? c.res : problem())) as Response;

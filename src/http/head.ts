@@ -11,6 +11,18 @@ export function answerFor(method: string, response: Response): Response {
 }
 
 /**
+ * The answer to a HEAD request from the GET's answer, whose content is in
+ * memory (text or bytes, not a stream of unknown length): its status and
+ * fields, with the `Content-Length` of its content (RFC 9110 §8.6, §9.3.2)
+ * as the GET's carries it, and no content.
+ */
+export async function headAnswerOf(response: Response): Promise<Response> {
+  const headers = new Headers(response.headers);
+  headers.set("content-length", String((await response.arrayBuffer()).byteLength));
+  return new Response(null, { status: response.status, statusText: response.statusText, headers });
+}
+
+/**
  * The header fields of an answer with the text `body` to a request of
  * `method`: a HEAD's gain the `Content-Length` of the GET's content (RFC
  * 9110 §8.6), as Node, Express and Fastify send it for a GET route, which

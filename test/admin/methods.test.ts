@@ -69,6 +69,9 @@ describe("methods of each path (real server)", () => {
         allow: get.headers.allow,
       });
       expect(head.bytes).toBe(0);
+      // With the GET's Content-Length (RFC 9110 §8.6): 405 and 404 answers too.
+      const asGet = methods.includes("GET") ? get : await ask("GET", path);
+      expect({ path, length: head.headers["content-length"] }).toEqual({ path, length: String(asGet.bytes) });
       if (methods.includes("GET")) expect(get.status).toBe(200);
     }
   });
@@ -79,6 +82,7 @@ describe("methods of each path (real server)", () => {
       const get = await handler(new Request(`http://x${path}`));
       const head = await handler(new Request(`http://x${path}`, { method: "HEAD" }));
       expect({ path, status: head.status, type: head.headers.get("content-type"), body: head.body }).toEqual({ path, status: get.status, type: get.headers.get("content-type"), body: null });
+      expect({ path, length: head.headers.get("content-length") }).toEqual({ path, length: String((await get.arrayBuffer()).byteLength) });
     }
   });
 });

@@ -62,6 +62,31 @@ describe("keyward CLI: accounts", () => {
     }
   });
 
+  it("credits of an account without a pool, or of a token without credits, names what was typed, not the library's `target`", () => {
+    cli("init");
+    expect(cli("members", "--owner", "acct_nopool", "--set", "user:1=owner").code).toBe(0);
+    const { record } = JSON.parse(cli("create", "--owner", "acct_nopool", "--json").stdout);
+    // Before: "INVALID_INPUT: target: has no credit limit", for either.
+    expect(cli("credits", "--owner", "acct_nopool")).toEqual({
+      code: 2,
+      stdout: "",
+      stderr: "keyward credits: INVALID_INPUT: --owner acct_nopool: the account has no credit pool (give it one with kw.accounts.set, docs/accounts.md)\n",
+    });
+    expect(errorOf("credits", "--owner", "acct_nopool", "--top-up", "5").error).toEqual({
+      code: "INVALID_INPUT",
+      message: "--owner acct_nopool: the account has no credit pool (give it one with kw.accounts.set, docs/accounts.md)",
+      field: "target",
+      option: "--owner",
+      owner: "acct_nopool",
+    });
+    expect(cli("credits", record.id, "--reset")).toEqual({
+      code: 2,
+      stdout: "",
+      stderr: `keyward credits: INVALID_INPUT: ${record.id}: the token has no credit limit (give it one: keyward update ${record.id} --credits <n>)\n`,
+    });
+    expect(errorOf("credits", record.id).error).toMatchObject({ code: "INVALID_INPUT", field: "target", tokenId: record.id });
+  });
+
   it("a time before 1973-03-03 (which the library reads as seconds) is a usage error naming the option, not TIME_IN_SECONDS", () => {
     cli("init");
     const { record } = JSON.parse(cli("create", "--owner", "acct_old", "--json").stdout);

@@ -101,6 +101,30 @@ describe.runIf(hasPostgres)("keyward CLI on PostgreSQL", () => {
     expect(JSON.parse(cli("show", record.id, ...db, "--json").stdout).revokedAt).not.toBeNull();
   });
 
+  it("account: the account as it stands, with its balance and suspension, read in a read-only transaction", async () => {
+    const db = ["--database", PG_URL!];
+    const owner = `acct_${Date.now()}`;
+    expect(cli("init", ...db).code).toBe(0);
+    expect(cli("create", ...db, "--owner", owner, "--json").code).toBe(0);
+    const kw = new Keyward({ store: await postgresStore(pool, { changeFeed: false }), prefix: "acme" });
+    await kw.accounts.set(owner, { credits: { limit: 50, reset: "day" } });
+    expect(cli("credits", ...db, "--owner", owner, "--top-up", "5").code).toBe(0);
+    expect(cli("suspend", ...db, "--owner", owner, "--reason", "chargeback").code).toBe(0);
+    const suspension = (await kw.tokens.audit({ owner })).items.at(-1)!;
+    const r = cli("account", ...db, "--owner", owner, "--read-only", "--json");
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    expect(JSON.parse(r.stdout)).toEqual({
+      owner,
+      account: await kw.accounts.get(owner),
+      suspended: { reason: "chargeback", since: suspension.at },
+      balances: { default: { limit: 50, remaining: 55, nextRefillAt: expect.any(Number) } },
+    });
+    // Nothing written by the read: the same audit log.
+    expect((await kw.tokens.audit({ owner })).items.at(-1)).toEqual(suspension);
+    const missing = cli("account", ...db, "--owner", `${owner}_typo`, "--read-only", "--json");
+    expect([missing.code, JSON.parse(missing.stderr).code]).toEqual([2, "ACCOUNT_NOT_FOUND"]);
+  });
+
   it("a revoke run by the CLI reaches a listening server at once, not at its revocation bound", async () => {
     const db = ["--database", PG_URL!];
     expect(cli("init", ...db).code).toBe(0);

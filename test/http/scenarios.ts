@@ -913,6 +913,11 @@ export function describeMiddleware(name: string, start: StartServer, makeRoute: 
       // So is a Vary set before the guard (a middleware in front): Origin joins it, never replaces it.
       const before = await fetch(`${corsServer.url}/vary-before`, { headers: { ...bearer(publishable), origin: "https://app.example" } });
       expect([before.status, before.headers.get("vary")]).toEqual([200, "Accept-Language, Origin"]);
+      // A denial keeps it as well, as the allowed answer does (the Fetch wrapper has nothing in front: Origin alone).
+      const refused = await fetch(`${corsServer.url}/vary-before`, { headers: { origin: "https://app.example" } });
+      expect([refused.status, refused.headers.get("vary")]).toEqual([401, name === "Fetch API" ? "Origin" : "Accept-Language, Origin"]);
+      const refusedNoCors = await fetch(`${server.url}/vary-before`);
+      expect([refusedNoCors.status, refusedNoCors.headers.get("vary")]).toEqual([401, name === "Fetch API" ? null : "Accept-Language"]);
       // Without cors: no preflight answer from keyward.
       const none = await fetch(`${server.url}/prices`, { method: "OPTIONS", headers: { origin: "https://app.example", "access-control-request-method": "GET" } });
       expect(none.headers.get("access-control-allow-origin")).toBeNull();
