@@ -89,7 +89,7 @@ describe.runIf(hasPostgres)("keyward CLI on PostgreSQL", () => {
     expect(created.code).toBe(0);
     const { record } = JSON.parse(created.stdout);
     expect(JSON.parse(cli("list", ...db, "--owner", owner, "--json").stdout).items.map((r: { id: string }) => r.id)).toEqual([record.id]);
-    // The PostgreSQL store has no accounts part: a token's balance is still read (through its meter).
+    // A token without an account: its balance is read through its meter.
     expect(JSON.parse(cli("credits", record.id, ...db, "--json").stdout).remaining).toBe(10);
     // --read-only: the commands that read run in read-only transactions; one that writes is refused unopened.
     for (const args of [["list", "--owner", owner], ["show", record.id], ["credits", record.id], ["audit", "--token", record.id]]) {
