@@ -52,6 +52,19 @@ export function takenAsDropped(due: number): boolean {
   return TIMERS_DIE_WITH_REQUEST && clock() - due > DROPPED_AFTER_MS;
 }
 
+/**
+ * Runs `fn` once the event loop has had a turn for I/O. An event loop stalled
+ * past a deadline (a loaded machine, a long GC, a synchronous SQLite wait) runs
+ * the deadline's timer before the I/O callbacks of the answers that came during
+ * the stall: a deadline looks once more after them, and an answer that came in
+ * time is not taken for a silent store. Where there is no `setImmediate`, a
+ * timer of 0 ms comes after those callbacks too.
+ */
+export function afterIo(fn: () => void): void {
+  if (typeof globalThis.setImmediate === "function") globalThis.setImmediate(fn);
+  else setTimeout(fn, 0);
+}
+
 /** Lets the process exit while the timer is armed, where the runtime can (Node, Deno, Bun). */
 export function unref(timer: ReturnType<typeof setTimeout>): void {
   (timer as { unref?: () => void }).unref?.();

@@ -1,19 +1,6 @@
 // A background write's answer, bounded in time.
 import { StoreUnavailableError } from "../errors.js";
-import { unref } from "./timers.js";
-
-/**
- * Runs `fn` once the event loop has had a turn for I/O. An event loop stalled
- * past a deadline (a loaded machine, a long GC, a synchronous SQLite wait) runs
- * the deadline's timer before the I/O callbacks of the answers that came during
- * the stall: a deadline looks once more after them, and an answer that came in
- * time is not taken for a silent store. Where there is no `setImmediate`, a
- * timer of 0 ms comes after those callbacks too.
- */
-function afterIo(fn: () => void): void {
-  if (typeof globalThis.setImmediate === "function") globalThis.setImmediate(fn);
-  else setTimeout(fn, 0);
-}
+import { afterIo, unref } from "./timers.js";
 
 /**
  * `call`'s answer, or `STORE_UNAVAILABLE` once `ms` passed without it (a
