@@ -6,8 +6,12 @@
 // And a Cloudflare Worker drops the timers a request armed once that request
 // has answered (unless `ctx.waitUntil` keeps it open): such a timer never
 // fires, and code that waits for it to re-arm waits forever. So whoever arms a
-// timer also notes when it is due, and takes one that is later than
-// DROPPED_AFTER_MS as dropped: it does the timer's work itself and arms anew.
+// timer also notes when it is due, and there takes one that is later than
+// DROPPED_AFTER_MS as dropped ({@link takenAsDropped}): it does the timer's
+// work itself and arms anew. Elsewhere a late timer is only late: an event
+// loop stalled by a loaded machine, a long GC or a synchronous SQLite wait
+// (up to its busy timeout) runs it seconds late, while the work it bounds may
+// still be running.
 
 /**
  * Monotonic ms, for deadlines, the ages of cached entries and timers (the
@@ -19,7 +23,9 @@ export const clock: () => number =
 
 /**
  * How late past its due time a timer may be before it is taken as dropped by
- * the runtime. A Node event loop is never this late on a live process.
+ * a runtime whose timers die with their request ({@link takenAsDropped}). A
+ * live event loop can be later than this (a long GC, a synchronous SQLite
+ * wait), so nowhere else is a late timer taken as dropped.
  */
 export const DROPPED_AFTER_MS = 1_000;
 
@@ -34,6 +40,30 @@ export const MAX_TIMER_MS = 2_147_483_647;
  * another request.
  */
 export const TIMERS_DIE_WITH_REQUEST: boolean = globalThis.navigator?.userAgent === "Cloudflare-Workers";
+
+/**
+ * Whether a timer (or the deadline of a call) due at `due` ({@link clock}) is
+ * taken as dropped by the runtime: only where timers die with their request
+ * ({@link TIMERS_DIE_WITH_REQUEST}), once more than {@link DROPPED_AFTER_MS}
+ * past due. Elsewhere a timer fires however late, and what it bounds (a store
+ * write) may be running still: it is never taken back then.
+ */
+export function takenAsDropped(due: number): boolean {
+  return TIMERS_DIE_WITH_REQUEST && clock() - due > DROPPED_AFTER_MS;
+}
+
+/**
+ * Runs `fn` once the event loop has had a turn for I/O. An event loop stalled
+ * past a deadline (a loaded machine, a long GC, a synchronous SQLite wait) runs
+ * the deadline's timer before the I/O callbacks of the answers that came during
+ * the stall: a deadline looks once more after them, and an answer that came in
+ * time is not taken for a silent store. Where there is no `setImmediate`, a
+ * timer of 0 ms comes after those callbacks too.
+ */
+export function afterIo(fn: () => void): void {
+  if (typeof globalThis.setImmediate === "function") globalThis.setImmediate(fn);
+  else setTimeout(fn, 0);
+}
 
 /** Lets the process exit while the timer is armed, where the runtime can (Node, Deno, Bun). */
 export function unref(timer: ReturnType<typeof setTimeout>): void {
@@ -65,7 +95,7 @@ export class Ticker {
   /** Arms the timer unless it is armed; one dropped by the runtime ticks now and is armed anew. */
   ensure(): void {
     if (this.#timer !== null) {
-      if (clock() - this.#due <= DROPPED_AFTER_MS) return;
+      if (!takenAsDropped(this.#due)) return;
       this.stop();
       this.#tick();
     }

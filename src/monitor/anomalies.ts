@@ -14,7 +14,7 @@ import { ConfigError } from "../errors.js";
 import { callHook } from "../lib/hook.js";
 import { checkConfigFields, optionNames } from "../lib/options.js";
 import { PartedMap } from "../lib/parted-map.js";
-import { clock, DROPPED_AFTER_MS, Ticker } from "../lib/timers.js";
+import { clock, DROPPED_AFTER_MS, takenAsDropped, Ticker, TIMERS_DIE_WITH_REQUEST } from "../lib/timers.js";
 import { answerWithin, outcomeWithin } from "../lib/within.js";
 import { isDenyCode } from "../policy/decision.js";
 import { formatIp, parseIp } from "../policy/ip.js";
@@ -468,14 +468,17 @@ export class AnomalyDetector {
    * by its deadline; but a Cloudflare Worker cuts a write off with the request that started it,
    * answered without `ctx.waitUntil`: its promise rejects where another request waits for it (at
    * older compatibility dates, it never settles). Then, or a second past that write's deadline,
-   * the next drain goes on without it (the sightings it held are not judged).
+   * the next drain goes on without it (the sightings it held are not judged). Only there: elsewhere
+   * a write is never cut off, and one an event loop stalled past its deadline (a long GC, a
+   * synchronous SQLite wait) may be running still, so the drains before are waited for.
    */
   async #after(previous: Promise<void>): Promise<void> {
+    if (!TIMERS_DIE_WITH_REQUEST) return previous;
     for (;;) {
       const due = this.#writeDue;
       // With no write under way, the drains before are about to end: looked at again in a second.
       const ended = await outcomeWithin(previous, due === null ? DROPPED_AFTER_MS : Math.max(0, due + DROPPED_AFTER_MS - clock()) + 1);
-      if (ended !== "late" || (this.#writeDue !== null && clock() - this.#writeDue > DROPPED_AFTER_MS)) return;
+      if (ended !== "late" || (this.#writeDue !== null && takenAsDropped(this.#writeDue))) return;
     }
   }
 

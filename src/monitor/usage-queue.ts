@@ -5,7 +5,7 @@ import { StoreUnavailableError } from "../errors.js";
 import { toBase64Url } from "../lib/bytes.js";
 import { secureRandom } from "../lib/crypto.js";
 import { callHook } from "../lib/hook.js";
-import { clock, DROPPED_AFTER_MS, Ticker } from "../lib/timers.js";
+import { clock, DROPPED_AFTER_MS, takenAsDropped, Ticker, TIMERS_DIE_WITH_REQUEST } from "../lib/timers.js";
 import { answerWithin, outcomeWithin } from "../lib/within.js";
 import type { UsageEvent } from "../model/types.js";
 import type { UsageBatchKey } from "../store/types.js";
@@ -117,8 +117,11 @@ export class UsageQueue {
    * The batch being written, and when its write is due to have answered ({@link clock}). A
    * Cloudflare Worker drops the store's answer and the write's deadline with the request that
    * started the write, once that request has answered (without `ctx.waitUntil`): the write never
-   * settles, and every write chained after it would wait for ever. A later call that finds it long
-   * past due ({@link DROPPED_AFTER_MS}) takes it back ({@link #reclaim}).
+   * settles, and every write chained after it would wait for ever. There a later call that finds it
+   * long past due ({@link takenAsDropped}) takes it back ({@link #reclaim}). Nowhere else: an event
+   * loop stalled past the deadline (a long GC, a synchronous SQLite wait) still runs the write's
+   * deadline, and the write may be running still (taken back, it would be written again beside
+   * it, and `close()` would not wait for it).
    */
   #inflight: { events: UsageEvent[]; seq: number; due: number } | null = null;
   /** Bumped by {@link #reclaim}: drains and chained writes of an earlier generation are left behind. */
@@ -170,7 +173,7 @@ export class UsageQueue {
       Object.freeze(event);
       // A hook timer still armed long after it was due was dropped by the runtime (a Worker's
       // request answered first): the decisions it waited for are delivered now, before this one.
-      if (this.#hookTimer !== null && clock() - this.#hookArmedAt > DROPPED_AFTER_MS) this.#deliverNow();
+      if (this.#hookTimer !== null && takenAsDropped(this.#hookArmedAt)) this.#deliverNow();
       if (this.#hooks.length >= o.maxQueue) this.#stats.droppedHookEvents++;
       else {
         this.#hooks.push(event);
@@ -245,10 +248,12 @@ export class UsageQueue {
    * of a request that has ended rejects where another request waits for it (at older
    * compatibility dates, it never settles): it resolves then too, once the write under way is
    * long past its deadline and can be taken back, or when the chain was left behind meanwhile.
+   * Elsewhere each write ends by its deadline, however late a stalled event loop runs it: the
+   * chain is waited for.
    */
   #after(previous: Promise<void>, generation: number): Promise<boolean> {
     const cut = this.#inflight;
-    if (cut === null) {
+    if (cut === null || !TIMERS_DIE_WITH_REQUEST) {
       return previous.then(
         () => false,
         () => true,
@@ -257,7 +262,7 @@ export class UsageQueue {
     return outcomeWithin(previous, Math.max(0, cut.due + DROPPED_AFTER_MS - clock()) + 1).then((ended) => {
       if (ended !== "late") return ended === "rejected";
       const now = this.#inflight;
-      if (generation !== this.#generation || (now !== null && clock() - now.due > DROPPED_AFTER_MS)) return false;
+      if (generation !== this.#generation || (now !== null && takenAsDropped(now.due))) return false;
       // A later batch of the same drain is under way, in time: waited for in turn.
       return this.#after(previous, generation);
     });
@@ -341,7 +346,7 @@ export class UsageQueue {
           // Unanswered in time, the queue goes on, and the batch is written again under its number
           // (a store adds it once, even when the abandoned write commits later).
           await answerWithin(write(batch, { writer: this.#writerId(), seq }), this.#o.writeTimeoutMs, "a usage write");
-          // Taken back meanwhile (an event loop stalled past the deadline): the new chain has the batch.
+          // Taken back meanwhile (a Worker's: see #inflight): the new chain has the batch.
           if (generation !== this.#generation) return null;
           this.#stats.written += batch.length;
           this.#failing = false;
@@ -395,12 +400,12 @@ export class UsageQueue {
 
   /**
    * Takes back a write long past its deadline, whose answer and deadline timer the runtime dropped
-   * (see {@link #inflight}): failed as one unanswered in time, its batch written again first under
-   * its number, and the chain it held up left behind.
+   * (see {@link #inflight}; only where timers die with their request): failed as one unanswered in
+   * time, its batch written again first under its number, and the chain it held up left behind.
    */
   #reclaim(): void {
     const cut = this.#inflight;
-    if (cut !== null && clock() - cut.due > DROPPED_AFTER_MS) this.#restart();
+    if (cut !== null && takenAsDropped(cut.due)) this.#restart();
   }
 
   /** Leaves the chain of writes behind for a new one; the write under way, cut off, fails and is written again first. */

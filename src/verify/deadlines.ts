@@ -9,7 +9,7 @@
 // dies with the request that armed it: a call that came while the timer of an
 // earlier request was pending would wait for a timer that never fires. There
 // each call has a timer of its own, cleared when it settles.
-import { clock, DROPPED_AFTER_MS, TIMERS_DIE_WITH_REQUEST } from "../lib/timers.js";
+import { afterIo, clock, DROPPED_AFTER_MS, TIMERS_DIE_WITH_REQUEST } from "../lib/timers.js";
 
 /** A call in the list: its deadline and its neighbours. */
 export class Waiting {
@@ -46,8 +46,6 @@ export class Deadlines<E extends Waiting = Waiting> {
   #head: E | null = null;
   #tail: E | null = null;
   #timer: Timer | null = null;
-  /** When the armed timer is due ({@link clock}). */
-  #due = 0;
   /** Timers armed since creation (for tests). */
   timersArmed = 0;
 
@@ -63,9 +61,6 @@ export class Deadlines<E extends Waiting = Waiting> {
   /** Starts the clock of a call. */
   add(entry: E): void {
     const t = clock();
-    // A timer this late was dropped by the runtime (a Worker drops a request's timers once it
-    // answers): without this, no call would ever be abandoned again.
-    if (this.#timer !== null && t - this.#due > DROPPED_AFTER_MS) this.#expire();
     entry.deadline = t + this.#timeoutMs;
     const tail = this.#tail;
     entry.prev = tail;
@@ -83,7 +78,7 @@ export class Deadlines<E extends Waiting = Waiting> {
       entry.timer = setTimeout(() => {
         if (this.settle(entry)) this.#abandon(entry);
       }, this.#timeoutMs);
-    } else if (this.#timer === null) this.#arm(t, this.#timeoutMs);
+    } else if (this.#timer === null) this.#arm(this.#timeoutMs);
     else if (tail === null) ref(this.#timer, true);
   }
 
@@ -121,13 +116,14 @@ export class Deadlines<E extends Waiting = Waiting> {
       this.settle(e);
       this.#abandon(e);
     }
-    if (this.#head !== null) this.#arm(t, Math.max(1, Math.ceil(this.#head.deadline - t)));
+    if (this.#head !== null) this.#arm(Math.max(1, Math.ceil(this.#head.deadline - t)));
   }
 
-  #arm(t: number, ms: number): void {
+  #arm(ms: number): void {
     this.timersArmed++;
-    this.#due = t + ms;
-    this.#timer = setTimeout(() => this.#expire(), ms);
+    // After an event loop stall the timer runs before the I/O callbacks of the answers that came
+    // meanwhile: it abandons what is overdue once they have had their turn ({@link afterIo}).
+    this.#timer = setTimeout(() => afterIo(() => this.#expire()), ms);
   }
 }
 

@@ -90,6 +90,14 @@ export function usageGroup(ctx: SuiteContext): void {
       expect(await hour()).toEqual([{ start: T, allowed: 5, denied: 2, credits: 18 }]);
     });
 
+    it("a batch written several times at once (a write given up while it ran, written again beside it) adds once", async () => {
+      const writer = randomId("w");
+      const batch = [{ tokenId: id, owner: randomId("acct"), at: T + 40 * 60_000, ok: true, cost: 4, code: "OK" }];
+      // The writer's first batch (a new writer's row), then a later one (its row advanced), each 4 times at once.
+      for (const seq of [1, 2]) await Promise.all(Array.from({ length: 4 }, () => ctx.store.recordUsage(batch, { writer, seq })));
+      expect(await ctx.store.getUsage(id, { from: T, to: T + HOUR, granularity: "hour" })).toEqual([{ start: T, allowed: 3, denied: 1, credits: 10 }]);
+    });
+
   it("refuses a usage event whose owner, scope or code holds NUL, writing nothing of its batch", async () => {
     const tokenId = randomId("tok");
     const ok = { tokenId, at: T, ok: true, cost: 1, owner: randomId("acct"), code: "OK", scope: "core:read" };
