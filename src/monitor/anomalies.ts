@@ -5,7 +5,8 @@
 // `alertLimit.count` alerts of a kind per window, and loses its own alerts
 // first when the list is full, so one token cannot flood the hook or push
 // other tokens' alerts out. Times come from the events
-// (the instance's clock), so tests drive it with an injected clock. With a
+// (the instance's clock), so tests drive it with an injected clock; a clock
+// stepped back starts the windows afresh (see `ended`). With a
 // store that shares anomaly state (`capabilities.anomalyState`), what must
 // hold across a fleet (IPs and origins seen, the last use) is decided by the
 // store, in batches written by a timer: a process does not report as new
@@ -14,7 +15,7 @@ import { ConfigError } from "../errors.js";
 import { callHook } from "../lib/hook.js";
 import { checkConfigFields, optionNames } from "../lib/options.js";
 import { PartedMap } from "../lib/parted-map.js";
-import { clock, DROPPED_AFTER_MS, takenAsDropped, Ticker, TIMERS_DIE_WITH_REQUEST } from "../lib/timers.js";
+import { clock, DROPPED_AFTER_MS, TIMERS_DIE_WITH_REQUEST, Ticker, takenAsDropped } from "../lib/timers.js";
 import { answerWithin, outcomeWithin } from "../lib/within.js";
 import { isDenyCode } from "../policy/decision.js";
 import { formatIp, parseIp } from "../policy/ip.js";
@@ -223,7 +224,8 @@ interface TokenState {
   spiked: boolean;
   /** Times of recent denials (at most `count`). */
   denials: { at: number; code: string }[];
-  burstUntil: number;
+  /** When the last denial burst was raised (its window runs from then), or null. */
+  burstAt: number | null;
   /** Alert limit: one window per kind raised (at most 7), allocated on the first alert. */
   windows: AlertWindow[] | null;
   /** The token, and its neighbours in the order of last use (the detector evicts the least recently seen). */
@@ -399,7 +401,7 @@ export class AnomalyDetector {
     // Sightings for the shared store, allocated only when there is one to send (most decisions have none).
     let entries: SeenEntry[] | null = null;
     if (this.#store !== null) {
-      if ((this.#idleMs !== null || this.#newIp || this.#newOrigin) && (st.touchedAt === null || e.at - st.touchedAt >= this.#touchEveryMs)) {
+      if ((this.#idleMs !== null || this.#newIp || this.#newOrigin) && (st.touchedAt === null || ended(st.touchedAt, e.at, this.#touchEveryMs))) {
         entries = [{ tokenId: e.tokenId, kind: "use", value: "", at: e.at }];
         st.touchedAt = e.at;
       }
@@ -413,7 +415,8 @@ export class AnomalyDetector {
     }
     if (this.#newOrigin) entries = this.#sighted(e, "origin", e.origin, st.origins, known, entries, raise);
     if (entries !== null) this.#enqueue({ at: e.at, tokenId: e.tokenId, owner: e.owner, known, localPrev: st.lastUse, ip: e.ip, entries });
-    st.lastUse = Math.max(st.lastUse ?? e.at, e.at);
+    // The latest use: one a little earlier came from a request decided before the last one; one much earlier, from a clock stepped back.
+    if (st.lastUse === null || e.at > st.lastUse || st.lastUse - e.at > OUT_OF_ORDER_MS) st.lastUse = e.at;
     this.#rate(st, e.at, raise);
   }
 
@@ -552,12 +555,14 @@ export class AnomalyDetector {
   #denial(st: TokenState, e: DecisionEvent, raise: (k: AnomalyKind, d: Anomaly["detail"]) => void): void {
     const b = this.#burst;
     if (b === null || !b.codes.has(e.code)) return;
+    // The latest denial out of this one's window (or a clock stepped back past it): none of them is in it.
+    if (st.denials.length > 0 && ended(st.denials.at(-1)!.at, e.at, b.windowMs)) st.denials.length = 0;
     st.denials.push({ at: e.at, code: e.code });
     while (st.denials.length > 0 && st.denials[0]!.at <= e.at - b.windowMs) st.denials.shift();
     if (st.denials.length > b.count) st.denials.shift();
-    if (st.denials.length >= b.count && e.at >= st.burstUntil) {
+    if (st.denials.length >= b.count && (st.burstAt === null || ended(st.burstAt, e.at, b.windowMs))) {
       // One alert per window: the next burst is reported once this one's window has passed.
-      st.burstUntil = e.at + b.windowMs;
+      st.burstAt = e.at;
       raise("denial-burst", { denials: st.denials.length, codes: [...new Set(st.denials.map((d) => d.code))] });
     }
   }
@@ -567,9 +572,10 @@ export class AnomalyDetector {
     if (s === null) return;
     const interval = Math.floor(at / s.intervalMs);
     if (st.intervals === 0 && st.count === 0) st.interval = interval;
-    if (interval > st.interval) {
-      // Close the interval, and the empty ones after it (bounded: the baseline is ~0 after a few hundred).
-      const gaps = Math.min(interval - st.interval, 1000);
+    if (ended(st.interval * s.intervalMs, at, s.intervalMs)) {
+      // Close the interval, and the empty ones after it (bounded: the baseline is ~0 after a few hundred);
+      // after a clock stepped back, the interval of the new time is the next one.
+      const gaps = interval > st.interval ? Math.min(interval - st.interval, 1000) : 1;
       st.baseline = st.intervals === 0 ? st.count : s.alpha * st.count + (1 - s.alpha) * st.baseline;
       for (let k = 1; k < gaps; k++) st.baseline *= 1 - s.alpha;
       st.intervals += gaps;
@@ -607,7 +613,7 @@ export class AnomalyDetector {
         intervals: 0,
         spiked: false,
         denials: [],
-        burstUntil: 0,
+        burstAt: null,
         windows: null,
         id: tokenId,
         older: null,
@@ -654,7 +660,7 @@ export class AnomalyDetector {
     if (w === undefined) {
       w = { kind: a.kind, start: a.at, count: 0, last: a };
       st.windows.push(w);
-    } else if (a.at - w.start >= limit.windowMs) {
+    } else if (ended(w.start, a.at, limit.windowMs)) {
       w.start = a.at;
       w.count = 0;
     }
@@ -729,6 +735,23 @@ export class AnomalyDetector {
     for (let st = this.#oldest; st !== null; st = st.newer) seen += st.ips.size + st.origins.size;
     return { tokens: this.#tokens.size, alerts: this.#alerts.size, seen, pending: this.#pending.length, flushes: this.#waiting };
   }
+}
+
+/**
+ * How much earlier than the latest time of a window a decision may be and still count in it:
+ * decisions reach the detector in the order requests ended, not began (a slow one's time is
+ * earlier than a fast one's after it). Earlier than that, the clock stepped back (an NTP
+ * correction, a clock set by hand, an injected `now`).
+ */
+const OUT_OF_ORDER_MS = 60_000;
+
+/**
+ * Whether a window of `windowMs` from `start` is over at `at`: `at` is past it, or before it by more
+ * than {@link OUT_OF_ORDER_MS} (or than the window, when shorter): after a clock stepped back, a window
+ * starts afresh, not held (and the token's alerts silenced) until the clock catches up.
+ */
+function ended(start: number, at: number, windowMs: number): boolean {
+  return at - start >= windowMs || start - at > Math.min(windowMs, OUT_OF_ORDER_MS);
 }
 
 /**
