@@ -1,14 +1,13 @@
-import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics";
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import type { AddressInfo } from "node:net";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { serve } from "@hono/node-server";
 import { Hono } from "hono";
-import { describe, expect, it } from "vitest";
-import { unhandledRejectionsOf } from "../support/rejections.js";
 import { Keyward, type KeywardOptions, type LogRecord, MemoryStore, type MeterLike, type StoredToken, type TracerLike } from "keyward";
 import { keywardHono } from "keyward/hono";
+import { describe, expect, it } from "vitest";
+import { otel } from "../support/otel.js";
+import { unhandledRejectionsOf } from "../support/rejections.js";
 
 /** A real MemoryStore whose lookups by hash fail while `down`, like a database that went away. */
 class Outage extends MemoryStore {
@@ -30,35 +29,6 @@ async function decideThroughOutage(telemetry: KeywardOptions["telemetry"]) {
   codes.push((await kw.check({ token })).code, (await kw.verify(request())).code);
   await kw.close();
   return codes;
-}
-
-function otel() {
-  const metricExporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
-  const reader = new PeriodicExportingMetricReader({ exporter: metricExporter, exportIntervalMillis: 3_600_000 });
-  const meterProvider = new MeterProvider({ readers: [reader] });
-  const spanExporter = new InMemorySpanExporter();
-  const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spanExporter)] });
-  return {
-    meter: meterProvider.getMeter("keyward"),
-    tracer: tracerProvider.getTracer("keyward"),
-    async metrics() {
-      await reader.forceFlush();
-      const out = new Map<string, { value: unknown; attributes: Record<string, unknown> }[]>();
-      for (const rm of metricExporter.getMetrics()) {
-        for (const sm of rm.scopeMetrics) {
-          for (const m of sm.metrics) {
-            out.set(
-              m.descriptor.name,
-              m.dataPoints.map((p) => ({ value: p.value, attributes: p.attributes })),
-            );
-          }
-        }
-      }
-      metricExporter.reset();
-      return out;
-    },
-    spans: () => spanExporter.getFinishedSpans(),
-  };
 }
 
 describe("telemetry (OpenTelemetry SDK in-memory exporters)", () => {

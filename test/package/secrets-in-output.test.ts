@@ -14,6 +14,7 @@ import { postgresStore } from "../../src/postgres/index.js";
 import { sqliteStore } from "../../src/sqlite/index.js";
 import { freshPrefix, hasPostgres, openPool, PG_URL } from "../postgres/server.js";
 import { alert, github } from "../support/github-alerts.js";
+import { otel } from "../support/otel.js";
 
 const SEALING = new Uint8Array(32).map((_, i) => 200 - i);
 const SEALING_KEY = toBase64(SEALING);
@@ -69,7 +70,15 @@ describe("secrets never shown", () => {
   it("Keyward, its managers, issued tokens, records, decisions, events, alerts and audit entries", async () => {
     const events: unknown[] = [];
     const logs: unknown[] = [];
-    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", sealingKey: SEALING_KEY, usage: { onDecision: (e) => events.push(e) }, anomalies: {}, telemetry: { logger: (r) => logs.push(r) } });
+    const o = otel();
+    const kw = new Keyward({
+      store: new MemoryStore(),
+      prefix: "acme",
+      sealingKey: SEALING_KEY,
+      usage: { onDecision: (e) => events.push(e) },
+      anomalies: {},
+      telemetry: { meter: o.meter, tracer: o.tracer, logger: (r) => logs.push(r) },
+    });
     const issued = await kw.tokens.create({ owner: "acct_1", kind: "secret", name: "n", signing: { alg: "hmac-sha256" } });
     const pub = await kw.tokens.create({ owner: "acct_1", kind: "publishable", name: "p", domains: ["example.com"] });
     const signingSecret = deriveSigningSecret(issued.token);
@@ -81,7 +90,12 @@ describe("secrets never shown", () => {
     const rotated = await kw.tokens.regenerate(issued.record.id, { graceMs: 60_000 });
     secrets.push(rotated.token);
     const audit = await kw.tokens.audit({ tokenId: issued.record.id });
-    for (const v of [kw, kw.tokens, kw.usage, kw.accounts, kw.credits, kw.anomalies, issued, pub, rotated, issued.record, ok, denied, inUrl, events, logs, audit, kw.anomalies.list(), await kw.tokens.get(issued.record.id)]) {
+    const spans = o.spans().map((span) => ({ name: span.name, attributes: span.attributes, status: span.status }));
+    const metrics = [...(await o.metrics())];
+    expect(spans.length).toBeGreaterThan(2);
+    const shownObjects = [kw, kw.tokens, kw.usage, kw.accounts, kw.credits, kw.anomalies, issued, pub, rotated, issued.record, ok, denied, inUrl];
+    const records = [events, logs, spans, metrics, audit, kw.anomalies.list(), await kw.tokens.get(issued.record.id), await kw.tokens.list("acct_1")];
+    for (const v of [...shownObjects, ...records]) {
       expectNone(v, secrets);
     }
     await kw.close();
