@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { createAdminHandler } from "../../src/admin/index.js";
 import { createSigner } from "../../src/client/index.js";
 import { keywardFetch } from "../../src/fetch/index.js";
-import { Keyward, MemoryStore } from "../../src/index.js";
+import { Keyward, MemoryStore, type TokenStore } from "../../src/index.js";
 import { createLeakReceiver } from "../../src/leaks/index.js";
 import { toBase64, toBase64Url, toHex, utf8 } from "../../src/lib/bytes.js";
 import { deriveSigningSecret } from "../../src/lib/derive.js";
@@ -47,6 +47,14 @@ function expectNone(value: unknown, secrets: readonly (string | Uint8Array)[]): 
   for (const s of secrets) for (const form of formsOf(s)) expect(text, form).not.toContain(form);
 }
 
+/** What a store keeps of a token and must not show either: the hash of its secret, its sealed signing key. */
+async function storedSecrets(store: TokenStore, id: string): Promise<string[]> {
+  const stored = (await store.get(id))!;
+  const sealed = stored.signing?.alg === "hmac-sha256" ? [stored.signing.sealed.ciphertext, stored.signing.sealed.iv] : [];
+  expect(stored.hash).toMatch(/^[0-9a-f]{64}$/);
+  return [stored.hash, ...sealed];
+}
+
 /** What `f` gives: its error, or its value. */
 async function outcome(f: () => unknown): Promise<unknown> {
   try {
@@ -71,8 +79,9 @@ describe("secrets never shown", () => {
     const events: unknown[] = [];
     const logs: unknown[] = [];
     const o = otel();
+    const store = new MemoryStore();
     const kw = new Keyward({
-      store: new MemoryStore(),
+      store,
       prefix: "acme",
       sealingKey: SEALING_KEY,
       usage: { onDecision: (e) => events.push(e) },
@@ -82,7 +91,7 @@ describe("secrets never shown", () => {
     const issued = await kw.tokens.create({ owner: "acct_1", kind: "secret", name: "n", signing: { alg: "hmac-sha256" } });
     const pub = await kw.tokens.create({ owner: "acct_1", kind: "publishable", name: "p", domains: ["example.com"] });
     const signingSecret = deriveSigningSecret(issued.token);
-    const secrets = [issued.token, pub.token, SEALING, signingSecret];
+    const secrets = [issued.token, pub.token, SEALING, signingSecret, ...(await storedSecrets(store, issued.record.id))];
     const ok = await kw.check({ token: issued.token, scope: "core:read", ip: "203.0.113.1" });
     const denied = await kw.check({ token: pub.token, scope: "core:read", origin: "https://evil.example" });
     const inUrl = await kw.verify(new Request(`https://api.example.com/x?key=${issued.token}`), { scope: "core:read" });
@@ -93,7 +102,7 @@ describe("secrets never shown", () => {
     const spans = o.spans().map((span) => ({ name: span.name, attributes: span.attributes, status: span.status }));
     const metrics = [...(await o.metrics())];
     expect(spans.length).toBeGreaterThan(2);
-    const shownObjects = [kw, kw.tokens, kw.usage, kw.accounts, kw.credits, kw.anomalies, issued, pub, rotated, issued.record, ok, denied, inUrl];
+    const shownObjects = [store, kw, kw.tokens, kw.usage, kw.accounts, kw.credits, kw.anomalies, issued, pub, rotated, issued.record, ok, denied, inUrl];
     const records = [events, logs, spans, metrics, audit, kw.anomalies.list(), await kw.tokens.get(issued.record.id), await kw.tokens.list("acct_1")];
     for (const v of [...shownObjects, ...records]) {
       expectNone(v, secrets);
@@ -124,7 +133,8 @@ describe("secrets never shown", () => {
     const kw = new Keyward({ store, prefix: "acme", sealingKey: SEALING_KEY });
     const issued = await kw.tokens.create({ owner: "acct_1", kind: "secret", signing: { alg: "hmac-sha256" } });
     await kw.check({ token: issued.token, scope: "core:read" });
-    for (const v of [store, kw]) expectNone(v, [issued.token, SEALING, deriveSigningSecret(issued.token)]);
+    const secrets = [issued.token, SEALING, deriveSigningSecret(issued.token), ...(await storedSecrets(store, issued.record.id))];
+    for (const v of [store, kw, await kw.tokens.get(issued.record.id)]) expectNone(v, secrets);
     await kw.close();
   });
 
@@ -143,7 +153,7 @@ describe("secrets never shown", () => {
       const kw = new Keyward({ store, prefix: "acme", sealingKey: SEALING_KEY });
       const issued = await kw.tokens.create({ owner: "acct_1", kind: "secret", signing: { alg: "hmac-sha256" } });
       await kw.check({ token: issued.token, scope: "core:read" });
-      const secrets = [issued.token, SEALING, deriveSigningSecret(issued.token), password, "not-the-password"];
+      const secrets = [issued.token, SEALING, deriveSigningSecret(issued.token), password, "not-the-password", ...(await storedSecrets(store, issued.record.id))];
       for (const v of [store, kw, await outcome(() => postgresStore(down)), await outcome(() => postgresStore(wrong))]) expectNone(v, secrets);
       await kw.close();
       await store.close();
