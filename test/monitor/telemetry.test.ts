@@ -149,6 +149,42 @@ describe("telemetry (OpenTelemetry SDK in-memory exporters)", () => {
     await kw.close();
   });
 
+  it("what clients choose (tokens, paths, origins, scopes, signatures) makes no metric series nor span attribute of its own: both are closed sets", async () => {
+    const o = otel();
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", telemetry: { meter: o.meter, tracer: o.tracer } });
+    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "publishable", domains: ["example.com"] });
+    const app = new Hono();
+    app.get("/*", keywardHono(kw).requireToken({ scope: "core:read" }), (c) => c.text("ok"));
+    const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
+    await new Promise((resolve) => server.once("listening", resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      for (let i = 0; i < 300; i++) {
+        const headers: Record<string, string> = { origin: i % 2 ? "https://example.com" : `https://o${i}.example.com` };
+        if (i % 3 === 0) headers.authorization = `Bearer acme_sk_live_${i}junk`;
+        else if (i % 3 === 1) headers.authorization = `Bearer ${token}`;
+        else Object.assign(headers, { "signature-input": `s${i}=("@method");keyid="tok_${i}"`, signature: `s${i}=:AAAA:` });
+        await (await fetch(`${url}/p${i}?q=${i}`, { headers })).arrayBuffer();
+      }
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+    await kw.flush();
+    const m = await o.metrics();
+    const series = m.get("keyward.decisions")!;
+    expect(series.map((p) => [p.attributes["keyward.code"], p.value]).sort()).toEqual([
+      ["DOMAIN_DENIED", 50],
+      ["OK", 50],
+      ["SIGNATURE_INVALID", 100],
+      ["TOKEN_MALFORMED", 100],
+    ]);
+    const keys = new Set(o.spans().flatMap((span) => Object.keys(span.attributes)));
+    expect([...keys].sort()).toEqual(["http.response.status_code", "keyward.code", "keyward.ok", "keyward.owner", "keyward.token.id"]);
+    const values = new Set(o.spans().flatMap((span) => [span.attributes["keyward.token.id"], span.attributes["keyward.owner"]]));
+    expect(values).toEqual(new Set([undefined, expect.stringMatching(/^tok_/), "acct_1"]));
+    await kw.close();
+  });
+
   it("telemetry with nothing to report to is a no-op: a store outage is still STORE_UNAVAILABLE, never a rejection", async () => {
     // `{}`, or a meter and a tracer left undefined when OpenTelemetry is switched off by the environment.
     for (const telemetry of [{}, { latencySampleEvery: 4 }, { latencySampleEvery: 1 }, { meter: undefined, tracer: undefined, logger: undefined }]) {
