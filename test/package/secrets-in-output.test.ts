@@ -11,6 +11,7 @@ import { createLeakReceiver } from "../../src/leaks/index.js";
 import { toBase64, toBase64Url, toHex, utf8 } from "../../src/lib/bytes.js";
 import { deriveSigningSecret } from "../../src/lib/derive.js";
 import { postgresStore } from "../../src/postgres/index.js";
+import { signRequest } from "../../src/signing/index.js";
 import { sqliteStore } from "../../src/sqlite/index.js";
 import { freshPrefix, hasPostgres, openPool, PG_URL } from "../postgres/server.js";
 import { alert, github } from "../support/github-alerts.js";
@@ -204,6 +205,10 @@ describe("secrets never shown", () => {
       await outcome(() => createSigner({ keyId: "tok_1", alg: "ed25519", privateKey: seed })),
       await outcome(() => createSigner({ keyId: "tok_1", alg: "hmac-sha256", token: issued.token.slice(0, -1) })),
       await outcome(() => createSigner({ keyId: issued.token, alg: "hmac-sha256", token: issued.token })),
+      await outcome(() => signRequest(new Request("https://api.example/x"), { keyid: "tok_1", key: { alg: "ed25519", privateKey: seed } })),
+      await outcome(() => signRequest(new Request("https://api.example/x"), { keyid: "tok_1", key: { alg: "ed25519", privateKey: toBase64(seed) } as never })),
+      await outcome(() => signRequest(new Request("https://api.example/x"), { keyid: "tok_1", key: { alg: "hmac-sha256", secret: issued.token } as never })),
+      await outcome(() => signRequest(new Request("https://api.example/x"), { keyid: "tok_1", key: { alg: "rsa", secret: SEALING } as never })),
     ];
     for (const e of errors) expectNone(e, [issued.token, SEALING, SEALING.slice(0, 31), seed, seed.slice(0, 32)]);
     await kw.close();
