@@ -97,13 +97,19 @@ describe("secrets never shown", () => {
     const denied = await kw.check({ token: pub.token, scope: "core:read", origin: "https://evil.example" });
     const inUrl = await kw.verify(new Request(`https://api.example.com/x?key=${issued.token}`), { scope: "core:read" });
     await kw.flush();
+    const leak = await kw.tokens.reportLeak(pub.token, {
+      source: "scanner",
+      url: `https://paste.example/raw/${encodeURIComponent(pub.token)}?also=${issued.token.replaceAll("_", "%5f")}#${pub.token}`,
+      action: "flag",
+    });
     const rotated = await kw.tokens.regenerate(issued.record.id, { graceMs: 60_000 });
     secrets.push(rotated.token);
-    const audit = await kw.tokens.audit({ tokenId: issued.record.id });
+    const audit = [await kw.tokens.audit({ tokenId: issued.record.id }), await kw.tokens.audit({ tokenId: pub.record.id })];
+    expect(JSON.stringify(audit)).toContain("url:https://paste.example/raw/");
     const spans = o.spans().map((span) => ({ name: span.name, attributes: span.attributes, status: span.status }));
     const metrics = [...(await o.metrics())];
     expect(spans.length).toBeGreaterThan(2);
-    const shownObjects = [store, kw, kw.tokens, kw.usage, kw.accounts, kw.credits, kw.anomalies, issued, pub, rotated, issued.record, ok, denied, inUrl];
+    const shownObjects = [store, kw, leak, kw.tokens, kw.usage, kw.accounts, kw.credits, kw.anomalies, issued, pub, rotated, issued.record, ok, denied, inUrl];
     const records = [events, logs, spans, metrics, audit, kw.anomalies.list(), await kw.tokens.get(issued.record.id), await kw.tokens.list("acct_1")];
     for (const v of [...shownObjects, ...records]) {
       expectNone(v, secrets);
