@@ -523,7 +523,10 @@ export class AnomalyDetector {
           if (en.kind === "use") {
             if (before === null) continue;
             known = true;
-            if (this.#idleMs !== null && p.at - before >= this.#idleMs) this.#raiseFor(p, "idle-use", { idleMs: p.at - before });
+            // The store keeps the later time: one later than this use by more than a few requests' time
+            // means a clock stepped back, and the idle time is this process's own (as without the store).
+            const prev = before - p.at > OUT_OF_ORDER_MS ? p.localPrev : before;
+            if (this.#idleMs !== null && prev !== null && p.at - prev >= this.#idleMs) this.#raiseFor(p, "idle-use", { idleMs: p.at - prev });
           } else if (before === null && known) {
             this.#raiseSighting(p, en);
           }

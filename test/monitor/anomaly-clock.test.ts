@@ -2,6 +2,7 @@
 // stands still, and when it steps back (an NTP correction, a clock set by hand): a window is never held
 // for the time the clock takes to catch up, silencing a token's alerts meanwhile.
 import { describe, expect, it } from "vitest";
+import { type Anomaly, Keyward, MemoryStore } from "../../src/index.js";
 import { AnomalyDetector } from "../../src/monitor/anomalies.js";
 import type { DecisionEvent } from "../../src/monitor/events.js";
 
@@ -125,5 +126,20 @@ describe("anomaly windows and the clock", () => {
     d.observe(ev({ at: T0 - DAY + 2 * HOUR - 5 * SEC }));
     d.observe(ev({ at: T0 - DAY + 2 * HOUR + 30 * MIN }));
     expect(d.list().map((a) => [a.kind, a.detail.idleMs])).toEqual([["idle-use", 2 * HOUR]]);
+  });
+
+  it("idle use with state shared through the store (the default), which keeps the later time: measured from this process's last use after a step back", async () => {
+    let now = T0;
+    const seen: Anomaly[] = [];
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", now: () => now, anomalies: { idle: { afterMs: HOUR }, spike: false, onAnomaly: (a) => seen.push(a) } });
+    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    for (const at of [T0, T0 - DAY, T0 - DAY + 2 * HOUR, T0 - DAY + 2 * HOUR + 10 * MIN]) {
+      now = at;
+      await kw.check({ token });
+      await kw.flush();
+    }
+    // Before: the store answered T0 for every use until the clock passed it again, and no idle use was raised.
+    expect(seen.map((a) => [a.kind, a.detail.idleMs])).toEqual([["idle-use", 2 * HOUR]]);
+    await kw.close();
   });
 });
