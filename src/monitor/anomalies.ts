@@ -15,7 +15,7 @@ import { ConfigError } from "../errors.js";
 import { callHook } from "../lib/hook.js";
 import { checkConfigFields, optionNames } from "../lib/options.js";
 import { PartedMap } from "../lib/parted-map.js";
-import { clock, DROPPED_AFTER_MS, TIMERS_DIE_WITH_REQUEST, Ticker, takenAsDropped } from "../lib/timers.js";
+import { clock, DROPPED_AFTER_MS, takenAsDropped, Ticker, TIMERS_DIE_WITH_REQUEST } from "../lib/timers.js";
 import { answerWithin, outcomeWithin } from "../lib/within.js";
 import { isDenyCode } from "../policy/decision.js";
 import { formatIp, parseIp } from "../policy/ip.js";
