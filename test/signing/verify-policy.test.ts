@@ -265,6 +265,21 @@ describe("verifyRequest: tampering", () => {
     expect(await verify(await tamper(signed, change))).toMatchObject({ ok: false, code });
   });
 
+  it("a \"?\" appended to a query changes what every URL component covers", async () => {
+    // `?dryRun` names the parameter "dryRun"; `?dryRun?` names "dryRun?": the application sees no dryRun.
+    const url = "https://api.example.com/v1/items?id=7&dryRun";
+    for (const c of [["@target-uri"], ["@authority", "@path", "@query"], ["@authority", "@request-target"]]) {
+      const signed = await sign(get(url), { components: ["@method", ...c] });
+      expect((await verify(signed.clone())).ok).toBe(true);
+      expect(await verify(await tamper(signed, { url: `${url}?` }))).toMatchObject({ ok: false, code: "SIGNATURE_INVALID" });
+    }
+    // A covered parameter's value: "7" signed, "7?" received.
+    const required = ["@method", '@query-param;name="id"', "created"];
+    const signed = await sign(get("https://api.example.com/v1/items?id=7"), { components: required.slice(0, 2) });
+    expect((await verify(signed.clone(), { required })).ok).toBe(true);
+    expect(await verify(await tamper(signed, { url: "https://api.example.com/v1/items?id=7?" }), { required })).toMatchObject({ ok: false, code: "SIGNATURE_INVALID" });
+  });
+
   it("a removed Content-Digest -> DIGEST_MISSING; verifyDigest: false skips the body check", async () => {
     const signed = await sign(post());
     const stripped = await tamper(signed, {});
