@@ -365,6 +365,24 @@ describe("verifyRequest: structure and labels", () => {
     expect(await verify(behindDisplayString)).toMatchObject({ code: "SIGNATURE_MALFORMED" });
   });
 
+  it("a Signature-Input rewritten so that it parses to the signed one -> SIGNATURE_MALFORMED", async () => {
+    // The base's @signature-params is rebuilt from the parse (§3.2 step 7): whatever the parse loses,
+    // the rewrite keeps the signature valid while the field says something else.
+    const signed = await sign(get(), { components: ["@method", "@target-uri", '@query-param;name="id"'] });
+    const input = signed.headers.get("signature-input")!;
+    const rewritten = (from: string, to: string) => {
+      expect(input).toContain(from);
+      return new Request(signed.url, { headers: { "signature-input": input.replace(from, to), signature: signed.headers.get("signature")! } });
+    };
+    expect((await verify(signed.clone())).ok).toBe(true);
+    // created is an Integer (§2.3); as a Decimal it re-serialised as one.
+    expect(await verify(rewritten(`created=${T}`, `created=${T}.0`))).toMatchObject({ ok: false, code: "SIGNATURE_MALFORMED" });
+    // A parameter named twice (the parse keeps the last value, where the field names another key first).
+    expect(await verify(rewritten(';keyid="tok_1"', ';keyid="tok_2";keyid="tok_1"'))).toMatchObject({ ok: false, code: "SIGNATURE_MALFORMED" });
+    expect(await verify(rewritten(`created=${T}`, `created=${T + 1000};created=${T}`))).toMatchObject({ ok: false, code: "SIGNATURE_MALFORMED" });
+    expect(await verify(rewritten(';name="id"', ';name="x";name="id"'))).toMatchObject({ ok: false, code: "SIGNATURE_MALFORMED" });
+  });
+
   it("label selection among several signatures", async () => {
     const weak = await sign(get(), { label: "weak", components: ["@authority"] });
     const both = await sign(weak, { label: "strong" });
