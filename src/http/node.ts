@@ -227,6 +227,18 @@ export function reshapedPath(target: string): boolean {
 }
 
 /**
+ * Whether a Fetch Request at a request target would show the verifier
+ * another target than the framework serves: a path the URL parser reshapes
+ * ({@link reshapedPath}), or a "#", which no request target holds (RFC 9112
+ * §3.2) and Node lets through: the URL parser drops what follows it as a
+ * fragment, where Fastify reads it as query parameters (`/a?x#&admin=1`
+ * has `admin`) and other routers as path.
+ */
+function unverifiableTarget(target: string): boolean {
+  return target.includes("#") || reshapedPath(target);
+}
+
+/**
  * A header of a Node request. Node keeps only the first of repeated
  * `Authorization` lines; Fetch `Headers` join them with ", ", which keyward
  * refuses as ambiguous. Read from the raw lines so the answer is the same.
@@ -302,8 +314,8 @@ class NodeEdgeRequest<Req> implements EdgeRequest<Req> {
 
   async toRequest(at: string): Promise<{ request: Request; body: Uint8Array | ReadableStream<Uint8Array> | undefined; release?: () => void }> {
     const req = this.req;
-    // Verified at a URL no signature holds for: the framework serves another path than the Request would show.
-    const url = reshapedPath(this.path) ? `http://${INVALID_HOST}/` : at;
+    // Verified at a URL no signature holds for: the framework serves another target than the Request would show.
+    const url = unverifiableTarget(this.path) ? `http://${INVALID_HOST}/` : at;
     const headers = new Headers();
     const raw = req.rawHeaders;
     // HTTP/2's pseudo-header fields (`:method`, `:path`, …) are no header fields of a Fetch Request.

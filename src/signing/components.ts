@@ -90,7 +90,7 @@ export interface ComponentContext {
   /**
    * The target URI (RFC 9110 §7.1): the request's URL without its fragment,
    * which fetch never sends, nor an empty query's "?", which some fetch
-   * implementations drop.
+   * implementations drop (a "?" that ends a non-empty query is kept).
    */
   target(): string;
   /** {@link target}, parsed. */
@@ -137,7 +137,9 @@ export class MessageContext implements ComponentContext {
       const end = hash < 0 ? url.length : hash;
       // An empty query ("…?") is no query, as @query and @request-target read it:
       // Node 24's fetch sends the "?", Node 22's drops it, so neither side signs it.
-      const cut = url.charCodeAt(end - 1) === 0x3f /* ? */ ? end - 1 : end;
+      // Only an empty one: a "?" that ends a non-empty query is part of it (`?dryRun?`
+      // names the parameter "dryRun?", not "dryRun").
+      const cut = url.indexOf("?") === end - 1 ? end - 1 : end;
       this.#target = cut === url.length ? url : url.slice(0, cut);
     }
     return this.#target;

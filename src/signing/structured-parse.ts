@@ -63,8 +63,8 @@ class Parser {
   pos = 0;
   constructor(
     readonly s: string,
-    /** Fail on a Dictionary key named twice (the package keeps the last value). */
-    readonly uniqueKeys = false,
+    /** See {@link parseDictionary}'s `strict`. */
+    readonly strict = false,
   ) {}
 
   dictionary(): Dictionary {
@@ -73,7 +73,7 @@ class Parser {
     const dict: Dictionary = new Map();
     while (this.pos < s.length) {
       const key = this.key();
-      if (this.uniqueKeys && dict.has(key)) throw FAIL;
+      if (this.strict && dict.has(key)) throw FAIL;
       if (s.charCodeAt(this.pos) === 0x3d /* = */) {
         this.pos++;
         dict.set(key, this.itemOrInnerList());
@@ -153,6 +153,7 @@ class Parser {
       this.pos++;
       this.skipSP();
       const key = this.key();
+      if (this.strict && params.has(key)) throw FAIL;
       let value: BareItem = true;
       if (s.charCodeAt(this.pos) === 0x3d /* = */) {
         this.pos++;
@@ -216,7 +217,10 @@ class Parser {
     }
     const fraction = this.pos - dot - 1;
     if (fraction === 0 || fraction > 3) throw FAIL;
-    return Number.parseFloat(s.slice(start, this.pos)) * sign;
+    const value = Number.parseFloat(s.slice(start, this.pos)) * sign;
+    // A number, once parsed, is serialised as an Integer when it is one: `1.0` would come back as `1`.
+    if (this.strict && Number.isInteger(value)) throw FAIL;
+    return value;
   }
 
   private string(): string {
@@ -381,11 +385,17 @@ function attempt<T>(parse: () => T): T | null {
 
 /**
  * Parses a Dictionary field value (RFC 9651 §4.2.2) as the package's
- * `parseDictionary` does; null where it throws. With `uniqueKeys`, also null
- * when a key is named twice (where the package keeps the last value).
+ * `parseDictionary` does; null where it throws. With `strict`, also null
+ * where the value parsed would not serialise back to what the field says:
+ * a Dictionary key or a parameter named twice (the package keeps the last
+ * value), or a Decimal whose value is an integer (it comes back as an
+ * Integer, `1.0` as `1`). For Signature-Input, whose `@signature-params` the
+ * verifier rebuilds by serialising the parse (RFC 9421 §3.2 step 7): else a
+ * field rewritten that way (`created=1700000000.0`, a `keyid` named first
+ * with another value) would keep a valid signature.
  */
-export function parseDictionary(value: string, uniqueKeys = false): Dictionary | null {
-  return attempt(() => new Parser(value, uniqueKeys).dictionary());
+export function parseDictionary(value: string, strict = false): Dictionary | null {
+  return attempt(() => new Parser(value, strict).dictionary());
 }
 
 /** Parses a List field value (RFC 9651 §4.2.1) as the package's `parseList` does; null where it throws. */

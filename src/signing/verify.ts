@@ -336,7 +336,10 @@ function verify(request: Request, config: Config): MaybePromise<Outcome> {
 /**
  * A Signature-Input or Signature value as a Dictionary; null when it is not
  * one, or repeats a label: labels are unique across all field lines
- * (RFC 9421 §4.1, §4.2), where a plain parse would keep the last.
+ * (RFC 9421 §4.1, §4.2), where a plain parse would keep the last. Null too
+ * when a parameter is named twice or a Decimal has an integral value: the
+ * base's `@signature-params` is this parse serialised (§3.2 step 7), which
+ * must say what the field says (see parseDictionary's `strict`).
  */
 function parseSignatureField(value: string): Dictionary | null {
   work.parses++;

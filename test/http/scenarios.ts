@@ -117,6 +117,10 @@ export async function signedForAnotherRoute(kw: Keyward, base: string): Promise<
     [`HTTP://${here}/files/../admin/stats`, here, `${base}/admin/stats`],
     // An absolute-form target's scheme in capitals (RFC 9110 §4.2.3: case-insensitive) names the same URL.
     [`HTTP://${here}/admin/stats`, here, `${base}/admin/stats`],
+    // A "#", which no request target holds (RFC 9112 §3.2): the URL parser drops what follows as a
+    // fragment, where Fastify reads query parameters (`x?admin`, `&admin=1`) and Express a path.
+    ["/admin/stats#x?admin=1", here, `${base}/admin/stats`],
+    ["/admin/stats?x=1#&admin=1", here, `${base}/admin/stats?x=1`],
     ["/files/a.txt", here, `${base}/files/a.txt`],
     ["/admin/stats", here, `${base}/admin/stats`],
   ];
@@ -172,6 +176,8 @@ export const SIGNED_FOR_ANOTHER_ROUTE = [
   ["http://u@api.example.com/admin/stats (Host: api.example.com)", 401],
   ["HTTP://the server/files/../admin/stats (Host: the server)", 401],
   ["HTTP://the server/admin/stats (Host: the server)", 200],
+  ["/admin/stats#x?admin=1 (Host: the server)", 401],
+  ["/admin/stats?x=1#&admin=1 (Host: the server)", 401],
   ["/files/a.txt (Host: the server)", 200],
   ["/admin/stats (Host: the server)", 200],
 ] as const;

@@ -80,6 +80,18 @@ describe("signatureBase", () => {
     );
   });
 
+  it("a \"?\" that ends a non-empty query is part of it", () => {
+    const components = ["@target-uri", "@request-target", "@query", '@query-param;name="a"'];
+    const base = signatureBase(req("https://example.com/p?a=1?#f"), { components, params: {} });
+    expect(base.split("\n").slice(0, 4)).toEqual([
+      '"@target-uri": https://example.com/p?a=1?',
+      '"@request-target": /p?a=1?',
+      '"@query": ?a=1?',
+      '"@query-param";name="a": 1%3F',
+    ]);
+    expect(signatureBase(req("https://example.com/p??"), { components: ["@query"], params: {} }).split("\n")[0]).toBe('"@query": ??');
+  });
+
   it("@query is ? when the query is empty or absent", () => {
     for (const url of ["https://e.com/p", "https://e.com/p?"]) {
       expect(signatureBase(req(url), { components: ["@query"], params: {} }).split("\n")[0]).toBe('"@query": ?');

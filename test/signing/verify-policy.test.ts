@@ -265,6 +265,21 @@ describe("verifyRequest: tampering", () => {
     expect(await verify(await tamper(signed, change))).toMatchObject({ ok: false, code });
   });
 
+  it("a \"?\" appended to a query changes what every URL component covers", async () => {
+    // `?dryRun` names the parameter "dryRun"; `?dryRun?` names "dryRun?": the application sees no dryRun.
+    const url = "https://api.example.com/v1/items?id=7&dryRun";
+    for (const c of [["@target-uri"], ["@authority", "@path", "@query"], ["@authority", "@request-target"]]) {
+      const signed = await sign(get(url), { components: ["@method", ...c] });
+      expect((await verify(signed.clone())).ok).toBe(true);
+      expect(await verify(await tamper(signed, { url: `${url}?` }))).toMatchObject({ ok: false, code: "SIGNATURE_INVALID" });
+    }
+    // A covered parameter's value: "7" signed, "7?" received.
+    const required = ["@method", '@query-param;name="id"', "created"];
+    const signed = await sign(get("https://api.example.com/v1/items?id=7"), { components: required.slice(0, 2) });
+    expect((await verify(signed.clone(), { required })).ok).toBe(true);
+    expect(await verify(await tamper(signed, { url: "https://api.example.com/v1/items?id=7?" }), { required })).toMatchObject({ ok: false, code: "SIGNATURE_INVALID" });
+  });
+
   it("a removed Content-Digest -> DIGEST_MISSING; verifyDigest: false skips the body check", async () => {
     const signed = await sign(post());
     const stripped = await tamper(signed, {});
@@ -348,6 +363,24 @@ describe("verifyRequest: structure and labels", () => {
       headers: { "signature-input": `sig1=%"\\";x, ${a.headers.get("signature-input")}`, signature: a.headers.get("signature")! },
     });
     expect(await verify(behindDisplayString)).toMatchObject({ code: "SIGNATURE_MALFORMED" });
+  });
+
+  it("a Signature-Input rewritten so that it parses to the signed one -> SIGNATURE_MALFORMED", async () => {
+    // The base's @signature-params is rebuilt from the parse (§3.2 step 7): whatever the parse loses,
+    // the rewrite keeps the signature valid while the field says something else.
+    const signed = await sign(get(), { components: ["@method", "@target-uri", '@query-param;name="id"'] });
+    const input = signed.headers.get("signature-input")!;
+    const rewritten = (from: string, to: string) => {
+      expect(input).toContain(from);
+      return new Request(signed.url, { headers: { "signature-input": input.replace(from, to), signature: signed.headers.get("signature")! } });
+    };
+    expect((await verify(signed.clone())).ok).toBe(true);
+    // created is an Integer (§2.3); as a Decimal it re-serialised as one.
+    expect(await verify(rewritten(`created=${T}`, `created=${T}.0`))).toMatchObject({ ok: false, code: "SIGNATURE_MALFORMED" });
+    // A parameter named twice (the parse keeps the last value, where the field names another key first).
+    expect(await verify(rewritten(';keyid="tok_1"', ';keyid="tok_2";keyid="tok_1"'))).toMatchObject({ ok: false, code: "SIGNATURE_MALFORMED" });
+    expect(await verify(rewritten(`created=${T}`, `created=${T + 1000};created=${T}`))).toMatchObject({ ok: false, code: "SIGNATURE_MALFORMED" });
+    expect(await verify(rewritten(';name="id"', ';name="x";name="id"'))).toMatchObject({ ok: false, code: "SIGNATURE_MALFORMED" });
   });
 
   it("label selection among several signatures", async () => {
