@@ -277,6 +277,16 @@ export type AuditFilter = { tokenId: string } | { owner: string };
  *   it MUST be appended in the same transaction as the write (both or
  *   neither), so an admin action is never committed without its audit entry
  *   nor audited without being committed.
+ * - Audit entries are keyed by `id`: an entry whose id is already used MUST
+ *   be refused with `InvalidInputError` (`INVALID_INPUT`, field `audit.id`),
+ *   by `appendAudit` (the stored entry is kept) and by the write it came
+ *   with (which then writes nothing).
+ * - Text is kept and compared as given, code unit for code unit: no case,
+ *   accent or trailing-space folding of owners, ids, nonces or idempotency
+ *   keys (a database's binary or "C" collation), and names, owners and
+ *   metadata with astral characters kept whole. Balances (up to 10^15),
+ *   costs and usage sums outgrow 32 bits: 64-bit integers. Times are
+ *   milliseconds, never rounded to seconds.
  */
 export interface RecordStore {
   /**

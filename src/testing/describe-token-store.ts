@@ -32,20 +32,24 @@ import type { SuiteContext } from "./suite.js";
  * `src/testing/groups/` and each exported on its own, usable in
  * {@link DescribeTokenStoreOptions.skip}:
  *
- * - `insert`: new tokens, the longest owners kept as given, duplicate id / hash / previous hash rejected with nothing written.
+ * - `insert`: new tokens, the longest owners and names kept as given (astral characters included), metadata
+ *   exact, owners and ids compared as given (not folding case, accents or trailing spaces), duplicate id /
+ *   hash / previous hash rejected with nothing written.
  * - `get`: lookup by id, copies.
  * - `findByHash`: lookup by current and previous hashes (the whole hash, and nothing else), copies, nested fields included.
- * - `list`: owner listing, order, pagination, copies.
- * - `update`: compare-and-set, hash changes, conflicts, reads after it; `next.revokedAt` ignored, `next` not kept.
+ * - `list`: owner listing, order (ids of one `createdAt` in code-unit order), pagination, copies.
+ * - `update`: compare-and-set, every field of `next` stored, hash changes, conflicts, reads after it;
+ *   `next.revokedAt` ignored, `next` not kept.
  * - `revoke`: revocation, idempotence, revision, reads after it (after one written through the peer too).
- * - `credits`: balances, refill, limit changes (through `meter`).
+ * - `credits`: balances (exact up to 10^15), refill, limit changes (through `meter`).
  * - `rateLimit`: at most `limit` hits in any `windowMs`, Retry-After (through `meter`).
  * - `meter`: rate limit and credits together, all or nothing.
  * - `pools`: named credit pools, several rate limits and calendar resets (through `meter`), all or
  *   nothing under races; account pools when `capabilities.accounts` is true.
- * - `nonces`: replay protection with expiry (expired at `now ≥ expiresAt`), per token.
- * - `usage`: `recordUsage` / `getUsage`, hour and day buckets.
- * - `audit`: `appendAudit` / `listAudit`, written with the record, entries copied (not kept by reference).
+ * - `nonces`: replay protection with expiry (expired at `now ≥ expiresAt`, to the millisecond), per token.
+ * - `usage`: `recordUsage` / `getUsage`, hour and UTC day buckets, credits beyond 2^32.
+ * - `audit`: `appendAudit` / `listAudit`, written with the record (an entry id already used refused, with
+ *   the write), entries copied (not kept by reference).
  * - `changeFeed`: `subscribe` events for every insert, update (a hash changed or not), revoke and
  *   hard delete, and for every account write when `capabilities.accounts` is true (tests skip
  *   themselves when `capabilities.changeFeed` is false).

@@ -11,6 +11,7 @@ import {
   batchTime,
   type CreditState,
   compareKeys,
+  InvalidInputError,
   type MeterRequest,
   type MeterResult,
   meterStep,
@@ -92,9 +93,15 @@ export class LatentStore implements TokenStore {
   insert(token: StoredToken, audit?: AuditEntry): Promise<void> {
     return this.tx(() => {
       if (this.tokens.has(token.id) || LatentStore.hashesOf(token).some((h) => this.hashes.has(h))) throw new TokenExistsError();
+      this.#auditFree(audit);
       this.#putToken(token, []);
       if (audit) this.audit.set(audit.id, JSON.stringify(audit));
     });
+  }
+
+  /** Audit entries are keyed by id: one already used is refused, before anything is written. */
+  #auditFree(audit: AuditEntry | undefined): void {
+    if (audit && this.audit.has(audit.id)) throw new InvalidInputError("audit.id", "already used");
   }
 
   #putToken(next: StoredToken, before: string[]): void {
@@ -129,6 +136,7 @@ export class LatentStore implements TokenStore {
       const cur = LatentStore.row<StoredToken>(this.tokens, next.id);
       const stored = updatedRecord(cur, next, expectedRevision);
       if (LatentStore.hashesOf(stored).some((h) => (this.hashes.get(h) ?? stored.id) !== stored.id)) throw new TokenExistsError();
+      this.#auditFree(audit);
       this.#putToken(stored, LatentStore.hashesOf(cur!));
       if (audit) this.audit.set(audit.id, JSON.stringify(audit));
       return structuredClone(stored);
@@ -139,8 +147,9 @@ export class LatentStore implements TokenStore {
     return this.tx(() => {
       const cur = LatentStore.row<StoredToken>(this.tokens, id);
       const stored = revokedRecord(cur, id, at);
-      this.tokens.set(id, JSON.stringify(stored));
       const entry = revokeAudit(cur, audit);
+      this.#auditFree(entry);
+      this.tokens.set(id, JSON.stringify(stored));
       if (entry) this.audit.set(entry.id, JSON.stringify(entry));
       return stored;
     });
@@ -148,6 +157,7 @@ export class LatentStore implements TokenStore {
 
   appendAudit(entry: AuditEntry): Promise<void> {
     return this.tx(() => {
+      this.#auditFree(entry);
       this.audit.set(entry.id, JSON.stringify(entry));
     });
   }

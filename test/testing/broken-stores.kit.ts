@@ -2,13 +2,21 @@
 // the conformance suite against a correct adapter and against each broken one.
 import { describeTokenStore } from "keyward/testing";
 import {
+  AuditAfterWrite,
   BillingIgnoresAfter,
+  DaysFromQueryStart,
   Delegate,
   FindsByAnyKey,
+  FoldedCreditKeys,
+  FoldedOwners,
   IgnoresCreditKeys,
   InstanceLockedNonces,
+  Int32Credits,
+  Int32UsageCredits,
   KeepsRefs,
   LazyFeed,
+  LocaleOrderedList,
+  NonceExpiryInSeconds,
   NonceLivesAtExpiry,
   OwnWritesCache,
   PrefixIndex,
@@ -16,11 +24,15 @@ import {
   ShortOwnerColumn,
   StaleMissCache,
   StaleReadCache,
+  UpdateKeepsSchedule,
   UpdateStoresRevokedAt,
+  Utf8mb3Names,
   WholeBilling,
 } from "./broken-stores.js";
 
-for (const Store of [Delegate, StaleReadCache, StaleMissCache, LazyFeed, SharedRefs, KeepsRefs, UpdateStoresRevokedAt, PrefixIndex, WholeBilling, BillingIgnoresAfter, IgnoresCreditKeys, FindsByAnyKey, NonceLivesAtExpiry, ShortOwnerColumn]) {
+for (const Store of [Delegate, StaleReadCache, StaleMissCache, LazyFeed, SharedRefs, KeepsRefs, UpdateStoresRevokedAt, PrefixIndex, WholeBilling, BillingIgnoresAfter, IgnoresCreditKeys, FindsByAnyKey, NonceLivesAtExpiry, ShortOwnerColumn,
+  FoldedOwners, LocaleOrderedList, Utf8mb3Names, UpdateKeepsSchedule, AuditAfterWrite, Int32Credits, Int32UsageCredits, DaysFromQueryStart,
+  NonceExpiryInSeconds, FoldedCreditKeys]) {
   describeTokenStore(Store.name, () => new Store(), { concurrency: 20 });
 }
 

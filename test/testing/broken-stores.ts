@@ -1,7 +1,8 @@
 // Plausible third-party adapters, each breaking one rule of the TokenStore contract
 // (src/store/types.ts) with a one-method change to a correct one. The conformance
 // suite must fail each of them (conformance-catches.test.ts runs it against them).
-import type { AuditEntry, StoredToken } from "../../src/model/types.js";
+import type { AuditEntry, StoredToken, UsageBucket } from "../../src/model/types.js";
+import { compareKeys } from "../../src/store/kit/page.js";
 import { MemoryStore } from "../../src/store/memory.js";
 import type { BillingUsageQuery, ChangeEvent, CreditAdjustment, PageQuery, StoreCapabilities, TokenStore } from "../../src/store/types.js";
 
@@ -348,5 +349,113 @@ export class InstanceLockedNonces extends Delegate {
       if ((JSON.parse(k) as string[])[0] === a[0] && this.nonces.delete(k)) nonces++;
     }
     return { ...deleted, removed: { ...deleted.removed, nonces: deleted.removed.nonces + nonces } };
+  }
+}
+
+/** An owner column whose collation folds case and ignores trailing spaces (MySQL's utf8mb4_general_ci): owners differing so share a listing. */
+export class FoldedOwners extends Delegate {
+  static #fold = (owner: string): string => owner.toLowerCase().replace(/ +$/, "");
+  readonly #owners = new Set<string>();
+  override async insert(t: StoredToken, audit?: AuditEntry) {
+    await this.inner.insert(t, audit);
+    this.#owners.add(t.owner);
+  }
+  override async update(next: StoredToken, revision: number, audit?: AuditEntry) {
+    const saved = await this.inner.update(next, revision, audit);
+    this.#owners.add(saved.owner);
+    return saved;
+  }
+  /** Every owner the column takes for `owner`. */
+  #alike(owner: string): string[] {
+    return [...this.#owners].filter((o) => FoldedOwners.#fold(o) === FoldedOwners.#fold(owner));
+  }
+  override async list(owner: string, page: PageQuery) {
+    const all = (await Promise.all(this.#alike(owner).map((o) => this.inner.list(o, { limit: 1000, after: page.after })))).flat();
+    return all.sort((a, b) => compareKeys({ t: a.createdAt, id: a.id }, { t: b.createdAt, id: b.id })).slice(0, page.limit);
+  }
+}
+
+/** Ids of one createdAt listed in the database's locale order (a < B < é < Z), not in code-unit order. */
+export class LocaleOrderedList extends Delegate {
+  static #key = (t: StoredToken) => ({ t: t.createdAt, id: t.id });
+  static #compare = (a: { t: number; id: string }, b: { t: number; id: string }) => (a.t !== b.t ? a.t - b.t : a.id.localeCompare(b.id, "en"));
+  override async list(owner: string, page: PageQuery) {
+    const all = await this.inner.list(owner, { limit: 1000, after: null });
+    const { after } = page;
+    return all
+      .filter((t) => after === null || LocaleOrderedList.#compare(LocaleOrderedList.#key(t), after) > 0)
+      .sort((a, b) => LocaleOrderedList.#compare(LocaleOrderedList.#key(a), LocaleOrderedList.#key(b)))
+      .slice(0, page.limit);
+  }
+}
+
+/** A name column of 3-byte UTF-8 (MySQL's utf8mb3): astral characters are stored as "?". */
+export class Utf8mb3Names extends Delegate {
+  override insert(t: StoredToken, audit?: AuditEntry) {
+    return this.inner.insert({ ...t, name: t.name.replace(/[\u{10000}-\u{10FFFF}]/gu, "?") }, audit);
+  }
+}
+
+/** An UPDATE statement written before scheduled revisions and signing keys: it leaves those columns as they were. */
+export class UpdateKeepsSchedule extends Delegate {
+  override async update(next: StoredToken, revision: number, audit?: AuditEntry) {
+    const cur = await this.inner.get(next.id);
+    return this.inner.update(cur ? { ...next, scheduled: cur.scheduled, signing: cur.signing } : next, revision, audit);
+  }
+}
+
+/** The audit entry written by a second statement after the write, outside its transaction: a refused entry leaves the write done. */
+export class AuditAfterWrite extends Delegate {
+  override async insert(t: StoredToken, audit?: AuditEntry) {
+    await this.inner.insert(t);
+    if (audit) await this.inner.appendAudit(audit);
+  }
+  override async update(next: StoredToken, revision: number, audit?: AuditEntry) {
+    const saved = await this.inner.update(next, revision);
+    if (audit) await this.inner.appendAudit(audit);
+    return saved;
+  }
+}
+
+/** A credit limit in a 32-bit column: a limit above 2^31 − 1 is stored as that. */
+export class Int32Credits extends Delegate {
+  override meter(request: Parameters<MemoryStore["meter"]>[0], now: number) {
+    const { credits } = request;
+    return this.inner.meter(credits ? { ...request, credits: { ...credits, limit: Math.min(credits.limit, 2 ** 31 - 1) } } : request, now);
+  }
+}
+
+/** Usage credits in a 32-bit unsigned column: an event's cost wraps at 2^32. */
+export class Int32UsageCredits extends Delegate {
+  override recordUsage(...[events, batch]: Args<"recordUsage">) {
+    return this.inner.recordUsage(events.map((e) => ({ ...e, cost: e.cost % 2 ** 32 })), batch);
+  }
+}
+
+/** Day buckets of 24 hours counted from the query's `from` (`(at - from) / 86400000` in SQL), not UTC days. */
+export class DaysFromQueryStart extends Delegate {
+  override async getUsage(tokenId: string, query: Parameters<MemoryStore["getUsage"]>[1]) {
+    if (query.granularity !== "day") return this.inner.getUsage(tokenId, query);
+    const days = new Map<number, UsageBucket>();
+    for (const h of await this.inner.getUsage(tokenId, { ...query, granularity: "hour" })) {
+      const start = query.from + Math.floor((h.start - query.from) / 86_400_000) * 86_400_000;
+      const d = days.get(start) ?? { start, allowed: 0, denied: 0, credits: 0 };
+      days.set(start, { start, allowed: d.allowed + h.allowed, denied: d.denied + h.denied, credits: d.credits + h.credits });
+    }
+    return [...days.values()];
+  }
+}
+
+/** Nonce expiries kept in whole seconds (a TTL in seconds, a timestamp(0) column): an entry expires up to 999 ms early. */
+export class NonceExpiryInSeconds extends Delegate {
+  override rememberNonce(key: Parameters<MemoryStore["rememberNonce"]>[0], expiresAt: number, now: number) {
+    return this.inner.rememberNonce(key, Math.floor(expiresAt / 1000) * 1000, now);
+  }
+}
+
+/** An idempotency-key column of a case-insensitive collation: keys differing only in case are one. */
+export class FoldedCreditKeys extends Delegate {
+  override adjustCredits(request: CreditAdjustment, now: number, audit?: AuditEntry) {
+    return this.inner.adjustCredits({ ...request, idempotencyKey: request.idempotencyKey?.toLowerCase() }, now, audit);
   }
 }

@@ -101,7 +101,10 @@ describe("the conformance suite (keyward/testing)", () => {
 
   it("fails a lookup by anything but the hash, a nonce alive at its expiry, and an owner column that truncates", () => {
     expect(failed.get("FindsByAnyKey")).toEqual(["findByHash > finds by hash only: the token's id, owner or display start finds nothing"]);
-    expect(failed.get("NonceLivesAtExpiry")).toEqual(["nonces > returns true again from its expiry on (an entry is expired at now ≥ expiresAt), with the new expiry"]);
+    expect(failed.get("NonceLivesAtExpiry")).toEqual([
+      "nonces > returns true again from its expiry on (an entry is expired at now ≥ expiresAt), with the new expiry",
+      "nonces > keeps an expiry to the millisecond (not rounded to a second either way), and nonces that differ only in case apart",
+    ]);
     expect(failed.get("ShortOwnerColumn")).toEqual([
       "insert > stores the longest owners keyward writes as given (256 UTF-16 code units, astral characters included), and lists and audits by them",
     ]);
@@ -123,6 +126,39 @@ describe("the conformance suite (keyward/testing)", () => {
     expect(failed.get("IgnoresCreditKeys")).toEqual([
       "accounts > a top-up or reset with an idempotency key is applied once: the same operation again reads the balance, with no audit entry; the key with another balance, operation or amount is INVALID_INPUT",
       "accounts > 20 concurrent top-ups with one idempotency key apply once; with one key on several balances, one of them is topped up",
+    ]);
+  });
+
+  it("fails columns that fold case or trailing spaces, order by locale, or keep astral characters as '?'", () => {
+    expect(failed.get("FoldedOwners")).toEqual([
+      "insert > owners and ids that differ only in case, accents or a trailing space are distinct: one never finds the other's tokens or entries",
+    ]);
+    expect(failed.get("FoldedCreditKeys")).toEqual([
+      "accounts > a top-up or reset with an idempotency key is applied once: the same operation again reads the balance, with no audit entry; the key with another balance, operation or amount is INVALID_INPUT",
+    ]);
+    expect(failed.get("LocaleOrderedList")).toEqual([
+      "list > orders the ids of one createdAt in code-unit order (keyward's base62 ids differ by case: B < Z < a < é), page by page",
+    ]);
+    expect(failed.get("Utf8mb3Names")).toEqual([
+      "insert > keeps names and metadata as given: 256 code units with astral characters, combining marks, bidi text; JSON numbers exact",
+    ]);
+  });
+
+  it("fails 32-bit credit and usage columns, day buckets counted from the query's start, and nonce expiries in whole seconds", () => {
+    expect(failed.get("Int32Credits")).toEqual(["credits > keeps balances and costs beyond 2^32 exact, up to 10^15 (a 32-bit or float column would not)"]);
+    expect(failed.get("Int32UsageCredits")).toEqual(["usage > counts credits beyond 2^32 exactly, in hours and days"]);
+    expect(failed.get("DaysFromQueryStart")).toEqual(["usage > includes from and excludes to"]);
+    expect(failed.get("NonceExpiryInSeconds")).toEqual([
+      "nonces > keeps an expiry to the millisecond (not rounded to a second either way), and nonces that differ only in case apart",
+    ]);
+  });
+
+  it("fails an update that leaves scheduled revisions and the signing key as they were, and an audit entry written outside the write's transaction", () => {
+    expect(failed.get("UpdateKeepsSchedule")).toEqual([
+      "update > stores every field of next: policy, scheduled revisions, signing key, previous secrets, metadata; and their removal",
+    ]);
+    expect(failed.get("AuditAfterWrite")).toEqual([
+      "audit > an entry id already used is INVALID_INPUT: appendAudit keeps the first entry, and insert, update or revoke with it write nothing",
     ]);
   });
 });

@@ -320,23 +320,29 @@ export function accountsGroup(ctx: SuiteContext): void {
     expect(await answer(ctx.store.adjustCredits({ key: { tokenId }, policy: p, change: { op: "read" } }, T))).toEqual([10, "applied"]);
     expect(await answer(ctx.store.adjustCredits({ key: { owner }, policy: p, change: { op: "read" } }, T))).toEqual([505, "applied"]);
     expect(await audited()).toBe(1);
+    // Keys are compared as given: one differing only in case (another payment event) is another key.
+    const cased = paid.toUpperCase();
+    expect(await answer(adjust({ owner }, { op: "topUp", amount: 1 }, cased))).toEqual([506, "applied"]);
+    expect(await answer(adjust({ owner }, { op: "topUp", amount: 1 }, cased))).toEqual([506, "replayed"]);
+    await charge(randomId("tok"), owner, 1, p);
+    expect(await audited()).toBe(2);
     // A reset, keyed: once.
     const reset = randomId("req");
     expect(await answer(adjust({ owner }, { op: "reset" }, reset))).toEqual([10, "applied"]);
     await charge(randomId("tok"), owner, 3, p);
     expect(await answer(adjust({ owner }, { op: "reset" }, reset))).toEqual([7, "replayed"]);
-    expect(await audited()).toBe(2);
+    expect(await audited()).toBe(3);
     // A rejected change keeps no key: the same key then applies a valid one.
     const refused = randomId("evt");
     await expectCode(adjust({ tokenId }, { op: "topUp", amount: 1e15 }, refused), "INVALID_INPUT");
     expect(await answer(adjust({ tokenId }, { op: "topUp", amount: 5 }, refused, T, makeAuditEntry({ owner, tokenId, action: "credits", changes: ["topUp"] })))).toEqual([15, "applied"]);
     // A key is kept CREDIT_KEY_RETENTION_MS from its first use; after, it is new.
-    expect(await audited()).toBe(3);
+    expect(await audited()).toBe(4);
     expect(await answer(adjust({ owner }, { op: "topUp", amount: 500 }, paid, T + CREDIT_KEY_RETENTION_MS - 1))).toEqual([7, "replayed"]);
-    expect(await audited()).toBe(3);
+    expect(await audited()).toBe(4);
     expect(await answer(adjust({ owner }, { op: "topUp", amount: 7 }, paid, T + CREDIT_KEY_RETENTION_MS))).toEqual([14, "applied"]);
     expect(await answer(adjust({ owner }, { op: "topUp", amount: 7 }, paid, T + CREDIT_KEY_RETENTION_MS + 1))).toEqual([14, "replayed"]);
-    expect(await audited()).toBe(4);
+    expect(await audited()).toBe(5);
     // Checked before the store: a key of 1 to 255 characters, with a top-up or a reset only.
     // U+0000 and lone surrogates too: SQLite keeps "evt\uD800" and "evt\uDBFF" as one key, so the second top-up was not applied.
     for (const idempotencyKey of ["", "k".repeat(256), 42 as unknown as string, "evt\u0000a", "evt\uD800", "evt\uDBFF"]) {

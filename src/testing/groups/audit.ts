@@ -27,6 +27,23 @@ export function auditGroup(ctx: SuiteContext): void {
       expect(items).toEqual([created, updated, revoked]);
     });
 
+    it("an entry id already used is INVALID_INPUT: appendAudit keeps the first entry, and insert, update or revoke with it write nothing", async () => {
+      const t = makeStoredToken();
+      const first = makeAuditEntry({ tokenId: t.id, owner: t.owner, action: "create", at: T });
+      await ctx.store.insert(t, first);
+      const reused = (at: number) => makeAuditEntry({ id: first.id, tokenId: t.id, owner: t.owner, at, changes: ["scopes"] });
+      await expectCode(ctx.store.appendAudit(reused(T + 1)), "INVALID_INPUT");
+      const other = makeStoredToken({ owner: t.owner });
+      await expectCode(ctx.store.insert(other, reused(T + 2)), "INVALID_INPUT");
+      await expectCode(ctx.store.update({ ...t, name: "lost" }, t.revision, reused(T + 3)), "INVALID_INPUT");
+      await expectCode(ctx.store.revoke(t.id, T + 4, reused(T + 4)), "INVALID_INPUT");
+      expect(await ctx.store.get(other.id)).toBeNull();
+      expect(await ctx.store.findByHash(other.hash)).toBeNull();
+      expect(await ctx.store.get(t.id)).toEqual(t);
+      expect((await ctx.store.list(t.owner)).items).toEqual([t]);
+      expect((await ctx.store.listAudit({ owner: t.owner })).items).toEqual([first]);
+    });
+
     it("keeps copies of the entries it is given: the caller mutating them afterwards changes nothing stored", async () => {
       const t = makeStoredToken();
       const given = [

@@ -29,6 +29,17 @@ export function creditsGroup(ctx: SuiteContext): void {
       }
     });
 
+    it("keeps balances and costs beyond 2^32 exact, up to 10^15 (a 32-bit or float column would not)", async () => {
+      const big = flat(1e15);
+      const a = 2 ** 31 + 1;
+      const b = 2 ** 32 + 3;
+      expect(await consume(ctx.store, id, a, big, T)).toEqual({ granted: true, remaining: 1e15 - a, nextRefillAt: null });
+      expect(await consume(ctx.store, id, b, big, T)).toMatchObject({ granted: true, remaining: 1e15 - a - b });
+      expect(await consume(ctx.store, id, 1e15 - a - b + 1, big, T)).toMatchObject({ granted: false, remaining: 1e15 - a - b });
+      expect(await consume(ctx.store, id, 1e15 - a - b - 1, big, T)).toMatchObject({ granted: true, remaining: 1 });
+      expect(await consume(ctx.store, id, 0, big, T)).toMatchObject({ granted: true, remaining: 1 });
+    });
+
     it("cost 0 reads the balance without changing it", async () => {
       expect((await consume(ctx.store, id, 0, flat(10), T)).remaining).toBe(10);
       await consume(ctx.store, id, 4, flat(10), T);

@@ -24,6 +24,42 @@ export function insertGroup(ctx: SuiteContext): void {
       }
     });
 
+    it("keeps names and metadata as given: 256 code units with astral characters, combining marks, bidi text; JSON numbers exact", async () => {
+      // A column of 3-byte UTF-8 (MySQL's utf8mb3) mangles the astral characters; one of 64 or 255 characters truncates.
+      const name = `${"\u{1F511}".repeat(100)}e\u0301 \u05E9\u05DC\u05D5\u05DD ${"\u00E9".repeat(48)}`;
+      const metadata = {
+        label: "\u{1F600}\u{10FFFF}\u00E9e\u0301\u202E\uFEFF'\"\\%_",
+        nested: { "\u{1F511}": ["\u{1D11E}", { deep: "\u4E2D\u6587" }] },
+        numbers: [2 ** 53 - 1, -(2 ** 53 - 1), 0.1, 1.5e300, 5e-324, -0.5, 0],
+        empty: "",
+        flags: [true, false, null],
+      };
+      expect(name).toHaveLength(256);
+      const t = makeStoredToken({ name, metadata });
+      await ctx.store.insert(t);
+      expect(await ctx.store.get(t.id)).toEqual(t);
+      expect(await ctx.store.findByHash(t.hash)).toEqual(t);
+      expect((await ctx.store.list(t.owner)).items).toEqual([t]);
+    });
+
+    it("owners and ids that differ only in case, accents or a trailing space are distinct: one never finds the other's tokens or entries", async () => {
+      // What a case- or accent-insensitive collation, or one that ignores trailing spaces (PAD SPACE), would take for one:
+      // an owner listing another's tokens. keyward's ids are base62: they differ by case alone.
+      const base = `acct_${randomId("x").slice(2)}`;
+      const owners = [`${base}_Ab\u00E9`, `${base}_aB\u00E9`, `${base}_Abe`, `${base}_Ab\u00E9 `];
+      const id = `tok_${randomId("x").slice(2)}Ab`;
+      const ts = owners.map((owner, i) => makeStoredToken({ owner, id: i === 0 ? id : i === 1 ? `${id.slice(0, -2)}aB` : randomId("tok") }));
+      for (const t of ts) await ctx.store.insert(t, makeAuditEntry({ tokenId: t.id, owner: t.owner }));
+      for (const t of ts) {
+        expect(await ctx.store.get(t.id)).toEqual(t);
+        expect((await ctx.store.list(t.owner)).items).toEqual([t]);
+        expect((await ctx.store.listAudit({ owner: t.owner })).items.map((e) => e.tokenId)).toEqual([t.id]);
+        expect((await ctx.store.listAudit({ tokenId: t.id })).items.map((e) => e.owner)).toEqual([t.owner]);
+      }
+      expect(await ctx.store.get(`${id.slice(0, -2)}ab`)).toBeNull();
+      expect((await ctx.store.list(`${base}_ab\u00E9`)).items).toEqual([]);
+    });
+
     it("does not mutate its argument, nor keep a reference to it", async () => {
       const t = makeStoredToken({ previous: [{ hash: randomHash(), expiresAt: T + 1 }] });
       const snapshot = structuredClone(t);

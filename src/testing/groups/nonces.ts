@@ -22,6 +22,18 @@ export function noncesGroup(ctx: SuiteContext): void {
     expect(await ctx.store.rememberNonce(key, T + 9000, T + 5000)).toBe(true);
   });
 
+  it("keeps an expiry to the millisecond (not rounded to a second either way), and nonces that differ only in case apart", async () => {
+    const key = { tokenId: randomId("tok"), nonce: randomId("nonce") };
+    expect(await ctx.store.rememberNonce(key, T + 1500, T)).toBe(true);
+    expect(await ctx.store.rememberNonce(key, T + 9000, T + 1000)).toBe(false);
+    expect(await ctx.store.rememberNonce(key, T + 9000, T + 1499)).toBe(false);
+    expect(await ctx.store.rememberNonce(key, T + 9000, T + 1500)).toBe(true);
+    const cased = { tokenId: randomId("tok"), nonce: "nOnCe" };
+    expect(await ctx.store.rememberNonce(cased, T + 1000, T)).toBe(true);
+    expect(await ctx.store.rememberNonce({ ...cased, nonce: "NoNcE" }, T + 1000, T)).toBe(true);
+    expect(await ctx.store.rememberNonce({ ...cased, nonce: "nonce" }, T + 1000, T)).toBe(true);
+  });
+
   it("keys nonces per token: the same nonce of two tokens is two entries", async () => {
     const nonce = randomId("nonce");
     const a = { tokenId: randomId("tok"), nonce };

@@ -1,8 +1,8 @@
 // Conformance group "update" of describeTokenStore.
 import { expect, it } from "vitest";
 import type { StoredToken } from "../../model/types.js";
-import { makeStoredToken, randomHash, randomId } from "../fixtures.js";
-import { deepFreeze, expectCode, lookups, type SuiteContext, T } from "../suite.js";
+import { makeStoredToken, makeTokenPolicy, randomHash, randomId } from "../fixtures.js";
+import { DAY, deepFreeze, expectCode, HOUR, lookups, type SuiteContext, T } from "../suite.js";
 
 /** Registers the "update" tests; `ctx.store` is the store of the running test. */
 export function updateGroup(ctx: SuiteContext): void {
@@ -15,6 +15,31 @@ export function updateGroup(ctx: SuiteContext): void {
       expect(await ctx.store.get(t.id)).toEqual(stored);
       const again = await ctx.store.update({ ...stored, name: "again" }, 4);
       expect(again.revision).toBe(5);
+    });
+
+    it("stores every field of next: policy, scheduled revisions, signing key, previous secrets, metadata; and their removal", async () => {
+      const t = makeStoredToken();
+      await ctx.store.insert(t);
+      const policy = makeTokenPolicy({ scopes: ["core:read", "datasets/prices:write"], ips: ["203.0.113.0/24"], expiresAt: T + DAY });
+      const later = makeTokenPolicy({ scopes: ["premium:read"], credits: { limit: 10, refill: { amount: 10, intervalMs: DAY } } });
+      const next: StoredToken = {
+        ...structuredClone(t),
+        kind: "publishable",
+        policy,
+        scheduled: [{ effectiveAt: T + HOUR, policy: later }],
+        signing: { alg: "hmac-sha256", sealed: { kid: "k1", iv: "aXZpdml2aXZpdml2", ciphertext: "Y2lwaGVydGV4dA" } },
+        previous: [{ hash: randomHash(), expiresAt: T + HOUR }],
+        metadata: { plan: "pro" },
+        updatedAt: T + 1,
+      };
+      const stored = await ctx.store.update(next, t.revision);
+      expect(stored).toEqual({ ...next, revision: t.revision + 1 });
+      for (const read of await lookups(ctx.store, t.id, [t.hash, next.previous[0]!.hash])) expect(read).toEqual(stored);
+      // An update that drops them (the schedule applied, signing turned off) drops them.
+      const cleared: StoredToken = { ...structuredClone(stored), policy: later, scheduled: [], signing: null, previous: [], metadata: {} };
+      const again = await ctx.store.update(cleared, stored.revision);
+      expect(again).toEqual({ ...cleared, revision: stored.revision + 1 });
+      expect(await ctx.store.get(t.id)).toEqual(again);
     });
 
     it("reads made before an update see it after: get and findByHash by current and previous hash", async () => {

@@ -40,7 +40,23 @@ export function usageGroup(ctx: SuiteContext): void {
       expect(first.map((b) => b.start)).toEqual([T]);
       const days = await ctx.store.getUsage(id, { from: T + DAY, to: T + 2 * DAY, granularity: "day" });
       expect(days).toEqual([{ start: T + DAY, allowed: 1, denied: 0, credits: 3 }]);
+      // A day bucket is a UTC day, whatever `from` is: it starts at 00:00 UTC, and holds the hours from `from` on.
+      expect(await ctx.store.getUsage(id, { from: T + HOUR, to: T + DAY + HOUR, granularity: "day" })).toEqual([
+        { start: T, allowed: 1, denied: 0, credits: 1 },
+        { start: T + DAY, allowed: 1, denied: 0, credits: 3 },
+      ]);
       expect(await ctx.store.getUsage(id, { from: T + 2 * DAY, to: T + 3 * DAY, granularity: "day" })).toEqual([]);
+    });
+
+    it("counts credits beyond 2^32 exactly, in hours and days", async () => {
+      const cost = 2 ** 32 + 1;
+      await ctx.store.recordUsage([
+        { tokenId: id, at: T + 50 * 60_000, ok: true, cost },
+        { tokenId: id, at: T + 51 * 60_000, ok: true, cost },
+      ]);
+      await ctx.store.recordUsage([{ tokenId: id, at: T + 52 * 60_000, ok: true, cost }]);
+      expect(await ctx.store.getUsage(id, { from: T, to: T + HOUR, granularity: "hour" })).toEqual([{ start: T, allowed: 4, denied: 1, credits: 2 + 3 * cost }]);
+      expect(await ctx.store.getUsage(id, { from: T, to: T + DAY, granularity: "day" })).toEqual([{ start: T, allowed: 5, denied: 1, credits: 3 + 3 * cost }]);
     });
 
     it("accumulates across calls and keeps tokens separate", async () => {
