@@ -30,7 +30,7 @@ describe("keyward CLI: accounts", () => {
     // and acct_1 stayed suspended; `--reason` "suspended" an account no token belongs to.
     for (const args of [["--lift"], ["--reason", "abuse"], ["--reason", "abuse", "--effective-at", "+1d"]]) {
       const r = errorOf("suspend", "--owner", "acct_typo", ...args);
-      expect([args, r.code, r.stdout, r.error]).toEqual([args, 2, "", { code: "ACCOUNT_NOT_FOUND", message: "account not found", owner: "acct_typo" }]);
+      expect([args, r.code, r.stdout, r.error]).toEqual([args, 3, "", { code: "ACCOUNT_NOT_FOUND", message: "account not found", owner: "acct_typo" }]);
       expect(cli("suspend", "--owner", "acct_typo", ...args).stderr).toBe("keyward suspend: ACCOUNT_NOT_FOUND: account not found\n");
     }
     expect(await stored("acct_typo")).toEqual({ account: null, audit: [] });
