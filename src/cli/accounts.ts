@@ -7,7 +7,7 @@ import { COMMON, type Command, parseTime, positional, required, STORE_OPTIONS } 
 import { formatDuration } from "./duration.js";
 import { CliError, EXIT, type Io, json, line } from "./io.js";
 import { withStore } from "./store.js";
-import { ACTOR, actorOf, creditsText, policyChanges } from "./tokens.js";
+import { ACTOR, ACTOR_SETTING, actorOf, creditsText, policyChanges } from "./tokens.js";
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -22,7 +22,7 @@ export const suspend: Command = {
     ...STORE_OPTIONS,
     ...COMMON,
   },
-  settings: { "suspended.reason": "reason", effectiveAt: "effective-at", actor: "actor", owner: "owner" },
+  settings: { "suspended.reason": "reason", effectiveAt: "effective-at", ...ACTOR_SETTING, owner: "owner" },
   run: async (ctx) => {
     positional(ctx, []);
     const owner = required(ctx.values, "owner");

@@ -35,7 +35,7 @@ export const EXIT = {
   FOUND: 1,
   /** Missing or wrong arguments, invalid input. */
   USAGE: 2,
-  /** No token with that id. */
+  /** No token, account or member with that id. */
   NOT_FOUND: 3,
   /** Refused: the token is revoked, or was changed meanwhile. */
   REFUSED: 4,
@@ -71,6 +71,7 @@ export class CliError extends Error {
 
 const CODE_EXITS: Record<string, number> = {
   TOKEN_NOT_FOUND: EXIT.NOT_FOUND,
+  ACCOUNT_NOT_FOUND: EXIT.NOT_FOUND,
   TOKEN_REVOKED: EXIT.REFUSED,
   REVISION_CONFLICT: EXIT.REFUSED,
   TOKEN_ALREADY_EXISTS: EXIT.REFUSED,

@@ -4,7 +4,7 @@ import { isRole, ROLES } from "../model/roles.js";
 import { COMMON, type Command, positional, required, STORE_OPTIONS } from "./command.js";
 import { CliError, EXIT, json, line } from "./io.js";
 import { withStore } from "./store.js";
-import { ACTOR, actorOf } from "./tokens.js";
+import { ACTOR, ACTOR_SETTING, actorOf } from "./tokens.js";
 
 export const members: Command = {
   summary: "List an account's members and roles; --set id=role adds or changes one, --remove id removes one (audited).",
@@ -16,7 +16,7 @@ export const members: Command = {
     ...STORE_OPTIONS,
     ...COMMON,
   },
-  settings: { actor: "actor", owner: "owner" },
+  settings: { ...ACTOR_SETTING, owner: "owner" },
   run: async (ctx) => {
     positional(ctx, []);
     const owner = required(ctx.values, "owner");

@@ -5,7 +5,7 @@ import { monthRange } from "../manager/billing.js";
 import { COMMON, type Command, parseCount, parseSince, positional, STORE_OPTIONS } from "./command.js";
 import { CliError, EXIT, json, line } from "./io.js";
 import { withStore } from "./store.js";
-import { ACTOR, actorOf, load } from "./tokens.js";
+import { ACTOR, ACTOR_SETTING, actorOf, load } from "./tokens.js";
 
 const BAR_WIDTH = 40;
 
@@ -73,7 +73,7 @@ export const credits: Command = {
     ...STORE_OPTIONS,
     ...COMMON,
   },
-  settings: { amount: "top-up", idempotencyKey: "idempotency-key", actor: "actor", "target.owner": "owner" },
+  settings: { amount: "top-up", idempotencyKey: "idempotency-key", ...ACTOR_SETTING, "target.owner": "owner" },
   run: async (ctx) => {
     const owner = typeof ctx.values.owner === "string" ? ctx.values.owner : undefined;
     // Both named: acting on one of them would top up or reset what the user did not mean.

@@ -31,6 +31,8 @@ import { CliError, EXIT, type Io, issuedJson, json, line } from "./io.js";
 import { keywardOver, withStore } from "./store.js";
 
 export const ACTOR = { actor: { type: "string", value: "name", description: "who acts, for the audit log (default cli)" } } as const;
+/** The setting {@link ACTOR} gives, for a command's `settings`: an error about the actor names `--actor`. */
+export const ACTOR_SETTING = { actor: "actor" } as const;
 
 const SETTINGS = {
   name: { type: "string", value: "text", description: "a label for people" },
@@ -56,7 +58,7 @@ const SETTING_OPTIONS = {
   "credits.reset": "reset",
   credits: "credits",
   expiresAt: "expires-at",
-  actor: "actor",
+  ...ACTOR_SETTING,
 } as const;
 
 type Values = CommandContext["values"];
@@ -443,6 +445,7 @@ export const revoke: Command = {
   summary: "Revoke a token at once (idempotent).",
   args: "<id>",
   options: { ...ACTOR, ...STORE_OPTIONS, ...COMMON },
+  settings: ACTOR_SETTING,
   run: async (ctx) => {
     const [id] = positional(ctx, ["id"]);
     return withStore(ctx, { create: false }, async ({ keyward }) => {
@@ -460,6 +463,7 @@ function stateCommand(summary: string, done: string, change: (kw: import("../ind
     summary,
     args: "<id>",
     options: { ...ACTOR, ...STORE_OPTIONS, ...COMMON },
+    settings: ACTOR_SETTING,
     run: async (ctx) => {
       const [id] = positional(ctx, ["id"]);
       return withStore(ctx, { create: false }, async ({ keyward }) => {
@@ -482,6 +486,7 @@ export const remove: Command = {
   summary: "Delete a token for good: its record, counters and usage (audited). Needs --yes.",
   args: "<id>",
   options: { yes: { type: "boolean", description: "confirm: this cannot be undone" }, ...ACTOR, ...STORE_OPTIONS, ...COMMON },
+  settings: ACTOR_SETTING,
   run: async (ctx) => {
     const [id] = positional(ctx, ["id"]);
     if (ctx.values.yes !== true) throw new CliError("delete cannot be undone: add --yes (or revoke the token instead)", EXIT.USAGE);
@@ -503,7 +508,7 @@ export const regenerate: Command = {
     ...STORE_OPTIONS,
     ...COMMON,
   },
-  settings: { graceMs: "grace" },
+  settings: { graceMs: "grace", ...ACTOR_SETTING },
   run: async (ctx) => {
     const [id] = positional(ctx, ["id"]);
     const graceMs = typeof ctx.values.grace === "string" ? parseDuration(ctx.values.grace, "grace") : 0;
@@ -525,6 +530,7 @@ export const reseal: Command = {
   summary: "Seal HMAC signing keys anew under the first KEYWARD_SEALING_KEY: one token, or every token of an owner.",
   args: "[<id>]",
   options: { owner: { type: "string", value: "id", description: "every token of this owner" }, ...ACTOR, ...STORE_OPTIONS, ...COMMON },
+  settings: ACTOR_SETTING,
   run: async (ctx) => {
     if (ctx.positionals.length > 1) throw new CliError(`expected [<id>], got ${ctx.positionals.length} arguments`, EXIT.USAGE);
     const id = ctx.positionals[0];

@@ -81,7 +81,7 @@ export function keywardExpress(kw: Keyward, options?: EdgeOptions): KeywardExpre
   const preflight: RequestHandler = (req, res, next) => {
     const answer = preflightAnswer(edge, req.method, (name) => req.get(name) ?? null);
     if (answer === null) return next();
-    res.status(answer.status).set(answer.headers).end();
+    setFields(res.status(answer.status), answer.headers).end();
   };
   return {
     preflight,
@@ -139,11 +139,7 @@ export function keywardExpress(kw: Keyward, options?: EdgeOptions): KeywardExpre
           closeUnreadBody(req, decision, (name, value) => res.setHeader(name, value));
           if (onDenied) return onDenied(decision, req, res, next);
           const parts = denialParts(edge, decision, origin, req.method);
-          const { vary, ...fields } = parts.headers;
-          res.status(parts.status).set(fields);
-          // Merged, as on an allowed answer: res.set would replace a Vary set before the guard (Accept-Language, say).
-          if (vary !== undefined) res.setHeader("vary", varyOf(res.getHeader("vary"), vary));
-          res.end(parts.body);
+          setFields(res.status(parts.status), parts.headers).end(parts.body);
         };
         try {
           const decided = decide(edge, route, nodeEdgeRequest(req, req, req.originalUrl));
@@ -160,6 +156,18 @@ export function keywardExpress(kw: Keyward, options?: EdgeOptions): KeywardExpre
       };
     },
   };
+}
+
+/**
+ * Sets the fields of keyward's own answer (a denial's, a preflight's); Vary
+ * merged, as on an allowed answer: res.set would replace one set before the
+ * guard (Accept-Language, say).
+ */
+function setFields(res: Response, fields: Record<string, string>): Response {
+  const { vary, ...rest } = fields;
+  res.set(rest);
+  if (vary !== undefined) res.setHeader("vary", varyOf(res.getHeader("vary"), vary));
+  return res;
 }
 
 /**

@@ -156,7 +156,7 @@ export function keywardFastify(kw: Keyward, options?: EdgeOptions): KeywardFasti
     if (edge.cors) {
       app.addHook("onRequest", async (request, reply) => {
         const answer = preflightAnswer(edge, request.method, (name) => header(request, name));
-        if (answer !== null) return reply.code(answer.status).headers(answer.headers).send();
+        if (answer !== null) return setFields(reply.code(answer.status), answer.headers).send();
       });
       // A handler's own Vary replaces the one requireToken set on an allowed
       // request: Origin, which the echoed Allow-Origin varies on, is put back.
@@ -319,7 +319,7 @@ async function refuse<Server extends RawServerBase>(reply: FastifyReply<RouteGen
   await setFields(reply.code(answer.status), answer.headers).send(Buffer.from(answer.body));
 }
 
-/** Sets an answer's fields, allowed or denied; Vary merged: reply.headers would replace one an earlier hook set (Accept-Language, say). */
+/** Sets an answer's fields, allowed, denied or a preflight's; Vary merged: reply.headers would replace one an earlier hook set (Accept-Language, say). */
 function setFields<Server extends RawServerBase>(reply: FastifyReply<RouteGenericInterface, Server>, fields: Record<string, string>): FastifyReply<RouteGenericInterface, Server> {
   const { vary, ...rest } = fields;
   reply.headers(rest);

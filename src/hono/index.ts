@@ -15,6 +15,7 @@
  * @module keyward/hono
  */
 import type { Context, Env, MiddlewareHandler } from "hono";
+import type { StatusCode } from "hono/utils/http-status";
 import { ConfigError } from "../errors.js";
 import { allowHeaders, createEdge, createRoute, decide, denialParts, type EdgeOptions, preflightAnswer, type RouteOptions, withHeaders } from "../http/core.js";
 import { fetchEdgeRequest, incomingHeaders } from "../http/fetch-request.js";
@@ -113,6 +114,17 @@ function answeredOr(c: Context, answer: Response | undefined, err: unknown): Res
   throw err;
 }
 
+/**
+ * Keyward's own answer (a denial's, a preflight's) with its fields; Vary
+ * merged, as on an allowed answer: given to c.body, it would replace one set
+ * before the guard (Accept-Language, say).
+ */
+function answerWith(c: Context, body: string | null, status: number, headers: Record<string, string>): Response {
+  const { vary, ...fields } = headers;
+  const res = c.newResponse(body, status as StatusCode, fields);
+  return vary === undefined ? res : withHeaders(res, { vary });
+}
+
 /** The socket address as @hono/node-server (`incoming`), Bun (`requestIP`) and Deno (`remoteAddr`) expose it. */
 function runtimeIp(c: Context): string | null {
   const env = c.env as {
@@ -137,11 +149,12 @@ export function keywardHono<E extends Env = AnyEnv>(kw: Keyward, options: Keywar
   // E types the hook for the app; every Context the middleware is called with is the app's.
   const { getIp = runtimeIp } = options as KeywardHonoOptions;
   if (typeof getIp !== "function") throw new ConfigError("getIp", "must be a function");
-  const preflight: MiddlewareHandler = async (c, next) => {
+  /** The answer to a preflight, or null when the request is not one. */
+  const preflightOf = (c: Context): Response | null => {
     const answer = preflightAnswer(edge, c.req.method, (name) => c.req.header(name) ?? null);
-    if (answer === null) return next();
-    return c.body(null, answer.status, answer.headers);
+    return answer === null ? null : answerWith(c, null, answer.status, answer.headers);
   };
+  const preflight: MiddlewareHandler = async (c, next) => preflightOf(c) ?? next();
   return {
     preflight,
     requireToken: ((routeOptions: HonoRouteOptions = {}, handler?: GuardedHonoHandler) => {
@@ -158,10 +171,7 @@ export function keywardHono<E extends Env = AnyEnv>(kw: Keyward, options: Keywar
       ): Response | Promise<Response> => {
         const problem = () => {
           const answer = denialParts(edge, decision, origin, c.req.method);
-          // Vary merged, as on an allowed answer: given to c.body, it would replace one set before the guard (Accept-Language, say).
-          const { vary, ...fields } = answer.headers;
-          const res = c.body(answer.body, answer.status as 401, fields);
-          return vary === undefined ? res : withHeaders(res, { vary });
+          return answerWith(c, answer.body, answer.status, answer.headers);
         };
         if (!onDenied) return problem();
         const or = (answered: unknown) => (answered ?? (c.finalized ? c.res : problem())) as Response;
@@ -184,10 +194,6 @@ export function keywardHono<E extends Env = AnyEnv>(kw: Keyward, options: Keywar
         const fields = allowHeaders(edge, decision, origin);
         for (const name in fields) if (name !== "vary") c.header(name, fields[name]);
         return fields;
-      };
-      const preflightOf = (c: Context) => {
-        const pre = preflightAnswer(edge, c.req.method, (name) => c.req.header(name) ?? null);
-        return pre === null ? null : c.body(null, pre.status, pre.headers);
       };
       if (handler !== undefined) {
         return (c: Context<Env & KeywardEnv>): Response | Promise<Response> => {

@@ -67,8 +67,11 @@ const text = (max: number) => safeText(max).check(z.refine((s) => !holdsToken(s)
 
 /** An owner or an actor that a call stores: 1 to 256 characters of safe text, no token. */
 export const ownerSchema = text(256).check(z.minLength(1, "must not be empty"));
-/** Who performs an admin action, as the audit log keeps it. */
-export const actorSchema = ownerSchema;
+/**
+ * Who performs an admin action, as the audit log keeps it (and a member id,
+ * who will): an owner's text that names someone, not only spaces.
+ */
+export const actorSchema = ownerSchema.check(z.refine((s) => s.trim() !== "", "must name someone (not empty, not only spaces)"));
 
 /** The actor an admin call that names none is audited as. */
 export const DEFAULT_ACTOR = "system";

@@ -151,7 +151,7 @@ describe("keyward account", () => {
     expect(shown("acct_bare")).toEqual({ owner: "acct_bare", account: null, suspended: null, balances: {} });
     expect(ok("account", "--owner", "acct_bare")).toContain("account          none yet: the owner has tokens and no plan, pool or member set\n");
     const r = cli("account", "--owner", "acct_typo", "--json");
-    expect([r.code, r.stdout, JSON.parse(r.stderr)]).toEqual([2, "", { code: "ACCOUNT_NOT_FOUND", message: "account not found", owner: "acct_typo" }]);
+    expect([r.code, r.stdout, JSON.parse(r.stderr)]).toEqual([3, "", { code: "ACCOUNT_NOT_FOUND", message: "account not found", owner: "acct_typo" }]);
     expect(cli("account", "--owner", "acct_typo").stderr).toBe("keyward account: ACCOUNT_NOT_FOUND: account not found\n");
     expect(await stored("acct_typo")).toEqual({ account: null, audit: { items: [], nextCursor: null } });
     // Usage errors, as every command's.

@@ -30,7 +30,7 @@ describe("keyward CLI: accounts", () => {
     // and acct_1 stayed suspended; `--reason` "suspended" an account no token belongs to.
     for (const args of [["--lift"], ["--reason", "abuse"], ["--reason", "abuse", "--effective-at", "+1d"]]) {
       const r = errorOf("suspend", "--owner", "acct_typo", ...args);
-      expect([args, r.code, r.stdout, r.error]).toEqual([args, 2, "", { code: "ACCOUNT_NOT_FOUND", message: "account not found", owner: "acct_typo" }]);
+      expect([args, r.code, r.stdout, r.error]).toEqual([args, 3, "", { code: "ACCOUNT_NOT_FOUND", message: "account not found", owner: "acct_typo" }]);
       expect(cli("suspend", "--owner", "acct_typo", ...args).stderr).toBe("keyward suspend: ACCOUNT_NOT_FOUND: account not found\n");
     }
     expect(await stored("acct_typo")).toEqual({ account: null, audit: [] });
@@ -43,13 +43,20 @@ describe("keyward CLI: accounts", () => {
     expect(cli("suspend", "--owner", "acct_team", "--reason", "abuse").code).toBe(0);
   });
 
-  it("a value the library refuses names the option typed, not the library's field", () => {
+  it("a value the library refuses names the option typed, not the library's field", async () => {
     cli("init");
     const { record } = JSON.parse(cli("create", "--owner", "acct_opt", "--credits", "10", "--json").stdout);
     const cases: [string[], string, string][] = [
       [["credits", record.id, "--top-up", "0"], "INVALID_INPUT", "--top-up"],
       [["credits", record.id, "--top-up", "5", "--idempotency-key", "a\u0007b"], "INVALID_INPUT", "--idempotency-key"],
       [["credits", record.id, "--top-up", "5", "--actor", ""], "INVALID_INPUT", "--actor"],
+      // Before: a blank actor was audited as it was, naming nobody.
+      [["credits", record.id, "--top-up", "5", "--actor", " "], "INVALID_INPUT", "--actor"],
+      [["suspend", "--owner", "acct_opt", "--reason", "abuse", "--actor", "\t "], "INVALID_INPUT", "--actor"],
+      [["members", "--owner", "acct_opt", "--set", "user:1=owner", "--actor", "   "], "INVALID_INPUT", "--actor"],
+      // Every command that takes --actor names it (these named the library's `actor`).
+      ...["revoke", "disable", "enable", "regenerate", "reseal"].map((command): [string[], string, string] => [[command, record.id, "--actor", " "], "INVALID_INPUT", "--actor"]),
+      [["delete", record.id, "--yes", "--actor", " "], "INVALID_INPUT", "--actor"],
       [["members", "--owner", "acct_opt", "--set", "user:1=owner", "--actor", "a\u0007"], "INVALID_INPUT", "--actor"],
       [["suspend", "--owner", "acct_opt", "--reason", " "], "INVALID_INPUT", "--reason"],
       [["update", record.id, "--name", "x", "--effective-at", "+99999999999d"], "INVALID_INPUT", "--effective-at"],
@@ -60,6 +67,8 @@ describe("keyward CLI: accounts", () => {
       const r = errorOf(...args);
       expect([args, r.code, r.error.code, r.error.option, r.error.message.startsWith(`${option}: `)]).toEqual([args, 2, code, option, true]);
     }
+    // Nothing written by any: the token's creation is its only audit entry.
+    expect((await stored("acct_opt")).audit.map((e) => e.action)).toEqual(["create"]);
   });
 
   it("credits of an account without a pool, or of a token without credits, names what was typed, not the library's `target`", () => {

@@ -349,6 +349,17 @@ describe("keyward CLI: bad input", () => {
     }
   });
 
+  it("what an id names and is not there is exit 3, whatever it names: a token, a member, an account", () => {
+    cli("init");
+    // Before: an unknown account was exit 2, as a usage error, while an unknown token or member was 3.
+    for (const args of [["account", "--owner", "acct_typo"], ["suspend", "--owner", "acct_typo", "--lift"], ["credits", "--owner", "acct_typo"]]) {
+      const r = cli(...args);
+      expect([args, r.code, r.stderr]).toEqual([args, 3, `keyward ${args[0]}: ACCOUNT_NOT_FOUND: account not found\n`]);
+    }
+    expect(cli("show", "tok_doesnotexist").code).toBe(3);
+    expect(cli("members", "--owner", "acct_typo", "--remove", "user:1").code).toBe(3);
+  });
+
   it("a value the library refuses names the option that gave it, not the library's setting, in text and JSON", () => {
     expect(cli("init").code).toBe(0);
     const { record } = JSON.parse(cli("create", "--owner", "acct_options", "--json").stdout);

@@ -122,7 +122,7 @@ describe.runIf(hasPostgres)("keyward CLI on PostgreSQL", () => {
     // Nothing written by the read: the same audit log.
     expect((await kw.tokens.audit({ owner })).items.at(-1)).toEqual(suspension);
     const missing = cli("account", ...db, "--owner", `${owner}_typo`, "--read-only", "--json");
-    expect([missing.code, JSON.parse(missing.stderr).code]).toEqual([2, "ACCOUNT_NOT_FOUND"]);
+    expect([missing.code, JSON.parse(missing.stderr).code]).toEqual([3, "ACCOUNT_NOT_FOUND"]);
   });
 
   it("a revoke run by the CLI reaches a listening server at once, not at its revocation bound", async () => {

@@ -28,6 +28,11 @@ describeMiddleware(
   async (kw, options) => {
     const app = new Hono<KeywardEnv>();
     const guard = keywardHono(kw, options);
+    // In front of every route of /vary-before, the preflight's among them.
+    app.use("/vary-before", async (c, next) => {
+      c.header("Vary", "Accept-Language");
+      await next();
+    });
     app.options("*", guard.preflight);
     app.get("/prices", guard.requireToken({ scope: "core:read" }), (c) => c.json({ token: c.get("keyward").tokenId }));
     app.post("/orders", guard.requireToken({ scope: "orders:write", cost: 2 }), async (c) =>
@@ -39,10 +44,6 @@ describeMiddleware(
     app.get("/vary", guard.requireToken(), (c) => {
       c.header("Vary", "Accept-Encoding");
       return c.json({ token: c.get("keyward").tokenId });
-    });
-    app.use("/vary-before", async (c, next) => {
-      c.header("Vary", "Accept-Language");
-      await next();
     });
     app.get("/vary-before", guard.requireToken(), (c) => c.json({ token: c.get("keyward").tokenId }));
     const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
@@ -61,6 +62,11 @@ describeMiddleware(
   async (kw, options) => {
     const app = new Hono<KeywardEnv>();
     const guard = keywardHono(kw, options);
+    // In front of every route of /vary-before, the preflight's among them.
+    app.use("/vary-before", async (c, next) => {
+      c.header("Vary", "Accept-Language");
+      await next();
+    });
     app.options("*", guard.preflight);
     app.get("/prices", guard.requireToken({ scope: "core:read" }, (c) => c.json({ token: c.get("keyward").tokenId })));
     app.post(
@@ -80,10 +86,6 @@ describeMiddleware(
         return c.json({ token: c.get("keyward").tokenId });
       }),
     );
-    app.use("/vary-before", async (c, next) => {
-      c.header("Vary", "Accept-Language");
-      await next();
-    });
     app.get("/vary-before", guard.requireToken({}, (c) => c.json({ token: c.get("keyward").tokenId })));
     const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
     await new Promise((resolve) => server.once("listening", resolve));

@@ -9,7 +9,8 @@
 //   GET  /failing?mode=…   requireToken({ getToken, onDenied: failingHooks(url), onError: 599 + message })
 //   GET  /vary             requireToken()                                 → { token }, with Vary: Accept-Encoding set by the handler
 //   GET  /vary-before      requireToken()                                 → { token }, with Vary: Accept-Language set before the guard
-//                          (a middleware or hook in front; the Fetch wrapper's handler, which has none in front)
+//                          and before the preflight answer (a middleware or hook in front; the Fetch wrapper's handler,
+//                          which has none in front)
 // An allowed handler answers the decision's token id as seen through the framework's typed attachment.
 import { Agent, request as httpRequest, type IncomingMessage } from "node:http";
 import { connect as connectTcp } from "node:net";
@@ -924,6 +925,10 @@ export function describeMiddleware(name: string, start: StartServer, makeRoute: 
       expect([refused.status, refused.headers.get("vary")]).toEqual([401, name === "Fetch API" ? "Origin" : "Accept-Language, Origin"]);
       const refusedNoCors = await fetch(`${server.url}/vary-before`);
       expect([refusedNoCors.status, refusedNoCors.headers.get("vary")]).toEqual([401, name === "Fetch API" ? null : "Accept-Language"]);
+      // And so does a preflight's answer: its names join the Vary set before it.
+      const preBefore = await fetch(`${corsServer.url}/vary-before`, { method: "OPTIONS", headers: { origin: "https://app.example", "access-control-request-method": "GET" } });
+      const preflightVary = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers";
+      expect([preBefore.status, preBefore.headers.get("vary")]).toEqual([204, name === "Fetch API" ? preflightVary : `Accept-Language, ${preflightVary}`]);
       // Without cors: no preflight answer from keyward.
       const none = await fetch(`${server.url}/prices`, { method: "OPTIONS", headers: { origin: "https://app.example", "access-control-request-method": "GET" } });
       expect(none.headers.get("access-control-allow-origin")).toBeNull();

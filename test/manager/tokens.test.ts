@@ -261,6 +261,8 @@ describe("bad input", () => {
     await expectCode(kw.tokens.update(record.id, { name: "x" }, { expectedRevision: 1.5 }), "INVALID_INPUT");
     await expectCode(kw.tokens.update(record.id, { signing: { alg: "hmac-sha256" } }), "INVALID_INPUT");
     await expectCode(kw.tokens.update(record.id, { name: "x" }, { actor: "" }), "INVALID_INPUT");
+    await expectCode(kw.tokens.update(record.id, { name: "x" }, { actor: " \t" }), "INVALID_INPUT");
+    await expectCode(kw.tokens.revoke(record.id, { actor: " " }), "INVALID_INPUT");
     await expectCode(kw.tokens.update("tok_missing", { name: "x" }), "TOKEN_NOT_FOUND");
     await expectCode(kw.tokens.update({} as never, { name: "x" }), "TOKEN_NOT_FOUND");
     await expectCode(kw.tokens.regenerate(record.id, { graceMs: -1 }), "INVALID_INPUT");
