@@ -46,7 +46,7 @@ describe("the conformance suite (keyward/testing)", () => {
   let failed!: Map<string, string[]>;
   beforeAll(async () => {
     failed = await runSuite();
-  }, 120_000);
+  }, 300_000);
 
   it("passes a correct adapter", () => {
     expect(failed.get("Delegate")).toEqual([]);
