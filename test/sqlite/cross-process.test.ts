@@ -134,17 +134,32 @@ describe("SQLite across processes", () => {
     await store.close();
     const bound = 8 * 1024 * 1024;
     let largest = 0;
+    // Times the WAL file was seen emptied while every process ran: under bound / 4 after reaching bound / 2 since
+    // the last time. Without the bound it never shrinks so far (SQLite starts a WAL over in place, and cuts a larger
+    // one to 16 MiB) until the last connection closes.
+    let emptied = 0;
+    let peak = 0;
+    let running = true;
     const sample = setInterval(() => {
-      largest = Math.max(largest, statSync(`${path}-wal`, { throwIfNoEntry: false })?.size ?? 0);
+      const size = statSync(`${path}-wal`, { throwIfNoEntry: false })?.size ?? 0;
+      largest = Math.max(largest, size);
+      peak = Math.max(peak, size);
+      if (running && peak >= bound / 2 && size < bound / 4) [emptied, peak] = [emptied + 1, 0];
     }, 5);
     const runs = Array.from({ length: 4 }, () => run("saturate", path, `${token}@8000@${bound}`));
-    const results = await Promise.all(runs.map((r) => r.next<{ denied: Record<string, number> }>((l) => "denied" in l)));
+    const reports = runs.map((r) => r.next<{ denied: Record<string, number> }>((l) => "denied" in l));
+    void Promise.race(reports).then(() => {
+      running = false;
+    });
+    const results = await Promise.all(reports);
     clearInterval(sample);
     expect(await Promise.all(runs.map((r) => r.done))).toEqual([0, 0, 0, 0]);
-    console.info(`largest WAL ${(largest / 1048576).toFixed(1)} MiB (bound ${bound / 1048576} MiB)`);
-    // What is written between two looks (every 32 calls of each process) comes on top of the bound.
-    expect(largest).toBeGreaterThan(0);
-    expect(largest).toBeLessThan(bound + 4 * 1024 * 1024);
+    console.info(`largest WAL ${(largest / 1048576).toFixed(1)} MiB (bound ${bound / 1048576} MiB), emptied ${emptied} times`);
+    expect(emptied).toBeGreaterThan(0);
+    // What is written between two looks (every 32 calls of each process) comes on top of the bound; and on a
+    // loaded host, a reader descheduled past requestBusyTimeoutMs fails a checkpoint, whose process then pauses
+    // its looks for 1 s (docs/stores.md, "The WAL file"): 18.4 MiB once at a load near 15.
+    expect(largest).toBeLessThan(3 * bound);
     // A check waits for a checkpoint no longer than for any write lock: a busy answer now and then, nothing else.
     for (const { denied } of results) {
       expect(Object.keys(denied).filter((code) => code !== "STORE_UNAVAILABLE")).toEqual([]);
