@@ -98,7 +98,7 @@ describe("documentation code blocks", () => {
 });
 
 describe("documentation installs", () => {
-  it("each package a runnable block imports, besides keyward and Node's own, is installed by an `npm i` of its guide", async () => {
+  it("each package a runnable block imports, besides keyward and Node's own, is installed by an `npm i` of its guide, with its @types when it ships none", async () => {
     const missing: string[] = [];
     for (const b of all) {
       const text = await readFile(new URL(b.file, root), "utf8");
@@ -107,11 +107,18 @@ describe("documentation installs", () => {
         if (specifier!.startsWith("node:")) continue;
         const name = specifier!.split("/").slice(0, specifier!.startsWith("@") ? 2 : 1).join("/");
         if (name !== "keyward" && !installed.has(name)) missing.push(`${b.file} #${b.index}: ${name}`);
+        // A package that ships no types: keyward's own declarations for it (keyward/express) import its @types,
+        // so a reader who type-checks the block needs them installed too.
+        const types = UNTYPED[name];
+        if (types !== undefined && !installed.has(types)) missing.push(`${b.file} #${b.index}: ${types}`);
       }
     }
     expect(missing).toEqual([]);
   });
 });
+
+/** Packages the guides import that ship no type declarations, and the package that has them. */
+const UNTYPED: Record<string, string> = { express: "@types/express", pg: "@types/pg" };
 
 /** The names fragments use without defining them, as an application would have them. */
 const PRELUDE = `import type { Hono } from "hono";
