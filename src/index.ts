@@ -1,8 +1,24 @@
 /**
  * keyward: issue, store, check, sign and meter API tokens.
  *
+ * Start with {@link Keyward}, one per application: `kw.tokens` issues and
+ * manages tokens, `kw.verify(request)` checks a request. Its store is
+ * {@link MemoryStore} (tests, one process), `sqliteStore` of
+ * `keyward/sqlite` (one machine) or `postgresStore` of `keyward/postgres`
+ * (a fleet); the framework guards are in `keyward/hono`, `keyward/express`,
+ * `keyward/fastify` and `keyward/fetch`. The rest of this module is the
+ * token format (`generateToken`, `parseToken`, `findTokens`), the errors
+ * and types of the API, and the store kit for adapter authors
+ * (docs/stores.md).
+ *
+ * @example
  * ```ts
  * import { Keyward, MemoryStore } from "keyward";
+ *
+ * const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+ * const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["core:read"] });
+ * const d = await kw.verify(new Request("https://api.example.com/v1/prices", { headers: { authorization: `Bearer ${token}` } }), { scope: "core:read" });
+ * if (!d.ok) return d.toResponse(); // problem+json, status and headers
  * ```
  *
  * @module keyward

@@ -41,9 +41,15 @@ export interface SignedBodyLimits {
  * ```
  */
 export class Keyward {
-  /** Token administration: create, import, get, list, update, revoke, regenerate, audit. */
+  /**
+   * Token administration: create, import, get, list, scan (lifecycle events), update, disable, enable, revoke,
+   * delete, regenerate, reseal, reportLeak, audit.
+   */
   readonly tokens: TokenManager;
-  /** Metered usage per token. */
+  /**
+   * Metered usage: of a token or an owner over time, by scope, code or token (`get`), top consumers (`top`), last
+   * use (`lastUsed`), and this instance's usage pipeline (`stats`).
+   */
   readonly usage: UsageReader;
   /** Accounts: plan ceiling, credit pool and rate limit shared by an owner's tokens (stores with `capabilities.accounts`). */
   readonly accounts: AccountManager;

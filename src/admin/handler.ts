@@ -481,7 +481,8 @@ function lateAnswer(read: boolean): AdminAnswer {
 
 /**
  * A Fetch API handler serving one customer's own tokens: a JSON REST API
- * (list, create, read, update, regenerate, revoke, usage, audit), its
+ * (list, create, read, update, regenerate, disable, enable, revoke, delete,
+ * usage, audit, members; each as the caller's role allows), its
  * OpenAPI 3.1 document at `/openapi.json`, and the console page at the base
  * path. Errors are RFC 9457 problem+json.
  *

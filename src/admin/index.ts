@@ -2,7 +2,8 @@
  * keyward/admin: your customers manage their own API tokens. One Fetch
  * handler serves a JSON REST API (list, create, read, update with an
  * effective time and a compare-and-set revision, regenerate with a grace
- * period, revoke, usage, audit), its OpenAPI 3.1 document, and an
+ * period, disable, enable, revoke, delete, usage, audit, the team's members
+ * and roles), its OpenAPI 3.1 document, and an
  * embeddable console page (the `<keyward-tokens>` element). See
  * docs/console.md.
  *

@@ -68,6 +68,9 @@ export interface KeywardExpress {
   rawBody: (req: Request, res: Response, buf: Uint8Array) => void;
 }
 
+/** Options of `keywardExpress`, shared by every route of the middleware: `realm`, `publicOrigin`, `cors`, `problemTypeBase`. */
+export interface KeywardExpressOptions extends EdgeOptions {}
+
 /**
  * Express middleware over one {@link Keyward}.
  *
@@ -76,7 +79,7 @@ export interface KeywardExpress {
  * @returns `requireToken`, `preflight` and `rawBody`
  * @throws {ConfigError} `INVALID_CONFIG` naming a bad or unknown option (and from `requireToken`, a malformed scope)
  */
-export function keywardExpress(kw: Keyward, options?: EdgeOptions): KeywardExpress {
+export function keywardExpress(kw: Keyward, options?: KeywardExpressOptions): KeywardExpress {
   const edge = createEdge(kw, options);
   const preflight: RequestHandler = (req, res, next) => {
     const answer = preflightAnswer(edge, req.method, (name) => req.get(name) ?? null);
@@ -195,5 +198,4 @@ function keepVary(res: Response, names: string): void {
   } as Response["writeHead"];
 }
 
-export type { EdgeOptions as KeywardExpressOptions } from "../http/core.js";
 export type { ProblemDetails } from "../http/problem.js";

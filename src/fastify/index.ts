@@ -113,6 +113,9 @@ export interface KeywardFastify {
   ): preHandlerAsyncHookHandler<Server, RawRequestDefaultExpression<Server>, RawReplyDefaultExpression<Server>>;
 }
 
+/** Options of `keywardFastify`, shared by every route of the middleware: `realm`, `publicOrigin`, `cors`, `problemTypeBase`. */
+export interface KeywardFastifyOptions extends EdgeOptions {}
+
 /**
  * Fastify middleware over one {@link Keyward}.
  *
@@ -121,7 +124,7 @@ export interface KeywardFastify {
  * @returns the plugin and `requireToken`
  * @throws {ConfigError} `INVALID_CONFIG` naming a bad or unknown option (and from `requireToken`, a malformed scope)
  */
-export function keywardFastify(kw: Keyward, options?: EdgeOptions): KeywardFastify {
+export function keywardFastify(kw: Keyward, options?: KeywardFastifyOptions): KeywardFastify {
   const edge = createEdge(kw, options);
   const plugin = async (app: FastifyInstance) => {
     app.decorateRequest("keyward", null);
@@ -387,5 +390,4 @@ function header(request: Pick<FastifyRequest, "headers">, name: string): string 
   return typeof v === "string" ? v : Array.isArray(v) ? v.join(", ") : null;
 }
 
-export type { EdgeOptions as KeywardFastifyOptions } from "../http/core.js";
 export type { ProblemDetails } from "../http/problem.js";

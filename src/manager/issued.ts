@@ -5,7 +5,12 @@ import type { TokenRecord } from "../model/types.js";
 
 const INSPECT = Symbol.for("nodejs.util.inspect.custom");
 
-/** What `tokens.create` and `tokens.regenerate` return: the token, once, and its record. */
+/**
+ * What `tokens.create` and `tokens.regenerate` return: the token, once, and its record. Only reading `.token`
+ * (or destructuring it) gives the token: the result serialised whole (`JSON.stringify`, `Response.json(result)`,
+ * Hono's `c.json(result)`), spread (`{ ...result }`, which has no `token`) or logged shows it redacted. An endpoint
+ * that issues tokens sends `{ token: result.token, record: result.record }`.
+ */
 export class IssuedToken {
   readonly #token: string;
   /** The token's public record (no secret). */

@@ -164,7 +164,7 @@ export class TokenManager {
    *
    * @param input owner, kind and the token's settings
    * @param options the actor, for the audit log
-   * @returns the token and its record
+   * @returns the token (read `.token`, once: serialised or logged whole, the result shows it redacted) and its record
    * @throws {InvalidInputError} `INVALID_INPUT` naming the field; subclasses `INVALID_KEY` (small-order,
    *   mixed-order or non-canonical ed25519 key), `SIGNING_MISSING`, `DOMAINS_ON_SECRET`, `TIME_IN_SECONDS` with a `hint`
    * @throws {ScopeNotAllowedError} `SCOPE_NOT_ALLOWED` for a write/delete scope on a publishable token
@@ -529,7 +529,7 @@ export class TokenManager {
    *
    * @param id the token's id
    * @param options grace period, expected revision and actor
-   * @returns the new token (shown once) and the record
+   * @returns the new token (read `.token`, once: serialised or logged whole, the result shows it redacted) and the record
    * @throws {InvalidInputError} `INVALID_INPUT` naming `graceMs` or `expectedRevision`; naming `graceMs` too
    *   when 4 old secrets are still in their grace period (nothing written: a fifth would end one's grace early)
    * @throws {TokenNotFoundError} `TOKEN_NOT_FOUND`

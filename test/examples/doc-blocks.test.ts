@@ -98,20 +98,38 @@ describe("documentation code blocks", () => {
 });
 
 describe("documentation installs", () => {
-  it("each package a runnable block imports, besides keyward and Node's own, is installed by an `npm i` of its guide", async () => {
+  /**
+   * The packages `blocks` import, besides keyward, Node's own and the application's own modules (relative, or
+   * `@/` aliases), that no `npm i` of their guide installs; for a package that ships no types, its @types too:
+   * keyward's own declarations for it (keyward/express) import them, so a reader who type-checks needs them.
+   */
+  async function notInstalled(blocks: { file: string; index: number; code: string }[]): Promise<string[]> {
     const missing: string[] = [];
-    for (const b of all) {
+    for (const b of blocks) {
       const text = await readFile(new URL(b.file, root), "utf8");
       const installed = new Set([...text.matchAll(/\bnpm i(?:nstall)? ([^`\n]+)/g)].flatMap((m) => m[1]!.split(" ")));
       for (const [, specifier] of b.code.matchAll(/^import [^;]*?from "([^"]+)";/gms)) {
-        if (specifier!.startsWith("node:")) continue;
+        if (/^(node:|\.|@\/)/.test(specifier!)) continue;
         const name = specifier!.split("/").slice(0, specifier!.startsWith("@") ? 2 : 1).join("/");
         if (name !== "keyward" && !installed.has(name)) missing.push(`${b.file} #${b.index}: ${name}`);
+        const types = UNTYPED[name];
+        if (types !== undefined && !installed.has(types)) missing.push(`${b.file} #${b.index}: ${types}`);
       }
     }
-    expect(missing).toEqual([]);
+    return missing;
+  }
+
+  it("each package a runnable block imports is installed by an `npm i` of its guide, with its @types when it ships none", async () => {
+    expect(await notInstalled(all)).toEqual([]);
+  });
+
+  it("so is each package an excerpt imports", async () => {
+    expect(await notInstalled(fragments)).toEqual([]);
   });
 });
+
+/** Packages the guides import that ship no type declarations, and the package that has them. */
+const UNTYPED: Record<string, string> = { express: "@types/express", pg: "@types/pg" };
 
 /** The names fragments use without defining them, as an application would have them. */
 const PRELUDE = `import type { Hono } from "hono";
