@@ -15,7 +15,7 @@ import { Verifier } from "./verify/verifier.js";
  * {@link Keyward.verify} without the promise when the decision was made at
  * once: the middleware's path. Internal (not exported by any entry point).
  */
-export let decideNow: (kw: Keyward, request: Request, options: VerifyOptions) => Decision | Promise<Decision>;
+export let decideNow: (kw: Keyward, request: Request, options: VerifyOptions, ip?: string) => Decision | Promise<Decision>;
 
 /**
  * How much of a signed body `kw` reads: what the middleware keeps of a
@@ -147,9 +147,11 @@ export class Keyward {
   static {
     // The middleware's access, through functions of this module that the
     // package's entry points do not export.
-    decideNow = (kw, request, options) =>
+    decideNow = (kw, request, options, ip) =>
       // Another copy of the package (or a stand-in object) still answers, through verify.
-      #verifier in kw ? kw.#verifier.decide(request, options) : (kw as Keyward).verify(request, options);
+      #verifier in kw
+        ? kw.#verifier.decide(request, options, ip)
+        : (kw as Keyward).verify(request, ip === undefined ? options : { ...options, ip });
     signedBodyLimits = (kw) => (#signedBody in kw ? kw.#signedBody : undefined);
   }
 }

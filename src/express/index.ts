@@ -99,62 +99,62 @@ export function keywardExpress(kw: Keyward, options?: KeywardExpressOptions): Ke
     requireToken(routeOptions = {}) {
       const route = createRoute(routeOptions);
       const { onDenied, onError } = routeOptions;
+      // onError's own throw or rejection goes to Express's error handler:
+      // never an unhandled rejection and a request left unanswered. So does
+      // the error when onError answered nothing: never a request left hanging.
+      const failed = (req: Request, res: Response, next: NextFunction, err: unknown): void => {
+        if (!onError) {
+          next(err);
+          return;
+        }
+        let onward = false;
+        const proceed = (given?: unknown) => {
+          onward = true;
+          next(given);
+        };
+        const unanswered = () => {
+          if (!onward && !res.headersSent) next(err);
+        };
+        try {
+          const handled: unknown = onError(err, req, res, proceed);
+          if (isThenable(handled)) Promise.resolve(handled).then(unanswered, next);
+          else unanswered();
+        } catch (thrown) {
+          next(thrown);
+        }
+      };
+      const answer = (req: Request, res: Response, next: NextFunction, origin: string | null, decision: Decision): unknown => {
+        if (decision.ok) {
+          req.keyward = decision;
+          const fields = allowHeaders(edge, decision, origin);
+          if (fields.vary === undefined) res.set(fields);
+          else {
+            // Not res.set: it would replace a Vary set before the guard (Accept-Language, say).
+            const { vary, ...rest } = fields;
+            res.set(rest);
+            keepVary(res, vary);
+          }
+          return next();
+        }
+        closeUnreadBody(req, decision, (name, value) => res.setHeader(name, value));
+        if (onDenied) return onDenied(decision, req, res, next);
+        const parts = denialParts(edge, decision, origin, req.method);
+        setFields(res.status(parts.status), parts.headers).end(parts.body);
+      };
       return (req, res, next) => {
         if (edge.cors && preflightAnswer(edge, req.method, (name) => req.get(name) ?? null)) return preflight(req, res, next);
         const origin = edge.cors ? (req.headers.origin ?? null) : null;
-        // onError's own throw or rejection goes to Express's error handler:
-        // never an unhandled rejection and a request left unanswered. So does
-        // the error when onError answered nothing: never a request left hanging.
-        const failed = (err: unknown): void => {
-          if (!onError) {
-            next(err);
-            return;
-          }
-          let onward = false;
-          const proceed = (given?: unknown) => {
-            onward = true;
-            next(given);
-          };
-          const unanswered = () => {
-            if (!onward && !res.headersSent) next(err);
-          };
-          try {
-            const handled: unknown = onError(err, req, res, proceed);
-            if (isThenable(handled)) Promise.resolve(handled).then(unanswered, next);
-            else unanswered();
-          } catch (thrown) {
-            next(thrown);
-          }
-        };
-        const answer = (decision: Decision) => {
-          if (decision.ok) {
-            req.keyward = decision;
-            const fields = allowHeaders(edge, decision, origin);
-            if (fields.vary === undefined) res.set(fields);
-            else {
-              // Not res.set: it would replace a Vary set before the guard (Accept-Language, say).
-              const { vary, ...rest } = fields;
-              res.set(rest);
-              keepVary(res, vary);
-            }
-            return next();
-          }
-          closeUnreadBody(req, decision, (name, value) => res.setHeader(name, value));
-          if (onDenied) return onDenied(decision, req, res, next);
-          const parts = denialParts(edge, decision, origin, req.method);
-          setFields(res.status(parts.status), parts.headers).end(parts.body);
-        };
         try {
           const decided = decide(edge, route, nodeEdgeRequest(req, req, req.originalUrl));
           // The warm path decides at once: answered in this tick.
-          if (decided instanceof Promise) decided.then(answer).catch(failed);
+          if (decided instanceof Promise) decided.then((d) => answer(req, res, next, origin, d)).catch((err) => failed(req, res, next, err));
           else {
-            const answered: unknown = answer(decided);
+            const answered = answer(req, res, next, origin, decided);
             // onDenied may answer asynchronously: its rejection goes where a thrown error would.
-            if (isThenable(answered)) Promise.resolve(answered).catch(failed);
+            if (isThenable(answered)) Promise.resolve(answered).catch((err) => failed(req, res, next, err));
           }
         } catch (err) {
-          failed(err);
+          failed(req, res, next, err);
         }
       };
     },

@@ -225,11 +225,6 @@ export function keywardFastify(kw: Keyward, options?: KeywardFastifyOptions): Ke
       const preHandler = (request: Req, reply: Reply) => guard(request, reply);
       const preParsing: EarlyGuard = (request, reply, payload, done) => {
         const req = request as Req;
-        // A signed body the verifier read (to its end): Fastify parses those bytes.
-        const parsed = () => {
-          const kept = (request.raw as WithRawBody).rawBody;
-          return kept === undefined ? payload : replay(kept, null);
-        };
         let decided: Decision | Promise<Decision>;
         try {
           decided = decideOn(req, payload);
@@ -239,11 +234,11 @@ export function keywardFastify(kw: Keyward, options?: KeywardFastifyOptions): Ke
         }
         if (!(decided instanceof Promise) && decided.ok) {
           admit(req, reply as Reply, decided, edge.cors ? header(request, "origin") : null);
-          done(null, parsed());
+          done(null, parsedOf(request.raw, payload));
           return;
         }
         // Once a reply was sent, Fastify goes no further.
-        return guard(req, reply as Reply, payload, decided).then(() => (reply.sent ? payload : parsed()));
+        return guard(req, reply as Reply, payload, decided).then(() => (reply.sent ? payload : parsedOf(request.raw, payload)));
       };
       earlyForm.set(preHandler, preParsing);
       return preHandler;
@@ -332,6 +327,12 @@ function setFields<Server extends RawServerBase>(reply: FastifyReply<RouteGeneri
 /** A route's hooks of one stage, as a list. */
 function hooksOf(hooks: unknown): object[] {
   return hooks === undefined || hooks === null ? [] : Array.isArray(hooks) ? hooks : [hooks as object];
+}
+
+/** What Fastify parses after a route's early guard: the signed body the verifier read (to its end), else the payload. */
+function parsedOf(raw: WithRawBody, payload: RequestPayload): RequestPayload {
+  const kept = raw.rawBody;
+  return kept === undefined ? payload : replay(kept, null);
 }
 
 /** The payload Fastify parses: the bytes keyward read, then the rest of the stream, if any. */

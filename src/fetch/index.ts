@@ -74,6 +74,7 @@ export function keywardFetch<Rest extends unknown[] = unknown[]>(kw: Keyward, op
   const { getIp } = options;
   if (getIp !== undefined && typeof getIp !== "function") throw new ConfigError("getIp", "must be a function");
   const preflight = (request: Request): Response | null => {
+    if (!edge.cors) return null;
     const answer = preflightAnswer(edge, request.method, (name) => request.headers.get(name));
     return answer === null ? null : new Response(null, answer);
   };
@@ -83,44 +84,44 @@ export function keywardFetch<Rest extends unknown[] = unknown[]>(kw: Keyward, op
       const route = createRoute(routeOptions);
       if (typeof handler !== "function") throw new ConfigError("handler", "must be a function: requireToken(options, handler)");
       const { onDenied, onError } = routeOptions;
+      // Errors stay rejections (or onError's answer), as from an async function;
+      // an onError that answered nothing lets nothing through.
+      const failed = (request: Request, err: unknown): Response | Promise<Response> => {
+        if (!onError) return Promise.reject(err);
+        let answered: Response | undefined | Promise<Response | undefined>;
+        try {
+          answered = onError(err, request);
+        } catch (thrown) {
+          // One that logs and rethrows: a rejection too, not a throw out of the runtime's (or a bridge's) listener.
+          return Promise.reject(thrown);
+        }
+        return isThenable(answered) ? Promise.resolve(answered).then((a) => a ?? Promise.reject(err)) : (answered ?? Promise.reject(err));
+      };
+      const answer = (request: Request, args: Rest, origin: string | null, decision: Decision): Response | Promise<Response> => {
+        if (!decision.ok) {
+          const problem = () => {
+            const parts = denialParts(edge, decision, origin, request.method);
+            return answerFor(request.method, new Response(parts.body, parts));
+          };
+          if (!onDenied) return problem();
+          const answered = onDenied(decision, request);
+          return isThenable(answered) ? Promise.resolve(answered).then((a) => a ?? problem()) : (answered ?? problem());
+        }
+        const res = handler(request, decision, ...args);
+        return isThenable(res) ? Promise.resolve(res).then((r) => withHeaders(r, allowHeaders(edge, decision, origin))) : withHeaders(res, allowHeaders(edge, decision, origin));
+      };
       return (request, ...args) => {
-        // Errors stay rejections (or onError's answer), as from an async function;
-        // an onError that answered nothing lets nothing through.
-        const failed = (err: unknown): Response | Promise<Response> => {
-          if (!onError) return Promise.reject(err);
-          let answered: Response | undefined | Promise<Response | undefined>;
-          try {
-            answered = onError(err, request);
-          } catch (thrown) {
-            // One that logs and rethrows: a rejection too, not a throw out of the runtime's (or a bridge's) listener.
-            return Promise.reject(thrown);
-          }
-          return isThenable(answered) ? Promise.resolve(answered).then((a) => a ?? Promise.reject(err)) : (answered ?? Promise.reject(err));
-        };
         try {
           const pre = preflight(request);
           if (pre !== null) return pre;
           const origin = edge.cors ? request.headers.get("origin") : null;
-          const answer = (decision: Decision): Response | Promise<Response> => {
-            if (!decision.ok) {
-              const problem = () => {
-                const parts = denialParts(edge, decision, origin, request.method);
-                return answerFor(request.method, new Response(parts.body, parts));
-              };
-              if (!onDenied) return problem();
-              const answered = onDenied(decision, request);
-              return isThenable(answered) ? Promise.resolve(answered).then((a) => a ?? problem()) : (answered ?? problem());
-            }
-            const res = handler(request, decision, ...args);
-            return isThenable(res) ? Promise.resolve(res).then((r) => withHeaders(r, allowHeaders(edge, decision, origin))) : withHeaders(res, allowHeaders(edge, decision, origin));
-          };
           const decided = decide(edge, route, fetchEdgeRequest(request, request, getIp?.(request, ...args) ?? null, incomingHeaders(args[0])));
           // The warm path decides at once, and a synchronous handler's Response is returned as it is:
           // runtimes (@hono/node-server among them) answer a Response faster than a promise.
-          const answered = decided instanceof Promise ? decided.then(answer) : answer(decided);
-          return isThenable(answered) ? Promise.resolve(answered).catch(failed) : answered;
+          const answered = decided instanceof Promise ? decided.then((d) => answer(request, args, origin, d)) : answer(request, args, origin, decided);
+          return isThenable(answered) ? Promise.resolve(answered).catch((err) => failed(request, err)) : answered;
         } catch (err) {
-          return failed(err);
+          return failed(request, err);
         }
       };
     },

@@ -14,7 +14,7 @@
  *
  * @module keyward/hono
  */
-import type { Context, Env, MiddlewareHandler } from "hono";
+import type { Context, Env, MiddlewareHandler, Next } from "hono";
 import type { StatusCode } from "hono/utils/http-status";
 import { ConfigError } from "../errors.js";
 import { allowHeaders, createEdge, createRoute, decide, denialParts, type EdgeOptions, preflightAnswer, type RouteOptions, withHeaders } from "../http/core.js";
@@ -149,8 +149,9 @@ export function keywardHono<E extends Env = AnyEnv>(kw: Keyward, options: Keywar
   // E types the hook for the app; every Context the middleware is called with is the app's.
   const { getIp = runtimeIp } = options as KeywardHonoOptions;
   if (typeof getIp !== "function") throw new ConfigError("getIp", "must be a function");
-  /** The answer to a preflight, or null when the request is not one. */
+  /** The answer to a preflight; null when the request is not one (or CORS is off: nothing is read). */
   const preflightOf = (c: Context): Response | null => {
+    if (!edge.cors) return null;
     const answer = preflightAnswer(edge, c.req.method, (name) => c.req.header(name) ?? null);
     return answer === null ? null : answerWith(c, null, answer.status, answer.headers);
   };
@@ -196,68 +197,69 @@ export function keywardHono<E extends Env = AnyEnv>(kw: Keyward, options: Keywar
         return fields;
       };
       if (handler !== undefined) {
+        // Hono answers a throw and a rejection alike (its onError). What the
+        // handler throws or rejects goes to onError too, as in keyward/fetch.
+        const failed = (c: Context, err: unknown): Response | Promise<Response> => {
+          if (!onError) throw err;
+          const answered: Response | undefined | Promise<Response | undefined> = onError(err, c);
+          return isThenable(answered) ? Promise.resolve(answered).then((a) => answeredOr(c, a, err)) : answeredOr(c, answered, err);
+        };
+        // onDenied's errors reach `failed`, with the handler's.
+        const finish = (c: Context, origin: string | null, decision: Decision): Response | Promise<Response> => {
+          if (!decision.ok) return refuse(c, decision, origin, rethrow);
+          const fields = admit(c, decision, origin);
+          const res = handler(c as Context<Env & KeywardEnv>);
+          return isThenable(res) ? Promise.resolve(res).then((r) => withHeaders(r, fields)) : withHeaders(res, fields);
+        };
         return (c: Context<Env & KeywardEnv>): Response | Promise<Response> => {
-          // Hono answers a throw and a rejection alike (its onError). What the
-          // handler throws or rejects goes to onError too, as in keyward/fetch.
-          const failed = (err: unknown): Response | Promise<Response> => {
-            if (!onError) throw err;
-            const answered: Response | undefined | Promise<Response | undefined> = onError(err, c);
-            return isThenable(answered) ? Promise.resolve(answered).then((a) => answeredOr(c, a, err)) : answeredOr(c, answered, err);
-          };
           try {
             const pre = preflightOf(c);
             if (pre !== null) return pre;
             const origin = edge.cors ? (c.req.header("origin") ?? null) : null;
-            // onDenied's errors reach `failed` below, with the handler's.
-            const finish = (decision: Decision) => {
-              if (!decision.ok) return refuse(c, decision, origin, rethrow);
-              const fields = admit(c, decision, origin);
-              const res = handler(c);
-              return isThenable(res) ? Promise.resolve(res).then((r) => withHeaders(r, fields)) : withHeaders(res, fields);
-            };
             const decided = decideFor(c);
-            const answered = decided instanceof Promise ? decided.then(finish) : finish(decided);
-            return answered instanceof Promise ? answered.catch(failed) : answered;
+            const answered = decided instanceof Promise ? decided.then((d) => finish(c, origin, d)) : finish(c, origin, decided);
+            return answered instanceof Promise ? answered.catch((err) => failed(c, err)) : answered;
           } catch (err) {
-            return failed(err);
+            return failed(c, err);
           }
         };
       }
+      const failed = async (c: Context, err: unknown): Promise<Response> => {
+        if (!onError) throw err;
+        return answeredOr(c, await onError(err, c), err);
+      };
+      // What next() rejects with is the app's (Hono's onError), not keyward's.
+      const proceed = (c: Context, next: Next, origin: string | null, decision: Decision): Response | ReturnType<MiddlewareHandler> => {
+        if (!decision.ok) return refuse(c, decision, origin, (err) => failed(c, err));
+        const fields = admit(c, decision, origin);
+        // No fields to add (no limits, no CORS): no promise step after the handler.
+        if (Object.keys(fields).length === 0) return next();
+        // Hono applies c.header only to the answers it builds: a Response of the handler's own gets what it lacks.
+        return next().then(() => {
+          const res = withHeaders(c.res, fields);
+          if (res === c.res) return;
+          // A copy of a Response with immutable headers (a fetch() of an upstream): Hono's setter copies
+          // the fields of the one it replaces over it, Vary without Origin among them; its copy takes them again.
+          c.res = res;
+          withHeaders(c.res, fields);
+        });
+      };
       // Not an async function: an allowed request returns Hono's own `next()`,
-      // with no promise of ours around it (Hono awaits what a middleware returns).
+      // with no promise of ours around it (Hono awaits what a middleware returns),
+      // and no function made for it: those above take the request.
       const middleware: MiddlewareHandler<KeywardEnv> = (c, next) => {
         const pre = preflightOf(c);
         if (pre !== null) return Promise.resolve(pre);
         const origin = edge.cors ? (c.req.header("origin") ?? null) : null;
-        const failed = async (err: unknown): Promise<Response> => {
-          if (!onError) throw err;
-          return answeredOr(c, await onError(err, c), err);
-        };
-        // What next() rejects with is the app's (Hono's onError), not keyward's.
-        const proceed = (decision: Decision): Response | ReturnType<MiddlewareHandler> => {
-          if (!decision.ok) return refuse(c, decision, origin, failed);
-          const fields = admit(c, decision, origin);
-          // No fields to add (no limits, no CORS): no promise step after the handler.
-          if (Object.keys(fields).length === 0) return next();
-          // Hono applies c.header only to the answers it builds: a Response of the handler's own gets what it lacks.
-          return next().then(() => {
-            const res = withHeaders(c.res, fields);
-            if (res === c.res) return;
-            // A copy of a Response with immutable headers (a fetch() of an upstream): Hono's setter copies
-            // the fields of the one it replaces over it, Vary without Origin among them; its copy takes them again.
-            c.res = res;
-            withHeaders(c.res, fields);
-          });
-        };
         let decided: Decision | Promise<Decision>;
         try {
           decided = decideFor(c);
         } catch (err) {
-          return failed(err);
+          return failed(c, err);
         }
         // The warm path decides at once: no promise step.
-        if (decided instanceof Promise) return decided.then(proceed, failed);
-        const answer = proceed(decided);
+        if (decided instanceof Promise) return decided.then((d) => proceed(c, next, origin, d), (err) => failed(c, err));
+        const answer = proceed(c, next, origin, decided);
         return answer instanceof Promise ? answer : Promise.resolve(answer);
       };
       return middleware;

@@ -9,7 +9,7 @@ import { checkConfigFields, optionNames } from "../lib/options.js";
 import { isPoolName } from "../model/pools.js";
 import { type RequiredScopes, requiredScopesProblem } from "../policy/scope.js";
 import type { Decision } from "../verify/decision.js";
-import { type CheckOptions, isRouteCost, ROUTE_COST_RULE } from "../verify/options.js";
+import { type CheckOptions, checkedRouteOptions, isRouteCost, ROUTE_COST_RULE } from "../verify/options.js";
 import { fieldsFor } from "./head.js";
 import { type AnswerOptions, problemDetails, problemHeaders } from "./problem.js";
 
@@ -197,7 +197,7 @@ export function createRoute<Req>(options: RouteOptions<Req> = {}): Route<Req> {
   if (pool !== undefined) check.pool = pool;
   if (scope !== undefined) check.scope = frozenScopes(scope);
   if (cost !== undefined) check.cost = cost;
-  return Object.freeze({ check: Object.freeze(check), getToken });
+  return Object.freeze({ check: checkedRouteOptions(check), getToken });
 }
 
 /** The request as an adapter shows it to the core. */
@@ -270,14 +270,16 @@ export function publicUrl(edge: Edge, url: string): string {
  * promise; a throw is the application's mistake (a bad `getToken`).
  */
 export function decide<Req>(edge: Edge, route: Route<Req>, req: EdgeRequest<Req>): Decision | Promise<Decision> {
-  const options: CheckOptions = req.ip === null ? route.check : { ...route.check, ip: req.ip };
-  if (req.request !== undefined && edge.publicOrigin === null && route.getToken === undefined) return decideNow(edge.kw, req.request, options);
+  // The route's options, checked once, as they are: the address beside them.
+  const { check } = route;
+  const ip = req.ip ?? undefined;
+  if (req.request !== undefined && edge.publicOrigin === null && route.getToken === undefined) return decideNow(edge.kw, req.request, check, ip);
   if (req.header("signature-input") !== null) {
     const url = publicUrl(edge, req.url);
     return req.toRequest(URL.canParse(url) ? url : UNPARSEABLE).then(({ request, body, release }) => {
       // The URL received goes as verify's public option: an instance of
       // another copy of the package reads the transport from it too.
-      const decided = Promise.resolve(decideNow(edge.kw, request, { ...options, receivedUrl: req.url, ...(body !== undefined && { body }) }));
+      const decided = Promise.resolve(decideNow(edge.kw, request, { ...check, receivedUrl: req.url, ...(body !== undefined && { body }) }, ip));
       return release === undefined ? decided : decided.finally(release);
     });
   }
@@ -286,7 +288,7 @@ export function decide<Req>(edge: Edge, route: Route<Req>, req: EdgeRequest<Req>
     Promise.resolve(token).catch(() => {});
     throw new ConfigError("getToken", "must return the token (a string, or null or undefined), not a promise");
   }
-  return decideNow(edge.kw, new RequestView(req, typeof token === "string" && token !== "" ? token : null) as unknown as Request, options);
+  return decideNow(edge.kw, new RequestView(req, typeof token === "string" && token !== "" ? token : null) as unknown as Request, check, ip);
 }
 
 /**

@@ -191,10 +191,11 @@ export class Verifier {
    * {@link verify}'s decision, as it is: at once when the warm path decided
    * without the store, for the middleware (no promise step per request).
    *
+   * @param ip the socket address, when given apart from `options` (a route's, checked once: see checkedRouteOptions)
    * @throws {TypeError} when `request` is not a Fetch Request
    * @throws {InvalidInputError} for bad options
    */
-  decide(request: Request, options: VerifyOptions = {}): Decision | Promise<Decision> {
+  decide(request: Request, options: VerifyOptions = {}, ip?: string): Decision | Promise<Decision> {
     // Read once: on undici each read of `headers` is a getter call with a brand check.
     const headers = (request as Partial<Request> | null)?.headers;
     // The application's mistake, not the client's: say what was expected.
@@ -202,6 +203,7 @@ export class Verifier {
       throw new TypeError("kw.verify expects a Fetch API Request (for Express or Fastify, use keyward/express or keyward/fastify)");
     }
     checkVerifyOptions(options);
+    const socketIp = ip ?? options.ip;
     const end = this.#telemetry?.start("keyward.verify");
     const now = this.#now();
     let context: RequestContext;
@@ -209,7 +211,7 @@ export class Verifier {
     try {
       const url = request.url;
       const head = request.method === "HEAD";
-      context = new RequestContext(headers, options.receivedUrl ?? url, request, options.scope, options.ip, this.#cfg, this.#resolvers);
+      context = new RequestContext(headers, options.receivedUrl ?? url, request, options.scope, socketIp, this.#cfg, this.#resolvers);
       decided = this.#request(request, url, headers, options, context, now);
       // The answer of a HEAD's decision has no content (toResponse, problemResponse): no promise step for other methods.
       if (head) decided = decided instanceof Promise ? decided.then(onHead) : onHead(decided);
@@ -217,7 +219,7 @@ export class Verifier {
       // Header names here are constants, valid by construction: a request whose
       // fields cannot be read (a stand-in with throwing getters) gets here, and
       // whatever else might throw is denied too, never allowed.
-      context = new RequestContext(NO_HEADERS, "", NO_BODY, options.scope, options.ip, this.#cfg, this.#resolvers);
+      context = new RequestContext(NO_HEADERS, "", NO_BODY, options.scope, socketIp, this.#cfg, this.#resolvers);
       decided = denial("TOKEN_MALFORMED", now);
     }
     if (!end && !this.#usage.active) return decided;

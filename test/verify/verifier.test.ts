@@ -614,4 +614,15 @@ describe("route options of another name", () => {
     expect(isKeywardError(await kw.check({ ...input, receivedUrl: "https://x" } as never).catch((e: unknown) => e), "INVALID_INPUT")).toBe(true);
     expect(isKeywardError(await kw.verify(req(token), { token } as never).catch((e: unknown) => e), "INVALID_INPUT")).toBe(true);
   });
+
+  it("frozen options of the application are checked on every call (only a middleware route's are checked once, at setup)", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const { token } = await kw.tokens.create({ owner: "o", kind: "secret", scopes: ["core:read"] });
+    const misspelt = Object.freeze({ scopes: "admin:write" }) as never;
+    const badCost = Object.freeze({ scope: "core:read", cost: -1 });
+    for (let i = 0; i < 2; i++) {
+      expect(await kw.verify(req(token), misspelt).catch((e: unknown) => e)).toMatchObject({ code: "INVALID_INPUT", field: "options" });
+      expect(await kw.verify(req(token), badCost).catch((e: unknown) => e)).toMatchObject({ code: "INVALID_INPUT", field: "cost" });
+    }
+  });
 });
