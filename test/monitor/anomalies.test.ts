@@ -1,10 +1,9 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { describe, expect, it } from "vitest";
 import { type Anomaly, type AnomalyOptions, Keyward, MemoryStore } from "keyward";
+import { describe, expect, it } from "vitest";
 import { AnomalyDetector } from "../../src/monitor/anomalies.js";
-import type { DecisionEvent } from "../../src/monitor/events.js";
+import { ev, T0 } from "../support/decision-event.js";
 
-const T0 = Date.UTC(2026, 0, 10);
 const MIN = 60_000;
 
 function app(anomalies: AnomalyOptions) {
@@ -57,22 +56,6 @@ function countingSteps(run: () => void): number {
   }
   return steps;
 }
-
-const ev = (over: Partial<DecisionEvent>): DecisionEvent => ({
-  at: T0,
-  tokenId: "tok_a",
-  owner: "acct_1",
-  ok: true,
-  code: "OK",
-  status: 200,
-  scope: null,
-  cost: 0,
-  ip: null,
-  origin: null,
-  signed: false,
-  pool: null,
-  ...over,
-});
 
 describe("anomaly alerts", () => {
   it.each([

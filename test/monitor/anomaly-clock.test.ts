@@ -4,29 +4,13 @@
 import { describe, expect, it } from "vitest";
 import { type Anomaly, Keyward, MemoryStore } from "../../src/index.js";
 import { AnomalyDetector } from "../../src/monitor/anomalies.js";
-import type { DecisionEvent } from "../../src/monitor/events.js";
+import { ev, T0 } from "../support/decision-event.js";
 
-const T0 = Date.UTC(2026, 0, 10);
 const SEC = 1_000;
 const MIN = 60_000;
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
 
-const ev = (over: Partial<DecisionEvent>): DecisionEvent => ({
-  at: T0,
-  tokenId: "tok_a",
-  owner: "acct_1",
-  ok: true,
-  code: "OK",
-  status: 200,
-  scope: null,
-  cost: 0,
-  ip: null,
-  origin: null,
-  signed: false,
-  pool: null,
-  ...over,
-});
 const denied = (at: number) => ev({ at, ok: false, code: "SCOPE_DENIED", status: 403 });
 const kinds = (d: AnomalyDetector) => d.list().map((a) => [a.kind, a.at - T0]);
 
