@@ -742,19 +742,21 @@ export class AnomalyDetector {
 
 /**
  * How much earlier than the latest time of a window a decision may be and still count in it:
- * decisions reach the detector in the order requests ended, not began (a slow one's time is
- * earlier than a fast one's after it). Earlier than that, the clock stepped back (an NTP
- * correction, a clock set by hand, an injected `now`).
+ * decisions reach the detector in the order requests ended, and their time is when they began
+ * (a slow one's time is earlier than a fast one's after it). A client chooses how slow: a signed
+ * body may take up to `signatures.bodyTimeoutMs` (at most 10 minutes) to arrive, and a window
+ * short of that must not start afresh for it (a denial burst, never raised). Earlier than that,
+ * the clock stepped back (an NTP correction, a clock set by hand, an injected `now`).
  */
-const OUT_OF_ORDER_MS = 60_000;
+const OUT_OF_ORDER_MS = 11 * 60_000;
 
 /**
  * Whether a window of `windowMs` from `start` is over at `at`: `at` is past it, or before it by more
- * than {@link OUT_OF_ORDER_MS} (or than the window, when shorter): after a clock stepped back, a window
- * starts afresh, not held (and the token's alerts silenced) until the clock catches up.
+ * than {@link OUT_OF_ORDER_MS}, whatever the window: after a clock stepped back, a window starts
+ * afresh, not held (and the token's alerts silenced) until the clock catches up.
  */
 function ended(start: number, at: number, windowMs: number): boolean {
-  return at - start >= windowMs || start - at > Math.min(windowMs, OUT_OF_ORDER_MS);
+  return at - start >= windowMs || start - at > OUT_OF_ORDER_MS;
 }
 
 /**

@@ -61,25 +61,30 @@ const FAIL = Symbol("structured field parse failure");
 
 class Parser {
   pos = 0;
+  /** Whether the member being parsed would not serialise back to what the field says (see {@link parseCheckedDictionary}). */
+  unfaithful = false;
   constructor(
     readonly s: string,
-    /** See {@link parseDictionary}'s `strict`. */
-    readonly strict = false,
+    /** Fail on a Dictionary key named twice (the package keeps the last value). */
+    readonly uniqueKeys = false,
   ) {}
 
-  dictionary(): Dictionary {
+  /** The Dictionary; the keys of its members that would not serialise back to what the field says go to `unfaithful`. */
+  dictionary(unfaithful?: Set<string>): Dictionary {
     const s = this.s;
     this.skipSP();
     const dict: Dictionary = new Map();
     while (this.pos < s.length) {
       const key = this.key();
-      if (this.strict && dict.has(key)) throw FAIL;
+      if (this.uniqueKeys && dict.has(key)) throw FAIL;
+      this.unfaithful = false;
       if (s.charCodeAt(this.pos) === 0x3d /* = */) {
         this.pos++;
         dict.set(key, this.itemOrInnerList());
       } else {
         dict.set(key, [true, this.parameters()]);
       }
+      if (this.unfaithful) unfaithful?.add(key);
       if (this.endOfMember()) return dict;
     }
     return dict;
@@ -153,7 +158,8 @@ class Parser {
       this.pos++;
       this.skipSP();
       const key = this.key();
-      if (this.strict && params.has(key)) throw FAIL;
+      // Named twice: the last value is kept, the first not serialised.
+      if (params.has(key)) this.unfaithful = true;
       let value: BareItem = true;
       if (s.charCodeAt(this.pos) === 0x3d /* = */) {
         this.pos++;
@@ -219,7 +225,7 @@ class Parser {
     if (fraction === 0 || fraction > 3) throw FAIL;
     const value = Number.parseFloat(s.slice(start, this.pos)) * sign;
     // A number, once parsed, is serialised as an Integer when it is one: `1.0` would come back as `1`.
-    if (this.strict && Number.isInteger(value)) throw FAIL;
+    if (Number.isInteger(value)) this.unfaithful = true;
     return value;
   }
 
@@ -385,17 +391,33 @@ function attempt<T>(parse: () => T): T | null {
 
 /**
  * Parses a Dictionary field value (RFC 9651 §4.2.2) as the package's
- * `parseDictionary` does; null where it throws. With `strict`, also null
- * where the value parsed would not serialise back to what the field says:
- * a Dictionary key or a parameter named twice (the package keeps the last
- * value), or a Decimal whose value is an integer (it comes back as an
- * Integer, `1.0` as `1`). For Signature-Input, whose `@signature-params` the
- * verifier rebuilds by serialising the parse (RFC 9421 §3.2 step 7): else a
- * field rewritten that way (`created=1700000000.0`, a `keyid` named first
- * with another value) would keep a valid signature.
+ * `parseDictionary` does; null where it throws. With `uniqueKeys`, also null
+ * when a key is named twice (where the package keeps the last value).
  */
-export function parseDictionary(value: string, strict = false): Dictionary | null {
-  return attempt(() => new Parser(value, strict).dictionary());
+export function parseDictionary(value: string, uniqueKeys = false): Dictionary | null {
+  return attempt(() => new Parser(value, uniqueKeys).dictionary());
+}
+
+/** A Dictionary, and the keys of its members whose parse would not serialise back to what the field says. */
+export interface CheckedDictionary {
+  members: Dictionary;
+  /**
+   * Members with a parameter named twice (the package keeps the last value)
+   * or a Decimal whose value is an integer (it comes back as an Integer,
+   * `1.0` as `1`). RFC 9651 allows both: the field is valid, but such a
+   * member of Signature-Input cannot be verified, its `@signature-params`
+   * being rebuilt by serialising the parse (RFC 9421 §3.2 step 7): else a
+   * member rewritten that way (`created=1700000000.0`, a `keyid` named
+   * first with another value) would keep a valid signature.
+   */
+  unfaithful: ReadonlySet<string>;
+}
+
+/** {@link parseDictionary} with `uniqueKeys`, and which members are unfaithful (see {@link CheckedDictionary}). */
+export function parseCheckedDictionary(value: string): CheckedDictionary | null {
+  const unfaithful = new Set<string>();
+  const members = attempt(() => new Parser(value, true).dictionary(unfaithful));
+  return members === null ? null : { members, unfaithful };
 }
 
 /** Parses a List field value (RFC 9651 §4.2.1) as the package's `parseList` does; null where it throws. */

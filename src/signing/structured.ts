@@ -11,7 +11,7 @@ import { parseDictionary, parseItem, parseList } from "./structured-parse.js";
 export type { BareItem, Dictionary, InnerList, Item, Parameters } from "structured-headers";
 export { isInnerList } from "structured-headers";
 export { SF_KEY, serializeInnerList, serializeItem, serializeMember, serializeParameters, serializeString } from "./structured-serialize.js";
-export { parseDictionary, parseItem } from "./structured-parse.js";
+export { type CheckedDictionary, parseCheckedDictionary, parseDictionary, parseItem } from "./structured-parse.js";
 
 /** The bytes of a Byte Sequence as keyward's parser gives them (a Uint8Array); null for any other bare item. */
 export function byteSequenceBytes(value: BareItem): Uint8Array | null {

@@ -22,11 +22,12 @@ import { QueryIndex } from "./query.js";
 import { shapeFailure } from "./shape.js";
 import {
   byteSequenceBytes,
+  type CheckedDictionary,
   type Dictionary,
   type InnerList,
   type Item,
   isInnerList,
-  parseDictionary,
+  parseCheckedDictionary,
   serializeInnerList,
 } from "./structured.js";
 import type {
@@ -327,24 +328,25 @@ function verify(request: Request, config: Config): MaybePromise<Outcome> {
   const inputs = parseSignatureField(inputField);
   const signatures = parseSignatureField(signatureField);
   if (inputs === null || signatures === null) return { code: "SIGNATURE_MALFORMED" };
-  if (inputs.size === 0) return { code: "SIGNATURE_MISSING" };
+  if (inputs.members.size === 0) return { code: "SIGNATURE_MISSING" };
 
   const picked = pickSignature(request, inputs, config);
-  return "code" in picked ? picked : new Verification(request, config, picked).check(signatures);
+  return "code" in picked ? picked : new Verification(request, config, picked).check(signatures.members);
 }
 
 /**
  * A Signature-Input or Signature value as a Dictionary; null when it is not
  * one, or repeats a label: labels are unique across all field lines
- * (RFC 9421 §4.1, §4.2), where a plain parse would keep the last. Null too
- * when a parameter is named twice or a Decimal has an integral value: the
- * base's `@signature-params` is this parse serialised (§3.2 step 7), which
- * must say what the field says (see parseDictionary's `strict`).
+ * (RFC 9421 §4.1, §4.2), where a plain parse would keep the last. Its
+ * unfaithful members (a parameter named twice, a Decimal with an integral
+ * value) are valid Structured Fields: only the Signature-Input member
+ * verified must be faithful, the base's `@signature-params` being its parse
+ * serialised (§3.2 step 7), see {@link CheckedDictionary}.
  */
-function parseSignatureField(value: string): Dictionary | null {
+function parseSignatureField(value: string): CheckedDictionary | null {
   work.parses++;
   work.bytes += value.length;
-  return parseDictionary(value, true);
+  return parseCheckedDictionary(value);
 }
 
 /**
@@ -645,12 +647,14 @@ function bodyOption(body: unknown): Uint8Array | ReadableStream<Uint8Array> | un
 }
 
 /** §3.2 step 1.1: the requested label, the only signature, or the first one that satisfies the policy. */
-function pickSignature(request: Request, inputs: Dictionary, config: Config): Candidate | Failure {
+function pickSignature(request: Request, { members: inputs, unfaithful }: CheckedDictionary, config: Config): Candidate | Failure {
+  // An unfaithful member is malformed: its base would not be what the field says.
+  const candidateOf = (label: string, member: Item | InnerList) => (unfaithful.has(label) ? null : toCandidate(label, member, config));
   if (config.label !== undefined || inputs.size === 1) {
     const label = config.label ?? (inputs.keys().next().value as string);
     const member = inputs.get(label);
     if (member === undefined) return { code: "SIGNATURE_MISSING", label };
-    const candidate = toCandidate(label, member, config);
+    const candidate = candidateOf(label, member);
     if (candidate === null) return { code: "SIGNATURE_MALFORMED", label };
     const code = policyFailure(request, candidate, config);
     return code === null ? candidate : { code, label, keyid: candidate.params.keyid };
@@ -659,7 +663,7 @@ function pickSignature(request: Request, inputs: Dictionary, config: Config): Ca
   // One that is acceptable only if the body turns out empty is taken when no other is.
   let ifEmpty: Candidate | undefined;
   for (const [label, member] of inputs) {
-    const candidate = toCandidate(label, member, config);
+    const candidate = candidateOf(label, member);
     if (candidate === null) {
       malformed = true;
     } else if (policyFailure(request, candidate, config) === null) {

@@ -283,8 +283,9 @@ export type AuditFilter = { tokenId: string } | { owner: string };
  *   with (which then writes nothing).
  * - Text is kept and compared as given, code unit for code unit: no case,
  *   accent or trailing-space folding of owners, ids, nonces or idempotency
- *   keys (a database's binary or "C" collation), and names, owners and
- *   metadata with astral characters kept whole. Balances (up to 10^15),
+ *   keys (a binary collation that does not pad: PostgreSQL's "C", MySQL's
+ *   utf8mb4_0900_bin, not utf8mb4_bin; see docs/stores.md), and names,
+ *   owners and metadata with astral characters kept whole. Balances (up to 10^15),
  *   costs and usage sums outgrow 32 bits: 64-bit integers. Times are
  *   milliseconds, never rounded to seconds.
  */

@@ -893,6 +893,45 @@ export function describeMiddleware(name: string, start: StartServer, makeRoute: 
       }
     });
 
+    it("concurrent requests, each its own: origin, token, decision and headers (bearer, signed, denied, cold and warm)", async () => {
+      const tokens = await Promise.all(
+        // Token j is for the origins of the requests i with i % 3 === j: a request given another's origin is denied.
+        [0, 1, 2].map((j) =>
+          kw.tokens.create({
+            owner: `acct_c${j}`,
+            kind: "publishable",
+            domains: Array.from({ length: 8 }, (_, k) => `c${3 * k + j}.example`),
+          }),
+        ),
+      );
+      const sign = signer();
+      const round = () =>
+        Promise.all(
+          Array.from({ length: 24 }, async (_, i) => {
+            const origin = `https://c${i}.example`;
+            const kind = i % 4;
+            const url = `${corsServer.url}/prices`;
+            const res =
+              kind === 0
+                ? await fetch(url, { headers: { ...bearer(tokens[i % 3]!.token), origin } })
+                : kind === 1
+                  ? await sign(url) // A secret token: from no browser, so with no Origin.
+                  : kind === 2
+                    ? await fetch(url, { headers: { ...bearer(`${tokens[i % 3]!.token}x`), origin } })
+                    : await fetch(url, { headers: { origin } });
+            const got = await read(res);
+            const want = kind === 0 ? [200, tokens[i % 3]!.record.id] : kind === 1 ? [200, signedId] : [401, undefined];
+            expect([got.status, got.json.token, got.headers.get("access-control-allow-origin")], `request ${i}: ${JSON.stringify(got.json)}`).toEqual([
+              ...want,
+              kind === 1 ? null : origin,
+            ]);
+          }),
+        );
+      // Cold (the tokens not cached yet), then warm (decided at once).
+      await round();
+      await round();
+    });
+
     it("getToken reads another header (x-api-key); onDenied answers instead of the default", async () => {
       expect(await read(await fetch(`${server.url}/key`, { headers: { "x-api-key": secret } }))).toMatchObject({ status: 200, json: { token: tokenId } });
       expect((await read(await fetch(`${server.url}/key`, { headers: { "x-api-key": "nope" } }))).status).toBe(401);

@@ -68,6 +68,24 @@ describe("anomaly windows and the clock", () => {
     ]);
   });
 
+  it("denial burst: a denial decided longer ago than a short window (a signed body sent slowly) does not start the window afresh", () => {
+    // A decision's time is when it began: a signed request's body may take up to signatures.bodyTimeoutMs
+    // (10 s by default, up to 10 min) to arrive, and the client chooses how long. Before, a denial decided
+    // more than windowMs before the latest cleared the window: two fast denials and a slow one, again and
+    // again, never made a burst of three.
+    const d = new AnomalyDetector({ denialBurst: { count: 3, windowMs: 5 * SEC } });
+    d.observe(denied(T0));
+    d.observe(denied(T0 + 1));
+    d.observe(denied(T0 - 9 * SEC));
+    expect(kinds(d)).toEqual([["denial-burst", -9 * SEC]]);
+    // With a body timeout of 10 minutes, as long ago as that, whatever the window.
+    const long = new AnomalyDetector({ denialBurst: { count: 3, windowMs: MIN } });
+    long.observe(denied(T0));
+    long.observe(denied(T0 + 1));
+    long.observe(denied(T0 - 9 * MIN));
+    expect(kinds(long)).toEqual([["denial-burst", -9 * MIN]]);
+  });
+
   /** Five requests a minute for `minutes` minutes from `from`, then `burst` in the next minute. */
   function traffic(d: AnomalyDetector, from: number, minutes: number, burst: number): void {
     for (let m = 0; m < minutes; m++) for (let i = 0; i < 5; i++) d.observe(ev({ at: from + m * MIN + i }));

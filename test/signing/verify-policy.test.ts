@@ -383,6 +383,32 @@ describe("verifyRequest: structure and labels", () => {
     expect(await verify(rewritten(';name="id"', ';name="x";name="id"'))).toMatchObject({ ok: false, code: "SIGNATURE_MALFORMED" });
   });
 
+  it("another label's parameter named twice or integral Decimal leaves this label's signature valid", async () => {
+    // RFC 9651 allows both (the last value kept, 1.0 a Decimal): only the member verified must serialise back to what it says.
+    const signed = await sign(get());
+    const withOther = (input: string, signature: string) =>
+      new Request(signed.url, {
+        headers: {
+          "signature-input": `${signed.headers.get("signature-input")!}, ${input}`,
+          signature: `${signed.headers.get("signature")!}, ${signature}`,
+        },
+      });
+    const others: [string, string][] = [
+      ['proxy=("@method");keyid="p";keyid="q"', "proxy=:AAAA:"],
+      ['proxy=("@method";x;x);keyid="p"', "proxy=:AAAA:"],
+      ['proxy=("@method");keyid="p";w=1.0', "proxy=:AAAA:"],
+      ['proxy=("@method");keyid="p"', "proxy=:AAAA:;x;x=2.0"],
+    ];
+    for (const [input, signature] of others) {
+      expect(await verify(withOther(input, signature)), input + signature).toMatchObject({ ok: true, label: "sig1" });
+      expect(await verify(withOther(input, signature), { label: "sig1" }), input + signature).toMatchObject({ ok: true, label: "sig1" });
+      // The other label, asked for, is refused as malformed when its own Signature-Input member is.
+      if (input.includes("keyid=\"q\"") || input.includes("x;x") || input.includes("1.0")) {
+        expect(await verify(withOther(input, signature), { label: "proxy" })).toMatchObject({ ok: false, code: "SIGNATURE_MALFORMED", label: "proxy" });
+      }
+    }
+  });
+
   it("label selection among several signatures", async () => {
     const weak = await sign(get(), { label: "weak", components: ["@authority"] });
     const both = await sign(weak, { label: "strong" });
