@@ -22,7 +22,7 @@ import { formatIp, parseIp } from "../policy/ip.js";
 import type { GuardedStore } from "../store/guard.js";
 import { MAX_SEEN_BATCH, MAX_SEEN_VALUE } from "../store/kit/validate.js";
 import type { SeenEntry } from "../store/types.js";
-import type { DecisionEvent } from "./events.js";
+import { type DecisionEvent, OUT_OF_ORDER_MS } from "./events.js";
 
 /** What was unusual. */
 export type AnomalyKind = "new-ip" | "new-origin" | "spike" | "denial-burst" | "idle-use" | "secret-from-browser" | "leaked";
@@ -739,16 +739,6 @@ export class AnomalyDetector {
     return { tokens: this.#tokens.size, alerts: this.#alerts.size, seen, pending: this.#pending.length, flushes: this.#waiting };
   }
 }
-
-/**
- * How much earlier than the latest time of a window a decision may be and still count in it:
- * decisions reach the detector in the order requests ended, and their time is when they began
- * (a slow one's time is earlier than a fast one's after it). A client chooses how slow: a signed
- * body may take up to `signatures.bodyTimeoutMs` (at most 10 minutes) to arrive, and a window
- * short of that must not start afresh for it (a denial burst, never raised). Earlier than that,
- * the clock stepped back (an NTP correction, a clock set by hand, an injected `now`).
- */
-const OUT_OF_ORDER_MS = 11 * 60_000;
 
 /**
  * Whether a window of `windowMs` from `start` is over at `at`: `at` is past it, or before it by more

@@ -2,6 +2,19 @@
 import type { DenyCode } from "../policy/decision.js";
 
 /**
+ * How much earlier than the latest decision a decision may be and still count
+ * with it (in an anomaly window, in the minute of the usage scope bound):
+ * decisions reach monitors in the order requests ended, and their time is
+ * when they began (a slow one's time is earlier than a fast one's after it).
+ * A client chooses how slow: a signed body may take up to
+ * `signatures.bodyTimeoutMs` (at most 10 minutes) to arrive, and its decision
+ * must not start a window or a minute afresh (a denial burst never raised, a
+ * token's scopes bound lifted). Earlier than that, the clock stepped back (an
+ * NTP correction, a clock set by hand, an injected `now`).
+ */
+export const OUT_OF_ORDER_MS = 11 * 60_000;
+
+/**
  * One decision, as `onDecision` hooks (and anomaly detection) receive it.
  * Never holds a token or a secret: the token is named by its public id.
  */

@@ -7,6 +7,7 @@
 // whatever they send.
 import { detach } from "../lib/detach.js";
 import { MAX_USAGE_SCOPE_LENGTH, MINUTE_MS } from "../store/kit/usage-analytics.js";
+import { OUT_OF_ORDER_MS } from "./events.js";
 
 /**
  * The scope under which a token's requests are recorded past its bound of the minute. No route's scope
@@ -18,9 +19,10 @@ export const OTHER_SCOPES = "(other)";
 export class ScopeBound {
   readonly #max: number;
   /**
-   * The UTC minute counted: the latest seen. An event of the minute before (decided then, queued now)
-   * counts in it; one of an earlier minute (a clock stepped back) starts a minute afresh, or the scopes
-   * of a minute ahead would hold its tokens' bound until the clock caught up.
+   * The UTC minute counted: the latest seen. An earlier event within {@link OUT_OF_ORDER_MS} (a request
+   * decided then, slow to end: a client may make it so) counts in it; one earlier still (a clock stepped
+   * back) starts a minute afresh, or the scopes of a minute ahead would hold its tokens' bound until the
+   * clock caught up.
    */
   #minute = Number.NEGATIVE_INFINITY;
   /**
@@ -42,7 +44,7 @@ export class ScopeBound {
    */
   scopeOf(tokenId: string, at: number, scope: string | null, capped: (tokenId: string) => void): string | null {
     const minute = at - (at % MINUTE_MS);
-    if (minute > this.#minute || minute < this.#minute - MINUTE_MS) {
+    if (minute > this.#minute || minute < this.#minute - OUT_OF_ORDER_MS) {
       this.#minute = minute;
       this.#scopes = new Map();
       this.#told = false;

@@ -40,7 +40,7 @@ describe("ScopeBound", () => {
     expect([one.scopeOf("tok_a", T0, null, never), one.scopeOf("tok_a", T0, null, never), one.scopeOf("tok_a", T0, "a", () => {})]).toEqual([null, null, OTHER_SCOPES]);
   });
 
-  it("a clock stepped back by more than a minute starts a minute afresh: the scopes of the minute it came from do not hold the token's bound until the clock catches up (before: (other) for the hour a clock an hour ahead was set back)", () => {
+  it("a clock stepped back by more than 11 minutes starts a minute afresh: the scopes of the minute it came from do not hold the token's bound until the clock catches up (before: (other) for the hour a clock an hour ahead was set back)", () => {
     const bound = new ScopeBound(2);
     const told: string[] = [];
     const capped = (id: string) => told.push(id);
@@ -54,5 +54,19 @@ describe("ScopeBound", () => {
     expect(bound.scopeOf("tok_a", T0 + 60_000, "d", capped)).toBe("d");
     expect(bound.scopeOf("tok_a", T0 + 59_999, "e", capped)).toBe("e");
     expect(bound.scopeOf("tok_a", T0 + 60_001, "f", capped)).toBe(OTHER_SCOPES);
+  });
+
+  it("slow requests do not lift a token's bound: a decision made minutes before (a signed body sent slowly, up to signatures.bodyTimeoutMs) counts in the minute being counted (before: each one started a minute afresh, and fast requests between them another: 100 scopes per slow request, not per minute)", () => {
+    const bound = new ScopeBound(2);
+    const capped = () => {};
+    const kept = new Set<string>();
+    const minuteLater = T0 + 10 * 60_000;
+    // Within one minute: fast requests now, and requests begun up to 10 minutes before, ending among them.
+    for (let i = 0; i < 40; i++) {
+      const slow = i % 2 === 1;
+      const scope = bound.scopeOf("tok_a", slow ? T0 + i * 1000 : minuteLater + i * 1000, `s${i}`, capped);
+      if (scope !== OTHER_SCOPES && scope !== null) kept.add(scope);
+    }
+    expect(kept.size).toBe(2);
   });
 });
