@@ -83,7 +83,8 @@ function agrees(input: string): number {
     }
   }
   // Checked: the same Dictionary or null, null when a key repeats; the package's serialisation
-  // of it has no unfaithful member (no parameter named twice, no integral Decimal).
+  // of it parses as the package parses it, with no unfaithful member (no parameter named twice,
+  // no integral Decimal). Not as the input: that serialisation is not always faithful (`-0` comes back as `0`).
   const dict = reference(sfParseDictionary, input);
   const checked = parseCheckedDictionary(input);
   if (!dict.ok) expect(checked).toBeNull();
@@ -92,8 +93,9 @@ function agrees(input: string): number {
     if (new Set(keys).size !== keys.length) expect(checked, input).toBeNull();
     else {
       expect(picture(checked!.members), input).toEqual(picture(dict.value));
-      const again = parseCheckedDictionary(serializeDictionary(dict.value as Dictionary))!;
-      expect(picture(again.members), input).toEqual(picture(dict.value));
+      const text = serializeDictionary(dict.value as Dictionary);
+      const again = parseCheckedDictionary(text)!;
+      expect(picture(again.members), input).toEqual(picture(sfParseDictionary(text)));
       expect(again.unfaithful.size, input).toBe(0);
     }
   }
@@ -253,6 +255,7 @@ describe("general structured-field parser", () => {
       "1.1234",
       "1.",
       "-0",
+      "k=-0", // a Dictionary member whose serialisation is not faithful (-0 comes back as 0): CI of stop 48
       "1234567890123456",
       "123456789012345",
       'a=1, a=2;p, b, a=("x")', // repeated keys: last value, first place
