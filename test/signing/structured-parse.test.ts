@@ -84,7 +84,8 @@ function agrees(input: string): number {
   }
   // Checked: the same Dictionary or null, null when a key repeats; the package's serialisation
   // of it parses as the package parses it, with no unfaithful member (no parameter named twice,
-  // no integral Decimal). Not as the input: that serialisation is not always faithful (`-0` comes back as `0`).
+  // no integral Decimal). Not as the input: that serialisation is not always faithful (`-0` comes back as `0`),
+  // nor always parseable (a Date past JavaScript's range is an Invalid Date, written `@NaN`): then neither parses it.
   const dict = reference(sfParseDictionary, input);
   const checked = parseCheckedDictionary(input);
   if (!dict.ok) expect(checked).toBeNull();
@@ -94,9 +95,13 @@ function agrees(input: string): number {
     else {
       expect(picture(checked!.members), input).toEqual(picture(dict.value));
       const text = serializeDictionary(dict.value as Dictionary);
-      const again = parseCheckedDictionary(text)!;
-      expect(picture(again.members), input).toEqual(picture(sfParseDictionary(text)));
-      expect(again.unfaithful.size, input).toBe(0);
+      const theirs = reference(sfParseDictionary, text);
+      const again = parseCheckedDictionary(text);
+      if (!theirs.ok) expect(again, input).toBeNull();
+      else {
+        expect(picture(again!.members), input).toEqual(picture(theirs.value));
+        expect(again!.unfaithful.size, input).toBe(0);
+      }
     }
   }
   return succeeded;
@@ -256,6 +261,7 @@ describe("general structured-field parser", () => {
       "1.",
       "-0",
       "k=-0", // a Dictionary member whose serialisation is not faithful (-0 comes back as 0): CI of stop 48
+      "a=@8640000000001", // past JavaScript's Dates: an Invalid Date, serialised as "@NaN", which neither parses: CI of stop 48
       "1234567890123456",
       "123456789012345",
       'a=1, a=2;p, b, a=("x")', // repeated keys: last value, first place
