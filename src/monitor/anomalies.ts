@@ -15,7 +15,7 @@ import { ConfigError } from "../errors.js";
 import { callHook } from "../lib/hook.js";
 import { checkConfigFields, optionNames } from "../lib/options.js";
 import { PartedMap } from "../lib/parted-map.js";
-import { clock, DROPPED_AFTER_MS, takenAsDropped, Ticker, TIMERS_DIE_WITH_REQUEST } from "../lib/timers.js";
+import { clock, DROPPED_AFTER_MS, TIMERS_DIE_WITH_REQUEST, Ticker, takenAsDropped } from "../lib/timers.js";
 import { answerWithin, outcomeWithin } from "../lib/within.js";
 import { isDenyCode } from "../policy/decision.js";
 import { formatIp, parseIp } from "../policy/ip.js";
@@ -222,7 +222,7 @@ interface TokenState {
   baseline: number;
   intervals: number;
   spiked: boolean;
-  /** Times of recent denials (at most `count`). */
+  /** Times of recent denials (at most `count`), in order (one decided a little before the latest counted at its time). */
   denials: { at: number; code: string }[];
   /** When the last denial burst was raised (its window runs from then), or null. */
   burstAt: number | null;
@@ -558,14 +558,19 @@ export class AnomalyDetector {
   #denial(st: TokenState, e: DecisionEvent, raise: (k: AnomalyKind, d: Anomaly["detail"]) => void): void {
     const b = this.#burst;
     if (b === null || !b.codes.has(e.code)) return;
+    // A denial decided before the token's latest decision by up to OUT_OF_ORDER_MS (a request slow to end) counts
+    // in the current window, as if made then: the denials stay in order, and the next one does not take the early
+    // time for the end of the window (which dropped the denials before it: a burst never raised).
+    const latest = Math.max(st.denials.at(-1)?.at ?? Number.NEGATIVE_INFINITY, st.lastUse ?? Number.NEGATIVE_INFINITY);
+    const at = e.at < latest && latest - e.at <= OUT_OF_ORDER_MS ? latest : e.at;
     // The latest denial out of this one's window (or a clock stepped back past it): none of them is in it.
-    if (st.denials.length > 0 && ended(st.denials.at(-1)!.at, e.at, b.windowMs)) st.denials.length = 0;
-    st.denials.push({ at: e.at, code: e.code });
-    while (st.denials.length > 0 && st.denials[0]!.at <= e.at - b.windowMs) st.denials.shift();
+    if (st.denials.length > 0 && ended(st.denials.at(-1)!.at, at, b.windowMs)) st.denials.length = 0;
+    st.denials.push({ at, code: e.code });
+    while (st.denials.length > 0 && st.denials[0]!.at <= at - b.windowMs) st.denials.shift();
     if (st.denials.length > b.count) st.denials.shift();
-    if (st.denials.length >= b.count && (st.burstAt === null || ended(st.burstAt, e.at, b.windowMs))) {
+    if (st.denials.length >= b.count && (st.burstAt === null || ended(st.burstAt, at, b.windowMs))) {
       // One alert per window: the next burst is reported once this one's window has passed.
-      st.burstAt = e.at;
+      st.burstAt = at;
       raise("denial-burst", { denials: st.denials.length, codes: [...new Set(st.denials.map((d) => d.code))] });
     }
   }

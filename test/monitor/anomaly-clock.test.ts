@@ -86,6 +86,33 @@ describe("anomaly windows and the clock", () => {
     expect(kinds(long)).toEqual([["denial-burst", -9 * MIN]]);
   });
 
+  it("denial burst: a slow denial between fast ones, or the first of a window after an allowed use, counts in it: the next denial does not take its time for the window's end", () => {
+    // Before: the denial after the slow one found the latest denial a window away, and dropped every one before it.
+    const d = new AnomalyDetector({ denialBurst: { count: 4, windowMs: MIN } });
+    d.observe(denied(T0));
+    d.observe(denied(T0 + 1));
+    d.observe(denied(T0 - 9 * MIN));
+    d.observe(denied(T0 + 2));
+    expect(kinds(d)).toEqual([["denial-burst", 2]]);
+    // One burst per window still: the slow denial does not open another.
+    d.observe(denied(T0 - 9 * MIN));
+    d.observe(denied(T0 + 3));
+    expect(kinds(d)).toHaveLength(1);
+    // The token's latest decision was allowed: a slow denial then counts with the denials after it.
+    const after = new AnomalyDetector({ denialBurst: { count: 4, windowMs: MIN }, newIp: false });
+    after.observe(ev({ at: T0 }));
+    after.observe(denied(T0 - 9 * MIN));
+    for (const at of [T0 + 1, T0 + 2, T0 + 3]) after.observe(denied(at));
+    expect(kinds(after)).toEqual([["denial-burst", 3]]);
+    // Past the margin, a clock stepped back: the denials before it are not counted with the later ones.
+    const stepped = new AnomalyDetector({ denialBurst: { count: 3, windowMs: MIN } });
+    stepped.observe(denied(T0));
+    stepped.observe(denied(T0 + 1));
+    stepped.observe(denied(T0 - 12 * MIN));
+    stepped.observe(denied(T0 - 12 * MIN + 1));
+    expect(kinds(stepped)).toEqual([]);
+  });
+
   /** Five requests a minute for `minutes` minutes from `from`, then `burst` in the next minute. */
   function traffic(d: AnomalyDetector, from: number, minutes: number, burst: number): void {
     for (let m = 0; m < minutes; m++) for (let i = 0; i < 5; i++) d.observe(ev({ at: from + m * MIN + i }));
