@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest
 import { createSigner, type Signer, signedFetch } from "../../src/client/index.js";
 import { InvalidInputError, Keyward, MemoryStore } from "../../src/index.js";
 import { utf8 } from "../../src/lib/bytes.js";
-import { computeContentDigest, signatureHeaders } from "../../src/signing/index.js";
+import { computeContentDigest, signatureHeaders, signRequest } from "../../src/signing/index.js";
 import { type ApiServer, signatureVerifier, startApiServer } from "../browser/server.js";
 import { bytesOf, ed25519KeyPair, keyring, verifyAll } from "./helpers.js";
 
@@ -270,6 +270,30 @@ describe("signedFetch: over the network with Node's fetch", () => {
       }
       const post = await f(new Request(`${server.url}/api/orders#frag`, { method: "POST", body: json }));
       expect(await post.json()).toMatchObject({ ok: true, body: json });
+    }
+  });
+
+  it("a URL object whose text changes from one read to the next (a subclass with getters) is read once: the signature covers the URL sent, and verifies", async () => {
+    let reads = 0;
+    /** Its first read names /api/prices?n=1, every later one another path (a check made on it, then the URL sent). */
+    class Shifting extends URL {
+      override toString() {
+        return `${server.url}/api/${reads++ === 0 ? "prices?n=1" : "orders?n=2"}`;
+      }
+      override get href() {
+        return this.toString();
+      }
+    }
+    const wrapped = { sign: (request: Request, options?: { body?: Uint8Array }) => edSigner.sign(request, options) };
+    const sends: [string, () => Promise<Response>][] = [
+      ["signedFetch", () => signedFetch(edSigner)(new Shifting(server.url), { method: "POST", body: json })],
+      ["signedFetch, another signer object", () => signedFetch(wrapped)(new Shifting(server.url), { method: "POST", body: json })],
+      ["signRequest(url, init, options)", async () => fetch(await signRequest(new Shifting(server.url), { method: "POST", body: json }, { key: { alg: "ed25519", privateKey: keys.ed.seed }, keyId: keys.ed.keyId, nonce: true, expires: Math.floor(Date.now() / 1000) + 300 }))],
+    ];
+    for (const [how, send] of sends) {
+      reads = 0;
+      const res = await send();
+      expect([how, reads, res.status, await res.json()]).toMatchObject([how, 1, 200, { ok: true, url: `${server.url}/api/prices?n=1`, body: json }]);
     }
   });
 
