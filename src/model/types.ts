@@ -125,7 +125,7 @@ export interface PreviousSecret {
  * SHA-256 of it (`hash`), the displayable start, and the sealed signing key.
  */
 export interface StoredToken {
-  /** Public id, `tok_…`: used in URLs, admin calls and as the RFC 9421 keyid. */
+  /** Public id, `tok_` and 22 base62 characters (ASCII): used in URLs, admin calls and as the RFC 9421 keyid. */
   id: string;
   /** SHA-256 of the current token, 64 lowercase hex characters. Unique across all tokens. */
   hash: string;

@@ -2,11 +2,13 @@
 // the conformance suite against a correct adapter and against each broken one.
 import { describeTokenStore } from "keyward/testing";
 import {
+  AsciiTokenIds,
   AuditAfterWrite,
   BillingIgnoresAfter,
   DaysFromQueryStart,
   Delegate,
   FindsByAnyKey,
+  FoldedAuditTokenIds,
   FoldedCreditKeys,
   FoldedOwners,
   IgnoresCreditKeys,
@@ -32,7 +34,7 @@ import {
 
 for (const Store of [Delegate, StaleReadCache, StaleMissCache, LazyFeed, SharedRefs, KeepsRefs, UpdateStoresRevokedAt, PrefixIndex, WholeBilling, BillingIgnoresAfter, IgnoresCreditKeys, FindsByAnyKey, NonceLivesAtExpiry, ShortOwnerColumn,
   FoldedOwners, LocaleOrderedList, Utf8mb3Names, UpdateKeepsSchedule, AuditAfterWrite, Int32Credits, Int32UsageCredits, DaysFromQueryStart,
-  NonceExpiryInSeconds, FoldedCreditKeys]) {
+  NonceExpiryInSeconds, FoldedCreditKeys, AsciiTokenIds, FoldedAuditTokenIds]) {
   describeTokenStore(Store.name, () => new Store(), { concurrency: 20 });
 }
 

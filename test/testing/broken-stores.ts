@@ -375,7 +375,7 @@ export class FoldedOwners extends Delegate {
   }
 }
 
-/** Ids of one createdAt listed in the database's locale order (a < B < é < Z), not in code-unit order. */
+/** Ids of one createdAt listed in the database's locale order (a < B < z < Z), not in code-unit order. */
 export class LocaleOrderedList extends Delegate {
   static #key = (t: StoredToken) => ({ t: t.createdAt, id: t.id });
   static #compare = (a: { t: number; id: string }, b: { t: number; id: string }) => (a.t !== b.t ? a.t - b.t : a.id.localeCompare(b.id, "en"));
@@ -457,5 +457,45 @@ export class NonceExpiryInSeconds extends Delegate {
 export class FoldedCreditKeys extends Delegate {
   override adjustCredits(request: CreditAdjustment, now: number, audit?: AuditEntry) {
     return this.inner.adjustCredits({ ...request, idempotencyKey: request.idempotencyKey?.toLowerCase() }, now, audit);
+  }
+}
+
+/** Whether `id` is ASCII text, all that a column of ASCII holds. */
+const isAscii = (id: string): boolean => /^[\x20-\x7e]*$/.test(id);
+
+/**
+ * A correct adapter whose token id column holds ASCII only (a `CHAR(26) CHARACTER SET ascii`): keyward's ids are
+ * `tok_` and base62. It refuses to write another id, as such a column does, and a read by one finds nothing.
+ */
+export class AsciiTokenIds extends Delegate {
+  override insert(t: StoredToken, audit?: AuditEntry) {
+    return isAscii(t.id) ? this.inner.insert(t, audit) : Promise.reject(new Error(`Incorrect string value for column 'id'`));
+  }
+  override async get(id: string) {
+    return isAscii(id) ? this.inner.get(id) : null;
+  }
+  override async listAudit(...[filter, page]: Args<"listAudit">) {
+    return "tokenId" in filter && !isAscii(filter.tokenId) ? [] : this.inner.listAudit(filter, page);
+  }
+}
+
+/**
+ * The audit log's token id compared in an accent-insensitive collation that ignores trailing spaces (MySQL's
+ * `utf8mb4_0900_ai_ci` on a `VARCHAR`): the ids keyward writes are ASCII, but a read of the log by token id names
+ * the caller's text, and `tok_…Aé` or `tok_…Ae ` lists the entries of `tok_…Ae`.
+ */
+export class FoldedAuditTokenIds extends Delegate {
+  static #fold = (id: string): string => id.normalize("NFD").replace(/[\u0300-\u036f]/g, "").replace(/ +$/, "");
+  readonly #ids = new Set<string>();
+  override async insert(t: StoredToken, audit?: AuditEntry) {
+    await this.inner.insert(t, audit);
+    this.#ids.add(t.id);
+  }
+  override async listAudit(...[filter, page]: Args<"listAudit">) {
+    if (!("tokenId" in filter)) return this.inner.listAudit(filter, page);
+    const fold = FoldedAuditTokenIds.#fold;
+    const alike = [...this.#ids].filter((id) => id !== filter.tokenId && fold(id) === fold(filter.tokenId));
+    const all = (await Promise.all([filter.tokenId, ...alike].map((tokenId) => this.inner.listAudit({ tokenId }, { limit: 1000, after: page.after })))).flat();
+    return all.sort((a, b) => compareKeys({ t: a.at, id: a.id }, { t: b.at, id: b.id })).slice(0, page.limit);
   }
 }
