@@ -1,13 +1,13 @@
 // keyward account: an account as it stands (ceiling, pools and balances, rate limit, suspension and since when,
 // members), read without writing, by the real bin on a real SQLite file: the one way before was `suspend --json`,
 // which changes the account.
-import { spawnSync } from "node:child_process";
 import { chmodSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Keyward } from "keyward";
 import { sqliteStore } from "keyward/sqlite";
 import { describe, expect, it } from "vitest";
-import { CLI_RUN_TIMEOUT_MS, useCli } from "./helpers.js";
+import { servedDatabase } from "../support/another-user.js";
+import { useCli } from "./helpers.js";
 
 const cli = useCli({ KEYWARD_PREFIX: "acme" });
 
@@ -166,24 +166,14 @@ describe("keyward account", () => {
     await withKeyward((kw) => kw.accounts.set("acct_ro", { credits: { limit: 100, refill: { amount: 100, intervalMs: DAY } }, suspended: { reason: "audit" } }));
     const expected = shown("acct_ro");
     const db = join(cli.dir, "keyward.db");
-    chmodSync(db, 0o644);
-    chmodSync(cli.dir, 0o755);
-    chmodSync(cli.bin, 0o644);
     // The service runs: its connection keeps the -wal and -shm files; the file is another user's to the reader.
-    const service = sqliteStore(db);
+    const service = servedDatabase(db, [cli.bin]);
     try {
       // A read-only connection leaves -wal and -shm it had to make (docs/cli.md): asked while the service has them open.
       expect(shown("acct_ro", "--read-only")).toEqual(expected);
       const bytes = readFileSync(db);
-      const r = spawnSync(process.execPath, [cli.bin, "account", "--owner", "acct_ro", "--json"], {
-        cwd: cli.dir,
-        encoding: "utf8",
-        env: { PATH: process.env.PATH ?? "" },
-        timeout: CLI_RUN_TIMEOUT_MS,
-        killSignal: "SIGKILL",
-        ...(process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {}),
-      });
-      expect([r.status, r.stderr]).toEqual([0, ""]);
+      const r = cli.run(["account", "--owner", "acct_ro", "--json"], { asNobody: true });
+      expect([r.code, r.stderr]).toEqual([0, ""]);
       expect(JSON.parse(r.stdout)).toEqual(expected);
       expect(readFileSync(db).equals(bytes)).toBe(true);
     } finally {

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { afterAll, beforeAll, vi } from "vitest";
+import { AS_NOBODY } from "../support/another-user.js";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -56,12 +57,14 @@ export interface Run {
 /** A `keyward` runner working in `dir` (the bin is written there too): `cli("list", "--owner", "a")`. */
 export async function makeCli(dir: string, env: Record<string, string> = {}) {
   const bin = await bundle("src/cli/index.ts", join(dir, "cli.mjs"));
-  const run = (args: string[], options: { input?: string; env?: Record<string, string> } = {}): Run => {
+  /** `asNobody`: run by a user to whom the folder's files are another's (see AS_NOBODY). */
+  const run = (args: string[], options: { input?: string; env?: Record<string, string>; asNobody?: boolean } = {}): Run => {
     const r = spawnSync(process.execPath, [bin, ...args], {
       cwd: dir,
       encoding: "utf8",
       env: { PATH: process.env.PATH ?? "", ...env, ...options.env },
       ...(options.input !== undefined && { input: options.input }),
+      ...(options.asNobody && AS_NOBODY),
       timeout: CLI_RUN_TIMEOUT_MS,
       killSignal: "SIGKILL",
     });

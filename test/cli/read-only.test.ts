@@ -1,42 +1,24 @@
 // Reading a database this user may not write: an auditor, or an operator, on a file the service's user owns.
 // sqliteStore(path) refuses such a file (it would open read-only and deny every metered request), so the CLI
 // opens it read-only itself for a command that only reads, and --read-only asks for that whatever the file.
-import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { sqliteStore } from "keyward/sqlite";
 import { describe, expect, it } from "vitest";
-import { CLI_RUN_TIMEOUT_MS, useCli } from "./helpers.js";
+import { servedDatabase } from "../support/another-user.js";
+import { useCli } from "./helpers.js";
 
 const cli = useCli({ KEYWARD_PREFIX: "acme" });
 
-/** Root may write any file: the command runs as nobody then, to whom the file is another user's. */
-const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
-
 /** The bin, run as a user who may read the database and not write it (nor its folder). */
-function other(...args: string[]) {
-  const r = spawnSync(process.execPath, [cli.bin, ...args], {
-    cwd: cli.dir,
-    encoding: "utf8",
-    env: { PATH: process.env.PATH ?? "", KEYWARD_PREFIX: "acme" },
-    timeout: CLI_RUN_TIMEOUT_MS,
-    killSignal: "SIGKILL",
-    ...asNobody,
-  });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
+const other = (...args: string[]) => cli.run(args, { asNobody: true });
 
 describe("keyward CLI on a database this user may read and not write", () => {
   it("runs the commands that only read (read-only, automatically); a command that writes fails exit 5 with nothing written, and --read-only refuses it at once (READ_ONLY)", async () => {
     expect(cli("init").code).toBe(0);
     const { record } = JSON.parse(cli("create", "--owner", "acct_ro", "--name", "ci", "--credits", "100", "--json").stdout);
     const db = join(cli.dir, "keyward.db");
-    // The service's file: readable by others, in a folder only its owner writes.
-    chmodSync(db, 0o644);
-    chmodSync(cli.dir, 0o755);
-    chmodSync(cli.bin, 0o644);
-    // The service runs: its connection keeps the -wal and -shm files beside the database.
-    const service = sqliteStore(db);
+    // The service runs on it, and others may read it, not write it: its connection keeps the -wal and -shm files.
+    const service = servedDatabase(db, [cli.bin]);
     try {
       expect(existsSync(`${db}-shm`)).toBe(true);
       const before = readFileSync(db);

@@ -9,6 +9,7 @@ import { chmodSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { sqliteStore } from "keyward/sqlite";
 import { describe, expect, it } from "vitest";
+import { AS_NOBODY } from "../support/another-user.js";
 import { bundle, ROOT, run, scratchDir } from "../support/runtime.js";
 
 const dir = scratchDir("sqlite-permissions");
@@ -42,8 +43,7 @@ describe("sqliteStore on a database file this process may not write", () => {
     chmodSync(db, 0o444);
     chmodSync(script, 0o444);
     chmodSync(dir, 0o755);
-    const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
-    const open = (path: string) => JSON.parse(execFileSync(process.execPath, [script, path], { cwd: shared, encoding: "utf8", ...asNobody }));
+    const open = (path: string) => JSON.parse(execFileSync(process.execPath, [script, path], { cwd: shared, encoding: "utf8", ...AS_NOBODY }));
     expect(open(db)).toEqual({ code: "STORE_UNAVAILABLE", driverCode: "8" });
     // Read-only when asked for: a file: URI with mode=ro, or immutable, opens, for reads. In every writing SQLite
     // reads as such: a percent-escape, a boolean as yes, true, on or a number, one parameter among others.
