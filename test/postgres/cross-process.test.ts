@@ -2,18 +2,18 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
 import { guardStore, Keyward } from "keyward";
 import { postgresStore } from "keyward/postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runScript } from "../support/processes.js";
+import { bundle } from "../support/runtime.js";
 import { freshPrefix, hasPostgres, PG_URL, testPool } from "./server.js";
 
 // Inside the package, so the bundled worker resolves pg from node_modules.
 const cache = fileURLToPath(new URL("../../node_modules/.cache/", import.meta.url));
 mkdirSync(cache, { recursive: true });
 const dir = mkdtempSync(join(cache, "keyward-pg-xproc-"));
-const worker = join(dir, "worker.mjs");
+const worker = join(dir, "worker.mjs"); // what bundle(dir, "worker", …) writes
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const run = (mode: string, prefix: string, arg: string) => runScript(worker, [mode, PG_URL!, prefix, arg]);
@@ -24,17 +24,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe.runIf(hasPostgres)("PostgreSQL across processes", () => {
   const pool = testPool();
   beforeAll(async () => {
-    await build({
-      entryPoints: [fileURLToPath(new URL("./worker.ts", import.meta.url))],
-      bundle: true,
-      platform: "node",
-      format: "esm",
-      target: "node22",
-      outfile: worker,
-      logLevel: "silent",
-      // pg is CommonJS: leave it to node's loader.
-      external: ["pg"],
-    });
+    // pg is CommonJS: left to node's loader.
+    await bundle(dir, "worker", { path: fileURLToPath(new URL("./worker.ts", import.meta.url)) }, { external: ["pg"] });
   });
 
   it.each(["credits", "credits+leases"])("4 processes × 2 500 concurrent checks on 1 000 credits grant exactly 1 000 (%s)", async (mode) => {

@@ -1,33 +1,23 @@
 // Several real processes on one SQLite file (issue 7 item 6).
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
 import { guardStore, hashToken, Keyward } from "keyward";
 import { SCHEMA_VERSION, sqliteStore } from "keyward/sqlite";
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
+import { beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { runScript } from "../support/processes.js";
+import { bundle, scratchDir } from "../support/runtime.js";
 
-const dir = mkdtempSync(join(tmpdir(), "keyward-xproc-"));
-const worker = join(dir, "worker.mjs");
+const dir = scratchDir("xproc");
+const worker = join(dir, "worker.mjs"); // what bundle(dir, "worker", …) writes
 let n = 0;
 const file = () => join(dir, `db-${n++}.sqlite`);
 
 beforeAll(async () => {
-  await build({
-    entryPoints: [fileURLToPath(new URL("./worker.ts", import.meta.url))],
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    target: "node22",
-    outfile: worker,
-    logLevel: "silent",
-  });
+  await bundle(dir, "worker", { path: fileURLToPath(new URL("./worker.ts", import.meta.url)) });
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const run = (mode: string, path: string, arg = "", driver = "") => runScript(worker, [mode, path, arg, driver]);
 /** better-sqlite3's module: a process opens the file with it instead of node:sqlite. */
