@@ -79,7 +79,7 @@ export interface StoredAccount {
   owner: string;
   /** The policy in force before the first scheduled revision. */
   policy: AccountPolicy;
-  /** Future revisions, ascending by effectiveAt. */
+  /** Future revisions, in strictly ascending effectiveAt (a store answering them otherwise answers a malformed record). */
   scheduled: ScheduledAccountPolicy[];
   createdAt: number;
   updatedAt: number;

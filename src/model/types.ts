@@ -143,7 +143,7 @@ export interface StoredToken {
   metadata: Record<string, JsonValue>;
   /** The policy in force before the first scheduled revision. */
   policy: TokenPolicy;
-  /** Future revisions, ascending by effectiveAt. */
+  /** Future revisions, in strictly ascending effectiveAt (a store answering them otherwise answers a malformed record). */
   scheduled: ScheduledPolicy[];
   /** How its signed requests are verified, or null: it has no signing key. */
   signing: StoredSigning | null;

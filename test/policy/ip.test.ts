@@ -1,8 +1,9 @@
+import { BlockList, isIP } from "node:net";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { buildRanges, type Cidr, compileIpAllowlist, formatIp, inRanges, isValidCidr, parseCidr, parseIp } from "../../src/policy/ip.js";
-import * as reference from "./reference/ip.js";
 import { cpuClock } from "../support/cpu.js";
+import * as reference from "./reference/ip.js";
 
 const bytes = (...b: number[]) => Uint8Array.from(b);
 
@@ -412,6 +413,81 @@ describe("compileIpAllowlist decides exactly as the scanning reference", () => {
     );
   });
 });
+
+// --- against node:net, an implementation of its own --------------------------
+
+/** Text forms around the strict ones: octets and groups too long or too large, leading zeros, 5 to 9 groups, `::` anywhere. */
+const group = fc.stringMatching(/^[0-9a-fA-F]{1,5}$/);
+const octet = fc.oneof(fc.nat(300).map(String), fc.stringMatching(/^[0-9]{1,4}$/));
+const v4Text = fc.tuple(octet, octet, octet, octet).map((o) => o.join("."));
+const v6Text = fc.oneof(
+  fc.array(group, { minLength: 6, maxLength: 9 }).map((g) => g.join(":")),
+  fc.tuple(fc.array(group, { maxLength: 8 }), fc.array(group, { maxLength: 8 })).map(([a, b]) => `${a.join(":")}::${b.join(":")}`),
+  fc.tuple(fc.array(group, { maxLength: 7 }), v4Text).map(([a, b]) => `${a.join(":")}::${b}`),
+  fc.tuple(fc.array(group, { minLength: 5, maxLength: 7 }), v4Text).map(([a, b]) => `${a.join(":")}:${b}`),
+  fc.ipV6(),
+);
+const addressText = fc.oneof(v4Text, v6Text, fc.ipV4(), fc.string({ unit: fc.constantFrom(..."0123456789abcdefABCDEF:."), maxLength: 20 }));
+
+describe("parsing and matching agree with node:net", () => {
+  it("parseIp accepts exactly what net.isIP accepts, zone ids aside (refused here)", () => {
+    fc.assert(
+      fc.property(addressText, (s) => {
+        expect(parseIp(s) !== null, s).toBe(isIP(s) !== 0);
+      }),
+      { numRuns: 2 * NUM_RUNS },
+    );
+    expect(isIP("fe80::1%eth0")).toBe(6);
+    expect(parseIp("fe80::1%eth0")).toBeNull();
+  });
+
+  it("compileIpAllowlist allows exactly what a net.BlockList of each family's blocks does (IPv4-mapped addresses as IPv4)", () => {
+    // A block over an address of its own family, its host bits cleared; some entries invalid.
+    const block = fc.oneof(
+      { weight: 4, arbitrary: fc.tuple(anyIp, fc.nat(128)).map(([ip, n]) => blockText(ip.version, ip.bytes, n % (ip.version === 4 ? 33 : 129))) },
+      { weight: 1, arbitrary: fc.tuple(fc.oneof(v4Text, v6Text), fc.nat(128)).map(([a, p]) => `${a}/${p}`) },
+    );
+    // Addresses of any form, and addresses inside or just outside a block of the list.
+    const near = (entries: string[]) =>
+      fc.tuple(fc.constantFrom(...entries), fc.integer({ min: -1, max: 1 })).map(([entry, step]) => {
+        const c = parseCidr(entry);
+        if (c === null) return entry.replace(/\/.*$/, "");
+        const width = c.bytes.length * 8;
+        const n = toBigInt(c.bytes) + BigInt(step) + (step > 0 ? (1n << BigInt(width - c.prefix)) - 1n : 0n);
+        return formatIp({ version: c.version, bytes: fromBigInt(BigInt.asUintN(width, n), c.bytes.length) });
+      });
+    const ipsFor = (entries: string[]) =>
+      fc.array(fc.oneof(addressText, anyIp.map(formatIp), fc.ipV4().map((a) => `::ffff:${a}`), { weight: 3, arbitrary: near(entries) }), { maxLength: 8 });
+    const seen = { allowed: 0, denied: 0 };
+    fc.assert(
+      fc.property(
+        fc.array(block, { minLength: 1, maxLength: 6 }).chain((entries) => fc.tuple(fc.constant(entries), ipsFor(entries))),
+        ([entries, ips]) => {
+          // Node maps IPv4 onto IPv6 rules (::/0 holds 1.2.3.4) where keyward does not: one list per family.
+          const lists = { 4: new BlockList(), 6: new BlockList() };
+          for (const c of entries.map(parseCidr)) if (c !== null) lists[c.version].addSubnet(formatIp(c), c.prefix, c.version === 4 ? "ipv4" : "ipv6");
+          const allowed = compileIpAllowlist(entries);
+          for (const text of ips) {
+            const ip = parseIp(text);
+            const want = ip !== null && lists[ip.version].check(formatIp(ip), ip.version === 4 ? "ipv4" : "ipv6");
+            expect(allowed(text), `${entries} ∋ ${text}`).toBe(want);
+            seen[want ? "allowed" : "denied"]++;
+          }
+        },
+      ),
+      { numRuns: NUM_RUNS },
+    );
+    // Both answers are reached often, not a suite of denials.
+    expect(seen.allowed).toBeGreaterThan(NUM_RUNS / 2);
+    expect(seen.denied).toBeGreaterThan(NUM_RUNS / 2);
+  });
+});
+
+/** `bytes/prefix` with the host bits of `bytes` cleared. */
+function blockText(version: 4 | 6, bytes: Uint8Array, prefix: number): string {
+  const shift = BigInt(bytes.length * 8 - prefix);
+  return `${formatIp({ version, bytes: fromBigInt((toBigInt(bytes) >> shift) << shift, bytes.length) })}/${prefix}`;
+}
 
 describe("sorted ranges", () => {
   /** Counts the reads of a range table's first-address words made by one lookup. */

@@ -88,6 +88,24 @@ describe("a malformed record from the store", () => {
     await kw.close();
   });
 
+  it("revisions out of order are STORE_UNAVAILABLE, never decided on a policy no longer in force", async () => {
+    const { kw, store, clock, token, record } = await setup();
+    // Premium granted from T0 + 1 s, taken away again from T0 + 2 s: at T0 + 3 s it is not held.
+    await kw.tokens.update(record.id, { scopes: ["core:read", "premium:read"] }, { effectiveAt: T0 + 1000 });
+    await kw.tokens.update(record.id, { scopes: ["core:read"] }, { effectiveAt: T0 + 2000 });
+    clock.now = T0 + 3000;
+    // Read in order, the last revision due is the earlier one: premium again.
+    store.mangle = (t) => ({ ...t, scheduled: [...t.scheduled].reverse() });
+    expect(await outcome(() => kw.check({ token, scope: "premium:read" }))).toBe("STORE_UNAVAILABLE");
+    expect(await outcome(() => kw.verify(request(token), { scope: "premium:read" }))).toBe("STORE_UNAVAILABLE");
+    // Two revisions at one instant: which one is in force is not said.
+    store.mangle = (t) => ({ ...t, scheduled: [t.scheduled[0], { ...t.scheduled[1]!, effectiveAt: t.scheduled[0]!.effectiveAt }] });
+    expect(await outcome(() => kw.check({ token, scope: "premium:read" }))).toBe("STORE_UNAVAILABLE");
+    store.mangle = null;
+    expect(await outcome(() => kw.check({ token, scope: "premium:read" }))).toBe("SCOPE_DENIED");
+    await kw.close();
+  });
+
   const malformed: [string, (t: StoredToken) => unknown][] = [
     ["undefined instead of null", () => undefined],
     ["a string", () => "tok"],
@@ -137,6 +155,21 @@ describe("a malformed account from the store", () => {
           createdAt: T0,
           updatedAt: T0,
           revision: 1,
+        }),
+    ],
+    [
+      "revisions out of order (a suspension lifted, then made: suspended now)",
+      () =>
+        Promise.resolve({
+          owner: "acct_1",
+          policy: { ceiling: null, credits: null, rateLimit: null },
+          scheduled: [
+            { effectiveAt: T0 - 1000, policy: { ceiling: null, credits: null, rateLimit: null, suspended: { reason: "unpaid" } } },
+            { effectiveAt: T0 - 2000, policy: { ceiling: null, credits: null, rateLimit: null } },
+          ],
+          createdAt: T0 - 5000,
+          updatedAt: T0 - 5000,
+          revision: 3,
         }),
     ],
   ];

@@ -30,6 +30,25 @@ export function checkTime(v: unknown, field: string): asserts v is number {
   if (typeof v !== "number" || !Number.isFinite(v)) throw new InvalidInputError(field, "must be a finite number");
 }
 
+/**
+ * A record's revisions: each an object with a time and a policy, in strictly
+ * ascending `effectiveAt`, as `scheduleRevision` writes them. `policyAt`
+ * reads them in that order and stops at the first one still to come, so
+ * revisions out of order (or two at one instant) would put a policy no
+ * longer in force (or either of two) in force instead of the latest due.
+ */
+function checkScheduled<P>(list: unknown, field: string, checkPolicy: (p: P, field: string) => void): void {
+  if (!Array.isArray(list)) throw new InvalidInputError(field, "must be an array");
+  let previous = Number.NEGATIVE_INFINITY;
+  list.forEach((s: { effectiveAt: unknown; policy: P }, i) => {
+    checkObject(s, `${field}[${i}]`);
+    checkTime(s.effectiveAt, `${field}[${i}].effectiveAt`);
+    if (s.effectiveAt <= previous) throw new InvalidInputError(`${field}[${i}].effectiveAt`, "must be later than the revision before it");
+    previous = s.effectiveAt;
+    checkPolicy(s.policy, `${field}[${i}].policy`);
+  });
+}
+
 /** A finite, non-negative safe integer. */
 function isCount(v: unknown): v is number {
   return typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
@@ -160,12 +179,7 @@ export function checkStoredToken(t: StoredToken, field: string): void {
     throw new InvalidInputError(`${field}.metadata`, "must be an object");
   }
   checkTokenPolicy(t.policy, `${field}.policy`);
-  if (!Array.isArray(t.scheduled)) throw new InvalidInputError(`${field}.scheduled`, "must be an array");
-  t.scheduled.forEach((s, i) => {
-    checkObject(s, `${field}.scheduled[${i}]`);
-    checkTime(s.effectiveAt, `${field}.scheduled[${i}].effectiveAt`);
-    checkTokenPolicy(s.policy, `${field}.scheduled[${i}].policy`);
-  });
+  checkScheduled(t.scheduled, `${field}.scheduled`, checkTokenPolicy);
   checkSigning(t.signing, `${field}.signing`);
   t.previous.forEach((p: PreviousSecret, i) => {
     checkTime(p.expiresAt, `${field}.previous[${i}].expiresAt`);
@@ -265,12 +279,7 @@ export function checkAccount(a: StoredAccount, field: string): void {
       if (!isRole(role)) throw new InvalidInputError(`${field}.members`, "must map member ids to roles");
     }
   }
-  if (!Array.isArray(a.scheduled)) throw new InvalidInputError(`${field}.scheduled`, "must be an array");
-  a.scheduled.forEach((s, i) => {
-    checkObject(s, `${field}.scheduled[${i}]`);
-    checkTime(s.effectiveAt, `${field}.scheduled[${i}].effectiveAt`);
-    checkAccountPolicy(s.policy, `${field}.scheduled[${i}].policy`);
-  });
+  checkScheduled(a.scheduled, `${field}.scheduled`, checkAccountPolicy);
 }
 
 /** An account as a store answers it: what {@link checkAccount} checks, and its revision. */
