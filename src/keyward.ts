@@ -13,9 +13,11 @@ import { Verifier } from "./verify/verifier.js";
 
 /**
  * {@link Keyward.verify} without the promise when the decision was made at
- * once: the middleware's path. Internal (not exported by any entry point).
+ * once: the middleware's path. `routeChecked`: `options` are a route's that
+ * checkedRouteOptions checked and froze, not checked again. Internal (not
+ * exported by any entry point).
  */
-export let decideNow: (kw: Keyward, request: Request, options: VerifyOptions, ip?: string) => Decision | Promise<Decision>;
+export let decideNow: (kw: Keyward, request: Request, options: VerifyOptions, ip?: string, routeChecked?: boolean) => Decision | Promise<Decision>;
 
 /**
  * How much of a signed body `kw` reads: what the middleware keeps of a
@@ -147,10 +149,10 @@ export class Keyward {
   static {
     // The middleware's access, through functions of this module that the
     // package's entry points do not export.
-    decideNow = (kw, request, options, ip) =>
+    decideNow = (kw, request, options, ip, routeChecked) =>
       // Another copy of the package (or a stand-in object) still answers, through verify.
       #verifier in kw
-        ? kw.#verifier.decide(request, options, ip)
+        ? kw.#verifier.decide(request, options, ip, routeChecked)
         : (kw as Keyward).verify(request, ip === undefined ? options : { ...options, ip });
     signedBodyLimits = (kw) => (#signedBody in kw ? kw.#signedBody : undefined);
   }

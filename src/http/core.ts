@@ -270,10 +270,10 @@ export function publicUrl(edge: Edge, url: string): string {
  * promise; a throw is the application's mistake (a bad `getToken`).
  */
 export function decide<Req>(edge: Edge, route: Route<Req>, req: EdgeRequest<Req>): Decision | Promise<Decision> {
-  // The route's options, checked once, as they are: the address beside them.
+  // The route's options, checked once (createRoute), as they are: the address beside them.
   const { check } = route;
   const ip = req.ip ?? undefined;
-  if (req.request !== undefined && edge.publicOrigin === null && route.getToken === undefined) return decideNow(edge.kw, req.request, check, ip);
+  if (req.request !== undefined && edge.publicOrigin === null && route.getToken === undefined) return decideNow(edge.kw, req.request, check, ip, true);
   if (req.header("signature-input") !== null) {
     const url = publicUrl(edge, req.url);
     return req.toRequest(URL.canParse(url) ? url : UNPARSEABLE).then(({ request, body, release }) => {
@@ -288,7 +288,7 @@ export function decide<Req>(edge: Edge, route: Route<Req>, req: EdgeRequest<Req>
     Promise.resolve(token).catch(() => {});
     throw new ConfigError("getToken", "must return the token (a string, or null or undefined), not a promise");
   }
-  return decideNow(edge.kw, new RequestView(req, typeof token === "string" && token !== "" ? token : null) as unknown as Request, check, ip);
+  return decideNow(edge.kw, new RequestView(req, typeof token === "string" && token !== "" ? token : null) as unknown as Request, check, ip, true);
 }
 
 /**

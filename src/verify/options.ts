@@ -103,12 +103,8 @@ function checkOptions(options: CheckOptions, known: readonly string[]): void {
   if (scope !== undefined) checkRouteScope(scope);
 }
 
-/** Options {@link checkedRouteOptions} checked and froze: a route's, which its middleware pass on every request. */
-const checkedOnce = new WeakSet<object>();
-
 /** {@link checkOptions}, plus the field only `kw.verify` takes. */
 export function checkVerifyOptions(options: VerifyOptions): void {
-  if (checkedOnce.has(options)) return;
   checkOptions(options, VERIFY_OPTIONS);
   if (options.receivedUrl !== undefined && typeof options.receivedUrl !== "string") {
     throw new InvalidInputError("receivedUrl", "must be a string: the URL the server received");
@@ -117,15 +113,15 @@ export function checkVerifyOptions(options: VerifyOptions): void {
 
 /**
  * The options of a route, checked as {@link checkVerifyOptions} checks them
- * and frozen: the verifier does not check them again on each request.
+ * and frozen (a copy): the middleware passes them to the verifier as checked
+ * (`decideNow`'s `routeChecked`), which then does not check them again on
+ * each request.
  *
  * @throws {InvalidInputError} for bad options
  */
 export function checkedRouteOptions(options: CheckOptions): Readonly<CheckOptions> {
   checkVerifyOptions(options);
-  const frozen = Object.freeze({ ...options });
-  checkedOnce.add(frozen);
-  return frozen;
+  return Object.freeze({ ...options });
 }
 
 /** {@link checkOptions}, plus the fields only `kw.check` takes. */

@@ -191,18 +191,19 @@ export class Verifier {
    * {@link verify}'s decision, as it is: at once when the warm path decided
    * without the store, for the middleware (no promise step per request).
    *
-   * @param ip the socket address, when given apart from `options` (a route's, checked once: see checkedRouteOptions)
+   * @param ip the socket address, when given apart from `options`
+   * @param routeChecked whether `options` are a route's that checkedRouteOptions checked and froze (not checked again)
    * @throws {TypeError} when `request` is not a Fetch Request
    * @throws {InvalidInputError} for bad options
    */
-  decide(request: Request, options: VerifyOptions = {}, ip?: string): Decision | Promise<Decision> {
+  decide(request: Request, options: VerifyOptions = {}, ip?: string, routeChecked = false): Decision | Promise<Decision> {
     // Read once: on undici each read of `headers` is a getter call with a brand check.
     const headers = (request as Partial<Request> | null)?.headers;
     // The application's mistake, not the client's: say what was expected.
     if (typeof headers?.get !== "function") {
       throw new TypeError("kw.verify expects a Fetch API Request (for Express or Fastify, use keyward/express or keyward/fastify)");
     }
-    checkVerifyOptions(options);
+    if (!routeChecked) checkVerifyOptions(options);
     const socketIp = ip ?? options.ip;
     const end = this.#telemetry?.start("keyward.verify");
     const now = this.#now();
