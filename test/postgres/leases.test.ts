@@ -492,7 +492,7 @@ describe.runIf(hasPostgres)("credit leases", () => {
     await silent.end();
   });
 
-  it("a report that waits for a connection of a busy pool is not given up: requestLockTimeoutMs counts from when it has one, as a meter call's lock wait does", async () => {
+  it("a report that waits for a connection of a busy pool is not given up: requestLockTimeoutMs counts from when it has one", async () => {
     const busy = openPool({ max: 1 });
     const prefix = freshPrefix();
     const store = await postgresStore(busy, { tablePrefix: prefix, changeFeed: false, creditLeases: true, requestLockTimeoutMs: 300 });
