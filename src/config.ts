@@ -100,7 +100,7 @@ export interface KeywardOptions {
    * a nonce) that takes longer is abandoned and the request denied with
    * STORE_UNAVAILABLE, ms (default 2 000). An abandoned `meter` call may
    * still be counted by the store when it recovers (on PostgreSQL, not one
-   * that waited for a lock: see `requestLockTimeoutMs` of `postgresStore`).
+   * that waited for a lock or a connection of the pool: see `requestLockTimeoutMs` of `postgresStore`).
    */
   lookupTimeoutMs?: number | undefined;
   /**

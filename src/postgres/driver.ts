@@ -1,6 +1,7 @@
 // The part of a PostgreSQL driver keyward calls, as a structural type (like
 // Kysely's `PostgresPool`): a `pg` `Pool` fits, and `pg` is an optional peer,
 // never a dependency.
+import { answerWithin } from "../lib/within.js";
 
 /** What a query resolves with: the rows, and how many rows the statement touched. */
 export interface PostgresQueryResult {
@@ -45,4 +46,22 @@ export function violatedConstraint(err: unknown): string | undefined {
   if (sqlState(err) !== "23505") return undefined;
   const c = (err as { constraint?: unknown }).constraint;
   return typeof c === "string" ? c : "";
+}
+
+/**
+ * A connection of `pool`, waited for `ms` at most (then `STORE_UNAVAILABLE`): a pool without
+ * `connectionTimeoutMillis` waits for ever for a slot (every connection busy or stuck). One that
+ * comes after the wait was given up goes back to the pool at once, unused, or its slot would be held for good.
+ */
+export async function connectWithin(pool: PostgresPool, ms: number, what: string): Promise<PostgresClient> {
+  const checkout = pool.connect();
+  try {
+    return await answerWithin(checkout, ms, what);
+  } catch (err) {
+    checkout.then(
+      (late) => late.release(),
+      () => {},
+    );
+    throw err;
+  }
 }

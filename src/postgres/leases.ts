@@ -112,6 +112,9 @@ interface Lease {
   unanswered: boolean;
 }
 
+/** How a reservation goes: when the database last answered it (monotonic clock); `abandoned` once close() stopped waiting for it. */
+type Progress = { answeredAt: number; abandoned: boolean };
+
 type Transaction = <T>(pool: PostgresPool, body: (c: PostgresClient) => Promise<T>) => Promise<T>;
 
 /** What a lease gives back when returned or reclaimed: `back` credits, `back_bought` of them bought ones. */
@@ -154,7 +157,7 @@ export class CreditLeases {
    * `lockWait`; one that commits later is returned, and `close` waits for that), and when the database
    * last answered it (monotonic clock).
    */
-  readonly #reserving = new Map<Promise<unknown>, { answeredAt: number }>();
+  readonly #reserving = new Map<Promise<unknown>, Progress>();
   /** Next block size per token, adapted to its spend rate (for the last LEASE_KEYS tokens leased; another starts at FIRST_BLOCK). */
   readonly #blocks = new BoundedMap<number>(LEASE_KEYS);
   /**
@@ -258,7 +261,7 @@ export class CreditLeases {
   #take(key: string, lock: string, cost: number, limit: number, now: number): Promise<Lease | null> {
     let taking = this.#taking.get(key);
     if (!taking) {
-      const progress = { answeredAt: performance.now() };
+      const progress: Progress = { answeredAt: performance.now(), abandoned: false };
       const reserving = this.#reserve(key, lock, cost, limit, now, progress);
       const settled = reserving.then(
         () => {},
@@ -272,17 +275,20 @@ export class CreditLeases {
     return taking;
   }
 
-  async #reserve(key: string, lock: string, cost: number, limit: number, now: number, progress: { answeredAt: number }): Promise<Lease | null> {
+  async #reserve(key: string, lock: string, cost: number, limit: number, now: number, progress: Progress): Promise<Lease | null> {
     const want = Math.max(cost, Math.min(this.#settings.maxBlock, this.#blocks.get(key) ?? FIRST_BLOCK));
     const id = toBase64Url(secureRandom(12));
     const lease = await this.#transaction(this.#pool, async (client) => {
       progress.answeredAt = performance.now();
       // Each answer is progress: close() waits for a reservation the database answers (see QUIET_LOCK_WAITS).
+      // One it stopped waiting for sends nothing more: it rolls back (its pool may be ended after close()).
       const c = {
         query: (text: string, values?: unknown[]) =>
-          client.query(text, values).finally(() => {
-            progress.answeredAt = performance.now();
-          }),
+          progress.abandoned
+            ? Promise.reject(new StoreUnavailableError("credit lease reservation given up by close()"))
+            : client.query(text, values).finally(() => {
+                progress.answeredAt = performance.now();
+              }),
       };
       await c.query(this.#s.meterLock, [lock, String(this.#settings.lockWait)]);
       // Expired leases of dead (or cut-off) processes give back what they never granted.
@@ -434,6 +440,7 @@ export class CreditLeases {
    * counted as used until it expired). A reservation that commits after close began is returned at once
    * (see {@link #reserve}), even one its request gave up on (before, close waited for it only as long as
    * its request did, and its block stayed counted as used until it expired if the process exited then).
+   * One still under way when it resolves (the database stopped answering it) sends nothing more but its ROLLBACK.
    */
   async close(): Promise<void> {
     this.#closed = true;
@@ -444,10 +451,11 @@ export class CreditLeases {
       await Promise.all([...this.#returns]);
     })();
     await answerWithin(settled, this.#settings.closeWaitMs, "the credit lease returns").catch(() => {});
+    for (const progress of this.#reserving.values()) progress.abandoned = true;
   }
 
   /** Waits for a reservation until it ends, or until the database has not answered it for {@link QUIET_LOCK_WAITS} `lockWait`s. */
-  async #whileAnswered(reserving: Promise<unknown>, progress: { answeredAt: number }): Promise<void> {
+  async #whileAnswered(reserving: Promise<unknown>, progress: Progress): Promise<void> {
     const quietMs = QUIET_LOCK_WAITS * this.#settings.lockWait;
     for (;;) {
       const left = progress.answeredAt + quietMs - performance.now();

@@ -7,7 +7,7 @@
 // TTL (`revocationBoundMs`).
 import { answerWithin, outcomeWithin } from "../lib/within.js";
 import type { AccountChangeEvent, ChangeEvent, TokenChangeEvent } from "../store/types.js";
-import type { PostgresClient, PostgresNotification, PostgresPool } from "./driver.js";
+import { connectWithin, type PostgresClient, type PostgresNotification, type PostgresPool } from "./driver.js";
 
 /** Timings of a {@link ChangeListener}. */
 export interface ListenerTimings {
@@ -151,17 +151,8 @@ export class ChangeListener {
    * connection over a path gone silent, and the feed would try no more. One that comes after the
    * wait was given up goes back to the pool at once, or its slot would be held for good.
    */
-  async #checkout(): Promise<PostgresClient> {
-    const checkout = this.#pool.connect();
-    try {
-      return await answerWithin(checkout, this.#timings.heartbeatMs, "a connection for the change feed");
-    } catch (err) {
-      checkout.then(
-        (late) => late.release(),
-        () => {},
-      );
-      throw err;
-    }
+  #checkout(): Promise<PostgresClient> {
+    return connectWithin(this.#pool, this.#timings.heartbeatMs, "a connection for the change feed");
   }
 
   readonly #onNotification = (value: unknown): void => {

@@ -55,7 +55,7 @@ import type {
   UsageBatchKey,
   UsageQuery,
 } from "../store/types.js";
-import { type PostgresClient, type PostgresPool, violatedConstraint } from "./driver.js";
+import { connectWithin, type PostgresClient, type PostgresPool, violatedConstraint } from "./driver.js";
 import { fromPgKey, pgKey, pgKeyText } from "./keys.js";
 import { CreditLeases, type LeaseSettings } from "./leases.js";
 import { ChangeListener, changePayloads, type ListenerTimings } from "./listener.js";
@@ -124,9 +124,10 @@ export interface PostgresStoreOptions {
   creditLeases?: boolean | { ttlMs?: number | undefined; maxBlock?: number | undefined } | undefined;
   /**
    * How long a `meter` call (a flat credit spend and a credit lease taken
-   * for the request included) waits for a token's or account's counter lock,
-   * or a counter row another transaction holds, ms (default 1 000): then it
-   * fails (the request is `STORE_UNAVAILABLE`) and nothing is counted. Keep
+   * for the request included) waits, in all, for a connection of the pool
+   * and then for a token's or account's counter lock, or a counter row
+   * another transaction holds, ms (default 1 000): then it fails (the request
+   * is `STORE_UNAVAILABLE`) and nothing is counted. Keep
    * it below Keyward's `lookupTimeoutMs` (2 000 unless set), so that a call the
    * verifier gave up on while it waited is never counted later. A credit
    * lease's report waits for its answer as long, once it has a connection:
@@ -149,6 +150,12 @@ export const POSTGRES_DIALECT: SqlDialect = { int: "DOUBLE PRECISION", keyTable:
  */
 const PURGE_BATCH = 64;
 const PURGE_EVERY = 64;
+/** What a metered request's wait for a connection of the pool is called when it runs out. */
+const METER_CONNECTION = "a connection for a metered request";
+
+/** Milliseconds left until `until` (monotonic clock), at least 1: a wait PostgreSQL's `lock_timeout` and a timer take. */
+const msLeft = (until: number) => String(Math.max(1, Math.ceil(until - performance.now())));
+
 /** Serializes migrations across processes (any constant shared by every keyward). */
 const MIGRATION_LOCK = "keyward:migrate";
 
@@ -158,11 +165,12 @@ function parse<T>(rows: unknown[], column: string): T | null {
 }
 
 /**
- * Runs `body` in a transaction on a connection of its own. A connection that
- * failed mid-way (the ROLLBACK fails too) is destroyed, never reused.
+ * Runs `body` in a transaction on a connection of its own, waited for `connectMs` at most when given
+ * (else as long as the pool makes it wait). A connection that failed mid-way (the ROLLBACK fails too)
+ * is destroyed, never reused.
  */
-async function transaction<T>(pool: PostgresPool, body: (c: PostgresClient) => Promise<T>): Promise<T> {
-  const c = await pool.connect();
+async function transaction<T>(pool: PostgresPool, body: (c: PostgresClient) => Promise<T>, connectMs?: number): Promise<T> {
+  const c = connectMs === undefined ? await pool.connect() : await connectWithin(pool, connectMs, METER_CONNECTION);
   // A connection lost while checked out emits 'error' on the client; unhandled, it would crash the process.
   const ignore = () => {};
   c.on?.("error", ignore);
@@ -293,8 +301,8 @@ export class PostgresStore implements TokenStore {
   readonly #listeners = new Set<(event: ChangeEvent) => void>();
   readonly #listener: ChangeListener | null;
   readonly #leases: CreditLeases | null;
-  /** `requestLockTimeoutMs`, as `lock_timeout` takes it. */
-  readonly #meterLockWait: string;
+  /** `requestLockTimeoutMs`: a meter call's waits (a connection of the pool, the counter locks) end that long after it began. */
+  readonly #meterWaitMs: number;
   #nonceCalls = 0;
   /** Usage batches with a key written, for the purge of idle writers. */
   #batches = 0;
@@ -321,7 +329,7 @@ export class PostgresStore implements TokenStore {
       billing: true,
     });
     this.#leases = options.leases && new CreditLeases(pool, this.#s, options.leases, transaction);
-    this.#meterLockWait = String(options.requestLockTimeoutMs);
+    this.#meterWaitMs = options.requestLockTimeoutMs;
     if (options.changeFeed) {
       const report = options.onChangeFeedError;
       const timings: ListenerTimings = {
@@ -499,6 +507,9 @@ export class PostgresStore implements TokenStore {
   }
 
   async meter(request: MeterRequest, now: number): Promise<MeterResult> {
+    // Every wait of the call, for a connection of the pool then for the counter locks, ends by `until`: a call the
+    // verifier abandoned (lookupTimeoutMs) while it waited for either is never counted later.
+    const until = performance.now() + this.#meterWaitMs;
     const id = pgKey(request.tokenId);
     const { credits: policy, rateLimits } = request;
     const account = request.account ?? null;
@@ -509,7 +520,7 @@ export class PostgresStore implements TokenStore {
       // CreditLeases.settled): then this request is metered on its own.
       const leased = this.#leases && (await this.#leases.spend(creditKey, this.#tokenLock(id), request.cost, policy.limit, now));
       if (leased) return leased;
-      const flat = await this.#spendFlat(creditKey, request.cost, policy.limit, now);
+      const flat = await this.#spendFlat(creditKey, request.cost, policy.limit, now, until);
       this.#leases?.settled(creditKey, flat.credits!.remaining);
       return flat;
     }
@@ -517,8 +528,8 @@ export class PostgresStore implements TokenStore {
     if (this.#leases && request.cost > 0) await this.#leases.release(creditKey);
     return transaction(this.#pool, async (c) => {
       // Token first, then account: one lock order for every request. Each lock and row waited for
-      // within requestLockTimeoutMs (for the rest of the transaction).
-      await c.query(this.#s.meterLock, [this.#tokenLock(id), this.#meterLockWait]);
+      // until the call's deadline at most (for the rest of the transaction).
+      await c.query(this.#s.meterLock, [this.#tokenLock(id), msLeft(until)]);
       if (account) await c.query(this.#s.lockCounters, [this.#accountLock(account.owner)]);
       const keys = account || creditKey !== id || rateLimits?.length;
       for (;;) {
@@ -526,7 +537,7 @@ export class PostgresStore implements TokenStore {
         const result = keys ? await this.#meterKeys(c, request, creditKey, now) : await this.#meterToken(c, request, now);
         if (result) return result;
       }
-    });
+    }, Number(msLeft(until)));
   }
 
   /**
@@ -660,11 +671,27 @@ export class PostgresStore implements TokenStore {
    * Credits without refill or rate limit, the common metered case, in one
    * statement: the guarded upsert grants exactly when `meterStep` would
    * (the plan's credits left and the bought ones hold the cost) and leaves
-   * the row as it would.
+   * the row as it would. Its connection is waited for, then the row, until `until` at most.
    */
-  async #spendFlat(id: string, cost: number, limit: number, now: number): Promise<MeterResult> {
-    const spent = (await this.#query(this.#s.spendFlat, [id, cost, now, limit, this.#meterLockWait]))[0] as CreditRow | undefined;
-    const row = spent ?? ((await this.#query(this.#s.creditsUsed, [id]))[0] as CreditRow | undefined);
+  async #spendFlat(id: string, cost: number, limit: number, now: number, until: number): Promise<MeterResult> {
+    const c = await connectWithin(this.#pool, Number(msLeft(until)), METER_CONNECTION);
+    // A connection lost while checked out emits 'error' on the client; unhandled, it would crash the process.
+    const ignore = () => {};
+    c.on?.("error", ignore);
+    let failed = false;
+    let spent: CreditRow | undefined;
+    let row: CreditRow | undefined;
+    try {
+      spent = (await c.query(this.#s.spendFlat, [id, cost, now, limit, msLeft(until)])).rows[0] as CreditRow | undefined;
+      row = spent ?? ((await c.query(this.#s.creditsUsed, [id])).rows[0] as CreditRow | undefined);
+    } catch (err) {
+      // As the pool's own query() does: a connection whose statement failed is destroyed (a query_timeout's may be silent).
+      failed = true;
+      throw err;
+    } finally {
+      c.removeListener?.("error", ignore);
+      c.release(failed || undefined);
+    }
     const credits = { granted: spent !== undefined, remaining: creditsLeft(creditState(creditRow(row)), limit), nextRefillAt: null };
     return spent
       ? { granted: true, deniedBy: null, rateLimit: null, credits }

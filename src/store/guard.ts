@@ -32,6 +32,7 @@ import {
   checkBillingQuery,
   checkBillingRunKey,
   checkAudit,
+  checkBound,
   checkCreditAdjustment,
   checkAuditFilter,
   checkMeterRequest,
@@ -276,8 +277,8 @@ class Guard implements GuardedStore {
     return this.#call(
       () => {
         checkNonceKey(key);
-        checkTime(expiresAt, "expiresAt");
-        checkTime(now, "now");
+        checkBound(expiresAt, "expiresAt");
+        checkBound(now, "now");
       },
       () => this.adapter.rememberNonce(key, expiresAt, now),
       [key],

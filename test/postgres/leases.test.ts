@@ -274,6 +274,28 @@ describe.runIf(hasPostgres)("credit leases", () => {
     await far.end();
   });
 
+  it("a reservation close() stopped waiting for (no answer for twice requestLockTimeoutMs) sends nothing more: it rolls back, never commits after close(), whatever becomes of the pool", async () => {
+    const proxy = await startProxy(new URL(PG_URL!));
+    const far = openPool({ connectionString: viaProxy(PG_URL!, proxy) });
+    const prefix = freshPrefix();
+    const leasing = guardStore(await postgresStore(far, { tablePrefix: prefix, changeFeed: false, creditLeases: true, requestLockTimeoutMs: 300 }));
+    const tokenId = "tok_close_slower";
+    const leases = async () => (await pool.query(`SELECT count(*)::int AS n FROM ${prefix}credit_leases`)).rows[0].n;
+    const used = async () => (await pool.query(`SELECT used FROM ${prefix}credits WHERE token_id = $1`, [tokenId])).rows[0]?.used;
+    // Every reply 800 ms later: close() gives the reservation up after 600 ms without an answer.
+    proxy.delayReplies(800);
+    const first = leasing.meter({ tokenId, cost: 1, rateLimit: null, credits: flat }, Date.now()).catch((err: { code?: string }) => err.code);
+    expect(await first).toBe("STORE_UNAVAILABLE");
+    await leasing.close!();
+    // As docs/fleet.md does: the pool ended right after close() (it waits for the reservation's connection).
+    await far.end();
+    // Before: the reservation went on after close(), committed its lease, and its return found the pool ended:
+    // its block stayed counted as used until another process reclaimed it after expiry.
+    expect(await leases()).toBe(0);
+    expect(await used()).toBeUndefined();
+    await proxy.close();
+  });
+
   it("close() waits for a reservation whose connection went silent about requestLockTimeoutMs, not closeWaitMs: one that makes no progress is left to the reclaim at expiry", async () => {
     const proxy = await startProxy(new URL(PG_URL!));
     const silent = openPool({ connectionString: viaProxy(PG_URL!, proxy) });
@@ -492,7 +514,7 @@ describe.runIf(hasPostgres)("credit leases", () => {
     await silent.end();
   });
 
-  it("a report that waits for a connection of a busy pool is not given up: requestLockTimeoutMs counts from when it has one, as a meter call's lock wait does", async () => {
+  it("a report that waits for a connection of a busy pool is not given up: requestLockTimeoutMs counts from when it has one", async () => {
     const busy = openPool({ max: 1 });
     const prefix = freshPrefix();
     const store = await postgresStore(busy, { tablePrefix: prefix, changeFeed: false, creditLeases: true, requestLockTimeoutMs: 300 });

@@ -739,6 +739,34 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     }
   });
 
+  it.each([
+    ["a flat credit spend", { credits: { limit: 100 } }],
+    ["a metered transaction", { credits: { limit: 100 }, rateLimit: { limit: 1000, windowMs: 60_000 } }],
+  ] as const)("%s waits for a connection of a busy pool within requestLockTimeoutMs: a request the verifier abandoned is never charged later", async (_, policy) => {
+    // One connection, another call's for 1 s (a burst of traffic, a slow report): no connectionTimeoutMillis.
+    const busy = openPool({ max: 1 });
+    const prefix = freshPrefix();
+    const store = await postgresStore(busy, { tablePrefix: prefix, changeFeed: false, requestLockTimeoutMs: 300 });
+    const kw = new Keyward({ store, prefix: "acme", usage: { enabled: false }, lookupTimeoutMs: 600 });
+    const { token, record } = await kw.tokens.create({ owner: "acct_1", kind: "secret", ...policy });
+    expect((await kw.check({ token })).ok).toBe(true);
+    const other = busy.query("SELECT pg_sleep(1)");
+    const since = performance.now();
+    expect((await kw.check({ token })).code).toBe("STORE_UNAVAILABLE");
+    // Given up by the store (requestLockTimeoutMs), not by the verifier (lookupTimeoutMs).
+    expect(performance.now() - since).toBeLessThan(550);
+    await other;
+    await new Promise((r) => setTimeout(r, 200));
+    // Before: the call got the connection once free, after the verifier had answered, and charged the request.
+    expect((await pool.query(`SELECT used FROM ${tableNames(prefix).credits} WHERE token_id = $1`, [record.id])).rows).toEqual([{ used: 1 }]);
+    // The connection the abandoned call got late went back to the pool: the token is metered again.
+    expect((await kw.check({ token })).ok).toBe(true);
+    expect((await kw.credits.get({ tokenId: record.id })).remaining).toBe(98);
+    await kw.close();
+    await store.close();
+    await busy.end();
+  });
+
   it("a top-up whose commit's reply was lost with its connection rejects, yet was applied: retried with its idempotency key, it is applied once", async () => {
     const proxy = await startProxy(new URL(PG_URL!));
     const lossy = openPool({ connectionString: viaProxy(PG_URL!, proxy) });

@@ -1,7 +1,7 @@
 // Input checks every store shares. `guardStore` runs them once, before any
 // adapter sees a call, so an adapter receives valid input only.
 import { InvalidInputError, TokenExistsError } from "../../errors.js";
-import { hasUnportableText } from "../../lib/text.js";
+import { hasLoneSurrogate, hasUnportableText } from "../../lib/text.js";
 import type {
   AuditEntry,
   CreditsPolicy,
@@ -25,8 +25,19 @@ export function checkString(v: unknown, field: string): asserts v is string {
   if (typeof v !== "string" || v.length === 0) throw new InvalidInputError(field, "must be a non-empty string");
 }
 
-/** A finite number (epoch ms). */
+/**
+ * A time a store keeps (epoch ms): a finite number within ±(2^53 − 1), which every store gives back
+ * as it was (SQLite keeps an integer-valued one as an INTEGER, and node:sqlite refuses to read one
+ * past that range: the row it is in, an hour of usage, a last use, would answer STORE_UNAVAILABLE for good).
+ */
 export function checkTime(v: unknown, field: string): asserts v is number {
+  if (typeof v !== "number" || !Number.isFinite(v) || Math.abs(v) > Number.MAX_SAFE_INTEGER) {
+    throw new InvalidInputError(field, "must be a finite number within ±(2^53 - 1)");
+  }
+}
+
+/** A query's bound or a time never read back (a nonce's expiry; epoch ms): any finite number. */
+export function checkBound(v: unknown, field: string): asserts v is number {
   if (typeof v !== "number" || !Number.isFinite(v)) throw new InvalidInputError(field, "must be a finite number");
 }
 
@@ -317,6 +328,8 @@ export function checkNonceKey(key: NonceKey): void {
   checkObject(key, "key");
   checkString(key.tokenId, "key.tokenId");
   checkString(key.nonce, "key.nonce");
+  // A key column: node:sqlite writes a lone surrogate as U+FFFD, so two nonces would be one (the second a replay).
+  if (hasLoneSurrogate(key.nonce)) throw new InvalidInputError("key.nonce", "must not contain lone surrogates");
 }
 
 /** The longest `writer` of a {@link UsageBatchKey}. */
@@ -355,9 +368,11 @@ function checkUsageEvent(e: UsageEvent, f: ReturnType<typeof eventFields>): void
   checkEventDetails(e, f.at);
 }
 
-/** Whether a usage event's text holds NUL (checked on every event: no loop, no allocation). */
-function holdsNul(v: string | null | undefined): boolean {
-  return typeof v === "string" && v.indexOf("\u0000") !== -1;
+const UNPORTABLE_KEY = "must not contain U+0000 or lone surrogates";
+
+/** Whether a usage event's text holds NUL or a lone surrogate (checked on every event: no allocation). */
+function unportable(v: string | null | undefined): boolean {
+  return typeof v === "string" && hasUnportableText(v);
 }
 
 function checkEventText(v: unknown, field: string, name: string, max: number, nullable: boolean): void {
@@ -375,10 +390,13 @@ function checkEventDetails(e: UsageEvent, field: string): void {
   checkEventText(e.ip, field, "ip", 64, true);
   checkEventText(e.origin, field, "origin", 8192, true);
   // Keys of the billing and analytics tables: Node 22's node:sqlite reads a NUL back as the end of
-  // the string, and keyward's owners, scopes and codes never hold one.
-  if (holdsNul(e.owner)) throw new InvalidInputError(`${field}.owner`, "must not contain NUL");
-  if (holdsNul(e.scope)) throw new InvalidInputError(`${field}.scope`, "must not contain NUL");
-  if (holdsNul(e.code)) throw new InvalidInputError(`${field}.code`, "must not contain NUL");
+  // the string, and node:sqlite writes a lone surrogate as U+FFFD (two scopes summed as one, under a
+  // third name); keyward's owners, scopes and codes never hold either.
+  if (unportable(e.owner)) throw new InvalidInputError(`${field}.owner`, UNPORTABLE_KEY);
+  if (unportable(e.scope)) throw new InvalidInputError(`${field}.scope`, UNPORTABLE_KEY);
+  if (unportable(e.code)) throw new InvalidInputError(`${field}.code`, UNPORTABLE_KEY);
+  // A last use's address: PostgreSQL refuses NUL in text (the batch failed, and was retried, for good).
+  if (unportable(e.ip)) throw new InvalidInputError(`${field}.ip`, UNPORTABLE_KEY);
   if (e.pool !== undefined && e.pool !== null && !isPoolName(e.pool)) throw new InvalidInputError(`${field}.pool`, "must be a pool name or null");
   if (e.status !== undefined && (!Number.isInteger(e.status) || e.status < 100 || e.status > 599)) {
     throw new InvalidInputError(`${field}.status`, "must be an HTTP status");
@@ -389,8 +407,8 @@ function checkEventDetails(e: UsageEvent, field: string): void {
 export function checkAnalyticsQuery(q: UsageAnalyticsQuery): void {
   checkObject(q, "query");
   checkAuditFilter(q.filter as AuditFilter);
-  checkTime(q.from, "from");
-  checkTime(q.to, "to");
+  checkBound(q.from, "from");
+  checkBound(q.to, "to");
   if (q.granularity !== "minute" && q.granularity !== "hour" && q.granularity !== "day") {
     throw new InvalidInputError("granularity", 'must be "minute", "hour" or "day"');
   }
@@ -404,8 +422,8 @@ export function checkAnalyticsQuery(q: UsageAnalyticsQuery): void {
 
 export function checkUsageQuery(query: UsageQuery): void {
   checkObject(query, "query");
-  checkTime(query.from, "from");
-  checkTime(query.to, "to");
+  checkBound(query.from, "from");
+  checkBound(query.to, "to");
   if (query.granularity !== "hour" && query.granularity !== "day") {
     throw new InvalidInputError("granularity", 'must be "hour" or "day"');
   }
@@ -437,8 +455,8 @@ export function checkSeenEntries(entries: readonly SeenEntry[], maxPerToken: num
 export function checkBillingQuery(query: BillingUsageQuery): void {
   checkObject(query, "query");
   if (query.owner !== undefined) checkString(query.owner, "query.owner");
-  checkTime(query.from, "query.from");
-  checkTime(query.to, "query.to");
+  checkBound(query.from, "query.from");
+  checkBound(query.to, "query.to");
   if (query.to < query.from) throw new InvalidInputError("query.to", "must not be before query.from");
   if (query.after !== undefined) {
     checkObject(query.after, "query.after");

@@ -1,7 +1,7 @@
 // Conformance group "nonces" of describeTokenStore.
 import { expect, it } from "vitest";
 import { randomId } from "../fixtures.js";
-import { type SuiteContext, T } from "../suite.js";
+import { expectCode, type SuiteContext, T } from "../suite.js";
 
 /** Registers the "nonces" tests; `ctx.store` is the store of the running test. */
 export function noncesGroup(ctx: SuiteContext): void {
@@ -49,5 +49,11 @@ export function noncesGroup(ctx: SuiteContext): void {
     for (const nonce of odd) expect(await ctx.store.rememberNonce({ tokenId, nonce }, T + 1000, T)).toBe(true);
     for (const nonce of odd) expect(await ctx.store.rememberNonce({ tokenId, nonce }, T + 1000, T)).toBe(false);
     expect(await ctx.store.rememberNonce({ tokenId, nonce: "a" }, T + 1000, T)).toBe(true);
+  });
+
+  it("refuses a nonce holding a lone surrogate (INVALID_INPUT): a store may write it as U+FFFD, two nonces as one", async () => {
+    const tokenId = randomId("tok");
+    for (const nonce of ["n\uD800", "n\uDBFF", "\uDC00n"]) await expectCode(ctx.store.rememberNonce({ tokenId, nonce }, T + 1000, T), "INVALID_INPUT");
+    expect(await ctx.store.rememberNonce({ tokenId, nonce: "n\uFFFD" }, T + 1000, T)).toBe(true);
   });
 }

@@ -114,10 +114,32 @@ export function usageGroup(ctx: SuiteContext): void {
       expect(await ctx.store.getUsage(id, { from: T, to: T + HOUR, granularity: "hour" })).toEqual([{ start: T, allowed: 3, denied: 1, credits: 10 }]);
     });
 
-  it("refuses a usage event whose owner, scope or code holds NUL, writing nothing of its batch", async () => {
+  it("refuses a time it could not give back as it was (beyond ±(2^53 - 1) ms), writing nothing of its batch; a query's bounds may be any finite number", async () => {
+    const tokenId = randomId("tok");
+    const ok = { tokenId, at: T, ok: true, cost: 1, owner: randomId("acct"), code: "OK", scope: null };
+    // A SQLite store kept the hour 2^60 as an INTEGER, which node:sqlite then refused to read: the token's usage
+    // and last use answered STORE_UNAVAILABLE for good.
+    for (const at of [2 ** 60, -(2 ** 60), Number.MAX_SAFE_INTEGER + 2]) await expectCode(ctx.store.recordUsage([ok, { ...ok, at }]), "INVALID_INPUT");
+    expect(await ctx.store.getUsage(tokenId, { from: -(2 ** 61), to: 2 ** 61, granularity: "hour" })).toEqual([]);
+    await ctx.store.recordUsage([{ ...ok, at: Number.MAX_SAFE_INTEGER }]);
+    const hour = Number.MAX_SAFE_INTEGER - (Number.MAX_SAFE_INTEGER % HOUR);
+    expect(await ctx.store.getUsage(tokenId, { from: 0, to: 2 ** 61, granularity: "hour" })).toEqual([{ start: hour, allowed: 1, denied: 0, credits: 1 }]);
+  });
+
+  it("refuses a usage event whose owner, scope, code or ip holds NUL or a lone surrogate, writing nothing of its batch", async () => {
     const tokenId = randomId("tok");
     const ok = { tokenId, at: T, ok: true, cost: 1, owner: randomId("acct"), code: "OK", scope: "core:read" };
-    for (const bad of [{ owner: `${randomId("acct")}\u0000x` }, { scope: "core\u0000:read" }, { code: "O\u0000K" }]) {
+    for (const bad of [
+      { owner: `${randomId("acct")}\u0000x` },
+      { scope: "core\u0000:read" },
+      { code: "O\u0000K" },
+      // A SQLite store kept "core:\uD800" and "core:\uDBFF" as one scope, "core:\uFFFD".
+      { owner: `${randomId("acct")}\uD800` },
+      { scope: "core:\uDBFF" },
+      { code: "\uDC00OK" },
+      // PostgreSQL refused the whole batch (STORE_UNAVAILABLE: retried, and refused, for good).
+      { ip: "192.0.2.1\u0000" },
+    ]) {
       await expectCode(ctx.store.recordUsage([ok, { ...ok, ...bad }]), "INVALID_INPUT");
     }
     expect(await ctx.store.getUsage(tokenId, { from: T, to: T + HOUR, granularity: "hour" })).toEqual([]);
