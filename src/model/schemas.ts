@@ -13,7 +13,7 @@ import {
 } from "../errors.js";
 import { toBase64Url } from "../lib/bytes.js";
 import { sha256Hex } from "../lib/crypto.js";
-import { hasUnportableText, hasUnsafeText } from "../lib/text.js";
+import { hasUnportableText, hasUnsafeText, isBlankText } from "../lib/text.js";
 import { ENGLISH, integer } from "../lib/zod.js";
 import { parseDomainPattern } from "../policy/domain.js";
 import { parseCidr } from "../policy/ip.js";
@@ -65,13 +65,17 @@ const safeText = (max: number) =>
  */
 const text = (max: number) => safeText(max).check(z.refine((s) => !holdsToken(s), tokenInText()));
 
-/** An owner or an actor that a call stores: 1 to 256 characters of safe text, no token. */
-export const ownerSchema = text(256).check(z.minLength(1, "must not be empty"));
 /**
- * Who performs an admin action, as the audit log keeps it (and a member id,
- * who will): an owner's text that names someone, not only spaces.
+ * An owner or an actor that a call stores: 1 to 256 characters of safe text
+ * that names someone (not only spaces or characters that show nothing, such
+ * as a Hangul filler or a braille blank), no token.
  */
-export const actorSchema = ownerSchema.check(z.refine((s) => s.trim() !== "", "must name someone (not empty, not only spaces)"));
+export const ownerSchema = text(256).check(
+  z.minLength(1, "must not be empty"),
+  z.refine((s) => s === "" || !isBlankText(s), "must name someone (not only spaces or invisible characters)"),
+);
+/** Who performs an admin action, as the audit log keeps it (and a member id, who will): as an owner. */
+export const actorSchema = ownerSchema;
 
 /** The actor an admin call that names none is audited as. */
 export const DEFAULT_ACTOR = "system";
@@ -81,7 +85,7 @@ export const DEFAULT_ACTOR = "system";
  */
 export const idempotencyKeySchema = text(MAX_IDEMPOTENCY_KEY_LENGTH).check(z.minLength(1, "must not be empty"));
 /** Why an account is suspended, as the operator says it: up to 500 characters of safe text, not only spaces, no token. */
-export const suspensionReasonSchema = text(500).check(z.refine((s) => s.trim() !== "", "must say why (not empty, not only spaces)"));
+export const suspensionReasonSchema = text(500).check(z.refine((s) => !isBlankText(s), "must say why (not empty, not only spaces or invisible characters)"));
 /**
  * An owner or a member a call only looks up: as {@link ownerSchema}, but a
  * token is not refused, so what was stored before tokens were refused can
