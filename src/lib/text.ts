@@ -18,20 +18,6 @@ const UNSAFE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u;
  */
 const UNPORTABLE = /[\u0000\p{Cs}]/u;
 
-/**
- * Characters that show nothing on their own and that safe text may still
- * hold among others: white space (U+00A0, U+3000 and the rest of
- * `White_Space`), default-ignorable code points (the Hangul fillers U+115F,
- * U+1160, U+3164 and U+FFA0, the combining grapheme joiner, variation
- * selectors) and U+2800 BRAILLE PATTERN BLANK, which renders as a space.
- */
-const BLANK = /^[\p{White_Space}\p{Default_Ignorable_Code_Point}\u2800]*$/u;
-
-/** Whether `s` shows nothing: empty, or only blank characters ({@link BLANK}). Text that names someone must not be. */
-export function isBlankText(s: string): boolean {
-  return BLANK.test(s);
-}
-
 /** Whether `s` holds a character that must never reach a log line or a terminal unescaped. */
 export function hasUnsafeText(s: string): boolean {
   return UNSAFE.test(s);

@@ -13,7 +13,7 @@ import {
 } from "../errors.js";
 import { toBase64Url } from "../lib/bytes.js";
 import { sha256Hex } from "../lib/crypto.js";
-import { hasUnportableText, hasUnsafeText, isBlankText } from "../lib/text.js";
+import { hasUnportableText, hasUnsafeText } from "../lib/text.js";
 import { ENGLISH, integer } from "../lib/zod.js";
 import { parseDomainPattern } from "../policy/domain.js";
 import { parseCidr } from "../policy/ip.js";
@@ -53,6 +53,20 @@ const tokenInText = (what = "") => ({
 function fail(ctx: z.core.ParsePayload, issue: { message: string; path?: (string | number)[]; params?: Record<string, unknown> | undefined }): never {
   ctx.issues.push({ code: "custom", input: ctx.value, ...issue });
   return z.NEVER;
+}
+
+/**
+ * Characters that show nothing on their own and that safe text may still
+ * hold among others: white space (U+00A0, U+3000 and the rest of
+ * `White_Space`), default-ignorable code points (the Hangul fillers U+115F,
+ * U+1160, U+3164 and U+FFA0, the combining grapheme joiner, variation
+ * selectors) and U+2800 BRAILLE PATTERN BLANK, which renders as a space.
+ */
+const BLANK = /^[\p{White_Space}\p{Default_Ignorable_Code_Point}\u2800]*$/u;
+
+/** Whether `s` shows nothing: empty, or only blank characters ({@link BLANK}). Text that names someone must not be. */
+function isBlankText(s: string): boolean {
+  return BLANK.test(s);
 }
 
 /** Text as a look-up key: no character that could forge a log line or disguise text on a terminal. */
