@@ -9,7 +9,7 @@ import { checkOptionNames, optionNames } from "../lib/options.js";
 import { callHook } from "../lib/hook.js";
 import { readStream, withDeadline } from "../lib/read-stream.js";
 import type { Keyward } from "../keyward.js";
-import { DEFAULT_LEAK_ACTION, type LeakReport } from "../manager/leaks.js";
+import { DEFAULT_LEAK_ACTION, type LeakReport, redactedUrl } from "../manager/leaks.js";
 import { derToP1363, isP256PublicKey } from "./der.js";
 
 /** One of GitHub's signing keys, as https://api.github.com/meta/public_keys/secret_scanning lists them. */
@@ -61,7 +61,9 @@ export interface LeakReceiverOptions {
   /** The `token_type` you registered with GitHub, echoed in answers (default `"keyward_secret_token"`). */
   tokenType?: string | undefined;
   /**
-   * Called once per token acted on (revoked or flagged), to notify its owner.
+   * Called once per token acted on (revoked or flagged), to notify its owner,
+   * with the match's `url` as the audit entry keeps it (tokens redacted, as
+   * in docs/leaks.md) and its `source`.
    * No revocation waits for it: the calls of an alert run as its tokens are
    * acted on, and its answer waits for them all (the same alert sent again
    * meanwhile is answered once its tokens are acted on). Errors, thrown or
@@ -211,7 +213,9 @@ export function createLeakReceiver(options: LeakReceiverOptions): (request: Requ
           failed = true;
           continue;
         }
-        if (report.outcome === "revoked" || report.outcome === "flagged") notified.push(notify({ ...report, url: m.url, source: m.source }));
+        // The URL as the audit entry keeps it: a flagged token is still live, and onLeak's text goes to emails and logs.
+        const url = m.url === null ? null : redactedUrl(m.url, m.token);
+        if (report.outcome === "revoked" || report.outcome === "flagged") notified.push(notify({ ...report, url, source: m.source }));
         labels.push({
           token_hash: await sha256(new TextEncoder().encode(m.token)),
           token_type: m.type || tokenType,

@@ -154,7 +154,18 @@ async function revokedHere(store: GuardedStore, read: StoredToken, saved: Stored
  */
 function shownUrl(cfg: Pick<ResolvedConfig, "acceptForeignTokens">, url: string, token: string): string {
   const foreign = cfg.acceptForeignTokens;
-  const replacement = foreign !== false && wellFormedPrefixLength(token) < 0 ? `${foreign.prefix}[redacted]` : redactTokens(token);
+  return redactedUrl(url, token, foreign === false ? "" : foreign.prefix);
+}
+
+/**
+ * A URL where `token` was seen, as {@link shownUrl} shows it; a token that
+ * is not keyward's (an imported legacy key) is shown as `foreignPrefix`
+ * then `[redacted]`.
+ *
+ * @internal Also what createLeakReceiver hands `onLeak`, which has no `acceptForeignTokens` to name a prefix by.
+ */
+export function redactedUrl(url: string, token: string, foreignPrefix = ""): string {
+  const replacement = wellFormedPrefixLength(token) < 0 ? `${foreignPrefix}[redacted]` : redactTokens(token);
   // The URL and the tokens compared as bytes: a %XX escape is its byte, any other character its UTF-8.
   const { bytes, ends } = urlBytes(url);
   const wanted = latin1(new TextEncoder().encode(token));

@@ -55,6 +55,20 @@ function fail(ctx: z.core.ParsePayload, issue: { message: string; path?: (string
   return z.NEVER;
 }
 
+/**
+ * Characters that show nothing on their own and that safe text may still
+ * hold among others: white space (U+00A0, U+3000 and the rest of
+ * `White_Space`), default-ignorable code points (the Hangul fillers U+115F,
+ * U+1160, U+3164 and U+FFA0, the combining grapheme joiner, variation
+ * selectors) and U+2800 BRAILLE PATTERN BLANK, which renders as a space.
+ */
+const BLANK = /^[\p{White_Space}\p{Default_Ignorable_Code_Point}\u2800]*$/u;
+
+/** Whether `s` shows nothing: empty, or only blank characters ({@link BLANK}). Text that names someone must not be. */
+function isBlankText(s: string): boolean {
+  return BLANK.test(s);
+}
+
 /** Text as a look-up key: no character that could forge a log line or disguise text on a terminal. */
 const safeText = (max: number) =>
   z.string().check(z.maxLength(max, `must be at most ${max} characters`), z.refine((s) => !hasUnsafeText(s), UNSAFE_TEXT_MESSAGE));
@@ -65,13 +79,17 @@ const safeText = (max: number) =>
  */
 const text = (max: number) => safeText(max).check(z.refine((s) => !holdsToken(s), tokenInText()));
 
-/** An owner or an actor that a call stores: 1 to 256 characters of safe text, no token. */
-export const ownerSchema = text(256).check(z.minLength(1, "must not be empty"));
 /**
- * Who performs an admin action, as the audit log keeps it (and a member id,
- * who will): an owner's text that names someone, not only spaces.
+ * An owner or an actor that a call stores: 1 to 256 characters of safe text
+ * that names someone (not only spaces or characters that show nothing, such
+ * as a Hangul filler or a braille blank), no token.
  */
-export const actorSchema = ownerSchema.check(z.refine((s) => s.trim() !== "", "must name someone (not empty, not only spaces)"));
+export const ownerSchema = text(256).check(
+  z.minLength(1, "must not be empty"),
+  z.refine((s) => s === "" || !isBlankText(s), "must name someone (not only spaces or invisible characters)"),
+);
+/** Who performs an admin action, as the audit log keeps it (and a member id, who will): as an owner. */
+export const actorSchema = ownerSchema;
 
 /** The actor an admin call that names none is audited as. */
 export const DEFAULT_ACTOR = "system";
@@ -81,7 +99,7 @@ export const DEFAULT_ACTOR = "system";
  */
 export const idempotencyKeySchema = text(MAX_IDEMPOTENCY_KEY_LENGTH).check(z.minLength(1, "must not be empty"));
 /** Why an account is suspended, as the operator says it: up to 500 characters of safe text, not only spaces, no token. */
-export const suspensionReasonSchema = text(500).check(z.refine((s) => s.trim() !== "", "must say why (not empty, not only spaces)"));
+export const suspensionReasonSchema = text(500).check(z.refine((s) => !isBlankText(s), "must say why (not empty, not only spaces or invisible characters)"));
 /**
  * An owner or a member a call only looks up: as {@link ownerSchema}, but a
  * token is not refused, so what was stored before tokens were refused can

@@ -517,11 +517,20 @@ describe("bad input", () => {
         if (auth === "login") return Response.redirect("http://x/login", 303);
         if (auth === "long") return "o".repeat(257);
         if (auth === "forged") return { owner: "acct_1", actor: "ann\n2026-01-01 revoke by admin" };
+        // Owners that name no one, the actor then being the owner: answered as any owner keyward refuses, reads included.
+        if (auth === "spaces") return "   ";
+        if (auth === "filler") return { owner: "\u3164" };
+        if (auth === "blank actor") return { owner: "acct_1", actor: "\u2800" };
         throw new Error("session store down: secret detail");
       },
     });
     // An owner or actor keyward refuses is the application's bug: a 500, not a 400 about a field the client never sent.
-    for (const auth of ["long", "forged"]) expect((await problem(await handler(req(auth)), 500)).code).toBe("INTERNAL_ERROR");
+    for (const auth of ["long", "forged", "spaces", "filler", "blank actor"]) {
+      expect((await problem(await handler(req(auth)), 500)).code).toBe("INTERNAL_ERROR");
+      const post = new Request("http://x/tokens", { method: "POST", headers: { authorization: auth, "content-type": "application/json" }, body: '{"kind":"secret"}' });
+      expect((await problem(await handler(post), 500)).code).toBe("INTERNAL_ERROR");
+    }
+    for (const owner of ["   ", "\u3164"]) expect((await srv.kw.tokens.list(owner)).items).toEqual([]);
     expect((await handler(req("readonly"))).status).toBe(200);
     expect((await problem(await handler(new Request("http://x/tokens", { method: "POST", headers: { authorization: "readonly", "content-type": "application/json" }, body: "{}" })), 403)).code).toBe("FORBIDDEN");
     expect((await handler(req("login"))).status).toBe(303);

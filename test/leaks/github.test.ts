@@ -153,6 +153,21 @@ describe("createLeakReceiver (GitHub secret scanning)", () => {
     expect((await kw.check({ token: live.token })).ok).toBe(true);
   });
 
+  it("onLeak is handed the URL as the audit entry keeps it: the token redacted, as it is or percent-encoded, a flagged one still live", async () => {
+    const store = new MemoryStore();
+    const kw = new Keyward({ store, prefix: "acme" });
+    const live = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    const notified: { url: string | null }[] = [];
+    const receiver = createLeakReceiver({ keyward: kw, publicKeys: [github.publicKey], action: "flag", onLeak: (r) => void notified.push(r) });
+    const url = `https://gist.example/raw?key=${live.token}&again=${live.token.replace(/_/g, "%5F")}`;
+    expect((await receiver(alert(JSON.stringify([match(live.token, { url })])))).status).toBe(200);
+    expect((await kw.check({ token: live.token })).ok).toBe(true);
+    const [entry] = (await kw.tokens.audit({ tokenId: live.record.id })).items.filter((e) => e.action === "leak");
+    expect(notified).toHaveLength(1);
+    expect(`url:${notified[0]!.url}`).toBe(entry!.changes.find((c) => c.startsWith("url:")));
+    for (const secret of [live.token, live.token.replace(/_/g, "%5F"), live.token.slice(-20)]) expect(notified[0]!.url).not.toContain(secret);
+  });
+
   it("a replayed alert gets the same answer and acts on nothing again", async () => {
     const { live, web, receiver, notified, auditCount } = await setup();
     const body = JSON.stringify([match(web.token), match(live.token)]);

@@ -105,6 +105,45 @@ describe("log forging through the audit actor and other free text (issue 13 item
     expect(await snapshot(store)).toBe(await snapshot(new MemoryStore()));
   });
 
+  /** Text that shows nothing, each character of it allowed on its own inside visible text: it names no one. */
+  const blank = [
+    ["spaces", "   "],
+    ["a tab", "\t"],
+    ["no-break spaces", "\u00a0\u00a0"],
+    ["an ideographic space", "\u3000"],
+    ["a Hangul filler", "\u3164"],
+    ["Hangul choseong and jungseong fillers", "\u115f\u1160"],
+    ["a halfwidth Hangul filler", "\uffa0"],
+    ["a braille blank", "\u2800"],
+    ["a combining grapheme joiner", "\u034f"],
+    ["a variation selector after a space", " \ufe0f"],
+  ] as const;
+
+  it.each(blank)("refuses an owner, actor, member or suspension reason of only %s, and stores nothing", async (_label, bad) => {
+    const { kw, store } = setup();
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret" }, { actor: "user:42" });
+    const before = await snapshot(store);
+    const cases: [Promise<unknown>, string][] = [
+      [kw.tokens.create({ owner: bad, kind: "secret" }, { actor: "user:42" }), "owner"],
+      [kw.tokens.create({ owner: "o", kind: "secret" }, { actor: bad }), "actor"],
+      [kw.tokens.revoke(record.id, { actor: bad }), "actor"],
+      [kw.accounts.members.set("o", bad, "admin"), "member"],
+      [kw.accounts.members.set(bad, "user:42", "owner"), "owner"],
+      [kw.accounts.set("o", { suspended: { reason: bad } }), "suspended.reason"],
+    ];
+    for (const [call, field] of cases) expect((await refusal(call)).field).toBe(field);
+    expect(await snapshot(store)).toBe(before);
+    expect(await guardStore(store).getAccount(bad)).toBeNull();
+  });
+
+  it("keeps names that hold a filler, a variation selector or spaces among visible characters", async () => {
+    const { kw } = setup();
+    for (const owner of ["acct \u3164 1", "\u2764\ufe0f", " x "]) {
+      const { record } = await kw.tokens.create({ owner, kind: "secret" }, { actor: `user:${owner}` });
+      expect(record.owner).toBe(owner);
+    }
+  });
+
   it("keeps ordinary text, accents, emoji and CJK", async () => {
     const { kw } = setup();
     const name = "Café — 東京 🚀 (prod)";
