@@ -24,6 +24,7 @@ import {
   ShortOwnerColumn,
   StaleMissCache,
   StaleReadCache,
+  SuspensionReasonColumn,
   UpdateKeepsSchedule,
   UpdateStoresRevokedAt,
   Utf8mb3Names,
@@ -32,7 +33,7 @@ import {
 
 for (const Store of [Delegate, StaleReadCache, StaleMissCache, LazyFeed, SharedRefs, KeepsRefs, UpdateStoresRevokedAt, PrefixIndex, WholeBilling, BillingIgnoresAfter, IgnoresCreditKeys, FindsByAnyKey, NonceLivesAtExpiry, ShortOwnerColumn,
   FoldedOwners, LocaleOrderedList, Utf8mb3Names, UpdateKeepsSchedule, AuditAfterWrite, Int32Credits, Int32UsageCredits, DaysFromQueryStart,
-  NonceExpiryInSeconds, FoldedCreditKeys]) {
+  NonceExpiryInSeconds, FoldedCreditKeys, SuspensionReasonColumn]) {
   describeTokenStore(Store.name, () => new Store(), { concurrency: 20 });
 }
 

@@ -1,6 +1,7 @@
 // Plausible third-party adapters, each breaking one rule of the TokenStore contract
 // (src/store/types.ts) with a one-method change to a correct one. The conformance
 // suite must fail each of them (conformance-catches.test.ts runs it against them).
+import type { AccountPolicy } from "../../src/model/account.js";
 import type { AuditEntry, StoredToken, UsageBucket } from "../../src/model/types.js";
 import { compareKeys } from "../../src/store/kit/page.js";
 import { MemoryStore } from "../../src/store/memory.js";
@@ -457,5 +458,14 @@ export class NonceExpiryInSeconds extends Delegate {
 export class FoldedCreditKeys extends Delegate {
   override adjustCredits(request: CreditAdjustment, now: number, audit?: AuditEntry) {
     return this.inner.adjustCredits({ ...request, idempotencyKey: request.idempotencyKey?.toLowerCase() }, now, audit);
+  }
+}
+
+/** An account's suspension kept in a reason column: when it began is not kept. */
+export class SuspensionReasonColumn extends Delegate {
+  override putAccount(...[next, ...rest]: Args<"putAccount">) {
+    const column = (p: AccountPolicy): AccountPolicy => (p.suspended == null ? p : { ...p, suspended: { reason: p.suspended.reason } });
+    const kept = { ...next, policy: column(next.policy), scheduled: next.scheduled.map((s) => ({ ...s, policy: column(s.policy) })) };
+    return this.inner.putAccount(kept, ...rest);
   }
 }
