@@ -52,6 +52,8 @@ export interface AccountPatch {
    * denied with `ACCOUNT_SUSPENDED` (403); the tokens, their limits and
    * balances are kept as they are. The reason is the operator's: no API
    * caller and no member of the account is shown it (docs/accounts.md).
+   * The account keeps when the suspension began (`policy.suspended.since`,
+   * set by keyward, never given).
    */
   suspended?: { reason: string } | null | undefined;
 }

@@ -94,7 +94,8 @@ describe.each(stores)("account suspension on %s", (_name, makeStore) => {
     for (const reason of ["", "   ", "x".repeat(501), "line\nbreak", "a\u202Eb", `see ${token}`, 42, null]) {
       await expect(kw.accounts.set("acct_1", { suspended: { reason } as never })).rejects.toMatchObject({ code: "INVALID_INPUT" });
     }
-    for (const bad of [true, "yes", {}, { reason: "x", note: "y" }]) {
+    // Since when is keyward's to write, never given.
+    for (const bad of [true, "yes", {}, { reason: "x", note: "y" }, { reason: "x", since: T0 - 1000 }]) {
       await expect(kw.accounts.set("acct_1", { suspended: bad as never })).rejects.toMatchObject({ code: "INVALID_INPUT" });
     }
     expect((await kw.accounts.get("acct_1"))?.revision).toBe(revision);
