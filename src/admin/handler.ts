@@ -450,7 +450,8 @@ async function served(cfg: AdminConfig, op: AdminOperation, who: AdminPrincipal,
   const role = who.role ?? roleIn(account, actor);
   const call: Call = { ...request, owner: who.owner, actor, role, roleOfMembers: who.role === undefined };
   // Only the operator suspends and lifts (kw.accounts.set): members can do nothing here that works around it.
-  const suspended = account?.policy.suspended != null;
+  const suspension = account?.policy.suspended ?? null;
+  const suspended = suspension !== null;
   if (suspended && !WHILE_SUSPENDED.has(op)) throw suspendedAnswer();
   if (op === "config") {
     return json({
@@ -458,6 +459,7 @@ async function served(cfg: AdminConfig, op: AdminOperation, who: AdminPrincipal,
       actor: call.actor,
       role,
       suspended,
+      suspendedSince: suspension?.since ?? null,
       // The actions the console offers: none a suspension refuses.
       actions: actionsOf(role).filter((a) => !(suspended && REFUSED_WHILE_SUSPENDED.has(a))),
       grantableScopes: [...cfg.grantable],

@@ -131,6 +131,8 @@ export const consoleConfigSchema = z.object({
   role,
   /** The account is suspended: its tokens are denied every request, and only reads and taking access away are accepted. */
   suspended: z.boolean(),
+  /** When the suspension in force began; null when the account is not suspended, or was suspended before keyward kept the time. */
+  suspendedSince: z.nullable(epochMs),
   actions: z.array(z.enum(Object.keys(ROLE_MATRIX) as AccountAction[])),
   grantableScopes: z.array(z.string()),
   datasets: z.array(z.string()),

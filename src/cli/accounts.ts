@@ -65,8 +65,9 @@ interface AccountView {
   /** As `kw.accounts.get` returns it (`suspend --json` prints the same); null for an owner with tokens and no account. */
   account: AccountRecord | null;
   /**
-   * The suspension in force, or null: the operator's reason, and when it began (epoch ms) as the audit log has
-   * it (null when the log does not have it).
+   * The suspension in force, or null: the operator's reason, and when it began (epoch ms) as the account has it
+   * (`policy.suspended.since`); for a suspension written before keyward kept it, as a short audit log has it
+   * ({@link LEGACY_SINCE_ENTRIES}); null when not known.
    */
   suspended: { reason: string; since: number | null } | null;
   /** Each pool in force now, the default one as `default`: what is left, read as `credits --owner` does (nothing spent). */
@@ -88,12 +89,10 @@ export const account: Command = {
       const record = await keyward.accounts.get(owner);
       // An owner with neither an account nor a token is a mistyped id, as for suspend.
       if (record === null && (await keyward.tokens.list(owner, { limit: 1 })).items.length === 0) throw new AccountNotFoundError(owner);
-      // The account's policy is read at no earlier than its last write (a writer's clock ahead of this one's): so is its log.
-      const at = Math.max(Date.now(), record?.updatedAt ?? 0);
       const view: AccountView = {
         owner,
         account: record,
-        suspended: record?.policy.suspended == null ? null : { reason: record.policy.suspended.reason, since: await suspendedSince(keyward, owner, at) },
+        suspended: record?.policy.suspended == null ? null : { reason: record.policy.suspended.reason, since: await sinceOf(keyward, record) },
         balances: record === null ? {} : await balancesOf(keyward, owner, record.policy),
       };
       if (ctx.values.json) json(ctx.io, view);
@@ -114,29 +113,38 @@ async function balancesOf(keyward: Keyward, owner: string, policy: AccountPolicy
   return balances;
 }
 
+/** When the account's suspension in force began: as the account keeps it, else as a short audit log has it (or null). */
+async function sinceOf(keyward: Keyward, account: AccountRecord): Promise<number | null> {
+  return account.policy.suspended?.since ?? legacySince(keyward, account);
+}
+
+/** Most audit entries of an owner read for a suspension written before its start was kept: one page, the whole log or none of it. */
+const LEGACY_SINCE_ENTRIES = 1000;
+
 /**
- * When the suspension in force at `now` began, from the account's changes of
- * `suspended` in the audit log. Replayed in the order they were written, each
+ * When the suspension in force began, for one written before the account kept
+ * it (`since` absent): from the account's changes of `suspended` in its audit
+ * log, if the whole log is at most {@link LEGACY_SINCE_ENTRIES} entries (a
+ * longer one is not read: null). Replayed in the order they were written, each
  * from its effective time on, as the account applies them: a change replaces
  * those effective at or after its own time (a suspension made at once cancels
- * a lift scheduled for later). Of the changes in force at `now`, the first
+ * a lift scheduled for later). Of the changes in force now, the first
  * suspension after the last lift; null when the log has none (a suspension
  * written by other means, or a log cut short).
  */
-async function suspendedSince(keyward: Keyward, owner: string, now: number): Promise<number | null> {
+async function legacySince(keyward: Keyward, account: AccountRecord): Promise<number | null> {
+  const page = await keyward.tokens.audit({ owner: account.owner }, { limit: LEGACY_SINCE_ENTRIES });
+  if (page.nextCursor !== null) return null;
+  // The account's policy is read at no earlier than its last write (a writer's clock ahead of this one's): so is its log.
+  const now = Math.max(Date.now(), account.updatedAt);
   /** Effective time, and whether it suspends (a suspension keeps its reason in the entry; a lift has none). */
   let timeline: { at: number; suspends: boolean }[] = [];
-  let cursor: string | null = null;
-  do {
-    const page = await keyward.tokens.audit({ owner }, { limit: 1000, cursor });
-    for (const e of page.items) {
-      if (e.action !== "account" || !e.changes.includes("suspended")) continue;
-      const at = e.effectiveAt ?? e.at;
-      timeline = timeline.filter((c) => c.at < at);
-      timeline.push({ at, suspends: e.reason !== undefined });
-    }
-    cursor = page.nextCursor;
-  } while (cursor !== null);
+  for (const e of page.items) {
+    if (e.action !== "account" || !e.changes.includes("suspended")) continue;
+    const at = e.effectiveAt ?? e.at;
+    timeline = timeline.filter((c) => c.at < at);
+    timeline.push({ at, suspends: e.reason !== undefined });
+  }
   let since: number | null = null;
   for (const c of timeline) if (c.at <= now) since = c.suspends ? (since ?? c.at) : null;
   return since;
@@ -166,7 +174,7 @@ function printAccount(io: Io, view: AccountView): void {
   for (const [label, value] of current) {
     const s = view.suspended;
     if (label === "status" && s !== null) {
-      rows.push([label, `suspended ${s.since === null ? "(since not in the audit log)" : `since ${iso(s.since)}`}: ${JSON.stringify(s.reason)}`]);
+      rows.push([label, `suspended ${s.since === null ? "(since unknown)" : `since ${iso(s.since)}`}: ${JSON.stringify(s.reason)}`]);
       continue;
     }
     rows.push([label, value]);

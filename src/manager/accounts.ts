@@ -5,7 +5,7 @@ import * as z from "zod/mini";
 import type { ResolvedConfig } from "../config.js";
 import { InvalidInputError, RevisionConflictError, ScopeNotAllowedError } from "../errors.js";
 import { integer } from "../lib/zod.js";
-import { type AccountPolicy, accountAudit, accountPolicyAt, accountWriteTime, type StoredAccount } from "../model/account.js";
+import { type AccountPolicy, type AccountSuspension, accountAudit, accountPolicyAt, accountWriteTime, type StoredAccount } from "../model/account.js";
 import { MAX_CREDIT_BALANCE } from "../model/pools.js";
 import { policyAt, readTime } from "../model/record.js";
 import { actorSchema, checkOptionFields, DEFAULT_ACTOR, distinct, ownerQuerySchema, ownerSchema, parseInput, poolsSchema, scopeSchema, suspensionReasonSchema } from "../model/schemas.js";
@@ -13,7 +13,7 @@ import type { StoredToken } from "../model/types.js";
 import { parseScope, scopesGrant } from "../policy/scope.js";
 import { checkAccountRules } from "./lifecycle.js";
 import { ACCOUNT_WRITE_ATTEMPTS, AccountWrites, MemberManager } from "./members.js";
-import { scheduleRevision } from "./schedule.js";
+import { type Revised, scheduleRevision } from "./schedule.js";
 import { toEpochMs } from "./time.js";
 
 /** An account as `kw.accounts` returns it: the policy in force now and the revisions still to come. */
@@ -52,6 +52,8 @@ export interface AccountPatch {
    * denied with `ACCOUNT_SUSPENDED` (403); the tokens, their limits and
    * balances are kept as they are. The reason is the operator's: no API
    * caller and no member of the account is shown it (docs/accounts.md).
+   * The account keeps when the suspension began (`policy.suspended.since`,
+   * set by keyward, never given).
    */
   suspended?: { reason: string } | null | undefined;
 }
@@ -226,7 +228,8 @@ export class AccountManager {
         const extra = { ...(effectiveAt !== now && { effectiveAt }), ...(reason !== undefined && { reason }) };
         const entry = accountAudit(now, this.#cfg.random, actor, "account", owner, Object.keys(data), extra);
         const base = current ?? { owner, policy: EMPTY_POLICY, scheduled: [], createdAt: now, updatedAt: now, revision: 0 };
-        const next: StoredAccount = { ...base, ...scheduleRevision(base, data, effectiveAt, now), updatedAt: now };
+        const patch = reason === undefined ? data : { ...data, suspended: suspensionFrom(base, reason, effectiveAt, now) };
+        const next: StoredAccount = { ...base, ...scheduleRevision(base, patch, effectiveAt, now), updatedAt: now };
         let saved: StoredAccount;
         try {
           saved = await store.putAccount(next, revision, entry);
@@ -321,6 +324,20 @@ export function scopesOverlap(a: string, b: string): boolean {
   const shorter = x.path.length <= y.path.length ? x.path : y.path;
   if (x.path.length !== y.path.length && shorter.at(-1) !== "*") return false;
   return shorter.every((seg, i) => meet(seg, (shorter === x.path ? y.path : x.path)[i]!));
+}
+
+/**
+ * The suspension a change effective at `effectiveAt` writes, with the time
+ * it began: a suspension in force when the change applies (at `effectiveAt`,
+ * or at `now` for a change made at once) goes on and keeps its start (or the
+ * change's, when that is earlier: a backdated change); an account not
+ * suspended then is suspended from `effectiveAt`. A suspension written
+ * before `since` was recorded goes on without one (not known).
+ */
+function suspensionFrom(account: Revised<AccountPolicy>, reason: string, effectiveAt: number, now: number): AccountSuspension {
+  const current = policyAt(account, Math.max(effectiveAt, now)).suspended;
+  if (current == null) return { reason, since: effectiveAt };
+  return current.since === undefined ? { reason } : { reason, since: Math.min(current.since, effectiveAt) };
 }
 
 /** The public view at `now`: the policy in force and the revisions still to come. */

@@ -56,6 +56,13 @@ export interface AccountPolicy {
 export interface AccountSuspension {
   /** The operator's reason (an invoice, a ticket), kept here and in the audit entry of the suspension. */
   reason: string;
+  /**
+   * When the suspension began (epoch ms): the effective time of the change
+   * that suspended the account, kept by a change of the reason while it is
+   * suspended. Absent in a suspension written
+   * before it was recorded: not known from the record.
+   */
+  since?: number;
 }
 
 /** An account's rules for its tokens' lifetimes (ms; null: the application's rule). */

@@ -442,7 +442,10 @@ export interface CreditAdjustment {
  * exactly M.
  */
 export interface AccountStore {
-  /** The account of `owner`, or null. */
+  /**
+   * The account of `owner`, or null: every field as it was put, a
+   * suspension's `since` included (and absent where it was absent).
+   */
   getAccount(owner: string): Promise<StoredAccount | null>;
 
   /**

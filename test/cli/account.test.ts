@@ -3,8 +3,10 @@
 // which changes the account.
 import { chmodSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { Keyward } from "keyward";
 import { sqliteStore } from "keyward/sqlite";
+import { makeAuditEntry } from "keyward/testing";
 import { describe, expect, it } from "vitest";
 import { servedDatabase } from "../support/another-user.js";
 import { useCli } from "./helpers.js";
@@ -12,10 +14,10 @@ import { useCli } from "./helpers.js";
 const cli = useCli({ KEYWARD_PREFIX: "acme" });
 
 /** The application's side: a Keyward over the CLI's database, as a billing job sets plans (kw.accounts.set). */
-async function withKeyward<T>(run: (kw: Keyward) => Promise<T>): Promise<T> {
+async function withKeyward<T>(run: (kw: Keyward, store: ReturnType<typeof sqliteStore>) => Promise<T>): Promise<T> {
   const store = sqliteStore(join(cli.dir, "keyward.db"));
   try {
-    return await run(new Keyward({ store, prefix: "acme" }));
+    return await run(new Keyward({ store, prefix: "acme" }), store);
   } finally {
     store.close();
   }
@@ -139,10 +141,45 @@ describe("keyward account", () => {
     ok("create", "--owner", "acct_later", "--json");
     ok("suspend", "--owner", "acct_later", "--reason", "notice given", "--effective-at", "+7d");
     const later = shown("acct_later");
-    expect([later.suspended, later.account.policy.suspended ?? null, later.account.scheduled[0].policy.suspended]).toEqual([null, null, { reason: "notice given" }]);
+    const due = later.account.scheduled[0].effectiveAt;
+    expect([later.suspended, later.account.policy.suspended ?? null, later.account.scheduled[0].policy.suspended]).toEqual([null, null, { reason: "notice given", since: due }]);
     const text = ok("account", "--owner", "acct_later");
     expect(text).toContain("status           active\n");
     expect(text).toMatch(new RegExp(`\\nscheduled        ${ISO.source}: status suspended: "notice given"\\n$`));
+  });
+
+  it("since when without reading the audit log: kept by the account, also once the log is pruned; one written before, from a short log only", async () => {
+    cli("init");
+    ok("create", "--owner", "acct_kept", "--json");
+    ok("suspend", "--owner", "acct_kept", "--reason", "unpaid");
+    const { account } = await stored("acct_kept");
+    const since = account!.policy.suspended!.since!;
+    expect(shown("acct_kept").suspended).toEqual({ reason: "unpaid", since });
+    // An owner's log of more entries than a page, then pruned (a retention job): the start is the account's.
+    await withKeyward(async (_kw, store) => {
+      for (let i = 0; i < 1100; i++) await store.appendAudit(makeAuditEntry({ owner: "acct_kept", at: since + 1 + i }));
+    });
+    expect(shown("acct_kept").suspended).toEqual({ reason: "unpaid", since });
+    const db = new DatabaseSync(join(cli.dir, "keyward.db"));
+    db.exec("DELETE FROM keyward_audit WHERE owner = 'acct_kept'");
+    db.close();
+    expect(shown("acct_kept").suspended).toEqual({ reason: "unpaid", since });
+
+    // A suspension as the version before wrote it (no since): the start as its audit log has it, when the log is short.
+    ok("create", "--owner", "acct_old", "--json");
+    ok("suspend", "--owner", "acct_old", "--reason", "before since");
+    const old = await withKeyward(async (kw, store) => {
+      const a = (await store.getAccount("acct_old"))!;
+      await store.putAccount({ ...a, policy: { ...a.policy, suspended: { reason: "before since" } } }, a.revision);
+      return (await kw.tokens.audit({ owner: "acct_old" })).items.at(-1)!;
+    });
+    expect(shown("acct_old").suspended).toEqual({ reason: "before since", since: old.at });
+    // A long log is not read: not known.
+    await withKeyward(async (_kw, store) => {
+      for (let i = 0; i < 1000; i++) await store.appendAudit(makeAuditEntry({ owner: "acct_old", at: old.at + 1 + i }));
+    });
+    expect(shown("acct_old").suspended).toEqual({ reason: "before since", since: null });
+    expect(ok("account", "--owner", "acct_old")).toContain('status           suspended (since unknown): "before since"\n');
   });
 
   it("an owner with tokens and no account: no plan, no balances; an owner with neither is ACCOUNT_NOT_FOUND, and nothing is made", async () => {

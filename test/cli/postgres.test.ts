@@ -125,6 +125,31 @@ describe.runIf(hasPostgres)("keyward CLI on PostgreSQL", () => {
     expect([missing.code, JSON.parse(missing.stderr).code]).toEqual([3, "ACCOUNT_NOT_FOUND"]);
   });
 
+  it("account: since when from the account, also once the log is pruned; a suspension written before, from its log while that is short", async () => {
+    const db = ["--database", PG_URL!];
+    const owner = `acct_old_${Date.now()}`;
+    expect(cli("init", ...db).code).toBe(0);
+    expect(cli("create", ...db, "--owner", owner, "--json").code).toBe(0);
+    const store = await postgresStore(pool, { changeFeed: false });
+    const kw = new Keyward({ store, prefix: "acme" });
+    const since = () => JSON.parse(cli("account", ...db, "--owner", owner, "--json").stdout).suspended;
+    // Suspended as the version before wrote it: no since in the account, the start in the audit log.
+    await kw.accounts.set(owner, { suspended: { reason: "before since" } });
+    const a = (await store.getAccount(owner))!;
+    await store.putAccount({ ...a, policy: { ...a.policy, suspended: { reason: "before since" } } }, a.revision);
+    const entry = (await kw.tokens.audit({ owner })).items.at(-1)!;
+    expect(since()).toEqual({ reason: "before since", since: entry.at });
+    // Its log pruned: not known.
+    await pool.query("DELETE FROM keyward_audit WHERE owner = $1", [owner]);
+    expect(since()).toEqual({ reason: "before since", since: null });
+    // Lifted and suspended again: kept by the account, the log pruned again.
+    await kw.accounts.set(owner, { suspended: null });
+    expect(cli("suspend", ...db, "--owner", owner, "--reason", "again").code).toBe(0);
+    const again = (await kw.tokens.audit({ owner })).items.at(-1)!;
+    await pool.query("DELETE FROM keyward_audit WHERE owner = $1", [owner]);
+    expect(since()).toEqual({ reason: "again", since: again.at });
+  });
+
   it("a revoke run by the CLI reaches a listening server at once, not at its revocation bound", async () => {
     const db = ["--database", PG_URL!];
     expect(cli("init", ...db).code).toBe(0);

@@ -37,8 +37,8 @@ describe.each(stores)("account suspension on %s", (_name, makeStore) => {
     const b = await kw.tokens.create({ owner: "acct_1", kind: "publishable" });
     const other = await kw.tokens.create({ owner: "acct_2", kind: "secret" });
     const saved = await kw.accounts.set("acct_1", { suspended: { reason: REASON } }, { actor: "billing" });
-    expect(saved.policy.suspended).toEqual({ reason: REASON });
-    expect((await kw.accounts.get("acct_1"))?.policy.suspended).toEqual({ reason: REASON });
+    expect(saved.policy.suspended).toEqual({ reason: REASON, since: T0 });
+    expect((await kw.accounts.get("acct_1"))?.policy.suspended).toEqual({ reason: REASON, since: T0 });
     for (const t of [a.token, b.token]) {
       const d = await kw.check({ token: t, scope: "core:read" });
       expect([d.ok, d.code, d.status]).toEqual([false, "ACCOUNT_SUSPENDED", 403]);
@@ -94,7 +94,8 @@ describe.each(stores)("account suspension on %s", (_name, makeStore) => {
     for (const reason of ["", "   ", "x".repeat(501), "line\nbreak", "a\u202Eb", `see ${token}`, 42, null]) {
       await expect(kw.accounts.set("acct_1", { suspended: { reason } as never })).rejects.toMatchObject({ code: "INVALID_INPUT" });
     }
-    for (const bad of [true, "yes", {}, { reason: "x", note: "y" }]) {
+    // Since when is keyward's to write, never given.
+    for (const bad of [true, "yes", {}, { reason: "x", note: "y" }, { reason: "x", since: T0 - 1000 }]) {
       await expect(kw.accounts.set("acct_1", { suspended: bad as never })).rejects.toMatchObject({ code: "INVALID_INPUT" });
     }
     expect((await kw.accounts.get("acct_1"))?.revision).toBe(revision);
@@ -106,7 +107,7 @@ describe.each(stores)("account suspension on %s", (_name, makeStore) => {
     const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
     const set = await kw.accounts.set("acct_1", { suspended: { reason: REASON } }, { effectiveAt: T0 + 60_000 });
     expect(set.policy.suspended ?? null).toBeNull();
-    expect(set.scheduled).toEqual([{ effectiveAt: T0 + 60_000, policy: expect.objectContaining({ suspended: { reason: REASON } }) }]);
+    expect(set.scheduled).toEqual([{ effectiveAt: T0 + 60_000, policy: expect.objectContaining({ suspended: { reason: REASON, since: T0 + 60_000 } }) }]);
     tick(59_999);
     expect((await kw.check({ token })).ok).toBe(true);
     tick(1);
@@ -147,6 +148,41 @@ describe.each(stores)("account suspension on %s", (_name, makeStore) => {
     expect(await can("tokens.create.secret")).toBe(true);
   });
 
+  it("keeps when the suspension began: its effective time, kept by a new reason while suspended, anew after a lift", async () => {
+    const store = makeStore();
+    const { kw, tick } = setup(store);
+    const since = async () => (await kw.accounts.get("acct_1"))?.policy.suspended?.since;
+    await kw.accounts.set("acct_1", { suspended: { reason: "first" } });
+    tick(1000);
+    // A new reason (with another field) while suspended: still since the first.
+    const second = await kw.accounts.set("acct_1", { suspended: { reason: "second" }, credits: { limit: 5 } });
+    expect(second.policy.suspended).toEqual({ reason: "second", since: T0 });
+    // Backdated before it began: since the change's time.
+    await kw.accounts.set("acct_1", { suspended: { reason: "third" } }, { effectiveAt: T0 - 5000 });
+    expect(await since()).toBe(T0 - 5000);
+    await kw.accounts.set("acct_1", { suspended: null });
+    tick(1000);
+    await kw.accounts.set("acct_1", { suspended: { reason: "again" } });
+    expect(await since()).toBe(T0 + 2000);
+    // Scheduled on an active account: since its effective time, and a later one (a new reason) keeps it.
+    await kw.accounts.set("acct_2", { suspended: { reason: "notice" } }, { effectiveAt: T0 + 60_000 });
+    const later = await kw.accounts.set("acct_2", { suspended: { reason: "final notice" } }, { effectiveAt: T0 + 120_000 });
+    expect(later.scheduled.map((s) => s.policy.suspended)).toEqual([
+      { reason: "notice", since: T0 + 60_000 },
+      { reason: "final notice", since: T0 + 60_000 },
+    ]);
+    tick(120_000);
+    expect((await kw.accounts.get("acct_2"))?.policy.suspended).toEqual({ reason: "final notice", since: T0 + 60_000 });
+    // A suspension written before `since` was kept: a new reason does not make one up; a lift and a suspension do.
+    const old = (await store.getAccount!("acct_1"))!;
+    await store.putAccount!({ ...old, policy: { ...old.policy, suspended: { reason: "old" } } }, old.revision);
+    await kw.accounts.set("acct_1", { suspended: { reason: "still" } });
+    expect((await kw.accounts.get("acct_1"))?.policy.suspended).toEqual({ reason: "still" });
+    await kw.accounts.set("acct_1", { suspended: null });
+    await kw.accounts.set("acct_1", { suspended: { reason: "new" } });
+    expect(await since()).toBe(T0 + 122_000);
+  });
+
   it("a suspension or lift at once applies to the revisions scheduled after it too: the answer's `scheduled` shows what is left", async () => {
     const { kw, tick } = setup(makeStore());
     const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
@@ -154,7 +190,9 @@ describe.each(stores)("account suspension on %s", (_name, makeStore) => {
     await kw.accounts.set("acct_1", { suspended: { reason: "invoice unpaid" }, credits: { limit: 5 } }, { effectiveAt: due });
     // Suspended at once: the revision scheduled later is suspended too, its other fields kept.
     const abuse = await kw.accounts.set("acct_1", { suspended: { reason: REASON } });
-    expect(abuse.scheduled).toEqual([{ effectiveAt: due, policy: expect.objectContaining({ suspended: { reason: REASON }, credits: expect.objectContaining({ limit: 5 }) }) }]);
+    expect(abuse.scheduled).toEqual([
+      { effectiveAt: due, policy: expect.objectContaining({ suspended: { reason: REASON, since: T0 }, credits: expect.objectContaining({ limit: 5 }) }) },
+    ]);
     // Lifted at once: the suspension scheduled for later is lifted with it, and must be scheduled again.
     const lifted = await kw.accounts.set("acct_1", { suspended: null });
     expect(lifted.scheduled).toEqual([{ effectiveAt: due, policy: expect.objectContaining({ suspended: null, credits: expect.objectContaining({ limit: 5 }) }) }]);

@@ -100,7 +100,7 @@ describe.runIf(hasPostgres)("PostgreSQL accounts through Keyward", () => {
     for (let i = 0; i < 10; i++) expect((await c.check({ token, cost: 1 })).code).toBe("ACCOUNT_SUSPENDED");
     // Two allowed checks (a and c) spent 2 of the account's pool; the denials spent nothing.
     expect(await b.credits.get({ owner: "acct_s" })).toMatchObject({ remaining: 8 });
-    expect((await b.accounts.get("acct_s"))?.policy.suspended).toEqual({ reason: "ticket 4711" });
+    expect((await b.accounts.get("acct_s"))?.policy.suspended).toEqual({ reason: "ticket 4711", since: expect.any(Number) });
     await b.accounts.set("acct_s", { suspended: null });
     now += 5_001;
     expect((await c.check({ token })).ok).toBe(true);

@@ -26,6 +26,7 @@ import {
   ShortOwnerColumn,
   StaleMissCache,
   StaleReadCache,
+  SuspensionReasonColumn,
   UpdateKeepsSchedule,
   UpdateStoresRevokedAt,
   Utf8mb3Names,
@@ -34,7 +35,7 @@ import {
 
 for (const Store of [Delegate, StaleReadCache, StaleMissCache, LazyFeed, SharedRefs, KeepsRefs, UpdateStoresRevokedAt, PrefixIndex, WholeBilling, BillingIgnoresAfter, IgnoresCreditKeys, FindsByAnyKey, NonceLivesAtExpiry, ShortOwnerColumn,
   FoldedOwners, LocaleOrderedList, Utf8mb3Names, UpdateKeepsSchedule, AuditAfterWrite, Int32Credits, Int32UsageCredits, DaysFromQueryStart,
-  NonceExpiryInSeconds, FoldedCreditKeys, AsciiTokenIds, FoldedAuditTokenIds]) {
+  NonceExpiryInSeconds, FoldedCreditKeys, AsciiTokenIds, FoldedAuditTokenIds, SuspensionReasonColumn]) {
   describeTokenStore(Store.name, () => new Store(), { concurrency: 20 });
 }
 

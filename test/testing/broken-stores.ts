@@ -1,6 +1,7 @@
 // Plausible third-party adapters, each breaking one rule of the TokenStore contract
 // (src/store/types.ts) with a one-method change to a correct one. The conformance
 // suite must fail each of them (conformance-catches.test.ts runs it against them).
+import type { AccountPolicy } from "../../src/model/account.js";
 import type { AuditEntry, StoredToken, UsageBucket } from "../../src/model/types.js";
 import { compareKeys } from "../../src/store/kit/page.js";
 import { MemoryStore } from "../../src/store/memory.js";
@@ -497,5 +498,14 @@ export class FoldedAuditTokenIds extends Delegate {
     const alike = [...this.#ids].filter((id) => id !== filter.tokenId && fold(id) === fold(filter.tokenId));
     const all = (await Promise.all([filter.tokenId, ...alike].map((tokenId) => this.inner.listAudit({ tokenId }, { limit: 1000, after: page.after })))).flat();
     return all.sort((a, b) => compareKeys({ t: a.at, id: a.id }, { t: b.at, id: b.id })).slice(0, page.limit);
+  }
+}
+
+/** An account's suspension kept in a reason column: when it began is not kept. */
+export class SuspensionReasonColumn extends Delegate {
+  override putAccount(...[next, ...rest]: Args<"putAccount">) {
+    const column = (p: AccountPolicy): AccountPolicy => (p.suspended == null ? p : { ...p, suspended: { reason: p.suspended.reason } });
+    const kept = { ...next, policy: column(next.policy), scheduled: next.scheduled.map((s) => ({ ...s, policy: column(s.policy) })) };
+    return this.inner.putAccount(kept, ...rest);
   }
 }

@@ -168,4 +168,10 @@ describe("the conformance suite (keyward/testing)", () => {
       "audit > an entry id already used is INVALID_INPUT: appendAudit keeps the first entry, and insert, update or revoke with it write nothing",
     ]);
   });
+
+  it("fails an account store that keeps a suspension's reason and not when it began", () => {
+    expect(failed.get("SuspensionReasonColumn")).toEqual([
+      "accounts > keeps when a suspension began (`since`, now and scheduled), and a suspension without one as it was",
+    ]);
+  });
 });

@@ -146,6 +146,18 @@ describe("a malformed account from the store", () => {
     ["an account with a revision as a string", () => Promise.resolve({ owner: "acct_1", policy: { ceiling: null, credits: null, rateLimit: null }, scheduled: [], createdAt: T0, updatedAt: T0, revision: "1" })],
     ["a suspension as true, not { reason }", () => Promise.resolve({ owner: "acct_1", policy: { ceiling: null, credits: null, rateLimit: null, suspended: true }, scheduled: [], createdAt: T0, updatedAt: T0, revision: 1 })],
     [
+      "a suspension whose start is a string",
+      () =>
+        Promise.resolve({
+          owner: "acct_1",
+          policy: { ceiling: null, credits: null, rateLimit: null, suspended: { reason: "x", since: "yesterday" } },
+          scheduled: [],
+          createdAt: T0,
+          updatedAt: T0,
+          revision: 1,
+        }),
+    ],
+    [
       "a scheduled suspension without a reason",
       () =>
         Promise.resolve({

@@ -274,6 +274,7 @@ function checkAccountPolicy(p: AccountPolicy, field: string): void {
   if (p.suspended != null) {
     checkObject(p.suspended, `${field}.suspended`);
     checkString(p.suspended.reason, `${field}.suspended.reason`);
+    if (p.suspended.since !== undefined) checkTime(p.suspended.since, `${field}.suspended.since`);
   }
 }
 

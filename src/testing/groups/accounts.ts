@@ -83,6 +83,26 @@ export function accountsGroup(ctx: SuiteContext): void {
     expect((await ctx.store.listAudit({ owner }, { limit: 10 })).items).toEqual([audit]);
   });
 
+  it("keeps when a suspension began (`since`, now and scheduled), and a suspension without one as it was", async (test) => {
+    if (!on()) return test.skip();
+    const owner = randomId("acct");
+    const policy = { ceiling: null, credits: null, rateLimit: null };
+    const a = makeAccount(owner, {
+      policy: { ...policy, suspended: { reason: "invoice 2026-11 unpaid", since: T - HOUR } },
+      scheduled: [{ effectiveAt: T + HOUR, policy: { ...policy, suspended: { reason: "final notice", since: T - HOUR } } }],
+    });
+    const saved = await ctx.store.putAccount(a, 0);
+    expect(saved.policy.suspended).toEqual({ reason: "invoice 2026-11 unpaid", since: T - HOUR });
+    expect(await ctx.store.getAccount(owner)).toEqual(saved);
+    expect(saved.scheduled[0]!.policy.suspended).toEqual({ reason: "final notice", since: T - HOUR });
+    // Written before stores kept `since` (or by a store that did not): no `since` is made up.
+    const old = { ...saved, policy: { ...policy, suspended: { reason: "older" } }, scheduled: [] };
+    await ctx.store.putAccount(old, 1);
+    const got = await ctx.store.getAccount(owner);
+    expect(got?.policy.suspended).toEqual({ reason: "older" });
+    expect(got?.policy.suspended && "since" in got.policy.suspended).toBe(false);
+  });
+
   it("charges the token and the account together: both or neither", async (test) => {
     if (!on()) return test.skip();
     const owner = randomId("acct");
