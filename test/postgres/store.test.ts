@@ -250,8 +250,12 @@ describe.runIf(hasPostgres)("postgresStore", () => {
       expect(await g.get(t.id)).toEqual(t);
       expect((await g.list(s)).items.map((x) => x.id)).toEqual((await m.list(s)).items.map((x) => x.id));
       for (const x of [g, m]) {
-        expect(await x.rememberNonce({ tokenId: t.id, nonce: s }, 10, 0)).toBe(true);
-        expect(await x.rememberNonce({ tokenId: t.id, nonce: s }, 10, 0)).toBe(false);
+        // A nonce with a lone surrogate is refused by the guard (a store may not keep it apart from another).
+        if (!s.isWellFormed()) await expect(x.rememberNonce({ tokenId: t.id, nonce: s }, 10, 0)).rejects.toMatchObject({ code: "INVALID_INPUT" });
+        else {
+          expect(await x.rememberNonce({ tokenId: t.id, nonce: s }, 10, 0)).toBe(true);
+          expect(await x.rememberNonce({ tokenId: t.id, nonce: s }, 10, 0)).toBe(false);
+        }
       }
     }
     // Distinct strings stay distinct keys: each owner lists only its own token.
