@@ -108,9 +108,10 @@ describe("differential: the signature base (RFC 9421 §2.5) against http-message
         }
         if (refused !== undefined) {
           // §2.2.8: a query parameter that occurs more than once MUST NOT be signed (the package lists each value).
+          // Nor one whose name holds U+FFFD, which keyward's verifier does not look for (base.test.ts).
           expect(refused).toBe("COMPONENT_UNSUPPORTED");
-          const name = components.find((c) => c.startsWith("@query-param"))!.slice('@query-param;name="'.length, -1);
-          expect(new URL(r.url).searchParams.getAll(decodeURIComponent(name)).length).toBeGreaterThan(1);
+          const name = decodeURIComponent(components.find((c) => c.startsWith("@query-param"))!.slice('@query-param;name="'.length, -1));
+          if (!name.includes("\uFFFD")) expect(new URL(r.url).searchParams.getAll(name).length).toBeGreaterThan(1);
           return;
         }
         const lines = ours.split("\n").slice(0, -1);
