@@ -291,6 +291,10 @@ export function decodedQueryName(name: string): string | undefined {
 function queryParamValue(ctx: ComponentContext, name: unknown, id: ComponentId): string {
   if (typeof name !== "string") throw failure("COMPONENT_INVALID", "@query-param needs a name", id);
   const decoded = ctx.queryName(name);
+  // Invalid escapes decode to U+FFFD too, so such a name could only be found by decoding every
+  // escaped name of the query (slow, see QueryIndex.get): the verifier does not look for it, and
+  // a signer must not sign what it would refuse.
+  if (decoded?.includes("\uFFFD")) throw failure("COMPONENT_UNSUPPORTED", "query parameter name holds U+FFFD", id);
   const value = decoded === undefined ? undefined : ctx.queryParam(decoded);
   if (value === undefined) throw failure("COMPONENT_MISSING", "query parameter not present", id);
   // §2.2.8: a name that occurs more than once MUST NOT be signed.

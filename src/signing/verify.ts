@@ -373,10 +373,6 @@ class VerifierContext extends MessageContext {
   }
 
   override queryParam(name: string): string | null | undefined {
-    // A name with U+FFFD could only be matched by decoding every escaped name (invalid bytes
-    // decode to it too, see QueryIndex.get), which URLSearchParams does slowly: such a name,
-    // which no real client signs, is not looked for (the base cannot be built).
-    if (name.includes("\uFFFD")) return undefined;
     if (this.#query === undefined) {
       const search = this.url().search;
       work.parses++;

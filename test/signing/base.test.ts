@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { describe, expect, expectTypeOf, it } from "vitest";
 import { createSigner } from "../../src/client/index.js";
 import { isKeywardError } from "../../src/errors.js";
-import { SignatureBaseError, type SignatureBaseErrorReason, signatureBase } from "../../src/signing/index.js";
+import { SignatureBaseError, type SignatureBaseErrorReason, signatureBase, signRequest } from "../../src/signing/index.js";
 
 const req = (url = "https://example.com/a?x=1", init: RequestInit = {}) => new Request(url, init);
 
@@ -135,6 +135,21 @@ describe("signatureBase", () => {
   it("a query parameter that occurs twice cannot be signed (§2.2.8)", () => {
     const r = req("https://e.com/?a=1&a=2");
     expect(reasonOf(() => signatureBase(r, { components: ['@query-param;name="a"'], params: {} }))).toBe("COMPONENT_UNSUPPORTED");
+  });
+
+  it("a query parameter whose name holds U+FFFD cannot be signed: the verifier does not look for it (invalid escapes decode to it too)", async () => {
+    // Fast-check counterexample (test/signing/differential.test.ts, seed 530284817): signed, then refused by verifyRequest.
+    const component = '@query-param;name="%EF%BF%BD"';
+    for (const url of ["https://e.com/?%FF=1", "https://e.com/?%EF%BF%BD=1", "https://e.com/?\uFFFD=1"]) {
+      expect(reasonOf(() => signatureBase(req(url), { components: [component], params: {} }))).toBe("COMPONENT_UNSUPPORTED");
+      await expect(signRequest(req(url), { keyid: "tok_x", key: { alg: "hmac-sha256", secret: new Uint8Array(32) }, components: [component] })).rejects.toThrow(
+        "query parameter name holds U+FFFD",
+      );
+    }
+    // The client's signer says so when it is made.
+    expect(() => createSigner({ keyId: "tok_x", alg: "hmac-sha256", secret: new Uint8Array(32), components: ["@method", component] })).toThrow(
+      expect.objectContaining({ message: "components[1] is not supported on a request", cause: expect.objectContaining({ reason: "COMPONENT_UNSUPPORTED", component }) }),
+    );
   });
 
   it("@query-param values: the form-urlencoded percent-encoding of their UTF-8, for any text (property)", () => {

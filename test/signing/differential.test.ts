@@ -108,9 +108,10 @@ describe("differential: the signature base (RFC 9421 §2.5) against http-message
         }
         if (refused !== undefined) {
           // §2.2.8: a query parameter that occurs more than once MUST NOT be signed (the package lists each value).
+          // Nor one whose name holds U+FFFD, which keyward's verifier does not look for (base.test.ts).
           expect(refused).toBe("COMPONENT_UNSUPPORTED");
-          const name = components.find((c) => c.startsWith("@query-param"))!.slice('@query-param;name="'.length, -1);
-          expect(new URL(r.url).searchParams.getAll(decodeURIComponent(name)).length).toBeGreaterThan(1);
+          const name = decodeURIComponent(components.find((c) => c.startsWith("@query-param"))!.slice('@query-param;name="'.length, -1));
+          if (!name.includes("\uFFFD")) expect(new URL(r.url).searchParams.getAll(name).length).toBeGreaterThan(1);
           return;
         }
         const lines = ours.split("\n").slice(0, -1);
@@ -156,7 +157,18 @@ function keys(): Keys[] {
   ];
 }
 
-/** A request to sign: random, with a body and its Content-Digest covered for a method that carries one. */
+/** A request to sign, with a body and its Content-Digest covered for a method that carries one. */
+function signableOf(r: RandomRequest, picked: readonly string[], body?: string, digest: ("sha-256" | "sha-512")[] = ["sha-256"]) {
+  const withBody = body !== undefined && r.method !== "GET";
+  const headers = new Headers(r.headers);
+  if (withBody) headers.set("content-digest", computeContentDigest(body, digest));
+  const request = new Request(r.url, { method: r.method, headers, body: withBody ? body : null });
+  const components = ["@method", "@target-uri", ...componentsFor(request, picked).filter((c) => c !== "@method" && c !== "@target-uri")];
+  if (withBody) components.push("content-digest");
+  // One line per field, as fetch sends a Request's fields (Content-Type added for a string body).
+  return { request, lines: [...request.headers], body: withBody ? body : null, components };
+}
+
 const signable = fc
   .record({
     request: randomRequest,
@@ -164,16 +176,7 @@ const signable = fc
     body: fc.option(fc.string({ maxLength: 40 }), { nil: undefined }),
     digest: fc.constantFrom<("sha-256" | "sha-512")[]>(["sha-256"], ["sha-512"], ["sha-256", "sha-512"]),
   })
-  .map(({ request: r, picked, body, digest }) => {
-    const withBody = body !== undefined && r.method !== "GET";
-    const headers = new Headers(r.headers);
-    if (withBody) headers.set("content-digest", computeContentDigest(body, digest));
-    const request = new Request(r.url, { method: r.method, headers, body: withBody ? body : null });
-    const components = ["@method", "@target-uri", ...componentsFor(request, picked).filter((c) => c !== "@method" && c !== "@target-uri")];
-    if (withBody) components.push("content-digest");
-    // One line per field, as fetch sends a Request's fields (Content-Type added for a string body).
-    return { request, lines: [...request.headers], body: withBody ? body : null, components };
-  })
+  .map(({ request, picked, body, digest }) => signableOf(request, picked, body, digest))
   // Components keyward can derive for this request (present fields, a query parameter named once…).
   .filter(({ request, components }) => {
     try {
@@ -188,7 +191,12 @@ const signable = fc
 function tampered(request: Request, components: readonly string[], pick: number): Request {
   const url = new URL(request.url);
   const headers = new Headers(request.headers);
-  const field = components.find((c) => !c.startsWith("@") && c !== "content-digest")?.split(";")[0];
+  const covered = components.find((c) => !c.startsWith("@") && c !== "content-digest");
+  const field = covered?.split(";")[0];
+  // A line that changes the field's value, and its member when covered with ;key (a line without
+  // that key leaves the member as it was; the last of a repeated key is the one read).
+  const key = /;key="([^"]+)"/.exec(covered ?? "")?.[1];
+  const line = key === undefined ? "z" : `${key}=tampered`;
   const changes: (() => [string, RequestInit])[] = [
     () => [request.url, { method: request.method === "PUT" ? "POST" : "PUT" }],
     // A "?" appended: a new query, or one that now ends in "?" (see base.test.ts).
@@ -198,7 +206,7 @@ function tampered(request: Request, components: readonly string[], pick: number)
   ];
   if (field !== undefined) {
     changes.push(() => {
-      headers.append(field, "z");
+      headers.append(field, line);
       return [request.url, {}];
     });
   }
@@ -207,22 +215,42 @@ function tampered(request: Request, components: readonly string[], pick: number)
   return new Request(to, { method, headers, body: method === "GET" ? null : request.body === null ? null : request.clone().body, duplex: "half" } as RequestInit);
 }
 
+/**
+ * Counterexamples found under random seeds: a List-shaped field covered with `;key` (the package throws on
+ * it); a Dictionary with a repeated key, whose covered member a line appended without that key left as it
+ * was, and the tampered copy verified (the fifth change: the field); tampered copies that the package
+ * refuses by throwing, a covered query parameter renamed ("?a" to "?a?", the second change) and an empty
+ * field covered with ;sf that is no structured field once a line is appended.
+ */
+const FIXED_EXCHANGES: [ReturnType<typeof signableOf>, number][] = [
+  [signableOf({ method: "GET", url: "https://example.com/", headers: [["x-a", "a, b"]] }, ['x-a;key="a"']), 0],
+  [signableOf({ method: "GET", url: "https://example.com/", headers: [["x-a", "a=1, a=2"]] }, ['x-a;key="a"']), 4],
+  [signableOf({ method: "GET", url: "https://example.com/?a", headers: [] }, ["QUERY-PARAM"]), 1],
+  [signableOf({ method: "GET", url: "https://example.com/", headers: [["content-type", ""]] }, ["content-type;sf"]), 4],
+];
+
 describe.each(keys())("differential: signatures exchanged with http-message-signatures ($alg)", (k) => {
   const verifier = createVerifier(k.theirs.verify, k.alg);
   const keyLookup = async () => ({ id: "tok_d", algs: [k.alg], verify: verifier });
+  /** The package's verdict, or the error it throws (a refusal too, of a component it cannot derive). */
+  const theirVerdict = (message: Request): Promise<boolean | null | Error> =>
+    httpbis.verifyMessage({ keyLookup, componentParser }, theirs(message, [...message.headers])).catch((err: Error) => err);
 
   it("ours verify with them, and a tampered copy with neither", async () => {
     await fc.assert(
       fc.asyncProperty(signable, fc.nat(), async ({ request, components }, pick) => {
         const signed = await signRequest(request, { keyId: "tok_d", key: k.ours.sign, components, created: T });
-        expect(await httpbis.verifyMessage({ keyLookup, componentParser }, theirs(signed, [...signed.headers]))).toBe(true);
+        const verdict = await theirVerdict(signed);
+        // It guesses a List before a Dictionary for `;key` on a field of unknown type, and throws on a List.
+        if (verdict instanceof Error) expect(components).toContain('x-a;key="a"');
+        else expect(verdict).toBe(true);
         const result = await verifyRequest(signed.clone(), { resolveKey: () => k.ours.verify, now, required: components });
         expect(result).toMatchObject({ ok: true, components });
         const changed = tampered(signed, components, pick);
-        expect(await httpbis.verifyMessage({ keyLookup, componentParser }, theirs(changed, [...changed.headers]))).toBe(false);
+        expect(await theirVerdict(changed)).not.toBe(true);
         expect(await verifyRequest(changed, { resolveKey: () => k.ours.verify, now, required: ["@method"] })).toMatchObject({ ok: false, code: "SIGNATURE_INVALID" });
       }),
-      { numRuns: 60, seed: 9530 },
+      { numRuns: 60, seed: 9530, examples: FIXED_EXCHANGES },
     );
   });
 
@@ -253,7 +281,7 @@ describe.each(keys())("differential: signatures exchanged with http-message-sign
           code: "SIGNATURE_INVALID",
         });
       }),
-      { numRuns: 60, seed: 8941 },
+      { numRuns: 60, seed: 8941, examples: FIXED_EXCHANGES },
     );
   });
 });

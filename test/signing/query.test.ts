@@ -28,7 +28,7 @@ describe("QueryIndex", () => {
         // Names given up front, and names asked for without notice.
         const index = new QueryIndex(search, [...names].filter((_, i) => i % 2 === 0));
         for (const name of names) {
-          if (name.includes("\uFFFD")) continue; // the verifier asks URLSearchParams for these
+          if (name.includes("\uFFFD")) continue; // never asked for: the signature base refuses such a name
           expect(index.get(name)).toBe(reference(search, name));
         }
       }),
