@@ -5,8 +5,9 @@ import { BillingManager } from "./manager/billing.js";
 import { CreditManager } from "./manager/credits.js";
 import { TokenManager } from "./manager/tokens.js";
 import { UsageReader } from "./manager/usage.js";
-import { ANOMALY_FILTER_FIELDS, type Anomaly, AnomalyDetector, type AnomalyFilter } from "./monitor/anomalies.js";
 import { checkOptionFields } from "./model/schemas.js";
+import { ANOMALY_FILTER_FIELDS, type Anomaly, AnomalyDetector, type AnomalyFilter } from "./monitor/anomalies.js";
+import type { LogRecord } from "./monitor/telemetry.js";
 import type { Decision } from "./verify/decision.js";
 import type { CheckInput, VerifyOptions } from "./verify/options.js";
 import { Verifier } from "./verify/verifier.js";
@@ -26,6 +27,13 @@ export let decideNow: (kw: Keyward, request: Request, options: VerifyOptions, ip
  * entry point).
  */
 export let signedBodyLimits: (kw: Keyward) => SignedBodyLimits | undefined;
+
+/**
+ * The instance's `telemetry.logger`, or undefined (none, or an instance of
+ * another copy of the package): where the admin handler reports its
+ * failures by default. Internal (not exported by any entry point).
+ */
+export let telemetryLogger: (kw: Keyward) => ((record: LogRecord) => void) | undefined;
 
 /** How much of a signed body is read (`signatures.maxBodyBytes`). */
 export interface SignedBodyLimits {
@@ -71,6 +79,8 @@ export class Keyward {
   readonly #verifier: Verifier;
   /** Largest signed body the verifier reads (`signatures.maxBodyBytes`). */
   readonly #signedBody: SignedBodyLimits;
+  /** `telemetry.logger`. */
+  readonly #logger: ((record: LogRecord) => void) | undefined;
 
   /**
    * @param options store, prefix, environment, sealing key, cache bounds, clock
@@ -81,6 +91,7 @@ export class Keyward {
     const detector = config.anomalies === undefined ? null : new AnomalyDetector(config.anomalies, config.store, config.usage.writeTimeoutMs);
     this.#verifier = new Verifier(config, detector);
     this.#signedBody = Object.freeze({ maxBytes: config.signatures.maxBodyBytes });
+    this.#logger = config.telemetry?.logger;
     this.anomalies = {
       list: (filter = {}) => {
         checkOptionFields(filter, ANOMALY_FILTER_FIELDS);
@@ -155,5 +166,6 @@ export class Keyward {
         ? kw.#verifier.decide(request, options, ip, routeChecked)
         : (kw as Keyward).verify(request, ip === undefined ? options : { ...options, ip });
     signedBodyLimits = (kw) => (#signedBody in kw ? kw.#signedBody : undefined);
+    telemetryLogger = (kw) => (#logger in kw ? kw.#logger : undefined);
   }
 }

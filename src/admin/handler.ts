@@ -1,7 +1,9 @@
 // The admin handler: routes, the CSRF rules of mutations, authorization by
 // owner, and each operation as a few lines over `kw.tokens` / `kw.usage`.
-import { InvalidInputError, RevisionConflictError } from "../errors.js";
+import { InvalidInputError, RevisionConflictError, StoreUnavailableError } from "../errors.js";
 import { headAnswerOf } from "../http/head.js";
+import { telemetryLogger } from "../keyward.js";
+import { callHook } from "../lib/hook.js";
 import { answerWithin } from "../lib/within.js";
 import type { AccountRecord } from "../manager/accounts.js";
 import type { IssuedToken } from "../manager/issued.js";
@@ -9,10 +11,11 @@ import { isTokenId } from "../model/record.js";
 import { type AccountAction, actionsOf, isRole, REFUSED_WHILE_SUSPENDED, type Role, roleCan } from "../model/roles.js";
 import { actorSchema, ownerSchema, parseInput, timestamp } from "../model/schemas.js";
 import type { AuditEntry, Page, TokenRecord } from "../model/types.js";
+import type { LogRecord } from "../monitor/telemetry.js";
 import { readJson } from "./body.js";
 import { CONSOLE_JS } from "./console/asset.js";
 import { openApiDocument } from "./openapi.js";
-import { type AdminConfig, type AdminHandlerOptions, type AdminOperation, type AdminPrincipal, parseAdminOptions } from "./options.js";
+import { type AdminConfig, type AdminErrorContext, type AdminHandlerOptions, type AdminOperation, type AdminPrincipal, parseAdminOptions } from "./options.js";
 import { consolePage, PAGE_HEADERS } from "./page.js";
 import { AdminAnswer, answerOf, JSON_HEADERS, problemOf } from "./problem.js";
 import { createBodySchema, MAX_GRACE_MS, memberBodySchema, regenerateBodySchema, revokeBodySchema, updateBodySchema } from "./schemas.js";
@@ -337,8 +340,16 @@ function checkFetchSite(request: Request): void {
   }
 }
 
+/**
+ * The caller, as `authorize` says, waited for `storeTimeoutMs` at most (a
+ * session store that hangs): then 503, as for keyward's own store, and
+ * nothing was done yet.
+ */
 async function principal(cfg: AdminConfig, request: Request, operation: AdminOperation): Promise<AdminPrincipal | Response> {
-  const result = await cfg.authorize(request, { operation });
+  const ms = cfg.storeTimeoutMs;
+  const late = () =>
+    lateAnswer("Your sign-in could not be checked in time; retry later.", new StoreUnavailableError(`authorize did not answer within ${ms} ms`));
+  const result = await answerWithin((async () => cfg.authorize(request, { operation }))(), ms, "authorize", late);
   if (result instanceof Response) return result;
   if (result === false) throw new AdminAnswer(403, "FORBIDDEN", "Forbidden", "You may not do this.");
   if (result === null || result === undefined) {
@@ -406,7 +417,9 @@ function handlerOf(cfg: AdminConfig): AdminHandler {
     }
     return null;
   };
+  const logger = telemetryLogger(cfg.kw);
   const answer = async (request: Request): Promise<Response> => {
+    let operation: AdminOperation | null = null;
     try {
       const url = new URL(request.url);
       const { pathname } = url;
@@ -425,15 +438,19 @@ function handlerOf(cfg: AdminConfig): AdminHandler {
       const verb = isGet ? "GET" : method;
       const op = Object.hasOwn(found.methods, verb) ? found.methods[verb] : undefined;
       if (op === undefined) throw methodNotAllowed(Object.keys(found.methods));
+      operation = op;
       if (!isGet) checkFetchSite(request);
       const who = await principal(cfg, request, op);
       if (who instanceof Response) return who;
       // The body first, then the account: a change is judged on the role and suspension in force once its body is
       // in, not before a body that took up to bodyTimeoutMs to arrive.
       const body = method === "POST" || method === "PUT" || method === "PATCH" ? await readJson(request, cfg) : undefined;
-      return await answerWithin(served(cfg, op, who, { url, body, id: found.id }), cfg.storeTimeoutMs, "an admin request", () => lateAnswer(isGet));
+      const late = () => lateAnswer(isGet ? LATE_READ : LATE_CHANGE, new StoreUnavailableError(`the store did not answer an admin request within ${cfg.storeTimeoutMs} ms`));
+      return await answerWithin(served(cfg, op, who, { url, body, id: found.id }), cfg.storeTimeoutMs, "an admin request", late);
     } catch (err) {
-      return problemOf(answerOf(err), cfg.problemTypeBase);
+      const answer = answerOf(err);
+      if (answer.status >= 500) reportFailure(cfg, logger, err instanceof AdminAnswer && err.cause !== undefined ? err.cause : err, { operation, method: request.method, status: answer.status, code: answer.code });
+      return problemOf(answer, cfg.problemTypeBase);
     }
   };
   return async (request) => {
@@ -470,15 +487,55 @@ async function served(cfg: AdminConfig, op: AdminOperation, who: AdminPrincipal,
   return OPERATIONS[op](cfg, call);
 }
 
+const LATE_READ = "The token store did not answer in time; retry later.";
+/** The store's calls go on: a change among them may still be made after this answer. */
+const LATE_CHANGE = "The token store did not answer in time. The change may still be made: reload before you try it again.";
+
+/** The answer to a request whose store calls, or `authorize`, outlived `storeTimeoutMs`; `cause` is what onError is handed. */
+function lateAnswer(detail: string, cause: StoreUnavailableError): AdminAnswer {
+  return Object.assign(new AdminAnswer(503, "STORE_UNAVAILABLE", "Service unavailable", detail, { "retry-after": "1" }), { cause });
+}
+
+/** An error's class name, if it looks like one: what the default reports name, never a message. */
+const nameOf = (err: unknown): string => {
+  const name = (err as { name?: unknown } | null)?.name;
+  return typeof name === "string" && /^[A-Za-z_$][\w$]{0,63}$/.test(name) ? name : typeof err;
+};
+
+/** An error's own code (keyward's, a driver's), if it has a short one. */
+const codeOf = (err: unknown): string | undefined => {
+  const code = (err as { code?: unknown } | null)?.code;
+  return (typeof code === "string" && /^[\w.-]{1,64}$/.test(code)) || typeof code === "number" ? String(code) : undefined;
+};
+
 /**
- * The answer to a request whose store calls outlived `storeTimeoutMs`. They
- * go on: a change among them may still be made after this answer.
+ * Tells the operator of an answer that is the server's failure (5xx): onError
+ * with the cause, and the telemetry logger; without either, one console line.
+ * Reports name codes only: a message (a driver's, the application's) may
+ * quote a stored value or a session.
  */
-function lateAnswer(read: boolean): AdminAnswer {
-  const detail = read
-    ? "The token store did not answer in time; retry later."
-    : "The token store did not answer in time. The change may still be made: reload before you try it again.";
-  return new AdminAnswer(503, "STORE_UNAVAILABLE", "Service unavailable", detail, { "retry-after": "1" });
+function reportFailure(cfg: AdminConfig, logger: ((record: LogRecord) => void) | undefined, error: unknown, context: AdminErrorContext): void {
+  callHook(cfg.onError, error, context);
+  if (logger === undefined && cfg.onError !== undefined) return;
+  let cause: { name: string; code: string | undefined };
+  try {
+    cause = { name: nameOf(error), code: codeOf(error) };
+  } catch {
+    // A thrown value whose name or code throws when read: the answer stands all the same.
+    cause = { name: "unknown", code: undefined };
+  }
+  const what = cause.code === undefined ? cause.name : `${cause.name} ${cause.code}`;
+  if (logger !== undefined) {
+    const fields: LogRecord["fields"] = { method: context.method, status: context.status, code: context.code, error: cause.name };
+    if (context.operation !== null) fields.operation = context.operation;
+    if (cause.code !== undefined) fields.errorCode = cause.code;
+    callHook(logger, { level: "error", event: "admin.error", message: `admin request failed: ${context.status} ${context.code} (${what})`, fields });
+  } else {
+    console.error(
+      `keyward admin: ${context.method} ${context.operation ?? "(no operation)"} answered ${context.status} ${context.code} (${what}). ` +
+        "Set the handler's onError (or keyward's telemetry.logger) to see each error; messages are never written here.",
+    );
+  }
 }
 
 /**

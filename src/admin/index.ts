@@ -20,5 +20,5 @@
  */
 export { type AdminHandler, createAdminHandler } from "./handler.js";
 export { type NodeHandlerOptions, toNodeHandler } from "./node.js";
-export type { AdminHandlerOptions, AdminOperation, AdminPrincipal, AuthorizeResult } from "./options.js";
+export type { AdminErrorContext, AdminHandlerOptions, AdminOperation, AdminPrincipal, AuthorizeResult } from "./options.js";
 export type { AdminProblem, AdminProblemCode } from "./problem.js";

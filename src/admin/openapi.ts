@@ -90,7 +90,7 @@ export function openApiDocument(cfg: Pick<AdminConfig, "basePath" | "title">): J
     415: "Not application/json, or compressed (a Content-Encoding other than identity: `Accept-Encoding: identity` says so)",
     500: "Internal error (nothing about the cause), or BODY_ALREADY_READ: the server read the body before the handler (a body parser mounted ahead of it); nothing was done",
     501: "The server's store lacks the feature (STORE_UNSUPPORTED): deleting tokens, or accounts and their members",
-    503: "The token store is unavailable, or did not answer within `storeTimeoutMs`: retry after `Retry-After` (after a change, reload first: it may still have been made)",
+    503: "The token store is unavailable, or it or the sign-in check did not answer within `storeTimeoutMs`: retry after `Retry-After` (after a change the store did not answer, reload first: it may still have been made)",
   };
   return {
     openapi: "3.1.1",

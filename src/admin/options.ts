@@ -48,6 +48,22 @@ export interface AdminPrincipal {
  */
 export type AuthorizeResult = AdminPrincipal | string | null | undefined | false | Response;
 
+/**
+ * What {@link AdminHandlerOptions.onError} is told besides the error: never
+ * the request, whose cookies and `Authorization` header are the caller's
+ * session.
+ */
+export interface AdminErrorContext {
+  /** The operation asked for; null for a request that failed before it named one. */
+  operation: AdminOperation | null;
+  /** The request's method. */
+  method: string;
+  /** The answer's status: 500, 501 or 503. */
+  status: number;
+  /** The answer's `code`, e.g. `INTERNAL_ERROR`, `STORE_UNAVAILABLE`. */
+  code: string;
+}
+
 /** Options of {@link createAdminHandler}. */
 export interface AdminHandlerOptions {
   /** The Keyward instance whose tokens are managed. */
@@ -57,7 +73,8 @@ export interface AdminHandlerOptions {
    * token): the owner whose tokens they may manage. Called for every API
    * request, with the operation asked for. It must not trust anything the
    * client names (an owner in a header or the URL): one customer must never
-   * reach another's tokens.
+   * reach another's tokens. Waited for `storeTimeoutMs` at most: then 503
+   * `STORE_UNAVAILABLE` with `Retry-After`, nothing done.
    */
   authorize: (request: Request, context: { operation: AdminOperation }) => AuthorizeResult | Promise<AuthorizeResult>;
   /** The path the handler is mounted at, e.g. `"/account/api-tokens"` (default `""`: the root). */
@@ -81,8 +98,23 @@ export interface AdminHandlerOptions {
    * in, ms (default 10 000): then 503 `STORE_UNAVAILABLE` with
    * `Retry-After`. The store's call goes on: a change may still be made
    * after that answer, which says so (reload before trying again).
+   * `authorize` is waited for as long, before the body is read.
    */
   storeTimeoutMs?: number | undefined;
+  /**
+   * Called with the cause of every answer that is the server's failure, not
+   * the client's: 500 (`authorize` threw or answered a principal keyward
+   * refuses, a bug), 501 `STORE_UNSUPPORTED`, 503 `STORE_UNAVAILABLE` (the
+   * store failed, or it or `authorize` did not answer within
+   * `storeTimeoutMs`: then a `StoreUnavailableError` saying so). Never for
+   * a 4xx. A throw, or a rejection of an async hook, is ignored: the answer
+   * stays the same. Keyward's `telemetry.logger`, if any, is told too
+   * (`admin.error`). Without either (default: `console.error`), each such
+   * answer writes one console line. The record and the line name the
+   * operation, the status and codes only, never an error's message (a
+   * driver's may quote stored values, the application's a session).
+   */
+  onError?: ((error: unknown, context: AdminErrorContext) => void) | undefined;
   /** Prefix of the problem `type` URIs (default `"urn:keyward:problem:"`), as for the middleware. */
   problemTypeBase?: string | undefined;
   /** Serve the console page at the base path (default true); false serves the API only. */
@@ -101,6 +133,7 @@ export interface AdminConfig {
   readonly maxBodyBytes: number;
   readonly bodyTimeoutMs: number;
   readonly storeTimeoutMs: number;
+  readonly onError: AdminHandlerOptions["onError"];
   readonly problemTypeBase: string | undefined;
   readonly console: boolean;
   readonly title: string;
@@ -116,7 +149,7 @@ function checkWait(ms: number, field: string): void {
 
 const DATASET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
-const ADMIN_OPTIONS = optionNames<AdminHandlerOptions>({ keyward: true, authorize: true, basePath: true, datasets: true, grantableScopes: true, maxBodyBytes: true, bodyTimeoutMs: true, storeTimeoutMs: true, problemTypeBase: true, console: true, title: true });
+const ADMIN_OPTIONS = optionNames<AdminHandlerOptions>({ keyward: true, authorize: true, basePath: true, datasets: true, grantableScopes: true, maxBodyBytes: true, bodyTimeoutMs: true, storeTimeoutMs: true, onError: true, problemTypeBase: true, console: true, title: true });
 
 /**
  * @throws {ConfigError} `INVALID_CONFIG` naming the bad option, or one of another name (a misspelt `grantableScopes`
@@ -151,7 +184,8 @@ export function parseAdminOptions(options: AdminHandlerOptions): AdminConfig {
   if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 2) throw new ConfigError("maxBodyBytes", "must be an integer of at least 2");
   checkWait(bodyTimeoutMs, "bodyTimeoutMs");
   checkWait(storeTimeoutMs, "storeTimeoutMs");
-  const { problemTypeBase, title = "API tokens" } = options;
+  const { onError, problemTypeBase, title = "API tokens" } = options;
+  if (onError !== undefined && typeof onError !== "function") throw new ConfigError("onError", "must be a function");
   if (problemTypeBase !== undefined && (typeof problemTypeBase !== "string" || !URL.canParse(`${problemTypeBase}x`))) {
     throw new ConfigError("problemTypeBase", "must be the start of an absolute URI");
   }
@@ -167,6 +201,7 @@ export function parseAdminOptions(options: AdminHandlerOptions): AdminConfig {
     maxBodyBytes,
     bodyTimeoutMs,
     storeTimeoutMs,
+    onError,
     problemTypeBase,
     console: options.console ?? true,
     title,

@@ -63,7 +63,8 @@ export interface LogRecord {
   level: "debug" | "warn" | "error";
   /**
    * `"decision"` (debug, every decision), `"store.unavailable"` (warn), `"usage.write_failed"` (error),
-   * `"usage.scopes_capped"` (warn: the first token of a minute past `usage.maxScopesPerMinute`).
+   * `"usage.scopes_capped"` (warn: the first token of a minute past `usage.maxScopesPerMinute`),
+   * `"admin.error"` (error: the admin handler answered 500, 501 or 503; see its `onError`).
    */
   event: string;
   message: string;

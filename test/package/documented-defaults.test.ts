@@ -17,6 +17,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { DatabaseSync } from "node:sqlite";
 import { describe, expect, it, vi } from "vitest";
+import { createAdminHandler } from "../../src/admin/handler.js";
 import { parseAdminOptions } from "../../src/admin/options.js";
 import { parseDuration } from "../../src/cli/command.js";
 import { createSigner } from "../../src/client/create-signer.js";
@@ -134,6 +135,23 @@ function warnsOnConsole(make: () => unknown): boolean {
     warn.mockRestore();
   }
 }
+// Where the admin handler reports a 500 without onError (and without a telemetry.logger).
+async function adminReportsOnConsole(): Promise<boolean> {
+  const error = vi.spyOn(console, "error").mockImplementation(() => {});
+  try {
+    const failing = createAdminHandler({
+      keyward: kw,
+      authorize: () => {
+        throw new Error("bug");
+      },
+    });
+    expect((await failing(new Request("http://127.0.0.1/tokens"))).status).toBe(500);
+    return error.mock.calls.some(([message]) => String(message).startsWith("keyward admin: "));
+  } finally {
+    error.mockRestore();
+  }
+}
+const adminOnError = (await adminReportsOnConsole()) ? "console.error" : "not console.error";
 const refusesCatchAll = (() => {
   try {
     createClientIpResolver({ trustedProxies: ["0.0.0.0/0"] });
@@ -225,6 +243,7 @@ const APPLIED: Record<string, () => unknown> = {
   "AdminHandlerOptions.maxBodyBytes": () => admin.maxBodyBytes,
   "AdminHandlerOptions.bodyTimeoutMs": () => admin.bodyTimeoutMs,
   "AdminHandlerOptions.storeTimeoutMs": () => admin.storeTimeoutMs,
+  "AdminHandlerOptions.onError": () => adminOnError,
   "AdminHandlerOptions.problemTypeBase": () => admin.problemTypeBase ?? DEFAULT_PROBLEM_TYPE_BASE,
   "AdminHandlerOptions.console": () => admin.console,
   "AdminHandlerOptions.title": () => admin.title,
