@@ -104,7 +104,9 @@ function bodyOf(values: Record<string, unknown>, cwd: string): Uint8Array<ArrayB
 /** The key from a file or the environment, never from argv (which other users can read in ps). */
 function signingKey(values: Record<string, unknown>, io: Io): SigningKey {
   if (values.hmac === true) {
-    const token = io.env.KEYWARD_TOKEN;
+    // Trimmed, as KEYWARD_SIGNING_KEY and signerFromEnv's KEYWARD_TOKEN: a CR from a .env file with CRLF line
+    // ends would derive another key, and every signature would be refused with nothing to say why.
+    const token = io.env.KEYWARD_TOKEN?.trim();
     if (!token) throw new CliError("--hmac reads the token from $KEYWARD_TOKEN, which is not set", EXIT.USAGE);
     return { alg: "hmac-sha256", secret: deriveSigningSecret(token) };
   }

@@ -589,6 +589,23 @@ describe("keyward CLI: token lifecycle", () => {
     const pasted = cli.run(["sign", url, "--key-id", token, "--hmac"], { env: { KEYWARD_TOKEN: token } });
     expect([pasted.code, pasted.stdout, pasted.stderr]).toEqual([2, "", "keyward sign: keyId looks like a token; pass the token's public id (tok_…), never the token\n"]);
   });
+
+  it("sign --hmac: KEYWARD_TOKEN is trimmed, as KEYWARD_SIGNING_KEY and signerFromEnv's, and blank is not set", async () => {
+    cli("init");
+    const sealingKey = Buffer.alloc(32, 7).toString("base64");
+    const created = cli.run(["create", "--owner", "acct_4", "--hmac", "--require-signed", "--json"], { env: { KEYWARD_SEALING_KEY: sealingKey } });
+    const { token, record } = JSON.parse(created.stdout);
+    const url = "https://api.example.com/v1/prices";
+    // A .env file with CRLF line ends, or `export KEYWARD_TOKEN=" kw_…"`: the token is the same.
+    for (const value of [`${token}\r`, ` ${token}\n`]) {
+      const signed = cli.run(["sign", url, "--key-id", record.id, "--hmac"], { env: { KEYWARD_TOKEN: value } });
+      expect(signed.code).toBe(0);
+      const headers = new Headers([...signed.stdout.matchAll(/-H '([^:]*): ([^']*)'/g)].map((m) => [m[1]!, m[2]!] as [string, string]));
+      expect(await verifyRequestSignature(join(cli.dir, "keyward.db"), new Request(url, { headers }), sealingKey)).toBe("ok");
+    }
+    const blank = cli.run(["sign", url, "--key-id", record.id, "--hmac"], { env: { KEYWARD_TOKEN: " \t" } });
+    expect([blank.code, blank.stdout, blank.stderr]).toEqual([2, "", "keyward sign: --hmac reads the token from $KEYWARD_TOKEN, which is not set\n"]);
+  });
 });
 
 /**
