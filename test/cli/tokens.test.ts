@@ -543,6 +543,33 @@ describe("keyward CLI: token lifecycle", () => {
     expect([missing.code, missing.stderr]).toEqual([6, "keyward sign: cannot read nope.json: no such file or directory (ENOENT)\n"]);
   });
 
+  it.skipIf(!curl && !inCI)("sign with -d (or --data-binary) given more than once signs the body curl sends: the pieces joined with &, real curl", async () => {
+    expect(curl, "curl not found: CI must run this test (apt-get install -y curl)").toBe(true);
+    cli("init");
+    const pair = JSON.parse(cli("keygen", "--json").stdout);
+    const { record } = JSON.parse(cli("create", "--owner", "acct_pieces", "--scope", "orders:write", "--require-signed", "--ed25519-public-key", pair.publicKey, "--json").stdout);
+    writeFileSync(join(cli.dir, "client.key"), pair.privateKey, { mode: 0o600 });
+    writeFileSync(join(cli.dir, "part.txt"), "b=2\r\n");
+    const server = await ordersServer();
+    try {
+      const url = `${server.origin}/v1/orders`;
+      for (const option of ["-d", "--data-binary"]) {
+        const body = [option, "a=1", option, "@part.txt", option, "c=é"];
+        const config = cli("sign", url, "--key-id", record.id, "--key-file", "client.key", ...body, "-H", "content-type: application/json", "--curl-config");
+        expect([option, config.code, config.stderr]).toEqual([option, 0, ""]);
+        const sent = execFile("curl", ["-sS", "-K", "-", url, ...body, "-H", "content-type: application/json"], { cwd: cli.dir });
+        let out = "";
+        sent.stdout!.on("data", (chunk: string) => (out += chunk));
+        sent.stdin!.end(config.stdout);
+        await once(sent, "close");
+        expect([option, out]).toEqual([option, "accepted"]);
+      }
+      expect(server.seen).toEqual(["POST /v1/orders application/json a=1&b=2&c=é", "POST /v1/orders application/json a=1&b=2\r\n&c=é"]);
+    } finally {
+      await server.close();
+    }
+  });
+
   it("a key that starts with a dash is a value, not an option; a forgotten value is still a usage error", () => {
     // One base64url key in 64 starts with "-"; node's parseArgs calls that ambiguous.
     let publicKey = "";
