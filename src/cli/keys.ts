@@ -39,8 +39,19 @@ export const sign: Command = {
     "key-file": { type: "string", value: "path", description: "file holding the ed25519 private key (default $KEYWARD_SIGNING_KEY)" },
     hmac: { type: "boolean", description: "sign with the key derived from the token in $KEYWARD_TOKEN instead" },
     method: { type: "string", short: "X", value: "method", description: "HTTP method (default GET, or POST with --data)" },
-    data: { type: "string", short: "d", value: "body", description: "request body, as curl -d sends it: @file reads a file without its line breaks" },
-    "data-binary": { type: "string", value: "body", description: "request body, as curl --data-binary sends it: @file reads a file as it is" },
+    data: {
+      type: "string",
+      short: "d",
+      multiple: true,
+      value: "body",
+      description: "request body, as curl -d sends it: @file reads a file without its line breaks; several joined with &",
+    },
+    "data-binary": {
+      type: "string",
+      multiple: true,
+      value: "body",
+      description: "request body, as curl --data-binary sends it: @file reads a file as it is; several joined with &",
+    },
     header: { type: "string", short: "H", multiple: true, value: "name: value", description: "request header" },
     "curl-config": { type: "boolean", description: "print a curl config (header = \"…\" lines): keyward sign … | curl -K - <url> …" },
     ...COMMON,
@@ -79,32 +90,40 @@ export const sign: Command = {
 };
 
 /**
- * The body the signature covers: the bytes curl sends for the same option, so
+ * The body the signature covers: the bytes curl sends for the same options, so
  * that `keyward sign … -d @order.json | curl -K - … -d @order.json` verifies.
  * `-d @file` is the file without its carriage returns and line feeds, as curl
  * strips them; `--data-binary @file` the file as it is; text without `@` is
- * sent as given. Bytes, so that a file that is not UTF-8 is signed as sent.
+ * sent as given; an option given more than once, its pieces joined with `&`,
+ * as curl joins them. Bytes, so that a file that is not UTF-8 is signed as sent.
  */
 function bodyOf(values: Record<string, unknown>, cwd: string): Uint8Array<ArrayBuffer> | string | undefined {
-  const { data, "data-binary": binary } = values as { data?: string; "data-binary"?: string };
+  const { data, "data-binary": binary } = values as { data?: string[]; "data-binary"?: string[] };
   if (data !== undefined && binary !== undefined) throw new CliError("--data and --data-binary exclude each other", EXIT.USAGE);
-  const given = data ?? binary;
-  if (given === undefined || !given.startsWith("@")) return given;
-  const name = given.slice(1);
-  if (name === "-" || name === "") throw new CliError(`${data !== undefined ? "--data" : "--data-binary"}: give a file after @ (standard input is not read)`, EXIT.USAGE);
-  let bytes: Uint8Array<ArrayBuffer>;
-  try {
-    bytes = new Uint8Array(readFileSync(resolve(cwd, name)));
-  } catch (err) {
-    throw new CliError(`cannot read ${name}: ${systemReason(err)}`, EXIT.IO);
-  }
-  return data === undefined ? bytes : bytes.filter((b) => b !== 0x0d && b !== 0x0a);
+  const pieces = data ?? binary;
+  if (pieces === undefined) return undefined;
+  if (pieces.every((p) => !p.startsWith("@"))) return pieces.join("&");
+  const bytes = pieces.map((given) => {
+    if (!given.startsWith("@")) return Buffer.from(given);
+    const name = given.slice(1);
+    if (name === "-" || name === "") throw new CliError(`${data !== undefined ? "--data" : "--data-binary"}: give a file after @ (standard input is not read)`, EXIT.USAGE);
+    let file: Uint8Array;
+    try {
+      file = readFileSync(resolve(cwd, name));
+    } catch (err) {
+      throw new CliError(`cannot read ${name}: ${systemReason(err)}`, EXIT.IO);
+    }
+    return data === undefined ? file : file.filter((b) => b !== 0x0d && b !== 0x0a);
+  });
+  return new Uint8Array(Buffer.concat(bytes.flatMap((b, i) => (i === 0 ? [b] : [Buffer.from("&"), b]))));
 }
 
 /** The key from a file or the environment, never from argv (which other users can read in ps). */
 function signingKey(values: Record<string, unknown>, io: Io): SigningKey {
   if (values.hmac === true) {
-    const token = io.env.KEYWARD_TOKEN;
+    // Trimmed, as KEYWARD_SIGNING_KEY and signerFromEnv's KEYWARD_TOKEN: a CR from a .env file with CRLF line
+    // ends would derive another key, and every signature would be refused with nothing to say why.
+    const token = io.env.KEYWARD_TOKEN?.trim();
     if (!token) throw new CliError("--hmac reads the token from $KEYWARD_TOKEN, which is not set", EXIT.USAGE);
     return { alg: "hmac-sha256", secret: deriveSigningSecret(token) };
   }

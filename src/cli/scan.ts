@@ -98,7 +98,7 @@ export const scan: Command = {
         await scanStaged(ctx, maxBytes, state, scanned);
       } else {
         const roots = ctx.positionals.length > 0 ? ctx.positionals : ["."];
-        for (const root of roots) await scanRoot(ctx, byteString(resolve(ctx.io.cwd, root)), maxBytes, state, scanned);
+        for (const root of roots) await scanRoot(ctx, root, maxBytes, state, scanned);
       }
     } catch (err) {
       // Findings printed make one JSON document all the same (none printed: nothing on stdout, as before any scan).
@@ -117,13 +117,16 @@ export const scan: Command = {
 /** What the scan does after each file of a folder or of the staged ones: `skip`, why it was not scanned. */
 type Scanned = (path: string, skip: Skip | null) => void;
 
-async function scanRoot(ctx: CommandContext, root: string, maxBytes: number | null, state: ScanState, scanned: Scanned): Promise<void> {
-  if (root === byteString(resolve(ctx.io.cwd, "-"))) {
-    // `-`: standard input, all of it (a diff, a log, …).
+/** Scans a path given on the command line: a file, a folder, or `-`, standard input. */
+async function scanRoot(ctx: CommandContext, given: string, maxBytes: number | null, state: ScanState, scanned: Scanned): Promise<void> {
+  // `-` itself, as cat reads it: a file named `-` is `./-` (or its full path), which is scanned as any other.
+  if (given === "-") {
+    // Standard input, all of it (a diff, a log, …).
     const skip = await scanStream(readStdin, "<stdin>", state, maxBytes);
     if (skip) throw new CliError(`cannot scan <stdin>: ${why(skip, maxBytes)}`, EXIT.IO);
     return;
   }
+  const root = byteString(resolve(ctx.io.cwd, given));
   let stat: ReturnType<typeof statSync>;
   try {
     stat = statSync(fsPath(root));

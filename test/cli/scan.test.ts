@@ -67,6 +67,17 @@ describe("keyward scan", () => {
     expect(cli("scan", "clean")).toEqual({ code: 0, stdout: "", stderr: "scanned 1 files: 0 tokens found (0 secret)\n" });
   });
 
+  it("only the argument `-` is standard input: a file named `-`, given as ./- or by its full path, is scanned", () => {
+    const secret = generateToken({ prefix: "acme", kind: "secret", env: "live" });
+    const sk = secret.slice(0, "acme_sk_live_".length + 4);
+    write("dash/-", `key=${secret}\n`);
+    // Run in the folder that holds it: `./-` and the full path resolve to where `-` would.
+    for (const path of ["./-", join(cli.dir, "dash", "-")]) {
+      const r = spawnSync(process.execPath, [cli.bin, "scan", path], { cwd: join(cli.dir, "dash"), input: "", encoding: "utf8" });
+      expect([path, r.status, r.stdout]).toEqual([path, 1, `-:1:5  ${sk}…[redacted]  secret live\n`]);
+    }
+  });
+
   it.skipIf(!gitInstalled && !inCI)("in a git work tree, scans what git would push: committed files .gitignore matches, files a nested .gitignore re-includes (skipped without git, which CI installs)", () => {
     const secret = generateToken({ prefix: "acme", kind: "secret", env: "live" });
     const sk = secret.slice(0, "acme_sk_live_".length + 4);

@@ -543,6 +543,33 @@ describe("keyward CLI: token lifecycle", () => {
     expect([missing.code, missing.stderr]).toEqual([6, "keyward sign: cannot read nope.json: no such file or directory (ENOENT)\n"]);
   });
 
+  it.skipIf(!curl && !inCI)("sign with -d (or --data-binary) given more than once signs the body curl sends: the pieces joined with &, real curl", async () => {
+    expect(curl, "curl not found: CI must run this test (apt-get install -y curl)").toBe(true);
+    cli("init");
+    const pair = JSON.parse(cli("keygen", "--json").stdout);
+    const { record } = JSON.parse(cli("create", "--owner", "acct_pieces", "--scope", "orders:write", "--require-signed", "--ed25519-public-key", pair.publicKey, "--json").stdout);
+    writeFileSync(join(cli.dir, "client.key"), pair.privateKey, { mode: 0o600 });
+    writeFileSync(join(cli.dir, "part.txt"), "b=2\r\n");
+    const server = await ordersServer();
+    try {
+      const url = `${server.origin}/v1/orders`;
+      for (const option of ["-d", "--data-binary"]) {
+        const body = [option, "a=1", option, "@part.txt", option, "c=é"];
+        const config = cli("sign", url, "--key-id", record.id, "--key-file", "client.key", ...body, "-H", "content-type: application/json", "--curl-config");
+        expect([option, config.code, config.stderr]).toEqual([option, 0, ""]);
+        const sent = execFile("curl", ["-sS", "-K", "-", url, ...body, "-H", "content-type: application/json"], { cwd: cli.dir });
+        let out = "";
+        sent.stdout!.on("data", (chunk: string) => (out += chunk));
+        sent.stdin!.end(config.stdout);
+        await once(sent, "close");
+        expect([option, out]).toEqual([option, "accepted"]);
+      }
+      expect(server.seen).toEqual(["POST /v1/orders application/json a=1&b=2&c=é", "POST /v1/orders application/json a=1&b=2\r\n&c=é"]);
+    } finally {
+      await server.close();
+    }
+  });
+
   it("a key that starts with a dash is a value, not an option; a forgotten value is still a usage error", () => {
     // One base64url key in 64 starts with "-"; node's parseArgs calls that ambiguous.
     let publicKey = "";
@@ -588,6 +615,23 @@ describe("keyward CLI: token lifecycle", () => {
     // The token given as --key-id would go out in Signature-Input: refused, and not echoed.
     const pasted = cli.run(["sign", url, "--key-id", token, "--hmac"], { env: { KEYWARD_TOKEN: token } });
     expect([pasted.code, pasted.stdout, pasted.stderr]).toEqual([2, "", "keyward sign: keyId looks like a token; pass the token's public id (tok_…), never the token\n"]);
+  });
+
+  it("sign --hmac: KEYWARD_TOKEN is trimmed, as KEYWARD_SIGNING_KEY and signerFromEnv's, and blank is not set", async () => {
+    cli("init");
+    const sealingKey = Buffer.alloc(32, 7).toString("base64");
+    const created = cli.run(["create", "--owner", "acct_4", "--hmac", "--require-signed", "--json"], { env: { KEYWARD_SEALING_KEY: sealingKey } });
+    const { token, record } = JSON.parse(created.stdout);
+    const url = "https://api.example.com/v1/prices";
+    // A .env file with CRLF line ends, or `export KEYWARD_TOKEN=" kw_…"`: the token is the same.
+    for (const value of [`${token}\r`, ` ${token}\n`]) {
+      const signed = cli.run(["sign", url, "--key-id", record.id, "--hmac"], { env: { KEYWARD_TOKEN: value } });
+      expect(signed.code).toBe(0);
+      const headers = new Headers([...signed.stdout.matchAll(/-H '([^:]*): ([^']*)'/g)].map((m) => [m[1]!, m[2]!] as [string, string]));
+      expect(await verifyRequestSignature(join(cli.dir, "keyward.db"), new Request(url, { headers }), sealingKey)).toBe("ok");
+    }
+    const blank = cli.run(["sign", url, "--key-id", record.id, "--hmac"], { env: { KEYWARD_TOKEN: " \t" } });
+    expect([blank.code, blank.stdout, blank.stderr]).toEqual([2, "", "keyward sign: --hmac reads the token from $KEYWARD_TOKEN, which is not set\n"]);
   });
 });
 
