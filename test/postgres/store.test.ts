@@ -251,7 +251,7 @@ describe.runIf(hasPostgres)("postgresStore", () => {
       expect((await g.list(s)).items.map((x) => x.id)).toEqual((await m.list(s)).items.map((x) => x.id));
       for (const x of [g, m]) {
         // A nonce with a lone surrogate is refused by the guard (a store may not keep it apart from another).
-        if (!s.isWellFormed()) await expect(x.rememberNonce({ tokenId: t.id, nonce: s }, 10, 0)).rejects.toMatchObject({ code: "INVALID_INPUT" });
+        if (/\p{Cs}/u.test(s)) await expect(x.rememberNonce({ tokenId: t.id, nonce: s }, 10, 0)).rejects.toMatchObject({ code: "INVALID_INPUT" });
         else {
           expect(await x.rememberNonce({ tokenId: t.id, nonce: s }, 10, 0)).toBe(true);
           expect(await x.rememberNonce({ tokenId: t.id, nonce: s }, 10, 0)).toBe(false);
