@@ -4,6 +4,7 @@ import { InvalidInputError, RevisionConflictError, StoreUnavailableError } from 
 import { headAnswerOf } from "../http/head.js";
 import { telemetryLogger } from "../keyward.js";
 import { callHook } from "../lib/hook.js";
+import { redactTokens } from "../lib/text.js";
 import { answerWithin } from "../lib/within.js";
 import type { AccountRecord } from "../manager/accounts.js";
 import type { IssuedToken } from "../manager/issued.js";
@@ -496,16 +497,16 @@ function lateAnswer(detail: string, cause: StoreUnavailableError): AdminAnswer {
   return Object.assign(new AdminAnswer(503, "STORE_UNAVAILABLE", "Service unavailable", detail, { "retry-after": "1" }), { cause });
 }
 
-/** An error's class name, if it looks like one: what the default reports name, never a message. */
+/** An error's class name, if it looks like one: what the default reports name, never a message (a token in it redacted). */
 const nameOf = (err: unknown): string => {
   const name = (err as { name?: unknown } | null)?.name;
-  return typeof name === "string" && /^[A-Za-z_$][\w$]{0,63}$/.test(name) ? name : typeof err;
+  return typeof name === "string" && /^[A-Za-z_$][\w$]{0,63}$/.test(name) ? redactTokens(name) : typeof err;
 };
 
-/** An error's own code (keyward's, a driver's), if it has a short one. */
+/** An error's own code (keyward's, a driver's), if it has a short one (a token in it redacted: the application's value, as its message is). */
 const codeOf = (err: unknown): string | undefined => {
   const code = (err as { code?: unknown } | null)?.code;
-  return (typeof code === "string" && /^[\w.-]{1,64}$/.test(code)) || typeof code === "number" ? String(code) : undefined;
+  return (typeof code === "string" && /^[\w.-]{1,64}$/.test(code)) || typeof code === "number" ? redactTokens(String(code)) : undefined;
 };
 
 /**

@@ -219,6 +219,29 @@ describe("without onError", () => {
     expect(String(error.mock.calls[0]![0])).toMatch(/^keyward admin: GET tokens\.list answered 500 INTERNAL_ERROR \(unknown\)/);
   });
 
+  it("writes no token an error's own name or code holds (the application's values, as its message is)", async () => {
+    const error = vi.spyOn(console, "error").mockImplementation(() => {});
+    const records: LogRecord[] = [];
+    const named = Object.assign(new Error("x"), { name: TOKEN_IN_MESSAGE });
+    const coded = Object.assign(new Error("x"), { code: TOKEN_IN_MESSAGE });
+    for (const thrown of [named, coded]) {
+      for (const keyward of [{}, { telemetry: { logger: (r: LogRecord) => records.push(r) } }]) {
+        const { call } = await serve(
+          () => {
+            throw thrown;
+          },
+          { onError: undefined, keyward },
+        );
+        expect((await call("/tokens")).status).toBe(500);
+      }
+    }
+    expect(error).toHaveBeenCalledTimes(2);
+    expect(records.filter((r) => r.event === "admin.error")).toHaveLength(2);
+    const written = JSON.stringify([error.mock.calls, records]);
+    expect(written).not.toContain("AAAAAAAAAA");
+    expect(written).toContain("acme_sk_live_[redacted]");
+  });
+
   it("names a store failure's code on the console line", async () => {
     const error = vi.spyOn(console, "error").mockImplementation(() => {});
     const { call } = await serve(() => "acct_1", { onError: undefined, keyward: { store: failingStore() } });
