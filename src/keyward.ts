@@ -35,6 +35,13 @@ export let signedBodyLimits: (kw: Keyward) => SignedBodyLimits | undefined;
  */
 export let telemetryLogger: (kw: Keyward) => ((record: LogRecord) => void) | undefined;
 
+/**
+ * The prefix of the instance's `acceptForeignTokens`, as a leak's audit entry
+ * shows an imported legacy key (`sk_[redacted]`); "" for none, or an instance
+ * of another copy of the package. Internal (not exported by any entry point).
+ */
+export let foreignTokenPrefix: (kw: Keyward) => string;
+
 /** How much of a signed body is read (`signatures.maxBodyBytes`). */
 export interface SignedBodyLimits {
   readonly maxBytes: number;
@@ -81,6 +88,8 @@ export class Keyward {
   readonly #signedBody: SignedBodyLimits;
   /** `telemetry.logger`. */
   readonly #logger: ((record: LogRecord) => void) | undefined;
+  /** `acceptForeignTokens.prefix`, or "". */
+  readonly #foreignPrefix: string;
 
   /**
    * @param options store, prefix, environment, sealing key, cache bounds, clock
@@ -92,6 +101,7 @@ export class Keyward {
     this.#verifier = new Verifier(config, detector);
     this.#signedBody = Object.freeze({ maxBytes: config.signatures.maxBodyBytes });
     this.#logger = config.telemetry?.logger;
+    this.#foreignPrefix = config.acceptForeignTokens === false ? "" : config.acceptForeignTokens.prefix;
     this.anomalies = {
       list: (filter = {}) => {
         checkOptionFields(filter, ANOMALY_FILTER_FIELDS);
@@ -167,5 +177,6 @@ export class Keyward {
         : (kw as Keyward).verify(request, ip === undefined ? options : { ...options, ip });
     signedBodyLimits = (kw) => (#signedBody in kw ? kw.#signedBody : undefined);
     telemetryLogger = (kw) => (#logger in kw ? kw.#logger : undefined);
+    foreignTokenPrefix = (kw) => (#foreignPrefix in kw ? kw.#foreignPrefix : "");
   }
 }

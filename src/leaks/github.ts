@@ -8,7 +8,7 @@ import { fromBase64, fromUtf8, toHex } from "../lib/bytes.js";
 import { checkOptionNames, optionNames } from "../lib/options.js";
 import { callHook } from "../lib/hook.js";
 import { readStream, withDeadline } from "../lib/read-stream.js";
-import type { Keyward } from "../keyward.js";
+import { foreignTokenPrefix, type Keyward } from "../keyward.js";
 import { DEFAULT_LEAK_ACTION, type LeakReport, redactedUrl } from "../manager/leaks.js";
 import { derToP1363, isP256PublicKey } from "./der.js";
 
@@ -214,7 +214,7 @@ export function createLeakReceiver(options: LeakReceiverOptions): (request: Requ
           continue;
         }
         // The URL as the audit entry keeps it: a flagged token is still live, and onLeak's text goes to emails and logs.
-        const url = m.url === null ? null : redactedUrl(m.url, m.token);
+        const url = m.url === null ? null : redactedUrl(m.url, m.token, foreignTokenPrefix(keyward));
         if (report.outcome === "revoked" || report.outcome === "flagged") notified.push(notify({ ...report, url, source: m.source }));
         labels.push({
           token_hash: await sha256(new TextEncoder().encode(m.token)),

@@ -162,7 +162,7 @@ function shownUrl(cfg: Pick<ResolvedConfig, "acceptForeignTokens">, url: string,
  * is not keyward's (an imported legacy key) is shown as `foreignPrefix`
  * then `[redacted]`.
  *
- * @internal Also what createLeakReceiver hands `onLeak`, which has no `acceptForeignTokens` to name a prefix by.
+ * @internal Also what createLeakReceiver hands `onLeak` (the prefix read from its Keyward instance).
  */
 export function redactedUrl(url: string, token: string, foreignPrefix = ""): string {
   const replacement = wellFormedPrefixLength(token) < 0 ? `${foreignPrefix}[redacted]` : redactTokens(token);

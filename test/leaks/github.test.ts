@@ -168,6 +168,18 @@ describe("createLeakReceiver (GitHub secret scanning)", () => {
     for (const secret of [live.token, live.token.replace(/_/g, "%5F"), live.token.slice(-20)]) expect(notified[0]!.url).not.toContain(secret);
   });
 
+  it("onLeak is handed the URL as the audit entry keeps it for an imported legacy key too: its prefix, then [redacted]", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", acceptForeignTokens: { prefix: "sk_", minLength: 32 } });
+    const legacy = "sk_live_0123456789abcdef0123456789abcdef";
+    const imported = await kw.tokens.import({ hash: sha256Hex(legacy), owner: "acct_1", kind: "secret" });
+    const notified: { url: string | null }[] = [];
+    const receiver = createLeakReceiver({ keyward: kw, publicKeys: [github.publicKey], action: "flag", onLeak: (r) => void notified.push(r) });
+    expect((await receiver(alert(JSON.stringify([match(legacy, { url: `https://gist.example/raw?key=${legacy}` })])))).status).toBe(200);
+    const [entry] = (await kw.tokens.audit({ tokenId: imported.id })).items.filter((e) => e.action === "leak");
+    expect(entry!.changes).toContain("url:https://gist.example/raw?key=sk_[redacted]");
+    expect(notified.map((n) => n.url)).toEqual(["https://gist.example/raw?key=sk_[redacted]"]);
+  });
+
   it("a replayed alert gets the same answer and acts on nothing again", async () => {
     const { live, web, receiver, notified, auditCount } = await setup();
     const body = JSON.stringify([match(web.token), match(live.token)]);
