@@ -111,8 +111,9 @@ export interface AdminHandlerOptions {
    * stays the same. Keyward's `telemetry.logger`, if any, is told too
    * (`admin.error`). Without either (default: `console.error`), each such
    * answer writes one console line. The record and the line name the
-   * operation, the status and codes only, never an error's message (a
-   * driver's may quote stored values, the application's a session).
+   * operation, the status and codes only (a token in an error's name or
+   * code redacted), never an error's message (a driver's may quote stored
+   * values, the application's a session).
    */
   onError?: ((error: unknown, context: AdminErrorContext) => void) | undefined;
   /** Prefix of the problem `type` URIs (default `"urn:keyward:problem:"`), as for the middleware. */
