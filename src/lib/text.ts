@@ -18,13 +18,6 @@ const UNSAFE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u;
  */
 const UNPORTABLE = /[\u0000\p{Cs}]/u;
 
-/** Whether `s` holds a UTF-16 surrogate that is not part of a pair (no UTF-8 encoding: a SQLite driver writes U+FFFD). */
-export function hasLoneSurrogate(s: string): boolean {
-  return LONE_SURROGATE.test(s);
-}
-
-const LONE_SURROGATE = /\p{Cs}/u;
-
 /** Whether `s` holds a character that must never reach a log line or a terminal unescaped. */
 export function hasUnsafeText(s: string): boolean {
   return UNSAFE.test(s);

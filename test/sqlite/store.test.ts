@@ -369,8 +369,12 @@ describe("sqliteStore", () => {
       await store.insert(t);
       expect(await store.get(t.id)).toEqual(t);
       expect((await store.list(s)).items.map((x) => x.id)).toEqual([t.id]);
-      expect(await store.rememberNonce({ tokenId: t.id, nonce: s }, 10, 0)).toBe(true);
-      expect(await store.rememberNonce({ tokenId: t.id, nonce: s }, 10, 0)).toBe(false);
+      // A nonce with NUL (or a lone surrogate) is refused by the guard: Node 22's node:sqlite cuts a string at NUL.
+      if (s.includes("\u0000")) await expect(store.rememberNonce({ tokenId: t.id, nonce: s }, 10, 0)).rejects.toMatchObject({ code: "INVALID_INPUT" });
+      else {
+        expect(await store.rememberNonce({ tokenId: t.id, nonce: s }, 10, 0)).toBe(true);
+        expect(await store.rememberNonce({ tokenId: t.id, nonce: s }, 10, 0)).toBe(false);
+      }
     }
     expect(await store.findByHash("' OR 1=1 --")).toBeNull();
   });

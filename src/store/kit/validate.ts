@@ -1,7 +1,7 @@
 // Input checks every store shares. `guardStore` runs them once, before any
 // adapter sees a call, so an adapter receives valid input only.
 import { InvalidInputError, TokenExistsError } from "../../errors.js";
-import { hasLoneSurrogate, hasUnportableText } from "../../lib/text.js";
+import { hasUnportableText } from "../../lib/text.js";
 import type {
   AuditEntry,
   CreditsPolicy,
@@ -329,8 +329,9 @@ export function checkNonceKey(key: NonceKey): void {
   checkObject(key, "key");
   checkString(key.tokenId, "key.tokenId");
   checkString(key.nonce, "key.nonce");
-  // A key column: node:sqlite writes a lone surrogate as U+FFFD, so two nonces would be one (the second a replay).
-  if (hasLoneSurrogate(key.nonce)) throw new InvalidInputError("key.nonce", "must not contain lone surrogates");
+  // A key column: node:sqlite writes a lone surrogate as U+FFFD (Node 22 also cuts a string at NUL), so two
+  // nonces would be one (the second a replay), as two idempotency keys would.
+  if (hasUnportableText(key.nonce)) throw new InvalidInputError("key.nonce", "must not contain U+0000 or lone surrogates");
 }
 
 /** The longest `writer` of a {@link UsageBatchKey}. */
