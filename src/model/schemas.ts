@@ -101,9 +101,9 @@ export const idempotencyKeySchema = text(MAX_IDEMPOTENCY_KEY_LENGTH).check(z.min
 /** Why an account is suspended, as the operator says it: up to 500 characters of safe text, not only spaces, no token. */
 export const suspensionReasonSchema = text(500).check(z.refine((s) => !isBlankText(s), "must say why (not empty, not only spaces or invisible characters)"));
 /**
- * An owner or a member a call only looks up: as {@link ownerSchema}, but a
- * token is not refused, so what was stored before tokens were refused can
- * still be found (and cleaned up).
+ * An owner or a member a call only looks up: as {@link ownerSchema}, but
+ * neither a token nor blank text is refused, so what was stored before they
+ * were refused can still be found (and cleaned up).
  */
 export const ownerQuerySchema = safeText(256).check(z.minLength(1, "must not be empty"));
 
