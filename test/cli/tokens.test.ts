@@ -526,12 +526,7 @@ describe("keyward CLI: token lifecycle", () => {
       for (const option of ["-d", "--data-binary"]) {
         const config = cli("sign", url, "--key-id", record.id, "--key-file", "client.key", option, "@order.json", "-H", "content-type: application/json", "--curl-config");
         expect([option, config.code, config.stderr]).toEqual([option, 0, ""]);
-        const sent = execFile("curl", ["-sS", "-K", "-", url, option, "@order.json", "-H", "content-type: application/json"], { cwd: cli.dir });
-        let out = "";
-        sent.stdout!.on("data", (chunk: string) => (out += chunk));
-        sent.stdin!.end(config.stdout);
-        await once(sent, "close");
-        expect([option, out]).toEqual([option, "accepted"]);
+        expect([option, await curlWithConfig(config.stdout, [url, option, "@order.json", "-H", "content-type: application/json"], cli.dir)]).toEqual([option, "accepted"]);
       }
       expect(server.seen).toEqual(['POST /v1/orders application/json {  "qty": 1}', 'POST /v1/orders application/json {\r\n  "qty": 1\n}\n']);
     } finally {
@@ -557,12 +552,7 @@ describe("keyward CLI: token lifecycle", () => {
         const body = [option, "a=1", option, "@part.txt", option, "c=é"];
         const config = cli("sign", url, "--key-id", record.id, "--key-file", "client.key", ...body, "-H", "content-type: application/json", "--curl-config");
         expect([option, config.code, config.stderr]).toEqual([option, 0, ""]);
-        const sent = execFile("curl", ["-sS", "-K", "-", url, ...body, "-H", "content-type: application/json"], { cwd: cli.dir });
-        let out = "";
-        sent.stdout!.on("data", (chunk: string) => (out += chunk));
-        sent.stdin!.end(config.stdout);
-        await once(sent, "close");
-        expect([option, out]).toEqual([option, "accepted"]);
+        expect([option, await curlWithConfig(config.stdout, [url, ...body, "-H", "content-type: application/json"], cli.dir)]).toEqual([option, "accepted"]);
       }
       expect(server.seen).toEqual(["POST /v1/orders application/json a=1&b=2&c=é", "POST /v1/orders application/json a=1&b=2\r\n&c=é"]);
     } finally {
@@ -634,6 +624,16 @@ describe("keyward CLI: token lifecycle", () => {
     expect([blank.code, blank.stdout, blank.stderr]).toEqual([2, "", "keyward sign: --hmac reads the token from $KEYWARD_TOKEN, which is not set\n"]);
   });
 });
+
+/** What real curl prints for `args`, given `config` (a `--curl-config` of keyward sign) on its standard input. */
+async function curlWithConfig(config: string, args: string[], cwd: string): Promise<string> {
+  const sent = execFile("curl", ["-sS", "-K", "-", ...args], { cwd });
+  let out = "";
+  sent.stdout!.on("data", (chunk: string) => (out += chunk));
+  sent.stdin!.end(config);
+  await once(sent, "close");
+  return out;
+}
 
 /**
  * An API route on 127.0.0.1 over the CLI's database, as an application would
