@@ -458,12 +458,10 @@ describe("keyward CLI: token lifecycle", () => {
   });
 
   it("keygen and sign: headers for curl that the server accepts", async () => {
-    const pair = JSON.parse(cli("keygen", "--json").stdout);
+    const { pair, record } = signingToken("acct_3");
     expect(pair.privateKey).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    const created = JSON.parse(cli("create", "--owner", "acct_3", "--require-signed", "--ed25519-public-key", pair.publicKey, "--json").stdout);
-    writeFileSync(join(cli.dir, "client.key"), pair.privateKey, { mode: 0o600 });
     const url = "https://api.example.com/v1/orders?x=1";
-    const signed = cli("sign", url, "--key-id", created.record.id, "--key-file", "client.key", "-d", '{"qty":1}', "-H", "content-type: application/json");
+    const signed = cli("sign", url, "--key-id", record.id, "--key-file", "client.key", "-d", '{"qty":1}', "-H", "content-type: application/json");
     expect(signed.code).toBe(0);
     const args = [...signed.stdout.matchAll(/-H '([^']*)'/g)].map((m) => m[1]!);
     expect(args.map((a) => a.split(":")[0])).toEqual(["signature-input", "signature", "content-digest"]);
@@ -474,7 +472,7 @@ describe("keyward CLI: token lifecycle", () => {
     // A changed body is refused: the digest and signature are bound to it.
     const tampered = new Request(url, { method: "POST", headers, body: '{"qty":9}' });
     expect(await verifyRequestSignature(join(cli.dir, "keyward.db"), tampered)).not.toBe("ok");
-    const both = cli("sign", url, "--key-id", created.record.id, "--key-file", "client.key", "--json", "--curl-config");
+    const both = cli("sign", url, "--key-id", record.id, "--key-file", "client.key", "--json", "--curl-config");
     expect([both.code, JSON.parse(both.stderr)]).toEqual([2, { code: "USAGE", message: "--json and --curl-config exclude each other" }]);
   });
 
@@ -515,9 +513,7 @@ describe("keyward CLI: token lifecycle", () => {
   it.skipIf(!curl && !inCI)("sign -d @file and --data-binary @file sign the body curl sends for the same option: a file with line breaks, real curl", async () => {
     expect(curl, "curl not found: CI must run this test (apt-get install -y curl)").toBe(true);
     cli("init");
-    const pair = JSON.parse(cli("keygen", "--json").stdout);
-    const { record } = JSON.parse(cli("create", "--owner", "acct_file", "--scope", "orders:write", "--require-signed", "--ed25519-public-key", pair.publicKey, "--json").stdout);
-    writeFileSync(join(cli.dir, "client.key"), pair.privateKey, { mode: 0o600 });
+    const { record } = signingToken("acct_file", "--scope", "orders:write");
     // curl -d @file strips carriage returns and line feeds; --data-binary @file sends the file as it is.
     writeFileSync(join(cli.dir, "order.json"), '{\r\n  "qty": 1\n}\n');
     const server = await ordersServer();
@@ -541,9 +537,7 @@ describe("keyward CLI: token lifecycle", () => {
   it.skipIf(!curl && !inCI)("sign with -d (or --data-binary) given more than once signs the body curl sends: the pieces joined with &, real curl", async () => {
     expect(curl, "curl not found: CI must run this test (apt-get install -y curl)").toBe(true);
     cli("init");
-    const pair = JSON.parse(cli("keygen", "--json").stdout);
-    const { record } = JSON.parse(cli("create", "--owner", "acct_pieces", "--scope", "orders:write", "--require-signed", "--ed25519-public-key", pair.publicKey, "--json").stdout);
-    writeFileSync(join(cli.dir, "client.key"), pair.privateKey, { mode: 0o600 });
+    const { record } = signingToken("acct_pieces", "--scope", "orders:write");
     writeFileSync(join(cli.dir, "part.txt"), "b=2\r\n");
     const server = await ordersServer();
     try {
@@ -624,6 +618,17 @@ describe("keyward CLI: token lifecycle", () => {
     expect([blank.code, blank.stdout, blank.stderr]).toEqual([2, "", "keyward sign: --hmac reads the token from $KEYWARD_TOKEN, which is not set\n"]);
   });
 });
+
+/**
+ * A token of `owner` that must sign its requests (Ed25519, from `keyward keygen`), created by the CLI with `args`;
+ * its private key written to client.key in the CLI's folder (mode 0600).
+ */
+function signingToken(owner: string, ...args: string[]): { pair: { privateKey: string; publicKey: string }; record: { id: string } } {
+  const pair = JSON.parse(cli("keygen", "--json").stdout);
+  const { record } = JSON.parse(cli("create", "--owner", owner, ...args, "--require-signed", "--ed25519-public-key", pair.publicKey, "--json").stdout);
+  writeFileSync(join(cli.dir, "client.key"), pair.privateKey, { mode: 0o600 });
+  return { pair, record };
+}
 
 /** What real curl prints for `args`, given `config` (a `--curl-config` of keyward sign) on its standard input. */
 async function curlWithConfig(config: string, args: string[], cwd: string): Promise<string> {
