@@ -120,7 +120,7 @@ function isPort(s: string): boolean {
  * For `Forwarded` (RFC 7239 §6) IPv6 must be bracketed, and an obfuscated
  * port (`_abc`) is accepted since only the address is used.
  */
-function parseNode(node: string, forwarded: boolean): string | null {
+export function parseNode(node: string, forwarded: boolean): string | null {
   let addr = node;
   let port: string | null = null;
   if (node.startsWith("[")) {
@@ -164,12 +164,15 @@ const TCHAR = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
  * element, left to right. An element without exactly one `for` parameter
  * gives `""` (malformed when walked). Returns null on a syntax error of the
  * whole value (unbalanced quotes, bad parameter names) or too many elements.
- * Linear in the length of `value`.
+ * Linear in the length of `value`. `protos`, when given, gains each
+ * element's `proto=` value (RFC 7239 §5.4), lowercased, or null, in the
+ * same order.
  */
-function splitForwarded(value: string): string[] | null {
+export function splitForwarded(value: string, protos?: (string | null)[]): string[] | null {
   const out: string[] = [];
   let forValue: string | null = null;
   let forCount = 0;
+  let proto: string | null = null;
   let i = 0;
   const n = value.length;
   const skipOws = () => {
@@ -210,14 +213,18 @@ function splitForwarded(value: string): string[] | null {
     if (name === "for") {
       forCount++;
       forValue = v;
+    } else if (name === "proto") {
+      proto = v.toLowerCase();
     }
     skipOws();
     if (i >= n || value[i] === ",") {
       // RFC 7239 §4: a parameter MUST NOT occur more than once per element.
       out.push(forCount === 1 && forValue !== null ? forValue : "");
+      protos?.push(proto);
       if (out.length > MAX_ENTRIES) return null;
       forValue = null;
       forCount = 0;
+      proto = null;
       if (i >= n) return out;
       i++;
       skipOws();

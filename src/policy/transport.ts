@@ -10,7 +10,10 @@
  * "x-forwarded-for"`) or the `proto=` parameters of `Forwarded` (RFC 7239
  * §5.4). Every proxy on the way may add a value; the request counts as
  * secure only when every value is `https`, so a client that writes its own
- * `https` in front of a proxy that appends `http` gains nothing.
+ * `https` in front of a proxy that appends `http` gains nothing. Of
+ * `Forwarded`, only the elements trusted proxies appended are read (as
+ * the client's address is): a `proto=https` the client wrote left of them,
+ * before a proxy that appends no `proto=`, is not.
  *
  * Development on the same machine is exempt: a URL whose host is
  * `localhost`, `127.0.0.0/8` or `[::1]`, from a client that is itself on a
@@ -29,7 +32,7 @@
  * @module keyward/policy
  */
 import { detach } from "../lib/detach.js";
-import { type ClientIpResolver, createClientIpResolver, type ForwardingHeader, type HeaderSource } from "./client-ip.js";
+import { type ClientIpResolver, createClientIpResolver, type ForwardingHeader, type HeaderSource, parseNode, splitForwarded } from "./client-ip.js";
 import { compileIpAllowlist, isLoopbackIp } from "./ip.js";
 
 /** How a request arrived: over TLS, over plain http, or plain http on the loopback (exempt). */
@@ -63,17 +66,28 @@ function isLoopbackHost(hostname: string): boolean {
   return isLoopbackIp(hostname.startsWith("[") ? hostname.slice(1, -1) : hostname);
 }
 
-/** The `proto` values of a forwarding header, lowercased; null when there are none. */
-function forwardedProtos(value: string, header: ForwardingHeader): string[] | null {
+/**
+ * The `proto` values of a forwarding header a trusted proxy vouches for,
+ * lowercased; null when there are none; `"unparsed"` for a `Forwarded`
+ * value that does not parse. `X-Forwarded-Proto` holds no more than
+ * schemes: every value is read (a client's `https` before a proxy's `http`
+ * gains nothing). Of `Forwarded` (RFC 7239 §4), only the elements trusted
+ * proxies appended: from the right, each one whose `for=` is a trusted
+ * proxy vouches for the element before it, up to the one naming the
+ * client; the elements left of it are the client's own (a `proto=https`
+ * written before a proxy that appends no `proto=`).
+ */
+function forwardedProtos(value: string, header: ForwardingHeader, isTrusted: (ip: string) => boolean): string[] | null | "unparsed" {
   if (header === "x-forwarded-for") return value.split(",").map((v) => v.trim().toLowerCase());
+  const protos: (string | null)[] = [];
+  const nodes = splitForwarded(value, protos);
+  if (nodes === null) return "unparsed";
   const out: string[] = [];
-  for (const element of value.split(",")) {
-    for (const pair of element.split(";")) {
-      const eq = pair.indexOf("=");
-      if (eq !== -1 && pair.slice(0, eq).trim().toLowerCase() === "proto") {
-        out.push(pair.slice(eq + 1).trim().replace(/^"(.*)"$/, "$1").toLowerCase());
-      }
-    }
+  for (let i = nodes.length - 1; i >= 0; i--) {
+    const proto = protos[i];
+    if (proto !== null && proto !== undefined) out.push(proto);
+    const ip = parseNode(nodes[i]!, true);
+    if (ip === null || !isTrusted(ip)) break;
   }
   return out.length === 0 ? null : out;
 }
@@ -110,11 +124,12 @@ export function createTransportResolver(options: { trustedProxies?: readonly str
   return (url, socketIp, headers, resolved) => {
     try {
       const trusted = isTrusted !== null && typeof socketIp === "string" && isTrusted(socketIp);
-      if (trusted) {
+      if (trusted && isTrusted !== null) {
         const value = headers.get(name);
         if (typeof value === "string" && value.trim() !== "") {
           if (value.length > MAX_HEADER_LENGTH) return "http";
-          const protos = forwardedProtos(value, header);
+          const protos = forwardedProtos(value, header, isTrusted);
+          if (protos === "unparsed") return "http";
           if (protos !== null) return protos.every((p) => p === "https") ? "https" : "http";
         }
       }

@@ -649,6 +649,21 @@ export function describeMiddleware(name: string, start: StartServer, makeRoute: 
       }
     });
 
+    it("HTTPS only, behind a trusted proxy that appends Forwarded without proto=: a client's own proto=https left of it is not believed", async () => {
+      const behind = new Keyward({ store: new MemoryStore(), prefix: "acme", trustedProxies: ["127.0.0.1"], forwardedHeader: "forwarded" });
+      const { token } = await behind.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["core:read"] });
+      const app = await start(behind, {});
+      try {
+        const via = (forwarded: string) => rawRequest(`${app.url}/prices`, [["authorization", `Bearer ${token}`], ["forwarded", forwarded]]);
+        // The client wrote the first element (as one line, or a line of its own); the proxy appended its client's.
+        expect(await via("for=10.0.0.7;proto=https, for=203.0.113.9")).toMatchObject({ status: 403, json: { code: "INSECURE_TRANSPORT" } });
+        expect(await via("proto=https, for=203.0.113.9")).toMatchObject({ status: 403, json: { code: "INSECURE_TRANSPORT" } });
+        expect((await via("for=203.0.113.9;proto=https")).status).toBe(200); // the proxy's own proto=
+      } finally {
+        await app.close();
+      }
+    });
+
     it("credits: 402 with the balance and the refill time; RateLimit fields on allowed and denied answers", async () => {
       const { token } = await kw.tokens.create({
         owner: "acct_1",

@@ -168,6 +168,25 @@ describe("createTransportResolver", () => {
     expect(forwarded("http://a/x", "10.0.0.2", h({ "x-forwarded-proto": "https" }))).toBe("http");
   });
 
+  it("believes only the Forwarded elements trusted proxies appended: a client's own proto=https left of them is not read", () => {
+    // The proxy (10.0.0.2) appends an element without proto= for its client 203.0.113.9: the URL received decides.
+    expect(forwarded("http://a/x", "10.0.0.2", h({ forwarded: "proto=https, for=203.0.113.9" }))).toBe("http");
+    expect(forwarded("http://a/x", "10.0.0.2", h({ forwarded: "for=10.0.0.7;proto=https, for=203.0.113.9" }))).toBe("http");
+    expect(forwarded("http://a/x", "10.0.0.2", h({ forwarded: "for=198.51.100.1;proto=https, for=203.0.113.9;host=a" }))).toBe("http");
+    // Two lines, the client's first: one list (RFC 9110 §5.3).
+    const lines = new Headers();
+    lines.append("forwarded", "for=10.0.0.7;proto=https");
+    lines.append("forwarded", "for=203.0.113.9");
+    expect(forwarded("http://a/x", "10.0.0.2", lines)).toBe("http");
+    // A client's element with proto=http left of the trusted chain denies nothing either.
+    expect(forwarded("http://a/x", "10.0.0.2", h({ forwarded: "proto=http, for=203.0.113.9;proto=https" }))).toBe("https");
+    // Through two trusted proxies, each element believed: every proto must be https.
+    expect(forwarded("http://a/x", "10.0.0.2", h({ forwarded: "proto=http, for=203.0.113.9;proto=https, for=10.0.0.9;proto=https" }))).toBe("https");
+    expect(forwarded("http://a/x", "10.0.0.2", h({ forwarded: "for=203.0.113.9;proto=https, for=10.0.0.9;proto=http" }))).toBe("http");
+    // A value that does not parse is not believed.
+    expect(forwarded("http://a/x", "10.0.0.2", h({ forwarded: 'proto=https, for="203.0.113.9' }))).toBe("http");
+  });
+
   it("never throws, and what a client appends never turns http into https", () => {
     fc.assert(
       fc.property(fc.string(), fc.string({ maxLength: 40 }), fc.option(fc.string({ maxLength: 20 })), (url, proto, ip) => {
