@@ -2,7 +2,7 @@
 // wrapper. Runtime-agnostic.
 import type { IncomingMessage } from "node:http";
 import { type EdgeRequest, requestOf } from "./core.js";
-import { type BodyFields, conflictingHosts, hasBody, headerOf, INVALID_HOST } from "./node.js";
+import { type BodyFields, conflictingHosts, consumed, hasBody, headerOf, INVALID_HOST } from "./node.js";
 
 /** The header fields of a Node request, and its connection (and HTTP/2 stream). */
 type NodeFields = Pick<IncomingMessage, "headers" | "rawHeaders" | "socket"> & BodyFields;
@@ -71,6 +71,8 @@ class FetchEdgeRequest<Req> implements EdgeRequest<Req> {
     const request = this.fetchRequest;
     // Same URL: keyward reads a clone of the body, the application the original.
     if (url === request.url) return { request, body: undefined };
+    // Read before the guard (a middleware's `c.req.json()`): answered as at the same URL, BODY_ALREADY_READ, not clone()'s TypeError.
+    if (request.bodyUsed || request.body?.locked === true) return { request: await consumed(url, request.method, request.headers), body: undefined };
     const body = request.body === null ? null : request.clone().body;
     return { request: requestOf(url, request.method, { headers: request.headers, body, duplex: "half" } as RequestInit), body: undefined };
   }

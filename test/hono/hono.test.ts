@@ -6,9 +6,10 @@ import { serve } from "@hono/node-server";
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
 import { type HonoRouteOptions, type KeywardEnv, keywardHono } from "../../src/hono/index.js";
+import { createSigner } from "../../src/client/index.js";
 import { Keyward, MemoryStore } from "../../src/index.js";
 import { describeHttp2 } from "../http/http2.js";
-import { describeMiddleware, failingHooks, signedTraces } from "../http/scenarios.js";
+import { describeMiddleware, failingHooks, signedTraces, signingToken } from "../http/scenarios.js";
 
 /** Promises of another realm, as an edge runtime's fetch and crypto.subtle answer with. */
 const foreign = vm.runInNewContext("({ resolve: (v) => Promise.resolve(v), reject: (e) => Promise.reject(e) })") as {
@@ -362,6 +363,40 @@ describe("keyward/hono: a handler's own Response keeps the allowed request's fie
     } finally {
       (server as import("node:http").Server).closeAllConnections();
       server.close();
+    }
+  });
+});
+
+describe("keyward/hono: a signed body a middleware read before the guard", () => {
+  it("is answered 500 BODY_ALREADY_READ problem+json, with publicOrigin as without, in both forms (before: clone()'s TypeError reached app.onError)", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme", signatures: { maxBodyBytes: 1024 } });
+    const { pair, record } = await signingToken(kw);
+    const signer = createSigner({ keyId: record.id, alg: "ed25519", privateKey: pair.seed });
+    for (const publicOrigin of [undefined, "https://api.example.com"]) {
+      const app = new Hono<KeywardEnv>();
+      app.onError((err, c) => c.text(`app.onError: ${(err as Error).message}`, 500));
+      const guard = keywardHono(kw, publicOrigin === undefined ? {} : { publicOrigin });
+      // A middleware in front reads the body (a validator, a logger): Hono reads c.req.raw's.
+      app.use("*", async (c, next) => {
+        await c.req.json();
+        await next();
+      });
+      app.post("/orders", guard.requireToken(), async (c) => c.json({ token: c.get("keyward").tokenId }));
+      app.post("/handler", guard.requireToken({}, async (c) => c.json({ token: c.get("keyward").tokenId })));
+      const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
+      await new Promise((resolve) => server.once("listening", resolve));
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      try {
+        for (const path of ["/orders", "/handler"]) {
+          const signed = await signer.sign(new Request(`${publicOrigin ?? base}${path}`, { method: "POST", body: '{"a":1}', headers: { "content-type": "application/json" } }));
+          const res = await fetch(`${base}${path}`, { method: "POST", headers: signed.headers, body: '{"a":1}' });
+          expect(res.headers.get("content-type"), `${publicOrigin} ${path}`).toBe("application/problem+json");
+          expect({ status: res.status, json: await res.json() }, `${publicOrigin} ${path}`).toMatchObject({ status: 500, json: { code: "BODY_ALREADY_READ" } });
+        }
+      } finally {
+        (server as import("node:http").Server).closeAllConnections();
+        server.close();
+      }
     }
   });
 });
