@@ -14,7 +14,7 @@
  * @module keyward/fetch
  */
 import { ConfigError } from "../errors.js";
-import { allowHeaders, createEdge, createRoute, decide, denialParts, type EdgeOptions, preflightAnswer, type RouteOptions, withHeaders } from "../http/core.js";
+import { allowHeaders, createEdge, createRoute, decide, denialParts, type EdgeOptions, isAnswer, preflightAnswer, type RouteOptions, withHeaders } from "../http/core.js";
 import { fetchEdgeRequest, incomingHeaders } from "../http/fetch-request.js";
 import { answerFor } from "../http/head.js";
 import type { Keyward } from "../keyward.js";
@@ -95,7 +95,7 @@ export function keywardFetch<Rest extends unknown[] = unknown[]>(kw: Keyward, op
           // One that logs and rethrows: a rejection too, not a throw out of the runtime's (or a bridge's) listener.
           return Promise.reject(thrown);
         }
-        return isThenable(answered) ? Promise.resolve(answered).then((a) => a ?? Promise.reject(err)) : (answered ?? Promise.reject(err));
+        return isThenable(answered) ? Promise.resolve(answered).then((a) => (isAnswer(a) ? a : Promise.reject(err))) : isAnswer(answered) ? answered : Promise.reject(err);
       };
       const answer = (request: Request, args: Rest, origin: string | null, decision: Decision): Response | Promise<Response> => {
         if (!decision.ok) {
@@ -105,7 +105,7 @@ export function keywardFetch<Rest extends unknown[] = unknown[]>(kw: Keyward, op
           };
           if (!onDenied) return problem();
           const answered = onDenied(decision, request);
-          return isThenable(answered) ? Promise.resolve(answered).then((a) => a ?? problem()) : (answered ?? problem());
+          return isThenable(answered) ? Promise.resolve(answered).then((a) => (isAnswer(a) ? a : problem())) : isAnswer(answered) ? answered : problem();
         }
         const res = handler(request, decision, ...args);
         return isThenable(res) ? Promise.resolve(res).then((r) => withHeaders(r, allowHeaders(edge, decision, origin))) : withHeaders(res, allowHeaders(edge, decision, origin));

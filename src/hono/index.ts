@@ -17,7 +17,7 @@
 import type { Context, Env, MiddlewareHandler, Next } from "hono";
 import type { StatusCode } from "hono/utils/http-status";
 import { ConfigError } from "../errors.js";
-import { allowHeaders, createEdge, createRoute, decide, denialParts, type EdgeOptions, preflightAnswer, type RouteOptions, withHeaders } from "../http/core.js";
+import { allowHeaders, createEdge, createRoute, decide, denialParts, type EdgeOptions, isAnswer, preflightAnswer, type RouteOptions, withHeaders } from "../http/core.js";
 import { fetchEdgeRequest, incomingHeaders } from "../http/fetch-request.js";
 import type { Keyward } from "../keyward.js";
 import { isThenable } from "../lib/thenable.js";
@@ -109,7 +109,7 @@ function rethrow(err: unknown): never {
 
 /** onError's answer; when it answered nothing, the error goes on to Hono's onError: never a request let through. */
 function answeredOr(c: Context, answer: Response | undefined, err: unknown): Response {
-  if (answer !== undefined && answer !== null) return answer;
+  if (isAnswer(answer)) return answer;
   if (c.finalized) return c.res;
   throw err;
 }
@@ -175,7 +175,7 @@ export function keywardHono<E extends Env = AnyEnv>(kw: Keyward, options: Keywar
           return answerWith(c, answer.body, answer.status, answer.headers);
         };
         if (!onDenied) return problem();
-        const or = (answered: unknown) => (answered ?? (c.finalized ? c.res : problem())) as Response;
+        const or = (answered: unknown): Response => (isAnswer(answered) ? answered : c.finalized ? c.res : problem());
         try {
           const answered = onDenied(decision, c);
           return isThenable(answered) ? Promise.resolve(answered).then(or).catch(failed) : or(answered);

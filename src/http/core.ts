@@ -395,6 +395,16 @@ export function allowHeaders(edge: Edge, decision: Decision, origin: string | nu
 }
 
 /**
+ * Whether a hook's return value (`onDenied`, `onError`) is an answer: a
+ * `Response`, of any realm or copy of undici (a status and headers). What
+ * else it returns (a logger's call gives the logger, a flag) answered
+ * nothing, as `undefined` does: never handed to the runtime as a Response.
+ */
+export function isAnswer(value: unknown): value is Response {
+  return value instanceof Response || (typeof value === "object" && value !== null && typeof (value as Response).status === "number" && typeof (value as Response).headers === "object");
+}
+
+/**
  * Adds an allowed request's fields ({@link allowHeaders}) to the response a
  * handler built, copying it when its headers are immutable
  * (`Response.redirect`, a `fetch()` response). A field the handler set

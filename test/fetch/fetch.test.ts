@@ -105,7 +105,7 @@ describe("keyward/fetch answers at once when it can", () => {
 });
 
 describe("keyward/fetch: an onDenied that answers nothing", () => {
-  it("(it only logs) lets nothing through, sync or async: the default answer goes out over HTTP, the handler never runs", async () => {
+  it("(it only logs, or returns what is no Response: a logger, false) lets nothing through, sync or async: the default answer goes out over HTTP, the handler never runs", async () => {
     const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
     const logged: string[] = [];
     let ran = 0;
@@ -119,17 +119,27 @@ describe("keyward/fetch: an onDenied that answers nothing", () => {
           logged.push(d.code);
         },
       }, handler),
+      // A logger whose calls return the logger (winston's), or a flag: no Response, nothing answered.
+      "/logger": guard.requireToken({ onDenied: (d) => logger.warn(d.code) as never }, handler),
+      "/logger-async": guard.requireToken({ onDenied: async (d) => logger.warn(d.code) as never }, handler),
+      "/false": guard.requireToken({ onDenied: (d) => (logged.push(d.code) < 0) as never }, handler),
+    };
+    const logger = {
+      warn(message: string) {
+        logged.push(message);
+        return this;
+      },
     };
     const server = serve({ fetch: (request) => routes[new URL(request.url).pathname]!(request), port: 0, hostname: "127.0.0.1" }) as Server;
     await new Promise((resolve) => server.once("listening", resolve));
     try {
       const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-      for (const path of ["/sync", "/async"]) {
+      for (const path of ["/sync", "/async", "/logger", "/logger-async", "/false"]) {
         const res = await fetch(`${url}${path}`);
         expect([path, res.status, res.headers.get("content-type")]).toEqual([path, 401, "application/problem+json"]);
         expect(await res.json()).toMatchObject({ code: "TOKEN_MISSING" });
       }
-      expect(logged).toEqual(["TOKEN_MISSING", "TOKEN_MISSING"]);
+      expect(logged).toEqual(Array(5).fill("TOKEN_MISSING"));
       expect(ran).toBe(0);
     } finally {
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -117,7 +117,7 @@ describe("keyward/hono, handler form: answers at once when it can; errors reach 
 });
 
 describe("keyward/hono: an onDenied that answers nothing", () => {
-  it("(it only logs) lets nothing through, in both forms, sync or async: the default answer goes out over HTTP, the handler never runs", async () => {
+  it("(it only logs, or returns what is no Response: a logger, false) lets nothing through, in both forms, sync or async: the default answer goes out over HTTP, the handler never runs", async () => {
     const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
     const logged: string[] = [];
     let ran = 0;
@@ -132,16 +132,28 @@ describe("keyward/hono: an onDenied that answers nothing", () => {
     app.get("/middleware-async", guard.requireToken({ onDenied: later }), (c) => c.json({ secret: ++ran }));
     app.get("/handler", guard.requireToken({ onDenied: sync }, (c) => c.json({ secret: ++ran })));
     app.get("/handler-async", guard.requireToken({ onDenied: later }, (c) => c.json({ secret: ++ran })));
+    // A logger whose calls return the logger (winston's), or a flag: no Response, nothing answered.
+    const logger = {
+      warn(message: string) {
+        logged.push(message);
+        return this;
+      },
+    };
+    const returning = (d: { code: string }) => logger.warn(d.code) as never;
+    app.get("/middleware-logger", guard.requireToken({ onDenied: returning }), (c) => c.json({ secret: ++ran }));
+    app.get("/middleware-false", guard.requireToken({ onDenied: (d) => (logged.push(d.code) < 0) as never }), (c) => c.json({ secret: ++ran }));
+    app.get("/handler-logger", guard.requireToken({ onDenied: async (d) => returning(d) }, (c) => c.json({ secret: ++ran })));
     const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
     await new Promise((resolve) => server.once("listening", resolve));
     try {
       const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-      for (const path of ["/middleware", "/middleware-async", "/handler", "/handler-async"]) {
+      const paths = ["/middleware", "/middleware-async", "/handler", "/handler-async", "/middleware-logger", "/middleware-false", "/handler-logger"];
+      for (const path of paths) {
         const res = await fetch(`${url}${path}`);
         expect([path, res.status, res.headers.get("content-type")]).toEqual([path, 401, "application/problem+json"]);
         expect(await res.json()).toMatchObject({ code: "TOKEN_MISSING" });
       }
-      expect(logged).toEqual(Array(4).fill("TOKEN_MISSING"));
+      expect(logged).toEqual(Array(paths.length).fill("TOKEN_MISSING"));
       expect(ran).toBe(0);
     } finally {
       await new Promise<void>((resolve) => server.close(() => resolve()));
