@@ -98,6 +98,10 @@ describe("keyward/fetch answers at once when it can", () => {
     const logs = () => undefined as never;
     await expect(guard.requireToken({ getToken: boom, onError: logs }, () => new Response())(request)).rejects.toThrow("boom");
     await expect(guard.requireToken({ getToken: boom, onError: async () => logs() }, () => new Response())(request)).rejects.toThrow("boom");
+    // One that returns what is no Response (a logger whose calls return it, false): it answered nothing either.
+    const logger = { error: () => logger };
+    await expect(guard.requireToken({ getToken: boom, onError: () => logger.error() as never }, () => new Response())(request)).rejects.toThrow("boom");
+    await expect(guard.requireToken({ getToken: boom, onError: async () => false as never }, () => new Response())(request)).rejects.toThrow("boom");
     const rescued = guard.requireToken({ onError: () => new Response("rescued", { status: 500 }), onDenied: async () => boom() }, () => new Response());
     const noToken = new Request("https://api.example.com/");
     expect(await (await rescued(noToken)).text()).toBe("rescued");
