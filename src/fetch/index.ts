@@ -56,7 +56,7 @@ export type GuardedHandler<Rest extends unknown[]> = (request: Request, decision
 export interface KeywardFetch<Rest extends unknown[]> {
   /** Wraps a handler so it runs only for requests with a token allowed for the route. */
   requireToken(options: FetchRouteOptions, handler: GuardedHandler<Rest>): (request: Request, ...rest: Rest) => Response | Promise<Response>;
-  /** The answer to a CORS preflight (with `cors: true`), or null when the request is not one. */
+  /** The answer to a CORS preflight (with `cors: true`), or null when the request is not one. @throws {TypeError} with `cors: true`, given no Fetch `Request` (a Node request). */
   preflight(request: Request): Response | null;
 }
 
@@ -75,6 +75,10 @@ export function keywardFetch<Rest extends unknown[] = unknown[]>(kw: Keyward, op
   if (getIp !== undefined && typeof getIp !== "function") throw new ConfigError("getIp", "must be a function");
   const preflight = (request: Request): Response | null => {
     if (!edge.cors) return null;
+    // The application's mistake (a Node request), said as kw.verify says it, not as the TypeError of headers.get.
+    if (typeof (request as Partial<Request> | null)?.headers?.get !== "function") {
+      throw new TypeError("keyward/fetch expects a Fetch API Request (for Express or Fastify, use keyward/express or keyward/fastify)");
+    }
     const answer = preflightAnswer(edge, request.method, (name) => request.headers.get(name));
     return answer === null ? null : new Response(null, answer);
   };

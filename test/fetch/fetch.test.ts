@@ -248,3 +248,42 @@ describe("keyward/fetch under a node:http server of its own", () => {
     }
   });
 });
+
+describe("keyward/fetch given a Node request (mounted on node:http or Express by mistake)", () => {
+  it("says what it expects, with cors as without (before: request.headers.get is not a function)", async () => {
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const { token } = await kw.tokens.create({ owner: "acct_1", kind: "secret" });
+    const errors: string[] = [];
+    const guards = [keywardFetch(kw), keywardFetch(kw, { cors: true })];
+    const server = createServer(async (req, res) => {
+      const guard = guards[Number(req.url === "/cors")]!;
+      for (const call of [() => guard.requireToken({}, () => new Response("ok"))(req as never), () => guard.preflight(req as never)]) {
+        try {
+          const answer = await call();
+          errors.push(answer === null ? "null" : "answered");
+        } catch (err) {
+          errors.push(String(err));
+        }
+      }
+      res.end();
+    });
+    server.listen(0, "127.0.0.1");
+    await new Promise((resolve) => server.once("listening", resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      for (const path of ["/", "/cors"]) {
+        errors.length = 0;
+        const requests = [await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}`, origin: "https://app.example" } })];
+        requests.push(await fetch(`${url}${path}`, { method: "OPTIONS", headers: { origin: "https://app.example", "access-control-request-method": "GET" } }));
+        expect(requests.map((r) => r.status)).toEqual([200, 200]);
+        // requireToken rejects; preflight, which reads the request only with cors, throws or answers null.
+        const expected = path === "/cors" ? 4 : 2;
+        expect(errors.filter((e) => e !== "null").length, path).toBe(expected);
+        for (const e of errors.filter((e) => e !== "null")) expect(e, path).toMatch(/^TypeError: .*expects a Fetch API Request/);
+      }
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
