@@ -344,7 +344,9 @@ class KeywardTokens extends HTMLElement {
     if (csrf && method !== "GET" && method !== "HEAD") headers["x-csrf-token"] = csrf;
     let res: Response;
     try {
-      res = await fetch(`${this.getAttribute("api") ?? ""}${path}`, { method, headers, credentials: "same-origin", ...(body !== undefined && { body: JSON.stringify(body) }) });
+      // referrerPolicy: under a no-referrer page (the console's), a browser true to Fetch §3.1 names a change's origin `null`,
+      // which the API refuses from a browser that sends no Sec-Fetch-Site; same-origin names it, and refers to no other site.
+      res = await fetch(`${this.getAttribute("api") ?? ""}${path}`, { method, headers, credentials: "same-origin", referrerPolicy: "same-origin", ...(body !== undefined && { body: JSON.stringify(body) }) });
     } catch {
       return null;
     }
