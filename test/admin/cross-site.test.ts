@@ -104,4 +104,13 @@ describe("a change without Sec-Fetch-Site: its Origin decides", () => {
       await new Promise((resolve) => server.close(resolve));
     }
   });
+
+  it("a method override (X-HTTP-Method-Override, X-Method-Override, ?_method=) is not honoured: a GET stays a read, a POST to a token is 405", async () => {
+    const override = { "x-http-method-override": "DELETE", "x-method-override": "DELETE", "x-http-method": "DELETE" };
+    const read = await fetch(`${srv.url}/tokens/${record.id}?_method=DELETE`, { headers: { authorization: `Bearer ${session}`, ...override } });
+    expect(read.status).toBe(200);
+    const post = await fetch(`${srv.url}/tokens/${record.id}?_method=DELETE`, { method: "POST", headers: { authorization: `Bearer ${session}`, "content-type": "application/json", ...override }, body: "{}" });
+    expect([post.status, post.headers.get("allow")]).toEqual([405, "GET, HEAD, PATCH, DELETE"]);
+    expect(await srv.kw.tokens.get(record.id)).toMatchObject({ id: record.id, revokedAt: null });
+  });
 });
