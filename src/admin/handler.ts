@@ -333,10 +333,14 @@ function route(parts: readonly string[]): { methods: Methods; id: string } | nul
  * browsers mark every request with `Sec-Fetch-Site` (Fetch Metadata), and a
  * state change from another site, or another origin of the same site, is
  * refused even before the JSON media type would force a CORS preflight.
+ * Without it (an older browser, a proxy that strips it), a browser names its
+ * page's origin in `Origin` on every change (Fetch §3.1; `null` from an
+ * opaque one): any but this one's is refused. Neither header: no browser's.
  */
-function checkFetchSite(request: Request): void {
+function checkFetchSite(request: Request, own: string, allowed: ReadonlySet<string>): void {
   const site = request.headers.get("sec-fetch-site");
-  if (site !== null && site !== "same-origin" && site !== "none") {
+  const origin = request.headers.get("origin");
+  if (site === null ? origin !== null && origin !== own && !allowed.has(origin) : site !== "same-origin" && site !== "none") {
     throw new AdminAnswer(403, "CROSS_SITE_REQUEST", "Cross-site request", "Changes are accepted from this site's own pages only.");
   }
 }
@@ -440,7 +444,7 @@ function handlerOf(cfg: AdminConfig): AdminHandler {
       const op = Object.hasOwn(found.methods, verb) ? found.methods[verb] : undefined;
       if (op === undefined) throw methodNotAllowed(Object.keys(found.methods));
       operation = op;
-      if (!isGet) checkFetchSite(request);
+      if (!isGet) checkFetchSite(request, url.origin, cfg.allowedOrigins);
       const who = await principal(cfg, request, op);
       if (who instanceof Response) return who;
       // The body first, then the account: a change is judged on the role and suspension in force once its body is

@@ -116,6 +116,15 @@ export interface AdminHandlerOptions {
    * values, the application's a session).
    */
   onError?: ((error: unknown, context: AdminErrorContext) => void) | undefined;
+  /**
+   * Origins whose pages may send changes besides the request URL's own, e.g.
+   * `["https://example.com"]`: the one the browser sees when the handler
+   * runs behind a proxy its request URL does not show (with
+   * `toNodeHandler`, its `publicOrigin` is the request URL's). Judged only
+   * when a browser sends no `Sec-Fetch-Site`: another `Origin` is refused,
+   * 403 `CROSS_SITE_REQUEST` (default none).
+   */
+  allowedOrigins?: readonly string[] | undefined;
   /** Prefix of the problem `type` URIs (default `"urn:keyward:problem:"`), as for the middleware. */
   problemTypeBase?: string | undefined;
   /** Serve the console page at the base path (default true); false serves the API only. */
@@ -135,6 +144,7 @@ export interface AdminConfig {
   readonly bodyTimeoutMs: number;
   readonly storeTimeoutMs: number;
   readonly onError: AdminHandlerOptions["onError"];
+  readonly allowedOrigins: ReadonlySet<string>;
   readonly problemTypeBase: string | undefined;
   readonly console: boolean;
   readonly title: string;
@@ -150,7 +160,7 @@ function checkWait(ms: number, field: string): void {
 
 const DATASET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
-const ADMIN_OPTIONS = optionNames<AdminHandlerOptions>({ keyward: true, authorize: true, basePath: true, datasets: true, grantableScopes: true, maxBodyBytes: true, bodyTimeoutMs: true, storeTimeoutMs: true, onError: true, problemTypeBase: true, console: true, title: true });
+const ADMIN_OPTIONS = optionNames<AdminHandlerOptions>({ keyward: true, authorize: true, basePath: true, datasets: true, grantableScopes: true, maxBodyBytes: true, bodyTimeoutMs: true, storeTimeoutMs: true, onError: true, allowedOrigins: true, problemTypeBase: true, console: true, title: true });
 
 /**
  * @throws {ConfigError} `INVALID_CONFIG` naming the bad option, or one of another name (a misspelt `grantableScopes`
@@ -185,8 +195,14 @@ export function parseAdminOptions(options: AdminHandlerOptions): AdminConfig {
   if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 2) throw new ConfigError("maxBodyBytes", "must be an integer of at least 2");
   checkWait(bodyTimeoutMs, "bodyTimeoutMs");
   checkWait(storeTimeoutMs, "storeTimeoutMs");
-  const { onError, problemTypeBase, title = "API tokens" } = options;
+  const { onError, problemTypeBase, title = "API tokens", allowedOrigins = [] } = options;
   if (onError !== undefined && typeof onError !== "function") throw new ConfigError("onError", "must be a function");
+  if (!Array.isArray(allowedOrigins)) throw new ConfigError("allowedOrigins", "must be an array of origins");
+  const origins = allowedOrigins.map((o, i) => {
+    const url = typeof o === "string" && /^https?:\/\/[^/?#]+\/?$/i.test(o) && URL.canParse(o) ? new URL(o) : null;
+    if (url === null || url.username !== "" || url.password !== "") throw new ConfigError(`allowedOrigins[${i}]`, 'must be an http(s) origin without a path, e.g. "https://example.com"');
+    return url.origin;
+  });
   if (problemTypeBase !== undefined && (typeof problemTypeBase !== "string" || !URL.canParse(`${problemTypeBase}x`))) {
     throw new ConfigError("problemTypeBase", "must be the start of an absolute URI");
   }
@@ -203,6 +219,7 @@ export function parseAdminOptions(options: AdminHandlerOptions): AdminConfig {
     bodyTimeoutMs,
     storeTimeoutMs,
     onError,
+    allowedOrigins: new Set(origins),
     problemTypeBase,
     console: options.console ?? true,
     title,

@@ -6,26 +6,57 @@
 import { type ErrorCode, isKeywardError, type KeywardError, type ScopeNotAllowedError } from "../errors.js";
 import { DEFAULT_PROBLEM_TYPE_BASE, PROBLEM_JSON } from "../http/problem.js";
 
+/**
+ * Codes of the admin API's own answers, on top of the {@link KeywardError}
+ * codes it passes on: the one table that {@link AdminProblemCode} and the
+ * OpenAPI document's enum of `code` are made from.
+ */
+export const ADMIN_CODES = [
+  "UNAUTHORIZED",
+  "FORBIDDEN",
+  "ROLE_FORBIDDEN",
+  "CROSS_SITE_REQUEST",
+  "NOT_FOUND",
+  "METHOD_NOT_ALLOWED",
+  "UNSUPPORTED_MEDIA_TYPE",
+  "BODY_TOO_LARGE",
+  "BODY_TIMEOUT",
+  "MALFORMED_JSON",
+  // The client closed the request before its body was in (499): recorded for logs, received by no one.
+  "CLIENT_CLOSED_REQUEST",
+  // The server read the body before the handler (a body parser mounted ahead of it): 500, nothing done.
+  "BODY_ALREADY_READ",
+  "SCOPE_NOT_GRANTABLE",
+  // The account is suspended by the operator: a change other than taking access away is refused.
+  "ACCOUNT_SUSPENDED",
+  "INTERNAL_ERROR",
+] as const;
+
 /** Codes of the admin API's own answers, on top of the {@link KeywardError} codes it passes on. */
-export type AdminProblemCode =
-  | "UNAUTHORIZED"
-  | "FORBIDDEN"
-  | "ROLE_FORBIDDEN"
-  | "CROSS_SITE_REQUEST"
-  | "NOT_FOUND"
-  | "METHOD_NOT_ALLOWED"
-  | "UNSUPPORTED_MEDIA_TYPE"
-  | "BODY_TOO_LARGE"
-  | "BODY_TIMEOUT"
-  | "MALFORMED_JSON"
-  /** The client closed the request before its body was in (499): recorded for logs, received by no one. */
-  | "CLIENT_CLOSED_REQUEST"
-  /** The server read the body before the handler (a body parser mounted ahead of it): 500, nothing done. */
-  | "BODY_ALREADY_READ"
-  | "SCOPE_NOT_GRANTABLE"
-  /** The account is suspended by the operator: a change other than taking access away is refused. */
-  | "ACCOUNT_SUSPENDED"
-  | "INTERNAL_ERROR";
+export type AdminProblemCode = (typeof ADMIN_CODES)[number];
+
+/** The KeywardError codes answered as they are (fromKeywardError); the other two are the server's configuration, INTERNAL_ERROR. */
+const PASSED_ON = {
+  INVALID_INPUT: 1,
+  INVALID_KEY: 1,
+  SIGNING_MISSING: 1,
+  DOMAINS_ON_SECRET: 1,
+  TIME_IN_SECONDS: 1,
+  LIFETIME_EXCEEDED: 1,
+  LAST_OWNER: 1,
+  TOKEN_NOT_FOUND: 1,
+  TOKEN_ALREADY_EXISTS: 1,
+  TOKEN_REVOKED: 1,
+  REVISION_CONFLICT: 1,
+  SCOPE_NOT_ALLOWED: 1,
+  SEALING_KEY_REQUIRED: 1,
+  STORE_UNAVAILABLE: 1,
+  STORE_UNSUPPORTED: 1,
+  ACCOUNT_NOT_FOUND: 1,
+} satisfies Record<Exclude<ErrorCode, "INVALID_CONFIG" | "SEALING_KEY_UNKNOWN">, 1>;
+
+/** Every code an admin answer can carry. */
+export const PROBLEM_CODES = [...ADMIN_CODES, ...(Object.keys(PASSED_ON) as (keyof typeof PASSED_ON)[])];
 
 /** The problem+json body of an admin answer. */
 export interface AdminProblem {

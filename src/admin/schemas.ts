@@ -10,6 +10,7 @@ import { integer } from "../lib/zod.js";
 import { type AccountAction, ROLE_MATRIX, ROLES } from "../model/roles.js";
 import { createTokenSchema, timestamp } from "../model/schemas.js";
 import { AUDIT_ACTIONS, type JsonValue } from "../model/types.js";
+import { PROBLEM_CODES } from "./problem.js";
 
 const MAX_GRACE_MS = 30 * 86_400_000;
 const revision = integer(1, Number.MAX_SAFE_INTEGER);
@@ -144,7 +145,7 @@ export const problemSchema = z.object({
   title: z.string(),
   status: z.int(),
   detail: z.string(),
-  code: z.string(),
+  code: z.enum(PROBLEM_CODES),
   field: z.optional(z.string()),
 });
 

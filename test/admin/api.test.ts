@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tokenPageSchema, tokenRecordSchema } from "../../src/admin/schemas.js";
 import { combineStores, MemoryStore, type TokenRecord } from "../../src/index.js";
 import { statusLine } from "../support/slow-clients.js";
-import { type AdminServer, startAdminServer } from "./server.js";
+import { type AdminServer, errorsSeen, noConsoleErrors, startAdminServer } from "./server.js";
 
 let srv: AdminServer;
 let alice: string;
@@ -50,6 +50,7 @@ beforeAll(async () => {
   bob = srv.session("acct_bob");
 });
 afterAll(() => srv?.close());
+noConsoleErrors();
 
 describe("keyward/admin API", () => {
   it("creates a publishable token: the token once, in the answer; then only records", async () => {
@@ -509,8 +510,10 @@ describe("bad input", () => {
   it("authorize decides: false is 403, a Response is sent as it is, a throw is a 500 that says nothing", async () => {
     const { createAdminHandler } = await import("../../src/admin/index.js");
     const req = (auth: string) => new Request("http://x/tokens", { headers: { authorization: auth } });
+    const { onError, seen } = errorsSeen();
     const handler = createAdminHandler({
       keyward: srv.kw,
+      onError,
       authorize: (request, { operation }) => {
         const auth = request.headers.get("authorization");
         if (auth === "readonly") return operation === "tokens.list" ? "acct_ro" : false;
@@ -536,6 +539,12 @@ describe("bad input", () => {
     expect((await handler(req("login"))).status).toBe(303);
     const boom = await handler(req("x"));
     expect(await problem(boom, 500)).toMatchObject({ code: "INTERNAL_ERROR", detail: "The request could not be completed." });
+    // The operator is told each 500's cause: the principal keyward refused (a TypeError), then what authorize threw.
+    const refused = (operation: string, method: string) => ["TypeError", { operation, method, status: 500, code: "INTERNAL_ERROR" }];
+    expect(seen).toEqual([
+      ...Array.from({ length: 5 }, () => [refused("tokens.list", "GET"), refused("tokens.create", "POST")]).flat(),
+      ["Error", { operation: "tokens.list", method: "GET", status: 500, code: "INTERNAL_ERROR" }],
+    ]);
   });
 
   it("HMAC signing on a server without a sealing key: a 400 that tells the customer what to choose, not the server's configuration", async () => {
@@ -586,7 +595,8 @@ describe("a store without a feature", () => {
     // Separate parts: no hardDelete, no accounts (so no members).
     const counters = new MemoryStore();
     const store = combineStores({ records: new MemoryStore(), counters, usage: counters });
-    const bare = await startAdminServer({ keyward: { store } });
+    const { onError, seen } = errorsSeen();
+    const bare = await startAdminServer({ keyward: { store }, onError });
     try {
       const call = caller(bare, bare.session("acct_bare"));
       const { record } = await bare.kw.tokens.create({ owner: "acct_bare", kind: "secret" });
@@ -604,6 +614,8 @@ describe("a store without a feature", () => {
         expect(Object.keys(doc.paths[template]![op]!.responses)).toContain("501");
       }
       expect(await bare.kw.tokens.get(record.id)).toMatchObject({ id: record.id, revokedAt: null });
+      const unsupported = (operation: string, method: string) => ["StoreUnsupportedError", { operation, method, status: 501, code: "STORE_UNSUPPORTED" }];
+      expect(seen).toEqual([unsupported("tokens.delete", "DELETE"), unsupported("members.list", "GET"), unsupported("members.set", "PUT"), unsupported("members.remove", "DELETE")]);
     } finally {
       await bare.close();
     }
@@ -612,7 +624,8 @@ describe("a store without a feature", () => {
 
 describe("a store that does not answer", () => {
   it("is answered 503 STORE_UNAVAILABLE after storeTimeoutMs, not never; for a change, the answer says it may still be made, and it is", async () => {
-    const late = await startAdminServer({ storeTimeoutMs: 300 });
+    const { onError, seen } = errorsSeen();
+    const late = await startAdminServer({ storeTimeoutMs: 300, onError });
     try {
       const call = caller(late, late.session("acct_late"));
       const { record } = await late.kw.tokens.create({ owner: "acct_late", kind: "secret", name: "before" });
@@ -632,6 +645,8 @@ describe("a store that does not answer", () => {
       expect((await problem(change, 503)).detail).toMatch(/may still be made: reload before you try it again/);
       writeHold.release();
       expect(((await (await call("GET", `/tokens/${record.id}`)).json()) as TokenRecord).name).toBe("after");
+      const unavailable = (operation: string, method: string) => ["StoreUnavailableError", { operation, method, status: 503, code: "STORE_UNAVAILABLE" }];
+      expect(seen).toEqual([unavailable("tokens.list", "GET"), unavailable("tokens.update", "PATCH")]);
     } finally {
       await late.close();
     }

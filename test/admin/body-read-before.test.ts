@@ -11,17 +11,23 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createAdminHandler, toNodeHandler } from "../../src/admin/index.js";
 import { keywardExpress } from "../../src/express/index.js";
 import { Keyward, MemoryStore } from "../../src/index.js";
+import { errorsSeen, noConsoleErrors } from "./server.js";
 
 const closers: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   for (const close of closers.splice(0)) await close();
 });
+noConsoleErrors();
 
 function setup() {
   const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
-  const admin = createAdminHandler({ keyward: kw, basePath: "/account/tokens", authorize: () => "acct_1" });
-  return { kw, admin };
+  const { onError, seen } = errorsSeen();
+  const admin = createAdminHandler({ keyward: kw, basePath: "/account/tokens", authorize: () => "acct_1", onError });
+  return { kw, admin, seen };
 }
+
+/** What the operator is told of the one 500: the handler's own answer, for the regeneration. */
+const READ_BEFORE = [["AdminAnswer", { operation: "tokens.regenerate", method: "POST", status: 500, code: "BODY_ALREADY_READ" }]];
 
 /** Asks for a regeneration that keeps the old token a day, at a stale revision (409 if read), and checks nothing was done. */
 async function regenerateAfterParser(kw: Keyward, base: string): Promise<void> {
@@ -42,7 +48,7 @@ async function regenerateAfterParser(kw: Keyward, base: string): Promise<void> {
 
 describe("a body parser before the admin handler", () => {
   it("Express: express.json() first, then toNodeHandler: 500 BODY_ALREADY_READ, not an empty body", async () => {
-    const { kw, admin } = setup();
+    const { kw, admin, seen } = setup();
     const app = express();
     app.use(express.json());
     app.use("/account/tokens", toNodeHandler(admin));
@@ -50,6 +56,7 @@ describe("a body parser before the admin handler", () => {
     closers.push(() => new Promise((resolve) => server.close(resolve)));
     await new Promise((resolve) => server.once("listening", resolve));
     await regenerateAfterParser(kw, `http://127.0.0.1:${(server.address() as AddressInfo).port}/account/tokens`);
+    expect(seen).toEqual(READ_BEFORE);
   });
 
   it("Express: express.json({ verify: guard.rawBody }) first (docs/frameworks.md), then toNodeHandler: the bytes it kept are the body", async () => {
@@ -74,7 +81,7 @@ describe("a body parser before the admin handler", () => {
   });
 
   it("Fastify: its JSON parser kept, the raw request hijacked: 500 BODY_ALREADY_READ", async () => {
-    const { kw, admin } = setup();
+    const { kw, admin, seen } = setup();
     const node = toNodeHandler(admin);
     const app = Fastify();
     closers.push(() => app.close());
@@ -84,6 +91,7 @@ describe("a body parser before the admin handler", () => {
     };
     app.all("/account/tokens/*", handle);
     await regenerateAfterParser(kw, `${await app.listen({ port: 0, host: "127.0.0.1" })}/account/tokens`);
+    expect(seen).toEqual(READ_BEFORE);
   });
 
 });

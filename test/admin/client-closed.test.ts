@@ -7,7 +7,7 @@ import { type AddressInfo, connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAdminHandler, toNodeHandler } from "../../src/admin/index.js";
 import { Keyward, MemoryStore } from "../../src/index.js";
-import { type AdminServer, startAdminServer } from "./server.js";
+import { type AdminServer, errorsSeen, noConsoleErrors, startAdminServer } from "./server.js";
 
 let srv: AdminServer;
 let session: string;
@@ -17,6 +17,7 @@ beforeAll(async () => {
   session = srv.session("acct_gone");
 });
 afterAll(() => srv?.close());
+noConsoleErrors();
 
 /** Sends the head of POST /tokens and part of its body on a raw connection, then drops the connection. */
 async function dropMidBody(): Promise<void> {
@@ -46,11 +47,13 @@ describe("a client that closes its request mid-body (real server)", () => {
 
   it("a body the server side read before the handler is still its own error: 500, not the client's 499", async () => {
     const { createAdminHandler } = await import("../../src/admin/index.js");
-    const handler = createAdminHandler({ keyward: srv.kw, authorize: () => "acct_gone" });
+    const { onError, seen } = errorsSeen();
+    const handler = createAdminHandler({ keyward: srv.kw, authorize: () => "acct_gone", onError });
     const request = new Request("http://x/tokens", { method: "POST", headers: { "content-type": "application/json" }, body: '{"kind":"publishable"}' });
     await request.text();
     const res = await handler(request);
     expect([res.status, ((await res.json()) as { code: string }).code]).toEqual([500, "BODY_ALREADY_READ"]);
+    expect(seen).toEqual([["AdminAnswer", { operation: "tokens.create", method: "POST", status: 500, code: "BODY_ALREADY_READ" }]]);
   });
 
   it("a client that goes once its body is in: its change is made, and recorded with the status it was answered", async () => {

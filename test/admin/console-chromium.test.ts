@@ -309,12 +309,12 @@ describe.skipIf(!haveChromium)("the console page in Chromium", () => {
     await dev.close();
   });
 
-  it("a suspended account: the page says so, offers revoke and disable but no create, edit, regenerate or enable, and never the reason", async () => {
+  it("a suspended account: the page says so and since when, offers revoke and disable but no create, edit, regenerate or enable, and never the reason", async () => {
     const owner = "acct_suspended";
     await srv.kw.tokens.create({ owner, kind: "secret", name: "live-one" });
     const off = await srv.kw.tokens.create({ owner, kind: "secret", name: "off-one" });
     await srv.kw.tokens.disable(off.record.id);
-    await srv.kw.accounts.set(owner, { suspended: { reason: "abuse ticket 4711" } }, { actor: "operator" });
+    const { since } = (await srv.kw.accounts.set(owner, { suspended: { reason: "abuse ticket 4711" } }, { actor: "operator" })).policy.suspended!;
     const held = await context.newPage();
     held.on("pageerror", (err) => problems.push(String(err)));
     await context.addCookies([{ name: "session", value: srv.session(owner), url: srv.origin }]);
@@ -322,6 +322,12 @@ describe.skipIf(!haveChromium)("the console page in Chromium", () => {
     const live = held.locator("keyward-tokens tbody tr").filter({ hasText: "live-one" });
     await live.waitFor();
     await held.getByText("This account is suspended").waitFor();
+    // Since when, as GET /config's suspendedSince: a <time> in the browser's own format.
+    const notice = held.locator("keyward-tokens strong.error");
+    expect(await notice.locator("time").getAttribute("datetime")).toBe(new Date(since!).toISOString());
+    expect(await notice.textContent()).toBe(
+      `This account is suspended since ${await held.evaluate((ms) => new Date(ms).toLocaleString(), since!)}: every request with its tokens is refused. Tokens can be revoked or disabled, not created, changed or deleted, until it is lifted.`,
+    );
     expect(await live.getByRole("button").allTextContents()).toEqual(["Usage", "Disable", "Revoke"]);
     const disabled = held.locator("keyward-tokens tbody tr").filter({ hasText: "off-one" });
     expect(await disabled.getByRole("button").allTextContents()).toEqual(["Usage", "Revoke"]);

@@ -8,6 +8,8 @@
 // The browser runs in Europe/Berlin, so an expiry can fall in the hour that
 // the autumn clock change repeats. Needs Chromium: see console-chromium.test.ts.
 import { mkdtemp, rm } from "node:fs/promises";
+import { createServer, request } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BrowserContext, Locator, Page } from "playwright-core";
@@ -36,6 +38,8 @@ describe.skipIf(!haveChromium)("what the console sends to the admin API", () => 
   let profile: string;
   /** Every state change the server saw: method, path, and whether it carried the session's CSRF token. */
   const changes: string[] = [];
+  /** The browser's headers of each such change: Sec-Fetch-Site, Origin, Referer. */
+  const heads: (string | null)[][] = [];
 
   beforeAll(async () => {
     srv = await startAdminServer({
@@ -44,6 +48,7 @@ describe.skipIf(!haveChromium)("what the console sends to the admin API", () => 
         const session = SESSIONS.get(/(?:^|;\s*)session=([^;]+)/.exec(request.headers.get("cookie") ?? "")?.[1] ?? "");
         if (!session) return null;
         if (request.method !== "GET") {
+          heads.push(["sec-fetch-site", "origin", "referer"].map((name) => request.headers.get(name)));
           const ok = request.headers.get("x-csrf-token") === session.csrf;
           changes.push(`${request.method} ${new URL(request.url).pathname.replace(/tok_\w+/, ":id")}${ok ? "" : " without the CSRF token"}`);
           if (!ok) return false;
@@ -283,6 +288,36 @@ describe.skipIf(!haveChromium)("what the console sends to the admin API", () => 
       expect(failed).toBeGreaterThanOrEqual(2);
     } finally {
       await flaky.close();
+    }
+  });
+
+  it("behind a proxy that strips Sec-Fetch-Site, a change names its page's origin (sent under the page's no-referrer policy too) and is served", async () => {
+    const { record } = await srv.kw.tokens.create({ owner: OWNER, kind: "secret", name: "stripped" });
+    // A real proxy in front of the server, which forwards every request (its Host kept) without Sec-Fetch-Site.
+    const proxy = createServer((req, res) => {
+      const { "sec-fetch-site": _, ...headers } = req.headers;
+      const upstream = request(`${srv.origin}${req.url}`, { method: req.method, headers }, (answer) => {
+        res.writeHead(answer.statusCode!, answer.headers);
+        answer.pipe(res);
+      });
+      req.pipe(upstream);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+    const origin = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    try {
+      await context.addCookies([{ name: "session", value: "s-owner", url: origin }]);
+      await page.goto(`${origin}/account/tokens/`);
+      await page.locator("keyward-tokens tbody tr").first().waitFor({ timeout: 15_000 });
+      await page.locator("keyward-tokens").evaluate((el, csrf) => el.setAttribute("csrf-token", csrf), SESSIONS.get("s-owner")!.csrf);
+      heads.length = 0;
+      expect(await edit("stripped", rename("stripped 2"))).toEqual({ patch: { name: "stripped 2" }, status: 200 });
+      // The element's own referrer policy (same-origin) for its requests: under the page's no-referrer, a browser that
+      // follows Fetch §3.1 to the letter (WebKit) would send `Origin: null`, refused without Sec-Fetch-Site.
+      expect(heads).toEqual([[null, origin, `${origin}/account/tokens/`]]);
+      expect(await srv.kw.tokens.get(record.id)).toMatchObject({ name: "stripped 2" });
+    } finally {
+      proxy.closeAllConnections();
+      await new Promise((resolve) => proxy.close(resolve));
     }
   });
 

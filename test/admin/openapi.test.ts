@@ -3,7 +3,11 @@
 // (Ajv) against real requests and answers of a running server.
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readdirSync } from "node:fs";
 import type { AdminOperation } from "../../src/admin/index.js";
+import { answerOf } from "../../src/admin/problem.js";
+import { type ErrorCode, KeywardError } from "../../src/errors.js";
+import { codeUnions, readRepoFile } from "../support/code-unions.js";
 import { type AdminServer, startAdminServer } from "./server.js";
 
 interface Operation {
@@ -184,6 +188,20 @@ describe("OpenAPI 3.1 document", () => {
     await call("GET", "/tokens", {}, { auth: false });
     const every = Object.values(doc.paths).flatMap((p) => Object.values(p).flatMap((o) => (o.operationId ? [o.operationId] : [])));
     expect([...seen].sort()).toEqual(every.sort());
+  });
+
+  it("Problem.code is an enum of exactly the codes the admin answers: its own (every AdminAnswer in src/admin) and every KeywardError's as it passes it on", () => {
+    const { enum: listed } = (doc.components.schemas.Problem as { properties: { code: { enum?: string[] } } }).properties.code;
+    expect(Array.isArray(listed)).toBe(true);
+    const own = readdirSync(new URL("../../src/admin/", import.meta.url), { recursive: true, encoding: "utf8" })
+      .filter((f) => f.endsWith(".ts"))
+      .flatMap((f) => [...readRepoFile(`src/admin/${f}`).matchAll(/new AdminAnswer\(\s*\d+,\s*"([A-Z_]+)"/g)].map((m) => m[1]!));
+    expect(own).toContain("CROSS_SITE_REQUEST");
+    const unions = codeUnions("src");
+    const errorCodes = [...unions.get("src/errors.ts#ErrorCode")!, ...unions.get("src/errors.ts#InputErrorCode")!] as ErrorCode[];
+    const passedOn = errorCodes.map((code) => answerOf(new KeywardError(code, "m")).code);
+    expect(passedOn).toContain("ACCOUNT_NOT_FOUND");
+    expect([...new Set(listed)].sort()).toEqual([...new Set([...own, ...passedOn])].sort());
   });
 
   it("every path answers a method it does not list with the documented 405, whose Allow names exactly the methods it lists, and HEAD with GET", async () => {

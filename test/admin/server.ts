@@ -8,7 +8,8 @@ import { createServer as createH2cServer } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type AdminHandlerOptions, createAdminHandler, toNodeHandler } from "../../src/admin/index.js";
+import { afterEach, beforeEach, expect, type MockInstance, vi } from "vitest";
+import { type AdminErrorContext, type AdminHandlerOptions, createAdminHandler, toNodeHandler } from "../../src/admin/index.js";
 import { Keyward, type KeywardOptions, type TokenStore } from "../../src/index.js";
 import { sqliteStore } from "../../src/sqlite/index.js";
 
@@ -145,4 +146,27 @@ export function holdable<S extends object>(store: S): { store: S; hold(method: k
       return { reached, release };
     },
   };
+}
+
+/**
+ * Fails each test of the file that writes a console.error line: a 5xx a test
+ * provokes on purpose is asserted on through `onError` (see {@link errorsSeen}),
+ * not left to the default report, which would print it.
+ */
+export function noConsoleErrors(): void {
+  let spy: MockInstance<typeof console.error>;
+  beforeEach(() => {
+    spy = vi.spyOn(console, "error");
+  });
+  afterEach(() => {
+    const calls = spy.mock.calls.map((c) => c.map(String).join(" "));
+    spy.mockRestore();
+    expect(calls).toEqual([]);
+  });
+}
+
+/** An `onError` that keeps what it is handed, as `[error class, context]`, to assert on. */
+export function errorsSeen(): { onError: NonNullable<AdminHandlerOptions["onError"]>; seen: [string, AdminErrorContext][] } {
+  const seen: [string, AdminErrorContext][] = [];
+  return { seen, onError: (error, context) => void seen.push([(error as Error)?.constructor?.name ?? typeof error, context]) };
 }

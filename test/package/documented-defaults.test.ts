@@ -244,6 +244,7 @@ const APPLIED: Record<string, () => unknown> = {
   "AdminHandlerOptions.bodyTimeoutMs": () => admin.bodyTimeoutMs,
   "AdminHandlerOptions.storeTimeoutMs": () => admin.storeTimeoutMs,
   "AdminHandlerOptions.onError": () => adminOnError,
+  "AdminHandlerOptions.allowedOrigins": () => none([...admin.allowedOrigins]),
   "AdminHandlerOptions.problemTypeBase": () => admin.problemTypeBase ?? DEFAULT_PROBLEM_TYPE_BASE,
   "AdminHandlerOptions.console": () => admin.console,
   "AdminHandlerOptions.title": () => admin.title,

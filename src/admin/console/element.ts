@@ -46,6 +46,8 @@ interface Config {
   role: string;
   /** The operator suspended the account: its tokens are refused every request; `actions` holds no change but taking access away. */
   suspended: boolean;
+  /** When the suspension began (epoch ms); null when not suspended, or not known. */
+  suspendedSince: number | null;
   /** What the caller's role may do (the admin API refuses the rest). */
   actions: string[];
   grantableScopes: string[];
@@ -305,7 +307,7 @@ class KeywardTokens extends HTMLElement {
     this.#who.replaceChildren(`Signed in as ${config.actor} (${config.role})`);
     if (config.suspended) {
       this.#who.append(
-        h("strong", { className: "error" }, "This account is suspended: every request with its tokens is refused. Tokens can be revoked or disabled, not created, changed or deleted, until it is lifted."),
+        h("strong", { className: "error" }, "This account is suspended", config.suspendedSince !== null && " since ", config.suspendedSince !== null && when(config.suspendedSince), ": every request with its tokens is refused. Tokens can be revoked or disabled, not created, changed or deleted, until it is lifted."),
       );
     }
     this.#create.hidden = !this.#can("tokens.create.publishable") && !this.#can("tokens.create.secret");
@@ -342,7 +344,9 @@ class KeywardTokens extends HTMLElement {
     if (csrf && method !== "GET" && method !== "HEAD") headers["x-csrf-token"] = csrf;
     let res: Response;
     try {
-      res = await fetch(`${this.getAttribute("api") ?? ""}${path}`, { method, headers, credentials: "same-origin", ...(body !== undefined && { body: JSON.stringify(body) }) });
+      // referrerPolicy: under a no-referrer page (the console's), a browser true to Fetch §3.1 names a change's origin `null`,
+      // which the API refuses from a browser that sends no Sec-Fetch-Site; same-origin names it, and refers to no other site.
+      res = await fetch(`${this.getAttribute("api") ?? ""}${path}`, { method, headers, credentials: "same-origin", referrerPolicy: "same-origin", ...(body !== undefined && { body: JSON.stringify(body) }) });
     } catch {
       return null;
     }
