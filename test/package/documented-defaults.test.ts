@@ -360,6 +360,8 @@ const NOT_CHECKED: Record<string, string> = {
   "ReportLeakOptions.actor": "prose: leak:<source>",
   "GetUsageOptions.from": "prose: 24 hours before `to`",
   "GetUsageOptions.to": "prose: now",
+  "TopConsumersOptions.from": "prose: 24 hours before `to` (UsageReader's one range reader, as GetUsageOptions.from)",
+  "TopConsumersOptions.to": "prose: now",
   "TokenSettingsInput.scopes": "prose: the instance's `defaultScopes` (compared as KeywardOptions.defaultScopes)",
   "ImportTokenInput.start": "prose: the first 8 hex characters of the hash",
   "ImportTokenInput.env": "prose: the instance's `env`",
