@@ -505,7 +505,7 @@ const PASSED_THROUGH: Record<string, string> = {
 const CLI_NOT_CHECKED: Record<string, string> = {
   "effective-at": "prose: now",
   database: "prose: $KEYWARD_DATABASE or ./keyward.db",
-  "key-file": "prose: $KEYWARD_SIGNING_KEY",
+  "key-file": "prose: $KEYWARD_SIGNING_KEY, else $KEYWARD_PRIVATE_KEY",
   method: "prose: GET, or POST with --data",
   from: "prose: 24 h before --to",
   to: "prose: now",
