@@ -1,5 +1,6 @@
 // Signed requests (RFC 9421): the client keeps an Ed25519 private key, the
 // server stores only the public key, and no secret ever travels.
+// Run with `node examples/signed-requests.ts` after `npm run build`.
 import { Keyward, MemoryStore } from "keyward";
 import { createSigner, generateKeyPair, signedFetch } from "keyward/client";
 

@@ -1,4 +1,5 @@
 // Checking requests: a bearer token against what a route needs.
+// Run with `node examples/verify-requests.ts` after `npm run build`.
 import { Keyward, MemoryStore } from "keyward";
 
 const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });

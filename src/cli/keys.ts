@@ -36,7 +36,7 @@ export const sign: Command = {
   args: "<url>",
   options: {
     "key-id": { type: "string", value: "tok_…", description: "the token's id (the signature's keyid), required" },
-    "key-file": { type: "string", value: "path", description: "file holding the ed25519 private key (default $KEYWARD_SIGNING_KEY)" },
+    "key-file": { type: "string", value: "path", description: "file holding the ed25519 private key (default $KEYWARD_SIGNING_KEY, else $KEYWARD_PRIVATE_KEY)" },
     hmac: { type: "boolean", description: "sign with the key derived from the token in $KEYWARD_TOKEN instead" },
     method: { type: "string", short: "X", value: "method", description: "HTTP method (default GET, or POST with --data)" },
     data: {
@@ -127,9 +127,11 @@ function signingKey(values: Record<string, unknown>, io: Io): SigningKey {
     if (!token) throw new CliError("--hmac reads the token from $KEYWARD_TOKEN, which is not set", EXIT.USAGE);
     return { alg: "hmac-sha256", secret: deriveSigningSecret(token) };
   }
-  let text: string | undefined = io.env.KEYWARD_SIGNING_KEY;
+  // KEYWARD_PRIVATE_KEY is the name signerFromEnv (keyward/client) reads the same key by: an application's
+  // environment signs here too. Blank is not set, as for every KEYWARD_ variable.
+  let text: string | undefined = io.env.KEYWARD_SIGNING_KEY?.trim() || io.env.KEYWARD_PRIVATE_KEY?.trim();
   if (typeof values["key-file"] === "string") text = readKeyFile(io, values["key-file"], values.json === true);
-  if (!text) throw new CliError("no signing key: give --key-file, set $KEYWARD_SIGNING_KEY, or use --hmac", EXIT.USAGE);
+  if (!text) throw new CliError("no signing key: give --key-file, set $KEYWARD_SIGNING_KEY (or $KEYWARD_PRIVATE_KEY, as signerFromEnv reads it), or use --hmac", EXIT.USAGE);
   const privateKey = fromBase64(text.trim());
   if (privateKey?.length !== 32) throw new CliError("the signing key must be 32 bytes, base64url (see keyward keygen)", EXIT.USAGE);
   return { alg: "ed25519", privateKey };

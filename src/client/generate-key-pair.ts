@@ -4,6 +4,7 @@ import { publicKeyOf } from "../signing/key-formats.js";
 
 /** An Ed25519 key pair as raw bytes. `toJSON` and `inspect` show the public key only. */
 export interface Ed25519KeyPair {
+  /** The algorithm: always `"ed25519"` (the `alg` of `createSigner` and of a token's `signing`). */
   readonly alg: "ed25519";
   /** The 32-byte private seed: give it to `createSigner`, keep it secret. */
   readonly privateKey: Uint8Array;

@@ -25,6 +25,7 @@ import type { AllowedDecision, Decision, DeniedDecision } from "../verify/decisi
 
 /** The Hono environment `requireToken` sets: `c.get("keyward")` is the decision, an allowed one (its `token` is set). */
 export interface KeywardEnv {
+  /** `keyward`: the decision of the guard that let the request through (`c.get("keyward")`). */
   Variables: { keyward: AllowedDecision };
 }
 

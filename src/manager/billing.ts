@@ -34,7 +34,9 @@ export const DEFAULT_BILLING_STALE_MS = 3_600_000;
 
 /** A period: `[from, to)`, each on a UTC hour (epoch ms, Date or ISO-8601 string). */
 export interface BillingRange {
+  /** Inclusive start, on a UTC hour: epoch ms, a `Date` or ISO-8601. */
   from: number | Date | string;
+  /** Exclusive end, on a UTC hour, at most 400 days after `from` (`MAX_BILLING_SPAN_MS`): epoch ms, a `Date` or ISO-8601. */
   to: number | Date | string;
 }
 
@@ -46,6 +48,7 @@ export interface BillingQueryOptions extends BillingRange {
 
 /** One line of a billing export: an owner's spend from one pool over the period. */
 export interface BillingLine {
+  /** The account billed. */
   owner: string;
   /** `"default"` for the token's and account's `credits`, else the pool's name. */
   pool: string;
@@ -53,17 +56,21 @@ export interface BillingLine {
   requests: number;
   /** Credits charged. */
   credits: number;
-  /** The period, epoch ms: `[from, to)`. */
+  /** The period's inclusive start, epoch ms: `[from, to)`. */
   from: number;
+  /** The period's exclusive end, epoch ms. */
   to: number;
 }
 
 /** What the `onInvoice` hook of {@link BillingManager.run} receives: one owner's period. */
 export interface Invoice {
+  /** The account billed. */
   owner: string;
   /** `"2026-11"` for a calendar month (given as a month or as its exact range), else `"<from>-<to>"` in epoch ms. */
   period: string;
+  /** The period's inclusive start, epoch ms. */
   from: number;
+  /** The period's exclusive end, epoch ms. */
   to: number;
   /** One line per pool the owner spent from (none with zero requests). */
   lines: BillingLine[];
@@ -110,6 +117,7 @@ export interface BillingRunOptions {
 
 /** What a run did, per owner. */
 export interface BillingRunResult {
+  /** The period run, as {@link Invoice.period} names it (`"2026-11"`, or `"<from>-<to>"` in epoch ms). */
   period: string;
   /** Owners billed by this run. */
   billed: string[];

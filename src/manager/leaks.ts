@@ -49,6 +49,7 @@ export interface LeakReport {
   tokenId: string | null;
   /** The token's owner, to notify, or null when unknown. */
   owner: string | null;
+  /** The token's kind as stored (`"secret"` or `"publishable"`), or null when unknown. */
   kind: TokenKind | null;
 }
 

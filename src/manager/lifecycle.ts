@@ -80,7 +80,9 @@ export interface LifecycleEvent {
    * a write would be refused with `LIFETIME_EXCEEDED`.
    */
   type: "expired" | "expiring-soon" | "rotation-due" | "unused" | "lifetime-exceeded";
+  /** The token's public id. */
   tokenId: string;
+  /** The token's owner. */
   owner: string;
   /**
    * When it expires / expired, when rotation became due, or when it was last used (created, if never),

@@ -10,7 +10,9 @@ import { actorSchema, checkOptionFields, DEFAULT_ACTOR, ownerQuerySchema, ownerS
 
 /** A member of an account: their id (the `actor` of their actions) and role. */
 export interface Member {
+  /** The member's id, as your application names its users (`"user:42"`): the `actor` of their actions. */
   id: string;
+  /** What they may do: `owner`, `admin`, `developer` or `viewer` (docs/roles.md). */
   role: Role;
 }
 

@@ -34,7 +34,9 @@ export type UsageTarget = string | { tokenId: string } | { owner: string };
 
 /** Options of {@link UsageReader.top}. */
 export interface TopConsumersOptions {
+  /** Inclusive start (epoch ms or Date); default 24 hours before `to`. */
   from?: number | Date | undefined;
+  /** Exclusive end (epoch ms or Date), at most 400 days after `from`; default now. */
   to?: number | Date | undefined;
   /** How many tokens (1–100, default 10). */
   limit?: number | undefined;
@@ -44,16 +46,23 @@ export interface TopConsumersOptions {
 
 /** One token in {@link UsageReader.top}. */
 export interface TopConsumer {
+  /** The token's id. */
   tokenId: string;
+  /** Requests checked in the range: `allowed + denied`. */
   requests: number;
+  /** Requests allowed. */
   allowed: number;
+  /** Requests denied once the token was identified (a credential failure names no token, and is not counted here). */
   denied: number;
+  /** Credits the allowed requests drew, from every pool. */
   credits: number;
 }
 
 /** When a token was last used, and from which IP (from usage writes: no write per request). */
 export interface LastUse {
+  /** When the last allowed request was checked, epoch ms (the checking instance's clock); a denied one is no use. */
   at: number;
+  /** That request's client IP, or null when none was known. */
   ip: string | null;
 }
 

@@ -77,18 +77,23 @@ export interface AccountTokenRules {
 
 /** An account policy revision that applies from `effectiveAt` (epoch ms) on. */
 export interface ScheduledAccountPolicy {
+  /** When it takes effect, epoch ms. */
   effectiveAt: number;
+  /** The whole policy in force from then on. */
   policy: AccountPolicy;
 }
 
 /** An account as the store keeps it (and as `kw.accounts.get` returns it). */
 export interface StoredAccount {
+  /** The owner id the account belongs to (that of its tokens). */
   owner: string;
   /** The policy in force before the first scheduled revision. */
   policy: AccountPolicy;
   /** Future revisions, in strictly ascending effectiveAt (a store answering them otherwise answers a malformed record). */
   scheduled: ScheduledAccountPolicy[];
+  /** When it was first written, epoch ms. */
   createdAt: number;
+  /** When it was last written, epoch ms. */
   updatedAt: number;
   /** Incremented by every write; the compare-and-set key. */
   revision: number;

@@ -29,15 +29,19 @@ export type AnomalyKind = "new-ip" | "new-origin" | "spike" | "denial-burst" | "
 
 /** One alert. Never holds a token or a secret. */
 export interface Anomaly {
+  /** What was unusual. */
   kind: AnomalyKind;
   /** Epoch ms of the decision that raised it. */
   at: number;
+  /** The token's public id. */
   tokenId: string;
+  /** The token's owner. */
   owner: string;
   /** The new IP or origin; the rate and baseline of a spike; the denials of a burst; the idle time. */
   detail: {
     /** The address seen; for IPv6, the first one seen of a new /64. */
     ip?: string;
+    /** The Origin seen (new-origin). */
     origin?: string;
     /** Requests in the current interval (spike). */
     count?: number;
@@ -162,8 +166,11 @@ export interface AnomalyOptions {
 
 /** Filter of `kw.anomalies.list`. */
 export interface AnomalyFilter {
+  /** Only this token's alerts. */
   tokenId?: string | undefined;
+  /** Only the alerts of this owner's tokens. */
   owner?: string | undefined;
+  /** Only alerts of this kind. */
   kind?: AnomalyKind | undefined;
   /** Only alerts at or after this time (epoch ms). */
   since?: number | undefined;

@@ -25,8 +25,11 @@ export interface DecisionEvent {
   tokenId: string | null;
   /** The token's owner, or null when it was not identified. */
   owner: string | null;
+  /** Whether the request was allowed. */
   ok: boolean;
+  /** `"OK"`, or why the request was denied (the specific code, credential failures included). */
   code: "OK" | DenyCode;
+  /** The HTTP status the decision answers with (200 when allowed). */
   status: number;
   /** The scope(s) the route required, space-separated, or null. */
   scope: string | null;

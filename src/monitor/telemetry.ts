@@ -60,6 +60,7 @@ export interface Observable {
 
 /** One log record of the logger hook: plain data, never a token or a secret. */
 export interface LogRecord {
+  /** How much it matters: `"debug"` for every decision, `"warn"` and `"error"` for what an operator should see. */
   level: "debug" | "warn" | "error";
   /**
    * `"decision"` (debug, every decision), `"store.unavailable"` (warn), `"usage.write_failed"` (error),
@@ -67,6 +68,7 @@ export interface LogRecord {
    * `"admin.error"` (error: the admin handler answered 500, 501 or 503; see its `onError`).
    */
   event: string;
+  /** One line for people (`"usage write failed"`); the data is in `fields`. */
   message: string;
   /** Decision code, status, token id, owner, duration; or the failed batch's size. */
   fields: TelemetryAttributes;

@@ -37,6 +37,10 @@ export interface UsageQueueStats {
 
 /** What the usage pipeline is told when a store write fails. */
 export interface UsageWriteError {
+  /**
+   * What the write failed with: the store's error, as keyward's store guard passes it on, or a
+   * `STORE_UNAVAILABLE` error when the store did not answer within `usage.writeTimeoutMs`.
+   */
   error: unknown;
   /** Events in the failed batch (on the final write of `close()`, every event left: all dropped). */
   events: number;

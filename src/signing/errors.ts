@@ -22,7 +22,9 @@ export type SignatureBaseErrorReason =
  */
 export class SignatureBaseError extends InvalidInputError {
   static override readonly code = "INVALID_INPUT" as const;
+  /** Why the signature base cannot be created. */
   declare readonly reason: SignatureBaseErrorReason;
+  /** The offending component identifier (`@query-param;name="id"`), when one is to blame. */
   declare readonly component: string | undefined;
 
   constructor(reason: SignatureBaseErrorReason, message: string, component?: string, options?: { cause?: unknown }) {

@@ -154,13 +154,17 @@ export interface VerifyRequestOptions {
 
 /** A verified signature. */
 export interface VerifyRequestSuccess {
+  /** The signature verified. */
   ok: true;
+  /** The signature's `keyid` parameter: the key `resolveKey` was asked for. */
   keyid: string;
+  /** The label of the signature that verified (`sig1`). */
   label: string;
   /** The algorithm used: always the resolved key's. */
   alg: SignatureAlgorithm;
   /** Which of the keys `resolveKey` returned verified (0 for a single key). */
   keyIndex: number;
+  /** The signature's parameters as `Signature-Input` gave them (`created`, `expires`, `nonce`, `keyid`, `alg`, `tag`). */
   params: SignatureParams;
   /** Covered components in order, in readable form (`@method`, `@query-param;name="id"`). */
   components: string[];
@@ -176,10 +180,15 @@ export interface VerifyRequestSuccess {
 
 /** A refused request. `cause` holds what `resolveKey` or `nonce` threw, if that is why. */
 export interface VerifyRequestFailure {
+  /** The request was refused. */
   ok: false;
+  /** Why: a stable code (`SIGNATURE_MISSING`, `SIGNATURE_INVALID`, `KEY_UNKNOWN`, `REPLAYED`, …). */
   code: SignatureFailureCode;
+  /** The label of the signature that was checked, once one was picked. */
   label?: string;
+  /** That signature's `keyid` parameter, once one was picked. */
   keyid?: string;
+  /** What `resolveKey` or `nonce` threw (or another unexpected error), when that is why. */
   cause?: unknown;
 }
 

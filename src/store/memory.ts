@@ -81,6 +81,7 @@ export interface MemoryStoreOptions {
 
 /** Entry counts of a {@link MemoryStore}, from {@link MemoryStore.stats}. */
 export interface MemoryStoreStats {
+  /** Token records, revoked ones included. */
   tokens: number;
   /** Remembered nonces, expired ones not yet purged included. */
   nonces: number;

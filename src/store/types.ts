@@ -46,6 +46,7 @@ export interface CreditResult {
 
 /** Rate-limit part of a {@link MeterResult}. */
 export interface RateLimitResult {
+  /** Whether the request fit in the window (and was counted). */
   allowed: boolean;
   /** Requests left in the window after this one (when allowed), or now (when denied). */
   remaining: number;
@@ -260,6 +261,7 @@ export interface UsageQuery {
   from: number;
   /** Exclusive end, epoch ms. */
   to: number;
+  /** Bucket size: one bucket per UTC hour or day. */
   granularity: UsageGranularity;
 }
 
@@ -564,6 +566,11 @@ export interface TokenStore
     Partial<UsageAnalyticsStore>,
     Partial<AnomalyStateStore>,
     Partial<BillingStore> {
+  /**
+   * What the store supports beyond the required parts ({@link StoreCapabilities}):
+   * keyward uses an optional part only when it is announced here, and refuses
+   * at setup one announced without its methods (`INVALID_CONFIG`).
+   */
   readonly capabilities: StoreCapabilities;
 
   /**

@@ -476,6 +476,28 @@ describe("keyward CLI: token lifecycle", () => {
     expect([both.code, JSON.parse(both.stderr)]).toEqual([2, { code: "USAGE", message: "--json and --curl-config exclude each other" }]);
   });
 
+  it("sign: the key from KEYWARD_SIGNING_KEY, else from KEYWARD_PRIVATE_KEY, the name signerFromEnv reads it by", async () => {
+    cli("init");
+    const { pair, record } = signingToken("acct_env");
+    const url = "https://api.example.com/v1/prices";
+    const verified = async (out: string) => {
+      const headers = new Headers([...out.matchAll(/-H '([^:]*): ([^']*)'/g)].map((m) => [m[1]!, m[2]!] as [string, string]));
+      return verifyRequestSignature(join(cli.dir, "keyward.db"), new Request(url, { headers }));
+    };
+    // An application's environment for signerFromEnv (KEYWARD_PRIVATE_KEY, trimmed as it trims it) signs here too.
+    for (const env of [{ KEYWARD_SIGNING_KEY: pair.privateKey }, { KEYWARD_PRIVATE_KEY: `${pair.privateKey}\r` }] as Record<string, string>[]) {
+      const signed = cli.run(["sign", url, "--key-id", record.id], { env });
+      expect([Object.keys(env)[0], signed.code, signed.stderr]).toEqual([Object.keys(env)[0], 0, ""]);
+      expect(await verified(signed.stdout)).toBe("ok");
+    }
+    // Both set: KEYWARD_SIGNING_KEY, the CLI's own, wins.
+    const other = JSON.parse(cli("keygen", "--json").stdout).privateKey;
+    const both = cli.run(["sign", url, "--key-id", record.id], { env: { KEYWARD_SIGNING_KEY: pair.privateKey, KEYWARD_PRIVATE_KEY: other } });
+    expect(await verified(both.stdout)).toBe("ok");
+    const none = cli.run(["sign", url, "--key-id", record.id], { env: { KEYWARD_PRIVATE_KEY: " " } });
+    expect([none.code, none.stdout, none.stderr]).toEqual([2, "", "keyward sign: no signing key: give --key-file, set $KEYWARD_SIGNING_KEY (or $KEYWARD_PRIVATE_KEY, as signerFromEnv reads it), or use --hmac\n"]);
+  });
+
   // The documented lines, run by /bin/sh with the real curl against a server that verifies with keyward.
   it.skipIf(!curl && !inCI)("docs/cli.md's signed request with curl is accepted (skipped without curl, which CI installs)", async () => {
     expect(curl, "curl not found: CI must run this test (apt-get install -y curl)").toBe(true);

@@ -361,6 +361,8 @@ const NOT_CHECKED: Record<string, string> = {
   "ReportLeakOptions.actor": "prose: leak:<source>",
   "GetUsageOptions.from": "prose: 24 hours before `to`",
   "GetUsageOptions.to": "prose: now",
+  "TopConsumersOptions.from": "prose: 24 hours before `to` (UsageReader's one range reader, as GetUsageOptions.from)",
+  "TopConsumersOptions.to": "prose: now",
   "TokenSettingsInput.scopes": "prose: the instance's `defaultScopes` (compared as KeywardOptions.defaultScopes)",
   "ImportTokenInput.start": "prose: the first 8 hex characters of the hash",
   "ImportTokenInput.env": "prose: the instance's `env`",
@@ -504,7 +506,7 @@ const PASSED_THROUGH: Record<string, string> = {
 const CLI_NOT_CHECKED: Record<string, string> = {
   "effective-at": "prose: now",
   database: "prose: $KEYWARD_DATABASE or ./keyward.db",
-  "key-file": "prose: $KEYWARD_SIGNING_KEY",
+  "key-file": "prose: $KEYWARD_SIGNING_KEY, else $KEYWARD_PRIVATE_KEY",
   method: "prose: GET, or POST with --data",
   from: "prose: 24 h before --to",
   to: "prose: now",
