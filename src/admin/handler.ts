@@ -504,7 +504,13 @@ async function served(cfg: AdminConfig, op: AdminOperation, who: AdminPrincipal,
  */
 function within<T>(call: Promise<T>, ms: number, what: string, late: () => AdminAnswer, lateFailure: (error: unknown) => void): Promise<T> {
   return answerWithin(call, ms, what, () => {
-    call.catch(lateFailure);
+    call.catch((error: unknown) => {
+      try {
+        lateFailure(error);
+      } catch {
+        // A value whose class cannot be read: no report, and no unhandled rejection to end the process.
+      }
+    });
     return late();
   });
 }

@@ -184,6 +184,29 @@ describe("a call given up on at storeTimeoutMs that fails later", () => {
     expect(reported).toHaveLength(4);
   });
 
+  it("authorize rejecting late with a value whose class cannot be read: no report, and no unhandled rejection", async () => {
+    const hostile = new Proxy(
+      {},
+      {
+        getPrototypeOf() {
+          throw new Error("no prototype");
+        },
+      },
+    );
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      const { reported, call } = await serve(() => new Promise<never>((_, reject) => setTimeout(() => reject(hostile), 400)), { storeTimeoutMs: 200 });
+      expect((await call("/tokens")).status).toBe(503);
+      await settled();
+      expect(reported).toHaveLength(1);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
+  });
+
   it("the store: a read or change that fails after its 503 is reported, marked late", async () => {
     const slow = new Proxy(new MemoryStore(), {
       get(target, key) {
