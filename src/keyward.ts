@@ -97,7 +97,7 @@ export class Keyward {
    */
   constructor(options: KeywardOptions) {
     const config = resolveConfig(options);
-    const detector = config.anomalies === undefined ? null : new AnomalyDetector(config.anomalies, config.store, config.usage.writeTimeoutMs);
+    const detector = config.anomalies === undefined ? null : new AnomalyDetector(config.anomalies, config.store, config.usage.writeTimeoutMs, config.now);
     this.#verifier = new Verifier(config, detector);
     this.#signedBody = Object.freeze({ maxBytes: config.signatures.maxBodyBytes });
     this.#logger = config.telemetry?.logger;

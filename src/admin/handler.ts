@@ -350,11 +350,11 @@ function checkFetchSite(request: Request, own: string, allowed: ReadonlySet<stri
  * session store that hangs): then 503, as for keyward's own store, and
  * nothing was done yet.
  */
-async function principal(cfg: AdminConfig, request: Request, operation: AdminOperation): Promise<AdminPrincipal | Response> {
+async function principal(cfg: AdminConfig, request: Request, operation: AdminOperation, lateFailure: (error: unknown) => void): Promise<AdminPrincipal | Response> {
   const ms = cfg.storeTimeoutMs;
   const late = () =>
     lateAnswer("Your sign-in could not be checked in time; retry later.", new StoreUnavailableError(`authorize did not answer within ${ms} ms`));
-  const result = await answerWithin((async () => cfg.authorize(request, { operation }))(), ms, "authorize", late);
+  const result = await within((async () => cfg.authorize(request, { operation }))(), ms, "authorize", late, lateFailure);
   if (result instanceof Response) return result;
   if (result === false) throw new AdminAnswer(403, "FORBIDDEN", "Forbidden", "You may not do this.");
   if (result === null || result === undefined) {
@@ -445,13 +445,19 @@ function handlerOf(cfg: AdminConfig): AdminHandler {
       if (op === undefined) throw methodNotAllowed(Object.keys(found.methods));
       operation = op;
       if (!isGet) checkFetchSite(request, url.origin, cfg.allowedOrigins);
-      const who = await principal(cfg, request, op);
+      // A call given up on at its deadline (the client answered 503) that fails later: its cause is reported too.
+      const lateFailure = (error: unknown) => {
+        if (answerOf(error).status < 500) return;
+        const context = { operation: op, method: request.method, status: 503, code: "STORE_UNAVAILABLE", late: true } as const;
+        reportFailure(cfg, logger, error instanceof AdminAnswer && error.cause !== undefined ? error.cause : error, context);
+      };
+      const who = await principal(cfg, request, op, lateFailure);
       if (who instanceof Response) return who;
       // The body first, then the account: a change is judged on the role and suspension in force once its body is
       // in, not before a body that took up to bodyTimeoutMs to arrive.
       const body = method === "POST" || method === "PUT" || method === "PATCH" ? await readJson(request, cfg) : undefined;
       const late = () => lateAnswer(isGet ? LATE_READ : LATE_CHANGE, new StoreUnavailableError(`the store did not answer an admin request within ${cfg.storeTimeoutMs} ms`));
-      return await answerWithin(served(cfg, op, who, { url, body, id: found.id }), cfg.storeTimeoutMs, "an admin request", late);
+      return await within(served(cfg, op, who, { url, body, id: found.id }), cfg.storeTimeoutMs, "an admin request", late, lateFailure);
     } catch (err) {
       const answer = answerOf(err);
       if (answer.status >= 500) reportFailure(cfg, logger, err instanceof AdminAnswer && err.cause !== undefined ? err.cause : err, { operation, method: request.method, status: answer.status, code: answer.code });
@@ -492,6 +498,23 @@ async function served(cfg: AdminConfig, op: AdminOperation, who: AdminPrincipal,
   return OPERATIONS[op](cfg, call);
 }
 
+/**
+ * `call`, waited for `ms` at most (then `late()` is thrown); a failure of it after that, which no
+ * answer carries any more (the client had its 503), is handed to `lateFailure`.
+ */
+function within<T>(call: Promise<T>, ms: number, what: string, late: () => AdminAnswer, lateFailure: (error: unknown) => void): Promise<T> {
+  return answerWithin(call, ms, what, () => {
+    call.catch((error: unknown) => {
+      try {
+        lateFailure(error);
+      } catch {
+        // A value whose class cannot be read: no report, and no unhandled rejection to end the process.
+      }
+    });
+    return late();
+  });
+}
+
 const LATE_READ = "The token store did not answer in time; retry later.";
 /** The store's calls go on: a change among them may still be made after this answer. */
 const LATE_CHANGE = "The token store did not answer in time. The change may still be made: reload before you try it again.";
@@ -529,11 +552,12 @@ function reportFailure(cfg: AdminConfig, logger: ((record: LogRecord) => void) |
     // A thrown value whose name or code throws when read: the answer stands all the same.
     cause = { name: "unknown", code: undefined };
   }
-  const what = cause.code === undefined ? cause.name : `${cause.name} ${cause.code}`;
+  const what = (cause.code === undefined ? cause.name : `${cause.name} ${cause.code}`) + (context.late ? ", after the answer" : "");
   if (logger !== undefined) {
     const fields: LogRecord["fields"] = { method: context.method, status: context.status, code: context.code, error: cause.name };
     if (context.operation !== null) fields.operation = context.operation;
     if (cause.code !== undefined) fields.errorCode = cause.code;
+    if (context.late) fields.late = true;
     callHook(logger, { level: "error", event: "admin.error", message: `admin request failed: ${context.status} ${context.code} (${what})`, fields });
   } else {
     console.error(

@@ -62,6 +62,11 @@ export interface AdminErrorContext {
   status: number;
   /** The answer's `code`, e.g. `INTERNAL_ERROR`, `STORE_UNAVAILABLE`. */
   code: string;
+  /**
+   * True for the failure of a call given up on at `storeTimeoutMs` (`authorize`, or the store's), once it
+   * came: the answer, its 503, was reported already with the timeout as the error.
+   */
+  late?: true;
 }
 
 /** Options of {@link createAdminHandler}. */

@@ -107,8 +107,9 @@ export interface BillingRunOptions {
    * (and a failed batch is retried at the next flush), so an hour is
    * complete in the store only once every instance of the fleet has flushed
    * it. The run flushes this instance's queue itself; keep this above the
-   * longest flush interval of the fleet plus the largest difference between
-   * two instances' clocks (each stamps its events with its own).
+   * longest flush interval of the fleet plus `signatures.bodyTimeoutMs` (an
+   * event is stamped when its request began, queued when its body came) plus
+   * the largest difference between two instances' clocks (each stamps its events with its own).
    */
   settleMs?: number | undefined;
   /** Who runs it, for the audit log (default `"system"`). */

@@ -333,13 +333,17 @@ export class AnomalyDetector {
   #writeDue: number | null = null;
   /** Writes pending sightings every `shared.flushIntervalMs`; keeps no process alive (close() writes them). */
   readonly #ticker: Ticker;
+  /** The instance's clock, read when a decision out of order comes (see {@link #denial}); null: none. */
+  readonly #now: (() => number) | null;
 
   /**
    * @param store - the store, used for shared state when it has `capabilities.anomalyState`
    * @param writeTimeoutMs - how long a write of shared state may wait for the store (`usage.writeTimeoutMs`)
+   * @param now - the instance's clock (`now`), for when a slow decision came
    * @throws {ConfigError} `INVALID_CONFIG` naming the option out of range, or one of another name
    */
-  constructor(options: AnomalyOptions, store: GuardedStore | null = null, writeTimeoutMs = 10_000) {
+  constructor(options: AnomalyOptions, store: GuardedStore | null = null, writeTimeoutMs = 10_000, now: (() => number) | null = null) {
+    this.#now = now;
     this.#writeTimeoutMs = writeTimeoutMs;
     if (typeof options !== "object" || options === null) throw new ConfigError("anomalies", "must be an object");
     // A misspelt option would leave its default in force without a word.
@@ -566,10 +570,12 @@ export class AnomalyDetector {
     const b = this.#burst;
     if (b === null || !b.codes.has(e.code)) return;
     // A denial decided before the token's latest decision by up to OUT_OF_ORDER_MS (a request slow to end) counts
-    // in the current window, as if made then: the denials stay in order, and the next one does not take the early
-    // time for the end of the window (which dropped the denials before it: a burst never raised).
+    // in the current window, as if made when it came (the instance's clock now, no earlier than that latest
+    // decision): the denials stay in order, and the next one does not take the early time for the end of the
+    // window (which dropped the denials before it: a burst never raised). Not at the latest decision alone: slow
+    // denials that came minutes apart, with no other decision of the token between, were all counted at one instant.
     const latest = Math.max(st.denials.at(-1)?.at ?? Number.NEGATIVE_INFINITY, st.lastUse ?? Number.NEGATIVE_INFINITY);
-    const at = e.at < latest && latest - e.at <= OUT_OF_ORDER_MS ? latest : e.at;
+    const at = e.at < latest && latest - e.at <= OUT_OF_ORDER_MS ? Math.max(latest, this.#cameAt()) : e.at;
     // The latest denial out of this one's window (or a clock stepped back past it): none of them is in it.
     if (st.denials.length > 0 && ended(st.denials.at(-1)!.at, at, b.windowMs)) st.denials.length = 0;
     st.denials.push({ at, code: e.code });
@@ -580,6 +586,17 @@ export class AnomalyDetector {
       st.burstAt = at;
       raise("denial-burst", { denials: st.denials.length, codes: [...new Set(st.denials.map((d) => d.code))] });
     }
+  }
+
+  /** When a decision out of order came: the instance's clock now (-Infinity: no clock, or one that failed). */
+  #cameAt(): number {
+    try {
+      const now = this.#now?.();
+      if (typeof now === "number" && Number.isFinite(now)) return now;
+    } catch {
+      // The application's clock failed: the token's latest decision stands for it.
+    }
+    return Number.NEGATIVE_INFINITY;
   }
 
   #rate(st: TokenState, at: number, raise: (k: AnomalyKind, d: Anomaly["detail"]) => void): void {

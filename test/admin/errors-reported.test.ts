@@ -163,6 +163,68 @@ describe("authorize that does not answer", () => {
   });
 });
 
+describe("a call given up on at storeTimeoutMs that fails later", () => {
+  /** A promise that settles after `ms`: rejected with `error`, else resolved with `value`. */
+  const later = <T>(ms: number, outcome: { error: Error } | { value: T }) =>
+    new Promise<T>((resolve, reject) => setTimeout(() => ("error" in outcome ? reject(outcome.error) : resolve(outcome.value)), ms));
+  const settled = () => new Promise((r) => setTimeout(r, 600));
+
+  it("authorize: its failure is reported too, once it comes, marked late (the client had its 503); a late answer is not", async () => {
+    const outcomes: ({ error: Error } | { value: AuthorizeResult })[] = [{ error: new Error("session store: connection refused") }, { value: "acct_1" }, { value: null }];
+    const { reported, call } = await serve(() => later(400, outcomes.shift()!), { storeTimeoutMs: 200 });
+    expect((await call("/tokens")).status).toBe(503);
+    await settled();
+    // Before: only the timeout was reported; the cause that came after it, nowhere.
+    expect(reported.map((r) => [r.context, (r.error as Error).message])).toEqual([
+      [{ operation: "tokens.list", method: "GET", status: 503, code: "STORE_UNAVAILABLE" }, "authorize did not answer within 200 ms"],
+      [{ operation: "tokens.list", method: "GET", status: 503, code: "STORE_UNAVAILABLE", late: true }, "session store: connection refused"],
+    ]);
+    for (let i = 0; i < 2; i++) expect((await call("/tokens")).status).toBe(503);
+    await settled();
+    expect(reported).toHaveLength(4);
+  });
+
+  it("authorize rejecting late with a value whose class cannot be read: no report, and no unhandled rejection", async () => {
+    const hostile = new Proxy(
+      {},
+      {
+        getPrototypeOf() {
+          throw new Error("no prototype");
+        },
+      },
+    );
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      const { reported, call } = await serve(() => new Promise<never>((_, reject) => setTimeout(() => reject(hostile), 400)), { storeTimeoutMs: 200 });
+      expect((await call("/tokens")).status).toBe(503);
+      await settled();
+      expect(reported).toHaveLength(1);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
+  });
+
+  it("the store: a read or change that fails after its 503 is reported, marked late", async () => {
+    const slow = new Proxy(new MemoryStore(), {
+      get(target, key) {
+        if (key === "getAccount") return () => later(400, { error: new Error("connection reset") });
+        const value = Reflect.get(target, key, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const { reported, call } = await serve(() => "acct_1", { keyward: { store: slow }, storeTimeoutMs: 200 });
+    expect((await call("/tokens", { method: "POST", json: { kind: "secret", name: "x" } })).status).toBe(503);
+    await settled();
+    expect(reported.map((r) => [r.context, (r.error as Error).message])).toEqual([
+      [{ operation: "tokens.create", method: "POST", status: 503, code: "STORE_UNAVAILABLE" }, "the store did not answer an admin request within 200 ms"],
+      [{ operation: "tokens.create", method: "POST", status: 503, code: "STORE_UNAVAILABLE", late: true }, "token store unavailable: connection reset"],
+    ]);
+  });
+});
+
 describe("without onError", () => {
   const failing = () => {
     throw new Error(`session ${SESSION} has ${TOKEN_IN_MESSAGE}`);

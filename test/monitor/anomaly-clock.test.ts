@@ -113,6 +113,23 @@ describe("anomaly windows and the clock", () => {
     expect(kinds(stepped)).toEqual([]);
   });
 
+  it("denial burst: slow denials that come one by one, minutes apart, count when each came (the instance's clock then), not all at the token's latest decision", () => {
+    const clock = { now: T0 };
+    const d = new AnomalyDetector({ denialBurst: { count: 3, windowMs: MIN } }, null, 10_000, () => clock.now);
+    d.observe(denied(T0));
+    // Begun 9 and 7 minutes before it, their bodies came 1 and 3 minutes after it: never 3 denials within a minute.
+    clock.now = T0 + MIN;
+    d.observe(denied(T0 - 9 * MIN));
+    clock.now = T0 + 3 * MIN;
+    d.observe(denied(T0 - 7 * MIN));
+    // Before: both counted at T0, with the fast one: a burst of 3.
+    expect(kinds(d)).toEqual([]);
+    // Slow ones that come together (the clock where it was) count in the window with the last: a burst.
+    d.observe(denied(T0 - 6 * MIN));
+    d.observe(denied(T0 - 5 * MIN));
+    expect(kinds(d)).toEqual([["denial-burst", -5 * MIN]]);
+  });
+
   /** Five requests a minute for `minutes` minutes from `from`, then `burst` in the next minute. */
   function traffic(d: AnomalyDetector, from: number, minutes: number, burst: number): void {
     for (let m = 0; m < minutes; m++) for (let i = 0; i < 5; i++) d.observe(ev({ at: from + m * MIN + i }));

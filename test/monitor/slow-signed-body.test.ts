@@ -161,4 +161,28 @@ describe("a signed body sent slowly, with fast requests between (real server and
       await app.close();
     }
   });
+
+  it("counts a slow denial when its body came: two that come minutes apart, after a fast one, are no burst of 3 in a minute", async () => {
+    const app = await start({ denialBurst: { count: 3, windowMs: MIN } });
+    try {
+      const first = await app.slow("/admin");
+      app.advance(MIN);
+      const second = await app.slow("/admin");
+      app.advance(SLOW_BY - MIN);
+      expect(await app.fast("/admin")).toBe(403);
+      await app.observed(1);
+      app.advance(2 * MIN);
+      expect(await first.finish()).toBe(403);
+      await app.observed(2);
+      app.advance(2 * MIN);
+      expect(await second.finish()).toBe(403);
+      await app.observed(3);
+      expect(app.decisions.map((e) => e.code)).toEqual(["SCOPE_DENIED", "SCOPE_DENIED", "SCOPE_DENIED"]);
+      // Begun 10 and 9 minutes before the fast one, they came 2 and 4 minutes after it. Before: all three counted at
+      // the fast one's time, a burst.
+      expect(app.anomalies).toEqual([]);
+    } finally {
+      await app.close();
+    }
+  });
 });
