@@ -130,8 +130,10 @@ export const statements = (t: TableNames) => ({
     SELECT 1`,
   // A balance read, without a lock: the credit row and what its leases hold, from one snapshot.
   creditRow: `SELECT used, bought, period_start, ${leased(t, "$1")} FROM ${t.credits} WHERE token_id = $1`,
-  // Insert, or take over an expired entry; an unexpired one makes no change (rowCount 0).
-  rememberNonce: `INSERT INTO ${t.nonces} (token_id, nonce, expires_at) VALUES ($1, $2, $3)
+  // Insert, or take over an expired entry; an unexpired one makes no change (rowCount 0). Waits for the row
+  // (a concurrent insert of the nonce) at most $5 ms, `lock_timeout` set as in spendFlat.
+  rememberNonce: `INSERT INTO ${t.nonces} (token_id, nonce, expires_at) SELECT $1, $2, $3::float8
+    FROM (SELECT set_config('lock_timeout', $5, true)) AS waited
     ON CONFLICT (token_id, nonce) DO UPDATE SET expires_at = excluded.expires_at WHERE ${t.nonces}.expires_at <= $4`,
   purgeWriters: `DELETE FROM ${t.usageWriters} WHERE writer = ANY(ARRAY(SELECT writer FROM ${t.usageWriters} WHERE at < $1 LIMIT $2))`,
   purgeNonces: `DELETE FROM ${t.nonces} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${t.nonces} WHERE expires_at <= $1 LIMIT $2))`,
