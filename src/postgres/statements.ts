@@ -99,7 +99,8 @@ export const statements = (t: TableNames) => ({
   // $5: the lease's time to live, ms.
   insertLease: `INSERT INTO ${t.leases} (id, token_id, granted, bought, reported, expires_at) VALUES ($1, $2, $3, $4, 0, ${DATABASE_NOW_MS} + $5)`,
   // With the token's balance outside every lease as the statement found it (not locked), for `remaining`.
-  reportLease: `UPDATE ${t.leases} l SET reported = $2 WHERE id = $1
+  // Waits for the lease's row (a reclaim holding it) at most $3 ms (`lock_timeout`, as in spendFlat).
+  reportLease: `UPDATE ${t.leases} l SET reported = $2 FROM (SELECT set_config('lock_timeout', $3, true)) AS waited WHERE id = $1
     RETURNING (SELECT used FROM ${t.credits} WHERE token_id = l.token_id) AS used, (SELECT bought FROM ${t.credits} WHERE token_id = l.token_id) AS bought`,
   returnLease: `DELETE FROM ${t.leases} WHERE id = $1 RETURNING granted - reported AS back, LEAST(bought, granted - reported) AS back_bought`,
   // One writer per token at a time, whether or not its counter rows exist yet (a row lock needs a row).

@@ -127,10 +127,13 @@ export interface PostgresStoreOptions {
    * for the request included) waits, in all, for a connection of the pool
    * and then for a token's or account's counter lock, or a counter row
    * another transaction holds, ms (default 1 000): then it fails (the request
-   * is `STORE_UNAVAILABLE`) and nothing is counted. Keep
+   * is `STORE_UNAVAILABLE`) and nothing is counted. A signed request's
+   * nonce, and a credit lease's report of a request, wait as long for a
+   * connection and their row: then nothing is sent (the nonce is not
+   * remembered, the request not charged). Keep
    * it below Keyward's `lookupTimeoutMs` (2 000 unless set), so that a call the
    * verifier gave up on while it waited is never counted later. A credit
-   * lease's report waits for its answer as long, once it has a connection:
+   * lease's report, once sent, waits for its answer as long:
    * one that gets none (its connection gone silent) fails its requests,
    * destroys that connection and retires the lease.
    */
