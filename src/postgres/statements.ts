@@ -11,7 +11,7 @@ import type { TableNames } from "../store/sql/schema.js";
  */
 export const LOCK_HOLDER_IDLE_MS = 5_000;
 
-// The database's clock, epoch ms (credit lease expiry).
+// The database's clock, epoch ms (credit lease expiry, billing run claims).
 const DATABASE_NOW_MS = "(extract(epoch FROM clock_timestamp()) * 1000)::float8";
 // Announces a change in the statement that makes it: delivered to listeners only if it commits.
 const notify = (payloads: string) => `SELECT pg_notify($1, p) FROM unnest(${payloads}::text[]) p`;
@@ -204,9 +204,11 @@ export const statements = (t: TableNames) => ({
     GROUP BY owner, pool ORDER BY owner, pool LIMIT $5`,
   longKeyTexts: `SELECT key, text FROM ${t.longKeys} WHERE key = ANY($1::text[])`,
   billingRunOverlaps: `SELECT 1 FROM ${t.billingRuns} WHERE owner = $1 AND period <> $2 AND from_ms < $4 AND to_ms > $3 LIMIT 1`,
-  claimBillingRun: `INSERT INTO ${t.billingRuns} (owner, period, status, claim, claimed_at, from_ms, to_ms) VALUES ($1, $2, 'pending', $3, $4, $6, $7)
+  // A claim is stamped and aged ($4: how old a stale one is, ms) by the database's clock, which every server
+  // shares: one whose clock is behind would else take over a live claim (and bill it twice), one ahead keep a dead one.
+  claimBillingRun: `INSERT INTO ${t.billingRuns} (owner, period, status, claim, claimed_at, from_ms, to_ms) VALUES ($1, $2, 'pending', $3, ${DATABASE_NOW_MS}, $5, $6)
     ON CONFLICT (owner, period) DO UPDATE SET claim = excluded.claim, claimed_at = excluded.claimed_at
-      WHERE ${t.billingRuns}.status = 'pending' AND ${t.billingRuns}.claimed_at < $5
+      WHERE ${t.billingRuns}.status = 'pending' AND ${t.billingRuns}.claimed_at < excluded.claimed_at - $4::float8
     RETURNING claim`,
   billingRunStatus: `SELECT status FROM ${t.billingRuns} WHERE owner = $1 AND period = $2`,
   billingRunDone: `UPDATE ${t.billingRuns} SET status = 'done', record = $1 WHERE owner = $2 AND period = $3 AND claim = $4 AND status = 'pending'`,

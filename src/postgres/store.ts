@@ -947,7 +947,8 @@ export class PostgresStore implements TokenStore {
       if (status === undefined && (await c.query(this.#s.billingRunOverlaps, [owner, key.period, key.from, key.to])).rows.length > 0) {
         return "overlap";
       }
-      const won = (await c.query(this.#s.claimBillingRun, [owner, key.period, claim, now, staleBefore, key.from, key.to])).rows;
+      // Stamped and aged by the database's clock: `now - staleBefore` is how old a stale claim is.
+      const won = (await c.query(this.#s.claimBillingRun, [owner, key.period, claim, now - staleBefore, key.from, key.to])).rows;
       if ((won[0] as { claim: string } | undefined)?.claim === claim) return "claimed";
       return status === "done" ? "done" : "busy";
     });
