@@ -258,8 +258,9 @@ export class CreditLeases {
 
   /**
    * One lease taken at a time per token; concurrent requests wait for it, and later ones no longer than
-   * `lockWait` after it began: a reservation whose connection went silent (its process may never hear
-   * that the server ended it) would otherwise hold every request of the token for as long as it stays open.
+   * `until`, the deadline of the request that began it (which its connection is waited for by, too): a
+   * reservation whose connection went silent (its process may never hear that the server ended it)
+   * would otherwise hold every request of the token for as long as it stays open.
    */
   #take(key: string, lock: string, cost: number, limit: number, now: number, until: number): Promise<Lease | null> {
     let taking = this.#taking.get(key);
