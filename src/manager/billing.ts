@@ -97,8 +97,9 @@ export interface BillingRunOptions {
   onInvoice: (invoice: Invoice) => Promise<void> | void;
   /**
    * A claim older than this is taken over by a new run (default 1 hour, at
-   * least 1 minute), by the clock of the instance that runs: keep the fleet's
-   * clocks well within it of each other.
+   * least 1 minute): by PostgreSQL's clock with `postgresStore` (servers whose
+   * clocks disagree agree on a claim's age), by the clock of the instance that
+   * runs with `sqliteStore` (one machine) and `MemoryStore`.
    */
   staleAfterMs?: number | undefined;
   /**

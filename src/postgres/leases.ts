@@ -22,7 +22,7 @@ import { secureRandom } from "../lib/crypto.js";
 import { answerWithin, outcomeWithin } from "../lib/within.js";
 import { type CreditState, creditState, creditsLeft } from "../store/kit/credits.js";
 import type { MeterResult } from "../store/types.js";
-import type { PostgresClient, PostgresPool, PostgresQueryResult } from "./driver.js";
+import { connectWithin, type PostgresClient, type PostgresPool, type PostgresQueryResult } from "./driver.js";
 
 /** The lease statements (src/postgres/statements.ts). */
 export interface LeaseStatements {
@@ -103,6 +103,8 @@ interface Lease {
   reported: number;
   /** The batch requests join until its report starts. */
   batch: Promise<void> | null;
+  /** The earliest deadline of the batch's requests (monotonic clock): its report is sent by then, or never. */
+  batchUntil: number;
   /** The last report (and, once retired, the return). */
   tail: Promise<void>;
   /**
@@ -115,7 +117,7 @@ interface Lease {
 /** How a reservation goes: when the database last answered it (monotonic clock); `abandoned` once close() stopped waiting for it. */
 type Progress = { answeredAt: number; abandoned: boolean };
 
-type Transaction = <T>(pool: PostgresPool, body: (c: PostgresClient) => Promise<T>) => Promise<T>;
+type Transaction = <T>(pool: PostgresPool, body: (c: PostgresClient) => Promise<T>, connectMs?: number) => Promise<T>;
 
 /** What a lease gives back when returned or reclaimed: `back` credits, `back_bought` of them bought ones. */
 type Back = { back: number; back_bought: number };
@@ -219,12 +221,13 @@ export class CreditLeases {
         const low = this.#low.get(key);
         if (low && low.limit === limit && performance.now() < low.until) return null;
         until ??= performance.now() + this.#settings.lockWait;
-        const taken = await within(this.#take(key, lock, cost, limit, now), until);
+        const taken = await within(this.#take(key, lock, cost, limit, now, until), until);
         if (taken === null) return null;
         continue;
       }
       lease.spent += cost;
-      await this.#report(lease);
+      // Its report is sent within `lockWait` of its first wait (of now, if it waited for nothing), or never.
+      await this.#report(lease, until ?? performance.now() + this.#settings.lockWait);
       const remaining = Math.max(0, lease.free + lease.granted - lease.spent);
       return { granted: true, deniedBy: null, rateLimit: null, credits: { granted: true, remaining, nextRefillAt: null } };
     }
@@ -255,27 +258,28 @@ export class CreditLeases {
 
   /**
    * One lease taken at a time per token; concurrent requests wait for it, and later ones no longer than
-   * `lockWait` after it began: a reservation whose connection went silent (its process may never hear
-   * that the server ended it) would otherwise hold every request of the token for as long as it stays open.
+   * `until`, the deadline of the request that began it (which its connection is waited for by, too): a
+   * reservation whose connection went silent (its process may never hear that the server ended it)
+   * would otherwise hold every request of the token for as long as it stays open.
    */
-  #take(key: string, lock: string, cost: number, limit: number, now: number): Promise<Lease | null> {
+  #take(key: string, lock: string, cost: number, limit: number, now: number, until: number): Promise<Lease | null> {
     let taking = this.#taking.get(key);
     if (!taking) {
       const progress: Progress = { answeredAt: performance.now(), abandoned: false };
-      const reserving = this.#reserve(key, lock, cost, limit, now, progress);
+      const reserving = this.#reserve(key, lock, cost, limit, now, progress, until);
       const settled = reserving.then(
         () => {},
         () => {},
       );
       this.#reserving.set(settled, progress);
       void settled.then(() => this.#reserving.delete(settled));
-      taking = within(reserving, performance.now() + this.#settings.lockWait).finally(() => this.#taking.delete(key));
+      taking = within(reserving, until).finally(() => this.#taking.delete(key));
       this.#taking.set(key, taking);
     }
     return taking;
   }
 
-  async #reserve(key: string, lock: string, cost: number, limit: number, now: number, progress: Progress): Promise<Lease | null> {
+  async #reserve(key: string, lock: string, cost: number, limit: number, now: number, progress: Progress, until: number): Promise<Lease | null> {
     const want = Math.max(cost, Math.min(this.#settings.maxBlock, this.#blocks.get(key) ?? FIRST_BLOCK));
     const id = toBase64Url(secureRandom(12));
     const lease = await this.#transaction(this.#pool, async (client) => {
@@ -323,11 +327,13 @@ export class CreditLeases {
         spent: 0,
         reported: 0,
         batch: null,
+        batchUntil: 0,
         tail: Promise.resolve(),
         unanswered: false,
       };
       return l;
-    }).catch((err: unknown) => {
+      // Its connection waited for no longer than its request waits for it.
+    }, Math.max(1, Math.ceil(until - performance.now()))).catch((err: unknown) => {
       if (err instanceof NothingReserved) return null;
       throw err;
     });
@@ -338,15 +344,24 @@ export class CreditLeases {
     return lease;
   }
 
-  /** Resolves once a report holding the calling request's spend has committed. */
-  #report(lease: Lease): Promise<void> {
-    if (lease.batch) return lease.batch;
+  /**
+   * Resolves once a report holding the calling request's spend has committed. The report is sent by
+   * `until` (monotonic clock: the calling request's deadline, the earliest of its batch's) or never:
+   * one that waited past it for the report before it or for a connection fails its requests unsent,
+   * so a request the verifier abandoned meanwhile is never charged later.
+   */
+  #report(lease: Lease, until: number): Promise<void> {
+    if (lease.batch) {
+      lease.batchUntil = Math.min(lease.batchUntil, until);
+      return lease.batch;
+    }
+    lease.batchUntil = until;
     const batch = lease.tail.then(async () => {
       lease.batch = null; // later spends join the next batch
       const reported = lease.spent;
       const query = lease.unanswered
         ? Promise.reject(new StoreUnavailableError("credit lease retired: a report got no answer"))
-        : this.#reportQuery(lease, reported);
+        : this.#reportQuery(lease, reported, lease.batchUntil);
       const r = await query.catch((err: unknown) => {
         // This batch's requests are answered STORE_UNAVAILABLE: their spends are taken back, so the
         // next report does not count them (a report whose commit's reply was lost counts them until then).
@@ -372,20 +387,23 @@ export class CreditLeases {
   }
 
   /**
-   * The report's statement. Once it has a connection (waiting for one is the pool's, as for a meter call), it
-   * may wait for the lease's row (a reclaim holding it) no longer than a reservation waits for its lock: one
-   * whose connection went silent would otherwise hold every later grant of the lease, and its return, for as
-   * long as the connection stays open (a statement outside a transaction is ended by no server timeout). That
-   * connection is then destroyed, not left checked out of the pool.
+   * The report's statement, sent by `until` or never: its connection is waited for until then (one that
+   * comes later goes back to the pool unused), then the lease's row (a reclaim holding it: `lock_timeout`).
+   * Once sent, its answer is waited for no longer than a reservation waits for its lock: one whose
+   * connection went silent would otherwise hold every later grant of the lease, and its return, for as
+   * long as the connection stays open (a statement outside a transaction is ended by no server timeout).
+   * That connection is then destroyed, not left checked out of the pool.
    */
-  async #reportQuery(lease: Lease, reported: number): Promise<PostgresQueryResult> {
-    const c = await this.#pool.connect();
+  async #reportQuery(lease: Lease, reported: number, until: number): Promise<PostgresQueryResult> {
+    const left = () => Math.ceil(until - performance.now());
+    if (left() <= 0) throw new StoreUnavailableError("credit lease report not sent: its requests waited requestLockTimeoutMs");
+    const c = await connectWithin(this.#pool, left(), "a connection for a credit lease report");
     // A connection lost while checked out emits 'error' on the client; unhandled, it would crash the process.
     const ignore = () => {};
     c.on?.("error", ignore);
     let broken = false;
     try {
-      return await answerWithin(c.query(this.#s.reportLease, [lease.id, reported]), this.#settings.lockWait, "a credit lease report", () => {
+      return await answerWithin(c.query(this.#s.reportLease, [lease.id, reported, String(Math.max(1, left()))]), this.#settings.lockWait, "a credit lease report", () => {
         lease.unanswered = true;
         return new StoreUnavailableError("credit lease report took longer than requestLockTimeoutMs");
       });

@@ -11,7 +11,7 @@ import type { TableNames } from "../store/sql/schema.js";
  */
 export const LOCK_HOLDER_IDLE_MS = 5_000;
 
-// The database's clock, epoch ms (credit lease expiry).
+// The database's clock, epoch ms (credit lease expiry, billing run claims).
 const DATABASE_NOW_MS = "(extract(epoch FROM clock_timestamp()) * 1000)::float8";
 // Announces a change in the statement that makes it: delivered to listeners only if it commits.
 const notify = (payloads: string) => `SELECT pg_notify($1, p) FROM unnest(${payloads}::text[]) p`;
@@ -99,7 +99,8 @@ export const statements = (t: TableNames) => ({
   // $5: the lease's time to live, ms.
   insertLease: `INSERT INTO ${t.leases} (id, token_id, granted, bought, reported, expires_at) VALUES ($1, $2, $3, $4, 0, ${DATABASE_NOW_MS} + $5)`,
   // With the token's balance outside every lease as the statement found it (not locked), for `remaining`.
-  reportLease: `UPDATE ${t.leases} l SET reported = $2 WHERE id = $1
+  // Waits for the lease's row (a reclaim holding it) at most $3 ms (`lock_timeout`, as in spendFlat).
+  reportLease: `UPDATE ${t.leases} l SET reported = $2 FROM (SELECT set_config('lock_timeout', $3, true)) AS waited WHERE id = $1
     RETURNING (SELECT used FROM ${t.credits} WHERE token_id = l.token_id) AS used, (SELECT bought FROM ${t.credits} WHERE token_id = l.token_id) AS bought`,
   returnLease: `DELETE FROM ${t.leases} WHERE id = $1 RETURNING granted - reported AS back, LEAST(bought, granted - reported) AS back_bought`,
   // One writer per token at a time, whether or not its counter rows exist yet (a row lock needs a row).
@@ -130,8 +131,10 @@ export const statements = (t: TableNames) => ({
     SELECT 1`,
   // A balance read, without a lock: the credit row and what its leases hold, from one snapshot.
   creditRow: `SELECT used, bought, period_start, ${leased(t, "$1")} FROM ${t.credits} WHERE token_id = $1`,
-  // Insert, or take over an expired entry; an unexpired one makes no change (rowCount 0).
-  rememberNonce: `INSERT INTO ${t.nonces} (token_id, nonce, expires_at) VALUES ($1, $2, $3)
+  // Insert, or take over an expired entry; an unexpired one makes no change (rowCount 0). Waits for the row
+  // (a concurrent insert of the nonce) at most $5 ms, `lock_timeout` set as in spendFlat.
+  rememberNonce: `INSERT INTO ${t.nonces} (token_id, nonce, expires_at) SELECT $1, $2, $3::float8
+    FROM (SELECT set_config('lock_timeout', $5, true)) AS waited
     ON CONFLICT (token_id, nonce) DO UPDATE SET expires_at = excluded.expires_at WHERE ${t.nonces}.expires_at <= $4`,
   purgeWriters: `DELETE FROM ${t.usageWriters} WHERE writer = ANY(ARRAY(SELECT writer FROM ${t.usageWriters} WHERE at < $1 LIMIT $2))`,
   purgeNonces: `DELETE FROM ${t.nonces} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${t.nonces} WHERE expires_at <= $1 LIMIT $2))`,
@@ -201,9 +204,11 @@ export const statements = (t: TableNames) => ({
     GROUP BY owner, pool ORDER BY owner, pool LIMIT $5`,
   longKeyTexts: `SELECT key, text FROM ${t.longKeys} WHERE key = ANY($1::text[])`,
   billingRunOverlaps: `SELECT 1 FROM ${t.billingRuns} WHERE owner = $1 AND period <> $2 AND from_ms < $4 AND to_ms > $3 LIMIT 1`,
-  claimBillingRun: `INSERT INTO ${t.billingRuns} (owner, period, status, claim, claimed_at, from_ms, to_ms) VALUES ($1, $2, 'pending', $3, $4, $6, $7)
+  // A claim is stamped and aged ($4: how old a stale one is, ms) by the database's clock, which every server
+  // shares: one whose clock is behind would else take over a live claim (and bill it twice), one ahead keep a dead one.
+  claimBillingRun: `INSERT INTO ${t.billingRuns} (owner, period, status, claim, claimed_at, from_ms, to_ms) VALUES ($1, $2, 'pending', $3, ${DATABASE_NOW_MS}, $5, $6)
     ON CONFLICT (owner, period) DO UPDATE SET claim = excluded.claim, claimed_at = excluded.claimed_at
-      WHERE ${t.billingRuns}.status = 'pending' AND ${t.billingRuns}.claimed_at < $5
+      WHERE ${t.billingRuns}.status = 'pending' AND ${t.billingRuns}.claimed_at < excluded.claimed_at - $4::float8
     RETURNING claim`,
   billingRunStatus: `SELECT status FROM ${t.billingRuns} WHERE owner = $1 AND period = $2`,
   billingRunDone: `UPDATE ${t.billingRuns} SET status = 'done', record = $1 WHERE owner = $2 AND period = $3 AND claim = $4 AND status = 'pending'`,

@@ -127,10 +127,13 @@ export interface PostgresStoreOptions {
    * for the request included) waits, in all, for a connection of the pool
    * and then for a token's or account's counter lock, or a counter row
    * another transaction holds, ms (default 1 000): then it fails (the request
-   * is `STORE_UNAVAILABLE`) and nothing is counted. Keep
+   * is `STORE_UNAVAILABLE`) and nothing is counted. A signed request's
+   * nonce, and a credit lease's report of a request, wait as long for a
+   * connection and their row: then nothing is sent (the nonce is not
+   * remembered, the request not charged). Keep
    * it below Keyward's `lookupTimeoutMs` (2 000 unless set), so that a call the
    * verifier gave up on while it waited is never counted later. A credit
-   * lease's report waits for its answer as long, once it has a connection:
+   * lease's report, once sent, waits for its answer as long:
    * one that gets none (its connection gone silent) fails its requests,
    * destroys that connection and retires the lease.
    */
@@ -152,6 +155,8 @@ const PURGE_BATCH = 64;
 const PURGE_EVERY = 64;
 /** What a metered request's wait for a connection of the pool is called when it runs out. */
 const METER_CONNECTION = "a connection for a metered request";
+/** The same for a signed request's nonce. */
+const NONCE_CONNECTION = "a connection for a signed request's nonce";
 
 /** Milliseconds left until `until` (monotonic clock), at least 1: a wait PostgreSQL's `lock_timeout` and a timer take. */
 const msLeft = (until: number) => String(Math.max(1, Math.ceil(until - performance.now())));
@@ -674,16 +679,29 @@ export class PostgresStore implements TokenStore {
    * the row as it would. Its connection is waited for, then the row, until `until` at most.
    */
   async #spendFlat(id: string, cost: number, limit: number, now: number, until: number): Promise<MeterResult> {
-    const c = await connectWithin(this.#pool, Number(msLeft(until)), METER_CONNECTION);
+    const [spent, row] = await this.#onConnection(until, METER_CONNECTION, async (c) => {
+      const got = (await c.query(this.#s.spendFlat, [id, cost, now, limit, msLeft(until)])).rows[0] as CreditRow | undefined;
+      return [got, got ?? ((await c.query(this.#s.creditsUsed, [id])).rows[0] as CreditRow | undefined)] as const;
+    });
+    const credits = { granted: spent !== undefined, remaining: creditsLeft(creditState(creditRow(row)), limit), nextRefillAt: null };
+    return spent
+      ? { granted: true, deniedBy: null, rateLimit: null, credits }
+      : { granted: false, deniedBy: "credits", rateLimit: null, credits };
+  }
+
+  /**
+   * `body` on a connection of the pool waited for until `until` at most (monotonic clock; then
+   * STORE_UNAVAILABLE, and nothing is sent: one that comes later goes back to the pool unused), for
+   * a request's statements outside a transaction.
+   */
+  async #onConnection<T>(until: number, what: string, body: (c: PostgresClient) => Promise<T>): Promise<T> {
+    const c = await connectWithin(this.#pool, Number(msLeft(until)), what);
     // A connection lost while checked out emits 'error' on the client; unhandled, it would crash the process.
     const ignore = () => {};
     c.on?.("error", ignore);
     let failed = false;
-    let spent: CreditRow | undefined;
-    let row: CreditRow | undefined;
     try {
-      spent = (await c.query(this.#s.spendFlat, [id, cost, now, limit, msLeft(until)])).rows[0] as CreditRow | undefined;
-      row = spent ?? ((await c.query(this.#s.creditsUsed, [id])).rows[0] as CreditRow | undefined);
+      return await body(c);
     } catch (err) {
       // As the pool's own query() does: a connection whose statement failed is destroyed (a query_timeout's may be silent).
       failed = true;
@@ -692,10 +710,6 @@ export class PostgresStore implements TokenStore {
       c.removeListener?.("error", ignore);
       c.release(failed || undefined);
     }
-    const credits = { granted: spent !== undefined, remaining: creditsLeft(creditState(creditRow(row)), limit), nextRefillAt: null };
-    return spent
-      ? { granted: true, deniedBy: null, rateLimit: null, credits }
-      : { granted: false, deniedBy: "credits", rateLimit: null, credits };
   }
 
   async getAccount(owner: string): Promise<StoredAccount | null> {
@@ -822,8 +836,16 @@ export class PostgresStore implements TokenStore {
     );
   }
 
+  /**
+   * Waits for a connection, then for the nonce's row (a concurrent insert of it), until
+   * `requestLockTimeoutMs` after the call began at most, as `meter` does: a nonce the verifier gave
+   * up on (`lookupTimeoutMs`) while it waited is never remembered later, so the client's retry with
+   * the same signature is not answered REPLAYED.
+   */
   async rememberNonce(key: NonceKey, expiresAt: number, now: number): Promise<boolean> {
-    const r = await this.#pool.query(this.#s.rememberNonce, [pgKey(key.tokenId), pgKey(key.nonce), expiresAt, now]);
+    const until = performance.now() + this.#meterWaitMs;
+    const values = [pgKey(key.tokenId), pgKey(key.nonce), expiresAt, now];
+    const r = await this.#onConnection(until, NONCE_CONNECTION, (c) => c.query(this.#s.rememberNonce, [...values, msLeft(until)]));
     if (++this.#nonceCalls % PURGE_EVERY === 0) {
       // Housekeeping, off the request's path: a failed purge is retried by a later call.
       this.#pool.query(this.#s.purgeNonces, [now, PURGE_BATCH]).catch(() => {});
@@ -925,7 +947,8 @@ export class PostgresStore implements TokenStore {
       if (status === undefined && (await c.query(this.#s.billingRunOverlaps, [owner, key.period, key.from, key.to])).rows.length > 0) {
         return "overlap";
       }
-      const won = (await c.query(this.#s.claimBillingRun, [owner, key.period, claim, now, staleBefore, key.from, key.to])).rows;
+      // Stamped and aged by the database's clock: `now - staleBefore` is how old a stale claim is.
+      const won = (await c.query(this.#s.claimBillingRun, [owner, key.period, claim, now - staleBefore, key.from, key.to])).rows;
       if ((won[0] as { claim: string } | undefined)?.claim === claim) return "claimed";
       return status === "done" ? "done" : "busy";
     });

@@ -841,6 +841,8 @@ export class SqliteStore implements TokenStore {
   }
 
   claimBillingRun(key: BillingRunKey, claim: string, now: number, staleBefore: number): Promise<BillingClaim> {
+    // Aged by the caller's clock: the processes sharing one file run on one machine, with one clock
+    // (PostgreSQL's store, which servers share, ages claims by the database's).
     const s = this.#s;
     return this.#tx(() => {
       const run = s.billingRunOf.get(key.owner, key.period) as { status: string; claimedAt: number | bigint } | undefined;

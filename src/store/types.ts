@@ -533,7 +533,10 @@ export interface BillingStore {
    * over), `"done"` when it was billed, `"busy"` when another claim is
    * pending, `"overlap"` when another run of the owner (another period, any
    * state) covers some of the same hours. Of concurrent claims of one key,
-   * or of overlapping keys, at most one gets `"claimed"`.
+   * or of overlapping keys, at most one gets `"claimed"`. A store that
+   * servers share may stamp and age claims by its own clock instead, a stale
+   * claim being `now - staleBefore` old (PostgreSQL's does: servers whose
+   * clocks disagree would else take over a live claim).
    */
   claimBillingRun(key: BillingRunKey, claim: string, now: number, staleBefore: number): Promise<BillingClaim>;
   /**

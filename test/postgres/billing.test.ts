@@ -17,6 +17,56 @@ describe.runIf(hasPostgres)("PostgreSQL", () => {
   const pool = testPool({ max: 20 });
   describeBilling("PostgreSQL", () => postgresStore(pool, { tablePrefix: freshPrefix(), changeFeed: false }));
 
+  it("a run's claim is aged by PostgreSQL's clock: a server whose clock is 10 minutes ahead neither takes over a live claim nor waits 10 minutes more for a dead one", async () => {
+    const prefix = freshPrefix();
+    const a = await postgresStore(pool, { tablePrefix: prefix, changeFeed: false });
+    const b = await postgresStore(pool, { tablePrefix: prefix, changeFeed: false });
+    const at = DEC + HOUR;
+    const skew = 10 * 60_000;
+    const staleAfterMs = 5 * 60_000;
+    const kwA = new Keyward({ store: a, prefix: "acme", usage: { enabled: false }, now: () => at });
+    const kwB = new Keyward({ store: b, prefix: "acme", usage: { enabled: false }, now: () => at + skew });
+    await a.recordUsage([{ tokenId: "tok_1", owner: "acct_a", pool: "default", at: NOV + HOUR, ok: true, cost: 1 }]);
+    const invoices: string[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    let entered!: () => void;
+    const inHook = new Promise<void>((r) => {
+      entered = r;
+    });
+    // A bills, and is slow at it (its claim live); B, whose clock is ahead, runs meanwhile.
+    const runA = kwA.billing.run({
+      period: "2026-11",
+      staleAfterMs,
+      onInvoice: async (inv) => {
+        invoices.push(`A:${inv.owner}`);
+        entered();
+        await held;
+      },
+    });
+    await inHook;
+    const runB = await kwB.billing.run({ period: "2026-11", staleAfterMs, onInvoice: (inv) => void invoices.push(`B:${inv.owner}`) });
+    release();
+    // Before: B took A's claim for stale (A's time, 10 minutes behind B's, was older than B's staleAfterMs) and billed it too.
+    expect(runB).toMatchObject({ billed: [], busy: ["acct_a"] });
+    expect(await runA).toMatchObject({ billed: ["acct_a"], busy: [] });
+    expect(invoices).toEqual(["A:acct_a"]);
+    // A claim left by a process whose clock is ahead is taken over once as old as staleBefore says, by the
+    // database's clock (before: busy for the 10 minutes of skew more).
+    const key = { owner: "acct_x", period: "2026-11", from: NOV, to: DEC };
+    expect(await b.claimBillingRun(key, "dead", at + skew, at + skew - staleAfterMs)).toBe("claimed");
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await a.claimBillingRun(key, "next", at, at - 10)).toBe("claimed");
+    expect(await b.finishBillingRun(key, "dead", "done", "{}")).toBe(false);
+    expect(await a.finishBillingRun(key, "next", "done", "{}")).toBe(true);
+    await kwA.close();
+    await kwB.close();
+    await a.close();
+    await b.close();
+  });
+
   it("a page of the sums is an index scan of the primary key from the cursor on, not a read of the whole period", async () => {
     const prefix = freshPrefix();
     const store = await postgresStore(pool, { tablePrefix: prefix, changeFeed: false });

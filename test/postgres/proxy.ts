@@ -24,6 +24,8 @@ export interface Proxy {
   silenceReplyTo(pattern: string): void;
   /** Every reply from now on reaches the client `ms` later (a server farther away). */
   delayReplies(ms: number): void;
+  /** Every connection opened from now on hears its first reply `ms` later (a loaded server, slow to start a backend). */
+  delayConnections(ms: number): void;
   close(): Promise<void>;
 }
 
@@ -32,8 +34,13 @@ export async function startProxy(target: URL): Promise<Proxy> {
   let lose: string | null = null;
   let silence: string | null = null;
   let delay = 0;
+  let connectDelay = 0;
   const server: Server = createServer((client) => {
     const upstream = connect(Number(target.port), target.hostname);
+    if (connectDelay > 0) {
+      upstream.pause();
+      setTimeout(() => upstream.resume(), connectDelay);
+    }
     let muted = false;
     let silent = false;
     for (const s of [client, upstream]) {
@@ -84,7 +91,10 @@ export async function startProxy(target: URL): Promise<Proxy> {
   const delayReplies = (ms: number) => {
     delay = ms;
   };
-  return { port, cut: stop, restore: () => listen(port), loseReplyTo, silenceReplyTo, delayReplies, close: stop };
+  const delayConnections = (ms: number) => {
+    connectDelay = ms;
+  };
+  return { port, cut: stop, restore: () => listen(port), loseReplyTo, silenceReplyTo, delayReplies, delayConnections, close: stop };
 }
 
 /** The URL of the test server, through the proxy. */

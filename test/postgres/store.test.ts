@@ -2,6 +2,7 @@
 // hostile input, decisions equal to MemoryStore's, locks and outages.
 import { ConfigError, guardStore, type Invoice, Keyward, MemoryStore, StoreUnavailableError } from "keyward";
 import { migrate, type PostgresPool, postgresStore, SCHEMA_VERSION } from "keyward/postgres";
+import { signRequest } from "keyward/signing";
 import { makeAuditEntry, makeStoredToken } from "keyward/testing";
 import pg from "pg";
 import { describe, expect, it } from "vitest";
@@ -10,6 +11,7 @@ import { POSTGRES_DIALECT } from "../../src/postgres/store.js";
 import { tableNames } from "../../src/store/sql/schema.js";
 import { meterOps, poolOps, poolRequest, topUpRequest } from "../support/meter-ops.js";
 import { expectCreditsMigratedFrom6, schemaAt } from "../support/schema-at.js";
+import { ed25519KeyPair } from "../client/helpers.js";
 import { startProxy, viaProxy } from "./proxy.js";
 import { freshPrefix, hasPostgres, openPool, PG_URL, testPool } from "./server.js";
 
@@ -20,6 +22,8 @@ async function waitFor(predicate: () => boolean, timeoutMs = 5000): Promise<void
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const rejection = (p: Promise<unknown>) => p.then(() => null, (e: unknown) => e as Error & { code?: string; driverCode?: string });
 
@@ -625,8 +629,14 @@ describe.runIf(hasPostgres)("postgresStore", () => {
 
   it("connections whose path went silent are destroyed at the pool's query_timeout (fleet.md's pool): once max of them were stuck, service resumes without restart", async () => {
     const proxy = await startProxy(new URL(PG_URL!));
-    // As fleet.md configures the pool, with shorter times; without query_timeout the pool stayed exhausted for good.
-    const silent = openPool({ connectionString: viaProxy(PG_URL!, proxy), max: 3, statement_timeout: 1_000, query_timeout: 1_500, connectionTimeoutMillis: 500 });
+    // A loaded machine: every new connection takes 700 ms to be set up (under a load of ~26, more than the
+    // 500 ms connectionTimeoutMillis this test had: then no connection could be opened, and it failed).
+    proxy.delayConnections(700);
+    // As fleet.md configures the pool (its connectionTimeoutMillis), with shorter statement and query timeouts;
+    // without query_timeout the pool stayed exhausted for good.
+    const max = 3;
+    const timeouts = { statement_timeout: 1_000, query_timeout: 1_500, connectionTimeoutMillis: 2_000 };
+    const silent = openPool({ connectionString: viaProxy(PG_URL!, proxy), max, ...timeouts });
     const prefix = freshPrefix();
     const store = await postgresStore(silent, { tablePrefix: prefix, changeFeed: false });
     const kw = new Keyward({ store, prefix: "acme", usage: { enabled: false } });
@@ -637,10 +647,13 @@ describe.runIf(hasPostgres)("postgresStore", () => {
       proxy.silenceReplyTo(`${prefix}credits`);
       expect((await kw.check({ token })).code).toBe("STORE_UNAVAILABLE");
     }
+    // Each stuck connection is destroyed at query_timeout, and its slot's new one is set up within
+    // connectionTimeoutMillis: service resumes within that for each of them, however slow the machine.
+    const resumesWithin = max * (timeouts.query_timeout + timeouts.connectionTimeoutMillis);
     const since = performance.now();
     const codes = new Set<string>();
     let d = await kw.check({ token: limited.token });
-    while (!d.ok && performance.now() - since < 8_000) {
+    while (!d.ok && performance.now() - since < resumesWithin) {
       codes.add(d.code);
       await new Promise((r) => setTimeout(r, 100));
       d = await kw.check({ token: limited.token });
@@ -652,7 +665,7 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     await store.close();
     await proxy.close();
     await silent.end();
-  }, 20_000);
+  }, 40_000);
 
   it("a meter call whose connection goes silent (reply swallowed, not reset) holds its token's and account's locks at most LOCK_HOLDER_IDLE_MS: another server meters them then, and the silent charge is rolled back", async () => {
     const proxy = await startProxy(new URL(PG_URL!));
@@ -770,6 +783,57 @@ describe.runIf(hasPostgres)("postgresStore", () => {
     await store.close();
     await busy.end();
   });
+
+  it.each(["a connection of a busy pool", "a row lock held elsewhere"])(
+    "a signed request's nonce waits for %s within requestLockTimeoutMs: a nonce the verifier gave up on is never remembered later, so the client's retry is answered (not REPLAYED)",
+    async (wait) => {
+      const busy = openPool({ max: 1 });
+      const prefix = freshPrefix();
+      const store = await postgresStore(busy, { tablePrefix: prefix, changeFeed: false, requestLockTimeoutMs: 300 });
+      const kw = new Keyward({ store, prefix: "acme", usage: { enabled: false }, lookupTimeoutMs: 600 });
+      const { seed, publicKey } = ed25519KeyPair();
+      const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey } });
+      const sign = (nonce: string) =>
+        signRequest(new Request("https://api.test/v1/prices"), {
+          keyid: record.id,
+          created: Math.floor(Date.now() / 1000),
+          nonce,
+          components: ["@method", "@target-uri"],
+          key: { alg: "ed25519", privateKey: seed },
+        });
+      // The token looked up (and cached) before the pool is busy: only the nonce waits.
+      expect((await kw.verify(await sign("warm"))).code).toBe("OK");
+      const signed = await sign("retried");
+      let release: () => Promise<unknown>;
+      if (wait === "a row lock held elsewhere") {
+        // Another transaction inserts the same nonce and has not ended (it will roll back).
+        const holder = await pool.connect();
+        await holder.query("BEGIN");
+        await holder.query(`INSERT INTO ${tableNames(prefix).nonces} (token_id, nonce, expires_at) VALUES ($1, 'retried', $2)`, [record.id, Date.now() + 60_000]);
+        release = async () => {
+          await holder.query("ROLLBACK");
+          holder.release();
+        };
+      } else {
+        const other = busy.query("SELECT pg_sleep(1)");
+        release = () => other;
+      }
+      const since = performance.now();
+      expect((await kw.verify(signed.clone())).code).toBe("STORE_UNAVAILABLE");
+      // Given up by the store (requestLockTimeoutMs), not by the verifier (lookupTimeoutMs).
+      expect(performance.now() - since).toBeLessThan(550);
+      await sleep(700);
+      await release();
+      await sleep(200);
+      // Before: the INSERT ran once the connection (or the row) was free, after the 503: the retry was REPLAYED.
+      expect((await pool.query(`SELECT count(*)::int AS n FROM ${tableNames(prefix).nonces} WHERE nonce = 'retried'`)).rows[0].n).toBe(0);
+      expect((await kw.verify(signed.clone())).code).toBe("OK");
+      expect((await kw.verify(signed.clone())).code).toBe("REPLAYED");
+      await kw.close();
+      await store.close();
+      await busy.end();
+    },
+  );
 
   it("a top-up whose commit's reply was lost with its connection rejects, yet was applied: retried with its idempotency key, it is applied once", async () => {
     const proxy = await startProxy(new URL(PG_URL!));
