@@ -67,6 +67,19 @@ describe("keyward CLI: bad input", () => {
     expect(JSON.parse(created.stdout).record.policy.scopes).toEqual(["a:read", "b:read"]);
   });
 
+  it("a page option the library refuses (--limit, --cursor of list and audit) is named as the option, as every other", () => {
+    expect(cli("init", "--database", "page.db").code).toBe(0);
+    for (const [args, option, message] of [
+      [["list", "--owner", "a", "--limit", "0"], "--limit", "must be an integer from 1 to 1000"],
+      [["audit", "--owner", "a", "--limit", "1001"], "--limit", "must be an integer from 1 to 1000"],
+      [["list", "--owner", "a", "--cursor", "zzz"], "--cursor", "invalid cursor"],
+    ] as const) {
+      const text = cli(...args, "--database", "page.db");
+      expect([args, text.code, text.stderr]).toEqual([args, 2, `keyward ${args[0]}: INVALID_INPUT: ${option}: ${message}\n`]);
+      expect(JSON.parse(cli(...args, "--database", "page.db", "--json").stderr)).toMatchObject({ code: "INVALID_INPUT", message: `${option}: ${message}`, option });
+    }
+  });
+
   it("every error code exits with the status docs/cli.md gives it; a code it does not list, 2", () => {
     const table = readRepoFile("docs/cli.md").split("## Exit codes")[1]!.split("\n\n").find((part) => part.trimStart().startsWith("|"))!;
     const documented = new Map<string, number>();
