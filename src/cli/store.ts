@@ -377,10 +377,32 @@ function msOf(io: Io, name: string): number | undefined {
 
 /** Runs `fn` with the opened store and closes it, whatever happens. */
 export async function withStore<T>(ctx: CommandContext, options: StoreOpenOptions, fn: (s: OpenedStore) => Promise<T>): Promise<T> {
-  const opened = await openStore(ctx, options);
+  const opened = await openStore(ctx, options).catch((err) => {
+    throw lockedIn(ctx, err);
+  });
   try {
     return await fn(opened);
+  } catch (err) {
+    throw lockedIn(ctx, err);
   } finally {
     await opened.close();
   }
+}
+
+/** SQLITE_BUSY and SQLITE_LOCKED, with their extended codes: another connection holds the lock asked for. */
+const SQLITE_LOCK_CODES = new Set(["5", "6", "261", "262", "517"]);
+
+/**
+ * A SQLite file another process kept locked past the wait, in the CLI's
+ * words (SQLite's are `database is locked`): which file, and the variable
+ * that sets the wait.
+ */
+function lockedIn(ctx: CommandContext, err: unknown): unknown {
+  const database = databaseOf(ctx);
+  if (!(err instanceof StoreUnavailableError) || !SQLITE_LOCK_CODES.has(err.driverCode ?? "") || DRIVERS.some((d) => d.matches(database))) return err;
+  const waited = `KEYWARD_DATABASE_TIMEOUT_MS, ${databaseTimeoutOf(ctx.io)} ms`;
+  return new CliError(`${shownPath(database)} is locked by another process (waited ${waited})`, EXIT.STORE, {
+    code: "STORE_UNAVAILABLE",
+    details: { driverCode: err.driverCode! },
+  });
 }

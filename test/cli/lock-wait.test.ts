@@ -44,7 +44,16 @@ describe("keyward CLI: another process holds the SQLite write lock", () => {
       const t0 = Date.now();
       const r = cli.run([...args, "--json"], { env: { KEYWARD_DATABASE_TIMEOUT_MS: "1000" } });
       const ms = Date.now() - t0;
-      expect({ args, code: r.code, stdout: r.stdout, code_: JSON.parse(r.stderr).code }).toEqual({ args, code: 5, stdout: "", code_: "STORE_UNAVAILABLE" });
+      expect({ args, code: r.code, stdout: r.stdout, stderr: JSON.parse(r.stderr) }).toEqual({
+        args,
+        code: 5,
+        stdout: "",
+        stderr: {
+          code: "STORE_UNAVAILABLE",
+          message: "keyward.db is locked by another process (waited KEYWARD_DATABASE_TIMEOUT_MS, 1000 ms)",
+          driverCode: "5",
+        },
+      });
       expect(ms).toBeLessThan(IGNORED_TIMEOUT_MS);
     }
     holder.kill("SIGKILL");
