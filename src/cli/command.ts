@@ -47,13 +47,26 @@ export const STORE_OPTIONS = {
   },
 } satisfies Record<string, OptionSpec>;
 
-/** Parses a command's argv strictly: an unknown option or a missing value is a usage error. */
+/**
+ * Parses a command's argv strictly: an unknown option or a missing value is
+ * a usage error, and so is an option that takes one value given more than
+ * once (`--owner a --owner b`: parseArgs keeps the last without a word),
+ * `OPTION_REPEATED`, unless it is repeatable.
+ */
 export function parse(command: Command, argv: string[]): { values: CommandContext["values"]; positionals: string[] } {
   const options: Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }> = {};
   for (const [name, spec] of Object.entries(command.options)) {
     options[name] = { type: spec.type, ...(spec.multiple ? { multiple: true } : {}), ...(spec.short ? { short: spec.short } : {}) };
   }
-  const { values, positionals } = parseArgs({ args: attachDashValues(argv, options), options, allowPositionals: true, strict: true });
+  const { values, positionals, tokens } = parseArgs({ args: attachDashValues(argv, options), options, allowPositionals: true, strict: true, tokens: true });
+  const seen = new Set<string>();
+  for (const t of tokens) {
+    if (t.kind !== "option" || options[t.name]?.type !== "string" || options[t.name]?.multiple) continue;
+    if (seen.has(t.name)) {
+      throw new CliError(`--${t.name} is given more than once: it takes one value`, EXIT.USAGE, { code: "OPTION_REPEATED", details: { option: `--${t.name}` } });
+    }
+    seen.add(t.name);
+  }
   return { values: values as CommandContext["values"], positionals };
 }
 

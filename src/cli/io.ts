@@ -49,7 +49,7 @@ export const EXIT = {
  * The codes of the CLI's own errors (docs/cli.md, "Errors"); with --json,
  * every error has a code: these, or a library error's.
  */
-export type CliErrorCode = "USAGE" | "IO_ERROR" | "UNEXPECTED_ERROR" | "MEMBER_NOT_FOUND" | "DATABASE_NOT_A_FILE" | "READ_ONLY";
+export type CliErrorCode = "USAGE" | "OPTION_REPEATED" | "IO_ERROR" | "UNEXPECTED_ERROR" | "MEMBER_NOT_FOUND" | "DATABASE_NOT_A_FILE" | "READ_ONLY";
 
 /** The code of a CLI error made without one, by its exit code: shown with --json only. */
 const EXIT_CODES: Partial<Record<number, CliErrorCode | ErrorCode>> = { [EXIT.STORE]: "STORE_UNAVAILABLE", [EXIT.IO]: "IO_ERROR" };

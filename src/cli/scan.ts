@@ -122,7 +122,7 @@ async function scanRoot(ctx: CommandContext, given: string, maxBytes: number | n
   // `-` itself, as cat reads it: a file named `-` is `./-` (or its full path), which is scanned as any other.
   if (given === "-") {
     // Standard input, all of it (a diff, a log, …).
-    const skip = await scanStream(readStdin, "<stdin>", state, maxBytes);
+    const skip = await scanStdin(state, maxBytes);
     if (skip) throw new CliError(`cannot scan <stdin>: ${why(skip, maxBytes)}`, EXIT.IO);
     return;
   }
@@ -533,16 +533,35 @@ function cannotRead(io: Io, state: ScanState, path: string, err: unknown): void 
 /** Reads into `into` from `at`, up to its end: the number of bytes read, 0 at the end of what is read. */
 type Read = (into: Buffer, at: number) => number | Promise<number>;
 
-/** Reads standard input into `into` from `at`: the number of bytes read, 0 at its end. */
-function readStdin(into: Buffer, at: number): number {
-  for (;;) {
-    try {
-      return readSync(0, into, at, into.length - at, null);
-    } catch (err) {
-      if ((err as { code?: string }).code === "EAGAIN") continue;
-      if ((err as { code?: string }).code === "EOF") return 0;
-      throw new CliError(`cannot read standard input: ${systemReason(err)}`, EXIT.IO);
+/**
+ * Scans standard input, to its end, through `process.stdin`: its reads wait
+ * for input (epoll, kqueue) whatever the descriptor is, where a synchronous
+ * read of one set non-blocking (a socket, a TTY another program left so)
+ * fails with EAGAIN at once, and retrying it spun a core until input came.
+ * Released when done, read to its end or not (binary, too large).
+ */
+async function scanStdin(state: ScanState, maxBytes: number | null): Promise<Skip | null> {
+  const chunks: AsyncIterator<Buffer> = process.stdin[Symbol.asyncIterator]();
+  let pending: Buffer = Buffer.alloc(0);
+  const read: Read = async (into, at) => {
+    if (pending.length === 0) {
+      let next: IteratorResult<Buffer>;
+      try {
+        next = await chunks.next();
+      } catch (err) {
+        throw new CliError(`cannot read standard input: ${systemReason(err)}`, EXIT.IO);
+      }
+      if (next.done) return 0;
+      pending = next.value;
     }
+    const n = pending.copy(into, at);
+    pending = pending.subarray(n);
+    return n;
+  };
+  try {
+    return await scanStream(read, "<stdin>", state, maxBytes);
+  } finally {
+    process.stdin.destroy();
   }
 }
 

@@ -7,6 +7,7 @@ import { Keyward, StoreUnavailableError, type TokenLifetimeOptions, type TokenSt
 import { Keyring, MAKE_SEALING_KEY } from "../lib/seal.js";
 import { type PostgresPool, PostgresStore, postgresStore } from "../postgres/index.js";
 import { sqliteStore } from "../sqlite/index.js";
+import { BUSY_RETRIES } from "../sqlite/store.js";
 import { sanitizeStoreError } from "../store/guard.js";
 import { checkTablePrefix, tableNames } from "../store/sql/schema.js";
 import { PREFIX_PATTERN } from "../token/format.js";
@@ -157,7 +158,7 @@ export async function openStore(ctx: CommandContext, options: StoreOpenOptions):
   try {
     store = driver
       ? await driver.open(database, { create: options.create, readOnly, timeoutMs: databaseTimeoutOf(ctx.io) })
-      : openSqlite(ctx.io, database, { create: options.create, readOnly, readsOnly: options.readsOnly === true });
+      : openSqlite(ctx.io, database, { create: options.create, readOnly, readsOnly: options.readsOnly === true, timeoutMs: databaseTimeoutOf(ctx.io) });
   } catch (err) {
     // The stores tell a program to call migrate(): the CLI names its own command.
     if (err instanceof StoreUnavailableError && err.message.endsWith(": run migrate()")) {
@@ -195,7 +196,7 @@ export function keywardOver(ctx: CommandContext, store: TokenStore, options: Sto
   });
 }
 
-function openSqlite(io: Io, database: string, options: { create: boolean; readOnly: boolean; readsOnly: boolean }) {
+function openSqlite(io: Io, database: string, options: { create: boolean; readOnly: boolean; readsOnly: boolean; timeoutMs: number }) {
   const path = resolve(io.cwd, database);
   const stat = statOf(path);
   if (!options.create && stat === undefined) {
@@ -215,12 +216,30 @@ function openSqlite(io: Io, database: string, options: { create: boolean; readOn
   // sqliteStore(path) refuses a file it may not write (it would serve it read-only, every metered request denied);
   // a command that only reads asks for read-only with a file: URI, percent-encoded as SQLite reads it.
   const readOnly = options.readOnly || (options.readsOnly && !isWritable(path));
+  const waits = sqliteWaits(options.timeoutMs);
   try {
-    return readOnly ? sqliteStore(`${pathToFileURL(path).href}?mode=ro`, { migrate: false }) : sqliteStore(path, { migrate: options.create });
+    return readOnly
+      ? sqliteStore(`${pathToFileURL(path).href}?mode=ro`, { migrate: false, ...waits })
+      : sqliteStore(path, { migrate: options.create, ...waits });
   } catch (err) {
     throw explained(err, database, readOnly);
   }
 }
+
+/**
+ * The SQLite store's waits for another process's write lock, within
+ * `KEYWARD_DATABASE_TIMEOUT_MS` (0: without limit, as far as SQLite counts,
+ * 2^31 - 1 ms). A call of the request path (a read) waits within its own
+ * timeout, retried inside it; a write waits its own after each of its
+ * {@link BUSY_RETRIES} retries, so each attempt gets its share.
+ */
+function sqliteWaits(timeoutMs: number): { busyTimeoutMs: number; requestBusyTimeoutMs: number } {
+  if (timeoutMs === 0) return { busyTimeoutMs: SQLITE_LONGEST_WAIT_MS, requestBusyTimeoutMs: SQLITE_LONGEST_WAIT_MS };
+  return { busyTimeoutMs: Math.ceil(timeoutMs / (BUSY_RETRIES + 1)), requestBusyTimeoutMs: timeoutMs };
+}
+
+/** The longest busy timeout SQLite takes (a C int of ms: 24.8 days). */
+const SQLITE_LONGEST_WAIT_MS = 2 ** 31 - 1;
 
 /** SQLite's answers to a file this user may not write, or a read-only read it cannot begin, in the CLI's words. */
 function explained(err: unknown, database: string, readOnly: boolean): unknown {
@@ -339,8 +358,9 @@ function revocationBoundOf(io: Io): { revocationBoundMs?: number } {
 
 /**
  * How long a command waits for PostgreSQL to connect, for a lock, and for a
- * statement: `$KEYWARD_DATABASE_TIMEOUT_MS`, default 10 000; 0 waits without
- * limit. Past it, the command fails with STORE_UNAVAILABLE (exit 5).
+ * statement, and for SQLite's write lock: `$KEYWARD_DATABASE_TIMEOUT_MS`,
+ * default 10 000; 0 waits without limit. Past it, the command fails with
+ * STORE_UNAVAILABLE (exit 5).
  */
 function databaseTimeoutOf(io: Io): number {
   return msOf(io, "KEYWARD_DATABASE_TIMEOUT_MS") ?? 10_000;
@@ -357,10 +377,32 @@ function msOf(io: Io, name: string): number | undefined {
 
 /** Runs `fn` with the opened store and closes it, whatever happens. */
 export async function withStore<T>(ctx: CommandContext, options: StoreOpenOptions, fn: (s: OpenedStore) => Promise<T>): Promise<T> {
-  const opened = await openStore(ctx, options);
+  const opened = await openStore(ctx, options).catch((err) => {
+    throw lockedIn(ctx, err);
+  });
   try {
     return await fn(opened);
+  } catch (err) {
+    throw lockedIn(ctx, err);
   } finally {
     await opened.close();
   }
+}
+
+/** SQLITE_BUSY and SQLITE_LOCKED, with their extended codes: another connection holds the lock asked for. */
+const SQLITE_LOCK_CODES = new Set(["5", "6", "261", "262", "517"]);
+
+/**
+ * A SQLite file another process kept locked past the wait, in the CLI's
+ * words (SQLite's are `database is locked`): which file, and the variable
+ * that sets the wait.
+ */
+function lockedIn(ctx: CommandContext, err: unknown): unknown {
+  const database = databaseOf(ctx);
+  if (!(err instanceof StoreUnavailableError) || !SQLITE_LOCK_CODES.has(err.driverCode ?? "") || DRIVERS.some((d) => d.matches(database))) return err;
+  const waited = `KEYWARD_DATABASE_TIMEOUT_MS, ${databaseTimeoutOf(ctx.io)} ms`;
+  return new CliError(`${shownPath(database)} is locked by another process (waited ${waited})`, EXIT.STORE, {
+    code: "STORE_UNAVAILABLE",
+    details: { driverCode: err.driverCode! },
+  });
 }

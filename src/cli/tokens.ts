@@ -283,6 +283,9 @@ const PAGE = {
   cursor: { type: "string", value: "cursor", description: "next page, from the previous output" },
 } as const;
 
+/** The library's page settings, by the options that give them: an error about one names its option. */
+const PAGE_SETTINGS = { limit: "limit", cursor: "cursor" } as const;
+
 /** `--limit` / `--cursor` as page options. */
 function pageOf(values: Values): { limit?: number; cursor: string | null } {
   const cursor = typeof values.cursor === "string" ? values.cursor : null;
@@ -341,6 +344,7 @@ export const list: Command = {
     ...STORE_OPTIONS,
     ...COMMON,
   },
+  settings: PAGE_SETTINGS,
   run: async (ctx) => {
     positional(ctx, []);
     const owner = required(ctx.values, "owner");
@@ -589,6 +593,7 @@ export const audit: Command = {
     ...STORE_OPTIONS,
     ...COMMON,
   },
+  settings: PAGE_SETTINGS,
   run: async (ctx) => {
     positional(ctx, []);
     const { token, owner } = ctx.values;

@@ -116,7 +116,8 @@ export interface Signer {
 const DEFAULT_COMPONENTS = ["@method", "@target-uri"] as const;
 const PARAM_ORDER: readonly SignatureParamName[] = ["created", "expires", "nonce", "keyid", "alg"];
 const PRINTABLE = /^[\x20-\x7E]+$/;
-const INSPECT = Symbol.for("nodejs.util.inspect.custom");
+/** node's util.inspect calls it to show an object (a signer, a key pair, a seed) instead of its properties. */
+export const INSPECT = Symbol.for("nodejs.util.inspect.custom");
 /** Largest `expiresInSec`: `created` + it stays within {@link MAX_SF_INTEGER} for any clock before the year 31 million. */
 const MAX_EXPIRES_IN_SEC = 999_999_999;
 

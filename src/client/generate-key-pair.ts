@@ -1,8 +1,31 @@
 // A fresh Ed25519 key pair for signed requests (RFC 8032), in any runtime.
 import { toBase64Url } from "../lib/bytes.js";
 import { publicKeyOf } from "../signing/key-formats.js";
+import { INSPECT } from "./create-signer.js";
 
-/** An Ed25519 key pair as raw bytes. `toJSON` and `inspect` show the public key only. */
+/**
+ * The private seed: a Uint8Array that prints and serializes as
+ * `[redacted]` (`toJSON`, `toString`, node's `inspect`), wherever it is
+ * copied to (`{ ...pair }`, `Object.assign`), and so does a slice of it.
+ * Its bytes are read as any Uint8Array's (`new Uint8Array(seed)`).
+ */
+class PrivateSeed extends Uint8Array {
+  toJSON(): string {
+    return "[redacted]";
+  }
+  override toString(): string {
+    return "[redacted]";
+  }
+  [INSPECT](): string {
+    return "[redacted]";
+  }
+}
+
+/**
+ * An Ed25519 key pair as raw bytes. `toJSON` and `inspect` show the public
+ * key only; the private key, a Uint8Array, shows itself as `[redacted]`
+ * (in a copy of the pair, `{ ...pair }`, too).
+ */
 export interface Ed25519KeyPair {
   /** The algorithm: always `"ed25519"` (the `alg` of `createSigner` and of a token's `signing`). */
   readonly alg: "ed25519";
@@ -34,17 +57,11 @@ export interface Ed25519KeyPair {
  * ```
  */
 export async function generateKeyPair(): Promise<Ed25519KeyPair> {
-  const privateKey = crypto.getRandomValues(new Uint8Array(32));
+  const privateKey = crypto.getRandomValues(new PrivateSeed(32));
   const publicKey = publicKeyOf(privateKey);
   const pub = () => toBase64Url(publicKey);
-  const pair = {
-    alg: "ed25519" as const,
-    privateKey,
-    publicKey,
-    privateKeyBase64url: () => toBase64Url(privateKey),
-    publicKeyBase64url: pub,
-    toJSON: () => ({ alg: "ed25519" as const, publicKey: pub() }),
-  };
-  // node's util.inspect would print the seed's bytes.
-  return Object.defineProperty(pair, Symbol.for("nodejs.util.inspect.custom"), { value: pair.toJSON });
+  const toJSON = () => ({ alg: "ed25519" as const, publicKey: pub() });
+  // node's util.inspect shows what toJSON does, in a copy of the pair too (`{ ...pair }` copies the hook).
+  const pair = { alg: "ed25519" as const, privateKey, publicKey, privateKeyBase64url: () => toBase64Url(privateKey), publicKeyBase64url: pub, toJSON, [INSPECT]: toJSON };
+  return pair;
 }

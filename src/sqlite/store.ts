@@ -125,11 +125,11 @@ export interface SqliteStoreOptions {
 export const SQLITE_DIALECT: SqlDialect = { int: "INTEGER", keyTable: " WITHOUT ROWID" };
 
 /**
- * Transactions retried on SQLITE_BUSY, before answering STORE_UNAVAILABLE:
+ * @internal Transactions retried on SQLITE_BUSY, before answering STORE_UNAVAILABLE:
  * an admin write after each busy timeout; a call of the request path only
  * while within its own (a busy answered at once, as a stale snapshot gets).
  */
-const BUSY_RETRIES = 3;
+export const BUSY_RETRIES = 3;
 /**
  * Expired nonces (idle usage writers, expired credit idempotency keys) deleted per purge; a purge runs every
  * PURGE_EVERY nonce calls (usage batches; every keyed credit top-up or reset).

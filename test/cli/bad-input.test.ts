@@ -44,6 +44,42 @@ describe("keyward CLI: bad input", () => {
     expect([bad.code, bad.stderr]).toEqual([2, expect.stringMatching(/^keyward list: Unknown option '--colour'/)]);
   });
 
+  it("an option that takes one value, given twice, is exit 2 (OPTION_REPEATED) and nothing is done; a repeatable one is taken", () => {
+    expect(cli("init", "--database", "repeat.db").code).toBe(0);
+    const db = ["--database", "repeat.db"];
+    for (const [args, option] of [
+      [["create", "--owner", "acct_a", "--owner", "acct_b", ...db], "--owner"],
+      [["create", "--owner=acct_a", "--expires-at", "+1d", "--expires-at=+30d", ...db], "--expires-at"],
+      [["create", "--owner", "acct_a", "--database", "repeat.db", "--database", "other.db"], "--database"],
+      [["list", "--owner", "acct_a", "--limit", "1", "--limit", "2", ...db], "--limit"],
+      [["sign", "https://api.example.com/", "--key-id", "tok_a", "-X", "GET", "--method", "POST"], "--method"],
+    ] as const) {
+      const text = cli(...args);
+      expect([args, text.code, text.stdout, text.stderr]).toEqual([args, 2, "", `keyward ${args[0]}: OPTION_REPEATED: ${option} is given more than once: it takes one value\n`]);
+      const json = cli(...args, "--json");
+      expect([json.code, JSON.parse(json.stderr)]).toEqual([2, { code: "OPTION_REPEATED", message: `${option} is given more than once: it takes one value`, option }]);
+    }
+    expect(existsSync(join(cli.dir, "other.db"))).toBe(false);
+    expect(JSON.parse(cli("list", "--owner", "acct_a", ...db, "--json").stdout).items).toEqual([]);
+    // Repeatable (--help says so) and flags: taken as before.
+    const created = cli("create", "--owner", "acct_a", "--scope", "a:read", "--scope", "b:read", "--json", "--json", ...db);
+    expect(created.code).toBe(0);
+    expect(JSON.parse(created.stdout).record.policy.scopes).toEqual(["a:read", "b:read"]);
+  });
+
+  it("a page option the library refuses (--limit, --cursor of list and audit) is named as the option, as every other", () => {
+    expect(cli("init", "--database", "page.db").code).toBe(0);
+    for (const [args, option, message] of [
+      [["list", "--owner", "a", "--limit", "0"], "--limit", "must be an integer from 1 to 1000"],
+      [["audit", "--owner", "a", "--limit", "1001"], "--limit", "must be an integer from 1 to 1000"],
+      [["list", "--owner", "a", "--cursor", "zzz"], "--cursor", "invalid cursor"],
+    ] as const) {
+      const text = cli(...args, "--database", "page.db");
+      expect([args, text.code, text.stderr]).toEqual([args, 2, `keyward ${args[0]}: INVALID_INPUT: ${option}: ${message}\n`]);
+      expect(JSON.parse(cli(...args, "--database", "page.db", "--json").stderr)).toMatchObject({ code: "INVALID_INPUT", message: `${option}: ${message}`, option });
+    }
+  });
+
   it("every error code exits with the status docs/cli.md gives it; a code it does not list, 2", () => {
     const table = readRepoFile("docs/cli.md").split("## Exit codes")[1]!.split("\n\n").find((part) => part.trimStart().startsWith("|"))!;
     const documented = new Map<string, number>();

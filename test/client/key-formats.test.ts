@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { createSigner, generateKeyPair } from "../../src/client/index.js";
 import { Keyward, MemoryStore } from "../../src/index.js";
 import { toBase64Url } from "../../src/lib/bytes.js";
+import { signRequest } from "../../src/signing/index.js";
 import { ed25519PublicKey, ed25519Seed } from "../../src/signing/key-formats.js";
 
 const ed25519SeedMessage =
@@ -264,5 +265,38 @@ describe("generateKeyPair", () => {
     expect(JSON.stringify(a)).not.toContain(seed);
     expect(inspect(a)).not.toContain(seed);
     expect(inspect(a)).not.toContain(`${a.privateKey[0]}, ${a.privateKey[1]}`);
+  });
+
+  it("the private key hides itself, in a spread or copy of the pair too, and is still a 32-byte Uint8Array that signs", async () => {
+    const pair = await generateKeyPair();
+    const bytes = Array.from(pair.privateKey);
+    const shown = [bytes.join(","), bytes.join(", "), pair.privateKeyBase64url()];
+    const { privateKey } = pair;
+    for (const [how, holder] of [
+      ["spread", { ...pair }],
+      ["Object.assign", Object.assign({}, pair)],
+      ["destructured", { privateKey }],
+      ["alone", privateKey],
+      ["a slice", privateKey.slice()],
+    ] as const) {
+      for (const text of [inspect(holder), inspect(holder, { depth: 5 }), JSON.stringify(holder), String(holder), `${holder}`]) {
+        // inspect lays the bytes out in padded columns: compared with its spaces collapsed.
+        for (const secret of shown) expect([how, text.replace(/\s+/g, " ").includes(secret)]).toEqual([how, false]);
+      }
+    }
+    expect(JSON.stringify({ privateKey })).toBe('{"privateKey":"[redacted]"}');
+    expect(inspect({ privateKey })).toBe("{ privateKey: [redacted] }");
+    // Raw bytes wherever they were taken, from the copy too; the bytes themselves are given when asked for.
+    expect(privateKey).toBeInstanceOf(Uint8Array);
+    expect([privateKey.length, Array.from(new Uint8Array(privateKey))]).toEqual([32, bytes]);
+    const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
+    const { record } = await kw.tokens.create({ owner: "o", kind: "secret", signing: { alg: "ed25519", publicKey: pair.publicKey } });
+    const copy = { ...pair };
+    const signer = createSigner({ keyId: record.id, alg: "ed25519", privateKey: copy.privateKey });
+    expect((await kw.verify(await signer.sign(new Request("https://api.example.com/")))).ok).toBe(true);
+    // signRequest signs with it as with its bytes (Ed25519 signatures are deterministic).
+    const signature = async (key: Uint8Array) =>
+      (await signRequest(new Request("https://api.example.com/"), { keyId: record.id, created: 1_800_000_000, key: { alg: "ed25519", privateKey: key } })).headers.get("signature");
+    expect(await signature(privateKey)).toBe(await signature(new Uint8Array(bytes)));
   });
 });
