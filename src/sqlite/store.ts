@@ -82,7 +82,8 @@ export interface SqliteStoreOptions {
   /**
    * How long an admin write (`insert`, `update`, `revoke`, accounts,
    * credits, billing…) or the opening (the switch to WAL, a migration) waits for another process's write
-   * lock, ms (default 5 000). A wait blocks the whole process (the driver is synchronous).
+   * lock, ms (default 5 000), per attempt: a write still locked out is retried up to 3 times, so it
+   * can wait up to 4 times this in all. A wait blocks the whole process (the driver is synchronous).
    * An audit entry appended alone (`appendAudit`) waits `requestBusyTimeoutMs`.
    */
   busyTimeoutMs?: number | undefined;
