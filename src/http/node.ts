@@ -239,6 +239,18 @@ function unverifiableTarget(target: string): boolean {
 }
 
 /**
+ * Whether a raw header name is `Authorization`, in any case: its two usual
+ * spellings compared as they are, any other name of its length lowercased
+ * only when it starts with an `a` (no string made per request for
+ * `Authorization`, nor for `Cache-Control`).
+ */
+function isAuthorization(name: string): boolean {
+  if (name.length !== 13) return false;
+  if (name === "authorization" || name === "Authorization") return true;
+  return (name.charCodeAt(0) | 0x20) === 0x61 && name.toLowerCase() === "authorization";
+}
+
+/**
  * A header of a Node request. Node keeps only the first of repeated
  * `Authorization` lines; Fetch `Headers` join them with ", ", which keyward
  * refuses as ambiguous. Read from the raw lines so the answer is the same.
@@ -248,7 +260,7 @@ export function headerOf(req: Pick<IncomingMessage, "headers" | "rawHeaders">, n
     const raw = req.rawHeaders;
     let value: string | null = null;
     for (let i = 0; i + 1 < raw.length; i += 2) {
-      if (raw[i]!.length === 13 && raw[i]!.toLowerCase() === name) value = value === null ? raw[i + 1]! : `${value}, ${raw[i + 1]!}`;
+      if (isAuthorization(raw[i]!)) value = value === null ? raw[i + 1]! : `${value}, ${raw[i + 1]!}`;
     }
     return value;
   }

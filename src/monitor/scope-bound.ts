@@ -43,11 +43,15 @@ export class ScopeBound {
    * token past its bound in each minute.
    */
   scopeOf(tokenId: string, at: number, scope: string | null, capped: (tokenId: string) => void): string | null {
-    const minute = at - (at % MINUTE_MS);
-    if (minute > this.#minute || minute < this.#minute - OUT_OF_ORDER_MS) {
-      this.#minute = minute;
-      this.#scopes = new Map();
-      this.#told = false;
+    // Within the minute counted (most events), nothing to compute: a remainder of a time (a
+    // floating-point one, past 2^31) costs as much as the rest of this call.
+    if (!(at >= this.#minute && at < this.#minute + MINUTE_MS)) {
+      const minute = at - (at % MINUTE_MS);
+      if (minute > this.#minute || minute < this.#minute - OUT_OF_ORDER_MS) {
+        this.#minute = minute;
+        this.#scopes = new Map();
+        this.#told = false;
+      }
     }
     // The row's identity: a scope is kept by its first MAX_USAGE_SCOPE_LENGTH characters (a copy of them:
     // a view would keep the whole text alive for the minute).

@@ -729,9 +729,10 @@ export class MemoryStore implements TokenStore {
       }
       // Events without owner or code (written by hand, not by the verifier) add to no row.
       if (e.owner === undefined || e.code === undefined) continue;
-      const minute = e.at - (e.at % MINUTE_MS);
-      const scope = e.scope == null ? "" : e.scope.length > MAX_USAGE_SCOPE_LENGTH ? e.scope.slice(0, MAX_USAGE_SCOPE_LENGTH) : e.scope;
       let r = u.row;
+      // The minute of the token's last row, when the event is in it (most are): no floating-point remainder computed.
+      const minute = r !== null && e.at >= r.minute && e.at < r.minute + MINUTE_MS ? r.minute : e.at - (e.at % MINUTE_MS);
+      const scope = e.scope == null ? "" : e.scope.length > MAX_USAGE_SCOPE_LENGTH ? e.scope.slice(0, MAX_USAGE_SCOPE_LENGTH) : e.scope;
       if (r === null || r.minute !== minute || r.scope !== scope || r.code !== e.code) {
         const k = rowKey({ tokenId: e.tokenId, minute, scope, code: e.code });
         r = u.rows.get(k) ?? null;
