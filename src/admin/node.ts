@@ -15,9 +15,12 @@ const NOWHERE = `http://${INVALID_HOST}//`;
 export interface NodeHandlerOptions {
   /**
    * The origin the browser sees, when the server sits behind a TLS-terminating
-   * proxy (e.g. `"https://example.com"`); default `http://` + the Host
-   * header (`http://invalid.invalid` when a client's Host makes no URL).
-   * The handler only uses it to build URLs, never to decide. Named
+   * proxy (e.g. `"https://example.com"`); default `http://` (`https://` on a
+   * server with its own TLS) + the Host header (`http://invalid.invalid`
+   * when a client's Host makes no URL). It is the request URL's origin: the
+   * one a browser's `Origin` must be when it sends no `Sec-Fetch-Site` (or
+   * one of `allowedOrigins`), else a change is refused 403
+   * `CROSS_SITE_REQUEST`. Named
    * as the middleware's option, but an origin only, without the path prefix
    * the middleware's takes: `basePath` is the path the browser sees.
    */
@@ -80,7 +83,10 @@ export function toNodeHandler(
     try {
       const path = (req as { originalUrl?: string }).originalUrl ?? req.url ?? "/";
       // HTTP/2 names the authority in `:authority`, not in Host (RFC 9113 §8.3.1).
-      const received = publicOrigin ?? `http://${req.headers.host ?? req.headers[":authority"] ?? "localhost"}`;
+      // A server with its own TLS (node:https, http2.createSecureServer) is at https: the origin its pages are at, which the
+      // handler compares a browser's Origin with when it sends no Sec-Fetch-Site.
+      const scheme = (req.socket as { encrypted?: boolean } | undefined)?.encrypted ? "https" : "http";
+      const received = publicOrigin ?? `${scheme}://${req.headers.host ?? req.headers[":authority"] ?? "localhost"}`;
       // A client's Host that makes no URL ("a b", a port over 65535) is served at a host that names none, not a 500.
       const origin = URL.canParse(received) ? received : `http://${INVALID_HOST}`;
       // A target whose path the URL parser reshapes (`/tokens/../members/x`, `%2e`, a backslash) is routed by Express and

@@ -11,15 +11,28 @@ import { afterIo, unref } from "./timers.js";
  * alive (the call does, as long as it needs to).
  *
  * @param what - the call, as the error names it ("a usage write")
- * @param lateError - the error to reject with instead, when the caller has its own
+ * @param lateError - the error to reject with instead, when the caller has its own; called only when the
+ *   answer is late (never for a call that settled by then), so it may act on that (report, retire)
  */
 export function answerWithin<T>(call: Promise<T>, ms: number, what: string, lateError?: () => unknown): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
+  // Whether the call has settled: one that did after the timer fired, before afterIo's turn, won the race, and
+  // `lateError` (which a caller may give side effects: a late failure's report, a lease marked unanswered) is not called.
+  let settled = false;
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => afterIo(() => reject(lateError?.() ?? new StoreUnavailableError(`the store did not answer ${what} within ${ms} ms`))), ms);
+    timer = setTimeout(
+      () =>
+        afterIo(() => {
+          if (!settled) reject(lateError?.() ?? new StoreUnavailableError(`the store did not answer ${what} within ${ms} ms`));
+        }),
+      ms,
+    );
     unref(timer);
   });
-  return Promise.race([call, late]).finally(() => clearTimeout(timer));
+  const answered = call.finally(() => {
+    settled = true;
+  });
+  return Promise.race([answered, late]).finally(() => clearTimeout(timer));
 }
 
 /**
