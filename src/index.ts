@@ -118,6 +118,7 @@ export {
   tokenPool,
 } from "./store/kit/account-credits.js";
 export { putAccountRecord } from "./store/kit/accounts.js";
+export { createKeyReplayed, createKeyText } from "./store/kit/create-keys.js";
 export {
   type AnalyticsGranularity,
   analyticsOf,

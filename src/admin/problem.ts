@@ -53,6 +53,8 @@ const PASSED_ON = {
   STORE_UNAVAILABLE: 1,
   STORE_UNSUPPORTED: 1,
   ACCOUNT_NOT_FOUND: 1,
+  IDEMPOTENCY_KEY_REUSED: 1,
+  IDEMPOTENCY_KEY_IN_FLIGHT: 1,
 } satisfies Record<Exclude<ErrorCode, "INVALID_CONFIG" | "SEALING_KEY_UNKNOWN">, 1>;
 
 /** Every code an admin answer can carry. */
