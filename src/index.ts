@@ -41,9 +41,11 @@ export { IssuedToken } from "./manager/issued.js";
 export type { LeakReport, ReportLeakOptions } from "./manager/leaks.js";
 export type {
   ActorOptions,
+  CreateTokenOptions,
   DeleteTokenResult,
   ListTokensOptions,
   RegenerateTokenOptions,
+  ReplayedToken,
   ResealResult,
   TokenManager,
   UpdateTokenOptions,
