@@ -21,7 +21,10 @@ import { fileURLToPath } from "node:url";
 // CHANGELOG entries had pushed the one total over and the total had been raised to match, so it no
 // longer guarded the code. Measured then: dist/ 1 410 599 B, the documents (*.md) 256 057 B (the CHANGELOG
 // 219 056 B), 479 904 B packed.
-export const BUDGET = { packed: 540_000, unpacked: 1_800_000, dist: 1_440_000, documents: 320_000 };
+// Measured 2026-12-07 with idempotent token creation (insertOnce in every store and its conformance group,
+// kw.tokens.create's idempotencyKey, the admin API's Idempotency-Key): dist/ 1 449 428 B, 33 014 B more than
+// before it (the store code is in several entries' bundles); dist budget raised to 1 450 000.
+export const BUDGET = { packed: 540_000, unpacked: 1_800_000, dist: 1_450_000, documents: 320_000 };
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const npm = process.platform === "win32" ? "npm.cmd" : "npm";

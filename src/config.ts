@@ -223,6 +223,13 @@ export interface TokenLifetimeOptions {
    */
   unusedAfterMs?: number | null | undefined;
   /**
+   * How long `kw.tokens.create` keeps an `idempotencyKey` (the admin API's
+   * `Idempotency-Key`), ms (default 24 hours): the same request sent again
+   * under the key within it answers the token made the first time; after
+   * it, the key is new again. From a minute to 30 days.
+   */
+  idempotencyKeyRetentionMs?: number | undefined;
+  /**
    * Called with each event `kw.tokens.scan` reports (expired, expiring soon,
    * rotation due, unused), as it yields it: one place to notify owners from,
    * whichever job or the CLI runs the scan. A throw, or a rejection of an async hook, is ignored.
@@ -257,6 +264,7 @@ export interface ResolvedConfig {
     readonly unusedAfterMs: number | null;
     readonly onLifecycle?: ((event: LifecycleEvent) => void) | undefined;
     readonly expiringSoonMs: number;
+    readonly idempotencyKeyRetentionMs: number;
   };
   /** Token prefixes accepted: `prefix` first, then `acceptPrefixes`. */
   readonly prefixes: readonly string[];
@@ -351,6 +359,7 @@ const schema = z.strictObject({
         rotationPeriodMs: z._default(z.nullable(integer(1, LIFETIME_CAP)), null),
         expiringSoonMs: z._default(integer(0, LIFETIME_CAP), 7 * DAY),
         unusedAfterMs: z._default(z.nullable(integer(60_000, LIFETIME_CAP)), null),
+        idempotencyKeyRetentionMs: z._default(integer(60_000, 30 * DAY), DAY),
         onLifecycle: z.optional(aFunction<(event: LifecycleEvent) => void>()),
       })
       .check(
@@ -359,7 +368,7 @@ const schema = z.strictObject({
           path: ["defaultLifetimeMs"],
         }),
       ),
-    { defaultLifetimeMs: null, maxLifetimeMs: null, rotationPeriodMs: null, expiringSoonMs: 7 * DAY, unusedAfterMs: null },
+    { defaultLifetimeMs: null, maxLifetimeMs: null, rotationPeriodMs: null, expiringSoonMs: 7 * DAY, unusedAfterMs: null, idempotencyKeyRetentionMs: DAY },
   ),
   requireHttps: z.optional(z.union([z.literal("secret"), z.literal("all"), z.literal(false)], { error: 'must be "secret", "all" or false' })),
   acceptPrefixes: z._default(z.array(z.string().check(z.regex(PREFIX_PATTERN, PREFIX_MESSAGE))).check(z.maxLength(16)), []),

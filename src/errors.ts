@@ -32,7 +32,9 @@ export type ErrorCode =
   | "SEALING_KEY_UNKNOWN"
   | "STORE_UNAVAILABLE"
   | "STORE_UNSUPPORTED"
-  | "ACCOUNT_NOT_FOUND";
+  | "ACCOUNT_NOT_FOUND"
+  | "IDEMPOTENCY_KEY_REUSED"
+  | "IDEMPOTENCY_KEY_IN_FLIGHT";
 
 /** The codes of {@link InvalidInputError} and its subclasses: an argument is wrong, and `field` says which. */
 export type InputErrorCode =
@@ -306,6 +308,33 @@ export class AccountNotFoundError extends KeywardError {
   }
 }
 
+/**
+ * The idempotency key of `tokens.create` was used, within its retention,
+ * for another request (`IDEMPOTENCY_KEY_REUSED`; the admin API answers 422):
+ * nothing was written. Send this request with a new key.
+ */
+export class IdempotencyKeyReusedError extends KeywardError {
+  static override readonly code = "IDEMPOTENCY_KEY_REUSED" as const;
+  declare readonly code: "IDEMPOTENCY_KEY_REUSED";
+  constructor() {
+    super("IDEMPOTENCY_KEY_REUSED", "this idempotency key was used for another request: use a new key");
+  }
+}
+
+/**
+ * A `tokens.create` with the same idempotency key (same owner and actor) is
+ * still running in this process (`IDEMPOTENCY_KEY_IN_FLIGHT`; the admin API
+ * answers 409): nothing was written. Retry once it is over, which answers
+ * its token (without the secret).
+ */
+export class IdempotencyKeyInFlightError extends KeywardError {
+  static override readonly code = "IDEMPOTENCY_KEY_IN_FLIGHT" as const;
+  declare readonly code: "IDEMPOTENCY_KEY_IN_FLIGHT";
+  constructor() {
+    super("IDEMPOTENCY_KEY_IN_FLIGHT", "a request with this idempotency key is still being processed: retry later");
+  }
+}
+
 /** The class of the errors of each code, for {@link isKeywardError}. */
 export interface ErrorClassByCode {
   INVALID_INPUT: InvalidInputError;
@@ -326,6 +355,8 @@ export interface ErrorClassByCode {
   STORE_UNAVAILABLE: StoreUnavailableError;
   STORE_UNSUPPORTED: StoreUnsupportedError;
   ACCOUNT_NOT_FOUND: AccountNotFoundError;
+  IDEMPOTENCY_KEY_REUSED: IdempotencyKeyReusedError;
+  IDEMPOTENCY_KEY_IN_FLIGHT: IdempotencyKeyInFlightError;
 }
 
 /**

@@ -41,9 +41,11 @@ export { IssuedToken } from "./manager/issued.js";
 export type { LeakReport, ReportLeakOptions } from "./manager/leaks.js";
 export type {
   ActorOptions,
+  CreateTokenOptions,
   DeleteTokenResult,
   ListTokensOptions,
   RegenerateTokenOptions,
+  ReplayedToken,
   ResealResult,
   TokenManager,
   UpdateTokenOptions,
@@ -118,6 +120,7 @@ export {
   tokenPool,
 } from "./store/kit/account-credits.js";
 export { putAccountRecord } from "./store/kit/accounts.js";
+export { createKeyReplayed, createKeyText } from "./store/kit/create-keys.js";
 export {
   type AnalyticsGranularity,
   analyticsOf,

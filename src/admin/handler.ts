@@ -10,7 +10,7 @@ import type { AccountRecord } from "../manager/accounts.js";
 import type { IssuedToken } from "../manager/issued.js";
 import { isTokenId } from "../model/record.js";
 import { type AccountAction, actionsOf, isRole, REFUSED_WHILE_SUSPENDED, type Role, roleCan } from "../model/roles.js";
-import { actorSchema, ownerSchema, parseInput, timestamp } from "../model/schemas.js";
+import { actorSchema, idempotencyKeySchema, ownerSchema, parseInput, timestamp } from "../model/schemas.js";
 import type { AuditEntry, Page, TokenRecord } from "../model/types.js";
 import type { LogRecord } from "../monitor/telemetry.js";
 import { readJson } from "./body.js";
@@ -37,6 +37,8 @@ interface Call {
   readonly roleOfMembers: boolean;
   /** The token id of `/tokens/{id}/…` routes. */
   readonly id: string;
+  /** The `Idempotency-Key` of a create, parsed; undefined when not sent (or another operation). */
+  readonly idempotencyKey: string | undefined;
 }
 
 /**
@@ -205,8 +207,11 @@ const OPERATIONS: Record<Exclude<AdminOperation, "config">, Operation> = {
     }
     checkGrantable(cfg, scopes, "scopes");
     const input = { ...(body as object), scopes, owner: call.owner } as Parameters<typeof cfg.kw.tokens.create>[0];
-    const result = await cfg.kw.tokens.create(input, by(call));
-    return json(issued(result), 201, { location: `${cfg.basePath}/tokens/${result.record.id}` });
+    const result = await cfg.kw.tokens.create(input, { ...by(call), idempotencyKey: call.idempotencyKey });
+    const location = `${cfg.basePath}/tokens/${result.record.id}`;
+    // Sent again under its key: the token made the first time, never its secret again (keyward keeps none).
+    if (result.token === null) return json(result, 200, { location, "idempotent-replayed": "true" });
+    return json(issued(result as IssuedToken), 201, { location });
   },
   "tokens.get": async (cfg, call) => {
     allow(call, "tokens.read");
@@ -326,6 +331,33 @@ function route(parts: readonly string[]): { methods: Methods; id: string } | nul
   if (parts.length === 1) return { methods: { GET: "tokens.list", POST: "tokens.create" }, id };
   if (sub === undefined) return { methods: { GET: "tokens.get", PATCH: "tokens.update", DELETE: "tokens.delete" }, id };
   return Object.hasOwn(TOKEN_SUBPATHS, sub) ? { methods: TOKEN_SUBPATHS[sub]!, id } : null;
+}
+
+/** A structured-field string (RFC 9651 §3.3.3): printable ASCII in quotes, `"` and `\` escaped. */
+const SF_STRING = /^"((?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])*)"$/;
+
+/**
+ * The key of an `Idempotency-Key` field (draft-ietf-httpapi-idempotency-key-header
+ * §2.1: a structured-field string, `"8e03978e…"`; Stripe's bare value,
+ * `8e03978e…`, is taken as it is): 1 to 255 printable ASCII characters.
+ * Undefined when the field is absent; 400 INVALID_IDEMPOTENCY_KEY when malformed.
+ */
+function idempotencyKeyOf(field: string | null): string | undefined {
+  if (field === null) return undefined;
+  const quoted = field.startsWith('"') ? SF_STRING.exec(field) : undefined;
+  const key = quoted === undefined ? field : quoted?.[1]?.replace(/\\(["\\])/g, "$1");
+  // What kw.tokens.create takes too (no token in it, say): every key refused is refused here, with this code.
+  if (key === undefined || !/^[\x20-\x7e]{1,255}$/.test(key) || !idempotencyKeySchema.safeParse(key).success) {
+    throw new AdminAnswer(
+      400,
+      "INVALID_IDEMPOTENCY_KEY",
+      "Invalid Idempotency-Key",
+      "Idempotency-Key must be 1 to 255 printable ASCII characters, bare or as a quoted string (a UUID, say).",
+      {},
+      "Idempotency-Key",
+    );
+  }
+  return key;
 }
 
 /**
@@ -455,9 +487,11 @@ function handlerOf(cfg: AdminConfig): AdminHandler {
       if (who instanceof Response) return who;
       // The body first, then the account: a change is judged on the role and suspension in force once its body is
       // in, not before a body that took up to bodyTimeoutMs to arrive.
+      // Only a create keeps a key (the other changes are idempotent, or take expectedRevision): elsewhere it is not read.
+      const idempotencyKey = op === "tokens.create" ? idempotencyKeyOf(request.headers.get("idempotency-key")) : undefined;
       const body = method === "POST" || method === "PUT" || method === "PATCH" ? await readJson(request, cfg) : undefined;
       const late = () => lateAnswer(isGet ? LATE_READ : LATE_CHANGE, new StoreUnavailableError(`the store did not answer an admin request within ${cfg.storeTimeoutMs} ms`));
-      return await within(served(cfg, op, who, { url, body, id: found.id }), cfg.storeTimeoutMs, "an admin request", late, lateFailure);
+      return await within(served(cfg, op, who, { url, body, id: found.id, idempotencyKey }), cfg.storeTimeoutMs, "an admin request", late, lateFailure);
     } catch (err) {
       const answer = answerOf(err);
       if (answer.status >= 500) reportFailure(cfg, logger, err instanceof AdminAnswer && err.cause !== undefined ? err.cause : err, { operation, method: request.method, status: answer.status, code: answer.code });
@@ -472,7 +506,7 @@ function handlerOf(cfg: AdminConfig): AdminHandler {
 }
 
 /** The answer to an authorized request whose body is in: every store call of a request is made here. */
-async function served(cfg: AdminConfig, op: AdminOperation, who: AdminPrincipal, request: Pick<Call, "url" | "body" | "id">): Promise<Response> {
+async function served(cfg: AdminConfig, op: AdminOperation, who: AdminPrincipal, request: Pick<Call, "url" | "body" | "id" | "idempotencyKey">): Promise<Response> {
   const actor = who.actor ?? who.owner;
   const account = await accountOf(cfg, who.owner);
   const role = who.role ?? roleIn(account, actor);

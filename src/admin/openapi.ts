@@ -14,6 +14,7 @@ import {
   membersSchema,
   problemSchema,
   regenerateBodySchema,
+  replayedTokenSchema,
   revokeBodySchema,
   tokenPageSchema,
   tokenRecordSchema,
@@ -85,11 +86,12 @@ export function openApiDocument(cfg: Pick<AdminConfig, "basePath" | "title">): J
     404: "No such token among yours, or nothing at this path (a member id that is not valid percent-encoding)",
     405: "The path does not take this method: `Allow` names the ones it takes",
     408: "The body did not arrive within `bodyTimeoutMs`",
-    409: "Stale revision (of the token, or of the member's role), or the token is revoked",
+    409: "Stale revision (of the token, or of the member's role), or the token is revoked; on a create, IDEMPOTENCY_KEY_IN_FLIGHT: a request with its Idempotency-Key is still being processed (retry after `Retry-After`)",
     413: "Body too large",
+    422: "IDEMPOTENCY_KEY_REUSED: the Idempotency-Key was used for another request; send this one with a new key",
     415: "Not application/json, or compressed (a Content-Encoding other than identity: `Accept-Encoding: identity` says so)",
     500: "Internal error (nothing about the cause), or BODY_ALREADY_READ: the server read the body before the handler (a body parser mounted ahead of it); nothing was done",
-    501: "The server's store lacks the feature (STORE_UNSUPPORTED): deleting tokens, or accounts and their members",
+    501: "The server's store lacks the feature (STORE_UNSUPPORTED): deleting tokens, accounts and their members, or Idempotency-Key",
     503: "The token store is unavailable, or it or the sign-in check did not answer within `storeTimeoutMs`: retry after `Retry-After` (after a change the store did not answer, reload first: it may still have been made)",
   };
   return {
@@ -108,8 +110,25 @@ export function openApiDocument(cfg: Pick<AdminConfig, "basePath" | "title">): J
         post: {
           operationId: "tokens.create",
           summary: "Create a token: the token string is in this answer only",
+          parameters: [
+            {
+              name: "Idempotency-Key",
+              in: "header",
+              schema: { type: "string", minLength: 1, maxLength: 257 },
+              description:
+                "Makes the request safe to send again (draft-ietf-httpapi-idempotency-key-header): 1 to 255 printable ASCII characters, as a quoted string (\"8e03978e-40d5-43e8-bc93-6894a57f9324\") or bare. Kept for you (and you alone) for 24 hours by default. The same request under it again answers 200 with `Idempotent-Replayed: true` and the token made the first time, without the token string: keep the first answer; if it was lost, revoke that token and create another with a new key. Another request under it: 422; while the first is still being processed: 409.",
+            },
+          ],
           requestBody: body("CreateTokenBody"),
-          responses: { ...ok("IssuedToken", "Created", "201"), ...problems(400, 401, 403, 408, 413, 415) },
+          responses: {
+            ...ok("IssuedToken", "Created", "201"),
+            "200": {
+              description: "Sent again under its Idempotency-Key: the token made the first time, as it is now, never the token string",
+              headers: { "Idempotent-Replayed": { description: "Always `true`", schema: { const: "true" } } },
+              content: { "application/json": { schema: ref("ReplayedToken") } },
+            },
+            ...problems(400, 401, 403, 404, 408, 409, 413, 415, 422, 501),
+          },
         },
       },
       "/tokens/{id}": {
@@ -190,6 +209,7 @@ export function openApiDocument(cfg: Pick<AdminConfig, "basePath" | "title">): J
         RevokeTokenBody: toSchema(revokeBodySchema),
         TokenRecord: toSchema(tokenRecordSchema),
         IssuedToken: toSchema(issuedTokenSchema),
+        ReplayedToken: toSchema(replayedTokenSchema),
         TokenPage: toSchema(tokenPageSchema),
         AuditPage: toSchema(auditPageSchema),
         Usage: toSchema(usageSchema),

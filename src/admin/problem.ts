@@ -29,6 +29,8 @@ export const ADMIN_CODES = [
   "SCOPE_NOT_GRANTABLE",
   // The account is suspended by the operator: a change other than taking access away is refused.
   "ACCOUNT_SUSPENDED",
+  // An Idempotency-Key that is not 1 to 255 printable ASCII characters (bare, or as a structured-field string).
+  "INVALID_IDEMPOTENCY_KEY",
   "INTERNAL_ERROR",
 ] as const;
 
@@ -53,6 +55,8 @@ const PASSED_ON = {
   STORE_UNAVAILABLE: 1,
   STORE_UNSUPPORTED: 1,
   ACCOUNT_NOT_FOUND: 1,
+  IDEMPOTENCY_KEY_REUSED: 1,
+  IDEMPOTENCY_KEY_IN_FLIGHT: 1,
 } satisfies Record<Exclude<ErrorCode, "INVALID_CONFIG" | "SEALING_KEY_UNKNOWN">, 1>;
 
 /** Every code an admin answer can carry. */
@@ -110,6 +114,12 @@ function fromKeywardError(err: KeywardError): AdminAnswer {
       return new AdminAnswer(409, err.code, "Token exists", err.message);
     case "STORE_UNAVAILABLE":
       return new AdminAnswer(503, err.code, "Service unavailable", "The token store is unavailable; retry later.", { "retry-after": "1" });
+    case "IDEMPOTENCY_KEY_REUSED":
+      // draft-ietf-httpapi-idempotency-key-header §2.7: a key reused with another payload is 422.
+      return new AdminAnswer(422, err.code, "Idempotency key reused", "This Idempotency-Key was used for another request: send this one with a new key.");
+    case "IDEMPOTENCY_KEY_IN_FLIGHT":
+      // §2.7: the first request under the key is still being processed: 409.
+      return new AdminAnswer(409, err.code, "Request in progress", "A request with this Idempotency-Key is still being processed: retry shortly.", { "retry-after": "1" });
     case "STORE_UNSUPPORTED":
       // The server's missing capability, not the client's mistake: the message names the feature.
       return new AdminAnswer(501, err.code, "Not supported", err.message);

@@ -86,6 +86,9 @@ export const tokenRecordSchema = z.object({
 /** A new or regenerated token: the only answer that holds the token string. */
 export const issuedTokenSchema = z.object({ token: z.string(), record: tokenRecordSchema });
 
+/** A create sent again under its `Idempotency-Key`: the token made the first time, as it is now, without the token string. */
+export const replayedTokenSchema = z.object({ token: z.null(), replayed: z.literal(true), record: tokenRecordSchema });
+
 const page = <T extends z.ZodMiniType>(item: T) => z.object({ items: z.array(item), nextCursor: z.nullable(z.string()) });
 
 export const tokenPageSchema = page(tokenRecordSchema);

@@ -1,8 +1,10 @@
 // The admin side: create, import, read, list, update, revoke and regenerate
 // tokens. Every write is a compare-and-set on the token's revision and is
 // followed by an audit entry that names what changed, never a secret.
+import type * as z from "zod/mini";
 import type { ResolvedConfig } from "../config.js";
 import {
+  IdempotencyKeyInFlightError,
   InvalidInputError,
   RevisionConflictError,
   ScopeNotAllowedError,
@@ -11,6 +13,8 @@ import {
   TokenRevokedError,
 } from "../errors.js";
 import { randomBase62 } from "../lib/base62.js";
+import { toBase64Url } from "../lib/bytes.js";
+import { sha256Hex } from "../lib/crypto.js";
 import { deriveSigningSecret } from "../lib/derive.js";
 import { callHook } from "../lib/hook.js";
 import { auditId } from "../model/audit-id.js";
@@ -23,6 +27,7 @@ import {
   checkPolicyConsistency,
   createTokenSchema,
   DEFAULT_ACTOR,
+  idempotencyKeySchema,
   type ImportTokenInput,
   importTokenSchema,
   ownerQuerySchema,
@@ -46,6 +51,7 @@ import type {
 import { isWriteOrDeleteScope } from "../policy/scope.js";
 import { ed25519PublicCryptoKey } from "../signing/key-formats.js";
 import { isCryptoKey } from "../signing/keys.js";
+import { createKeyText } from "../store/kit/create-keys.js";
 import type { AuditFilter, DeletedToken } from "../store/types.js";
 import { generateToken, hashToken, type TokenKind, tokenStart } from "../token/format.js";
 import { accountOf, checkWithinCeiling } from "./accounts.js";
@@ -100,6 +106,38 @@ export interface UpdateTokenOptions extends ActorOptions {
   expectedRevision?: number | undefined;
 }
 
+/** `tokens.create`'s input, parsed. */
+type CreateTokenData = z.output<typeof createTokenSchema>;
+
+/** Options of {@link TokenManager.create}. */
+export interface CreateTokenOptions extends ActorOptions {
+  /**
+   * Makes the creation safe to send again (Stripe's and the IETF draft's
+   * `Idempotency-Key`): 1 to 255 characters chosen by the caller, kept per
+   * owner and actor for `tokens.idempotencyKeyRetentionMs` (24 hours) with
+   * the SHA-256 of the request. The same request under it again answers a
+   * {@link ReplayedToken} (the token made the first time, without its
+   * secret: keyward never stores one); another request under it throws
+   * `IDEMPOTENCY_KEY_REUSED`. Needs a store with
+   * `capabilities.idempotentCreate` (else `STORE_UNSUPPORTED`).
+   */
+  idempotencyKey?: string | undefined;
+}
+
+/**
+ * What `tokens.create` answers for an `idempotencyKey` already used for the
+ * same request: the token made then, as it is now, and no secret (its only
+ * copy was in the first answer). A caller who lost that answer revokes
+ * `record.id` and creates another token with a new key.
+ */
+export interface ReplayedToken {
+  /** Always null: the secret was shown once, in the first answer. */
+  readonly token: null;
+  readonly replayed: true;
+  /** The token made the first time, as it is now (it may have been changed or revoked since). */
+  readonly record: TokenRecord;
+}
+
 /** Options of {@link TokenManager.list}: a page, and lifecycle filters applied within it. */
 export interface ListTokensOptions extends PageOptions, LifecycleFilter {}
 
@@ -120,6 +158,7 @@ export interface RegenerateTokenOptions extends ActorOptions {
 
 /** The option names of each method: a misspelt one (`effectivAt`) is refused, never ignored. */
 const ACTOR_OPTIONS = ["actor", "role"] as const;
+const CREATE_OPTIONS = [...ACTOR_OPTIONS, "idempotencyKey"] as const;
 const UPDATE_OPTIONS = [...ACTOR_OPTIONS, "effectiveAt", "expectedRevision"] as const;
 const REGENERATE_OPTIONS = [...ACTOR_OPTIONS, "graceMs", "expectedRevision"] as const;
 const PAGE_OPTIONS = ["limit", "cursor"] as const;
@@ -136,6 +175,8 @@ export class TokenManager {
   readonly #leaked: LeakListener;
   /** Writes this instance's queued usage and anomaly sightings (`kw.flush()`): before a delete, so they go with the token. */
   readonly #flush: () => Promise<void>;
+  /** The idempotency keys of creations running in this process (`createKeyText`): a second one is IDEMPOTENCY_KEY_IN_FLIGHT. */
+  readonly #creating = new Set<string>();
 
   /** @internal */
   constructor(
@@ -169,14 +210,38 @@ export class TokenManager {
    *   mixed-order or non-canonical ed25519 key), `SIGNING_MISSING`, `DOMAINS_ON_SECRET`, `TIME_IN_SECONDS` with a `hint`
    * @throws {ScopeNotAllowedError} `SCOPE_NOT_ALLOWED` for a write/delete scope on a publishable token
    * @throws {SealingKeyError} `SEALING_KEY_REQUIRED` for hmac-sha256 signing without a sealing key
+   * @throws {IdempotencyKeyReusedError} `IDEMPOTENCY_KEY_REUSED`: the `idempotencyKey` was used for another request
+   * @throws {IdempotencyKeyInFlightError} `IDEMPOTENCY_KEY_IN_FLIGHT`: a create with the same key runs in this process
+   * @throws {StoreUnsupportedError} `STORE_UNSUPPORTED`: an `idempotencyKey` on a store without `capabilities.idempotentCreate`
    * @example
    * ```ts
    * const { token, record } = await kw.tokens.create({ owner: "acct_1", kind: "secret", scopes: ["core:read"] });
+   * const again = await kw.tokens.create({ owner: "acct_1", kind: "secret" }, { idempotencyKey: "order-42" });
+   * if (again.token === null) console.log("made before, secret not shown again:", again.record.id);
    * ```
    */
-  async create(input: CreateTokenInput, options: ActorOptions = {}): Promise<IssuedToken> {
+  create(input: CreateTokenInput, options: CreateTokenOptions & { idempotencyKey: string }): Promise<IssuedToken | ReplayedToken>;
+  create(input: CreateTokenInput, options?: CreateTokenOptions & { idempotencyKey?: undefined }): Promise<IssuedToken>;
+  create(input: CreateTokenInput, options?: CreateTokenOptions): Promise<IssuedToken | ReplayedToken>;
+  async create(input: CreateTokenInput, options: CreateTokenOptions = {}): Promise<IssuedToken | ReplayedToken> {
     const data = parseInput(createTokenSchema, await withRawPublicKey(input), "input");
-    const actor = parseActor(options);
+    const actor = parseActor(options, CREATE_OPTIONS);
+    const idem = options.idempotencyKey;
+    if (idem === undefined) return this.#create(data, actor, null);
+    const key = parseInput(idempotencyKeySchema, idem, "idempotencyKey");
+    if (this.#cfg.store.capabilities.idempotentCreate !== true) throw new StoreUnsupportedError("idempotentCreate");
+    const running = createKeyText(data.owner, { actor: actor.name, key, request: "", expiresAt: 0 });
+    if (this.#creating.has(running)) throw new IdempotencyKeyInFlightError();
+    this.#creating.add(running);
+    try {
+      // The request as parsed, its keys in order: the same fields and values are the same request, however they were sent.
+      return await this.#create(data, actor, { key, request: sha256Hex(JSON.stringify(["tokens.create", canonical(data)])) });
+    } finally {
+      this.#creating.delete(running);
+    }
+  }
+
+  async #create(data: CreateTokenData, actor: Actor, idem: { key: string; request: string } | null): Promise<IssuedToken | ReplayedToken> {
     const now = this.#cfg.now();
     const account = await accountOf(this.#cfg, data.owner);
     const policy = this.#initialPolicy(data, now, ownerLifetimes(this.#cfg.tokens, account, now));
@@ -204,7 +269,19 @@ export class TokenManager {
       revision: 1,
     };
     const changes = Object.keys(data).filter((k) => k !== "owner" && k !== "kind");
-    await this.#cfg.store.insert(stored, this.#auditEntry("create", stored, actor, now, changes));
+    const audit = this.#auditEntry("create", stored, actor, now, changes);
+    if (idem !== null) {
+      const expiresAt = now + this.#cfg.tokens.idempotencyKeyRetentionMs;
+      const { tokenId, replayed } = await this.#cfg.store.insertOnce(stored, { actor: actor.name, ...idem, expiresAt }, now, audit);
+      if (replayed) {
+        // The key's owner is the token's: a token deleted since is not found (create another with a new key).
+        const found = await this.#cfg.store.get(tokenId);
+        if (found === null || found.owner !== stored.owner) throw new TokenNotFoundError(tokenId);
+        return { token: null, replayed: true, record: toRecord(found, now) };
+      }
+    } else {
+      await this.#cfg.store.insert(stored, audit);
+    }
     this.#changed(stored.id, [stored.hash]);
     return new IssuedToken(token, toRecord(stored, now));
   }
@@ -871,6 +948,20 @@ function notify(hook: ((event: LifecycleEvent) => void) | undefined, event: Life
  *
  * @throws {InvalidInputError} `INVALID_INPUT` on `signing.publicKey` for a CryptoKey that is not an Ed25519 public key
  */
+/** A parsed value as JSON-able data with object keys in order (bytes as base64url, dates as ISO text): one text per value. */
+function canonical(v: unknown): unknown {
+  if (v instanceof Uint8Array) return { bytes: toBase64Url(v) };
+  if (v instanceof Date) return v.toISOString();
+  if (Array.isArray(v)) return v.map(canonical);
+  if (v === null || typeof v !== "object") return v;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(v).sort()) {
+    const value = (v as Record<string, unknown>)[k];
+    if (value !== undefined) out[k] = canonical(value);
+  }
+  return out;
+}
+
 async function withRawPublicKey<T>(input: T): Promise<T> {
   const signing = (input as { signing?: { alg?: unknown; publicKey?: unknown } } | null)?.signing;
   if (signing?.alg !== "ed25519" || !isCryptoKey(signing.publicKey)) return input;

@@ -143,6 +143,13 @@ export const statements = (t: TableNames) => ({
   claimCreditKey: `INSERT INTO ${t.creditKeys} (key, request, at) VALUES ($1, $2, $3::float8)
     ON CONFLICT (key) DO UPDATE SET request = excluded.request, at = excluded.at WHERE ${t.creditKeys}.at <= $4::float8 RETURNING 1`,
   creditKeyOf: `SELECT request, at FROM ${t.creditKeys} WHERE key = $1`,
+  // The idempotency key of a token creation (see IdempotentCreateStore.insertOnce): taken when absent or
+  // expired at $5 (a row comes back), else left as it is (none does; waits for a transaction that holds it).
+  claimCreateKey: `INSERT INTO ${t.createKeys} (key, request, token_id, expires_at) VALUES ($1, $2, $3, $4::float8)
+    ON CONFLICT (key) DO UPDATE SET request = excluded.request, token_id = excluded.token_id, expires_at = excluded.expires_at
+    WHERE ${t.createKeys}.expires_at <= $5::float8 RETURNING 1`,
+  createKeyOf: `SELECT request, token_id, expires_at FROM ${t.createKeys} WHERE key = $1`,
+  purgeCreateKeys: `DELETE FROM ${t.createKeys} WHERE key = ANY(ARRAY(SELECT key FROM ${t.createKeys} WHERE expires_at <= $1 LIMIT $2))`,
   purgeCreditKeys: `DELETE FROM ${t.creditKeys} WHERE key = ANY(ARRAY(SELECT key FROM ${t.creditKeys} WHERE at <= $1 LIMIT $2))`,
   addUsage: `INSERT INTO ${t.usage} (token_id, hour, allowed, denied, credits)
     SELECT * FROM unnest($1::text[], $2::float8[], $3::float8[], $4::float8[], $5::float8[])

@@ -13,6 +13,7 @@ import type { StoredAccount } from "../model/account.js";
 import { hashesOf } from "../model/record.js";
 import type { AuditEntry, StoredToken, UsageBucket, UsageEvent } from "../model/types.js";
 import { adjustCredits, CREDIT_KEY_RETENTION_MS, type CreditChange, creditKeyReplayed, creditRequestText } from "../store/kit/account-credits.js";
+import { createKeyReplayed, createKeyText } from "../store/kit/create-keys.js";
 import { billingRowsOf } from "../store/kit/billing.js";
 import { putAccountRecord } from "../store/kit/accounts.js";
 import { type CreditState, creditState, creditsLeft } from "../store/kit/credits.js";
@@ -38,9 +39,11 @@ import type {
   AccountChangeEvent,
   AuditFilter,
   ChangeEvent,
+  CreateKey,
   CreditAdjustment,
   CreditResult,
   DeletedToken,
+  InsertOnceResult,
   MeterRequest,
   MeterResult,
   BillingClaim,
@@ -332,6 +335,7 @@ export class PostgresStore implements TokenStore {
       hardDelete: true,
       anomalyState: true,
       billing: true,
+      idempotentCreate: true,
     });
     this.#leases = options.leases && new CreditLeases(pool, this.#s, options.leases, transaction);
     this.#meterWaitMs = options.requestLockTimeoutMs;
@@ -424,6 +428,51 @@ export class PostgresStore implements TokenStore {
           throw this.#conflict(err);
         });
     });
+  }
+
+  /**
+   * Inserts `token` with its idempotency key in one transaction, or answers
+   * the token an earlier call made under the key (see
+   * `IdempotentCreateStore.insertOnce`). The key is taken first: of two
+   * transactions taking one key, the second waits for the first to commit
+   * (then replays it) or roll back (then takes it).
+   */
+  async insertOnce(token: StoredToken, key: CreateKey, now: number, audit?: AuditEntry): Promise<InsertOnceResult> {
+    const hashes = hashesOf(token);
+    const k = pgKey(createKeyText(token.owner, key));
+    const result = await this.#announcing((announce) =>
+      transaction(this.#pool, async (c): Promise<InsertOnceResult> => {
+        const claimed = await c.query(this.#s.claimCreateKey, [k, key.request, JSON.stringify(token.id), key.expiresAt, now]);
+        if (claimed.rows.length === 0) {
+          const row = (await c.query(this.#s.createKeyOf, [k])).rows[0] as { request: string; token_id: string; expires_at: number } | undefined;
+          const replayed = createKeyReplayed(row && { request: row.request, tokenId: JSON.parse(row.token_id) as string, expiresAt: Number(row.expires_at) }, key, now);
+          // Not taken, yet not found kept: purged meanwhile (it had expired), which no write of ours can follow safely.
+          if (replayed === null) throw new StoreUnavailableError("token store unavailable: an idempotency key changed during its claim; retry");
+          return { tokenId: replayed, replayed: true };
+        }
+        await c
+          .query(this.#s.insert, [
+            this.#channel,
+            announce({ tokenId: token.id, hashes }),
+            pgKey(token.id),
+            pgKey(token.owner),
+            token.createdAt,
+            token.revision,
+            JSON.stringify(token),
+            hashes.map(pgKey),
+            ...this.#auditValues(audit),
+          ])
+          .catch((err: unknown) => {
+            throw this.#conflict(err);
+          });
+        return { tokenId: token.id, replayed: false };
+      }),
+    );
+    if (!result.replayed) {
+      // Housekeeping, as for nonces (creations are few: after every keyed one); a failed purge is retried later.
+      this.#pool.query(this.#s.purgeCreateKeys, [now, PURGE_BATCH]).catch(() => {});
+    }
+    return result;
   }
 
   #auditValues(e: AuditEntry | undefined): unknown[] {

@@ -77,6 +77,11 @@ const sql = (t: TableNames) => ({
   saveCreditKey: `INSERT INTO ${t.creditKeys} (key, request, at) VALUES (?, ?, ?)
     ON CONFLICT (key) DO UPDATE SET request = excluded.request, at = excluded.at`,
   purgeCreditKeys: `DELETE FROM ${t.creditKeys} WHERE key IN (SELECT key FROM ${t.creditKeys} WHERE at <= ? LIMIT ?)`,
+  // The idempotency key of a token creation (see IdempotentCreateStore.insertOnce); an expired one is taken over.
+  createKeyOf: `SELECT request, token_id, expires_at FROM ${t.createKeys} WHERE key = ?`,
+  saveCreateKey: `INSERT INTO ${t.createKeys} (key, request, token_id, expires_at) VALUES (?, ?, ?, ?)
+    ON CONFLICT (key) DO UPDATE SET request = excluded.request, token_id = excluded.token_id, expires_at = excluded.expires_at`,
+  purgeCreateKeys: `DELETE FROM ${t.createKeys} WHERE key IN (SELECT key FROM ${t.createKeys} WHERE expires_at <= ? LIMIT ?)`,
   addUsage: `INSERT INTO ${t.usage} (token_id, hour, allowed, denied, credits) VALUES (?, ?, ?, ?, ?)
     ON CONFLICT (token_id, hour) DO UPDATE SET allowed = allowed + excluded.allowed,
       denied = denied + excluded.denied, credits = credits + excluded.credits`,

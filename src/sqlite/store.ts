@@ -16,6 +16,7 @@ import type { StoredAccount } from "../model/account.js";
 import { hashesOf } from "../model/record.js";
 import type { AuditEntry, StoredToken, UsageBucket, UsageEvent } from "../model/types.js";
 import { adjustCredits, CREDIT_KEY_RETENTION_MS, type CreditChange, creditKeyReplayed, creditRequestText } from "../store/kit/account-credits.js";
+import { createKeyReplayed, createKeyText } from "../store/kit/create-keys.js";
 import { putAccountRecord } from "../store/kit/accounts.js";
 import { type BillingKey, billingRowsOf } from "../store/kit/billing.js";
 import { type CreditState, creditState, creditsLeft } from "../store/kit/credits.js";
@@ -52,9 +53,11 @@ import type {
   BillingRunKey,
   BillingUsage,
   BillingUsageQuery,
+  CreateKey,
   CreditAdjustment,
   CreditResult,
   DeletedToken,
+  InsertOnceResult,
   MeterRequest,
   MeterResult,
   NonceKey,
@@ -383,6 +386,7 @@ export class SqliteStore implements TokenStore {
       hardDelete: true,
       anomalyState: true,
       billing: true,
+      idempotentCreate: true,
       blockingWaitMs: requestBusyTimeoutMs,
     });
     this.#adminWaitMs = busyTimeoutMs;
@@ -457,21 +461,45 @@ export class SqliteStore implements TokenStore {
   }
 
   insert(token: StoredToken, audit?: AuditEntry): Promise<void> {
+    return this.#tx(() => this.#insertRows(token, audit));
+  }
+
+  /**
+   * Inserts `token` with its idempotency key in one transaction, or answers
+   * the token an earlier call made under the key (see
+   * `IdempotentCreateStore.insertOnce`); every keyed insert also
+   * deletes up to 64 expired keys.
+   */
+  insertOnce(token: StoredToken, key: CreateKey, now: number, audit?: AuditEntry): Promise<InsertOnceResult> {
+    const s = this.#s;
+    const text = createKeyText(token.owner, key);
     return this.#tx(() => {
-      if (this.#s.tokenExists.get(token.id)) throw new TokenExistsError();
-      const hashes = hashesOf(token);
-      this.#assertHashesFree(hashes, null);
-      this.#assertAuditFree(audit);
-      this.#s.insertToken.run(
-        token.id,
-        token.owner,
-        token.createdAt,
-        token.revision,
-        JSON.stringify(token),
-      );
-      for (const h of hashes) this.#s.insertHash.run(h, token.id);
-      if (audit) this.#writeAudit(audit);
+      const row = s.createKeyOf.get(text) as { request: string; token_id: string; expires_at: number } | undefined;
+      const found = row && { request: row.request, tokenId: JSON.parse(row.token_id) as string, expiresAt: row.expires_at };
+      const replayed = createKeyReplayed(found, key, now);
+      if (replayed !== null) return { tokenId: replayed, replayed: true };
+      this.#insertRows(token, audit);
+      s.saveCreateKey.run(text, key.request, JSON.stringify(token.id), key.expiresAt);
+      // Housekeeping, as for nonces (creations are few: at every keyed one).
+      s.purgeCreateKeys.run(now, PURGE_BATCH);
+      return { tokenId: token.id, replayed: false };
     });
+  }
+
+  #insertRows(token: StoredToken, audit: AuditEntry | undefined): void {
+    if (this.#s.tokenExists.get(token.id)) throw new TokenExistsError();
+    const hashes = hashesOf(token);
+    this.#assertHashesFree(hashes, null);
+    this.#assertAuditFree(audit);
+    this.#s.insertToken.run(
+      token.id,
+      token.owner,
+      token.createdAt,
+      token.revision,
+      JSON.stringify(token),
+    );
+    for (const h of hashes) this.#s.insertHash.run(h, token.id);
+    if (audit) this.#writeAudit(audit);
   }
 
   #assertHashesFree(hashes: string[], self: string | null): void {

@@ -12,6 +12,7 @@ import type {
   BillingStore,
   ChangeEvent,
   CounterStore,
+  IdempotentCreateStore,
   RecordStore,
   StoreCapabilities,
   TokenStore,
@@ -21,8 +22,11 @@ import type {
 
 /** The parts of {@link combineStores}; a full store can serve as any part. */
 export interface StoreParts {
-  /** Records and audit; its change feed (when it has one) is the combined store's. */
-  records: RecordStore & {
+  /**
+   * Records and audit; its change feed (when it has one) is the combined
+   * store's, and so is its {@link IdempotentCreateStore} (`capabilities.idempotentCreate`).
+   */
+  records: RecordStore & Partial<IdempotentCreateStore> & {
     readonly capabilities?: StoreCapabilities;
     /** Its change feed, as {@link TokenStore.subscribe}. */
     subscribe?(listener: (e: ChangeEvent) => void): () => void;
@@ -58,12 +62,13 @@ export function combineStores(parts: StoreParts): TokenStore {
   const { records: r, counters: c, usage: u } = parts;
   const changeFeed = r.capabilities?.changeFeed === true && typeof r.subscribe === "function";
   const accounts = c.capabilities?.accounts === true && (c as object) === r;
+  const idempotentCreate = r.capabilities?.idempotentCreate === true && typeof r.insertOnce === "function";
   const usageAnalytics = u.capabilities?.usageAnalytics === true;
   const anomalyState = u.capabilities?.anomalyState === true;
   // Billing runs are audited: only when the usage part is the records part too.
   const billing = u.capabilities?.billing === true && (u as object) === r;
   const store: TokenStore = {
-    capabilities: Object.freeze({ changeFeed, creditLeases: c.capabilities?.creditLeases === true, accounts, usageAnalytics, anomalyState, billing }),
+    capabilities: Object.freeze({ changeFeed, creditLeases: c.capabilities?.creditLeases === true, accounts, usageAnalytics, anomalyState, billing, idempotentCreate }),
     insert: (token, audit) => r.insert(token, audit),
     get: (id) => r.get(id),
     findByHash: (hash) => r.findByHash(hash),
@@ -81,6 +86,7 @@ export function combineStores(parts: StoreParts): TokenStore {
     },
   };
   if (changeFeed) store.subscribe = (listener) => r.subscribe!(listener);
+  if (idempotentCreate) store.insertOnce = (token, key, now, audit) => r.insertOnce!(token, key, now, audit);
   if (usageAnalytics) {
     store.queryUsage = (query) => u.queryUsage!(query);
     store.lastUsed = (ids) => u.lastUsed!(ids);

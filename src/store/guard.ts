@@ -11,6 +11,7 @@
  * @module keyward
  */
 import {
+  IdempotencyKeyReusedError,
   InvalidInputError,
   KeywardError,
   RevisionConflictError,
@@ -33,6 +34,7 @@ import {
   checkBillingRunKey,
   checkAudit,
   checkBound,
+  checkCreateKey,
   checkCreditAdjustment,
   checkAuditFilter,
   checkMeterRequest,
@@ -56,9 +58,12 @@ import type {
   BillingUsage,
   BillingUsageQuery,
   ChangeEvent,
+  CreateKey,
   CreditAdjustment,
   CreditResult,
   DeletedToken,
+  IdempotentCreateStore,
+  InsertOnceResult,
   MeterRequest,
   MeterResult,
   NonceKey,
@@ -77,6 +82,8 @@ export interface GuardedStore {
   readonly adapter: TokenStore;
   /** {@link RecordStore.insert}, validated. */
   insert(token: StoredToken, audit?: AuditEntry): Promise<void>;
+  /** {@link IdempotentCreateStore.insertOnce}, validated; rejects with `STORE_UNSUPPORTED` unless `capabilities.idempotentCreate`. */
+  insertOnce(token: StoredToken, key: CreateKey, now: number, audit?: AuditEntry): Promise<InsertOnceResult>;
   /** {@link RecordStore.get}. */
   get(id: string): Promise<StoredToken | null>;
   /** {@link RecordStore.findByHash}. */
@@ -178,6 +185,21 @@ class Guard implements GuardedStore {
       },
       () => this.adapter.insert(token, audit),
       [token, audit],
+    );
+  }
+
+  insertOnce(token: StoredToken, key: CreateKey, now: number, audit?: AuditEntry): Promise<InsertOnceResult> {
+    let a: IdempotentCreateStore;
+    return this.#call(
+      () => {
+        a = this.#idempotentCreate();
+        checkToken(token, "token");
+        checkCreateKey(key, now);
+        checkAudit(audit, "audit");
+      },
+      () => a.insertOnce(token, key, now, audit),
+      [token, key, audit],
+      (result) => insertedOnce(result, token.id),
     );
   }
 
@@ -426,6 +448,12 @@ class Guard implements GuardedStore {
     return a as UsageAnalyticsStore;
   }
 
+  #idempotentCreate(): IdempotentCreateStore {
+    const a = this.adapter;
+    if (a.capabilities.idempotentCreate !== true || !a.insertOnce) throw new StoreUnsupportedError("idempotentCreate");
+    return a as IdempotentCreateStore;
+  }
+
   /** The adapter's account part, or `STORE_UNSUPPORTED`. */
   #accounts(): AccountStore {
     const a = this.adapter;
@@ -522,6 +550,19 @@ function badPage(): StoreUnavailableError {
 }
 
 /**
+ * What an `insertOnce` answered, when it is well-formed: this token inserted,
+ * or another one's id replayed. Else `STORE_UNAVAILABLE` (the token may have
+ * been written: a retry with the key tells).
+ */
+function insertedOnce(result: InsertOnceResult, id: string): InsertOnceResult {
+  const r = result as Partial<InsertOnceResult> | null;
+  if (r !== null && typeof r === "object" && typeof r.tokenId === "string" && r.tokenId !== "" && typeof r.replayed === "boolean" && r.replayed === (r.tokenId !== id)) {
+    return { tokenId: r.tokenId, replayed: r.replayed };
+  }
+  throw new StoreUnavailableError("token store unavailable: insertOnce answered no well-formed result (the token may have been written)");
+}
+
+/**
  * The record an `update`, `revoke` or `delete` answered, when it is a well-formed
  * record of that token; else `STORE_UNAVAILABLE` (the write may have been
  * stored: the caller's retry, or its re-read, tells).
@@ -581,6 +622,7 @@ const textOf = (v: unknown): string => (typeof v === "string" && v.length <= 256
  */
 const CONTRACT_ERRORS = new Map<unknown, (e: { tokenId?: unknown; expectedRevision?: unknown }) => KeywardError>([
   ["TOKEN_ALREADY_EXISTS", () => new TokenExistsError()],
+  ["IDEMPOTENCY_KEY_REUSED", () => new IdempotencyKeyReusedError()],
   ["TOKEN_NOT_FOUND", (e) => new TokenNotFoundError(textOf(e.tokenId))],
   ["TOKEN_REVOKED", (e) => new TokenRevokedError(textOf(e.tokenId))],
   [

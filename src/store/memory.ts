@@ -26,6 +26,7 @@ import type { AuditEntry, StoredToken, UsageBucket, UsageEvent } from "../model/
 import { adjustCredits, CREDIT_KEY_RETENTION_MS, type CreditChange, creditKeyReplayed, creditRequestText } from "./kit/account-credits.js";
 import { type BillingHourRow, billingKey, compareBillingKeys, isBilled } from "./kit/billing.js";
 import { putAccountRecord } from "./kit/accounts.js";
+import { createKeyReplayed, createKeyText } from "./kit/create-keys.js";
 import type { CreditState } from "./kit/credits.js";
 import { meterStep, poolKey, rateKey } from "./kit/meter.js";
 import { compareKeys, type PageQuery, type SortKey } from "./kit/page.js";
@@ -47,9 +48,11 @@ import { hourOf, rollUpUsage, type UsageCounts } from "./kit/usage-buckets.js";
 import type {
   AuditFilter,
   ChangeEvent,
+  CreateKey,
   CreditAdjustment,
   CreditResult,
   DeletedToken,
+  InsertOnceResult,
   MeterRequest,
   MeterResult,
   BillingClaim,
@@ -233,6 +236,9 @@ export class MemoryStore implements TokenStore {
   /** The idempotency keys of credit top-ups and resets: the operation and when it was applied, oldest first. */
   readonly #creditKeys = new Map<string, { request: string; at: number }>();
   #creditKeySweep: Iterator<[string, { request: string; at: number }]> | null = null;
+  /** The idempotency keys of token creations (`createKeyText`): the request, its token and expiry, oldest first. */
+  readonly #createKeys = new Map<string, { request: string; tokenId: string; expiresAt: number }>();
+  #createKeySweep: Iterator<[string, { request: string; tokenId: string; expiresAt: number }]> | null = null;
   /** The last batch written of each usage writer (`UsageBatchKey`). */
   readonly #writers = new Map<string, number>();
 
@@ -287,6 +293,7 @@ export class MemoryStore implements TokenStore {
       hardDelete: true,
       anomalyState: true,
       billing: true,
+      idempotentCreate: true,
     });
     this.#onListenerError = onListenerError;
     if (changeFeed) {
@@ -315,6 +322,11 @@ export class MemoryStore implements TokenStore {
    * ```
    */
   async insert(token: StoredToken, audit?: AuditEntry): Promise<void> {
+    this.#insertNow(token, audit);
+  }
+
+  /** {@link insert}, synchronously: with nothing awaited, no other call comes between its checks and its writes. */
+  #insertNow(token: StoredToken, audit: AuditEntry | undefined): void {
     if (this.#tokens.has(token.id)) throw new TokenExistsError();
     const hashes = hashesOf(token);
     this.#assertHashesFree(hashes, null);
@@ -325,6 +337,36 @@ export class MemoryStore implements TokenStore {
     insertKey(this.#byOwner, t.owner, { t: t.createdAt, id: t.id });
     if (audit !== undefined) this.#writeAudit(audit);
     this.#emit({ tokenId: t.id, hashes });
+  }
+
+  /**
+   * Stores a new token with its idempotency key, or answers the token an
+   * earlier call made under the key (see `IdempotentCreateStore.insertOnce`).
+   * Each call also examines at most `MEMORY_STORE_SWEEP_BUDGET` (16) keys,
+   * forgetting the expired ones.
+   *
+   * @param token - the record to store, as for {@link insert}.
+   * @param key - the actor, the client's key, the request's SHA-256 and the key's expiry.
+   * @param now - epoch ms.
+   * @param audit - appended with the token.
+   * @returns the token id, and whether an earlier call created it.
+   * @throws {IdempotencyKeyReusedError} `IDEMPOTENCY_KEY_REUSED` when the key is kept for another request; nothing is written.
+   * @throws {TokenExistsError} `TOKEN_ALREADY_EXISTS` as {@link insert}; nothing is written.
+   * @example
+   * ```ts
+   * const { tokenId, replayed } = await store.insertOnce(record, { actor: "user:1", key: "k1", request: sha256, expiresAt: now + 86_400_000 }, now);
+   * ```
+   */
+  async insertOnce(token: StoredToken, key: CreateKey, now: number, audit?: AuditEntry): Promise<InsertOnceResult> {
+    const keys = this.#createKeys;
+    const text = createKeyText(token.owner, key);
+    this.#createKeySweep = sweep(keys, this.#createKeySweep, MEMORY_STORE_SWEEP_BUDGET, (k) => k.expiresAt <= now);
+    const replayed = createKeyReplayed(keys.get(text), key, now);
+    if (replayed !== null) return { tokenId: replayed, replayed: true };
+    this.#insertNow(token, audit);
+    keys.delete(text); // re-inserted at the end (an expired key used again), so the sweep order follows time
+    keys.set(text, { request: key.request, tokenId: token.id, expiresAt: key.expiresAt });
+    return { tokenId: token.id, replayed: false };
   }
 
   /** Unique index on hashes: none held by a token other than `self`. */
@@ -1008,6 +1050,7 @@ export class MemoryStore implements TokenStore {
       audit: sorted(this.#audit),
       auditByToken: sorted(this.#auditByToken),
       auditByOwner: sorted(this.#auditByOwner),
+      createKeys: sorted(this.#createKeys),
     });
   }
 

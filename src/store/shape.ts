@@ -18,6 +18,7 @@ const BY_CAPABILITY: Readonly<Partial<Record<keyof StoreCapabilities, readonly (
   hardDelete: ["delete"],
   anomalyState: ["touchSeen"],
   billing: ["billingUsage", "claimBillingRun", "finishBillingRun"],
+  idempotentCreate: ["insertOnce"],
 };
 
 /** What a `store` that is no object is told (a class given where an instance is expected, say). */

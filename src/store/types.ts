@@ -223,6 +223,14 @@ export interface StoreCapabilities {
    */
   readonly billing?: boolean;
   /**
+   * The store implements {@link IdempotentCreateStore}: a token inserted
+   * with its idempotency key in one transaction. Optional; absent means
+   * false: then `kw.tokens.create` with an `idempotencyKey` throws
+   * `STORE_UNSUPPORTED` (the admin API answers 501), never creating a
+   * token the key would not protect.
+   */
+  readonly idempotentCreate?: boolean;
+  /**
    * For a store whose calls run synchronously (a SQLite driver): the
    * longest, ms, that one call of the request path (a lookup, `meter`, a
    * nonce) may block the thread waiting for another process's lock
@@ -477,6 +485,56 @@ export interface AccountStore {
   adjustCredits(request: CreditAdjustment, now: number, audit?: AuditEntry): Promise<CreditResult>;
 }
 
+/**
+ * The idempotency key of a token creation, kept with the token it created:
+ * per owner (the token's) and actor, so one customer's or member's key never
+ * meets another's. Typed: the store builds its own key from the three strings.
+ */
+export interface CreateKey {
+  /** Who creates the token (`kw.tokens.create`'s actor; the admin API's principal). */
+  actor: string;
+  /** The client's key: 1 to 255 characters, no U+0000 or lone surrogate. */
+  key: string;
+  /** What it was used for: the SHA-256 (64 lowercase hex digits) of the request, equal for the same request only. */
+  request: string;
+  /** Until when it is kept, epoch ms: from then on (`expiresAt` ≤ `now`) the key is new again. */
+  expiresAt: number;
+}
+
+/** Result of {@link IdempotentCreateStore.insertOnce}. */
+export interface InsertOnceResult {
+  /** The token created under the key: the one given, or the one an earlier call created. */
+  tokenId: string;
+  /** True when an earlier call created it: this call wrote nothing. */
+  replayed: boolean;
+}
+
+/**
+ * Token creation with an idempotency key (an optional part, announced by
+ * `capabilities.idempotentCreate`): a client that lost the answer to a
+ * create sends it again, and gets the token made the first time instead of
+ * a second live token.
+ */
+export interface IdempotentCreateStore {
+  /**
+   * Reads the key of `(token.owner, key.actor, key.key)` in the transaction
+   * that would insert `token` (`createKeyReplayed` of the store kit): kept
+   * (its `expiresAt` > `now`) for the same `request`, it resolves with its
+   * token id and `replayed: true` and writes nothing (no token, no audit
+   * entry); kept for another request, it rejects with
+   * `IdempotencyKeyReusedError` (`IDEMPOTENCY_KEY_REUSED`), writing nothing;
+   * absent or expired, it inserts `token` as {@link RecordStore.insert}
+   * (same rules and errors, `audit` with it) and keeps the key with
+   * `request`, the token id and `expiresAt`, all in one transaction (all or
+   * nothing: a token is never kept without its key, nor a key without its
+   * token), and resolves with `token.id` and `replayed: false`. Atomic: of
+   * concurrent calls with one key, exactly one inserts; the others (once it
+   * committed) replay. Keys are compared as given; expired ones MAY be
+   * purged at any time; a hard delete leaves the keys of the token.
+   */
+  insertOnce(token: StoredToken, key: CreateKey, now: number, audit?: AuditEntry): Promise<InsertOnceResult>;
+}
+
 /** One sighting for {@link AnomalyStateStore.touchSeen}. */
 export interface SeenEntry {
   tokenId: string;
@@ -568,7 +626,8 @@ export interface TokenStore
     Partial<AccountStore>,
     Partial<UsageAnalyticsStore>,
     Partial<AnomalyStateStore>,
-    Partial<BillingStore> {
+    Partial<BillingStore>,
+    Partial<IdempotentCreateStore> {
   /**
    * What the store supports beyond the required parts ({@link StoreCapabilities}):
    * keyward uses an optional part only when it is announced here, and refuses

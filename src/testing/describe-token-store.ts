@@ -13,6 +13,7 @@ import { creditsGroup } from "./groups/credits.js";
 import { deleteGroup } from "./groups/delete.js";
 import { findByHashGroup } from "./groups/find-by-hash.js";
 import { getGroup } from "./groups/get.js";
+import { idempotentCreateGroup } from "./groups/idempotent-create.js";
 import { insertGroup } from "./groups/insert.js";
 import { listGroup } from "./groups/list.js";
 import { meterGroup } from "./groups/meter.js";
@@ -65,6 +66,9 @@ import type { SuiteContext } from "./suite.js";
  *   atomic (tests skip themselves when `capabilities.anomalyState` is not true).
  * - `billing`: the optional billing part: spend per owner, pool and hour from usage batches,
  *   runs claimed and billed once (tests skip themselves when `capabilities.billing` is not true).
+ * - `idempotentCreate`: the optional `insertOnce`: a token and its idempotency key in one write, the
+ *   same request replayed, another refused, keys per owner and actor, expiry, and one insert of
+ *   concurrent calls with one key (tests skip themselves when `capabilities.idempotentCreate` is not true).
  */
 export const TOKEN_STORE_TEST_GROUPS = [
   "insert",
@@ -88,6 +92,7 @@ export const TOKEN_STORE_TEST_GROUPS = [
   "usageAnalytics",
   "anomalyState",
   "billing",
+  "idempotentCreate",
 ] as const;
 
 /** One of {@link TOKEN_STORE_TEST_GROUPS}. */
@@ -118,6 +123,7 @@ const GROUPS: Record<TokenStoreTestGroup, (ctx: SuiteContext) => void> = {
   usageAnalytics: usageAnalyticsGroup,
   anomalyState: anomalyStateGroup,
   billing: billingGroup,
+  idempotentCreate: idempotentCreateGroup,
 };
 
 /** Options of {@link describeTokenStore}. */

@@ -28,6 +28,7 @@ export { creditsGroup } from "./groups/credits.js";
 export { deleteGroup } from "./groups/delete.js";
 export { findByHashGroup } from "./groups/find-by-hash.js";
 export { getGroup } from "./groups/get.js";
+export { idempotentCreateGroup } from "./groups/idempotent-create.js";
 export { insertGroup } from "./groups/insert.js";
 export { listGroup } from "./groups/list.js";
 export { meterGroup } from "./groups/meter.js";

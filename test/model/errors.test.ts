@@ -201,6 +201,8 @@ describe("one error family (issue 8 item 6)", () => {
         case "STORE_UNAVAILABLE":
         case "STORE_UNSUPPORTED":
         case "ACCOUNT_NOT_FOUND":
+        case "IDEMPOTENCY_KEY_REUSED":
+        case "IDEMPOTENCY_KEY_IN_FLIGHT":
           return "other";
         default: {
           const unreachable: never = err.code;

@@ -212,6 +212,7 @@ const APPLIED: Record<string, () => unknown> = {
   "TokenLifetimeOptions.rotationPeriodMs": () => config.tokens.rotationPeriodMs,
   "TokenLifetimeOptions.expiringSoonMs": () => config.tokens.expiringSoonMs,
   "TokenLifetimeOptions.unusedAfterMs": () => config.tokens.unusedAfterMs,
+  "TokenLifetimeOptions.idempotencyKeyRetentionMs": () => config.tokens.idempotencyKeyRetentionMs,
 
   "CheckOptions.pool": () => DEFAULT_POOL,
   "RouteOptions.pool": () => DEFAULT_POOL,

@@ -12,7 +12,7 @@ describe("MemoryStore specifics", () => {
 
   it("has frozen capabilities; subscribe exists only with the change feed", () => {
     const on = new MemoryStore();
-    expect(on.capabilities).toEqual({ changeFeed: true, creditLeases: false, accounts: true, usageAnalytics: true, hardDelete: true, anomalyState: true, billing: true });
+    expect(on.capabilities).toEqual({ changeFeed: true, creditLeases: false, accounts: true, usageAnalytics: true, hardDelete: true, anomalyState: true, billing: true, idempotentCreate: true });
     expect(Object.isFrozen(on.capabilities)).toBe(true);
     expect(typeof on.subscribe).toBe("function");
     const off = new MemoryStore({ changeFeed: false });

@@ -5,12 +5,15 @@ import {
   AsciiTokenIds,
   AuditAfterWrite,
   BillingIgnoresAfter,
+  CreateKeyReadThenWrite,
+  CreateKeysPerOwner,
   DaysFromQueryStart,
   Delegate,
   FindsByAnyKey,
   FoldedAuditTokenIds,
   FoldedCreditKeys,
   FoldedOwners,
+  IgnoresCreateKeys,
   IgnoresCreditKeys,
   InstanceLockedNonces,
   Int32Credits,
@@ -35,7 +38,7 @@ import {
 
 for (const Store of [Delegate, StaleReadCache, StaleMissCache, LazyFeed, SharedRefs, KeepsRefs, UpdateStoresRevokedAt, PrefixIndex, WholeBilling, BillingIgnoresAfter, IgnoresCreditKeys, FindsByAnyKey, NonceLivesAtExpiry, ShortOwnerColumn,
   FoldedOwners, LocaleOrderedList, Utf8mb3Names, UpdateKeepsSchedule, AuditAfterWrite, Int32Credits, Int32UsageCredits, DaysFromQueryStart,
-  NonceExpiryInSeconds, FoldedCreditKeys, AsciiTokenIds, FoldedAuditTokenIds, SuspensionReasonColumn]) {
+  NonceExpiryInSeconds, FoldedCreditKeys, AsciiTokenIds, FoldedAuditTokenIds, SuspensionReasonColumn, IgnoresCreateKeys, CreateKeysPerOwner]) {
   describeTokenStore(Store.name, () => new Store(), { concurrency: 20 });
 }
 
@@ -45,6 +48,10 @@ describeTokenStore("InstanceLockedNonces", () => new InstanceLockedNonces(), { c
 describeTokenStore("InstanceLockedNonces with a peer", () => new InstanceLockedNonces(), {
   concurrency: 20,
   peer: (s) => new InstanceLockedNonces(s as InstanceLockedNonces),
+});
+describeTokenStore("CreateKeyReadThenWrite with a peer", () => new CreateKeyReadThenWrite(), {
+  concurrency: 20,
+  peer: (s) => new CreateKeyReadThenWrite(s as CreateKeyReadThenWrite),
 });
 describeTokenStore("OwnWritesCache", () => new OwnWritesCache(), { concurrency: 20 });
 describeTokenStore("OwnWritesCache with a peer", () => new OwnWritesCache(), { concurrency: 20, peer: (s) => new OwnWritesCache(s as OwnWritesCache) });

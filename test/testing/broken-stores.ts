@@ -5,7 +5,7 @@ import type { AccountPolicy } from "../../src/model/account.js";
 import type { AuditEntry, StoredToken, UsageBucket } from "../../src/model/types.js";
 import { compareKeys } from "../../src/store/kit/page.js";
 import { MemoryStore } from "../../src/store/memory.js";
-import type { BillingUsageQuery, ChangeEvent, CreditAdjustment, PageQuery, StoreCapabilities, TokenStore } from "../../src/store/types.js";
+import type { BillingUsageQuery, ChangeEvent, CreateKey, CreditAdjustment, PageQuery, StoreCapabilities, TokenStore } from "../../src/store/types.js";
 
 type Args<K extends keyof MemoryStore> = MemoryStore[K] extends (...args: infer A) => unknown ? A : never;
 
@@ -42,6 +42,7 @@ export class Delegate implements TokenStore {
   rememberNonce(...a: Args<"rememberNonce">) { return this.inner.rememberNonce(...a); }
   recordUsage(...a: Args<"recordUsage">) { return this.inner.recordUsage(...a); }
   getUsage(...a: Args<"getUsage">) { return this.inner.getUsage(...a); }
+  insertOnce(...a: Args<"insertOnce">) { return this.inner.insertOnce(...a); }
   getAccount(...a: Args<"getAccount">) { return this.inner.getAccount(...a); }
   putAccount(...a: Args<"putAccount">) { return this.inner.putAccount(...a); }
   adjustCredits(...a: Args<"adjustCredits">) { return this.inner.adjustCredits(...a); }
@@ -174,6 +175,11 @@ export class SharedRefs extends Delegate {
     await this.inner.insert(t, audit);
     await this.#sync(t.id);
   }
+  override async insertOnce(t: StoredToken, key: CreateKey, now: number, audit?: AuditEntry) {
+    const r = await this.inner.insertOnce(t, key, now, audit);
+    if (!r.replayed) await this.#sync(t.id);
+    return r;
+  }
   override async update(next: StoredToken, revision: number, audit?: AuditEntry) {
     const saved = await this.inner.update(next, revision, audit);
     await this.#sync(next.id);
@@ -256,6 +262,11 @@ export class PrefixIndex extends Delegate {
     await this.inner.insert(t, audit);
     this.#add(t);
   }
+  override async insertOnce(t: StoredToken, key: CreateKey, now: number, audit?: AuditEntry) {
+    const r = await this.inner.insertOnce(t, key, now, audit);
+    if (!r.replayed) this.#add(t);
+    return r;
+  }
   override async update(next: StoredToken, revision: number, audit?: AuditEntry) {
     const saved = await this.inner.update(next, revision, audit);
     this.#add(saved);
@@ -286,6 +297,45 @@ export class BillingIgnoresAfter extends Delegate {
 export class IgnoresCreditKeys extends Delegate {
   override adjustCredits(request: CreditAdjustment, now: number, audit?: AuditEntry) {
     return this.inner.adjustCredits({ key: request.key, policy: request.policy, change: request.change }, now, audit);
+  }
+}
+
+/** insertOnce that inserts as insert does, ignoring the key: a create sent again makes a second live token. */
+export class IgnoresCreateKeys extends Delegate {
+  override async insertOnce(token: StoredToken, _key: CreateKey, _now: number, audit?: AuditEntry) {
+    await this.inner.insert(token, audit);
+    return { tokenId: token.id, replayed: false };
+  }
+}
+
+/** Create keys kept per owner only (no actor column): one member's key replays another's token. */
+export class CreateKeysPerOwner extends Delegate {
+  override insertOnce(token: StoredToken, key: CreateKey, now: number, audit?: AuditEntry) {
+    return this.inner.insertOnce(token, { ...key, actor: "anyone" }, now, audit);
+  }
+}
+
+/**
+ * Create keys read, then written with the token, without one transaction around both: the read and the
+ * write are two round trips (a tick apart), and two calls with one key both find it absent.
+ */
+export class CreateKeyReadThenWrite extends Delegate {
+  readonly #keys: Map<string, { request: string; tokenId: string; expiresAt: number }>;
+  constructor(peerOf?: CreateKeyReadThenWrite) {
+    super(peerOf ? { inner: peerOf.inner } : {});
+    this.#keys = peerOf ? peerOf.#keys : new Map();
+  }
+  override async insertOnce(token: StoredToken, key: CreateKey, now: number, audit?: AuditEntry) {
+    const k = JSON.stringify([token.owner, key.actor, key.key]);
+    const found = this.#keys.get(k);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+    if (found && found.expiresAt > now) {
+      if (found.request !== key.request) throw Object.assign(new Error("reused"), { code: "IDEMPOTENCY_KEY_REUSED" });
+      return { tokenId: found.tokenId, replayed: true };
+    }
+    await this.inner.insert(token, audit);
+    this.#keys.set(k, { request: key.request, tokenId: token.id, expiresAt: key.expiresAt });
+    return { tokenId: token.id, replayed: false };
   }
 }
 
@@ -360,6 +410,11 @@ export class FoldedOwners extends Delegate {
   override async insert(t: StoredToken, audit?: AuditEntry) {
     await this.inner.insert(t, audit);
     this.#owners.add(t.owner);
+  }
+  override async insertOnce(t: StoredToken, key: CreateKey, now: number, audit?: AuditEntry) {
+    const r = await this.inner.insertOnce(t, key, now, audit);
+    if (!r.replayed) this.#owners.add(t.owner);
+    return r;
   }
   override async update(next: StoredToken, revision: number, audit?: AuditEntry) {
     const saved = await this.inner.update(next, revision, audit);

@@ -136,6 +136,21 @@ describe("the conformance suite (keyward/testing)", () => {
     ]);
   });
 
+  it("fails token creation with idempotency keys ignored, kept per owner only, or read and written in two steps", () => {
+    expect(failed.get("IgnoresCreateKeys")).toEqual([
+      "idempotentCreate > inserts the token with its audit entry; the same request under the key again answers its id and writes nothing",
+      "idempotentCreate > refuses another request under the key (IDEMPOTENCY_KEY_REUSED), writing nothing",
+      "idempotentCreate > keeps keys per owner and per actor, compared as given: another owner's, actor's or case is another key",
+      "idempotentCreate > forgets a key from its expiry on (expired at now ≥ expiresAt): the request then makes a new token, which the key then holds",
+      "idempotentCreate > leaves the key of a token deleted since (replayed with its id), when the store deletes",
+      "idempotentCreate > of concurrent calls with one key, exactly one inserts; the others answer its id",
+    ]);
+    expect(failed.get("CreateKeysPerOwner")).toEqual([
+      "idempotentCreate > keeps keys per owner and per actor, compared as given: another owner's, actor's or case is another key",
+    ]);
+    expect(failed.get("CreateKeyReadThenWrite with a peer")).toEqual(["idempotentCreate > of concurrent calls with one key, exactly one inserts; the others answer its id"]);
+  });
+
   it("fails columns that fold case or trailing spaces, order by locale, or keep astral characters as '?'", () => {
     expect(failed.get("FoldedOwners")).toEqual([
       "insert > owners and ids that differ only in case, accents or a trailing space are distinct: one never finds the other's tokens or entries",

@@ -13,6 +13,7 @@ import {
   MemoryStore,
   type ParseTokenResult,
   parseToken,
+  type ReplayedToken,
   type TokenRecord,
 } from "keyward";
 import type { PolicyDecision } from "keyward/policy";
@@ -21,7 +22,12 @@ import type { SignatureFailureCode, VerifyRequestResult } from "keyward/signing"
 describe("public types", () => {
   it("narrow as documented", async () => {
     const kw = new Keyward({ store: new MemoryStore(), prefix: "acme" });
-    expectTypeOf(kw.tokens.create).returns.resolves.toEqualTypeOf<IssuedToken>();
+    // Without an idempotency key, a token issued; with one, maybe the one made the first time (no secret).
+    expectTypeOf(kw.tokens.create({ owner: "acct_1", kind: "secret" })).resolves.toEqualTypeOf<IssuedToken>();
+    expectTypeOf(kw.tokens.create({ owner: "acct_1", kind: "secret" }, { actor: "cli" })).resolves.toEqualTypeOf<IssuedToken>();
+    expectTypeOf(kw.tokens.create({ owner: "acct_1", kind: "secret" }, { idempotencyKey: "k" })).resolves.toEqualTypeOf<IssuedToken | ReplayedToken>();
+    const maybeKey = undefined as string | undefined;
+    expectTypeOf(kw.tokens.create({ owner: "acct_1", kind: "secret" }, { idempotencyKey: maybeKey })).resolves.toEqualTypeOf<IssuedToken | ReplayedToken>();
     expectTypeOf(kw.tokens.get).returns.resolves.toEqualTypeOf<TokenRecord | null>();
     expectTypeOf(kw.verify).returns.resolves.toEqualTypeOf<Decision>();
     expectTypeOf<Decision["code"]>().toEqualTypeOf<"OK" | DenyCode>();

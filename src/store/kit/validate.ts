@@ -14,7 +14,7 @@ import type {
   UsageEvent,
 } from "../../model/types.js";
 import type { AccountCreditsPolicy, AccountPolicy, StoredAccount } from "../../model/account.js";
-import type { AuditFilter, CreditAdjustment, MeterRequest, NonceKey, SeenEntry, UsageBatchKey, UsageQuery } from "../types.js";
+import type { AuditFilter, CreateKey, CreditAdjustment, MeterRequest, NonceKey, SeenEntry, UsageBatchKey, UsageQuery } from "../types.js";
 import { DEFAULT_POOL, isPoolName, MAX_CREDIT_BALANCE, MAX_IDEMPOTENCY_KEY_LENGTH, MAX_RATE_LIMITS } from "../../model/pools.js";
 import { isRole } from "../../model/roles.js";
 import type { BillingRunKey, BillingUsageQuery } from "./billing.js";
@@ -323,6 +323,20 @@ export function checkCreditAdjustment(r: CreditAdjustment): void {
     if (hasUnportableText(key)) throw new InvalidInputError("idempotencyKey", "must not contain U+0000 or lone surrogates");
     if (c.op === "read") throw new InvalidInputError("idempotencyKey", "is for a top-up or a reset, not a read");
   }
+}
+
+/** An idempotency key of a token creation, whose token is owned by `owner`. */
+export function checkCreateKey(key: CreateKey, now: number): void {
+  checkObject(key, "key");
+  checkString(key.actor, "key.actor");
+  checkString(key.key, "key.key");
+  if (key.key.length > MAX_IDEMPOTENCY_KEY_LENGTH) throw new InvalidInputError("key.key", `must be at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`);
+  // Kept as given and compared so: two keys a column would write as one (U+FFFD, a cut at NUL) would replay each other.
+  if (hasUnportableText(key.key) || hasUnportableText(key.actor)) throw new InvalidInputError("key.key", "must not contain U+0000 or lone surrogates");
+  if (typeof key.request !== "string" || !/^[0-9a-f]{64}$/.test(key.request)) throw new InvalidInputError("key.request", "must be a SHA-256 in lowercase hex");
+  checkTime(now, "now");
+  checkTime(key.expiresAt, "key.expiresAt");
+  if (key.expiresAt <= now) throw new InvalidInputError("key.expiresAt", "must be after now");
 }
 
 export function checkNonceKey(key: NonceKey): void {

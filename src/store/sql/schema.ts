@@ -35,6 +35,7 @@ export interface TableNames {
   readonly longKeys: string;
   readonly usageWriters: string;
   readonly creditKeys: string;
+  readonly createKeys: string;
 }
 
 /** Allowed table-name prefixes: an SQL identifier start, at most 32 characters. */
@@ -75,6 +76,7 @@ export function tableNames(prefix: string): TableNames {
     longKeys: `${prefix}long_keys`,
     usageWriters: `${prefix}usage_writers`,
     creditKeys: `${prefix}credit_keys`,
+    createKeys: `${prefix}create_keys`,
   };
 }
 
@@ -289,6 +291,17 @@ export const MIGRATIONS: readonly Migration[] = [
     up: (t, d) => [
       `CREATE TABLE ${t.creditKeys} (key TEXT PRIMARY KEY, request TEXT NOT NULL, at ${d.int} NOT NULL)${d.keyTable}`,
       `CREATE INDEX ${t.creditKeys}_at ON ${t.creditKeys} (at)`,
+    ],
+  },
+  {
+    // Version 11. The idempotency keys of token creations (`createKeyText` of the owner, actor and
+    // key; the request's SHA-256, the token's id as JSON text, the key's expiry), written with the
+    // token: a create sent again under a key kept finds the token made the first time.
+    version: 11,
+    name: "create keys",
+    up: (t, d) => [
+      `CREATE TABLE ${t.createKeys} (key TEXT PRIMARY KEY, request TEXT NOT NULL, token_id TEXT NOT NULL, expires_at ${d.int} NOT NULL)${d.keyTable}`,
+      `CREATE INDEX ${t.createKeys}_expires_at ON ${t.createKeys} (expires_at)`,
     ],
   },
 ];
