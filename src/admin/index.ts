@@ -21,4 +21,4 @@
 export { type AdminHandler, createAdminHandler } from "./handler.js";
 export { type NodeHandlerOptions, toNodeHandler } from "./node.js";
 export type { AdminErrorContext, AdminHandlerOptions, AdminOperation, AdminPrincipal, AuthorizeResult } from "./options.js";
-export type { AdminProblem, AdminProblemCode } from "./problem.js";
+export { ADMIN_CODES, type AdminProblem, type AdminProblemCode } from "./problem.js";
