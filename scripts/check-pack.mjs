@@ -23,8 +23,9 @@ import { fileURLToPath } from "node:url";
 // 219 056 B), 479 904 B packed.
 // Measured 2026-12-07 with idempotent token creation (insertOnce in every store and its conformance group,
 // kw.tokens.create's idempotencyKey, the admin API's Idempotency-Key): dist/ 1 449 428 B, 33 014 B more than
-// before it (the store code is in several entries' bundles); dist budget raised to 1 450 000.
-export const BUDGET = { packed: 540_000, unpacked: 1_800_000, dist: 1_450_000, documents: 320_000 };
+// before it (the store code is in several entries' bundles); with the stop's other fixes merged, 1 450 264 B.
+// dist budget 1 470 000: 20 KB above what is measured, as the total had.
+export const BUDGET = { packed: 540_000, unpacked: 1_800_000, dist: 1_470_000, documents: 320_000 };
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const npm = process.platform === "win32" ? "npm.cmd" : "npm";
