@@ -19,6 +19,7 @@ import { StoreUnavailableError } from "../errors.js";
 import { BoundedMap } from "../lib/bounded-map.js";
 import { toBase64Url } from "../lib/bytes.js";
 import { secureRandom } from "../lib/crypto.js";
+import { unref } from "../lib/timers.js";
 import { answerWithin, outcomeWithin } from "../lib/within.js";
 import { type CreditState, creditState, creditsLeft } from "../store/kit/credits.js";
 import type { MeterResult } from "../store/types.js";
@@ -49,7 +50,7 @@ export interface LeaseSettings {
   /**
    * How long a reservation, made for a request, waits for the token's lock, ms (`requestLockTimeoutMs`):
    * a request the verifier abandoned behind the lock is never granted from the lease taken after. And how
-   * long a report waits for its answer, once it has a connection.
+   * long a report waits for its answer, once sent.
    */
   readonly lockWait: number;
   /**
@@ -102,9 +103,7 @@ interface Lease {
   /** What the last report that committed counted (`spent` then). */
   reported: number;
   /** The batch requests join until its report starts. */
-  batch: Promise<void> | null;
-  /** The earliest deadline of the batch's requests (monotonic clock): its report is sent by then, or never. */
-  batchUntil: number;
+  batch: Reporting[] | null;
   /** The last report (and, once retired, the return). */
   tail: Promise<void>;
   /**
@@ -112,6 +111,22 @@ interface Lease {
    * after any later one, so none is sent; the lease is retired.
    */
   unanswered: boolean;
+}
+
+/**
+ * A request granted from a lease, until the report counting its spend commits. Its report is sent by
+ * `until` (its own deadline, monotonic clock) or never for it: then it is answered STORE_UNAVAILABLE and
+ * its spend taken back, whatever the deadlines of the requests batched with it.
+ */
+interface Reporting {
+  readonly cost: number;
+  readonly until: number;
+  /** "waiting" until its report is sent ("sent") or it is taken out of its batch unsent ("out"). */
+  state: "waiting" | "sent" | "out";
+  /** Takes it out at `until` if it is still waiting then. */
+  timer: ReturnType<typeof setTimeout> | undefined;
+  readonly resolve: () => void;
+  readonly reject: (err: unknown) => void;
 }
 
 /** How a reservation goes: when the database last answered it (monotonic clock); `abandoned` once close() stopped waiting for it. */
@@ -145,6 +160,9 @@ function giveBack(row: Pick<CreditState, "used" | "bought">, backs: Back[]): Cre
 function within<T>(promise: Promise<T>, until: number): Promise<T> {
   return answerWithin(promise, Math.max(0, until - performance.now()), "a credit lease change", () => new StoreUnavailableError("credit lease change took longer than requestLockTimeoutMs"));
 }
+
+/** A report not sent by a request's deadline: that request's answer. */
+const notSent = () => new StoreUnavailableError("credit lease report not sent within requestLockTimeoutMs of its request's start");
 
 /** @internal The leases of one store, per token. */
 export class CreditLeases {
@@ -227,7 +245,7 @@ export class CreditLeases {
       }
       lease.spent += cost;
       // Its report is sent within `lockWait` of its first wait (of now, if it waited for nothing), or never.
-      await this.#report(lease, until ?? performance.now() + this.#settings.lockWait);
+      await this.#report(lease, cost, until ?? performance.now() + this.#settings.lockWait);
       const remaining = Math.max(0, lease.free + lease.granted - lease.spent);
       return { granted: true, deniedBy: null, rateLimit: null, credits: { granted: true, remaining, nextRefillAt: null } };
     }
@@ -327,7 +345,6 @@ export class CreditLeases {
         spent: 0,
         reported: 0,
         batch: null,
-        batchUntil: 0,
         tail: Promise.resolve(),
         unanswered: false,
       };
@@ -345,75 +362,108 @@ export class CreditLeases {
   }
 
   /**
-   * Resolves once a report holding the calling request's spend has committed. The report is sent by
-   * `until` (monotonic clock: the calling request's deadline, the earliest of its batch's) or never:
-   * one that waited past it for the report before it or for a connection fails its requests unsent,
-   * so a request the verifier abandoned meanwhile is never charged later.
+   * Resolves once a report holding the calling request's spend (`cost`) has committed. That report is
+   * sent by `until` (monotonic clock: the request's own deadline) or never for it: a request still
+   * waiting then (for the report before it, or for a connection) is answered STORE_UNAVAILABLE at once
+   * and its spend taken back, so a request the verifier abandoned meanwhile is never charged later; the
+   * other requests of its batch go on, each to its own deadline.
    */
-  #report(lease: Lease, until: number): Promise<void> {
-    if (lease.batch) {
-      lease.batchUntil = Math.min(lease.batchUntil, until);
-      return lease.batch;
-    }
-    lease.batchUntil = until;
-    const batch = lease.tail.then(async () => {
-      lease.batch = null; // later spends join the next batch
-      const reported = lease.spent;
-      const query = lease.unanswered
-        ? Promise.reject(new StoreUnavailableError("credit lease retired: a report got no answer"))
-        : this.#reportQuery(lease, reported, lease.batchUntil);
-      const r = await query.catch((err: unknown) => {
-        // This batch's requests are answered STORE_UNAVAILABLE: their spends are taken back, so the
-        // next report does not count them (a report whose commit's reply was lost counts them until then).
-        lease.spent -= reported - lease.reported;
-        // Retired: its return gives back what the database holds as reported, the unanswered report's spends
-        // too if it was applied (charged, never granted), and the next request leases anew.
-        if (lease.unanswered && this.#leases.get(lease.key) === lease) this.#retire(lease);
-        throw err;
-      });
-      // Reclaimed after expiry by another process: these grants were not counted, so they are not granted.
-      if (r.rowCount !== 1) {
-        if (this.#leases.get(lease.key) === lease) this.#leases.delete(lease.key);
-        throw new StoreUnavailableError("credit lease expired before its report");
+  #report(lease: Lease, cost: number, until: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const request: Reporting = { cost, until, state: "waiting", timer: undefined, resolve, reject };
+      if (lease.batch) lease.batch.push(request);
+      else {
+        const batch = [request];
+        lease.batch = batch;
+        lease.tail = lease.tail.then(() => this.#send(lease, batch));
       }
-      lease.reported = reported;
-      // Other processes' grants since the reservation are counted (their leases' blocks in `used`).
-      const row = r.rows[0] as { used: number | null; bought: number | null } | undefined;
-      if (row?.used != null) lease.free = creditsLeft(creditState({ used: row.used, bought: row.bought ?? 0, periodStart: null }), lease.limit);
+      request.timer = setTimeout(() => this.#takeOut(lease, request, notSent()), Math.max(0, until - performance.now()));
+      unref(request.timer);
     });
-    lease.batch = batch;
-    lease.tail = batch.catch(() => {});
-    return batch;
+  }
+
+  /** Answers a request still waiting for its report STORE_UNAVAILABLE, and takes its spend back (nothing is sent for it). */
+  #takeOut(lease: Lease, request: Reporting, err: unknown): void {
+    if (request.state !== "waiting") return;
+    request.state = "out";
+    clearTimeout(request.timer);
+    lease.spent -= request.cost;
+    request.reject(err);
   }
 
   /**
-   * The report's statement, sent by `until` or never: its connection is waited for until then (one that
-   * comes later goes back to the pool unused), then the lease's row (a reclaim holding it: `lock_timeout`).
-   * Once sent, its answer is waited for no longer than a reservation waits for its lock: one whose
-   * connection went silent would otherwise hold every later grant of the lease, and its return, for as
-   * long as the connection stays open (a statement outside a transaction is ended by no server timeout).
-   * That connection is then destroyed, not left checked out of the pool.
+   * A batch's report, once the report before it is in (never rejects: it answers its requests). Its
+   * connection is waited for until the last deadline of its requests still waiting (one that comes later
+   * goes back to the pool unused); with it in hand, those whose deadline passed are taken out, and the
+   * rest are reported. The statement waits for the lease's row (a reclaim holding it: `lock_timeout`)
+   * until the earliest deadline of those, so none is counted after its own. Its answer is waited for no
+   * longer than a reservation waits for its lock: one whose connection went silent would otherwise hold
+   * every later grant of the lease, and its return, for as long as the connection stays open (a statement
+   * outside a transaction is ended by no server timeout). That connection is then destroyed, not left
+   * checked out of the pool.
    */
-  async #reportQuery(lease: Lease, reported: number, until: number): Promise<PostgresQueryResult> {
-    const left = () => Math.ceil(until - performance.now());
-    if (left() <= 0) throw new StoreUnavailableError("credit lease report not sent: its requests waited requestLockTimeoutMs");
-    const c = await connectWithin(this.#pool, left(), "a connection for a credit lease report");
+  async #send(lease: Lease, batch: Reporting[]): Promise<void> {
+    lease.batch = null; // later spends join the next batch
+    const waiting = () => batch.filter((r) => r.state === "waiting");
+    if (waiting().length === 0) return;
+    let c: PostgresClient;
+    try {
+      if (lease.unanswered) throw new StoreUnavailableError("credit lease retired: a report got no answer");
+      const last = Math.max(...waiting().map((r) => r.until));
+      c = await connectWithin(this.#pool, Math.max(1, Math.ceil(last - performance.now())), "a connection for a credit lease report");
+    } catch (err) {
+      for (const r of waiting()) this.#takeOut(lease, r, err);
+      return;
+    }
+    const now = performance.now();
+    for (const r of waiting()) if (r.until <= now) this.#takeOut(lease, r, notSent());
+    const sent = waiting();
+    if (sent.length === 0) {
+      c.release();
+      return;
+    }
+    for (const r of sent) {
+      r.state = "sent";
+      clearTimeout(r.timer);
+    }
+    const reported = lease.reported + sent.reduce((n, r) => n + r.cost, 0);
+    const lockMs = Math.max(1, Math.ceil(Math.min(...sent.map((r) => r.until)) - now));
     // A connection lost while checked out emits 'error' on the client; unhandled, it would crash the process.
     const ignore = () => {};
     c.on?.("error", ignore);
     let broken = false;
+    let r: PostgresQueryResult;
     try {
-      return await answerWithin(c.query(this.#s.reportLease, [lease.id, reported, String(Math.max(1, left()))]), this.#settings.lockWait, "a credit lease report", () => {
+      r = await answerWithin(c.query(this.#s.reportLease, [lease.id, reported, String(lockMs)]), this.#settings.lockWait, "a credit lease report", () => {
         lease.unanswered = true;
         return new StoreUnavailableError("credit lease report took longer than requestLockTimeoutMs");
       });
     } catch (err) {
       broken = true;
-      throw err;
+      // This batch's requests are answered STORE_UNAVAILABLE: their spends are taken back, so the
+      // next report does not count them (a report whose commit's reply was lost counts them until then).
+      lease.spent -= reported - lease.reported;
+      // Retired: its return gives back what the database holds as reported, the unanswered report's spends
+      // too if it was applied (charged, never granted), and the next request leases anew.
+      if (lease.unanswered && this.#leases.get(lease.key) === lease) this.#retire(lease);
+      for (const request of sent) request.reject(err);
+      return;
     } finally {
       c.removeListener?.("error", ignore);
       c.release(broken ? true : undefined);
     }
+    // Reclaimed after expiry by another process: these grants were not counted, so they are not granted.
+    if (r.rowCount !== 1) {
+      if (this.#leases.get(lease.key) === lease) this.#leases.delete(lease.key);
+      const err = new StoreUnavailableError("credit lease expired before its report");
+      for (const request of sent) request.reject(err);
+      return;
+    }
+    lease.reported = reported;
+    // Other processes' grants since the reservation are counted (their leases' blocks in `used`).
+    const row = r.rows[0] as { used: number | null; bought: number | null } | undefined;
+    if (row?.used != null) lease.free = creditsLeft(creditState({ used: row.used, bought: row.bought ?? 0, periodStart: null }), lease.limit);
+    for (const request of sent) request.resolve();
   }
 
   /** Stops granting from a lease; once its last report is in, returns the rest and sizes the next block. */

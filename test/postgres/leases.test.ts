@@ -542,6 +542,87 @@ describe.runIf(hasPostgres)("credit leases", () => {
     await busy.end();
   });
 
+  /** Meters 1 credit of `tokenId`, flat, each call: its code (OK, DENIED or the error's) and how long it took, ms. */
+  const timedMeter = (store: ReturnType<typeof guardStore>, tokenId: string) => () => {
+    const since = performance.now();
+    return store.meter({ tokenId, cost: 1, rateLimit: null, credits: flat }, Date.now()).then(
+      (r) => ({ code: r.granted ? "OK" : "DENIED", ms: performance.now() - since }),
+      (err: { code?: string }) => ({ code: err.code, ms: performance.now() - since }),
+    );
+  };
+
+  it("each request of a report's batch is held to its own requestLockTimeoutMs: one that waited most of it behind the report before fails alone, the fresh ones batched with it are granted and charged", async () => {
+    const busy = openPool({ max: 1 });
+    const prefix = freshPrefix();
+    const leasing = await postgresStore(busy, { tablePrefix: prefix, changeFeed: false, creditLeases: true, requestLockTimeoutMs: 600 });
+    const store = guardStore(leasing);
+    const tokenId = "tok_batch_deadlines";
+    const meter = timedMeter(store, tokenId);
+    // A lease of 8 credits, 1 granted.
+    expect((await meter()).code).toBe("OK");
+    // Another transaction holds the lease's row: the next report (first's) is sent and waits for it.
+    const holder = await pool.connect();
+    await holder.query("BEGIN");
+    await holder.query(`SELECT id FROM ${prefix}credit_leases FOR UPDATE`);
+    const first = meter();
+    await lockWaitOn(pool, prefix);
+    // The next batch waits behind that report: its first request (old) waits 450 ms of its 600 there,
+    // then two fresh requests join it.
+    const old = meter();
+    await sleep(450);
+    const fresh = [meter(), meter()];
+    // Once the first report is in, the pool's one connection is another call's for 250 ms: the batch has it
+    // about 250 ms after the fresh requests started (well within their 600), 700 ms after old did.
+    const other = busy.query("SELECT pg_sleep(0.25)");
+    await holder.query("COMMIT");
+    holder.release();
+    const [a, o, ...f] = await Promise.all([first, old, ...fresh]);
+    await other;
+    expect(a.code).toBe("OK");
+    // Old is answered at its own deadline, not later; the fresh ones are served.
+    expect(o.code).toBe("STORE_UNAVAILABLE");
+    expect(o.ms).toBeLessThan(750);
+    // Before: the batch was held to old's deadline, and failed whole (fresh ones included) unsent.
+    expect(f.map((d) => d.code)).toEqual(["OK", "OK"]);
+    expect((await pool.query(`SELECT count(*)::int AS n FROM ${prefix}credit_leases`)).rows[0].n).toBe(1);
+    await leasing.close();
+    // Charged exactly for the 4 granted: old's spend was taken back, never sent.
+    const { rows } = await pool.query(`SELECT used FROM ${prefix}credits WHERE token_id = $1`, [tokenId]);
+    expect(rows[0].used).toBe(4);
+    await busy.end();
+  });
+
+  it("a request waiting behind a report in flight is answered at its own requestLockTimeoutMs, not when that report is given up, and never charged", async () => {
+    const proxy = await startProxy(new URL(PG_URL!));
+    const silent = openPool({ connectionString: viaProxy(PG_URL!, proxy), max: 1 });
+    const prefix = freshPrefix();
+    const leasing = await postgresStore(silent, { tablePrefix: prefix, changeFeed: false, creditLeases: true, requestLockTimeoutMs: 600 });
+    const tokenId = "tok_behind_report";
+    const meter = timedMeter(guardStore(leasing), tokenId);
+    // A lease of 8 credits, 1 granted.
+    expect((await meter()).code).toBe("OK");
+    // The pool's one connection is another call's for 300 ms; then the next report is sent, and its reply never comes.
+    const other = silent.query("SELECT pg_sleep(0.3)");
+    proxy.silenceReplyTo("SET reported");
+    const first = meter();
+    await sleep(20);
+    // The next batch waits behind that report, given up 600 ms after it was sent (about 900 ms from now).
+    const [a, o] = await Promise.all([first, meter()]);
+    await other;
+    expect(a.code).toBe("STORE_UNAVAILABLE");
+    expect(a.ms).toBeGreaterThanOrEqual(850);
+    // Before: answered once the report before it was given up, about 880 ms after it started.
+    expect(o.code).toBe("STORE_UNAVAILABLE");
+    expect(o.ms).toBeLessThan(750);
+    await leasing.close();
+    // The silent report was applied (charged, as a reply lost); the request behind it was never sent.
+    const { rows } = await pool.query(`SELECT used FROM ${prefix}credits WHERE token_id = $1`, [tokenId]);
+    expect(rows[0].used).toBe(2);
+    expect((await pool.query(`SELECT count(*)::int AS n FROM ${prefix}credit_leases`)).rows[0].n).toBe(0);
+    await proxy.close();
+    await silent.end();
+  });
+
   it.each(["reservation", "return"])(
     "a lease %s whose connection goes silent (the server ends it, the client never hears) holds the token's requests in that process no longer than the server holds its lock",
     async (change) => {
