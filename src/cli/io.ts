@@ -43,6 +43,8 @@ export const EXIT = {
   STORE: 5,
   /** A file or folder cannot be read, or the output cannot be written. */
   IO: 6,
+  /** `create --idempotency-key`: made by an earlier run with the key, whose secret is not shown again. */
+  REPLAYED: 7,
 } as const;
 
 /**
@@ -75,7 +77,10 @@ const CODE_EXITS: Record<string, number> = {
   TOKEN_REVOKED: EXIT.REFUSED,
   REVISION_CONFLICT: EXIT.REFUSED,
   TOKEN_ALREADY_EXISTS: EXIT.REFUSED,
+  IDEMPOTENCY_KEY_REUSED: EXIT.REFUSED,
+  IDEMPOTENCY_KEY_IN_FLIGHT: EXIT.REFUSED,
   STORE_UNAVAILABLE: EXIT.STORE,
+  STORE_UNSUPPORTED: EXIT.STORE,
 };
 
 /** What the CLI says instead of the library's message, where that names an option of `new Keyward` the CLI reads from the environment. */

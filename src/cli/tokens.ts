@@ -4,6 +4,7 @@ import {
   type AuditEntry,
   type CreditsInput,
   InvalidInputError,
+  isKeywardError,
   type Keyward,
   type ListTokensOptions,
   policyAt,
@@ -273,6 +274,24 @@ async function printIssued(
   if (!ctx.values.json) ctx.io.err(`token ${id} (${kind}); this is the only time it is shown: store it now\n`);
 }
 
+/**
+ * A rerun of `create --idempotency-key`: the token the first run made, as it
+ * is now, never its secret (keyward keeps none); exit 7, so that a script
+ * that reads stdout as the token notices.
+ */
+async function printReplayed(ctx: CommandContext, record: TokenRecord): Promise<number> {
+  if (ctx.values.json) json(ctx.io, { token: null, replayed: true, record });
+  else {
+    printRecord(ctx.io, record);
+    const { id } = record;
+    ctx.io.err(
+      `keyward create: token ${id} was made by an earlier run with this --idempotency-key: its secret was printed then and is not available again (keyward keeps none). Lost? Revoke it (keyward revoke ${id}) and create another with a new key\n`,
+    );
+  }
+  await ctx.io.flushOut?.();
+  return EXIT.REPLAYED;
+}
+
 /** Refuses to issue a token onto a stdout that is the null device, before anything is done: nobody would have it. */
 function refuseNullOut(io: Io): void {
   if (io.outIsNull) throw new CliError("stdout is /dev/null (or closed): the token would be shown to nobody; nothing was done", EXIT.IO);
@@ -310,12 +329,13 @@ export const create: Command = {
     owner: { type: "string", value: "id", description: "owner (account) id, required" },
     kind: { type: "string", value: "kind", description: "publishable or secret (default secret)" },
     hmac: { type: "boolean", description: "sign requests with a key derived from the token (needs KEYWARD_SEALING_KEY)" },
+    "idempotency-key": { type: "string", value: "key", description: "make one token for this key: run again, it prints that token without its secret (exit 7)" },
     ...SETTINGS,
     ...ACTOR,
     ...STORE_OPTIONS,
     ...COMMON,
   },
-  settings: SETTING_OPTIONS,
+  settings: { ...SETTING_OPTIONS, idempotencyKey: "idempotency-key" },
   run: async (ctx) => {
     positional(ctx, []);
     const kind = ctx.values.kind ?? "secret";
@@ -328,7 +348,14 @@ export const create: Command = {
       const input = { owner, kind, ...settings(ctx.values, Date.now()) } as Parameters<typeof keyward.tokens.create>[0];
       if (credits) input.credits = credits;
       if (ctx.values.hmac === true) input.signing = { alg: "hmac-sha256" };
-      await printIssued(ctx, keyward, await keyward.tokens.create(input, actorOf(ctx.values)), "revoke");
+      const key = ctx.values["idempotency-key"];
+      const made = await keyward.tokens.create(input, { ...actorOf(ctx.values), idempotencyKey: typeof key === "string" ? key : undefined }).catch((err: unknown) => {
+        if (!isKeywardError(err, "IDEMPOTENCY_KEY_REUSED")) throw err;
+        const message = "--idempotency-key was used for another request (other options): nothing was made; give this one a new key";
+        throw new CliError(message, EXIT.REFUSED, { code: err.code, details: { option: "--idempotency-key" } });
+      });
+      if (made.token === null) return printReplayed(ctx, made.record);
+      await printIssued(ctx, keyward, made, "revoke");
       return EXIT.OK;
     });
   },
