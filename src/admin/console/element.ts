@@ -141,6 +141,14 @@ function jwkOr(text: string): unknown {
   }
 }
 
+/** A new Idempotency-Key: 128 random bits, base64url (getRandomValues: a page that is no secure context has no randomUUID). */
+const freshKey = () => b64url(crypto.getRandomValues(new Uint8Array(16)));
+
+/** A create's Idempotency-Key, one per token the user means to create: a new one once a submission under it made a token. */
+interface Idem {
+  key: string;
+}
+
 /** A note, with an id to describe a control by. */
 const noteEl = () => h("small", { id: `kw${++uid}`, className: "pending" });
 
@@ -231,6 +239,8 @@ class KeywardTokens extends HTMLElement {
   #headers: Record<string, string> = {};
   /** Which load of the page is the latest: an earlier one, answered late, shows nothing. */
   #loads = 0;
+  /** The store cannot create under an Idempotency-Key (a keyed create was answered 501): creates are sent without one. */
+  #keyless = false;
 
   constructor() {
     super();
@@ -319,10 +329,25 @@ class KeywardTokens extends HTMLElement {
     return this.#config?.actions.includes(action) ?? false;
   }
 
-  /** One API call; a problem is shown in `where` (the page's alert by default) and null returned. */
-  async #call<T>(method: string, path: string, body?: unknown, where: HTMLElement = this.#error): Promise<T | null> {
+  /**
+   * One API call; a problem is shown in `where` (the page's alert by default) and null returned.
+   * `idem`: a create's Idempotency-Key, sent with it (docs/console.md).
+   */
+  async #call<T>(method: string, path: string, body?: unknown, where: HTMLElement = this.#error, idem?: Idem): Promise<T | null> {
     where.replaceChildren();
-    const res = await this.#request<T>(method, path, body);
+    let res = await this.#request<T>(method, path, body, idem);
+    // A store without idempotent creation made nothing: sent again without the key, as every later create is.
+    if (idem && res?.status === 501 && res.data.code === "STORE_UNSUPPORTED" && !this.#keyless) {
+      this.#keyless = true;
+      res = await this.#request<T>(method, path, body);
+    }
+    if (idem && res?.status === 422 && res.data.code === "IDEMPOTENCY_KEY_REUSED") {
+      // An earlier submission of this form, with other values, made a token whose answer never arrived: the next one is another creation.
+      idem.key = freshKey();
+      void this.#load(false);
+      where.append("An earlier submission of this form created a token, but its answer never arrived: it is in the list now, its token lost (revoke it unless you need it). Submit again to create this one.");
+      return null;
+    }
     if (res === null) {
       where.append("The server could not be reached. Check your connection and try again.");
       return null;
@@ -336,8 +361,9 @@ class KeywardTokens extends HTMLElement {
   }
 
   /** One API call, its status and JSON body; null when the server could not be reached. */
-  async #request<T>(method: string, path: string, body?: unknown): Promise<{ ok: boolean; status: number; data: T & Problem } | null> {
+  async #request<T>(method: string, path: string, body?: unknown, idem?: Idem): Promise<{ ok: boolean; status: number; data: T & Problem } | null> {
     const headers: Record<string, string> = { accept: "application/json", ...this.headers };
+    if (idem && !this.#keyless) headers["idempotency-key"] = `"${idem.key}"`;
     const csrf = this.getAttribute("csrf-token");
     if (body !== undefined) headers["content-type"] = "application/json";
     // Every request that may change something carries the token, with a body or without (DELETE).
@@ -572,9 +598,9 @@ class KeywardTokens extends HTMLElement {
     });
   }
 
-  #revoke(t: TokenRecord, opener: HTMLElement): void {
+  #revoke(t: TokenRecord, opener: HTMLElement, title = `Revoke ${t.name || t.start}?`, text = "Applications using this token stop working within seconds. This cannot be undone."): void {
     const name = t.name || t.start;
-    this.#confirm(`Revoke ${name}?`, opener, "Applications using this token stop working within seconds. This cannot be undone.", "Revoke", null, async (error) => {
+    this.#confirm(title, opener, text, "Revoke", null, async (error) => {
       const ok = await this.#call<TokenRecord>("POST", `/tokens/${t.id}/revoke`, {}, error);
       if (ok) {
         this.#announce(`${name} was revoked.`);
@@ -743,6 +769,8 @@ class KeywardTokens extends HTMLElement {
       h("div", { className: "buttons" }, h("button", { type: "button", value: "cancel" }, "Cancel"), submit),
     );
     const { close } = this.#dialog(t ? `Edit ${t.name || t.start}` : "Create a token", opener, () => [form]);
+    // One key for the token this form creates, however often it is sent (a retry after a lost answer): one token.
+    const idem: Idem = { key: freshKey() };
     form.querySelector<HTMLButtonElement>('button[value="cancel"]')!.addEventListener("click", close);
     name.focus();
     const controls: Controls = { name, kind, scopeBoxes, domains, ips, credits, expires, signed, keyMode, publicKey, metadata, effective };
@@ -802,7 +830,7 @@ class KeywardTokens extends HTMLElement {
       if (submit.disabled) return;
       submit.disabled = true;
       try {
-        await this.#submit(current, controls, shown, error, close, opener);
+        await this.#submit(current, controls, shown, error, close, opener, idem);
         const latest = current && this.#latest(current);
         if (latest && latest.revision !== current!.revision && form.isConnected) {
           rebase(latest);
@@ -814,7 +842,7 @@ class KeywardTokens extends HTMLElement {
     });
   }
 
-  async #submit(t: TokenRecord | null, f: Controls, shown: Record<string, string>, error: HTMLElement, close: () => void, opener: HTMLElement): Promise<void> {
+  async #submit(t: TokenRecord | null, f: Controls, shown: Record<string, string>, error: HTMLElement, close: () => void, opener: HTMLElement, idem: Idem): Promise<void> {
     error.replaceChildren();
     // A changed field is completed from the policy it applies to: the one in force when the change takes effect.
     const effectiveAt = fromLocalInput(f.effective.value);
@@ -854,10 +882,20 @@ class KeywardTokens extends HTMLElement {
     if (t === null) {
       // No limit is the default of a new token: sent only when set.
       const { credits: c, ...rest } = next;
-      const res = await this.#call<{ token: string; record: TokenRecord }>("POST", "/tokens", { kind: f.kind.value, ...rest, ...(c === null ? {} : { credits: c }) }, error);
+      const body = { kind: f.kind.value, ...rest, ...(c === null ? {} : { credits: c }) };
+      const res = await this.#call<{ token: string | null; replayed?: true; record: TokenRecord }>("POST", "/tokens", body, error, idem);
       if (!res) return;
       close();
       this.#put(res.record);
+      if (res.token === null) {
+        // Sent again under its key: the token the first submission made, never its secret (shown once, in that answer).
+        const title = `${res.record.name || res.record.start} was already created`;
+        const revoke = this.#can("tokens.revoke");
+        const text = `An earlier submission of this form created this token. Its token was shown then, once (or lost, if that answer never arrived), and cannot be shown again: it is not kept. If you do not have it, ${revoke ? "revoke" : "have an owner or admin revoke"} this token and create another.`;
+        if (revoke) this.#revoke(res.record, this.#rowButton(res.record.id, "Revoke") ?? opener, title, text);
+        else this.#dialog(title, opener, (done) => [h("p", {}, text), h("div", { className: "buttons" }, h("button", { type: "button", onclick: done }, "Close"))]);
+        return;
+      }
       const secrets: [string, string][] = [["Token", res.token]];
       if (privateKey) secrets.push(["Private key (KEYWARD_PRIVATE_KEY)", privateKey]);
       this.#showOnce("Your new token", this.#rowButton(res.record.id, "Edit") ?? opener, secrets);
