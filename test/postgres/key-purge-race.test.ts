@@ -12,7 +12,7 @@ import { statements } from "../../src/postgres/statements.js";
 import { CREDIT_KEY_RETENTION_MS } from "../../src/store/kit/account-credits.js";
 import { createKeyText } from "../../src/store/kit/create-keys.js";
 import { tableNames } from "../../src/store/sql/schema.js";
-import { freshPrefix, hasPostgres, lockWaitOn, testPool } from "./server.js";
+import { freshPrefix, hasPostgres, lockWaitOn, openPool, testPool } from "./server.js";
 
 /** `pool`, whose transactions stop before the statement `text` until `release()`, once `held` is set. */
 function holdingBefore(pool: PostgresPool, text: string) {
@@ -137,6 +137,32 @@ describe.runIf(hasPostgres)("purging expired idempotency keys (PostgreSQL)", () 
     } finally {
       writer.release();
       await store.close();
+    }
+  });
+
+  it("create keys: of concurrent calls taking over one expired key, from two pools, exactly one inserts; the others replay it, or are refused for another request", async () => {
+    const prefix = freshPrefix();
+    const other = openPool();
+    const stores = [await postgresStore(pool, { tablePrefix: prefix, changeFeed: false }), await postgresStore(other, { tablePrefix: prefix, changeFeed: false })];
+    try {
+      const key = { actor: "user:1", key: "order-43", request: sha("a"), expiresAt: T + 1000 };
+      const first = makeStoredToken({ owner: "acct_1" });
+      await stores[0]!.insertOnce!(first, key, T);
+      for (const [round, requests] of [[1, [sha("b")]], [2, [sha("c"), sha("d")]]] as const) {
+        const at = T + round * 100_000;
+        const again = { ...key, expiresAt: at + 1000 };
+        const tokens = Array.from({ length: 12 }, () => makeStoredToken({ owner: "acct_1" }));
+        const rs = await Promise.allSettled(tokens.map((t, i) => stores[i % 2]!.insertOnce!(t, { ...again, request: requests[i % requests.length]! }, at)));
+        const inserted = rs.flatMap((r) => (r.status === "fulfilled" && !r.value.replayed ? [r.value.tokenId] : []));
+        expect(inserted).toHaveLength(1);
+        for (const r of rs) {
+          if (r.status === "fulfilled") expect(r.value.tokenId).toBe(inserted[0]);
+          else expect((r.reason as { code?: string }).code).toBe("IDEMPOTENCY_KEY_REUSED");
+        }
+      }
+    } finally {
+      for (const s of stores) await s.close();
+      await other.end();
     }
   });
 });
