@@ -114,7 +114,8 @@ export function openApiDocument(cfg: Pick<AdminConfig, "basePath" | "title">): J
             {
               name: "Idempotency-Key",
               in: "header",
-              schema: { type: "string", minLength: 1, maxLength: 257 },
+              // The longest: 255 characters, each escaped (\" or \\) in a quoted string: 512.
+              schema: { type: "string", minLength: 1, maxLength: 512 },
               description:
                 "Makes the request safe to send again (draft-ietf-httpapi-idempotency-key-header): 1 to 255 printable ASCII characters, as a quoted string (\"8e03978e-40d5-43e8-bc93-6894a57f9324\") or bare. Kept for you (and you alone) for 24 hours by default. The same request under it again answers 200 with `Idempotent-Replayed: true` and the token made the first time, without the token string: keep the first answer; if it was lost, revoke that token and create another with a new key. Another request under it: 422; while the first is still being processed: 409.",
             },

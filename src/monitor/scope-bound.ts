@@ -44,8 +44,10 @@ export class ScopeBound {
    */
   scopeOf(tokenId: string, at: number, scope: string | null, capped: (tokenId: string) => void): string | null {
     // Within the minute counted (most events), nothing to compute: a remainder of a time (a
-    // floating-point one, past 2^31) costs as much as the rest of this call.
-    if (!(at >= this.#minute && at < this.#minute + MINUTE_MS)) {
+    // floating-point one, past 2^31) costs as much as the rest of this call. Only from 1970 on: before,
+    // the remainder is negative, and a minute counted, M, holds the times in (M - 1 minute, M], not
+    // [M, M + 1 minute).
+    if (!(this.#minute >= 0 && at >= this.#minute && at < this.#minute + MINUTE_MS)) {
       const minute = at - (at % MINUTE_MS);
       if (minute > this.#minute || minute < this.#minute - OUT_OF_ORDER_MS) {
         this.#minute = minute;

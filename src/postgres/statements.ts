@@ -136,7 +136,12 @@ export const statements = (t: TableNames) => ({
   rememberNonce: `INSERT INTO ${t.nonces} (token_id, nonce, expires_at) SELECT $1, $2, $3::float8
     FROM (SELECT set_config('lock_timeout', $5, true)) AS waited
     ON CONFLICT (token_id, nonce) DO UPDATE SET expires_at = excluded.expires_at WHERE ${t.nonces}.expires_at <= $4`,
-  purgeWriters: `DELETE FROM ${t.usageWriters} WHERE writer = ANY(ARRAY(SELECT writer FROM ${t.usageWriters} WHERE at < $1 LIMIT $2))`,
+  // The purges below name their condition twice: the batch is read from the purge's snapshot, and a row of it that
+  // another transaction took over meanwhile (a writer's new batch, a key claimed again once expired: a new `at`
+  // or expiry) is checked again once that transaction commits (READ COMMITTED re-evaluates the DELETE's WHERE on
+  // the row's new version), and kept. With the condition in the subquery alone, it was deleted: a batch or
+  // request sent again under its key was then applied a second time.
+  purgeWriters: `DELETE FROM ${t.usageWriters} WHERE writer = ANY(ARRAY(SELECT writer FROM ${t.usageWriters} WHERE at < $1 LIMIT $2)) AND at < $1`,
   purgeNonces: `DELETE FROM ${t.nonces} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${t.nonces} WHERE expires_at <= $1 LIMIT $2))`,
   // The idempotency key of a credit top-up or reset (see AccountStore.adjustCredits): taken when absent or
   // expired ($4: the retention's start), else no row (it waits for a concurrent insert of the key to settle).
@@ -149,8 +154,9 @@ export const statements = (t: TableNames) => ({
     ON CONFLICT (key) DO UPDATE SET request = excluded.request, token_id = excluded.token_id, expires_at = excluded.expires_at
     WHERE ${t.createKeys}.expires_at <= $5::float8 RETURNING 1`,
   createKeyOf: `SELECT request, token_id, expires_at FROM ${t.createKeys} WHERE key = $1`,
-  purgeCreateKeys: `DELETE FROM ${t.createKeys} WHERE key = ANY(ARRAY(SELECT key FROM ${t.createKeys} WHERE expires_at <= $1 LIMIT $2))`,
-  purgeCreditKeys: `DELETE FROM ${t.creditKeys} WHERE key = ANY(ARRAY(SELECT key FROM ${t.creditKeys} WHERE at <= $1 LIMIT $2))`,
+  // As purgeWriters: a key claimed again between the batch's read and its delete is kept.
+  purgeCreateKeys: `DELETE FROM ${t.createKeys} WHERE key = ANY(ARRAY(SELECT key FROM ${t.createKeys} WHERE expires_at <= $1 LIMIT $2)) AND expires_at <= $1`,
+  purgeCreditKeys: `DELETE FROM ${t.creditKeys} WHERE key = ANY(ARRAY(SELECT key FROM ${t.creditKeys} WHERE at <= $1 LIMIT $2)) AND at <= $1`,
   addUsage: `INSERT INTO ${t.usage} (token_id, hour, allowed, denied, credits)
     SELECT * FROM unnest($1::text[], $2::float8[], $3::float8[], $4::float8[], $5::float8[])
     ON CONFLICT (token_id, hour) DO UPDATE SET allowed = ${t.usage}.allowed + excluded.allowed,

@@ -19,21 +19,19 @@ import {
   TokenNotFoundError,
 } from "../errors.js";
 import { callHook } from "../lib/hook.js";
+import type { StoredAccount } from "../model/account.js";
 import { DEFAULT_POOL } from "../model/pools.js";
 import { hashesOf } from "../model/record.js";
-import type { StoredAccount } from "../model/account.js";
 import type { AuditEntry, StoredToken, UsageBucket, UsageEvent } from "../model/types.js";
 import { adjustCredits, CREDIT_KEY_RETENTION_MS, type CreditChange, creditKeyReplayed, creditRequestText } from "./kit/account-credits.js";
-import { type BillingHourRow, billingKey, compareBillingKeys, isBilled } from "./kit/billing.js";
 import { putAccountRecord } from "./kit/accounts.js";
+import { type BillingHourRow, billingKey, compareBillingKeys, isBilled } from "./kit/billing.js";
 import { createKeyReplayed, createKeyText } from "./kit/create-keys.js";
 import type { CreditState } from "./kit/credits.js";
 import { meterStep, poolKey, rateKey } from "./kit/meter.js";
 import { compareKeys, type PageQuery, type SortKey } from "./kit/page.js";
 import { type RateWindowState, windowExpired } from "./kit/rate-window.js";
 import { revokeAudit, revokedRecord, updatedRecord } from "./kit/records.js";
-import { CounterMap, sweep } from "./memory-counters.js";
-import { deepFreeze, LOCAL_COUNTERS, SHARED_READS, type SharedReads } from "./shared-reads.js";
 import {
   type LastUsed,
   MAX_USAGE_SCOPE_LENGTH,
@@ -45,8 +43,14 @@ import {
   type UsageSeriesBucket,
 } from "./kit/usage-analytics.js";
 import { hourOf, rollUpUsage, type UsageCounts } from "./kit/usage-buckets.js";
+import { CounterMap, sweep } from "./memory-counters.js";
+import { deepFreeze, LOCAL_COUNTERS, SHARED_READS, type SharedReads } from "./shared-reads.js";
 import type {
   AuditFilter,
+  BillingClaim,
+  BillingRunKey,
+  BillingUsage,
+  BillingUsageQuery,
   ChangeEvent,
   CreateKey,
   CreditAdjustment,
@@ -55,10 +59,6 @@ import type {
   InsertOnceResult,
   MeterRequest,
   MeterResult,
-  BillingClaim,
-  BillingRunKey,
-  BillingUsage,
-  BillingUsageQuery,
   NonceKey,
   SeenEntry,
   StoreCapabilities,
@@ -773,7 +773,8 @@ export class MemoryStore implements TokenStore {
       if (e.owner === undefined || e.code === undefined) continue;
       let r = u.row;
       // The minute of the token's last row, when the event is in it (most are): no floating-point remainder computed.
-      const minute = r !== null && e.at >= r.minute && e.at < r.minute + MINUTE_MS ? r.minute : e.at - (e.at % MINUTE_MS);
+      // Only from 1970 on: before, the remainder is negative, and a row's minute M holds (M - 1 minute, M] (analyticsOf's).
+      const minute = r !== null && r.minute >= 0 && e.at >= r.minute && e.at < r.minute + MINUTE_MS ? r.minute : e.at - (e.at % MINUTE_MS);
       const scope = e.scope == null ? "" : e.scope.length > MAX_USAGE_SCOPE_LENGTH ? e.scope.slice(0, MAX_USAGE_SCOPE_LENGTH) : e.scope;
       if (r === null || r.minute !== minute || r.scope !== scope || r.code !== e.code) {
         const k = rowKey({ tokenId: e.tokenId, minute, scope, code: e.code });

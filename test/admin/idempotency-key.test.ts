@@ -74,6 +74,17 @@ describe("Idempotency-Key on POST /tokens, in one process", () => {
     }
   });
 
+  it("the OpenAPI document's Idempotency-Key takes every key the server takes: 255 characters, each escaped in a quoted string (512 in all)", async () => {
+    const doc = (await (await fetch(`${srv.url}/openapi.json`)).json()) as { paths: Record<string, { post?: { parameters?: { name: string; schema: { minLength: number; maxLength: number } }[] } }> };
+    const header = doc.paths["/tokens"]!.post!.parameters!.find((p) => p.name === "Idempotency-Key")!;
+    const longest = `"${'\\"'.repeat(85)}${"\\\\".repeat(170)}"`;
+    expect(longest).toHaveLength(512);
+    const post = poster(srv, srv.session("acct_idem_openapi"));
+    expect((await post({ kind: "secret" }, longest)).status).toBe(201);
+    expect(longest.length).toBeLessThanOrEqual(header.schema.maxLength);
+    expect(header.schema.minLength).toBe(1);
+  });
+
   it("the header is read on POST /tokens only: another operation ignores it", async () => {
     const alice = srv.session("acct_idem_elsewhere");
     const post = poster(srv, alice);

@@ -9,9 +9,9 @@ import { describe, expect, it } from "vitest";
 import { LOCK_HOLDER_IDLE_MS } from "../../src/postgres/statements.js";
 import { POSTGRES_DIALECT } from "../../src/postgres/store.js";
 import { tableNames } from "../../src/store/sql/schema.js";
-import { meterOps, poolOps, poolRequest, topUpRequest } from "../support/meter-ops.js";
-import { expectCreditsMigratedFrom6, schemaAt } from "../support/schema-at.js";
 import { ed25519KeyPair } from "../client/helpers.js";
+import { meterOps, poolOps, poolRequest, topUpRequest } from "../support/meter-ops.js";
+import { expectCreateKeysFrom10, expectCreditsMigratedFrom6, schemaAt } from "../support/schema-at.js";
 import { startProxy, viaProxy } from "./proxy.js";
 import { freshPrefix, hasPostgres, openPool, PG_URL, testPool } from "./server.js";
 
@@ -74,6 +74,12 @@ describe.runIf(hasPostgres)("postgresStore", () => {
       else expect(await rejection(opened)).toMatchObject({ code: "STORE_UNAVAILABLE", message: `database schema version ${SCHEMA_VERSION - 1}, expected ${SCHEMA_VERSION}: run migrate()` });
       expect(migrated).toBe(true);
     }
+  });
+
+  it("migrates a schema 10 database to 11 (keyward_create_keys): its tokens kept, a keyed create made once and replayed", async () => {
+    await expectCreateKeysFrom10({ exec: (sql) => pool.query(sql), rows: async (sql) => (await pool.query(sql)).rows }, tableNames(freshPrefix()), tableNames(freshPrefix()), POSTGRES_DIALECT, (t) =>
+      postgresStore(pool, { tablePrefix: t.tokens.slice(0, -"tokens".length), changeFeed: false }),
+    );
   });
 
   it("migrates a schema 6 database without losing a balance: a top-up beyond the plan (a negative used) becomes bought credits", async () => {

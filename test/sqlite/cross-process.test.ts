@@ -62,6 +62,31 @@ describe("SQLite across processes", () => {
     expect(new Set(all).size).toBe(count);
   });
 
+  it("4 processes creating tokens under the same idempotency keys make one token per key; the others replay it (BEGIN IMMEDIATE)", async () => {
+    const path = file();
+    const count = 400;
+    sqliteStore(path).close();
+    const startAt = Date.now() + 3000;
+    const runs = Array.from({ length: 4 }, (_, i) => run("create-keys", path, `${count}:${startAt}:${i}`));
+    type Result = { created: string[]; replayed: [string, string][]; ids: [string, string][]; start: number; end: number };
+    const results = await Promise.all(runs.map((r) => r.next<Result>((l) => "created" in l)));
+    for (const a of results) for (const b of results) expect(a.start).toBeLessThanOrEqual(b.end);
+    expect(await Promise.all(runs.map((r) => r.done))).toEqual([0, 0, 0, 0]);
+    expect(results.filter((r) => r.created.length > 0).length).toBeGreaterThanOrEqual(2);
+    const created = results.flatMap((r) => r.created);
+    expect(created).toHaveLength(count);
+    expect(new Set(created).size).toBe(count);
+    // Every process answered each key with the one token made under it.
+    const byKey = new Map<string, Set<string>>();
+    for (const [k, id] of results.flatMap((r) => r.ids)) byKey.set(k, (byKey.get(k) ?? new Set()).add(id));
+    expect([...byKey.values()].every((ids) => ids.size === 1)).toBe(true);
+    const db = new DatabaseSync(path);
+    expect(db.prepare("SELECT count(*) AS n FROM keyward_tokens WHERE owner = 'acct_keys'").get()).toEqual({ n: count });
+    expect(db.prepare("SELECT count(*) AS n FROM keyward_create_keys").get()).toEqual({ n: count });
+    expect(db.prepare("SELECT count(*) AS n FROM keyward_audit WHERE owner = 'acct_keys'").get()).toEqual({ n: count });
+    db.close();
+  });
+
   it("a token revoked in process A is denied in process B within revocationBoundMs", async () => {
     const path = file();
     const store = sqliteStore(path);

@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { SQLITE_DIALECT } from "../../src/sqlite/store.js";
 import { tableNames } from "../../src/store/sql/schema.js";
 import { meterOps, poolOps, poolRequest, topUpRequest } from "../support/meter-ops.js";
-import { expectCreditsMigratedFrom6, schemaAt } from "../support/schema-at.js";
+import { expectCreateKeysFrom10, expectCreditsMigratedFrom6, schemaAt } from "../support/schema-at.js";
 import { holdWriteLock } from "../support/sqlite-lock.js";
 
 const dir = mkdtempSync(join(tmpdir(), "keyward-sqlite-"));
@@ -158,6 +158,12 @@ describe("sqliteStore", () => {
   it("migrates a schema 6 database without losing a balance: a top-up beyond the plan (a negative used) becomes bought credits", async () => {
     const db = new DatabaseSync(file());
     await expectCreditsMigratedFrom6({ exec: (sql) => db.exec(sql), rows: (sql) => db.prepare(sql).all() }, tableNames("keyward_"), SQLITE_DIALECT, () => sqliteStore(db));
+  });
+
+  it("migrates a schema 10 database to 11 (keyward_create_keys): its tokens kept, a keyed create made once and replayed", async () => {
+    const db = new DatabaseSync(file());
+    const access = { exec: (sql: string) => db.exec(sql), rows: (sql: string) => db.prepare(sql).all() };
+    await expectCreateKeysFrom10(access, tableNames("src_"), tableNames("keyward_"), SQLITE_DIALECT, (t) => sqliteStore(db, { tablePrefix: t.tokens.slice(0, -"tokens".length) }));
   });
 
   it("looks tokens up by hash through the primary-key index", () => {

@@ -44,6 +44,21 @@ async function main(): Promise<void> {
       out(await raceCredits(store, arg));
       break;
     }
+    case "create-keys": {
+      // arg: "<count>:<startAt>:<index>". Every process creates a token under each of the same idempotency keys
+      // (the same request), from the common start, each from its own offset in the list.
+      const [count, startAt, index] = arg.split(":");
+      const kw = new Keyward({ store, prefix: "acme" });
+      await new Promise((r) => setTimeout(r, Math.max(0, Number(startAt) - Date.now())));
+      const total = Number(count);
+      const offset = (Number(index) * total) / 4;
+      const keys = Array.from({ length: total }, (_, i) => `k${(i + offset) % total}`);
+      const start = Date.now();
+      const made = await Promise.all(keys.map((k) => kw.tokens.create({ owner: "acct_keys", kind: "secret", name: "same" }, { idempotencyKey: k })));
+      out({ created: keys.filter((_, i) => made[i]!.token !== null), replayed: made.flatMap((m, i) => (m.token === null ? [[keys[i], m.record.id]] : [])), ids: made.map((m, i) => [keys[i], m.record.id]), start, end: Date.now() });
+      await kw.close();
+      break;
+    }
     case "nonces": {
       // arg: "<tokenId>:<count>:<startAt>". Every process races on the same nonces from the common start.
       // Each process starts at its own offset in the list (index of 4), so every one wins some.

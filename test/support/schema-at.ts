@@ -1,5 +1,5 @@
 // A database as an older keyward left it: the schema's migrations up to a version, recorded as applied.
-import { type AccountStore, type TokenStore, tokenPool } from "keyward";
+import { type AccountStore, Keyward, type TokenStore, tokenPool } from "keyward";
 import { expect } from "vitest";
 import { MIGRATIONS, migrationsTable, SCHEMA_VERSION, type SqlDialect, type TableNames } from "../../src/store/sql/schema.js";
 
@@ -54,5 +54,37 @@ export async function expectCreditsMigratedFrom6(db: SqlAccess, t: TableNames, d
   // The plan's credits are spent first; the bought ones left are kept across the reset.
   expect((await store.meter({ tokenId: "tok_a", cost: 12, rateLimit: null, credits: monthly }, nov20)).credits?.remaining).toBe(3);
   expect((await store.meter({ tokenId: "tok_a", cost: 0, rateLimit: null, credits: monthly }, Date.UTC(2026, 11, 1))).credits?.remaining).toBe(13);
+  await store.close();
+}
+
+/** A store the upgrade checks open. */
+type OpenedStore = TokenStore & { close(): Promise<void> | void };
+
+/**
+ * Builds schema 10 (before keyward_create_keys) at `t` with a token in it (its rows copied from `src`,
+ * where a store of this version made it: the token tables are the same at 10 and 11), opens the store
+ * (which migrates), and checks that the token is kept and that a keyed create works on the upgraded
+ * database: made once, replayed, refused for another request, one key row.
+ */
+export async function expectCreateKeysFrom10(db: SqlAccess, src: TableNames, t: TableNames, d: SqlDialect, open: (t: TableNames) => Promise<OpenedStore> | OpenedStore): Promise<void> {
+  const made = await open(src);
+  const old = new Keyward({ store: made, prefix: "acme" });
+  const { record } = await old.tokens.create({ owner: "acct_10", kind: "secret" });
+  await old.close();
+  await made.close();
+  for (const sql of schemaAt(10, t, d)) await db.exec(sql);
+  for (const table of ["tokens", "hashes", "audit"] as const) await db.exec(`INSERT INTO ${t[table]} SELECT * FROM ${src[table]}`);
+  const store = await open(t);
+  expect(await db.rows(`SELECT MAX(version) AS v FROM ${t.migrations}`)).toEqual([{ v: SCHEMA_VERSION }]);
+  const kw = new Keyward({ store, prefix: "acme" });
+  expect((await kw.tokens.get(record.id))?.id).toBe(record.id);
+  const input = { owner: "acct_10", kind: "secret" as const, name: "ci" };
+  const first = await kw.tokens.create(input, { idempotencyKey: "upgrade-1" });
+  expect(first.token).not.toBeNull();
+  expect(await kw.tokens.create(input, { idempotencyKey: "upgrade-1" })).toEqual({ token: null, replayed: true, record: first.record });
+  await expect(kw.tokens.create({ ...input, name: "other" }, { idempotencyKey: "upgrade-1" })).rejects.toMatchObject({ code: "IDEMPOTENCY_KEY_REUSED" });
+  expect(await db.rows(`SELECT request FROM ${t.createKeys}`)).toHaveLength(1);
+  expect((await kw.tokens.list("acct_10")).items.map((x) => x.id).sort()).toEqual([record.id, first.record.id].sort());
+  await kw.close();
   await store.close();
 }
