@@ -410,24 +410,27 @@ export class PostgresStore implements TokenStore {
   }
 
   async insert(token: StoredToken, audit?: AuditEntry): Promise<void> {
+    await this.#announcing((announce) => this.#insertRow(this.#pool, token, announce, audit));
+  }
+
+  /** Runs the insert statement of `token` (and its audit entry) on `db`: the pool, or a transaction's connection. */
+  async #insertRow(db: Pick<PostgresClient, "query">, token: StoredToken, announce: (event: TokenChangeEvent) => string[], audit: AuditEntry | undefined): Promise<void> {
     const hashes = hashesOf(token);
-    await this.#announcing(async (announce) => {
-      await this.#pool
-        .query(this.#s.insert, [
-          this.#channel,
-          announce({ tokenId: token.id, hashes }),
-          pgKey(token.id),
-          pgKey(token.owner),
-          token.createdAt,
-          token.revision,
-          JSON.stringify(token),
-          hashes.map(pgKey),
-          ...this.#auditValues(audit),
-        ])
-        .catch((err: unknown) => {
-          throw this.#conflict(err);
-        });
-    });
+    await db
+      .query(this.#s.insert, [
+        this.#channel,
+        announce({ tokenId: token.id, hashes }),
+        pgKey(token.id),
+        pgKey(token.owner),
+        token.createdAt,
+        token.revision,
+        JSON.stringify(token),
+        hashes.map(pgKey),
+        ...this.#auditValues(audit),
+      ])
+      .catch((err: unknown) => {
+        throw this.#conflict(err);
+      });
   }
 
   /**
@@ -438,7 +441,6 @@ export class PostgresStore implements TokenStore {
    * (then replays it) or roll back (then takes it).
    */
   async insertOnce(token: StoredToken, key: CreateKey, now: number, audit?: AuditEntry): Promise<InsertOnceResult> {
-    const hashes = hashesOf(token);
     const k = pgKey(createKeyText(token.owner, key));
     const result = await this.#announcing((announce) =>
       transaction(this.#pool, async (c): Promise<InsertOnceResult> => {
@@ -450,21 +452,7 @@ export class PostgresStore implements TokenStore {
           if (replayed === null) throw new StoreUnavailableError("token store unavailable: an idempotency key changed during its claim; retry");
           return { tokenId: replayed, replayed: true };
         }
-        await c
-          .query(this.#s.insert, [
-            this.#channel,
-            announce({ tokenId: token.id, hashes }),
-            pgKey(token.id),
-            pgKey(token.owner),
-            token.createdAt,
-            token.revision,
-            JSON.stringify(token),
-            hashes.map(pgKey),
-            ...this.#auditValues(audit),
-          ])
-          .catch((err: unknown) => {
-            throw this.#conflict(err);
-          });
+        await this.#insertRow(c, token, announce, audit);
         return { tokenId: token.id, replayed: false };
       }),
     );
