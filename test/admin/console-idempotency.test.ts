@@ -57,6 +57,16 @@ describe.skipIf(!haveChromium)("the console's create form and Idempotency-Key", 
     keys.length = 0;
   });
 
+  /** The first create reaches the server, which makes the token; its answer never reaches the page (a dropped connection). */
+  async function loseFirstAnswer(): Promise<void> {
+    let lost = 0;
+    await page.route(`${srv.url}/tokens`, async (route) => {
+      if (route.request().method() !== "POST" || lost++ > 0) return route.continue();
+      await route.fetch();
+      await route.abort("connectionreset");
+    });
+  }
+
   async function openForm(name: string): Promise<void> {
     await page.goto(`${srv.url}/`);
     await page.getByRole("button", { name: "Create a token" }).click();
@@ -65,13 +75,7 @@ describe.skipIf(!haveChromium)("the console's create form and Idempotency-Key", 
 
   it("the answer lost, a double click again makes no second token: the replay says the token was made by the earlier submission, shows no secret, and offers to revoke it", async () => {
     await openForm("lost answer");
-    let lost = 0;
-    // The first create reaches the server, which makes the token; its answer never reaches the page (a dropped connection).
-    await page.route(`${srv.url}/tokens`, async (route) => {
-      if (route.request().method() !== "POST" || lost++ > 0) return route.continue();
-      await route.fetch();
-      await route.abort("connectionreset");
-    });
+    await loseFirstAnswer();
     await dialog().getByRole("button", { name: "Create token" }).dblclick();
     await dialog().getByText("The server could not be reached").waitFor();
     expect(await names()).toEqual(["lost answer"]);
@@ -103,12 +107,7 @@ describe.skipIf(!haveChromium)("the console's create form and Idempotency-Key", 
 
   it("the answer lost, the form changed before it is sent again: the token made is listed, the page says its secret is lost, and the next submission creates the one asked for", async () => {
     await openForm("first values");
-    let lost = 0;
-    await page.route(`${srv.url}/tokens`, async (route) => {
-      if (route.request().method() !== "POST" || lost++ > 0) return route.continue();
-      await route.fetch();
-      await route.abort("connectionreset");
-    });
+    await loseFirstAnswer();
     await dialog().getByRole("button", { name: "Create token" }).click();
     await dialog().getByText("The server could not be reached").waitFor();
     await dialog().getByLabel("Name").fill("second values");
@@ -127,12 +126,7 @@ describe.skipIf(!haveChromium)("the console's create form and Idempotency-Key", 
     await srv.kw.accounts.members.set("acct_idem", "user:0", "owner");
     await srv.kw.accounts.members.set("acct_idem", "user:1", "developer");
     await openForm("developer's");
-    let lost = 0;
-    await page.route(`${srv.url}/tokens`, async (route) => {
-      if (route.request().method() !== "POST" || lost++ > 0) return route.continue();
-      await route.fetch();
-      await route.abort("connectionreset");
-    });
+    await loseFirstAnswer();
     await dialog().getByRole("button", { name: "Create token" }).click();
     await dialog().getByText("The server could not be reached").waitFor();
     await dialog().getByRole("button", { name: "Create token" }).click();
