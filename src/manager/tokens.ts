@@ -941,13 +941,6 @@ function notify(hook: ((event: LifecycleEvent) => void) | undefined, event: Life
   if (hook !== undefined) callHook(hook, structuredClone(event));
 }
 
-/**
- * The input with an ed25519 public key given as a WebCrypto `CryptoKey`
- * exported to its raw bytes (asynchronous, so before the schema reads it);
- * anything else unchanged, for the schema to check.
- *
- * @throws {InvalidInputError} `INVALID_INPUT` on `signing.publicKey` for a CryptoKey that is not an Ed25519 public key
- */
 /** A parsed value as JSON-able data with object keys in order (bytes as base64url, dates as ISO text): one text per value. */
 function canonical(v: unknown): unknown {
   if (v instanceof Uint8Array) return { bytes: toBase64Url(v) };
@@ -962,6 +955,13 @@ function canonical(v: unknown): unknown {
   return out;
 }
 
+/**
+ * The input with an ed25519 public key given as a WebCrypto `CryptoKey`
+ * exported to its raw bytes (asynchronous, so before the schema reads it);
+ * anything else unchanged, for the schema to check.
+ *
+ * @throws {InvalidInputError} `INVALID_INPUT` on `signing.publicKey` for a CryptoKey that is not an Ed25519 public key
+ */
 async function withRawPublicKey<T>(input: T): Promise<T> {
   const signing = (input as { signing?: { alg?: unknown; publicKey?: unknown } } | null)?.signing;
   if (signing?.alg !== "ed25519" || !isCryptoKey(signing.publicKey)) return input;
